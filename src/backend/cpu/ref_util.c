@@ -1,0 +1,170 @@
+/* ref_util.c - helpers shared by the reference kernels: named errors, output
+ * allocation, input checks, broadcasting and sequences. */
+#include <stdio.h>
+#include <string.h>
+
+#include "backend/cpu/ref.h"
+
+mixrt_status mixrt_kernel_error(struct mixrt_kernel_ctx *k, mixrt_status status, const char *fmt, ...) {
+    char msg[MIXRT_ERRMSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return mixrt_error(k->ctx, status, "cannot run %s node '%s': %s", k->node->op_type, k->node->name, msg);
+}
+
+mixrt_status mixrt_kernel_output(struct mixrt_kernel_ctx *k, int i, mixrt_dtype dtype, int rank,
+                                 const int64_t *dims, struct mixrt_tensor **out) {
+    if (i < 0 || i >= k->n_out)
+        return mixrt_kernel_error(k, MIXRT_STATUS_INTERNAL, "output #%d does not exist", i);
+    mixrt_tensor_release(k->ctx, &k->out[i]);
+    mixrt_status status = mixrt_tensor_init(k->ctx, &k->out[i], dtype, rank, dims);
+    if (status != MIXRT_STATUS_OK) {
+        mixrt_error_prefix(k->ctx, "cannot run %s node '%s': output #%d", k->node->op_type, k->node->name, i);
+        return status;
+    }
+    if (out) *out = &k->out[i];
+    return MIXRT_STATUS_OK;
+}
+
+mixrt_status mixrt_kernel_output_seq(struct mixrt_kernel_ctx *k, int i, mixrt_dtype elem, struct mixrt_seq **out) {
+    if (i < 0 || i >= k->n_out || !k->out_seq)
+        return mixrt_kernel_error(k, MIXRT_STATUS_INTERNAL, "output #%d does not exist", i);
+    mixrt_seq_release(k->ctx, &k->out_seq[i]);
+    k->out_seq[i].elem_dtype = elem;
+    k->out_is_seq[i] = true;
+    *out = &k->out_seq[i];
+    return MIXRT_STATUS_OK;
+}
+
+mixrt_status mixrt_seq_push(mixrt_context_t ctx, struct mixrt_seq *seq, struct mixrt_tensor *t, bool take) {
+    if (seq->n == seq->cap) {
+        size_t cap = seq->cap ? seq->cap * 2 : 4;
+        struct mixrt_tensor *items = mixrt_calloc(ctx, cap, sizeof(*items));
+        if (!items) return MIXRT_STATUS_OUT_OF_MEMORY;
+        if (seq->n) memcpy(items, seq->items, seq->n * sizeof(*items));
+        mixrt_free(ctx, seq->items, seq->cap * sizeof(*items));
+        seq->items = items;
+        seq->cap = cap;
+    }
+    if (take) {
+        seq->items[seq->n] = *t;
+        memset(t, 0, sizeof(*t));
+    } else {
+        mixrt_status status = mixrt_tensor_copy(ctx, &seq->items[seq->n], t);
+        if (status != MIXRT_STATUS_OK) return status;
+    }
+    seq->n++;
+    return MIXRT_STATUS_OK;
+}
+
+void mixrt_seq_release(mixrt_context_t ctx, struct mixrt_seq *seq) {
+    for (size_t i = 0; i < seq->n; i++) mixrt_tensor_release(ctx, &seq->items[i]);
+    mixrt_free(ctx, seq->items, seq->cap * sizeof(*seq->items));
+    memset(seq, 0, sizeof(*seq));
+}
+
+const struct mixrt_tensor *mixrt_kernel_opt_input(const struct mixrt_kernel_ctx *k, int i) {
+    return i >= 0 && i < k->n_in ? k->in[i] : NULL;
+}
+
+mixrt_status mixrt_kernel_input(struct mixrt_kernel_ctx *k, int i, const struct mixrt_tensor **out) {
+    const struct mixrt_tensor *t = mixrt_kernel_opt_input(k, i);
+    if (!t) {
+        if (i < k->n_in && k->in_seq && k->in_seq[i])
+            return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "input #%d is a sequence, expected a tensor", i);
+        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "required input #%d is missing", i);
+    }
+    *out = t;
+    return MIXRT_STATUS_OK;
+}
+
+static const char *input_name(const struct mixrt_kernel_ctx *k, int i) {
+    if (i < k->node->n_inputs && k->node->inputs[i] >= 0) return k->graph->values[k->node->inputs[i]].name;
+    return "";
+}
+
+mixrt_status mixrt_kernel_check_float(struct mixrt_kernel_ctx *k, int i) {
+    const struct mixrt_tensor *t = NULL;
+    mixrt_status status = mixrt_kernel_input(k, i, &t);
+    if (status != MIXRT_STATUS_OK) return status;
+    if (mixrt_dtype_is_float(t->dtype)) return MIXRT_STATUS_OK;
+    char d[256];
+    return mixrt_kernel_error(k, MIXRT_STATUS_UNSUPPORTED_DTYPE, "input #%d '%s' is %s, expected f32, f64, f16 or bf16",
+                              i, input_name(k, i), mixrt_tensor_desc(d, sizeof(d), t));
+}
+
+mixrt_status mixrt_kernel_check_dtype(struct mixrt_kernel_ctx *k, int i, const mixrt_dtype *allowed) {
+    const struct mixrt_tensor *t = NULL;
+    mixrt_status status = mixrt_kernel_input(k, i, &t);
+    if (status != MIXRT_STATUS_OK) return status;
+    char list[256] = "", d[256];
+    size_t off = 0;
+    for (const mixrt_dtype *a = allowed; *a != MIXRT_DTYPE_UNDEFINED; a++) {
+        if (*a == t->dtype) return MIXRT_STATUS_OK;
+        if (off < sizeof(list))
+            off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s", off ? ", " : "", mixrt_dtype_name(*a));
+    }
+    return mixrt_kernel_error(k, MIXRT_STATUS_UNSUPPORTED_DTYPE, "input #%d '%s' is %s, expected one of %s", i,
+                              input_name(k, i), mixrt_tensor_desc(d, sizeof(d), t), list);
+}
+
+mixrt_status mixrt_kernel_check_same_dtype(struct mixrt_kernel_ctx *k, int a, int b) {
+    const struct mixrt_tensor *ta = NULL, *tb = NULL;
+    mixrt_status status = mixrt_kernel_input(k, a, &ta);
+    if (status == MIXRT_STATUS_OK) status = mixrt_kernel_input(k, b, &tb);
+    if (status != MIXRT_STATUS_OK) return status;
+    if (ta->dtype == tb->dtype) return MIXRT_STATUS_OK;
+    return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "input #%d '%s' is %s but input #%d '%s' is %s", b,
+                              input_name(k, b), mixrt_dtype_name(tb->dtype), a, input_name(k, a),
+                              mixrt_dtype_name(ta->dtype));
+}
+
+mixrt_status mixrt_kernel_read_ints(struct mixrt_kernel_ctx *k, int i, int64_t *vals, size_t max, size_t *n) {
+    const struct mixrt_tensor *t = NULL;
+    mixrt_status status = mixrt_kernel_input(k, i, &t);
+    if (status != MIXRT_STATUS_OK) return status;
+    if (!mixrt_dtype_is_int(t->dtype))
+        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "input #%d '%s' is %s, expected an integer tensor", i,
+                                  input_name(k, i), mixrt_dtype_name(t->dtype));
+    size_t cnt = mixrt_tensor_numel(t);
+    if (cnt > max)
+        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "input #%d '%s' has %zu elements, at most %zu allowed",
+                                  i, input_name(k, i), cnt, max);
+    for (size_t j = 0; j < cnt; j++) vals[j] = mixrt_load_i64(t->data, t->dtype, j);
+    *n = cnt;
+    return MIXRT_STATUS_OK;
+}
+
+bool mixrt_broadcast_shape(int ra, const int64_t *da, int rb, const int64_t *db, int *rout, int64_t *dout) {
+    int r = ra > rb ? ra : rb;
+    for (int i = 0; i < r; i++) {
+        int64_t a = i - (r - ra) >= 0 ? da[i - (r - ra)] : 1;
+        int64_t b = i - (r - rb) >= 0 ? db[i - (r - rb)] : 1;
+        if (a == b || b == 1) dout[i] = a;
+        else if (a == 1) dout[i] = b;
+        else return false;
+    }
+    *rout = r;
+    return true;
+}
+
+void mixrt_broadcast_strides(int r, const int64_t *dims, int rout, const int64_t *dout, int64_t *strides) {
+    int64_t s = 1;
+    for (int i = rout - 1; i >= 0; i--) {
+        int j = i - (rout - r);
+        if (j < 0) {
+            strides[i] = 0;
+            continue;
+        }
+        strides[i] = (dims[j] == 1 && dout[i] != 1) ? 0 : s;
+        s *= dims[j];
+    }
+}
+
+bool mixrt_norm_axis(int64_t axis, int rank, int64_t *out) {
+    if (axis < -(int64_t)rank || axis >= (int64_t)rank) return false;
+    *out = axis < 0 ? axis + rank : axis;
+    return true;
+}

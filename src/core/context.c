@@ -1,0 +1,194 @@
+/* context.c - the context: allocator (with fault injection and byte accounting), the
+ * last error message and logging. The out-of-memory path never allocates: messages
+ * are formatted into the fixed buffer on the context. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+
+const char *mixrt_version(void) { return MIXRT_VERSION_STRING; }
+
+static const char *const status_names[] = {
+    [MIXRT_STATUS_OK] = "ok",
+    [MIXRT_STATUS_INVALID_ARGUMENT] = "invalid argument",
+    [MIXRT_STATUS_INVALID_MODEL] = "invalid model",
+    [MIXRT_STATUS_UNSUPPORTED_OP] = "unsupported operator",
+    [MIXRT_STATUS_UNSUPPORTED_DTYPE] = "unsupported dtype",
+    [MIXRT_STATUS_UNSUPPORTED] = "unsupported",
+    [MIXRT_STATUS_OUT_OF_MEMORY] = "out of memory",
+    [MIXRT_STATUS_IO_ERROR] = "i/o error",
+    [MIXRT_STATUS_INTERNAL] = "internal error",
+};
+_Static_assert(sizeof(status_names) / sizeof(status_names[0]) == MIXRT_STATUS_COUNT,
+               "status_names must cover mixrt_status");
+
+const char *mixrt_status_string(mixrt_status status) {
+    if ((unsigned)status >= MIXRT_STATUS_COUNT) return "unknown status";
+    return status_names[status];
+}
+
+static void *default_alloc(void *user, size_t size, size_t align) {
+    (void)user;
+    void *p = NULL;
+    if (align < sizeof(void *)) align = sizeof(void *);
+    if (posix_memalign(&p, align, size ? size : 1) != 0) return NULL;
+    return p;
+}
+
+static void default_free(void *user, void *ptr, size_t size) {
+    (void)user;
+    (void)size;
+    free(ptr);
+}
+
+mixrt_status mixrt_context_create(const struct mixrt_allocator *allocator, mixrt_context_t *out) {
+    if (!out) return MIXRT_STATUS_INVALID_ARGUMENT;
+    struct mixrt_allocator a = {default_alloc, default_free, NULL};
+    if (allocator) {
+        if (!allocator->alloc || !allocator->free) return MIXRT_STATUS_INVALID_ARGUMENT;
+        a = *allocator;
+    }
+    struct mixrt_context *ctx = a.alloc(a.user, sizeof(*ctx), 64);
+    if (!ctx) return MIXRT_STATUS_OUT_OF_MEMORY;
+    memset(ctx, 0, sizeof(*ctx));
+    ctx->alloc = a;
+    ctx->log_level = MIXRT_LOG_WARNING;
+    ctx->fail_countdown = -1;
+    *out = ctx;
+    return MIXRT_STATUS_OK;
+}
+
+void mixrt_context_destroy(mixrt_context_t ctx) {
+    if (!ctx) return;
+    struct mixrt_allocator a = ctx->alloc;
+    a.free(a.user, ctx, sizeof(*ctx));
+}
+
+const char *mixrt_context_last_error(mixrt_context_t ctx) { return ctx ? ctx->errmsg : "no context"; }
+mixrt_status mixrt_context_last_status(mixrt_context_t ctx) {
+    return ctx ? ctx->last_status : MIXRT_STATUS_INVALID_ARGUMENT;
+}
+void mixrt_context_clear_error(mixrt_context_t ctx) {
+    ctx->last_status = MIXRT_STATUS_OK;
+    ctx->errmsg[0] = '\0';
+}
+void mixrt_context_set_log_level(mixrt_context_t ctx, enum mixrt_log_level level) { ctx->log_level = level; }
+void mixrt_context_fail_alloc_after(mixrt_context_t ctx, long n, int sticky) {
+    ctx->fail_countdown = n;
+    ctx->fail_sticky = sticky;
+}
+size_t mixrt_context_bytes_in_use(mixrt_context_t ctx) { return ctx->bytes_in_use; }
+size_t mixrt_context_bytes_peak(mixrt_context_t ctx) { return ctx->bytes_peak; }
+
+mixrt_status mixrt_verror(mixrt_context_t ctx, mixrt_status status, const char *fmt, va_list ap) {
+    if (!ctx) return status;
+    ctx->last_status = status;
+    vsnprintf(ctx->errmsg, sizeof(ctx->errmsg), fmt, ap);
+    return status;
+}
+
+mixrt_status mixrt_error(mixrt_context_t ctx, mixrt_status status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    mixrt_verror(ctx, status, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+void mixrt_error_prefix(mixrt_context_t ctx, const char *fmt, ...) {
+    if (!ctx) return;
+    char old[MIXRT_ERRMSG_MAX];
+    va_list ap;
+    memcpy(old, ctx->errmsg, sizeof(old));
+    va_start(ap, fmt);
+    int n = vsnprintf(ctx->errmsg, sizeof(ctx->errmsg), fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n < sizeof(ctx->errmsg) - 2) {
+        ctx->errmsg[n] = ':';
+        ctx->errmsg[n + 1] = ' ';
+        size_t room = sizeof(ctx->errmsg) - (size_t)n - 2;
+        size_t len = strlen(old);
+        if (len >= room) len = room - 1;
+        memcpy(ctx->errmsg + n + 2, old, len);
+        ctx->errmsg[n + 2 + len] = 0;
+    }
+}
+
+void mixrt_log(mixrt_context_t ctx, enum mixrt_log_level level, const char *fmt, ...) {
+    if (ctx && level > ctx->log_level) return;
+    static const char *const names[] = {"error", "warning", "note", "verbose"};
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "mixrt: %s: ", names[level]);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+void *mixrt_alloc(mixrt_context_t ctx, size_t size) {
+    if (ctx->fail_countdown >= 0) {
+        if (ctx->fail_countdown == 0) {
+            if (!ctx->fail_sticky) ctx->fail_countdown = -1;
+            mixrt_error(ctx, MIXRT_STATUS_OUT_OF_MEMORY, "out of memory allocating %zu bytes (injected)", size);
+            return NULL;
+        }
+        ctx->fail_countdown--;
+    }
+    void *p = ctx->alloc.alloc(ctx->alloc.user, size ? size : 1, 64);
+    if (!p) {
+        mixrt_error(ctx, MIXRT_STATUS_OUT_OF_MEMORY, "out of memory allocating %zu bytes", size);
+        return NULL;
+    }
+    ctx->bytes_in_use += size;
+    if (ctx->bytes_in_use > ctx->bytes_peak) ctx->bytes_peak = ctx->bytes_in_use;
+    return p;
+}
+
+void *mixrt_calloc(mixrt_context_t ctx, size_t count, size_t size) {
+    size_t total;
+    if (!mixrt_mul_size(count, size, &total)) {
+        mixrt_error(ctx, MIXRT_STATUS_OUT_OF_MEMORY, "allocation of %zu x %zu bytes overflows", count, size);
+        return NULL;
+    }
+    void *p = mixrt_alloc(ctx, total);
+    if (p) memset(p, 0, total);
+    return p;
+}
+
+void mixrt_free(mixrt_context_t ctx, void *ptr, size_t size) {
+    if (!ptr) return;
+    ctx->bytes_in_use -= size <= ctx->bytes_in_use ? size : ctx->bytes_in_use;
+    ctx->alloc.free(ctx->alloc.user, ptr, size ? size : 1);
+}
+
+mixrt_status mixrt_read_file(mixrt_context_t ctx, const char *path, uint8_t **data, size_t *size) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    FILE *f = fopen(path, "rb");
+    MIXRT_CHECK(ctx, f, MIXRT_STATUS_IO_ERROR, "cannot open '%s': %s", path, strerror(errno));
+    MIXRT_CHECK(ctx, fseek(f, 0, SEEK_END) == 0, MIXRT_STATUS_IO_ERROR, "cannot read '%s': %s", path,
+                strerror(errno));
+    long end = ftell(f);
+    MIXRT_CHECK(ctx, end >= 0, MIXRT_STATUS_IO_ERROR, "cannot read '%s': not a regular file", path);
+    rewind(f);
+    len = (size_t)end;
+    buf = mixrt_alloc(ctx, len + 1);
+    if (!buf) {
+        status = MIXRT_STATUS_OUT_OF_MEMORY;
+        goto fail;
+    }
+    MIXRT_CHECK(ctx, fread(buf, 1, len, f) == len, MIXRT_STATUS_IO_ERROR, "cannot read '%s': short read",
+                path);
+    buf[len] = 0;
+    fclose(f);
+    *data = buf;
+    *size = len;
+    return MIXRT_STATUS_OK;
+fail:
+    if (buf) mixrt_free(ctx, buf, len + 1);
+    if (f) fclose(f);
+    return status;
+}

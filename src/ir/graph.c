@@ -1,0 +1,212 @@
+/* graph.c - IR graph containers: values and nodes in growable arrays from the graph's
+ * arena, name lookup, attribute access and topological ordering. Subgraphs share the
+ * main graph's arena, so destroying the main graph frees everything. */
+#include <string.h>
+
+#include "ir/graph.h"
+
+mixrt_status mixrt_graph_create(mixrt_context_t ctx, struct mixrt_graph *parent, struct mixrt_graph **out) {
+    struct mixrt_arena *arena = NULL;
+    mixrt_status status;
+    if (parent) arena = parent->arena;
+    else if ((status = mixrt_arena_create(ctx, &arena)) != MIXRT_STATUS_OK) return status;
+    struct mixrt_graph *g = mixrt_arena_calloc(arena, 1, sizeof(*g));
+    if (!g) {
+        if (!parent) mixrt_arena_destroy(arena);
+        return MIXRT_STATUS_OUT_OF_MEMORY;
+    }
+    g->ctx = ctx;
+    g->arena = arena;
+    g->parent = parent;
+    g->name = "";
+    if (parent) {
+        g->opsets = parent->opsets;
+        g->n_opsets = parent->n_opsets;
+        g->ir_version = parent->ir_version;
+    }
+    *out = g;
+    return MIXRT_STATUS_OK;
+}
+
+/* Tensors (initializers, attribute tensors) hold data from the context allocator or
+ * an mmap owned elsewhere; release them here, graphs nested in attributes included. */
+static void graph_release(struct mixrt_graph *g) {
+    for (int i = 0; i < g->n_values; i++)
+        if (g->values[i].init) mixrt_tensor_release(g->ctx, g->values[i].init);
+    for (int i = 0; i < g->n_nodes; i++) {
+        struct mixrt_node *n = &g->nodes[i];
+        for (int a = 0; a < n->n_attrs; a++) {
+            struct mixrt_attr *at = &n->attrs[a];
+            if (at->t) mixrt_tensor_release(g->ctx, at->t);
+            for (size_t j = 0; at->tensors && j < at->n; j++) mixrt_tensor_release(g->ctx, at->tensors[j]);
+            if (at->g) graph_release(at->g);
+            for (size_t j = 0; at->graphs && j < at->n; j++) graph_release(at->graphs[j]);
+        }
+    }
+}
+
+void mixrt_graph_destroy(struct mixrt_graph *g) {
+    if (!g) return;
+    graph_release(g);
+    if (!g->parent) mixrt_arena_destroy(g->arena);
+}
+
+int mixrt_graph_find_value(const struct mixrt_graph *g, const char *name) {
+    /* Linear scan from the end: recent values are looked up most. Graphs here are small
+     * enough (thousands of values) that the importer's hash index is not needed. */
+    for (int i = g->n_values - 1; i >= 0; i--)
+        if (!strcmp(g->values[i].name, name)) return i;
+    return -1;
+}
+
+static bool grow(struct mixrt_graph *g, void **arr, int *cap, size_t elem) {
+    int ncap = *cap ? *cap * 2 : 16;
+    void *p = mixrt_arena_calloc(g->arena, (size_t)ncap, elem);
+    if (!p) return false;
+    if (*cap) memcpy(p, *arr, (size_t)*cap * elem);
+    *arr = p;
+    *cap = ncap;
+    return true;
+}
+
+int mixrt_graph_get_or_add_value(struct mixrt_graph *g, const char *name) {
+    int i = mixrt_graph_find_value(g, name);
+    if (i >= 0) return i;
+    if (g->n_values == g->cap_values && !grow(g, (void **)&g->values, &g->cap_values, sizeof(*g->values)))
+        return -1;
+    struct mixrt_value *v = &g->values[g->n_values];
+    memset(v, 0, sizeof(*v));
+    v->name = mixrt_arena_strdup(g->arena, name);
+    if (!v->name) return -1;
+    v->rank = -1;
+    v->producer = -1;
+    return g->n_values++;
+}
+
+int mixrt_graph_add_node(struct mixrt_graph *g, const char *name, const char *op_type, const char *domain) {
+    if (g->n_nodes == g->cap_nodes && !grow(g, (void **)&g->nodes, &g->cap_nodes, sizeof(*g->nodes))) return -1;
+    struct mixrt_node *n = &g->nodes[g->n_nodes];
+    memset(n, 0, sizeof(*n));
+    n->name = mixrt_arena_strdup(g->arena, name);
+    n->op_type = mixrt_arena_strdup(g->arena, op_type);
+    n->domain = mixrt_arena_strdup(g->arena, domain);
+    if (!n->name || !n->op_type || !n->domain) return -1;
+    return g->n_nodes++;
+}
+
+int64_t mixrt_graph_opset(const struct mixrt_graph *g, const char *domain) {
+    if (!strcmp(domain, "ai.onnx")) domain = "";
+    for (int i = 0; i < g->n_opsets; i++)
+        if (!strcmp(g->opsets[i].domain, domain)) return g->opsets[i].version;
+    return -1;
+}
+
+const struct mixrt_attr *mixrt_node_attr(const struct mixrt_node *n, const char *name) {
+    for (int i = 0; i < n->n_attrs; i++)
+        if (!strcmp(n->attrs[i].name, name)) return &n->attrs[i];
+    return NULL;
+}
+
+int64_t mixrt_node_attr_int(const struct mixrt_node *n, const char *name, int64_t dflt) {
+    const struct mixrt_attr *a = mixrt_node_attr(n, name);
+    if (!a) return dflt;
+    if (a->type == MIXRT_ATTR_FLOAT) return (int64_t)a->f;
+    return a->i;
+}
+
+float mixrt_node_attr_float(const struct mixrt_node *n, const char *name, float dflt) {
+    const struct mixrt_attr *a = mixrt_node_attr(n, name);
+    if (!a) return dflt;
+    if (a->type == MIXRT_ATTR_INT) return (float)a->i;
+    return a->f;
+}
+
+const char *mixrt_node_attr_string(const struct mixrt_node *n, const char *name, const char *dflt) {
+    const struct mixrt_attr *a = mixrt_node_attr(n, name);
+    return a && a->s ? a->s : dflt;
+}
+
+const int64_t *mixrt_node_attr_ints(const struct mixrt_node *n, const char *name, size_t *count) {
+    const struct mixrt_attr *a = mixrt_node_attr(n, name);
+    if (!a || a->type != MIXRT_ATTR_INTS) {
+        *count = 0;
+        return NULL;
+    }
+    *count = a->n;
+    return a->ints;
+}
+
+const float *mixrt_node_attr_floats(const struct mixrt_node *n, const char *name, size_t *count) {
+    const struct mixrt_attr *a = mixrt_node_attr(n, name);
+    if (!a || a->type != MIXRT_ATTR_FLOATS) {
+        *count = 0;
+        return NULL;
+    }
+    *count = a->n;
+    return a->floats;
+}
+
+/* A value is available before any node runs when it is a graph input, has constant
+ * data, or comes from an enclosing graph. */
+static bool value_ready_at_start(const struct mixrt_value *v) {
+    return (v->flags & (MIXRT_VALUE_GRAPH_INPUT | MIXRT_VALUE_OUTER)) || v->init;
+}
+
+mixrt_status mixrt_graph_toposort(struct mixrt_graph *g, int **order_out) {
+    mixrt_context_t ctx = g->ctx;
+    mixrt_status status = MIXRT_STATUS_OK;
+    int n = g->n_nodes;
+    int *order = mixrt_arena_calloc(g->arena, (size_t)(n ? n : 1), sizeof(int));
+    bool *done = mixrt_calloc(ctx, (size_t)(n ? n : 1), sizeof(bool));
+    bool *ready = mixrt_calloc(ctx, (size_t)(g->n_values ? g->n_values : 1), sizeof(bool));
+    if (!order || !done || !ready) {
+        status = MIXRT_STATUS_OUT_OF_MEMORY;
+        goto fail;
+    }
+    for (int i = 0; i < g->n_values; i++) ready[i] = value_ready_at_start(&g->values[i]);
+    /* Nodes are usually already sorted: repeated forward sweeps are O(n) in that case. */
+    int count = 0;
+    for (bool progress = true; progress && count < n;) {
+        progress = false;
+        for (int i = 0; i < n; i++) {
+            if (done[i]) continue;
+            const struct mixrt_node *nd = &g->nodes[i];
+            bool ok = true;
+            for (int j = 0; j < nd->n_inputs && ok; j++)
+                if (nd->inputs[j] >= 0 && !ready[nd->inputs[j]]) ok = false;
+            if (!ok) continue;
+            done[i] = true;
+            order[count++] = i;
+            for (int j = 0; j < nd->n_outputs; j++)
+                if (nd->outputs[j] >= 0) ready[nd->outputs[j]] = true;
+            progress = true;
+        }
+    }
+    if (count < n) {
+        for (int i = 0; i < n; i++) {
+            if (done[i]) continue;
+            const struct mixrt_node *nd = &g->nodes[i];
+            for (int j = 0; j < nd->n_inputs; j++) {
+                int v = nd->inputs[j];
+                if (v >= 0 && !ready[v] && g->values[v].producer < 0) {
+                    status = mixrt_error(ctx, MIXRT_STATUS_INVALID_MODEL,
+                                         "invalid model: %s node '%s': input #%d '%s' is not produced by any node, "
+                                         "graph input or initializer",
+                                         nd->op_type, nd->name, j, g->values[v].name);
+                    goto fail;
+                }
+            }
+        }
+        for (int i = 0; i < n; i++)
+            if (!done[i]) {
+                status = mixrt_error(ctx, MIXRT_STATUS_INVALID_MODEL, "invalid model: graph '%s' has a cycle through %s node '%s'",
+                                     g->name, g->nodes[i].op_type, g->nodes[i].name);
+                goto fail;
+            }
+    }
+    *order_out = order;
+fail:
+    mixrt_free(ctx, done, (size_t)(n ? n : 1) * sizeof(bool));
+    mixrt_free(ctx, ready, (size_t)(g->n_values ? g->n_values : 1) * sizeof(bool));
+    return status;
+}
