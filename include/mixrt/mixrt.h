@@ -192,6 +192,7 @@ MIXRT_API void mixrt_free(mixrt_context_t ctx, void *ptr, size_t size);
 enum mixrt_tensor_flags {
     MIXRT_TENSOR_OWNS_DATA = 1u << 0, /* data came from the context allocator (capacity) */
     MIXRT_TENSOR_OWNS_STRINGS = 1u << 1, /* STRING elements' ptrs are owned */
+    MIXRT_TENSOR_OWNS_MAPPING = 1u << 2, /* data lies in an mmap (map_base, map_size) it owns */
 };
 
 struct mixrt_tensor {
@@ -202,6 +203,8 @@ struct mixrt_tensor {
     size_t nbytes;   /* element count * dtype size */
     size_t capacity; /* allocated bytes, when OWNS_DATA */
     unsigned flags;
+    void *map_base;  /* OWNS_MAPPING: what munmap gets */
+    size_t map_size;
 };
 
 /* Element count (1 for rank 0). Dims are validated on creation, so this cannot

@@ -2,6 +2,7 @@
  * STRING elements), copies and converted views for the reference kernels. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/core.h"
 
@@ -80,6 +81,7 @@ void mixrt_tensor_release(mixrt_context_t ctx, struct mixrt_tensor *t) {
             if (s[i].ptr) mixrt_free(ctx, s[i].ptr, s[i].len + 1);
     }
     if (t->flags & MIXRT_TENSOR_OWNS_DATA) mixrt_free(ctx, t->data, t->capacity);
+    if ((t->flags & MIXRT_TENSOR_OWNS_MAPPING) && t->map_base) munmap(t->map_base, t->map_size);
     memset(t, 0, sizeof(*t));
 }
 
