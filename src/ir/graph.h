@@ -102,6 +102,7 @@ struct mixrt_graph {
     int n_inputs;
     int *outputs;
     int n_outputs;
+    int *order; /* topological order of nodes (set by the importer) */
     const struct mixrt_opset *opsets; /* shared with the main graph */
     int n_opsets;
     int64_t ir_version;

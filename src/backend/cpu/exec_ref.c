@@ -1,0 +1,251 @@
+/* exec_ref.c - the CPU reference executor. Each value has a slot holding a tensor or a
+ * sequence it owns, a borrowed tensor (bound input), or nothing (initializers and
+ * outer-scope values are read in place). Intermediates are released after their last
+ * use, including implicit uses by subgraphs of If/Loop/Scan. */
+#include <string.h>
+
+#include "backend/cpu/exec_ref.h"
+
+struct exec_slot {
+    struct mixrt_tensor t;
+    struct mixrt_seq seq;
+    const struct mixrt_tensor *bound_t;
+    const struct mixrt_seq *bound_s;
+    bool is_seq, set;
+};
+
+struct mixrt_exec_env {
+    mixrt_context_t ctx;
+    const struct mixrt_graph *g;
+    struct mixrt_exec_env *parent;
+    struct exec_slot *slots;
+};
+
+/* Finds what value vi of env's graph currently holds. */
+static void resolve(struct mixrt_exec_env *env, int vi, const struct mixrt_tensor **t, const struct mixrt_seq **s) {
+    *t = NULL;
+    *s = NULL;
+    const struct mixrt_value *v = &env->g->values[vi];
+    struct exec_slot *sl = &env->slots[vi];
+    if (sl->set) {
+        if (sl->bound_t) *t = sl->bound_t;
+        else if (sl->bound_s) *s = sl->bound_s;
+        else if (sl->is_seq) *s = &sl->seq;
+        else *t = &sl->t;
+        return;
+    }
+    if (v->init) {
+        *t = v->init;
+        return;
+    }
+    for (struct mixrt_exec_env *p = env->parent; p; p = p->parent) {
+        int pi = mixrt_graph_find_value(p->g, v->name);
+        if (pi >= 0) {
+            resolve(p, pi, t, s);
+            return;
+        }
+    }
+}
+
+static void slot_release(mixrt_context_t ctx, struct exec_slot *sl) {
+    if (sl->set && !sl->bound_t && !sl->bound_s) {
+        if (sl->is_seq) mixrt_seq_release(ctx, &sl->seq);
+        else mixrt_tensor_release(ctx, &sl->t);
+    }
+    memset(sl, 0, sizeof(*sl));
+}
+
+/* Marks in last_use[] (indexed by values of g) the names that subgraph sub, or graphs
+ * nested in it, read from outside. */
+static void mark_outer_uses(const struct mixrt_graph *g, const struct mixrt_graph *sub, int step, int *last_use) {
+    for (int i = 0; i < sub->n_values; i++) {
+        if (!(sub->values[i].flags & MIXRT_VALUE_OUTER)) continue;
+        int vi = mixrt_graph_find_value(g, sub->values[i].name);
+        if (vi >= 0 && last_use[vi] < step) last_use[vi] = step;
+    }
+    for (int n = 0; n < sub->n_nodes; n++)
+        for (int a = 0; a < sub->nodes[n].n_attrs; a++) {
+            const struct mixrt_attr *at = &sub->nodes[n].attrs[a];
+            if (at->g) mark_outer_uses(g, at->g, step, last_use);
+            for (size_t j = 0; at->graphs && j < at->n; j++) mark_outer_uses(g, at->graphs[j], step, last_use);
+        }
+}
+
+static mixrt_status copy_out(mixrt_context_t ctx, const struct mixrt_tensor *t, const struct mixrt_seq *s,
+                             struct mixrt_tensor *out, struct mixrt_seq *out_seq, bool *is_seq) {
+    if (t) return mixrt_tensor_copy(ctx, out, t);
+    if (!out_seq || !is_seq) return mixrt_error(ctx, MIXRT_STATUS_UNSUPPORTED, "a graph output is a sequence");
+    *is_seq = true;
+    memset(out_seq, 0, sizeof(*out_seq));
+    out_seq->elem_dtype = s->elem_dtype;
+    for (size_t i = 0; i < s->n; i++) {
+        mixrt_status status = mixrt_seq_push(ctx, out_seq, &s->items[i], false);
+        if (status != MIXRT_STATUS_OK) {
+            mixrt_seq_release(ctx, out_seq);
+            return status;
+        }
+    }
+    return MIXRT_STATUS_OK;
+}
+
+mixrt_status mixrt_exec_graph(mixrt_context_t ctx, const struct mixrt_graph *g, struct mixrt_exec_env *parent, int n_in,
+                              const struct mixrt_tensor *const *in_t, const struct mixrt_seq *const *in_s,
+                              struct mixrt_tensor *outs, struct mixrt_seq *out_seqs, bool *out_is_seq) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct mixrt_exec_env env = {ctx, g, parent, NULL};
+    int nv = g->n_values > 0 ? g->n_values : 1;
+    int *last_use = NULL;
+    int max_in = 1, max_out = 1, n_done_outs = 0;
+    const struct mixrt_tensor **k_in = NULL;
+    const struct mixrt_seq **k_in_seq = NULL;
+    struct mixrt_tensor *k_out = NULL;
+    struct mixrt_seq *k_out_seq = NULL;
+    bool *k_is_seq = NULL, *k_wanted = NULL;
+
+    for (int i = 0; i < g->n_outputs; i++) {
+        memset(&outs[i], 0, sizeof(outs[i]));
+        if (out_is_seq) out_is_seq[i] = false;
+    }
+    env.slots = mixrt_calloc(ctx, (size_t)nv, sizeof(*env.slots));
+    last_use = mixrt_calloc(ctx, (size_t)nv, sizeof(int));
+    if (!env.slots || !last_use) {
+        status = MIXRT_STATUS_OUT_OF_MEMORY;
+        goto fail;
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (g->nodes[i].n_inputs > max_in) max_in = g->nodes[i].n_inputs;
+        if (g->nodes[i].n_outputs > max_out) max_out = g->nodes[i].n_outputs;
+    }
+    k_in = mixrt_calloc(ctx, (size_t)max_in, sizeof(*k_in));
+    k_in_seq = mixrt_calloc(ctx, (size_t)max_in, sizeof(*k_in_seq));
+    k_out = mixrt_calloc(ctx, (size_t)max_out, sizeof(*k_out));
+    k_out_seq = mixrt_calloc(ctx, (size_t)max_out, sizeof(*k_out_seq));
+    k_is_seq = mixrt_calloc(ctx, (size_t)max_out, sizeof(bool));
+    k_wanted = mixrt_calloc(ctx, (size_t)max_out, sizeof(bool));
+    if (!k_in || !k_in_seq || !k_out || !k_out_seq || !k_is_seq || !k_wanted) {
+        status = MIXRT_STATUS_OUT_OF_MEMORY;
+        goto fail;
+    }
+
+    /* Liveness: last step reading each value; graph outputs live to the end. */
+    for (int i = 0; i < nv; i++) last_use[i] = -1;
+    for (int s = 0; s < g->n_nodes; s++) {
+        const struct mixrt_node *nd = &g->nodes[g->order[s]];
+        for (int j = 0; j < nd->n_inputs; j++)
+            if (nd->inputs[j] >= 0) last_use[nd->inputs[j]] = s;
+        for (int a = 0; a < nd->n_attrs; a++) {
+            const struct mixrt_attr *at = &nd->attrs[a];
+            if (at->g) mark_outer_uses(g, at->g, s, last_use);
+            for (size_t j = 0; at->graphs && j < at->n; j++) mark_outer_uses(g, at->graphs[j], s, last_use);
+        }
+    }
+    for (int i = 0; i < g->n_outputs; i++) last_use[g->outputs[i]] = g->n_nodes;
+
+    /* Bind inputs. */
+    for (int i = 0; i < g->n_inputs; i++) {
+        int vi = g->inputs[i];
+        const struct mixrt_tensor *t = i < n_in && in_t ? in_t[i] : NULL;
+        const struct mixrt_seq *sq = i < n_in && in_s ? in_s[i] : NULL;
+        struct exec_slot *sl = &env.slots[vi];
+        if (t || sq) {
+            sl->set = true;
+            sl->bound_t = t;
+            sl->bound_s = sq;
+        } else if (!g->values[vi].init && !(g->values[vi].flags & MIXRT_VALUE_OPTIONAL)) {
+            status = mixrt_error(ctx, MIXRT_STATUS_INVALID_ARGUMENT, "graph '%s' input '%s' was not given", g->name,
+                                 g->values[vi].name);
+            goto fail;
+        }
+    }
+
+    for (int s = 0; s < g->n_nodes; s++) {
+        const struct mixrt_node *nd = &g->nodes[g->order[s]];
+        mixrt_kernel_fn fn;
+        MIXRT_TRY(mixrt_ref_find(ctx, nd, &fn));
+        for (int j = 0; j < nd->n_inputs; j++) {
+            k_in[j] = NULL;
+            k_in_seq[j] = NULL;
+            if (nd->inputs[j] < 0) continue;
+            resolve(&env, nd->inputs[j], &k_in[j], &k_in_seq[j]);
+            if (!k_in[j] && !k_in_seq[j] && !(g->values[nd->inputs[j]].flags & MIXRT_VALUE_OPTIONAL)) {
+                status = mixrt_error(ctx, MIXRT_STATUS_INVALID_MODEL, "cannot run %s node '%s': input #%d '%s' has no "
+                                     "value (an optional value that is empty, or an undefined outer-scope name)",
+                                     nd->op_type, nd->name, j, g->values[nd->inputs[j]].name);
+                goto fail;
+            }
+        }
+        for (int j = 0; j < nd->n_outputs; j++) {
+            memset(&k_out[j], 0, sizeof(k_out[j]));
+            memset(&k_out_seq[j], 0, sizeof(k_out_seq[j]));
+            k_is_seq[j] = false;
+            k_wanted[j] = nd->outputs[j] >= 0;
+        }
+        struct mixrt_kernel_ctx k = {
+            .ctx = ctx, .graph = g, .node = nd, .opset = nd->opset, .n_in = nd->n_inputs, .in = k_in,
+            .in_seq = k_in_seq, .n_out = nd->n_outputs, .out = k_out, .out_seq = k_out_seq,
+            .out_is_seq = k_is_seq, .out_wanted = k_wanted, .env = &env,
+        };
+        status = fn(&k);
+        for (int j = 0; j < nd->n_outputs; j++) {
+            int vi = nd->outputs[j];
+            bool produced = k_is_seq[j] || k_out[j].dtype != MIXRT_DTYPE_UNDEFINED;
+            if (status == MIXRT_STATUS_OK && vi >= 0 && !produced) {
+                status = mixrt_error(ctx, MIXRT_STATUS_INTERNAL, "%s node '%s' did not produce output #%d '%s'",
+                                     nd->op_type, nd->name, j, g->values[vi].name);
+            }
+            if (status != MIXRT_STATUS_OK || vi < 0 || !produced) {
+                mixrt_tensor_release(ctx, &k_out[j]);
+                mixrt_seq_release(ctx, &k_out_seq[j]);
+                continue;
+            }
+            struct exec_slot *sl = &env.slots[vi];
+            slot_release(ctx, sl);
+            sl->set = true;
+            sl->is_seq = k_is_seq[j];
+            if (k_is_seq[j]) sl->seq = k_out_seq[j];
+            else sl->t = k_out[j];
+        }
+        if (status != MIXRT_STATUS_OK) goto fail;
+        for (int j = 0; j < nd->n_inputs; j++) {
+            int vi = nd->inputs[j];
+            if (vi >= 0 && last_use[vi] == s) slot_release(ctx, &env.slots[vi]);
+        }
+        /* Outputs nobody reads die at once. */
+        for (int j = 0; j < nd->n_outputs; j++) {
+            int vi = nd->outputs[j];
+            if (vi >= 0 && last_use[vi] < s) slot_release(ctx, &env.slots[vi]);
+        }
+    }
+
+    for (int i = 0; i < g->n_outputs; i++) {
+        const struct mixrt_tensor *t;
+        const struct mixrt_seq *sq;
+        resolve(&env, g->outputs[i], &t, &sq);
+        if (!t && !sq) {
+            status = mixrt_error(ctx, MIXRT_STATUS_INVALID_MODEL, "graph '%s' output '%s' has no value", g->name,
+                                 g->values[g->outputs[i]].name);
+            goto fail;
+        }
+        MIXRT_TRY(copy_out(ctx, t, sq, &outs[i], out_seqs ? &out_seqs[i] : NULL, out_is_seq ? &out_is_seq[i] : NULL));
+        n_done_outs = i + 1;
+    }
+fail:
+    if (status != MIXRT_STATUS_OK) {
+        for (int i = 0; i < n_done_outs; i++) {
+            if (out_is_seq && out_is_seq[i]) mixrt_seq_release(ctx, &out_seqs[i]);
+            else mixrt_tensor_release(ctx, &outs[i]);
+            if (out_is_seq) out_is_seq[i] = false;
+        }
+    }
+    if (env.slots)
+        for (int i = 0; i < g->n_values; i++) slot_release(ctx, &env.slots[i]);
+    mixrt_free(ctx, env.slots, (size_t)nv * sizeof(*env.slots));
+    mixrt_free(ctx, last_use, (size_t)nv * sizeof(int));
+    mixrt_free(ctx, k_in, (size_t)max_in * sizeof(*k_in));
+    mixrt_free(ctx, k_in_seq, (size_t)max_in * sizeof(*k_in_seq));
+    mixrt_free(ctx, k_out, (size_t)max_out * sizeof(*k_out));
+    mixrt_free(ctx, k_out_seq, (size_t)max_out * sizeof(*k_out_seq));
+    mixrt_free(ctx, k_is_seq, (size_t)max_out * sizeof(bool));
+    mixrt_free(ctx, k_wanted, (size_t)max_out * sizeof(bool));
+    return status;
+}

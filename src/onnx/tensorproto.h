@@ -1,0 +1,35 @@
+/* tensorproto.h - ONNX TensorProto <-> mixrt_tensor. Shared by the model importer
+ * (initializers, Constant values, tensor attributes) and the .pb tensor files. */
+#ifndef MIXRT_ONNX_TENSORPROTO_H
+#define MIXRT_ONNX_TENSORPROTO_H
+
+#include "core/core.h"
+#include "onnx.pb-c.h"
+
+/* Where external data may come from: files inside base_dir only (NULL refuses
+ * external data). */
+struct mixrt_external_policy {
+    const char *base_dir;
+};
+
+/* Decodes tp into *out (initialized by the call; owns its data, or an mmap of the
+ * external file). Data from raw_data (little-endian), the typed fields (f16/bf16 in the
+ * low 16 bits of int32_data; bool/int8/uint8/int16/uint16 in int32_data; uint32/uint64
+ * in uint64_data; ...), string_data, or external data (location/offset/length checked:
+ * no absolute paths, no "..", no symlink escape, offset+length within the file). The
+ * element count implied by dims must match the data exactly. Errors name the tensor
+ * ("initializer 'w': ..."), its dtype and what was wrong; unsupported dtypes (float8,
+ * int4, complex, ...) give UNSUPPORTED_DTYPE naming the tensor and dtype. */
+mixrt_status mixrt_onnx_tensor_from_proto(mixrt_context_t ctx, const Onnx__TensorProto *tp,
+                                          const struct mixrt_external_policy *ext,
+                                          struct mixrt_tensor *out);
+
+/* Fills *tp (zero-initialized with onnx__tensor_proto__init by the call) from t: dims,
+ * data_type, name (may be NULL), raw_data pointing at t->data (not copied: t must outlive
+ * tp) or string_data for STRING (arrays allocated from ctx). Release the arrays with
+ * mixrt_onnx_tensor_proto_release. */
+mixrt_status mixrt_onnx_tensor_to_proto(mixrt_context_t ctx, const struct mixrt_tensor *t,
+                                        const char *name, Onnx__TensorProto *tp);
+void mixrt_onnx_tensor_proto_release(mixrt_context_t ctx, Onnx__TensorProto *tp);
+
+#endif
