@@ -1,0 +1,535 @@
+/* conformance.c - mixrt_conformance: runs the ONNX backend test cases (libonnx-testdata)
+ * through the public API (mixrt_model_load/run, mixrt_pb_read) and compares with the
+ * expected outputs. One line per case; a FAIL carries its reason and a repro command.
+ * A case is SKIPped only for an unsupported operator or data that is not a plain tensor. */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "core/core.h"
+#include "mixrt/mixrt.h"
+#include "mixrt/mixrt_io.h"
+#include "mixrt/mixrt_onnx.h"
+#include "onnx.pb-c.h"
+
+#define RTOL 1e-3
+#define ATOL 1e-7
+
+enum verdict { V_PASS, V_FAIL, V_SKIP };
+
+struct options {
+    const char *data_dir;
+    char *suites; /* comma list, owned copy */
+    const char *filter;
+    bool verbose;
+    const char *write_pass;
+    const char *expect;
+};
+
+struct strlist {
+    char **v;
+    size_t n, cap;
+};
+
+static void strlist_add(struct strlist *l, const char *s) {
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 64;
+        l->v = realloc(l->v, l->cap * sizeof(char *));
+        if (!l->v) {
+            fprintf(stderr, "mixrt_conformance: out of memory\n");
+            exit(2);
+        }
+    }
+    l->v[l->n] = strdup(s);
+    if (!l->v[l->n]) {
+        fprintf(stderr, "mixrt_conformance: out of memory\n");
+        exit(2);
+    }
+    l->n++;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static bool strlist_has(const struct strlist *l, const char *s) {
+    for (size_t i = 0; i < l->n; i++)
+        if (!strcmp(l->v[i], s)) return true;
+    return false;
+}
+
+static void strlist_free(struct strlist *l) {
+    for (size_t i = 0; i < l->n; i++) free(l->v[i]);
+    free(l->v);
+    memset(l, 0, sizeof(*l));
+}
+
+/* Sorted entries of dir whose names start with prefix. */
+static void list_dir(const char *dir, const char *prefix, struct strlist *out) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    if (!d) return;
+    while ((e = readdir(d)))
+        if (!strncmp(e->d_name, prefix, strlen(prefix))) strlist_add(out, e->d_name);
+    closedir(d);
+    if (out->n) qsort(out->v, out->n, sizeof(char *), cmp_str);
+}
+
+static bool file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The distinct op types of the model's main graph ("Conv,Relu"), for grouping failures. */
+static void model_ops(const char *path, char *buf, size_t size) {
+    FILE *f = fopen(path, "rb");
+    buf[0] = 0;
+    if (!f) return;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    rewind(f);
+    uint8_t *data = len > 0 ? malloc((size_t)len) : NULL;
+    if (!data || fread(data, 1, (size_t)len, f) != (size_t)len) {
+        free(data);
+        fclose(f);
+        return;
+    }
+    fclose(f);
+    Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, (size_t)len, data);
+    free(data);
+    if (!m) return;
+    size_t off = 0;
+    if (m->graph)
+        for (size_t i = 0; i < m->graph->n_node; i++) {
+            const char *op = m->graph->node[i]->op_type ? m->graph->node[i]->op_type : "?";
+            bool seen = false;
+            for (size_t j = 0; j < i && !seen; j++)
+                seen = m->graph->node[j]->op_type && !strcmp(m->graph->node[j]->op_type, op);
+            if (seen) continue;
+            int n = snprintf(buf + off, size - off, "%s%s", off ? "," : "", op);
+            if (n < 0 || (size_t)n >= size - off) break;
+            off += (size_t)n;
+        }
+    onnx__model_proto__free_unpacked(m, NULL);
+}
+
+/* The operator named by an UNSUPPORTED_OP message, else the whole message. */
+static void unsupported_op(const char *msg, char *buf, size_t size) {
+    const char *p = strstr(msg, "unsupported operator ");
+    if (p) {
+        p += strlen("unsupported operator ");
+        size_t n = strcspn(p, " :,");
+        snprintf(buf, size, "%.*s", (int)n, p);
+    } else {
+        snprintf(buf, size, "%s", msg);
+    }
+}
+
+static void desc_of(const struct mixrt_tensor *t, char *buf, size_t size) { mixrt_tensor_desc(buf, size, t); }
+
+/* Compares one output; on mismatch writes a one-line reason. */
+static bool compare(const struct mixrt_tensor *got, const struct mixrt_tensor *exp, const char *what, char *reason,
+                    size_t rsize, bool verbose) {
+    char gd[300], ed[300];
+    desc_of(got, gd, sizeof(gd));
+    desc_of(exp, ed, sizeof(ed));
+    if (got->dtype != exp->dtype) {
+        snprintf(reason, rsize, "%s: dtype mismatch: got %s, expected %s", what, gd, ed);
+        return false;
+    }
+    bool same_shape = got->rank == exp->rank;
+    for (int i = 0; same_shape && i < got->rank; i++) same_shape = got->dims[i] == exp->dims[i];
+    if (!same_shape) {
+        snprintf(reason, rsize, "%s: shape mismatch: got %s, expected %s", what, gd, ed);
+        return false;
+    }
+    size_t n = mixrt_tensor_numel(exp), bad = 0, first = 0;
+    double max_err = 0, first_a = 0, first_b = 0;
+    if (exp->dtype == MIXRT_DTYPE_STRING) {
+        const struct mixrt_string *a = got->data, *b = exp->data;
+        for (size_t i = 0; i < n; i++)
+            if (a[i].len != b[i].len || (b[i].len && memcmp(a[i].ptr, b[i].ptr, b[i].len))) {
+                if (!bad) first = i;
+                bad++;
+            }
+        if (bad) {
+            snprintf(reason, rsize, "%s: %zu of %zu strings differ; first at flat index %zu: got '%.40s', expected '%.40s'",
+                     what, bad, n, first, a[first].ptr ? a[first].ptr : "", b[first].ptr ? b[first].ptr : "");
+            return false;
+        }
+        return true;
+    }
+    bool is_float = mixrt_dtype_is_float(exp->dtype);
+    for (size_t i = 0; i < n; i++) {
+        bool ok;
+        double a, b;
+        if (is_float) {
+            a = mixrt_load_f64(got->data, got->dtype, i);
+            b = mixrt_load_f64(exp->data, exp->dtype, i);
+            if (isnan(b) || isnan(a))
+                ok = isnan(a) && isnan(b);
+            else if (a == b)
+                ok = true;
+            else {
+                double err = fabs(a - b);
+                ok = err <= ATOL + RTOL * fabs(b);
+                if (!isinf(err) && err > max_err) max_err = err;
+                if (isinf(err)) max_err = INFINITY;
+            }
+        } else {
+            size_t es = mixrt_dtype_size(exp->dtype);
+            ok = !memcmp((const uint8_t *)got->data + i * es, (const uint8_t *)exp->data + i * es, es);
+            a = (double)mixrt_load_i64(got->data, got->dtype, i);
+            b = (double)mixrt_load_i64(exp->data, exp->dtype, i);
+        }
+        if (!ok) {
+            if (!bad) {
+                first = i;
+                first_a = a;
+                first_b = b;
+            }
+            bad++;
+            if (verbose && bad <= 5) fprintf(stderr, "    %s[%zu]: got %.9g, expected %.9g\n", what, i, a, b);
+        }
+    }
+    if (bad) {
+        if (is_float)
+            snprintf(reason, rsize,
+                     "%s (%s): %zu of %zu values differ; first at flat index %zu: got %.9g, expected %.9g; max abs err %.3g",
+                     what, ed, bad, n, first, first_a, first_b, max_err);
+        else
+            snprintf(reason, rsize, "%s (%s): %zu of %zu values differ; first at flat index %zu: got %.17g, expected %.17g",
+                     what, ed, bad, n, first, first_a, first_b);
+        return false;
+    }
+    return true;
+}
+
+#define MAX_IO 64
+
+struct data_set {
+    struct mixrt_tensor *in[MAX_IO], *exp[MAX_IO];
+    char *in_name[MAX_IO], *exp_name[MAX_IO];
+    size_t n_in, n_exp;
+};
+
+static void data_set_free(mixrt_context_t ctx, struct data_set *ds) {
+    for (size_t i = 0; i < ds->n_in; i++) {
+        mixrt_tensor_destroy(ctx, ds->in[i]);
+        if (ds->in_name[i]) mixrt_free(ctx, ds->in_name[i], strlen(ds->in_name[i]) + 1);
+    }
+    for (size_t i = 0; i < ds->n_exp; i++) {
+        mixrt_tensor_destroy(ctx, ds->exp[i]);
+        if (ds->exp_name[i]) mixrt_free(ctx, ds->exp_name[i], strlen(ds->exp_name[i]) + 1);
+    }
+    memset(ds, 0, sizeof(*ds));
+}
+
+/* Reads prefix_0.pb, prefix_1.pb, ... of one data set. Returns V_PASS when all read,
+ * V_SKIP when one is not a plain tensor (sequences, optionals, maps), V_FAIL otherwise. */
+static enum verdict read_pbs(mixrt_context_t ctx, const char *dir, const char *prefix, struct mixrt_tensor **ts,
+                             char **names, size_t *n, char *reason, size_t rsize) {
+    char path[4096];
+    *n = 0;
+    for (size_t i = 0; i < MAX_IO; i++) {
+        snprintf(path, sizeof(path), "%.4000s/%.20s_%zu.pb", dir, prefix, i);
+        if (!file_exists(path)) break;
+        mixrt_status st = mixrt_pb_read(ctx, path, &ts[i], &names[i]);
+        if (st != MIXRT_STATUS_OK) {
+            /* SequenceProto/OptionalProto/MapProto share field numbers with TensorProto
+             * but never decode to a tensor with data: such files land here. */
+            snprintf(reason, rsize, "%s_%zu.pb is not a plain tensor (%s)", prefix, i,
+                     mixrt_context_last_error(ctx));
+            return st == MIXRT_STATUS_IO_ERROR || st == MIXRT_STATUS_OUT_OF_MEMORY ? V_FAIL : V_SKIP;
+        }
+        *n = i + 1;
+    }
+    return V_PASS;
+}
+
+static enum verdict run_case(mixrt_context_t ctx, const char *case_dir, bool verbose, char *reason, size_t rsize) {
+    char path[4096];
+    enum verdict v = V_PASS;
+    mixrt_model_t model = NULL;
+    struct strlist sets = {0};
+    struct data_set ds;
+    struct mixrt_tensor *outs[MAX_IO];
+    size_t n_outs = 0;
+    memset(&ds, 0, sizeof(ds));
+    memset(outs, 0, sizeof(outs));
+    reason[0] = 0;
+
+    snprintf(path, sizeof(path), "%.4000s/model.onnx", case_dir);
+    mixrt_status st = mixrt_model_load(ctx, path, &model);
+    if (st != MIXRT_STATUS_OK) {
+        if (st == MIXRT_STATUS_UNSUPPORTED_OP) {
+            char op[200];
+            unsupported_op(mixrt_context_last_error(ctx), op, sizeof(op));
+            snprintf(reason, rsize, "unsupported op %s", op);
+            if (verbose) fprintf(stderr, "    %s\n", mixrt_context_last_error(ctx));
+            return V_SKIP;
+        }
+        snprintf(reason, rsize, "load: %s: %s", mixrt_status_string(st), mixrt_context_last_error(ctx));
+        return V_FAIL;
+    }
+    size_t n_inputs = mixrt_model_input_count(model);
+    n_outs = mixrt_model_output_count(model);
+    if (n_outs > MAX_IO || n_inputs > MAX_IO) {
+        snprintf(reason, rsize, "model has %zu inputs and %zu outputs; the runner handles %d", n_inputs, n_outs,
+                 MAX_IO);
+        v = V_FAIL;
+        goto done;
+    }
+    struct mixrt_value_info in_info[MAX_IO], out_info[MAX_IO];
+    size_t free_inputs[MAX_IO], n_free = 0; /* graph inputs without an initializer */
+    for (size_t i = 0; i < n_inputs; i++) {
+        mixrt_model_get_input(model, i, &in_info[i]);
+        if (!in_info[i].has_initializer) free_inputs[n_free++] = i;
+    }
+    for (size_t i = 0; i < n_outs; i++) mixrt_model_get_output(model, i, &out_info[i]);
+
+    list_dir(case_dir, "test_data_set_", &sets);
+    if (!sets.n) {
+        snprintf(reason, rsize, "no test_data_set_* folders");
+        v = V_FAIL;
+        goto done;
+    }
+    for (size_t s = 0; s < sets.n && v == V_PASS; s++) {
+        char set_dir[4096];
+        snprintf(set_dir, sizeof(set_dir), "%.3000s/%.1000s", case_dir, sets.v[s]);
+        v = read_pbs(ctx, set_dir, "input", ds.in, ds.in_name, &ds.n_in, reason, rsize);
+        if (v == V_PASS) v = read_pbs(ctx, set_dir, "output", ds.exp, ds.exp_name, &ds.n_exp, reason, rsize);
+        if (v != V_PASS) break;
+
+        /* Bind each input by its name when it names a graph input, else by position among
+         * the inputs without initializers. */
+        const char *names[MAX_IO];
+        const struct mixrt_tensor *ins[MAX_IO];
+        for (size_t i = 0; i < ds.n_in; i++) {
+            const char *name = NULL;
+            if (ds.in_name[i])
+                for (size_t j = 0; j < n_inputs && !name; j++)
+                    if (!strcmp(in_info[j].name, ds.in_name[i])) name = in_info[j].name;
+            if (!name) {
+                if (i >= n_free) {
+                    snprintf(reason, rsize, "%s: input_%zu.pb has no graph input to bind to (%zu free inputs)",
+                             sets.v[s], i, n_free);
+                    v = V_FAIL;
+                    break;
+                }
+                name = in_info[free_inputs[i]].name;
+            }
+            names[i] = name;
+            ins[i] = ds.in[i];
+            /* ONNX's test generator stores bf16 data as uint16 tensors (NumPy has no bf16):
+             * the bits are bf16, so take them as such. */
+            for (size_t j = 0; j < n_inputs; j++)
+                if (in_info[j].name == name && in_info[j].dtype == MIXRT_DTYPE_BF16 &&
+                    ds.in[i]->dtype == MIXRT_DTYPE_U16)
+                    ds.in[i]->dtype = MIXRT_DTYPE_BF16;
+        }
+        if (v != V_PASS) break;
+        if (ds.n_exp > n_outs) {
+            snprintf(reason, rsize, "%s: %zu expected outputs, the model has %zu", sets.v[s], ds.n_exp, n_outs);
+            v = V_FAIL;
+            break;
+        }
+        st = mixrt_model_run(model, ds.n_in, names, ins, outs);
+        if (st != MIXRT_STATUS_OK) {
+            if (verbose) fprintf(stderr, "    %s\n", mixrt_context_last_error(ctx));
+            if (st == MIXRT_STATUS_UNSUPPORTED_OP) {
+                char op[200];
+                unsupported_op(mixrt_context_last_error(ctx), op, sizeof(op));
+                snprintf(reason, rsize, "unsupported op %s", op);
+                v = V_SKIP;
+            } else {
+                snprintf(reason, rsize, "run (%s): %s: %s", sets.v[s], mixrt_status_string(st),
+                         mixrt_context_last_error(ctx));
+                v = V_FAIL;
+            }
+            memset(outs, 0, sizeof(outs));
+            break;
+        }
+        for (size_t k = 0; k < ds.n_exp && v == V_PASS; k++) {
+            size_t o = k;
+            if (ds.exp_name[k])
+                for (size_t j = 0; j < n_outs; j++)
+                    if (!strcmp(out_info[j].name, ds.exp_name[k])) {
+                        o = j;
+                        break;
+                    }
+            char what[300];
+            snprintf(what, sizeof(what), "%s output %zu '%s'", sets.v[s], o, out_info[o].name);
+            if (outs[o] && outs[o]->dtype == MIXRT_DTYPE_BF16 && ds.exp[k]->dtype == MIXRT_DTYPE_U16)
+                ds.exp[k]->dtype = MIXRT_DTYPE_BF16; /* bf16 stored as uint16, as for inputs */
+            if (!outs[o]) {
+                snprintf(reason, rsize, "%s: no output produced", what);
+                v = V_FAIL;
+            } else if (!compare(outs[o], ds.exp[k], what, reason, rsize, verbose)) {
+                v = V_FAIL;
+            }
+        }
+        for (size_t i = 0; i < n_outs; i++) {
+            mixrt_tensor_destroy(ctx, outs[i]);
+            outs[i] = NULL;
+        }
+        data_set_free(ctx, &ds);
+    }
+done:
+    data_set_free(ctx, &ds);
+    for (size_t i = 0; i < MAX_IO; i++) mixrt_tensor_destroy(ctx, outs[i]);
+    mixrt_model_destroy(model);
+    strlist_free(&sets);
+    return v;
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: mixrt_conformance [--data DIR] [--suite a,b,...] [--filter SUBSTR] [--verbose]\n"
+            "                         [--write-pass FILE] [--expect FILE]\n"
+            "  --data DIR        test data root (default /usr/share/libonnx-testdata/data)\n"
+            "  --suite LIST      suites to run (default node,pytorch-converted,pytorch-operator,simple)\n"
+            "  --filter SUBSTR   only cases whose name contains SUBSTR\n"
+            "  --verbose         error details, first mismatches, cases slower than 2 s\n"
+            "  --write-pass FILE write the sorted list of passing cases (suite/case)\n"
+            "  --expect FILE     exit non-zero if a case listed in FILE does not pass\n");
+}
+
+int main(int argc, char **argv) {
+    struct options o = {"/usr/share/libonnx-testdata/data", NULL, NULL, false, NULL, NULL};
+    const char *suites_arg = "node,pytorch-converted,pytorch-operator,simple";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool has_val = i + 1 < argc;
+        if (!strcmp(a, "--data") && has_val) o.data_dir = argv[++i];
+        else if (!strcmp(a, "--suite") && has_val) suites_arg = argv[++i];
+        else if (!strcmp(a, "--filter") && has_val) o.filter = argv[++i];
+        else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) o.verbose = true;
+        else if (!strcmp(a, "--write-pass") && has_val) o.write_pass = argv[++i];
+        else if (!strcmp(a, "--expect") && has_val) o.expect = argv[++i];
+        else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "mixrt_conformance: unknown or incomplete option '%s'\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    o.suites = strdup(suites_arg);
+    mixrt_context_t ctx;
+    if (!o.suites || mixrt_context_create(NULL, &ctx) != MIXRT_STATUS_OK) {
+        fprintf(stderr, "mixrt_conformance: cannot create a context\n");
+        return 2;
+    }
+    /* The runner reports errors itself; the library's log would repeat them. */
+    mixrt_context_set_log_level(ctx, MIXRT_LOG_ERROR);
+
+    struct strlist passed = {0}, ran = {0}, suite_names = {0};
+    size_t tot[3] = {0};
+    char reason[2048];
+    for (char *save = NULL, *suite = strtok_r(o.suites, ",", &save); suite; suite = strtok_r(NULL, ",", &save)) {
+        char suite_dir[4096];
+        struct strlist cases = {0};
+        size_t cnt[3] = {0};
+        strlist_add(&suite_names, suite);
+        snprintf(suite_dir, sizeof(suite_dir), "%.2000s/%.1000s", o.data_dir, suite);
+        list_dir(suite_dir, "", &cases);
+        if (!cases.n) fprintf(stderr, "mixrt_conformance: no cases in '%s'\n", suite_dir);
+        for (size_t c = 0; c < cases.n; c++) {
+            const char *name = cases.v[c];
+            char case_dir[4096], model[4200], id[600];
+            if (name[0] == '.') continue;
+            if (o.filter && !strstr(name, o.filter)) continue;
+            snprintf(case_dir, sizeof(case_dir), "%.3000s/%.1000s", suite_dir, name);
+            snprintf(model, sizeof(model), "%.4000s/model.onnx", case_dir);
+            if (!file_exists(model)) continue;
+            snprintf(id, sizeof(id), "%.200s/%.390s", suite, name);
+            strlist_add(&ran, id);
+            mixrt_context_clear_error(ctx);
+            double t0 = now_s();
+            enum verdict v = run_case(ctx, case_dir, o.verbose, reason, sizeof(reason));
+            double dt = now_s() - t0;
+            cnt[v]++;
+            if (v == V_PASS) {
+                printf("PASS %s\n", id);
+                strlist_add(&passed, id);
+            } else if (v == V_SKIP) {
+                printf("SKIP %s: %s\n", id, reason);
+            } else {
+                char ops[512];
+                model_ops(model, ops, sizeof(ops));
+                printf("FAIL %s [%s]: %s\n", id, ops, reason);
+                printf("     repro: mixrt_conformance --suite %s --filter %s --verbose\n", suite, name);
+            }
+            if (o.verbose && dt > 2.0) printf("     time: %s took %.1f s\n", id, dt);
+            fflush(stdout);
+        }
+        printf("suite %s: %zu passed, %zu failed, %zu skipped\n", suite, cnt[V_PASS], cnt[V_FAIL], cnt[V_SKIP]);
+        for (int k = 0; k < 3; k++) tot[k] += cnt[k];
+        strlist_free(&cases);
+    }
+    printf("%zu passed, %zu failed, %zu skipped\n", tot[V_PASS], tot[V_FAIL], tot[V_SKIP]);
+    if (mixrt_context_bytes_in_use(ctx) && o.verbose)
+        printf("note: %zu bytes still allocated from the context (a leak)\n", mixrt_context_bytes_in_use(ctx));
+
+    int rc = tot[V_FAIL] ? 1 : 0;
+    if (o.write_pass) {
+        FILE *f = fopen(o.write_pass, "w");
+        if (!f) {
+            fprintf(stderr, "mixrt_conformance: cannot write '%s': %s\n", o.write_pass, strerror(errno));
+            rc = 2;
+        } else {
+            if (passed.n) qsort(passed.v, passed.n, sizeof(char *), cmp_str);
+            for (size_t i = 0; i < passed.n; i++) fprintf(f, "%s\n", passed.v[i]);
+            fclose(f);
+        }
+    }
+    if (o.expect) {
+        FILE *f = fopen(o.expect, "r");
+        size_t regressions = 0;
+        rc = 0;
+        if (!f) {
+            fprintf(stderr, "mixrt_conformance: cannot read '%s': %s\n", o.expect, strerror(errno));
+            rc = 2;
+        } else {
+            char line[1024];
+            while (fgets(line, sizeof(line), f)) {
+                line[strcspn(line, "\r\n")] = 0;
+                if (!line[0] || line[0] == '#') continue;
+                char suite[512];
+                snprintf(suite, sizeof(suite), "%.*s", (int)strcspn(line, "/"), line);
+                const char *case_name = strchr(line, '/') ? strchr(line, '/') + 1 : line;
+                /* Only cases this run covered can regress: --suite/--filter narrow it. */
+                if (!strlist_has(&suite_names, suite)) continue;
+                if (o.filter && !strstr(case_name, o.filter)) continue;
+                if (strlist_has(&passed, line)) continue;
+                printf("REGRESSION %s: listed in %s but %s\n", line, o.expect,
+                       strlist_has(&ran, line) ? "did not pass" : "was not found");
+                regressions++;
+            }
+            fclose(f);
+            if (regressions) {
+                printf("%zu regression(s) against %s\n", regressions, o.expect);
+                rc = 1;
+            }
+        }
+    }
+    strlist_free(&passed);
+    strlist_free(&ran);
+    strlist_free(&suite_names);
+    free(o.suites);
+    mixrt_context_destroy(ctx);
+    return rc;
+}
