@@ -54,6 +54,7 @@ extern const struct mixrt_op_def mixrt_ref_ops_shape[];       /* ref_shape.c */
 extern const struct mixrt_op_def mixrt_ref_ops_misc[];        /* ref_misc.c */
 extern const struct mixrt_op_def mixrt_ref_ops_seq[];         /* ref_seq.c */
 extern const struct mixrt_op_def mixrt_ref_ops_string[];      /* ref_string.c */
+extern const struct mixrt_op_def mixrt_ref_ops_control[];     /* ref_control.c */
 
 /* Finds the kernel for a node. UNSUPPORTED_OP with a message naming op, node, domain
  * and opset when there is none. */
