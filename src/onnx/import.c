@@ -529,6 +529,7 @@ mixrt_status mixrt_onnx_import(mixrt_context_t ctx, const uint8_t *data, size_t 
     g->n_opsets = n_opsets;
     status = lower_graph(&im, mp->graph, g);
     if (status != MIXRT_STATUS_OK) goto fail;
+    MIXRT_TRY(mixrt_graph_infer(g));
     onnx__model_proto__free_unpacked(mp, NULL);
     *out = g;
     return MIXRT_STATUS_OK;

@@ -1,0 +1,394 @@
+/* infer.c - static shape and type inference over the IR. Fills dtype, rank and dims of
+ * values where they follow from graph inputs, constants and attributes; symbolic dims
+ * (dim_param) travel through element-wise, broadcast, matmul, conv/pool and layout ops.
+ * Inference only adds knowledge: what cannot be derived statically stays unknown and is
+ * settled at run time by the kernels; a derived fact that contradicts a declared one is
+ * an error naming the node and value. */
+#include <stdio.h>
+#include <string.h>
+
+#include "ir/graph.h"
+
+struct shape {
+    mixrt_dtype dtype;
+    int rank; /* -1 unknown */
+    struct mixrt_dim d[MIXRT_MAX_RANK];
+};
+
+static struct shape unknown_shape(mixrt_dtype dt) {
+    struct shape s;
+    memset(&s, 0, sizeof(s));
+    s.dtype = dt;
+    s.rank = -1;
+    return s;
+}
+
+static struct shape value_shape(const struct mixrt_graph *g, int vi) {
+    struct shape s = unknown_shape(MIXRT_DTYPE_UNDEFINED);
+    if (vi < 0) return s;
+    const struct mixrt_value *v = &g->values[vi];
+    if (v->flags & MIXRT_VALUE_SEQUENCE) return s;
+    s.dtype = v->dtype;
+    s.rank = v->rank;
+    for (int i = 0; i < v->rank && i < MIXRT_MAX_RANK; i++) s.d[i] = v->dims[i];
+    return s;
+}
+
+static struct mixrt_dim dim_known(int64_t v) {
+    struct mixrt_dim d = {v, NULL};
+    return d;
+}
+static struct mixrt_dim dim_unknown(void) {
+    struct mixrt_dim d = {-1, NULL};
+    return d;
+}
+static bool dim_is(const struct mixrt_dim *d, int64_t v) { return d->value == v; }
+static bool dim_same(const struct mixrt_dim *a, const struct mixrt_dim *b) {
+    if (a->value >= 0 || b->value >= 0) return a->value == b->value;
+    return a->param && b->param && !strcmp(a->param, b->param);
+}
+
+/* Broadcast of two dims: equal, or one is 1; unknown when it cannot be decided. */
+static bool dim_broadcast(const struct mixrt_dim *a, const struct mixrt_dim *b, struct mixrt_dim *out) {
+    if (dim_same(a, b)) *out = *a;
+    else if (dim_is(a, 1)) *out = *b;
+    else if (dim_is(b, 1)) *out = *a;
+    else if (a->value >= 0 && b->value >= 0) return false;
+    else if (a->value > 1) *out = *a; /* the other, symbolic, must be 1 or equal */
+    else if (b->value > 1) *out = *b;
+    else *out = dim_unknown();
+    return true;
+}
+
+static bool shape_broadcast(const struct shape *a, const struct shape *b, struct shape *out) {
+    if (a->rank < 0 || b->rank < 0) {
+        out->rank = -1;
+        return true;
+    }
+    int r = a->rank > b->rank ? a->rank : b->rank;
+    out->rank = r;
+    for (int i = 0; i < r; i++) {
+        struct mixrt_dim one = dim_known(1);
+        const struct mixrt_dim *da = i - (r - a->rank) >= 0 ? &a->d[i - (r - a->rank)] : &one;
+        const struct mixrt_dim *db = i - (r - b->rank) >= 0 ? &b->d[i - (r - b->rank)] : &one;
+        if (!dim_broadcast(da, db, &out->d[i])) return false;
+    }
+    return true;
+}
+
+static bool const_ints(const struct mixrt_graph *g, int vi, int64_t *vals, int max, int *n) {
+    if (vi < 0 || !g->values[vi].init) return false;
+    const struct mixrt_tensor *t = g->values[vi].init;
+    if (!mixrt_dtype_is_int(t->dtype)) return false;
+    size_t cnt = mixrt_tensor_numel(t);
+    if (cnt > (size_t)max) return false;
+    for (size_t i = 0; i < cnt; i++) vals[i] = mixrt_load_i64(t->data, t->dtype, i);
+    *n = (int)cnt;
+    return true;
+}
+
+static bool is_unary_same(const char *op) {
+    static const char *const ops[] = {
+        "Abs", "Neg", "Exp", "Log", "Sqrt", "Reciprocal", "Floor", "Ceil", "Round", "Sign", "Sin", "Cos", "Tan",
+        "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Erf", "Relu", "LeakyRelu", "PRelu", "Elu",
+        "Selu", "Sigmoid", "HardSigmoid", "HardSwish", "Softplus", "Softsign", "Tanh", "ThresholdedRelu", "Celu",
+        "Gelu", "Mish", "Shrink", "Clip", "Identity", "Softmax", "LogSoftmax", "Hardmax", "LRN",
+        "InstanceNormalization", "BatchNormalization", "LayerNormalization", "GroupNormalization",
+        "MeanVarianceNormalization", "LpNormalization", "Dropout", "CumSum", "Not", "BitwiseNot", "Trilu", NULL};
+    for (int i = 0; ops[i]; i++)
+        if (!strcmp(op, ops[i])) return true;
+    return false;
+}
+
+static bool is_broadcast(const char *op, bool *to_bool) {
+    static const char *const arith[] = {"Add", "Sub", "Mul", "Div", "Pow", "Mod", "Max", "Min", "Sum", "Mean",
+                                        "BitShift", "BitwiseAnd", "BitwiseOr", "BitwiseXor", NULL};
+    static const char *const cmp[] = {"Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "And", "Or", "Xor",
+                                      NULL};
+    for (int i = 0; arith[i]; i++)
+        if (!strcmp(op, arith[i])) {
+            *to_bool = false;
+            return true;
+        }
+    for (int i = 0; cmp[i]; i++)
+        if (!strcmp(op, cmp[i])) {
+            *to_bool = true;
+            return true;
+        }
+    return false;
+}
+
+/* Spatial output size of a conv/pool window; -1 when unknown. */
+static int64_t window_out(int64_t in, int64_t k, int64_t stride, int64_t dil, int64_t pb, int64_t pe, bool ceil_mode,
+                          const char *auto_pad) {
+    if (in < 0 || k <= 0 || stride <= 0 || dil <= 0) return -1;
+    int64_t ek = (k - 1) * dil + 1;
+    if (!strcmp(auto_pad, "SAME_UPPER") || !strcmp(auto_pad, "SAME_LOWER")) return (in + stride - 1) / stride;
+    if (!strcmp(auto_pad, "VALID")) pb = pe = 0;
+    int64_t span = in + pb + pe - ek;
+    if (span < 0) return -1;
+    return (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
+}
+
+/* Output 0 shape of Conv / pooling ops from input 0 (and W for Conv). */
+static struct shape infer_window(const struct mixrt_graph *g, const struct mixrt_node *n, bool is_conv) {
+    struct shape x = value_shape(g, n->inputs[0]), out = unknown_shape(x.dtype);
+    if (x.rank < 3) return out;
+    int sp = x.rank - 2;
+    int64_t kshape[MIXRT_MAX_RANK];
+    size_t nk, ns, nd, np;
+    const int64_t *ks = mixrt_node_attr_ints(n, "kernel_shape", &nk);
+    const int64_t *st = mixrt_node_attr_ints(n, "strides", &ns);
+    const int64_t *dl = mixrt_node_attr_ints(n, "dilations", &nd);
+    const int64_t *pd = mixrt_node_attr_ints(n, "pads", &np);
+    const char *auto_pad = mixrt_node_attr_string(n, "auto_pad", "NOTSET");
+    bool ceil_mode = mixrt_node_attr_int(n, "ceil_mode", 0) != 0;
+    struct shape w = unknown_shape(MIXRT_DTYPE_UNDEFINED);
+    if (is_conv) {
+        if (n->n_inputs < 2) return out;
+        w = value_shape(g, n->inputs[1]);
+        if (w.rank != x.rank) return out;
+    }
+    for (int i = 0; i < sp; i++) {
+        if (nk == (size_t)sp) kshape[i] = ks[i];
+        else if (is_conv) kshape[i] = w.d[2 + i].value;
+        else return out;
+    }
+    if ((ns && ns != (size_t)sp) || (nd && nd != (size_t)sp) || (np && np != (size_t)(2 * sp))) return out;
+    out.rank = x.rank;
+    out.d[0] = x.d[0];
+    out.d[1] = is_conv ? w.d[0] : x.d[1];
+    for (int i = 0; i < sp; i++) {
+        int64_t v = window_out(x.d[2 + i].value, kshape[i], ns ? st[i] : 1, nd ? dl[i] : 1, np ? pd[i] : 0,
+                               np ? pd[sp + i] : 0, ceil_mode, auto_pad);
+        out.d[2 + i] = v >= 0 ? dim_known(v) : dim_unknown();
+    }
+    return out;
+}
+
+static struct shape infer_matmul(const struct shape *a, const struct shape *b) {
+    struct shape out = unknown_shape(a->dtype);
+    if (a->rank < 1 || b->rank < 1) return out;
+    struct shape ba = *a, bb = *b;
+    ba.rank = a->rank >= 2 ? a->rank - 2 : 0;
+    bb.rank = b->rank >= 2 ? b->rank - 2 : 0;
+    struct shape batch;
+    if (!shape_broadcast(&ba, &bb, &batch) || batch.rank < 0) return out;
+    out = batch;
+    out.dtype = a->dtype;
+    if (a->rank >= 2) out.d[out.rank++] = a->d[a->rank - 2];
+    if (b->rank >= 2) out.d[out.rank++] = b->d[b->rank - 1];
+    return out;
+}
+
+static struct shape infer_node(const struct mixrt_graph *g, const struct mixrt_node *n, int oi) {
+    const char *op = n->op_type;
+    struct shape x = n->n_inputs > 0 ? value_shape(g, n->inputs[0]) : unknown_shape(MIXRT_DTYPE_UNDEFINED);
+    struct shape out = unknown_shape(MIXRT_DTYPE_UNDEFINED);
+    bool to_bool;
+    if (n->domain[0]) return out;
+    if (oi == 0 && is_unary_same(op)) return x;
+    if (oi == 0 && is_broadcast(op, &to_bool)) {
+        out = x;
+        if (!strcmp(op, "Add") || !strcmp(op, "Sub") || !strcmp(op, "Mul") || !strcmp(op, "Div")) {
+            if (n->opset < 7 && mixrt_node_attr_int(n, "broadcast", 0)) return x; /* legacy: shape of A */
+        }
+        for (int i = 1; i < n->n_inputs; i++) {
+            struct shape y = value_shape(g, n->inputs[i]), r = unknown_shape(x.dtype);
+            if (!shape_broadcast(&out, &y, &r)) return unknown_shape(to_bool ? MIXRT_DTYPE_BOOL : x.dtype);
+            out.rank = r.rank;
+            memcpy(out.d, r.d, sizeof(r.d));
+        }
+        if (to_bool) out.dtype = MIXRT_DTYPE_BOOL;
+        return out;
+    }
+    if (oi == 0 && !strcmp(op, "Where") && n->n_inputs == 3) {
+        struct shape a = value_shape(g, n->inputs[1]), b = value_shape(g, n->inputs[2]), t = unknown_shape(a.dtype);
+        if (shape_broadcast(&x, &a, &t) && shape_broadcast(&t, &b, &out)) out.dtype = a.dtype;
+        else out = unknown_shape(a.dtype);
+        return out;
+    }
+    if (oi == 0 && !strcmp(op, "Cast")) {
+        out = x;
+        out.dtype = (mixrt_dtype)mixrt_node_attr_int(n, "to", 0);
+        return out;
+    }
+    if (oi == 0 && (!strcmp(op, "Conv") || !strcmp(op, "MaxPool") || !strcmp(op, "AveragePool") ||
+                    !strcmp(op, "LpPool")))
+        return infer_window(g, n, !strcmp(op, "Conv"));
+    if (oi == 0 && (!strcmp(op, "GlobalAveragePool") || !strcmp(op, "GlobalMaxPool") || !strcmp(op, "GlobalLpPool"))) {
+        out = x;
+        for (int i = 2; i < x.rank; i++) out.d[i] = dim_known(1);
+        return out;
+    }
+    if (oi == 0 && !strcmp(op, "MatMul") && n->n_inputs == 2) {
+        struct shape b = value_shape(g, n->inputs[1]);
+        return infer_matmul(&x, &b);
+    }
+    if (oi == 0 && !strcmp(op, "Gemm") && n->n_inputs >= 2) {
+        struct shape b = value_shape(g, n->inputs[1]);
+        out.dtype = x.dtype;
+        if (x.rank == 2 && b.rank == 2) {
+            out.rank = 2;
+            out.d[0] = x.d[mixrt_node_attr_int(n, "transA", 0) ? 1 : 0];
+            out.d[1] = b.d[mixrt_node_attr_int(n, "transB", 0) ? 0 : 1];
+        }
+        return out;
+    }
+    if (oi == 0 && !strcmp(op, "Flatten") && x.rank >= 0) {
+        int64_t axis = mixrt_node_attr_int(n, "axis", 1);
+        if (axis < 0) axis += x.rank;
+        if (axis < 0 || axis > x.rank) return unknown_shape(x.dtype);
+        out.dtype = x.dtype;
+        out.rank = 2;
+        int64_t a = 1, b = 1;
+        for (int i = 0; i < x.rank; i++) {
+            int64_t *p = i < axis ? &a : &b;
+            if (*p >= 0) *p = x.d[i].value >= 0 ? *p * x.d[i].value : -1;
+        }
+        out.d[0] = a >= 0 ? dim_known(a) : (axis == 1 ? x.d[0] : dim_unknown());
+        out.d[1] = b >= 0 ? dim_known(b) : dim_unknown();
+        return out;
+    }
+    if (oi == 0 && !strcmp(op, "Transpose") && x.rank >= 0) {
+        size_t np;
+        const int64_t *perm = mixrt_node_attr_ints(n, "perm", &np);
+        out = x;
+        for (int i = 0; i < x.rank; i++) {
+            int64_t p = np == (size_t)x.rank ? perm[i] : x.rank - 1 - i;
+            if (p < 0 || p >= x.rank) return unknown_shape(x.dtype);
+            out.d[i] = x.d[p];
+        }
+        return out;
+    }
+    if (oi == 0 && !strcmp(op, "Reshape") && n->opset >= 5 && n->n_inputs >= 2) {
+        int64_t sh[MIXRT_MAX_RANK];
+        int r;
+        if (!const_ints(g, n->inputs[1], sh, MIXRT_MAX_RANK, &r)) return unknown_shape(x.dtype);
+        bool allowzero = mixrt_node_attr_int(n, "allowzero", 0) != 0;
+        int64_t known = 1;
+        int infer_at = -1;
+        bool all_known = x.rank >= 0;
+        for (int i = 0; all_known && i < x.rank; i++)
+            if (x.d[i].value < 0) all_known = false;
+        out.dtype = x.dtype;
+        out.rank = r;
+        for (int i = 0; i < r; i++) {
+            if (sh[i] == 0 && !allowzero) out.d[i] = i < x.rank ? x.d[i] : dim_unknown();
+            else if (sh[i] == -1) {
+                infer_at = i;
+                out.d[i] = dim_unknown();
+                continue;
+            } else if (sh[i] < 0) return unknown_shape(x.dtype);
+            else out.d[i] = dim_known(sh[i]);
+            if (known >= 0) known = out.d[i].value >= 0 ? known * out.d[i].value : -1;
+        }
+        if (infer_at >= 0 && all_known && known > 0) {
+            int64_t total = 1;
+            for (int i = 0; i < x.rank; i++) total *= x.d[i].value;
+            if (total % known == 0) out.d[infer_at] = dim_known(total / known);
+        }
+        return out;
+    }
+    if (oi == 0 && !strcmp(op, "Concat") && x.rank >= 0) {
+        int64_t axis = mixrt_node_attr_int(n, "axis", 1);
+        if (axis < 0) axis += x.rank;
+        if (axis < 0 || axis >= x.rank) return unknown_shape(x.dtype);
+        out = x;
+        int64_t sum = 0;
+        for (int i = 0; i < n->n_inputs; i++) {
+            struct shape y = value_shape(g, n->inputs[i]);
+            if (y.rank != x.rank || y.d[axis].value < 0 || sum < 0) sum = -1;
+            else sum += y.d[axis].value;
+        }
+        out.d[axis] = sum >= 0 ? dim_known(sum) : dim_unknown();
+        return out;
+    }
+    if (oi == 0 && !strcmp(op, "Shape")) {
+        out.dtype = MIXRT_DTYPE_I64;
+        out.rank = 1;
+        out.d[0] = x.rank >= 0 && n->opset < 15 ? dim_known(x.rank) : dim_unknown();
+        return out;
+    }
+    if (oi == 0 && !strcmp(op, "Unsqueeze") && x.rank >= 0) {
+        int64_t ax[MIXRT_MAX_RANK];
+        int na = 0;
+        size_t nattr;
+        const int64_t *a = mixrt_node_attr_ints(n, "axes", &nattr);
+        if (n->opset < 13 && a && nattr <= MIXRT_MAX_RANK) {
+            na = (int)nattr;
+            memcpy(ax, a, nattr * sizeof(int64_t));
+        } else if (n->opset < 13 || n->n_inputs < 2 || !const_ints(g, n->inputs[1], ax, MIXRT_MAX_RANK, &na)) {
+            return unknown_shape(x.dtype);
+        }
+        int r = x.rank + na;
+        if (r > MIXRT_MAX_RANK) return unknown_shape(x.dtype);
+        bool ins[MIXRT_MAX_RANK] = {0};
+        for (int i = 0; i < na; i++) {
+            int64_t v = ax[i] < 0 ? ax[i] + r : ax[i];
+            if (v < 0 || v >= r || ins[v]) return unknown_shape(x.dtype);
+            ins[v] = true;
+        }
+        out.dtype = x.dtype;
+        out.rank = r;
+        for (int i = 0, j = 0; i < r; i++) out.d[i] = ins[i] ? dim_known(1) : x.d[j++];
+        return out;
+    }
+    if (!strcmp(op, "If") || !strcmp(op, "Loop") || !strcmp(op, "Scan")) return out;
+    return out;
+}
+
+/* Merges inferred facts into the value; false on a contradiction with what it says. */
+static bool merge(struct mixrt_value *v, const struct shape *s) {
+    if (s->dtype != MIXRT_DTYPE_UNDEFINED) {
+        if (v->dtype != MIXRT_DTYPE_UNDEFINED && v->dtype != s->dtype) return false;
+        v->dtype = s->dtype;
+    }
+    if (s->rank < 0) return true;
+    if (v->rank >= 0 && v->rank != s->rank) return false;
+    if (v->rank < 0) {
+        v->rank = s->rank;
+        for (int i = 0; i < s->rank; i++) v->dims[i] = s->d[i];
+        return true;
+    }
+    for (int i = 0; i < s->rank; i++) {
+        if (s->d[i].value >= 0) {
+            if (v->dims[i].value >= 0 && v->dims[i].value != s->d[i].value) return false;
+            v->dims[i].value = s->d[i].value;
+            v->dims[i].param = NULL;
+        } else if (v->dims[i].value < 0 && !v->dims[i].param && s->d[i].param) {
+            v->dims[i].param = s->d[i].param;
+        }
+    }
+    return true;
+}
+
+mixrt_status mixrt_graph_infer(struct mixrt_graph *g) {
+    char a[256], b[256];
+    for (int s = 0; s < g->n_nodes; s++) {
+        const struct mixrt_node *n = &g->nodes[g->order ? g->order[s] : s];
+        for (int oi = 0; oi < n->n_outputs; oi++) {
+            int vi = n->outputs[oi];
+            if (vi < 0) continue;
+            struct shape sh = infer_node(g, n, oi);
+            struct mixrt_value *v = &g->values[vi];
+            struct mixrt_value before = *v;
+            if (!merge(v, &sh)) {
+                *v = before;
+                int64_t dd[MIXRT_MAX_RANK], vd[MIXRT_MAX_RANK];
+                for (int i = 0; i < MIXRT_MAX_RANK; i++) {
+                    dd[i] = sh.d[i].value;
+                    vd[i] = v->dims[i].value;
+                }
+                return mixrt_error(g->ctx, MIXRT_STATUS_INVALID_MODEL,
+                                   "invalid model: %s node '%s' output #%d '%s' is declared %s %s but its inputs make it "
+                                   "%s %s",
+                                   n->op_type, n->name, oi, v->name, mixrt_dtype_name(v->dtype),
+                                   v->rank >= 0 ? mixrt_dims_str(a, sizeof(a), v->rank, vd) : "[?]",
+                                   mixrt_dtype_name(sh.dtype),
+                                   sh.rank >= 0 ? mixrt_dims_str(b, sizeof(b), sh.rank, dd) : "[?]");
+            }
+        }
+    }
+    return MIXRT_STATUS_OK;
+}

@@ -1,0 +1,112 @@
+/* test_infer.c - static shape/type inference: symbolic dims flow through conv, pool,
+ * flatten, matmul and broadcasts; contradictions with declared types are errors. The
+ * graph is built in memory with the IR API; run-time input checks are in model_run.c. */
+#include <string.h>
+
+#include "ir/graph.h"
+#include "testutil.h"
+
+static int add_value(struct mixrt_graph *g, const char *name, mixrt_dtype dt, int rank, const int64_t *dims,
+                     const char *const *params) {
+    int vi = mixrt_graph_get_or_add_value(g, name);
+    struct mixrt_value *v = &g->values[vi];
+    v->dtype = dt;
+    v->rank = rank;
+    for (int i = 0; i < rank; i++) {
+        v->dims[i].value = dims[i];
+        v->dims[i].param = params ? params[i] : NULL;
+    }
+    return vi;
+}
+
+static int add_node(struct mixrt_graph *g, const char *op, int n_in, const int *ins, const char *out) {
+    int ni = mixrt_graph_add_node(g, op, op, "");
+    struct mixrt_node *n = &g->nodes[ni];
+    n->opset = 17;
+    n->n_inputs = n_in;
+    n->inputs = mixrt_arena_calloc(g->arena, (size_t)n_in, sizeof(int));
+    memcpy(n->inputs, ins, (size_t)n_in * sizeof(int));
+    n->n_outputs = 1;
+    n->outputs = mixrt_arena_calloc(g->arena, 1, sizeof(int));
+    n->outputs[0] = mixrt_graph_get_or_add_value(g, out);
+    g->values[n->outputs[0]].producer = ni;
+    return ni;
+}
+
+static void set_ints(struct mixrt_graph *g, int ni, const char *name, size_t n, const int64_t *v) {
+    struct mixrt_node *nd = &g->nodes[ni];
+    struct mixrt_attr *a = mixrt_arena_calloc(g->arena, (size_t)nd->n_attrs + 1, sizeof(*a));
+    if (nd->n_attrs) memcpy(a, nd->attrs, (size_t)nd->n_attrs * sizeof(*a));
+    a[nd->n_attrs].name = name;
+    a[nd->n_attrs].type = MIXRT_ATTR_INTS;
+    a[nd->n_attrs].n = n;
+    a[nd->n_attrs].ints = mixrt_arena_calloc(g->arena, n, sizeof(int64_t));
+    memcpy(a[nd->n_attrs].ints, v, n * sizeof(int64_t));
+    nd->attrs = a;
+    nd->n_attrs++;
+}
+
+static const struct mixrt_value *val(const struct mixrt_graph *g, const char *name) {
+    return &g->values[mixrt_graph_find_value(g, name)];
+}
+
+int main(void) {
+    mixrt_context_t ctx;
+    mixrt_context_create(NULL, &ctx);
+    struct mixrt_graph *g;
+    TU_CHECK(mixrt_graph_create(ctx, NULL, &g) == MIXRT_STATUS_OK, "graph create");
+    const char *xp[] = {"N", NULL, NULL, NULL};
+    int x = add_value(g, "x", MIXRT_DTYPE_BF16, 4, (int64_t[]){-1, 3, 32, 30}, xp);
+    g->values[x].flags |= MIXRT_VALUE_GRAPH_INPUT;
+    int w = add_value(g, "w", MIXRT_DTYPE_BF16, 4, (int64_t[]){8, 3, 3, 3}, NULL);
+    int b = add_value(g, "b", MIXRT_DTYPE_BF16, 1, (int64_t[]){8}, NULL);
+    g->values[w].flags |= MIXRT_VALUE_GRAPH_INPUT;
+    g->values[b].flags |= MIXRT_VALUE_GRAPH_INPUT;
+    int conv = add_node(g, "Conv", 3, (int[]){x, w, b}, "c");
+    set_ints(g, conv, "pads", 4, (int64_t[]){1, 1, 1, 1});
+    set_ints(g, conv, "strides", 2, (int64_t[]){2, 1});
+    add_node(g, "Relu", 1, (int[]){mixrt_graph_find_value(g, "c")}, "r");
+    int pool = add_node(g, "MaxPool", 1, (int[]){mixrt_graph_find_value(g, "r")}, "p");
+    set_ints(g, pool, "kernel_shape", 2, (int64_t[]){2, 2});
+    set_ints(g, pool, "strides", 2, (int64_t[]){2, 2});
+    add_node(g, "GlobalAveragePool", 1, (int[]){mixrt_graph_find_value(g, "p")}, "gap");
+    add_node(g, "Flatten", 1, (int[]){mixrt_graph_find_value(g, "gap")}, "f");
+    int m = add_value(g, "m", MIXRT_DTYPE_BF16, 2, (int64_t[]){8, 10}, NULL);
+    g->values[m].flags |= MIXRT_VALUE_GRAPH_INPUT;
+    add_node(g, "MatMul", 2, (int[]){mixrt_graph_find_value(g, "f"), m}, "logits");
+    int y = add_value(g, "y", MIXRT_DTYPE_BF16, 2, (int64_t[]){1, 10}, NULL);
+    g->values[y].flags |= MIXRT_VALUE_GRAPH_INPUT;
+    add_node(g, "Add", 2, (int[]){mixrt_graph_find_value(g, "logits"), y}, "sum");
+    add_node(g, "Less", 2, (int[]){mixrt_graph_find_value(g, "sum"), y}, "lt");
+
+    TU_CHECK(mixrt_graph_infer(g) == MIXRT_STATUS_OK, "infer: %s", mixrt_context_last_error(ctx));
+    const struct mixrt_value *c = val(g, "c");
+    TU_CHECK(c->dtype == MIXRT_DTYPE_BF16 && c->rank == 4, "conv dtype/rank");
+    TU_CHECK(c->dims[0].param && !strcmp(c->dims[0].param, "N"), "conv keeps symbolic batch");
+    TU_CHECK(c->dims[1].value == 8 && c->dims[2].value == 16 && c->dims[3].value == 30, "conv dims %lld %lld %lld",
+             (long long)c->dims[1].value, (long long)c->dims[2].value, (long long)c->dims[3].value);
+    const struct mixrt_value *p = val(g, "p");
+    TU_CHECK(p->dims[2].value == 8 && p->dims[3].value == 15, "pool dims %lld %lld", (long long)p->dims[2].value,
+             (long long)p->dims[3].value);
+    const struct mixrt_value *f = val(g, "f");
+    TU_CHECK(f->rank == 2 && f->dims[0].param && !strcmp(f->dims[0].param, "N") && f->dims[1].value == 8, "flatten");
+    const struct mixrt_value *lg = val(g, "logits");
+    TU_CHECK(lg->rank == 2 && lg->dims[1].value == 10 && lg->dims[0].param && !strcmp(lg->dims[0].param, "N"),
+             "matmul [N,10]");
+    const struct mixrt_value *lt = val(g, "lt");
+    TU_CHECK(lt->dtype == MIXRT_DTYPE_BOOL && lt->rank == 2 && lt->dims[1].value == 10, "comparison gives bool");
+
+    /* A declared output that contradicts inference is an error naming node and value. */
+    int bad = add_value(g, "bad", MIXRT_DTYPE_BF16, 2, (int64_t[]){7, 7}, NULL);
+    (void)bad;
+    add_node(g, "Relu", 1, (int[]){mixrt_graph_find_value(g, "lt")}, "bad");
+    g->order = NULL;
+    mixrt_status st = mixrt_graph_infer(g);
+    TU_CHECK(st == MIXRT_STATUS_INVALID_MODEL, "contradiction detected (status %d)", st);
+    TU_CHECK(strstr(mixrt_context_last_error(ctx), "'bad'") != NULL, "message names the value: %s",
+             mixrt_context_last_error(ctx));
+    mixrt_graph_destroy(g);
+    TU_CHECK(mixrt_context_bytes_in_use(ctx) == 0, "no leak: %zu bytes", mixrt_context_bytes_in_use(ctx));
+    mixrt_context_destroy(ctx);
+    return tu_finish("test_infer");
+}
