@@ -152,6 +152,24 @@ static bool value_ready_at_start(const struct mixrt_value *v) {
     return (v->flags & (MIXRT_VALUE_GRAPH_INPUT | MIXRT_VALUE_OUTER)) || v->init;
 }
 
+/* Are all names that subgraph sub (or graphs nested in it) reads from outside, and that
+ * g defines, ready? Implicit inputs order a node as much as its explicit ones. */
+static bool outer_ready(const struct mixrt_graph *g, const struct mixrt_graph *sub, const bool *ready) {
+    for (int i = 0; i < sub->n_values; i++) {
+        if (!(sub->values[i].flags & MIXRT_VALUE_OUTER)) continue;
+        int vi = mixrt_graph_find_value(g, sub->values[i].name);
+        if (vi >= 0 && !ready[vi] && !(g->values[vi].flags & MIXRT_VALUE_OUTER)) return false;
+    }
+    for (int n = 0; n < sub->n_nodes; n++)
+        for (int a = 0; a < sub->nodes[n].n_attrs; a++) {
+            const struct mixrt_attr *at = &sub->nodes[n].attrs[a];
+            if (at->g && !outer_ready(g, at->g, ready)) return false;
+            for (size_t j = 0; at->graphs && j < at->n; j++)
+                if (!outer_ready(g, at->graphs[j], ready)) return false;
+        }
+    return true;
+}
+
 mixrt_status mixrt_graph_toposort(struct mixrt_graph *g, int **order_out) {
     mixrt_context_t ctx = g->ctx;
     mixrt_status status = MIXRT_STATUS_OK;
@@ -174,6 +192,12 @@ mixrt_status mixrt_graph_toposort(struct mixrt_graph *g, int **order_out) {
             bool ok = true;
             for (int j = 0; j < nd->n_inputs && ok; j++)
                 if (nd->inputs[j] >= 0 && !ready[nd->inputs[j]]) ok = false;
+            for (int a = 0; a < nd->n_attrs && ok; a++) {
+                const struct mixrt_attr *at = &nd->attrs[a];
+                if (at->g && !outer_ready(g, at->g, ready)) ok = false;
+                for (size_t j = 0; at->graphs && j < at->n && ok; j++)
+                    if (!outer_ready(g, at->graphs[j], ready)) ok = false;
+            }
             if (!ok) continue;
             done[i] = true;
             order[count++] = i;
