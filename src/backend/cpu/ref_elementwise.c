@@ -3,7 +3,6 @@
  * Invariant: floats compute in f64 and round once into the output dtype; integers compute in
  * int64 (u64 as uint64) so no value is ever squeezed through a double, and no input can trap:
  * integer x/0 and x%0 give 0, INT_MIN/-1 wraps. */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -870,11 +869,15 @@ static mixrt_status cast_from_string(struct mixrt_kernel_ctx *k, const struct mi
     size_t n = mixrt_tensor_numel(x);
     char buf[128];
     for (size_t i = 0; i < n; i++) {
-        size_t len = s[i].len < sizeof(buf) - 1 ? s[i].len : sizeof(buf) - 1;
+        /* numbers longer than any plain literal are refused rather than parsed in part */
+        if (s[i].len >= sizeof(buf))
+            return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_ARGUMENT,
+                                      "input #0 '%s' element %zu is a %zu-byte string, too long for a number",
+                                      in_name(k, 0), i, s[i].len);
+        size_t len = s[i].len;
         if (len) memcpy(buf, s[i].ptr, len);
         buf[len] = 0;
         char *end = NULL;
-        errno = 0;
         if (mixrt_dtype_is_float(out->dtype)) {
             double v = out->dtype == MIXRT_DTYPE_F32 ? (double)strtof(buf, &end) : strtod(buf, &end);
             if (end != buf + len || len == 0) goto bad;
