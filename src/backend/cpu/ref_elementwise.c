@@ -769,7 +769,9 @@ static mixrt_status run_variadic(struct mixrt_kernel_ctx *k, enum varop op) {
         /* opset < 8: no broadcasting, every input has the same shape */
         if (k->opset < 8 && !same_shape(first, t))
             return shape_mismatch(k, 0, first, i, t, "shapes must be equal before opset 8");
-        if (!mixrt_broadcast_shape(r, d, t->rank, t->dims, &r, d))
+        int64_t prev[MIXRT_MAX_RANK]; /* mixrt_broadcast_shape may not write over its input */
+        memcpy(prev, d, sizeof(prev));
+        if (!mixrt_broadcast_shape(r, prev, t->rank, t->dims, &r, d))
             return shape_mismatch(k, 0, first, i, t, "shapes do not broadcast");
     }
     if ((status = mixrt_kernel_output(k, 0, dt, r, d, &out)) != MIXRT_STATUS_OK) return status;
