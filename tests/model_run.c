@@ -4,6 +4,7 @@
  * model folder), f16/bf16 typed-field initializers against NumPy's bits, and every way an
  * input can contradict the model, each refused with a message naming it. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -164,6 +165,36 @@ static void test_typed16(void) {
     mixrt_model_destroy(m);
 }
 
+/* Every allocation of load + run fails in turn (and all after it): each attempt ends in
+ * OUT_OF_MEMORY or success, never a crash, and leaves nothing allocated. */
+static void test_oom_sweep(void) {
+    int64_t d24[] = {2, 4};
+    struct mixrt_tensor *a = rand_tensor(MIXRT_DTYPE_F32, 2, d24), *b = rand_tensor(MIXRT_DTYPE_F32, 2, d24);
+    const char *names[] = {"a", "b"};
+    struct mixrt_tensor *ins[] = {a, b};
+    size_t base = mixrt_context_bytes_in_use(ctx);
+    int attempts = 0, clean = 1, ok_status = 1;
+    for (long n = 0; n < 100000; n++, attempts++) {
+        mixrt_model_t m = NULL;
+        struct mixrt_tensor *outs[1] = {0};
+        mixrt_context_fail_alloc_after(ctx, n, 1);
+        mixrt_status st = mixrt_model_load(ctx, path("symbolic.onnx"), &m);
+        if (st == MIXRT_STATUS_OK) st = mixrt_model_run(m, 2, names, (const struct mixrt_tensor *const *)ins, outs);
+        mixrt_context_fail_alloc_after(ctx, -1, 0);
+        bool done = st == MIXRT_STATUS_OK;
+        if (st != MIXRT_STATUS_OK && st != MIXRT_STATUS_OUT_OF_MEMORY) ok_status = 0;
+        mixrt_tensor_destroy(ctx, outs[0]);
+        mixrt_model_destroy(m);
+        if (mixrt_context_bytes_in_use(ctx) != base) clean = 0;
+        if (done) break;
+    }
+    TU_CHECK(attempts > 10, "the sweep injected failures (%d attempts)", attempts);
+    TU_CHECK(ok_status, "every injected failure reported OUT_OF_MEMORY");
+    TU_CHECK(clean, "nothing leaked after injected failures");
+    mixrt_tensor_destroy(ctx, a);
+    mixrt_tensor_destroy(ctx, b);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: model_run DIR (models from scripts/make_test_models.py)\n");
@@ -175,6 +206,7 @@ int main(int argc, char **argv) {
     test_symbolic();
     test_external();
     test_typed16();
+    test_oom_sweep();
     TU_CHECK(mixrt_context_bytes_in_use(ctx) == 0, "no leak: %zu bytes", mixrt_context_bytes_in_use(ctx));
     mixrt_context_destroy(ctx);
     return tu_finish("model_run");

@@ -477,6 +477,35 @@ static mixrt_status lower_graph(struct importer *im, const Onnx__GraphProto *gp,
     return MIXRT_STATUS_OK;
 }
 
+/* protobuf-c allocates through the context too, so fault injection and byte accounting
+ * cover parsing; a header keeps the size that mixrt_free wants. */
+struct pb_alloc_state {
+    mixrt_context_t ctx;
+    bool failed;
+};
+#define PB_HDR 64
+
+static void *pb_alloc(void *ud, size_t size) {
+    struct pb_alloc_state *s = ud;
+    size_t total;
+    char *p = mixrt_add_size(size, PB_HDR, &total) ? mixrt_alloc(s->ctx, total) : NULL;
+    if (!p) {
+        s->failed = true;
+        return NULL;
+    }
+    memcpy(p, &total, sizeof(total));
+    return p + PB_HDR;
+}
+
+static void pb_free(void *ud, void *ptr) {
+    struct pb_alloc_state *s = ud;
+    if (!ptr) return;
+    char *p = (char *)ptr - PB_HDR;
+    size_t total;
+    memcpy(&total, p, sizeof(total));
+    mixrt_free(s->ctx, p, total);
+}
+
 mixrt_status mixrt_onnx_import(mixrt_context_t ctx, const uint8_t *data, size_t size, const char *what,
                                const struct mixrt_external_policy *ext, struct mixrt_graph **out) {
     mixrt_status status = MIXRT_STATUS_OK;
@@ -484,9 +513,15 @@ mixrt_status mixrt_onnx_import(mixrt_context_t ctx, const uint8_t *data, size_t 
     Onnx__ModelProto *mp = NULL;
     struct mixrt_opset *opsets = NULL;
     struct importer im = {ctx, ext, 0};
+    struct pb_alloc_state pbs = {ctx, false};
+    ProtobufCAllocator pba = {pb_alloc, pb_free, &pbs};
 
     MIXRT_CHECK(ctx, size > 0, MIXRT_STATUS_INVALID_MODEL, "'%s' is empty, not an ONNX model", what);
-    mp = onnx__model_proto__unpack(NULL, size, data);
+    mp = onnx__model_proto__unpack(&pba, size, data);
+    if (!mp && pbs.failed) {
+        status = mixrt_error(ctx, MIXRT_STATUS_OUT_OF_MEMORY, "out of memory parsing '%s'", what);
+        goto fail;
+    }
     MIXRT_CHECK(ctx, mp, MIXRT_STATUS_INVALID_MODEL, "'%s' is not an ONNX model (protobuf parsing failed: truncated "
                 "or not a ModelProto)", what);
     MIXRT_CHECK(ctx, mp->graph && mp->has_ir_version, MIXRT_STATUS_INVALID_MODEL,
@@ -530,11 +565,11 @@ mixrt_status mixrt_onnx_import(mixrt_context_t ctx, const uint8_t *data, size_t 
     status = lower_graph(&im, mp->graph, g);
     if (status != MIXRT_STATUS_OK) goto fail;
     MIXRT_TRY(mixrt_graph_infer(g));
-    onnx__model_proto__free_unpacked(mp, NULL);
+    onnx__model_proto__free_unpacked(mp, &pba);
     *out = g;
     return MIXRT_STATUS_OK;
 fail:
-    if (mp) onnx__model_proto__free_unpacked(mp, NULL);
+    if (mp) onnx__model_proto__free_unpacked(mp, &pba);
     mixrt_graph_destroy(g);
     return status;
 }
