@@ -298,7 +298,7 @@ static mixrt_status run_squeeze(struct mixrt_kernel_ctx *k) {
         have = true;
     }
     bool drop[MIXRT_MAX_RANK] = {false};
-    if (have) {
+    if (have && n > 0) { /* empty axes: like none, every 1-dim goes */
         MIXRT_TRY(norm_axes(k, "axes", axes, n, x->rank));
         for (size_t i = 0; i < n; i++) {
             if (x->dims[axes[i]] != 1)
@@ -405,6 +405,9 @@ static mixrt_status space_depth(struct mixrt_kernel_ctx *k, bool to_space) {
     if (b <= 0 || b > (int64_t)1 << 30) return bad_attr(k, "blocksize", "%lld must be positive", (long long)b);
     if (x->rank != 4) return bad_input(k, MIXRT_STATUS_INVALID_MODEL, 0, "expected rank 4 [N,C,H,W]");
     int64_t N = x->dims[0], C = x->dims[1], H = x->dims[2], W = x->dims[3];
+    /* zero-size inputs may carry huge dims: keep every product below INT64_MAX */
+    if (b > 1 && (H > INT64_MAX / b || W > INT64_MAX / b || C > INT64_MAX / (b * b)))
+        return bad_input(k, MIXRT_STATUS_INVALID_MODEL, 0, "dims overflow with blocksize %lld", (long long)b);
     int64_t od[4], vd[6], vs[6];
     if (to_space) {
         const char *mode = mixrt_node_attr_string(k->node, "mode", "DCR");
@@ -831,7 +834,9 @@ static mixrt_status run_gather_nd(struct mixrt_kernel_ctx *k) {
         if (ind->dims[d] != x->dims[d])
             return bad_input(k, MIXRT_STATUS_INVALID_MODEL, 1, "batch dim %d differs from the data's %lld", d,
                              (long long)x->dims[d]);
-    int r = 0;
+    int r = ind->rank - 1 + x->rank - (int)(b + m);
+    if (r > MIXRT_MAX_RANK) return bad_input(k, MIXRT_STATUS_UNSUPPORTED, 1, "output rank %d exceeds %d", r, MIXRT_MAX_RANK);
+    r = 0;
     for (int d = 0; d < ind->rank - 1; d++) dims[r++] = ind->dims[d];
     for (int d = (int)(b + m); d < x->rank; d++) dims[r++] = x->dims[d];
     MIXRT_TRY(mixrt_kernel_output(k, 0, x->dtype, r, dims, &o));
@@ -1438,7 +1443,9 @@ static int rs_coeffs(const struct rs_params *p, double ratio, double scale, doub
             c[1] = ratio;
             return 2;
         }
-        int start = (int)floor(-1.0 / s) + 1, n = 2 - 2 * start;
+        double f = floor(-1.0 / s) + 1; /* s may be tiny: bound before converting */
+        if (f < -RS_MAX_TAPS) return -1;
+        int start = (int)f, n = 2 - 2 * start;
         if (n > RS_MAX_TAPS) return -1;
         double sum = 0;
         for (int i = 0; i < n; i++) {
@@ -1458,7 +1465,9 @@ static int rs_coeffs(const struct rs_params *p, double ratio, double scale, doub
         c[3] = ((A * (q + 1) - 5 * A) * (q + 1) + 8 * A) * (q + 1) - 4 * A;
         return 4;
     }
-    int start = (int)floor(-2.0 / s) + 1, n = 2 - 2 * start;
+    double f = floor(-2.0 / s) + 1;
+    if (f < -RS_MAX_TAPS) return -1;
+    int start = (int)f, n = 2 - 2 * start;
     if (n > RS_MAX_TAPS) return -1;
     double sum = 0;
     for (int i = 0; i < n; i++) {
