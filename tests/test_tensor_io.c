@@ -578,6 +578,48 @@ static void test_pb_malformed(void) {
     TU_CHECK(mixrt_pb_read(ctx, p, NULL, NULL) == MIXRT_STATUS_INVALID_ARGUMENT, "NULL out refused");
 }
 
+/* Every allocation failure on every path: a clean OUT_OF_MEMORY and nothing leaked. */
+static void test_out_of_memory(void) {
+    char pb[256], npy[256];
+    path_in(pb, sizeof(pb), "oom.pb");
+    path_in(npy, sizeof(npy), "oom.npy");
+    struct mixrt_tensor *s = random_tensor(MIXRT_DTYPE_STRING, 2), *f = random_tensor(MIXRT_DTYPE_F32, 3);
+    TU_CHECK(s && f, "oom fixtures");
+    if (!s || !f) return;
+    mixrt_pb_write(ctx, pb, s, "strings");
+    mixrt_npy_write(ctx, npy, f);
+    size_t base = mixrt_context_bytes_in_use(ctx);
+    for (int which = 0; which < 4; which++) {
+        bool done = false;
+        for (long n = 0; n < 200 && !done; n++) {
+            struct mixrt_tensor *t = NULL;
+            char *name = NULL;
+            mixrt_context_fail_alloc_after(ctx, n, 0);
+            mixrt_status st;
+            switch (which) {
+            case 0: st = mixrt_pb_read(ctx, pb, &t, &name); break;
+            case 1: st = mixrt_npy_read(ctx, npy, &t); break;
+            case 2: st = mixrt_pb_write(ctx, pb, s, "strings"); break;
+            default: st = mixrt_npy_write(ctx, npy, f); break;
+            }
+            mixrt_context_fail_alloc_after(ctx, -1, 0);
+            if (st == MIXRT_STATUS_OK) {
+                done = true;
+                if (name) mixrt_free(ctx, name, strlen(name) + 1);
+                mixrt_tensor_destroy(ctx, t);
+            } else {
+                TU_CHECK(st == MIXRT_STATUS_OUT_OF_MEMORY, "case %d, failing allocation %ld: status %d (%s)", which,
+                         n, st, mixrt_context_last_error(ctx));
+            }
+            TU_CHECK(mixrt_context_bytes_in_use(ctx) == base, "case %d, failing allocation %ld leaks %zu bytes",
+                     which, n, mixrt_context_bytes_in_use(ctx) - base);
+        }
+        TU_CHECK(done, "case %d never succeeded", which);
+    }
+    mixrt_tensor_destroy(ctx, s);
+    mixrt_tensor_destroy(ctx, f);
+}
+
 /* ---- files written by NumPy and onnx ---- */
 
 static bool parse_dims(const char *s, int *rank, int64_t *dims) {
@@ -679,6 +721,7 @@ int main(void) {
     test_external();
     test_npy_handmade();
     test_pb_malformed();
+    test_out_of_memory();
     test_fixtures();
     TU_CHECK(mixrt_context_bytes_in_use(ctx) == 0, "%zu bytes leaked through the context",
              mixrt_context_bytes_in_use(ctx));
