@@ -12,13 +12,13 @@ mkdir -p "$out"
 for fam in cnn transformer; do
   for dt in f32 f16 bf16; do
     model="$out/models/${fam}_${dt}.onnx"
-    args=()
-    # Every precision gets the same input data: the f32 file, rounded (RNE) by mixrt for
-    # the 16-bit models.
-    for f in "$out/models/inputs_${fam}"/*.npy; do
-      name=$(basename "$f" .npy)
-      args+=(--input "$name=$f")
-    done
+    # Each model's input file holds the same seeded data, rounded (RNE) to its dtype.
+    mapfile -t args < <(/usr/bin/python3 -c '
+import json, sys
+m = {x["name"]: x for x in json.load(open(sys.argv[1]))["models"]}[sys.argv[2]]
+for i in m["inputs"]:
+    print("--input"); print("%s=%s/%s" % (i["name"], sys.argv[3], i["file"]))
+' "$out/models/manifest.json" "${fam}_${dt}" "$out/models")
     ./build/mixrt run "$model" "${args[@]}" --output-dir "$out/run_${fam}_${dt}" 2>"$out/run_${fam}_${dt}.log" || {
       cat "$out/run_${fam}_${dt}.log" >&2; exit 1; }
   done

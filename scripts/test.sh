@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up and runs every test CI runs: unit tests, conformance (libonnx-testdata suites
-# against a checked-in pass list), hostile-input CLI checks, the unit tests again under
+# against a checked-in pass list), hostile-input CLI checks, all of them again under
 # ASan+UBSan, and the importer fuzzer (corpus replay + a bounded run).
 # Usage: scripts/test.sh [--quick]   (--quick: skip the sanitizer build and fuzzing)
 set -euo pipefail
@@ -14,11 +14,11 @@ echo "== tests (Release build)"
 ctest --test-dir build --output-on-failure -j"$jobs"
 
 if [ $quick -eq 0 ]; then
-  echo "== unit tests under ASan + UBSan"
+  echo "== tests again under ASan + UBSan"
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMIXRT_SANITIZE=ON >/dev/null
   cmake --build build-asan -j"$jobs" >/dev/null
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir build-asan --output-on-failure -j"$jobs" -L unit
+    ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE install
 
   echo "== importer fuzzer (corpus replay + bounded fuzzing)"
   scripts/fuzz.sh "${MIXRT_FUZZ_SECONDS:-120}"
