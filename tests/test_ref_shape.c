@@ -2,6 +2,7 @@
  * cases the ONNX node suite of onnx 1.12 does not cover: opset 18/19 forms (Resize antialias,
  * axes, keep_aspect_ratio_policy, half_pixel_symmetric; Pad axes and wrap; Split
  * num_outputs), STRING/bf16 data, zero-size tensors, invalid indices and leaks. */
+#define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -586,8 +587,279 @@ static void test_strings_and_zero(void) {
     tc_end(&t);
 }
 
+
+/* ---- random malformed and edge-case inputs: any status but INTERNAL, no crash (run it
+ * under MIXRT_SANITIZE), no leak, well-formed outputs ---- */
+
+static int64_t rnd(int64_t lo, int64_t hi) { return lo + (int64_t)(tu_rand() % (uint64_t)(hi - lo + 1)); }
+
+/* Random data of dtype dt (UNDEFINED: random) and shape (rank < 0: random, mostly non-empty). */
+static struct mixrt_tensor *rnd_data(mixrt_dtype dt, int rank, const int64_t *shape) {
+    static const mixrt_dtype dts[] = {MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16, MIXRT_DTYPE_I64, MIXRT_DTYPE_STRING,
+                                      MIXRT_DTYPE_BOOL, MIXRT_DTYPE_U8, MIXRT_DTYPE_F16, MIXRT_DTYPE_I32};
+    if (dt == MIXRT_DTYPE_UNDEFINED) dt = dts[tu_rand() % 8];
+    int64_t dims[MIXRT_MAX_RANK];
+    if (rank < 0) {
+        rank = (int)rnd(0, 4);
+        for (int i = 0; i < rank; i++) dims[i] = rnd(0, 7) ? rnd(1, 4) : 0;
+    } else {
+        for (int i = 0; i < rank; i++) dims[i] = shape[i];
+    }
+    struct mixrt_tensor *x = mk(dt, rank, dims, NULL);
+    size_t n = mixrt_tensor_numel(x);
+    for (size_t i = 0; i < n; i++) {
+        if (dt == MIXRT_DTYPE_STRING) {
+            struct mixrt_string *e = &((struct mixrt_string *)x->data)[i];
+            e->len = (size_t)rnd(0, 3);
+            e->ptr = mixrt_alloc(ctx, e->len + 1);
+            memset(e->ptr, 'a' + (int)rnd(0, 3), e->len);
+            e->ptr[e->len] = 0;
+        } else {
+            mixrt_store_f64(x->data, dt, i, (double)rnd(-3, 3));
+        }
+    }
+    return x;
+}
+
+/* Random int64s; len >= 0: a vector of that length, else a random shape. */
+static struct mixrt_tensor *rnd_ints(int max_rank, int64_t len) {
+    int rank = len >= 0 ? 1 : (int)rnd(0, max_rank);
+    int64_t dims[2];
+    for (int i = 0; i < rank; i++) dims[i] = len >= 0 ? len : rnd(0, 4);
+    struct mixrt_tensor *x = mk(MIXRT_DTYPE_I64, rank, dims, NULL);
+    int64_t *v = x->data;
+    for (size_t i = 0; i < mixrt_tensor_numel(x); i++) {
+        int64_t r = rnd(0, 20);
+        v[i] = r == 0 ? INT64_MAX : r == 1 ? INT64_MIN : rnd(-4, 4);
+    }
+    return x;
+}
+
+static struct mixrt_tensor *rnd_floats(int64_t n) {
+    static const double vals[] = {0.5, 1, 1.5, 2, 0.25, -1, 0, 3};
+    if (n < 0) n = rnd(0, 5);
+    struct mixrt_tensor *x = mk(MIXRT_DTYPE_F32, 1, &n, NULL);
+    for (int64_t i = 0; i < n; i++) mixrt_store_f64(x->data, MIXRT_DTYPE_F32, (size_t)i, vals[rnd(0, 7)]);
+    return x;
+}
+
+struct fuzz_op {
+    const char *op;
+    int opset;
+    const char *inputs; /* D data, I ints, S int scalar, F floats, lowercase: optional */
+    int n_out;
+    const char *attrs; /* int attributes set (mostly) on every case */
+};
+
+static void fuzz_attrs(struct tc *t, const char *op, const char *attrs) {
+    char buf[128];
+    snprintf(buf, sizeof(buf), "%s", attrs ? attrs : "");
+    for (char *save = NULL, *a = strtok_r(buf, ",", &save); a; a = strtok_r(NULL, ",", &save))
+        if (rnd(0, 3)) {
+            const char *name = mixrt_arena_strdup(t->g->arena, a);
+            attr_int(t, name, !strcmp(name, "blocksize") ? rnd(1, 2) : rnd(-2, 2));
+        }
+    static const char *const names[] = {"axis", "allowzero", "blocksize", "batch_dims", "start", "end", "k",
+                                        "upper", "num_outputs", "batch_axis", "time_axis", "exclude_outside",
+                                        "antialias"};
+    for (int i = 0; i < 3; i++) {
+        if (rnd(0, 1)) continue;
+        const char *name = names[rnd(0, 12)];
+        if (mixrt_node_attr(t->n, name)) continue;
+        attr_int(t, name, !strcmp(name, "blocksize") ? rnd(-1, 3) : rnd(-3, 3));
+    }
+    /* attribute forms of the old opsets: lists as long as the data rank, mostly */
+    static const char *const lists[] = {"pads", "starts", "ends", "shape"};
+    int r = t->in[0] ? t->in[0]->rank : 0;
+    for (int i = 0; i < 4; i++) {
+        if (rnd(0, 3) == 0) continue;
+        int64_t v[2 * MIXRT_MAX_RANK];
+        size_t n = (size_t)(rnd(0, 3) ? (i == 0 ? 2 * r : r) : rnd(0, 5));
+        for (size_t j = 0; j < n; j++) v[j] = rnd(-3, 3);
+        attr_ints(t, lists[i], n, v);
+    }
+    if (!rnd(0, 2)) {
+        int64_t v[5];
+        size_t n = (size_t)rnd(0, 5);
+        for (size_t i = 0; i < n; i++) v[i] = rnd(-2, 4);
+        attr_ints(t, !strcmp(op, "Transpose") ? "perm" : "axes", n, v);
+    }
+    static const char *const modes[] = {"constant", "reflect", "edge", "wrap", "nearest", "linear", "cubic",
+                                        "DCR", "CRD", "bogus"};
+    if (!rnd(0, 1)) {
+        int lo = !strcmp(op, "Pad") ? 0 : !strcmp(op, "DepthToSpace") ? 7 : 4, hi = lo == 0 ? 3 : lo == 7 ? 8 : 6;
+        attr_str(t, "mode", modes[rnd(0, 5) ? rnd(lo, hi) : 9]);
+    }
+    static const char *const ct[] = {"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
+                                     "tf_crop_and_resize", "half_pixel_symmetric", "tf_half_pixel_for_nn"};
+    if (!strcmp(op, "Resize") && rnd(0, 1)) attr_str(t, "coordinate_transformation_mode", ct[rnd(0, 6)]);
+    static const char *const red[] = {"none", "add", "mul", "max", "min"};
+    if (!strncmp(op, "Scatter", 7) && rnd(0, 1)) attr_str(t, "reduction", red[rnd(0, 4)]);
+    static const char *const pol[] = {"stretch", "not_larger", "not_smaller"};
+    if (!strcmp(op, "Resize") && rnd(0, 1)) attr_str(t, "keep_aspect_ratio_policy", pol[rnd(0, 2)]);
+}
+
+static void test_fuzz(void) {
+    static const struct fuzz_op ops[] = {
+        {"Reshape", 14, "DI", 1, "allowzero"},
+        {"Reshape", 4, "D", 1, NULL},
+        {"Flatten", 13, "D", 1, "axis"},
+        {"Squeeze", 13, "Di", 1, NULL},
+        {"Squeeze", 11, "D", 1, NULL},
+        {"Unsqueeze", 13, "DI", 1, NULL},
+        {"Identity", 16, "D", 1, NULL},
+        {"Transpose", 13, "D", 1, NULL},
+        {"DepthToSpace", 13, "D", 1, "blocksize"},
+        {"SpaceToDepth", 13, "D", 1, "blocksize"},
+        {"Expand", 13, "DI", 1, NULL},
+        {"Tile", 13, "DI", 1, NULL},
+        {"Tile", 5, "DSS", 1, NULL},
+        {"Concat", 13, "DDD", 1, "axis"},
+        {"Split", 13, "Di", 2, "axis"},
+        {"Split", 18, "Di", 3, "axis,num_outputs"},
+        {"Slice", 13, "DIIii", 1, NULL},
+        {"Slice", 9, "D", 1, NULL},
+        {"Gather", 13, "DI", 1, "axis"},
+        {"GatherElements", 13, "DI", 1, "axis"},
+        {"GatherND", 13, "DI", 1, "batch_dims"},
+        {"ScatterElements", 18, "DID", 1, "axis"},
+        {"ScatterND", 18, "DID", 1, NULL},
+        {"Scatter", 10, "DID", 1, "axis"},
+        {"Pad", 19, "DIdi", 1, NULL},
+        {"Pad", 2, "D", 1, NULL},
+        {"Shape", 15, "D", 1, "start,end"},
+        {"Size", 13, "D", 1, NULL},
+        {"ConstantOfShape", 9, "I", 1, NULL},
+        {"Range", 11, "SSS", 1, NULL},
+        {"EyeLike", 9, "D", 1, "k"},
+        {"OneHot", 11, "ISD", 1, "axis"},
+        {"NonZero", 13, "D", 1, NULL},
+        {"Trilu", 14, "Ds", 1, "upper"},
+        {"Compress", 11, "DD", 1, "axis"},
+        {"ReverseSequence", 10, "DI", 1, NULL},
+        {"Resize", 19, "Dffi", 1, "exclude_outside,antialias"},
+        {"Resize", 10, "DF", 1, NULL},
+        {"Upsample", 9, "DF", 1, NULL},
+    };
+    size_t nops = sizeof(ops) / sizeof(ops[0]);
+    size_t base = mixrt_context_bytes_in_use(ctx);
+    int ok = 0, bad = 0;
+    /* MIXRT_FUZZ_SEED / MIXRT_FUZZ_ITERS widen the search by hand; CI runs the fixed default */
+    const char *seed = getenv("MIXRT_FUZZ_SEED"), *iters = getenv("MIXRT_FUZZ_ITERS");
+    int n_iter = iters ? atoi(iters) : 20000;
+    tu_seed(seed ? strtoull(seed, NULL, 10) : 1234);
+    for (int it = 0; it < n_iter; it++) {
+        const struct fuzz_op *f = &ops[it % nops];
+        struct tc t;
+        int n_in = (int)strlen(f->inputs);
+        tc_begin(&t, f->op, f->opset, n_in, f->n_out);
+        int64_t nper = -1; /* per-axis list length for this case, or random */
+        for (int i = 0; i < n_in; i++) {
+            char c = f->inputs[i];
+            if (c >= 'a' && !rnd(0, 2)) {
+                tc_in(&t, i, NULL);
+                continue;
+            }
+            c = (char)(c & ~0x20);
+            const struct mixrt_tensor *x0 = t.in[0];
+            bool smart = x0 && rnd(0, 3) != 0;
+            if (i == 1 && x0) nper = smart ? (!strcmp(f->op, "Pad") ? 2 * x0->rank : x0->rank) : -1;
+            struct mixrt_tensor *x;
+            if (c == 'D') {
+                /* later data inputs mostly match input 0 (Concat, Scatter updates) */
+                bool scat = !strcmp(f->op, "ScatterElements") || !strcmp(f->op, "Scatter");
+                if (i == 0 && !strcmp(f->op, "SpaceToDepth") && smart) {
+                    int64_t d4[] = {1, 2, 4, 4};
+                    x = rnd_data(MIXRT_DTYPE_UNDEFINED, 4, d4);
+                } else if (i > 0 && x0 && smart && scat && t.in[1])
+                    x = rnd_data(x0->dtype, t.in[1]->rank, t.in[1]->dims);
+                else if (i > 0 && x0 && smart)
+                    x = rnd_data(x0->dtype, rnd(0, 1) ? x0->rank : -1, x0->dims);
+                else
+                    x = rnd_data(MIXRT_DTYPE_UNDEFINED, -1, NULL);
+            } else if (c == 'S') {
+                int64_t v = rnd(-2, 5);
+                x = rnd(0, 5) ? mk_i64(0, NULL, &v) : rnd_ints(1, -1);
+            } else if (c == 'F') {
+                x = rnd_floats(smart ? x0->rank : -1);
+            } else if (!strncmp(f->op, "Gather", 6) || !strncmp(f->op, "Scatter", 7)) {
+                x = rnd_ints(it % 3 ? 1 : 2, -1);
+                if (smart && x0 && x0->rank > 0) {
+                    /* indices in range and shaped like the data, mostly */
+                    mixrt_tensor_destroy(ctx, x);
+                    int64_t dd[MIXRT_MAX_RANK];
+                    bool nd = !strcmp(f->op, "GatherND") || !strcmp(f->op, "ScatterND");
+                    int rr = nd ? 2 : x0->rank;
+                    for (int d = 0; d < rr; d++) dd[d] = nd ? (d ? rnd(1, x0->rank) : rnd(0, 3)) : rnd(0, x0->dims[d]);
+                    x = mk(MIXRT_DTYPE_I64, rr, dd, NULL);
+                    for (size_t e = 0; e < mixrt_tensor_numel(x); e++) ((int64_t *)x->data)[e] = rnd(-2, 2);
+                }
+            } else {
+                x = rnd_ints(it % 3 ? 1 : 2, nper);
+            }
+            tc_in(&t, i, x);
+        }
+        if (!strcmp(f->op, "ScatterND") && t.in[0] && t.in[1] && t.in[2] && t.in[1]->rank >= 1 && rnd(0, 3)) {
+            /* updates shaped indices.shape[:-1] + data.shape[m:] */
+            const struct mixrt_tensor *x0 = t.in[0], *ind = t.in[1];
+            int64_t m = ind->dims[ind->rank - 1], ud[MIXRT_MAX_RANK];
+            int ur = 0;
+            if (m <= x0->rank) {
+                for (int d = 0; d < ind->rank - 1; d++) ud[ur++] = ind->dims[d];
+                for (int d = (int)m; d < x0->rank; d++) ud[ur++] = x0->dims[d];
+                mixrt_tensor_destroy(ctx, t.owned[2]);
+                tc_in(&t, 2, rnd_data(x0->dtype, ur, ud));
+            }
+        }
+        fuzz_attrs(&t, f->op, f->attrs);
+        mixrt_status st = tc_run(&t);
+        TU_CHECK(st != MIXRT_STATUS_INTERNAL, "fuzz %s #%d: internal error: %s", f->op, it,
+                 mixrt_context_last_error(ctx));
+        if (st == MIXRT_STATUS_OK) {
+            ok++;
+            if (getenv("MIXRT_TEST_VERBOSE")) fprintf(stderr, "OK %s\n", f->op);
+            for (int o = 0; o < f->n_out; o++) {
+                const struct mixrt_tensor *x = &t.out[o];
+                size_t n = mixrt_tensor_numel(x);
+                TU_CHECK(n == 0 || x->data, "fuzz %s #%d: output %d has no data", f->op, it, o);
+                if (x->dtype == MIXRT_DTYPE_STRING)
+                    for (size_t e = 0; e < n; e++)
+                        if (!((struct mixrt_string *)x->data)[e].ptr) {
+                            TU_CHECK(false, "fuzz %s #%d: output %d string %zu is NULL", f->op, it, o, e);
+                            break;
+                        }
+            }
+        } else {
+            bad++;
+            if (getenv("MIXRT_TEST_VERBOSE")) fprintf(stderr, "REFUSED %s %s\n", f->op, mixrt_context_last_error(ctx));
+            TU_CHECK(strstr(mixrt_context_last_error(ctx), "node_under_test") != NULL ||
+                         st == MIXRT_STATUS_OUT_OF_MEMORY,
+                     "fuzz %s #%d: message does not name the node: %s", f->op, it, mixrt_context_last_error(ctx));
+        }
+        tc_end(&t);
+    }
+    TU_CHECK(mixrt_context_bytes_in_use(ctx) == base, "fuzz leaked %zu bytes", mixrt_context_bytes_in_use(ctx) - base);
+    if (getenv("MIXRT_TEST_VERBOSE")) printf("fuzz: %d ran, %d refused\n", ok, bad);
+    TU_CHECK(ok > n_iter / 10, "fuzz: only %d of the random cases ran (%d refused)", ok, bad);
+}
+
+/* Refuses allocations over 1 GiB, so random huge (but not overflowing) output sizes fail
+ * cleanly as OUT_OF_MEMORY, also under ASan. */
+static void *test_alloc(void *user, size_t size, size_t align) {
+    (void)user;
+    if (size > ((size_t)1 << 30)) return NULL;
+    void *p = NULL;
+    return posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, size ? size : 1) ? NULL : p;
+}
+static void test_free(void *user, void *ptr, size_t size) {
+    (void)user;
+    (void)size;
+    free(ptr);
+}
+
 int main(void) {
-    if (mixrt_context_create(NULL, &ctx) != MIXRT_STATUS_OK) return 1;
+    struct mixrt_allocator alloc = {test_alloc, test_free, NULL};
+    if (mixrt_context_create(&alloc, &ctx) != MIXRT_STATUS_OK) return 1;
     mixrt_context_set_log_level(ctx, MIXRT_LOG_ERROR);
     size_t base = mixrt_context_bytes_in_use(ctx);
     test_resize_opset18();
@@ -595,6 +867,7 @@ int main(void) {
     test_split_slice();
     test_errors();
     test_strings_and_zero();
+    test_fuzz();
     TU_CHECK(mixrt_context_bytes_in_use(ctx) == base, "leak: %zu bytes in use after the tests",
              mixrt_context_bytes_in_use(ctx) - base);
     mixrt_context_destroy(ctx);

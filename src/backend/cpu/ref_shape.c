@@ -685,7 +685,8 @@ static mixrt_status run_slice(struct mixrt_kernel_ctx *k) {
         } else {
             s = s < 0 ? 0 : s > dim - 1 ? dim - 1 : s;
             e = e < -1 ? -1 : e > dim - 1 ? dim - 1 : e;
-            cnt = s > e ? (int64_t)((uint64_t)(s - e - 1) / ((uint64_t)0 - (uint64_t)step)) + 1 : 0;
+            /* [0, dim-1] is empty for dim 0: nothing to take */
+            cnt = dim > 0 && s > e ? (int64_t)((uint64_t)(s - e - 1) / ((uint64_t)0 - (uint64_t)step)) + 1 : 0;
         }
         dims[d] = cnt;
         if (cnt > 0) base += s * st[d];
