@@ -1,58 +1,103 @@
-/* convert_avx512.c - AVX-512 f32<->bf16 (AVX512-BF16 vcvtneps2bf16) and f32<->f16 (F16C
- * on 512-bit vectors) conversions. Bit-identical to the scalar _ref twins in convert.c:
- * vcvtneps2bf16 flushes f32 subnormal inputs to zero, so those lanes are redone with the
- * integer round-to-nearest-even. Compiled with AVX-512 flags; called only after CPUID. */
+/* convert_avx512.c - AVX-512 f32<->bf16 (AVX512-BF16 vcvtneps2bf16, or integer rounding
+ * on AVX-512F) and f32<->f16 (vcvtps2ph/vcvtph2ps on 512-bit vectors). Bit-identical to
+ * the scalar _ref twins in convert.c for every input, tails included (masked, not scalar).
+ * Compiled with AVX-512 flags; called only after the CPUID checks in convert.c. */
+#if defined(__x86_64__)
 #include <immintrin.h>
 
 #include "core/convert_impl.h"
 #include "core/core.h"
 
+/* Lanes [0, k) of a 16-lane mask, k <= 16. */
+static inline __mmask16 tail_mask(size_t k) { return (__mmask16)((1u << k) - 1u); }
+
+/* f32 bits -> bf16 by integer round-to-nearest-even; NaN -> quiet NaN with the top payload
+ * bits (the same rule as vcvtneps2bf16 and the scalar code). */
+static inline __m256i bf16_round_int(__m512i u) {
+    __m512i abs = _mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff));
+    __mmask16 nan = _mm512_cmpgt_epu32_mask(abs, _mm512_set1_epi32(0x7f800000));
+    __m512i hi = _mm512_srli_epi32(u, 16);
+    __m512i lsb = _mm512_and_si512(hi, _mm512_set1_epi32(1));
+    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+    r = _mm512_mask_or_epi32(r, nan, hi, _mm512_set1_epi32(0x40));
+    return _mm512_cvtepi32_epi16(r); /* values < 2^16: truncation is exact */
+}
+
+/* vcvtneps2bf16 treats subnormal inputs as zero (DAZ regardless of MXCSR); those lanes
+ * take the integer rounding instead. Normal inputs cannot round to a bf16 subnormal (same
+ * exponent range), NaN and Inf handling already agree. */
+static inline __m256i bf16_round_hw(__m512 x) {
+    __m256i r = (__m256i)_mm512_cvtneps_pbh(x);
+    __m512i u = _mm512_castps_si512(x);
+    __mmask16 sub = _mm512_testn_epi32_mask(u, _mm512_set1_epi32(0x7f800000)) &
+                    _mm512_test_epi32_mask(u, _mm512_set1_epi32(0x007fffff));
+    if (sub) r = _mm256_mask_blend_epi16(sub, r, bf16_round_int(u));
+    return r;
+}
+
 void mixrt_f32_to_bf16_avx512bf16(const float *src, mixrt_bf16 *dst, size_t n) {
     size_t i = 0;
-    const __m512i expmask = _mm512_set1_epi32(0x7f800000);
-    for (; i + 16 <= n; i += 16) {
-        __m512 x = _mm512_loadu_ps(src + i);
-        __m256i r = (__m256i)_mm512_cvtneps_pbh(x);
-        __m512i u = _mm512_castps_si512(x);
-        /* lanes with a zero exponent and a non-zero mantissa are subnormal */
-        __mmask16 sub = _mm512_cmpeq_epi32_mask(_mm512_and_si512(u, expmask), _mm512_setzero_si512()) &
-                        _mm512_test_epi32_mask(u, _mm512_set1_epi32(0x007fffff));
-        if (sub) {
-            __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-            __m512i rr = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
-            __m256i rn = _mm512_cvtepi32_epi16(rr);
-            r = _mm256_mask_blend_epi16(sub, r, rn);
-        }
-        _mm256_storeu_si256((__m256i *)(dst + i), r);
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(dst + i), bf16_round_hw(_mm512_loadu_ps(src + i)));
+    if (i < n) {
+        __mmask16 m = tail_mask(n - i);
+        _mm256_mask_storeu_epi16(dst + i, m, bf16_round_hw(_mm512_maskz_loadu_ps(m, src + i)));
     }
-    mixrt_f32_to_bf16_ref(src + i, dst + i, n - i);
+}
+
+void mixrt_f32_to_bf16_avx512(const float *src, mixrt_bf16 *dst, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(dst + i), bf16_round_int(_mm512_loadu_si512(src + i)));
+    if (i < n) {
+        __mmask16 m = tail_mask(n - i);
+        _mm256_mask_storeu_epi16(dst + i, m, bf16_round_int(_mm512_maskz_loadu_epi32(m, src + i)));
+    }
+}
+
+/* bf16 -> f32 is exact: a shift, plus setting the quiet bit of NaNs. */
+static inline __m512i bf16_widen(__m256i h) {
+    __m512i w = _mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16);
+    __m512i abs = _mm512_and_si512(w, _mm512_set1_epi32(0x7fffffff));
+    __mmask16 nan = _mm512_cmpgt_epu32_mask(abs, _mm512_set1_epi32(0x7f800000));
+    return _mm512_mask_or_epi32(w, nan, w, _mm512_set1_epi32(0x00400000));
 }
 
 void mixrt_bf16_to_f32_avx512(const mixrt_bf16 *src, float *dst, size_t n) {
     size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m256i h = _mm256_loadu_si256((const __m256i *)(src + i));
-        __m512i w = _mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16);
-        _mm512_storeu_si512(dst + i, w);
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_si512(dst + i, bf16_widen(_mm256_loadu_si256((const __m256i *)(src + i))));
+    if (i < n) {
+        __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_epi32(dst + i, m, bf16_widen(_mm256_maskz_loadu_epi16(m, src + i)));
     }
-    mixrt_bf16_to_f32_ref(src + i, dst + i, n - i);
 }
+
+/* vcvtps2ph with an immediate RNE (MXCSR not consulted), exceptions suppressed. It rounds
+ * subnormal f16 results exactly, and f32 subnormal inputs are far below half the smallest
+ * f16 subnormal, so DAZ could not change a result either. */
+#define F16_ROUND (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 
 void mixrt_f32_to_f16_avx512(const float *src, mixrt_f16 *dst, size_t n) {
     size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m512 x = _mm512_loadu_ps(src + i);
-        __m256i h = _mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        _mm256_storeu_si256((__m256i *)(dst + i), h);
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(dst + i), _mm512_cvtps_ph(_mm512_loadu_ps(src + i), F16_ROUND));
+    if (i < n) {
+        __mmask16 m = tail_mask(n - i);
+        _mm256_mask_storeu_epi16(dst + i, m, _mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, src + i), F16_ROUND));
     }
-    mixrt_f32_to_f16_ref(src + i, dst + i, n - i);
 }
 
 void mixrt_f16_to_f32_avx512(const mixrt_f16 *src, float *dst, size_t n) {
     size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m256i h = _mm256_loadu_si256((const __m256i *)(src + i));
-        _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(h));
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + i))));
+    if (i < n) {
+        __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(dst + i, m, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, src + i)));
     }
-    mixrt_f16_to_f32_ref(src + i, dst + i, n - i);
 }
+#else
+/* Not x86-64: convert.c never references the kernels. ISO C wants a declaration here. */
+typedef int mixrt_convert_avx512_unused;
+#endif
