@@ -266,6 +266,27 @@ static void test_resize_opset18(void) {
     }
     tc_end(&t);
 
+    /* tf_crop_and_resize on strings: x maps to 0.5, 1.25, 2.0 of [0, 1]; the last two are
+     * extrapolated, which for strings gives "" */
+    tc_begin(&t, "Resize", 13, 4, 1);
+    attr_str(&t, "coordinate_transformation_mode", "tf_crop_and_resize");
+    int64_t s3[] = {1, 3};
+    double roi[] = {0, 0.5, 1, 2.0};
+    int64_t four = 4;
+    tc_in(&t, 0, mk_str(2, sd, sv));
+    tc_in(&t, 1, mk(MIXRT_DTYPE_F32, 1, &four, roi));
+    tc_in(&t, 2, NULL);
+    tc_in(&t, 3, mk_vec(2, s3));
+    st = tc_run(&t);
+    TU_CHECK(st == MIXRT_STATUS_OK, "resize strings crop: %s", mixrt_context_last_error(ctx));
+    if (st == MIXRT_STATUS_OK) {
+        const struct mixrt_string *o = t.out[0].data;
+        TU_CHECK(mixrt_tensor_numel(&t.out[0]) == 3 && !strcmp(o[0].ptr, "a") && !strcmp(o[1].ptr, "") &&
+                     !strcmp(o[2].ptr, ""),
+                 "resize strings crop: wrong elements [%s, %s, %s]", o[0].ptr, o[1].ptr, o[2].ptr);
+    }
+    tc_end(&t);
+
     tc_begin(&t, "Resize", 13, 3, 1);
     attr_str(&t, "mode", "cubic");
     int64_t zd[] = {0, 3}, z2 = 2;

@@ -1410,9 +1410,10 @@ enum rs_nearest { RN_PREFER_FLOOR, RN_PREFER_CEIL, RN_FLOOR, RN_CEIL, RN_SIMPLE 
 #define RS_MAX_TAPS 64
 
 struct rs_axis {
-    int n;         /* taps per output coordinate */
-    int64_t *idx;  /* [out * n] clamped input indices */
-    double *w;     /* [out * n] */
+    int n;         /* tap slots per output coordinate */
+    int64_t *idx;  /* [out * n] clamped input indices of the nonzero taps, first cnt[x] used */
+    double *w;     /* [out * n] their weights */
+    uint8_t *cnt;  /* [out] nonzero taps (<= RS_MAX_TAPS): nearest has one, scale-1 axes one */
     uint8_t *oob;  /* [out] tf_crop_and_resize: extrapolate */
 };
 
@@ -1494,7 +1495,8 @@ static mixrt_status rs_axis_build(struct mixrt_kernel_ctx *k, const struct rs_pa
     ax->idx = mixrt_calloc(k->ctx, cnt * (size_t)n, sizeof(int64_t));
     ax->w = mixrt_calloc(k->ctx, cnt * (size_t)n, sizeof(double));
     ax->oob = mixrt_calloc(k->ctx, cnt, 1);
-    if (!ax->idx || !ax->w || !ax->oob) return MIXRT_STATUS_OUT_OF_MEMORY;
+    ax->cnt = mixrt_calloc(k->ctx, cnt, 1);
+    if (!ax->idx || !ax->w || !ax->oob || !ax->cnt) return MIXRT_STATUS_OUT_OF_MEMORY;
     double out_f = scale * (double)in_len; /* the reference's (possibly fractional) output length */
     for (int64_t x = 0; x < out_len; x++) {
         double xo, xd = (double)x;
@@ -1532,11 +1534,16 @@ static mixrt_status rs_axis_build(struct mixrt_kernel_ctx *k, const struct rs_pa
             if (p->exclude_outside && (i < 0 || i >= in_len)) c[t] = 0;
             sum += c[t];
         }
+        int m = 0; /* zero-weight taps are dropped: they cannot change the sum */
         for (int t = 0; t < n; t++) {
             int64_t i = start + t;
-            ax->idx[x * n + t] = i < 0 ? 0 : i >= in_len ? in_len - 1 : i;
-            ax->w[x * n + t] = p->exclude_outside && sum != 0 ? c[t] / sum : c[t];
+            double w = p->exclude_outside && sum != 0 ? c[t] / sum : c[t];
+            if (w == 0) continue;
+            ax->idx[x * n + m] = i < 0 ? 0 : i >= in_len ? in_len - 1 : i;
+            ax->w[x * n + m] = w;
+            m++;
         }
+        ax->cnt[x] = (uint8_t)m;
     }
     return MIXRT_STATUS_OK;
 }
@@ -1570,29 +1577,27 @@ static mixrt_status rs_run(struct mixrt_kernel_ctx *k, const struct rs_params *p
             mixrt_store_f64(o->data, o->dtype, i, extrap);
         } else if (!interp) {
             int64_t off = 0;
-            for (int d = 0; d < r; d++) {
-                const struct rs_axis *a = &ax[d];
-                int64_t pick = a->idx[idx[d] * a->n];
-                for (int t = 0; t < a->n; t++)
-                    if (a->w[idx[d] * a->n + t] != 0) pick = a->idx[idx[d] * a->n + t];
-                off += pick * st[d];
-            }
+            for (int d = 0; d < r; d++) off += ax[d].idx[idx[d] * ax[d].n] * st[d]; /* the one tap */
             MIXRT_TRY(copy_elems(k, o, i, x, (size_t)off, 1));
         } else {
             double acc = 0;
-            for (int d = 0; d < r; d++) tap[d] = 0;
-            for (;;) {
+            bool any = true;
+            for (int d = 0; d < r; d++) {
+                tap[d] = 0;
+                any &= ax[d].cnt[idx[d]] > 0;
+            }
+            while (any) {
                 double w = 1;
                 int64_t off = 0;
-                for (int d = 0; d < r && w != 0; d++) {
+                for (int d = 0; d < r; d++) {
                     size_t e = (size_t)(idx[d] * ax[d].n + tap[d]);
                     w *= ax[d].w[e];
                     off += ax[d].idx[e] * st[d];
                 }
-                if (w != 0) acc += w * xd[off];
+                acc += w * xd[off];
                 int d = r - 1;
                 for (; d >= 0; d--) {
-                    if (++tap[d] < ax[d].n) break;
+                    if (++tap[d] < ax[d].cnt[idx[d]]) break;
                     tap[d] = 0;
                 }
                 if (d < 0) break;
@@ -1604,12 +1609,14 @@ static mixrt_status rs_run(struct mixrt_kernel_ctx *k, const struct rs_params *p
             idx[d] = 0;
         }
     }
+    status = finish_strings(k, o); /* extrapolated STRING elements become "" */
 fail:
     for (int d = 0; d < r; d++) {
         size_t cnt = (size_t)(od[d] ? od[d] : 1);
         if (ax[d].idx) mixrt_free(k->ctx, ax[d].idx, cnt * (size_t)ax[d].n * sizeof(int64_t));
         if (ax[d].w) mixrt_free(k->ctx, ax[d].w, cnt * (size_t)ax[d].n * sizeof(double));
         if (ax[d].oob) mixrt_free(k->ctx, ax[d].oob, cnt);
+        if (ax[d].cnt) mixrt_free(k->ctx, ax[d].cnt, cnt);
     }
     if (xd) mixrt_free(k->ctx, xd, mixrt_tensor_numel(x) ? mixrt_tensor_numel(x) * sizeof(double) : sizeof(double));
     return status;
