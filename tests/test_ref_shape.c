@@ -1,7 +1,6 @@
-/* test_ref_shape.c - unit tests of the shape-family reference kernels (ref_shape.c) on
- * cases the ONNX node suite of onnx 1.12 does not cover: opset 18/19 forms (Resize antialias,
- * axes, keep_aspect_ratio_policy, half_pixel_symmetric; Pad axes and wrap; Split
- * num_outputs), STRING/bf16 data, zero-size tensors, invalid indices and leaks. */
+/* test_ref_shape.c - unit tests of the shape-family reference kernels (ref_shape.c) where the
+ * onnx 1.12 node suite is silent: opset 18/19 forms, STRING/bf16 data, zero-size tensors,
+ * invalid indices, a seeded random-input sweep; every case must leave no allocation behind. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdlib.h>
@@ -104,11 +103,13 @@ static void tc_in(struct tc *t, int i, struct mixrt_tensor *x) {
     if (!x) t->n->inputs[i] = -1;
 }
 
+static const struct mixrt_seq *tc_seq_in0; /* input 0 as a sequence, for Identity */
+
 static mixrt_status tc_run(struct tc *t) {
     mixrt_kernel_fn fn = NULL;
     mixrt_status st = mixrt_ref_find(ctx, t->n, &fn);
     if (st != MIXRT_STATUS_OK) return st;
-    const struct mixrt_seq *in_seq[MAXIO] = {NULL};
+    const struct mixrt_seq *in_seq[MAXIO] = {tc_seq_in0};
     struct mixrt_kernel_ctx k = {0};
     k.ctx = ctx;
     k.graph = t->g;
@@ -609,6 +610,33 @@ static void test_strings_and_zero(void) {
 }
 
 
+static void test_identity_seq(void) {
+    struct tc t;
+    struct mixrt_seq seq;
+    memset(&seq, 0, sizeof(seq));
+    seq.elem_dtype = MIXRT_DTYPE_STRING;
+    const char *sv[] = {"p", "qq"};
+    int64_t two = 2;
+    for (int i = 0; i < 2; i++) {
+        struct mixrt_tensor *x = mk_str(1, &two, sv);
+        mixrt_seq_push(ctx, &seq, x, true);
+        mixrt_tensor_destroy(ctx, x);
+    }
+    tc_begin(&t, "Identity", 16, 1, 1);
+    tc_seq_in0 = &seq;
+    mixrt_status st = tc_run(&t);
+    tc_seq_in0 = NULL;
+    TU_CHECK(st == MIXRT_STATUS_OK && t.out_is_seq[0] && t.out_seq[0].n == 2, "identity seq: %s",
+             mixrt_context_last_error(ctx));
+    if (st == MIXRT_STATUS_OK && t.out_seq[0].n == 2) {
+        const struct mixrt_string *o = t.out_seq[0].items[1].data;
+        TU_CHECK(!strcmp(o[1].ptr, "qq") && o[1].ptr != ((struct mixrt_string *)seq.items[1].data)[1].ptr,
+                 "identity seq: wrong or shared elements");
+    }
+    tc_end(&t);
+    mixrt_seq_release(ctx, &seq);
+}
+
 /* ---- random malformed and edge-case inputs: any status but INTERNAL, no crash (run it
  * under MIXRT_SANITIZE), no leak, well-formed outputs ---- */
 
@@ -888,6 +916,7 @@ int main(void) {
     test_split_slice();
     test_errors();
     test_strings_and_zero();
+    test_identity_seq();
     test_fuzz();
     TU_CHECK(mixrt_context_bytes_in_use(ctx) == base, "leak: %zu bytes in use after the tests",
              mixrt_context_bytes_in_use(ctx) - base);

@@ -1,7 +1,6 @@
-/* ref_shape.c - reference kernels: data movement and shape operators (Reshape ... Resize).
- * Every kernel here is dtype-generic by element size (STRING elements are deep-copied into
- * the output, which owns them); every index an input can reach is checked before use, so a
- * malformed model gets an INVALID_MODEL error naming the node, input and value, never UB. */
+/* ref_shape.c - reference kernels for data movement and shape operators (Reshape ... Resize),
+ * dtype-generic by element size (STRING elements are deep-copied; the output owns them).
+ * Invariant: every index an input can reach is checked before use (INVALID_MODEL, named). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
