@@ -169,9 +169,9 @@ static void check_error(const char *what, mixrt_status st, mixrt_status want, co
 static void test_resize_opset18(void) {
     struct tc t;
     /* antialias linear downsample via sizes; expected from the ONNX reference algorithm */
-    static const double lin_aa[] = {4.598254796137903, 7.735352443819319, 11.918795498134319, 16.868212247530025,
-                                    29.654123572531375, 36.46250719625482, 43.7418167324118,  51.46235221008383,
-                                    68.92318101035002,  77.95071919230243, 87.33349213020995, 97.05866509457593};
+    static const double lin_aa[] = {4.598254796137903,  7.735352443819319, 11.918795498134319, 16.868212247530025,
+                                    29.654123572531375, 36.46250719625482, 43.7418167324118,   51.46235221008383,
+                                    68.92318101035002,  77.95071919230243, 87.33349213020995,  97.05866509457593};
     double d[24];
     for (int i = 0; i < 24; i++) d[i] = pow(i, 1.5);
     tc_begin(&t, "Resize", 18, 4, 1);
@@ -609,7 +609,6 @@ static void test_strings_and_zero(void) {
     tc_end(&t);
 }
 
-
 static void test_identity_seq(void) {
     struct tc t;
     struct mixrt_seq seq;
@@ -644,8 +643,8 @@ static int64_t rnd(int64_t lo, int64_t hi) { return lo + (int64_t)(tu_rand() % (
 
 /* Random data of dtype dt (UNDEFINED: random) and shape (rank < 0: random, mostly non-empty). */
 static struct mixrt_tensor *rnd_data(mixrt_dtype dt, int rank, const int64_t *shape) {
-    static const mixrt_dtype dts[] = {MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16, MIXRT_DTYPE_I64, MIXRT_DTYPE_STRING,
-                                      MIXRT_DTYPE_BOOL, MIXRT_DTYPE_U8, MIXRT_DTYPE_F16, MIXRT_DTYPE_I32};
+    static const mixrt_dtype dts[] = {MIXRT_DTYPE_F32,  MIXRT_DTYPE_BF16, MIXRT_DTYPE_I64, MIXRT_DTYPE_STRING,
+                                      MIXRT_DTYPE_BOOL, MIXRT_DTYPE_U8,   MIXRT_DTYPE_F16, MIXRT_DTYPE_I32};
     if (dt == MIXRT_DTYPE_UNDEFINED) dt = dts[tu_rand() % 8];
     int64_t dims[MIXRT_MAX_RANK];
     if (rank < 0) {
@@ -708,9 +707,9 @@ static void fuzz_attrs(struct tc *t, const char *op, const char *attrs) {
             const char *name = mixrt_arena_strdup(t->g->arena, a);
             attr_int(t, name, !strcmp(name, "blocksize") ? rnd(1, 2) : rnd(-2, 2));
         }
-    static const char *const names[] = {"axis", "allowzero", "blocksize", "batch_dims", "start", "end", "k",
-                                        "upper", "num_outputs", "batch_axis", "time_axis", "exclude_outside",
-                                        "antialias"};
+    static const char *const names[] = {
+        "axis",  "allowzero",   "blocksize",  "batch_dims", "start",           "end",      "k",
+        "upper", "num_outputs", "batch_axis", "time_axis",  "exclude_outside", "antialias"};
     for (int i = 0; i < 3; i++) {
         if (rnd(0, 1)) continue;
         const char *name = names[rnd(0, 12)];
@@ -733,13 +732,13 @@ static void fuzz_attrs(struct tc *t, const char *op, const char *attrs) {
         for (size_t i = 0; i < n; i++) v[i] = rnd(-2, 4);
         attr_ints(t, !strcmp(op, "Transpose") ? "perm" : "axes", n, v);
     }
-    static const char *const modes[] = {"constant", "reflect", "edge", "wrap", "nearest", "linear", "cubic",
-                                        "DCR", "CRD", "bogus"};
+    static const char *const modes[] = {"constant", "reflect", "edge", "wrap", "nearest",
+                                        "linear",   "cubic",   "DCR",  "CRD",  "bogus"};
     if (!rnd(0, 1)) {
         int lo = !strcmp(op, "Pad") ? 0 : !strcmp(op, "DepthToSpace") ? 7 : 4, hi = lo == 0 ? 3 : lo == 7 ? 8 : 6;
         attr_str(t, "mode", modes[rnd(0, 5) ? rnd(lo, hi) : 9]);
     }
-    static const char *const ct[] = {"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
+    static const char *const ct[] = {"half_pixel",         "pytorch_half_pixel",   "align_corners",       "asymmetric",
                                      "tf_crop_and_resize", "half_pixel_symmetric", "tf_half_pixel_for_nn"};
     if (!strcmp(op, "Resize") && rnd(0, 1)) attr_str(t, "coordinate_transformation_mode", ct[rnd(0, 6)]);
     static const char *const red[] = {"none", "add", "mul", "max", "min"};

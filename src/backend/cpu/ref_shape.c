@@ -142,8 +142,7 @@ static mixrt_status read_ints_alloc(struct mixrt_kernel_ctx *k, int i, int64_t *
     const struct mixrt_tensor *t = NULL;
     mixrt_status status = mixrt_kernel_input(k, i, &t);
     if (status != MIXRT_STATUS_OK) return status;
-    if (!mixrt_dtype_is_int(t->dtype))
-        return bad_input(k, MIXRT_STATUS_INVALID_MODEL, i, "expected an integer tensor");
+    if (!mixrt_dtype_is_int(t->dtype)) return bad_input(k, MIXRT_STATUS_INVALID_MODEL, i, "expected an integer tensor");
     status = mixrt_tensor_to_i64(k->ctx, t, vals);
     if (status != MIXRT_STATUS_OK) return status;
     *n = mixrt_tensor_numel(t);
@@ -259,8 +258,8 @@ static mixrt_status run_reshape(struct mixrt_kernel_ctx *k) {
     }
     if (known != total) {
         char d[256];
-        return bad_input(k, MIXRT_STATUS_INVALID_MODEL, 0, "%zu elements cannot be reshaped to %s (%zu elements)", total,
-                         mixrt_dims_str(d, sizeof(d), (int)n, dims), known);
+        return bad_input(k, MIXRT_STATUS_INVALID_MODEL, 0, "%zu elements cannot be reshaped to %s (%zu elements)",
+                         total, mixrt_dims_str(d, sizeof(d), (int)n, dims), known);
     }
     return copy_reshaped(k, 0, x, (int)n, dims);
 fail:
@@ -274,8 +273,9 @@ static mixrt_status run_flatten(struct mixrt_kernel_ctx *k) {
     MIXRT_TRY(check_tensor_dtype(k, 0));
     int64_t axis = mixrt_node_attr_int(k->node, "axis", 1);
     if (axis < 0) axis += x->rank;
-    if (axis < 0 || axis > x->rank) return bad_attr(k, "axis", "%lld is out of range for rank %d",
-                                                    (long long)mixrt_node_attr_int(k->node, "axis", 1), x->rank);
+    if (axis < 0 || axis > x->rank)
+        return bad_attr(k, "axis", "%lld is out of range for rank %d",
+                        (long long)mixrt_node_attr_int(k->node, "axis", 1), x->rank);
     int64_t dims[2] = {prod(x->dims, 0, (int)axis), prod(x->dims, (int)axis, x->rank)};
     return copy_reshaped(k, 0, x, 2, dims);
 fail:
@@ -420,8 +420,10 @@ static mixrt_status space_depth(struct mixrt_kernel_ctx *k, bool to_space) {
         int64_t sW = 1, sH = W, sC = H * W, sN = C * H * W;
         vd[0] = N, vd[1] = c, vd[2] = H, vd[3] = b, vd[4] = W, vd[5] = b;
         vs[0] = sN, vs[2] = sH, vs[4] = sW;
-        if (crd) vs[1] = b * b * sC, vs[3] = b * sC, vs[5] = sC;
-        else vs[1] = sC, vs[3] = b * c * sC, vs[5] = c * sC;
+        if (crd)
+            vs[1] = b * b * sC, vs[3] = b * sC, vs[5] = sC;
+        else
+            vs[1] = sC, vs[3] = b * c * sC, vs[5] = c * sC;
     } else {
         if (H % b || W % b)
             return bad_input(k, MIXRT_STATUS_INVALID_MODEL, 0, "height and width not divisible by blocksize");
@@ -450,8 +452,8 @@ static mixrt_status run_expand(struct mixrt_kernel_ctx *k) {
     MIXRT_TRY(check_tensor_dtype(k, 0));
     MIXRT_TRY(read_ints(k, 1, shape, MIXRT_MAX_RANK, &n));
     for (size_t i = 0; i < n; i++)
-        if (shape[i] < 0) return bad_input(k, MIXRT_STATUS_INVALID_MODEL, 1, "shape value %lld is negative",
-                                           (long long)shape[i]);
+        if (shape[i] < 0)
+            return bad_input(k, MIXRT_STATUS_INVALID_MODEL, 1, "shape value %lld is negative", (long long)shape[i]);
     if (!mixrt_broadcast_shape(x->rank, x->dims, (int)n, shape, &r, dims)) {
         char d[256];
         return bad_input(k, MIXRT_STATUS_INVALID_MODEL, 0, "cannot be broadcast to shape %s",
@@ -486,7 +488,8 @@ static mixrt_status run_tile(struct mixrt_kernel_ctx *k) {
     if ((int)n != x->rank)
         return bad_input(k, MIXRT_STATUS_INVALID_MODEL, 1, "has %zu repeats for an input of rank %d", n, x->rank);
     for (int i = 0; i < x->rank; i++) {
-        if (rep[i] < 0) return bad_input(k, MIXRT_STATUS_INVALID_MODEL, 1, "repeat %lld is negative", (long long)rep[i]);
+        if (rep[i] < 0)
+            return bad_input(k, MIXRT_STATUS_INVALID_MODEL, 1, "repeat %lld is negative", (long long)rep[i]);
         if (x->dims[i] && rep[i] > INT64_MAX / x->dims[i])
             return bad_input(k, MIXRT_STATUS_INVALID_MODEL, 1, "output size overflows");
         dims[i] = x->dims[i] * rep[i];
@@ -595,8 +598,8 @@ static mixrt_status run_split(struct mixrt_kernel_ctx *k) {
         const struct mixrt_attr *no = k->opset >= 18 ? mixrt_node_attr(k->node, "num_outputs") : NULL;
         if (no) parts = no->i;
         MIXRT_CHECK(k->ctx, parts >= 1 && parts == k->n_out, MIXRT_STATUS_INVALID_MODEL,
-                    "cannot run Split node '%s': %lld parts requested for %d outputs", k->node->name,
-                    (long long)parts, k->n_out);
+                    "cannot run Split node '%s': %lld parts requested for %d outputs", k->node->name, (long long)parts,
+                    k->n_out);
         split = mixrt_calloc(k->ctx, (size_t)parts, sizeof(int64_t));
         if (!split) return MIXRT_STATUS_OUT_OF_MEMORY;
         owned = true;
@@ -673,7 +676,8 @@ static mixrt_status run_slice(struct mixrt_kernel_ctx *k) {
     for (int d = 0; d < x->rank; d++) dims[d] = x->dims[d], vst[d] = st[d];
     for (size_t i = 0; i < ns; i++) {
         int64_t d = axes[i], dim = x->dims[d], step = steps[i], s = starts[i], e = ends[i];
-        if (step == 0) return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "step for axis %lld is 0", (long long)d);
+        if (step == 0)
+            return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "step for axis %lld is 0", (long long)d);
         if (s < 0) s += dim; /* cannot overflow: s < 0 <= dim (INT64_MIN sentinels included) */
         if (e < 0) e += dim;
         int64_t cnt;
@@ -716,7 +720,8 @@ static mixrt_status check_index_input(struct mixrt_kernel_ctx *k, int i) {
     const struct mixrt_tensor *t = NULL;
     mixrt_status status = mixrt_kernel_input(k, i, &t);
     if (status != MIXRT_STATUS_OK) return status;
-    if (!mixrt_dtype_is_int(t->dtype)) return bad_input(k, MIXRT_STATUS_INVALID_MODEL, i, "expected int32 or int64 indices");
+    if (!mixrt_dtype_is_int(t->dtype))
+        return bad_input(k, MIXRT_STATUS_INVALID_MODEL, i, "expected int32 or int64 indices");
     return MIXRT_STATUS_OK;
 }
 
@@ -774,7 +779,8 @@ static mixrt_status run_gather_elements(struct mixrt_kernel_ctx *k) {
     int64_t axis = mixrt_node_attr_int(k->node, "axis", 0);
     if (!mixrt_norm_axis(axis, x->rank, &axis))
         return bad_attr(k, "axis", "%lld is out of range for rank %d", (long long)axis, x->rank);
-    if (ind->rank != x->rank) return bad_input(k, MIXRT_STATUS_INVALID_MODEL, 1, "rank differs from the data's %d", x->rank);
+    if (ind->rank != x->rank)
+        return bad_input(k, MIXRT_STATUS_INVALID_MODEL, 1, "rank differs from the data's %d", x->rank);
     for (int d = 0; d < x->rank; d++)
         if (d != axis && ind->dims[d] > x->dims[d])
             return bad_input(k, MIXRT_STATUS_INVALID_MODEL, 1, "dim %d exceeds the data's %lld", d,
@@ -835,7 +841,8 @@ static mixrt_status run_gather_nd(struct mixrt_kernel_ctx *k) {
             return bad_input(k, MIXRT_STATUS_INVALID_MODEL, 1, "batch dim %d differs from the data's %lld", d,
                              (long long)x->dims[d]);
     int r = ind->rank - 1 + x->rank - (int)(b + m);
-    if (r > MIXRT_MAX_RANK) return bad_input(k, MIXRT_STATUS_UNSUPPORTED, 1, "output rank %d exceeds %d", r, MIXRT_MAX_RANK);
+    if (r > MIXRT_MAX_RANK)
+        return bad_input(k, MIXRT_STATUS_UNSUPPORTED, 1, "output rank %d exceeds %d", r, MIXRT_MAX_RANK);
     r = 0;
     for (int d = 0; d < ind->rank - 1; d++) dims[r++] = ind->dims[d];
     for (int d = (int)(b + m); d < x->rank; d++) dims[r++] = x->dims[d];
@@ -862,12 +869,18 @@ enum reduction { RED_NONE, RED_ADD, RED_MUL, RED_MAX, RED_MIN };
 
 static mixrt_status get_reduction(struct mixrt_kernel_ctx *k, mixrt_dtype dt, enum reduction *out) {
     const char *r = k->opset >= 16 ? mixrt_node_attr_string(k->node, "reduction", "none") : "none";
-    if (!strcmp(r, "none")) *out = RED_NONE;
-    else if (!strcmp(r, "add")) *out = RED_ADD;
-    else if (!strcmp(r, "mul")) *out = RED_MUL;
-    else if (!strcmp(r, "max")) *out = RED_MAX;
-    else if (!strcmp(r, "min")) *out = RED_MIN;
-    else return bad_attr(k, "reduction", "'%s' is not none, add, mul, max or min", r);
+    if (!strcmp(r, "none"))
+        *out = RED_NONE;
+    else if (!strcmp(r, "add"))
+        *out = RED_ADD;
+    else if (!strcmp(r, "mul"))
+        *out = RED_MUL;
+    else if (!strcmp(r, "max"))
+        *out = RED_MAX;
+    else if (!strcmp(r, "min"))
+        *out = RED_MIN;
+    else
+        return bad_attr(k, "reduction", "'%s' is not none, add, mul, max or min", r);
     if (*out != RED_NONE && !is_numeric(dt))
         return mixrt_kernel_error(k, MIXRT_STATUS_UNSUPPORTED_DTYPE, "reduction '%s' on %s data", r,
                                   mixrt_dtype_name(dt));
@@ -881,28 +894,52 @@ static mixrt_status scatter_elem(struct mixrt_kernel_ctx *k, enum reduction red,
     if (mixrt_dtype_is_float(dt)) {
         double a = mixrt_load_f64(o->data, dt, di), b = mixrt_load_f64(u->data, dt, ui), r;
         switch (red) {
-        case RED_ADD: r = a + b; break;
-        case RED_MUL: r = a * b; break;
-        case RED_MAX: r = a >= b ? a : b; break;
-        default: r = a <= b ? a : b; break;
+        case RED_ADD:
+            r = a + b;
+            break;
+        case RED_MUL:
+            r = a * b;
+            break;
+        case RED_MAX:
+            r = a >= b ? a : b;
+            break;
+        default:
+            r = a <= b ? a : b;
+            break;
         }
         mixrt_store_f64(o->data, dt, di, r);
     } else if (dt == MIXRT_DTYPE_U64) {
         uint64_t a = ((uint64_t *)o->data)[di], b = ((const uint64_t *)u->data)[ui], r;
         switch (red) {
-        case RED_ADD: r = a + b; break;
-        case RED_MUL: r = a * b; break;
-        case RED_MAX: r = a >= b ? a : b; break;
-        default: r = a <= b ? a : b; break;
+        case RED_ADD:
+            r = a + b;
+            break;
+        case RED_MUL:
+            r = a * b;
+            break;
+        case RED_MAX:
+            r = a >= b ? a : b;
+            break;
+        default:
+            r = a <= b ? a : b;
+            break;
         }
         ((uint64_t *)o->data)[di] = r;
     } else {
         int64_t a = mixrt_load_i64(o->data, dt, di), b = mixrt_load_i64(u->data, dt, ui), r;
         switch (red) {
-        case RED_ADD: r = (int64_t)((uint64_t)a + (uint64_t)b); break; /* wraps like the narrow type */
-        case RED_MUL: r = (int64_t)((uint64_t)a * (uint64_t)b); break;
-        case RED_MAX: r = a >= b ? a : b; break;
-        default: r = a <= b ? a : b; break;
+        case RED_ADD:
+            r = (int64_t)((uint64_t)a + (uint64_t)b);
+            break; /* wraps like the narrow type */
+        case RED_MUL:
+            r = (int64_t)((uint64_t)a * (uint64_t)b);
+            break;
+        case RED_MAX:
+            r = a >= b ? a : b;
+            break;
+        default:
+            r = a <= b ? a : b;
+            break;
         }
         mixrt_store_i64(o->data, dt, di, r);
     }
@@ -926,7 +963,8 @@ static mixrt_status run_scatter_elements(struct mixrt_kernel_ctx *k) {
     if (!mixrt_norm_axis(axis, x->rank, &axis))
         return bad_attr(k, "axis", "%lld is out of range for rank %d", (long long)axis, x->rank);
     bool ok = ind->rank == x->rank && u->rank == ind->rank;
-    for (int d = 0; ok && d < x->rank; d++) ok = u->dims[d] == ind->dims[d] && (d == axis || ind->dims[d] <= x->dims[d]);
+    for (int d = 0; ok && d < x->rank; d++)
+        ok = u->dims[d] == ind->dims[d] && (d == axis || ind->dims[d] <= x->dims[d]);
     if (!ok) return bad_input(k, MIXRT_STATUS_INVALID_MODEL, 1, "shape does not fit updates and data");
     MIXRT_TRY(mixrt_kernel_output(k, 0, x->dtype, x->rank, x->dims, &o));
     MIXRT_TRY(copy_elems(k, o, 0, x, 0, mixrt_tensor_numel(x)));
@@ -968,8 +1006,9 @@ static mixrt_status run_scatter_nd(struct mixrt_kernel_ctx *k) {
     bool ok = u->rank == ind->rank - 1 + x->rank - (int)m;
     for (int d = 0; ok && d < ind->rank - 1; d++) ok = u->dims[d] == ind->dims[d];
     for (int d = (int)m; ok && d < x->rank; d++) ok = u->dims[ind->rank - 1 + d - m] == x->dims[d];
-    if (!ok) return bad_input(k, MIXRT_STATUS_INVALID_MODEL, 2, "shape must be indices.shape[:-1] + data.shape[%lld:]",
-                              (long long)m);
+    if (!ok)
+        return bad_input(k, MIXRT_STATUS_INVALID_MODEL, 2, "shape must be indices.shape[:-1] + data.shape[%lld:]",
+                         (long long)m);
     MIXRT_TRY(mixrt_kernel_output(k, 0, x->dtype, x->rank, x->dims, &o));
     MIXRT_TRY(copy_elems(k, o, 0, x, 0, mixrt_tensor_numel(x)));
     row_strides(x->rank, x->dims, st);
@@ -977,7 +1016,8 @@ static mixrt_status run_scatter_nd(struct mixrt_kernel_ctx *k) {
     for (int64_t j = 0; j < per; j++) {
         int64_t off;
         MIXRT_TRY(nd_offset(k, 1, ind, (size_t)j, (int)m, x, 0, st, &off));
-        for (int64_t e = 0; e < slice; e++) MIXRT_TRY(scatter_elem(k, red, o, (size_t)(off + e), u, (size_t)(j * slice + e)));
+        for (int64_t e = 0; e < slice; e++)
+            MIXRT_TRY(scatter_elem(k, red, o, (size_t)(off + e), u, (size_t)(j * slice + e)));
     }
     return MIXRT_STATUS_OK;
 fail:
@@ -991,9 +1031,12 @@ static mixrt_status make_fill(struct mixrt_kernel_ctx *k, struct mixrt_tensor *f
                               const struct mixrt_tensor *src, size_t ei, double v) {
     mixrt_status status = mixrt_tensor_init(k->ctx, fill, dt, 0, NULL);
     if (status != MIXRT_STATUS_OK) return status;
-    if (src) status = copy_elems(k, fill, 0, src, ei, 1);
-    else if (dt == MIXRT_DTYPE_STRING) status = str_set(k, fill->data, "", 0);
-    else mixrt_store_f64(fill->data, dt, 0, v);
+    if (src)
+        status = copy_elems(k, fill, 0, src, ei, 1);
+    else if (dt == MIXRT_DTYPE_STRING)
+        status = str_set(k, fill->data, "", 0);
+    else
+        mixrt_store_f64(fill->data, dt, 0, v);
     if (status != MIXRT_STATUS_OK) mixrt_tensor_release(k->ctx, fill);
     return status;
 }
@@ -1009,8 +1052,11 @@ static mixrt_status run_pad(struct mixrt_kernel_ctx *k) {
     MIXRT_TRY(mixrt_kernel_input(k, 0, &x));
     MIXRT_TRY(check_tensor_dtype(k, 0));
     const char *mode = mixrt_node_attr_string(k->node, "mode", "constant");
-    int md = !strcmp(mode, "constant") ? 0 : !strcmp(mode, "reflect") ? 1 : !strcmp(mode, "edge") ? 2
-           : !strcmp(mode, "wrap") ? 3 : -1;
+    int md = !strcmp(mode, "constant")  ? 0
+             : !strcmp(mode, "reflect") ? 1
+             : !strcmp(mode, "edge")    ? 2
+             : !strcmp(mode, "wrap")    ? 3
+                                        : -1;
     if (md < 0) return bad_attr(k, "mode", "'%s' is not constant, reflect, edge or wrap", mode);
     const struct mixrt_tensor *cv = NULL;
     double value = 0;
@@ -1046,8 +1092,9 @@ static mixrt_status run_pad(struct mixrt_kernel_ctx *k) {
         int64_t dim = x->dims[d];
         if (beg[d] < -dim || end[d] < -dim || beg[d] > ((int64_t)1 << 40) || end[d] > ((int64_t)1 << 40) ||
             dim + beg[d] + end[d] < 0)
-            return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "pads %lld, %lld are invalid for axis %d of size %lld",
-                                      (long long)beg[d], (long long)end[d], d, (long long)dim);
+            return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
+                                      "pads %lld, %lld are invalid for axis %d of size %lld", (long long)beg[d],
+                                      (long long)end[d], d, (long long)dim);
         dims[d] = dim + beg[d] + end[d];
         /* non-constant modes read the cropped input; it must not be empty when output exists */
         if (md && dims[d] > 0 && dim + (beg[d] < 0 ? beg[d] : 0) + (end[d] < 0 ? end[d] : 0) <= 0)
@@ -1070,7 +1117,8 @@ static mixrt_status run_pad(struct mixrt_kernel_ctx *k) {
                 }
                 int64_t q = p - lo;
                 if (md == 1) {
-                    if (len == 1) q = 0;
+                    if (len == 1)
+                        q = 0;
                     else {
                         int64_t per = 2 * (len - 1);
                         q %= per;
@@ -1087,8 +1135,10 @@ static mixrt_status run_pad(struct mixrt_kernel_ctx *k) {
             }
             off += p * st[d];
         }
-        if (outside) MIXRT_TRY(copy_elems(k, o, i, &fill, 0, 1));
-        else MIXRT_TRY(copy_elems(k, o, i, x, (size_t)off, 1));
+        if (outside)
+            MIXRT_TRY(copy_elems(k, o, i, &fill, 0, 1));
+        else
+            MIXRT_TRY(copy_elems(k, o, i, x, (size_t)off, 1));
         for (int d = x->rank - 1; d >= 0; d--) {
             if (++idx[d] < dims[d]) break;
             idx[d] = 0;
@@ -1174,7 +1224,8 @@ static mixrt_status run_range(struct mixrt_kernel_ctx *k) {
         double s = mixrt_load_f64(t[0]->data, dt, 0), l = mixrt_load_f64(t[1]->data, dt, 0),
                d = mixrt_load_f64(t[2]->data, dt, 0);
         double c = ceil((l - s) / d);
-        if (d == 0 || isnan(c) || c > 1e15) return bad_input(k, MIXRT_STATUS_INVALID_MODEL, 2, "delta gives no finite range");
+        if (d == 0 || isnan(c) || c > 1e15)
+            return bad_input(k, MIXRT_STATUS_INVALID_MODEL, 2, "delta gives no finite range");
         n = c > 0 ? (int64_t)c : 0;
         MIXRT_TRY(mixrt_kernel_output(k, 0, dt, 1, &n, &o));
         for (int64_t i = 0; i < n; i++) mixrt_store_f64(o->data, dt, (size_t)i, s + (double)i * d);
@@ -1183,7 +1234,8 @@ static mixrt_status run_range(struct mixrt_kernel_ctx *k) {
                 d = mixrt_load_i64(t[2]->data, dt, 0);
         if (d == 0) return bad_input(k, MIXRT_STATUS_INVALID_MODEL, 2, "delta is 0");
         uint64_t diff, step;
-        if (d > 0 ? l <= s : l >= s) n = 0;
+        if (d > 0 ? l <= s : l >= s)
+            n = 0;
         else {
             diff = d > 0 ? (uint64_t)l - (uint64_t)s : (uint64_t)s - (uint64_t)l;
             step = d > 0 ? (uint64_t)d : (uint64_t)0 - (uint64_t)d;
@@ -1209,7 +1261,8 @@ static mixrt_status run_eyelike(struct mixrt_kernel_ctx *k) {
     const struct mixrt_attr *da = mixrt_node_attr(k->node, "dtype");
     mixrt_dtype dt = da ? (mixrt_dtype)da->i : x->dtype;
     if (!is_numeric(dt))
-        return mixrt_kernel_error(k, MIXRT_STATUS_UNSUPPORTED_DTYPE, "output dtype %s is not numeric", mixrt_dtype_name(dt));
+        return mixrt_kernel_error(k, MIXRT_STATUS_UNSUPPORTED_DTYPE, "output dtype %s is not numeric",
+                                  mixrt_dtype_name(dt));
     int64_t kk = mixrt_node_attr_int(k->node, "k", 0);
     MIXRT_TRY(mixrt_kernel_output(k, 0, dt, 2, x->dims, &o));
     for (int64_t i = 0; i < x->dims[0]; i++) {
@@ -1243,8 +1296,8 @@ static mixrt_status run_onehot(struct mixrt_kernel_ctx *k) {
     int r = ind->rank + 1;
     if (r > MIXRT_MAX_RANK) return bad_input(k, MIXRT_STATUS_UNSUPPORTED, 0, "rank too large");
     int64_t axis = mixrt_node_attr_int(k->node, "axis", -1);
-    if (!mixrt_norm_axis(axis, r, &axis)) return bad_attr(k, "axis", "%lld is out of range for output rank %d",
-                                                          (long long)axis, r);
+    if (!mixrt_norm_axis(axis, r, &axis))
+        return bad_attr(k, "axis", "%lld is out of range for output rank %d", (long long)axis, r);
     for (int d = 0, j = 0; d < r; d++) dims[d] = d == axis ? depth : ind->dims[j++];
     MIXRT_TRY(mixrt_kernel_output(k, 0, val->dtype, r, dims, &o));
     int64_t outer = prod(ind->dims, 0, (int)axis), inner = prod(ind->dims, (int)axis, ind->rank);
@@ -1311,7 +1364,8 @@ static mixrt_status run_trilu(struct mixrt_kernel_ctx *k) {
         for (int64_t i = 0; i < R; i++)
             for (int64_t j = 0; j < C; j++) {
                 bool keep = upper ? j - i >= kk : j - i <= kk;
-                if (keep) MIXRT_TRY(copy_elems(k, o, (size_t)((b * R + i) * C + j), x, (size_t)((b * R + i) * C + j), 1));
+                if (keep)
+                    MIXRT_TRY(copy_elems(k, o, (size_t)((b * R + i) * C + j), x, (size_t)((b * R + i) * C + j), 1));
             }
     return finish_strings(k, o);
 fail:
@@ -1377,8 +1431,8 @@ static mixrt_status run_reverse_sequence(struct mixrt_kernel_ctx *k) {
                         (long long)ba);
     MIXRT_TRY(read_ints_alloc(k, 1, &lens, &nl));
     MIXRT_CHECK(k->ctx, (int64_t)nl == x->dims[ba], MIXRT_STATUS_INVALID_MODEL,
-                "cannot run ReverseSequence node '%s': sequence_lens has %zu values for batch size %lld",
-                k->node->name, nl, (long long)x->dims[ba]);
+                "cannot run ReverseSequence node '%s': sequence_lens has %zu values for batch size %lld", k->node->name,
+                nl, (long long)x->dims[ba]);
     for (size_t b = 0; b < nl; b++)
         MIXRT_CHECK(k->ctx, lens[b] >= 0 && lens[b] <= x->dims[ta], MIXRT_STATUS_INVALID_MODEL,
                     "cannot run ReverseSequence node '%s': input #1 '%s' value %lld at %zu is out of range [0, %lld]",
@@ -1409,11 +1463,11 @@ enum rs_nearest { RN_PREFER_FLOOR, RN_PREFER_CEIL, RN_FLOOR, RN_CEIL, RN_SIMPLE 
 #define RS_MAX_TAPS 64
 
 struct rs_axis {
-    int n;         /* tap slots per output coordinate */
-    int64_t *idx;  /* [out * n] clamped input indices of the nonzero taps, first cnt[x] used */
-    double *w;     /* [out * n] their weights */
-    uint8_t *cnt;  /* [out] nonzero taps (<= RS_MAX_TAPS): nearest has one, scale-1 axes one */
-    uint8_t *oob;  /* [out] tf_crop_and_resize: extrapolate */
+    int n;        /* tap slots per output coordinate */
+    int64_t *idx; /* [out * n] clamped input indices of the nonzero taps, first cnt[x] used */
+    double *w;    /* [out * n] their weights */
+    uint8_t *cnt; /* [out] nonzero taps (<= RS_MAX_TAPS): nearest has one, scale-1 axes one */
+    uint8_t *oob; /* [out] tf_crop_and_resize: extrapolate */
 };
 
 struct rs_params {
@@ -1427,12 +1481,18 @@ struct rs_params {
 static int rs_coeffs(const struct rs_params *p, double ratio, double scale, double *c) {
     if (p->mode == RM_NEAREST) {
         bool second;
-        if (ratio == 1.0) second = true;
-        else if (p->nearest == RN_PREFER_FLOOR) second = ratio > 0.5;
-        else if (p->nearest == RN_PREFER_CEIL) second = ratio >= 0.5;
-        else if (p->nearest == RN_FLOOR) second = false;
-        else if (p->nearest == RN_CEIL) second = true;
-        else second = scale < 1.0; /* "simple" (opset < 11): ceil when downsampling */
+        if (ratio == 1.0)
+            second = true;
+        else if (p->nearest == RN_PREFER_FLOOR)
+            second = ratio > 0.5;
+        else if (p->nearest == RN_PREFER_CEIL)
+            second = ratio >= 0.5;
+        else if (p->nearest == RN_FLOOR)
+            second = false;
+        else if (p->nearest == RN_CEIL)
+            second = true;
+        else
+            second = scale < 1.0; /* "simple" (opset < 11): ceil when downsampling */
         c[0] = second ? 0 : 1;
         c[1] = second ? 1 : 0;
         return 2;
@@ -1473,9 +1533,12 @@ static int rs_coeffs(const struct rs_params *p, double ratio, double scale, doub
     double sum = 0;
     for (int i = 0; i < n; i++) {
         double x = fabs(s * ((double)(start + i) - ratio)), v;
-        if (x <= 1) v = (A + 2) * x * x * x - (A + 3) * x * x + 1;
-        else if (x < 2) v = A * x * x * x - 5 * A * x * x + 8 * A * x - 4 * A;
-        else v = 0;
+        if (x <= 1)
+            v = (A + 2) * x * x * x - (A + 3) * x * x + 1;
+        else if (x < 2)
+            v = A * x * x * x - 5 * A * x * x + 8 * A * x - 4 * A;
+        else
+            v = 0;
         c[i] = v;
         sum += v;
     }
@@ -1500,18 +1563,29 @@ static mixrt_status rs_axis_build(struct mixrt_kernel_ctx *k, const struct rs_pa
     for (int64_t x = 0; x < out_len; x++) {
         double xo, xd = (double)x;
         switch (p->coord) {
-        case RC_HALF_PIXEL: xo = (xd + 0.5) / scale - 0.5; break;
+        case RC_HALF_PIXEL:
+            xo = (xd + 0.5) / scale - 0.5;
+            break;
         case RC_HALF_PIXEL_SYM: {
             double adj = (double)out_len / out_f, center = (double)in_len / 2;
             xo = center * (1 - adj) + (xd + 0.5) / scale - 0.5;
             break;
         }
-        case RC_PYTORCH: xo = out_f == 1 ? -0.5 : (xd + 0.5) / scale - 0.5; break;
-        case RC_ALIGN: xo = out_f == 1 ? 0 : xd * (double)(in_len - 1) / (out_f - 1); break;
-        case RC_ASYM: xo = xd / scale; break;
-        case RC_TF_NN: xo = (xd + 0.5) / scale; break;
+        case RC_PYTORCH:
+            xo = out_f == 1 ? -0.5 : (xd + 0.5) / scale - 0.5;
+            break;
+        case RC_ALIGN:
+            xo = out_f == 1 ? 0 : xd * (double)(in_len - 1) / (out_f - 1);
+            break;
+        case RC_ASYM:
+            xo = xd / scale;
+            break;
+        case RC_TF_NN:
+            xo = (xd + 0.5) / scale;
+            break;
         default:
-            xo = out_f == 1 ? (re - rs) * (double)(in_len - 1) / 2 : xd * (re - rs) * (double)(in_len - 1) / (out_f - 1);
+            xo =
+                out_f == 1 ? (re - rs) * (double)(in_len - 1) / 2 : xd * (re - rs) * (double)(in_len - 1) / (out_f - 1);
             xo += rs * (double)(in_len - 1);
             if (xo < 0 || xo > (double)(in_len - 1)) ax->oob[x] = 1;
             break;
@@ -1623,10 +1697,14 @@ fail:
 
 static mixrt_status rs_mode(struct mixrt_kernel_ctx *k, struct rs_params *p) {
     const char *m = mixrt_node_attr_string(k->node, "mode", "nearest");
-    if (!strcmp(m, "nearest")) p->mode = RM_NEAREST;
-    else if (!strcmp(m, "linear") || !strcmp(m, "bilinear")) p->mode = RM_LINEAR;
-    else if (!strcmp(m, "cubic") && !strcmp(k->node->op_type, "Resize") && k->opset >= 11) p->mode = RM_CUBIC;
-    else return bad_attr(k, "mode", "'%s' is not supported here", m);
+    if (!strcmp(m, "nearest"))
+        p->mode = RM_NEAREST;
+    else if (!strcmp(m, "linear") || !strcmp(m, "bilinear"))
+        p->mode = RM_LINEAR;
+    else if (!strcmp(m, "cubic") && !strcmp(k->node->op_type, "Resize") && k->opset >= 11)
+        p->mode = RM_CUBIC;
+    else
+        return bad_attr(k, "mode", "'%s' is not supported here", m);
     return MIXRT_STATUS_OK;
 }
 
@@ -1712,20 +1790,33 @@ static mixrt_status run_resize(struct mixrt_kernel_ctx *k) {
         return rs_run(k, &p, x, od, sc, NULL, 0);
     }
     const char *ct = mixrt_node_attr_string(k->node, "coordinate_transformation_mode", "half_pixel");
-    if (!strcmp(ct, "half_pixel")) p.coord = RC_HALF_PIXEL;
-    else if (!strcmp(ct, "half_pixel_symmetric")) p.coord = RC_HALF_PIXEL_SYM;
-    else if (!strcmp(ct, "pytorch_half_pixel")) p.coord = RC_PYTORCH;
-    else if (!strcmp(ct, "align_corners")) p.coord = RC_ALIGN;
-    else if (!strcmp(ct, "asymmetric")) p.coord = RC_ASYM;
-    else if (!strcmp(ct, "tf_half_pixel_for_nn")) p.coord = RC_TF_NN;
-    else if (!strcmp(ct, "tf_crop_and_resize")) p.coord = RC_TF_CROP;
-    else return bad_attr(k, "coordinate_transformation_mode", "'%s' is not supported", ct);
+    if (!strcmp(ct, "half_pixel"))
+        p.coord = RC_HALF_PIXEL;
+    else if (!strcmp(ct, "half_pixel_symmetric"))
+        p.coord = RC_HALF_PIXEL_SYM;
+    else if (!strcmp(ct, "pytorch_half_pixel"))
+        p.coord = RC_PYTORCH;
+    else if (!strcmp(ct, "align_corners"))
+        p.coord = RC_ALIGN;
+    else if (!strcmp(ct, "asymmetric"))
+        p.coord = RC_ASYM;
+    else if (!strcmp(ct, "tf_half_pixel_for_nn"))
+        p.coord = RC_TF_NN;
+    else if (!strcmp(ct, "tf_crop_and_resize"))
+        p.coord = RC_TF_CROP;
+    else
+        return bad_attr(k, "coordinate_transformation_mode", "'%s' is not supported", ct);
     const char *nm = mixrt_node_attr_string(k->node, "nearest_mode", "round_prefer_floor");
-    if (!strcmp(nm, "round_prefer_floor")) p.nearest = RN_PREFER_FLOOR;
-    else if (!strcmp(nm, "round_prefer_ceil")) p.nearest = RN_PREFER_CEIL;
-    else if (!strcmp(nm, "floor")) p.nearest = RN_FLOOR;
-    else if (!strcmp(nm, "ceil")) p.nearest = RN_CEIL;
-    else return bad_attr(k, "nearest_mode", "'%s' is not supported", nm);
+    if (!strcmp(nm, "round_prefer_floor"))
+        p.nearest = RN_PREFER_FLOOR;
+    else if (!strcmp(nm, "round_prefer_ceil"))
+        p.nearest = RN_PREFER_CEIL;
+    else if (!strcmp(nm, "floor"))
+        p.nearest = RN_FLOOR;
+    else if (!strcmp(nm, "ceil"))
+        p.nearest = RN_CEIL;
+    else
+        return bad_attr(k, "nearest_mode", "'%s' is not supported", nm);
     p.cubic_a = mixrt_node_attr_float(k->node, "cubic_coeff_a", -0.75f);
     p.exclude_outside = mixrt_node_attr_int(k->node, "exclude_outside", 0) != 0;
     p.antialias = k->opset >= 18 && mixrt_node_attr_int(k->node, "antialias", 0) != 0;
@@ -1764,8 +1855,8 @@ static mixrt_status run_resize(struct mixrt_kernel_ctx *k) {
         for (size_t i = 0; i < na; i++)
             if (sizes[i] < 0 || sizes[i] > ((int64_t)1 << 40))
                 return bad_input(k, MIXRT_STATUS_INVALID_MODEL, 3, "size %lld is invalid", (long long)sizes[i]);
-        const char *pol = k->opset >= 18 ? mixrt_node_attr_string(k->node, "keep_aspect_ratio_policy", "stretch")
-                                         : "stretch";
+        const char *pol =
+            k->opset >= 18 ? mixrt_node_attr_string(k->node, "keep_aspect_ratio_policy", "stretch") : "stretch";
         if (!strcmp(pol, "stretch")) {
             for (size_t i = 0; i < na; i++) {
                 int64_t d = axes[i];
@@ -1782,7 +1873,8 @@ static mixrt_status run_resize(struct mixrt_kernel_ctx *k) {
                 double v = x->dims[d] ? (double)sizes[i] / (double)x->dims[d] : 1;
                 s = larger ? (v > s ? v : s) : (v < s ? v : s);
             }
-            if (!(s > 0) || !isfinite(s)) return bad_input(k, MIXRT_STATUS_INVALID_MODEL, 3, "sizes give no usable scale");
+            if (!(s > 0) || !isfinite(s))
+                return bad_input(k, MIXRT_STATUS_INVALID_MODEL, 3, "sizes give no usable scale");
             for (size_t i = 0; i < na; i++) {
                 int64_t d = axes[i];
                 sc[d] = s;
