@@ -14,6 +14,7 @@
  * - float -> integer truncates toward zero and saturates (NaN -> 0); integer -> integer
  *   wraps modulo 2^bits (two's complement); to BOOL is x != 0 (NaN -> true). */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/convert_impl.h"
@@ -173,10 +174,17 @@ struct convert_table {
     const char *isa;
 };
 
+/* MIXRT_CONVERT_ISA=scalar hides the vector kernels, to exercise the fallback (and the
+ * tests' skip reporting) on a machine that has them. */
+static bool forced_scalar(void) {
+    const char *e = getenv("MIXRT_CONVERT_ISA");
+    return e && !strcmp(e, "scalar");
+}
+
 bool mixrt_convert_has_avx512(void) {
 #if defined(__x86_64__)
     const struct mixrt_cpu_features *f = mixrt_cpu_features();
-    return f->avx512f && f->avx512bw && f->avx512vl && f->f16c;
+    return f->avx512f && f->avx512bw && f->avx512vl && f->f16c && !forced_scalar();
 #else
     return false;
 #endif
