@@ -55,6 +55,11 @@ extern const struct mixrt_op_def mixrt_ref_ops_misc[];        /* ref_misc.c */
 extern const struct mixrt_op_def mixrt_ref_ops_seq[];         /* ref_seq.c */
 extern const struct mixrt_op_def mixrt_ref_ops_string[];      /* ref_string.c */
 extern const struct mixrt_op_def mixrt_ref_ops_control[];     /* ref_control.c */
+extern const struct mixrt_op_def mixrt_ref_ops_rnn[];         /* ref_rnn.c */
+extern const struct mixrt_op_def mixrt_ref_ops_loss[];        /* ref_loss.c */
+extern const struct mixrt_op_def mixrt_ref_ops_quant[];       /* ref_quant.c */
+extern const struct mixrt_op_def mixrt_ref_ops_signal[];      /* ref_signal.c */
+extern const struct mixrt_op_def mixrt_ref_ops_extra[];       /* ref_extra.c */
 
 /* Finds the kernel for a node. UNSUPPORTED_OP with a message naming op, node, domain
  * and opset when there is none. */
