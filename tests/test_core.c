@@ -69,14 +69,15 @@ static void test_context(void) {
 
     /* error messages */
     TU_CHECK(mixrt_error(ctx, MIXRT_STATUS_INVALID_MODEL, "node '%s' has %d inputs", "conv_3", 7) ==
-                 MIXRT_STATUS_INVALID_MODEL, "mixrt_error returns its status");
+                 MIXRT_STATUS_INVALID_MODEL,
+             "mixrt_error returns its status");
     TU_CHECK(!strcmp(mixrt_context_last_error(ctx), "node 'conv_3' has 7 inputs") &&
-                 mixrt_context_last_status(ctx) == MIXRT_STATUS_INVALID_MODEL, "message and status recorded: %s",
-             mixrt_context_last_error(ctx));
+                 mixrt_context_last_status(ctx) == MIXRT_STATUS_INVALID_MODEL,
+             "message and status recorded: %s", mixrt_context_last_error(ctx));
     mixrt_error_prefix(ctx, "cannot load '%s'", "m.onnx");
     TU_CHECK(!strcmp(mixrt_context_last_error(ctx), "cannot load 'm.onnx': node 'conv_3' has 7 inputs") &&
-                 mixrt_context_last_status(ctx) == MIXRT_STATUS_INVALID_MODEL, "prefix keeps status: %s",
-             mixrt_context_last_error(ctx));
+                 mixrt_context_last_status(ctx) == MIXRT_STATUS_INVALID_MODEL,
+             "prefix keeps status: %s", mixrt_context_last_error(ctx));
     char big[3 * MIXRT_ERRMSG_MAX];
     memset(big, 'x', sizeof(big) - 1);
     big[sizeof(big) - 1] = 0;
@@ -90,16 +91,19 @@ static void test_context(void) {
     TU_CHECK(strlen(mixrt_context_last_error(ctx)) < MIXRT_ERRMSG_MAX, "near-full prefix stays bounded");
     TU_CHECK(mixrt_error(NULL, MIXRT_STATUS_IO_ERROR, "x") == MIXRT_STATUS_IO_ERROR, "mixrt_error(NULL) is safe");
     TU_CHECK(!strcmp(mixrt_context_last_error(NULL), "no context") &&
-                 mixrt_context_last_status(NULL) == MIXRT_STATUS_INVALID_ARGUMENT, "NULL context queries");
+                 mixrt_context_last_status(NULL) == MIXRT_STATUS_INVALID_ARGUMENT,
+             "NULL context queries");
 
     /* status names: every status has its own non-empty name */
     for (int s = 0; s < MIXRT_STATUS_COUNT; s++) {
         const char *n = mixrt_status_string((mixrt_status)s);
         TU_CHECK(n && *n && strcmp(n, "unknown status"), "status %d has a name", s);
-        for (int t = 0; t < s; t++) TU_CHECK(strcmp(n, mixrt_status_string((mixrt_status)t)), "status names %d/%d unique", s, t);
+        for (int t = 0; t < s; t++)
+            TU_CHECK(strcmp(n, mixrt_status_string((mixrt_status)t)), "status names %d/%d unique", s, t);
     }
     TU_CHECK(!strcmp(mixrt_status_string(MIXRT_STATUS_COUNT), "unknown status") &&
-                 !strcmp(mixrt_status_string((mixrt_status)-1), "unknown status"), "out-of-range status");
+                 !strcmp(mixrt_status_string((mixrt_status)-1), "unknown status"),
+             "out-of-range status");
     TU_CHECK(!strcmp(mixrt_version(), MIXRT_VERSION_STRING), "version");
 
     mixrt_context_destroy(ctx);
@@ -118,8 +122,8 @@ static void test_fault_injection(void) {
     void *a = mixrt_alloc(ctx, 8), *b = mixrt_alloc(ctx, 8), *c = mixrt_alloc(ctx, 8), *d = mixrt_alloc(ctx, 8);
     TU_CHECK(a && b && !c && d, "fail_alloc_after(2): third fails, fourth succeeds");
     TU_CHECK(mixrt_context_last_status(ctx) == MIXRT_STATUS_OUT_OF_MEMORY &&
-                 strstr(mixrt_context_last_error(ctx), "out of memory"), "injected failure message: %s",
-             mixrt_context_last_error(ctx));
+                 strstr(mixrt_context_last_error(ctx), "out of memory"),
+             "injected failure message: %s", mixrt_context_last_error(ctx));
     mixrt_free(ctx, a, 8);
     mixrt_free(ctx, b, 8);
     mixrt_free(ctx, d, 8);
@@ -204,7 +208,8 @@ static void test_arena(void) {
     TU_CHECK(zs && zs[0] == 0 && zs[99] == 0 && ((uintptr_t)zs & 15) == 0, "arena calloc");
     TU_CHECK(mixrt_arena_calloc(ar, SIZE_MAX / 4, 8) == NULL, "arena calloc overflow");
     TU_CHECK(mixrt_arena_alloc(ar, SIZE_MAX - 10, 8) == NULL &&
-                 mixrt_context_last_status(ctx) == MIXRT_STATUS_OUT_OF_MEMORY, "arena huge allocation fails");
+                 mixrt_context_last_status(ctx) == MIXRT_STATUS_OUT_OF_MEMORY,
+             "arena huge allocation fails");
     TU_CHECK(mixrt_arena_bytes(ar) >= (1 << 20), "arena bytes %zu", mixrt_arena_bytes(ar));
     TU_CHECK(mixrt_context_bytes_in_use(ctx) > mixrt_arena_bytes(ar), "arena memory is accounted on ctx");
     /* injected failure inside the arena: NULL, message, arena still usable */
@@ -239,22 +244,26 @@ static void test_tensors(void) {
         struct mixrt_tensor cp;
         ((float *)t->data)[4] = 7.5f;
         TU_CHECK(mixrt_tensor_copy(ctx, &cp, t) == MIXRT_STATUS_OK && ((float *)cp.data)[4] == 7.5f &&
-                     cp.data != t->data, "deep copy");
+                     cp.data != t->data,
+                 "deep copy");
         mixrt_tensor_release(ctx, &cp);
         mixrt_tensor_destroy(ctx, t);
     }
     t = NULL;
     TU_CHECK(mixrt_tensor_create(ctx, MIXRT_DTYPE_I64, 0, NULL, &t) == MIXRT_STATUS_OK && t &&
-                 mixrt_tensor_numel(t) == 1 && t->nbytes == 8, "rank 0 scalar");
+                 mixrt_tensor_numel(t) == 1 && t->nbytes == 8,
+             "rank 0 scalar");
     mixrt_tensor_destroy(ctx, t);
     int64_t d05[2] = {0, 5};
     t = NULL;
     TU_CHECK(mixrt_tensor_create(ctx, MIXRT_DTYPE_BF16, 2, d05, &t) == MIXRT_STATUS_OK && t && t->data == NULL &&
-                 t->nbytes == 0 && mixrt_tensor_numel(t) == 0, "zero-size tensor has no data");
+                 t->nbytes == 0 && mixrt_tensor_numel(t) == 0,
+             "zero-size tensor has no data");
     mixrt_tensor_destroy(ctx, t);
     t = NULL;
     TU_CHECK(mixrt_tensor_create(ctx, MIXRT_DTYPE_STRING, 1, d23, &t) == MIXRT_STATUS_OK && t &&
-                 (t->flags & MIXRT_TENSOR_OWNS_STRINGS), "string tensor");
+                 (t->flags & MIXRT_TENSOR_OWNS_STRINGS),
+             "string tensor");
     if (t) {
         struct mixrt_string *s = t->data;
         s[1].ptr = mixrt_alloc(ctx, 4);
@@ -314,7 +323,8 @@ static void test_dtype_names(void) {
         mixrt_dtype dt = (mixrt_dtype)i, back = MIXRT_DTYPE_COUNT;
         const char *name = mixrt_dtype_name(dt);
         TU_CHECK(name && *name && strncmp(name, "dtype(", 6), "dtype %d has a name", i);
-        for (int j = 0; j < i; j++) TU_CHECK(strcmp(name, mixrt_dtype_name((mixrt_dtype)j)), "names %d/%d unique", i, j);
+        for (int j = 0; j < i; j++)
+            TU_CHECK(strcmp(name, mixrt_dtype_name((mixrt_dtype)j)), "names %d/%d unique", i, j);
         if (i == MIXRT_DTYPE_UNDEFINED) {
             TU_CHECK(mixrt_dtype_from_name(name, &back) == -1, "'undefined' does not parse as a dtype");
         } else {
@@ -330,18 +340,25 @@ static void test_dtype_names(void) {
         nsupported += sup;
     }
     TU_CHECK(nsupported == 14, "14 supported dtypes (4 floats, 8 ints, bool, string), got %d", nsupported);
-    static const struct { const char *name; mixrt_dtype dt; size_t size; } known[] = {
-        {"f32", MIXRT_DTYPE_F32, 4},     {"float32", MIXRT_DTYPE_F32, 4}, {"float", MIXRT_DTYPE_F32, 4},
-        {"bf16", MIXRT_DTYPE_BF16, 2},   {"bfloat16", MIXRT_DTYPE_BF16, 2}, {"f16", MIXRT_DTYPE_F16, 2},
-        {"float16", MIXRT_DTYPE_F16, 2}, {"half", MIXRT_DTYPE_F16, 2},  {"f64", MIXRT_DTYPE_F64, 8},
-        {"double", MIXRT_DTYPE_F64, 8},  {"int64", MIXRT_DTYPE_I64, 8}, {"i8", MIXRT_DTYPE_I8, 1},
-        {"uint16", MIXRT_DTYPE_U16, 2},  {"u64", MIXRT_DTYPE_U64, 8},   {"bool", MIXRT_DTYPE_BOOL, 1},
-        {"string", MIXRT_DTYPE_STRING, sizeof(struct mixrt_string)},
+    static const struct {
+        const char *name;
+        mixrt_dtype dt;
+        size_t size;
+    } known[] = {
+        {"f32", MIXRT_DTYPE_F32, 4},       {"float32", MIXRT_DTYPE_F32, 4},
+        {"float", MIXRT_DTYPE_F32, 4},     {"bf16", MIXRT_DTYPE_BF16, 2},
+        {"bfloat16", MIXRT_DTYPE_BF16, 2}, {"f16", MIXRT_DTYPE_F16, 2},
+        {"float16", MIXRT_DTYPE_F16, 2},   {"half", MIXRT_DTYPE_F16, 2},
+        {"f64", MIXRT_DTYPE_F64, 8},       {"double", MIXRT_DTYPE_F64, 8},
+        {"int64", MIXRT_DTYPE_I64, 8},     {"i8", MIXRT_DTYPE_I8, 1},
+        {"uint16", MIXRT_DTYPE_U16, 2},    {"u64", MIXRT_DTYPE_U64, 8},
+        {"bool", MIXRT_DTYPE_BOOL, 1},     {"string", MIXRT_DTYPE_STRING, sizeof(struct mixrt_string)},
     };
     for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++) {
         mixrt_dtype dt = MIXRT_DTYPE_UNDEFINED;
         TU_CHECK(mixrt_dtype_from_name(known[k].name, &dt) == 0 && dt == known[k].dt &&
-                     mixrt_dtype_size(dt) == known[k].size, "'%s'", known[k].name);
+                     mixrt_dtype_size(dt) == known[k].size,
+                 "'%s'", known[k].name);
     }
     mixrt_dtype untouched = MIXRT_DTYPE_F64;
     static const char *const junk[] = {"", "F32", "float33", "f32 ", "bf", "undefined", "dtype(1)"};
@@ -350,7 +367,8 @@ static void test_dtype_names(void) {
                  junk[k]);
     TU_CHECK(mixrt_dtype_from_name(NULL, &untouched) == -1, "NULL name");
     TU_CHECK(!strcmp(mixrt_dtype_name((mixrt_dtype)99), "dtype(99)") &&
-                 !strcmp(mixrt_dtype_name((mixrt_dtype)-3), "dtype(-3)"), "unknown dtype names");
+                 !strcmp(mixrt_dtype_name((mixrt_dtype)-3), "dtype(-3)"),
+             "unknown dtype names");
     TU_CHECK(mixrt_dtype_size((mixrt_dtype)99) == 0 && !mixrt_dtype_is_float((mixrt_dtype)-1), "unknown dtype traits");
 }
 

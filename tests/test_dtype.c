@@ -50,9 +50,9 @@ static double now_s(void) {
 
 struct fmt {
     const char *name;
-    int p;     /* significand bits, implicit one included */
-    int emin;  /* exponent of the smallest normal */
-    int emax;  /* exponent of the largest finite binade */
+    int p;    /* significand bits, implicit one included */
+    int emin; /* exponent of the smallest normal */
+    int emax; /* exponent of the largest finite binade */
     uint16_t inf, quiet;
 };
 static const struct fmt BF16 = {"bf16", 8, -126, 127, 0x7f80, 0x0040};
@@ -71,9 +71,12 @@ static long double ref_round(long double x, const struct fmt *f) {
     long double ulp = ldexpl(1.0L, e - (f->p - 1));
     long double k = floorl(a / ulp);
     long double lo = k * ulp, hi = lo + ulp, mid = lo + ulp / 2, r;
-    if (a < mid) r = lo;
-    else if (a > mid) r = hi;
-    else r = fmodl(k, 2.0L) == 0 ? lo : hi;
+    if (a < mid)
+        r = lo;
+    else if (a > mid)
+        r = hi;
+    else
+        r = fmodl(k, 2.0L) == 0 ? lo : hi;
     if (r >= ldexpl(1.0L, f->emax + 1)) r = INFINITY;
     return signbit(x) ? -r : r;
 }
@@ -98,9 +101,12 @@ static long double ref_decode(uint16_t b, const struct fmt *f) {
     int e = (b & 0x7fff) >> mbits;
     unsigned m = b & ((1u << mbits) - 1);
     long double v;
-    if (e == (f->inf >> mbits)) v = m ? NAN : INFINITY;
-    else if (e == 0) v = ldexpl((long double)m, f->emin - mbits);
-    else v = ldexpl(1.0L + ldexpl((long double)m, -mbits), e - bias);
+    if (e == (f->inf >> mbits))
+        v = m ? NAN : INFINITY;
+    else if (e == 0)
+        v = ldexpl((long double)m, f->emin - mbits);
+    else
+        v = ldexpl(1.0L + ldexpl((long double)m, -mbits), e - bias);
     return (b & 0x8000) ? -v : v;
 }
 
@@ -135,9 +141,9 @@ typedef void (*widen_fn)(const uint16_t *, float *, size_t);
 
 /* The kernels take mixrt_bf16/mixrt_f16 (a uint16_t in a struct, same layout); the tests
  * keep plain uint16_t buffers, hence these thin wrappers. */
-#define WRAP_NARROW(name, fn, T)                                                                            \
+#define WRAP_NARROW(name, fn, T)                                                                                       \
     static void name(const float *s, uint16_t *d, size_t n) { fn(s, (T *)(void *)d, n); }
-#define WRAP_WIDEN(name, fn, T)                                                                             \
+#define WRAP_WIDEN(name, fn, T)                                                                                        \
     static void name(const uint16_t *s, float *d, size_t n) { fn((const T *)(const void *)s, d, n); }
 WRAP_NARROW(bf16_ref_n, mixrt_f32_to_bf16_ref, mixrt_bf16)
 WRAP_NARROW(bf16_disp_n, mixrt_f32_to_bf16, mixrt_bf16)
@@ -158,8 +164,12 @@ static void bf16_single_n(const float *s, uint16_t *d, size_t n) {
 static void f16_single_n(const float *s, uint16_t *d, size_t n) {
     for (size_t i = 0; i < n; i++) d[i] = mixrt_f16_from_float(s[i]).bits;
 }
-static void bf16_conv_n(const float *s, uint16_t *d, size_t n) { mixrt_convert(d, MIXRT_DTYPE_BF16, s, MIXRT_DTYPE_F32, n); }
-static void f16_conv_n(const float *s, uint16_t *d, size_t n) { mixrt_convert(d, MIXRT_DTYPE_F16, s, MIXRT_DTYPE_F32, n); }
+static void bf16_conv_n(const float *s, uint16_t *d, size_t n) {
+    mixrt_convert(d, MIXRT_DTYPE_BF16, s, MIXRT_DTYPE_F32, n);
+}
+static void f16_conv_n(const float *s, uint16_t *d, size_t n) {
+    mixrt_convert(d, MIXRT_DTYPE_F16, s, MIXRT_DTYPE_F32, n);
+}
 
 struct narrow_path {
     const char *name;
@@ -167,8 +177,8 @@ struct narrow_path {
     int needs; /* 0 scalar, 1 avx512, 2 avx512bf16 */
 };
 static const struct narrow_path bf16_narrow[] = {
-    {"scalar", bf16_ref_n, 0},          {"single", bf16_single_n, 0}, {"dispatch", bf16_disp_n, 0},
-    {"mixrt_convert", bf16_conv_n, 0},  {"avx512-int", bf16_v_n, 1},  {"avx512bf16", bf16_vbf_n, 2},
+    {"scalar", bf16_ref_n, 0},         {"single", bf16_single_n, 0}, {"dispatch", bf16_disp_n, 0},
+    {"mixrt_convert", bf16_conv_n, 0}, {"avx512-int", bf16_v_n, 1},  {"avx512bf16", bf16_vbf_n, 2},
 };
 static const struct narrow_path f16_narrow[] = {
     {"scalar", f16_ref_n, 0},         {"single", f16_single_n, 0}, {"dispatch", f16_disp_n, 0},
@@ -320,10 +330,11 @@ static void edge_cases(struct vec32 *a) {
     }
     push_pm(a, 0x7fffffffu);
     push_pm(a, 0x7fc00000u);
-    static const float named[] = {0.0f, INFINITY, 65504.0f, 65519.0f, 65520.0f, 65535.0f, 65536.0f,
-                                  0x1p-14f, 0x1p-24f, 0x1p-25f, 0x1.8p-25f, 0x1p-26f, 0x1.ff8p-15f,
-                                  0x1.ffcp-15f, 3.0f * 0x1p-25f, 0x1p-126f, 0x1p-149f, 0x1.fffffep127f,
-                                  0x1.fe8p127f, 0x1.ffp127f, 1.0f, 1.00390625f, 1.001953125f, 0.1f, 3.14159265f};
+    static const float named[] = {0.0f,       INFINITY,    65504.0f,        65519.0f,     65520.0f,
+                                  65535.0f,   65536.0f,    0x1p-14f,        0x1p-24f,     0x1p-25f,
+                                  0x1.8p-25f, 0x1p-26f,    0x1.ff8p-15f,    0x1.ffcp-15f, 3.0f * 0x1p-25f,
+                                  0x1p-126f,  0x1p-149f,   0x1.fffffep127f, 0x1.fe8p127f, 0x1.ffp127f,
+                                  1.0f,       1.00390625f, 1.001953125f,    0.1f,         3.14159265f};
     for (size_t i = 0; i < sizeof(named) / sizeof(named[0]); i++) push_pm(a, fbits(named[i]));
 }
 
@@ -393,10 +404,30 @@ static void test_f64_direct(const struct fmt *f, size_t n_random) {
         push64(x, &n, nextafter(lo, INFINITY));
         if (lo > 0) push64(x, &n, nextafter(lo, 0));
     }
-    static const double named[] = {0.0, INFINITY, 65504.0, 65520.0, 0x1.ffep15, 0x1.fffp15 - 0x1p-40, 65536.0, 1e300,
-                                   0x1p-1074, 0x1p-1022, 0x1p-24, 0x1p-25, 0x1.0000000000001p-25, 0x1p-133,
-                                   0x1p-134, 0x1.0000000000001p-134, 0x1.ffp127, 0x1.fefffffffffffp127, 0x1p128,
-                                   0x1.ff8p-15, 0x1.ff7ffffffffffp-15, 0x1.fcp-127, 0x1.fdp-127, 0x1.fcfffffffffffp-127};
+    static const double named[] = {0.0,
+                                   INFINITY,
+                                   65504.0,
+                                   65520.0,
+                                   0x1.ffep15,
+                                   0x1.fffp15 - 0x1p-40,
+                                   65536.0,
+                                   1e300,
+                                   0x1p-1074,
+                                   0x1p-1022,
+                                   0x1p-24,
+                                   0x1p-25,
+                                   0x1.0000000000001p-25,
+                                   0x1p-133,
+                                   0x1p-134,
+                                   0x1.0000000000001p-134,
+                                   0x1.ffp127,
+                                   0x1.fefffffffffffp127,
+                                   0x1p128,
+                                   0x1.ff8p-15,
+                                   0x1.ff7ffffffffffp-15,
+                                   0x1.fcp-127,
+                                   0x1.fdp-127,
+                                   0x1.fcfffffffffffp-127};
     for (size_t i = 0; i < sizeof(named) / sizeof(named[0]); i++) push64(x, &n, named[i]);
     for (int k = 0; k < 52; k++) { /* NaN payloads */
         push64(x, &n, bitsd(0x7ff0000000000000ull | (1ull << k)));
@@ -457,9 +488,12 @@ static struct exact read_exact(const void *p, mixrt_dtype t, size_t i) {
     memcpy(&raw, b, mixrt_dtype_size(t)); /* little-endian */
     if (is_float(t)) {
         e.isf = 1;
-        if (t == MIXRT_DTYPE_F32) e.f = bitsf((uint32_t)raw);
-        else if (t == MIXRT_DTYPE_F64) e.f = bitsd(raw);
-        else e.f = ref_decode((uint16_t)raw, t == MIXRT_DTYPE_F16 ? &F16 : &BF16);
+        if (t == MIXRT_DTYPE_F32)
+            e.f = bitsf((uint32_t)raw);
+        else if (t == MIXRT_DTYPE_F64)
+            e.f = bitsd(raw);
+        else
+            e.f = ref_decode((uint16_t)raw, t == MIXRT_DTYPE_F16 ? &F16 : &BF16);
         return e;
     }
     if (t == MIXRT_DTYPE_BOOL) {
@@ -480,8 +514,10 @@ static void expect_bytes(struct exact v, mixrt_dtype t, unsigned char *out) {
     if (t == MIXRT_DTYPE_BOOL) {
         raw = v.isf ? (v.f != 0) : (v.i != 0);
     } else if (is_float(t)) {
-        if (t == MIXRT_DTYPE_F32) raw = fbits((float)x);
-        else if (t == MIXRT_DTYPE_F64) raw = dbits((double)x);
+        if (t == MIXRT_DTYPE_F32)
+            raw = fbits((float)x);
+        else if (t == MIXRT_DTYPE_F64)
+            raw = dbits((double)x);
         else {
             const struct fmt *f = t == MIXRT_DTYPE_F16 ? &F16 : &BF16;
             raw = isnan(x) ? (signbit(x) ? 0x8000u : 0) | f->inf | f->quiet : ref_encode(ref_round(x, f), f);
@@ -492,7 +528,8 @@ static void expect_bytes(struct exact v, mixrt_dtype t, unsigned char *out) {
         i128 hi = is_signed(t) ? ((i128)1 << (nb - 1)) - 1 : ((i128)1 << nb) - 1;
         i128 r;
         if (v.isf) { /* truncate, saturate, NaN -> 0 */
-            if (isnan(v.f)) r = 0;
+            if (isnan(v.f))
+                r = 0;
             else {
                 long double tr = truncl(v.f);
                 r = tr <= (long double)lo ? lo : tr >= (long double)hi ? hi : (i128)tr;
@@ -508,24 +545,97 @@ static void expect_bytes(struct exact v, mixrt_dtype t, unsigned char *out) {
 
 static void test_generic_pairs(void) {
     /* source samples: integers (some beyond int64, some double-rounding traps) and floats */
-    static const long double fsamp[] = {0.0L, -0.0L, 0.5L, -0.5L, 1.0L, -1.0L, 1.5L, -1.5L, 2.5L, -2.5L, 0.1L,
-                                        -0.9L, 0.999L, 127.0L, 127.9L, 128.0L, -128.0L, -128.9L, -129.0L, 255.0L,
-                                        255.5L, 256.0L, 32767.0L, 32768.0L, -32768.0L, -32769.0L, 65504.0L,
-                                        65519.0L, 65520.0L, 65535.0L, 65536.0L, 2147483647.0L, 2147483648.0L,
-                                        -2147483648.0L, -2147483649.0L, 4294967295.0L, 4294967296.0L,
-                                        16777217.0L, 9007199254740993.0L, 9223372036854775807.0L,
-                                        9223372036854775808.0L, -9223372036854775808.0L, -9223372036854777856.0L,
-                                        18446744073709551615.0L, 18446744073709551616.0L, 1e30L, -1e30L, 3e38L,
-                                        3.4e38L, 1e300L, -1e300L, 1e-8L, 0x1p-24L, 0x1p-25L, 0x1p-140L,
-                                        123456789.0L, (long double)INFINITY, -(long double)INFINITY,
-                                        (long double)NAN, -(long double)NAN};
-    static const i128 isamp_pos[] = {0, 1, 2, 7, 100, 127, 128, 200, 255, 256, 1000, 32767, 32768, 40000, 65504,
-                                     65519, 65520, 65535, 65536, 16777217, 2147483647, 2147483648ll, 4294967295ll,
-                                     4294967296ll, 9007199254740993ll,
+    static const long double fsamp[] = {0.0L,
+                                        -0.0L,
+                                        0.5L,
+                                        -0.5L,
+                                        1.0L,
+                                        -1.0L,
+                                        1.5L,
+                                        -1.5L,
+                                        2.5L,
+                                        -2.5L,
+                                        0.1L,
+                                        -0.9L,
+                                        0.999L,
+                                        127.0L,
+                                        127.9L,
+                                        128.0L,
+                                        -128.0L,
+                                        -128.9L,
+                                        -129.0L,
+                                        255.0L,
+                                        255.5L,
+                                        256.0L,
+                                        32767.0L,
+                                        32768.0L,
+                                        -32768.0L,
+                                        -32769.0L,
+                                        65504.0L,
+                                        65519.0L,
+                                        65520.0L,
+                                        65535.0L,
+                                        65536.0L,
+                                        2147483647.0L,
+                                        2147483648.0L,
+                                        -2147483648.0L,
+                                        -2147483649.0L,
+                                        4294967295.0L,
+                                        4294967296.0L,
+                                        16777217.0L,
+                                        9007199254740993.0L,
+                                        9223372036854775807.0L,
+                                        9223372036854775808.0L,
+                                        -9223372036854775808.0L,
+                                        -9223372036854777856.0L,
+                                        18446744073709551615.0L,
+                                        18446744073709551616.0L,
+                                        1e30L,
+                                        -1e30L,
+                                        3e38L,
+                                        3.4e38L,
+                                        1e300L,
+                                        -1e300L,
+                                        1e-8L,
+                                        0x1p-24L,
+                                        0x1p-25L,
+                                        0x1p-140L,
+                                        123456789.0L,
+                                        (long double)INFINITY,
+                                        -(long double)INFINITY,
+                                        (long double)NAN,
+                                        -(long double)NAN};
+    static const i128 isamp_pos[] = {0,
+                                     1,
+                                     2,
+                                     7,
+                                     100,
+                                     127,
+                                     128,
+                                     200,
+                                     255,
+                                     256,
+                                     1000,
+                                     32767,
+                                     32768,
+                                     40000,
+                                     65504,
+                                     65519,
+                                     65520,
+                                     65535,
+                                     65536,
+                                     16777217,
+                                     2147483647,
+                                     2147483648ll,
+                                     4294967295ll,
+                                     4294967296ll,
+                                     9007199254740993ll,
                                      (((i128)1) << 60) + (((i128)1) << 36) + 1, /* f32 double-rounding trap */
                                      (((i128)1) << 62) + (((i128)1) << 54) + 1, /* bf16 trap */
                                      (((i128)1) << 62) + (((i128)1) << 54),     /* bf16 tie -> even */
-                                     9223372036854775807ll, (((i128)1) << 63), (((i128)1) << 64) - 1,
+                                     9223372036854775807ll,
+                                     (((i128)1) << 63),
+                                     (((i128)1) << 64) - 1,
                                      (((i128)1) << 63) + (((i128)1) << 39) + 1};
     enum { NS = 200 };
     size_t nf = sizeof(fsamp) / sizeof(fsamp[0]), ni = sizeof(isamp_pos) / sizeof(isamp_pos[0]);
@@ -539,10 +649,15 @@ static void test_generic_pairs(void) {
         if (is_float(st) || st == MIXRT_DTYPE_BOOL) {
             for (size_t k = 0; k < nf && st != MIXRT_DTYPE_BOOL; k++, n++) {
                 uint64_t raw;
-                if (st == MIXRT_DTYPE_F32) raw = fbits((float)fsamp[k]);
-                else if (st == MIXRT_DTYPE_F64) raw = dbits((double)fsamp[k]);
-                else if (isnan(fsamp[k])) raw = (signbit(fsamp[k]) ? 0x8000u : 0) | (st == MIXRT_DTYPE_F16 ? 0x7e01u : 0x7fc1u);
-                else raw = ref_encode(ref_round(fsamp[k], st == MIXRT_DTYPE_F16 ? &F16 : &BF16), st == MIXRT_DTYPE_F16 ? &F16 : &BF16);
+                if (st == MIXRT_DTYPE_F32)
+                    raw = fbits((float)fsamp[k]);
+                else if (st == MIXRT_DTYPE_F64)
+                    raw = dbits((double)fsamp[k]);
+                else if (isnan(fsamp[k]))
+                    raw = (signbit(fsamp[k]) ? 0x8000u : 0) | (st == MIXRT_DTYPE_F16 ? 0x7e01u : 0x7fc1u);
+                else
+                    raw = ref_encode(ref_round(fsamp[k], st == MIXRT_DTYPE_F16 ? &F16 : &BF16),
+                                     st == MIXRT_DTYPE_F16 ? &F16 : &BF16);
                 memcpy(src + n * ss, &raw, ss);
             }
         }
@@ -556,9 +671,13 @@ static void test_generic_pairs(void) {
                     if (is_float(st)) {
                         long double x = (long double)v;
                         uint64_t raw;
-                        if (st == MIXRT_DTYPE_F32) raw = fbits((float)x);
-                        else if (st == MIXRT_DTYPE_F64) raw = dbits((double)x);
-                        else raw = ref_encode(ref_round(x, st == MIXRT_DTYPE_F16 ? &F16 : &BF16), st == MIXRT_DTYPE_F16 ? &F16 : &BF16);
+                        if (st == MIXRT_DTYPE_F32)
+                            raw = fbits((float)x);
+                        else if (st == MIXRT_DTYPE_F64)
+                            raw = dbits((double)x);
+                        else
+                            raw = ref_encode(ref_round(x, st == MIXRT_DTYPE_F16 ? &F16 : &BF16),
+                                             st == MIXRT_DTYPE_F16 ? &F16 : &BF16);
                         memcpy(src + n * ss, &raw, ss);
                     } else {
                         uint64_t raw = (uint64_t)v;
@@ -599,9 +718,9 @@ static void test_generic_pairs(void) {
     }
     TU_CHECK(bad == 0, "generic mixrt_convert: %d mismatches over %d pairs", bad, pairs);
     /* unsupported types, and n == 0 with NULL buffers */
-    static const mixrt_dtype unsup[] = {MIXRT_DTYPE_UNDEFINED, MIXRT_DTYPE_STRING, MIXRT_DTYPE_C64, MIXRT_DTYPE_C128,
-                                        MIXRT_DTYPE_F8E4M3FN, MIXRT_DTYPE_I4, MIXRT_DTYPE_COUNT, (mixrt_dtype)999,
-                                        (mixrt_dtype)-1};
+    static const mixrt_dtype unsup[] = {MIXRT_DTYPE_UNDEFINED, MIXRT_DTYPE_STRING,   MIXRT_DTYPE_C64,
+                                        MIXRT_DTYPE_C128,      MIXRT_DTYPE_F8E4M3FN, MIXRT_DTYPE_I4,
+                                        MIXRT_DTYPE_COUNT,     (mixrt_dtype)999,     (mixrt_dtype)-1};
     float one = 1;
     unsigned char sink[16];
     for (size_t k = 0; k < sizeof(unsup) / sizeof(unsup[0]); k++) {
@@ -646,7 +765,8 @@ static void test_vector_lengths(void) {
                 memset(wref, 0xab, sizeof(wref));
                 wv[k](hs + off, wide + off, (size_t)n);
                 wr[k](hs + off, wref + off, (size_t)n);
-                if (memcmp(wide, wref, sizeof(wide)) && bad++ < 5) TU_CHECK(0, "widen kernel %d n=%d off=%d", k, n, off);
+                if (memcmp(wide, wref, sizeof(wide)) && bad++ < 5)
+                    TU_CHECK(0, "widen kernel %d n=%d off=%d", k, n, off);
             }
         }
     TU_CHECK(bad == 0, "vector kernels at lengths 0..%d, offsets 0..15: %d mismatches", MAXN, bad);
@@ -661,10 +781,13 @@ static void test_vector_vs_scalar(size_t n_random) {
     for (uint32_t i = 0; i < 65536; i++) push(&a, i << 16);
     uint16_t *s = malloc(a.n * 2), *v = malloc(a.n * 2);
     const float *x = (const float *)(const void *)a.v;
-    struct { narrow_fn ref, vec; const char *name; int ok; } cases[] = {
-        {bf16_ref_n, bf16_v_n, "f32->bf16 avx512-int", have_avx512},
-        {bf16_ref_n, bf16_vbf_n, "f32->bf16 avx512bf16", have_avx512bf16},
-        {f16_ref_n, f16_v_n, "f32->f16 avx512", have_avx512}};
+    struct {
+        narrow_fn ref, vec;
+        const char *name;
+        int ok;
+    } cases[] = {{bf16_ref_n, bf16_v_n, "f32->bf16 avx512-int", have_avx512},
+                 {bf16_ref_n, bf16_vbf_n, "f32->bf16 avx512bf16", have_avx512bf16},
+                 {f16_ref_n, f16_v_n, "f32->f16 avx512", have_avx512}};
     for (size_t c = 0; c < 3; c++) {
         if (!cases[c].ok) {
             printf("SKIPPED: %s (CPU lacks it)\n", cases[c].name);
@@ -700,8 +823,8 @@ static int test_numpy(const char *path) {
     if (!fp) return 1;
     char magic[8];
     uint64_t n = 0;
-    int ok = fread(magic, 1, 8, fp) == 8 && !memcmp(magic, "MIXRTF16", 8) && fread(&n, 8, 1, fp) == 1 &&
-             n > 0 && n < (1ull << 28);
+    int ok = fread(magic, 1, 8, fp) == 8 && !memcmp(magic, "MIXRTF16", 8) && fread(&n, 8, 1, fp) == 1 && n > 0 &&
+             n < (1ull << 28);
     TU_CHECK(ok, "NumPy reference '%s': bad header", path);
     if (!ok) {
         fclose(fp);
@@ -758,19 +881,25 @@ static void bench(void) {
     float *x = malloc(N * 4), *y = malloc(N * 4);
     uint16_t *h = malloc(N * 2);
     for (size_t i = 0; i < N; i++) x[i] = (float)tu_uniform(-70000, 70000);
-    struct { const char *name; narrow_fn n; widen_fn w; int needs; } k[] = {
-        {"f32->bf16 scalar", bf16_ref_n, NULL, 0},   {"f32->bf16 avx512-int", bf16_v_n, NULL, 1},
-        {"f32->bf16 avx512bf16", bf16_vbf_n, NULL, 2}, {"f32->f16 scalar", f16_ref_n, NULL, 0},
-        {"f32->f16 avx512", f16_v_n, NULL, 1},       {"bf16->f32 scalar", NULL, bf16_ref_w, 0},
-        {"bf16->f32 avx512", NULL, bf16_v_w, 1},     {"f16->f32 scalar", NULL, f16_ref_w, 0},
-        {"f16->f32 avx512", NULL, f16_v_w, 1}};
+    struct {
+        const char *name;
+        narrow_fn n;
+        widen_fn w;
+        int needs;
+    } k[] = {{"f32->bf16 scalar", bf16_ref_n, NULL, 0},     {"f32->bf16 avx512-int", bf16_v_n, NULL, 1},
+             {"f32->bf16 avx512bf16", bf16_vbf_n, NULL, 2}, {"f32->f16 scalar", f16_ref_n, NULL, 0},
+             {"f32->f16 avx512", f16_v_n, NULL, 1},         {"bf16->f32 scalar", NULL, bf16_ref_w, 0},
+             {"bf16->f32 avx512", NULL, bf16_v_w, 1},       {"f16->f32 scalar", NULL, f16_ref_w, 0},
+             {"f16->f32 avx512", NULL, f16_v_w, 1}};
     for (size_t j = 0; j < sizeof(k) / sizeof(k[0]); j++) {
         if (!path_ok(k[j].needs)) continue;
         double best = 1e9;
         for (int rep = 0; rep < 5; rep++) {
             double t0 = now_s();
-            if (k[j].n) k[j].n(x, h, N);
-            else k[j].w(h, y, N);
+            if (k[j].n)
+                k[j].n(x, h, N);
+            else
+                k[j].w(h, y, N);
             double t = now_s() - t0;
             if (t < best) best = t;
         }
@@ -874,8 +1003,10 @@ int main(int argc, char **argv) {
     printf("f64 direct, generic pairs, vector tails: %.2f s\n", now_s() - t2);
 
     const char *np_path = getenv("MIXRT_F16_NUMPY_REF");
-    if (np_path && *np_path) test_numpy(np_path);
-    else printf("NumPy comparison: not in this run (ctest test_dtype_numpy runs it)\n");
+    if (np_path && *np_path)
+        test_numpy(np_path);
+    else
+        printf("NumPy comparison: not in this run (ctest test_dtype_numpy runs it)\n");
 
     printf("throughput (1 Mi elements, best of 5):\n");
     bench();

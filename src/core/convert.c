@@ -64,7 +64,7 @@ mixrt_f16 mixrt_f16_from_float(float x) {
         r.bits = (uint16_t)(sign | 0x7c00u);
         return r;
     }
-    if (a < 0x38800000u) { /* below 2^-14: f16 subnormal or zero, ulp 2^-24 */
+    if (a < 0x38800000u) {     /* below 2^-14: f16 subnormal or zero, ulp 2^-24 */
         if (a < 0x33000000u) { /* below 2^-25 rounds to zero (2^-25 itself is a tie to 0) */
             r.bits = sign;
             return r;
@@ -110,10 +110,10 @@ static uint16_t round_f64_to_16(double x, int mant_bits, int exp_bits) {
     if (a > 0x7ff0000000000000ull) /* NaN: quiet, keep the leading payload bits */
         return (uint16_t)(sign | inf | (1u << (mant_bits - 1)) | ((a >> (52 - mant_bits)) & mant_mask));
     if (a == 0x7ff0000000000000ull) return (uint16_t)(sign | inf);
-    if ((a >> 52) == 0) return sign; /* zero or f64 subnormal: below 2^-1022, far under half
-                                      * the smallest 16-bit subnormal (2^-134) */
+    /* zero or f64 subnormal: below 2^-1022, far under half the smallest 16-bit subnormal */
+    if ((a >> 52) == 0) return sign;
     int e = (int)(a >> 52) - 1023;
-    if (e > bias) return (uint16_t)(sign | inf); /* >= 2^(emax+1): Inf whatever the rounding */
+    if (e > bias) return (uint16_t)(sign | inf);          /* >= 2^(emax+1): Inf whatever the rounding */
     uint64_t m = (a & 0xfffffffffffffull) | (1ull << 52); /* value = m * 2^(e-52) */
     /* Bits of m below the target's ulp: 52 - mant_bits for normals, more for subnormals
      * (whose ulp is fixed at 2^(emin - mant_bits)). */
@@ -199,15 +199,14 @@ bool mixrt_convert_has_avx512bf16(void) {
 }
 
 static const struct convert_table *convert_pick(void) {
-    static const struct convert_table scalar = {mixrt_f32_to_bf16_ref, mixrt_bf16_to_f32_ref,
-                                                mixrt_f32_to_f16_ref, mixrt_f16_to_f32_ref, "scalar"};
+    static const struct convert_table scalar = {mixrt_f32_to_bf16_ref, mixrt_bf16_to_f32_ref, mixrt_f32_to_f16_ref,
+                                                mixrt_f16_to_f32_ref, "scalar"};
 #if defined(__x86_64__)
     /* Without AVX512-BF16, f32 -> bf16 uses the integer rounding on AVX-512F vectors. */
     static const struct convert_table avx512 = {mixrt_f32_to_bf16_avx512, mixrt_bf16_to_f32_avx512,
                                                 mixrt_f32_to_f16_avx512, mixrt_f16_to_f32_avx512, "avx512"};
     static const struct convert_table avx512bf16 = {mixrt_f32_to_bf16_avx512bf16, mixrt_bf16_to_f32_avx512,
-                                                    mixrt_f32_to_f16_avx512, mixrt_f16_to_f32_avx512,
-                                                    "avx512"};
+                                                    mixrt_f32_to_f16_avx512, mixrt_f16_to_f32_avx512, "avx512"};
     if (mixrt_convert_has_avx512bf16()) return &avx512bf16;
     if (mixrt_convert_has_avx512()) return &avx512;
 #endif
@@ -243,34 +242,55 @@ static bool is_unsigned_int(mixrt_dtype dt) {
 
 static double load_float(const void *p, mixrt_dtype dt, size_t i) {
     switch (dt) {
-    case MIXRT_DTYPE_F32: return ((const float *)p)[i];
-    case MIXRT_DTYPE_F64: return ((const double *)p)[i];
-    case MIXRT_DTYPE_F16: return mixrt_f16_to_float(((const mixrt_f16 *)p)[i]);
-    default: return mixrt_bf16_to_float(((const mixrt_bf16 *)p)[i]);
+    case MIXRT_DTYPE_F32:
+        return ((const float *)p)[i];
+    case MIXRT_DTYPE_F64:
+        return ((const double *)p)[i];
+    case MIXRT_DTYPE_F16:
+        return mixrt_f16_to_float(((const mixrt_f16 *)p)[i]);
+    default:
+        return mixrt_bf16_to_float(((const mixrt_bf16 *)p)[i]);
     }
 }
 
 static void store_float(void *p, mixrt_dtype dt, size_t i, double v) {
     switch (dt) {
-    case MIXRT_DTYPE_F32: ((float *)p)[i] = (float)v; return;
-    case MIXRT_DTYPE_F64: ((double *)p)[i] = v; return;
-    case MIXRT_DTYPE_F16: ((mixrt_f16 *)p)[i] = mixrt_f16_from_double(v); return;
-    default: ((mixrt_bf16 *)p)[i] = mixrt_bf16_from_double(v); return;
+    case MIXRT_DTYPE_F32:
+        ((float *)p)[i] = (float)v;
+        return;
+    case MIXRT_DTYPE_F64:
+        ((double *)p)[i] = v;
+        return;
+    case MIXRT_DTYPE_F16:
+        ((mixrt_f16 *)p)[i] = mixrt_f16_from_double(v);
+        return;
+    default:
+        ((mixrt_bf16 *)p)[i] = mixrt_bf16_from_double(v);
+        return;
     }
 }
 
 /* Sign-extended (signed types) or zero-extended (unsigned, BOOL as 0/1) 64-bit pattern. */
 static uint64_t load_int(const void *p, mixrt_dtype dt, size_t i) {
     switch (dt) {
-    case MIXRT_DTYPE_U8: return ((const uint8_t *)p)[i];
-    case MIXRT_DTYPE_I8: return (uint64_t)(int64_t)((const int8_t *)p)[i];
-    case MIXRT_DTYPE_U16: return ((const uint16_t *)p)[i];
-    case MIXRT_DTYPE_I16: return (uint64_t)(int64_t)((const int16_t *)p)[i];
-    case MIXRT_DTYPE_U32: return ((const uint32_t *)p)[i];
-    case MIXRT_DTYPE_I32: return (uint64_t)(int64_t)((const int32_t *)p)[i];
-    case MIXRT_DTYPE_U64: return ((const uint64_t *)p)[i];
-    case MIXRT_DTYPE_I64: return (uint64_t)((const int64_t *)p)[i];
-    default: return ((const uint8_t *)p)[i] != 0; /* BOOL */
+    case MIXRT_DTYPE_U8:
+        return ((const uint8_t *)p)[i];
+    case MIXRT_DTYPE_I8:
+        return (uint64_t)(int64_t)((const int8_t *)p)[i];
+    case MIXRT_DTYPE_U16:
+        return ((const uint16_t *)p)[i];
+    case MIXRT_DTYPE_I16:
+        return (uint64_t)(int64_t)((const int16_t *)p)[i];
+    case MIXRT_DTYPE_U32:
+        return ((const uint32_t *)p)[i];
+    case MIXRT_DTYPE_I32:
+        return (uint64_t)(int64_t)((const int32_t *)p)[i];
+    case MIXRT_DTYPE_U64:
+        return ((const uint64_t *)p)[i];
+    case MIXRT_DTYPE_I64:
+        return (uint64_t)((const int64_t *)p)[i];
+    default:
+        return ((const uint8_t *)p)[i] != 0; /* BOOL */
     }
 }
 
@@ -279,24 +299,36 @@ static uint64_t load_int(const void *p, mixrt_dtype dt, size_t i) {
 static void store_int_bits(void *p, mixrt_dtype dt, size_t i, uint64_t v) {
     switch (dt) {
     case MIXRT_DTYPE_U8:
-    case MIXRT_DTYPE_I8: ((uint8_t *)p)[i] = (uint8_t)v; return;
+    case MIXRT_DTYPE_I8:
+        ((uint8_t *)p)[i] = (uint8_t)v;
+        return;
     case MIXRT_DTYPE_U16:
-    case MIXRT_DTYPE_I16: ((uint16_t *)p)[i] = (uint16_t)v; return;
+    case MIXRT_DTYPE_I16:
+        ((uint16_t *)p)[i] = (uint16_t)v;
+        return;
     case MIXRT_DTYPE_U32:
-    case MIXRT_DTYPE_I32: ((uint32_t *)p)[i] = (uint32_t)v; return;
-    default: ((uint64_t *)p)[i] = v; return; /* U64, I64 */
+    case MIXRT_DTYPE_I32:
+        ((uint32_t *)p)[i] = (uint32_t)v;
+        return;
+    default:
+        ((uint64_t *)p)[i] = v;
+        return; /* U64, I64 */
     }
 }
 
 static int int_bits(mixrt_dtype dt) {
     switch (dt) {
     case MIXRT_DTYPE_U8:
-    case MIXRT_DTYPE_I8: return 8;
+    case MIXRT_DTYPE_I8:
+        return 8;
     case MIXRT_DTYPE_U16:
-    case MIXRT_DTYPE_I16: return 16;
+    case MIXRT_DTYPE_I16:
+        return 16;
     case MIXRT_DTYPE_U32:
-    case MIXRT_DTYPE_I32: return 32;
-    default: return 64;
+    case MIXRT_DTYPE_I32:
+        return 32;
+    default:
+        return 64;
     }
 }
 
@@ -336,15 +368,21 @@ static void store_from_int(void *p, mixrt_dtype dt, size_t i, uint64_t v, bool s
     case MIXRT_DTYPE_F32: /* C converts integers to float with one rounding */
         ((float *)p)[i] = src_unsigned ? (float)v : (float)(int64_t)v;
         return;
-    case MIXRT_DTYPE_F64: ((double *)p)[i] = src_unsigned ? (double)v : (double)(int64_t)v; return;
+    case MIXRT_DTYPE_F64:
+        ((double *)p)[i] = src_unsigned ? (double)v : (double)(int64_t)v;
+        return;
     case MIXRT_DTYPE_F16:
     case MIXRT_DTYPE_BF16: {
         double d = u64_to_f64_odd(neg ? 0 - v : v);
         store_float(p, dt, i, neg ? -d : d);
         return;
     }
-    case MIXRT_DTYPE_BOOL: ((uint8_t *)p)[i] = v != 0; return;
-    default: store_int_bits(p, dt, i, v); return;
+    case MIXRT_DTYPE_BOOL:
+        ((uint8_t *)p)[i] = v != 0;
+        return;
+    default:
+        store_int_bits(p, dt, i, v);
+        return;
     }
 }
 
@@ -360,18 +398,27 @@ mixrt_status mixrt_convert(void *dst, mixrt_dtype dt, const void *src, mixrt_dty
         return MIXRT_STATUS_OK;
     }
     /* Fast paths for the float pairs; everything else element by element. */
-    if (st == MIXRT_DTYPE_F32 && dt == MIXRT_DTYPE_BF16) mixrt_f32_to_bf16(src, dst, n);
-    else if (st == MIXRT_DTYPE_BF16 && dt == MIXRT_DTYPE_F32) mixrt_bf16_to_f32(src, dst, n);
-    else if (st == MIXRT_DTYPE_F32 && dt == MIXRT_DTYPE_F16) mixrt_f32_to_f16(src, dst, n);
-    else if (st == MIXRT_DTYPE_F16 && dt == MIXRT_DTYPE_F32) mixrt_f16_to_f32(src, dst, n);
-    else if (st == MIXRT_DTYPE_F64 && dt == MIXRT_DTYPE_F32) mixrt_f64_to_f32(src, dst, n);
-    else if (st == MIXRT_DTYPE_F32 && dt == MIXRT_DTYPE_F64) mixrt_f32_to_f64(src, dst, n);
+    if (st == MIXRT_DTYPE_F32 && dt == MIXRT_DTYPE_BF16)
+        mixrt_f32_to_bf16(src, dst, n);
+    else if (st == MIXRT_DTYPE_BF16 && dt == MIXRT_DTYPE_F32)
+        mixrt_bf16_to_f32(src, dst, n);
+    else if (st == MIXRT_DTYPE_F32 && dt == MIXRT_DTYPE_F16)
+        mixrt_f32_to_f16(src, dst, n);
+    else if (st == MIXRT_DTYPE_F16 && dt == MIXRT_DTYPE_F32)
+        mixrt_f16_to_f32(src, dst, n);
+    else if (st == MIXRT_DTYPE_F64 && dt == MIXRT_DTYPE_F32)
+        mixrt_f64_to_f32(src, dst, n);
+    else if (st == MIXRT_DTYPE_F32 && dt == MIXRT_DTYPE_F64)
+        mixrt_f32_to_f64(src, dst, n);
     else if (mixrt_dtype_is_float(st)) {
         for (size_t i = 0; i < n; i++) {
             double v = load_float(src, st, i);
-            if (mixrt_dtype_is_float(dt)) store_float(dst, dt, i, v);
-            else if (dt == MIXRT_DTYPE_BOOL) ((uint8_t *)dst)[i] = v != 0;
-            else store_int_bits(dst, dt, i, float_to_int_bits(v, dt));
+            if (mixrt_dtype_is_float(dt))
+                store_float(dst, dt, i, v);
+            else if (dt == MIXRT_DTYPE_BOOL)
+                ((uint8_t *)dst)[i] = v != 0;
+            else
+                store_int_bits(dst, dt, i, float_to_int_bits(v, dt));
         }
     } else {
         bool u = is_unsigned_int(st);

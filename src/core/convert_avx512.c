@@ -37,8 +37,7 @@ static inline __m256i bf16_round_hw(__m512 x) {
 
 void mixrt_f32_to_bf16_avx512bf16(const float *src, mixrt_bf16 *dst, size_t n) {
     size_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        _mm256_storeu_si256((__m256i *)(dst + i), bf16_round_hw(_mm512_loadu_ps(src + i)));
+    for (; i + 16 <= n; i += 16) _mm256_storeu_si256((__m256i *)(dst + i), bf16_round_hw(_mm512_loadu_ps(src + i)));
     if (i < n) {
         __mmask16 m = tail_mask(n - i);
         _mm256_mask_storeu_epi16(dst + i, m, bf16_round_hw(_mm512_maskz_loadu_ps(m, src + i)));
@@ -47,8 +46,7 @@ void mixrt_f32_to_bf16_avx512bf16(const float *src, mixrt_bf16 *dst, size_t n) {
 
 void mixrt_f32_to_bf16_avx512(const float *src, mixrt_bf16 *dst, size_t n) {
     size_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        _mm256_storeu_si256((__m256i *)(dst + i), bf16_round_int(_mm512_loadu_si512(src + i)));
+    for (; i + 16 <= n; i += 16) _mm256_storeu_si256((__m256i *)(dst + i), bf16_round_int(_mm512_loadu_si512(src + i)));
     if (i < n) {
         __mmask16 m = tail_mask(n - i);
         _mm256_mask_storeu_epi16(dst + i, m, bf16_round_int(_mm512_maskz_loadu_epi32(m, src + i)));
