@@ -84,7 +84,9 @@ static mixrt_status tensor_into_arena(struct importer *im, struct mixrt_graph *g
     if (!t) return MIXRT_STATUS_OUT_OF_MEMORY;
     mixrt_status status = mixrt_onnx_tensor_from_proto(im->ctx, tp, im->ext, t);
     if (status != MIXRT_STATUS_OK) {
-        if (status != MIXRT_STATUS_OUT_OF_MEMORY) mixrt_error_prefix(im->ctx, "%s '%s'", what, name);
+        /* tensorproto.c names the tensor by its own name; add ours only when it has none. */
+        if (status != MIXRT_STATUS_OUT_OF_MEMORY && (!tp->name || !tp->name[0]))
+            mixrt_error_prefix(im->ctx, "%s '%s'", what, name);
         return status;
     }
     *out = t;
