@@ -37,41 +37,50 @@ static mixrt_status loss_prepare(struct mixrt_kernel_ctx *k, struct loss *p) {
     if (p->weight) MIXRT_TRY(mixrt_kernel_check_same_dtype(k, 0, 2));
 
     const char *red = mixrt_node_attr_string(k->node, "reduction", "mean");
-    if (!strcmp(red, "none")) p->reduction = RED_NONE;
-    else if (!strcmp(red, "sum")) p->reduction = RED_SUM;
-    else if (!strcmp(red, "mean")) p->reduction = RED_MEAN;
+    if (!strcmp(red, "none"))
+        p->reduction = RED_NONE;
+    else if (!strcmp(red, "sum"))
+        p->reduction = RED_SUM;
+    else if (!strcmp(red, "mean"))
+        p->reduction = RED_MEAN;
     else
-        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "attribute 'reduction' is '%s', expected none, sum or mean",
-                                  red);
+        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
+                                  "attribute 'reduction' is '%s', expected none, sum or mean", red);
     p->has_ignore = mixrt_node_attr(k->node, "ignore_index") != NULL;
     p->ignore_index = mixrt_node_attr_int(k->node, "ignore_index", 0);
 
     const struct mixrt_tensor *x = p->x, *t = p->target;
     if (x->rank < 2)
-        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "input #0 '%s' is %s, expected rank >= 2 [N, C, d1, ...]",
-                                  in_name(k, 0), mixrt_tensor_desc(dx, sizeof(dx), x));
+        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
+                                  "input #0 '%s' is %s, expected rank >= 2 [N, C, d1, ...]", in_name(k, 0),
+                                  mixrt_tensor_desc(dx, sizeof(dx), x));
     bool ok = t->rank == x->rank - 1 && t->dims[0] == x->dims[0];
     for (int i = 1; ok && i < t->rank; i++) ok = t->dims[i] == x->dims[i + 1];
     if (!ok)
-        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
-                                  "input #1 '%s' is %s but input #0 '%s' is %s: the target must be [N, d1, ...] of [N, C, d1, ...]",
-                                  in_name(k, 1), mixrt_tensor_desc(dt, sizeof(dt), t), in_name(k, 0),
-                                  mixrt_tensor_desc(dx, sizeof(dx), x));
+        return mixrt_kernel_error(
+            k, MIXRT_STATUS_INVALID_MODEL,
+            "input #1 '%s' is %s but input #0 '%s' is %s: the target must be [N, d1, ...] of [N, C, d1, ...]",
+            in_name(k, 1), mixrt_tensor_desc(dt, sizeof(dt), t), in_name(k, 0), mixrt_tensor_desc(dx, sizeof(dx), x));
     p->n = x->dims[0];
     p->c = x->dims[1];
-    p->d = 1;
-    for (int i = 2; i < x->rank; i++) p->d *= x->dims[i]; /* bounded by x's element count, or 0 */
+    size_t dn = 0; /* with N or C zero the trailing dims are not bounded by any data */
+    if (!mixrt_dims_numel(x->rank - 2, x->dims + 2, &dn) || dn > INT64_MAX)
+        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "input #0 '%s' is %s: d1*...*dk overflows",
+                                  in_name(k, 0), mixrt_tensor_desc(dx, sizeof(dx), x));
+    p->d = (int64_t)dn;
     if (p->weight && (p->weight->rank != 1 || p->weight->dims[0] != p->c))
-        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "input #2 '%s' is %s, expected [%lld] (one weight per class)",
-                                  in_name(k, 2), mixrt_tensor_desc(dt, sizeof(dt), p->weight), (long long)p->c);
+        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
+                                  "input #2 '%s' is %s, expected [%lld] (one weight per class)", in_name(k, 2),
+                                  mixrt_tensor_desc(dt, sizeof(dt), p->weight), (long long)p->c);
     size_t nt = mixrt_tensor_numel(t);
     for (size_t i = 0; i < nt; i++) {
         int64_t v = mixrt_load_i64(t->data, t->dtype, i);
         if (p->has_ignore && v == p->ignore_index) continue;
         if (v < 0 || v >= p->c)
-            return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
-                                      "input #1 '%s': target %lld at element %zu is outside [0, %lld) and not ignore_index",
-                                      in_name(k, 1), (long long)v, i, (long long)p->c);
+            return mixrt_kernel_error(
+                k, MIXRT_STATUS_INVALID_MODEL,
+                "input #1 '%s': target %lld at element %zu is outside [0, %lld) and not ignore_index", in_name(k, 1),
+                (long long)v, i, (long long)p->c);
     }
 fail:
     return status;
@@ -153,7 +162,7 @@ static mixrt_status run_sce_loss(struct mixrt_kernel_ctx *k) {
         }
     }
     MIXRT_TRY(loss_finish(k, &p, x));
-    if (k->n_out > 1 && k->out_wanted[1]) {
+    if (k->n_out > 1 && (!k->out_wanted || k->out_wanted[1])) {
         struct mixrt_tensor *lp = NULL;
         MIXRT_TRY(mixrt_kernel_output(k, 1, p.x->dtype, p.x->rank, p.x->dims, &lp));
         if (nx) MIXRT_TRY(mixrt_convert(lp->data, lp->dtype, x, MIXRT_DTYPE_F64, nx));

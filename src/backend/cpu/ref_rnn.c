@@ -54,20 +54,30 @@ struct act_fn {
 
 static double act_apply(const struct act_fn *f, double x) {
     switch (f->act) {
-    case ACT_RELU: return x > 0 ? x : 0.0;
-    case ACT_TANH: return tanh(x);
-    case ACT_SIGMOID: return x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x));
-    case ACT_AFFINE: return f->alpha * x + f->beta;
-    case ACT_LEAKYRELU: return x >= 0 ? x : f->alpha * x;
-    case ACT_THRESHOLDEDRELU: return x >= f->alpha ? x : 0.0;
-    case ACT_SCALEDTANH: return f->alpha * tanh(f->beta * x);
+    case ACT_RELU:
+        return x > 0 ? x : 0.0;
+    case ACT_TANH:
+        return tanh(x);
+    case ACT_SIGMOID:
+        return x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x));
+    case ACT_AFFINE:
+        return f->alpha * x + f->beta;
+    case ACT_LEAKYRELU:
+        return x >= 0 ? x : f->alpha * x;
+    case ACT_THRESHOLDEDRELU:
+        return x >= f->alpha ? x : 0.0;
+    case ACT_SCALEDTANH:
+        return f->alpha * tanh(f->beta * x);
     case ACT_HARDSIGMOID: {
         double v = f->alpha * x + f->beta;
         return v < 0 ? 0.0 : v > 1 ? 1.0 : v;
     }
-    case ACT_ELU: return x >= 0 ? x : f->alpha * expm1(x);
-    case ACT_SOFTSIGN: return x / (1.0 + fabs(x));
-    case ACT_SOFTPLUS: return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
+    case ACT_ELU:
+        return x >= 0 ? x : f->alpha * expm1(x);
+    case ACT_SOFTSIGN:
+        return x / (1.0 + fabs(x));
+    case ACT_SOFTPLUS:
+        return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
     }
     return x;
 }
@@ -105,8 +115,8 @@ static void free_f64(mixrt_context_t ctx, double *p, const struct mixrt_tensor *
 /* Everything one run needs, with the inputs widened to f64. */
 struct rnn {
     enum rnn_cell cell;
-    int gates;   /* weight blocks per direction: 1, 3 (zrh) or 4 (iofc) */
-    int n_acts;  /* activations per direction: 1, 2 (f,g) or 3 (f,g,h) */
+    int gates;  /* weight blocks per direction: 1, 3 (zrh) or 4 (iofc) */
+    int n_acts; /* activations per direction: 1, 2 (f,g) or 3 (f,g,h) */
     int64_t seq, batch, input, hidden, ndir;
     bool batch_first, reverse_only, linear_before_reset, input_forget, has_clip;
     double clip;
@@ -128,7 +138,8 @@ static mixrt_status parse_acts(struct mixrt_kernel_ctx *k, struct rnn *s) {
     size_t want = (size_t)(s->n_acts * s->ndir), given = 0;
     if (a) {
         if (a->type != MIXRT_ATTR_STRINGS)
-            return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "attribute 'activations' must be a list of strings");
+            return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
+                                      "attribute 'activations' must be a list of strings");
         given = a->n;
         if (given != want && !(given == (size_t)s->n_acts && s->ndir == 2) &&
             !(given == (size_t)(2 * s->n_acts) && s->ndir == 1))
@@ -139,13 +150,15 @@ static mixrt_status parse_acts(struct mixrt_kernel_ctx *k, struct rnn *s) {
     size_t ia = 0, ib = 0;
     for (size_t i = 0; i < want; i++) {
         const char *name;
-        if (!a) name = s->cell == CELL_RNN ? "Tanh" : defaults[i % (size_t)s->n_acts];
-        else name = a->strings[given == (size_t)s->n_acts ? i % (size_t)s->n_acts : i];
+        if (!a)
+            name = s->cell == CELL_RNN ? "Tanh" : defaults[i % (size_t)s->n_acts];
+        else
+            name = a->strings[given == (size_t)s->n_acts ? i % (size_t)s->n_acts : i];
         size_t j = 0, nt = sizeof(act_table) / sizeof(act_table[0]);
         while (j < nt && !name_eq_nocase(name, act_table[j].name)) j++;
         if (j == nt)
-            return mixrt_kernel_error(k, MIXRT_STATUS_UNSUPPORTED, "activation function '%s' is not one of the RNN activations",
-                                      name);
+            return mixrt_kernel_error(k, MIXRT_STATUS_UNSUPPORTED,
+                                      "activation function '%s' is not one of the RNN activations", name);
         struct act_fn *f = &s->acts[i];
         f->act = act_table[j].act;
         f->alpha = act_table[j].alpha;
@@ -203,22 +216,24 @@ static mixrt_status rnn_prepare(struct mixrt_kernel_ctx *k, struct rnn *s) {
                                       (long long)layout);
         s->batch_first = layout == 1;
     }
-    if (s->cell == CELL_GRU && k->opset >= 3) s->linear_before_reset = mixrt_node_attr_int(k->node, "linear_before_reset", 0) != 0;
+    if (s->cell == CELL_GRU && k->opset >= 3)
+        s->linear_before_reset = mixrt_node_attr_int(k->node, "linear_before_reset", 0) != 0;
     if (s->cell == CELL_LSTM) s->input_forget = mixrt_node_attr_int(k->node, "input_forget", 0) != 0;
     if (mixrt_node_attr(k->node, "clip")) {
         s->has_clip = true;
         s->clip = mixrt_node_attr_float(k->node, "clip", 0);
         if (!(s->clip >= 0))
-            return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "attribute 'clip' is %g, expected a threshold >= 0",
-                                      s->clip);
+            return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
+                                      "attribute 'clip' is %g, expected a threshold >= 0", s->clip);
     }
     MIXRT_TRY(parse_acts(k, s));
 
     /* shapes: X fixes seq/batch/input, R (or hidden_size) fixes hidden */
     if (s->x->rank != 3)
-        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "input #0 '%s' is %s, expected rank 3 (%s)", in_name(k, 0),
-                                  mixrt_tensor_desc(d, sizeof(d), s->x),
-                                  s->batch_first ? "[batch, seq_length, input_size]" : "[seq_length, batch, input_size]");
+        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "input #0 '%s' is %s, expected rank 3 (%s)",
+                                  in_name(k, 0), mixrt_tensor_desc(d, sizeof(d), s->x),
+                                  s->batch_first ? "[batch, seq_length, input_size]"
+                                                 : "[seq_length, batch, input_size]");
     s->seq = s->x->dims[s->batch_first ? 1 : 0];
     s->batch = s->x->dims[s->batch_first ? 0 : 1];
     s->input = s->x->dims[2];
@@ -234,6 +249,11 @@ static mixrt_status rnn_prepare(struct mixrt_kernel_ctx *k, struct rnn *s) {
                                       mixrt_tensor_desc(d, sizeof(d), s->r));
         s->hidden = s->r->dims[2];
     }
+    /* Work is seq*batch steps; with input_size 0 X holds no data to bound it, so an
+     * absurd empty X cannot make the kernel spin for ever. */
+    if (s->input == 0 && s->seq > 0 && s->batch > ((int64_t)1 << 31) / s->seq)
+        return mixrt_kernel_error(k, MIXRT_STATUS_UNSUPPORTED, "input #0 '%s' is %s: too many steps over empty rows",
+                                  in_name(k, 0), mixrt_tensor_desc(d, sizeof(d), s->x));
     int64_t gh = (int64_t)s->gates * s->hidden;
     int64_t want[3] = {s->ndir, gh, s->input};
     MIXRT_TRY(check_shape(k, 1, s->w, 3, want, "[num_directions, gates*hidden_size, input_size]"));
@@ -249,7 +269,8 @@ static mixrt_status rnn_prepare(struct mixrt_kernel_ctx *k, struct rnn *s) {
     }
     int64_t state_dims[3] = {s->ndir, s->batch, s->hidden};
     if (s->batch_first) state_dims[0] = s->batch, state_dims[1] = s->ndir;
-    const char *state_what = s->batch_first ? "[batch, num_directions, hidden_size]" : "[num_directions, batch, hidden_size]";
+    const char *state_what =
+        s->batch_first ? "[batch, num_directions, hidden_size]" : "[num_directions, batch, hidden_size]";
     if (s->h0) MIXRT_TRY(check_shape(k, 5, s->h0, 3, state_dims, state_what));
     if (s->c0) MIXRT_TRY(check_shape(k, 6, s->c0, 3, state_dims, state_what));
 
@@ -314,8 +335,8 @@ static size_t y_off(const struct rnn *s, int64_t t, int64_t dir, int64_t bi, int
 
 /* One time step of one batch row in one direction: xt is the input row, h/c the state (updated
  * in place), gx/gh scratch of gates*hidden each, hr scratch of hidden. */
-static void rnn_step(const struct rnn *s, int64_t dir, const double *xt, double *h, double *c, double *gx,
-                     double *gh, double *hr) {
+static void rnn_step(const struct rnn *s, int64_t dir, const double *xt, double *h, double *c, double *gx, double *gh,
+                     double *hr) {
     const int64_t H = s->hidden, I = s->input, GH = (int64_t)s->gates * H;
     const double *w = s->wd + (size_t)(dir * GH * I), *r = s->rd + (size_t)(dir * GH * H);
     const double *wb = s->bd ? s->bd + (size_t)(dir * 2 * GH) : NULL, *rb = wb ? wb + GH : NULL;
@@ -353,9 +374,10 @@ static void rnn_step(const struct rnn *s, int64_t dir, const double *xt, double 
         const double *p = s->pd ? s->pd + (size_t)(dir * 3 * H) : NULL;
         for (int64_t j = 0; j < H; j++) {
             double it = act_apply(&f[0], clipped(s, gx[j] + gh[j] + (p ? p[j] * c[j] : 0.0)));
-            double ft = s->input_forget
-                            ? 1.0 - it
-                            : act_apply(&f[0], clipped(s, gx[2 * H + j] + gh[2 * H + j] + (p ? p[2 * H + j] * c[j] : 0.0)));
+            double ft =
+                s->input_forget
+                    ? 1.0 - it
+                    : act_apply(&f[0], clipped(s, gx[2 * H + j] + gh[2 * H + j] + (p ? p[2 * H + j] * c[j] : 0.0)));
             double ct = act_apply(&f[1], clipped(s, gx[3 * H + j] + gh[3 * H + j]));
             double cn = ft * c[j] + it * ct;
             double ot = act_apply(&f[0], clipped(s, gx[H + j] + gh[H + j] + (p ? p[H + j] * cn : 0.0)));
@@ -364,6 +386,11 @@ static void rnn_step(const struct rnn *s, int64_t dir, const double *xt, double 
         }
         memcpy(h, hr, (size_t)H * sizeof(double));
     }
+}
+
+/* Output i exists in the node and is used. */
+static bool wanted(const struct mixrt_kernel_ctx *k, int i) {
+    return i < k->n_out && (!k->out_wanted || k->out_wanted[i]);
 }
 
 static mixrt_status run_recurrent(struct mixrt_kernel_ctx *k, enum rnn_cell cell) {
@@ -388,9 +415,9 @@ static mixrt_status run_recurrent(struct mixrt_kernel_ctx *k, enum rnn_cell cell
     }
     struct mixrt_tensor *y = NULL, *yh = NULL, *yc = NULL;
     mixrt_dtype dt = s.x->dtype;
-    if (k->n_out > 0 && k->out_wanted[0]) MIXRT_TRY(mixrt_kernel_output(k, 0, dt, 4, ydims, &y));
-    if (k->n_out > 1 && k->out_wanted[1]) MIXRT_TRY(mixrt_kernel_output(k, 1, dt, 3, sdims, &yh));
-    if (k->n_out > 2 && k->out_wanted[2] && cell == CELL_LSTM) MIXRT_TRY(mixrt_kernel_output(k, 2, dt, 3, sdims, &yc));
+    if (wanted(k, 0)) MIXRT_TRY(mixrt_kernel_output(k, 0, dt, 4, ydims, &y));
+    if (wanted(k, 1)) MIXRT_TRY(mixrt_kernel_output(k, 1, dt, 3, sdims, &yh));
+    if (wanted(k, 2) && cell == CELL_LSTM) MIXRT_TRY(mixrt_kernel_output(k, 2, dt, 3, sdims, &yc));
     ny = y ? mixrt_tensor_numel(y) : 0;
     /* the state buffers exist even when Y_h/Y_c are not wanted, so their size is checked here */
     if (!mixrt_dims_numel(3, sdims, &nst)) {
@@ -420,7 +447,8 @@ static mixrt_status run_recurrent(struct mixrt_kernel_ctx *k, enum rnn_cell cell
             }
             for (int64_t step = 0; step < len; step++) {
                 int64_t t = reverse ? len - 1 - step : step;
-                size_t xo = s.batch_first ? (size_t)((bi * s.seq + t) * s.input) : (size_t)((t * s.batch + bi) * s.input);
+                size_t xo =
+                    s.batch_first ? (size_t)((bi * s.seq + t) * s.input) : (size_t)((t * s.batch + bi) * s.input);
                 rnn_step(&s, dir, s.xd + xo, h, c, gx, gh, hr);
                 if (y)
                     for (int64_t j = 0; j < H; j++) yd[y_off(&s, t, dir, bi, j)] = h[j];
