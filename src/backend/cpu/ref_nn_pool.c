@@ -219,31 +219,47 @@ mixrt_status mixrt_nn_run_max_unpool(struct mixrt_kernel_ctx *k) {
     MIXRT_TRY(mixrt_nn_ints_attr(k, "kernel_shape", nd, 0, 1, win.k, &present));
     if (!present) return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "attribute 'kernel_shape' is required");
     MIXRT_TRY(mixrt_nn_window_attrs(k, &win, false));
-    int64_t ydims[MIXRT_MAX_RANK] = {x->dims[0], x->dims[1]};
+    /* Indices count in the default output shape; an explicit output_shape only re-places
+     * each element at the same coordinates of a (possibly larger) tensor. */
+    int64_t ddims[MIXRT_MAX_RANK] = {x->dims[0], x->dims[1]}, ydims[MIXRT_MAX_RANK];
+    for (int i = 0; i < nd; i++) {
+        ddims[2 + i] = (x->dims[2 + i] - 1) * win.s[i] + win.k[i] - win.pb[i] - win.pe[i];
+        if (ddims[2 + i] < 0)
+            return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "spatial axis %d: output dim %lld < 0", i,
+                                      (long long)ddims[2 + i]);
+    }
+    memcpy(ydims, ddims, sizeof(ydims));
     if (osh) {
         size_t n = 0;
         MIXRT_TRY(mixrt_kernel_read_ints(k, 2, ydims, MIXRT_MAX_RANK, &n));
         if (n != (size_t)x->rank)
             return mixrt_nn_bad_input(k, MIXRT_STATUS_INVALID_MODEL, 2, osh, "expected %d entries (the rank of X)",
                                       x->rank);
-    } else {
-        for (int i = 0; i < nd; i++) {
-            ydims[2 + i] = (x->dims[2 + i] - 1) * win.s[i] + win.k[i] - win.pb[i] - win.pe[i];
-            if (ydims[2 + i] < 0)
-                return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "spatial axis %d: output dim %lld < 0", i,
-                                          (long long)ydims[2 + i]);
-        }
     }
     struct mixrt_tensor *y = NULL;
     MIXRT_TRY(mixrt_kernel_output(k, 0, x->dtype, x->rank, ydims, &y));
-    size_t ny = mixrt_tensor_numel(y), nx = mixrt_tensor_numel(x);
+    size_t nd_all = 1, nx = mixrt_tensor_numel(x);
+    if (!mixrt_dims_numel(x->rank, ddims, &nd_all))
+        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "the default output shape overflows");
     for (size_t j = 0; j < nx; j++) {
         int64_t idx = ((const int64_t *)ind->data)[j];
-        if (idx < 0 || (uint64_t)idx >= ny)
+        if (idx < 0 || (uint64_t)idx >= nd_all)
             return mixrt_nn_bad_input(k, MIXRT_STATUS_INVALID_MODEL, 1, ind,
-                                      "holds index %lld at element %zu, outside the output's %zu elements",
-                                      (long long)idx, j, ny);
-        memcpy((char *)y->data + (size_t)idx * es, (const char *)x->data + j * es, es);
+                                      "holds index %lld at element %zu, outside the %zu elements of the default "
+                                      "output shape",
+                                      (long long)idx, j, nd_all);
+        int64_t rem = idx, dst = 0, mul = 1;
+        for (int d = x->rank - 1; d >= 0; d--) {
+            int64_t c = rem % ddims[d];
+            rem /= ddims[d];
+            if (c >= ydims[d])
+                return mixrt_nn_bad_input(k, MIXRT_STATUS_INVALID_MODEL, 1, ind,
+                                          "holds index %lld at element %zu, outside output_shape on axis %d",
+                                          (long long)idx, j, d);
+            dst += c * mul;
+            mul *= ydims[d];
+        }
+        memcpy((char *)y->data + (size_t)dst * es, (const char *)x->data + j * es, es);
     }
 fail:
     return status;
