@@ -302,8 +302,10 @@ static void test_conv_random(bool transpose) {
         } else {
             TU_CHECK(st == MIXRT_STATUS_OK, "%s: %s", what, mixrt_context_last_error(ctx));
             if (st == MIXRT_STATUS_OK && check_dims(what, &t.out[0], g.nd + 2, yd)) {
-                if (transpose) convt_direct(&g, x, w, bias ? b : NULL, y);
-                else conv_direct(&g, x, w, bias ? b : NULL, y);
+                if (transpose)
+                    convt_direct(&g, x, w, bias ? b : NULL, y);
+                else
+                    conv_direct(&g, x, w, bias ? b : NULL, y);
                 check_vals(what, &t.out[0], y, ny, 1e-12);
             }
             ok_cases++;
@@ -395,8 +397,8 @@ static void test_conv_speed(void) {
 
 /* ---- pooling ---- */
 
-static void run_pool1d(const char *op, int64_t opset, int64_t n, const double *x, int64_t k, int64_t s,
-                       int64_t pb, int64_t pe, int ceil_mode, int cip, const double *want, int64_t nout) {
+static void run_pool1d(const char *op, int64_t opset, int64_t n, const double *x, int64_t k, int64_t s, int64_t pb,
+                       int64_t pe, int ceil_mode, int cip, const double *want, int64_t nout) {
     struct tc t;
     tc_begin(&t, op, opset, 1, 1);
     int64_t xd[3] = {1, 1, n}, pads[2] = {pb, pe}, yd[3] = {1, 1, nout};
@@ -411,7 +413,8 @@ static void run_pool1d(const char *op, int64_t opset, int64_t n, const double *x
     snprintf(what, sizeof(what), "%s in %lld k %lld s %lld pads %lld,%lld ceil %d cip %d", op, (long long)n,
              (long long)k, (long long)s, (long long)pb, (long long)pe, ceil_mode, cip);
     TU_CHECK(st == MIXRT_STATUS_OK, "%s: %s", what, mixrt_context_last_error(ctx));
-    if (st == MIXRT_STATUS_OK && check_dims(what, &t.out[0], 3, yd)) check_vals(what, &t.out[0], want, (size_t)nout, 1e-6);
+    if (st == MIXRT_STATUS_OK && check_dims(what, &t.out[0], 3, yd))
+        check_vals(what, &t.out[0], want, (size_t)nout, 1e-6);
     tc_end(&t);
 }
 
@@ -466,8 +469,8 @@ static void test_pools(void) {
                                 if (x[pl * 12 + h * 4 + w] > best) best = x[pl * 12 + h * 4 + w], bh = h, bw = w;
                         int64_t want = pl * 12 + (so ? bh + bw * 3 : bh * 4 + bw);
                         int o = pl * 6 + oh * 3 + ow;
-                        TU_CHECK(((int64_t *)t.out[1].data)[o] == want && mixrt_load_f64(t.out[0].data, MIXRT_DTYPE_F32,
-                                                                                         (size_t)o) == best,
+                        TU_CHECK(((int64_t *)t.out[1].data)[o] == want &&
+                                     mixrt_load_f64(t.out[0].data, MIXRT_DTYPE_F32, (size_t)o) == best,
                                  "MaxPool storage_order %d element %d: index %lld value %g, expected %lld %g", so, o,
                                  (long long)((int64_t *)t.out[1].data)[o],
                                  mixrt_load_f64(t.out[0].data, MIXRT_DTYPE_F32, (size_t)o), (long long)want, best);
@@ -545,7 +548,8 @@ static void test_gemm_matmul(void) {
             }
         mixrt_status st = tc_run(&t);
         TU_CHECK(st == MIXRT_STATUS_OK, "Gemm-6: %s", mixrt_context_last_error(ctx));
-        if (st == MIXRT_STATUS_OK && check_dims("Gemm-6", &t.out[0], 2, yd)) check_vals("Gemm-6", &t.out[0], want, 8, 1e-7);
+        if (st == MIXRT_STATUS_OK && check_dims("Gemm-6", &t.out[0], 2, yd))
+            check_vals("Gemm-6", &t.out[0], want, 8, 1e-7);
         tc_end(&t);
     }
     /* C is required before opset 11, optional after; int32 at 11 is exact. */
@@ -562,8 +566,8 @@ static void test_gemm_matmul(void) {
         } else {
             TU_CHECK(st == MIXRT_STATUS_OK, "Gemm-11 i32: %s", mixrt_context_last_error(ctx));
             if (st == MIXRT_STATUS_OK)
-                TU_CHECK(((int32_t *)t.out[0].data)[0] == (int32_t)(100000u * 30000u + 21u), "Gemm i32 wraps exactly: %d",
-                         ((int32_t *)t.out[0].data)[0]);
+                TU_CHECK(((int32_t *)t.out[0].data)[0] == (int32_t)(100000u * 30000u + 21u),
+                         "Gemm i32 wraps exactly: %d", ((int32_t *)t.out[0].data)[0]);
         }
         tc_end(&t);
     }
@@ -675,7 +679,8 @@ static void test_norms(void) {
             check_vals("BN-15 training Y", &t.out[0], y, 8, 0);
             check_vals("BN-15 running_mean", &t.out[1], rm, 2, 1e-7);
             check_vals("BN-15 running_var", &t.out[2], rv, 2, 1e-7);
-            TU_CHECK(t.out[1].dtype == MIXRT_DTYPE_F32, "BN-15 running_mean dtype %s", mixrt_dtype_name(t.out[1].dtype));
+            TU_CHECK(t.out[1].dtype == MIXRT_DTYPE_F32, "BN-15 running_mean dtype %s",
+                     mixrt_dtype_name(t.out[1].dtype));
         }
         tc_end(&t);
     }
@@ -782,8 +787,10 @@ static void test_dropout(void) {
                 double y = mixrt_load_f64(t.out[0].data, MIXRT_DTYPE_F32, (size_t)i);
                 kept += m;
                 if (m ? fabs(y - x[i] / 0.75) > 1e-5 : y != 0) bad++;
-                if (run == 0) first[i] = m;
-                else same += first[i] == m;
+                if (run == 0)
+                    first[i] = m;
+                else
+                    same += first[i] == m;
             }
             TU_CHECK(bad == 0 && kept > 680 && kept < 820, "Dropout training: %d kept, %d wrong values", kept, bad);
             if (run == 1) TU_CHECK(same == 1000, "Dropout training with a seed is not repeatable (%d same)", same);
@@ -887,8 +894,14 @@ static void test_zero_size(void) {
             check_vals("conv C=0", &t.out[0], y, 12, 0);
         tc_end(&t);
     }
-    static const char *const ops[] = {"MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization",
-                                      "InstanceNormalization", "LRN", "MeanVarianceNormalization", "LayerNormalization"};
+    static const char *const ops[] = {"MaxPool",
+                                      "AveragePool",
+                                      "GlobalAveragePool",
+                                      "BatchNormalization",
+                                      "InstanceNormalization",
+                                      "LRN",
+                                      "MeanVarianceNormalization",
+                                      "LayerNormalization"};
     for (int o = 0; o < 8; o++) {
         struct tc t;
         int nin = o == 3 ? 5 : o == 4 ? 3 : o == 7 ? 2 : 1;
@@ -900,8 +913,8 @@ static void test_zero_size(void) {
         if (o == 5) attr_int(&t, "size", 3);
         mixrt_status st = tc_run(&t);
         TU_CHECK(st == MIXRT_STATUS_OK, "%s on N=0: %s", ops[o], mixrt_context_last_error(ctx));
-        if (st == MIXRT_STATUS_OK) TU_CHECK(t.out[0].dims[0] == 0, "%s on N=0: output N %lld", ops[o],
-                                            (long long)t.out[0].dims[0]);
+        if (st == MIXRT_STATUS_OK)
+            TU_CHECK(t.out[0].dims[0] == 0, "%s on N=0: output N %lld", ops[o], (long long)t.out[0].dims[0]);
         tc_end(&t);
     }
 }
@@ -913,8 +926,11 @@ static void test_alloc_failures(void) {
         int fails = 0;
         for (long n = 0; n < 64; n++) {
             struct tc t;
-            tc_begin(&t, op == 0 ? "ConvTranspose" : op == 1 ? "LayerNormalization" : "MaxPool", 17, op == 1 ? 3 : 2,
-                     op == 1 ? 3 : 2);
+            tc_begin(&t,
+                     op == 0   ? "ConvTranspose"
+                     : op == 1 ? "LayerNormalization"
+                               : "MaxPool",
+                     17, op == 1 ? 3 : 2, op == 1 ? 3 : 2);
             int64_t xd[4] = {1, 2, 3, 3}, wd[4] = {2, 2, 2, 2}, sd = 3, k[2] = {2, 2};
             double x[18], w[16];
             fill(x, 18);

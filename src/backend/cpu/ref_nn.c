@@ -86,10 +86,14 @@ mixrt_status mixrt_nn_ints_attr(struct mixrt_kernel_ctx *k, const char *name, in
 mixrt_status mixrt_nn_window_attrs(struct mixrt_kernel_ctx *k, struct mixrt_nn_window *w, bool allow_dilations) {
     mixrt_status status;
     const char *ap = mixrt_node_attr_string(k->node, "auto_pad", "NOTSET");
-    if (!strcmp(ap, "NOTSET") || !ap[0]) w->autopad = MIXRT_NN_NOTSET;
-    else if (!strcmp(ap, "SAME_UPPER")) w->autopad = MIXRT_NN_SAME_UPPER;
-    else if (!strcmp(ap, "SAME_LOWER")) w->autopad = MIXRT_NN_SAME_LOWER;
-    else if (!strcmp(ap, "VALID")) w->autopad = MIXRT_NN_VALID;
+    if (!strcmp(ap, "NOTSET") || !ap[0])
+        w->autopad = MIXRT_NN_NOTSET;
+    else if (!strcmp(ap, "SAME_UPPER"))
+        w->autopad = MIXRT_NN_SAME_UPPER;
+    else if (!strcmp(ap, "SAME_LOWER"))
+        w->autopad = MIXRT_NN_SAME_LOWER;
+    else if (!strcmp(ap, "VALID"))
+        w->autopad = MIXRT_NN_VALID;
     else
         return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
                                   "attribute 'auto_pad' is '%s', expected NOTSET, SAME_UPPER, SAME_LOWER or VALID", ap);
@@ -99,7 +103,8 @@ mixrt_status mixrt_nn_window_attrs(struct mixrt_kernel_ctx *k, struct mixrt_nn_w
                                       (long long)w->k[i], (long long)NN_ATTR_MAX);
     status = mixrt_nn_ints_attr(k, "strides", w->nd, 1, 1, w->s, NULL);
     if (status != MIXRT_STATUS_OK) return status;
-    if (allow_dilations) status = mixrt_nn_ints_attr(k, "dilations", w->nd, 1, 1, w->d, NULL);
+    if (allow_dilations)
+        status = mixrt_nn_ints_attr(k, "dilations", w->nd, 1, 1, w->d, NULL);
     else
         for (int i = 0; i < w->nd; i++) w->d[i] = 1;
     if (status != MIXRT_STATUS_OK) return status;
@@ -160,11 +165,14 @@ static mixrt_status run_gemm(struct mixrt_kernel_ctx *k) {
     MIXRT_TRY(mixrt_kernel_input(k, 0, &a));
     MIXRT_TRY(mixrt_kernel_input(k, 1, &b));
     bool is_int = is_gemm_int(a->dtype);
-    if (!is_int) MIXRT_TRY(mixrt_kernel_check_float(k, 0));
+    if (!is_int)
+        MIXRT_TRY(mixrt_kernel_check_float(k, 0));
     else if (k->opset < 9)
-        return mixrt_nn_bad_input(k, MIXRT_STATUS_UNSUPPORTED_DTYPE, 0, a, "expected f32, f64, f16 or bf16 before opset 9");
+        return mixrt_nn_bad_input(k, MIXRT_STATUS_UNSUPPORTED_DTYPE, 0, a,
+                                  "expected f32, f64, f16 or bf16 before opset 9");
     MIXRT_TRY(mixrt_kernel_check_same_dtype(k, 0, 1));
-    if (c) MIXRT_TRY(mixrt_kernel_check_same_dtype(k, 0, 2));
+    if (c)
+        MIXRT_TRY(mixrt_kernel_check_same_dtype(k, 0, 2));
     else if (k->opset < 11)
         return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "input #2 'C' is required before opset 11");
     bool ta = mixrt_node_attr_int(k->node, "transA", 0) != 0, tb = mixrt_node_attr_int(k->node, "transB", 0) != 0;
@@ -207,8 +215,10 @@ static mixrt_status run_gemm(struct mixrt_kernel_ctx *k) {
                            (uint64_t)mixrt_load_i64(b->data, b->dtype, (size_t)(q * sbk + j * sbn));
                 int64_t cv = c ? mixrt_load_i64(c->data, c->dtype, (size_t)(i * cs0 + j * cs1)) : 0;
                 int64_t v;
-                if (int_ab) v = (int64_t)((uint64_t)(int64_t)alpha * acc + (uint64_t)(int64_t)beta * (uint64_t)cv);
-                else v = (int64_t)(alpha * (double)(int64_t)acc + beta * (double)cv);
+                if (int_ab)
+                    v = (int64_t)((uint64_t)(int64_t)alpha * acc + (uint64_t)(int64_t)beta * (uint64_t)cv);
+                else
+                    v = (int64_t)(alpha * (double)(int64_t)acc + beta * (double)cv);
                 mixrt_store_i64(y->data, y->dtype, (size_t)(i * N + j), v);
             }
         return MIXRT_STATUS_OK;
@@ -253,9 +263,11 @@ static mixrt_status run_matmul(struct mixrt_kernel_ctx *k) {
     MIXRT_TRY(mixrt_kernel_input(k, 0, &a));
     MIXRT_TRY(mixrt_kernel_input(k, 1, &b));
     bool is_int = is_gemm_int(a->dtype);
-    if (!is_int) MIXRT_TRY(mixrt_kernel_check_float(k, 0));
+    if (!is_int)
+        MIXRT_TRY(mixrt_kernel_check_float(k, 0));
     else if (k->opset < 9)
-        return mixrt_nn_bad_input(k, MIXRT_STATUS_UNSUPPORTED_DTYPE, 0, a, "expected f32, f64, f16 or bf16 before opset 9");
+        return mixrt_nn_bad_input(k, MIXRT_STATUS_UNSUPPORTED_DTYPE, 0, a,
+                                  "expected f32, f64, f16 or bf16 before opset 9");
     MIXRT_TRY(mixrt_kernel_check_same_dtype(k, 0, 1));
     if (a->rank < 1) return mixrt_nn_bad_input(k, MIXRT_STATUS_INVALID_MODEL, 0, a, "expected rank >= 1");
     if (b->rank < 1) return mixrt_nn_bad_input(k, MIXRT_STATUS_INVALID_MODEL, 1, b, "expected rank >= 1");
@@ -263,10 +275,9 @@ static mixrt_status run_matmul(struct mixrt_kernel_ctx *k) {
     int64_t M = a->rank == 1 ? 1 : a->dims[a->rank - 2], K = a->dims[a->rank - 1];
     int64_t KB = b->rank == 1 ? b->dims[0] : b->dims[b->rank - 2], N = b->rank == 1 ? 1 : b->dims[b->rank - 1];
     if (K != KB)
-        return mixrt_nn_bad_input(k, MIXRT_STATUS_INVALID_MODEL, 1, b,
-                                  "expected %s dim of %lld to match input #0 '%s' (%s)",
-                                  b->rank == 1 ? "its only" : "its second-to-last", (long long)K,
-                                  mixrt_nn_in_name(k, 0), "numpy matmul");
+        return mixrt_nn_bad_input(
+            k, MIXRT_STATUS_INVALID_MODEL, 1, b, "expected %s dim of %lld to match input #0 '%s' (%s)",
+            b->rank == 1 ? "its only" : "its second-to-last", (long long)K, mixrt_nn_in_name(k, 0), "numpy matmul");
     int ra = a->rank > 2 ? a->rank - 2 : 0, rb = b->rank > 2 ? b->rank - 2 : 0, rbat = 0;
     int64_t bdims[MIXRT_MAX_RANK], sa[MIXRT_MAX_RANK], sb[MIXRT_MAX_RANK];
     if (!mixrt_broadcast_shape(ra, a->dims, rb, b->dims, &rbat, bdims)) {
@@ -282,7 +293,8 @@ static mixrt_status run_matmul(struct mixrt_kernel_ctx *k) {
     memcpy(ydims, bdims, sizeof(int64_t) * (size_t)rbat);
     if (a->rank > 1) ydims[ry++] = M;
     if (b->rank > 1) ydims[ry++] = N;
-    if (ry > MIXRT_MAX_RANK) return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "output rank %d is too large", ry);
+    if (ry > MIXRT_MAX_RANK)
+        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "output rank %d is too large", ry);
     struct mixrt_tensor *y = NULL;
     MIXRT_TRY(mixrt_kernel_output(k, 0, a->dtype, ry, ydims, &y));
     ny = mixrt_tensor_numel(y);
@@ -413,7 +425,7 @@ static mixrt_status run_dropout(struct mixrt_kernel_ctx *k) {
     if (!training) ratio = 0.0;
     struct mixrt_tensor *y = NULL, *mask = NULL;
     MIXRT_TRY(mixrt_kernel_output(k, 0, x->dtype, x->rank, x->dims, &y));
-    bool want_mask = k->n_out > 1 && k->out_wanted[1];
+    bool want_mask = mixrt_nn_wanted(k, 1);
     if (want_mask)
         MIXRT_TRY(mixrt_kernel_output(k, 1, k->opset >= 10 ? MIXRT_DTYPE_BOOL : x->dtype, x->rank, x->dims, &mask));
     n = mixrt_tensor_numel(x);

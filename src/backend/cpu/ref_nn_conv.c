@@ -60,8 +60,10 @@ static mixrt_status check_kernel_shape(struct mixrt_kernel_ctx *k, const struct 
     for (int i = 0; ok && i < nd; i++) ok = ks[i] == w->dims[2 + i];
     if (!ok) {
         char d[256];
-        return mixrt_nn_bad_input(k, MIXRT_STATUS_INVALID_MODEL, 1, w, "expected %s with kernel dims %s (attribute "
-                                  "'kernel_shape')", layout, mixrt_dims_str(d, sizeof(d), (int)cnt, ks));
+        return mixrt_nn_bad_input(k, MIXRT_STATUS_INVALID_MODEL, 1, w,
+                                  "expected %s with kernel dims %s (attribute "
+                                  "'kernel_shape')",
+                                  layout, mixrt_dims_str(d, sizeof(d), (int)cnt, ks));
     }
     return MIXRT_STATUS_OK;
 }
@@ -212,12 +214,13 @@ mixrt_status mixrt_nn_run_conv_transpose(struct mixrt_kernel_ctx *k) {
         if (os || same) {
             int64_t out = os ? os[nos - (size_t)nd + (size_t)i] : win.in[i] * win.s[i];
             if (out < 0 || out > INT32_MAX * (int64_t)INT32_MAX)
-                return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "output_shape[%d] is %lld", i,
-                                          (long long)out);
+                return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "output_shape[%d] is %lld", i, (long long)out);
             /* total < 0: the output is larger than the full result; the excess lies at the end. */
             int64_t total = full - out;
-            if (total < 0) win.pb[i] = 0;
-            else win.pb[i] = win.autopad == MIXRT_NN_SAME_UPPER ? total / 2 : total - total / 2;
+            if (total < 0)
+                win.pb[i] = 0;
+            else
+                win.pb[i] = win.autopad == MIXRT_NN_SAME_UPPER ? total / 2 : total - total / 2;
             win.pe[i] = total - win.pb[i];
             win.out[i] = out;
         } else {

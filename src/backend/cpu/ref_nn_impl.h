@@ -26,14 +26,14 @@ mixrt_status mixrt_nn_float_input(struct mixrt_kernel_ctx *k, int i, int same_as
 /* Spatial window geometry shared by Conv, ConvTranspose and the pools. */
 enum mixrt_nn_autopad { MIXRT_NN_NOTSET, MIXRT_NN_SAME_UPPER, MIXRT_NN_SAME_LOWER, MIXRT_NN_VALID };
 struct mixrt_nn_window {
-    int nd;                           /* spatial rank */
-    int64_t in[MIXRT_MAX_RANK];       /* input spatial dims */
-    int64_t out[MIXRT_MAX_RANK];      /* output spatial dims */
-    int64_t k[MIXRT_MAX_RANK];        /* kernel dims */
-    int64_t s[MIXRT_MAX_RANK];        /* strides */
-    int64_t d[MIXRT_MAX_RANK];        /* dilations */
-    int64_t pb[MIXRT_MAX_RANK];       /* padding at the beginning of each axis */
-    int64_t pe[MIXRT_MAX_RANK];       /* padding at the end */
+    int nd;                      /* spatial rank */
+    int64_t in[MIXRT_MAX_RANK];  /* input spatial dims */
+    int64_t out[MIXRT_MAX_RANK]; /* output spatial dims */
+    int64_t k[MIXRT_MAX_RANK];   /* kernel dims */
+    int64_t s[MIXRT_MAX_RANK];   /* strides */
+    int64_t d[MIXRT_MAX_RANK];   /* dilations */
+    int64_t pb[MIXRT_MAX_RANK];  /* padding at the beginning of each axis */
+    int64_t pe[MIXRT_MAX_RANK];  /* padding at the end */
     enum mixrt_nn_autopad autopad;
 };
 /* Reads auto_pad, strides, dilations (when allow_dilations) and pads for w->nd axes, with
@@ -46,6 +46,11 @@ mixrt_status mixrt_nn_window_forward(struct mixrt_kernel_ctx *k, struct mixrt_nn
  * must be >= min; *present tells whether it was given. */
 mixrt_status mixrt_nn_ints_attr(struct mixrt_kernel_ctx *k, const char *name, int n, int64_t dflt, int64_t min,
                                 int64_t *out, bool *present);
+
+/* Whether output i exists and the node uses it (out_wanted may be NULL: all wanted). */
+static inline bool mixrt_nn_wanted(const struct mixrt_kernel_ctx *k, int i) {
+    return i < k->n_out && (!k->out_wanted || k->out_wanted[i]);
+}
 
 /* Ceil of a / b for b > 0 and any sign of a. */
 static inline int64_t mixrt_nn_ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }

@@ -95,7 +95,7 @@ mixrt_status mixrt_nn_run_batch_norm(struct mixrt_kernel_ctx *k) {
     /* Optional outputs: running mean/var (training: the momentum update), then (opset < 14)
      * saved mean/var. */
     for (int o = 1; o < k->n_out && o <= 4; o++) {
-        if (!k->out_wanted[o]) continue;
+        if (!mixrt_nn_wanted(k, o)) continue;
         const struct mixrt_tensor *like = k->in[o == 1 || o == 3 ? 3 : 4];
         const double *src = o == 1 || o == 3 ? (training ? bm : mu) : (training ? bv : va);
         struct mixrt_tensor *t = NULL;
@@ -208,9 +208,10 @@ mixrt_status mixrt_nn_run_layer_norm(struct mixrt_kernel_ctx *k) {
     double eps = mixrt_node_attr_float(k->node, "epsilon", 1e-5f);
     int64_t stash = mixrt_node_attr_int(k->node, "stash_type", 1);
     if (stash <= 0 || stash >= MIXRT_DTYPE_COUNT || !mixrt_dtype_is_float((mixrt_dtype)stash))
-        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
-                                  "attribute 'stash_type' is %lld, expected a float dtype (1 f32, 10 f16, 11 f64, 16 bf16)",
-                                  (long long)stash);
+        return mixrt_kernel_error(
+            k, MIXRT_STATUS_INVALID_MODEL,
+            "attribute 'stash_type' is %lld, expected a float dtype (1 f32, 10 f16, 11 f64, 16 bf16)",
+            (long long)stash);
     int ir = x->rank - (int)axis;
     const int64_t *idims = x->dims + axis;
     for (int i = 0; i < (int)axis; i++) outer *= (size_t)x->dims[i];
@@ -235,8 +236,8 @@ mixrt_status mixrt_nn_run_layer_norm(struct mixrt_kernel_ctx *k) {
     MIXRT_TRY(mixrt_kernel_output(k, 0, x->dtype, x->rank, x->dims, &y));
     int64_t sdims[MIXRT_MAX_RANK];
     for (int i = 0; i < x->rank; i++) sdims[i] = i < axis ? x->dims[i] : 1;
-    if (k->n_out > 1 && k->out_wanted[1]) MIXRT_TRY(mixrt_kernel_output(k, 1, (mixrt_dtype)stash, x->rank, sdims, &tm));
-    if (k->n_out > 2 && k->out_wanted[2]) MIXRT_TRY(mixrt_kernel_output(k, 2, (mixrt_dtype)stash, x->rank, sdims, &ti));
+    if (mixrt_nn_wanted(k, 1)) MIXRT_TRY(mixrt_kernel_output(k, 1, (mixrt_dtype)stash, x->rank, sdims, &tm));
+    if (mixrt_nn_wanted(k, 2)) MIXRT_TRY(mixrt_kernel_output(k, 2, (mixrt_dtype)stash, x->rank, sdims, &ti));
     nx = mixrt_tensor_numel(x), ns = mixrt_tensor_numel(s), nb = b ? mixrt_tensor_numel(b) : 0;
     MIXRT_TRY(mixrt_nn_load(k, x, &dx));
     MIXRT_TRY(mixrt_nn_load(k, s, &ds));

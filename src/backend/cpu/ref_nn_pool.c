@@ -8,7 +8,7 @@
 
 enum pool_kind { POOL_MAX, POOL_AVG, POOL_LP };
 
-static const mixrt_dtype maxpool_types[] = {MIXRT_DTYPE_F32, MIXRT_DTYPE_F64, MIXRT_DTYPE_F16, MIXRT_DTYPE_BF16,
+static const mixrt_dtype maxpool_types[] = {MIXRT_DTYPE_F32, MIXRT_DTYPE_F64, MIXRT_DTYPE_F16,      MIXRT_DTYPE_BF16,
                                             MIXRT_DTYPE_I8,  MIXRT_DTYPE_U8,  MIXRT_DTYPE_UNDEFINED};
 
 /* The smallest value of an integer dtype MaxPool accepts (a window that sees no element). */
@@ -18,8 +18,10 @@ static int64_t int_lowest(mixrt_dtype dt) { return dt == MIXRT_DTYPE_I8 ? INT8_M
 static mixrt_status read_p(struct mixrt_kernel_ctx *k, double *p) {
     const struct mixrt_attr *a = mixrt_node_attr(k->node, "p");
     *p = 2.0;
-    if (a && a->type == MIXRT_ATTR_FLOAT) *p = a->f;
-    else if (a && a->type == MIXRT_ATTR_INT) *p = (double)a->i;
+    if (a && a->type == MIXRT_ATTR_FLOAT)
+        *p = a->f;
+    else if (a && a->type == MIXRT_ATTR_INT)
+        *p = (double)a->i;
     if (!(*p > 0.0) || isinf(*p))
         return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "attribute 'p' is %g, expected a positive number", *p);
     return MIXRT_STATUS_OK;
@@ -31,8 +33,10 @@ static mixrt_status run_pool(struct mixrt_kernel_ctx *k, enum pool_kind kind) {
     const struct mixrt_tensor *x = NULL;
     double *dx = NULL, *dy = NULL;
     size_t nx = 0, ny = 0;
-    if (kind == POOL_MAX && k->opset >= 12) MIXRT_TRY(mixrt_kernel_check_dtype(k, 0, maxpool_types));
-    else MIXRT_TRY(mixrt_kernel_check_float(k, 0));
+    if (kind == POOL_MAX && k->opset >= 12)
+        MIXRT_TRY(mixrt_kernel_check_dtype(k, 0, maxpool_types));
+    else
+        MIXRT_TRY(mixrt_kernel_check_float(k, 0));
     x = k->in[0];
     bool is_int = !mixrt_dtype_is_float(x->dtype);
     if (x->rank < 3)
@@ -58,7 +62,7 @@ static mixrt_status run_pool(struct mixrt_kernel_ctx *k, enum pool_kind kind) {
     for (int i = 0; i < nd; i++) ydims[2 + i] = win.out[i];
     struct mixrt_tensor *y = NULL, *yi = NULL;
     MIXRT_TRY(mixrt_kernel_output(k, 0, x->dtype, x->rank, ydims, &y));
-    if (kind == POOL_MAX && k->n_out > 1 && k->out_wanted[1])
+    if (kind == POOL_MAX && mixrt_nn_wanted(k, 1))
         MIXRT_TRY(mixrt_kernel_output(k, 1, MIXRT_DTYPE_I64, x->rank, ydims, &yi));
     ny = mixrt_tensor_numel(y);
     if (ny == 0) goto fail;
@@ -114,10 +118,14 @@ static mixrt_status run_pool(struct mixrt_kernel_ctx *k, enum pool_kind kind) {
                 }
             }
             int64_t dst = pl * out_sp + oi;
-            if (kind == POOL_AVG) acc = cnt ? acc / (double)cnt : NAN;
-            else if (kind == POOL_LP) acc = pow(acc, 1.0 / p);
-            if (is_int) mixrt_store_i64(y->data, y->dtype, (size_t)dst, best < 0 ? int_lowest(x->dtype) : iacc);
-            else dy[dst] = acc;
+            if (kind == POOL_AVG)
+                acc = cnt ? acc / (double)cnt : NAN;
+            else if (kind == POOL_LP)
+                acc = pow(acc, 1.0 / p);
+            if (is_int)
+                mixrt_store_i64(y->data, y->dtype, (size_t)dst, best < 0 ? int_lowest(x->dtype) : iacc);
+            else
+                dy[dst] = acc;
             if (yi) {
                 int64_t idx = best;
                 if (best >= 0 && storage_order == 1) {
@@ -176,8 +184,10 @@ static mixrt_status run_global_pool(struct mixrt_kernel_ctx *k, enum pool_kind k
                 acc += pow(fabs(xp[i]), p);
             }
         }
-        if (kind == POOL_AVG) acc /= (double)sp;
-        else if (kind == POOL_LP) acc = pow(acc, 1.0 / p);
+        if (kind == POOL_AVG)
+            acc /= (double)sp;
+        else if (kind == POOL_LP)
+            acc = pow(acc, 1.0 / p);
         dy[pl] = acc;
     }
     status = mixrt_nn_store(k, y, dy);
