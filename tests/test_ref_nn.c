@@ -952,6 +952,116 @@ static void test_alloc_failures(void) {
     }
 }
 
+/* ---- hostile random sweep: random shapes, dtypes and attributes on every op; any status
+ * but a crash, a leak or an OK without output is fine (run under ASan/UBSan in CI) ---- */
+
+static int64_t fuzz_val(void) {
+    switch (rnd(0, 9)) {
+    case 0:
+        return -rnd(1, 3);
+    case 1:
+        return (int64_t)1 << rnd(30, 62);
+    default:
+        return rnd(0, 4);
+    }
+}
+
+static void test_fuzz(void) {
+    static const char *const ops[] = {"Conv",
+                                      "ConvTranspose",
+                                      "MaxPool",
+                                      "AveragePool",
+                                      "LpPool",
+                                      "GlobalAveragePool",
+                                      "GlobalMaxPool",
+                                      "GlobalLpPool",
+                                      "MaxUnpool",
+                                      "MaxRoiPool",
+                                      "Gemm",
+                                      "MatMul",
+                                      "BatchNormalization",
+                                      "InstanceNormalization",
+                                      "LayerNormalization",
+                                      "GroupNormalization",
+                                      "LRN",
+                                      "MeanVarianceNormalization",
+                                      "Dropout"};
+    static const mixrt_dtype dts[] = {MIXRT_DTYPE_F32, MIXRT_DTYPE_F16, MIXRT_DTYPE_BF16, MIXRT_DTYPE_F64,
+                                      MIXRT_DTYPE_I8,  MIXRT_DTYPE_I64, MIXRT_DTYPE_BOOL};
+    static const char *const int_attrs[] = {"group",   "ceil_mode",     "storage_order", "count_include_pad",
+                                            "p",       "axis",          "num_groups",    "size",
+                                            "spatial", "training_mode", "transA",        "transB",
+                                            "seed",    "stash_type",    "is_test"};
+    static const char *const ints_attrs[] = {"strides",        "pads",         "dilations", "kernel_shape",
+                                             "output_padding", "output_shape", "axes",      "pooled_shape"};
+    static const char *const autopads[] = {"NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID", "bogus"};
+    int ok = 0, total = 0;
+    for (size_t o = 0; o < sizeof(ops) / sizeof(ops[0]); o++)
+        for (int it = 0; it < 150; it++) {
+            struct tc t;
+            int nin = (int)rnd(1, 5);
+            int64_t opset = rnd(1, 22);
+            if (!strcmp(ops[o], "LayerNormalization")) opset = rnd(17, 22);
+            if (!strcmp(ops[o], "GroupNormalization")) opset = rnd(18, 22);
+            if (!strcmp(ops[o], "MaxUnpool") || !strcmp(ops[o], "MeanVarianceNormalization")) opset = rnd(9, 22);
+            tc_begin(&t, ops[o], opset, nin, (int)rnd(1, 3));
+            mixrt_dtype dt = dts[rnd(0, 6)];
+            int r0 = (int)rnd(0, 5);
+            for (int i = 0; i < nin; i++) {
+                if (i > 0 && rnd(0, 4) == 0) {
+                    tc_in(&t, i, NULL);
+                    continue;
+                }
+                int r = i == 0 ? r0 : (int)rnd(0, 5);
+                int64_t d[5];
+                for (int j = 0; j < r; j++) d[j] = rnd(0, 9) == 0 ? 0 : rnd(1, 4);
+                if (i == 0 && r > 0 && rnd(0, 9) == 0) d[r - 1] = (int64_t)1 << 40, d[0] = 0;
+                mixrt_dtype di = rnd(0, 3) ? dt : dts[rnd(0, 6)];
+                if (!strcmp(ops[o], "MaxUnpool") && i == 1) di = MIXRT_DTYPE_I64;
+                struct mixrt_tensor *x = NULL;
+                if (mixrt_tensor_create(ctx, di, r, d, &x) != MIXRT_STATUS_OK) abort();
+                size_t n = mixrt_tensor_numel(x);
+                for (size_t j = 0; j < n; j++) {
+                    if (di == MIXRT_DTYPE_I64)
+                        ((int64_t *)x->data)[j] = rnd(-2, 40);
+                    else
+                        mixrt_store_f64(x->data, di, j, (double)rnd(-3, 3) / 2);
+                }
+                tc_in(&t, i, x);
+            }
+            int na = (int)rnd(0, 5);
+            for (int a = 0; a < na; a++) {
+                int kind = (int)rnd(0, 3);
+                if (kind == 0)
+                    attr_int(&t, int_attrs[rnd(0, 14)], fuzz_val());
+                else if (kind == 1) {
+                    int64_t v[10];
+                    size_t n = (size_t)rnd(0, 8);
+                    for (size_t j = 0; j < n; j++) v[j] = fuzz_val();
+                    attr_ints(&t, ints_attrs[rnd(0, 7)], n, v);
+                } else if (kind == 2)
+                    attr_str(&t, "auto_pad", autopads[rnd(0, 4)]);
+                else
+                    attr_float(&t, rnd(0, 1) ? "epsilon" : "ratio", (float)rnd(-1, 2) / 2);
+            }
+            mixrt_status st = tc_run(&t);
+            total++;
+            if (st == MIXRT_STATUS_OK) {
+                ok++;
+                TU_CHECK(t.out[0].dtype != MIXRT_DTYPE_UNDEFINED, "fuzz %s #%d: OK without output 0", ops[o], it);
+            } else {
+                TU_CHECK(st == MIXRT_STATUS_INVALID_MODEL || st == MIXRT_STATUS_UNSUPPORTED_DTYPE ||
+                             st == MIXRT_STATUS_OUT_OF_MEMORY || st == MIXRT_STATUS_INVALID_ARGUMENT,
+                         "fuzz %s #%d: status %s (%s)", ops[o], it, mixrt_status_string(st),
+                         mixrt_context_last_error(ctx));
+                TU_CHECK(strstr(mixrt_context_last_error(ctx), "node_under_test") != NULL,
+                         "fuzz %s #%d: message does not name the node: %s", ops[o], it, mixrt_context_last_error(ctx));
+            }
+            tc_end(&t);
+        }
+    printf("test_ref_nn: fuzz: %d of %d random nodes ran\n", ok, total);
+}
+
 /* Refuses allocations over 1 GiB, so huge (but not overflowing) sizes fail cleanly. */
 static void *test_alloc(void *user, size_t size, size_t align) {
     (void)user;
@@ -982,6 +1092,7 @@ int main(void) {
     test_errors();
     test_zero_size();
     test_alloc_failures();
+    test_fuzz();
     TU_CHECK(mixrt_context_bytes_in_use(ctx) == base, "leak: %zu bytes in use after the tests",
              mixrt_context_bytes_in_use(ctx) - base);
     mixrt_context_destroy(ctx);

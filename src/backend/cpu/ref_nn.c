@@ -58,9 +58,10 @@ mixrt_status mixrt_nn_float_input(struct mixrt_kernel_ctx *k, int i, int same_as
     return status;
 }
 
-/* Attribute values that size loops are capped here so that sums and products of a few of
- * them and a tensor dim cannot overflow int64. */
-#define NN_ATTR_MAX ((int64_t)INT32_MAX)
+/* Window attributes are capped at 2^30 and spatial input dims at 2^31 (a zero-size tensor can
+ * have any dims), so that stride * dim + dilated kernel + pads stays far inside int64. */
+#define NN_ATTR_MAX ((int64_t)1 << 30)
+#define NN_SPATIAL_MAX ((int64_t)1 << 31)
 
 mixrt_status mixrt_nn_ints_attr(struct mixrt_kernel_ctx *k, const char *name, int n, int64_t dflt, int64_t min,
                                 int64_t *out, bool *present) {
@@ -97,6 +98,11 @@ mixrt_status mixrt_nn_window_attrs(struct mixrt_kernel_ctx *k, struct mixrt_nn_w
     else
         return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
                                   "attribute 'auto_pad' is '%s', expected NOTSET, SAME_UPPER, SAME_LOWER or VALID", ap);
+    for (int i = 0; i < w->nd; i++)
+        if (w->in[i] > NN_SPATIAL_MAX)
+            return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
+                                      "spatial input dim %d is %lld, at most %lld supported", i, (long long)w->in[i],
+                                      (long long)NN_SPATIAL_MAX);
     for (int i = 0; i < w->nd; i++)
         if (w->k[i] < 1 || w->k[i] > NN_ATTR_MAX)
             return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "kernel dim %d is %lld, expected 1..%lld", i,

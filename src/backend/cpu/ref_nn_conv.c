@@ -213,7 +213,7 @@ mixrt_status mixrt_nn_run_conv_transpose(struct mixrt_kernel_ctx *k) {
         if (win.in[i] == 0) full = 0;
         if (os || same) {
             int64_t out = os ? os[nos - (size_t)nd + (size_t)i] : win.in[i] * win.s[i];
-            if (out < 0 || out > INT32_MAX * (int64_t)INT32_MAX)
+            if (out < 0 || out > ((int64_t)1 << 40))
                 return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "output_shape[%d] is %lld", i, (long long)out);
             /* total < 0: the output is larger than the full result; the excess lies at the end. */
             int64_t total = full - out;

@@ -37,7 +37,8 @@ struct mixrt_nn_window {
     enum mixrt_nn_autopad autopad;
 };
 /* Reads auto_pad, strides, dilations (when allow_dilations) and pads for w->nd axes, with
- * w->k already set; checks lengths and ranges. Output dims are not computed. */
+ * w->k and w->in already set; checks lengths and ranges (of k and in too). Output dims are not
+ * computed. */
 mixrt_status mixrt_nn_window_attrs(struct mixrt_kernel_ctx *k, struct mixrt_nn_window *w, bool allow_dilations);
 /* Forward (Conv/pool) output dims and resolved pads; ceil_mode rounds up and drops a last
  * window that would start in the end padding. Errors when an output dim would be < 1. */

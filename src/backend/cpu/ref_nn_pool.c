@@ -228,6 +228,7 @@ mixrt_status mixrt_nn_run_max_unpool(struct mixrt_kernel_ctx *k) {
     bool present;
     MIXRT_TRY(mixrt_nn_ints_attr(k, "kernel_shape", nd, 0, 1, win.k, &present));
     if (!present) return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "attribute 'kernel_shape' is required");
+    for (int i = 0; i < nd; i++) win.in[i] = x->dims[2 + i];
     MIXRT_TRY(mixrt_nn_window_attrs(k, &win, false));
     /* Indices count in the default output shape; an explicit output_shape only re-places
      * each element at the same coordinates of a (possibly larger) tensor. */
