@@ -523,6 +523,26 @@ static void test_pools(void) {
     }
 }
 
+/* MaxRoiPool: Caffe bins over rounded roi corners. */
+static void test_max_roi_pool(void) {
+    struct tc t;
+    tc_begin(&t, "MaxRoiPool", 1, 2, 1);
+    int64_t xd[4] = {1, 1, 4, 4}, rd[2] = {2, 5}, ps[2] = {2, 2}, yd[4] = {2, 1, 2, 2};
+    /* Scaled by 0.5, roi 0 [0,0,3,3] rounds to cells [0,0]..[2,2] (bins of 1.5 cells, floor/ceil
+     * edges overlap), roi 1 [2.2,1.8,4.4,4.6] to [1,1]..[2,2] (one cell per bin). */
+    double x[16], rois[10] = {0, 0, 0, 3, 3, 0, 2.2, 1.8, 4.4, 4.6}, want[8] = {5, 6, 9, 10, 5, 6, 9, 10};
+    for (int i = 0; i < 16; i++) x[i] = i;
+    tc_in(&t, 0, mk(MIXRT_DTYPE_F32, 4, xd, x));
+    tc_in(&t, 1, mk(MIXRT_DTYPE_F32, 2, rd, rois));
+    attr_ints(&t, "pooled_shape", 2, ps);
+    attr_float(&t, "spatial_scale", 0.5f);
+    mixrt_status st = tc_run(&t);
+    TU_CHECK(st == MIXRT_STATUS_OK, "MaxRoiPool: %s", mixrt_context_last_error(ctx));
+    if (st == MIXRT_STATUS_OK && check_dims("MaxRoiPool", &t.out[0], 4, yd))
+        check_vals("MaxRoiPool", &t.out[0], want, 8, 0);
+    tc_end(&t);
+}
+
 /* ---- Gemm / MatMul ---- */
 
 static void test_gemm_matmul(void) {
@@ -829,6 +849,25 @@ static void test_errors(void) {
         check_error(which[e], tc_run(&t), MIXRT_STATUS_INVALID_MODEL, e == 5 ? "input #2 'B'" : which[e]);
         tc_end(&t);
     }
+    /* an empty kernel */
+    tc_begin(&t, "Conv", 11, 2, 1);
+    {
+        int64_t w0[4] = {4, 3, 0, 3};
+        tc_in(&t, 0, mk(MIXRT_DTYPE_F32, 4, xd, NULL));
+        tc_in(&t, 1, mk(MIXRT_DTYPE_F32, 4, w0, NULL));
+        check_error("conv empty kernel", tc_run(&t), MIXRT_STATUS_INVALID_MODEL,
+                    "input #1 'W' is f32 [4,3,0,3], expected [M, C/group, k1, ...] with kernel dims > 0");
+    }
+    tc_end(&t);
+    /* a zero-size X with a huge spatial dim */
+    tc_begin(&t, "Conv", 11, 2, 1);
+    {
+        int64_t xh[3] = {0, 3, (int64_t)1 << 50}, wh[3] = {4, 3, 3};
+        tc_in(&t, 0, mk(MIXRT_DTYPE_F32, 3, xh, NULL));
+        tc_in(&t, 1, mk(MIXRT_DTYPE_F32, 3, wh, NULL));
+        check_error("conv huge spatial dim", tc_run(&t), MIXRT_STATUS_INVALID_MODEL, "spatial input dim 0");
+    }
+    tc_end(&t);
     /* mixed dtypes */
     tc_begin(&t, "Conv", 11, 2, 1);
     tc_in(&t, 0, mk(MIXRT_DTYPE_F32, 4, xd, NULL));
@@ -1086,6 +1125,7 @@ int main(void) {
     test_conv_dtypes();
     test_conv_speed();
     test_pools();
+    test_max_roi_pool();
     test_gemm_matmul();
     test_norms();
     test_dropout();

@@ -50,9 +50,12 @@ static int64_t prod(int nd, const int64_t *d) {
     return p;
 }
 
-/* Checks the optional kernel_shape attribute against W's spatial dims. */
+/* W's kernel dims must be > 0 and match the optional kernel_shape attribute. */
 static mixrt_status check_kernel_shape(struct mixrt_kernel_ctx *k, const struct mixrt_tensor *w, int nd,
                                        const char *layout) {
+    for (int i = 0; i < nd; i++)
+        if (w->dims[2 + i] < 1)
+            return mixrt_nn_bad_input(k, MIXRT_STATUS_INVALID_MODEL, 1, w, "expected %s with kernel dims > 0", layout);
     size_t cnt = 0;
     const int64_t *ks = mixrt_node_attr_ints(k->node, "kernel_shape", &cnt);
     if (!ks) return MIXRT_STATUS_OK;
