@@ -1080,8 +1080,11 @@ static void test_fuzz(void) {
                     attr_ints(&t, ints_attrs[rnd(0, 7)], n, v);
                 } else if (kind == 2)
                     attr_str(&t, "auto_pad", autopads[rnd(0, 4)]);
-                else
-                    attr_float(&t, rnd(0, 1) ? "epsilon" : "ratio", (float)rnd(-1, 2) / 2);
+                else {
+                    static const char *const fnames[] = {"epsilon", "ratio",         "alpha",    "beta",
+                                                         "bias",    "spatial_scale", "momentum", "p"};
+                    attr_float(&t, fnames[rnd(0, 7)], rnd(0, 5) == 0 ? 1e30f : (float)rnd(-1, 2) / 2);
+                }
             }
             mixrt_status st = tc_run(&t);
             total++;

@@ -163,6 +163,14 @@ static bool is_gemm_int(mixrt_dtype dt) {
     return false;
 }
 
+/* double -> int64 without the undefined behaviour of an out-of-range cast (saturates; NaN is 0). */
+static int64_t sat_i64(double v) {
+    if (!(v == v)) return 0;
+    if (v >= 9223372036854775807.0) return INT64_MAX;
+    if (v <= -9223372036854775808.0) return INT64_MIN;
+    return (int64_t)v;
+}
+
 static mixrt_status run_gemm(struct mixrt_kernel_ctx *k) {
     mixrt_status status = MIXRT_STATUS_OK;
     const struct mixrt_tensor *a = NULL, *b = NULL, *c = mixrt_kernel_opt_input(k, 2);
@@ -224,7 +232,7 @@ static mixrt_status run_gemm(struct mixrt_kernel_ctx *k) {
                 if (int_ab)
                     v = (int64_t)((uint64_t)(int64_t)alpha * acc + (uint64_t)(int64_t)beta * (uint64_t)cv);
                 else
-                    v = (int64_t)(alpha * (double)(int64_t)acc + beta * (double)cv);
+                    v = sat_i64(alpha * (double)(int64_t)acc + beta * (double)cv);
                 mixrt_store_i64(y->data, y->dtype, (size_t)(i * N + j), v);
             }
         return MIXRT_STATUS_OK;
