@@ -495,6 +495,11 @@ static int str_cmp(const char *a, size_t al, const char *b, size_t bl) {
     return al < bl ? -1 : al > bl ? 1 : 0;
 }
 
+/* Length of string attribute element i (string_lens is optional: hand-built nodes lack it). */
+static size_t pool_len(const struct mixrt_attr *a, int64_t i) {
+    return a->string_lens ? a->string_lens[i] : strlen(a->strings[i]);
+}
+
 static mixrt_status run_tfidf(struct mixrt_kernel_ctx *k) {
     mixrt_status status = MIXRT_STATUS_OK;
     int64_t *keys = NULL, *xk = NULL, *sorted = NULL, *tmp = NULL, *first_ord = NULL, *gcount = NULL, *sidx = NULL;
@@ -603,8 +608,8 @@ static mixrt_status run_tfidf(struct mixrt_kernel_ctx *k) {
                 int64_t hi = lo + 2 * w < (int64_t)n_pool ? lo + 2 * w : (int64_t)n_pool;
                 int64_t i = lo, j = mid, o = lo;
                 while (i < mid && j < hi)
-                    tmp[o++] = str_cmp(ps->strings[sidx[j]], ps->string_lens[sidx[j]], ps->strings[sidx[i]],
-                                       ps->string_lens[sidx[i]]) < 0
+                    tmp[o++] = str_cmp(ps->strings[sidx[j]], pool_len(ps, sidx[j]), ps->strings[sidx[i]],
+                                       pool_len(ps, sidx[i])) < 0
                                    ? sidx[j++]
                                    : sidx[i++];
                 while (i < mid) tmp[o++] = sidx[i++];
@@ -615,8 +620,8 @@ static mixrt_status run_tfidf(struct mixrt_kernel_ctx *k) {
         /* tmp[r] = distinct rank of sorted position r. */
         int64_t rk = -1;
         for (size_t i = 0; i < n_pool; i++) {
-            if (i == 0 || str_cmp(ps->strings[sidx[i - 1]], ps->string_lens[sidx[i - 1]], ps->strings[sidx[i]],
-                                  ps->string_lens[sidx[i]]) != 0)
+            if (i == 0 || str_cmp(ps->strings[sidx[i - 1]], pool_len(ps, sidx[i - 1]), ps->strings[sidx[i]],
+                                  pool_len(ps, sidx[i])) != 0)
                 rk++;
             tmp[i] = rk;
             keys[sidx[i]] = rk;
@@ -641,7 +646,7 @@ static mixrt_status run_tfidf(struct mixrt_kernel_ctx *k) {
         xk[i] = -1;
         while (lo < hi) {
             int64_t mid = lo + (hi - lo) / 2;
-            int c = str_cmp(ps->strings[sidx[mid]], ps->string_lens[sidx[mid]], s->ptr, s->len);
+            int c = str_cmp(ps->strings[sidx[mid]], pool_len(ps, sidx[mid]), s->ptr, s->len);
             if (c == 0) {
                 xk[i] = tmp[mid];
                 break;
