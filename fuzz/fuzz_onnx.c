@@ -1,0 +1,178 @@
+/* fuzz_onnx.c - libFuzzer target for the ONNX importer: any byte string given to
+ * mixrt_model_load_buffer must either load or fail with a status and a message, never
+ * crash, leak, or break the API contract (out-pointer untouched on failure, every byte
+ * allocated through the context given back by destroy, sized frees that match).
+ *
+ * Each input that loads is loaded a second time with an allocation failure injected at
+ * a point picked from the input's hash, so out-of-memory cleanup paths get fuzzed too.
+ * Environment: MIXRT_FUZZ_OOM=0 turns that off; MIXRT_FUZZ_OOM=all tries every
+ * allocation of the load in turn (for replaying a corpus); MIXRT_FUZZ_OOM=N injects at
+ * allocation N only (to reproduce a report); MIXRT_FUZZ_TRACE_BLOCK=S prints the stack
+ * of the allocator call that makes block #S (as named in a leak report). */
+static long g_trace_block = -1;
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sanitizer/common_interface_defs.h>
+
+#include "mixrt/mixrt.h"
+#include "mixrt/mixrt_onnx.h"
+
+static long g_fail_after = -1; /* the injected allocation failure of the load being checked */
+
+/* Harness invariant violations stop the run loudly, so libFuzzer saves the input. */
+#define HARNESS_CHECK(cond, ...)                                                                                     \
+    do {                                                                                                             \
+        if (!(cond)) {                                                                                               \
+            fprintf(stderr, "fuzz_onnx: invariant broken at line %d (allocation failure injected at #%ld): ",        \
+                    __LINE__, g_fail_after);                                                                         \
+            fprintf(stderr, __VA_ARGS__);                                                                            \
+            fputc('\n', stderr);                                                                                     \
+            abort();                                                                                                 \
+        }                                                                                                            \
+    } while (0)
+
+/* A counting allocator that keeps each block's size in front of it, so a free with a
+ * size other than the one allocated is caught, not just leaks; live blocks are linked so
+ * a leak report can say which allocations (by serial number and size) were never freed. */
+struct block {
+    struct block *prev, *next;
+    size_t size, align, serial;
+};
+
+struct counting {
+    size_t live_bytes;
+    size_t allocs;
+    struct block live; /* list head */
+};
+
+#define HEADER 64 /* >= sizeof(struct block), and keeps 64-byte alignment for small aligns */
+_Static_assert(sizeof(struct block) <= HEADER, "block header must fit");
+
+static void *counting_alloc(void *user, size_t size, size_t align) {
+    struct counting *c = user;
+    if (align < HEADER) align = HEADER;
+    if (size > SIZE_MAX / 2) return NULL;
+    size_t total = (size + align + align - 1) / align * align;
+    unsigned char *base = aligned_alloc(align, total);
+    if (!base) return NULL;
+    struct block *b = (struct block *)(void *)(base + align - HEADER);
+    b->size = size;
+    b->align = align;
+    b->serial = c->allocs++;
+    if ((long)b->serial == g_trace_block) {
+        fprintf(stderr, "fuzz_onnx: block #%zu (%zu bytes) allocated here:\n", b->serial, size);
+        __sanitizer_print_stack_trace();
+    }
+    b->prev = &c->live;
+    b->next = c->live.next;
+    c->live.next->prev = b;
+    c->live.next = b;
+    c->live_bytes += size;
+    return base + align;
+}
+
+static void counting_free(void *user, void *ptr, size_t size) {
+    struct counting *c = user;
+    if (!ptr) return;
+    struct block *b = (struct block *)(void *)((unsigned char *)ptr - HEADER);
+    HARNESS_CHECK(b->size == size, "block #%zu allocated with %zu bytes freed as %zu bytes", b->serial, b->size, size);
+    b->prev->next = b->next;
+    b->next->prev = b->prev;
+    c->live_bytes -= size;
+    free((unsigned char *)ptr - b->align);
+}
+
+static void print_live(const struct counting *c) {
+    int shown = 0;
+    for (const struct block *b = c->live.next; b != &c->live && shown < 20; b = b->next, shown++)
+        fprintf(stderr, "fuzz_onnx: still allocated: block #%zu (%zu bytes)\n", b->serial, b->size);
+}
+
+static void check_info(const struct mixrt_value_info *vi, const char *what, size_t i) {
+    HARNESS_CHECK(vi->name != NULL, "%s %zu has no name", what, i);
+    HARNESS_CHECK(vi->rank >= -1 && vi->rank <= MIXRT_MAX_RANK, "%s %zu rank %d", what, i, vi->rank);
+    volatile size_t sink = strlen(vi->name) + (size_t)mixrt_dtype_size(vi->dtype);
+    sink += strlen(mixrt_dtype_name(vi->dtype));
+    for (int d = 0; d < vi->rank; d++)
+        if (vi->dim_params[d]) sink += strlen(vi->dim_params[d]);
+    (void)sink;
+}
+
+/* Loads once; returns the number of allocations the load made (0 when it failed). */
+static size_t load_once(const uint8_t *data, size_t size, long fail_after) {
+    struct counting c = {0, 0, {NULL, NULL, 0, 0, 0}};
+    c.live.next = c.live.prev = &c.live;
+    struct mixrt_allocator a = {counting_alloc, counting_free, &c};
+    mixrt_context_t ctx = NULL;
+    if (mixrt_context_create(&a, &ctx) != MIXRT_STATUS_OK) return 0;
+    size_t ctx_bytes = c.live_bytes;
+    size_t allocs_before = c.allocs;
+    g_fail_after = fail_after;
+    if (fail_after >= 0) mixrt_context_fail_alloc_after(ctx, fail_after, 1);
+
+    static int sentinel;
+    mixrt_model_t m = (mixrt_model_t)(void *)&sentinel;
+    mixrt_status st = mixrt_model_load_buffer(ctx, data, size, NULL, &m);
+    size_t n_allocs = c.allocs - allocs_before;
+    if (st != MIXRT_STATUS_OK) {
+        HARNESS_CHECK(m == (mixrt_model_t)(void *)&sentinel, "out-pointer written on failure (status %d)", (int)st);
+        const char *msg = mixrt_context_last_error(ctx);
+        HARNESS_CHECK(msg && msg[0], "failure (status %s) without a message", mixrt_status_string(st));
+        if (c.live_bytes != ctx_bytes) print_live(&c);
+        HARNESS_CHECK(c.live_bytes == ctx_bytes, "failed load leaked %zu bytes (status %s: %s)",
+                      c.live_bytes - ctx_bytes, mixrt_status_string(st), msg);
+        n_allocs = 0;
+    } else {
+        HARNESS_CHECK(m && m != (mixrt_model_t)(void *)&sentinel, "OK without a model");
+        mixrt_context_fail_alloc_after(ctx, -1, 0);
+        size_t n_in = mixrt_model_input_count(m), n_out = mixrt_model_output_count(m);
+        struct mixrt_value_info vi;
+        for (size_t i = 0; i < n_in; i++) {
+            HARNESS_CHECK(mixrt_model_get_input(m, i, &vi) == MIXRT_STATUS_OK, "get_input(%zu) failed", i);
+            check_info(&vi, "input", i);
+        }
+        for (size_t i = 0; i < n_out; i++) {
+            HARNESS_CHECK(mixrt_model_get_output(m, i, &vi) == MIXRT_STATUS_OK, "get_output(%zu) failed", i);
+            check_info(&vi, "output", i);
+        }
+        HARNESS_CHECK(mixrt_model_get_input(m, n_in, &vi) != MIXRT_STATUS_OK, "get_input past the end succeeded");
+        HARNESS_CHECK(mixrt_model_get_output(m, n_out, &vi) != MIXRT_STATUS_OK, "get_output past the end succeeded");
+        mixrt_model_destroy(m);
+        if (c.live_bytes != ctx_bytes) print_live(&c);
+        HARNESS_CHECK(c.live_bytes == ctx_bytes, "model destroy left %zu bytes allocated", c.live_bytes - ctx_bytes);
+    }
+    mixrt_context_destroy(ctx);
+    if (c.live_bytes != 0) print_live(&c);
+    HARNESS_CHECK(c.live_bytes == 0, "context destroy left %zu bytes allocated", c.live_bytes);
+    return n_allocs;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    static int mode = -2; /* -1 off, -2 hashed, -3 every allocation, >= 0 that one */
+    static int mode_read;
+    if (!mode_read) {
+        const char *e = getenv("MIXRT_FUZZ_OOM");
+        if (e && !strcmp(e, "0")) mode = -1;
+        else if (e && !strcmp(e, "all")) mode = -3;
+        else if (e && *e >= '0' && *e <= '9') mode = atoi(e);
+        const char *t = getenv("MIXRT_FUZZ_TRACE_BLOCK");
+        if (t && *t) g_trace_block = atol(t);
+        mode_read = 1;
+    }
+    size_t n_allocs = load_once(data, size, -1);
+    if (mode >= 0) {
+        load_once(data, size, mode);
+    } else if (mode == -3) {
+        for (size_t k = 0; k < n_allocs; k++) load_once(data, size, (long)k);
+    } else if (mode == -2 && n_allocs > 0) {
+        /* FNV-1a of the input picks which allocation fails: deterministic per input. */
+        uint64_t h = 1469598103934665603ull;
+        for (size_t i = 0; i < size; i++) h = (h ^ data[i]) * 1099511628211ull;
+        load_once(data, size, (long)(h % n_allocs));
+    }
+    return 0;
+}

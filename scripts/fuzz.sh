@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# fuzz.sh - builds the libFuzzer importer target (clang, ASan+UBSan, library instrumented
+# with fuzzer-no-link) in build-fuzz, replays the seed corpus, then fuzzes for a bounded
+# time. Exits non-zero on any crash, leak, timeout or sanitizer report; reproducers are
+# saved under fuzz/crashes/ (replay one with: build-fuzz/fuzz/fuzz_onnx FILE).
+#
+# usage: scripts/fuzz.sh [SECONDS]        (default 60)
+# env:   MIXRT_FUZZ_BUILD (build dir, default build-fuzz), MIXRT_FUZZ_MAX_LEN (default 65536),
+#        MIXRT_FUZZ_OOM (allocation-failure injection, see fuzz/fuzz_onnx.c: the replay
+#        defaults to 'all' = every allocation of every seed, fuzzing to one per input;
+#        0 turns it off)
+set -euo pipefail
+
+secs="${1:-60}"
+case "$secs" in '' | *[!0-9]*) echo "fuzz.sh: SECONDS must be a number, got '$secs'" >&2; exit 2 ;; esac
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${MIXRT_FUZZ_BUILD:-$root/build-fuzz}"
+max_len="${MIXRT_FUZZ_MAX_LEN:-65536}"
+seeds="$root/fuzz/corpus"
+crashes="$root/fuzz/crashes"
+work="$build/fuzz-corpus"   # grows while fuzzing; the committed seeds stay as they are
+
+san="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER=clang -DMIXRT_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_C_FLAGS="$san" >/dev/null
+cmake --build "$build" -j2 --target fuzz_onnx
+fuzzer="$build/fuzz/fuzz_onnx"
+
+mkdir -p "$crashes" "$work"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:symbolize=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+common=(-rss_limit_mb=2048 -timeout=10 -max_len="$max_len" -artifact_prefix="$crashes/")
+
+before="$(ls -1 "$crashes" 2>/dev/null | sort)"
+report() {
+    local after new
+    after="$(ls -1 "$crashes" 2>/dev/null | sort)"
+    new="$(comm -13 <(printf '%s\n' "$before") <(printf '%s\n' "$after") | sed '/^$/d')"
+    if [ -n "$new" ]; then
+        echo "fuzz.sh: reproducers saved:" >&2
+        printf '  %s/%s\n' "$crashes" $new >&2
+    fi
+}
+
+echo "== replaying $(ls -1 "$seeds" | wc -l) seed inputs from $seeds"
+if ! MIXRT_FUZZ_OOM="${MIXRT_FUZZ_OOM:-all}" "$fuzzer" "${common[@]}" -runs=0 "$seeds"; then
+    report
+    echo "fuzz.sh: FAILED while replaying the seed corpus" >&2
+    exit 1
+fi
+
+if [ "$secs" -gt 0 ]; then
+    echo "== fuzzing for ${secs}s (max_len $max_len; working corpus $work)"
+    if ! "$fuzzer" "${common[@]}" -max_total_time="$secs" -print_final_stats=1 "$work" "$seeds"; then
+        report
+        echo "fuzz.sh: FAILED: the fuzzer found a crash, leak or timeout" >&2
+        exit 1
+    fi
+fi
+echo "fuzz.sh: no crash"
