@@ -80,8 +80,8 @@ static mixrt_status run(void) {
     mixrt_kernel_fn fn;
     mixrt_status st = mixrt_ref_find(ctx, N, &fn);
     if (st != MIXRT_STATUS_OK) return st;
-    struct mixrt_kernel_ctx k = {ctx, G, N, N->opset, n_in, in, in_seq, n_out, out, out_seq, out_is_seq, out_wanted,
-                                 NULL};
+    struct mixrt_kernel_ctx k = {ctx,   G,   N,       N->opset,   n_in,       in,  in_seq,
+                                 n_out, out, out_seq, out_is_seq, out_wanted, NULL};
     return fn(&k);
 }
 
@@ -223,7 +223,9 @@ static void test_quantize(void) {
         size_t bad = 0;
         for (int i = 0; i < 10; i++) {
             int p = (i / 5) * 3 + (i % 5) / 2;
-            if (mixrt_load_f64(out[0].data, out[0].dtype, (size_t)i) != (float)((double)(want[i] - zv[p]) * (double)(float)sv[p])) bad++;
+            if (mixrt_load_f64(out[0].data, out[0].dtype, (size_t)i) !=
+                (float)((double)(want[i] - zv[p]) * (double)(float)sv[p]))
+                bad++;
         }
         TU_CHECK(out[0].dtype == MIXRT_DTYPE_F32 && bad == 0, "dequantize blocked: %zu differ", bad);
         end();
@@ -423,10 +425,14 @@ static void test_matmul(void) {
      * f16 scales, int8 output. */
     {
         double as[3] = {0.02, 0.05, 0.011}, bs[4] = {0.1, 0.003, 0.07, 0.5}, ys = 0.37;
-        struct mixrt_tensor q[8] = {
-            t[0], mkf(MIXRT_DTYPE_F16, 1, (int64_t[]){M}, as), t[2], t[1],
-            mkf(MIXRT_DTYPE_F16, 1, (int64_t[]){Nn}, bs), mki(MIXRT_DTYPE_I8, 1, (int64_t[]){Nn}, zcol),
-            mkf(MIXRT_DTYPE_F32, 0, NULL, &ys), mki(MIXRT_DTYPE_I8, 0, NULL, (int64_t[]){-3})};
+        struct mixrt_tensor q[8] = {t[0],
+                                    mkf(MIXRT_DTYPE_F16, 1, (int64_t[]){M}, as),
+                                    t[2],
+                                    t[1],
+                                    mkf(MIXRT_DTYPE_F16, 1, (int64_t[]){Nn}, bs),
+                                    mki(MIXRT_DTYPE_I8, 1, (int64_t[]){Nn}, zcol),
+                                    mkf(MIXRT_DTYPE_F32, 0, NULL, &ys),
+                                    mki(MIXRT_DTYPE_I8, 0, NULL, (int64_t[]){-3})};
         int64_t zbb[12], acc[72], want[72];
         for (int i = 0; i < 12; i++) zbb[i] = zcol[i % 4];
         naive_mm(ad, av, zar, bd, bv, zbb, M, K, Nn, acc);
@@ -510,8 +516,11 @@ static void naive_conv(const struct conv_case *cc, const int64_t *x, int64_t xz,
                                 for (int64_t k1 = 0; k1 < kk[1]; k1++)
                                     for (int64_t k2 = 0; k2 < kk[2]; k2++) {
                                         int64_t ch = (m / mg) * cg + c;
-                                        int64_t xv = px[(((n * cc->c + ch) * pin[0] + o0 * ss[0] + k0 * dd[0]) * pin[1] +
-                                                         o1 * ss[1] + k1 * dd[1]) * pin[2] + o2 * ss[2] + k2 * dd[2]];
+                                        int64_t xv =
+                                            px[(((n * cc->c + ch) * pin[0] + o0 * ss[0] + k0 * dd[0]) * pin[1] +
+                                                o1 * ss[1] + k1 * dd[1]) *
+                                                   pin[2] +
+                                               o2 * ss[2] + k2 * dd[2]];
                                         int64_t wv = w[(((m * cg + c) * kk[0] + k0) * kk[1] + k1) * kk[2] + k2];
                                         s += (xv - xz) * (wv - wz[m]);
                                     }
@@ -526,8 +535,8 @@ static void conv_case_run(const struct conv_case *cc, bool qlinear) {
     int nd = cc->nd, rank = nd + 2;
     int64_t xd[5] = {cc->n, cc->c}, wd[5] = {cc->m, cc->c / cc->group};
     size_t nx = (size_t)(cc->n * cc->c), nw = (size_t)(cc->m * (cc->c / cc->group));
-    for (int i = 0; i < nd; i++) xd[2 + i] = cc->in[i], wd[2 + i] = cc->k[i], nx *= (size_t)cc->in[i],
-                                 nw *= (size_t)cc->k[i];
+    for (int i = 0; i < nd; i++)
+        xd[2 + i] = cc->in[i], wd[2 + i] = cc->k[i], nx *= (size_t)cc->in[i], nw *= (size_t)cc->k[i];
     int64_t *xv = malloc(nx * sizeof(int64_t)), *wv = malloc(nw * sizeof(int64_t)), wz[16], bias[16], xz = 0;
     rand_ints(xv, nx, -128, 127);
     rand_ints(wv, nw, 0, 255);
@@ -577,8 +586,10 @@ static void conv_case_run(const struct conv_case *cc, bool qlinear) {
     attr_ints("kernel_shape", kshape, (size_t)nd);
     attr_ints("strides", strides, (size_t)nd);
     attr_ints("dilations", dil, (size_t)nd);
-    if (!strcmp(cc->auto_pad, "NOTSET")) attr_ints("pads", pads, (size_t)(2 * nd));
-    else attr_str("auto_pad", cc->auto_pad);
+    if (!strcmp(cc->auto_pad, "NOTSET"))
+        attr_ints("pads", pads, (size_t)(2 * nd));
+    else
+        attr_str("auto_pad", cc->auto_pad);
     mixrt_status st = run();
     TU_CHECK(st == MIXRT_STATUS_OK, "%s: %s", what, mixrt_context_last_error(ctx));
     if (st == MIXRT_STATUS_OK) {
@@ -639,6 +650,63 @@ static void test_conv(void) {
     release(&x, 1), release(&w, 1), release(&wz, 1);
 }
 
+/* Hostile attributes and shapes: named errors, no overflow or crash. */
+static void test_hostile(void) {
+    struct mixrt_tensor x = mkf(MIXRT_DTYPE_F32, 2, (int64_t[]){2, 5}, NULL),
+                        sb = mkf(MIXRT_DTYPE_F32, 2, (int64_t[]){2, 1}, (double[]){1, 1}),
+                        s0 = mkf(MIXRT_DTYPE_F32, 1, (int64_t[]){2}, (double[]){1, 1}),
+                        x0 = mkf(MIXRT_DTYPE_F32, 0, NULL, (double[]){1}),
+                        q0 = mki(MIXRT_DTYPE_U8, 0, NULL, (int64_t[]){1}),
+                        cx = mki(MIXRT_DTYPE_U8, 4, (int64_t[]){1, 1, 3, 3}, NULL),
+                        cw = mki(MIXRT_DTYPE_U8, 4, (int64_t[]){1, 1, 2, 2}, NULL);
+    /* block_size near INT64_MAX: one block per row. */
+    begin("QuantizeLinear", 21, 2, 1);
+    attr_int("block_size", INT64_MAX);
+    in[0] = &x, in[1] = &sb;
+    TU_CHECK(run() == MIXRT_STATUS_OK, "huge block_size: %s", mixrt_context_last_error(ctx));
+    end();
+    begin("QuantizeLinear", 21, 2, 1);
+    attr_int("block_size", -1);
+    in[0] = &x, in[1] = &sb;
+    expect_error("negative block_size", MIXRT_STATUS_INVALID_MODEL, "'block_size'");
+    end();
+    /* A per-axis scale for a rank-0 x. */
+    begin("QuantizeLinear", 13, 2, 1);
+    in[0] = &x0, in[1] = &s0;
+    expect_error("per-axis on a scalar", MIXRT_STATUS_INVALID_MODEL, "'axis'");
+    end();
+    /* Rank-0 matmul operand. */
+    begin("MatMulInteger", 10, 2, 1);
+    in[0] = &q0, in[1] = &q0;
+    expect_error("rank-0 matmul", MIXRT_STATUS_INVALID_MODEL, "rank >= 1");
+    end();
+    /* Huge strides, dilations and pads: bounded, then the output is small. */
+    int64_t big2[2] = {INT64_MAX, INT64_MAX}, pads[4] = {0, 0, INT64_C(0x7fffffff), 0}, strides[2] = {1000000, 1};
+    begin("ConvInteger", 10, 2, 1);
+    attr_ints("dilations", big2, 2);
+    in[0] = &cx, in[1] = &cw;
+    expect_error("huge dilations", MIXRT_STATUS_INVALID_MODEL, "'dilations'");
+    end();
+    begin("ConvInteger", 10, 2, 1);
+    attr_ints("pads", pads, 4);
+    attr_ints("strides", strides, 2);
+    in[0] = &cx, in[1] = &cw;
+    TU_CHECK(run() == MIXRT_STATUS_OK && out[0].dims[2] == 2148 && out[0].dims[3] == 2, "huge pads and strides: %s",
+             mixrt_context_last_error(ctx));
+    end();
+    begin("ConvInteger", 10, 2, 1);
+    attr_ints("pads", pads, 3);
+    in[0] = &cx, in[1] = &cw;
+    expect_error("pads length", MIXRT_STATUS_INVALID_MODEL, "'pads' has 3 entries");
+    end();
+    begin("QLinearConv", 10, 8, 1);
+    in[0] = &cx, in[1] = &x0, in[2] = &q0, in[3] = &cw, in[4] = &x0, in[5] = &q0, in[6] = &x0;
+    expect_error("missing y_zero_point", MIXRT_STATUS_INVALID_MODEL, "input #7");
+    end();
+    struct mixrt_tensor all[7] = {x, sb, s0, x0, q0, cx, cw};
+    release(all, 7);
+}
+
 /* Every allocation failing in turn: OUT_OF_MEMORY or success, never a leak. */
 static void test_fault_injection(void) {
     int64_t ad[2] = {3, 4}, bd[2] = {4, 2}, xd[4] = {1, 2, 4, 4}, wd[4] = {2, 1, 2, 2};
@@ -654,10 +722,18 @@ static void test_fault_injection(void) {
         for (long n = 0; n < 40 && !succeeded; n++) {
             size_t before = mixrt_context_bytes_in_use(ctx);
             switch (op) {
-            case 0: begin("QuantizeLinear", 13, 3, 1), in[0] = &f, in[1] = &s, in[2] = &z; break;
-            case 1: begin("DequantizeLinear", 13, 3, 1), in[0] = &a, in[1] = &s, in[2] = &z; break;
-            case 2: begin("DynamicQuantizeLinear", 11, 1, 3), in[0] = &f; break;
-            case 3: begin("MatMulInteger", 10, 4, 1), in[0] = &a, in[1] = &b, in[2] = &zr, in[3] = &zc; break;
+            case 0:
+                begin("QuantizeLinear", 13, 3, 1), in[0] = &f, in[1] = &s, in[2] = &z;
+                break;
+            case 1:
+                begin("DequantizeLinear", 13, 3, 1), in[0] = &a, in[1] = &s, in[2] = &z;
+                break;
+            case 2:
+                begin("DynamicQuantizeLinear", 11, 1, 3), in[0] = &f;
+                break;
+            case 3:
+                begin("MatMulInteger", 10, 4, 1), in[0] = &a, in[1] = &b, in[2] = &zr, in[3] = &zc;
+                break;
             case 4:
                 begin("QLinearMatMul", 10, 8, 1);
                 in[0] = &a, in[1] = &s, in[2] = &zr, in[3] = &b, in[4] = &s, in[5] = &zc, in[6] = &s, in[7] = &z;
@@ -675,9 +751,11 @@ static void test_fault_injection(void) {
             mixrt_context_fail_alloc_after(ctx, n, 1);
             mixrt_status st = run();
             mixrt_context_fail_alloc_after(ctx, -1, 0);
-            if (st == MIXRT_STATUS_OK) succeeded = 1;
-            else TU_CHECK(st == MIXRT_STATUS_OUT_OF_MEMORY, "op %d fail-after %ld: status %d (%s)", op, n, (int)st,
-                          mixrt_context_last_error(ctx));
+            if (st == MIXRT_STATUS_OK)
+                succeeded = 1;
+            else
+                TU_CHECK(st == MIXRT_STATUS_OUT_OF_MEMORY, "op %d fail-after %ld: status %d (%s)", op, n, (int)st,
+                         mixrt_context_last_error(ctx));
             end();
             TU_CHECK(mixrt_context_bytes_in_use(ctx) == before, "op %d fail-after %ld leaks %zu bytes", op, n,
                      mixrt_context_bytes_in_use(ctx) - before);
@@ -695,6 +773,7 @@ int main(void) {
     test_dynamic();
     test_matmul();
     test_conv();
+    test_hostile();
     TU_CHECK(mixrt_context_bytes_in_use(ctx) == base, "leaked %zu bytes", mixrt_context_bytes_in_use(ctx) - base);
     test_fault_injection();
     mixrt_context_destroy(ctx);

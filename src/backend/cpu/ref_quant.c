@@ -41,20 +41,31 @@ enum { QT_8 = 1, QT_16 = 2, QT_32 = 4 }; /* which integer quantized types an ope
 /* The saturation range of an integer quantized type; false for any other type. */
 static bool qrange(mixrt_dtype dt, int64_t *lo, int64_t *hi) {
     switch (dt) {
-    case MIXRT_DTYPE_I8: *lo = INT8_MIN, *hi = INT8_MAX; return true;
-    case MIXRT_DTYPE_U8: *lo = 0, *hi = UINT8_MAX; return true;
-    case MIXRT_DTYPE_I16: *lo = INT16_MIN, *hi = INT16_MAX; return true;
-    case MIXRT_DTYPE_U16: *lo = 0, *hi = UINT16_MAX; return true;
-    case MIXRT_DTYPE_I32: *lo = INT32_MIN, *hi = INT32_MAX; return true;
-    default: return false;
+    case MIXRT_DTYPE_I8:
+        *lo = INT8_MIN, *hi = INT8_MAX;
+        return true;
+    case MIXRT_DTYPE_U8:
+        *lo = 0, *hi = UINT8_MAX;
+        return true;
+    case MIXRT_DTYPE_I16:
+        *lo = INT16_MIN, *hi = INT16_MAX;
+        return true;
+    case MIXRT_DTYPE_U16:
+        *lo = 0, *hi = UINT16_MAX;
+        return true;
+    case MIXRT_DTYPE_I32:
+        *lo = INT32_MIN, *hi = INT32_MAX;
+        return true;
+    default:
+        return false;
     }
 }
 
 /* Why dt cannot be a quantized type of this operand at this opset (NULL when it can), with
  * the status to report: float8 and sub-byte types are valid ONNX that mixrt cannot store
  * (UNSUPPORTED_DTYPE); anything else outside `allowed` is a wrong model. */
-static const char *qtype_refusal(const struct mixrt_kernel_ctx *k, mixrt_dtype dt, unsigned allowed,
-                                 mixrt_status *st, char *buf, size_t size) {
+static const char *qtype_refusal(const struct mixrt_kernel_ctx *k, mixrt_dtype dt, unsigned allowed, mixrt_status *st,
+                                 char *buf, size_t size) {
     *st = MIXRT_STATUS_UNSUPPORTED_DTYPE;
     switch (dt) {
     case MIXRT_DTYPE_F8E4M3FN:
@@ -69,7 +80,8 @@ static const char *qtype_refusal(const struct mixrt_kernel_ctx *k, mixrt_dtype d
     case MIXRT_DTYPE_U2:
     case MIXRT_DTYPE_F4E2M1:
         return "sub-byte quantization is not supported by the reference kernels (only int8, uint8, int16, uint16)";
-    default: break;
+    default:
+        break;
     }
     *st = MIXRT_STATUS_INVALID_MODEL;
     bool is8 = dt == MIXRT_DTYPE_I8 || dt == MIXRT_DTYPE_U8, is16 = dt == MIXRT_DTYPE_I16 || dt == MIXRT_DTYPE_U16;
@@ -137,7 +149,8 @@ static double q_multiplier(double sa, double sb, double sy, bool narrow) {
 
 static bool narrow_float(mixrt_dtype dt) { return dt != MIXRT_DTYPE_F64; }
 
-static int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+/* Ceil of a / b for a >= 0, b > 0, without forming a + b (block_size may be near INT64_MAX). */
+static int64_t ceil_div(int64_t a, int64_t b) { return a / b + (a % b != 0); }
 
 /* ---- QuantizeLinear / DequantizeLinear --------------------------------------------------- */
 
@@ -172,7 +185,8 @@ static mixrt_status qlayout_init(struct mixrt_kernel_ctx *k, const struct mixrt_
     if (block > 0 && k->opset < 21)
         return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
                                   "attribute 'block_size' (blocked quantization) needs opset 21 (the node has opset "
-                                  "%lld)", (long long)k->opset);
+                                  "%lld)",
+                                  (long long)k->opset);
     size_t ns = mixrt_tensor_numel(scale);
     if (block == 0 && ns == 1 && scale->rank <= 1) {
         p->mode = QMODE_TENSOR;
@@ -205,8 +219,8 @@ static mixrt_status qlayout_init(struct mixrt_kernel_ctx *k, const struct mixrt_
             if (!ok)
                 return bad_input(k, MIXRT_STATUS_INVALID_MODEL, 1, scale,
                                  "expected the shape of input #0 '%s' %s with dim %lld = ceil(%lld / block_size %lld) "
-                                 "= %lld for blocked quantization", in_name(k, 0),
-                                 mixrt_dims_str(d, sizeof(d), x->rank, x->dims), (long long)axis,
+                                 "= %lld for blocked quantization",
+                                 in_name(k, 0), mixrt_dims_str(d, sizeof(d), x->rank, x->dims), (long long)axis,
                                  (long long)x->dims[axis], (long long)block, (long long)want);
             p->mode = QMODE_BLOCK;
             p->block = (size_t)block;
@@ -223,8 +237,8 @@ static mixrt_status qlayout_init(struct mixrt_kernel_ctx *k, const struct mixrt_
     return MIXRT_STATUS_OK;
 }
 
-static const mixrt_dtype quantize_x_types[] = {MIXRT_DTYPE_F32, MIXRT_DTYPE_F16, MIXRT_DTYPE_BF16, MIXRT_DTYPE_F64,
-                                               MIXRT_DTYPE_I32, MIXRT_DTYPE_UNDEFINED};
+static const mixrt_dtype quantize_x_types[] = {MIXRT_DTYPE_F32, MIXRT_DTYPE_F16, MIXRT_DTYPE_BF16,
+                                               MIXRT_DTYPE_F64, MIXRT_DTYPE_I32, MIXRT_DTYPE_UNDEFINED};
 
 /* y = saturate(round(x / y_scale) + y_zero_point). The quotient is taken in f32 when x and
  * the scale are both f32/f16/bf16 (as ONNX's reference and ONNX Runtime do, so ties round the
@@ -252,8 +266,7 @@ static mixrt_status run_quantize_linear(struct mixrt_kernel_ctx *k) {
         char buf[160];
         mixrt_status st;
         const char *why = qtype_refusal(k, ydt, QT_8 | QT_16, &st, buf, sizeof(buf));
-        if (why)
-            return mixrt_kernel_error(k, st, "attribute 'output_dtype' is %s: %s", mixrt_dtype_name(ydt), why);
+        if (why) return mixrt_kernel_error(k, st, "attribute 'output_dtype' is %s: %s", mixrt_dtype_name(ydt), why);
     }
     struct qlayout lay;
     MIXRT_TRY(qlayout_init(k, x, scale, zp, &lay));
@@ -415,8 +428,8 @@ static mixrt_status qmm_init(struct mixrt_kernel_ctx *k, int ia, const struct mi
     memcpy(g->adims_b, a->dims, (size_t)g->arank_b * sizeof(int64_t));
     memcpy(g->bdims_b, b->dims, (size_t)g->brank_b * sizeof(int64_t));
     if (!mixrt_broadcast_shape(g->arank_b, g->adims_b, g->brank_b, g->bdims_b, &g->yrank_b, g->ydims_b))
-        return bad_input(k, MIXRT_STATUS_INVALID_MODEL, ib, b, "batch dims do not broadcast with input #%d '%s' %s",
-                         ia, in_name(k, ia), mixrt_dims_str(d, sizeof(d), a->rank, a->dims));
+        return bad_input(k, MIXRT_STATUS_INVALID_MODEL, ib, b, "batch dims do not broadcast with input #%d '%s' %s", ia,
+                         in_name(k, ia), mixrt_dims_str(d, sizeof(d), a->rank, a->dims));
     g->yrank = g->yrank_b;
     memcpy(g->ydims, g->ydims_b, (size_t)g->yrank_b * sizeof(int64_t));
     if (a->rank >= 2) g->ydims[g->yrank++] = g->M;
@@ -490,8 +503,8 @@ static mixrt_status qmm_check_param(struct mixrt_kernel_ctx *k, const struct qmm
 
 /* Maps parameter p onto the rows (or columns) of its operand's matrices: out[mat * R + r] is
  * the flat index in p of the entry for row/column r of matrix mat. */
-static mixrt_status qmm_param_map(struct mixrt_kernel_ctx *k, const struct qmm *g, int pi,
-                                  const struct mixrt_tensor *p, bool rows, size_t *out) {
+static mixrt_status qmm_param_map(struct mixrt_kernel_ctx *k, const struct qmm *g, int pi, const struct mixrt_tensor *p,
+                                  bool rows, size_t *out) {
     int tr, pr;
     int64_t tdims[MIXRT_MAX_RANK + 2], pdims[MIXRT_MAX_RANK + 2];
     mixrt_status status = qmm_param_shape(k, g, pi, p, rows, &tr, tdims, &pr, pdims);
@@ -510,8 +523,8 @@ static mixrt_status qmm_param_map(struct mixrt_kernel_ctx *k, const struct qmm *
 }
 
 /* Loads operand t as int64 minus its zero point (zp may be NULL): A side rows, B side columns. */
-static mixrt_status qmm_load(struct mixrt_kernel_ctx *k, const struct qmm *g, const struct mixrt_tensor *t,
-                             int zi, const struct mixrt_tensor *zp, bool rows, int64_t **out) {
+static mixrt_status qmm_load(struct mixrt_kernel_ctx *k, const struct qmm *g, const struct mixrt_tensor *t, int zi,
+                             const struct mixrt_tensor *zp, bool rows, int64_t **out) {
     mixrt_status status = MIXRT_STATUS_OK;
     size_t n = mixrt_tensor_numel(t), R = (size_t)(rows ? g->M : g->N);
     size_t nmap = (rows ? g->na_mat : g->nb_mat) * R;
@@ -762,8 +775,9 @@ static mixrt_status qconv_init(struct mixrt_kernel_ctx *k, const struct mixrt_te
         if (span < 0)
             return bad_input(k, MIXRT_STATUS_INVALID_MODEL, 0, x,
                              "spatial axis %d: the dilated kernel extent %lld exceeds the padded input %lld (pads "
-                             "%lld+%lld)", i, (long long)dk, (long long)(in + g->pb[i] + g->pe[i]),
-                             (long long)g->pb[i], (long long)g->pe[i]);
+                             "%lld+%lld)",
+                             i, (long long)dk, (long long)(in + g->pb[i] + g->pe[i]), (long long)g->pb[i],
+                             (long long)g->pe[i]);
         g->out[i] = span / s + 1;
     }
     return MIXRT_STATUS_OK;
@@ -819,7 +833,7 @@ static mixrt_status qconv_accumulate(struct mixrt_kernel_ctx *k, const struct qc
                     for (int i = 0; i < nd && inside; i++) {
                         int64_t pos = o[i] * g->s[i] - g->pb[i] + t[i] * g->d[i];
                         inside = pos >= 0 && pos < g->in[i];
-                        flat += pos * istr[i];
+                        if (inside) flat += pos * istr[i];
                     }
                     if (inside)
                         for (int64_t c = 0; c < Cg; c++) sum += xb[c * in_sp + flat] * wb[c * k_sp + ti];
