@@ -98,8 +98,8 @@ static mixrt_status run(void) {
     mixrt_kernel_fn fn;
     mixrt_status st = mixrt_ref_find(ctx, N, &fn);
     if (st != MIXRT_STATUS_OK) return st;
-    struct mixrt_kernel_ctx k = {ctx, G, N, N->opset, n_in, in, in_seq, n_out, out, out_seq, out_is_seq, out_wanted,
-                                 NULL};
+    struct mixrt_kernel_ctx k = {ctx,   G,   N,       N->opset,   n_in,       in,  in_seq,
+                                 n_out, out, out_seq, out_is_seq, out_wanted, NULL};
     return fn(&k);
 }
 
@@ -181,8 +181,10 @@ static void test_dft(void) {
         begin("DFT", variant == 3 ? 17 : 20, 3, 1);
         in[0] = &x;
         if (variant == 1 || variant == 2) in[1] = &len;
-        if (variant != 3) in[2] = &ax;
-        else n_in = 1, attr_int("axis", 1);
+        if (variant != 3)
+            in[2] = &ax;
+        else
+            n_in = 1, attr_int("axis", 1);
         if (variant == 1) attr_int("onesided", 1);
         mixrt_status st = run();
         TU_CHECK(st == MIXRT_STATUS_OK, "DFT variant %d: %s", variant, mixrt_context_last_error(ctx));
@@ -310,7 +312,8 @@ static void test_windows(void) {
     attr_int("output_datatype", MIXRT_DTYPE_F64);
     attr_int("periodic", 0);
     in[0] = &n5;
-    TU_CHECK(run() == MIXRT_STATUS_OK && out[0].dtype == MIXRT_DTYPE_F64, "Hann f64: %s", mixrt_context_last_error(ctx));
+    TU_CHECK(run() == MIXRT_STATUS_OK && out[0].dtype == MIXRT_DTYPE_F64, "Hann f64: %s",
+             mixrt_context_last_error(ctx));
     double want[5] = {0, 0.5, 1, 0.5, 0};
     TU_CHECK(count_bad(0, want, 5, 1e-15) == 0, "symmetric Hann values");
     end();
@@ -336,8 +339,8 @@ static void test_grid_sample(void) {
     double xv[2 * 3 * 4], gv[2 * 5 * 2], g3[2 * 5 * 3];
     for (int i = 0; i < 24; i++) xv[i] = (double)((i * 7) % 5) - 1.5 + 0.1 * i;
     for (int i = 0; i < 10; i++) {
-        gv[2 * i] = -1.3 + 0.29 * i;      /* x */
-        gv[2 * i + 1] = 1.1 - 0.23 * i;   /* y */
+        gv[2 * i] = -1.3 + 0.29 * i;                                             /* x */
+        gv[2 * i + 1] = 1.1 - 0.23 * i;                                          /* y */
         g3[3 * i] = gv[2 * i], g3[3 * i + 1] = gv[2 * i + 1], g3[3 * i + 2] = 0; /* z last */
     }
     int64_t dx2[4] = {1, 2, 3, 4}, dg2[4] = {1, 2, 5, 2}, dx3[5] = {1, 2, 1, 3, 4}, dg3[5] = {1, 1, 2, 5, 3};
@@ -397,7 +400,8 @@ static void test_grid_sample(void) {
             attr_str("padding_mode", pads[p]);
             attr_str("mode", modes16[m]);
             in[0] = &x2, in[1] = &gb;
-            TU_CHECK(run() == MIXRT_STATUS_OK, "GridSample hostile grid %s: %s", pads[p], mixrt_context_last_error(ctx));
+            TU_CHECK(run() == MIXRT_STATUS_OK, "GridSample hostile grid %s: %s", pads[p],
+                     mixrt_context_last_error(ctx));
             end();
         }
     begin("GridSample", 16, 2, 1);
@@ -430,7 +434,8 @@ static void test_unique(void) {
         in[0] = &w;
         TU_CHECK(run() == MIXRT_STATUS_OK, "Unique strings: %s", mixrt_context_last_error(ctx));
         const char *ys[2][5] = {{"pear", "apple", "fig", "", "figs"}, {"", "apple", "fig", "figs", "pear"}};
-        int64_t ind[2][5] = {{0, 1, 3, 4, 6}, {4, 1, 3, 6, 0}}, inv[2][7] = {{0, 1, 0, 2, 3, 1, 4}, {4, 1, 4, 2, 0, 1, 3}};
+        int64_t ind[2][5] = {{0, 1, 3, 4, 6}, {4, 1, 3, 6, 0}},
+                inv[2][7] = {{0, 1, 0, 2, 3, 1, 4}, {4, 1, 4, 2, 0, 1, 3}};
         int64_t cnt[2][5] = {{2, 2, 1, 1, 1}, {1, 2, 1, 1, 2}};
         bool ok = mixrt_tensor_numel(&out[0]) == 5;
         for (int j = 0; ok && j < 5; j++) ok = !strcmp(((struct mixrt_string *)out[0].data)[j].ptr, ys[sorted][j]);
@@ -558,7 +563,7 @@ static void test_tfidf(void) {
 
 static void test_det(void) {
     /* [4, 3, 3]: permutation (-1), singular (0), a general matrix (-306: numpy), zero pivot first. */
-    double v[36] = {0, 1, 0, 1, 0, 0, 0, 0, 1, 1, 2, 3, 2, 4, 6, 7, 8, 9,
+    double v[36] = {0, 1, 0, 1, 0,  0, 0, 0, 1, 1, 2, 3, 2, 4, 6, 7, 8, 9,
                     6, 1, 1, 4, -2, 5, 2, 8, 7, 0, 2, 1, 3, 0, 4, 1, 5, 0};
     int64_t d[3] = {4, 3, 3};
     /* last: det [[0,2,1],[3,0,4],[1,5,0]] = 0*(0-20) - 2*(0-4) + 1*(15-0) = 23 */
@@ -614,8 +619,8 @@ static void test_center_crop_pad(void) {
     attr_ints("axes", axes, 1);
     in[0] = &xs, in[1] = &s1;
     TU_CHECK(run() == MIXRT_STATUS_OK, "CenterCropPad strings: %s", mixrt_context_last_error(ctx));
-    const char *ws[24] = {"", "a", "b", "c", "d", "e", "", "", "", "f", "g", "h",
-                          "i", "j", "", "", "", "k", "l", "m", "n", "o", "", ""};
+    const char *ws[24] = {"",  "a", "b", "c", "d", "e", "",  "",  "",  "f", "g", "h",
+                          "i", "j", "",  "",  "",  "k", "l", "m", "n", "o", "",  ""};
     bool ok = mixrt_tensor_numel(&out[0]) == 24;
     for (int i = 0; ok && i < 24; i++) ok = !strcmp(((struct mixrt_string *)out[0].data)[i].ptr, ws[i]);
     TU_CHECK(ok, "CenterCropPad string padding");
@@ -700,6 +705,248 @@ static void test_col2im(void) {
     free(yv);
 }
 
+/* ---- hostile sweep: random shapes (empty, huge-but-empty), dtypes, attributes and scalar inputs;
+ * every run ends OK or with a recorded error, never a crash, overrun or leak (run under ASan) ---- */
+
+static int64_t rnd(int64_t lo, int64_t hi) { return lo + (int64_t)(tu_rand() % (uint64_t)(hi - lo + 1)); }
+
+/* Empty tensors sometimes get an absurd dim; not where the op's output keeps that dim while another
+ * dim becomes non-empty (CenterCropPad): such a request is honored and ASan aborts on its size. */
+static bool huge_dims_ok = true;
+
+static struct mixrt_tensor rnd_tensor(mixrt_dtype dt, int rank) {
+    int64_t d[MIXRT_MAX_RANK] = {0};
+    for (int i = 0; i < rank; i++) d[i] = rnd(0, 4) ? rnd(1, 4) : 0;
+    if (huge_dims_ok && rank >= 2 && rnd(0, 9) == 0) d[0] = 0, d[rank - 1] = (int64_t)1 << 40; /* empty, absurd dims */
+    struct mixrt_tensor t;
+    memset(&t, 0, sizeof(t));
+    if (mixrt_tensor_init(ctx, &t, dt, rank, d) != MIXRT_STATUS_OK) return t;
+    size_t n = mixrt_tensor_numel(&t);
+    for (size_t i = 0; i < n; i++) {
+        if (dt == MIXRT_DTYPE_STRING) {
+            struct mixrt_string *e = (struct mixrt_string *)t.data + i;
+            e->ptr = mixrt_alloc(ctx, 2);
+            e->ptr[0] = (char)('a' + rnd(0, 2)), e->ptr[1] = 0, e->len = 1;
+        } else if (mixrt_dtype_is_float(dt)) {
+            int64_t c = rnd(0, 30);
+            mixrt_store_f64(t.data, dt, i,
+                            c == 0   ? NAN
+                            : c == 1 ? 1e30
+                            : c == 2 ? -INFINITY
+                                     : (double)rnd(-30, 30) / 10);
+        } else {
+            mixrt_store_i64(t.data, dt, i, rnd(-2, 6));
+        }
+    }
+    return t;
+}
+
+/* A scalar or [1] i64 in [lo, hi], sometimes INT64_MIN, and INT64_MAX where the kernel must reject
+ * it before allocating (a size it would honor is out: ASan aborts on huge requests). */
+static struct mixrt_tensor rnd_scalar(int64_t lo, int64_t hi, bool max_ok) {
+    int64_t d[1] = {1};
+    struct mixrt_tensor t = mk_i64((int)rnd(0, 1), d, NULL);
+    ((int64_t *)t.data)[0] = rnd(0, 19) ? rnd(lo, hi) : (max_ok && rnd(0, 1) ? INT64_MAX : INT64_MIN);
+    return t;
+}
+
+static void test_hostile_sweep(void) {
+    static const char *ops[13] = {
+        "DFT",        "STFT",   "HannWindow",      "HammingWindow", "BlackmanWindow", "MelWeightMatrix",
+        "GridSample", "Unique", "TfIdfVectorizer", "Det",           "CenterCropPad",  "Col2Im",
+        "DFT"};
+    static const mixrt_dtype fl[4] = {MIXRT_DTYPE_F32, MIXRT_DTYPE_F64, MIXRT_DTYPE_F16, MIXRT_DTYPE_BF16};
+    static const mixrt_dtype any[6] = {MIXRT_DTYPE_F32, MIXRT_DTYPE_I64,  MIXRT_DTYPE_STRING,
+                                       MIXRT_DTYPE_U8,  MIXRT_DTYPE_BF16, MIXRT_DTYPE_BOOL};
+    static const char *modes[5] = {"bilinear", "nearest", "bicubic", "cubic", "area"};
+    static const char *pads[4] = {"zeros", "border", "reflection", "wrap"};
+    static const char *tf_modes[4] = {"TF", "IDF", "TFIDF", "BM25"};
+    int64_t ints[6][8];
+    float floats[8];
+    struct mixrt_tensor t[5];
+    size_t base = mixrt_context_bytes_in_use(ctx);
+    int ok = 0, errors = 0;
+    tu_seed(2024);
+    for (int it = 0; it < 4000; it++) {
+        int op = (int)rnd(0, 12);
+        memset(t, 0, sizeof(t));
+        for (int a = 0; a < 6; a++)
+            for (int j = 0; j < 8; j++) ints[a][j] = rnd(-2, 6);
+        for (int j = 0; j < 8; j++) floats[j] = (float)rnd(0, 4);
+        begin(ops[op],
+              (int)rnd(op == 7                ? 11
+                       : op == 8              ? 9
+                       : op == 9              ? 11
+                       : op == 6              ? 16
+                       : op >= 10 && op <= 11 ? 18
+                                              : 17,
+                       21),
+              5, 4);
+        n_in = 1;
+        switch (op) {
+        case 0:
+        case 12: {
+            int r = (int)rnd(1, 5);
+            t[0] = rnd_tensor(fl[rnd(0, 3)], r);
+            if (r >= 1 && rnd(0, 2)) t[0].dims[r - 1] = rnd(1, 2); /* usually a valid complex dim */
+            if (mixrt_tensor_numel(&t[0]) * mixrt_dtype_size(t[0].dtype) > t[0].nbytes) t[0].dims[r - 1] = 0;
+            if (rnd(0, 1)) t[1] = rnd_scalar(-1, 9, true);
+            if (rnd(0, 1)) t[2] = rnd_scalar(-5, 5, true);
+            n_in = 3;
+            attr_int("axis", rnd(-4, 4)), attr_int("onesided", rnd(0, 1)), attr_int("inverse", rnd(0, 1));
+            break;
+        }
+        case 1:
+            if (rnd(0, 3)) {
+                int64_t d[3] = {rnd(0, 2), rnd(1, 12), rnd(1, 2)};
+                t[0] = mk(fl[rnd(0, 3)], 3, d, NULL);
+                for (size_t j = 0; j < mixrt_tensor_numel(&t[0]); j++)
+                    mixrt_store_f64(t[0].data, t[0].dtype, j, sin((double)j));
+            } else {
+                t[0] = rnd_tensor(fl[rnd(0, 3)], (int)rnd(2, 4));
+            }
+            t[1] = rnd_scalar(-1, 5, true);
+            if (rnd(0, 1)) t[2] = rnd_tensor(t[0].dtype, rnd(0, 3) ? 1 : (int)rnd(0, 2));
+            if (rnd(0, 1)) t[3] = rnd_scalar(-1, 6, true);
+            if (t[2].rank == 1 && t[3].data && rnd(0, 1)) ((int64_t *)t[3].data)[0] = t[2].dims[0];
+            n_in = 4;
+            attr_int("onesided", rnd(0, 1));
+            break;
+        case 2:
+        case 3:
+        case 4:
+            t[0] = rnd_scalar(-2, 12, false);
+            attr_int("output_datatype", rnd(0, 17)), attr_int("periodic", rnd(0, 1));
+            break;
+        case 5:
+            t[0] = rnd_scalar(-1, 6, true), t[1] = rnd_scalar(-1, 40, true), t[2] = rnd_scalar(-1, 9000, true);
+            t[3] = rnd_tensor(fl[rnd(0, 3)], 0), t[4] = rnd_tensor(fl[rnd(0, 3)], 0);
+            if (rnd(0, 3)) {
+                mixrt_store_f64(t[3].data, t[3].dtype, 0, (double)rnd(0, 100));
+                mixrt_store_f64(t[4].data, t[4].dtype, 0, (double)rnd(100, 5000));
+            }
+            n_in = 5;
+            attr_int("output_datatype", rnd(0, 17));
+            break;
+        case 6: {
+            int r = (int)rnd(3, 5);
+            t[0] = rnd_tensor(fl[rnd(0, 3)], r), t[1] = rnd_tensor(fl[rnd(0, 3)], (int)rnd(3, 5));
+            if (rnd(0, 2)) { /* usually a consistent grid */
+                t[1].dims[0] = t[0].dims[0];
+                t[1].dims[t[1].rank - 1] = t[1].rank - 2;
+                if (mixrt_tensor_numel(&t[1]) * mixrt_dtype_size(t[1].dtype) > t[1].nbytes) t[1].dims[1] = 0;
+            }
+            n_in = 2;
+            attr_str("mode", modes[rnd(0, 4)]), attr_str("padding_mode", pads[rnd(0, 3)]);
+            attr_int("align_corners", rnd(0, 1));
+            break;
+        }
+        case 7:
+            t[0] = rnd_tensor(any[rnd(0, 5)], (int)rnd(0, 3));
+            if (rnd(0, 1)) attr_int("axis", rnd(-4, 4));
+            attr_int("sorted", rnd(0, 1));
+            break;
+        case 8: {
+            t[0] = rnd_tensor(rnd(0, 3) ? MIXRT_DTYPE_I64 : MIXRT_DTYPE_STRING, (int)rnd(0, 3));
+            static const char *pool[8] = {"a", "b", "c", "a", "b", "c", "a", "b"};
+            bool valid = rnd(0, 3) != 0, strs = t[0].dtype == MIXRT_DTYPE_STRING;
+            if (valid) {
+                /* 1-grams then 2-grams, consistent counts and indexes. */
+                int64_t n1 = rnd(0, 4), n2 = rnd(0, 2), ne = n1 + n2;
+                ints[0][0] = 0, ints[0][1] = n1;
+                for (int j = 0; j < ne; j++) ints[1][j] = rnd(0, 6);
+                attr_int("min_gram_length", rnd(1, 2)), attr_int("max_gram_length", 2);
+                attr_int("max_skip_count", rnd(0, 3)), attr_str("mode", tf_modes[rnd(0, 2)]);
+                attr_ints("ngram_counts", ints[0], 2);
+                attr_ints("ngram_indexes", ints[1], (size_t)ne);
+                if (strs)
+                    attr_strs("pool_strings", pool, (size_t)(n1 + 2 * n2));
+                else
+                    attr_ints("pool_int64s", ints[2], (size_t)(n1 + 2 * n2));
+                if (rnd(0, 1)) attr_floats("weights", floats, (size_t)ne);
+                break;
+            }
+            attr_int("min_gram_length", rnd(0, 3)), attr_int("max_gram_length", rnd(0, 3));
+            attr_int("max_skip_count", rnd(-1, 3)), attr_str("mode", tf_modes[rnd(0, 3)]);
+            for (int j = 0; j < 3; j++) ints[0][j] = j ? ints[0][j - 1] + rnd(-1, 4) : rnd(-1, 1);
+            attr_ints("ngram_counts", ints[0], (size_t)rnd(0, 3));
+            attr_ints("ngram_indexes", ints[1], (size_t)rnd(0, 8));
+            if (rnd(0, 3))
+                attr_ints("pool_int64s", ints[2], (size_t)rnd(0, 8));
+            else
+                attr_strs("pool_strings", pool, (size_t)rnd(0, 8));
+            if (rnd(0, 1)) attr_floats("weights", floats, (size_t)rnd(0, 8));
+            break;
+        }
+        case 9:
+            if (rnd(0, 2)) { /* [*, m, m] */
+                int64_t m = rnd(0, 4), d[3] = {rnd(0, 3), m, m};
+                int r = (int)rnd(2, 3);
+                t[0] = mk(fl[rnd(0, 3)], r, d + 3 - r, NULL);
+                for (size_t q = 0; q < mixrt_tensor_numel(&t[0]); q++)
+                    mixrt_store_f64(t[0].data, t[0].dtype, q, (double)rnd(-4, 4));
+            } else {
+                t[0] = rnd_tensor(fl[rnd(0, 3)], (int)rnd(0, 4));
+            }
+            break;
+        case 10: {
+            huge_dims_ok = false;
+            t[0] = rnd_tensor(any[rnd(0, 5)], (int)rnd(0, 4));
+            huge_dims_ok = true;
+            int64_t d[1] = {rnd(0, 1) ? t[0].rank : rnd(0, 4)};
+            t[1] = mk_i64(1, d, ints[0]);
+            n_in = 2;
+            if (!rnd(0, 3)) attr_ints("axes", ints[1], (size_t)rnd(0, 4));
+            break;
+        }
+        default: {
+            int nd = (int)rnd(1, 3);
+            bool valid = rnd(0, 3) != 0;
+            for (int j = 0; j < nd; j++) {
+                ints[0][j] = rnd(valid ? 1 : 0, 5), ints[1][j] = rnd(valid ? 1 : 0, 3);
+                ints[2][j] = rnd(valid ? 1 : -1, 3), ints[3][j] = rnd(valid ? 1 : -1, 2);
+                ints[4][j] = rnd(0, 2), ints[4][j + nd] = rnd(0, 2);
+            }
+            int64_t d[1] = {nd}, K = 1, L = 1;
+            t[1] = mk_i64(1, d, ints[0]), t[2] = mk_i64(1, d, ints[1]);
+            n_in = 3;
+            attr_ints("strides", ints[2], valid ? (size_t)nd : (size_t)rnd(0, 3));
+            attr_ints("dilations", ints[3], valid ? (size_t)nd : (size_t)rnd(0, 3));
+            attr_ints("pads", ints[4], valid ? (size_t)(2 * nd) : (size_t)rnd(0, 6));
+            for (int j = 0; j < nd && valid; j++) {
+                int64_t span = ints[3][j] * (ints[1][j] - 1) + 1, padded = ints[0][j] + ints[4][j] + ints[4][j + nd];
+                K *= ints[1][j];
+                L *= padded >= span ? (padded - span) / ints[2][j] + 1 : 0;
+            }
+            if (valid) {
+                int64_t dx[3] = {rnd(0, 2), rnd(0, 2) * K, L};
+                t[0] = mk(rnd(0, 1) ? MIXRT_DTYPE_F32 : MIXRT_DTYPE_I32, 3, dx, NULL);
+                for (size_t j = 0; j < mixrt_tensor_numel(&t[0]); j++)
+                    mixrt_store_f64(t[0].data, t[0].dtype, j, (double)(j % 7));
+            } else {
+                t[0] = rnd_tensor(rnd(0, 1) ? MIXRT_DTYPE_F32 : MIXRT_DTYPE_I32, 3);
+            }
+            break;
+        }
+        }
+        for (int i = 0; i < n_in; i++) in[i] = t[i].data || t[i].rank || t[i].dtype ? &t[i] : NULL;
+        if (G) N->n_inputs = n_in;
+        mixrt_status st = run();
+        if (st == MIXRT_STATUS_OK)
+            ok++;
+        else {
+            errors++;
+            TU_CHECK(mixrt_context_last_error(ctx)[0] != 0, "sweep %d %s: error %d without a message", it, ops[op],
+                     (int)st);
+        }
+        end();
+        for (int i = 0; i < 5; i++) mixrt_tensor_release(ctx, &t[i]);
+        TU_CHECK(mixrt_context_bytes_in_use(ctx) == base, "sweep %d %s leaks", it, ops[op]);
+        base = mixrt_context_bytes_in_use(ctx);
+    }
+    TU_CHECK(ok > 400 && errors > 400, "sweep: %d ran, %d rejected (want a mix)", ok, errors);
+}
+
 /* ---- allocation failures: every failing allocation gives an error and no leak ---- */
 
 static void test_fault_injection(void) {
@@ -719,24 +966,37 @@ static void test_fault_injection(void) {
         int succeeded = 0;
         for (long n = 0; n < 300 && !succeeded; n++) {
             size_t before = mixrt_context_bytes_in_use(ctx);
-            mixrt_context_fail_alloc_after(ctx, n, 1);
             switch (op) {
-            case 0: begin("DFT", 17, 1, 1), in[0] = &x; break;
-            case 1: begin("GridSample", 16, 2, 1), attr_str("mode", "bicubic"), in[0] = &x, in[1] = &g; break;
-            case 2: begin("Unique", 11, 1, 4), in[0] = &w; break;
+            case 0:
+                begin("DFT", 17, 1, 1), in[0] = &x;
+                break;
+            case 1:
+                begin("GridSample", 16, 2, 1), attr_str("mode", "bicubic"), in[0] = &x, in[1] = &g;
+                break;
+            case 2:
+                begin("Unique", 11, 1, 4), in[0] = &w;
+                break;
             case 3:
                 begin("TfIdfVectorizer", 9, 1, 1);
                 attr_int("min_gram_length", 1), attr_int("max_gram_length", 1), attr_str("mode", "TF");
-                attr_ints("ngram_counts", counts, 1), attr_ints("ngram_indexes", idx, 3), attr_strs("pool_strings", pool, 3);
+                attr_ints("ngram_counts", counts, 1), attr_ints("ngram_indexes", idx, 3),
+                    attr_strs("pool_strings", pool, 3);
                 in[0] = &w;
                 break;
-            case 4: begin("CenterCropPad", 18, 2, 1), in[0] = &ws, in[1] = &shape; break;
-            default: begin("STFT", 17, 4, 1), in[0] = &sig, in[1] = &n8, in[3] = &n8; break;
+            case 4:
+                begin("CenterCropPad", 18, 2, 1), in[0] = &ws, in[1] = &shape;
+                break;
+            default:
+                begin("STFT", 17, 4, 1), in[0] = &sig, in[1] = &n8, in[3] = &n8;
+                break;
             }
+            mixrt_context_fail_alloc_after(ctx, n, 1);
             mixrt_status st = run();
             mixrt_context_fail_alloc_after(ctx, -1, 0);
-            if (st == MIXRT_STATUS_OK) succeeded = 1;
-            else TU_CHECK(st == MIXRT_STATUS_OUT_OF_MEMORY, "op %d fail-after %ld: status %d", op, n, (int)st);
+            if (st == MIXRT_STATUS_OK)
+                succeeded = 1;
+            else
+                TU_CHECK(st == MIXRT_STATUS_OUT_OF_MEMORY, "op %d fail-after %ld: status %d", op, n, (int)st);
             end();
             TU_CHECK(mixrt_context_bytes_in_use(ctx) == before, "op %d fail-after %ld leaks %zu bytes", op, n,
                      mixrt_context_bytes_in_use(ctx) - before);
@@ -764,6 +1024,7 @@ int main(void) {
     test_det();
     test_center_crop_pad();
     test_col2im();
+    test_hostile_sweep();
     TU_CHECK(mixrt_context_bytes_in_use(ctx) == base, "leaked %zu bytes", mixrt_context_bytes_in_use(ctx) - base);
     test_fault_injection();
     mixrt_context_destroy(ctx);

@@ -145,16 +145,22 @@ static mixrt_status run_grid_sample(struct mixrt_kernel_ctx *k) {
     const char *ps = mixrt_node_attr_string(k->node, "padding_mode", "zeros");
     enum gs_mode mode;
     enum gs_pad pad;
-    if (!strcmp(ms, "bilinear") || !strcmp(ms, "linear")) mode = GS_LINEAR;
-    else if (!strcmp(ms, "nearest")) mode = GS_NEAREST;
-    else if (!strcmp(ms, "bicubic") || !strcmp(ms, "cubic")) mode = GS_CUBIC;
+    if (!strcmp(ms, "bilinear") || !strcmp(ms, "linear"))
+        mode = GS_LINEAR;
+    else if (!strcmp(ms, "nearest"))
+        mode = GS_NEAREST;
+    else if (!strcmp(ms, "bicubic") || !strcmp(ms, "cubic"))
+        mode = GS_CUBIC;
     else {
         status = mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "mode '%s' is not linear, nearest or cubic", ms);
         goto fail;
     }
-    if (!strcmp(ps, "zeros")) pad = GS_ZEROS;
-    else if (!strcmp(ps, "border")) pad = GS_BORDER;
-    else if (!strcmp(ps, "reflection")) pad = GS_REFLECTION;
+    if (!strcmp(ps, "zeros"))
+        pad = GS_ZEROS;
+    else if (!strcmp(ps, "border"))
+        pad = GS_BORDER;
+    else if (!strcmp(ps, "reflection"))
+        pad = GS_REFLECTION;
     else {
         status = mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
                                     "padding_mode '%s' is not zeros, border or reflection", ps);
@@ -179,6 +185,11 @@ static mixrt_status run_grid_sample(struct mixrt_kernel_ctx *k) {
     MIXRT_TRY(mixrt_kernel_output(k, 0, X->dtype, r + 2, odims, &out));
     ny = mixrt_tensor_numel(out);
     if (ny == 0) return MIXRT_STATUS_OK;
+    for (int d = 0; d < r; d++)
+        if (X->dims[2 + d] == 0) {
+            status = bad_input(k, MIXRT_STATUS_INVALID_MODEL, 0, X, "an empty image cannot be sampled");
+            goto fail;
+        }
     nx = mixrt_tensor_numel(X);
     ng = mixrt_tensor_numel(G);
     MIXRT_TRY(mixrt_tensor_to_f64(k->ctx, X, &x));
@@ -212,8 +223,10 @@ static mixrt_status run_grid_sample(struct mixrt_kernel_ctx *k) {
                 if (v < -1e15) v = -1e15;
                 if (mode == GS_NEAREST) v = nearbyint(v);
                 if (v < lo || v > hi) {
-                    if (pad == GS_BORDER) v = v < 0 ? 0 : v > (double)(size - 1) ? (double)(size - 1) : v;
-                    else if (pad == GS_REFLECTION) v = gs_reflect(v, lo, hi);
+                    if (pad == GS_BORDER)
+                        v = v < 0 ? 0 : v > (double)(size - 1) ? (double)(size - 1) : v;
+                    else if (pad == GS_REFLECTION)
+                        v = gs_reflect(v, lo, hi);
                 }
                 if (mode == GS_NEAREST) {
                     idx[d][0] = gs_tap_index((int64_t)v, size, pad, lo, hi);
@@ -239,7 +252,8 @@ static mixrt_status run_grid_sample(struct mixrt_kernel_ctx *k) {
                     int j = (int)(rest % (size_t)per_dim);
                     rest /= (size_t)per_dim;
                     int64_t i = idx[d][j];
-                    if (i < 0 || off < 0) off = -1;
+                    if (i < 0 || off < 0)
+                        off = -1;
                     else {
                         int64_t stride = 1;
                         for (int e = d + 1; e < r; e++) stride *= X->dims[2 + e];
@@ -310,7 +324,8 @@ static int uq_cmp_elem(const struct mixrt_tensor *t, size_t a, size_t b) {
 static int uq_cmp(const struct uq_items *it, int64_t a, int64_t b) {
     for (int64_t o = 0; o < it->outer; o++)
         for (int64_t i = 0; i < it->inner; i++) {
-            int c = uq_cmp_elem(it->t, (size_t)((o * it->n + a) * it->inner + i), (size_t)((o * it->n + b) * it->inner + i));
+            int c = uq_cmp_elem(it->t, (size_t)((o * it->n + a) * it->inner + i),
+                                (size_t)((o * it->n + b) * it->inner + i));
             if (c) return c;
         }
     return 0;
@@ -364,7 +379,8 @@ static mixrt_status run_unique(struct mixrt_kernel_ctx *k) {
     case MIXRT_DTYPE_F64:
     case MIXRT_DTYPE_BF16:
     case MIXRT_DTYPE_STRING:
-    case MIXRT_DTYPE_BOOL: break;
+    case MIXRT_DTYPE_BOOL:
+        break;
     default:
         status = bad_input(k, MIXRT_STATUS_UNSUPPORTED_DTYPE, 0, X, "expected a numeric, bool or string tensor");
         goto fail;
@@ -381,6 +397,12 @@ static mixrt_status run_unique(struct mixrt_kernel_ctx *k) {
         it.n = X->dims[axis];
         for (int d = 0; d < axis; d++) it.outer *= X->dims[d];
         for (int d = (int)axis + 1; d < X->rank; d++) it.inner *= X->dims[d];
+    }
+    /* An empty X may still have a huge axis: every slice is then equal, but inverse_indices would
+     * list them all. Refused rather than attempted. */
+    if (mixrt_tensor_numel(X) == 0 && it.n > INT32_MAX) {
+        status = bad_input(k, MIXRT_STATUS_UNSUPPORTED, 0, X, "too many (empty) slices along the axis");
+        goto fail;
     }
     bool sorted = mixrt_node_attr_int(k->node, "sorted", 1) != 0;
     m = (size_t)it.n;
@@ -458,12 +480,12 @@ fail:
  * string among the sorted distinct pool strings, and -1 (matching nothing) when not in the pool.
  * Each n-gram length's pool entries are kept sorted for binary search. */
 struct tfidf_pool {
-    const int64_t *keys; /* pool keys, all lengths concatenated */
-    int64_t *sorted;     /* per entry: the entry ordinal, sorted within its length group */
-    int64_t n_len;       /* number of n-gram lengths (ngram_counts size) */
+    const int64_t *keys;  /* pool keys, all lengths concatenated */
+    int64_t *sorted;      /* per entry: the entry ordinal, sorted within its length group */
+    int64_t n_len;        /* number of n-gram lengths (ngram_counts size) */
     const int64_t *start; /* key offset of length g+1's group */
-    int64_t *first_ord;  /* ordinal of the first entry of each group */
-    int64_t *count;      /* entries per group */
+    int64_t *first_ord;   /* ordinal of the first entry of each group */
+    int64_t *count;       /* entries per group */
 };
 
 static int tfidf_cmp_keys(const int64_t *a, const int64_t *b, int64_t n) {
@@ -482,8 +504,10 @@ static int64_t tfidf_find(const struct tfidf_pool *p, const int64_t *gram, int64
         const int64_t *e = p->keys + p->start[g] + (ords[mid] - p->first_ord[g]) * len;
         int c = tfidf_cmp_keys(e, gram, len);
         if (c == 0) return ords[mid];
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return -1;
 }
@@ -508,7 +532,8 @@ static mixrt_status run_tfidf(struct mixrt_kernel_ctx *k) {
     const struct mixrt_tensor *X = NULL;
     MIXRT_TRY(mixrt_kernel_input(k, 0, &X));
     const struct mixrt_node *nd = k->node;
-    int64_t min_g = mixrt_node_attr_int(nd, "min_gram_length", 0), max_g = mixrt_node_attr_int(nd, "max_gram_length", 0);
+    int64_t min_g = mixrt_node_attr_int(nd, "min_gram_length", 0),
+            max_g = mixrt_node_attr_int(nd, "max_gram_length", 0);
     int64_t max_skip = mixrt_node_attr_int(nd, "max_skip_count", 0);
     const char *mode_s = mixrt_node_attr_string(nd, "mode", "");
     int mode = !strcmp(mode_s, "TF") ? 0 : !strcmp(mode_s, "IDF") ? 1 : !strcmp(mode_s, "TFIDF") ? 2 : -1;
@@ -529,14 +554,16 @@ static mixrt_status run_tfidf(struct mixrt_kernel_ctx *k) {
     const float *weights = mixrt_node_attr_floats(nd, "weights", &n_w);
     const struct mixrt_attr *pi = mixrt_node_attr(nd, "pool_int64s"), *ps = mixrt_node_attr(nd, "pool_strings");
     if ((pi != NULL) == (ps != NULL)) {
-        status = mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "exactly one of pool_int64s and pool_strings must be set");
+        status = mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
+                                    "exactly one of pool_int64s and pool_strings must be set");
         goto fail;
     }
     bool strings = ps != NULL;
     n_pool = strings ? ps->n : pi->n;
     if (strings ? X->dtype != MIXRT_DTYPE_STRING : (X->dtype != MIXRT_DTYPE_I32 && X->dtype != MIXRT_DTYPE_I64)) {
-        status = bad_input(k, MIXRT_STATUS_UNSUPPORTED_DTYPE, 0, X,
-                           strings ? "expected strings (pool_strings is set)" : "expected i32 or i64 (pool_int64s is set)");
+        status =
+            bad_input(k, MIXRT_STATUS_UNSUPPORTED_DTYPE, 0, X,
+                      strings ? "expected strings (pool_strings is set)" : "expected i32 or i64 (pool_int64s is set)");
         goto fail;
     }
     if (X->rank != 1 && X->rank != 2) {
@@ -554,10 +581,11 @@ static mixrt_status run_tfidf(struct mixrt_kernel_ctx *k) {
     for (size_t g = 0; g < n_len; g++) {
         int64_t s = counts[g], e = g + 1 < n_len ? counts[g + 1] : (int64_t)n_pool;
         if (s < 0 || e < s || e > (int64_t)n_pool || (e - s) % (int64_t)(g + 1) != 0) {
-            status = mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
-                                        "ngram_counts[%zu] = %lld does not start a whole group of %zu-grams in a pool of "
-                                        "%zu",
-                                        g, (long long)s, g + 1, n_pool);
+            status =
+                mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
+                                   "ngram_counts[%zu] = %lld does not start a whole group of %zu-grams in a pool of "
+                                   "%zu",
+                                   g, (long long)s, g + 1, n_pool);
             goto fail;
         }
         first_ord[g] = (int64_t)n_ent;
@@ -566,8 +594,8 @@ static mixrt_status run_tfidf(struct mixrt_kernel_ctx *k) {
     }
     if (n_idx != n_ent || (n_w && n_w != n_ent)) {
         status = mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
-                                    "the pool holds %zu n-grams but ngram_indexes has %zu and weights %zu", n_ent, n_idx,
-                                    n_w);
+                                    "the pool holds %zu n-grams but ngram_indexes has %zu and weights %zu", n_ent,
+                                    n_idx, n_w);
         goto fail;
     }
     int64_t width = 0;
@@ -582,8 +610,8 @@ static mixrt_status run_tfidf(struct mixrt_kernel_ctx *k) {
     /* Weights apply per output coordinate, as ONNX Runtime and the ONNX reference do. */
     if (n_w && width > (int64_t)n_w) {
         status = mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
-                                    "ngram_indexes reach coordinate %lld but weights has %zu values", (long long)width - 1,
-                                    n_w);
+                                    "ngram_indexes reach coordinate %lld but weights has %zu values",
+                                    (long long)width - 1, n_w);
         goto fail;
     }
     /* Pool keys. */
@@ -651,8 +679,10 @@ static mixrt_status run_tfidf(struct mixrt_kernel_ctx *k) {
                 xk[i] = tmp[mid];
                 break;
             }
-            if (c < 0) lo = mid + 1;
-            else hi = mid;
+            if (c < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
         }
     }
     /* Each group's ordinals sorted by their key tuples. */
@@ -671,10 +701,10 @@ static mixrt_status run_tfidf(struct mixrt_kernel_ctx *k) {
                 int64_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
                 int64_t i = lo, j = mid, o = lo;
                 while (i < mid && j < hi)
-                    t2[o++] = tfidf_cmp_keys(base + (v[j] - first_ord[g]) * len, base + (v[i] - first_ord[g]) * len,
-                                             len) < 0
-                                  ? v[j++]
-                                  : v[i++];
+                    t2[o++] =
+                        tfidf_cmp_keys(base + (v[j] - first_ord[g]) * len, base + (v[i] - first_ord[g]) * len, len) < 0
+                            ? v[j++]
+                            : v[i++];
                 while (i < mid) t2[o++] = v[i++];
                 while (j < hi) t2[o++] = v[j++];
             }
@@ -687,8 +717,11 @@ static mixrt_status run_tfidf(struct mixrt_kernel_ctx *k) {
     int64_t rows = X->rank == 2 ? X->dims[0] : 1, C = X->dims[X->rank - 1];
     int64_t odims[2] = {rows, width};
     struct mixrt_tensor *out = NULL;
-    if (X->rank == 2) MIXRT_TRY(mixrt_kernel_output(k, 0, MIXRT_DTYPE_F32, 2, odims, &out));
-    else MIXRT_TRY(mixrt_kernel_output(k, 0, MIXRT_DTYPE_F32, 1, &width, &out));
+    if (X->rank == 2)
+        MIXRT_TRY(mixrt_kernel_output(k, 0, MIXRT_DTYPE_F32, 2, odims, &out));
+    else
+        MIXRT_TRY(mixrt_kernel_output(k, 0, MIXRT_DTYPE_F32, 1, &width, &out));
+    if (mixrt_tensor_numel(out) == 0 || C == 0) goto fail; /* all zeros; status is OK */
     n_out = (size_t)width;
     freq = xcalloc(k, n_out, sizeof(int64_t));
     gram = freq ? xcalloc(k, (size_t)max_g, sizeof(int64_t)) : NULL;
@@ -718,8 +751,10 @@ static mixrt_status run_tfidf(struct mixrt_kernel_ctx *k) {
         }
         for (int64_t j = 0; j < width; j++) {
             double v = (double)freq[j], w = n_w ? (double)weights[j] : 1.0;
-            if (mode == 1) v = freq[j] > 0 ? w : 0.0;
-            else if (mode == 2) v *= w;
+            if (mode == 1)
+                v = freq[j] > 0 ? w : 0.0;
+            else if (mode == 2)
+                v *= w;
             ((float *)out->data)[row * width + j] = (float)v;
         }
     }
@@ -825,14 +860,14 @@ static mixrt_status run_center_crop_pad(struct mixrt_kernel_ctx *k) {
         }
         for (size_t i = 0; i < na; i++) {
             if (!mixrt_norm_axis(axes_a[i], r, &axes[i])) {
-                status = mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "axes[%zu] = %lld is out of range for rank %d",
-                                            i, (long long)axes_a[i], r);
+                status = mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
+                                            "axes[%zu] = %lld is out of range for rank %d", i, (long long)axes_a[i], r);
                 goto fail;
             }
             for (size_t j = 0; j < i; j++)
                 if (axes[j] == axes[i]) {
-                    status = mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "axis %lld is repeated",
-                                                (long long)axes[i]);
+                    status =
+                        mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "axis %lld is repeated", (long long)axes[i]);
                     goto fail;
                 }
         }
@@ -857,7 +892,8 @@ static mixrt_status run_center_crop_pad(struct mixrt_kernel_ctx *k) {
     }
     struct mixrt_tensor *out = NULL;
     MIXRT_TRY(mixrt_kernel_output(k, 0, X->dtype, r, odims, &out));
-    size_t n = mixrt_tensor_numel(out);
+    /* An empty input gives all padding (and may have dims whose products overflow). */
+    size_t n = mixrt_tensor_numel(X) ? mixrt_tensor_numel(out) : 0;
     int64_t idx[MIXRT_MAX_RANK] = {0}, st[MIXRT_MAX_RANK];
     int64_t s = 1;
     for (int d = r - 1; d >= 0; d--) {
@@ -869,8 +905,10 @@ static mixrt_status run_center_crop_pad(struct mixrt_kernel_ctx *k) {
         bool inside = true;
         for (int d = 0; d < r && inside; d++) {
             int64_t i = idx[d] + shift[d];
-            if (i < 0 || i >= X->dims[d]) inside = false;
-            else off += i * st[d];
+            if (i < 0 || i >= X->dims[d])
+                inside = false;
+            else
+                off += i * st[d];
         }
         if (inside) MIXRT_TRY(copy_elems(k, out, o, X, (size_t)off, 1));
         for (int d = r - 1; d >= 0; d--) {
@@ -908,9 +946,10 @@ static mixrt_status run_col2im(struct mixrt_kernel_ctx *k) {
     MIXRT_TRY(read_small_ints(k, 1, img, &ni));
     MIXRT_TRY(read_small_ints(k, 2, blk, &nb));
     if (ni != nb || ni < 1 || ni > MIXRT_MAX_RANK - 2) {
-        status = mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
-                                    "image_shape has %zu values and block_shape %zu: expected one per spatial dim (1 to %d)",
-                                    ni, nb, MIXRT_MAX_RANK - 2);
+        status =
+            mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
+                               "image_shape has %zu values and block_shape %zu: expected one per spatial dim (1 to %d)",
+                               ni, nb, MIXRT_MAX_RANK - 2);
         goto fail;
     }
     int nd = (int)ni;
@@ -926,6 +965,8 @@ static mixrt_status run_col2im(struct mixrt_kernel_ctx *k) {
     }
     int64_t dil[MIXRT_MAX_RANK], pb[MIXRT_MAX_RANK], str[MIXRT_MAX_RANK], nbl[MIXRT_MAX_RANK];
     int64_t kprod = 1, lprod = 1;
+    /* Bounds for the products: X's dims (0 stands for "any": C or L may be 0). */
+    int64_t lim1 = X->dims[1] ? X->dims[1] : (int64_t)1 << 40, lim2 = X->dims[2] ? X->dims[2] : (int64_t)1 << 40;
     for (int d = 0; d < nd; d++) {
         dil[d] = n_dil ? dil_a[d] : 1;
         str[d] = n_str ? str_a[d] : 1;
@@ -934,21 +975,23 @@ static mixrt_status run_col2im(struct mixrt_kernel_ctx *k) {
         const int64_t lim = (int64_t)1 << 31;
         if (img[d] < 0 || img[d] > lim || blk[d] < 1 || blk[d] > lim || dil[d] < 1 || dil[d] > lim || str[d] < 1 ||
             str[d] > lim || pb[d] < 0 || pb[d] > lim || pe < 0 || pe > lim) {
-            status = mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
-                                        "dim %d: image %lld, block %lld, dilation %lld, stride %lld, pads %lld/%lld out of "
-                                        "range",
-                                        d, (long long)img[d], (long long)blk[d], (long long)dil[d], (long long)str[d],
-                                        (long long)pb[d], (long long)pe);
+            status =
+                mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
+                                   "dim %d: image %lld, block %lld, dilation %lld, stride %lld, pads %lld/%lld out of "
+                                   "range",
+                                   d, (long long)img[d], (long long)blk[d], (long long)dil[d], (long long)str[d],
+                                   (long long)pb[d], (long long)pe);
             goto fail;
         }
         int64_t span = dil[d] * (blk[d] - 1) + 1, padded = img[d] + pb[d] + pe;
         nbl[d] = padded >= span ? (padded - span) / str[d] + 1 : 0;
-        kprod *= blk[d];
-        lprod *= nbl[d];
-        if (kprod > X->dims[1] + 1 || lprod > X->dims[2] + 1) {
+        /* Products bounded by X's dims (which may be huge when X is empty) never overflow. */
+        if (blk[d] > lim1 / kprod || (nbl[d] && lprod > lim2 / nbl[d])) {
             kprod = -1;
             break;
         }
+        kprod *= blk[d];
+        lprod *= nbl[d];
     }
     if (kprod <= 0 || X->dims[1] % kprod != 0 || lprod != X->dims[2]) {
         status = bad_input(k, MIXRT_STATUS_INVALID_MODEL, 0, X,
@@ -992,7 +1035,10 @@ static mixrt_status run_col2im(struct mixrt_kernel_ctx *k) {
                 int64_t lo = rest % nbl[d];
                 rest /= nbl[d];
                 int64_t pos = lo * str[d] - pb[d] + ko[d] * dil[d];
-                if (pos < 0 || pos >= img[d]) inside = false;
+                if (pos < 0 || pos >= img[d]) {
+                    inside = false;
+                    break;
+                }
                 int64_t stride = 1;
                 for (int e = d + 1; e < nd; e++) stride *= img[e];
                 off += pos * stride;
@@ -1001,12 +1047,15 @@ static mixrt_status run_col2im(struct mixrt_kernel_ctx *k) {
             for (int64_t n = 0; n < N; n++)
                 for (int64_t c = 0; c < C; c++) {
                     size_t src = (size_t)(((n * C + c) * kprod + kk) * L + l), dst = (size_t)((n * C + c) * isz + off);
-                    if (y) y[dst] += x[src];
-                    else yi[dst] = (int64_t)((uint64_t)yi[dst] + (uint64_t)xi[src]); /* wraps like the type would */
+                    if (y)
+                        y[dst] += x[src];
+                    else
+                        yi[dst] = (int64_t)((uint64_t)yi[dst] + (uint64_t)xi[src]); /* wraps like the type would */
                 }
         }
     }
-    if (y) MIXRT_TRY(mixrt_convert(out->data, out->dtype, y, MIXRT_DTYPE_F64, ny));
+    if (y)
+        MIXRT_TRY(mixrt_convert(out->data, out->dtype, y, MIXRT_DTYPE_F64, ny));
     else
         for (size_t i = 0; i < ny; i++) mixrt_store_i64(out->data, out->dtype, i, yi[i]);
 fail:

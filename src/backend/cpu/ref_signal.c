@@ -80,8 +80,8 @@ static mixrt_status twiddles(struct mixrt_kernel_ctx *k, int64_t n, double **cs,
 /* One transform of length n over m = min(len, n) input points x[t*xs] (re, im; im may be NULL),
  * bins [0, bins) into y[b*ys] (interleaved re, im). Forward uses exp(-2*pi*i*b*t/n); inverse
  * exp(+...) and 1/n. */
-static void dft_line(const double *cs, const double *sn, int64_t n, const double *xr, const double *xi,
-                     size_t xs, int64_t m, double *y, size_t ys, int64_t bins, bool inverse) {
+static void dft_line(const double *cs, const double *sn, int64_t n, const double *xr, const double *xi, size_t xs,
+                     int64_t m, double *y, size_t ys, int64_t bins, bool inverse) {
     double sign = inverse ? 1.0 : -1.0, scale = inverse ? 1.0 / (double)n : 1.0;
     for (int64_t b = 0; b < bins; b++) {
         double re = 0, im = 0;
@@ -123,9 +123,9 @@ static mixrt_status run_dft(struct mixrt_kernel_ctx *k) {
         if (axis < 0) axis += r - 1;
     }
     if (axis < 0 || axis > r - 2) {
-        status = mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
-                                    "axis %lld is out of range for input #0 of rank %d (the last dim is real/imaginary)",
-                                    (long long)axis, r);
+        status = mixrt_kernel_error(
+            k, MIXRT_STATUS_INVALID_MODEL,
+            "axis %lld is out of range for input #0 of rank %d (the last dim is real/imaginary)", (long long)axis, r);
         goto fail;
     }
     int64_t inverse = mixrt_node_attr_int(k->node, "inverse", 0);
@@ -190,7 +190,8 @@ static mixrt_status run_stft(struct mixrt_kernel_ctx *k) {
     int64_t step = 0;
     MIXRT_TRY(read_int_scalar(k, 1, &step));
     if (step < 1) {
-        status = mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "frame_step is %lld, expected >= 1", (long long)step);
+        status =
+            mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "frame_step is %lld, expected >= 1", (long long)step);
         goto fail;
     }
     if (win) {
@@ -205,15 +206,16 @@ static mixrt_status run_stft(struct mixrt_kernel_ctx *k) {
     if (mixrt_kernel_opt_input(k, 3)) {
         MIXRT_TRY(read_int_scalar(k, 3, &fl));
         if (win && win->dims[0] != fl) {
-            status = mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "window has %lld points but frame_length is %lld",
-                                        (long long)win->dims[0], (long long)fl);
+            status =
+                mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "window has %lld points but frame_length is %lld",
+                                   (long long)win->dims[0], (long long)fl);
             goto fail;
         }
     }
     if (fl < 1 || fl > SIG_MAX_DFT || fl > len) {
-        status = mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
-                                    "frame_length %lld must be in [1, signal_length %lld]", (long long)fl,
-                                    (long long)len);
+        status =
+            mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "frame_length %lld must be in [1, signal_length %lld]",
+                               (long long)fl, (long long)len);
         goto fail;
     }
     int64_t onesided = mixrt_node_attr_int(k->node, "onesided", 1);
@@ -245,8 +247,8 @@ static mixrt_status run_stft(struct mixrt_kernel_ctx *k) {
                 fr[t] = p[0] * wt;
                 fr[fl + t] = c == 2 ? p[1] * wt : 0.0;
             }
-            dft_line(cs, sn, fl, fr, c == 2 ? fr + fl : NULL, 1, fl, y + (size_t)((b * frames + f) * bins * 2), 2,
-                     bins, false);
+            dft_line(cs, sn, fl, fr, c == 2 ? fr + fl : NULL, 1, fl, y + (size_t)((b * frames + f) * bins * 2), 2, bins,
+                     false);
         }
     MIXRT_TRY(mixrt_convert(out->data, out->dtype, y, MIXRT_DTYPE_F64, ny));
 fail:
@@ -302,9 +304,15 @@ static mixrt_status run_window(struct mixrt_kernel_ctx *k, enum window_kind kind
     for (int64_t i = 0; i < size; i++) {
         double a = period > 0 ? 2.0 * SIG_PI * (double)i / (double)period : 0.0, v;
         switch (kind) {
-        case WIN_HANN: v = 0.5 - 0.5 * cos(a); break;
-        case WIN_HAMMING: v = 25.0 / 46.0 - (21.0 / 46.0) * cos(a); break;
-        default: v = 0.42 - 0.5 * cos(a) + 0.08 * cos(2.0 * a); break;
+        case WIN_HANN:
+            v = 0.5 - 0.5 * cos(a);
+            break;
+        case WIN_HAMMING:
+            v = 25.0 / 46.0 - (21.0 / 46.0) * cos(a);
+            break;
+        default:
+            v = 0.42 - 0.5 * cos(a) + 0.08 * cos(2.0 * a);
+            break;
         }
         mixrt_store_f64(out->data, dt, (size_t)i, v);
     }
@@ -337,7 +345,7 @@ static mixrt_status run_mel_weight_matrix(struct mixrt_kernel_ctx *k) {
                                     (long long)mels, (long long)dft, (long long)rate);
         goto fail;
     }
-    if (!(lo >= 0 && hi >= lo)) {
+    if (!(lo >= 0 && hi >= lo && isfinite(hi))) {
         status = mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
                                     "expected 0 <= lower_edge_hertz (%g) <= upper_edge_hertz (%g)", lo, hi);
         goto fail;
@@ -358,7 +366,8 @@ static mixrt_status run_mel_weight_matrix(struct mixrt_kernel_ctx *k) {
     double mel_step = (hi_mel - lo_mel) / (double)(mels + 2);
     for (int64_t i = 0; i < mels + 2; i++) {
         double hz = 700.0 * (pow(10.0, ((double)i * mel_step + lo_mel) / 2595.0) - 1.0);
-        edge[i] = (int64_t)floor((double)(dft + 1) * hz / (double)rate);
+        double bin = floor((double)(dft + 1) * hz / (double)rate);
+        edge[i] = bin < 1e18 ? (int64_t)bin : (int64_t)1e18; /* far past the last bin either way */
     }
     for (int64_t i = 0; i < mels; i++) {
         int64_t l = edge[i], c = edge[i + 1], h = edge[i + 2];
