@@ -1,5 +1,5 @@
 /* test_infer.c - static shape/type inference: symbolic dims flow through conv, pool,
- * flatten, matmul and broadcasts; contradictions with declared types are errors. The
+ * flatten, matmul and broadcasts; a contradicted declaration gives way to inference. The
  * graph is built in memory with the IR API; run-time input checks are in model_run.c. */
 #include <string.h>
 
@@ -79,7 +79,9 @@ int main(void) {
     add_node(g, "Add", 2, (int[]){mixrt_graph_find_value(g, "logits"), y}, "sum");
     add_node(g, "Less", 2, (int[]){mixrt_graph_find_value(g, "sum"), y}, "lt");
 
-    TU_CHECK(mixrt_graph_infer(g) == MIXRT_STATUS_OK, "infer: %s", mixrt_context_last_error(ctx));
+    int contradictions = -1;
+    TU_CHECK(mixrt_graph_infer(g, &contradictions) == MIXRT_STATUS_OK, "infer: %s", mixrt_context_last_error(ctx));
+    TU_CHECK(contradictions == 0, "no contradictions in a consistent graph (%d)", contradictions);
     const struct mixrt_value *c = val(g, "c");
     TU_CHECK(c->dtype == MIXRT_DTYPE_BF16 && c->rank == 4, "conv dtype/rank");
     TU_CHECK(c->dims[0].param && !strcmp(c->dims[0].param, "N"), "conv keeps symbolic batch");
@@ -96,15 +98,18 @@ int main(void) {
     const struct mixrt_value *lt = val(g, "lt");
     TU_CHECK(lt->dtype == MIXRT_DTYPE_BOOL && lt->rank == 2 && lt->dims[1].value == 10, "comparison gives bool");
 
-    /* A declared output that contradicts inference is an error naming node and value. */
+    /* A declared type that contradicts inference is replaced by the inferred one (with a
+     * warning): stale value_info must not make a valid model unloadable. */
     int bad = add_value(g, "bad", MIXRT_DTYPE_BF16, 2, (int64_t[]){7, 7}, NULL);
-    (void)bad;
     add_node(g, "Relu", 1, (int[]){mixrt_graph_find_value(g, "lt")}, "bad");
     g->order = NULL;
-    mixrt_status st = mixrt_graph_infer(g);
-    TU_CHECK(st == MIXRT_STATUS_INVALID_MODEL, "contradiction detected (status %d)", st);
-    TU_CHECK(strstr(mixrt_context_last_error(ctx), "'bad'") != NULL, "message names the value: %s",
-             mixrt_context_last_error(ctx));
+    mixrt_context_set_log_level(ctx, MIXRT_LOG_ERROR); /* the warning is expected */
+    mixrt_status st = mixrt_graph_infer(g, &contradictions);
+    TU_CHECK(st == MIXRT_STATUS_OK && contradictions == 1, "contradiction counted (status %d, %d)", st, contradictions);
+    const struct mixrt_value *bv = &g->values[bad];
+    TU_CHECK(bv->dtype == MIXRT_DTYPE_BOOL && bv->rank == 2 && bv->dims[1].value == 10 && bv->dims[0].param &&
+                 !strcmp(bv->dims[0].param, "N"),
+             "inferred type wins: %s rank %d", mixrt_dtype_name(bv->dtype), bv->rank);
     mixrt_graph_destroy(g);
     TU_CHECK(mixrt_context_bytes_in_use(ctx) == 0, "no leak: %zu bytes", mixrt_context_bytes_in_use(ctx));
     mixrt_context_destroy(ctx);

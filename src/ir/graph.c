@@ -31,6 +31,7 @@ mixrt_status mixrt_graph_create(mixrt_context_t ctx, struct mixrt_graph *parent,
 /* Tensors (initializers, attribute tensors) hold data from the context allocator or
  * an mmap owned elsewhere; release them here, graphs nested in attributes included. */
 static void graph_release(struct mixrt_graph *g) {
+    if (!g) return;
     for (int i = 0; i < g->n_values; i++)
         if (g->values[i].init) mixrt_tensor_release(g->ctx, g->values[i].init);
     for (int i = 0; i < g->n_nodes; i++) {

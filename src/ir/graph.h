@@ -141,9 +141,10 @@ const int64_t *mixrt_node_attr_ints(const struct mixrt_node *n, const char *name
 const float *mixrt_node_attr_floats(const struct mixrt_node *n, const char *name,
                                     size_t *count);
 
-/* Runs static shape and type inference over g (and its subgraphs), filling dtype/rank/
- * dims of values where they follow from the inputs and constants. Unknown stays
- * unknown; a contradiction with a declared type is an INVALID_MODEL error. */
-mixrt_status mixrt_graph_infer(struct mixrt_graph *g);
+/* Runs static shape and type inference over g, filling dtype/rank/dims of values where
+ * they follow from the inputs and constants. Unknown stays unknown; where a declared
+ * type contradicts what the inputs imply, the implied one wins and a warning says so.
+ * Returns the number of such contradictions in *contradictions (may be NULL). */
+mixrt_status mixrt_graph_infer(struct mixrt_graph *g, int *contradictions);
 
 #endif /* MIXRT_IR_GRAPH_H */

@@ -2,8 +2,8 @@
  * values where they follow from graph inputs, constants and attributes; symbolic dims
  * (dim_param) travel through element-wise, broadcast, matmul, conv/pool and layout ops.
  * Inference only adds knowledge: what cannot be derived statically stays unknown and is
- * settled at run time by the kernels; a derived fact that contradicts a declared one is
- * an error naming the node and value. */
+ * settled at run time by the kernels; a derived fact that contradicts a declared one
+ * replaces it, with a warning naming the node and value. */
 #include <stdio.h>
 #include <string.h>
 
@@ -42,6 +42,18 @@ static struct mixrt_dim dim_unknown(void) {
     struct mixrt_dim d = {-1, NULL};
     return d;
 }
+/* Products and sums of dims from untrusted models: -1 (unknown) on overflow. */
+static int64_t mul_dims(int64_t a, int64_t b) {
+    int64_t r;
+    if (a < 0 || b < 0 || __builtin_mul_overflow(a, b, &r)) return -1;
+    return r;
+}
+static int64_t add_dims(int64_t a, int64_t b) {
+    int64_t r;
+    if (a < 0 || b < 0 || __builtin_add_overflow(a, b, &r)) return -1;
+    return r;
+}
+
 static bool dim_is(const struct mixrt_dim *d, int64_t v) { return d->value == v; }
 static bool dim_same(const struct mixrt_dim *a, const struct mixrt_dim *b) {
     if (a->value >= 0 || b->value >= 0) return a->value == b->value;
@@ -121,13 +133,14 @@ static bool is_broadcast(const char *op, bool *to_bool) {
 /* Spatial output size of a conv/pool window; -1 when unknown. */
 static int64_t window_out(int64_t in, int64_t k, int64_t stride, int64_t dil, int64_t pb, int64_t pe, bool ceil_mode,
                           const char *auto_pad) {
-    if (in < 0 || k <= 0 || stride <= 0 || dil <= 0) return -1;
-    int64_t ek = (k - 1) * dil + 1;
-    if (!strcmp(auto_pad, "SAME_UPPER") || !strcmp(auto_pad, "SAME_LOWER")) return (in + stride - 1) / stride;
+    if (in < 0 || k <= 0 || stride <= 0 || dil <= 0 || pb < 0 || pe < 0) return -1;
+    int64_t ek = add_dims(mul_dims(k - 1, dil), 1);
+    if (!strcmp(auto_pad, "SAME_UPPER") || !strcmp(auto_pad, "SAME_LOWER")) return in / stride + (in % stride != 0);
     if (!strcmp(auto_pad, "VALID")) pb = pe = 0;
-    int64_t span = in + pb + pe - ek;
-    if (span < 0) return -1;
-    return (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
+    int64_t padded = add_dims(add_dims(in, pb), pe);
+    if (ek < 0 || padded < 0 || padded < ek) return -1;
+    int64_t span = padded - ek;
+    return (ceil_mode ? span / stride + (span % stride != 0) : span / stride) + 1;
 }
 
 /* Output 0 shape of Conv / pooling ops from input 0 (and W for Conv). */
@@ -244,7 +257,7 @@ static struct shape infer_node(const struct mixrt_graph *g, const struct mixrt_n
         int64_t a = 1, b = 1;
         for (int i = 0; i < x.rank; i++) {
             int64_t *p = i < axis ? &a : &b;
-            if (*p >= 0) *p = x.d[i].value >= 0 ? *p * x.d[i].value : -1;
+            *p = mul_dims(*p, x.d[i].value);
         }
         out.d[0] = a >= 0 ? dim_known(a) : (axis == 1 ? x.d[0] : dim_unknown());
         out.d[1] = b >= 0 ? dim_known(b) : dim_unknown();
@@ -281,12 +294,12 @@ static struct shape infer_node(const struct mixrt_graph *g, const struct mixrt_n
                 continue;
             } else if (sh[i] < 0) return unknown_shape(x.dtype);
             else out.d[i] = dim_known(sh[i]);
-            if (known >= 0) known = out.d[i].value >= 0 ? known * out.d[i].value : -1;
+            known = mul_dims(known, out.d[i].value);
         }
         if (infer_at >= 0 && all_known && known > 0) {
             int64_t total = 1;
-            for (int i = 0; i < x.rank; i++) total *= x.d[i].value;
-            if (total % known == 0) out.d[infer_at] = dim_known(total / known);
+            for (int i = 0; i < x.rank; i++) total = mul_dims(total, x.d[i].value);
+            if (total >= 0 && total % known == 0) out.d[infer_at] = dim_known(total / known);
         }
         return out;
     }
@@ -298,8 +311,7 @@ static struct shape infer_node(const struct mixrt_graph *g, const struct mixrt_n
         int64_t sum = 0;
         for (int i = 0; i < n->n_inputs; i++) {
             struct shape y = value_shape(g, n->inputs[i]);
-            if (y.rank != x.rank || y.d[axis].value < 0 || sum < 0) sum = -1;
-            else sum += y.d[axis].value;
+            sum = y.rank != x.rank ? -1 : add_dims(sum, y.d[axis].value);
         }
         out.d[axis] = sum >= 0 ? dim_known(sum) : dim_unknown();
         return out;
@@ -363,8 +375,9 @@ static bool merge(struct mixrt_value *v, const struct shape *s) {
     return true;
 }
 
-mixrt_status mixrt_graph_infer(struct mixrt_graph *g) {
+mixrt_status mixrt_graph_infer(struct mixrt_graph *g, int *contradictions_out) {
     char a[256], b[256];
+    int contradictions = 0;
     for (int s = 0; s < g->n_nodes; s++) {
         const struct mixrt_node *n = &g->nodes[g->order ? g->order[s] : s];
         for (int oi = 0; oi < n->n_outputs; oi++) {
@@ -372,23 +385,27 @@ mixrt_status mixrt_graph_infer(struct mixrt_graph *g) {
             if (vi < 0) continue;
             struct shape sh = infer_node(g, n, oi);
             struct mixrt_value *v = &g->values[vi];
-            struct mixrt_value before = *v;
             if (!merge(v, &sh)) {
-                *v = before;
+                /* Exporters leave stale value_info behind often enough that refusing the
+                 * model would be wrong: warn, and keep what the inputs imply. */
                 int64_t dd[MIXRT_MAX_RANK], vd[MIXRT_MAX_RANK];
                 for (int i = 0; i < MIXRT_MAX_RANK; i++) {
                     dd[i] = sh.d[i].value;
                     vd[i] = v->dims[i].value;
                 }
-                return mixrt_error(g->ctx, MIXRT_STATUS_INVALID_MODEL,
-                                   "invalid model: %s node '%s' output #%d '%s' is declared %s %s but its inputs make it "
-                                   "%s %s",
-                                   n->op_type, n->name, oi, v->name, mixrt_dtype_name(v->dtype),
-                                   v->rank >= 0 ? mixrt_dims_str(a, sizeof(a), v->rank, vd) : "[?]",
-                                   mixrt_dtype_name(sh.dtype),
-                                   sh.rank >= 0 ? mixrt_dims_str(b, sizeof(b), sh.rank, dd) : "[?]");
+                mixrt_log(g->ctx, MIXRT_LOG_WARNING,
+                          "%s node '%s' output #%d '%s' is declared %s %s but its inputs make it %s %s; using the "
+                          "latter",
+                          n->op_type, n->name, oi, v->name, mixrt_dtype_name(v->dtype),
+                          v->rank >= 0 ? mixrt_dims_str(a, sizeof(a), v->rank, vd) : "[?]", mixrt_dtype_name(sh.dtype),
+                          sh.rank >= 0 ? mixrt_dims_str(b, sizeof(b), sh.rank, dd) : "[?]");
+                if (sh.dtype != MIXRT_DTYPE_UNDEFINED) v->dtype = sh.dtype;
+                v->rank = sh.rank;
+                for (int i = 0; i < sh.rank; i++) v->dims[i] = sh.d[i];
+                contradictions++;
             }
         }
     }
+    if (contradictions_out) *contradictions_out = contradictions;
     return MIXRT_STATUS_OK;
 }

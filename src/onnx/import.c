@@ -191,6 +191,11 @@ static mixrt_status lower_attr(struct importer *im, struct mixrt_graph *g, const
                                node->op_type, node->name, MAX_SUBGRAPH_DEPTH);
         struct mixrt_graph **gs = mixrt_arena_calloc(ar, n ? n : 1, sizeof(*gs));
         if (!gs) return MIXRT_STATUS_OUT_OF_MEMORY;
+        /* Attached before lowering, so a failure half way still lets the graph's
+         * destroy walk (and release) whatever the subgraphs already own. */
+        if (type == MIXRT_ATTR_GRAPH) a->g = NULL;
+        a->graphs = gs;
+        a->n = n;
         for (size_t i = 0; i < n; i++) {
             const Onnx__GraphProto *sub = type == MIXRT_ATTR_GRAPH ? ap->g : ap->graphs[i];
             if (!sub) return mixrt_error(ctx, MIXRT_STATUS_INVALID_MODEL, "invalid model: empty subgraph");
@@ -204,10 +209,10 @@ static mixrt_status lower_attr(struct importer *im, struct mixrt_graph *g, const
                 return status;
             }
         }
-        if (type == MIXRT_ATTR_GRAPH) a->g = gs[0];
-        else {
-            a->graphs = gs;
-            a->n = n;
+        if (type == MIXRT_ATTR_GRAPH) {
+            a->g = gs[0];
+            a->graphs = NULL;
+            a->n = 0;
         }
         break;
     }
@@ -436,9 +441,11 @@ static mixrt_status lower_graph(struct importer *im, const Onnx__GraphProto *gp,
         node->attrs = attrs;
         for (size_t j = 0; j < np->n_attribute; j++) {
             if (!np->attribute[j]) continue;
-            status = lower_attr(im, g, &g->nodes[ni], np->attribute[j], &attrs[g->nodes[ni].n_attrs]);
+            /* Counted first: a half-lowered attribute's tensors and graphs are released
+             * with the graph (attrs are zeroed, so absent parts are NULL). */
+            struct mixrt_attr *a = &attrs[g->nodes[ni].n_attrs++];
+            status = lower_attr(im, g, &g->nodes[ni], np->attribute[j], a);
             if (status != MIXRT_STATUS_OK) return status;
-            g->nodes[ni].n_attrs++;
         }
     }
 
@@ -566,7 +573,7 @@ mixrt_status mixrt_onnx_import(mixrt_context_t ctx, const uint8_t *data, size_t 
     g->n_opsets = n_opsets;
     status = lower_graph(&im, mp->graph, g);
     if (status != MIXRT_STATUS_OK) goto fail;
-    MIXRT_TRY(mixrt_graph_infer(g));
+    MIXRT_TRY(mixrt_graph_infer(g, NULL));
     onnx__model_proto__free_unpacked(mp, &pba);
     *out = g;
     return MIXRT_STATUS_OK;
