@@ -17,7 +17,7 @@ if [ $quick -eq 0 ]; then
   echo "== tests again under ASan + UBSan"
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMIXRT_SANITIZE=ON >/dev/null
   cmake --build build-asan -j"$jobs" >/dev/null
-  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE install
 
   echo "== importer fuzzer (corpus replay + bounded fuzzing)"
