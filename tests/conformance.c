@@ -22,7 +22,7 @@
 #define RTOL 1e-3
 #define ATOL 1e-7
 
-enum verdict { V_PASS, V_FAIL, V_SKIP };
+enum verdict { V_PASS, V_FAIL, V_SKIP, V_NA };
 
 struct options {
     const char *data_dir;
@@ -31,6 +31,9 @@ struct options {
     bool verbose;
     const char *write_pass;
     const char *expect;
+    mixrt_dtype variant; /* F32: the suites as shipped; BF16/F16: converted cases */
+    double tol;          /* relative L2 tolerance of a 16-bit variant */
+    const char *report;  /* CSV: one row per case */
 };
 
 struct strlist {
@@ -258,6 +261,104 @@ static enum verdict read_pbs(mixrt_context_t ctx, const char *dir, const char *p
     return V_PASS;
 }
 
+/* Loads a model; an unsupported operator is a SKIP, any other error a FAIL. */
+static enum verdict load_model(mixrt_context_t ctx, const char *path, const char *label, mixrt_model_t *model,
+                               bool verbose, char *reason, size_t rsize) {
+    *model = NULL;
+    mixrt_status st = mixrt_model_load(ctx, path, model);
+    if (st == MIXRT_STATUS_OK) return V_PASS;
+    if (st == MIXRT_STATUS_UNSUPPORTED_OP) {
+        char op[200];
+        unsupported_op(mixrt_context_last_error(ctx), op, sizeof(op));
+        snprintf(reason, rsize, "%sunsupported op %s", label, op);
+        if (verbose) fprintf(stderr, "    %s\n", mixrt_context_last_error(ctx));
+        return V_SKIP;
+    }
+    snprintf(reason, rsize, "%sload: %s: %s", label, mixrt_status_string(st), mixrt_context_last_error(ctx));
+    return V_FAIL;
+}
+
+/* Reads the inputs (and, when want_exp, the expected outputs) of one data set folder, binds
+ * them to the model's inputs and runs it. On V_PASS outs[0..n_outs) hold the outputs (the
+ * caller destroys them and ds). label prefixes the reason ("" for the f32 suite). */
+static enum verdict run_set(mixrt_context_t ctx, mixrt_model_t model, const char *set_dir, const char *set_name,
+                            bool want_exp, const char *label, struct data_set *ds, struct mixrt_tensor **outs,
+                            bool verbose, char *reason, size_t rsize) {
+    size_t n_inputs = mixrt_model_input_count(model), n_outs = mixrt_model_output_count(model);
+    struct mixrt_value_info in_info[MAX_IO];
+    size_t free_inputs[MAX_IO], n_free = 0; /* graph inputs without an initializer */
+    if (n_outs > MAX_IO || n_inputs > MAX_IO) {
+        snprintf(reason, rsize, "%smodel has %zu inputs and %zu outputs; the runner handles %d", label, n_inputs,
+                 n_outs, MAX_IO);
+        return V_FAIL;
+    }
+    for (size_t i = 0; i < n_inputs; i++) {
+        mixrt_model_get_input(model, i, &in_info[i]);
+        if (!in_info[i].has_initializer) free_inputs[n_free++] = i;
+    }
+    enum verdict v = read_pbs(ctx, set_dir, "input", ds->in, ds->in_name, &ds->n_in, reason, rsize);
+    if (v == V_PASS && want_exp) v = read_pbs(ctx, set_dir, "output", ds->exp, ds->exp_name, &ds->n_exp, reason, rsize);
+    if (v != V_PASS) return v;
+
+    /* Bind each input by its name when it names a graph input, else by position among
+     * the inputs without initializers. */
+    const char *names[MAX_IO];
+    const struct mixrt_tensor *ins[MAX_IO];
+    for (size_t i = 0; i < ds->n_in; i++) {
+        const char *name = NULL;
+        if (ds->in_name[i])
+            for (size_t j = 0; j < n_inputs && !name; j++)
+                if (!strcmp(in_info[j].name, ds->in_name[i])) name = in_info[j].name;
+        if (!name) {
+            if (i >= n_free) {
+                snprintf(reason, rsize, "%s%s: input_%zu.pb has no graph input to bind to (%zu free inputs)", label,
+                         set_name, i, n_free);
+                return V_FAIL;
+            }
+            name = in_info[free_inputs[i]].name;
+        }
+        names[i] = name;
+        ins[i] = ds->in[i];
+        /* ONNX's test generator stores bf16 data as uint16 tensors (NumPy has no bf16):
+         * the bits are bf16, so take them as such. */
+        for (size_t j = 0; j < n_inputs; j++)
+            if (in_info[j].name == name && in_info[j].dtype == MIXRT_DTYPE_BF16 &&
+                ds->in[i]->dtype == MIXRT_DTYPE_U16)
+                ds->in[i]->dtype = MIXRT_DTYPE_BF16;
+    }
+    if (ds->n_exp > n_outs) {
+        snprintf(reason, rsize, "%s%s: %zu expected outputs, the model has %zu", label, set_name, ds->n_exp, n_outs);
+        return V_FAIL;
+    }
+    mixrt_status st = mixrt_model_run(model, ds->n_in, names, ins, outs);
+    if (st != MIXRT_STATUS_OK) {
+        if (verbose) fprintf(stderr, "    %s%s\n", label, mixrt_context_last_error(ctx));
+        memset(outs, 0, n_outs * sizeof(*outs));
+        if (st == MIXRT_STATUS_UNSUPPORTED_OP) {
+            char op[200];
+            unsupported_op(mixrt_context_last_error(ctx), op, sizeof(op));
+            snprintf(reason, rsize, "%sunsupported op %s", label, op);
+            return V_SKIP;
+        }
+        snprintf(reason, rsize, "%srun (%s): %s: %s", label, set_name, mixrt_status_string(st),
+                 mixrt_context_last_error(ctx));
+        return V_FAIL;
+    }
+    return V_PASS;
+}
+
+/* The model output a test's output_k.pb stands for: by its name, else by position. */
+static size_t output_index(mixrt_model_t model, const struct data_set *ds, size_t k) {
+    size_t n_outs = mixrt_model_output_count(model);
+    if (ds->exp_name[k])
+        for (size_t j = 0; j < n_outs; j++) {
+            struct mixrt_value_info info;
+            mixrt_model_get_output(model, j, &info);
+            if (!strcmp(info.name, ds->exp_name[k])) return j;
+        }
+    return k;
+}
+
 static enum verdict run_case(mixrt_context_t ctx, const char *case_dir, bool verbose, char *reason, size_t rsize) {
     char path[4096];
     enum verdict v = V_PASS;
@@ -265,40 +366,14 @@ static enum verdict run_case(mixrt_context_t ctx, const char *case_dir, bool ver
     struct strlist sets = {0};
     struct data_set ds;
     struct mixrt_tensor *outs[MAX_IO];
-    size_t n_outs = 0;
     memset(&ds, 0, sizeof(ds));
     memset(outs, 0, sizeof(outs));
     reason[0] = 0;
 
     snprintf(path, sizeof(path), "%.4000s/model.onnx", case_dir);
-    mixrt_status st = mixrt_model_load(ctx, path, &model);
-    if (st != MIXRT_STATUS_OK) {
-        if (st == MIXRT_STATUS_UNSUPPORTED_OP) {
-            char op[200];
-            unsupported_op(mixrt_context_last_error(ctx), op, sizeof(op));
-            snprintf(reason, rsize, "unsupported op %s", op);
-            if (verbose) fprintf(stderr, "    %s\n", mixrt_context_last_error(ctx));
-            return V_SKIP;
-        }
-        snprintf(reason, rsize, "load: %s: %s", mixrt_status_string(st), mixrt_context_last_error(ctx));
-        return V_FAIL;
-    }
-    size_t n_inputs = mixrt_model_input_count(model);
-    n_outs = mixrt_model_output_count(model);
-    if (n_outs > MAX_IO || n_inputs > MAX_IO) {
-        snprintf(reason, rsize, "model has %zu inputs and %zu outputs; the runner handles %d", n_inputs, n_outs,
-                 MAX_IO);
-        v = V_FAIL;
-        goto done;
-    }
-    struct mixrt_value_info in_info[MAX_IO], out_info[MAX_IO];
-    size_t free_inputs[MAX_IO], n_free = 0; /* graph inputs without an initializer */
-    for (size_t i = 0; i < n_inputs; i++) {
-        mixrt_model_get_input(model, i, &in_info[i]);
-        if (!in_info[i].has_initializer) free_inputs[n_free++] = i;
-    }
-    for (size_t i = 0; i < n_outs; i++) mixrt_model_get_output(model, i, &out_info[i]);
-
+    v = load_model(ctx, path, "", &model, verbose, reason, rsize);
+    if (v != V_PASS) return v;
+    size_t n_outs = mixrt_model_output_count(model);
     list_dir(case_dir, "test_data_set_", &sets);
     if (!sets.n) {
         snprintf(reason, rsize, "no test_data_set_* folders");
@@ -308,69 +383,14 @@ static enum verdict run_case(mixrt_context_t ctx, const char *case_dir, bool ver
     for (size_t s = 0; s < sets.n && v == V_PASS; s++) {
         char set_dir[4096];
         snprintf(set_dir, sizeof(set_dir), "%.3000s/%.1000s", case_dir, sets.v[s]);
-        v = read_pbs(ctx, set_dir, "input", ds.in, ds.in_name, &ds.n_in, reason, rsize);
-        if (v == V_PASS) v = read_pbs(ctx, set_dir, "output", ds.exp, ds.exp_name, &ds.n_exp, reason, rsize);
+        v = run_set(ctx, model, set_dir, sets.v[s], true, "", &ds, outs, verbose, reason, rsize);
         if (v != V_PASS) break;
-
-        /* Bind each input by its name when it names a graph input, else by position among
-         * the inputs without initializers. */
-        const char *names[MAX_IO];
-        const struct mixrt_tensor *ins[MAX_IO];
-        for (size_t i = 0; i < ds.n_in; i++) {
-            const char *name = NULL;
-            if (ds.in_name[i])
-                for (size_t j = 0; j < n_inputs && !name; j++)
-                    if (!strcmp(in_info[j].name, ds.in_name[i])) name = in_info[j].name;
-            if (!name) {
-                if (i >= n_free) {
-                    snprintf(reason, rsize, "%s: input_%zu.pb has no graph input to bind to (%zu free inputs)",
-                             sets.v[s], i, n_free);
-                    v = V_FAIL;
-                    break;
-                }
-                name = in_info[free_inputs[i]].name;
-            }
-            names[i] = name;
-            ins[i] = ds.in[i];
-            /* ONNX's test generator stores bf16 data as uint16 tensors (NumPy has no bf16):
-             * the bits are bf16, so take them as such. */
-            for (size_t j = 0; j < n_inputs; j++)
-                if (in_info[j].name == name && in_info[j].dtype == MIXRT_DTYPE_BF16 &&
-                    ds.in[i]->dtype == MIXRT_DTYPE_U16)
-                    ds.in[i]->dtype = MIXRT_DTYPE_BF16;
-        }
-        if (v != V_PASS) break;
-        if (ds.n_exp > n_outs) {
-            snprintf(reason, rsize, "%s: %zu expected outputs, the model has %zu", sets.v[s], ds.n_exp, n_outs);
-            v = V_FAIL;
-            break;
-        }
-        st = mixrt_model_run(model, ds.n_in, names, ins, outs);
-        if (st != MIXRT_STATUS_OK) {
-            if (verbose) fprintf(stderr, "    %s\n", mixrt_context_last_error(ctx));
-            if (st == MIXRT_STATUS_UNSUPPORTED_OP) {
-                char op[200];
-                unsupported_op(mixrt_context_last_error(ctx), op, sizeof(op));
-                snprintf(reason, rsize, "unsupported op %s", op);
-                v = V_SKIP;
-            } else {
-                snprintf(reason, rsize, "run (%s): %s: %s", sets.v[s], mixrt_status_string(st),
-                         mixrt_context_last_error(ctx));
-                v = V_FAIL;
-            }
-            memset(outs, 0, sizeof(outs));
-            break;
-        }
         for (size_t k = 0; k < ds.n_exp && v == V_PASS; k++) {
-            size_t o = k;
-            if (ds.exp_name[k])
-                for (size_t j = 0; j < n_outs; j++)
-                    if (!strcmp(out_info[j].name, ds.exp_name[k])) {
-                        o = j;
-                        break;
-                    }
+            size_t o = output_index(model, &ds, k);
+            struct mixrt_value_info oi;
+            mixrt_model_get_output(model, o, &oi);
             char what[300];
-            snprintf(what, sizeof(what), "%s output %zu '%s'", sets.v[s], o, out_info[o].name);
+            snprintf(what, sizeof(what), "%s output %zu '%s'", sets.v[s], o, oi.name);
             if (outs[o] && outs[o]->dtype == MIXRT_DTYPE_BF16 && ds.exp[k]->dtype == MIXRT_DTYPE_U16)
                 ds.exp[k]->dtype = MIXRT_DTYPE_BF16; /* bf16 stored as uint16, as for inputs */
             if (!outs[o]) {
@@ -380,7 +400,7 @@ static enum verdict run_case(mixrt_context_t ctx, const char *case_dir, bool ver
                 v = V_FAIL;
             }
         }
-        for (size_t i = 0; i < n_outs; i++) {
+        for (size_t i = 0; i < n_outs && i < MAX_IO; i++) {
             mixrt_tensor_destroy(ctx, outs[i]);
             outs[i] = NULL;
         }
@@ -394,20 +414,258 @@ done:
     return v;
 }
 
+/* --- bf16/f16 variants ------------------------------------------------------------------
+ * A converted case folder (scripts/convert_dtype.py) holds the 16-bit model and inputs, and
+ * ref/ with the original f32 model whose converted weights and inputs hold the same rounded
+ * values. Both run here; the 16-bit outputs are compared with the f32 ones by relative
+ * L2 error over the finite entries, with NaN/Inf at identical places; integers exactly. */
+
+/* A whole string that is a decimal number (Cast to STRING prints a number). */
+static bool parse_number(const struct mixrt_string *s, double *out) {
+    char buf[64];
+    if (!s->len || s->len >= sizeof(buf)) return false;
+    memcpy(buf, s->ptr, s->len);
+    buf[s->len] = 0;
+    char *end;
+    *out = strtod(buf, &end);
+    return *end == 0;
+}
+
+/* Strings must match, except that two numbers compare as numbers: Cast to STRING writes
+ * the shortest decimal that reads back as the same value OF ITS TYPE, so a bf16 0.9765625
+ * prints as "0.977" while the f32 twin prints "0.9765625" - the same value. */
+static bool compare_strings_variant(const struct mixrt_tensor *got, const struct mixrt_tensor *ref,
+                                    const char *what, double tol, char *reason, size_t rsize) {
+    const struct mixrt_string *a = got->data, *b = ref->data;
+    size_t n = mixrt_tensor_numel(ref), bad = 0, first = 0;
+    for (size_t i = 0; i < n; i++) {
+        double x, y;
+        bool same = a[i].len == b[i].len && (!b[i].len || !memcmp(a[i].ptr, b[i].ptr, b[i].len));
+        if (!same && parse_number(&a[i], &x) && parse_number(&b[i], &y))
+            same = (isnan(x) && isnan(y)) || x == y || fabs(x - y) <= tol * fabs(y);
+        if (!same) {
+            if (!bad) first = i;
+            bad++;
+        }
+    }
+    if (!bad) return true;
+    snprintf(reason, rsize, "%s: %zu of %zu strings differ from the f32 reference; first at flat index %zu: got "
+             "'%.40s', reference '%.40s'", what, bad, n, first, a[first].ptr ? a[first].ptr : "",
+             b[first].ptr ? b[first].ptr : "");
+    return false;
+}
+
+/* Compares a 16-bit run's output with the f32 reference run's; *rel gets the error. */
+static bool compare_variant(const struct mixrt_tensor *got, const struct mixrt_tensor *ref, mixrt_dtype declared,
+                            const char *what, double tol, double *rel, char *reason, size_t rsize, bool verbose) {
+    char gd[300], rd[300];
+    desc_of(got, gd, sizeof(gd));
+    desc_of(ref, rd, sizeof(rd));
+    *rel = 0;
+    bool ref_float = mixrt_dtype_is_float(ref->dtype) != 0;
+    if (declared != MIXRT_DTYPE_UNDEFINED && got->dtype != declared) {
+        snprintf(reason, rsize, "%s: dtype: got %s, the converted model declares %s", what, gd,
+                 mixrt_dtype_name(declared));
+        return false;
+    }
+    if (ref_float != (mixrt_dtype_is_float(got->dtype) != 0) || (!ref_float && got->dtype != ref->dtype)) {
+        snprintf(reason, rsize, "%s: dtype mismatch: got %s, f32 reference %s", what, gd, rd);
+        return false;
+    }
+    bool same_shape = got->rank == ref->rank;
+    for (int i = 0; same_shape && i < got->rank; i++) same_shape = got->dims[i] == ref->dims[i];
+    if (!same_shape) {
+        snprintf(reason, rsize, "%s: shape mismatch: got %s, f32 reference %s", what, gd, rd);
+        return false;
+    }
+    if (!ref_float) {
+        /* Integers, bools and strings must match exactly: the inputs were rounded the same. */
+        if (ref->dtype == MIXRT_DTYPE_STRING) return compare_strings_variant(got, ref, what, tol, reason, rsize);
+        size_t n = mixrt_tensor_numel(ref), es = mixrt_dtype_size(ref->dtype), bad = 0, first = 0;
+        for (size_t i = 0; i < n; i++)
+            if (memcmp((const uint8_t *)got->data + i * es, (const uint8_t *)ref->data + i * es, es)) {
+                if (!bad) first = i;
+                bad++;
+            }
+        if (!bad) return true;
+        snprintf(reason, rsize, "%s (%s): %zu of %zu values differ from the f32 reference; first at flat index %zu: "
+                 "got %lld, reference %lld", what, gd, bad, n, first,
+                 (long long)mixrt_load_i64(got->data, got->dtype, first),
+                 (long long)mixrt_load_i64(ref->data, ref->dtype, first));
+        return false;
+    }
+    size_t n = mixrt_tensor_numel(ref), special_bad = 0, first_special = 0, worst = 0;
+    double d2 = 0, r2 = 0, worst_err = -1;
+    for (size_t i = 0; i < n; i++) {
+        double a = mixrt_load_f64(got->data, got->dtype, i), b = mixrt_load_f64(ref->data, ref->dtype, i);
+        if (!isfinite(a) || !isfinite(b)) {
+            bool same = (isnan(a) && isnan(b)) || (isinf(a) && isinf(b) && (a > 0) == (b > 0));
+            if (!same) {
+                if (!special_bad) first_special = i;
+                special_bad++;
+                if (verbose && special_bad <= 5) fprintf(stderr, "    %s[%zu]: got %.9g, reference %.9g\n", what, i, a, b);
+            }
+            continue;
+        }
+        double d = a - b;
+        d2 += d * d;
+        r2 += b * b;
+        if (fabs(d) > worst_err) {
+            worst_err = fabs(d);
+            worst = i;
+        }
+    }
+    /* An all-zero reference leaves nothing to scale by: any difference is then an error. */
+    *rel = r2 > 0 ? sqrt(d2) / sqrt(r2) : (d2 > 0 ? INFINITY : 0);
+    if (special_bad) {
+        snprintf(reason, rsize,
+                 "%s (%s): NaN/Inf at different places in %zu of %zu values; first at flat index %zu: got %.9g, "
+                 "reference %.9g", what, gd, special_bad, n, first_special,
+                 mixrt_load_f64(got->data, got->dtype, first_special), mixrt_load_f64(ref->data, ref->dtype, first_special));
+        return false;
+    }
+    if (*rel > tol) {
+        snprintf(reason, rsize,
+                 "%s (%s): relative L2 error %.3g > %.0e; largest abs error %.3g at flat index %zu: got %.9g, "
+                 "reference %.9g", what, gd, *rel, tol, worst_err, worst, mixrt_load_f64(got->data, got->dtype, worst),
+                 mixrt_load_f64(ref->data, ref->dtype, worst));
+        return false;
+    }
+    return true;
+}
+
+/* Reads a marker file's first line into buf; false when there is none. */
+static bool read_marker(const char *case_dir, const char *name, char *buf, size_t size) {
+    char path[4200];
+    snprintf(path, sizeof(path), "%.4000s/%s", case_dir, name);
+    FILE *f = fopen(path, "r");
+    if (!f) return false;
+    if (!fgets(buf, (int)size, f)) buf[0] = 0;
+    buf[strcspn(buf, "\r\n")] = 0;
+    fclose(f);
+    return true;
+}
+
+static enum verdict run_case_variant(mixrt_context_t ctx, const char *case_dir, mixrt_dtype target, double tol,
+                                     bool verbose, double *max_rel, char *reason, size_t rsize) {
+    char path[4200], label[64], note[1024];
+    enum verdict v = V_PASS;
+    mixrt_model_t model = NULL, ref = NULL;
+    struct strlist sets = {0};
+    struct data_set ds, rds;
+    struct mixrt_tensor *outs[MAX_IO], *routs[MAX_IO];
+    memset(&ds, 0, sizeof(ds));
+    memset(&rds, 0, sizeof(rds));
+    memset(outs, 0, sizeof(outs));
+    memset(routs, 0, sizeof(routs));
+    reason[0] = 0;
+    *max_rel = 0;
+    if (read_marker(case_dir, "NOT_APPLICABLE", note, sizeof(note))) {
+        snprintf(reason, rsize, "%s", note);
+        return V_NA;
+    }
+    if (read_marker(case_dir, "CONVERT_ERROR", note, sizeof(note))) {
+        snprintf(reason, rsize, "conversion failed: %s", note);
+        return V_FAIL;
+    }
+    snprintf(label, sizeof(label), "%s model: ", mixrt_dtype_name(target));
+    snprintf(path, sizeof(path), "%.4000s/model.onnx", case_dir);
+    v = load_model(ctx, path, label, &model, verbose, reason, rsize);
+    if (v != V_PASS) goto done;
+    snprintf(path, sizeof(path), "%.4000s/ref/model.onnx", case_dir);
+    v = load_model(ctx, path, "f32 reference: ", &ref, verbose, reason, rsize);
+    if (v != V_PASS) goto done;
+    size_t n_outs = mixrt_model_output_count(model);
+    if (n_outs != mixrt_model_output_count(ref)) {
+        snprintf(reason, rsize, "the converted model has %zu outputs, the f32 reference %zu", n_outs,
+                 mixrt_model_output_count(ref));
+        v = V_FAIL;
+        goto done;
+    }
+    list_dir(case_dir, "test_data_set_", &sets);
+    if (!sets.n) {
+        snprintf(reason, rsize, "no test_data_set_* folders");
+        v = V_FAIL;
+        goto done;
+    }
+    for (size_t s = 0; s < sets.n && v == V_PASS; s++) {
+        char set_dir[4096], ref_dir[4096];
+        snprintf(set_dir, sizeof(set_dir), "%.3000s/%.1000s", case_dir, sets.v[s]);
+        snprintf(ref_dir, sizeof(ref_dir), "%.3000s/ref/%.1000s", case_dir, sets.v[s]);
+        /* The reference first: its data set says which outputs the test checks and whether
+         * they are plain tensors (a sequence output is a SKIP, as in the f32 suite). */
+        v = run_set(ctx, ref, ref_dir, sets.v[s], true, "f32 reference: ", &rds, routs, verbose, reason, rsize);
+        if (v != V_PASS) break;
+        v = run_set(ctx, model, set_dir, sets.v[s], false, label, &ds, outs, verbose, reason, rsize);
+        if (v != V_PASS) break;
+        /* The outputs the original test checks (its output_N.pb files name them). */
+        for (size_t k = 0; k < rds.n_exp && v == V_PASS; k++) {
+            size_t o = output_index(ref, &rds, k);
+            struct mixrt_value_info oi;
+            mixrt_model_get_output(model, o, &oi);
+            char what[300];
+            double rel = 0;
+            snprintf(what, sizeof(what), "%s output %zu '%s'", sets.v[s], o, oi.name);
+            if (!outs[o] || !routs[o]) {
+                snprintf(reason, rsize, "%s: no output produced by the %s", what,
+                         outs[o] ? "f32 reference" : "converted model");
+                v = V_FAIL;
+            } else if (!compare_variant(outs[o], routs[o], oi.dtype, what, tol, &rel, reason, rsize, verbose)) {
+                v = V_FAIL;
+            }
+            if (rel > *max_rel || isnan(rel)) *max_rel = rel;
+        }
+        for (size_t i = 0; i < MAX_IO; i++) {
+            mixrt_tensor_destroy(ctx, outs[i]);
+            mixrt_tensor_destroy(ctx, routs[i]);
+            outs[i] = routs[i] = NULL;
+        }
+        data_set_free(ctx, &ds);
+        data_set_free(ctx, &rds);
+    }
+done:
+    data_set_free(ctx, &ds);
+    data_set_free(ctx, &rds);
+    for (size_t i = 0; i < MAX_IO; i++) {
+        mixrt_tensor_destroy(ctx, outs[i]);
+        mixrt_tensor_destroy(ctx, routs[i]);
+    }
+    mixrt_model_destroy(model);
+    mixrt_model_destroy(ref);
+    strlist_free(&sets);
+    return v;
+}
+
+/* One CSV field, quoted, with inner quotes doubled and line breaks flattened. */
+static void csv_field(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s == '\n' || *s == '\r' ? ' ' : *s, f);
+    }
+    fputc('"', f);
+}
+
 static void usage(FILE *f) {
     fprintf(f,
             "usage: mixrt_conformance [--data DIR] [--suite a,b,...] [--filter SUBSTR] [--verbose]\n"
-            "                         [--write-pass FILE] [--expect FILE]\n"
+            "                         [--write-pass FILE] [--expect FILE] [--variant f32|bf16|f16]\n"
+            "                         [--tol X] [--report FILE]\n"
             "  --data DIR        test data root (default /usr/share/libonnx-testdata/data)\n"
             "  --suite LIST      suites to run (default node,pytorch-converted,pytorch-operator,simple)\n"
             "  --filter SUBSTR   only cases whose name contains SUBSTR\n"
             "  --verbose         error details, first mismatches, cases slower than 2 s\n"
             "  --write-pass FILE write the sorted list of passing cases (suite/case)\n"
-            "  --expect FILE     exit non-zero if a case listed in FILE does not pass\n");
+            "  --expect FILE     exit non-zero if a case listed in FILE does not pass\n"
+            "  --variant V       f32 (default): the suites as shipped; bf16/f16: --data is a root of\n"
+            "                    cases converted by scripts/convert_dtype.py; each converted model runs\n"
+            "                    against its f32 twin (same rounded weights and inputs)\n"
+            "  --tol X           relative L2 tolerance of a variant (default 2e-2 bf16, 5e-3 f16)\n"
+            "  --report FILE     write one CSV row per case: variant,suite,case,verdict,ops,max_rel,detail\n");
 }
 
 int main(int argc, char **argv) {
-    struct options o = {"/usr/share/libonnx-testdata/data", NULL, NULL, false, NULL, NULL};
+    struct options o = {"/usr/share/libonnx-testdata/data", NULL, NULL, false, NULL, NULL, MIXRT_DTYPE_F32, 0, NULL};
     const char *suites_arg = "node,pytorch-converted,pytorch-operator,simple";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -418,6 +676,18 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) o.verbose = true;
         else if (!strcmp(a, "--write-pass") && has_val) o.write_pass = argv[++i];
         else if (!strcmp(a, "--expect") && has_val) o.expect = argv[++i];
+        else if (!strcmp(a, "--report") && has_val) o.report = argv[++i];
+        else if (!strcmp(a, "--tol") && has_val) o.tol = atof(argv[++i]);
+        else if (!strcmp(a, "--variant") && has_val) {
+            const char *v = argv[++i];
+            if (!strcmp(v, "f32")) o.variant = MIXRT_DTYPE_F32;
+            else if (!strcmp(v, "bf16")) o.variant = MIXRT_DTYPE_BF16;
+            else if (!strcmp(v, "f16")) o.variant = MIXRT_DTYPE_F16;
+            else {
+                fprintf(stderr, "mixrt_conformance: --variant takes f32, bf16 or f16, not '%s'\n", v);
+                return 2;
+            }
+        }
         else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
@@ -426,6 +696,18 @@ int main(int argc, char **argv) {
             usage(stderr);
             return 2;
         }
+    }
+    bool variant = o.variant != MIXRT_DTYPE_F32;
+    const char *vname = o.variant == MIXRT_DTYPE_BF16 ? "bf16" : o.variant == MIXRT_DTYPE_F16 ? "f16" : "f32";
+    if (o.tol <= 0) o.tol = o.variant == MIXRT_DTYPE_BF16 ? 2e-2 : 5e-3;
+    FILE *report = NULL;
+    if (o.report) {
+        report = fopen(o.report, "w");
+        if (!report) {
+            fprintf(stderr, "mixrt_conformance: cannot write '%s': %s\n", o.report, strerror(errno));
+            return 2;
+        }
+        fprintf(report, "variant,suite,case,verdict,ops,max_rel,detail\n");
     }
     o.suites = strdup(suites_arg);
     mixrt_context_t ctx;
@@ -437,12 +719,14 @@ int main(int argc, char **argv) {
     mixrt_context_set_log_level(ctx, MIXRT_LOG_ERROR);
 
     struct strlist passed = {0}, ran = {0}, suite_names = {0};
-    size_t tot[3] = {0};
+    size_t tot[4] = {0};
+    static const char *const verdict_name[4] = {"pass", "fail", "skip", "n/a"};
+    double t_start = now_s();
     char reason[2048];
     for (char *save = NULL, *suite = strtok_r(o.suites, ",", &save); suite; suite = strtok_r(NULL, ",", &save)) {
         char suite_dir[4096];
         struct strlist cases = {0};
-        size_t cnt[3] = {0};
+        size_t cnt[4] = {0};
         strlist_add(&suite_names, suite);
         snprintf(suite_dir, sizeof(suite_dir), "%.2000s/%.1000s", o.data_dir, suite);
         list_dir(suite_dir, "", &cases);
@@ -454,12 +738,21 @@ int main(int argc, char **argv) {
             if (o.filter && !strstr(name, o.filter)) continue;
             snprintf(case_dir, sizeof(case_dir), "%.3000s/%.1000s", suite_dir, name);
             snprintf(model, sizeof(model), "%.4000s/model.onnx", case_dir);
-            if (!file_exists(model)) continue;
+            if (!file_exists(model)) {
+                /* A converted suite marks the cases it has nothing to convert in. */
+                char marker[4200], marker2[4200];
+                snprintf(marker, sizeof(marker), "%.4000s/NOT_APPLICABLE", case_dir);
+                snprintf(marker2, sizeof(marker2), "%.4000s/CONVERT_ERROR", case_dir);
+                if (!variant || (!file_exists(marker) && !file_exists(marker2))) continue;
+            }
             snprintf(id, sizeof(id), "%.200s/%.390s", suite, name);
             strlist_add(&ran, id);
             mixrt_context_clear_error(ctx);
             double t0 = now_s();
-            enum verdict v = run_case(ctx, case_dir, o.verbose, reason, sizeof(reason));
+            double max_rel = 0;
+            enum verdict v = variant ? run_case_variant(ctx, case_dir, o.variant, o.tol, o.verbose, &max_rel, reason,
+                                                        sizeof(reason))
+                                     : run_case(ctx, case_dir, o.verbose, reason, sizeof(reason));
             double dt = now_s() - t0;
             cnt[v]++;
             if (v == V_PASS) {
@@ -467,6 +760,8 @@ int main(int argc, char **argv) {
                 strlist_add(&passed, id);
             } else if (v == V_SKIP) {
                 printf("SKIP %s: %s\n", id, reason);
+            } else if (v == V_NA) {
+                printf("N/A  %s: %s\n", id, reason);
             } else {
                 char ops[512];
                 model_ops(model, ops, sizeof(ops));
@@ -475,16 +770,42 @@ int main(int argc, char **argv) {
                               strstr(ops, "Multinomial");
                 printf("FAIL %s [%s]: %s%s\n", id, ops, reason,
                        random ? " (random op: values cannot match ONNX's generator)" : "");
-                printf("     repro: mixrt_conformance --suite %s --filter %s --verbose\n", suite, name);
+                if (variant)
+                    printf("     repro: mixrt_conformance --variant %s --data %s --suite %s --filter %s --verbose\n",
+                           vname, o.data_dir, suite, name);
+                else
+                    printf("     repro: mixrt_conformance --suite %s --filter %s --verbose\n", suite, name);
+            }
+            if (report) {
+                char ops[512] = "";
+                if (v != V_NA) model_ops(model, ops, sizeof(ops)); /* an N/A case has no model here */
+                fprintf(report, "%s,", vname);
+                csv_field(report, suite);
+                fputc(',', report);
+                csv_field(report, name);
+                fprintf(report, ",%s,", verdict_name[v]);
+                csv_field(report, ops);
+                fprintf(report, ",%.3g,", max_rel);
+                csv_field(report, v == V_PASS ? "" : reason);
+                fputc('\n', report);
             }
             if (o.verbose && dt > 2.0) printf("     time: %s took %.1f s\n", id, dt);
             fflush(stdout);
         }
-        printf("suite %s: %zu passed, %zu failed, %zu skipped\n", suite, cnt[V_PASS], cnt[V_FAIL], cnt[V_SKIP]);
-        for (int k = 0; k < 3; k++) tot[k] += cnt[k];
+        if (variant)
+            printf("suite %s (%s): %zu passed, %zu failed, %zu skipped, %zu not applicable\n", suite, vname,
+                   cnt[V_PASS], cnt[V_FAIL], cnt[V_SKIP], cnt[V_NA]);
+        else
+            printf("suite %s: %zu passed, %zu failed, %zu skipped\n", suite, cnt[V_PASS], cnt[V_FAIL], cnt[V_SKIP]);
+        for (int k = 0; k < 4; k++) tot[k] += cnt[k];
         strlist_free(&cases);
     }
-    printf("%zu passed, %zu failed, %zu skipped\n", tot[V_PASS], tot[V_FAIL], tot[V_SKIP]);
+    if (variant)
+        printf("%zu passed, %zu failed, %zu skipped, %zu not applicable (%s, tolerance %.0e, %.1f s)\n", tot[V_PASS],
+               tot[V_FAIL], tot[V_SKIP], tot[V_NA], vname, o.tol, now_s() - t_start);
+    else
+        printf("%zu passed, %zu failed, %zu skipped\n", tot[V_PASS], tot[V_FAIL], tot[V_SKIP]);
+    if (report) fclose(report);
     if (mixrt_context_bytes_in_use(ctx) && o.verbose)
         printf("note: %zu bytes still allocated from the context (a leak)\n", mixrt_context_bytes_in_use(ctx));
 
