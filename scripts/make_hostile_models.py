@@ -211,6 +211,16 @@ def main():
               [vi("y", F, None)], [numpy_helper.from_array(np.array([2 ** 31, 2 ** 31, 2 ** 31], np.int64), "shape")])
     w.case("runtime_output_overflow", "cos_huge", w.save("runtime_output_overflow.onnx", m))
 
+    # A Reshape target whose element count overflows int64 (shape inference and the
+    # kernel both multiply the dims).
+    m = model([helper.make_node("Reshape", ["data", "shape"], ["y"], name="reshape_huge")], [],
+              [vi("y", F, None)], [numpy_helper.from_array(np.zeros((2, 91), np.float32), "data"),
+                                   numpy_helper.from_array(np.array([2 ** 57 + 2, 0], np.int64), "shape")])
+    w.case("reshape_shape_overflow", "reshape_huge", w.save("reshape_shape_overflow.onnx", m))
+    m = model([helper.make_node("Expand", ["x", "shape"], ["y"], name="expand_huge")], [vi("x", F, [2])],
+              [vi("y", F, None)], [numpy_helper.from_array(np.array([2 ** 40, 2 ** 40, 2], np.int64), "shape")])
+    w.case("expand_shape_overflow", "expand_huge", w.save("expand_shape_overflow.onnx", m), *feed_x)
+
     # --- graph structure --------------------------------------------------------------------
     m = model([helper.make_node("Add", ["x", "ghost"], ["y"], name="add_ghost")], [vi("x", F, [2])], [vi("y", F, [2])])
     w.case("input_nothing_produces", "ghost;add_ghost", w.save("dangling_input.onnx", m), *feed_x)

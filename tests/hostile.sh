@@ -7,6 +7,8 @@
 # usage: tests/hostile.sh PATH/TO/mixrt [KEEP_DIR]
 #   KEEP_DIR: generate into this folder and keep it (default: a temp folder, removed)
 # env:   MIXRT_HOSTILE_TRUNC_STEP (default 37), MIXRT_HOSTILE_TIMEOUT (s per run, default 30)
+# A mixrt built with sanitizers (MIXRT_SANITIZE=ON, or build-fuzz's) works too: a
+# sanitizer report counts as a failure of its case.
 set -uo pipefail
 
 mixrt="${1:?usage: hostile.sh PATH/TO/mixrt [KEEP_DIR]}"
@@ -31,6 +33,10 @@ work="$(cd "$work" && pwd)"
 "$py" "$root/scripts/make_hostile_models.py" "$work/h" "$work/examples/cnn_f16.onnx" \
     "$work/examples/transformer_bf16.onnx" >/dev/null || { echo "hostile.sh: make_hostile_models.py failed" >&2; exit 2; }
 
+# Sanitizer reports end the run with status 134 so they cannot pass for an error exit.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-exitcode=134:detect_leaks=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:exitcode=134:print_stacktrace=1}"
+
 passed=0
 failed=0
 errf="$work/stderr.txt"
@@ -49,22 +55,28 @@ fail() { # CASE WHY REPRO...
 run_mixrt() {
     (cd "$work" && timeout -s KILL "$tmo" "$mixrt" run "$@" >"$outf" 2>"$errf")
     rc=$?
+    if grep -aq 'Sanitizer' "$errf"; then
+        sanitizer="$(grep -a -m1 -E 'runtime error|ERROR: [A-Za-z]*Sanitizer|SUMMARY' "$errf" | cut -c1-300)"
+        rc=134
+    else
+        sanitizer=""
+    fi
 }
 
-# Checks the one-error-line contract after a failing run. Notes are allowed only when
+# Checks the one-error-line contract after a failing run. Notes and warnings are allowed only when
 # allow_notes is 1. Prints the offending reason, or nothing.
 error_line_problem() {
     local allow_notes="$1" lines errors
     lines=$(wc -l <"$errf")
     if [ "$allow_notes" = 1 ]; then
-        errors=$(grep -acv '^mixrt: note: ' "$errf")
+        errors=$(grep -acvE '^mixrt: (note|warning): ' "$errf")
     else
         errors=$lines
     fi
     if [ ! -s "$errf" ]; then echo "stderr is empty"; return; fi
     if [ -n "$(tail -c1 "$errf")" ]; then echo "stderr does not end with a newline"; return; fi
     if [ "$errors" -ne 1 ]; then echo "stderr has $errors error lines ($lines lines), expected exactly 1"; return; fi
-    if ! grep -av '^mixrt: note: ' "$errf" | grep -aq '^mixrt: error: .'; then
+    if ! grep -avE '^mixrt: (note|warning): ' "$errf" | grep -aq '^mixrt: error: .'; then
         echo "the error line does not start with 'mixrt: error: '"
     fi
 }
@@ -77,10 +89,16 @@ while IFS=$'\t' read -r -a row; do
     args=("${row[@]:2}")
     run_mixrt "${args[@]}"
     if [ "$rc" -eq 0 ]; then fail "$name" "exit status 0, expected an error" "${args[@]}"; continue; fi
+    if [ -n "$sanitizer" ]; then fail "$name" "sanitizer report: $sanitizer" "${args[@]}"; continue; fi
     if [ "$rc" -ge 128 ]; then fail "$name" "killed by signal $((rc - 128)) (exit $rc)" "${args[@]}"; continue; fi
     why="$(error_line_problem 0)"
     if [ -n "$why" ]; then fail "$name" "$why" "${args[@]}"; continue; fi
     line="$(head -n1 "$errf")"
+    # Names come from the model: control bytes (ESC...) must not reach the terminal raw.
+    if LC_ALL=C grep -aq '[[:cntrl:]]' <<<"$line"; then
+        fail "$name" "the error line contains control characters" "${args[@]}"
+        continue
+    fi
     missing=""
     IFS=';' read -r -a groups <<<"$keys"
     for g in "${groups[@]}"; do
@@ -102,6 +120,7 @@ check_mutant() { # LABEL ARGS...
     local label="$1"
     shift
     run_mixrt "$@"
+    if [ -n "$sanitizer" ]; then fail "$label" "sanitizer report: $sanitizer" "$@"; return; fi
     if [ "$rc" -ge 128 ]; then fail "$label" "killed by signal $((rc - 128)) (exit $rc)" "$@"; return; fi
     if [ "$rc" -ne 0 ]; then
         local why
