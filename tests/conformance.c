@@ -486,6 +486,10 @@ static bool compare_variant(const struct mixrt_tensor *got, const struct mixrt_t
             if (memcmp((const uint8_t *)got->data + i * es, (const uint8_t *)ref->data + i * es, es)) {
                 if (!bad) first = i;
                 bad++;
+                if (verbose && bad <= 5)
+                    fprintf(stderr, "    %s[%zu]: got %lld, reference %lld\n", what, i,
+                            (long long)mixrt_load_i64(got->data, got->dtype, i),
+                            (long long)mixrt_load_i64(ref->data, ref->dtype, i));
             }
         if (!bad) return true;
         snprintf(reason, rsize, "%s (%s): %zu of %zu values differ from the f32 reference; first at flat index %zu: "
