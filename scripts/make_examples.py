@@ -2,7 +2,8 @@
 """Writes mixrt's example models: a small CNN and a small transformer encoder block, each
 in f32, f16 and bf16 (same graph, 16-bit weights rounded to nearest even from the f32
 ones), one seeded random input file per model (ONNX TensorProto .pb, exact dtype) and a
-manifest.json. Deterministic: the same seed gives the same bytes.
+manifest.json, and expected outputs (expected_<kind>_<output>.pb, f32, from a float64
+NumPy run of the f32 weights on the f32 input). Deterministic: the same seed gives the same bytes.
 
 usage: /usr/bin/python3 scripts/make_examples.py [OUT_DIR]   (default examples/models)
 """
@@ -205,6 +206,65 @@ def make_transformer(rng):
     return b, [("tokens", [1, seq, d])], [("hidden", [1, seq, d])]
 
 
+def reference(b, feeds):
+    """Runs the Builder's graph in float64 NumPy (only the ops the examples use), for
+    expected outputs: the f32 weights and the given float32 inputs."""
+    from math import erf
+    env = {n: a.astype(np.float64) if a.dtype == np.float32 else a for n, a in b.inits.items()}
+    env.update({n: a.astype(np.float64) for n, a in feeds.items()})
+    verf = np.vectorize(erf)
+    for nd in b.nodes:
+        at = {a.name: helper.get_attribute_value(a) for a in nd.attribute}
+        x = [env[i] for i in nd.input]
+        op = nd.op_type
+        if op == "Conv":  # 3x3, stride 1, pads 1 (all the examples use)
+            w = x[1]
+            xp = np.pad(x[0], ((0, 0), (0, 0), (1, 1), (1, 1)))
+            n_, c, h, wd = x[0].shape
+            cols = np.stack([xp[:, :, i:i + h, j:j + wd] for i in range(3) for j in range(3)], axis=2)
+            y = np.einsum("nckhw,ock->nohw", cols, w.reshape(w.shape[0], c, 9))
+        elif op == "BatchNormalization":
+            sh = (1, -1, 1, 1)
+            y = (x[0] - x[3].reshape(sh)) / np.sqrt(x[4].reshape(sh) + at["epsilon"]) * x[1].reshape(sh) \
+                + x[2].reshape(sh)
+        elif op == "Relu":
+            y = np.maximum(x[0], 0)
+        elif op == "Add":
+            y = x[0] + x[1]
+        elif op == "Mul":
+            y = x[0] * x[1]
+        elif op == "Div":
+            y = x[0] / x[1]
+        elif op == "Erf":
+            y = verf(x[0])
+        elif op == "MaxPool":  # 2x2 stride 2
+            n_, c, h, wd = x[0].shape
+            y = x[0].reshape(n_, c, h // 2, 2, wd // 2, 2).max(axis=(3, 5))
+        elif op == "GlobalAveragePool":
+            y = x[0].mean(axis=(2, 3), keepdims=True)
+        elif op == "Flatten":
+            y = x[0].reshape(x[0].shape[0], -1)
+        elif op == "Gemm":
+            y = x[0] @ x[1].T + x[2]
+        elif op == "Softmax":
+            e = np.exp(x[0] - x[0].max(axis=at["axis"], keepdims=True))
+            y = e / e.sum(axis=at["axis"], keepdims=True)
+        elif op == "LayerNormalization":
+            mu = x[0].mean(axis=-1, keepdims=True)
+            var = ((x[0] - mu) ** 2).mean(axis=-1, keepdims=True)
+            y = (x[0] - mu) / np.sqrt(var + at["epsilon"]) * x[1] + x[2]
+        elif op == "MatMul":
+            y = x[0] @ x[1]
+        elif op == "Reshape":
+            y = x[0].reshape(x[1])
+        elif op == "Transpose":
+            y = x[0].transpose(at["perm"])
+        else:
+            raise NotImplementedError(op)
+        env[nd.output[0]] = y
+    return env
+
+
 def check(model, tag):
     """Full check (with strict shape inference) where ONNX 1.12 accepts the dtypes;
     otherwise the structural check only, and say why."""
@@ -234,6 +294,16 @@ def main():
         b, inputs, outputs = make(np.random.default_rng(SEED + idx))
         in_name, in_shape = inputs[0]
         x = np.random.default_rng(SEED + 100 + idx).uniform(-1, 1, in_shape).astype(np.float32)
+        # Expected outputs: float64 NumPy run of the f32 weights on the f32 input, stored
+        # as f32. The f16/bf16 models are compared to it with a tolerance (their weights
+        # and input are rounded).
+        env = reference(b, {in_name: x})
+        expected = {}
+        for n, _ in outputs:
+            fname = f"expected_{kind}_{n}.pb"
+            with open(os.path.join(out_dir, fname), "wb") as f:
+                f.write(numpy_helper.from_array(env[n].astype(np.float32), n).SerializeToString())
+            expected[n] = fname
         for tag, elem in FLOAT_TYPES.items():
             model = b.emit(f"{kind}_{tag}", inputs, outputs, elem, doc)
             how = check(model, tag)
@@ -252,7 +322,8 @@ def main():
                 "sha256": hashlib.sha256(data).hexdigest(), "checker": how,
                 "nodes": len(model.graph.node), "initializers": len(model.graph.initializer),
                 "inputs": [{"name": in_name, "shape": in_shape, "dtype": tag, "file": in_file}],
-                "outputs": [{"name": n, "shape": s, "dtype": tag} for n, s in outputs],
+                "outputs": [{"name": n, "shape": s, "dtype": tag, "expected_f32": expected[n]}
+                            for n, s in outputs],
             })
             print(f"{path}: {len(data)} bytes, {len(model.graph.node)} nodes, checker {how}")
     with open(os.path.join(out_dir, "manifest.json"), "w") as f:
