@@ -167,8 +167,9 @@ static bool compare(const struct mixrt_tensor *got, const struct mixrt_tensor *e
                 bad++;
             }
         if (bad) {
-            snprintf(reason, rsize, "%s: %zu of %zu strings differ; first at flat index %zu: got '%.40s', expected '%.40s'",
-                     what, bad, n, first, a[first].ptr ? a[first].ptr : "", b[first].ptr ? b[first].ptr : "");
+            snprintf(reason, rsize,
+                     "%s: %zu of %zu strings differ; first at flat index %zu: got '%.40s', expected '%.40s'", what, bad,
+                     n, first, a[first].ptr ? a[first].ptr : "", b[first].ptr ? b[first].ptr : "");
             return false;
         }
         return true;
@@ -208,12 +209,14 @@ static bool compare(const struct mixrt_tensor *got, const struct mixrt_tensor *e
     }
     if (bad) {
         if (is_float)
-            snprintf(reason, rsize,
-                     "%s (%s): %zu of %zu values differ; first at flat index %zu: got %.9g, expected %.9g; max abs err %.3g",
-                     what, ed, bad, n, first, first_a, first_b, max_err);
+            snprintf(
+                reason, rsize,
+                "%s (%s): %zu of %zu values differ; first at flat index %zu: got %.9g, expected %.9g; max abs err %.3g",
+                what, ed, bad, n, first, first_a, first_b, max_err);
         else
-            snprintf(reason, rsize, "%s (%s): %zu of %zu values differ; first at flat index %zu: got %.17g, expected %.17g",
-                     what, ed, bad, n, first, first_a, first_b);
+            snprintf(reason, rsize,
+                     "%s (%s): %zu of %zu values differ; first at flat index %zu: got %.17g, expected %.17g", what, ed,
+                     bad, n, first, first_a, first_b);
         return false;
     }
     return true;
@@ -252,8 +255,7 @@ static enum verdict read_pbs(mixrt_context_t ctx, const char *dir, const char *p
         if (st != MIXRT_STATUS_OK) {
             /* SequenceProto/OptionalProto/MapProto share field numbers with TensorProto
              * but never decode to a tensor with data: such files land here. */
-            snprintf(reason, rsize, "%s_%zu.pb is not a plain tensor (%s)", prefix, i,
-                     mixrt_context_last_error(ctx));
+            snprintf(reason, rsize, "%s_%zu.pb is not a plain tensor (%s)", prefix, i, mixrt_context_last_error(ctx));
             return st == MIXRT_STATUS_IO_ERROR || st == MIXRT_STATUS_OUT_OF_MEMORY ? V_FAIL : V_SKIP;
         }
         *n = i + 1;
@@ -322,8 +324,7 @@ static enum verdict run_set(mixrt_context_t ctx, mixrt_model_t model, const char
         /* ONNX's test generator stores bf16 data as uint16 tensors (NumPy has no bf16):
          * the bits are bf16, so take them as such. */
         for (size_t j = 0; j < n_inputs; j++)
-            if (in_info[j].name == name && in_info[j].dtype == MIXRT_DTYPE_BF16 &&
-                ds->in[i]->dtype == MIXRT_DTYPE_U16)
+            if (in_info[j].name == name && in_info[j].dtype == MIXRT_DTYPE_BF16 && ds->in[i]->dtype == MIXRT_DTYPE_U16)
                 ds->in[i]->dtype = MIXRT_DTYPE_BF16;
     }
     if (ds->n_exp > n_outs) {
@@ -434,8 +435,8 @@ static bool parse_number(const struct mixrt_string *s, double *out) {
 /* Strings must match, except that two numbers compare as numbers: Cast to STRING writes
  * the shortest decimal that reads back as the same value OF ITS TYPE, so a bf16 0.9765625
  * prints as "0.977" while the f32 twin prints "0.9765625" - the same value. */
-static bool compare_strings_variant(const struct mixrt_tensor *got, const struct mixrt_tensor *ref,
-                                    const char *what, double tol, char *reason, size_t rsize) {
+static bool compare_strings_variant(const struct mixrt_tensor *got, const struct mixrt_tensor *ref, const char *what,
+                                    double tol, char *reason, size_t rsize) {
     const struct mixrt_string *a = got->data, *b = ref->data;
     size_t n = mixrt_tensor_numel(ref), bad = 0, first = 0;
     for (size_t i = 0; i < n; i++) {
@@ -449,9 +450,10 @@ static bool compare_strings_variant(const struct mixrt_tensor *got, const struct
         }
     }
     if (!bad) return true;
-    snprintf(reason, rsize, "%s: %zu of %zu strings differ from the f32 reference; first at flat index %zu: got "
-             "'%.40s', reference '%.40s'", what, bad, n, first, a[first].ptr ? a[first].ptr : "",
-             b[first].ptr ? b[first].ptr : "");
+    snprintf(reason, rsize,
+             "%s: %zu of %zu strings differ from the f32 reference; first at flat index %zu: got "
+             "'%.40s', reference '%.40s'",
+             what, bad, n, first, a[first].ptr ? a[first].ptr : "", b[first].ptr ? b[first].ptr : "");
     return false;
 }
 
@@ -492,9 +494,10 @@ static bool compare_variant(const struct mixrt_tensor *got, const struct mixrt_t
                             (long long)mixrt_load_i64(ref->data, ref->dtype, i));
             }
         if (!bad) return true;
-        snprintf(reason, rsize, "%s (%s): %zu of %zu values differ from the f32 reference; first at flat index %zu: "
-                 "got %lld, reference %lld", what, gd, bad, n, first,
-                 (long long)mixrt_load_i64(got->data, got->dtype, first),
+        snprintf(reason, rsize,
+                 "%s (%s): %zu of %zu values differ from the f32 reference; first at flat index %zu: "
+                 "got %lld, reference %lld",
+                 what, gd, bad, n, first, (long long)mixrt_load_i64(got->data, got->dtype, first),
                  (long long)mixrt_load_i64(ref->data, ref->dtype, first));
         return false;
     }
@@ -507,7 +510,8 @@ static bool compare_variant(const struct mixrt_tensor *got, const struct mixrt_t
             if (!same) {
                 if (!special_bad) first_special = i;
                 special_bad++;
-                if (verbose && special_bad <= 5) fprintf(stderr, "    %s[%zu]: got %.9g, reference %.9g\n", what, i, a, b);
+                if (verbose && special_bad <= 5)
+                    fprintf(stderr, "    %s[%zu]: got %.9g, reference %.9g\n", what, i, a, b);
             }
             continue;
         }
@@ -524,14 +528,16 @@ static bool compare_variant(const struct mixrt_tensor *got, const struct mixrt_t
     if (special_bad) {
         snprintf(reason, rsize,
                  "%s (%s): NaN/Inf at different places in %zu of %zu values; first at flat index %zu: got %.9g, "
-                 "reference %.9g", what, gd, special_bad, n, first_special,
-                 mixrt_load_f64(got->data, got->dtype, first_special), mixrt_load_f64(ref->data, ref->dtype, first_special));
+                 "reference %.9g",
+                 what, gd, special_bad, n, first_special, mixrt_load_f64(got->data, got->dtype, first_special),
+                 mixrt_load_f64(ref->data, ref->dtype, first_special));
         return false;
     }
     if (*rel > tol) {
         snprintf(reason, rsize,
                  "%s (%s): relative L2 error %.3g > %.0e; largest abs error %.3g at flat index %zu: got %.9g, "
-                 "reference %.9g", what, gd, *rel, tol, worst_err, worst, mixrt_load_f64(got->data, got->dtype, worst),
+                 "reference %.9g",
+                 what, gd, *rel, tol, worst_err, worst, mixrt_load_f64(got->data, got->dtype, worst),
                  mixrt_load_f64(ref->data, ref->dtype, worst));
         return false;
     }
@@ -651,21 +657,20 @@ static void csv_field(FILE *f, const char *s) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: mixrt_conformance [--data DIR] [--suite a,b,...] [--filter SUBSTR] [--verbose]\n"
-            "                         [--write-pass FILE] [--expect FILE] [--variant f32|bf16|f16]\n"
-            "                         [--tol X] [--report FILE]\n"
-            "  --data DIR        test data root (default /usr/share/libonnx-testdata/data)\n"
-            "  --suite LIST      suites to run (default node,pytorch-converted,pytorch-operator,simple)\n"
-            "  --filter SUBSTR   only cases whose name contains SUBSTR\n"
-            "  --verbose         error details, first mismatches, cases slower than 2 s\n"
-            "  --write-pass FILE write the sorted list of passing cases (suite/case)\n"
-            "  --expect FILE     exit non-zero if a case listed in FILE does not pass\n"
-            "  --variant V       f32 (default): the suites as shipped; bf16/f16: --data is a root of\n"
-            "                    cases converted by scripts/convert_dtype.py; each converted model runs\n"
-            "                    against its f32 twin (same rounded weights and inputs)\n"
-            "  --tol X           relative L2 tolerance of a variant (default 2e-2 bf16, 5e-3 f16)\n"
-            "  --report FILE     write one CSV row per case: variant,suite,case,verdict,ops,max_rel,detail\n");
+    fprintf(f, "usage: mixrt_conformance [--data DIR] [--suite a,b,...] [--filter SUBSTR] [--verbose]\n"
+               "                         [--write-pass FILE] [--expect FILE] [--variant f32|bf16|f16]\n"
+               "                         [--tol X] [--report FILE]\n"
+               "  --data DIR        test data root (default /usr/share/libonnx-testdata/data)\n"
+               "  --suite LIST      suites to run (default node,pytorch-converted,pytorch-operator,simple)\n"
+               "  --filter SUBSTR   only cases whose name contains SUBSTR\n"
+               "  --verbose         error details, first mismatches, cases slower than 2 s\n"
+               "  --write-pass FILE write the sorted list of passing cases (suite/case)\n"
+               "  --expect FILE     exit non-zero if a case listed in FILE does not pass\n"
+               "  --variant V       f32 (default): the suites as shipped; bf16/f16: --data is a root of\n"
+               "                    cases converted by scripts/convert_dtype.py; each converted model runs\n"
+               "                    against its f32 twin (same rounded weights and inputs)\n"
+               "  --tol X           relative L2 tolerance of a variant (default 2e-2 bf16, 5e-3 f16)\n"
+               "  --report FILE     write one CSV row per case: variant,suite,case,verdict,ops,max_rel,detail\n");
 }
 
 int main(int argc, char **argv) {
@@ -674,25 +679,35 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has_val = i + 1 < argc;
-        if (!strcmp(a, "--data") && has_val) o.data_dir = argv[++i];
-        else if (!strcmp(a, "--suite") && has_val) suites_arg = argv[++i];
-        else if (!strcmp(a, "--filter") && has_val) o.filter = argv[++i];
-        else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) o.verbose = true;
-        else if (!strcmp(a, "--write-pass") && has_val) o.write_pass = argv[++i];
-        else if (!strcmp(a, "--expect") && has_val) o.expect = argv[++i];
-        else if (!strcmp(a, "--report") && has_val) o.report = argv[++i];
-        else if (!strcmp(a, "--tol") && has_val) o.tol = atof(argv[++i]);
+        if (!strcmp(a, "--data") && has_val)
+            o.data_dir = argv[++i];
+        else if (!strcmp(a, "--suite") && has_val)
+            suites_arg = argv[++i];
+        else if (!strcmp(a, "--filter") && has_val)
+            o.filter = argv[++i];
+        else if (!strcmp(a, "--verbose") || !strcmp(a, "-v"))
+            o.verbose = true;
+        else if (!strcmp(a, "--write-pass") && has_val)
+            o.write_pass = argv[++i];
+        else if (!strcmp(a, "--expect") && has_val)
+            o.expect = argv[++i];
+        else if (!strcmp(a, "--report") && has_val)
+            o.report = argv[++i];
+        else if (!strcmp(a, "--tol") && has_val)
+            o.tol = atof(argv[++i]);
         else if (!strcmp(a, "--variant") && has_val) {
             const char *v = argv[++i];
-            if (!strcmp(v, "f32")) o.variant = MIXRT_DTYPE_F32;
-            else if (!strcmp(v, "bf16")) o.variant = MIXRT_DTYPE_BF16;
-            else if (!strcmp(v, "f16")) o.variant = MIXRT_DTYPE_F16;
+            if (!strcmp(v, "f32"))
+                o.variant = MIXRT_DTYPE_F32;
+            else if (!strcmp(v, "bf16"))
+                o.variant = MIXRT_DTYPE_BF16;
+            else if (!strcmp(v, "f16"))
+                o.variant = MIXRT_DTYPE_F16;
             else {
                 fprintf(stderr, "mixrt_conformance: --variant takes f32, bf16 or f16, not '%s'\n", v);
                 return 2;
             }
-        }
-        else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+        } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
         } else {
@@ -754,9 +769,9 @@ int main(int argc, char **argv) {
             mixrt_context_clear_error(ctx);
             double t0 = now_s();
             double max_rel = 0;
-            enum verdict v = variant ? run_case_variant(ctx, case_dir, o.variant, o.tol, o.verbose, &max_rel, reason,
-                                                        sizeof(reason))
-                                     : run_case(ctx, case_dir, o.verbose, reason, sizeof(reason));
+            enum verdict v =
+                variant ? run_case_variant(ctx, case_dir, o.variant, o.tol, o.verbose, &max_rel, reason, sizeof(reason))
+                        : run_case(ctx, case_dir, o.verbose, reason, sizeof(reason));
             double dt = now_s() - t0;
             cnt[v]++;
             if (v == V_PASS) {
