@@ -1,7 +1,9 @@
 /* conformance.c - mixrt_conformance: runs the ONNX backend test cases (libonnx-testdata)
  * through the public API (mixrt_model_load/run, mixrt_pb_read) and compares with the
- * expected outputs. One line per case; a FAIL carries its reason and a repro command.
- * A case is SKIPped only for an unsupported operator or data that is not a plain tensor. */
+ * expected outputs (f32), or runs their bf16/f16 conversions (scripts/convert_dtype.py)
+ * against the f32 model on the same rounded data. One line per case; a FAIL carries its
+ * reason and a repro command. A case is SKIPped only for an unsupported operator or data
+ * that is not a plain tensor; N/A only when the converter found nothing to convert. */
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
