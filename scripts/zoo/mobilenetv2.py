@@ -1,0 +1,66 @@
+"""MobileNetV2 (torchvision layout) as torch.onnx.export writes it in eval mode: BatchNorm
+folded into Conv weights and bias, ReLU6 as Clip with Constant min/max inputs, depthwise
+3x3 convs (group = channels), inverted residuals with Add, GlobalAveragePool, Flatten,
+Gemm. The folded BatchNorm is calibrated on a separate seeded 224x224 image by a NumPy forward pass
+so activations stay O(1)."""
+import numpy as np
+from onnx import TensorProto
+
+import zoo_lib as z
+
+CALIB = 224
+
+
+def conv(g, x, xc, cin, cout, k, stride, group, relu6, name):
+    with g.scope(name):
+        fan_in = cin // group * k * k
+        w = g.normal((cout, cin // group, k, k), np.sqrt(2.0 / fan_in))
+        yc = z.np_conv2d(xc, w, stride=stride, pad=k // 2, group=group)
+        # Fold a calibrated BatchNorm (gamma ~ U(0.5,1), small beta) into the conv.
+        mean, std = yc.mean(axis=(1, 2)), np.sqrt(yc.var(axis=(1, 2)) + 1e-3)
+        gamma = g.rng.uniform(0.5, 1.0, cout).astype(np.float32)
+        beta = g.rng.uniform(-0.1, 0.1, cout).astype(np.float32)
+        scale = gamma / std
+        wf = (w * scale[:, None, None, None]).astype(np.float32)
+        bf = (beta - mean * scale).astype(np.float32)
+        y = g.op("Conv", [x, g.init(name + ".weight", wf), g.init(name + ".bias", bf)], kernel_shape=[k, k],
+                 strides=[stride, stride], pads=[k // 2] * 4, dilations=[1, 1], group=group)
+        yc = yc * scale[:, None, None] + bf[:, None, None]
+        if relu6:
+            y = g.op("Clip", [y, g.scalar(0.0), g.scalar(6.0)])
+            yc = np.clip(yc, 0, 6)
+    return y, yc.astype(np.float32)
+
+
+def build(seed):
+    g = z.Graph("mobilenetv2", seed)
+    x = g.input("input", TensorProto.FLOAT, [1, 3, 224, 224])
+    xc = g.rng.standard_normal((3, CALIB, CALIB), dtype=np.float32)
+    y, yc = conv(g, x, xc, 3, 32, 3, 2, 1, True, "features/features.0")
+    cin, idx = 32, 1
+    for t, c, n, s in [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
+                       (6, 320, 1, 1)]:
+        for i in range(n):
+            stride = s if i == 0 else 1
+            hidden = cin * t
+            with g.scope("features/features.%d" % idx):
+                h, hc = y, yc
+                if t != 1:
+                    h, hc = conv(g, h, hc, cin, hidden, 1, 1, 1, True, "conv.0")
+                h, hc = conv(g, h, hc, hidden, hidden, 3, stride, hidden, True, "conv.1")
+                h, hc = conv(g, h, hc, hidden, c, 1, 1, 1, False, "conv.2")
+                if stride == 1 and cin == c:
+                    h = g.op("Add", [y, h])
+                    hc = hc + yc
+            y, yc, cin, idx = h, hc, c, idx + 1
+    y, yc = conv(g, y, yc, 320, 1280, 1, 1, 1, True, "features/features.18")
+    y = g.op("GlobalAveragePool", [y])
+    y = g.op("Flatten", [y], axis=1)
+    w = g.normal((1000, 1280), np.sqrt(1.0 / 1280))
+    b = g.uniform((1000,), 0.02)
+    with g.scope("classifier/classifier.1"):
+        y = g.op("Gemm", [y, g.init("classifier.1.weight", w), g.init("classifier.1.bias", b)], alpha=1.0,
+                 beta=1.0, transB=1)
+    g.output(y, "output", TensorProto.FLOAT, [1, 1000])
+    inputs = {"input": np.random.default_rng(seed + 1).standard_normal((1, 3, 224, 224), dtype=np.float32)}
+    return g, inputs
