@@ -132,9 +132,9 @@ MIXRT_API mixrt_f16 mixrt_f16_from_double(double x);
 MIXRT_API const char *mixrt_convert_isa(void);
 
 /* Converts n elements between any two of the floats, integers and BOOL. Float to
- * integer truncates toward zero (ONNX Cast; out of range is unspecified but never
- * traps); to BOOL is x != 0. Returns UNSUPPORTED_DTYPE for other types (no message:
- * the caller names the tensor). */
+ * integer truncates toward zero and saturates at the type's limits (NaN becomes 0);
+ * integer to integer wraps; to BOOL is x != 0; to a float rounds once to nearest even.
+ * Returns UNSUPPORTED_DTYPE for other types (no message: the caller names the tensor). */
 MIXRT_API mixrt_status mixrt_convert(void *dst, mixrt_dtype dst_dtype, const void *src,
                                      mixrt_dtype src_dtype, size_t n);
 

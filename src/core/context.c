@@ -71,6 +71,7 @@ mixrt_status mixrt_context_last_status(mixrt_context_t ctx) {
     return ctx ? ctx->last_status : MIXRT_STATUS_INVALID_ARGUMENT;
 }
 void mixrt_context_clear_error(mixrt_context_t ctx) {
+    if (!ctx) return;
     ctx->last_status = MIXRT_STATUS_OK;
     ctx->errmsg[0] = '\0';
 }
@@ -119,6 +120,7 @@ void mixrt_error_prefix(mixrt_context_t ctx, const char *fmt, ...) {
 void mixrt_log(mixrt_context_t ctx, enum mixrt_log_level level, const char *fmt, ...) {
     if (ctx && level > ctx->log_level) return;
     static const char *const names[] = {"error", "warning", "note", "verbose"};
+    if ((unsigned)level > MIXRT_LOG_VERBOSE) level = MIXRT_LOG_VERBOSE;
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "mixrt: %s: ", names[level]);

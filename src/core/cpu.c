@@ -36,12 +36,20 @@ static void detect(struct mixrt_cpu_features *f) {
 static void detect(struct mixrt_cpu_features *f) { (void)f; }
 #endif
 
+/* The first caller detects and publishes; racing callers wait for the published copy. */
 const struct mixrt_cpu_features *mixrt_cpu_features(void) {
-    static struct mixrt_cpu_features features;
-    static int done;
-    if (!done) {
-        detect(&features);
-        done = 1;
+    static struct mixrt_cpu_features published;
+    static int state; /* 0: not yet, 1: being written, 2: published in published */
+    if (__atomic_load_n(&state, __ATOMIC_ACQUIRE) == 2) return &published;
+    struct mixrt_cpu_features f = {0};
+    detect(&f);
+    int expected = 0;
+    if (__atomic_compare_exchange_n(&state, &expected, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        published = f;
+        __atomic_store_n(&state, 2, __ATOMIC_RELEASE);
+        return &published;
     }
-    return &features;
+    while (__atomic_load_n(&state, __ATOMIC_ACQUIRE) != 2) {
+    }
+    return &published;
 }

@@ -94,24 +94,10 @@ double mixrt_load_f64(const void *p, mixrt_dtype dt, size_t i) {
 }
 
 void mixrt_store_f64(void *p, mixrt_dtype dt, size_t i, double v) {
-    switch (dt) {
-    case MIXRT_DTYPE_F32: ((float *)p)[i] = (float)v; return;
-    case MIXRT_DTYPE_F64: ((double *)p)[i] = v; return;
-    case MIXRT_DTYPE_F16: ((mixrt_f16 *)p)[i] = mixrt_f16_from_double(v); return;
-    case MIXRT_DTYPE_BF16: ((mixrt_bf16 *)p)[i] = mixrt_bf16_from_double(v); return;
-    case MIXRT_DTYPE_BOOL: ((uint8_t *)p)[i] = v != 0; return;
-    default: break;
-    }
-    /* Float to integer truncates toward zero; NaN and out-of-range saturate rather than
-     * invoke undefined behaviour. */
-    if (isnan(v)) v = 0;
-    if (dt == MIXRT_DTYPE_U64) {
-        uint64_t u = v <= 0 ? 0 : v >= 18446744073709551616.0 ? UINT64_MAX : (uint64_t)v;
-        ((uint64_t *)p)[i] = u;
-        return;
-    }
-    int64_t x = v <= -9223372036854775808.0 ? INT64_MIN : v >= 9223372036854775808.0 ? INT64_MAX : (int64_t)v;
-    mixrt_store_i64(p, dt, i, x);
+    /* One element through mixrt_convert: float to integer truncates and saturates (NaN
+     * becomes 0), to 16-bit floats it rounds once, exactly as the bulk path does. */
+    size_t es = mixrt_dtype_size(dt);
+    if (es) mixrt_convert((char *)p + i * es, dt, &v, MIXRT_DTYPE_F64, 1);
 }
 
 int64_t mixrt_load_i64(const void *p, mixrt_dtype dt, size_t i) {
@@ -140,20 +126,7 @@ int64_t mixrt_load_i64(const void *p, mixrt_dtype dt, size_t i) {
 }
 
 void mixrt_store_i64(void *p, mixrt_dtype dt, size_t i, int64_t v) {
-    switch (dt) {
-    case MIXRT_DTYPE_U8: ((uint8_t *)p)[i] = (uint8_t)v; return;
-    case MIXRT_DTYPE_I8: ((int8_t *)p)[i] = (int8_t)v; return;
-    case MIXRT_DTYPE_U16: ((uint16_t *)p)[i] = (uint16_t)v; return;
-    case MIXRT_DTYPE_I16: ((int16_t *)p)[i] = (int16_t)v; return;
-    case MIXRT_DTYPE_I32: ((int32_t *)p)[i] = (int32_t)v; return;
-    case MIXRT_DTYPE_I64: ((int64_t *)p)[i] = v; return;
-    case MIXRT_DTYPE_U32: ((uint32_t *)p)[i] = (uint32_t)v; return;
-    case MIXRT_DTYPE_U64: ((uint64_t *)p)[i] = (uint64_t)v; return;
-    case MIXRT_DTYPE_BOOL: ((uint8_t *)p)[i] = v != 0; return;
-    case MIXRT_DTYPE_F32: ((float *)p)[i] = (float)v; return;
-    case MIXRT_DTYPE_F64: ((double *)p)[i] = (double)v; return;
-    case MIXRT_DTYPE_F16: ((mixrt_f16 *)p)[i] = mixrt_f16_from_double((double)v); return;
-    case MIXRT_DTYPE_BF16: ((mixrt_bf16 *)p)[i] = mixrt_bf16_from_double((double)v); return;
-    default: return;
-    }
+    /* Integer targets wrap (as in NumPy); float targets round once (above 2^53 too). */
+    size_t es = mixrt_dtype_size(dt);
+    if (es) mixrt_convert((char *)p + i * es, dt, &v, MIXRT_DTYPE_I64, 1);
 }

@@ -205,7 +205,9 @@ static mixrt_status lower_attr(struct importer *im, struct mixrt_graph *g, const
             status = lower_graph(im, sub, gs[i]);
             im->depth--;
             if (status != MIXRT_STATUS_OK) {
-                mixrt_error_prefix(ctx, "in subgraph '%s' of %s node '%s'", a->name, node->op_type, node->name);
+                /* Name the outermost subgraph only: nested prefixes would bury the reason. */
+                if (strncmp(mixrt_context_last_error(ctx), "in subgraph ", 12))
+                    mixrt_error_prefix(ctx, "in subgraph '%s' of %s node '%s'", a->name, node->op_type, node->name);
                 return status;
             }
         }

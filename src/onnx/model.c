@@ -211,6 +211,13 @@ mixrt_status mixrt_model_run(mixrt_model_t m, size_t n_inputs, const char *const
     }
     MIXRT_TRY(mixrt_exec_graph(ctx, g, NULL, g->n_inputs, bound, NULL, outs, oseq, ois));
     for (int i = 0; i < g->n_outputs; i++) {
+        const struct mixrt_value *v = &g->values[g->outputs[i]];
+        if (!ois[i] && v->dtype != MIXRT_DTYPE_UNDEFINED && outs[i].dtype != v->dtype) {
+            char got[256];
+            status = mixrt_error(ctx, MIXRT_STATUS_INVALID_MODEL, "output '%s' is %s but the model declares it %s",
+                                 v->name, mixrt_tensor_desc(got, sizeof(got), &outs[i]), mixrt_dtype_name(v->dtype));
+            goto fail;
+        }
         if (ois[i]) {
             status = mixrt_error(ctx, MIXRT_STATUS_UNSUPPORTED, "output '%s' is a sequence; mixrt_model_run returns "
                                  "tensors only", g->values[g->outputs[i]].name);

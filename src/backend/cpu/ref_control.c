@@ -76,8 +76,11 @@ static mixrt_status run_if(struct mixrt_kernel_ctx *k) {
     if (mixrt_tensor_numel(cond) != 1)
         return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "input #0 'cond' must have one element, has %zu",
                                   mixrt_tensor_numel(cond));
-    status = body_attr(k, scalar_true(cond) ? "then_branch" : "else_branch", &body);
-    if (status != MIXRT_STATUS_OK) return status;
+    /* Both branches must exist whichever runs: a model missing one is invalid. */
+    const struct mixrt_graph *then_g = NULL, *else_g = NULL;
+    if ((status = body_attr(k, "then_branch", &then_g)) != MIXRT_STATUS_OK) return status;
+    if ((status = body_attr(k, "else_branch", &else_g)) != MIXRT_STATUS_OK) return status;
+    body = scalar_true(cond) ? then_g : else_g;
     if (body->n_outputs != k->n_out)
         return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "branch '%s' has %d outputs, the node has %d",
                                   body->name, body->n_outputs, k->n_out);
