@@ -10,9 +10,11 @@
  * allocation N only (to reproduce a report); MIXRT_FUZZ_TRACE_BLOCK=S prints the stack
  * of the allocator call that makes block #S (as named in a leak report);
  * MIXRT_FUZZ_IGNORE_LEAKS=1 skips the byte-count checks (to look for other bugs while a
- * known leak is open; run with -detect_leaks=0 too). */
+ * known leak is open; run with -detect_leaks=0 too); MIXRT_FUZZ_LOG=1 lets warnings
+ * through to stderr (silenced by default: they flood the fuzzer's output). */
 static long g_trace_block = -1;
 static int g_ignore_leaks;
+static int g_log;
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,6 +115,7 @@ static size_t load_once(const uint8_t *data, size_t size, long fail_after) {
     if (mixrt_context_create(&a, &ctx) != MIXRT_STATUS_OK) return 0;
     size_t ctx_bytes = c.live_bytes;
     size_t allocs_before = c.allocs;
+    if (!g_log) mixrt_context_set_log_level(ctx, MIXRT_LOG_ERROR);
     g_fail_after = fail_after;
     if (fail_after >= 0) mixrt_context_fail_alloc_after(ctx, fail_after, 1);
 
@@ -166,6 +169,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (t && *t) g_trace_block = atol(t);
         const char *il = getenv("MIXRT_FUZZ_IGNORE_LEAKS");
         g_ignore_leaks = il && *il && strcmp(il, "0");
+        const char *lg = getenv("MIXRT_FUZZ_LOG");
+        g_log = lg && *lg && strcmp(lg, "0");
         mode_read = 1;
     }
     size_t n_allocs = load_once(data, size, -1);

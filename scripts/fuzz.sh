@@ -20,6 +20,13 @@ seeds="$root/fuzz/corpus"
 crashes="$root/fuzz/crashes"
 work="$build/fuzz-corpus"   # grows while fuzzing; the committed seeds stay as they are
 
+command -v clang >/dev/null || { echo "fuzz.sh: clang not found (apt-get install clang)" >&2; exit 2; }
+rtdir="$(clang --print-runtime-dir 2>/dev/null || true)"
+if [ ! -f "$rtdir/libclang_rt.fuzzer-$(uname -m).a" ]; then
+    echo "fuzz.sh: the libFuzzer runtime is missing from '$rtdir' (apt-get install libclang-rt-14-dev)" >&2
+    exit 2
+fi
+
 san="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER=clang -DMIXRT_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_C_FLAGS="$san" >/dev/null
