@@ -11,10 +11,13 @@
  * of the allocator call that makes block #S (as named in a leak report);
  * MIXRT_FUZZ_IGNORE_LEAKS=1 skips the byte-count checks (to look for other bugs while a
  * known leak is open; run with -detect_leaks=0 too); MIXRT_FUZZ_LOG=1 lets warnings
- * through to stderr (silenced by default: they flood the fuzzer's output). */
+ * through to stderr (silenced by default: they flood the fuzzer's output);
+ * MIXRT_FUZZ_RUN=1 also runs each model that loads with small fixed-shape inputs (the
+ * reference executor and kernels then get fuzzed too; slower per input). */
 static long g_trace_block = -1;
 static int g_ignore_leaks;
 static int g_log;
+static int g_run;
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +99,50 @@ static void print_live(const struct counting *c) {
         fprintf(stderr, "fuzz_onnx: still allocated: block #%zu (%zu bytes)\n", b->serial, b->size);
 }
 
+/* Runs the model once with deterministic inputs when every input is a tensor with a
+ * supported dtype and fixed dims of at most 4096 elements; any status is fine, but a
+ * failure must leave a message and no outputs, and outputs must be destroyable. */
+static void run_model(mixrt_context_t ctx, mixrt_model_t m) {
+    enum { MAX_IN = 16 };
+    size_t n_in = mixrt_model_input_count(m), n_out = mixrt_model_output_count(m);
+    if (n_in > MAX_IN || n_out > 64) return;
+    struct mixrt_tensor *in[MAX_IN] = {0};
+    const char *names[MAX_IN];
+    struct mixrt_tensor *out[64] = {0};
+    size_t made = 0;
+    for (size_t i = 0; i < n_in; i++) {
+        struct mixrt_value_info vi;
+        if (mixrt_model_get_input(m, i, &vi) != MIXRT_STATUS_OK) goto done;
+        if (vi.has_initializer) continue;
+        if (vi.rank < 0 || !mixrt_dtype_is_supported(vi.dtype) || vi.dtype == MIXRT_DTYPE_STRING) goto done;
+        int64_t numel = 1;
+        for (int d = 0; d < vi.rank; d++) {
+            if (vi.dims[d] < 0 || vi.dims[d] > 4096) goto done;
+            numel *= vi.dims[d];
+            if (numel > 4096) goto done;
+        }
+        if (mixrt_tensor_create(ctx, vi.dtype, vi.rank, vi.dims, &in[made]) != MIXRT_STATUS_OK) goto done;
+        double v[4096];
+        for (int64_t k = 0; k < numel; k++) v[k] = (double)((k * 7 + (int64_t)i) % 5) - 1.0; /* -1..3 */
+        if (mixrt_dtype_is_float(vi.dtype) || mixrt_dtype_is_int(vi.dtype) || vi.dtype == MIXRT_DTYPE_BOOL)
+            mixrt_convert(in[made]->data, vi.dtype, v, MIXRT_DTYPE_F64, (size_t)numel);
+        names[made++] = vi.name;
+    }
+    mixrt_status st = mixrt_model_run(m, made, names, (const struct mixrt_tensor *const *)in, out);
+    if (st != MIXRT_STATUS_OK) {
+        const char *msg = mixrt_context_last_error(ctx);
+        HARNESS_CHECK(msg && msg[0], "run failed (status %s) without a message", mixrt_status_string(st));
+        for (size_t i = 0; i < n_out; i++) HARNESS_CHECK(out[i] == NULL, "run failed but wrote output %zu", i);
+    } else {
+        for (size_t i = 0; i < n_out; i++) {
+            HARNESS_CHECK(out[i] != NULL, "run succeeded without output %zu", i);
+            mixrt_tensor_destroy(ctx, out[i]);
+        }
+    }
+done:
+    for (size_t i = 0; i < made; i++) mixrt_tensor_destroy(ctx, in[i]);
+}
+
 static void check_info(const struct mixrt_value_info *vi, const char *what, size_t i) {
     HARNESS_CHECK(vi->name != NULL, "%s %zu has no name", what, i);
     HARNESS_CHECK(vi->rank >= -1 && vi->rank <= MIXRT_MAX_RANK, "%s %zu rank %d", what, i, vi->rank);
@@ -146,6 +193,7 @@ static size_t load_once(const uint8_t *data, size_t size, long fail_after) {
         }
         HARNESS_CHECK(mixrt_model_get_input(m, n_in, &vi) != MIXRT_STATUS_OK, "get_input past the end succeeded");
         HARNESS_CHECK(mixrt_model_get_output(m, n_out, &vi) != MIXRT_STATUS_OK, "get_output past the end succeeded");
+        if (g_run && fail_after < 0) run_model(ctx, m);
         mixrt_model_destroy(m);
         if (c.live_bytes != ctx_bytes && !g_ignore_leaks) print_live(&c);
         HARNESS_CHECK(g_ignore_leaks || c.live_bytes == ctx_bytes, "model destroy left %zu bytes allocated", c.live_bytes - ctx_bytes);
@@ -171,6 +219,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         g_ignore_leaks = il && *il && strcmp(il, "0");
         const char *lg = getenv("MIXRT_FUZZ_LOG");
         g_log = lg && *lg && strcmp(lg, "0");
+        const char *rn = getenv("MIXRT_FUZZ_RUN");
+        g_run = rn && *rn && strcmp(rn, "0");
         mode_read = 1;
     }
     size_t n_allocs = load_once(data, size, -1);
