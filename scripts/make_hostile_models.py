@@ -221,6 +221,13 @@ def main():
               [vi("y", F, None)], [numpy_helper.from_array(np.array([2 ** 40, 2 ** 40, 2], np.int64), "shape")])
     w.case("expand_shape_overflow", "expand_huge", w.save("expand_shape_overflow.onnx", m), *feed_x)
 
+    # An int attribute given as a float far outside int64 (converting it is UB in C).
+    node = helper.make_node("Cast", ["x"], ["y"], name="cast_float_to")
+    a = node.attribute.add()
+    a.name, a.type, a.f = "to", onnx.AttributeProto.FLOAT, 1.8e31
+    m = model([node], [vi("x", F, [2])], [vi("y", F, [2])])
+    w.case("float_attr_for_int", "cast_float_to;to", w.save("float_attr_for_int.onnx", m), *feed_x)
+
     # --- graph structure --------------------------------------------------------------------
     m = model([helper.make_node("Add", ["x", "ghost"], ["y"], name="add_ghost")], [vi("x", F, [2])], [vi("y", F, [2])])
     w.case("input_nothing_produces", "ghost;add_ghost", w.save("dangling_input.onnx", m), *feed_x)
