@@ -111,7 +111,14 @@ const struct mixrt_attr *mixrt_node_attr(const struct mixrt_node *n, const char 
 int64_t mixrt_node_attr_int(const struct mixrt_node *n, const char *name, int64_t dflt) {
     const struct mixrt_attr *a = mixrt_node_attr(n, name);
     if (!a) return dflt;
-    if (a->type == MIXRT_ATTR_FLOAT) return (int64_t)a->f;
+    if (a->type == MIXRT_ATTR_FLOAT) {
+        /* A float where an int belongs: truncate, saturating (NaN gives 0), never UB. */
+        double f = a->f;
+        if (f != f) return 0;
+        if (f >= 9223372036854775807.0) return INT64_MAX;
+        if (f <= -9223372036854775808.0) return INT64_MIN;
+        return (int64_t)f;
+    }
     return a->i;
 }
 

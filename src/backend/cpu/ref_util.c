@@ -159,7 +159,9 @@ void mixrt_broadcast_strides(int r, const int64_t *dims, int rout, const int64_t
             continue;
         }
         strides[i] = (dims[j] == 1 && dout[i] != 1) ? 0 : s;
-        s *= dims[j];
+        /* Wrapping is harmless: a product that overflows belongs to a tensor with a zero
+         * dim elsewhere (numel is checked), whose strides are never used to index. */
+        s = (int64_t)((uint64_t)s * (uint64_t)dims[j]);
     }
 }
 
