@@ -25,7 +25,9 @@ if [ $# -ge 2 ]; then
     mkdir -p "$work"
 else
     work="$(mktemp -d "${TMPDIR:-/tmp}/mixrt-hostile.XXXXXX")"
-    trap 'rm -rf "$work"' EXIT
+    failed=0
+    # The folder holds the reproducers: it stays when something failed.
+    trap 'if [ "$failed" -eq 0 ]; then rm -rf "$work"; else echo "hostile.sh: reproducers kept in $work"; fi' EXIT
 fi
 work="$(cd "$work" && pwd)"
 
@@ -53,7 +55,7 @@ fail() { # CASE WHY REPRO...
 
 # Runs mixrt run ARGS... with a time limit; sets rc.
 run_mixrt() {
-    (cd "$work" && timeout -s KILL "$tmo" "$mixrt" run "$@" >"$outf" 2>"$errf")
+    (cd "$work" && timeout -s KILL "$tmo" "$mixrt" run "$@" </dev/null >"$outf" 2>"$errf")
     rc=$?
     if grep -aq 'Sanitizer' "$errf"; then
         sanitizer="$(grep -a -m1 -E 'runtime error|ERROR: [A-Za-z]*Sanitizer|SUMMARY' "$errf" | cut -c1-300)"
@@ -164,9 +166,12 @@ for m in cnn_f16 transformer_bf16; do
     inname=$([ "$m" = cnn_f16 ] && echo input || echo tokens)
     size=$(stat -c %s "$src")
     for ((off = 0; off < size; off += step * 8)); do
-        head -c "$off" "$src" >"$work/truncated_input.pb"
+        tin="$work/truncated_input_${m}_$off.pb"
+        head -c "$off" "$src" >"$tin"
+        before=$failed
         check_mutant "truncated input for $m at $off of $size bytes" "$work/examples/$m.onnx" \
-            --input "$inname=$work/truncated_input.pb"
+            --input "$inname=$tin"
+        [ "$failed" -gt "$before" ] || rm -f "$tin"
         mutants=$((mutants + 1))
     done
 done
