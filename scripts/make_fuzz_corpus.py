@@ -7,6 +7,7 @@ domains, local functions, sparse initializers, metadata). Deterministic output.
 
 usage: /usr/bin/python3 scripts/make_fuzz_corpus.py [OUT_DIR]   (default fuzz/corpus)
 The corpus is committed; rerun this after changing it and keep the total under 1 MB.
+fuzz/corpus/regress_*.onnx are fixed fuzz findings added by hand (not made here).
 """
 import os
 import shutil
