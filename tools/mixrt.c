@@ -28,16 +28,26 @@ static void die_usage(const char *fmt, ...) {
     exit(2);
 }
 
-/* Prints the context's message as the one error line. Newlines in it are flattened so
- * the contract (one line) holds whatever a message contains. */
-static int fail_ctx(mixrt_context_t ctx, mixrt_status st) {
+/* Prints the context's message as the one error line, after an optional prefix. Control
+ * bytes (newlines, escapes) that a model smuggles into names are shown as \xNN, so the
+ * contract (one plain line) holds whatever a message contains. */
+static int fail_ctx_prefixed(mixrt_context_t ctx, mixrt_status st, const char *prefix) {
     const char *msg = mixrt_context_last_error(ctx);
-    fputs("mixrt: error: ", stderr);
-    if (!msg || !msg[0]) fputs(mixrt_status_string(st), stderr);
-    for (const char *p = msg; p && *p; p++) fputc(*p == '\n' || *p == '\r' ? ' ' : *p, stderr);
-    fputc('\n', stderr);
+    char raw[2048], line[8192];
+    size_t n = 0;
+    if (!msg || !msg[0]) msg = mixrt_status_string(st);
+    snprintf(raw, sizeof(raw), "%s%s%s", prefix ? prefix : "", prefix ? ": " : "", msg);
+    n = (size_t)snprintf(line, sizeof(line), "mixrt: error: ");
+    for (const unsigned char *p = (const unsigned char *)raw; *p && n + 5 < sizeof(line); p++) {
+        if (*p < 0x20 || *p == 0x7f) n += (size_t)snprintf(line + n, sizeof(line) - n, "\\x%02x", *p);
+        else line[n++] = (char)*p;
+    }
+    line[n++] = '\n';
+    fwrite(line, 1, n, stderr);
     return 1;
 }
+
+static int fail_ctx(mixrt_context_t ctx, mixrt_status st) { return fail_ctx_prefixed(ctx, st, NULL); }
 
 static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void note(const char *fmt, ...) {
@@ -373,7 +383,10 @@ static int cmd_run(int argc, char **argv) {
         }
         st = random_input(ctx, &vi, sh, &inputs[n_inputs]);
         if (st != MIXRT_STATUS_OK) {
-            rc = fail_ctx(ctx, st);
+            char prefix[600];
+            snprintf(prefix, sizeof(prefix), "input '%.500s' (not given, so random data of its declared shape)",
+                     vi.name);
+            rc = fail_ctx_prefixed(ctx, st, prefix);
             goto done;
         }
         char d[256];

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/core.h"
 
@@ -170,7 +171,11 @@ mixrt_status mixrt_read_file(mixrt_context_t ctx, const char *path, uint8_t **da
     uint8_t *buf = NULL;
     size_t len = 0;
     FILE *f = fopen(path, "rb");
+    struct stat st;
     MIXRT_CHECK(ctx, f, MIXRT_STATUS_IO_ERROR, "cannot open '%s': %s", path, strerror(errno));
+    MIXRT_CHECK(ctx, fstat(fileno(f), &st) == 0, MIXRT_STATUS_IO_ERROR, "cannot read '%s': %s", path, strerror(errno));
+    MIXRT_CHECK(ctx, !S_ISDIR(st.st_mode), MIXRT_STATUS_IO_ERROR, "cannot read '%s': it is a directory", path);
+    MIXRT_CHECK(ctx, S_ISREG(st.st_mode), MIXRT_STATUS_IO_ERROR, "cannot read '%s': not a regular file", path);
     MIXRT_CHECK(ctx, fseek(f, 0, SEEK_END) == 0, MIXRT_STATUS_IO_ERROR, "cannot read '%s': %s", path,
                 strerror(errno));
     long end = ftell(f);

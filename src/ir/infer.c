@@ -222,8 +222,9 @@ static struct shape infer_node(const struct mixrt_graph *g, const struct mixrt_n
         return out;
     }
     if (oi == 0 && !strcmp(op, "Cast")) {
+        int64_t to = mixrt_node_attr_int(n, "to", 0);
         out = x;
-        out.dtype = (mixrt_dtype)mixrt_node_attr_int(n, "to", 0);
+        out.dtype = to > 0 && to < MIXRT_DTYPE_COUNT ? (mixrt_dtype)to : MIXRT_DTYPE_UNDEFINED;
         return out;
     }
     if (oi == 0 && (!strcmp(op, "Conv") || !strcmp(op, "MaxPool") || !strcmp(op, "AveragePool") ||

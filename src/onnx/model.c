@@ -15,6 +15,24 @@ struct mixrt_model {
     size_t base_dir_size;
 };
 
+/* Every node, in subgraphs too, must have a kernel: an unsupported operator is reported
+ * when the model is loaded, not half way through a run. */
+static mixrt_status check_kernels(mixrt_context_t ctx, const struct mixrt_graph *g) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct mixrt_node *n = &g->nodes[i];
+        mixrt_kernel_fn fn;
+        mixrt_status status = mixrt_ref_find(ctx, n, &fn);
+        if (status != MIXRT_STATUS_OK) return status;
+        for (int a = 0; a < n->n_attrs; a++) {
+            const struct mixrt_attr *at = &n->attrs[a];
+            if (at->g && (status = check_kernels(ctx, at->g)) != MIXRT_STATUS_OK) return status;
+            for (size_t j = 0; at->graphs && j < at->n; j++)
+                if (at->graphs[j] && (status = check_kernels(ctx, at->graphs[j])) != MIXRT_STATUS_OK) return status;
+        }
+    }
+    return MIXRT_STATUS_OK;
+}
+
 static mixrt_status model_from_bytes(mixrt_context_t ctx, const uint8_t *data, size_t size, const char *what,
                                      const char *base_dir, mixrt_model_t *out) {
     mixrt_status status = MIXRT_STATUS_OK;
@@ -32,6 +50,7 @@ static mixrt_status model_from_bytes(mixrt_context_t ctx, const uint8_t *data, s
     }
     struct mixrt_external_policy ext = {m->base_dir};
     MIXRT_TRY(mixrt_onnx_import(ctx, data, size, what, &ext, &m->graph));
+    MIXRT_TRY(check_kernels(ctx, m->graph));
     *out = m;
     return MIXRT_STATUS_OK;
 fail:
