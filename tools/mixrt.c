@@ -14,6 +14,8 @@
 #include "mixrt/mixrt_io.h"
 #include "mixrt/mixrt_onnx.h"
 
+#include "commands.h"
+
 #define MAX_INPUTS 256
 #define MAX_SHAPES 64
 
@@ -68,10 +70,13 @@ static void usage(FILE *f) {
           "      Runs the model with the CPU reference executor. Inputs from .pb (ONNX TensorProto)\n"
           "      or .npy files; inputs not given get seeded random data (a note says so).\n"
           "      Outputs go to DIR/<output name>.npy|.pb, or are summarized on stdout.\n"
+          "  inspect MODEL.onnx\n"
+          "      Lists inputs, outputs and every layer (op, opset, input/output dtypes and shapes,\n"
+          "      kernel) and the operators this build cannot run.\n"
           "  --version    prints the version\n"
           "  help         prints this text\n"
           "\n"
-          "build, bench, inspect and check are not available in this version yet.\n",
+          "build, bench and check are not available in this version yet.\n",
           f);
 }
 
@@ -474,7 +479,8 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(cmd, "run")) return cmd_run(argc - 2, argv + 2);
-    if (!strcmp(cmd, "build") || !strcmp(cmd, "bench") || !strcmp(cmd, "inspect") || !strcmp(cmd, "check")) {
+    if (!strcmp(cmd, "inspect")) return mixrt_cmd_inspect(argc - 2, argv + 2);
+    if (!strcmp(cmd, "build") || !strcmp(cmd, "bench") || !strcmp(cmd, "check")) {
         fprintf(stderr, "mixrt: error: '%s' is not available in this version yet\n", cmd);
         return 2;
     }

@@ -1,0 +1,17 @@
+/* model_impl.h - what the command line and tests may see of a model beyond the public
+ * API: its IR graph, and loading without requiring a kernel for every node (inspect). */
+#ifndef MIXRT_ONNX_MODEL_IMPL_H
+#define MIXRT_ONNX_MODEL_IMPL_H
+
+#include <stdbool.h>
+
+#include "ir/graph.h"
+#include "mixrt/mixrt_onnx.h"
+
+/* mixrt_model_load, but with need_kernels false a node without a kernel is not an
+ * error (the model can be described, not run). */
+mixrt_status mixrt_model_load_opts(mixrt_context_t ctx, const char *path, bool need_kernels, mixrt_model_t *out);
+/* The model's main graph; lives as long as the model. */
+const struct mixrt_graph *mixrt_model_graph(mixrt_model_t model);
+
+#endif
