@@ -9,124 +9,33 @@
 #include <string.h>
 
 #include "backend/cpu/ref.h"
+#include "kernel_harness.h"
 #include "testutil.h"
 
-#define MAX_IO 10
-
-static mixrt_context_t ctx;
-static struct mixrt_graph *G;
-static struct mixrt_node *N;
-static struct mixrt_attr A[8];
-static const struct mixrt_tensor *in[MAX_IO];
-static const struct mixrt_seq *in_seq[MAX_IO];
-static struct mixrt_tensor out[MAX_IO];
-static struct mixrt_seq out_seq[MAX_IO];
-static bool out_is_seq[MAX_IO], out_wanted[MAX_IO];
-static int n_in, n_out;
-
-static void begin(const char *op, int opset, int nin, int nout) {
-    memset(A, 0, sizeof(A));
-    memset(in, 0, sizeof(in));
-    memset(out, 0, sizeof(out));
-    memset(out_seq, 0, sizeof(out_seq));
-    memset(out_is_seq, 0, sizeof(out_is_seq));
-    for (int i = 0; i < MAX_IO; i++) out_wanted[i] = true;
-    n_in = nin;
-    n_out = nout;
-    if (mixrt_graph_create(ctx, NULL, &G) != MIXRT_STATUS_OK) return;
-    int ni = mixrt_graph_add_node(G, "q0", op, "");
-    int *ins = mixrt_arena_calloc(G->arena, MAX_IO, sizeof(int));
-    int *outs = mixrt_arena_calloc(G->arena, MAX_IO, sizeof(int));
-    char name[32];
-    for (int i = 0; i < nin; i++) {
-        snprintf(name, sizeof(name), "x%d", i);
-        ins[i] = mixrt_graph_get_or_add_value(G, name);
-    }
-    for (int i = 0; i < nout; i++) {
-        snprintf(name, sizeof(name), "y%d", i);
-        outs[i] = mixrt_graph_get_or_add_value(G, name);
-    }
-    N = &G->nodes[ni];
-    N->inputs = ins;
-    N->outputs = outs;
-    N->n_inputs = nin;
-    N->n_outputs = nout;
-    N->opset = opset;
-    N->attrs = A;
-}
-
-static void attr_int(const char *name, int64_t v) {
-    struct mixrt_attr *a = &A[N->n_attrs++];
-    a->name = name;
-    a->type = MIXRT_ATTR_INT;
-    a->i = v;
-}
-static void attr_ints(const char *name, int64_t *v, size_t n) {
-    struct mixrt_attr *a = &A[N->n_attrs++];
-    a->name = name;
-    a->type = MIXRT_ATTR_INTS;
-    a->ints = v;
-    a->n = n;
-}
-static void attr_str(const char *name, const char *s) {
-    struct mixrt_attr *a = &A[N->n_attrs++];
-    a->name = name;
-    a->type = MIXRT_ATTR_STRING;
-    a->s = s;
-    a->s_len = strlen(s);
-}
-
-static mixrt_status run(void) {
-    mixrt_kernel_fn fn;
-    mixrt_status st = mixrt_ref_find(ctx, N, &fn);
-    if (st != MIXRT_STATUS_OK) return st;
-    struct mixrt_kernel_ctx k = {ctx,   G,   N,       N->opset,   n_in,       in,  in_seq,
-                                 n_out, out, out_seq, out_is_seq, out_wanted, NULL};
-    return fn(&k);
-}
-
-static void end(void) {
-    for (int i = 0; i < MAX_IO; i++) mixrt_tensor_release(ctx, &out[i]);
-    mixrt_graph_destroy(G);
-    G = NULL;
-}
-
-static struct mixrt_tensor mkf(mixrt_dtype dt, int rank, const int64_t *dims, const double *v) {
-    struct mixrt_tensor t;
-    mixrt_tensor_init(ctx, &t, dt, rank, dims);
-    for (size_t i = 0; v && i < mixrt_tensor_numel(&t); i++) mixrt_store_f64(t.data, dt, i, v[i]);
-    return t;
-}
-static struct mixrt_tensor mki(mixrt_dtype dt, int rank, const int64_t *dims, const int64_t *v) {
-    struct mixrt_tensor t;
-    mixrt_tensor_init(ctx, &t, dt, rank, dims);
-    for (size_t i = 0; v && i < mixrt_tensor_numel(&t); i++) mixrt_store_i64(t.data, dt, i, v[i]);
-    return t;
-}
 static void rand_ints(int64_t *v, size_t n, int64_t lo, int64_t hi) {
     for (size_t i = 0; i < n; i++) v[i] = lo + (int64_t)(tu_rand() % (uint64_t)(hi - lo + 1));
 }
 static void release(struct mixrt_tensor *t, int n) {
-    for (int i = 0; i < n; i++) mixrt_tensor_release(ctx, &t[i]);
+    for (int i = 0; i < n; i++) mixrt_tensor_release(kh_ctx, &t[i]);
 }
 
 /* Compares out[0] element-wise with want (integers). */
 static void check_ints(const char *what, const int64_t *want, size_t n) {
-    TU_CHECK(mixrt_tensor_numel(&out[0]) == n, "%s: %zu elements, want %zu", what, mixrt_tensor_numel(&out[0]), n);
-    if (mixrt_tensor_numel(&out[0]) != n) return;
+    TU_CHECK(mixrt_tensor_numel(&kh_out[0]) == n, "%s: %zu elements, want %zu", what, mixrt_tensor_numel(&kh_out[0]), n);
+    if (mixrt_tensor_numel(&kh_out[0]) != n) return;
     size_t bad = 0, first = 0;
     for (size_t i = 0; i < n; i++)
-        if (mixrt_load_i64(out[0].data, out[0].dtype, i) != want[i] && !bad++) first = i;
+        if (mixrt_load_i64(kh_out[0].data, kh_out[0].dtype, i) != want[i] && !bad++) first = i;
     TU_CHECK(bad == 0, "%s: %zu of %zu differ (first at %zu: %lld, want %lld)", what, bad, n, first,
-             bad ? (long long)mixrt_load_i64(out[0].data, out[0].dtype, first) : 0LL, (long long)want[first]);
+             bad ? (long long)mixrt_load_i64(kh_out[0].data, kh_out[0].dtype, first) : 0LL, (long long)want[first]);
 }
 
 static void expect_error(const char *what, mixrt_status want, const char *needle) {
-    mixrt_status st = run();
-    TU_CHECK(st == want, "%s: status %d, want %d (%s)", what, (int)st, (int)want, mixrt_context_last_error(ctx));
+    mixrt_status st = kh_run();
+    TU_CHECK(st == want, "%s: status %d, want %d (%s)", what, (int)st, (int)want, mixrt_context_last_error(kh_ctx));
     if (needle)
-        TU_CHECK(strstr(mixrt_context_last_error(ctx), needle) != NULL, "%s: message '%s' lacks '%s'", what,
-                 mixrt_context_last_error(ctx), needle);
+        TU_CHECK(strstr(mixrt_context_last_error(kh_ctx), needle) != NULL, "%s: message '%s' lacks '%s'", what,
+                 mixrt_context_last_error(kh_ctx), needle);
 }
 
 /* ---- Quantize / Dequantize ---- */
@@ -137,22 +46,22 @@ static void test_quantize(void) {
         int64_t d[1] = {10};
         double xv[10] = {0.5, 1.5, 2.5, -0.5, -1.5, 300, -300, NAN, INFINITY, 3.49};
         int64_t want[10] = {128, 130, 130, 128, 126, 255, 0, 128, 255, 131};
-        struct mixrt_tensor t[3] = {mkf(MIXRT_DTYPE_F32, 1, d, xv), mkf(MIXRT_DTYPE_F32, 0, NULL, (double[]){1.0}),
-                                    mki(MIXRT_DTYPE_U8, 0, NULL, (int64_t[]){128})};
-        begin("QuantizeLinear", 13, 3, 1);
-        for (int i = 0; i < 3; i++) in[i] = &t[i];
-        TU_CHECK(run() == MIXRT_STATUS_OK, "quantize ties: %s", mixrt_context_last_error(ctx));
-        TU_CHECK(out[0].dtype == MIXRT_DTYPE_U8, "quantize ties: dtype %d", (int)out[0].dtype);
+        struct mixrt_tensor t[3] = {kh_tensor(MIXRT_DTYPE_F32, 1, d, xv), kh_tensor(MIXRT_DTYPE_F32, 0, NULL, (double[]){1.0}),
+                                    kh_tensor_ints(MIXRT_DTYPE_U8, 0, NULL, (int64_t[]){128})};
+        kh_begin("QuantizeLinear", 13, 3, 1);
+        for (int i = 0; i < 3; i++) kh_in[i] = &t[i];
+        TU_CHECK(kh_run() == MIXRT_STATUS_OK, "quantize ties: %s", mixrt_context_last_error(kh_ctx));
+        TU_CHECK(kh_out[0].dtype == MIXRT_DTYPE_U8, "quantize ties: dtype %d", (int)kh_out[0].dtype);
         check_ints("quantize ties", want, 10);
-        end();
+        kh_end();
         /* No zero point: uint8 with 0. int32 x divides exactly in double. */
-        struct mixrt_tensor xi = mki(MIXRT_DTYPE_I32, 1, (int64_t[]){4}, (int64_t[]){-7, 5, 7, 1000});
-        struct mixrt_tensor s2 = mkf(MIXRT_DTYPE_F32, 0, NULL, (double[]){2.0});
-        begin("QuantizeLinear", 10, 2, 1);
-        in[0] = &xi, in[1] = &s2;
-        TU_CHECK(run() == MIXRT_STATUS_OK, "quantize int32: %s", mixrt_context_last_error(ctx));
+        struct mixrt_tensor xi = kh_tensor_ints(MIXRT_DTYPE_I32, 1, (int64_t[]){4}, (int64_t[]){-7, 5, 7, 1000});
+        struct mixrt_tensor s2 = kh_tensor(MIXRT_DTYPE_F32, 0, NULL, (double[]){2.0});
+        kh_begin("QuantizeLinear", 10, 2, 1);
+        kh_in[0] = &xi, kh_in[1] = &s2;
+        TU_CHECK(kh_run() == MIXRT_STATUS_OK, "quantize int32: %s", mixrt_context_last_error(kh_ctx));
         check_ints("quantize int32 to u8", (int64_t[]){0, 2, 4, 255}, 4);
-        end();
+        kh_end();
         release(&xi, 1), release(&s2, 1);
         release(t, 3);
     }
@@ -168,28 +77,28 @@ static void test_quantize(void) {
             double q = nearbyint((float)xv[i] / (float)sv[c]) + zv[c];
             want[i] = q < -128 ? -128 : q > 127 ? 127 : (int64_t)q;
         }
-        struct mixrt_tensor t[3] = {mkf(MIXRT_DTYPE_F32, 3, dx, xv), mkf(MIXRT_DTYPE_BF16, 1, ds, sv),
-                                    mki(MIXRT_DTYPE_I8, 1, ds, zv)};
-        begin("QuantizeLinear", 19, 3, 1);
-        attr_int("axis", -2);
-        for (int i = 0; i < 3; i++) in[i] = &t[i];
-        TU_CHECK(run() == MIXRT_STATUS_OK, "quantize axis: %s", mixrt_context_last_error(ctx));
+        struct mixrt_tensor t[3] = {kh_tensor(MIXRT_DTYPE_F32, 3, dx, xv), kh_tensor(MIXRT_DTYPE_BF16, 1, ds, sv),
+                                    kh_tensor_ints(MIXRT_DTYPE_I8, 1, ds, zv)};
+        kh_begin("QuantizeLinear", 19, 3, 1);
+        kh_attr_int("axis", -2);
+        for (int i = 0; i < 3; i++) kh_in[i] = &t[i];
+        TU_CHECK(kh_run() == MIXRT_STATUS_OK, "quantize axis: %s", mixrt_context_last_error(kh_ctx));
         check_ints("quantize per-axis int8", want, 12);
-        end();
-        begin("QuantizeLinear", 10, 3, 1);
-        for (int i = 0; i < 3; i++) in[i] = &t[i];
+        kh_end();
+        kh_begin("QuantizeLinear", 10, 3, 1);
+        for (int i = 0; i < 3; i++) kh_in[i] = &t[i];
         expect_error("per-axis at opset 10", MIXRT_STATUS_INVALID_MODEL, "opset 13");
-        end();
-        begin("QuantizeLinear", 13, 3, 1);
-        attr_int("axis", 0);
-        for (int i = 0; i < 3; i++) in[i] = &t[i];
+        kh_end();
+        kh_begin("QuantizeLinear", 13, 3, 1);
+        kh_attr_int("axis", 0);
+        for (int i = 0; i < 3; i++) kh_in[i] = &t[i];
         expect_error("per-axis length", MIXRT_STATUS_INVALID_MODEL, "input #1 'x1'");
-        end();
-        begin("QuantizeLinear", 13, 3, 1);
-        attr_int("axis", 3);
-        for (int i = 0; i < 3; i++) in[i] = &t[i];
+        kh_end();
+        kh_begin("QuantizeLinear", 13, 3, 1);
+        kh_attr_int("axis", 3);
+        for (int i = 0; i < 3; i++) kh_in[i] = &t[i];
         expect_error("axis range", MIXRT_STATUS_INVALID_MODEL, "'axis'");
-        end();
+        kh_end();
         release(t, 3);
     }
     /* Blocked (opset 21): x [2,5] axis 1 block 2 -> scale [2,3]; int16 output; the same at
@@ -204,117 +113,117 @@ static void test_quantize(void) {
                 double q = nearbyint((float)xv[r * 5 + c] / (float)sv[p]) + zv[p];
                 want[r * 5 + c] = q < -32768 ? -32768 : q > 32767 ? 32767 : (int64_t)q;
             }
-        struct mixrt_tensor t[3] = {mkf(MIXRT_DTYPE_F32, 2, dx, xv), mkf(MIXRT_DTYPE_F32, 2, ds, sv),
-                                    mki(MIXRT_DTYPE_I16, 2, ds, zv)};
-        begin("QuantizeLinear", 21, 3, 1);
-        attr_int("axis", 1);
-        attr_int("block_size", 2);
-        for (int i = 0; i < 3; i++) in[i] = &t[i];
-        TU_CHECK(run() == MIXRT_STATUS_OK, "quantize blocked: %s", mixrt_context_last_error(ctx));
-        TU_CHECK(out[0].dtype == MIXRT_DTYPE_I16, "quantize blocked: dtype %d", (int)out[0].dtype);
+        struct mixrt_tensor t[3] = {kh_tensor(MIXRT_DTYPE_F32, 2, dx, xv), kh_tensor(MIXRT_DTYPE_F32, 2, ds, sv),
+                                    kh_tensor_ints(MIXRT_DTYPE_I16, 2, ds, zv)};
+        kh_begin("QuantizeLinear", 21, 3, 1);
+        kh_attr_int("axis", 1);
+        kh_attr_int("block_size", 2);
+        for (int i = 0; i < 3; i++) kh_in[i] = &t[i];
+        TU_CHECK(kh_run() == MIXRT_STATUS_OK, "quantize blocked: %s", mixrt_context_last_error(kh_ctx));
+        TU_CHECK(kh_out[0].dtype == MIXRT_DTYPE_I16, "quantize blocked: dtype %d", (int)kh_out[0].dtype);
         check_ints("quantize blocked int16", want, 10);
-        end();
+        kh_end();
         /* Dequantize the same layout back: (q - zp) * scale into f32. */
-        struct mixrt_tensor q = mki(MIXRT_DTYPE_I16, 2, dx, want);
-        begin("DequantizeLinear", 21, 3, 1);
-        attr_int("block_size", 2);
-        in[0] = &q, in[1] = &t[1], in[2] = &t[2];
-        TU_CHECK(run() == MIXRT_STATUS_OK, "dequantize blocked: %s", mixrt_context_last_error(ctx));
+        struct mixrt_tensor q = kh_tensor_ints(MIXRT_DTYPE_I16, 2, dx, want);
+        kh_begin("DequantizeLinear", 21, 3, 1);
+        kh_attr_int("block_size", 2);
+        kh_in[0] = &q, kh_in[1] = &t[1], kh_in[2] = &t[2];
+        TU_CHECK(kh_run() == MIXRT_STATUS_OK, "dequantize blocked: %s", mixrt_context_last_error(kh_ctx));
         size_t bad = 0;
         for (int i = 0; i < 10; i++) {
             int p = (i / 5) * 3 + (i % 5) / 2;
-            if (mixrt_load_f64(out[0].data, out[0].dtype, (size_t)i) !=
+            if (mixrt_load_f64(kh_out[0].data, kh_out[0].dtype, (size_t)i) !=
                 (float)((double)(want[i] - zv[p]) * (double)(float)sv[p]))
                 bad++;
         }
-        TU_CHECK(out[0].dtype == MIXRT_DTYPE_F32 && bad == 0, "dequantize blocked: %zu differ", bad);
-        end();
+        TU_CHECK(kh_out[0].dtype == MIXRT_DTYPE_F32 && bad == 0, "dequantize blocked: %zu differ", bad);
+        kh_end();
         release(&q, 1);
-        begin("QuantizeLinear", 19, 3, 1);
-        attr_int("block_size", 2);
-        for (int i = 0; i < 3; i++) in[i] = &t[i];
+        kh_begin("QuantizeLinear", 19, 3, 1);
+        kh_attr_int("block_size", 2);
+        for (int i = 0; i < 3; i++) kh_in[i] = &t[i];
         expect_error("blocked at opset 19", MIXRT_STATUS_INVALID_MODEL, "opset 21");
-        end();
-        begin("QuantizeLinear", 21, 3, 1);
-        attr_int("block_size", 3);
-        for (int i = 0; i < 3; i++) in[i] = &t[i];
+        kh_end();
+        kh_begin("QuantizeLinear", 21, 3, 1);
+        kh_attr_int("block_size", 3);
+        for (int i = 0; i < 3; i++) kh_in[i] = &t[i];
         expect_error("blocked shape", MIXRT_STATUS_INVALID_MODEL, "ceil(5 / block_size 3)");
-        end();
-        struct mixrt_tensor z8 = mki(MIXRT_DTYPE_I16, 0, NULL, (int64_t[]){0}),
-                            s1 = mkf(MIXRT_DTYPE_F32, 0, NULL, (double[]){1});
-        begin("QuantizeLinear", 19, 3, 1);
-        in[0] = &t[0], in[1] = &s1, in[2] = &z8;
+        kh_end();
+        struct mixrt_tensor z8 = kh_tensor_ints(MIXRT_DTYPE_I16, 0, NULL, (int64_t[]){0}),
+                            s1 = kh_tensor(MIXRT_DTYPE_F32, 0, NULL, (double[]){1});
+        kh_begin("QuantizeLinear", 19, 3, 1);
+        kh_in[0] = &t[0], kh_in[1] = &s1, kh_in[2] = &z8;
         expect_error("int16 at opset 19", MIXRT_STATUS_INVALID_MODEL, "opset 21");
-        end();
+        kh_end();
         /* output_dtype without a zero point; disagreement with a zero point. */
-        begin("QuantizeLinear", 21, 2, 1);
-        attr_int("output_dtype", MIXRT_DTYPE_U16);
-        in[0] = &t[0], in[1] = &s1;
-        TU_CHECK(run() == MIXRT_STATUS_OK && out[0].dtype == MIXRT_DTYPE_U16, "output_dtype u16: %s",
-                 mixrt_context_last_error(ctx));
-        end();
-        begin("QuantizeLinear", 21, 3, 1);
-        attr_int("output_dtype", MIXRT_DTYPE_U8);
-        in[0] = &t[0], in[1] = &s1, in[2] = &z8;
+        kh_begin("QuantizeLinear", 21, 2, 1);
+        kh_attr_int("output_dtype", MIXRT_DTYPE_U16);
+        kh_in[0] = &t[0], kh_in[1] = &s1;
+        TU_CHECK(kh_run() == MIXRT_STATUS_OK && kh_out[0].dtype == MIXRT_DTYPE_U16, "output_dtype u16: %s",
+                 mixrt_context_last_error(kh_ctx));
+        kh_end();
+        kh_begin("QuantizeLinear", 21, 3, 1);
+        kh_attr_int("output_dtype", MIXRT_DTYPE_U8);
+        kh_in[0] = &t[0], kh_in[1] = &s1, kh_in[2] = &z8;
         expect_error("output_dtype mismatch", MIXRT_STATUS_INVALID_MODEL, "'output_dtype'");
-        end();
+        kh_end();
         release(&z8, 1), release(&s1, 1);
         release(t, 3);
     }
     /* float8 and int4 are valid ONNX but unsupported here; a float zero point is invalid. */
     {
-        struct mixrt_tensor x = mkf(MIXRT_DTYPE_F32, 1, (int64_t[]){2}, (double[]){1, 2}),
-                            s = mkf(MIXRT_DTYPE_F32, 0, NULL, (double[]){1}), z;
+        struct mixrt_tensor x = kh_tensor(MIXRT_DTYPE_F32, 1, (int64_t[]){2}, (double[]){1, 2}),
+                            s = kh_tensor(MIXRT_DTYPE_F32, 0, NULL, (double[]){1}), z;
         memset(&z, 0, sizeof(z));
-        mixrt_tensor_init(ctx, &z, MIXRT_DTYPE_U8, 0, NULL);
+        mixrt_tensor_init(kh_ctx, &z, MIXRT_DTYPE_U8, 0, NULL);
         z.dtype = MIXRT_DTYPE_F8E4M3FN; /* same byte size, only the dtype matters */
-        begin("QuantizeLinear", 19, 3, 1);
-        attr_int("saturate", 1);
-        in[0] = &x, in[1] = &s, in[2] = &z;
+        kh_begin("QuantizeLinear", 19, 3, 1);
+        kh_attr_int("saturate", 1);
+        kh_in[0] = &x, kh_in[1] = &s, kh_in[2] = &z;
         expect_error("float8", MIXRT_STATUS_UNSUPPORTED_DTYPE, "float8");
-        end();
+        kh_end();
         z.dtype = MIXRT_DTYPE_U8;
-        begin("QuantizeLinear", 21, 2, 1);
-        attr_int("output_dtype", MIXRT_DTYPE_I4);
-        in[0] = &x, in[1] = &s;
+        kh_begin("QuantizeLinear", 21, 2, 1);
+        kh_attr_int("output_dtype", MIXRT_DTYPE_I4);
+        kh_in[0] = &x, kh_in[1] = &s;
         expect_error("int4", MIXRT_STATUS_UNSUPPORTED_DTYPE, "sub-byte");
-        end();
-        begin("QuantizeLinear", 13, 3, 1);
-        in[0] = &x, in[1] = &s, in[2] = &x;
+        kh_end();
+        kh_begin("QuantizeLinear", 13, 3, 1);
+        kh_in[0] = &x, kh_in[1] = &s, kh_in[2] = &x;
         expect_error("float zero point", MIXRT_STATUS_INVALID_MODEL, "input #2 'x2' is f32");
-        end();
-        begin("DequantizeLinear", 13, 3, 1);
-        in[0] = &z, in[1] = &s, in[2] = &x;
+        kh_end();
+        kh_begin("DequantizeLinear", 13, 3, 1);
+        kh_in[0] = &z, kh_in[1] = &s, kh_in[2] = &x;
         expect_error("zero point dtype", MIXRT_STATUS_INVALID_MODEL, "input #2 'x2'");
-        end();
+        kh_end();
         release(&x, 1), release(&s, 1), release(&z, 1);
     }
     /* Dequantize int32 and an f16 scale: output f16, rounded once. Zero-size x. */
     {
         int64_t xv[4] = {-100000, 3, 2047, 2049};
-        struct mixrt_tensor x = mki(MIXRT_DTYPE_I32, 1, (int64_t[]){4}, xv),
-                            s = mkf(MIXRT_DTYPE_F16, 0, NULL, (double[]){0.5});
-        begin("DequantizeLinear", 13, 2, 1);
-        in[0] = &x, in[1] = &s;
-        TU_CHECK(run() == MIXRT_STATUS_OK && out[0].dtype == MIXRT_DTYPE_F16, "dequantize f16: %s",
-                 mixrt_context_last_error(ctx));
-        for (int i = 0; i < 4 && out[0].data; i++) {
+        struct mixrt_tensor x = kh_tensor_ints(MIXRT_DTYPE_I32, 1, (int64_t[]){4}, xv),
+                            s = kh_tensor(MIXRT_DTYPE_F16, 0, NULL, (double[]){0.5});
+        kh_begin("DequantizeLinear", 13, 2, 1);
+        kh_in[0] = &x, kh_in[1] = &s;
+        TU_CHECK(kh_run() == MIXRT_STATUS_OK && kh_out[0].dtype == MIXRT_DTYPE_F16, "dequantize f16: %s",
+                 mixrt_context_last_error(kh_ctx));
+        for (int i = 0; i < 4 && kh_out[0].data; i++) {
             double want = mixrt_f16_to_float(mixrt_f16_from_double(xv[i] * 0.5));
-            TU_CHECK(mixrt_load_f64(out[0].data, out[0].dtype, (size_t)i) == want, "dequantize f16 [%d]", i);
+            TU_CHECK(mixrt_load_f64(kh_out[0].data, kh_out[0].dtype, (size_t)i) == want, "dequantize f16 [%d]", i);
         }
-        end();
-        struct mixrt_tensor e = mki(MIXRT_DTYPE_U8, 2, (int64_t[]){0, 3}, NULL);
-        begin("DequantizeLinear", 13, 2, 1);
-        in[0] = &e, in[1] = &s;
-        TU_CHECK(run() == MIXRT_STATUS_OK && mixrt_tensor_numel(&out[0]) == 0 && out[0].dims[1] == 3,
-                 "dequantize empty: %s", mixrt_context_last_error(ctx));
-        end();
-        begin("QuantizeLinear", 13, 2, 1);
-        struct mixrt_tensor ef = mkf(MIXRT_DTYPE_F32, 2, (int64_t[]){0, 3}, NULL);
-        in[0] = &ef, in[1] = &s;
-        TU_CHECK(run() == MIXRT_STATUS_OK && mixrt_tensor_numel(&out[0]) == 0, "quantize empty: %s",
-                 mixrt_context_last_error(ctx));
-        end();
+        kh_end();
+        struct mixrt_tensor e = kh_tensor_ints(MIXRT_DTYPE_U8, 2, (int64_t[]){0, 3}, NULL);
+        kh_begin("DequantizeLinear", 13, 2, 1);
+        kh_in[0] = &e, kh_in[1] = &s;
+        TU_CHECK(kh_run() == MIXRT_STATUS_OK && mixrt_tensor_numel(&kh_out[0]) == 0 && kh_out[0].dims[1] == 3,
+                 "dequantize empty: %s", mixrt_context_last_error(kh_ctx));
+        kh_end();
+        kh_begin("QuantizeLinear", 13, 2, 1);
+        struct mixrt_tensor ef = kh_tensor(MIXRT_DTYPE_F32, 2, (int64_t[]){0, 3}, NULL);
+        kh_in[0] = &ef, kh_in[1] = &s;
+        TU_CHECK(kh_run() == MIXRT_STATUS_OK && mixrt_tensor_numel(&kh_out[0]) == 0, "quantize empty: %s",
+                 mixrt_context_last_error(kh_ctx));
+        kh_end();
         release(&x, 1), release(&s, 1), release(&e, 1), release(&ef, 1);
     }
 }
@@ -322,17 +231,17 @@ static void test_quantize(void) {
 static void test_dynamic(void) {
     /* All zeros: scale 0, zero point 0, y 0 (no 0/0). Negative-only: zero point 255. */
     double zeros[3] = {0, 0, 0}, neg[3] = {-1, -2.55, -0.5};
-    struct mixrt_tensor a = mkf(MIXRT_DTYPE_F32, 1, (int64_t[]){3}, zeros),
-                        b = mkf(MIXRT_DTYPE_BF16, 1, (int64_t[]){3}, neg);
-    begin("DynamicQuantizeLinear", 11, 1, 3);
-    in[0] = &a;
-    TU_CHECK(run() == MIXRT_STATUS_OK, "dynamic zeros: %s", mixrt_context_last_error(ctx));
+    struct mixrt_tensor a = kh_tensor(MIXRT_DTYPE_F32, 1, (int64_t[]){3}, zeros),
+                        b = kh_tensor(MIXRT_DTYPE_BF16, 1, (int64_t[]){3}, neg);
+    kh_begin("DynamicQuantizeLinear", 11, 1, 3);
+    kh_in[0] = &a;
+    TU_CHECK(kh_run() == MIXRT_STATUS_OK, "dynamic zeros: %s", mixrt_context_last_error(kh_ctx));
     check_ints("dynamic zeros", (int64_t[]){0, 0, 0}, 3);
-    TU_CHECK(((float *)out[1].data)[0] == 0.0f && ((uint8_t *)out[2].data)[0] == 0, "dynamic zeros: scale/zp");
-    end();
-    begin("DynamicQuantizeLinear", 11, 1, 3);
-    in[0] = &b;
-    TU_CHECK(run() == MIXRT_STATUS_OK, "dynamic negative: %s", mixrt_context_last_error(ctx));
+    TU_CHECK(((float *)kh_out[1].data)[0] == 0.0f && ((uint8_t *)kh_out[2].data)[0] == 0, "dynamic zeros: scale/zp");
+    kh_end();
+    kh_begin("DynamicQuantizeLinear", 11, 1, 3);
+    kh_in[0] = &b;
+    TU_CHECK(kh_run() == MIXRT_STATUS_OK, "dynamic negative: %s", mixrt_context_last_error(kh_ctx));
     float mn = mixrt_bf16_to_float(mixrt_bf16_from_double(-2.55)), scale = (0.0f - mn) / 255.0f;
     int64_t want[3];
     for (int i = 0; i < 3; i++) {
@@ -340,8 +249,8 @@ static void test_dynamic(void) {
         want[i] = q < 0 ? 0 : q > 255 ? 255 : (int64_t)q;
     }
     check_ints("dynamic negative", want, 3);
-    TU_CHECK(((float *)out[1].data)[0] == scale && ((uint8_t *)out[2].data)[0] == 255, "dynamic negative: scale/zp");
-    end();
+    TU_CHECK(((float *)kh_out[1].data)[0] == scale && ((uint8_t *)kh_out[2].data)[0] == 255, "dynamic negative: scale/zp");
+    kh_end();
     release(&a, 1), release(&b, 1);
 }
 
@@ -378,61 +287,61 @@ static void test_matmul(void) {
     /* MatMulInteger: a_zero_point [M] per row, b_zero_point [1,3,1,N] per column and batch. */
     rand_ints(zbr, 12, -128, 127);
     for (int m = 0; m < 6; m++) zar[m] = zrow[m % 3];
-    struct mixrt_tensor t[4] = {mki(MIXRT_DTYPE_U8, 4, ad, av), mki(MIXRT_DTYPE_I8, 4, bd, bv),
-                                mki(MIXRT_DTYPE_U8, 1, (int64_t[]){M}, zrow),
-                                mki(MIXRT_DTYPE_I8, 4, (int64_t[]){1, 3, 1, Nn}, zbr)};
+    struct mixrt_tensor t[4] = {kh_tensor_ints(MIXRT_DTYPE_U8, 4, ad, av), kh_tensor_ints(MIXRT_DTYPE_I8, 4, bd, bv),
+                                kh_tensor_ints(MIXRT_DTYPE_U8, 1, (int64_t[]){M}, zrow),
+                                kh_tensor_ints(MIXRT_DTYPE_I8, 4, (int64_t[]){1, 3, 1, Nn}, zbr)};
     naive_mm(ad, av, zar, bd, bv, zbr, M, K, Nn, y);
-    begin("MatMulInteger", 10, 4, 1);
-    for (int i = 0; i < 4; i++) in[i] = &t[i];
-    TU_CHECK(run() == MIXRT_STATUS_OK, "MatMulInteger: %s", mixrt_context_last_error(ctx));
-    TU_CHECK(out[0].dtype == MIXRT_DTYPE_I32 && out[0].rank == 4 && !memcmp(out[0].dims, yd, sizeof(yd)),
+    kh_begin("MatMulInteger", 10, 4, 1);
+    for (int i = 0; i < 4; i++) kh_in[i] = &t[i];
+    TU_CHECK(kh_run() == MIXRT_STATUS_OK, "MatMulInteger: %s", mixrt_context_last_error(kh_ctx));
+    TU_CHECK(kh_out[0].dtype == MIXRT_DTYPE_I32 && kh_out[0].rank == 4 && !memcmp(kh_out[0].dims, yd, sizeof(yd)),
              "MatMulInteger shape");
     check_ints("MatMulInteger broadcast per-row/col", y, 72);
-    end();
+    kh_end();
     /* Without zero points; a 1-D A [K]. */
     {
         int64_t zero[12] = {0};
-        struct mixrt_tensor a1 = mki(MIXRT_DTYPE_U8, 1, (int64_t[]){K}, av);
+        struct mixrt_tensor a1 = kh_tensor_ints(MIXRT_DTYPE_U8, 1, (int64_t[]){K}, av);
         int64_t b1d[2] = {1, 1}, a1d[2] = {1, 1}, y1[12];
-        struct mixrt_tensor b2 = mki(MIXRT_DTYPE_I8, 2, (int64_t[]){K, Nn}, bv);
+        struct mixrt_tensor b2 = kh_tensor_ints(MIXRT_DTYPE_I8, 2, (int64_t[]){K, Nn}, bv);
         naive_mm(a1d, av, zero, b1d, bv, zero, 1, K, Nn, y1);
-        begin("MatMulInteger", 10, 2, 1);
-        in[0] = &a1, in[1] = &b2;
-        TU_CHECK(run() == MIXRT_STATUS_OK && out[0].rank == 1 && out[0].dims[0] == Nn, "MatMulInteger 1-D: %s",
-                 mixrt_context_last_error(ctx));
+        kh_begin("MatMulInteger", 10, 2, 1);
+        kh_in[0] = &a1, kh_in[1] = &b2;
+        TU_CHECK(kh_run() == MIXRT_STATUS_OK && kh_out[0].rank == 1 && kh_out[0].dims[0] == Nn, "MatMulInteger 1-D: %s",
+                 mixrt_context_last_error(kh_ctx));
         check_ints("MatMulInteger 1-D", y1, (size_t)Nn);
-        end();
+        kh_end();
         release(&a1, 1), release(&b2, 1);
     }
     /* Errors: K mismatch, a zero point of the wrong length, a zero point of B's dtype. */
-    begin("MatMulInteger", 10, 2, 1);
-    in[0] = &t[0], in[1] = &t[0];
+    kh_begin("MatMulInteger", 10, 2, 1);
+    kh_in[0] = &t[0], kh_in[1] = &t[0];
     expect_error("K mismatch", MIXRT_STATUS_INVALID_MODEL, "input #1 'x1'");
-    end();
-    begin("MatMulInteger", 10, 3, 1);
-    in[0] = &t[0], in[1] = &t[1], in[2] = &t[2];
-    struct mixrt_tensor zbad = mki(MIXRT_DTYPE_U8, 1, (int64_t[]){2}, zrow);
-    in[2] = &zbad;
+    kh_end();
+    kh_begin("MatMulInteger", 10, 3, 1);
+    kh_in[0] = &t[0], kh_in[1] = &t[1], kh_in[2] = &t[2];
+    struct mixrt_tensor zbad = kh_tensor_ints(MIXRT_DTYPE_U8, 1, (int64_t[]){2}, zrow);
+    kh_in[2] = &zbad;
     expect_error("zero point length", MIXRT_STATUS_INVALID_MODEL, "per row");
-    end();
+    kh_end();
     release(&zbad, 1);
-    begin("MatMulInteger", 10, 3, 1);
-    in[0] = &t[0], in[1] = &t[1], in[2] = &t[3];
+    kh_begin("MatMulInteger", 10, 3, 1);
+    kh_in[0] = &t[0], kh_in[1] = &t[1], kh_in[2] = &t[3];
     expect_error("zero point dtype", MIXRT_STATUS_INVALID_MODEL, "expected the dtype of input #0");
-    end();
+    kh_end();
 
     /* QLinearMatMul: per-row a scale/zero point [M], per-column b scale/zero point [N],
      * f16 scales, int8 output. */
     {
         double as[3] = {0.02, 0.05, 0.011}, bs[4] = {0.1, 0.003, 0.07, 0.5}, ys = 0.37;
         struct mixrt_tensor q[8] = {t[0],
-                                    mkf(MIXRT_DTYPE_F16, 1, (int64_t[]){M}, as),
+                                    kh_tensor(MIXRT_DTYPE_F16, 1, (int64_t[]){M}, as),
                                     t[2],
                                     t[1],
-                                    mkf(MIXRT_DTYPE_F16, 1, (int64_t[]){Nn}, bs),
-                                    mki(MIXRT_DTYPE_I8, 1, (int64_t[]){Nn}, zcol),
-                                    mkf(MIXRT_DTYPE_F32, 0, NULL, &ys),
-                                    mki(MIXRT_DTYPE_I8, 0, NULL, (int64_t[]){-3})};
+                                    kh_tensor(MIXRT_DTYPE_F16, 1, (int64_t[]){Nn}, bs),
+                                    kh_tensor_ints(MIXRT_DTYPE_I8, 1, (int64_t[]){Nn}, zcol),
+                                    kh_tensor(MIXRT_DTYPE_F32, 0, NULL, &ys),
+                                    kh_tensor_ints(MIXRT_DTYPE_I8, 0, NULL, (int64_t[]){-3})};
         int64_t zbb[12], acc[72], want[72];
         for (int i = 0; i < 12; i++) zbb[i] = zcol[i % 4];
         naive_mm(ad, av, zar, bd, bv, zbb, M, K, Nn, acc);
@@ -445,17 +354,17 @@ static void test_matmul(void) {
             double v = nearbyint((double)acc[i] * mult) - 3;
             want[i] = v < -128 ? -128 : v > 127 ? 127 : (int64_t)v;
         }
-        begin("QLinearMatMul", 21, 8, 1);
-        for (int i = 0; i < 8; i++) in[i] = &q[i];
-        TU_CHECK(run() == MIXRT_STATUS_OK, "QLinearMatMul: %s", mixrt_context_last_error(ctx));
-        TU_CHECK(out[0].dtype == MIXRT_DTYPE_I8, "QLinearMatMul dtype");
+        kh_begin("QLinearMatMul", 21, 8, 1);
+        for (int i = 0; i < 8; i++) kh_in[i] = &q[i];
+        TU_CHECK(kh_run() == MIXRT_STATUS_OK, "QLinearMatMul: %s", mixrt_context_last_error(kh_ctx));
+        TU_CHECK(kh_out[0].dtype == MIXRT_DTYPE_I8, "QLinearMatMul dtype");
         check_ints("QLinearMatMul per-row/col", want, 72);
-        end();
-        begin("QLinearMatMul", 10, 8, 1);
-        for (int i = 0; i < 8; i++) in[i] = &q[i];
-        in[6] = &q[1];
+        kh_end();
+        kh_begin("QLinearMatMul", 10, 8, 1);
+        for (int i = 0; i < 8; i++) kh_in[i] = &q[i];
+        kh_in[6] = &q[1];
         expect_error("y_scale per-tensor", MIXRT_STATUS_INVALID_MODEL, "input #6 'x6'");
-        end();
+        kh_end();
         release(q + 1, 1), release(q + 4, 4);
     }
     release(t, 4);
@@ -552,27 +461,27 @@ static void conv_case_run(const struct conv_case *cc, bool qlinear) {
     int64_t kshape[3] = {cc->k[0], cc->k[1], cc->k[2]}, strides[3] = {cc->s[0], cc->s[1], cc->s[2]},
             dil[3] = {cc->d[0], cc->d[1], cc->d[2]}, pads[6];
     memcpy(pads, cc->pads, sizeof(pads));
-    struct mixrt_tensor x = mki(MIXRT_DTYPE_I8, rank, xd, xv), w = mki(MIXRT_DTYPE_U8, rank, wd, wv),
-                        xzt = mki(MIXRT_DTYPE_I8, 0, NULL, &xz),
-                        wzt = mki(MIXRT_DTYPE_U8, cc->per_channel ? 1 : 0, (int64_t[]){cc->m}, wz);
+    struct mixrt_tensor x = kh_tensor_ints(MIXRT_DTYPE_I8, rank, xd, xv), w = kh_tensor_ints(MIXRT_DTYPE_U8, rank, wd, wv),
+                        xzt = kh_tensor_ints(MIXRT_DTYPE_I8, 0, NULL, &xz),
+                        wzt = kh_tensor_ints(MIXRT_DTYPE_U8, cc->per_channel ? 1 : 0, (int64_t[]){cc->m}, wz);
     char what[128];
     snprintf(what, sizeof(what), "%s %dD group %lld auto_pad %s", qlinear ? "QLinearConv" : "ConvInteger", nd,
              (long long)cc->group, cc->auto_pad);
     double ws[16], xs = 0.013, ys = 0.9;
     struct mixrt_tensor xst = {0}, wst = {0}, yst = {0}, yzt = {0}, bt = {0};
     if (!qlinear) {
-        begin("ConvInteger", 10, 4, 1);
-        in[0] = &x, in[1] = &w, in[2] = &xzt, in[3] = &wzt;
+        kh_begin("ConvInteger", 10, 4, 1);
+        kh_in[0] = &x, kh_in[1] = &w, kh_in[2] = &xzt, kh_in[3] = &wzt;
     } else {
         for (int i = 0; i < cc->m; i++) ws[i] = cc->per_channel ? 0.01 + 0.007 * i : 0.02;
-        xst = mkf(MIXRT_DTYPE_F32, 0, NULL, &xs);
-        wst = mkf(MIXRT_DTYPE_F32, cc->per_channel ? 1 : 0, (int64_t[]){cc->m}, ws);
-        yst = mkf(MIXRT_DTYPE_F32, 0, NULL, &ys);
-        yzt = mki(MIXRT_DTYPE_U8, 0, NULL, (int64_t[]){120});
-        bt = mki(MIXRT_DTYPE_I32, 1, (int64_t[]){cc->m}, bias);
-        begin("QLinearConv", 10, 9, 1);
-        in[0] = &x, in[1] = &xst, in[2] = &xzt, in[3] = &w, in[4] = &wst, in[5] = &wzt, in[6] = &yst, in[7] = &yzt;
-        in[8] = &bt;
+        xst = kh_tensor(MIXRT_DTYPE_F32, 0, NULL, &xs);
+        wst = kh_tensor(MIXRT_DTYPE_F32, cc->per_channel ? 1 : 0, (int64_t[]){cc->m}, ws);
+        yst = kh_tensor(MIXRT_DTYPE_F32, 0, NULL, &ys);
+        yzt = kh_tensor_ints(MIXRT_DTYPE_U8, 0, NULL, (int64_t[]){120});
+        bt = kh_tensor_ints(MIXRT_DTYPE_I32, 1, (int64_t[]){cc->m}, bias);
+        kh_begin("QLinearConv", 10, 9, 1);
+        kh_in[0] = &x, kh_in[1] = &xst, kh_in[2] = &xzt, kh_in[3] = &w, kh_in[4] = &wst, kh_in[5] = &wzt, kh_in[6] = &yst, kh_in[7] = &yzt;
+        kh_in[8] = &bt;
         size_t sp = ny ? ny / (size_t)(yd[0] * yd[1]) : 1;
         for (size_t i = 0; i < ny; i++) {
             size_t m = (i / sp) % (size_t)cc->m;
@@ -582,23 +491,23 @@ static void conv_case_run(const struct conv_case *cc, bool qlinear) {
             acc[i] = v < 0 ? 0 : v > 255 ? 255 : (int64_t)v;
         }
     }
-    attr_int("group", cc->group);
-    attr_ints("kernel_shape", kshape, (size_t)nd);
-    attr_ints("strides", strides, (size_t)nd);
-    attr_ints("dilations", dil, (size_t)nd);
+    kh_attr_int("group", cc->group);
+    kh_attr_ints("kernel_shape", kshape, (size_t)nd);
+    kh_attr_ints("strides", strides, (size_t)nd);
+    kh_attr_ints("dilations", dil, (size_t)nd);
     if (!strcmp(cc->auto_pad, "NOTSET"))
-        attr_ints("pads", pads, (size_t)(2 * nd));
+        kh_attr_ints("pads", pads, (size_t)(2 * nd));
     else
-        attr_str("auto_pad", cc->auto_pad);
-    mixrt_status st = run();
-    TU_CHECK(st == MIXRT_STATUS_OK, "%s: %s", what, mixrt_context_last_error(ctx));
+        kh_attr_str("auto_pad", cc->auto_pad);
+    mixrt_status st = kh_run();
+    TU_CHECK(st == MIXRT_STATUS_OK, "%s: %s", what, mixrt_context_last_error(kh_ctx));
     if (st == MIXRT_STATUS_OK) {
-        bool shape_ok = out[0].rank == rank;
-        for (int i = 0; shape_ok && i < rank; i++) shape_ok = out[0].dims[i] == yd[i];
+        bool shape_ok = kh_out[0].rank == rank;
+        for (int i = 0; shape_ok && i < rank; i++) shape_ok = kh_out[0].dims[i] == yd[i];
         TU_CHECK(shape_ok, "%s: output shape", what);
         if (shape_ok) check_ints(what, acc, ny);
     }
-    end();
+    kh_end();
     struct mixrt_tensor all[10] = {x, w, xzt, wzt, xst, wst, yst, yzt, bt};
     release(all, 9);
     free(xv), free(wv), free(acc);
@@ -622,87 +531,87 @@ static void test_conv(void) {
     /* Errors: C not divisible by group, kernel larger than the padded input, bad auto_pad,
      * per-channel zero point of the wrong length, bias of the wrong dtype. */
     int64_t xd[4] = {1, 3, 2, 2}, wd[4] = {2, 3, 3, 3};
-    struct mixrt_tensor x = mki(MIXRT_DTYPE_U8, 4, xd, NULL), w = mki(MIXRT_DTYPE_U8, 4, wd, NULL),
-                        wz = mki(MIXRT_DTYPE_U8, 1, (int64_t[]){3}, NULL);
-    begin("ConvInteger", 10, 2, 1);
-    attr_int("group", 2);
-    in[0] = &x, in[1] = &w;
+    struct mixrt_tensor x = kh_tensor_ints(MIXRT_DTYPE_U8, 4, xd, NULL), w = kh_tensor_ints(MIXRT_DTYPE_U8, 4, wd, NULL),
+                        wz = kh_tensor_ints(MIXRT_DTYPE_U8, 1, (int64_t[]){3}, NULL);
+    kh_begin("ConvInteger", 10, 2, 1);
+    kh_attr_int("group", 2);
+    kh_in[0] = &x, kh_in[1] = &w;
     expect_error("group", MIXRT_STATUS_INVALID_MODEL, "divisible by group");
-    end();
-    begin("ConvInteger", 10, 2, 1);
-    in[0] = &x, in[1] = &w;
+    kh_end();
+    kh_begin("ConvInteger", 10, 2, 1);
+    kh_in[0] = &x, kh_in[1] = &w;
     expect_error("kernel too large", MIXRT_STATUS_INVALID_MODEL, "exceeds the padded input");
-    end();
-    begin("ConvInteger", 10, 2, 1);
-    attr_str("auto_pad", "SAME");
-    in[0] = &x, in[1] = &w;
+    kh_end();
+    kh_begin("ConvInteger", 10, 2, 1);
+    kh_attr_str("auto_pad", "SAME");
+    kh_in[0] = &x, kh_in[1] = &w;
     expect_error("auto_pad", MIXRT_STATUS_INVALID_MODEL, "'auto_pad'");
-    end();
-    begin("ConvInteger", 10, 4, 1);
-    attr_str("auto_pad", "SAME_UPPER");
-    in[0] = &x, in[1] = &w, in[3] = &wz;
+    kh_end();
+    kh_begin("ConvInteger", 10, 4, 1);
+    kh_attr_str("auto_pad", "SAME_UPPER");
+    kh_in[0] = &x, kh_in[1] = &w, kh_in[3] = &wz;
     expect_error("w zero point", MIXRT_STATUS_INVALID_MODEL, "input #3 'x3'");
-    end();
-    begin("ConvInteger", 10, 3, 1);
-    in[0] = &x, in[1] = &w, in[2] = &wz;
+    kh_end();
+    kh_begin("ConvInteger", 10, 3, 1);
+    kh_in[0] = &x, kh_in[1] = &w, kh_in[2] = &wz;
     expect_error("x zero point", MIXRT_STATUS_INVALID_MODEL, "per-tensor");
-    end();
+    kh_end();
     release(&x, 1), release(&w, 1), release(&wz, 1);
 }
 
 /* Hostile attributes and shapes: named errors, no overflow or crash. */
 static void test_hostile(void) {
-    struct mixrt_tensor x = mkf(MIXRT_DTYPE_F32, 2, (int64_t[]){2, 5}, NULL),
-                        sb = mkf(MIXRT_DTYPE_F32, 2, (int64_t[]){2, 1}, (double[]){1, 1}),
-                        s0 = mkf(MIXRT_DTYPE_F32, 1, (int64_t[]){2}, (double[]){1, 1}),
-                        x0 = mkf(MIXRT_DTYPE_F32, 0, NULL, (double[]){1}),
-                        q0 = mki(MIXRT_DTYPE_U8, 0, NULL, (int64_t[]){1}),
-                        cx = mki(MIXRT_DTYPE_U8, 4, (int64_t[]){1, 1, 3, 3}, NULL),
-                        cw = mki(MIXRT_DTYPE_U8, 4, (int64_t[]){1, 1, 2, 2}, NULL);
+    struct mixrt_tensor x = kh_tensor(MIXRT_DTYPE_F32, 2, (int64_t[]){2, 5}, NULL),
+                        sb = kh_tensor(MIXRT_DTYPE_F32, 2, (int64_t[]){2, 1}, (double[]){1, 1}),
+                        s0 = kh_tensor(MIXRT_DTYPE_F32, 1, (int64_t[]){2}, (double[]){1, 1}),
+                        x0 = kh_tensor(MIXRT_DTYPE_F32, 0, NULL, (double[]){1}),
+                        q0 = kh_tensor_ints(MIXRT_DTYPE_U8, 0, NULL, (int64_t[]){1}),
+                        cx = kh_tensor_ints(MIXRT_DTYPE_U8, 4, (int64_t[]){1, 1, 3, 3}, NULL),
+                        cw = kh_tensor_ints(MIXRT_DTYPE_U8, 4, (int64_t[]){1, 1, 2, 2}, NULL);
     /* block_size near INT64_MAX: one block per row. */
-    begin("QuantizeLinear", 21, 2, 1);
-    attr_int("block_size", INT64_MAX);
-    in[0] = &x, in[1] = &sb;
-    TU_CHECK(run() == MIXRT_STATUS_OK, "huge block_size: %s", mixrt_context_last_error(ctx));
-    end();
-    begin("QuantizeLinear", 21, 2, 1);
-    attr_int("block_size", -1);
-    in[0] = &x, in[1] = &sb;
+    kh_begin("QuantizeLinear", 21, 2, 1);
+    kh_attr_int("block_size", INT64_MAX);
+    kh_in[0] = &x, kh_in[1] = &sb;
+    TU_CHECK(kh_run() == MIXRT_STATUS_OK, "huge block_size: %s", mixrt_context_last_error(kh_ctx));
+    kh_end();
+    kh_begin("QuantizeLinear", 21, 2, 1);
+    kh_attr_int("block_size", -1);
+    kh_in[0] = &x, kh_in[1] = &sb;
     expect_error("negative block_size", MIXRT_STATUS_INVALID_MODEL, "'block_size'");
-    end();
+    kh_end();
     /* A per-axis scale for a rank-0 x. */
-    begin("QuantizeLinear", 13, 2, 1);
-    in[0] = &x0, in[1] = &s0;
+    kh_begin("QuantizeLinear", 13, 2, 1);
+    kh_in[0] = &x0, kh_in[1] = &s0;
     expect_error("per-axis on a scalar", MIXRT_STATUS_INVALID_MODEL, "'axis'");
-    end();
+    kh_end();
     /* Rank-0 matmul operand. */
-    begin("MatMulInteger", 10, 2, 1);
-    in[0] = &q0, in[1] = &q0;
+    kh_begin("MatMulInteger", 10, 2, 1);
+    kh_in[0] = &q0, kh_in[1] = &q0;
     expect_error("rank-0 matmul", MIXRT_STATUS_INVALID_MODEL, "rank >= 1");
-    end();
+    kh_end();
     /* Huge strides, dilations and pads: bounded, then the output is small. */
     int64_t big2[2] = {INT64_MAX, INT64_MAX}, pads[4] = {0, 0, INT64_C(0x7fffffff), 0}, strides[2] = {1000000, 1};
-    begin("ConvInteger", 10, 2, 1);
-    attr_ints("dilations", big2, 2);
-    in[0] = &cx, in[1] = &cw;
+    kh_begin("ConvInteger", 10, 2, 1);
+    kh_attr_ints("dilations", big2, 2);
+    kh_in[0] = &cx, kh_in[1] = &cw;
     expect_error("huge dilations", MIXRT_STATUS_INVALID_MODEL, "'dilations'");
-    end();
-    begin("ConvInteger", 10, 2, 1);
-    attr_ints("pads", pads, 4);
-    attr_ints("strides", strides, 2);
-    in[0] = &cx, in[1] = &cw;
-    TU_CHECK(run() == MIXRT_STATUS_OK && out[0].dims[2] == 2148 && out[0].dims[3] == 2, "huge pads and strides: %s",
-             mixrt_context_last_error(ctx));
-    end();
-    begin("ConvInteger", 10, 2, 1);
-    attr_ints("pads", pads, 3);
-    in[0] = &cx, in[1] = &cw;
+    kh_end();
+    kh_begin("ConvInteger", 10, 2, 1);
+    kh_attr_ints("pads", pads, 4);
+    kh_attr_ints("strides", strides, 2);
+    kh_in[0] = &cx, kh_in[1] = &cw;
+    TU_CHECK(kh_run() == MIXRT_STATUS_OK && kh_out[0].dims[2] == 2148 && kh_out[0].dims[3] == 2, "huge pads and strides: %s",
+             mixrt_context_last_error(kh_ctx));
+    kh_end();
+    kh_begin("ConvInteger", 10, 2, 1);
+    kh_attr_ints("pads", pads, 3);
+    kh_in[0] = &cx, kh_in[1] = &cw;
     expect_error("pads length", MIXRT_STATUS_INVALID_MODEL, "'pads' has 3 entries");
-    end();
-    begin("QLinearConv", 10, 8, 1);
-    in[0] = &cx, in[1] = &x0, in[2] = &q0, in[3] = &cw, in[4] = &x0, in[5] = &q0, in[6] = &x0;
+    kh_end();
+    kh_begin("QLinearConv", 10, 8, 1);
+    kh_in[0] = &cx, kh_in[1] = &x0, kh_in[2] = &q0, kh_in[3] = &cw, kh_in[4] = &x0, kh_in[5] = &q0, kh_in[6] = &x0;
     expect_error("missing y_zero_point", MIXRT_STATUS_INVALID_MODEL, "input #7");
-    end();
+    kh_end();
     struct mixrt_tensor all[7] = {x, sb, s0, x0, q0, cx, cw};
     release(all, 7);
 }
@@ -710,55 +619,55 @@ static void test_hostile(void) {
 /* Every allocation failing in turn: OUT_OF_MEMORY or success, never a leak. */
 static void test_fault_injection(void) {
     int64_t ad[2] = {3, 4}, bd[2] = {4, 2}, xd[4] = {1, 2, 4, 4}, wd[4] = {2, 1, 2, 2};
-    struct mixrt_tensor a = mki(MIXRT_DTYPE_U8, 2, ad, (int64_t[]){1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}),
-                        b = mki(MIXRT_DTYPE_U8, 2, bd, (int64_t[]){1, 2, 3, 4, 5, 6, 7, 8}),
-                        zr = mki(MIXRT_DTYPE_U8, 1, (int64_t[]){3}, (int64_t[]){1, 2, 3}),
-                        zc = mki(MIXRT_DTYPE_U8, 1, (int64_t[]){2}, (int64_t[]){4, 5}),
-                        s = mkf(MIXRT_DTYPE_F32, 0, NULL, (double[]){0.5}),
-                        z = mki(MIXRT_DTYPE_U8, 0, NULL, (int64_t[]){3}), x = mki(MIXRT_DTYPE_U8, 4, xd, NULL),
-                        w = mki(MIXRT_DTYPE_U8, 4, wd, NULL), f = mkf(MIXRT_DTYPE_F32, 2, ad, NULL);
+    struct mixrt_tensor a = kh_tensor_ints(MIXRT_DTYPE_U8, 2, ad, (int64_t[]){1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}),
+                        b = kh_tensor_ints(MIXRT_DTYPE_U8, 2, bd, (int64_t[]){1, 2, 3, 4, 5, 6, 7, 8}),
+                        zr = kh_tensor_ints(MIXRT_DTYPE_U8, 1, (int64_t[]){3}, (int64_t[]){1, 2, 3}),
+                        zc = kh_tensor_ints(MIXRT_DTYPE_U8, 1, (int64_t[]){2}, (int64_t[]){4, 5}),
+                        s = kh_tensor(MIXRT_DTYPE_F32, 0, NULL, (double[]){0.5}),
+                        z = kh_tensor_ints(MIXRT_DTYPE_U8, 0, NULL, (int64_t[]){3}), x = kh_tensor_ints(MIXRT_DTYPE_U8, 4, xd, NULL),
+                        w = kh_tensor_ints(MIXRT_DTYPE_U8, 4, wd, NULL), f = kh_tensor(MIXRT_DTYPE_F32, 2, ad, NULL);
     for (int op = 0; op < 7; op++) {
         int succeeded = 0;
         for (long n = 0; n < 40 && !succeeded; n++) {
-            size_t before = mixrt_context_bytes_in_use(ctx);
+            size_t before = mixrt_context_bytes_in_use(kh_ctx);
             switch (op) {
             case 0:
-                begin("QuantizeLinear", 13, 3, 1), in[0] = &f, in[1] = &s, in[2] = &z;
+                kh_begin("QuantizeLinear", 13, 3, 1), kh_in[0] = &f, kh_in[1] = &s, kh_in[2] = &z;
                 break;
             case 1:
-                begin("DequantizeLinear", 13, 3, 1), in[0] = &a, in[1] = &s, in[2] = &z;
+                kh_begin("DequantizeLinear", 13, 3, 1), kh_in[0] = &a, kh_in[1] = &s, kh_in[2] = &z;
                 break;
             case 2:
-                begin("DynamicQuantizeLinear", 11, 1, 3), in[0] = &f;
+                kh_begin("DynamicQuantizeLinear", 11, 1, 3), kh_in[0] = &f;
                 break;
             case 3:
-                begin("MatMulInteger", 10, 4, 1), in[0] = &a, in[1] = &b, in[2] = &zr, in[3] = &zc;
+                kh_begin("MatMulInteger", 10, 4, 1), kh_in[0] = &a, kh_in[1] = &b, kh_in[2] = &zr, kh_in[3] = &zc;
                 break;
             case 4:
-                begin("QLinearMatMul", 10, 8, 1);
-                in[0] = &a, in[1] = &s, in[2] = &zr, in[3] = &b, in[4] = &s, in[5] = &zc, in[6] = &s, in[7] = &z;
+                kh_begin("QLinearMatMul", 10, 8, 1);
+                kh_in[0] = &a, kh_in[1] = &s, kh_in[2] = &zr, kh_in[3] = &b, kh_in[4] = &s, kh_in[5] = &zc, kh_in[6] = &s, kh_in[7] = &z;
                 break;
             case 5:
-                begin("ConvInteger", 10, 2, 1), in[0] = &x, in[1] = &w;
-                attr_int("group", 2);
+                kh_begin("ConvInteger", 10, 2, 1), kh_in[0] = &x, kh_in[1] = &w;
+                kh_attr_int("group", 2);
                 break;
             default:
-                begin("QLinearConv", 10, 8, 1);
-                attr_int("group", 2);
-                in[0] = &x, in[1] = &s, in[2] = &z, in[3] = &w, in[4] = &s, in[5] = &z, in[6] = &s, in[7] = &z;
+                kh_begin("QLinearConv", 10, 8, 1);
+                kh_attr_int("group", 2);
+                kh_in[0] = &x, kh_in[1] = &s, kh_in[2] = &z, kh_in[3] = &w, kh_in[4] = &s, kh_in[5] = &z, kh_in[6] = &s, kh_in[7] = &z;
                 break;
             }
-            mixrt_context_fail_alloc_after(ctx, n, 1);
-            mixrt_status st = run();
-            mixrt_context_fail_alloc_after(ctx, -1, 0);
+            mixrt_context_fail_alloc_after(kh_ctx, n, 1);
+            mixrt_status st = kh_run();
+            mixrt_context_fail_alloc_after(kh_ctx, -1, 0);
             if (st == MIXRT_STATUS_OK)
                 succeeded = 1;
             else
                 TU_CHECK(st == MIXRT_STATUS_OUT_OF_MEMORY, "op %d fail-after %ld: status %d (%s)", op, n, (int)st,
-                         mixrt_context_last_error(ctx));
-            end();
-            TU_CHECK(mixrt_context_bytes_in_use(ctx) == before, "op %d fail-after %ld leaks %zu bytes", op, n,
-                     mixrt_context_bytes_in_use(ctx) - before);
+                         mixrt_context_last_error(kh_ctx));
+            kh_end();
+            TU_CHECK(mixrt_context_bytes_in_use(kh_ctx) == before, "op %d fail-after %ld leaks %zu bytes", op, n,
+                     mixrt_context_bytes_in_use(kh_ctx) - before);
         }
         TU_CHECK(succeeded, "op %d never succeeded", op);
     }
@@ -767,15 +676,15 @@ static void test_fault_injection(void) {
 }
 
 int main(void) {
-    if (mixrt_context_create(NULL, &ctx) != MIXRT_STATUS_OK) return 1;
-    size_t base = mixrt_context_bytes_in_use(ctx);
+    if (mixrt_context_create(NULL, &kh_ctx) != MIXRT_STATUS_OK) return 1;
+    size_t base = mixrt_context_bytes_in_use(kh_ctx);
     test_quantize();
     test_dynamic();
     test_matmul();
     test_conv();
     test_hostile();
-    TU_CHECK(mixrt_context_bytes_in_use(ctx) == base, "leaked %zu bytes", mixrt_context_bytes_in_use(ctx) - base);
+    TU_CHECK(mixrt_context_bytes_in_use(kh_ctx) == base, "leaked %zu bytes", mixrt_context_bytes_in_use(kh_ctx) - base);
     test_fault_injection();
-    mixrt_context_destroy(ctx);
+    mixrt_context_destroy(kh_ctx);
     return tu_finish("test_ref_quant");
 }
