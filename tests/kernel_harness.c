@@ -1,9 +1,11 @@
 /* kernel_harness.c - owns the one-node graph the reference-kernel tests run kernels on.
  * Invariant: between kh_begin and kh_end, kh_N points into kh_G (or kh_G is NULL after an
  * allocation failure, and kh_run then reports OUT_OF_MEMORY instead of touching it). */
+#define _POSIX_C_SOURCE 200809L
 #include "kernel_harness.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 mixrt_context_t kh_ctx;
@@ -131,4 +133,122 @@ struct mixrt_tensor kh_tensor_str(int rank, const int64_t *dims, const char **s)
         memcpy(e[i].ptr, s[i], e[i].len + 1);
     }
     return t;
+}
+
+/* ---- cases as values ---- */
+
+static void *capped_alloc(void *user, size_t size, size_t align) {
+    size_t cap = *(const size_t *)user;
+    if (cap && size > cap) return NULL;
+    void *p = NULL;
+    return posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, size ? size : 1) ? NULL : p;
+}
+static void capped_free(void *user, void *ptr, size_t size) {
+    (void)user;
+    (void)size;
+    free(ptr);
+}
+
+mixrt_status kh_ctx_create(size_t byte_cap, mixrt_context_t *out) {
+    static size_t cap;
+    cap = byte_cap;
+    struct mixrt_allocator alloc = {capped_alloc, capped_free, &cap};
+    return mixrt_context_create(&alloc, out);
+}
+
+const char *const *kh_case_input_names;
+const struct mixrt_seq *kh_case_seq_in0;
+
+void kh_case_begin(struct kh_case *t, const char *op, int64_t opset, int n_in, int n_out) {
+    memset(t, 0, sizeof(*t));
+    if (mixrt_graph_create(kh_ctx, NULL, &t->g) != MIXRT_STATUS_OK) abort();
+    int ni = mixrt_graph_add_node(t->g, "node_under_test", op, "");
+    t->n = &t->g->nodes[ni];
+    t->n->opset = opset;
+    t->n->n_inputs = n_in;
+    t->n->n_outputs = n_out;
+    t->n->inputs = mixrt_arena_calloc(t->g->arena, KH_CASE_MAX_IO, sizeof(int));
+    t->n->outputs = mixrt_arena_calloc(t->g->arena, KH_CASE_MAX_IO, sizeof(int));
+    t->n->attrs = mixrt_arena_calloc(t->g->arena, 16, sizeof(struct mixrt_attr));
+    char name[32];
+    for (int i = 0; i < n_in; i++) {
+        if (kh_case_input_names)
+            snprintf(name, sizeof(name), "%s", kh_case_input_names[i]);
+        else
+            snprintf(name, sizeof(name), "in%d", i);
+        t->n->inputs[i] = mixrt_graph_get_or_add_value(t->g, name);
+    }
+    for (int i = 0; i < n_out; i++) {
+        snprintf(name, sizeof(name), "out%d", i);
+        t->n->outputs[i] = mixrt_graph_get_or_add_value(t->g, name);
+        t->out_wanted[i] = true;
+    }
+    t->n_in = n_in;
+    t->n_out = n_out;
+}
+
+struct mixrt_attr *kh_case_attr(struct kh_case *t, const char *name, enum mixrt_attr_type type) {
+    struct mixrt_attr *a = &t->n->attrs[t->n->n_attrs++];
+    a->name = name;
+    a->type = type;
+    return a;
+}
+void kh_case_attr_int(struct kh_case *t, const char *name, int64_t v) { kh_case_attr(t, name, MIXRT_ATTR_INT)->i = v; }
+void kh_case_attr_float(struct kh_case *t, const char *name, float v) {
+    kh_case_attr(t, name, MIXRT_ATTR_FLOAT)->f = v;
+}
+void kh_case_attr_str(struct kh_case *t, const char *name, const char *s) {
+    struct mixrt_attr *a = kh_case_attr(t, name, MIXRT_ATTR_STRING);
+    a->s = s;
+    a->s_len = strlen(s);
+}
+void kh_case_attr_ints(struct kh_case *t, const char *name, size_t n, const int64_t *v) {
+    struct mixrt_attr *a = kh_case_attr(t, name, MIXRT_ATTR_INTS);
+    a->ints = mixrt_arena_calloc(t->g->arena, n ? n : 1, sizeof(int64_t));
+    memcpy(a->ints, v, n * sizeof(int64_t));
+    a->n = n;
+}
+
+struct mixrt_tensor *kh_new_tensor(mixrt_dtype dt, int rank, const int64_t *dims, const double *v) {
+    struct mixrt_tensor *x = NULL;
+    if (mixrt_tensor_create(kh_ctx, dt, rank, dims, &x) != MIXRT_STATUS_OK) abort();
+    size_t n = mixrt_tensor_numel(x);
+    for (size_t i = 0; v && i < n; i++) mixrt_store_f64(x->data, dt, i, v[i]);
+    return x;
+}
+
+void kh_case_in(struct kh_case *t, int i, struct mixrt_tensor *x) {
+    t->in[i] = x;
+    t->owned[i] = x;
+    if (!x) t->n->inputs[i] = -1;
+}
+
+mixrt_status kh_case_run(struct kh_case *t) {
+    mixrt_kernel_fn fn = NULL;
+    mixrt_status st = mixrt_ref_find(kh_ctx, t->n, &fn);
+    if (st != MIXRT_STATUS_OK) return st;
+    const struct mixrt_seq *in_seq[KH_CASE_MAX_IO] = {kh_case_seq_in0};
+    struct mixrt_kernel_ctx k = {0};
+    k.ctx = kh_ctx;
+    k.graph = t->g;
+    k.node = t->n;
+    k.opset = t->n->opset;
+    k.n_in = t->n_in;
+    k.in = t->in;
+    k.in_seq = in_seq;
+    k.n_out = t->n_out;
+    k.out = t->out;
+    k.out_seq = t->out_seq;
+    k.out_is_seq = t->out_is_seq;
+    k.out_wanted = t->out_wanted;
+    return fn(&k);
+}
+
+void kh_case_end(struct kh_case *t) {
+    for (int i = 0; i < KH_CASE_MAX_IO; i++) {
+        mixrt_tensor_destroy(kh_ctx, t->owned[i]);
+        mixrt_tensor_release(kh_ctx, &t->out[i]);
+        mixrt_seq_release(kh_ctx, &t->out_seq[i]);
+    }
+    mixrt_graph_destroy(t->g);
 }

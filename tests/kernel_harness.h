@@ -46,4 +46,44 @@ struct mixrt_tensor kh_tensor(mixrt_dtype dt, int rank, const int64_t *dims, con
 struct mixrt_tensor kh_tensor_ints(mixrt_dtype dt, int rank, const int64_t *dims, const int64_t *v);
 struct mixrt_tensor kh_tensor_str(int rank, const int64_t *dims, const char **s);
 
+
+
+/* ---- cases as values: several may be alive at once, inputs are owned heap tensors ---- */
+
+/* A context whose allocator refuses single allocations over byte_cap bytes (0: no cap), so
+ * huge (but not overflowing) sizes fail cleanly as OUT_OF_MEMORY, also under ASan. */
+mixrt_status kh_ctx_create(size_t byte_cap, mixrt_context_t *out);
+
+#define KH_CASE_MAX_IO 8
+struct kh_case {
+    struct mixrt_graph *g;
+    struct mixrt_node *n;
+    int n_in, n_out;
+    const struct mixrt_tensor *in[KH_CASE_MAX_IO];
+    struct mixrt_tensor *owned[KH_CASE_MAX_IO];
+    struct mixrt_tensor out[KH_CASE_MAX_IO];
+    struct mixrt_seq out_seq[KH_CASE_MAX_IO];
+    bool out_is_seq[KH_CASE_MAX_IO], out_wanted[KH_CASE_MAX_IO];
+};
+/* Names of inputs 0.. of kh_case_begin's node (KH_CASE_MAX_IO entries); NULL: "in0", "in1", ... */
+extern const char *const *kh_case_input_names;
+/* Input 0 as a sequence for kh_case_run (NULL: none). */
+extern const struct mixrt_seq *kh_case_seq_in0;
+
+/* Builds node "node_under_test" (aborts if the graph cannot be built: test setup, not input). */
+void kh_case_begin(struct kh_case *t, const char *op, int64_t opset, int n_in, int n_out);
+struct mixrt_attr *kh_case_attr(struct kh_case *t, const char *name, enum mixrt_attr_type type);
+void kh_case_attr_int(struct kh_case *t, const char *name, int64_t v);
+void kh_case_attr_float(struct kh_case *t, const char *name, float v);
+void kh_case_attr_str(struct kh_case *t, const char *name, const char *s);
+/* Copies v into the graph's arena. */
+void kh_case_attr_ints(struct kh_case *t, const char *name, size_t n, const int64_t *v);
+/* Sets input i to x, which the case then owns; x NULL makes input i absent. */
+void kh_case_in(struct kh_case *t, int i, struct mixrt_tensor *x);
+mixrt_status kh_case_run(struct kh_case *t);
+/* Destroys the owned inputs, the outputs and the graph. */
+void kh_case_end(struct kh_case *t);
+/* A heap tensor (aborts on allocation failure); v may be NULL (zeros). */
+struct mixrt_tensor *kh_new_tensor(mixrt_dtype dt, int rank, const int64_t *dims, const double *v);
+
 #endif
