@@ -1,0 +1,590 @@
+/* passes.c - the graph passes of passes.h over a main graph. Nodes are only marked dead
+ * while a pass runs; compact() then rewrites g->nodes, value producers and g->order in
+ * one place, so between passes the graph is always consistent and sorted. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "backend/cpu/ref.h"
+#include "passes/passes.h"
+
+struct pass_state {
+    struct mixrt_graph *g;
+    bool *dead;       /* [n_nodes]: removed by the current pass */
+    bool *outer_used; /* [n_values]: read by name from some subgraph */
+    bool *is_output;  /* [n_values]: a graph output */
+};
+
+static void mark_outer(const struct mixrt_graph *g, const struct mixrt_graph *sub, bool *used) {
+    for (int i = 0; i < sub->n_values; i++) {
+        if (!(sub->values[i].flags & MIXRT_VALUE_OUTER)) continue;
+        int vi = mixrt_graph_find_value(g, sub->values[i].name);
+        if (vi >= 0) used[vi] = true;
+    }
+    for (int n = 0; n < sub->n_nodes; n++)
+        for (int a = 0; a < sub->nodes[n].n_attrs; a++) {
+            const struct mixrt_attr *at = &sub->nodes[n].attrs[a];
+            if (at->g) mark_outer(g, at->g, used);
+            for (size_t j = 0; at->graphs && j < at->n; j++) mark_outer(g, at->graphs[j], used);
+        }
+}
+
+static bool node_has_subgraph(const struct mixrt_node *n) {
+    for (int a = 0; a < n->n_attrs; a++)
+        if (n->attrs[a].g || n->attrs[a].graphs) return true;
+    return false;
+}
+
+/* (Re)allocates the per-pass arrays for the graph's current size. */
+static mixrt_status state_begin(struct pass_state *st) {
+    struct mixrt_graph *g = st->g;
+    size_t nn = (size_t)(g->n_nodes > 0 ? g->n_nodes : 1), nv = (size_t)(g->n_values > 0 ? g->n_values : 1);
+    st->dead = mixrt_calloc(g->ctx, nn, sizeof(bool));
+    st->outer_used = mixrt_calloc(g->ctx, nv, sizeof(bool));
+    st->is_output = mixrt_calloc(g->ctx, nv, sizeof(bool));
+    if (!st->dead || !st->outer_used || !st->is_output) return MIXRT_STATUS_OUT_OF_MEMORY;
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int a = 0; a < g->nodes[i].n_attrs; a++) {
+            const struct mixrt_attr *at = &g->nodes[i].attrs[a];
+            if (at->g) mark_outer(g, at->g, st->outer_used);
+            for (size_t j = 0; at->graphs && j < at->n; j++) mark_outer(g, at->graphs[j], st->outer_used);
+        }
+    for (int i = 0; i < g->n_outputs; i++) st->is_output[g->outputs[i]] = true;
+    return MIXRT_STATUS_OK;
+}
+
+static void state_end(struct pass_state *st, int nn, int nv) {
+    mixrt_context_t ctx = st->g->ctx;
+    mixrt_free(ctx, st->dead, (size_t)(nn > 0 ? nn : 1) * sizeof(bool));
+    mixrt_free(ctx, st->outer_used, (size_t)(nv > 0 ? nv : 1) * sizeof(bool));
+    mixrt_free(ctx, st->is_output, (size_t)(nv > 0 ? nv : 1) * sizeof(bool));
+    st->dead = st->outer_used = st->is_output = NULL;
+}
+
+/* Drops dead nodes, renumbers producers and re-sorts. The arena keeps the old node
+ * storage; nodes are small. */
+static mixrt_status compact(struct pass_state *st) {
+    struct mixrt_graph *g = st->g;
+    int n = 0;
+    int *map = mixrt_calloc(g->ctx, (size_t)(g->n_nodes > 0 ? g->n_nodes : 1), sizeof(int));
+    if (!map) return MIXRT_STATUS_OUT_OF_MEMORY;
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (st->dead[i]) {
+            map[i] = -1;
+            continue;
+        }
+        map[i] = n;
+        if (n != i) g->nodes[n] = g->nodes[i];
+        n++;
+    }
+    for (int i = 0; i < g->n_values; i++) {
+        int p = g->values[i].producer;
+        if (p >= 0 && p < g->n_nodes) g->values[i].producer = map[p];
+    }
+    int old = g->n_nodes;
+    g->n_nodes = n;
+    mixrt_free(g->ctx, map, (size_t)(old > 0 ? old : 1) * sizeof(int));
+    memset(st->dead, 0, (size_t)(old > 0 ? old : 1) * sizeof(bool));
+    return mixrt_graph_toposort(g, &g->order);
+}
+
+/* Uses of value vi by live nodes of g (inputs), plus one when it is a graph output or
+ * read by a subgraph. */
+static int count_uses(const struct pass_state *st, int vi) {
+    const struct mixrt_graph *g = st->g;
+    int uses = st->is_output[vi] || st->outer_used[vi];
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (st->dead[i]) continue;
+        for (int j = 0; j < g->nodes[i].n_inputs; j++) uses += g->nodes[i].inputs[j] == vi;
+    }
+    return uses;
+}
+
+/* A constant that cannot be overridden at run time. */
+static bool is_fixed_const(const struct mixrt_graph *g, int vi) {
+    return vi >= 0 && g->values[vi].init && !(g->values[vi].flags & (MIXRT_VALUE_GRAPH_INPUT | MIXRT_VALUE_OUTER));
+}
+
+/* Makes value vi a constant holding t (an arena struct owning its data). */
+static void set_const(struct mixrt_graph *g, int vi, struct mixrt_tensor *t) {
+    struct mixrt_value *v = &g->values[vi];
+    v->init = t;
+    v->producer = -1;
+    v->flags |= MIXRT_VALUE_CONSTANT;
+    v->dtype = t->dtype;
+    v->rank = t->rank;
+    for (int i = 0; i < t->rank; i++) {
+        v->dims[i].value = t->dims[i];
+        v->dims[i].param = NULL;
+    }
+}
+
+/* ---- constant folding ---------------------------------------------------------------- */
+
+/* Ops whose result is not a function of their inputs, or that have effects. */
+static bool foldable_op(const struct mixrt_node *n) {
+    static const char *const never[] = {
+        "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Bernoulli", "Multinomial",
+        "Dropout", "If", "Loop", "Scan", "Optional", "OptionalGetElement", "OptionalHasElement", NULL,
+    };
+    if (n->domain[0]) return false; /* other domains' semantics are not ours to assume */
+    for (int i = 0; never[i]; i++)
+        if (!strcmp(n->op_type, never[i])) return false;
+    return !node_has_subgraph(n);
+}
+
+/* Runs node ni with the reference kernel and turns its outputs into constants. Returns
+ * true in *folded when it did; a kernel error or an oversized output leaves it alone. */
+static mixrt_status fold_node(struct pass_state *st, int ni, bool *folded) {
+    struct mixrt_graph *g = st->g;
+    mixrt_context_t ctx = g->ctx;
+    struct mixrt_node *nd = &g->nodes[ni];
+    mixrt_status status = MIXRT_STATUS_OK;
+    *folded = false;
+    mixrt_kernel_fn fn;
+    if (mixrt_ref_find(ctx, nd, &fn) != MIXRT_STATUS_OK) return MIXRT_STATUS_OK;
+    size_t ni_n = (size_t)(nd->n_inputs > 0 ? nd->n_inputs : 1), no_n = (size_t)(nd->n_outputs > 0 ? nd->n_outputs : 1);
+    const struct mixrt_tensor **in = mixrt_calloc(ctx, ni_n, sizeof(*in));
+    const struct mixrt_seq **in_seq = mixrt_calloc(ctx, ni_n, sizeof(*in_seq));
+    struct mixrt_tensor *out = mixrt_calloc(ctx, no_n, sizeof(*out));
+    struct mixrt_seq *out_seq = mixrt_calloc(ctx, no_n, sizeof(*out_seq));
+    bool *is_seq = mixrt_calloc(ctx, no_n, sizeof(bool)), *wanted = mixrt_calloc(ctx, no_n, sizeof(bool));
+    struct mixrt_tensor **keep = mixrt_calloc(ctx, no_n, sizeof(*keep));
+    if (!in || !in_seq || !out || !out_seq || !is_seq || !wanted || !keep) {
+        status = MIXRT_STATUS_OUT_OF_MEMORY;
+        goto done;
+    }
+    for (int j = 0; j < nd->n_inputs; j++) in[j] = nd->inputs[j] >= 0 ? g->values[nd->inputs[j]].init : NULL;
+    for (int j = 0; j < nd->n_outputs; j++) wanted[j] = nd->outputs[j] >= 0;
+    struct mixrt_kernel_ctx k = {
+        .ctx = ctx, .graph = g, .node = nd, .opset = nd->opset, .n_in = nd->n_inputs, .in = in, .in_seq = in_seq,
+        .n_out = nd->n_outputs, .out = out, .out_seq = out_seq, .out_is_seq = is_seq, .out_wanted = wanted, .env = NULL,
+    };
+    /* A kernel error here would also happen at run time: leave the node to report it. */
+    if (fn(&k) != MIXRT_STATUS_OK) goto done;
+    bool ok = true;
+    for (int j = 0; j < nd->n_outputs && ok; j++) {
+        if (nd->outputs[j] < 0) continue;
+        if (is_seq[j] || out[j].dtype == MIXRT_DTYPE_UNDEFINED || out[j].nbytes > MIXRT_PASS_FOLD_MAX_BYTES) ok = false;
+    }
+    for (int j = 0; j < nd->n_outputs && ok; j++) {
+        if (nd->outputs[j] < 0) continue;
+        keep[j] = mixrt_arena_calloc(g->arena, 1, sizeof(struct mixrt_tensor));
+        if (!keep[j]) {
+            status = MIXRT_STATUS_OUT_OF_MEMORY;
+            goto done;
+        }
+    }
+    if (!ok) goto done;
+    for (int j = 0; j < nd->n_outputs; j++) {
+        if (nd->outputs[j] < 0) continue;
+        *keep[j] = out[j];
+        memset(&out[j], 0, sizeof(out[j]));
+        set_const(g, nd->outputs[j], keep[j]);
+    }
+    st->dead[ni] = true;
+    *folded = true;
+done:
+    for (size_t j = 0; out && j < no_n && j < (size_t)nd->n_outputs; j++) {
+        mixrt_tensor_release(ctx, &out[j]);
+        if (out_seq) mixrt_seq_release(ctx, &out_seq[j]);
+    }
+    mixrt_free(ctx, in, ni_n * sizeof(*in));
+    mixrt_free(ctx, in_seq, ni_n * sizeof(*in_seq));
+    mixrt_free(ctx, out, no_n * sizeof(*out));
+    mixrt_free(ctx, out_seq, no_n * sizeof(*out_seq));
+    mixrt_free(ctx, is_seq, no_n * sizeof(bool));
+    mixrt_free(ctx, wanted, no_n * sizeof(bool));
+    mixrt_free(ctx, keep, no_n * sizeof(*keep));
+    return status;
+}
+
+static mixrt_status pass_const_fold(struct pass_state *st, int *removed) {
+    struct mixrt_graph *g = st->g;
+    for (int s = 0; s < g->n_nodes; s++) {
+        int ni = g->order[s];
+        const struct mixrt_node *nd = &g->nodes[ni];
+        if (!foldable_op(nd)) continue;
+        int n_present = 0;
+        bool all_const = true;
+        for (int j = 0; j < nd->n_inputs && all_const; j++) {
+            if (nd->inputs[j] < 0) continue;
+            n_present++;
+            all_const = is_fixed_const(g, nd->inputs[j]);
+        }
+        if (!all_const || n_present == 0) continue;
+        bool folded;
+        mixrt_status status = fold_node(st, ni, &folded);
+        if (status != MIXRT_STATUS_OK) return status;
+        if (folded) (*removed)++;
+    }
+    return MIXRT_STATUS_OK;
+}
+
+/* ---- shape-subgraph folding ------------------------------------------------------------ */
+
+/* Shape (with opset-15 start/end) and Size of an input whose static shape is fully known
+ * become constants; constant folding then collapses what computes on them. */
+static mixrt_status pass_shape_fold(struct pass_state *st, int *removed) {
+    struct mixrt_graph *g = st->g;
+    for (int ni = 0; ni < g->n_nodes; ni++) {
+        const struct mixrt_node *nd = &g->nodes[ni];
+        bool is_shape = !strcmp(nd->op_type, "Shape"), is_size = !strcmp(nd->op_type, "Size");
+        if (nd->domain[0] || (!is_shape && !is_size) || nd->n_inputs < 1 || nd->inputs[0] < 0 || nd->n_outputs < 1 ||
+            nd->outputs[0] < 0)
+            continue;
+        const struct mixrt_value *x = &g->values[nd->inputs[0]];
+        if (x->rank < 0 || (x->flags & (MIXRT_VALUE_SEQUENCE | MIXRT_VALUE_OPTIONAL))) continue;
+        bool known = true;
+        for (int i = 0; i < x->rank; i++) known = known && x->dims[i].value >= 0;
+        if (!known) continue;
+        int64_t r = x->rank, start = 0, end = r;
+        if (is_shape) {
+            start = mixrt_node_attr_int(nd, "start", 0);
+            end = mixrt_node_attr_int(nd, "end", r);
+            if (start < 0) start += r;
+            if (end < 0) end += r;
+            start = start < 0 ? 0 : start > r ? r : start;
+            end = end < 0 ? 0 : end > r ? r : end;
+            if (end < start) end = start;
+        }
+        struct mixrt_tensor *t = mixrt_arena_calloc(g->arena, 1, sizeof(*t));
+        if (!t) return MIXRT_STATUS_OUT_OF_MEMORY;
+        int64_t len = end - start;
+        mixrt_status status = mixrt_tensor_init(g->ctx, t, MIXRT_DTYPE_I64, is_shape ? 1 : 0, &len);
+        if (status != MIXRT_STATUS_OK) return status;
+        int64_t *d = t->data;
+        if (is_shape) {
+            for (int64_t i = start; i < end; i++) d[i - start] = x->dims[i].value;
+        } else {
+            int64_t n = 1;
+            for (int i = 0; i < x->rank; i++) n *= x->dims[i].value; /* dims were checked at import */
+            d[0] = n;
+        }
+        set_const(g, nd->outputs[0], t);
+        st->dead[ni] = true;
+        (*removed)++;
+    }
+    return MIXRT_STATUS_OK;
+}
+
+/* ---- dead-code elimination ------------------------------------------------------------- */
+
+static mixrt_status pass_dce(struct pass_state *st, int *removed) {
+    struct mixrt_graph *g = st->g;
+    mixrt_context_t ctx = g->ctx;
+    size_t nv = (size_t)(g->n_values > 0 ? g->n_values : 1);
+    bool *live = mixrt_calloc(ctx, nv, sizeof(bool));
+    if (!live) return MIXRT_STATUS_OUT_OF_MEMORY;
+    for (int i = 0; i < g->n_values; i++) live[i] = st->is_output[i];
+    /* Reverse topological order: a node lives when one of its outputs does; then its
+     * inputs and whatever its subgraphs read from here live too. */
+    for (int s = g->n_nodes - 1; s >= 0; s--) {
+        int ni = g->order[s];
+        const struct mixrt_node *nd = &g->nodes[ni];
+        bool needed = false;
+        for (int j = 0; j < nd->n_outputs && !needed; j++) needed = nd->outputs[j] >= 0 && live[nd->outputs[j]];
+        if (!needed) {
+            st->dead[ni] = true;
+            (*removed)++;
+            continue;
+        }
+        for (int j = 0; j < nd->n_inputs; j++)
+            if (nd->inputs[j] >= 0) live[nd->inputs[j]] = true;
+        for (int a = 0; a < nd->n_attrs; a++) {
+            const struct mixrt_attr *at = &nd->attrs[a];
+            if (at->g) mark_outer(g, at->g, live);
+            for (size_t j = 0; at->graphs && j < at->n; j++) mark_outer(g, at->graphs[j], live);
+        }
+    }
+    /* Values whose producer is gone have no producer. */
+    for (int i = 0; i < g->n_values; i++)
+        if (g->values[i].producer >= 0 && st->dead[g->values[i].producer]) g->values[i].producer = -1;
+    mixrt_free(ctx, live, nv * sizeof(bool));
+    return MIXRT_STATUS_OK;
+}
+
+/* ---- Cast elimination ------------------------------------------------------------------ */
+
+static bool is_int(mixrt_dtype t, bool *sign, int *bits) {
+    switch (t) {
+    case MIXRT_DTYPE_I8: *sign = true; *bits = 8; return true;
+    case MIXRT_DTYPE_I16: *sign = true; *bits = 16; return true;
+    case MIXRT_DTYPE_I32: *sign = true; *bits = 32; return true;
+    case MIXRT_DTYPE_I64: *sign = true; *bits = 64; return true;
+    case MIXRT_DTYPE_U8: *sign = false; *bits = 8; return true;
+    case MIXRT_DTYPE_U16: *sign = false; *bits = 16; return true;
+    case MIXRT_DTYPE_U32: *sign = false; *bits = 32; return true;
+    case MIXRT_DTYPE_U64: *sign = false; *bits = 64; return true;
+    default: return false;
+    }
+}
+
+/* Significand bits (implicit one included) of the float types, 0 for others. */
+static int float_digits(mixrt_dtype t) {
+    switch (t) {
+    case MIXRT_DTYPE_F16: return 11;
+    case MIXRT_DTYPE_BF16: return 8;
+    case MIXRT_DTYPE_F32: return 24;
+    case MIXRT_DTYPE_F64: return 53;
+    default: return 0;
+    }
+}
+
+/* True when every value of a is exactly representable in b, so a->b->a is the identity. */
+static bool holds_exactly(mixrt_dtype a, mixrt_dtype b) {
+    bool sa, sb;
+    int ba, bb;
+    if (a == b) return true;
+    if (a == MIXRT_DTYPE_BOOL) return is_int(b, &sb, &bb) || float_digits(b) > 0; /* 0/1 survive, back via != 0 */
+    if (is_int(a, &sa, &ba)) {
+        if (is_int(b, &sb, &bb)) return sa == sb ? bb >= ba : (!sa && sb && bb > ba);
+        int fd = float_digits(b);
+        return fd > 0 && (sa ? ba - 1 : ba) <= fd; /* every integer up to 2^digits is exact */
+    }
+    int fa = float_digits(a), fb = float_digits(b);
+    if (!fa || !fb) return false;
+    /* f16 -> f32/f64, bf16 -> f32/f64, f32 -> f64: wider significand and exponent range.
+     * f16 <-> bf16 lose either way. */
+    if (a == MIXRT_DTYPE_F16) return b == MIXRT_DTYPE_F32 || b == MIXRT_DTYPE_F64;
+    if (a == MIXRT_DTYPE_BF16) return b == MIXRT_DTYPE_F32 || b == MIXRT_DTYPE_F64;
+    if (a == MIXRT_DTYPE_F32) return b == MIXRT_DTYPE_F64;
+    return false;
+}
+
+static bool is_cast(const struct mixrt_node *n) {
+    return !n->domain[0] && !strcmp(n->op_type, "Cast") && n->n_inputs >= 1 && n->inputs[0] >= 0 && n->n_outputs >= 1 &&
+           n->outputs[0] >= 0 && mixrt_node_attr(n, "to");
+}
+
+/* Replaces every use of value from by value to among live nodes. */
+static void replace_uses(struct pass_state *st, int from, int to) {
+    struct mixrt_graph *g = st->g;
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (st->dead[i]) continue;
+        for (int j = 0; j < g->nodes[i].n_inputs; j++)
+            if (g->nodes[i].inputs[j] == from) g->nodes[i].inputs[j] = to;
+    }
+}
+
+/* A Cast to its input's own dtype, and the second Cast of a lossless pair A->B->A, reads
+ * the original value instead: it is bypassed (its readers use that value) unless its
+ * output is a graph output or read by a subgraph by name, where it becomes an Identity.
+ * The first Cast of a pair goes too when nothing else reads it. */
+static mixrt_status pass_cast_elim(struct pass_state *st, int *removed) {
+    struct mixrt_graph *g = st->g;
+    for (int s = 0; s < g->n_nodes; s++) {
+        int ni = g->order[s];
+        struct mixrt_node *nd = &g->nodes[ni];
+        if (st->dead[ni] || !is_cast(nd)) continue;
+        int x = nd->inputs[0], y = nd->outputs[0];
+        mixrt_dtype to = (mixrt_dtype)mixrt_node_attr_int(nd, "to", 0);
+        mixrt_dtype xt = g->values[x].dtype;
+        int src = -1, first = -1;
+        if (xt != MIXRT_DTYPE_UNDEFINED && xt == to && !(g->values[x].flags & MIXRT_VALUE_SEQUENCE)) {
+            src = x;
+        } else if (g->values[x].producer >= 0 && !st->dead[g->values[x].producer] &&
+                   is_cast(&g->nodes[g->values[x].producer])) {
+            first = g->values[x].producer;
+            const struct mixrt_node *c1 = &g->nodes[first];
+            int w = c1->inputs[0];
+            mixrt_dtype wt = g->values[w].dtype;
+            mixrt_dtype mid = (mixrt_dtype)mixrt_node_attr_int(c1, "to", 0);
+            if (wt != MIXRT_DTYPE_UNDEFINED && wt == to && holds_exactly(wt, mid)) src = w;
+        }
+        if (src < 0) continue;
+        if (st->is_output[y] || st->outer_used[y]) {
+            nd->op_type = "Identity";
+            nd->n_attrs = 0;
+            nd->inputs[0] = src;
+            nd->n_inputs = 1;
+        } else {
+            replace_uses(st, y, src);
+            st->dead[ni] = true;
+            g->values[y].producer = -1;
+            (*removed)++;
+        }
+        if (first >= 0 && count_uses(st, g->nodes[first].outputs[0]) == 0) {
+            st->dead[first] = true;
+            g->values[g->nodes[first].outputs[0]].producer = -1;
+            (*removed)++;
+        }
+    }
+    return MIXRT_STATUS_OK;
+}
+
+/* ---- Conv + BatchNormalization folding ---------------------------------------------------- */
+
+/* A fresh value name "<base><suffix>", unique in g; -1 on out-of-memory. */
+static int new_value(struct mixrt_graph *g, const char *base, const char *suffix) {
+    char name[512];
+    for (int k = 0; k < 1000; k++) {
+        if (k) snprintf(name, sizeof(name), "%.400s%s_%d", base, suffix, k);
+        else snprintf(name, sizeof(name), "%.400s%s", base, suffix);
+        if (mixrt_graph_find_value(g, name) < 0) return mixrt_graph_get_or_add_value(g, name);
+    }
+    return -1;
+}
+
+static bool is_float(mixrt_dtype t) { return float_digits(t) > 0; }
+
+/* Folds BN(Conv(x, W, B)) into Conv(x, W', B') when the BN runs in inference mode, only
+ * the Conv reads into it, and W, B and the BN parameters are fixed constants:
+ * s = scale / sqrt(var + eps), W' = W * s[o], B' = (B - mean) * s + bias, in double,
+ * stored in W's dtype. */
+static mixrt_status fold_conv_bn(struct pass_state *st, int bn_i, bool *done) {
+    struct mixrt_graph *g = st->g;
+    mixrt_context_t ctx = g->ctx;
+    mixrt_status status = MIXRT_STATUS_OK;
+    double *w = NULL, *b = NULL, *p[4] = {NULL, NULL, NULL, NULL};
+    size_t nw = 0, np[4] = {0, 0, 0, 0};
+    struct mixrt_tensor *tw = NULL, *tb = NULL;
+    *done = false;
+    const struct mixrt_node *bn = &g->nodes[bn_i];
+    if (bn->domain[0] || strcmp(bn->op_type, "BatchNormalization") || bn->n_inputs != 5 || bn->n_outputs < 1 ||
+        bn->outputs[0] < 0 || bn->inputs[0] < 0)
+        return MIXRT_STATUS_OK;
+    if (mixrt_node_attr_int(bn, "training_mode", 0) != 0 || mixrt_node_attr_int(bn, "spatial", 1) != 1 ||
+        (bn->opset < 7 && mixrt_node_attr_int(bn, "is_test", 0) == 0 && bn->n_outputs > 1))
+        return MIXRT_STATUS_OK;
+    for (int j = 1; j < bn->n_outputs; j++)
+        if (bn->outputs[j] >= 0 && count_uses(st, bn->outputs[j]) > 0) return MIXRT_STATUS_OK;
+    for (int j = 1; j < 5; j++)
+        if (!is_fixed_const(g, bn->inputs[j]) || !is_float(g->values[bn->inputs[j]].init->dtype)) return MIXRT_STATUS_OK;
+    int c = bn->inputs[0];
+    int conv_i = g->values[c].producer;
+    if (conv_i < 0 || st->dead[conv_i] || count_uses(st, c) != 1) return MIXRT_STATUS_OK;
+    const struct mixrt_node *conv = &g->nodes[conv_i];
+    if (conv->domain[0] || strcmp(conv->op_type, "Conv") || conv->n_inputs < 2 || conv->n_outputs != 1 ||
+        conv->outputs[0] != c || !is_fixed_const(g, conv->inputs[1]))
+        return MIXRT_STATUS_OK;
+    bool has_b = conv->n_inputs >= 3 && conv->inputs[2] >= 0;
+    if (has_b && !is_fixed_const(g, conv->inputs[2])) return MIXRT_STATUS_OK;
+    const struct mixrt_tensor *W = g->values[conv->inputs[1]].init;
+    const struct mixrt_tensor *B = has_b ? g->values[conv->inputs[2]].init : NULL;
+    if (!is_float(W->dtype) || W->rank < 3 || (B && (B->dtype != W->dtype || B->rank != 1))) return MIXRT_STATUS_OK;
+    int64_t co = W->dims[0];
+    if (co <= 0 || (B && B->dims[0] != co)) return MIXRT_STATUS_OK;
+    for (int j = 0; j < 4; j++) {
+        const struct mixrt_tensor *t = g->values[bn->inputs[j + 1]].init;
+        if (t->rank != 1 || t->dims[0] != co) return MIXRT_STATUS_OK;
+    }
+    double eps = mixrt_node_attr_float(bn, "epsilon", 1e-5f);
+
+    nw = mixrt_tensor_numel(W);
+    status = mixrt_tensor_to_f64(ctx, W, &w);
+    if (status != MIXRT_STATUS_OK) goto fail;
+    if (B && (status = mixrt_tensor_to_f64(ctx, B, &b)) != MIXRT_STATUS_OK) goto fail;
+    for (int j = 0; j < 4; j++) {
+        np[j] = (size_t)co;
+        if ((status = mixrt_tensor_to_f64(ctx, g->values[bn->inputs[j + 1]].init, &p[j])) != MIXRT_STATUS_OK) goto fail;
+    }
+    tw = mixrt_arena_calloc(g->arena, 1, sizeof(*tw));
+    tb = mixrt_arena_calloc(g->arena, 1, sizeof(*tb));
+    if (!tw || !tb) {
+        status = MIXRT_STATUS_OUT_OF_MEMORY;
+        goto fail;
+    }
+    if ((status = mixrt_tensor_init(ctx, tw, W->dtype, W->rank, W->dims)) != MIXRT_STATUS_OK) goto fail;
+    if ((status = mixrt_tensor_init(ctx, tb, W->dtype, 1, &co)) != MIXRT_STATUS_OK) {
+        mixrt_tensor_release(ctx, tw);
+        goto fail;
+    }
+    size_t per = nw / (size_t)co;
+    for (int64_t o = 0; o < co; o++) {
+        double s = p[0][o] / sqrt(p[3][o] + eps);
+        for (size_t i = 0; i < per; i++) mixrt_store_f64(tw->data, tw->dtype, (size_t)o * per + i, w[(size_t)o * per + i] * s);
+        mixrt_store_f64(tb->data, tb->dtype, (size_t)o, ((b ? b[o] : 0.0) - p[2][o]) * s + p[1][o]);
+    }
+    /* Names: the Conv's node name keeps them readable and unique. */
+    const char *cname = g->nodes[conv_i].name;
+    int vw = new_value(g, cname, "_bnfold_W");
+    int vb = vw >= 0 ? new_value(g, cname, "_bnfold_B") : -1;
+    int *ins = mixrt_arena_calloc(g->arena, 3, sizeof(int));
+    if (vw < 0 || vb < 0 || !ins) {
+        mixrt_tensor_release(ctx, tw);
+        mixrt_tensor_release(ctx, tb);
+        status = MIXRT_STATUS_OUT_OF_MEMORY;
+        goto fail;
+    }
+    set_const(g, vw, tw);
+    set_const(g, vb, tb);
+    struct mixrt_node *cv = &g->nodes[conv_i];
+    ins[0] = cv->inputs[0];
+    ins[1] = vw;
+    ins[2] = vb;
+    cv->inputs = ins;
+    cv->n_inputs = 3;
+    int y = g->nodes[bn_i].outputs[0];
+    cv->outputs[0] = y;
+    g->values[y].producer = conv_i;
+    g->values[c].producer = -1;
+    st->dead[bn_i] = true;
+    *done = true;
+fail:
+    if (w) mixrt_free(ctx, w, (nw ? nw : 1) * sizeof(double));
+    if (b) mixrt_free(ctx, b, (size_t)(co > 0 ? co : 1) * sizeof(double));
+    for (int j = 0; j < 4; j++)
+        if (p[j]) mixrt_free(ctx, p[j], (np[j] ? np[j] : 1) * sizeof(double));
+    return status;
+}
+
+static mixrt_status pass_conv_bn(struct pass_state *st, int *removed) {
+    for (int ni = 0; ni < st->g->n_nodes; ni++) {
+        if (st->dead[ni]) continue;
+        bool done;
+        mixrt_status status = fold_conv_bn(st, ni, &done);
+        if (status != MIXRT_STATUS_OK) return status;
+        if (done) (*removed)++;
+    }
+    return MIXRT_STATUS_OK;
+}
+
+/* ---- driver ----------------------------------------------------------------------------- */
+
+typedef mixrt_status (*pass_fn)(struct pass_state *st, int *removed);
+
+/* Runs one pass with fresh per-pass state, then compacts. */
+static mixrt_status run_one(struct mixrt_graph *g, pass_fn fn, int *count, bool *changed) {
+    struct pass_state st = {g, NULL, NULL, NULL};
+    int nn = g->n_nodes, nv = g->n_values, removed = 0;
+    mixrt_status status = state_begin(&st);
+    if (status == MIXRT_STATUS_OK) status = fn(&st, &removed);
+    /* The pass may have added values: the flag arrays are sized for the old count, and
+     * compact only reads dead[], sized for the nodes, which passes never add. */
+    if (status == MIXRT_STATUS_OK && removed) status = compact(&st);
+    state_end(&st, nn, nv);
+    *count += removed;
+    if (removed) *changed = true;
+    return status;
+}
+
+mixrt_status mixrt_passes_run(struct mixrt_graph *g, unsigned flags, struct mixrt_pass_stats *stats) {
+    struct mixrt_pass_stats local;
+    if (!stats) stats = &local;
+    memset(stats, 0, sizeof(*stats));
+    if (!g) return MIXRT_STATUS_INVALID_ARGUMENT;
+    mixrt_status status = mixrt_graph_toposort(g, &g->order);
+    if (status != MIXRT_STATUS_OK) return status;
+    bool changed = true;
+    for (int iter = 0; changed && iter < 16; iter++) {
+        changed = false;
+        if (flags & MIXRT_PASS_SHAPE_FOLD) {
+            if ((status = mixrt_graph_infer(g, NULL)) != MIXRT_STATUS_OK) return status;
+            if ((status = run_one(g, pass_shape_fold, &stats->shape_folded, &changed)) != MIXRT_STATUS_OK) return status;
+        }
+        if ((flags & MIXRT_PASS_CONST_FOLD) &&
+            (status = run_one(g, pass_const_fold, &stats->const_folded, &changed)) != MIXRT_STATUS_OK)
+            return status;
+        if (flags & MIXRT_PASS_CAST_ELIM) {
+            if ((status = mixrt_graph_infer(g, NULL)) != MIXRT_STATUS_OK) return status;
+            if ((status = run_one(g, pass_cast_elim, &stats->casts_removed, &changed)) != MIXRT_STATUS_OK) return status;
+        }
+        if ((flags & MIXRT_PASS_CONV_BN) &&
+            (status = run_one(g, pass_conv_bn, &stats->conv_bn_folded, &changed)) != MIXRT_STATUS_OK)
+            return status;
+        if ((flags & MIXRT_PASS_DCE) && (status = run_one(g, pass_dce, &stats->dead_removed, &changed)) != MIXRT_STATUS_OK)
+            return status;
+    }
+    return MIXRT_STATUS_OK;
+}

@@ -1,0 +1,38 @@
+/* passes.h - graph passes over the IR (src/ir/graph.h) that the precision planner runs
+ * before choosing kernels: constant folding, shape-subgraph folding, dead-code
+ * elimination, Cast elimination and Conv+BatchNormalization folding. Each pass leaves
+ * g->nodes, g->order and value producers consistent, so the graph still toposorts and
+ * runs with the reference executor. Only the main graph is rewritten; subgraph bodies
+ * are left as they are (their outer-scope uses are respected). */
+#ifndef MIXRT_PASSES_PASSES_H
+#define MIXRT_PASSES_PASSES_H
+
+#include "ir/graph.h"
+
+enum mixrt_pass_flags {
+    MIXRT_PASS_CONST_FOLD = 1u << 0, /* nodes with only constant inputs become constants */
+    MIXRT_PASS_SHAPE_FOLD = 1u << 1, /* Shape/Size of statically known shapes become constants */
+    MIXRT_PASS_DCE = 1u << 2,        /* nodes that reach no graph output are removed */
+    MIXRT_PASS_CAST_ELIM = 1u << 3,  /* no-op Casts and lossless A->B->A Cast pairs removed */
+    MIXRT_PASS_CONV_BN = 1u << 4,    /* inference BatchNormalization folded into its Conv */
+    MIXRT_PASS_ALL = 0x1fu,
+};
+
+/* Nodes each pass removed (summed over the fixed-point iterations). */
+struct mixrt_pass_stats {
+    int const_folded;
+    int shape_folded;
+    int dead_removed;
+    int casts_removed;
+    int conv_bn_folded;
+};
+
+/* Outputs larger than this are not folded into constants (they would bloat the model). */
+#define MIXRT_PASS_FOLD_MAX_BYTES ((size_t)64 << 20)
+
+/* Runs the passes selected by flags over g until nothing changes. stats (may be NULL)
+ * receives the counts, zeroed first. Fails only on out-of-memory or when the graph no
+ * longer sorts (an internal error: the message names the node). */
+mixrt_status mixrt_passes_run(struct mixrt_graph *g, unsigned flags, struct mixrt_pass_stats *stats);
+
+#endif /* MIXRT_PASSES_PASSES_H */

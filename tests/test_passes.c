@@ -1,0 +1,378 @@
+/* test_passes.c - each graph pass on small graphs built with the IR API: it does what
+ * it says (checked by running the graph before and after with the reference executor)
+ * and does not fire where it must not (lossy Cast pair, overridable initializer, random
+ * op, symbolic shape, BatchNormalization whose Conv output has a second reader). */
+#include <math.h>
+#include <string.h>
+
+#include "backend/cpu/exec_ref.h"
+#include "passes/passes.h"
+#include "testutil.h"
+
+static mixrt_context_t ctx;
+
+static int add_value(struct mixrt_graph *g, const char *name, mixrt_dtype dt, int rank, const int64_t *dims) {
+    int vi = mixrt_graph_get_or_add_value(g, name);
+    struct mixrt_value *v = &g->values[vi];
+    v->dtype = dt;
+    v->rank = rank;
+    for (int i = 0; i < rank; i++) {
+        v->dims[i].value = dims[i];
+        v->dims[i].param = NULL;
+    }
+    return vi;
+}
+
+/* A graph input (declared dtype/shape). */
+static int add_input(struct mixrt_graph *g, const char *name, mixrt_dtype dt, int rank, const int64_t *dims) {
+    int vi = add_value(g, name, dt, rank, dims);
+    g->values[vi].flags |= MIXRT_VALUE_GRAPH_INPUT;
+    int *ins = mixrt_arena_calloc(g->arena, (size_t)g->n_inputs + 1, sizeof(int));
+    if (g->n_inputs) memcpy(ins, g->inputs, (size_t)g->n_inputs * sizeof(int));
+    ins[g->n_inputs++] = vi;
+    g->inputs = ins;
+    return vi;
+}
+
+/* A constant (initializer) from doubles, stored in dt. */
+static int add_const(struct mixrt_graph *g, const char *name, mixrt_dtype dt, int rank, const int64_t *dims,
+                     const double *vals) {
+    int vi = add_value(g, name, dt, rank, dims);
+    struct mixrt_tensor *t = mixrt_arena_calloc(g->arena, 1, sizeof(*t));
+    TU_CHECK(mixrt_tensor_init(ctx, t, dt, rank, dims) == MIXRT_STATUS_OK, "const %s", name);
+    for (size_t i = 0; i < mixrt_tensor_numel(t); i++) mixrt_store_f64(t->data, dt, i, vals[i]);
+    g->values[vi].init = t;
+    g->values[vi].flags |= MIXRT_VALUE_INITIALIZER;
+    return vi;
+}
+
+static void set_output(struct mixrt_graph *g, int vi) {
+    int *outs = mixrt_arena_calloc(g->arena, (size_t)g->n_outputs + 1, sizeof(int));
+    if (g->n_outputs) memcpy(outs, g->outputs, (size_t)g->n_outputs * sizeof(int));
+    outs[g->n_outputs++] = vi;
+    g->outputs = outs;
+    g->values[vi].flags |= MIXRT_VALUE_GRAPH_OUTPUT;
+}
+
+static int add_node(struct mixrt_graph *g, const char *op, int n_in, const int *ins, const char *out) {
+    int ni = mixrt_graph_add_node(g, op, op, "");
+    struct mixrt_node *n = &g->nodes[ni];
+    n->opset = 17;
+    n->n_inputs = n_in;
+    n->inputs = mixrt_arena_calloc(g->arena, (size_t)(n_in ? n_in : 1), sizeof(int));
+    if (n_in) memcpy(n->inputs, ins, (size_t)n_in * sizeof(int));
+    n->n_outputs = 1;
+    n->outputs = mixrt_arena_calloc(g->arena, 1, sizeof(int));
+    n->outputs[0] = mixrt_graph_get_or_add_value(g, out);
+    g->values[n->outputs[0]].producer = ni;
+    return n->outputs[0];
+}
+
+static struct mixrt_attr *new_attr(struct mixrt_graph *g, int ni, const char *name, enum mixrt_attr_type type) {
+    struct mixrt_node *nd = &g->nodes[ni];
+    struct mixrt_attr *a = mixrt_arena_calloc(g->arena, (size_t)nd->n_attrs + 1, sizeof(*a));
+    if (nd->n_attrs) memcpy(a, nd->attrs, (size_t)nd->n_attrs * sizeof(*a));
+    nd->attrs = a;
+    a[nd->n_attrs].name = name;
+    a[nd->n_attrs].type = type;
+    return &a[nd->n_attrs++];
+}
+
+static void set_int(struct mixrt_graph *g, int vi, const char *name, int64_t v) {
+    new_attr(g, g->values[vi].producer, name, MIXRT_ATTR_INT)->i = v;
+}
+
+static void set_ints(struct mixrt_graph *g, int vi, const char *name, size_t n, const int64_t *v) {
+    struct mixrt_attr *a = new_attr(g, g->values[vi].producer, name, MIXRT_ATTR_INTS);
+    a->n = n;
+    a->ints = mixrt_arena_calloc(g->arena, n, sizeof(int64_t));
+    memcpy(a->ints, v, n * sizeof(int64_t));
+}
+
+static int count_op(const struct mixrt_graph *g, const char *op) {
+    int n = 0;
+    for (int i = 0; i < g->n_nodes; i++) n += !strcmp(g->nodes[i].op_type, op);
+    return n;
+}
+
+/* Runs g on inputs (positional) and returns output 0 as doubles in out[max]. */
+static size_t run(struct mixrt_graph *g, int n_in, const struct mixrt_tensor *const *in, double *out, size_t max) {
+    struct mixrt_tensor outs[4];
+    memset(outs, 0, sizeof(outs));
+    TU_CHECK(mixrt_graph_toposort(g, &g->order) == MIXRT_STATUS_OK, "toposort: %s", mixrt_context_last_error(ctx));
+    mixrt_status st = mixrt_exec_graph(ctx, g, NULL, n_in, in, NULL, outs, NULL, NULL);
+    TU_CHECK(st == MIXRT_STATUS_OK, "exec: %s", mixrt_context_last_error(ctx));
+    if (st != MIXRT_STATUS_OK) return 0;
+    size_t n = mixrt_tensor_numel(&outs[0]);
+    for (size_t i = 0; i < n && i < max; i++) out[i] = mixrt_load_f64(outs[0].data, outs[0].dtype, i);
+    for (int i = 0; i < g->n_outputs; i++) mixrt_tensor_release(ctx, &outs[i]);
+    return n;
+}
+
+static struct mixrt_tensor *tensor(mixrt_dtype dt, int rank, const int64_t *dims) {
+    struct mixrt_tensor *t;
+    mixrt_tensor_create(ctx, dt, rank, dims, &t);
+    for (size_t i = 0; i < mixrt_tensor_numel(t); i++) mixrt_store_f64(t->data, dt, i, (double)((i * 7) % 11) - 4.5);
+    return t;
+}
+
+static struct mixrt_graph *new_graph(void) {
+    struct mixrt_graph *g;
+    TU_CHECK(mixrt_graph_create(ctx, NULL, &g) == MIXRT_STATUS_OK, "graph create");
+    return g;
+}
+
+static void test_const_fold(void) {
+    struct mixrt_graph *g = new_graph();
+    int x = add_input(g, "x", MIXRT_DTYPE_F32, 1, (int64_t[]){2});
+    int a = add_const(g, "a", MIXRT_DTYPE_F32, 1, (int64_t[]){2}, (double[]){1, 2});
+    int b = add_const(g, "b", MIXRT_DTYPE_F32, 1, (int64_t[]){2}, (double[]){3, 4});
+    /* o is an overridable initializer: an input with a default. */
+    int o = add_input(g, "o", MIXRT_DTYPE_F32, 1, (int64_t[]){2});
+    g->values[o].init = NULL;
+    int o2 = add_const(g, "o", MIXRT_DTYPE_F32, 1, (int64_t[]){2}, (double[]){5, 6});
+    TU_CHECK(o2 == o, "same value");
+    int s = add_node(g, "Add", 2, (int[]){a, b}, "s");
+    int s2 = add_node(g, "Sqrt", 1, (int[]){s}, "s2");
+    int ov = add_node(g, "Add", 2, (int[]){o, b}, "ov");
+    int rnd = add_node(g, "RandomUniformLike", 1, (int[]){a}, "rnd");
+    int m = add_node(g, "Mul", 2, (int[]){x, s2}, "m");
+    int m2 = add_node(g, "Add", 2, (int[]){m, ov}, "m2");
+    int y = add_node(g, "Add", 2, (int[]){m2, rnd}, "y");
+    set_output(g, y);
+    struct mixrt_pass_stats st;
+    TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_CONST_FOLD, &st) == MIXRT_STATUS_OK, "passes: %s",
+             mixrt_context_last_error(ctx));
+    TU_CHECK(st.const_folded == 2, "Add and Sqrt folded (%d)", st.const_folded);
+    TU_CHECK(g->n_nodes == 5, "5 nodes left (%d)", g->n_nodes);
+    const struct mixrt_value *vs = &g->values[s2];
+    TU_CHECK(vs->init && vs->producer < 0 && fabs(mixrt_load_f64(vs->init->data, vs->init->dtype, 1) - sqrt(6.0)) < 1e-6,
+             "s2 is the constant sqrt([4,6])");
+    TU_CHECK(g->values[ov].producer >= 0 && !g->values[ov].init, "an overridable initializer's reader is not folded");
+    TU_CHECK(count_op(g, "RandomUniformLike") == 1 && !g->values[rnd].init, "a random op is not folded");
+    TU_CHECK(mixrt_graph_toposort(g, &g->order) == MIXRT_STATUS_OK, "still sorts");
+    mixrt_graph_destroy(g);
+
+    /* A folded graph output is still produced (as a constant) and the graph runs. */
+    g = new_graph();
+    a = add_const(g, "a", MIXRT_DTYPE_F16, 1, (int64_t[]){3}, (double[]){1, -2, 3});
+    y = add_node(g, "Neg", 1, (int[]){a}, "y");
+    set_output(g, y);
+    TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_ALL, &st) == MIXRT_STATUS_OK && g->n_nodes == 0, "all folded");
+    double out[3] = {0};
+    TU_CHECK(run(g, 0, NULL, out, 3) == 3 && out[0] == -1 && out[1] == 2 && out[2] == -3, "constant output runs");
+    mixrt_graph_destroy(g);
+}
+
+/* Shape -> Gather -> Unsqueeze -> Concat -> Reshape collapses to a Reshape by a constant. */
+static void build_shape_chain(struct mixrt_graph *g, bool symbolic) {
+    int x = add_input(g, "x", MIXRT_DTYPE_F32, 2, (int64_t[]){2, 3});
+    if (symbolic) {
+        g->values[x].dims[0].value = -1;
+        g->values[x].dims[0].param = "N";
+    }
+    int sh = add_node(g, "Shape", 1, (int[]){x}, "sh");
+    int one = add_const(g, "one", MIXRT_DTYPE_I64, 0, NULL, (double[]){1});
+    int d = add_node(g, "Gather", 2, (int[]){sh, one}, "d");
+    int ax = add_const(g, "ax", MIXRT_DTYPE_I64, 1, (int64_t[]){1}, (double[]){0});
+    int u = add_node(g, "Unsqueeze", 2, (int[]){d, ax}, "u");
+    int neg = add_const(g, "neg", MIXRT_DTYPE_I64, 1, (int64_t[]){1}, (double[]){-1});
+    int shp = add_node(g, "Concat", 2, (int[]){neg, u}, "shp");
+    set_int(g, shp, "axis", 0);
+    int y = add_node(g, "Reshape", 2, (int[]){x, shp}, "y");
+    set_output(g, y);
+}
+
+static void test_shape_fold(void) {
+    struct mixrt_graph *g = new_graph();
+    build_shape_chain(g, false);
+    struct mixrt_tensor *x = tensor(MIXRT_DTYPE_F32, 2, (int64_t[]){2, 3});
+    double before[6], after[6];
+    TU_CHECK(run(g, 1, (const struct mixrt_tensor *[]){x}, before, 6) == 6, "runs before");
+    struct mixrt_pass_stats st;
+    TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_ALL, &st) == MIXRT_STATUS_OK, "passes: %s", mixrt_context_last_error(ctx));
+    TU_CHECK(st.shape_folded == 1 && st.const_folded == 3, "shape %d const %d", st.shape_folded, st.const_folded);
+    TU_CHECK(g->n_nodes == 1 && count_op(g, "Reshape") == 1, "only the Reshape is left (%d nodes)", g->n_nodes);
+    TU_CHECK(run(g, 1, (const struct mixrt_tensor *[]){x}, after, 6) == 6 && !memcmp(before, after, sizeof(before)),
+             "same result");
+    mixrt_graph_destroy(g);
+
+    g = new_graph();
+    build_shape_chain(g, true);
+    TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_ALL, &st) == MIXRT_STATUS_OK, "passes");
+    TU_CHECK(st.shape_folded == 0 && count_op(g, "Shape") == 1 && g->n_nodes == 5,
+             "a symbolic dim keeps the Shape (%d nodes)", g->n_nodes);
+    TU_CHECK(run(g, 1, (const struct mixrt_tensor *[]){x}, after, 6) == 6 && !memcmp(before, after, sizeof(before)),
+             "same result, symbolic");
+    mixrt_graph_destroy(g);
+    mixrt_tensor_destroy(ctx, x);
+}
+
+static void test_dce(void) {
+    struct mixrt_graph *g = new_graph();
+    int x = add_input(g, "x", MIXRT_DTYPE_F32, 1, (int64_t[]){4});
+    int dead = add_node(g, "Relu", 1, (int[]){x}, "dead");
+    add_node(g, "Exp", 1, (int[]){dead}, "dead2");
+    int b = add_node(g, "Sigmoid", 1, (int[]){x}, "b"); /* read only by the If's body */
+    int c = add_const(g, "c", MIXRT_DTYPE_BOOL, 0, NULL, (double[]){1});
+    struct mixrt_graph *sub;
+    TU_CHECK(mixrt_graph_create(ctx, g, &sub) == MIXRT_STATUS_OK, "subgraph");
+    int sb = mixrt_graph_get_or_add_value(sub, "b");
+    sub->values[sb].flags |= MIXRT_VALUE_OUTER;
+    int sy = add_node(sub, "Identity", 1, (int[]){sb}, "sy");
+    set_output(sub, sy);
+    TU_CHECK(mixrt_graph_toposort(sub, &sub->order) == MIXRT_STATUS_OK, "subgraph sorts");
+    int y = add_node(g, "If", 1, (int[]){c}, "y");
+    int ni = g->values[y].producer;
+    new_attr(g, ni, "then_branch", MIXRT_ATTR_GRAPH)->g = sub;
+    new_attr(g, ni, "else_branch", MIXRT_ATTR_GRAPH)->g = sub;
+    int z = add_node(g, "Neg", 1, (int[]){x}, "z");
+    set_output(g, y);
+    set_output(g, z);
+    struct mixrt_pass_stats st;
+    TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_DCE, &st) == MIXRT_STATUS_OK, "passes: %s", mixrt_context_last_error(ctx));
+    TU_CHECK(st.dead_removed == 2 && g->n_nodes == 3, "Relu and Exp removed (%d, %d nodes)", st.dead_removed,
+             g->n_nodes);
+    TU_CHECK(g->values[b].producer >= 0 && !strcmp(g->nodes[g->values[b].producer].op_type, "Sigmoid"),
+             "the Sigmoid a subgraph reads stays");
+    TU_CHECK(g->values[dead].producer < 0, "removed node's output has no producer");
+    struct mixrt_tensor *xt = tensor(MIXRT_DTYPE_F32, 1, (int64_t[]){4});
+    double out[4];
+    TU_CHECK(run(g, 1, (const struct mixrt_tensor *[]){xt}, out, 4) == 4 &&
+                 fabs(out[0] - 1 / (1 + exp(4.5))) < 1e-6,
+             "runs: %g", out[0]);
+    mixrt_tensor_destroy(ctx, xt);
+    mixrt_graph_destroy(g);
+}
+
+/* x(a) -> Cast(b) -> Cast(a) -> Relu -> y. */
+static struct mixrt_graph *cast_pair(mixrt_dtype a, mixrt_dtype b) {
+    struct mixrt_graph *g = new_graph();
+    int x = add_input(g, "x", a, 1, (int64_t[]){6});
+    int c1 = add_node(g, "Cast", 1, (int[]){x}, "c1");
+    set_int(g, c1, "to", b);
+    int c2 = add_node(g, "Cast", 1, (int[]){c1}, "c2");
+    set_int(g, c2, "to", a);
+    int y = add_node(g, "Abs", 1, (int[]){c2}, "y");
+    set_output(g, y);
+    return g;
+}
+
+static void test_cast(void) {
+    static const mixrt_dtype ok[][2] = {
+        {MIXRT_DTYPE_F16, MIXRT_DTYPE_F32}, {MIXRT_DTYPE_BF16, MIXRT_DTYPE_F32}, {MIXRT_DTYPE_I32, MIXRT_DTYPE_I64},
+        {MIXRT_DTYPE_F32, MIXRT_DTYPE_F64}, {MIXRT_DTYPE_U8, MIXRT_DTYPE_I16},  {MIXRT_DTYPE_I8, MIXRT_DTYPE_F16},
+    };
+    static const mixrt_dtype lossy[][2] = {
+        {MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16}, {MIXRT_DTYPE_F32, MIXRT_DTYPE_F16}, {MIXRT_DTYPE_F16, MIXRT_DTYPE_BF16},
+        {MIXRT_DTYPE_BF16, MIXRT_DTYPE_F16}, {MIXRT_DTYPE_I64, MIXRT_DTYPE_I32}, {MIXRT_DTYPE_I32, MIXRT_DTYPE_F32},
+        {MIXRT_DTYPE_I64, MIXRT_DTYPE_F64},  {MIXRT_DTYPE_I16, MIXRT_DTYPE_U16}, {MIXRT_DTYPE_F32, MIXRT_DTYPE_I32},
+    };
+    struct mixrt_pass_stats st;
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        struct mixrt_graph *g = cast_pair(ok[i][0], ok[i][1]);
+        struct mixrt_tensor *x = tensor(ok[i][0], 1, (int64_t[]){6});
+        double before[6], after[6];
+        run(g, 1, (const struct mixrt_tensor *[]){x}, before, 6);
+        TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_CAST_ELIM | MIXRT_PASS_DCE, &st) == MIXRT_STATUS_OK, "passes");
+        TU_CHECK(st.casts_removed == 2 && g->n_nodes == 1, "%s->%s->%s removed (%d, %d nodes)",
+                 mixrt_dtype_name(ok[i][0]), mixrt_dtype_name(ok[i][1]), mixrt_dtype_name(ok[i][0]), st.casts_removed,
+                 g->n_nodes);
+        TU_CHECK(run(g, 1, (const struct mixrt_tensor *[]){x}, after, 6) == 6 && !memcmp(before, after, sizeof(before)),
+                 "same result");
+        mixrt_tensor_destroy(ctx, x);
+        mixrt_graph_destroy(g);
+    }
+    for (size_t i = 0; i < sizeof(lossy) / sizeof(lossy[0]); i++) {
+        struct mixrt_graph *g = cast_pair(lossy[i][0], lossy[i][1]);
+        TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_ALL, &st) == MIXRT_STATUS_OK, "passes");
+        TU_CHECK(st.casts_removed == 0 && count_op(g, "Cast") == 2, "lossy %s->%s->%s stays",
+                 mixrt_dtype_name(lossy[i][0]), mixrt_dtype_name(lossy[i][1]), mixrt_dtype_name(lossy[i][0]));
+        mixrt_graph_destroy(g);
+    }
+    /* A Cast to the same dtype: bypassed inside, an Identity when it is a graph output. */
+    struct mixrt_graph *g = new_graph();
+    int x = add_input(g, "x", MIXRT_DTYPE_BF16, 1, (int64_t[]){6});
+    int c = add_node(g, "Cast", 1, (int[]){x}, "c");
+    set_int(g, c, "to", MIXRT_DTYPE_BF16);
+    int r = add_node(g, "Abs", 1, (int[]){c}, "r");
+    int y = add_node(g, "Cast", 1, (int[]){r}, "y");
+    set_int(g, y, "to", MIXRT_DTYPE_BF16);
+    set_output(g, y);
+    TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_ALL, &st) == MIXRT_STATUS_OK, "passes");
+    TU_CHECK(st.casts_removed == 1 && g->n_nodes == 2 && count_op(g, "Identity") == 1 && count_op(g, "Cast") == 0,
+             "same-dtype casts: one bypassed, one an Identity (%d removed, %d nodes)", st.casts_removed, g->n_nodes);
+    struct mixrt_tensor *xt = tensor(MIXRT_DTYPE_BF16, 1, (int64_t[]){6});
+    double out[6];
+    TU_CHECK(run(g, 1, (const struct mixrt_tensor *[]){xt}, out, 6) == 6 && out[0] == 4.5, "runs");
+    mixrt_tensor_destroy(ctx, xt);
+    mixrt_graph_destroy(g);
+}
+
+static struct mixrt_graph *conv_bn(mixrt_dtype dt, bool second_reader, bool bias) {
+    struct mixrt_graph *g = new_graph();
+    int x = add_input(g, "x", dt, 4, (int64_t[]){1, 2, 4, 4});
+    double wv[54], bv[3] = {0.5, -1, 2};
+    for (int i = 0; i < 54; i++) wv[i] = ((i * 5) % 9 - 4) * 0.25;
+    int w = add_const(g, "w", dt, 4, (int64_t[]){3, 2, 3, 3}, wv);
+    int b = add_const(g, "b", dt, 1, (int64_t[]){3}, bv);
+    int c = add_node(g, "Conv", bias ? 3 : 2, (int[]){x, w, b}, "c");
+    set_ints(g, c, "pads", 4, (int64_t[]){1, 1, 1, 1});
+    int sc = add_const(g, "scale", dt, 1, (int64_t[]){3}, (double[]){1.5, 0.5, -2});
+    int bi = add_const(g, "bias", dt, 1, (int64_t[]){3}, (double[]){0.25, 1, -1});
+    int mean = add_const(g, "mean", dt, 1, (int64_t[]){3}, (double[]){0.1, -0.5, 1});
+    int var = add_const(g, "var", dt, 1, (int64_t[]){3}, (double[]){1, 4, 0.5});
+    int y = add_node(g, "BatchNormalization", 5, (int[]){c, sc, bi, mean, var}, "y");
+    set_output(g, y);
+    if (second_reader) set_output(g, add_node(g, "Relu", 1, (int[]){c}, "z"));
+    return g;
+}
+
+static void test_conv_bn(void) {
+    static const mixrt_dtype dts[] = {MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16};
+    struct mixrt_pass_stats st;
+    for (size_t d = 0; d < 2; d++)
+        for (int bias = 0; bias < 2; bias++) {
+            struct mixrt_graph *g = conv_bn(dts[d], false, bias);
+            struct mixrt_tensor *x = tensor(dts[d], 4, (int64_t[]){1, 2, 4, 4});
+            double before[48], after[48];
+            TU_CHECK(run(g, 1, (const struct mixrt_tensor *[]){x}, before, 48) == 48, "runs before");
+            TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_ALL, &st) == MIXRT_STATUS_OK, "passes: %s",
+                     mixrt_context_last_error(ctx));
+            TU_CHECK(st.conv_bn_folded == 1 && g->n_nodes == 1 && count_op(g, "Conv") == 1, "BN folded (%s, bias %d)",
+                     mixrt_dtype_name(dts[d]), bias);
+            TU_CHECK(g->values[g->nodes[0].inputs[1]].init->dtype == dts[d], "new weights keep the weight dtype");
+            TU_CHECK(run(g, 1, (const struct mixrt_tensor *[]){x}, after, 48) == 48, "runs after");
+            double tol = dts[d] == MIXRT_DTYPE_F32 ? 1e-5 : 0.1, worst = 0;
+            for (int i = 0; i < 48; i++) {
+                double e = fabs(before[i] - after[i]) / (1 + fabs(before[i]));
+                if (e > worst) worst = e;
+            }
+            TU_CHECK(worst <= tol, "folded Conv matches Conv+BN (%s): worst %g", mixrt_dtype_name(dts[d]), worst);
+            mixrt_tensor_destroy(ctx, x);
+            mixrt_graph_destroy(g);
+        }
+    struct mixrt_graph *g = conv_bn(MIXRT_DTYPE_F32, true, true);
+    TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_ALL, &st) == MIXRT_STATUS_OK, "passes");
+    TU_CHECK(st.conv_bn_folded == 0 && count_op(g, "BatchNormalization") == 1,
+             "BN whose Conv output has a second reader stays");
+    mixrt_graph_destroy(g);
+    /* Weights that are overridable inputs are not folded into. */
+    g = conv_bn(MIXRT_DTYPE_F32, false, true);
+    g->values[mixrt_graph_find_value(g, "w")].flags |= MIXRT_VALUE_GRAPH_INPUT;
+    TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_CONV_BN, &st) == MIXRT_STATUS_OK && st.conv_bn_folded == 0,
+             "overridable weights stay");
+    mixrt_graph_destroy(g);
+}
+
+int main(void) {
+    mixrt_context_create(NULL, &ctx);
+    test_const_fold();
+    test_shape_fold();
+    test_dce();
+    test_cast();
+    test_conv_bn();
+    TU_CHECK(mixrt_context_bytes_in_use(ctx) == 0, "no leak: %zu bytes", mixrt_context_bytes_in_use(ctx));
+    mixrt_context_destroy(ctx);
+    return tu_finish("test_passes");
+}
