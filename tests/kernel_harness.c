@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "testutil.h"
+
 mixrt_context_t kh_ctx;
 struct mixrt_graph *kh_G;
 struct mixrt_node *kh_N;
@@ -251,4 +253,21 @@ void kh_case_end(struct kh_case *t) {
         mixrt_seq_release(kh_ctx, &t->out_seq[i]);
     }
     mixrt_graph_destroy(t->g);
+}
+
+bool kh_check_dims(const char *what, const struct mixrt_tensor *o, int rank, const int64_t *dims) {
+    bool ok = o->rank == rank;
+    for (int i = 0; ok && i < rank; i++) ok = o->dims[i] == dims[i];
+    char a[128], b[128];
+    TU_CHECK(ok, "%s: dims %s, expected %s", what, mixrt_dims_str(a, sizeof(a), o->rank, o->dims),
+             mixrt_dims_str(b, sizeof(b), rank, dims));
+    return ok;
+}
+
+void kh_case_check_error(const char *what, mixrt_status st, mixrt_status want, const char *needle) {
+    const char *msg = mixrt_context_last_error(kh_ctx);
+    TU_CHECK(st == want, "%s: status %s, expected %s (%s)", what, mixrt_status_string(st), mixrt_status_string(want),
+             msg);
+    TU_CHECK(strstr(msg, "node_under_test") != NULL, "%s: message does not name the node: %s", what, msg);
+    if (needle) TU_CHECK(strstr(msg, needle) != NULL, "%s: message lacks '%s': %s", what, needle, msg);
 }

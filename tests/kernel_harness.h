@@ -86,4 +86,10 @@ void kh_case_end(struct kh_case *t);
 /* A heap tensor (aborts on allocation failure); v may be NULL (zeros). */
 struct mixrt_tensor *kh_new_tensor(mixrt_dtype dt, int rank, const int64_t *dims, const double *v);
 
+/* One check that o has the given dims (returns whether it has). */
+bool kh_check_dims(const char *what, const struct mixrt_tensor *o, int rank, const int64_t *dims);
+/* Checks that st is want and the context's message names "node_under_test" (2 checks) and, if
+ * needle is not NULL, contains needle (1 more). */
+void kh_case_check_error(const char *what, mixrt_status st, mixrt_status want, const char *needle);
+
 #endif

@@ -15,15 +15,6 @@
 /* The nodes under test name their inputs like Conv's, so messages can be checked for "input #1 'W'". */
 static const char *const input_names[KH_CASE_MAX_IO] = {"X", "W", "B", "in3", "in4", "in5", "in6", "in7"};
 
-static bool check_dims(const char *what, const struct mixrt_tensor *o, int rank, const int64_t *dims) {
-    bool ok = o->rank == rank;
-    for (int i = 0; ok && i < rank; i++) ok = o->dims[i] == dims[i];
-    char a[128], b[128];
-    TU_CHECK(ok, "%s: dims %s, expected %s", what, mixrt_dims_str(a, sizeof(a), o->rank, o->dims),
-             mixrt_dims_str(b, sizeof(b), rank, dims));
-    return ok;
-}
-
 static void check_vals(const char *what, const struct mixrt_tensor *o, const double *v, size_t n, double tol) {
     TU_CHECK(mixrt_tensor_numel(o) == n, "%s: %zu elements, expected %zu", what, mixrt_tensor_numel(o), n);
     if (mixrt_tensor_numel(o) != n) return;
@@ -35,14 +26,6 @@ static void check_vals(const char *what, const struct mixrt_tensor *o, const dou
         }
     }
     tu_checks++;
-}
-
-static void check_error(const char *what, mixrt_status st, mixrt_status want, const char *needle) {
-    const char *msg = mixrt_context_last_error(kh_ctx);
-    TU_CHECK(st == want, "%s: status %s, expected %s (%s)", what, mixrt_status_string(st), mixrt_status_string(want),
-             msg);
-    TU_CHECK(strstr(msg, "node_under_test") != NULL, "%s: message does not name the node: %s", what, msg);
-    if (needle) TU_CHECK(strstr(msg, needle) != NULL, "%s: message lacks '%s': %s", what, needle, msg);
 }
 
 /* ---- independent conv references: direct formulas, one output element at a time ---- */
@@ -200,11 +183,11 @@ static void test_conv_random(bool transpose) {
         snprintf(what, sizeof(what), "%s random case %d (nd %d, group %lld, auto_pad %s)",
                  transpose ? "ConvTranspose" : "Conv", it, g.nd, (long long)g.group, autopads[ap]);
         if (!valid) {
-            check_error(what, st, MIXRT_STATUS_INVALID_MODEL, "< 1");
+            kh_case_check_error(what, st, MIXRT_STATUS_INVALID_MODEL, "< 1");
             err_cases++;
         } else {
             TU_CHECK(st == MIXRT_STATUS_OK, "%s: %s", what, mixrt_context_last_error(kh_ctx));
-            if (st == MIXRT_STATUS_OK && check_dims(what, &t.out[0], g.nd + 2, yd)) {
+            if (st == MIXRT_STATUS_OK && kh_check_dims(what, &t.out[0], g.nd + 2, yd)) {
                 if (transpose)
                     convt_direct(&g, x, w, bias ? b : NULL, y);
                 else
@@ -250,7 +233,7 @@ static void test_conv_dtypes(void) {
         kh_case_attr_int(&t, "group", 2);
         mixrt_status st = kh_case_run(&t);
         TU_CHECK(st == MIXRT_STATUS_OK, "conv %s: %s", mixrt_dtype_name(dts[di]), mixrt_context_last_error(kh_ctx));
-        if (st == MIXRT_STATUS_OK && check_dims("conv dtype", &t.out[0], 4, yd)) {
+        if (st == MIXRT_STATUS_OK && kh_check_dims("conv dtype", &t.out[0], 4, yd)) {
             TU_CHECK(t.out[0].dtype == dts[di], "conv output dtype %s", mixrt_dtype_name(t.out[0].dtype));
             conv_direct(&g, x, w, b, y);
             int exact = 0;
@@ -316,7 +299,7 @@ static void run_pool1d(const char *op, int64_t opset, int64_t n, const double *x
     snprintf(what, sizeof(what), "%s in %lld k %lld s %lld pads %lld,%lld ceil %d cip %d", op, (long long)n,
              (long long)k, (long long)s, (long long)pb, (long long)pe, ceil_mode, cip);
     TU_CHECK(st == MIXRT_STATUS_OK, "%s: %s", what, mixrt_context_last_error(kh_ctx));
-    if (st == MIXRT_STATUS_OK && check_dims(what, &t.out[0], 3, yd))
+    if (st == MIXRT_STATUS_OK && kh_check_dims(what, &t.out[0], 3, yd))
         check_vals(what, &t.out[0], want, (size_t)nout, 1e-6);
     kh_case_end(&t);
 }
@@ -360,7 +343,7 @@ static void test_pools(void) {
         kh_case_attr_int(&t, "storage_order", so);
         mixrt_status st = kh_case_run(&t);
         TU_CHECK(st == MIXRT_STATUS_OK, "MaxPool indices: %s", mixrt_context_last_error(kh_ctx));
-        if (st == MIXRT_STATUS_OK && check_dims("MaxPool indices", &t.out[1], 4, yd)) {
+        if (st == MIXRT_STATUS_OK && kh_check_dims("MaxPool indices", &t.out[1], 4, yd)) {
             TU_CHECK(t.out[1].dtype == MIXRT_DTYPE_I64, "MaxPool indices dtype %s", mixrt_dtype_name(t.out[1].dtype));
             for (int pl = 0; pl < 4; pl++)
                 for (int oh = 0; oh < 2; oh++)
@@ -408,7 +391,7 @@ static void test_pools(void) {
             kh_case_in(&t, 0, kh_new_tensor(MIXRT_DTYPE_BF16, 4, xd, x));
             mixrt_status st = kh_case_run(&t);
             TU_CHECK(st == MIXRT_STATUS_OK, "%s: %s", ops[o], mixrt_context_last_error(kh_ctx));
-            if (st == MIXRT_STATUS_OK && check_dims(ops[o], &t.out[0], 4, yd)) {
+            if (st == MIXRT_STATUS_OK && kh_check_dims(ops[o], &t.out[0], 4, yd)) {
                 double want[2];
                 for (int c = 0; c < 2; c++) {
                     double s = 0, m = -1, q = 0;
@@ -441,7 +424,7 @@ static void test_max_roi_pool(void) {
     kh_case_attr_float(&t, "spatial_scale", 0.5f);
     mixrt_status st = kh_case_run(&t);
     TU_CHECK(st == MIXRT_STATUS_OK, "MaxRoiPool: %s", mixrt_context_last_error(kh_ctx));
-    if (st == MIXRT_STATUS_OK && check_dims("MaxRoiPool", &t.out[0], 4, yd))
+    if (st == MIXRT_STATUS_OK && kh_check_dims("MaxRoiPool", &t.out[0], 4, yd))
         check_vals("MaxRoiPool", &t.out[0], want, 8, 0);
     kh_case_end(&t);
 }
@@ -471,7 +454,7 @@ static void test_gemm_matmul(void) {
             }
         mixrt_status st = kh_case_run(&t);
         TU_CHECK(st == MIXRT_STATUS_OK, "Gemm-6: %s", mixrt_context_last_error(kh_ctx));
-        if (st == MIXRT_STATUS_OK && check_dims("Gemm-6", &t.out[0], 2, yd))
+        if (st == MIXRT_STATUS_OK && kh_check_dims("Gemm-6", &t.out[0], 2, yd))
             check_vals("Gemm-6", &t.out[0], want, 8, 1e-7);
         kh_case_end(&t);
     }
@@ -485,7 +468,7 @@ static void test_gemm_matmul(void) {
         kh_case_in(&t, 1, kh_new_tensor(MIXRT_DTYPE_I32, 2, bd, b));
         mixrt_status st = kh_case_run(&t);
         if (opset < 11) {
-            check_error("Gemm-9 without C", st, MIXRT_STATUS_INVALID_MODEL, "input #2");
+            kh_case_check_error("Gemm-9 without C", st, MIXRT_STATUS_INVALID_MODEL, "input #2");
         } else {
             TU_CHECK(st == MIXRT_STATUS_OK, "Gemm-11 i32: %s", mixrt_context_last_error(kh_ctx));
             if (st == MIXRT_STATUS_OK)
@@ -504,7 +487,7 @@ static void test_gemm_matmul(void) {
         kh_case_in(&t, 1, kh_new_tensor(MIXRT_DTYPE_F16, 1, &d3, b));
         mixrt_status st = kh_case_run(&t);
         TU_CHECK(st == MIXRT_STATUS_OK, "MatMul 1-D: %s", mixrt_context_last_error(kh_ctx));
-        if (st == MIXRT_STATUS_OK && check_dims("MatMul 1-D", &t.out[0], 0, NULL))
+        if (st == MIXRT_STATUS_OK && kh_check_dims("MatMul 1-D", &t.out[0], 0, NULL))
             check_vals("MatMul 1-D", &t.out[0], &want, 1, 0);
         kh_case_end(&t);
     }
@@ -527,7 +510,7 @@ static void test_gemm_matmul(void) {
                     }
         mixrt_status st = kh_case_run(&t);
         TU_CHECK(st == MIXRT_STATUS_OK, "MatMul batched: %s", mixrt_context_last_error(kh_ctx));
-        if (st == MIXRT_STATUS_OK && check_dims("MatMul batched", &t.out[0], 4, yd))
+        if (st == MIXRT_STATUS_OK && kh_check_dims("MatMul batched", &t.out[0], 4, yd))
             check_vals("MatMul batched", &t.out[0], y, 60, 1e-12);
         kh_case_end(&t);
     }
@@ -542,7 +525,7 @@ static void test_gemm_matmul(void) {
         kh_case_in(&t, 1, kh_new_tensor(MIXRT_DTYPE_F64, 1, &bd, b));
         mixrt_status st = kh_case_run(&t);
         TU_CHECK(st == MIXRT_STATUS_OK, "MatMul 1-D B: %s", mixrt_context_last_error(kh_ctx));
-        if (st == MIXRT_STATUS_OK && check_dims("MatMul 1-D B", &t.out[0], 2, yd))
+        if (st == MIXRT_STATUS_OK && kh_check_dims("MatMul 1-D B", &t.out[0], 2, yd))
             check_vals("MatMul 1-D B", &t.out[0], y, 6, 1e-12);
         kh_case_end(&t);
     }
@@ -636,7 +619,7 @@ static void test_norms(void) {
             TU_CHECK(t.out[1].dtype == MIXRT_DTYPE_F32 && t.out[2].dtype == MIXRT_DTYPE_F32,
                      "LayerNorm stash outputs are %s/%s, expected f32", mixrt_dtype_name(t.out[1].dtype),
                      mixrt_dtype_name(t.out[2].dtype));
-            if (check_dims("LayerNorm Mean", &t.out[1], 3, md)) check_vals("LayerNorm Mean", &t.out[1], mean, 2, 1e-7);
+            if (kh_check_dims("LayerNorm Mean", &t.out[1], 3, md)) check_vals("LayerNorm Mean", &t.out[1], mean, 2, 1e-7);
             check_vals("LayerNorm InvStdDev", &t.out[2], inv, 2, 1e-7);
         }
         kh_case_end(&t);
@@ -732,7 +715,7 @@ static void test_errors(void) {
     kh_case_in(&t, 0, kh_new_tensor(MIXRT_DTYPE_BF16, 4, xd, NULL));
     kh_case_in(&t, 1, kh_new_tensor(MIXRT_DTYPE_BF16, 4, wd, NULL));
     kh_case_attr_int(&t, "group", 3);
-    check_error("conv W channels", kh_case_run(&t), MIXRT_STATUS_INVALID_MODEL,
+    kh_case_check_error("conv W channels", kh_case_run(&t), MIXRT_STATUS_INVALID_MODEL,
                 "input #1 'W' is bf16 [64,3,7,7], expected [M, C/group=1");
     kh_case_end(&t);
     /* strides 0, negative pads, wrong pads length, kernel_shape mismatch, bad auto_pad */
@@ -749,7 +732,7 @@ static void test_errors(void) {
         if (e == 3) kh_case_attr_ints(&t, "kernel_shape", 2, k);
         if (e == 4) kh_case_attr_str(&t, "auto_pad", "SAME");
         if (e == 5) kh_case_in(&t, 2, kh_new_tensor(MIXRT_DTYPE_F32, 1, &bd, NULL));
-        check_error(which[e], kh_case_run(&t), MIXRT_STATUS_INVALID_MODEL, e == 5 ? "input #2 'B'" : which[e]);
+        kh_case_check_error(which[e], kh_case_run(&t), MIXRT_STATUS_INVALID_MODEL, e == 5 ? "input #2 'B'" : which[e]);
         kh_case_end(&t);
     }
     /* an empty kernel */
@@ -758,7 +741,7 @@ static void test_errors(void) {
         int64_t w0[4] = {4, 3, 0, 3};
         kh_case_in(&t, 0, kh_new_tensor(MIXRT_DTYPE_F32, 4, xd, NULL));
         kh_case_in(&t, 1, kh_new_tensor(MIXRT_DTYPE_F32, 4, w0, NULL));
-        check_error("conv empty kernel", kh_case_run(&t), MIXRT_STATUS_INVALID_MODEL,
+        kh_case_check_error("conv empty kernel", kh_case_run(&t), MIXRT_STATUS_INVALID_MODEL,
                     "input #1 'W' is f32 [4,3,0,3], expected [M, C/group, k1, ...] with kernel dims > 0");
     }
     kh_case_end(&t);
@@ -768,31 +751,31 @@ static void test_errors(void) {
         int64_t xh[3] = {0, 3, (int64_t)1 << 50}, wh[3] = {4, 3, 3};
         kh_case_in(&t, 0, kh_new_tensor(MIXRT_DTYPE_F32, 3, xh, NULL));
         kh_case_in(&t, 1, kh_new_tensor(MIXRT_DTYPE_F32, 3, wh, NULL));
-        check_error("conv huge spatial dim", kh_case_run(&t), MIXRT_STATUS_INVALID_MODEL, "spatial input dim 0");
+        kh_case_check_error("conv huge spatial dim", kh_case_run(&t), MIXRT_STATUS_INVALID_MODEL, "spatial input dim 0");
     }
     kh_case_end(&t);
     /* mixed dtypes */
     kh_case_begin(&t, "Conv", 11, 2, 1);
     kh_case_in(&t, 0, kh_new_tensor(MIXRT_DTYPE_F32, 4, xd, NULL));
     kh_case_in(&t, 1, kh_new_tensor(MIXRT_DTYPE_F16, 4, wd, NULL));
-    check_error("conv dtype mix", kh_case_run(&t), MIXRT_STATUS_INVALID_MODEL, "input #1 'W' is f16");
+    kh_case_check_error("conv dtype mix", kh_case_run(&t), MIXRT_STATUS_INVALID_MODEL, "input #1 'W' is f16");
     kh_case_end(&t);
     /* integer input */
     kh_case_begin(&t, "Conv", 11, 2, 1);
     kh_case_in(&t, 0, kh_new_tensor(MIXRT_DTYPE_I32, 4, xd, NULL));
     kh_case_in(&t, 1, kh_new_tensor(MIXRT_DTYPE_I32, 4, wd, NULL));
-    check_error("conv i32", kh_case_run(&t), MIXRT_STATUS_UNSUPPORTED_DTYPE, "input #0 'X' is i32");
+    kh_case_check_error("conv i32", kh_case_run(&t), MIXRT_STATUS_UNSUPPORTED_DTYPE, "input #0 'X' is i32");
     kh_case_end(&t);
     /* MatMul mismatch, Gemm rank, MaxPool without kernel_shape, MaxUnpool index out of range */
     kh_case_begin(&t, "MatMul", 13, 2, 1);
     int64_t ad[2] = {2, 3}, bd2[2] = {4, 2};
     kh_case_in(&t, 0, kh_new_tensor(MIXRT_DTYPE_F32, 2, ad, NULL));
     kh_case_in(&t, 1, kh_new_tensor(MIXRT_DTYPE_F32, 2, bd2, NULL));
-    check_error("matmul K", kh_case_run(&t), MIXRT_STATUS_INVALID_MODEL, "input #1 'W' is f32 [4,2]");
+    kh_case_check_error("matmul K", kh_case_run(&t), MIXRT_STATUS_INVALID_MODEL, "input #1 'W' is f32 [4,2]");
     kh_case_end(&t);
     kh_case_begin(&t, "MaxPool", 12, 1, 1);
     kh_case_in(&t, 0, kh_new_tensor(MIXRT_DTYPE_F32, 4, xd, NULL));
-    check_error("maxpool kernel_shape", kh_case_run(&t), MIXRT_STATUS_INVALID_MODEL, "kernel_shape");
+    kh_case_check_error("maxpool kernel_shape", kh_case_run(&t), MIXRT_STATUS_INVALID_MODEL, "kernel_shape");
     kh_case_end(&t);
     kh_case_begin(&t, "MaxUnpool", 11, 2, 1);
     {
@@ -803,7 +786,7 @@ static void test_errors(void) {
         kh_case_in(&t, 1, ind);
         kh_case_attr_ints(&t, "kernel_shape", 2, k);
         kh_case_attr_ints(&t, "strides", 2, k);
-        check_error("maxunpool index", kh_case_run(&t), MIXRT_STATUS_INVALID_MODEL, "index 8");
+        kh_case_check_error("maxunpool index", kh_case_run(&t), MIXRT_STATUS_INVALID_MODEL, "index 8");
     }
     kh_case_end(&t);
     /* ConvTranspose whose pads eat the whole output */
@@ -813,7 +796,7 @@ static void test_errors(void) {
         kh_case_in(&t, 0, kh_new_tensor(MIXRT_DTYPE_F32, 3, cx, NULL));
         kh_case_in(&t, 1, kh_new_tensor(MIXRT_DTYPE_F32, 3, cw, NULL));
         kh_case_attr_ints(&t, "pads", 2, pads);
-        check_error("convtranspose pads", kh_case_run(&t), MIXRT_STATUS_INVALID_MODEL, "< 1");
+        kh_case_check_error("convtranspose pads", kh_case_run(&t), MIXRT_STATUS_INVALID_MODEL, "< 1");
     }
     kh_case_end(&t);
 }
@@ -832,7 +815,7 @@ static void test_zero_size(void) {
         kh_case_in(&t, 2, kh_new_tensor(MIXRT_DTYPE_F16, 1, &bd, b));
         mixrt_status st = kh_case_run(&t);
         TU_CHECK(st == MIXRT_STATUS_OK, "conv zero-size %d: %s", e, mixrt_context_last_error(kh_ctx));
-        if (st == MIXRT_STATUS_OK && check_dims("conv zero-size", &t.out[0], 4, yd) && e)
+        if (st == MIXRT_STATUS_OK && kh_check_dims("conv zero-size", &t.out[0], 4, yd) && e)
             check_vals("conv C=0", &t.out[0], y, 12, 0);
         kh_case_end(&t);
     }

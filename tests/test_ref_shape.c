@@ -31,14 +31,6 @@ static struct mixrt_tensor *mk_str(int rank, const int64_t *dims, const char *co
     return x;
 }
 
-static void check_dims(const char *what, const struct mixrt_tensor *o, int rank, const int64_t *dims) {
-    bool ok = o->rank == rank;
-    for (int i = 0; ok && i < rank; i++) ok = o->dims[i] == dims[i];
-    char a[128], b[128];
-    TU_CHECK(ok, "%s: dims %s, expected %s", what, mixrt_dims_str(a, sizeof(a), o->rank, o->dims),
-             mixrt_dims_str(b, sizeof(b), rank, dims));
-}
-
 static void check_vals(const char *what, const struct mixrt_tensor *o, const double *v, size_t n, double tol) {
     TU_CHECK(mixrt_tensor_numel(o) == n, "%s: %zu elements, expected %zu", what, mixrt_tensor_numel(o), n);
     if (mixrt_tensor_numel(o) != n) return;
@@ -50,14 +42,6 @@ static void check_vals(const char *what, const struct mixrt_tensor *o, const dou
         }
     }
     tu_checks++;
-}
-
-static void check_error(const char *what, mixrt_status st, mixrt_status want, const char *needle) {
-    const char *msg = mixrt_context_last_error(kh_ctx);
-    TU_CHECK(st == want, "%s: status %s, expected %s (%s)", what, mixrt_status_string(st), mixrt_status_string(want),
-             msg);
-    TU_CHECK(strstr(msg, "node_under_test") != NULL, "%s: message does not name the node: %s", what, msg);
-    if (needle) TU_CHECK(strstr(msg, needle) != NULL, "%s: message lacks '%s': %s", what, needle, msg);
 }
 
 /* ---- cases ---- */
@@ -81,7 +65,7 @@ static void test_resize_opset18(void) {
     mixrt_status st = kh_case_run(&t);
     TU_CHECK(st == MIXRT_STATUS_OK, "resize aa linear: %s", mixrt_context_last_error(kh_ctx));
     if (st == MIXRT_STATUS_OK) {
-        check_dims("resize aa linear", &t.out[0], 4, od);
+        kh_check_dims("resize aa linear", &t.out[0], 4, od);
         check_vals("resize aa linear", &t.out[0], lin_aa, 12, 1e-9);
     }
     kh_case_end(&t);
@@ -102,7 +86,7 @@ static void test_resize_opset18(void) {
     st = kh_case_run(&t);
     TU_CHECK(st == MIXRT_STATUS_OK, "resize aa cubic: %s", mixrt_context_last_error(kh_ctx));
     if (st == MIXRT_STATUS_OK) {
-        check_dims("resize aa cubic", &t.out[0], 4, od2);
+        kh_check_dims("resize aa cubic", &t.out[0], 4, od2);
         check_vals("resize aa cubic", &t.out[0], cub_aa, 4, 1e-6);
     }
     kh_case_end(&t);
@@ -120,7 +104,7 @@ static void test_resize_opset18(void) {
     st = kh_case_run(&t);
     TU_CHECK(st == MIXRT_STATUS_OK, "resize hps: %s", mixrt_context_last_error(kh_ctx));
     if (st == MIXRT_STATUS_OK) {
-        check_dims("resize hps", &t.out[0], 1, &three);
+        kh_check_dims("resize hps", &t.out[0], 1, &three);
         check_vals("resize hps", &t.out[0], hps, 3, 1e-6);
     }
     kh_case_end(&t);
@@ -139,7 +123,7 @@ static void test_resize_opset18(void) {
         kh_case_in(&t, 3, mk_vec(2, s2));
         st = kh_case_run(&t);
         TU_CHECK(st == MIXRT_STATUS_OK, "resize %s: %s", pol[p], mixrt_context_last_error(kh_ctx));
-        if (st == MIXRT_STATUS_OK) check_dims(pol[p], &t.out[0], 4, want[p]);
+        if (st == MIXRT_STATUS_OK) kh_check_dims(pol[p], &t.out[0], 4, want[p]);
         kh_case_end(&t);
     }
 
@@ -155,7 +139,7 @@ static void test_resize_opset18(void) {
     st = kh_case_run(&t);
     TU_CHECK(st == MIXRT_STATUS_OK, "resize strings: %s", mixrt_context_last_error(kh_ctx));
     if (st == MIXRT_STATUS_OK) {
-        check_dims("resize strings", &t.out[0], 2, sod);
+        kh_check_dims("resize strings", &t.out[0], 2, sod);
         const struct mixrt_string *o = t.out[0].data;
         TU_CHECK(!strcmp(o[0].ptr, "a") && !strcmp(o[1].ptr, "a") && !strcmp(o[2].ptr, "bc") &&
                      !strcmp(o[7].ptr, "bc") && o[7].ptr != ((struct mixrt_string *)t.in[0]->data)[1].ptr,
@@ -194,7 +178,7 @@ static void test_resize_opset18(void) {
     st = kh_case_run(&t);
     int64_t zod[] = {0, 6};
     TU_CHECK(st == MIXRT_STATUS_OK, "resize zero-size: %s", mixrt_context_last_error(kh_ctx));
-    if (st == MIXRT_STATUS_OK) check_dims("resize zero-size", &t.out[0], 2, zod);
+    if (st == MIXRT_STATUS_OK) kh_check_dims("resize zero-size", &t.out[0], 2, zod);
     kh_case_end(&t);
 }
 
@@ -280,8 +264,8 @@ static void test_split_slice(void) {
     TU_CHECK(st == MIXRT_STATUS_OK, "split 18: %s", mixrt_context_last_error(kh_ctx));
     if (st == MIXRT_STATUS_OK) {
         int64_t d3 = 3, d1 = 1;
-        check_dims("split 18 #0", &t.out[0], 1, &d3);
-        check_dims("split 18 #2", &t.out[2], 1, &d1);
+        kh_check_dims("split 18 #0", &t.out[0], 1, &d3);
+        kh_check_dims("split 18 #2", &t.out[2], 1, &d1);
         check_vals("split 18 #2", &t.out[2], v + 6, 1, 0);
     }
     kh_case_end(&t);
@@ -289,7 +273,7 @@ static void test_split_slice(void) {
     /* Split 13 with uneven parts and no split input: error */
     kh_case_begin(&t, "Split", 13, 1, 2);
     kh_case_in(&t, 0, kh_new_tensor(MIXRT_DTYPE_F32, 1, &seven, v));
-    check_error("split uneven", kh_case_run(&t), MIXRT_STATUS_INVALID_MODEL, "equal parts");
+    kh_case_check_error("split uneven", kh_case_run(&t), MIXRT_STATUS_INVALID_MODEL, "equal parts");
     kh_case_end(&t);
 
     /* Slice with INT64 sentinels and a negative step: x[::-2] on [0..6] */
@@ -330,7 +314,7 @@ static void test_errors(void) {
     int64_t idx[] = {0, 3};
     kh_case_in(&t, 0, kh_new_tensor(MIXRT_DTYPE_F32, 2, d23, v));
     kh_case_in(&t, 1, mk_vec(2, idx));
-    check_error("gather oob", kh_case_run(&t), MIXRT_STATUS_INVALID_MODEL, "index 3");
+    kh_case_check_error("gather oob", kh_case_run(&t), MIXRT_STATUS_INVALID_MODEL, "index 3");
     kh_case_end(&t);
 
     /* GatherND / ScatterND / GatherElements / ScatterElements out of range */
@@ -347,7 +331,7 @@ static void test_errors(void) {
         } else if (o == 3) {
             kh_case_in(&t, 2, kh_new_tensor(MIXRT_DTYPE_F32, 2, id_dims, v));
         }
-        check_error(ops[o], kh_case_run(&t), MIXRT_STATUS_INVALID_MODEL, "-7");
+        kh_case_check_error(ops[o], kh_case_run(&t), MIXRT_STATUS_INVALID_MODEL, "-7");
         kh_case_end(&t);
     }
 
@@ -356,7 +340,7 @@ static void test_errors(void) {
     int64_t shp[] = {4, -1};
     kh_case_in(&t, 0, kh_new_tensor(MIXRT_DTYPE_F32, 2, d23, v));
     kh_case_in(&t, 1, mk_vec(2, shp));
-    check_error("reshape", kh_case_run(&t), MIXRT_STATUS_INVALID_MODEL, NULL);
+    kh_case_check_error("reshape", kh_case_run(&t), MIXRT_STATUS_INVALID_MODEL, NULL);
     kh_case_end(&t);
 
     /* Transpose bad perm, OneHot bad depth, Compress condition beyond the axis */
@@ -364,7 +348,7 @@ static void test_errors(void) {
     int64_t perm[] = {0, 0};
     kh_case_attr_ints(&t, "perm", 2, perm);
     kh_case_in(&t, 0, kh_new_tensor(MIXRT_DTYPE_F32, 2, d23, v));
-    check_error("transpose", kh_case_run(&t), MIXRT_STATUS_INVALID_MODEL, "perm");
+    kh_case_check_error("transpose", kh_case_run(&t), MIXRT_STATUS_INVALID_MODEL, "perm");
     kh_case_end(&t);
 
     kh_case_begin(&t, "Compress", 11, 2, 1);
@@ -373,7 +357,7 @@ static void test_errors(void) {
     double c[] = {0, 0, 1};
     kh_case_in(&t, 0, kh_new_tensor(MIXRT_DTYPE_F32, 2, d23, v));
     kh_case_in(&t, 1, kh_new_tensor(MIXRT_DTYPE_BOOL, 1, &three, c));
-    check_error("compress", kh_case_run(&t), MIXRT_STATUS_INVALID_MODEL, NULL);
+    kh_case_check_error("compress", kh_case_run(&t), MIXRT_STATUS_INVALID_MODEL, NULL);
     kh_case_end(&t);
 
     kh_case_begin(&t, "ReverseSequence", 10, 2, 1);
@@ -382,7 +366,7 @@ static void test_errors(void) {
     kh_case_in(&t, 1, mk_vec(2, lens));
     kh_case_attr_int(&t, "batch_axis", 0);
     kh_case_attr_int(&t, "time_axis", 1);
-    check_error("reversesequence", kh_case_run(&t), MIXRT_STATUS_INVALID_MODEL, "9");
+    kh_case_check_error("reversesequence", kh_case_run(&t), MIXRT_STATUS_INVALID_MODEL, "9");
     kh_case_end(&t);
     (void)two;
 }
@@ -397,7 +381,7 @@ static void test_strings_and_zero(void) {
     mixrt_status st = kh_case_run(&t);
     TU_CHECK(st == MIXRT_STATUS_OK, "transpose strings: %s", mixrt_context_last_error(kh_ctx));
     if (st == MIXRT_STATUS_OK) {
-        check_dims("transpose strings", &t.out[0], 2, d32);
+        kh_check_dims("transpose strings", &t.out[0], 2, d32);
         const struct mixrt_string *o = t.out[0].data;
         TU_CHECK(!strcmp(o[1].ptr, "d") && !strcmp(o[5].ptr, "ffffff") && o[5].len == 6 &&
                      (t.out[0].flags & MIXRT_TENSOR_OWNS_STRINGS),
@@ -420,7 +404,7 @@ static void test_strings_and_zero(void) {
         TU_CHECK(!strcmp(o[2].ptr, "zz") && !strcmp(o[1].ptr, "bb"), "scatter strings: wrong elements");
     }
     kh_case_attr_str(&t, "reduction", "max");
-    check_error("scatter strings max", kh_case_run(&t), MIXRT_STATUS_UNSUPPORTED_DTYPE, NULL);
+    kh_case_check_error("scatter strings max", kh_case_run(&t), MIXRT_STATUS_UNSUPPORTED_DTYPE, NULL);
     kh_case_end(&t);
 
     /* ScatterElements max/min on bf16 */
@@ -466,7 +450,7 @@ static void test_strings_and_zero(void) {
     st = kh_case_run(&t);
     int64_t tz[] = {0, 6};
     TU_CHECK(st == MIXRT_STATUS_OK, "tile zero: %s", mixrt_context_last_error(kh_ctx));
-    if (st == MIXRT_STATUS_OK) check_dims("tile zero", &t.out[0], 2, tz);
+    if (st == MIXRT_STATUS_OK) kh_check_dims("tile zero", &t.out[0], 2, tz);
     kh_case_end(&t);
 
     /* NonZero on strings and Trilu on strings */
@@ -475,7 +459,7 @@ static void test_strings_and_zero(void) {
     st = kh_case_run(&t);
     int64_t nzd[] = {2, 5};
     TU_CHECK(st == MIXRT_STATUS_OK, "nonzero strings: %s", mixrt_context_last_error(kh_ctx));
-    if (st == MIXRT_STATUS_OK) check_dims("nonzero strings", &t.out[0], 2, nzd);
+    if (st == MIXRT_STATUS_OK) kh_check_dims("nonzero strings", &t.out[0], 2, nzd);
     kh_case_end(&t);
 
     kh_case_begin(&t, "Trilu", 14, 1, 1);
