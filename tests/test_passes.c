@@ -153,6 +153,32 @@ static void test_const_fold(void) {
     TU_CHECK(mixrt_graph_toposort(g, &g->order) == MIXRT_STATUS_OK, "still sorts");
     mixrt_graph_destroy(g);
 
+    /* The size cap: a 4097x4097 f32 fill (just over 64 MiB) stays a node. */
+    g = new_graph();
+    int shp = add_const(g, "shp", MIXRT_DTYPE_I64, 1, (int64_t[]){2}, (double[]){4097, 4097});
+    int big = add_node(g, "ConstantOfShape", 1, (int[]){shp}, "big");
+    int small_shp = add_const(g, "small_shp", MIXRT_DTYPE_I64, 1, (int64_t[]){2}, (double[]){4096, 4096});
+    int small = add_node(g, "ConstantOfShape", 1, (int[]){small_shp}, "small");
+    set_output(g, big);
+    set_output(g, small);
+    TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_ALL, &st) == MIXRT_STATUS_OK, "passes");
+    TU_CHECK(st.const_folded == 1 && g->values[big].producer >= 0 && g->values[small].init,
+             "64 MiB folds, more does not (%d folded)", st.const_folded);
+    mixrt_graph_destroy(g);
+
+    /* Shape of an input with a default (overridable initializer) is not folded even when
+     * the default's shape is known. */
+    g = new_graph();
+    int in = add_input(g, "in", MIXRT_DTYPE_F32, -1, NULL);
+    int dflt = add_const(g, "in", MIXRT_DTYPE_F32, 1, (int64_t[]){2}, (double[]){1, 2});
+    TU_CHECK(dflt == in, "same value");
+    g->values[in].rank = -1;
+    y = add_node(g, "Shape", 1, (int[]){in}, "y");
+    set_output(g, y);
+    TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_ALL, &st) == MIXRT_STATUS_OK, "passes");
+    TU_CHECK(st.shape_folded == 0 && g->n_nodes == 1, "Shape of an overridable input stays");
+    mixrt_graph_destroy(g);
+
     /* A folded graph output is still produced (as a constant) and the graph runs. */
     g = new_graph();
     a = add_const(g, "a", MIXRT_DTYPE_F16, 1, (int64_t[]){3}, (double[]){1, -2, 3});

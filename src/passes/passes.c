@@ -213,6 +213,16 @@ static mixrt_status pass_const_fold(struct pass_state *st, int *removed) {
             all_const = is_fixed_const(g, nd->inputs[j]);
         }
         if (!all_const || n_present == 0) continue;
+        /* Where inference knows an output is too large, do not even compute it. */
+        bool too_big = false;
+        for (int j = 0; j < nd->n_outputs && !too_big; j++) {
+            const struct mixrt_value *v = nd->outputs[j] >= 0 ? &g->values[nd->outputs[j]] : NULL;
+            if (!v || v->rank < 0 || v->dtype == MIXRT_DTYPE_UNDEFINED || !mixrt_dtype_size(v->dtype)) continue;
+            double bytes = (double)mixrt_dtype_size(v->dtype);
+            for (int d = 0; d < v->rank; d++) bytes *= v->dims[d].value >= 0 ? (double)v->dims[d].value : 1.0;
+            too_big = bytes > (double)MIXRT_PASS_FOLD_MAX_BYTES;
+        }
+        if (too_big) continue;
         bool folded;
         mixrt_status status = fold_node(st, ni, &folded);
         if (status != MIXRT_STATUS_OK) return status;
@@ -234,7 +244,10 @@ static mixrt_status pass_shape_fold(struct pass_state *st, int *removed) {
             nd->outputs[0] < 0)
             continue;
         const struct mixrt_value *x = &g->values[nd->inputs[0]];
-        if (x->rank < 0 || (x->flags & (MIXRT_VALUE_SEQUENCE | MIXRT_VALUE_OPTIONAL))) continue;
+        /* An input with a default may be fed another shape: only a declared shape binds. */
+        if (x->rank < 0 || (x->flags & (MIXRT_VALUE_SEQUENCE | MIXRT_VALUE_OPTIONAL)) ||
+            ((x->flags & MIXRT_VALUE_GRAPH_INPUT) && x->init))
+            continue;
         bool known = true;
         for (int i = 0; i < x->rank; i++) known = known && x->dims[i].value >= 0;
         if (!known) continue;
@@ -564,22 +577,27 @@ mixrt_status mixrt_passes_run(struct mixrt_graph *g, unsigned flags, struct mixr
     if (!stats) stats = &local;
     memset(stats, 0, sizeof(*stats));
     if (!g) return MIXRT_STATUS_INVALID_ARGUMENT;
+    if (g->parent)
+        return mixrt_error(g->ctx, MIXRT_STATUS_INVALID_ARGUMENT, "mixrt_passes_run: graph '%s' is a subgraph; the "
+                           "passes rewrite main graphs only", g->name);
     mixrt_status status = mixrt_graph_toposort(g, &g->order);
     if (status != MIXRT_STATUS_OK) return status;
     bool changed = true;
     for (int iter = 0; changed && iter < 16; iter++) {
         changed = false;
-        if (flags & MIXRT_PASS_SHAPE_FOLD) {
-            if ((status = mixrt_graph_infer(g, NULL)) != MIXRT_STATUS_OK) return status;
-            if ((status = run_one(g, pass_shape_fold, &stats->shape_folded, &changed)) != MIXRT_STATUS_OK) return status;
-        }
+        /* Shape folding, the fold size check and Cast elimination read inferred types. */
+        if ((flags & (MIXRT_PASS_SHAPE_FOLD | MIXRT_PASS_CONST_FOLD | MIXRT_PASS_CAST_ELIM)) &&
+            (status = mixrt_graph_infer(g, NULL)) != MIXRT_STATUS_OK)
+            return status;
+        if ((flags & MIXRT_PASS_SHAPE_FOLD) &&
+            (status = run_one(g, pass_shape_fold, &stats->shape_folded, &changed)) != MIXRT_STATUS_OK)
+            return status;
         if ((flags & MIXRT_PASS_CONST_FOLD) &&
             (status = run_one(g, pass_const_fold, &stats->const_folded, &changed)) != MIXRT_STATUS_OK)
             return status;
-        if (flags & MIXRT_PASS_CAST_ELIM) {
-            if ((status = mixrt_graph_infer(g, NULL)) != MIXRT_STATUS_OK) return status;
-            if ((status = run_one(g, pass_cast_elim, &stats->casts_removed, &changed)) != MIXRT_STATUS_OK) return status;
-        }
+        if ((flags & MIXRT_PASS_CAST_ELIM) &&
+            (status = run_one(g, pass_cast_elim, &stats->casts_removed, &changed)) != MIXRT_STATUS_OK)
+            return status;
         if ((flags & MIXRT_PASS_CONV_BN) &&
             (status = run_one(g, pass_conv_bn, &stats->conv_bn_folded, &changed)) != MIXRT_STATUS_OK)
             return status;
