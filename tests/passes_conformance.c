@@ -2,7 +2,8 @@
  * passes applied to the loaded model's graph, compared with the expected outputs (rtol
  * 1e-3, atol 1e-7 as in conformance.c). Prints failures and the nodes each pass removed;
  * exits non-zero when a listed case fails. Usage:
- *   mixrt_passes_conformance --data DIR --list FILE [--verbose] */
+ *   mixrt_passes_conformance --data DIR --list FILE [--verbose] [--no-passes]
+ * (--no-passes: the same run without the passes, as a baseline.) */
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -136,12 +137,14 @@ done:
 int main(int argc, char **argv) {
     const char *data = "/usr/share/libonnx-testdata/data", *list = NULL;
     bool verbose = false;
+    unsigned flags = MIXRT_PASS_ALL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--data") && i + 1 < argc) data = argv[++i];
         else if (!strcmp(argv[i], "--list") && i + 1 < argc) list = argv[++i];
         else if (!strcmp(argv[i], "--verbose")) verbose = true;
+        else if (!strcmp(argv[i], "--no-passes")) flags = 0;
         else {
-            fprintf(stderr, "usage: %s --data DIR --list FILE [--verbose]\n", argv[0]);
+            fprintf(stderr, "usage: %s --data DIR --list FILE [--verbose] [--no-passes]\n", argv[0]);
             return 2;
         }
     }
@@ -171,7 +174,7 @@ int main(int argc, char **argv) {
         struct mixrt_graph *g = (struct mixrt_graph *)mixrt_model_graph(m);
         struct mixrt_pass_stats st;
         int before = g->n_nodes;
-        mixrt_status s = mixrt_passes_run(g, MIXRT_PASS_ALL, &st);
+        mixrt_status s = mixrt_passes_run(g, flags, &st);
         int verdict = 0;
         if (s != MIXRT_STATUS_OK) {
             snprintf(why, sizeof(why), "passes: %s", mixrt_context_last_error(ctx));

@@ -252,12 +252,19 @@ static void test_dce(void) {
     int ni = g->values[y].producer;
     new_attr(g, ni, "then_branch", MIXRT_ATTR_GRAPH)->g = sub;
     new_attr(g, ni, "else_branch", MIXRT_ATTR_GRAPH)->g = sub;
+    /* A dead If whose body holds a constant: removed, and the constant released (the
+     * leak check at the end would see it). */
+    struct mixrt_graph *sub2;
+    TU_CHECK(mixrt_graph_create(ctx, g, &sub2) == MIXRT_STATUS_OK, "subgraph 2");
+    set_output(sub2, add_const(sub2, "k", MIXRT_DTYPE_F32, 1, (int64_t[]){3}, (double[]){1, 2, 3}));
+    int unused_if = add_node(g, "If", 1, (int[]){c}, "unused_if");
+    new_attr(g, g->values[unused_if].producer, "then_branch", MIXRT_ATTR_GRAPH)->g = sub2;
     int z = add_node(g, "Neg", 1, (int[]){x}, "z");
     set_output(g, y);
     set_output(g, z);
     struct mixrt_pass_stats st;
     TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_DCE, &st) == MIXRT_STATUS_OK, "passes: %s", mixrt_context_last_error(ctx));
-    TU_CHECK(st.dead_removed == 2 && g->n_nodes == 3, "Relu and Exp removed (%d, %d nodes)", st.dead_removed,
+    TU_CHECK(st.dead_removed == 3 && g->n_nodes == 3, "Relu, Exp and the unused If removed (%d, %d nodes)", st.dead_removed,
              g->n_nodes);
     TU_CHECK(g->values[b].producer >= 0 && !strcmp(g->nodes[g->values[b].producer].op_type, "Sigmoid"),
              "the Sigmoid a subgraph reads stays");

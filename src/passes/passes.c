@@ -61,6 +61,34 @@ static void state_end(struct pass_state *st, int nn, int nv) {
     st->dead = st->outer_used = st->is_output = NULL;
 }
 
+static void release_graph_data(mixrt_context_t ctx, struct mixrt_graph *g);
+
+/* Tensors held by a node's attributes (and its subgraphs' constants) are released by
+ * mixrt_graph_destroy only for nodes still in the graph: a dropped node releases its own.
+ * The pointers are cleared so nothing can release them twice. */
+static void release_node_data(mixrt_context_t ctx, struct mixrt_node *n) {
+    for (int a = 0; a < n->n_attrs; a++) {
+        struct mixrt_attr *at = &n->attrs[a];
+        if (at->t) mixrt_tensor_release(ctx, at->t);
+        at->t = NULL;
+        for (size_t j = 0; at->tensors && j < at->n; j++) mixrt_tensor_release(ctx, at->tensors[j]);
+        at->tensors = NULL;
+        if (at->g) release_graph_data(ctx, at->g);
+        at->g = NULL;
+        for (size_t j = 0; at->graphs && j < at->n; j++) release_graph_data(ctx, at->graphs[j]);
+        at->graphs = NULL;
+    }
+    n->n_attrs = 0;
+}
+
+static void release_graph_data(mixrt_context_t ctx, struct mixrt_graph *g) {
+    for (int i = 0; i < g->n_values; i++) {
+        if (g->values[i].init) mixrt_tensor_release(ctx, g->values[i].init);
+        g->values[i].init = NULL;
+    }
+    for (int i = 0; i < g->n_nodes; i++) release_node_data(ctx, &g->nodes[i]);
+}
+
 /* Drops dead nodes, renumbers producers and re-sorts. The arena keeps the old node
  * storage; nodes are small. */
 static mixrt_status compact(struct pass_state *st) {
@@ -70,6 +98,7 @@ static mixrt_status compact(struct pass_state *st) {
     if (!map) return MIXRT_STATUS_OUT_OF_MEMORY;
     for (int i = 0; i < g->n_nodes; i++) {
         if (st->dead[i]) {
+            release_node_data(g->ctx, &g->nodes[i]);
             map[i] = -1;
             continue;
         }
@@ -408,7 +437,7 @@ static mixrt_status pass_cast_elim(struct pass_state *st, int *removed) {
         if (src < 0) continue;
         if (st->is_output[y] || st->outer_used[y]) {
             nd->op_type = "Identity";
-            nd->n_attrs = 0;
+            release_node_data(g->ctx, nd);
             nd->inputs[0] = src;
             nd->n_inputs = 1;
         } else {
