@@ -487,7 +487,7 @@ static mixrt_status fold_conv_bn(struct pass_state *st, int bn_i, bool *done) {
         bn->outputs[0] < 0 || bn->inputs[0] < 0)
         return MIXRT_STATUS_OK;
     if (mixrt_node_attr_int(bn, "training_mode", 0) != 0 || mixrt_node_attr_int(bn, "spatial", 1) != 1 ||
-        (bn->opset < 7 && mixrt_node_attr_int(bn, "is_test", 0) == 0 && bn->n_outputs > 1))
+        (bn->opset < 7 && mixrt_node_attr_int(bn, "is_test", 0) == 0)) /* old opsets: training unless is_test */
         return MIXRT_STATUS_OK;
     for (int j = 1; j < bn->n_outputs; j++)
         if (bn->outputs[j] >= 0 && count_uses(st, bn->outputs[j]) > 0) return MIXRT_STATUS_OK;
