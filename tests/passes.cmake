@@ -10,3 +10,13 @@ if(EXISTS "${MIXRT_ONNX_TESTDATA}")
             --list ${CMAKE_CURRENT_SOURCE_DIR}/conformance_pass.txt)
   set_tests_properties(passes_conformance PROPERTIES LABELS conformance TIMEOUT 1800)
 endif()
+# The same over the bf16/f16 conversions conformance.cmake generates, when it does.
+foreach(variant bf16 f16)
+  if(TEST conformance_convert_${variant})
+    add_test(NAME passes_conformance_${variant}
+      COMMAND mixrt_passes_conformance --data ${CMAKE_BINARY_DIR}/conformance_${variant}
+              --list ${CMAKE_CURRENT_SOURCE_DIR}/conformance_pass_${variant}.txt)
+    set_tests_properties(passes_conformance_${variant} PROPERTIES LABELS conformance TIMEOUT 1800
+      FIXTURES_REQUIRED conformance_${variant}_data)
+  endif()
+endforeach()
