@@ -97,6 +97,18 @@ mixrt_status mixrt_kernel_check_same_dtype(struct mixrt_kernel_ctx *k, int a, in
 mixrt_status mixrt_kernel_read_ints(struct mixrt_kernel_ctx *k, int i, int64_t *vals,
                                     size_t max, size_t *n);
 
+/* The random operators' generator (xoshiro256**), one stream per node run. Seed rule: a
+ * 'seed' attribute (float bits for Random*, the integer for Dropout) or, without one, an
+ * FNV-1a hash of the node's name and first output's name - so a model draws the same
+ * numbers every run. */
+struct mixrt_rng {
+    uint64_t s[4];
+};
+void mixrt_rng_seed_node(struct mixrt_rng *g, const struct mixrt_kernel_ctx *k);
+uint64_t mixrt_rng_next(struct mixrt_rng *g);
+/* [0, 1) with 53 random bits. */
+double mixrt_rng_uniform(struct mixrt_rng *g);
+
 /* Numpy-style broadcast of shapes a and b into out (rank/dims); false if incompatible. */
 bool mixrt_broadcast_shape(int ra, const int64_t *da, int rb, const int64_t *db, int *rout,
                            int64_t *dout);

@@ -3,7 +3,8 @@
  * RoiAlign and Einsum. Invariant: every kernel is deterministic given its inputs and
  * node, the random ones included (see the seed rule below).
  *
- * Seed rule for the random operators: each node draws from its own xoshiro256** stream,
+ * Seed rule for the random operators (mixrt_rng_seed_node in ref_util.c, shared with
+ * Dropout): each node draws from its own xoshiro256** stream,
  * freshly seeded at every run by splitmix64 of a 64-bit key. With a 'seed' attribute
  * the key is the seed's float value bits (equal seeds give equal streams, on any node);
  * without one it is the FNV-1a hash of the node's name and first output's name: a fixed
@@ -104,54 +105,9 @@ fail:
 
 /* ---- random generators ------------------------------------------------------------- */
 
-struct rng {
-    uint64_t s[4];
-};
-
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
-
-static uint64_t rng_next(struct rng *g) {
-    uint64_t *s = g->s, result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
-/* [0, 1) with 53 random bits. */
-static double rng_uniform(struct rng *g) { return (double)(rng_next(g) >> 11) * 0x1.0p-53; }
-
-static double rng_normal(struct rng *g) {
-    double u1 = 1.0 - rng_uniform(g), u2 = rng_uniform(g); /* u1 in (0, 1]: log is finite */
+static double rng_normal(struct mixrt_rng *g) {
+    double u1 = 1.0 - mixrt_rng_uniform(g), u2 = mixrt_rng_uniform(g); /* u1 in (0, 1]: log is finite */
     return sqrt(-2.0 * log(u1)) * cos(2.0 * 3.14159265358979323846 * u2);
-}
-
-static void rng_seed(struct rng *g, const struct mixrt_kernel_ctx *k) {
-    uint64_t key;
-    const struct mixrt_attr *seed = mixrt_node_attr(k->node, "seed");
-    if (seed && seed->type == MIXRT_ATTR_FLOAT) {
-        uint32_t bits;
-        memcpy(&bits, &seed->f, sizeof(bits));
-        key = bits;
-    } else {
-        key = 0xCBF29CE484222325ull; /* FNV-1a 64 */
-        for (const char *p = k->node->name; *p; p++) key = (key ^ (uint8_t)*p) * 0x100000001B3ull;
-        key = (key ^ 0xFF) * 0x100000001B3ull;
-        if (k->node->n_outputs > 0 && k->node->outputs[0] >= 0)
-            for (const char *p = k->graph->values[k->node->outputs[0]].name; *p; p++)
-                key = (key ^ (uint8_t)*p) * 0x100000001B3ull;
-    }
-    for (int i = 0; i < 4; i++) g->s[i] = splitmix64(&key);
 }
 
 /* The 'dtype' attribute (default dflt) as a float output type. */
@@ -196,15 +152,15 @@ static mixrt_status run_random(struct mixrt_kernel_ctx *k, bool like, bool norma
     }
     struct mixrt_tensor *out = NULL;
     MIXRT_TRY(mixrt_kernel_output(k, 0, dtype, rank, dims, &out));
-    struct rng g;
-    rng_seed(&g, k);
+    struct mixrt_rng g;
+    mixrt_rng_seed_node(&g, k);
     size_t n = mixrt_tensor_numel(out);
     if (normal) {
         double mean = mixrt_node_attr_float(k->node, "mean", 0.0f), scale = mixrt_node_attr_float(k->node, "scale", 1.0f);
         for (size_t i = 0; i < n; i++) mixrt_store_f64(out->data, dtype, i, mean + scale * rng_normal(&g));
     } else {
         double lo = mixrt_node_attr_float(k->node, "low", 0.0f), hi = mixrt_node_attr_float(k->node, "high", 1.0f);
-        for (size_t i = 0; i < n; i++) mixrt_store_f64(out->data, dtype, i, lo + (hi - lo) * rng_uniform(&g));
+        for (size_t i = 0; i < n; i++) mixrt_store_f64(out->data, dtype, i, lo + (hi - lo) * mixrt_rng_uniform(&g));
     }
 fail:
     return status;
@@ -251,8 +207,8 @@ static mixrt_status run_multinomial(struct mixrt_kernel_ctx *k) {
         status = MIXRT_STATUS_OUT_OF_MEMORY;
         goto fail;
     }
-    struct rng g;
-    rng_seed(&g, k);
+    struct mixrt_rng g;
+    mixrt_rng_seed_node(&g, k);
     for (int64_t b = 0; b < dims[0]; b++) {
         const double *row = v + (size_t)b * classes;
         double mx = -INFINITY, total = 0;
@@ -267,7 +223,7 @@ static mixrt_status run_multinomial(struct mixrt_kernel_ctx *k) {
                     "(NaN, or all -inf)",
                     k->node->name, in_name(k, 0), (long long)b);
         for (int64_t s = 0; s < samples; s++) {
-            double u = rng_uniform(&g) * total;
+            double u = mixrt_rng_uniform(&g) * total;
             size_t c = 0;
             while (c + 1 < classes && cum[c] <= u) c++;
             mixrt_store_i64(out->data, out->dtype, (size_t)b * (size_t)samples + (size_t)s, (int64_t)c);
@@ -293,12 +249,12 @@ static mixrt_status run_bernoulli(struct mixrt_kernel_ctx *k) {
                                   (long long)dt, mixrt_dtype_name((mixrt_dtype)dt));
     struct mixrt_tensor *out = NULL;
     MIXRT_TRY(mixrt_kernel_output(k, 0, (mixrt_dtype)dt, x->rank, x->dims, &out));
-    struct rng g;
-    rng_seed(&g, k);
+    struct mixrt_rng g;
+    mixrt_rng_seed_node(&g, k);
     size_t n = mixrt_tensor_numel(x);
     for (size_t i = 0; i < n; i++) {
         double p = mixrt_load_f64(x->data, x->dtype, i);
-        mixrt_store_i64(out->data, out->dtype, i, rng_uniform(&g) < p ? 1 : 0);
+        mixrt_store_i64(out->data, out->dtype, i, mixrt_rng_uniform(&g) < p ? 1 : 0);
     }
 fail:
     return status;

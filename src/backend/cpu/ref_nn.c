@@ -365,49 +365,9 @@ fail:
  * Inference (the default everywhere but opset <= 6, where is_test defaults to 0) is the identity
  * with an all-true mask. Training follows the spec: each element is kept with probability
  * 1 - ratio and scaled by 1 / (1 - ratio). The draws come from a xoshiro256** stream seeded per
- * run from the 'seed' attribute (opset 12+) or, without one, from a hash of the node's and first
- * output's names - the seed rule of ref_misc.c, so a model gives the same mask every run. Masks
+ * run by mixrt_rng_seed_node (ref_util.c): the 'seed' attribute (opset 12+) or a hash of the
+ * node's and first output's names, so a model gives the same mask every run. Masks
  * cannot match other runtimes' generators (ONNX leaves it unspecified). */
-
-struct nn_rng {
-    uint64_t s[4];
-};
-
-static uint64_t nn_splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static uint64_t nn_rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
-
-static double nn_rng_uniform(struct nn_rng *g) {
-    uint64_t *s = g->s, result = nn_rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = nn_rotl(s[3], 45);
-    return (double)(result >> 11) * 0x1.0p-53;
-}
-
-static void nn_rng_seed(struct nn_rng *g, const struct mixrt_kernel_ctx *k) {
-    uint64_t key;
-    const struct mixrt_attr *seed = mixrt_node_attr(k->node, "seed");
-    if (seed && seed->type == MIXRT_ATTR_INT) {
-        key = (uint64_t)seed->i;
-    } else {
-        key = 0xCBF29CE484222325ull; /* FNV-1a 64 */
-        for (const char *p = k->node->name; *p; p++) key = (key ^ (uint8_t)*p) * 0x100000001B3ull;
-        key = (key ^ 0xFF) * 0x100000001B3ull;
-        if (k->node->n_outputs > 0 && k->node->outputs[0] >= 0)
-            for (const char *p = k->graph->values[k->node->outputs[0]].name; *p; p++)
-                key = (key ^ (uint8_t)*p) * 0x100000001B3ull;
-    }
-    for (int i = 0; i < 4; i++) g->s[i] = nn_splitmix64(&key);
-}
 
 static mixrt_status run_dropout(struct mixrt_kernel_ctx *k) {
     mixrt_status status = MIXRT_STATUS_OK;
@@ -451,11 +411,11 @@ static mixrt_status run_dropout(struct mixrt_kernel_ctx *k) {
         goto fail;
     }
     MIXRT_TRY(mixrt_nn_load(k, x, &dx));
-    struct nn_rng g;
-    nn_rng_seed(&g, k);
+    struct mixrt_rng g;
+    mixrt_rng_seed_node(&g, k);
     double scale = ratio < 1.0 ? 1.0 / (1.0 - ratio) : 0.0;
     for (size_t i = 0; i < n; i++) {
-        bool keep = nn_rng_uniform(&g) >= ratio;
+        bool keep = mixrt_rng_uniform(&g) >= ratio;
         dx[i] = keep ? dx[i] * scale : 0.0;
         if (mask) mixrt_store_f64(mask->data, mask->dtype, i, keep ? 1.0 : 0.0);
     }

@@ -170,3 +170,45 @@ bool mixrt_norm_axis(int64_t axis, int rank, int64_t *out) {
     *out = axis < 0 ? axis + rank : axis;
     return true;
 }
+
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+
+uint64_t mixrt_rng_next(struct mixrt_rng *g) {
+    uint64_t *s = g->s, result = rotl64(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl64(s[3], 45);
+    return result;
+}
+
+double mixrt_rng_uniform(struct mixrt_rng *g) { return (double)(mixrt_rng_next(g) >> 11) * 0x1.0p-53; }
+
+void mixrt_rng_seed_node(struct mixrt_rng *g, const struct mixrt_kernel_ctx *k) {
+    uint64_t key;
+    const struct mixrt_attr *seed = mixrt_node_attr(k->node, "seed");
+    if (seed && seed->type == MIXRT_ATTR_FLOAT) {
+        uint32_t bits;
+        memcpy(&bits, &seed->f, sizeof(bits));
+        key = bits;
+    } else if (seed && seed->type == MIXRT_ATTR_INT) {
+        key = (uint64_t)seed->i;
+    } else {
+        key = 0xCBF29CE484222325ull; /* FNV-1a 64 */
+        for (const char *p = k->node->name; *p; p++) key = (key ^ (uint8_t)*p) * 0x100000001B3ull;
+        key = (key ^ 0xFF) * 0x100000001B3ull;
+        if (k->node->n_outputs > 0 && k->node->outputs[0] >= 0)
+            for (const char *p = k->graph->values[k->node->outputs[0]].name; *p; p++)
+                key = (key ^ (uint8_t)*p) * 0x100000001B3ull;
+    }
+    for (int i = 0; i < 4; i++) g->s[i] = splitmix64(&key);
+}
