@@ -90,14 +90,19 @@ void kh_attr_strs(const char *name, const char **v, size_t n) {
     a->n = n;
 }
 
+mixrt_status kh_run_kernel(mixrt_kernel_fn fn, void *state) {
+    if (!kh_G) return MIXRT_STATUS_OUT_OF_MEMORY;
+    struct mixrt_kernel_ctx k = {kh_ctx,   kh_G,   kh_N,       kh_N->opset,   kh_n_in,       kh_in, kh_in_seq,
+                                 kh_n_out, kh_out, kh_out_seq, kh_out_is_seq, kh_out_wanted, NULL, state};
+    return fn(&k);
+}
+
 mixrt_status kh_run(void) {
     if (!kh_G) return MIXRT_STATUS_OUT_OF_MEMORY;
     mixrt_kernel_fn fn;
     mixrt_status st = mixrt_ref_find(kh_ctx, kh_N, &fn);
     if (st != MIXRT_STATUS_OK) return st;
-    struct mixrt_kernel_ctx k = {kh_ctx,   kh_G,   kh_N,       kh_N->opset,   kh_n_in,       kh_in, kh_in_seq,
-                                 kh_n_out, kh_out, kh_out_seq, kh_out_is_seq, kh_out_wanted, NULL};
-    return fn(&k);
+    return kh_run_kernel(fn, NULL);
 }
 
 void kh_end(void) {

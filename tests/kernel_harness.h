@@ -38,6 +38,8 @@ void kh_attr_floats(const char *name, float *v, size_t n);
 void kh_attr_strs(const char *name, const char **v, size_t n);
 /* Finds the node's reference kernel and runs it on kh_in/kh_out. */
 mixrt_status kh_run(void);
+/* Runs fn (any kernel with the reference contract) on kh_in/kh_out with k->state = state. */
+mixrt_status kh_run_kernel(mixrt_kernel_fn fn, void *state);
 /* Releases the outputs and the graph. */
 void kh_end(void);
 

@@ -91,6 +91,13 @@ static mixrt_status copy_out(mixrt_context_t ctx, const struct mixrt_tensor *t, 
 mixrt_status mixrt_exec_graph(mixrt_context_t ctx, const struct mixrt_graph *g, struct mixrt_exec_env *parent, int n_in,
                               const struct mixrt_tensor *const *in_t, const struct mixrt_seq *const *in_s,
                               struct mixrt_tensor *outs, struct mixrt_seq *out_seqs, bool *out_is_seq) {
+    return mixrt_exec_graph_opts(ctx, g, parent, n_in, in_t, in_s, outs, out_seqs, out_is_seq, NULL);
+}
+
+mixrt_status mixrt_exec_graph_opts(mixrt_context_t ctx, const struct mixrt_graph *g, struct mixrt_exec_env *parent,
+                                   int n_in, const struct mixrt_tensor *const *in_t,
+                                   const struct mixrt_seq *const *in_s, struct mixrt_tensor *outs,
+                                   struct mixrt_seq *out_seqs, bool *out_is_seq, const struct mixrt_exec_opts *opts) {
     mixrt_status status = MIXRT_STATUS_OK;
     struct mixrt_exec_env env = {ctx, g, parent, NULL};
     int nv = g->n_values > 0 ? g->n_values : 1;
@@ -160,8 +167,9 @@ mixrt_status mixrt_exec_graph(mixrt_context_t ctx, const struct mixrt_graph *g, 
 
     for (int s = 0; s < g->n_nodes; s++) {
         const struct mixrt_node *nd = &g->nodes[g->order[s]];
-        mixrt_kernel_fn fn;
-        MIXRT_TRY(mixrt_ref_find(ctx, nd, &fn));
+        int ni = g->order[s];
+        mixrt_kernel_fn fn = opts && opts->fns ? opts->fns[ni] : NULL;
+        if (!fn) MIXRT_TRY(mixrt_ref_find(ctx, nd, &fn));
         for (int j = 0; j < nd->n_inputs; j++) {
             k_in[j] = NULL;
             k_in_seq[j] = NULL;
@@ -184,6 +192,7 @@ mixrt_status mixrt_exec_graph(mixrt_context_t ctx, const struct mixrt_graph *g, 
             .ctx = ctx, .graph = g, .node = nd, .opset = nd->opset, .n_in = nd->n_inputs, .in = k_in,
             .in_seq = k_in_seq, .n_out = nd->n_outputs, .out = k_out, .out_seq = k_out_seq,
             .out_is_seq = k_is_seq, .out_wanted = k_wanted, .env = &env,
+            .state = opts && opts->states ? opts->states[ni] : NULL,
         };
         status = fn(&k);
         for (int j = 0; j < nd->n_outputs; j++) {
@@ -198,6 +207,7 @@ mixrt_status mixrt_exec_graph(mixrt_context_t ctx, const struct mixrt_graph *g, 
                 mixrt_seq_release(ctx, &k_out_seq[j]);
                 continue;
             }
+            if (opts && opts->observe && !k_is_seq[j]) opts->observe(opts->user, g, ni, j, &k_out[j]);
             struct exec_slot *sl = &env.slots[vi];
             slot_release(ctx, sl);
             sl->set = true;

@@ -15,4 +15,19 @@ mixrt_status mixrt_exec_graph(mixrt_context_t ctx, const struct mixrt_graph *g, 
                               int n_in, const struct mixrt_tensor *const *in_t, const struct mixrt_seq *const *in_s,
                               struct mixrt_tensor *outs, struct mixrt_seq *out_seqs, bool *out_is_seq);
 
+/* Engine execution of the main graph: per-node kernel overrides and an observer.
+ * fns[node] (indexed by node index, not order) replaces the reference kernel when
+ * non-NULL, with states[node] passed as k->state. observe, when set, sees every tensor
+ * output of every node right after it is produced (borrowed, valid during the call). */
+struct mixrt_exec_opts {
+    const mixrt_kernel_fn *fns;
+    void *const *states;
+    void (*observe)(void *user, const struct mixrt_graph *g, int node, int output, const struct mixrt_tensor *t);
+    void *user;
+};
+mixrt_status mixrt_exec_graph_opts(mixrt_context_t ctx, const struct mixrt_graph *g, struct mixrt_exec_env *parent,
+                                   int n_in, const struct mixrt_tensor *const *in_t,
+                                   const struct mixrt_seq *const *in_s, struct mixrt_tensor *outs,
+                                   struct mixrt_seq *out_seqs, bool *out_is_seq, const struct mixrt_exec_opts *opts);
+
 #endif

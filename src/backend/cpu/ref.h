@@ -33,6 +33,7 @@ struct mixrt_kernel_ctx {
     bool *out_is_seq;
     bool *out_wanted; /* false: the output is absent (-1) in the node; may be skipped */
     struct mixrt_exec_env *env;
+    void *state; /* engine kernels: what the kernel's prepare made (NULL for reference kernels) */
 };
 
 typedef mixrt_status (*mixrt_kernel_fn)(struct mixrt_kernel_ctx *k);
