@@ -1,0 +1,108 @@
+/* mixrt_engine.h - engines: a model compiled for a target under a precision policy,
+ * saved as a plan file and run. An engine owns its planned graph, its weights (already
+ * converted to the planned precisions; mapped from the plan file when loaded) and its
+ * kernels' state. */
+#ifndef MIXRT_ENGINE_H
+#define MIXRT_ENGINE_H
+
+#include "mixrt.h"
+#include "mixrt_onnx.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mixrt_engine *mixrt_engine_t;
+
+/* Enabled precisions, a bit set; fp32 is always allowed. */
+enum mixrt_precision {
+    MIXRT_PRECISION_FP32 = 1u << 0,
+    MIXRT_PRECISION_FP16 = 1u << 1,
+    MIXRT_PRECISION_BF16 = 1u << 2,
+};
+
+enum mixrt_precision_constraints {
+    MIXRT_CONSTRAINTS_NONE = 0,   /* --layer-precision is a hint: one more candidate */
+    MIXRT_CONSTRAINTS_PREFER = 1, /* use it; warn and fall back where it cannot be */
+    MIXRT_CONSTRAINTS_OBEY = 2,   /* use it; a named error where it cannot be */
+};
+
+enum mixrt_unsupported_dtype {
+    MIXRT_UNSUPPORTED_DTYPE_ERROR = 0,    /* stop the build naming the tensor, dtype and flag */
+    MIXRT_UNSUPPORTED_DTYPE_FALLBACK = 1, /* convert to f32, one warning per dtype */
+};
+
+/* --layer-precision GLOB:TYPE: nodes whose name matches glob (fnmatch) run in dtype. */
+struct mixrt_layer_precision {
+    const char *glob;
+    mixrt_dtype dtype; /* F32, F16 or BF16 */
+};
+
+/* --shape NAME:D1xD2x...: fixes an input's dims for the build (symbolic ones stay free
+ * at run time only where not given). */
+struct mixrt_input_shape {
+    const char *name;
+    int rank;
+    int64_t dims[MIXRT_MAX_RANK];
+};
+
+struct mixrt_build_options {
+    unsigned precisions;  /* MIXRT_PRECISION_* bits; fp32 is added */
+    int strongly_typed;   /* every tensor keeps its declared dtype; precisions ignored */
+    const char *backend;  /* "cpu" (NULL means cpu) */
+    const struct mixrt_layer_precision *layer_precisions;
+    size_t n_layer_precisions;
+    enum mixrt_precision_constraints constraints;
+    enum mixrt_unsupported_dtype unsupported_dtype;
+    const struct mixrt_input_shape *shapes;
+    size_t n_shapes;
+    const char *timing_cache; /* file read if present and rewritten after the build; NULL none */
+    int require_full;         /* a node no optimized kernel runs is an error */
+    int verbose;              /* log each layer's choice and the candidates refused */
+};
+
+/* Defaults: fp32 only, weak typing, cpu, constraints none, unsupported dtype error. */
+MIXRT_API void mixrt_build_options_init(struct mixrt_build_options *opts);
+/* Parses a comma list of fp32, fp16 and bf16 (e.g. "fp32,bf16")
+ * into MIXRT_PRECISION_* bits. INVALID_ARGUMENT naming the bad item. */
+MIXRT_API mixrt_status mixrt_precisions_parse(mixrt_context_t ctx, const char *list, unsigned *out);
+
+/* Builds an engine from an ONNX file. opts NULL means defaults. The options' strings are
+ * copied. *out is written only on success; destroy it before ctx. */
+MIXRT_API mixrt_status mixrt_engine_build(mixrt_context_t ctx, const char *model_path,
+                                          const struct mixrt_build_options *opts, mixrt_engine_t *out);
+/* Writes the engine as a plan file (replaced atomically: written beside, then renamed). */
+MIXRT_API mixrt_status mixrt_engine_save(mixrt_engine_t engine, const char *plan_path);
+/* Loads a plan file, validating every section before use; a plan for another format
+ * version or target is refused with a message saying which. Weights are mapped from
+ * the file, which may be deleted afterwards. */
+MIXRT_API mixrt_status mixrt_engine_load(mixrt_context_t ctx, const char *plan_path, mixrt_engine_t *out);
+/* NULL is fine. */
+MIXRT_API void mixrt_engine_destroy(mixrt_engine_t engine);
+
+/* The engine's I/O: the model's declared inputs and outputs (the I/O contract). */
+MIXRT_API size_t mixrt_engine_input_count(mixrt_engine_t engine);
+MIXRT_API size_t mixrt_engine_output_count(mixrt_engine_t engine);
+MIXRT_API mixrt_status mixrt_engine_get_input(mixrt_engine_t engine, size_t index, struct mixrt_value_info *out);
+MIXRT_API mixrt_status mixrt_engine_get_output(mixrt_engine_t engine, size_t index, struct mixrt_value_info *out);
+
+/* Runs the engine; same contract as mixrt_model_run (inputs by name, validated; each
+ * output a new tensor the caller destroys). Not reentrant on one engine. */
+MIXRT_API mixrt_status mixrt_engine_run(mixrt_engine_t engine, size_t n_inputs, const char *const *names,
+                                        const struct mixrt_tensor *const *inputs,
+                                        struct mixrt_tensor **outputs);
+
+/* A layer (node of the planned graph) as built. Strings live as long as the engine. */
+struct mixrt_layer_info {
+    const char *name;
+    const char *op_type;
+    const char *kernel;      /* "dnnl_conv", "ref", ... */
+    mixrt_dtype precision;   /* dtype its float data is computed in; UNDEFINED when none */
+};
+MIXRT_API size_t mixrt_engine_layer_count(mixrt_engine_t engine);
+MIXRT_API mixrt_status mixrt_engine_get_layer(mixrt_engine_t engine, size_t index, struct mixrt_layer_info *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MIXRT_ENGINE_H */
