@@ -191,6 +191,14 @@ static mixrt_status check_input(mixrt_context_t ctx, const struct mixrt_value *v
 
 mixrt_status mixrt_model_run(mixrt_model_t m, size_t n_inputs, const char *const *names,
                              const struct mixrt_tensor *const *inputs, struct mixrt_tensor **outputs) {
+    return mixrt_model_run_opts(m, n_inputs, names, inputs, outputs, NULL);
+}
+
+struct mixrt_graph *mixrt_model_graph_mut(mixrt_model_t m) { return m->graph; }
+
+mixrt_status mixrt_model_run_opts(mixrt_model_t m, size_t n_inputs, const char *const *names,
+                                  const struct mixrt_tensor *const *inputs, struct mixrt_tensor **outputs,
+                                  const struct mixrt_exec_opts *opts) {
     mixrt_context_t ctx = m->ctx;
     const struct mixrt_graph *g = m->graph;
     mixrt_status status = MIXRT_STATUS_OK;
@@ -235,7 +243,7 @@ mixrt_status mixrt_model_run(mixrt_model_t m, size_t n_inputs, const char *const
         MIXRT_CHECK(ctx, bound[k] || v->init || (v->flags & MIXRT_VALUE_OPTIONAL), MIXRT_STATUS_INVALID_ARGUMENT,
                     "input '%s' (%s) was not given", v->name, want);
     }
-    MIXRT_TRY(mixrt_exec_graph(ctx, g, NULL, g->n_inputs, bound, NULL, outs, oseq, ois));
+    MIXRT_TRY(mixrt_exec_graph_opts(ctx, g, NULL, g->n_inputs, bound, NULL, outs, oseq, ois, opts));
     for (int i = 0; i < g->n_outputs; i++) {
         const struct mixrt_value *v = &g->values[g->outputs[i]];
         if (!ois[i] && v->dtype != MIXRT_DTYPE_UNDEFINED && outs[i].dtype != v->dtype) {

@@ -14,4 +14,12 @@ mixrt_status mixrt_model_load_opts(mixrt_context_t ctx, const char *path, bool n
 /* The model's main graph; lives as long as the model. */
 const struct mixrt_graph *mixrt_model_graph(mixrt_model_t model);
 
+/* The graph, for the engine builder, which rewrites it in place. */
+struct mixrt_graph *mixrt_model_graph_mut(mixrt_model_t model);
+struct mixrt_exec_opts;
+/* mixrt_model_run with the executor's per-node kernels and observer (opts may be NULL). */
+mixrt_status mixrt_model_run_opts(mixrt_model_t model, size_t n_inputs, const char *const *names,
+                                  const struct mixrt_tensor *const *inputs, struct mixrt_tensor **outputs,
+                                  const struct mixrt_exec_opts *opts);
+
 #endif
