@@ -286,3 +286,36 @@ fail:
     mixrt_free(ctx, ois, no * sizeof(bool));
     return status;
 }
+
+/* model_from_bytes with a full external-data policy: a plan's weights blob is borrowed
+ * in place (ext->blob must outlive the model); ext's strings are copied where kept. */
+mixrt_status mixrt_model_load_buffer_ext(mixrt_context_t ctx, const void *data, size_t size, const char *what,
+                                         const struct mixrt_external_policy *ext, bool need_kernels,
+                                         mixrt_model_t *out) {
+    if (!ctx) return MIXRT_STATUS_INVALID_ARGUMENT;
+    if ((!data && size) || !out)
+        return mixrt_error(ctx, MIXRT_STATUS_INVALID_ARGUMENT, "mixrt_model_load_buffer_ext: NULL argument");
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct mixrt_model *m = mixrt_calloc(ctx, 1, sizeof(*m));
+    if (!m) return MIXRT_STATUS_OUT_OF_MEMORY;
+    m->ctx = ctx;
+    struct mixrt_external_policy policy = {0};
+    if (ext) policy = *ext;
+    if (policy.base_dir) {
+        m->base_dir_size = strlen(policy.base_dir) + 1;
+        m->base_dir = mixrt_alloc(ctx, m->base_dir_size);
+        if (!m->base_dir) {
+            status = MIXRT_STATUS_OUT_OF_MEMORY;
+            goto fail;
+        }
+        memcpy(m->base_dir, policy.base_dir, m->base_dir_size);
+        policy.base_dir = m->base_dir;
+    }
+    MIXRT_TRY(mixrt_onnx_import(ctx, data, size, what ? what : "<buffer>", &policy, &m->graph));
+    if (need_kernels) MIXRT_TRY(check_kernels(ctx, m->graph));
+    *out = m;
+    return MIXRT_STATUS_OK;
+fail:
+    mixrt_model_destroy(m);
+    return status;
+}

@@ -22,4 +22,13 @@ mixrt_status mixrt_model_run_opts(mixrt_model_t model, size_t n_inputs, const ch
                                   const struct mixrt_tensor *const *inputs, struct mixrt_tensor **outputs,
                                   const struct mixrt_exec_opts *opts);
 
+struct mixrt_external_policy;
+/* mixrt_model_load_buffer with a full external-data policy (tensorproto.h): with
+ * ext->blob set, tensors whose location is ext->blob_location borrow the blob in place,
+ * so it must outlive the model. what names the source in messages; ext may be NULL
+ * (no external data). */
+mixrt_status mixrt_model_load_buffer_ext(mixrt_context_t ctx, const void *data, size_t size, const char *what,
+                                         const struct mixrt_external_policy *ext, bool need_kernels,
+                                         mixrt_model_t *out);
+
 #endif

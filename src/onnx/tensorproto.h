@@ -7,9 +7,15 @@
 #include "onnx.pb-c.h"
 
 /* Where external data may come from: files inside base_dir only (NULL refuses
- * external data). */
+ * external data), or, for a location equal to blob_location (exact string), the
+ * in-memory blob: such tensors BORROW blob + offset (offset + length within
+ * blob_size, length the tensor's exact byte size, offset aligned to the element
+ * size) and never touch the file system; the blob must outlive them. */
 struct mixrt_external_policy {
     const char *base_dir;
+    const uint8_t *blob;       /* NULL: no blob */
+    uint64_t blob_size;
+    const char *blob_location; /* e.g. "@weights"; NULL: no blob */
 };
 
 /* Decodes tp into *out (initialized by the call; owns its data, or an mmap of the
