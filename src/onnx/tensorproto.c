@@ -1,7 +1,8 @@
 /* tensorproto.c - ONNX TensorProto <-> struct mixrt_tensor for every dtype mixrt stores.
  * Invariant: a decoded tensor's byte size is exactly numel * elemsize of its dims, and
- * external data never comes from outside realpath(base_dir); anything else is refused
- * with a message naming the tensor, before any element is touched. */
+ * external data never comes from outside realpath(base_dir) or, for the policy's blob
+ * location, from outside [blob, blob + blob_size) (borrowed, element-aligned); anything
+ * else is refused with a message naming the tensor, before any element is touched. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -129,6 +130,63 @@ static bool has_dotdot(const char *p) {
         p = e + 1;
     }
     return false;
+}
+
+/* The external_data location, or NULL. */
+static const char *external_location(const Onnx__TensorProto *tp) {
+    const char *location = NULL;
+    for (size_t i = 0; i < tp->n_external_data; i++) {
+        const Onnx__StringStringEntryProto *e = tp->external_data[i];
+        if (e && e->key && !strcmp(e->key, "location")) location = e->value;
+    }
+    return location;
+}
+
+/* Points t at ext->blob + offset without copying: the tensor owns nothing (no
+ * OWNS_DATA / OWNS_MAPPING), so releasing it leaves the blob alone. The range must lie
+ * inside the blob, match the tensor's byte size exactly and be aligned to the element
+ * size, so kernels may read it as typed arrays. */
+static mixrt_status borrow_from_blob(mixrt_context_t ctx, const Onnx__TensorProto *tp,
+                                     const struct mixrt_external_policy *ext, const struct tp_label *l,
+                                     size_t nbytes, const char *desc, struct mixrt_tensor *t) {
+    const char *offset_s = NULL, *length_s = NULL;
+    uint64_t offset = 0, length = 0;
+    for (size_t i = 0; i < tp->n_external_data; i++) {
+        const Onnx__StringStringEntryProto *e = tp->external_data[i];
+        if (!e || !e->key) continue;
+        if (!strcmp(e->key, "offset")) offset_s = e->value;
+        else if (!strcmp(e->key, "length")) length_s = e->value;
+    }
+    if (t->dtype == MIXRT_DTYPE_STRING)
+        return mixrt_error(ctx, MIXRT_STATUS_INVALID_MODEL, "%s: string tensors cannot use external data", l->text);
+    if (offset_s && !parse_u64(offset_s, &offset))
+        return mixrt_error(ctx, MIXRT_STATUS_INVALID_MODEL, "%s: external data offset '%s' is not a non-negative "
+                           "integer", l->text, offset_s);
+    if (length_s && !parse_u64(length_s, &length))
+        return mixrt_error(ctx, MIXRT_STATUS_INVALID_MODEL, "%s: external data length '%s' is not a non-negative "
+                           "integer", l->text, length_s);
+    uint64_t blob_size = ext->blob ? ext->blob_size : 0;
+    if (offset > blob_size)
+        return mixrt_error(ctx, MIXRT_STATUS_INVALID_MODEL, "%s: offset %llu in '%s' is beyond its end (%llu bytes)",
+                           l->text, (unsigned long long)offset, ext->blob_location, (unsigned long long)blob_size);
+    if (!length_s) length = blob_size - offset;
+    if (length > blob_size - offset)
+        return mixrt_error(ctx, MIXRT_STATUS_INVALID_MODEL, "%s: offset %llu + length %llu in '%s' is beyond its end "
+                           "(%llu bytes)", l->text, (unsigned long long)offset, (unsigned long long)length,
+                           ext->blob_location, (unsigned long long)blob_size);
+    if (length != (uint64_t)nbytes)
+        return mixrt_error(ctx, MIXRT_STATUS_INVALID_MODEL, "%s: '%s' range has %llu bytes, expected %zu for %s",
+                           l->text, ext->blob_location, (unsigned long long)length, nbytes, desc);
+    size_t esize = mixrt_dtype_size(t->dtype);
+    /* The address, not just the offset: a blob placed at an odd address is as bad. */
+    if (nbytes && esize > 1 && ((uintptr_t)(ext->blob + offset)) % esize)
+        return mixrt_error(ctx, MIXRT_STATUS_INVALID_MODEL, "%s: offset %llu in '%s' is not aligned to the %zu-byte "
+                           "elements of %s", l->text, (unsigned long long)offset, ext->blob_location, esize, desc);
+    t->data = nbytes ? (void *)(uintptr_t)(ext->blob + offset) : NULL;
+    t->nbytes = nbytes;
+    t->capacity = 0;
+    t->flags = 0;
+    return MIXRT_STATUS_OK;
 }
 
 static mixrt_status load_external(mixrt_context_t ctx, const Onnx__TensorProto *tp,
@@ -292,7 +350,11 @@ mixrt_status mixrt_onnx_tensor_from_proto(mixrt_context_t ctx, const Onnx__Tenso
     for (int i = 0; i < rank; i++) t.dims[i] = tp->dims[i];
 
     if (external) {
-        MIXRT_TRY(load_external(ctx, tp, ext, &l, nbytes, desc, &t));
+        const char *loc = external_location(tp);
+        if (ext && ext->blob_location && loc && !strcmp(loc, ext->blob_location))
+            MIXRT_TRY(borrow_from_blob(ctx, tp, ext, &l, nbytes, desc, &t));
+        else
+            MIXRT_TRY(load_external(ctx, tp, ext, &l, nbytes, desc, &t));
     } else if (raw) {
         MIXRT_CHECK(ctx, dt != MIXRT_DTYPE_STRING, MIXRT_STATUS_INVALID_MODEL,
                     "%s: string tensors must use string_data, not raw_data", l.text);
