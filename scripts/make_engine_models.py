@@ -1,0 +1,87 @@
+#!/usr/bin/python3
+"""Writes the small models the engine tests use (seeded, deterministic):
+  mlp_{f32,bf16,f16}.onnx   MatMul+Add+Relu+MatMul+Softmax with a Shape/Gather side path
+                            (non-flexible ops), weights rounded to the 16-bit dtypes (RNE)
+  dt_<case>.onnx            one unsupported-dtype case each: float8 input, complex input,
+                            int4 input, float8 Cast target, string fed to Add
+usage: /usr/bin/python3 scripts/make_engine_models.py OUT_DIR"""
+import os
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_examples import tensor_from_f32  # noqa: E402
+
+OPSET = 17
+
+
+def save(g, path, opset=OPSET):
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], producer_name="mixrt-tests")
+    m.ir_version = 8
+    onnx.save(m, path)
+
+
+def mlp(out, dt_name, elem):
+    rng = np.random.default_rng(1234)
+    w1 = (rng.standard_normal((64, 96)) * 0.2).astype(np.float32)
+    b1 = (rng.standard_normal((96,)) * 0.1).astype(np.float32)
+    w2 = (rng.standard_normal((96, 40)) * 0.2).astype(np.float32)
+    inits = [tensor_from_f32("w1", w1, elem), tensor_from_f32("b1", b1, elem), tensor_from_f32("w2", w2, elem),
+             numpy_helper.from_array(np.array([1], dtype=np.int64), "idx1")]
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["h0"], name="fc1"),
+        helper.make_node("Add", ["h0", "b1"], ["h1"], name="bias1"),
+        helper.make_node("Relu", ["h1"], ["h2"], name="relu1"),
+        helper.make_node("MatMul", ["h2", "w2"], ["h3"], name="fc2"),
+        helper.make_node("Softmax", ["h3"], ["y"], name="softmax", axis=-1),
+        helper.make_node("Shape", ["h3"], ["s"], name="shape"),
+        helper.make_node("Gather", ["s", "idx1"], ["n"], name="gather_n", axis=0),
+        helper.make_node("ReduceMax", ["h3"], ["m"], name="rmax", axes=[-1], keepdims=0),
+    ]
+    g = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", elem, ["batch", 64])],
+                          [helper.make_tensor_value_info("y", elem, ["batch", 40]),
+                           helper.make_tensor_value_info("n", TensorProto.INT64, [1]),
+                           helper.make_tensor_value_info("m", elem, ["batch"])], inits)
+    save(g, os.path.join(out, "mlp_%s.onnx" % dt_name))
+
+
+def dtype_cases(out):
+    # Raw ONNX dtype numbers: onnx 1.12's Python predates some of them (elem_type is an int32 field).
+    F8E4M3FN, C64, INT4 = 17, 14, 22
+    g = helper.make_graph([helper.make_node("Relu", ["x8"], ["y"], name="relu")], "f8in",
+                          [helper.make_tensor_value_info("x8", F8E4M3FN, [4])],
+                          [helper.make_tensor_value_info("y", F8E4M3FN, [4])])
+    save(g, os.path.join(out, "dt_float8_input.onnx"))
+    g = helper.make_graph([helper.make_node("Identity", ["xc"], ["y"], name="ident")], "c64in",
+                          [helper.make_tensor_value_info("xc", C64, [4])],
+                          [helper.make_tensor_value_info("y", C64, [4])])
+    save(g, os.path.join(out, "dt_complex_input.onnx"))
+    g = helper.make_graph([helper.make_node("Identity", ["xi4"], ["y"], name="ident")], "i4in",
+                          [helper.make_tensor_value_info("xi4", INT4, [4])],
+                          [helper.make_tensor_value_info("y", INT4, [4])])
+    save(g, os.path.join(out, "dt_int4_input.onnx"))
+    g = helper.make_graph([helper.make_node("Cast", ["x"], ["x8"], name="to_f8", to=F8E4M3FN),
+                           helper.make_node("Cast", ["x8"], ["y"], name="from_f8", to=TensorProto.FLOAT)], "f8cast",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])])
+    save(g, os.path.join(out, "dt_float8_cast.onnx"))
+    g = helper.make_graph([helper.make_node("Add", ["xs", "one"], ["y"], name="add")], "strin",
+                          [helper.make_tensor_value_info("xs", TensorProto.STRING, [3])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3])],
+                          [numpy_helper.from_array(np.array([1.0], dtype=np.float32), "one")])
+    save(g, os.path.join(out, "dt_string_add.onnx"))
+
+
+def main():
+    out = sys.argv[1]
+    os.makedirs(out, exist_ok=True)
+    for name, elem in (("f32", TensorProto.FLOAT), ("bf16", TensorProto.BFLOAT16), ("f16", TensorProto.FLOAT16)):
+        mlp(out, name, elem)
+    dtype_cases(out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,401 @@
+/* engine.c - engines: build (import, passes, precision planning, kernel selection by
+ * timed tactics), run, and the views tools use. An engine owns a model object holding
+ * the planned graph; per node it keeps the chosen kernel and the state the kernel's
+ * prepare made, released in destroy. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "backend/cpu/exec_ref.h"
+#include "engine/engine_internal.h"
+#include "engine/tactics.h"
+#include "onnx/model_impl.h"
+#include "passes/passes.h"
+#include "precision/planner.h"
+
+void mixrt_build_options_init(struct mixrt_build_options *o) {
+    memset(o, 0, sizeof(*o));
+    o->precisions = MIXRT_PRECISION_FP32;
+    o->backend = "cpu";
+    o->constraints = MIXRT_CONSTRAINTS_NONE;
+    o->unsupported_dtype = MIXRT_UNSUPPORTED_DTYPE_ERROR;
+}
+
+mixrt_status mixrt_precisions_parse(mixrt_context_t ctx, const char *list, unsigned *out) {
+    if (!list) return mixrt_error(ctx, MIXRT_STATUS_INVALID_ARGUMENT, "precision list is NULL");
+    unsigned bits = 0;
+    const char *p = list;
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == 4 && !strncmp(p, "fp32", 4)) bits |= MIXRT_PRECISION_FP32;
+        else if (len == 4 && !strncmp(p, "fp16", 4)) bits |= MIXRT_PRECISION_FP16;
+        else if (len == 4 && !strncmp(p, "bf16", 4)) bits |= MIXRT_PRECISION_BF16;
+        else
+            return mixrt_error(ctx, MIXRT_STATUS_INVALID_ARGUMENT, "precision '%.*s' in '%s' is not one of fp32, "
+                               "fp16, bf16", (int)len, p, list);
+        p += len;
+        if (*p == ',') p++;
+    }
+    if (!bits) return mixrt_error(ctx, MIXRT_STATUS_INVALID_ARGUMENT, "precision list '%s' is empty", list);
+    *out = bits | MIXRT_PRECISION_FP32;
+    return MIXRT_STATUS_OK;
+}
+
+/* ---- option copies ------------------------------------------------------------------------ */
+
+static char *dupstr(struct mixrt_engine *e, const char *s) {
+    if (!s) return NULL;
+    return mixrt_arena_strdup(e->arena, s);
+}
+
+static mixrt_status copy_options(struct mixrt_engine *e, const struct mixrt_build_options *o) {
+    e->opts = *o;
+    e->opts.backend = dupstr(e, o->backend ? o->backend : "cpu");
+    e->opts.timing_cache = dupstr(e, o->timing_cache);
+    if (!e->opts.backend || (o->timing_cache && !e->opts.timing_cache)) return MIXRT_STATUS_OUT_OF_MEMORY;
+    if (o->n_layer_precisions) {
+        struct mixrt_layer_precision *lp = mixrt_arena_calloc(e->arena, o->n_layer_precisions, sizeof(*lp));
+        if (!lp) return MIXRT_STATUS_OUT_OF_MEMORY;
+        for (size_t i = 0; i < o->n_layer_precisions; i++) {
+            lp[i] = o->layer_precisions[i];
+            if (!(lp[i].glob = dupstr(e, o->layer_precisions[i].glob))) return MIXRT_STATUS_OUT_OF_MEMORY;
+        }
+        e->opts.layer_precisions = lp;
+    }
+    if (o->n_shapes) {
+        struct mixrt_input_shape *sh = mixrt_arena_calloc(e->arena, o->n_shapes, sizeof(*sh));
+        if (!sh) return MIXRT_STATUS_OUT_OF_MEMORY;
+        for (size_t i = 0; i < o->n_shapes; i++) {
+            sh[i] = o->shapes[i];
+            if (!(sh[i].name = dupstr(e, o->shapes[i].name))) return MIXRT_STATUS_OUT_OF_MEMORY;
+        }
+        e->opts.shapes = sh;
+    }
+    return MIXRT_STATUS_OK;
+}
+
+/* ---- engine lifetime ----------------------------------------------------------------------- */
+
+mixrt_status mixrt_engine_alloc(mixrt_context_t ctx, struct mixrt_engine **out) {
+    struct mixrt_engine *e = mixrt_calloc(ctx, 1, sizeof(*e));
+    if (!e) return MIXRT_STATUS_OUT_OF_MEMORY;
+    e->ctx = ctx;
+    mixrt_status status = mixrt_arena_create(ctx, &e->arena);
+    if (status != MIXRT_STATUS_OK) {
+        mixrt_free(ctx, e, sizeof(*e));
+        return status;
+    }
+    mixrt_build_options_init(&e->opts);
+    *out = e;
+    return MIXRT_STATUS_OK;
+}
+
+void mixrt_engine_destroy(mixrt_engine_t e) {
+    if (!e) return;
+    for (int i = 0; i < e->n_nodes; i++)
+        if (e->kernels && e->kernels[i] && e->kernels[i]->release && e->states[i])
+            e->kernels[i]->release(e->ctx, e->states[i]);
+    size_t nn = (size_t)(e->n_nodes > 0 ? e->n_nodes : 1);
+    mixrt_free(e->ctx, e->kernels, nn * sizeof(*e->kernels));
+    mixrt_free(e->ctx, e->fns, nn * sizeof(*e->fns));
+    mixrt_free(e->ctx, e->states, nn * sizeof(*e->states));
+    mixrt_free(e->ctx, e->time_ns, nn * sizeof(*e->time_ns));
+    mixrt_model_destroy(e->model);
+    mixrt_engine_plan_release(e);
+    mixrt_arena_destroy(e->arena);
+    mixrt_free(e->ctx, e, sizeof(*e));
+}
+
+mixrt_status mixrt_engine_alloc_nodes(struct mixrt_engine *e) {
+    const struct mixrt_graph *g = mixrt_model_graph(e->model);
+    e->n_nodes = g->n_nodes;
+    size_t nn = (size_t)(e->n_nodes > 0 ? e->n_nodes : 1);
+    e->kernels = mixrt_calloc(e->ctx, nn, sizeof(*e->kernels));
+    e->fns = mixrt_calloc(e->ctx, nn, sizeof(*e->fns));
+    e->states = mixrt_calloc(e->ctx, nn, sizeof(*e->states));
+    e->time_ns = mixrt_calloc(e->ctx, nn, sizeof(*e->time_ns));
+    if (!e->kernels || !e->fns || !e->states || !e->time_ns) return MIXRT_STATUS_OUT_OF_MEMORY;
+    for (int i = 0; i < e->n_nodes; i++) e->time_ns[i] = -1;
+    return MIXRT_STATUS_OK;
+}
+
+mixrt_status mixrt_engine_prepare_node(struct mixrt_engine *e, int i, const struct mixrt_cpu_kernel *k) {
+    const struct mixrt_graph *g = mixrt_model_graph(e->model);
+    e->kernels[i] = k;
+    e->fns[i] = k->run;
+    e->states[i] = NULL;
+    if (k->prepare) {
+        mixrt_status status = k->prepare(e->ctx, g, &g->nodes[i], &e->states[i]);
+        if (status != MIXRT_STATUS_OK) {
+            mixrt_error_prefix(e->ctx, "preparing kernel %s for %s node '%s'", k->name, g->nodes[i].op_type,
+                               g->nodes[i].name);
+            return status;
+        }
+    }
+    return MIXRT_STATUS_OK;
+}
+
+/* ---- build ---------------------------------------------------------------------------------- */
+
+static mixrt_status apply_shapes(struct mixrt_graph *g, const struct mixrt_build_options *o) {
+    for (size_t i = 0; i < o->n_shapes; i++) {
+        const struct mixrt_input_shape *s = &o->shapes[i];
+        int k;
+        for (k = 0; k < g->n_inputs; k++)
+            if (!strcmp(g->values[g->inputs[k]].name, s->name)) break;
+        if (k == g->n_inputs)
+            return mixrt_error(g->ctx, MIXRT_STATUS_INVALID_ARGUMENT, "--shape '%s': the model has no input of that "
+                               "name", s->name);
+        struct mixrt_value *v = &g->values[g->inputs[k]];
+        if (v->rank >= 0 && v->rank != s->rank)
+            return mixrt_error(g->ctx, MIXRT_STATUS_INVALID_ARGUMENT, "--shape '%s' has rank %d, the model declares "
+                               "rank %d", s->name, s->rank, v->rank);
+        for (int d = 0; d < s->rank && v->rank >= 0; d++)
+            if (v->dims[d].value >= 0 && v->dims[d].value != s->dims[d])
+                return mixrt_error(g->ctx, MIXRT_STATUS_INVALID_ARGUMENT, "--shape '%s': dim %d is %lld, the model "
+                                   "fixes it to %lld", s->name, d, (long long)s->dims[d],
+                                   (long long)v->dims[d].value);
+        v->rank = s->rank;
+        for (int d = 0; d < s->rank; d++) {
+            v->dims[d].value = s->dims[d];
+            v->dims[d].param = NULL;
+        }
+    }
+    return MIXRT_STATUS_OK;
+}
+
+/* Drops the data of constants nothing reads any more (weights replaced by converted
+ * copies), so plans do not carry them. */
+static void drop_unused_constants(struct mixrt_graph *g) {
+    for (int vi = 0; vi < g->n_values; vi++) {
+        struct mixrt_value *v = &g->values[vi];
+        if (!v->init || (v->flags & (MIXRT_VALUE_GRAPH_INPUT | MIXRT_VALUE_GRAPH_OUTPUT))) continue;
+        bool used = false;
+        for (int n = 0; n < g->n_nodes && !used; n++)
+            for (int j = 0; j < g->nodes[n].n_inputs; j++) used |= g->nodes[n].inputs[j] == vi;
+        if (used) continue;
+        /* Subgraphs may read it by name. */
+        for (int n = 0; n < g->n_nodes && !used; n++)
+            for (int a = 0; a < g->nodes[n].n_attrs; a++)
+                if (g->nodes[n].attrs[a].g || g->nodes[n].attrs[a].graphs) used = true;
+        if (used) continue;
+        mixrt_tensor_release(g->ctx, v->init);
+        v->init = NULL;
+    }
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void make_build_id(struct mixrt_engine *e) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t h = 1469598103934665603ull ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)(uintptr_t)e;
+    for (int i = 0; i < 4; i++) h = (h ^ (h >> 29)) * 0xbf58476d1ce4e5b9ull;
+    snprintf(e->build_id, sizeof(e->build_id), "%016llx", (unsigned long long)h);
+}
+
+static mixrt_status select_kernels(struct mixrt_engine *e, struct mixrt_timing_cache *tc) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct mixrt_graph *g = mixrt_model_graph_mut(e->model);
+    MIXRT_TRY(mixrt_engine_alloc_nodes(e));
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct mixrt_cpu_kernel *k = NULL;
+        double ns = -1;
+        MIXRT_TRY(mixrt_tactics_choose(g, i, tc, false, e->opts.verbose, &k, &ns));
+        if (!k) {
+            mixrt_kernel_fn fn;
+            MIXRT_TRY(mixrt_ref_find(e->ctx, &g->nodes[i], &fn)); /* records the named error */
+            status = mixrt_error(e->ctx, MIXRT_STATUS_UNSUPPORTED_OP, "no kernel runs %s node '%s'",
+                                 g->nodes[i].op_type, g->nodes[i].name);
+            goto fail;
+        }
+        e->time_ns[i] = ns;
+        MIXRT_TRY(mixrt_engine_prepare_node(e, i, k));
+        if (e->opts.verbose)
+            mixrt_log(e->ctx, MIXRT_LOG_NOTE, "layer '%s' (%s): kernel %s", g->nodes[i].name, g->nodes[i].op_type,
+                      k->name);
+    }
+fail:
+    return status;
+}
+
+mixrt_status mixrt_engine_build(mixrt_context_t ctx, const char *model_path, const struct mixrt_build_options *opts_in,
+                                mixrt_engine_t *out) {
+    if (!ctx) return MIXRT_STATUS_INVALID_ARGUMENT;
+    if (!model_path || !out) return mixrt_error(ctx, MIXRT_STATUS_INVALID_ARGUMENT, "mixrt_engine_build: NULL argument");
+    struct mixrt_build_options defaults;
+    mixrt_build_options_init(&defaults);
+    const struct mixrt_build_options *o = opts_in ? opts_in : &defaults;
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct mixrt_engine *e = NULL;
+    struct mixrt_timing_cache *tc = NULL;
+    double t0 = now_s();
+
+    if (o->backend && strcmp(o->backend, "cpu")) {
+        if (!strcmp(o->backend, "cuda"))
+            return mixrt_error(ctx, MIXRT_STATUS_UNSUPPORTED, "--backend cuda: this build of mixrt has no CUDA "
+                               "backend yet; use --backend cpu");
+        return mixrt_error(ctx, MIXRT_STATUS_INVALID_ARGUMENT, "unknown backend '%s' (cpu or cuda)", o->backend);
+    }
+    for (size_t i = 0; i < o->n_layer_precisions; i++) {
+        mixrt_dtype d = o->layer_precisions[i].dtype;
+        if (d != MIXRT_DTYPE_F32 && d != MIXRT_DTYPE_F16 && d != MIXRT_DTYPE_BF16)
+            return mixrt_error(ctx, MIXRT_STATUS_INVALID_ARGUMENT, "--layer-precision '%s': type %s is not fp32, "
+                               "fp16 or bf16", o->layer_precisions[i].glob ? o->layer_precisions[i].glob : "",
+                               mixrt_dtype_name(d));
+    }
+    MIXRT_TRY(mixrt_engine_alloc(ctx, &e));
+    MIXRT_TRY(copy_options(e, o));
+    e->opts.precisions |= MIXRT_PRECISION_FP32;
+    snprintf(e->target, sizeof(e->target), "%s", mixrt_cpu_target());
+    make_build_id(e);
+
+    MIXRT_TRY(mixrt_model_load_opts(ctx, model_path, false, &e->model));
+    struct mixrt_graph *g = mixrt_model_graph_mut(e->model);
+    MIXRT_TRY(apply_shapes(g, &e->opts));
+    MIXRT_TRY(mixrt_plan_check_dtypes(g, e->opts.unsupported_dtype));
+    MIXRT_TRY(mixrt_graph_infer(g, NULL));
+    MIXRT_TRY(mixrt_passes_run(g, MIXRT_PASS_ALL, NULL));
+
+    MIXRT_TRY(mixrt_timing_cache_create(ctx, e->target, &tc));
+    if (e->opts.timing_cache) MIXRT_TRY(mixrt_timing_cache_load(tc, e->opts.timing_cache));
+    if (e->opts.strongly_typed) {
+        MIXRT_TRY(mixrt_plan_check_strong(g, &e->opts));
+        if (e->opts.precisions != MIXRT_PRECISION_FP32)
+            mixrt_log(ctx, MIXRT_LOG_NOTE, "--strongly-typed: enabled precisions are ignored; every tensor keeps "
+                      "its declared dtype");
+    } else {
+        MIXRT_TRY(mixrt_plan_canonicalize(g, MIXRT_DTYPE_F32));
+        MIXRT_TRY(mixrt_passes_run(g, MIXRT_PASS_CAST_ELIM | MIXRT_PASS_DCE, NULL));
+        MIXRT_TRY(mixrt_plan_lower(g, &e->opts, tc));
+        MIXRT_TRY(mixrt_passes_run(g, MIXRT_PASS_CAST_ELIM | MIXRT_PASS_DCE, NULL));
+    }
+    drop_unused_constants(g);
+    MIXRT_TRY(mixrt_graph_toposort(g, &g->order));
+    MIXRT_TRY(select_kernels(e, tc));
+    if (e->opts.timing_cache) MIXRT_TRY(mixrt_timing_cache_save(tc, e->opts.timing_cache));
+    mixrt_timing_cache_stats(tc, &e->tc_hits, &e->tc_misses);
+    e->build_seconds = now_s() - t0;
+    mixrt_timing_cache_destroy(tc);
+    *out = e;
+    return MIXRT_STATUS_OK;
+fail:
+    mixrt_timing_cache_destroy(tc);
+    mixrt_engine_destroy(e);
+    return status;
+}
+
+mixrt_status mixrt_engine_build_reference(mixrt_context_t ctx, const char *model_path,
+                                          const struct mixrt_input_shape *shapes, size_t n_shapes, mixrt_engine_t *out) {
+    if (!ctx) return MIXRT_STATUS_INVALID_ARGUMENT;
+    if (!model_path || !out) return mixrt_error(ctx, MIXRT_STATUS_INVALID_ARGUMENT, "NULL argument");
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct mixrt_engine *e = NULL;
+    MIXRT_TRY(mixrt_engine_alloc(ctx, &e));
+    e->opts.shapes = shapes;
+    e->opts.n_shapes = n_shapes;
+    {
+        struct mixrt_build_options o = e->opts;
+        MIXRT_TRY(copy_options(e, &o));
+    }
+    snprintf(e->target, sizeof(e->target), "%s", mixrt_cpu_target());
+    snprintf(e->build_id, sizeof(e->build_id), "reference-f64");
+    MIXRT_TRY(mixrt_model_load_opts(ctx, model_path, true, &e->model));
+    struct mixrt_graph *g = mixrt_model_graph_mut(e->model);
+    MIXRT_TRY(apply_shapes(g, &e->opts));
+    MIXRT_TRY(mixrt_plan_check_dtypes(g, MIXRT_UNSUPPORTED_DTYPE_ERROR));
+    MIXRT_TRY(mixrt_graph_infer(g, NULL));
+    MIXRT_TRY(mixrt_plan_canonicalize(g, MIXRT_DTYPE_F64));
+    MIXRT_TRY(mixrt_graph_infer(g, NULL));
+    MIXRT_TRY(mixrt_engine_alloc_nodes(e));
+    for (int i = 0; i < g->n_nodes; i++) {
+        size_t nc;
+        const struct mixrt_cpu_kernel *const *c = mixrt_cpu_kernels_for(&g->nodes[i], &nc);
+        MIXRT_TRY(mixrt_engine_prepare_node(e, i, c[nc - 1])); /* the reference kernel is last */
+    }
+    *out = e;
+    return MIXRT_STATUS_OK;
+fail:
+    mixrt_engine_destroy(e);
+    return status;
+}
+
+/* ---- run and views ------------------------------------------------------------------------- */
+
+struct observe_bridge {
+    mixrt_engine_observer fn;
+    void *user;
+};
+
+static void bridge(void *user, const struct mixrt_graph *g, int node, int output, const struct mixrt_tensor *t) {
+    struct observe_bridge *b = user;
+    b->fn(b->user, g, node, g->nodes[node].outputs[output], t);
+}
+
+mixrt_status mixrt_engine_run_observed(mixrt_engine_t e, size_t n_inputs, const char *const *names,
+                                       const struct mixrt_tensor *const *inputs, struct mixrt_tensor **outputs,
+                                       mixrt_engine_observer observe, void *user) {
+    struct observe_bridge b = {observe, user};
+    struct mixrt_exec_opts xo = {e->fns, e->states, observe ? bridge : NULL, &b};
+    return mixrt_model_run_opts(e->model, n_inputs, names, inputs, outputs, &xo);
+}
+
+mixrt_status mixrt_engine_run(mixrt_engine_t e, size_t n_inputs, const char *const *names,
+                              const struct mixrt_tensor *const *inputs, struct mixrt_tensor **outputs) {
+    if (!e) return MIXRT_STATUS_INVALID_ARGUMENT;
+    return mixrt_engine_run_observed(e, n_inputs, names, inputs, outputs, NULL, NULL);
+}
+
+size_t mixrt_engine_input_count(mixrt_engine_t e) { return mixrt_model_input_count(e->model); }
+size_t mixrt_engine_output_count(mixrt_engine_t e) { return mixrt_model_output_count(e->model); }
+mixrt_status mixrt_engine_get_input(mixrt_engine_t e, size_t i, struct mixrt_value_info *out) {
+    return mixrt_model_get_input(e->model, i, out);
+}
+mixrt_status mixrt_engine_get_output(mixrt_engine_t e, size_t i, struct mixrt_value_info *out) {
+    return mixrt_model_get_output(e->model, i, out);
+}
+
+const struct mixrt_graph *mixrt_engine_graph(mixrt_engine_t e) { return mixrt_model_graph(e->model); }
+const char *mixrt_engine_node_kernel(mixrt_engine_t e, int i) {
+    return i >= 0 && i < e->n_nodes && e->kernels[i] ? e->kernels[i]->name : "none";
+}
+double mixrt_engine_node_time_ns(mixrt_engine_t e, int i) { return i >= 0 && i < e->n_nodes ? e->time_ns[i] : -1; }
+const char *mixrt_engine_target(mixrt_engine_t e) { return e->target; }
+const char *mixrt_engine_build_id(mixrt_engine_t e) { return e->build_id; }
+const struct mixrt_build_options *mixrt_engine_options(mixrt_engine_t e) { return &e->opts; }
+
+/* The dtype a layer computes its float data in: its first float input, else output. */
+static mixrt_dtype layer_precision(const struct mixrt_graph *g, const struct mixrt_node *n) {
+    if (!strcmp(n->op_type, "Cast") && n->n_outputs > 0 && n->outputs[0] >= 0) {
+        mixrt_dtype d = g->values[n->outputs[0]].dtype;
+        return mixrt_dtype_is_float(d) ? d : MIXRT_DTYPE_UNDEFINED;
+    }
+    for (int j = 0; j < n->n_inputs; j++)
+        if (n->inputs[j] >= 0 && mixrt_dtype_is_float(g->values[n->inputs[j]].dtype)) return g->values[n->inputs[j]].dtype;
+    for (int j = 0; j < n->n_outputs; j++)
+        if (n->outputs[j] >= 0 && mixrt_dtype_is_float(g->values[n->outputs[j]].dtype))
+            return g->values[n->outputs[j]].dtype;
+    return MIXRT_DTYPE_UNDEFINED;
+}
+
+size_t mixrt_engine_layer_count(mixrt_engine_t e) { return (size_t)e->n_nodes; }
+
+mixrt_status mixrt_engine_get_layer(mixrt_engine_t e, size_t index, struct mixrt_layer_info *out) {
+    const struct mixrt_graph *g = mixrt_model_graph(e->model);
+    if (index >= (size_t)e->n_nodes)
+        return mixrt_error(e->ctx, MIXRT_STATUS_INVALID_ARGUMENT, "layer index %zu out of range (%d layers)", index,
+                           e->n_nodes);
+    /* Layers in execution order. */
+    int ni = g->order[index];
+    const struct mixrt_node *n = &g->nodes[ni];
+    out->name = n->name;
+    out->op_type = n->op_type;
+    out->kernel = mixrt_engine_node_kernel(e, ni);
+    out->precision = layer_precision(g, n);
+    return MIXRT_STATUS_OK;
+}

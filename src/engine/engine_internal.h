@@ -1,0 +1,34 @@
+/* engine_internal.h - the engine object, shared by engine.c (build, run) and plan.c
+ * (save, load). */
+#ifndef MIXRT_ENGINE_INTERNAL_H
+#define MIXRT_ENGINE_INTERNAL_H
+
+#include "backend/cpu/kernels.h"
+#include "engine/engine_impl.h"
+
+struct mixrt_engine {
+    mixrt_context_t ctx;
+    struct mixrt_arena *arena; /* option copies, strings */
+    mixrt_model_t model;       /* owns the planned graph */
+    int n_nodes;
+    const struct mixrt_cpu_kernel **kernels; /* per node index */
+    mixrt_kernel_fn *fns;
+    void **states;
+    double *time_ns; /* measured while building; -1 untimed */
+    struct mixrt_build_options opts;
+    char target[160];
+    char build_id[40];
+    double build_seconds;
+    int tc_hits, tc_misses;
+    void *plan; /* the open plan file when loaded from one (plan.c) */
+};
+
+mixrt_status mixrt_engine_alloc(mixrt_context_t ctx, struct mixrt_engine **out);
+/* Sizes the per-node arrays for the model's graph. */
+mixrt_status mixrt_engine_alloc_nodes(struct mixrt_engine *e);
+/* Sets node i's kernel and runs its prepare. */
+mixrt_status mixrt_engine_prepare_node(struct mixrt_engine *e, int i, const struct mixrt_cpu_kernel *k);
+/* Releases the plan file an engine was loaded from (plan.c). */
+void mixrt_engine_plan_release(struct mixrt_engine *e);
+
+#endif

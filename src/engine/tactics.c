@@ -1,0 +1,357 @@
+/* tactics.c - tactic timing and the timing cache. Timing runs a kernel on seeded random
+ * inputs of the node's static shapes (constant inputs use the real weights) until about
+ * 20 ms or 40 runs have passed, and keeps the median. The cache file is text:
+ *   mixrt-timing-cache 1
+ *   target <target string>
+ *   <median ns> <key>            (one line per entry; the key has no newline)
+ * so it can be read, diffed and trimmed by hand. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/tactics.h"
+
+struct tc_entry {
+    char *key;
+    size_t key_size;
+    double ns;
+};
+
+struct mixrt_timing_cache {
+    mixrt_context_t ctx;
+    char target[160];
+    struct tc_entry *e;
+    size_t n, cap;
+    int hits, misses;
+};
+
+const char *mixrt_cpu_target(void) {
+    static char buf[160];
+    const struct mixrt_cpu_features *f = mixrt_cpu_features();
+    snprintf(buf, sizeof(buf), "cpu x86_64%s%s%s%s%s", f->avx2 ? " avx2" : "", f->avx512f ? " avx512f" : "",
+             f->avx512_bf16 ? " avx512_bf16" : "", f->avx512_vnni ? " avx512_vnni" : "",
+             f->avx512_fp16 ? " avx512_fp16" : "");
+    return buf;
+}
+
+mixrt_status mixrt_timing_cache_create(mixrt_context_t ctx, const char *target, struct mixrt_timing_cache **out) {
+    struct mixrt_timing_cache *tc = mixrt_calloc(ctx, 1, sizeof(*tc));
+    if (!tc) return MIXRT_STATUS_OUT_OF_MEMORY;
+    tc->ctx = ctx;
+    snprintf(tc->target, sizeof(tc->target), "%s", target);
+    *out = tc;
+    return MIXRT_STATUS_OK;
+}
+
+void mixrt_timing_cache_destroy(struct mixrt_timing_cache *tc) {
+    if (!tc) return;
+    for (size_t i = 0; i < tc->n; i++) mixrt_free(tc->ctx, tc->e[i].key, tc->e[i].key_size);
+    mixrt_free(tc->ctx, tc->e, tc->cap * sizeof(*tc->e));
+    mixrt_free(tc->ctx, tc, sizeof(*tc));
+}
+
+void mixrt_timing_cache_stats(const struct mixrt_timing_cache *tc, int *hits, int *misses) {
+    *hits = tc ? tc->hits : 0;
+    *misses = tc ? tc->misses : 0;
+}
+
+static struct tc_entry *tc_find(struct mixrt_timing_cache *tc, const char *key) {
+    for (size_t i = 0; i < tc->n; i++)
+        if (!strcmp(tc->e[i].key, key)) return &tc->e[i];
+    return NULL;
+}
+
+static mixrt_status tc_put(struct mixrt_timing_cache *tc, const char *key, double ns) {
+    struct tc_entry *e = tc_find(tc, key);
+    if (e) {
+        e->ns = ns;
+        return MIXRT_STATUS_OK;
+    }
+    if (tc->n == tc->cap) {
+        size_t cap = tc->cap ? tc->cap * 2 : 64;
+        struct tc_entry *ne = mixrt_calloc(tc->ctx, cap, sizeof(*ne));
+        if (!ne) return MIXRT_STATUS_OUT_OF_MEMORY;
+        if (tc->n) memcpy(ne, tc->e, tc->n * sizeof(*ne));
+        mixrt_free(tc->ctx, tc->e, tc->cap * sizeof(*tc->e));
+        tc->e = ne;
+        tc->cap = cap;
+    }
+    size_t len = strlen(key) + 1;
+    char *k = mixrt_alloc(tc->ctx, len);
+    if (!k) return MIXRT_STATUS_OUT_OF_MEMORY;
+    memcpy(k, key, len);
+    tc->e[tc->n++] = (struct tc_entry){k, len, ns};
+    return MIXRT_STATUS_OK;
+}
+
+mixrt_status mixrt_timing_cache_load(struct mixrt_timing_cache *tc, const char *path) {
+    mixrt_context_t ctx = tc->ctx;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        if (errno == ENOENT) return MIXRT_STATUS_OK; /* first build: the file is created after it */
+        return mixrt_error(ctx, MIXRT_STATUS_IO_ERROR, "cannot read timing cache '%s': %s", path, strerror(errno));
+    }
+    mixrt_status status = MIXRT_STATUS_OK;
+    char line[4096];
+    int ln = 0;
+    bool other_target = false;
+    while (fgets(line, sizeof(line), f)) {
+        ln++;
+        size_t len = strlen(line);
+        MIXRT_CHECK(ctx, len > 0 && line[len - 1] == '\n', MIXRT_STATUS_INVALID_ARGUMENT,
+                    "timing cache '%s' line %d is too long or not terminated; delete the file to rebuild it", path, ln);
+        line[--len] = 0;
+        if (ln == 1) {
+            MIXRT_CHECK(ctx, !strcmp(line, "mixrt-timing-cache 1"), MIXRT_STATUS_INVALID_ARGUMENT,
+                        "'%s' is not a mixrt timing cache (version 1); delete it or name another file", path);
+            continue;
+        }
+        if (ln == 2) {
+            MIXRT_CHECK(ctx, !strncmp(line, "target ", 7), MIXRT_STATUS_INVALID_ARGUMENT,
+                        "timing cache '%s' line 2: expected 'target ...'", path);
+            if (strcmp(line + 7, tc->target)) {
+                mixrt_log(ctx, MIXRT_LOG_WARNING, "timing cache '%s' was made for '%s', this machine is '%s': "
+                          "ignoring it (it will be rewritten)", path, line + 7, tc->target);
+                other_target = true;
+                break;
+            }
+            continue;
+        }
+        char *end;
+        errno = 0;
+        double ns = strtod(line, &end);
+        MIXRT_CHECK(ctx, end != line && *end == ' ' && end[1] && errno == 0 && ns >= 0 && ns < 1e15,
+                    MIXRT_STATUS_INVALID_ARGUMENT, "timing cache '%s' line %d is malformed; delete the file to "
+                    "rebuild it", path, ln);
+        MIXRT_TRY(tc_put(tc, end + 1, ns));
+    }
+    (void)other_target;
+fail:
+    fclose(f);
+    return status;
+}
+
+mixrt_status mixrt_timing_cache_save(struct mixrt_timing_cache *tc, const char *path) {
+    char tmp[4200];
+    snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) return mixrt_error(tc->ctx, MIXRT_STATUS_IO_ERROR, "cannot write timing cache '%s': %s", tmp, strerror(errno));
+    fprintf(f, "mixrt-timing-cache 1\ntarget %s\n", tc->target);
+    for (size_t i = 0; i < tc->n; i++) fprintf(f, "%.0f %s\n", tc->e[i].ns, tc->e[i].key);
+    bool ok = !ferror(f);
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        remove(tmp);
+        return mixrt_error(tc->ctx, MIXRT_STATUS_IO_ERROR, "cannot write timing cache '%s': %s", path, strerror(errno));
+    }
+    return MIXRT_STATUS_OK;
+}
+
+/* ---- timing ---------------------------------------------------------------------------- */
+
+static double now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static size_t kput(char *buf, size_t size, size_t off, const char *fmt, ...) MIXRT_PRINTF(4, 5);
+static size_t kput(char *buf, size_t size, size_t off, const char *fmt, ...) {
+    if (off >= size) return off;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + off, size - off, fmt, ap);
+    va_end(ap);
+    return n < 0 ? off : off + (size_t)n;
+}
+
+/* The cache key of (node as typed in g, kernel); false when it does not fit. */
+static bool node_key(const struct mixrt_graph *g, const struct mixrt_node *n, const char *kernel, const char *target,
+                     char *buf, size_t size) {
+    size_t o = kput(buf, size, 0, "%s|%s|%s|%lld|", target, n->domain, n->op_type, (long long)n->opset);
+    for (int a = 0; a < n->n_attrs; a++) {
+        const struct mixrt_attr *at = &n->attrs[a];
+        o = kput(buf, size, o, "%s=", at->name);
+        switch (at->type) {
+        case MIXRT_ATTR_INT: o = kput(buf, size, o, "%lld", (long long)at->i); break;
+        case MIXRT_ATTR_FLOAT: o = kput(buf, size, o, "%.9g", (double)at->f); break;
+        case MIXRT_ATTR_STRING: o = kput(buf, size, o, "%.*s", (int)(at->s_len < 64 ? at->s_len : 64), at->s); break;
+        case MIXRT_ATTR_INTS:
+            for (size_t j = 0; j < at->n; j++) o = kput(buf, size, o, "%s%lld", j ? "," : "", (long long)at->ints[j]);
+            break;
+        case MIXRT_ATTR_FLOATS:
+            for (size_t j = 0; j < at->n; j++) o = kput(buf, size, o, "%s%.9g", j ? "," : "", (double)at->floats[j]);
+            break;
+        default: o = kput(buf, size, o, "?"); break;
+        }
+        o = kput(buf, size, o, ";");
+    }
+    for (int j = 0; j < n->n_inputs; j++) {
+        if (n->inputs[j] < 0) {
+            o = kput(buf, size, o, "|-");
+            continue;
+        }
+        const struct mixrt_value *v = &g->values[n->inputs[j]];
+        o = kput(buf, size, o, "|%s%s[", v->init ? "c:" : "", mixrt_dtype_name(v->dtype));
+        for (int d = 0; d < v->rank; d++) o = kput(buf, size, o, "%s%lld", d ? "x" : "", (long long)v->dims[d].value);
+        o = kput(buf, size, o, "]");
+    }
+    o = kput(buf, size, o, "|%s", kernel);
+    for (size_t i = 0; i < o && i < size; i++)
+        if (buf[i] == '\n' || buf[i] == '\r') buf[i] = ' ';
+    return o < size;
+}
+
+static uint64_t mix64(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Times kernel k on node n of g with inputs in; the median over the runs in *ns. */
+static mixrt_status time_kernel(struct mixrt_graph *g, const struct mixrt_node *n, const struct mixrt_cpu_kernel *kern,
+                                const struct mixrt_tensor *const *in, double *ns) {
+    mixrt_context_t ctx = g->ctx;
+    mixrt_status status = MIXRT_STATUS_OK;
+    void *state = NULL;
+    enum { MAX_RUNS = 40, MAX_OUT = 8 };
+    double t[MAX_RUNS];
+    int runs = 0;
+    struct mixrt_tensor out[MAX_OUT];
+    bool wanted[MAX_OUT], is_seq[MAX_OUT];
+    struct mixrt_seq oseq[MAX_OUT];
+    const struct mixrt_seq *in_seq[16] = {0};
+    MIXRT_CHECK(ctx, n->n_outputs <= MAX_OUT && n->n_inputs <= 16, MIXRT_STATUS_UNSUPPORTED,
+                "%s node '%s' has too many inputs/outputs to time", n->op_type, n->name);
+    memset(out, 0, sizeof(out));
+    memset(oseq, 0, sizeof(oseq));
+    if (kern->prepare) MIXRT_TRY(kern->prepare(ctx, g, n, &state));
+    double total = 0;
+    for (int r = -1; r < MAX_RUNS && (r < 3 || total < 20e6); r++) {
+        for (int j = 0; j < n->n_outputs; j++) {
+            wanted[j] = n->outputs[j] >= 0;
+            is_seq[j] = false;
+        }
+        struct mixrt_kernel_ctx k = {
+            .ctx = ctx, .graph = g, .node = n, .opset = n->opset, .n_in = n->n_inputs, .in = in, .in_seq = in_seq,
+            .n_out = n->n_outputs, .out = out, .out_seq = oseq, .out_is_seq = is_seq, .out_wanted = wanted,
+            .env = NULL, .state = state,
+        };
+        double t0 = now_ns();
+        status = kern->run(&k);
+        double dt = now_ns() - t0;
+        for (int j = 0; j < n->n_outputs; j++) {
+            mixrt_tensor_release(ctx, &out[j]);
+            mixrt_seq_release(ctx, &oseq[j]);
+        }
+        if (status != MIXRT_STATUS_OK) {
+            mixrt_error_prefix(ctx, "timing kernel '%s'", kern->name);
+            goto fail;
+        }
+        if (r >= 0) { /* the first run warms caches and lazily made primitives */
+            t[runs++] = dt;
+            total += dt;
+        }
+    }
+    qsort(t, (size_t)runs, sizeof(double), cmp_double);
+    *ns = t[runs / 2];
+fail:
+    if (kern->release) kern->release(ctx, state);
+    return status;
+}
+
+mixrt_status mixrt_tactics_choose(struct mixrt_graph *g, int ni, struct mixrt_timing_cache *tc, bool time_ref,
+                                  int verbose, const struct mixrt_cpu_kernel **best, double *best_ns) {
+    mixrt_context_t ctx = g->ctx;
+    mixrt_status status = MIXRT_STATUS_OK;
+    const struct mixrt_node *n = &g->nodes[ni];
+    size_t nc;
+    const struct mixrt_cpu_kernel *const *cands = mixrt_cpu_kernels_for(n, &nc);
+    const struct mixrt_cpu_kernel *list[8];
+    size_t ns = 0;
+    struct mixrt_tensor tin[16];
+    const struct mixrt_tensor *in[16] = {0};
+    bool made[16] = {0};
+    char why[256], key[4096];
+    for (size_t i = 0; i < nc && ns < 8; i++) {
+        why[0] = 0;
+        if (cands[i]->supports(g, n, why, sizeof(why))) list[ns++] = cands[i];
+        else if (verbose && strcmp(cands[i]->name, "ref"))
+            mixrt_log(ctx, MIXRT_LOG_NOTE, "  %s '%s': kernel %s refused: %s", n->op_type, n->name, cands[i]->name, why);
+    }
+    *best = ns ? list[0] : NULL;
+    *best_ns = -1;
+    if (ns == 0) return MIXRT_STATUS_OK;
+    bool only_ref = ns == 1 && !strcmp(list[0]->name, "ref");
+    if (ns == 1 && !(only_ref && time_ref)) return MIXRT_STATUS_OK; /* nothing to choose between */
+    /* Static shapes are needed to make inputs. */
+    if (n->n_inputs > 16) return MIXRT_STATUS_OK;
+    for (int j = 0; j < n->n_inputs; j++) {
+        if (n->inputs[j] < 0) continue;
+        const struct mixrt_value *v = &g->values[n->inputs[j]];
+        if (v->init) continue;
+        if (v->rank < 0 || v->dtype == MIXRT_DTYPE_UNDEFINED || !mixrt_dtype_is_supported(v->dtype)) return MIXRT_STATUS_OK;
+        for (int d = 0; d < v->rank; d++)
+            if (v->dims[d].value < 0) return MIXRT_STATUS_OK;
+    }
+    double best_t = -1;
+    for (size_t c = 0; c < ns; c++) {
+        if (!strcmp(list[c]->name, "ref") && !only_ref) continue; /* the reference is the slowest by design */
+        double t = -1;
+        bool keyed = node_key(g, n, list[c]->name, tc ? tc->target : "", key, sizeof(key));
+        struct tc_entry *hit = tc && keyed ? tc_find(tc, key) : NULL;
+        if (hit) {
+            t = hit->ns;
+            tc->hits++;
+        } else {
+            if (tc) tc->misses++;
+            /* Inputs made once per node, on first need. */
+            uint64_t seed = 0x6d69787274ull;
+            for (int j = 0; j < n->n_inputs; j++) {
+                if (n->inputs[j] < 0 || made[j]) continue;
+                const struct mixrt_value *v = &g->values[n->inputs[j]];
+                if (v->init) {
+                    in[j] = v->init;
+                    continue;
+                }
+                int64_t dims[MIXRT_MAX_RANK];
+                for (int d = 0; d < v->rank; d++) dims[d] = v->dims[d].value;
+                MIXRT_TRY(mixrt_tensor_init(ctx, &tin[j], v->dtype, v->rank, dims));
+                made[j] = true;
+                size_t cnt = mixrt_tensor_numel(&tin[j]);
+                for (size_t e = 0; e < cnt; e++) {
+                    double r = (double)(mix64(&seed) >> 11) * (1.0 / 9007199254740992.0);
+                    if (v->dtype == MIXRT_DTYPE_BOOL) ((uint8_t *)tin[j].data)[e] = r < 0.5;
+                    else if (mixrt_dtype_is_float(v->dtype)) mixrt_store_f64(tin[j].data, v->dtype, e, 2 * r - 1);
+                    else if (v->dtype != MIXRT_DTYPE_STRING) mixrt_store_i64(tin[j].data, v->dtype, e, 0);
+                }
+                in[j] = &tin[j];
+            }
+            MIXRT_TRY(time_kernel(g, n, list[c], in, &t));
+            if (tc && keyed) MIXRT_TRY(tc_put(tc, key, t));
+        }
+        if (verbose)
+            mixrt_log(ctx, MIXRT_LOG_NOTE, "  %s '%s': kernel %s %.1f us%s", n->op_type, n->name, list[c]->name, t / 1e3,
+                      hit ? " (timing cache)" : "");
+        if (best_t < 0 || t < best_t) {
+            best_t = t;
+            *best = list[c];
+        }
+    }
+    *best_ns = best_t;
+fail:
+    for (int j = 0; j < 16; j++)
+        if (made[j]) mixrt_tensor_release(ctx, &tin[j]);
+    return status;
+}

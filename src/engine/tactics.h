@@ -1,0 +1,33 @@
+/* tactics.h - timing candidate kernels (tactics) for one node, and the timing cache that
+ * makes rebuilds fast and reproducible. A cache entry is keyed by everything the timing
+ * depends on (target, op, opset, attributes, input dtypes/shapes/constness, kernel) and
+ * never by the model's own dtype, so an f32 and a bf16 model of one network share it. */
+#ifndef MIXRT_ENGINE_TACTICS_H
+#define MIXRT_ENGINE_TACTICS_H
+
+#include "backend/cpu/kernels.h"
+
+struct mixrt_timing_cache;
+
+/* An empty cache for target (copied). */
+mixrt_status mixrt_timing_cache_create(mixrt_context_t ctx, const char *target, struct mixrt_timing_cache **out);
+/* Reads path into the cache when it exists. A file for another target is ignored with a
+ * warning; a malformed file is an error naming the line. */
+mixrt_status mixrt_timing_cache_load(struct mixrt_timing_cache *tc, const char *path);
+/* Writes the cache (atomically: beside, then renamed). */
+mixrt_status mixrt_timing_cache_save(struct mixrt_timing_cache *tc, const char *path);
+void mixrt_timing_cache_destroy(struct mixrt_timing_cache *tc);
+/* Hits and misses so far (for the build summary). */
+void mixrt_timing_cache_stats(const struct mixrt_timing_cache *tc, int *hits, int *misses);
+
+/* Times every kernel that supports node ni of g (g typed as it will run; shapes must be
+ * known, else nothing is timed) and returns the fastest in *best with its median time
+ * in *best_ns. The reference kernel is timed only when it is the sole candidate and
+ * time_ref is set; otherwise it is the fallback with *best_ns = -1. */
+mixrt_status mixrt_tactics_choose(struct mixrt_graph *g, int ni, struct mixrt_timing_cache *tc, bool time_ref,
+                                  int verbose, const struct mixrt_cpu_kernel **best, double *best_ns);
+
+/* The CPU target string of this machine: "cpu x86_64 <features>". */
+const char *mixrt_cpu_target(void);
+
+#endif /* MIXRT_ENGINE_TACTICS_H */

@@ -1,0 +1,756 @@
+/* planner.c - the precision planner (planner.h). It owns the rewrite of a main graph
+ * from declared dtypes to planned ones; invariant after each step: every node's inputs
+ * have the dtypes its kernel will see, the graph I/O keeps the model's declared dtypes,
+ * and g->order is a valid topological order. */
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/tactics.h"
+#include "precision/planner.h"
+
+/* ---- small graph-editing helpers --------------------------------------------------------- */
+
+static bool is_lowp_or_f32(mixrt_dtype t) {
+    return t == MIXRT_DTYPE_F32 || t == MIXRT_DTYPE_F16 || t == MIXRT_DTYPE_BF16;
+}
+
+static const char *prec_name(mixrt_dtype t) {
+    switch (t) {
+    case MIXRT_DTYPE_F32: return "fp32";
+    case MIXRT_DTYPE_F16: return "fp16";
+    case MIXRT_DTYPE_BF16: return "bf16";
+    case MIXRT_DTYPE_F64: return "fp64";
+    default: return mixrt_dtype_name(t);
+    }
+}
+
+/* A fresh value named "<base><suffix>" unique in g; -1 on out-of-memory. */
+static int fresh_value(struct mixrt_graph *g, const char *base, const char *suffix) {
+    char name[600];
+    for (int k = 0; k < 10000; k++) {
+        if (k) snprintf(name, sizeof(name), "%.500s%s_%d", base, suffix, k);
+        else snprintf(name, sizeof(name), "%.500s%s", base, suffix);
+        if (mixrt_graph_find_value(g, name) < 0) return mixrt_graph_get_or_add_value(g, name);
+    }
+    return -1;
+}
+
+static bool fresh_node_name(const struct mixrt_graph *g, const char *base, char *out, size_t size) {
+    for (int k = 0; k < 10000; k++) {
+        if (k) snprintf(out, size, "%.400s_%d", base, k);
+        else snprintf(out, size, "%.400s", base);
+        bool used = false;
+        for (int i = 0; i < g->n_nodes && !used; i++) used = !strcmp(g->nodes[i].name, out);
+        if (!used) return true;
+    }
+    return false;
+}
+
+static void copy_shape(struct mixrt_value *dst, const struct mixrt_value *src) {
+    dst->rank = src->rank;
+    for (int d = 0; d < src->rank && d < MIXRT_MAX_RANK; d++) dst->dims[d] = src->dims[d];
+}
+
+/* Appends Cast(src -> dst, to) to g. Returns the node index or -1 (out of memory). */
+static int add_cast_node(struct mixrt_graph *g, int src, int dst, mixrt_dtype to) {
+    char name[512];
+    if (!fresh_node_name(g, g->values[dst].name, name, sizeof(name))) return -1;
+    int ni = mixrt_graph_add_node(g, name, "Cast", "");
+    if (ni < 0) return -1;
+    struct mixrt_node *n = &g->nodes[ni];
+    int64_t opset = mixrt_graph_opset(g, "");
+    n->opset = opset > 0 ? opset : 13;
+    n->inputs = mixrt_arena_calloc(g->arena, 1, sizeof(int));
+    n->outputs = mixrt_arena_calloc(g->arena, 1, sizeof(int));
+    n->attrs = mixrt_arena_calloc(g->arena, 1, sizeof(struct mixrt_attr));
+    if (!n->inputs || !n->outputs || !n->attrs) return -1;
+    n->n_inputs = n->n_outputs = n->n_attrs = 1;
+    n->inputs[0] = src;
+    n->outputs[0] = dst;
+    n->attrs[0].name = "to";
+    n->attrs[0].type = MIXRT_ATTR_INT;
+    n->attrs[0].i = to;
+    g->values[dst].producer = ni;
+    g->values[dst].dtype = to;
+    copy_shape(&g->values[dst], &g->values[src]);
+    return ni;
+}
+
+/* Converts constant t to dtype `to` into a new arena-held tensor (owning its data). */
+static mixrt_status convert_const(struct mixrt_graph *g, const struct mixrt_tensor *t, mixrt_dtype to,
+                                  struct mixrt_tensor **out) {
+    struct mixrt_tensor *nt = mixrt_arena_calloc(g->arena, 1, sizeof(*nt));
+    if (!nt) return MIXRT_STATUS_OUT_OF_MEMORY;
+    mixrt_status status = mixrt_tensor_init(g->ctx, nt, to, t->rank, t->dims);
+    if (status != MIXRT_STATUS_OK) return status;
+    status = mixrt_convert(nt->data, to, t->data, t->dtype, mixrt_tensor_numel(t));
+    if (status != MIXRT_STATUS_OK) {
+        mixrt_tensor_release(g->ctx, nt);
+        return mixrt_error(g->ctx, status, "cannot convert constant %s to %s", mixrt_dtype_name(t->dtype),
+                           mixrt_dtype_name(to));
+    }
+    *out = nt;
+    return MIXRT_STATUS_OK;
+}
+
+static bool is_fixed_const(const struct mixrt_graph *g, int vi) {
+    return vi >= 0 && g->values[vi].init && !(g->values[vi].flags & (MIXRT_VALUE_GRAPH_INPUT | MIXRT_VALUE_OUTER));
+}
+
+/* Values read by name from subgraphs (their dtype must not change under them). */
+static void mark_outer(const struct mixrt_graph *g, const struct mixrt_graph *sub, bool *used) {
+    for (int i = 0; i < sub->n_values; i++) {
+        if (!(sub->values[i].flags & MIXRT_VALUE_OUTER)) continue;
+        int vi = mixrt_graph_find_value(g, sub->values[i].name);
+        if (vi >= 0) used[vi] = true;
+    }
+    for (int n = 0; n < sub->n_nodes; n++)
+        for (int a = 0; a < sub->nodes[n].n_attrs; a++) {
+            const struct mixrt_attr *at = &sub->nodes[n].attrs[a];
+            if (at->g) mark_outer(g, at->g, used);
+            for (size_t j = 0; at->graphs && j < at->n; j++) mark_outer(g, at->graphs[j], used);
+        }
+}
+
+static bool *outer_used_set(struct mixrt_graph *g) {
+    bool *used = mixrt_calloc(g->ctx, (size_t)(g->n_values > 0 ? g->n_values : 1), sizeof(bool));
+    if (!used) return NULL;
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int a = 0; a < g->nodes[i].n_attrs; a++) {
+            const struct mixrt_attr *at = &g->nodes[i].attrs[a];
+            if (at->g) mark_outer(g, at->g, used);
+            for (size_t j = 0; at->graphs && j < at->n; j++) mark_outer(g, at->graphs[j], used);
+        }
+    return used;
+}
+
+/* ---- unsupported dtypes ------------------------------------------------------------------- */
+
+static bool dtype_uncomputable(mixrt_dtype t) {
+    return t != MIXRT_DTYPE_UNDEFINED && !mixrt_dtype_is_supported(t);
+}
+
+/* Numeric ops a string tensor can never feed. */
+static bool numeric_only_op(const struct mixrt_node *n) {
+    return mixrt_plan_op_flexible(n) && strcmp(n->op_type, "Identity") && strcmp(n->op_type, "Reshape") &&
+           strcmp(n->op_type, "Transpose") && strcmp(n->op_type, "Flatten") && strcmp(n->op_type, "Squeeze") &&
+           strcmp(n->op_type, "Unsqueeze") && strcmp(n->op_type, "Concat") && strcmp(n->op_type, "Split") &&
+           strcmp(n->op_type, "Slice") && strcmp(n->op_type, "Gather") && strcmp(n->op_type, "GatherElements") &&
+           strcmp(n->op_type, "GatherND") && strcmp(n->op_type, "Expand") && strcmp(n->op_type, "Tile") &&
+           strcmp(n->op_type, "Pad") && strcmp(n->op_type, "Where") && strcmp(n->op_type, "Max") &&
+           strcmp(n->op_type, "Min");
+}
+
+static const char *value_kind(const struct mixrt_value *v) {
+    if (v->flags & MIXRT_VALUE_GRAPH_INPUT) return v->init ? "overridable weight" : "graph input";
+    if (v->flags & MIXRT_VALUE_GRAPH_OUTPUT) return "graph output";
+    if (v->init) return "weight";
+    return "tensor";
+}
+
+struct dtype_fallback {
+    int count[MIXRT_DTYPE_COUNT];
+    const char *first[MIXRT_DTYPE_COUNT];
+};
+
+static mixrt_status check_graph_dtypes(struct mixrt_graph *g, enum mixrt_unsupported_dtype policy,
+                                       struct dtype_fallback *fb) {
+    for (int i = 0; i < g->n_values; i++) {
+        struct mixrt_value *v = &g->values[i];
+        if (v->flags & MIXRT_VALUE_OUTER) continue;
+        bool bad = dtype_uncomputable(v->dtype);
+        const char *why = "which the cpu backend cannot compute";
+        if (!bad && v->dtype == MIXRT_DTYPE_STRING) {
+            /* A string fed where a number belongs. */
+            for (int n = 0; n < g->n_nodes && !bad; n++) {
+                if (!numeric_only_op(&g->nodes[n])) continue;
+                for (int j = 0; j < g->nodes[n].n_inputs; j++)
+                    if (g->nodes[n].inputs[j] == i) {
+                        bad = true;
+                        why = "fed to a numeric op";
+                    }
+            }
+        }
+        if (!bad) continue;
+        if (policy == MIXRT_UNSUPPORTED_DTYPE_ERROR)
+            return mixrt_error(g->ctx, MIXRT_STATUS_UNSUPPORTED_DTYPE, "cannot build: %s '%s' is %s, %s; "
+                               "--unsupported-dtype fallback converts it to f32", value_kind(v), v->name,
+                               mixrt_dtype_name(v->dtype), why);
+        if (v->init && v->dtype == MIXRT_DTYPE_STRING) {
+            /* Strings parse as numbers, as Cast(string -> float) does. */
+            struct mixrt_tensor *nt = mixrt_arena_calloc(g->arena, 1, sizeof(*nt));
+            if (!nt) return MIXRT_STATUS_OUT_OF_MEMORY;
+            mixrt_status status = mixrt_tensor_init(g->ctx, nt, MIXRT_DTYPE_F32, v->init->rank, v->init->dims);
+            if (status != MIXRT_STATUS_OK) return status;
+            const struct mixrt_string *s = v->init->data;
+            for (size_t e = 0; e < mixrt_tensor_numel(nt); e++) {
+                char tmp[64];
+                size_t len = s[e].len < sizeof(tmp) - 1 ? s[e].len : sizeof(tmp) - 1;
+                if (len) memcpy(tmp, s[e].ptr, len);
+                tmp[len] = 0;
+                ((float *)nt->data)[e] = strtof(tmp, NULL);
+            }
+            mixrt_tensor_release(g->ctx, v->init);
+            v->init = nt;
+        } else if (v->init) {
+            return mixrt_error(g->ctx, MIXRT_STATUS_UNSUPPORTED_DTYPE, "cannot build: weight '%s' is %s; mixrt cannot "
+                               "read its values, so --unsupported-dtype fallback cannot convert it", v->name,
+                               mixrt_dtype_name(v->dtype));
+        }
+        if (!fb->count[v->dtype]) fb->first[v->dtype] = v->name;
+        fb->count[v->dtype]++;
+        v->dtype = MIXRT_DTYPE_F32;
+    }
+    for (int n = 0; n < g->n_nodes; n++) {
+        struct mixrt_node *nd = &g->nodes[n];
+        for (int a = 0; a < nd->n_attrs; a++) {
+            struct mixrt_attr *at = &nd->attrs[a];
+            if ((!strcmp(at->name, "to") || !strcmp(at->name, "dtype")) && at->type == MIXRT_ATTR_INT &&
+                at->i > 0 && at->i < MIXRT_DTYPE_COUNT && dtype_uncomputable((mixrt_dtype)at->i)) {
+                if (policy == MIXRT_UNSUPPORTED_DTYPE_ERROR)
+                    return mixrt_error(g->ctx, MIXRT_STATUS_UNSUPPORTED_DTYPE, "cannot build: %s node '%s' makes %s "
+                                       "tensors (attribute '%s'), which the cpu backend cannot compute; "
+                                       "--unsupported-dtype fallback makes them f32", nd->op_type, nd->name,
+                                       mixrt_dtype_name((mixrt_dtype)at->i), at->name);
+                if (!fb->count[at->i]) fb->first[at->i] = nd->name;
+                fb->count[at->i]++;
+                at->i = MIXRT_DTYPE_F32;
+            }
+            mixrt_status status = MIXRT_STATUS_OK;
+            if (at->g) status = check_graph_dtypes(at->g, policy, fb);
+            for (size_t j = 0; status == MIXRT_STATUS_OK && at->graphs && j < at->n; j++)
+                status = check_graph_dtypes(at->graphs[j], policy, fb);
+            if (status != MIXRT_STATUS_OK) return status;
+        }
+    }
+    return MIXRT_STATUS_OK;
+}
+
+mixrt_status mixrt_plan_check_dtypes(struct mixrt_graph *g, enum mixrt_unsupported_dtype policy) {
+    struct dtype_fallback fb;
+    memset(&fb, 0, sizeof(fb));
+    mixrt_status status = check_graph_dtypes(g, policy, &fb);
+    if (status != MIXRT_STATUS_OK) return status;
+    for (int t = 0; t < MIXRT_DTYPE_COUNT; t++)
+        if (fb.count[t])
+            mixrt_log(g->ctx, MIXRT_LOG_WARNING, "%d %s tensor%s (first: '%s') converted to f32 "
+                      "(--unsupported-dtype fallback): results differ from %s arithmetic", fb.count[t],
+                      mixrt_dtype_name((mixrt_dtype)t), fb.count[t] > 1 ? "s" : "", fb.first[t],
+                      mixrt_dtype_name((mixrt_dtype)t));
+    return MIXRT_STATUS_OK;
+}
+
+/* ---- canonicalization (weak typing) -------------------------------------------------------- */
+
+static bool canon_from(mixrt_dtype t, mixrt_dtype to) {
+    if (t == to) return false;
+    return is_lowp_or_f32(t);
+}
+
+static mixrt_status canon_attrs(struct mixrt_graph *g, struct mixrt_node *n, mixrt_dtype to);
+
+/* Canonicalizes values, weights and attributes of a subgraph body in place (no casts:
+ * its inputs arrive already canonical from the enclosing node). */
+static mixrt_status canon_body(struct mixrt_graph *g, mixrt_dtype to) {
+    mixrt_status status;
+    for (int i = 0; i < g->n_values; i++) {
+        struct mixrt_value *v = &g->values[i];
+        if (v->flags & MIXRT_VALUE_OUTER) continue;
+        if (!canon_from(v->dtype, to)) continue;
+        if (v->init) {
+            struct mixrt_tensor *nt;
+            if ((status = convert_const(g, v->init, to, &nt)) != MIXRT_STATUS_OK) return status;
+            mixrt_tensor_release(g->ctx, v->init);
+            v->init = nt;
+        }
+        v->dtype = to;
+    }
+    for (int n = 0; n < g->n_nodes; n++)
+        if ((status = canon_attrs(g, &g->nodes[n], to)) != MIXRT_STATUS_OK) return status;
+    return MIXRT_STATUS_OK;
+}
+
+static mixrt_status canon_attrs(struct mixrt_graph *g, struct mixrt_node *n, mixrt_dtype to) {
+    mixrt_status status;
+    bool dtype_attr_op = !n->domain[0] && (!strcmp(n->op_type, "Cast") || !strcmp(n->op_type, "RandomNormal") ||
+                                           !strcmp(n->op_type, "RandomUniform") ||
+                                           !strcmp(n->op_type, "RandomNormalLike") ||
+                                           !strcmp(n->op_type, "RandomUniformLike") ||
+                                           !strcmp(n->op_type, "EyeLike") || !strcmp(n->op_type, "Bernoulli"));
+    for (int a = 0; a < n->n_attrs; a++) {
+        struct mixrt_attr *at = &n->attrs[a];
+        if (dtype_attr_op && at->type == MIXRT_ATTR_INT && (!strcmp(at->name, "to") || !strcmp(at->name, "dtype")) &&
+            at->i > 0 && at->i < MIXRT_DTYPE_COUNT && canon_from((mixrt_dtype)at->i, to))
+            at->i = to;
+        if (at->type == MIXRT_ATTR_TENSOR && at->t && !strcmp(n->op_type, "ConstantOfShape") &&
+            canon_from(at->t->dtype, to)) {
+            struct mixrt_tensor *nt;
+            if ((status = convert_const(g, at->t, to, &nt)) != MIXRT_STATUS_OK) return status;
+            mixrt_tensor_release(g->ctx, at->t);
+            at->t = nt;
+        }
+        if (at->g && (status = canon_body(at->g, to)) != MIXRT_STATUS_OK) return status;
+        for (size_t j = 0; at->graphs && j < at->n; j++)
+            if ((status = canon_body(at->graphs[j], to)) != MIXRT_STATUS_OK) return status;
+    }
+    return MIXRT_STATUS_OK;
+}
+
+/* Graph output vi (declared dtype d) gets its producer's result through a new value
+ * cast to d. Returns the new (pre-cast) value, or -1 on out-of-memory. */
+static int split_output(struct mixrt_graph *g, int vi, mixrt_dtype inner, const char *suffix) {
+    int p = g->values[vi].producer;
+    int nv = fresh_value(g, g->values[vi].name, suffix);
+    if (nv < 0) return -1;
+    struct mixrt_value *v = &g->values[vi];
+    g->values[nv].dtype = inner;
+    copy_shape(&g->values[nv], v);
+    g->values[nv].producer = p;
+    g->values[nv].flags = 0;
+    struct mixrt_node *pn = &g->nodes[p];
+    for (int j = 0; j < pn->n_outputs; j++)
+        if (pn->outputs[j] == vi) pn->outputs[j] = nv;
+    /* Other nodes reading the output read the inner value (no round trip through d). */
+    for (int n = 0; n < g->n_nodes; n++)
+        for (int j = 0; j < g->nodes[n].n_inputs; j++)
+            if (g->nodes[n].inputs[j] == vi) g->nodes[n].inputs[j] = nv;
+    if (add_cast_node(g, nv, vi, g->values[vi].dtype) < 0) return -1;
+    g->values[vi].producer = g->n_nodes - 1;
+    return nv;
+}
+
+mixrt_status mixrt_plan_canonicalize(struct mixrt_graph *g, mixrt_dtype to) {
+    mixrt_context_t ctx = g->ctx;
+    mixrt_status status = MIXRT_STATUS_OK;
+    const char *suffix = to == MIXRT_DTYPE_F64 ? "__f64" : "__f32";
+    int nv0 = g->n_values, nn0 = g->n_nodes;
+    bool *is_out = mixrt_calloc(ctx, (size_t)(nv0 > 0 ? nv0 : 1), sizeof(bool));
+    bool *is_in = mixrt_calloc(ctx, (size_t)(nv0 > 0 ? nv0 : 1), sizeof(bool));
+    if (!is_out || !is_in) {
+        status = MIXRT_STATUS_OUT_OF_MEMORY;
+        goto fail;
+    }
+    for (int i = 0; i < g->n_outputs; i++) is_out[g->outputs[i]] = true;
+    for (int i = 0; i < g->n_inputs; i++) is_in[g->inputs[i]] = true;
+
+    /* Graph inputs (and overridable weights) of a float dtype: cast once at the boundary. */
+    for (int i = 0; i < g->n_inputs; i++) {
+        int vi = g->inputs[i];
+        if (!canon_from(g->values[vi].dtype, to)) continue;
+        bool used = false;
+        for (int n = 0; n < nn0 && !used; n++)
+            for (int j = 0; j < g->nodes[n].n_inputs; j++) used |= g->nodes[n].inputs[j] == vi;
+        if (!used) continue;
+        int nv = fresh_value(g, g->values[vi].name, suffix);
+        MIXRT_CHECK(ctx, nv >= 0, MIXRT_STATUS_OUT_OF_MEMORY, "out of memory");
+        for (int n = 0; n < nn0; n++)
+            for (int j = 0; j < g->nodes[n].n_inputs; j++)
+                if (g->nodes[n].inputs[j] == vi) g->nodes[n].inputs[j] = nv;
+        MIXRT_CHECK(ctx, add_cast_node(g, vi, nv, to) >= 0, MIXRT_STATUS_OUT_OF_MEMORY, "out of memory");
+    }
+    /* Every other float value of the original graph computes in `to`. */
+    for (int vi = 0; vi < nv0; vi++) {
+        struct mixrt_value *v = &g->values[vi];
+        if (is_in[vi] || (v->flags & MIXRT_VALUE_OUTER) || !canon_from(v->dtype, to)) continue;
+        if (is_out[vi]) {
+            if (v->producer < 0) continue; /* a constant output keeps its declared dtype */
+            MIXRT_CHECK(ctx, split_output(g, vi, to, suffix) >= 0, MIXRT_STATUS_OUT_OF_MEMORY, "out of memory");
+            continue;
+        }
+        if (v->init) {
+            struct mixrt_tensor *nt;
+            MIXRT_TRY(convert_const(g, v->init, to, &nt));
+            mixrt_tensor_release(ctx, g->values[vi].init);
+            g->values[vi].init = nt;
+        }
+        g->values[vi].dtype = to;
+    }
+    for (int n = 0; n < nn0; n++) MIXRT_TRY(canon_attrs(g, &g->nodes[n], to));
+    MIXRT_TRY(mixrt_graph_toposort(g, &g->order));
+fail:
+    mixrt_free(ctx, is_out, (size_t)(nv0 > 0 ? nv0 : 1) * sizeof(bool));
+    mixrt_free(ctx, is_in, (size_t)(nv0 > 0 ? nv0 : 1) * sizeof(bool));
+    return status;
+}
+
+/* ---- lowering ---------------------------------------------------------------------------------- */
+
+/* Precision-flexible ops: their float data inputs and outputs share one dtype (ONNX
+ * type variable T) that may be any float type. keep: input indices that are not T. */
+struct flex_op {
+    const char *op;
+    unsigned keep; /* bit j: input j keeps its dtype */
+    bool timed;    /* compute-heavy: precision chosen by timing */
+};
+
+static const struct flex_op flex_ops[] = {
+    {"Conv", 0, true}, {"ConvTranspose", 0, true}, {"MatMul", 0, true}, {"Gemm", 0, true},
+    {"Relu", 0, false}, {"LeakyRelu", 0, false}, {"PRelu", 0, false}, {"Elu", 0, false}, {"Selu", 0, false},
+    {"Celu", 0, false}, {"Sigmoid", 0, false}, {"HardSigmoid", 0, false}, {"HardSwish", 0, false},
+    {"Tanh", 0, false}, {"Softplus", 0, false}, {"Softsign", 0, false}, {"Gelu", 0, false}, {"Mish", 0, false},
+    {"Erf", 0, false}, {"Exp", 0, false}, {"Log", 0, false}, {"Sqrt", 0, false}, {"Reciprocal", 0, false},
+    {"Neg", 0, false}, {"Abs", 0, false}, {"Sin", 0, false}, {"Cos", 0, false}, {"Clip", 0, false},
+    {"ThresholdedRelu", 0, false}, {"Identity", 0, false}, {"Dropout", 2u, false}, {"Add", 0, false},
+    {"Sub", 0, false}, {"Mul", 0, false}, {"Div", 0, false}, {"Pow", 2u, false}, {"Max", 0, false},
+    {"Min", 0, false}, {"Sum", 0, false}, {"Mean", 0, false}, {"Where", 0, false}, {"Reshape", 0, false},
+    {"Transpose", 0, false}, {"Flatten", 0, false}, {"Squeeze", 0, false}, {"Unsqueeze", 0, false},
+    {"Concat", 0, false}, {"Split", 0, false}, {"Slice", 0, false}, {"Gather", 0, false},
+    {"GatherElements", 0, false}, {"GatherND", 0, false}, {"Expand", 0, false}, {"Tile", 0, false},
+    {"Pad", 0, false}, {"Resize", 6u, false}, {"Upsample", 2u, false}, {"DepthToSpace", 0, false},
+    {"SpaceToDepth", 0, false}, {"MaxPool", 0, false}, {"AveragePool", 0, false},
+    {"GlobalAveragePool", 0, false}, {"GlobalMaxPool", 0, false}, {"BatchNormalization", 0, false},
+    {"InstanceNormalization", 0, false}, {"LayerNormalization", 0, false}, {"GroupNormalization", 0, false},
+    {"Softmax", 0, false}, {"LogSoftmax", 0, false}, {"ReduceMean", 0, false}, {"ReduceSum", 0, false},
+    {"ReduceMax", 0, false}, {"ReduceMin", 0, false}, {"ReduceL2", 0, false}, {"Einsum", 0, false},
+    {"LRN", 0, false},
+};
+
+static const struct flex_op *flex_find(const struct mixrt_node *n) {
+    if (n->domain[0]) return NULL;
+    for (size_t i = 0; i < sizeof(flex_ops) / sizeof(flex_ops[0]); i++)
+        if (!strcmp(flex_ops[i].op, n->op_type)) return &flex_ops[i];
+    return NULL;
+}
+
+bool mixrt_plan_op_flexible(const struct mixrt_node *n) { return flex_find(n) != NULL; }
+
+/* Input j of n is float data of the type variable T (canonically f32). */
+static bool data_input(const struct mixrt_graph *g, const struct mixrt_node *n, const struct flex_op *fo, int j) {
+    int vi = n->inputs[j];
+    return vi >= 0 && !(j < 32 && (fo->keep >> j) & 1u) && is_lowp_or_f32(g->values[vi].dtype);
+}
+
+struct conv_cache {
+    int src;
+    mixrt_dtype to;
+    int dst;
+};
+
+struct lower_state {
+    struct mixrt_graph *g;
+    const struct mixrt_build_options *opts;
+    struct mixrt_timing_cache *tc;
+    struct conv_cache *cc;
+    int ncc, capcc;
+    bool *outer;
+    int n_outer;
+};
+
+/* Value vi as dtype `to`: itself, a converted copy of a constant, or a (shared) Cast. */
+static mixrt_status value_as(struct lower_state *ls, int vi, mixrt_dtype to, int *out) {
+    struct mixrt_graph *g = ls->g;
+    if (g->values[vi].dtype == to) {
+        *out = vi;
+        return MIXRT_STATUS_OK;
+    }
+    for (int i = 0; i < ls->ncc; i++)
+        if (ls->cc[i].src == vi && ls->cc[i].to == to) {
+            *out = ls->cc[i].dst;
+            return MIXRT_STATUS_OK;
+        }
+    if (ls->ncc == ls->capcc) {
+        int cap = ls->capcc ? ls->capcc * 2 : 64;
+        struct conv_cache *n = mixrt_calloc(g->ctx, (size_t)cap, sizeof(*n));
+        if (!n) return MIXRT_STATUS_OUT_OF_MEMORY;
+        if (ls->ncc) memcpy(n, ls->cc, (size_t)ls->ncc * sizeof(*n));
+        mixrt_free(g->ctx, ls->cc, (size_t)ls->capcc * sizeof(*n));
+        ls->cc = n;
+        ls->capcc = cap;
+    }
+    char suffix[16];
+    snprintf(suffix, sizeof(suffix), "__%s", prec_name(to));
+    int nv = fresh_value(g, g->values[vi].name, suffix);
+    if (nv < 0) return MIXRT_STATUS_OUT_OF_MEMORY;
+    if (is_fixed_const(g, vi)) {
+        struct mixrt_tensor *nt;
+        mixrt_status status = convert_const(g, g->values[vi].init, to, &nt);
+        if (status != MIXRT_STATUS_OK) return status;
+        struct mixrt_value *v = &g->values[nv];
+        v->init = nt;
+        v->dtype = to;
+        v->producer = -1;
+        v->flags = MIXRT_VALUE_CONSTANT;
+        copy_shape(v, &g->values[vi]);
+    } else if (add_cast_node(g, vi, nv, to) < 0) {
+        return MIXRT_STATUS_OUT_OF_MEMORY;
+    }
+    ls->cc[ls->ncc++] = (struct conv_cache){vi, to, nv};
+    *out = nv;
+    return MIXRT_STATUS_OK;
+}
+
+/* The --layer-precision entry matching node n (the last one given wins), or NULL. */
+static const struct mixrt_layer_precision *layer_rule(const struct mixrt_build_options *o, const struct mixrt_node *n) {
+    const struct mixrt_layer_precision *r = NULL;
+    for (size_t i = 0; i < o->n_layer_precisions; i++)
+        if (fnmatch(o->layer_precisions[i].glob, n->name, 0) == 0) r = &o->layer_precisions[i];
+    return r;
+}
+
+/* Times node ni of g as if its data inputs/outputs were dtype p: a one-node graph with
+ * weights converted. The best optimized kernel's median in *ns (-1: only the reference
+ * kernel runs it; not timed). */
+static mixrt_status time_as(struct lower_state *ls, int ni, mixrt_dtype p, const struct flex_op *fo, double *ns,
+                            const char **kname) {
+    struct mixrt_graph *g = ls->g;
+    mixrt_context_t ctx = g->ctx;
+    struct mixrt_graph *t = NULL;
+    mixrt_status status = mixrt_graph_create(ctx, NULL, &t);
+    if (status != MIXRT_STATUS_OK) return status;
+    t->opsets = g->opsets;
+    t->n_opsets = g->n_opsets;
+    t->ir_version = g->ir_version;
+    const struct mixrt_node *n = &g->nodes[ni];
+    int tn = mixrt_graph_add_node(t, n->name, n->op_type, n->domain);
+    MIXRT_CHECK(ctx, tn >= 0, MIXRT_STATUS_OUT_OF_MEMORY, "out of memory");
+    struct mixrt_node *m = &t->nodes[tn];
+    m->opset = n->opset;
+    m->n_inputs = n->n_inputs;
+    m->n_outputs = n->n_outputs;
+    m->inputs = mixrt_arena_calloc(t->arena, (size_t)(n->n_inputs + 1), sizeof(int));
+    m->outputs = mixrt_arena_calloc(t->arena, (size_t)(n->n_outputs + 1), sizeof(int));
+    MIXRT_CHECK(ctx, m->inputs && m->outputs, MIXRT_STATUS_OUT_OF_MEMORY, "out of memory");
+    m->attrs = n->attrs; /* borrowed: cleared before the graph is destroyed */
+    m->n_attrs = n->n_attrs;
+    for (int j = 0; j < n->n_inputs; j++) {
+        m->inputs[j] = -1;
+        if (n->inputs[j] < 0) continue;
+        const struct mixrt_value *src = &g->values[n->inputs[j]];
+        char nm[32];
+        snprintf(nm, sizeof(nm), "in%d", j);
+        int v = mixrt_graph_get_or_add_value(t, nm);
+        MIXRT_CHECK(ctx, v >= 0, MIXRT_STATUS_OUT_OF_MEMORY, "out of memory");
+        m = &t->nodes[tn];
+        m->inputs[j] = v;
+        bool data = data_input(g, n, fo, j);
+        t->values[v].dtype = data ? p : src->dtype;
+        copy_shape(&t->values[v], src);
+        if (is_fixed_const(g, n->inputs[j])) {
+            struct mixrt_tensor *nt;
+            MIXRT_TRY(convert_const(t, src->init, t->values[v].dtype, &nt));
+            t->values[v].init = nt;
+            t->values[v].flags = MIXRT_VALUE_CONSTANT;
+        }
+    }
+    for (int j = 0; j < n->n_outputs; j++) {
+        m->outputs[j] = -1;
+        if (n->outputs[j] < 0) continue;
+        char nm[32];
+        snprintf(nm, sizeof(nm), "out%d", j);
+        int v = mixrt_graph_get_or_add_value(t, nm);
+        MIXRT_CHECK(ctx, v >= 0, MIXRT_STATUS_OUT_OF_MEMORY, "out of memory");
+        m = &t->nodes[tn];
+        m->outputs[j] = v;
+        const struct mixrt_value *src = &g->values[n->outputs[j]];
+        t->values[v].dtype = is_lowp_or_f32(src->dtype) ? p : src->dtype;
+        t->values[v].producer = tn;
+        copy_shape(&t->values[v], src);
+    }
+    const struct mixrt_cpu_kernel *best = NULL;
+    MIXRT_TRY(mixrt_tactics_choose(t, tn, ls->tc, false, ls->opts->verbose, &best, ns));
+    *kname = best ? best->name : "none";
+fail:
+    if (t) {
+        if (tn >= 0) {
+            t->nodes[tn].attrs = NULL;
+            t->nodes[tn].n_attrs = 0;
+        }
+        mixrt_graph_destroy(t);
+    }
+    return status;
+}
+
+mixrt_status mixrt_plan_lower(struct mixrt_graph *g, const struct mixrt_build_options *opts,
+                              struct mixrt_timing_cache *tc) {
+    mixrt_context_t ctx = g->ctx;
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct lower_state ls = {g, opts, tc, NULL, 0, 0, NULL, 0};
+    int nn0 = g->n_nodes, nv0 = g->n_values;
+    int *order = mixrt_calloc(ctx, (size_t)(nn0 > 0 ? nn0 : 1), sizeof(int));
+    bool *rule_used = mixrt_calloc(ctx, opts->n_layer_precisions + 1, sizeof(bool));
+    ls.outer = outer_used_set(g);
+    if (!order || !ls.outer || !rule_used) {
+        status = MIXRT_STATUS_OUT_OF_MEMORY;
+        goto fail;
+    }
+    if (nn0) memcpy(order, g->order, (size_t)nn0 * sizeof(int));
+    unsigned enabled = opts->precisions | MIXRT_PRECISION_FP32;
+
+    for (int s = 0; s < nn0; s++) {
+        int ni = order[s];
+        const struct flex_op *fo = flex_find(&g->nodes[ni]);
+        const struct mixrt_layer_precision *rule = layer_rule(opts, &g->nodes[ni]);
+        if (rule) rule_used[rule - opts->layer_precisions] = true;
+        bool has_data = false;
+        for (int j = 0; fo && j < g->nodes[ni].n_inputs; j++) has_data |= data_input(g, &g->nodes[ni], fo, j);
+        /* Outputs read by a subgraph by name must keep the dtype the body was typed with. */
+        bool pinned = false;
+        for (int j = 0; j < g->nodes[ni].n_outputs; j++) {
+            int vo = g->nodes[ni].outputs[j];
+            if (vo >= 0 && vo < nv0 && ls.outer[vo]) pinned = true;
+        }
+        mixrt_dtype p = MIXRT_DTYPE_F32;
+        const char *how = "fp32 only";
+        if (!fo || !has_data || pinned) {
+            /* Not precision-flexible: every lowered input goes back to f32 (exact). */
+            if (rule && rule->dtype != MIXRT_DTYPE_F32) {
+                const char *why = !fo ? "the op is not precision-flexible"
+                                : !has_data ? "it has no float data"
+                                            : "a subgraph reads its output by name";
+                if (opts->constraints == MIXRT_CONSTRAINTS_OBEY) {
+                    status = mixrt_error(ctx, MIXRT_STATUS_UNSUPPORTED, "cannot build %s node '%s': "
+                                         "--layer-precision '%s:%s' cannot be obeyed: %s "
+                                         "(--precision-constraints obey)", g->nodes[ni].op_type, g->nodes[ni].name,
+                                         rule->glob, prec_name(rule->dtype), why);
+                    goto fail;
+                }
+                if (opts->constraints == MIXRT_CONSTRAINTS_PREFER)
+                    mixrt_log(ctx, MIXRT_LOG_WARNING, "%s node '%s' stays in its own dtype despite --layer-precision "
+                              "'%s:%s': %s", g->nodes[ni].op_type, g->nodes[ni].name, rule->glob,
+                              prec_name(rule->dtype), why);
+            }
+            for (int j = 0; j < g->nodes[ni].n_inputs; j++) {
+                int vi = g->nodes[ni].inputs[j];
+                if (vi < 0) continue;
+                mixrt_dtype d = g->values[vi].dtype;
+                if (d == MIXRT_DTYPE_F16 || d == MIXRT_DTYPE_BF16) {
+                    /* Lowered by us (the canonical graph had f32 there). */
+                    bool lowered = vi >= nv0 || g->values[vi].producer >= 0;
+                    if (!lowered) continue;
+                    int nvi;
+                    MIXRT_TRY(value_as(&ls, vi, MIXRT_DTYPE_F32, &nvi));
+                    g->nodes[ni].inputs[j] = nvi;
+                }
+            }
+            continue;
+        }
+        /* Candidate precisions. */
+        mixrt_dtype cands[3];
+        int nc = 0;
+        if (rule && opts->constraints != MIXRT_CONSTRAINTS_NONE) {
+            cands[nc++] = rule->dtype;
+            how = "--layer-precision";
+        } else {
+            cands[nc++] = MIXRT_DTYPE_F32;
+            if (enabled & MIXRT_PRECISION_BF16) cands[nc++] = MIXRT_DTYPE_BF16;
+            if (enabled & MIXRT_PRECISION_FP16) cands[nc++] = MIXRT_DTYPE_F16;
+            if (rule) {
+                bool have = false;
+                for (int c = 0; c < nc; c++) have |= cands[c] == rule->dtype;
+                if (!have) cands[nc++] = rule->dtype;
+            }
+        }
+        if (nc == 1) {
+            p = cands[0];
+        } else if (fo->timed) {
+            double best = -1;
+            const char *bk = NULL;
+            bool any_timed = false;
+            double tp[3];
+            const char *kp[3];
+            for (int c = 0; c < nc; c++) {
+                MIXRT_TRY(time_as(&ls, ni, cands[c], fo, &tp[c], &kp[c]));
+                if (tp[c] >= 0) any_timed = true;
+            }
+            if (any_timed) {
+                /* Fastest wins; within 3% the lower precision does (less memory traffic
+                 * downstream, and ties do not flip with noise as often). */
+                for (int c = 0; c < nc; c++) {
+                    if (tp[c] < 0) continue;
+                    if (best < 0 || tp[c] < best * 0.97 || (tp[c] <= best * 1.03 && cands[c] != MIXRT_DTYPE_F32)) {
+                        best = tp[c];
+                        p = cands[c];
+                        bk = kp[c];
+                    }
+                }
+                how = "timed";
+                if (opts->verbose)
+                    mixrt_log(ctx, MIXRT_LOG_NOTE, "%s '%s': %s with %s (%.1f us)", g->nodes[ni].op_type,
+                              g->nodes[ni].name, prec_name(p), bk ? bk : "?", best / 1e3);
+            } else {
+                /* No optimized kernel in any precision: the lowest enabled one halves the
+                 * memory traffic; bf16 before fp16 (range). */
+                p = cands[nc - 1];
+                for (int c = 0; c < nc; c++)
+                    if (cands[c] == MIXRT_DTYPE_BF16) p = cands[c];
+                how = "untimed (reference kernel only)";
+            }
+        } else {
+            /* Follow: the narrowest dtype among the dynamic data inputs, if enabled. */
+            mixrt_dtype narrow = MIXRT_DTYPE_F32;
+            bool mixed = false;
+            for (int j = 0; j < g->nodes[ni].n_inputs; j++) {
+                if (!data_input(g, &g->nodes[ni], fo, j) || is_fixed_const(g, g->nodes[ni].inputs[j])) continue;
+                mixrt_dtype d = g->values[g->nodes[ni].inputs[j]].dtype;
+                if (d == MIXRT_DTYPE_F32) continue;
+                if (narrow != MIXRT_DTYPE_F32 && narrow != d) mixed = true;
+                narrow = d;
+            }
+            p = mixed ? MIXRT_DTYPE_F32 : narrow;
+            if (rule) p = rule->dtype;
+            how = rule ? "--layer-precision" : "follows its inputs";
+        }
+        if (opts->verbose)
+            mixrt_log(ctx, MIXRT_LOG_NOTE, "layer '%s' (%s): %s (%s)", g->nodes[ni].name, g->nodes[ni].op_type,
+                      prec_name(p), how);
+        /* Retype: data inputs to p, float outputs to p. */
+        for (int j = 0; j < g->nodes[ni].n_inputs; j++) {
+            if (!data_input(g, &g->nodes[ni], fo, j)) continue;
+            int nvi;
+            MIXRT_TRY(value_as(&ls, g->nodes[ni].inputs[j], p, &nvi));
+            g->nodes[ni].inputs[j] = nvi;
+        }
+        for (int j = 0; j < g->nodes[ni].n_outputs; j++) {
+            int vo = g->nodes[ni].outputs[j];
+            if (vo >= 0 && g->values[vo].dtype == MIXRT_DTYPE_F32) g->values[vo].dtype = p;
+        }
+    }
+    /* Graph outputs keep their declared (canonical) dtype. */
+    for (int i = 0; i < g->n_outputs; i++) {
+        int vo = g->outputs[i];
+        mixrt_dtype d = g->values[vo].dtype;
+        if (g->values[vo].producer < 0 || (d != MIXRT_DTYPE_F16 && d != MIXRT_DTYPE_BF16)) continue;
+        /* The value's dtype field was lowered with its producer: restore the contract. */
+        g->values[vo].dtype = MIXRT_DTYPE_F32;
+        char suffix[16];
+        snprintf(suffix, sizeof(suffix), "__%s", prec_name(d));
+        MIXRT_CHECK(ctx, split_output(g, vo, d, suffix) >= 0, MIXRT_STATUS_OUT_OF_MEMORY, "out of memory");
+    }
+    for (size_t i = 0; i < opts->n_layer_precisions; i++)
+        if (!rule_used[i]) {
+            MIXRT_CHECK(ctx, opts->constraints != MIXRT_CONSTRAINTS_OBEY, MIXRT_STATUS_INVALID_ARGUMENT,
+                        "--layer-precision '%s:%s' matches no layer (--precision-constraints obey)",
+                        opts->layer_precisions[i].glob, prec_name(opts->layer_precisions[i].dtype));
+            mixrt_log(ctx, MIXRT_LOG_WARNING, "--layer-precision '%s:%s' matches no layer",
+                      opts->layer_precisions[i].glob, prec_name(opts->layer_precisions[i].dtype));
+        }
+    MIXRT_TRY(mixrt_graph_toposort(g, &g->order));
+fail:
+    mixrt_free(ctx, order, (size_t)(nn0 > 0 ? nn0 : 1) * sizeof(int));
+    mixrt_free(ctx, rule_used, (opts->n_layer_precisions + 1) * sizeof(bool));
+    mixrt_free(ctx, ls.outer, (size_t)(nv0 > 0 ? nv0 : 1) * sizeof(bool));
+    mixrt_free(ctx, ls.cc, (size_t)ls.capcc * sizeof(*ls.cc));
+    return status;
+}
+
+mixrt_status mixrt_plan_check_strong(struct mixrt_graph *g, const struct mixrt_build_options *opts) {
+    if (!opts->n_layer_precisions) return MIXRT_STATUS_OK;
+    for (size_t i = 0; i < opts->n_layer_precisions; i++) {
+        const struct mixrt_layer_precision *r = &opts->layer_precisions[i];
+        for (int n = 0; n < g->n_nodes; n++) {
+            if (fnmatch(r->glob, g->nodes[n].name, 0) != 0) continue;
+            if (opts->constraints == MIXRT_CONSTRAINTS_OBEY)
+                return mixrt_error(g->ctx, MIXRT_STATUS_INVALID_ARGUMENT, "cannot build %s node '%s': "
+                                   "--layer-precision '%s:%s' cannot be obeyed with --strongly-typed (every tensor "
+                                   "keeps its declared dtype)", g->nodes[n].op_type, g->nodes[n].name, r->glob,
+                                   prec_name(r->dtype));
+            if (opts->constraints == MIXRT_CONSTRAINTS_PREFER)
+                mixrt_log(g->ctx, MIXRT_LOG_WARNING, "--layer-precision '%s:%s' is ignored with --strongly-typed",
+                          r->glob, prec_name(r->dtype));
+            break;
+        }
+    }
+    return MIXRT_STATUS_OK;
+}

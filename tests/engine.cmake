@@ -1,0 +1,6 @@
+# Engine tests: models from scripts/make_engine_models.py and scripts/make_examples.py,
+# generated into the build tree by a fixture.
+add_test(NAME make_engine_models COMMAND sh -c
+  "/usr/bin/python3 '${CMAKE_SOURCE_DIR}/scripts/make_engine_models.py' '${CMAKE_CURRENT_BINARY_DIR}/engine_models' && /usr/bin/python3 '${CMAKE_SOURCE_DIR}/scripts/make_examples.py' '${CMAKE_CURRENT_BINARY_DIR}/engine_examples' >/dev/null")
+set_tests_properties(make_engine_models PROPERTIES FIXTURES_SETUP engine_models LABELS unit)
+set_tests_properties(test_engine PROPERTIES FIXTURES_REQUIRED engine_models)

@@ -1,0 +1,333 @@
+/* test_engine.c - engines against the f64 reference engine: every example and test
+ * model in every precision setting and typing (outputs within the precision's
+ * tolerance), model dtype independence (f32 and bf16 models get the same kernels), the
+ * unsupported-dtype policy (named errors; fallback runs), precision constraints, and
+ * the timing cache. Models come from scripts/make_engine_models.py and
+ * scripts/make_examples.py (ctest fixtures). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/engine_impl.h"
+#include "mixrt/mixrt_engine.h"
+#include "testutil.h"
+
+static char models[1024], examples[1024];
+static mixrt_context_t ctx;
+
+/* Seeded random inputs for every input without an initializer; symbolic dims are 3.
+ * Float data is drawn in f64 and stored in the input's dtype, so an f32 and a bf16
+ * model get values that differ only by rounding. */
+static int make_inputs(mixrt_engine_t e, struct mixrt_tensor **in, const char **names, uint64_t seed) {
+    int n = 0;
+    tu_seed(seed);
+    for (size_t i = 0; i < mixrt_engine_input_count(e); i++) {
+        struct mixrt_value_info vi;
+        mixrt_engine_get_input(e, i, &vi);
+        if (vi.has_initializer) continue;
+        int64_t dims[MIXRT_MAX_RANK];
+        for (int d = 0; d < vi.rank; d++) dims[d] = vi.dims[d] >= 0 ? vi.dims[d] : 3;
+        if (mixrt_tensor_create(ctx, vi.dtype, vi.rank, dims, &in[n]) != MIXRT_STATUS_OK) return -1;
+        size_t cnt = mixrt_tensor_numel(in[n]);
+        for (size_t k = 0; k < cnt; k++) {
+            double v = tu_uniform(-1, 1);
+            if (mixrt_dtype_is_float(vi.dtype)) {
+                double f = v;
+                if (vi.dtype == MIXRT_DTYPE_F32) ((float *)in[n]->data)[k] = (float)f;
+                else mixrt_convert((char *)in[n]->data + k * mixrt_dtype_size(vi.dtype), vi.dtype, &f,
+                                   MIXRT_DTYPE_F64, 1);
+            } else if (vi.dtype == MIXRT_DTYPE_I64) {
+                ((int64_t *)in[n]->data)[k] = (int64_t)(fabs(v) * 7);
+            } else if (vi.dtype == MIXRT_DTYPE_I32) {
+                ((int32_t *)in[n]->data)[k] = (int32_t)(fabs(v) * 7);
+            } else if (vi.dtype == MIXRT_DTYPE_BOOL) {
+                ((uint8_t *)in[n]->data)[k] = v > 0;
+            }
+        }
+        names[n++] = vi.name;
+    }
+    return n;
+}
+
+static double rel_norm(const struct mixrt_tensor *a, const struct mixrt_tensor *b) {
+    size_t n = mixrt_tensor_numel(a);
+    if (n != mixrt_tensor_numel(b)) return INFINITY;
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double x, y;
+        mixrt_convert(&x, MIXRT_DTYPE_F64, (const char *)a->data + i * mixrt_dtype_size(a->dtype), a->dtype, 1);
+        mixrt_convert(&y, MIXRT_DTYPE_F64, (const char *)b->data + i * mixrt_dtype_size(b->dtype), b->dtype, 1);
+        num += (x - y) * (x - y);
+        den += y * y;
+    }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+/* Builds path under opts, runs it and the f64 reference on the same inputs; returns the
+ * worst float output rel-norm error (or -1 when the build failed). */
+static double engine_error(const char *path, const struct mixrt_build_options *o, mixrt_engine_t *keep) {
+    mixrt_engine_t e = NULL, r = NULL;
+    struct mixrt_tensor *in[16] = {0}, *out_e[16] = {0}, *out_r[16] = {0};
+    const char *names[16];
+    double worst = -1;
+    int n = 0;
+    mixrt_status st = mixrt_engine_build(ctx, path, o, &e);
+    TU_CHECK(st == MIXRT_STATUS_OK, "build %s: %s", path, mixrt_context_last_error(ctx));
+    if (st != MIXRT_STATUS_OK) goto done;
+    st = mixrt_engine_build_reference(ctx, path, NULL, 0, &r);
+    TU_CHECK(st == MIXRT_STATUS_OK, "reference %s: %s", path, mixrt_context_last_error(ctx));
+    if (st != MIXRT_STATUS_OK) goto done;
+    n = make_inputs(e, in, names, 42);
+    TU_CHECK(n >= 0, "inputs for %s", path);
+    if (n < 0) goto done;
+    st = mixrt_engine_run(e, (size_t)n, names, (const struct mixrt_tensor *const *)in, out_e);
+    TU_CHECK(st == MIXRT_STATUS_OK, "run %s: %s", path, mixrt_context_last_error(ctx));
+    if (st != MIXRT_STATUS_OK) goto done;
+    st = mixrt_engine_run(r, (size_t)n, names, (const struct mixrt_tensor *const *)in, out_r);
+    TU_CHECK(st == MIXRT_STATUS_OK, "reference run %s: %s", path, mixrt_context_last_error(ctx));
+    if (st != MIXRT_STATUS_OK) goto done;
+    worst = 0;
+    for (size_t i = 0; i < mixrt_engine_output_count(e); i++) {
+        struct mixrt_value_info vi;
+        mixrt_engine_get_output(e, i, &vi);
+        TU_CHECK(out_e[i]->dtype == vi.dtype, "%s output %s dtype %d, declared %d", path, vi.name, out_e[i]->dtype,
+                 vi.dtype);
+        if (!mixrt_dtype_is_float(out_e[i]->dtype)) {
+            TU_CHECK(out_e[i]->nbytes == out_r[i]->nbytes && !memcmp(out_e[i]->data, out_r[i]->data, out_e[i]->nbytes),
+                     "%s output %s differs", path, vi.name);
+            continue;
+        }
+        double err = rel_norm(out_e[i], out_r[i]);
+        if (err > worst) worst = err;
+    }
+done:
+    for (int i = 0; i < 16; i++) {
+        mixrt_tensor_destroy(ctx, in[i]);
+        mixrt_tensor_destroy(ctx, out_e[i]);
+        mixrt_tensor_destroy(ctx, out_r[i]);
+    }
+    if (keep) *keep = e;
+    else mixrt_engine_destroy(e);
+    mixrt_engine_destroy(r);
+    return worst;
+}
+
+static size_t count_precision(mixrt_engine_t e, const char *op, mixrt_dtype p) {
+    size_t c = 0;
+    for (size_t i = 0; i < mixrt_engine_layer_count(e); i++) {
+        struct mixrt_layer_info li;
+        mixrt_engine_get_layer(e, i, &li);
+        if ((!op || !strcmp(li.op_type, op)) && li.precision == p) c++;
+    }
+    return c;
+}
+
+static void test_precisions(void) {
+    static const char *files[] = {"mlp_f32", "mlp_bf16", "mlp_f16"};
+    static const char *ex[] = {"cnn_f32", "cnn_bf16", "cnn_f16", "transformer_f32", "transformer_bf16",
+                               "transformer_f16"};
+    struct {
+        unsigned prec;
+        int strong;
+        double tol;
+    } settings[] = {
+        {MIXRT_PRECISION_FP32, 0, 1e-5},
+        {MIXRT_PRECISION_FP32 | MIXRT_PRECISION_BF16, 0, 2e-2},
+        {MIXRT_PRECISION_FP32 | MIXRT_PRECISION_FP16, 0, 5e-3},
+        {MIXRT_PRECISION_BF16, 0, 2e-2},
+        {MIXRT_PRECISION_FP32, 1, 2e-2},
+    };
+    char path[2048];
+    for (size_t f = 0; f < 9; f++) {
+        if (f < 3) snprintf(path, sizeof(path), "%s/%s.onnx", models, files[f]);
+        else snprintf(path, sizeof(path), "%s/%s.onnx", examples, ex[f - 3]);
+        for (size_t s = 0; s < sizeof(settings) / sizeof(settings[0]); s++) {
+            struct mixrt_build_options o;
+            mixrt_build_options_init(&o);
+            o.precisions = settings[s].prec;
+            o.strongly_typed = settings[s].strong;
+            mixrt_engine_t e = NULL;
+            double err = engine_error(path, &o, &e);
+            double tol = settings[s].tol;
+            /* Strong typing of a 16-bit model computes in that dtype; f32 weak typing of a
+             * 16-bit model computes in f32 from the rounded weights and inputs, as the
+             * reference does (exact data, so only the f32 arithmetic differs). */
+            if (settings[s].strong && strstr(path, "f32")) tol = 1e-5;
+            if (settings[s].strong && strstr(path, "f16") && !strstr(path, "bf16")) tol = 5e-3;
+            /* 16-bit outputs are rounded once more at the end (the reference rounds too,
+             * but from f64: one-ulp differences remain). */
+            if (strstr(path, "bf16") && tol < 8e-3) tol = 8e-3;
+            else if (strstr(path, "f16") && tol < 1e-3) tol = 1e-3;
+            TU_CHECK(err >= 0 && err <= tol, "%s precisions 0x%x%s: rel-norm error %.3g > %.3g "
+                     "(repro: mixrt check %s --precision ...)", path, settings[s].prec,
+                     settings[s].strong ? " strong" : "", err, tol, path);
+            if (e && !settings[s].strong && settings[s].prec == MIXRT_PRECISION_FP32) {
+                /* Only the boundary casts of a 16-bit model touch 16-bit data. */
+                TU_CHECK(count_precision(e, NULL, MIXRT_DTYPE_BF16) == count_precision(e, "Cast", MIXRT_DTYPE_BF16) &&
+                         count_precision(e, NULL, MIXRT_DTYPE_F16) == count_precision(e, "Cast", MIXRT_DTYPE_F16),
+                         "%s fp32: no layer may compute in 16 bits", path);
+            }
+            if (e && !settings[s].strong && settings[s].prec == (MIXRT_PRECISION_FP32 | MIXRT_PRECISION_FP16)) {
+                TU_CHECK(count_precision(e, "MatMul", MIXRT_DTYPE_BF16) == 0, "%s fp32,fp16: no bf16 MatMul", path);
+            }
+            mixrt_engine_destroy(e);
+        }
+    }
+}
+
+/* Same network, f32 and bf16 storage, same enabled precisions, shared timing cache: the
+ * layers other than boundary casts get the same kernels and precisions. */
+static void test_dtype_independence(void) {
+    char cache[1100], a[2048], b[2048];
+    snprintf(cache, sizeof(cache), "%s/independence.cache", models);
+    unlink(cache);
+    const char *pairs[][2] = {{"cnn_f32", "cnn_bf16"}, {"transformer_f32", "transformer_bf16"}};
+    for (int p = 0; p < 2; p++) {
+        snprintf(a, sizeof(a), "%s/%s.onnx", examples, pairs[p][0]);
+        snprintf(b, sizeof(b), "%s/%s.onnx", examples, pairs[p][1]);
+        struct mixrt_build_options o;
+        mixrt_build_options_init(&o);
+        o.precisions = MIXRT_PRECISION_FP32 | MIXRT_PRECISION_BF16;
+        o.timing_cache = cache;
+        mixrt_engine_t ea = NULL, eb = NULL;
+        mixrt_status sa = mixrt_engine_build(ctx, a, &o, &ea);
+        TU_CHECK(sa == MIXRT_STATUS_OK, "build %s: %s", a, mixrt_context_last_error(ctx));
+        mixrt_status sb = mixrt_engine_build(ctx, b, &o, &eb);
+        TU_CHECK(sb == MIXRT_STATUS_OK, "build %s: %s", b, mixrt_context_last_error(ctx));
+        if (sa == MIXRT_STATUS_OK && sb == MIXRT_STATUS_OK) {
+            size_t ia = 0, ib = 0, compared = 0, na = mixrt_engine_layer_count(ea), nb = mixrt_engine_layer_count(eb);
+            struct mixrt_layer_info la, lb;
+            for (;;) {
+                while (ia < na && (mixrt_engine_get_layer(ea, ia, &la), !strcmp(la.op_type, "Cast"))) ia++;
+                while (ib < nb && (mixrt_engine_get_layer(eb, ib, &lb), !strcmp(lb.op_type, "Cast"))) ib++;
+                if (ia >= na || ib >= nb) break;
+                TU_CHECK(!strcmp(la.name, lb.name) && !strcmp(la.kernel, lb.kernel) && la.precision == lb.precision,
+                         "%s vs %s: layer '%s' %s %s / '%s' %s %s", pairs[p][0], pairs[p][1], la.name, la.kernel,
+                         mixrt_dtype_name(la.precision), lb.name, lb.kernel, mixrt_dtype_name(lb.precision));
+                ia++;
+                ib++;
+                compared++;
+            }
+            TU_CHECK(ia >= na && ib >= nb && compared > 5, "%s vs %s: layer lists differ in length (%zu/%zu, %zu "
+                     "compared)", pairs[p][0], pairs[p][1], ia, ib, compared);
+            TU_CHECK(count_precision(ea, NULL, MIXRT_DTYPE_BF16) > 0, "%s {fp32,bf16}: some layer should be bf16 "
+                     "on this CPU", pairs[p][0]);
+        }
+        mixrt_engine_destroy(ea);
+        mixrt_engine_destroy(eb);
+    }
+    TU_CHECK(access(cache, R_OK) == 0, "timing cache %s was not written", cache);
+}
+
+static void expect_build_error(const char *file, const struct mixrt_build_options *o, mixrt_status want,
+                               const char *const *needles) {
+    char path[2048];
+    snprintf(path, sizeof(path), "%s/%s.onnx", models, file);
+    mixrt_engine_t e = NULL;
+    mixrt_status st = mixrt_engine_build(ctx, path, o, &e);
+    const char *msg = mixrt_context_last_error(ctx);
+    TU_CHECK(st == want, "%s: status %d, expected %d (%s)", file, st, want, msg);
+    for (int i = 0; needles[i]; i++)
+        TU_CHECK(msg && strstr(msg, needles[i]), "%s: message '%s' lacks '%s'", file, msg ? msg : "", needles[i]);
+    mixrt_engine_destroy(e);
+}
+
+static void test_unsupported_dtypes(void) {
+    struct mixrt_build_options o;
+    mixrt_build_options_init(&o);
+    struct {
+        const char *file, *tensor, *dtype;
+    } cases[] = {
+        {"dt_float8_input", "x8", "f8e4m3fn"},
+        {"dt_complex_input", "xc", "c64"},
+        {"dt_int4_input", "xi4", "i4"},
+        {"dt_float8_cast", "x8", "f8e4m3fn"},
+        {"dt_string_add", "xs", "string"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *needles[] = {cases[i].tensor, cases[i].dtype, "--unsupported-dtype", NULL};
+        o.unsupported_dtype = MIXRT_UNSUPPORTED_DTYPE_ERROR;
+        expect_build_error(cases[i].file, &o, MIXRT_STATUS_UNSUPPORTED_DTYPE, needles);
+        /* Fallback: builds, the tensor is f32, and it runs against the reference of the
+         * same (converted) graph. */
+        o.unsupported_dtype = MIXRT_UNSUPPORTED_DTYPE_FALLBACK;
+        char path[2048];
+        snprintf(path, sizeof(path), "%s/%s.onnx", models, cases[i].file);
+        mixrt_engine_t e = NULL;
+        mixrt_status st = mixrt_engine_build(ctx, path, &o, &e);
+        TU_CHECK(st == MIXRT_STATUS_OK, "%s fallback: %s", cases[i].file, mixrt_context_last_error(ctx));
+        if (st == MIXRT_STATUS_OK) {
+            struct mixrt_value_info vi;
+            mixrt_engine_get_input(e, 0, &vi);
+            TU_CHECK(vi.dtype == MIXRT_DTYPE_F32, "%s fallback: input is %s, expected f32", cases[i].file,
+                     mixrt_dtype_name(vi.dtype));
+            struct mixrt_tensor *in[4] = {0}, *out[4] = {0};
+            const char *names[4];
+            int n = make_inputs(e, in, names, 7);
+            st = mixrt_engine_run(e, (size_t)n, names, (const struct mixrt_tensor *const *)in, out);
+            TU_CHECK(st == MIXRT_STATUS_OK, "%s fallback run: %s", cases[i].file, mixrt_context_last_error(ctx));
+            if (st == MIXRT_STATUS_OK && out[0]->dtype == MIXRT_DTYPE_F32 && in[0]->dtype == MIXRT_DTYPE_F32) {
+                /* relu / identity / cast round trip / x + 1 of the f32 input */
+                const float *x = in[0]->data, *y = out[0]->data;
+                for (size_t k = 0; k < mixrt_tensor_numel(out[0]); k++) {
+                    float want = !strcmp(cases[i].file, "dt_float8_input") ? (x[k] > 0 ? x[k] : 0) : x[k];
+                    if (!strcmp(cases[i].file, "dt_string_add")) want = x[k] + 1;
+                    TU_CHECK(y[k] == want, "%s fallback: y[%zu] = %g, expected %g", cases[i].file, k, y[k], want);
+                }
+            }
+            for (int k = 0; k < 4; k++) {
+                mixrt_tensor_destroy(ctx, in[k]);
+                mixrt_tensor_destroy(ctx, out[k]);
+            }
+        }
+        mixrt_engine_destroy(e);
+    }
+}
+
+static void test_constraints(void) {
+    struct mixrt_build_options o;
+    mixrt_build_options_init(&o);
+    struct mixrt_layer_precision lp[2] = {{"shape", MIXRT_DTYPE_BF16}, {"fc*", MIXRT_DTYPE_F16}};
+    o.layer_precisions = lp;
+    o.n_layer_precisions = 2;
+    o.constraints = MIXRT_CONSTRAINTS_OBEY;
+    const char *needles[] = {"shape", "obey", "bf16", NULL};
+    expect_build_error("mlp_f32", &o, MIXRT_STATUS_UNSUPPORTED, needles);
+    /* prefer: builds; the Shape layer stays, the fc layers run in fp16 although fp16 is
+     * not among the enabled precisions (the override enables it for them). */
+    o.constraints = MIXRT_CONSTRAINTS_PREFER;
+    char path[2048];
+    snprintf(path, sizeof(path), "%s/mlp_f32.onnx", models);
+    mixrt_engine_t e = NULL;
+    double err = engine_error(path, &o, &e);
+    TU_CHECK(err >= 0 && err < 5e-3, "mlp prefer: error %g", err);
+    if (e) TU_CHECK(count_precision(e, "MatMul", MIXRT_DTYPE_F16) == 2, "mlp prefer: both fc layers should be fp16");
+    mixrt_engine_destroy(e);
+    /* obey with a glob that matches nothing. */
+    struct mixrt_layer_precision none[1] = {{"no_such_layer*", MIXRT_DTYPE_BF16}};
+    o.layer_precisions = none;
+    o.n_layer_precisions = 1;
+    o.constraints = MIXRT_CONSTRAINTS_OBEY;
+    const char *needles2[] = {"no_such_layer*", "matches no layer", NULL};
+    expect_build_error("mlp_f32", &o, MIXRT_STATUS_INVALID_ARGUMENT, needles2);
+    /* strongly typed + obey conflicts. */
+    o.layer_precisions = lp + 1;
+    o.strongly_typed = 1;
+    const char *needles3[] = {"fc1", "--strongly-typed", NULL};
+    expect_build_error("mlp_f32", &o, MIXRT_STATUS_INVALID_ARGUMENT, needles3);
+}
+
+int main(void) {
+    const char *bin = getenv("MIXRT_BINARY_DIR");
+    snprintf(models, sizeof(models), "%s/tests/engine_models", bin ? bin : "build");
+    snprintf(examples, sizeof(examples), "%s/tests/engine_examples", bin ? bin : "build");
+    if (mixrt_context_create(NULL, &ctx) != MIXRT_STATUS_OK) return 1;
+    mixrt_context_set_log_level(ctx, MIXRT_LOG_ERROR);
+    test_unsupported_dtypes();
+    test_constraints();
+    test_precisions();
+    test_dtype_independence();
+    mixrt_context_destroy(ctx);
+    return tu_finish("test_engine");
+}
