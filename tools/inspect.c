@@ -1,11 +1,15 @@
-/* inspect.c - `mixrt inspect MODEL.onnx`: the model's inputs and outputs, one line per
- * layer (name, op, opset, input and output dtypes and shapes as inferred, precision and
- * kernel), and the list of operators this build cannot run. Plans come with issue 4. */
+/* inspect.c - `mixrt inspect MODEL.onnx|MODEL.plan [build options]`. A bare .onnx: the
+ * model's inputs and outputs, one line per layer (op, opset, inferred dtypes and shapes,
+ * kernel) and the operators this build cannot run. A plan (or a .onnx with build options,
+ * built in memory): the planned graph's layers with precision, kernel and time share. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/ref.h"
+#include "cli.h"
 #include "commands.h"
+#include "engine/engine_impl.h"
 #include "onnx/model_impl.h"
 
 static void value_desc(char *buf, size_t size, const struct mixrt_graph *g, int vi) {
@@ -48,7 +52,7 @@ struct op_count {
 };
 
 static void print_graph(mixrt_context_t ctx, const struct mixrt_graph *g, int depth, struct op_count *missing,
-                        int *n_missing, int max_missing) {
+                        int *n_missing, int max_missing, bool print) {
     char in[2048], out[2048];
     for (int s = 0; s < g->n_nodes; s++) {
         const struct mixrt_node *n = &g->nodes[g->order ? g->order[s] : s];
@@ -56,8 +60,9 @@ static void print_graph(mixrt_context_t ctx, const struct mixrt_graph *g, int de
         bool ok = mixrt_ref_find(ctx, n, &fn) == MIXRT_STATUS_OK;
         values_desc(in, sizeof(in), g, n->inputs, n->n_inputs);
         values_desc(out, sizeof(out), g, n->outputs, n->n_outputs);
-        printf("%*s%-4d %-28s %-22s %-3lld %s -> %s  [%s]\n", depth * 2, "", s, n->name, n->op_type,
-               (long long)n->opset, in, out, ok ? "cpu-ref f64" : "UNSUPPORTED");
+        if (print)
+            printf("%*s%-4d %-28s %-22s %-3lld %s -> %s  [%s]\n", depth * 2, "", s, n->name, n->op_type,
+                   (long long)n->opset, in, out, ok ? "cpu-ref f64" : "UNSUPPORTED");
         if (!ok) {
             int j;
             for (j = 0; j < *n_missing; j++)
@@ -72,52 +77,123 @@ static void print_graph(mixrt_context_t ctx, const struct mixrt_graph *g, int de
             size_t cnt = at->g ? 1 : (at->graphs ? at->n : 0);
             for (size_t j = 0; j < cnt; j++) {
                 if (!list[j]) continue;
-                printf("%*s  subgraph '%s' (%s of %s):\n", depth * 2, "", list[j]->name, at->name, n->name);
-                print_graph(ctx, list[j], depth + 2, missing, n_missing, max_missing);
+                if (print)
+                    printf("%*s  subgraph '%s' (%s of %s):\n", depth * 2, "", list[j]->name, at->name, n->name);
+                print_graph(ctx, list[j], depth + 2, missing, n_missing, max_missing, print);
             }
         }
     }
 }
 
+static void print_missing(const struct op_count *missing, int n_missing) {
+    printf("operators this build cannot run:\n");
+    for (int i = 0; i < n_missing; i++)
+        printf("  %s (domain '%s', opset %lld): %d node%s\n", missing[i].op,
+               missing[i].domain[0] ? missing[i].domain : "ai.onnx", missing[i].opset, missing[i].count,
+               missing[i].count == 1 ? "" : "s");
+}
+
+/* The planned graph of an engine: one line per layer in execution order. */
+static int inspect_engine(mixrt_context_t ctx, const char *path, const struct cli_build_args *b) {
+    mixrt_engine_t e = NULL;
+    int rc = 1;
+    double ms = 0;
+    if (!cli_is_plan(path)) {
+        /* Say which operators block a build before trying one. */
+        mixrt_model_t model;
+        mixrt_status st = mixrt_model_load_opts(ctx, path, false, &model);
+        if (st != MIXRT_STATUS_OK) return cli_fail_ctx(ctx, st);
+        struct op_count missing[256];
+        int n_missing = 0;
+        print_graph(ctx, mixrt_model_graph(model), 1, missing, &n_missing, 256, false);
+        if (n_missing) {
+            print_missing(missing, n_missing);
+            rc = cli_fail("cannot build '%s': %d operator%s this build cannot run (listed above)", path, n_missing,
+                          n_missing == 1 ? "" : "s");
+            mixrt_model_destroy(model);
+            return rc;
+        }
+        mixrt_model_destroy(model);
+    }
+    if (cli_engine_open(ctx, path, b, &e, &ms)) return 1;
+    const struct mixrt_graph *g = mixrt_engine_graph(e);
+    const struct mixrt_build_options *o = mixrt_engine_options(e);
+    char prec[64], in[2048], out[2048];
+    cli_precisions_str(prec, sizeof(prec), o ? o->precisions : MIXRT_PRECISION_FP32);
+    printf("%s: %s (%s in %.1f ms)\n", cli_is_plan(path) ? "plan" : "engine", path,
+           cli_is_plan(path) ? "loaded" : "built in memory", ms);
+    printf("target: %s\nbuild id: %s\n", mixrt_engine_target(e), mixrt_engine_build_id(e));
+    printf("options: precisions %s, %s typing, backend %s\n", prec, o && o->strongly_typed ? "strong" : "weak",
+           o && o->backend ? o->backend : "cpu");
+    printf("inputs:\n");
+    for (int i = 0; i < g->n_inputs; i++) {
+        value_desc(in, sizeof(in), g, g->inputs[i]);
+        printf("  %-28s %s\n", g->values[g->inputs[i]].name, in);
+    }
+    printf("outputs:\n");
+    for (int i = 0; i < g->n_outputs; i++) {
+        value_desc(out, sizeof(out), g, g->outputs[i]);
+        printf("  %-28s %s\n", g->values[g->outputs[i]].name, out);
+    }
+    double total_ns = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        double t = mixrt_engine_node_time_ns(e, i);
+        if (t > 0) total_ns += t;
+    }
+    printf("layers (%d, execution order; time = share of the per-layer times measured at build):\n", g->n_nodes);
+    printf("  %-4s %-28s %-18s %-9s %-16s %6s  %s -> %s\n", "#", "name", "op", "precision", "kernel", "time",
+           "inputs", "outputs");
+    for (int s = 0; s < g->n_nodes; s++) {
+        int idx = g->order ? g->order[s] : s;
+        const struct mixrt_node *n = &g->nodes[idx];
+        struct mixrt_layer_info li;
+        memset(&li, 0, sizeof(li));
+        mixrt_engine_get_layer(e, (size_t)s, &li); /* layers are in execution order */
+        const char *kernel = mixrt_engine_node_kernel(e, idx);
+        double t = mixrt_engine_node_time_ns(e, idx);
+        char share[32];
+        if (t < 0 || total_ns <= 0) snprintf(share, sizeof(share), "-");
+        else snprintf(share, sizeof(share), "%.1f%%", 100.0 * t / total_ns);
+        values_desc(in, sizeof(in), g, n->inputs, n->n_inputs);
+        values_desc(out, sizeof(out), g, n->outputs, n->n_outputs);
+        printf("  %-4d %-28s %-18s %-9s %-16s %6s  %s -> %s\n", s, n->name, n->op_type,
+               cli_precision_name(li.precision), kernel ? kernel : (li.kernel ? li.kernel : "?"), share, in, out);
+    }
+    printf("totals:\n");
+    cli_print_layer_totals(e, "  ");
+    printf("operators the target cannot run: none\n");
+    rc = 0;
+    mixrt_engine_destroy(e);
+    return rc;
+}
+
 int mixrt_cmd_inspect(int argc, char **argv) {
     const char *path = NULL;
+    struct cli_build_args b;
+    cli_build_args_init(&b);
     for (int i = 0; i < argc; i++) {
-        if (argv[i][0] == '-') {
-            fprintf(stderr, "mixrt: error: unknown option '%s' for inspect (see 'mixrt help')\n", argv[i]);
-            return 2;
-        }
-        if (path) {
-            fprintf(stderr, "mixrt: error: unexpected argument '%s' (see 'mixrt help')\n", argv[i]);
-            return 2;
-        }
+        if (cli_build_args_parse(&b, argc, argv, &i)) continue;
+        if (argv[i][0] == '-' && argv[i][1]) cli_die_usage("unknown option '%s' for inspect", argv[i]);
+        if (path) cli_die_usage("unexpected argument '%s'", argv[i]);
         path = argv[i];
     }
-    if (!path) {
-        fprintf(stderr, "mixrt: error: inspect needs a model file (see 'mixrt help')\n");
-        return 2;
-    }
-    size_t len = strlen(path);
-    if (len >= 5 && !strcmp(path + len - 5, ".plan")) {
-        fprintf(stderr, "mixrt: error: '%s': plan files are not supported by this version yet\n", path);
-        return 1;
+    if (!path) cli_die_usage("inspect needs a model file");
+    if (cli_is_plan(path) || b.n_given) {
+        mixrt_context_t ctx;
+        int rc = cli_context_create(b.opts.verbose, &ctx);
+        if (!rc) rc = inspect_engine(ctx, path, &b);
+        mixrt_context_destroy(ctx);
+        cli_build_args_free(&b);
+        return rc;
     }
     mixrt_context_t ctx;
     mixrt_model_t model;
-    if (mixrt_context_create(NULL, &ctx) != MIXRT_STATUS_OK) {
-        fprintf(stderr, "mixrt: error: cannot create a context\n");
-        return 1;
-    }
+    if (cli_context_create(false, &ctx)) return 1;
     mixrt_status st = mixrt_model_load_opts(ctx, path, false, &model);
     if (st != MIXRT_STATUS_OK) {
-        const char *msg = mixrt_context_last_error(ctx);
-        fputs("mixrt: error: ", stderr);
-        for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
-            if (*p < 0x20 || *p == 0x7f) fprintf(stderr, "\\x%02x", *p);
-            else fputc(*p, stderr);
-        }
-        fputc('\n', stderr);
+        int rc = cli_fail_ctx(ctx, st);
         mixrt_context_destroy(ctx);
-        return 1;
+        return rc;
     }
     const struct mixrt_graph *g = mixrt_model_graph(model);
     char d[2048];
@@ -139,16 +215,9 @@ int mixrt_cmd_inspect(int argc, char **argv) {
            "reference kernels):\n", g->n_nodes);
     struct op_count missing[256];
     int n_missing = 0;
-    print_graph(ctx, g, 1, missing, &n_missing, 256);
-    if (n_missing == 0) {
-        printf("every operator runs on cpu\n");
-    } else {
-        printf("operators this build cannot run:\n");
-        for (int i = 0; i < n_missing; i++)
-            printf("  %s (domain '%s', opset %lld): %d node%s\n", missing[i].op,
-                   missing[i].domain[0] ? missing[i].domain : "ai.onnx", missing[i].opset, missing[i].count,
-                   missing[i].count == 1 ? "" : "s");
-    }
+    print_graph(ctx, g, 1, missing, &n_missing, 256, true);
+    if (n_missing == 0) printf("every operator runs on cpu\n");
+    else print_missing(missing, n_missing);
     mixrt_model_destroy(model);
     mixrt_context_destroy(ctx);
     return 0;
