@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(build-essential cmake pkg-config libprotobuf-c-dev protobuf-c-compiler libonnx-dev
+PKGS=(build-essential cmake pkg-config libprotobuf-c-dev protobuf-c-compiler libonnx-dev libdnnl-dev
       libonnx-testdata python3-onnx python3-numpy clang libclang-rt-14-dev)
 missing=()
 for p in "${PKGS[@]}"; do

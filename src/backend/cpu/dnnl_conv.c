@@ -1,0 +1,379 @@
+/* dnnl_conv.c - Conv (1-D/2-D/3-D, groups incl. depthwise, strides, dilations, pads, auto_pad,
+ * optional bias) on oneDNN's convolution, f32 or bf16 (f32 accumulation). Tensors at the
+ * boundary are plain NCHW; inside, oneDNN picks its blocked layouts and the state reorders in
+ * and out. Invariant: constant-initializer weights are reordered once per chosen layout. */
+#ifdef MIXRT_HAVE_DNNL
+#include <stdio.h>
+#include <string.h>
+
+#include "backend/cpu/dnnl_impl.h"
+
+/* Attribute values above this are refused, which keeps the window arithmetic in int64. */
+#define CONV_ATTR_MAX INT32_MAX
+
+struct conv_geom {
+    int nd;
+    int64_t N, C, M, G;
+    int64_t in[3], k[3], s[3], d[3], pb[3], pe[3], out[3];
+    int64_t ydims[5];
+};
+
+/* Reads ints attribute name: exactly n values in [min, CONV_ATTR_MAX] (dflt each when absent). */
+static mixrt_status conv_ints(struct mixrt_kernel_ctx *k, const char *name, int n, int64_t dflt, int64_t min,
+                              int64_t *out) {
+    size_t cnt = 0;
+    const int64_t *v = mixrt_node_attr_ints(k->node, name, &cnt);
+    if (!v) {
+        for (int i = 0; i < n; i++) out[i] = dflt;
+        return MIXRT_STATUS_OK;
+    }
+    if (cnt != (size_t)n)
+        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "attribute '%s' has %zu values, expected %d", name, cnt,
+                                  n);
+    for (int i = 0; i < n; i++) {
+        if (v[i] < min || v[i] > CONV_ATTR_MAX)
+            return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "attribute '%s'[%d] is %lld, expected %lld..%lld",
+                                      name, i, (long long)v[i], (long long)min, (long long)CONV_ATTR_MAX);
+        out[i] = v[i];
+    }
+    return MIXRT_STATUS_OK;
+}
+
+/* Validates X, W, B and the attributes; fills g (output dims, resolved pads). */
+static mixrt_status conv_geom(struct mixrt_kernel_ctx *k, const struct mixrt_tensor *x, const struct mixrt_tensor *w,
+                              const struct mixrt_tensor *b, struct conv_geom *g) {
+    mixrt_status status;
+    if (x->rank < 3)
+        return mixrt_dnnl_bad_input(k, MIXRT_STATUS_INVALID_MODEL, 0, x,
+                                    "expected [N, C, D1, ...] with at least one spatial dim");
+    if (x->rank > 5)
+        return mixrt_dnnl_bad_input(k, MIXRT_STATUS_UNSUPPORTED, 0, x, "the oneDNN kernel takes 1 to 3 spatial dims");
+    g->nd = x->rank - 2;
+    g->N = x->dims[0], g->C = x->dims[1];
+    g->G = mixrt_node_attr_int(k->node, "group", 1);
+    if (g->G < 1 || g->G > CONV_ATTR_MAX)
+        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "attribute 'group' is %lld, expected >= 1",
+                                  (long long)g->G);
+    if (g->C % g->G)
+        return mixrt_dnnl_bad_input(k, MIXRT_STATUS_INVALID_MODEL, 0, x, "expected C=%lld divisible by group=%lld",
+                                    (long long)g->C, (long long)g->G);
+    int64_t cg = g->C / g->G;
+    g->M = w->rank >= 1 ? w->dims[0] : 0;
+    if (w->rank != x->rank || w->dims[1] != cg || g->M % g->G)
+        return mixrt_dnnl_bad_input(k, MIXRT_STATUS_INVALID_MODEL, 1, w,
+                                    "expected [M, C/group=%lld, k1..k%d] (rank %d) with M divisible by group=%lld",
+                                    (long long)cg, g->nd, x->rank, (long long)g->G);
+    size_t kcnt = 0;
+    const int64_t *ks = mixrt_node_attr_ints(k->node, "kernel_shape", &kcnt);
+    for (int i = 0; i < g->nd; i++) {
+        g->k[i] = w->dims[2 + i];
+        g->in[i] = x->dims[2 + i];
+        if (g->k[i] < 1 || g->k[i] > CONV_ATTR_MAX || (ks && (kcnt != (size_t)g->nd || ks[i] != g->k[i]))) {
+            char d[256] = "";
+            if (ks) mixrt_dims_str(d, sizeof(d), (int)kcnt, ks);
+            return mixrt_dnnl_bad_input(k, MIXRT_STATUS_INVALID_MODEL, 1, w, "expected kernel dims in 1..%lld%s%s",
+                                        (long long)CONV_ATTR_MAX, ks ? " equal to attribute 'kernel_shape' " : "", d);
+        }
+    }
+    if (b && (b->rank != 1 || b->dims[0] != g->M))
+        return mixrt_dnnl_bad_input(k, MIXRT_STATUS_INVALID_MODEL, 2, b, "expected [M=%lld]", (long long)g->M);
+    const char *ap = mixrt_node_attr_string(k->node, "auto_pad", "NOTSET");
+    bool same_upper = !strcmp(ap, "SAME_UPPER"), same_lower = !strcmp(ap, "SAME_LOWER"), valid = !strcmp(ap, "VALID");
+    if (!same_upper && !same_lower && !valid && strcmp(ap, "NOTSET") && ap[0])
+        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
+                                  "attribute 'auto_pad' is '%s', expected NOTSET, SAME_UPPER, SAME_LOWER or VALID", ap);
+    int64_t pads[6];
+    if ((status = conv_ints(k, "strides", g->nd, 1, 1, g->s)) != MIXRT_STATUS_OK ||
+        (status = conv_ints(k, "dilations", g->nd, 1, 1, g->d)) != MIXRT_STATUS_OK ||
+        (status = conv_ints(k, "pads", 2 * g->nd, 0, 0, pads)) != MIXRT_STATUS_OK)
+        return status;
+    g->ydims[0] = g->N, g->ydims[1] = g->M;
+    for (int i = 0; i < g->nd; i++) {
+        int64_t in = g->in[i], s = g->s[i], dk = (g->k[i] - 1) * g->d[i] + 1;
+        if (same_upper || same_lower) {
+            /* Output ceil(in / s); the total padding that needs, the odd one at the end
+             * (SAME_UPPER) or the beginning (SAME_LOWER). */
+            int64_t out = (in + s - 1) / s, total = (out - 1) * s + dk - in;
+            if (total < 0) total = 0;
+            g->pb[i] = same_upper ? total / 2 : total - total / 2;
+            g->pe[i] = total - g->pb[i];
+            g->out[i] = out;
+        } else {
+            g->pb[i] = valid ? 0 : pads[i];
+            g->pe[i] = valid ? 0 : pads[g->nd + i];
+            int64_t span = in + g->pb[i] + g->pe[i] - dk;
+            if (span < 0)
+                return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
+                                          "spatial axis %d: the dilated kernel extent %lld exceeds the padded input "
+                                          "%lld: output dim would be < 1",
+                                          i, (long long)dk, (long long)(in + g->pb[i] + g->pe[i]));
+            g->out[i] = span / s + 1;
+        }
+        g->ydims[2 + i] = g->out[i];
+    }
+    return MIXRT_STATUS_OK;
+}
+
+/* Plain user-side weights: [G, M/G, C/G, k...] is the same buffer as ONNX's [M, C/G, k...]. */
+static int weights_dims(const struct conv_geom *g, int64_t *wd) {
+    int r = 0;
+    if (g->G > 1) wd[r++] = g->G;
+    wd[r++] = g->M / g->G;
+    wd[r++] = g->C / g->G;
+    for (int i = 0; i < g->nd; i++) wd[r++] = g->k[i];
+    return r;
+}
+
+#define DNNL_DO(expr)                                                                                                  \
+    do {                                                                                                               \
+        call = #expr;                                                                                                  \
+        if ((s = (expr)) != dnnl_success) goto dnnl_fail;                                                              \
+    } while (0)
+
+/* A reorder primitive from -> to. */
+static dnnl_status_t make_reorder(dnnl_engine_t eng, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
+                                  dnnl_primitive_t *out) {
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t s = dnnl_reorder_primitive_desc_create(&pd, from, eng, to, eng, NULL);
+    if (s == dnnl_success) s = dnnl_primitive_create(out, pd);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    return s;
+}
+
+/* Builds st's convolution for g (layouts left to oneDNN) and the boundary reorders. */
+static mixrt_status conv_build(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_state *st, const struct conv_geom *g,
+                               mixrt_dtype dt, const struct mixrt_tensor *b) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    dnnl_status_t s;
+    const char *call = "";
+    dnnl_engine_t eng;
+    MIXRT_TRY(mixrt_dnnl_get(k->ctx, &eng, NULL));
+    dnnl_data_type_t ddt = mixrt_dnnl_dtype(dt);
+    int64_t xd[5] = {g->N, g->C}, wd[6];
+    for (int i = 0; i < g->nd; i++) xd[2 + i] = g->in[i];
+    int rx = g->nd + 2, rw = weights_dims(g, wd);
+    dnnl_dims_t xdd, wdd, ydd, str, dil, pl, pr;
+    for (int i = 0; i < rx; i++) xdd[i] = xd[i], ydd[i] = g->ydims[i];
+    for (int i = 0; i < rw; i++) wdd[i] = wd[i];
+    for (int i = 0; i < g->nd; i++) str[i] = g->s[i], dil[i] = g->d[i] - 1, pl[i] = g->pb[i], pr[i] = g->pe[i];
+    dnnl_memory_desc_t x_any, w_any, y_any, b_md;
+    DNNL_DO(dnnl_memory_desc_init_by_tag(&x_any, rx, xdd, ddt, dnnl_format_tag_any));
+    DNNL_DO(dnnl_memory_desc_init_by_tag(&w_any, rw, wdd, ddt, dnnl_format_tag_any));
+    DNNL_DO(dnnl_memory_desc_init_by_tag(&y_any, rx, ydd, ddt, dnnl_format_tag_any));
+    if (b) DNNL_DO(mixrt_dnnl_plain_md(&b_md, 1, &g->M, mixrt_dnnl_dtype(b->dtype)));
+    DNNL_DO(mixrt_dnnl_plain_md(&st->src_user_md, rx, xd, ddt));
+    DNNL_DO(mixrt_dnnl_plain_md(&st->wei_user_md, rw, wd, ddt));
+    DNNL_DO(mixrt_dnnl_plain_md(&st->dst_user_md, rx, g->ydims, ddt));
+    dnnl_convolution_desc_t cd;
+    DNNL_DO(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &x_any,
+                                                       &w_any, b ? &b_md : NULL, &y_any, str, dil, pl, pr));
+    DNNL_DO(dnnl_primitive_desc_create(&st->pd, &cd, NULL, eng, NULL));
+    DNNL_DO(dnnl_primitive_create(&st->prim, st->pd));
+    const dnnl_memory_desc_t *x_md = dnnl_primitive_desc_query_md(st->pd, dnnl_query_src_md, 0);
+    const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(st->pd, dnnl_query_weights_md, 0);
+    const dnnl_memory_desc_t *y_md = dnnl_primitive_desc_query_md(st->pd, dnnl_query_dst_md, 0);
+    call = "dnnl_primitive_desc_query_md";
+    s = dnnl_runtime_error;
+    if (!x_md || !w_md || !y_md) goto dnnl_fail;
+    if (!dnnl_memory_desc_equal(x_md, &st->src_user_md)) {
+        DNNL_DO(make_reorder(eng, &st->src_user_md, x_md, &st->src_reorder));
+        DNNL_DO(dnnl_memory_create(&st->src_mem, x_md, eng, DNNL_MEMORY_ALLOCATE));
+    }
+    if (!dnnl_memory_desc_equal(y_md, &st->dst_user_md)) {
+        DNNL_DO(make_reorder(eng, y_md, &st->dst_user_md, &st->dst_reorder));
+        DNNL_DO(dnnl_memory_create(&st->dst_mem, y_md, eng, DNNL_MEMORY_ALLOCATE));
+    }
+    /* Weights kept from before the rebuild stay only if the new layout is the same. */
+    if (st->wei_mem) {
+        const dnnl_memory_desc_t *kept = NULL;
+        if (dnnl_memory_get_memory_desc(st->wei_mem, &kept) != dnnl_success || !kept ||
+            !dnnl_memory_desc_equal(kept, w_md)) {
+            dnnl_memory_destroy(st->wei_mem);
+            st->wei_mem = NULL;
+            st->wei_ready = false;
+        }
+    }
+    if (!dnnl_memory_desc_equal(w_md, &st->wei_user_md)) {
+        DNNL_DO(make_reorder(eng, &st->wei_user_md, w_md, &st->wei_reorder));
+        if (!st->wei_mem) DNNL_DO(dnnl_memory_create(&st->wei_mem, w_md, eng, DNNL_MEMORY_ALLOCATE));
+    } else if (st->wei_mem) {
+        dnnl_memory_destroy(st->wei_mem);
+        st->wei_mem = NULL;
+        st->wei_ready = false;
+    }
+    goto fail;
+dnnl_fail:
+    status = mixrt_dnnl_fail(k, s, call);
+    mixrt_dnnl_state_clear(st);
+fail:
+    return status;
+}
+
+/* Runs reorder r from src to dst on the stream. */
+static dnnl_status_t run_reorder(dnnl_primitive_t r, dnnl_stream_t strm, dnnl_memory_t from, dnnl_memory_t to) {
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+    return dnnl_primitive_execute(r, strm, 2, args);
+}
+
+/* Brings st to x/w/b's shapes (rebuilding when they changed) and, for constant weights, the
+ * reordered weights up to date. Called with st->lock held. */
+static mixrt_status conv_ensure(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_state *st, const struct conv_geom *g,
+                                mixrt_dtype dt, const struct mixrt_tensor *w, const struct mixrt_tensor *b) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    dnnl_status_t s = dnnl_success;
+    const char *call = "";
+    dnnl_memory_t wu = NULL;
+    if (!mixrt_dnnl_state_matches(st, k, 3)) MIXRT_TRY(conv_build(k, st, g, dt, b));
+    if (st->wei_const && st->wei_reorder && !st->wei_ready && w->data) {
+        dnnl_engine_t eng;
+        dnnl_stream_t strm;
+        MIXRT_TRY(mixrt_dnnl_get(k->ctx, &eng, &strm));
+        DNNL_DO(dnnl_memory_create(&wu, &st->wei_user_md, eng, w->data));
+        DNNL_DO(run_reorder(st->wei_reorder, strm, wu, st->wei_mem));
+        DNNL_DO(dnnl_stream_wait(strm));
+        st->wei_ready = true;
+    }
+    goto fail;
+dnnl_fail:
+    status = mixrt_dnnl_fail(k, s, call);
+fail:
+    if (wu) dnnl_memory_destroy(wu);
+    return status;
+}
+
+static mixrt_status conv_exec(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_state *st, const struct mixrt_tensor *x,
+                              const struct mixrt_tensor *w, const struct mixrt_tensor *b, struct mixrt_tensor *y) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    dnnl_status_t s = dnnl_success;
+    const char *call = "";
+    dnnl_engine_t eng;
+    dnnl_stream_t strm;
+    dnnl_memory_t xu = NULL, wu = NULL, yu = NULL, bu = NULL;
+    MIXRT_TRY(mixrt_dnnl_get(k->ctx, &eng, &strm));
+    /* oneDNN only reads the inputs; the casts drop const for its memory objects. */
+    DNNL_DO(dnnl_memory_create(&xu, &st->src_user_md, eng, (void *)x->data));
+    DNNL_DO(dnnl_memory_create(&yu, &st->dst_user_md, eng, y->data));
+    if (!st->wei_reorder || !st->wei_ready)
+        DNNL_DO(dnnl_memory_create(&wu, &st->wei_user_md, eng, (void *)w->data));
+    if (b) {
+        const dnnl_memory_desc_t *bmd = dnnl_primitive_desc_query_md(st->pd, dnnl_query_weights_md, 1);
+        call = "dnnl_primitive_desc_query_md(bias)";
+        s = dnnl_runtime_error;
+        if (!bmd) goto dnnl_fail;
+        DNNL_DO(dnnl_memory_create(&bu, bmd, eng, (void *)b->data));
+    }
+    if (st->src_reorder) DNNL_DO(run_reorder(st->src_reorder, strm, xu, st->src_mem));
+    if (st->wei_reorder && !st->wei_ready) {
+        DNNL_DO(run_reorder(st->wei_reorder, strm, wu, st->wei_mem));
+        if (st->wei_const) st->wei_ready = true;
+    }
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, st->src_reorder ? st->src_mem : xu},
+                               {DNNL_ARG_WEIGHTS, st->wei_reorder ? st->wei_mem : wu},
+                               {DNNL_ARG_DST, st->dst_reorder ? st->dst_mem : yu},
+                               {DNNL_ARG_BIAS, bu}};
+    DNNL_DO(dnnl_primitive_execute(st->prim, strm, b ? 4 : 3, args));
+    if (st->dst_reorder) DNNL_DO(run_reorder(st->dst_reorder, strm, st->dst_mem, yu));
+    DNNL_DO(dnnl_stream_wait(strm));
+    goto fail;
+dnnl_fail:
+    status = mixrt_dnnl_fail(k, s, call);
+fail:
+    if (xu) dnnl_memory_destroy(xu);
+    if (wu) dnnl_memory_destroy(wu);
+    if (yu) dnnl_memory_destroy(yu);
+    if (bu) dnnl_memory_destroy(bu);
+    return status;
+}
+#undef DNNL_DO
+
+bool mixrt_dnnl_conv_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    if (!mixrt_dnnl_supports_common(g, n, 2, 2, 3, 5, why, why_size)) return false;
+    const char *ap = mixrt_node_attr_string(n, "auto_pad", "NOTSET");
+    if (strcmp(ap, "NOTSET") && strcmp(ap, "SAME_UPPER") && strcmp(ap, "SAME_LOWER") && strcmp(ap, "VALID") && ap[0]) {
+        if (why && why_size) snprintf(why, why_size, "attribute 'auto_pad' is '%s'", ap);
+        return false;
+    }
+    return true;
+}
+
+mixrt_status mixrt_dnnl_conv_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                                     void **state) {
+    mixrt_status status = mixrt_dnnl_get(ctx, NULL, NULL);
+    if (status != MIXRT_STATUS_OK) return status;
+    struct mixrt_dnnl_state *st = NULL;
+    if ((status = mixrt_dnnl_state_create(ctx, &st)) != MIXRT_STATUS_OK) return status;
+    const struct mixrt_value *wv = n->n_inputs > 1 && n->inputs[1] >= 0 ? &g->values[n->inputs[1]] : NULL;
+    /* An initializer that is also a graph input can be overridden, so it is not constant. */
+    st->wei_const = wv && wv->init && !(wv->flags & MIXRT_VALUE_GRAPH_INPUT);
+    /* With X's shape (and the bias's) known now, build and reorder the weights here, once;
+     * otherwise the first run does. Shapes that do not validate are left to that run too. */
+    const struct mixrt_value *xv = n->n_inputs > 0 && n->inputs[0] >= 0 ? &g->values[n->inputs[0]] : NULL;
+    const struct mixrt_value *bv = n->n_inputs > 2 && n->inputs[2] >= 0 ? &g->values[n->inputs[2]] : NULL;
+    bool known = st->wei_const && xv && xv->rank >= 3 && xv->rank <= 5 && xv->dtype == wv->init->dtype &&
+                 (!bv || (bv->rank == 1 && bv->dims[0].value >= 0 && mixrt_dnnl_dtype(bv->dtype)));
+    struct mixrt_tensor fx = {0}, fb = {0};
+    for (int i = 0; known && i < xv->rank; i++) known = xv->dims[i].value >= 0;
+    if (known) {
+        fx.dtype = xv->dtype, fx.rank = xv->rank;
+        for (int i = 0; i < xv->rank; i++) fx.dims[i] = xv->dims[i].value;
+        if (bv) fb.dtype = bv->dtype, fb.rank = 1, fb.dims[0] = bv->dims[0].value;
+        const struct mixrt_tensor *in[3] = {&fx, wv->init, bv ? &fb : NULL};
+        const struct mixrt_seq *in_seq[3] = {NULL, NULL, NULL};
+        struct mixrt_kernel_ctx k = {.ctx = ctx, .graph = g, .node = n, .opset = n->opset, .n_in = n->n_inputs < 3 ? n->n_inputs : 3,
+                                     .in = in, .in_seq = in_seq};
+        struct conv_geom geom;
+        mixrt_dtype dt;
+        if (mixrt_dnnl_check_dtypes(&k, 2, 2, &dt) == MIXRT_STATUS_OK && conv_geom(&k, &fx, wv->init, in[2], &geom) == MIXRT_STATUS_OK &&
+            mixrt_tensor_numel(wv->init) > 0 && geom.N > 0 && geom.C > 0) {
+            pthread_mutex_lock(&st->lock);
+            status = conv_ensure(&k, st, &geom, dt, wv->init, in[2]);
+            pthread_mutex_unlock(&st->lock);
+        }
+    }
+    if (status != MIXRT_STATUS_OK) {
+        mixrt_dnnl_state_release(ctx, st);
+        return status;
+    }
+    *state = st;
+    return MIXRT_STATUS_OK;
+}
+
+mixrt_status mixrt_dnnl_conv_run(struct mixrt_kernel_ctx *k) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct mixrt_dnnl_state local, *st = k->state;
+    bool own = st == NULL, locked = false;
+    if (own) mixrt_dnnl_state_init(st = &local);
+    const struct mixrt_tensor *x = NULL, *w = NULL, *b = mixrt_kernel_opt_input(k, 2);
+    mixrt_dtype dt;
+    struct conv_geom g;
+    struct mixrt_tensor *y = NULL;
+    MIXRT_TRY(mixrt_kernel_input(k, 0, &x));
+    MIXRT_TRY(mixrt_kernel_input(k, 1, &w));
+    MIXRT_TRY(mixrt_dnnl_check_dtypes(k, 2, 2, &dt));
+    MIXRT_TRY(conv_geom(k, x, w, b, &g));
+    MIXRT_TRY(mixrt_kernel_output(k, 0, dt, x->rank, g.ydims, &y));
+    size_t ny = mixrt_tensor_numel(y);
+    if (ny == 0) goto fail;
+    if (g.C == 0) {
+        /* No input channels: every output is its channel's bias (or 0). */
+        size_t per = ny / (size_t)(g.N * g.M);
+        for (size_t i = 0; b && i < ny; i++)
+            mixrt_store_f64(y->data, dt, i, mixrt_load_f64(b->data, b->dtype, (i / per) % (size_t)g.M));
+        goto fail;
+    }
+    pthread_mutex_lock(&st->lock);
+    locked = true;
+    MIXRT_TRY(conv_ensure(k, st, &g, dt, w, b));
+    MIXRT_TRY(conv_exec(k, st, x, w, b, y));
+fail:
+    if (locked) pthread_mutex_unlock(&st->lock);
+    if (own) {
+        mixrt_dnnl_state_clear(st);
+        pthread_mutex_destroy(&st->lock);
+    }
+    return status;
+}
+
+#else
+typedef int mixrt_dnnl_conv_unused; /* ISO C wants a declaration in every translation unit */
+#endif /* MIXRT_HAVE_DNNL */

@@ -1,0 +1,96 @@
+/* dnnl_impl.h - private to the oneDNN kernel family (dnnl_*.c): the process-wide engine and
+ * stream, the per-node state every dnnl kernel keeps (primitives cached on the input shapes),
+ * status mapping, and the per-op entry points that dnnl_kernels.c lists. Compiled only with
+ * MIXRT_HAVE_DNNL; tests may include it to name the implementation oneDNN picked. */
+#ifndef MIXRT_BACKEND_CPU_DNNL_IMPL_H
+#define MIXRT_BACKEND_CPU_DNNL_IMPL_H
+
+#ifdef MIXRT_HAVE_DNNL
+#include <dnnl.h>
+#include <pthread.h>
+
+#include "backend/cpu/kernels.h"
+
+/* oneDNN's own limit on tensor rank. */
+#define MIXRT_DNNL_MAX_RANK DNNL_MAX_NDIMS
+
+/* The process's engine and stream, made once (pthread_once) on first use. UNSUPPORTED with a
+ * message on ctx (when not NULL) if oneDNN could not make them. */
+mixrt_status mixrt_dnnl_get(mixrt_context_t ctx, dnnl_engine_t *engine, dnnl_stream_t *stream);
+/* Whether bf16 primitives run natively here: CPUID says AVX512-BF16, oneDNN's effective ISA
+ * is avx512_core_bf16 or better, and a probe bf16 matmul gets a non-reference implementation.
+ * Without this, bf16 would run emulated or in reference code, so the kernels refuse bf16. */
+bool mixrt_dnnl_bf16_native(void);
+/* oneDNN's data type for f32 and bf16; dnnl_data_type_undef for everything else. */
+dnnl_data_type_t mixrt_dnnl_dtype(mixrt_dtype dt);
+/* Row-major (plain) memory descriptor of rank/dims. */
+dnnl_status_t mixrt_dnnl_plain_md(dnnl_memory_desc_t *md, int rank, const int64_t *dims, dnnl_data_type_t dt);
+
+/* "cannot run <Op> node '<name>': oneDNN <call> failed: <status>"; returns OUT_OF_MEMORY for
+ * oneDNN's out_of_memory and UNSUPPORTED otherwise (the shapes were validated before). */
+mixrt_status mixrt_dnnl_fail(struct mixrt_kernel_ctx *k, dnnl_status_t s, const char *call);
+/* "input #i '<name>' is <dtype> [dims], <what>" with status st. */
+mixrt_status mixrt_dnnl_bad_input(struct mixrt_kernel_ctx *k, mixrt_status st, int i, const struct mixrt_tensor *t,
+                                  const char *fmt, ...) MIXRT_PRINTF(5, 6);
+/* Checks the run-time dtypes: inputs 0..n_same-1 f32 (or all bf16, when native), and the
+ * optional input bias_i (-1: none) either the same dtype or f32. *dt gets the common dtype. */
+mixrt_status mixrt_dnnl_check_dtypes(struct mixrt_kernel_ctx *k, int n_same, int bias_i, mixrt_dtype *dt);
+
+/* supports(): the dtypes the graph gives inputs 0..n_same-1 and output 0 must all be f32 or
+ * all bf16 (bf16 only when native); input bias_i (-1: none), when present, the same or f32.
+ * Input ranks, when known, must be in [min_rank, max_rank]. False with a reason in why. */
+bool mixrt_dnnl_supports_common(const struct mixrt_graph *g, const struct mixrt_node *n, int n_same, int bias_i,
+                                int min_rank, int max_rank, char *why, size_t why_size);
+
+/* Per-node state, one struct for every dnnl kernel: the primitive built for the input shapes
+ * in key_*, rebuilt when a run brings other shapes. The lock serializes runs of one node. */
+#define MIXRT_DNNL_KEY_INPUTS 3
+struct mixrt_dnnl_state {
+    pthread_mutex_t lock;
+    bool keyed;
+    bool key_present[MIXRT_DNNL_KEY_INPUTS];
+    mixrt_dtype key_dtype[MIXRT_DNNL_KEY_INPUTS];
+    int key_rank[MIXRT_DNNL_KEY_INPUTS];
+    int64_t key_dims[MIXRT_DNNL_KEY_INPUTS][MIXRT_MAX_RANK];
+    dnnl_primitive_desc_t pd;
+    dnnl_primitive_t prim;
+    /* Conv: the layouts oneDNN chose differ from the plain tensors at the boundary; these
+     * reorder in and out of buffers it owns. NULL where the chosen layout is already plain. */
+    dnnl_primitive_t src_reorder, dst_reorder, wei_reorder;
+    dnnl_memory_t src_mem, dst_mem, wei_mem;
+    dnnl_memory_desc_t src_user_md, dst_user_md, wei_user_md;
+    /* Conv: the weights are a constant initializer, so wei_mem, once filled (wei_ready), is
+     * reused by every run until a rebuild picks another weights layout. */
+    bool wei_const, wei_ready;
+};
+
+/* Makes a zeroed state (the lock initialized) in *out. */
+mixrt_status mixrt_dnnl_state_create(mixrt_context_t ctx, struct mixrt_dnnl_state **out);
+/* Initializes a caller-owned state (for runs without prepare). */
+void mixrt_dnnl_state_init(struct mixrt_dnnl_state *st);
+/* Destroys the primitives and buffers (not the lock, not the struct). */
+void mixrt_dnnl_state_clear(struct mixrt_dnnl_state *st);
+/* Frees a state made by mixrt_dnnl_state_create (NULL is fine); release() of every kernel. */
+void mixrt_dnnl_state_release(mixrt_context_t ctx, void *state);
+/* True when the state holds a primitive built for exactly k's inputs 0..n-1 (presence,
+ * dtype, dims); else clears the state and records the new key (the caller then builds). */
+bool mixrt_dnnl_state_matches(struct mixrt_dnnl_state *st, const struct mixrt_kernel_ctx *k, int n);
+/* The oneDNN implementation name of the state's primitive ("" when none): for tests and logs. */
+const char *mixrt_dnnl_state_impl(const struct mixrt_dnnl_state *st);
+
+/* ---- kernels (dnnl_matmul.c, dnnl_conv.c) ---- */
+bool mixrt_dnnl_matmul_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size);
+mixrt_status mixrt_dnnl_matmul_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                                       void **state);
+mixrt_status mixrt_dnnl_matmul_run(struct mixrt_kernel_ctx *k);
+bool mixrt_dnnl_gemm_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size);
+mixrt_status mixrt_dnnl_gemm_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                                     void **state);
+mixrt_status mixrt_dnnl_gemm_run(struct mixrt_kernel_ctx *k);
+bool mixrt_dnnl_conv_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size);
+mixrt_status mixrt_dnnl_conv_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                                     void **state);
+mixrt_status mixrt_dnnl_conv_run(struct mixrt_kernel_ctx *k);
+
+#endif /* MIXRT_HAVE_DNNL */
+#endif /* MIXRT_BACKEND_CPU_DNNL_IMPL_H */
