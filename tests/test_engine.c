@@ -5,11 +5,13 @@
  * the timing cache. Models come from scripts/make_engine_models.py and
  * scripts/make_examples.py (ctest fixtures). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "engine/engine_impl.h"
+#include "engine/plan_file.h"
 #include "mixrt/mixrt_engine.h"
 #include "testutil.h"
 
@@ -318,6 +320,157 @@ static void test_constraints(void) {
     expect_build_error("mlp_f32", &o, MIXRT_STATUS_INVALID_ARGUMENT, needles3);
 }
 
+static bool same_outputs(mixrt_engine_t a, mixrt_engine_t b, const char *what) {
+    struct mixrt_tensor *in[16] = {0}, *oa[16] = {0}, *ob[16] = {0};
+    const char *names[16];
+    bool same = false;
+    int n = make_inputs(a, in, names, 99);
+    mixrt_status sa = mixrt_engine_run(a, (size_t)n, names, (const struct mixrt_tensor *const *)in, oa);
+    mixrt_status sb = mixrt_engine_run(b, (size_t)n, names, (const struct mixrt_tensor *const *)in, ob);
+    TU_CHECK(sa == MIXRT_STATUS_OK && sb == MIXRT_STATUS_OK, "%s: runs failed: %s", what, mixrt_context_last_error(ctx));
+    if (sa == MIXRT_STATUS_OK && sb == MIXRT_STATUS_OK) {
+        same = true;
+        for (size_t i = 0; i < mixrt_engine_output_count(a); i++)
+            same &= oa[i]->dtype == ob[i]->dtype && oa[i]->nbytes == ob[i]->nbytes &&
+                    !memcmp(oa[i]->data, ob[i]->data, oa[i]->nbytes);
+    }
+    for (int i = 0; i < 16; i++) {
+        mixrt_tensor_destroy(ctx, in[i]);
+        mixrt_tensor_destroy(ctx, oa[i]);
+        mixrt_tensor_destroy(ctx, ob[i]);
+    }
+    return same;
+}
+
+/* Build, save, load: the loaded engine has the same layers and kernels and gives
+ * bit-identical outputs. */
+static void test_plan_round_trip(void) {
+    static const char *ex[] = {"cnn_f32", "cnn_bf16", "transformer_f32", "transformer_bf16", "transformer_f16"};
+    unsigned precs[] = {MIXRT_PRECISION_FP32, MIXRT_PRECISION_FP32 | MIXRT_PRECISION_BF16, MIXRT_PRECISION_FP16};
+    char path[2048], plan[2100];
+    for (int f = 0; f < 6; f++) {
+        if (f < 5) snprintf(path, sizeof(path), "%s/%s.onnx", examples, ex[f]);
+        else snprintf(path, sizeof(path), "%s/mlp_bf16.onnx", models);
+        snprintf(plan, sizeof(plan), "%s/roundtrip.plan", models);
+        for (int p = 0; p < 3; p++) {
+            struct mixrt_build_options o;
+            mixrt_build_options_init(&o);
+            o.precisions = precs[p];
+            mixrt_engine_t e = NULL, l = NULL;
+            mixrt_status st = mixrt_engine_build(ctx, path, &o, &e);
+            TU_CHECK(st == MIXRT_STATUS_OK, "build %s: %s", path, mixrt_context_last_error(ctx));
+            if (st == MIXRT_STATUS_OK) st = mixrt_engine_save(e, plan);
+            TU_CHECK(st == MIXRT_STATUS_OK, "save %s: %s", plan, mixrt_context_last_error(ctx));
+            if (st == MIXRT_STATUS_OK) st = mixrt_engine_load(ctx, plan, &l);
+            TU_CHECK(st == MIXRT_STATUS_OK, "load %s (from %s): %s", plan, path, mixrt_context_last_error(ctx));
+            if (st == MIXRT_STATUS_OK) {
+                TU_CHECK(mixrt_engine_layer_count(e) == mixrt_engine_layer_count(l), "%s: %zu layers, loaded %zu", path,
+                         mixrt_engine_layer_count(e), mixrt_engine_layer_count(l));
+                for (size_t i = 0; i < mixrt_engine_layer_count(e) && i < mixrt_engine_layer_count(l); i++) {
+                    struct mixrt_layer_info a, b;
+                    mixrt_engine_get_layer(e, i, &a);
+                    mixrt_engine_get_layer(l, i, &b);
+                    TU_CHECK(!strcmp(a.name, b.name) && !strcmp(a.kernel, b.kernel) && a.precision == b.precision,
+                             "%s layer %zu: '%s' %s %s vs loaded '%s' %s %s", path, i, a.name, a.kernel,
+                             mixrt_dtype_name(a.precision), b.name, b.kernel, mixrt_dtype_name(b.precision));
+                }
+                TU_CHECK(same_outputs(e, l, path), "%s precisions 0x%x: the loaded plan's outputs differ", path,
+                         precs[p]);
+            }
+            mixrt_engine_destroy(e);
+            mixrt_engine_destroy(l);
+        }
+    }
+}
+
+/* Truncations, bit flips (raw and with checksums repaired, so the flip reaches the
+ * sections' parsers), a foreign target and another mixrt version: a clean error, or
+ * (for a repaired flip that still parses) an engine that runs without crashing. */
+static void test_plan_corruption(void) {
+    char path[2048], plan[2100];
+    snprintf(path, sizeof(path), "%s/mlp_f32.onnx", models);
+    snprintf(plan, sizeof(plan), "%s/corrupt.plan", models);
+    struct mixrt_build_options o;
+    mixrt_build_options_init(&o);
+    o.precisions = MIXRT_PRECISION_FP32 | MIXRT_PRECISION_BF16;
+    mixrt_engine_t e = NULL;
+    if (mixrt_engine_build(ctx, path, &o, &e) != MIXRT_STATUS_OK || mixrt_engine_save(e, plan) != MIXRT_STATUS_OK) {
+        TU_CHECK(0, "build/save %s: %s", plan, mixrt_context_last_error(ctx));
+        mixrt_engine_destroy(e);
+        return;
+    }
+    mixrt_engine_destroy(e);
+    FILE *f = fopen(plan, "rb");
+    fseek(f, 0, SEEK_END);
+    size_t size = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *img = aligned_alloc(64, (size + 63) / 64 * 64), *tmp = aligned_alloc(64, (size + 63) / 64 * 64);
+    TU_CHECK(fread(img, 1, size, f) == size, "read %s", plan);
+    fclose(f);
+    int errors = 0, loaded = 0;
+    for (size_t cut = 0; cut < size; cut += (cut < 512 ? 1 : 97)) {
+        memcpy(tmp, img, cut);
+        mixrt_engine_t l = NULL;
+        mixrt_status st = mixrt_engine_load_buffer(ctx, tmp, cut, "truncated.plan", &l);
+        TU_CHECK(st != MIXRT_STATUS_OK && mixrt_context_last_error(ctx)[0], "truncated to %zu bytes: loaded", cut);
+        mixrt_engine_destroy(l);
+    }
+    tu_seed(5);
+    for (int k = 0; k < 3000; k++) {
+        size_t bit = (size_t)(tu_rand() % (size * 8));
+        memcpy(tmp, img, size);
+        tmp[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        bool fixed = k % 2 == 1 && mixrt_plan_fix_checksums(tmp, size);
+        mixrt_engine_t l = NULL;
+        mixrt_status st = mixrt_engine_load_buffer(ctx, tmp, size, "flipped.plan", &l);
+        if (st == MIXRT_STATUS_OK) {
+            loaded++;
+            TU_CHECK(fixed, "bit %zu flipped without repair: loaded", bit);
+            struct mixrt_tensor *in[16] = {0}, *out[16] = {0};
+            const char *names[16];
+            int n = make_inputs(l, in, names, 3);
+            if (n >= 0) (void)mixrt_engine_run(l, (size_t)n, names, (const struct mixrt_tensor *const *)in, out);
+            for (int i = 0; i < 16; i++) {
+                mixrt_tensor_destroy(ctx, in[i]);
+                mixrt_tensor_destroy(ctx, out[i]);
+            }
+        } else {
+            errors++;
+            TU_CHECK(mixrt_context_last_error(ctx)[0], "bit %zu: error without a message", bit);
+        }
+        mixrt_engine_destroy(l);
+    }
+    TU_CHECK(errors >= 1500, "bit flips: only %d of 3000 refused (every unrepaired flip must be)", errors);
+    /* Another target and another version. */
+    memcpy(tmp, img, size);
+    memset(tmp + MIXRT_PLAN_OFF_TARGET, 0, 128);
+    strcpy((char *)tmp + MIXRT_PLAN_OFF_TARGET, "cpu x86_64 avx512f amx_tile");
+    mixrt_plan_fix_checksums(tmp, size);
+    mixrt_engine_t l = NULL;
+    mixrt_status st = mixrt_engine_load_buffer(ctx, tmp, size, "other-target.plan", &l);
+    TU_CHECK(st == MIXRT_STATUS_UNSUPPORTED && strstr(mixrt_context_last_error(ctx), "amx_tile"),
+             "foreign target: %d %s", st, mixrt_context_last_error(ctx));
+    mixrt_engine_destroy(l);
+    memcpy(tmp, img, size);
+    memset(tmp + MIXRT_PLAN_OFF_MIXRT_VERSION, 0, 32);
+    strcpy((char *)tmp + MIXRT_PLAN_OFF_MIXRT_VERSION, "0.0.1");
+    mixrt_plan_fix_checksums(tmp, size);
+    l = NULL;
+    st = mixrt_engine_load_buffer(ctx, tmp, size, "old.plan", &l);
+    TU_CHECK(st == MIXRT_STATUS_UNSUPPORTED && strstr(mixrt_context_last_error(ctx), "0.0.1"),
+             "other version: %d %s", st, mixrt_context_last_error(ctx));
+    mixrt_engine_destroy(l);
+    /* Not a plan at all: the ONNX model itself. */
+    l = NULL;
+    st = mixrt_engine_load(ctx, path, &l);
+    TU_CHECK(st != MIXRT_STATUS_OK && strstr(mixrt_context_last_error(ctx), "not a mixrt plan"), "onnx as plan: %s",
+             mixrt_context_last_error(ctx));
+    mixrt_engine_destroy(l);
+    free(img);
+    free(tmp);
+    printf("plan corruption: %zu-byte plan, %d flips refused, %d repaired flips loaded and ran\n", size, errors, loaded);
+}
+
 int main(void) {
     const char *bin = getenv("MIXRT_BINARY_DIR");
     snprintf(models, sizeof(models), "%s/tests/engine_models", bin ? bin : "build");
@@ -328,6 +481,8 @@ int main(void) {
     test_constraints();
     test_precisions();
     test_dtype_independence();
+    test_plan_round_trip();
+    test_plan_corruption();
     mixrt_context_destroy(ctx);
     return tu_finish("test_engine");
 }

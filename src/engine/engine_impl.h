@@ -37,4 +37,9 @@ mixrt_status mixrt_engine_build_reference(mixrt_context_t ctx, const char *model
                                           const struct mixrt_input_shape *shapes, size_t n_shapes,
                                           mixrt_engine_t *out);
 
+/* mixrt_engine_load from a plan image in memory (fuzzers, tests). data is borrowed: it
+ * must outlive the engine and stay 64-byte aligned for the weights to be aligned. */
+mixrt_status mixrt_engine_load_buffer(mixrt_context_t ctx, const void *data, size_t size, const char *what,
+                                      mixrt_engine_t *out);
+
 #endif /* MIXRT_ENGINE_IMPL_H */

@@ -1,15 +1,326 @@
-/* plan.c - saving engines as plan files and loading them (placeholder until the plan
- * container and the graph export land). */
-#include "engine/engine_internal.h"
+/* plan.c - engines to and from plan files (container: plan_file.h). Sections:
+ *   GRAPH    the planned graph as an ONNX ModelProto, nodes in execution order, weights
+ *            as external data at location "@weights" (offsets into WEIGHTS)
+ *   WEIGHTS  every constant's bytes, already in its planned dtype, 64-byte aligned
+ *   KERNELS  text: "mixrt-kernels 1 <n>\n" then one "<kernel> <time_ns>\n" per node,
+ *            in the GRAPH's node order
+ *   META     text key=value lines: the build options, for inspect
+ * Loading checks the container, the mixrt version and the target, imports the graph with
+ * the weights borrowed from the mapping, and checks every kernel name against this build
+ * before preparing anything. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-void mixrt_engine_plan_release(struct mixrt_engine *e) { (void)e; }
+#include "engine/engine_internal.h"
+#include "engine/plan_file.h"
+#include "engine/tactics.h"
+#include "onnx/export.h"
+#include "onnx/model_impl.h"
+#include "onnx/tensorproto.h"
+
+#define WEIGHTS_LOCATION "@weights"
+
+void mixrt_engine_plan_release(struct mixrt_engine *e) {
+    if (!e->plan) return;
+    mixrt_plan_close(e->ctx, e->plan);
+    mixrt_free(e->ctx, e->plan, sizeof(struct mixrt_plan_file));
+    e->plan = NULL;
+}
+
+/* ---- a growable byte buffer ------------------------------------------------------------- */
+
+struct buf {
+    mixrt_context_t ctx;
+    uint8_t *p;
+    size_t n, cap;
+};
+
+static mixrt_status buf_reserve(struct buf *b, size_t more) {
+    size_t need;
+    if (!mixrt_add_size(b->n, more, &need)) return MIXRT_STATUS_OUT_OF_MEMORY;
+    if (need <= b->cap) return MIXRT_STATUS_OK;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < need) {
+        if (cap > SIZE_MAX / 2) return MIXRT_STATUS_OUT_OF_MEMORY;
+        cap *= 2;
+    }
+    uint8_t *np = mixrt_alloc(b->ctx, cap);
+    if (!np) return MIXRT_STATUS_OUT_OF_MEMORY;
+    if (b->n) memcpy(np, b->p, b->n);
+    mixrt_free(b->ctx, b->p, b->cap);
+    b->p = np;
+    b->cap = cap;
+    return MIXRT_STATUS_OK;
+}
+
+static mixrt_status buf_printf(struct buf *b, const char *fmt, ...) MIXRT_PRINTF(2, 3);
+static mixrt_status buf_printf(struct buf *b, const char *fmt, ...) {
+    char tmp[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n < 0) return MIXRT_STATUS_INTERNAL;
+    size_t len = (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1;
+    mixrt_status status = buf_reserve(b, len);
+    if (status != MIXRT_STATUS_OK) return status;
+    memcpy(b->p + b->n, tmp, len);
+    b->n += len;
+    return MIXRT_STATUS_OK;
+}
+
+static void buf_free(struct buf *b) {
+    mixrt_free(b->ctx, b->p, b->cap);
+    b->p = NULL;
+    b->n = b->cap = 0;
+}
+
+static mixrt_status put_weight(void *user, const struct mixrt_tensor *t, uint64_t *offset) {
+    struct buf *b = user;
+    size_t pad = (64 - b->n % 64) % 64;
+    mixrt_status status = buf_reserve(b, pad + t->nbytes);
+    if (status != MIXRT_STATUS_OK) return mixrt_error(b->ctx, status, "out of memory writing plan weights");
+    memset(b->p + b->n, 0, pad);
+    b->n += pad;
+    *offset = b->n;
+    if (t->nbytes) memcpy(b->p + b->n, t->data, t->nbytes);
+    b->n += t->nbytes;
+    return MIXRT_STATUS_OK;
+}
+
+static const char *prec_list(unsigned bits, char *out, size_t size) {
+    snprintf(out, size, "fp32%s%s", bits & MIXRT_PRECISION_BF16 ? ",bf16" : "", bits & MIXRT_PRECISION_FP16 ? ",fp16" : "");
+    return out;
+}
+
+static void fill_ident(struct mixrt_plan_ident *id, const struct mixrt_engine *e) {
+    memset(id, 0, sizeof(*id));
+    snprintf(id->build_id, sizeof(id->build_id), "%.32s", e->build_id);
+    snprintf(id->target, sizeof(id->target), "%.128s", e->target);
+    snprintf(id->mixrt_version, sizeof(id->mixrt_version), "%s", mixrt_version());
+}
+
+/* The plan image of e in sections (caller frees the three buffers). */
+static mixrt_status make_sections(struct mixrt_engine *e, struct buf *graph, struct buf *weights, struct buf *kernels,
+                                  struct buf *meta, uint8_t **gbuf, size_t *glen) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    const struct mixrt_graph *g = mixrt_model_graph(e->model);
+    (void)graph;
+    struct mixrt_onnx_export_opts xo = {put_weight, weights, WEIGHTS_LOCATION, "mixrt"};
+    MIXRT_TRY(mixrt_onnx_export(e->ctx, g, &xo, gbuf, glen));
+    MIXRT_TRY(buf_printf(kernels, "mixrt-kernels 1 %d\n", g->n_nodes));
+    for (int s = 0; s < g->n_nodes; s++) {
+        int ni = g->order[s];
+        MIXRT_TRY(buf_printf(kernels, "%s %.0f\n", mixrt_engine_node_kernel(e, ni), e->time_ns[ni]));
+    }
+    char pl[32];
+    const struct mixrt_build_options *o = &e->opts;
+    MIXRT_TRY(buf_printf(meta, "backend=%s\nprecision=%s\ntyping=%s\nconstraints=%s\nunsupported_dtype=%s\n"
+                         "build_seconds=%.3f\n", o->backend ? o->backend : "cpu", prec_list(o->precisions, pl, sizeof(pl)),
+                         o->strongly_typed ? "strong" : "weak",
+                         o->constraints == MIXRT_CONSTRAINTS_OBEY     ? "obey"
+                         : o->constraints == MIXRT_CONSTRAINTS_PREFER ? "prefer"
+                                                                      : "none",
+                         o->unsupported_dtype == MIXRT_UNSUPPORTED_DTYPE_FALLBACK ? "fallback" : "error",
+                         e->build_seconds));
+    for (size_t i = 0; i < o->n_layer_precisions; i++) {
+        const char *t = o->layer_precisions[i].dtype == MIXRT_DTYPE_BF16  ? "bf16"
+                        : o->layer_precisions[i].dtype == MIXRT_DTYPE_F16 ? "fp16"
+                                                                          : "fp32";
+        /* Globs with control bytes are left out of the informational text. */
+        bool clean = true;
+        for (const char *p = o->layer_precisions[i].glob; *p; p++) clean &= (unsigned char)*p >= 0x20;
+        if (clean) MIXRT_TRY(buf_printf(meta, "layer_precision=%.900s:%s\n", o->layer_precisions[i].glob, t));
+    }
+fail:
+    return status;
+}
 
 mixrt_status mixrt_engine_save(mixrt_engine_t e, const char *path) {
-    (void)path;
-    return mixrt_error(e->ctx, MIXRT_STATUS_UNSUPPORTED, "saving plans is not available yet");
+    if (!e) return MIXRT_STATUS_INVALID_ARGUMENT;
+    if (!path) return mixrt_error(e->ctx, MIXRT_STATUS_INVALID_ARGUMENT, "mixrt_engine_save: NULL path");
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct buf weights = {e->ctx, NULL, 0, 0}, kernels = {e->ctx, NULL, 0, 0}, meta = {e->ctx, NULL, 0, 0};
+    uint8_t *gbuf = NULL;
+    size_t glen = 0;
+    MIXRT_TRY(make_sections(e, NULL, &weights, &kernels, &meta, &gbuf, &glen));
+    struct mixrt_plan_ident id;
+    fill_ident(&id, e);
+    struct mixrt_plan_section sec[4] = {
+        {MIXRT_PLAN_META, meta.p, meta.n},
+        {MIXRT_PLAN_GRAPH, gbuf, glen},
+        {MIXRT_PLAN_KERNELS, kernels.p, kernels.n},
+        {MIXRT_PLAN_WEIGHTS, weights.p, weights.n},
+    };
+    MIXRT_TRY(mixrt_plan_write(e->ctx, path, &id, sec, 4));
+fail:
+    if (gbuf) mixrt_free(e->ctx, gbuf, glen);
+    buf_free(&weights);
+    buf_free(&kernels);
+    buf_free(&meta);
+    return status;
+}
+
+/* ---- load -------------------------------------------------------------------------------- */
+
+/* Every feature the plan's target names must be present here. */
+static mixrt_status check_target(mixrt_context_t ctx, const char *what, const char *plan_target) {
+    const char *here = mixrt_cpu_target();
+    if (strncmp(plan_target, "cpu ", 4))
+        return mixrt_error(ctx, MIXRT_STATUS_UNSUPPORTED, "'%s' was built for target '%s'; this machine's target is "
+                           "'%s' (rebuild the plan with mixrt build)", what, plan_target, here);
+    const char *p = plan_target + 4;
+    while (*p) {
+        while (*p == ' ') p++;
+        size_t len = strcspn(p, " ");
+        if (!len) break;
+        bool found = false;
+        const char *h = here + 4;
+        while (*h && !found) {
+            while (*h == ' ') h++;
+            size_t hl = strcspn(h, " ");
+            found = hl == len && !strncmp(h, p, len);
+            h += hl;
+        }
+        if (!found)
+            return mixrt_error(ctx, MIXRT_STATUS_UNSUPPORTED, "'%s' was built for target '%s'; this machine ('%s') "
+                               "lacks %.*s (rebuild the plan with mixrt build)", what, plan_target, here, (int)len, p);
+        p += len;
+    }
+    return MIXRT_STATUS_OK;
+}
+
+static void parse_meta(struct mixrt_engine *e, const char *text, size_t size) {
+    char line[1024];
+    size_t i = 0;
+    while (i < size) {
+        size_t j = i;
+        while (j < size && text[j] != '\n') j++;
+        size_t len = j - i < sizeof(line) - 1 ? j - i : sizeof(line) - 1;
+        memcpy(line, text + i, len);
+        line[len] = 0;
+        i = j + 1;
+        if (!strncmp(line, "precision=", 10)) {
+            unsigned bits;
+            if (mixrt_precisions_parse(NULL, line + 10, &bits) == MIXRT_STATUS_OK) e->opts.precisions = bits;
+        } else if (!strcmp(line, "typing=strong")) {
+            e->opts.strongly_typed = 1;
+        } else if (!strcmp(line, "constraints=obey")) {
+            e->opts.constraints = MIXRT_CONSTRAINTS_OBEY;
+        } else if (!strcmp(line, "constraints=prefer")) {
+            e->opts.constraints = MIXRT_CONSTRAINTS_PREFER;
+        } else if (!strcmp(line, "unsupported_dtype=fallback")) {
+            e->opts.unsupported_dtype = MIXRT_UNSUPPORTED_DTYPE_FALLBACK;
+        } else if (!strncmp(line, "build_seconds=", 14)) {
+            e->build_seconds = strtod(line + 14, NULL);
+        }
+    }
+}
+
+static mixrt_status load_from(struct mixrt_engine *e, const char *what) {
+    mixrt_context_t ctx = e->ctx;
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct mixrt_plan_file *pf = e->plan;
+    char ver[40];
+    snprintf(ver, sizeof(ver), "%s", mixrt_version());
+    MIXRT_CHECK(ctx, !strcmp(pf->ident.mixrt_version, ver), MIXRT_STATUS_UNSUPPORTED,
+                "'%s' was built by mixrt %s; this is mixrt %s (rebuild the plan with mixrt build)", what,
+                pf->ident.mixrt_version, ver);
+    MIXRT_TRY(check_target(ctx, what, pf->ident.target));
+    snprintf(e->target, sizeof(e->target), "%s", pf->ident.target);
+    snprintf(e->build_id, sizeof(e->build_id), "%s", pf->ident.build_id);
+    const struct mixrt_plan_section *sg = mixrt_plan_find(pf, MIXRT_PLAN_GRAPH);
+    const struct mixrt_plan_section *sw = mixrt_plan_find(pf, MIXRT_PLAN_WEIGHTS);
+    const struct mixrt_plan_section *sk = mixrt_plan_find(pf, MIXRT_PLAN_KERNELS);
+    const struct mixrt_plan_section *sm = mixrt_plan_find(pf, MIXRT_PLAN_META);
+    MIXRT_CHECK(ctx, sg && sw && sk && sm, MIXRT_STATUS_INVALID_MODEL, "'%s' lacks a required section", what);
+    MIXRT_CHECK(ctx, sg->size <= SIZE_MAX && sw->size <= SIZE_MAX, MIXRT_STATUS_INVALID_MODEL, "'%s' is too large",
+                what);
+    struct mixrt_external_policy ext;
+    memset(&ext, 0, sizeof(ext));
+    ext.blob = sw->data;
+    ext.blob_size = sw->size;
+    ext.blob_location = WEIGHTS_LOCATION;
+    status = mixrt_model_load_buffer_ext(ctx, sg->data, (size_t)sg->size, what, &ext, false, &e->model);
+    if (status != MIXRT_STATUS_OK) {
+        mixrt_error_prefix(ctx, "'%s': GRAPH section", what);
+        goto fail;
+    }
+    parse_meta(e, sm->data, (size_t)sm->size);
+    MIXRT_TRY(mixrt_engine_alloc_nodes(e));
+    const struct mixrt_graph *g = mixrt_model_graph(e->model);
+    /* Kernel table. */
+    const char *k = sk->data, *end = k + sk->size;
+    int n = -1, used = 0;
+    MIXRT_CHECK(ctx, sk->size < 64 * 1024 * 1024 && sscanf(k, "mixrt-kernels 1 %d%n", &n, &used) == 1 &&
+                         memchr(k, '\n', (size_t)sk->size),
+                MIXRT_STATUS_INVALID_MODEL, "'%s': KERNELS section does not start with 'mixrt-kernels 1 <count>'", what);
+    MIXRT_CHECK(ctx, n == g->n_nodes, MIXRT_STATUS_INVALID_MODEL, "'%s': KERNELS lists %d layers, the graph has %d",
+                what, n, g->n_nodes);
+    k = (const char *)memchr(k, '\n', (size_t)sk->size) + 1;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct mixrt_node *nd = &g->nodes[i];
+        const char *nl = memchr(k, '\n', (size_t)(end - k));
+        MIXRT_CHECK(ctx, nl, MIXRT_STATUS_INVALID_MODEL, "'%s': KERNELS ends before layer %d ('%s')", what, i,
+                    nd->name);
+        char line[256];
+        size_t len = (size_t)(nl - k);
+        MIXRT_CHECK(ctx, len < sizeof(line), MIXRT_STATUS_INVALID_MODEL, "'%s': KERNELS line %d is too long", what,
+                    i + 2);
+        memcpy(line, k, len);
+        line[len] = 0;
+        k = nl + 1;
+        char kname[128];
+        double ns = -1;
+        MIXRT_CHECK(ctx, sscanf(line, "%127s %lf", kname, &ns) == 2, MIXRT_STATUS_INVALID_MODEL,
+                    "'%s': KERNELS line %d is malformed", what, i + 2);
+        const struct mixrt_cpu_kernel *kern = mixrt_cpu_kernel_find(kname, nd->domain, nd->op_type);
+        if (!kern && !strcmp(kname, "ref")) kern = mixrt_cpu_kernel_find("ref", "", "");
+        MIXRT_CHECK(ctx, kern, MIXRT_STATUS_UNSUPPORTED, "'%s': layer '%s' (%s) uses kernel '%s', which this build "
+                    "of mixrt does not have (rebuild the plan with mixrt build)", what, nd->name, nd->op_type, kname);
+        char why[256] = "";
+        MIXRT_CHECK(ctx, kern->supports(g, nd, why, sizeof(why)), MIXRT_STATUS_INVALID_MODEL,
+                    "'%s': layer '%s' (%s): kernel '%s' cannot run it: %s", what, nd->name, nd->op_type, kname, why);
+        e->time_ns[i] = ns;
+        MIXRT_TRY(mixrt_engine_prepare_node(e, i, kern));
+    }
+    MIXRT_CHECK(ctx, k == end, MIXRT_STATUS_INVALID_MODEL, "'%s': KERNELS has data after the last layer", what);
+fail:
+    return status;
+}
+
+static mixrt_status load_common(mixrt_context_t ctx, const char *path, const void *data, size_t size,
+                                mixrt_engine_t *out) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct mixrt_engine *e = NULL;
+    MIXRT_TRY(mixrt_engine_alloc(ctx, &e));
+    e->plan = mixrt_calloc(ctx, 1, sizeof(struct mixrt_plan_file));
+    if (!e->plan) {
+        status = MIXRT_STATUS_OUT_OF_MEMORY;
+        goto fail;
+    }
+    if (data) MIXRT_TRY(mixrt_plan_open_buffer(ctx, data, size, path, e->plan));
+    else MIXRT_TRY(mixrt_plan_open(ctx, path, e->plan));
+    MIXRT_TRY(load_from(e, path));
+    *out = e;
+    return MIXRT_STATUS_OK;
+fail:
+    mixrt_engine_destroy(e);
+    return status;
 }
 
 mixrt_status mixrt_engine_load(mixrt_context_t ctx, const char *path, mixrt_engine_t *out) {
-    (void)out;
-    return mixrt_error(ctx, MIXRT_STATUS_UNSUPPORTED, "'%s': loading plans is not available yet", path);
+    if (!ctx) return MIXRT_STATUS_INVALID_ARGUMENT;
+    if (!path || !out) return mixrt_error(ctx, MIXRT_STATUS_INVALID_ARGUMENT, "mixrt_engine_load: NULL argument");
+    return load_common(ctx, path, NULL, 0, out);
+}
+
+mixrt_status mixrt_engine_load_buffer(mixrt_context_t ctx, const void *data, size_t size, const char *what,
+                                      mixrt_engine_t *out) {
+    if (!ctx) return MIXRT_STATUS_INVALID_ARGUMENT;
+    if ((!data && size) || !out)
+        return mixrt_error(ctx, MIXRT_STATUS_INVALID_ARGUMENT, "mixrt_engine_load_buffer: NULL argument");
+    return load_common(ctx, what ? what : "plan buffer", data ? data : "", size, out);
 }
