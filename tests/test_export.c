@@ -1,9 +1,11 @@
 /* test_export.c - IR -> ONNX export round trips: every libonnx-testdata model the
  * importer accepts is exported (inline, and with its initializers in an in-memory
- * weights blob), imported again, compared structurally with the original IR and run on
- * the test data, outputs compared bit for bit. Plus hostile blob references (out of
- * range, misaligned, wrong length) that must fail with a named error, and allocation
- * failures during export that must not leak. */
+ * weights blob; and, after all graph passes, through the blob without unused
+ * initializers, as a plan stores it), imported again, compared structurally with its
+ * source IR and run on the test data, outputs compared bit for bit. Plus hostile blob
+ * references (out of range, misaligned, wrong length) that must fail with a named
+ * error, and allocation failures during export that must not leak. Optional argument:
+ * a suite name filter. MIXRT_EXPORT_DUMP=folder keeps the inline exports. */
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,7 @@
 #include "onnx/export.h"
 #include "onnx/model_impl.h"
 #include "onnx/tensorproto.h"
+#include "passes/passes.h"
 #include "testutil.h"
 
 #define DATA_ROOT "/usr/share/libonnx-testdata/data"
@@ -75,6 +78,9 @@ static void blob_free(struct blob *b) {
 
 /* ---- structural comparison of two IR graphs ---- */
 static char why[1024];
+/* Planned graphs: the passes leave values nothing reads (removed nodes' outputs, replaced
+ * weights) in the IR; the export drops them, so they may be missing after the trip. */
+static bool relaxed;
 
 #define DIFF(...)                                                                                            \
     do {                                                                                                     \
@@ -150,6 +156,13 @@ static bool same_attr(const struct mixrt_attr *x, const struct mixrt_attr *y, co
     return true;
 }
 
+static bool read_by_node(const struct mixrt_graph *g, int vi) {
+    for (int n = 0; n < g->n_nodes; n++)
+        for (int i = 0; i < g->nodes[n].n_inputs; i++)
+            if (g->nodes[n].inputs[i] == vi) return true;
+    return false;
+}
+
 static const char *vname(const struct mixrt_graph *g, int vi) { return vi < 0 ? "" : g->values[vi].name; }
 
 static bool same_graph(const struct mixrt_graph *a, const struct mixrt_graph *b, const char *where) {
@@ -157,7 +170,9 @@ static bool same_graph(const struct mixrt_graph *a, const struct mixrt_graph *b,
     snprintf(w, sizeof(w), "%.400s graph '%.150s'", where, a->name);
     if (!same_str(a->name, b->name)) DIFF("%s: renamed to '%s'", w, b->name);
     if (a->n_nodes != b->n_nodes) DIFF("%s: %d vs %d nodes", w, a->n_nodes, b->n_nodes);
-    if (a->n_values != b->n_values) DIFF("%s: %d vs %d values", w, a->n_values, b->n_values);
+    if (!relaxed && a->n_values != b->n_values) DIFF("%s: %d vs %d values", w, a->n_values, b->n_values);
+    for (int i = 0; i < b->n_values; i++)
+        if (mixrt_graph_find_value(a, b->values[i].name) < 0) DIFF("%s: value '%s' is new", w, b->values[i].name);
     if (a->n_inputs != b->n_inputs || a->n_outputs != b->n_outputs)
         DIFF("%s: %d/%d vs %d/%d inputs/outputs", w, a->n_inputs, a->n_outputs, b->n_inputs, b->n_outputs);
     for (int i = 0; i < a->n_inputs; i++)
@@ -185,6 +200,7 @@ static bool same_graph(const struct mixrt_graph *a, const struct mixrt_graph *b,
     for (int i = 0; i < a->n_values; i++) {
         const struct mixrt_value *x = &a->values[i];
         int j = mixrt_graph_find_value(b, x->name);
+        if (j < 0 && relaxed && !(x->flags & mask) && !read_by_node(a, i)) continue;
         if (j < 0) DIFF("%s: value '%s' is gone", w, x->name);
         const struct mixrt_value *y = &b->values[j];
         if (x->dtype != y->dtype || x->rank != y->rank)
@@ -294,13 +310,15 @@ static bool same_outputs(struct mixrt_tensor **a, struct mixrt_tensor **b, size_
 /* ---- the round trip of one case ---- */
 struct counts {
     int cases, refused, round_tripped, structure_only, first_run_failed, nondeterministic, failed, runs;
+    int passes_refused, planned_run_failed, planned_round_tripped;
 };
 
 static char dump_name[4100];
 
 /* Exports model m's graph (blob set: weights into it), imports it again. */
-static mixrt_status reimport(mixrt_model_t m, struct blob *b, mixrt_model_t *out) {
+static mixrt_status reimport(mixrt_model_t m, struct blob *b, bool skip_unused, mixrt_model_t *out) {
     struct mixrt_onnx_export_opts o = {0};
+    o.skip_unused_initializers = skip_unused;
     if (b) {
         o.put_weight = blob_put;
         o.user = b;
@@ -319,7 +337,7 @@ static mixrt_status reimport(mixrt_model_t m, struct blob *b, mixrt_model_t *out
     /* MIXRT_EXPORT_DUMP=folder keeps the inline exports, for checking with other tools
      * (e.g. onnx.checker). */
     const char *dump = getenv("MIXRT_EXPORT_DUMP");
-    if (dump && !b && dump_name[0]) {
+    if (dump && !b && !skip_unused && dump_name[0]) {
         char path[4400];
         snprintf(path, sizeof(path), "%.300s/%.4000s.onnx", dump, dump_name);
         FILE *f = fopen(path, "wb");
@@ -333,34 +351,55 @@ static mixrt_status reimport(mixrt_model_t m, struct blob *b, mixrt_model_t *out
     return st;
 }
 
+/* The three round trips: the imported graph inline and through the blob, and the
+ * planned graph (all passes run, as the engine builder does) through the blob with
+ * unused initializers left out. Each is compared with its own source model. */
+enum { MODE_INLINE, MODE_BLOB, MODE_PLANNED, N_MODES };
+static const char *const mode_name[N_MODES] = {"inline", "blob", "planned"};
+
 static void round_trip_case(const char *suite, const char *case_dir, const char *case_name, struct counts *c) {
     char path[4200];
     snprintf(path, sizeof(path), "%.4000s/model.onnx", case_dir);
     if (!file_exists(path)) return;
     c->cases++;
-    mixrt_model_t orig = NULL, rt[2] = {NULL, NULL};
-    struct blob blob = {NULL, 0, 0, 0, -1};
+    mixrt_model_t orig = NULL, planned = NULL, rt[N_MODES] = {NULL, NULL, NULL};
+    struct blob blob[N_MODES];
+    for (int m = 0; m < N_MODES; m++) blob[m] = (struct blob){NULL, 0, 0, 0, -1};
     snprintf(dump_name, sizeof(dump_name), "%.40s__%.4000s", suite, case_name);
     if (mixrt_model_load(ctx, path, &orig) != MIXRT_STATUS_OK) {
         c->refused++;
+        mixrt_context_clear_error(ctx);
         return;
     }
+    /* The planned source: a second load with the graph passes applied. */
+    if (mixrt_model_load(ctx, path, &planned) != MIXRT_STATUS_OK ||
+        mixrt_passes_run(mixrt_model_graph_mut(planned), MIXRT_PASS_ALL, NULL) != MIXRT_STATUS_OK) {
+        c->passes_refused++;
+        mixrt_model_destroy(planned);
+        planned = NULL;
+        mixrt_context_clear_error(ctx);
+    }
+    mixrt_model_t src[N_MODES] = {orig, orig, planned};
     bool ok = true;
-    for (int mode = 0; mode < 2 && ok; mode++) {
-        const char *mname = mode ? "blob" : "inline";
-        if (reimport(orig, mode ? &blob : NULL, &rt[mode]) != MIXRT_STATUS_OK) {
-            TU_CHECK(0, "%s/%s (%s): export/reimport failed: %s", suite, case_name, mname, mixrt_context_last_error(ctx));
+    for (int mode = 0; mode < N_MODES && ok; mode++) {
+        if (!src[mode]) continue;
+        relaxed = mode == MODE_PLANNED;
+        if (reimport(src[mode], mode != MODE_INLINE ? &blob[mode] : NULL, mode == MODE_PLANNED, &rt[mode]) !=
+            MIXRT_STATUS_OK) {
+            TU_CHECK(0, "%s/%s (%s): export/reimport failed: %s", suite, case_name, mode_name[mode],
+                     mixrt_context_last_error(ctx));
             ok = false;
-        } else if (!same_graph(mixrt_model_graph(orig), mixrt_model_graph(rt[mode]), "main")) {
-            TU_CHECK(0, "%s/%s (%s): structure: %s", suite, case_name, mname, why);
+        } else if (!same_graph(mixrt_model_graph(src[mode]), mixrt_model_graph(rt[mode]), "main")) {
+            TU_CHECK(0, "%s/%s (%s): structure: %s", suite, case_name, mode_name[mode], why);
             ok = false;
-        } else if (mode && !all_borrowed(mixrt_model_graph(rt[mode]), &blob)) {
-            TU_CHECK(0, "%s/%s: %s", suite, case_name, why);
+        } else if (mode != MODE_INLINE && !all_borrowed(mixrt_model_graph(rt[mode]), &blob[mode])) {
+            TU_CHECK(0, "%s/%s (%s): %s", suite, case_name, mode_name[mode], why);
             ok = false;
         } else {
             tu_checks++;
         }
     }
+    relaxed = false;
     int sets_run = 0;
     bool slow = false, first_failed = false, nondet = false;
     size_t n_outs = mixrt_model_output_count(orig);
@@ -375,26 +414,35 @@ static void round_trip_case(const char *suite, const char *case_dir, const char 
             data_set_free(&ds);
             continue;
         }
-        struct mixrt_tensor *o0[MAX_IO] = {0}, *o1[MAX_IO] = {0};
+        struct mixrt_tensor *ref[2][MAX_IO] = {{0}}, *o1[MAX_IO] = {0};
         double t0 = now_s();
-        if (run_model(orig, &ds, o0) != MIXRT_STATUS_OK) {
+        if (run_model(orig, &ds, ref[0]) != MIXRT_STATUS_OK) {
             first_failed = true;
         } else if (now_s() - t0 > SLOW_RUN_S) {
             slow = true;
         } else {
-            for (int mode = 0; mode < 2 && ok; mode++) {
+            /* A planned source whose own run fails has nothing to compare with. */
+            if (planned && run_model(planned, &ds, ref[1]) != MIXRT_STATUS_OK) {
+                c->planned_run_failed++;
+                mixrt_model_destroy(planned);
+                planned = src[MODE_PLANNED] = NULL;
+                mixrt_context_clear_error(ctx);
+            }
+            for (int mode = 0; mode < N_MODES && ok; mode++) {
+                if (!src[mode]) continue;
+                struct mixrt_tensor **r = ref[mode == MODE_PLANNED];
                 c->runs++;
                 if (run_model(rt[mode], &ds, o1) != MIXRT_STATUS_OK) {
                     TU_CHECK(0, "%s/%s (%s): the round-tripped model fails to run: %s", suite, case_name,
-                             mode ? "blob" : "inline", mixrt_context_last_error(ctx));
+                             mode_name[mode], mixrt_context_last_error(ctx));
                     ok = false;
-                } else if (!same_outputs(o0, o1, n_outs)) {
-                    /* Random ops: the original must reproduce itself for a difference to count. */
+                } else if (!same_outputs(r, o1, n_outs)) {
+                    /* Random ops: the source must reproduce itself for a difference to count. */
                     struct mixrt_tensor *o2[MAX_IO] = {0};
-                    if (run_model(orig, &ds, o2) == MIXRT_STATUS_OK && !same_outputs(o0, o2, n_outs)) {
+                    if (run_model(src[mode], &ds, o2) == MIXRT_STATUS_OK && !same_outputs(r, o2, n_outs)) {
                         nondet = true;
                     } else {
-                        TU_CHECK(0, "%s/%s (%s) data set %d: %s", suite, case_name, mode ? "blob" : "inline", s, why);
+                        TU_CHECK(0, "%s/%s (%s) data set %d: %s", suite, case_name, mode_name[mode], s, why);
                         ok = false;
                     }
                     outs_free(o2, n_outs);
@@ -405,7 +453,8 @@ static void round_trip_case(const char *suite, const char *case_dir, const char 
             }
             sets_run++;
         }
-        outs_free(o0, n_outs);
+        outs_free(ref[0], n_outs);
+        outs_free(ref[1], n_outs);
         data_set_free(&ds);
     }
     mixrt_context_clear_error(ctx);
@@ -422,11 +471,14 @@ static void round_trip_case(const char *suite, const char *case_dir, const char 
         printf("    structure only (%s): %s/%s\n", slow ? "slow" : "no plain-tensor data set", suite, case_name);
     } else {
         c->round_tripped++;
+        if (planned) c->planned_round_tripped++;
     }
-    mixrt_model_destroy(rt[0]);
-    mixrt_model_destroy(rt[1]);
+    for (int m = 0; m < N_MODES; m++) {
+        mixrt_model_destroy(rt[m]);
+        blob_free(&blob[m]);
+    }
+    mixrt_model_destroy(planned);
     mixrt_model_destroy(orig);
-    blob_free(&blob);
 }
 
 static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -460,10 +512,13 @@ static void round_trip_suite(const char *suite, struct counts *total) {
         free(names[i]);
     }
     free(names);
-    printf("  %-18s %4d cases: %4d round-tripped (run), %3d structure-only, %3d first run failed, %2d "
-           "nondeterministic, %3d refused by the first import, %d failed\n",
-           suite, c.cases, c.round_tripped, c.structure_only, c.first_run_failed, c.nondeterministic, c.refused,
-           c.failed);
+    printf("  %-18s %4d cases: %4d round-tripped (run; %d of them planned too), %3d structure-only, %3d first run "
+           "failed, %2d nondeterministic, %3d refused by the first import, %d failed\n",
+           suite, c.cases, c.round_tripped, c.planned_round_tripped, c.structure_only, c.first_run_failed,
+           c.nondeterministic, c.refused, c.failed);
+    if (c.passes_refused || c.planned_run_failed)
+        printf("  %-18s planned: passes refused %d, planned model's own run failed %d (not compared)\n", suite,
+               c.passes_refused, c.planned_run_failed);
     total->cases += c.cases;
     total->refused += c.refused;
     total->round_tripped += c.round_tripped;
@@ -472,6 +527,9 @@ static void round_trip_suite(const char *suite, struct counts *total) {
     total->nondeterministic += c.nondeterministic;
     total->failed += c.failed;
     total->runs += c.runs;
+    total->passes_refused += c.passes_refused;
+    total->planned_run_failed += c.planned_run_failed;
+    total->planned_round_tripped += c.planned_round_tripped;
 }
 
 /* ---- hostile blob references ---- */
@@ -701,7 +759,10 @@ int main(int argc, char **argv) {
            "or no plain-tensor data set), %d first run failed, %d nondeterministic (outputs differ run to run)\n",
            total.cases, total.refused, total.cases - total.refused, total.structure_only, SLOW_RUN_S,
            total.first_run_failed, total.nondeterministic);
-    printf("%d round-tripped, %d failed (%d runs of re-imported models, inline and blob, %.1f s)\n",
+    printf("  planned (passes, blob, unused initializers dropped): %d round-tripped with runs; passes refused %d, "
+           "planned model's own run failed %d\n", total.planned_round_tripped, total.passes_refused,
+           total.planned_run_failed);
+    printf("%d round-tripped, %d failed (%d runs of re-imported models: inline, blob, planned; %.1f s)\n",
            total.round_tripped, total.failed, total.runs, now_s() - t0);
     TU_CHECK(total.failed == 0, "%d cases failed the round trip", total.failed);
     mixrt_context_destroy(ctx);

@@ -310,10 +310,53 @@ static mixrt_status export_node(struct exporter *ex, const struct mixrt_graph *g
     return MIXRT_STATUS_OK;
 }
 
-/* Does v carry any type information worth a value_info entry? */
-static bool has_type(const struct mixrt_value *v) {
+/* Is v worth a value_info entry: produced by a node here (values whose producer a pass
+ * removed are left behind in the IR, used by nothing) and carrying type information? */
+static bool wants_value_info(const struct mixrt_value *v) {
+    if (v->init || v->producer < 0 || (v->flags & (MIXRT_VALUE_GRAPH_INPUT | MIXRT_VALUE_GRAPH_OUTPUT |
+                                                   MIXRT_VALUE_OUTER)))
+        return false;
     return v->dtype != MIXRT_DTYPE_UNDEFINED || v->rank >= 0 ||
            (v->flags & (MIXRT_VALUE_SEQUENCE | MIXRT_VALUE_OPTIONAL));
+}
+
+/* Marks in used[] the values of g that the subgraphs under node attributes of sub read
+ * by name (their OUTER values, at any depth). A name an intermediate graph redefines
+ * is still marked: keeping a weight too many is harmless. */
+static void mark_outer_uses(const struct mixrt_graph *g, const struct mixrt_graph *sub, bool *used) {
+    for (int i = 0; i < sub->n_values; i++) {
+        if (!(sub->values[i].flags & MIXRT_VALUE_OUTER)) continue;
+        int vi = mixrt_graph_find_value(g, sub->values[i].name);
+        if (vi >= 0) used[vi] = true;
+    }
+    for (int n = 0; n < sub->n_nodes; n++)
+        for (int k = 0; k < sub->nodes[n].n_attrs; k++) {
+            const struct mixrt_attr *a = &sub->nodes[n].attrs[k];
+            if (a->g) mark_outer_uses(g, a->g, used);
+            for (size_t j = 0; a->graphs && j < a->n; j++)
+                if (a->graphs[j]) mark_outer_uses(g, a->graphs[j], used);
+        }
+}
+
+/* used[v]: read by a node of g or, by name, from one of its subgraphs; or a graph
+ * input or output. Arena memory. */
+static bool *find_used(struct exporter *ex, const struct mixrt_graph *g) {
+    bool *used = ex_calloc(ex, (size_t)g->n_values, sizeof(bool));
+    if (!used) return NULL;
+    for (int i = 0; i < g->n_values; i++)
+        if (g->values[i].flags & (MIXRT_VALUE_GRAPH_INPUT | MIXRT_VALUE_GRAPH_OUTPUT)) used[i] = true;
+    for (int n = 0; n < g->n_nodes; n++) {
+        const struct mixrt_node *nd = &g->nodes[n];
+        for (int i = 0; i < nd->n_inputs; i++)
+            if (nd->inputs[i] >= 0 && nd->inputs[i] < g->n_values) used[nd->inputs[i]] = true;
+        for (int k = 0; k < nd->n_attrs; k++) {
+            const struct mixrt_attr *a = &nd->attrs[k];
+            if (a->g) mark_outer_uses(g, a->g, used);
+            for (size_t j = 0; a->graphs && j < a->n; j++)
+                if (a->graphs[j]) mark_outer_uses(g, a->graphs[j], used);
+        }
+    }
+    return used;
 }
 
 static mixrt_status export_graph(struct exporter *ex, const struct mixrt_graph *g, Onnx__GraphProto **out) {
@@ -341,13 +384,14 @@ static mixrt_status export_graph(struct exporter *ex, const struct mixrt_graph *
     }
     ex->depth--;
 
+    bool *used = NULL;
+    if (ex->opts && ex->opts->skip_unused_initializers && !(used = find_used(ex, g))) return MIXRT_STATUS_OUT_OF_MEMORY;
     /* One pass sizes the value lists, a second fills them. */
     size_t n_init = 0, n_info = 0;
     for (int i = 0; i < g->n_values; i++) {
         const struct mixrt_value *v = &g->values[i];
-        if (v->flags & MIXRT_VALUE_OUTER) continue;
-        if (v->init) n_init++;
-        else if (!(v->flags & (MIXRT_VALUE_GRAPH_INPUT | MIXRT_VALUE_GRAPH_OUTPUT)) && has_type(v)) n_info++;
+        if (v->init && !(v->flags & MIXRT_VALUE_OUTER) && (!used || used[i])) n_init++;
+        else if (wants_value_info(v)) n_info++;
     }
     gp->initializer = ex_calloc(ex, n_init, sizeof(*gp->initializer));
     gp->value_info = ex_calloc(ex, n_info, sizeof(*gp->value_info));
@@ -356,11 +400,10 @@ static mixrt_status export_graph(struct exporter *ex, const struct mixrt_graph *
     if (!gp->initializer || !gp->value_info || !gp->input || !gp->output) return MIXRT_STATUS_OUT_OF_MEMORY;
     for (int i = 0; i < g->n_values; i++) {
         const struct mixrt_value *v = &g->values[i];
-        if (v->flags & MIXRT_VALUE_OUTER) continue;
-        if (v->init) {
+        if (v->init && !(v->flags & MIXRT_VALUE_OUTER) && (!used || used[i])) {
             MIXRT_TRY(export_tensor(ex, v->init, ex_str(v->name), true, &gp->initializer[gp->n_initializer]));
             gp->n_initializer++;
-        } else if (!(v->flags & (MIXRT_VALUE_GRAPH_INPUT | MIXRT_VALUE_GRAPH_OUTPUT)) && has_type(v)) {
+        } else if (wants_value_info(v)) {
             MIXRT_TRY(export_value_info(ex, v, &gp->value_info[gp->n_value_info]));
             gp->n_value_info++;
         }
