@@ -12,7 +12,9 @@
  * engine loader (mixrt_engine_load_buffer(ctx, data, size, &engine)) instead of the
  * container alone. Allocation failures are injected like fuzz_onnx does (the container
  * alone allocates nothing): MIXRT_FUZZ_OOM=0 off, =all every allocation in turn (corpus
- * replay), =N allocation N only; by default one allocation picked from the input's hash. */
+ * replay), =N allocation N only; by default one allocation picked from the input's hash.
+ * The seeds in fuzz/corpus_plan are written by the unit test:
+ *   MIXRT_PLAN_WRITE_CORPUS=fuzz/corpus_plan MIXRT_SOURCE_DIR=$PWD build/tests/test_plan_file */
 #ifndef FUZZ_PLAN_ENGINE
 #define FUZZ_PLAN_ENGINE 0
 #endif

@@ -171,6 +171,17 @@ static void test_roundtrip(void) {
         for (int i = 0; i < 4; i++) free(bufs[i]);
     }
     unlink(path);
+
+    /* A bare file name (no directory part) is written to the working directory. */
+    const char *txt = "x";
+    struct mixrt_plan_section one[4] = {{1, txt, 1}, {2, txt, 1}, {3, txt, 1}, {4, txt, 1}};
+    const char *bare = "plan_test_bare.plan";
+    TU_CHECK(mixrt_plan_write(ctx, bare, &id, one, 4) == MIXRT_STATUS_OK, "bare name: %s",
+             mixrt_context_last_error(ctx));
+    struct mixrt_plan_file f;
+    TU_CHECK(mixrt_plan_open(ctx, bare, &f) == MIXRT_STATUS_OK, "bare name reopen: %s", mixrt_context_last_error(ctx));
+    mixrt_plan_close(ctx, &f);
+    unlink(bare);
 }
 
 /* ---- writer errors ---- */

@@ -249,6 +249,16 @@ mixrt_status mixrt_plan_write(mixrt_context_t ctx, const char *path, const struc
     MIXRT_CHECK(ctx, rename(tmp, path) == 0, MIXRT_STATUS_IO_ERROR, "cannot write plan file '%s': renaming '%s': %s",
                 path, tmp, strerror(errno));
     created = false;
+    /* The rename itself is durable once the directory is flushed; best effort (the new
+     * file is complete either way). tmp is reused for the directory's name. */
+    char *slash = strrchr(tmp, '/');
+    if (slash == tmp) slash[1] = 0;
+    else if (slash) *slash = 0;
+    int dfd = open(slash ? tmp : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
 fail:
     if (fd >= 0) close(fd);
     if (created) unlink(tmp);
