@@ -1,0 +1,238 @@
+#!/usr/bin/env bash
+# cli_engine.sh - the engine commands of the mixrt command line (build, run, inspect,
+# check, bench) on the bundled example models, checked from outside as DESIGN.md's
+# contract says. One group per ctest test:
+#   usage: tests/cli_engine.sh PATH/TO/mixrt WORK_DIR GROUP
+#   GROUP: examples | plan_roundtrip | inspect_plan | check | bench | usage
+# Each failure prints a one-line reproduction command.
+set -uo pipefail
+mixrt="${1:?usage: cli_engine.sh PATH/TO/mixrt WORK_DIR GROUP}"
+work="${2:?usage: cli_engine.sh PATH/TO/mixrt WORK_DIR GROUP}"
+group="${3:?usage: cli_engine.sh PATH/TO/mixrt WORK_DIR GROUP}"
+src="$(cd "$(dirname "$0")/.." && pwd)"
+py=/usr/bin/python3
+models="$work/models"
+failed=0
+passed=0
+
+fail() { # WHAT REPRO...
+    local what="$1"
+    shift
+    echo "FAIL: $what"
+    echo "    repro: $(printf '%q ' "$@")"
+    failed=$((failed + 1))
+}
+ok() { passed=$((passed + 1)); }
+
+# --input arguments for an example model: its seeded input file from the manifest.
+input_args() { # MODEL_NAME
+    "$py" -c '
+import json, sys
+m = {x["name"]: x for x in json.load(open(sys.argv[1]))["models"]}[sys.argv[2]]
+for i in m["inputs"]:
+    print("--input"); print("%s=%s/%s" % (i["name"], sys.argv[3], i["file"]))
+' "$models/manifest.json" "$1" "$models"
+}
+
+case "$group" in
+examples)
+    rm -rf "$models"
+    mkdir -p "$work"
+    "$py" "$src/scripts/make_examples.py" "$models" >/dev/null || { echo "make_examples.py failed"; exit 1; }
+    ls "$models"/*.onnx >/dev/null || exit 1
+    exit 0
+    ;;
+
+plan_roundtrip)
+    # build + save + load + run gives the bytes `run` gives on the .onnx with the same
+    # options (one timing cache, so both builds choose the same kernels).
+    for m in cnn_f32 cnn_bf16 transformer_f32 transformer_bf16 transformer_f16; do
+        for p in fp32 fp32,bf16 fp32,fp16; do
+            d="$work/rt_${m}_${p//,/_}"
+            rm -rf "$d"
+            mkdir -p "$d"
+            mapfile -t ins < <(input_args "$m")
+            tc="$d/timing.cache"
+            cmd=("$mixrt" build "$models/$m.onnx" -o "$d/m.plan" --precision "$p" --timing-cache "$tc")
+            if ! "${cmd[@]}" >"$d/build.txt" 2>"$d/build.err"; then fail "$m $p: build ($(tail -n1 "$d/build.err"))" "${cmd[@]}"; continue; fi
+            cmd=("$mixrt" run "$d/m.plan" "${ins[@]}" --output-dir "$d/plan" --output-format pb)
+            if ! "${cmd[@]}" 2>"$d/run_plan.err"; then fail "$m $p: run of the plan ($(tail -n1 "$d/run_plan.err"))" "${cmd[@]}"; continue; fi
+            cmd=("$mixrt" run "$models/$m.onnx" --precision "$p" --timing-cache "$tc" "${ins[@]}" --output-dir "$d/onnx" --output-format pb)
+            if ! "${cmd[@]}" 2>"$d/run_onnx.err"; then fail "$m $p: run of the .onnx ($(tail -n1 "$d/run_onnx.err"))" "${cmd[@]}"; continue; fi
+            n=$(ls "$d/plan" | wc -l)
+            if [ "$n" -eq 0 ] || ! diff -r "$d/plan" "$d/onnx" >/dev/null; then
+                fail "$m $p: outputs of the plan and of the .onnx differ ($n files)" diff -r "$d/plan" "$d/onnx"
+                continue
+            fi
+            ok
+        done
+    done
+    # A plan also works as .npy output (bf16 widened with a note).
+    d="$work/rt_npy"
+    rm -rf "$d" && mkdir -p "$d"
+    if "$mixrt" build "$models/cnn_bf16.onnx" -o "$d/m.plan" --precision fp32,bf16 --strongly-typed >/dev/null 2>"$d/e" &&
+        "$mixrt" run "$d/m.plan" --output-dir "$d/out" 2>"$d/e2" && ls "$d/out"/*.npy >/dev/null 2>&1; then ok
+    else fail "strongly typed bf16 plan run to .npy ($(tail -n1 "$d/e" "$d/e2" 2>/dev/null | tr '\n' ' '))" \
+        "$mixrt" run "$d/m.plan" --output-dir "$d/out"; fi
+    ;;
+
+inspect_plan)
+    # inspect of a plan lists every layer the build reported, and the totals.
+    for m in cnn_bf16 transformer_f32; do
+        d="$work/insp_$m"
+        rm -rf "$d" && mkdir -p "$d"
+        cmd=("$mixrt" build "$models/$m.onnx" -o "$d/m.plan" --precision fp32,bf16)
+        if ! "${cmd[@]}" >"$d/build.txt" 2>"$d/err"; then fail "$m: build ($(tail -n1 "$d/err"))" "${cmd[@]}"; continue; fi
+        cmd=("$mixrt" inspect "$d/m.plan")
+        if ! "${cmd[@]}" >"$d/inspect.txt" 2>"$d/err"; then fail "$m: inspect ($(tail -n1 "$d/err"))" "${cmd[@]}"; continue; fi
+        why=$("$py" - "$d/build.txt" "$d/inspect.txt" 2>&1 <<'EOF'
+import re, sys
+build = open(sys.argv[1]).read()
+text = open(sys.argv[2]).read()
+n = int(re.search(r"^  layers: (\d+)$", build, re.M).group(1))
+head = re.search(r"^layers \((\d+),", text, re.M)
+if not head: sys.exit("no 'layers (N, ...' line")
+if int(head.group(1)) != n: sys.exit("inspect says %s layers, build said %d" % (head.group(1), n))
+rows = re.findall(r"^  (\d+) +(\S+) +(\S+) +(fp32|fp16|bf16|-|\S+) +(\S+) +(\S+)  ", text, re.M)
+idx = [int(r[0]) for r in rows]
+if idx != list(range(n)): sys.exit("layer rows %s, expected 0..%d" % (idx[:5], n - 1))
+for key in ("target: ", "build id: ", "layers per precision:", "layers per kernel:", "operators the target cannot run: none"):
+    if key not in text: sys.exit("missing '%s'" % key)
+EOF
+        )
+        if [ -n "$why" ]; then fail "$m: inspect of the plan: $why" "${cmd[@]}"; continue; fi
+        ok
+    done
+    ;;
+
+check)
+    # check passes on every example in {fp32}, {fp32,bf16}, {fp32,fp16}; a plan needs --model.
+    for m in cnn_f32 cnn_f16 cnn_bf16 transformer_f32 transformer_f16 transformer_bf16; do
+        for p in fp32 fp32,bf16 fp32,fp16; do
+            d="$work/check_${m}_${p//,/_}"
+            mkdir -p "$d"
+            cmd=("$mixrt" check "$models/$m.onnx" --precision "$p" --json "$d/check.json")
+            if ! "${cmd[@]}" >"$d/out.txt" 2>"$d/err"; then fail "$m $p: $(tail -n1 "$d/err")" "${cmd[@]}"; continue; fi
+            if ! grep -q '^PASS$' "$d/out.txt" || ! grep -q '^first layer where the error jumps' "$d/out.txt"; then
+                fail "$m $p: no PASS / jump line" "${cmd[@]}"
+                continue
+            fi
+            if ! "$py" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["pass"] is True and d["outputs"] and d["layers"]' \
+                "$d/check.json" 2>/dev/null; then fail "$m $p: bad --json" "${cmd[@]}"; continue; fi
+            ok
+        done
+    done
+    d="$work/check_plan"
+    mkdir -p "$d"
+    if "$mixrt" build "$models/cnn_bf16.onnx" -o "$d/m.plan" --precision fp32,bf16 >/dev/null 2>&1 &&
+        "$mixrt" check "$d/m.plan" --model "$models/cnn_bf16.onnx" >"$d/out.txt" 2>&1 && grep -q '^PASS$' "$d/out.txt"; then ok
+    else fail "check of a plan with --model" "$mixrt" check "$d/m.plan" --model "$models/cnn_bf16.onnx"; fi
+    # A tolerance nothing meets: exit 1 and one error line.
+    "$mixrt" check "$models/cnn_f32.onnx" --precision fp32,bf16 --tolerance 0 >/dev/null 2>"$d/err"
+    rc=$?
+    if [ "$rc" -eq 1 ] && [ "$(wc -l <"$d/err")" -eq 1 ] && grep -q '^mixrt: error: check failed' "$d/err"; then ok
+    else fail "check with --tolerance 0 gave exit $rc, stderr: $(head -c 300 "$d/err")" \
+        "$mixrt" check "$models/cnn_f32.onnx" --precision fp32,bf16 --tolerance 0; fi
+    ;;
+
+bench)
+    d="$work/bench"
+    mkdir -p "$d"
+    rm -f "$d/b.json"
+    cmd=("$mixrt" bench "$models/cnn_f32.onnx" --compare "fp32;fp32,bf16;bf16" --iterations 5 --warmup-ms 10 --json "$d/b.json")
+    if ! "${cmd[@]}" >"$d/out.txt" 2>"$d/err"; then fail "bench --compare: $(tail -n1 "$d/err")" "${cmd[@]}"
+    else
+        why=$("$py" - "$d/b.json" <<'EOF' 2>&1
+import json, sys
+d = json.load(open(sys.argv[1]))
+for k in ("mixrt_version", "machine", "model", "rows"): assert k in d, k
+for k in ("cpu", "cores", "os"): assert k in d["machine"], k
+rows = d["rows"]
+assert len(rows) == 3, len(rows)
+assert rows[0]["ratio_to_first"] == 1.0, rows[0]["ratio_to_first"]
+assert [r["spec"] for r in rows] == ["fp32", "fp32,bf16", "bf16"], [r["spec"] for r in rows]
+for r in rows:
+    for k in ("spec", "model", "precision", "typing", "backend", "threads", "runs", "latency_ms",
+              "throughput_per_s", "ratio_to_first", "peak_rss_bytes"): assert k in r, k
+    assert r["runs"] == 5, r["runs"]
+    l = r["latency_ms"]
+    assert l["min"] <= l["median"] <= l["p90"] <= l["p95"] <= l["p99"] <= l["max"], l
+    assert l["min"] <= l["mean"] <= l["max"], l
+EOF
+        )
+        if [ -n "$why" ]; then fail "bench --json: $why" "${cmd[@]}"; else ok; fi
+    fi
+    # A plan, a model given per SPEC, --threads recorded.
+    if "$mixrt" build "$models/cnn_bf16.onnx" -o "$d/m.plan" --precision fp32,bf16 >/dev/null 2>&1 &&
+        "$mixrt" bench "$d/m.plan" --iterations 3 --warmup-ms 0 --threads 1 --json "$d/p.json" >/dev/null 2>&1 &&
+        "$py" -c 'import json,sys; d=json.load(open(sys.argv[1])); r=d["rows"]; assert len(r)==1 and r[0]["threads"]==1 and r[0]["precision"]=="fp32,bf16"' "$d/p.json"; then ok
+    else fail "bench of a plan with --threads 1" "$mixrt" bench "$d/m.plan" --iterations 3 --threads 1 --json "$d/p.json"; fi
+    cmd=("$mixrt" bench "$models/cnn_f32.onnx" --compare "fp32;$models/cnn_bf16.onnx@fp32,bf16:strong" --iterations 2 --warmup-ms 0)
+    if "${cmd[@]}" >/dev/null 2>"$d/err"; then ok; else fail "bench --compare MODEL@...:strong: $(tail -n1 "$d/err")" "${cmd[@]}"; fi
+    ;;
+
+usage)
+    # Each bad flag value: exit status 2 and exactly one line naming the flag.
+    m="$models/cnn_f32.onnx"
+    d="$work/usage"
+    mkdir -p "$d"
+    "$mixrt" build "$m" -o "$d/m.plan" >/dev/null 2>&1
+    while IFS='|' read -r key args; do
+        [ -n "$key" ] || continue
+        read -r -a argv <<<"$args"
+        "$mixrt" "${argv[@]}" >/dev/null 2>"$d/err" </dev/null
+        rc=$?
+        lines=$(wc -l <"$d/err")
+        if [ "$rc" -ne 2 ] || [ "$lines" -ne 1 ] || ! grep -q '^mixrt: error: ' "$d/err" || ! grep -qF -- "$key" "$d/err"; then
+            fail "'${args}': exit $rc, $lines lines, expected 2 and one line naming '$key': $(head -c 300 "$d/err")" "$mixrt" "${argv[@]}"
+            continue
+        fi
+        ok
+    done <<EOF
+--precision|run $m --precision fp64
+--precision|run $m --precision fp32,,bf16
+--precision|build $m -o $d/x.plan --precision
+--backend|build $m -o $d/x.plan --backend tpu
+--layer-precision|build $m -o $d/x.plan --layer-precision conv*
+--layer-precision|build $m -o $d/x.plan --layer-precision conv*:int8
+--layer-precision|run $m --layer-precision a:fp16,b
+--precision-constraints|run $m --precision-constraints always
+--unsupported-dtype|run $m --unsupported-dtype ignore
+--shape|run $m --shape input
+--shape|run $m --shape input:1x3xx32
+--shape|inspect $m --shape input:-1x3
+--timing-cache|build $m -o $d/x.plan --timing-cache=
+-o|build $m
+--seed|run $m --seed abc
+--iterations|bench $m --iterations 0
+--iterations|bench $m --iterations x
+--warmup-ms|bench $m --warmup-ms -5
+--duration-s|bench $m --duration-s 0
+--threads|bench $m --threads 0
+--compare|bench $m --compare fp32;;bf16
+--compare|bench $m --compare fp32:weak
+--compare|bench $m --compare fp64
+--tolerance|check $m --tolerance -1
+--model|check $d/m.plan
+--precision|run $d/m.plan --precision fp32,bf16
+--strongly-typed|inspect $d/m.plan --strongly-typed
+--reference|run $d/m.plan --reference
+--output-format|run $m --output-format csv
+--input|run $m --input noequals
+--frobnicate|check $m --frobnicate
+unknown command|frobnicate
+EOF
+    # --backend cuda: one clear error line (this build has no CUDA backend).
+    "$mixrt" run "$m" --backend cuda >/dev/null 2>"$d/err" </dev/null
+    rc=$?
+    if [ "$rc" -ge 1 ] && [ "$rc" -le 2 ] && [ "$(wc -l <"$d/err")" -eq 1 ] && grep -qi 'cuda' "$d/err"; then ok
+    else fail "--backend cuda: exit $rc: $(head -c 300 "$d/err")" "$mixrt" run "$m" --backend cuda; fi
+    ;;
+
+*)
+    echo "unknown group '$group'"
+    exit 2
+    ;;
+esac
+echo "$group: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
