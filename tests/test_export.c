@@ -534,8 +534,14 @@ static void round_trip_suite(const char *suite, struct counts *total) {
 
 /* ---- hostile blob references ---- */
 
-/* A model: initializer 'W' (dtype, dims {n}) at external location loc with the given
- * offset/length strings (NULL: key absent), Identity(W) -> Y. */
+/* Where the hostile tensor sits: an initializer, a Constant node's value, or a tensor
+ * attribute (ConstantOfShape's value, whose data must be one element). */
+enum hostile_site { SITE_INITIALIZER, SITE_CONSTANT, SITE_ATTRIBUTE };
+static enum hostile_site site;
+
+/* A model: tensor 'W' (dtype, dims {n}) at external location loc with the given
+ * offset/length strings (NULL: key absent), as an initializer or a Constant's value
+ * (Identity(W) -> Y), or as ConstantOfShape's value attribute (shape [2] -> Y). */
 static uint8_t *hostile_model(const char *loc, const char *offset, const char *length, mixrt_dtype dt, int64_t n,
                               size_t *len) {
     Onnx__ModelProto mp;
@@ -587,8 +593,47 @@ static uint8_t *hostile_model(const char *loc, const char *offset, const char *l
     }
     tp.external_data = ep;
     Onnx__TensorProto *inits[1] = {&tp};
-    gp.initializer = inits;
-    gp.n_initializer = 1;
+    Onnx__NodeProto cnode;
+    Onnx__AttributeProto attr, *attrs[1] = {&attr};
+    Onnx__TensorProto shape;
+    int64_t shape_dims[1] = {1}, shape_val[1] = {2};
+    Onnx__NodeProto *two[2] = {&cnode, &np};
+    onnx__node_proto__init(&cnode);
+    onnx__attribute_proto__init(&attr);
+    onnx__tensor_proto__init(&shape);
+    attr.name = "value";
+    attr.has_type = 1;
+    attr.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR;
+    attr.t = &tp;
+    if (site == SITE_INITIALIZER) {
+        gp.initializer = inits;
+        gp.n_initializer = 1;
+    } else if (site == SITE_CONSTANT) {
+        cnode.op_type = "Constant";
+        cnode.output = in;
+        cnode.n_output = 1;
+        cnode.attribute = attrs;
+        cnode.n_attribute = 1;
+        gp.node = two;
+        gp.n_node = 2;
+    } else {
+        /* ConstantOfShape(S) with S = [2] an initializer, value = the hostile tensor. */
+        static char *s_in[1] = {"S"};
+        shape.name = "S";
+        shape.has_data_type = 1;
+        shape.data_type = MIXRT_DTYPE_I64;
+        shape.dims = shape_dims;
+        shape.n_dims = 1;
+        shape.int64_data = shape_val;
+        shape.n_int64_data = 1;
+        inits[0] = &shape;
+        gp.initializer = inits;
+        gp.n_initializer = 1;
+        np.op_type = "ConstantOfShape";
+        np.input = s_in;
+        np.attribute = attrs;
+        np.n_attribute = 1;
+    }
     out.name = "Y";
     Onnx__ValueInfoProto *outs[1] = {&out};
     gp.output = outs;
@@ -615,18 +660,28 @@ static void hostile_case(const char *label, const char *loc, const char *offset,
              mixrt_status_string(want), msg);
     if (st == MIXRT_STATUS_OK && m) {
         const struct mixrt_graph *g = mixrt_model_graph(m);
-        int vi = mixrt_graph_find_value(g, "W");
-        const struct mixrt_tensor *t = vi >= 0 ? g->values[vi].init : NULL;
+        const struct mixrt_tensor *t = NULL;
+        if (site == SITE_ATTRIBUTE) {
+            for (int i = 0; i < g->n_nodes; i++)
+                if (!strcmp(g->nodes[i].op_type, "ConstantOfShape") && g->nodes[i].n_attrs == 1)
+                    t = g->nodes[i].attrs[0].t;
+        } else {
+            int vi = mixrt_graph_find_value(g, "W");
+            t = vi >= 0 ? g->values[vi].init : NULL;
+        }
         uint64_t off = offset ? strtoull(offset, NULL, 10) : 0;
         TU_CHECK(t && (t->nbytes == 0 || t->data == blob + off) && !(t->flags & (MIXRT_TENSOR_OWNS_DATA |
                  MIXRT_TENSOR_OWNS_MAPPING)), "hostile %s: W is not borrowed at blob + %llu", label,
                  (unsigned long long)off);
-        /* And it runs: Identity copies the borrowed bytes out. */
+        /* And it runs: Identity copies the borrowed bytes out; ConstantOfShape repeats them. */
         struct mixrt_tensor *y = NULL;
         TU_CHECK(mixrt_model_run(m, 0, NULL, NULL, &y) == MIXRT_STATUS_OK, "hostile %s: run: %s", label,
                  mixrt_context_last_error(ctx));
-        TU_CHECK(y && t && y->nbytes == t->nbytes && (!y->nbytes || !memcmp(y->data, blob + off, y->nbytes)),
-                 "hostile %s: Identity output differs from the blob bytes", label);
+        int copies = site == SITE_ATTRIBUTE ? 2 : 1;
+        bool same = y && t && y->nbytes == t->nbytes * (size_t)copies;
+        for (int k = 0; same && k < copies; k++)
+            same = !t->nbytes || !memcmp((uint8_t *)y->data + k * t->nbytes, blob + off, t->nbytes);
+        TU_CHECK(same, "hostile %s: the output differs from the blob bytes", label);
         mixrt_tensor_destroy(ctx, y);
     } else if (st != MIXRT_STATUS_OK) {
         TU_CHECK(strstr(msg, needle) != NULL, "hostile %s: message '%s' lacks '%s'", label, msg, needle);
@@ -675,6 +730,22 @@ static void test_hostile(void) {
                  "not allowed");
     /* The location must match exactly. */
     hostile_case("location prefix", "@weight", "0", "16", MIXRT_DTYPE_F32, 4, blob, 256, BAD, "not allowed");
+
+    /* The same checks for a Constant node's value and a tensor attribute. */
+    for (site = SITE_CONSTANT; site <= SITE_ATTRIBUTE; site++) {
+        bool attr = site == SITE_ATTRIBUTE;
+        int64_t n = attr ? 1 : 4;
+        const char *len = attr ? "4" : "16";
+        hostile_case(attr ? "attribute in range" : "Constant in range", BLOB_LOCATION, "128", len, MIXRT_DTYPE_F32,
+                     n, blob, 256, OK, "");
+        hostile_case(attr ? "attribute beyond" : "Constant beyond", BLOB_LOCATION, "254", len, MIXRT_DTYPE_F32, n,
+                     blob, 256, BAD, "beyond its end");
+        hostile_case(attr ? "attribute misaligned" : "Constant misaligned", BLOB_LOCATION, "129", len,
+                     MIXRT_DTYPE_F32, n, blob, 256, BAD, "not aligned");
+        hostile_case(attr ? "attribute length" : "Constant length", BLOB_LOCATION, "128", "8", MIXRT_DTYPE_F32, n,
+                     blob, 256, BAD, attr ? "expected 4" : "expected 16");
+    }
+    site = SITE_INITIALIZER;
 }
 
 /* ---- export API errors and allocation failures ---- */
