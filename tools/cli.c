@@ -602,8 +602,9 @@ int cli_engine_open(mixrt_context_t ctx, const char *path, const struct cli_buil
         st = mixrt_engine_load(ctx, path, out);
     } else {
         st = mixrt_engine_build(ctx, path, b ? &b->opts : NULL, out);
+        /* the library's own message is used when it already says so */
         if ((st == MIXRT_STATUS_UNSUPPORTED || st == MIXRT_STATUS_INVALID_ARGUMENT) && b && b->opts.backend &&
-            !strcmp(b->opts.backend, "cuda"))
+            !strcmp(b->opts.backend, "cuda") && !strstr(mixrt_context_last_error(ctx), "CUDA"))
             return cli_fail_ctx_prefixed(ctx, st, "this build has no CUDA backend (--backend cuda)");
     }
     if (st != MIXRT_STATUS_OK) return cli_fail_ctx(ctx, st);
