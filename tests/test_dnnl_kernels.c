@@ -1,7 +1,7 @@
 /* test_dnnl_kernels.c - the oneDNN kernel candidates (dnnl_matmul, dnnl_gemm, dnnl_conv) against
  * the reference kernels on seeded random data, f32 and bf16, by normalized error (rel-L2 <= 1e-5
  * for f32, <= 1e-2 for bf16), plus a small f32-vs-bf16 GFLOP/s printout. Without oneDNN it checks
- * that the candidate table is empty. Usage: test_dnnl_kernels [--only CASE] [--no-bench]. */
+ * that the candidate table is empty. Usage: test_dnnl_kernels [--only CASE] [--no-bench | --bench-only]. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -562,15 +562,21 @@ static void bench(void) {
 }
 
 int main(int argc, char **argv) {
-    bool do_bench = true;
+    bool do_bench = true, bench_only = false;
     snprintf(g_argv0, sizeof(g_argv0), "%s", argv[0]);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--only") && i + 1 < argc) g_only = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--no-bench")) do_bench = false;
+        else if (!strcmp(argv[i], "--bench-only")) bench_only = true;
     }
     if (mixrt_context_create(NULL, &kh_ctx) != MIXRT_STATUS_OK) return 1;
     TU_CHECK(mixrt_dnnl_kernels[0].name != NULL, "with oneDNN the table lists kernels");
     printf("test_dnnl_kernels: bf16 native: %s\n", mixrt_dnnl_bf16_native() ? "yes" : "no");
+    if (bench_only) {
+        bench();
+        mixrt_context_destroy(kh_ctx);
+        return tu_finish("test_dnnl_kernels");
+    }
     matmul_cases();
     gemm_cases();
     conv_cases();
