@@ -255,12 +255,21 @@ mixrt_status mixrt_engine_build(mixrt_context_t ctx, const char *model_path, con
     snprintf(e->target, sizeof(e->target), "%s", mixrt_cpu_target());
     make_build_id(e);
 
+#define PHASE(what)                                                                                 \
+    do {                                                                                            \
+        double t_ = now_s();                                                                        \
+        mixrt_log(ctx, MIXRT_LOG_VERBOSE, "build: %s took %.3f s", what, t_ - t_phase);             \
+        t_phase = t_;                                                                               \
+    } while (0)
+    double t_phase = t0;
     MIXRT_TRY(mixrt_model_load_opts(ctx, model_path, false, &e->model));
+    PHASE("import");
     struct mixrt_graph *g = mixrt_model_graph_mut(e->model);
     MIXRT_TRY(apply_shapes(g, &e->opts));
     MIXRT_TRY(mixrt_plan_check_dtypes(g, e->opts.unsupported_dtype));
     MIXRT_TRY(mixrt_graph_infer(g, NULL));
     MIXRT_TRY(mixrt_passes_run(g, MIXRT_PASS_ALL, NULL));
+    PHASE("graph passes");
 
     MIXRT_TRY(mixrt_timing_cache_create(ctx, e->target, &tc));
     if (e->opts.timing_cache) MIXRT_TRY(mixrt_timing_cache_load(tc, e->opts.timing_cache));
@@ -272,12 +281,17 @@ mixrt_status mixrt_engine_build(mixrt_context_t ctx, const char *model_path, con
     } else {
         MIXRT_TRY(mixrt_plan_canonicalize(g, MIXRT_DTYPE_F32));
         MIXRT_TRY(mixrt_passes_run(g, MIXRT_PASS_CAST_ELIM | MIXRT_PASS_DCE, NULL));
+        PHASE("canonicalization");
         MIXRT_TRY(mixrt_plan_lower(g, &e->opts, tc));
+        PHASE("precision planning");
         MIXRT_TRY(mixrt_passes_run(g, MIXRT_PASS_CAST_ELIM | MIXRT_PASS_DCE, NULL));
+        PHASE("cast elimination");
     }
     drop_unused_constants(g);
     MIXRT_TRY(mixrt_graph_toposort(g, &g->order));
     MIXRT_TRY(select_kernels(e, tc));
+    PHASE("kernel selection");
+#undef PHASE
     if (e->opts.timing_cache) MIXRT_TRY(mixrt_timing_cache_save(tc, e->opts.timing_cache));
     mixrt_timing_cache_stats(tc, &e->tc_hits, &e->tc_misses);
     e->build_seconds = now_s() - t0;
