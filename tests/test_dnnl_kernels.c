@@ -62,7 +62,7 @@ static struct tcase tc(const char *op, int opset, mixrt_dtype dt) {
 }
 static void tin(struct tcase *c, int i, int rank, const int64_t *d) {
     c->rank[i] = rank;
-    memcpy(c->dims[i], d, sizeof(int64_t) * (size_t)rank);
+    if (rank) memcpy(c->dims[i], d, sizeof(int64_t) * (size_t)rank);
     if (c->n_in < i + 1) c->n_in = i + 1;
 }
 static void tint(struct tcase *c, const char *name, int64_t v) {
