@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "core/core.h"
@@ -30,11 +31,21 @@ const char *mixrt_status_string(mixrt_status status) {
     return status_names[status];
 }
 
+/* Blocks of at least this size are 2 MiB aligned and advised for transparent huge
+ * pages: weights and activations of real models are hundreds of MB, and touching them
+ * 4 KiB page by page dominated model loading (one fault per page). */
+#define HUGE_BLOCK ((size_t)4 << 20)
+#define HUGE_PAGE ((size_t)2 << 20)
+
 static void *default_alloc(void *user, size_t size, size_t align) {
     (void)user;
     void *p = NULL;
     if (align < sizeof(void *)) align = sizeof(void *);
+    if (size >= HUGE_BLOCK && align < HUGE_PAGE) align = HUGE_PAGE;
     if (posix_memalign(&p, align, size ? size : 1) != 0) return NULL;
+#ifdef MADV_HUGEPAGE
+    if (size >= HUGE_BLOCK) (void)madvise(p, size & ~(HUGE_PAGE - 1), MADV_HUGEPAGE);
+#endif
     return p;
 }
 
