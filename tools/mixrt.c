@@ -50,6 +50,9 @@ static void usage(FILE *f) {
           "\n",
           f);
     fputs(cli_build_options_help, f);
+    fputs("  With a .plan only --shape (shapes of random inputs) and --verbose apply; the others are\n"
+          "  a usage error, since the plan is built already.\n",
+          f);
     fputs("\nExit status: 0 on success, 1 on failure (one line 'mixrt: error: ...'), 2 on usage errors.\n", f);
 }
 
