@@ -9,14 +9,14 @@
  * erasing bytes does not stop at the size check either.
  *
  * The loader under test is FUZZ_LOAD below; set FUZZ_PLAN_ENGINE to 1 to fuzz the full
- * engine loader (mixrt_engine_load_buffer(ctx, data, size, &engine)) instead of the
+ * engine loader (mixrt_engine_load_buffer(ctx, data, size, what, &engine)) instead of the
  * container alone. Allocation failures are injected like fuzz_onnx does (the container
  * alone allocates nothing): MIXRT_FUZZ_OOM=0 off, =all every allocation in turn (corpus
  * replay), =N allocation N only; by default one allocation picked from the input's hash.
  * The seeds in fuzz/corpus_plan are written by the unit test:
  *   MIXRT_PLAN_WRITE_CORPUS=fuzz/corpus_plan MIXRT_SOURCE_DIR=$PWD build/tests/test_plan_file */
 #ifndef FUZZ_PLAN_ENGINE
-#define FUZZ_PLAN_ENGINE 0
+#define FUZZ_PLAN_ENGINE 1
 #endif
 
 #include <stdbool.h>
@@ -28,7 +28,7 @@
 #include "engine/plan_file.h"
 #include "mixrt/mixrt.h"
 #if FUZZ_PLAN_ENGINE
-#include "mixrt/mixrt_engine.h"
+#include "engine/engine_impl.h"
 #endif
 
 #define INPUT_NAME "fuzz input"
@@ -52,7 +52,7 @@ static long g_fail_after = -1;
 #if FUZZ_PLAN_ENGINE
 typedef mixrt_engine_t loaded_t;
 static mixrt_status fuzz_load(mixrt_context_t ctx, const uint8_t *data, size_t size, loaded_t *out) {
-    return mixrt_engine_load_buffer(ctx, data, size, out);
+    return mixrt_engine_load_buffer(ctx, data, size, INPUT_NAME, out);
 }
 static void fuzz_check_loaded(loaded_t *l, const uint8_t *data, size_t size) {
     (void)data, (void)size;

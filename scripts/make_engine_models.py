@@ -48,6 +48,20 @@ def mlp(out, dt_name, elem):
     save(g, os.path.join(out, "mlp_%s.onnx" % dt_name))
 
 
+def tiny(out):
+    """A few-hundred-byte model for plan fuzzing seeds: MatMul, Add, Relu, Softmax."""
+    rng = np.random.default_rng(7)
+    w = numpy_helper.from_array((rng.standard_normal((4, 3)) * 0.5).astype(np.float32), "w")
+    b = numpy_helper.from_array((rng.standard_normal((3,)) * 0.1).astype(np.float32), "b")
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["h"], name="mm"),
+             helper.make_node("Add", ["h", "b"], ["h2"], name="add"),
+             helper.make_node("Relu", ["h2"], ["h3"], name="relu"),
+             helper.make_node("Softmax", ["h3"], ["y"], name="sm", axis=-1)]
+    g = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])], [w, b])
+    save(g, os.path.join(out, "tiny_f32.onnx"))
+
+
 def dtype_cases(out):
     # Raw ONNX dtype numbers: onnx 1.12's Python predates some of them (elem_type is an int32 field).
     F8E4M3FN, C64, INT4 = 17, 14, 22
@@ -81,6 +95,7 @@ def main():
     for name, elem in (("f32", TensorProto.FLOAT), ("bf16", TensorProto.BFLOAT16), ("f16", TensorProto.FLOAT16)):
         mlp(out, name, elem)
     dtype_cases(out)
+    tiny(out)
 
 
 if __name__ == "__main__":

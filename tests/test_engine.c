@@ -471,12 +471,40 @@ static void test_plan_corruption(void) {
     printf("plan corruption: %zu-byte plan, %d flips refused, %d repaired flips loaded and ran\n", size, errors, loaded);
 }
 
+/* MIXRT_PLAN_WRITE_CORPUS=DIR: writes small engine plans as fuzzing seeds and exits. */
+static int write_corpus(const char *dir) {
+    char path[2048], plan[2100];
+    snprintf(path, sizeof(path), "%s/tiny_f32.onnx", models);
+    unsigned precs[] = {MIXRT_PRECISION_FP32, MIXRT_PRECISION_FP32 | MIXRT_PRECISION_BF16};
+    const char *names[] = {"engine_fp32.plan", "engine_bf16.plan"};
+    for (int i = 0; i < 2; i++) {
+        struct mixrt_build_options o;
+        mixrt_build_options_init(&o);
+        o.precisions = precs[i];
+        mixrt_engine_t e = NULL;
+        snprintf(plan, sizeof(plan), "%s/%s", dir, names[i]);
+        if (mixrt_engine_build(ctx, path, &o, &e) != MIXRT_STATUS_OK || mixrt_engine_save(e, plan) != MIXRT_STATUS_OK) {
+            fprintf(stderr, "write corpus: %s\n", mixrt_context_last_error(ctx));
+            mixrt_engine_destroy(e);
+            return 1;
+        }
+        mixrt_engine_destroy(e);
+        printf("wrote %s\n", plan);
+    }
+    return 0;
+}
+
 int main(void) {
     const char *bin = getenv("MIXRT_BINARY_DIR");
     snprintf(models, sizeof(models), "%s/tests/engine_models", bin ? bin : "build");
     snprintf(examples, sizeof(examples), "%s/tests/engine_examples", bin ? bin : "build");
     if (mixrt_context_create(NULL, &ctx) != MIXRT_STATUS_OK) return 1;
     mixrt_context_set_log_level(ctx, MIXRT_LOG_ERROR);
+    if (getenv("MIXRT_PLAN_WRITE_CORPUS")) {
+        int rc = write_corpus(getenv("MIXRT_PLAN_WRITE_CORPUS"));
+        mixrt_context_destroy(ctx);
+        return rc;
+    }
     test_unsupported_dtypes();
     test_constraints();
     test_precisions();

@@ -151,7 +151,7 @@ static void test_round_trips(void) {
 /* ---- TensorProto built in C ---- */
 
 static mixrt_status decode(Onnx__TensorProto *tp, const char *base_dir, struct mixrt_tensor *t) {
-    struct mixrt_external_policy ext = {base_dir};
+    struct mixrt_external_policy ext = {.base_dir = base_dir};
     return mixrt_onnx_tensor_from_proto(ctx, tp, &ext, t);
 }
 

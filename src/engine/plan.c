@@ -109,7 +109,7 @@ static mixrt_status make_sections(struct mixrt_engine *e, struct buf *graph, str
     const struct mixrt_graph *g = mixrt_model_graph(e->model);
     (void)graph;
     struct mixrt_onnx_export_opts xo = {.put_weight = put_weight, .user = weights, .blob_location = WEIGHTS_LOCATION,
-                                        .producer_name = "mixrt"};
+                                        .producer_name = "mixrt", .skip_unused_initializers = true};
     MIXRT_TRY(mixrt_onnx_export(e->ctx, g, &xo, gbuf, glen));
     MIXRT_TRY(buf_printf(kernels, "mixrt-kernels 1 %d\n", g->n_nodes));
     for (int s = 0; s < g->n_nodes; s++) {

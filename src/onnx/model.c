@@ -49,7 +49,7 @@ static mixrt_status model_from_bytes(mixrt_context_t ctx, const uint8_t *data, s
         }
         memcpy(m->base_dir, base_dir, m->base_dir_size);
     }
-    struct mixrt_external_policy ext = {m->base_dir};
+    struct mixrt_external_policy ext = {.base_dir = m->base_dir};
     MIXRT_TRY(mixrt_onnx_import(ctx, data, size, what, &ext, &m->graph));
     if (need_kernels) MIXRT_TRY(check_kernels(ctx, m->graph));
     *out = m;

@@ -46,7 +46,7 @@ mixrt_status mixrt_pb_read(mixrt_context_t ctx, const char *path, struct mixrt_t
         status = MIXRT_STATUS_OUT_OF_MEMORY;
         goto fail;
     }
-    struct mixrt_external_policy policy = {dir};
+    struct mixrt_external_policy policy = {.base_dir = dir};
     status = mixrt_onnx_tensor_from_proto(ctx, tp, &policy, t);
     if (status != MIXRT_STATUS_OK) {
         mixrt_free(ctx, t, sizeof(*t));
