@@ -12,7 +12,7 @@
 const struct mixrt_graph *mixrt_engine_graph(mixrt_engine_t e);
 /* Name of the kernel chosen for node index i of the planned graph ("ref", "dnnl_conv"...). */
 const char *mixrt_engine_node_kernel(mixrt_engine_t e, int node);
-/* Median time of node i measured while building (ns), or -1 when not timed. */
+/* Best time of node i measured while building (ns), or -1 when not timed. */
 double mixrt_engine_node_time_ns(mixrt_engine_t e, int node);
 /* The target the engine was built for ("cpu x86_64 avx512_bf16 ...") and its build id. */
 const char *mixrt_engine_target(mixrt_engine_t e);

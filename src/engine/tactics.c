@@ -1,9 +1,9 @@
 /* tactics.c - tactic timing and the timing cache. Timing runs a kernel on seeded random
  * inputs of the node's static shapes (constant inputs use the real weights) until about
- * 20 ms or 40 runs have passed, and keeps the median. The cache file is text:
+ * 20 ms or 40 runs have passed, and keeps the fastest run. The cache file is text:
  *   mixrt-timing-cache 1
  *   target <target string>
- *   <median ns> <key>            (one line per entry; the key has no newline)
+ *   <min ns> <key>               (one line per entry; the key has no newline)
  * so it can be read, diffed and trimmed by hand. */
 #include <errno.h>
 #include <inttypes.h>
@@ -219,7 +219,7 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Times kernel k on node n of g with inputs in; the median over the runs in *ns. */
+/* Times kernel k on node n of g with inputs in; the fastest run in *ns. */
 static mixrt_status time_kernel(struct mixrt_graph *g, const struct mixrt_node *n, const struct mixrt_cpu_kernel *kern,
                                 const struct mixrt_tensor *const *in, double *ns) {
     mixrt_context_t ctx = g->ctx;
@@ -264,8 +264,10 @@ static mixrt_status time_kernel(struct mixrt_graph *g, const struct mixrt_node *
             total += dt;
         }
     }
+    /* The minimum: on a shared machine interference only ever adds time, so the fastest
+     * run is the best estimate of the kernel's own cost (and the most reproducible). */
     qsort(t, (size_t)runs, sizeof(double), cmp_double);
-    *ns = t[runs / 2];
+    *ns = t[0];
 fail:
     if (kern->release) kern->release(ctx, state);
     return status;

@@ -21,7 +21,7 @@ void mixrt_timing_cache_destroy(struct mixrt_timing_cache *tc);
 void mixrt_timing_cache_stats(const struct mixrt_timing_cache *tc, int *hits, int *misses);
 
 /* Times every kernel that supports node ni of g (g typed as it will run; shapes must be
- * known, else nothing is timed) and returns the fastest in *best with its median time
+ * known, else nothing is timed) and returns the fastest in *best with its best time
  * in *best_ns. The reference kernel is timed only when it is the sole candidate and
  * time_ref is set; otherwise it is the fallback with *best_ns = -1. */
 mixrt_status mixrt_tactics_choose(struct mixrt_graph *g, int ni, struct mixrt_timing_cache *tc, bool time_ref,
