@@ -82,6 +82,16 @@ def dtype_cases(out):
                           [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])])
     save(g, os.path.join(out, "dt_float8_cast.onnx"))
+    w8 = TensorProto()
+    w8.name = "w8"
+    w8.data_type = F8E4M3FN
+    w8.dims.extend([4])
+    w8.raw_data = bytes([0x38, 0x40, 0xB8, 0x7E])  # 1, 2, -1, 448
+    g = helper.make_graph([helper.make_node("Cast", ["w8"], ["w"], name="dequant", to=TensorProto.FLOAT),
+                           helper.make_node("Add", ["x", "w"], ["y"], name="add")], "f8weight",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])], [w8])
+    save(g, os.path.join(out, "dt_float8_weight.onnx"))
     g = helper.make_graph([helper.make_node("Add", ["xs", "one"], ["y"], name="add")], "strin",
                           [helper.make_tensor_value_info("xs", TensorProto.STRING, [3])],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3])],

@@ -246,6 +246,7 @@ static void test_unsupported_dtypes(void) {
         {"dt_int4_input", "xi4", "i4"},
         {"dt_float8_cast", "x8", "f8e4m3fn"},
         {"dt_string_add", "xs", "string"},
+        {"dt_float8_weight", "w8", "f8e4m3fn"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *needles[] = {cases[i].tensor, cases[i].dtype, "--unsupported-dtype", NULL};
@@ -275,6 +276,7 @@ static void test_unsupported_dtypes(void) {
                 for (size_t k = 0; k < mixrt_tensor_numel(out[0]); k++) {
                     float want = !strcmp(cases[i].file, "dt_float8_input") ? (x[k] > 0 ? x[k] : 0) : x[k];
                     if (!strcmp(cases[i].file, "dt_string_add")) want = x[k] + 1;
+                    if (!strcmp(cases[i].file, "dt_float8_weight")) want = x[k] + (float[]){1, 2, -1, 448}[k];
                     TU_CHECK(y[k] == want, "%s fallback: y[%zu] = %g, expected %g", cases[i].file, k, y[k], want);
                 }
             }

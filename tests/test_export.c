@@ -651,7 +651,7 @@ static void hostile_case(const char *label, const char *loc, const char *offset,
                          const char *needle) {
     size_t len;
     uint8_t *buf = hostile_model(loc, offset, length, dt, n, &len);
-    struct mixrt_external_policy ext = {NULL, blob, size, BLOB_LOCATION};
+    struct mixrt_external_policy ext = {.base_dir = NULL, .blob = blob, .blob_size = size, .blob_location = BLOB_LOCATION};
     mixrt_model_t m = NULL;
     size_t before = mixrt_context_bytes_in_use(ctx);
     mixrt_status st = mixrt_model_load_buffer_ext(ctx, buf, len, "<hostile>", &ext, true, &m);

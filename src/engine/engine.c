@@ -262,7 +262,16 @@ mixrt_status mixrt_engine_build(mixrt_context_t ctx, const char *model_path, con
         t_phase = t_;                                                                               \
     } while (0)
     double t_phase = t0;
-    MIXRT_TRY(mixrt_model_load_opts(ctx, model_path, false, &e->model));
+    {
+        int converted[MIXRT_DTYPE_COUNT] = {0};
+        bool fb = e->opts.unsupported_dtype == MIXRT_UNSUPPORTED_DTYPE_FALLBACK;
+        MIXRT_TRY(mixrt_model_load_fallback(ctx, model_path, false, fb ? converted : NULL, &e->model));
+        for (int t = 0; t < MIXRT_DTYPE_COUNT; t++)
+            if (converted[t])
+                mixrt_log(ctx, MIXRT_LOG_WARNING, "%d %s weight%s converted to f32 (--unsupported-dtype fallback): "
+                          "results differ from %s arithmetic", converted[t], mixrt_dtype_name((mixrt_dtype)t),
+                          converted[t] > 1 ? "s" : "", mixrt_dtype_name((mixrt_dtype)t));
+    }
     PHASE("import");
     struct mixrt_graph *g = mixrt_model_graph_mut(e->model);
     MIXRT_TRY(apply_shapes(g, &e->opts));

@@ -35,7 +35,7 @@ static mixrt_status check_kernels(mixrt_context_t ctx, const struct mixrt_graph 
 }
 
 static mixrt_status model_from_bytes(mixrt_context_t ctx, const uint8_t *data, size_t size, const char *what,
-                                     const char *base_dir, bool need_kernels, mixrt_model_t *out) {
+                                     const char *base_dir, bool need_kernels, int *converted, mixrt_model_t *out) {
     mixrt_status status = MIXRT_STATUS_OK;
     struct mixrt_model *m = mixrt_calloc(ctx, 1, sizeof(*m));
     if (!m) return MIXRT_STATUS_OUT_OF_MEMORY;
@@ -49,7 +49,8 @@ static mixrt_status model_from_bytes(mixrt_context_t ctx, const uint8_t *data, s
         }
         memcpy(m->base_dir, base_dir, m->base_dir_size);
     }
-    struct mixrt_external_policy ext = {.base_dir = m->base_dir};
+    struct mixrt_external_policy ext = {.base_dir = m->base_dir, .unsupported_to_f32 = converted != NULL,
+                                        .converted = converted};
     MIXRT_TRY(mixrt_onnx_import(ctx, data, size, what, &ext, &m->graph));
     if (need_kernels) MIXRT_TRY(check_kernels(ctx, m->graph));
     *out = m;
@@ -66,6 +67,11 @@ mixrt_status mixrt_model_load(mixrt_context_t ctx, const char *path, mixrt_model
 const struct mixrt_graph *mixrt_model_graph(mixrt_model_t m) { return m->graph; }
 
 mixrt_status mixrt_model_load_opts(mixrt_context_t ctx, const char *path, bool need_kernels, mixrt_model_t *out) {
+    return mixrt_model_load_fallback(ctx, path, need_kernels, NULL, out);
+}
+
+mixrt_status mixrt_model_load_fallback(mixrt_context_t ctx, const char *path, bool need_kernels, int *converted,
+                                       mixrt_model_t *out) {
     if (!ctx) return MIXRT_STATUS_INVALID_ARGUMENT;
     if (!path || !out) return mixrt_error(ctx, MIXRT_STATUS_INVALID_ARGUMENT, "mixrt_model_load: NULL argument");
     uint8_t *data;
@@ -78,7 +84,7 @@ mixrt_status mixrt_model_load_opts(mixrt_context_t ctx, const char *path, bool n
     if (!slash) snprintf(dir, sizeof(dir), ".");
     else if (slash == path) snprintf(dir, sizeof(dir), "/");
     else snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-    status = model_from_bytes(ctx, data, size, path, dir, need_kernels, out);
+    status = model_from_bytes(ctx, data, size, path, dir, need_kernels, converted, out);
     mixrt_free(ctx, data, size + 1);
     return status;
 }
@@ -88,7 +94,7 @@ mixrt_status mixrt_model_load_buffer(mixrt_context_t ctx, const void *data, size
     if (!ctx) return MIXRT_STATUS_INVALID_ARGUMENT;
     if ((!data && size) || !out)
         return mixrt_error(ctx, MIXRT_STATUS_INVALID_ARGUMENT, "mixrt_model_load_buffer: NULL argument");
-    return model_from_bytes(ctx, data, size, "<buffer>", base_dir, true, out);
+    return model_from_bytes(ctx, data, size, "<buffer>", base_dir, true, NULL, out);
 }
 
 void mixrt_model_destroy(mixrt_model_t m) {

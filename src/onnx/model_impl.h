@@ -11,6 +11,11 @@
 /* mixrt_model_load, but with need_kernels false a node without a kernel is not an
  * error (the model can be described, not run). */
 mixrt_status mixrt_model_load_opts(mixrt_context_t ctx, const char *path, bool need_kernels, mixrt_model_t *out);
+/* mixrt_model_load_opts; with converted non-NULL, weights of dtypes mixrt cannot compute
+ * are decoded to f32 (--unsupported-dtype fallback) and counted per dtype in
+ * converted[MIXRT_DTYPE_COUNT]. */
+mixrt_status mixrt_model_load_fallback(mixrt_context_t ctx, const char *path, bool need_kernels, int *converted,
+                                       mixrt_model_t *out);
 /* The model's main graph; lives as long as the model. */
 const struct mixrt_graph *mixrt_model_graph(mixrt_model_t model);
 

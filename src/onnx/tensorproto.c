@@ -4,6 +4,7 @@
  * location, from outside [blob, blob + blob_size) (borrowed, element-aligned); anything
  * else is refused with a message naming the tensor, before any element is touched. */
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -294,6 +295,78 @@ fail:
     return status;
 }
 
+/* One float8 byte with e exponent bits (bias b), m = 7 - e mantissa bits. fnuz: 0x80 is
+ * the only NaN and there is no -0 or Inf; fn (e4m3fn): S.1111.111 is NaN, no Inf;
+ * e5m2: IEEE-like. */
+static float f8_decode(uint8_t v, int e, int b, bool fnuz, bool fn) {
+    int m = 7 - e;
+    unsigned sign = v >> 7, ex = (v >> m) & ((1u << e) - 1), man = v & ((1u << m) - 1);
+    if (fnuz && v == 0x80) return NAN;
+    if (fn && ex == (1u << e) - 1 && man == (1u << m) - 1) return NAN;
+    if (!fnuz && !fn && ex == (1u << e) - 1) return man ? NAN : (sign ? -INFINITY : INFINITY);
+    float r = ex ? ldexpf(1.0f + (float)man / (float)(1u << m), (int)ex - b)
+                 : ldexpf((float)man / (float)(1u << m), 1 - b);
+    return sign ? -r : r;
+}
+
+/* Decodes raw little-endian data of an uncomputable dtype to f32; false when the byte
+ * count does not match numel or the dtype is not one of them. */
+static bool decode_to_f32(mixrt_dtype dt, const uint8_t *raw, size_t len, size_t numel, float *out) {
+    switch (dt) {
+    case MIXRT_DTYPE_F8E4M3FN:
+    case MIXRT_DTYPE_F8E4M3FNUZ:
+    case MIXRT_DTYPE_F8E5M2:
+    case MIXRT_DTYPE_F8E5M2FNUZ:
+    case MIXRT_DTYPE_F8E8M0:
+        if (len != numel) return false;
+        for (size_t i = 0; i < numel; i++) {
+            uint8_t v = raw[i];
+            if (dt == MIXRT_DTYPE_F8E4M3FN) out[i] = f8_decode(v, 4, 7, false, true);
+            else if (dt == MIXRT_DTYPE_F8E4M3FNUZ) out[i] = f8_decode(v, 4, 8, true, false);
+            else if (dt == MIXRT_DTYPE_F8E5M2) out[i] = f8_decode(v, 5, 15, false, false);
+            else if (dt == MIXRT_DTYPE_F8E5M2FNUZ) out[i] = f8_decode(v, 5, 16, true, false);
+            else out[i] = v == 0xff ? NAN : ldexpf(1.0f, (int)v - 127);
+        }
+        return true;
+    case MIXRT_DTYPE_I4:
+    case MIXRT_DTYPE_U4:
+    case MIXRT_DTYPE_F4E2M1:
+        if (len != (numel + 1) / 2) return false;
+        for (size_t i = 0; i < numel; i++) {
+            unsigned nib = (raw[i / 2] >> (4 * (i % 2))) & 0xf;
+            if (dt == MIXRT_DTYPE_U4) out[i] = (float)nib;
+            else if (dt == MIXRT_DTYPE_I4) out[i] = (float)(nib >= 8 ? (int)nib - 16 : (int)nib);
+            else {
+                unsigned ex = (nib >> 1) & 3, man = nib & 1;
+                float r = ex ? ldexpf(1.0f + 0.5f * (float)man, (int)ex - 1) : 0.5f * (float)man;
+                out[i] = nib & 8 ? -r : r;
+            }
+        }
+        return true;
+    case MIXRT_DTYPE_I2:
+    case MIXRT_DTYPE_U2:
+        if (len != (numel + 3) / 4) return false;
+        for (size_t i = 0; i < numel; i++) {
+            unsigned v = (raw[i / 4] >> (2 * (i % 4))) & 3;
+            out[i] = dt == MIXRT_DTYPE_U2 ? (float)v : (float)(v >= 2 ? (int)v - 4 : (int)v);
+        }
+        return true;
+    case MIXRT_DTYPE_C64:
+        if (len / 8 != numel || len % 8) return false;
+        for (size_t i = 0; i < numel; i++) memcpy(&out[i], raw + 8 * i, 4); /* the real part */
+        return true;
+    case MIXRT_DTYPE_C128:
+        if (len / 16 != numel || len % 16) return false;
+        for (size_t i = 0; i < numel; i++) {
+            double d;
+            memcpy(&d, raw + 16 * i, 8);
+            out[i] = (float)d;
+        }
+        return true;
+    default: return false;
+    }
+}
+
 mixrt_status mixrt_onnx_tensor_from_proto(mixrt_context_t ctx, const Onnx__TensorProto *tp,
                                           const struct mixrt_external_policy *ext, struct mixrt_tensor *out) {
     mixrt_status status = MIXRT_STATUS_OK;
@@ -308,9 +381,28 @@ mixrt_status mixrt_onnx_tensor_from_proto(mixrt_context_t ctx, const Onnx__Tenso
 
     int32_t raw_dt = tp->has_data_type ? tp->data_type : 0;
     mixrt_dtype dt = (mixrt_dtype)raw_dt;
+    if (raw_dt > 0 && raw_dt < MIXRT_DTYPE_COUNT && !mixrt_dtype_is_supported(dt) && ext && ext->unsupported_to_f32 &&
+        tp->has_raw_data && tp->n_dims <= MIXRT_MAX_RANK) {
+        /* --unsupported-dtype fallback: decode to f32 (announced by the caller). */
+        size_t n = 1;
+        bool dims_ok = true;
+        for (size_t i = 0; i < tp->n_dims; i++) dims_ok &= tp->dims[i] >= 0;
+        MIXRT_CHECK(ctx, dims_ok && mixrt_dims_numel((int)tp->n_dims, tp->dims, &n), MIXRT_STATUS_INVALID_MODEL,
+                    "%s: bad dims", l.text);
+        MIXRT_TRY(mixrt_tensor_init(ctx, &t, MIXRT_DTYPE_F32, (int)tp->n_dims, tp->dims));
+        MIXRT_CHECK(ctx, decode_to_f32(dt, tp->raw_data.data, tp->raw_data.len, n, t.data), MIXRT_STATUS_INVALID_MODEL,
+                    "%s: %zu bytes of raw_data do not hold %zu %s values", l.text, tp->raw_data.len, n,
+                    mixrt_dtype_name(dt));
+        if (ext->converted) ext->converted[dt]++;
+        *out = t;
+        return MIXRT_STATUS_OK;
+    }
     MIXRT_CHECK(ctx, raw_dt > 0 && raw_dt < MIXRT_DTYPE_COUNT && mixrt_dtype_is_supported(dt),
-                MIXRT_STATUS_UNSUPPORTED_DTYPE, "%s: dtype %s is not supported", l.text,
-                raw_dt == 0 ? "undefined (data_type not set)" : mixrt_dtype_name(dt));
+                MIXRT_STATUS_UNSUPPORTED_DTYPE, "%s: dtype %s is not supported%s", l.text,
+                raw_dt == 0 ? "undefined (data_type not set)" : mixrt_dtype_name(dt),
+                raw_dt > 0 && raw_dt < MIXRT_DTYPE_COUNT && ext && !ext->blob
+                    ? " (mixrt cannot compute it; --unsupported-dtype fallback converts it to f32)"
+                    : "");
     MIXRT_CHECK(ctx, !tp->segment, MIXRT_STATUS_UNSUPPORTED, "%s: segmented tensors are not supported", l.text);
     MIXRT_CHECK(ctx, tp->n_dims <= MIXRT_MAX_RANK, MIXRT_STATUS_UNSUPPORTED,
                 "%s: rank %zu exceeds the maximum %d", l.text, tp->n_dims, MIXRT_MAX_RANK);

@@ -16,6 +16,11 @@ struct mixrt_external_policy {
     const uint8_t *blob;       /* NULL: no blob */
     uint64_t blob_size;
     const char *blob_location; /* e.g. "@weights"; NULL: no blob */
+    /* --unsupported-dtype fallback: tensors of a dtype mixrt cannot compute (float8,
+     * float4, 4/2-bit ints, complex: real part) held in raw_data are decoded to f32, and
+     * converted[dtype] (when set) counts them; otherwise they are UNSUPPORTED_DTYPE. */
+    bool unsupported_to_f32;
+    int *converted; /* [MIXRT_DTYPE_COUNT] or NULL */
 };
 
 /* Decodes tp into *out (initialized by the call; owns its data, or an mmap of the
