@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "engine/tactics.h"
@@ -150,6 +151,42 @@ mixrt_status mixrt_timing_cache_save(struct mixrt_timing_cache *tc, const char *
         return mixrt_error(tc->ctx, MIXRT_STATUS_IO_ERROR, "cannot write timing cache '%s': %s", path, strerror(errno));
     }
     return MIXRT_STATUS_OK;
+}
+
+/* ---- the process-wide cache --------------------------------------------------------------- */
+
+/* Every measurement is also kept for the life of the process, so engines built in one
+ * process (bench --compare builds one per row) share timings and so make the same
+ * choices for the same layers, with or without a cache file. */
+static pthread_mutex_t process_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct mixrt_timing_cache *process_cache;
+
+static bool process_get(const char *key, double *ns) {
+    bool found = false;
+    pthread_mutex_lock(&process_lock);
+    if (process_cache) {
+        struct tc_entry *e = tc_find(process_cache, key);
+        if (e) {
+            *ns = e->ns;
+            found = true;
+        }
+    }
+    pthread_mutex_unlock(&process_lock);
+    return found;
+}
+
+static void process_put(const char *key, double ns) {
+    pthread_mutex_lock(&process_lock);
+    if (!process_cache) {
+        mixrt_context_t pctx = NULL;
+        if (mixrt_context_create(NULL, &pctx) == MIXRT_STATUS_OK &&
+            mixrt_timing_cache_create(pctx, "process", &process_cache) != MIXRT_STATUS_OK) {
+            mixrt_context_destroy(pctx);
+            process_cache = NULL;
+        }
+    }
+    if (process_cache) (void)tc_put(process_cache, key, ns); /* best effort: a miss only costs a re-timing */
+    pthread_mutex_unlock(&process_lock);
 }
 
 /* ---- timing ---------------------------------------------------------------------------- */
@@ -313,9 +350,13 @@ mixrt_status mixrt_tactics_choose(struct mixrt_graph *g, int ni, struct mixrt_ti
         double t = -1;
         bool keyed = node_key(g, n, list[c]->name, tc ? tc->target : "", key, sizeof(key));
         struct tc_entry *hit = tc && keyed ? tc_find(tc, key) : NULL;
+        bool shared = false;
         if (hit) {
             t = hit->ns;
             tc->hits++;
+        } else if (keyed && process_get(key, &t)) {
+            shared = true;
+            if (tc) MIXRT_TRY(tc_put(tc, key, t));
         } else {
             if (tc) tc->misses++;
             /* Inputs made once per node, on first need. */
@@ -342,10 +383,11 @@ mixrt_status mixrt_tactics_choose(struct mixrt_graph *g, int ni, struct mixrt_ti
             }
             MIXRT_TRY(time_kernel(g, n, list[c], in, &t));
             if (tc && keyed) MIXRT_TRY(tc_put(tc, key, t));
+            if (keyed) process_put(key, t);
         }
         if (verbose)
             mixrt_log(ctx, MIXRT_LOG_NOTE, "  %s '%s': kernel %s %.1f us%s", n->op_type, n->name, list[c]->name, t / 1e3,
-                      hit ? " (timing cache)" : "");
+                      hit ? " (timing cache)" : shared ? " (measured earlier in this process)" : "");
         if (best_t < 0 || t < best_t) {
             best_t = t;
             *best = list[c];
