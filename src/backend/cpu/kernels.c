@@ -25,12 +25,20 @@ static const struct mixrt_cpu_kernel ref_kernel = {"ref", "*", "*", ref_supports
 
 #define MAX_CANDIDATES 8
 
+/* Optimized families, most specialized first. */
+static const struct mixrt_cpu_kernel *const families[] = {
+    mixrt_dnnl_kernels,
+    mixrt_eltwise_kernels,
+    mixrt_nnops_kernels,
+};
+
 const struct mixrt_cpu_kernel *const *mixrt_cpu_kernels_for(const struct mixrt_node *n, size_t *count) {
     /* Thread-local so concurrent builds do not race on the list. */
     static _Thread_local const struct mixrt_cpu_kernel *list[MAX_CANDIDATES];
     size_t c = 0;
-    for (const struct mixrt_cpu_kernel *k = mixrt_dnnl_kernels; k->name && c < MAX_CANDIDATES - 1; k++)
-        if (!strcmp(k->op_type, n->op_type) && !strcmp(k->domain, n->domain)) list[c++] = k;
+    for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++)
+        for (const struct mixrt_cpu_kernel *k = families[f]; k->name && c < MAX_CANDIDATES - 1; k++)
+            if (!strcmp(k->op_type, n->op_type) && !strcmp(k->domain, n->domain)) list[c++] = k;
     list[c++] = &ref_kernel;
     *count = c;
     return list;
@@ -38,7 +46,8 @@ const struct mixrt_cpu_kernel *const *mixrt_cpu_kernels_for(const struct mixrt_n
 
 const struct mixrt_cpu_kernel *mixrt_cpu_kernel_find(const char *name, const char *domain, const char *op_type) {
     if (!strcmp(name, ref_kernel.name)) return &ref_kernel;
-    for (const struct mixrt_cpu_kernel *k = mixrt_dnnl_kernels; k->name; k++)
-        if (!strcmp(k->name, name) && !strcmp(k->op_type, op_type) && !strcmp(k->domain, domain)) return k;
+    for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++)
+        for (const struct mixrt_cpu_kernel *k = families[f]; k->name; k++)
+            if (!strcmp(k->name, name) && !strcmp(k->op_type, op_type) && !strcmp(k->domain, domain)) return k;
     return NULL;
 }

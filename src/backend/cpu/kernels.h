@@ -35,6 +35,8 @@ const struct mixrt_cpu_kernel *const *mixrt_cpu_kernels_for(const struct mixrt_n
 const struct mixrt_cpu_kernel *mixrt_cpu_kernel_find(const char *name, const char *domain, const char *op_type);
 
 /* Per-family candidate tables (each ended by an entry with name NULL). */
-extern const struct mixrt_cpu_kernel mixrt_dnnl_kernels[]; /* dnnl_*.c; empty without oneDNN */
+extern const struct mixrt_cpu_kernel mixrt_dnnl_kernels[];    /* dnnl_*.c; empty without oneDNN */
+extern const struct mixrt_cpu_kernel mixrt_eltwise_kernels[];  /* eltwise.c: element-wise ops and casts */
+extern const struct mixrt_cpu_kernel mixrt_nnops_kernels[];    /* nnops.c: pooling, normalization, softmax */
 
 #endif /* MIXRT_BACKEND_CPU_KERNELS_H */
