@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # hostile.sh - `mixrt run` on hostile inputs: each generated case must fail with exit
 # status 1..127 (never a signal) and exactly one stderr line "mixrt: error: ..." that
-# names what is wrong (keywords per case); truncated and byte-flipped real models must
-# never die by a signal or hang, and when they fail, fail with one error line.
+# names what is wrong (keywords per case); truncated and byte-flipped real models and
+# plan files must never die by a signal or hang, and when they fail, fail with one
+# error line.
 #
 # usage: tests/hostile.sh PATH/TO/mixrt [KEEP_DIR]
 #   KEEP_DIR: generate into this folder and keep it (default: a temp folder, removed)
@@ -181,6 +182,40 @@ while read -r f; do
     mutants=$((mutants + 1))
 done <"$work/h/flips.txt"
 echo "mutated models: $mutants runs, $((failed - named_failed)) failed"
+
+# ---- plan files: truncated and byte-flipped plans must fail to load with one error line ----
+plan_failed_before=$failed
+plan_runs=0
+plan="$work/examples/cnn_f16.plan"
+if (cd "$work" && timeout -s KILL "$tmo" "$mixrt" build "$work/examples/cnn_f16.onnx" -o "$plan" \
+        --precision fp32,bf16 </dev/null >"$outf" 2>"$errf"); then
+    size=$(stat -c %s "$plan")
+    st=$(( (size / 150) | 1 ))
+    cutp="$work/truncated.plan"
+    for ((off = 0; off < size; off += st)); do
+        head -c "$off" "$plan" >"$cutp"
+        check_mutant "truncated plan at $off of $size bytes" "$cutp"
+        plan_runs=$((plan_runs + 1))
+    done
+    mkdir -p "$work/planflips"
+    "$py" - "$plan" "$work/planflips" <<'PYEOF'
+import random, sys
+data = open(sys.argv[1], "rb").read()
+rng = random.Random(20240611)
+for i in range(80):
+    b = bytearray(data)
+    for _ in range(rng.choice((1, 1, 2, 8))):
+        b[rng.randrange(len(b))] ^= 1 << rng.randrange(8)
+    open("%s/flip_%02d.plan" % (sys.argv[2], i), "wb").write(bytes(b))
+PYEOF
+    for f in "$work"/planflips/*.plan; do
+        check_mutant "byte-flipped plan $(basename "$f")" "$f"
+        plan_runs=$((plan_runs + 1))
+    done
+else
+    fail "plan build for the plan cases" "$(head -c 300 "$errf")" build "$work/examples/cnn_f16.onnx" -o "$plan"
+fi
+echo "plan files: $plan_runs runs, $((failed - plan_failed_before)) failed"
 
 echo "hostile: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
