@@ -168,9 +168,12 @@ struct node_jump {
     double out_err, in_err, ratio;
 };
 
+/* Jumps that matter (error above JUMP_MIN) first, then by how much the error grew. */
 static int cmp_jump(const void *a, const void *b) {
-    double x = ((const struct node_jump *)a)->ratio, y = ((const struct node_jump *)b)->ratio;
-    return x < y ? 1 : x > y ? -1 : ((const struct node_jump *)a)->order - ((const struct node_jump *)b)->order;
+    const struct node_jump *p = a, *q = b;
+    bool sp = p->out_err > JUMP_MIN, sq = q->out_err > JUMP_MIN;
+    if (sp != sq) return sp ? -1 : 1;
+    return p->ratio < q->ratio ? 1 : p->ratio > q->ratio ? -1 : p->order - q->order;
 }
 
 static void json_num(FILE *f, double v) {
@@ -181,8 +184,11 @@ static void json_num(FILE *f, double v) {
 static void print_jump(const char *label, mixrt_engine_t e, const struct mixrt_graph *g, const struct node_jump *j) {
     mixrt_dtype prec = cli_node_precision(e, j->node);
     const char *k = mixrt_engine_node_kernel(e, j->node);
-    printf("%s'%s' (%s, %s, kernel %s): error %.3g, inputs %.3g (x%.3g)\n", label, g->nodes[j->node].name,
-           g->nodes[j->node].op_type, cli_precision_name(prec), k ? k : "?", j->out_err, j->in_err, j->ratio);
+    char in[64];
+    if (j->in_err > 0) snprintf(in, sizeof(in), "inputs %.3g (x%.3g)", j->in_err, j->ratio);
+    else snprintf(in, sizeof(in), "inputs exact");
+    printf("%s'%s' (%s, %s, kernel %s): error %.3g, %s\n", label, g->nodes[j->node].name, g->nodes[j->node].op_type,
+           cli_precision_name(prec), k ? k : "?", j->out_err, in);
 }
 
 static void json_jump(FILE *f, mixrt_engine_t e, const struct mixrt_graph *g, const struct node_jump *j) {
