@@ -120,7 +120,7 @@ const char cli_build_options_help[] =
     "                                a dtype the backend cannot run: stop (default) or use f32\n"
     "  --shape NAME:D1xD2x...        fixes an input's dims (repeatable; also shapes random inputs)\n"
     "  --timing-cache FILE           kernel timings read from and written back to FILE\n"
-    "  --require-full                a node no optimized kernel runs is an error\n"
+    "  --require-full                a node the backend cannot run is an error, not a CPU fallback\n"
     "  --verbose                     log each layer's choice and the candidates refused\n";
 
 void cli_build_args_init(struct cli_build_args *b) {

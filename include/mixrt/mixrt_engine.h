@@ -57,7 +57,8 @@ struct mixrt_build_options {
     const struct mixrt_input_shape *shapes;
     size_t n_shapes;
     const char *timing_cache; /* file read if present and rewritten after the build; NULL none */
-    int require_full;         /* a node no optimized kernel runs is an error */
+    int require_full;         /* a node the backend cannot run is an error instead of a CPU
+                               * fallback (the cpu backend runs every node) */
     int verbose;              /* log each layer's choice and the candidates refused */
 };
 

@@ -10,7 +10,9 @@
 /* The planned graph (passes applied, precisions planned, I/O casts inserted, weights
  * converted). Node i's kernel is mixrt_engine_node_kernel(e, i). Lives as long as e. */
 const struct mixrt_graph *mixrt_engine_graph(mixrt_engine_t e);
-/* Name of the kernel chosen for node index i of the planned graph ("ref", "dnnl_conv"...). */
+/* Name of the kernel chosen for node index i of the planned graph ("ref", "dnnl_conv"...).
+ * Node indices are graph positions; mixrt_engine_get_layer counts in execution order
+ * (layer k is node g->order[k]). */
 const char *mixrt_engine_node_kernel(mixrt_engine_t e, int node);
 /* Best time of node i measured while building (ns), or -1 when not timed. */
 double mixrt_engine_node_time_ns(mixrt_engine_t e, int node);
