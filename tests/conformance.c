@@ -18,6 +18,7 @@
 #include "core/core.h"
 #include "mixrt/mixrt.h"
 #include "mixrt/mixrt_io.h"
+#include "mixrt/mixrt_engine.h"
 #include "mixrt/mixrt_onnx.h"
 #include "onnx.pb-c.h"
 
@@ -265,11 +266,55 @@ static enum verdict read_pbs(mixrt_context_t ctx, const char *dir, const char *p
     return V_PASS;
 }
 
-/* Loads a model; an unsupported operator is a SKIP, any other error a FAIL. */
+/* --engine: the model under test runs through an engine built with these options
+ * (the model object still describes its I/O); its f32 twin of a variant stays on the
+ * reference executor. */
+static bool g_engine_mode;
+static struct mixrt_build_options g_engine_opts;
+static struct {
+    mixrt_model_t model;
+    mixrt_engine_t engine;
+} g_engines[2];
+
+static mixrt_engine_t engine_of(mixrt_model_t m) {
+    for (int i = 0; i < 2; i++)
+        if (m && g_engines[i].model == m) return g_engines[i].engine;
+    return NULL;
+}
+
+static void model_destroy(mixrt_model_t m) {
+    for (int i = 0; i < 2; i++)
+        if (m && g_engines[i].model == m) {
+            mixrt_engine_destroy(g_engines[i].engine);
+            g_engines[i].model = NULL;
+            g_engines[i].engine = NULL;
+        }
+    mixrt_model_destroy(m);
+}
+
+/* Loads a model; an unsupported operator is a SKIP, any other error a FAIL. With
+ * engine set (and --engine given) it is also built into an engine; an engine's refusal
+ * of an unsupported dtype is a SKIP too. */
 static enum verdict load_model(mixrt_context_t ctx, const char *path, const char *label, mixrt_model_t *model,
-                               bool verbose, char *reason, size_t rsize) {
+                               bool verbose, char *reason, size_t rsize, bool engine) {
     *model = NULL;
     mixrt_status st = mixrt_model_load(ctx, path, model);
+    if (st == MIXRT_STATUS_OK && engine && g_engine_mode) {
+        mixrt_engine_t e = NULL;
+        st = mixrt_engine_build(ctx, path, &g_engine_opts, &e);
+        if (st != MIXRT_STATUS_OK) {
+            mixrt_model_destroy(*model);
+            *model = NULL;
+            if (st == MIXRT_STATUS_UNSUPPORTED_DTYPE) {
+                snprintf(reason, rsize, "%sengine: %s", label, mixrt_context_last_error(ctx));
+                return V_SKIP;
+            }
+        } else {
+            int slot = g_engines[0].model ? 1 : 0;
+            g_engines[slot].model = *model;
+            g_engines[slot].engine = e;
+        }
+    }
     if (st == MIXRT_STATUS_OK) return V_PASS;
     if (st == MIXRT_STATUS_UNSUPPORTED_OP) {
         char op[200];
@@ -333,7 +378,8 @@ static enum verdict run_set(mixrt_context_t ctx, mixrt_model_t model, const char
         snprintf(reason, rsize, "%s%s: %zu expected outputs, the model has %zu", label, set_name, ds->n_exp, n_outs);
         return V_FAIL;
     }
-    mixrt_status st = mixrt_model_run(model, ds->n_in, names, ins, outs);
+    mixrt_status st = engine_of(model) ? mixrt_engine_run(engine_of(model), ds->n_in, names, ins, outs)
+                                       : mixrt_model_run(model, ds->n_in, names, ins, outs);
     if (st != MIXRT_STATUS_OK) {
         if (verbose) fprintf(stderr, "    %s%s\n", label, mixrt_context_last_error(ctx));
         memset(outs, 0, n_outs * sizeof(*outs));
@@ -374,7 +420,7 @@ static enum verdict run_case(mixrt_context_t ctx, const char *case_dir, bool ver
     reason[0] = 0;
 
     snprintf(path, sizeof(path), "%.4000s/model.onnx", case_dir);
-    v = load_model(ctx, path, "", &model, verbose, reason, rsize);
+    v = load_model(ctx, path, "", &model, verbose, reason, rsize, true);
     if (v != V_PASS) return v;
     size_t n_outs = mixrt_model_output_count(model);
     list_dir(case_dir, "test_data_set_", &sets);
@@ -412,7 +458,7 @@ static enum verdict run_case(mixrt_context_t ctx, const char *case_dir, bool ver
 done:
     data_set_free(ctx, &ds);
     for (size_t i = 0; i < MAX_IO; i++) mixrt_tensor_destroy(ctx, outs[i]);
-    mixrt_model_destroy(model);
+    model_destroy(model);
     strlist_free(&sets);
     return v;
 }
@@ -582,10 +628,10 @@ static enum verdict run_case_variant(mixrt_context_t ctx, const char *case_dir, 
     }
     snprintf(label, sizeof(label), "%s model: ", mixrt_dtype_name(target));
     snprintf(path, sizeof(path), "%.4000s/model.onnx", case_dir);
-    v = load_model(ctx, path, label, &model, verbose, reason, rsize);
+    v = load_model(ctx, path, label, &model, verbose, reason, rsize, true);
     if (v != V_PASS) goto done;
     snprintf(path, sizeof(path), "%.4000s/ref/model.onnx", case_dir);
-    v = load_model(ctx, path, "f32 reference: ", &ref, verbose, reason, rsize);
+    v = load_model(ctx, path, "f32 reference: ", &ref, verbose, reason, rsize, false);
     if (v != V_PASS) goto done;
     size_t n_outs = mixrt_model_output_count(model);
     if (n_outs != mixrt_model_output_count(ref)) {
@@ -642,8 +688,8 @@ done:
         mixrt_tensor_destroy(ctx, outs[i]);
         mixrt_tensor_destroy(ctx, routs[i]);
     }
-    mixrt_model_destroy(model);
-    mixrt_model_destroy(ref);
+    model_destroy(model);
+    model_destroy(ref);
     strlist_free(&sets);
     return v;
 }
@@ -672,6 +718,8 @@ static void usage(FILE *f) {
                "                    cases converted by scripts/convert_dtype.py; each converted model runs\n"
                "                    against its f32 twin (same rounded weights and inputs)\n"
                "  --tol X           relative L2 tolerance of a variant (default 2e-2 bf16, 5e-3 f16)\n"
+               "  --engine P[:strong] run the models under test through engines built with precisions P\n"
+               "                    (e.g. fp32, fp32,bf16), weak typing or :strong\n"
                "  --report FILE     write one CSV row per case: variant,suite,case,verdict,ops,max_rel,detail\n");
 }
 
@@ -709,6 +757,24 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "mixrt_conformance: --variant takes f32, bf16 or f16, not '%s'\n", v);
                 return 2;
             }
+        } else if (!strcmp(a, "--engine") && has_val) {
+            char spec[64];
+            snprintf(spec, sizeof(spec), "%s", argv[++i]);
+            char *colon = strchr(spec, ':');
+            mixrt_build_options_init(&g_engine_opts);
+            if (colon) {
+                *colon = 0;
+                if (strcmp(colon + 1, "strong")) {
+                    fprintf(stderr, "mixrt_conformance: --engine takes PRECISIONS[:strong]\n");
+                    return 2;
+                }
+                g_engine_opts.strongly_typed = 1;
+            }
+            if (mixrt_precisions_parse(NULL, spec, &g_engine_opts.precisions) != MIXRT_STATUS_OK) {
+                fprintf(stderr, "mixrt_conformance: --engine: bad precision list '%s'\n", spec);
+                return 2;
+            }
+            g_engine_mode = true;
         } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
