@@ -570,12 +570,20 @@ mixrt_status mixrt_plan_lower(struct mixrt_graph *g, const struct mixrt_build_op
     int nn0 = g->n_nodes, nv0 = g->n_values;
     int *order = mixrt_calloc(ctx, (size_t)(nn0 > 0 ? nn0 : 1), sizeof(int));
     bool *rule_used = mixrt_calloc(ctx, opts->n_layer_precisions + 1, sizeof(bool));
+    mixrt_dtype *out_dtype = NULL;
+    int n_out0 = g->n_outputs;
     ls.outer = outer_used_set(g);
     if (!order || !ls.outer || !rule_used) {
         status = MIXRT_STATUS_OUT_OF_MEMORY;
         goto fail;
     }
     if (nn0) memcpy(order, g->order, (size_t)nn0 * sizeof(int));
+    out_dtype = mixrt_calloc(ctx, (size_t)(g->n_outputs + 1), sizeof(mixrt_dtype));
+    if (!out_dtype) {
+        status = MIXRT_STATUS_OUT_OF_MEMORY;
+        goto fail;
+    }
+    for (int i = 0; i < g->n_outputs; i++) out_dtype[i] = g->values[g->outputs[i]].dtype;
     unsigned enabled = opts->precisions | MIXRT_PRECISION_FP32;
 
     for (int s = 0; s < nn0; s++) {
@@ -707,13 +715,13 @@ mixrt_status mixrt_plan_lower(struct mixrt_graph *g, const struct mixrt_build_op
             if (vo >= 0 && g->values[vo].dtype == MIXRT_DTYPE_F32) g->values[vo].dtype = p;
         }
     }
-    /* Graph outputs keep their declared (canonical) dtype. */
+    /* Graph outputs keep the dtype they had before lowering (the I/O contract). */
     for (int i = 0; i < g->n_outputs; i++) {
         int vo = g->outputs[i];
         mixrt_dtype d = g->values[vo].dtype;
-        if (g->values[vo].producer < 0 || (d != MIXRT_DTYPE_F16 && d != MIXRT_DTYPE_BF16)) continue;
+        if (g->values[vo].producer < 0 || d == out_dtype[i]) continue;
         /* The value's dtype field was lowered with its producer: restore the contract. */
-        g->values[vo].dtype = MIXRT_DTYPE_F32;
+        g->values[vo].dtype = out_dtype[i];
         char suffix[16];
         snprintf(suffix, sizeof(suffix), "__%s", prec_name(d));
         MIXRT_CHECK(ctx, split_output(g, vo, d, suffix) >= 0, MIXRT_STATUS_OUT_OF_MEMORY, "out of memory");
@@ -730,6 +738,7 @@ mixrt_status mixrt_plan_lower(struct mixrt_graph *g, const struct mixrt_build_op
 fail:
     mixrt_free(ctx, order, (size_t)(nn0 > 0 ? nn0 : 1) * sizeof(int));
     mixrt_free(ctx, rule_used, (opts->n_layer_precisions + 1) * sizeof(bool));
+    mixrt_free(ctx, out_dtype, (size_t)(n_out0 + 1) * sizeof(mixrt_dtype));
     mixrt_free(ctx, ls.outer, (size_t)(nv0 > 0 ? nv0 : 1) * sizeof(bool));
     mixrt_free(ctx, ls.cc, (size_t)ls.capcc * sizeof(*ls.cc));
     return status;
