@@ -1,4 +1,991 @@
-/* nnops.c - optimized CPU kernel candidates (placeholder: an empty table until they land). */
-#include "backend/cpu/kernels.h"
+/* nnops.c - fast CPU kernel candidates for nn ops (pools, softmax, normalizations, Reduce
+ * Sum/Mean/Max) in f32 and bf16: f32 compute and accumulation, long sums pairwise over short
+ * vector blocks, bf16 outputs rounded once (RNE) from f32. Invariant: a case outside the
+ * fast path (a dtype or rank the graph did not show, an invalid attribute or shape) runs the
+ * reference kernel instead, so errors and odd cases behave exactly as the reference's. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-const struct mixrt_cpu_kernel mixrt_nnops_kernels[] = {{NULL, NULL, NULL, NULL, NULL, NULL, NULL}};
+#include "backend/cpu/kernels.h"
+#include "backend/cpu/nnops_impl.h"
+
+/* ---- scalar primitives and ISA choice ------------------------------------------------- */
+
+static float sum_scalar(const float *x, size_t n) {
+    float a[16] = {0};
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++) a[l] += x[i + (size_t)l];
+    for (; i < n; i++) a[i & 15] += x[i];
+    for (int w = 8; w >= 1; w /= 2)
+        for (int l = 0; l < w; l++) a[l] += a[l + w];
+    return a[0];
+}
+
+static float sumsq_dev_scalar(const float *x, size_t n, float mean) {
+    float a[16] = {0};
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++) {
+            float d = x[i + (size_t)l] - mean;
+            a[l] += d * d;
+        }
+    for (; i < n; i++) {
+        float d = x[i] - mean;
+        a[i & 15] += d * d;
+    }
+    for (int w = 8; w >= 1; w /= 2)
+        for (int l = 0; l < w; l++) a[l] += a[l + w];
+    return a[0];
+}
+
+static inline float max_nan(float a, float v) { return (v > a || v != v) && a == a ? v : a; }
+
+static float max_scalar(const float *x, size_t n) {
+    float m = -INFINITY;
+    for (size_t i = 0; i < n; i++) m = max_nan(m, x[i]);
+    return m;
+}
+
+static void exp_scalar(const float *x, float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = expf(x[i]);
+}
+
+static void vmax_scalar(float *acc, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) acc[i] = max_nan(acc[i], x[i]);
+}
+
+const struct mixrt_nnops_isa mixrt_nnops_isa_scalar = {"scalar",   sum_scalar,  sumsq_dev_scalar,
+                                                       max_scalar, exp_scalar, vmax_scalar};
+
+static int g_force_scalar; /* tests only */
+
+void mixrt_nnops_force_scalar(bool scalar) { g_force_scalar = scalar; }
+
+const struct mixrt_nnops_isa *mixrt_nnops_isa(void) {
+#if defined(__x86_64__)
+    const struct mixrt_cpu_features *f = mixrt_cpu_features();
+    if (!g_force_scalar && f->avx512f && f->avx512dq) return &mixrt_nnops_isa_avx512;
+#endif
+    return &mixrt_nnops_isa_scalar;
+}
+
+/* ---- pairwise reductions on top of the block primitives ------------------------------- */
+
+/* Halves at a multiple of 16 until a block fits MIXRT_NNOPS_BLOCK: the error is that of one
+ * block plus one rounding per level. */
+static float psum(const struct mixrt_nnops_isa *isa, const float *x, size_t n) {
+    if (n <= MIXRT_NNOPS_BLOCK) return isa->sum(x, n);
+    size_t h = (n / 2) & ~(size_t)15;
+    return psum(isa, x, h) + psum(isa, x + h, n - h);
+}
+
+static float psumsq_dev(const struct mixrt_nnops_isa *isa, const float *x, size_t n, float mean) {
+    if (n <= MIXRT_NNOPS_BLOCK) return isa->sumsq_dev(x, n, mean);
+    size_t h = (n / 2) & ~(size_t)15;
+    return psumsq_dev(isa, x, h, mean) + psumsq_dev(isa, x + h, n - h, mean);
+}
+
+/* Mean and 1/sqrt(population variance + eps) of a row, two-pass. */
+static void row_stats(const struct mixrt_nnops_isa *isa, const float *x, size_t n, float eps, float *mean,
+                      float *inv) {
+    float m = n ? psum(isa, x, n) / (float)n : 0.0f;
+    float v = n ? psumsq_dev(isa, x, n, m) / (float)n : 0.0f;
+    *mean = m;
+    *inv = (float)(1.0 / sqrt((double)v + (double)eps));
+}
+
+#define COL_BLOCK 16  /* rows summed straight into one partial before it is merged */
+#define COL_LEVELS 64 /* binary-counter levels: enough for any size_t row count */
+
+/* out[j] = sum over r < rows of x[r * cols + j] (max instead when is_max). Sums go through a
+ * binary counter of partials (the pairwise tree built left to right), scratch holding
+ * (levels + 1) * cols floats, levels = the bit length of rows / COL_BLOCK. */
+static void col_reduce(const struct mixrt_nnops_isa *isa, const float *x, size_t rows, size_t cols, bool is_max,
+                       float *out, float *scratch) {
+    if (rows == 0) {
+        for (size_t j = 0; j < cols; j++) out[j] = is_max ? -INFINITY : 0.0f;
+        return;
+    }
+    if (is_max) {
+        memcpy(out, x, cols * sizeof(float));
+        for (size_t r = 1; r < rows; r++) isa->vmax(out, x + r * cols, cols);
+        return;
+    }
+    float *cur = scratch, *level = scratch + cols;
+    bool used[COL_LEVELS] = {false};
+    int top = 0;
+    for (size_t r0 = 0; r0 < rows; r0 += COL_BLOCK) {
+        size_t r1 = r0 + COL_BLOCK < rows ? r0 + COL_BLOCK : rows;
+        memcpy(cur, x + r0 * cols, cols * sizeof(float));
+        for (size_t r = r0 + 1; r < r1; r++) {
+            const float *xr = x + r * cols;
+            for (size_t j = 0; j < cols; j++) cur[j] += xr[j];
+        }
+        int l = 0;
+        for (; l < COL_LEVELS - 1 && used[l]; l++) {
+            float *p = level + (size_t)l * cols;
+            for (size_t j = 0; j < cols; j++) cur[j] += p[j];
+            used[l] = false;
+        }
+        memcpy(level + (size_t)l * cols, cur, cols * sizeof(float));
+        used[l] = true;
+        if (l + 1 > top) top = l + 1;
+    }
+    bool first = true;
+    for (int l = 0; l < top; l++) {
+        if (!used[l]) continue;
+        const float *p = level + (size_t)l * cols;
+        if (first) memcpy(out, p, cols * sizeof(float));
+        else
+            for (size_t j = 0; j < cols; j++) out[j] += p[j];
+        first = false;
+    }
+}
+
+/* Scratch floats col_reduce needs for rows x cols. */
+static size_t col_scratch(size_t rows, size_t cols) {
+    size_t levels = 1;
+    for (size_t b = rows / COL_BLOCK; b; b >>= 1) levels++;
+    return (levels + 1) * cols;
+}
+
+/* ---- shared kernel plumbing ------------------------------------------------------------ */
+
+static bool fast_dtype(mixrt_dtype dt) { return dt == MIXRT_DTYPE_F32 || dt == MIXRT_DTYPE_BF16; }
+
+static void say(char *why, size_t why_size, const char *fmt, const char *a) {
+    if (why && why_size) snprintf(why, why_size, fmt, a);
+}
+
+/* Input 0 and output 0 are f32 or bf16, the same one. */
+static bool io_supported(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    if (n->n_inputs < 1 || n->inputs[0] < 0 || n->n_outputs < 1 || n->outputs[0] < 0) {
+        say(why, why_size, "%s", "no input #0 or output #0");
+        return false;
+    }
+    mixrt_dtype in = g->values[n->inputs[0]].dtype, out = g->values[n->outputs[0]].dtype;
+    if (!fast_dtype(in)) {
+        say(why, why_size, "input #0 is %s, only f32 and bf16", in ? mixrt_dtype_name(in) : "of unknown dtype");
+        return false;
+    }
+    if (out != in) {
+        say(why, why_size, "output #0 is %s, expected the input's dtype", mixrt_dtype_name(out));
+        return false;
+    }
+    return true;
+}
+
+/* Whether output i is used by the node. */
+static bool output_used(const struct mixrt_node *n, int i) { return i < n->n_outputs && n->outputs[i] >= 0; }
+static bool output_wanted(const struct mixrt_kernel_ctx *k, int i) {
+    return i < k->n_out && (!k->out_wanted || k->out_wanted[i]);
+}
+
+/* The reference kernel for the node: runs what the fast path does not take (and reports
+ * invalid input with the reference's messages). */
+static mixrt_status run_reference(struct mixrt_kernel_ctx *k) {
+    mixrt_kernel_fn fn;
+    mixrt_status status = mixrt_ref_find(k->ctx, k->node, &fn);
+    return status == MIXRT_STATUS_OK ? fn(k) : status;
+}
+
+/* Input i is present and f32/bf16 (the same dtype as input 0 when i > 0). */
+static bool fast_input(const struct mixrt_kernel_ctx *k, int i) {
+    if (i >= k->n_in || !k->in[i] || !fast_dtype(k->in[i]->dtype)) return false;
+    return i == 0 || k->in[i]->dtype == k->in[0]->dtype;
+}
+
+/* max(n, 1) floats from the context (NULL with OUT_OF_MEMORY recorded, also when the byte
+ * size overflows); free with ffree(k, p, n). */
+static float *falloc(struct mixrt_kernel_ctx *k, size_t n) {
+    if (n > SIZE_MAX / sizeof(float)) {
+        mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "scratch of %zu floats overflows", n);
+        return NULL;
+    }
+    return mixrt_alloc(k->ctx, (n ? n : 1) * sizeof(float));
+}
+
+static void ffree(struct mixrt_kernel_ctx *k, float *p, size_t n) {
+    if (p) mixrt_free(k->ctx, p, (n ? n : 1) * sizeof(float));
+}
+
+/* f32 view of an f32/bf16 tensor: its data, or a converted copy in *owned (free with
+ * ffree(k, *owned, numel)). */
+static mixrt_status load_f32(struct mixrt_kernel_ctx *k, const struct mixrt_tensor *t, const float **out,
+                             float **owned) {
+    size_t n = mixrt_tensor_numel(t);
+    *owned = NULL;
+    if (t->dtype == MIXRT_DTYPE_F32) {
+        *out = t->data;
+        return MIXRT_STATUS_OK;
+    }
+    if (!(*owned = falloc(k, n))) return MIXRT_STATUS_OUT_OF_MEMORY;
+    mixrt_bf16_to_f32(t->data, *owned, n);
+    *out = *owned;
+    return MIXRT_STATUS_OK;
+}
+
+/* f32 destination for output y: its data, or scratch in *owned (free with ffree(k, *owned,
+ * numel)) that store_f32 rounds into y. */
+static mixrt_status out_f32(struct mixrt_kernel_ctx *k, struct mixrt_tensor *y, float **out, float **owned) {
+    *owned = NULL;
+    if (y->dtype == MIXRT_DTYPE_F32) {
+        *out = y->data;
+        return MIXRT_STATUS_OK;
+    }
+    if (!(*owned = falloc(k, mixrt_tensor_numel(y)))) return MIXRT_STATUS_OUT_OF_MEMORY;
+    *out = *owned;
+    return MIXRT_STATUS_OK;
+}
+
+static void store_f32(struct mixrt_tensor *y, const float *v) {
+    if (y->dtype == MIXRT_DTYPE_BF16) mixrt_f32_to_bf16(v, y->data, mixrt_tensor_numel(y));
+}
+
+/* A float parameter tensor (any float dtype) with exactly count elements, as f32. NULL when
+ * it does not fit (the caller falls back); *status set to OOM on allocation failure. */
+static float *param_f32(struct mixrt_kernel_ctx *k, int i, size_t count, mixrt_status *status) {
+    *status = MIXRT_STATUS_OK;
+    if (i >= k->n_in || !k->in[i] || !mixrt_dtype_is_float(k->in[i]->dtype) || mixrt_tensor_numel(k->in[i]) != count)
+        return NULL;
+    float *p = falloc(k, count);
+    if (!p) {
+        *status = MIXRT_STATUS_OUT_OF_MEMORY;
+        return NULL;
+    }
+    if (count) mixrt_convert(p, MIXRT_DTYPE_F32, k->in[i]->data, k->in[i]->dtype, count);
+    return p;
+}
+
+/* ---- MaxPool / AveragePool (2-D NCHW; 1-D as H = 1) -------------------------------------
+ * Both are separable over the rectangle of valid input positions: a horizontal pass reduces
+ * each input row to the output columns, then a vertical pass reduces those rows to the
+ * output rows. The average's divisor is the product of the per-axis counts (valid positions,
+ * or positions inside the padded input with count_include_pad). */
+
+#define POOL_ATTR_MAX ((int64_t)1 << 30)
+#define POOL_DIM_MAX ((int64_t)1 << 31)
+
+struct pool_axis {
+    int64_t in, out, k, s, d, pb, pe;
+};
+
+/* One axis' window range for output position o: taps [*t0, *t1) land inside the input;
+ * *cnt_pad counts taps inside the padded input. */
+static void pool_taps(const struct pool_axis *a, int64_t o, int64_t *t0, int64_t *t1, int64_t *cnt_pad) {
+    int64_t start = o * a->s - a->pb, lo = 0, hi = a->k, plo = 0, phi = a->k;
+    if (start < 0) lo = (-start + a->d - 1) / a->d;
+    if (start + (a->k - 1) * a->d >= a->in) hi = a->in - start <= 0 ? 0 : (a->in - 1 - start) / a->d + 1;
+    if (start < -a->pb) plo = (-a->pb - start + a->d - 1) / a->d;
+    if (start + (a->k - 1) * a->d >= a->in + a->pe) {
+        int64_t lim = a->in + a->pe - start;
+        phi = lim <= 0 ? 0 : (lim - 1) / a->d + 1;
+    }
+    if (hi < lo) hi = lo;
+    if (phi < plo) phi = plo;
+    *t0 = lo, *t1 = hi, *cnt_pad = phi - plo;
+}
+
+/* Reads the pool attributes for nd (1 or 2) axes into ax; false for anything the reference
+ * should judge (missing or malformed attributes, outputs < 1). */
+static bool pool_geometry(const struct mixrt_node *n, const struct mixrt_tensor *x, struct pool_axis *ax) {
+    int nd = x->rank - 2;
+    size_t nk = 0, ns = 0, ndl = 0, np = 0;
+    const int64_t *ks = mixrt_node_attr_ints(n, "kernel_shape", &nk), *st = mixrt_node_attr_ints(n, "strides", &ns);
+    const int64_t *dl = mixrt_node_attr_ints(n, "dilations", &ndl), *pd = mixrt_node_attr_ints(n, "pads", &np);
+    if (!ks || nk != (size_t)nd || (st && ns != (size_t)nd) || (dl && ndl != (size_t)nd) || (pd && np != 2 * (size_t)nd))
+        return false;
+    const char *ap = mixrt_node_attr_string(n, "auto_pad", "NOTSET");
+    bool same = !strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER"), valid = !strcmp(ap, "VALID");
+    if (!same && !valid && strcmp(ap, "NOTSET") && ap[0]) return false;
+    bool ceil_mode = mixrt_node_attr_int(n, "ceil_mode", 0) != 0;
+    for (int i = 0; i < nd; i++) {
+        struct pool_axis *a = &ax[i];
+        a->in = x->dims[2 + i], a->k = ks[i], a->s = st ? st[i] : 1, a->d = dl ? dl[i] : 1;
+        a->pb = pd && !same && !valid ? pd[i] : 0, a->pe = pd && !same && !valid ? pd[nd + i] : 0;
+        if (a->in > POOL_DIM_MAX || a->k < 1 || a->k > POOL_ATTR_MAX || a->s < 1 || a->s > POOL_ATTR_MAX || a->d < 1 ||
+            a->d > POOL_ATTR_MAX || a->pb < 0 || a->pb > POOL_ATTR_MAX || a->pe < 0 || a->pe > POOL_ATTR_MAX)
+            return false;
+        int64_t dk = (a->k - 1) * a->d + 1;
+        if (same) {
+            a->out = (a->in + a->s - 1) / a->s;
+            int64_t total = (a->out - 1) * a->s + dk - a->in;
+            if (total < 0) total = 0;
+            a->pb = !strcmp(ap, "SAME_UPPER") ? total / 2 : total - total / 2;
+            a->pe = total - a->pb;
+            continue;
+        }
+        int64_t span = a->in + a->pb + a->pe - dk;
+        if (span < 0) return false;
+        a->out = (ceil_mode ? (span + a->s - 1) / a->s : span / a->s) + 1;
+        if (ceil_mode && a->out > 1 && (a->out - 1) * a->s >= a->in + a->pb) a->out--;
+    }
+    if (nd == 1) { /* [N, C, W] as [N, C, 1, W] */
+        ax[1] = ax[0];
+        ax[0] = (struct pool_axis){.in = 1, .out = 1, .k = 1, .s = 1, .d = 1};
+    }
+    return true;
+}
+
+static bool pool_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    if (!io_supported(g, n, why, why_size)) return false;
+    int r = g->values[n->inputs[0]].rank;
+    if (r != -1 && r != 3 && r != 4) {
+        say(why, why_size, "%s", "only 1-D and 2-D pooling (rank 3 or 4)");
+        return false;
+    }
+    if (output_used(n, 1)) {
+        say(why, why_size, "%s", "the Indices output is not produced");
+        return false;
+    }
+    size_t nk = 0;
+    if (!mixrt_node_attr_ints(n, "kernel_shape", &nk)) {
+        say(why, why_size, "%s", "no kernel_shape");
+        return false;
+    }
+    return true;
+}
+
+static mixrt_status run_pool(struct mixrt_kernel_ctx *k, bool is_max) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    const struct mixrt_tensor *x = k->n_in > 0 ? k->in[0] : NULL;
+    struct pool_axis ax[2];
+    if (!fast_input(k, 0) || (x->rank != 3 && x->rank != 4) || (is_max && output_wanted(k, 1)) ||
+        !pool_geometry(k->node, x, ax))
+        return run_reference(k);
+    const struct mixrt_nnops_isa *isa = mixrt_nnops_isa();
+    bool include_pad = !is_max && mixrt_node_attr_int(k->node, "count_include_pad", 0) != 0;
+    int64_t ydims[4] = {x->dims[0], x->dims[1], ax[0].out, ax[1].out};
+    if (x->rank == 3) ydims[2] = ax[1].out;
+    struct mixrt_tensor *y = NULL;
+    status = mixrt_kernel_output(k, 0, x->dtype, x->rank, ydims, &y);
+    if (status != MIXRT_STATUS_OK || mixrt_tensor_numel(y) == 0) return status;
+    size_t H = (size_t)ax[0].in, W = (size_t)ax[1].in, OH = (size_t)ax[0].out, OW = (size_t)ax[1].out;
+    size_t planes = (size_t)x->dims[0] * (size_t)x->dims[1];
+    /* Per output column / row: first and end tap inside the input, and the divisor count. */
+    size_t ntab = 3 * (OW + OH), nplane = H * W, ntmp = H * OW, nout = OH * OW;
+    int64_t *tab = mixrt_calloc(k->ctx, ntab, sizeof(int64_t));
+    float *xp = falloc(k, nplane), *tmp = falloc(k, ntmp), *yp = falloc(k, nout);
+    if (!tab || !xp || !tmp || !yp) {
+        status = MIXRT_STATUS_OUT_OF_MEMORY;
+        goto fail;
+    }
+    int64_t *w0 = tab, *w1 = tab + OW, *wc = tab + 2 * OW, *h0 = tab + 3 * OW, *h1 = h0 + OH, *hc = h1 + OH;
+    for (size_t o = 0; o < OW; o++) {
+        int64_t cp;
+        pool_taps(&ax[1], (int64_t)o, &w0[o], &w1[o], &cp);
+        wc[o] = include_pad ? cp : w1[o] - w0[o];
+    }
+    for (size_t o = 0; o < OH; o++) {
+        int64_t cp;
+        pool_taps(&ax[0], (int64_t)o, &h0[o], &h1[o], &cp);
+        hc[o] = include_pad ? cp : h1[o] - h0[o];
+    }
+    /* Interior columns: every tap inside, so the inner loop has no bounds. */
+    size_t ia = OW, ib = OW;
+    for (size_t o = 0; o < OW; o++)
+        if (w0[o] == 0 && w1[o] == ax[1].k) {
+            if (ia == OW) ia = o;
+            ib = o + 1;
+        }
+    for (size_t o = ia; o < ib; o++)
+        if (w0[o] != 0 || w1[o] != ax[1].k) ib = ia; /* not one run: no interior shortcut */
+    int64_t sw = ax[1].s, dw = ax[1].d, pw = ax[1].pb, kw = ax[1].k, sh = ax[0].s, dh = ax[0].d, ph = ax[0].pb;
+    float init = is_max ? -INFINITY : 0.0f;
+    for (size_t p = 0; p < planes; p++) {
+        const float *xs;
+        if (x->dtype == MIXRT_DTYPE_F32) xs = (const float *)x->data + p * nplane;
+        else {
+            mixrt_bf16_to_f32((const mixrt_bf16 *)x->data + p * nplane, xp, nplane);
+            xs = xp;
+        }
+        for (size_t h = 0; h < H; h++) {
+            const float *row = xs + h * W;
+            float *t = tmp + h * OW;
+            for (size_t o = 0; o < OW; o++) {
+                if (o == ia && ib > ia) {
+                    size_t cnt = ib - ia;
+                    const float *base = row + (int64_t)ia * sw - pw;
+                    for (size_t j = 0; j < cnt; j++) t[ia + j] = init;
+                    for (int64_t q = 0; q < kw; q++) {
+                        const float *src = base + q * dw;
+                        if (is_max)
+                            for (size_t j = 0; j < cnt; j++) t[ia + j] = max_nan(t[ia + j], src[(int64_t)j * sw]);
+                        else
+                            for (size_t j = 0; j < cnt; j++) t[ia + j] += src[(int64_t)j * sw];
+                    }
+                    o = ib - 1;
+                    continue;
+                }
+                float acc = init;
+                int64_t start = (int64_t)o * sw - pw; /* may be < 0: taps from w0 on are inside */
+                for (int64_t q = w0[o]; q < w1[o]; q++) {
+                    float v = row[start + q * dw];
+                    acc = is_max ? max_nan(acc, v) : acc + v;
+                }
+                t[o] = acc;
+            }
+        }
+        for (size_t o = 0; o < OH; o++) {
+            float *yr = yp + o * OW;
+            for (size_t j = 0; j < OW; j++) yr[j] = init;
+            for (int64_t q = h0[o]; q < h1[o]; q++) {
+                const float *t = tmp + (size_t)((int64_t)o * sh - ph + q * dh) * OW;
+                if (is_max) isa->vmax(yr, t, OW);
+                else
+                    for (size_t j = 0; j < OW; j++) yr[j] += t[j];
+            }
+            if (!is_max)
+                for (size_t j = 0; j < OW; j++) yr[j] = yr[j] / (float)(hc[o] * wc[j]);
+        }
+        if (y->dtype == MIXRT_DTYPE_F32) memcpy((float *)y->data + p * nout, yp, nout * sizeof(float));
+        else mixrt_f32_to_bf16(yp, (mixrt_bf16 *)y->data + p * nout, nout);
+    }
+fail:
+    if (tab) mixrt_free(k->ctx, tab, ntab * sizeof(int64_t));
+    ffree(k, xp, nplane);
+    ffree(k, tmp, ntmp);
+    ffree(k, yp, nout);
+    return status;
+}
+
+static mixrt_status run_maxpool(struct mixrt_kernel_ctx *k) { return run_pool(k, true); }
+static mixrt_status run_avgpool(struct mixrt_kernel_ctx *k) { return run_pool(k, false); }
+
+/* ---- GlobalAveragePool / GlobalMaxPool: one pairwise sum or max per (n, c) plane -------- */
+
+static bool global_pool_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why,
+                                 size_t why_size) {
+    if (!io_supported(g, n, why, why_size)) return false;
+    int r = g->values[n->inputs[0]].rank;
+    if (r != -1 && r < 2) {
+        say(why, why_size, "%s", "input #0 has rank < 2");
+        return false;
+    }
+    return true;
+}
+
+static mixrt_status run_global_pool(struct mixrt_kernel_ctx *k, bool is_max) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    const struct mixrt_tensor *x = k->n_in > 0 ? k->in[0] : NULL;
+    if (!fast_input(k, 0) || x->rank < 2) return run_reference(k);
+    int64_t ydims[MIXRT_MAX_RANK];
+    for (int i = 0; i < x->rank; i++) ydims[i] = i < 2 ? x->dims[i] : 1;
+    struct mixrt_tensor *y = NULL;
+    const float *xs = NULL;
+    float *xo = NULL, *ys = NULL, *yo = NULL;
+    size_t ny = 0, nx = mixrt_tensor_numel(x);
+    MIXRT_TRY(mixrt_kernel_output(k, 0, x->dtype, x->rank, ydims, &y));
+    ny = mixrt_tensor_numel(y);
+    if (ny == 0) return MIXRT_STATUS_OK;
+    size_t sp = nx / ny;
+    const struct mixrt_nnops_isa *isa = mixrt_nnops_isa();
+    MIXRT_TRY(load_f32(k, x, &xs, &xo));
+    MIXRT_TRY(out_f32(k, y, &ys, &yo));
+    for (size_t p = 0; p < ny; p++) {
+        const float *row = xs + p * sp;
+        ys[p] = is_max ? isa->max(row, sp) : (float)((double)psum(isa, row, sp) / (double)sp);
+    }
+    store_f32(y, ys);
+fail:
+    ffree(k, xo, nx);
+    ffree(k, yo, ny);
+    return status;
+}
+
+static mixrt_status run_global_avgpool(struct mixrt_kernel_ctx *k) { return run_global_pool(k, false); }
+static mixrt_status run_global_maxpool(struct mixrt_kernel_ctx *k) { return run_global_pool(k, true); }
+
+/* ---- Softmax / LogSoftmax ----------------------------------------------------------------
+ * Rows along the axis: contiguous ones (inner == 1) go max, exp, pairwise sum, scale; a
+ * strided axis works on whole [len, inner] blocks with column maxima and col_reduce sums. */
+
+static bool softmax_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    return io_supported(g, n, why, why_size);
+}
+
+static mixrt_status run_softmax_family(struct mixrt_kernel_ctx *k, bool is_log) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    const struct mixrt_tensor *x = k->n_in > 0 ? k->in[0] : NULL;
+    if (!fast_input(k, 0)) return run_reference(k);
+    bool legacy = k->opset < 13;
+    int64_t axis = mixrt_node_attr_int(k->node, "axis", legacy ? 1 : -1);
+    size_t outer = 1, len = 1, inner = 1;
+    if (x->rank == 0) {
+        if (axis < -1 || axis > 1) return run_reference(k);
+    } else if (legacy) { /* coerced to 2-D [prod(dims[:axis]), prod(dims[axis:])] */
+        if (axis < -(int64_t)x->rank || axis > x->rank) return run_reference(k);
+        if (axis < 0) axis += x->rank;
+        for (int d = 0; d < x->rank; d++) {
+            if (d < axis) outer *= (size_t)x->dims[d];
+            else len *= (size_t)x->dims[d];
+        }
+    } else {
+        if (!mixrt_norm_axis(axis, x->rank, &axis)) return run_reference(k);
+        for (int d = 0; d < x->rank; d++) {
+            if (d < axis) outer *= (size_t)x->dims[d];
+            else if (d == axis) len = (size_t)x->dims[d];
+            else inner *= (size_t)x->dims[d];
+        }
+    }
+    struct mixrt_tensor *y = NULL;
+    const float *xs = NULL;
+    float *xo = NULL, *ys = NULL, *yo = NULL, *cm = NULL, *cs = NULL, *scr = NULL;
+    size_t nscr = 0, n = mixrt_tensor_numel(x);
+    MIXRT_TRY(mixrt_kernel_output(k, 0, x->dtype, x->rank, x->dims, &y));
+    if (n == 0) return MIXRT_STATUS_OK;
+    const struct mixrt_nnops_isa *isa = mixrt_nnops_isa();
+    MIXRT_TRY(load_f32(k, x, &xs, &xo));
+    MIXRT_TRY(out_f32(k, y, &ys, &yo));
+    if (inner == 1) {
+        for (size_t r = 0; r < outer; r++) {
+            const float *xr = xs + r * len;
+            float *yr = ys + r * len, m = isa->max(xr, len);
+            for (size_t j = 0; j < len; j++) yr[j] = xr[j] - m;
+            isa->exp(yr, yr, len);
+            float s = psum(isa, yr, len);
+            if (is_log) {
+                float ls = logf(s);
+                for (size_t j = 0; j < len; j++) yr[j] = (xr[j] - m) - ls;
+            } else {
+                for (size_t j = 0; j < len; j++) yr[j] = yr[j] / s;
+            }
+        }
+    } else {
+        nscr = col_scratch(len, inner);
+        cm = falloc(k, inner), cs = falloc(k, inner), scr = falloc(k, nscr);
+        if (!cm || !cs || !scr) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
+        for (size_t o = 0; o < outer; o++) {
+            const float *xb = xs + o * len * inner;
+            float *yb = ys + o * len * inner;
+            col_reduce(isa, xb, len, inner, true, cm, scr);
+            for (size_t r = 0; r < len; r++) {
+                const float *xr = xb + r * inner;
+                float *yr = yb + r * inner;
+                for (size_t j = 0; j < inner; j++) yr[j] = xr[j] - cm[j];
+                isa->exp(yr, yr, inner);
+            }
+            col_reduce(isa, yb, len, inner, false, cs, scr);
+            if (is_log) {
+                for (size_t j = 0; j < inner; j++) cs[j] = logf(cs[j]);
+                for (size_t r = 0; r < len; r++) {
+                    const float *xr = xb + r * inner;
+                    float *yr = yb + r * inner;
+                    for (size_t j = 0; j < inner; j++) yr[j] = (xr[j] - cm[j]) - cs[j];
+                }
+            } else {
+                for (size_t r = 0; r < len; r++) {
+                    float *yr = yb + r * inner;
+                    for (size_t j = 0; j < inner; j++) yr[j] = yr[j] / cs[j];
+                }
+            }
+        }
+    }
+    store_f32(y, ys);
+fail:
+    ffree(k, xo, n);
+    ffree(k, yo, n);
+    ffree(k, cm, inner);
+    ffree(k, cs, inner);
+    ffree(k, scr, nscr);
+    return status;
+}
+
+static mixrt_status run_softmax(struct mixrt_kernel_ctx *k) { return run_softmax_family(k, false); }
+static mixrt_status run_log_softmax(struct mixrt_kernel_ctx *k) { return run_softmax_family(k, true); }
+
+/* ---- BatchNormalization (inference) / InstanceNormalization / LayerNormalization -------- */
+
+static bool bn_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    if (!io_supported(g, n, why, why_size)) return false;
+    if (n->n_inputs < 5) {
+        say(why, why_size, "%s", "fewer than 5 inputs");
+        return false;
+    }
+    if (n->opset < 7 && mixrt_node_attr_int(n, "is_test", 0) == 0) {
+        say(why, why_size, "%s", "training mode (is_test=0) before opset 7");
+        return false;
+    }
+    if (n->opset < 9 && mixrt_node_attr_int(n, "spatial", 1) == 0) {
+        say(why, why_size, "%s", "spatial=0 (per-element statistics)");
+        return false;
+    }
+    if (n->opset >= 14 && mixrt_node_attr_int(n, "training_mode", 0) != 0) {
+        say(why, why_size, "%s", "training_mode=1");
+        return false;
+    }
+    for (int i = 1; i < n->n_outputs; i++)
+        if (output_used(n, i)) {
+            say(why, why_size, "%s", "the running/saved statistics outputs are not produced");
+            return false;
+        }
+    int r = g->values[n->inputs[0]].rank;
+    if (r != -1 && r < 2) {
+        say(why, why_size, "%s", "input #0 has rank < 2");
+        return false;
+    }
+    return true;
+}
+
+static mixrt_status run_batch_norm(struct mixrt_kernel_ctx *k) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    const struct mixrt_tensor *x = k->n_in > 0 ? k->in[0] : NULL;
+    if (!fast_input(k, 0) || x->rank < 2 || (k->opset < 9 && mixrt_node_attr_int(k->node, "spatial", 1) == 0) ||
+        (k->opset >= 14 && mixrt_node_attr_int(k->node, "training_mode", 0) != 0))
+        return run_reference(k);
+    for (int i = 1; i < k->n_out; i++)
+        if (output_wanted(k, i)) return run_reference(k);
+    size_t C = (size_t)x->dims[1], n = mixrt_tensor_numel(x), N = (size_t)x->dims[0];
+    size_t sp = N && C ? n / (N * C) : 0;
+    float *prm[4] = {NULL, NULL, NULL, NULL}, *ab = NULL, *xo = NULL, *yo = NULL, *ys = NULL;
+    const float *xs = NULL;
+    struct mixrt_tensor *y = NULL;
+    bool fits = true;
+    for (int i = 0; i < 4 && fits; i++) {
+        prm[i] = param_f32(k, 1 + i, C, &status);
+        if (status != MIXRT_STATUS_OK) goto fail;
+        fits = prm[i] != NULL;
+    }
+    if (!fits) {
+        for (int i = 0; i < 4; i++) ffree(k, prm[i], C);
+        return run_reference(k);
+    }
+    double eps = mixrt_node_attr_float(k->node, "epsilon", 1e-5f);
+    MIXRT_TRY(mixrt_kernel_output(k, 0, x->dtype, x->rank, x->dims, &y));
+    if (n == 0) goto fail;
+    /* y = x * a + b with a = scale / sqrt(var + eps), b = bias - mean * a (in double). */
+    if (!(ab = falloc(k, 2 * C))) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
+    for (size_t c = 0; c < C; c++) {
+        double a = (double)prm[0][c] / sqrt((double)prm[3][c] + eps);
+        ab[c] = (float)a;
+        ab[C + c] = (float)((double)prm[1][c] - (double)prm[2][c] * a);
+    }
+    MIXRT_TRY(load_f32(k, x, &xs, &xo));
+    MIXRT_TRY(out_f32(k, y, &ys, &yo));
+    for (size_t p = 0; p < N * C; p++) {
+        float a = ab[p % C], b = ab[C + p % C];
+        const float *xr = xs + p * sp;
+        float *yr = ys + p * sp;
+        for (size_t i = 0; i < sp; i++) yr[i] = xr[i] * a + b;
+    }
+    store_f32(y, ys);
+fail:
+    for (int i = 0; i < 4; i++) ffree(k, prm[i], C);
+    ffree(k, ab, 2 * C);
+    ffree(k, xo, n);
+    ffree(k, yo, n);
+    return status;
+}
+
+static bool in_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    if (!io_supported(g, n, why, why_size)) return false;
+    if (n->n_inputs < 3) {
+        say(why, why_size, "%s", "fewer than 3 inputs");
+        return false;
+    }
+    int r = g->values[n->inputs[0]].rank;
+    if (r != -1 && r < 2) {
+        say(why, why_size, "%s", "input #0 has rank < 2");
+        return false;
+    }
+    return true;
+}
+
+static mixrt_status run_instance_norm(struct mixrt_kernel_ctx *k) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    const struct mixrt_tensor *x = k->n_in > 0 ? k->in[0] : NULL;
+    if (!fast_input(k, 0) || x->rank < 2) return run_reference(k);
+    size_t C = (size_t)x->dims[1], n = mixrt_tensor_numel(x), N = (size_t)x->dims[0];
+    size_t sp = N && C ? n / (N * C) : 0;
+    float *sc = NULL, *bi = NULL, *xo = NULL, *yo = NULL, *ys = NULL;
+    const float *xs = NULL;
+    struct mixrt_tensor *y = NULL;
+    sc = param_f32(k, 1, C, &status);
+    if (status == MIXRT_STATUS_OK && sc) bi = param_f32(k, 2, C, &status);
+    if (status != MIXRT_STATUS_OK) goto fail;
+    if (!sc || !bi) {
+        ffree(k, sc, C);
+        return run_reference(k);
+    }
+    float eps = mixrt_node_attr_float(k->node, "epsilon", 1e-5f);
+    MIXRT_TRY(mixrt_kernel_output(k, 0, x->dtype, x->rank, x->dims, &y));
+    if (n == 0) goto fail;
+    const struct mixrt_nnops_isa *isa = mixrt_nnops_isa();
+    MIXRT_TRY(load_f32(k, x, &xs, &xo));
+    MIXRT_TRY(out_f32(k, y, &ys, &yo));
+    for (size_t p = 0; p < N * C; p++) {
+        const float *xr = xs + p * sp;
+        float *yr = ys + p * sp, m, inv;
+        row_stats(isa, xr, sp, eps, &m, &inv);
+        float a = inv * sc[p % C], b = bi[p % C];
+        for (size_t i = 0; i < sp; i++) yr[i] = (xr[i] - m) * a + b;
+    }
+    store_f32(y, ys);
+fail:
+    ffree(k, sc, C);
+    ffree(k, bi, C);
+    ffree(k, xo, n);
+    ffree(k, yo, n);
+    return status;
+}
+
+static bool ln_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    if (!io_supported(g, n, why, why_size)) return false;
+    if (n->n_inputs < 2 || n->inputs[1] < 0) {
+        say(why, why_size, "%s", "no Scale input");
+        return false;
+    }
+    if (output_used(n, 1) || output_used(n, 2)) {
+        say(why, why_size, "%s", "the Mean/InvStdDev outputs are not produced");
+        return false;
+    }
+    return true;
+}
+
+/* A parameter (Scale or B, any float dtype) broadcast onto the normalized dims idims[0..ir),
+ * expanded to inner f32 values in out. False when the shapes do not fit (the reference then
+ * reports it). */
+static bool ln_param(struct mixrt_kernel_ctx *k, int i, int ir, const int64_t *idims, size_t inner, float *out,
+                     mixrt_status *status) {
+    const struct mixrt_tensor *p = k->in[i];
+    int64_t bd[MIXRT_MAX_RANK], str[MIXRT_MAX_RANK], ctr[MIXRT_MAX_RANK] = {0};
+    int br = 0;
+    *status = MIXRT_STATUS_OK;
+    if (!mixrt_dtype_is_float(p->dtype) || p->rank > ir || !mixrt_broadcast_shape(ir, idims, p->rank, p->dims, &br, bd) ||
+        br != ir)
+        return false;
+    for (int d = 0; d < ir; d++)
+        if (bd[d] != idims[d]) return false;
+    size_t np = mixrt_tensor_numel(p);
+    float *v = falloc(k, np);
+    if (!v) {
+        *status = MIXRT_STATUS_OUT_OF_MEMORY;
+        return false;
+    }
+    if (np) mixrt_convert(v, MIXRT_DTYPE_F32, p->data, p->dtype, np);
+    mixrt_broadcast_strides(p->rank, p->dims, ir, idims, str);
+    int64_t off = 0;
+    for (size_t j = 0; j < inner; j++) {
+        out[j] = v[off];
+        for (int d = ir - 1; d >= 0; d--) {
+            off += str[d];
+            if (++ctr[d] < idims[d]) break;
+            off -= str[d] * idims[d];
+            ctr[d] = 0;
+        }
+    }
+    ffree(k, v, np);
+    return true;
+}
+
+static mixrt_status run_layer_norm(struct mixrt_kernel_ctx *k) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    const struct mixrt_tensor *x = k->n_in > 0 ? k->in[0] : NULL;
+    int64_t axis = mixrt_node_attr_int(k->node, "axis", -1);
+    int64_t stash = mixrt_node_attr_int(k->node, "stash_type", 1);
+    if (!fast_input(k, 0) || k->n_in < 2 || !k->in[1] || output_wanted(k, 1) || output_wanted(k, 2) ||
+        !mixrt_norm_axis(axis, x->rank, &axis) || stash <= 0 || stash >= MIXRT_DTYPE_COUNT ||
+        !mixrt_dtype_is_float((mixrt_dtype)stash))
+        return run_reference(k);
+    const struct mixrt_tensor *b = mixrt_kernel_opt_input(k, 2);
+    int ir = x->rank - (int)axis;
+    const int64_t *idims = x->dims + axis;
+    size_t n = mixrt_tensor_numel(x), inner = 1;
+    for (int i = 0; i < ir; i++) inner *= (size_t)idims[i];
+    size_t outer = inner ? n / inner : 0;
+    float *fs = falloc(k, inner), *fb = falloc(k, inner), *xo = NULL, *yo = NULL, *ys = NULL;
+    const float *xs = NULL;
+    struct mixrt_tensor *y = NULL;
+    if (!fs || !fb) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
+    bool fits = ln_param(k, 1, ir, idims, inner, fs, &status);
+    if (status != MIXRT_STATUS_OK) goto fail;
+    if (fits && b) fits = ln_param(k, 2, ir, idims, inner, fb, &status);
+    else if (fits) memset(fb, 0, inner * sizeof(float));
+    if (status != MIXRT_STATUS_OK) goto fail;
+    if (!fits) {
+        ffree(k, fs, inner);
+        ffree(k, fb, inner);
+        return run_reference(k);
+    }
+    float eps = mixrt_node_attr_float(k->node, "epsilon", 1e-5f);
+    MIXRT_TRY(mixrt_kernel_output(k, 0, x->dtype, x->rank, x->dims, &y));
+    if (n == 0) goto fail;
+    const struct mixrt_nnops_isa *isa = mixrt_nnops_isa();
+    MIXRT_TRY(load_f32(k, x, &xs, &xo));
+    MIXRT_TRY(out_f32(k, y, &ys, &yo));
+    for (size_t o = 0; o < outer; o++) {
+        const float *xr = xs + o * inner;
+        float *yr = ys + o * inner, m, inv;
+        row_stats(isa, xr, inner, eps, &m, &inv);
+        for (size_t j = 0; j < inner; j++) yr[j] = (xr[j] - m) * inv * fs[j] + fb[j];
+    }
+    store_f32(y, ys);
+fail:
+    ffree(k, fs, inner);
+    ffree(k, fb, inner);
+    ffree(k, xo, n);
+    ffree(k, yo, n);
+    return status;
+}
+
+/* ---- ReduceSum / ReduceMean / ReduceMax ----------------------------------------------------
+ * Size-1 dims are dropped and neighbours of the same kind (kept / reduced) merged, giving
+ * alternating groups. The innermost reduced group goes first: contiguous rows when it is
+ * the last group (pairwise row sums), else col_reduce over [rows, inner] blocks. Each step
+ * removes one reduced group into a smaller f32 buffer until only kept groups remain, so
+ * innermost-axis and all-but-channel reductions, and any other axes, read memory in order. */
+
+enum nn_red { NN_SUM, NN_MEAN, NN_MAX };
+
+static bool reduce_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    return io_supported(g, n, why, why_size);
+}
+
+/* The reduced-axes mask as the reference reads it; false when the reference should judge
+ * (bad axes). *noop for an empty axes input with noop_with_empty_axes. */
+static bool reduce_mask(struct mixrt_kernel_ctx *k, enum nn_red op, const struct mixrt_tensor *x, bool *mask,
+                        bool *noop) {
+    int64_t axes[MIXRT_MAX_RANK];
+    size_t n = 0;
+    *noop = false;
+    bool input_form = (op == NN_SUM && k->opset >= 13) || k->opset >= 18;
+    if (input_form) {
+        const struct mixrt_tensor *t = mixrt_kernel_opt_input(k, 1);
+        if (t) {
+            if (!mixrt_dtype_is_int(t->dtype) || t->rank > 1 || mixrt_tensor_numel(t) > MIXRT_MAX_RANK) return false;
+            n = mixrt_tensor_numel(t);
+            for (size_t i = 0; i < n; i++) axes[i] = mixrt_load_i64(t->data, t->dtype, i);
+        }
+        if (n == 0 && mixrt_node_attr_int(k->node, "noop_with_empty_axes", 0)) {
+            *noop = true;
+            return true;
+        }
+    } else {
+        size_t cnt = 0;
+        const int64_t *a = mixrt_node_attr_ints(k->node, "axes", &cnt);
+        if (cnt > MIXRT_MAX_RANK) return false;
+        for (size_t i = 0; i < cnt; i++) axes[i] = a[i];
+        n = cnt;
+    }
+    for (int d = 0; d < x->rank; d++) mask[d] = n == 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t ax;
+        if (!mixrt_norm_axis(axes[i], x->rank, &ax) || mask[ax]) return false;
+        mask[ax] = true;
+    }
+    return true;
+}
+
+static mixrt_status run_reduce(struct mixrt_kernel_ctx *k, enum nn_red op) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    const struct mixrt_tensor *x = k->n_in > 0 ? k->in[0] : NULL;
+    bool mask[MIXRT_MAX_RANK], noop = false;
+    struct mixrt_tensor *y = NULL;
+    size_t n = 0, ny = 0, ncur = 0, nnext = 0, nscr = 0;
+    const float *xs = NULL, *cur = NULL;
+    float *xo = NULL, *ys = NULL, *yo = NULL, *next = NULL, *owned_cur = NULL, *scr = NULL;
+    if (!fast_input(k, 0) || !reduce_mask(k, op, x, mask, &noop)) return run_reference(k);
+    if (noop) {
+        MIXRT_TRY(mixrt_kernel_output(k, 0, x->dtype, x->rank, x->dims, &y));
+        if (x->nbytes) memcpy(y->data, x->data, x->nbytes);
+        return MIXRT_STATUS_OK;
+    }
+    bool keep = mixrt_node_attr_int(k->node, "keepdims", 1) != 0;
+    int orank = 0, ng = 0;
+    int64_t odims[MIXRT_MAX_RANK];
+    size_t m = 1, glen[MIXRT_MAX_RANK];
+    bool gred[MIXRT_MAX_RANK];
+    for (int d = 0; d < x->rank; d++) {
+        if (mask[d]) m *= (size_t)x->dims[d];
+        if (!mask[d]) odims[orank++] = x->dims[d];
+        else if (keep) odims[orank++] = 1;
+        if (x->dims[d] == 1) continue;
+        if (ng && gred[ng - 1] == mask[d]) glen[ng - 1] *= (size_t)x->dims[d];
+        else glen[ng] = (size_t)x->dims[d], gred[ng++] = mask[d];
+    }
+    MIXRT_TRY(mixrt_kernel_output(k, 0, x->dtype, orank, odims, &y));
+    n = mixrt_tensor_numel(x), ny = mixrt_tensor_numel(y);
+    if (ny == 0) return MIXRT_STATUS_OK;
+    MIXRT_TRY(out_f32(k, y, &ys, &yo));
+    if (n == 0) { /* empty reductions: 0, NaN (0/0) or -inf, as the reference */
+        float v = op == NN_SUM ? 0.0f : op == NN_MEAN ? NAN : -INFINITY;
+        for (size_t j = 0; j < ny; j++) ys[j] = v;
+        store_f32(y, ys);
+        goto fail;
+    }
+    const struct mixrt_nnops_isa *isa = mixrt_nnops_isa();
+    MIXRT_TRY(load_f32(k, x, &xs, &xo));
+    cur = xs;
+    for (;;) {
+        int last_red = -1;
+        for (int g = 0; g < ng; g++)
+            if (gred[g]) last_red = g;
+        if (last_red < 0) break;
+        size_t rows = 1;
+        for (int g = 0; g < last_red; g++) rows *= glen[g];
+        size_t len = glen[last_red], inner = 1;
+        for (int g = last_red + 1; g < ng; g++) inner *= glen[g]; /* at most one kept group */
+        nnext = rows * inner;
+        if (!(next = falloc(k, nnext))) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
+        if (inner == 1) {
+            for (size_t r = 0; r < rows; r++)
+                next[r] = op == NN_MAX ? isa->max(cur + r * len, len) : psum(isa, cur + r * len, len);
+        } else {
+            size_t need = col_scratch(len, inner);
+            if (op != NN_MAX && need > nscr) {
+                ffree(k, scr, nscr);
+                nscr = 0;
+                if (!(scr = falloc(k, need))) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
+                nscr = need;
+            }
+            for (size_t r = 0; r < rows; r++)
+                col_reduce(isa, cur + r * len * inner, len, inner, op == NN_MAX, next + r * inner, scr);
+        }
+        ffree(k, owned_cur, ncur);
+        owned_cur = next, cur = next, ncur = nnext, next = NULL;
+        /* Drop the group; its kept neighbours merge. */
+        for (int g = last_red; g + 1 < ng; g++) glen[g] = glen[g + 1], gred[g] = gred[g + 1];
+        ng--;
+        if (last_red > 0 && last_red < ng && !gred[last_red - 1] && !gred[last_red]) {
+            glen[last_red - 1] *= glen[last_red];
+            for (int g = last_red; g + 1 < ng; g++) glen[g] = glen[g + 1], gred[g] = gred[g + 1];
+            ng--;
+        }
+    }
+    /* cur holds the ny kept values in order. */
+    if (op == NN_MEAN)
+        for (size_t j = 0; j < ny; j++) ys[j] = (float)((double)cur[j] / (double)m);
+    else if (ys != cur)
+        memcpy(ys, cur, ny * sizeof(float));
+    store_f32(y, ys);
+fail:
+    ffree(k, xo, n);
+    ffree(k, yo, ny);
+    ffree(k, owned_cur, ncur);
+    ffree(k, next, nnext);
+    ffree(k, scr, nscr);
+    return status;
+}
+
+static mixrt_status run_reduce_sum(struct mixrt_kernel_ctx *k) { return run_reduce(k, NN_SUM); }
+static mixrt_status run_reduce_mean(struct mixrt_kernel_ctx *k) { return run_reduce(k, NN_MEAN); }
+static mixrt_status run_reduce_max(struct mixrt_kernel_ctx *k) { return run_reduce(k, NN_MAX); }
+
+const struct mixrt_cpu_kernel mixrt_nnops_kernels[] = {
+    {"nn_maxpool", "", "MaxPool", pool_supports, NULL, NULL, run_maxpool},
+    {"nn_avgpool", "", "AveragePool", pool_supports, NULL, NULL, run_avgpool},
+    {"nn_global_avgpool", "", "GlobalAveragePool", global_pool_supports, NULL, NULL, run_global_avgpool},
+    {"nn_global_maxpool", "", "GlobalMaxPool", global_pool_supports, NULL, NULL, run_global_maxpool},
+    {"nn_softmax", "", "Softmax", softmax_supports, NULL, NULL, run_softmax},
+    {"nn_log_softmax", "", "LogSoftmax", softmax_supports, NULL, NULL, run_log_softmax},
+    {"nn_batchnorm", "", "BatchNormalization", bn_supports, NULL, NULL, run_batch_norm},
+    {"nn_instancenorm", "", "InstanceNormalization", in_supports, NULL, NULL, run_instance_norm},
+    {"nn_layernorm", "", "LayerNormalization", ln_supports, NULL, NULL, run_layer_norm},
+    {"nn_reduce_sum", "", "ReduceSum", reduce_supports, NULL, NULL, run_reduce_sum},
+    {"nn_reduce_mean", "", "ReduceMean", reduce_supports, NULL, NULL, run_reduce_mean},
+    {"nn_reduce_max", "", "ReduceMax", reduce_supports, NULL, NULL, run_reduce_max},
+    {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+};

@@ -1,0 +1,106 @@
+/* nnops_avx512.c - the AVX-512 twins of the nn-op primitives in nnops.c (block sums, max,
+ * exp). Tails are masked, never scalar; sums keep 4x16 lane accumulators and add them in a
+ * fixed tree, so a block's error is O(n/64 + 6) ulps. Compiled with AVX-512 flags; reached
+ * only through mixrt_nnops_isa() after its CPUID check. */
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <math.h>
+
+#include "backend/cpu/nnops_impl.h"
+
+static inline __mmask16 tail_mask(size_t k) { return (__mmask16)((1u << k) - 1u); }
+
+static float sum_avx512(const float *x, size_t n) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        a0 = _mm512_add_ps(a0, _mm512_loadu_ps(x + i));
+        a1 = _mm512_add_ps(a1, _mm512_loadu_ps(x + i + 16));
+        a2 = _mm512_add_ps(a2, _mm512_loadu_ps(x + i + 32));
+        a3 = _mm512_add_ps(a3, _mm512_loadu_ps(x + i + 48));
+    }
+    for (; i + 16 <= n; i += 16) a0 = _mm512_add_ps(a0, _mm512_loadu_ps(x + i));
+    if (i < n) a1 = _mm512_add_ps(a1, _mm512_maskz_loadu_ps(tail_mask(n - i), x + i));
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
+static float sumsq_dev_avx512(const float *x, size_t n, float mean) {
+    __m512 m = _mm512_set1_ps(mean), a0 = _mm512_setzero_ps(), a1 = a0;
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(x + i), m), d1 = _mm512_sub_ps(_mm512_loadu_ps(x + i + 16), m);
+        a0 = _mm512_fmadd_ps(d0, d0, a0);
+        a1 = _mm512_fmadd_ps(d1, d1, a1);
+    }
+    for (; i + 16 <= n; i += 16) {
+        __m512 d = _mm512_sub_ps(_mm512_loadu_ps(x + i), m);
+        a0 = _mm512_fmadd_ps(d, d, a0);
+    }
+    if (i < n) {
+        __mmask16 k = tail_mask(n - i);
+        __m512 d = _mm512_maskz_sub_ps(k, _mm512_maskz_loadu_ps(k, x + i), m);
+        a1 = _mm512_fmadd_ps(d, d, a1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
+/* max keeping a NaN from either side: vmaxps returns its second operand when either is
+ * NaN, which covers a NaN in v; a NaN already in acc is kept by the mask. */
+static inline __m512 max_nan(__m512 acc, __m512 v) {
+    return _mm512_mask_mov_ps(_mm512_max_ps(acc, v), _mm512_cmp_ps_mask(acc, acc, _CMP_UNORD_Q), acc);
+}
+
+static float max_avx512(const float *x, size_t n) {
+    __m512 a = _mm512_set1_ps(-INFINITY);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) a = max_nan(a, _mm512_loadu_ps(x + i));
+    if (i < n) a = max_nan(a, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail_mask(n - i), x + i));
+    if (_mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q)) return NAN;
+    return _mm512_reduce_max_ps(a);
+}
+
+static void vmax_avx512(float *acc, const float *x, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(acc + i, max_nan(_mm512_loadu_ps(acc + i), _mm512_loadu_ps(x + i)));
+    if (i < n) {
+        __mmask16 k = tail_mask(n - i);
+        _mm512_mask_storeu_ps(acc + i, k, max_nan(_mm512_maskz_loadu_ps(k, acc + i), _mm512_maskz_loadu_ps(k, x + i)));
+    }
+}
+
+/* exp(x) = 2^j * exp(r), j = round(x / ln2), r = x - j ln2 in [-ln2/2, ln2/2] (ln2 split in
+ * two, the high part short, so j * hi is exact); exp(r) by its Taylor series to r^7 (truncation < 6e-9
+ * relative, below f32's half ulp), scaled by vscalefps, which also gives 0 and inf at the
+ * ends. x is clamped first so j stays small; NaN lanes are passed through. */
+static inline __m512 exp_ps(__m512 x) {
+    __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+    __m512 xc = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-110.0f)), _mm512_set1_ps(100.0f));
+    __m512 j = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(j, _mm512_set1_ps(0.693359375f), xc);
+    r = _mm512_fnmadd_ps(j, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_mask_mov_ps(_mm512_scalef_ps(p, j), nan, x);
+}
+
+static void exp_avx512(const float *x, float *y, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, exp_ps(_mm512_loadu_ps(x + i)));
+    if (i < n) {
+        __mmask16 k = tail_mask(n - i);
+        _mm512_mask_storeu_ps(y + i, k, exp_ps(_mm512_maskz_loadu_ps(k, x + i)));
+    }
+}
+
+const struct mixrt_nnops_isa mixrt_nnops_isa_avx512 = {"avx512", sum_avx512, sumsq_dev_avx512, max_avx512,
+                                                       exp_avx512, vmax_avx512};
+#else
+typedef int mixrt_nnops_avx512_unused; /* ISO C: a translation unit needs a declaration */
+#endif

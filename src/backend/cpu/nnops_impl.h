@@ -1,0 +1,41 @@
+/* nnops_impl.h - private to the nn-op kernel candidates (nnops*.c): the small f32 vector
+ * primitives the kernels are built from, as one table per ISA (scalar C in nnops.c, AVX-512
+ * in nnops_avx512.c), picked once by CPUID. The primitives work on short blocks; the kernels
+ * combine block results pairwise, so rounding error grows with log(n), not n. */
+#ifndef MIXRT_BACKEND_CPU_NNOPS_IMPL_H
+#define MIXRT_BACKEND_CPU_NNOPS_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Block length below which the primitives' lane accumulators sum directly; longer
+ * reductions split in halves (multiples of 16) down to this. */
+#define MIXRT_NNOPS_BLOCK 256
+
+struct mixrt_nnops_isa {
+    const char *name; /* "avx512" or "scalar" */
+    /* Sum of x[0..n) (n <= MIXRT_NNOPS_BLOCK for the error bound; any n works). */
+    float (*sum)(const float *x, size_t n);
+    /* Sum of (x[i] - mean)^2, same block rule. */
+    float (*sumsq_dev)(const float *x, size_t n, float mean);
+    /* Largest element, NaN if any is NaN, -inf for n == 0. */
+    float (*max)(const float *x, size_t n);
+    /* y[i] = exp(x[i]) (in place allowed): within 2 ulp; NaN stays NaN, -inf gives 0. */
+    void (*exp)(const float *x, float *y, size_t n);
+    /* acc[i] = max(acc[i], x[i]) with NaN propagating (as max above). */
+    void (*vmax)(float *acc, const float *x, size_t n);
+};
+
+/* The table the kernels use: AVX-512 when the CPU has AVX512F (and the OS saves its state),
+ * else scalar. */
+const struct mixrt_nnops_isa *mixrt_nnops_isa(void);
+/* Tests: force the scalar table (true) or the CPUID choice (false) for the calls that
+ * follow. Not thread-safe; tests only. */
+void mixrt_nnops_force_scalar(bool scalar);
+
+/* The AVX-512 table (nnops_avx512.c, x86-64 builds only): use only after the CPUID check
+ * in mixrt_nnops_isa. The scalar table (nnops.c) runs anywhere. */
+extern const struct mixrt_nnops_isa mixrt_nnops_isa_avx512;
+extern const struct mixrt_nnops_isa mixrt_nnops_isa_scalar;
+
+#endif /* MIXRT_BACKEND_CPU_NNOPS_IMPL_H */
