@@ -278,7 +278,8 @@ static mixrt_status canon_attrs(struct mixrt_graph *g, struct mixrt_node *n, mix
                                            !strcmp(n->op_type, "RandomUniform") ||
                                            !strcmp(n->op_type, "RandomNormalLike") ||
                                            !strcmp(n->op_type, "RandomUniformLike") ||
-                                           !strcmp(n->op_type, "EyeLike") || !strcmp(n->op_type, "Bernoulli"));
+                                           !strcmp(n->op_type, "EyeLike") || !strcmp(n->op_type, "Bernoulli") ||
+                                           !strcmp(n->op_type, "SequenceEmpty"));
     for (int a = 0; a < n->n_attrs; a++) {
         struct mixrt_attr *at = &n->attrs[a];
         if (dtype_attr_op && at->type == MIXRT_ATTR_INT && (!strcmp(at->name, "to") || !strcmp(at->name, "dtype")) &&
@@ -296,6 +297,19 @@ static mixrt_status canon_attrs(struct mixrt_graph *g, struct mixrt_node *n, mix
             if ((status = canon_body(at->graphs[j], to)) != MIXRT_STATUS_OK) return status;
     }
     return MIXRT_STATUS_OK;
+}
+
+/* Subgraphs read outer values by name: after a boundary cast took over the uses of
+ * graph input `from`, the bodies must read the cast's output `to` instead. */
+static void rename_outer_refs(struct mixrt_graph *sub, const char *from, const char *to) {
+    for (int i = 0; i < sub->n_values; i++)
+        if ((sub->values[i].flags & MIXRT_VALUE_OUTER) && !strcmp(sub->values[i].name, from)) sub->values[i].name = to;
+    for (int n = 0; n < sub->n_nodes; n++)
+        for (int a = 0; a < sub->nodes[n].n_attrs; a++) {
+            const struct mixrt_attr *at = &sub->nodes[n].attrs[a];
+            if (at->g) rename_outer_refs(at->g, from, to);
+            for (size_t j = 0; at->graphs && j < at->n; j++) rename_outer_refs(at->graphs[j], from, to);
+        }
 }
 
 /* Graph output vi (declared dtype d) gets its producer's result through a new value
@@ -328,7 +342,8 @@ mixrt_status mixrt_plan_canonicalize(struct mixrt_graph *g, mixrt_dtype to) {
     int nv0 = g->n_values, nn0 = g->n_nodes;
     bool *is_out = mixrt_calloc(ctx, (size_t)(nv0 > 0 ? nv0 : 1), sizeof(bool));
     bool *is_in = mixrt_calloc(ctx, (size_t)(nv0 > 0 ? nv0 : 1), sizeof(bool));
-    if (!is_out || !is_in) {
+    bool *outer = outer_used_set(g);
+    if (!is_out || !is_in || !outer) {
         status = MIXRT_STATUS_OUT_OF_MEMORY;
         goto fail;
     }
@@ -339,15 +354,22 @@ mixrt_status mixrt_plan_canonicalize(struct mixrt_graph *g, mixrt_dtype to) {
     for (int i = 0; i < g->n_inputs; i++) {
         int vi = g->inputs[i];
         if (!canon_from(g->values[vi].dtype, to)) continue;
-        bool used = false;
+        bool used = outer && outer[vi];
         for (int n = 0; n < nn0 && !used; n++)
             for (int j = 0; j < g->nodes[n].n_inputs; j++) used |= g->nodes[n].inputs[j] == vi;
         if (!used) continue;
         int nv = fresh_value(g, g->values[vi].name, suffix);
         MIXRT_CHECK(ctx, nv >= 0, MIXRT_STATUS_OUT_OF_MEMORY, "out of memory");
-        for (int n = 0; n < nn0; n++)
+        for (int n = 0; n < nn0; n++) {
             for (int j = 0; j < g->nodes[n].n_inputs; j++)
                 if (g->nodes[n].inputs[j] == vi) g->nodes[n].inputs[j] = nv;
+            for (int a = 0; outer && outer[vi] && a < g->nodes[n].n_attrs; a++) {
+                const struct mixrt_attr *at = &g->nodes[n].attrs[a];
+                if (at->g) rename_outer_refs(at->g, g->values[vi].name, g->values[nv].name);
+                for (size_t k = 0; at->graphs && k < at->n; k++)
+                    rename_outer_refs(at->graphs[k], g->values[vi].name, g->values[nv].name);
+            }
+        }
         MIXRT_CHECK(ctx, add_cast_node(g, vi, nv, to) >= 0, MIXRT_STATUS_OUT_OF_MEMORY, "out of memory");
     }
     /* Every other float value of the original graph computes in `to`. */
@@ -372,6 +394,7 @@ mixrt_status mixrt_plan_canonicalize(struct mixrt_graph *g, mixrt_dtype to) {
 fail:
     mixrt_free(ctx, is_out, (size_t)(nv0 > 0 ? nv0 : 1) * sizeof(bool));
     mixrt_free(ctx, is_in, (size_t)(nv0 > 0 ? nv0 : 1) * sizeof(bool));
+    mixrt_free(ctx, outer, (size_t)(nv0 > 0 ? nv0 : 1) * sizeof(bool));
     return status;
 }
 
