@@ -1,4 +1,567 @@
-/* eltwise.c - optimized CPU kernel candidates (placeholder: an empty table until they land). */
+/* eltwise.c - fast element-wise kernel candidates (f32 and bf16): numpy-broadcast binary
+ * arithmetic, activations and math, Pow by 2 or 0.5, Cast among f32/bf16/f16, Identity.
+ * Invariant: values compute in f32 (bf16 widened exactly, rounded once to bf16 on output);
+ * broadcasting is reduced to contiguous or one-value spans run by the AVX-512 code or its
+ * scalar twin here, which evaluate the same formulas (eltwise_impl.h). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/eltwise_impl.h"
 #include "backend/cpu/kernels.h"
 
-const struct mixrt_cpu_kernel mixrt_eltwise_kernels[] = {{NULL, NULL, NULL, NULL, NULL, NULL, NULL}};
+/* ---- scalar twins ------------------------------------------------------------------------ */
+
+static float s_poly(const float *c, int n, float x) {
+    float p = c[n - 1];
+    for (int i = n - 2; i >= 0; i--) p = fmaf(p, x, c[i]);
+    return p;
+}
+
+static float s_nanfix(float r, float x) { return isnan(x) ? x + x : r; }
+
+static float s_exp_raw(float x) {
+    float xc = fminf(fmaxf(x, ELT_EXP_LO), ELT_EXP_HI);
+    float n = nearbyintf(xc * ELT_LOG2E);
+    float r = fmaf(-n, ELT_LN2_HI, xc);
+    r = fmaf(-n, ELT_LN2_LO, r);
+    return ldexpf(s_poly(ELT_EXP_P, 8, r), (int)n);
+}
+
+static float s_exp_neg_sq(float t, float scale) {
+    float t2 = t * t;
+    float e = fmaf(t, t, -t2);
+    return s_exp_raw(scale * (0.0f - t2)) * fmaf(-scale, e, 1.0f);
+}
+
+static float s_tail(float t) {
+    float v = 1.0f / t;
+    return s_poly(t >= ELT_TAIL_SPLIT ? ELT_TAIL_P1 : ELT_TAIL_P0, 9, v) * v;
+}
+
+static float s_erf(float x) {
+    float a = fabsf(x), r;
+    if (a < 1.0f) {
+        r = x * s_poly(ELT_ERF_P, 7, x * x);
+    } else {
+        float ac = fminf(a, 6.0f);
+        float q = s_exp_neg_sq(ac, 1.0f) * s_tail(ac * ELT_SQRT2);
+        r = copysignf(1.0f - q, x);
+    }
+    return s_nanfix(r, x);
+}
+
+static float s_tanh(float x) {
+    float a = fabsf(x), r;
+    if (a < 0.55f) {
+        r = x * s_poly(ELT_TANH_P, 6, x * x);
+    } else {
+        float e = s_exp_raw(fminf(a, 10.0f) * 2.0f);
+        r = copysignf(1.0f - 2.0f / (e + 1.0f), x);
+    }
+    return s_nanfix(r, x);
+}
+
+static float s_sigmoid(float x) {
+    float e = s_exp_raw(0.0f - fabsf(x));
+    float d = 1.0f + e;
+    return s_nanfix((x < 0.0f ? e : 1.0f) / d, x);
+}
+
+static float s_gelu(float x) {
+    float a = fabsf(x), phi;
+    if (a < ELT_SQRT2) {
+        float z = x * ELT_SQRT1_2;
+        float erfv = z * s_poly(ELT_ERF_P, 7, z * z);
+        phi = fmaf(0.5f, erfv, 0.5f);
+    } else {
+        float t = fminf(a, 15.0f);
+        float q = (0.5f * s_exp_neg_sq(t, 0.5f)) * s_tail(t);
+        phi = x < 0.0f ? q : 1.0f - q;
+    }
+    return s_nanfix(x * phi, x);
+}
+
+static float s_gelu_tanh(float x) {
+    float y = (x * fmaf(ELT_GELU_K, x * x, 1.0f)) * (2.0f * ELT_GELU_C);
+    return s_nanfix(x * s_sigmoid(y), x);
+}
+
+static float s_softplus(float x) {
+    float e = s_exp_raw(0.0f - fabsf(x));
+    float s = e / (2.0f + e);
+    float lp = (s + s) * s_poly(ELT_LOG1P_P, 9, s * s);
+    return s_nanfix((x > 0.0f ? x : 0.0f) + lp, x);
+}
+
+static float s_unary(enum mixrt_elt_op op, const struct mixrt_elt_params *p, float x) {
+    switch (op) {
+    case ELT_RELU: return x < 0.0f ? 0.0f : x;
+    case ELT_LEAKY: return x < 0.0f ? x * p->alpha : x;
+    case ELT_SIGMOID: return s_sigmoid(x);
+    case ELT_TANH: return s_tanh(x);
+    case ELT_ERF: return s_erf(x);
+    case ELT_EXP: return s_nanfix(s_exp_raw(x), x);
+    case ELT_SQRT: return sqrtf(x);
+    case ELT_RECIP: return 1.0f / x;
+    case ELT_NEG: return -x;
+    case ELT_ABS: return fabsf(x);
+    case ELT_CLIP: {
+        float r = x < p->lo ? p->lo : x;
+        return r > p->hi ? p->hi : r;
+    }
+    case ELT_HARDSIGMOID: {
+        float v = fmaf(p->alpha, x, p->beta);
+        v = v < 1.0f ? v : 1.0f; /* 1 for NaN, as the reference's fmin(1, v) */
+        return v > 0.0f ? v : 0.0f;
+    }
+    case ELT_HARDSWISH: {
+        float v = (x + 3.0f) * (1.0f / 6.0f); /* x/6 + 0.5 would cancel near -3 */
+        v = v < 1.0f ? v : 1.0f;
+        return x * (v > 0.0f ? v : 0.0f);
+    }
+    case ELT_GELU: return s_gelu(x);
+    case ELT_GELU_TANH: return s_gelu_tanh(x);
+    case ELT_SOFTPLUS: return s_softplus(x);
+    case ELT_SQUARE: return x * x;
+    case ELT_POW_HALF: return x == -INFINITY ? INFINITY : sqrtf(x + 0.0f);
+    default: return x;
+    }
+}
+
+void mixrt_elt_unary_scalar(enum mixrt_elt_op op, const struct mixrt_elt_params *p, const float *x, float *y,
+                            size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = s_unary(op, p, x[i]);
+}
+
+static float s_binary(enum mixrt_elt_op op, float a, float b) {
+    switch (op) {
+    case ELT_ADD: return a + b;
+    case ELT_SUB: return a - b;
+    case ELT_MUL: return a * b;
+    case ELT_DIV: return a / b;
+    case ELT_MAX: return (b > a || isnan(b)) ? b : a;
+    case ELT_MIN: return (b < a || isnan(b)) ? b : a;
+    default: return a;
+    }
+}
+
+void mixrt_elt_binary_scalar(enum mixrt_elt_op op, const float *a, int sa, const float *b, int sb, float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = s_binary(op, a[sa ? i : 0], b[sb ? i : 0]);
+}
+
+/* ---- dispatch ------------------------------------------------------------------------------ */
+
+static bool forced_scalar;
+
+void mixrt_elt_force_scalar(bool on) { forced_scalar = on; }
+
+bool mixrt_elt_has_avx512(void) {
+#if defined(__x86_64__)
+    const struct mixrt_cpu_features *f = mixrt_cpu_features();
+    const char *e = getenv("MIXRT_ELTWISE_ISA");
+    return f->avx512f && f->avx512dq && f->avx512bw && f->avx512vl && !forced_scalar && !(e && !strcmp(e, "scalar"));
+#else
+    return false;
+#endif
+}
+
+const char *mixrt_elt_isa(void) { return mixrt_elt_has_avx512() ? "avx512" : "scalar"; }
+
+static mixrt_elt_unary_fn unary_fn(void) {
+#if defined(__x86_64__)
+    if (mixrt_elt_has_avx512()) return mixrt_elt_unary_avx512;
+#endif
+    return mixrt_elt_unary_scalar;
+}
+
+static mixrt_elt_binary_fn binary_fn(void) {
+#if defined(__x86_64__)
+    if (mixrt_elt_has_avx512()) return mixrt_elt_binary_avx512;
+#endif
+    return mixrt_elt_binary_scalar;
+}
+
+/* ---- ops and their graph-level checks ------------------------------------------------------ */
+
+enum kind { K_BINARY, K_UNARY, K_POW, K_CAST };
+
+struct op_info {
+    const char *op_type;
+    enum kind kind;
+    enum mixrt_elt_op op; /* Gelu: ELT_GELU, made ELT_GELU_TANH by its attribute */
+    int min_opset;        /* the op's first version in the default domain */
+};
+
+static const struct op_info op_infos[] = {
+    {"Add", K_BINARY, ELT_ADD, 1},
+    {"Sub", K_BINARY, ELT_SUB, 1},
+    {"Mul", K_BINARY, ELT_MUL, 1},
+    {"Div", K_BINARY, ELT_DIV, 1},
+    {"Max", K_BINARY, ELT_MAX, 1},
+    {"Min", K_BINARY, ELT_MIN, 1},
+    {"Pow", K_POW, ELT_SQUARE, 1},
+    {"Relu", K_UNARY, ELT_RELU, 1},
+    {"LeakyRelu", K_UNARY, ELT_LEAKY, 1},
+    {"Sigmoid", K_UNARY, ELT_SIGMOID, 1},
+    {"Tanh", K_UNARY, ELT_TANH, 1},
+    {"Erf", K_UNARY, ELT_ERF, 9},
+    {"Exp", K_UNARY, ELT_EXP, 1},
+    {"Sqrt", K_UNARY, ELT_SQRT, 1},
+    {"Reciprocal", K_UNARY, ELT_RECIP, 1},
+    {"Neg", K_UNARY, ELT_NEG, 1},
+    {"Abs", K_UNARY, ELT_ABS, 1},
+    {"Clip", K_UNARY, ELT_CLIP, 1},
+    {"HardSigmoid", K_UNARY, ELT_HARDSIGMOID, 1},
+    {"HardSwish", K_UNARY, ELT_HARDSWISH, 14},
+    {"Gelu", K_UNARY, ELT_GELU, 20},
+    {"Softplus", K_UNARY, ELT_SOFTPLUS, 1},
+    {"Identity", K_UNARY, ELT_IDENTITY, 1},
+    {"Cast", K_CAST, ELT_IDENTITY, 1},
+};
+
+static const struct op_info *find_op(const struct mixrt_node *n) {
+    if (strcmp(n->domain, "")) return NULL;
+    for (size_t i = 0; i < sizeof(op_infos) / sizeof(op_infos[0]); i++)
+        if (!strcmp(op_infos[i].op_type, n->op_type)) return &op_infos[i];
+    return NULL;
+}
+
+static bool fast_dtype(mixrt_dtype dt) { return dt == MIXRT_DTYPE_F32 || dt == MIXRT_DTYPE_BF16; }
+static bool cast_dtype(mixrt_dtype dt) { return fast_dtype(dt) || dt == MIXRT_DTYPE_F16; }
+
+/* The graph value of input (out: output) i, or NULL when absent. */
+static const struct mixrt_value *in_value(const struct mixrt_graph *g, const struct mixrt_node *n, int i) {
+    return i < n->n_inputs && n->inputs[i] >= 0 ? &g->values[n->inputs[i]] : NULL;
+}
+static const struct mixrt_value *out_value(const struct mixrt_graph *g, const struct mixrt_node *n, int i) {
+    return i < n->n_outputs && n->outputs[i] >= 0 ? &g->values[n->outputs[i]] : NULL;
+}
+
+static bool no(char *why, size_t why_size, const char *fmt, const char *arg) {
+    if (why && why_size) snprintf(why, why_size, fmt, arg);
+    return false;
+}
+
+/* A constant scalar Pow exponent we can run: 2 (square) or 0.5 (square root). */
+static bool pow_exponent(const struct mixrt_tensor *e, enum mixrt_elt_op *op) {
+    if (!e || mixrt_tensor_numel(e) != 1 || !(mixrt_dtype_is_float(e->dtype) || mixrt_dtype_is_int(e->dtype)))
+        return false;
+    double v = mixrt_load_f64(e->data, e->dtype, 0);
+    if (v == 2.0) *op = ELT_SQUARE;
+    else if (v == 0.5) *op = ELT_POW_HALF;
+    else return false;
+    return true;
+}
+
+static bool elt_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    const struct op_info *info = find_op(n);
+    if (!info) return no(why, why_size, "no element-wise kernel for %s", n->op_type);
+    if (n->opset < info->min_opset) return no(why, why_size, "%s does not exist at this opset", n->op_type);
+    const struct mixrt_value *x = in_value(g, n, 0), *y = out_value(g, n, 0);
+    if (!x || !y || n->n_outputs != 1) return no(why, why_size, "%s needs input 0 and exactly one output", n->op_type);
+    if ((x->flags | y->flags) & (MIXRT_VALUE_SEQUENCE | MIXRT_VALUE_OPTIONAL))
+        return no(why, why_size, "%s on a sequence or optional value", n->op_type);
+    if (info->kind == K_CAST) {
+        const struct mixrt_attr *to = mixrt_node_attr(n, "to");
+        if (!cast_dtype(x->dtype) || !to || to->type != MIXRT_ATTR_INT || to->i <= 0 || to->i >= MIXRT_DTYPE_COUNT ||
+            !cast_dtype((mixrt_dtype)to->i))
+            return no(why, why_size, "%s", "Cast only among f32, bf16 and f16");
+        return true;
+    }
+    if (!fast_dtype(x->dtype)) return no(why, why_size, "input 0 is %s, not f32 or bf16", mixrt_dtype_name(x->dtype));
+    if (y->dtype != x->dtype && y->dtype != MIXRT_DTYPE_UNDEFINED)
+        return no(why, why_size, "output is %s, not the input's dtype", mixrt_dtype_name(y->dtype));
+    if (info->kind == K_BINARY) {
+        const struct mixrt_value *b = in_value(g, n, 1);
+        if (n->n_inputs != 2 || !b) return no(why, why_size, "%s: only the two-input form", n->op_type);
+        if (n->opset < 7 || ((info->op == ELT_MAX || info->op == ELT_MIN) && n->opset < 8))
+            return no(why, why_size, "%s: legacy broadcasting (old opset)", n->op_type);
+        if (b->dtype != x->dtype) return no(why, why_size, "input 1 is %s, not the same as input 0", mixrt_dtype_name(b->dtype));
+        return true;
+    }
+    if (info->kind == K_POW) {
+        const struct mixrt_value *e = in_value(g, n, 1);
+        enum mixrt_elt_op op;
+        if (n->opset < 7) return no(why, why_size, "%s: legacy broadcasting (old opset)", n->op_type);
+        if (!e || !e->init || !pow_exponent(e->init, &op))
+            return no(why, why_size, "%s", "Pow only by a constant scalar exponent 2 or 0.5");
+        return true;
+    }
+    if (info->op == ELT_GELU) {
+        const char *a = mixrt_node_attr_string(n, "approximate", "none");
+        if (strcmp(a, "none") && strcmp(a, "tanh")) return no(why, why_size, "Gelu approximate='%s'", a);
+    }
+    if (info->op == ELT_CLIP && n->opset >= 11) {
+        for (int i = 1; i < 3; i++) {
+            const struct mixrt_value *v = in_value(g, n, i);
+            if (v && v->dtype != x->dtype) return no(why, why_size, "Clip bound dtype %s differs from input 0", mixrt_dtype_name(v->dtype));
+        }
+    }
+    return true;
+}
+
+/* ---- run ----------------------------------------------------------------------------------- */
+
+static const char *in_name(const struct mixrt_kernel_ctx *k, int i) {
+    if (i < k->node->n_inputs && k->node->inputs[i] >= 0) return k->graph->values[k->node->inputs[i]].name;
+    return "";
+}
+
+static mixrt_status bad_input(struct mixrt_kernel_ctx *k, mixrt_status st, int i, const struct mixrt_tensor *t,
+                              const char *expected) {
+    char d[256];
+    return mixrt_kernel_error(k, st, "input #%d '%s' is %s, expected %s", i, in_name(k, i),
+                              mixrt_tensor_desc(d, sizeof(d), t), expected);
+}
+
+#define CHUNK 512 /* f32 staging for bf16: three buffers fit in L1 */
+
+static void unary_run_span(enum mixrt_elt_op op, const struct mixrt_elt_params *p, const void *x, void *y,
+                           mixrt_dtype dt, size_t n) {
+    mixrt_elt_unary_fn fn = unary_fn();
+    if (dt == MIXRT_DTYPE_F32) {
+        fn(op, p, x, y, n);
+        return;
+    }
+    float buf[CHUNK];
+    const mixrt_bf16 *xb = x;
+    mixrt_bf16 *yb = y;
+    for (size_t i = 0; i < n; i += CHUNK) {
+        size_t m = n - i < CHUNK ? n - i : CHUNK;
+        mixrt_bf16_to_f32(xb + i, buf, m);
+        fn(op, p, buf, buf, m);
+        mixrt_f32_to_bf16(buf, yb + i, m);
+    }
+}
+
+/* Reads Clip's optional bound i (opset >= 11) into *v when present. */
+static mixrt_status clip_bound(struct mixrt_kernel_ctx *k, int i, const struct mixrt_tensor *x, float *v) {
+    const struct mixrt_tensor *t = mixrt_kernel_opt_input(k, i);
+    if (!t) return MIXRT_STATUS_OK;
+    if (t->dtype != x->dtype) return mixrt_kernel_check_same_dtype(k, 0, i);
+    if (mixrt_tensor_numel(t) != 1) return bad_input(k, MIXRT_STATUS_INVALID_MODEL, i, t, "a scalar");
+    *v = (float)mixrt_load_f64(t->data, t->dtype, 0); /* exact: f32 or bf16 */
+    return MIXRT_STATUS_OK;
+}
+
+static mixrt_status run_unary(struct mixrt_kernel_ctx *k, enum mixrt_elt_op op) {
+    mixrt_status status;
+    const struct mixrt_tensor *x = NULL;
+    struct mixrt_tensor *out = NULL;
+    struct mixrt_elt_params p = {0.0f, 0.0f, -INFINITY, INFINITY};
+    if ((status = mixrt_kernel_input(k, 0, &x)) != MIXRT_STATUS_OK) return status;
+    if (!fast_dtype(x->dtype)) return bad_input(k, MIXRT_STATUS_UNSUPPORTED_DTYPE, 0, x, "f32 or bf16");
+    switch (op) {
+    case ELT_LEAKY: p.alpha = mixrt_node_attr_float(k->node, "alpha", 0.01f); break;
+    case ELT_HARDSIGMOID:
+        p.alpha = mixrt_node_attr_float(k->node, "alpha", 0.2f);
+        p.beta = mixrt_node_attr_float(k->node, "beta", 0.5f);
+        break;
+    case ELT_CLIP:
+        if (k->opset < 11) {
+            p.lo = mixrt_node_attr_float(k->node, "min", -INFINITY);
+            p.hi = mixrt_node_attr_float(k->node, "max", INFINITY);
+        } else {
+            if ((status = clip_bound(k, 1, x, &p.lo)) != MIXRT_STATUS_OK) return status;
+            if ((status = clip_bound(k, 2, x, &p.hi)) != MIXRT_STATUS_OK) return status;
+        }
+        break;
+    case ELT_GELU: {
+        const char *a = mixrt_node_attr_string(k->node, "approximate", "none");
+        if (!strcmp(a, "tanh")) op = ELT_GELU_TANH;
+        else if (strcmp(a, "none"))
+            return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
+                                      "attribute 'approximate' is '%s', expected none or tanh", a);
+        break;
+    }
+    default: break;
+    }
+    if ((status = mixrt_kernel_output(k, 0, x->dtype, x->rank, x->dims, &out)) != MIXRT_STATUS_OK) return status;
+    size_t n = mixrt_tensor_numel(x);
+    if (n == 0) return MIXRT_STATUS_OK;
+    if (op == ELT_IDENTITY) memcpy(out->data, x->data, x->nbytes); /* bits as they are, NaN payloads too */
+    else unary_run_span(op, &p, x->data, out->data, x->dtype, n);
+    return MIXRT_STATUS_OK;
+}
+
+static mixrt_status run_pow(struct mixrt_kernel_ctx *k) {
+    mixrt_status status;
+    const struct mixrt_tensor *x = NULL, *e = NULL;
+    struct mixrt_tensor *out = NULL;
+    enum mixrt_elt_op op;
+    int r;
+    int64_t d[MIXRT_MAX_RANK];
+    if ((status = mixrt_kernel_input(k, 0, &x)) != MIXRT_STATUS_OK) return status;
+    if ((status = mixrt_kernel_input(k, 1, &e)) != MIXRT_STATUS_OK) return status;
+    if (!fast_dtype(x->dtype)) return bad_input(k, MIXRT_STATUS_UNSUPPORTED_DTYPE, 0, x, "f32 or bf16");
+    if (!pow_exponent(e, &op)) return bad_input(k, MIXRT_STATUS_UNSUPPORTED, 1, e, "a scalar 2 or 0.5");
+    /* a one-element exponent of higher rank still adds leading 1s to the output shape */
+    if (!mixrt_broadcast_shape(x->rank, x->dims, e->rank, e->dims, &r, d))
+        return bad_input(k, MIXRT_STATUS_INVALID_MODEL, 1, e, "a shape that broadcasts with input #0's");
+    if ((status = mixrt_kernel_output(k, 0, x->dtype, r, d, &out)) != MIXRT_STATUS_OK) return status;
+    size_t n = mixrt_tensor_numel(out);
+    if (n) unary_run_span(op, NULL, x->data, out->data, x->dtype, n);
+    return MIXRT_STATUS_OK;
+}
+
+/* The broadcast iteration reduced: output dims of size 1 dropped, neighbours merged where
+ * both inputs step through them contiguously (or both stay put), so the innermost dim is a
+ * span with input strides 0 or 1 and the outer dims only move the span's start. */
+struct loops {
+    int m;
+    int64_t d[MIXRT_MAX_RANK], sa[MIXRT_MAX_RANK], sb[MIXRT_MAX_RANK];
+};
+
+static void loops_make(int r, const int64_t *dout, const int64_t *sa, const int64_t *sb, struct loops *L) {
+    L->m = 0;
+    for (int i = 0; i < r; i++) {
+        if (dout[i] == 1) continue;
+        int o = L->m - 1;
+        if (o >= 0 && L->sa[o] == sa[i] * dout[i] && L->sb[o] == sb[i] * dout[i]) {
+            L->d[o] *= dout[i];
+            L->sa[o] = sa[i];
+            L->sb[o] = sb[i];
+            continue;
+        }
+        L->d[L->m] = dout[i];
+        L->sa[L->m] = sa[i];
+        L->sb[L->m] = sb[i];
+        L->m++;
+    }
+    if (L->m == 0) { /* every dim 1: one element */
+        L->d[0] = 1;
+        L->sa[0] = L->sb[0] = 0;
+        L->m = 1;
+    }
+}
+
+static void binary_span_bf16(mixrt_elt_binary_fn fn, enum mixrt_elt_op op, const mixrt_bf16 *a, int ia,
+                             const mixrt_bf16 *b, int ib, mixrt_bf16 *y, size_t n) {
+    float fa[CHUNK], fb[CHUNK], fy[CHUNK];
+    if (!ia) mixrt_bf16_to_f32(a, fa, 1);
+    if (!ib) mixrt_bf16_to_f32(b, fb, 1);
+    for (size_t i = 0; i < n; i += CHUNK) {
+        size_t m = n - i < CHUNK ? n - i : CHUNK;
+        if (ia) mixrt_bf16_to_f32(a + i, fa, m);
+        if (ib) mixrt_bf16_to_f32(b + i, fb, m);
+        fn(op, fa, ia, fb, ib, fy, m);
+        mixrt_f32_to_bf16(fy, y + i, m);
+    }
+}
+
+static mixrt_status run_binary(struct mixrt_kernel_ctx *k, enum mixrt_elt_op op) {
+    mixrt_status status;
+    const struct mixrt_tensor *a = NULL, *b = NULL;
+    struct mixrt_tensor *out = NULL;
+    int r;
+    int64_t d[MIXRT_MAX_RANK], sa[MIXRT_MAX_RANK], sb[MIXRT_MAX_RANK];
+    if ((status = mixrt_kernel_input(k, 0, &a)) != MIXRT_STATUS_OK) return status;
+    if ((status = mixrt_kernel_input(k, 1, &b)) != MIXRT_STATUS_OK) return status;
+    if (k->n_in != 2) return mixrt_kernel_error(k, MIXRT_STATUS_UNSUPPORTED, "only the two-input form runs here");
+    if (!fast_dtype(a->dtype)) return bad_input(k, MIXRT_STATUS_UNSUPPORTED_DTYPE, 0, a, "f32 or bf16");
+    if (b->dtype != a->dtype) return mixrt_kernel_check_same_dtype(k, 0, 1);
+    if (k->opset < 7 || ((op == ELT_MAX || op == ELT_MIN) && k->opset < 8))
+        return mixrt_kernel_error(k, MIXRT_STATUS_UNSUPPORTED, "legacy broadcasting (opset %lld) is the reference's",
+                                  (long long)k->opset);
+    if (!mixrt_broadcast_shape(a->rank, a->dims, b->rank, b->dims, &r, d)) {
+        char da[256], db[256];
+        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
+                                  "input #0 '%s' is %s and input #1 '%s' is %s: shapes do not broadcast", in_name(k, 0),
+                                  mixrt_tensor_desc(da, sizeof(da), a), in_name(k, 1),
+                                  mixrt_tensor_desc(db, sizeof(db), b));
+    }
+    if ((status = mixrt_kernel_output(k, 0, a->dtype, r, d, &out)) != MIXRT_STATUS_OK) return status;
+    if (mixrt_tensor_numel(out) == 0) return MIXRT_STATUS_OK;
+    mixrt_broadcast_strides(a->rank, a->dims, r, d, sa);
+    mixrt_broadcast_strides(b->rank, b->dims, r, d, sb);
+    struct loops L;
+    loops_make(r, d, sa, sb, &L);
+    int m = L.m - 1;
+    size_t inner = (size_t)L.d[m], outer = 1;
+    int ia = L.sa[m] != 0, ib = L.sb[m] != 0;
+    int64_t ctr[MIXRT_MAX_RANK] = {0};
+    for (int i = 0; i < m; i++) outer *= (size_t)L.d[i];
+    mixrt_elt_binary_fn fn = binary_fn();
+    bool f32 = a->dtype == MIXRT_DTYPE_F32;
+    size_t oa = 0, ob = 0;
+    for (size_t o = 0; o < outer; o++) {
+        if (f32)
+            fn(op, (const float *)a->data + oa, ia, (const float *)b->data + ob, ib, (float *)out->data + o * inner,
+               inner);
+        else
+            binary_span_bf16(fn, op, (const mixrt_bf16 *)a->data + oa, ia, (const mixrt_bf16 *)b->data + ob, ib,
+                             (mixrt_bf16 *)out->data + o * inner, inner);
+        for (int j = m - 1; j >= 0; j--) {
+            oa += (size_t)L.sa[j];
+            ob += (size_t)L.sb[j];
+            if (++ctr[j] < L.d[j]) break;
+            oa -= (size_t)(L.sa[j] * L.d[j]);
+            ob -= (size_t)(L.sb[j] * L.d[j]);
+            ctr[j] = 0;
+        }
+    }
+    return MIXRT_STATUS_OK;
+}
+
+static mixrt_status run_cast(struct mixrt_kernel_ctx *k) {
+    mixrt_status status;
+    const struct mixrt_tensor *x = NULL;
+    struct mixrt_tensor *out = NULL;
+    if ((status = mixrt_kernel_input(k, 0, &x)) != MIXRT_STATUS_OK) return status;
+    const struct mixrt_attr *to = mixrt_node_attr(k->node, "to");
+    if (!to) return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "required attribute 'to' is missing");
+    if (!cast_dtype(x->dtype)) return bad_input(k, MIXRT_STATUS_UNSUPPORTED_DTYPE, 0, x, "f32, bf16 or f16");
+    if (to->i <= 0 || to->i >= MIXRT_DTYPE_COUNT || !cast_dtype((mixrt_dtype)to->i))
+        return mixrt_kernel_error(k, MIXRT_STATUS_UNSUPPORTED_DTYPE, "target type %lld is not f32, bf16 or f16",
+                                  (long long)to->i);
+    mixrt_dtype dt = (mixrt_dtype)to->i;
+    if ((status = mixrt_kernel_output(k, 0, dt, x->rank, x->dims, &out)) != MIXRT_STATUS_OK) return status;
+    size_t n = mixrt_tensor_numel(x);
+    if (n == 0) return MIXRT_STATUS_OK;
+    if (dt == x->dtype) memcpy(out->data, x->data, x->nbytes);
+    else if (mixrt_convert(out->data, dt, x->data, x->dtype, n) != MIXRT_STATUS_OK)
+        return bad_input(k, MIXRT_STATUS_UNSUPPORTED_DTYPE, 0, x, "f32, bf16 or f16");
+    return MIXRT_STATUS_OK;
+}
+
+static mixrt_status elt_run(struct mixrt_kernel_ctx *k) {
+    const struct op_info *info = find_op(k->node);
+    if (!info) return mixrt_kernel_error(k, MIXRT_STATUS_INTERNAL, "no element-wise kernel for this op");
+    switch (info->kind) {
+    case K_BINARY: return run_binary(k, info->op);
+    case K_POW: return run_pow(k);
+    case K_CAST: return run_cast(k);
+    default: return run_unary(k, info->op);
+    }
+}
+
+#define ELT(name, op) {name, "", op, elt_supports, NULL, NULL, elt_run}
+const struct mixrt_cpu_kernel mixrt_eltwise_kernels[] = {
+    ELT("elt_add", "Add"),
+    ELT("elt_sub", "Sub"),
+    ELT("elt_mul", "Mul"),
+    ELT("elt_div", "Div"),
+    ELT("elt_max", "Max"),
+    ELT("elt_min", "Min"),
+    ELT("elt_pow", "Pow"),
+    ELT("elt_relu", "Relu"),
+    ELT("elt_leakyrelu", "LeakyRelu"),
+    ELT("elt_sigmoid", "Sigmoid"),
+    ELT("elt_tanh", "Tanh"),
+    ELT("elt_erf", "Erf"),
+    ELT("elt_exp", "Exp"),
+    ELT("elt_sqrt", "Sqrt"),
+    ELT("elt_reciprocal", "Reciprocal"),
+    ELT("elt_neg", "Neg"),
+    ELT("elt_abs", "Abs"),
+    ELT("elt_clip", "Clip"),
+    ELT("elt_hardsigmoid", "HardSigmoid"),
+    ELT("elt_hardswish", "HardSwish"),
+    ELT("elt_gelu", "Gelu"),
+    ELT("elt_softplus", "Softplus"),
+    ELT("elt_identity", "Identity"),
+    ELT("elt_cast", "Cast"),
+    {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+};
