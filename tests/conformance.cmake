@@ -19,6 +19,12 @@ if(EXISTS "${MIXRT_ONNX_TESTDATA}")
             --report ${_conf_out}/conformance_f32.csv)
   set_tests_properties(conformance PROPERTIES LABELS conformance TIMEOUT 3600
     FIXTURES_REQUIRED conformance_results)
+  # The same cases through engines (passes, precision planner, optimized kernels): every
+  # case the reference executor passes must pass.
+  add_test(NAME conformance_engine
+    COMMAND mixrt_conformance --data ${MIXRT_ONNX_TESTDATA} --suite ${_conf_suites} --engine fp32
+            --expect ${CMAKE_CURRENT_SOURCE_DIR}/conformance_pass.txt)
+  set_tests_properties(conformance_engine PROPERTIES LABELS conformance TIMEOUT 3600)
 
   execute_process(COMMAND ${MIXRT_PYTHON_ONNX} -c "import onnx, numpy"
     RESULT_VARIABLE _conf_py_rc OUTPUT_QUIET ERROR_QUIET)
@@ -38,6 +44,23 @@ if(EXISTS "${MIXRT_ONNX_TESTDATA}")
                 --report ${_conf_out}/conformance_${variant}.csv)
       set_tests_properties(conformance_${variant} PROPERTIES LABELS conformance TIMEOUT 1200
         FIXTURES_REQUIRED "conformance_${variant}_data;conformance_results")
+      # Engines on the converted cases: weak typing with the 16-bit precision enabled (the
+      # planner lowers layers), and strong typing (every tensor computed in its dtype).
+      string(REPLACE "f16" "fp16" _vprec "${variant}")
+      string(REPLACE "bfp16" "bf16" _vprec "${_vprec}")
+      foreach(engine "fp32,${_vprec}" "fp32:strong")
+        if(engine STREQUAL "fp32:strong")
+          set(_ename strong)
+        else()
+          set(_ename weak)
+        endif()
+        add_test(NAME conformance_engine_${variant}_${_ename}
+          COMMAND mixrt_conformance --variant ${variant} --data ${_conf_out}/conformance_${variant}
+                  --suite ${_conf_suites} --engine ${engine}
+                  --expect ${CMAKE_CURRENT_SOURCE_DIR}/conformance_pass_${variant}.txt)
+        set_tests_properties(conformance_engine_${variant}_${_ename} PROPERTIES LABELS conformance TIMEOUT 1200
+          FIXTURES_REQUIRED conformance_${variant}_data)
+      endforeach()
     endforeach()
   else()
     message(STATUS "${MIXRT_PYTHON_ONNX} lacks onnx/numpy: no bf16/f16 conformance tests")
