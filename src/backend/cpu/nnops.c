@@ -67,7 +67,8 @@ void mixrt_nnops_force_scalar(bool scalar) { g_force_scalar = scalar; }
 const struct mixrt_nnops_isa *mixrt_nnops_isa(void) {
 #if defined(__x86_64__)
     const struct mixrt_cpu_features *f = mixrt_cpu_features();
-    if (!g_force_scalar && f->avx512f && f->avx512dq) return &mixrt_nnops_isa_avx512;
+    /* nnops_avx512.c is compiled with F/BW/VL/DQ enabled: all four must be there. */
+    if (!g_force_scalar && f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq) return &mixrt_nnops_isa_avx512;
 #endif
     return &mixrt_nnops_isa_scalar;
 }

@@ -26,8 +26,8 @@ struct mixrt_nnops_isa {
     void (*vmax)(float *acc, const float *x, size_t n);
 };
 
-/* The table the kernels use: AVX-512 when the CPU has AVX512F (and the OS saves its state),
- * else scalar. */
+/* The table the kernels use: AVX-512 when the CPU has AVX512F/BW/VL/DQ (and the OS saves
+ * their state), else scalar. */
 const struct mixrt_nnops_isa *mixrt_nnops_isa(void);
 /* Tests: force the scalar table (true) or the CPUID choice (false) for the calls that
  * follow. Not thread-safe; tests only. */
