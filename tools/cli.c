@@ -119,15 +119,39 @@ const char cli_build_options_help[] =
     "  --unsupported-dtype error|fallback\n"
     "                                a dtype the backend cannot run: stop (default) or use f32\n"
     "  --shape NAME:D1xD2x...        fixes an input's dims (repeatable; also shapes random inputs)\n"
-    "  --timing-cache FILE           kernel timings read from and written back to FILE\n"
+    "  --timing-cache FILE           kernel timings read from and written back to FILE (default\n"
+    "                                $MIXRT_TIMING_CACHE, else ~/.cache/mixrt/timing.cache;\n"
+    "                                MIXRT_TIMING_CACHE=off for none)\n"
     "  --require-full                a node the backend cannot run is an error, not a CPU fallback\n"
     "  --verbose                     log each layer's choice and the candidates refused\n";
+
+/* The timing cache used when --timing-cache is not given: builds in separate processes
+ * on one machine then make the same tactic choices (a plan and a run of its .onnx agree).
+ * MIXRT_TIMING_CACHE names another file, or "off" for none; the default lives in
+ * $XDG_CACHE_HOME/mixrt (or ~/.cache/mixrt). NULL when no folder can hold it. */
+static const char *default_timing_cache(void) {
+    static char path[4096];
+    const char *env = getenv("MIXRT_TIMING_CACHE");
+    if (env && *env) return strcmp(env, "off") ? env : NULL;
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    char dir[3900];
+    if (xdg && *xdg) snprintf(dir, sizeof(dir), "%s", xdg);
+    else if (home && *home) snprintf(dir, sizeof(dir), "%s/.cache", home);
+    else return NULL;
+    (void)mkdir(dir, 0755);
+    size_t n = strlen(dir);
+    snprintf(dir + n, sizeof(dir) - n, "/mixrt");
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) return NULL;
+    snprintf(path, sizeof(path), "%s/timing.cache", dir);
+    return path;
+}
 
 void cli_build_args_init(struct cli_build_args *b) {
     memset(b, 0, sizeof(*b));
     mixrt_build_options_init(&b->opts);
     b->opts.layer_precisions = b->layer_precisions;
     b->opts.shapes = b->shapes;
+    b->opts.timing_cache = default_timing_cache();
 }
 
 void cli_build_args_free(struct cli_build_args *b) {
