@@ -439,6 +439,16 @@ static const struct flex_op *flex_find(const struct mixrt_node *n) {
 
 bool mixrt_plan_op_flexible(const struct mixrt_node *n) { return flex_find(n) != NULL; }
 
+/* Accuracy rule: ops whose outputs routinely leave f16's range (65504) or whose result
+ * is dominated by one large term do not follow their inputs into fp16 (bf16 has f32's
+ * range, so it is fine); --layer-precision can still force them. */
+static bool f16_risky(const struct mixrt_node *n) {
+    static const char *const ops[] = {"Exp", "Pow", "ReduceSum", "Softplus", "Reciprocal", NULL};
+    for (int i = 0; ops[i]; i++)
+        if (!strcmp(n->op_type, ops[i])) return true;
+    return false;
+}
+
 /* Input j of n is float data of the type variable T (canonically f32). */
 static bool data_input(const struct mixrt_graph *g, const struct mixrt_node *n, const struct flex_op *fo, int j) {
     int vi = n->inputs[j];
@@ -720,8 +730,15 @@ mixrt_status mixrt_plan_lower(struct mixrt_graph *g, const struct mixrt_build_op
                 narrow = d;
             }
             p = mixed ? MIXRT_DTYPE_F32 : narrow;
-            if (rule) p = rule->dtype;
-            how = rule ? "--layer-precision" : "follows its inputs";
+            how = "follows its inputs";
+            if (p == MIXRT_DTYPE_F16 && f16_risky(&g->nodes[ni])) {
+                p = MIXRT_DTYPE_F32;
+                how = "fp32: its outputs may overflow fp16";
+            }
+            if (rule) {
+                p = rule->dtype;
+                how = "--layer-precision";
+            }
         }
         if (opts->verbose)
             mixrt_log(ctx, MIXRT_LOG_NOTE, "layer '%s' (%s): %s (%s)", g->nodes[ni].name, g->nodes[ni].op_type,
