@@ -2,7 +2,8 @@
  * ReduceSum/Mean/Max) against the reference kernels on seeded random data, f32 and bf16, with
  * both primitive tables (AVX-512 where the CPU has it, and scalar): rel-L2 <= 1e-6 (f32) /
  * 8e-3 (bf16) plus a per-element max-abs bound; errors and run-time fallbacks must match the
- * reference's status; supports() refusals; a small ref-vs-fast timing printout.
+ * reference's status; each allocation failing in turn is reported and leaks nothing;
+ * supports() refusals; a small ref-vs-fast timing printout.
  * Usage: test_nnops_kernels [--only CASE] [--scalar] [--no-bench]. */
 #include <math.h>
 #include <stdio.h>
@@ -82,7 +83,7 @@ static void tints(struct tcase *c, const char *name, size_t n, const int64_t *v)
 static void taxes(struct tcase *c, int i, size_t n, const int64_t *v) {
     tin(c, i, 1, (int64_t[]){(int64_t)n});
     c->fill[i] = F_AXES;
-    memcpy(c->axes, v, n * sizeof(int64_t));
+    if (n) memcpy(c->axes, v, n * sizeof(int64_t));
 }
 
 static const char *describe(const struct tcase *c, char *buf, size_t size) {
@@ -272,6 +273,24 @@ static void run_case(const struct tcase *c) {
         for (int o = 0; o < c->n_out; o++) mixrt_tensor_release(kh_ctx, &kh_out[o]);
     }
     mixrt_nnops_force_scalar(false);
+    /* Small cases: fail each allocation in turn; the kernel reports OUT_OF_MEMORY (or
+     * succeeds) and frees everything it took. */
+    if (c->expect == MIXRT_STATUS_OK && rst == MIXRT_STATUS_OK && c->n_in && mixrt_tensor_numel(&in[0]) <= 4096) {
+        for (long fail_at = 0; fail_at < 64; fail_at++) {
+            size_t before = mixrt_context_bytes_in_use(kh_ctx);
+            mixrt_context_fail_alloc_after(kh_ctx, fail_at, 0);
+            mixrt_status st = kh_run_kernel(kern->run, NULL);
+            mixrt_context_fail_alloc_after(kh_ctx, -1, 0);
+            TU_CHECK(st == MIXRT_STATUS_OK || st == MIXRT_STATUS_OUT_OF_MEMORY,
+                     "case %d %s: allocation %ld failing gave %s (%s); rerun: %s --only %d", id, desc, fail_at,
+                     mixrt_status_string(st), mixrt_context_last_error(kh_ctx), g_argv0, id);
+            for (int o = 0; o < c->n_out; o++) mixrt_tensor_release(kh_ctx, &kh_out[o]);
+            TU_CHECK(mixrt_context_bytes_in_use(kh_ctx) == before,
+                     "case %d %s: allocation %ld failing leaked %zu bytes; rerun: %s --only %d", id, desc, fail_at,
+                     mixrt_context_bytes_in_use(kh_ctx) - before, g_argv0, id);
+            if (st == MIXRT_STATUS_OK) break;
+        }
+    }
     kh_end();
     mixrt_tensor_release(kh_ctx, &ref);
     for (int i = 0; i < c->n_in; i++) mixrt_tensor_release(kh_ctx, &in[i]);

@@ -657,25 +657,22 @@ static mixrt_status run_batch_norm(struct mixrt_kernel_ctx *k) {
     double eps = mixrt_node_attr_float(k->node, "epsilon", 1e-5f);
     MIXRT_TRY(mixrt_kernel_output(k, 0, x->dtype, x->rank, x->dims, &y));
     if (n == 0) goto fail;
-    /* y = x * a + b with a = scale / sqrt(var + eps), b = bias - mean * a (in double). */
-    if (!(ab = falloc(k, 2 * C))) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
-    for (size_t c = 0; c < C; c++) {
-        double a = (double)prm[0][c] / sqrt((double)prm[3][c] + eps);
-        ab[c] = (float)a;
-        ab[C + c] = (float)((double)prm[1][c] - (double)prm[2][c] * a);
-    }
+    /* y = (x - mean) * a + bias with a = scale / sqrt(var + eps) in double: subtracting the
+     * mean first keeps f32 exact where a large mean would cancel in x * a + (bias - mean * a). */
+    if (!(ab = falloc(k, C))) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
+    for (size_t c = 0; c < C; c++) ab[c] = (float)((double)prm[0][c] / sqrt((double)prm[3][c] + eps));
     MIXRT_TRY(load_f32(k, x, &xs, &xo));
     MIXRT_TRY(out_f32(k, y, &ys, &yo));
     for (size_t p = 0; p < N * C; p++) {
-        float a = ab[p % C], b = ab[C + p % C];
+        float a = ab[p % C], m = prm[2][p % C], b = prm[1][p % C];
         const float *xr = xs + p * sp;
         float *yr = ys + p * sp;
-        for (size_t i = 0; i < sp; i++) yr[i] = xr[i] * a + b;
+        for (size_t i = 0; i < sp; i++) yr[i] = (xr[i] - m) * a + b;
     }
     store_f32(y, ys);
 fail:
     for (int i = 0; i < 4; i++) ffree(k, prm[i], C);
-    ffree(k, ab, 2 * C);
+    ffree(k, ab, C);
     ffree(k, xo, n);
     ffree(k, yo, n);
     return status;
