@@ -41,6 +41,26 @@ static int g_case, g_only = -1, g_cases_run;
 static char g_argv0[256];
 static double g_worst_rel[2]; /* worst f32 relative error (|r| >= 1e-6) on the transcendental ops: avx512, scalar */
 static int g_worst_ulp;       /* worst bf16 distance in ulps */
+/* Per op (with Gelu's approximate appended), the worst f32 relative error over both ISAs. */
+static struct {
+    char op[32];
+    double rel;
+} g_op_worst[16];
+static int g_n_op_worst;
+
+static void note_rel(const struct ecase *c, double rel) {
+    char key[32];
+    snprintf(key, sizeof(key), "%s%s%s", c->op, c->approx ? "/" : "", c->approx ? c->approx : "");
+    int i = 0;
+    while (i < g_n_op_worst && strcmp(g_op_worst[i].op, key)) i++;
+    if (i == g_n_op_worst) {
+        if (i == 16) return;
+        snprintf(g_op_worst[i].op, sizeof(g_op_worst[i].op), "%s", key);
+        g_op_worst[i].rel = 0;
+        g_n_op_worst++;
+    }
+    if (rel > g_op_worst[i].rel) g_op_worst[i].rel = rel;
+}
 
 static struct ecase ec(const char *op, int opset, mixrt_dtype dt) {
     struct ecase c;
@@ -138,6 +158,7 @@ static long compare(const struct ecase *c, const struct mixrt_tensor *y, const s
                 return (long)i;
             }
             if (fabs(rv) >= 1e-6 && d / fabs(rv) > g_worst_rel[isa]) g_worst_rel[isa] = d / fabs(rv);
+            if (fabs(rv) >= 1e-6) note_rel(c, d / fabs(rv));
             double abs_tol = gelu ? 1e-6 : 1e-44;
             if (d > 2e-6 * fabs(rv) && d > abs_tol) {
                 snprintf(msg, msize, "element %zu: %.9g, reference %.9g (rel %.3g)", i, yv, rv, d / fabs(rv));
@@ -542,6 +563,9 @@ int main(int argc, char **argv) {
         printf("test_eltwise_kernels: %d cases; worst f32 rel error (transcendental, |r| >= 1e-6): avx512 %.3g, "
                "scalar %.3g; worst bf16 distance %d ulp\n",
                g_cases_run, g_worst_rel[0], g_worst_rel[1], g_worst_ulp);
+        printf("  worst f32 rel error per op:");
+        for (int i = 0; i < g_n_op_worst; i++) printf(" %s %.2g", g_op_worst[i].op, g_op_worst[i].rel);
+        printf("\n");
     }
     if ((do_bench || only_bench) && g_only < 0) bench();
     mixrt_context_destroy(kh_ctx);

@@ -13,26 +13,45 @@
 
 /* ---- scalar twins ------------------------------------------------------------------------ */
 
+/* a*b + c rounded once from double: the product is exact in double, so this is the fused
+ * result except in rare double-rounding ties (1 ulp), and unlike fmaf it needs no libm call
+ * on CPUs without FMA, where the scalar twins run. Exact whenever a*b + c fits 53 bits, as
+ * for the t*t - fl(t*t) error term. */
+static inline float s_fma(float a, float b, float c) { return (float)((double)a * (double)b + (double)c); }
+
 static float s_poly(const float *c, int n, float x) {
     float p = c[n - 1];
-    for (int i = n - 2; i >= 0; i--) p = fmaf(p, x, c[i]);
+    for (int i = n - 2; i >= 0; i--) p = s_fma(p, x, c[i]);
     return p;
 }
 
 static float s_nanfix(float r, float x) { return isnan(x) ? x + x : r; }
 
+/* 2^n for n in [-126, 127], from its bits. */
+static inline float s_pow2(int n) {
+    uint32_t bits = (uint32_t)(n + 127) << 23;
+    float f;
+    memcpy(&f, &bits, sizeof(f));
+    return f;
+}
+
 static float s_exp_raw(float x) {
     float xc = fminf(fmaxf(x, ELT_EXP_LO), ELT_EXP_HI);
-    float n = nearbyintf(xc * ELT_LOG2E);
-    float r = fmaf(-n, ELT_LN2_HI, xc);
-    r = fmaf(-n, ELT_LN2_LO, r);
-    return ldexpf(s_poly(ELT_EXP_P, 8, r), (int)n);
+    /* round to nearest even by the 1.5*2^23 trick (|x*log2e| < 2^22): no libm call */
+    float n = (xc * ELT_LOG2E + 12582912.0f) - 12582912.0f;
+    float r = s_fma(-n, ELT_LN2_HI, xc);
+    r = s_fma(-n, ELT_LN2_LO, r);
+    /* p * 2^n as two exact power-of-two factors (each a normal float for n in [-150, 128]):
+     * the first product is exact, the second rounds once, also into subnormals or to Inf,
+     * as scalef does; no ldexpf call */
+    int ni = (int)n, n1 = ni / 2, n2 = ni - n1;
+    return (s_poly(ELT_EXP_P, 8, r) * s_pow2(n1)) * s_pow2(n2);
 }
 
 static float s_exp_neg_sq(float t, float scale) {
     float t2 = t * t;
-    float e = fmaf(t, t, -t2);
-    return s_exp_raw(scale * (0.0f - t2)) * fmaf(-scale, e, 1.0f);
+    float e = s_fma(t, t, -t2);
+    return s_exp_raw(scale * (0.0f - t2)) * s_fma(-scale, e, 1.0f);
 }
 
 static float s_tail(float t) {
@@ -74,7 +93,7 @@ static float s_gelu(float x) {
     if (a < ELT_SQRT2) {
         float z = x * ELT_SQRT1_2;
         float erfv = z * s_poly(ELT_ERF_P, 7, z * z);
-        phi = fmaf(0.5f, erfv, 0.5f);
+        phi = s_fma(0.5f, erfv, 0.5f);
     } else {
         float t = fminf(a, 15.0f);
         float q = (0.5f * s_exp_neg_sq(t, 0.5f)) * s_tail(t);
@@ -84,8 +103,18 @@ static float s_gelu(float x) {
 }
 
 static float s_gelu_tanh(float x) {
-    float y = (x * fmaf(ELT_GELU_K, x * x, 1.0f)) * (2.0f * ELT_GELU_C);
-    return s_nanfix(x * s_sigmoid(y), x);
+    float k = ELT_GELU_K, c2 = 2.0f * ELT_GELU_C;
+    float xc = fminf(fmaxf(x, -12.0f), 12.0f);
+    float x2 = xc * xc, x2e = s_fma(xc, xc, -x2);
+    float w = s_fma(k, x2, 1.0f);
+    float we = s_fma(k, x2e, s_fma(k, x2, 1.0f - w));
+    float v = xc * w, ve = s_fma(xc, we, s_fma(xc, w, -v));
+    float y = c2 * v, ye = s_fma(c2, ve, s_fma(c2, v, -y));
+    float sye = y < 0.0f || (y == 0.0f && signbit(y)) ? -ye : ye;
+    float e = s_exp_raw(0.0f - fabsf(y));
+    e = s_fma(-e, sye, e);
+    float sig = (y < 0.0f ? e : 1.0f) / (1.0f + e);
+    return s_nanfix(x * sig, x);
 }
 
 static float s_softplus(float x) {
@@ -95,7 +124,7 @@ static float s_softplus(float x) {
     return s_nanfix((x > 0.0f ? x : 0.0f) + lp, x);
 }
 
-static float s_unary(enum mixrt_elt_op op, const struct mixrt_elt_params *p, float x) {
+static inline float s_unary(enum mixrt_elt_op op, const struct mixrt_elt_params *p, float x) {
     switch (op) {
     case ELT_RELU: return x < 0.0f ? 0.0f : x;
     case ELT_LEAKY: return x < 0.0f ? x * p->alpha : x;
@@ -112,7 +141,7 @@ static float s_unary(enum mixrt_elt_op op, const struct mixrt_elt_params *p, flo
         return r > p->hi ? p->hi : r;
     }
     case ELT_HARDSIGMOID: {
-        float v = fmaf(p->alpha, x, p->beta);
+        float v = s_fma(p->alpha, x, p->beta);
         v = v < 1.0f ? v : 1.0f; /* 1 for NaN, as the reference's fmin(1, v) */
         return v > 0.0f ? v : 0.0f;
     }
@@ -132,10 +161,24 @@ static float s_unary(enum mixrt_elt_op op, const struct mixrt_elt_params *p, flo
 
 void mixrt_elt_unary_scalar(enum mixrt_elt_op op, const struct mixrt_elt_params *p, const float *x, float *y,
                             size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] = s_unary(op, p, x[i]);
+    /* one loop per op, so the op's switch is resolved outside the loop */
+    switch (op) {
+#define UCASE(OP)                                                                                                      \
+    case OP:                                                                                                           \
+        for (size_t i = 0; i < n; i++) y[i] = s_unary(OP, p, x[i]);                                                    \
+        break;
+        UCASE(ELT_RELU) UCASE(ELT_LEAKY) UCASE(ELT_SIGMOID) UCASE(ELT_TANH) UCASE(ELT_ERF) UCASE(ELT_EXP)
+        UCASE(ELT_SQRT) UCASE(ELT_RECIP) UCASE(ELT_NEG) UCASE(ELT_ABS) UCASE(ELT_CLIP) UCASE(ELT_HARDSIGMOID)
+        UCASE(ELT_HARDSWISH) UCASE(ELT_GELU) UCASE(ELT_GELU_TANH) UCASE(ELT_SOFTPLUS) UCASE(ELT_SQUARE)
+        UCASE(ELT_POW_HALF)
+#undef UCASE
+    default:
+        if (y != x) memmove(y, x, n * sizeof(float));
+        break;
+    }
 }
 
-static float s_binary(enum mixrt_elt_op op, float a, float b) {
+static inline float s_binary(enum mixrt_elt_op op, float a, float b) {
     switch (op) {
     case ELT_ADD: return a + b;
     case ELT_SUB: return a - b;
@@ -148,7 +191,20 @@ static float s_binary(enum mixrt_elt_op op, float a, float b) {
 }
 
 void mixrt_elt_binary_scalar(enum mixrt_elt_op op, const float *a, int sa, const float *b, int sb, float *y, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] = s_binary(op, a[sa ? i : 0], b[sb ? i : 0]);
+    switch (op) {
+#define BCASE(OP)                                                                                                      \
+    case OP:                                                                                                           \
+        if (sa && sb) for (size_t i = 0; i < n; i++) y[i] = s_binary(OP, a[i], b[i]);                                  \
+        else if (sa) for (size_t i = 0; i < n; i++) y[i] = s_binary(OP, a[i], b[0]);                                   \
+        else if (sb) for (size_t i = 0; i < n; i++) y[i] = s_binary(OP, a[0], b[i]);                                   \
+        else for (size_t i = 0; i < n; i++) y[i] = s_binary(OP, a[0], b[0]);                                           \
+        break;
+        BCASE(ELT_ADD) BCASE(ELT_SUB) BCASE(ELT_MUL) BCASE(ELT_DIV) BCASE(ELT_MAX) BCASE(ELT_MIN)
+#undef BCASE
+    default:
+        for (size_t i = 0; i < n; i++) y[i] = s_binary(op, a[sa ? i : 0], b[sb ? i : 0]);
+        break;
+    }
 }
 
 /* ---- dispatch ------------------------------------------------------------------------------ */

@@ -115,11 +115,27 @@ static inline __m512 v_gelu(__m512 x) {
     return v_nanfix(_mm512_mul_ps(x, phi), x);
 }
 
-/* x * sigmoid(2y), y = sqrt(2/pi) x (1 + 0.044715 x^2): the same as x (1 + tanh y)/2. */
+/* x * sigmoid(2y), y = sqrt(2/pi) x (1 + 0.044715 x^2): the same as x (1 + tanh y)/2 without
+ * its cancellation. Below zero sigmoid(2y) ~ e^2y magnifies the error of 2y by |2y| (~14
+ * where the result is 1e-6), so 2y is carried as hi + lo (fma error terms) and the exp
+ * gets the first-order correction e^lo ~ 1 + lo. |x| is clamped at 12 for y: beyond it
+ * sigmoid is 0 or 1 in f32 anyway. */
 static inline __m512 v_gelu_tanh(__m512 x) {
-    __m512 y = _mm512_mul_ps(_mm512_mul_ps(x, _mm512_fmadd_ps(V1(ELT_GELU_K), _mm512_mul_ps(x, x), V1(1.0f))),
-                             V1(2.0f * ELT_GELU_C));
-    return v_nanfix(_mm512_mul_ps(x, v_sigmoid(y)), x);
+    __m512 one = V1(1.0f), k = V1(ELT_GELU_K), c2 = V1(2.0f * ELT_GELU_C);
+    __m512 xc = _mm512_min_ps(_mm512_max_ps(x, V1(-12.0f)), V1(12.0f));
+    __m512 x2 = _mm512_mul_ps(xc, xc), x2e = _mm512_fmsub_ps(xc, xc, x2);
+    __m512 w = _mm512_fmadd_ps(k, x2, one);
+    __m512 we = _mm512_fmadd_ps(k, x2e, _mm512_fmadd_ps(k, x2, _mm512_sub_ps(one, w)));
+    __m512 v = _mm512_mul_ps(xc, w), ve = _mm512_fmadd_ps(xc, we, _mm512_fmsub_ps(xc, w, v));
+    __m512 y = _mm512_mul_ps(c2, v), ye = _mm512_fmadd_ps(c2, ve, _mm512_fmsub_ps(c2, v, y));
+    /* e = e^-|y + ye| = e^-|y| * e^-(sgn(y) ye) */
+    __m512 sye = _mm512_castsi512_ps(_mm512_xor_si512(
+        _mm512_castps_si512(ye), _mm512_and_si512(_mm512_castps_si512(y), _mm512_set1_epi32((int)0x80000000u))));
+    __m512 e = v_exp_raw(_mm512_sub_ps(_mm512_setzero_ps(), v_abs(y)));
+    e = _mm512_fnmadd_ps(e, sye, e);
+    __mmask16 neg = _mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_LT_OQ);
+    __m512 sig = _mm512_div_ps(_mm512_mask_mov_ps(one, neg, e), _mm512_add_ps(one, e));
+    return v_nanfix(_mm512_mul_ps(x, sig), x);
 }
 
 /* max(x, 0) + log1p(e^-|x|). */
