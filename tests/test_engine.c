@@ -473,6 +473,59 @@ static void test_plan_corruption(void) {
     printf("plan corruption: %zu-byte plan, %d flips refused, %d repaired flips loaded and ran\n", size, errors, loaded);
 }
 
+/* A cold build measures and fills the cache file; a rebuild finds every tactic in it,
+ * measures nothing, and makes the same choices. */
+static void test_timing_cache(void) {
+    char cache[1100], path[2048];
+    snprintf(cache, sizeof(cache), "%s/rebuild.cache", models);
+    snprintf(path, sizeof(path), "%s/transformer_f32.onnx", examples);
+    unlink(cache);
+    struct mixrt_build_options o;
+    mixrt_build_options_init(&o);
+    o.precisions = MIXRT_PRECISION_FP32 | MIXRT_PRECISION_BF16;
+    o.timing_cache = cache;
+    mixrt_engine_t a = NULL, b = NULL;
+    int h1 = -1, m1 = -1, h2 = -1, m2 = -1;
+    double s1 = 0, s2 = 0;
+    TU_CHECK(mixrt_engine_build(ctx, path, &o, &a) == MIXRT_STATUS_OK, "cold build: %s", mixrt_context_last_error(ctx));
+    TU_CHECK(mixrt_engine_build(ctx, path, &o, &b) == MIXRT_STATUS_OK, "warm build: %s", mixrt_context_last_error(ctx));
+    if (a && b) {
+        mixrt_engine_build_stats(a, &h1, &m1, &s1);
+        mixrt_engine_build_stats(b, &h2, &m2, &s2);
+        /* (Tactics timed earlier in this process are shared without counting as either.) */
+        TU_CHECK(h2 > 0 && h2 >= h1 + m1 && m2 == 0, "timing cache: cold %d hits/%d misses, warm %d/%d", h1, m1, h2,
+                 m2);
+        TU_CHECK(mixrt_engine_layer_count(a) == mixrt_engine_layer_count(b), "rebuild: layer counts differ");
+        for (size_t i = 0; i < mixrt_engine_layer_count(a) && i < mixrt_engine_layer_count(b); i++) {
+            struct mixrt_layer_info la, lb;
+            mixrt_engine_get_layer(a, i, &la);
+            mixrt_engine_get_layer(b, i, &lb);
+            TU_CHECK(!strcmp(la.kernel, lb.kernel) && la.precision == lb.precision, "rebuild: layer %zu '%s' %s %s vs %s %s",
+                     i, la.name, la.kernel, mixrt_dtype_name(la.precision), lb.kernel, mixrt_dtype_name(lb.precision));
+        }
+        printf("timing cache: cold build %.3f s (%d tactics measured), warm %.3f s (%d from the cache)\n", s1, m1, s2, h2);
+    }
+    mixrt_engine_destroy(a);
+    mixrt_engine_destroy(b);
+    /* A malformed cache file is a named error, not a crash. */
+    FILE *f = fopen(cache, "w");
+    fputs("mixrt-timing-cache 1\ntarget x\nnot-a-number key\n", f);
+    fclose(f);
+    o.timing_cache = cache;
+    mixrt_engine_t c = NULL;
+    mixrt_status st = mixrt_engine_build(ctx, path, &o, &c);
+    TU_CHECK(st == MIXRT_STATUS_OK, "cache for another target must be ignored: %s", mixrt_context_last_error(ctx));
+    mixrt_engine_destroy(c);
+    f = fopen(cache, "w");
+    fputs("garbage\n", f);
+    fclose(f);
+    c = NULL;
+    st = mixrt_engine_build(ctx, path, &o, &c);
+    TU_CHECK(st == MIXRT_STATUS_INVALID_ARGUMENT && strstr(mixrt_context_last_error(ctx), "rebuild.cache"),
+             "garbage cache: %d %s", st, mixrt_context_last_error(ctx));
+    mixrt_engine_destroy(c);
+}
+
 /* MIXRT_PLAN_WRITE_CORPUS=DIR: writes small engine plans as fuzzing seeds and exits. */
 static int write_corpus(const char *dir) {
     char path[2048], plan[2100];
@@ -511,6 +564,7 @@ int main(void) {
     test_constraints();
     test_precisions();
     test_dtype_independence();
+    test_timing_cache();
     test_plan_round_trip();
     test_plan_corruption();
     mixrt_context_destroy(ctx);

@@ -391,6 +391,11 @@ double mixrt_engine_node_time_ns(mixrt_engine_t e, int i) { return i >= 0 && i <
 const char *mixrt_engine_target(mixrt_engine_t e) { return e->target; }
 const char *mixrt_engine_build_id(mixrt_engine_t e) { return e->build_id; }
 const struct mixrt_build_options *mixrt_engine_options(mixrt_engine_t e) { return &e->opts; }
+void mixrt_engine_build_stats(mixrt_engine_t e, int *hits, int *misses, double *seconds) {
+    *hits = e->tc_hits;
+    *misses = e->tc_misses;
+    *seconds = e->build_seconds;
+}
 
 /* The dtype a layer computes its float data in: its first float input, else output. */
 static mixrt_dtype layer_precision(const struct mixrt_graph *g, const struct mixrt_node *n) {

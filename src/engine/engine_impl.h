@@ -19,6 +19,9 @@ double mixrt_engine_node_time_ns(mixrt_engine_t e, int node);
 /* The target the engine was built for ("cpu x86_64 avx512_bf16 ...") and its build id. */
 const char *mixrt_engine_target(mixrt_engine_t e);
 const char *mixrt_engine_build_id(mixrt_engine_t e);
+/* Timing-cache lookups of the build that made e: entries found in the cache file, and
+ * tactics measured for lack of one (0/0 for a loaded plan). Build time in seconds. */
+void mixrt_engine_build_stats(mixrt_engine_t e, int *cache_hits, int *cache_misses, double *seconds);
 /* The options it was built with (strings owned by the engine). */
 const struct mixrt_build_options *mixrt_engine_options(mixrt_engine_t e);
 

@@ -435,6 +435,27 @@ static mixrt_status pass_cast_elim(struct pass_state *st, int *removed) {
             if (wt != MIXRT_DTYPE_UNDEFINED && wt == to && holds_exactly(wt, mid)) src = w;
         }
         if (src < 0) continue;
+        int sp = g->values[src].producer;
+        if ((st->is_output[y] || st->outer_used[y]) && sp >= 0 && !st->dead[sp] && !st->is_output[src] &&
+            !st->outer_used[src] && count_uses(st, src) == 1 &&
+            (first < 0 || (!st->is_output[x] && !st->outer_used[x] && count_uses(st, x) == 1))) {
+            /* The graph output is a no-op cast (or lossless cast pair) of a value nothing
+             * else reads: its producer writes the output directly (no copy, and no Identity
+             * left at the engine boundary). */
+            struct mixrt_node *pn = &g->nodes[sp];
+            for (int j = 0; j < pn->n_outputs; j++)
+                if (pn->outputs[j] == src) pn->outputs[j] = y;
+            g->values[y].producer = sp;
+            g->values[src].producer = -1;
+            st->dead[ni] = true;
+            (*removed)++;
+            if (first >= 0) {
+                st->dead[first] = true;
+                g->values[x].producer = -1;
+                (*removed)++;
+            }
+            continue;
+        }
         if (st->is_output[y] || st->outer_used[y]) {
             nd->op_type = "Identity";
             release_node_data(g->ctx, nd);
