@@ -411,6 +411,71 @@ static mixrt_dtype layer_precision(const struct mixrt_graph *g, const struct mix
     return MIXRT_DTYPE_UNDEFINED;
 }
 
+int64_t mixrt_engine_activation_bytes(mixrt_engine_t e) {
+    const struct mixrt_graph *g = mixrt_model_graph(e->model);
+    int nv = g->n_values;
+    int *last = mixrt_calloc(e->ctx, (size_t)(nv > 0 ? nv : 1), sizeof(int));
+    int64_t *size = mixrt_calloc(e->ctx, (size_t)(nv > 0 ? nv : 1), sizeof(int64_t));
+    int64_t peak = 0, live = 0;
+    if (!last || !size) {
+        peak = -1;
+        goto done;
+    }
+    for (int v = 0; v < nv; v++) {
+        const struct mixrt_value *val = &g->values[v];
+        last[v] = -1;
+        size[v] = 0;
+        if (val->init || val->producer < 0 || (val->flags & (MIXRT_VALUE_GRAPH_OUTPUT | MIXRT_VALUE_SEQUENCE))) continue;
+        if (val->rank < 0 || !mixrt_dtype_is_supported(val->dtype) || val->dtype == MIXRT_DTYPE_STRING) {
+            peak = -1;
+            goto done;
+        }
+        int64_t n = (int64_t)mixrt_dtype_size(val->dtype);
+        for (int d = 0; d < val->rank; d++) {
+            if (val->dims[d].value < 0) {
+                peak = -1;
+                goto done;
+            }
+            if (val->dims[d].value && n > INT64_MAX / val->dims[d].value) {
+                peak = -1;
+                goto done;
+            }
+            n *= val->dims[d].value;
+        }
+        size[v] = n;
+    }
+    for (int s = 0; s < g->n_nodes; s++) {
+        const struct mixrt_node *nd = &g->nodes[g->order[s]];
+        for (int j = 0; j < nd->n_inputs; j++)
+            if (nd->inputs[j] >= 0) last[nd->inputs[j]] = s;
+    }
+    /* Walk the order: outputs become alive when produced, inputs die after their last use. */
+    for (int s = 0; s < g->n_nodes; s++) {
+        const struct mixrt_node *nd = &g->nodes[g->order[s]];
+        for (int j = 0; j < nd->n_outputs; j++)
+            if (nd->outputs[j] >= 0) live += size[nd->outputs[j]];
+        if (live > peak) peak = live;
+        for (int j = 0; j < nd->n_inputs; j++) {
+            int v = nd->inputs[j];
+            if (v >= 0 && last[v] == s) {
+                live -= size[v];
+                size[v] = 0; /* counted once even when read twice by this node */
+            }
+        }
+        for (int j = 0; j < nd->n_outputs; j++) {
+            int v = nd->outputs[j];
+            if (v >= 0 && last[v] < s) {
+                live -= size[v];
+                size[v] = 0;
+            }
+        }
+    }
+done:
+    mixrt_free(e->ctx, last, (size_t)(nv > 0 ? nv : 1) * sizeof(int));
+    mixrt_free(e->ctx, size, (size_t)(nv > 0 ? nv : 1) * sizeof(int64_t));
+    return peak;
+}
+
 size_t mixrt_engine_layer_count(mixrt_engine_t e) { return (size_t)e->n_nodes; }
 
 mixrt_status mixrt_engine_get_layer(mixrt_engine_t e, size_t index, struct mixrt_layer_info *out) {
