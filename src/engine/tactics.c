@@ -334,15 +334,22 @@ mixrt_status mixrt_tactics_choose(struct mixrt_graph *g, int ni, struct mixrt_ti
     if (ns == 0) return MIXRT_STATUS_OK;
     bool only_ref = ns == 1 && !strcmp(list[0]->name, "ref");
     if (ns == 1 && !(only_ref && time_ref)) return MIXRT_STATUS_OK; /* nothing to choose between */
-    /* Static shapes are needed to make inputs. */
+    /* Static shapes are needed to make inputs, and sizes worth timing: beyond 256 MiB of
+     * inputs the first candidate is taken untimed (the run would cost more than a
+     * choice could save, and absurd declared shapes must not fail the build here). */
     if (n->n_inputs > 16) return MIXRT_STATUS_OK;
+    size_t total = 0;
     for (int j = 0; j < n->n_inputs; j++) {
         if (n->inputs[j] < 0) continue;
         const struct mixrt_value *v = &g->values[n->inputs[j]];
         if (v->init) continue;
-        if (v->rank < 0 || v->dtype == MIXRT_DTYPE_UNDEFINED || !mixrt_dtype_is_supported(v->dtype)) return MIXRT_STATUS_OK;
+        if (v->rank < 0 || v->dtype == MIXRT_DTYPE_UNDEFINED || !mixrt_dtype_is_supported(v->dtype) ||
+            v->dtype == MIXRT_DTYPE_STRING)
+            return MIXRT_STATUS_OK;
+        size_t bytes = mixrt_dtype_size(v->dtype);
         for (int d = 0; d < v->rank; d++)
-            if (v->dims[d].value < 0) return MIXRT_STATUS_OK;
+            if (v->dims[d].value < 0 || !mixrt_mul_size(bytes, (size_t)v->dims[d].value, &bytes)) return MIXRT_STATUS_OK;
+        if (!mixrt_add_size(total, bytes, &total) || total > ((size_t)256 << 20)) return MIXRT_STATUS_OK;
     }
     double best_t = -1;
     for (size_t c = 0; c < ns; c++) {

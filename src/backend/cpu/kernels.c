@@ -36,7 +36,12 @@ const struct mixrt_cpu_kernel *const *mixrt_cpu_kernels_for(const struct mixrt_n
     /* Thread-local so concurrent builds do not race on the list. */
     static _Thread_local const struct mixrt_cpu_kernel *list[MAX_CANDIDATES];
     size_t c = 0;
-    for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++)
+    /* Optimized kernels only for nodes the reference kernel runs: that is where the op
+     * and its opset are known (an opset from the future is refused by name), and every
+     * optimized kernel has its oracle. */
+    mixrt_kernel_fn ref_fn;
+    bool known = mixrt_ref_find(NULL, n, &ref_fn) == MIXRT_STATUS_OK;
+    for (size_t f = 0; known && f < sizeof(families) / sizeof(families[0]); f++)
         for (const struct mixrt_cpu_kernel *k = families[f]; k->name && c < MAX_CANDIDATES - 1; k++)
             if (!strcmp(k->op_type, n->op_type) && !strcmp(k->domain, n->domain)) list[c++] = k;
     list[c++] = &ref_kernel;
