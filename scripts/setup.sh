@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(build-essential cmake pkg-config libprotobuf-c-dev protobuf-c-compiler libonnx-dev libdnnl-dev
-      libonnx-testdata python3-onnx python3-numpy clang libclang-rt-14-dev)
+      libonnx-testdata python3-onnx python3-numpy clang libclang-rt-14-dev chromium)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
