@@ -481,8 +481,9 @@ static void put_distribution(struct out *o, const struct bench_report *r, const 
             putf(o, "<text class=\"small\" x=\"%.2f\" y=\"%.2f\">no timed runs</text>\n", PLOT_X0 + 4, y + 30);
             continue;
         }
-        /* Histogram over the shared axis, one path per row, heights relative to the row's
-         * fullest bin. */
+        /* Histogram over the shared axis, one path per row. Heights grow with log(1 + count)
+         * relative to the row's fullest bin, so that a few slow runs (the tail that p99 is
+         * about) stay visible next to a bin holding thousands. */
         size_t bins[HIST_BINS] = {0}, peak = 0;
         for (size_t k = 0; k < rs->n; k++) {
             double t = scale_t(&s, rs->sorted[k]);
@@ -494,7 +495,7 @@ static void put_distribution(struct out *o, const struct bench_report *r, const 
         putf(o, "<path class=\"hist%s\" d=\"", row_class(r, i));
         for (size_t b = 0; b < HIST_BINS; b++) {
             if (!bins[b]) continue;
-            double bh = hist_h * (double)bins[b] / (double)peak;
+            double bh = hist_h * log1p((double)bins[b]) / log1p((double)peak);
             putf(o, "M%.2f %.2fh%.2fv%.2fh%.2fz", PLOT_X0 + bw * (double)b, base_y, bw - 0.5, -bh, -(bw - 0.5));
         }
         put(o, "\"><title>");
@@ -512,8 +513,9 @@ static void put_distribution(struct out *o, const struct bench_report *r, const 
         putf(o, "<text class=\"small\" x=\"%.2f\" y=\"%.2f\">min %s \xC2\xB7 max %s</text>\n", NOTE_X, y + 42,
              fmt_num(b2, sizeof b2, rs->min), fmt_num(b3, sizeof b3, rs->max));
     }
-    put(o, "</svg>\n<p class=\"note\">Per row: a histogram of every timed run on the shared axis (heights relative to "
-           "the row's fullest bin); the line spans min to max, the box p25 to p75, the red tick is the median.</p>\n"
+    put(o, "</svg>\n<p class=\"note\">Per row: a histogram of every timed run on the shared axis (bar height "
+           "\xE2\x88\x9D log(1 + runs in the bin), relative to the row's fullest bin, so that single slow runs show); "
+           "the line spans min to max, the box p25 to p75, the red tick is the median.</p>\n"
            "</section>\n");
 }
 
