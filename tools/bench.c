@@ -1441,7 +1441,8 @@ int mixrt_cmd_bench(int argc, char **argv) {
         fprintf(jf, ", \"batch\": %lld", batch);
         if (peer.wanted) {
             fputs(", \"peer\": {\"name\": \"ort\", \"version\": ", jf);
-            cli_json_string(jf, peer.version);
+            if (peer.version[0]) cli_json_string(jf, peer.version);
+            else fputs("null", jf);
             fputs(", \"agrees\": ", jf);
             fputs(peer.agrees < 0 ? "null" : peer.agrees ? "true" : "false", jf);
             fputs(", \"worst_rel_error\": ", jf);
