@@ -2,9 +2,13 @@
 """report_check.py - renders the bench HTML report in headless Chromium and checks what the
 browser built: the DOM after parsing (--dump-dom) must hold the svg charts and the summary
 table by id, one bar per row, the top layers as bars, no element a name could have injected;
-a screenshot must be a PNG of the window size whose pixels include the bar colours.
+a screenshot (taken in the same Chromium run) must be a PNG of the window size whose pixels
+include the bar colours.
 
 Usage: report_check.py --driver test_report --workdir DIR   (writes DIR/sample.html first)
+       report_check.py --mixrt mixrt --model M.onnx --workdir DIR
+                       (mixrt bench --compare 'fp32;fp32,bf16' --profile --report, with the
+                       expected counts taken from the same run's --json)
        report_check.py --html FILE --rows N --layer-bars M --workdir DIR
 Exit 0 when every check passes, 1 otherwise (Chromium missing is a failure: install
 Debian's chromium package, as scripts/setup.sh does)."""
@@ -149,6 +153,9 @@ def main():
     ap.add_argument("--rows", type=int)
     ap.add_argument("--layer-bars", type=int)
     ap.add_argument("--workdir", required=True)
+    ap.add_argument("--mixrt", help="the mixrt binary: the page comes from mixrt bench --report")
+    ap.add_argument("--model", help="the model for --mixrt")
+    ap.add_argument("--compare", default="fp32;fp32,bf16", help="the --compare list for --mixrt")
     ap.add_argument("--no-peer", action="store_true", help="the page has no peer row")
     opt = ap.parse_args()
     t_start = time.time()
@@ -161,6 +168,7 @@ def main():
         return 1
 
     scripts_in_names = 0
+    want_runs = []
     if opt.driver:
         page = os.path.join(os.path.abspath(opt.workdir), "sample.html")
         res = subprocess.run([opt.driver, "--sample", page], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -174,14 +182,39 @@ def main():
             print("report_check: FAIL: the driver did not print its counts: %r" % res.stdout)
             return 1
         rows, layer_bars, scripts_in_names = (int(g) for g in m.groups())
+    elif opt.mixrt and opt.model:
+        page = os.path.join(os.path.abspath(opt.workdir), "bench.html")
+        jpath = os.path.join(os.path.abspath(opt.workdir), "bench.json")
+        cmd = [opt.mixrt, "bench", opt.model, "--compare", opt.compare, "--profile", "--iterations", "30",
+               "--warmup-ms", "10", "--report", page, "--json", jpath]
+        res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                             timeout=120)
+        if res.returncode != 0:
+            print("report_check: FAIL: %s exited %d: %s" % (" ".join(cmd), res.returncode, res.stderr.strip()[-800:]))
+            return 1
+        import json
+        with open(jpath, encoding="utf-8") as f:
+            jrows = json.load(f)["rows"]
+        rows = len(jrows)
+        n_layers = next((len(r["profile"]["layers"]) for r in jrows if r.get("profile", {}).get("layers")), 0)
+        layer_bars = min(25, n_layers)
+        want_runs = [r.get("runs") for r in jrows]
+        opt.no_peer = not any(r.get("backend") == "onnxruntime" for r in jrows)
     elif opt.html and opt.rows is not None and opt.layer_bars is not None:
         page, rows, layer_bars = os.path.abspath(opt.html), opt.rows, opt.layer_bars
     else:
-        ap.error("give --driver, or --html with --rows and --layer-bars")
+        ap.error("give --driver, --mixrt with --model, or --html with --rows and --layer-bars")
     url = "file://" + page
 
-    # 1. The DOM Chromium built from the page.
-    res, dt_dom, cmd = chromium(exe, opt.workdir, ["--dump-dom", url])
+    # One Chromium run does both: the DOM it built from the page (stdout) and a screenshot.
+    png = os.path.join(opt.workdir, "report.png")
+    if os.path.exists(png):
+        os.remove(png)
+    res, dt, cmd = chromium(exe, opt.workdir, ["--hide-scrollbars", "--force-device-scale-factor=1",
+                                               "--window-size=%d,%d" % WINDOW, "--screenshot=" + png,
+                                               "--dump-dom", url])
+
+    # 1. The DOM.
     dom_text = res.stdout.decode("utf-8", "replace")
     if not check(res.returncode == 0 and "<html" in dom_text,
                  "chromium --dump-dom exited %d with %d bytes of DOM: %s\n  %s" %
@@ -226,15 +259,12 @@ def main():
     check(not ext, "the page refers to something outside itself: %r" % ext[:3])
     text = "".join(dom.text)
     shown = text.count("<script>alert(")
+    for k, runs in enumerate(want_runs):
+        check("n=%s, median" % runs in text, "row %d: the distribution does not say n=%s (the --json runs)" % (k + 1, runs))
     check(shown >= scripts_in_names,
           "hostile names shown as text %d times, expected at least %d" % (shown, scripts_in_names))
 
-    # 2. A screenshot: a PNG of the window size, with the bar colours on it.
-    png = os.path.join(opt.workdir, "report.png")
-    if os.path.exists(png):
-        os.remove(png)
-    res, dt_png, cmd = chromium(exe, opt.workdir, ["--hide-scrollbars", "--force-device-scale-factor=1",
-                                                   "--window-size=%d,%d" % WINDOW, "--screenshot=" + png, url])
+    # 2. The screenshot: a PNG of the window size, with the bar colours on it.
     if check(res.returncode == 0 and os.path.exists(png) and os.path.getsize(png) > 0,
              "chromium --screenshot exited %d, %s: %s\n  %s" %
              (res.returncode, "%d bytes" % os.path.getsize(png) if os.path.exists(png) else "no file",
@@ -258,8 +288,8 @@ def main():
             check(False, "screenshot %s is not a PNG we can read: %s" % (png, e))
 
     total = time.time() - t_start
-    print("report_check: %s: %d row bars, %d layer bars, %d summary rows; dom %.1f s, screenshot %.1f s, "
-          "total %.1f s; %d failed" % (page, len(bars), len(lbars), len(trs), dt_dom, dt_png, total, len(failures)))
+    print("report_check: %s: %d row bars, %d layer bars, %d summary rows; chromium %.1f s, total %.1f s; "
+          "%d failed" % (page, len(bars), len(lbars), len(trs), dt, total, len(failures)))
     return 1 if failures else 0
 
 
