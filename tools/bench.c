@@ -321,14 +321,16 @@ static bool engine_uses_16bit(mixrt_engine_t e) {
 
 struct peer {
     bool wanted, on;
-    char ort_dir[PATH_MAX], script[PATH_MAX], node[PATH_MAX], tmp[64];
+    char ort_dir[PATH_MAX], script[PATH_MAX], node[PATH_MAX], tmp[512];
     pid_t pid;
     int to_fd, from_fd;
     char buf[8192];
     size_t len;
     char version[64];
-    char refused[1024]; /* why the peer row is missing, or "" */
-    int agrees;         /* -1 not checked, 0 no, 1 yes */
+    char refused[1024];     /* why the peer row is missing, or "" */
+    char checked_with[600]; /* what its outputs were compared with */
+    bool ended;             /* its stdout closed */
+    int agrees;             /* -1 not checked, 0 no, 1 yes */
     double worst_rel, tolerance;
     long long peak_rss;
     int n_files;
@@ -488,7 +490,10 @@ static bool peer_read_line(struct peer *p, char *line, size_t size, int timeout_
         if (r <= 0) return false;
         ssize_t got = read(p->from_fd, p->buf + p->len, sizeof(p->buf) - p->len);
         if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) return false;
+        if (got <= 0) {
+            p->ended = true;
+            return false;
+        }
         p->len += (size_t)got;
     }
 }
@@ -559,7 +564,8 @@ static bool peer_request(struct peer *p, const char *req, double *ms) {
     if (write(p->to_fd, req, n) != (ssize_t)n || write(p->to_fd, "\n", 1) != 1) {
         snprintf(p->refused, sizeof(p->refused), "ONNX Runtime's process ended");
     } else if (!peer_read_line(p, line, sizeof(line), 600 * 1000)) {
-        snprintf(p->refused, sizeof(p->refused), "ONNX Runtime did not answer a run within 600 s");
+        snprintf(p->refused, sizeof(p->refused), "%s",
+                 p->ended ? "ONNX Runtime's process ended" : "ONNX Runtime did not answer a run within 600 s");
     } else if (json_get_string(line, "error", err, sizeof(err))) {
         snprintf(p->refused, sizeof(p->refused), "ONNX Runtime failed to run the model: %.900s", err);
     } else if (!json_get_number(line, "ms", ms)) {
@@ -576,7 +582,9 @@ static bool peer_request(struct peer *p, const char *req, double *ms) {
  * run goes on without the peer. Returns 1 only on a local failure (error printed). */
 static int peer_start(mixrt_context_t ctx, struct peer *p, const char *model, const struct cli_inputs *in,
                       unsigned long long threads) {
-    snprintf(p->tmp, sizeof(p->tmp), "/tmp/mixrt-peer-XXXXXX");
+    const char *tmpdir = getenv("TMPDIR");
+    if (!tmpdir || !*tmpdir || strlen(tmpdir) > 400) tmpdir = "/tmp";
+    snprintf(p->tmp, sizeof(p->tmp), "%s/mixrt-peer-XXXXXX", tmpdir);
     if (!mkdtemp(p->tmp)) {
         p->tmp[0] = 0;
         return cli_fail("--peer ort: cannot create a temporary folder: %s", strerror(errno));
@@ -586,7 +594,7 @@ static int peer_start(mixrt_context_t ctx, struct peer *p, const char *model, co
     size_t argc = 0, n_alloc = in->n + 12;
     char **argv = calloc(n_alloc, sizeof(char *));
     char(*feeds)[PATH_MAX + 600] = calloc(in->n ? in->n : 1, sizeof(*feeds));
-    char outdir[128];
+    char outdir[600];
     int rc = 1;
     if (!argv || !feeds) {
         rc = cli_fail("out of memory");
@@ -602,7 +610,7 @@ static int peer_start(mixrt_context_t ctx, struct peer *p, const char *model, co
     argv[argc++] = (char *)model;
     argv[argc++] = outdir;
     for (size_t i = 0; i < in->n; i++) {
-        char file[128];
+        char file[600];
         snprintf(file, sizeof(file), "%s/in_%zu.npy", p->tmp, i);
         struct mixrt_tensor view = *in->t[i];
         bool bf16 = view.dtype == MIXRT_DTYPE_BF16;
@@ -628,7 +636,7 @@ static int peer_start(mixrt_context_t ctx, struct peer *p, const char *model, co
         rc = cli_fail("--peer ort: pipe: %s", strerror(errno));
         goto fail;
     }
-    char errlog[128];
+    char errlog[600];
     snprintf(errlog, sizeof(errlog), "%s/stderr.txt", p->tmp);
     pid_t pid = fork();
     if (pid < 0) {
@@ -694,25 +702,36 @@ static double rel_norm_error(const struct mixrt_tensor *a, const struct mixrt_te
     return den > 0 ? sqrt(num) / sqrt(den) : sqrt(num);
 }
 
-/* The first run: ORT writes its outputs; the reference row runs once and every output is
- * compared. Disagreement is a warning and "peer_agrees": false, not a failure. */
-static int peer_check(mixrt_context_t ctx, struct peer *p, struct row *ref) {
+/* The first run: ORT writes its outputs; mixrt computes them once and every output is
+ * compared: with the engine of the row `ref` when it runs the command's model, else (no
+ * such row) with the reference executor on `model`. Disagreement is a warning and
+ * "peer_agrees": false, not a failure. */
+static int peer_check(mixrt_context_t ctx, struct peer *p, struct row *ref, mixrt_model_t model,
+                      const struct cli_io *io, const struct cli_inputs *in) {
     double ms;
     if (!peer_request(p, "first", &ms)) return 0;
-    mixrt_status st =
-        mixrt_engine_run(ref->e, ref->in.n, ref->in.names, (const struct mixrt_tensor *const *)ref->in.t, ref->outs);
-    if (st != MIXRT_STATUS_OK) return cli_fail_ctx_prefixed(ctx, st, ref->spec);
-    bool sixteen = engine_uses_16bit(ref->e);
-    for (size_t k = 0; k < ref->io.n_out; k++)
-        if (ref->io.out[k].dtype == MIXRT_DTYPE_F16 || ref->io.out[k].dtype == MIXRT_DTYPE_BF16) sixteen = true;
+    const char *who = model ? "the reference executor" : ref->spec;
+    struct mixrt_tensor **outs = calloc(io->n_out ? io->n_out : 1, sizeof(*outs));
+    if (!outs) return cli_fail("out of memory");
+    const struct mixrt_tensor *const *ins = (const struct mixrt_tensor *const *)in->t;
+    mixrt_status st = model ? mixrt_model_run(model, in->n, in->names, ins, outs)
+                            : mixrt_engine_run(ref->e, in->n, in->names, ins, outs);
+    if (st != MIXRT_STATUS_OK) {
+        free(outs);
+        return cli_fail_ctx_prefixed(ctx, st, who);
+    }
+    bool sixteen = !model && engine_uses_16bit(ref->e);
+    for (size_t k = 0; k < io->n_out; k++)
+        if (io->out[k].dtype == MIXRT_DTYPE_F16 || io->out[k].dtype == MIXRT_DTYPE_BF16) sixteen = true;
     p->tolerance = sixteen ? 2e-2 : 1e-3;
     p->worst_rel = 0;
     p->agrees = 1;
-    for (size_t k = 0; k < ref->io.n_out; k++) {
-        char file[128];
+    snprintf(p->checked_with, sizeof(p->checked_with), "%s", who);
+    for (size_t k = 0; k < io->n_out; k++) {
+        char file[600];
         snprintf(file, sizeof(file), "%s/out/out_%zu.npy", p->tmp, k);
         struct mixrt_tensor *o = NULL;
-        const struct mixrt_tensor *a = ref->outs[k];
+        const struct mixrt_tensor *a = outs[k];
         const char *why = NULL;
         if (mixrt_npy_read(ctx, file, &o) != MIXRT_STATUS_OK)
             why = "ONNX Runtime gave no such output";
@@ -728,27 +747,25 @@ static int peer_check(mixrt_context_t ctx, struct peer *p, struct row *ref) {
         if (why || !(rel <= p->tolerance)) {
             p->agrees = 0;
             if (why)
-                fprintf(stderr, "mixrt: warning: peer: output '%s': %s\n", ref->io.out[k].name, why);
+                fprintf(stderr, "mixrt: warning: peer: output '%s': %s\n", io->out[k].name, why);
             else
                 fprintf(
                     stderr,
                     "mixrt: warning: peer: output '%s' disagrees with ONNX Runtime: relative-norm error %.3g > %.0e "
                     "(%s)\n",
-                    ref->io.out[k].name, rel, p->tolerance, ref->spec);
+                    io->out[k].name, rel, p->tolerance, who);
         }
         mixrt_tensor_destroy(ctx, o);
     }
-    for (size_t i = 0; i < ref->io.n_out; i++) {
-        mixrt_tensor_destroy(ctx, ref->outs[i]);
-        ref->outs[i] = NULL;
-    }
+    for (size_t i = 0; i < io->n_out; i++) mixrt_tensor_destroy(ctx, outs[i]);
+    free(outs);
     return 0;
 }
 
 static void peer_cleanup(struct peer *p) {
     peer_stop(p, false);
     if (!p->tmp[0]) return;
-    char f[160];
+    char f[600];
     for (int i = 0; i < 4096; i++) {
         snprintf(f, sizeof(f), "%s/in_%d.npy", p->tmp, i);
         if (unlink(f) && i > CLI_MAX_INPUTS) break;
@@ -1218,12 +1235,12 @@ int mixrt_cmd_bench(int argc, char **argv) {
             feed = &peer_in;
         }
         if (peer_start(ctx, &peer, model_path, feed, threads)) goto done;
-        if (peer.on && peer_check(ctx, &peer, ref)) goto done;
+        if (peer.on && peer_check(ctx, &peer, ref, peer_model, peer_model ? &peer_io : &ref->io, feed)) goto done;
         if (peer.agrees == 0)
             fprintf(
                 stderr,
                 "mixrt: warning: peer: ONNX Runtime's outputs disagree with %s's (worst relative-norm error %.3g)\n",
-                ref->spec, peer.worst_rel);
+                peer.checked_with, peer.worst_rel);
         if (peer.on) {
             struct row *w = &rows[n_rows];
             memset(w, 0, sizeof(*w));
@@ -1408,11 +1425,10 @@ int mixrt_cmd_bench(int argc, char **argv) {
     }
     if (peer.wanted) {
         if (peer.agrees >= 0)
-            printf("peer: ONNX Runtime %s, %s: %s (worst relative-norm error %.3g, tolerance %.0e)\n",
+            printf("peer: ONNX Runtime %s, %s: %s with %s (worst relative-norm error %.3g, tolerance %.0e)\n",
                    peer.version[0] ? peer.version : "?", model_path, peer.agrees ? "outputs agree" : "OUTPUTS DISAGREE",
-                   peer.worst_rel, peer.tolerance);
-        else
-            printf("peer: %s\n", peer.refused);
+                   peer.checked_with, peer.worst_rel, peer.tolerance);
+        if (peer.refused[0]) printf("peer: %s%s\n", peer.refused, peer.agrees >= 0 ? "; its row is dropped" : "");
     }
     if (profile) profile_print(&prof, &rows[0]);
     fflush(stdout);
@@ -1441,12 +1457,19 @@ int mixrt_cmd_bench(int argc, char **argv) {
         fprintf(jf, ", \"batch\": %lld", batch);
         if (peer.wanted) {
             fputs(", \"peer\": {\"name\": \"ort\", \"version\": ", jf);
-            if (peer.version[0]) cli_json_string(jf, peer.version);
-            else fputs("null", jf);
+            if (peer.version[0])
+                cli_json_string(jf, peer.version);
+            else
+                fputs("null", jf);
             fputs(", \"agrees\": ", jf);
             fputs(peer.agrees < 0 ? "null" : peer.agrees ? "true" : "false", jf);
             fputs(", \"worst_rel_error\": ", jf);
             json_num(jf, peer.agrees < 0 ? NAN : peer.worst_rel);
+            fputs(", \"checked_with\": ", jf);
+            if (peer.agrees >= 0)
+                cli_json_string(jf, peer.checked_with);
+            else
+                fputs("null", jf);
             fputs(", \"error\": ", jf);
             if (peer.refused[0])
                 cli_json_string(jf, peer.refused);
