@@ -452,6 +452,7 @@ static void refusal_cases(void) {
         {"Relu", 14, 1, MIXRT_DTYPE_F16, 0, 0},              {"Relu", 14, 1, MIXRT_DTYPE_UNDEFINED, 0, 0},
         {"Pow", 15, 2, MIXRT_DTYPE_F32, MIXRT_DTYPE_F32, 3}, {"Pow", 15, 2, MIXRT_DTYPE_F32, MIXRT_DTYPE_F32, -1},
         {"Gelu", 17, 1, MIXRT_DTYPE_F32, 0, 0},              {"Cast", 19, 1, MIXRT_DTYPE_F32, 0, 0},
+        {"Relu", 99, 1, MIXRT_DTYPE_F32, 0, 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const struct mixrt_cpu_kernel *kern = kernel_for(cases[i].op);

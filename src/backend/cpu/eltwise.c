@@ -314,7 +314,9 @@ static bool pow_exponent(const struct mixrt_tensor *e, enum mixrt_elt_op *op) {
 static bool elt_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
     const struct op_info *info = find_op(n);
     if (!info) return no(why, why_size, "no element-wise kernel for %s", n->op_type);
-    if (n->opset < info->min_opset) return no(why, why_size, "%s does not exist at this opset", n->op_type);
+    /* opsets 1..23 are the ones whose semantics these kernels know (as the reference) */
+    if (n->opset < info->min_opset || n->opset > 23)
+        return no(why, why_size, "%s: no element-wise kernel at this opset", n->op_type);
     const struct mixrt_value *x = in_value(g, n, 0), *y = out_value(g, n, 0);
     if (!x || !y || n->n_outputs != 1) return no(why, why_size, "%s needs input 0 and exactly one output", n->op_type);
     if ((x->flags | y->flags) & (MIXRT_VALUE_SEQUENCE | MIXRT_VALUE_OPTIONAL))
