@@ -618,7 +618,10 @@ static int peer_start(mixrt_context_t ctx, struct peer *p, const char *model, co
         view.flags = 0;
         mixrt_status st = mixrt_npy_write(ctx, file, &view);
         if (st != MIXRT_STATUS_OK) {
-            rc = cli_fail_ctx_prefixed(ctx, st, "--peer ort: writing an input for ONNX Runtime");
+            /* e.g. a string input: .npy cannot carry it to node, so no peer (not an error) */
+            snprintf(p->refused, sizeof(p->refused), "input '%.200s' cannot be handed to ONNX Runtime: %.600s",
+                     in->names[i], mixrt_context_last_error(ctx));
+            rc = 0;
             goto fail;
         }
         snprintf(feeds[i], sizeof(feeds[i]), "%s=%s%s", in->names[i], file, bf16 ? ":bfloat16" : "");
@@ -1039,6 +1042,25 @@ static void profile_json(FILE *jf, const struct profile *pr) {
 
 /* ---- the command ---- */
 
+static const char bench_help[] =
+    "usage: mixrt bench MODEL.onnx|MODEL.plan [build options] [--input NAME=PATH ...] [--seed N]\n"
+    "                   [--iterations N | --duration-s S] [--warmup-ms MS] [--threads N]\n"
+    "                   [--compare SPEC;SPEC;...] [--peer ort] [--profile] [--json FILE] [--report FILE.html]\n"
+    "  Warms up for MS ms (default 200), then runs N times or for S seconds (default 3, at least\n"
+    "  10 runs); per row min/mean/median/p90/p95/p99/max latency, inferences/s and items/s\n"
+    "  (batch = dim 0 of the first input of rank >= 2), peak resident and planned activation memory.\n"
+    "  --compare: each SPEC is [MODEL@]PRECISIONS[:strong]; rows run interleaved, one run each per\n"
+    "    round; ratio = median / row 1's median, ratio [p10, p90] = 10th-90th percentile over rounds\n"
+    "    of each round's time / row 1's time in that round.\n"
+    "  --peer ort: the same model and inputs through ONNX Runtime (npm onnxruntime-node, installed\n"
+    "    on first use into ~/.cache/mixrt/ort or $MIXRT_ORT_DIR; needs node and npm) as one more\n"
+    "    row of the same rounds, same thread count; its outputs are checked against mixrt's.\n"
+    "  --profile: up to 10 observed runs of row 1 after the timed ones: per layer median time,\n"
+    "    share, precision, kernel, GFLOP/s (Conv, ConvTranspose, MatMul, Gemm); per op type.\n"
+    "  --threads N sets OMP_NUM_THREADS before any engine exists. --json FILE: DESIGN.md's object\n"
+    "    plus batch, items_per_s, ratio_p10, ratio_p90, activation_bytes, the peer row and profile.\n"
+    "  --report FILE.html: a self-contained page with the same figures.\n";
+
 static void fmt_mib(char *buf, size_t size, long long bytes) {
     if (bytes < 0)
         snprintf(buf, size, "-");
@@ -1101,6 +1123,10 @@ int mixrt_cmd_bench(int argc, char **argv) {
             if (!*v) cli_die_usage("--report needs a file name, got ''");
             if (!BENCH_HAVE_REPORT) cli_die_usage("--report: this build has no HTML report (tools/report.c)");
             report_path = v;
+        } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(bench_help, stdout);
+            cli_build_args_free(&b);
+            return 0;
         } else if (!strcmp(a, "--profile")) {
             profile = true;
         } else if (a[0] == '-' && a[1]) {
@@ -1394,7 +1420,7 @@ int mixrt_cmd_bench(int argc, char **argv) {
         struct row *w = &rows[r];
         char prec[64], act[32], iv[48];
         if (w->is_peer)
-            snprintf(prec, sizeof(prec), "onnxruntime");
+            snprintf(prec, sizeof(prec), "declared");
         else
             cli_precisions_str(prec, sizeof(prec), w->precisions);
         fmt_mib(act, sizeof(act), w->activation_bytes);
@@ -1483,7 +1509,7 @@ int mixrt_cmd_bench(int argc, char **argv) {
             char prec[64];
             const struct mixrt_build_options *o = w->is_peer ? NULL : mixrt_engine_options(w->e);
             if (w->is_peer)
-                snprintf(prec, sizeof(prec), "onnxruntime");
+                snprintf(prec, sizeof(prec), "declared");
             else
                 cli_precisions_str(prec, sizeof(prec), w->precisions);
             fputs(r ? ",\n  {\"spec\": " : "\n  {\"spec\": ", jf);
@@ -1519,7 +1545,13 @@ int mixrt_cmd_bench(int argc, char **argv) {
             json_num(jf, w->ratio_p10);
             fputs(", \"ratio_p90\": ", jf);
             json_num(jf, w->ratio_p90);
-            fprintf(jf, ", \"peak_rss_bytes\": %lld, \"activation_bytes\": ", w->is_peer ? peer.peak_rss : peak_rss);
+            long long rss = w->is_peer ? peer.peak_rss : peak_rss;
+            fputs(", \"peak_rss_bytes\": ", jf);
+            if (rss >= 0)
+                fprintf(jf, "%lld", rss);
+            else
+                fputs("null", jf);
+            fputs(", \"activation_bytes\": ", jf);
             if (w->activation_bytes >= 0)
                 fprintf(jf, "%lld", (long long)w->activation_bytes);
             else
@@ -1554,7 +1586,7 @@ int mixrt_cmd_bench(int argc, char **argv) {
             struct row *w = &rows[r];
             const struct mixrt_build_options *o = w->is_peer ? NULL : mixrt_engine_options(w->e);
             if (w->is_peer)
-                snprintf(precs[r], sizeof(precs[r]), "onnxruntime");
+                snprintf(precs[r], sizeof(precs[r]), "declared");
             else
                 cli_precisions_str(precs[r], sizeof(precs[r]), w->precisions);
             rr[r] = (struct report_row){w->spec,
