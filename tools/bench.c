@@ -1050,8 +1050,8 @@ static const char bench_help[] =
     "  10 runs); per row min/mean/median/p90/p95/p99/max latency, inferences/s and items/s\n"
     "  (batch = dim 0 of the first input of rank >= 2), peak resident and planned activation memory.\n"
     "  --compare: each SPEC is [MODEL@]PRECISIONS[:strong]; rows run interleaved, one run each per\n"
-    "    round; ratio = median / row 1's median, ratio [p10, p90] = 10th-90th percentile over rounds\n"
-    "    of each round's time / row 1's time in that round.\n"
+    "    round, the order rotated each round; ratio = median / row 1's median, ratio [p10, p90] =\n"
+    "    10th-90th percentile over rounds of each round's time / row 1's time in that round.\n"
     "  --peer ort: the same model and inputs through ONNX Runtime (npm onnxruntime-node, installed\n"
     "    on first use into ~/.cache/mixrt/ort or $MIXRT_ORT_DIR; needs node and npm) as one more\n"
     "    row of the same rounds, same thread count; its outputs are checked against mixrt's.\n"
@@ -1289,11 +1289,16 @@ int mixrt_cmd_bench(int argc, char **argv) {
     }
     cli_notes_quiet = false;
 
-    /* Warm-up by time, interleaved, at least one run per row. */
+    /* Rounds run every row once, in an order rotated by one each round (A B C, B C A,
+     * C A B, ...): no row always follows the same one. The row after the peer finds
+     * mixrt's worker threads asleep (measured on 2 busy cores: 0.3 ms -> 3-5 ms when one
+     * row always took that place); rotated, each row pays that in 1/n of its rounds. */
+    size_t warm_rounds = 0;
     double t0 = cli_now_ms();
     progress_begin("warm-up");
     do {
-        for (int r = 0; r < n_rows; r++) {
+        for (int j = 0; j < n_rows; j++) {
+            int r = (int)((warm_rounds + (size_t)j) % (size_t)n_rows);
             double ms;
             if (rows[r].is_peer && !peer_request(&peer, "run", &ms)) {
                 /* the peer is the last row: the others go on without it */
@@ -1307,17 +1312,19 @@ int mixrt_cmd_bench(int argc, char **argv) {
                 goto done;
             }
         }
+        warm_rounds++;
         progress_draw(warmup_ms > 0 ? (cli_now_ms() - t0) / warmup_ms : 1, NULL);
     } while (cli_now_ms() - t0 < warmup_ms);
     progress_end();
 
-    /* Measured rounds: A B C A B C ... */
+    /* Measured rounds, rotated likewise; ms[k] of every row is round k's. */
     t0 = cli_now_ms();
     size_t rounds = 0;
     progress_begin("measuring");
     while (iterations ? rounds < iterations : (rounds < 10 || cli_now_ms() - t0 < duration_s * 1e3)) {
-        for (int r = 0; r < n_rows; r++) {
-            struct row *w = &rows[r];
+        bool dropped = false;
+        for (int j = 0; j < n_rows; j++) {
+            struct row *w = &rows[(rounds + (size_t)j) % (size_t)n_rows];
             if (w->runs == w->cap) {
                 double *m = realloc(w->ms, 2 * w->cap * sizeof(double));
                 if (!m) {
@@ -1329,10 +1336,13 @@ int mixrt_cmd_bench(int argc, char **argv) {
                 w->cap *= 2;
             }
             if (w->is_peer && !peer_request(&peer, "run", &w->ms[w->runs])) {
-                /* dropped whole: a row with fewer runs than rounds has no per-round ratios */
+                /* dropped whole (a row with fewer runs than rounds has no per-round ratios),
+                 * with this unfinished round of the others */
                 progress_end();
                 fprintf(stderr, "mixrt: warning: peer: %s; its row is dropped\n", peer.refused);
                 n_rows--;
+                for (int r = 0; r < n_rows; r++) rows[r].runs = rounds;
+                dropped = true;
                 break;
             }
             if (!w->is_peer && run_once(ctx, w, &w->ms[w->runs])) {
@@ -1341,6 +1351,7 @@ int mixrt_cmd_bench(int argc, char **argv) {
             }
             w->runs++;
         }
+        if (dropped) continue;
         rounds++;
         double now = cli_now_ms();
         if (now - t0 >= 1000 && now - P.last >= (P.tty ? 100 : 1000)) {
