@@ -57,10 +57,12 @@ for fam in cnn transformer; do
 done
 
 echo
-echo "== bench: the seed's table (f32 model vs bf16 model, interleaved in one run)"
+echo "== bench: the seed's table (f32 model vs bf16 model) and ONNX Runtime, interleaved in one run"
+echo "   (HTML reports: $out/bench_*.html)"
 for fam in cnn transformer; do
   (cd "$out/models" && ../../../build/mixrt bench "${fam}_f32.onnx" --timing-cache ../timing.cache \
-     --compare "fp32,bf16;${fam}_bf16.onnx@fp32,bf16;${fam}_bf16.onnx@bf16;fp32" \
-     --duration-s 2 --json "../bench_${fam}.json" 2>/dev/null | sed -n '/^bench /,/^(ratio/p')
+     --compare "fp32,bf16;${fam}_bf16.onnx@fp32,bf16;${fam}_bf16.onnx@bf16;fp32" --peer ort \
+     --duration-s 2 --json "../bench_${fam}.json" --report "../bench_${fam}.html" 2>/dev/null \
+     | sed -n '/^bench /,/^(ratio/p')
   echo
 done

@@ -11,6 +11,10 @@ missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js and npm run ONNX Runtime (npm onnxruntime-node), the peer of the zoo tests and of
+# `mixrt bench --peer ort`. Any installed node will do (a distribution's or NodeSource's,
+# which bundles npm), so Debian's packages are added only when there is none.
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   SUDO=""
