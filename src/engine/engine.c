@@ -206,7 +206,7 @@ static mixrt_status select_kernels(struct mixrt_engine *e, struct mixrt_timing_c
     for (int i = 0; i < g->n_nodes; i++) {
         const struct mixrt_cpu_kernel *k = NULL;
         double ns = -1;
-        MIXRT_TRY(mixrt_tactics_choose(g, i, tc, false, e->opts.verbose, &k, &ns));
+        MIXRT_TRY(mixrt_tactics_choose(g, i, tc, false, e->opts.verbose, false, &k, &ns, NULL));
         if (!k) {
             mixrt_kernel_fn fn;
             MIXRT_TRY(mixrt_ref_find(e->ctx, &g->nodes[i], &fn)); /* records the named error */

@@ -311,7 +311,8 @@ fail:
 }
 
 mixrt_status mixrt_tactics_choose(struct mixrt_graph *g, int ni, struct mixrt_timing_cache *tc, bool time_ref,
-                                  int verbose, const struct mixrt_cpu_kernel **best, double *best_ns) {
+                                  int verbose, bool remeasure, const struct mixrt_cpu_kernel **best, double *best_ns,
+                                  bool *measured) {
     mixrt_context_t ctx = g->ctx;
     mixrt_status status = MIXRT_STATUS_OK;
     const struct mixrt_node *n = &g->nodes[ni];
@@ -356,12 +357,12 @@ mixrt_status mixrt_tactics_choose(struct mixrt_graph *g, int ni, struct mixrt_ti
         if (!strcmp(list[c]->name, "ref") && !only_ref) continue; /* the reference is the slowest by design */
         double t = -1;
         bool keyed = node_key(g, n, list[c]->name, tc ? tc->target : "", key, sizeof(key));
-        struct tc_entry *hit = tc && keyed ? tc_find(tc, key) : NULL;
+        struct tc_entry *hit = !remeasure && tc && keyed ? tc_find(tc, key) : NULL;
         bool shared = false;
         if (hit) {
             t = hit->ns;
             tc->hits++;
-        } else if (keyed && process_get(key, &t)) {
+        } else if (!remeasure && keyed && process_get(key, &t)) {
             shared = true;
             if (tc) MIXRT_TRY(tc_put(tc, key, t));
         } else {
@@ -389,6 +390,14 @@ mixrt_status mixrt_tactics_choose(struct mixrt_graph *g, int ni, struct mixrt_ti
                 in[j] = &tin[j];
             }
             MIXRT_TRY(time_kernel(g, n, list[c], in, &t));
+            if (measured) *measured = true;
+            if (remeasure && keyed) {
+                /* A second window: the fastest of both measurements stands. */
+                struct tc_entry *old = tc ? tc_find(tc, key) : NULL;
+                double prev;
+                if (old && old->ns < t) t = old->ns;
+                if (process_get(key, &prev) && prev < t) t = prev;
+            }
             if (tc && keyed) MIXRT_TRY(tc_put(tc, key, t));
             if (keyed) process_put(key, t);
         }

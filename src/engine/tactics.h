@@ -23,9 +23,12 @@ void mixrt_timing_cache_stats(const struct mixrt_timing_cache *tc, int *hits, in
 /* Times every kernel that supports node ni of g (g typed as it will run; shapes must be
  * known, else nothing is timed) and returns the fastest in *best with its best time
  * in *best_ns. The reference kernel is timed only when it is the sole candidate and
- * time_ref is set; otherwise it is the fallback with *best_ns = -1. */
+ * time_ref is set; otherwise it is the fallback with *best_ns = -1. remeasure ignores
+ * cached times and keeps the faster of the new and the cached one (a second timing
+ * window). *measured (may be NULL) is set when something was timed, not just looked up. */
 mixrt_status mixrt_tactics_choose(struct mixrt_graph *g, int ni, struct mixrt_timing_cache *tc, bool time_ref,
-                                  int verbose, const struct mixrt_cpu_kernel **best, double *best_ns);
+                                  int verbose, bool remeasure, const struct mixrt_cpu_kernel **best, double *best_ns,
+                                  bool *measured);
 
 /* The CPU target string of this machine: "cpu x86_64 <features>". */
 const char *mixrt_cpu_target(void);

@@ -526,7 +526,7 @@ static const struct mixrt_layer_precision *layer_rule(const struct mixrt_build_o
  * weights converted. The best optimized kernel's median in *ns (-1: only the reference
  * kernel runs it; not timed). */
 static mixrt_status time_as(struct lower_state *ls, int ni, mixrt_dtype p, const struct flex_op *fo, double *ns,
-                            const char **kname) {
+                            const char **kname, bool remeasure, bool *measured) {
     struct mixrt_graph *g = ls->g;
     mixrt_context_t ctx = g->ctx;
     struct mixrt_graph *t = NULL;
@@ -582,7 +582,7 @@ static mixrt_status time_as(struct lower_state *ls, int ni, mixrt_dtype p, const
         copy_shape(&t->values[v], src);
     }
     const struct mixrt_cpu_kernel *best = NULL;
-    MIXRT_TRY(mixrt_tactics_choose(t, tn, ls->tc, false, ls->opts->verbose, &best, ns));
+    MIXRT_TRY(mixrt_tactics_choose(t, tn, ls->tc, false, ls->opts->verbose, remeasure, &best, ns, measured));
     *kname = best ? best->name : "none";
 fail:
     if (t) {
@@ -691,10 +691,17 @@ mixrt_status mixrt_plan_lower(struct mixrt_graph *g, const struct mixrt_build_op
             bool any_timed = false;
             double tp[3];
             const char *kp[3];
-            for (int c = 0; c < nc; c++) {
-                MIXRT_TRY(time_as(&ls, ni, cands[c], fo, &tp[c], &kp[c]));
-                if (tp[c] >= 0) any_timed = true;
-            }
+            /* Two windows, alternating the precisions (A B ... A B ...), each candidate's
+             * fastest run kept: a burst of load on a shared machine then has to hit both
+             * windows of one candidate to bias the choice. Cached candidates are not
+             * re-timed. */
+            bool measured[3] = {false, false, false};
+            for (int pass = 0; pass < 2; pass++)
+                for (int c = 0; c < nc; c++) {
+                    if (pass == 1 && !measured[c]) continue;
+                    MIXRT_TRY(time_as(&ls, ni, cands[c], fo, &tp[c], &kp[c], pass == 1, &measured[c]));
+                    if (tp[c] >= 0) any_timed = true;
+                }
             if (any_timed) {
                 /* Fastest wins; within 3% the lower precision does (less memory traffic
                  * downstream, and ties do not flip with noise as often). */
