@@ -1,0 +1,330 @@
+#!/usr/bin/python3
+"""Tests of the Python package (python/mixrt) over the built libmixrt.so: the example models
+built and run from Python (fp32 and fp32,bf16) against `mixrt run` of the same plan
+(bit-exact) and against the float64 NumPy expected outputs of scripts/make_examples.py;
+bf16 in/out; save/load; errors; the seed's Linear(20,30) bf16 case; the mixrt.torch stub.
+
+usage: test_python.py            the API tests (unittest; needs MIXRT_LIBRARY, MIXRT_CLI,
+                                  MIXRT_EXAMPLES, PYTHONPATH=<repo>/python)
+       test_python.py --pip-install
+                                  `pip install ./python --target TMP --no-deps
+                                  --no-build-isolation`, then imports the installed copy;
+                                  exits 77 (ctest SKIP) when this Python has no pip."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+import warnings
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SKIP = 77
+
+
+def read_pb(path):
+    """A TensorProto file as a NumPy array; bf16 as its raw bits (uint16), exactly."""
+    t = onnx.TensorProto()
+    with open(path, "rb") as f:
+        t.ParseFromString(f.read())
+    if t.data_type == TensorProto.BFLOAT16:
+        if t.raw_data:
+            bits = np.frombuffer(t.raw_data, dtype="<u2").astype(np.uint16)
+        else:
+            bits = np.array(t.int32_data, dtype=np.uint16)
+        return bits.reshape(tuple(t.dims)), "bf16"
+    return numpy_helper.to_array(t), None
+
+
+def bf16_bits(a):
+    """float32 -> bf16 bits, round to nearest even (independent of the C library)."""
+    u = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+
+
+def bits_to_f32(b):
+    return (b.astype(np.uint32) << 16).view(np.float32)
+
+
+def rel_norm(a, b):
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300))
+
+
+def pip_install_test():
+    r = subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True, text=True)
+    if r.returncode != 0:
+        print(f"SKIP: {sys.executable} has no pip ({r.stderr.strip()[:200]}); "
+              "the pip install test did not run")
+        return SKIP
+    work = tempfile.mkdtemp(prefix="mixrt_pip_")
+    target = os.path.join(work, "site")
+    try:
+        # Installed from a copy of python/: setuptools writes build/ and *.egg-info beside
+        # the sources, which must not appear in the checkout (nor race other builds).
+        src = os.path.join(work, "python")
+        shutil.copytree(os.path.join(SRC, "python"), src,
+                        ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+        cmd = [sys.executable, "-m", "pip", "install", src, "--target", target, "--no-deps",
+               "--no-build-isolation", "--no-index", "--quiet", "--disable-pip-version-check"]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            print("FAIL: " + " ".join(cmd) + "\n" + r.stdout + r.stderr)
+            return 1
+        env = dict(os.environ)
+        env["PYTHONPATH"] = target
+        code = ("import mixrt, mixrt.torch, numpy as np, os, sys\n"
+                "assert os.path.dirname(mixrt.__file__).startswith(sys.argv[1]), mixrt.__file__\n"
+                "print('installed', mixrt.__file__, 'library', mixrt.library_path, mixrt.version())\n")
+        tiny = os.environ.get("MIXRT_TINY_MODEL")
+        if tiny:
+            code += ("e = mixrt.Engine.build(sys.argv[2], precision='fp32')\n"
+                     "o = e.run([np.ones(e.inputs[0].shape, np.float32)])\n"
+                     "print('ran', {k: v.shape for k, v in o.items()})\n")
+        r = subprocess.run([sys.executable, "-c", code, target] + ([tiny] if tiny else []),
+                           env=env, capture_output=True, text=True, cwd=target)
+        print(r.stdout + r.stderr)
+        return 0 if r.returncode == 0 else 1
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+class PythonPackage(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        import mixrt
+        cls.mixrt = mixrt
+        cls.cli = os.environ["MIXRT_CLI"]
+        cls.examples = os.environ["MIXRT_EXAMPLES"]
+        with open(os.path.join(cls.examples, "manifest.json")) as f:
+            cls.manifest = {m["name"]: m for m in json.load(f)["models"]}
+        cls.tmp = tempfile.mkdtemp(prefix="mixrt_pytest_")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def build(self, name, precision):
+        return self.mixrt.Engine.build(os.path.join(self.examples, name + ".onnx"),
+                                       precision=precision)
+
+    def example_input(self, name):
+        m = self.manifest[name]
+        arr, kind = read_pb(os.path.join(self.examples, m["inputs"][0]["file"]))
+        return m["inputs"][0]["name"], arr, kind
+
+    def cli_run(self, plan, in_name, in_file, out_dir):
+        os.makedirs(out_dir, exist_ok=True)
+        cmd = [self.cli, "run", plan, "--input", f"{in_name}={in_file}", "--output-dir", out_dir,
+               "--output-format", "pb"]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, " ".join(cmd) + "\n" + r.stdout + r.stderr)
+        return {f[:-3]: read_pb(os.path.join(out_dir, f)) for f in os.listdir(out_dir)
+                if f.endswith(".pb")}
+
+    # ---- the example models ------------------------------------------------------------
+    def test_examples_match_cli_and_reference(self):
+        # Tolerances against the f64 reference of the f32 weights: f16/bf16 models have
+        # rounded weights and inputs; fp32,bf16 computes in bf16 where the planner picks it.
+        tol = {("f32", "fp32"): 1e-4, ("f32", "fp32,bf16"): 3e-2,
+               ("f16", "fp32"): 1e-2, ("f16", "fp32,bf16"): 3e-2,
+               ("bf16", "fp32"): 3e-2, ("bf16", "fp32,bf16"): 3e-2}
+        report = []
+        for kind in ("cnn", "transformer"):
+            for dt in ("f32", "f16", "bf16"):
+                name = f"{kind}_{dt}"
+                m = self.manifest[name]
+                in_name, x, xkind = self.example_input(name)
+                for prec in ("fp32", "fp32,bf16"):
+                    with self.subTest(model=name, precision=prec):
+                        eng = self.build(name, prec)
+                        plan = os.path.join(self.tmp, f"{name}_{prec.replace(',', '_')}.plan")
+                        eng.save(plan)
+                        got = eng.run({in_name: x}, bf16_output="bits")
+                        cli = self.cli_run(plan, in_name,
+                                           os.path.join(self.examples, m["inputs"][0]["file"]),
+                                           os.path.join(self.tmp, "out_" + os.path.basename(plan)))
+                        for o in m["outputs"]:
+                            a = got[o["name"]]
+                            b, bkind = cli[o["name"]]
+                            self.assertEqual(a.dtype, b.dtype, o["name"])
+                            self.assertEqual(a.shape, b.shape)
+                            # bit-exact: compare the bytes (NaN-safe)
+                            self.assertEqual(a.tobytes(), b.tobytes(),
+                                             f"{name} {prec}: Python and `mixrt run` differ")
+                            ref, _ = read_pb(os.path.join(self.examples, o["expected_f32"]))
+                            val = bits_to_f32(a) if bkind == "bf16" else a
+                            err = rel_norm(val, ref)
+                            report.append(f"{name:18s} {prec:10s} rel-norm vs f64 ref {err:.2e}")
+                            self.assertLessEqual(err, tol[(dt, prec)], f"{name} {prec}")
+        print("\n" + "\n".join(report), file=sys.stderr)
+
+    # ---- bf16 I/O ----------------------------------------------------------------------
+    def test_bf16_inputs_and_outputs(self):
+        import mixrt.engine as me
+        eng = self.build("cnn_bf16", "fp32")
+        self.assertEqual(eng.inputs[0].dtype, "bf16")
+        self.assertEqual(eng.outputs[0].dtype, "bf16")
+        in_name = eng.inputs[0].name
+        x32 = np.random.default_rng(7).uniform(-1, 1, (1, 3, 32, 32)).astype(np.float32)
+        bits = bf16_bits(x32)
+        me._bf16_warned = False
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            out_f32 = eng.run({in_name: x32})           # float32 in: rounded (RNE) in C
+            out_bits_in = eng.run({in_name: bits})      # uint16 in: raw bf16 bits
+            eng.run([x32])
+        mine = [x for x in w if "bf16" in str(x.message)]
+        self.assertEqual(len(mine), 1, [str(x.message) for x in w])
+        self.assertIn("float32", str(mine[0].message))
+        o = eng.outputs[0].name
+        self.assertEqual(out_f32[o].dtype, np.float32)
+        self.assertEqual(out_f32[o].tobytes(), out_bits_in[o].tobytes())
+        raw = eng.run({in_name: bits}, bf16_output="bits")[o]
+        self.assertEqual(raw.dtype, np.uint16)
+        # float32 output is the exact widening of the bits
+        self.assertEqual(bits_to_f32(raw).tobytes(), out_f32[o].tobytes())
+        # non-contiguous and big-endian float32 inputs give the same result (copied)
+        xt = np.ascontiguousarray(x32.transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2)
+        self.assertFalse(xt.flags.c_contiguous)
+        self.assertEqual(eng.run({in_name: xt})[o].tobytes(), out_f32[o].tobytes())
+        self.assertEqual(eng.run({in_name: x32.astype(">f4")})[o].tobytes(),
+                         out_f32[o].tobytes())
+
+    # ---- save / load -------------------------------------------------------------------
+    def test_save_load_roundtrip(self):
+        eng = self.build("transformer_f32", ("fp32", "bf16"))
+        plan = os.path.join(self.tmp, "rt.plan")
+        eng.save(plan)
+        eng2 = self.mixrt.Engine.load(plan)
+        self.assertEqual(eng.inputs, eng2.inputs)
+        self.assertEqual(eng.outputs, eng2.outputs)
+        self.assertEqual(eng.inspect(), eng2.inspect())
+        layers = eng.inspect()
+        self.assertTrue(layers and set(layers[0]) == {"name", "op", "kernel", "precision"})
+        in_name, x, _ = self.example_input("transformer_f32")
+        a, b = eng.run({in_name: x}), eng2.run([x])
+        for k in a:
+            self.assertEqual(a[k].tobytes(), b[k].tobytes())
+        eng2.close()
+        with self.assertRaises(self.mixrt.MixrtError):
+            eng2.run([x])
+        with self.mixrt.Engine.load(plan) as e3:
+            self.assertEqual(e3.run([x])[eng.outputs[0].name].tobytes(),
+                             a[eng.outputs[0].name].tobytes())
+
+    # ---- errors ------------------------------------------------------------------------
+    def test_errors(self):
+        E = self.mixrt.MixrtError
+        with self.assertRaises(E) as c:
+            self.mixrt.Engine.build(os.path.join(self.tmp, "missing.onnx"))
+        self.assertEqual(c.exception.status_name, "IO_ERROR")
+        self.assertIn("missing.onnx", c.exception.message)
+        with self.assertRaises(E) as c:
+            self.mixrt.Engine.load(os.path.join(self.examples, "cnn_f32.onnx"))  # not a plan
+        self.assertNotEqual(c.exception.status, 0)
+        self.assertTrue(c.exception.message)
+        with self.assertRaises(E) as c:
+            self.build("cnn_f32", "fp32,fp8")
+        self.assertEqual(c.exception.status_name, "INVALID_ARGUMENT")
+        self.assertIn("fp8", c.exception.message)
+        with self.assertRaises(E) as c:
+            self.mixrt.Engine.build(os.path.join(self.examples, "cnn_f32.onnx"),
+                                    constraints="sometimes")
+        self.assertEqual(c.exception.status_name, "INVALID_ARGUMENT")
+
+        eng = self.build("cnn_f32", "fp32")
+        in_name = eng.inputs[0].name
+        good = np.zeros((1, 3, 32, 32), np.float32)
+        eng.run({in_name: good})
+        cases = [({in_name: good.astype(np.float64)}, "f64"),          # wrong dtype
+                 ({in_name: np.zeros((1, 3, 16, 32), np.float32)}, "16"),  # wrong shape
+                 ({"nope": good}, "nope"),                              # unknown name
+                 ({}, in_name)]                                         # missing input
+        for feed, needle in cases:
+            with self.subTest(needle=needle):
+                with self.assertRaises(E) as c:
+                    eng.run(feed)
+                self.assertEqual(c.exception.status_name, "INVALID_ARGUMENT",
+                                 c.exception.message)
+                self.assertIn(needle, c.exception.message)
+                self.assertIn(c.exception.status_name, str(c.exception))
+        with self.assertRaises(E) as c:
+            eng.run([good, good])
+        self.assertEqual(c.exception.status_name, "INVALID_ARGUMENT")
+        with self.assertRaises(E) as c:
+            eng.run({in_name: np.zeros((1, 3, 32, 32), np.complex64)})
+        self.assertEqual(c.exception.status_name, "UNSUPPORTED_DTYPE")
+        # the engine still works after the errors
+        self.assertEqual(eng.run({in_name: good})[eng.outputs[0].name].shape, (1, 10))
+
+    # ---- the seed's failing case -------------------------------------------------------
+    def test_seed_linear_bf16(self):
+        """nn.Linear(20, 30).bfloat16(), input (128, 20) bf16, enabled precisions {bf16}:
+        here as an ONNX MatMul + Add with bf16 weights, compared with a float64 NumPy
+        computation from the same bf16-rounded weights and input."""
+        rng = np.random.default_rng(2024)
+        bound = 1 / np.sqrt(20)
+        w = rng.uniform(-bound, bound, (30, 20)).astype(np.float32)  # torch's (out, in)
+        b = rng.uniform(-bound, bound, (30,)).astype(np.float32)
+        x = rng.standard_normal((128, 20)).astype(np.float32)
+        wt_bits, b_bits, x_bits = bf16_bits(w.T.copy()), bf16_bits(b), bf16_bits(x)
+
+        def init(name, bits):
+            t = TensorProto()
+            t.name = name
+            t.data_type = TensorProto.BFLOAT16
+            t.dims.extend(bits.shape)
+            t.raw_data = bits.astype("<u2").tobytes()
+            return t
+
+        graph = helper.make_graph(
+            [helper.make_node("MatMul", ["input", "weight_t"], ["mm"], name="linear.matmul"),
+             helper.make_node("Add", ["mm", "bias"], ["output"], name="linear.add")],
+            "linear_bf16",
+            [helper.make_tensor_value_info("input", TensorProto.BFLOAT16, [128, 20])],
+            [helper.make_tensor_value_info("output", TensorProto.BFLOAT16, [128, 30])],
+            [init("weight_t", wt_bits), init("bias", b_bits)])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        onnx.checker.check_model(model)
+        path = os.path.join(self.tmp, "linear_bf16.onnx")
+        onnx.save(model, path)
+
+        ref = (bits_to_f32(x_bits).astype(np.float64) @ bits_to_f32(wt_bits).astype(np.float64)
+               + bits_to_f32(b_bits).astype(np.float64))
+        report = []
+        for kw in ({"precision": {"bf16"}}, {"precision": ("fp32", "bf16")},
+                   {"precision": "fp32"}, {"precision": {"bf16"}, "strongly_typed": True}):
+            with self.subTest(**{k: str(v) for k, v in kw.items()}):
+                eng = self.mixrt.Engine.build(path, **kw)
+                out_bits = eng.run({"input": x_bits}, bf16_output="bits")["output"]
+                self.assertEqual(out_bits.shape, (128, 30))
+                out_f32in = eng.run({"input": x}, bf16_output="bits")["output"]
+                self.assertEqual(out_bits.tobytes(), out_f32in.tobytes())
+                err = rel_norm(bits_to_f32(out_bits), ref)
+                report.append(f"seed Linear(20,30) bf16 {kw}: rel-norm {err:.2e}, layers "
+                              + ", ".join(f"{l['op']}:{l['kernel']}:{l['precision']}"
+                                          for l in eng.inspect()))
+                self.assertLessEqual(err, 1e-2)
+        print("\n" + "\n".join(report), file=sys.stderr)
+
+    # ---- mixrt.torch -------------------------------------------------------------------
+    def test_torch_stub(self):
+        import mixrt.torch as mt
+        if mt.available():
+            self.skipTest("torch is installed: the stub path is not taken")
+        with self.assertRaises(ImportError) as c:
+            mt.compile(object(), [])
+        self.assertIn("PyTorch", str(c.exception))
+
+
+if __name__ == "__main__":
+    if "--pip-install" in sys.argv[1:]:
+        sys.exit(pip_install_test())
+    unittest.main(verbosity=2)
