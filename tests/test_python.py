@@ -9,13 +9,15 @@ usage: test_python.py            the API tests (unittest; needs MIXRT_LIBRARY, M
        test_python.py --pip-install
                                   `pip install ./python --target TMP --no-deps
                                   --no-build-isolation`, then imports the installed copy;
-                                  exits 77 (ctest SKIP) when this Python has no pip."""
+                                  exits 77 (ctest SKIP) when this Python has no pip.
+       test_python.py --torch     mixrt.torch.compile against PyTorch (exits 77 without torch)."""
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 import warnings
 
@@ -212,6 +214,10 @@ class PythonPackage(unittest.TestCase):
         a, b = eng.run({in_name: x}), eng2.run([x])
         for k in a:
             self.assertEqual(a[k].tobytes(), b[k].tobytes())
+        # one bare array for a one-input engine is that input, not a list of its rows
+        c = eng.run(x)
+        for k in a:
+            self.assertEqual(a[k].tobytes(), c[k].tobytes())
         eng2.close()
         with self.assertRaises(self.mixrt.MixrtError):
             eng2.run([x])
@@ -324,7 +330,133 @@ class PythonPackage(unittest.TestCase):
         self.assertIn("PyTorch", str(c.exception))
 
 
+def torch_test():
+    """mixrt.torch.compile against PyTorch itself (run where torch is installed, e.g. the
+    GPU machine; exits 77 without torch): the seed's Linear(20, 30).bfloat16() case with
+    the three precision settings, the engine cache, a small CNN in f32 and bf16, and when
+    installed torchvision's ResNet-50 and a transformers BERT (random weights)."""
+    try:
+        import torch
+    except ImportError as e:
+        print(f"SKIP: no torch in {sys.executable} ({e})")
+        return SKIP
+    import mixrt
+    import mixrt.torch as mt
+    torch.manual_seed(0)
+    cache = tempfile.mkdtemp(prefix="mixrt_torch_")
+    settings = {"{fp32}": {torch.float32}, "{fp32,bf16}": {torch.float32, torch.bfloat16},
+                "{bf16}": {torch.bfloat16}}
+    failures = []
+
+    def rel(a, b):
+        a = a.detach().double().cpu()
+        b = b.detach().double().cpu()
+        return float((a - b).norm() / b.norm().clamp_min(1e-300))
+
+    def check(label, module, inputs, tol, prec):
+        t0 = time.perf_counter()
+        try:
+            comp = mt.compile(module, inputs, enabled_precisions=prec, cache_dir=cache)
+            t1 = time.perf_counter()
+            got = comp(*inputs)
+        except (mixrt.MixrtError, RuntimeError) as e:  # this case fails; the others run
+            print(f"FAIL {label}: {e}", flush=True)
+            failures.append(label)
+            return None
+        with torch.no_grad():
+            want = module(*inputs)
+        if isinstance(want, (tuple, list)) or hasattr(want, "last_hidden_state"):
+            want = want[0]
+            got = got[0] if isinstance(got, tuple) else got
+        ok = got.dtype == want.dtype and tuple(got.shape) == tuple(want.shape)
+        err = rel(got, want) if ok else float("inf")
+        ok = ok and err <= tol
+        print(f"{'PASS' if ok else 'FAIL'} {label}: dtype {got.dtype} vs {want.dtype}, shape "
+              f"{tuple(got.shape)}, |PyTorch| {want.double().norm():.3g}, rel-norm vs "
+              f"PyTorch {err:.2e} (tol {tol:g}), compile "
+              f"{t1 - t0:.1f} s", flush=True)
+        if not ok:
+            failures.append(label)
+        return comp
+
+    # The seed's failing case.
+    lin = torch.nn.Linear(20, 30).bfloat16().eval()
+    x = torch.randn(128, 20).bfloat16()
+    for name, prec in settings.items():
+        check(f"Linear(20,30).bfloat16() x(128,20) bf16 {name}", lin, [x], 1e-2, prec)
+    # Its float64 truth from the same bf16 weights and input.
+    comp = mt.compile(lin, [x], enabled_precisions={torch.bfloat16}, cache_dir=cache)
+    truth = x.double() @ lin.weight.double().t() + lin.bias.double()
+    e = rel(comp(x), truth)
+    print(f"{'PASS' if e <= 1e-2 else 'FAIL'} seed vs float64 truth: rel-norm {e:.2e}")
+    if e > 1e-2:
+        failures.append("seed vs float64")
+    # The cache: a second compile loads the plan built by the first.
+    again = mt.compile(lin, [x], enabled_precisions={torch.bfloat16}, cache_dir=cache)
+    if again.plan_path != comp.plan_path or not os.path.exists(again.plan_path):
+        failures.append("cache")
+    print(f"cache: {again.plan_path}")
+
+    cnn = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.BatchNorm2d(16), torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2), torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(32, 10)).eval()
+    xc = torch.randn(2, 3, 32, 32)
+    for name, prec in settings.items():
+        check(f"small CNN f32 {name}", cnn, [xc], 1e-4 if name == "{fp32}" else 3e-2, prec)
+    cnn_bf = torch.nn.Sequential(*[m for m in cnn]).bfloat16().eval()
+    for name, prec in settings.items():
+        check(f"small CNN bf16 {name}", cnn_bf, [xc.bfloat16()], 3e-2, prec)
+
+    try:
+        import torchvision
+    except ImportError:
+        print("SKIP ResNet-50: no torchvision")
+    else:
+        rn = torchvision.models.resnet50(weights=None).eval()
+        xr = torch.randn(1, 3, 224, 224)
+        for name, prec in settings.items():
+            check(f"ResNet-50 f32 {name}", rn, [xr], 1e-3 if name == "{fp32}" else 5e-2, prec)
+        rnb = torchvision.models.resnet50(weights=None).eval()
+        rnb.load_state_dict(rn.state_dict())
+        rnb = rnb.bfloat16()
+        for name, prec in settings.items():
+            check(f"ResNet-50 bf16 {name}", rnb, [xr.bfloat16()], 5e-2, prec)
+    try:
+        import transformers
+    except ImportError:
+        print("SKIP BERT: no transformers")
+    else:
+        cfg = transformers.BertConfig(hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
+                                      intermediate_size=1024)
+        class Bert(torch.nn.Module):
+            """last_hidden_state only (the tracer cannot take BertModel's kwargs)."""
+
+            def __init__(self):
+                super().__init__()
+                self.bert = transformers.BertModel(cfg).eval()
+
+            def forward(self, ids):
+                return self.bert(input_ids=ids, return_dict=False)[0]
+
+        bert = Bert().eval()
+        ids = torch.randint(0, cfg.vocab_size, (2, 64))
+        for name, prec in settings.items():
+            check(f"BERT(4x256) f32 {name}", bert, [ids], 1e-3 if name == "{fp32}" else 5e-2,
+                  prec)
+        bert_bf = Bert().eval()
+        bert_bf.load_state_dict(bert.state_dict())
+        bert_bf = bert_bf.bfloat16()
+        for name, prec in settings.items():
+            check(f"BERT(4x256) bf16 {name}", bert_bf, [ids], 5e-2, prec)
+    shutil.rmtree(cache, ignore_errors=True)
+    print(f"torch tests: {len(failures)} failed" + (f": {failures}" if failures else ""))
+    return 1 if failures else 0
+
+
 if __name__ == "__main__":
     if "--pip-install" in sys.argv[1:]:
         sys.exit(pip_install_test())
+    if "--torch" in sys.argv[1:]:
+        sys.exit(torch_test())
     unittest.main(verbosity=2)

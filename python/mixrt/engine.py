@@ -400,6 +400,8 @@ class Engine:
         if isinstance(inputs, dict):
             items = list(inputs.items())
         else:
+            if isinstance(inputs, np.ndarray) or _is_torch_tensor(inputs):
+                inputs = [inputs]  # one bare array: never iterate over its first axis
             seq = list(inputs)
             if not len(self._in_required) <= len(seq) <= len(self._inputs):
                 raise _argerr(f"{len(seq)} inputs given as a list, the engine takes "

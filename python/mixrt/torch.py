@@ -4,6 +4,7 @@ returning torch tensors. Importable without PyTorch; compile() then raises Impor
 Invariant: bf16 tensors cross to and from the C library as raw bits (torch.int16 views
 <-> NumPy uint16), never through a NumPy bf16 dtype (there is none)."""
 import hashlib
+import inspect
 import os
 import tempfile
 
@@ -117,6 +118,34 @@ def _from_numpy(a, dtype_name, device):
     return t.to(device) if device is not None and device.type != "cpu" else t
 
 
+def _export(torch, module, example_inputs, path, in_names, out_names, opset):
+    """torch.onnx.export with the TorchScript exporter first (the form every torch since
+    1.x has; torch >= 2.9 defaults to the dynamo one), then the dynamo exporter where the
+    first fails and torch has it (e.g. bf16 models the TorchScript exporter cannot type)."""
+    try:
+        has_dynamo = "dynamo" in inspect.signature(torch.onnx.export).parameters
+    except (TypeError, ValueError):
+        has_dynamo = False
+    args = tuple(example_inputs)
+    common = dict(input_names=in_names, output_names=out_names, opset_version=opset)
+    try:
+        with torch.no_grad():
+            torch.onnx.export(module, args, path, do_constant_folding=True,
+                              **(dict(dynamo=False) if has_dynamo else {}), **common)
+        return
+    except Exception as first:
+        if not has_dynamo:
+            raise RuntimeError(f"mixrt.torch: torch.onnx.export failed: {first}") from first
+        first_error = first
+    try:
+        with torch.no_grad():
+            torch.onnx.export(module, args, path, dynamo=True, external_data=False, **common)
+    except Exception as second:
+        raise RuntimeError(
+            "mixrt.torch: torch.onnx.export failed with the TorchScript exporter "
+            f"({first_error}) and with the dynamo exporter ({second})") from second
+
+
 class CompiledModule:
     """The callable compile() returns: calls the engine with torch tensors (positional, in
     the order of the example inputs) and returns a tensor, or a tuple when the module has
@@ -195,10 +224,7 @@ def compile(module, example_inputs, enabled_precisions=None, backend="cpu",
             fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=folder)
             os.close(fd)
             try:
-                with torch.no_grad():
-                    torch.onnx.export(module, tuple(example_inputs), tmp,
-                                      input_names=in_names, output_names=out_names,
-                                      opset_version=int(opset), do_constant_folding=True)
+                _export(torch, module, example_inputs, tmp, in_names, out_names, int(opset))
                 os.replace(tmp, onnx_path)  # a half-written export never has the cached name
             finally:
                 if os.path.exists(tmp):
