@@ -165,7 +165,11 @@ class Engine:
         self._ctx = _ctx
         self._engine = _engine
         self._lock = threading.Lock()
-        self._read_io()
+        try:
+            self._read_io()
+        except BaseException:
+            self.close()  # the engine and context are ours from the first line
+            raise
 
     # ---- construction ------------------------------------------------------------------
     @staticmethod
