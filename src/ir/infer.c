@@ -143,6 +143,37 @@ static int64_t window_out(int64_t in, int64_t k, int64_t stride, int64_t dil, in
     return (ceil_mode ? span / stride + (span % stride != 0) : span / stride) + 1;
 }
 
+/* Dtype-only facts for ops whose shapes are not inferred here: the precision planner
+ * needs to know which values are float data even where shapes stay unknown. */
+static struct shape infer_dtype_only(const struct mixrt_graph *g, const struct mixrt_node *n, int oi,
+                                     const struct shape *x) {
+    static const char *const same0[] = {
+        "Expand", "Tile", "Gather", "GatherElements", "GatherND", "Slice", "Squeeze", "Pad", "ReduceMean",
+        "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum",
+        "ReduceLogSumExp", "ReduceSumSquare", "Resize", "Upsample", "DepthToSpace", "SpaceToDepth", "ScatterND",
+        "ScatterElements", "Scatter", "ReverseSequence", "Compress", "Range", "Einsum", "ConvTranspose",
+        "GlobalLpPool", "MaxUnpool", "RoiAlign", "GridSample", "CenterCropPad", "Col2Im", NULL};
+    const char *op = n->op_type;
+    struct shape out = unknown_shape(MIXRT_DTYPE_UNDEFINED);
+    for (int i = 0; same0[i]; i++)
+        if (oi == 0 && !strcmp(op, same0[i])) return unknown_shape(x->dtype);
+    if (!strcmp(op, "Split")) return unknown_shape(x->dtype);
+    if (!strcmp(op, "TopK")) return unknown_shape(oi == 0 ? x->dtype : MIXRT_DTYPE_I64);
+    if (oi == 0 && (!strcmp(op, "NonZero") || !strcmp(op, "ArgMax") || !strcmp(op, "ArgMin")))
+        return unknown_shape(MIXRT_DTYPE_I64);
+    if (oi == 0 && !strcmp(op, "Size")) {
+        out.dtype = MIXRT_DTYPE_I64;
+        out.rank = 0;
+        return out;
+    }
+    if (oi == 0 && !strcmp(op, "ConstantOfShape")) {
+        const struct mixrt_attr *v = mixrt_node_attr(n, "value");
+        return unknown_shape(v && v->t ? v->t->dtype : MIXRT_DTYPE_F32);
+    }
+    if (oi == 0 && !strcmp(op, "OneHot") && n->n_inputs >= 3) return unknown_shape(value_shape(g, n->inputs[2]).dtype);
+    return out;
+}
+
 /* Output 0 shape of Conv / pooling ops from input 0 (and W for Conv). */
 static struct shape infer_window(const struct mixrt_graph *g, const struct mixrt_node *n, bool is_conv) {
     struct shape x = value_shape(g, n->inputs[0]), out = unknown_shape(x.dtype);
@@ -202,6 +233,11 @@ static struct shape infer_node(const struct mixrt_graph *g, const struct mixrt_n
     if (n->domain[0]) return out;
     if (oi == 0 && is_unary_same(op)) return x;
     if (oi == 0 && is_broadcast(op, &to_bool)) {
+        /* Inputs share one type (T): when input 0's is unknown, another input's tells it. */
+        for (int i = 1; x.dtype == MIXRT_DTYPE_UNDEFINED && i < n->n_inputs && strcmp(op, "Pow") &&
+                        strcmp(op, "BitShift");
+             i++)
+            if (n->inputs[i] >= 0) x.dtype = value_shape(g, n->inputs[i]).dtype;
         out = x;
         if (!strcmp(op, "Add") || !strcmp(op, "Sub") || !strcmp(op, "Mul") || !strcmp(op, "Div")) {
             if (n->opset < 7 && mixrt_node_attr_int(n, "broadcast", 0)) return x; /* legacy: shape of A */
@@ -216,7 +252,9 @@ static struct shape infer_node(const struct mixrt_graph *g, const struct mixrt_n
         return out;
     }
     if (oi == 0 && !strcmp(op, "Where") && n->n_inputs == 3) {
-        struct shape a = value_shape(g, n->inputs[1]), b = value_shape(g, n->inputs[2]), t = unknown_shape(a.dtype);
+        struct shape a = value_shape(g, n->inputs[1]), b = value_shape(g, n->inputs[2]);
+        if (a.dtype == MIXRT_DTYPE_UNDEFINED) a.dtype = b.dtype;
+        struct shape t = unknown_shape(a.dtype);
         if (shape_broadcast(&x, &a, &t) && shape_broadcast(&t, &b, &out)) out.dtype = a.dtype;
         else out = unknown_shape(a.dtype);
         return out;
@@ -348,7 +386,7 @@ static struct shape infer_node(const struct mixrt_graph *g, const struct mixrt_n
         return out;
     }
     if (!strcmp(op, "If") || !strcmp(op, "Loop") || !strcmp(op, "Scan")) return out;
-    return out;
+    return infer_dtype_only(g, n, oi, &x);
 }
 
 /* Merges inferred facts into the value; false on a contradiction with what it says. */

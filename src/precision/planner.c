@@ -624,8 +624,16 @@ mixrt_status mixrt_plan_lower(struct mixrt_graph *g, const struct mixrt_build_op
         const struct flex_op *fo = flex_find(&g->nodes[ni]);
         const struct mixrt_layer_precision *rule = layer_rule(opts, &g->nodes[ni]);
         if (rule) rule_used[rule - opts->layer_precisions] = true;
-        bool has_data = false;
-        for (int j = 0; fo && j < g->nodes[ni].n_inputs; j++) has_data |= data_input(g, &g->nodes[ni], fo, j);
+        bool has_data = false, untyped = false;
+        for (int j = 0; fo && j < g->nodes[ni].n_inputs; j++) {
+            has_data |= data_input(g, &g->nodes[ni], fo, j);
+            /* An input inference could not type might be float data: the node cannot be
+             * planned safely, so it keeps f32 (its inputs' lowering, if any, is undone). */
+            if (g->nodes[ni].inputs[j] >= 0 && !(j < 32 && (fo->keep >> j) & 1u) &&
+                g->values[g->nodes[ni].inputs[j]].dtype == MIXRT_DTYPE_UNDEFINED)
+                untyped = true;
+        }
+        if (untyped) has_data = false;
         /* Outputs read by a subgraph by name must keep the dtype the body was typed with. */
         bool pinned = false;
         for (int j = 0; j < g->nodes[ni].n_outputs; j++) {
@@ -637,9 +645,10 @@ mixrt_status mixrt_plan_lower(struct mixrt_graph *g, const struct mixrt_build_op
         if (!fo || !has_data || pinned) {
             /* Not precision-flexible: every lowered input goes back to f32 (exact). */
             if (rule && rule->dtype != MIXRT_DTYPE_F32) {
-                const char *why = !fo ? "the op is not precision-flexible"
-                                : !has_data ? "it has no float data"
-                                            : "a subgraph reads its output by name";
+                const char *why = !fo         ? "the op is not precision-flexible"
+                                  : untyped   ? "the dtype of one of its inputs is not known statically"
+                                  : !has_data ? "it has no float data"
+                                              : "a subgraph reads its output by name";
                 if (opts->constraints == MIXRT_CONSTRAINTS_OBEY) {
                     status = mixrt_error(ctx, MIXRT_STATUS_UNSUPPORTED, "cannot build %s node '%s': "
                                          "--layer-precision '%s:%s' cannot be obeyed: %s "
@@ -759,7 +768,12 @@ mixrt_status mixrt_plan_lower(struct mixrt_graph *g, const struct mixrt_build_op
         }
         for (int j = 0; j < g->nodes[ni].n_outputs; j++) {
             int vo = g->nodes[ni].outputs[j];
-            if (vo >= 0 && g->values[vo].dtype == MIXRT_DTYPE_F32) g->values[vo].dtype = p;
+            /* Output 0 of every flexible op (every output of Split) is of the type
+             * variable T, known or not. */
+            bool t_out = j == 0 || !strcmp(g->nodes[ni].op_type, "Split");
+            if (vo >= 0 && (g->values[vo].dtype == MIXRT_DTYPE_F32 ||
+                            (t_out && g->values[vo].dtype == MIXRT_DTYPE_UNDEFINED)))
+                g->values[vo].dtype = p;
         }
     }
     /* Graph outputs keep the dtype they had before lowering (the I/O contract). */
