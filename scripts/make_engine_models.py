@@ -62,6 +62,21 @@ def tiny(out):
     save(g, os.path.join(out, "tiny_f32.onnx"))
 
 
+def qdq(out):
+    """An int8 input dequantized into a MatMul: DequantizeLinear's output dtype is not
+    inferred statically, so the planner must not lower the MatMul on a guess."""
+    rng = np.random.default_rng(11)
+    w = numpy_helper.from_array((rng.standard_normal((16, 8)) * 0.3).astype(np.float32), "w")
+    sc = numpy_helper.from_array(np.array(0.05, dtype=np.float32), "scale")
+    zp = numpy_helper.from_array(np.array(0, dtype=np.int8), "zp")
+    nodes = [helper.make_node("DequantizeLinear", ["xq", "scale", "zp"], ["x"], name="dq"),
+             helper.make_node("MatMul", ["x", "w"], ["h"], name="mm"),
+             helper.make_node("Relu", ["h"], ["y"], name="relu")]
+    g = helper.make_graph(nodes, "qdq", [helper.make_tensor_value_info("xq", TensorProto.INT8, [4, 16])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 8])], [w, sc, zp])
+    save(g, os.path.join(out, "qdq_f32.onnx"), opset=13)
+
+
 def dtype_cases(out):
     # Raw ONNX dtype numbers: onnx 1.12's Python predates some of them (elem_type is an int32 field).
     F8E4M3FN, C64, INT4 = 17, 14, 22
@@ -106,6 +121,7 @@ def main():
         mlp(out, name, elem)
     dtype_cases(out)
     tiny(out)
+    qdq(out)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,8 @@ static int make_inputs(mixrt_engine_t e, struct mixrt_tensor **in, const char **
                 ((int64_t *)in[n]->data)[k] = (int64_t)(fabs(v) * 7);
             } else if (vi.dtype == MIXRT_DTYPE_I32) {
                 ((int32_t *)in[n]->data)[k] = (int32_t)(fabs(v) * 7);
+            } else if (vi.dtype == MIXRT_DTYPE_I8) {
+                ((int8_t *)in[n]->data)[k] = (int8_t)(v * 127);
             } else if (vi.dtype == MIXRT_DTYPE_BOOL) {
                 ((uint8_t *)in[n]->data)[k] = v > 0;
             }
@@ -126,7 +128,7 @@ static size_t count_precision(mixrt_engine_t e, const char *op, mixrt_dtype p) {
 }
 
 static void test_precisions(void) {
-    static const char *files[] = {"mlp_f32", "mlp_bf16", "mlp_f16"};
+    static const char *files[] = {"mlp_f32", "mlp_bf16", "mlp_f16", "qdq_f32"};
     static const char *ex[] = {"cnn_f32", "cnn_bf16", "cnn_f16", "transformer_f32", "transformer_bf16",
                                "transformer_f16"};
     struct {
@@ -141,9 +143,9 @@ static void test_precisions(void) {
         {MIXRT_PRECISION_FP32, 1, 2e-2},
     };
     char path[2048];
-    for (size_t f = 0; f < 9; f++) {
-        if (f < 3) snprintf(path, sizeof(path), "%s/%s.onnx", models, files[f]);
-        else snprintf(path, sizeof(path), "%s/%s.onnx", examples, ex[f - 3]);
+    for (size_t f = 0; f < 10; f++) {
+        if (f < 4) snprintf(path, sizeof(path), "%s/%s.onnx", models, files[f]);
+        else snprintf(path, sizeof(path), "%s/%s.onnx", examples, ex[f - 4]);
         for (size_t s = 0; s < sizeof(settings) / sizeof(settings[0]); s++) {
             struct mixrt_build_options o;
             mixrt_build_options_init(&o);
