@@ -75,6 +75,15 @@ def qdq(out):
     g = helper.make_graph(nodes, "qdq", [helper.make_tensor_value_info("xq", TensorProto.INT8, [4, 16])],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 8])], [w, sc, zp])
     save(g, os.path.join(out, "qdq_f32.onnx"), opset=13)
+    # CastLike's output dtype (input 1's) is not inferred statically (kept so on purpose
+    # here): the MatMul behind it has an untyped input and must stay f32 when planned.
+    like = numpy_helper.from_array(np.array([0.0], dtype=np.float32), "like")
+    nodes = [helper.make_node("CastLike", ["xi", "like"], ["x"], name="castlike"),
+             helper.make_node("MatMul", ["x", "w"], ["h"], name="mm"),
+             helper.make_node("Relu", ["h"], ["y"], name="relu")]
+    g = helper.make_graph(nodes, "untyped", [helper.make_tensor_value_info("xi", TensorProto.INT32, [4, 16])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 8])], [w, like])
+    save(g, os.path.join(out, "untyped_f32.onnx"), opset=15)
 
 
 def dtype_cases(out):

@@ -128,7 +128,7 @@ static size_t count_precision(mixrt_engine_t e, const char *op, mixrt_dtype p) {
 }
 
 static void test_precisions(void) {
-    static const char *files[] = {"mlp_f32", "mlp_bf16", "mlp_f16", "qdq_f32"};
+    static const char *files[] = {"mlp_f32", "mlp_bf16", "mlp_f16", "qdq_f32", "untyped_f32"};
     static const char *ex[] = {"cnn_f32", "cnn_bf16", "cnn_f16", "transformer_f32", "transformer_bf16",
                                "transformer_f16"};
     struct {
@@ -143,9 +143,9 @@ static void test_precisions(void) {
         {MIXRT_PRECISION_FP32, 1, 2e-2},
     };
     char path[2048];
-    for (size_t f = 0; f < 10; f++) {
-        if (f < 4) snprintf(path, sizeof(path), "%s/%s.onnx", models, files[f]);
-        else snprintf(path, sizeof(path), "%s/%s.onnx", examples, ex[f - 4]);
+    for (size_t f = 0; f < 11; f++) {
+        if (f < 5) snprintf(path, sizeof(path), "%s/%s.onnx", models, files[f]);
+        else snprintf(path, sizeof(path), "%s/%s.onnx", examples, ex[f - 5]);
         for (size_t s = 0; s < sizeof(settings) / sizeof(settings[0]); s++) {
             struct mixrt_build_options o;
             mixrt_build_options_init(&o);

@@ -171,6 +171,12 @@ static struct shape infer_dtype_only(const struct mixrt_graph *g, const struct m
         return unknown_shape(v && v->t ? v->t->dtype : MIXRT_DTYPE_F32);
     }
     if (oi == 0 && !strcmp(op, "OneHot") && n->n_inputs >= 3) return unknown_shape(value_shape(g, n->inputs[2]).dtype);
+    if (oi == 0 && !strcmp(op, "DequantizeLinear") && n->n_inputs >= 2 && n->inputs[1] >= 0) {
+        /* The shape of x in the dtype of the scale (f32 before opset 19). */
+        out = *x;
+        out.dtype = n->opset < 19 ? MIXRT_DTYPE_F32 : value_shape(g, n->inputs[1]).dtype;
+        return out;
+    }
     return out;
 }
 
