@@ -188,7 +188,7 @@ class Engine:
         return err
 
     @classmethod
-    def build(cls, onnx_path, precision=("fp32", "bf16"), strongly_typed=False, backend="cpu",
+    def build(cls, onnx_path, precision=("fp32",), strongly_typed=False, backend="cpu",
               layer_precision=None, constraints="none", unsupported_dtype="error",
               shapes=None, timing_cache=None, require_full=False, verbose=False):
         """Builds an engine from an ONNX file.
