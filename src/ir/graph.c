@@ -1,6 +1,7 @@
 /* graph.c - IR graph containers: values and nodes in growable arrays from the graph's
  * arena, name lookup, attribute access and topological ordering. Subgraphs share the
  * main graph's arena, so destroying the main graph frees everything. */
+#include <stdio.h>
 #include <string.h>
 
 #include "ir/graph.h"
@@ -241,4 +242,32 @@ fail:
     mixrt_free(ctx, done, (size_t)(n ? n : 1) * sizeof(bool));
     mixrt_free(ctx, ready, (size_t)(g->n_values ? g->n_values : 1) * sizeof(bool));
     return status;
+}
+
+static void mark_outer_reads(const struct mixrt_graph *g, const struct mixrt_graph *sub, bool *used) {
+    for (int i = 0; i < sub->n_values; i++) {
+        if (!(sub->values[i].flags & MIXRT_VALUE_OUTER)) continue;
+        int vi = mixrt_graph_find_value(g, sub->values[i].name);
+        if (vi >= 0) used[vi] = true;
+    }
+    for (int n = 0; n < sub->n_nodes; n++) mixrt_node_mark_outer_reads(g, &sub->nodes[n], used);
+}
+
+void mixrt_node_mark_outer_reads(const struct mixrt_graph *g, const struct mixrt_node *n, bool *used) {
+    for (int a = 0; a < n->n_attrs; a++) {
+        const struct mixrt_attr *at = &n->attrs[a];
+        if (at->g) mark_outer_reads(g, at->g, used);
+        for (size_t j = 0; at->graphs && j < at->n; j++)
+            if (at->graphs[j]) mark_outer_reads(g, at->graphs[j], used);
+    }
+}
+
+int mixrt_graph_add_unique_value(struct mixrt_graph *g, const char *base, const char *suffix) {
+    char name[600];
+    for (int k = 0; k < 10000; k++) {
+        if (k) snprintf(name, sizeof(name), "%.500s%s_%d", base, suffix, k);
+        else snprintf(name, sizeof(name), "%.500s%s", base, suffix);
+        if (mixrt_graph_find_value(g, name) < 0) return mixrt_graph_get_or_add_value(g, name);
+    }
+    return -1;
 }

@@ -128,6 +128,19 @@ int64_t mixrt_graph_opset(const struct mixrt_graph *g, const char *domain);
  * node and input named); so does a cycle. */
 mixrt_status mixrt_graph_toposort(struct mixrt_graph *g, int **order);
 
+/* Marks in used[] (indexed by g's values) the values of g that the subgraphs of node n
+ * (If/Loop/Scan bodies, at any depth) read by name. A name an intermediate graph
+ * redefines is still marked: one value too many is harmless to every caller. */
+void mixrt_node_mark_outer_reads(const struct mixrt_graph *g, const struct mixrt_node *n, bool *used);
+/* A new value named "<base><suffix>" (with "_<k>" added when taken), unique in g; its
+ * index, or -1 on out-of-memory. */
+int mixrt_graph_add_unique_value(struct mixrt_graph *g, const char *base, const char *suffix);
+/* Value vi holds a constant that cannot be overridden at run time (not a graph input,
+ * not an outer-scope name). */
+static inline bool mixrt_graph_is_fixed_const(const struct mixrt_graph *g, int vi) {
+    return vi >= 0 && g->values[vi].init && !(g->values[vi].flags & (MIXRT_VALUE_GRAPH_INPUT | MIXRT_VALUE_OUTER));
+}
+
 /* Attribute lookup; NULL when absent. */
 const struct mixrt_attr *mixrt_node_attr(const struct mixrt_node *n, const char *name);
 int64_t mixrt_node_attr_int(const struct mixrt_node *n, const char *name, int64_t dflt);

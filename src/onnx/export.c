@@ -320,24 +320,6 @@ static bool wants_value_info(const struct mixrt_value *v) {
            (v->flags & (MIXRT_VALUE_SEQUENCE | MIXRT_VALUE_OPTIONAL));
 }
 
-/* Marks in used[] the values of g that the subgraphs under node attributes of sub read
- * by name (their OUTER values, at any depth). A name an intermediate graph redefines
- * is still marked: keeping a weight too many is harmless. */
-static void mark_outer_uses(const struct mixrt_graph *g, const struct mixrt_graph *sub, bool *used) {
-    for (int i = 0; i < sub->n_values; i++) {
-        if (!(sub->values[i].flags & MIXRT_VALUE_OUTER)) continue;
-        int vi = mixrt_graph_find_value(g, sub->values[i].name);
-        if (vi >= 0) used[vi] = true;
-    }
-    for (int n = 0; n < sub->n_nodes; n++)
-        for (int k = 0; k < sub->nodes[n].n_attrs; k++) {
-            const struct mixrt_attr *a = &sub->nodes[n].attrs[k];
-            if (a->g) mark_outer_uses(g, a->g, used);
-            for (size_t j = 0; a->graphs && j < a->n; j++)
-                if (a->graphs[j]) mark_outer_uses(g, a->graphs[j], used);
-        }
-}
-
 /* used[v]: read by a node of g or, by name, from one of its subgraphs; or a graph
  * input or output. Arena memory. */
 static bool *find_used(struct exporter *ex, const struct mixrt_graph *g) {
@@ -349,12 +331,7 @@ static bool *find_used(struct exporter *ex, const struct mixrt_graph *g) {
         const struct mixrt_node *nd = &g->nodes[n];
         for (int i = 0; i < nd->n_inputs; i++)
             if (nd->inputs[i] >= 0 && nd->inputs[i] < g->n_values) used[nd->inputs[i]] = true;
-        for (int k = 0; k < nd->n_attrs; k++) {
-            const struct mixrt_attr *a = &nd->attrs[k];
-            if (a->g) mark_outer_uses(g, a->g, used);
-            for (size_t j = 0; a->graphs && j < a->n; j++)
-                if (a->graphs[j]) mark_outer_uses(g, a->graphs[j], used);
-        }
+        mixrt_node_mark_outer_reads(g, nd, used);
     }
     return used;
 }

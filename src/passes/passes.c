@@ -15,20 +15,6 @@ struct pass_state {
     bool *is_output;  /* [n_values]: a graph output */
 };
 
-static void mark_outer(const struct mixrt_graph *g, const struct mixrt_graph *sub, bool *used) {
-    for (int i = 0; i < sub->n_values; i++) {
-        if (!(sub->values[i].flags & MIXRT_VALUE_OUTER)) continue;
-        int vi = mixrt_graph_find_value(g, sub->values[i].name);
-        if (vi >= 0) used[vi] = true;
-    }
-    for (int n = 0; n < sub->n_nodes; n++)
-        for (int a = 0; a < sub->nodes[n].n_attrs; a++) {
-            const struct mixrt_attr *at = &sub->nodes[n].attrs[a];
-            if (at->g) mark_outer(g, at->g, used);
-            for (size_t j = 0; at->graphs && j < at->n; j++) mark_outer(g, at->graphs[j], used);
-        }
-}
-
 static bool node_has_subgraph(const struct mixrt_node *n) {
     for (int a = 0; a < n->n_attrs; a++)
         if (n->attrs[a].g || n->attrs[a].graphs) return true;
@@ -43,12 +29,7 @@ static mixrt_status state_begin(struct pass_state *st) {
     st->outer_used = mixrt_calloc(g->ctx, nv, sizeof(bool));
     st->is_output = mixrt_calloc(g->ctx, nv, sizeof(bool));
     if (!st->dead || !st->outer_used || !st->is_output) return MIXRT_STATUS_OUT_OF_MEMORY;
-    for (int i = 0; i < g->n_nodes; i++)
-        for (int a = 0; a < g->nodes[i].n_attrs; a++) {
-            const struct mixrt_attr *at = &g->nodes[i].attrs[a];
-            if (at->g) mark_outer(g, at->g, st->outer_used);
-            for (size_t j = 0; at->graphs && j < at->n; j++) mark_outer(g, at->graphs[j], st->outer_used);
-        }
+    for (int i = 0; i < g->n_nodes; i++) mixrt_node_mark_outer_reads(g, &g->nodes[i], st->outer_used);
     for (int i = 0; i < g->n_outputs; i++) st->is_output[g->outputs[i]] = true;
     return MIXRT_STATUS_OK;
 }
@@ -129,10 +110,6 @@ static int count_uses(const struct pass_state *st, int vi) {
     return uses;
 }
 
-/* A constant that cannot be overridden at run time. */
-static bool is_fixed_const(const struct mixrt_graph *g, int vi) {
-    return vi >= 0 && g->values[vi].init && !(g->values[vi].flags & (MIXRT_VALUE_GRAPH_INPUT | MIXRT_VALUE_OUTER));
-}
 
 /* Makes value vi a constant holding t (an arena struct owning its data). */
 static void set_const(struct mixrt_graph *g, int vi, struct mixrt_tensor *t) {
@@ -239,7 +216,7 @@ static mixrt_status pass_const_fold(struct pass_state *st, int *removed) {
         for (int j = 0; j < nd->n_inputs && all_const; j++) {
             if (nd->inputs[j] < 0) continue;
             n_present++;
-            all_const = is_fixed_const(g, nd->inputs[j]);
+            all_const = mixrt_graph_is_fixed_const(g, nd->inputs[j]);
         }
         if (!all_const || n_present == 0) continue;
         /* Where inference knows an output is too large, do not even compute it. */
@@ -333,11 +310,7 @@ static mixrt_status pass_dce(struct pass_state *st, int *removed) {
         }
         for (int j = 0; j < nd->n_inputs; j++)
             if (nd->inputs[j] >= 0) live[nd->inputs[j]] = true;
-        for (int a = 0; a < nd->n_attrs; a++) {
-            const struct mixrt_attr *at = &nd->attrs[a];
-            if (at->g) mark_outer(g, at->g, live);
-            for (size_t j = 0; at->graphs && j < at->n; j++) mark_outer(g, at->graphs[j], live);
-        }
+        mixrt_node_mark_outer_reads(g, nd, live);
     }
     /* Values whose producer is gone have no producer. */
     for (int i = 0; i < g->n_values; i++)
@@ -478,17 +451,6 @@ static mixrt_status pass_cast_elim(struct pass_state *st, int *removed) {
 
 /* ---- Conv + BatchNormalization folding ---------------------------------------------------- */
 
-/* A fresh value name "<base><suffix>", unique in g; -1 on out-of-memory. */
-static int new_value(struct mixrt_graph *g, const char *base, const char *suffix) {
-    char name[512];
-    for (int k = 0; k < 1000; k++) {
-        if (k) snprintf(name, sizeof(name), "%.400s%s_%d", base, suffix, k);
-        else snprintf(name, sizeof(name), "%.400s%s", base, suffix);
-        if (mixrt_graph_find_value(g, name) < 0) return mixrt_graph_get_or_add_value(g, name);
-    }
-    return -1;
-}
-
 static bool is_float(mixrt_dtype t) { return float_digits(t) > 0; }
 
 /* Folds BN(Conv(x, W, B)) into Conv(x, W', B') when the BN runs in inference mode, only
@@ -513,16 +475,16 @@ static mixrt_status fold_conv_bn(struct pass_state *st, int bn_i, bool *done) {
     for (int j = 1; j < bn->n_outputs; j++)
         if (bn->outputs[j] >= 0 && count_uses(st, bn->outputs[j]) > 0) return MIXRT_STATUS_OK;
     for (int j = 1; j < 5; j++)
-        if (!is_fixed_const(g, bn->inputs[j]) || !is_float(g->values[bn->inputs[j]].init->dtype)) return MIXRT_STATUS_OK;
+        if (!mixrt_graph_is_fixed_const(g, bn->inputs[j]) || !is_float(g->values[bn->inputs[j]].init->dtype)) return MIXRT_STATUS_OK;
     int c = bn->inputs[0];
     int conv_i = g->values[c].producer;
     if (conv_i < 0 || st->dead[conv_i] || count_uses(st, c) != 1) return MIXRT_STATUS_OK;
     const struct mixrt_node *conv = &g->nodes[conv_i];
     if (conv->domain[0] || strcmp(conv->op_type, "Conv") || conv->n_inputs < 2 || conv->n_outputs != 1 ||
-        conv->outputs[0] != c || !is_fixed_const(g, conv->inputs[1]))
+        conv->outputs[0] != c || !mixrt_graph_is_fixed_const(g, conv->inputs[1]))
         return MIXRT_STATUS_OK;
     bool has_b = conv->n_inputs >= 3 && conv->inputs[2] >= 0;
-    if (has_b && !is_fixed_const(g, conv->inputs[2])) return MIXRT_STATUS_OK;
+    if (has_b && !mixrt_graph_is_fixed_const(g, conv->inputs[2])) return MIXRT_STATUS_OK;
     const struct mixrt_tensor *W = g->values[conv->inputs[1]].init;
     const struct mixrt_tensor *B = has_b ? g->values[conv->inputs[2]].init : NULL;
     if (!is_float(W->dtype) || W->rank < 3 || (B && (B->dtype != W->dtype || B->rank != 1))) return MIXRT_STATUS_OK;
@@ -561,8 +523,8 @@ static mixrt_status fold_conv_bn(struct pass_state *st, int bn_i, bool *done) {
     }
     /* Names: the Conv's node name keeps them readable and unique. */
     const char *cname = g->nodes[conv_i].name;
-    int vw = new_value(g, cname, "_bnfold_W");
-    int vb = vw >= 0 ? new_value(g, cname, "_bnfold_B") : -1;
+    int vw = mixrt_graph_add_unique_value(g, cname, "_bnfold_W");
+    int vb = vw >= 0 ? mixrt_graph_add_unique_value(g, cname, "_bnfold_B") : -1;
     int *ins = mixrt_arena_calloc(g->arena, 3, sizeof(int));
     if (vw < 0 || vb < 0 || !ins) {
         mixrt_tensor_release(ctx, tw);

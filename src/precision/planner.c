@@ -26,17 +26,6 @@ static const char *prec_name(mixrt_dtype t) {
     }
 }
 
-/* A fresh value named "<base><suffix>" unique in g; -1 on out-of-memory. */
-static int fresh_value(struct mixrt_graph *g, const char *base, const char *suffix) {
-    char name[600];
-    for (int k = 0; k < 10000; k++) {
-        if (k) snprintf(name, sizeof(name), "%.500s%s_%d", base, suffix, k);
-        else snprintf(name, sizeof(name), "%.500s%s", base, suffix);
-        if (mixrt_graph_find_value(g, name) < 0) return mixrt_graph_get_or_add_value(g, name);
-    }
-    return -1;
-}
-
 static bool fresh_node_name(const struct mixrt_graph *g, const char *base, char *out, size_t size) {
     for (int k = 0; k < 10000; k++) {
         if (k) snprintf(out, size, "%.400s_%d", base, k);
@@ -95,34 +84,11 @@ static mixrt_status convert_const(struct mixrt_graph *g, const struct mixrt_tens
     return MIXRT_STATUS_OK;
 }
 
-static bool is_fixed_const(const struct mixrt_graph *g, int vi) {
-    return vi >= 0 && g->values[vi].init && !(g->values[vi].flags & (MIXRT_VALUE_GRAPH_INPUT | MIXRT_VALUE_OUTER));
-}
-
 /* Values read by name from subgraphs (their dtype must not change under them). */
-static void mark_outer(const struct mixrt_graph *g, const struct mixrt_graph *sub, bool *used) {
-    for (int i = 0; i < sub->n_values; i++) {
-        if (!(sub->values[i].flags & MIXRT_VALUE_OUTER)) continue;
-        int vi = mixrt_graph_find_value(g, sub->values[i].name);
-        if (vi >= 0) used[vi] = true;
-    }
-    for (int n = 0; n < sub->n_nodes; n++)
-        for (int a = 0; a < sub->nodes[n].n_attrs; a++) {
-            const struct mixrt_attr *at = &sub->nodes[n].attrs[a];
-            if (at->g) mark_outer(g, at->g, used);
-            for (size_t j = 0; at->graphs && j < at->n; j++) mark_outer(g, at->graphs[j], used);
-        }
-}
-
 static bool *outer_used_set(struct mixrt_graph *g) {
     bool *used = mixrt_calloc(g->ctx, (size_t)(g->n_values > 0 ? g->n_values : 1), sizeof(bool));
     if (!used) return NULL;
-    for (int i = 0; i < g->n_nodes; i++)
-        for (int a = 0; a < g->nodes[i].n_attrs; a++) {
-            const struct mixrt_attr *at = &g->nodes[i].attrs[a];
-            if (at->g) mark_outer(g, at->g, used);
-            for (size_t j = 0; at->graphs && j < at->n; j++) mark_outer(g, at->graphs[j], used);
-        }
+    for (int i = 0; i < g->n_nodes; i++) mixrt_node_mark_outer_reads(g, &g->nodes[i], used);
     return used;
 }
 
@@ -316,7 +282,7 @@ static void rename_outer_refs(struct mixrt_graph *sub, const char *from, const c
  * cast to d. Returns the new (pre-cast) value, or -1 on out-of-memory. */
 static int split_output(struct mixrt_graph *g, int vi, mixrt_dtype inner, const char *suffix) {
     int p = g->values[vi].producer;
-    int nv = fresh_value(g, g->values[vi].name, suffix);
+    int nv = mixrt_graph_add_unique_value(g, g->values[vi].name, suffix);
     if (nv < 0) return -1;
     struct mixrt_value *v = &g->values[vi];
     g->values[nv].dtype = inner;
@@ -358,7 +324,7 @@ mixrt_status mixrt_plan_canonicalize(struct mixrt_graph *g, mixrt_dtype to) {
         for (int n = 0; n < nn0 && !used; n++)
             for (int j = 0; j < g->nodes[n].n_inputs; j++) used |= g->nodes[n].inputs[j] == vi;
         if (!used) continue;
-        int nv = fresh_value(g, g->values[vi].name, suffix);
+        int nv = mixrt_graph_add_unique_value(g, g->values[vi].name, suffix);
         MIXRT_CHECK(ctx, nv >= 0, MIXRT_STATUS_OUT_OF_MEMORY, "out of memory");
         for (int n = 0; n < nn0; n++) {
             for (int j = 0; j < g->nodes[n].n_inputs; j++)
@@ -494,9 +460,9 @@ static mixrt_status value_as(struct lower_state *ls, int vi, mixrt_dtype to, int
     }
     char suffix[16];
     snprintf(suffix, sizeof(suffix), "__%s", prec_name(to));
-    int nv = fresh_value(g, g->values[vi].name, suffix);
+    int nv = mixrt_graph_add_unique_value(g, g->values[vi].name, suffix);
     if (nv < 0) return MIXRT_STATUS_OUT_OF_MEMORY;
-    if (is_fixed_const(g, vi)) {
+    if (mixrt_graph_is_fixed_const(g, vi)) {
         struct mixrt_tensor *nt;
         mixrt_status status = convert_const(g, g->values[vi].init, to, &nt);
         if (status != MIXRT_STATUS_OK) return status;
@@ -560,7 +526,7 @@ static mixrt_status time_as(struct lower_state *ls, int ni, mixrt_dtype p, const
         bool data = data_input(g, n, fo, j);
         t->values[v].dtype = data ? p : src->dtype;
         copy_shape(&t->values[v], src);
-        if (is_fixed_const(g, n->inputs[j])) {
+        if (mixrt_graph_is_fixed_const(g, n->inputs[j])) {
             struct mixrt_tensor *nt;
             MIXRT_TRY(convert_const(t, src->init, t->values[v].dtype, &nt));
             t->values[v].init = nt;
@@ -739,7 +705,7 @@ mixrt_status mixrt_plan_lower(struct mixrt_graph *g, const struct mixrt_build_op
             mixrt_dtype narrow = MIXRT_DTYPE_F32;
             bool mixed = false;
             for (int j = 0; j < g->nodes[ni].n_inputs; j++) {
-                if (!data_input(g, &g->nodes[ni], fo, j) || is_fixed_const(g, g->nodes[ni].inputs[j])) continue;
+                if (!data_input(g, &g->nodes[ni], fo, j) || mixrt_graph_is_fixed_const(g, g->nodes[ni].inputs[j])) continue;
                 mixrt_dtype d = g->values[g->nodes[ni].inputs[j]].dtype;
                 if (d == MIXRT_DTYPE_F32) continue;
                 if (narrow != MIXRT_DTYPE_F32 && narrow != d) mixed = true;
