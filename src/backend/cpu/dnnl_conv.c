@@ -18,27 +18,6 @@ struct conv_geom {
     int64_t ydims[5];
 };
 
-/* Reads ints attribute name: exactly n values in [min, CONV_ATTR_MAX] (dflt each when absent). */
-static mixrt_status conv_ints(struct mixrt_kernel_ctx *k, const char *name, int n, int64_t dflt, int64_t min,
-                              int64_t *out) {
-    size_t cnt = 0;
-    const int64_t *v = mixrt_node_attr_ints(k->node, name, &cnt);
-    if (!v) {
-        for (int i = 0; i < n; i++) out[i] = dflt;
-        return MIXRT_STATUS_OK;
-    }
-    if (cnt != (size_t)n)
-        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "attribute '%s' has %zu values, expected %d", name, cnt,
-                                  n);
-    for (int i = 0; i < n; i++) {
-        if (v[i] < min || v[i] > CONV_ATTR_MAX)
-            return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "attribute '%s'[%d] is %lld, expected %lld..%lld",
-                                      name, i, (long long)v[i], (long long)min, (long long)CONV_ATTR_MAX);
-        out[i] = v[i];
-    }
-    return MIXRT_STATUS_OK;
-}
-
 /* Validates X, W, B and the attributes; fills g (output dims, resolved pads). */
 static mixrt_status conv_geom(struct mixrt_kernel_ctx *k, const struct mixrt_tensor *x, const struct mixrt_tensor *w,
                               const struct mixrt_tensor *b, struct conv_geom *g) {
@@ -83,9 +62,9 @@ static mixrt_status conv_geom(struct mixrt_kernel_ctx *k, const struct mixrt_ten
         return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
                                   "attribute 'auto_pad' is '%s', expected NOTSET, SAME_UPPER, SAME_LOWER or VALID", ap);
     int64_t pads[6];
-    if ((status = conv_ints(k, "strides", g->nd, 1, 1, g->s)) != MIXRT_STATUS_OK ||
-        (status = conv_ints(k, "dilations", g->nd, 1, 1, g->d)) != MIXRT_STATUS_OK ||
-        (status = conv_ints(k, "pads", 2 * g->nd, 0, 0, pads)) != MIXRT_STATUS_OK)
+    if ((status = mixrt_kernel_attr_ints_n(k, "strides", g->nd, 1, 1, CONV_ATTR_MAX, g->s)) != MIXRT_STATUS_OK ||
+        (status = mixrt_kernel_attr_ints_n(k, "dilations", g->nd, 1, 1, CONV_ATTR_MAX, g->d)) != MIXRT_STATUS_OK ||
+        (status = mixrt_kernel_attr_ints_n(k, "pads", 2 * g->nd, 0, 0, CONV_ATTR_MAX, pads)) != MIXRT_STATUS_OK)
         return status;
     g->ydims[0] = g->N, g->ydims[1] = g->M;
     for (int i = 0; i < g->nd; i++) {

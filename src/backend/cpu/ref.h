@@ -94,6 +94,10 @@ mixrt_status mixrt_kernel_check_float(struct mixrt_kernel_ctx *k, int i);
 mixrt_status mixrt_kernel_check_dtype(struct mixrt_kernel_ctx *k, int i, const mixrt_dtype *allowed);
 /* Checks inputs a and b have the same dtype. */
 mixrt_status mixrt_kernel_check_same_dtype(struct mixrt_kernel_ctx *k, int a, int b);
+/* The ints attribute name as exactly n values, each in [min, max] (named error otherwise);
+ * every value dflt when the attribute is absent. */
+mixrt_status mixrt_kernel_attr_ints_n(struct mixrt_kernel_ctx *k, const char *name, int n, int64_t dflt, int64_t min,
+                                      int64_t max, int64_t *out);
 /* Reads an integer tensor (any int type) of at most max elements into vals; *n set. */
 mixrt_status mixrt_kernel_read_ints(struct mixrt_kernel_ctx *k, int i, int64_t *vals,
                                     size_t max, size_t *n);

@@ -689,27 +689,6 @@ struct qconv {
     int64_t s[MIXRT_MAX_RANK], d[MIXRT_MAX_RANK], pb[MIXRT_MAX_RANK], pe[MIXRT_MAX_RANK];
 };
 
-/* An ints attribute of exactly n entries, each in [min, QCONV_ATTR_MAX]; dflt when absent. */
-static mixrt_status qconv_ints(struct mixrt_kernel_ctx *k, const char *name, int n, int64_t dflt, int64_t min,
-                               int64_t *out) {
-    size_t cnt = 0;
-    const int64_t *v = mixrt_node_attr_ints(k->node, name, &cnt);
-    if (!v) {
-        for (int i = 0; i < n; i++) out[i] = dflt;
-        return MIXRT_STATUS_OK;
-    }
-    if (cnt != (size_t)n)
-        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "attribute '%s' has %zu entries, expected %d", name,
-                                  cnt, n);
-    for (int i = 0; i < n; i++) {
-        if (v[i] < min || v[i] > QCONV_ATTR_MAX)
-            return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "attribute '%s'[%d] is %lld, expected %lld..%lld",
-                                      name, i, (long long)v[i], (long long)min, (long long)QCONV_ATTR_MAX);
-        out[i] = v[i];
-    }
-    return MIXRT_STATUS_OK;
-}
-
 /* Shapes of x (input 0) and w (input iw), the window attributes and the output dims. */
 static mixrt_status qconv_init(struct mixrt_kernel_ctx *k, const struct mixrt_tensor *x, int iw,
                                const struct mixrt_tensor *w, struct qconv *g) {
@@ -750,10 +729,10 @@ static mixrt_status qconv_init(struct mixrt_kernel_ctx *k, const struct mixrt_te
             return bad_input(k, MIXRT_STATUS_INVALID_MODEL, iw, w, "but attribute 'kernel_shape' is %s",
                              mixrt_dims_str(d, sizeof(d), (int)cnt, ks));
     }
-    if ((status = qconv_ints(k, "strides", g->nd, 1, 1, g->s)) != MIXRT_STATUS_OK) return status;
-    if ((status = qconv_ints(k, "dilations", g->nd, 1, 1, g->d)) != MIXRT_STATUS_OK) return status;
+    if ((status = mixrt_kernel_attr_ints_n(k, "strides", g->nd, 1, 1, QCONV_ATTR_MAX, g->s)) != MIXRT_STATUS_OK) return status;
+    if ((status = mixrt_kernel_attr_ints_n(k, "dilations", g->nd, 1, 1, QCONV_ATTR_MAX, g->d)) != MIXRT_STATUS_OK) return status;
     int64_t pads[2 * MIXRT_MAX_RANK];
-    if ((status = qconv_ints(k, "pads", 2 * g->nd, 0, 0, pads)) != MIXRT_STATUS_OK) return status;
+    if ((status = mixrt_kernel_attr_ints_n(k, "pads", 2 * g->nd, 0, 0, QCONV_ATTR_MAX, pads)) != MIXRT_STATUS_OK) return status;
     const char *ap = mixrt_node_attr_string(k->node, "auto_pad", "NOTSET");
     bool same_upper = !strcmp(ap, "SAME_UPPER"), same_lower = !strcmp(ap, "SAME_LOWER"), valid = !strcmp(ap, "VALID");
     if (!same_upper && !same_lower && !valid && strcmp(ap, "NOTSET") && ap[0])

@@ -212,3 +212,23 @@ void mixrt_rng_seed_node(struct mixrt_rng *g, const struct mixrt_kernel_ctx *k) 
     }
     for (int i = 0; i < 4; i++) g->s[i] = splitmix64(&key);
 }
+
+mixrt_status mixrt_kernel_attr_ints_n(struct mixrt_kernel_ctx *k, const char *name, int n, int64_t dflt, int64_t min,
+                                      int64_t max, int64_t *out) {
+    size_t cnt = 0;
+    const int64_t *v = mixrt_node_attr_ints(k->node, name, &cnt);
+    if (!v) {
+        for (int i = 0; i < n; i++) out[i] = dflt;
+        return MIXRT_STATUS_OK;
+    }
+    if (cnt != (size_t)n)
+        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "attribute '%s' has %zu entries, expected %d", name, cnt,
+                                  n);
+    for (int i = 0; i < n; i++) {
+        if (v[i] < min || v[i] > max)
+            return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "attribute '%s'[%d] is %lld, expected %lld..%lld",
+                                      name, i, (long long)v[i], (long long)min, (long long)max);
+        out[i] = v[i];
+    }
+    return MIXRT_STATUS_OK;
+}
