@@ -61,29 +61,41 @@ static void usage(FILE *f) {
     fputs("\nExit status: 0 on success, 1 on failure (one line 'mixrt: error: ...'), 2 on usage errors.\n", f);
 }
 
-/* `mixrt run --reference`: the CPU reference executor, as before engines. */
-static int run_reference(const char *model_path, const struct cli_build_args *b, const struct cli_input_arg *in_args,
-                         int n_in_args, unsigned long long seed, const char *out_dir, const char *fmt) {
+/* `mixrt run`: through an engine (a .onnx is built with the build options, a .plan
+ * loaded), or with --reference through the CPU reference executor, as before engines.
+ * Both share the input preparation and the output writing. */
+static int run_model(const char *model_path, bool reference, const struct cli_build_args *b,
+                     const struct cli_input_arg *in_args, int n_in_args, unsigned long long seed, const char *out_dir,
+                     const char *fmt) {
     mixrt_context_t ctx = NULL;
     mixrt_model_t model = NULL;
+    mixrt_engine_t engine = NULL;
     struct cli_io io = {0};
     struct cli_inputs in = {0};
     struct mixrt_tensor **outputs = NULL;
+    mixrt_status st;
     int rc = 1;
     if (cli_context_create(b->opts.verbose, &ctx)) return 1;
-    mixrt_status st = mixrt_model_load(ctx, model_path, &model);
-    if (st != MIXRT_STATUS_OK) {
-        rc = cli_fail_ctx(ctx, st);
-        goto done;
+    if (reference) {
+        st = mixrt_model_load(ctx, model_path, &model);
+        if (st != MIXRT_STATUS_OK) {
+            rc = cli_fail_ctx(ctx, st);
+            goto done;
+        }
+        if (cli_io_from_model(model, &io)) goto done;
+    } else {
+        if (cli_engine_open(ctx, model_path, b, &engine, NULL)) goto done;
+        if (cli_io_from_engine(engine, &io)) goto done;
     }
-    if (cli_io_from_model(model, &io)) goto done;
     if (cli_inputs_prepare(ctx, &io, in_args, n_in_args, b->shapes, (int)b->opts.n_shapes, seed, &in)) goto done;
     outputs = calloc(io.n_out ? io.n_out : 1, sizeof(*outputs));
     if (!outputs) {
         rc = cli_fail("out of memory");
         goto done;
     }
-    st = mixrt_model_run(model, in.n, in.names, (const struct mixrt_tensor *const *)in.t, outputs);
+    const struct mixrt_tensor *const *ins = (const struct mixrt_tensor *const *)in.t;
+    st = reference ? mixrt_model_run(model, in.n, in.names, ins, outputs)
+                   : mixrt_engine_run(engine, in.n, in.names, ins, outputs);
     if (st != MIXRT_STATUS_OK) {
         rc = cli_fail_ctx(ctx, st);
         goto done;
@@ -96,39 +108,6 @@ done:
     cli_inputs_free(ctx, &in);
     cli_io_free(&io);
     mixrt_model_destroy(model);
-    mixrt_context_destroy(ctx);
-    return rc;
-}
-
-static int run_engine(const char *model_path, const struct cli_build_args *b, const struct cli_input_arg *in_args,
-                      int n_in_args, unsigned long long seed, const char *out_dir, const char *fmt) {
-    mixrt_context_t ctx = NULL;
-    mixrt_engine_t engine = NULL;
-    struct cli_io io = {0};
-    struct cli_inputs in = {0};
-    struct mixrt_tensor **outputs = NULL;
-    int rc = 1;
-    if (cli_context_create(b->opts.verbose, &ctx)) return 1;
-    if (cli_engine_open(ctx, model_path, b, &engine, NULL)) goto done;
-    if (cli_io_from_engine(engine, &io)) goto done;
-    if (cli_inputs_prepare(ctx, &io, in_args, n_in_args, b->shapes, (int)b->opts.n_shapes, seed, &in)) goto done;
-    outputs = calloc(io.n_out ? io.n_out : 1, sizeof(*outputs));
-    if (!outputs) {
-        rc = cli_fail("out of memory");
-        goto done;
-    }
-    mixrt_status st = mixrt_engine_run(engine, in.n, in.names, (const struct mixrt_tensor *const *)in.t, outputs);
-    if (st != MIXRT_STATUS_OK) {
-        rc = cli_fail_ctx(ctx, st);
-        goto done;
-    }
-    rc = cli_outputs_write(ctx, &io, outputs, out_dir, fmt, b->opts.verbose);
-done:
-    if (outputs)
-        for (size_t i = 0; i < io.n_out; i++) mixrt_tensor_destroy(ctx, outputs[i]);
-    free(outputs);
-    cli_inputs_free(ctx, &in);
-    cli_io_free(&io);
     mixrt_engine_destroy(engine);
     mixrt_context_destroy(ctx);
     return rc;
@@ -173,10 +152,8 @@ static int cmd_run(int argc, char **argv) {
         if (b.first_build_only)
             cli_die_usage("%s is a build option; --reference runs the model without building an engine",
                           b.first_build_only);
-        rc = run_reference(model_path, &b, in_args, n_in_args, seed, out_dir, fmt);
-    } else {
-        rc = run_engine(model_path, &b, in_args, n_in_args, seed, out_dir, fmt);
     }
+    rc = run_model(model_path, reference, &b, in_args, n_in_args, seed, out_dir, fmt);
     cli_build_args_free(&b);
     return rc;
 }

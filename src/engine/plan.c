@@ -102,12 +102,12 @@ static void fill_ident(struct mixrt_plan_ident *id, const struct mixrt_engine *e
     snprintf(id->mixrt_version, sizeof(id->mixrt_version), "%s", mixrt_version());
 }
 
-/* The plan image of e in sections (caller frees the three buffers). */
-static mixrt_status make_sections(struct mixrt_engine *e, struct buf *graph, struct buf *weights, struct buf *kernels,
-                                  struct buf *meta, uint8_t **gbuf, size_t *glen) {
+/* The plan sections of e: the GRAPH bytes in *gbuf, the others in the buffers (the caller
+ * frees them all). */
+static mixrt_status make_sections(struct mixrt_engine *e, struct buf *weights, struct buf *kernels, struct buf *meta,
+                                  uint8_t **gbuf, size_t *glen) {
     mixrt_status status = MIXRT_STATUS_OK;
     const struct mixrt_graph *g = mixrt_model_graph(e->model);
-    (void)graph;
     struct mixrt_onnx_export_opts xo = {.put_weight = put_weight, .user = weights, .blob_location = WEIGHTS_LOCATION,
                                         .producer_name = "mixrt", .skip_unused_initializers = true};
     MIXRT_TRY(mixrt_onnx_export(e->ctx, g, &xo, gbuf, glen));
@@ -146,7 +146,7 @@ mixrt_status mixrt_engine_save(mixrt_engine_t e, const char *path) {
     struct buf weights = {e->ctx, NULL, 0, 0}, kernels = {e->ctx, NULL, 0, 0}, meta = {e->ctx, NULL, 0, 0};
     uint8_t *gbuf = NULL;
     size_t glen = 0;
-    MIXRT_TRY(make_sections(e, NULL, &weights, &kernels, &meta, &gbuf, &glen));
+    MIXRT_TRY(make_sections(e, &weights, &kernels, &meta, &gbuf, &glen));
     struct mixrt_plan_ident id;
     fill_ident(&id, e);
     struct mixrt_plan_section sec[4] = {
