@@ -103,6 +103,23 @@ int64_t mixrt_graph_opset(const struct mixrt_graph *g, const char *domain) {
     return -1;
 }
 
+mixrt_status mixrt_graph_require_opset(struct mixrt_graph *g, const char *domain, int64_t version) {
+    int64_t have = mixrt_graph_opset(g, domain);
+    if (have == version) return MIXRT_STATUS_OK;
+    if (have >= 0)
+        return mixrt_error(g->ctx, MIXRT_STATUS_INVALID_MODEL, "the model imports domain '%s' at version %lld; mixrt "
+                           "needs version %lld of it", domain, (long long)have, (long long)version);
+    struct mixrt_opset *o = mixrt_arena_alloc(g->arena, sizeof(*o) * (size_t)(g->n_opsets + 1), _Alignof(struct mixrt_opset));
+    const char *d = mixrt_arena_strdup(g->arena, domain);
+    if (!o || !d) return MIXRT_STATUS_OUT_OF_MEMORY;
+    for (int i = 0; i < g->n_opsets; i++) o[i] = g->opsets[i];
+    o[g->n_opsets].domain = d;
+    o[g->n_opsets].version = version;
+    g->opsets = o;
+    g->n_opsets++;
+    return MIXRT_STATUS_OK;
+}
+
 const struct mixrt_attr *mixrt_node_attr(const struct mixrt_node *n, const char *name) {
     for (int i = 0; i < n->n_attrs; i++)
         if (!strcmp(n->attrs[i].name, name)) return &n->attrs[i];

@@ -123,6 +123,13 @@ int mixrt_graph_add_node(struct mixrt_graph *g, const char *name, const char *op
                          const char *domain);
 /* The opset version g imports for domain ("" / "ai.onnx" default), or -1. */
 int64_t mixrt_graph_opset(const struct mixrt_graph *g, const char *domain);
+/* The domain of the ops mixrt's passes make (fused ops, layout ops), version 1. Plans
+ * store them like any ONNX op; only mixrt runs them. */
+#define MIXRT_DOMAIN "com.mixrt"
+#define MIXRT_DOMAIN_VERSION 1
+/* Makes main graph g import domain at version (added when missing; an existing import of
+ * another version is an error). For passes that add nodes of a new domain. */
+mixrt_status mixrt_graph_require_opset(struct mixrt_graph *g, const char *domain, int64_t version);
 /* Stable topological order of g's nodes into order[n_nodes] (arena). Names that no
  * node, input, initializer or enclosing graph defines make it fail (INVALID_MODEL, the
  * node and input named); so does a cycle. */

@@ -6,14 +6,9 @@
 #include <string.h>
 
 #include "backend/cpu/ref.h"
-#include "passes/passes.h"
+#include "passes/passes_impl.h"
 
-struct pass_state {
-    struct mixrt_graph *g;
-    bool *dead;       /* [n_nodes]: removed by the current pass */
-    bool *outer_used; /* [n_values]: read by name from some subgraph */
-    bool *is_output;  /* [n_values]: a graph output */
-};
+#define pass_state mixrt_pass_state
 
 static bool node_has_subgraph(const struct mixrt_node *n) {
     for (int a = 0; a < n->n_attrs; a++)
@@ -24,6 +19,7 @@ static bool node_has_subgraph(const struct mixrt_node *n) {
 /* (Re)allocates the per-pass arrays for the graph's current size. */
 static mixrt_status state_begin(struct pass_state *st) {
     struct mixrt_graph *g = st->g;
+    st->n_dead = g->n_nodes;
     size_t nn = (size_t)(g->n_nodes > 0 ? g->n_nodes : 1), nv = (size_t)(g->n_values > 0 ? g->n_values : 1);
     st->dead = mixrt_calloc(g->ctx, nn, sizeof(bool));
     st->outer_used = mixrt_calloc(g->ctx, nv, sizeof(bool));
@@ -78,7 +74,7 @@ static mixrt_status compact(struct pass_state *st) {
     int *map = mixrt_calloc(g->ctx, (size_t)(g->n_nodes > 0 ? g->n_nodes : 1), sizeof(int));
     if (!map) return MIXRT_STATUS_OUT_OF_MEMORY;
     for (int i = 0; i < g->n_nodes; i++) {
-        if (st->dead[i]) {
+        if (i < st->n_dead && st->dead[i]) {
             release_node_data(g->ctx, &g->nodes[i]);
             map[i] = -1;
             continue;
@@ -94,17 +90,17 @@ static mixrt_status compact(struct pass_state *st) {
     int old = g->n_nodes;
     g->n_nodes = n;
     mixrt_free(g->ctx, map, (size_t)(old > 0 ? old : 1) * sizeof(int));
-    memset(st->dead, 0, (size_t)(old > 0 ? old : 1) * sizeof(bool));
+    memset(st->dead, 0, (size_t)(st->n_dead > 0 ? st->n_dead : 1) * sizeof(bool));
     return mixrt_graph_toposort(g, &g->order);
 }
 
 /* Uses of value vi by live nodes of g (inputs), plus one when it is a graph output or
  * read by a subgraph. */
-static int count_uses(const struct pass_state *st, int vi) {
+int mixrt_pass_count_uses(const struct pass_state *st, int vi) {
     const struct mixrt_graph *g = st->g;
-    int uses = st->is_output[vi] || st->outer_used[vi];
+    int uses = vi < st->n_values && (st->is_output[vi] || st->outer_used[vi]);
     for (int i = 0; i < g->n_nodes; i++) {
-        if (st->dead[i]) continue;
+        if (mixrt_pass_is_dead(st, i)) continue;
         for (int j = 0; j < g->nodes[i].n_inputs; j++) uses += g->nodes[i].inputs[j] == vi;
     }
     return uses;
@@ -373,10 +369,10 @@ static bool is_cast(const struct mixrt_node *n) {
 }
 
 /* Replaces every use of value from by value to among live nodes. */
-static void replace_uses(struct pass_state *st, int from, int to) {
+void mixrt_pass_replace_uses(struct pass_state *st, int from, int to) {
     struct mixrt_graph *g = st->g;
     for (int i = 0; i < g->n_nodes; i++) {
-        if (st->dead[i]) continue;
+        if (mixrt_pass_is_dead(st, i)) continue;
         for (int j = 0; j < g->nodes[i].n_inputs; j++)
             if (g->nodes[i].inputs[j] == from) g->nodes[i].inputs[j] = to;
     }
@@ -410,8 +406,8 @@ static mixrt_status pass_cast_elim(struct pass_state *st, int *removed) {
         if (src < 0) continue;
         int sp = g->values[src].producer;
         if ((st->is_output[y] || st->outer_used[y]) && sp >= 0 && !st->dead[sp] && !st->is_output[src] &&
-            !st->outer_used[src] && count_uses(st, src) == 1 &&
-            (first < 0 || (!st->is_output[x] && !st->outer_used[x] && count_uses(st, x) == 1))) {
+            !st->outer_used[src] && mixrt_pass_count_uses(st, src) == 1 &&
+            (first < 0 || (!st->is_output[x] && !st->outer_used[x] && mixrt_pass_count_uses(st, x) == 1))) {
             /* The graph output is a no-op cast (or lossless cast pair) of a value nothing
              * else reads: its producer writes the output directly (no copy, and no Identity
              * left at the engine boundary). */
@@ -435,12 +431,12 @@ static mixrt_status pass_cast_elim(struct pass_state *st, int *removed) {
             nd->inputs[0] = src;
             nd->n_inputs = 1;
         } else {
-            replace_uses(st, y, src);
+            mixrt_pass_replace_uses(st, y, src);
             st->dead[ni] = true;
             g->values[y].producer = -1;
             (*removed)++;
         }
-        if (first >= 0 && count_uses(st, g->nodes[first].outputs[0]) == 0) {
+        if (first >= 0 && mixrt_pass_count_uses(st, g->nodes[first].outputs[0]) == 0) {
             st->dead[first] = true;
             g->values[g->nodes[first].outputs[0]].producer = -1;
             (*removed)++;
@@ -473,12 +469,12 @@ static mixrt_status fold_conv_bn(struct pass_state *st, int bn_i, bool *done) {
         (bn->opset < 7 && mixrt_node_attr_int(bn, "is_test", 0) == 0)) /* old opsets: training unless is_test */
         return MIXRT_STATUS_OK;
     for (int j = 1; j < bn->n_outputs; j++)
-        if (bn->outputs[j] >= 0 && count_uses(st, bn->outputs[j]) > 0) return MIXRT_STATUS_OK;
+        if (bn->outputs[j] >= 0 && mixrt_pass_count_uses(st, bn->outputs[j]) > 0) return MIXRT_STATUS_OK;
     for (int j = 1; j < 5; j++)
         if (!mixrt_graph_is_fixed_const(g, bn->inputs[j]) || !is_float(g->values[bn->inputs[j]].init->dtype)) return MIXRT_STATUS_OK;
     int c = bn->inputs[0];
     int conv_i = g->values[c].producer;
-    if (conv_i < 0 || st->dead[conv_i] || count_uses(st, c) != 1) return MIXRT_STATUS_OK;
+    if (conv_i < 0 || st->dead[conv_i] || mixrt_pass_count_uses(st, c) != 1) return MIXRT_STATUS_OK;
     const struct mixrt_node *conv = &g->nodes[conv_i];
     if (conv->domain[0] || strcmp(conv->op_type, "Conv") || conv->n_inputs < 2 || conv->n_outputs != 1 ||
         conv->outputs[0] != c || !mixrt_graph_is_fixed_const(g, conv->inputs[1]))
@@ -567,11 +563,11 @@ static mixrt_status pass_conv_bn(struct pass_state *st, int *removed) {
 
 /* ---- driver ----------------------------------------------------------------------------- */
 
-typedef mixrt_status (*pass_fn)(struct pass_state *st, int *removed);
+typedef mixrt_pass_fn pass_fn;
 
 /* Runs one pass with fresh per-pass state, then compacts. */
 static mixrt_status run_one(struct mixrt_graph *g, pass_fn fn, int *count, bool *changed) {
-    struct pass_state st = {g, NULL, NULL, NULL};
+    struct pass_state st = {g, NULL, NULL, NULL, 0, g->n_values};
     int nn = g->n_nodes, nv = g->n_values, removed = 0;
     mixrt_status status = state_begin(&st);
     if (status == MIXRT_STATUS_OK) status = fn(&st, &removed);
@@ -612,6 +608,15 @@ mixrt_status mixrt_passes_run(struct mixrt_graph *g, unsigned flags, struct mixr
             return status;
         if ((flags & MIXRT_PASS_CONV_BN) &&
             (status = run_one(g, pass_conv_bn, &stats->conv_bn_folded, &changed)) != MIXRT_STATUS_OK)
+            return status;
+        if ((flags & MIXRT_PASS_FUSE_TRANSFORMER) &&
+            (status = run_one(g, mixrt_pass_fuse_transformer, &stats->transformer_fused, &changed)) != MIXRT_STATUS_OK)
+            return status;
+        if ((flags & MIXRT_PASS_FUSE_CONV) &&
+            (status = run_one(g, mixrt_pass_fuse_conv, &stats->conv_fused, &changed)) != MIXRT_STATUS_OK)
+            return status;
+        if ((flags & MIXRT_PASS_LAYOUT) &&
+            (status = run_one(g, mixrt_pass_layout, &stats->layout_changed, &changed)) != MIXRT_STATUS_OK)
             return status;
         if ((flags & MIXRT_PASS_DCE) && (status = run_one(g, pass_dce, &stats->dead_removed, &changed)) != MIXRT_STATUS_OK)
             return status;

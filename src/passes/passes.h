@@ -15,7 +15,15 @@ enum mixrt_pass_flags {
     MIXRT_PASS_DCE = 1u << 2,        /* nodes that reach no graph output are removed */
     MIXRT_PASS_CAST_ELIM = 1u << 3,  /* no-op Casts and lossless A->B->A Cast pairs removed */
     MIXRT_PASS_CONV_BN = 1u << 4,    /* inference BatchNormalization folded into its Conv */
-    MIXRT_PASS_ALL = 0x1fu,
+    /* Fusions into com.mixrt ops (MIXRT_DOMAIN): GELU and LayerNorm patterns, MatMul with
+     * bias, activation and residual, attention (fuse_transformer.c); Conv with bias,
+     * activation and residual (fuse_conv.c). */
+    MIXRT_PASS_FUSE_TRANSFORMER = 1u << 5,
+    MIXRT_PASS_FUSE_CONV = 1u << 6,
+    /* Activations kept in the layout the fast conv kernels want, transposes only at the
+     * edges (fuse_conv.c). */
+    MIXRT_PASS_LAYOUT = 1u << 7,
+    MIXRT_PASS_ALL = 0xffu,
 };
 
 /* Nodes each pass removed (summed over the fixed-point iterations). */
@@ -25,6 +33,9 @@ struct mixrt_pass_stats {
     int dead_removed;
     int casts_removed;
     int conv_bn_folded;
+    int transformer_fused;
+    int conv_fused;
+    int layout_changed;
 };
 
 /* Outputs larger than this are not folded into constants (they would bloat the model). */

@@ -396,10 +396,21 @@ static const struct flex_op flex_ops[] = {
     {"LRN", 0, false},
 };
 
+/* The com.mixrt ops the fusion and layout passes make (MIXRT_DOMAIN). */
+static const struct flex_op mixrt_flex_ops[] = {
+    {"FusedConv", 0, true}, {"FusedMatMul", 0, true}, {"Attention", 0, true},
+    {"MaxPool", 0, false},  {"AveragePool", 0, false}, {"GlobalAveragePool", 0, false},
+};
+
 static const struct flex_op *flex_find(const struct mixrt_node *n) {
-    if (n->domain[0]) return NULL;
-    for (size_t i = 0; i < sizeof(flex_ops) / sizeof(flex_ops[0]); i++)
-        if (!strcmp(flex_ops[i].op, n->op_type)) return &flex_ops[i];
+    const struct flex_op *t = flex_ops;
+    size_t count = sizeof(flex_ops) / sizeof(flex_ops[0]);
+    if (!strcmp(n->domain, MIXRT_DOMAIN))
+        t = mixrt_flex_ops, count = sizeof(mixrt_flex_ops) / sizeof(mixrt_flex_ops[0]);
+    else if (n->domain[0])
+        return NULL;
+    for (size_t i = 0; i < count; i++)
+        if (!strcmp(t[i].op, n->op_type)) return &t[i];
     return NULL;
 }
 

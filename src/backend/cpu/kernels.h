@@ -38,5 +38,9 @@ const struct mixrt_cpu_kernel *mixrt_cpu_kernel_find(const char *name, const cha
 extern const struct mixrt_cpu_kernel mixrt_dnnl_kernels[];    /* dnnl_*.c; empty without oneDNN */
 extern const struct mixrt_cpu_kernel mixrt_eltwise_kernels[];  /* eltwise.c: element-wise ops and casts */
 extern const struct mixrt_cpu_kernel mixrt_nnops_kernels[];    /* nnops.c: pooling, normalization, softmax */
+extern const struct mixrt_cpu_kernel mixrt_datamove_kernels[]; /* datamove.c: Transpose, Gather, Concat, ... */
+/* com.mixrt fused ops (fused_transformer.c, fused_conv.c) */
+extern const struct mixrt_cpu_kernel mixrt_fused_transformer_kernels[];
+extern const struct mixrt_cpu_kernel mixrt_fused_conv_kernels[];
 
 #endif /* MIXRT_BACKEND_CPU_KERNELS_H */

@@ -61,6 +61,9 @@ extern const struct mixrt_op_def mixrt_ref_ops_loss[];        /* ref_loss.c */
 extern const struct mixrt_op_def mixrt_ref_ops_quant[];       /* ref_quant.c */
 extern const struct mixrt_op_def mixrt_ref_ops_signal[];      /* ref_signal.c */
 extern const struct mixrt_op_def mixrt_ref_ops_extra[];       /* ref_extra.c */
+/* com.mixrt (MIXRT_DOMAIN): the ops the fusion and layout passes make. */
+extern const struct mixrt_op_def mixrt_ref_ops_fused_transformer[]; /* ref_fused_transformer.c */
+extern const struct mixrt_op_def mixrt_ref_ops_fused_conv[];        /* ref_fused_conv.c */
 
 /* Finds the kernel for a node. UNSUPPORTED_OP with a message naming op, node, domain
  * and opset when there is none. */

@@ -1,0 +1,40 @@
+/* passes_impl.h - what a pass file needs from the pass driver (passes.c): the per-pass
+ * state and the use/replace helpers. A pass marks nodes dead (st->dead) instead of
+ * removing them; the driver compacts and re-sorts after each pass that reports a removal.
+ * A pass may append nodes and values (mixrt_graph_add_node, mixrt_graph_add_unique_value):
+ * nodes added after the pass began are never dead, and values added after it began are
+ * neither graph outputs nor read by subgraphs. */
+#ifndef MIXRT_PASSES_PASSES_IMPL_H
+#define MIXRT_PASSES_PASSES_IMPL_H
+
+#include "passes/passes.h"
+
+struct mixrt_pass_state {
+    struct mixrt_graph *g;
+    bool *dead;       /* [n_dead]: removed by the current pass */
+    bool *outer_used; /* [n_values]: read by name from some subgraph */
+    bool *is_output;  /* [n_values]: a graph output */
+    int n_dead;       /* node count when the pass began */
+    int n_values;     /* value count when the pass began */
+};
+
+/* A pass: rewrites st->g, adds the number of nodes it removed (or fused away) to *removed.
+ * When it changes the graph without removing a node it must still count at least 1, so
+ * the driver re-sorts and iterates. */
+typedef mixrt_status (*mixrt_pass_fn)(struct mixrt_pass_state *st, int *removed);
+
+static inline bool mixrt_pass_is_dead(const struct mixrt_pass_state *st, int node) {
+    return node >= 0 && node < st->n_dead && st->dead[node];
+}
+/* Uses of value vi by live nodes (inputs), plus one when it is a graph output or read by a
+ * subgraph by name. */
+int mixrt_pass_count_uses(const struct mixrt_pass_state *st, int vi);
+/* Replaces every use of value from by value to among live nodes. */
+void mixrt_pass_replace_uses(struct mixrt_pass_state *st, int from, int to);
+
+/* The fusion and layout passes, each in its own file. */
+mixrt_status mixrt_pass_fuse_transformer(struct mixrt_pass_state *st, int *removed); /* fuse_transformer.c */
+mixrt_status mixrt_pass_fuse_conv(struct mixrt_pass_state *st, int *removed);        /* fuse_conv.c */
+mixrt_status mixrt_pass_layout(struct mixrt_pass_state *st, int *removed);           /* fuse_conv.c */
+
+#endif /* MIXRT_PASSES_PASSES_IMPL_H */
