@@ -609,6 +609,9 @@ mixrt_status mixrt_passes_run(struct mixrt_graph *g, unsigned flags, struct mixr
         if ((flags & MIXRT_PASS_CONV_BN) &&
             (status = run_one(g, pass_conv_bn, &stats->conv_bn_folded, &changed)) != MIXRT_STATUS_OK)
             return status;
+        if ((flags & MIXRT_PASS_FUSE_ATTENTION) &&
+            (status = run_one(g, mixrt_pass_fuse_attention, &stats->attention_fused, &changed)) != MIXRT_STATUS_OK)
+            return status;
         if ((flags & MIXRT_PASS_FUSE_TRANSFORMER) &&
             (status = run_one(g, mixrt_pass_fuse_transformer, &stats->transformer_fused, &changed)) != MIXRT_STATUS_OK)
             return status;

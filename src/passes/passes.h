@@ -23,7 +23,10 @@ enum mixrt_pass_flags {
     /* Activations kept in the layout the fast conv kernels want, transposes only at the
      * edges (fuse_conv.c). */
     MIXRT_PASS_LAYOUT = 1u << 7,
-    MIXRT_PASS_ALL = 0xffu,
+    /* MatMul/Softmax/MatMul (with scale, mask and the head transposes) → com.mixrt
+     * Attention (fuse_attention.c). */
+    MIXRT_PASS_FUSE_ATTENTION = 1u << 8,
+    MIXRT_PASS_ALL = 0x1ffu,
 };
 
 /* Nodes each pass removed (summed over the fixed-point iterations). */
@@ -36,6 +39,7 @@ struct mixrt_pass_stats {
     int transformer_fused;
     int conv_fused;
     int layout_changed;
+    int attention_fused;
 };
 
 /* Outputs larger than this are not folded into constants (they would bloat the model). */

@@ -36,5 +36,6 @@ void mixrt_pass_replace_uses(struct mixrt_pass_state *st, int from, int to);
 mixrt_status mixrt_pass_fuse_transformer(struct mixrt_pass_state *st, int *removed); /* fuse_transformer.c */
 mixrt_status mixrt_pass_fuse_conv(struct mixrt_pass_state *st, int *removed);        /* fuse_conv.c */
 mixrt_status mixrt_pass_layout(struct mixrt_pass_state *st, int *removed);           /* fuse_conv.c */
+mixrt_status mixrt_pass_fuse_attention(struct mixrt_pass_state *st, int *removed);   /* fuse_attention.c */
 
 #endif /* MIXRT_PASSES_PASSES_IMPL_H */

@@ -42,5 +42,6 @@ extern const struct mixrt_cpu_kernel mixrt_datamove_kernels[]; /* datamove.c: Tr
 /* com.mixrt fused ops (fused_transformer.c, fused_conv.c) */
 extern const struct mixrt_cpu_kernel mixrt_fused_transformer_kernels[];
 extern const struct mixrt_cpu_kernel mixrt_fused_conv_kernels[];
+extern const struct mixrt_cpu_kernel mixrt_attention_kernels[]; /* attention.c */
 
 #endif /* MIXRT_BACKEND_CPU_KERNELS_H */
