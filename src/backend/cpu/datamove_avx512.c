@@ -1,0 +1,95 @@
+/* datamove_avx512.c - the 2-D transpose in 16x16 register tiles: 4-byte elements in zmm
+ * (unpack 32/64-bit, then two 128-bit lane shuffles), 2-byte elements in ymm (unpack
+ * 16/32/64-bit, then one lane permute). Invariant: pure bit moves, so the result equals the
+ * scalar twin's exactly; tiles that do not fill 16x16 are left to the scalar twin. */
+#include "backend/cpu/datamove_impl.h"
+
+#if defined(__x86_64__) && defined(__AVX512F__)
+#include <immintrin.h>
+
+/* 16 rows of 16 u32 at s (row stride sld) to 16 rows at d (row stride dld), transposed. */
+static inline void tile32(const uint32_t *s, size_t sld, uint32_t *d, size_t dld) {
+    __m512i r[16], t[16];
+    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_si512((const void *)(s + (size_t)i * sld));
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    /* per 128-bit lane: r[4g+c] holds column c of the lane's four columns, rows 4g..4g+3 */
+    for (int g = 0; g < 16; g += 4) {
+        r[g] = _mm512_unpacklo_epi64(t[g], t[g + 2]);
+        r[g + 1] = _mm512_unpackhi_epi64(t[g], t[g + 2]);
+        r[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]);
+        r[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]);
+    }
+    /* gather lanes: even lanes (0x88) and odd lanes (0xdd) of rows 0-3 with rows 4-7 ... */
+    for (int c = 0; c < 4; c++) {
+        t[c] = _mm512_shuffle_i32x4(r[c], r[4 + c], 0x88);
+        t[4 + c] = _mm512_shuffle_i32x4(r[c], r[4 + c], 0xdd);
+        t[8 + c] = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0x88);
+        t[12 + c] = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0xdd);
+    }
+    for (int c = 0; c < 4; c++) {
+        r[c] = _mm512_shuffle_i32x4(t[c], t[8 + c], 0x88);          /* column c */
+        r[4 + c] = _mm512_shuffle_i32x4(t[4 + c], t[12 + c], 0x88); /* column 4 + c */
+        r[8 + c] = _mm512_shuffle_i32x4(t[c], t[8 + c], 0xdd);      /* column 8 + c */
+        r[12 + c] = _mm512_shuffle_i32x4(t[4 + c], t[12 + c], 0xdd); /* column 12 + c */
+    }
+    for (int i = 0; i < 16; i++) _mm512_storeu_si512((void *)(d + (size_t)i * dld), r[i]);
+}
+
+static inline void tile16(const uint16_t *s, size_t sld, uint16_t *d, size_t dld) {
+    __m256i r[16], a[16], b[16];
+    for (int i = 0; i < 16; i++) r[i] = _mm256_loadu_si256((const __m256i *)(s + (size_t)i * sld));
+    for (int i = 0; i < 16; i += 2) {
+        a[i] = _mm256_unpacklo_epi16(r[i], r[i + 1]);     /* lane columns 0-3 of rows i, i+1 */
+        a[i + 1] = _mm256_unpackhi_epi16(r[i], r[i + 1]); /* lane columns 4-7 */
+    }
+    for (int g = 0; g < 16; g += 4) {
+        b[g] = _mm256_unpacklo_epi32(a[g], a[g + 2]);         /* columns 0,1 of rows g..g+3 */
+        b[g + 1] = _mm256_unpackhi_epi32(a[g], a[g + 2]);     /* columns 2,3 */
+        b[g + 2] = _mm256_unpacklo_epi32(a[g + 1], a[g + 3]); /* columns 4,5 */
+        b[g + 3] = _mm256_unpackhi_epi32(a[g + 1], a[g + 3]); /* columns 6,7 */
+    }
+    /* r[8h + j], lane L: column 8L + j of rows 8h..8h+7 */
+    for (int h = 0; h < 16; h += 8)
+        for (int m = 0; m < 4; m++) {
+            r[h + 2 * m] = _mm256_unpacklo_epi64(b[h + m], b[h + 4 + m]);
+            r[h + 2 * m + 1] = _mm256_unpackhi_epi64(b[h + m], b[h + 4 + m]);
+        }
+    for (int j = 0; j < 8; j++) {
+        a[j] = _mm256_permute2x128_si256(r[j], r[8 + j], 0x20);
+        a[8 + j] = _mm256_permute2x128_si256(r[j], r[8 + j], 0x31);
+    }
+    for (int i = 0; i < 16; i++) _mm256_storeu_si256((__m256i *)(d + (size_t)i * dld), a[i]);
+}
+
+void mixrt_dm_transpose2d_avx512(size_t es, const void *src, size_t src_ld, void *dst, size_t dst_ld, size_t na,
+                                 size_t nb) {
+    if ((es != 4 && es != 2) || na < 16 || nb < 16) {
+        mixrt_dm_transpose2d_scalar(es, src, src_ld, dst, dst_ld, na, nb);
+        return;
+    }
+    size_t fa = na & ~(size_t)15, fb = nb & ~(size_t)15;
+    /* the source tile is 16 rows b of 16 elements a; the destination 16 rows a of 16 b */
+    for (size_t b = 0; b < fb; b += 16)
+        for (size_t a = 0; a < fa; a += 16) {
+            if (es == 4)
+                tile32((const uint32_t *)src + b * src_ld + a, src_ld, (uint32_t *)dst + a * dst_ld + b, dst_ld);
+            else
+                tile16((const uint16_t *)src + b * src_ld + a, src_ld, (uint16_t *)dst + a * dst_ld + b, dst_ld);
+        }
+    const char *s = src;
+    char *d = dst;
+    if (fa < na) /* the columns a >= fa, all b */
+        mixrt_dm_transpose2d_scalar(es, s + fa * es, src_ld, d + fa * dst_ld * es, dst_ld, na - fa, nb);
+    if (fb < nb) /* the rows b >= fb, a < fa */
+        mixrt_dm_transpose2d_scalar(es, s + fb * src_ld * es, src_ld, d + fb * es, dst_ld, fa, nb - fb);
+}
+
+#else
+void mixrt_dm_transpose2d_avx512(size_t es, const void *src, size_t src_ld, void *dst, size_t dst_ld, size_t na,
+                                 size_t nb) {
+    mixrt_dm_transpose2d_scalar(es, src, src_ld, dst, dst_ld, na, nb);
+}
+#endif

@@ -1,0 +1,522 @@
+/* test_datamove_kernels.c - the dm_* kernel candidates (datamove.c) against the reference
+ * kernels: Transpose, Gather, Concat, Split, Slice, Expand, Tile, Where, Pad and Resize on
+ * random bits of every element size (1, 2, 4, 8 bytes), odd and tile-edge sizes, zero-size
+ * dims, rank 0/1, identity perms, negative indices/axes/steps; each on the AVX-512 tiles and
+ * the scalar twins, single-threaded and split over threads. Outputs must be bit-identical
+ * (Resize linear too: it sums in f64 in the reference's order). Errors must match the
+ * reference's status; supports() refusals are checked.
+ * Usage: test_datamove_kernels [--only CASE]. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/datamove_impl.h"
+#include "backend/cpu/kernels.h"
+#include "kernel_harness.h"
+#include "testutil.h"
+
+static int g_case, g_only = -1, g_cases_run;
+static char g_argv0[256];
+static struct mixrt_tensor g_in[KH_MAX_IO];
+static int g_nin;
+
+static const mixrt_dtype dts[4] = {MIXRT_DTYPE_U8, MIXRT_DTYPE_BF16, MIXRT_DTYPE_F32, MIXRT_DTYPE_I64};
+
+/* Input i: dt of the given dims, random bits (bool: 0/1). */
+static void in_rand(int i, mixrt_dtype dt, int rank, const int64_t *dims) {
+    g_in[i] = kh_tensor(dt, rank, dims, NULL);
+    uint8_t *p = g_in[i].data;
+    for (size_t j = 0; j < g_in[i].nbytes; j++) p[j] = (uint8_t)(tu_rand() >> 13);
+    if (dt == MIXRT_DTYPE_BOOL)
+        for (size_t j = 0; j < g_in[i].nbytes; j++) p[j] &= 1;
+    if (i + 1 > g_nin) g_nin = i + 1;
+}
+
+static void in_ints(int i, mixrt_dtype dt, int rank, const int64_t *dims, const int64_t *v) {
+    g_in[i] = kh_tensor_ints(dt, rank, dims, v);
+    if (i + 1 > g_nin) g_nin = i + 1;
+}
+
+static void in_list(int i, size_t n, const int64_t *v) { in_ints(i, MIXRT_DTYPE_I64, 1, (int64_t[]){(int64_t)n}, v); }
+
+static bool begin(const char *op, int opset, int n_in, int n_out) {
+    int id = g_case++;
+    g_nin = 0;
+    memset(g_in, 0, sizeof(g_in));
+    if (g_only >= 0 && id != g_only) return false;
+    kh_begin(op, opset, n_in, n_out);
+    return true;
+}
+
+static const struct mixrt_cpu_kernel *kernel_for(const char *op) {
+    char name[64];
+    snprintf(name, sizeof(name), "dm_%s", op);
+    for (char *p = name; *p; p++)
+        if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
+    return mixrt_cpu_kernel_find(name, "", op);
+}
+
+/* Runs the current node on g_in with the reference and the fast kernel in four modes and
+ * compares; expect != OK: both must fail with it. Releases everything. */
+static void finish(const char *desc, mixrt_status expect) {
+    int id = g_case - 1;
+    g_cases_run++;
+    const char *op = kh_N->op_type;
+    const struct mixrt_cpu_kernel *kern = kernel_for(op);
+    TU_CHECK(kern != NULL, "case %d: no dm kernel for %s", id, op);
+    for (int i = 0; i < g_nin; i++) {
+        if (!g_in[i].dtype) {
+            kh_N->inputs[i] = -1;
+            continue;
+        }
+        struct mixrt_value *v = &kh_G->values[kh_N->inputs[i]];
+        v->dtype = g_in[i].dtype;
+        v->rank = g_in[i].rank;
+        for (int j = 0; j < g_in[i].rank; j++) v->dims[j].value = g_in[i].dims[j];
+        kh_in[i] = &g_in[i];
+    }
+    char why[256] = "";
+    if (kern) {
+        bool sup = kern->supports(kh_G, kh_N, why, sizeof(why));
+        TU_CHECK(sup, "case %d %s %s: supports() refused: %s; rerun: %s --only %d", id, op, desc, why, g_argv0, id);
+    }
+    struct mixrt_tensor ref[KH_MAX_IO];
+    memset(ref, 0, sizeof(ref));
+    mixrt_status rst = kh_run();
+    if (expect != MIXRT_STATUS_OK)
+        TU_CHECK(rst == expect, "case %d %s %s: reference gave %s, test expects %s", id, op, desc,
+                 mixrt_status_string(rst), mixrt_status_string(expect));
+    for (int o = 0; o < kh_n_out; o++) {
+        if (rst == MIXRT_STATUS_OK) mixrt_tensor_copy(kh_ctx, &ref[o], &kh_out[o]);
+        mixrt_tensor_release(kh_ctx, &kh_out[o]);
+    }
+    for (int mode = 0; kern && mode < 4; mode++) {
+        bool scalar = mode & 1, par = mode & 2;
+        if (!scalar && !mixrt_dm_has_avx512()) continue;
+        mixrt_dm_force_scalar(scalar);
+        mixrt_dm_set_parallel_bytes(par ? 1 : SIZE_MAX);
+        const char *mname = scalar ? (par ? "scalar/threads" : "scalar") : (par ? "avx512/threads" : "avx512");
+        mixrt_status st = kh_run_kernel(kern->run, NULL);
+        if (expect != MIXRT_STATUS_OK || rst != MIXRT_STATUS_OK) {
+            TU_CHECK(st == rst, "case %d %s %s [%s]: reference %s, dm %s (%s); rerun: %s --only %d", id, op, desc, mname,
+                     mixrt_status_string(rst), mixrt_status_string(st), mixrt_context_last_error(kh_ctx), g_argv0, id);
+            if (st != MIXRT_STATUS_OK)
+                TU_CHECK(strstr(mixrt_context_last_error(kh_ctx), "'n0'") != NULL,
+                         "case %d %s %s [%s]: message does not name the node: %s", id, op, desc, mname,
+                         mixrt_context_last_error(kh_ctx));
+        } else {
+            TU_CHECK(st == MIXRT_STATUS_OK, "case %d %s %s [%s]: dm failed: %s; rerun: %s --only %d", id, op, desc, mname,
+                     mixrt_context_last_error(kh_ctx), g_argv0, id);
+            for (int o = 0; st == MIXRT_STATUS_OK && o < kh_n_out; o++) {
+                const struct mixrt_tensor *y = &kh_out[o], *r = &ref[o];
+                bool same = y->dtype == r->dtype && y->rank == r->rank && y->nbytes == r->nbytes &&
+                            !memcmp(y->dims, r->dims, sizeof(int64_t) * (size_t)r->rank);
+                char d1[128], d2[128];
+                TU_CHECK(same, "case %d %s %s [%s]: output #%d is %s, reference %s; rerun: %s --only %d", id, op, desc,
+                         mname, o, mixrt_tensor_desc(d1, sizeof(d1), y), mixrt_tensor_desc(d2, sizeof(d2), r), g_argv0,
+                         id);
+                if (same && r->nbytes) {
+                    size_t es = mixrt_dtype_size(r->dtype), bad = 0;
+                    while (bad < r->nbytes && ((const uint8_t *)y->data)[bad] == ((const uint8_t *)r->data)[bad]) bad++;
+                    TU_CHECK(bad == r->nbytes, "case %d %s %s [%s]: output #%d differs first at element %zu; rerun: %s --only %d",
+                             id, op, desc, mname, o, bad / es, g_argv0, id);
+                }
+            }
+        }
+        for (int o = 0; o < kh_n_out; o++) mixrt_tensor_release(kh_ctx, &kh_out[o]);
+    }
+    mixrt_dm_force_scalar(false);
+    mixrt_dm_set_parallel_bytes(0);
+    kh_end();
+    for (int o = 0; o < KH_MAX_IO; o++) mixrt_tensor_release(kh_ctx, &ref[o]);
+    for (int i = 0; i < g_nin; i++) mixrt_tensor_release(kh_ctx, &g_in[i]);
+}
+
+static const char *dims_desc(char *buf, size_t size, mixrt_dtype dt, int rank, const int64_t *d, const char *extra) {
+    char s[128];
+    snprintf(buf, size, "%s %s %s", mixrt_dtype_name(dt), mixrt_dims_str(s, sizeof(s), rank, d), extra ? extra : "");
+    return buf;
+}
+
+/* ---- Transpose --------------------------------------------------------------------------- */
+
+static void transpose_case(mixrt_dtype dt, int rank, const int64_t *dims, const int64_t *perm) {
+    if (!begin("Transpose", 13, 1, 1)) return;
+    char desc[256], p[128] = "perm=default";
+    if (perm) mixrt_dims_str(p, sizeof(p), rank, perm);
+    if (perm) kh_attr_ints("perm", (int64_t *)perm, (size_t)rank);
+    in_rand(0, dt, rank, dims);
+    finish(dims_desc(desc, sizeof(desc), dt, rank, dims, p), MIXRT_STATUS_OK);
+}
+
+static void transpose_cases(void) {
+    for (int t = 0; t < 4; t++) {
+        mixrt_dtype dt = dts[t];
+        transpose_case(dt, 4, (int64_t[]){1, 128, 12, 64}, (int64_t[]){0, 2, 1, 3});
+        transpose_case(dt, 4, (int64_t[]){1, 128, 12, 64}, (int64_t[]){0, 2, 3, 1});
+        transpose_case(dt, 4, (int64_t[]){2, 12, 128, 64}, (int64_t[]){0, 2, 1, 3});
+        static const int64_t perms3[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
+        for (int p = 0; p < 6; p++) transpose_case(dt, 3, (int64_t[]){3, 17, 129}, perms3[p]);
+        for (int p = 0; p < 6; p++) transpose_case(dt, 3, (int64_t[]){33, 1, 47}, perms3[p]);
+        static const int64_t sq[][2] = {{16, 16}, {17, 33}, {129, 65}, {32, 48}, {1, 7}, {7, 1}, {3, 200}, {256, 16}};
+        for (size_t s = 0; s < sizeof(sq) / sizeof(sq[0]); s++) transpose_case(dt, 2, sq[s], (int64_t[]){1, 0});
+        transpose_case(dt, 1, (int64_t[]){5}, (int64_t[]){0});
+        transpose_case(dt, 0, NULL, NULL);
+        transpose_case(dt, 3, (int64_t[]){2, 3, 4}, (int64_t[]){0, 1, 2});
+        transpose_case(dt, 3, (int64_t[]){0, 3, 5}, (int64_t[]){2, 0, 1});
+        transpose_case(dt, 3, (int64_t[]){4, 3, 0}, (int64_t[]){2, 0, 1});
+        transpose_case(dt, 4, (int64_t[]){2, 3, 4, 5}, NULL);
+        transpose_case(dt, 8, (int64_t[]){2, 1, 3, 2, 1, 2, 3, 2}, (int64_t[]){7, 0, 5, 3, 1, 6, 2, 4});
+        transpose_case(dt, 4, (int64_t[]){2, 17, 3, 19}, (int64_t[]){3, 1, 0, 2});
+        transpose_case(dt, 4, (int64_t[]){1, 64, 56, 56}, (int64_t[]){0, 2, 3, 1}); /* NCHW -> NHWC */
+        transpose_case(dt, 4, (int64_t[]){1, 56, 56, 64}, (int64_t[]){0, 3, 1, 2}); /* NHWC -> NCHW */
+    }
+    /* random ranks 1..6, dims 1..6, random perms */
+    tu_seed(0x7a5u);
+    for (int c = 0; c < 60; c++) {
+        int r = 1 + (int)(tu_rand() % 6);
+        int64_t d[6], p[6];
+        for (int i = 0; i < r; i++) d[i] = 1 + (int64_t)(tu_rand() % 6), p[i] = i;
+        for (int i = r - 1; i > 0; i--) {
+            int j = (int)(tu_rand() % (uint64_t)(i + 1));
+            int64_t tmp = p[i];
+            p[i] = p[j], p[j] = tmp;
+        }
+        transpose_case(dts[c % 4], r, d, p);
+    }
+    /* an invalid perm: both fail the same way */
+    if (begin("Transpose", 13, 1, 1)) {
+        kh_attr_ints("perm", (int64_t[]){0, 0}, 2);
+        in_rand(0, MIXRT_DTYPE_F32, 2, (int64_t[]){2, 3});
+        finish("perm [0,0]", MIXRT_STATUS_INVALID_MODEL);
+    }
+}
+
+/* ---- Gather ------------------------------------------------------------------------------- */
+
+static void gather_case(mixrt_dtype dt, int rank, const int64_t *dims, int64_t axis, mixrt_dtype it, int irank,
+                        const int64_t *idims, const int64_t *iv, mixrt_status expect) {
+    if (!begin("Gather", 13, 2, 1)) return;
+    char desc[256], ex[64];
+    snprintf(ex, sizeof(ex), "axis=%lld %s indices", (long long)axis, mixrt_dtype_name(it));
+    kh_attr_int("axis", axis);
+    in_rand(0, dt, rank, dims);
+    in_ints(1, it, irank, idims, iv);
+    finish(dims_desc(desc, sizeof(desc), dt, rank, dims, ex), expect);
+}
+
+static void gather_cases(void) {
+    for (int t = 0; t < 4; t++) {
+        mixrt_dtype dt = dts[t];
+        for (int ii = 0; ii < 2; ii++) {
+            mixrt_dtype it = ii ? MIXRT_DTYPE_I32 : MIXRT_DTYPE_I64;
+            int64_t iv[12] = {0, 29, -1, -30, 5, 5, 17, 3, 28, -2, 1, 0};
+            gather_case(dt, 2, (int64_t[]){30, 17}, 0, it, 2, (int64_t[]){4, 3}, iv, MIXRT_STATUS_OK);
+            gather_case(dt, 2, (int64_t[]){30, 129}, 0, it, 1, (int64_t[]){12}, iv, MIXRT_STATUS_OK);
+            gather_case(dt, 3, (int64_t[]){3, 30, 5}, 1, it, 1, (int64_t[]){12}, iv, MIXRT_STATUS_OK);
+            gather_case(dt, 2, (int64_t[]){5, 30}, -1, it, 2, (int64_t[]){3, 4}, iv, MIXRT_STATUS_OK);
+            gather_case(dt, 3, (int64_t[]){30, 2, 3}, 0, it, 0, NULL, (int64_t[]){-7}, MIXRT_STATUS_OK);
+            gather_case(dt, 2, (int64_t[]){30, 17}, 0, it, 1, (int64_t[]){0}, NULL, MIXRT_STATUS_OK);
+            gather_case(dt, 2, (int64_t[]){30, 0}, 0, it, 1, (int64_t[]){3}, iv, MIXRT_STATUS_OK);
+            gather_case(dt, 1, (int64_t[]){30}, 0, it, 1, (int64_t[]){12}, iv, MIXRT_STATUS_OK);
+            /* out of range either way: a named error, not a crash */
+            gather_case(dt, 2, (int64_t[]){30, 17}, 0, it, 1, (int64_t[]){3}, (int64_t[]){1, 30, 2},
+                        MIXRT_STATUS_INVALID_MODEL);
+            gather_case(dt, 2, (int64_t[]){30, 17}, 0, it, 1, (int64_t[]){2}, (int64_t[]){-31, 0},
+                        MIXRT_STATUS_INVALID_MODEL);
+            gather_case(dt, 2, (int64_t[]){0, 17}, 0, it, 1, (int64_t[]){1}, (int64_t[]){0}, MIXRT_STATUS_INVALID_MODEL);
+        }
+    }
+    /* the error names the index tensor, the value and the range */
+    if (begin("Gather", 13, 2, 1)) {
+        in_rand(0, MIXRT_DTYPE_F32, 2, (int64_t[]){30, 17});
+        in_ints(1, MIXRT_DTYPE_I64, 1, (int64_t[]){2}, (int64_t[]){3, 99});
+        const struct mixrt_cpu_kernel *kern = kernel_for("Gather");
+        for (int i = 0; i < 2; i++) {
+            struct mixrt_value *v = &kh_G->values[kh_N->inputs[i]];
+            v->dtype = g_in[i].dtype;
+            kh_in[i] = &g_in[i];
+        }
+        mixrt_status st = kern ? kh_run_kernel(kern->run, NULL) : MIXRT_STATUS_INTERNAL;
+        const char *msg = mixrt_context_last_error(kh_ctx);
+        TU_CHECK(st == MIXRT_STATUS_INVALID_MODEL && strstr(msg, "index 99 at element 1 is out of range") &&
+                     strstr(msg, "'x1'") && strstr(msg, "Gather") && strstr(msg, "'n0'"),
+                 "Gather out-of-range message: %s (%s)", msg, mixrt_status_string(st));
+        g_cases_run++;
+        kh_end();
+        for (int i = 0; i < 2; i++) mixrt_tensor_release(kh_ctx, &g_in[i]);
+    }
+}
+
+/* ---- Concat, Split -------------------------------------------------------------------------- */
+
+static void concat_cases(void) {
+    for (int t = 0; t < 4; t++) {
+        mixrt_dtype dt = dts[t];
+        static const struct {
+            int rank, n;
+            int64_t axis;
+            int64_t d[3][4];
+        } cs[] = {
+            {3, 3, 1, {{2, 3, 4}, {2, 5, 4}, {2, 1, 4}}},    {3, 3, -1, {{2, 3, 4}, {2, 3, 17}, {2, 3, 1}}},
+            {3, 2, 0, {{2, 3, 4}, {5, 3, 4}}},               {3, 3, 1, {{2, 3, 4}, {2, 0, 4}, {2, 2, 4}}},
+            {1, 3, 0, {{1}, {129}, {3}}},                    {4, 2, 1, {{1, 64, 7, 7}, {1, 32, 7, 7}}},
+            {2, 1, 0, {{3, 5}}},                             {2, 2, 1, {{0, 3}, {0, 4}}},
+        };
+        for (size_t c = 0; c < sizeof(cs) / sizeof(cs[0]); c++) {
+            if (!begin("Concat", 13, cs[c].n, 1)) continue;
+            char desc[256], ex[32];
+            snprintf(ex, sizeof(ex), "x%d axis=%lld", cs[c].n, (long long)cs[c].axis);
+            kh_attr_int("axis", cs[c].axis);
+            for (int i = 0; i < cs[c].n; i++) in_rand(i, dt, cs[c].rank, cs[c].d[i]);
+            finish(dims_desc(desc, sizeof(desc), dt, cs[c].rank, cs[c].d[0], ex), MIXRT_STATUS_OK);
+        }
+    }
+    if (begin("Concat", 13, 2, 1)) { /* mismatched dims: the reference's error */
+        kh_attr_int("axis", 0);
+        in_rand(0, MIXRT_DTYPE_F32, 2, (int64_t[]){2, 3});
+        in_rand(1, MIXRT_DTYPE_F32, 2, (int64_t[]){2, 4});
+        finish("mismatch", MIXRT_STATUS_INVALID_MODEL);
+    }
+}
+
+static void split_cases(void) {
+    for (int t = 0; t < 4; t++) {
+        mixrt_dtype dt = dts[t];
+        char desc[256];
+        if (begin("Split", 13, 2, 2)) { /* sizes as an input */
+            kh_attr_int("axis", 1);
+            in_rand(0, dt, 2, (int64_t[]){6, 10});
+            in_list(1, 2, (int64_t[]){3, 7});
+            finish(dims_desc(desc, sizeof(desc), dt, 2, (int64_t[]){6, 10}, "axis=1 split=[3,7]"), MIXRT_STATUS_OK);
+        }
+        if (begin("Split", 13, 1, 3)) { /* equal parts */
+            in_rand(0, dt, 3, (int64_t[]){9, 2, 17});
+            finish(dims_desc(desc, sizeof(desc), dt, 3, (int64_t[]){9, 2, 17}, "axis=0 equal"), MIXRT_STATUS_OK);
+        }
+        if (begin("Split", 18, 1, 3)) { /* num_outputs: ceil chunks */
+            kh_attr_int("axis", -1);
+            kh_attr_int("num_outputs", 3);
+            in_rand(0, dt, 2, (int64_t[]){4, 7});
+            finish(dims_desc(desc, sizeof(desc), dt, 2, (int64_t[]){4, 7}, "num_outputs=3"), MIXRT_STATUS_OK);
+        }
+        if (begin("Split", 11, 1, 3)) { /* attribute, with a zero-size part */
+            kh_attr_int("axis", 1);
+            kh_attr_ints("split", (int64_t[]){2, 0, 127}, 3);
+            in_rand(0, dt, 3, (int64_t[]){3, 129, 2});
+            finish(dims_desc(desc, sizeof(desc), dt, 3, (int64_t[]){3, 129, 2}, "split=[2,0,127]"), MIXRT_STATUS_OK);
+        }
+    }
+    if (begin("Split", 13, 2, 2)) {
+        in_rand(0, MIXRT_DTYPE_F32, 1, (int64_t[]){6});
+        in_list(1, 2, (int64_t[]){3, 4});
+        finish("split sums to 7 of 6", MIXRT_STATUS_INVALID_MODEL);
+    }
+}
+
+/* ---- Slice, Expand, Tile ------------------------------------------------------------------------ */
+
+static void slice_case(mixrt_dtype dt, int rank, const int64_t *dims, size_t n, const int64_t *st, const int64_t *en,
+                       const int64_t *ax, const int64_t *sp, mixrt_status expect) {
+    if (!begin("Slice", 13, sp ? 5 : ax ? 4 : 3, 1)) return;
+    char desc[256], ex[128], a[48], b[48];
+    snprintf(ex, sizeof(ex), "starts=%s ends=%s%s", mixrt_dims_str(a, sizeof(a), (int)n, st),
+             mixrt_dims_str(b, sizeof(b), (int)n, en), sp ? " steps" : "");
+    in_rand(0, dt, rank, dims);
+    in_list(1, n, st);
+    in_list(2, n, en);
+    if (ax) in_list(3, n, ax);
+    if (sp) in_list(4, n, sp);
+    finish(dims_desc(desc, sizeof(desc), dt, rank, dims, ex), expect);
+}
+
+static void slice_cases(void) {
+    const int64_t big = INT64_MAX, small = INT64_MIN;
+    for (int t = 0; t < 4; t++) {
+        mixrt_dtype dt = dts[t];
+        const int64_t d3[3] = {10, 17, 9};
+        slice_case(dt, 3, d3, 2, (int64_t[]){1, 2}, (int64_t[]){8, 15}, NULL, NULL, MIXRT_STATUS_OK);
+        slice_case(dt, 3, d3, 1, (int64_t[]){3}, (int64_t[]){-1}, (int64_t[]){-1}, NULL, MIXRT_STATUS_OK);
+        slice_case(dt, 3, d3, 2, (int64_t[]){-1, 0}, (int64_t[]){small, big}, (int64_t[]){1, 2},
+                   (int64_t[]){-1, 2}, MIXRT_STATUS_OK);
+        slice_case(dt, 3, d3, 3, (int64_t[]){9, 16, 8}, (int64_t[]){small, small, small}, (int64_t[]){0, 1, 2},
+                   (int64_t[]){-3, -5, -1}, MIXRT_STATUS_OK);
+        slice_case(dt, 3, d3, 1, (int64_t[]){0}, (int64_t[]){big}, (int64_t[]){2}, (int64_t[]){3}, MIXRT_STATUS_OK);
+        slice_case(dt, 3, d3, 1, (int64_t[]){5}, (int64_t[]){5}, (int64_t[]){0}, NULL, MIXRT_STATUS_OK);
+        slice_case(dt, 2, (int64_t[]){1, 129}, 1, (int64_t[]){0}, (int64_t[]){64}, (int64_t[]){1}, NULL,
+                   MIXRT_STATUS_OK);
+        slice_case(dt, 1, (int64_t[]){17}, 1, (int64_t[]){-100}, (int64_t[]){100}, NULL, NULL, MIXRT_STATUS_OK);
+        slice_case(dt, 2, (int64_t[]){0, 5}, 1, (int64_t[]){1}, (int64_t[]){3}, (int64_t[]){1}, NULL, MIXRT_STATUS_OK);
+    }
+    slice_case(MIXRT_DTYPE_F32, 1, (int64_t[]){17}, 1, (int64_t[]){0}, (int64_t[]){5}, (int64_t[]){0},
+               (int64_t[]){0}, MIXRT_STATUS_INVALID_MODEL);
+    slice_case(MIXRT_DTYPE_F32, 1, (int64_t[]){17}, 1, (int64_t[]){0}, (int64_t[]){5}, (int64_t[]){3}, NULL,
+               MIXRT_STATUS_INVALID_MODEL);
+}
+
+static void expand_cases(void) {
+    static const struct {
+        int r, n;
+        int64_t d[4], s[4];
+    } es[] = {
+        {2, 3, {3, 1}, {2, 3, 5}},   {1, 2, {1}, {4, 4}},         {1, 2, {17}, {3, 17}},     {3, 3, {2, 1, 3}, {2, 4, 3}},
+        {0, 2, {0}, {3, 2}},         {2, 2, {1, 129}, {1, 1}},    {3, 4, {1, 1, 64}, {2, 1, 128, 64}},
+        {2, 2, {0, 1}, {1, 5}},
+    };
+    for (int t = 0; t < 4; t++)
+        for (size_t c = 0; c < sizeof(es) / sizeof(es[0]); c++) {
+            if (!begin("Expand", 13, 2, 1)) continue;
+            char desc[256], ex[64], s[48];
+            snprintf(ex, sizeof(ex), "to %s", mixrt_dims_str(s, sizeof(s), es[c].n, es[c].s));
+            in_rand(0, dts[t], es[c].r, es[c].d);
+            in_list(1, (size_t)es[c].n, es[c].s);
+            finish(dims_desc(desc, sizeof(desc), dts[t], es[c].r, es[c].d, ex), MIXRT_STATUS_OK);
+        }
+    if (begin("Expand", 13, 2, 1)) {
+        in_rand(0, MIXRT_DTYPE_F32, 1, (int64_t[]){3});
+        in_list(1, 1, (int64_t[]){4});
+        finish("[3] to [4]", MIXRT_STATUS_INVALID_MODEL);
+    }
+}
+
+static void tile_cases(void) {
+    static const struct {
+        int r;
+        int64_t d[3], rep[3];
+    } ts[] = {
+        {2, {3, 5}, {2, 3}}, {2, {1, 17}, {4, 1}}, {3, {2, 3, 4}, {1, 2, 1}}, {2, {3, 5}, {0, 2}},
+        {1, {129}, {3}},     {0, {0}, {0}},        {3, {2, 1, 3}, {1, 5, 1}},
+    };
+    for (int t = 0; t < 4; t++)
+        for (size_t c = 0; c < sizeof(ts) / sizeof(ts[0]); c++) {
+            if (!begin("Tile", 13, 2, 1)) continue;
+            char desc[256], ex[64], s[48];
+            snprintf(ex, sizeof(ex), "repeats %s", mixrt_dims_str(s, sizeof(s), ts[c].r, ts[c].rep));
+            in_rand(0, dts[t], ts[c].r, ts[c].d);
+            in_list(1, (size_t)ts[c].r, ts[c].rep);
+            finish(dims_desc(desc, sizeof(desc), dts[t], ts[c].r, ts[c].d, ex), MIXRT_STATUS_OK);
+        }
+    if (begin("Tile", 13, 2, 1)) {
+        in_rand(0, MIXRT_DTYPE_F32, 2, (int64_t[]){3, 2});
+        in_list(1, 2, (int64_t[]){1, -1});
+        finish("negative repeat", MIXRT_STATUS_INVALID_MODEL);
+    }
+}
+
+/* ---- Where, Pad ---------------------------------------------------------------------------------- */
+
+static void where_cases(void) {
+    static const struct {
+        int r[3];
+        int64_t d[3][3];
+    } ws[] = {
+        {{2, 2, 2}, {{3, 1}, {1, 17}, {3, 17}}}, {{2, 2, 2}, {{5, 129}, {5, 129}, {5, 129}}},
+        {{1, 0, 2}, {{7}, {0}, {3, 7}}},         {{3, 1, 1}, {{2, 1, 33}, {33}, {1}}},
+        {{2, 2, 2}, {{0, 3}, {1, 3}, {1, 1}}},   {{0, 0, 0}, {{0}, {0}, {0}}},
+    };
+    for (int t = 0; t < 4; t++)
+        for (size_t c = 0; c < sizeof(ws) / sizeof(ws[0]); c++) {
+            if (!begin("Where", 16, 3, 1)) continue;
+            char desc[256];
+            in_rand(0, MIXRT_DTYPE_BOOL, ws[c].r[0], ws[c].d[0]);
+            in_rand(1, dts[t], ws[c].r[1], ws[c].d[1]);
+            in_rand(2, dts[t], ws[c].r[2], ws[c].d[2]);
+            finish(dims_desc(desc, sizeof(desc), dts[t], ws[c].r[2], ws[c].d[2], "where"), MIXRT_STATUS_OK);
+        }
+}
+
+static void pad_cases(void) {
+    for (int t = 0; t < 4; t++) {
+        mixrt_dtype dt = dts[t];
+        char desc[256];
+        const int64_t d4[4] = {2, 3, 5, 5};
+        if (begin("Pad", 13, 3, 1)) {
+            in_rand(0, dt, 4, d4);
+            in_list(1, 8, (int64_t[]){0, 0, 1, 1, 0, 0, 1, 1});
+            in_rand(2, dt, 0, NULL);
+            finish(dims_desc(desc, sizeof(desc), dt, 4, d4, "pads 1 HW, random value"), MIXRT_STATUS_OK);
+        }
+        if (begin("Pad", 13, 2, 1)) {
+            in_rand(0, dt, 4, d4);
+            in_list(1, 8, (int64_t[]){1, 0, -2, 3, 0, 2, 1, -4});
+            finish(dims_desc(desc, sizeof(desc), dt, 4, d4, "negative pads, zero value"), MIXRT_STATUS_OK);
+        }
+        if (begin("Pad", 11, 2, 1)) {
+            in_rand(0, dt, 1, (int64_t[]){17});
+            in_list(1, 2, (int64_t[]){3, 0});
+            finish(dims_desc(desc, sizeof(desc), dt, 1, (int64_t[]){17}, "rank 1"), MIXRT_STATUS_OK);
+        }
+        if (begin("Pad", 2, 1, 1)) {
+            kh_attr_ints("pads", (int64_t[]){0, 2, 1, 0}, 4);
+            kh_attr_float("value", 3.0f);
+            in_rand(0, dt, 2, (int64_t[]){3, 4});
+            finish(dims_desc(desc, sizeof(desc), dt, 2, (int64_t[]){3, 4}, "opset 2 value 3"), MIXRT_STATUS_OK);
+        }
+        if (begin("Pad", 18, 4, 1)) {
+            in_rand(0, dt, 3, (int64_t[]){2, 0, 4});
+            in_list(1, 4, (int64_t[]){1, 2, 0, 1});
+            in_rand(2, dt, 0, NULL);
+            in_list(3, 2, (int64_t[]){-1, 1});
+            finish(dims_desc(desc, sizeof(desc), dt, 3, (int64_t[]){2, 0, 4}, "axes [-1,1], empty input"),
+                   MIXRT_STATUS_OK);
+        }
+        if (begin("Pad", 13, 2, 1)) {
+            in_rand(0, dt, 2, (int64_t[]){3, 4});
+            in_list(1, 4, (int64_t[]){0, -2, 0, -3});
+            finish(dims_desc(desc, sizeof(desc), dt, 2, (int64_t[]){3, 4}, "crop only"), MIXRT_STATUS_OK);
+        }
+    }
+    if (begin("Pad", 13, 2, 1)) {
+        in_rand(0, MIXRT_DTYPE_F32, 2, (int64_t[]){3, 4});
+        in_list(1, 3, (int64_t[]){0, 1, 1});
+        finish("3 pads for rank 2", MIXRT_STATUS_INVALID_MODEL);
+    }
+}
+
+/* ---- supports() refusals -------------------------------------------------------------------------- */
+
+static void refusal_cases(void) {
+    char why[256];
+    kh_begin("Pad", 13, 2, 1);
+    kh_attr_str("mode", "reflect");
+    kh_G->values[kh_N->inputs[0]].dtype = MIXRT_DTYPE_F32;
+    const struct mixrt_cpu_kernel *k = kernel_for("Pad");
+    TU_CHECK(k && !k->supports(kh_G, kh_N, why, sizeof(why)) && strstr(why, "reflect"), "Pad reflect not refused: %s",
+             why);
+    kh_end();
+    kh_begin("Transpose", 13, 1, 1);
+    kh_G->values[kh_N->inputs[0]].dtype = MIXRT_DTYPE_STRING;
+    k = kernel_for("Transpose");
+    TU_CHECK(k && !k->supports(kh_G, kh_N, why, sizeof(why)), "Transpose of strings not refused");
+    kh_G->values[kh_N->inputs[0]].dtype = MIXRT_DTYPE_UNDEFINED;
+    TU_CHECK(k && !k->supports(kh_G, kh_N, why, sizeof(why)), "Transpose of an unknown dtype not refused");
+    kh_end();
+    kh_begin("Gather", 13, 2, 1);
+    kh_G->values[kh_N->inputs[0]].dtype = MIXRT_DTYPE_F32;
+    kh_G->values[kh_N->inputs[1]].dtype = MIXRT_DTYPE_I16;
+    k = kernel_for("Gather");
+    TU_CHECK(k && !k->supports(kh_G, kh_N, why, sizeof(why)), "Gather with int16 indices not refused");
+    kh_end();
+}
+
+int main(int argc, char **argv) {
+    snprintf(g_argv0, sizeof(g_argv0), "%s", argv[0]);
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--only") && i + 1 < argc) g_only = atoi(argv[++i]);
+    if (mixrt_context_create(NULL, &kh_ctx) != MIXRT_STATUS_OK) return 1;
+    if (!mixrt_dm_has_avx512()) printf("test_datamove_kernels: no AVX-512 here; testing the scalar twins only\n");
+    tu_seed(0xd47au);
+    transpose_cases();
+    gather_cases();
+    concat_cases();
+    split_cases();
+    slice_cases();
+    expand_cases();
+    tile_cases();
+    where_cases();
+    pad_cases();
+    if (g_only < 0) refusal_cases();
+    printf("test_datamove_kernels: %d cases\n", g_cases_run);
+    mixrt_context_destroy(kh_ctx);
+    return tu_finish("test_datamove_kernels");
+}
