@@ -1,13 +1,400 @@
-/* fuse_conv.c - Conv fusions into com.mixrt ops and the activation layout pass (being
- * written). */
+/* fuse_conv.c - Conv fusions into com.mixrt FusedConv (bias, residual Add, activation) and the
+ * layout pass that keeps 2-D CNN activations channels-last (NHWC) between the ops that can take
+ * them, with Transposes only where such a region meets the rest of the graph. Invariant: every
+ * rewrite keeps the original value names for what the rest of the graph (and its outputs) read,
+ * so consumers outside a fused chain or a region never change. */
+#include <math.h>
+#include <string.h>
+
+#include "backend/cpu/fused_conv_impl.h"
 #include "passes/passes_impl.h"
 
-mixrt_status mixrt_pass_fuse_conv(struct mixrt_pass_state *st, int *removed) {
-    (void)st, (void)removed;
+static bool is_op(const struct mixrt_node *n, const char *op) { return !n->domain[0] && !strcmp(n->op_type, op); }
+
+/* The one live node reading value vi when vi has exactly one use (so it is no graph output and
+ * no subgraph reads it), else -1. */
+static int sole_consumer(const struct mixrt_pass_state *st, int vi) {
+    if (mixrt_pass_count_uses(st, vi) != 1) return -1;
+    const struct mixrt_graph *g = st->g;
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (mixrt_pass_is_dead(st, i)) continue;
+        for (int j = 0; j < g->nodes[i].n_inputs; j++)
+            if (g->nodes[i].inputs[j] == vi) return i;
+    }
+    return -1;
+}
+
+/* Appends an attribute to node ni (arena storage); NULL on out-of-memory. */
+static struct mixrt_attr *attr_add(struct mixrt_graph *g, int ni, const char *name, enum mixrt_attr_type type) {
+    struct mixrt_node *nd = &g->nodes[ni];
+    struct mixrt_attr *a = mixrt_arena_calloc(g->arena, (size_t)nd->n_attrs + 1, sizeof(*a));
+    if (!a) return NULL;
+    if (nd->n_attrs) memcpy(a, nd->attrs, (size_t)nd->n_attrs * sizeof(*a));
+    nd->attrs = a;
+    a[nd->n_attrs].name = name;
+    a[nd->n_attrs].type = type;
+    return &a[nd->n_attrs++];
+}
+
+/* Sets (or adds) int attribute name of node ni. */
+static mixrt_status attr_set_int(struct mixrt_graph *g, int ni, const char *name, int64_t v) {
+    struct mixrt_node *nd = &g->nodes[ni];
+    for (int a = 0; a < nd->n_attrs; a++)
+        if (!strcmp(nd->attrs[a].name, name)) {
+            nd->attrs[a].type = MIXRT_ATTR_INT;
+            nd->attrs[a].i = v;
+            return MIXRT_STATUS_OK;
+        }
+    struct mixrt_attr *a = attr_add(g, ni, name, MIXRT_ATTR_INT);
+    if (!a) return MIXRT_STATUS_OUT_OF_MEMORY;
+    a->i = v;
     return MIXRT_STATUS_OK;
 }
 
-mixrt_status mixrt_pass_layout(struct mixrt_pass_state *st, int *removed) {
-    (void)st, (void)removed;
+/* Two values have provably the same shape (rank and every dim known, or the same symbol). */
+static bool same_shape(const struct mixrt_value *a, const struct mixrt_value *b) {
+    if (a->rank < 0 || a->rank != b->rank) return false;
+    for (int i = 0; i < a->rank; i++) {
+        const struct mixrt_dim *x = &a->dims[i], *y = &b->dims[i];
+        if (x->value >= 0 ? x->value != y->value : !(x->param && y->param && !strcmp(x->param, y->param)))
+            return false;
+    }
+    return true;
+}
+
+/* A fixed scalar constant's value (absent input: dflt). False when it is neither. */
+static bool const_scalar(const struct mixrt_graph *g, const struct mixrt_node *n, int j, double dflt, double *out) {
+    if (j >= n->n_inputs || n->inputs[j] < 0) {
+        *out = dflt;
+        return true;
+    }
+    if (!mixrt_graph_is_fixed_const(g, n->inputs[j])) return false;
+    const struct mixrt_tensor *t = g->values[n->inputs[j]].init;
+    if (mixrt_tensor_numel(t) != 1 || !mixrt_dtype_is_float(t->dtype)) return false;
+    *out = mixrt_load_f64(t->data, t->dtype, 0);
+    return true;
+}
+
+/* What a chain Conv -> [Add(Z)] -> [activation] absorbs. */
+struct chain {
+    int z;            /* residual value, or -1 */
+    int add;          /* the Add node, or -1 */
+    int act_nodes[2]; /* the activation's nodes (SiLU: Sigmoid and Mul), -1 when unused */
+    enum mixrt_fconv_act act;
+    float p0, p1;
+    int out; /* the chain's last value */
+};
+
+/* Matches an activation reading cur (cur's only reader(s)); fills c and returns true. */
+static bool match_act(const struct mixrt_pass_state *st, int cur, struct chain *c) {
+    const struct mixrt_graph *g = st->g;
+    int ni = sole_consumer(st, cur);
+    if (ni < 0) {
+        /* SiLU: cur read by exactly Sigmoid(cur) and Mul(cur, that). */
+        if (mixrt_pass_count_uses(st, cur) != 2) return false;
+        int s = -1, m = -1;
+        for (int i = 0; i < g->n_nodes; i++) {
+            if (mixrt_pass_is_dead(st, i)) continue;
+            const struct mixrt_node *n = &g->nodes[i];
+            for (int j = 0; j < n->n_inputs; j++)
+                if (n->inputs[j] == cur) {
+                    if (is_op(n, "Sigmoid") && n->n_inputs == 1) s = i;
+                    else if (is_op(n, "Mul") && n->n_inputs == 2) m = i;
+                    break;
+                }
+        }
+        if (s < 0 || m < 0 || g->nodes[s].n_outputs != 1) return false;
+        int so = g->nodes[s].outputs[0];
+        const struct mixrt_node *mn = &g->nodes[m];
+        if (so < 0 || sole_consumer(st, so) != m || mn->n_outputs != 1 || mn->outputs[0] < 0) return false;
+        if (!((mn->inputs[0] == cur && mn->inputs[1] == so) || (mn->inputs[1] == cur && mn->inputs[0] == so)))
+            return false;
+        if (!same_shape(&g->values[mn->outputs[0]], &g->values[cur])) return false;
+        c->act = MIXRT_FCONV_SILU, c->act_nodes[0] = s, c->act_nodes[1] = m, c->out = mn->outputs[0];
+        return true;
+    }
+    const struct mixrt_node *n = &g->nodes[ni];
+    if (n->n_outputs < 1 || n->outputs[0] < 0 || n->inputs[0] != cur) return false;
+    for (int j = 1; j < n->n_outputs; j++)
+        if (n->outputs[j] >= 0) return false;
+    double lo, hi;
+    if (is_op(n, "Relu") && n->n_inputs == 1) {
+        c->act = MIXRT_FCONV_RELU;
+    } else if (is_op(n, "LeakyRelu") && n->n_inputs == 1) {
+        c->act = MIXRT_FCONV_LEAKY_RELU, c->p0 = mixrt_node_attr_float(n, "alpha", 0.01f);
+    } else if (is_op(n, "Sigmoid") && n->n_inputs == 1) {
+        c->act = MIXRT_FCONV_SIGMOID;
+    } else if (is_op(n, "Tanh") && n->n_inputs == 1) {
+        c->act = MIXRT_FCONV_TANH;
+    } else if (is_op(n, "HardSwish") && n->n_inputs == 1) {
+        c->act = MIXRT_FCONV_HARD_SWISH;
+    } else if (is_op(n, "Clip") && n->opset < 11 && n->n_inputs == 1) {
+        c->act = MIXRT_FCONV_CLIP;
+        c->p0 = mixrt_node_attr_float(n, "min", -INFINITY), c->p1 = mixrt_node_attr_float(n, "max", INFINITY);
+    } else if (is_op(n, "Clip") && n->opset >= 11 && const_scalar(g, n, 1, -INFINITY, &lo) &&
+               const_scalar(g, n, 2, INFINITY, &hi)) {
+        c->act = MIXRT_FCONV_CLIP, c->p0 = (float)lo, c->p1 = (float)hi;
+    } else {
+        return false;
+    }
+    c->act_nodes[0] = ni;
+    c->out = n->outputs[0];
+    return true;
+}
+
+/* Fuses the chain that starts at Conv node ci, if there is one; *absorbed counts its nodes. */
+static mixrt_status fuse_one(struct mixrt_pass_state *st, int ci, int *absorbed) {
+    struct mixrt_graph *g = st->g;
+    const struct mixrt_node *cv = &g->nodes[ci];
+    *absorbed = 0;
+    if (!is_op(cv, "Conv") || cv->n_inputs < 2 || cv->n_inputs > 3 || cv->n_outputs != 1 || cv->outputs[0] < 0 ||
+        cv->inputs[0] < 0 || cv->inputs[1] < 0)
+        return MIXRT_STATUS_OK;
+    int y = cv->outputs[0];
+    if (!mixrt_dtype_is_float(g->values[y].dtype)) return MIXRT_STATUS_OK;
+    struct chain c = {.z = -1, .add = -1, .act_nodes = {-1, -1}, .act = MIXRT_FCONV_NONE, .out = y};
+    int ai = sole_consumer(st, y);
+    if (ai >= 0) {
+        const struct mixrt_node *a = &g->nodes[ai];
+        if (is_op(a, "Add") && a->opset >= 7 && a->n_inputs == 2 && a->n_outputs == 1 && a->outputs[0] >= 0) {
+            int z = a->inputs[0] == y ? a->inputs[1] : a->inputs[0];
+            /* Z exactly Y's shape: a broadcast Add is left alone. */
+            if (z >= 0 && z != y && g->values[z].dtype == g->values[y].dtype && same_shape(&g->values[z], &g->values[y]) &&
+                same_shape(&g->values[a->outputs[0]], &g->values[y]))
+                c.z = z, c.add = ai, c.out = a->outputs[0];
+        }
+    }
+    struct chain with_act = c;
+    if (match_act(st, c.out, &with_act)) c = with_act;
+    if (c.add < 0 && c.act == MIXRT_FCONV_NONE) return MIXRT_STATUS_OK;
+
+    mixrt_status status = mixrt_graph_require_opset(g, MIXRT_DOMAIN, MIXRT_DOMAIN_VERSION);
+    if (status != MIXRT_STATUS_OK) return status;
+    int *ins = mixrt_arena_calloc(g->arena, 4, sizeof(int));
+    struct mixrt_attr *an = attr_add(g, ci, "activation", MIXRT_ATTR_STRING);
+    struct mixrt_attr *ap = an ? attr_add(g, ci, "activation_params", MIXRT_ATTR_FLOATS) : NULL;
+    float *pv = mixrt_arena_calloc(g->arena, 2, sizeof(float));
+    if (!ins || !an || !ap || !pv) return MIXRT_STATUS_OUT_OF_MEMORY;
+    an = &g->nodes[ci].attrs[g->nodes[ci].n_attrs - 2];
+    an->s = mixrt_fconv_act_names[c.act];
+    an->s_len = strlen(an->s);
+    pv[0] = c.p0, pv[1] = c.p1;
+    ap->floats = pv;
+    ap->n = c.act == MIXRT_FCONV_CLIP ? 2 : c.act == MIXRT_FCONV_LEAKY_RELU ? 1 : 0;
+    struct mixrt_node *n = &g->nodes[ci];
+    ins[0] = n->inputs[0], ins[1] = n->inputs[1], ins[2] = n->n_inputs > 2 ? n->inputs[2] : -1, ins[3] = c.z;
+    n->inputs = ins;
+    n->n_inputs = c.z >= 0 ? 4 : n->n_inputs;
+    n->op_type = "FusedConv";
+    n->domain = MIXRT_DOMAIN;
+    n->opset = MIXRT_DOMAIN_VERSION;
+    int dead[3] = {c.add, c.act_nodes[0], c.act_nodes[1]};
+    for (int i = 0; i < 3; i++) {
+        if (dead[i] < 0) continue;
+        const struct mixrt_node *d = &g->nodes[dead[i]];
+        for (int j = 0; j < d->n_outputs; j++)
+            if (d->outputs[j] >= 0) g->values[d->outputs[j]].producer = -1;
+        st->dead[dead[i]] = true;
+        (*absorbed)++;
+    }
+    g->values[y].producer = -1;
+    n->outputs[0] = c.out;
+    g->values[c.out].producer = ci;
     return MIXRT_STATUS_OK;
+}
+
+mixrt_status mixrt_pass_fuse_conv(struct mixrt_pass_state *st, int *removed) {
+    for (int ni = 0; ni < st->n_dead; ni++) {
+        if (st->dead[ni]) continue;
+        int absorbed;
+        mixrt_status status = fuse_one(st, ni, &absorbed);
+        if (status != MIXRT_STATUS_OK) return status;
+        *removed += absorbed;
+    }
+    return MIXRT_STATUS_OK;
+}
+
+/* ---- layout: channels-last regions ------------------------------------------------------ */
+
+static const int64_t to_last_perm[4] = {0, 2, 3, 1}, to_first_perm[4] = {0, 3, 1, 2};
+
+/* Node n is a Transpose with exactly perm p (rank 4). */
+static bool is_transpose(const struct mixrt_node *n, const int64_t *p) {
+    if (!is_op(n, "Transpose") || n->n_inputs != 1 || n->n_outputs != 1) return false;
+    size_t np = 0;
+    const int64_t *q = mixrt_node_attr_ints(n, "perm", &np);
+    return q && np == 4 && !memcmp(p, q, 4 * sizeof(int64_t));
+}
+
+struct layout {
+    struct mixrt_pass_state *st;
+    int *last; /* [st->n_values]: the channels-last twin of a channels-first value, or -1 */
+    int64_t opset; /* the default domain's version, for the Transposes */
+};
+
+static bool float_rank4(const struct mixrt_graph *g, int vi) {
+    return vi >= 0 && g->values[vi].rank == 4 && mixrt_dtype_is_float(g->values[vi].dtype);
+}
+
+/* The channels-last twin of value v when one exists already (made earlier in this pass, or v
+ * is the output of a channels-last -> channels-first Transpose: its input), else -1. */
+static int twin_of(struct layout *L, int v) {
+    struct mixrt_graph *g = L->st->g;
+    if (v < 0 || v >= L->st->n_values) return -1;
+    if (L->last[v] >= 0) return L->last[v];
+    int p = g->values[v].producer;
+    if (p >= 0 && !mixrt_pass_is_dead(L->st, p) && is_transpose(&g->nodes[p], to_first_perm)) return g->nodes[p].inputs[0];
+    return -1;
+}
+
+/* A new value "<v's name><suffix>" with v's dtype and rank-4 dims permuted by perm. */
+static int permuted_value(struct mixrt_graph *g, int v, const char *suffix, const int64_t *perm) {
+    int nv = mixrt_graph_add_unique_value(g, g->values[v].name, suffix);
+    if (nv < 0) return -1;
+    struct mixrt_value *d = &g->values[nv];
+    const struct mixrt_value *s = &g->values[v];
+    d->dtype = s->dtype;
+    d->rank = 4;
+    for (int i = 0; i < 4; i++) d->dims[i] = s->dims[perm[i]];
+    return nv;
+}
+
+/* Appends Transpose(in) -> out with perm, named "<out>/nhwc" or "<out>/nchw". */
+static mixrt_status add_transpose(struct layout *L, int in, int out, const int64_t *perm) {
+    struct mixrt_graph *g = L->st->g;
+    const char *base = g->values[out].name, *sfx = perm == to_last_perm ? "/nhwc" : "/nchw";
+    size_t lb = strlen(base), ls = strlen(sfx);
+    char *name = mixrt_arena_alloc(g->arena, lb + ls + 1, 1);
+    if (!name) return MIXRT_STATUS_OUT_OF_MEMORY;
+    memcpy(name, base, lb);
+    memcpy(name + lb, sfx, ls + 1);
+    int ni = mixrt_graph_add_node(g, name, "Transpose", "");
+    int *io = ni >= 0 ? mixrt_arena_calloc(g->arena, 2, sizeof(int)) : NULL;
+    int64_t *p = io ? mixrt_arena_calloc(g->arena, 4, sizeof(int64_t)) : NULL;
+    struct mixrt_attr *a = p ? attr_add(g, ni, "perm", MIXRT_ATTR_INTS) : NULL;
+    if (!a) return MIXRT_STATUS_OUT_OF_MEMORY;
+    memcpy(p, perm, 4 * sizeof(int64_t));
+    a->ints = p, a->n = 4;
+    struct mixrt_node *n = &g->nodes[ni];
+    n->opset = L->opset;
+    io[0] = in, io[1] = out;
+    n->inputs = io, n->n_inputs = 1;
+    n->outputs = io + 1, n->n_outputs = 1;
+    g->values[out].producer = ni;
+    return MIXRT_STATUS_OK;
+}
+
+/* The channels-last twin of v, made by an entry Transpose when there is none yet. */
+static mixrt_status twin_make(struct layout *L, int v, int *out) {
+    int t = twin_of(L, v);
+    if (t < 0) {
+        struct mixrt_graph *g = L->st->g;
+        if ((t = permuted_value(g, v, "_nhwc", to_last_perm)) < 0) return MIXRT_STATUS_OUT_OF_MEMORY;
+        mixrt_status status = add_transpose(L, v, t, to_last_perm);
+        if (status != MIXRT_STATUS_OK) return status;
+    }
+    if (v < L->st->n_values) L->last[v] = t;
+    *out = t;
+    return MIXRT_STATUS_OK;
+}
+
+enum { KIND_NONE, KIND_CONV, KIND_POOL, KIND_ELTWISE };
+
+/* How node ni may join a channels-last region. Convolutions start regions; pools and
+ * element-wise ops join only when an input already has a channels-last twin (alone they would
+ * only add Transposes). */
+static int layout_kind(struct layout *L, int ni) {
+    const struct mixrt_graph *g = L->st->g;
+    const struct mixrt_node *n = &g->nodes[ni];
+    if (n->n_outputs < 1 || !float_rank4(g, n->outputs[0]) || n->n_inputs < 1 || !float_rank4(g, n->inputs[0]))
+        return KIND_NONE;
+    for (int j = 1; j < n->n_outputs; j++)
+        if (n->outputs[j] >= 0) return KIND_NONE;
+    bool conv = (is_op(n, "Conv") && n->n_inputs >= 2 && n->n_inputs <= 3) ||
+                (!strcmp(n->domain, MIXRT_DOMAIN) && !strcmp(n->op_type, "FusedConv") &&
+                 mixrt_node_attr_int(n, "channels_last", 0) == 0);
+    if (conv) return n->inputs[1] >= 0 && g->values[n->inputs[1]].rank == 4 ? KIND_CONV : KIND_NONE;
+    if (twin_of(L, n->inputs[0]) < 0 && !(n->n_inputs == 2 && twin_of(L, n->inputs[1]) >= 0)) return KIND_NONE;
+    if ((is_op(n, "MaxPool") && mixrt_node_attr_int(n, "storage_order", 0) == 0) || is_op(n, "AveragePool") ||
+        is_op(n, "GlobalAveragePool"))
+        return n->n_inputs == 1 ? KIND_POOL : KIND_NONE;
+    static const char *const unary[] = {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSwish", "Clip", NULL};
+    for (int i = 0; unary[i]; i++)
+        if (is_op(n, unary[i])) {
+            /* Clip's min and max are scalars: they stay as they are. */
+            for (int j = 1; j < n->n_inputs; j++)
+                if (n->inputs[j] >= 0 && g->values[n->inputs[j]].rank != 0) return KIND_NONE;
+            return KIND_ELTWISE;
+        }
+    static const char *const binary[] = {"Add", "Mul", "Sub", "Div", NULL};
+    for (int i = 0; binary[i]; i++)
+        if (is_op(n, binary[i]) && n->opset >= 7 && n->n_inputs == 2 && float_rank4(g, n->inputs[1]) &&
+            same_shape(&g->values[n->inputs[0]], &g->values[n->outputs[0]]) &&
+            same_shape(&g->values[n->inputs[1]], &g->values[n->outputs[0]]))
+            return KIND_ELTWISE;
+    return KIND_NONE;
+}
+
+/* Moves node ni into the channels-last world: its rank-4 activation inputs read their twins,
+ * it writes a twin of its output, and an exit Transpose rebuilds the original output for
+ * readers outside (dead-code elimination drops it when nobody reads it). */
+static mixrt_status relayout(struct layout *L, int ni, int kind) {
+    struct mixrt_graph *g = L->st->g;
+    mixrt_status status = MIXRT_STATUS_OK;
+    const struct mixrt_node *n0 = &g->nodes[ni];
+    int n_in = n0->n_inputs, *ins = mixrt_arena_calloc(g->arena, (size_t)(n_in < 4 ? 4 : n_in), sizeof(int));
+    if (!ins) return MIXRT_STATUS_OUT_OF_MEMORY;
+    memcpy(ins, n0->inputs, (size_t)n_in * sizeof(int));
+    for (int j = 0; j < n_in; j++) {
+        /* Conv: X and Z (input 3) are activations; W and B keep their layout. */
+        bool act = kind == KIND_CONV ? (j == 0 || j == 3) : kind == KIND_POOL ? j == 0 : float_rank4(g, ins[j]);
+        if (act && ins[j] >= 0) MIXRT_TRY(twin_make(L, ins[j], &ins[j]));
+    }
+    int y = g->nodes[ni].outputs[0];
+    int yt = permuted_value(g, y, "_nhwc", to_last_perm);
+    if (yt < 0) return MIXRT_STATUS_OUT_OF_MEMORY;
+    struct mixrt_node *n = &g->nodes[ni];
+    n->inputs = ins;
+    if (kind == KIND_CONV) {
+        if (is_op(n, "Conv")) {
+            MIXRT_TRY(mixrt_graph_require_opset(g, MIXRT_DOMAIN, MIXRT_DOMAIN_VERSION));
+            n = &g->nodes[ni];
+            n->op_type = "FusedConv", n->domain = MIXRT_DOMAIN, n->opset = MIXRT_DOMAIN_VERSION;
+        }
+        MIXRT_TRY(attr_set_int(g, ni, "channels_last", 1));
+    } else if (kind == KIND_POOL) {
+        MIXRT_TRY(mixrt_graph_require_opset(g, MIXRT_DOMAIN, MIXRT_DOMAIN_VERSION));
+        n = &g->nodes[ni];
+        n->domain = MIXRT_DOMAIN, n->opset = MIXRT_DOMAIN_VERSION, n->n_outputs = 1;
+    }
+    n = &g->nodes[ni];
+    n->outputs[0] = yt;
+    g->values[yt].producer = ni;
+    MIXRT_TRY(add_transpose(L, yt, y, to_first_perm));
+    L->last[y] = yt;
+fail:
+    return status;
+}
+
+mixrt_status mixrt_pass_layout(struct mixrt_pass_state *st, int *removed) {
+    struct mixrt_graph *g = st->g;
+    size_t nv = (size_t)(st->n_values > 0 ? st->n_values : 1);
+    struct layout L = {st, mixrt_calloc(g->ctx, nv, sizeof(int)), mixrt_graph_opset(g, "")};
+    if (!L.last) return MIXRT_STATUS_OUT_OF_MEMORY;
+    if (L.opset < 1) L.opset = 13;
+    for (size_t i = 0; i < nv; i++) L.last[i] = -1;
+    mixrt_status status = MIXRT_STATUS_OK;
+    int n_old = st->n_dead;
+    /* g->order is the topological order of the nodes the pass began with: producers first, so
+     * a region grows forward from its convolutions in one sweep. */
+    for (int s = 0; s < n_old; s++) {
+        int ni = g->order[s];
+        if (st->dead[ni]) continue;
+        int kind = layout_kind(&L, ni);
+        if (kind == KIND_NONE) continue;
+        if ((status = relayout(&L, ni, kind)) != MIXRT_STATUS_OK) break;
+        (*removed)++;
+    }
+    mixrt_free(g->ctx, L.last, nv * sizeof(int));
+    return status;
 }

@@ -175,7 +175,7 @@ mixrt_status mixrt_dnnl_state_create(mixrt_context_t ctx, struct mixrt_dnnl_stat
 }
 
 void mixrt_dnnl_state_clear(struct mixrt_dnnl_state *st) {
-    dnnl_primitive_t *prims[] = {&st->prim, &st->src_reorder, &st->dst_reorder, &st->wei_reorder};
+    dnnl_primitive_t *prims[] = {&st->prim, &st->src_reorder, &st->dst_reorder, &st->wei_reorder, &st->dst_in_reorder};
     for (size_t i = 0; i < sizeof(prims) / sizeof(prims[0]); i++) {
         if (*prims[i]) dnnl_primitive_destroy(*prims[i]);
         *prims[i] = NULL;

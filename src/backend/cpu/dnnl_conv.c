@@ -1,7 +1,9 @@
 /* dnnl_conv.c - Conv (1-D/2-D/3-D, groups incl. depthwise, strides, dilations, pads, auto_pad,
- * optional bias) on oneDNN's convolution, f32 or bf16 (f32 accumulation). Tensors at the
- * boundary are plain NCHW; inside, oneDNN picks its blocked layouts and the state reorders in
- * and out. Invariant: constant-initializer weights are reordered once per chosen layout. */
+ * optional bias) on oneDNN's convolution, f32 or bf16 (f32 accumulation), and the same with
+ * com.mixrt FusedConv's extras (mixrt_dnnl_conv_opts: residual sum and activation as post-ops,
+ * channels-last tensors). Plain NCHW tensors at the boundary are reordered in and out of the
+ * blocked layouts oneDNN picks; channels-last ones are handed to it as they are. Invariant:
+ * constant-initializer weights are reordered once per chosen layout. */
 #ifdef MIXRT_HAVE_DNNL
 #include <stdio.h>
 #include <string.h>
@@ -120,11 +122,26 @@ static dnnl_status_t make_reorder(dnnl_engine_t eng, const dnnl_memory_desc_t *f
 }
 
 /* Builds st's convolution for g (layouts left to oneDNN) and the boundary reorders. */
+/* Channels-last memory descriptor of logical dims [N, C, D1..] (rank r): C innermost. */
+static dnnl_status_t channels_last_md(dnnl_memory_desc_t *md, int r, const int64_t *dims, dnnl_data_type_t dt) {
+    dnnl_dims_t d, str;
+    int64_t stride = 1;
+    for (int i = 0; i < r; i++) d[i] = dims[i];
+    str[1] = stride, stride *= dims[1] > 0 ? dims[1] : 1;
+    for (int i = r - 1; i >= 2; i--) str[i] = stride, stride *= dims[i] > 0 ? dims[i] : 1;
+    str[0] = stride;
+    return dnnl_memory_desc_init_by_strides(md, r, d, dt, str);
+}
+
+static const struct mixrt_dnnl_conv_opts plain_opts = {false, false, dnnl_alg_kind_undef, 0.0f, 0.0f};
+
 static mixrt_status conv_build(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_state *st, const struct conv_geom *g,
-                               mixrt_dtype dt, const struct mixrt_tensor *b) {
+                               mixrt_dtype dt, const struct mixrt_tensor *b, const struct mixrt_dnnl_conv_opts *o) {
     mixrt_status status = MIXRT_STATUS_OK;
     dnnl_status_t s;
     const char *call = "";
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
     dnnl_engine_t eng;
     MIXRT_TRY(mixrt_dnnl_get(k->ctx, &eng, NULL));
     dnnl_data_type_t ddt = mixrt_dnnl_dtype(dt);
@@ -136,17 +153,30 @@ static mixrt_status conv_build(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_sta
     for (int i = 0; i < rw; i++) wdd[i] = wd[i];
     for (int i = 0; i < g->nd; i++) str[i] = g->s[i], dil[i] = g->d[i] - 1, pl[i] = g->pb[i], pr[i] = g->pe[i];
     dnnl_memory_desc_t x_any, w_any, y_any, b_md;
-    DNNL_DO(dnnl_memory_desc_init_by_tag(&x_any, rx, xdd, ddt, dnnl_format_tag_any));
     DNNL_DO(dnnl_memory_desc_init_by_tag(&w_any, rw, wdd, ddt, dnnl_format_tag_any));
-    DNNL_DO(dnnl_memory_desc_init_by_tag(&y_any, rx, ydd, ddt, dnnl_format_tag_any));
     if (b) DNNL_DO(mixrt_dnnl_plain_md(&b_md, 1, &g->M, mixrt_dnnl_dtype(b->dtype)));
-    DNNL_DO(mixrt_dnnl_plain_md(&st->src_user_md, rx, xd, ddt));
     DNNL_DO(mixrt_dnnl_plain_md(&st->wei_user_md, rw, wd, ddt));
-    DNNL_DO(mixrt_dnnl_plain_md(&st->dst_user_md, rx, g->ydims, ddt));
+    if (o->channels_last) {
+        /* oneDNN's convolutions run channels-last natively: no reorders at the boundary. */
+        DNNL_DO(channels_last_md(&st->src_user_md, rx, xd, ddt));
+        DNNL_DO(channels_last_md(&st->dst_user_md, rx, g->ydims, ddt));
+        x_any = st->src_user_md, y_any = st->dst_user_md;
+    } else {
+        DNNL_DO(dnnl_memory_desc_init_by_tag(&x_any, rx, xdd, ddt, dnnl_format_tag_any));
+        DNNL_DO(dnnl_memory_desc_init_by_tag(&y_any, rx, ydd, ddt, dnnl_format_tag_any));
+        DNNL_DO(mixrt_dnnl_plain_md(&st->src_user_md, rx, xd, ddt));
+        DNNL_DO(mixrt_dnnl_plain_md(&st->dst_user_md, rx, g->ydims, ddt));
+    }
+    /* Y = act(conv + B + Z): the sum post-op adds what dst holds before the run. */
+    DNNL_DO(dnnl_primitive_attr_create(&attr));
+    DNNL_DO(dnnl_post_ops_create(&po));
+    if (o->sum) DNNL_DO(dnnl_post_ops_append_sum(po, 1.0f));
+    if (o->act != dnnl_alg_kind_undef) DNNL_DO(dnnl_post_ops_append_eltwise(po, 1.0f, o->act, o->alpha, o->beta));
+    DNNL_DO(dnnl_primitive_attr_set_post_ops(attr, po));
     dnnl_convolution_desc_t cd;
     DNNL_DO(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &x_any,
                                                        &w_any, b ? &b_md : NULL, &y_any, str, dil, pl, pr));
-    DNNL_DO(dnnl_primitive_desc_create(&st->pd, &cd, NULL, eng, NULL));
+    DNNL_DO(dnnl_primitive_desc_create(&st->pd, &cd, attr, eng, NULL));
     DNNL_DO(dnnl_primitive_create(&st->prim, st->pd));
     const dnnl_memory_desc_t *x_md = dnnl_primitive_desc_query_md(st->pd, dnnl_query_src_md, 0);
     const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(st->pd, dnnl_query_weights_md, 0);
@@ -161,6 +191,7 @@ static mixrt_status conv_build(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_sta
     if (!dnnl_memory_desc_equal(y_md, &st->dst_user_md)) {
         DNNL_DO(make_reorder(eng, y_md, &st->dst_user_md, &st->dst_reorder));
         DNNL_DO(dnnl_memory_create(&st->dst_mem, y_md, eng, DNNL_MEMORY_ALLOCATE));
+        if (o->sum) DNNL_DO(make_reorder(eng, &st->dst_user_md, y_md, &st->dst_in_reorder));
     }
     /* Weights kept from before the rebuild stay only if the new layout is the same. */
     if (st->wei_mem) {
@@ -185,6 +216,8 @@ dnnl_fail:
     status = mixrt_dnnl_fail(k, s, call);
     mixrt_dnnl_state_clear(st);
 fail:
+    if (po) dnnl_post_ops_destroy(po);
+    if (attr) dnnl_primitive_attr_destroy(attr);
     return status;
 }
 
@@ -197,12 +230,13 @@ static dnnl_status_t run_reorder(dnnl_primitive_t r, dnnl_stream_t strm, dnnl_me
 /* Brings st to x/w/b's shapes (rebuilding when they changed) and, for constant weights, the
  * reordered weights up to date. Called with st->lock held. */
 static mixrt_status conv_ensure(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_state *st, const struct conv_geom *g,
-                                mixrt_dtype dt, const struct mixrt_tensor *w, const struct mixrt_tensor *b) {
+                                mixrt_dtype dt, const struct mixrt_tensor *w, const struct mixrt_tensor *b,
+                                const struct mixrt_dnnl_conv_opts *o) {
     mixrt_status status = MIXRT_STATUS_OK;
     dnnl_status_t s = dnnl_success;
     const char *call = "";
     dnnl_memory_t wu = NULL;
-    if (!mixrt_dnnl_state_matches(st, k, 3)) MIXRT_TRY(conv_build(k, st, g, dt, b));
+    if (!mixrt_dnnl_state_matches(st, k, 3)) MIXRT_TRY(conv_build(k, st, g, dt, b, o));
     if (st->wei_const && st->wei_reorder && !st->wei_ready && w->data) {
         dnnl_engine_t eng;
         dnnl_stream_t strm;
@@ -221,13 +255,14 @@ fail:
 }
 
 static mixrt_status conv_exec(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_state *st, const struct mixrt_tensor *x,
-                              const struct mixrt_tensor *w, const struct mixrt_tensor *b, struct mixrt_tensor *y) {
+                              const struct mixrt_tensor *w, const struct mixrt_tensor *b, const struct mixrt_tensor *z,
+                              struct mixrt_tensor *y) {
     mixrt_status status = MIXRT_STATUS_OK;
     dnnl_status_t s = dnnl_success;
     const char *call = "";
     dnnl_engine_t eng;
     dnnl_stream_t strm;
-    dnnl_memory_t xu = NULL, wu = NULL, yu = NULL, bu = NULL;
+    dnnl_memory_t xu = NULL, wu = NULL, yu = NULL, bu = NULL, zu = NULL;
     MIXRT_TRY(mixrt_dnnl_get(k->ctx, &eng, &strm));
     /* oneDNN only reads the inputs; the casts drop const for its memory objects. */
     DNNL_DO(dnnl_memory_create(&xu, &st->src_user_md, eng, (void *)x->data));
@@ -242,6 +277,12 @@ static mixrt_status conv_exec(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_stat
         DNNL_DO(dnnl_memory_create(&bu, bmd, eng, (void *)b->data));
     }
     if (st->src_reorder) DNNL_DO(run_reorder(st->src_reorder, strm, xu, st->src_mem));
+    if (z && st->dst_in_reorder) {
+        DNNL_DO(dnnl_memory_create(&zu, &st->dst_user_md, eng, (void *)z->data));
+        DNNL_DO(run_reorder(st->dst_in_reorder, strm, zu, st->dst_mem));
+    } else if (z) {
+        memcpy(y->data, z->data, y->nbytes);
+    }
     if (st->wei_reorder && !st->wei_ready) {
         DNNL_DO(run_reorder(st->wei_reorder, strm, wu, st->wei_mem));
         if (st->wei_const) st->wei_ready = true;
@@ -261,6 +302,7 @@ fail:
     if (wu) dnnl_memory_destroy(wu);
     if (yu) dnnl_memory_destroy(yu);
     if (bu) dnnl_memory_destroy(bu);
+    if (zu) dnnl_memory_destroy(zu);
     return status;
 }
 #undef DNNL_DO
@@ -275,8 +317,19 @@ bool mixrt_dnnl_conv_supports(const struct mixrt_graph *g, const struct mixrt_no
     return true;
 }
 
-mixrt_status mixrt_dnnl_conv_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
-                                     void **state) {
+/* t's header with its dims in channels-first order (the data pointer shared): the geometry
+ * code reads [N, C, D1..]. */
+static struct mixrt_tensor channels_first_view(const struct mixrt_tensor *t, bool last) {
+    struct mixrt_tensor v = *t;
+    if (last && t->rank >= 3) {
+        v.dims[1] = t->dims[t->rank - 1];
+        for (int i = 2; i < t->rank; i++) v.dims[i] = t->dims[i - 1];
+    }
+    return v;
+}
+
+mixrt_status mixrt_dnnl_conv_prepare_opts(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                                          const struct mixrt_dnnl_conv_opts *o, void **state) {
     mixrt_status status = mixrt_dnnl_get(ctx, NULL, NULL);
     if (status != MIXRT_STATUS_OK) return status;
     struct mixrt_dnnl_state *st = NULL;
@@ -301,11 +354,12 @@ mixrt_status mixrt_dnnl_conv_prepare(mixrt_context_t ctx, const struct mixrt_gra
         struct mixrt_kernel_ctx k = {.ctx = ctx, .graph = g, .node = n, .opset = n->opset, .n_in = n->n_inputs < 3 ? n->n_inputs : 3,
                                      .in = in, .in_seq = in_seq};
         struct conv_geom geom;
+        struct mixrt_tensor view = channels_first_view(&fx, o->channels_last);
         mixrt_dtype dt;
-        if (mixrt_dnnl_check_dtypes(&k, 2, 2, &dt) == MIXRT_STATUS_OK && conv_geom(&k, &fx, wv->init, in[2], &geom) == MIXRT_STATUS_OK &&
+        if (mixrt_dnnl_check_dtypes(&k, 2, 2, &dt) == MIXRT_STATUS_OK && conv_geom(&k, &view, wv->init, in[2], &geom) == MIXRT_STATUS_OK &&
             mixrt_tensor_numel(wv->init) > 0 && geom.N > 0 && geom.C > 0) {
             pthread_mutex_lock(&st->lock);
-            status = conv_ensure(&k, st, &geom, dt, wv->init, in[2]);
+            status = conv_ensure(&k, st, &geom, dt, wv->init, in[2], o);
             pthread_mutex_unlock(&st->lock);
         }
     }
@@ -317,24 +371,44 @@ mixrt_status mixrt_dnnl_conv_prepare(mixrt_context_t ctx, const struct mixrt_gra
     return MIXRT_STATUS_OK;
 }
 
-mixrt_status mixrt_dnnl_conv_run(struct mixrt_kernel_ctx *k) {
+mixrt_status mixrt_dnnl_conv_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                                     void **state) {
+    return mixrt_dnnl_conv_prepare_opts(ctx, g, n, &plain_opts, state);
+}
+
+mixrt_status mixrt_dnnl_conv_run_opts(struct mixrt_kernel_ctx *k, const struct mixrt_dnnl_conv_opts *o) {
     mixrt_status status = MIXRT_STATUS_OK;
     struct mixrt_dnnl_state local, *st = k->state;
     bool own = st == NULL, locked = false;
     if (own) mixrt_dnnl_state_init(st = &local);
     const struct mixrt_tensor *x = NULL, *w = NULL, *b = mixrt_kernel_opt_input(k, 2);
+    const struct mixrt_tensor *z = o->sum ? mixrt_kernel_opt_input(k, 3) : NULL;
     mixrt_dtype dt;
     struct conv_geom g;
-    struct mixrt_tensor *y = NULL;
+    struct mixrt_tensor *y = NULL, xview;
     MIXRT_TRY(mixrt_kernel_input(k, 0, &x));
     MIXRT_TRY(mixrt_kernel_input(k, 1, &w));
     MIXRT_TRY(mixrt_dnnl_check_dtypes(k, 2, 2, &dt));
-    MIXRT_TRY(conv_geom(k, x, w, b, &g));
-    MIXRT_TRY(mixrt_kernel_output(k, 0, dt, x->rank, g.ydims, &y));
+    if (o->sum && !z) MIXRT_TRY(mixrt_kernel_input(k, 3, &z));
+    xview = channels_first_view(x, o->channels_last);
+    MIXRT_TRY(conv_geom(k, &xview, w, b, &g));
+    int64_t ydims[5];
+    memcpy(ydims, g.ydims, sizeof(ydims));
+    if (o->channels_last) {
+        for (int i = 0; i < g.nd; i++) ydims[1 + i] = g.ydims[2 + i];
+        ydims[g.nd + 1] = g.M;
+    }
+    if (z && (z->dtype != dt || z->rank != x->rank || memcmp(z->dims, ydims, sizeof(int64_t) * (size_t)x->rank))) {
+        char d[256];
+        MIXRT_TRY(mixrt_dnnl_bad_input(k, MIXRT_STATUS_INVALID_MODEL, 3, z, "expected %s %s (Y's dtype and shape)",
+                                       mixrt_dtype_name(dt), mixrt_dims_str(d, sizeof(d), x->rank, ydims)));
+    }
+    MIXRT_TRY(mixrt_kernel_output(k, 0, dt, x->rank, ydims, &y));
     size_t ny = mixrt_tensor_numel(y);
     if (ny == 0) goto fail;
     if (g.C == 0) {
-        /* No input channels: every output is its channel's bias (or 0). */
+        /* No input channels: every output is its channel's bias (or 0); the fused ops send
+         * this case to their reference kernel before calling here. */
         size_t per = ny / (size_t)(g.N * g.M);
         for (size_t i = 0; b && i < ny; i++)
             mixrt_store_f64(y->data, dt, i, mixrt_load_f64(b->data, b->dtype, (i / per) % (size_t)g.M));
@@ -342,8 +416,8 @@ mixrt_status mixrt_dnnl_conv_run(struct mixrt_kernel_ctx *k) {
     }
     pthread_mutex_lock(&st->lock);
     locked = true;
-    MIXRT_TRY(conv_ensure(k, st, &g, dt, w, b));
-    MIXRT_TRY(conv_exec(k, st, x, w, b, y));
+    MIXRT_TRY(conv_ensure(k, st, &g, dt, w, b, o));
+    MIXRT_TRY(conv_exec(k, st, x, w, b, z, y));
 fail:
     if (locked) pthread_mutex_unlock(&st->lock);
     if (own) {
@@ -352,6 +426,8 @@ fail:
     }
     return status;
 }
+
+mixrt_status mixrt_dnnl_conv_run(struct mixrt_kernel_ctx *k) { return mixrt_dnnl_conv_run_opts(k, &plain_opts); }
 
 #else
 typedef int mixrt_dnnl_conv_unused; /* ISO C wants a declaration in every translation unit */

@@ -62,6 +62,9 @@ struct mixrt_dnnl_state {
     /* Conv: the weights are a constant initializer, so wei_mem, once filled (wei_ready), is
      * reused by every run until a rebuild picks another weights layout. */
     bool wei_const, wei_ready;
+    /* FusedConv with a residual into a blocked dst: reorders Z into dst_mem before the run
+     * (the sum post-op adds what dst holds). NULL otherwise. */
+    dnnl_primitive_t dst_in_reorder;
 };
 
 /* Makes a zeroed state (the lock initialized) in *out. */
@@ -91,6 +94,16 @@ bool mixrt_dnnl_conv_supports(const struct mixrt_graph *g, const struct mixrt_no
 mixrt_status mixrt_dnnl_conv_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
                                      void **state);
 mixrt_status mixrt_dnnl_conv_run(struct mixrt_kernel_ctx *k);
+/* Conv with com.mixrt FusedConv's extras (dnnl_conv.c; used by fused_conv.c). */
+struct mixrt_dnnl_conv_opts {
+    bool channels_last;  /* X, Z and Y are [N, D1.., C] (handed to oneDNN without reorders) */
+    bool sum;            /* input #3 (Z, Y's dtype and shape) is added before the activation */
+    dnnl_alg_kind_t act; /* eltwise post-op, dnnl_alg_kind_undef for none */
+    float alpha, beta;   /* its parameters */
+};
+mixrt_status mixrt_dnnl_conv_prepare_opts(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                                          const struct mixrt_dnnl_conv_opts *o, void **state);
+mixrt_status mixrt_dnnl_conv_run_opts(struct mixrt_kernel_ctx *k, const struct mixrt_dnnl_conv_opts *o);
 
 #endif /* MIXRT_HAVE_DNNL */
 #endif /* MIXRT_BACKEND_CPU_DNNL_IMPL_H */

@@ -1,6 +1,250 @@
-/* fused_conv.c - fast CPU kernels (being written). */
+/* fused_conv.c - fast CPU kernels of the com.mixrt conv fusion and channels-last ops
+ * (fused_conv_impl.h): FusedConv on oneDNN's convolution with the residual and activation as
+ * post-ops (dnnl_conv.c does the convolution), and the channels-last pools on oneDNN's pooling,
+ * which reads NHWC directly. f32 and native bf16. Invariant: what a kernel cannot run fast
+ * (empty tensors, attributes oneDNN has no equivalent for) is refused in supports() or handed
+ * to the reference kernel, never approximated. Without oneDNN the table is only its end. */
 #include "backend/cpu/kernels.h"
 
+#ifdef MIXRT_HAVE_DNNL
+#include <stdio.h>
+#include <string.h>
+
+#include "backend/cpu/dnnl_impl.h"
+#include "backend/cpu/fused_conv_impl.h"
+
+/* The post-ops of a FusedConv node; false when its activation attributes are malformed. */
+static bool conv_opts(const struct mixrt_node *n, struct mixrt_dnnl_conv_opts *o) {
+    enum mixrt_fconv_act act;
+    float p0, p1;
+    if (!mixrt_fconv_read_act(n, &act, &p0, &p1)) return false;
+    memset(o, 0, sizeof(*o));
+    o->channels_last = mixrt_node_attr_int(n, "channels_last", 0) == 1;
+    o->sum = n->n_inputs > 3 && n->inputs[3] >= 0;
+    o->act = dnnl_alg_kind_undef;
+    switch (act) {
+    case MIXRT_FCONV_NONE: break;
+    case MIXRT_FCONV_RELU: o->act = dnnl_eltwise_relu; break;
+    case MIXRT_FCONV_LEAKY_RELU: o->act = dnnl_eltwise_relu, o->alpha = p0; break;
+    case MIXRT_FCONV_CLIP: o->act = dnnl_eltwise_clip_v2, o->alpha = p0, o->beta = p1; break;
+    case MIXRT_FCONV_SIGMOID: o->act = dnnl_eltwise_logistic; break;
+    case MIXRT_FCONV_HARD_SWISH: o->act = dnnl_eltwise_hardswish; break;
+    case MIXRT_FCONV_SILU: o->act = dnnl_eltwise_swish, o->alpha = 1.0f; break;
+    case MIXRT_FCONV_TANH: o->act = dnnl_eltwise_tanh; break;
+    default: return false;
+    }
+    return true;
+}
+
+static bool refuse(char *why, size_t why_size, const char *msg) {
+    if (why && why_size) snprintf(why, why_size, "%s", msg);
+    return false;
+}
+
+static bool fused_conv_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    struct mixrt_dnnl_conv_opts o;
+    if (!conv_opts(n, &o)) return refuse(why, why_size, "attribute 'activation' or 'activation_params' is malformed");
+    int64_t last = mixrt_node_attr_int(n, "channels_last", 0);
+    if (last != 0 && last != 1) return refuse(why, why_size, "attribute 'channels_last' is not 0 or 1");
+    if (!mixrt_dnnl_conv_supports(g, n, why, why_size)) return false;
+    if (o.sum && g->values[n->inputs[3]].dtype != g->values[n->outputs[0]].dtype)
+        return refuse(why, why_size, "input #3 (Z) differs from the output's dtype");
+    return true;
+}
+
+static mixrt_status fused_conv_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                                       void **state) {
+    struct mixrt_dnnl_conv_opts o;
+    if (!conv_opts(n, &o))
+        return mixrt_error(ctx, MIXRT_STATUS_INVALID_MODEL, "cannot build FusedConv node '%s': malformed activation",
+                           n->name);
+    return mixrt_dnnl_conv_prepare_opts(ctx, g, n, &o, state);
+}
+
+/* The reference kernel of k's node: for the cases the oneDNN path leaves out. */
+static mixrt_status run_ref(struct mixrt_kernel_ctx *k) {
+    mixrt_kernel_fn fn;
+    mixrt_status status = mixrt_ref_find(k->ctx, k->node, &fn);
+    return status == MIXRT_STATUS_OK ? fn(k) : status;
+}
+
+static mixrt_status fused_conv_run(struct mixrt_kernel_ctx *k) {
+    struct mixrt_dnnl_conv_opts o;
+    if (!conv_opts(k->node, &o)) return run_ref(k); /* it words the error */
+    const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0), *w = mixrt_kernel_opt_input(k, 1);
+    /* Empty tensors (C == 0 leaves Y = act(B + Z)): nothing for oneDNN to do fast. */
+    if (!x || !w || mixrt_tensor_numel(x) == 0 || mixrt_tensor_numel(w) == 0) return run_ref(k);
+    return mixrt_dnnl_conv_run_opts(k, &o);
+}
+
+/* ---- channels-last pools on oneDNN ----------------------------------------------------- */
+
+struct pool_geom {
+    int nd;
+    int64_t xd[5], yd[5]; /* logical [N, C, D..] */
+    dnnl_dims_t k, s, d, pl, pr;
+    dnnl_alg_kind_t alg;
+};
+
+/* The geometry of k's pool for input x ([N, D.., C]); UNSUPPORTED for what oneDNN cannot do
+ * the ONNX way (then the caller runs the reference). */
+static mixrt_status pool_geom(struct mixrt_kernel_ctx *k, const struct mixrt_tensor *x, struct pool_geom *p) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    const char *op = k->node->op_type;
+    bool global = !strcmp(op, "GlobalAveragePool"), avg = global || !strcmp(op, "AveragePool");
+    if (x->rank < 3 || x->rank > 5) return MIXRT_STATUS_UNSUPPORTED;
+    p->nd = x->rank - 2;
+    p->xd[0] = p->yd[0] = x->dims[0];
+    p->xd[1] = p->yd[1] = x->dims[x->rank - 1];
+    int64_t ks[3], st[3], dl[3], pads[6];
+    for (int i = 0; i < p->nd; i++) p->xd[2 + i] = x->dims[1 + i];
+    if (global) {
+        for (int i = 0; i < p->nd; i++) ks[i] = p->xd[2 + i], st[i] = 1, dl[i] = 1, pads[i] = pads[p->nd + i] = 0;
+        p->alg = dnnl_pooling_avg_exclude_padding;
+    } else {
+        if (mixrt_node_attr_int(k->node, "ceil_mode", 0) != 0) return MIXRT_STATUS_UNSUPPORTED;
+        size_t nk = 0;
+        const int64_t *kk = mixrt_node_attr_ints(k->node, "kernel_shape", &nk);
+        if (!kk || nk != (size_t)p->nd) return MIXRT_STATUS_UNSUPPORTED;
+        for (int i = 0; i < p->nd; i++) {
+            if (kk[i] < 1 || kk[i] > INT32_MAX) return MIXRT_STATUS_UNSUPPORTED;
+            ks[i] = kk[i];
+        }
+        if ((status = mixrt_kernel_attr_ints_n(k, "strides", p->nd, 1, 1, INT32_MAX, st)) != MIXRT_STATUS_OK ||
+            (status = mixrt_kernel_attr_ints_n(k, "dilations", p->nd, 1, 1, INT32_MAX, dl)) != MIXRT_STATUS_OK ||
+            (status = mixrt_kernel_attr_ints_n(k, "pads", 2 * p->nd, 0, 0, INT32_MAX, pads)) != MIXRT_STATUS_OK)
+            return status;
+        p->alg = !avg ? dnnl_pooling_max
+                 : mixrt_node_attr_int(k->node, "count_include_pad", 0) ? dnnl_pooling_avg_include_padding
+                                                                          : dnnl_pooling_avg_exclude_padding;
+    }
+    const char *ap = global ? "VALID" : mixrt_node_attr_string(k->node, "auto_pad", "NOTSET");
+    bool same_upper = !strcmp(ap, "SAME_UPPER"), same_lower = !strcmp(ap, "SAME_LOWER"), valid = !strcmp(ap, "VALID");
+    if (!same_upper && !same_lower && !valid && strcmp(ap, "NOTSET") && ap[0]) return MIXRT_STATUS_UNSUPPORTED;
+    for (int i = 0; i < p->nd; i++) {
+        int64_t in = p->xd[2 + i], dk = (ks[i] - 1) * dl[i] + 1, pb, pe, out;
+        if (same_upper || same_lower) {
+            out = (in + st[i] - 1) / st[i];
+            int64_t total = (out - 1) * st[i] + dk - in;
+            if (total < 0) total = 0;
+            pb = same_upper ? total / 2 : total - total / 2;
+            pe = total - pb;
+        } else {
+            pb = valid ? 0 : pads[i], pe = valid ? 0 : pads[p->nd + i];
+            if (in + pb + pe < dk) return MIXRT_STATUS_UNSUPPORTED; /* the reference words it */
+            out = (in + pb + pe - dk) / st[i] + 1;
+        }
+        /* oneDNN wants every window to touch the input. */
+        if (pb >= dk || pe >= dk) return MIXRT_STATUS_UNSUPPORTED;
+        p->yd[2 + i] = out;
+        p->k[i] = ks[i], p->s[i] = st[i], p->d[i] = dl[i] - 1, p->pl[i] = pb;
+        p->pr[i] = (out - 1) * st[i] + dk - in - pb;
+    }
+    return MIXRT_STATUS_OK;
+}
+
+#define DNNL_CALL(expr)                                                                                                \
+    do {                                                                                                               \
+        call = #expr;                                                                                                  \
+        if ((s = (expr)) != dnnl_success) goto dnnl_fail;                                                              \
+    } while (0)
+
+static dnnl_format_tag_t last_tag(int rank) {
+    return rank == 3 ? dnnl_nwc : rank == 4 ? dnnl_nhwc : dnnl_ndhwc;
+}
+
+static bool pool_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    if (!mixrt_dnnl_supports_common(g, n, 1, -1, 3, 5, why, why_size)) return false;
+    if (n->n_outputs > 1 && n->outputs[1] >= 0) return refuse(why, why_size, "the Indices output is wanted");
+    if (mixrt_node_attr_int(n, "ceil_mode", 0) != 0) return refuse(why, why_size, "ceil_mode is 1");
+    return true;
+}
+
+static mixrt_status pool_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                                 void **state) {
+    (void)g, (void)n;
+    mixrt_status status = mixrt_dnnl_get(ctx, NULL, NULL);
+    if (status != MIXRT_STATUS_OK) return status;
+    struct mixrt_dnnl_state *st = NULL;
+    if ((status = mixrt_dnnl_state_create(ctx, &st)) != MIXRT_STATUS_OK) return status;
+    *state = st;
+    return MIXRT_STATUS_OK;
+}
+
+static mixrt_status pool_run(struct mixrt_kernel_ctx *k) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    dnnl_status_t s = dnnl_success;
+    const char *call = "";
+    struct mixrt_dnnl_state local, *st = k->state;
+    bool own = st == NULL, locked = false;
+    if (own) mixrt_dnnl_state_init(st = &local);
+    dnnl_memory_t xm = NULL, ym = NULL;
+    const struct mixrt_tensor *x = NULL;
+    struct mixrt_tensor *y = NULL;
+    struct pool_geom p;
+    mixrt_dtype dt;
+    MIXRT_TRY(mixrt_kernel_input(k, 0, &x));
+    MIXRT_TRY(mixrt_dnnl_check_dtypes(k, 1, -1, &dt));
+    mixrt_status gs = mixrt_tensor_numel(x) ? pool_geom(k, x, &p) : MIXRT_STATUS_UNSUPPORTED;
+    if (gs == MIXRT_STATUS_UNSUPPORTED) {
+        status = run_ref(k);
+        goto fail;
+    }
+    MIXRT_TRY(gs);
+    int64_t ydims[5];
+    ydims[0] = p.yd[0];
+    for (int i = 0; i < p.nd; i++) ydims[1 + i] = p.yd[2 + i];
+    ydims[p.nd + 1] = p.yd[1];
+    MIXRT_TRY(mixrt_kernel_output(k, 0, dt, x->rank, ydims, &y));
+    if (mixrt_tensor_numel(y) == 0) goto fail;
+    dnnl_engine_t eng;
+    dnnl_stream_t strm;
+    MIXRT_TRY(mixrt_dnnl_get(k->ctx, &eng, &strm));
+    pthread_mutex_lock(&st->lock);
+    locked = true;
+    dnnl_memory_desc_t xmd, ymd;
+    dnnl_dims_t xdd, ydd;
+    for (int i = 0; i < x->rank; i++) xdd[i] = p.xd[i], ydd[i] = p.yd[i];
+    DNNL_CALL(dnnl_memory_desc_init_by_tag(&xmd, x->rank, xdd, mixrt_dnnl_dtype(dt), last_tag(x->rank)));
+    DNNL_CALL(dnnl_memory_desc_init_by_tag(&ymd, x->rank, ydd, mixrt_dnnl_dtype(dt), last_tag(x->rank)));
+    if (!mixrt_dnnl_state_matches(st, k, 1)) {
+        dnnl_pooling_v2_desc_t pd;
+        DNNL_CALL(dnnl_pooling_v2_forward_desc_init(&pd, dnnl_forward_inference, p.alg, &xmd, &ymd, p.s, p.k, p.d,
+                                                    p.pl, p.pr));
+        DNNL_CALL(dnnl_primitive_desc_create(&st->pd, &pd, NULL, eng, NULL));
+        DNNL_CALL(dnnl_primitive_create(&st->prim, st->pd));
+    }
+    DNNL_CALL(dnnl_memory_create(&xm, &xmd, eng, (void *)x->data));
+    DNNL_CALL(dnnl_memory_create(&ym, &ymd, eng, y->data));
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_SRC, xm}, {DNNL_ARG_DST, ym}};
+    DNNL_CALL(dnnl_primitive_execute(st->prim, strm, 2, args));
+    DNNL_CALL(dnnl_stream_wait(strm));
+    goto fail;
+dnnl_fail:
+    status = mixrt_dnnl_fail(k, s, call);
+    mixrt_dnnl_state_clear(st);
+fail:
+    if (xm) dnnl_memory_destroy(xm);
+    if (ym) dnnl_memory_destroy(ym);
+    if (locked) pthread_mutex_unlock(&st->lock);
+    if (own) {
+        mixrt_dnnl_state_clear(st);
+        pthread_mutex_destroy(&st->lock);
+    }
+    return status;
+}
+
+#undef DNNL_CALL
+
 const struct mixrt_cpu_kernel mixrt_fused_conv_kernels[] = {
+    {"dnnl_fused_conv", MIXRT_DOMAIN, "FusedConv", fused_conv_supports, fused_conv_prepare, mixrt_dnnl_state_release,
+     fused_conv_run},
+    {"dnnl_pool_nhwc", MIXRT_DOMAIN, "MaxPool", pool_supports, pool_prepare, mixrt_dnnl_state_release, pool_run},
+    {"dnnl_pool_nhwc", MIXRT_DOMAIN, "AveragePool", pool_supports, pool_prepare, mixrt_dnnl_state_release, pool_run},
+    {"dnnl_pool_nhwc", MIXRT_DOMAIN, "GlobalAveragePool", pool_supports, pool_prepare, mixrt_dnnl_state_release,
+     pool_run},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };
+#else
+const struct mixrt_cpu_kernel mixrt_fused_conv_kernels[] = {{NULL, NULL, NULL, NULL, NULL, NULL, NULL}};
+#endif /* MIXRT_HAVE_DNNL */

@@ -1,7 +1,200 @@
-/* ref_fused_conv.c - reference kernels of the com.mixrt conv fusions and layout ops (being
- * written). */
+/* ref_fused_conv.c - reference kernels of the com.mixrt conv fusion and channels-last ops
+ * (fused_conv_impl.h says what they compute). Each is the ONNX reference kernel run on f64
+ * copies (channels-last inputs permuted to channels-first), with the bias/residual/activation
+ * math in f64 and one rounding to the output dtype: the oracle the fast kernels are held to. */
+#include <string.h>
+
+#include "backend/cpu/fused_conv_impl.h"
 #include "backend/cpu/ref.h"
 
+/* Channels-last [N, S.., C] <-> channels-first [N, C, S..] for f64 buffers; S = product of the
+ * spatial dims. */
+static void perm_to_first(const double *src, double *dst, int64_t N, int64_t C, int64_t S) {
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t s = 0; s < S; s++)
+            for (int64_t c = 0; c < C; c++) dst[(n * C + c) * S + s] = src[(n * S + s) * C + c];
+}
+static void perm_to_last(const double *src, double *dst, int64_t N, int64_t C, int64_t S) {
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t s = 0; s < S; s++)
+            for (int64_t c = 0; c < C; c++) dst[(n * S + s) * C + c] = src[(n * C + c) * S + s];
+}
+
+/* An f64 copy of t into *out (initialized here), permuted to channels-first when asked. */
+static mixrt_status load_f64(struct mixrt_kernel_ctx *k, const struct mixrt_tensor *t, bool to_first,
+                             struct mixrt_tensor *out) {
+    int64_t dims[MIXRT_MAX_RANK];
+    memcpy(dims, t->dims, sizeof(int64_t) * (size_t)t->rank);
+    if (to_first) {
+        dims[1] = t->dims[t->rank - 1];
+        for (int i = 2; i < t->rank; i++) dims[i] = t->dims[i - 1];
+    }
+    mixrt_status status = mixrt_tensor_init(k->ctx, out, MIXRT_DTYPE_F64, t->rank, dims);
+    if (status != MIXRT_STATUS_OK) return status;
+    size_t n = mixrt_tensor_numel(t);
+    double *d = out->data;
+    if (!to_first || n == 0) {
+        for (size_t i = 0; i < n; i++) d[i] = mixrt_load_f64(t->data, t->dtype, i);
+        return MIXRT_STATUS_OK;
+    }
+    double *tmp = mixrt_alloc(k->ctx, n * sizeof(double));
+    if (!tmp) {
+        mixrt_tensor_release(k->ctx, out);
+        return mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) tmp[i] = mixrt_load_f64(t->data, t->dtype, i);
+    int64_t S = (int64_t)n / (dims[0] * dims[1]);
+    perm_to_first(tmp, d, dims[0], dims[1], S);
+    mixrt_free(k->ctx, tmp, n * sizeof(double));
+    return MIXRT_STATUS_OK;
+}
+
+/* Runs the ONNX op (domain "", opset) of k's node on f64 inputs in[0..n_in) and leaves the
+ * f64 result in *y (owned by the caller). Messages still name k's node and its op. */
+static mixrt_status run_onnx(struct mixrt_kernel_ctx *k, const char *op, int64_t opset, int n_in,
+                             const struct mixrt_tensor *const *in, struct mixrt_tensor *y) {
+    struct mixrt_node node = *k->node;
+    node.op_type = op, node.domain = "", node.opset = opset;
+    mixrt_kernel_fn fn;
+    mixrt_status status = mixrt_ref_find(k->ctx, &node, &fn);
+    if (status != MIXRT_STATUS_OK) return status;
+    node.op_type = k->node->op_type;
+    const struct mixrt_seq *in_seq[4] = {NULL, NULL, NULL, NULL};
+    struct mixrt_tensor out[2];
+    memset(out, 0, sizeof(out));
+    bool wanted[2] = {true, false}, is_seq[2] = {false, false};
+    struct mixrt_kernel_ctx sub = {.ctx = k->ctx,
+                                   .graph = k->graph,
+                                   .node = &node,
+                                   .opset = opset,
+                                   .n_in = n_in,
+                                   .in = in,
+                                   .in_seq = in_seq,
+                                   .n_out = 1,
+                                   .out = out,
+                                   .out_is_seq = is_seq,
+                                   .out_wanted = wanted,
+                                   .env = k->env};
+    status = fn(&sub);
+    if (status == MIXRT_STATUS_OK)
+        *y = out[0];
+    else
+        mixrt_tensor_release(k->ctx, &out[0]);
+    return status;
+}
+
+/* Writes the f64 channels-first result yf to output 0 in dtype dt (channels-last when asked),
+ * adding Z (already checked to have the output's dims) and applying act on the way. */
+static mixrt_status store_out(struct mixrt_kernel_ctx *k, const struct mixrt_tensor *yf, bool last, mixrt_dtype dt,
+                              const struct mixrt_tensor *z, enum mixrt_fconv_act act, double p0, double p1) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    int64_t dims[MIXRT_MAX_RANK];
+    int r = yf->rank;
+    memcpy(dims, yf->dims, sizeof(int64_t) * (size_t)r);
+    if (last) {
+        for (int i = 1; i + 1 < r; i++) dims[i] = yf->dims[i + 1];
+        dims[r - 1] = yf->dims[1];
+    }
+    size_t n = mixrt_tensor_numel(yf);
+    double *tmp = NULL;
+    struct mixrt_tensor *y = NULL;
+    if (z) {
+        bool same = z->rank == r && !memcmp(z->dims, dims, sizeof(int64_t) * (size_t)r);
+        if (!same) {
+            char a[256], b[256];
+            int vi = k->node->n_inputs > 3 ? k->node->inputs[3] : -1;
+            return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "input #3 '%s' is %s, expected Y's shape %s",
+                                      vi >= 0 ? k->graph->values[vi].name : "", mixrt_tensor_desc(a, sizeof(a), z),
+                                      mixrt_dims_str(b, sizeof(b), r, dims));
+        }
+    }
+    MIXRT_TRY(mixrt_kernel_output(k, 0, dt, r, dims, &y));
+    if (n == 0) goto fail;
+    const double *src = yf->data;
+    if (last) {
+        tmp = mixrt_alloc(k->ctx, n * sizeof(double));
+        if (!tmp) MIXRT_TRY(mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "out of memory"));
+        perm_to_last(src, tmp, yf->dims[0], yf->dims[1], (int64_t)n / (yf->dims[0] * yf->dims[1]));
+        src = tmp;
+    }
+    for (size_t i = 0; i < n; i++) {
+        double v = src[i];
+        if (z) v += mixrt_load_f64(z->data, z->dtype, i);
+        mixrt_store_f64(y->data, dt, i, mixrt_fconv_apply(act, p0, p1, v));
+    }
+fail:
+    if (tmp) mixrt_free(k->ctx, tmp, n * sizeof(double));
+    return status;
+}
+
+static mixrt_status run_fused_conv(struct mixrt_kernel_ctx *k) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct mixrt_tensor xf = {0}, wf = {0}, bf = {0}, yf = {0};
+    const struct mixrt_tensor *x = NULL, *w = NULL, *b = mixrt_kernel_opt_input(k, 2), *z = mixrt_kernel_opt_input(k, 3);
+    enum mixrt_fconv_act act;
+    float p0, p1;
+    if (!mixrt_fconv_read_act(k->node, &act, &p0, &p1))
+        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
+                                  "attribute 'activation' is '%s' with %s 'activation_params', expected '', Relu, "
+                                  "Clip [min, max], LeakyRelu [alpha], Sigmoid, HardSwish, SiLU or Tanh",
+                                  mixrt_node_attr_string(k->node, "activation", ""),
+                                  mixrt_node_attr(k->node, "activation_params") ? "these" : "no");
+    int64_t last = mixrt_node_attr_int(k->node, "channels_last", 0);
+    if (last != 0 && last != 1)
+        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "attribute 'channels_last' is %lld, expected 0 or 1",
+                                  (long long)last);
+    MIXRT_TRY(mixrt_kernel_input(k, 0, &x));
+    MIXRT_TRY(mixrt_kernel_input(k, 1, &w));
+    for (int i = 0; i < 4; i++)
+        if (mixrt_kernel_opt_input(k, i)) MIXRT_TRY(mixrt_kernel_check_float(k, i));
+    if (x->rank < 3)
+        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "input #0 has rank %d, expected at least 3", x->rank);
+    MIXRT_TRY(load_f64(k, x, last == 1, &xf));
+    MIXRT_TRY(load_f64(k, w, false, &wf));
+    if (b) MIXRT_TRY(load_f64(k, b, false, &bf));
+    const struct mixrt_tensor *in[3] = {&xf, &wf, b ? &bf : NULL};
+    MIXRT_TRY(run_onnx(k, "Conv", 11, 3, in, &yf));
+    MIXRT_TRY(store_out(k, &yf, last == 1, x->dtype, z, act, p0, p1));
+fail:
+    mixrt_tensor_release(k->ctx, &xf);
+    mixrt_tensor_release(k->ctx, &wf);
+    mixrt_tensor_release(k->ctx, &bf);
+    mixrt_tensor_release(k->ctx, &yf);
+    return status;
+}
+
+/* The channels-last pools: the ONNX reference on the channels-first copy. */
+static mixrt_status run_pool(struct mixrt_kernel_ctx *k, const char *op, int64_t opset) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct mixrt_tensor xf = {0}, yf = {0};
+    const struct mixrt_tensor *x = NULL;
+    MIXRT_TRY(mixrt_kernel_input(k, 0, &x));
+    MIXRT_TRY(mixrt_kernel_check_float(k, 0));
+    if (x->rank < 3)
+        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "input #0 has rank %d, expected at least 3", x->rank);
+    if (k->n_out > 1 && (!k->out_wanted || k->out_wanted[1]))
+        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "the channels-last %s has no Indices output", op);
+    MIXRT_TRY(load_f64(k, x, true, &xf));
+    const struct mixrt_tensor *in[1] = {&xf};
+    MIXRT_TRY(run_onnx(k, op, opset, 1, in, &yf));
+    MIXRT_TRY(store_out(k, &yf, true, x->dtype, NULL, MIXRT_FCONV_NONE, 0, 0));
+fail:
+    mixrt_tensor_release(k->ctx, &xf);
+    mixrt_tensor_release(k->ctx, &yf);
+    return status;
+}
+
+/* Opsets: the newest ONNX versions, whose attribute sets are supersets of the older ones. */
+static mixrt_status run_max_pool(struct mixrt_kernel_ctx *k) { return run_pool(k, "MaxPool", 12); }
+static mixrt_status run_average_pool(struct mixrt_kernel_ctx *k) { return run_pool(k, "AveragePool", 19); }
+static mixrt_status run_global_average_pool(struct mixrt_kernel_ctx *k) {
+    return run_pool(k, "GlobalAveragePool", 1);
+}
+
 const struct mixrt_op_def mixrt_ref_ops_fused_conv[] = {
+    {MIXRT_DOMAIN, "FusedConv", 1, 1, run_fused_conv},
+    {MIXRT_DOMAIN, "MaxPool", 1, 1, run_max_pool},
+    {MIXRT_DOMAIN, "AveragePool", 1, 1, run_average_pool},
+    {MIXRT_DOMAIN, "GlobalAveragePool", 1, 1, run_global_average_pool},
     {NULL, NULL, 0, 0, NULL},
 };

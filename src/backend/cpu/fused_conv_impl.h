@@ -1,0 +1,80 @@
+/* fused_conv_impl.h - what the conv fusion pass (src/passes/fuse_conv.c), the reference
+ * kernels (ref_fused_conv.c) and the fast kernels (fused_conv.c) share about the com.mixrt ops
+ * they agree on:
+ *
+ *   FusedConv(X, W, B?, Z?) -> Y = act(Conv(X, W) + B + Z)
+ *     all ONNX Conv attributes (auto_pad, dilations, group, kernel_shape, pads, strides), plus
+ *     activation         string: "" (none), Relu, Clip, LeakyRelu, Sigmoid, HardSwish, SiLU, Tanh
+ *     activation_params  floats: Clip [min, max], LeakyRelu [alpha]; ignored otherwise
+ *     channels_last      int: 1 when X, Z and Y are [N, D1.., C] instead of [N, C, D1..];
+ *                        W stays ONNX's [M, C/group, k1..]
+ *     Z has exactly Y's shape (no broadcast).
+ *   MaxPool(X), AveragePool(X), GlobalAveragePool(X): ONNX's ops (same attributes, MaxPool
+ *     without the Indices output) on channels-last X and Y.
+ *
+ * All are in MIXRT_DOMAIN at version 1. */
+#ifndef MIXRT_BACKEND_CPU_FUSED_CONV_IMPL_H
+#define MIXRT_BACKEND_CPU_FUSED_CONV_IMPL_H
+
+#include <math.h>
+#include <string.h>
+
+#include "ir/graph.h"
+
+enum mixrt_fconv_act {
+    MIXRT_FCONV_NONE,
+    MIXRT_FCONV_RELU,
+    MIXRT_FCONV_CLIP,
+    MIXRT_FCONV_LEAKY_RELU,
+    MIXRT_FCONV_SIGMOID,
+    MIXRT_FCONV_HARD_SWISH,
+    MIXRT_FCONV_SILU,
+    MIXRT_FCONV_TANH,
+    MIXRT_FCONV_ACT_COUNT
+};
+
+static const char *const mixrt_fconv_act_names[] = {"", "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSwish", "SiLU",
+                                                    "Tanh"};
+_Static_assert(sizeof(mixrt_fconv_act_names) / sizeof(mixrt_fconv_act_names[0]) == MIXRT_FCONV_ACT_COUNT,
+               "one name per activation");
+
+/* The activation of a FusedConv node and its two parameters (Clip: min, max; LeakyRelu:
+ * alpha). False when the name is unknown or the parameter count is wrong. */
+static inline bool mixrt_fconv_read_act(const struct mixrt_node *n, enum mixrt_fconv_act *act, float *p0, float *p1) {
+    const char *name = mixrt_node_attr_string(n, "activation", "");
+    size_t np = 0;
+    const float *p = mixrt_node_attr_floats(n, "activation_params", &np);
+    for (int a = 0; a < MIXRT_FCONV_ACT_COUNT; a++) {
+        if (strcmp(name, mixrt_fconv_act_names[a])) continue;
+        *act = (enum mixrt_fconv_act)a;
+        *p0 = 0.0f, *p1 = 0.0f;
+        if (a == MIXRT_FCONV_CLIP) {
+            if (np != 2) return false;
+            *p0 = p[0], *p1 = p[1];
+        } else if (a == MIXRT_FCONV_LEAKY_RELU) {
+            if (np != 1) return false;
+            *p0 = p[0];
+        }
+        return true;
+    }
+    return false;
+}
+
+/* The activation in f64 (the reference's math; the ONNX definitions). */
+static inline double mixrt_fconv_apply(enum mixrt_fconv_act act, double p0, double p1, double v) {
+    switch (act) {
+    case MIXRT_FCONV_RELU: return v > 0 ? v : 0.0;
+    case MIXRT_FCONV_CLIP: return v < p0 ? p0 : v > p1 ? p1 : v;
+    case MIXRT_FCONV_LEAKY_RELU: return v >= 0 ? v : p0 * v;
+    case MIXRT_FCONV_SIGMOID: return 1.0 / (1.0 + exp(-v));
+    case MIXRT_FCONV_HARD_SWISH: {
+        double h = v / 6.0 + 0.5;
+        return v * (h < 0 ? 0 : h > 1 ? 1 : h);
+    }
+    case MIXRT_FCONV_SILU: return v / (1.0 + exp(-v));
+    case MIXRT_FCONV_TANH: return tanh(v);
+    default: return v;
+    }
+}
+
+#endif /* MIXRT_BACKEND_CPU_FUSED_CONV_IMPL_H */
