@@ -93,6 +93,17 @@ MIXRT_API mixrt_status mixrt_engine_run(mixrt_engine_t engine, size_t n_inputs, 
                                         const struct mixrt_tensor *const *inputs,
                                         struct mixrt_tensor **outputs);
 
+/* Runs the engine writing each output straight into the caller's tensor outputs[i]
+ * (outputs has mixrt_engine_output_count entries, none NULL): a tensor of the output's
+ * dtype and exact shape whose data (nbytes) the caller owns and which must not overlap
+ * an input. Inputs as in mixrt_engine_run, read in place (never copied). A tensor of
+ * the wrong dtype or shape is INVALID_ARGUMENT naming the output (checked before the
+ * run against the declared shape, after it against dynamic dims); on failure the
+ * outputs' contents are unspecified. Nothing is allocated for outputs. Not reentrant. */
+MIXRT_API mixrt_status mixrt_engine_run_into(mixrt_engine_t engine, size_t n_inputs, const char *const *names,
+                                             const struct mixrt_tensor *const *inputs,
+                                             struct mixrt_tensor *const *outputs);
+
 /* A layer (node of the planned graph) as built. Strings live as long as the engine. */
 struct mixrt_layer_info {
     const char *name;

@@ -3,11 +3,13 @@
  * the planned graph; per node it keeps the chosen kernel and the state the kernel's
  * prepare made, released in destroy. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "backend/cpu/exec_ref.h"
 #include "engine/engine_internal.h"
+#include "engine/memplan.h"
 #include "engine/tactics.h"
 #include "onnx/model_impl.h"
 #include "passes/passes.h"
@@ -101,6 +103,7 @@ void mixrt_engine_destroy(mixrt_engine_t e) {
     mixrt_free(e->ctx, e->fns, nn * sizeof(*e->fns));
     mixrt_free(e->ctx, e->states, nn * sizeof(*e->states));
     mixrt_free(e->ctx, e->time_ns, nn * sizeof(*e->time_ns));
+    mixrt_memplan_destroy(e->ctx, e->memplan);
     mixrt_model_destroy(e->model);
     mixrt_engine_plan_release(e);
     mixrt_arena_destroy(e->arena);
@@ -120,6 +123,26 @@ mixrt_status mixrt_engine_alloc_nodes(struct mixrt_engine *e) {
     return MIXRT_STATUS_OK;
 }
 
+/* Plans the activation arena from the kernels chosen (they decide which outputs need no
+ * zeroing). */
+static mixrt_status plan_memory(struct mixrt_engine *e) {
+    const struct mixrt_graph *g = mixrt_model_graph(e->model);
+    mixrt_memplan_destroy(e->ctx, e->memplan);
+    e->memplan = NULL;
+    if (e->memplan_off || e->n_nodes == 0) return MIXRT_STATUS_OK;
+    size_t nn = (size_t)e->n_nodes;
+    bool *writes_all = mixrt_calloc(e->ctx, nn, sizeof(bool));
+    if (!writes_all) return MIXRT_STATUS_OUT_OF_MEMORY;
+    for (int i = 0; i < e->n_nodes; i++) writes_all[i] = mixrt_memplan_kernel_writes_all(e->kernels[i]);
+    mixrt_status status = mixrt_memplan_create(e->ctx, g, writes_all, &e->memplan);
+    mixrt_free(e->ctx, writes_all, nn * sizeof(bool));
+    if (status == MIXRT_STATUS_OK && e->opts.verbose)
+        mixrt_log(e->ctx, MIXRT_LOG_NOTE, "activation arena: %zu bytes for %zu bytes of intermediates%s",
+                  e->memplan->arena_bytes, e->memplan->sum_bytes,
+                  e->memplan->all_static ? "" : " (some have dynamic sizes: allocated per run)");
+    return status;
+}
+
 mixrt_status mixrt_engine_prepare_node(struct mixrt_engine *e, int i, const struct mixrt_cpu_kernel *k) {
     const struct mixrt_graph *g = mixrt_model_graph(e->model);
     e->kernels[i] = k;
@@ -133,7 +156,22 @@ mixrt_status mixrt_engine_prepare_node(struct mixrt_engine *e, int i, const stru
             return status;
         }
     }
+    /* Every engine (build, plan load, reference) prepares its nodes in index order: the
+     * last one completes it, and its activation memory can be planned. */
+    if (i == e->n_nodes - 1) {
+        const char *env = getenv("MIXRT_MEMPLAN");
+        if (env && !strcmp(env, "off")) e->memplan_off = true;
+        return plan_memory(e);
+    }
     return MIXRT_STATUS_OK;
+}
+
+const struct mixrt_memplan *mixrt_engine_memplan(mixrt_engine_t e) { return e ? e->memplan : NULL; }
+
+mixrt_status mixrt_engine_memplan_enable(mixrt_engine_t e, bool on) {
+    if (!e) return MIXRT_STATUS_INVALID_ARGUMENT;
+    e->memplan_off = !on;
+    return plan_memory(e);
 }
 
 /* ---- build ---------------------------------------------------------------------------------- */
@@ -364,8 +402,47 @@ mixrt_status mixrt_engine_run_observed(mixrt_engine_t e, size_t n_inputs, const 
                                        const struct mixrt_tensor *const *inputs, struct mixrt_tensor **outputs,
                                        mixrt_engine_observer observe, void *user) {
     struct observe_bridge b = {observe, user};
-    struct mixrt_exec_opts xo = {e->fns, e->states, observe ? bridge : NULL, &b};
+    struct mixrt_exec_opts xo = {e->fns, e->states, observe ? bridge : NULL, &b,
+                                 e->memplan ? &e->memplan->mem : NULL, NULL};
     return mixrt_model_run_opts(e->model, n_inputs, names, inputs, outputs, &xo);
+}
+
+mixrt_status mixrt_engine_run_into(mixrt_engine_t e, size_t n_inputs, const char *const *names,
+                                   const struct mixrt_tensor *const *inputs, struct mixrt_tensor *const *outputs) {
+    if (!e) return MIXRT_STATUS_INVALID_ARGUMENT;
+    mixrt_status status = MIXRT_STATUS_OK;
+    const struct mixrt_graph *g = mixrt_model_graph(e->model);
+    size_t no = (size_t)(g->n_outputs > 0 ? g->n_outputs : 1);
+    struct mixrt_tensor *local[16], **shells = g->n_outputs <= 16 ? local : mixrt_calloc(e->ctx, no, sizeof(*shells));
+    if (!shells) return MIXRT_STATUS_OUT_OF_MEMORY;
+    memset(shells, 0, no * sizeof(*shells));
+    MIXRT_CHECK(e->ctx, outputs || g->n_outputs == 0, MIXRT_STATUS_INVALID_ARGUMENT,
+                "mixrt_engine_run_into: outputs is NULL");
+    /* What can be checked before running: the declared dtype and static dims. */
+    for (int i = 0; i < g->n_outputs; i++) {
+        const struct mixrt_value *v = &g->values[g->outputs[i]];
+        const struct mixrt_tensor *t = outputs[i];
+        MIXRT_CHECK(e->ctx, t, MIXRT_STATUS_INVALID_ARGUMENT, "mixrt_engine_run_into: output #%d '%s' is NULL", i,
+                    v->name);
+        char got[256];
+        bool ok = t->dtype == v->dtype && (v->rank < 0 || v->rank == t->rank);
+        for (int d = 0; ok && v->rank >= 0 && d < v->rank; d++) ok = v->dims[d].value < 0 || v->dims[d].value == t->dims[d];
+        size_t n, nb;
+        ok = ok && mixrt_dims_numel(t->rank, t->dims, &n) && mixrt_mul_size(n, mixrt_dtype_size(t->dtype), &nb) &&
+             nb == t->nbytes && (t->data || !nb);
+        MIXRT_CHECK(e->ctx, ok, MIXRT_STATUS_INVALID_ARGUMENT, "mixrt_engine_run_into: output #%d '%s' is declared "
+                    "%s with %d dims; the tensor given for it is %s%s", i, v->name, mixrt_dtype_name(v->dtype), v->rank,
+                    mixrt_tensor_desc(got, sizeof(got), t), t->data || !t->nbytes ? "" : " without data");
+    }
+    struct observe_bridge b = {NULL, NULL};
+    struct mixrt_exec_opts xo = {e->fns, e->states, NULL, &b, e->memplan ? &e->memplan->mem : NULL, outputs};
+    status = mixrt_model_run_opts(e->model, n_inputs, names, inputs, shells, &xo);
+    /* The tensors returned borrow the caller's data: only their structs are freed. */
+    if (status == MIXRT_STATUS_OK)
+        for (int i = 0; i < g->n_outputs; i++) mixrt_tensor_destroy(e->ctx, shells[i]);
+fail:
+    if (shells != local) mixrt_free(e->ctx, shells, no * sizeof(*shells));
+    return status;
 }
 
 mixrt_status mixrt_engine_run(mixrt_engine_t e, size_t n_inputs, const char *const *names,
@@ -412,6 +489,7 @@ static mixrt_dtype layer_precision(const struct mixrt_graph *g, const struct mix
 }
 
 int64_t mixrt_engine_activation_bytes(mixrt_engine_t e) {
+    if (e->memplan) return e->memplan->all_static ? (int64_t)e->memplan->arena_bytes : -1;
     const struct mixrt_graph *g = mixrt_model_graph(e->model);
     int nv = g->n_values;
     int *last = mixrt_calloc(e->ctx, (size_t)(nv > 0 ? nv : 1), sizeof(int));

@@ -21,6 +21,8 @@ struct mixrt_engine {
     double build_seconds;
     int tc_hits, tc_misses;
     void *plan; /* the open plan file when loaded from one (plan.c) */
+    struct mixrt_memplan *memplan; /* activation arena plan (memplan.c); NULL: none */
+    bool memplan_off;              /* planning switched off (tests, MIXRT_MEMPLAN=off) */
 };
 
 mixrt_status mixrt_engine_alloc(mixrt_context_t ctx, struct mixrt_engine **out);

@@ -1,7 +1,9 @@
 /* exec_ref.c - the CPU reference executor. Each value has a slot holding a tensor or a
- * sequence it owns, a borrowed tensor (bound input), or nothing (initializers and
- * outer-scope values are read in place). Intermediates are released after their last
- * use, including implicit uses by subgraphs of If/Loop/Scan. */
+ * sequence (owned, or borrowing an arena slice / a constant / an input: the tensor's
+ * MIXRT_TENSOR_OWNS_* flags say which), a borrowed tensor (bound input), or nothing
+ * (initializers and outer-scope values are read in place). Intermediates are released
+ * after their last use, including implicit uses by subgraphs of If/Loop/Scan; a tensor
+ * is never written after the node that made it, which is what makes views safe. */
 #include <string.h>
 
 #include "backend/cpu/exec_ref.h"
@@ -12,6 +14,7 @@ struct exec_slot {
     const struct mixrt_tensor *bound_t;
     const struct mixrt_seq *bound_s;
     bool is_seq, set;
+    bool persist; /* t borrows memory that lives through the run (constant, input, or a view of one) */
 };
 
 struct mixrt_exec_env {
@@ -71,6 +74,103 @@ static void mark_outer_uses(const struct mixrt_graph *g, const struct mixrt_grap
         }
 }
 
+void mixrt_exec_last_uses(const struct mixrt_graph *g, int *last_use) {
+    for (int i = 0; i < g->n_values; i++) last_use[i] = -1;
+    for (int s = 0; s < g->n_nodes; s++) {
+        const struct mixrt_node *nd = &g->nodes[g->order[s]];
+        for (int j = 0; j < nd->n_inputs; j++)
+            if (nd->inputs[j] >= 0) last_use[nd->inputs[j]] = s;
+        for (int a = 0; a < nd->n_attrs; a++) {
+            const struct mixrt_attr *at = &nd->attrs[a];
+            if (at->g) mark_outer_uses(g, at->g, s, last_use);
+            for (size_t j = 0; at->graphs && j < at->n; j++) mark_outer_uses(g, at->graphs[j], s, last_use);
+        }
+    }
+    for (int i = 0; i < g->n_outputs; i++) last_use[g->outputs[i]] = g->n_nodes;
+}
+
+/* Writes graph output t into the caller's tensor into (no copy when the producing kernel
+ * already wrote there); out then borrows into's data. */
+static mixrt_status out_into_store(mixrt_context_t ctx, const struct mixrt_graph *g, int i,
+                                   const struct mixrt_tensor *t, struct mixrt_tensor *into, struct mixrt_tensor *out) {
+    bool same = t->dtype == into->dtype && t->rank == into->rank;
+    for (int d = 0; same && d < t->rank; d++) same = t->dims[d] == into->dims[d];
+    if (!same || t->dtype == MIXRT_DTYPE_STRING || (t->nbytes && !into->data) || into->nbytes != t->nbytes) {
+        char got[256], want[256];
+        return mixrt_error(ctx, MIXRT_STATUS_INVALID_ARGUMENT, "output #%d '%s' is %s; the tensor given for it is %s%s",
+                           i, g->values[g->outputs[i]].name, mixrt_tensor_desc(got, sizeof(got), t),
+                           mixrt_tensor_desc(want, sizeof(want), into),
+                           t->dtype == MIXRT_DTYPE_STRING ? " (string outputs cannot be written into)" : "");
+    }
+    if (t->nbytes && t->data != into->data) memmove(into->data, t->data, t->nbytes);
+    memset(out, 0, sizeof(*out));
+    out->dtype = into->dtype;
+    out->rank = into->rank;
+    memcpy(out->dims, into->dims, sizeof(out->dims));
+    out->data = t->nbytes ? into->data : NULL;
+    out->nbytes = t->nbytes;
+    return MIXRT_STATUS_OK;
+}
+
+/* Runs view node nd (Reshape-like, output 0 = input 0's bytes with the output value's
+ * static shape) without copying, when that is safe: input 0 is persistent, or a planned
+ * arena slice the output shares, or an owned tensor dying here (ownership moves). *done
+ * false: run the kernel instead. */
+static void run_view(struct mixrt_exec_env *env, const struct mixrt_exec_memory *mem, const int *last_use, int s,
+                     const struct mixrt_node *nd, bool *done) {
+    const struct mixrt_graph *g = env->g;
+    *done = false;
+    int xi = nd->inputs[0], yi = nd->outputs[0];
+    const struct mixrt_value *yv = &g->values[yi];
+    const struct mixrt_tensor *x;
+    const struct mixrt_seq *xs;
+    resolve(env, xi, &x, &xs);
+    if (!x || x->dtype != yv->dtype || yv->rank < 0 || x->dtype == MIXRT_DTYPE_STRING) return;
+    size_t n;
+    int64_t dims[MIXRT_MAX_RANK];
+    for (int d = 0; d < yv->rank; d++) dims[d] = yv->dims[d].value;
+    if (!mixrt_dims_numel(yv->rank, dims, &n) || !mixrt_mul_size(n, mixrt_dtype_size(yv->dtype), &n) ||
+        n != x->nbytes)
+        return;
+    struct exec_slot *xsl = &env->slots[xi], *ysl = &env->slots[yi];
+    bool xowned = xsl->set && !xsl->bound_t && !xsl->is_seq && (xsl->t.flags & MIXRT_TENSOR_OWNS_DATA);
+    bool persist = !xsl->set || xsl->bound_t || xsl->persist; /* constant, outer value, bound input */
+    bool shared_slice = mem->offset[xi] >= 0 && mem->offset[yi] == mem->offset[xi] && xsl->set && !xowned &&
+                        x->data == mem->arena + mem->offset[xi];
+    bool move = xowned && last_use[xi] == s && !(g->values[xi].flags & MIXRT_VALUE_GRAPH_OUTPUT) &&
+                xsl->t.dtype != MIXRT_DTYPE_STRING;
+    if (!persist && !shared_slice && !move) return;
+    struct mixrt_tensor y = *x;
+    y.flags = 0;
+    y.rank = yv->rank;
+    memset(y.dims, 0, sizeof(y.dims));
+    memcpy(y.dims, dims, (size_t)yv->rank * sizeof(dims[0]));
+    if (move) {
+        y.flags = xsl->t.flags;
+        xsl->t.flags = 0; /* x's slot now borrows until it is released after this node */
+    }
+    slot_release(env->ctx, ysl);
+    ysl->set = true;
+    ysl->t = y;
+    ysl->persist = persist;
+    *done = true;
+}
+
+/* Graph output index whose caller tensor value vi is written into, or -1. */
+static int into_index(const struct mixrt_graph *g, const struct mixrt_exec_opts *opts, int vi) {
+    if (!opts || !opts->out_into || !(g->values[vi].flags & MIXRT_VALUE_GRAPH_OUTPUT)) return -1;
+    for (int i = 0; i < g->n_outputs; i++)
+        if (g->outputs[i] == vi) return opts->out_into[i] ? i : -1;
+    return -1;
+}
+
+/* True when graph output i's value is not also another graph output. */
+static bool output_once(const struct mixrt_graph *g, int i) {
+    for (int j = 0; j < g->n_outputs; j++)
+        if (j != i && g->outputs[j] == g->outputs[i]) return false;
+    return true;
+}
+
 static mixrt_status copy_out(mixrt_context_t ctx, const struct mixrt_tensor *t, const struct mixrt_seq *s,
                              struct mixrt_tensor *out, struct mixrt_seq *out_seq, bool *is_seq) {
     if (t) return mixrt_tensor_copy(ctx, out, t);
@@ -108,6 +208,7 @@ mixrt_status mixrt_exec_graph_opts(mixrt_context_t ctx, const struct mixrt_graph
     struct mixrt_tensor *k_out = NULL;
     struct mixrt_seq *k_out_seq = NULL;
     bool *k_is_seq = NULL, *k_wanted = NULL;
+    const struct mixrt_exec_memory *mem = opts && !parent ? opts->mem : NULL;
 
     for (int i = 0; i < g->n_outputs; i++) {
         memset(&outs[i], 0, sizeof(outs[i]));
@@ -134,19 +235,7 @@ mixrt_status mixrt_exec_graph_opts(mixrt_context_t ctx, const struct mixrt_graph
         goto fail;
     }
 
-    /* Liveness: last step reading each value; graph outputs live to the end. */
-    for (int i = 0; i < nv; i++) last_use[i] = -1;
-    for (int s = 0; s < g->n_nodes; s++) {
-        const struct mixrt_node *nd = &g->nodes[g->order[s]];
-        for (int j = 0; j < nd->n_inputs; j++)
-            if (nd->inputs[j] >= 0) last_use[nd->inputs[j]] = s;
-        for (int a = 0; a < nd->n_attrs; a++) {
-            const struct mixrt_attr *at = &nd->attrs[a];
-            if (at->g) mark_outer_uses(g, at->g, s, last_use);
-            for (size_t j = 0; at->graphs && j < at->n; j++) mark_outer_uses(g, at->graphs[j], s, last_use);
-        }
-    }
-    for (int i = 0; i < g->n_outputs; i++) last_use[g->outputs[i]] = g->n_nodes;
+    mixrt_exec_last_uses(g, last_use);
 
     /* Bind inputs. */
     for (int i = 0; i < g->n_inputs; i++) {
@@ -182,11 +271,36 @@ mixrt_status mixrt_exec_graph_opts(mixrt_context_t ctx, const struct mixrt_graph
                 goto fail;
             }
         }
+        unsigned nflags = mem ? mem->node_flags[ni] : 0;
+        if (nflags & MIXRT_EXEC_NODE_VIEW) {
+            bool done;
+            run_view(&env, mem, last_use, s, nd, &done);
+            if (done) {
+                int yi = nd->outputs[0];
+                if (opts->observe) opts->observe(opts->user, g, ni, 0, &env.slots[yi].t);
+                goto released;
+            }
+        }
         for (int j = 0; j < nd->n_outputs; j++) {
             memset(&k_out[j], 0, sizeof(k_out[j]));
             memset(&k_out_seq[j], 0, sizeof(k_out_seq[j]));
             k_is_seq[j] = false;
             k_wanted[j] = nd->outputs[j] >= 0;
+            /* Hand the kernel its planned buffer: a caller's output tensor, else an arena
+             * slice. Not for a view node that fell back: its slice is its input's. */
+            int vi = nd->outputs[j];
+            if (vi < 0 || (nflags & MIXRT_EXEC_NODE_VIEW)) continue;
+            unsigned pf = MIXRT_TENSOR_PREBOUND | ((nflags & MIXRT_EXEC_NODE_NO_ZERO) ? MIXRT_TENSOR_UNINIT : 0);
+            int oi = into_index(g, opts, vi);
+            if (oi >= 0 && opts->out_into[oi]->data && opts->out_into[oi]->nbytes) {
+                k_out[j].data = opts->out_into[oi]->data;
+                k_out[j].capacity = opts->out_into[oi]->nbytes;
+                k_out[j].flags = pf;
+            } else if (mem && mem->offset[vi] >= 0) {
+                k_out[j].data = mem->arena + mem->offset[vi];
+                k_out[j].capacity = mem->bytes[vi];
+                k_out[j].flags = pf;
+            }
         }
         struct mixrt_kernel_ctx k = {
             .ctx = ctx, .graph = g, .node = nd, .opset = nd->opset, .n_in = nd->n_inputs, .in = k_in,
@@ -209,6 +323,7 @@ mixrt_status mixrt_exec_graph_opts(mixrt_context_t ctx, const struct mixrt_graph
             }
             if (opts && opts->observe && !k_is_seq[j]) opts->observe(opts->user, g, ni, j, &k_out[j]);
             struct exec_slot *sl = &env.slots[vi];
+            if (k_out[j].flags & MIXRT_TENSOR_PREBOUND) k_out[j].flags = 0; /* not produced through it */
             slot_release(ctx, sl);
             sl->set = true;
             sl->is_seq = k_is_seq[j];
@@ -216,6 +331,7 @@ mixrt_status mixrt_exec_graph_opts(mixrt_context_t ctx, const struct mixrt_graph
             else sl->t = k_out[j];
         }
         if (status != MIXRT_STATUS_OK) goto fail;
+    released:
         for (int j = 0; j < nd->n_inputs; j++) {
             int vi = nd->inputs[j];
             if (vi >= 0 && last_use[vi] == s) slot_release(ctx, &env.slots[vi]);
@@ -236,7 +352,22 @@ mixrt_status mixrt_exec_graph_opts(mixrt_context_t ctx, const struct mixrt_graph
                                  g->values[g->outputs[i]].name);
             goto fail;
         }
-        MIXRT_TRY(copy_out(ctx, t, sq, &outs[i], out_seqs ? &out_seqs[i] : NULL, out_is_seq ? &out_is_seq[i] : NULL));
+        struct mixrt_tensor *into = opts && opts->out_into ? opts->out_into[i] : NULL;
+        struct exec_slot *sl = &env.slots[g->outputs[i]];
+        if (into && !t) {
+            status = mixrt_error(ctx, MIXRT_STATUS_UNSUPPORTED, "output #%d '%s' is a sequence; it cannot be written "
+                                 "into a tensor", i, g->values[g->outputs[i]].name);
+            goto fail;
+        } else if (into) {
+            MIXRT_TRY(out_into_store(ctx, g, i, t, into, &outs[i]));
+        } else if (t == &sl->t && (sl->t.flags & MIXRT_TENSOR_OWNS_DATA) && output_once(g, i)) {
+            /* The value's owned tensor becomes the output: no copy. */
+            outs[i] = sl->t;
+            sl->t.flags = 0;
+        } else {
+            MIXRT_TRY(copy_out(ctx, t, sq, &outs[i], out_seqs ? &out_seqs[i] : NULL,
+                               out_is_seq ? &out_is_seq[i] : NULL));
+        }
         n_done_outs = i + 1;
     }
 fail:

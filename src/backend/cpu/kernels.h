@@ -27,6 +27,12 @@ struct mixrt_cpu_kernel {
     mixrt_kernel_fn run;
 };
 
+/* mixrt_kernel_output for a kernel that writes every element of the output: a buffer the
+ * executor planned for it is handed over without being zeroed (an own allocation still
+ * is). Defined in ref_util.c. */
+mixrt_status mixrt_kernel_output_uninit(struct mixrt_kernel_ctx *k, int i, mixrt_dtype dtype, int rank,
+                                        const int64_t *dims, struct mixrt_tensor **out);
+
 /* The candidates for node n (any opset), ending with the reference kernel; *count set.
  * Never empty: the reference kernel is always last even when it has no kernel for the
  * node (then its supports() says so). */

@@ -3,7 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "backend/cpu/ref.h"
+#include "backend/cpu/exec_ref.h"
+#include "backend/cpu/kernels.h"
 
 mixrt_status mixrt_kernel_error(struct mixrt_kernel_ctx *k, mixrt_status status, const char *fmt, ...) {
     char msg[MIXRT_ERRMSG_MAX];
@@ -14,11 +15,31 @@ mixrt_status mixrt_kernel_error(struct mixrt_kernel_ctx *k, mixrt_status status,
     return mixrt_error(k->ctx, status, "cannot run %s node '%s': %s", k->node->op_type, k->node->name, msg);
 }
 
-mixrt_status mixrt_kernel_output(struct mixrt_kernel_ctx *k, int i, mixrt_dtype dtype, int rank,
-                                 const int64_t *dims, struct mixrt_tensor **out) {
+/* Output i as a tensor of dtype and dims. When the executor pre-bound a buffer to it
+ * (MIXRT_TENSOR_PREBOUND: an arena slice or a caller's output tensor) of exactly the
+ * bytes asked for, the tensor borrows that buffer; otherwise it gets its own. Zeroed
+ * unless the executor or the caller (uninit) says every element will be written. */
+static mixrt_status kernel_output(struct mixrt_kernel_ctx *k, int i, mixrt_dtype dtype, int rank, const int64_t *dims,
+                                  bool uninit, struct mixrt_tensor **out) {
     if (i < 0 || i >= k->n_out)
         return mixrt_kernel_error(k, MIXRT_STATUS_INTERNAL, "output #%d does not exist", i);
-    mixrt_tensor_release(k->ctx, &k->out[i]);
+    struct mixrt_tensor pre = k->out[i];
+    mixrt_tensor_release(k->ctx, &k->out[i]); /* a pre-bound buffer is borrowed: only forgotten */
+    size_t n, nbytes;
+    if ((pre.flags & MIXRT_TENSOR_PREBOUND) && pre.data && dtype != MIXRT_DTYPE_STRING && rank >= 0 &&
+        rank <= MIXRT_MAX_RANK && mixrt_dims_numel(rank, dims, &n) && mixrt_mul_size(n, mixrt_dtype_size(dtype), &nbytes) &&
+        nbytes == pre.capacity && nbytes > 0) {
+        struct mixrt_tensor *t = &k->out[i];
+        t->dtype = dtype;
+        t->rank = rank;
+        for (int d = 0; d < rank; d++) t->dims[d] = dims[d];
+        t->data = pre.data;
+        t->nbytes = nbytes;
+        t->flags = 0;
+        if (!uninit && !(pre.flags & MIXRT_TENSOR_UNINIT)) memset(t->data, 0, nbytes);
+        if (out) *out = t;
+        return MIXRT_STATUS_OK;
+    }
     mixrt_status status = mixrt_tensor_init(k->ctx, &k->out[i], dtype, rank, dims);
     if (status != MIXRT_STATUS_OK) {
         mixrt_error_prefix(k->ctx, "cannot run %s node '%s': output #%d", k->node->op_type, k->node->name, i);
@@ -26,6 +47,16 @@ mixrt_status mixrt_kernel_output(struct mixrt_kernel_ctx *k, int i, mixrt_dtype 
     }
     if (out) *out = &k->out[i];
     return MIXRT_STATUS_OK;
+}
+
+mixrt_status mixrt_kernel_output(struct mixrt_kernel_ctx *k, int i, mixrt_dtype dtype, int rank,
+                                 const int64_t *dims, struct mixrt_tensor **out) {
+    return kernel_output(k, i, dtype, rank, dims, false, out);
+}
+
+mixrt_status mixrt_kernel_output_uninit(struct mixrt_kernel_ctx *k, int i, mixrt_dtype dtype, int rank,
+                                        const int64_t *dims, struct mixrt_tensor **out) {
+    return kernel_output(k, i, dtype, rank, dims, true, out);
 }
 
 mixrt_status mixrt_kernel_output_seq(struct mixrt_kernel_ctx *k, int i, mixrt_dtype elem, struct mixrt_seq **out) {
