@@ -1,8 +1,346 @@
-/* fuse_attention.c - MatMul/Softmax/MatMul attention into com.mixrt Attention (being
- * written). */
+/* fuse_attention.c - scaled dot-product attention as exported (MatMul(Q, Kt) -> scale ->
+ * [causal Where] -> [mask Add] -> Softmax(last) -> MatMul(P, V) -> [Transpose]) into one
+ * com.mixrt Attention node. Invariant: only nodes whose outputs have exactly one reader (no
+ * graph output, no subgraph read) are absorbed, so the rewrite never changes another value.
+ *
+ * com.mixrt Attention, opset 1 (MIXRT_DOMAIN); type T: f32, f64, f16, bf16.
+ *   inputs:  Q (T, rank 4), K (T, rank 4), V (T, rank 4), mask (T, optional).
+ *            The logical tensors are Transpose(X, x_perm) (ONNX Transpose semantics:
+ *            dims[i] = X.dims[perm[i]]): Q [B, H, Sq, D], K [B, H, Sk, D] (K, not K^T),
+ *            V [B, H, Sk, Dv]. B and H broadcast numpy-style (1 against n) across Q, K, V
+ *            and the mask, so multi-query K/V and [B,1,1,Sk] masks need no copies.
+ *            mask is additive and broadcastable (right-aligned, rank <= 4) to [B,H,Sq,Sk].
+ *   attributes: q_perm, k_perm, v_perm (ints[4], default [0,1,2,3]): the layouts above, so
+ *            [B,S,H,D] inputs need no head transpose (perm [0,2,1,3]);
+ *            out_perm (ints[4], default identity): Y = Transpose(O, out_perm), O [B,H,Sq,Dv];
+ *            scale (float, default 1): multiplies Q.K^T;
+ *            causal (int 0/1, default 0): scores at key j > i + (Sk - Sq) become
+ *            causal_fill (float, default -inf) before the mask is added.
+ *   output:  Y = Transpose(O, out_perm),
+ *            O[b,h,i,:] = sum_j softmax_j(S[b,h,i,:]) V[b,h,j,:],
+ *            S = scale * Q.K^T, causal fill, then + mask. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
 #include "passes/passes_impl.h"
 
+/* Nodes one match absorbs at most: 2 MatMuls, Softmax, Add, Where, output Transpose and
+ * the scale / transpose chains in front of Q, K^T, V and after the first MatMul. */
+#define ATTN_MAX_ABSORBED 40
+
+struct attn_match {
+    int dead[ATTN_MAX_ABSORBED];
+    int n_dead;
+    int q, k, v, mask, out;
+    int64_t q_perm[4], k_perm[4], v_perm[4], out_perm[4];
+    double scale;
+    bool causal;
+    double fill;
+};
+
+static const struct mixrt_node *live_producer(const struct mixrt_pass_state *st, int vi) {
+    int p = vi >= 0 ? st->g->values[vi].producer : -1;
+    if (p < 0 || p >= st->g->n_nodes || mixrt_pass_is_dead(st, p)) return NULL;
+    return &st->g->nodes[p];
+}
+
+static bool is_op(const struct mixrt_node *n, const char *op) { return n && !n->domain[0] && !strcmp(n->op_type, op); }
+
+/* Value vi is read by exactly one live node and is no graph output nor subgraph read. */
+static bool single_use(const struct mixrt_pass_state *st, int vi) {
+    return vi >= 0 && mixrt_pass_count_uses(st, vi) == 1;
+}
+
+static bool absorb(struct attn_match *m, const struct mixrt_pass_state *st, const struct mixrt_node *n) {
+    if (m->n_dead >= ATTN_MAX_ABSORBED) return false;
+    m->dead[m->n_dead++] = (int)(n - st->g->nodes);
+    return true;
+}
+
+/* The single float value of a fixed constant with one element, rank <= 4. */
+static bool scalar_const(const struct mixrt_graph *g, int vi, double *out) {
+    if (!mixrt_graph_is_fixed_const(g, vi)) return false;
+    const struct mixrt_tensor *t = g->values[vi].init;
+    if (t->rank > 4 || mixrt_tensor_numel(t) != 1) return false;
+    if (t->dtype != MIXRT_DTYPE_F32 && t->dtype != MIXRT_DTYPE_F64 && t->dtype != MIXRT_DTYPE_F16 &&
+        t->dtype != MIXRT_DTYPE_BF16)
+        return false;
+    *out = mixrt_load_f64(t->data, t->dtype, 0);
+    return true;
+}
+
+/* A binary Mul/Div of node n by a scalar constant with the chain on input 0 (or either side
+ * for Mul): the factor in *f and the chain value in *x. */
+static bool scale_node(const struct mixrt_graph *g, const struct mixrt_node *n, double *f, int *x) {
+    if (!n || n->n_inputs != 2 || n->n_outputs != 1 || n->inputs[0] < 0 || n->inputs[1] < 0) return false;
+    double c;
+    if (is_op(n, "Mul")) {
+        if (scalar_const(g, n->inputs[1], &c)) {
+            *x = n->inputs[0];
+        } else if (scalar_const(g, n->inputs[0], &c)) {
+            *x = n->inputs[1];
+        } else {
+            return false;
+        }
+        *f = c;
+        return isfinite(c);
+    }
+    if (is_op(n, "Div") && scalar_const(g, n->inputs[1], &c) && c != 0.0 && isfinite(c)) {
+        *x = n->inputs[0];
+        *f = 1.0 / c;
+        return true;
+    }
+    return false;
+}
+
+/* The Transpose perm of node n over a rank-4 input (absent: reversed), false otherwise. */
+static bool transpose_perm(const struct mixrt_graph *g, const struct mixrt_node *n, int64_t p[4]) {
+    if (!is_op(n, "Transpose") || n->n_inputs != 1 || n->inputs[0] < 0 || n->n_outputs != 1 ||
+        g->values[n->inputs[0]].rank != 4)
+        return false;
+    size_t cnt;
+    const int64_t *a = mixrt_node_attr_ints(n, "perm", &cnt);
+    bool seen[4] = {false, false, false, false};
+    for (int i = 0; i < 4; i++) {
+        p[i] = a ? (cnt == 4 ? a[i] : -1) : 3 - i;
+        if (p[i] < 0 || p[i] > 3 || seen[p[i]]) return false;
+        seen[p[i]] = true;
+    }
+    return true;
+}
+
+/* Walks from value vi (the logical tensor is Transpose(vi, perm)) up through single-use
+ * Transposes and scalar Mul/Div, composing the perm and multiplying the scale; returns the
+ * first value that is neither (the Attention input). */
+static int peel_input(struct attn_match *m, const struct mixrt_pass_state *st, int vi, int64_t perm[4]) {
+    const struct mixrt_graph *g = st->g;
+    for (;;) {
+        const struct mixrt_node *p = live_producer(st, vi);
+        if (!p || !single_use(st, vi)) return vi;
+        int64_t tp[4];
+        double f;
+        int x;
+        if (transpose_perm(g, p, tp)) {
+            /* Transpose(Transpose(x, tp), perm) = Transpose(x, tp[perm[i]]). */
+            int64_t c[4];
+            for (int i = 0; i < 4; i++) c[i] = tp[perm[i]];
+            if (!absorb(m, st, p)) return vi;
+            memcpy(perm, c, sizeof(c));
+            vi = p->inputs[0];
+        } else if (scale_node(g, p, &f, &x) && g->values[x].rank == 4) {
+            if (!absorb(m, st, p)) return vi;
+            m->scale *= f;
+            vi = x;
+        } else {
+            return vi;
+        }
+    }
+}
+
+/* cond is a fixed bool constant [1,..,1, Sq, Sk] with cond[i][j] = (j <= i + Sk - Sq). */
+static bool causal_cond(const struct mixrt_graph *g, int cond, int64_t sq, int64_t sk) {
+    if (!mixrt_graph_is_fixed_const(g, cond) || sq <= 0 || sk <= 0) return false;
+    const struct mixrt_tensor *t = g->values[cond].init;
+    if (t->dtype != MIXRT_DTYPE_BOOL || t->rank < 2 || t->rank > 4 || t->dims[t->rank - 2] != sq ||
+        t->dims[t->rank - 1] != sk)
+        return false;
+    for (int d = 0; d < t->rank - 2; d++)
+        if (t->dims[d] != 1) return false;
+    const uint8_t *c = t->data;
+    for (int64_t i = 0; i < sq; i++)
+        for (int64_t j = 0; j < sk; j++)
+            if ((c[i * sk + j] != 0) != (j <= i + sk - sq)) return false;
+    return true;
+}
+
+static bool rank4(const struct mixrt_graph *g, int vi) { return vi >= 0 && g->values[vi].rank == 4; }
+
+/* The mask value mk can be added to scores x without widening the last two axes: rank
+ * <= 4, and those axes 1 or equal to the (known) score dims. */
+static bool mask_fits(const struct mixrt_graph *g, int mk, int x) {
+    if (mk < 0) return false;
+    const struct mixrt_value *mv = &g->values[mk], *sv = &g->values[x];
+    if (mv->rank < 0 || mv->rank > 4 || (mv->flags & MIXRT_VALUE_SEQUENCE) || sv->rank != 4) return false;
+    for (int d = 2; d < 4; d++) {
+        int md = mv->rank - 4 + d;
+        if (md < 0 || mv->dims[md].value == 1) continue;
+        if (mv->dims[md].value < 0 || mv->dims[md].value != sv->dims[d].value) return false;
+    }
+    return true;
+}
+
+/* Scores x = [Where causal](scales(MatMul(Q', K^T'))) with Q', K^T' and mm2's V input
+ * peeled; fills m (inputs, perms, scale, causal). */
+static bool match_scores(const struct mixrt_pass_state *st, int x, const struct mixrt_node *mm2,
+                         struct attn_match *m) {
+    const struct mixrt_graph *g = st->g;
+    const struct mixrt_node *n = live_producer(st, x);
+    if (is_op(n, "Where") && single_use(st, x) && n->n_inputs == 3 && n->n_outputs == 1 && n->inputs[1] >= 0) {
+        const struct mixrt_value *sv = &g->values[x];
+        double fill;
+        if (sv->rank != 4 || !causal_cond(g, n->inputs[0], sv->dims[2].value, sv->dims[3].value) ||
+            !scalar_const(g, n->inputs[2], &fill) || !rank4(g, n->inputs[1]))
+            return false;
+        if (!absorb(m, st, n)) return false;
+        m->causal = true;
+        m->fill = fill;
+        x = n->inputs[1];
+        n = live_producer(st, x);
+    }
+    for (;;) { /* scales on the scores */
+        double f;
+        int y;
+        if (!n || !single_use(st, x) || !scale_node(g, n, &f, &y) || !rank4(g, y)) break;
+        if (!absorb(m, st, n)) return false;
+        m->scale *= f;
+        x = y;
+        n = live_producer(st, x);
+    }
+    if (!is_op(n, "MatMul") || !single_use(st, x) || n->n_inputs != 2 || n->n_outputs != 1 || !rank4(g, n->inputs[0]) ||
+        !rank4(g, n->inputs[1]))
+        return false;
+    if (!absorb(m, st, n)) return false;
+    /* Inputs: K^T's perm swaps the last two axes of K's. */
+    int64_t kt_perm[4] = {0, 1, 2, 3};
+    m->q = peel_input(m, st, n->inputs[0], m->q_perm);
+    m->k = peel_input(m, st, n->inputs[1], kt_perm);
+    m->v = peel_input(m, st, mm2->inputs[1], m->v_perm);
+    m->k_perm[0] = kt_perm[0], m->k_perm[1] = kt_perm[1], m->k_perm[2] = kt_perm[3], m->k_perm[3] = kt_perm[2];
+    return rank4(g, m->q) && rank4(g, m->k) && rank4(g, m->v);
+}
+
+/* Matches the pattern ending in Softmax node si; fills m. */
+static bool match_at(const struct mixrt_pass_state *st, int si, struct attn_match *m) {
+    const struct mixrt_graph *g = st->g;
+    const struct mixrt_node *sm = &g->nodes[si];
+    memset(m, 0, sizeof(*m));
+    m->mask = -1;
+    m->scale = 1.0;
+    m->fill = -INFINITY;
+    for (int i = 0; i < 4; i++) m->q_perm[i] = m->k_perm[i] = m->v_perm[i] = m->out_perm[i] = i;
+    if (!is_op(sm, "Softmax") || sm->n_inputs != 1 || sm->n_outputs != 1 || sm->inputs[0] < 0 || sm->outputs[0] < 0)
+        return false;
+    int s_in = sm->inputs[0], p = sm->outputs[0];
+    if (!rank4(g, s_in) || !rank4(g, p)) return false;
+    /* Before opset 13 Softmax flattens to 2-D at axis (default 1); for the last axis both
+     * definitions agree. */
+    int64_t axis = mixrt_node_attr_int(sm, "axis", sm->opset < 13 ? 1 : -1);
+    if (axis != -1 && axis != 3) return false;
+    absorb(m, st, sm);
+
+    /* P feeds exactly one MatMul as its left operand. */
+    if (!single_use(st, p)) return false;
+    const struct mixrt_node *mm2 = NULL;
+    for (int i = 0; i < g->n_nodes && !mm2; i++)
+        if (!mixrt_pass_is_dead(st, i) && g->nodes[i].n_inputs >= 1 && g->nodes[i].inputs[0] == p)
+            mm2 = &g->nodes[i];
+    if (!is_op(mm2, "MatMul") || mm2->n_inputs != 2 || mm2->n_outputs != 1 || mm2->inputs[1] < 0 ||
+        mm2->outputs[0] < 0 || !rank4(g, mm2->inputs[1]) || !rank4(g, mm2->outputs[0]))
+        return false;
+    absorb(m, st, mm2);
+    m->out = mm2->outputs[0];
+
+    /* Back from the Softmax input: [Add mask] <- scores. Either Add operand may be the
+     * scores (the mask is often a Mul too). */
+    int x = s_in;
+    const struct mixrt_node *n = live_producer(st, x);
+    bool found = false;
+    if (is_op(n, "Add") && single_use(st, x) && n->n_inputs == 2 && n->n_outputs == 1 && absorb(m, st, n)) {
+        for (int side = 0; side < 2 && !found; side++) {
+            struct attn_match t = *m;
+            int mk = n->inputs[1 - side];
+            if (!mask_fits(g, mk, s_in)) continue;
+            t.mask = mk;
+            if ((found = match_scores(st, n->inputs[side], mm2, &t))) *m = t;
+        }
+    } else {
+        found = match_scores(st, s_in, mm2, m);
+    }
+    if (!found) return false;
+
+    /* The head-merging Transpose after: Y = Transpose(O, perm). */
+    const struct mixrt_node *ot = NULL;
+    if (single_use(st, m->out))
+        for (int i = 0; i < g->n_nodes && !ot; i++)
+            if (!mixrt_pass_is_dead(st, i) && g->nodes[i].n_inputs >= 1 && g->nodes[i].inputs[0] == m->out)
+                ot = &g->nodes[i];
+    int64_t op[4];
+    if (ot && transpose_perm(g, ot, op) && ot->outputs[0] >= 0 && absorb(m, st, ot)) {
+        memcpy(m->out_perm, op, sizeof(op));
+        m->out = ot->outputs[0];
+    }
+    return isfinite(m->scale);
+}
+
+static struct mixrt_attr *attr_ints(struct mixrt_graph *g, struct mixrt_attr *a, const char *name, const int64_t *v) {
+    a->name = name;
+    a->type = MIXRT_ATTR_INTS;
+    a->n = 4;
+    a->ints = mixrt_arena_calloc(g->arena, 4, sizeof(int64_t));
+    if (!a->ints) return NULL;
+    memcpy(a->ints, v, 4 * sizeof(int64_t));
+    return a;
+}
+
+/* Replaces the matched nodes by one Attention node writing m->out. */
+static mixrt_status rewrite(struct mixrt_pass_state *st, const struct attn_match *m, const char *base) {
+    struct mixrt_graph *g = st->g;
+    mixrt_status status = MIXRT_STATUS_OK;
+    char name[512];
+    snprintf(name, sizeof(name), "%s_attention", base);
+    int ni = mixrt_graph_add_node(g, name, "Attention", MIXRT_DOMAIN);
+    int *ins = mixrt_arena_calloc(g->arena, 4, sizeof(int));
+    int *outs = mixrt_arena_calloc(g->arena, 1, sizeof(int));
+    struct mixrt_attr *at = mixrt_arena_calloc(g->arena, 8, sizeof(*at));
+    MIXRT_CHECK(g->ctx, ni >= 0 && ins && outs && at, MIXRT_STATUS_OUT_OF_MEMORY, "out of memory");
+    struct mixrt_node *nd = &g->nodes[ni];
+    nd->opset = MIXRT_DOMAIN_VERSION;
+    ins[0] = m->q, ins[1] = m->k, ins[2] = m->v, ins[3] = m->mask;
+    nd->inputs = ins;
+    nd->n_inputs = m->mask >= 0 ? 4 : 3;
+    outs[0] = m->out;
+    nd->outputs = outs;
+    nd->n_outputs = 1;
+    int na = 0;
+    MIXRT_CHECK(g->ctx,
+                attr_ints(g, &at[na++], "q_perm", m->q_perm) && attr_ints(g, &at[na++], "k_perm", m->k_perm) &&
+                    attr_ints(g, &at[na++], "v_perm", m->v_perm) && attr_ints(g, &at[na++], "out_perm", m->out_perm),
+                MIXRT_STATUS_OUT_OF_MEMORY, "out of memory");
+    at[na].name = "scale", at[na].type = MIXRT_ATTR_FLOAT, at[na++].f = (float)m->scale;
+    if (m->causal) {
+        at[na].name = "causal", at[na].type = MIXRT_ATTR_INT, at[na++].i = 1;
+        at[na].name = "causal_fill", at[na].type = MIXRT_ATTR_FLOAT, at[na++].f = (float)m->fill;
+    }
+    nd->attrs = at;
+    nd->n_attrs = na;
+    for (int i = 0; i < m->n_dead; i++) {
+        const struct mixrt_node *d = &g->nodes[m->dead[i]];
+        for (int j = 0; j < d->n_outputs; j++)
+            if (d->outputs[j] >= 0) g->values[d->outputs[j]].producer = -1;
+        st->dead[m->dead[i]] = true;
+    }
+    g->values[m->out].producer = ni;
+fail:
+    return status;
+}
+
 mixrt_status mixrt_pass_fuse_attention(struct mixrt_pass_state *st, int *removed) {
-    (void)st, (void)removed;
-    return MIXRT_STATUS_OK;
+    struct mixrt_graph *g = st->g;
+    mixrt_status status = MIXRT_STATUS_OK;
+    bool opset_done = false;
+    for (int si = 0; si < st->n_dead; si++) {
+        if (st->dead[si]) continue;
+        struct attn_match m;
+        if (!match_at(st, si, &m)) continue;
+        /* A node absorbed by an earlier match this pass is dead: match_at never takes one. */
+        if (!opset_done) {
+            MIXRT_TRY(mixrt_graph_require_opset(g, MIXRT_DOMAIN, MIXRT_DOMAIN_VERSION));
+            opset_done = true;
+        }
+        MIXRT_TRY(rewrite(st, &m, g->nodes[si].name));
+        *removed += m.n_dead;
+    }
+fail:
+    return status;
 }

@@ -1,6 +1,274 @@
-/* attention.c - fast CPU kernels of com.mixrt Attention (being written). */
-#include "backend/cpu/kernels.h"
+/* attention.c - the fast CPU kernel of com.mixrt Attention ("attention_fused") for f32 and
+ * bf16: per (batch, head), K^T and V are packed once as f32, then blocks of query rows go
+ * scores -> causal fill + mask -> softmax (f32, max-subtracted) -> P.V, all in per-thread
+ * scratch of O(S * D) floats (never S x S). Heads run in parallel (OpenMP). Anything else
+ * (other dtypes, mixed Q/K/V dtypes) goes to the reference kernel. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "backend/cpu/attention_impl.h"
+
+/* ---- scalar twins of the block primitives ---------------------------------------------- */
+
+static void scores_scalar(const float *q, int rows, const float *kt, size_t ldk, size_t d, size_t n, float *s,
+                          size_t lds) {
+    for (int r = 0; r < rows; r++) {
+        float *sr = s + (size_t)r * lds;
+        for (size_t j = 0; j < n; j++) sr[j] = 0.0f;
+        for (size_t c = 0; c < d; c++) {
+            float qv = q[(size_t)r * d + c];
+            const float *kr = kt + c * ldk;
+            for (size_t j = 0; j < n; j++) sr[j] += qv * kr[j];
+        }
+    }
+}
+
+static float exp_sum_scalar(float *s, size_t n, float *mx) {
+    float m = -INFINITY, sum = 0.0f;
+    for (size_t j = 0; j < n; j++)
+        if (s[j] > m || s[j] != s[j]) m = m != m ? m : s[j];
+    for (size_t j = 0; j < n; j++) sum += (s[j] = expf(s[j] - m));
+    *mx = m;
+    return sum;
+}
+
+static void pv_scalar(const float *p, int rows, size_t ldp, const float *v, size_t ldv, size_t n, size_t dv,
+                      float *o) {
+    for (int r = 0; r < rows; r++) {
+        float *orow = o + (size_t)r * dv;
+        for (size_t c = 0; c < dv; c++) orow[c] = 0.0f;
+        for (size_t j = 0; j < n; j++) {
+            float pj = p[(size_t)r * ldp + j];
+            const float *vr = v + j * ldv;
+            for (size_t c = 0; c < dv; c++) orow[c] += pj * vr[c];
+        }
+    }
+}
+
+const struct mixrt_attention_isa mixrt_attention_isa_scalar = {"scalar", scores_scalar, exp_sum_scalar, pv_scalar};
+
+static int g_force_scalar; /* tests only */
+
+void mixrt_attention_force_scalar(bool scalar) { g_force_scalar = scalar; }
+
+const struct mixrt_attention_isa *mixrt_attention_isa(void) {
+#if defined(__x86_64__)
+    const struct mixrt_cpu_features *f = mixrt_cpu_features();
+    /* attention_avx512.c is compiled with F/BW/VL/DQ enabled: all four must be there. */
+    if (!g_force_scalar && f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq) return &mixrt_attention_isa_avx512;
+#endif
+    return &mixrt_attention_isa_scalar;
+}
+
+/* ---- the kernel ------------------------------------------------------------------------- */
+
+/* Per-thread scratch above this many floats (1 GiB) is left to the reference kernel. */
+#define ATTN_MAX_SCRATCH ((size_t)1 << 28)
+
+static bool fast_dtype(mixrt_dtype t) { return t == MIXRT_DTYPE_F32 || t == MIXRT_DTYPE_BF16; }
+
+static void say(char *why, size_t why_size, const char *msg) {
+    if (why && why_size) snprintf(why, why_size, "%s", msg);
+}
+
+static bool attention_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    if (n->n_inputs < 3 || n->n_outputs < 1 || n->outputs[0] < 0) {
+        say(why, why_size, "fewer than 3 inputs or no output");
+        return false;
+    }
+    mixrt_dtype t = MIXRT_DTYPE_UNDEFINED;
+    for (int i = 0; i < n->n_inputs && i < 4; i++) {
+        if (n->inputs[i] < 0) {
+            if (i < 3) {
+                say(why, why_size, "Q, K or V absent");
+                return false;
+            }
+            continue;
+        }
+        mixrt_dtype it = g->values[n->inputs[i]].dtype;
+        if (!fast_dtype(it)) {
+            say(why, why_size, "an input is not f32 or bf16");
+            return false;
+        }
+        if (i == 0) t = it;
+        else if (i < 3 && it != t) {
+            say(why, why_size, "Q, K and V differ in dtype");
+            return false;
+        }
+    }
+    if (g->values[n->outputs[0]].dtype != t) {
+        say(why, why_size, "the output's dtype differs from Q's");
+        return false;
+    }
+    return true;
+}
+
+static float load_f(const void *p, mixrt_dtype t, size_t i) {
+    return t == MIXRT_DTYPE_F32 ? ((const float *)p)[i] : mixrt_bf16_to_float(((const mixrt_bf16 *)p)[i]);
+}
+
+struct attn_scratch {
+    size_t ldk, per_thread;
+    size_t kt, v, q, s, o; /* offsets of the parts in one thread's block */
+};
+
+/* One (batch, head): the whole row loop. */
+static void run_head(const struct mixrt_attention_geom *a, const struct mixrt_attention_isa *isa,
+                     const struct attn_scratch *sc, float *w, int64_t b, int64_t h, void *ydata, mixrt_dtype yt) {
+    const size_t sk = (size_t)a->sk, d = (size_t)a->d, dv = (size_t)a->dv, ldk = sc->ldk;
+    float *kt = w + sc->kt, *v = w + sc->v, *qb = w + sc->q, *s = w + sc->s, *ob = w + sc->o;
+    const void *q = a->x[0]->data, *k = a->x[1]->data, *vd = a->x[2]->data;
+    mixrt_dtype t = a->x[0]->dtype;
+    const int64_t *qs = a->strides[0], *ks = a->strides[1], *vs = a->strides[2], *ms = a->mask_strides;
+    size_t kbase = (size_t)(b * ks[0] + h * ks[1]), vbase = (size_t)(b * vs[0] + h * vs[1]);
+    for (size_t j = 0; j < sk; j++)
+        for (size_t c = 0; c < d; c++) kt[c * ldk + j] = load_f(k, t, kbase + j * (size_t)ks[2] + c * (size_t)ks[3]);
+    for (size_t c = 0; c < d; c++)
+        for (size_t j = sk; j < ldk; j++) kt[c * ldk + j] = 0.0f;
+    for (size_t j = 0; j < sk; j++)
+        for (size_t c = 0; c < dv; c++) v[j * dv + c] = load_f(vd, t, vbase + j * (size_t)vs[2] + c * (size_t)vs[3]);
+    int64_t shift = a->sk - a->sq; /* causal: row i sees keys j <= i + shift */
+    for (int64_t i0 = 0; i0 < a->sq; i0 += MIXRT_ATTN_ROWS) {
+        int rows = a->sq - i0 < MIXRT_ATTN_ROWS ? (int)(a->sq - i0) : MIXRT_ATTN_ROWS;
+        for (int r = 0; r < rows; r++) {
+            size_t qbase = (size_t)(b * qs[0] + h * qs[1] + (i0 + r) * qs[2]);
+            for (size_t c = 0; c < d; c++) qb[(size_t)r * d + c] = load_f(q, t, qbase + c * (size_t)qs[3]) * a->scale;
+        }
+        size_t n = sk;
+        if (a->causal) {
+            int64_t e = i0 + rows - 1 + shift + 1;
+            n = e < 0 ? 0 : e > a->sk ? sk : (size_t)e;
+        }
+        isa->scores(qb, rows, kt, ldk, d, n, s, ldk);
+        size_t n2 = 0; /* keys with a non-zero probability in some row of the block */
+        for (int r = 0; r < rows; r++) {
+            int64_t i = i0 + r;
+            float *sr = s + (size_t)r * ldk;
+            size_t jend = sk;
+            if (a->causal) {
+                int64_t e = i + shift + 1;
+                jend = e < 0 ? 0 : e > a->sk ? sk : (size_t)e;
+            }
+            for (size_t j = jend; j < sk; j++) sr[j] = a->fill;
+            if (a->mask) {
+                size_t mb = (size_t)(b * ms[0] + h * ms[1] + i * ms[2]);
+                if (ms[3] == 0) {
+                    float mv = load_f(a->mask->data, a->mask->dtype, mb);
+                    for (size_t j = 0; j < sk; j++) sr[j] += mv;
+                } else if (a->mask->dtype == MIXRT_DTYPE_F32) {
+                    const float *mr = (const float *)a->mask->data + mb;
+                    for (size_t j = 0; j < sk; j++) sr[j] += mr[j];
+                } else {
+                    for (size_t j = 0; j < sk; j++) sr[j] += load_f(a->mask->data, a->mask->dtype, mb + j);
+                }
+            }
+            float mx, sum = isa->exp_sum(sr, sk, &mx);
+            float inv = 1.0f / sum;
+            size_t nz = 0;
+            for (size_t j = 0; j < sk; j++) {
+                sr[j] *= inv;
+                if (sr[j] != 0.0f) nz = j + 1;
+            }
+            if (nz > n2) n2 = nz;
+        }
+        /* Exact zeros (masked keys) add nothing to P.V: the trailing ones are skipped. */
+        isa->pv(s, rows, ldk, v, dv, n2, dv, ob);
+        for (int r = 0; r < rows; r++) {
+            size_t yb = (size_t)(b * a->ystrides[0] + h * a->ystrides[1] + (i0 + r) * a->ystrides[2]);
+            const float *orow = ob + (size_t)r * dv;
+            if (yt == MIXRT_DTYPE_F32) {
+                float *y = ydata;
+                for (size_t c = 0; c < dv; c++) y[yb + c * (size_t)a->ystrides[3]] = orow[c];
+            } else {
+                mixrt_bf16 *y = ydata;
+                for (size_t c = 0; c < dv; c++) y[yb + c * (size_t)a->ystrides[3]] = mixrt_bf16_from_float(orow[c]);
+            }
+        }
+    }
+}
+
+static mixrt_status run_reference(struct mixrt_kernel_ctx *k) {
+    mixrt_kernel_fn fn;
+    mixrt_status status = mixrt_ref_find(k->ctx, k->node, &fn);
+    return status == MIXRT_STATUS_OK ? fn(k) : status;
+}
+
+/* Scratch layout for one thread; false when it overflows or passes ATTN_MAX_SCRATCH. */
+static bool plan_scratch(const struct mixrt_attention_geom *a, struct attn_scratch *sc) {
+    size_t sk = (size_t)a->sk, d = (size_t)a->d, dv = (size_t)a->dv;
+    if (sk > ATTN_MAX_SCRATCH || d > ATTN_MAX_SCRATCH || dv > ATTN_MAX_SCRATCH) return false;
+    sc->ldk = (sk + 15) & ~(size_t)15;
+    if (sc->ldk == 0) sc->ldk = 16;
+    /* Each part rounded to 16 floats (64 bytes) so every part stays aligned. */
+    size_t parts[5], off = 0;
+    parts[0] = d * sc->ldk;                  /* K^T */
+    parts[1] = sk * dv;                      /* V */
+    parts[2] = (size_t)MIXRT_ATTN_ROWS * d;  /* scaled Q rows */
+    parts[3] = (size_t)MIXRT_ATTN_ROWS * sc->ldk; /* scores / probabilities */
+    parts[4] = (size_t)MIXRT_ATTN_ROWS * dv; /* output rows */
+    size_t *offs[5] = {&sc->kt, &sc->v, &sc->q, &sc->s, &sc->o};
+    for (int i = 0; i < 5; i++) {
+        *offs[i] = off;
+        off += (parts[i] + 15) & ~(size_t)15;
+        if (off > ATTN_MAX_SCRATCH) return false;
+    }
+    sc->per_thread = off;
+    return true;
+}
+
+static mixrt_status run_attention_fast(struct mixrt_kernel_ctx *k) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct mixrt_attention_geom a;
+    struct attn_scratch sc;
+    float *scratch = NULL;
+    void *raw = NULL;
+    size_t raw_size = 0;
+    for (int i = 0; i < 3; i++)
+        if (i >= k->n_in || !k->in[i] || !fast_dtype(k->in[i]->dtype) || k->in[i]->dtype != k->in[0]->dtype)
+            return run_reference(k);
+    if (k->n_in > 3 && k->in[3] && !fast_dtype(k->in[3]->dtype)) return run_reference(k);
+    MIXRT_TRY(mixrt_attention_geometry(k, &a));
+    if (!plan_scratch(&a, &sc)) return run_reference(k);
+    struct mixrt_tensor *y;
+    MIXRT_TRY(mixrt_kernel_output(k, 0, a.x[0]->dtype, 4, a.ydims, &y));
+    int64_t tasks = a.b * a.h;
+    if (tasks == 0 || a.sq == 0) return MIXRT_STATUS_OK;
+    int nt = 1;
+#ifdef _OPENMP
+    nt = omp_get_max_threads();
+    if (nt < 1) nt = 1;
+    if (nt > tasks) nt = (int)tasks;
+#endif
+    size_t total;
+    if (!mixrt_mul_size(sc.per_thread, (size_t)nt, &total) || !mixrt_mul_size(total, sizeof(float), &total) ||
+        !mixrt_add_size(total, 64, &raw_size))
+        return run_reference(k);
+    raw = mixrt_alloc(k->ctx, raw_size);
+    if (!raw) MIXRT_TRY(mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for %zu bytes of scratch", raw_size));
+    scratch = (float *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
+    const struct mixrt_attention_isa *isa = mixrt_attention_isa();
+    void *ydata = y->data;
+    mixrt_dtype yt = y->dtype;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+#endif
+    for (int64_t t = 0; t < tasks; t++) {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        run_head(&a, isa, &sc, scratch + (size_t)tid * sc.per_thread, t / a.h, t % a.h, ydata, yt);
+    }
+fail:
+    if (raw) mixrt_free(k->ctx, raw, raw_size);
+    return status;
+}
 
 const struct mixrt_cpu_kernel mixrt_attention_kernels[] = {
+    {"attention_fused", MIXRT_DOMAIN, "Attention", attention_supports, NULL, NULL, run_attention_fast},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };
