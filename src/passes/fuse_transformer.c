@@ -1,8 +1,491 @@
-/* fuse_transformer.c - fusions for transformer graphs into com.mixrt ops (being written:
- * GELU and LayerNorm patterns, MatMul with bias/activation/residual, attention). */
+/* fuse_transformer.c - transformer fusions into com.mixrt ops: GELU (erf and tanh forms) into
+ * Gelu, decomposed LayerNorm into LayerNormalization, and MatMul/Gemm with a constant weight
+ * plus bias/residual/activation into FusedMatMul. Invariant: a pattern is rewritten only when
+ * every intermediate it swallows has exactly one reader (no graph output, no subgraph read),
+ * and the root's output value is kept, so readers, dtypes and shapes stay as they were. */
+#include <math.h>
+#include <string.h>
+
 #include "passes/passes_impl.h"
 
+/* Exported constants differ by the model's dtype (bf16 rounds sqrt(2/pi) to 0.797, 0.5% off);
+ * anything closer than this is taken as the exact constant of the formula. */
+#define CONST_RTOL 6e-3
+#define SQRT2 1.4142135623730951
+#define SQRT_2_OVER_PI 0.7978845608028654
+
+/* Node ni when live, in the default domain, op_type op, with one output. */
+static bool is_op(const struct mixrt_pass_state *st, int ni, const char *op) {
+    if (ni < 0 || mixrt_pass_is_dead(st, ni)) return false;
+    const struct mixrt_node *n = &st->g->nodes[ni];
+    return !n->domain[0] && !strcmp(n->op_type, op) && n->n_outputs >= 1 && n->outputs[0] >= 0;
+}
+
+/* The live producer of value vi when it is op (default domain) and vi has exactly one
+ * reader; else -1. The pattern's intermediates go through here. */
+static int sole_producer(const struct mixrt_pass_state *st, int vi, const char *op) {
+    if (vi < 0) return -1;
+    int p = st->g->values[vi].producer;
+    if (!is_op(st, p, op) || st->g->nodes[p].outputs[0] != vi) return -1;
+    for (int j = 1; j < st->g->nodes[p].n_outputs; j++)
+        if (st->g->nodes[p].outputs[j] >= 0 && mixrt_pass_count_uses(st, st->g->nodes[p].outputs[j]) > 0) return -1;
+    return mixrt_pass_count_uses(st, vi) == 1 ? p : -1;
+}
+
+/* A fixed scalar float constant (any rank, one element) in *v. */
+static bool scalar_const(const struct mixrt_graph *g, int vi, double *v) {
+    if (!mixrt_graph_is_fixed_const(g, vi)) return false;
+    const struct mixrt_tensor *t = g->values[vi].init;
+    if (!mixrt_dtype_is_float(t->dtype) || mixrt_tensor_numel(t) != 1) return false;
+    *v = mixrt_load_f64(t->data, t->dtype, 0);
+    return true;
+}
+
+static bool const_near(const struct mixrt_graph *g, int vi, double want) {
+    double v;
+    return scalar_const(g, vi, &v) && fabs(v - want) <= CONST_RTOL * fabs(want);
+}
+
+/* For a binary node: which input (0/1) is the constant near want; -1 if none. */
+static int binary_const_side(const struct mixrt_graph *g, const struct mixrt_node *n, double want) {
+    if (n->n_inputs != 2) return -1;
+    if (const_near(g, n->inputs[1], want)) return 1;
+    if (const_near(g, n->inputs[0], want)) return 0;
+    return -1;
+}
+
+/* Nodes a match swallows; dead only when the whole pattern matched. */
+struct match {
+    int nodes[16];
+    int n;
+};
+
+static bool take(struct match *m, int ni) {
+    if (ni < 0 || m->n >= (int)(sizeof(m->nodes) / sizeof(m->nodes[0]))) return false;
+    for (int i = 0; i < m->n; i++)
+        if (m->nodes[i] == ni) return false; /* the same node twice: not a tree */
+    m->nodes[m->n++] = ni;
+    return true;
+}
+
+static mixrt_status require_domain(struct mixrt_pass_state *st, bool *done) {
+    if (*done) return MIXRT_STATUS_OK;
+    *done = true;
+    return mixrt_graph_require_opset(st->g, MIXRT_DOMAIN, MIXRT_DOMAIN_VERSION);
+}
+
+/* Turns node ni in place into the com.mixrt op with the given inputs (-1: absent) and
+ * attributes, writing value out; the swallowed nodes die. */
+static mixrt_status rewrite(struct mixrt_pass_state *st, int ni, const char *op, int n_in, const int *ins,
+                            const struct mixrt_attr *attrs, int n_attrs, int out, const struct match *m) {
+    struct mixrt_graph *g = st->g;
+    int *in = mixrt_arena_calloc(g->arena, (size_t)n_in, sizeof(int));
+    int *outs = mixrt_arena_calloc(g->arena, 1, sizeof(int));
+    struct mixrt_attr *at = n_attrs ? mixrt_arena_calloc(g->arena, (size_t)n_attrs, sizeof(*at)) : NULL;
+    if (!in || !outs || (n_attrs && !at)) return MIXRT_STATUS_OUT_OF_MEMORY;
+    memcpy(in, ins, (size_t)n_in * sizeof(int));
+    if (n_attrs) memcpy(at, attrs, (size_t)n_attrs * sizeof(*at));
+    struct mixrt_node *n = &g->nodes[ni];
+    /* The old outputs lose their producer (a swallowed value has no reader left). */
+    for (int j = 0; j < n->n_outputs; j++)
+        if (n->outputs[j] >= 0 && g->values[n->outputs[j]].producer == ni) g->values[n->outputs[j]].producer = -1;
+    for (int i = 0; i < m->n; i++) {
+        const struct mixrt_node *d = &g->nodes[m->nodes[i]];
+        for (int j = 0; j < d->n_outputs; j++)
+            if (d->outputs[j] >= 0 && g->values[d->outputs[j]].producer == m->nodes[i]) g->values[d->outputs[j]].producer = -1;
+        st->dead[m->nodes[i]] = true;
+    }
+    n->op_type = op;
+    n->domain = MIXRT_DOMAIN;
+    n->opset = MIXRT_DOMAIN_VERSION;
+    n->n_inputs = n_in;
+    n->inputs = in;
+    n->n_outputs = 1;
+    outs[0] = out;
+    n->outputs = outs;
+    n->n_attrs = n_attrs;
+    n->attrs = at;
+    g->values[out].producer = ni;
+    return MIXRT_STATUS_OK;
+}
+
+static struct mixrt_attr attr_string(const char *name, const char *s) {
+    struct mixrt_attr a;
+    memset(&a, 0, sizeof(a));
+    a.name = name;
+    a.type = MIXRT_ATTR_STRING;
+    a.s = s;
+    a.s_len = strlen(s);
+    return a;
+}
+static struct mixrt_attr attr_float(const char *name, float f) {
+    struct mixrt_attr a;
+    memset(&a, 0, sizeof(a));
+    a.name = name;
+    a.type = MIXRT_ATTR_FLOAT;
+    a.f = f;
+    return a;
+}
+static struct mixrt_attr attr_int(const char *name, int64_t i) {
+    struct mixrt_attr a;
+    memset(&a, 0, sizeof(a));
+    a.name = name;
+    a.type = MIXRT_ATTR_INT;
+    a.i = i;
+    return a;
+}
+
+/* ---- GELU ------------------------------------------------------------------------------------
+ * Root: a Mul whose product tree (Muls with one reader, at most three leaves) is
+ * x * 0.5 * (1 + E), where E = erf(x/sqrt2) (Div by sqrt2 or Mul by 1/sqrt2) or
+ * E = tanh(sqrt(2/pi) * (x + 0.044715 * x^3)) (x^3 as Pow(x, 3) or x*x*x). */
+
+static void mul_leaves(const struct mixrt_pass_state *st, int vi, int depth, int *leaves, int *nl, struct match *m,
+                       bool *ok) {
+    int p = depth > 0 ? sole_producer(st, vi, "Mul") : -1;
+    if (p >= 0 && depth < 3 && st->g->nodes[p].n_inputs == 2) {
+        *ok = *ok && take(m, p);
+        mul_leaves(st, st->g->nodes[p].inputs[0], depth + 1, leaves, nl, m, ok);
+        mul_leaves(st, st->g->nodes[p].inputs[1], depth + 1, leaves, nl, m, ok);
+        return;
+    }
+    if (*nl >= 3) {
+        *ok = false;
+        return;
+    }
+    leaves[(*nl)++] = vi;
+}
+
+/* v == x*x*x (Pow(x, 3), or Muls of x with one reader each). */
+static bool is_cube(const struct mixrt_pass_state *st, int v, int x, struct match *m) {
+    const struct mixrt_graph *g = st->g;
+    int p = sole_producer(st, v, "Pow");
+    if (p >= 0) return g->nodes[p].n_inputs == 2 && g->nodes[p].inputs[0] == x && const_near(g, g->nodes[p].inputs[1], 3.0) && take(m, p);
+    p = sole_producer(st, v, "Mul");
+    if (p < 0 || g->nodes[p].n_inputs != 2 || !take(m, p)) return false;
+    int a = g->nodes[p].inputs[0], b = g->nodes[p].inputs[1];
+    int other = a == x ? b : b == x ? a : -1;
+    if (other < 0) return false;
+    int q = sole_producer(st, other, "Mul");
+    return q >= 0 && g->nodes[q].n_inputs == 2 && g->nodes[q].inputs[0] == x && g->nodes[q].inputs[1] == x && take(m, q);
+}
+
+/* e is erf(x/sqrt2) (approx "none") or the tanh form (approx "tanh"); x is found here. */
+static bool gelu_inner(const struct mixrt_pass_state *st, int e, int *x, bool *tanh_form, struct match *m) {
+    const struct mixrt_graph *g = st->g;
+    int p = sole_producer(st, e, "Erf");
+    if (p >= 0) {
+        if (!take(m, p)) return false;
+        *tanh_form = false;
+        int arg = g->nodes[p].inputs[0];
+        int d = sole_producer(st, arg, "Div");
+        if (d >= 0) {
+            if (!const_near(g, g->nodes[d].inputs[1], SQRT2) || !take(m, d)) return false;
+            *x = g->nodes[d].inputs[0];
+            return true;
+        }
+        d = sole_producer(st, arg, "Mul");
+        int side = d >= 0 ? binary_const_side(g, &g->nodes[d], (1.0 / SQRT2)) : -1;
+        if (side < 0 || !take(m, d)) return false;
+        *x = g->nodes[d].inputs[1 - side];
+        return true;
+    }
+    p = sole_producer(st, e, "Tanh");
+    if (p < 0 || !take(m, p)) return false;
+    *tanh_form = true;
+    int s = sole_producer(st, g->nodes[p].inputs[0], "Mul");
+    int side = s >= 0 ? binary_const_side(g, &g->nodes[s], SQRT_2_OVER_PI) : -1;
+    if (side < 0 || !take(m, s)) return false;
+    int a = sole_producer(st, g->nodes[s].inputs[1 - side], "Add");
+    if (a < 0 || g->nodes[a].n_inputs != 2 || !take(m, a)) return false;
+    /* x + 0.044715 * x^3, either order. */
+    for (int k = 0; k < 2; k++) {
+        int xv = g->nodes[a].inputs[k], t = g->nodes[a].inputs[1 - k];
+        int c = sole_producer(st, t, "Mul");
+        int cs = c >= 0 ? binary_const_side(g, &g->nodes[c], 0.044715) : -1;
+        if (cs < 0) continue;
+        struct match save = *m;
+        if (take(m, c) && is_cube(st, g->nodes[c].inputs[1 - cs], xv, m)) {
+            *x = xv;
+            return true;
+        }
+        *m = save;
+    }
+    return false;
+}
+
+static mixrt_status match_gelu(struct mixrt_pass_state *st, int root, bool *domain_done, bool *done) {
+    struct mixrt_graph *g = st->g;
+    const struct mixrt_node *r = &g->nodes[root];
+    *done = false;
+    if (!is_op(st, root, "Mul") || r->n_inputs != 2 || r->n_outputs != 1) return MIXRT_STATUS_OK;
+    struct match m = {.n = 0};
+    int leaves[3], nl = 0;
+    bool ok = true;
+    mul_leaves(st, r->inputs[0], 1, leaves, &nl, &m, &ok);
+    mul_leaves(st, r->inputs[1], 1, leaves, &nl, &m, &ok);
+    if (!ok || nl != 3) return MIXRT_STATUS_OK;
+    int half = -1;
+    for (int i = 0; i < 3 && half < 0; i++)
+        if (const_near(g, leaves[i], 0.5)) half = i;
+    if (half < 0) return MIXRT_STATUS_OK;
+    /* One of the other two leaves is 1 + E and the other is x. */
+    for (int k = 0; k < 3; k++) {
+        if (k == half) continue;
+        int xv = leaves[3 - half - k];
+        int a = sole_producer(st, leaves[k], "Add");
+        int side = a >= 0 ? binary_const_side(g, &g->nodes[a], 1.0) : -1;
+        if (side < 0) continue;
+        struct match mm = m;
+        int x = -1;
+        bool tanh_form = false;
+        if (!take(&mm, a) || !gelu_inner(st, g->nodes[a].inputs[1 - side], &x, &tanh_form, &mm) || x != xv) continue;
+        const struct mixrt_value *xval = &g->values[x];
+        if (xval->dtype != MIXRT_DTYPE_UNDEFINED && !mixrt_dtype_is_float(xval->dtype)) return MIXRT_STATUS_OK;
+        mixrt_status status = require_domain(st, domain_done);
+        if (status != MIXRT_STATUS_OK) return status;
+        struct mixrt_attr at = attr_string("approximate", tanh_form ? "tanh" : "none");
+        status = rewrite(st, root, "Gelu", 1, &x, &at, 1, r->outputs[0], &mm);
+        *done = status == MIXRT_STATUS_OK;
+        return status;
+    }
+    return MIXRT_STATUS_OK;
+}
+
+/* ---- LayerNorm ---------------------------------------------------------------------------------
+ * Root: Add(Mul(Div(d, Sqrt(Add(ReduceMean(Pow(d, 2)), eps))), gamma), beta), d = Sub(x,
+ * ReduceMean(x)), both means over the last axis with keepdims; gamma and beta constants. */
+
+/* A ReduceMean over exactly the last axis of its input with keepdims=1. */
+static bool mean_last_axis(const struct mixrt_graph *g, int ni) {
+    const struct mixrt_node *n = &g->nodes[ni];
+    if (mixrt_node_attr_int(n, "keepdims", 1) != 1 || n->n_inputs < 1) return false;
+    int r = g->values[n->inputs[0]].rank;
+    const int64_t *axes = NULL;
+    size_t na = 0;
+    int64_t a0 = 0;
+    if (n->opset >= 18) {
+        if (n->n_inputs < 2 || !mixrt_graph_is_fixed_const(g, n->inputs[1])) return false;
+        const struct mixrt_tensor *t = g->values[n->inputs[1]].init;
+        if (t->dtype != MIXRT_DTYPE_I64 || mixrt_tensor_numel(t) != 1) return false;
+        a0 = ((const int64_t *)t->data)[0];
+        na = 1;
+    } else {
+        axes = mixrt_node_attr_ints(n, "axes", &na);
+        if (na == 1) a0 = axes[0];
+    }
+    return na == 1 && (a0 == -1 || (r > 0 && a0 == r - 1));
+}
+
+static bool ln_param(const struct mixrt_graph *g, int vi, int x) {
+    if (!mixrt_graph_is_fixed_const(g, vi)) return false;
+    const struct mixrt_tensor *t = g->values[vi].init;
+    const struct mixrt_value *xv = &g->values[x];
+    if (!mixrt_dtype_is_float(t->dtype) || t->rank != 1) return false;
+    return xv->rank < 1 || xv->dims[xv->rank - 1].value < 0 || xv->dims[xv->rank - 1].value == t->dims[0];
+}
+
+static mixrt_status match_layernorm(struct mixrt_pass_state *st, int root, bool *domain_done, bool *done) {
+    struct mixrt_graph *g = st->g;
+    *done = false;
+    if (!is_op(st, root, "Add") || g->nodes[root].n_inputs != 2 || g->nodes[root].n_outputs != 1) return MIXRT_STATUS_OK;
+    struct match m = {.n = 0};
+    for (int kb = 0; kb < 2; kb++) {
+        m.n = 0;
+        const struct mixrt_node *r = &g->nodes[root];
+        int beta = r->inputs[kb];
+        int mul = sole_producer(st, r->inputs[1 - kb], "Mul");
+        if (mul < 0 || !take(&m, mul) || g->nodes[mul].n_inputs != 2) continue;
+        for (int kg = 0; kg < 2; kg++) {
+            struct match m2 = m;
+            int gamma = g->nodes[mul].inputs[kg];
+            int div = sole_producer(st, g->nodes[mul].inputs[1 - kg], "Div");
+            if (div < 0 || !take(&m2, div) || g->nodes[div].n_inputs != 2) continue;
+            int d = g->nodes[div].inputs[0];
+            int sq = sole_producer(st, g->nodes[div].inputs[1], "Sqrt");
+            int ae = sq >= 0 ? sole_producer(st, g->nodes[sq].inputs[0], "Add") : -1;
+            if (ae < 0 || !take(&m2, sq) || !take(&m2, ae) || g->nodes[ae].n_inputs != 2) continue;
+            int es = -1;
+            double eps = 0;
+            if (scalar_const(g, g->nodes[ae].inputs[1], &eps)) es = 1;
+            else if (scalar_const(g, g->nodes[ae].inputs[0], &eps)) es = 0;
+            if (es < 0 || !(eps >= 0) || eps > 1e-1) continue;
+            int var = sole_producer(st, g->nodes[ae].inputs[1 - es], "ReduceMean");
+            if (var < 0 || !mean_last_axis(g, var) || !take(&m2, var)) continue;
+            int sqv = g->nodes[var].inputs[0];
+            int pw = sole_producer(st, sqv, "Pow");
+            int sqr = pw < 0 ? sole_producer(st, sqv, "Mul") : -1;
+            if (pw >= 0) {
+                if (g->nodes[pw].n_inputs != 2 || g->nodes[pw].inputs[0] != d ||
+                    !const_near(g, g->nodes[pw].inputs[1], 2.0) || !take(&m2, pw))
+                    continue;
+            } else if (sqr >= 0) {
+                if (g->nodes[sqr].n_inputs != 2 || g->nodes[sqr].inputs[0] != d || g->nodes[sqr].inputs[1] != d ||
+                    !take(&m2, sqr))
+                    continue;
+            } else {
+                continue;
+            }
+            /* d is read by the square and the Div only: 2 uses (3 when squared as Mul(d, d)). */
+            int sub = g->values[d].producer;
+            if (!is_op(st, sub, "Sub") || g->nodes[sub].n_inputs != 2 ||
+                mixrt_pass_count_uses(st, d) != (pw >= 0 ? 2 : 3) || !take(&m2, sub))
+                continue;
+            int x = g->nodes[sub].inputs[0];
+            int mean = sole_producer(st, g->nodes[sub].inputs[1], "ReduceMean");
+            if (mean < 0 || g->nodes[mean].inputs[0] != x || !mean_last_axis(g, mean) || !take(&m2, mean)) continue;
+            if (!ln_param(g, gamma, x) || !ln_param(g, beta, x)) continue;
+            mixrt_status status = require_domain(st, domain_done);
+            if (status != MIXRT_STATUS_OK) return status;
+            struct mixrt_attr at[2] = {attr_int("axis", -1), attr_float("epsilon", (float)eps)};
+            int ins[3] = {x, gamma, beta};
+            status = rewrite(st, root, "LayerNormalization", 3, ins, at, 2, g->nodes[root].outputs[0], &m2);
+            *done = status == MIXRT_STATUS_OK;
+            return status;
+        }
+    }
+    return MIXRT_STATUS_OK;
+}
+
+/* ---- FusedMatMul -------------------------------------------------------------------------------
+ * MatMul(A, B) (or Gemm(A, B, C?) with alpha = beta = 1, transA = 0), B a constant matrix,
+ * then, each optional but at least one: Add(bias [N] constant), Add(Z of exactly Y's shape),
+ * an activation. FusedMatMul(A, B, bias?, Z?) computes act(A.B + bias + Z). */
+
+static bool same_shape(const struct mixrt_value *a, const struct mixrt_value *b) {
+    if (a->rank < 0 || a->rank != b->rank) return false;
+    for (int i = 0; i < a->rank; i++) {
+        const struct mixrt_dim *x = &a->dims[i], *y = &b->dims[i];
+        if (x->value >= 0 ? x->value != y->value : !(x->param && y->param && !strcmp(x->param, y->param))) return false;
+    }
+    return true;
+}
+
+/* The activation name FusedMatMul uses for node ni, or NULL. */
+static const char *activation_of(const struct mixrt_graph *g, int ni) {
+    const struct mixrt_node *n = &g->nodes[ni];
+    if (n->n_inputs != 1 || n->n_outputs != 1) return NULL;
+    bool ours = !strcmp(n->domain, MIXRT_DOMAIN);
+    if (!ours && n->domain[0]) return NULL;
+    if (!strcmp(n->op_type, "Gelu") && (ours || n->opset >= 20)) {
+        const char *ap = mixrt_node_attr_string(n, "approximate", "none");
+        return !strcmp(ap, "tanh") ? "gelu_tanh" : !strcmp(ap, "none") ? "gelu" : NULL;
+    }
+    if (ours) return NULL;
+    if (!strcmp(n->op_type, "Relu")) return "relu";
+    if (!strcmp(n->op_type, "Sigmoid")) return "sigmoid";
+    if (!strcmp(n->op_type, "Tanh")) return "tanh";
+    return NULL;
+}
+
+/* The single live reader of value vi (a graph output or subgraph read counts as a second). */
+static int sole_reader(const struct mixrt_pass_state *st, int vi) {
+    if (mixrt_pass_count_uses(st, vi) != 1) return -1;
+    const struct mixrt_graph *g = st->g;
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (mixrt_pass_is_dead(st, i)) continue;
+        for (int j = 0; j < g->nodes[i].n_inputs; j++)
+            if (g->nodes[i].inputs[j] == vi) return i;
+    }
+    return -1;
+}
+
+static mixrt_status match_matmul(struct mixrt_pass_state *st, int root, bool *domain_done, bool *done) {
+    struct mixrt_graph *g = st->g;
+    *done = false;
+    bool gemm = is_op(st, root, "Gemm");
+    if (!gemm && !is_op(st, root, "MatMul")) return MIXRT_STATUS_OK;
+    const struct mixrt_node *r = &g->nodes[root];
+    if (r->n_inputs < 2 || r->n_outputs != 1 || r->inputs[0] < 0) return MIXRT_STATUS_OK;
+    int a = r->inputs[0], b = r->inputs[1];
+    /* Both non-constant: an attention MatMul (fused elsewhere). Both constant: folding's. */
+    if (!mixrt_graph_is_fixed_const(g, b) || mixrt_graph_is_fixed_const(g, a)) return MIXRT_STATUS_OK;
+    const struct mixrt_tensor *w = g->values[b].init;
+    mixrt_dtype dt = w->dtype;
+    if (!mixrt_dtype_is_float(dt) || w->rank != 2 || (g->values[a].dtype != MIXRT_DTYPE_UNDEFINED && g->values[a].dtype != dt))
+        return MIXRT_STATUS_OK;
+    int64_t trans_b = 0, n_cols;
+    int bias = -1, z = -1;
+    const char *act = "none";
+    struct match m = {.n = 0};
+    if (gemm) {
+        trans_b = mixrt_node_attr_int(r, "transB", 0) != 0;
+        if (mixrt_node_attr_int(r, "transA", 0) != 0 || mixrt_node_attr_float(r, "alpha", 1.0f) != 1.0f ||
+            mixrt_node_attr_float(r, "beta", 1.0f) != 1.0f || g->values[a].rank != 2)
+            return MIXRT_STATUS_OK;
+    } else if (g->values[a].rank < 1) {
+        return MIXRT_STATUS_OK;
+    }
+    n_cols = trans_b ? w->dims[0] : w->dims[1];
+    if (gemm && r->n_inputs > 2 && r->inputs[2] >= 0) {
+        int c = r->inputs[2];
+        const struct mixrt_tensor *ct = mixrt_graph_is_fixed_const(g, c) ? g->values[c].init : NULL;
+        if (!ct || ct->dtype != dt || ct->rank != 1 || ct->dims[0] != n_cols) return MIXRT_STATUS_OK;
+        bias = c;
+    }
+    int cur = r->outputs[0];
+    /* Bias: Add(cur, constant [N]). */
+    int nx = sole_reader(st, cur);
+    if (bias < 0 && is_op(st, nx, "Add") && g->nodes[nx].n_inputs == 2) {
+        int other = g->nodes[nx].inputs[0] == cur ? g->nodes[nx].inputs[1] : g->nodes[nx].inputs[0];
+        const struct mixrt_tensor *bt = mixrt_graph_is_fixed_const(g, other) ? g->values[other].init : NULL;
+        if (other != cur && bt && bt->dtype == dt && bt->rank == 1 && bt->dims[0] == n_cols) {
+            bias = other;
+            take(&m, nx);
+            cur = g->nodes[nx].outputs[0];
+            nx = sole_reader(st, cur);
+        }
+    }
+    /* Residual: Add(cur, Z) with Z exactly cur's shape (no broadcast). */
+    if (is_op(st, nx, "Add") && g->nodes[nx].n_inputs == 2) {
+        int other = g->nodes[nx].inputs[0] == cur ? g->nodes[nx].inputs[1] : g->nodes[nx].inputs[0];
+        const struct mixrt_value *ov = other >= 0 ? &g->values[other] : NULL;
+        if (ov && other != cur && ov->dtype == dt && same_shape(ov, &g->values[cur]) &&
+            same_shape(&g->values[g->nodes[nx].outputs[0]], &g->values[cur])) {
+            z = other;
+            take(&m, nx);
+            cur = g->nodes[nx].outputs[0];
+            nx = sole_reader(st, cur);
+        }
+    }
+    if (nx >= 0 && !mixrt_pass_is_dead(st, nx) && activation_of(g, nx) && g->nodes[nx].outputs[0] >= 0) {
+        act = activation_of(g, nx);
+        take(&m, nx);
+        cur = g->nodes[nx].outputs[0];
+    }
+    if (m.n == 0 && bias < 0) return MIXRT_STATUS_OK; /* nothing to fuse */
+    mixrt_status status = require_domain(st, domain_done);
+    if (status != MIXRT_STATUS_OK) return status;
+    int ins[4] = {a, b, bias, z};
+    int n_in = z >= 0 ? 4 : bias >= 0 ? 3 : 2;
+    struct mixrt_attr at[2] = {attr_string("activation", act), attr_int("transB", trans_b)};
+    status = rewrite(st, root, "FusedMatMul", n_in, ins, at, trans_b ? 2 : 1, cur, &m);
+    *done = status == MIXRT_STATUS_OK;
+    return status;
+}
+
 mixrt_status mixrt_pass_fuse_transformer(struct mixrt_pass_state *st, int *removed) {
-    (void)st, (void)removed;
+    struct mixrt_graph *g = st->g;
+    bool domain_done = false;
+    typedef mixrt_status (*matcher)(struct mixrt_pass_state *, int, bool *, bool *);
+    /* GELU and LayerNorm first: the MatMul fusion takes a Gelu as its activation. */
+    static const matcher phases[] = {match_gelu, match_layernorm, match_matmul};
+    for (size_t p = 0; p < sizeof(phases) / sizeof(phases[0]); p++) {
+        for (int s = 0; s < st->n_dead; s++) {
+            int ni = g->order[s];
+            if (st->dead[ni]) continue;
+            int before = 0;
+            for (int i = 0; i < st->n_dead; i++) before += st->dead[i];
+            bool done = false;
+            mixrt_status status = phases[p](st, ni, &domain_done, &done);
+            if (status != MIXRT_STATUS_OK) return status;
+            if (!done) continue;
+            int after = 0;
+            for (int i = 0; i < st->n_dead; i++) after += st->dead[i];
+            /* The root is rewritten, not removed: a fusion that swallowed nothing (Gemm with
+             * its own bias) still changed the graph. */
+            *removed += after - before > 0 ? after - before : 1;
+        }
+    }
     return MIXRT_STATUS_OK;
 }

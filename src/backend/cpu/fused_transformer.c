@@ -1,6 +1,440 @@
-/* fused_transformer.c - fast CPU kernels (being written). */
+/* fused_transformer.c - fast CPU kernels of the com.mixrt transformer ops: FusedMatMul on
+ * oneDNN's matmul (bias, residual Z and activation as post-ops, the constant weights reordered
+ * once into the layout oneDNN picks) and Gelu on the element-wise AVX-512 spans. Invariant:
+ * the packed weights are the node's constant B in exactly the layout the primitive expects;
+ * a rebuild for other A shapes keeps them when that layout does not change. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "backend/cpu/eltwise_impl.h"
 #include "backend/cpu/kernels.h"
+#ifdef MIXRT_HAVE_DNNL
+#include "backend/cpu/dnnl_impl.h"
+#endif
+
+static bool refuse(char *why, size_t why_size, const char *fmt, ...) MIXRT_PRINTF(3, 4);
+static bool refuse(char *why, size_t why_size, const char *fmt, ...) {
+    if (why && why_size) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, why_size, fmt, ap);
+        va_end(ap);
+    }
+    return false;
+}
+
+static const struct mixrt_value *in_value(const struct mixrt_graph *g, const struct mixrt_node *n, int i) {
+    return i < n->n_inputs && n->inputs[i] >= 0 ? &g->values[n->inputs[i]] : NULL;
+}
+
+/* ---- Gelu ------------------------------------------------------------------------------------- */
+
+#define GELU_CHUNK 2048
+
+static bool gelu_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    const struct mixrt_value *x = in_value(g, n, 0);
+    if (!x || n->n_outputs < 1 || n->outputs[0] < 0) return refuse(why, why_size, "expected an input and an output");
+    mixrt_dtype dt = g->values[n->outputs[0]].dtype;
+    if ((dt != MIXRT_DTYPE_F32 && dt != MIXRT_DTYPE_BF16) || x->dtype != dt)
+        return refuse(why, why_size, "input #0 '%s' and the output must both be f32 or both bf16", x->name);
+    const char *ap = mixrt_node_attr_string(n, "approximate", "none");
+    if (strcmp(ap, "none") && strcmp(ap, "tanh")) return refuse(why, why_size, "approximate '%s'", ap);
+    return true;
+}
+
+static mixrt_status gelu_run(struct mixrt_kernel_ctx *k) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    const struct mixrt_tensor *x = NULL;
+    struct mixrt_tensor *y = NULL;
+    MIXRT_TRY(mixrt_kernel_input(k, 0, &x));
+    static const mixrt_dtype ok[] = {MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16, MIXRT_DTYPE_UNDEFINED};
+    MIXRT_TRY(mixrt_kernel_check_dtype(k, 0, ok));
+    const char *ap = mixrt_node_attr_string(k->node, "approximate", "none");
+    if (strcmp(ap, "none") && strcmp(ap, "tanh"))
+        MIXRT_TRY(mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "attribute 'approximate' is '%s', expected none or tanh",
+                                     ap));
+    enum mixrt_elt_op op = !strcmp(ap, "tanh") ? ELT_GELU_TANH : ELT_GELU;
+    MIXRT_TRY(mixrt_kernel_output(k, 0, x->dtype, x->rank, x->dims, &y));
+    mixrt_elt_unary_fn fn = mixrt_elt_unary_scalar;
+#if defined(__x86_64__)
+    if (mixrt_elt_has_avx512()) fn = mixrt_elt_unary_avx512;
+#endif
+    struct mixrt_elt_params p = {0, 0, 0, 0};
+    size_t n = mixrt_tensor_numel(x);
+    long chunks = (long)((n + GELU_CHUNK - 1) / GELU_CHUNK);
+    bool bf16 = x->dtype == MIXRT_DTYPE_BF16;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (chunks > 16)
+#endif
+    for (long c = 0; c < chunks; c++) {
+        size_t i0 = (size_t)c * GELU_CHUNK, len = n - i0 < GELU_CHUNK ? n - i0 : GELU_CHUNK;
+        if (!bf16) {
+            fn(op, &p, (const float *)x->data + i0, (float *)y->data + i0, len);
+        } else {
+            float buf[GELU_CHUNK];
+            mixrt_bf16_to_f32((const mixrt_bf16 *)x->data + i0, buf, len);
+            fn(op, &p, buf, buf, len);
+            mixrt_f32_to_bf16(buf, (mixrt_bf16 *)y->data + i0, len);
+        }
+    }
+fail:
+    return status;
+}
+
+/* ---- FusedMatMul on oneDNN -------------------------------------------------------------------- */
+
+enum fmm_act { ACT_NONE, ACT_RELU, ACT_GELU, ACT_GELU_TANH, ACT_SIGMOID, ACT_TANH };
+
+static int fmm_activation(const struct mixrt_node *n) {
+    static const char *const names[] = {"none", "relu", "gelu", "gelu_tanh", "sigmoid", "tanh"};
+    const char *a = mixrt_node_attr_string(n, "activation", "none");
+    for (int i = 0; i < 6; i++)
+        if (!strcmp(a, names[i])) return i;
+    return -1;
+}
+
+#ifdef MIXRT_HAVE_DNNL
+
+/* Per node: the primitive for one A shape (M rows), the packed weights and the f32 bias. */
+struct fmm_state {
+    pthread_mutex_t lock;
+    bool built;
+    mixrt_dtype dt;
+    int64_t M, K, N;
+    bool has_z, has_bias, trans_b;
+    int act;
+    dnnl_primitive_desc_t pd;
+    dnnl_primitive_t prim;
+    dnnl_memory_t src, dst, z; /* handles point at the run's tensors */
+    dnnl_memory_t wei, bias;   /* owned: packed B, f32 bias */
+    bool bias_ready;
+};
+
+static void fmm_clear_prim(struct fmm_state *st) {
+    dnnl_memory_t *m[] = {&st->src, &st->dst, &st->z};
+    for (int i = 0; i < 3; i++) {
+        if (*m[i]) dnnl_memory_destroy(*m[i]);
+        *m[i] = NULL;
+    }
+    if (st->prim) dnnl_primitive_destroy(st->prim);
+    if (st->pd) dnnl_primitive_desc_destroy(st->pd);
+    st->prim = NULL;
+    st->pd = NULL;
+    st->built = false;
+}
+
+static void fmm_release(mixrt_context_t ctx, void *state) {
+    struct fmm_state *st = state;
+    if (!st) return;
+    fmm_clear_prim(st);
+    if (st->wei) dnnl_memory_destroy(st->wei);
+    if (st->bias) dnnl_memory_destroy(st->bias);
+    pthread_mutex_destroy(&st->lock);
+    mixrt_free(ctx, st, sizeof(*st));
+}
+
+static mixrt_status fmm_fail(mixrt_context_t ctx, const struct mixrt_node *n, dnnl_status_t s, const char *call) {
+    return mixrt_error(ctx, s == dnnl_out_of_memory ? MIXRT_STATUS_OUT_OF_MEMORY : MIXRT_STATUS_UNSUPPORTED,
+                       "cannot run FusedMatMul node '%s': oneDNN %s failed: %d", n->name, call, (int)s);
+}
+
+#define DNNL_DO(expr)                                                                                                  \
+    do {                                                                                                               \
+        call = #expr;                                                                                                  \
+        if ((s = (expr)) != dnnl_success) goto dnnl_fail;                                                              \
+    } while (0)
+
+/* Reorders the constant B (plain [K,N], or [N,K] read transposed) into st->wei of layout md. */
+static mixrt_status fmm_pack(mixrt_context_t ctx, const struct mixrt_node *n, struct fmm_state *st,
+                             const dnnl_memory_desc_t *md, const void *b) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    dnnl_status_t s;
+    const char *call = "";
+    dnnl_engine_t eng;
+    dnnl_stream_t strm;
+    dnnl_primitive_desc_t rpd = NULL;
+    dnnl_primitive_t r = NULL;
+    dnnl_memory_t um = NULL;
+    MIXRT_TRY(mixrt_dnnl_get(ctx, &eng, &strm));
+    dnnl_memory_desc_t user;
+    dnnl_dims_t d = {st->K, st->N}, str;
+    str[0] = st->trans_b ? 1 : (st->N > 0 ? st->N : 1);
+    str[1] = st->trans_b ? (st->K > 0 ? st->K : 1) : 1;
+    DNNL_DO(dnnl_memory_desc_init_by_strides(&user, 2, d, mixrt_dnnl_dtype(st->dt), str));
+    if (st->wei) dnnl_memory_destroy(st->wei);
+    st->wei = NULL;
+    DNNL_DO(dnnl_memory_create(&st->wei, md, eng, DNNL_MEMORY_ALLOCATE));
+    DNNL_DO(dnnl_memory_create(&um, &user, eng, (void *)b)); /* only read */
+    DNNL_DO(dnnl_reorder_primitive_desc_create(&rpd, &user, eng, md, eng, NULL));
+    DNNL_DO(dnnl_primitive_create(&r, rpd));
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, um}, {DNNL_ARG_TO, st->wei}};
+    DNNL_DO(dnnl_primitive_execute(r, strm, 2, args));
+    DNNL_DO(dnnl_stream_wait(strm));
+    goto fail;
+dnnl_fail:
+    status = fmm_fail(ctx, n, s, call);
+    if (st->wei) dnnl_memory_destroy(st->wei);
+    st->wei = NULL;
+fail:
+    if (r) dnnl_primitive_destroy(r);
+    if (rpd) dnnl_primitive_desc_destroy(rpd);
+    if (um) dnnl_memory_destroy(um);
+    return status;
+}
+
+/* Builds the primitive for M rows (weights layout: oneDNN's choice) and packs B when the
+ * packed copy is missing or in another layout. bias (any float dtype) fills the f32 bias once. */
+static mixrt_status fmm_build(mixrt_context_t ctx, const struct mixrt_node *n, struct fmm_state *st, int64_t M,
+                              const void *b, const struct mixrt_tensor *bias) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    dnnl_status_t s;
+    const char *call = "";
+    dnnl_engine_t eng;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    MIXRT_TRY(mixrt_dnnl_get(ctx, &eng, NULL));
+    fmm_clear_prim(st);
+    dnnl_data_type_t dt = mixrt_dnnl_dtype(st->dt);
+    dnnl_memory_desc_t a_md, b_md, y_md, bias_md, z_md;
+    int64_t ad[2] = {M, st->K}, yd[2] = {M, st->N};
+    dnnl_dims_t bd = {st->K, st->N}, biasd = {1, st->N};
+    DNNL_DO(mixrt_dnnl_plain_md(&a_md, 2, ad, dt));
+    DNNL_DO(dnnl_memory_desc_init_by_tag(&b_md, 2, bd, dt, dnnl_format_tag_any));
+    DNNL_DO(mixrt_dnnl_plain_md(&y_md, 2, yd, dt));
+    if (st->has_bias) DNNL_DO(dnnl_memory_desc_init_by_tag(&bias_md, 2, biasd, dnnl_f32, dnnl_ab));
+    dnnl_matmul_desc_t d;
+    DNNL_DO(dnnl_matmul_desc_init(&d, &a_md, &b_md, st->has_bias ? &bias_md : NULL, &y_md));
+    DNNL_DO(dnnl_primitive_attr_create(&attr));
+    DNNL_DO(dnnl_post_ops_create(&po));
+    /* Z before the activation: act(A.B + bias + Z). */
+    if (st->has_z) {
+        DNNL_DO(mixrt_dnnl_plain_md(&z_md, 2, yd, dt));
+        DNNL_DO(dnnl_post_ops_append_binary(po, dnnl_binary_add, &z_md));
+    }
+    static const dnnl_alg_kind_t algs[] = {dnnl_alg_kind_undef, dnnl_eltwise_relu,     dnnl_eltwise_gelu_erf,
+                                           dnnl_eltwise_gelu_tanh, dnnl_eltwise_logistic, dnnl_eltwise_tanh};
+    if (st->act != ACT_NONE) DNNL_DO(dnnl_post_ops_append_eltwise(po, 1.0f, algs[st->act], 0.0f, 0.0f));
+    DNNL_DO(dnnl_primitive_attr_set_post_ops(attr, po));
+    DNNL_DO(dnnl_primitive_desc_create(&st->pd, &d, attr, eng, NULL));
+    DNNL_DO(dnnl_primitive_create(&st->prim, st->pd));
+    const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(st->pd, dnnl_query_weights_md, 0);
+    call = "dnnl_primitive_desc_query_md(weights)";
+    if (!w_md) {
+        s = dnnl_runtime_error;
+        goto dnnl_fail;
+    }
+    const dnnl_memory_desc_t *kept = NULL;
+    if (!st->wei || dnnl_memory_get_memory_desc(st->wei, &kept) != dnnl_success || !kept ||
+        !dnnl_memory_desc_equal(kept, w_md))
+        MIXRT_TRY(fmm_pack(ctx, n, st, w_md, b));
+    DNNL_DO(dnnl_memory_create(&st->src, &a_md, eng, DNNL_MEMORY_NONE));
+    DNNL_DO(dnnl_memory_create(&st->dst, &y_md, eng, DNNL_MEMORY_NONE));
+    if (st->has_z) DNNL_DO(dnnl_memory_create(&st->z, &z_md, eng, DNNL_MEMORY_NONE));
+    if (st->has_bias && !st->bias_ready) {
+        if (!st->bias) DNNL_DO(dnnl_memory_create(&st->bias, &bias_md, eng, DNNL_MEMORY_ALLOCATE));
+        void *h = NULL;
+        DNNL_DO(dnnl_memory_get_data_handle(st->bias, &h));
+        for (int64_t j = 0; j < st->N; j++) ((float *)h)[j] = (float)mixrt_load_f64(bias->data, bias->dtype, (size_t)j);
+        st->bias_ready = true;
+    }
+    st->M = M;
+    st->built = true;
+    goto fail;
+dnnl_fail:
+    status = fmm_fail(ctx, n, s, call);
+    fmm_clear_prim(st);
+fail:
+    if (po) dnnl_post_ops_destroy(po);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    return status;
+}
+
+static bool fmm_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    if (mixrt_dnnl_get(NULL, NULL, NULL) != MIXRT_STATUS_OK) return refuse(why, why_size, "oneDNN has no CPU engine");
+    const struct mixrt_value *a = in_value(g, n, 0), *b = in_value(g, n, 1), *bias = in_value(g, n, 2),
+                             *z = in_value(g, n, 3);
+    if (!a || !b || n->n_outputs < 1 || n->outputs[0] < 0) return refuse(why, why_size, "expected A, B and an output");
+    mixrt_dtype dt = g->values[n->outputs[0]].dtype;
+    if (dt != MIXRT_DTYPE_F32 && dt != MIXRT_DTYPE_BF16) return refuse(why, why_size, "output is not f32 or bf16");
+    if (dt == MIXRT_DTYPE_BF16 && !mixrt_dnnl_bf16_native())
+        return refuse(why, why_size, "bf16 needs AVX512-BF16 and a native oneDNN bf16 implementation");
+    if (a->dtype != dt || b->dtype != dt || (z && z->dtype != dt))
+        return refuse(why, why_size, "A, B, Z and the output must share one dtype (%s)", mixrt_dtype_name(dt));
+    if (!mixrt_graph_is_fixed_const(g, n->inputs[1]) || g->values[n->inputs[1]].init->rank != 2)
+        return refuse(why, why_size, "input #1 '%s' is not a constant matrix (weights are packed once)", b->name);
+    if (bias && (!mixrt_graph_is_fixed_const(g, n->inputs[2]) || !mixrt_dtype_is_float(bias->dtype)))
+        return refuse(why, why_size, "input #2 '%s' (bias) is not a float constant", bias->name);
+    if (a->rank == 0) return refuse(why, why_size, "input #0 '%s' is a scalar", a->name);
+    if (fmm_activation(n) < 0) return refuse(why, why_size, "unknown activation");
+    return true;
+}
+
+static mixrt_status fmm_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                                void **state) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    MIXRT_TRY(mixrt_dnnl_get(ctx, NULL, NULL));
+    struct fmm_state *st = mixrt_alloc(ctx, sizeof(*st));
+    if (!st) return MIXRT_STATUS_OUT_OF_MEMORY;
+    memset(st, 0, sizeof(*st));
+    pthread_mutex_init(&st->lock, NULL);
+    *state = st;
+    /* Pack now when A's rows are known statically and B is there in the run dtype: the first
+     * run then does no weight work. Otherwise the first run packs. */
+    const struct mixrt_value *a = in_value(g, n, 0), *bias = in_value(g, n, 2);
+    const struct mixrt_tensor *b = mixrt_graph_is_fixed_const(g, n->inputs[1]) ? g->values[n->inputs[1]].init : NULL;
+    mixrt_dtype dt = n->outputs[0] >= 0 ? g->values[n->outputs[0]].dtype : MIXRT_DTYPE_UNDEFINED;
+    if (!a || a->rank < 1 || !b || b->rank != 2 || b->dtype != dt || mixrt_dnnl_dtype(dt) == dnnl_data_type_undef)
+        return MIXRT_STATUS_OK;
+    if (bias && !mixrt_graph_is_fixed_const(g, n->inputs[2])) return MIXRT_STATUS_OK;
+    int64_t rows = 1;
+    for (int i = 0; i < a->rank - 1; i++) {
+        if (a->dims[i].value < 0) return MIXRT_STATUS_OK;
+        rows *= a->dims[i].value;
+    }
+    st->dt = dt;
+    st->trans_b = mixrt_node_attr_int(n, "transB", 0) != 0;
+    st->K = st->trans_b ? b->dims[1] : b->dims[0];
+    st->N = st->trans_b ? b->dims[0] : b->dims[1];
+    if (a->dims[a->rank - 1].value != st->K || rows == 0 || st->K == 0 || st->N == 0) return MIXRT_STATUS_OK;
+    st->has_bias = bias != NULL;
+    st->has_z = in_value(g, n, 3) != NULL;
+    st->act = fmm_activation(n);
+    if (st->act < 0) return MIXRT_STATUS_OK;
+    status = fmm_build(ctx, n, st, rows, b->data, bias ? g->values[n->inputs[2]].init : NULL);
+fail:
+    return status;
+}
+
+static mixrt_status fmm_bad(struct mixrt_kernel_ctx *k, int i, const struct mixrt_tensor *t, const char *what) {
+    char d[256];
+    int vi = i < k->node->n_inputs ? k->node->inputs[i] : -1;
+    return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "input #%d '%s' is %s, %s", i,
+                              vi >= 0 ? k->graph->values[vi].name : "", mixrt_tensor_desc(d, sizeof(d), t), what);
+}
+
+static double act_f64(int act, double x) {
+    switch (act) {
+    case ACT_RELU: return x > 0 ? x : 0.0;
+    case ACT_GELU: return 0.5 * x * (1.0 + erf(x * 0.70710678118654752440));
+    case ACT_GELU_TANH: return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+    case ACT_SIGMOID: return 1.0 / (1.0 + exp(-x));
+    case ACT_TANH: return tanh(x);
+    default: return x;
+    }
+}
+
+static mixrt_status fmm_run(struct mixrt_kernel_ctx *k) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct fmm_state local, *st = k->state;
+    bool own = st == NULL, locked = false;
+    if (own) {
+        memset(&local, 0, sizeof(local));
+        pthread_mutex_init(&local.lock, NULL);
+        st = &local;
+    }
+    const struct mixrt_tensor *a = NULL, *b = NULL, *bias = mixrt_kernel_opt_input(k, 2), *z = mixrt_kernel_opt_input(k, 3);
+    struct mixrt_tensor *y = NULL;
+    MIXRT_TRY(mixrt_kernel_input(k, 0, &a));
+    MIXRT_TRY(mixrt_kernel_input(k, 1, &b));
+    mixrt_dtype dt;
+    MIXRT_TRY(mixrt_dnnl_check_dtypes(k, 2, 2, &dt));
+    if (z && z->dtype != dt) MIXRT_TRY(fmm_bad(k, 3, z, "expected the dtype of input #0"));
+    if (bias && !mixrt_dtype_is_float(bias->dtype)) MIXRT_TRY(fmm_bad(k, 2, bias, "expected a float bias"));
+    int act = fmm_activation(k->node);
+    if (act < 0) MIXRT_TRY(mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "unknown attribute 'activation'"));
+    bool tb = mixrt_node_attr_int(k->node, "transB", 0) != 0;
+    if (a->rank < 1) MIXRT_TRY(fmm_bad(k, 0, a, "expected rank >= 1"));
+    if (b->rank != 2) MIXRT_TRY(fmm_bad(k, 1, b, "expected a matrix (this kernel)"));
+    int64_t K = a->dims[a->rank - 1], N = tb ? b->dims[0] : b->dims[1];
+    if ((tb ? b->dims[1] : b->dims[0]) != K) MIXRT_TRY(fmm_bad(k, 1, b, "its K does not match input #0's last dim"));
+    if (bias && (bias->rank != 1 || bias->dims[0] != N)) MIXRT_TRY(fmm_bad(k, 2, bias, "expected a 1-D bias of N elements"));
+    int64_t yd[MIXRT_MAX_RANK];
+    int yr = 0;
+    for (int i = 0; i < a->rank - 1; i++) yd[yr++] = a->dims[i];
+    yd[yr++] = N;
+    if (z) {
+        bool same = z->rank == yr;
+        for (int i = 0; same && i < yr; i++) same = z->dims[i] == yd[i];
+        if (!same) MIXRT_TRY(fmm_bad(k, 3, z, "expected exactly the output's shape"));
+    }
+    MIXRT_TRY(mixrt_kernel_output(k, 0, dt, yr, yd, &y));
+    size_t ny = mixrt_tensor_numel(y);
+    if (ny == 0) goto fail;
+    int64_t M = (int64_t)(ny / (size_t)N);
+    if (K == 0) { /* an empty sum: act(bias + Z) */
+        for (size_t i = 0; i < ny; i++) {
+            double v = (bias ? mixrt_load_f64(bias->data, bias->dtype, i % (size_t)N) : 0.0) +
+                       (z ? mixrt_load_f64(z->data, z->dtype, i) : 0.0);
+            mixrt_store_f64(y->data, dt, i, act_f64(act, v));
+        }
+        goto fail;
+    }
+    pthread_mutex_lock(&st->lock);
+    locked = true;
+    if (!st->built || st->M != M || st->K != K || st->N != N || st->dt != dt || st->has_z != (z != NULL) ||
+        st->has_bias != (bias != NULL) || st->trans_b != tb || st->act != act) {
+        if (st->K != K || st->N != N || st->dt != dt || st->trans_b != tb) {
+            /* Another B altogether: nothing packed applies. */
+            if (st->wei) dnnl_memory_destroy(st->wei);
+            st->wei = NULL;
+        }
+        if (st->has_bias != (bias != NULL) || st->K != K || st->N != N) st->bias_ready = false;
+        st->dt = dt, st->K = K, st->N = N, st->trans_b = tb, st->act = act;
+        st->has_z = z != NULL, st->has_bias = bias != NULL;
+        MIXRT_TRY(fmm_build(k->ctx, k->node, st, M, b->data, bias));
+    }
+    {
+        dnnl_engine_t eng;
+        dnnl_stream_t strm;
+        dnnl_status_t s;
+        const char *call = "";
+        MIXRT_TRY(mixrt_dnnl_get(k->ctx, &eng, &strm));
+        DNNL_DO(dnnl_memory_set_data_handle(st->src, a->data));
+        DNNL_DO(dnnl_memory_set_data_handle(st->dst, y->data));
+        dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, st->src}, {DNNL_ARG_WEIGHTS, st->wei}, {DNNL_ARG_DST, st->dst}};
+        int na = 3;
+        if (st->has_bias) args[na++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, st->bias};
+        if (z) {
+            DNNL_DO(dnnl_memory_set_data_handle(st->z, z->data));
+            args[na++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, st->z};
+        }
+        DNNL_DO(dnnl_primitive_execute(st->prim, strm, na, args));
+        DNNL_DO(dnnl_stream_wait(strm));
+        goto fail;
+    dnnl_fail:
+        status = fmm_fail(k->ctx, k->node, s, call);
+    }
+fail:
+    if (locked) pthread_mutex_unlock(&st->lock);
+    if (own) {
+        fmm_clear_prim(st);
+        if (st->wei) dnnl_memory_destroy(st->wei);
+        if (st->bias) dnnl_memory_destroy(st->bias);
+        pthread_mutex_destroy(&st->lock);
+    }
+    return status;
+}
+#undef DNNL_DO
+
+#else /* !MIXRT_HAVE_DNNL */
+
+static bool fmm_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    (void)g;
+    if (fmm_activation(n) < 0) return refuse(why, why_size, "unknown activation");
+    return refuse(why, why_size, "built without oneDNN (MIXRT_DNNL=OFF)");
+}
+static mixrt_status fmm_run(struct mixrt_kernel_ctx *k) {
+    return mixrt_kernel_error(k, MIXRT_STATUS_UNSUPPORTED, "built without oneDNN (MIXRT_DNNL=OFF)");
+}
+#define fmm_prepare NULL
+#define fmm_release NULL
+
+#endif /* MIXRT_HAVE_DNNL */
 
 const struct mixrt_cpu_kernel mixrt_fused_transformer_kernels[] = {
+    {"dnnl_fused_matmul", MIXRT_DOMAIN, "FusedMatMul", fmm_supports, fmm_prepare, fmm_release, fmm_run},
+    {"elt_gelu", MIXRT_DOMAIN, "Gelu", gelu_supports, NULL, NULL, gelu_run},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };
