@@ -473,6 +473,61 @@ static void pad_cases(void) {
     }
 }
 
+/* ---- Resize ------------------------------------------------------------------------------------ */
+
+static void resize_case(mixrt_dtype dt, const char *mode, const char *coord, const char *nearest, const int64_t *dims,
+                        const double *scales, const int64_t *sizes, mixrt_status expect) {
+    if (!begin("Resize", 13, sizes ? 4 : 3, 1)) return;
+    char desc[256], ex[160], s[64] = "";
+    if (sizes) mixrt_dims_str(s, sizeof(s), 4, sizes);
+    else snprintf(s, sizeof(s), "scales [%g,%g,%g,%g]", scales[0], scales[1], scales[2], scales[3]);
+    snprintf(ex, sizeof(ex), "%s %s %s -> %s", mode, coord, nearest ? nearest : "", s);
+    kh_attr_str("mode", mode);
+    kh_attr_str("coordinate_transformation_mode", coord);
+    if (nearest) kh_attr_str("nearest_mode", nearest);
+    in_rand(0, dt, 4, dims);
+    g_nin = 2; /* roi absent */
+    if (scales) {
+        g_in[2] = kh_tensor(MIXRT_DTYPE_F32, 1, (int64_t[]){4}, scales);
+        g_nin = 3;
+    }
+    if (sizes) in_list(3, 4, sizes);
+    finish(dims_desc(desc, sizeof(desc), dt, 4, dims, ex), expect);
+}
+
+static void resize_cases(void) {
+    static const char *const coords[] = {"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
+                                         "tf_half_pixel_for_nn", "half_pixel_symmetric"};
+    static const char *const nears[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
+    const int64_t d[4] = {1, 3, 5, 7}, d2[4] = {2, 2, 4, 3};
+    for (int t = 0; t < 4; t++)
+        for (int c = 0; c < 6; c++)
+            for (int q = 0; q < 4; q++) {
+                resize_case(dts[t], "nearest", coords[c], nears[q], d, (double[]){1, 1, 2, 2}, NULL, MIXRT_STATUS_OK);
+                resize_case(dts[t], "nearest", coords[c], nears[q], d, NULL, (int64_t[]){1, 3, 9, 4}, MIXRT_STATUS_OK);
+                resize_case(dts[t], "nearest", coords[c], nears[q], d2, (double[]){1, 1, 1.5, 0.7}, NULL,
+                            MIXRT_STATUS_OK);
+            }
+    static const mixrt_dtype fdts[4] = {MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16, MIXRT_DTYPE_F16, MIXRT_DTYPE_F64};
+    for (int t = 0; t < 4; t++)
+        for (int c = 0; c < 6; c++) {
+            resize_case(fdts[t], "linear", coords[c], NULL, d, (double[]){1, 1, 2, 2}, NULL, MIXRT_STATUS_OK);
+            resize_case(fdts[t], "linear", coords[c], NULL, d, NULL, (int64_t[]){1, 3, 3, 13}, MIXRT_STATUS_OK);
+            resize_case(fdts[t], "linear", coords[c], NULL, d2, NULL, (int64_t[]){4, 1, 1, 1}, MIXRT_STATUS_OK);
+            resize_case(fdts[t], "linear", coords[c], NULL, d2, (double[]){1, 1, 1.5, 0.7}, NULL, MIXRT_STATUS_OK);
+            resize_case(fdts[t], "linear", coords[c], NULL, (int64_t[]){1, 1, 1, 1}, NULL, (int64_t[]){1, 1, 4, 4},
+                        MIXRT_STATUS_OK);
+            resize_case(fdts[t], "linear", coords[c], NULL, d, NULL, (int64_t[]){1, 3, 0, 4}, MIXRT_STATUS_OK);
+        }
+    /* both scales and sizes: the reference's error */
+    if (begin("Resize", 13, 4, 1)) {
+        in_rand(0, MIXRT_DTYPE_F32, 4, d);
+        g_in[2] = kh_tensor(MIXRT_DTYPE_F32, 1, (int64_t[]){4}, (double[]){1, 1, 2, 2});
+        in_list(3, 4, (int64_t[]){1, 3, 10, 14});
+        finish("scales and sizes", MIXRT_STATUS_INVALID_MODEL);
+    }
+}
+
 /* ---- supports() refusals -------------------------------------------------------------------------- */
 
 static void refusal_cases(void) {
@@ -497,6 +552,16 @@ static void refusal_cases(void) {
     k = kernel_for("Gather");
     TU_CHECK(k && !k->supports(kh_G, kh_N, why, sizeof(why)), "Gather with int16 indices not refused");
     kh_end();
+    k = kernel_for("Resize");
+    static const char *const refused[][2] = {{"mode", "cubic"}, {"coordinate_transformation_mode", "tf_crop_and_resize"}};
+    for (int i = 0; i < 2; i++) {
+        kh_begin("Resize", 13, 3, 1);
+        kh_attr_str(refused[i][0], refused[i][1]);
+        kh_G->values[kh_N->inputs[0]].dtype = MIXRT_DTYPE_F32;
+        TU_CHECK(k && !k->supports(kh_G, kh_N, why, sizeof(why)), "Resize %s=%s not refused", refused[i][0],
+                 refused[i][1]);
+        kh_end();
+    }
 }
 
 int main(int argc, char **argv) {
@@ -515,6 +580,7 @@ int main(int argc, char **argv) {
     tile_cases();
     where_cases();
     pad_cases();
+    resize_cases();
     if (g_only < 0) refusal_cases();
     printf("test_datamove_kernels: %d cases\n", g_cases_run);
     mixrt_context_destroy(kh_ctx);

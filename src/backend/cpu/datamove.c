@@ -826,6 +826,234 @@ static mixrt_status pad_run(struct mixrt_kernel_ctx *k) {
     return MIXRT_STATUS_OK;
 }
 
+/* ---- Resize (nearest, linear; 4-D) --------------------------------------------------------------
+ * Per axis, each output coordinate maps to at most two input taps, built as the reference does
+ * (onnx's resize.py: taps start at floor(x) - 1 + 1, clamped to [-1, len-1], zero weights
+ * dropped, indices clamped into the axis); linear sums in f64 over the taps in the reference's
+ * order with the weight product formed in its order, so results round identically. */
+
+enum rz_coord { RZ_HALF_PIXEL, RZ_HALF_PIXEL_SYM, RZ_PYTORCH, RZ_ALIGN, RZ_ASYM, RZ_TF_NN };
+enum rz_nearest { RZ_PREFER_FLOOR, RZ_PREFER_CEIL, RZ_FLOOR, RZ_CEIL };
+
+struct rz_params {
+    bool linear;
+    enum rz_coord coord;
+    enum rz_nearest nearest;
+};
+
+/* Reads the node's attributes; false when the fast path does not cover them. */
+static bool rz_params_get(const struct mixrt_node *n, struct rz_params *p, const char **bad) {
+    const char *m = mixrt_node_attr_string(n, "mode", "nearest");
+    const char *ct = mixrt_node_attr_string(n, "coordinate_transformation_mode", "half_pixel");
+    const char *nm = mixrt_node_attr_string(n, "nearest_mode", "round_prefer_floor");
+    *bad = NULL;
+    if (!strcmp(m, "nearest")) p->linear = false;
+    else if (!strcmp(m, "linear")) p->linear = true;
+    else return *bad = "mode", false;
+    static const char *const coords[] = {"half_pixel", "half_pixel_symmetric", "pytorch_half_pixel",
+                                         "align_corners", "asymmetric", "tf_half_pixel_for_nn"};
+    int c = -1;
+    for (int i = 0; i < 6; i++)
+        if (!strcmp(ct, coords[i])) c = i;
+    if (c < 0) return *bad = "coordinate_transformation_mode", false;
+    p->coord = (enum rz_coord)c;
+    static const char *const nears[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
+    int q = -1;
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(nm, nears[i])) q = i;
+    if (q < 0) return *bad = "nearest_mode", false;
+    p->nearest = (enum rz_nearest)q;
+    if (mixrt_node_attr_int(n, "exclude_outside", 0) != 0) return *bad = "exclude_outside", false;
+    if (n->opset >= 18) {
+        if (mixrt_node_attr_int(n, "antialias", 0) != 0) return *bad = "antialias", false;
+        if (mixrt_node_attr(n, "axes")) return *bad = "axes", false;
+        if (strcmp(mixrt_node_attr_string(n, "keep_aspect_ratio_policy", "stretch"), "stretch"))
+            return *bad = "keep_aspect_ratio_policy", false;
+    }
+    return true;
+}
+
+static bool rz_float(mixrt_dtype dt) {
+    return dt == MIXRT_DTYPE_F32 || dt == MIXRT_DTYPE_BF16 || dt == MIXRT_DTYPE_F16 || dt == MIXRT_DTYPE_F64;
+}
+
+static bool resize_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    if (!common_supports(g, n, 11, why, why_size)) return false;
+    const struct mixrt_value *x = in_value(g, n, 0);
+    if (x->rank >= 0 && x->rank != 4) return no(why, why_size, "%s", "Resize input not 4-D");
+    struct rz_params p;
+    const char *bad;
+    if (!rz_params_get(n, &p, &bad)) return no(why, why_size, "Resize attribute '%s' outside the fast path", bad);
+    if (p.linear && !rz_float(x->dtype)) return no(why, why_size, "Resize linear on %s", mixrt_dtype_name(x->dtype));
+    return true;
+}
+
+struct rz_axis {
+    int64_t idx[2]; /* per output coordinate: [x*2 + t] */
+    double w[2];
+    int cnt;
+};
+
+/* Taps of output coordinate x of an axis of in_len inputs, out_len outputs, scale s. */
+static void rz_taps(const struct rz_params *p, int64_t in_len, int64_t out_len, double s, int64_t x,
+                    struct rz_axis *a) {
+    double xo, xd = (double)x, out_f = s * (double)in_len;
+    switch (p->coord) {
+    case RZ_HALF_PIXEL: xo = (xd + 0.5) / s - 0.5; break;
+    case RZ_HALF_PIXEL_SYM: {
+        double adj = (double)out_len / out_f, center = (double)in_len / 2;
+        xo = center * (1 - adj) + (xd + 0.5) / s - 0.5;
+        break;
+    }
+    case RZ_PYTORCH: xo = out_f == 1 ? -0.5 : (xd + 0.5) / s - 0.5; break;
+    case RZ_ALIGN: xo = out_f == 1 ? 0 : xd * (double)(in_len - 1) / (out_f - 1); break;
+    case RZ_ASYM: xo = xd / s; break;
+    default: xo = (xd + 0.5) / s; break;
+    }
+    if (!isfinite(xo)) xo = 0;
+    if (xo > 4e18) xo = 4e18;
+    if (xo < -4e18) xo = -4e18;
+    double fl = floor(xo), ratio = xo == fl ? 1.0 : xo - fl, c[2];
+    int64_t start = (int64_t)fl - (xo == fl ? 1 : 0); /* ratio 1: the lower neighbour is x-1 */
+    if (p->linear) {
+        c[0] = 1 - ratio, c[1] = ratio;
+    } else {
+        bool second;
+        if (ratio == 1.0) second = true;
+        else if (p->nearest == RZ_PREFER_FLOOR) second = ratio > 0.5;
+        else if (p->nearest == RZ_PREFER_CEIL) second = ratio >= 0.5;
+        else second = p->nearest == RZ_CEIL;
+        c[0] = second ? 0 : 1, c[1] = second ? 1 : 0;
+    }
+    if (start < -1) start = -1;
+    if (start > in_len - 1) start = in_len - 1;
+    a->cnt = 0;
+    for (int t = 0; t < 2; t++) {
+        int64_t i = start + t;
+        if (c[t] == 0) continue;
+        a->idx[a->cnt] = i < 0 ? 0 : i >= in_len ? in_len - 1 : i;
+        a->w[a->cnt] = c[t];
+        a->cnt++;
+    }
+}
+
+static double rz_load(const void *x, mixrt_dtype dt, int64_t i) {
+    switch (dt) {
+    case MIXRT_DTYPE_F32: return ((const float *)x)[i];
+    case MIXRT_DTYPE_F64: return ((const double *)x)[i];
+    case MIXRT_DTYPE_BF16: {
+        uint32_t b = (uint32_t)((const uint16_t *)x)[i] << 16;
+        float f;
+        memcpy(&f, &b, 4);
+        return f;
+    }
+    default: return mixrt_load_f64(x, dt, (size_t)i);
+    }
+}
+
+static mixrt_status resize_run(struct mixrt_kernel_ctx *k) {
+    const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0);
+    struct rz_params p;
+    const char *bad;
+    if (!fast_tensor(x) || x->rank != 4 || k->opset < 11 || !rz_params_get(k->node, &p, &bad) ||
+        (p.linear && !rz_float(x->dtype)))
+        return run_ref(k);
+    const struct mixrt_tensor *tsc = mixrt_kernel_opt_input(k, 2), *tsz = mixrt_kernel_opt_input(k, 3);
+    if (tsc && mixrt_tensor_numel(tsc) == 0) tsc = NULL;
+    if (tsz && mixrt_tensor_numel(tsz) == 0) tsz = NULL;
+    if (!tsc == !tsz) return run_ref(k);
+    double sc[4];
+    int64_t od[4];
+    if (tsc) {
+        if (!mixrt_dtype_is_float(tsc->dtype) || mixrt_tensor_numel(tsc) != 4) return run_ref(k);
+        for (int d = 0; d < 4; d++) {
+            sc[d] = mixrt_load_f64(tsc->data, tsc->dtype, (size_t)d);
+            double v = sc[d] * (double)x->dims[d];
+            if (!(sc[d] > 0) || !(v < 9e15)) return run_ref(k);
+            od[d] = (int64_t)floor(v);
+        }
+    } else {
+        if (!mixrt_dtype_is_int(tsz->dtype) || mixrt_tensor_numel(tsz) != 4) return run_ref(k);
+        for (int d = 0; d < 4; d++) {
+            od[d] = mixrt_load_i64(tsz->data, tsz->dtype, (size_t)d);
+            if (od[d] < 0 || od[d] > ((int64_t)1 << 40)) return run_ref(k);
+            sc[d] = x->dims[d] ? (double)od[d] / (double)x->dims[d] : 1;
+        }
+    }
+    size_t nout = 1;
+    for (int d = 0; d < 4; d++) nout *= (size_t)od[d];
+    if (nout && mixrt_tensor_numel(x) == 0) return run_ref(k); /* the reference's error */
+    /* the tap tables, one allocation: the axes one after the other */
+    size_t total = (size_t)(od[0] + od[1] + od[2] + od[3]);
+    struct rz_axis *tab = NULL;
+    if (nout) {
+        tab = mixrt_alloc(k->ctx, total * sizeof(*tab));
+        if (!tab) return mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for the resize tables");
+    }
+    struct mixrt_tensor *o = NULL;
+    mixrt_status status = mixrt_kernel_output(k, 0, x->dtype, 4, od, &o);
+    if (status != MIXRT_STATUS_OK || !nout) goto fail;
+    struct rz_axis *ax[4];
+    ax[0] = tab;
+    for (int d = 1; d < 4; d++) ax[d] = ax[d - 1] + od[d - 1];
+    for (int d = 0; d < 4; d++)
+        for (int64_t i = 0; i < od[d]; i++) rz_taps(&p, x->dims[d], od[d], sc[d], i, &ax[d][i]);
+    int64_t st[4], W = od[3];
+    row_strides(4, x->dims, st);
+    size_t es = mixrt_dtype_size(x->dtype);
+    int64_t planes = od[0] * od[1];
+    int nt = dm_threads(nout * es * (p.linear ? 4 : 1), planes);
+    const char *src = x->data;
+    char *dst = o->data;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#endif
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const struct rz_axis *an = &ax[0][pl / od[1]], *ac = &ax[1][pl % od[1]];
+        for (int64_t h = 0; h < od[2]; h++) {
+            const struct rz_axis *ah = &ax[2][h];
+            size_t orow = (size_t)((pl * od[2] + h) * W);
+            if (!p.linear) { /* one tap per axis */
+                const char *s = src + (size_t)(an->idx[0] * st[0] + ac->idx[0] * st[1] + ah->idx[0] * st[2]) * es;
+                char *d = dst + orow * es;
+                switch (es) {
+                case 1:
+                    for (int64_t w = 0; w < W; w++) d[w] = s[ax[3][w].idx[0]];
+                    break;
+                case 2:
+                    for (int64_t w = 0; w < W; w++) ((uint16_t *)d)[w] = ((const uint16_t *)s)[ax[3][w].idx[0]];
+                    break;
+                case 4:
+                    for (int64_t w = 0; w < W; w++) ((uint32_t *)d)[w] = ((const uint32_t *)s)[ax[3][w].idx[0]];
+                    break;
+                default:
+                    for (int64_t w = 0; w < W; w++) ((uint64_t *)d)[w] = ((const uint64_t *)s)[ax[3][w].idx[0]];
+                    break;
+                }
+                continue;
+            }
+            for (int64_t w = 0; w < W; w++) {
+                const struct rz_axis *aw = &ax[3][w];
+                double acc = 0;
+                for (int tn = 0; tn < an->cnt; tn++)
+                    for (int tc = 0; tc < ac->cnt; tc++)
+                        for (int th = 0; th < ah->cnt; th++) {
+                            double w3 = an->w[tn] * ac->w[tc] * ah->w[th];
+                            int64_t off = an->idx[tn] * st[0] + ac->idx[tc] * st[1] + ah->idx[th] * st[2];
+                            for (int tw = 0; tw < aw->cnt; tw++)
+                                acc += w3 * aw->w[tw] * rz_load(src, x->dtype, off + aw->idx[tw]);
+                        }
+                if (x->dtype == MIXRT_DTYPE_F32) ((float *)dst)[orow + (size_t)w] = (float)acc;
+                else if (x->dtype == MIXRT_DTYPE_F64) ((double *)dst)[orow + (size_t)w] = acc;
+                else mixrt_store_f64(dst, x->dtype, orow + (size_t)w, acc);
+            }
+        }
+    }
+fail:
+    if (tab) mixrt_free(k->ctx, tab, total * sizeof(*tab));
+    return status;
+}
+
 #define DM(name, op, sup, run) {name, "", op, sup, NULL, NULL, run}
 const struct mixrt_cpu_kernel mixrt_datamove_kernels[] = {
     DM("dm_transpose", "Transpose", transpose_supports, transpose_run),
@@ -837,5 +1065,6 @@ const struct mixrt_cpu_kernel mixrt_datamove_kernels[] = {
     DM("dm_tile", "Tile", tile_supports, tile_run),
     DM("dm_where", "Where", where_supports, where_run),
     DM("dm_pad", "Pad", pad_supports, pad_run),
+    DM("dm_resize", "Resize", resize_supports, resize_run),
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };
