@@ -400,6 +400,7 @@ static const struct flex_op flex_ops[] = {
 static const struct flex_op mixrt_flex_ops[] = {
     {"FusedConv", 0, true}, {"FusedMatMul", 0, true}, {"Attention", 0, true},
     {"MaxPool", 0, false},  {"AveragePool", 0, false}, {"GlobalAveragePool", 0, false},
+    {"Gelu", 0, false},     {"LayerNormalization", 0, false},
 };
 
 static const struct flex_op *flex_find(const struct mixrt_node *n) {

@@ -982,6 +982,7 @@ const struct mixrt_cpu_kernel mixrt_nnops_kernels[] = {
     {"nn_batchnorm", "", "BatchNormalization", bn_supports, NULL, NULL, run_batch_norm},
     {"nn_instancenorm", "", "InstanceNormalization", in_supports, NULL, NULL, run_instance_norm},
     {"nn_layernorm", "", "LayerNormalization", ln_supports, NULL, NULL, run_layer_norm},
+    {"nn_layernorm", MIXRT_DOMAIN, "LayerNormalization", ln_supports, NULL, NULL, run_layer_norm}, /* fuse_transformer.c's */
     {"nn_reduce_sum", "", "ReduceSum", reduce_supports, NULL, NULL, run_reduce_sum},
     {"nn_reduce_mean", "", "ReduceMean", reduce_supports, NULL, NULL, run_reduce_mean},
     {"nn_reduce_max", "", "ReduceMax", reduce_supports, NULL, NULL, run_reduce_max},
