@@ -1,0 +1,210 @@
+/* cuda_backend.h - the CUDA backend's C interface for the engine: one device (one stream,
+ * one activation arena addressed by offsets, a cuBLASLt handle and workspace), async copies,
+ * cuBLASLt GEMM plans with timed algorithm choice, and the own kernels (element-wise, casts,
+ * LayerNorm, Softmax, Gather). No CUDA type appears here: callers hold opaque handles and
+ * plain device addresses (void *), so engine code includes this without any #ifdef.
+ *
+ * Contract for every call below:
+ * - Fallible calls return mixrt_status and record the message on the device's context
+ *   (the one given to mixrt_cuda_device_create). A failed CUDA / cuBLASLt call is named in
+ *   the message with its error name and string, e.g.
+ *   "CUDA call cudaMalloc(arena, 1048576 bytes) failed: cudaErrorMemoryAllocation (out of memory)".
+ * - Work is enqueued on the device's one stream and is asynchronous: results (and errors
+ *   a kernel detects on the device, such as a Gather index out of range) are known only
+ *   after mixrt_cuda_device_sync. Host buffers given to async copies must stay valid and
+ *   unchanged until then; pinned buffers (mixrt_cuda_host_alloc) make copies truly async.
+ * - Device addresses are what mixrt_cuda_arena_at / mixrt_cuda_alloc returned (plus
+ *   offsets); element counts are size_t; dtypes are F32, BF16, F16 unless a call says more.
+ *   16-bit values round to nearest even, and arithmetic on them is done in f32.
+ * - Without MIXRT_CUDA (or without a GPU) mixrt_cuda_device_count reports 0 and
+ *   mixrt_cuda_device_create returns UNSUPPORTED with a message saying why. */
+#ifndef MIXRT_BACKEND_CUDA_BACKEND_H
+#define MIXRT_BACKEND_CUDA_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mixrt/mixrt.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define MIXRT_CUDA_API __attribute__((visibility("default")))
+#else
+#define MIXRT_CUDA_API
+#endif
+
+typedef struct mixrt_cuda_device *mixrt_cuda_device_t;
+typedef struct mixrt_cuda_gemm *mixrt_cuda_gemm_t;
+
+/* ---- device ---------------------------------------------------------------------- */
+
+struct mixrt_cuda_device_info {
+    char name[256];
+    int ordinal;
+    int cc_major, cc_minor; /* compute capability (9.0 on H100/H200) */
+    int sm_count;
+    size_t global_mem_bytes, l2_bytes, smem_per_block_optin;
+    int runtime_version, driver_version; /* 13000 = 13.0 */
+};
+
+/* Number of usable GPUs into *count: 0 (and OK) when there is no GPU or no driver, so a
+ * caller can skip; an error only for other failures. ctx gets the reason for 0 as a note
+ * (log level NOTE). */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_device_count(mixrt_context_t ctx, int *count);
+
+/* Opens GPU `ordinal`: makes it current on the calling thread, creates the stream, the
+ * cuBLASLt handle, a cuBLASLt workspace (32 MiB) and timing events. *out is written only
+ * on success; destroy with mixrt_cuda_device_destroy (NULL fine) before ctx. The device
+ * is used from one thread at a time. */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_device_create(mixrt_context_t ctx, int ordinal,
+                                                     mixrt_cuda_device_t *out);
+MIXRT_CUDA_API void mixrt_cuda_device_destroy(mixrt_cuda_device_t dev);
+MIXRT_CUDA_API const struct mixrt_cuda_device_info *mixrt_cuda_device_get_info(mixrt_cuda_device_t dev);
+/* Waits for all work on the stream; then reports errors kernels flagged on the device
+ * (INVALID_ARGUMENT naming the kernel and value) and clears the flag. */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_device_sync(mixrt_cuda_device_t dev);
+
+/* ---- memory ---------------------------------------------------------------------- */
+
+/* (Re)sizes the activation arena to at least `bytes` (contents are not kept when it
+ * grows). The engine's memory plan addresses it by offsets; 256-byte alignment. */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_arena_reserve(mixrt_cuda_device_t dev, size_t bytes);
+/* Device address of [offset, offset + bytes) in the arena into *out; INVALID_ARGUMENT
+ * naming the range and the arena's size when it does not fit. */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_arena_at(mixrt_cuda_device_t dev, size_t offset, size_t bytes,
+                                                void **out);
+MIXRT_CUDA_API size_t mixrt_cuda_arena_size(mixrt_cuda_device_t dev);
+/* A separate device buffer (weights, persistent state): free with mixrt_cuda_free and the
+ * same size. `what` names it in messages. */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_alloc(mixrt_cuda_device_t dev, size_t bytes, const char *what, void **out);
+MIXRT_CUDA_API void mixrt_cuda_free(mixrt_cuda_device_t dev, void *ptr, size_t bytes);
+/* Pinned host memory (page-locked), for truly asynchronous copies. */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_host_alloc(mixrt_cuda_device_t dev, size_t bytes, void **out);
+MIXRT_CUDA_API void mixrt_cuda_host_free(mixrt_cuda_device_t dev, void *ptr);
+
+/* Asynchronous copies and fill on the stream. */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_copy_h2d(mixrt_cuda_device_t dev, void *dst, const void *src, size_t bytes);
+MIXRT_CUDA_API mixrt_status mixrt_cuda_copy_d2h(mixrt_cuda_device_t dev, void *dst, const void *src, size_t bytes);
+MIXRT_CUDA_API mixrt_status mixrt_cuda_copy_d2d(mixrt_cuda_device_t dev, void *dst, const void *src, size_t bytes);
+MIXRT_CUDA_API mixrt_status mixrt_cuda_memset(mixrt_cuda_device_t dev, void *dst, int byte, size_t bytes);
+
+/* Device-side timing of what is enqueued between begin and end (events on the stream);
+ * end waits for the stop event and writes the elapsed milliseconds. */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_timer_begin(mixrt_cuda_device_t dev);
+MIXRT_CUDA_API mixrt_status mixrt_cuda_timer_end(mixrt_cuda_device_t dev, float *ms);
+
+/* ---- GEMM (cuBLASLt) ---------------------------------------------------------------
+ * Row-major: Y[b] = act(alpha * op(A[b]) @ op(B[b]) + bias), Y is [m, n].
+ * op(A) is [m, k]: A stored [m, k], or [k, m] when trans_a. op(B) is [k, n]: B stored
+ * [k, n], or [n, k] when trans_b (ONNX Gemm transB, a Linear weight). bias has n values
+ * in y_dtype (f32 when y is f32). Batches are strided (elements); a stride of 0 repeats
+ * the operand (one weight for all batches). Accumulation is f32; for f32 inputs
+ * allow_tf32 lets the tensor cores round inputs to tf32. GELU is the tanh form
+ * (cuBLASLt's). */
+enum mixrt_cuda_epilogue {
+    MIXRT_CUDA_EPILOGUE_NONE = 0,
+    MIXRT_CUDA_EPILOGUE_BIAS = 1,
+    MIXRT_CUDA_EPILOGUE_RELU = 2,
+    MIXRT_CUDA_EPILOGUE_BIAS_RELU = 3,
+    MIXRT_CUDA_EPILOGUE_GELU_TANH = 4,
+    MIXRT_CUDA_EPILOGUE_BIAS_GELU_TANH = 5,
+    MIXRT_CUDA_EPILOGUE_COUNT
+};
+
+struct mixrt_cuda_gemm_desc {
+    mixrt_dtype ab_dtype; /* A and B: F32, BF16 or F16 */
+    mixrt_dtype y_dtype;  /* Y: ab_dtype or F32 */
+    int64_t m, n, k;
+    bool trans_a, trans_b;
+    int64_t batch;                        /* >= 1 */
+    int64_t stride_a, stride_b, stride_y; /* elements between batches (0: repeat) */
+    float alpha;                          /* 0 is taken as 1 (zeroed desc = plain product) */
+    enum mixrt_cuda_epilogue epilogue;
+    bool allow_tf32;
+    const char *name; /* names the node / product in messages (may be NULL) */
+};
+
+/* Makes a plan: descriptors plus up to 8 algorithm candidates from cuBLASLt's heuristic
+ * (UNSUPPORTED naming the shape and dtypes when it has none). The first candidate is
+ * chosen until mixrt_cuda_gemm_tune runs. Destroy before the device. */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_gemm_create(mixrt_cuda_device_t dev, const struct mixrt_cuda_gemm_desc *desc,
+                                                   mixrt_cuda_gemm_t *out);
+MIXRT_CUDA_API void mixrt_cuda_gemm_destroy(mixrt_cuda_gemm_t g);
+/* Times every candidate on the given buffers (5 interleaved rounds of `reps` runs after
+ * one warm-up, median per candidate) and keeps the fastest; the heuristic's first choice
+ * stays unless another beats it by more than 3% (timing noise must not pick a worse one).
+ * Y is overwritten. Candidates that fail to run are dropped; an error only when none runs. */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_gemm_tune(mixrt_cuda_gemm_t g, const void *a, const void *b, const void *bias,
+                                                 void *y, int reps);
+/* Enqueues the product with the chosen algorithm. bias may be NULL only without a BIAS
+ * epilogue. */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_gemm_run(mixrt_cuda_gemm_t g, const void *a, const void *b, const void *bias,
+                                                void *y);
+/* Selects candidate `index` (a plan restores the tuned choice this way; INVALID_ARGUMENT
+ * when out of range). */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_gemm_set_choice(mixrt_cuda_gemm_t g, int index);
+/* Candidate count, the chosen index, and its median time from the last tune (ms; < 0 when
+ * not tuned). */
+MIXRT_CUDA_API void mixrt_cuda_gemm_get_choice(mixrt_cuda_gemm_t g, int *n_candidates, int *chosen,
+                                               float *chosen_ms);
+
+/* ---- own kernels ------------------------------------------------------------------ */
+
+enum mixrt_cuda_binary_op {
+    MIXRT_CUDA_BINARY_ADD = 0,
+    MIXRT_CUDA_BINARY_SUB = 1,
+    MIXRT_CUDA_BINARY_MUL = 2,
+    MIXRT_CUDA_BINARY_DIV = 3,
+    MIXRT_CUDA_BINARY_COUNT
+};
+
+enum mixrt_cuda_unary_op {
+    MIXRT_CUDA_UNARY_RELU = 0,
+    MIXRT_CUDA_UNARY_GELU_ERF = 1,
+    MIXRT_CUDA_UNARY_GELU_TANH = 2,
+    MIXRT_CUDA_UNARY_SIGMOID = 3,
+    MIXRT_CUDA_UNARY_SILU = 4,
+    MIXRT_CUDA_UNARY_TANH = 5,
+    MIXRT_CUDA_UNARY_COUNT
+};
+
+/* Short static names ("add", "gelu_erf", ...), for messages and plans. */
+MIXRT_CUDA_API const char *mixrt_cuda_binary_name(enum mixrt_cuda_binary_op op);
+MIXRT_CUDA_API const char *mixrt_cuda_unary_name(enum mixrt_cuda_unary_op op);
+
+/* y[i] = a[i] op b[j]: n elements of dtype dt (a, b, y the same dtype). b_n == n: b has
+ * a's shape (j = i); otherwise b_n must divide n and b broadcasts along a's last
+ * dimension of size b_n (j = i % b_n: a bias). y may alias a. */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_binary(mixrt_cuda_device_t dev, enum mixrt_cuda_binary_op op, mixrt_dtype dt,
+                                              const void *a, const void *b, size_t b_n, void *y, size_t n);
+/* y[i] = op(x[i]), n elements of dt. y may alias x. */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_unary(mixrt_cuda_device_t dev, enum mixrt_cuda_unary_op op, mixrt_dtype dt,
+                                             const void *x, void *y, size_t n);
+/* Converts n elements between F32, BF16 and F16 (same dtype: a copy). RNE; NaN stays a
+ * quiet NaN with its sign, +-Inf and -0.0 survive. Buffers may not overlap. */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_cast(mixrt_cuda_device_t dev, mixrt_dtype src_dt, const void *src,
+                                            mixrt_dtype dst_dt, void *dst, size_t n);
+/* LayerNormalization over the last axis of x [rows, cols]: y = (x - mean) / sqrt(var + eps)
+ * * scale + bias; scale and bias (bias may be NULL) have cols values of dt; f32 math. */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_layer_norm(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *x,
+                                                  const void *scale, const void *bias, void *y, size_t rows,
+                                                  size_t cols, float eps);
+/* Softmax over the last axis of x [rows, cols], f32 math (max subtracted). y may alias x. */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_softmax(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *x, void *y,
+                                               size_t rows, size_t cols);
+/* Embedding rows: y[i, :] = table[idx[i], :] with table [table_rows, cols] of dt (any
+ * dtype of 1, 2, 4 or 8 bytes) and n_idx indices of idx_dt (I32 or I64); a negative index
+ * counts from the end (ONNX Gather). An index outside [-table_rows, table_rows) writes a
+ * zero row and is reported by the next mixrt_cuda_device_sync. */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_gather_rows(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *table,
+                                                   size_t table_rows, size_t cols, mixrt_dtype idx_dt,
+                                                   const void *idx, size_t n_idx, void *y);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MIXRT_BACKEND_CUDA_BACKEND_H */

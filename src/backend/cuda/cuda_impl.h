@@ -1,0 +1,96 @@
+/* cuda_impl.h - internals of the CUDA backend shared by its C files (device.c, gemm_lt.c,
+ * kernels.c) and the launchers of its .cu files. CUDA types may appear here, never in
+ * cuda_backend.h. The .cu launchers only launch and return cudaError_t: argument checks
+ * and messages live in the C files, where the context is. */
+#ifndef MIXRT_BACKEND_CUDA_IMPL_H
+#define MIXRT_BACKEND_CUDA_IMPL_H
+
+#include <cuda_runtime_api.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Element type codes the launchers take (kept apart from mixrt_dtype so .cu files need no
+ * mixrt header). */
+enum mixrt_cuda_elem { MIXRT_CUDA_ELEM_F32 = 0, MIXRT_CUDA_ELEM_BF16 = 1, MIXRT_CUDA_ELEM_F16 = 2 };
+
+/* Kernel-flagged error, written on the device by the first thread that finds one (code 0:
+ * none) and read back by mixrt_cuda_device_sync. */
+struct mixrt_cuda_dev_flag {
+    int code; /* MIXRT_CUDA_FLAG_* */
+    int pad;
+    long long value; /* the offending value (an index) */
+};
+enum { MIXRT_CUDA_FLAG_NONE = 0, MIXRT_CUDA_FLAG_GATHER_INDEX = 1 };
+
+/* Launchers (eltwise.cu, norm.cu). max_blocks bounds grid-stride grids (a few per SM). */
+cudaError_t mixrt_cuda_launch_binary(cudaStream_t s, int max_blocks, int op, int elem, const void *a,
+                                     const void *b, size_t b_n, void *y, size_t n);
+cudaError_t mixrt_cuda_launch_unary(cudaStream_t s, int max_blocks, int op, int elem, const void *x, void *y,
+                                    size_t n);
+cudaError_t mixrt_cuda_launch_cast(cudaStream_t s, int max_blocks, int src_elem, const void *src, int dst_elem,
+                                   void *dst, size_t n);
+cudaError_t mixrt_cuda_launch_layer_norm(cudaStream_t s, int elem, const void *x, const void *scale,
+                                         const void *bias, void *y, size_t rows, size_t cols, float eps);
+cudaError_t mixrt_cuda_launch_softmax(cudaStream_t s, int elem, const void *x, void *y, size_t rows, size_t cols);
+/* elem_size 1, 2, 4 or 8; idx_is_i64 selects the index type. */
+cudaError_t mixrt_cuda_launch_gather_rows(cudaStream_t s, int max_blocks, size_t elem_size, const void *table,
+                                          size_t table_rows, size_t cols, int idx_is_i64, const void *idx,
+                                          size_t n_idx, void *y, struct mixrt_cuda_dev_flag *flag);
+
+#ifdef __cplusplus
+}
+#endif
+
+#ifndef __CUDACC__
+/* C-only part: the device object and error mapping. */
+#include <cublasLt.h>
+
+#include "backend/cuda/cuda_backend.h"
+#include "core/core.h"
+
+struct mixrt_cuda_device {
+    mixrt_context_t ctx;
+    struct mixrt_cuda_device_info info;
+    cudaStream_t stream;
+    cublasLtHandle_t lt;
+    void *workspace;
+    size_t workspace_bytes;
+    void *arena;
+    size_t arena_bytes;
+    struct mixrt_cuda_dev_flag *flag; /* device memory */
+    cudaEvent_t ev_start, ev_stop;
+    int max_blocks; /* grid-stride grid bound: 8 blocks per SM */
+};
+
+/* Records "CUDA call <what> failed: <name> (<string>)" and returns the mapped status
+ * (OUT_OF_MEMORY, UNSUPPORTED for no device / driver, INTERNAL otherwise). OK for
+ * cudaSuccess. what is a printf format. */
+mixrt_status mixrt_cuda_fail(mixrt_context_t ctx, cudaError_t err, const char *what, ...) MIXRT_PRINTF(3, 4);
+mixrt_status mixrt_cuda_lt_fail(mixrt_context_t ctx, cublasStatus_t st, const char *what, ...) MIXRT_PRINTF(3, 4);
+
+/* F32 / BF16 / F16 to the launcher code; -1 otherwise. */
+int mixrt_cuda_elem_of(mixrt_dtype dt);
+
+#define MIXRT_CUDA_TRY(ctx, call, ...)                                                   \
+    do {                                                                                 \
+        cudaError_t e_ = (call);                                                         \
+        if (e_ != cudaSuccess) {                                                         \
+            status = mixrt_cuda_fail((ctx), e_, __VA_ARGS__);                            \
+            goto fail;                                                                   \
+        }                                                                                \
+    } while (0)
+#define MIXRT_CUDA_LT_TRY(ctx, call, ...)                                                \
+    do {                                                                                 \
+        cublasStatus_t s_ = (call);                                                      \
+        if (s_ != CUBLAS_STATUS_SUCCESS) {                                               \
+            status = mixrt_cuda_lt_fail((ctx), s_, __VA_ARGS__);                         \
+            goto fail;                                                                   \
+        }                                                                                \
+    } while (0)
+#endif /* !__CUDACC__ */
+
+#endif /* MIXRT_BACKEND_CUDA_IMPL_H */

@@ -1,0 +1,141 @@
+/* cuda_stub.c - the CUDA backend's interface in builds without MIXRT_CUDA: no device is
+ * ever visible, so callers (the engine, the tests) need no #ifdef. Invariant: every entry
+ * point that could only be reached with a device handle stays inert; creating one fails
+ * with UNSUPPORTED and says the build lacks CUDA. */
+#include "backend/cuda/cuda_backend.h"
+#include "core/core.h"
+
+static mixrt_status stub_unsupported(mixrt_context_t ctx, const char *what) {
+    return mixrt_error(ctx, MIXRT_STATUS_UNSUPPORTED, "cannot %s: mixrt was built without CUDA (MIXRT_CUDA=OFF)", what);
+}
+
+mixrt_status mixrt_cuda_device_count(mixrt_context_t ctx, int *count) {
+    if (!count) return mixrt_error(ctx, MIXRT_STATUS_INVALID_ARGUMENT, "mixrt_cuda_device_count: count is NULL");
+    mixrt_log(ctx, MIXRT_LOG_NOTE, "no CUDA GPU: mixrt was built without CUDA (MIXRT_CUDA=OFF)");
+    *count = 0;
+    return MIXRT_STATUS_OK;
+}
+mixrt_status mixrt_cuda_device_create(mixrt_context_t ctx, int ordinal, mixrt_cuda_device_t *out) {
+    (void)ordinal;
+    (void)out;
+    return stub_unsupported(ctx, "open a CUDA device");
+}
+/* No handle can exist in this build: the rest never runs with a real one. */
+void mixrt_cuda_device_destroy(mixrt_cuda_device_t dev) { (void)dev; }
+const struct mixrt_cuda_device_info *mixrt_cuda_device_get_info(mixrt_cuda_device_t dev) {
+    (void)dev;
+    return NULL;
+}
+mixrt_status mixrt_cuda_device_sync(mixrt_cuda_device_t dev) {
+    (void)dev;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
+mixrt_status mixrt_cuda_arena_reserve(mixrt_cuda_device_t dev, size_t bytes) {
+    (void)dev, (void)bytes;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
+mixrt_status mixrt_cuda_arena_at(mixrt_cuda_device_t dev, size_t offset, size_t bytes, void **out) {
+    (void)dev, (void)offset, (void)bytes, (void)out;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
+size_t mixrt_cuda_arena_size(mixrt_cuda_device_t dev) {
+    (void)dev;
+    return 0;
+}
+mixrt_status mixrt_cuda_alloc(mixrt_cuda_device_t dev, size_t bytes, const char *what, void **out) {
+    (void)dev, (void)bytes, (void)what, (void)out;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
+void mixrt_cuda_free(mixrt_cuda_device_t dev, void *ptr, size_t bytes) { (void)dev, (void)ptr, (void)bytes; }
+mixrt_status mixrt_cuda_host_alloc(mixrt_cuda_device_t dev, size_t bytes, void **out) {
+    (void)dev, (void)bytes, (void)out;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
+void mixrt_cuda_host_free(mixrt_cuda_device_t dev, void *ptr) { (void)dev, (void)ptr; }
+mixrt_status mixrt_cuda_copy_h2d(mixrt_cuda_device_t dev, void *dst, const void *src, size_t bytes) {
+    (void)dev, (void)dst, (void)src, (void)bytes;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
+mixrt_status mixrt_cuda_copy_d2h(mixrt_cuda_device_t dev, void *dst, const void *src, size_t bytes) {
+    (void)dev, (void)dst, (void)src, (void)bytes;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
+mixrt_status mixrt_cuda_copy_d2d(mixrt_cuda_device_t dev, void *dst, const void *src, size_t bytes) {
+    (void)dev, (void)dst, (void)src, (void)bytes;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
+mixrt_status mixrt_cuda_memset(mixrt_cuda_device_t dev, void *dst, int byte, size_t bytes) {
+    (void)dev, (void)dst, (void)byte, (void)bytes;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
+mixrt_status mixrt_cuda_timer_begin(mixrt_cuda_device_t dev) {
+    (void)dev;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
+mixrt_status mixrt_cuda_timer_end(mixrt_cuda_device_t dev, float *ms) {
+    (void)dev, (void)ms;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
+mixrt_status mixrt_cuda_gemm_create(mixrt_cuda_device_t dev, const struct mixrt_cuda_gemm_desc *desc,
+                                    mixrt_cuda_gemm_t *out) {
+    (void)dev, (void)desc, (void)out;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
+void mixrt_cuda_gemm_destroy(mixrt_cuda_gemm_t g) { (void)g; }
+mixrt_status mixrt_cuda_gemm_tune(mixrt_cuda_gemm_t g, const void *a, const void *b, const void *bias, void *y,
+                                  int reps) {
+    (void)g, (void)a, (void)b, (void)bias, (void)y, (void)reps;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
+mixrt_status mixrt_cuda_gemm_run(mixrt_cuda_gemm_t g, const void *a, const void *b, const void *bias, void *y) {
+    (void)g, (void)a, (void)b, (void)bias, (void)y;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
+mixrt_status mixrt_cuda_gemm_set_choice(mixrt_cuda_gemm_t g, int index) {
+    (void)g, (void)index;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
+void mixrt_cuda_gemm_get_choice(mixrt_cuda_gemm_t g, int *n_candidates, int *chosen, float *chosen_ms) {
+    (void)g;
+    if (n_candidates) *n_candidates = 0;
+    if (chosen) *chosen = -1;
+    if (chosen_ms) *chosen_ms = -1.0f;
+}
+const char *mixrt_cuda_binary_name(enum mixrt_cuda_binary_op op) {
+    (void)op;
+    return "?";
+}
+const char *mixrt_cuda_unary_name(enum mixrt_cuda_unary_op op) {
+    (void)op;
+    return "?";
+}
+mixrt_status mixrt_cuda_binary(mixrt_cuda_device_t dev, enum mixrt_cuda_binary_op op, mixrt_dtype dt, const void *a,
+                               const void *b, size_t b_n, void *y, size_t n) {
+    (void)dev, (void)op, (void)dt, (void)a, (void)b, (void)b_n, (void)y, (void)n;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
+mixrt_status mixrt_cuda_unary(mixrt_cuda_device_t dev, enum mixrt_cuda_unary_op op, mixrt_dtype dt, const void *x,
+                              void *y, size_t n) {
+    (void)dev, (void)op, (void)dt, (void)x, (void)y, (void)n;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
+mixrt_status mixrt_cuda_cast(mixrt_cuda_device_t dev, mixrt_dtype src_dt, const void *src, mixrt_dtype dst_dt,
+                             void *dst, size_t n) {
+    (void)dev, (void)src_dt, (void)src, (void)dst_dt, (void)dst, (void)n;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
+mixrt_status mixrt_cuda_layer_norm(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *x, const void *scale,
+                                   const void *bias, void *y, size_t rows, size_t cols, float eps) {
+    (void)dev, (void)dt, (void)x, (void)scale, (void)bias, (void)y, (void)rows, (void)cols, (void)eps;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
+mixrt_status mixrt_cuda_softmax(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *x, void *y, size_t rows,
+                                size_t cols) {
+    (void)dev, (void)dt, (void)x, (void)y, (void)rows, (void)cols;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
+mixrt_status mixrt_cuda_gather_rows(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *table, size_t table_rows,
+                                    size_t cols, mixrt_dtype idx_dt, const void *idx, size_t n_idx, void *y) {
+    (void)dev, (void)dt, (void)table, (void)table_rows, (void)cols, (void)idx_dt, (void)idx, (void)n_idx, (void)y;
+    return MIXRT_STATUS_UNSUPPORTED;
+}

@@ -1,0 +1,198 @@
+/* eltwise.cu - element-wise CUDA kernels: binary ops (same shape or a last-axis bias),
+ * unary activations, casts between f32/bf16/f16, and Gather of embedding rows. All math in
+ * f32; grid-stride loops with 64-bit indices, so any n runs with a bounded grid. Launchers
+ * return the launch's cudaError_t; the C side (kernels.c) checked the arguments. */
+#include "backend/cuda/cuda_impl.h"
+#include "backend/cuda/cuda_types.cuh"
+
+namespace {
+
+const int kThreads = 256;
+
+int grid_for(size_t n, int max_blocks) {
+    size_t b = (n + kThreads - 1) / kThreads;
+    if (b > (size_t)max_blocks) b = (size_t)max_blocks;
+    return b < 1 ? 1 : (int)b;
+}
+
+template <int Op> __device__ __forceinline__ float binary_op(float a, float b) {
+    if (Op == 0) return a + b;
+    if (Op == 1) return a - b;
+    if (Op == 2) return a * b;
+    return a / b;
+}
+
+/* 16 bytes per access where the buffers allow (cudaMalloc and the arena give 256-byte
+ * alignment): whole vectors first, the tail element by element. */
+template <typename T> struct __align__(16) vec16 {
+    static const int N = 16 / sizeof(T);
+    T v[N];
+};
+
+template <typename T> __device__ __forceinline__ bool aligned16(const T *p) { return ((uintptr_t)p & 15u) == 0; }
+
+template <int Op, typename T>
+__global__ void binary_kernel(const T *a, const T *b, size_t b_n, T *y, size_t n) {
+    size_t stride = (size_t)gridDim.x * blockDim.x, t0 = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (b_n == n) {
+        const int N = vec16<T>::N;
+        size_t nv = (aligned16(a) && aligned16(b) && aligned16(y)) ? n / N : 0;
+        for (size_t v = t0; v < nv; v += stride) {
+            vec16<T> va = ((const vec16<T> *)a)[v], vb = ((const vec16<T> *)b)[v], vy;
+#pragma unroll
+            for (int j = 0; j < N; j++)
+                mixrt_cu_store(vy.v, j, binary_op<Op>(mixrt_cu_load(va.v, j), mixrt_cu_load(vb.v, j)));
+            ((vec16<T> *)y)[v] = vy;
+        }
+        for (size_t i = nv * N + t0; i < n; i += stride)
+            mixrt_cu_store(y, i, binary_op<Op>(mixrt_cu_load(a, i), mixrt_cu_load(b, i)));
+    } else {
+        for (size_t i = t0; i < n; i += stride)
+            mixrt_cu_store(y, i, binary_op<Op>(mixrt_cu_load(a, i), mixrt_cu_load(b, i % b_n)));
+    }
+}
+
+template <int Op> __device__ __forceinline__ float unary_op(float x) {
+    if (Op == 0) return x < 0.0f ? 0.0f : x; /* NaN stays NaN */
+    if (Op == 1) return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+    if (Op == 2) return 0.5f * x * (1.0f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+    if (Op == 3) return 1.0f / (1.0f + expf(-x));
+    if (Op == 4) return x / (1.0f + expf(-x));
+    return tanhf(x);
+}
+
+template <int Op, typename T> __global__ void unary_kernel(const T *x, T *y, size_t n) {
+    size_t stride = (size_t)gridDim.x * blockDim.x, t0 = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    const int N = vec16<T>::N;
+    size_t nv = (aligned16(x) && aligned16(y)) ? n / N : 0;
+    for (size_t v = t0; v < nv; v += stride) {
+        vec16<T> vx = ((const vec16<T> *)x)[v], vy;
+#pragma unroll
+        for (int j = 0; j < N; j++) mixrt_cu_store(vy.v, j, unary_op<Op>(mixrt_cu_load(vx.v, j)));
+        ((vec16<T> *)y)[v] = vy;
+    }
+    for (size_t i = nv * N + t0; i < n; i += stride) mixrt_cu_store(y, i, unary_op<Op>(mixrt_cu_load(x, i)));
+}
+
+/* f16 -> f32 is exact, so every cast rounds once. */
+template <typename S, typename D> __global__ void cast_kernel(const S *x, D *y, size_t n) {
+    size_t stride = (size_t)gridDim.x * blockDim.x;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride)
+        mixrt_cu_store(y, i, mixrt_cu_load(x, i));
+}
+
+template <typename T, typename I>
+__global__ void gather_rows_kernel(const T *table, long long rows, size_t cols, const I *idx, size_t n_idx, T *y,
+                                   mixrt_cuda_dev_flag *flag) {
+    size_t total = n_idx * cols, stride = (size_t)gridDim.x * blockDim.x;
+    for (size_t e = (size_t)blockIdx.x * blockDim.x + threadIdx.x; e < total; e += stride) {
+        size_t r = e / cols, c = e - r * cols;
+        long long v = (long long)idx[r], j = v < 0 ? v + rows : v;
+        if (j < 0 || j >= rows) {
+            y[e] = (T)0;
+            if (c == 0 && atomicCAS(&flag->code, 0, MIXRT_CUDA_FLAG_GATHER_INDEX) == 0) flag->value = v;
+        } else {
+            y[e] = table[(size_t)j * cols + c];
+        }
+    }
+}
+
+template <int Op>
+cudaError_t launch_binary_t(cudaStream_t s, int g, int elem, const void *a, const void *b, size_t b_n, void *y,
+                            size_t n) {
+    switch (elem) {
+    case MIXRT_CUDA_ELEM_F32:
+        binary_kernel<Op><<<g, kThreads, 0, s>>>((const float *)a, (const float *)b, b_n, (float *)y, n);
+        break;
+    case MIXRT_CUDA_ELEM_BF16:
+        binary_kernel<Op><<<g, kThreads, 0, s>>>((const mixrt_cu_bf16 *)a, (const mixrt_cu_bf16 *)b, b_n,
+                                                 (mixrt_cu_bf16 *)y, n);
+        break;
+    default:
+        binary_kernel<Op><<<g, kThreads, 0, s>>>((const __half *)a, (const __half *)b, b_n, (__half *)y, n);
+        break;
+    }
+    return cudaGetLastError();
+}
+
+template <int Op> cudaError_t launch_unary_t(cudaStream_t s, int g, int elem, const void *x, void *y, size_t n) {
+    switch (elem) {
+    case MIXRT_CUDA_ELEM_F32: unary_kernel<Op><<<g, kThreads, 0, s>>>((const float *)x, (float *)y, n); break;
+    case MIXRT_CUDA_ELEM_BF16:
+        unary_kernel<Op><<<g, kThreads, 0, s>>>((const mixrt_cu_bf16 *)x, (mixrt_cu_bf16 *)y, n);
+        break;
+    default: unary_kernel<Op><<<g, kThreads, 0, s>>>((const __half *)x, (__half *)y, n); break;
+    }
+    return cudaGetLastError();
+}
+
+template <typename S> cudaError_t launch_cast_from(cudaStream_t s, int g, const S *x, int de, void *y, size_t n) {
+    switch (de) {
+    case MIXRT_CUDA_ELEM_F32: cast_kernel<<<g, kThreads, 0, s>>>(x, (float *)y, n); break;
+    case MIXRT_CUDA_ELEM_BF16: cast_kernel<<<g, kThreads, 0, s>>>(x, (mixrt_cu_bf16 *)y, n); break;
+    default: cast_kernel<<<g, kThreads, 0, s>>>(x, (__half *)y, n); break;
+    }
+    return cudaGetLastError();
+}
+
+template <typename T>
+cudaError_t launch_gather_t(cudaStream_t s, int g, const void *table, size_t rows, size_t cols, int i64,
+                            const void *idx, size_t n_idx, void *y, mixrt_cuda_dev_flag *flag) {
+    if (i64)
+        gather_rows_kernel<<<g, kThreads, 0, s>>>((const T *)table, (long long)rows, cols, (const long long *)idx,
+                                                  n_idx, (T *)y, flag);
+    else
+        gather_rows_kernel<<<g, kThreads, 0, s>>>((const T *)table, (long long)rows, cols, (const int *)idx, n_idx,
+                                                  (T *)y, flag);
+    return cudaGetLastError();
+}
+
+} // namespace
+
+extern "C" cudaError_t mixrt_cuda_launch_binary(cudaStream_t s, int max_blocks, int op, int elem, const void *a,
+                                                const void *b, size_t b_n, void *y, size_t n) {
+    int g = grid_for(n, max_blocks);
+    switch (op) {
+    case 0: return launch_binary_t<0>(s, g, elem, a, b, b_n, y, n);
+    case 1: return launch_binary_t<1>(s, g, elem, a, b, b_n, y, n);
+    case 2: return launch_binary_t<2>(s, g, elem, a, b, b_n, y, n);
+    default: return launch_binary_t<3>(s, g, elem, a, b, b_n, y, n);
+    }
+}
+
+extern "C" cudaError_t mixrt_cuda_launch_unary(cudaStream_t s, int max_blocks, int op, int elem, const void *x,
+                                               void *y, size_t n) {
+    int g = grid_for(n, max_blocks);
+    switch (op) {
+    case 0: return launch_unary_t<0>(s, g, elem, x, y, n);
+    case 1: return launch_unary_t<1>(s, g, elem, x, y, n);
+    case 2: return launch_unary_t<2>(s, g, elem, x, y, n);
+    case 3: return launch_unary_t<3>(s, g, elem, x, y, n);
+    case 4: return launch_unary_t<4>(s, g, elem, x, y, n);
+    default: return launch_unary_t<5>(s, g, elem, x, y, n);
+    }
+}
+
+extern "C" cudaError_t mixrt_cuda_launch_cast(cudaStream_t s, int max_blocks, int src_elem, const void *src,
+                                              int dst_elem, void *dst, size_t n) {
+    int g = grid_for(n, max_blocks);
+    switch (src_elem) {
+    case MIXRT_CUDA_ELEM_F32: return launch_cast_from(s, g, (const float *)src, dst_elem, dst, n);
+    case MIXRT_CUDA_ELEM_BF16: return launch_cast_from(s, g, (const mixrt_cu_bf16 *)src, dst_elem, dst, n);
+    default: return launch_cast_from(s, g, (const __half *)src, dst_elem, dst, n);
+    }
+}
+
+extern "C" cudaError_t mixrt_cuda_launch_gather_rows(cudaStream_t s, int max_blocks, size_t elem_size,
+                                                     const void *table, size_t table_rows, size_t cols,
+                                                     int idx_is_i64, const void *idx, size_t n_idx, void *y,
+                                                     struct mixrt_cuda_dev_flag *flag) {
+    int g = grid_for(n_idx * cols, max_blocks);
+    switch (elem_size) {
+    case 1: return launch_gather_t<uint8_t>(s, g, table, table_rows, cols, idx_is_i64, idx, n_idx, y, flag);
+    case 2: return launch_gather_t<uint16_t>(s, g, table, table_rows, cols, idx_is_i64, idx, n_idx, y, flag);
+    case 4: return launch_gather_t<uint32_t>(s, g, table, table_rows, cols, idx_is_i64, idx, n_idx, y, flag);
+    default: return launch_gather_t<unsigned long long>(s, g, table, table_rows, cols, idx_is_i64, idx, n_idx, y,
+                                                        flag);
+    }
+}

@@ -1,0 +1,283 @@
+/* gemm_lt.c - GEMM plans on cuBLASLt: row-major products (batched, strided) with bias /
+ * ReLU / GELU epilogues, f32 accumulation, candidates from the heuristic timed once and the
+ * fastest kept. Invariant: cuBLASLt is column-major, so a row-major Y = A B is computed as
+ * the column-major Y^T = B^T A^T: its "A" is our B and its "B" our A, with m and n swapped;
+ * nothing is transposed in memory. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cuda/cuda_impl.h"
+
+#define MIXRT_CUDA_GEMM_MAX_ALGOS 8
+
+struct mixrt_cuda_gemm {
+    struct mixrt_cuda_device *dev;
+    struct mixrt_cuda_gemm_desc desc;
+    char name[96];
+    cublasLtMatmulDesc_t op;
+    cublasLtMatrixLayout_t la, lb, ly; /* la: cuBLASLt's A (our B), lb: its B (our A) */
+    cublasLtMatmulHeuristicResult_t algos[MIXRT_CUDA_GEMM_MAX_ALGOS];
+    int n_algos, chosen;
+    float chosen_ms;
+    bool has_bias;
+};
+
+static const char *gemm_epilogue_name(enum mixrt_cuda_epilogue e) {
+    static const char *const names[] = {"none", "bias", "relu", "bias+relu", "gelu_tanh", "bias+gelu_tanh"};
+    _Static_assert(sizeof names / sizeof names[0] == MIXRT_CUDA_EPILOGUE_COUNT, "epilogue names");
+    return (unsigned)e < MIXRT_CUDA_EPILOGUE_COUNT ? names[e] : "?";
+}
+
+static cudaDataType_t gemm_cuda_type(mixrt_dtype dt) {
+    return dt == MIXRT_DTYPE_BF16 ? CUDA_R_16BF : dt == MIXRT_DTYPE_F16 ? CUDA_R_16F : CUDA_R_32F;
+}
+
+/* Largest power of two <= 256 dividing x (256 for 0): the alignment batch offsets keep. */
+static uint32_t gemm_align_of(uint64_t x) {
+    uint32_t a = 256;
+    while (a > 1 && x % a != 0) a >>= 1;
+    return a;
+}
+
+void mixrt_cuda_gemm_destroy(mixrt_cuda_gemm_t g) {
+    if (!g) return;
+    if (g->la) (void)cublasLtMatrixLayoutDestroy(g->la);
+    if (g->lb) (void)cublasLtMatrixLayoutDestroy(g->lb);
+    if (g->ly) (void)cublasLtMatrixLayoutDestroy(g->ly);
+    if (g->op) (void)cublasLtMatmulDescDestroy(g->op);
+    mixrt_free(g->dev->ctx, g, sizeof *g);
+}
+
+static mixrt_status gemm_layout(struct mixrt_cuda_gemm *g, cublasLtMatrixLayout_t *out, cudaDataType_t t,
+                                int64_t rows, int64_t cols, int64_t stride) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    mixrt_context_t ctx = g->dev->ctx;
+    MIXRT_CUDA_LT_TRY(ctx, cublasLtMatrixLayoutCreate(out, t, (uint64_t)rows, (uint64_t)cols, rows),
+                      "cublasLtMatrixLayoutCreate(%s)", g->name);
+    if (g->desc.batch > 1) {
+        int32_t bc = (int32_t)g->desc.batch;
+        MIXRT_CUDA_LT_TRY(ctx, cublasLtMatrixLayoutSetAttribute(*out, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &bc, sizeof bc),
+                          "cublasLtMatrixLayoutSetAttribute(BATCH_COUNT, %s)", g->name);
+        MIXRT_CUDA_LT_TRY(ctx,
+                          cublasLtMatrixLayoutSetAttribute(*out, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride,
+                                                           sizeof stride),
+                          "cublasLtMatrixLayoutSetAttribute(STRIDED_BATCH_OFFSET, %s)", g->name);
+    }
+fail:
+    return status;
+}
+
+mixrt_status mixrt_cuda_gemm_create(mixrt_cuda_device_t dev, const struct mixrt_cuda_gemm_desc *desc,
+                                    mixrt_cuda_gemm_t *out) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    mixrt_context_t ctx = dev->ctx;
+    struct mixrt_cuda_gemm *g = NULL;
+    cublasLtMatmulPreference_t pref = NULL;
+    const struct mixrt_cuda_gemm_desc *d = desc;
+    const char *nm = d && d->name ? d->name : "gemm";
+    MIXRT_CHECK(ctx, d != NULL && out != NULL, MIXRT_STATUS_INVALID_ARGUMENT, "mixrt_cuda_gemm_create: NULL argument");
+    MIXRT_CHECK(ctx, mixrt_cuda_elem_of(d->ab_dtype) >= 0, MIXRT_STATUS_UNSUPPORTED_DTYPE,
+                "cannot plan CUDA GEMM '%s': A/B dtype %s (expected f32, bf16 or f16)", nm,
+                mixrt_dtype_name(d->ab_dtype));
+    MIXRT_CHECK(ctx, d->y_dtype == d->ab_dtype || d->y_dtype == MIXRT_DTYPE_F32, MIXRT_STATUS_UNSUPPORTED_DTYPE,
+                "cannot plan CUDA GEMM '%s': Y dtype %s with A/B %s (expected %s or f32)", nm,
+                mixrt_dtype_name(d->y_dtype), mixrt_dtype_name(d->ab_dtype), mixrt_dtype_name(d->ab_dtype));
+    MIXRT_CHECK(ctx, d->m > 0 && d->n > 0 && d->k > 0 && d->batch >= 1 && d->m <= INT32_MAX && d->n <= INT32_MAX &&
+                         d->k <= INT32_MAX && d->batch <= INT32_MAX,
+                MIXRT_STATUS_INVALID_ARGUMENT, "cannot plan CUDA GEMM '%s': m=%lld n=%lld k=%lld batch=%lld", nm,
+                (long long)d->m, (long long)d->n, (long long)d->k, (long long)d->batch);
+    MIXRT_CHECK(ctx, d->stride_a >= 0 && d->stride_b >= 0 && d->stride_y >= (d->batch > 1 ? d->m * d->n : 0) &&
+                         (unsigned)d->epilogue < MIXRT_CUDA_EPILOGUE_COUNT,
+                MIXRT_STATUS_INVALID_ARGUMENT, "cannot plan CUDA GEMM '%s': bad strides or epilogue", nm);
+    g = mixrt_calloc(ctx, 1, sizeof *g);
+    if (!g) return MIXRT_STATUS_OUT_OF_MEMORY;
+    g->dev = dev;
+    g->desc = *d;
+    g->desc.name = NULL;
+    if (g->desc.alpha == 0.0f) g->desc.alpha = 1.0f;
+    g->chosen_ms = -1.0f;
+    snprintf(g->name, sizeof g->name, "%s %s m=%lld n=%lld k=%lld b=%lld", nm, mixrt_dtype_name(d->ab_dtype),
+             (long long)d->m, (long long)d->n, (long long)d->k, (long long)d->batch);
+
+    cudaDataType_t tab = gemm_cuda_type(d->ab_dtype), ty = gemm_cuda_type(d->y_dtype);
+    cublasComputeType_t comp = CUBLAS_COMPUTE_32F;
+    if (d->ab_dtype == MIXRT_DTYPE_F32 && d->allow_tf32) comp = CUBLAS_COMPUTE_32F_FAST_TF32;
+    MIXRT_CUDA_LT_TRY(ctx, cublasLtMatmulDescCreate(&g->op, comp, CUDA_R_32F), "cublasLtMatmulDescCreate(%s)",
+                      g->name);
+    /* Swapped operands: cuBLASLt's A is our B, transposed exactly when ours is. */
+    cublasOperation_t opa = d->trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, opb = d->trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+    MIXRT_CUDA_LT_TRY(ctx, cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa),
+                      "cublasLtMatmulDescSetAttribute(TRANSA, %s)", g->name);
+    MIXRT_CUDA_LT_TRY(ctx, cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb),
+                      "cublasLtMatmulDescSetAttribute(TRANSB, %s)", g->name);
+    static const cublasLtEpilogue_t epi[] = {CUBLASLT_EPILOGUE_DEFAULT, CUBLASLT_EPILOGUE_BIAS,
+                                             CUBLASLT_EPILOGUE_RELU,    CUBLASLT_EPILOGUE_RELU_BIAS,
+                                             CUBLASLT_EPILOGUE_GELU,    CUBLASLT_EPILOGUE_GELU_BIAS};
+    _Static_assert(sizeof epi / sizeof epi[0] == MIXRT_CUDA_EPILOGUE_COUNT, "epilogue table");
+    cublasLtEpilogue_t e = epi[d->epilogue];
+    MIXRT_CUDA_LT_TRY(ctx, cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &e, sizeof e),
+                      "cublasLtMatmulDescSetAttribute(EPILOGUE %s, %s)", gemm_epilogue_name(d->epilogue), g->name);
+    g->has_bias = d->epilogue == MIXRT_CUDA_EPILOGUE_BIAS || d->epilogue == MIXRT_CUDA_EPILOGUE_BIAS_RELU ||
+                  d->epilogue == MIXRT_CUDA_EPILOGUE_BIAS_GELU_TANH;
+    if (g->has_bias) {
+        cudaDataType_t tb = ty;
+        MIXRT_CUDA_LT_TRY(ctx, cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &tb, sizeof tb),
+                          "cublasLtMatmulDescSetAttribute(BIAS_DATA_TYPE, %s)", g->name);
+    }
+    /* cuBLASLt's A: our B viewed column-major; its B: our A; Y^T is n x m with ld n. */
+    MIXRT_TRY(gemm_layout(g, &g->la, tab, d->trans_b ? d->k : d->n, d->trans_b ? d->n : d->k, d->stride_b));
+    MIXRT_TRY(gemm_layout(g, &g->lb, tab, d->trans_a ? d->m : d->k, d->trans_a ? d->k : d->m, d->stride_a));
+    MIXRT_TRY(gemm_layout(g, &g->ly, ty, d->n, d->m, d->stride_y));
+
+    MIXRT_CUDA_LT_TRY(ctx, cublasLtMatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate(%s)", g->name);
+    uint64_t ws = dev->workspace_bytes;
+    MIXRT_CUDA_LT_TRY(ctx,
+                      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
+                                                           sizeof ws),
+                      "cublasLtMatmulPreferenceSetAttribute(MAX_WORKSPACE_BYTES, %s)", g->name);
+    /* Batch offsets keep only the alignment of their strides; base pointers must be
+     * 256-byte aligned (checked at run). */
+    size_t es = mixrt_dtype_size(d->ab_dtype), ey = mixrt_dtype_size(d->y_dtype);
+    uint32_t al_a = d->batch > 1 ? gemm_align_of((uint64_t)d->stride_b * es) : 256;
+    uint32_t al_b = d->batch > 1 ? gemm_align_of((uint64_t)d->stride_a * es) : 256;
+    uint32_t al_y = d->batch > 1 ? gemm_align_of((uint64_t)d->stride_y * ey) : 256;
+    MIXRT_CUDA_LT_TRY(ctx,
+                      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_a,
+                                                           sizeof al_a),
+                      "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_A, %s)", g->name);
+    MIXRT_CUDA_LT_TRY(ctx,
+                      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al_b,
+                                                           sizeof al_b),
+                      "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_B, %s)", g->name);
+    MIXRT_CUDA_LT_TRY(ctx,
+                      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_y,
+                                                           sizeof al_y),
+                      "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_C, %s)", g->name);
+    MIXRT_CUDA_LT_TRY(ctx,
+                      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_y,
+                                                           sizeof al_y),
+                      "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_D, %s)", g->name);
+    int found = 0;
+    cublasStatus_t hs = cublasLtMatmulAlgoGetHeuristic(dev->lt, g->op, g->la, g->lb, g->ly, g->ly, pref,
+                                                       MIXRT_CUDA_GEMM_MAX_ALGOS, g->algos, &found);
+    MIXRT_CHECK(ctx, hs == CUBLAS_STATUS_SUCCESS || hs == CUBLAS_STATUS_NOT_SUPPORTED, MIXRT_STATUS_INTERNAL,
+                "cuBLASLt call cublasLtMatmulAlgoGetHeuristic(%s) failed: %s (%s)", g->name, cublasLtGetStatusName(hs),
+                cublasLtGetStatusString(hs));
+    for (int i = 0; i < found; i++)
+        if (g->algos[i].state == CUBLAS_STATUS_SUCCESS) g->algos[g->n_algos++] = g->algos[i];
+    MIXRT_CHECK(ctx, g->n_algos > 0, MIXRT_STATUS_UNSUPPORTED,
+                "cannot plan CUDA GEMM '%s': cuBLASLt has no algorithm for Y %s, trans_a=%d trans_b=%d, epilogue %s",
+                g->name, mixrt_dtype_name(d->y_dtype), (int)d->trans_a, (int)d->trans_b,
+                gemm_epilogue_name(d->epilogue));
+    (void)cublasLtMatmulPreferenceDestroy(pref);
+    *out = g;
+    return MIXRT_STATUS_OK;
+fail:
+    if (pref) (void)cublasLtMatmulPreferenceDestroy(pref);
+    if (g) mixrt_cuda_gemm_destroy(g);
+    return status;
+}
+
+static mixrt_status gemm_enqueue(struct mixrt_cuda_gemm *g, int algo, const void *a, const void *b,
+                                 const void *bias, void *y) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct mixrt_cuda_device *dev = g->dev;
+    const float beta = 0.0f;
+    if (g->has_bias)
+        MIXRT_CUDA_LT_TRY(dev->ctx,
+                          cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias),
+                          "cublasLtMatmulDescSetAttribute(BIAS_POINTER, %s)", g->name);
+    MIXRT_CUDA_LT_TRY(dev->ctx,
+                      cublasLtMatmul(dev->lt, g->op, &g->desc.alpha, b, g->la, a, g->lb, &beta, y, g->ly, y, g->ly,
+                                     &g->algos[algo].algo, dev->workspace, dev->workspace_bytes, dev->stream),
+                      "cublasLtMatmul(%s, algorithm %d)", g->name, algo);
+fail:
+    return status;
+}
+
+static mixrt_status gemm_check_ptrs(struct mixrt_cuda_gemm *g, const void *a, const void *b, const void *bias,
+                                    const void *y) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    MIXRT_CHECK(g->dev->ctx, a && b && y && (bias || !g->has_bias), MIXRT_STATUS_INVALID_ARGUMENT,
+                "cannot run CUDA GEMM '%s': NULL %s", g->name, !a ? "A" : !b ? "B" : !y ? "Y" : "bias");
+    MIXRT_CHECK(g->dev->ctx, ((uintptr_t)a | (uintptr_t)b | (uintptr_t)y) % 256 == 0 && (uintptr_t)bias % 16 == 0,
+                MIXRT_STATUS_INVALID_ARGUMENT,
+                "cannot run CUDA GEMM '%s': A, B and Y must be 256-byte aligned and bias 16-byte aligned", g->name);
+fail:
+    return status;
+}
+
+mixrt_status mixrt_cuda_gemm_run(mixrt_cuda_gemm_t g, const void *a, const void *b, const void *bias, void *y) {
+    mixrt_status status = gemm_check_ptrs(g, a, b, bias, y);
+    if (status != MIXRT_STATUS_OK) return status;
+    return gemm_enqueue(g, g->chosen, a, b, bias, y);
+}
+
+static int gemm_cmp_float(const void *x, const void *y) {
+    float a = *(const float *)x, b = *(const float *)y;
+    return a < b ? -1 : a > b;
+}
+
+mixrt_status mixrt_cuda_gemm_tune(mixrt_cuda_gemm_t g, const void *a, const void *b, const void *bias, void *y,
+                                  int reps) {
+    enum { ROUNDS = 5 };
+    mixrt_status status = gemm_check_ptrs(g, a, b, bias, y);
+    if (status != MIXRT_STATUS_OK) return status;
+    struct mixrt_cuda_device *dev = g->dev;
+    float ms[MIXRT_CUDA_GEMM_MAX_ALGOS][ROUNDS];
+    bool ok[MIXRT_CUDA_GEMM_MAX_ALGOS];
+    if (reps < 1) reps = 1;
+    /* Warm-up; a candidate that cannot run on these buffers is dropped, not an error. */
+    int n_ok = 0;
+    for (int i = 0; i < g->n_algos; i++) {
+        ok[i] = gemm_enqueue(g, i, a, b, bias, y) == MIXRT_STATUS_OK;
+        n_ok += ok[i];
+    }
+    if (n_ok == 0) return mixrt_error(dev->ctx, MIXRT_STATUS_INTERNAL, "cannot tune CUDA GEMM '%s': no candidate ran (last: %s)",
+                                      g->name, mixrt_context_last_error(dev->ctx));
+    mixrt_context_clear_error(dev->ctx);
+    /* Rounds interleave the candidates so clock or load drift biases none. */
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int i = 0; i < g->n_algos; i++) {
+            if (!ok[i]) continue;
+            MIXRT_TRY(mixrt_cuda_timer_begin(dev));
+            for (int j = 0; j < reps; j++) MIXRT_TRY(gemm_enqueue(g, i, a, b, bias, y));
+            MIXRT_TRY(mixrt_cuda_timer_end(dev, &ms[i][r]));
+            ms[i][r] /= (float)reps;
+        }
+    }
+    int best = -1;
+    float best_ms = 0.0f;
+    for (int i = 0; i < g->n_algos; i++) {
+        if (!ok[i]) continue;
+        qsort(ms[i], ROUNDS, sizeof(float), gemm_cmp_float);
+        /* The heuristic's order is a prior: a later candidate must win by > 3%. */
+        float med = ms[i][ROUNDS / 2], bar = best < 0 ? med : (best == 0 ? best_ms * 0.97f : best_ms);
+        if (best < 0 || med < bar) {
+            best = i;
+            best_ms = med;
+        }
+    }
+    g->chosen = best;
+    g->chosen_ms = best_ms;
+    mixrt_log(dev->ctx, MIXRT_LOG_VERBOSE, "CUDA GEMM '%s': %d candidates, chose #%d (%.4f ms)", g->name, g->n_algos,
+              best, (double)best_ms);
+fail:
+    return status;
+}
+
+mixrt_status mixrt_cuda_gemm_set_choice(mixrt_cuda_gemm_t g, int index) {
+    if (index < 0 || index >= g->n_algos)
+        return mixrt_error(g->dev->ctx, MIXRT_STATUS_INVALID_ARGUMENT,
+                           "cannot choose CUDA GEMM '%s' algorithm %d: it has %d candidates", g->name, index,
+                           g->n_algos);
+    g->chosen = index;
+    return MIXRT_STATUS_OK;
+}
+
+void mixrt_cuda_gemm_get_choice(mixrt_cuda_gemm_t g, int *n_candidates, int *chosen, float *chosen_ms) {
+    if (n_candidates) *n_candidates = g->n_algos;
+    if (chosen) *chosen = g->chosen;
+    if (chosen_ms) *chosen_ms = g->chosen_ms;
+}

@@ -1,0 +1,10 @@
+# cuda.cmake (tests) - the CUDA backend's tests link libmixrt_cuda (the stub without
+# MIXRT_CUDA) and exit 77 where no GPU is visible, which ctest reports as skipped.
+file(GLOB MIXRT_CUDA_TESTS CONFIGURE_DEPENDS "${CMAKE_CURRENT_SOURCE_DIR}/test_cuda_*.c")
+foreach(src ${MIXRT_CUDA_TESTS})
+  get_filename_component(name ${src} NAME_WE)
+  if(TARGET ${name})
+    target_link_libraries(${name} PRIVATE mixrt_cuda_static)
+    set_tests_properties(${name} PROPERTIES SKIP_RETURN_CODE 77 LABELS "unit;cuda")
+  endif()
+endforeach()

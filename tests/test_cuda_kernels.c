@@ -1,0 +1,684 @@
+/* test_cuda_kernels.c - the CUDA backend against f64 host loops on random data at odd
+ * sizes: element-wise ops, casts (bit-exact against the CPU converters), LayerNorm,
+ * Softmax, Gather and cuBLASLt GEMMs with epilogues, per dtype by normalized error; error
+ * paths. Exits 77 (ctest: skipped) where no GPU is visible. `--bench` instead measures
+ * GEMM rates (TFLOP/s), copy bandwidth and kernel bandwidth on the device. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cuda/cuda_backend.h"
+#include "core/core.h"
+#include "testutil.h"
+
+static mixrt_context_t g_ctx;
+static mixrt_cuda_device_t g_dev;
+static size_t g_arena_off; /* bump offset in the device arena, reset per case */
+
+#define DEV_OK(expr)                                                                                         \
+    do {                                                                                                     \
+        mixrt_status st_ = (expr);                                                                           \
+        if (st_ != MIXRT_STATUS_OK) {                                                                        \
+            fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #expr,                             \
+                    mixrt_context_last_error(g_ctx));                                                        \
+            exit(1);                                                                                         \
+        }                                                                                                    \
+    } while (0)
+
+static const mixrt_dtype k_float_types[] = {MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16, MIXRT_DTYPE_F16};
+
+/* Normalized-error thresholds: the output's rounding dominates (f32 math inside). */
+static double tol_of(mixrt_dtype dt) {
+    return dt == MIXRT_DTYPE_F32 ? 1e-5 : dt == MIXRT_DTYPE_BF16 ? 8e-3 : 1e-3;
+}
+
+/* ---- host buffers: values rounded to dt, kept as raw bytes and as f64 ---- */
+struct hbuf {
+    mixrt_dtype dt;
+    size_t n;
+    void *raw;
+    double *v;
+};
+
+static void hbuf_from_f32(struct hbuf *h, mixrt_dtype dt, const float *f, size_t n) {
+    h->dt = dt;
+    h->n = n;
+    h->raw = malloc(n * mixrt_dtype_size(dt) + 1);
+    h->v = malloc(n * sizeof(double) + 1);
+    float *w = malloc(n * sizeof(float) + 1);
+    if (dt == MIXRT_DTYPE_F32) memcpy(h->raw, f, n * 4), memcpy(w, f, n * 4);
+    else if (dt == MIXRT_DTYPE_BF16) mixrt_f32_to_bf16_ref(f, h->raw, n), mixrt_bf16_to_f32_ref(h->raw, w, n);
+    else mixrt_f32_to_f16_ref(f, h->raw, n), mixrt_f16_to_f32_ref(h->raw, w, n);
+    for (size_t i = 0; i < n; i++) h->v[i] = w[i];
+    free(w);
+}
+
+static void hbuf_random(struct hbuf *h, mixrt_dtype dt, size_t n, double lo, double hi) {
+    float *f = malloc(n * sizeof(float) + 1);
+    for (size_t i = 0; i < n; i++) f[i] = (float)tu_uniform(lo, hi);
+    hbuf_from_f32(h, dt, f, n);
+    free(f);
+}
+
+static void hbuf_free(struct hbuf *h) {
+    free(h->raw);
+    free(h->v);
+    memset(h, 0, sizeof *h);
+}
+
+/* Device buffer from the arena (256-byte aligned offsets, like an engine's memory plan). */
+static void *dalloc(size_t bytes) {
+    void *p;
+    DEV_OK(mixrt_cuda_arena_at(g_dev, g_arena_off, bytes, &p));
+    g_arena_off += (bytes + 255) & ~(size_t)255;
+    return p;
+}
+
+static void *dupload(const struct hbuf *h) {
+    size_t b = h->n * mixrt_dtype_size(h->dt);
+    void *p = dalloc(b);
+    DEV_OK(mixrt_cuda_copy_h2d(g_dev, p, h->raw, b));
+    return p;
+}
+
+/* Output buffer poisoned with 0xFF bytes (NaN in every float type): an element a kernel
+ * does not write fails the check. */
+static void *dpoisoned(mixrt_dtype dt, size_t n) {
+    void *p = dalloc(n * mixrt_dtype_size(dt));
+    DEV_OK(mixrt_cuda_memset(g_dev, p, 0xFF, n * mixrt_dtype_size(dt)));
+    return p;
+}
+
+/* Reads back n values of dt and widens to f64. */
+static double *dread(const void *d, mixrt_dtype dt, size_t n) {
+    size_t es = mixrt_dtype_size(dt);
+    void *raw = malloc(n * es + 1);
+    double *v = malloc(n * sizeof(double) + 1);
+    DEV_OK(mixrt_cuda_copy_d2h(g_dev, raw, d, n * es));
+    DEV_OK(mixrt_cuda_device_sync(g_dev));
+    for (size_t i = 0; i < n; i++) v[i] = mixrt_load_f64(raw, dt, i);
+    free(raw);
+    return v;
+}
+
+/* ||out - ref|| / ||ref||; NaN anywhere in out gives +inf. */
+static double rel_err(const double *out, const double *ref, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(out[i]) && !isnan(ref[i])) return INFINITY;
+        double d = out[i] - ref[i];
+        num += d * d;
+        den += ref[i] * ref[i];
+    }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+static void report(const char *kernel, const char *cs, mixrt_dtype dt, double err, double tol) {
+    printf("  %-26s %-28s %-5s err %.3e (tol %.0e)%s\n", kernel, cs, mixrt_dtype_name(dt), err, tol,
+           err <= tol ? "" : "  FAIL");
+    TU_CHECK(err <= tol, "%s %s %s: normalized error %.3e > %.0e (repro: tests/test_cuda_kernels on a GPU)", kernel,
+             cs, mixrt_dtype_name(dt), err, tol);
+}
+
+/* ---- element-wise ---- */
+static double binary_ref(enum mixrt_cuda_binary_op op, double a, double b) {
+    switch (op) {
+    case MIXRT_CUDA_BINARY_ADD: return a + b;
+    case MIXRT_CUDA_BINARY_SUB: return a - b;
+    case MIXRT_CUDA_BINARY_MUL: return a * b;
+    default: return a / b;
+    }
+}
+
+static void test_binary(void) {
+    static const size_t sizes[][2] = {{3711, 1237}, {3711, 3711}, {(1u << 20) + 7, (1u << 20) + 7}, {4096, 4096}, {1000, 1}};
+    for (int op = 0; op < MIXRT_CUDA_BINARY_COUNT; op++)
+        for (int t = 0; t < 3; t++)
+            for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+                mixrt_dtype dt = k_float_types[t];
+                size_t n = sizes[s][0], bn = sizes[s][1];
+                struct hbuf a, b;
+                g_arena_off = 0;
+                hbuf_random(&a, dt, n, -3, 3);
+                hbuf_random(&b, dt, bn, 0.5, 2); /* away from 0 for div */
+                for (size_t i = 0; i < bn; i += 2) { /* both signs */
+                    float f = (float)-b.v[i];
+                    struct hbuf tmp;
+                    hbuf_from_f32(&tmp, dt, &f, 1);
+                    memcpy((char *)b.raw + i * mixrt_dtype_size(dt), tmp.raw, mixrt_dtype_size(dt));
+                    b.v[i] = tmp.v[0];
+                    hbuf_free(&tmp);
+                }
+                void *da = dupload(&a), *db = dupload(&b), *dy = dpoisoned(dt, n);
+                DEV_OK(mixrt_cuda_binary(g_dev, (enum mixrt_cuda_binary_op)op, dt, da, db, bn, dy, n));
+                double *out = dread(dy, dt, n), *ref = malloc(n * sizeof(double));
+                for (size_t i = 0; i < n; i++) ref[i] = binary_ref(op, a.v[i], b.v[bn == n ? i : i % bn]);
+                char cs[64];
+                snprintf(cs, sizeof cs, "n=%zu b_n=%zu", n, bn);
+                report(mixrt_cuda_binary_name(op), cs, dt, rel_err(out, ref, n), tol_of(dt));
+                free(out), free(ref), hbuf_free(&a), hbuf_free(&b);
+            }
+}
+
+static double unary_ref(enum mixrt_cuda_unary_op op, double x) {
+    switch (op) {
+    case MIXRT_CUDA_UNARY_RELU: return x < 0 ? 0 : x;
+    case MIXRT_CUDA_UNARY_GELU_ERF: return 0.5 * x * (1 + erf(x / sqrt(2.0)));
+    case MIXRT_CUDA_UNARY_GELU_TANH: return 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+    case MIXRT_CUDA_UNARY_SIGMOID: return 1 / (1 + exp(-x));
+    case MIXRT_CUDA_UNARY_SILU: return x / (1 + exp(-x));
+    default: return tanh(x);
+    }
+}
+
+static void test_unary(void) {
+    for (int op = 0; op < MIXRT_CUDA_UNARY_COUNT; op++)
+        for (int t = 0; t < 3; t++) {
+            mixrt_dtype dt = k_float_types[t];
+            size_t n = 100003;
+            struct hbuf x;
+            g_arena_off = 0;
+            hbuf_random(&x, dt, n, -6, 6);
+            void *dx = dupload(&x), *dy = dpoisoned(dt, n);
+            DEV_OK(mixrt_cuda_unary(g_dev, (enum mixrt_cuda_unary_op)op, dt, dx, dy, n));
+            double *out = dread(dy, dt, n), *ref = malloc(n * sizeof(double));
+            for (size_t i = 0; i < n; i++) ref[i] = unary_ref(op, x.v[i]);
+            report(mixrt_cuda_unary_name(op), "n=100003", dt, rel_err(out, ref, n), tol_of(dt));
+            /* In place too (y aliases x). */
+            DEV_OK(mixrt_cuda_unary(g_dev, (enum mixrt_cuda_unary_op)op, dt, dx, dx, n));
+            double *out2 = dread(dx, dt, n);
+            report(mixrt_cuda_unary_name(op), "n=100003 in place", dt, rel_err(out2, ref, n), tol_of(dt));
+            free(out), free(out2), free(ref), hbuf_free(&x);
+        }
+}
+
+/* ---- casts: bit-exact against the CPU reference converters ---- */
+static float bits_f32(uint32_t u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static void cast_host(mixrt_dtype s, const void *src, mixrt_dtype d, void *dst, size_t n) {
+    float *w = malloc(n * 4 + 4);
+    if (s == MIXRT_DTYPE_F32) memcpy(w, src, n * 4);
+    else if (s == MIXRT_DTYPE_BF16) mixrt_bf16_to_f32_ref(src, w, n);
+    else mixrt_f16_to_f32_ref(src, w, n);
+    if (d == MIXRT_DTYPE_F32) memcpy(dst, w, n * 4);
+    else if (d == MIXRT_DTYPE_BF16) mixrt_f32_to_bf16_ref(w, dst, n);
+    else mixrt_f32_to_f16_ref(w, dst, n);
+    free(w);
+}
+
+static void test_cast(void) {
+    size_t n = 70001;
+    float *f = malloc(n * 4);
+    static const uint32_t special[] = {0x00000000u, 0x80000000u, 0x7f800000u, 0xff800000u, 0x7fc00000u, 0xffc00001u,
+                                       0x7f800001u, 0x00000001u, 0x807fffffu, 0x477fe000u /* 65504 */,
+                                       0x477ff000u /* 65520: f16 inf */, 0x33000000u /* 2^-25 */, 0x3f808000u,
+                                       0x3f818000u, 0x387fc000u};
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        if (i < sizeof special / 4) u = special[i];
+        else if (i % 7 == 0) u = (uint32_t)tu_rand(); /* any bits: NaNs, subnormals */
+        else u = ((uint32_t)tu_rand() & 0x807fffffu) | ((uint32_t)(96 + tu_rand() % 64) << 23); /* f16-ish range */
+        f[i] = bits_f32(u);
+    }
+    for (int s = 0; s < 3; s++)
+        for (int d = 0; d < 3; d++) {
+            mixrt_dtype sd = k_float_types[s], dd = k_float_types[d];
+            size_t ss = mixrt_dtype_size(sd), ds = mixrt_dtype_size(dd);
+            void *src = malloc(n * ss), *want = malloc(n * ds), *got = malloc(n * ds);
+            cast_host(MIXRT_DTYPE_F32, f, sd, src, n);
+            cast_host(sd, src, dd, want, n);
+            g_arena_off = 0;
+            void *dsrc = dalloc(n * ss), *ddst = dpoisoned(dd, n);
+            DEV_OK(mixrt_cuda_copy_h2d(g_dev, dsrc, src, n * ss));
+            DEV_OK(mixrt_cuda_cast(g_dev, sd, dsrc, dd, ddst, n));
+            DEV_OK(mixrt_cuda_copy_d2h(g_dev, got, ddst, n * ds));
+            DEV_OK(mixrt_cuda_device_sync(g_dev));
+            size_t bad = 0, first = n;
+            for (size_t i = 0; i < n; i++) {
+                double w = mixrt_load_f64(want, dd, i), g = mixrt_load_f64(got, dd, i);
+                bool same = memcmp((char *)want + i * ds, (char *)got + i * ds, ds) == 0;
+                /* NaN payloads may differ (f16 conversion); NaN-ness and sign must not. */
+                if (isnan(w)) same = isnan(g) && signbit(w) == signbit(g);
+                if (!same && bad++ == 0) first = i;
+            }
+            printf("  %-26s %-28s %-5s %zu of %zu differ from the CPU converter%s\n", "cast",
+                   mixrt_dtype_name(sd), mixrt_dtype_name(dd), bad, n, bad ? "  FAIL" : "");
+            uint32_t fb = 0;
+            if (first < n) memcpy(&fb, &f[first], 4);
+            TU_CHECK(bad == 0, "cast %s->%s: %zu elements differ, first #%zu (f32 bits 0x%08x)", mixrt_dtype_name(sd),
+                     mixrt_dtype_name(dd), bad, first, fb);
+            free(src), free(want), free(got);
+        }
+    free(f);
+}
+
+/* ---- LayerNorm, Softmax ---- */
+static void test_layer_norm(void) {
+    static const size_t shapes[][2] = {{7, 768}, {3, 1000}, {5, 33}, {2, 4099}, {64, 1}};
+    for (int t = 0; t < 3; t++)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            for (int with_bias = 0; with_bias < 2; with_bias++) {
+                mixrt_dtype dt = k_float_types[t];
+                size_t rows = shapes[s][0], cols = shapes[s][1], n = rows * cols;
+                struct hbuf x, g, b;
+                g_arena_off = 0;
+                hbuf_random(&x, dt, n, -2, 4); /* nonzero mean */
+                hbuf_random(&g, dt, cols, 0.5, 1.5);
+                hbuf_random(&b, dt, cols, -1, 1);
+                void *dx = dupload(&x), *dg = dupload(&g), *db = with_bias ? dupload(&b) : NULL;
+                void *dy = dpoisoned(dt, n);
+                const float eps = 1e-5f;
+                DEV_OK(mixrt_cuda_layer_norm(g_dev, dt, dx, dg, db, dy, rows, cols, eps));
+                double *out = dread(dy, dt, n), *ref = malloc(n * sizeof(double));
+                for (size_t r = 0; r < rows; r++) {
+                    const double *xr = x.v + r * cols;
+                    double m = 0, v = 0;
+                    for (size_t c = 0; c < cols; c++) m += xr[c];
+                    m /= (double)cols;
+                    for (size_t c = 0; c < cols; c++) v += (xr[c] - m) * (xr[c] - m);
+                    double rs = 1 / sqrt(v / (double)cols + (double)eps);
+                    for (size_t c = 0; c < cols; c++)
+                        ref[r * cols + c] = (xr[c] - m) * rs * g.v[c] + (with_bias ? b.v[c] : 0);
+                }
+                char cs[64];
+                snprintf(cs, sizeof cs, "%zux%zu%s", rows, cols, with_bias ? " bias" : "");
+                /* cols == 1: every output is the bias (or 0): compare absolutely. */
+                double err = rel_err(out, ref, n);
+                report("layer_norm", cs, dt, err, tol_of(dt));
+                free(out), free(ref), hbuf_free(&x), hbuf_free(&g), hbuf_free(&b);
+            }
+}
+
+static void test_softmax(void) {
+    static const size_t shapes[][2] = {{7, 128}, {3, 1000}, {4, 33}, {2, 5000}, {9, 1}};
+    for (int t = 0; t < 3; t++)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            mixrt_dtype dt = k_float_types[t];
+            size_t rows = shapes[s][0], cols = shapes[s][1], n = rows * cols;
+            struct hbuf x;
+            g_arena_off = 0;
+            hbuf_random(&x, dt, n, -8, 8);
+            void *dx = dupload(&x), *dy = dpoisoned(dt, n);
+            DEV_OK(mixrt_cuda_softmax(g_dev, dt, dx, dy, rows, cols));
+            double *out = dread(dy, dt, n), *ref = malloc(n * sizeof(double));
+            for (size_t r = 0; r < rows; r++) {
+                const double *xr = x.v + r * cols;
+                double m = -INFINITY, sum = 0;
+                for (size_t c = 0; c < cols; c++) m = fmax(m, xr[c]);
+                for (size_t c = 0; c < cols; c++) sum += exp(xr[c] - m);
+                for (size_t c = 0; c < cols; c++) ref[r * cols + c] = exp(xr[c] - m) / sum;
+            }
+            char cs[64];
+            snprintf(cs, sizeof cs, "%zux%zu", rows, cols);
+            report("softmax", cs, dt, rel_err(out, ref, n), tol_of(dt));
+            free(out), free(ref), hbuf_free(&x);
+        }
+}
+
+/* ---- Gather: exact ---- */
+static void test_gather(void) {
+    const size_t rows = 1000, cols = 77, n_idx = 301;
+    for (int t = 0; t < 3; t++)
+        for (int i64 = 0; i64 < 2; i64++) {
+            mixrt_dtype dt = k_float_types[t], it = i64 ? MIXRT_DTYPE_I64 : MIXRT_DTYPE_I32;
+            struct hbuf tab;
+            g_arena_off = 0;
+            hbuf_random(&tab, dt, rows * cols, -5, 5);
+            int64_t idx[301];
+            int32_t idx32[301];
+            for (size_t i = 0; i < n_idx; i++) {
+                idx[i] = (int64_t)(tu_rand() % (2 * rows)) - (int64_t)rows; /* [-rows, rows) */
+                idx32[i] = (int32_t)idx[i];
+            }
+            void *dt_ = dupload(&tab), *di = dalloc(sizeof idx), *dy = dpoisoned(dt, n_idx * cols);
+            DEV_OK(mixrt_cuda_copy_h2d(g_dev, di, i64 ? (void *)idx : (void *)idx32, i64 ? sizeof idx : sizeof idx32));
+            DEV_OK(mixrt_cuda_gather_rows(g_dev, dt, dt_, rows, cols, it, di, n_idx, dy));
+            double *out = dread(dy, dt, n_idx * cols);
+            size_t bad = 0;
+            for (size_t i = 0; i < n_idx; i++) {
+                int64_t j = idx[i] < 0 ? idx[i] + (int64_t)rows : idx[i];
+                for (size_t c = 0; c < cols; c++) bad += out[i * cols + c] != tab.v[(size_t)j * cols + c];
+            }
+            printf("  %-26s %-28s %-5s %zu wrong%s\n", "gather_rows", i64 ? "1000x77, 301 i64" : "1000x77, 301 i32",
+                   mixrt_dtype_name(dt), bad, bad ? "  FAIL" : "");
+            TU_CHECK(bad == 0, "gather_rows %s idx %s: %zu wrong elements", mixrt_dtype_name(dt), mixrt_dtype_name(it),
+                     bad);
+            /* An index out of range is reported by the next sync, and only once. */
+            if (t == 0) {
+                idx[17] = (int64_t)rows + 5;
+                idx32[17] = (int32_t)idx[17];
+                DEV_OK(mixrt_cuda_copy_h2d(g_dev, di, i64 ? (void *)idx : (void *)idx32,
+                                           i64 ? sizeof idx : sizeof idx32));
+                DEV_OK(mixrt_cuda_gather_rows(g_dev, dt, dt_, rows, cols, it, di, n_idx, dy));
+                mixrt_status st = mixrt_cuda_device_sync(g_dev);
+                const char *msg = mixrt_context_last_error(g_ctx);
+                printf("  gather_rows out of range -> %s: %s\n", mixrt_status_string(st), msg);
+                TU_CHECK(st == MIXRT_STATUS_INVALID_ARGUMENT && strstr(msg, "1005"),
+                         "gather index out of range: status %d, message '%s'", (int)st, msg);
+                TU_CHECK(mixrt_cuda_device_sync(g_dev) == MIXRT_STATUS_OK, "the gather flag was not cleared");
+            }
+            free(out), hbuf_free(&tab);
+        }
+}
+
+/* ---- GEMM ---- */
+struct gemm_case {
+    mixrt_dtype ab, y;
+    int64_t m, n, k, batch;
+    bool ta, tb, repeat_b; /* repeat_b: stride_b 0 (one weight for all batches) */
+    enum mixrt_cuda_epilogue epi;
+    bool tf32, tune;
+    float alpha;
+    double tol;
+};
+
+static void test_gemm_case(const struct gemm_case *c) {
+    int64_t m = c->m, n = c->n, k = c->k, nb = c->batch;
+    size_t sa = (size_t)(m * k), sb = c->repeat_b ? 0 : (size_t)(k * n), sy = (size_t)(m * n);
+    size_t na = sa * nb, nbb = c->repeat_b ? (size_t)(k * n) : sb * nb, ny = sy * nb;
+    struct hbuf a, b, bias;
+    g_arena_off = 0;
+    hbuf_random(&a, c->ab, na, -1, 1);
+    hbuf_random(&b, c->ab, nbb, -1, 1);
+    hbuf_random(&bias, c->y, (size_t)n, -1, 1);
+    bool has_bias = c->epi == MIXRT_CUDA_EPILOGUE_BIAS || c->epi == MIXRT_CUDA_EPILOGUE_BIAS_RELU ||
+                    c->epi == MIXRT_CUDA_EPILOGUE_BIAS_GELU_TANH;
+    void *da = dupload(&a), *db = dupload(&b), *dbias = dupload(&bias), *dy = dpoisoned(c->y, ny);
+    struct mixrt_cuda_gemm_desc d = {.ab_dtype = c->ab, .y_dtype = c->y, .m = m, .n = n, .k = k, .trans_a = c->ta,
+                                     .trans_b = c->tb, .batch = nb, .stride_a = (int64_t)sa, .stride_b = (int64_t)sb,
+                                     .stride_y = (int64_t)sy, .alpha = c->alpha, .epilogue = c->epi,
+                                     .allow_tf32 = c->tf32, .name = "test"};
+    mixrt_cuda_gemm_t g = NULL;
+    DEV_OK(mixrt_cuda_gemm_create(g_dev, &d, &g));
+    if (c->tune) DEV_OK(mixrt_cuda_gemm_tune(g, da, db, has_bias ? dbias : NULL, dy, 2));
+    DEV_OK(mixrt_cuda_memset(g_dev, dy, 0xFF, ny * mixrt_dtype_size(c->y)));
+    DEV_OK(mixrt_cuda_gemm_run(g, da, db, has_bias ? dbias : NULL, dy));
+    double *out = dread(dy, c->y, ny), *ref = malloc(ny * sizeof(double));
+    double alpha = c->alpha == 0.0f ? 1.0 : c->alpha;
+    for (int64_t bi = 0; bi < nb; bi++)
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) {
+                double s = 0;
+                for (int64_t p = 0; p < k; p++) {
+                    double av = a.v[bi * sa + (c->ta ? p * m + i : i * k + p)];
+                    double bv = b.v[bi * sb + (c->tb ? j * k + p : p * n + j)];
+                    s += av * bv;
+                }
+                s *= alpha;
+                if (has_bias) s += bias.v[j];
+                if (c->epi == MIXRT_CUDA_EPILOGUE_RELU || c->epi == MIXRT_CUDA_EPILOGUE_BIAS_RELU) s = s < 0 ? 0 : s;
+                if (c->epi == MIXRT_CUDA_EPILOGUE_GELU_TANH || c->epi == MIXRT_CUDA_EPILOGUE_BIAS_GELU_TANH)
+                    s = unary_ref(MIXRT_CUDA_UNARY_GELU_TANH, s);
+                ref[(size_t)(bi * (int64_t)sy + i * n + j)] = s;
+            }
+    int nc, ch;
+    float ms;
+    mixrt_cuda_gemm_get_choice(g, &nc, &ch, &ms);
+    static const char *const epi_names[] = {"none", "bias", "relu", "bias+relu", "gelu", "bias+gelu"};
+    char cs[96];
+    snprintf(cs, sizeof cs, "%lldx%lldx%lld b%lld%s%s%s %s->%s", (long long)m, (long long)n, (long long)k,
+             (long long)nb, c->ta ? " tA" : "", c->tb ? " tB" : "", c->tf32 ? " tf32" : "", epi_names[c->epi],
+             mixrt_dtype_name(c->y));
+    char kn[64];
+    snprintf(kn, sizeof kn, "gemm (%d cand, #%d)", nc, ch);
+    report(kn, cs, c->ab, rel_err(out, ref, ny), c->tol);
+    mixrt_cuda_gemm_destroy(g);
+    free(out), free(ref), hbuf_free(&a), hbuf_free(&b), hbuf_free(&bias);
+}
+
+static void test_gemm(void) {
+    const mixrt_dtype F32 = MIXRT_DTYPE_F32, BF = MIXRT_DTYPE_BF16, H = MIXRT_DTYPE_F16;
+    const struct gemm_case cases[] = {
+        {BF, BF, 37, 45, 61, 1, false, false, false, MIXRT_CUDA_EPILOGUE_NONE, false, true, 0, 8e-3},
+        {BF, BF, 128, 768, 768, 1, false, true, false, MIXRT_CUDA_EPILOGUE_BIAS_GELU_TANH, false, true, 0, 8e-3},
+        {BF, BF, 33, 65, 127, 1, false, true, false, MIXRT_CUDA_EPILOGUE_BIAS_RELU, false, false, 0, 8e-3},
+        {BF, F32, 31, 40, 50, 1, true, false, false, MIXRT_CUDA_EPILOGUE_BIAS, false, true, 0, 1e-5},
+        {BF, BF, 17, 24, 40, 3, false, false, false, MIXRT_CUDA_EPILOGUE_NONE, false, true, 0, 8e-3},
+        {BF, BF, 64, 96, 80, 4, false, true, true, MIXRT_CUDA_EPILOGUE_BIAS, false, true, 0, 8e-3},
+        {BF, BF, 19, 23, 29, 5, true, true, false, MIXRT_CUDA_EPILOGUE_RELU, false, false, 0.5f, 8e-3},
+        {H, H, 50, 70, 90, 1, false, false, false, MIXRT_CUDA_EPILOGUE_BIAS, false, true, 0, 1e-3},
+        {H, F32, 64, 64, 64, 2, false, true, false, MIXRT_CUDA_EPILOGUE_GELU_TANH, false, true, 0, 1e-5},
+        {F32, F32, 61, 29, 45, 1, false, false, false, MIXRT_CUDA_EPILOGUE_NONE, false, true, 0, 1e-5},
+        {F32, F32, 96, 80, 200, 3, true, false, false, MIXRT_CUDA_EPILOGUE_BIAS_RELU, false, true, 0, 1e-5},
+        {F32, F32, 256, 256, 256, 1, false, true, false, MIXRT_CUDA_EPILOGUE_BIAS, true, true, 0, 2e-3},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) test_gemm_case(&cases[i]);
+}
+
+/* ---- error paths: a status and a message naming what failed ---- */
+static void test_errors(void) {
+    void *p = NULL;
+    mixrt_status st = mixrt_cuda_arena_at(g_dev, mixrt_cuda_arena_size(g_dev) - 16, 32, &p);
+    TU_CHECK(st == MIXRT_STATUS_INVALID_ARGUMENT && strstr(mixrt_context_last_error(g_ctx), "does not fit"),
+             "arena range past the end: %d '%s'", (int)st, mixrt_context_last_error(g_ctx));
+    st = mixrt_cuda_alloc(g_dev, (size_t)1 << 60, "huge", &p);
+    printf("  cudaMalloc(2^60) -> %s: %s\n", mixrt_status_string(st), mixrt_context_last_error(g_ctx));
+    TU_CHECK(st == MIXRT_STATUS_OUT_OF_MEMORY && strstr(mixrt_context_last_error(g_ctx), "cudaMalloc(huge"),
+             "huge cudaMalloc: %d '%s'", (int)st, mixrt_context_last_error(g_ctx));
+    g_arena_off = 0;
+    void *a = dalloc(4096);
+    st = mixrt_cuda_binary(g_dev, MIXRT_CUDA_BINARY_ADD, MIXRT_DTYPE_F32, a, a, 7, a, 100);
+    TU_CHECK(st == MIXRT_STATUS_INVALID_ARGUMENT, "binary with b_n 7 of 100: %d", (int)st);
+    st = mixrt_cuda_unary(g_dev, MIXRT_CUDA_UNARY_RELU, MIXRT_DTYPE_I32, a, a, 10);
+    TU_CHECK(st == MIXRT_STATUS_UNSUPPORTED_DTYPE && strstr(mixrt_context_last_error(g_ctx), "i32"),
+             "relu on i32: %d '%s'", (int)st, mixrt_context_last_error(g_ctx));
+    struct mixrt_cuda_gemm_desc d = {.ab_dtype = MIXRT_DTYPE_BF16, .y_dtype = MIXRT_DTYPE_F16, .m = 4, .n = 4, .k = 4,
+                                     .batch = 1, .name = "bad"};
+    mixrt_cuda_gemm_t g = NULL;
+    st = mixrt_cuda_gemm_create(g_dev, &d, &g);
+    TU_CHECK(st == MIXRT_STATUS_UNSUPPORTED_DTYPE && g == NULL, "gemm bf16 -> f16: %d", (int)st);
+    d.y_dtype = MIXRT_DTYPE_BF16;
+    DEV_OK(mixrt_cuda_gemm_create(g_dev, &d, &g));
+    st = mixrt_cuda_gemm_run(g, (char *)a + 2, a, NULL, a);
+    TU_CHECK(st == MIXRT_STATUS_INVALID_ARGUMENT, "gemm with a misaligned A: %d", (int)st);
+    mixrt_cuda_gemm_destroy(g);
+    DEV_OK(mixrt_cuda_device_sync(g_dev));
+}
+
+/* ---- benchmark (--bench): rates on the device; informative, never asserted ---- */
+static int cmp_float(const void *x, const void *y) {
+    float a = *(const float *)x, b = *(const float *)y;
+    return a < b ? -1 : a > b;
+}
+
+/* Median over 5 batches of the per-run time (ms) of gemm g on `sets` rotating buffer sets. */
+static float bench_gemm_ms(mixrt_cuda_gemm_t g, void **a, void **b, void *bias, void **y, int sets, int reps) {
+    float t[5];
+    for (int r = 0; r < 5; r++) {
+        DEV_OK(mixrt_cuda_timer_begin(g_dev));
+        for (int i = 0; i < reps; i++) DEV_OK(mixrt_cuda_gemm_run(g, a[i % sets], b[i % sets], bias, y[i % sets]));
+        DEV_OK(mixrt_cuda_timer_end(g_dev, &t[r]));
+        t[r] /= (float)reps;
+    }
+    qsort(t, 5, sizeof(float), cmp_float);
+    return t[2];
+}
+
+static void bench_gemm(mixrt_dtype ab, mixrt_dtype yd, int64_t m, int64_t n, int64_t k, bool tb, bool tf32,
+                       enum mixrt_cuda_epilogue epi, const char *label) {
+    enum { MAX_SETS = 16 };
+    size_t es = mixrt_dtype_size(ab), ey = mixrt_dtype_size(yd);
+    size_t ba = (size_t)(m * k) * es, bb = (size_t)(k * n) * es, by = (size_t)(m * n) * ey;
+    /* Enough sets that one pass over them exceeds 2x the L2: weights come cold, as they do
+     * in a real network's layer sequence. */
+    size_t per = ba + bb + by;
+    int sets = (int)((2 * mixrt_cuda_device_get_info(g_dev)->l2_bytes) / per + 1);
+    if (sets > MAX_SETS) sets = MAX_SETS;
+    void *a[MAX_SETS], *b[MAX_SETS], *y[MAX_SETS], *bias;
+    float *host = malloc(per > bb ? per : bb);
+    for (int s = 0; s < sets; s++) {
+        DEV_OK(mixrt_cuda_alloc(g_dev, ba, "A", &a[s]));
+        DEV_OK(mixrt_cuda_alloc(g_dev, bb, "B", &b[s]));
+        DEV_OK(mixrt_cuda_alloc(g_dev, by, "Y", &y[s]));
+    }
+    DEV_OK(mixrt_cuda_alloc(g_dev, (size_t)n * ey, "bias", &bias));
+    /* Random data, never zeros (zeros run faster): fill one set, copy to the others. */
+    struct hbuf ha, hb, hbias;
+    hbuf_random(&ha, ab, (size_t)(m * k), -1, 1);
+    hbuf_random(&hb, ab, (size_t)(k * n), -1, 1);
+    hbuf_random(&hbias, yd, (size_t)n, -1, 1);
+    for (int s = 0; s < sets; s++) {
+        DEV_OK(mixrt_cuda_copy_h2d(g_dev, a[s], ha.raw, ba));
+        DEV_OK(mixrt_cuda_copy_h2d(g_dev, b[s], hb.raw, bb));
+    }
+    DEV_OK(mixrt_cuda_copy_h2d(g_dev, bias, hbias.raw, (size_t)n * ey));
+    DEV_OK(mixrt_cuda_device_sync(g_dev));
+    struct mixrt_cuda_gemm_desc d = {.ab_dtype = ab, .y_dtype = yd, .m = m, .n = n, .k = k, .trans_b = tb,
+                                     .batch = 1, .epilogue = epi, .allow_tf32 = tf32, .name = label};
+    mixrt_cuda_gemm_t g = NULL;
+    DEV_OK(mixrt_cuda_gemm_create(g_dev, &d, &g));
+    double flop = 2.0 * (double)m * (double)n * (double)k;
+    /* About 20 ms per batch. */
+    int reps = (int)(20e-3 / (flop / 500e12 + 4e-6));
+    if (reps < 3) reps = 3;
+    if (reps > 2000) reps = 2000;
+    for (int i = 0; i < 3; i++) DEV_OK(mixrt_cuda_gemm_run(g, a[0], b[0], bias, y[0])); /* warm-up */
+    DEV_OK(mixrt_cuda_gemm_tune(g, a[0], b[0], bias, y[0], reps / 4 + 1));
+    int nc, ch;
+    float tms;
+    mixrt_cuda_gemm_get_choice(g, &nc, &ch, &tms);
+    /* Heuristic #0 and the tuned choice alternate (A B A B), so clock drift under the
+     * sustained load biases neither; the better of each pair of medians is reported. */
+    float ms0 = 1e30f, ms1 = 1e30f;
+    for (int r = 0; r < 2; r++) {
+        DEV_OK(mixrt_cuda_gemm_set_choice(g, 0));
+        float t0 = bench_gemm_ms(g, a, b, bias, y, sets, reps);
+        DEV_OK(mixrt_cuda_gemm_set_choice(g, ch));
+        float t1 = bench_gemm_ms(g, a, b, bias, y, sets, reps);
+        ms0 = t0 < ms0 ? t0 : ms0;
+        ms1 = t1 < ms1 ? t1 : ms1;
+    }
+    printf("BENCH gemm %-34s %5lldx%5lldx%5lld sets %2d  heuristic#0 %9.4f ms %7.1f TFLOP/s | tuned #%d/%d %9.4f ms "
+           "%7.1f TFLOP/s (tune saw %.4f ms)\n",
+           label, (long long)m, (long long)n, (long long)k, sets, (double)ms0, flop / (ms0 * 1e-3) / 1e12, ch, nc,
+           (double)ms1, flop / (ms1 * 1e-3) / 1e12, (double)tms);
+    mixrt_cuda_gemm_destroy(g);
+    for (int s = 0; s < sets; s++) {
+        mixrt_cuda_free(g_dev, a[s], ba);
+        mixrt_cuda_free(g_dev, b[s], bb);
+        mixrt_cuda_free(g_dev, y[s], by);
+    }
+    mixrt_cuda_free(g_dev, bias, (size_t)n * ey);
+    hbuf_free(&ha), hbuf_free(&hb), hbuf_free(&hbias);
+    free(host);
+}
+
+/* Bandwidth of one memory-bound call: bytes read + written over the median time. */
+#define BENCH_BW(label, bytes, call)                                                                         \
+    do {                                                                                                     \
+        float t_[5];                                                                                         \
+        DEV_OK(call);                                                                                        \
+        for (int r_ = 0; r_ < 5; r_++) {                                                                     \
+            DEV_OK(mixrt_cuda_timer_begin(g_dev));                                                           \
+            for (int i_ = 0; i_ < 10; i_++) DEV_OK(call);                                                    \
+            DEV_OK(mixrt_cuda_timer_end(g_dev, &t_[r_]));                                                    \
+            t_[r_] /= 10.0f;                                                                                 \
+        }                                                                                                    \
+        qsort(t_, 5, sizeof(float), cmp_float);                                                              \
+        printf("BENCH bw   %-40s %9.4f ms %8.1f GB/s\n", label, (double)t_[2],                              \
+               (double)(bytes) / (t_[2] * 1e-3) / 1e9);                                                     \
+    } while (0)
+
+static void bench_memory(void) {
+    size_t n = (size_t)256 << 20; /* 256 Mi elements */
+    void *x, *y, *z;
+    DEV_OK(mixrt_cuda_alloc(g_dev, n * 4, "x", &x));
+    DEV_OK(mixrt_cuda_alloc(g_dev, n * 4, "y", &y));
+    DEV_OK(mixrt_cuda_alloc(g_dev, n * 4, "z", &z));
+    /* Random-ish data: cast from a filled f32 buffer (bit patterns from a memset would be
+     * one value). */
+    float *h = malloc(n * 4);
+    for (size_t i = 0; i < n; i++) h[i] = (float)((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
+    DEV_OK(mixrt_cuda_copy_h2d(g_dev, x, h, n * 4));
+    DEV_OK(mixrt_cuda_copy_h2d(g_dev, y, h, n * 4));
+    DEV_OK(mixrt_cuda_device_sync(g_dev));
+    free(h);
+    BENCH_BW("copy d2d 1 GiB", 2.0 * n * 4, mixrt_cuda_copy_d2d(g_dev, z, x, n * 4));
+    BENCH_BW("add f32 same shape 256M", 3.0 * n * 4,
+             mixrt_cuda_binary(g_dev, MIXRT_CUDA_BINARY_ADD, MIXRT_DTYPE_F32, x, y, n, z, n));
+    BENCH_BW("cast f32->bf16 256M", 6.0 * n, mixrt_cuda_cast(g_dev, MIXRT_DTYPE_F32, x, MIXRT_DTYPE_BF16, z, n));
+    /* x and y become bf16 (their first halves), through z: casts may not overlap. */
+    DEV_OK(mixrt_cuda_cast(g_dev, MIXRT_DTYPE_F32, x, MIXRT_DTYPE_BF16, z, n));
+    DEV_OK(mixrt_cuda_copy_d2d(g_dev, x, z, n * 2));
+    DEV_OK(mixrt_cuda_cast(g_dev, MIXRT_DTYPE_F32, y, MIXRT_DTYPE_BF16, z, n));
+    DEV_OK(mixrt_cuda_copy_d2d(g_dev, y, z, n * 2));
+    BENCH_BW("add bf16 same shape 256M", 6.0 * n,
+             mixrt_cuda_binary(g_dev, MIXRT_CUDA_BINARY_ADD, MIXRT_DTYPE_BF16, x, y, n, z, n));
+    BENCH_BW("add bf16 bias 768 256M", 4.0 * n,
+             mixrt_cuda_binary(g_dev, MIXRT_CUDA_BINARY_ADD, MIXRT_DTYPE_BF16, x, y, 768, z, n - n % 768));
+    BENCH_BW("gelu_erf bf16 256M", 4.0 * n, mixrt_cuda_unary(g_dev, MIXRT_CUDA_UNARY_GELU_ERF, MIXRT_DTYPE_BF16, x, z, n));
+    size_t rows = n / 768;
+    BENCH_BW("layer_norm bf16 [349525,768]", 4.0 * rows * 768,
+             mixrt_cuda_layer_norm(g_dev, MIXRT_DTYPE_BF16, x, y, y, z, rows, 768, 1e-5f));
+    rows = n / 128;
+    BENCH_BW("softmax bf16 [2M,128]", 4.0 * rows * 128, mixrt_cuda_softmax(g_dev, MIXRT_DTYPE_BF16, x, z, rows, 128));
+    mixrt_cuda_free(g_dev, x, n * 4);
+    mixrt_cuda_free(g_dev, y, n * 4);
+    mixrt_cuda_free(g_dev, z, n * 4);
+}
+
+static void bench(void) {
+    const mixrt_dtype F32 = MIXRT_DTYPE_F32, BF = MIXRT_DTYPE_BF16, H = MIXRT_DTYPE_F16;
+    bench_memory();
+    bench_gemm(BF, BF, 8192, 8192, 8192, false, false, MIXRT_CUDA_EPILOGUE_NONE, "bf16 8192^3");
+    bench_gemm(BF, BF, 8192, 8192, 8192, true, false, MIXRT_CUDA_EPILOGUE_NONE, "bf16 8192^3 tB");
+    bench_gemm(H, H, 8192, 8192, 8192, false, false, MIXRT_CUDA_EPILOGUE_NONE, "f16 8192^3");
+    bench_gemm(F32, F32, 8192, 8192, 8192, false, true, MIXRT_CUDA_EPILOGUE_NONE, "f32 tf32 8192^3");
+    bench_gemm(F32, F32, 4096, 4096, 4096, false, false, MIXRT_CUDA_EPILOGUE_NONE, "f32 4096^3");
+    static const int64_t bert[][3] = {{128, 768, 768}, {128, 3072, 768}, {128, 768, 3072},
+                                      {4096, 768, 768}, {4096, 3072, 768}, {4096, 768, 3072}};
+    for (int i = 0; i < 6; i++) {
+        char lab[64];
+        snprintf(lab, sizeof lab, "bert bf16 tB");
+        bench_gemm(BF, BF, bert[i][0], bert[i][1], bert[i][2], true, false, MIXRT_CUDA_EPILOGUE_NONE, lab);
+        snprintf(lab, sizeof lab, "bert bf16 tB bias+gelu");
+        if (bert[i][1] == 3072)
+            bench_gemm(BF, BF, bert[i][0], bert[i][1], bert[i][2], true, false, MIXRT_CUDA_EPILOGUE_BIAS_GELU_TANH, lab);
+    }
+}
+
+int main(int argc, char **argv) {
+    bool do_bench = argc > 1 && strcmp(argv[1], "--bench") == 0;
+    if (mixrt_context_create(NULL, &g_ctx) != MIXRT_STATUS_OK) return 1;
+    mixrt_context_set_log_level(g_ctx, MIXRT_LOG_ERROR);
+    int count = 0;
+    if (mixrt_cuda_device_count(g_ctx, &count) != MIXRT_STATUS_OK) {
+        fprintf(stderr, "test_cuda_kernels: %s\n", mixrt_context_last_error(g_ctx));
+        mixrt_context_destroy(g_ctx);
+        return 1;
+    }
+    if (count == 0) {
+        mixrt_cuda_device_t d = NULL;
+        (void)mixrt_cuda_device_create(g_ctx, 0, &d);
+        printf("SKIP test_cuda_kernels: %s\n", mixrt_context_last_error(g_ctx));
+        mixrt_context_destroy(g_ctx);
+        return 77;
+    }
+    DEV_OK(mixrt_cuda_device_create(g_ctx, 0, &g_dev));
+    const struct mixrt_cuda_device_info *info = mixrt_cuda_device_get_info(g_dev);
+    printf("device %d: %s, cc %d.%d, %d SMs, %.1f GiB, L2 %.1f MiB, runtime %d, driver %d\n", info->ordinal,
+           info->name, info->cc_major, info->cc_minor, info->sm_count, info->global_mem_bytes / 1073741824.0,
+           info->l2_bytes / 1048576.0, info->runtime_version, info->driver_version);
+    tu_seed(0xC0DA);
+    if (do_bench) {
+        bench();
+    } else {
+        DEV_OK(mixrt_cuda_arena_reserve(g_dev, (size_t)64 << 20));
+        test_binary();
+        test_unary();
+        test_cast();
+        test_layer_norm();
+        test_softmax();
+        test_gather();
+        test_gemm();
+        test_errors();
+    }
+    mixrt_cuda_device_destroy(g_dev);
+    mixrt_context_destroy(g_ctx);
+    return do_bench ? 0 : tu_finish("test_cuda_kernels");
+}
