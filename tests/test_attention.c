@@ -1,0 +1,390 @@
+/* test_attention.c - the attention fusion pass and the com.mixrt Attention kernels. Graphs
+ * in the exported shape (head transposes, scale as Div/Mul on the scores or on Q and K,
+ * BERT [B,1,1,S] mask, GPT-2 causal Where + mask, no mask) are run on the reference
+ * executor before and after mixrt_passes_run: exactly one Attention node must remain and
+ * the outputs agree. Negative cases stay unfused. The fast kernel (AVX-512 and its scalar
+ * twin, 1 and 2 threads) is compared with the reference kernel by normalized error. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "backend/cpu/attention_impl.h"
+#include "backend/cpu/exec_ref.h"
+#include "passes/passes.h"
+#include "testutil.h"
+
+static mixrt_context_t ctx;
+
+static int add_value(struct mixrt_graph *g, const char *name, mixrt_dtype dt, int rank, const int64_t *dims) {
+    int vi = mixrt_graph_get_or_add_value(g, name);
+    struct mixrt_value *v = &g->values[vi];
+    v->dtype = dt;
+    v->rank = rank;
+    for (int i = 0; i < rank; i++) v->dims[i].value = dims[i], v->dims[i].param = NULL;
+    return vi;
+}
+
+static int add_input(struct mixrt_graph *g, const char *name, mixrt_dtype dt, int rank, const int64_t *dims) {
+    int vi = add_value(g, name, dt, rank, dims);
+    g->values[vi].flags |= MIXRT_VALUE_GRAPH_INPUT;
+    int *ins = mixrt_arena_calloc(g->arena, (size_t)g->n_inputs + 1, sizeof(int));
+    if (g->n_inputs) memcpy(ins, g->inputs, (size_t)g->n_inputs * sizeof(int));
+    ins[g->n_inputs++] = vi;
+    g->inputs = ins;
+    return vi;
+}
+
+static int add_const(struct mixrt_graph *g, const char *name, mixrt_dtype dt, int rank, const int64_t *dims,
+                     const double *vals) {
+    int vi = add_value(g, name, dt, rank, dims);
+    struct mixrt_tensor *t = mixrt_arena_calloc(g->arena, 1, sizeof(*t));
+    TU_CHECK(mixrt_tensor_init(ctx, t, dt, rank, dims) == MIXRT_STATUS_OK, "const %s", name);
+    for (size_t i = 0; i < mixrt_tensor_numel(t); i++) mixrt_store_f64(t->data, dt, i, vals[i]);
+    g->values[vi].init = t;
+    g->values[vi].flags |= MIXRT_VALUE_INITIALIZER;
+    return vi;
+}
+
+static void set_output(struct mixrt_graph *g, int vi) {
+    int *outs = mixrt_arena_calloc(g->arena, (size_t)g->n_outputs + 1, sizeof(int));
+    if (g->n_outputs) memcpy(outs, g->outputs, (size_t)g->n_outputs * sizeof(int));
+    outs[g->n_outputs++] = vi;
+    g->outputs = outs;
+    g->values[vi].flags |= MIXRT_VALUE_GRAPH_OUTPUT;
+}
+
+static int add_node(struct mixrt_graph *g, const char *op, int n_in, const int *ins, const char *out) {
+    int ni = mixrt_graph_add_node(g, out, op, "");
+    struct mixrt_node *n = &g->nodes[ni];
+    n->opset = 17;
+    n->n_inputs = n_in;
+    n->inputs = mixrt_arena_calloc(g->arena, (size_t)n_in, sizeof(int));
+    memcpy(n->inputs, ins, (size_t)n_in * sizeof(int));
+    n->n_outputs = 1;
+    n->outputs = mixrt_arena_calloc(g->arena, 1, sizeof(int));
+    n->outputs[0] = mixrt_graph_get_or_add_value(g, out);
+    g->values[n->outputs[0]].producer = ni;
+    return n->outputs[0];
+}
+
+static struct mixrt_attr *new_attr(struct mixrt_graph *g, int vi, const char *name, enum mixrt_attr_type type) {
+    struct mixrt_node *nd = &g->nodes[g->values[vi].producer];
+    struct mixrt_attr *a = mixrt_arena_calloc(g->arena, (size_t)nd->n_attrs + 1, sizeof(*a));
+    if (nd->n_attrs) memcpy(a, nd->attrs, (size_t)nd->n_attrs * sizeof(*a));
+    nd->attrs = a;
+    a[nd->n_attrs].name = name;
+    a[nd->n_attrs].type = type;
+    return &a[nd->n_attrs++];
+}
+
+static int transpose(struct mixrt_graph *g, int x, const int64_t *perm, const char *out) {
+    int y = add_node(g, "Transpose", 1, &x, out);
+    struct mixrt_attr *a = new_attr(g, y, "perm", MIXRT_ATTR_INTS);
+    a->n = 4;
+    a->ints = mixrt_arena_calloc(g->arena, 4, sizeof(int64_t));
+    memcpy(a->ints, perm, 4 * sizeof(int64_t));
+    return y;
+}
+
+static int count_op(const struct mixrt_graph *g, const char *op) {
+    int n = 0;
+    for (int i = 0; i < g->n_nodes; i++) n += !strcmp(g->nodes[i].op_type, op);
+    return n;
+}
+
+enum mask_kind { MASK_NONE, MASK_BERT, MASK_CAUSAL, MASK_CAUSAL_BERT };
+enum scale_kind { SCALE_DIV, SCALE_MUL, SCALE_QK, SCALE_NONE };
+
+struct cfg {
+    int64_t b, s, h, d;
+    mixrt_dtype dt;
+    enum mask_kind mask;
+    enum scale_kind scale;
+    bool mask_first;  /* Add(mask, scores) */
+    double mask_neg;  /* the additive value of masked keys */
+    int masked_keys;  /* trailing keys the BERT mask hides (all: a fully masked row) */
+};
+
+static const char *cfg_str(const struct cfg *c) {
+    static char buf[200];
+    static const char *const mk[] = {"none", "bert", "causal", "causal+bert"};
+    static const char *const sk[] = {"div", "mul", "q*k", "none"};
+    snprintf(buf, sizeof(buf), "B%lld S%lld H%lld D%lld %s mask=%s scale=%s%s neg=%g masked=%d", (long long)c->b,
+             (long long)c->s, (long long)c->h, (long long)c->d, mixrt_dtype_name(c->dt), mk[c->mask], sk[c->scale],
+             c->mask_first ? " mask-first" : "", c->mask_neg, c->masked_keys);
+    return buf;
+}
+
+/* The exported attention block: inputs q, k, v [B,S,H,D] (and mask [B,1,1,S]); output
+ * [B,S,H,D]. */
+static struct mixrt_graph *build(const struct cfg *c) {
+    struct mixrt_graph *g;
+    TU_CHECK(mixrt_graph_create(ctx, NULL, &g) == MIXRT_STATUS_OK, "graph create");
+    int64_t io[4] = {c->b, c->s, c->h, c->d}, md[4] = {c->b, 1, 1, c->s}, one = 1;
+    static const int64_t p0213[4] = {0, 2, 1, 3}, p0231[4] = {0, 2, 3, 1};
+    int q = add_input(g, "q", c->dt, 4, io), k = add_input(g, "k", c->dt, 4, io), v = add_input(g, "v", c->dt, 4, io);
+    int mask = (c->mask == MASK_BERT || c->mask == MASK_CAUSAL_BERT) ? add_input(g, "mask", c->dt, 4, md) : -1;
+    int qt = transpose(g, q, p0213, "qt"), kt = transpose(g, k, p0231, "kt"), vt = transpose(g, v, p0213, "vt");
+    double rs = 1.0 / sqrt((double)c->d), sd = sqrt((double)c->d), r4 = pow((double)c->d, -0.25);
+    if (c->scale == SCALE_QK) {
+        int c1 = add_const(g, "c1", c->dt, 0, &one, &r4), c2 = add_const(g, "c2", c->dt, 1, &one, &r4);
+        int a1[2] = {qt, c1}, a2[2] = {c2, kt};
+        qt = add_node(g, "Mul", 2, a1, "qs");
+        kt = add_node(g, "Mul", 2, a2, "ks");
+    }
+    int mm[2] = {qt, kt};
+    int s = add_node(g, "MatMul", 2, mm, "scores");
+    if (c->scale == SCALE_DIV || c->scale == SCALE_MUL) {
+        int cs = add_const(g, "cs", c->dt, 0, &one, c->scale == SCALE_DIV ? &sd : &rs);
+        int a[2] = {s, cs};
+        s = add_node(g, c->scale == SCALE_DIV ? "Div" : "Mul", 2, a, "scaled");
+    }
+    if (c->mask == MASK_CAUSAL || c->mask == MASK_CAUSAL_BERT) {
+        int64_t cd[4] = {1, 1, c->s, c->s};
+        double *tril = malloc((size_t)(c->s * c->s) * sizeof(double));
+        for (int64_t i = 0; i < c->s; i++)
+            for (int64_t j = 0; j < c->s; j++) tril[i * c->s + j] = j <= i;
+        int cond = add_const(g, "tril", MIXRT_DTYPE_BOOL, 4, cd, tril);
+        free(tril);
+        double fill = -3.4028234663852886e38;
+        int fv = add_const(g, "fill", c->dt, 0, &one, &fill);
+        int a[3] = {cond, s, fv};
+        s = add_node(g, "Where", 3, a, "causal");
+    }
+    if (mask >= 0) {
+        int a[2] = {c->mask_first ? mask : s, c->mask_first ? s : mask};
+        s = add_node(g, "Add", 2, a, "masked");
+    }
+    int p = add_node(g, "Softmax", 1, &s, "probs");
+    new_attr(g, p, "axis", MIXRT_ATTR_INT)->i = c->s % 2 ? 3 : -1;
+    int pv[2] = {p, vt};
+    int o = add_node(g, "MatMul", 2, pv, "heads");
+    int y = transpose(g, o, p0213, "y");
+    set_output(g, y);
+    TU_CHECK(mixrt_graph_infer(g, NULL) == MIXRT_STATUS_OK, "infer: %s", mixrt_context_last_error(ctx));
+    return g;
+}
+
+static struct mixrt_tensor *rand_tensor(mixrt_dtype dt, int rank, const int64_t *dims, double lo, double hi) {
+    struct mixrt_tensor *t;
+    TU_CHECK(mixrt_tensor_create(ctx, dt, rank, dims, &t) == MIXRT_STATUS_OK, "tensor");
+    for (size_t i = 0; i < mixrt_tensor_numel(t); i++) mixrt_store_f64(t->data, dt, i, tu_uniform(lo, hi));
+    return t;
+}
+
+/* Runs g (fns: per-node kernel overrides or NULL) and returns output 0 as doubles (caller frees). */
+static double *run(struct mixrt_graph *g, int n_in, struct mixrt_tensor **in, const mixrt_kernel_fn *fns,
+                   size_t *n) {
+    struct mixrt_tensor outs[2];
+    memset(outs, 0, sizeof(outs));
+    *n = 0;
+    TU_CHECK(mixrt_graph_toposort(g, &g->order) == MIXRT_STATUS_OK, "toposort: %s", mixrt_context_last_error(ctx));
+    struct mixrt_exec_opts opts = {.fns = fns};
+    mixrt_status st = mixrt_exec_graph_opts(ctx, g, NULL, n_in, (const struct mixrt_tensor *const *)in, NULL, outs,
+                                            NULL, NULL, fns ? &opts : NULL);
+    TU_CHECK(st == MIXRT_STATUS_OK, "exec: %s", mixrt_context_last_error(ctx));
+    if (st != MIXRT_STATUS_OK) return NULL;
+    *n = mixrt_tensor_numel(&outs[0]);
+    double *r = malloc((*n ? *n : 1) * sizeof(double));
+    for (size_t i = 0; i < *n; i++) r[i] = mixrt_load_f64(outs[0].data, outs[0].dtype, i);
+    for (int i = 0; i < g->n_outputs; i++) mixrt_tensor_release(ctx, &outs[i]);
+    return r;
+}
+
+/* ||a - b|| / ||b||; NaN positions must agree (they count as equal), else +inf. */
+static double nerr(const double *a, const double *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(a[i]) || isnan(b[i])) {
+            if (isnan(a[i]) != isnan(b[i])) return INFINITY;
+            continue;
+        }
+        num += (a[i] - b[i]) * (a[i] - b[i]);
+        den += b[i] * b[i];
+    }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+static bool has_nan(const double *a, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (isnan(a[i])) return true;
+    return false;
+}
+
+static const struct mixrt_cpu_kernel *fast_kernel(void) {
+    return mixrt_cpu_kernel_find("attention_fused", MIXRT_DOMAIN, "Attention");
+}
+
+/* One case: fuse, compare with the unfused graph, then the fast kernel (both ISAs, 1 and 2
+ * threads) with the reference kernel. */
+static void check_case(const struct cfg *c) {
+    struct mixrt_graph *g = build(c);
+    int64_t io[4] = {c->b, c->s, c->h, c->d}, md[4] = {c->b, 1, 1, c->s};
+    struct mixrt_tensor *in[4] = {rand_tensor(c->dt, 4, io, -1, 1), rand_tensor(c->dt, 4, io, -1, 1),
+                                  rand_tensor(c->dt, 4, io, -1, 1), NULL};
+    int n_in = 3;
+    if (c->mask == MASK_BERT || c->mask == MASK_CAUSAL_BERT) {
+        in[3] = rand_tensor(c->dt, 4, md, 0, 0);
+        for (int64_t b = 0; b < c->b; b++)
+            for (int64_t j = c->s - c->masked_keys; j < c->s; j++)
+                mixrt_store_f64(in[3]->data, c->dt, (size_t)(b * c->s + j), c->mask_neg);
+        n_in = 4;
+    }
+    size_t n0, n1, n2;
+    double *y0 = run(g, n_in, in, NULL, &n0);
+    struct mixrt_pass_stats stats;
+    mixrt_status st = mixrt_passes_run(g, MIXRT_PASS_FUSE_ATTENTION | MIXRT_PASS_DCE, &stats);
+    TU_CHECK(st == MIXRT_STATUS_OK, "passes (%s): %s", cfg_str(c), mixrt_context_last_error(ctx));
+    TU_CHECK(count_op(g, "Attention") == 1 && count_op(g, "Softmax") == 0 && count_op(g, "Transpose") == 0 &&
+                 count_op(g, "MatMul") == 0 && g->n_nodes == 1,
+             "%s: %d nodes, %d Attention after the pass", cfg_str(c), g->n_nodes, count_op(g, "Attention"));
+    TU_CHECK(mixrt_graph_opset(g, MIXRT_DOMAIN) == MIXRT_DOMAIN_VERSION, "%s: com.mixrt opset imported", cfg_str(c));
+    double *y1 = run(g, n_in, in, NULL, &n1);
+    if (y1 && c->masked_keys == c->s && c->mask != MASK_NONE)
+        TU_CHECK(has_nan(y1, n1) == (c->mask_neg == -INFINITY), "%s: reference NaN %d", cfg_str(c), has_nan(y1, n1));
+    bool lowp = c->dt == MIXRT_DTYPE_BF16 || c->dt == MIXRT_DTYPE_F16;
+    /* Unfused lowp graphs round every intermediate; the fused reference rounds once. */
+    double tol_pass = c->dt == MIXRT_DTYPE_BF16 ? 3e-2 : c->dt == MIXRT_DTYPE_F16 ? 5e-3 : 1e-6;
+    if (y0 && y1 && n0 == n1) {
+        double e = nerr(y1, y0, n0);
+        TU_CHECK(e <= tol_pass, "%s: fused vs unfused error %.3g > %.3g", cfg_str(c), e, tol_pass);
+    } else {
+        TU_CHECK(false, "%s: outputs missing or sized %zu vs %zu", cfg_str(c), n0, n1);
+    }
+    /* The fast kernel on the node the pass made. */
+    const struct mixrt_cpu_kernel *fk = fast_kernel();
+    if (fk && g->n_nodes == 1 && y1) {
+        char why[128] = "";
+        bool sup = fk->supports(g, &g->nodes[0], why, sizeof(why));
+        bool want = c->dt == MIXRT_DTYPE_F32 || c->dt == MIXRT_DTYPE_BF16;
+        TU_CHECK(sup == want, "%s: supports() = %d (%s)", cfg_str(c), sup, why);
+        mixrt_kernel_fn fns[1] = {fk->run};
+        double tol = lowp ? 1e-2 : 2e-6;
+        for (int scalar = 0; scalar < 2; scalar++)
+            for (int threads = 1; threads <= 2; threads++) {
+#ifdef _OPENMP
+                omp_set_num_threads(threads);
+#endif
+                mixrt_attention_force_scalar(scalar);
+                double *y2 = run(g, n_in, in, fns, &n2);
+                if (y2 && n2 == n1) {
+                    double e = nerr(y2, y1, n1);
+                    TU_CHECK(e <= tol, "%s: fast (%s, %d threads) vs reference error %.3g > %.3g", cfg_str(c),
+                             scalar ? "scalar" : "isa", threads, e, tol);
+                    TU_CHECK(has_nan(y2, n2) == has_nan(y1, n1), "%s: NaN in fast %d, reference %d", cfg_str(c),
+                             has_nan(y2, n2), has_nan(y1, n1));
+                }
+                free(y2);
+            }
+        mixrt_attention_force_scalar(false);
+    }
+    free(y0);
+    free(y1);
+    for (int i = 0; i < 4; i++)
+        if (in[i]) mixrt_tensor_destroy(ctx, in[i]);
+    mixrt_graph_destroy(g);
+}
+
+static void test_fusion_cases(void) {
+    static const int64_t ss[] = {1, 7, 128, 129}, ds[] = {64, 32, 17}, hs[] = {1, 12};
+    int idx = 0;
+    for (size_t si = 0; si < 4; si++)
+        for (size_t di = 0; di < 3; di++)
+            for (size_t hi = 0; hi < 2; hi++, idx++) {
+                struct cfg c = {1, ss[si], hs[hi], ds[di], MIXRT_DTYPE_F32, (enum mask_kind)(idx % 4),
+                                (enum scale_kind)(idx % 3), idx % 5 == 0, -10000.0, (int)(ss[si] / 3)};
+                if (ss[si] >= 128 && hs[hi] == 12 && ds[di] != 64) continue; /* keep the f64 runs short */
+                check_case(&c);
+            }
+    /* bf16 and f16 graphs; batch 2; no scale; mask first. */
+    struct cfg more[] = {
+        {1, 128, 12, 64, MIXRT_DTYPE_BF16, MASK_BERT, SCALE_DIV, false, -10000.0, 20},
+        {1, 129, 2, 64, MIXRT_DTYPE_BF16, MASK_CAUSAL_BERT, SCALE_DIV, false, -3.3895313892515355e38, 5},
+        {1, 33, 3, 17, MIXRT_DTYPE_BF16, MASK_CAUSAL, SCALE_MUL, false, 0, 0},
+        {1, 31, 2, 32, MIXRT_DTYPE_F16, MASK_BERT, SCALE_MUL, true, -10000.0, 3},
+        {2, 19, 3, 32, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_NONE, true, -3.4028234663852886e38, 4},
+        {1, 20, 2, 16, MIXRT_DTYPE_F64, MASK_CAUSAL, SCALE_QK, false, 0, 0},
+        /* A fully masked key set: every row's all -inf gives NaN in the reference and the
+         * fast kernel alike; GPT-2's finite minimum gives none. */
+        {1, 9, 2, 16, MIXRT_DTYPE_F32, MASK_BERT, SCALE_DIV, false, -INFINITY, 9},
+        {1, 9, 2, 16, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_DIV, false, -3.4028234663852886e38, 9},
+        {1, 9, 2, 16, MIXRT_DTYPE_F32, MASK_BERT, SCALE_DIV, false, -INFINITY, 3},
+    };
+    for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++) check_case(&more[i]);
+}
+
+/* Graphs the pass must leave alone. */
+static void test_negative(void) {
+    for (int kase = 0; kase < 5; kase++) {
+        struct cfg c = {1, 8, 2, 16, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_DIV, false, -10000.0, 2};
+        struct mixrt_graph *g = build(&c);
+        const char *what = "";
+        switch (kase) {
+        case 0: /* the probabilities are also a graph output */
+            set_output(g, mixrt_graph_find_value(g, "probs"));
+            what = "probs is a graph output";
+            break;
+        case 1: { /* the scale divides by a graph input, not a constant */
+            int64_t one = 1;
+            int sv = add_input(g, "sc", MIXRT_DTYPE_F32, 0, &one);
+            g->nodes[g->values[mixrt_graph_find_value(g, "scaled")].producer].inputs[1] = sv;
+            what = "scale is an input";
+            break;
+        }
+        case 2: /* Softmax over another axis */
+            g->nodes[g->values[mixrt_graph_find_value(g, "probs")].producer].attrs[0].i = 2;
+            what = "softmax axis 2";
+            break;
+        case 3: { /* a Where condition that is not causal */
+            int ci = mixrt_graph_find_value(g, "tril");
+            ((uint8_t *)g->values[ci].init->data)[1] = 1;
+            what = "non-causal Where";
+            break;
+        }
+        case 4: /* the scores read by a second node */
+            set_output(g, mixrt_graph_find_value(g, "scores"));
+            what = "scores is a graph output";
+            break;
+        }
+        TU_CHECK(mixrt_graph_toposort(g, &g->order) == MIXRT_STATUS_OK, "toposort");
+        TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_FUSE_ATTENTION, NULL) == MIXRT_STATUS_OK, "passes: %s",
+                 mixrt_context_last_error(ctx));
+        TU_CHECK(count_op(g, "Attention") == 0 && count_op(g, "Softmax") == 1, "%s: fused anyway", what);
+        mixrt_graph_destroy(g);
+    }
+}
+
+/* The reference kernel refuses malformed nodes with a message naming the node. */
+static void test_invalid(void) {
+    struct cfg c = {1, 8, 2, 16, MIXRT_DTYPE_F32, MASK_NONE, SCALE_DIV, false, 0, 0};
+    struct mixrt_graph *g = build(&c);
+    TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_FUSE_ATTENTION, NULL) == MIXRT_STATUS_OK && g->n_nodes == 1, "fused");
+    int64_t io[4] = {1, 8, 2, 16}, bad[4] = {1, 8, 2, 15};
+    struct mixrt_tensor *in[3] = {rand_tensor(MIXRT_DTYPE_F32, 4, io, -1, 1), rand_tensor(MIXRT_DTYPE_F32, 4, bad, -1, 1),
+                                  rand_tensor(MIXRT_DTYPE_F32, 4, io, -1, 1)};
+    struct mixrt_tensor outs[1];
+    memset(outs, 0, sizeof(outs));
+    mixrt_status st = mixrt_exec_graph(ctx, g, NULL, 3, (const struct mixrt_tensor *const *)in, NULL, outs, NULL, NULL);
+    TU_CHECK(st == MIXRT_STATUS_INVALID_MODEL && strstr(mixrt_context_last_error(ctx), "Attention"),
+             "mismatched D: status %d, '%s'", st, mixrt_context_last_error(ctx));
+    const struct mixrt_cpu_kernel *fk = fast_kernel();
+    mixrt_kernel_fn fns[1] = {fk ? fk->run : NULL};
+    struct mixrt_exec_opts opts = {.fns = fns};
+    st = mixrt_exec_graph_opts(ctx, g, NULL, 3, (const struct mixrt_tensor *const *)in, NULL, outs, NULL, NULL, &opts);
+    TU_CHECK(st == MIXRT_STATUS_INVALID_MODEL, "fast kernel, mismatched D: status %d", st);
+    for (int i = 0; i < 3; i++) mixrt_tensor_destroy(ctx, in[i]);
+    mixrt_graph_destroy(g);
+}
+
+int main(void) {
+    TU_CHECK(mixrt_context_create(NULL, &ctx) == MIXRT_STATUS_OK, "context");
+    tu_seed(0xa77e);
+    test_fusion_cases();
+    test_negative();
+    test_invalid();
+    mixrt_context_destroy(ctx);
+    return tu_finish("test_attention");
+}
