@@ -384,7 +384,12 @@ mixrt_status mixrt_pass_layout(struct mixrt_pass_state *st, int *removed) {
     if (L.opset < 1) L.opset = 13;
     for (size_t i = 0; i < nv; i++) L.last[i] = -1;
     mixrt_status status = MIXRT_STATUS_OK;
-    int n_old = st->n_dead;
+    int n_old = st->n_dead, convs = 0;
+    /* One convolution alone gains nothing: its entry and exit Transposes cost what the
+     * kernel's own reorders would. Regions pay off from two convolutions on. */
+    for (int ni = 0; ni < n_old; ni++)
+        convs += !st->dead[ni] && layout_kind(&L, ni) == KIND_CONV;
+    if (convs < 2) n_old = 0;
     /* g->order is the topological order of the nodes the pass began with: producers first, so
      * a region grows forward from its convolutions in one sweep. */
     for (int s = 0; s < n_old; s++) {

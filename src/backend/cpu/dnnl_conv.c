@@ -133,6 +133,31 @@ static dnnl_status_t channels_last_md(dnnl_memory_desc_t *md, int r, const int64
     return dnnl_memory_desc_init_by_strides(md, r, d, dt, str);
 }
 
+/* The first implementation, in oneDNN's order of preference, whose primitive can be made.
+ * oneDNN 2.6 lists some (bf16 grouped convolutions with a logistic or swish post-op) whose
+ * JIT then fails with runtime_error; the next one in the list runs the same math. */
+static dnnl_status_t first_working_impl(const dnnl_convolution_desc_t *cd, const_dnnl_primitive_attr_t attr,
+                                        dnnl_engine_t eng, dnnl_primitive_desc_t *pd, dnnl_primitive_t *prim) {
+    dnnl_primitive_desc_iterator_t it = NULL;
+    dnnl_status_t s = dnnl_primitive_desc_iterator_create(&it, cd, attr, eng, NULL);
+    if (s != dnnl_success) return s;
+    for (;;) {
+        dnnl_primitive_desc_t cand = dnnl_primitive_desc_iterator_fetch(it);
+        if (!cand) {
+            s = dnnl_runtime_error;
+            break;
+        }
+        if ((s = dnnl_primitive_create(prim, cand)) == dnnl_success) {
+            *pd = cand;
+            break;
+        }
+        dnnl_primitive_desc_destroy(cand);
+        if ((s = dnnl_primitive_desc_iterator_next(it)) != dnnl_success) break; /* dnnl_iterator_ends: none worked */
+    }
+    dnnl_primitive_desc_iterator_destroy(it);
+    return s;
+}
+
 static const struct mixrt_dnnl_conv_opts plain_opts = {false, false, dnnl_alg_kind_undef, 0.0f, 0.0f};
 
 static mixrt_status conv_build(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_state *st, const struct conv_geom *g,
@@ -176,8 +201,7 @@ static mixrt_status conv_build(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_sta
     dnnl_convolution_desc_t cd;
     DNNL_DO(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &x_any,
                                                        &w_any, b ? &b_md : NULL, &y_any, str, dil, pl, pr));
-    DNNL_DO(dnnl_primitive_desc_create(&st->pd, &cd, attr, eng, NULL));
-    DNNL_DO(dnnl_primitive_create(&st->prim, st->pd));
+    DNNL_DO(first_working_impl(&cd, attr, eng, &st->pd, &st->prim));
     const dnnl_memory_desc_t *x_md = dnnl_primitive_desc_query_md(st->pd, dnnl_query_src_md, 0);
     const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(st->pd, dnnl_query_weights_md, 0);
     const dnnl_memory_desc_t *y_md = dnnl_primitive_desc_query_md(st->pd, dnnl_query_dst_md, 0);

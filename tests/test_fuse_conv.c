@@ -1,0 +1,585 @@
+/* test_fuse_conv.c - the conv fusion and channels-last layout passes (fuse_conv.c) on small
+ * graphs built with the IR API: the fused / re-laid-out nodes appear, the outputs match the
+ * untouched graph run by the reference executor, and the patterns that must stay unfused do;
+ * then the fast FusedConv and channels-last pool kernels against their reference kernels on
+ * random data at odd sizes, f32 and bf16, every activation, with and without B and Z.
+ * Usage: test_fuse_conv [--only N] (N: a kernel case number, as printed on failure). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/exec_ref.h"
+#include "backend/cpu/kernels.h"
+#include "passes/passes.h"
+#include "testutil.h"
+
+static mixrt_context_t ctx;
+
+/* ---- graph building -------------------------------------------------------------------- */
+
+static int add_value(struct mixrt_graph *g, const char *name, mixrt_dtype dt, int rank, const int64_t *dims) {
+    int vi = mixrt_graph_get_or_add_value(g, name);
+    struct mixrt_value *v = &g->values[vi];
+    v->dtype = dt;
+    v->rank = rank;
+    for (int i = 0; i < rank; i++) v->dims[i].value = dims[i], v->dims[i].param = NULL;
+    return vi;
+}
+
+static int add_input(struct mixrt_graph *g, const char *name, mixrt_dtype dt, int rank, const int64_t *dims) {
+    int vi = add_value(g, name, dt, rank, dims);
+    g->values[vi].flags |= MIXRT_VALUE_GRAPH_INPUT;
+    int *ins = mixrt_arena_calloc(g->arena, (size_t)g->n_inputs + 1, sizeof(int));
+    if (g->n_inputs) memcpy(ins, g->inputs, (size_t)g->n_inputs * sizeof(int));
+    ins[g->n_inputs++] = vi;
+    g->inputs = ins;
+    return vi;
+}
+
+/* A constant initializer with uniform random values in [-a, a]. */
+static int add_const(struct mixrt_graph *g, const char *name, mixrt_dtype dt, int rank, const int64_t *dims, double a) {
+    int vi = add_value(g, name, dt, rank, dims);
+    struct mixrt_tensor *t = mixrt_arena_calloc(g->arena, 1, sizeof(*t));
+    TU_CHECK(mixrt_tensor_init(ctx, t, dt, rank, dims) == MIXRT_STATUS_OK, "const %s", name);
+    for (size_t i = 0; i < mixrt_tensor_numel(t); i++) mixrt_store_f64(t->data, dt, i, tu_uniform(-a, a));
+    g->values[vi].init = t;
+    g->values[vi].flags |= MIXRT_VALUE_INITIALIZER;
+    return vi;
+}
+
+static int add_scalar(struct mixrt_graph *g, const char *name, double v) {
+    int vi = add_value(g, name, MIXRT_DTYPE_F32, 0, NULL);
+    struct mixrt_tensor *t = mixrt_arena_calloc(g->arena, 1, sizeof(*t));
+    TU_CHECK(mixrt_tensor_init(ctx, t, MIXRT_DTYPE_F32, 0, NULL) == MIXRT_STATUS_OK, "scalar %s", name);
+    mixrt_store_f64(t->data, MIXRT_DTYPE_F32, 0, v);
+    g->values[vi].init = t;
+    g->values[vi].flags |= MIXRT_VALUE_INITIALIZER;
+    return vi;
+}
+
+static void set_output(struct mixrt_graph *g, int vi) {
+    int *outs = mixrt_arena_calloc(g->arena, (size_t)g->n_outputs + 1, sizeof(int));
+    if (g->n_outputs) memcpy(outs, g->outputs, (size_t)g->n_outputs * sizeof(int));
+    outs[g->n_outputs++] = vi;
+    g->outputs = outs;
+    g->values[vi].flags |= MIXRT_VALUE_GRAPH_OUTPUT;
+}
+
+/* Appends node op (default domain, opset 17) reading ins; its output is a new value out with
+ * dtype/shape given (rank -1: leave it to inference). Returns the node index. */
+static int add_node(struct mixrt_graph *g, const char *op, int n_in, const int *ins, const char *out, int rank,
+                    const int64_t *dims) {
+    int ni = mixrt_graph_add_node(g, out, op, "");
+    struct mixrt_node *n = &g->nodes[ni];
+    n->opset = 17;
+    n->n_inputs = n_in;
+    n->inputs = mixrt_arena_calloc(g->arena, (size_t)(n_in ? n_in : 1), sizeof(int));
+    memcpy(n->inputs, ins, (size_t)n_in * sizeof(int));
+    n->n_outputs = 1;
+    n->outputs = mixrt_arena_calloc(g->arena, 1, sizeof(int));
+    int vi = rank >= 0 ? add_value(g, out, MIXRT_DTYPE_F32, rank, dims) : mixrt_graph_get_or_add_value(g, out);
+    n->outputs[0] = vi;
+    g->values[vi].producer = ni;
+    return ni;
+}
+
+static int out_of(struct mixrt_graph *g, int ni) { return g->nodes[ni].outputs[0]; }
+
+static struct mixrt_attr *new_attr(struct mixrt_graph *g, int ni, const char *name, enum mixrt_attr_type type) {
+    struct mixrt_node *nd = &g->nodes[ni];
+    struct mixrt_attr *a = mixrt_arena_calloc(g->arena, (size_t)nd->n_attrs + 1, sizeof(*a));
+    if (nd->n_attrs) memcpy(a, nd->attrs, (size_t)nd->n_attrs * sizeof(*a));
+    nd->attrs = a;
+    a[nd->n_attrs].name = name;
+    a[nd->n_attrs].type = type;
+    return &a[nd->n_attrs++];
+}
+static void attr_ints(struct mixrt_graph *g, int ni, const char *name, size_t n, const int64_t *v) {
+    struct mixrt_attr *a = new_attr(g, ni, name, MIXRT_ATTR_INTS);
+    a->n = n;
+    a->ints = mixrt_arena_calloc(g->arena, n, sizeof(int64_t));
+    memcpy(a->ints, v, n * sizeof(int64_t));
+}
+static void attr_int(struct mixrt_graph *g, int ni, const char *name, int64_t v) {
+    new_attr(g, ni, name, MIXRT_ATTR_INT)->i = v;
+}
+static void attr_str(struct mixrt_graph *g, int ni, const char *name, const char *s) {
+    struct mixrt_attr *a = new_attr(g, ni, name, MIXRT_ATTR_STRING);
+    a->s = s;
+    a->s_len = strlen(s);
+}
+static void attr_floats(struct mixrt_graph *g, int ni, const char *name, size_t n, const float *v) {
+    struct mixrt_attr *a = new_attr(g, ni, name, MIXRT_ATTR_FLOATS);
+    a->n = n;
+    a->floats = mixrt_arena_calloc(g->arena, n ? n : 1, sizeof(float));
+    memcpy(a->floats, v, n * sizeof(float));
+}
+
+static struct mixrt_graph *new_graph(void) {
+    struct mixrt_graph *g = NULL;
+    TU_CHECK(mixrt_graph_create(ctx, NULL, &g) == MIXRT_STATUS_OK, "graph create");
+    static const struct mixrt_opset op17 = {"", 17};
+    g->opsets = &op17;
+    g->n_opsets = 1;
+    return g;
+}
+
+/* A Conv node (3x3 pad 1 stride 1 unless told) of x with M output channels; W and B constants. */
+static int add_conv(struct mixrt_graph *g, int x, int64_t M, int64_t k, int64_t stride, const char *name) {
+    const struct mixrt_value *xv = &g->values[x];
+    int64_t C = xv->dims[1].value, H = xv->dims[2].value, W = xv->dims[3].value;
+    char wn[64], bn[64];
+    snprintf(wn, sizeof(wn), "%s_w", name);
+    snprintf(bn, sizeof(bn), "%s_b", name);
+    int w = add_const(g, wn, MIXRT_DTYPE_F32, 4, (int64_t[]){M, C, k, k}, 1.0 / sqrt((double)(C * k * k)));
+    int b = add_const(g, bn, MIXRT_DTYPE_F32, 1, &M, 0.5);
+    int64_t p = k / 2, Ho = (H + 2 * p - k) / stride + 1, Wo = (W + 2 * p - k) / stride + 1;
+    int ni = add_node(g, "Conv", 3, (int[]){x, w, b}, name, 4, (int64_t[]){xv->dims[0].value, M, Ho, Wo});
+    attr_ints(g, ni, "pads", 4, (int64_t[]){p, p, p, p});
+    attr_ints(g, ni, "strides", 2, (int64_t[]){stride, stride});
+    attr_ints(g, ni, "kernel_shape", 2, (int64_t[]){k, k});
+    return ni;
+}
+
+static int count_op(const struct mixrt_graph *g, const char *domain, const char *op) {
+    int n = 0;
+    for (int i = 0; i < g->n_nodes; i++) n += !strcmp(g->nodes[i].op_type, op) && !strcmp(g->nodes[i].domain, domain);
+    return n;
+}
+
+/* Runs g with the reference executor on inputs; output 0 as doubles (malloc'd), *n set. */
+static double *run_graph(struct mixrt_graph *g, int n_in, const struct mixrt_tensor *const *in, size_t *n) {
+    struct mixrt_tensor outs[4];
+    memset(outs, 0, sizeof(outs));
+    *n = 0;
+    TU_CHECK(mixrt_graph_toposort(g, &g->order) == MIXRT_STATUS_OK, "toposort: %s", mixrt_context_last_error(ctx));
+    mixrt_status st = mixrt_exec_graph(ctx, g, NULL, n_in, in, NULL, outs, NULL, NULL);
+    TU_CHECK(st == MIXRT_STATUS_OK, "exec: %s", mixrt_context_last_error(ctx));
+    if (st != MIXRT_STATUS_OK) return NULL;
+    *n = mixrt_tensor_numel(&outs[0]);
+    double *v = malloc((*n ? *n : 1) * sizeof(double));
+    for (size_t i = 0; i < *n; i++) v[i] = mixrt_load_f64(outs[0].data, outs[0].dtype, i);
+    for (int i = 0; i < g->n_outputs && i < 4; i++) mixrt_tensor_release(ctx, &outs[i]);
+    return v;
+}
+
+static struct mixrt_tensor *rand_tensor(mixrt_dtype dt, int rank, const int64_t *dims) {
+    struct mixrt_tensor *t = NULL;
+    mixrt_tensor_create(ctx, dt, rank, dims, &t);
+    for (size_t i = 0; i < mixrt_tensor_numel(t); i++) mixrt_store_f64(t->data, dt, i, tu_uniform(-1, 1));
+    return t;
+}
+
+/* ||a - b|| / ||b||. */
+static double rel_err(const double *a, const double *b, size_t n) {
+    double d = 0, s = 0;
+    for (size_t i = 0; i < n; i++) d += (a[i] - b[i]) * (a[i] - b[i]), s += b[i] * b[i];
+    return s > 0 ? sqrt(d / s) : sqrt(d);
+}
+
+/* Runs build(g) once as is and once after the passes (flags); the outputs must agree. The
+ * graph after the passes is returned (destroy it) for the caller's structural checks. */
+typedef void (*build_fn)(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in);
+static struct mixrt_graph *check_pass(const char *name, build_fn build, unsigned flags) {
+    struct mixrt_graph *g0 = new_graph(), *g1 = new_graph();
+    struct mixrt_tensor *in0[4] = {NULL}, *in1[4] = {NULL};
+    int n0 = 0, n1 = 0;
+    tu_seed(42);
+    build(g0, &n0, in0);
+    tu_seed(42);
+    build(g1, &n1, in1);
+    struct mixrt_pass_stats stats;
+    mixrt_status st = mixrt_passes_run(g1, flags, &stats);
+    TU_CHECK(st == MIXRT_STATUS_OK, "%s: passes: %s", name, mixrt_context_last_error(ctx));
+    size_t na = 0, nb = 0;
+    double *a = run_graph(g0, n0, (const struct mixrt_tensor *const *)in0, &na);
+    double *b = run_graph(g1, n1, (const struct mixrt_tensor *const *)in1, &nb);
+    TU_CHECK(a && b && na == nb && na > 0, "%s: output counts %zu vs %zu", name, na, nb);
+    if (a && b && na == nb) {
+        double e = rel_err(b, a, na);
+        /* The fused graph rounds once where the original rounds each op's f32 output. */
+        TU_CHECK(e < 1e-6, "%s: rewritten graph differs from the original: rel err %g", name, e);
+    }
+    free(a);
+    free(b);
+    for (int i = 0; i < 4; i++) {
+        if (in0[i]) mixrt_tensor_destroy(ctx, in0[i]);
+        if (in1[i]) mixrt_tensor_destroy(ctx, in1[i]);
+    }
+    mixrt_graph_destroy(g0);
+    return g1;
+}
+
+/* ---- pass cases ------------------------------------------------------------------------- */
+
+static const int64_t X_DIMS[4] = {1, 5, 9, 7};
+
+/* Conv -> Add(z) -> Relu */
+static void build_residual(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) {
+    int x = add_input(g, "x", MIXRT_DTYPE_F32, 4, X_DIMS);
+    int z = add_input(g, "z", MIXRT_DTYPE_F32, 4, (int64_t[]){1, 6, 9, 7});
+    int c = add_conv(g, x, 6, 3, 1, "conv");
+    int a = add_node(g, "Add", 2, (int[]){z, out_of(g, c)}, "add", 4, (int64_t[]){1, 6, 9, 7});
+    int r = add_node(g, "Relu", 1, (int[]){out_of(g, a)}, "relu", 4, (int64_t[]){1, 6, 9, 7});
+    set_output(g, out_of(g, r));
+    in[0] = rand_tensor(MIXRT_DTYPE_F32, 4, X_DIMS);
+    in[1] = rand_tensor(MIXRT_DTYPE_F32, 4, (int64_t[]){1, 6, 9, 7});
+    *n_in = 2;
+}
+
+/* Conv -> Clip(0, 6) (opset 13 with constant min/max) */
+static void build_clip(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) {
+    int x = add_input(g, "x", MIXRT_DTYPE_F32, 4, X_DIMS);
+    int c = add_conv(g, x, 4, 3, 2, "conv");
+    int lo = add_scalar(g, "lo", 0.0), hi = add_scalar(g, "hi", 0.25);
+    int r = add_node(g, "Clip", 3, (int[]){out_of(g, c), lo, hi}, "clip", 4, (int64_t[]){1, 4, 5, 4});
+    set_output(g, out_of(g, r));
+    in[0] = rand_tensor(MIXRT_DTYPE_F32, 4, X_DIMS);
+    *n_in = 1;
+}
+
+/* Conv -> Sigmoid, Mul (SiLU) */
+static void build_silu(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) {
+    int x = add_input(g, "x", MIXRT_DTYPE_F32, 4, X_DIMS);
+    int c = add_conv(g, x, 3, 1, 1, "conv");
+    const int64_t d[4] = {1, 3, 9, 7};
+    int s = add_node(g, "Sigmoid", 1, (int[]){out_of(g, c)}, "sig", 4, d);
+    int m = add_node(g, "Mul", 2, (int[]){out_of(g, s), out_of(g, c)}, "mul", 4, d);
+    set_output(g, out_of(g, m));
+    in[0] = rand_tensor(MIXRT_DTYPE_F32, 4, X_DIMS);
+    *n_in = 1;
+}
+
+/* Conv -> Add(z) with the Conv's output read twice (negative). */
+static void build_two_uses(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) {
+    int x = add_input(g, "x", MIXRT_DTYPE_F32, 4, X_DIMS);
+    const int64_t d[4] = {1, 6, 9, 7};
+    int z = add_input(g, "z", MIXRT_DTYPE_F32, 4, d);
+    int c = add_conv(g, x, 6, 3, 1, "conv");
+    int a = add_node(g, "Add", 2, (int[]){out_of(g, c), z}, "add", 4, d);
+    int t = add_node(g, "Tanh", 1, (int[]){out_of(g, c)}, "tanh", 4, d);
+    int s = add_node(g, "Sub", 2, (int[]){out_of(g, a), out_of(g, t)}, "sub", 4, d);
+    set_output(g, out_of(g, s));
+    in[0] = rand_tensor(MIXRT_DTYPE_F32, 4, X_DIMS);
+    in[1] = rand_tensor(MIXRT_DTYPE_F32, 4, d);
+    *n_in = 2;
+}
+
+/* Conv -> Relu with the Conv's output also a graph output (negative). */
+static void build_mid_output(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) {
+    int x = add_input(g, "x", MIXRT_DTYPE_F32, 4, X_DIMS);
+    int c = add_conv(g, x, 6, 3, 1, "conv");
+    int r = add_node(g, "Relu", 1, (int[]){out_of(g, c)}, "relu", 4, (int64_t[]){1, 6, 9, 7});
+    set_output(g, out_of(g, r));
+    set_output(g, out_of(g, c));
+    in[0] = rand_tensor(MIXRT_DTYPE_F32, 4, X_DIMS);
+    *n_in = 1;
+}
+
+/* Conv -> Add of a [1, M, 1, 1] tensor (broadcast: negative). */
+static void build_broadcast(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) {
+    int x = add_input(g, "x", MIXRT_DTYPE_F32, 4, X_DIMS);
+    int c = add_conv(g, x, 6, 3, 1, "conv");
+    int z = add_input(g, "z", MIXRT_DTYPE_F32, 4, (int64_t[]){1, 6, 1, 1});
+    int a = add_node(g, "Add", 2, (int[]){out_of(g, c), z}, "add", 4, (int64_t[]){1, 6, 9, 7});
+    set_output(g, out_of(g, a));
+    in[0] = rand_tensor(MIXRT_DTYPE_F32, 4, X_DIMS);
+    in[1] = rand_tensor(MIXRT_DTYPE_F32, 4, (int64_t[]){1, 6, 1, 1});
+    *n_in = 2;
+}
+
+/* A small ResNet-like region: Conv-Relu-MaxPool, a bottleneck with a residual, AveragePool,
+ * GlobalAveragePool, Flatten; plus a channels-first reader in the middle (Tanh on a graph
+ * output) so the region has a real exit. */
+static void build_region(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) {
+    const int64_t xd[4] = {1, 3, 17, 15};
+    int x = add_input(g, "x", MIXRT_DTYPE_F32, 4, xd);
+    int c1 = add_conv(g, x, 16, 3, 2, "c1"); /* [1,16,9,8] */
+    int r1 = add_node(g, "Relu", 1, (int[]){out_of(g, c1)}, "r1", 4, (int64_t[]){1, 16, 9, 8});
+    int mp = add_node(g, "MaxPool", 1, (int[]){out_of(g, r1)}, "mp", 4, (int64_t[]){1, 16, 5, 4});
+    attr_ints(g, mp, "kernel_shape", 2, (int64_t[]){3, 3});
+    attr_ints(g, mp, "strides", 2, (int64_t[]){2, 2});
+    attr_ints(g, mp, "pads", 4, (int64_t[]){1, 1, 1, 1});
+    int c2 = add_conv(g, out_of(g, mp), 8, 1, 1, "c2");
+    int r2 = add_node(g, "Relu", 1, (int[]){out_of(g, c2)}, "r2", 4, (int64_t[]){1, 8, 5, 4});
+    int c3 = add_conv(g, out_of(g, r2), 16, 3, 1, "c3");
+    int ad = add_node(g, "Add", 2, (int[]){out_of(g, c3), out_of(g, mp)}, "ad", 4, (int64_t[]){1, 16, 5, 4});
+    int r3 = add_node(g, "Relu", 1, (int[]){out_of(g, ad)}, "r3", 4, (int64_t[]){1, 16, 5, 4});
+    int ap = add_node(g, "AveragePool", 1, (int[]){out_of(g, r3)}, "ap", 4, (int64_t[]){1, 16, 5, 4});
+    attr_ints(g, ap, "kernel_shape", 2, (int64_t[]){3, 3});
+    attr_ints(g, ap, "pads", 4, (int64_t[]){1, 1, 1, 1});
+    int ga = add_node(g, "GlobalAveragePool", 1, (int[]){out_of(g, ap)}, "ga", 4, (int64_t[]){1, 16, 1, 1});
+    int fl = add_node(g, "Flatten", 1, (int[]){out_of(g, ga)}, "fl", 2, (int64_t[]){1, 16});
+    set_output(g, out_of(g, fl));
+    int th = add_node(g, "Tanh", 1, (int[]){out_of(g, r2)}, "th", 4, (int64_t[]){1, 8, 5, 4});
+    set_output(g, out_of(g, th));
+    in[0] = rand_tensor(MIXRT_DTYPE_F32, 4, xd);
+    *n_in = 1;
+}
+
+static void test_passes(void) {
+    const unsigned fuse = MIXRT_PASS_FUSE_CONV | MIXRT_PASS_DCE | MIXRT_PASS_CONV_BN;
+    struct mixrt_graph *g = check_pass("residual", build_residual, fuse);
+    TU_CHECK(count_op(g, MIXRT_DOMAIN, "FusedConv") == 1 && count_op(g, "", "Add") == 0 && count_op(g, "", "Relu") == 0,
+             "residual: expected one FusedConv and no Add/Relu (%d nodes)", g->n_nodes);
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!strcmp(g->nodes[i].op_type, "FusedConv"))
+            TU_CHECK(g->nodes[i].n_inputs == 4 && g->nodes[i].inputs[3] >= 0 &&
+                         !strcmp(mixrt_node_attr_string(&g->nodes[i], "activation", "?"), "Relu") &&
+                         g->nodes[i].opset == 1,
+                     "residual: FusedConv should read Z and apply Relu");
+    TU_CHECK(mixrt_graph_opset(g, MIXRT_DOMAIN) == MIXRT_DOMAIN_VERSION, "residual: com.mixrt opset not imported");
+    mixrt_graph_destroy(g);
+
+    g = check_pass("clip", build_clip, fuse);
+    TU_CHECK(count_op(g, MIXRT_DOMAIN, "FusedConv") == 1 && g->n_nodes == 1, "clip: expected a lone FusedConv");
+    if (g->n_nodes == 1) {
+        size_t np = 0;
+        const float *p = mixrt_node_attr_floats(&g->nodes[0], "activation_params", &np);
+        TU_CHECK(np == 2 && p[0] == 0.0f && p[1] == 0.25f, "clip: activation_params should be [0, 0.25]");
+    }
+    mixrt_graph_destroy(g);
+
+    g = check_pass("silu", build_silu, fuse);
+    TU_CHECK(g->n_nodes == 1 && !strcmp(mixrt_node_attr_string(&g->nodes[0], "activation", ""), "SiLU"),
+             "silu: expected a lone FusedConv with SiLU (%d nodes)", g->n_nodes);
+    mixrt_graph_destroy(g);
+
+    g = check_pass("two uses", build_two_uses, fuse);
+    TU_CHECK(count_op(g, MIXRT_DOMAIN, "FusedConv") == 0 && count_op(g, "", "Conv") == 1,
+             "two uses: the Conv must stay unfused");
+    mixrt_graph_destroy(g);
+
+    g = check_pass("mid output", build_mid_output, fuse);
+    TU_CHECK(count_op(g, MIXRT_DOMAIN, "FusedConv") == 0 && count_op(g, "", "Relu") == 1,
+             "mid output: the Conv must stay unfused");
+    mixrt_graph_destroy(g);
+
+    g = check_pass("broadcast", build_broadcast, fuse);
+    TU_CHECK(count_op(g, MIXRT_DOMAIN, "FusedConv") == 0 && count_op(g, "", "Add") == 1,
+             "broadcast: the Add must stay");
+    mixrt_graph_destroy(g);
+
+    /* Fusion, then the layout pass: every conv, pool and element-wise op channels-last; a
+     * Transpose at the region's entry and one per channels-first reader. */
+    g = check_pass("region", build_region, MIXRT_PASS_ALL);
+    int nt = count_op(g, "", "Transpose");
+    TU_CHECK(count_op(g, MIXRT_DOMAIN, "FusedConv") == 3 && count_op(g, MIXRT_DOMAIN, "MaxPool") == 1 &&
+                 count_op(g, MIXRT_DOMAIN, "AveragePool") == 1 && count_op(g, MIXRT_DOMAIN, "GlobalAveragePool") == 1 &&
+                 count_op(g, "", "Conv") == 0 && count_op(g, "", "Relu") == 0,
+             "region: expected 3 FusedConv and the 3 pools in com.mixrt (%d nodes)", g->n_nodes);
+    TU_CHECK(nt == 3, "region: expected 3 Transposes (entry, Tanh's exit, GlobalAveragePool's exit), got %d", nt);
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!strcmp(g->nodes[i].op_type, "FusedConv"))
+            TU_CHECK(mixrt_node_attr_int(&g->nodes[i], "channels_last", 0) == 1, "region: FusedConv '%s' not NHWC",
+                     g->nodes[i].name);
+    /* Idempotent: a second run changes nothing. */
+    struct mixrt_pass_stats stats;
+    int before = g->n_nodes;
+    TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_ALL, &stats) == MIXRT_STATUS_OK && stats.layout_changed == 0 &&
+                 stats.conv_fused == 0 && g->n_nodes == before,
+             "region: a second pass run changed the graph (%d layout changes)", stats.layout_changed);
+    mixrt_graph_destroy(g);
+}
+
+/* ---- kernel cases ----------------------------------------------------------------------- */
+
+struct conv_case {
+    int64_t N, C, H, W, M, k, stride, group, dil, pad;
+    bool last, bias, z;
+    int act;
+};
+
+static const char *const acts[] = {"", "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSwish", "SiLU", "Tanh"};
+
+/* Runs fn on node ni of g with inputs in[0..n_in); the output (owned) in *out. */
+static mixrt_status run_kernel(mixrt_kernel_fn fn, void *state, struct mixrt_graph *g, int ni, int n_in,
+                               const struct mixrt_tensor **in, struct mixrt_tensor *out) {
+    const struct mixrt_seq *in_seq[4] = {NULL, NULL, NULL, NULL};
+    bool wanted[1] = {true}, is_seq[1] = {false};
+    memset(out, 0, sizeof(*out));
+    struct mixrt_kernel_ctx k = {.ctx = ctx, .graph = g, .node = &g->nodes[ni], .opset = 1, .n_in = n_in,
+                                 .in = in, .in_seq = in_seq, .n_out = 1, .out = out, .out_is_seq = is_seq,
+                                 .out_wanted = wanted, .state = state};
+    return fn(&k);
+}
+
+/* Runs the fast kernel (prepared) and the reference on node ni; checks the normalized error. */
+static void compare_kernels(int id, const char *desc, const char *kname, struct mixrt_graph *g, int ni, int n_in,
+                            const struct mixrt_tensor **in, mixrt_dtype dt) {
+    const struct mixrt_node *n = &g->nodes[ni];
+    const struct mixrt_cpu_kernel *kern = mixrt_cpu_kernel_find(kname, MIXRT_DOMAIN, n->op_type);
+    mixrt_kernel_fn ref;
+    TU_CHECK(mixrt_ref_find(ctx, n, &ref) == MIXRT_STATUS_OK, "case %d %s: no reference kernel", id, desc);
+    if (!kern) {
+#ifdef MIXRT_HAVE_DNNL
+        TU_CHECK(0, "case %d %s: no kernel %s", id, desc, kname);
+#endif
+        return;
+    }
+    char why[256] = "";
+    bool ok = kern->supports(g, n, why, sizeof(why));
+    if (dt == MIXRT_DTYPE_BF16 && !ok && strstr(why, "bf16")) return; /* no native bf16 here */
+    TU_CHECK(ok, "case %d %s: %s refuses: %s; rerun: test_fuse_conv --only %d", id, desc, kname, why, id);
+    if (!ok) return;
+    void *state = NULL;
+    mixrt_status st = kern->prepare ? kern->prepare(ctx, g, n, &state) : MIXRT_STATUS_OK;
+    TU_CHECK(st == MIXRT_STATUS_OK, "case %d %s: prepare: %s", id, desc, mixrt_context_last_error(ctx));
+    struct mixrt_tensor yf, yr;
+    mixrt_status sf = MIXRT_STATUS_OK;
+    for (int rep = 0; rep < 2 && sf == MIXRT_STATUS_OK; rep++) { /* the second run reuses the state */
+        if (rep) mixrt_tensor_release(ctx, &yf);
+        sf = run_kernel(kern->run, state, g, ni, n_in, in, &yf);
+    }
+    mixrt_status sr = run_kernel(ref, NULL, g, ni, n_in, in, &yr);
+    TU_CHECK(sf == MIXRT_STATUS_OK && sr == MIXRT_STATUS_OK, "case %d %s: run fast %d ref %d: %s", id, desc, sf, sr,
+             mixrt_context_last_error(ctx));
+    if (sf == MIXRT_STATUS_OK && sr == MIXRT_STATUS_OK) {
+        size_t nn = mixrt_tensor_numel(&yr);
+        bool same = yf.rank == yr.rank && !memcmp(yf.dims, yr.dims, sizeof(int64_t) * (size_t)yr.rank) &&
+                    yf.dtype == yr.dtype;
+        TU_CHECK(same && nn > 0, "case %d %s: output shapes differ", id, desc);
+        if (same) {
+            double *a = malloc(nn * sizeof(double)), *b = malloc(nn * sizeof(double));
+            for (size_t i = 0; i < nn; i++)
+                a[i] = mixrt_load_f64(yf.data, yf.dtype, i), b[i] = mixrt_load_f64(yr.data, yr.dtype, i);
+            double e = rel_err(a, b, nn), tol = dt == MIXRT_DTYPE_BF16 ? 1e-2 : 1e-5;
+            TU_CHECK(e <= tol, "case %d %s: rel err %g > %g; rerun: test_fuse_conv --only %d", id, desc, e, tol, id);
+            free(a);
+            free(b);
+        }
+    }
+    mixrt_tensor_release(ctx, &yf);
+    mixrt_tensor_release(ctx, &yr);
+    if (kern->release) kern->release(ctx, state);
+}
+
+static void conv_case_run(int id, const struct conv_case *c, mixrt_dtype dt) {
+    char desc[256];
+    snprintf(desc, sizeof(desc),
+             "%s N=%lld C=%lld %lldx%lld M=%lld k=%lld s=%lld g=%lld d=%lld p=%lld %s%s%s act=%s",
+             mixrt_dtype_name(dt), (long long)c->N, (long long)c->C, (long long)c->H, (long long)c->W,
+             (long long)c->M, (long long)c->k, (long long)c->stride, (long long)c->group, (long long)c->dil,
+             (long long)c->pad, c->last ? "NHWC" : "NCHW", c->bias ? " B" : "", c->z ? " Z" : "", acts[c->act]);
+    struct mixrt_graph *g = new_graph();
+    int64_t dk = (c->k - 1) * c->dil + 1, Ho = (c->H + 2 * c->pad - dk) / c->stride + 1,
+            Wo = (c->W + 2 * c->pad - dk) / c->stride + 1;
+    int64_t xd[4] = {c->N, c->C, c->H, c->W}, yd[4] = {c->N, c->M, Ho, Wo};
+    if (c->last) xd[1] = c->H, xd[2] = c->W, xd[3] = c->C, yd[1] = Ho, yd[2] = Wo, yd[3] = c->M;
+    int x = add_input(g, "x", dt, 4, xd);
+    int w = add_const(g, "w", dt, 4, (int64_t[]){c->M, c->C / c->group, c->k, c->k},
+                      2.0 / sqrt((double)(c->C / c->group * c->k * c->k)));
+    int b = c->bias ? add_const(g, "b", dt, 1, &c->M, 1.0) : -1;
+    int z = c->z ? add_input(g, "z", dt, 4, yd) : -1;
+    int ni = mixrt_graph_add_node(g, "fc", "FusedConv", MIXRT_DOMAIN);
+    struct mixrt_node *n = &g->nodes[ni];
+    n->opset = 1;
+    n->n_inputs = c->z ? 4 : 3;
+    n->inputs = mixrt_arena_calloc(g->arena, 4, sizeof(int));
+    n->inputs[0] = x, n->inputs[1] = w, n->inputs[2] = b, n->inputs[3] = z;
+    n->n_outputs = 1;
+    n->outputs = mixrt_arena_calloc(g->arena, 1, sizeof(int));
+    n->outputs[0] = add_value(g, "y", dt, 4, yd);
+    g->values[n->outputs[0]].producer = ni;
+    attr_ints(g, ni, "kernel_shape", 2, (int64_t[]){c->k, c->k});
+    attr_ints(g, ni, "strides", 2, (int64_t[]){c->stride, c->stride});
+    attr_ints(g, ni, "dilations", 2, (int64_t[]){c->dil, c->dil});
+    attr_ints(g, ni, "pads", 4, (int64_t[]){c->pad, c->pad, c->pad, c->pad});
+    attr_int(g, ni, "group", c->group);
+    attr_int(g, ni, "channels_last", c->last);
+    attr_str(g, ni, "activation", acts[c->act]);
+    if (c->act == 2) attr_floats(g, ni, "activation_params", 2, (float[]){-0.5f, 0.75f});
+    if (c->act == 3) attr_floats(g, ni, "activation_params", 1, (float[]){0.1f});
+    struct mixrt_tensor *tx = rand_tensor(dt, 4, xd), *tz = c->z ? rand_tensor(dt, 4, yd) : NULL;
+    const struct mixrt_tensor *in[4] = {tx, g->values[w].init, b >= 0 ? g->values[b].init : NULL, tz};
+    compare_kernels(id, desc, "dnnl_fused_conv", g, ni, c->z ? 4 : 3, in, dt);
+    mixrt_tensor_destroy(ctx, tx);
+    if (tz) mixrt_tensor_destroy(ctx, tz);
+    mixrt_graph_destroy(g);
+}
+
+/* A channels-last pool node on random data. kind: 0 MaxPool, 1 AveragePool (count_include_pad
+ * = incl), 2 GlobalAveragePool. */
+static void pool_case_run(int id, int kind, int64_t C, int64_t H, int64_t W, int64_t k, int64_t s, int64_t p,
+                          int incl, mixrt_dtype dt) {
+    static const char *const ops[] = {"MaxPool", "AveragePool", "GlobalAveragePool"};
+    char desc[160];
+    snprintf(desc, sizeof(desc), "%s %s C=%lld %lldx%lld k=%lld s=%lld p=%lld incl=%d", mixrt_dtype_name(dt), ops[kind],
+             (long long)C, (long long)H, (long long)W, (long long)k, (long long)s, (long long)p, incl);
+    struct mixrt_graph *g = new_graph();
+    int64_t xd[4] = {2, H, W, C}, Ho = kind == 2 ? 1 : (H + 2 * p - k) / s + 1, Wo = kind == 2 ? 1 : (W + 2 * p - k) / s + 1;
+    int64_t yd[4] = {2, Ho, Wo, C};
+    int x = add_input(g, "x", dt, 4, xd);
+    int ni = mixrt_graph_add_node(g, "pool", ops[kind], MIXRT_DOMAIN);
+    struct mixrt_node *n = &g->nodes[ni];
+    n->opset = 1;
+    n->n_inputs = 1;
+    n->inputs = mixrt_arena_calloc(g->arena, 1, sizeof(int));
+    n->inputs[0] = x;
+    n->n_outputs = 1;
+    n->outputs = mixrt_arena_calloc(g->arena, 1, sizeof(int));
+    n->outputs[0] = add_value(g, "y", dt, 4, yd);
+    if (kind != 2) {
+        attr_ints(g, ni, "kernel_shape", 2, (int64_t[]){k, k});
+        attr_ints(g, ni, "strides", 2, (int64_t[]){s, s});
+        attr_ints(g, ni, "pads", 4, (int64_t[]){p, p, p, p});
+        if (kind == 1) attr_int(g, ni, "count_include_pad", incl);
+    }
+    struct mixrt_tensor *tx = rand_tensor(dt, 4, xd);
+    const struct mixrt_tensor *in[1] = {tx};
+    compare_kernels(id, desc, "dnnl_pool_nhwc", g, ni, 1, in, dt);
+    mixrt_tensor_destroy(ctx, tx);
+    mixrt_graph_destroy(g);
+}
+
+static void test_kernels(int only) {
+    /* N, C, H, W, M, k, stride, group, dil, pad */
+    static const struct conv_case shapes[] = {
+        {1, 3, 11, 9, 17, 3, 1, 1, 1, 1, false, false, false, 0},
+        {1, 17, 7, 10, 5, 1, 1, 1, 1, 0, false, false, false, 0},
+        {2, 64, 9, 9, 64, 3, 2, 1, 1, 1, false, false, false, 0},
+        {1, 17, 9, 8, 17, 3, 1, 17, 1, 1, false, false, false, 0},
+        {1, 64, 8, 8, 64, 3, 2, 64, 1, 1, false, false, false, 0},
+        {1, 16, 12, 11, 8, 3, 1, 1, 2, 2, false, false, false, 0},
+        {1, 32, 7, 7, 48, 3, 1, 4, 1, 1, false, false, false, 0},
+        {1, 3, 23, 19, 16, 7, 2, 1, 1, 3, false, false, false, 0},
+    };
+    const mixrt_dtype dts[2] = {MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16};
+    int id = 0;
+    for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++)
+        for (int d = 0; d < 2; d++)
+            for (int last = 0; last < 2; last++)
+                for (int act = 0; act < 8; act++) {
+                    /* B and Z in all four combinations across the activations. */
+                    struct conv_case c = shapes[si];
+                    c.last = last, c.act = act, c.bias = (act + si) % 2 == 0, c.z = (act / 2 + si + last) % 2 == 0;
+                    id++;
+                    if (only && id != only) continue;
+                    conv_case_run(id, &c, dts[d]);
+                }
+    for (int d = 0; d < 2; d++) {
+        struct {
+            int kind;
+            int64_t C, H, W, k, s, p;
+            int incl;
+        } pc[] = {{0, 17, 11, 9, 3, 2, 1, 0}, {0, 64, 8, 8, 2, 2, 0, 0}, {1, 3, 9, 10, 3, 1, 1, 0},
+                  {1, 33, 7, 7, 3, 2, 1, 1}, {2, 64, 7, 7, 0, 0, 0, 0}, {2, 17, 5, 3, 0, 0, 0, 0}};
+        for (size_t i = 0; i < sizeof(pc) / sizeof(pc[0]); i++) {
+            id++;
+            if (only && id != only) continue;
+            pool_case_run(id, pc[i].kind, pc[i].C, pc[i].H, pc[i].W, pc[i].k, pc[i].s, pc[i].p, pc[i].incl, dts[d]);
+        }
+    }
+}
+
+int main(int argc, char **argv) {
+    int only = 0;
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--only")) only = atoi(argv[i + 1]);
+    if (mixrt_context_create(NULL, &ctx) != MIXRT_STATUS_OK) return 1;
+    tu_seed(7);
+    if (!only) test_passes();
+    test_kernels(only);
+    mixrt_context_destroy(ctx);
+    return tu_finish("test_fuse_conv");
+}
