@@ -9,6 +9,7 @@
 #include "backend/cpu/ref.h"
 #include "cli.h"
 #include "commands.h"
+#include "engine/engine_cuda.h"
 #include "engine/engine_impl.h"
 #include "onnx/model_impl.h"
 
@@ -141,8 +142,8 @@ static int inspect_engine(mixrt_context_t ctx, const char *path, const struct cl
         if (t > 0) total_ns += t;
     }
     printf("layers (%d, execution order; time = share of the per-layer times measured at build):\n", g->n_nodes);
-    printf("  %-4s %-28s %-18s %-9s %-16s %6s  %s -> %s\n", "#", "name", "op", "precision", "kernel", "time",
-           "inputs", "outputs");
+    printf("  %-4s %-28s %-18s %-9s %-7s %-16s %6s  %s -> %s\n", "#", "name", "op", "precision", "backend", "kernel",
+           "time", "inputs", "outputs");
     for (int s = 0; s < g->n_nodes; s++) {
         int idx = g->order ? g->order[s] : s;
         const struct mixrt_node *n = &g->nodes[idx];
@@ -156,9 +157,11 @@ static int inspect_engine(mixrt_context_t ctx, const char *path, const struct cl
         else snprintf(share, sizeof(share), "%.1f%%", 100.0 * t / total_ns);
         values_desc(in, sizeof(in), g, n->inputs, n->n_inputs);
         values_desc(out, sizeof(out), g, n->outputs, n->n_outputs);
-        printf("  %-4d %-28s %-18s %-9s %-16s %6s  %s -> %s\n", s, n->name, n->op_type,
-               cli_precision_name(li.precision), kernel ? kernel : (li.kernel ? li.kernel : "?"), share, in, out);
+        printf("  %-4d %-28s %-18s %-9s %-7s %-16s %6s  %s -> %s\n", s, n->name, n->op_type,
+               cli_precision_name(li.precision), mixrt_engine_node_backend(e, idx),
+               kernel ? kernel : (li.kernel ? li.kernel : "?"), share, in, out);
     }
+    mixrt_engine_cuda_describe(e, stdout);
     printf("totals:\n");
     cli_print_layer_totals(e, "  ");
     printf("operators the target cannot run: none\n");

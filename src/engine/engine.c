@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "backend/cpu/exec_ref.h"
+#include "engine/engine_cuda.h"
 #include "engine/engine_internal.h"
 #include "engine/memplan.h"
 #include "engine/tactics.h"
@@ -95,6 +96,7 @@ mixrt_status mixrt_engine_alloc(mixrt_context_t ctx, struct mixrt_engine **out) 
 
 void mixrt_engine_destroy(mixrt_engine_t e) {
     if (!e) return;
+    mixrt_engine_cuda_destroy(e->cuda);
     for (int i = 0; i < e->n_nodes; i++)
         if (e->kernels && e->kernels[i] && e->kernels[i]->release && e->states[i])
             e->kernels[i]->release(e->ctx, e->states[i]);
@@ -244,7 +246,11 @@ static mixrt_status select_kernels(struct mixrt_engine *e, struct mixrt_timing_c
     for (int i = 0; i < g->n_nodes; i++) {
         const struct mixrt_cpu_kernel *k = NULL;
         double ns = -1;
-        MIXRT_TRY(mixrt_tactics_choose(g, i, tc, false, e->opts.verbose, false, &k, &ns, NULL));
+        if (mixrt_engine_cuda_claims(e, i)) { /* runs on CUDA: the reference stays as its CPU view, untimed */
+            size_t nc;
+            k = mixrt_cpu_kernels_for(&g->nodes[i], &nc)[nc - 1];
+        } else
+            MIXRT_TRY(mixrt_tactics_choose(g, i, tc, false, e->opts.verbose, false, &k, &ns, NULL));
         if (!k) {
             mixrt_kernel_fn fn;
             MIXRT_TRY(mixrt_ref_find(e->ctx, &g->nodes[i], &fn)); /* records the named error */
@@ -274,12 +280,9 @@ mixrt_status mixrt_engine_build(mixrt_context_t ctx, const char *model_path, con
     struct mixrt_timing_cache *tc = NULL;
     double t0 = now_s();
 
-    if (o->backend && strcmp(o->backend, "cpu")) {
-        if (!strcmp(o->backend, "cuda"))
-            return mixrt_error(ctx, MIXRT_STATUS_UNSUPPORTED, "--backend cuda: this build of mixrt has no CUDA "
-                               "backend yet; use --backend cpu");
+    bool cuda = o->backend && !strcmp(o->backend, "cuda");
+    if (o->backend && strcmp(o->backend, "cpu") && !cuda)
         return mixrt_error(ctx, MIXRT_STATUS_INVALID_ARGUMENT, "unknown backend '%s' (cpu or cuda)", o->backend);
-    }
     for (size_t i = 0; i < o->n_layer_precisions; i++) {
         mixrt_dtype d = o->layer_precisions[i].dtype;
         if (d != MIXRT_DTYPE_F32 && d != MIXRT_DTYPE_F16 && d != MIXRT_DTYPE_BF16)
@@ -291,6 +294,7 @@ mixrt_status mixrt_engine_build(mixrt_context_t ctx, const char *model_path, con
     MIXRT_TRY(copy_options(e, o));
     e->opts.precisions |= MIXRT_PRECISION_FP32;
     snprintf(e->target, sizeof(e->target), "%s", mixrt_cpu_target());
+    if (cuda) MIXRT_TRY(mixrt_engine_cuda_open(e)); /* names the GPU in the target */
     make_build_id(e);
 
 #define PHASE(what)                                                                                 \
@@ -336,7 +340,9 @@ mixrt_status mixrt_engine_build(mixrt_context_t ctx, const char *model_path, con
     }
     drop_unused_constants(g);
     MIXRT_TRY(mixrt_graph_toposort(g, &g->order));
+    if (cuda) MIXRT_TRY(mixrt_engine_cuda_assign(e));
     MIXRT_TRY(select_kernels(e, tc));
+    if (cuda) MIXRT_TRY(mixrt_engine_cuda_prepare(e));
     PHASE("kernel selection");
 #undef PHASE
     if (e->opts.timing_cache) MIXRT_TRY(mixrt_timing_cache_save(tc, e->opts.timing_cache));
@@ -401,6 +407,7 @@ static void bridge(void *user, const struct mixrt_graph *g, int node, int output
 mixrt_status mixrt_engine_run_observed(mixrt_engine_t e, size_t n_inputs, const char *const *names,
                                        const struct mixrt_tensor *const *inputs, struct mixrt_tensor **outputs,
                                        mixrt_engine_observer observe, void *user) {
+    if (e->cuda) return mixrt_engine_cuda_run(e, n_inputs, names, inputs, outputs, NULL, observe, user);
     struct observe_bridge b = {observe, user};
     struct mixrt_exec_opts xo = {e->fns, e->states, observe ? bridge : NULL, &b,
                                  e->memplan ? &e->memplan->mem : NULL, NULL};
@@ -412,6 +419,7 @@ mixrt_status mixrt_engine_run_into(mixrt_engine_t e, size_t n_inputs, const char
     if (!e) return MIXRT_STATUS_INVALID_ARGUMENT;
     mixrt_status status = MIXRT_STATUS_OK;
     const struct mixrt_graph *g = mixrt_model_graph(e->model);
+    if (e->cuda) return mixrt_engine_cuda_run(e, n_inputs, names, inputs, NULL, outputs, NULL, NULL);
     size_t no = (size_t)(g->n_outputs > 0 ? g->n_outputs : 1);
     struct mixrt_tensor *local[16], **shells = g->n_outputs <= 16 ? local : mixrt_calloc(e->ctx, no, sizeof(*shells));
     if (!shells) return MIXRT_STATUS_OUT_OF_MEMORY;
@@ -462,6 +470,7 @@ mixrt_status mixrt_engine_get_output(mixrt_engine_t e, size_t i, struct mixrt_va
 
 const struct mixrt_graph *mixrt_engine_graph(mixrt_engine_t e) { return mixrt_model_graph(e->model); }
 const char *mixrt_engine_node_kernel(mixrt_engine_t e, int i) {
+    if (mixrt_engine_cuda_claims(e, i)) return mixrt_engine_cuda_node_kernel(e, i);
     return i >= 0 && i < e->n_nodes && e->kernels[i] ? e->kernels[i]->name : "none";
 }
 double mixrt_engine_node_time_ns(mixrt_engine_t e, int i) { return i >= 0 && i < e->n_nodes ? e->time_ns[i] : -1; }

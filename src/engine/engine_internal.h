@@ -23,6 +23,7 @@ struct mixrt_engine {
     void *plan; /* the open plan file when loaded from one (plan.c) */
     struct mixrt_memplan *memplan; /* activation arena plan (memplan.c); NULL: none */
     bool memplan_off;              /* planning switched off (tests, MIXRT_MEMPLAN=off) */
+    struct mixrt_engine_cuda *cuda; /* --backend cuda: the CUDA side (engine_cuda.c); NULL on cpu */
 };
 
 mixrt_status mixrt_engine_alloc(mixrt_context_t ctx, struct mixrt_engine **out);

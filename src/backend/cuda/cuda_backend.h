@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backend/cuda/cuda_args.h"
 #include "mixrt/mixrt.h"
 
 #ifdef __cplusplus
@@ -39,6 +40,7 @@ extern "C" {
 
 typedef struct mixrt_cuda_device *mixrt_cuda_device_t;
 typedef struct mixrt_cuda_gemm *mixrt_cuda_gemm_t;
+typedef struct mixrt_cuda_graph *mixrt_cuda_graph_t;
 
 /* ---- device ---------------------------------------------------------------------- */
 
@@ -203,6 +205,31 @@ MIXRT_CUDA_API mixrt_status mixrt_cuda_softmax(mixrt_cuda_device_t dev, mixrt_dt
 MIXRT_CUDA_API mixrt_status mixrt_cuda_gather_rows(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *table,
                                                    size_t table_rows, size_t cols, mixrt_dtype idx_dt,
                                                    const void *idx, size_t n_idx, void *y);
+
+/* ---- engine kernels (engine_ops.c) ------------------------------------------------- */
+
+/* Strided copy (Transpose, Split, Slice, Concat): for every index (i_0..i_r-1) of dims
+ * (rank <= MIXRT_CUDA_MAX_PERM_RANK), y[sum i_d * out_strides[d]] = x[sum i_d *
+ * in_strides[d]] (strides in elements; out_strides NULL: y contiguous in dims). A
+ * Transpose passes in_strides[d] = x_strides[perm[d]]. elem_size 1, 2, 4 or 8. */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_strided_copy(mixrt_cuda_device_t dev, size_t elem_size, const void *x, void *y,
+                                                    int rank, const int64_t *dims, const int64_t *in_strides,
+                                                    const int64_t *out_strides);
+/* com.mixrt Attention (passes/fuse_attention.c) for one dtype dt (F32, BF16, F16) of
+ * Q, K, V, mask (may be NULL) and Y; f32 math; sk + d <= 12000 (scores live in shared
+ * memory). */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_attention(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *q,
+                                                 const void *k, const void *v, const void *mask, void *y,
+                                                 const struct mixrt_cuda_attention_args *a);
+
+/* ---- CUDA graphs -------------------------------------------------------------------
+ * capture_begin starts recording the stream's work (nothing runs); capture_end stops
+ * and instantiates it into *out (on failure the capture is ended and dropped). Launch
+ * replays it on the stream. Destroy before the device (NULL fine). */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_capture_begin(mixrt_cuda_device_t dev);
+MIXRT_CUDA_API mixrt_status mixrt_cuda_capture_end(mixrt_cuda_device_t dev, mixrt_cuda_graph_t *out);
+MIXRT_CUDA_API mixrt_status mixrt_cuda_graph_launch(mixrt_cuda_device_t dev, mixrt_cuda_graph_t g);
+MIXRT_CUDA_API void mixrt_cuda_graph_destroy(mixrt_cuda_graph_t g);
 
 #ifdef __cplusplus
 }

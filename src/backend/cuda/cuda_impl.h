@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backend/cuda/cuda_args.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -40,6 +42,13 @@ cudaError_t mixrt_cuda_launch_softmax(cudaStream_t s, int elem, const void *x, v
 cudaError_t mixrt_cuda_launch_gather_rows(cudaStream_t s, int max_blocks, size_t elem_size, const void *table,
                                           size_t table_rows, size_t cols, int idx_is_i64, const void *idx,
                                           size_t n_idx, void *y, struct mixrt_cuda_dev_flag *flag);
+/* engine_ops.cu: for every index of dims (n elements), y at out_strides = x at in_strides. */
+cudaError_t mixrt_cuda_launch_transpose(cudaStream_t s, int max_blocks, size_t elem_size, const void *x, void *y,
+                                        int rank, const long long *out_dims, const long long *in_strides,
+                                        const long long *out_strides, size_t n);
+/* mask may be NULL; all tensors of one elem type. */
+cudaError_t mixrt_cuda_launch_attention(cudaStream_t s, int elem, const void *q, const void *k, const void *v,
+                                        const void *mask, void *y, const struct mixrt_cuda_attention_args *a);
 
 #ifdef __cplusplus
 }

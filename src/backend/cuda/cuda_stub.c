@@ -139,3 +139,26 @@ mixrt_status mixrt_cuda_gather_rows(mixrt_cuda_device_t dev, mixrt_dtype dt, con
     (void)dev, (void)dt, (void)table, (void)table_rows, (void)cols, (void)idx_dt, (void)idx, (void)n_idx, (void)y;
     return MIXRT_STATUS_UNSUPPORTED;
 }
+mixrt_status mixrt_cuda_strided_copy(mixrt_cuda_device_t dev, size_t elem_size, const void *x, void *y, int rank,
+                                     const int64_t *out_dims, const int64_t *in_strides, const int64_t *out_strides) {
+    (void)dev, (void)elem_size, (void)x, (void)y, (void)rank, (void)out_dims, (void)in_strides, (void)out_strides;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
+mixrt_status mixrt_cuda_attention(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *q, const void *k,
+                                  const void *v, const void *mask, void *y, const struct mixrt_cuda_attention_args *a) {
+    (void)dev, (void)dt, (void)q, (void)k, (void)v, (void)mask, (void)y, (void)a;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
+mixrt_status mixrt_cuda_capture_begin(mixrt_cuda_device_t dev) {
+    (void)dev;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
+mixrt_status mixrt_cuda_capture_end(mixrt_cuda_device_t dev, mixrt_cuda_graph_t *out) {
+    (void)dev, (void)out;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
+mixrt_status mixrt_cuda_graph_launch(mixrt_cuda_device_t dev, mixrt_cuda_graph_t g) {
+    (void)dev, (void)g;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
+void mixrt_cuda_graph_destroy(mixrt_cuda_graph_t g) { (void)g; }

@@ -1,0 +1,19 @@
+/* cuda_args.h - plain argument structs shared by the engine-side C interface
+ * (cuda_backend.h) and the kernels (.cu): no CUDA or mixrt types, so both sides agree on
+ * one layout. */
+#ifndef MIXRT_BACKEND_CUDA_ARGS_H
+#define MIXRT_BACKEND_CUDA_ARGS_H
+
+#define MIXRT_CUDA_MAX_PERM_RANK 8
+
+/* com.mixrt Attention geometry in elements: logical Q [b,h,sq,d], K [b,h,sk,d],
+ * V [b,h,sk,dv], mask [b,h,sq,sk] (stride 0 on broadcast axes), output O [b,h,sq,dv]
+ * written at y_strides (per O axis, so out_perm needs no copy). */
+struct mixrt_cuda_attention_args {
+    long long b, h, sq, sk, d, dv;
+    long long q_strides[4], k_strides[4], v_strides[4], mask_strides[4], y_strides[4];
+    float scale, fill;
+    int causal;
+};
+
+#endif /* MIXRT_BACKEND_CUDA_ARGS_H */

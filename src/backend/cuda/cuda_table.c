@@ -1,0 +1,45 @@
+/* cuda_table.c - the exported table of the CUDA backend (cuda_table.h): the only symbol
+ * libmixrt looks up in libmixrt_cuda.so. Invariant: every member is set (a loader never
+ * meets a NULL entry of a version it knows). */
+#include "backend/cuda/cuda_table.h"
+
+MIXRT_CUDA_API extern const struct mixrt_cuda_table mixrt_cuda_backend_v1;
+const struct mixrt_cuda_table mixrt_cuda_backend_v1 = {
+    MIXRT_CUDA_TABLE_VERSION,
+    (uint32_t)sizeof(struct mixrt_cuda_table),
+    mixrt_cuda_device_count,
+    mixrt_cuda_device_create,
+    mixrt_cuda_device_destroy,
+    mixrt_cuda_device_get_info,
+    mixrt_cuda_device_sync,
+    mixrt_cuda_arena_reserve,
+    mixrt_cuda_arena_at,
+    mixrt_cuda_alloc,
+    mixrt_cuda_free,
+    mixrt_cuda_host_alloc,
+    mixrt_cuda_host_free,
+    mixrt_cuda_copy_h2d,
+    mixrt_cuda_copy_d2h,
+    mixrt_cuda_copy_d2d,
+    mixrt_cuda_memset,
+    mixrt_cuda_timer_begin,
+    mixrt_cuda_timer_end,
+    mixrt_cuda_gemm_create,
+    mixrt_cuda_gemm_destroy,
+    mixrt_cuda_gemm_tune,
+    mixrt_cuda_gemm_run,
+    mixrt_cuda_gemm_set_choice,
+    mixrt_cuda_gemm_get_choice,
+    mixrt_cuda_binary,
+    mixrt_cuda_unary,
+    mixrt_cuda_cast,
+    mixrt_cuda_layer_norm,
+    mixrt_cuda_softmax,
+    mixrt_cuda_gather_rows,
+    mixrt_cuda_strided_copy,
+    mixrt_cuda_attention,
+    mixrt_cuda_capture_begin,
+    mixrt_cuda_capture_end,
+    mixrt_cuda_graph_launch,
+    mixrt_cuda_graph_destroy,
+};

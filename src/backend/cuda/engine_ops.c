@@ -1,0 +1,100 @@
+/* engine_ops.c - C entry points of the engine's extra CUDA kernels (strided copy, Attention)
+ * and CUDA-graph capture/replay of the device's stream. Invariant: as in kernels.c,
+ * nothing is launched with arguments these checks did not accept. */
+#include <stdlib.h>
+
+#include "backend/cuda/cuda_impl.h"
+
+struct mixrt_cuda_graph {
+    mixrt_cuda_device_t dev;
+    cudaGraph_t graph;
+    cudaGraphExec_t exec;
+};
+
+mixrt_status mixrt_cuda_strided_copy(mixrt_cuda_device_t dev, size_t elem_size, const void *x, void *y, int rank,
+                                     const int64_t *out_dims, const int64_t *in_strides, const int64_t *out_strides) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    MIXRT_CHECK(dev->ctx, elem_size == 1 || elem_size == 2 || elem_size == 4 || elem_size == 8,
+                MIXRT_STATUS_UNSUPPORTED_DTYPE, "cannot run CUDA strided copy: elements of %zu bytes (1, 2, 4 or 8)",
+                elem_size);
+    MIXRT_CHECK(dev->ctx, rank >= 0 && rank <= MIXRT_CUDA_MAX_PERM_RANK, MIXRT_STATUS_UNSUPPORTED,
+                "cannot run CUDA strided copy: rank %d (at most %d)", rank, MIXRT_CUDA_MAX_PERM_RANK);
+    long long od[MIXRT_CUDA_MAX_PERM_RANK], is[MIXRT_CUDA_MAX_PERM_RANK], os[MIXRT_CUDA_MAX_PERM_RANK];
+    size_t n = 1;
+    for (int d = rank - 1; d >= 0; d--) {
+        MIXRT_CHECK(dev->ctx, out_dims[d] >= 0 && in_strides[d] >= 0 && (!out_strides || out_strides[d] >= 0),
+                    MIXRT_STATUS_INVALID_ARGUMENT, "cannot run CUDA strided copy: negative dim or stride on axis %d", d);
+        od[d] = out_dims[d], is[d] = in_strides[d];
+        os[d] = out_strides ? out_strides[d] : (long long)n;
+        n *= (size_t)out_dims[d];
+    }
+    if (n == 0) return MIXRT_STATUS_OK;
+    MIXRT_CHECK(dev->ctx, x && y, MIXRT_STATUS_INVALID_ARGUMENT, "cannot run CUDA strided copy: NULL buffer");
+    MIXRT_CUDA_TRY(dev->ctx, mixrt_cuda_launch_transpose(dev->stream, dev->max_blocks, elem_size, x, y, rank, od, is, os, n),
+                   "kernel launch (strided copy, rank %d, %zu elements)", rank, n);
+fail:
+    return status;
+}
+
+mixrt_status mixrt_cuda_attention(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *q, const void *k,
+                                  const void *v, const void *mask, void *y, const struct mixrt_cuda_attention_args *a) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    int elem = mixrt_cuda_elem_of(dt);
+    MIXRT_CHECK(dev->ctx, elem >= 0, MIXRT_STATUS_UNSUPPORTED_DTYPE,
+                "cannot run CUDA attention: dtype %s (expected f32, bf16 or f16)", mixrt_dtype_name(dt));
+    MIXRT_CHECK(dev->ctx, a->b >= 0 && a->h >= 0 && a->sq >= 0 && a->sk >= 1 && a->d >= 1 && a->dv >= 0 &&
+                              a->sk + a->d <= 12000 && a->sq <= INT32_MAX && a->h <= 65535 && a->b <= 65535,
+                MIXRT_STATUS_UNSUPPORTED,
+                "cannot run CUDA attention: b %lld, h %lld, sq %lld, sk %lld, d %lld (needs sk >= 1, sk + d <= 12000, "
+                "b, h <= 65535)", a->b, a->h, a->sq, a->sk, a->d);
+    if (a->b == 0 || a->h == 0 || a->sq == 0 || a->dv == 0) return MIXRT_STATUS_OK;
+    MIXRT_CHECK(dev->ctx, q && k && v && y, MIXRT_STATUS_INVALID_ARGUMENT, "cannot run CUDA attention: NULL buffer");
+    MIXRT_CUDA_TRY(dev->ctx, mixrt_cuda_launch_attention(dev->stream, elem, q, k, v, mask, y, a),
+                   "kernel launch (attention, %s, [%lld,%lld,%lld,%lld] x Sk %lld)", mixrt_dtype_name(dt), a->b, a->h,
+                   a->sq, a->d, a->sk);
+fail:
+    return status;
+}
+
+mixrt_status mixrt_cuda_capture_begin(mixrt_cuda_device_t dev) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    MIXRT_CUDA_TRY(dev->ctx, cudaStreamBeginCapture(dev->stream, cudaStreamCaptureModeThreadLocal),
+                   "cudaStreamBeginCapture");
+fail:
+    return status;
+}
+
+mixrt_status mixrt_cuda_capture_end(mixrt_cuda_device_t dev, mixrt_cuda_graph_t *out) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct mixrt_cuda_graph *g = mixrt_calloc(dev->ctx, 1, sizeof(*g));
+    cudaGraph_t graph = NULL;
+    cudaError_t err = cudaStreamEndCapture(dev->stream, &graph);
+    if (!g) {
+        if (graph) cudaGraphDestroy(graph);
+        return MIXRT_STATUS_OUT_OF_MEMORY;
+    }
+    g->dev = dev;
+    g->graph = graph;
+    MIXRT_CUDA_TRY(dev->ctx, err, "cudaStreamEndCapture");
+    MIXRT_CUDA_TRY(dev->ctx, cudaGraphInstantiate(&g->exec, g->graph, 0), "cudaGraphInstantiate");
+    *out = g;
+    return MIXRT_STATUS_OK;
+fail:
+    mixrt_cuda_graph_destroy(g);
+    return status;
+}
+
+mixrt_status mixrt_cuda_graph_launch(mixrt_cuda_device_t dev, mixrt_cuda_graph_t g) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    MIXRT_CHECK(dev->ctx, g && g->exec, MIXRT_STATUS_INVALID_ARGUMENT, "CUDA graph launch: no graph");
+    MIXRT_CUDA_TRY(dev->ctx, cudaGraphLaunch(g->exec, dev->stream), "cudaGraphLaunch");
+fail:
+    return status;
+}
+
+void mixrt_cuda_graph_destroy(mixrt_cuda_graph_t g) {
+    if (!g) return;
+    if (g->exec) cudaGraphExecDestroy(g->exec);
+    if (g->graph) cudaGraphDestroy(g->graph);
+    mixrt_free(g->dev->ctx, g, sizeof(*g));
+}

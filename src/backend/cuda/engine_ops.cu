@@ -1,0 +1,116 @@
+/* engine_ops.cu - CUDA kernels the engine needs beyond element-wise and norms: a strided
+ * copy (Transpose, Split, Slice, Concat: up to rank 8, elements of 1/2/4/8 bytes moved as bits) and com.mixrt
+ * Attention (one block per query row, scores in shared memory, f32 math, general strides so
+ * head layouts need no copies). Invariant: launchers only launch; checks live in engine_ops.c. */
+#include "backend/cuda/cuda_impl.h"
+#include "backend/cuda/cuda_types.cuh"
+
+namespace {
+
+struct perm_args {
+    int rank;
+    long long out_dims[MIXRT_CUDA_MAX_PERM_RANK];
+    long long in_strides[MIXRT_CUDA_MAX_PERM_RANK];  /* x's stride along axis i of the copy */
+    long long out_strides[MIXRT_CUDA_MAX_PERM_RANK]; /* y's stride along axis i */
+};
+
+template <typename E> __global__ void transpose_kernel(const E *x, E *y, size_t n, perm_args a) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        size_t rem = i, off = 0, yo = 0;
+        for (int d = a.rank - 1; d >= 0; d--) {
+            size_t dd = (size_t)a.out_dims[d], id = rem % dd;
+            off += id * (size_t)a.in_strides[d];
+            yo += id * (size_t)a.out_strides[d];
+            rem /= dd;
+        }
+        y[yo] = x[off];
+    }
+}
+
+/* grid (Sq, H, B); dynamic shared: Sk + D floats. */
+template <typename T>
+__global__ void attention_kernel(const T *q, const T *k, const T *v, const T *mask, T *y,
+                                 struct mixrt_cuda_attention_args a) {
+    extern __shared__ float sh[];
+    float *qs = sh, *p = sh + a.d;
+    long long i = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+    const long long *Qs = a.q_strides, *Ks = a.k_strides, *Vs = a.v_strides, *Ms = a.mask_strides;
+    size_t qb = (size_t)(b * Qs[0] + h * Qs[1] + i * Qs[2]);
+    for (int c = threadIdx.x; c < a.d; c += blockDim.x) qs[c] = mixrt_cu_load(q, qb + (size_t)(c * Qs[3]));
+    __syncthreads();
+    long long lim = i + (a.sk - a.sq);
+    float mx = -INFINITY;
+    for (long long j = threadIdx.x; j < a.sk; j += blockDim.x) {
+        size_t kb = (size_t)(b * Ks[0] + h * Ks[1] + j * Ks[2]);
+        float s = 0.0f;
+        for (int c = 0; c < a.d; c++) s += qs[c] * mixrt_cu_load(k, kb + (size_t)(c * Ks[3]));
+        s *= a.scale;
+        if (a.causal && j > lim) s = a.fill;
+        if (mask) s += mixrt_cu_load(mask, (size_t)(b * Ms[0] + h * Ms[1] + i * Ms[2] + j * Ms[3]));
+        p[j] = s;
+        mx = fmaxf(mx, s);
+    }
+    mx = mixrt_cu_block_reduce<true>(mx);
+    float sum = 0.0f;
+    for (long long j = threadIdx.x; j < a.sk; j += blockDim.x) {
+        float e = expf(p[j] - mx);
+        p[j] = e;
+        sum += e;
+    }
+    float inv = 1.0f / mixrt_cu_block_reduce<false>(sum); /* its barriers publish p[] */
+    size_t yb = (size_t)(b * a.y_strides[0] + h * a.y_strides[1] + i * a.y_strides[2]);
+    for (int c = threadIdx.x; c < a.dv; c += blockDim.x) {
+        float o = 0.0f;
+        size_t vb = (size_t)(b * Vs[0] + h * Vs[1]) + (size_t)(c * Vs[3]);
+        for (long long j = 0; j < a.sk; j++) o += p[j] * mixrt_cu_load(v, vb + (size_t)(j * Vs[2]));
+        mixrt_cu_store(y, yb + (size_t)(c * a.y_strides[3]), o * inv);
+    }
+}
+
+} // namespace
+
+extern "C" cudaError_t mixrt_cuda_launch_transpose(cudaStream_t s, int max_blocks, size_t elem_size, const void *x,
+                                                   void *y, int rank, const long long *out_dims,
+                                                   const long long *in_strides, const long long *out_strides,
+                                                   size_t n) {
+    perm_args a;
+    a.rank = rank;
+    for (int d = 0; d < rank; d++)
+        a.out_dims[d] = out_dims[d], a.in_strides[d] = in_strides[d], a.out_strides[d] = out_strides[d];
+    size_t blocks = (n + 255) / 256;
+    unsigned g = (unsigned)(blocks < (size_t)max_blocks ? blocks : (size_t)max_blocks);
+    if (g == 0) g = 1;
+    switch (elem_size) {
+    case 1: transpose_kernel<<<g, 256, 0, s>>>((const uint8_t *)x, (uint8_t *)y, n, a); break;
+    case 2: transpose_kernel<<<g, 256, 0, s>>>((const uint16_t *)x, (uint16_t *)y, n, a); break;
+    case 4: transpose_kernel<<<g, 256, 0, s>>>((const uint32_t *)x, (uint32_t *)y, n, a); break;
+    case 8: transpose_kernel<<<g, 256, 0, s>>>((const unsigned long long *)x, (unsigned long long *)y, n, a); break;
+    default: return cudaErrorInvalidValue;
+    }
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t mixrt_cuda_launch_attention(cudaStream_t s, int elem, const void *q, const void *k,
+                                                   const void *v, const void *mask, void *y,
+                                                   const struct mixrt_cuda_attention_args *a) {
+    dim3 grid((unsigned)a->sq, (unsigned)a->h, (unsigned)a->b);
+    size_t smem = (size_t)(a->sk + a->d) * sizeof(float);
+    int t = a->sk >= 128 ? 128 : 64;
+    switch (elem) {
+    case MIXRT_CUDA_ELEM_F32:
+        attention_kernel<<<grid, t, smem, s>>>((const float *)q, (const float *)k, (const float *)v,
+                                               (const float *)mask, (float *)y, *a);
+        break;
+    case MIXRT_CUDA_ELEM_BF16:
+        attention_kernel<<<grid, t, smem, s>>>((const mixrt_cu_bf16 *)q, (const mixrt_cu_bf16 *)k,
+                                               (const mixrt_cu_bf16 *)v, (const mixrt_cu_bf16 *)mask,
+                                               (mixrt_cu_bf16 *)y, *a);
+        break;
+    case MIXRT_CUDA_ELEM_F16:
+        attention_kernel<<<grid, t, smem, s>>>((const __half *)q, (const __half *)k, (const __half *)v,
+                                               (const __half *)mask, (__half *)y, *a);
+        break;
+    default: return cudaErrorInvalidValue;
+    }
+    return cudaGetLastError();
+}

@@ -1,0 +1,1259 @@
+/* engine_cuda.c - the CUDA side of --backend cuda engines: which planned layers run on the
+ * GPU, the device memory plan (one arena, offsets from device-side value lifetimes), weight
+ * upload, explicit host<->device copies at segment edges, and the run (CUDA-graph replay when
+ * the whole engine is one CUDA segment). Invariant: a layer is claimed only when its op,
+ * dtypes and static shapes are ones the device calls accept, so a run never meets a layer
+ * it cannot launch; every other layer runs the CPU kernel the CPU engine would choose. */
+#define _GNU_SOURCE /* dladdr */
+#include <dlfcn.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cuda/cuda_table.h"
+#include "engine/engine_cuda.h"
+#include "onnx/model_impl.h"
+
+#define CU_ALIGN 256
+
+enum cu_op {
+    CU_NONE = 0,
+    CU_GEMM,
+    CU_BINARY,
+    CU_UNARY,
+    CU_CAST,
+    CU_LAYERNORM,
+    CU_SOFTMAX,
+    CU_GATHER,
+    CU_VIEW,
+    CU_TRANSPOSE,
+    CU_SPLIT,
+    CU_SLICE,
+    CU_CONCAT,
+    CU_ATTENTION,
+};
+
+static const char *const cu_kernel_names[] = {"cpu",          "cuda_gemm",    "cuda_binary", "cuda_unary",
+                                              "cuda_cast",    "cuda_layernorm", "cuda_softmax", "cuda_gather",
+                                              "cuda_view",    "cuda_transpose", "cuda_split",   "cuda_slice",
+                                              "cuda_concat",  "cuda_attention"};
+
+/* How a GEMM-like node maps on one cuBLASLt product plus optional residual add and
+ * activation the epilogue cannot do. */
+struct gemm_geom {
+    struct mixrt_cuda_gemm_desc desc;
+    int a, b, bias, z; /* value indices (-1: none) */
+    int post_act;      /* mixrt_cuda_unary_op, -1 none */
+};
+
+struct cu_step {
+    enum cu_op op;
+    struct gemm_geom gg;
+    mixrt_cuda_gemm_t gemm;
+    struct mixrt_cuda_attention_args att;
+};
+
+struct xfer {
+    int step, value;
+    bool h2d;
+};
+
+struct mixrt_engine_cuda {
+    mixrt_context_t ctx;
+    void *lib;
+    const struct mixrt_cuda_table *t;
+    mixrt_cuda_device_t dev;
+    int n_nodes, n_values;
+    struct cu_step *steps; /* per node index */
+    int *root;             /* per value: the value whose device bytes it shares (views) */
+    int64_t *off;          /* per value (roots): arena offset, -1 none */
+    void **wptr;           /* per value: uploaded constant, NULL none */
+    size_t *wbytes;
+    struct xfer *xfers;
+    int n_xfers, xfer_cap;
+    int *host_last; /* per value: last step a host copy is read (n_nodes: kept to the end) */
+    size_t arena_bytes, weight_bytes, h2d_bytes, d2h_bytes;
+    int segments, cuda_segments, h2d, d2h, cpu_layers;
+    uint8_t *arena;
+    mixrt_cuda_graph_t graph; /* the whole run's kernels when there is no CPU step */
+    bool graph_tried;
+};
+
+/* ---- loading ------------------------------------------------------------------------- */
+
+static pthread_mutex_t g_lib_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *g_lib;
+static const struct mixrt_cuda_table *g_table;
+static const char g_anchor; /* an address inside libmixrt (or the program linking it), for dladdr */
+
+/* The library is loaded once per process and never unloaded: the CUDA runtime inside it
+ * must outlive every engine, and unloading it at exit races the driver's own teardown. */
+static mixrt_status load_table(mixrt_context_t ctx, void **lib, const struct mixrt_cuda_table **out) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    pthread_mutex_lock(&g_lib_lock);
+    if (!g_table) {
+        char path[4096], first_err[512] = "";
+        void *h = NULL;
+        const char *env = getenv("MIXRT_CUDA_LIBRARY");
+        if (env && *env) {
+            h = dlopen(env, RTLD_NOW | RTLD_LOCAL);
+            if (!h) snprintf(first_err, sizeof(first_err), "%s", dlerror());
+        } else {
+            Dl_info info;
+            if (dladdr(&g_anchor, &info) && info.dli_fname) {
+                const char *slash = strrchr(info.dli_fname, '/');
+                int dir = slash ? (int)(slash - info.dli_fname) : 1;
+                const char *base = slash ? info.dli_fname : ".";
+                static const char *const names[] = {"libmixrt_cuda.so", "libmixrt_cuda.so.0"};
+                for (int i = 0; i < 2 && !h; i++) {
+                    snprintf(path, sizeof(path), "%.*s/%s", dir, base, names[i]);
+                    h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+                    if (!h && !first_err[0]) snprintf(first_err, sizeof(first_err), "%s", dlerror());
+                }
+            }
+            if (!h) h = dlopen("libmixrt_cuda.so", RTLD_NOW | RTLD_LOCAL);
+            if (!h && !first_err[0]) snprintf(first_err, sizeof(first_err), "%s", dlerror());
+        }
+        if (!h) {
+            status = mixrt_error(ctx, MIXRT_STATUS_UNSUPPORTED, "--backend cuda: cannot load libmixrt_cuda.so: %s%s",
+                                 first_err, env && *env ? " (MIXRT_CUDA_LIBRARY)" : "");
+            goto fail;
+        }
+        const struct mixrt_cuda_table *t = dlsym(h, MIXRT_CUDA_TABLE_SYMBOL);
+        if (!t || t->version != MIXRT_CUDA_TABLE_VERSION || t->size < sizeof(struct mixrt_cuda_table)) {
+            status = mixrt_error(ctx, MIXRT_STATUS_UNSUPPORTED, "--backend cuda: cannot load libmixrt_cuda.so: %s",
+                                 !t ? "it has no " MIXRT_CUDA_TABLE_SYMBOL " (a library of another version?)"
+                                    : "its backend table is of another version");
+            dlclose(h);
+            goto fail;
+        }
+        g_lib = h;
+        g_table = t;
+    }
+    *lib = g_lib;
+    *out = g_table;
+fail:
+    pthread_mutex_unlock(&g_lib_lock);
+    return status;
+}
+
+mixrt_status mixrt_engine_cuda_open(struct mixrt_engine *e) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct mixrt_engine_cuda *c = mixrt_calloc(e->ctx, 1, sizeof(*c));
+    if (!c) return MIXRT_STATUS_OUT_OF_MEMORY;
+    c->ctx = e->ctx;
+    e->cuda = c;
+    MIXRT_TRY(load_table(e->ctx, &c->lib, &c->t));
+    int count = 0;
+    status = c->t->device_count(e->ctx, &count);
+    if (status != MIXRT_STATUS_OK) {
+        mixrt_error_prefix(e->ctx, "no CUDA device");
+        goto fail;
+    }
+    if (count == 0) {
+        status = mixrt_error(e->ctx, MIXRT_STATUS_UNSUPPORTED, "no CUDA device: the CUDA runtime sees no GPU (driver "
+                             "missing, or CUDA_VISIBLE_DEVICES hides them)");
+        goto fail;
+    }
+    status = c->t->device_create(e->ctx, 0, &c->dev);
+    if (status != MIXRT_STATUS_OK) {
+        mixrt_error_prefix(e->ctx, "no CUDA device");
+        goto fail;
+    }
+    const struct mixrt_cuda_device_info *info = c->t->device_get_info(c->dev);
+    snprintf(e->target, sizeof(e->target), "cuda sm_%d%d %.100s", info->cc_major, info->cc_minor, info->name);
+fail:
+    return status;
+}
+
+/* ---- shapes and checks ----------------------------------------------------------------- */
+
+static bool cu_float(mixrt_dtype d) { return d == MIXRT_DTYPE_F32 || d == MIXRT_DTYPE_BF16 || d == MIXRT_DTYPE_F16; }
+
+static bool value_static(const struct mixrt_graph *g, int vi) {
+    if (vi < 0) return true;
+    const struct mixrt_value *v = &g->values[vi];
+    if (v->rank < 0 || (v->flags & (MIXRT_VALUE_SEQUENCE | MIXRT_VALUE_OPTIONAL | MIXRT_VALUE_OUTER))) return false;
+    if (!mixrt_dtype_is_supported(v->dtype) || v->dtype == MIXRT_DTYPE_STRING || !mixrt_dtype_size(v->dtype)) return false;
+    for (int d = 0; d < v->rank; d++)
+        if (v->dims[d].value < 0) return false;
+    return true;
+}
+
+static size_t numel(const struct mixrt_graph *g, int vi) {
+    size_t n = 1;
+    for (int d = 0; d < g->values[vi].rank; d++) n *= (size_t)g->values[vi].dims[d].value;
+    return n;
+}
+
+static size_t vbytes(const struct mixrt_graph *g, int vi) { return numel(g, vi) * mixrt_dtype_size(g->values[vi].dtype); }
+
+static int64_t dim(const struct mixrt_graph *g, int vi, int d) { return g->values[vi].dims[d].value; }
+
+static mixrt_dtype dt_of(const struct mixrt_graph *g, int vi) { return g->values[vi].dtype; }
+
+static bool same_shape(const struct mixrt_graph *g, int a, int b) {
+    if (g->values[a].rank != g->values[b].rank) return false;
+    for (int d = 0; d < g->values[a].rank; d++)
+        if (dim(g, a, d) != dim(g, b, d)) return false;
+    return true;
+}
+
+static void strides_of(const struct mixrt_graph *g, int vi, int64_t *s) {
+    int r = g->values[vi].rank;
+    int64_t acc = 1;
+    for (int d = r - 1; d >= 0; d--) {
+        s[d] = acc;
+        acc *= dim(g, vi, d);
+    }
+}
+
+static int in_at(const struct mixrt_node *n, int i) { return i < n->n_inputs ? n->inputs[i] : -1; }
+static int out_at(const struct mixrt_node *n, int i) { return i < n->n_outputs ? n->outputs[i] : -1; }
+static bool is(const struct mixrt_node *n, const char *domain, const char *op) {
+    return !strcmp(n->domain, domain) && !strcmp(n->op_type, op);
+}
+
+/* Readers of each value (subgraph reads are refused earlier). */
+static int readers(const struct mixrt_graph *g, int vi) {
+    int k = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int j = 0; j < g->nodes[i].n_inputs; j++) k += g->nodes[i].inputs[j] == vi;
+    return k;
+}
+
+static bool unused_output(const struct mixrt_graph *g, const struct mixrt_node *n, int i) {
+    int v = out_at(n, i);
+    return v < 0 || (!(g->values[v].flags & MIXRT_VALUE_GRAPH_OUTPUT) && readers(g, v) == 0);
+}
+
+/* The GEMM a MatMul / Gemm / com.mixrt FusedMatMul node is, or false. */
+static bool gemm_geom(const struct mixrt_graph *g, const struct mixrt_node *n, struct gemm_geom *gg) {
+    memset(gg, 0, sizeof(*gg));
+    gg->bias = gg->z = -1;
+    gg->post_act = -1;
+    bool fused = is(n, MIXRT_DOMAIN, "FusedMatMul"), gemm = is(n, "", "Gemm");
+    if (!fused && !gemm && !is(n, "", "MatMul")) return false;
+    int a = in_at(n, 0), b = in_at(n, 1), y = out_at(n, 0);
+    if (a < 0 || b < 0 || y < 0) return false;
+    mixrt_dtype dt = dt_of(g, a);
+    if (!cu_float(dt) || dt_of(g, b) != dt || dt_of(g, y) != dt) return false;
+    int ra = g->values[a].rank, rb = g->values[b].rank;
+    if (ra < 2 || rb < 2) return false;
+    struct mixrt_cuda_gemm_desc *d = &gg->desc;
+    d->ab_dtype = d->y_dtype = dt;
+    d->batch = 1;
+    d->name = n->name;
+    bool tb = (fused || gemm) && mixrt_node_attr_int(n, "transB", 0) != 0;
+    bool ta = gemm && mixrt_node_attr_int(n, "transA", 0) != 0;
+    if (tb && rb != 2) return false;
+    if (gemm && (ra != 2 || rb != 2)) return false;
+    int64_t M = ta ? dim(g, a, 1) : dim(g, a, ra - 2), K = ta ? dim(g, a, 0) : dim(g, a, ra - 1);
+    int64_t KB = tb ? dim(g, b, 1) : dim(g, b, rb - 2), N = tb ? dim(g, b, 0) : dim(g, b, rb - 1);
+    if (KB != K || M <= 0 || N <= 0 || K <= 0) return false;
+    if (rb == 2) {
+        int64_t rows = 1;
+        for (int i = 0; i < ra - 1; i++) rows *= dim(g, a, i);
+        d->m = ta ? M : rows;
+    } else {
+        d->m = M;
+        int64_t batch = 1;
+        for (int i = 0; i < rb - 2; i++) batch *= dim(g, b, i);
+        if (ra == 2) {
+            d->stride_a = 0;
+        } else {
+            if (ra != rb) return false;
+            for (int i = 0; i < ra - 2; i++)
+                if (dim(g, a, i) != dim(g, b, i)) return false;
+            d->stride_a = M * K;
+        }
+        d->batch = batch;
+        d->stride_b = K * N;
+        d->stride_y = M * N;
+    }
+    d->n = N, d->k = K, d->trans_a = ta, d->trans_b = tb;
+    if ((size_t)(d->batch * d->m * N) != numel(g, y)) return false;
+    gg->a = a, gg->b = b;
+    bool relu = false, gelu_tanh = false;
+    if (gemm) {
+        d->alpha = mixrt_node_attr_float(n, "alpha", 1.0f);
+        float beta = mixrt_node_attr_float(n, "beta", 1.0f);
+        int cv = in_at(n, 2);
+        if (cv >= 0 && beta != 0.0f) {
+            if (beta != 1.0f || dt_of(g, cv) != dt) return false;
+            if (numel(g, cv) == (size_t)N && (g->values[cv].rank == 1 || (g->values[cv].rank == 2 && dim(g, cv, 0) == 1)))
+                gg->bias = cv;
+            else if (same_shape(g, cv, y))
+                gg->z = cv;
+            else
+                return false;
+        }
+    } else if (fused) {
+        int bias = in_at(n, 2), z = in_at(n, 3);
+        if (bias >= 0) {
+            if (dt_of(g, bias) != dt || g->values[bias].rank != 1 || dim(g, bias, 0) != N) return false;
+            gg->bias = bias;
+        }
+        if (z >= 0) {
+            if (dt_of(g, z) != dt || !same_shape(g, z, y)) return false;
+            gg->z = z;
+        }
+        const char *act = mixrt_node_attr_string(n, "activation", "none");
+        if (!strcmp(act, "relu")) relu = true;
+        else if (!strcmp(act, "gelu_tanh")) gelu_tanh = true;
+        else if (!strcmp(act, "gelu")) gg->post_act = MIXRT_CUDA_UNARY_GELU_ERF;
+        else if (!strcmp(act, "sigmoid")) gg->post_act = MIXRT_CUDA_UNARY_SIGMOID;
+        else if (!strcmp(act, "tanh")) gg->post_act = MIXRT_CUDA_UNARY_TANH;
+        else if (strcmp(act, "none")) return false;
+        /* The residual is added before the activation, so with one the epilogue stays plain. */
+        if (gg->z >= 0) {
+            if (relu) gg->post_act = MIXRT_CUDA_UNARY_RELU;
+            if (gelu_tanh) gg->post_act = MIXRT_CUDA_UNARY_GELU_TANH;
+            relu = gelu_tanh = false;
+        }
+    }
+    bool bias = gg->bias >= 0;
+    d->epilogue = relu ? (bias ? MIXRT_CUDA_EPILOGUE_BIAS_RELU : MIXRT_CUDA_EPILOGUE_RELU)
+                  : gelu_tanh ? (bias ? MIXRT_CUDA_EPILOGUE_BIAS_GELU_TANH : MIXRT_CUDA_EPILOGUE_GELU_TANH)
+                              : (bias ? MIXRT_CUDA_EPILOGUE_BIAS : MIXRT_CUDA_EPILOGUE_NONE);
+    return true;
+}
+
+static bool read_perm(const struct mixrt_node *n, const char *name, int rank, int64_t *p) {
+    size_t cnt = 0;
+    const int64_t *v = mixrt_node_attr_ints(n, name, &cnt);
+    if (!v) {
+        for (int i = 0; i < rank; i++) p[i] = i;
+        return true;
+    }
+    if ((int)cnt != rank) return false;
+    bool seen[MIXRT_MAX_RANK] = {false};
+    for (int i = 0; i < rank; i++) {
+        if (v[i] < 0 || v[i] >= rank || seen[v[i]]) return false;
+        seen[v[i]] = true;
+        p[i] = v[i];
+    }
+    return true;
+}
+
+/* com.mixrt Attention geometry (the rules of mixrt_attention_geometry, from static dims). */
+static bool attention_geom(const struct mixrt_graph *g, const struct mixrt_node *n, struct mixrt_cuda_attention_args *a) {
+    static const char *const perms[3] = {"q_perm", "k_perm", "v_perm"};
+    int64_t dims[3][4], str[3][4];
+    memset(a, 0, sizeof(*a));
+    int y = out_at(n, 0);
+    mixrt_dtype dt = dt_of(g, in_at(n, 0));
+    if (!cu_float(dt) || y < 0 || dt_of(g, y) != dt) return false;
+    for (int i = 0; i < 3; i++) {
+        int v = in_at(n, i);
+        if (v < 0 || g->values[v].rank != 4 || dt_of(g, v) != dt) return false;
+        int64_t p[4], s[4];
+        if (!read_perm(n, perms[i], 4, p)) return false;
+        strides_of(g, v, s);
+        for (int k = 0; k < 4; k++) dims[i][k] = dim(g, v, (int)p[k]), str[i][k] = s[p[k]];
+    }
+    int64_t op[4];
+    if (!read_perm(n, "out_perm", 4, op)) return false;
+    int m = in_at(n, 3);
+    int64_t md[4] = {1, 1, 1, 1}, ms[4] = {0, 0, 0, 0};
+    if (m >= 0) {
+        int r = g->values[m].rank;
+        if (r > 4 || dt_of(g, m) != dt) return false;
+        for (int i = 0; i < r; i++) md[4 - r + i] = dim(g, m, i);
+    }
+    a->sq = dims[0][2], a->d = dims[0][3], a->sk = dims[1][2], a->dv = dims[2][3];
+    if (dims[1][3] != a->d || dims[2][2] != a->sk) return false;
+    if ((md[2] != 1 && md[2] != a->sq) || (md[3] != 1 && md[3] != a->sk)) return false;
+    a->b = 1, a->h = 1;
+    for (int i = 0; i < 4; i++) {
+        const int64_t *d = i < 3 ? dims[i] : md;
+        for (int k = 0; k < 2; k++) {
+            long long *t = k ? &a->h : &a->b;
+            if (d[k] == *t || d[k] == 1) continue;
+            if (*t != 1) return false;
+            *t = d[k];
+        }
+    }
+    for (int i = 0; i < 3; i++)
+        for (int k = 0; k < 2; k++)
+            if (dims[i][k] == 1) str[i][k] = 0;
+    int64_t acc = 1;
+    for (int d = 3; d >= 0; d--) {
+        ms[d] = md[d] == 1 ? 0 : acc;
+        acc *= md[d];
+    }
+    for (int k = 0; k < 4; k++)
+        a->q_strides[k] = str[0][k], a->k_strides[k] = str[1][k], a->v_strides[k] = str[2][k], a->mask_strides[k] = ms[k];
+    int64_t od[4] = {a->b, a->h, a->sq, a->dv}, yd[4], ys[4];
+    for (int i = 0; i < 4; i++) yd[i] = od[op[i]];
+    ys[3] = 1;
+    for (int d = 2; d >= 0; d--) ys[d] = ys[d + 1] * yd[d + 1];
+    for (int i = 0; i < 4; i++) a->y_strides[op[i]] = ys[i];
+    for (int i = 0; i < 4; i++)
+        if (g->values[y].rank != 4 || dim(g, y, i) != yd[i]) return false;
+    a->scale = mixrt_node_attr_float(n, "scale", 1.0f);
+    int64_t causal = mixrt_node_attr_int(n, "causal", 0);
+    if (causal != 0 && causal != 1) return false;
+    a->causal = (int)causal;
+    a->fill = mixrt_node_attr_float(n, "causal_fill", -INFINITY);
+    return a->sk >= 1 && a->d >= 1 && a->sk + a->d <= 12000 && a->b <= 65535 && a->h <= 65535;
+}
+
+/* Last-axis broadcast of b against y (b's dims, leading 1s dropped, equal y's trailing). */
+static bool trailing_bcast(const struct mixrt_graph *g, int b, int y) {
+    int rb = g->values[b].rank, ry = g->values[y].rank, s = 0;
+    while (s < rb && dim(g, b, s) == 1) s++;
+    if (rb - s > ry) return false;
+    for (int i = s; i < rb; i++)
+        if (dim(g, b, i) != dim(g, y, ry - (rb - i))) return false;
+    return true;
+}
+
+static bool copyable(mixrt_dtype d) {
+    size_t s = mixrt_dtype_size(d);
+    return d != MIXRT_DTYPE_STRING && (s == 1 || s == 2 || s == 4 || s == 8);
+}
+
+/* The CUDA op for node n, CU_NONE when it stays on the CPU. dev_side[v]: v lives on the
+ * device when n runs (for views, which follow their input). */
+static enum cu_op classify(const struct mixrt_graph *g, const struct mixrt_node *n, const bool *dev_side,
+                           struct cu_step *st) {
+    for (int i = 0; i < n->n_inputs; i++)
+        if (!value_static(g, n->inputs[i])) return CU_NONE;
+    for (int i = 0; i < n->n_outputs; i++)
+        if (!value_static(g, n->outputs[i])) return CU_NONE;
+    for (int i = 0; i < n->n_attrs; i++)
+        if (n->attrs[i].g || n->attrs[i].graphs) return CU_NONE;
+    int x = in_at(n, 0), y = out_at(n, 0);
+    if (x < 0 || y < 0) return CU_NONE;
+    if (gemm_geom(g, n, &st->gg)) return CU_GEMM;
+    if (!n->domain[0] && (is(n, "", "Add") || is(n, "", "Sub") || is(n, "", "Mul") || is(n, "", "Div"))) {
+        int b = in_at(n, 1);
+        if (b < 0 || !cu_float(dt_of(g, y)) || dt_of(g, x) != dt_of(g, y) || dt_of(g, b) != dt_of(g, y)) return CU_NONE;
+        if (same_shape(g, x, y) && trailing_bcast(g, b, y)) return CU_BINARY;
+        bool comm = is(n, "", "Add") || is(n, "", "Mul");
+        if (comm && same_shape(g, b, y) && trailing_bcast(g, x, y)) return CU_BINARY;
+        return CU_NONE;
+    }
+    if (is(n, "", "Relu") || is(n, "", "Sigmoid") || is(n, "", "Tanh") || is(n, "", "Gelu") || is(n, MIXRT_DOMAIN, "Gelu")) {
+        if (!cu_float(dt_of(g, x)) || dt_of(g, y) != dt_of(g, x)) return CU_NONE;
+        if (!strcmp(n->op_type, "Gelu")) {
+            const char *ap = mixrt_node_attr_string(n, "approximate", "none");
+            if (strcmp(ap, "none") && strcmp(ap, "tanh")) return CU_NONE;
+        }
+        return CU_UNARY;
+    }
+    if (is(n, "", "Cast")) {
+        if (dt_of(g, x) == dt_of(g, y) && copyable(dt_of(g, x))) return CU_CAST;
+        return cu_float(dt_of(g, x)) && cu_float(dt_of(g, y)) ? CU_CAST : CU_NONE;
+    }
+    if (is(n, "", "LayerNormalization") || is(n, MIXRT_DOMAIN, "LayerNormalization")) {
+        int r = g->values[x].rank, sc = in_at(n, 1), bi = in_at(n, 2);
+        int64_t axis = mixrt_node_attr_int(n, "axis", -1);
+        if (r < 1 || (axis != -1 && axis != r - 1)) return CU_NONE;
+        if (!cu_float(dt_of(g, x)) || dt_of(g, y) != dt_of(g, x) || sc < 0 || dt_of(g, sc) != dt_of(g, x)) return CU_NONE;
+        if (numel(g, sc) != (size_t)dim(g, x, r - 1)) return CU_NONE;
+        if (bi >= 0 && (dt_of(g, bi) != dt_of(g, x) || numel(g, bi) != (size_t)dim(g, x, r - 1))) return CU_NONE;
+        if (!unused_output(g, n, 1) || !unused_output(g, n, 2)) return CU_NONE;
+        return CU_LAYERNORM;
+    }
+    if (is(n, "", "Softmax")) {
+        int r = g->values[x].rank;
+        int64_t axis = mixrt_node_attr_int(n, "axis", n->opset >= 13 ? -1 : 1);
+        if (axis < 0) axis += r;
+        if (r < 1 || axis != r - 1 || !cu_float(dt_of(g, x)) || dt_of(g, y) != dt_of(g, x)) return CU_NONE;
+        return CU_SOFTMAX;
+    }
+    if (is(n, "", "Gather")) {
+        int idx = in_at(n, 1);
+        int64_t axis = mixrt_node_attr_int(n, "axis", 0);
+        if (idx < 0 || (axis != 0 && axis != -g->values[x].rank) || g->values[x].rank < 1) return CU_NONE;
+        if (dt_of(g, idx) != MIXRT_DTYPE_I32 && dt_of(g, idx) != MIXRT_DTYPE_I64) return CU_NONE;
+        if (!copyable(dt_of(g, x)) || dim(g, x, 0) <= 0) return CU_NONE;
+        return CU_GATHER;
+    }
+    if (is(n, "", "Reshape") || is(n, "", "Flatten") || is(n, "", "Squeeze") || is(n, "", "Unsqueeze") ||
+        is(n, "", "Identity") || is(n, "", "Dropout")) {
+        if (dt_of(g, x) != dt_of(g, y) || numel(g, x) != numel(g, y) || !copyable(dt_of(g, x))) return CU_NONE;
+        if (is(n, "", "Dropout") && !unused_output(g, n, 1)) return CU_NONE;
+        /* A view follows its input: on the CPU side it stays there (no copy for nothing). */
+        return dev_side[x] ? CU_VIEW : CU_NONE;
+    }
+    if (is(n, "", "Transpose")) {
+        int r = g->values[x].rank;
+        int64_t p[MIXRT_MAX_RANK];
+        if (r > MIXRT_CUDA_MAX_PERM_RANK || !copyable(dt_of(g, x))) return CU_NONE;
+        size_t cnt = 0;
+        if (mixrt_node_attr_ints(n, "perm", &cnt)) {
+            if (!read_perm(n, "perm", r, p)) return CU_NONE;
+        }
+        return CU_TRANSPOSE;
+    }
+    if (is(n, "", "Split")) {
+        int r = g->values[x].rank;
+        int64_t axis = mixrt_node_attr_int(n, "axis", 0);
+        if (axis < 0) axis += r;
+        if (axis < 0 || axis >= r || r > MIXRT_CUDA_MAX_PERM_RANK || !copyable(dt_of(g, x))) return CU_NONE;
+        int64_t sum = 0;
+        for (int i = 0; i < n->n_outputs; i++) {
+            int o = n->outputs[i];
+            if (o < 0 || g->values[o].rank != r) return CU_NONE;
+            sum += dim(g, o, (int)axis);
+        }
+        return sum == dim(g, x, (int)axis) ? CU_SPLIT : CU_NONE;
+    }
+    if (is(n, "", "Concat")) {
+        int r = g->values[y].rank;
+        int64_t axis = mixrt_node_attr_int(n, "axis", 0);
+        if (axis < 0) axis += r;
+        if (axis < 0 || axis >= r || r > MIXRT_CUDA_MAX_PERM_RANK || !copyable(dt_of(g, y))) return CU_NONE;
+        for (int i = 0; i < n->n_inputs; i++)
+            if (n->inputs[i] < 0 || dt_of(g, n->inputs[i]) != dt_of(g, y) || g->values[n->inputs[i]].rank != r)
+                return CU_NONE;
+        return CU_CONCAT;
+    }
+    if (is(n, "", "Slice") && n->opset >= 10) {
+        int r = g->values[x].rank;
+        if (r > MIXRT_CUDA_MAX_PERM_RANK || !copyable(dt_of(g, x))) return CU_NONE;
+        for (int i = 1; i < n->n_inputs && i <= 4; i++)
+            if (n->inputs[i] >= 0 && !mixrt_graph_is_fixed_const(g, n->inputs[i])) return CU_NONE;
+        int steps = in_at(n, 4);
+        if (steps >= 0) {
+            const struct mixrt_tensor *t = g->values[steps].init;
+            for (size_t i = 0; i < mixrt_tensor_numel(t); i++)
+                if (mixrt_load_i64(t->data, t->dtype, i) <= 0) return CU_NONE;
+        }
+        return CU_SLICE;
+    }
+    if (is(n, MIXRT_DOMAIN, "Attention")) return attention_geom(g, n, &st->att) ? CU_ATTENTION : CU_NONE;
+    return CU_NONE;
+}
+
+mixrt_status mixrt_engine_cuda_assign(struct mixrt_engine *e) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct mixrt_engine_cuda *c = e->cuda;
+    const struct mixrt_graph *g = mixrt_model_graph(e->model);
+    bool *dev_side = NULL;
+    c->n_nodes = g->n_nodes, c->n_values = g->n_values;
+    size_t nn = (size_t)(g->n_nodes > 0 ? g->n_nodes : 1), nv = (size_t)(g->n_values > 0 ? g->n_values : 1);
+    c->steps = mixrt_calloc(e->ctx, nn, sizeof(*c->steps));
+    dev_side = mixrt_calloc(e->ctx, nv, sizeof(bool));
+    if (!c->steps || !dev_side) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
+    for (int v = 0; v < g->n_values; v++)
+        dev_side[v] = g->values[v].init != NULL || (g->values[v].flags & MIXRT_VALUE_GRAPH_INPUT);
+    char cpu_ops[512] = "";
+    size_t used = 0;
+    for (int s = 0; s < g->n_nodes; s++) {
+        int i = g->order[s];
+        const struct mixrt_node *n = &g->nodes[i];
+        c->steps[i].op = classify(g, n, dev_side, &c->steps[i]);
+        for (int j = 0; j < n->n_outputs; j++)
+            if (n->outputs[j] >= 0) dev_side[n->outputs[j]] = c->steps[i].op != CU_NONE;
+        if (c->steps[i].op == CU_NONE) {
+            c->cpu_layers++;
+            char item[96];
+            snprintf(item, sizeof(item), "%s%s", n->domain[0] ? "com.mixrt " : "", n->op_type);
+            if (!strstr(cpu_ops, item) && used + strlen(item) + 3 < sizeof(cpu_ops))
+                used += (size_t)snprintf(cpu_ops + used, sizeof(cpu_ops) - used, "%s%s", used ? ", " : "", item);
+            if (e->opts.verbose)
+                mixrt_log(e->ctx, MIXRT_LOG_NOTE, "layer '%s' (%s): runs on the CPU (no CUDA kernel for its op, dtypes "
+                          "or shapes)", n->name, n->op_type);
+        }
+    }
+    if (c->cpu_layers && e->opts.require_full)
+        MIXRT_TRY(mixrt_error(e->ctx, MIXRT_STATUS_UNSUPPORTED, "--require-full: %d layer%s would run on the CPU instead "
+                              "of CUDA (ops: %s); drop --require-full to allow the CPU fallback", c->cpu_layers,
+                              c->cpu_layers > 1 ? "s" : "", cpu_ops));
+    /* Segments: maximal runs of one backend in execution order. */
+    int prev = -1;
+    for (int s = 0; s < g->n_nodes; s++) {
+        int on = c->steps[g->order[s]].op != CU_NONE;
+        if (on != prev) {
+            c->segments++;
+            c->cuda_segments += on;
+        }
+        prev = on;
+    }
+fail:
+    mixrt_free(e->ctx, dev_side, nv * sizeof(bool));
+    return status;
+}
+
+bool mixrt_engine_cuda_claims(const struct mixrt_engine *e, int node) {
+    return e && e->cuda && e->cuda->steps && node >= 0 && node < e->cuda->n_nodes && e->cuda->steps[node].op != CU_NONE;
+}
+
+/* ---- memory plan and transfers ------------------------------------------------------- */
+
+static void *dptr(const struct mixrt_engine_cuda *c, int v) {
+    v = c->root[v];
+    if (c->wptr[v]) return c->wptr[v];
+    return c->off[v] >= 0 ? c->arena + c->off[v] : NULL;
+}
+
+static mixrt_status add_xfer(struct mixrt_engine *e, int *cap, int step, int value, bool h2d) {
+    struct mixrt_engine_cuda *c = e->cuda;
+    if (c->n_xfers == *cap) {
+        int nc = *cap ? *cap * 2 : 16;
+        struct xfer *x = mixrt_calloc(e->ctx, (size_t)nc, sizeof(*x));
+        if (!x) return MIXRT_STATUS_OUT_OF_MEMORY;
+        if (c->n_xfers) memcpy(x, c->xfers, (size_t)c->n_xfers * sizeof(*x));
+        mixrt_free(e->ctx, c->xfers, (size_t)*cap * sizeof(*x));
+        c->xfers = x;
+        *cap = nc;
+    }
+    c->xfers[c->n_xfers++] = (struct xfer){step, value, h2d};
+    return MIXRT_STATUS_OK;
+}
+
+struct slot {
+    int v;
+    size_t bytes;
+    int first, last;
+};
+
+static int by_size_desc(const void *a, const void *b) {
+    const struct slot *x = a, *y = b;
+    return x->bytes < y->bytes ? 1 : x->bytes > y->bytes ? -1 : x->v - y->v;
+}
+
+/* Offsets for device values: best fit by size, conflicts only between overlapping
+ * lifetimes [first, last] (steps; inputs and outputs of one step overlap). */
+static mixrt_status place(struct mixrt_engine *e, struct slot *sl, int n) {
+    struct mixrt_engine_cuda *c = e->cuda;
+    qsort(sl, (size_t)n, sizeof(*sl), by_size_desc);
+    size_t top = 0;
+    for (int i = 0; i < n; i++) {
+        size_t off = 0;
+        bool moved = true;
+        while (moved) {
+            moved = false;
+            for (int j = 0; j < i; j++) {
+                if (sl[j].last < sl[i].first || sl[i].last < sl[j].first) continue;
+                size_t o = (size_t)c->off[sl[j].v];
+                if (off < o + sl[j].bytes && o < off + sl[i].bytes) {
+                    off = (o + sl[j].bytes + CU_ALIGN - 1) & ~(size_t)(CU_ALIGN - 1);
+                    moved = true;
+                }
+            }
+        }
+        c->off[sl[i].v] = (int64_t)off;
+        if (off + sl[i].bytes > top) top = off + sl[i].bytes;
+    }
+    c->arena_bytes = top;
+    return MIXRT_STATUS_OK;
+}
+
+static mixrt_status run_cuda_step(struct mixrt_engine *e, int node);
+
+mixrt_status mixrt_engine_cuda_prepare(struct mixrt_engine *e) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct mixrt_engine_cuda *c = e->cuda;
+    const struct mixrt_cuda_table *t = c->t;
+    const struct mixrt_graph *g = mixrt_model_graph(e->model);
+    int nv = g->n_values, ns = g->n_nodes;
+    size_t nvz = (size_t)(nv > 0 ? nv : 1);
+    int *first = NULL, *last = NULL, *where = NULL;
+    struct slot *sl = NULL;
+    c->root = mixrt_calloc(e->ctx, nvz, sizeof(int));
+    c->off = mixrt_calloc(e->ctx, nvz, sizeof(int64_t));
+    c->wptr = mixrt_calloc(e->ctx, nvz, sizeof(void *));
+    c->wbytes = mixrt_calloc(e->ctx, nvz, sizeof(size_t));
+    c->host_last = mixrt_calloc(e->ctx, nvz, sizeof(int));
+    first = mixrt_calloc(e->ctx, nvz, sizeof(int));
+    last = mixrt_calloc(e->ctx, nvz, sizeof(int));
+    where = mixrt_calloc(e->ctx, nvz, sizeof(int)); /* 0 host only, 1 device only, 2 both */
+    sl = mixrt_calloc(e->ctx, nvz, sizeof(*sl));
+    if (!c->root || !c->off || !c->wptr || !c->wbytes || !c->host_last || !first || !last || !where || !sl)
+        MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
+    for (int v = 0; v < nv; v++) {
+        c->root[v] = v, c->off[v] = -1, first[v] = -1, last[v] = -1, c->host_last[v] = -1;
+        where[v] = 0;
+    }
+    /* Weights: constants a CUDA layer reads, uploaded once in their planned dtype. */
+    for (int s = 0; s < ns; s++) {
+        const struct mixrt_node *n = &g->nodes[g->order[s]];
+        if (c->steps[g->order[s]].op == CU_NONE) continue;
+        for (int j = 0; j < n->n_inputs; j++) {
+            int v = n->inputs[j];
+            if (v < 0 || !mixrt_graph_is_fixed_const(g, v) || c->wptr[v]) continue;
+            const struct mixrt_tensor *w = g->values[v].init;
+            size_t nb = w->nbytes ? w->nbytes : 1;
+            MIXRT_TRY(t->alloc(c->dev, nb, g->values[v].name, &c->wptr[v]));
+            c->wbytes[v] = nb;
+            if (w->nbytes) MIXRT_TRY(t->copy_h2d(c->dev, c->wptr[v], w->data, w->nbytes));
+            c->weight_bytes += nb;
+            where[v] = 2;
+        }
+    }
+    MIXRT_TRY(t->device_sync(c->dev)); /* the host copies of the weights may go now */
+    /* Walk the order: where each value is, the copies needed, device lifetimes per root. */
+    for (int v = 0; v < nv; v++)
+        if (g->values[v].init && !c->wptr[v]) where[v] = 0;
+    for (int s = 0; s < ns; s++) {
+        int i = g->order[s];
+        const struct mixrt_node *n = &g->nodes[i];
+        bool on = c->steps[i].op != CU_NONE;
+        for (int j = 0; j < n->n_inputs; j++) {
+            int v = n->inputs[j];
+            if (v < 0) continue;
+            if (on) {
+                if (where[v] == 0) {
+                    /* A host value goes up before this step; graph inputs at the run's start,
+                     * so a whole-CUDA run can copy them all before replaying its graph. */
+                    int at = (g->values[v].flags & MIXRT_VALUE_GRAPH_INPUT) ? 0 : s;
+                    MIXRT_TRY(add_xfer(e, &c->xfer_cap, at, v, true));
+                    where[v] = 2;
+                    c->h2d_bytes += vbytes(g, v);
+                    if (first[v] < 0) first[v] = at;
+                    if (c->host_last[v] < s) c->host_last[v] = s;
+                }
+                int r = c->root[v];
+                if (last[r] < s) last[r] = s;
+            } else {
+                if (where[v] == 1) {
+                    MIXRT_TRY(add_xfer(e, &c->xfer_cap, s, v, false));
+                    where[v] = 2;
+                    c->d2h_bytes += vbytes(g, v);
+                    int r = c->root[v];
+                    if (last[r] < s) last[r] = s;
+                }
+                if (c->host_last[v] < s) c->host_last[v] = s;
+            }
+        }
+        for (int j = 0; j < n->n_outputs; j++) {
+            int v = n->outputs[j];
+            if (v < 0) continue;
+            where[v] = on ? 1 : 0;
+            if (!on) continue;
+            if (c->steps[i].op == CU_VIEW && j == 0) {
+                c->root[v] = c->root[n->inputs[0]];
+            } else {
+                first[v] = s;
+                if (last[v] < s) last[v] = s;
+            }
+        }
+    }
+    for (int k = 0; k < g->n_outputs; k++) {
+        int v = g->outputs[k];
+        c->host_last[v] = ns;
+        if (where[v] == 1) {
+            MIXRT_TRY(add_xfer(e, &c->xfer_cap, ns, v, false));
+            c->d2h_bytes += vbytes(g, v);
+            int r = c->root[v];
+            last[r] = ns;
+        }
+    }
+    /* By step (stable: insertion order within a step), as the run consumes them. */
+    for (int x = 1; x < c->n_xfers; x++) {
+        struct xfer cur = c->xfers[x];
+        int y = x - 1;
+        for (; y >= 0 && c->xfers[y].step > cur.step; y--) c->xfers[y + 1] = c->xfers[y];
+        c->xfers[y + 1] = cur;
+    }
+    for (int x = 0; x < c->n_xfers; x++) {
+        if (c->xfers[x].h2d) c->h2d++;
+        else c->d2h++;
+    }
+    int n_sl = 0;
+    for (int v = 0; v < nv; v++) {
+        if (c->root[v] != v || first[v] < 0 || c->wptr[v]) continue;
+        sl[n_sl++] = (struct slot){v, (vbytes(g, v) + CU_ALIGN - 1) & ~(size_t)(CU_ALIGN - 1), first[v],
+                                   last[v] < first[v] ? first[v] : last[v]};
+        if (sl[n_sl - 1].bytes == 0) sl[n_sl - 1].bytes = CU_ALIGN;
+    }
+    MIXRT_TRY(place(e, sl, n_sl));
+    if (c->arena_bytes) {
+        MIXRT_TRY(t->arena_reserve(c->dev, c->arena_bytes));
+        void *base = NULL;
+        MIXRT_TRY(t->arena_at(c->dev, 0, c->arena_bytes, &base));
+        c->arena = base;
+        MIXRT_TRY(t->memset(c->dev, base, 0, c->arena_bytes));
+    }
+    /* GEMM plans, tuned on the planned buffers. */
+    for (int s = 0; s < ns; s++) {
+        int i = g->order[s];
+        struct cu_step *st = &c->steps[i];
+        if (st->op != CU_GEMM) continue;
+        struct gemm_geom *gg = &st->gg;
+        MIXRT_TRY(t->gemm_create(c->dev, &gg->desc, &st->gemm));
+        MIXRT_TRY(t->gemm_tune(st->gemm, dptr(c, gg->a), dptr(c, gg->b), gg->bias >= 0 ? dptr(c, gg->bias) : NULL,
+                               dptr(c, g->nodes[i].outputs[0]), 10));
+        if (e->opts.verbose) {
+            int nc, ch;
+            float ms;
+            t->gemm_get_choice(st->gemm, &nc, &ch, &ms);
+            mixrt_log(e->ctx, MIXRT_LOG_NOTE, "layer '%s' (%s): cuBLASLt %lldx%lldx%lld batch %lld %s, algorithm %d of "
+                      "%d, %.4f ms", g->nodes[i].name, g->nodes[i].op_type, (long long)gg->desc.m,
+                      (long long)gg->desc.n, (long long)gg->desc.k, (long long)gg->desc.batch,
+                      mixrt_dtype_name(gg->desc.ab_dtype), ch, nc, ms);
+        }
+    }
+    MIXRT_TRY(t->device_sync(c->dev));
+    if (e->opts.verbose)
+        mixrt_log(e->ctx, MIXRT_LOG_NOTE, "cuda: %d segment%s (%d on CUDA), %d layer%s on the CPU, %d H2D and %d D2H "
+                  "copies per run, device arena %zu bytes, weights %zu bytes", c->segments, c->segments == 1 ? "" : "s",
+                  c->cuda_segments, c->cpu_layers, c->cpu_layers == 1 ? "" : "s", c->h2d, c->d2h, c->arena_bytes,
+                  c->weight_bytes);
+fail:
+    mixrt_free(e->ctx, first, nvz * sizeof(int));
+    mixrt_free(e->ctx, last, nvz * sizeof(int));
+    mixrt_free(e->ctx, where, nvz * sizeof(int));
+    mixrt_free(e->ctx, sl, nvz * sizeof(*sl));
+    return status;
+}
+
+/* ---- running ---------------------------------------------------------------------------- */
+
+static mixrt_status run_cuda_step(struct mixrt_engine *e, int i) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct mixrt_engine_cuda *c = e->cuda;
+    const struct mixrt_cuda_table *t = c->t;
+    const struct mixrt_graph *g = mixrt_model_graph(e->model);
+    const struct mixrt_node *n = &g->nodes[i];
+    struct cu_step *st = &c->steps[i];
+    int x = in_at(n, 0), y = out_at(n, 0);
+    void *yp = dptr(c, y);
+    const void *xp = dptr(c, x);
+    mixrt_dtype dt = dt_of(g, y);
+    size_t ny = numel(g, y);
+    switch (st->op) {
+    case CU_GEMM: {
+        struct gemm_geom *gg = &st->gg;
+        MIXRT_TRY(t->gemm_run(st->gemm, dptr(c, gg->a), dptr(c, gg->b), gg->bias >= 0 ? dptr(c, gg->bias) : NULL, yp));
+        if (gg->z >= 0) MIXRT_TRY(t->binary(c->dev, MIXRT_CUDA_BINARY_ADD, dt, yp, dptr(c, gg->z), ny, yp, ny));
+        if (gg->post_act >= 0) MIXRT_TRY(t->unary(c->dev, (enum mixrt_cuda_unary_op)gg->post_act, dt, yp, yp, ny));
+        break;
+    }
+    case CU_BINARY: {
+        int b = in_at(n, 1);
+        enum mixrt_cuda_binary_op op = is(n, "", "Add")   ? MIXRT_CUDA_BINARY_ADD
+                                       : is(n, "", "Sub") ? MIXRT_CUDA_BINARY_SUB
+                                       : is(n, "", "Mul") ? MIXRT_CUDA_BINARY_MUL
+                                                          : MIXRT_CUDA_BINARY_DIV;
+        if (!(same_shape(g, x, y) && trailing_bcast(g, b, y))) {
+            int tmp = x;
+            x = b, b = tmp;
+        }
+        MIXRT_TRY(t->binary(c->dev, op, dt, dptr(c, x), dptr(c, b), numel(g, b), yp, ny));
+        break;
+    }
+    case CU_UNARY: {
+        enum mixrt_cuda_unary_op op = MIXRT_CUDA_UNARY_RELU;
+        if (!strcmp(n->op_type, "Sigmoid")) op = MIXRT_CUDA_UNARY_SIGMOID;
+        else if (!strcmp(n->op_type, "Tanh")) op = MIXRT_CUDA_UNARY_TANH;
+        else if (!strcmp(n->op_type, "Gelu"))
+            op = strcmp(mixrt_node_attr_string(n, "approximate", "none"), "tanh") ? MIXRT_CUDA_UNARY_GELU_ERF
+                                                                                 : MIXRT_CUDA_UNARY_GELU_TANH;
+        MIXRT_TRY(t->unary(c->dev, op, dt, xp, yp, ny));
+        break;
+    }
+    case CU_CAST:
+        if (dt_of(g, x) == dt) MIXRT_TRY(t->copy_d2d(c->dev, yp, xp, vbytes(g, y)));
+        else MIXRT_TRY(t->cast(c->dev, dt_of(g, x), xp, dt, yp, ny));
+        break;
+    case CU_LAYERNORM: {
+        int r = g->values[x].rank, bi = in_at(n, 2);
+        size_t cols = (size_t)dim(g, x, r - 1);
+        MIXRT_TRY(t->layer_norm(c->dev, dt, xp, dptr(c, in_at(n, 1)), bi >= 0 ? dptr(c, bi) : NULL, yp,
+                                cols ? ny / cols : 0, cols, mixrt_node_attr_float(n, "epsilon", 1e-5f)));
+        break;
+    }
+    case CU_SOFTMAX: {
+        size_t cols = (size_t)dim(g, x, g->values[x].rank - 1);
+        MIXRT_TRY(t->softmax(c->dev, dt, xp, yp, cols ? ny / cols : 0, cols));
+        break;
+    }
+    case CU_GATHER: {
+        int idx = in_at(n, 1);
+        size_t rows = (size_t)dim(g, x, 0), cols = rows ? numel(g, x) / rows : 0;
+        MIXRT_TRY(t->gather_rows(c->dev, dt_of(g, x), xp, rows, cols, dt_of(g, idx), dptr(c, idx), numel(g, idx), yp));
+        break;
+    }
+    case CU_VIEW: break;
+    case CU_TRANSPOSE: {
+        int r = g->values[x].rank;
+        int64_t p[MIXRT_MAX_RANK], xs[MIXRT_MAX_RANK], od[MIXRT_MAX_RANK], is_[MIXRT_MAX_RANK];
+        size_t cnt = 0;
+        if (mixrt_node_attr_ints(n, "perm", &cnt)) read_perm(n, "perm", r, p);
+        else
+            for (int d = 0; d < r; d++) p[d] = r - 1 - d;
+        strides_of(g, x, xs);
+        for (int d = 0; d < r; d++) od[d] = dim(g, x, (int)p[d]), is_[d] = xs[p[d]];
+        MIXRT_TRY(t->strided_copy(c->dev, mixrt_dtype_size(dt), xp, yp, r, od, is_, NULL));
+        break;
+    }
+    case CU_SPLIT: {
+        int r = g->values[x].rank;
+        int64_t axis = mixrt_node_attr_int(n, "axis", 0), xs[MIXRT_MAX_RANK], od[MIXRT_MAX_RANK], at = 0;
+        if (axis < 0) axis += r;
+        size_t es = mixrt_dtype_size(dt_of(g, x));
+        strides_of(g, x, xs);
+        for (int j = 0; j < n->n_outputs; j++) {
+            int o = n->outputs[j];
+            for (int d = 0; d < r; d++) od[d] = dim(g, o, d);
+            MIXRT_TRY(t->strided_copy(c->dev, es, (const uint8_t *)xp + (size_t)(at * xs[axis]) * es, dptr(c, o), r, od,
+                                      xs, NULL));
+            at += od[axis];
+        }
+        break;
+    }
+    case CU_CONCAT: {
+        int r = g->values[y].rank;
+        int64_t axis = mixrt_node_attr_int(n, "axis", 0), ys[MIXRT_MAX_RANK], xs[MIXRT_MAX_RANK], od[MIXRT_MAX_RANK],
+                at = 0;
+        if (axis < 0) axis += r;
+        size_t es = mixrt_dtype_size(dt);
+        strides_of(g, y, ys);
+        for (int j = 0; j < n->n_inputs; j++) {
+            int v = n->inputs[j];
+            for (int d = 0; d < r; d++) od[d] = dim(g, v, d);
+            strides_of(g, v, xs);
+            MIXRT_TRY(t->strided_copy(c->dev, es, dptr(c, v), (uint8_t *)yp + (size_t)(at * ys[axis]) * es, r, od, xs,
+                                      ys));
+            at += od[axis];
+        }
+        break;
+    }
+    case CU_SLICE: {
+        int r = g->values[x].rank;
+        int64_t xs[MIXRT_MAX_RANK], od[MIXRT_MAX_RANK], is_[MIXRT_MAX_RANK], start[MIXRT_MAX_RANK], step[MIXRT_MAX_RANK];
+        for (int d = 0; d < r; d++) start[d] = 0, step[d] = 1, od[d] = dim(g, y, d);
+        const struct mixrt_tensor *ts = g->values[in_at(n, 1)].init;
+        const struct mixrt_tensor *ta = in_at(n, 3) >= 0 ? g->values[in_at(n, 3)].init : NULL;
+        const struct mixrt_tensor *tp = in_at(n, 4) >= 0 ? g->values[in_at(n, 4)].init : NULL;
+        size_t k = mixrt_tensor_numel(ts);
+        for (size_t q = 0; q < k; q++) {
+            int64_t ax = ta ? mixrt_load_i64(ta->data, ta->dtype, q) : (int64_t)q;
+            if (ax < 0) ax += r;
+            if (ax < 0 || ax >= r) continue;
+            int64_t s0 = mixrt_load_i64(ts->data, ts->dtype, q), dd = dim(g, x, (int)ax);
+            if (s0 < 0) s0 += dd;
+            if (s0 < 0) s0 = 0;
+            if (s0 > dd) s0 = dd;
+            start[ax] = s0;
+            if (tp) step[ax] = mixrt_load_i64(tp->data, tp->dtype, q);
+        }
+        strides_of(g, x, xs);
+        size_t base = 0;
+        for (int d = 0; d < r; d++) base += (size_t)(start[d] * xs[d]), is_[d] = xs[d] * step[d];
+        size_t es = mixrt_dtype_size(dt);
+        MIXRT_TRY(t->strided_copy(c->dev, es, (const uint8_t *)xp + base * es, yp, r, od, is_, NULL));
+        break;
+    }
+    case CU_ATTENTION: {
+        int m = in_at(n, 3);
+        MIXRT_TRY(t->attention(c->dev, dt, xp, dptr(c, in_at(n, 1)), dptr(c, in_at(n, 2)), m >= 0 ? dptr(c, m) : NULL,
+                               yp, &st->att));
+        break;
+    }
+    default:
+        MIXRT_TRY(mixrt_error(e->ctx, MIXRT_STATUS_INTERNAL, "CUDA step for %s node '%s' has no op", n->op_type, n->name));
+    }
+fail:
+    if (status != MIXRT_STATUS_OK) mixrt_error_prefix(e->ctx, "CUDA layer '%s' (%s)", n->name, n->op_type);
+    return status;
+}
+
+/* Runs one CPU layer with the kernel the CPU engine chose, on host tensors. */
+static mixrt_status run_cpu_step(struct mixrt_engine *e, int i, struct mixrt_tensor *host, mixrt_engine_observer observe,
+                                 void *user) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    const struct mixrt_graph *g = mixrt_model_graph(e->model);
+    const struct mixrt_node *n = &g->nodes[i];
+    int ni = n->n_inputs > 0 ? n->n_inputs : 1, no = n->n_outputs > 0 ? n->n_outputs : 1;
+    const struct mixrt_tensor **in = mixrt_calloc(e->ctx, (size_t)ni, sizeof(*in));
+    const struct mixrt_seq **in_seq = mixrt_calloc(e->ctx, (size_t)ni, sizeof(*in_seq));
+    struct mixrt_tensor *out = mixrt_calloc(e->ctx, (size_t)no, sizeof(*out));
+    struct mixrt_seq *out_seq = mixrt_calloc(e->ctx, (size_t)no, sizeof(*out_seq));
+    bool *is_seq = mixrt_calloc(e->ctx, (size_t)no, sizeof(bool)), *wanted = mixrt_calloc(e->ctx, (size_t)no, sizeof(bool));
+    if (!in || !in_seq || !out || !out_seq || !is_seq || !wanted) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
+    for (int j = 0; j < n->n_inputs; j++) {
+        int v = n->inputs[j];
+        if (v < 0) continue;
+        in[j] = host[v].data || host[v].rank >= 0 ? &host[v] : g->values[v].init;
+        if (!in[j] || (!in[j]->data && in[j]->nbytes))
+            MIXRT_TRY(mixrt_error(e->ctx, MIXRT_STATUS_INTERNAL, "CPU layer '%s': input '%s' has no host data", n->name,
+                                  g->values[v].name));
+    }
+    for (int j = 0; j < n->n_outputs; j++) wanted[j] = n->outputs[j] >= 0;
+    struct mixrt_kernel_ctx k;
+    memset(&k, 0, sizeof(k));
+    k.ctx = e->ctx, k.graph = g, k.node = n, k.opset = n->opset;
+    k.n_in = n->n_inputs, k.in = in, k.in_seq = in_seq;
+    k.n_out = n->n_outputs, k.out = out, k.out_seq = out_seq, k.out_is_seq = is_seq, k.out_wanted = wanted;
+    k.state = e->states[i];
+    MIXRT_TRY(e->fns[i](&k));
+    for (int j = 0; j < n->n_outputs; j++) {
+        int v = n->outputs[j];
+        if (is_seq[j])
+            MIXRT_TRY(mixrt_error(e->ctx, MIXRT_STATUS_UNSUPPORTED, "CPU layer '%s' made a sequence: sequences are not "
+                                  "supported in CUDA engines", n->name));
+        if (v < 0) {
+            mixrt_tensor_release(e->ctx, &out[j]);
+            continue;
+        }
+        mixrt_tensor_release(e->ctx, &host[v]);
+        host[v] = out[j];
+        memset(&out[j], 0, sizeof(out[j]));
+        if (observe) observe(user, g, i, v, &host[v]);
+    }
+fail:
+    if (out)
+        for (int j = 0; j < n->n_outputs; j++) mixrt_tensor_release(e->ctx, &out[j]);
+    if (out_seq)
+        for (int j = 0; j < n->n_outputs; j++) mixrt_seq_release(e->ctx, &out_seq[j]);
+    mixrt_free(e->ctx, in, (size_t)ni * sizeof(*in));
+    mixrt_free(e->ctx, in_seq, (size_t)ni * sizeof(*in_seq));
+    mixrt_free(e->ctx, out, (size_t)no * sizeof(*out));
+    mixrt_free(e->ctx, out_seq, (size_t)no * sizeof(*out_seq));
+    mixrt_free(e->ctx, is_seq, (size_t)no * sizeof(bool));
+    mixrt_free(e->ctx, wanted, (size_t)no * sizeof(bool));
+    return status;
+}
+
+static mixrt_status do_xfer(struct mixrt_engine *e, const struct xfer *x, struct mixrt_tensor *host, bool *pending) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct mixrt_engine_cuda *c = e->cuda;
+    const struct mixrt_graph *g = mixrt_model_graph(e->model);
+    int v = x->value;
+    size_t nb = vbytes(g, v);
+    if (x->h2d) {
+        const struct mixrt_tensor *src = host[v].data || host[v].rank >= 0 ? &host[v] : g->values[v].init;
+        MIXRT_CHECK(e->ctx, src && (src->data || !nb) && src->nbytes == nb, MIXRT_STATUS_INTERNAL,
+                    "copy of '%s' to the device: no host data of %zu bytes", g->values[v].name, nb);
+        if (nb) MIXRT_TRY(c->t->copy_h2d(c->dev, dptr(c, v), src->data, nb));
+    } else if (x->step < c->n_nodes) {
+        int64_t dims[MIXRT_MAX_RANK];
+        for (int d = 0; d < g->values[v].rank; d++) dims[d] = dim(g, v, d);
+        mixrt_tensor_release(e->ctx, &host[v]);
+        MIXRT_TRY(mixrt_tensor_init(e->ctx, &host[v], dt_of(g, v), g->values[v].rank, dims));
+        if (nb) MIXRT_TRY(c->t->copy_d2h(c->dev, host[v].data, dptr(c, v), nb));
+        *pending = true;
+    }
+fail:
+    return status;
+}
+
+static mixrt_status launch_all(struct mixrt_engine *e) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    const struct mixrt_graph *g = mixrt_model_graph(e->model);
+    for (int s = 0; s < g->n_nodes; s++) MIXRT_TRY(run_cuda_step(e, g->order[s]));
+fail:
+    return status;
+}
+
+mixrt_status mixrt_engine_cuda_run(struct mixrt_engine *e, size_t n_inputs, const char *const *names,
+                                   const struct mixrt_tensor *const *inputs, struct mixrt_tensor **outputs,
+                                   struct mixrt_tensor *const *out_into, mixrt_engine_observer observe, void *user) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct mixrt_engine_cuda *c = e->cuda;
+    const struct mixrt_cuda_table *t = c->t;
+    const struct mixrt_graph *g = mixrt_model_graph(e->model);
+    int nv = g->n_values, ns = g->n_nodes;
+    size_t nvz = (size_t)(nv > 0 ? nv : 1);
+    bool pending = false;
+    struct mixrt_tensor *host = mixrt_calloc(e->ctx, nvz, sizeof(*host));
+    if (!host) return MIXRT_STATUS_OUT_OF_MEMORY;
+    for (int v = 0; v < nv; v++) host[v].rank = -1;
+    if (outputs)
+        for (int k = 0; k < g->n_outputs; k++) outputs[k] = NULL;
+    MIXRT_CHECK(e->ctx, n_inputs == 0 || (names && inputs), MIXRT_STATUS_INVALID_ARGUMENT, "engine run: NULL inputs");
+    /* Inputs by name, checked against the static shapes the engine was built for. */
+    for (size_t a = 0; a < n_inputs; a++) {
+        int k;
+        MIXRT_CHECK(e->ctx, names[a] && inputs[a], MIXRT_STATUS_INVALID_ARGUMENT, "engine run: input #%zu is NULL", a);
+        for (k = 0; k < g->n_inputs; k++)
+            if (!strcmp(g->values[g->inputs[k]].name, names[a])) break;
+        MIXRT_CHECK(e->ctx, k < g->n_inputs, MIXRT_STATUS_INVALID_ARGUMENT, "engine run: the model has no input '%s'",
+                    names[a]);
+        int v = g->inputs[k];
+        const struct mixrt_tensor *in = inputs[a];
+        bool ok = in->dtype == dt_of(g, v) && in->rank == g->values[v].rank;
+        for (int d = 0; ok && d < in->rank; d++) ok = dim(g, v, d) < 0 || in->dims[d] == dim(g, v, d);
+        if (!ok) {
+            char got[256], want[256];
+            int64_t wd[MIXRT_MAX_RANK];
+            for (int d = 0; d < g->values[v].rank && d < MIXRT_MAX_RANK; d++) wd[d] = dim(g, v, d);
+            MIXRT_TRY(mixrt_error(e->ctx, MIXRT_STATUS_INVALID_ARGUMENT, "engine run: input '%s' is %s; this CUDA "
+                                  "engine was built for %s %s (shapes are fixed at build: --shape)", names[a],
+                                  mixrt_tensor_desc(got, sizeof(got), in), mixrt_dtype_name(dt_of(g, v)),
+                                  mixrt_dims_str(want, sizeof(want), g->values[v].rank > 0 ? g->values[v].rank : 0, wd)));
+        }
+        host[v] = *in;
+        host[v].flags = 0; /* borrowed */
+    }
+    for (int k = 0; k < g->n_inputs; k++) {
+        int v = g->inputs[k];
+        MIXRT_CHECK(e->ctx, host[v].rank >= 0 || g->values[v].init, MIXRT_STATUS_INVALID_ARGUMENT,
+                    "engine run: input '%s' is missing", g->values[v].name);
+    }
+    bool whole = c->cpu_layers == 0;
+    for (int x = 0; x < c->n_xfers && whole; x++)
+        if (!(c->xfers[x].h2d ? (g->values[c->xfers[x].value].flags & MIXRT_VALUE_GRAPH_INPUT) != 0
+                              : c->xfers[x].step == ns))
+            whole = false;
+    if (whole) {
+        /* One CUDA segment: inputs up, the captured kernels replayed, outputs down. */
+        for (int x = 0; x < c->n_xfers; x++)
+            if (c->xfers[x].h2d) MIXRT_TRY(do_xfer(e, &c->xfers[x], host, &pending));
+        const char *env = getenv("MIXRT_CUDA_GRAPHS");
+        bool graphs = !(env && !strcmp(env, "off"));
+        if (graphs && !c->graph && !c->graph_tried) {
+            c->graph_tried = true;
+            MIXRT_TRY(t->device_sync(c->dev));
+            if (t->capture_begin(c->dev) == MIXRT_STATUS_OK) {
+                mixrt_status s1 = launch_all(e);
+                mixrt_cuda_graph_t gr = NULL;
+                mixrt_status s2 = t->capture_end(c->dev, &gr);
+                if (s1 == MIXRT_STATUS_OK && s2 == MIXRT_STATUS_OK) c->graph = gr;
+                else {
+                    if (gr) t->graph_destroy(gr);
+                    mixrt_log(e->ctx, MIXRT_LOG_NOTE, "cuda: CUDA graph capture failed (%s); running the layers one by "
+                              "one", mixrt_context_last_error(e->ctx));
+                }
+            }
+        }
+        if (graphs && c->graph) MIXRT_TRY(t->graph_launch(c->dev, c->graph));
+        else MIXRT_TRY(launch_all(e));
+    } else {
+        int x = 0;
+        for (int s = 0; s < ns; s++) {
+            int i = g->order[s];
+            bool on = c->steps[i].op != CU_NONE;
+            for (; x < c->n_xfers && c->xfers[x].step == s; x++) MIXRT_TRY(do_xfer(e, &c->xfers[x], host, &pending));
+            if (on) {
+                MIXRT_TRY(run_cuda_step(e, i));
+            } else {
+                if (pending) {
+                    MIXRT_TRY(t->device_sync(c->dev));
+                    pending = false;
+                }
+                MIXRT_TRY(run_cpu_step(e, i, host, observe, user));
+            }
+            /* Host copies nobody reads any more (pageable H2D sources are staged by the
+             * driver before the copy call returns, so freeing them here is safe). */
+            const struct mixrt_node *n = &g->nodes[i];
+            for (int j = 0; j < n->n_inputs; j++) {
+                int v = n->inputs[j];
+                if (v >= 0 && c->host_last[v] == s && (host[v].flags & MIXRT_TENSOR_OWNS_DATA))
+                    mixrt_tensor_release(e->ctx, &host[v]), host[v].rank = -1;
+            }
+        }
+    }
+    /* Outputs: from the device (final copies) or the host. */
+    for (int k = 0; k < g->n_outputs; k++) {
+        int v = g->outputs[k];
+        struct mixrt_tensor *o = out_into ? out_into[k] : NULL;
+        MIXRT_CHECK(e->ctx, !out_into || o, MIXRT_STATUS_INVALID_ARGUMENT, "mixrt_engine_run_into: output #%d '%s' is NULL",
+                    k, g->values[v].name);
+        int64_t dims[MIXRT_MAX_RANK];
+        const struct mixrt_tensor *h = host[v].rank >= 0 ? &host[v] : g->values[v].init;
+        bool on_dev = false;
+        for (int x = 0; x < c->n_xfers; x++)
+            if (!c->xfers[x].h2d && c->xfers[x].step == ns && c->xfers[x].value == v) on_dev = true;
+        int rank = on_dev ? g->values[v].rank : h ? h->rank : -1;
+        MIXRT_CHECK(e->ctx, rank >= 0, MIXRT_STATUS_INTERNAL, "engine run: output '%s' was not produced",
+                    g->values[v].name);
+        for (int d = 0; d < rank; d++) dims[d] = on_dev ? dim(g, v, d) : h->dims[d];
+        mixrt_dtype odt = on_dev ? dt_of(g, v) : h->dtype;
+        if (o) {
+            bool ok = o->dtype == odt && o->rank == rank;
+            for (int d = 0; ok && d < rank; d++) ok = o->dims[d] == dims[d];
+            MIXRT_CHECK(e->ctx, ok, MIXRT_STATUS_INVALID_ARGUMENT, "mixrt_engine_run_into: the tensor given for output "
+                        "'%s' does not have its dtype and shape", g->values[v].name);
+        } else {
+            MIXRT_TRY(mixrt_tensor_create(e->ctx, odt, rank, dims, &outputs[k]));
+            o = outputs[k];
+        }
+        if (on_dev) {
+            if (o->nbytes) MIXRT_TRY(t->copy_d2h(c->dev, o->data, dptr(c, v), o->nbytes));
+        } else if (o->nbytes) {
+            memcpy(o->data, h->data, o->nbytes);
+        }
+    }
+    MIXRT_TRY(t->device_sync(c->dev));
+fail:
+    if (status != MIXRT_STATUS_OK && outputs)
+        for (int k = 0; k < g->n_outputs; k++) {
+            mixrt_tensor_destroy(e->ctx, outputs[k]);
+            outputs[k] = NULL;
+        }
+    if (status != MIXRT_STATUS_OK && pending) t->device_sync(c->dev);
+    for (int v = 0; v < nv; v++) mixrt_tensor_release(e->ctx, &host[v]);
+    mixrt_free(e->ctx, host, nvz * sizeof(*host));
+    return status;
+}
+
+void mixrt_engine_cuda_destroy(struct mixrt_engine_cuda *c) {
+    if (!c) return;
+    const struct mixrt_cuda_table *t = c->t;
+    mixrt_context_t ctx = c->ctx;
+    if (t && c->dev) {
+        t->device_sync(c->dev);
+        if (c->graph) t->graph_destroy(c->graph);
+        for (int i = 0; c->steps && i < c->n_nodes; i++)
+            if (c->steps[i].gemm) t->gemm_destroy(c->steps[i].gemm);
+        for (int v = 0; c->wptr && v < c->n_values; v++)
+            if (c->wptr[v]) t->free(c->dev, c->wptr[v], c->wbytes[v]);
+        t->device_destroy(c->dev);
+    }
+    size_t nn = (size_t)(c->n_nodes > 0 ? c->n_nodes : 1), nv = (size_t)(c->n_values > 0 ? c->n_values : 1);
+    mixrt_free(ctx, c->steps, nn * sizeof(*c->steps));
+    mixrt_free(ctx, c->root, nv * sizeof(int));
+    mixrt_free(ctx, c->off, nv * sizeof(int64_t));
+    mixrt_free(ctx, c->wptr, nv * sizeof(void *));
+    mixrt_free(ctx, c->wbytes, nv * sizeof(size_t));
+    mixrt_free(ctx, c->host_last, nv * sizeof(int));
+    mixrt_free(ctx, c->xfers, (size_t)c->xfer_cap * sizeof(struct xfer));
+    mixrt_free(ctx, c, sizeof(*c));
+}
+
+/* ---- views -------------------------------------------------------------------------------- */
+
+const char *mixrt_engine_cuda_node_kernel(const struct mixrt_engine *e, int node) {
+    if (!mixrt_engine_cuda_claims(e, node)) return NULL;
+    return cu_kernel_names[e->cuda->steps[node].op];
+}
+
+const char *mixrt_engine_node_backend(mixrt_engine_t e, int node) {
+    return mixrt_engine_cuda_claims(e, node) ? "cuda" : "cpu";
+}
+
+void mixrt_engine_cuda_counts(mixrt_engine_t e, int *segments, int *cuda_segments, int *h2d, int *d2h) {
+    const struct mixrt_engine_cuda *c = e ? e->cuda : NULL;
+    *segments = c ? c->segments : 0, *cuda_segments = c ? c->cuda_segments : 0;
+    *h2d = c ? c->h2d : 0, *d2h = c ? c->d2h : 0;
+}
+
+void mixrt_engine_cuda_describe(mixrt_engine_t e, FILE *f) {
+    const struct mixrt_engine_cuda *c = e ? e->cuda : NULL;
+    if (!c || !c->steps) return;
+    const struct mixrt_graph *g = mixrt_model_graph(e->model);
+    const struct mixrt_cuda_device_info *info = c->dev ? c->t->device_get_info(c->dev) : NULL;
+    fprintf(f, "cuda: device %s (cc %d.%d); %d layers on CUDA, %d on the CPU; device arena %zu bytes, weights %zu "
+            "bytes; CUDA graph: %s\n", info ? info->name : "?", info ? info->cc_major : 0, info ? info->cc_minor : 0,
+            g->n_nodes - c->cpu_layers, c->cpu_layers, c->arena_bytes, c->weight_bytes,
+            c->graph ? "captured" : c->cpu_layers ? "no (CPU layers in between)" : "at the first run");
+    fprintf(f, "copies per run: %d host-to-device (%zu bytes), %d device-to-host (%zu bytes)\n", c->h2d, c->h2d_bytes,
+            c->d2h, c->d2h_bytes);
+    fprintf(f, "segments (%d, %d on CUDA):\n", c->segments, c->cuda_segments);
+    int start = 0;
+    for (int s = 1; s <= g->n_nodes; s++) {
+        bool on_prev = c->steps[g->order[s - 1]].op != CU_NONE;
+        if (s < g->n_nodes && (c->steps[g->order[s]].op != CU_NONE) == on_prev) continue;
+        int h2d = 0, d2h = 0;
+        for (int x = 0; x < c->n_xfers; x++)
+            if (c->xfers[x].step >= start && c->xfers[x].step < s) {
+                if (c->xfers[x].h2d) h2d++;
+                else d2h++;
+            }
+        fprintf(f, "  %-4s layers %d-%d (%d)%s", on_prev ? "cuda" : "cpu", start, s - 1, s - start,
+                on_prev ? "" : "  ");
+        if (h2d || d2h) fprintf(f, "  copies in: %d H2D, %d D2H", h2d, d2h);
+        if (!on_prev) fprintf(f, "  ops: %s%s", g->nodes[g->order[start]].op_type, s - start > 1 ? ", ..." : "");
+        fprintf(f, "\n");
+        start = s;
+    }
+}
