@@ -21,9 +21,11 @@
 /* ---- ISA, threads ------------------------------------------------------------------------- */
 
 static bool forced_scalar;
-/* Below this many bytes moved, one thread: waking the pool costs more than it gains (measured
- * on a 2-vCPU Zen 5: a 384 KB BERT head transpose is not faster on two threads). */
-#define DM_PAR_BYTES_DEFAULT ((size_t)1 << 20)
+/* Below this many bytes moved, one thread: waking the pool costs more than it gains. Measured
+ * per call on two quiet cores (kernel incl. output allocation): a 384 KB BERT head transpose
+ * 30 us on one thread, 56 us on two; 784 KB NCHW->NHWC 56 vs 89 us; 1.5 MB about even; 6 MB
+ * 887 vs 629 us. On the loaded shared 2-vCPU build machine two threads lost at every size. */
+#define DM_PAR_BYTES_DEFAULT ((size_t)4 << 20)
 static size_t par_bytes_override;
 
 void mixrt_dm_force_scalar(bool on) { forced_scalar = on; }
