@@ -160,6 +160,105 @@ static void pv_avx512(const float *p, int rows, size_t ldp, const float *v, size
     }
 }
 
-const struct mixrt_attention_isa mixrt_attention_isa_avx512 = {"avx512", scores_avx512, exp_sum_avx512, pv_avx512};
+/* ---- bf16 pairs with vdpbf16ps ---- */
+
+static inline __m512 dp_pair(__m512 acc, const uint32_t *pairs16, uint32_t bcast) {
+    return _mm512_dpbf16_ps(acc, (__m512bh)_mm512_loadu_si512(pairs16), (__m512bh)_mm512_set1_epi32((int)bcast));
+}
+
+static inline __attribute__((always_inline)) void scores_bf16_rows(const uint32_t *qp, const int R, size_t dp,
+                                                                   const uint32_t *kp, size_t ldk, size_t n, float *s,
+                                                                   size_t lds) {
+    size_t j = 0;
+    for (; j + 32 <= n; j += 32) {
+        __m512 acc[4][2];
+        for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+        const uint32_t *kr = kp + j;
+        for (size_t t = 0; t < dp; t++, kr += ldk)
+            for (int r = 0; r < R; r++) {
+                uint32_t q2 = qp[(size_t)r * dp + t];
+                acc[r][0] = dp_pair(acc[r][0], kr, q2);
+                acc[r][1] = dp_pair(acc[r][1], kr + 16, q2);
+            }
+        for (int r = 0; r < R; r++) {
+            _mm512_storeu_ps(s + (size_t)r * lds + j, acc[r][0]);
+            _mm512_storeu_ps(s + (size_t)r * lds + j + 16, acc[r][1]);
+        }
+    }
+    for (; j < n; j += 16) {
+        __m512 acc[4];
+        for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
+        const uint32_t *kr = kp + j;
+        for (size_t t = 0; t < dp; t++, kr += ldk)
+            for (int r = 0; r < R; r++) acc[r] = dp_pair(acc[r], kr, qp[(size_t)r * dp + t]);
+        __mmask16 m = tail_mask(n - j);
+        for (int r = 0; r < R; r++) _mm512_mask_storeu_ps(s + (size_t)r * lds + j, m, acc[r]);
+    }
+}
+
+static void scores_bf16_avx512(const uint32_t *qp, int rows, size_t dp, const uint32_t *kp, size_t ldk, size_t n,
+                               float *s, size_t lds) {
+    switch (rows) {
+    case 4: scores_bf16_rows(qp, 4, dp, kp, ldk, n, s, lds); break;
+    case 3: scores_bf16_rows(qp, 3, dp, kp, ldk, n, s, lds); break;
+    case 2: scores_bf16_rows(qp, 2, dp, kp, ldk, n, s, lds); break;
+    default:
+        for (int r = 0; r < rows; r++)
+            scores_bf16_rows(qp + (size_t)r * dp, 1, dp, kp, ldk, n, s + (size_t)r * lds, lds);
+        break;
+    }
+}
+
+/* Columns [c0, c0 + 16 * nv) of R rows; vp rows are ldv (>= c0 + 16 * nv) pairs long. */
+static inline __attribute__((always_inline)) void pv_bf16_block(const uint32_t *pp, const int R, size_t ldp,
+                                                                const uint32_t *vp, size_t ldv, size_t np, size_t dv,
+                                                                float *o, size_t c0, int nv, __mmask16 last) {
+    __m512 acc[4][4];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < nv; t++) acc[r][t] = _mm512_setzero_ps();
+    const uint32_t *vr = vp + c0;
+    for (size_t j = 0; j < np; j++, vr += ldv)
+        for (int r = 0; r < R; r++) {
+            uint32_t p2 = pp[(size_t)r * ldp + j];
+            for (int t = 0; t < nv; t++) acc[r][t] = dp_pair(acc[r][t], vr + 16 * t, p2);
+        }
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < nv; t++)
+            _mm512_mask_storeu_ps(o + (size_t)r * dv + c0 + 16 * (size_t)t, t == nv - 1 ? last : (__mmask16)0xffff,
+                                  acc[r][t]);
+}
+
+static inline __attribute__((always_inline)) void pv_bf16_rows(const uint32_t *pp, const int R, size_t ldp,
+                                                               const uint32_t *vp, size_t ldv, size_t np, size_t dv,
+                                                               float *o) {
+    for (size_t c0 = 0; c0 < dv; c0 += 64) {
+        size_t w = dv - c0 < 64 ? dv - c0 : 64;
+        int nv = (int)((w + 15) / 16);
+        __mmask16 last = tail_mask(w - 16 * (size_t)(nv - 1));
+        switch (nv) {
+        case 4: pv_bf16_block(pp, R, ldp, vp, ldv, np, dv, o, c0, 4, last); break;
+        case 3: pv_bf16_block(pp, R, ldp, vp, ldv, np, dv, o, c0, 3, last); break;
+        case 2: pv_bf16_block(pp, R, ldp, vp, ldv, np, dv, o, c0, 2, last); break;
+        default: pv_bf16_block(pp, R, ldp, vp, ldv, np, dv, o, c0, 1, last); break;
+        }
+    }
+}
+
+static void pv_bf16_avx512(const uint32_t *pp, int rows, size_t ldp, const uint32_t *vp, size_t ldv, size_t np,
+                           size_t dv, float *o) {
+    switch (rows) {
+    case 4: pv_bf16_rows(pp, 4, ldp, vp, ldv, np, dv, o); break;
+    case 3: pv_bf16_rows(pp, 3, ldp, vp, ldv, np, dv, o); break;
+    case 2: pv_bf16_rows(pp, 2, ldp, vp, ldv, np, dv, o); break;
+    default:
+        for (int r = 0; r < rows; r++) pv_bf16_rows(pp + (size_t)r * ldp, 1, ldp, vp, ldv, np, dv, o + (size_t)r * dv);
+        break;
+    }
+}
+
+const struct mixrt_attention_isa mixrt_attention_isa_avx512 = {"avx512",  scores_avx512, exp_sum_avx512,
+                                                               pv_avx512, NULL,          NULL};
+const struct mixrt_attention_isa mixrt_attention_isa_avx512bf16 = {
+    "avx512bf16", scores_avx512, exp_sum_avx512, pv_avx512, scores_bf16_avx512, pv_bf16_avx512};
 
 #endif /* __x86_64__ */

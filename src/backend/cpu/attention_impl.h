@@ -43,11 +43,23 @@ struct mixrt_attention_isa {
     float (*exp_sum)(float *s, size_t n, float *mx);
     /* o[r * dv + c] = sum_{j < n} p[r * ldp + j] * v[j * ldv + c] for r < rows, c < dv. */
     void (*pv)(const float *p, int rows, size_t ldp, const float *v, size_t ldv, size_t n, size_t dv, float *o);
+    /* bf16 twins on pairs (uint32: element 2t in the low half, 2t + 1 in the high half),
+     * products summed in f32 (vdpbf16ps where the CPU has AVX512-BF16; NULL in a table
+     * whose CPU lacks it, and the kernel then widens bf16 to f32 instead):
+     * s[r * lds + j] = sum_{t < dp} dot(qp[r * dp + t], kp[t * ldk + j]) for j < n, ldk a
+     * multiple of 16; o[r * dv + c] = sum_{t < np} dot(pp[r * ldp + t], vp[t * ldv + c])
+     * for c < dv, ldv a multiple of 16 with zero pairs past dv. */
+    void (*scores_bf16)(const uint32_t *qp, int rows, size_t dp, const uint32_t *kp, size_t ldk, size_t n, float *s,
+                        size_t lds);
+    void (*pv_bf16)(const uint32_t *pp, int rows, size_t ldp, const uint32_t *vp, size_t ldv, size_t np, size_t dv,
+                    float *o);
 };
 
 extern const struct mixrt_attention_isa mixrt_attention_isa_scalar;
-extern const struct mixrt_attention_isa mixrt_attention_isa_avx512; /* x86-64 only */
-/* AVX-512 when the CPU has F/BW/VL/DQ, else scalar. */
+extern const struct mixrt_attention_isa mixrt_attention_isa_avx512;     /* x86-64 only */
+extern const struct mixrt_attention_isa mixrt_attention_isa_avx512bf16; /* x86-64 only */
+/* AVX-512 (with the bf16 pair primitives when the CPU has AVX512-BF16) when the CPU has
+ * F/BW/VL/DQ, else scalar (whose bf16 pair primitives emulate vdpbf16ps in f32). */
 const struct mixrt_attention_isa *mixrt_attention_isa(void);
 /* Tests: force the scalar twin for the calls that follow (not thread-safe). */
 void mixrt_attention_force_scalar(bool scalar);
