@@ -74,6 +74,12 @@ static void finish(const char *desc, mixrt_status expect) {
         v->rank = g_in[i].rank;
         for (int j = 0; j < g_in[i].rank; j++) v->dims[j].value = g_in[i].dims[j];
         kh_in[i] = &g_in[i];
+        /* the inputs that shape the result are constants, as supports() requires (the case
+         * owns the tensors: init is cleared before the graph goes) */
+        if (i >= 1 && strcmp(op, "Gather") && strcmp(op, "Concat") && strcmp(op, "Where")) {
+            v->init = &g_in[i];
+            v->flags |= MIXRT_VALUE_INITIALIZER;
+        }
     }
     char why[256] = "";
     if (kern) {
@@ -127,6 +133,8 @@ static void finish(const char *desc, mixrt_status expect) {
     }
     mixrt_dm_force_scalar(false);
     mixrt_dm_set_parallel_bytes(0);
+    for (int i = 1; i < g_nin; i++)
+        if (g_in[i].dtype) kh_G->values[kh_N->inputs[i]].init = NULL;
     kh_end();
     for (int o = 0; o < KH_MAX_IO; o++) mixrt_tensor_release(kh_ctx, &ref[o]);
     for (int i = 0; i < g_nin; i++) mixrt_tensor_release(kh_ctx, &g_in[i]);
@@ -551,6 +559,12 @@ static void refusal_cases(void) {
     kh_G->values[kh_N->inputs[1]].dtype = MIXRT_DTYPE_I16;
     k = kernel_for("Gather");
     TU_CHECK(k && !k->supports(kh_G, kh_N, why, sizeof(why)), "Gather with int16 indices not refused");
+    kh_end();
+    kh_begin("Slice", 13, 3, 1); /* starts not a constant: refused (the builder could not time it) */
+    kh_G->values[kh_N->inputs[0]].dtype = MIXRT_DTYPE_F32;
+    k = kernel_for("Slice");
+    TU_CHECK(k && !k->supports(kh_G, kh_N, why, sizeof(why)) && strstr(why, "constant"),
+             "Slice with non-constant starts not refused: %s", why);
     kh_end();
     k = kernel_for("Resize");
     static const char *const refused[][2] = {{"mode", "cubic"}, {"coordinate_transformation_mode", "tf_crop_and_resize"}};

@@ -315,6 +315,18 @@ static bool common_supports(const struct mixrt_graph *g, const struct mixrt_node
     return true;
 }
 
+/* Inputs from..to-1 absent or constants: the values that shape a Slice, Split, Expand, Tile or
+ * Resize must be known when the builder times the kernel (it feeds zeros to non-constant int
+ * inputs, which are invalid steps, splits or shapes), and data-dependent ones are rare. */
+static bool const_inputs(const struct mixrt_graph *g, const struct mixrt_node *n, int from, int to, char *why,
+                         size_t why_size) {
+    for (int i = from; i < to && i < n->n_inputs; i++) {
+        const struct mixrt_value *v = in_value(g, n, i);
+        if (v && !v->init) return no(why, why_size, "%s: a shape-giving input is not a constant", n->op_type);
+    }
+    return true;
+}
+
 static bool transpose_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
     return common_supports(g, n, 1, why, why_size);
 }
@@ -338,19 +350,19 @@ static bool concat_supports(const struct mixrt_graph *g, const struct mixrt_node
 }
 
 static bool split_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
-    return common_supports(g, n, 1, why, why_size);
+    return common_supports(g, n, 1, why, why_size) && const_inputs(g, n, 1, 2, why, why_size);
 }
 
 static bool slice_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
-    return common_supports(g, n, 1, why, why_size);
+    return common_supports(g, n, 1, why, why_size) && const_inputs(g, n, 1, 5, why, why_size);
 }
 
 static bool expand_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
-    return common_supports(g, n, 8, why, why_size);
+    return common_supports(g, n, 8, why, why_size) && const_inputs(g, n, 1, 2, why, why_size);
 }
 
 static bool tile_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
-    return common_supports(g, n, 6, why, why_size);
+    return common_supports(g, n, 6, why, why_size) && const_inputs(g, n, 1, 2, why, why_size);
 }
 
 static bool where_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
@@ -365,7 +377,7 @@ static bool where_supports(const struct mixrt_graph *g, const struct mixrt_node 
 }
 
 static bool pad_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
-    if (!common_supports(g, n, 1, why, why_size)) return false;
+    if (!common_supports(g, n, 1, why, why_size) || !const_inputs(g, n, 3, 4, why, why_size)) return false;
     const char *mode = mixrt_node_attr_string(n, "mode", "constant");
     if (strcmp(mode, "constant")) return no(why, why_size, "Pad mode '%s' (only constant here)", mode);
     return true;
@@ -880,7 +892,7 @@ static bool rz_float(mixrt_dtype dt) {
 }
 
 static bool resize_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
-    if (!common_supports(g, n, 11, why, why_size)) return false;
+    if (!common_supports(g, n, 11, why, why_size) || !const_inputs(g, n, 2, 4, why, why_size)) return false;
     const struct mixrt_value *x = in_value(g, n, 0);
     if (x->rank >= 0 && x->rank != 4) return no(why, why_size, "%s", "Resize input not 4-D");
     struct rz_params p;
