@@ -65,6 +65,8 @@ struct mixrt_dnnl_state {
     /* FusedConv with a residual into a blocked dst: reorders Z into dst_mem before the run
      * (the sum post-op adds what dst holds). NULL otherwise. */
     dnnl_primitive_t dst_in_reorder;
+    /* FusedConv channels-last: Z is the binary-add post-op's operand (else the sum post-op's). */
+    bool z_binary;
 };
 
 /* Makes a zeroed state (the lock initialized) in *out. */
