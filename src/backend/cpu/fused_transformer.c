@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/eltwise_impl.h"
@@ -184,6 +185,13 @@ fail:
     return status;
 }
 
+/* MIXRT_FUSED_MATMUL_PACK=0 keeps B in its plain layout (still copied once): a measurement
+ * knob, to see what the blocked layout oneDNN picks is worth. */
+static bool pack_weights(void) {
+    const char *e = getenv("MIXRT_FUSED_MATMUL_PACK");
+    return !(e && !strcmp(e, "0"));
+}
+
 /* Builds the primitive for M rows (weights layout: oneDNN's choice) and packs B when the
  * packed copy is missing or in another layout. bias (any float dtype) fills the f32 bias once. */
 static mixrt_status fmm_build(mixrt_context_t ctx, const struct mixrt_node *n, struct fmm_state *st, int64_t M,
@@ -201,7 +209,12 @@ static mixrt_status fmm_build(mixrt_context_t ctx, const struct mixrt_node *n, s
     int64_t ad[2] = {M, st->K}, yd[2] = {M, st->N};
     dnnl_dims_t bd = {st->K, st->N}, biasd = {1, st->N};
     DNNL_DO(mixrt_dnnl_plain_md(&a_md, 2, ad, dt));
-    DNNL_DO(dnnl_memory_desc_init_by_tag(&b_md, 2, bd, dt, dnnl_format_tag_any));
+    if (pack_weights()) {
+        DNNL_DO(dnnl_memory_desc_init_by_tag(&b_md, 2, bd, dt, dnnl_format_tag_any));
+    } else {
+        dnnl_dims_t bs = {st->trans_b ? 1 : (st->N > 0 ? st->N : 1), st->trans_b ? (st->K > 0 ? st->K : 1) : 1};
+        DNNL_DO(dnnl_memory_desc_init_by_strides(&b_md, 2, bd, dt, bs));
+    }
     DNNL_DO(mixrt_dnnl_plain_md(&y_md, 2, yd, dt));
     if (st->has_bias) DNNL_DO(dnnl_memory_desc_init_by_tag(&bias_md, 2, biasd, dnnl_f32, dnnl_ab));
     dnnl_matmul_desc_t d;
