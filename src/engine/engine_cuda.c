@@ -49,6 +49,7 @@ struct gemm_geom {
 
 struct cu_step {
     enum cu_op op;
+    bool general; /* binary: numpy broadcasting kernel; gather: one constant index, strided copy */
     struct gemm_geom gg;
     mixrt_cuda_gemm_t gemm;
     struct mixrt_cuda_attention_args att;
@@ -78,6 +79,7 @@ struct mixrt_engine_cuda {
     uint8_t *arena;
     mixrt_cuda_graph_t graph; /* the whole run's kernels when there is no CPU step */
     bool graph_tried;
+    bool sync_each;
 };
 
 /* ---- loading ------------------------------------------------------------------------- */
@@ -434,7 +436,17 @@ static enum cu_op classify(const struct mixrt_graph *g, const struct mixrt_node 
         if (same_shape(g, x, y) && trailing_bcast(g, b, y)) return CU_BINARY;
         bool comm = is(n, "", "Add") || is(n, "", "Mul");
         if (comm && same_shape(g, b, y) && trailing_bcast(g, x, y)) return CU_BINARY;
-        return CU_NONE;
+        int ry = g->values[y].rank;
+        if (ry > MIXRT_CUDA_MAX_PERM_RANK || g->values[x].rank > ry || g->values[b].rank > ry) return CU_NONE;
+        for (int k = 0; k < 2; k++) {
+            int v = k ? b : x, r = g->values[v].rank;
+            for (int d = 0; d < r; d++) {
+                int64_t dv = dim(g, v, d), dy = dim(g, y, ry - r + d);
+                if (dv != dy && dv != 1) return CU_NONE;
+            }
+        }
+        st->general = true;
+        return CU_BINARY;
     }
     if (is(n, "", "Relu") || is(n, "", "Sigmoid") || is(n, "", "Tanh") || is(n, "", "Gelu") || is(n, MIXRT_DOMAIN, "Gelu")) {
         if (!cu_float(dt_of(g, x)) || dt_of(g, y) != dt_of(g, x)) return CU_NONE;
@@ -446,6 +458,10 @@ static enum cu_op classify(const struct mixrt_graph *g, const struct mixrt_node 
     }
     if (is(n, "", "Cast")) {
         if (dt_of(g, x) == dt_of(g, y) && copyable(dt_of(g, x))) return CU_CAST;
+        mixrt_dtype sd = dt_of(g, x);
+        if (cu_float(dt_of(g, y)) && (sd == MIXRT_DTYPE_I64 || sd == MIXRT_DTYPE_I32 || sd == MIXRT_DTYPE_U8 ||
+                                      sd == MIXRT_DTYPE_BOOL))
+            return CU_CAST;
         return cu_float(dt_of(g, x)) && cu_float(dt_of(g, y)) ? CU_CAST : CU_NONE;
     }
     if (is(n, "", "LayerNormalization") || is(n, MIXRT_DOMAIN, "LayerNormalization")) {
@@ -468,9 +484,17 @@ static enum cu_op classify(const struct mixrt_graph *g, const struct mixrt_node 
     if (is(n, "", "Gather")) {
         int idx = in_at(n, 1);
         int64_t axis = mixrt_node_attr_int(n, "axis", 0);
-        if (idx < 0 || (axis != 0 && axis != -g->values[x].rank) || g->values[x].rank < 1) return CU_NONE;
+        int r = g->values[x].rank;
+        if (idx < 0 || r < 1 || axis < -r || axis >= r) return CU_NONE;
+        if (axis < 0) axis += r;
         if (dt_of(g, idx) != MIXRT_DTYPE_I32 && dt_of(g, idx) != MIXRT_DTYPE_I64) return CU_NONE;
-        if (!copyable(dt_of(g, x)) || dim(g, x, 0) <= 0) return CU_NONE;
+        if (!copyable(dt_of(g, x)) || dim(g, x, (int)axis) <= 0) return CU_NONE;
+        if (axis == 0) return CU_GATHER;
+        /* Another axis: one constant index (BERT's pooler takes token 0) is a strided copy. */
+        if (!mixrt_graph_is_fixed_const(g, idx) || numel(g, idx) != 1 || r > MIXRT_CUDA_MAX_PERM_RANK) return CU_NONE;
+        int64_t k = mixrt_load_i64(g->values[idx].init->data, dt_of(g, idx), 0), dd = dim(g, x, (int)axis);
+        if (k < -dd || k >= dd) return CU_NONE;
+        st->general = true;
         return CU_GATHER;
     }
     if (is(n, "", "Reshape") || is(n, "", "Flatten") || is(n, "", "Squeeze") || is(n, "", "Unsqueeze") ||
@@ -832,6 +856,22 @@ static mixrt_status run_cuda_step(struct mixrt_engine *e, int i) {
                                        : is(n, "", "Sub") ? MIXRT_CUDA_BINARY_SUB
                                        : is(n, "", "Mul") ? MIXRT_CUDA_BINARY_MUL
                                                           : MIXRT_CUDA_BINARY_DIV;
+        if (st->general) {
+            int ry = g->values[y].rank;
+            int64_t yd[MIXRT_MAX_RANK], as[MIXRT_MAX_RANK], bs[MIXRT_MAX_RANK];
+            for (int k = 0; k < 2; k++) {
+                int v = k ? b : x, r = g->values[v].rank;
+                int64_t vs[MIXRT_MAX_RANK], *out = k ? bs : as;
+                strides_of(g, v, vs);
+                for (int d = 0; d < ry; d++) {
+                    int sd = d - (ry - r);
+                    out[d] = sd < 0 || dim(g, v, sd) == 1 ? 0 : vs[sd];
+                }
+            }
+            for (int d = 0; d < ry; d++) yd[d] = dim(g, y, d);
+            MIXRT_TRY(t->binary_bcast(c->dev, op, dt, dptr(c, x), as, dptr(c, b), bs, yp, ry, yd));
+            break;
+        }
         if (!(same_shape(g, x, y) && trailing_bcast(g, b, y))) {
             int tmp = x;
             x = b, b = tmp;
@@ -851,7 +891,8 @@ static mixrt_status run_cuda_step(struct mixrt_engine *e, int i) {
     }
     case CU_CAST:
         if (dt_of(g, x) == dt) MIXRT_TRY(t->copy_d2d(c->dev, yp, xp, vbytes(g, y)));
-        else MIXRT_TRY(t->cast(c->dev, dt_of(g, x), xp, dt, yp, ny));
+        else if (cu_float(dt_of(g, x))) MIXRT_TRY(t->cast(c->dev, dt_of(g, x), xp, dt, yp, ny));
+        else MIXRT_TRY(t->cast_int(c->dev, dt_of(g, x), xp, dt, yp, ny));
         break;
     case CU_LAYERNORM: {
         int r = g->values[x].rank, bi = in_at(n, 2);
@@ -867,6 +908,19 @@ static mixrt_status run_cuda_step(struct mixrt_engine *e, int i) {
     }
     case CU_GATHER: {
         int idx = in_at(n, 1);
+        if (st->general) {
+            int r = g->values[x].rank, q = 0;
+            int64_t axis = mixrt_node_attr_int(n, "axis", 0), xs[MIXRT_MAX_RANK], od[MIXRT_MAX_RANK], is_[MIXRT_MAX_RANK];
+            if (axis < 0) axis += r;
+            int64_t k = mixrt_load_i64(g->values[idx].init->data, dt_of(g, idx), 0);
+            if (k < 0) k += dim(g, x, (int)axis);
+            strides_of(g, x, xs);
+            for (int d = 0; d < r; d++)
+                if (d != axis) od[q] = dim(g, x, d), is_[q++] = xs[d];
+            size_t es = mixrt_dtype_size(dt);
+            MIXRT_TRY(t->strided_copy(c->dev, es, (const uint8_t *)xp + (size_t)(k * xs[axis]) * es, yp, q, od, is_, NULL));
+            break;
+        }
         size_t rows = (size_t)dim(g, x, 0), cols = rows ? numel(g, x) / rows : 0;
         MIXRT_TRY(t->gather_rows(c->dev, dt_of(g, x), xp, rows, cols, dt_of(g, idx), dptr(c, idx), numel(g, idx), yp));
         break;
@@ -1089,7 +1143,9 @@ mixrt_status mixrt_engine_cuda_run(struct mixrt_engine *e, size_t n_inputs, cons
         MIXRT_CHECK(e->ctx, host[v].rank >= 0 || g->values[v].init, MIXRT_STATUS_INVALID_ARGUMENT,
                     "engine run: input '%s' is missing", g->values[v].name);
     }
-    bool whole = c->cpu_layers == 0;
+    const char *sync_env = getenv("MIXRT_CUDA_SYNC");
+    c->sync_each = sync_env && !strcmp(sync_env, "1"); /* debugging: find the layer that faults */
+    bool whole = c->cpu_layers == 0 && !c->sync_each;
     for (int x = 0; x < c->n_xfers && whole; x++)
         if (!(c->xfers[x].h2d ? (g->values[c->xfers[x].value].flags & MIXRT_VALUE_GRAPH_INPUT) != 0
                               : c->xfers[x].step == ns))
@@ -1125,6 +1181,14 @@ mixrt_status mixrt_engine_cuda_run(struct mixrt_engine *e, size_t n_inputs, cons
             for (; x < c->n_xfers && c->xfers[x].step == s; x++) MIXRT_TRY(do_xfer(e, &c->xfers[x], host, &pending));
             if (on) {
                 MIXRT_TRY(run_cuda_step(e, i));
+                if (c->sync_each) {
+                    status = t->device_sync(c->dev);
+                    if (status != MIXRT_STATUS_OK) {
+                        mixrt_error_prefix(e->ctx, "CUDA layer '%s' (%s), MIXRT_CUDA_SYNC=1", g->nodes[i].name,
+                                           g->nodes[i].op_type);
+                        goto fail;
+                    }
+                }
             } else {
                 if (pending) {
                     MIXRT_TRY(t->device_sync(c->dev));

@@ -215,6 +215,16 @@ MIXRT_CUDA_API mixrt_status mixrt_cuda_gather_rows(mixrt_cuda_device_t dev, mixr
 MIXRT_CUDA_API mixrt_status mixrt_cuda_strided_copy(mixrt_cuda_device_t dev, size_t elem_size, const void *x, void *y,
                                                     int rank, const int64_t *dims, const int64_t *in_strides,
                                                     const int64_t *out_strides);
+/* Binary op with numpy broadcasting: y (contiguous, dims, rank <= MIXRT_CUDA_MAX_PERM_RANK)
+ * = a op b with a and b read at a_strides / b_strides per axis of dims (0 on a broadcast
+ * axis). One dtype dt (F32, BF16, F16), f32 math. */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_binary_bcast(mixrt_cuda_device_t dev, enum mixrt_cuda_binary_op op,
+                                                    mixrt_dtype dt, const void *a, const int64_t *a_strides,
+                                                    const void *b, const int64_t *b_strides, void *y, int rank,
+                                                    const int64_t *dims);
+/* Integer to float: src_dt I64, I32, U8 or BOOL into dst_dt F32, BF16 or F16 (n elements). */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_cast_int(mixrt_cuda_device_t dev, mixrt_dtype src_dt, const void *src,
+                                                mixrt_dtype dst_dt, void *dst, size_t n);
 /* com.mixrt Attention (passes/fuse_attention.c) for one dtype dt (F32, BF16, F16) of
  * Q, K, V, mask (may be NULL) and Y; f32 math; sk + d <= 12000 (scores live in shared
  * memory). */

@@ -46,6 +46,13 @@ cudaError_t mixrt_cuda_launch_gather_rows(cudaStream_t s, int max_blocks, size_t
 cudaError_t mixrt_cuda_launch_transpose(cudaStream_t s, int max_blocks, size_t elem_size, const void *x, void *y,
                                         int rank, const long long *out_dims, const long long *in_strides,
                                         const long long *out_strides, size_t n);
+/* op: mixrt_cuda_binary_op; as/bs: a's and b's strides per axis of dims (0: broadcast). */
+cudaError_t mixrt_cuda_launch_bcast_binary(cudaStream_t s, int max_blocks, int op, int elem, const void *a,
+                                           const void *b, void *y, int rank, const long long *dims,
+                                           const long long *as, const long long *bs, size_t n);
+/* src_bytes 8 (i64), 4 (i32), 1 (u8 / bool) into dst_elem. */
+cudaError_t mixrt_cuda_launch_int_cast(cudaStream_t s, int max_blocks, int src_bytes, const void *x, int dst_elem,
+                                       void *y, size_t n);
 /* mask may be NULL; all tensors of one elem type. */
 cudaError_t mixrt_cuda_launch_attention(cudaStream_t s, int elem, const void *q, const void *k, const void *v,
                                         const void *mask, void *y, const struct mixrt_cuda_attention_args *a);

@@ -42,4 +42,6 @@ const struct mixrt_cuda_table mixrt_cuda_backend_v1 = {
     mixrt_cuda_capture_end,
     mixrt_cuda_graph_launch,
     mixrt_cuda_graph_destroy,
+    mixrt_cuda_binary_bcast,
+    mixrt_cuda_cast_int,
 };

@@ -55,6 +55,9 @@ struct mixrt_cuda_table {
     mixrt_status (*capture_end)(mixrt_cuda_device_t, mixrt_cuda_graph_t *);
     mixrt_status (*graph_launch)(mixrt_cuda_device_t, mixrt_cuda_graph_t);
     void (*graph_destroy)(mixrt_cuda_graph_t);
+    mixrt_status (*binary_bcast)(mixrt_cuda_device_t, enum mixrt_cuda_binary_op, mixrt_dtype, const void *,
+                                 const int64_t *, const void *, const int64_t *, void *, int, const int64_t *);
+    mixrt_status (*cast_int)(mixrt_cuda_device_t, mixrt_dtype, const void *, mixrt_dtype, void *, size_t);
 };
 
 #endif /* MIXRT_BACKEND_CUDA_TABLE_H */

@@ -36,6 +36,51 @@ fail:
     return status;
 }
 
+mixrt_status mixrt_cuda_binary_bcast(mixrt_cuda_device_t dev, enum mixrt_cuda_binary_op op, mixrt_dtype dt,
+                                     const void *a, const int64_t *a_strides, const void *b, const int64_t *b_strides,
+                                     void *y, int rank, const int64_t *dims) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    int elem = mixrt_cuda_elem_of(dt);
+    MIXRT_CHECK(dev->ctx, elem >= 0 && (unsigned)op < MIXRT_CUDA_BINARY_COUNT, MIXRT_STATUS_UNSUPPORTED_DTYPE,
+                "cannot run CUDA broadcast %s: dtype %s (expected f32, bf16 or f16)", mixrt_cuda_binary_name(op),
+                mixrt_dtype_name(dt));
+    MIXRT_CHECK(dev->ctx, rank >= 0 && rank <= MIXRT_CUDA_MAX_PERM_RANK, MIXRT_STATUS_UNSUPPORTED,
+                "cannot run CUDA broadcast %s: rank %d (at most %d)", mixrt_cuda_binary_name(op), rank,
+                MIXRT_CUDA_MAX_PERM_RANK);
+    long long d[MIXRT_CUDA_MAX_PERM_RANK], as[MIXRT_CUDA_MAX_PERM_RANK], bs[MIXRT_CUDA_MAX_PERM_RANK];
+    size_t n = 1;
+    for (int i = 0; i < rank; i++) {
+        MIXRT_CHECK(dev->ctx, dims[i] >= 0 && a_strides[i] >= 0 && b_strides[i] >= 0, MIXRT_STATUS_INVALID_ARGUMENT,
+                    "cannot run CUDA broadcast %s: negative dim or stride on axis %d", mixrt_cuda_binary_name(op), i);
+        d[i] = dims[i], as[i] = a_strides[i], bs[i] = b_strides[i];
+        n *= (size_t)dims[i];
+    }
+    if (n == 0) return MIXRT_STATUS_OK;
+    MIXRT_CHECK(dev->ctx, a && b && y, MIXRT_STATUS_INVALID_ARGUMENT, "cannot run CUDA broadcast: NULL buffer");
+    MIXRT_CUDA_TRY(dev->ctx, mixrt_cuda_launch_bcast_binary(dev->stream, dev->max_blocks, (int)op, elem, a, b, y, rank, d,
+                                                            as, bs, n),
+                   "kernel launch (broadcast %s, %s, %zu elements)", mixrt_cuda_binary_name(op), mixrt_dtype_name(dt), n);
+fail:
+    return status;
+}
+
+mixrt_status mixrt_cuda_cast_int(mixrt_cuda_device_t dev, mixrt_dtype src_dt, const void *src, mixrt_dtype dst_dt,
+                                 void *dst, size_t n) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    int de = mixrt_cuda_elem_of(dst_dt);
+    int sb = src_dt == MIXRT_DTYPE_I64 ? 8 : src_dt == MIXRT_DTYPE_I32 ? 4
+             : (src_dt == MIXRT_DTYPE_U8 || src_dt == MIXRT_DTYPE_BOOL) ? 1 : 0;
+    MIXRT_CHECK(dev->ctx, de >= 0 && sb, MIXRT_STATUS_UNSUPPORTED_DTYPE,
+                "cannot run CUDA integer cast %s to %s (i64, i32, u8, bool to f32, bf16, f16)", mixrt_dtype_name(src_dt),
+                mixrt_dtype_name(dst_dt));
+    if (n == 0) return MIXRT_STATUS_OK;
+    MIXRT_CHECK(dev->ctx, src && dst, MIXRT_STATUS_INVALID_ARGUMENT, "cannot run CUDA integer cast: NULL buffer");
+    MIXRT_CUDA_TRY(dev->ctx, mixrt_cuda_launch_int_cast(dev->stream, dev->max_blocks, sb, src, de, dst, n),
+                   "kernel launch (cast %s to %s, %zu elements)", mixrt_dtype_name(src_dt), mixrt_dtype_name(dst_dt), n);
+fail:
+    return status;
+}
+
 mixrt_status mixrt_cuda_attention(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *q, const void *k,
                                   const void *v, const void *mask, void *y, const struct mixrt_cuda_attention_args *a) {
     mixrt_status status = MIXRT_STATUS_OK;

@@ -67,7 +67,90 @@ __global__ void attention_kernel(const T *q, const T *k, const T *v, const T *ma
     }
 }
 
+/* Element-wise binary op with numpy broadcasting: a and b read at their own strides (0 on
+ * broadcast axes) for every index of dims. */
+struct bin_args {
+    int rank, op;
+    long long dims[MIXRT_CUDA_MAX_PERM_RANK], as[MIXRT_CUDA_MAX_PERM_RANK], bs[MIXRT_CUDA_MAX_PERM_RANK];
+};
+
+template <typename T> __global__ void bcast_binary_kernel(const T *a, const T *b, T *y, size_t n, bin_args g) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        size_t rem = i, ao = 0, bo = 0;
+        for (int d = g.rank - 1; d >= 0; d--) {
+            size_t dd = (size_t)g.dims[d], id = rem % dd;
+            ao += id * (size_t)g.as[d];
+            bo += id * (size_t)g.bs[d];
+            rem /= dd;
+        }
+        float x = mixrt_cu_load(a, ao), z = mixrt_cu_load(b, bo), r;
+        switch (g.op) {
+        case 0: r = x + z; break;
+        case 1: r = x - z; break;
+        case 2: r = x * z; break;
+        default: r = x / z; break;
+        }
+        mixrt_cu_store(y, i, r);
+    }
+}
+
+/* Integer (i64, i32, u8/bool) to float: exact up to 2^24, then the nearest value. */
+template <typename I, typename T> __global__ void int_cast_kernel(const I *x, T *y, size_t n) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        mixrt_cu_store(y, i, (float)x[i]);
+}
+
+template <typename I> cudaError_t int_cast_to(cudaStream_t s, unsigned g, int dst_elem, const I *x, void *y, size_t n) {
+    switch (dst_elem) {
+    case MIXRT_CUDA_ELEM_F32: int_cast_kernel<<<g, 256, 0, s>>>(x, (float *)y, n); break;
+    case MIXRT_CUDA_ELEM_BF16: int_cast_kernel<<<g, 256, 0, s>>>(x, (mixrt_cu_bf16 *)y, n); break;
+    case MIXRT_CUDA_ELEM_F16: int_cast_kernel<<<g, 256, 0, s>>>(x, (__half *)y, n); break;
+    default: return cudaErrorInvalidValue;
+    }
+    return cudaGetLastError();
+}
+
+unsigned grid_for(size_t n, int max_blocks) {
+    size_t blocks = (n + 255) / 256;
+    unsigned g = (unsigned)(blocks < (size_t)max_blocks ? blocks : (size_t)max_blocks);
+    return g ? g : 1;
+}
+
 } // namespace
+
+extern "C" cudaError_t mixrt_cuda_launch_bcast_binary(cudaStream_t s, int max_blocks, int op, int elem, const void *a,
+                                                      const void *b, void *y, int rank, const long long *dims,
+                                                      const long long *as, const long long *bs, size_t n) {
+    bin_args g;
+    g.rank = rank, g.op = op;
+    for (int d = 0; d < rank; d++) g.dims[d] = dims[d], g.as[d] = as[d], g.bs[d] = bs[d];
+    unsigned gr = grid_for(n, max_blocks);
+    switch (elem) {
+    case MIXRT_CUDA_ELEM_F32:
+        bcast_binary_kernel<<<gr, 256, 0, s>>>((const float *)a, (const float *)b, (float *)y, n, g);
+        break;
+    case MIXRT_CUDA_ELEM_BF16:
+        bcast_binary_kernel<<<gr, 256, 0, s>>>((const mixrt_cu_bf16 *)a, (const mixrt_cu_bf16 *)b, (mixrt_cu_bf16 *)y,
+                                               n, g);
+        break;
+    case MIXRT_CUDA_ELEM_F16:
+        bcast_binary_kernel<<<gr, 256, 0, s>>>((const __half *)a, (const __half *)b, (__half *)y, n, g);
+        break;
+    default: return cudaErrorInvalidValue;
+    }
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t mixrt_cuda_launch_int_cast(cudaStream_t s, int max_blocks, int src_bytes, const void *x,
+                                                  int dst_elem, void *y, size_t n) {
+    unsigned g = grid_for(n, max_blocks);
+    switch (src_bytes) {
+    case 8: return int_cast_to(s, g, dst_elem, (const long long *)x, y, n);
+    case 4: return int_cast_to(s, g, dst_elem, (const int *)x, y, n);
+    case 1: return int_cast_to(s, g, dst_elem, (const unsigned char *)x, y, n);
+    default: return cudaErrorInvalidValue;
+    }
+}
 
 extern "C" cudaError_t mixrt_cuda_launch_transpose(cudaStream_t s, int max_blocks, size_t elem_size, const void *x,
                                                    void *y, int rank, const long long *out_dims,
