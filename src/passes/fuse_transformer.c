@@ -4,6 +4,7 @@
  * every intermediate it swallows has exactly one reader (no graph output, no subgraph read),
  * and the root's output value is kept, so readers, dtypes and shapes stay as they were. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "passes/passes_impl.h"
@@ -466,6 +467,10 @@ static mixrt_status match_matmul(struct mixrt_pass_state *st, int root, bool *do
 
 mixrt_status mixrt_pass_fuse_transformer(struct mixrt_pass_state *st, int *removed) {
     struct mixrt_graph *g = st->g;
+    /* A measurement knob: MIXRT_FUSE_TRANSFORMER=off builds what the graph gave without
+     * these fusions, to compare engines of one binary. */
+    const char *env = getenv("MIXRT_FUSE_TRANSFORMER");
+    if (env && !strcmp(env, "off")) return MIXRT_STATUS_OK;
     bool domain_done = false;
     typedef mixrt_status (*matcher)(struct mixrt_pass_state *, int, bool *, bool *);
     /* GELU and LayerNorm first: the MatMul fusion takes a Gelu as its activation. */
