@@ -142,6 +142,17 @@ static float load_f(const void *p, mixrt_dtype t, size_t i) {
     return t == MIXRT_DTYPE_F32 ? ((const float *)p)[i] : mixrt_bf16_to_float(((const mixrt_bf16 *)p)[i]);
 }
 
+/* dst[0..n) = p[base + i * stride] as f32; contiguous rows convert in bulk. */
+static void load_row(const void *p, mixrt_dtype t, size_t base, size_t stride, size_t n, float *dst) {
+    if (stride == 1 && t == MIXRT_DTYPE_F32) {
+        memcpy(dst, (const float *)p + base, n * sizeof(float));
+    } else if (stride == 1) {
+        mixrt_bf16_to_f32((const mixrt_bf16 *)p + base, dst, n);
+    } else {
+        for (size_t i = 0; i < n; i++) dst[i] = load_f(p, t, base + i * stride);
+    }
+}
+
 struct attn_scratch {
     bool pairs;         /* bf16 Q/K/V through the pair primitives */
     size_t ldk, ldv, dp; /* K^T row length (keys, multiple of 16); V pair row length; Q pairs */
@@ -277,17 +288,20 @@ static void run_head(const struct mixrt_attention_geom *a, const struct mixrt_at
     mixrt_dtype t = a->x[0]->dtype;
     const int64_t *qs = a->strides[0], *ks = a->strides[1], *vs = a->strides[2];
     size_t kbase = (size_t)(b * ks[0] + h * ks[1]), vbase = (size_t)(b * vs[0] + h * vs[1]);
-    for (size_t j = 0; j < sk; j++)
-        for (size_t c = 0; c < d; c++) kt[c * ldk + j] = load_f(k, t, kbase + j * (size_t)ks[2] + c * (size_t)ks[3]);
+    for (size_t j = 0; j < sk; j++) { /* qb is free until the row loop: a staging row */
+        load_row(k, t, kbase + j * (size_t)ks[2], (size_t)ks[3], d, qb);
+        for (size_t c = 0; c < d; c++) kt[c * ldk + j] = qb[c];
+    }
     for (size_t c = 0; c < d; c++)
         for (size_t j = sk; j < ldk; j++) kt[c * ldk + j] = 0.0f;
-    for (size_t j = 0; j < sk; j++)
-        for (size_t c = 0; c < dv; c++) v[j * dv + c] = load_f(vd, t, vbase + j * (size_t)vs[2] + c * (size_t)vs[3]);
+    for (size_t j = 0; j < sk; j++) load_row(vd, t, vbase + j * (size_t)vs[2], (size_t)vs[3], dv, v + j * dv);
     for (int64_t i0 = 0; i0 < a->sq; i0 += MIXRT_ATTN_ROWS) {
         int rows = a->sq - i0 < MIXRT_ATTN_ROWS ? (int)(a->sq - i0) : MIXRT_ATTN_ROWS;
         for (int r = 0; r < rows; r++) {
             size_t qbase = (size_t)(b * qs[0] + h * qs[1] + (i0 + r) * qs[2]);
-            for (size_t c = 0; c < d; c++) qb[(size_t)r * d + c] = load_f(q, t, qbase + c * (size_t)qs[3]) * a->scale;
+            float *qr = qb + (size_t)r * d;
+            load_row(q, t, qbase, (size_t)qs[3], d, qr);
+            for (size_t c = 0; c < d; c++) qr[c] *= a->scale;
         }
         size_t n = block_keys(a, i0, rows), n2 = 0;
         isa->scores(qb, rows, kt, ldk, d, n, s, ldk);
