@@ -220,7 +220,10 @@ static void store_rows(const struct mixrt_attention_geom *a, const float *ob, in
             for (size_t c = 0; c < dv; c++) y[yb + c * (size_t)a->ystrides[3]] = orow[c];
         } else {
             mixrt_bf16 *y = ydata;
-            for (size_t c = 0; c < dv; c++) y[yb + c * (size_t)a->ystrides[3]] = mixrt_bf16_from_float(orow[c]);
+            if (a->ystrides[3] == 1)
+                mixrt_f32_to_bf16(orow, y + yb, dv);
+            else
+                for (size_t c = 0; c < dv; c++) y[yb + c * (size_t)a->ystrides[3]] = mixrt_bf16_from_float(orow[c]);
         }
     }
 }
@@ -235,11 +238,22 @@ static void run_head_pairs(const struct mixrt_attention_geom *a, const struct mi
     const int64_t *qs = a->strides[0], *ks = a->strides[1], *vs = a->strides[2];
     size_t kbase = (size_t)(b * ks[0] + h * ks[1]), vbase = (size_t)(b * vs[0] + h * vs[1]);
     size_t kd = (size_t)ks[3], vj = (size_t)vs[2], qd = (size_t)qs[3];
-    for (size_t t = 0; t < dp; t++) {
-        uint32_t *row = kp + t * ldk;
-        for (size_t j = 0; j < sk; j++) row[j] = pair_of(k, kbase + j * (size_t)ks[2] + 2 * t * kd, kd, 2 * t + 1 < d);
-        for (size_t j = sk; j < ldk; j++) row[j] = 0;
+    if (kd == 1 && d % 2 == 0) { /* a key row is dp pairs in memory already */
+        for (size_t j = 0; j < sk; j++) {
+            const mixrt_bf16 *kr = k + kbase + j * (size_t)ks[2];
+            for (size_t t = 0; t < dp; t++) {
+                uint32_t pr;
+                memcpy(&pr, kr + 2 * t, sizeof(pr));
+                kp[t * ldk + j] = pr;
+            }
+        }
+    } else {
+        for (size_t t = 0; t < dp; t++)
+            for (size_t j = 0; j < sk; j++)
+                kp[t * ldk + j] = pair_of(k, kbase + j * (size_t)ks[2] + 2 * t * kd, kd, 2 * t + 1 < d);
     }
+    for (size_t t = 0; t < dp; t++)
+        for (size_t j = sk; j < ldk; j++) kp[t * ldk + j] = 0;
     for (size_t t = 0; t < (sk + 1) / 2; t++) {
         uint32_t *row = vp + t * ldv;
         for (size_t c = 0; c < dv; c++) row[c] = pair_of(v, vbase + 2 * t * vj + c * (size_t)vs[3], vj, 2 * t + 1 < sk);
@@ -250,7 +264,10 @@ static void run_head_pairs(const struct mixrt_attention_geom *a, const struct mi
         int rows = a->sq - i0 < MIXRT_ATTN_ROWS ? (int)(a->sq - i0) : MIXRT_ATTN_ROWS;
         for (int r = 0; r < rows; r++) {
             size_t qbase = (size_t)(b * qs[0] + h * qs[1] + (i0 + r) * qs[2]);
-            for (size_t t = 0; t < dp; t++) qp[(size_t)r * dp + t] = pair_of(q, qbase + 2 * t * qd, qd, 2 * t + 1 < d);
+            if (qd == 1 && d % 2 == 0)
+                memcpy(qp + (size_t)r * dp, q + qbase, d * sizeof(mixrt_bf16));
+            else
+                for (size_t t = 0; t < dp; t++) qp[(size_t)r * dp + t] = pair_of(q, qbase + 2 * t * qd, qd, 2 * t + 1 < d);
         }
         size_t n = block_keys(a, i0, rows), n2 = 0;
         isa->scores_bf16(qp, rows, dp, kp, ldk, n, s, ldk);
@@ -261,14 +278,10 @@ static void run_head_pairs(const struct mixrt_attention_geom *a, const struct mi
             if (nz > n2) n2 = nz;
         }
         size_t np = (n2 + 1) / 2;
-        for (int r = 0; r < rows; r++) {
-            const float *sr = s + (size_t)r * ldk;
-            uint32_t *pr = pp + (size_t)r * ldp;
-            for (size_t t = 0; t < np; t++) {
-                uint32_t lo = mixrt_bf16_from_float(sr[2 * t]).bits;
-                uint32_t hi = 2 * t + 1 < n2 ? mixrt_bf16_from_float(sr[2 * t + 1]).bits : 0u;
-                pr[t] = lo | hi << 16;
-            }
+        for (int r = 0; r < rows; r++) { /* bf16 pairs are consecutive bf16 values */
+            mixrt_bf16 *pr = (mixrt_bf16 *)(pp + (size_t)r * ldp);
+            mixrt_f32_to_bf16(s + (size_t)r * ldk, pr, n2);
+            if (n2 % 2) pr[n2].bits = 0;
         }
         isa->pv_bf16(pp, rows, ldp, vp, ldv, np, dv, ob);
         store_rows(a, ob, rows, b, h, i0, ydata);
@@ -353,9 +366,10 @@ static mixrt_status run_attention_fast(struct mixrt_kernel_ctx *k) {
     mixrt_status status = MIXRT_STATUS_OK;
     struct mixrt_attention_geom a;
     struct attn_scratch sc;
-    float *scratch = NULL;
+    float *scratch = NULL, *mask32 = NULL;
     void *raw = NULL;
-    size_t raw_size = 0;
+    size_t raw_size = 0, mask_n = 0;
+    struct mixrt_tensor mask_f32;
     for (int i = 0; i < 3; i++)
         if (i >= k->n_in || !k->in[i] || !fast_dtype(k->in[i]->dtype) || k->in[i]->dtype != k->in[0]->dtype)
             return run_reference(k);
@@ -381,6 +395,16 @@ static mixrt_status run_attention_fast(struct mixrt_kernel_ctx *k) {
     raw = mixrt_alloc(k->ctx, raw_size);
     if (!raw) MIXRT_TRY(mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for %zu bytes of scratch", raw_size));
     scratch = (float *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
+    if (a.mask && a.mask->dtype != MIXRT_DTYPE_F32) { /* widened once, not per row and head */
+        mask_n = mixrt_tensor_numel(a.mask);
+        if (!(mask32 = mixrt_alloc(k->ctx, (mask_n ? mask_n : 1) * sizeof(float))))
+            MIXRT_TRY(mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for the f32 mask"));
+        mixrt_bf16_to_f32(a.mask->data, mask32, mask_n);
+        mask_f32 = *a.mask;
+        mask_f32.dtype = MIXRT_DTYPE_F32;
+        mask_f32.data = mask32;
+        a.mask = &mask_f32;
+    }
     void *ydata = y->data;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
@@ -394,6 +418,7 @@ static mixrt_status run_attention_fast(struct mixrt_kernel_ctx *k) {
     }
 fail:
     if (raw) mixrt_free(k->ctx, raw, raw_size);
+    if (mask32) mixrt_free(k->ctx, mask32, (mask_n ? mask_n : 1) * sizeof(float));
     return status;
 }
 
