@@ -21,6 +21,7 @@
  *            S = scale * Q.K^T, causal fill, then + mask. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "passes/passes_impl.h"
@@ -326,6 +327,9 @@ fail:
 }
 
 mixrt_status mixrt_pass_fuse_attention(struct mixrt_pass_state *st, int *removed) {
+    /* Measurement knob: engines of one binary with and without the fusion. */
+    const char *knob = getenv("MIXRT_FUSE_ATTENTION");
+    if (knob && !strcmp(knob, "off")) return MIXRT_STATUS_OK;
     struct mixrt_graph *g = st->g;
     mixrt_status status = MIXRT_STATUS_OK;
     bool opset_done = false;
