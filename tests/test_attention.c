@@ -106,15 +106,16 @@ struct cfg {
     bool mask_first;  /* Add(mask, scores) */
     double mask_neg;  /* the additive value of masked keys */
     int masked_keys;  /* trailing keys the BERT mask hides (all: a fully masked row) */
+    bool heads_first; /* inputs already [B,H,S,D] (K as [B,H,D,S]), output [B,H,S,D]: no transposes */
 };
 
 static const char *cfg_str(const struct cfg *c) {
     static char buf[200];
     static const char *const mk[] = {"none", "bert", "causal", "causal+bert"};
     static const char *const sk[] = {"div", "mul", "q*k", "none"};
-    snprintf(buf, sizeof(buf), "B%lld S%lld H%lld D%lld %s mask=%s scale=%s%s neg=%g masked=%d", (long long)c->b,
+    snprintf(buf, sizeof(buf), "B%lld S%lld H%lld D%lld %s mask=%s scale=%s%s%s neg=%g masked=%d", (long long)c->b,
              (long long)c->s, (long long)c->h, (long long)c->d, mixrt_dtype_name(c->dt), mk[c->mask], sk[c->scale],
-             c->mask_first ? " mask-first" : "", c->mask_neg, c->masked_keys);
+             c->mask_first ? " mask-first" : "", c->heads_first ? " heads-first" : "", c->mask_neg, c->masked_keys);
     return buf;
 }
 
@@ -125,9 +126,17 @@ static struct mixrt_graph *build(const struct cfg *c) {
     TU_CHECK(mixrt_graph_create(ctx, NULL, &g) == MIXRT_STATUS_OK, "graph create");
     int64_t io[4] = {c->b, c->s, c->h, c->d}, md[4] = {c->b, 1, 1, c->s}, one = 1;
     static const int64_t p0213[4] = {0, 2, 1, 3}, p0231[4] = {0, 2, 3, 1};
-    int q = add_input(g, "q", c->dt, 4, io), k = add_input(g, "k", c->dt, 4, io), v = add_input(g, "v", c->dt, 4, io);
+    int64_t hs[4] = {c->b, c->h, c->s, c->d}, hk[4] = {c->b, c->h, c->d, c->s};
+    int qt, kt, vt;
+    if (c->heads_first) {
+        qt = add_input(g, "q", c->dt, 4, hs);
+        kt = add_input(g, "k", c->dt, 4, hk);
+        vt = add_input(g, "v", c->dt, 4, hs);
+    } else {
+        int q = add_input(g, "q", c->dt, 4, io), k = add_input(g, "k", c->dt, 4, io), v = add_input(g, "v", c->dt, 4, io);
+        qt = transpose(g, q, p0213, "qt"), kt = transpose(g, k, p0231, "kt"), vt = transpose(g, v, p0213, "vt");
+    }
     int mask = (c->mask == MASK_BERT || c->mask == MASK_CAUSAL_BERT) ? add_input(g, "mask", c->dt, 4, md) : -1;
-    int qt = transpose(g, q, p0213, "qt"), kt = transpose(g, k, p0231, "kt"), vt = transpose(g, v, p0213, "vt");
     double rs = 1.0 / sqrt((double)c->d), sd = sqrt((double)c->d), r4 = pow((double)c->d, -0.25);
     if (c->scale == SCALE_QK) {
         int c1 = add_const(g, "c1", c->dt, 0, &one, &r4), c2 = add_const(g, "c2", c->dt, 1, &one, &r4);
@@ -162,7 +171,7 @@ static struct mixrt_graph *build(const struct cfg *c) {
     new_attr(g, p, "axis", MIXRT_ATTR_INT)->i = c->s % 2 ? 3 : -1;
     int pv[2] = {p, vt};
     int o = add_node(g, "MatMul", 2, pv, "heads");
-    int y = transpose(g, o, p0213, "y");
+    int y = c->heads_first ? o : transpose(g, o, p0213, "y");
     set_output(g, y);
     TU_CHECK(mixrt_graph_infer(g, NULL) == MIXRT_STATUS_OK, "infer: %s", mixrt_context_last_error(ctx));
     return g;
@@ -223,8 +232,10 @@ static const struct mixrt_cpu_kernel *fast_kernel(void) {
 static void check_case(const struct cfg *c) {
     struct mixrt_graph *g = build(c);
     int64_t io[4] = {c->b, c->s, c->h, c->d}, md[4] = {c->b, 1, 1, c->s};
-    struct mixrt_tensor *in[4] = {rand_tensor(c->dt, 4, io, -1, 1), rand_tensor(c->dt, 4, io, -1, 1),
-                                  rand_tensor(c->dt, 4, io, -1, 1), NULL};
+    int64_t hs[4] = {c->b, c->h, c->s, c->d}, hk[4] = {c->b, c->h, c->d, c->s};
+    struct mixrt_tensor *in[4] = {rand_tensor(c->dt, 4, c->heads_first ? hs : io, -1, 1),
+                                  rand_tensor(c->dt, 4, c->heads_first ? hk : io, -1, 1),
+                                  rand_tensor(c->dt, 4, c->heads_first ? hs : io, -1, 1), NULL};
     int n_in = 3;
     if (c->mask == MASK_BERT || c->mask == MASK_CAUSAL_BERT) {
         in[3] = rand_tensor(c->dt, 4, md, 0, 0);
@@ -295,23 +306,26 @@ static void test_fusion_cases(void) {
         for (size_t di = 0; di < 3; di++)
             for (size_t hi = 0; hi < 2; hi++, idx++) {
                 struct cfg c = {1, ss[si], hs[hi], ds[di], MIXRT_DTYPE_F32, (enum mask_kind)(idx % 4),
-                                (enum scale_kind)(idx % 3), idx % 5 == 0, -10000.0, (int)(ss[si] / 3)};
+                                (enum scale_kind)(idx % 3), idx % 5 == 0, -10000.0, (int)(ss[si] / 3), false};
                 if (ss[si] >= 128 && hs[hi] == 12 && ds[di] != 64) continue; /* keep the f64 runs short */
                 check_case(&c);
             }
     /* bf16 and f16 graphs; batch 2; no scale; mask first. */
     struct cfg more[] = {
-        {1, 128, 12, 64, MIXRT_DTYPE_BF16, MASK_BERT, SCALE_DIV, false, -10000.0, 20},
-        {1, 129, 2, 64, MIXRT_DTYPE_BF16, MASK_CAUSAL_BERT, SCALE_DIV, false, -3.3895313892515355e38, 5},
-        {1, 33, 3, 17, MIXRT_DTYPE_BF16, MASK_CAUSAL, SCALE_MUL, false, 0, 0},
-        {1, 31, 2, 32, MIXRT_DTYPE_F16, MASK_BERT, SCALE_MUL, true, -10000.0, 3},
-        {2, 19, 3, 32, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_NONE, true, -3.4028234663852886e38, 4},
-        {1, 20, 2, 16, MIXRT_DTYPE_F64, MASK_CAUSAL, SCALE_QK, false, 0, 0},
+        {1, 128, 12, 64, MIXRT_DTYPE_BF16, MASK_BERT, SCALE_DIV, false, -10000.0, 20, false},
+        {1, 129, 2, 64, MIXRT_DTYPE_BF16, MASK_CAUSAL_BERT, SCALE_DIV, false, -3.3895313892515355e38, 5, false},
+        {1, 33, 3, 17, MIXRT_DTYPE_BF16, MASK_CAUSAL, SCALE_MUL, false, 0, 0, false},
+        {1, 31, 2, 32, MIXRT_DTYPE_F16, MASK_BERT, SCALE_MUL, true, -10000.0, 3, false},
+        {2, 19, 3, 32, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_NONE, true, -3.4028234663852886e38, 4, false},
+        {1, 20, 2, 16, MIXRT_DTYPE_F64, MASK_CAUSAL, SCALE_QK, false, 0, 0, false},
         /* A fully masked key set: every row's all -inf gives NaN in the reference and the
          * fast kernel alike; GPT-2's finite minimum gives none. */
-        {1, 9, 2, 16, MIXRT_DTYPE_F32, MASK_BERT, SCALE_DIV, false, -INFINITY, 9},
-        {1, 9, 2, 16, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_DIV, false, -3.4028234663852886e38, 9},
-        {1, 9, 2, 16, MIXRT_DTYPE_F32, MASK_BERT, SCALE_DIV, false, -INFINITY, 3},
+        {1, 9, 2, 16, MIXRT_DTYPE_F32, MASK_BERT, SCALE_DIV, false, -INFINITY, 9, false},
+        {1, 9, 2, 16, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_DIV, false, -3.4028234663852886e38, 9, false},
+        {1, 9, 2, 16, MIXRT_DTYPE_F32, MASK_BERT, SCALE_DIV, false, -INFINITY, 3, false},
+        /* Already in heads-first layout: identity perms, K^T given. */
+        {1, 24, 3, 32, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_DIV, false, -10000.0, 4, true},
+        {2, 17, 2, 16, MIXRT_DTYPE_BF16, MASK_BERT, SCALE_QK, true, -10000.0, 4, true},
     };
     for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++) check_case(&more[i]);
 }
@@ -319,7 +333,7 @@ static void test_fusion_cases(void) {
 /* Graphs the pass must leave alone. */
 static void test_negative(void) {
     for (int kase = 0; kase < 5; kase++) {
-        struct cfg c = {1, 8, 2, 16, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_DIV, false, -10000.0, 2};
+        struct cfg c = {1, 8, 2, 16, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_DIV, false, -10000.0, 2, false};
         struct mixrt_graph *g = build(&c);
         const char *what = "";
         switch (kase) {
@@ -359,7 +373,7 @@ static void test_negative(void) {
 
 /* The reference kernel refuses malformed nodes with a message naming the node. */
 static void test_invalid(void) {
-    struct cfg c = {1, 8, 2, 16, MIXRT_DTYPE_F32, MASK_NONE, SCALE_DIV, false, 0, 0};
+    struct cfg c = {1, 8, 2, 16, MIXRT_DTYPE_F32, MASK_NONE, SCALE_DIV, false, 0, 0, false};
     struct mixrt_graph *g = build(&c);
     TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_FUSE_ATTENTION, NULL) == MIXRT_STATUS_OK && g->n_nodes == 1, "fused");
     int64_t io[4] = {1, 8, 2, 16}, bad[4] = {1, 8, 2, 15};
