@@ -1,8 +1,6 @@
-/* fuse_conv.c - Conv fusions into com.mixrt FusedConv (bias, residual Add, activation) and the
- * layout pass that keeps 2-D CNN activations channels-last (NHWC) between the ops that can take
- * them, with Transposes only where such a region meets the rest of the graph. Invariant: every
- * rewrite keeps the original value names for what the rest of the graph (and its outputs) read,
- * so consumers outside a fused chain or a region never change. */
+/* fuse_conv.c - Conv(+Add)(+activation) into com.mixrt FusedConv, and the layout pass keeping 2-D
+ * CNN activations channels-last with Transposes only at region edges. Invariant: values read
+ * outside a fused chain or a region keep their names and layout, so their readers never change. */
 #include <math.h>
 #include <string.h>
 

@@ -1,9 +1,6 @@
-/* dnnl_conv.c - Conv (1-D/2-D/3-D, groups incl. depthwise, strides, dilations, pads, auto_pad,
- * optional bias) on oneDNN's convolution, f32 or bf16 (f32 accumulation), and the same with
- * com.mixrt FusedConv's extras (mixrt_dnnl_conv_opts: residual sum and activation as post-ops,
- * channels-last tensors). Plain NCHW tensors at the boundary are reordered in and out of the
- * blocked layouts oneDNN picks; channels-last ones are handed to it as they are. Invariant:
- * constant-initializer weights are reordered once per chosen layout. */
+/* dnnl_conv.c - Conv and com.mixrt FusedConv (residual, activation as post-ops; NCHW reordered to
+ * oneDNN's blocked layouts, channels-last passed as is) on oneDNN, f32/bf16, 1-3 spatial dims.
+ * Invariant: constant-initializer weights are reordered once per chosen layout. */
 #ifdef MIXRT_HAVE_DNNL
 #include <stdio.h>
 #include <string.h>

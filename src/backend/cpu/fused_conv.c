@@ -1,9 +1,6 @@
-/* fused_conv.c - fast CPU kernels of the com.mixrt conv fusion and channels-last ops
- * (fused_conv_impl.h): FusedConv on oneDNN's convolution with the residual and activation as
- * post-ops (dnnl_conv.c does the convolution), and the channels-last pools on oneDNN's pooling,
- * which reads NHWC directly. f32 and native bf16. Invariant: what a kernel cannot run fast
- * (empty tensors, attributes oneDNN has no equivalent for) is refused in supports() or handed
- * to the reference kernel, never approximated. Without oneDNN the table is only its end. */
+/* fused_conv.c - fast kernels of com.mixrt FusedConv (oneDNN conv with post-ops, via dnnl_conv.c)
+ * and the channels-last pools (oneDNN pooling on NHWC), f32 and native bf16. Invariant: cases
+ * oneDNN cannot do exactly go to the reference kernel, never approximated; empty without oneDNN. */
 #include "backend/cpu/kernels.h"
 
 #ifdef MIXRT_HAVE_DNNL

@@ -1,7 +1,6 @@
-/* ref_fused_conv.c - reference kernels of the com.mixrt conv fusion and channels-last ops
- * (fused_conv_impl.h says what they compute). Each is the ONNX reference kernel run on f64
- * copies (channels-last inputs permuted to channels-first), with the bias/residual/activation
- * math in f64 and one rounding to the output dtype: the oracle the fast kernels are held to. */
+/* ref_fused_conv.c - reference kernels of com.mixrt FusedConv and the channels-last pools: the ONNX
+ * reference kernel on f64 channels-first copies, residual and activation in f64. Invariant: one
+ * rounding, to the output dtype, at the end (the oracle for fused_conv.c). */
 #include <string.h>
 
 #include "backend/cpu/fused_conv_impl.h"
