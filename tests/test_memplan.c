@@ -185,6 +185,10 @@ static void check_model(const char *path, const char *label, const struct mixrt_
             got[i] = NULL;
         }
         if (pass == 1)
+            printf("%s: allocations per run %ld planned, %ld unplanned; %d values planned, arena %zu bytes for %zu "
+                   "(peak live %zu)\n", what, planned_allocs, unplanned_allocs, n_planned, p->arena_bytes, p->sum_bytes,
+                   p->peak_live_bytes);
+        if (pass == 1)
             TU_CHECK(planned_allocs + n_planned <= unplanned_allocs, "%s: a planned run allocates %ld times, an "
                      "unplanned one %ld (%d values planned)", what, planned_allocs, unplanned_allocs, n_planned);
     }
