@@ -27,12 +27,17 @@ static void scores_scalar(const float *q, int rows, const float *kt, size_t ldk,
     }
 }
 
-static float exp_sum_scalar(float *s, size_t n, float *mx) {
+static float exp_sum_scalar(float *s, size_t n, float *mx, size_t *nz) {
     float m = -INFINITY, sum = 0.0f;
+    size_t last = 0;
     for (size_t j = 0; j < n; j++)
         if (s[j] > m || s[j] != s[j]) m = m != m ? m : s[j];
-    for (size_t j = 0; j < n; j++) sum += (s[j] = expf(s[j] - m));
+    for (size_t j = 0; j < n; j++) {
+        sum += (s[j] = expf(s[j] - m));
+        if (s[j] != 0.0f) last = j + 1;
+    }
     *mx = m;
+    *nz = last;
     return sum;
 }
 
@@ -168,10 +173,11 @@ static inline uint32_t pair_of(const mixrt_bf16 *p, size_t i0, size_t stride, bo
 static void run_head_pairs(const struct mixrt_attention_geom *a, const struct mixrt_attention_isa *isa,
                            const struct attn_scratch *sc, float *w, int64_t b, int64_t h, void *ydata);
 
-/* Causal fill and mask for row i over s[0..sk), then softmax: probabilities in s, the
- * returned count of leading keys that hold every non-zero one. */
+/* Causal fill and mask for row i over s[0..sk), then the softmax numerators in s and
+ * 1 / their sum in *inv (applied to the output row, not to every probability); returns the
+ * count of leading keys that hold every non-zero one. */
 static size_t row_softmax(const struct mixrt_attention_geom *a, const struct mixrt_attention_isa *isa, float *sr,
-                          int64_t b, int64_t h, int64_t i) {
+                          int64_t b, int64_t h, int64_t i, float *inv) {
     const size_t sk = (size_t)a->sk;
     const int64_t *ms = a->mask_strides;
     size_t jend = sk;
@@ -192,13 +198,10 @@ static size_t row_softmax(const struct mixrt_attention_geom *a, const struct mix
             for (size_t j = 0; j < sk; j++) sr[j] += load_f(a->mask->data, a->mask->dtype, mb + j);
         }
     }
-    float mx, sum = isa->exp_sum(sr, sk, &mx);
-    float inv = 1.0f / sum;
-    size_t nz = 0;
-    for (size_t j = 0; j < sk; j++) {
-        sr[j] *= inv;
-        if (sr[j] != 0.0f) nz = j + 1;
-    }
+    float mx;
+    size_t nz;
+    float sum = isa->exp_sum(sr, sk, &mx, &nz);
+    *inv = 1.0f / sum;
     return nz;
 }
 
@@ -209,15 +212,20 @@ static size_t block_keys(const struct mixrt_attention_geom *a, int64_t i0, int r
     return e < 0 ? 0 : e > a->sk ? (size_t)a->sk : (size_t)e;
 }
 
-static void store_rows(const struct mixrt_attention_geom *a, const float *ob, int rows, int64_t b, int64_t h,
-                       int64_t i0, void *ydata) {
+/* Output rows r < rows: ob rows times inv[r], rounded to the output dtype. */
+static void store_rows(const struct mixrt_attention_geom *a, float *ob, const float *inv, int rows, int64_t b,
+                       int64_t h, int64_t i0, void *ydata) {
     const size_t dv = (size_t)a->dv;
     for (int r = 0; r < rows; r++) {
         size_t yb = (size_t)(b * a->ystrides[0] + h * a->ystrides[1] + (i0 + r) * a->ystrides[2]);
-        const float *orow = ob + (size_t)r * dv;
+        float *orow = ob + (size_t)r * dv;
+        for (size_t c = 0; c < dv; c++) orow[c] *= inv[r];
         if (a->x[0]->dtype == MIXRT_DTYPE_F32) {
             float *y = ydata;
-            for (size_t c = 0; c < dv; c++) y[yb + c * (size_t)a->ystrides[3]] = orow[c];
+            if (a->ystrides[3] == 1)
+                memcpy(y + yb, orow, dv * sizeof(float));
+            else
+                for (size_t c = 0; c < dv; c++) y[yb + c * (size_t)a->ystrides[3]] = orow[c];
         } else {
             mixrt_bf16 *y = ydata;
             if (a->ystrides[3] == 1)
@@ -270,11 +278,12 @@ static void run_head_pairs(const struct mixrt_attention_geom *a, const struct mi
                 for (size_t t = 0; t < dp; t++) qp[(size_t)r * dp + t] = pair_of(q, qbase + 2 * t * qd, qd, 2 * t + 1 < d);
         }
         size_t n = block_keys(a, i0, rows), n2 = 0;
+        float inv[MIXRT_ATTN_ROWS];
         isa->scores_bf16(qp, rows, dp, kp, ldk, n, s, ldk);
         for (int r = 0; r < rows; r++) {
             float *sr = s + (size_t)r * ldk;
             for (size_t j = 0; j < n; j++) sr[j] *= a->scale;
-            size_t nz = row_softmax(a, isa, sr, b, h, i0 + r);
+            size_t nz = row_softmax(a, isa, sr, b, h, i0 + r, &inv[r]);
             if (nz > n2) n2 = nz;
         }
         size_t np = (n2 + 1) / 2;
@@ -284,7 +293,7 @@ static void run_head_pairs(const struct mixrt_attention_geom *a, const struct mi
             if (n2 % 2) pr[n2].bits = 0;
         }
         isa->pv_bf16(pp, rows, ldp, vp, ldv, np, dv, ob);
-        store_rows(a, ob, rows, b, h, i0, ydata);
+        store_rows(a, ob, inv, rows, b, h, i0, ydata);
     }
 }
 
@@ -317,14 +326,15 @@ static void run_head(const struct mixrt_attention_geom *a, const struct mixrt_at
             for (size_t c = 0; c < d; c++) qr[c] *= a->scale;
         }
         size_t n = block_keys(a, i0, rows), n2 = 0;
+        float inv[MIXRT_ATTN_ROWS];
         isa->scores(qb, rows, kt, ldk, d, n, s, ldk);
         for (int r = 0; r < rows; r++) {
-            size_t nz = row_softmax(a, isa, s + (size_t)r * ldk, b, h, i0 + r);
+            size_t nz = row_softmax(a, isa, s + (size_t)r * ldk, b, h, i0 + r, &inv[r]);
             if (nz > n2) n2 = nz;
         }
         /* Exact zeros (masked keys) add nothing to P.V: the trailing ones are skipped. */
         isa->pv(s, rows, ldk, v, dv, n2, dv, ob);
-        store_rows(a, ob, rows, b, h, i0, ydata);
+        store_rows(a, ob, inv, rows, b, h, i0, ydata);
     }
 }
 

@@ -75,7 +75,12 @@ static inline __m512 exp_neg(__m512 x) {
     return _mm512_scalef_ps(p, kf);
 }
 
-static float exp_sum_avx512(float *s, size_t n, float *mx) {
+/* One past the highest set lane of m in a 16-block at j (0 when m is empty). */
+static inline size_t last_lane(__mmask16 m, size_t j, size_t cur) {
+    return m ? j + 32 - (size_t)__builtin_clz((unsigned)m) : cur;
+}
+
+static float exp_sum_avx512(float *s, size_t n, float *mx, size_t *nz) {
     __m512 m = _mm512_set1_ps(-INFINITY);
     __mmask16 nan = 0;
     size_t j = 0;
@@ -91,7 +96,8 @@ static float exp_sum_avx512(float *s, size_t n, float *mx) {
         m = _mm512_max_ps(m, x);
     }
     float mv = nan ? NAN : _mm512_reduce_max_ps(m);
-    __m512 vm = _mm512_set1_ps(mv), a0 = _mm512_setzero_ps(), a1 = a0;
+    __m512 vm = _mm512_set1_ps(mv), a0 = _mm512_setzero_ps(), a1 = a0, zero = _mm512_setzero_ps();
+    size_t last = 0;
     for (j = 0; j + 32 <= n; j += 32) {
         __m512 e0 = exp_neg(_mm512_sub_ps(_mm512_loadu_ps(s + j), vm));
         __m512 e1 = exp_neg(_mm512_sub_ps(_mm512_loadu_ps(s + j + 16), vm));
@@ -99,14 +105,18 @@ static float exp_sum_avx512(float *s, size_t n, float *mx) {
         _mm512_storeu_ps(s + j + 16, e1);
         a0 = _mm512_add_ps(a0, e0);
         a1 = _mm512_add_ps(a1, e1);
+        last = last_lane(_mm512_cmp_ps_mask(e0, zero, _CMP_NEQ_UQ), j, last);
+        last = last_lane(_mm512_cmp_ps_mask(e1, zero, _CMP_NEQ_UQ), j + 16, last);
     }
     for (; j < n; j += 16) {
         __mmask16 t = tail_mask(n - j);
         __m512 e = exp_neg(_mm512_sub_ps(_mm512_maskz_loadu_ps(t, s + j), vm));
         _mm512_mask_storeu_ps(s + j, t, e);
         a0 = _mm512_mask_add_ps(a0, t, a0, e);
+        last = last_lane(_mm512_mask_cmp_ps_mask(t, e, zero, _CMP_NEQ_UQ), j, last);
     }
     *mx = mv;
+    *nz = last;
     return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
 }
 

@@ -39,8 +39,9 @@ struct mixrt_attention_isa {
     void (*scores)(const float *q, int rows, const float *kt, size_t ldk, size_t d, size_t n, float *s,
                    size_t lds);
     /* Softmax numerator in place over s[0..n): s = exp(s - max); returns the sum. Writes
-     * the max to *mx (-inf for an all -inf row, NaN when one is NaN). */
-    float (*exp_sum)(float *s, size_t n, float *mx);
+     * the max to *mx (-inf for an all -inf row, NaN when one is NaN) and to *nz one past
+     * the last element that is not exactly 0 (0 if none). */
+    float (*exp_sum)(float *s, size_t n, float *mx, size_t *nz);
     /* o[r * dv + c] = sum_{j < n} p[r * ldp + j] * v[j * ldv + c] for r < rows, c < dv. */
     void (*pv)(const float *p, int rows, size_t ldp, const float *v, size_t ldv, size_t n, size_t dv, float *o);
     /* bf16 twins on pairs (uint32: element 2t in the low half, 2t + 1 in the high half),
