@@ -308,7 +308,10 @@ static void test_constraints(void) {
     mixrt_engine_t e = NULL;
     double err = engine_error(path, &o, &e);
     TU_CHECK(err >= 0 && err < 5e-3, "mlp prefer: error %g", err);
-    if (e) TU_CHECK(count_precision(e, "MatMul", MIXRT_DTYPE_F16) == 2, "mlp prefer: both fc layers should be fp16");
+    /* fc1 (MatMul + bias + Relu) is fused into one FusedMatMul layer; fc2 stays a MatMul. */
+    if (e)
+        TU_CHECK(count_precision(e, "MatMul", MIXRT_DTYPE_F16) + count_precision(e, "FusedMatMul", MIXRT_DTYPE_F16) == 2,
+                 "mlp prefer: both fc layers should be fp16");
     mixrt_engine_destroy(e);
     /* obey with a glob that matches nothing. */
     struct mixrt_layer_precision none[1] = {{"no_such_layer*", MIXRT_DTYPE_BF16}};

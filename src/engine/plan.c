@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "engine/engine_internal.h"
+#include "engine/engine_cuda.h"
 #include "engine/plan_file.h"
 #include "engine/tactics.h"
 #include "onnx/export.h"
@@ -214,6 +215,8 @@ static void parse_meta(struct mixrt_engine *e, const char *text, size_t size) {
             e->opts.constraints = MIXRT_CONSTRAINTS_PREFER;
         } else if (!strcmp(line, "unsupported_dtype=fallback")) {
             e->opts.unsupported_dtype = MIXRT_UNSUPPORTED_DTYPE_FALLBACK;
+        } else if (!strcmp(line, "backend=cuda")) {
+            e->opts.backend = "cuda"; /* static: the options' strings are never freed one by one */
         } else if (!strncmp(line, "build_seconds=", 14)) {
             e->build_seconds = strtod(line + 14, NULL);
         }
@@ -229,7 +232,10 @@ static mixrt_status load_from(struct mixrt_engine *e, const char *what) {
     MIXRT_CHECK(ctx, !strcmp(pf->ident.mixrt_version, ver), MIXRT_STATUS_UNSUPPORTED,
                 "'%s' was built by mixrt %s; this is mixrt %s (rebuild the plan with mixrt build)", what,
                 pf->ident.mixrt_version, ver);
-    MIXRT_TRY(check_target(ctx, what, pf->ident.target));
+    /* A cuda plan names the GPU's compute capability; it is checked against the GPU once
+     * the device is open (below). */
+    bool cuda = !strncmp(pf->ident.target, "cuda ", 5);
+    if (!cuda) MIXRT_TRY(check_target(ctx, what, pf->ident.target));
     snprintf(e->target, sizeof(e->target), "%s", pf->ident.target);
     snprintf(e->build_id, sizeof(e->build_id), "%s", pf->ident.build_id);
     const struct mixrt_plan_section *sg = mixrt_plan_find(pf, MIXRT_PLAN_GRAPH);
@@ -288,6 +294,21 @@ static mixrt_status load_from(struct mixrt_engine *e, const char *what) {
         MIXRT_TRY(mixrt_engine_prepare_node(e, i, kern));
     }
     MIXRT_CHECK(ctx, k == end, MIXRT_STATUS_INVALID_MODEL, "'%s': KERNELS has data after the last layer", what);
+    MIXRT_CHECK(ctx, cuda == (e->opts.backend && !strcmp(e->opts.backend, "cuda")), MIXRT_STATUS_INVALID_MODEL,
+                "'%s': its target '%s' and its META backend disagree", what, pf->ident.target);
+    if (cuda) {
+        /* The CUDA layers are decided again from the planned graph (the same rules give the
+         * same layers) and their GEMM algorithms re-tuned on this GPU. */
+        char planned[sizeof(e->target)];
+        snprintf(planned, sizeof(planned), "%s", e->target);
+        MIXRT_TRY(mixrt_engine_cuda_open(e));
+        size_t cc = strcspn(planned + 5, " ") + 5; /* "cuda sm_90" */
+        MIXRT_CHECK(ctx, !strncmp(planned, e->target, cc) && (e->target[cc] == ' ' || !e->target[cc]),
+                    MIXRT_STATUS_UNSUPPORTED, "'%s' was built for target '%s'; this GPU is '%s' (rebuild the plan "
+                    "with mixrt build --backend cuda)", what, planned, e->target);
+        MIXRT_TRY(mixrt_engine_cuda_assign(e));
+        MIXRT_TRY(mixrt_engine_cuda_prepare(e));
+    }
 fail:
     return status;
 }

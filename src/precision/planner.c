@@ -672,6 +672,14 @@ mixrt_status mixrt_plan_lower(struct mixrt_graph *g, const struct mixrt_build_op
         }
         if (nc == 1) {
             p = cands[0];
+        } else if (fo->timed && opts->backend && !strcmp(opts->backend, "cuda")) {
+            /* The builder times kernels on this host's CPU, which says nothing about a
+             * GPU's tensor cores: there the narrowest enabled precision is the fast one
+             * (bf16 before fp16: f32's range), always with f32 accumulation. */
+            p = cands[nc - 1];
+            for (int c = 0; c < nc; c++)
+                if (cands[c] == MIXRT_DTYPE_BF16) p = cands[c];
+            how = "cuda: narrowest enabled precision (tensor cores)";
         } else if (fo->timed) {
             double best = -1;
             const char *bk = NULL;
