@@ -430,6 +430,26 @@ static mixrt_status transpose_run(struct mixrt_kernel_ctx *k) {
 
 /* ---- Gather ------------------------------------------------------------------------------------ */
 
+struct gather_job {
+    const char *src;
+    char *dst;
+    const void *ind;
+    bool i64;
+    size_t row;       /* bytes per gathered row */
+    int64_t len, ni;  /* the axis' size, the index count */
+};
+
+/* Output rows [r0, r1): row r takes source row (r / ni) * len + index[r % ni] (checked). */
+static void gather_rows(const struct gather_job *J, int64_t r0, int64_t r1) {
+    int64_t b = r0 / J->ni, j = r0 % J->ni;
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t v = J->i64 ? ((const int64_t *)J->ind)[j] : ((const int32_t *)J->ind)[j];
+        if (v < 0) v += J->len;
+        memcpy(J->dst + (size_t)r * J->row, J->src + (size_t)(b * J->len + v) * J->row, J->row);
+        if (++j == J->ni) j = 0, b++;
+    }
+}
+
 static mixrt_status gather_run(struct mixrt_kernel_ctx *k) {
     const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0), *ind = mixrt_kernel_opt_input(k, 1);
     if (!fast_tensor(x) || !ind || (ind->dtype != MIXRT_DTYPE_I64 && ind->dtype != MIXRT_DTYPE_I32))
@@ -463,19 +483,17 @@ static mixrt_status gather_run(struct mixrt_kernel_ctx *k) {
     mixrt_status status = mixrt_kernel_output(k, 0, x->dtype, r, dims, &o);
     if (status != MIXRT_STATUS_OK) return status;
     if (mixrt_tensor_numel(o) == 0) return MIXRT_STATUS_OK;
-    size_t es = mixrt_dtype_size(x->dtype), row = (size_t)inner * es;
+    size_t es = mixrt_dtype_size(x->dtype);
+    struct gather_job J = {x->data, o->data, ind->data, i64, (size_t)inner * es, len, (int64_t)ni};
     int64_t items = outer * (int64_t)ni;
-    int nt = dm_threads((size_t)items * row, items);
-    const char *src = x->data;
-    char *dst = o->data;
+    int nt = dm_threads((size_t)items * J.row, items);
+    if (nt > 1) {
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#pragma omp parallel for num_threads(nt) schedule(static)
 #endif
-    for (int64_t it = 0; it < items; it++) {
-        int64_t b = it / (int64_t)ni, j = it % (int64_t)ni;
-        int64_t v = i64 ? ((const int64_t *)ind->data)[j] : ((const int32_t *)ind->data)[j];
-        if (v < 0) v += len;
-        memcpy(dst + (size_t)it * row, src + (size_t)(b * len + v) * row, row);
+        for (int t = 0; t < nt; t++) gather_rows(&J, items * t / nt, items * (t + 1) / nt);
+    } else {
+        gather_rows(&J, 0, items);
     }
     return MIXRT_STATUS_OK;
 }
