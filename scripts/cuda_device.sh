@@ -6,8 +6,120 @@
 # Build here first (cmake -B build-cuda ...; the binary is self-contained apart from
 # libcublasLt), then run it there with the build folder carried:
 #   scripts/cuda_device.sh [BUILD_DIR]        logs go to $OUT (or /tmp/cuda_out)
+#   scripts/cuda_device.sh engines [DIR]     the engine suite (below) from a folder DIR
+#     (default build-h8/dev) holding mixrt, libmixrt_cuda.so*, the libraries the GPU host
+#     lacks (libdnnl, libprotobuf-c, libOpenCL), tests/test_cuda_{kernels,engine} and
+#     examples/. STEPS picks parts (default "tests plan prof bench b32 torch").
 # Leaves the GPU's settings alone (no clocks, no resets).
 set -u
+if [ "${1:-}" = engines ]; then
+    D=${2:-build-h8/dev}
+    exec bash "$(dirname "$0")/cuda_device.sh" __engines "$D"
+fi
+if [ "${1:-}" = __engines ]; then
+    D=$2
+    LOG=${OUT:-/tmp/cuda_out}
+    mkdir -p "$LOG"
+    STEPS=${STEPS:-tests plan prof bench b32 torch}
+    for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib \
+             $(python3 -c 'import nvidia.cublas, os; print(os.path.join(list(nvidia.cublas.__path__)[0], "lib"))' 2>/dev/null); do
+        [ -e "$d/libcublasLt.so.13" ] && export LD_LIBRARY_PATH="$d:${LD_LIBRARY_PATH:-}" && break
+    done
+    export LD_LIBRARY_PATH="$PWD/$D:${LD_LIBRARY_PATH:-}" MIXRT_TIMING_CACHE=off
+    export MIXRT_CUDA_LIBRARY="$PWD/$D/libmixrt_cuda.so"
+    M="$D/mixrt"
+    has() { case " $STEPS " in *" $1 "*) return 0;; esac; return 1; }
+    echo "== device $(date +%T)"
+    nvidia-smi --query-gpu=name,driver_version,clocks.sm,temperature.gpu --format=csv,noheader
+    ldd "$M" "$D/libmixrt_cuda.so" | grep -E "not found|cublas|dnnl" | sort -u
+    echo "-- cuDNN on this host:"
+    ls /usr/local/cuda/include/cudnn*.h /usr/include/cudnn*.h /usr/include/x86_64-linux-gnu/cudnn*.h 2>/dev/null | head -3
+    ls /usr/local/cuda/lib64/libcudnn.so* /usr/lib/x86_64-linux-gnu/libcudnn.so* 2>/dev/null | head -3
+    python3 -c 'import nvidia.cudnn, os; p=list(nvidia.cudnn.__path__)[0]; print(p, sorted(os.listdir(os.path.join(p,"lib")))[:4], os.path.exists(os.path.join(p,"include","cudnn.h")))' 2>&1 | tail -1
+    ZOO=/tmp/zoo
+    if has bench || has prof || has b32 || has plan; then
+        echo "== zoo $(date +%T)"
+        python3 scripts/zoo/make_zoo.py --out $ZOO --models bert,gpt2 >"$LOG/zoo.log" 2>&1 || tail -5 "$LOG/zoo.log"
+        ls $ZOO/bert $ZOO/gpt2 2>&1 | tr '\n' ' '; echo
+    fi
+    ins() { local z=$1 dir=${2:-$ZOO/$1/inputs_f32} a=""; for f in "$dir"/*.npy; do a="$a --input $(basename "$f" .npy)=$f"; done; echo "$a"; }
+    P="--backend cuda --precision fp32,bf16"
+    if has tests; then
+        echo "== tests $(date +%T)"
+        "$D/tests/test_cuda_kernels" >"$LOG/test_kernels.log" 2>&1; echo "test_cuda_kernels rc=$?"
+        grep -E "FAIL|checks" "$LOG/test_kernels.log" | tail -8
+        MIXRT_CUDA_EXAMPLES="$D/examples" "$D/tests/test_cuda_engine" >"$LOG/test_engine.log" 2>&1; echo "test_cuda_engine rc=$?"
+        grep -E "FAIL|checks" "$LOG/test_engine.log" | tail -8
+    fi
+    if has plan; then
+        echo "== plan round trip $(date +%T)"
+        for m in transformer bert; do
+            if [ $m = transformer ]; then f=$D/examples/transformer_f32.onnx; I="--seed 3"; else f=$ZOO/bert/f32.onnx; I=$(ins bert); fi
+            rm -rf /tmp/pa /tmp/pb
+            timeout 120 "$M" build $f $P -o /tmp/$m.plan 2>&1 | grep -E "error|plan|build time" | head -3
+            timeout 60 "$M" run $f $P $I --output-dir /tmp/pa >/dev/null 2>"$LOG/plan_$m.a.err"; echo "run onnx rc=$?"
+            timeout 60 "$M" run /tmp/$m.plan $I --output-dir /tmp/pb >/dev/null 2>"$LOG/plan_$m.b.err"; echo "run plan rc=$?"
+            tail -2 "$LOG/plan_$m.b.err"
+            python3 - <<PY
+import glob, os, numpy as np
+for a in sorted(glob.glob("/tmp/pa/*.npy")):
+    x = np.load(a).astype(np.float64); y = np.load(a.replace("/tmp/pa", "/tmp/pb")).astype(np.float64)
+    print("plan vs engine $m", os.path.basename(a), x.shape, "max|diff| %.3g rel %.3g equal %s" % (abs(x-y).max(), np.linalg.norm(x-y)/max(np.linalg.norm(x),1e-30), np.array_equal(x, y)))
+PY
+        done
+        python3 - <<'PY'
+d = open("/tmp/transformer.plan", "rb").read()
+i = d.find(b"cuda sm_90")
+print("target at", i)
+if i >= 0:
+    open("/tmp/other_sm.plan", "wb").write(d[:i] + b"cuda sm_80" + d[i + 10:])
+PY
+        "$M" run /tmp/other_sm.plan --seed 3 2>&1 | tail -2; echo "other-sm plan rc=$?"
+    fi
+    if has prof; then
+        echo "== BERT profile $(date +%T)"
+        MIXRT_CUDA_ATTENTION=rows MIXRT_CUDA_GEMM_C=off MIXRT_CUDA_PROFILE=1 timeout 150 "$M" bench $ZOO/bert/f32.onnx $P $(ins bert) --duration-s 1 >"$LOG/prof_bert_old.log" 2>&1
+        echo "-- before (row attention, residual add kernels):"; grep -A28 "cuda profile:" "$LOG/prof_bert_old.log" | head -30
+        grep -A16 "cuda profile by op" "$LOG/prof_bert_old.log"
+        MIXRT_CUDA_PROFILE=1 timeout 150 "$M" bench $ZOO/bert/f32.onnx $P $(ins bert) --duration-s 1 >"$LOG/prof_bert_new.log" 2>&1
+        echo "-- after:"; grep -A16 "cuda profile by op" "$LOG/prof_bert_new.log"
+        grep -E "^ *[0-9.]+ .*(cuda_gemm|attention)" "$LOG/prof_bert_new.log" | head -8
+    fi
+    bench() { # label model inputs... ; env knobs before
+        local label=$1; shift
+        timeout 150 "$M" bench "$@" --duration-s 2 >"$LOG/bench_$label.log" 2>&1
+        echo "BENCH $label rc=$? $(grep -E "runs [0-9]+ .*median" "$LOG/bench_$label.log" | head -1)"
+        grep -E "error" "$LOG/bench_$label.log" | head -2
+    }
+    if has bench; then
+        echo "== bench batch 1 $(date +%T)"
+        for z in bert gpt2; do
+            timeout 120 "$M" build $ZOO/$z/f32.onnx $P -o /tmp/$z.plan >"$LOG/build_$z.log" 2>&1 || tail -3 "$LOG/build_$z.log"
+            bench ${z}_b1_new /tmp/$z.plan $(ins $z)
+            MIXRT_CUDA_ATTENTION=rows MIXRT_CUDA_GEMM_C=off MIXRT_CUDA_PINNED=off bench ${z}_b1_old /tmp/$z.plan $(ins $z)
+            MIXRT_CUDA_GRAPHS=off bench ${z}_b1_nograph /tmp/$z.plan $(ins $z)
+        done
+        MIXRT_CUDA_PINNED=off bench gpt2_b1_pageable /tmp/gpt2.plan $(ins gpt2)
+        for z in bert gpt2; do timeout 120 "$M" check $ZOO/$z/f32.onnx $P $(ins $z) 2>&1 | grep -E "PASS|FAIL|error" | head -3; done
+    fi
+    if has b32; then
+        echo "== batch 32 $(date +%T)"
+        for z in bert gpt2; do
+            python3 scripts/cuda_vs_torch.py --rebatch $ZOO/$z/f32.onnx /tmp/${z}32.onnx 32 $ZOO/$z/inputs_f32 /tmp/${z}32_in || continue
+            bench ${z}_b32_new /tmp/${z}32.onnx $P $(ins $z /tmp/${z}32_in)
+            MIXRT_CUDA_ATTENTION=rows MIXRT_CUDA_GEMM_C=off bench ${z}_b32_old /tmp/${z}32.onnx $P $(ins $z /tmp/${z}32_in)
+        done
+        MIXRT_CUDA_PROFILE=1 timeout 150 "$M" bench /tmp/bert32.onnx $P $(ins bert /tmp/bert32_in) --duration-s 1 >"$LOG/prof_bert32.log" 2>&1
+        grep -A16 "cuda profile by op" "$LOG/prof_bert32.log"
+    fi
+    if has torch; then
+        echo "== torch $(date +%T)"
+        timeout ${TORCH_TIMEOUT:-240} python3 scripts/cuda_vs_torch.py --batch ${TORCH_BATCH:-1,32} --models ${TORCH_MODELS:-bert,gpt2} 2>"$LOG/torch.err" | tee "$LOG/torch.log"
+        tail -3 "$LOG/torch.err"
+    fi
+    echo "== end $(date +%T)"
+    exit 0
+fi
 B=${1:-build-cuda}
 BIN=$B/tests/test_cuda_kernels
 LOG=${OUT:-/tmp/cuda_out}

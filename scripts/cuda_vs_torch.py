@@ -3,15 +3,18 @@
 torch.compile (mode reduce-overhead: CUDA graphs) latency of BERT-base and GPT-2 (HF
 transformers, random init, same shapes as the zoo models: batch B, sequence 128) in bf16 on
 the same GPU, in the same run as mixrt's bench rows (run mixrt first, then this).
-usage: python3 scripts/cuda_vs_torch.py [--batch 1] [--models bert,gpt2]
-Prints one line per (model, mode): median ms over timed iterations (CUDA events)."""
+usage: python3 scripts/cuda_vs_torch.py [--batch 1[,32]] [--models bert,gpt2]
+Prints one line per (model, mode): median ms over timed iterations (CUDA events).
+  python3 scripts/cuda_vs_torch.py --rebatch SRC.onnx DST.onnx N [INPUT_DIR OUT_DIR]
+rewrites a zoo model exported at batch 1 for batch N (graph inputs/outputs dim 0, and the
+Reshape targets [1, ...] become [0, ...]: copy the batch from the input), and tiles the
+inputs of INPUT_DIR (*.npy, batch 1) into OUT_DIR, varying token ids per row."""
 import argparse
 import statistics
 
-import torch
-
 
 def timed(fn, warmup=20, iters=100):
+    import torch
     for _ in range(warmup):
         fn()
     torch.cuda.synchronize()
@@ -27,6 +30,7 @@ def timed(fn, warmup=20, iters=100):
 
 
 def make(name, batch):
+    import torch
     from transformers import BertConfig, BertModel, GPT2Config, GPT2LMHeadModel
     torch.manual_seed(0)
     if name == "bert":
@@ -39,20 +43,69 @@ def make(name, batch):
     return m, ids, mask
 
 
+def rebatch(src, dst, n, in_dir=None, out_dir=None):
+    import glob
+    import os
+
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load(src)
+    g = m.graph
+    for v in list(g.input) + list(g.output):
+        dims = v.type.tensor_type.shape.dim
+        if len(dims) and dims[0].dim_value == 1:
+            dims[0].dim_value = n
+    shapes = {nd.input[1] for nd in g.node if nd.op_type == "Reshape" and len(nd.input) > 1}
+    for init in g.initializer:
+        if init.name in shapes:
+            a = numpy_helper.to_array(init).copy()
+            if a.ndim == 1 and a.size > 1 and a[0] == 1:
+                a[0] = 0
+                init.CopyFrom(numpy_helper.from_array(a, init.name))
+    for nd in g.node:
+        if nd.op_type == "Constant" and nd.output[0] in shapes:
+            for at in nd.attribute:
+                if at.name == "value":
+                    a = numpy_helper.to_array(at.t).copy()
+                    if a.ndim == 1 and a.size > 1 and a[0] == 1:
+                        a[0] = 0
+                        at.t.CopyFrom(numpy_helper.from_array(a, nd.output[0]))
+    del g.value_info[:]
+    onnx.save(m, dst)
+    if in_dir and out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+        for f in glob.glob(os.path.join(in_dir, "*.npy")):
+            a = np.load(f)
+            b = np.concatenate([a] * n, axis=0)
+            if "input_ids" in f:
+                b = (b + np.arange(n, dtype=b.dtype)[:, None] * 7) % 30000
+            np.save(os.path.join(out_dir, os.path.basename(f)), b)
+
+
 def main():
+    import sys
+    if len(sys.argv) > 1 and sys.argv[1] == "--rebatch":
+        rebatch(sys.argv[2], sys.argv[3], int(sys.argv[4]), *(sys.argv[5:7]))
+        return
     ap = argparse.ArgumentParser()
-    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--batch", default="1")
     ap.add_argument("--models", default="bert,gpt2")
     a = ap.parse_args()
+    import torch
     print("torch", torch.__version__, torch.cuda.get_device_name())
     for name in a.models.split(","):
-        m, ids, mask = make(name, a.batch)
-        with torch.inference_mode():
-            eager = timed(lambda: m(input_ids=ids, attention_mask=mask))
-            print(f"TORCH {name} b{a.batch} eager bf16: {eager:.3f} ms", flush=True)
-            c = torch.compile(m, mode="reduce-overhead")
-            comp = timed(lambda: c(input_ids=ids, attention_mask=mask), warmup=10)
-            print(f"TORCH {name} b{a.batch} compile(reduce-overhead) bf16: {comp:.3f} ms", flush=True)
+        for batch in [int(x) for x in a.batch.split(",")]:
+            m, ids, mask = make(name, batch)
+            with torch.inference_mode():
+                eager = timed(lambda: m(input_ids=ids, attention_mask=mask))
+                print(f"TORCH {name} b{batch} eager bf16: {eager:.3f} ms", flush=True)
+                c = torch.compile(m, mode="reduce-overhead")
+                comp = timed(lambda: c(input_ids=ids, attention_mask=mask), warmup=10)
+                print(f"TORCH {name} b{batch} compile(reduce-overhead) bf16: {comp:.3f} ms", flush=True)
+            del m, c
+            torch._dynamo.reset()
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ struct cu_step {
     struct gemm_geom gg;
     mixrt_cuda_gemm_t gemm;
     struct mixrt_cuda_attention_args att;
+    bool att_fast; /* the last run took the tensor-core attention kernel */
 };
 
 struct xfer {
@@ -80,6 +81,16 @@ struct mixrt_engine_cuda {
     mixrt_cuda_graph_t graph; /* the whole run's kernels when there is no CPU step */
     bool graph_tried;
     bool sync_each;
+    /* Pinned staging of the final device-to-host copies (MIXRT_CUDA_PINNED=off: straight
+     * into the output tensors): pageable D2H runs through the driver's small bounce buffers. */
+    void **stage;   /* per graph output k: pinned buffer, NULL none */
+    size_t *stage_bytes;
+    /* MIXRT_CUDA_PROFILE=1: device time per layer (marks around every step), summed. */
+    bool profile;
+    int prof_runs;
+    double *prof_ms; /* per execution step */
+    float *prof_tmp;
+    const struct mixrt_graph *g; /* the planned graph (the model outlives this side) */
 };
 
 /* ---- loading ------------------------------------------------------------------------- */
@@ -801,7 +812,12 @@ mixrt_status mixrt_engine_cuda_prepare(struct mixrt_engine *e) {
         struct cu_step *st = &c->steps[i];
         if (st->op != CU_GEMM) continue;
         struct gemm_geom *gg = &st->gg;
+        /* A residual enters the product as cuBLASLt's C (beta = 1) unless an activation
+         * must follow the add (the epilogue order is then act(AB + bias) + C: wrong). */
+        const char *genv = getenv("MIXRT_CUDA_GEMM_C");
+        gg->desc.accumulate = gg->z >= 0 && gg->post_act < 0 && !(genv && !strcmp(genv, "off"));
         MIXRT_TRY(t->gemm_create(c->dev, &gg->desc, &st->gemm));
+        if (gg->desc.accumulate) MIXRT_TRY(t->gemm_set_c(st->gemm, dptr(c, gg->z)));
         MIXRT_TRY(t->gemm_tune(st->gemm, dptr(c, gg->a), dptr(c, gg->b), gg->bias >= 0 ? dptr(c, gg->bias) : NULL,
                                dptr(c, g->nodes[i].outputs[0]), 10));
         if (e->opts.verbose) {
@@ -813,6 +829,29 @@ mixrt_status mixrt_engine_cuda_prepare(struct mixrt_engine *e) {
                       (long long)gg->desc.n, (long long)gg->desc.k, (long long)gg->desc.batch,
                       mixrt_dtype_name(gg->desc.ab_dtype), ch, nc, ms);
         }
+    }
+    c->g = g;
+    const char *penv = getenv("MIXRT_CUDA_PROFILE");
+    if (penv && !strcmp(penv, "1")) {
+        c->prof_ms = mixrt_calloc(e->ctx, (size_t)ns + 1, sizeof(double));
+        c->prof_tmp = mixrt_calloc(e->ctx, (size_t)ns + 1, sizeof(float));
+        if (!c->prof_ms || !c->prof_tmp) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
+        MIXRT_TRY(t->prof_reserve(c->dev, ns + 1));
+        c->profile = true;
+    }
+    /* Pinned staging for outputs the device hands back at the end of a run. */
+    const char *pin = getenv("MIXRT_CUDA_PINNED");
+    c->stage = mixrt_calloc(e->ctx, (size_t)(g->n_outputs > 0 ? g->n_outputs : 1), sizeof(void *));
+    c->stage_bytes = mixrt_calloc(e->ctx, (size_t)(g->n_outputs > 0 ? g->n_outputs : 1), sizeof(size_t));
+    if (!c->stage || !c->stage_bytes) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
+    for (int k = 0; k < g->n_outputs && !(pin && !strcmp(pin, "off")); k++) {
+        int v = g->outputs[k];
+        if (where[v] != 1 || !vbytes(g, v)) continue;
+        bool dup = false; /* an output listed twice is staged once, at its first index */
+        for (int q = 0; q < k; q++) dup |= g->outputs[q] == v;
+        if (dup) continue;
+        MIXRT_TRY(t->host_alloc(c->dev, vbytes(g, v), &c->stage[k]));
+        c->stage_bytes[k] = vbytes(g, v);
     }
     MIXRT_TRY(t->device_sync(c->dev));
     if (e->opts.verbose)
@@ -846,7 +885,8 @@ static mixrt_status run_cuda_step(struct mixrt_engine *e, int i) {
     case CU_GEMM: {
         struct gemm_geom *gg = &st->gg;
         MIXRT_TRY(t->gemm_run(st->gemm, dptr(c, gg->a), dptr(c, gg->b), gg->bias >= 0 ? dptr(c, gg->bias) : NULL, yp));
-        if (gg->z >= 0) MIXRT_TRY(t->binary(c->dev, MIXRT_CUDA_BINARY_ADD, dt, yp, dptr(c, gg->z), ny, yp, ny));
+        if (gg->z >= 0 && !gg->desc.accumulate)
+            MIXRT_TRY(t->binary(c->dev, MIXRT_CUDA_BINARY_ADD, dt, yp, dptr(c, gg->z), ny, yp, ny));
         if (gg->post_act >= 0) MIXRT_TRY(t->unary(c->dev, (enum mixrt_cuda_unary_op)gg->post_act, dt, yp, yp, ny));
         break;
     }
@@ -998,8 +1038,11 @@ static mixrt_status run_cuda_step(struct mixrt_engine *e, int i) {
     }
     case CU_ATTENTION: {
         int m = in_at(n, 3);
-        MIXRT_TRY(t->attention(c->dev, dt, xp, dptr(c, in_at(n, 1)), dptr(c, in_at(n, 2)), m >= 0 ? dptr(c, m) : NULL,
-                               yp, &st->att));
+        const void *kp = dptr(c, in_at(n, 1)), *vp = dptr(c, in_at(n, 2)), *mp = m >= 0 ? dptr(c, m) : NULL;
+        const char *aenv = getenv("MIXRT_CUDA_ATTENTION");
+        st->att_fast = false;
+        if (!(aenv && !strcmp(aenv, "rows"))) MIXRT_TRY(t->attention_fast(c->dev, dt, xp, kp, vp, mp, yp, &st->att, &st->att_fast));
+        if (!st->att_fast) MIXRT_TRY(t->attention(c->dev, dt, xp, kp, vp, mp, yp, &st->att));
         break;
     }
     default:
@@ -1092,10 +1135,97 @@ fail:
 
 static mixrt_status launch_all(struct mixrt_engine *e) {
     mixrt_status status = MIXRT_STATUS_OK;
+    struct mixrt_engine_cuda *c = e->cuda;
     const struct mixrt_graph *g = mixrt_model_graph(e->model);
-    for (int s = 0; s < g->n_nodes; s++) MIXRT_TRY(run_cuda_step(e, g->order[s]));
+    for (int s = 0; s < g->n_nodes; s++) {
+        if (c->profile) MIXRT_TRY(c->t->prof_mark(c->dev, s));
+        MIXRT_TRY(run_cuda_step(e, g->order[s]));
+    }
+    if (c->profile) MIXRT_TRY(c->t->prof_mark(c->dev, g->n_nodes));
 fail:
     return status;
+}
+
+/* Adds the last run's per-step device times (marks s and s + 1 around step s). */
+static mixrt_status profile_collect(struct mixrt_engine *e) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct mixrt_engine_cuda *c = e->cuda;
+    int ns = c->n_nodes;
+    MIXRT_TRY(c->t->prof_read(c->dev, ns + 1, c->prof_tmp));
+    for (int s = 0; s < ns; s++) c->prof_ms[s] += c->prof_tmp[s];
+    c->prof_runs++;
+fail:
+    return status;
+}
+
+struct prof_row {
+    int step;
+    double ms;
+};
+
+static int prof_by_time(const void *a, const void *b) {
+    const struct prof_row *x = a, *y = b;
+    return x->ms < y->ms ? 1 : x->ms > y->ms ? -1 : x->step - y->step;
+}
+
+/* The profile, slowest layer first, then per op: written to stderr when the engine goes. */
+static void profile_print(struct mixrt_engine_cuda *c) {
+    const struct mixrt_graph *g = c->g;
+    int ns = c->n_nodes;
+    if (!c->prof_runs || ns <= 0 || !g) return;
+    struct prof_row *rows = mixrt_calloc(c->ctx, (size_t)ns, sizeof(*rows));
+    if (!rows) return;
+    double total = 0;
+    for (int s = 0; s < ns; s++) rows[s] = (struct prof_row){s, c->prof_ms[s] / c->prof_runs}, total += rows[s].ms;
+    qsort(rows, (size_t)ns, sizeof(*rows), prof_by_time);
+    fprintf(stderr, "cuda profile: %d runs, %d layers, %.4f ms per run (sum of layers; marks around every layer, "
+            "replayed %s)\n", c->prof_runs, ns, total, c->graph ? "as one CUDA graph" : "layer by layer");
+    fprintf(stderr, "  %9s %6s %6s  %-15s %-20s %-5s %s\n", "ms", "%", "cum%", "kernel", "op", "dtype", "layer");
+    double cum = 0;
+    for (int r = 0; r < ns; r++) {
+        int i = g->order[rows[r].step];
+        const struct mixrt_node *n = &g->nodes[i];
+        const struct cu_step *st = &c->steps[i];
+        cum += rows[r].ms;
+        if (r >= 60 && rows[r].ms < 0.001 * total) continue;
+        char extra[96] = "";
+        if (st->op == CU_GEMM)
+            snprintf(extra, sizeof(extra), " [%lldx%lldx%lld b%lld%s]", (long long)st->gg.desc.m,
+                     (long long)st->gg.desc.n, (long long)st->gg.desc.k, (long long)st->gg.desc.batch,
+                     st->gg.desc.accumulate ? " +C" : st->gg.z >= 0 ? " +add" : "");
+        if (st->op == CU_ATTENTION) snprintf(extra, sizeof(extra), " [%s]", st->att_fast ? "tensor cores" : "rows");
+        int y = out_at(n, 0);
+        fprintf(stderr, "  %9.4f %6.2f %6.2f  %-15s %-20s %-5s %s%s\n", rows[r].ms, total > 0 ? 100 * rows[r].ms / total : 0,
+                total > 0 ? 100 * cum / total : 0, cu_kernel_names[st->op], n->op_type,
+                y >= 0 ? mixrt_dtype_name(dt_of(g, y)) : "-", n->name, extra);
+    }
+    /* Per op type (kernel + op + dtype). */
+    fprintf(stderr, "cuda profile by op:\n");
+    bool *done = mixrt_calloc(c->ctx, (size_t)ns, sizeof(bool));
+    for (int r = 0; done && r < ns; r++) {
+        if (done[r]) continue;
+        int i = g->order[rows[r].step];
+        const struct mixrt_node *n = &g->nodes[i];
+        int y = out_at(n, 0);
+        mixrt_dtype dt = y >= 0 ? dt_of(g, y) : MIXRT_DTYPE_UNDEFINED;
+        double sum = 0;
+        int cnt = 0;
+        for (int q = r; q < ns; q++) {
+            int i2 = g->order[rows[q].step];
+            const struct mixrt_node *n2 = &g->nodes[i2];
+            int y2 = out_at(n2, 0);
+            if (done[q] || c->steps[i2].op != c->steps[i].op || strcmp(n2->op_type, n->op_type) ||
+                (y2 >= 0 ? dt_of(g, y2) : MIXRT_DTYPE_UNDEFINED) != dt)
+                continue;
+            done[q] = true;
+            sum += rows[q].ms;
+            cnt++;
+        }
+        fprintf(stderr, "  %9.4f %6.2f  %3d x %-15s %-20s %s\n", sum, total > 0 ? 100 * sum / total : 0, cnt,
+                cu_kernel_names[c->steps[i].op], n->op_type, y >= 0 ? mixrt_dtype_name(dt) : "-");
+    }
+    if (done) mixrt_free(c->ctx, done, (size_t)ns * sizeof(bool));
+    mixrt_free(c->ctx, rows, (size_t)ns * sizeof(*rows));
 }
 
 mixrt_status mixrt_engine_cuda_run(struct mixrt_engine *e, size_t n_inputs, const char *const *names,
@@ -1179,6 +1309,7 @@ mixrt_status mixrt_engine_cuda_run(struct mixrt_engine *e, size_t n_inputs, cons
             int i = g->order[s];
             bool on = c->steps[i].op != CU_NONE;
             for (; x < c->n_xfers && c->xfers[x].step == s; x++) MIXRT_TRY(do_xfer(e, &c->xfers[x], host, &pending));
+            if (c->profile) MIXRT_TRY(t->prof_mark(c->dev, s)); /* a CPU layer's time is its wall time */
             if (on) {
                 MIXRT_TRY(run_cuda_step(e, i));
                 if (c->sync_each) {
@@ -1196,6 +1327,7 @@ mixrt_status mixrt_engine_cuda_run(struct mixrt_engine *e, size_t n_inputs, cons
                 }
                 MIXRT_TRY(run_cpu_step(e, i, host, observe, user));
             }
+            if (c->profile && s == ns - 1) MIXRT_TRY(t->prof_mark(c->dev, ns));
             /* Host copies nobody reads any more (pageable H2D sources are staged by the
              * driver before the copy call returns, so freeing them here is safe). */
             const struct mixrt_node *n = &g->nodes[i];
@@ -1232,12 +1364,26 @@ mixrt_status mixrt_engine_cuda_run(struct mixrt_engine *e, size_t n_inputs, cons
             o = outputs[k];
         }
         if (on_dev) {
-            if (o->nbytes) MIXRT_TRY(t->copy_d2h(c->dev, o->data, dptr(c, v), o->nbytes));
+            int sk = k; /* the first index of this value: its staging buffer */
+            for (int q = 0; q < k && sk == k; q++)
+                if (g->outputs[q] == v) sk = q;
+            bool staged = c->stage[sk] && c->stage_bytes[sk] == o->nbytes;
+            /* Into the pinned buffer (copied out after the sync), once per value. */
+            if (o->nbytes && !(staged && sk < k))
+                MIXRT_TRY(t->copy_d2h(c->dev, staged ? c->stage[sk] : o->data, dptr(c, v), o->nbytes));
         } else if (o->nbytes) {
             memcpy(o->data, h->data, o->nbytes);
         }
     }
     MIXRT_TRY(t->device_sync(c->dev));
+    for (int k = 0; k < g->n_outputs; k++) {
+        struct mixrt_tensor *o = out_into ? out_into[k] : outputs[k];
+        int v = g->outputs[k], sk = k;
+        for (int q = 0; q < k && sk == k; q++)
+            if (g->outputs[q] == v) sk = q;
+        if (o && c->stage[sk] && c->stage_bytes[sk] == o->nbytes && o->nbytes) memcpy(o->data, c->stage[sk], o->nbytes);
+    }
+    if (c->profile) MIXRT_TRY(profile_collect(e));
 fail:
     if (status != MIXRT_STATUS_OK && outputs)
         for (int k = 0; k < g->n_outputs; k++) {
@@ -1254,8 +1400,11 @@ void mixrt_engine_cuda_destroy(struct mixrt_engine_cuda *c) {
     if (!c) return;
     const struct mixrt_cuda_table *t = c->t;
     mixrt_context_t ctx = c->ctx;
+    if (c->profile) profile_print(c);
     if (t && c->dev) {
         t->device_sync(c->dev);
+        for (int k = 0; c->stage && c->g && k < c->g->n_outputs; k++)
+            if (c->stage[k]) t->host_free(c->dev, c->stage[k]);
         if (c->graph) t->graph_destroy(c->graph);
         for (int i = 0; c->steps && i < c->n_nodes; i++)
             if (c->steps[i].gemm) t->gemm_destroy(c->steps[i].gemm);
@@ -1271,6 +1420,11 @@ void mixrt_engine_cuda_destroy(struct mixrt_engine_cuda *c) {
     mixrt_free(ctx, c->wbytes, nv * sizeof(size_t));
     mixrt_free(ctx, c->host_last, nv * sizeof(int));
     mixrt_free(ctx, c->xfers, (size_t)c->xfer_cap * sizeof(struct xfer));
+    size_t no = (size_t)(c->g && c->g->n_outputs > 0 ? c->g->n_outputs : 1);
+    if (c->stage) mixrt_free(ctx, c->stage, no * sizeof(void *));
+    if (c->stage_bytes) mixrt_free(ctx, c->stage_bytes, no * sizeof(size_t));
+    if (c->prof_ms) mixrt_free(ctx, c->prof_ms, ((size_t)c->n_nodes + 1) * sizeof(double));
+    if (c->prof_tmp) mixrt_free(ctx, c->prof_tmp, ((size_t)c->n_nodes + 1) * sizeof(float));
     mixrt_free(ctx, c, sizeof(*c));
 }
 

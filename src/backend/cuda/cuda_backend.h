@@ -99,6 +99,13 @@ MIXRT_CUDA_API mixrt_status mixrt_cuda_memset(mixrt_cuda_device_t dev, void *dst
 MIXRT_CUDA_API mixrt_status mixrt_cuda_timer_begin(mixrt_cuda_device_t dev);
 MIXRT_CUDA_API mixrt_status mixrt_cuda_timer_end(mixrt_cuda_device_t dev, float *ms);
 
+/* Profile marks: reserve n events, record mark i on the stream (also inside a capture,
+ * where it becomes a node of the graph), and after the last recorded mark completed read
+ * ms[i] = time between marks i and i + 1 for i < n - 1 (waits for mark n - 1). */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_prof_reserve(mixrt_cuda_device_t dev, int n);
+MIXRT_CUDA_API mixrt_status mixrt_cuda_prof_mark(mixrt_cuda_device_t dev, int i);
+MIXRT_CUDA_API mixrt_status mixrt_cuda_prof_read(mixrt_cuda_device_t dev, int n, float *ms);
+
 /* ---- GEMM (cuBLASLt) ---------------------------------------------------------------
  * Row-major: Y[b] = act(alpha * op(A[b]) @ op(B[b]) + bias), Y is [m, n].
  * op(A) is [m, k]: A stored [m, k], or [k, m] when trans_a. op(B) is [k, n]: B stored
@@ -128,6 +135,8 @@ struct mixrt_cuda_gemm_desc {
     enum mixrt_cuda_epilogue epilogue;
     bool allow_tf32;
     const char *name; /* names the node / product in messages (may be NULL) */
+    bool accumulate;  /* Y = act(alpha op(A) op(B) + C + bias): C (Y's shape and dtype, set
+                       * with mixrt_cuda_gemm_set_c; may be Y) enters before the activation */
 };
 
 /* Makes a plan: descriptors plus up to 8 algorithm candidates from cuBLASLt's heuristic
@@ -149,6 +158,9 @@ MIXRT_CUDA_API mixrt_status mixrt_cuda_gemm_run(mixrt_cuda_gemm_t g, const void 
 /* Selects candidate `index` (a plan restores the tuned choice this way; INVALID_ARGUMENT
  * when out of range). */
 MIXRT_CUDA_API mixrt_status mixrt_cuda_gemm_set_choice(mixrt_cuda_gemm_t g, int index);
+/* The addend C of an accumulate plan (a device address kept for every later tune / run;
+ * INVALID_ARGUMENT for a plan without accumulate). */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_gemm_set_c(mixrt_cuda_gemm_t g, const void *c);
 /* Candidate count, the chosen index, and its median time from the last tune (ms; < 0 when
  * not tuned). */
 MIXRT_CUDA_API void mixrt_cuda_gemm_get_choice(mixrt_cuda_gemm_t g, int *n_candidates, int *chosen,
@@ -231,6 +243,13 @@ MIXRT_CUDA_API mixrt_status mixrt_cuda_cast_int(mixrt_cuda_device_t dev, mixrt_d
 MIXRT_CUDA_API mixrt_status mixrt_cuda_attention(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *q,
                                                  const void *k, const void *v, const void *mask, void *y,
                                                  const struct mixrt_cuda_attention_args *a);
+/* The same op on tensor cores when it fits: bf16 / f16, d and dv multiples of 16 (<= 256)
+ * and one head's K and V in shared memory. Launches and sets *done, else leaves *done
+ * false and enqueues nothing (the caller runs mixrt_cuda_attention). Probabilities are
+ * rounded to dt before P V (unnormalized, in [0, 1]); the rest is f32. */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_attention_fast(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *q,
+                                                      const void *k, const void *v, const void *mask, void *y,
+                                                      const struct mixrt_cuda_attention_args *a, bool *done);
 
 /* ---- CUDA graphs -------------------------------------------------------------------
  * capture_begin starts recording the stream's work (nothing runs); capture_end stops

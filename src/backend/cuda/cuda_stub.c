@@ -173,3 +173,26 @@ mixrt_status mixrt_cuda_cast_int(mixrt_cuda_device_t dev, mixrt_dtype src_dt, co
     (void)dev, (void)src_dt, (void)src, (void)dst_dt, (void)dst, (void)n;
     return MIXRT_STATUS_UNSUPPORTED;
 }
+mixrt_status mixrt_cuda_gemm_set_c(mixrt_cuda_gemm_t g, const void *c) {
+    (void)g, (void)c;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
+mixrt_status mixrt_cuda_prof_reserve(mixrt_cuda_device_t dev, int n) {
+    (void)dev, (void)n;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
+mixrt_status mixrt_cuda_prof_mark(mixrt_cuda_device_t dev, int i) {
+    (void)dev, (void)i;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
+mixrt_status mixrt_cuda_prof_read(mixrt_cuda_device_t dev, int n, float *ms) {
+    (void)dev, (void)n, (void)ms;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
+mixrt_status mixrt_cuda_attention_fast(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *q, const void *k,
+                                       const void *v, const void *mask, void *y,
+                                       const struct mixrt_cuda_attention_args *a, bool *done) {
+    (void)dev, (void)dt, (void)q, (void)k, (void)v, (void)mask, (void)y, (void)a;
+    if (done) *done = false;
+    return MIXRT_STATUS_UNSUPPORTED;
+}

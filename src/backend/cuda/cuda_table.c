@@ -44,4 +44,9 @@ const struct mixrt_cuda_table mixrt_cuda_backend_v1 = {
     mixrt_cuda_graph_destroy,
     mixrt_cuda_binary_bcast,
     mixrt_cuda_cast_int,
+    mixrt_cuda_gemm_set_c,
+    mixrt_cuda_prof_reserve,
+    mixrt_cuda_prof_mark,
+    mixrt_cuda_prof_read,
+    mixrt_cuda_attention_fast,
 };

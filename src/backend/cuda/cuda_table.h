@@ -58,6 +58,12 @@ struct mixrt_cuda_table {
     mixrt_status (*binary_bcast)(mixrt_cuda_device_t, enum mixrt_cuda_binary_op, mixrt_dtype, const void *,
                                  const int64_t *, const void *, const int64_t *, void *, int, const int64_t *);
     mixrt_status (*cast_int)(mixrt_cuda_device_t, mixrt_dtype, const void *, mixrt_dtype, void *, size_t);
+    mixrt_status (*gemm_set_c)(mixrt_cuda_gemm_t, const void *);
+    mixrt_status (*prof_reserve)(mixrt_cuda_device_t, int);
+    mixrt_status (*prof_mark)(mixrt_cuda_device_t, int);
+    mixrt_status (*prof_read)(mixrt_cuda_device_t, int, float *);
+    mixrt_status (*attention_fast)(mixrt_cuda_device_t, mixrt_dtype, const void *, const void *, const void *,
+                                   const void *, void *, const struct mixrt_cuda_attention_args *, bool *);
 };
 
 #endif /* MIXRT_BACKEND_CUDA_TABLE_H */

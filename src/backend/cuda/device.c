@@ -91,6 +91,8 @@ void mixrt_cuda_device_destroy(mixrt_cuda_device_t dev) {
     if (dev->stream) (void)cudaStreamSynchronize(dev->stream);
     if (dev->ev_start) (void)cudaEventDestroy(dev->ev_start);
     if (dev->ev_stop) (void)cudaEventDestroy(dev->ev_stop);
+    for (int i = 0; i < dev->prof_n; i++) (void)cudaEventDestroy(dev->prof_ev[i]);
+    if (dev->prof_ev) mixrt_free(dev->ctx, dev->prof_ev, (size_t)dev->prof_n * sizeof(cudaEvent_t));
     if (dev->flag) (void)cudaFree(dev->flag);
     if (dev->arena) (void)cudaFree(dev->arena);
     if (dev->workspace) (void)cudaFree(dev->workspace);
@@ -276,6 +278,46 @@ mixrt_status mixrt_cuda_timer_end(mixrt_cuda_device_t dev, float *ms) {
     MIXRT_CUDA_TRY(dev->ctx, cudaEventRecord(dev->ev_stop, dev->stream), "cudaEventRecord(stop)");
     MIXRT_CUDA_TRY(dev->ctx, cudaEventSynchronize(dev->ev_stop), "cudaEventSynchronize(stop)");
     MIXRT_CUDA_TRY(dev->ctx, cudaEventElapsedTime(ms, dev->ev_start, dev->ev_stop), "cudaEventElapsedTime");
+fail:
+    return status;
+}
+
+/* Profile marks are recorded as external events, so a stream capture keeps them as
+ * event-record nodes of the graph: a profiled graph replay runs without host gaps between
+ * layers, and the elapsed time between two marks is the device time of what lies between. */
+mixrt_status mixrt_cuda_prof_reserve(mixrt_cuda_device_t dev, int n) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    if (n <= dev->prof_n) return MIXRT_STATUS_OK;
+    cudaEvent_t *ev = mixrt_calloc(dev->ctx, (size_t)n, sizeof(cudaEvent_t));
+    if (!ev) return MIXRT_STATUS_OUT_OF_MEMORY;
+    if (dev->prof_n) memcpy(ev, dev->prof_ev, (size_t)dev->prof_n * sizeof(cudaEvent_t));
+    if (dev->prof_ev) mixrt_free(dev->ctx, dev->prof_ev, (size_t)dev->prof_n * sizeof(cudaEvent_t));
+    dev->prof_ev = ev;
+    for (; dev->prof_n < n; dev->prof_n++)
+        MIXRT_CUDA_TRY(dev->ctx, cudaEventCreate(&dev->prof_ev[dev->prof_n]), "cudaEventCreate(profile mark %d)",
+                       dev->prof_n);
+fail:
+    return status;
+}
+
+mixrt_status mixrt_cuda_prof_mark(mixrt_cuda_device_t dev, int i) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    MIXRT_CHECK(dev->ctx, i >= 0 && i < dev->prof_n, MIXRT_STATUS_INVALID_ARGUMENT,
+                "CUDA profile mark %d: only %d reserved", i, dev->prof_n);
+    MIXRT_CUDA_TRY(dev->ctx, cudaEventRecordWithFlags(dev->prof_ev[i], dev->stream, cudaEventRecordExternal),
+                   "cudaEventRecordWithFlags(profile mark %d)", i);
+fail:
+    return status;
+}
+
+mixrt_status mixrt_cuda_prof_read(mixrt_cuda_device_t dev, int n, float *ms) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    MIXRT_CHECK(dev->ctx, n >= 1 && n <= dev->prof_n, MIXRT_STATUS_INVALID_ARGUMENT,
+                "CUDA profile read of %d marks: %d reserved", n, dev->prof_n);
+    MIXRT_CUDA_TRY(dev->ctx, cudaEventSynchronize(dev->prof_ev[n - 1]), "cudaEventSynchronize(profile mark %d)", n - 1);
+    for (int i = 0; i + 1 < n; i++)
+        MIXRT_CUDA_TRY(dev->ctx, cudaEventElapsedTime(&ms[i], dev->prof_ev[i], dev->prof_ev[i + 1]),
+                       "cudaEventElapsedTime(profile marks %d, %d)", i, i + 1);
 fail:
     return status;
 }

@@ -101,6 +101,39 @@ fail:
     return status;
 }
 
+/* A tensor's rows load as 16-byte moves when its last axis is contiguous and every row
+ * start (base, b/h/row strides) is a multiple of 8 elements of a 16-byte aligned buffer. */
+static bool attn_vec(const void *p, const long long *st, long long cols) {
+    return st[3] == 1 && cols % 8 == 0 && st[0] % 8 == 0 && st[1] % 8 == 0 && st[2] % 8 == 0 && (uintptr_t)p % 16 == 0;
+}
+
+mixrt_status mixrt_cuda_attention_fast(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *q, const void *k,
+                                       const void *v, const void *mask, void *y,
+                                       const struct mixrt_cuda_attention_args *a, bool *done) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    *done = false;
+    if ((dt != MIXRT_DTYPE_BF16 && dt != MIXRT_DTYPE_F16) || a->d % 16 || a->dv % 16 || a->d > 256 || a->dv > 256 ||
+        a->sk < 1 || a->b < 1 || a->h < 1 || a->sq < 1 || a->b > 65535 || a->h > 65535)
+        return MIXRT_STATUS_OK;
+    MIXRT_CHECK(dev->ctx, q && k && v && y, MIXRT_STATUS_INVALID_ARGUMENT, "cannot run CUDA attention: NULL buffer");
+    /* Warps per block: as many as keep the grid at least one block per SM (more warps
+     * share one K/V load; fewer give small batches more blocks). */
+    int warps = 4;
+    while (warps > 1 && a->b * a->h * ((a->sq + 16LL * warps - 1) / (16LL * warps)) < dev->info.sm_count) warps /= 2;
+    while (warps >= 1 && mixrt_cuda_attention_tc_smem(a->sk, a->d, a->dv, warps) > dev->info.smem_per_block_optin)
+        warps /= 2;
+    if (warps < 1) return MIXRT_STATUS_OK;
+    int vec = (attn_vec(q, a->q_strides, a->d) ? 1 : 0) | (attn_vec(k, a->k_strides, a->d) ? 2 : 0) |
+              (attn_vec(v, a->v_strides, a->dv) ? 4 : 0);
+    MIXRT_CUDA_TRY(dev->ctx,
+                   mixrt_cuda_launch_attention_tc(dev->stream, mixrt_cuda_elem_of(dt), warps, vec, q, k, v, mask, y, a),
+                   "kernel launch (tensor-core attention, %s, [%lld,%lld,%lld,%lld] x Sk %lld, %d warps)",
+                   mixrt_dtype_name(dt), a->b, a->h, a->sq, a->d, a->sk, warps);
+    *done = true;
+fail:
+    return status;
+}
+
 mixrt_status mixrt_cuda_capture_begin(mixrt_cuda_device_t dev) {
     mixrt_status status = MIXRT_STATUS_OK;
     MIXRT_CUDA_TRY(dev->ctx, cudaStreamBeginCapture(dev->stream, cudaStreamCaptureModeThreadLocal),

@@ -21,6 +21,7 @@ struct mixrt_cuda_gemm {
     int n_algos, chosen;
     float chosen_ms;
     bool has_bias;
+    const void *c; /* desc.accumulate: the addend read as cuBLASLt's C (beta = 1) */
 };
 
 static const char *gemm_epilogue_name(enum mixrt_cuda_epilogue e) {
@@ -183,13 +184,16 @@ static mixrt_status gemm_enqueue(struct mixrt_cuda_gemm *g, int algo, const void
                                  const void *bias, void *y) {
     mixrt_status status = MIXRT_STATUS_OK;
     struct mixrt_cuda_device *dev = g->dev;
-    const float beta = 0.0f;
+    /* accumulate: D = A B + C in one pass (a residual add without its own kernel); C has
+     * Y's layout and may be Y itself. */
+    const float beta = g->desc.accumulate ? 1.0f : 0.0f;
+    const void *cp = g->desc.accumulate ? g->c : y;
     if (g->has_bias)
         MIXRT_CUDA_LT_TRY(dev->ctx,
                           cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias),
                           "cublasLtMatmulDescSetAttribute(BIAS_POINTER, %s)", g->name);
     MIXRT_CUDA_LT_TRY(dev->ctx,
-                      cublasLtMatmul(dev->lt, g->op, &g->desc.alpha, b, g->la, a, g->lb, &beta, y, g->ly, y, g->ly,
+                      cublasLtMatmul(dev->lt, g->op, &g->desc.alpha, b, g->la, a, g->lb, &beta, cp, g->ly, y, g->ly,
                                      &g->algos[algo].algo, dev->workspace, dev->workspace_bytes, dev->stream),
                       "cublasLtMatmul(%s, algorithm %d)", g->name, algo);
 fail:
@@ -199,11 +203,14 @@ fail:
 static mixrt_status gemm_check_ptrs(struct mixrt_cuda_gemm *g, const void *a, const void *b, const void *bias,
                                     const void *y) {
     mixrt_status status = MIXRT_STATUS_OK;
-    MIXRT_CHECK(g->dev->ctx, a && b && y && (bias || !g->has_bias), MIXRT_STATUS_INVALID_ARGUMENT,
-                "cannot run CUDA GEMM '%s': NULL %s", g->name, !a ? "A" : !b ? "B" : !y ? "Y" : "bias");
-    MIXRT_CHECK(g->dev->ctx, ((uintptr_t)a | (uintptr_t)b | (uintptr_t)y) % 256 == 0 && (uintptr_t)bias % 16 == 0,
+    bool c_missing = g->desc.accumulate && !g->c;
+    MIXRT_CHECK(g->dev->ctx, a && b && y && (bias || !g->has_bias) && !c_missing, MIXRT_STATUS_INVALID_ARGUMENT,
+                "cannot run CUDA GEMM '%s': NULL %s", g->name,
+                !a ? "A" : !b ? "B" : !y ? "Y" : c_missing ? "C (accumulate: mixrt_cuda_gemm_set_c)" : "bias");
+    MIXRT_CHECK(g->dev->ctx, ((uintptr_t)a | (uintptr_t)b | (uintptr_t)y | (uintptr_t)g->c) % 256 == 0 &&
+                                 (uintptr_t)bias % 16 == 0,
                 MIXRT_STATUS_INVALID_ARGUMENT,
-                "cannot run CUDA GEMM '%s': A, B and Y must be 256-byte aligned and bias 16-byte aligned", g->name);
+                "cannot run CUDA GEMM '%s': A, B, C and Y must be 256-byte aligned and bias 16-byte aligned", g->name);
 fail:
     return status;
 }
@@ -280,4 +287,12 @@ void mixrt_cuda_gemm_get_choice(mixrt_cuda_gemm_t g, int *n_candidates, int *cho
     if (n_candidates) *n_candidates = g->n_algos;
     if (chosen) *chosen = g->chosen;
     if (chosen_ms) *chosen_ms = g->chosen_ms;
+}
+
+mixrt_status mixrt_cuda_gemm_set_c(mixrt_cuda_gemm_t g, const void *c) {
+    if (!g->desc.accumulate)
+        return mixrt_error(g->dev->ctx, MIXRT_STATUS_INVALID_ARGUMENT,
+                           "cannot give CUDA GEMM '%s' an addend C: it was planned without accumulate", g->name);
+    g->c = c;
+    return MIXRT_STATUS_OK;
 }
