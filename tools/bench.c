@@ -836,10 +836,36 @@ static double prod_dims(const struct mixrt_value *v, int from, bool *known) {
     return p;
 }
 
-/* 2 x multiply-adds of Conv, ConvTranspose, MatMul and Gemm from the planned graph's static
- * shapes; -1 when unknown (another op, or a dim known only at run time). */
+/* com.mixrt Attention: 2 x (Q.K^T and P.V multiply-adds) from the logical [B, H, S, D]
+ * shapes its perms give Q, K and V. */
+static double attention_flops(const struct mixrt_graph *g, const struct mixrt_node *n) {
+    if (n->n_inputs < 3) return -1;
+    static const char *perm_names[3] = {"q_perm", "k_perm", "v_perm"};
+    int64_t d[3][4];
+    for (int t = 0; t < 3; t++) {
+        if (n->inputs[t] < 0) return -1;
+        const struct mixrt_value *v = &g->values[n->inputs[t]];
+        if (v->rank != 4) return -1;
+        size_t np = 0;
+        const int64_t *perm = mixrt_node_attr_ints(n, perm_names[t], &np);
+        for (int i = 0; i < 4; i++) {
+            int64_t ax = perm && np == 4 ? perm[i] : i;
+            if (ax < 0 || ax > 3 || v->dims[ax].value < 0) return -1;
+            d[t][i] = v->dims[ax].value;
+        }
+    }
+    double b = (double)(d[0][0] > d[1][0] ? d[0][0] : d[1][0]), h = (double)(d[0][1] > d[1][1] ? d[0][1] : d[1][1]);
+    return 2 * b * h * (double)d[0][2] * (double)d[1][2] * (double)(d[0][3] + d[2][3]);
+}
+
+/* 2 x multiply-adds of Conv, ConvTranspose, MatMul, Gemm and the com.mixrt FusedConv,
+ * FusedMatMul and Attention from the planned graph's static shapes; -1 when unknown (another
+ * op, or a dim known only at run time). */
 static double node_flops(const struct mixrt_graph *g, const struct mixrt_node *n) {
-    if (n->domain[0] || n->n_inputs < 2 || n->n_outputs < 1 || n->inputs[0] < 0 || n->inputs[1] < 0 ||
+    /* The fused ops count as what they fuse (the epilogue's adds are not counted). */
+    bool fused = !strcmp(n->domain, MIXRT_DOMAIN);
+    if (fused && !strcmp(n->op_type, "Attention")) return attention_flops(g, n);
+    if ((n->domain[0] && !fused) || n->n_inputs < 2 || n->n_outputs < 1 || n->inputs[0] < 0 || n->inputs[1] < 0 ||
         n->outputs[0] < 0)
         return -1;
     const struct mixrt_value *x = &g->values[n->inputs[0]], *w = &g->values[n->inputs[1]],
@@ -847,13 +873,13 @@ static double node_flops(const struct mixrt_graph *g, const struct mixrt_node *n
     if (x->rank < 1 || w->rank < 1 || y->rank < 0) return -1;
     bool known = true;
     double macs;
-    if (!strcmp(n->op_type, "Conv")) {
+    if (!strcmp(n->op_type, "Conv") || !strcmp(n->op_type, "FusedConv")) {
         if (w->rank < 3) return -1;
         macs = prod_dims(y, 0, &known) * prod_dims(w, 1, &known);
     } else if (!strcmp(n->op_type, "ConvTranspose")) {
         if (w->rank < 3) return -1;
         macs = prod_dims(x, 0, &known) * prod_dims(w, 1, &known);
-    } else if (!strcmp(n->op_type, "MatMul")) {
+    } else if (!strcmp(n->op_type, "MatMul") || !strcmp(n->op_type, "FusedMatMul")) {
         if (x->dims[x->rank - 1].value < 0) return -1;
         macs = prod_dims(y, 0, &known) * (double)x->dims[x->rank - 1].value;
     } else if (!strcmp(n->op_type, "Gemm")) {

@@ -120,15 +120,48 @@ static void observe_engine(void *user, const struct mixrt_graph *g, int node, in
                            const struct mixrt_tensor *t) {
     struct check_state *s = user;
     if (s->oom || !t || value < 0 || value >= g->n_values || value >= s->n_values) return;
-    const struct ref_value *r = g->values[value].name ? find_ref(s, g->values[value].name) : NULL;
+    const char *name = g->values[value].name;
+    const struct ref_value *r = name ? find_ref(s, name) : NULL;
+    /* Inside a channels-last region (the layout pass) value v lives as "<v>_nhwc", the
+     * model's NCHW tensor transposed by [0, 2, 3, 1]: compared after transposing back. */
+    bool nhwc = false;
+    size_t len = name ? strlen(name) : 0;
+    if (!r && len > 5 && !strcmp(name + len - 5, "_nhwc") && t->rank == 4) {
+        char base[512];
+        if (len - 5 < sizeof(base)) {
+            memcpy(base, name, len - 5);
+            base[len - 5] = 0;
+            r = find_ref(s, base);
+            nhwc = r != NULL;
+        }
+    }
     if (!r) return; /* inserted casts and the like have names the model does not */
-    if (r->rank != t->rank || memcmp(r->dims, t->dims, (size_t)t->rank * sizeof(int64_t))) {
+    int64_t want[MIXRT_MAX_RANK];
+    memcpy(want, t->dims, sizeof(want));
+    if (nhwc) want[0] = t->dims[0], want[1] = t->dims[3], want[2] = t->dims[1], want[3] = t->dims[2];
+    if (r->rank != t->rank || memcmp(r->dims, want, (size_t)t->rank * sizeof(int64_t))) {
         s->skipped_shape++;
         return;
     }
     size_t n;
     double *a = to_f64(t, &n);
     if (!a) return;
+    if (nhwc) {
+        double *p = malloc((n ? n : 1) * sizeof(double));
+        if (!p) {
+            free(a);
+            s->oom = true;
+            return;
+        }
+        size_t N = (size_t)t->dims[0], H = (size_t)t->dims[1], W = (size_t)t->dims[2], C = (size_t)t->dims[3];
+        for (size_t b0 = 0; b0 < N; b0++)
+            for (size_t h = 0; h < H; h++)
+                for (size_t w = 0; w < W; w++)
+                    for (size_t c = 0; c < C; c++)
+                        p[((b0 * C + c) * H + h) * W + w] = a[((b0 * H + h) * W + w) * C + c];
+        free(a);
+        a = p;
+    }
     if (s->n_trace == s->cap_trace) {
         size_t cap = s->cap_trace ? 2 * s->cap_trace : 64;
         struct trace_entry *e = realloc(s->trace, cap * sizeof(*e));
