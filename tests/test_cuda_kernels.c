@@ -375,26 +375,29 @@ struct gemm_case {
     bool tf32, tune;
     float alpha;
     double tol;
+    bool acc; /* accumulate: + C (random, Y's shape) before the activation */
 };
 
 static void test_gemm_case(const struct gemm_case *c) {
     int64_t m = c->m, n = c->n, k = c->k, nb = c->batch;
     size_t sa = (size_t)(m * k), sb = c->repeat_b ? 0 : (size_t)(k * n), sy = (size_t)(m * n);
     size_t na = sa * nb, nbb = c->repeat_b ? (size_t)(k * n) : sb * nb, ny = sy * nb;
-    struct hbuf a, b, bias;
+    struct hbuf a, b, bias, cc;
     g_arena_off = 0;
     hbuf_random(&a, c->ab, na, -1, 1);
     hbuf_random(&b, c->ab, nbb, -1, 1);
     hbuf_random(&bias, c->y, (size_t)n, -1, 1);
+    hbuf_random(&cc, c->y, ny, -4, 4);
     bool has_bias = c->epi == MIXRT_CUDA_EPILOGUE_BIAS || c->epi == MIXRT_CUDA_EPILOGUE_BIAS_RELU ||
                     c->epi == MIXRT_CUDA_EPILOGUE_BIAS_GELU_TANH;
     void *da = dupload(&a), *db = dupload(&b), *dbias = dupload(&bias), *dy = dpoisoned(c->y, ny);
     struct mixrt_cuda_gemm_desc d = {.ab_dtype = c->ab, .y_dtype = c->y, .m = m, .n = n, .k = k, .trans_a = c->ta,
                                      .trans_b = c->tb, .batch = nb, .stride_a = (int64_t)sa, .stride_b = (int64_t)sb,
                                      .stride_y = (int64_t)sy, .alpha = c->alpha, .epilogue = c->epi,
-                                     .allow_tf32 = c->tf32, .name = "test"};
+                                     .allow_tf32 = c->tf32, .name = "test", .accumulate = c->acc};
     mixrt_cuda_gemm_t g = NULL;
     DEV_OK(mixrt_cuda_gemm_create(g_dev, &d, &g));
+    if (c->acc) DEV_OK(mixrt_cuda_gemm_set_c(g, dupload(&cc)));
     if (c->tune) DEV_OK(mixrt_cuda_gemm_tune(g, da, db, has_bias ? dbias : NULL, dy, 2));
     DEV_OK(mixrt_cuda_memset(g_dev, dy, 0xFF, ny * mixrt_dtype_size(c->y)));
     DEV_OK(mixrt_cuda_gemm_run(g, da, db, has_bias ? dbias : NULL, dy));
@@ -411,6 +414,7 @@ static void test_gemm_case(const struct gemm_case *c) {
                 }
                 s *= alpha;
                 if (has_bias) s += bias.v[j];
+                if (c->acc) s += cc.v[(size_t)(bi * (int64_t)sy + i * n + j)];
                 if (c->epi == MIXRT_CUDA_EPILOGUE_RELU || c->epi == MIXRT_CUDA_EPILOGUE_BIAS_RELU) s = s < 0 ? 0 : s;
                 if (c->epi == MIXRT_CUDA_EPILOGUE_GELU_TANH || c->epi == MIXRT_CUDA_EPILOGUE_BIAS_GELU_TANH)
                     s = unary_ref(MIXRT_CUDA_UNARY_GELU_TANH, s);
@@ -421,33 +425,130 @@ static void test_gemm_case(const struct gemm_case *c) {
     mixrt_cuda_gemm_get_choice(g, &nc, &ch, &ms);
     static const char *const epi_names[] = {"none", "bias", "relu", "bias+relu", "gelu", "bias+gelu"};
     char cs[96];
-    snprintf(cs, sizeof cs, "%lldx%lldx%lld b%lld%s%s%s %s->%s", (long long)m, (long long)n, (long long)k,
-             (long long)nb, c->ta ? " tA" : "", c->tb ? " tB" : "", c->tf32 ? " tf32" : "", epi_names[c->epi],
+    snprintf(cs, sizeof cs, "%lldx%lldx%lld b%lld%s%s%s%s %s->%s", (long long)m, (long long)n, (long long)k,
+             (long long)nb, c->ta ? " tA" : "", c->tb ? " tB" : "", c->tf32 ? " tf32" : "", c->acc ? " +C" : "",
+             epi_names[c->epi],
              mixrt_dtype_name(c->y));
     char kn[64];
     snprintf(kn, sizeof kn, "gemm (%d cand, #%d)", nc, ch);
     report(kn, cs, c->ab, rel_err(out, ref, ny), c->tol);
     mixrt_cuda_gemm_destroy(g);
-    free(out), free(ref), hbuf_free(&a), hbuf_free(&b), hbuf_free(&bias);
+    free(out), free(ref), hbuf_free(&a), hbuf_free(&b), hbuf_free(&bias), hbuf_free(&cc);
 }
 
 static void test_gemm(void) {
     const mixrt_dtype F32 = MIXRT_DTYPE_F32, BF = MIXRT_DTYPE_BF16, H = MIXRT_DTYPE_F16;
     const struct gemm_case cases[] = {
-        {BF, BF, 37, 45, 61, 1, false, false, false, MIXRT_CUDA_EPILOGUE_NONE, false, true, 0, 8e-3},
-        {BF, BF, 128, 768, 768, 1, false, true, false, MIXRT_CUDA_EPILOGUE_BIAS_GELU_TANH, false, true, 0, 8e-3},
-        {BF, BF, 33, 65, 127, 1, false, true, false, MIXRT_CUDA_EPILOGUE_BIAS_RELU, false, false, 0, 8e-3},
-        {BF, F32, 31, 40, 50, 1, true, false, false, MIXRT_CUDA_EPILOGUE_BIAS, false, true, 0, 1e-5},
-        {BF, BF, 17, 24, 40, 3, false, false, false, MIXRT_CUDA_EPILOGUE_NONE, false, true, 0, 8e-3},
-        {BF, BF, 64, 96, 80, 4, false, true, true, MIXRT_CUDA_EPILOGUE_BIAS, false, true, 0, 8e-3},
-        {BF, BF, 19, 23, 29, 5, true, true, false, MIXRT_CUDA_EPILOGUE_RELU, false, false, 0.5f, 8e-3},
-        {H, H, 50, 70, 90, 1, false, false, false, MIXRT_CUDA_EPILOGUE_BIAS, false, true, 0, 1e-3},
-        {H, F32, 64, 64, 64, 2, false, true, false, MIXRT_CUDA_EPILOGUE_GELU_TANH, false, true, 0, 1e-5},
-        {F32, F32, 61, 29, 45, 1, false, false, false, MIXRT_CUDA_EPILOGUE_NONE, false, true, 0, 1e-5},
-        {F32, F32, 96, 80, 200, 3, true, false, false, MIXRT_CUDA_EPILOGUE_BIAS_RELU, false, true, 0, 1e-5},
-        {F32, F32, 256, 256, 256, 1, false, true, false, MIXRT_CUDA_EPILOGUE_BIAS, true, true, 0, 2e-3},
+        {BF, BF, 37, 45, 61, 1, false, false, false, MIXRT_CUDA_EPILOGUE_NONE, false, true, 0, 8e-3, false},
+        {BF, BF, 128, 768, 768, 1, false, true, false, MIXRT_CUDA_EPILOGUE_BIAS_GELU_TANH, false, true, 0, 8e-3, false},
+        {BF, BF, 33, 65, 127, 1, false, true, false, MIXRT_CUDA_EPILOGUE_BIAS_RELU, false, false, 0, 8e-3, false},
+        {BF, F32, 31, 40, 50, 1, true, false, false, MIXRT_CUDA_EPILOGUE_BIAS, false, true, 0, 1e-5, false},
+        {BF, BF, 17, 24, 40, 3, false, false, false, MIXRT_CUDA_EPILOGUE_NONE, false, true, 0, 8e-3, false},
+        {BF, BF, 64, 96, 80, 4, false, true, true, MIXRT_CUDA_EPILOGUE_BIAS, false, true, 0, 8e-3, false},
+        {BF, BF, 19, 23, 29, 5, true, true, false, MIXRT_CUDA_EPILOGUE_RELU, false, false, 0.5f, 8e-3, false},
+        {H, H, 50, 70, 90, 1, false, false, false, MIXRT_CUDA_EPILOGUE_BIAS, false, true, 0, 1e-3, false},
+        {H, F32, 64, 64, 64, 2, false, true, false, MIXRT_CUDA_EPILOGUE_GELU_TANH, false, true, 0, 1e-5, false},
+        {F32, F32, 61, 29, 45, 1, false, false, false, MIXRT_CUDA_EPILOGUE_NONE, false, true, 0, 1e-5, false},
+        {F32, F32, 96, 80, 200, 3, true, false, false, MIXRT_CUDA_EPILOGUE_BIAS_RELU, false, true, 0, 1e-5, false},
+        {F32, F32, 256, 256, 256, 1, false, true, false, MIXRT_CUDA_EPILOGUE_BIAS, true, true, 0, 2e-3, false},
+        /* accumulate (a residual as C, beta = 1), tuned on the same buffers */
+        {BF, BF, 128, 768, 3072, 1, false, true, false, MIXRT_CUDA_EPILOGUE_BIAS, false, true, 0, 8e-3, true},
+        {BF, BF, 33, 65, 127, 1, false, true, false, MIXRT_CUDA_EPILOGUE_BIAS_RELU, false, true, 0, 8e-3, true},
+        {H, H, 17, 24, 40, 3, false, false, false, MIXRT_CUDA_EPILOGUE_NONE, false, true, 0, 1e-3, true},
+        {F32, F32, 61, 29, 45, 1, false, false, false, MIXRT_CUDA_EPILOGUE_BIAS, false, true, 0, 1e-5, true},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) test_gemm_case(&cases[i]);
+}
+
+/* ---- Attention: the row kernel and the tensor-core kernel vs an f64 loop ---- */
+struct att_case {
+    int b, h, sq, sk, d, dv;
+    bool heads_last; /* Q/K/V stored [b, s, h, d] (BERT's projections), else [b, h, s, d] */
+    int mask;        /* 0 none, 1 [b, 1, 1, sk] (padding), 2 [1, 1, sq, sk] */
+    int causal;
+};
+
+static void att_strides(const struct att_case *c, int s, int d, long long *st) {
+    if (c->heads_last) st[0] = (long long)s * c->h * d, st[1] = d, st[2] = (long long)c->h * d, st[3] = 1;
+    else st[0] = (long long)c->h * s * d, st[1] = (long long)s * d, st[2] = d, st[3] = 1;
+}
+
+static void test_attention_case(const struct att_case *c, mixrt_dtype dt, bool fast) {
+    size_t nq = (size_t)c->b * c->h * c->sq * c->d, nk = (size_t)c->b * c->h * c->sk * c->d;
+    size_t nv = (size_t)c->b * c->h * c->sk * c->dv, ny = (size_t)c->b * c->h * c->sq * c->dv;
+    size_t nm = c->mask == 1 ? (size_t)c->b * c->sk : c->mask == 2 ? (size_t)c->sq * c->sk : 1;
+    struct hbuf q, k, v, m;
+    g_arena_off = 0;
+    hbuf_random(&q, dt, nq, -1, 1);
+    hbuf_random(&k, dt, nk, -1, 1);
+    hbuf_random(&v, dt, nv, -1, 1);
+    hbuf_random(&m, dt, nm, -3, 0);
+    struct mixrt_cuda_attention_args a;
+    memset(&a, 0, sizeof a);
+    a.b = c->b, a.h = c->h, a.sq = c->sq, a.sk = c->sk, a.d = c->d, a.dv = c->dv;
+    att_strides(c, c->sq, c->d, a.q_strides);
+    att_strides(c, c->sk, c->d, a.k_strides);
+    att_strides(c, c->sk, c->dv, a.v_strides);
+    if (c->mask == 1) a.mask_strides[0] = c->sk, a.mask_strides[3] = 1;
+    if (c->mask == 2) a.mask_strides[2] = c->sk, a.mask_strides[3] = 1;
+    /* Y heads-first [b, h, sq, dv]. */
+    a.y_strides[0] = (long long)c->h * c->sq * c->dv, a.y_strides[1] = (long long)c->sq * c->dv;
+    a.y_strides[2] = c->dv, a.y_strides[3] = 1;
+    a.scale = 1.0f / sqrtf((float)c->d), a.causal = c->causal, a.fill = -1e4f;
+    void *dq = dupload(&q), *dk = dupload(&k), *dv = dupload(&v), *dm = c->mask ? dupload(&m) : NULL;
+    void *dy = dpoisoned(dt, ny);
+    bool done = false;
+    if (fast) DEV_OK(mixrt_cuda_attention_fast(g_dev, dt, dq, dk, dv, dm, dy, &a, &done));
+    else DEV_OK(mixrt_cuda_attention(g_dev, dt, dq, dk, dv, dm, dy, &a));
+    TU_CHECK(!fast || done, "attention_fast declined %dx%dx%dx%d sk %d", c->b, c->h, c->sq, c->d, c->sk);
+    double *out = dread(dy, dt, ny), *ref = malloc(ny * sizeof(double)), *p = malloc((size_t)c->sk * sizeof(double));
+    for (long long bi = 0; bi < c->b; bi++)
+        for (long long hi = 0; hi < c->h; hi++)
+            for (long long i = 0; i < c->sq; i++) {
+                double mx = -INFINITY, sum = 0;
+                for (long long j = 0; j < c->sk; j++) {
+                    double s = 0;
+                    for (int e = 0; e < c->d; e++)
+                        s += q.v[bi * a.q_strides[0] + hi * a.q_strides[1] + i * a.q_strides[2] + e] *
+                             k.v[bi * a.k_strides[0] + hi * a.k_strides[1] + j * a.k_strides[2] + e];
+                    s *= (double)a.scale;
+                    if (c->causal && j > i + (c->sk - c->sq)) s = a.fill;
+                    if (c->mask) s += m.v[bi * a.mask_strides[0] + i * a.mask_strides[2] + j];
+                    p[j] = s;
+                    mx = fmax(mx, s);
+                }
+                for (long long j = 0; j < c->sk; j++) sum += (p[j] = exp(p[j] - mx));
+                for (int e = 0; e < c->dv; e++) {
+                    double o = 0;
+                    for (long long j = 0; j < c->sk; j++)
+                        o += p[j] * v.v[bi * a.v_strides[0] + hi * a.v_strides[1] + j * a.v_strides[2] + e];
+                    ref[(size_t)(bi * a.y_strides[0] + hi * a.y_strides[1] + i * a.y_strides[2] + e)] = o / sum;
+                }
+            }
+    char cs[96];
+    snprintf(cs, sizeof cs, "%dx%dx%dx%d sk%d dv%d%s%s%s", c->b, c->h, c->sq, c->d, c->sk, c->dv,
+             c->heads_last ? " bshd" : "", c->mask ? (c->mask == 1 ? " mask" : " mask2d") : "",
+             c->causal ? " causal" : "");
+    /* The tensor-core kernel rounds the probabilities to dt before P V: about one more
+     * rounding of dt, so f16 gets 2e-3. */
+    double tol = fast && dt == MIXRT_DTYPE_F16 ? 2e-3 : tol_of(dt);
+    report(fast ? "attention (tensor cores)" : "attention (rows)", cs, dt, rel_err(out, ref, ny), tol);
+    free(out), free(ref), free(p), hbuf_free(&q), hbuf_free(&k), hbuf_free(&v), hbuf_free(&m);
+}
+
+static void test_attention(void) {
+    static const struct att_case cases[] = {
+        {1, 12, 128, 128, 64, 64, true, 1, 0},  /* BERT-base, batch 1 */
+        {2, 3, 37, 53, 32, 16, false, 1, 0},    /* odd lengths: padded key and query tiles */
+        {2, 2, 70, 70, 64, 64, true, 0, 1},     /* causal (GPT-2) */
+        {1, 4, 16, 80, 48, 32, false, 2, 1},    /* causal with sq < sk, 2-D mask */
+        {3, 5, 200, 33, 16, 48, true, 0, 0},    /* many query tiles, short keys */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int t = 0; t < 3; t++) {
+            test_attention_case(&cases[i], k_float_types[t], false);
+            if (t) test_attention_case(&cases[i], k_float_types[t], true);
+        }
 }
 
 /* ---- error paths: a status and a message naming what failed ---- */
@@ -676,6 +777,7 @@ int main(int argc, char **argv) {
         test_softmax();
         test_gather();
         test_gemm();
+        test_attention();
         test_errors();
     }
     mixrt_cuda_device_destroy(g_dev);

@@ -284,7 +284,10 @@ static mixrt_status load_from(struct mixrt_engine *e, const char *what) {
         MIXRT_CHECK(ctx, sscanf(line, "%127s %lf", kname, &ns) == 2, MIXRT_STATUS_INVALID_MODEL,
                     "'%s': KERNELS line %d is malformed", what, i + 2);
         const struct mixrt_cpu_kernel *kern = mixrt_cpu_kernel_find(kname, nd->domain, nd->op_type);
-        if (!kern && !strcmp(kname, "ref")) kern = mixrt_cpu_kernel_find("ref", "", "");
+        /* A cuda plan names the CUDA kernel of a GPU layer; the layers are assigned again
+         * below, and the CPU side keeps the reference kernel for them. */
+        if (!kern && (!strcmp(kname, "ref") || (cuda && !strncmp(kname, "cuda_", 5))))
+            kern = mixrt_cpu_kernel_find("ref", "", "");
         MIXRT_CHECK(ctx, kern, MIXRT_STATUS_UNSUPPORTED, "'%s': layer '%s' (%s) uses kernel '%s', which this build "
                     "of mixrt does not have (rebuild the plan with mixrt build)", what, nd->name, nd->op_type, kname);
         char why[256] = "";

@@ -57,9 +57,10 @@ cudaError_t mixrt_cuda_launch_int_cast(cudaStream_t s, int max_blocks, int src_b
 cudaError_t mixrt_cuda_launch_attention(cudaStream_t s, int elem, const void *q, const void *k, const void *v,
                                         const void *mask, void *y, const struct mixrt_cuda_attention_args *a);
 /* Tensor-core attention (bf16 / f16, d and dv multiples of 16): shared bytes a block of
- * `warps` warps needs, and the launch. vec bits: 1 Q, 2 K, 4 V rows load as 16-byte moves. */
-size_t mixrt_cuda_attention_tc_smem(long long sk, long long d, long long dv, int warps);
-cudaError_t mixrt_cuda_launch_attention_tc(cudaStream_t s, int elem, int warps, int vec, const void *q,
+ * `groups` 16-row query groups needs, and the launch. vec bits: 1 Q, 2 K, 4 V rows load as
+ * 16-byte moves. */
+size_t mixrt_cuda_attention_tc_smem(long long sk, long long d, long long dv, int groups);
+cudaError_t mixrt_cuda_launch_attention_tc(cudaStream_t s, int elem, int groups, int vec, const void *q,
                                            const void *k, const void *v, const void *mask, void *y,
                                            const struct mixrt_cuda_attention_args *a);
 

@@ -116,19 +116,19 @@ mixrt_status mixrt_cuda_attention_fast(mixrt_cuda_device_t dev, mixrt_dtype dt, 
         a->sk < 1 || a->b < 1 || a->h < 1 || a->sq < 1 || a->b > 65535 || a->h > 65535)
         return MIXRT_STATUS_OK;
     MIXRT_CHECK(dev->ctx, q && k && v && y, MIXRT_STATUS_INVALID_ARGUMENT, "cannot run CUDA attention: NULL buffer");
-    /* Warps per block: as many as keep the grid at least one block per SM (more warps
-     * share one K/V load; fewer give small batches more blocks). */
-    int warps = 4;
-    while (warps > 1 && a->b * a->h * ((a->sq + 16LL * warps - 1) / (16LL * warps)) < dev->info.sm_count) warps /= 2;
-    while (warps >= 1 && mixrt_cuda_attention_tc_smem(a->sk, a->d, a->dv, warps) > dev->info.smem_per_block_optin)
-        warps /= 2;
-    if (warps < 1) return MIXRT_STATUS_OK;
+    /* 16-row groups per block: as many as keep the grid at least one block per SM (more
+     * groups share one K/V load; fewer give small batches more blocks). */
+    int groups = 4;
+    while (groups > 1 && a->b * a->h * ((a->sq + 16LL * groups - 1) / (16LL * groups)) < dev->info.sm_count) groups /= 2;
+    while (groups >= 1 && mixrt_cuda_attention_tc_smem(a->sk, a->d, a->dv, groups) > dev->info.smem_per_block_optin)
+        groups /= 2;
+    if (groups < 1) return MIXRT_STATUS_OK;
     int vec = (attn_vec(q, a->q_strides, a->d) ? 1 : 0) | (attn_vec(k, a->k_strides, a->d) ? 2 : 0) |
               (attn_vec(v, a->v_strides, a->dv) ? 4 : 0);
     MIXRT_CUDA_TRY(dev->ctx,
-                   mixrt_cuda_launch_attention_tc(dev->stream, mixrt_cuda_elem_of(dt), warps, vec, q, k, v, mask, y, a),
-                   "kernel launch (tensor-core attention, %s, [%lld,%lld,%lld,%lld] x Sk %lld, %d warps)",
-                   mixrt_dtype_name(dt), a->b, a->h, a->sq, a->d, a->sk, warps);
+                   mixrt_cuda_launch_attention_tc(dev->stream, mixrt_cuda_elem_of(dt), groups, vec, q, k, v, mask, y, a),
+                   "kernel launch (tensor-core attention, %s, [%lld,%lld,%lld,%lld] x Sk %lld, %d row groups)",
+                   mixrt_dtype_name(dt), a->b, a->h, a->sq, a->d, a->sk, groups);
     *done = true;
 fail:
     return status;

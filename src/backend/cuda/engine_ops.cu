@@ -70,32 +70,33 @@ __global__ void attention_kernel(const T *q, const T *k, const T *v, const T *ma
 }
 
 /* Tensor-core attention for 16-bit Q/K/V (bf16 / f16; d and dv multiples of 16, K and V of
- * one (b, h) fit in shared memory). grid (query tiles, H, B); W warps per block, each warp
- * owns 16 query rows end to end: S = Q K^T (wmma, f32 accumulators) into its shared rows,
- * the row softmax in f32 (scale, causal fill, mask as in attention_kernel), unnormalized
- * probabilities rounded to T, O = P V (wmma), then O / sum stored at y_strides. The block
- * loads K and V once (zero rows pad Sk to a multiple of 16) and its warps share them. */
+ * one (b, h) fit in shared memory). grid (query tiles, H, B); a block of 4 warps takes
+ * 16 * G query rows (G row groups) and loads that head's K and V once (zero rows pad Sk to
+ * a multiple of 16). Phases, a barrier between each: S = Q K^T as 16x16 wmma tiles (f32
+ * accumulators) dealt round-robin to the warps; the row softmax in f32 (scale, causal
+ * fill, mask as in attention_kernel), one row per warp at a time, unnormalized
+ * probabilities rounded to T; O = P V tiles round-robin; O / sum stored at y_strides. */
+#define TC_WARPS 4
 struct tc_layout {
     int skp, ldk, ldv, lds, ldp, ldo;
-    size_t k_off, v_off, warp_off, warp_bytes, q_off, s_off, p_off, o_off, inv_off, total;
+    size_t k_off, v_off, q_off, s_off, p_off, o_off, inv_off, total;
 };
 
 __host__ __device__ inline size_t tc_round(size_t x) { return (x + 127) & ~(size_t)127; }
 
-__host__ __device__ inline tc_layout tc_plan(long long sk, long long d, long long dv, int warps) {
+__host__ __device__ inline tc_layout tc_plan(long long sk, long long d, long long dv, int groups) {
     tc_layout L;
+    size_t rows = (size_t)16 * groups;
     L.skp = (int)((sk + 15) / 16 * 16);
     L.ldk = (int)d + 8, L.ldv = (int)dv + 8, L.lds = L.skp + 4, L.ldp = L.skp + 8, L.ldo = (int)dv + 4;
     L.k_off = 0;
     L.v_off = tc_round((size_t)L.skp * L.ldk * 2);
-    L.warp_off = L.v_off + tc_round((size_t)L.skp * L.ldv * 2);
-    L.q_off = 0;
-    L.s_off = tc_round((size_t)16 * L.ldk * 2);
-    L.p_off = L.s_off + tc_round((size_t)16 * L.lds * 4);
-    L.o_off = L.p_off + tc_round((size_t)16 * L.ldp * 2);
-    L.inv_off = L.o_off + tc_round((size_t)16 * L.ldo * 4);
-    L.warp_bytes = L.inv_off + 128;
-    L.total = L.warp_off + (size_t)warps * L.warp_bytes;
+    L.q_off = L.v_off + tc_round((size_t)L.skp * L.ldv * 2);
+    L.s_off = L.q_off + tc_round(rows * L.ldk * 2);
+    L.p_off = L.s_off + tc_round(rows * L.lds * 4);
+    L.o_off = L.p_off + tc_round(rows * L.ldp * 2);
+    L.inv_off = L.o_off + tc_round(rows * L.ldo * 4);
+    L.total = L.inv_off + tc_round(rows * 4);
     return L;
 }
 
@@ -107,17 +108,19 @@ template <> struct tc_elem<__half> { typedef __half type; };
  * `valid` on zero; 16-byte moves when vec (cs == 1, 8-element aligned rows). */
 template <typename T>
 __device__ __forceinline__ void tc_load(T *dst, int ld, const T *src, size_t base, long long rs, long long cs,
-                                        int rows, int valid, int cols, bool vec, int tid, int nthreads) {
+                                        int rows, int valid, int cols, bool vec) {
     if (vec) {
         int cv = cols / 8;
-        for (int idx = tid; idx < rows * cv; idx += nthreads) {
+#pragma unroll 4
+        for (int idx = threadIdx.x; idx < rows * cv; idx += blockDim.x) {
             int r = idx / cv, c = (idx % cv) * 8;
             uint4 val = make_uint4(0, 0, 0, 0);
-            if (r < valid) val = *(const uint4 *)(src + base + (size_t)((long long)r * rs) + c);
+            if (r < valid) val = __ldg((const uint4 *)(src + base + (size_t)((long long)r * rs) + c));
             *(uint4 *)(dst + (size_t)r * ld + c) = val;
         }
     } else {
-        for (int idx = tid; idx < rows * cols; idx += nthreads) {
+#pragma unroll 4
+        for (int idx = threadIdx.x; idx < rows * cols; idx += blockDim.x) {
             int r = idx / cols, c = idx % cols;
             uint16_t bits = 0;
             if (r < valid) bits = *(const uint16_t *)(src + base + (size_t)((long long)r * rs + (long long)c * cs));
@@ -127,44 +130,43 @@ __device__ __forceinline__ void tc_load(T *dst, int ld, const T *src, size_t bas
 }
 
 template <typename T>
-__global__ void attention_tc_kernel(const T *q, const T *k, const T *v, const T *mask, T *y,
-                                    struct mixrt_cuda_attention_args a, int vec) {
+__global__ void __launch_bounds__(32 * TC_WARPS)
+    attention_tc_kernel(const T *q, const T *k, const T *v, const T *mask, T *y, struct mixrt_cuda_attention_args a,
+                        int groups, int vec) {
     using namespace nvcuda;
     typedef typename tc_elem<T>::type E;
     extern __shared__ __align__(128) unsigned char smem[];
-    const int warps = blockDim.x / 32, w = threadIdx.x / 32, lane = threadIdx.x & 31;
-    const tc_layout L = tc_plan(a.sk, a.d, a.dv, warps);
-    T *ks = (T *)(smem + L.k_off), *vs = (T *)(smem + L.v_off);
-    unsigned char *wb = smem + L.warp_off + (size_t)w * L.warp_bytes;
-    T *qs = (T *)(wb + L.q_off), *ps = (T *)(wb + L.p_off);
-    float *ss = (float *)(wb + L.s_off), *os = (float *)(wb + L.o_off), *inv = (float *)(wb + L.inv_off);
-    const long long h = blockIdx.y, b = blockIdx.z, i0 = (long long)blockIdx.x * warps * 16 + w * 16;
+    const int w = threadIdx.x / 32, lane = threadIdx.x & 31;
+    const tc_layout L = tc_plan(a.sk, a.d, a.dv, groups);
+    T *ks = (T *)(smem + L.k_off), *vs = (T *)(smem + L.v_off), *qs = (T *)(smem + L.q_off);
+    T *ps = (T *)(smem + L.p_off);
+    float *ss = (float *)(smem + L.s_off), *os = (float *)(smem + L.o_off), *inv = (float *)(smem + L.inv_off);
+    const int R = 16 * groups;
+    const long long h = blockIdx.y, b = blockIdx.z, i0 = (long long)blockIdx.x * R;
     const int D = (int)a.d, DV = (int)a.dv, SK = (int)a.sk;
     const long long *Qs = a.q_strides, *Ks = a.k_strides, *Vs = a.v_strides, *Ms = a.mask_strides;
-    tc_load(ks, L.ldk, k, (size_t)(b * Ks[0] + h * Ks[1]), Ks[2], Ks[3], L.skp, SK, D, (vec & 2) != 0, threadIdx.x,
-            blockDim.x);
-    tc_load(vs, L.ldv, v, (size_t)(b * Vs[0] + h * Vs[1]), Vs[2], Vs[3], L.skp, SK, DV, (vec & 4) != 0, threadIdx.x,
-            blockDim.x);
-    long long qvalid = a.sq - i0;
-    int qv = qvalid < 0 ? 0 : qvalid > 16 ? 16 : (int)qvalid;
-    tc_load(qs, L.ldk, q, (size_t)(b * Qs[0] + h * Qs[1] + (qv ? i0 : 0) * Qs[2]), Qs[2], Qs[3], 16, qv, D,
-            (vec & 1) != 0, lane, 32);
+    long long qleft = a.sq - i0;
+    const int qv = qleft > R ? R : (int)qleft; /* >= 1: the grid has no empty tile */
+    tc_load(ks, L.ldk, k, (size_t)(b * Ks[0] + h * Ks[1]), Ks[2], Ks[3], L.skp, SK, D, (vec & 2) != 0);
+    tc_load(vs, L.ldv, v, (size_t)(b * Vs[0] + h * Vs[1]), Vs[2], Vs[3], L.skp, SK, DV, (vec & 4) != 0);
+    tc_load(qs, L.ldk, q, (size_t)(b * Qs[0] + h * Qs[1] + i0 * Qs[2]), Qs[2], Qs[3], R, qv, D, (vec & 1) != 0);
     __syncthreads();
-    if (qv == 0) return; /* no barrier follows: warps are independent from here */
-    for (int jt = 0; jt < L.skp; jt += 16) {
+    const int nkt = L.skp / 16;
+    for (int t = w; t < groups * nkt; t += TC_WARPS) {
+        int g = t / nkt, jt = (t % nkt) * 16;
         wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
         wmma::fill_fragment(acc, 0.0f);
         for (int ct = 0; ct < D; ct += 16) {
             wmma::fragment<wmma::matrix_a, 16, 16, 16, E, wmma::row_major> fa;
             wmma::fragment<wmma::matrix_b, 16, 16, 16, E, wmma::col_major> fb;
-            wmma::load_matrix_sync(fa, (const E *)(qs + ct), L.ldk);
+            wmma::load_matrix_sync(fa, (const E *)(qs + (size_t)g * 16 * L.ldk + ct), L.ldk);
             wmma::load_matrix_sync(fb, (const E *)(ks + (size_t)jt * L.ldk + ct), L.ldk);
             wmma::mma_sync(acc, fa, fb, acc);
         }
-        wmma::store_matrix_sync(ss + jt, acc, L.lds, wmma::mem_row_major);
+        wmma::store_matrix_sync(ss + (size_t)g * 16 * L.lds + jt, acc, L.lds, wmma::mem_row_major);
     }
-    __syncwarp();
-    for (int r = 0; r < 16; r++) {
+    __syncthreads();
+    for (int r = w; r < R; r += TC_WARPS) {
         long long i = i0 + r;
         float *srow = ss + (size_t)r * L.lds;
         T *prow = ps + (size_t)r * L.ldp;
@@ -185,29 +187,31 @@ __global__ void attention_tc_kernel(const T *q, const T *k, const T *v, const T 
         for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
         float sum = 0.0f;
         for (int j = lane; j < L.skp; j += 32) {
-            float e = j < SK ? expf(srow[j] - mx) : 0.0f;
+            float e = j < SK ? __expf(srow[j] - mx) : 0.0f;
             mixrt_cu_store(prow, (size_t)j, e);
             sum += e;
         }
         for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
         if (lane == 0) inv[r] = 1.0f / sum;
     }
-    __syncwarp();
-    for (int nt = 0; nt < DV; nt += 16) {
+    __syncthreads();
+    const int nvt = DV / 16;
+    for (int t = w; t < groups * nvt; t += TC_WARPS) {
+        int g = t / nvt, nt = (t % nvt) * 16;
         wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
         wmma::fill_fragment(acc, 0.0f);
         for (int jt = 0; jt < L.skp; jt += 16) {
             wmma::fragment<wmma::matrix_a, 16, 16, 16, E, wmma::row_major> fa;
             wmma::fragment<wmma::matrix_b, 16, 16, 16, E, wmma::row_major> fb;
-            wmma::load_matrix_sync(fa, (const E *)(ps + jt), L.ldp);
+            wmma::load_matrix_sync(fa, (const E *)(ps + (size_t)g * 16 * L.ldp + jt), L.ldp);
             wmma::load_matrix_sync(fb, (const E *)(vs + (size_t)jt * L.ldv + nt), L.ldv);
             wmma::mma_sync(acc, fa, fb, acc);
         }
-        wmma::store_matrix_sync(os + nt, acc, L.ldo, wmma::mem_row_major);
+        wmma::store_matrix_sync(os + (size_t)g * 16 * L.ldo + nt, acc, L.ldo, wmma::mem_row_major);
     }
-    __syncwarp();
+    __syncthreads();
     const long long *Ys = a.y_strides;
-    for (int idx = lane; idx < qv * DV; idx += 32) {
+    for (int idx = threadIdx.x; idx < qv * DV; idx += blockDim.x) {
         int r = idx / DV, c = idx % DV;
         size_t yo = (size_t)(b * Ys[0] + h * Ys[1] + (i0 + r) * Ys[2] + (long long)c * Ys[3]);
         mixrt_cu_store(y, yo, os[(size_t)r * L.ldo + c] * inv[r]);
@@ -345,15 +349,15 @@ extern "C" cudaError_t mixrt_cuda_launch_attention(cudaStream_t s, int elem, con
     return cudaGetLastError();
 }
 
-extern "C" size_t mixrt_cuda_attention_tc_smem(long long sk, long long d, long long dv, int warps) {
-    return tc_plan(sk, d, dv, warps).total;
+extern "C" size_t mixrt_cuda_attention_tc_smem(long long sk, long long d, long long dv, int groups) {
+    return tc_plan(sk, d, dv, groups).total;
 }
 
-extern "C" cudaError_t mixrt_cuda_launch_attention_tc(cudaStream_t s, int elem, int warps, int vec, const void *q,
+extern "C" cudaError_t mixrt_cuda_launch_attention_tc(cudaStream_t s, int elem, int groups, int vec, const void *q,
                                                       const void *k, const void *v, const void *mask, void *y,
                                                       const struct mixrt_cuda_attention_args *a) {
-    size_t smem = tc_plan(a->sk, a->d, a->dv, warps).total;
-    long long rows = 16LL * warps;
+    size_t smem = tc_plan(a->sk, a->d, a->dv, groups).total;
+    long long rows = 16LL * groups;
     dim3 grid((unsigned)((a->sq + rows - 1) / rows), (unsigned)a->h, (unsigned)a->b);
     cudaError_t err;
     switch (elem) {
@@ -361,15 +365,15 @@ extern "C" cudaError_t mixrt_cuda_launch_attention_tc(cudaStream_t s, int elem, 
         err = cudaFuncSetAttribute(attention_tc_kernel<mixrt_cu_bf16>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                    (int)smem);
         if (err != cudaSuccess) return err;
-        attention_tc_kernel<<<grid, 32 * warps, smem, s>>>((const mixrt_cu_bf16 *)q, (const mixrt_cu_bf16 *)k,
-                                                           (const mixrt_cu_bf16 *)v, (const mixrt_cu_bf16 *)mask,
-                                                           (mixrt_cu_bf16 *)y, *a, vec);
+        attention_tc_kernel<<<grid, 32 * TC_WARPS, smem, s>>>((const mixrt_cu_bf16 *)q, (const mixrt_cu_bf16 *)k,
+                                                              (const mixrt_cu_bf16 *)v, (const mixrt_cu_bf16 *)mask,
+                                                              (mixrt_cu_bf16 *)y, *a, groups, vec);
         break;
     case MIXRT_CUDA_ELEM_F16:
         err = cudaFuncSetAttribute(attention_tc_kernel<__half>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
         if (err != cudaSuccess) return err;
-        attention_tc_kernel<<<grid, 32 * warps, smem, s>>>((const __half *)q, (const __half *)k, (const __half *)v,
-                                                           (const __half *)mask, (__half *)y, *a, vec);
+        attention_tc_kernel<<<grid, 32 * TC_WARPS, smem, s>>>((const __half *)q, (const __half *)k, (const __half *)v,
+                                                              (const __half *)mask, (__half *)y, *a, groups, vec);
         break;
     default: return cudaErrorInvalidValue;
     }
