@@ -22,9 +22,9 @@ const char *mixrt_engine_build_id(mixrt_engine_t e);
 /* Timing-cache lookups of the build that made e: entries found in the cache file, and
  * tactics measured for lack of one (0/0 for a loaded plan). Build time in seconds. */
 void mixrt_engine_build_stats(mixrt_engine_t e, int *cache_hits, int *cache_misses, double *seconds);
-/* Activation memory the engine plans for: the peak, over execution order, of the bytes
- * of intermediate tensors alive at once (graph inputs, outputs and weights excluded),
- * from the static shapes; -1 when some intermediate's size is not known statically. */
+/* Activation memory the engine plans for: the size of its activation arena (memplan.c:
+ * offsets from value lifetimes; graph inputs, outputs and weights excluded), from the
+ * static shapes; -1 when some intermediate's size is not known statically. */
 int64_t mixrt_engine_activation_bytes(mixrt_engine_t e);
 /* The options it was built with (strings owned by the engine). */
 const struct mixrt_build_options *mixrt_engine_options(mixrt_engine_t e);
