@@ -72,7 +72,9 @@ def rebatch(src, dst, n, in_dir=None, out_dir=None):
                     if a.ndim == 1 and a.size > 1 and a[0] == 1:
                         a[0] = 0
                         at.t.CopyFrom(numpy_helper.from_array(a, nd.output[0]))
+    # Fresh value_info for the new batch (the importer takes shapes onnx infers).
     del g.value_info[:]
+    m = onnx.shape_inference.infer_shapes(m)
     onnx.save(m, dst)
     if in_dir and out_dir:
         os.makedirs(out_dir, exist_ok=True)
