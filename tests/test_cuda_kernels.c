@@ -259,7 +259,9 @@ static void test_cast(void) {
 
 /* ---- LayerNorm, Softmax ---- */
 static void test_layer_norm(void) {
-    static const size_t shapes[][2] = {{7, 768}, {3, 1000}, {5, 33}, {2, 4099}, {64, 1}};
+    /* cols <= 1024: the warp-per-row kernel (1029 rows: 4 rows per block and a partial
+     * last block); 4099: the block-per-row kernel. */
+    static const size_t shapes[][2] = {{7, 768}, {3, 1000}, {5, 33}, {2, 4099}, {64, 1}, {1029, 768}, {9, 1024}};
     for (int t = 0; t < 3; t++)
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
             for (int with_bias = 0; with_bias < 2; with_bias++) {

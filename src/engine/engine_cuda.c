@@ -1133,6 +1133,22 @@ fail:
     return status;
 }
 
+/* Pinned stage -> output tensor. A large output (GPT-2's 25.7 MB logits) is usually a fresh
+ * allocation the copy page-faults in; chunks on all threads overlap the faults. */
+static void copy_out(void *dst, const void *src, size_t n) {
+    const size_t chunk = (size_t)1 << 20;
+    if (n < ((size_t)8 << 20)) {
+        memcpy(dst, src, n);
+        return;
+    }
+    long long nc = (long long)((n + chunk - 1) / chunk);
+#pragma omp parallel for schedule(static)
+    for (long long i = 0; i < nc; i++) {
+        size_t off = (size_t)i * chunk, len = n - off < chunk ? n - off : chunk;
+        memcpy((uint8_t *)dst + off, (const uint8_t *)src + off, len);
+    }
+}
+
 static mixrt_status launch_all(struct mixrt_engine *e) {
     mixrt_status status = MIXRT_STATUS_OK;
     struct mixrt_engine_cuda *c = e->cuda;
@@ -1381,7 +1397,7 @@ mixrt_status mixrt_engine_cuda_run(struct mixrt_engine *e, size_t n_inputs, cons
         int v = g->outputs[k], sk = k;
         for (int q = 0; q < k && sk == k; q++)
             if (g->outputs[q] == v) sk = q;
-        if (o && c->stage[sk] && c->stage_bytes[sk] == o->nbytes && o->nbytes) memcpy(o->data, c->stage[sk], o->nbytes);
+        if (o && c->stage[sk] && c->stage_bytes[sk] == o->nbytes && o->nbytes) copy_out(o->data, c->stage[sk], o->nbytes);
     }
     if (c->profile) MIXRT_TRY(profile_collect(e));
 fail:

@@ -1,5 +1,6 @@
 /* norm.cu - row-wise CUDA kernels over the last axis: LayerNormalization and Softmax. One
- * block per row, f32 math whatever the storage dtype; LayerNorm takes the variance of the
+ * block per row (LayerNorm rows of <= 1024 values: one warp per row, the row read once into
+ * registers), f32 math whatever the storage dtype; LayerNorm takes the variance of the
  * centred values (a second pass over the row, not E[x^2] - mean^2, which cancels badly),
  * Softmax subtracts the row maximum before exp. */
 #include "backend/cuda/cuda_impl.h"
@@ -31,6 +32,56 @@ __global__ void layer_norm_kernel(const T *x, const T *scale, const T *bias, T *
     }
 }
 
+/* One warp per row, cols <= 32 * 32: lane l holds columns l, l + 32, ...; the unrolled
+ * loops keep the row in registers, so x is read once (the block kernel reads it 3 times). */
+template <typename T>
+__global__ void layer_norm_warp_kernel(const T *x, const T *scale, const T *bias, T *y, size_t rows, int cols,
+                                       float eps) {
+    size_t row = (size_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    int lane = threadIdx.x & 31;
+    if (row >= rows) return;
+    size_t base = row * (size_t)cols;
+    float v[32];
+    float s = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 32; i++) {
+        int c = lane + 32 * i;
+        v[i] = c < cols ? mixrt_cu_load(x, base + c) : 0.0f;
+        s += v[i];
+    }
+    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    float mean = s / (float)cols, q = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 32; i++) {
+        int c = lane + 32 * i;
+        float d = c < cols ? v[i] - mean : 0.0f;
+        q += d * d;
+    }
+    for (int o = 16; o > 0; o >>= 1) q += __shfl_xor_sync(0xffffffffu, q, o);
+    float rstd = 1.0f / sqrtf(q / (float)cols + eps);
+#pragma unroll
+    for (int i = 0; i < 32; i++) {
+        int c = lane + 32 * i;
+        if (c < cols) {
+            float o = (v[i] - mean) * rstd * mixrt_cu_load(scale, c);
+            if (bias) o += mixrt_cu_load(bias, c);
+            mixrt_cu_store(y, base + c, o);
+        }
+    }
+}
+
+template <typename T>
+void layer_norm_launch(cudaStream_t s, const T *x, const T *scale, const T *bias, T *y, size_t rows, size_t cols,
+                       float eps) {
+    if (cols <= 1024) {
+        int wpb = rows >= 1024 ? 4 : 1; /* small row counts: more, smaller blocks */
+        unsigned grid = (unsigned)((rows + wpb - 1) / wpb);
+        layer_norm_warp_kernel<<<grid, 32 * wpb, 0, s>>>(x, scale, bias, y, rows, (int)cols, eps);
+    } else {
+        layer_norm_kernel<<<(unsigned)rows, threads_for(cols), 0, s>>>(x, scale, bias, y, (int)cols, eps);
+    }
+}
+
 template <typename T> __global__ void softmax_kernel(const T *x, T *y, int cols) {
     size_t base = (size_t)blockIdx.x * (size_t)cols;
     float m = -INFINITY;
@@ -47,20 +98,17 @@ template <typename T> __global__ void softmax_kernel(const T *x, T *y, int cols)
 
 extern "C" cudaError_t mixrt_cuda_launch_layer_norm(cudaStream_t s, int elem, const void *x, const void *scale,
                                                     const void *bias, void *y, size_t rows, size_t cols, float eps) {
-    int t = threads_for(cols);
     switch (elem) {
     case MIXRT_CUDA_ELEM_F32:
-        layer_norm_kernel<<<(unsigned)rows, t, 0, s>>>((const float *)x, (const float *)scale, (const float *)bias,
-                                                        (float *)y, (int)cols, eps);
+        layer_norm_launch(s, (const float *)x, (const float *)scale, (const float *)bias, (float *)y, rows, cols, eps);
         break;
     case MIXRT_CUDA_ELEM_BF16:
-        layer_norm_kernel<<<(unsigned)rows, t, 0, s>>>((const mixrt_cu_bf16 *)x, (const mixrt_cu_bf16 *)scale,
-                                                        (const mixrt_cu_bf16 *)bias, (mixrt_cu_bf16 *)y, (int)cols,
-                                                        eps);
+        layer_norm_launch(s, (const mixrt_cu_bf16 *)x, (const mixrt_cu_bf16 *)scale, (const mixrt_cu_bf16 *)bias,
+                          (mixrt_cu_bf16 *)y, rows, cols, eps);
         break;
     default:
-        layer_norm_kernel<<<(unsigned)rows, t, 0, s>>>((const __half *)x, (const __half *)scale,
-                                                        (const __half *)bias, (__half *)y, (int)cols, eps);
+        layer_norm_launch(s, (const __half *)x, (const __half *)scale, (const __half *)bias, (__half *)y, rows, cols,
+                          eps);
         break;
     }
     return cudaGetLastError();
