@@ -140,6 +140,7 @@ struct mixrt_cuda_gemm_desc {
 };
 
 /* Makes a plan: descriptors plus up to 8 algorithm candidates from cuBLASLt's heuristic
+ * (and, for small single products with K >= 512, up to 6 split-K variants of its first)
  * (UNSUPPORTED naming the shape and dtypes when it has none). The first candidate is
  * chosen until mixrt_cuda_gemm_tune runs. Destroy before the device. */
 MIXRT_CUDA_API mixrt_status mixrt_cuda_gemm_create(mixrt_cuda_device_t dev, const struct mixrt_cuda_gemm_desc *desc,

@@ -9,7 +9,8 @@
 
 #include "backend/cuda/cuda_impl.h"
 
-#define MIXRT_CUDA_GEMM_MAX_ALGOS 8
+#define MIXRT_CUDA_GEMM_HEURISTIC_ALGOS 8
+#define MIXRT_CUDA_GEMM_MAX_ALGOS 14 /* the heuristic's 8 and up to 6 split-K variants */
 
 struct mixrt_cuda_gemm {
     struct mixrt_cuda_device *dev;
@@ -67,6 +68,50 @@ static mixrt_status gemm_layout(struct mixrt_cuda_gemm *g, cublasLtMatrixLayout_
     }
 fail:
     return status;
+}
+
+/* A small output (BERT at batch 1: 128 x 768, a few output tiles for 132 SMs) leaves most
+ * SMs idle over a long K; split-K variants of the heuristic's first choice (K cut in
+ * parts, partial sums reduced by cuBLASLt) are offered to the tuner, which keeps one only
+ * when it is measured faster. A variant cuBLASLt's check refuses (epilogue, scheme,
+ * workspace) is not offered. */
+static void gemm_add_splitk(struct mixrt_cuda_gemm *g) {
+    const struct mixrt_cuda_gemm_desc *d = &g->desc;
+    if (g->n_algos == 0 || d->batch != 1 || d->m * d->n > ((int64_t)1 << 20) || d->k < 512) return;
+    int32_t support = 0;
+    uint32_t mask = 0;
+    size_t wr = 0;
+    const cublasLtMatmulAlgo_t *base = &g->algos[0].algo;
+    if (cublasLtMatmulAlgoCapGetAttribute(base, CUBLASLT_ALGO_CAP_SPLITK_SUPPORT, &support, sizeof support, &wr) !=
+            CUBLAS_STATUS_SUCCESS ||
+        !support)
+        return;
+    if (cublasLtMatmulAlgoCapGetAttribute(base, CUBLASLT_ALGO_CAP_REDUCTION_SCHEME_MASK, &mask, sizeof mask, &wr) !=
+        CUBLAS_STATUS_SUCCESS)
+        return;
+    uint32_t scheme = (mask & CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE)   ? CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE
+                      : (mask & CUBLASLT_REDUCTION_SCHEME_INPLACE)     ? CUBLASLT_REDUCTION_SCHEME_INPLACE
+                      : (mask & CUBLASLT_REDUCTION_SCHEME_OUTPUT_TYPE) ? CUBLASLT_REDUCTION_SCHEME_OUTPUT_TYPE
+                                                                       : CUBLASLT_REDUCTION_SCHEME_NONE;
+    if (scheme == CUBLASLT_REDUCTION_SCHEME_NONE) return;
+    static const int32_t splits[] = {2, 3, 4, 6, 8, 12};
+    for (size_t i = 0; i < sizeof splits / sizeof splits[0] && g->n_algos < MIXRT_CUDA_GEMM_MAX_ALGOS; i++) {
+        if (d->k / splits[i] < 64) break;
+        cublasLtMatmulAlgo_t algo = *base;
+        cublasLtMatmulHeuristicResult_t r;
+        memset(&r, 0, sizeof r);
+        if (cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splits[i],
+                                                 sizeof splits[i]) != CUBLAS_STATUS_SUCCESS ||
+            cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &scheme,
+                                                 sizeof scheme) != CUBLAS_STATUS_SUCCESS)
+            continue;
+        if (cublasLtMatmulAlgoCheck(g->dev->lt, g->op, g->la, g->lb, g->ly, g->ly, &algo, &r) != CUBLAS_STATUS_SUCCESS ||
+            r.workspaceSize > g->dev->workspace_bytes)
+            continue;
+        r.algo = algo; /* the check reports on it but leaves r.algo unset */
+        r.state = CUBLAS_STATUS_SUCCESS;
+        g->algos[g->n_algos++] = r;
+    }
 }
 
 mixrt_status mixrt_cuda_gemm_create(mixrt_cuda_device_t dev, const struct mixrt_cuda_gemm_desc *desc,
@@ -161,7 +206,7 @@ mixrt_status mixrt_cuda_gemm_create(mixrt_cuda_device_t dev, const struct mixrt_
                       "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_D, %s)", g->name);
     int found = 0;
     cublasStatus_t hs = cublasLtMatmulAlgoGetHeuristic(dev->lt, g->op, g->la, g->lb, g->ly, g->ly, pref,
-                                                       MIXRT_CUDA_GEMM_MAX_ALGOS, g->algos, &found);
+                                                       MIXRT_CUDA_GEMM_HEURISTIC_ALGOS, g->algos, &found);
     MIXRT_CHECK(ctx, hs == CUBLAS_STATUS_SUCCESS || hs == CUBLAS_STATUS_NOT_SUPPORTED, MIXRT_STATUS_INTERNAL,
                 "cuBLASLt call cublasLtMatmulAlgoGetHeuristic(%s) failed: %s (%s)", g->name, cublasLtGetStatusName(hs),
                 cublasLtGetStatusString(hs));
@@ -171,6 +216,7 @@ mixrt_status mixrt_cuda_gemm_create(mixrt_cuda_device_t dev, const struct mixrt_
                 "cannot plan CUDA GEMM '%s': cuBLASLt has no algorithm for Y %s, trans_a=%d trans_b=%d, epilogue %s",
                 g->name, mixrt_dtype_name(d->y_dtype), (int)d->trans_a, (int)d->trans_b,
                 gemm_epilogue_name(d->epilogue));
+    gemm_add_splitk(g);
     (void)cublasLtMatmulPreferenceDestroy(pref);
     *out = g;
     return MIXRT_STATUS_OK;
