@@ -553,6 +553,83 @@ static void test_attention(void) {
         }
 }
 
+/* ---- Conv (cuDNN) vs an f64 loop; skipped, not failed, where cuDNN cannot be loaded ---- */
+struct conv_case {
+    int n, c, h, w, k, r, s, pad, stride, dil, groups;
+    bool nhwc, acc;
+};
+
+static void test_conv_case(const struct conv_case *cc, mixrt_dtype dt) {
+    int oh = (cc->h + 2 * cc->pad - cc->dil * (cc->r - 1) - 1) / cc->stride + 1;
+    int ow = (cc->w + 2 * cc->pad - cc->dil * (cc->s - 1) - 1) / cc->stride + 1;
+    int cg = cc->c / cc->groups, kg = cc->k / cc->groups;
+    size_t nx = (size_t)cc->n * cc->c * cc->h * cc->w, nw = (size_t)cc->k * cg * cc->r * cc->s;
+    size_t ny = (size_t)cc->n * cc->k * oh * ow;
+    struct hbuf x, w, z;
+    g_arena_off = 0;
+    hbuf_random(&x, dt, nx, -1, 1);
+    hbuf_random(&w, dt, nw, -1, 1);
+    hbuf_random(&z, dt, ny, -1, 1);
+    struct mixrt_cuda_conv_desc d = {.dtype = dt, .nhwc = cc->nhwc, .n = cc->n, .c = cc->c, .h = cc->h, .w = cc->w,
+                                     .k = cc->k, .r = cc->r, .s = cc->s, .oh = oh, .ow = ow, .pad_h = cc->pad,
+                                     .pad_w = cc->pad, .stride_h = cc->stride, .stride_w = cc->stride,
+                                     .dil_h = cc->dil, .dil_w = cc->dil, .groups = cc->groups, .name = "test"};
+    mixrt_cuda_conv_t conv = NULL;
+    mixrt_status st = mixrt_cuda_conv_create(g_dev, &d, &conv);
+    if (st != MIXRT_STATUS_OK && strstr(mixrt_context_last_error(g_ctx), "cuDNN: cannot load")) {
+        printf("  conv: SKIP (%s)\n", mixrt_context_last_error(g_ctx));
+        hbuf_free(&x), hbuf_free(&w), hbuf_free(&z);
+        return;
+    }
+    DEV_OK(st);
+    /* Storage index of logical (a, b, i, j) of dims [A, B, I, J]: NCHW, or NHWC when nhwc
+     * (the filter follows: KCRS or KRSC). */
+#define AT(nhwc, A, B, I, J, a, b, i, j)                                                                       \
+    ((nhwc) ? ((((size_t)(a) * (I) + (i)) * (J) + (j)) * (B) + (b)) : ((((size_t)(a) * (B) + (b)) * (I) + (i)) * (J) + (j)))
+    void *dx = dupload(&x), *dw = dupload(&w), *dy;
+    if (cc->acc) dy = dupload(&z);
+    else dy = dpoisoned(dt, ny);
+    DEV_OK(mixrt_cuda_conv_run(conv, dx, dw, dy, cc->acc));
+    double *out = dread(dy, dt, ny), *ref = malloc(ny * sizeof(double));
+    for (int b = 0; b < cc->n; b++)
+        for (int k = 0; k < cc->k; k++)
+            for (int i = 0; i < oh; i++)
+                for (int j = 0; j < ow; j++) {
+                    double s = 0;
+                    int g = k / kg;
+                    for (int c = 0; c < cg; c++)
+                        for (int r = 0; r < cc->r; r++)
+                            for (int q = 0; q < cc->s; q++) {
+                                int hi = i * cc->stride - cc->pad + r * cc->dil, wi = j * cc->stride - cc->pad + q * cc->dil;
+                                if (hi < 0 || hi >= cc->h || wi < 0 || wi >= cc->w) continue;
+                                s += x.v[AT(cc->nhwc, cc->n, cc->c, cc->h, cc->w, b, g * cg + c, hi, wi)] *
+                                     w.v[AT(cc->nhwc, cc->k, cg, cc->r, cc->s, k, c, r, q)];
+                            }
+                    size_t yo = AT(cc->nhwc, cc->n, cc->k, oh, ow, b, k, i, j);
+                    ref[yo] = s + (cc->acc ? z.v[yo] : 0.0);
+                }
+#undef AT
+    char cs[96];
+    snprintf(cs, sizeof cs, "%dx%dx%dx%d k%d %dx%d p%d s%d d%d g%d%s%s", cc->n, cc->c, cc->h, cc->w, cc->k, cc->r, cc->s,
+             cc->pad, cc->stride, cc->dil, cc->groups, cc->nhwc ? " nhwc" : "", cc->acc ? " +Y" : "");
+    report("conv (cuDNN)", cs, dt, rel_err(out, ref, ny), tol_of(dt));
+    mixrt_cuda_conv_destroy(conv);
+    free(out), free(ref), hbuf_free(&x), hbuf_free(&w), hbuf_free(&z);
+}
+
+static void test_conv(void) {
+    static const struct conv_case cases[] = {
+        {2, 16, 14, 14, 32, 3, 3, 1, 1, 1, 1, false, false},  /* ResNet-like 3x3 */
+        {2, 16, 14, 14, 32, 3, 3, 1, 1, 1, 1, true, false},
+        {1, 64, 28, 28, 64, 1, 1, 0, 1, 1, 1, true, true},    /* 1x1 with a residual in Y */
+        {1, 8, 17, 19, 16, 3, 3, 2, 2, 2, 1, true, false},    /* stride and dilation, odd sizes */
+        {2, 32, 15, 15, 32, 3, 3, 1, 2, 1, 32, true, false},  /* depthwise */
+        {1, 3, 32, 32, 24, 7, 7, 3, 2, 1, 1, false, false},   /* stem, 3 channels */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int t = 0; t < 3; t++) test_conv_case(&cases[i], k_float_types[t]);
+}
+
 /* ---- error paths: a status and a message naming what failed ---- */
 static void test_errors(void) {
     void *p = NULL;
@@ -780,6 +857,7 @@ int main(int argc, char **argv) {
         test_gather();
         test_gemm();
         test_attention();
+        test_conv();
         test_errors();
     }
     mixrt_cuda_device_destroy(g_dev);

@@ -41,6 +41,7 @@ extern "C" {
 typedef struct mixrt_cuda_device *mixrt_cuda_device_t;
 typedef struct mixrt_cuda_gemm *mixrt_cuda_gemm_t;
 typedef struct mixrt_cuda_graph *mixrt_cuda_graph_t;
+typedef struct mixrt_cuda_conv *mixrt_cuda_conv_t;
 
 /* ---- device ---------------------------------------------------------------------- */
 
@@ -166,6 +167,25 @@ MIXRT_CUDA_API mixrt_status mixrt_cuda_gemm_set_c(mixrt_cuda_gemm_t g, const voi
  * not tuned). */
 MIXRT_CUDA_API void mixrt_cuda_gemm_get_choice(mixrt_cuda_gemm_t g, int *n_candidates, int *chosen,
                                                float *chosen_ms);
+
+/* ---- convolution (cuDNN 9, loaded by dlopen on the first plan) ----------------------
+ * 2-D cross-correlation Y = conv(X, W) (+ Y when accumulate: the caller copies a residual
+ * into Y first), X [n, c, h, w] and Y [n, k, oh, ow] in NCHW, or stored NHWC when nhwc; W
+ * in the same format as the activations (KCRS, or KRSC with nhwc) of c / groups input
+ * channels. Symmetric padding only. f32 computes in f32 (no TF32); bf16 / f16 on tensor
+ * cores with f32 accumulation. Without cuDNN: UNSUPPORTED "cuDNN: cannot load ...". */
+struct mixrt_cuda_conv_desc {
+    mixrt_dtype dtype; /* X, W, Y */
+    bool nhwc;
+    int64_t n, c, h, w, k, r, s, oh, ow;
+    int pad_h, pad_w, stride_h, stride_w, dil_h, dil_w, groups;
+    const char *name;
+};
+MIXRT_CUDA_API mixrt_status mixrt_cuda_conv_create(mixrt_cuda_device_t dev, const struct mixrt_cuda_conv_desc *desc,
+                                                   mixrt_cuda_conv_t *out);
+MIXRT_CUDA_API void mixrt_cuda_conv_destroy(mixrt_cuda_conv_t c);
+MIXRT_CUDA_API mixrt_status mixrt_cuda_conv_run(mixrt_cuda_conv_t c, const void *x, const void *w, void *y,
+                                                bool accumulate);
 
 /* ---- own kernels ------------------------------------------------------------------ */
 

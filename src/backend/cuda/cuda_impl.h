@@ -89,7 +89,11 @@ struct mixrt_cuda_device {
     int max_blocks; /* grid-stride grid bound: 8 blocks per SM */
     cudaEvent_t *prof_ev; /* profile marks (mixrt_cuda_prof_reserve) */
     int prof_n;
+    void *dnn; /* cudnnHandle_t, made by the first conv plan (conv_dnn.c) */
 };
+
+/* Destroys the device's cuDNN handle (conv_dnn.c; nothing when none was made). */
+void mixrt_cuda_dnn_release(struct mixrt_cuda_device *dev);
 
 /* Records "CUDA call <what> failed: <name> (<string>)" and returns the mapped status
  * (OUT_OF_MEMORY, UNSUPPORTED for no device / driver, INTERNAL otherwise). OK for

@@ -196,3 +196,13 @@ mixrt_status mixrt_cuda_attention_fast(mixrt_cuda_device_t dev, mixrt_dtype dt, 
     if (done) *done = false;
     return MIXRT_STATUS_UNSUPPORTED;
 }
+mixrt_status mixrt_cuda_conv_create(mixrt_cuda_device_t dev, const struct mixrt_cuda_conv_desc *desc,
+                                    mixrt_cuda_conv_t *out) {
+    (void)dev, (void)desc, (void)out;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
+void mixrt_cuda_conv_destroy(mixrt_cuda_conv_t c) { (void)c; }
+mixrt_status mixrt_cuda_conv_run(mixrt_cuda_conv_t c, const void *x, const void *w, void *y, bool accumulate) {
+    (void)c, (void)x, (void)w, (void)y, (void)accumulate;
+    return MIXRT_STATUS_UNSUPPORTED;
+}

@@ -49,4 +49,7 @@ const struct mixrt_cuda_table mixrt_cuda_backend_v1 = {
     mixrt_cuda_prof_mark,
     mixrt_cuda_prof_read,
     mixrt_cuda_attention_fast,
+    mixrt_cuda_conv_create,
+    mixrt_cuda_conv_destroy,
+    mixrt_cuda_conv_run,
 };

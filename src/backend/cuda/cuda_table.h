@@ -64,6 +64,9 @@ struct mixrt_cuda_table {
     mixrt_status (*prof_read)(mixrt_cuda_device_t, int, float *);
     mixrt_status (*attention_fast)(mixrt_cuda_device_t, mixrt_dtype, const void *, const void *, const void *,
                                    const void *, void *, const struct mixrt_cuda_attention_args *, bool *);
+    mixrt_status (*conv_create)(mixrt_cuda_device_t, const struct mixrt_cuda_conv_desc *, mixrt_cuda_conv_t *);
+    void (*conv_destroy)(mixrt_cuda_conv_t);
+    mixrt_status (*conv_run)(mixrt_cuda_conv_t, const void *, const void *, void *, bool);
 };
 
 #endif /* MIXRT_BACKEND_CUDA_TABLE_H */

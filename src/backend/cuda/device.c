@@ -89,6 +89,7 @@ fail:
 void mixrt_cuda_device_destroy(mixrt_cuda_device_t dev) {
     if (!dev) return;
     if (dev->stream) (void)cudaStreamSynchronize(dev->stream);
+    mixrt_cuda_dnn_release(dev);
     if (dev->ev_start) (void)cudaEventDestroy(dev->ev_start);
     if (dev->ev_stop) (void)cudaEventDestroy(dev->ev_stop);
     for (int i = 0; i < dev->prof_n; i++) (void)cudaEventDestroy(dev->prof_ev[i]);
