@@ -9,7 +9,8 @@
 #   scripts/cuda_device.sh engines [DIR]     the engine suite (below) from a folder DIR
 #     (default build-h8/dev) holding mixrt, libmixrt_cuda.so*, the libraries the GPU host
 #     lacks (libdnnl, libprotobuf-c, libOpenCL), tests/test_cuda_{kernels,engine} and
-#     examples/. STEPS picks parts (default "tests plan prof bench b32 torch").
+#     examples/. STEPS picks parts (default "tests plan prof bench b32 torch"; also "conv";
+#     TORCH_MODELS=bert,gpt2,resnet50,vit and TORCH_BATCH=1,32 choose the torch rows).
 # Leaves the GPU's settings alone (no clocks, no resets).
 set -u
 if [ "${1:-}" = engines ]; then
@@ -122,6 +123,24 @@ PY
         done
         MIXRT_CUDA_PROFILE=1 timeout 150 "$M" bench /tmp/bert32.onnx $P $(ins bert /tmp/bert32_in) --duration-s 1 >"$LOG/prof_bert32.log" 2>&1
         grep "cuda profile:" "$LOG/prof_bert32.log"; grep -A16 "cuda profile by op" "$LOG/prof_bert32.log"
+    fi
+    if has conv; then
+        # cuDNN convolutions (MIXRT_CUDA_CONV=1 until verified here): the engine test's CNN,
+        # ResNet-50 and ViT checked against the f64 reference, then timed (b1 and b32).
+        echo "== conv $(date +%T)"
+        python3 scripts/zoo/make_zoo.py --out $ZOO --models resnet50,vit >"$LOG/zoo_conv.log" 2>&1 || tail -3 "$LOG/zoo_conv.log"
+        MIXRT_CUDA_CONV=1 MIXRT_CUDA_EXAMPLES="$D/examples" "$D/tests/test_cuda_engine" >"$LOG/test_engine_conv.log" 2>&1
+        echo "test_cuda_engine (MIXRT_CUDA_CONV=1) rc=$?"; grep -E "FAIL|checks" "$LOG/test_engine_conv.log" | tail -5
+        for z in resnet50 vit; do
+            MIXRT_CUDA_CONV=1 timeout 150 "$M" check $ZOO/$z/f32.onnx $P $(ins $z) 2>&1 | grep -E "PASS|FAIL|error" | head -3
+            MIXRT_CUDA_CONV=1 timeout 100 "$M" inspect $ZOO/$z/f32.onnx $P 2>&1 | grep -E "^cuda:|segments|copies per run" | head -3
+            MIXRT_CUDA_CONV=1 bench ${z}_b1 $ZOO/$z/f32.onnx $P $(ins $z)
+            bench ${z}_b1_convcpu $ZOO/$z/f32.onnx $P $(ins $z)
+            python3 scripts/cuda_vs_torch.py --rebatch $ZOO/$z/f32.onnx /tmp/${z}32.onnx 32 $ZOO/$z/inputs_f32 /tmp/${z}32_in &&
+                MIXRT_CUDA_CONV=1 bench ${z}_b32 /tmp/${z}32.onnx $P $(ins $z /tmp/${z}32_in)
+        done
+        MIXRT_CUDA_CONV=1 MIXRT_CUDA_PROFILE=1 timeout 150 "$M" bench $ZOO/resnet50/f32.onnx $P $(ins resnet50) --duration-s 1 >"$LOG/prof_resnet.log" 2>&1
+        grep "cuda profile:" "$LOG/prof_resnet.log"; grep -A16 "cuda profile by op" "$LOG/prof_resnet.log"
     fi
     if has torch; then
         echo "== torch $(date +%T)"

@@ -30,17 +30,21 @@ def timed(fn, warmup=20, iters=100):
 
 
 def make(name, batch):
+    """The model in bf16 on the GPU and its keyword inputs (random)."""
     import torch
-    from transformers import BertConfig, BertModel, GPT2Config, GPT2LMHeadModel
+    import transformers as tf
     torch.manual_seed(0)
-    if name == "bert":
-        m = BertModel(BertConfig())
-    else:
-        m = GPT2LMHeadModel(GPT2Config())
+    if name in ("resnet50", "vit"):
+        # HF ResNetConfig() is ResNet-50 (bottleneck, depths 3-4-6-3); ViTConfig() is ViT-B/16.
+        m = tf.ResNetForImageClassification(tf.ResNetConfig()) if name == "resnet50" else \
+            tf.ViTForImageClassification(tf.ViTConfig())
+        m = m.cuda().eval().to(torch.bfloat16)
+        return m, {"pixel_values": torch.randn(batch, 3, 224, 224, device="cuda", dtype=torch.bfloat16)}
+    m = tf.BertModel(tf.BertConfig()) if name == "bert" else tf.GPT2LMHeadModel(tf.GPT2Config())
     m = m.cuda().eval().to(torch.bfloat16)
     ids = torch.randint(0, 1000, (batch, 128), device="cuda")
     mask = torch.ones(batch, 128, dtype=torch.long, device="cuda")
-    return m, ids, mask
+    return m, {"input_ids": ids, "attention_mask": mask}
 
 
 def rebatch(src, dst, n, in_dir=None, out_dir=None):
@@ -81,7 +85,7 @@ def rebatch(src, dst, n, in_dir=None, out_dir=None):
         for f in glob.glob(os.path.join(in_dir, "*.npy")):
             a = np.load(f)
             b = np.concatenate([a] * n, axis=0)
-            if "input_ids" in f:
+            if "input_ids" in f and b.dtype.kind == "i":
                 b = (b + np.arange(n, dtype=b.dtype)[:, None] * 7) % 30000
             np.save(os.path.join(out_dir, os.path.basename(f)), b)
 
@@ -99,12 +103,12 @@ def main():
     print("torch", torch.__version__, torch.cuda.get_device_name())
     for name in a.models.split(","):
         for batch in [int(x) for x in a.batch.split(",")]:
-            m, ids, mask = make(name, batch)
+            m, kw = make(name, batch)
             with torch.inference_mode():
-                eager = timed(lambda: m(input_ids=ids, attention_mask=mask))
+                eager = timed(lambda: m(**kw))
                 print(f"TORCH {name} b{batch} eager bf16: {eager:.3f} ms", flush=True)
                 c = torch.compile(m, mode="reduce-overhead")
-                comp = timed(lambda: c(input_ids=ids, attention_mask=mask), warmup=10)
+                comp = timed(lambda: c(**kw), warmup=10)
                 print(f"TORCH {name} b{batch} compile(reduce-overhead) bf16: {comp:.3f} ms", flush=True)
             del m, c
             torch._dynamo.reset()

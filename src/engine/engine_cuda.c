@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cpu/fused_conv_impl.h"
 #include "backend/cuda/cuda_table.h"
 #include "engine/engine_cuda.h"
 #include "onnx/model_impl.h"
@@ -32,12 +33,13 @@ enum cu_op {
     CU_SLICE,
     CU_CONCAT,
     CU_ATTENTION,
+    CU_CONV,
 };
 
 static const char *const cu_kernel_names[] = {"cpu",          "cuda_gemm",    "cuda_binary", "cuda_unary",
                                               "cuda_cast",    "cuda_layernorm", "cuda_softmax", "cuda_gather",
                                               "cuda_view",    "cuda_transpose", "cuda_split",   "cuda_slice",
-                                              "cuda_concat",  "cuda_attention"};
+                                              "cuda_concat",  "cuda_attention", "cuda_conv"};
 
 /* How a GEMM-like node maps on one cuBLASLt product plus optional residual add and
  * activation the epilogue cannot do. */
@@ -54,6 +56,13 @@ struct cu_step {
     mixrt_cuda_gemm_t gemm;
     struct mixrt_cuda_attention_args att;
     bool att_fast; /* the last run took the tensor-core attention kernel */
+    /* Conv / FusedConv: the cuDNN plan, its bias / residual / activation (value indices,
+     * -1 none; unary op, -1 none), and W reordered to KRSC for channels-last (device). */
+    mixrt_cuda_conv_t conv;
+    struct mixrt_cuda_conv_desc cd;
+    int conv_b, conv_z, conv_act;
+    void *wperm;
+    size_t wperm_bytes;
 };
 
 struct xfer {
@@ -428,6 +437,75 @@ static bool copyable(mixrt_dtype d) {
     return d != MIXRT_DTYPE_STRING && (s == 1 || s == 2 || s == 4 || s == 8);
 }
 
+/* Conv / com.mixrt FusedConv as one cuDNN convolution plus bias, residual and activation
+ * kernels: 2-D, constant W, symmetric explicit pads, activations the unary kernels have.
+ * Only with MIXRT_CUDA_CONV=1 until the cuDNN path has run on a GPU. */
+static bool conv_geom(const struct mixrt_graph *g, const struct mixrt_node *n, struct cu_step *st) {
+    const char *env = getenv("MIXRT_CUDA_CONV");
+    if (!(env && !strcmp(env, "1"))) return false;
+    bool fused = is(n, MIXRT_DOMAIN, "FusedConv");
+    if (!fused && !is(n, "", "Conv")) return false;
+    int x = in_at(n, 0), w = in_at(n, 1), b = in_at(n, 2), z = fused ? in_at(n, 3) : -1, y = out_at(n, 0);
+    if (x < 0 || w < 0 || y < 0 || !mixrt_graph_is_fixed_const(g, w)) return false;
+    mixrt_dtype dt = dt_of(g, x);
+    if (!cu_float(dt) || dt_of(g, w) != dt || dt_of(g, y) != dt) return false;
+    if (g->values[x].rank != 4 || g->values[w].rank != 4 || g->values[y].rank != 4) return false;
+    bool nhwc = fused && mixrt_node_attr_int(n, "channels_last", 0) == 1;
+    st->conv_act = -1;
+    if (fused) {
+        enum mixrt_fconv_act act;
+        float p0, p1;
+        if (!mixrt_fconv_read_act(n, &act, &p0, &p1)) return false;
+        switch (act) {
+        case MIXRT_FCONV_NONE: break;
+        case MIXRT_FCONV_RELU: st->conv_act = MIXRT_CUDA_UNARY_RELU; break;
+        case MIXRT_FCONV_SIGMOID: st->conv_act = MIXRT_CUDA_UNARY_SIGMOID; break;
+        case MIXRT_FCONV_TANH: st->conv_act = MIXRT_CUDA_UNARY_TANH; break;
+        case MIXRT_FCONV_SILU: st->conv_act = MIXRT_CUDA_UNARY_SILU; break;
+        default: return false;
+        }
+    }
+    const char *ap = mixrt_node_attr_string(n, "auto_pad", "NOTSET");
+    size_t np = 0, ns = 0, nd = 0;
+    const int64_t *pads = mixrt_node_attr_ints(n, "pads", &np), *strides = mixrt_node_attr_ints(n, "strides", &ns);
+    const int64_t *dil = mixrt_node_attr_ints(n, "dilations", &nd);
+    if (strcmp(ap, "NOTSET") && strcmp(ap, "VALID")) return false;
+    if ((pads && np != 4) || (strides && ns != 2) || (dil && nd != 2)) return false;
+    int64_t ph = 0, pw = 0;
+    if (pads && strcmp(ap, "VALID")) {
+        if (pads[0] != pads[2] || pads[1] != pads[3]) return false; /* cuDNN pads symmetrically */
+        ph = pads[0], pw = pads[1];
+    }
+    int64_t group = mixrt_node_attr_int(n, "group", 1);
+    struct mixrt_cuda_conv_desc *d = &st->cd;
+    memset(d, 0, sizeof(*d));
+    d->dtype = dt, d->nhwc = nhwc, d->name = n->name;
+    d->n = dim(g, x, 0);
+    d->c = nhwc ? dim(g, x, 3) : dim(g, x, 1);
+    d->h = nhwc ? dim(g, x, 1) : dim(g, x, 2);
+    d->w = nhwc ? dim(g, x, 2) : dim(g, x, 3);
+    d->k = nhwc ? dim(g, y, 3) : dim(g, y, 1);
+    d->oh = nhwc ? dim(g, y, 1) : dim(g, y, 2);
+    d->ow = nhwc ? dim(g, y, 2) : dim(g, y, 3);
+    d->r = dim(g, w, 2), d->s = dim(g, w, 3);
+    if (group < 1 || group > INT32_MAX || ph > 65535 || pw > 65535 || dim(g, w, 0) != d->k ||
+        dim(g, w, 1) * group != d->c || dim(g, y, 0) != d->n)
+        return false;
+    d->pad_h = (int)ph, d->pad_w = (int)pw, d->groups = (int)group;
+    d->stride_h = strides ? (int)strides[0] : 1, d->stride_w = strides ? (int)strides[1] : 1;
+    d->dil_h = dil ? (int)dil[0] : 1, d->dil_w = dil ? (int)dil[1] : 1;
+    st->conv_b = st->conv_z = -1;
+    if (b >= 0) {
+        if (dt_of(g, b) != dt || numel(g, b) != (size_t)d->k) return false;
+        st->conv_b = b;
+    }
+    if (z >= 0) {
+        if (dt_of(g, z) != dt || !same_shape(g, z, y)) return false;
+        st->conv_z = z;
+    }
+    return true;
+}
+
 /* The CUDA op for node n, CU_NONE when it stays on the CPU. dev_side[v]: v lives on the
  * device when n runs (for views, which follow their input). */
 static enum cu_op classify(const struct mixrt_graph *g, const struct mixrt_node *n, const bool *dev_side,
@@ -562,6 +640,7 @@ static enum cu_op classify(const struct mixrt_graph *g, const struct mixrt_node 
         return CU_SLICE;
     }
     if (is(n, MIXRT_DOMAIN, "Attention")) return attention_geom(g, n, &st->att) ? CU_ATTENTION : CU_NONE;
+    if (conv_geom(g, n, st)) return CU_CONV;
     return CU_NONE;
 }
 
@@ -583,6 +662,15 @@ mixrt_status mixrt_engine_cuda_assign(struct mixrt_engine *e) {
         int i = g->order[s];
         const struct mixrt_node *n = &g->nodes[i];
         c->steps[i].op = classify(g, n, dev_side, &c->steps[i]);
+        /* cuDNN decides whether it takes the conv (and whether it loads at all): a refusal
+         * leaves the layer on the CPU. */
+        if (c->steps[i].op == CU_CONV && c->t->conv_create(c->dev, &c->steps[i].cd, &c->steps[i].conv) != MIXRT_STATUS_OK) {
+            if (e->opts.verbose)
+                mixrt_log(e->ctx, MIXRT_LOG_NOTE, "layer '%s' (%s): runs on the CPU: %s", n->name, n->op_type,
+                          mixrt_context_last_error(e->ctx));
+            mixrt_context_clear_error(e->ctx);
+            c->steps[i].op = CU_NONE;
+        }
         for (int j = 0; j < n->n_outputs; j++)
             if (n->outputs[j] >= 0) dev_side[n->outputs[j]] = c->steps[i].op != CU_NONE;
         if (c->steps[i].op == CU_NONE) {
@@ -721,6 +809,17 @@ mixrt_status mixrt_engine_cuda_prepare(struct mixrt_engine *e) {
             c->weight_bytes += nb;
             where[v] = 2;
         }
+    }
+    /* Channels-last convs read W as KRSC: a reordered device copy of the OIHW weight. */
+    for (int s = 0; s < ns; s++) {
+        struct cu_step *st = &c->steps[g->order[s]];
+        if (st->op != CU_CONV || !st->cd.nhwc) continue;
+        int w = g->nodes[g->order[s]].inputs[1];
+        int64_t k = st->cd.k, cg = st->cd.c / st->cd.groups, r = st->cd.r, sw = st->cd.s;
+        int64_t od[4] = {k, r, sw, cg}, is_[4] = {cg * r * sw, sw, 1, r * sw};
+        st->wperm_bytes = vbytes(g, w);
+        MIXRT_TRY(t->alloc(c->dev, st->wperm_bytes, g->values[w].name, &st->wperm));
+        MIXRT_TRY(t->strided_copy(c->dev, mixrt_dtype_size(dt_of(g, w)), c->wptr[w], st->wperm, 4, od, is_, NULL));
     }
     MIXRT_TRY(t->device_sync(c->dev)); /* the host copies of the weights may go now */
     /* Walk the order: where each value is, the copies needed, device lifetimes per root. */
@@ -1043,6 +1142,22 @@ static mixrt_status run_cuda_step(struct mixrt_engine *e, int i) {
         st->att_fast = false;
         if (!(aenv && !strcmp(aenv, "rows"))) MIXRT_TRY(t->attention_fast(c->dev, dt, xp, kp, vp, mp, yp, &st->att, &st->att_fast));
         if (!st->att_fast) MIXRT_TRY(t->attention(c->dev, dt, xp, kp, vp, mp, yp, &st->att));
+        break;
+    }
+    case CU_CONV: {
+        int z = st->conv_z, b = st->conv_b;
+        if (z >= 0) MIXRT_TRY(t->copy_d2d(c->dev, yp, dptr(c, z), vbytes(g, y)));
+        MIXRT_TRY(t->conv_run(st->conv, xp, st->wperm ? st->wperm : dptr(c, in_at(n, 1)), yp, z >= 0));
+        if (b >= 0) {
+            if (st->cd.nhwc) {
+                MIXRT_TRY(t->binary(c->dev, MIXRT_CUDA_BINARY_ADD, dt, yp, dptr(c, b), (size_t)st->cd.k, yp, ny));
+            } else {
+                int64_t yd[4] = {st->cd.n, st->cd.k, st->cd.oh, st->cd.ow}, ys[4], bs[4] = {0, 1, 0, 0};
+                strides_of(g, y, ys);
+                MIXRT_TRY(t->binary_bcast(c->dev, MIXRT_CUDA_BINARY_ADD, dt, yp, ys, dptr(c, b), bs, yp, 4, yd));
+            }
+        }
+        if (st->conv_act >= 0) MIXRT_TRY(t->unary(c->dev, (enum mixrt_cuda_unary_op)st->conv_act, dt, yp, yp, ny));
         break;
     }
     default:
@@ -1424,6 +1539,10 @@ void mixrt_engine_cuda_destroy(struct mixrt_engine_cuda *c) {
         if (c->graph) t->graph_destroy(c->graph);
         for (int i = 0; c->steps && i < c->n_nodes; i++)
             if (c->steps[i].gemm) t->gemm_destroy(c->steps[i].gemm);
+        for (int i = 0; c->steps && i < c->n_nodes; i++) {
+            if (c->steps[i].conv) t->conv_destroy(c->steps[i].conv);
+            if (c->steps[i].wperm) t->free(c->dev, c->steps[i].wperm, c->steps[i].wperm_bytes);
+        }
         for (int v = 0; c->wptr && v < c->n_values; v++)
             if (c->wptr[v]) t->free(c->dev, c->wptr[v], c->wbytes[v]);
         t->device_destroy(c->dev);
