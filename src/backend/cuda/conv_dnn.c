@@ -7,6 +7,7 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cudnn.h>
@@ -57,9 +58,12 @@ static mixrt_status dnn_load(mixrt_context_t ctx) {
     mixrt_status status = MIXRT_STATUS_OK;
     pthread_mutex_lock(&g_dnn_lock);
     if (g_dnn_state == 0) {
-        void *h = dlopen("libcudnn.so.9", RTLD_NOW | RTLD_LOCAL);
+        /* MIXRT_CUDNN_LIBRARY names another copy (a Python wheel's, say); else the search path. */
+        const char *env = getenv("MIXRT_CUDNN_LIBRARY");
+        const char *path = env && *env ? env : "libcudnn.so.9";
+        void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
         if (!h) {
-            snprintf(g_dnn_err, sizeof g_dnn_err, "cannot load libcudnn.so.9: %s", dlerror());
+            snprintf(g_dnn_err, sizeof g_dnn_err, "cannot load %s: %s", path, dlerror());
             g_dnn_state = -1;
         } else {
             struct {

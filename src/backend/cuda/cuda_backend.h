@@ -173,7 +173,8 @@ MIXRT_CUDA_API void mixrt_cuda_gemm_get_choice(mixrt_cuda_gemm_t g, int *n_candi
  * into Y first), X [n, c, h, w] and Y [n, k, oh, ow] in NCHW, or stored NHWC when nhwc; W
  * in the same format as the activations (KCRS, or KRSC with nhwc) of c / groups input
  * channels. Symmetric padding only. f32 computes in f32 (no TF32); bf16 / f16 on tensor
- * cores with f32 accumulation. Without cuDNN: UNSUPPORTED "cuDNN: cannot load ...". */
+ * cores with f32 accumulation. cuDNN is libcudnn.so.9 from the search path, or the file
+ * MIXRT_CUDNN_LIBRARY names. Without it: UNSUPPORTED "cuDNN: cannot load ...". */
 struct mixrt_cuda_conv_desc {
     mixrt_dtype dtype; /* X, W, Y */
     bool nhwc;
