@@ -213,9 +213,17 @@ mixrt_status mixrt_cuda_conv_create(mixrt_cuda_device_t dev, const struct mixrt_
     int found = 0;
     DNN_TRY(ctx, g_dnn.GetConvolutionForwardAlgorithm_v7(h, c->xd, c->wd, c->cd, c->yd, 8, &found, perf),
             "cudnnGetConvolutionForwardAlgorithm_v7(%s)", c->name);
+    /* f32 keeps the direct / GEMM-based algorithms: FFT and Winograd transform the inputs
+     * and lose digits the f32 engines promise (rel-norm 1e-5 against f64). */
     int pick = -1;
-    for (int i = 0; i < found && pick < 0; i++)
-        if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= dev->workspace_bytes) pick = i;
+    for (int i = 0; i < found && pick < 0; i++) {
+        cudnnConvolutionFwdAlgo_t a = perf[i].algo;
+        bool lossy = a == CUDNN_CONVOLUTION_FWD_ALGO_FFT || a == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING ||
+                     a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD || a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED;
+        if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= dev->workspace_bytes &&
+            !(t == CUDNN_DATA_FLOAT && lossy))
+            pick = i;
+    }
     MIXRT_CHECK(ctx, pick >= 0, MIXRT_STATUS_UNSUPPORTED,
                 "cannot plan CUDA conv '%s': cuDNN has no algorithm within the %zu-byte workspace (%d candidates)",
                 c->name, dev->workspace_bytes, found);
