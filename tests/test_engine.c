@@ -512,6 +512,34 @@ static void test_timing_cache(void) {
     }
     mixrt_engine_destroy(a);
     mixrt_engine_destroy(b);
+    /* The same file claiming another build of mixrt: its entries are not used, and the
+     * rebuild writes the file anew with this build's line. */
+    {
+        FILE *in = fopen(cache, "r");
+        char *text = calloc(1, 1 << 20);
+        size_t n = in && text ? fread(text, 1, (1 << 20) - 1, in) : 0;
+        if (in) fclose(in);
+        char *l3 = text ? strstr(text, "\nbuild ") : NULL;
+        TU_CHECK(n > 0 && l3, "timing cache has a build line: %.200s", text ? text : "");
+        if (l3) {
+            char *eol = strchr(l3 + 1, '\n');
+            FILE *out = fopen(cache, "w");
+            fprintf(out, "%.*s\nbuild another-build%s5 zzz-entry-of-another-build\n", (int)(l3 - text), text,
+                    eol ? eol : "\n");
+            fclose(out);
+            mixrt_engine_t c = NULL;
+            TU_CHECK(mixrt_engine_build(ctx, path, &o, &c) == MIXRT_STATUS_OK, "other-build cache: %s",
+                     mixrt_context_last_error(ctx));
+            mixrt_engine_destroy(c);
+            in = fopen(cache, "r");
+            n = in ? fread(text, 1, (1 << 20) - 1, in) : 0;
+            text[n] = 0;
+            if (in) fclose(in);
+            /* Its entries were not loaded, so the rewrite does not carry them over. */
+            TU_CHECK(!strstr(text, "another-build") && strstr(text, "\nbuild "), "cache rewritten by this build");
+        }
+        free(text);
+    }
     /* A malformed cache file is a named error, not a crash. */
     FILE *f = fopen(cache, "w");
     fputs("mixrt-timing-cache 1\ntarget x\nnot-a-number key\n", f);

@@ -3,9 +3,14 @@
  * 20 ms or 40 runs have passed, and keeps the fastest run. The cache file is text:
  *   mixrt-timing-cache 1
  *   target <target string>
+ *   build <the GNU build id of the binary holding this code>
  *   <min ns> <key>               (one line per entry; the key has no newline)
- * so it can be read, diffed and trimmed by hand. */
+ * so it can be read, diffed and trimmed by hand. Timings are only as good as the kernels
+ * that made them: a file from another build of mixrt (another target, or an older file
+ * without a build line) is ignored and rewritten. */
+#define _GNU_SOURCE /* dl_iterate_phdr */
 #include <errno.h>
+#include <link.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -38,6 +43,61 @@ const char *mixrt_cpu_target(void) {
              f->avx512_bf16 ? " avx512_bf16" : "", f->avx512_vnni ? " avx512_vnni" : "",
              f->avx512_fp16 ? " avx512_fp16" : "");
     return buf;
+}
+
+/* The build id note (NT_GNU_BUILD_ID) of the loaded object that holds this function, as
+ * hex; the version and this file's compile time when the linker wrote none. */
+struct build_id_search {
+    uintptr_t addr;
+    char *out;
+    size_t size;
+    bool found;
+};
+
+static int build_id_of_object(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    struct build_id_search *b = data;
+    bool holds = false;
+    for (int i = 0; i < info->dlpi_phnum && !holds; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        holds = ph->p_type == PT_LOAD && b->addr >= lo && b->addr < lo + ph->p_memsz;
+    }
+    if (!holds) return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_NOTE) continue;
+        const unsigned char *p = (const unsigned char *)(info->dlpi_addr + ph->p_vaddr), *end = p + ph->p_memsz;
+        while (p + sizeof(ElfW(Nhdr)) <= end) {
+            const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
+            const unsigned char *name = p + sizeof(*nh), *desc = name + ((nh->n_namesz + 3) & ~3u);
+            if (desc + nh->n_descsz > end) break;
+            if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && !memcmp(name, "GNU", 4)) {
+                size_t o = 0;
+                for (unsigned j = 0; j < nh->n_descsz && o + 3 <= b->size; j++) o += (size_t)snprintf(b->out + o, 3, "%02x", desc[j]);
+                b->found = o > 0;
+                return 1;
+            }
+            p = desc + ((nh->n_descsz + 3) & ~3u);
+        }
+    }
+    return 1;
+}
+
+static char build_id_buf[96];
+
+static void build_id_init(void) {
+    struct build_id_search b = {(uintptr_t)&build_id_of_object, build_id_buf, sizeof(build_id_buf), false};
+    dl_iterate_phdr(build_id_of_object, &b);
+    if (!b.found) snprintf(build_id_buf, sizeof(build_id_buf), "%s-%s-%s", mixrt_version(), __DATE__, __TIME__);
+    for (char *c = build_id_buf; *c; c++)
+        if (*c == ' ') *c = '_';
+}
+
+static const char *build_id(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, build_id_init);
+    return build_id_buf;
 }
 
 mixrt_status mixrt_timing_cache_create(mixrt_context_t ctx, const char *target, struct mixrt_timing_cache **out) {
@@ -123,6 +183,16 @@ mixrt_status mixrt_timing_cache_load(struct mixrt_timing_cache *tc, const char *
             }
             continue;
         }
+        if (ln == 3) {
+            /* Kernels change between builds, and so do their timings. */
+            if (strncmp(line, "build ", 6) || strcmp(line + 6, build_id())) {
+                mixrt_log(ctx, MIXRT_LOG_NOTE, "timing cache '%s' was made by another build of mixrt: ignoring its "
+                          "timings (it will be rewritten)", path);
+                other_target = true;
+                break;
+            }
+            continue;
+        }
         char *end;
         errno = 0;
         double ns = strtod(line, &end);
@@ -142,7 +212,7 @@ mixrt_status mixrt_timing_cache_save(struct mixrt_timing_cache *tc, const char *
     snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "w");
     if (!f) return mixrt_error(tc->ctx, MIXRT_STATUS_IO_ERROR, "cannot write timing cache '%s': %s", tmp, strerror(errno));
-    fprintf(f, "mixrt-timing-cache 1\ntarget %s\n", tc->target);
+    fprintf(f, "mixrt-timing-cache 1\ntarget %s\nbuild %s\n", tc->target, build_id());
     for (size_t i = 0; i < tc->n; i++) fprintf(f, "%.0f %s\n", tc->e[i].ns, tc->e[i].key);
     bool ok = !ferror(f);
     ok = (fclose(f) == 0) && ok;
