@@ -10,7 +10,8 @@ usage: test_python.py            the API tests (unittest; needs MIXRT_LIBRARY, M
                                   `pip install ./python --target TMP --no-deps
                                   --no-build-isolation`, then imports the installed copy;
                                   exits 77 (ctest SKIP) when this Python has no pip.
-       test_python.py --torch     mixrt.torch.compile against PyTorch (exits 77 without torch)."""
+       test_python.py --torch     mixrt.torch.compile against PyTorch (exits 77 without torch);
+       test_python.py --torch --cuda   the same with --backend cuda engines and CUDA tensors."""
 import json
 import os
 import shutil
@@ -331,16 +332,22 @@ class PythonPackage(unittest.TestCase):
         self.assertIn("PyTorch", str(c.exception))
 
 
-def torch_test():
+def torch_test(backend="cpu"):
     """mixrt.torch.compile against PyTorch itself (run where torch is installed, e.g. the
     GPU machine; exits 77 without torch): the seed's Linear(20, 30).bfloat16() case with
     the three precision settings, the engine cache, a small CNN in f32 and bf16, and when
-    installed torchvision's ResNet-50 and a transformers BERT (random weights)."""
+    installed torchvision's ResNet-50 and a transformers BERT (random weights).
+    backend "cuda": engines built with --backend cuda, modules and inputs on the GPU (exits
+    77 without one)."""
     try:
         import torch
     except ImportError as e:
         print(f"SKIP: no torch in {sys.executable} ({e})")
         return SKIP
+    if backend == "cuda" and not torch.cuda.is_available():
+        print("SKIP: --backend cuda without a CUDA device")
+        return SKIP
+    dev = torch.device(backend)
     import mixrt
     import mixrt.torch as mt
     torch.manual_seed(0)
@@ -355,9 +362,12 @@ def torch_test():
         return float((a - b).norm() / b.norm().clamp_min(1e-300))
 
     def check(label, module, inputs, tol, prec):
+        label = f"[{backend}] {label}"
+        module = module.to(dev)
+        inputs = [x.to(dev) for x in inputs]
         t0 = time.perf_counter()
         try:
-            comp = mt.compile(module, inputs, enabled_precisions=prec, cache_dir=cache)
+            comp = mt.compile(module, inputs, enabled_precisions=prec, cache_dir=cache, backend=backend)
             t1 = time.perf_counter()
             got = comp(*inputs)
         except (mixrt.MixrtError, RuntimeError) as e:  # this case fails; the others run
@@ -369,7 +379,7 @@ def torch_test():
         if isinstance(want, (tuple, list)) or hasattr(want, "last_hidden_state"):
             want = want[0]
             got = got[0] if isinstance(got, tuple) else got
-        ok = got.dtype == want.dtype and tuple(got.shape) == tuple(want.shape)
+        ok = got.dtype == want.dtype and tuple(got.shape) == tuple(want.shape) and got.device == want.device
         err = rel(got, want) if ok else float("inf")
         ok = ok and err <= tol
         print(f"{'PASS' if ok else 'FAIL'} {label}: dtype {got.dtype} vs {want.dtype}, shape "
@@ -386,14 +396,15 @@ def torch_test():
     for name, prec in settings.items():
         check(f"Linear(20,30).bfloat16() x(128,20) bf16 {name}", lin, [x], 1e-2, prec)
     # Its float64 truth from the same bf16 weights and input.
-    comp = mt.compile(lin, [x], enabled_precisions={torch.bfloat16}, cache_dir=cache)
+    lin, x = lin.to(dev), x.to(dev)
+    comp = mt.compile(lin, [x], enabled_precisions={torch.bfloat16}, cache_dir=cache, backend=backend)
     truth = x.double() @ lin.weight.double().t() + lin.bias.double()
     e = rel(comp(x), truth)
     print(f"{'PASS' if e <= 1e-2 else 'FAIL'} seed vs float64 truth: rel-norm {e:.2e}")
     if e > 1e-2:
         failures.append("seed vs float64")
     # The cache: a second compile loads the plan built by the first.
-    again = mt.compile(lin, [x], enabled_precisions={torch.bfloat16}, cache_dir=cache)
+    again = mt.compile(lin, [x], enabled_precisions={torch.bfloat16}, cache_dir=cache, backend=backend)
     if again.plan_path != comp.plan_path or not os.path.exists(again.plan_path):
         failures.append("cache")
     print(f"cache: {again.plan_path}")
@@ -459,5 +470,5 @@ if __name__ == "__main__":
     if "--pip-install" in sys.argv[1:]:
         sys.exit(pip_install_test())
     if "--torch" in sys.argv[1:]:
-        sys.exit(torch_test())
+        sys.exit(torch_test("cuda" if "--cuda" in sys.argv[1:] else "cpu"))
     unittest.main(verbosity=2)
