@@ -15,27 +15,9 @@
 #include "backend/cpu/exec_ref.h"
 #include "passes/passes.h"
 #include "testutil.h"
+#include "graph_build.h"
 
 static mixrt_context_t ctx;
-
-static int add_value(struct mixrt_graph *g, const char *name, mixrt_dtype dt, int rank, const int64_t *dims) {
-    int vi = mixrt_graph_get_or_add_value(g, name);
-    struct mixrt_value *v = &g->values[vi];
-    v->dtype = dt;
-    v->rank = rank;
-    for (int i = 0; i < rank; i++) v->dims[i].value = dims[i], v->dims[i].param = NULL;
-    return vi;
-}
-
-static int add_input(struct mixrt_graph *g, const char *name, mixrt_dtype dt, int rank, const int64_t *dims) {
-    int vi = add_value(g, name, dt, rank, dims);
-    g->values[vi].flags |= MIXRT_VALUE_GRAPH_INPUT;
-    int *ins = mixrt_arena_calloc(g->arena, (size_t)g->n_inputs + 1, sizeof(int));
-    if (g->n_inputs) memcpy(ins, g->inputs, (size_t)g->n_inputs * sizeof(int));
-    ins[g->n_inputs++] = vi;
-    g->inputs = ins;
-    return vi;
-}
 
 static int add_const(struct mixrt_graph *g, const char *name, mixrt_dtype dt, int rank, const int64_t *dims,
                      const double *vals) {

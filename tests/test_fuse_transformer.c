@@ -10,6 +10,7 @@
 #include "backend/cpu/exec_ref.h"
 #include "backend/cpu/kernels.h"
 #include "passes/passes.h"
+#include "graph_build.h"
 #include "testutil.h"
 #ifdef MIXRT_HAVE_DNNL
 #include "backend/cpu/dnnl_impl.h"
@@ -18,28 +19,6 @@
 static mixrt_context_t ctx;
 
 /* ---- graph building ---------------------------------------------------------------------- */
-
-static int add_value(struct mixrt_graph *g, const char *name, mixrt_dtype dt, int rank, const int64_t *dims) {
-    int vi = mixrt_graph_get_or_add_value(g, name);
-    struct mixrt_value *v = &g->values[vi];
-    v->dtype = dt;
-    v->rank = rank;
-    for (int i = 0; i < rank; i++) {
-        v->dims[i].value = dims[i];
-        v->dims[i].param = NULL;
-    }
-    return vi;
-}
-
-static int add_input(struct mixrt_graph *g, const char *name, mixrt_dtype dt, int rank, const int64_t *dims) {
-    int vi = add_value(g, name, dt, rank, dims);
-    g->values[vi].flags |= MIXRT_VALUE_GRAPH_INPUT;
-    int *ins = mixrt_arena_calloc(g->arena, (size_t)g->n_inputs + 1, sizeof(int));
-    if (g->n_inputs) memcpy(ins, g->inputs, (size_t)g->n_inputs * sizeof(int));
-    ins[g->n_inputs++] = vi;
-    g->inputs = ins;
-    return vi;
-}
 
 /* A constant with random values in [lo, hi) (vals NULL) or the given ones. */
 static int add_const(struct mixrt_graph *g, const char *name, mixrt_dtype dt, int rank, const int64_t *dims,
