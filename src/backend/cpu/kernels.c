@@ -27,6 +27,7 @@ static const struct mixrt_cpu_kernel ref_kernel = {"ref", "*", "*", ref_supports
 
 /* Optimized families, most specialized first. */
 static const struct mixrt_cpu_kernel *const families[] = {
+    mixrt_dwconv_kernels, /* depthwise FusedConv: timed against oneDNN's, the faster kept */
     mixrt_fused_conv_kernels, mixrt_fused_transformer_kernels, mixrt_attention_kernels, mixrt_dnnl_kernels,
     mixrt_eltwise_kernels,    mixrt_nnops_kernels,             mixrt_datamove_kernels,
 };

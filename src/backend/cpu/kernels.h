@@ -47,6 +47,7 @@ extern const struct mixrt_cpu_kernel mixrt_nnops_kernels[];    /* nnops.c: pooli
 extern const struct mixrt_cpu_kernel mixrt_datamove_kernels[]; /* datamove.c: Transpose, Gather, Concat, ... */
 /* com.mixrt fused ops (fused_transformer.c, fused_conv.c) */
 extern const struct mixrt_cpu_kernel mixrt_fused_transformer_kernels[];
+extern const struct mixrt_cpu_kernel mixrt_dwconv_kernels[]; /* dwconv.c: depthwise channels-last FusedConv */
 extern const struct mixrt_cpu_kernel mixrt_fused_conv_kernels[];
 extern const struct mixrt_cpu_kernel mixrt_attention_kernels[]; /* attention.c */
 

@@ -1,0 +1,57 @@
+/* dwconv_impl.h - private to the depthwise channels-last FusedConv kernel (dwconv.c: driver and
+ * scalar twin; dwconv_avx512.c: the AVX-512 row kernel): the geometry of one node as the driver
+ * resolved it, one output row's operands, and the per-ISA row kernel picked once by CPUID. */
+#ifndef MIXRT_BACKEND_CPU_DWCONV_IMPL_H
+#define MIXRT_BACKEND_CPU_DWCONV_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend/cpu/kernels.h"
+
+/* Channels padded to this in the packed weights and bias (one AVX-512 vector of f32). */
+#define MIXRT_DWCONV_CBLK 16
+
+/* One node on one input shape: X [N, H, W, C], Y [N, OH, OW, C], W packed as f32
+ * [KH * KW][CP] (tap-major, channels padded with zeros to CP), bias f32 [CP]. */
+struct mixrt_dwconv_geom {
+    int64_t h, w, c, oh, ow;
+    int64_t kh, kw, sh, sw, dh, dw;
+    int64_t pt, pl;       /* top and left pads (the bottom and right ones follow from OH, OW) */
+    int64_t cp;           /* C rounded up to MIXRT_DWCONV_CBLK */
+    int64_t ow_lo, ow_hi; /* output columns [ow_lo, ow_hi) have every kw tap inside the row */
+};
+
+/* Activations a row kernel applies itself (the others run over the finished f32 row). */
+enum mixrt_dwconv_act { MIXRT_DWCONV_ACT_NONE, MIXRT_DWCONV_ACT_RELU, MIXRT_DWCONV_ACT_CLIP, MIXRT_DWCONV_ACT_LEAKY };
+
+/* One output row (image n, row oy): y[ow * C + c] = act(sum_taps x * w + b[c] + z[ow * C + c]). */
+struct mixrt_dwconv_row {
+    const void *x;  /* the image's input [H, W, C] */
+    bool bf16;      /* x and z are bf16 (else f32) */
+    int64_t oy;     /* output row */
+    const float *w; /* packed weights */
+    const float *b; /* packed bias (zeros without one) */
+    const void *z;  /* Z's row [OW, C], or NULL */
+    float *y;       /* the f32 row [OW, C] written */
+    enum mixrt_dwconv_act act;
+    float p0, p1; /* Clip: min, max; LeakyRelu: alpha */
+};
+
+struct mixrt_dwconv_isa {
+    const char *name; /* "avx512" or "scalar" */
+    void (*row)(const struct mixrt_dwconv_geom *g, const struct mixrt_dwconv_row *r);
+};
+
+extern const struct mixrt_dwconv_isa mixrt_dwconv_isa_scalar;
+extern const struct mixrt_dwconv_isa mixrt_dwconv_isa_avx512; /* x86-64 only */
+/* AVX-512 when the CPU has F/BW/VL/DQ (and the test hook does not forbid it), else scalar. */
+const struct mixrt_dwconv_isa *mixrt_dwconv_isa(void);
+/* Tests: force the scalar twin for the calls that follow (not thread-safe). */
+void mixrt_dwconv_force_scalar(bool scalar);
+/* Tests: how many runs of dw_conv_nhwc went to the reference kernel so far (cases the row
+ * kernels do not take), so a test can tell the fast path ran. */
+unsigned long mixrt_dwconv_ref_runs(void);
+
+#endif /* MIXRT_BACKEND_CPU_DWCONV_IMPL_H */

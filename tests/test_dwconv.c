@@ -1,0 +1,347 @@
+/* test_dwconv.c - the depthwise channels-last FusedConv kernel (dwconv.c, "dw_conv_nhwc")
+ * against the reference kernel on random data: f32 and bf16, channel counts on and around the
+ * vector width, small and 112-wide images, strides 1 and 2, symmetric, asymmetric and auto pads,
+ * dilations, 3x3 / 5x5 / other kernels, with and without B and Z, every activation, on the
+ * AVX-512 row kernel and on its scalar twin; then the cases it must refuse.
+ * Usage: test_dwconv [--only N] (N: a case number, as printed on failure). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/dwconv_impl.h"
+#include "backend/cpu/kernels.h"
+#include "testutil.h"
+#include "graph_build.h"
+
+static mixrt_context_t ctx;
+
+static const char *const acts[] = {"", "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSwish", "SiLU", "Tanh"};
+
+/* One node: X [N, H, W, C] -> Y [N, OH, OW, C], kernel KH x KW. auto_pad NULL: explicit pads. */
+struct dw_case {
+    int64_t n, c, h, w, kh, kw, sh, sw, dh, dw;
+    int64_t pads[4]; /* top, left, bottom, right */
+    const char *auto_pad;
+    bool bias, z;
+    int act;
+};
+
+static struct mixrt_graph *new_graph(void) {
+    struct mixrt_graph *g = NULL;
+    TU_CHECK(mixrt_graph_create(ctx, NULL, &g) == MIXRT_STATUS_OK, "graph create");
+    static const struct mixrt_opset op17 = {"", 17};
+    g->opsets = &op17;
+    g->n_opsets = 1;
+    return g;
+}
+
+/* A constant initializer, uniform in [-a, a] (never all zeros). */
+static int add_const(struct mixrt_graph *g, const char *name, mixrt_dtype dt, int rank, const int64_t *dims, double a) {
+    int vi = add_value(g, name, dt, rank, dims);
+    struct mixrt_tensor *t = mixrt_arena_calloc(g->arena, 1, sizeof(*t));
+    TU_CHECK(mixrt_tensor_init(ctx, t, dt, rank, dims) == MIXRT_STATUS_OK, "const %s", name);
+    for (size_t i = 0; i < mixrt_tensor_numel(t); i++) mixrt_store_f64(t->data, dt, i, tu_uniform(-a, a));
+    g->values[vi].init = t;
+    g->values[vi].flags |= MIXRT_VALUE_INITIALIZER;
+    return vi;
+}
+
+static struct mixrt_attr *new_attr(struct mixrt_graph *g, int ni, const char *name, enum mixrt_attr_type type) {
+    struct mixrt_node *nd = &g->nodes[ni];
+    struct mixrt_attr *a = mixrt_arena_calloc(g->arena, (size_t)nd->n_attrs + 1, sizeof(*a));
+    if (nd->n_attrs) memcpy(a, nd->attrs, (size_t)nd->n_attrs * sizeof(*a));
+    nd->attrs = a;
+    a[nd->n_attrs].name = name;
+    a[nd->n_attrs].type = type;
+    return &a[nd->n_attrs++];
+}
+static void attr_ints(struct mixrt_graph *g, int ni, const char *name, size_t n, const int64_t *v) {
+    struct mixrt_attr *a = new_attr(g, ni, name, MIXRT_ATTR_INTS);
+    a->n = n;
+    a->ints = mixrt_arena_calloc(g->arena, n, sizeof(int64_t));
+    memcpy(a->ints, v, n * sizeof(int64_t));
+}
+static void attr_int(struct mixrt_graph *g, int ni, const char *name, int64_t v) {
+    new_attr(g, ni, name, MIXRT_ATTR_INT)->i = v;
+}
+static void attr_str(struct mixrt_graph *g, int ni, const char *name, const char *s) {
+    struct mixrt_attr *a = new_attr(g, ni, name, MIXRT_ATTR_STRING);
+    a->s = s;
+    a->s_len = strlen(s);
+}
+static void attr_floats(struct mixrt_graph *g, int ni, const char *name, size_t n, const float *v) {
+    struct mixrt_attr *a = new_attr(g, ni, name, MIXRT_ATTR_FLOATS);
+    a->n = n;
+    a->floats = mixrt_arena_calloc(g->arena, n ? n : 1, sizeof(float));
+    memcpy(a->floats, v, n * sizeof(float));
+}
+
+static struct mixrt_tensor *rand_tensor(mixrt_dtype dt, int rank, const int64_t *dims) {
+    struct mixrt_tensor *t = NULL;
+    TU_CHECK(mixrt_tensor_create(ctx, dt, rank, dims, &t) == MIXRT_STATUS_OK, "tensor create");
+    for (size_t i = 0; i < mixrt_tensor_numel(t); i++) mixrt_store_f64(t->data, dt, i, tu_uniform(-1, 1));
+    return t;
+}
+
+/* ||a - b|| / ||b||. */
+static double rel_err(const double *a, const double *b, size_t n) {
+    double d = 0, s = 0;
+    for (size_t i = 0; i < n; i++) d += (a[i] - b[i]) * (a[i] - b[i]), s += b[i] * b[i];
+    return s > 0 ? sqrt(d / s) : sqrt(d);
+}
+
+/* The output extent along one axis (ONNX Conv), or -1 when the window does not fit. */
+static int64_t out_dim(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb, int64_t pe, const char *ap) {
+    int64_t dk = (k - 1) * d + 1;
+    if (ap && (!strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER"))) return (in + s - 1) / s;
+    if (ap && !strcmp(ap, "VALID")) pb = pe = 0;
+    if (in + pb + pe < dk) return -1;
+    return (in + pb + pe - dk) / s + 1;
+}
+
+/* Runs fn on node ni of g with inputs in[0..n_in); the output (owned) in *out. */
+static mixrt_status run_kernel(mixrt_kernel_fn fn, void *state, struct mixrt_graph *g, int ni, int n_in,
+                               const struct mixrt_tensor **in, struct mixrt_tensor *out) {
+    const struct mixrt_seq *in_seq[4] = {NULL, NULL, NULL, NULL};
+    bool wanted[1] = {true}, is_seq[1] = {false};
+    memset(out, 0, sizeof(*out));
+    struct mixrt_kernel_ctx k = {.ctx = ctx, .graph = g, .node = &g->nodes[ni], .opset = 1, .n_in = n_in,
+                                 .in = in, .in_seq = in_seq, .n_out = 1, .out = out, .out_is_seq = is_seq,
+                                 .out_wanted = wanted, .state = state};
+    return fn(&k);
+}
+
+/* A FusedConv node for case c (dtype dt; W of dt too, unless wdt says otherwise). */
+static struct mixrt_graph *build(const struct dw_case *c, mixrt_dtype dt, int *ni_out, int *w_out, int *b_out,
+                                 int64_t *yd) {
+    struct mixrt_graph *g = new_graph();
+    int64_t oh = out_dim(c->h, c->kh, c->sh, c->dh, c->pads[0], c->pads[2], c->auto_pad);
+    int64_t ow = out_dim(c->w, c->kw, c->sw, c->dw, c->pads[1], c->pads[3], c->auto_pad);
+    int64_t xd[4] = {c->n, c->h, c->w, c->c};
+    yd[0] = c->n, yd[1] = oh, yd[2] = ow, yd[3] = c->c;
+    int x = add_input(g, "x", dt, 4, xd);
+    int w = add_const(g, "w", dt, 4, (int64_t[]){c->c, 1, c->kh, c->kw}, 1.5 / sqrt((double)(c->kh * c->kw)));
+    int b = c->bias ? add_const(g, "b", dt, 1, &c->c, 1.0) : -1;
+    int z = c->z ? add_input(g, "z", dt, 4, yd) : -1;
+    int ni = mixrt_graph_add_node(g, "dw", "FusedConv", MIXRT_DOMAIN);
+    struct mixrt_node *n = &g->nodes[ni];
+    n->opset = 1;
+    n->n_inputs = c->z ? 4 : 3;
+    n->inputs = mixrt_arena_calloc(g->arena, 4, sizeof(int));
+    n->inputs[0] = x, n->inputs[1] = w, n->inputs[2] = b, n->inputs[3] = z;
+    n->n_outputs = 1;
+    n->outputs = mixrt_arena_calloc(g->arena, 1, sizeof(int));
+    n->outputs[0] = add_value(g, "y", dt, 4, yd);
+    g->values[n->outputs[0]].producer = ni;
+    attr_ints(g, ni, "kernel_shape", 2, (int64_t[]){c->kh, c->kw});
+    attr_ints(g, ni, "strides", 2, (int64_t[]){c->sh, c->sw});
+    attr_ints(g, ni, "dilations", 2, (int64_t[]){c->dh, c->dw});
+    if (c->auto_pad)
+        attr_str(g, ni, "auto_pad", c->auto_pad);
+    else
+        attr_ints(g, ni, "pads", 4, c->pads);
+    attr_int(g, ni, "group", c->c);
+    attr_int(g, ni, "channels_last", 1);
+    attr_str(g, ni, "activation", acts[c->act]);
+    if (c->act == 2) attr_floats(g, ni, "activation_params", 2, (float[]){-0.5f, 0.75f});
+    if (c->act == 3) attr_floats(g, ni, "activation_params", 1, (float[]){0.1f});
+    *ni_out = ni, *w_out = w, *b_out = b;
+    return g;
+}
+
+static int g_only;
+
+/* Case id: the fast kernel (AVX-512 or scalar as forced) against the reference. */
+static void run_case(int id, const struct dw_case *c, mixrt_dtype dt) {
+    if (g_only && id != g_only) return;
+    char desc[320];
+    snprintf(desc, sizeof(desc),
+             "%s N=%lld %lldx%lldx%lld k=%lldx%lld s=%lld,%lld d=%lld,%lld p=%lld,%lld,%lld,%lld%s%s%s%s act=%s",
+             mixrt_dtype_name(dt), (long long)c->n, (long long)c->h, (long long)c->w, (long long)c->c,
+             (long long)c->kh, (long long)c->kw, (long long)c->sh, (long long)c->sw, (long long)c->dh,
+             (long long)c->dw, (long long)c->pads[0], (long long)c->pads[1], (long long)c->pads[2],
+             (long long)c->pads[3], c->auto_pad ? " " : "", c->auto_pad ? c->auto_pad : "", c->bias ? " B" : "",
+             c->z ? " Z" : "", acts[c->act]);
+    int ni, wi, bi;
+    int64_t yd[4];
+    struct mixrt_graph *g = build(c, dt, &ni, &wi, &bi, yd);
+    const struct mixrt_node *n = &g->nodes[ni];
+    const struct mixrt_cpu_kernel *kern = mixrt_cpu_kernel_find("dw_conv_nhwc", MIXRT_DOMAIN, "FusedConv");
+    mixrt_kernel_fn ref;
+    TU_CHECK(kern != NULL, "case %d: dw_conv_nhwc is not registered", id);
+    TU_CHECK(mixrt_ref_find(ctx, n, &ref) == MIXRT_STATUS_OK, "case %d: no reference kernel", id);
+    char why[256] = "";
+    bool ok = kern && kern->supports(g, n, why, sizeof(why));
+    TU_CHECK(ok, "case %d %s: refused: %s; rerun: test_dwconv --only %d", id, desc, why, id);
+    struct mixrt_tensor *tx = rand_tensor(dt, 4, (int64_t[]){c->n, c->h, c->w, c->c});
+    struct mixrt_tensor *tz = c->z ? rand_tensor(dt, 4, yd) : NULL;
+    const struct mixrt_tensor *in[4] = {tx, g->values[wi].init, bi >= 0 ? g->values[bi].init : NULL, tz};
+    int n_in = c->z ? 4 : 3;
+    void *state = NULL;
+    if (ok) {
+        mixrt_status st = kern->prepare ? kern->prepare(ctx, g, n, &state) : MIXRT_STATUS_OK;
+        TU_CHECK(st == MIXRT_STATUS_OK, "case %d %s: prepare: %s", id, desc, mixrt_context_last_error(ctx));
+        struct mixrt_tensor yf, yr;
+        unsigned long refs = mixrt_dwconv_ref_runs();
+        mixrt_status sf = MIXRT_STATUS_OK;
+        for (int rep = 0; rep < 2 && sf == MIXRT_STATUS_OK; rep++) { /* the second run reuses the state */
+            if (rep) mixrt_tensor_release(ctx, &yf);
+            sf = run_kernel(kern->run, state, g, ni, n_in, in, &yf);
+        }
+        TU_CHECK(mixrt_dwconv_ref_runs() == refs, "case %d %s: ran the reference, not the row kernel", id, desc);
+        mixrt_status sr = run_kernel(ref, NULL, g, ni, n_in, in, &yr);
+        TU_CHECK(sf == MIXRT_STATUS_OK && sr == MIXRT_STATUS_OK, "case %d %s: run fast %d ref %d: %s", id, desc, sf,
+                 sr, mixrt_context_last_error(ctx));
+        if (sf == MIXRT_STATUS_OK && sr == MIXRT_STATUS_OK) {
+            size_t nn = mixrt_tensor_numel(&yr);
+            bool same = yf.rank == yr.rank && !memcmp(yf.dims, yr.dims, sizeof(int64_t) * (size_t)yr.rank) &&
+                        yf.dtype == yr.dtype;
+            TU_CHECK(same && nn > 0, "case %d %s: output shapes differ", id, desc);
+            if (same) {
+                double *a = malloc(nn * sizeof(double)), *b = malloc(nn * sizeof(double));
+                for (size_t i = 0; i < nn; i++)
+                    a[i] = mixrt_load_f64(yf.data, yf.dtype, i), b[i] = mixrt_load_f64(yr.data, yr.dtype, i);
+                double e = rel_err(a, b, nn), tol = dt == MIXRT_DTYPE_BF16 ? 1e-2 : 1e-6;
+                TU_CHECK(e <= tol, "case %d %s: rel err %g > %g; rerun: test_dwconv --only %d", id, desc, e, tol, id);
+                free(a);
+                free(b);
+            }
+        }
+        if (sf == MIXRT_STATUS_OK) mixrt_tensor_release(ctx, &yf);
+        if (sr == MIXRT_STATUS_OK) mixrt_tensor_release(ctx, &yr);
+        if (kern->release) kern->release(ctx, state);
+    }
+    mixrt_tensor_destroy(ctx, tx);
+    if (tz) mixrt_tensor_destroy(ctx, tz);
+    mixrt_graph_destroy(g);
+}
+
+static int64_t pick(const int64_t *v, size_t n) { return v[tu_rand() % n]; }
+
+/* Every case on both dtypes; returns the next case id. */
+static int run_all(int id) {
+    static const mixrt_dtype dts[2] = {MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16};
+    /* Hand-picked: MobileNetV2's shapes, the vector width's neighbours, the kernel sizes. */
+    static const struct dw_case fixed[] = {
+        {1, 32, 112, 112, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, true, false, 2},
+        {1, 96, 112, 112, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}, NULL, true, false, 2},
+        {1, 144, 15, 14, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, true, false, 0},
+        {1, 960, 7, 7, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, true, false, 0},
+        {2, 17, 9, 11, 5, 5, 1, 1, 1, 1, {2, 2, 2, 2}, NULL, true, true, 0},
+        {1, 16, 13, 12, 5, 5, 2, 2, 1, 1, {2, 1, 2, 3}, NULL, false, true, 0},
+        {1, 15, 10, 9, 3, 3, 2, 1, 2, 1, {0, 1, 2, 0}, NULL, true, false, 0},
+        {1, 1, 5, 6, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, true, true, 0},
+        {1, 33, 8, 9, 7, 7, 1, 1, 1, 1, {3, 3, 3, 3}, NULL, true, false, 0},
+        {1, 24, 9, 7, 3, 5, 2, 1, 1, 2, {1, 2, 0, 3}, NULL, true, true, 0},
+        {1, 32, 11, 10, 3, 3, 2, 2, 1, 1, {0, 0, 0, 0}, "SAME_UPPER", true, false, 0},
+        {1, 32, 11, 10, 3, 3, 2, 2, 1, 1, {0, 0, 0, 0}, "SAME_LOWER", false, true, 0},
+        {1, 17, 6, 7, 3, 3, 1, 1, 1, 1, {0, 0, 0, 0}, "VALID", true, false, 0},
+        {1, 16, 1, 1, 3, 3, 1, 1, 1, 1, {3, 4, 3, 4}, NULL, true, true, 0}, /* windows all in padding */
+        {1, 16, 112, 112, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}, NULL, true, true, 0},
+        {1, 48, 4, 5, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, NULL, true, false, 0},
+    };
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        for (int d = 0; d < 2; d++)
+            for (int act = 0; act < 8; act++) {
+                struct dw_case c = fixed[i];
+                /* The big images run Clip (MobileNetV2's) and one more activation, not all eight. */
+                if (c.h * c.w * c.c > 100000 && act != c.act && act != (int)(i % 7) + 1) continue;
+                if (c.h * c.w * c.c <= 100000) {
+                    c.act = act;
+                    c.bias = (act + (int)i) % 2 == 0 || fixed[i].bias;
+                    c.z = (act / 2 + (int)i) % 2 == 0 || fixed[i].z;
+                }
+                c.act = act;
+                run_case(++id, &c, dts[d]);
+            }
+    /* Random: C on and around the vector width, H/W 1..15, strides 1/2, 3x3 / 5x5, pads up to
+     * past the kernel (asymmetric), now and then a dilation. */
+    static const int64_t cs[] = {1, 15, 16, 17, 32, 96, 144, 960};
+    for (int r = 0; r < 96; r++) {
+        struct dw_case c;
+        memset(&c, 0, sizeof(c));
+        c.n = r % 5 == 0 ? 2 : 1;
+        c.c = pick(cs, 8);
+        c.kh = c.kw = r % 3 == 2 ? 5 : 3;
+        c.sh = c.sw = 1 + (int64_t)(tu_rand() % 2);
+        c.dh = c.dw = r % 7 == 3 ? 2 : 1;
+        for (int j = 0; j < 4; j++) c.pads[j] = (int64_t)(tu_rand() % (uint64_t)(c.kh + 1));
+        int64_t dk = (c.kh - 1) * c.dh + 1;
+        c.h = 1 + (int64_t)(tu_rand() % 15);
+        c.w = 1 + (int64_t)(tu_rand() % 15);
+        if (c.h + c.pads[0] + c.pads[2] < dk) c.h = dk;
+        if (c.w + c.pads[1] + c.pads[3] < dk) c.w = dk;
+        if (c.c == 960 && c.h * c.w > 49) c.h = c.w = 7; /* keeps the reference quick */
+        c.bias = tu_rand() % 2, c.z = tu_rand() % 2;
+        c.act = r % 8;
+        for (int d = 0; d < 2; d++) run_case(++id, &c, dts[d]);
+    }
+    return id;
+}
+
+/* A node the kernel must refuse (supports() false with a reason). */
+static void check_refuses(const char *what, struct mixrt_graph *g, int ni) {
+    const struct mixrt_cpu_kernel *kern = mixrt_cpu_kernel_find("dw_conv_nhwc", MIXRT_DOMAIN, "FusedConv");
+    if (!kern) return;
+    char why[256] = "";
+    bool ok = kern->supports(g, &g->nodes[ni], why, sizeof(why));
+    TU_CHECK(!ok && why[0], "refuse %s: supports() accepted it (or gave no reason)", what);
+}
+
+static void test_refusals(void) {
+    struct dw_case c = {1, 16, 8, 8, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, true, false, 0};
+    int ni, wi, bi;
+    int64_t yd[4];
+    struct mixrt_graph *g = build(&c, MIXRT_DTYPE_F16, &ni, &wi, &bi, yd);
+    check_refuses("f16", g, ni);
+    mixrt_graph_destroy(g);
+
+    g = build(&c, MIXRT_DTYPE_F32, &ni, &wi, &bi, yd); /* channels-first */
+    for (int a = 0; a < g->nodes[ni].n_attrs; a++)
+        if (!strcmp(g->nodes[ni].attrs[a].name, "channels_last")) g->nodes[ni].attrs[a].i = 0;
+    check_refuses("channels_last 0", g, ni);
+    mixrt_graph_destroy(g);
+
+    g = build(&c, MIXRT_DTYPE_F32, &ni, &wi, &bi, yd); /* group 1: a dense conv */
+    for (int a = 0; a < g->nodes[ni].n_attrs; a++)
+        if (!strcmp(g->nodes[ni].attrs[a].name, "group")) g->nodes[ni].attrs[a].i = 1;
+    check_refuses("group 1", g, ni);
+    mixrt_graph_destroy(g);
+
+    g = build(&c, MIXRT_DTYPE_F32, &ni, &wi, &bi, yd); /* multiplier 2: W [2C, 1, 3, 3] */
+    struct mixrt_tensor *w2 = mixrt_arena_calloc(g->arena, 1, sizeof(*w2));
+    TU_CHECK(mixrt_tensor_init(ctx, w2, MIXRT_DTYPE_F32, 4, (int64_t[]){32, 1, 3, 3}) == MIXRT_STATUS_OK, "w2");
+    for (size_t i = 0; i < 288; i++) ((float *)w2->data)[i] = (float)tu_uniform(-1, 1);
+    mixrt_tensor_release(ctx, g->values[wi].init);
+    g->values[wi].init = w2;
+    check_refuses("multiplier 2", g, ni);
+    mixrt_graph_destroy(g);
+
+    g = build(&c, MIXRT_DTYPE_F32, &ni, &wi, &bi, yd); /* W a graph input: not constant */
+    g->values[wi].flags |= MIXRT_VALUE_GRAPH_INPUT;
+    check_refuses("W not constant", g, ni);
+    g->values[wi].flags &= ~MIXRT_VALUE_GRAPH_INPUT;
+    mixrt_graph_destroy(g);
+
+    g = build(&c, MIXRT_DTYPE_F32, &ni, &wi, &bi, yd); /* 1-D: X [N, W, C] */
+    g->values[g->nodes[ni].inputs[0]].rank = 3;
+    check_refuses("1-D", g, ni);
+    mixrt_graph_destroy(g);
+}
+
+int main(int argc, char **argv) {
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--only")) g_only = atoi(argv[i + 1]);
+    if (mixrt_context_create(NULL, &ctx) != MIXRT_STATUS_OK) return 1;
+    tu_seed(11);
+    printf("test_dwconv: row kernel %s\n", mixrt_dwconv_isa()->name);
+    int id = run_all(0);
+    /* The scalar twin on the same cases (numbers go on from the first pass). */
+    mixrt_dwconv_force_scalar(true);
+    tu_seed(11);
+    run_all(id);
+    mixrt_dwconv_force_scalar(false);
+    if (!g_only) test_refusals();
+    mixrt_context_destroy(ctx);
+    return tu_finish("test_dwconv");
+}
