@@ -10,9 +10,57 @@
 #     (default build-h8/dev) holding mixrt, libmixrt_cuda.so*, the libraries the GPU host
 #     lacks (libdnnl, libprotobuf-c, libOpenCL), tests/test_cuda_{kernels,engine} and
 #     examples/. STEPS picks parts (default "tests plan prof bench b32 torch"; also "conv";
-#     TORCH_MODELS=bert,gpt2,resnet50,vit and TORCH_BATCH=1,32 choose the torch rows).
+#     "table": the issue's table, TABLE_MODELS of resnet50,vit,bert,gpt2 at batch 1 and 32,
+#     with inspect, check and the ResNet-50 build time; TORCH_MODELS=bert,gpt2,resnet50,vit
+#     and TORCH_BATCH=1,32 choose the torch rows).
+#   scripts/cuda_device.sh models DIR       writes the extra test models (below) into DIR.
 # Leaves the GPU's settings alone (no clocks, no resets).
 set -u
+if [ "${1:-}" = models ]; then
+    # Extra models for tests/test_cuda_engine (written here, with /usr/bin/python3's onnx, into
+    # the examples folder the device gets): patch.onnx - a ViT-style patch conv (kernel ==
+    # stride) with bias, Relu, then NCHW pools (AveragePool with asymmetric pads and
+    # count_include_pad, MaxPool with ceil_mode); masked_attention.onnx - the attention
+    # pattern the fusion pass turns into com.mixrt Attention, with an f32 mask whose row 1 is
+    # f32's lowest value everywhere (GPT-2's masking constant: a fully masked row).
+    OUTD=${2:?models OUTDIR}
+    mkdir -p "$OUTD"
+    /usr/bin/python3 - "$OUTD" <<'PY'
+import sys, numpy as np, onnx
+from onnx import helper as h, TensorProto as T, numpy_helper as nh
+out = sys.argv[1]
+rng = np.random.default_rng(12)
+def save(nodes, ins, outs, inits, name):
+    g = h.make_graph(nodes, name, ins, outs, [nh.from_array(a, n) for n, a in inits])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)], producer_name="cuda_device.sh")
+    onnx.checker.check_model(m)
+    onnx.save(m, f"{out}/{name}.onnx")
+W = (rng.standard_normal((32, 3, 8, 8)) * 0.1).astype(np.float32)
+B = (rng.standard_normal(32) * 0.1).astype(np.float32)
+nodes = [h.make_node("Conv", ["x", "w", "b"], ["y1"], kernel_shape=[8, 8], strides=[8, 8]),
+         h.make_node("Relu", ["y1"], ["y2"]),
+         h.make_node("AveragePool", ["y2"], ["avg"], kernel_shape=[3, 3], pads=[1, 0, 2, 1], count_include_pad=1),
+         h.make_node("MaxPool", ["y2"], ["max"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1)]
+save(nodes, [h.make_tensor_value_info("x", T.FLOAT, [2, 3, 48, 40])],
+     [h.make_tensor_value_info("y1", T.FLOAT, [2, 32, 6, 5]), h.make_tensor_value_info("avg", T.FLOAT, [2, 32, 7, 4]),
+      h.make_tensor_value_info("max", T.FLOAT, [2, 32, 4, 3])], [("w", W), ("b", B)], "patch")
+S, D = 24, 32
+mask = np.zeros((1, 1, S, S), np.float32)
+mask[0, 0, :, :] = np.triu(np.full((S, S), np.finfo(np.float32).min, np.float32), 1)
+mask[0, 0, 1, :] = np.finfo(np.float32).min
+nodes = [h.make_node("Transpose", ["k"], ["kt"], perm=[0, 1, 3, 2]),
+         h.make_node("MatMul", ["q", "kt"], ["s0"]),
+         h.make_node("Mul", ["s0", "scale"], ["s1"]),
+         h.make_node("Add", ["s1", "mask"], ["s2"]),
+         h.make_node("Softmax", ["s2"], ["p"], axis=-1),
+         h.make_node("MatMul", ["p", "v"], ["o"])]
+qkv = [h.make_tensor_value_info(n, T.FLOAT, [2, 4, S, D]) for n in "qkv"]
+save(nodes, qkv, [h.make_tensor_value_info("o", T.FLOAT, [2, 4, S, D])],
+     [("scale", np.array(1 / np.sqrt(D), np.float32)), ("mask", mask)], "masked_attention")
+print("models:", out)
+PY
+    exit $?
+fi
 if [ "${1:-}" = engines ]; then
     D=${2:-build-h8/dev}
     exec bash "$(dirname "$0")/cuda_device.sh" __engines "$D"
@@ -141,6 +189,25 @@ PY
         done
         MIXRT_CUDA_CONV=1 MIXRT_CUDA_PROFILE=1 timeout 150 "$M" bench $ZOO/resnet50/f32.onnx $P $(ins resnet50) --duration-s 1 >"$LOG/prof_resnet.log" 2>&1
         grep "cuda profile:" "$LOG/prof_resnet.log"; grep -A16 "cuda profile by op" "$LOG/prof_resnet.log"
+    fi
+    if has table; then
+        # The issue's table (mixrt rows; the torch rows come from the torch step): every zoo
+        # model at batch 1 and 32, f32 model with --precision fp32,bf16 (bf16 engine), the
+        # segments, `mixrt check` errors (batch 1) and the ResNet-50 build time.
+        echo "== table $(date +%T)"
+        python3 scripts/zoo/make_zoo.py --out $ZOO --models ${TABLE_MODELS:-resnet50,vit,bert,gpt2} >"$LOG/zoo_table.log" 2>&1 || tail -3 "$LOG/zoo_table.log"
+        /usr/bin/time -f "resnet50 build wall %e s" timeout 120 "$M" build $ZOO/resnet50/f32.onnx $P -o /tmp/resnet50.plan 2>&1 | grep -E "error|build time|wall" | head -3
+        for z in $(echo ${TABLE_MODELS:-resnet50,vit,bert,gpt2} | tr , ' '); do
+            timeout 100 "$M" inspect $ZOO/$z/f32.onnx $P 2>&1 | grep -E "^cuda:|segments|copies per run|error" | head -3
+            timeout 150 "$M" check $ZOO/$z/f32.onnx $P $(ins $z) 2>&1 | grep -E "PASS|FAIL|error|rel" | tail -3
+            bench ${z}_b1 $ZOO/$z/f32.onnx $P $(ins $z)
+            python3 scripts/cuda_vs_torch.py --rebatch $ZOO/$z/f32.onnx /tmp/${z}32.onnx 32 $ZOO/$z/inputs_f32 /tmp/${z}32_in &&
+                bench ${z}_b32 /tmp/${z}32.onnx $P $(ins $z /tmp/${z}32_in)
+        done
+        if [ "${TABLE_PROF:-1}" = 1 ]; then
+            MIXRT_CUDA_PROFILE=1 timeout 150 "$M" bench /tmp/resnet5032.onnx $P $(ins resnet50 /tmp/resnet5032_in) --duration-s 1 >"$LOG/prof_resnet32.log" 2>&1
+            grep "cuda profile:" "$LOG/prof_resnet32.log"; grep -A12 "cuda profile by op" "$LOG/prof_resnet32.log"
+        fi
     fi
     if has torch; then
         echo "== torch $(date +%T)"

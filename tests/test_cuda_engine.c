@@ -1,9 +1,12 @@
 /* test_cuda_engine.c - engines built with --backend cuda against the f64 reference engine:
  * the example transformer (all layers on CUDA: GEMMs with residual epilogues, Attention,
- * LayerNorm, views) and CNN (Conv on the CPU between CUDA layers: segments and copies), in
- * f32 and bf16 models under fp32, fp32+bf16 and bf16; --require-full's named error; run_into;
- * a wrong input shape. Exits 77 (skipped) where no GPU or no libmixrt_cuda.so is usable.
- * Models: $MIXRT_CUDA_EXAMPLES, else $MIXRT_BINARY_DIR/examples (scripts/make_examples.py). */
+ * LayerNorm, views) and CNN (cuDNN convs, pools and the conv epilogue: all on CUDA; with
+ * MIXRT_CUDA_CONV=0 Conv runs on the CPU between CUDA layers: segments and copies), in f32
+ * and bf16 models under fp32, fp32+bf16 and bf16; when present (scripts/cuda_device.sh
+ * models), a patch conv (space-to-depth + GEMM) with NCHW pools, and attention with an f32
+ * mask whose row is fully masked (finite output in bf16); --require-full's named error;
+ * run_into; a wrong input shape. Exits 77 (skipped) where no GPU or no libmixrt_cuda.so is
+ * usable. Models: $MIXRT_CUDA_EXAMPLES, else $MIXRT_BINARY_DIR/examples. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,34 +158,48 @@ int main(void) {
         mixrt_engine_destroy(e);
     }
 
-    /* MIXRT_CUDA_CONV=1: convolutions go to cuDNN, so the CNN keeps fewer CPU layers (pools
-     * and the rest may stay there) and --require-full no longer names Conv. */
-    const char *conv_env = getenv("MIXRT_CUDA_CONV");
-    bool conv_on = conv_env && !strcmp(conv_env, "1");
-    static const char *const models[] = {"transformer_f32", "transformer_bf16", "cnn_f32", "cnn_bf16"};
+    /* Convolutions go to cuDNN by default (MIXRT_CUDA_CONV=0: the CPU); the CNN is then one
+     * CUDA segment (convs, pools, epilogues) and --require-full accepts it. The second pass
+     * (k = 1) turns convs off: the mixed CPU/CUDA path with its copies. */
+    static const char *const models[] = {"transformer_f32", "transformer_bf16", "cnn_f32", "cnn_bf16", "patch",
+                                         "masked_attention", "cnn_f32", "cnn_bf16"};
     static const char *const precs[] = {"fp32", "fp32,bf16", "bf16"};
-    for (int m = 0; m < 4; m++)
+    for (int m = 0; m < 8; m++)
         for (int p = 0; p < 3; p++) {
+            bool conv_on = m < 6;
+            if (conv_on) unsetenv("MIXRT_CUDA_CONV");
+            else setenv("MIXRT_CUDA_CONV", "0", 1);
+            if (m == 4 || m == 5) { /* optional models */
+                char path[1200];
+                snprintf(path, sizeof(path), "%s/%s.onnx", dir, models[m]);
+                FILE *f = fopen(path, "rb");
+                if (!f) {
+                    if (p == 0) printf("  %s: not present (scripts/cuda_device.sh models %s)\n", models[m], dir);
+                    continue;
+                }
+                fclose(f);
+            }
             int cpu = -1, seg = -1;
             double err = check_model(models[m], precs[p], &cpu, &seg);
             /* fp32 without TF32 is f32 arithmetic (1e-5); the bf16 engines and the bf16
              * models (whose weights/inputs round to bf16 whatever the precision) 2e-2. */
-            bool f32 = p == 0 && strstr(models[m], "f32");
+            bool f32 = p == 0 && (strstr(models[m], "f32") || m == 4 || m == 5);
             double tol = f32 ? 1e-5 : 2e-2;
             TU_CHECK(err >= 0 && err <= tol, "%s %s: rel-norm %g > %g", models[m], precs[p], err, tol);
-            if (!strncmp(models[m], "transformer", 11))
+            if (conv_on)
                 TU_CHECK(cpu == 0 && seg == 1, "%s %s: %d CPU layers, %d segments (expected all on CUDA)", models[m],
                          precs[p], cpu, seg);
-            else if (!conv_on)
-                TU_CHECK(cpu > 0 && seg > 1, "%s %s: %d CPU layers, %d segments (Conv runs on the CPU)", models[m],
-                         precs[p], cpu, seg);
             else
-                printf("  %s %s with cuDNN convs: %d CPU layers, %d segments, rel-norm %.2e\n", models[m], precs[p],
-                       cpu, seg, err);
+                TU_CHECK(cpu > 0 && seg > 1, "%s %s (MIXRT_CUDA_CONV=0): %d CPU layers, %d segments (Conv runs on "
+                         "the CPU)", models[m], precs[p], cpu, seg);
         }
+    unsetenv("MIXRT_CUDA_CONV");
 
-    /* --require-full: Conv has no CUDA kernel yet, so the CNN is a named error listing it. */
-    {
+    /* --require-full: with convs on the CPU (MIXRT_CUDA_CONV=0) the CNN is a named error listing
+     * Conv; by default it builds. */
+    for (int conv_on = 0; conv_on < 2; conv_on++) {
+        if (conv_on) unsetenv("MIXRT_CUDA_CONV");
+        else setenv("MIXRT_CUDA_CONV", "0", 1);
         char path[1200];
         snprintf(path, sizeof(path), "%s/cnn_f32.onnx", dir);
         struct mixrt_build_options o;
@@ -194,10 +211,12 @@ int main(void) {
         const char *m = mixrt_context_last_error(ctx);
         if (!conv_on)
             TU_CHECK(st == MIXRT_STATUS_UNSUPPORTED && strstr(m, "--require-full") && strstr(m, "Conv"),
-                     "--require-full on the CNN: status %d, '%s'", (int)st, m);
+                     "--require-full on the CNN (MIXRT_CUDA_CONV=0): status %d, '%s'", (int)st, m);
         else
-            printf("  --require-full on the CNN with cuDNN convs: status %d %s\n", (int)st, st ? m : "");
+            TU_CHECK(st == MIXRT_STATUS_OK, "--require-full on the CNN with cuDNN convs: status %d %s", (int)st, m);
         mixrt_engine_destroy(e);
+        e = NULL;
+        if (!conv_on) continue;
         snprintf(path, sizeof(path), "%s/transformer_f32.onnx", dir);
         st = mixrt_engine_build(ctx, path, &o, &e);
         TU_CHECK(st == MIXRT_STATUS_OK, "--require-full on the transformer: %s", mixrt_context_last_error(ctx));

@@ -3,6 +3,7 @@
  * Softmax, Gather and cuBLASLt GEMMs with epilogues, per dtype by normalized error; error
  * paths. Exits 77 (ctest: skipped) where no GPU is visible. `--bench` instead measures
  * GEMM rates (TFLOP/s), copy bandwidth and kernel bandwidth on the device. */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -468,6 +469,8 @@ struct att_case {
     bool heads_last; /* Q/K/V stored [b, s, h, d] (BERT's projections), else [b, h, s, d] */
     int mask;        /* 0 none, 1 [b, 1, 1, sk] (padding), 2 [1, 1, sq, sk] */
     int causal;
+    bool mask_f32; /* an f32 mask under 16-bit Q/K/V (the planner's choice), query row 1 fully
+                    * masked with f32's lowest value: the output must stay finite */
 };
 
 static void att_strides(const struct att_case *c, int s, int d, long long *st) {
@@ -484,7 +487,12 @@ static void test_attention_case(const struct att_case *c, mixrt_dtype dt, bool f
     hbuf_random(&q, dt, nq, -1, 1);
     hbuf_random(&k, dt, nk, -1, 1);
     hbuf_random(&v, dt, nv, -1, 1);
-    hbuf_random(&m, dt, nm, -3, 0);
+    hbuf_random(&m, c->mask_f32 ? MIXRT_DTYPE_F32 : dt, nm, -3, 0);
+    if (c->mask_f32 && c->mask == 2 && c->sq > 1)
+        for (int j = 0; j < c->sk; j++) {
+            ((float *)m.raw)[c->sk + j] = -FLT_MAX;
+            m.v[c->sk + j] = -FLT_MAX;
+        }
     struct mixrt_cuda_attention_args a;
     memset(&a, 0, sizeof a);
     a.b = c->b, a.h = c->h, a.sq = c->sq, a.sk = c->sk, a.d = c->d, a.dv = c->dv;
@@ -497,6 +505,7 @@ static void test_attention_case(const struct att_case *c, mixrt_dtype dt, bool f
     a.y_strides[0] = (long long)c->h * c->sq * c->dv, a.y_strides[1] = (long long)c->sq * c->dv;
     a.y_strides[2] = c->dv, a.y_strides[3] = 1;
     a.scale = 1.0f / sqrtf((float)c->d), a.causal = c->causal, a.fill = -1e4f;
+    a.mask_f32 = c->mask_f32 && dt != MIXRT_DTYPE_F32;
     void *dq = dupload(&q), *dk = dupload(&k), *dv = dupload(&v), *dm = c->mask ? dupload(&m) : NULL;
     void *dy = dpoisoned(dt, ny);
     bool done = false;
@@ -530,7 +539,7 @@ static void test_attention_case(const struct att_case *c, mixrt_dtype dt, bool f
     char cs[96];
     snprintf(cs, sizeof cs, "%dx%dx%dx%d sk%d dv%d%s%s%s", c->b, c->h, c->sq, c->d, c->sk, c->dv,
              c->heads_last ? " bshd" : "", c->mask ? (c->mask == 1 ? " mask" : " mask2d") : "",
-             c->causal ? " causal" : "");
+             c->causal ? (c->mask_f32 ? " causal f32mask" : " causal") : (c->mask_f32 ? " f32mask" : ""));
     /* The tensor-core kernel rounds the probabilities to dt before P V: about one more
      * rounding of dt, so f16 gets 2e-3. */
     double tol = fast && dt == MIXRT_DTYPE_F16 ? 2e-3 : tol_of(dt);
@@ -540,11 +549,13 @@ static void test_attention_case(const struct att_case *c, mixrt_dtype dt, bool f
 
 static void test_attention(void) {
     static const struct att_case cases[] = {
-        {1, 12, 128, 128, 64, 64, true, 1, 0},  /* BERT-base, batch 1 */
-        {2, 3, 37, 53, 32, 16, false, 1, 0},    /* odd lengths: padded key and query tiles */
-        {2, 2, 70, 70, 64, 64, true, 0, 1},     /* causal (GPT-2) */
-        {1, 4, 16, 80, 48, 32, false, 2, 1},    /* causal with sq < sk, 2-D mask */
-        {3, 5, 200, 33, 16, 48, true, 0, 0},    /* many query tiles, short keys */
+        {1, 12, 128, 128, 64, 64, true, 1, 0, false},  /* BERT-base, batch 1 */
+        {2, 3, 37, 53, 32, 16, false, 1, 0, false},    /* odd lengths: padded key and query tiles */
+        {2, 2, 70, 70, 64, 64, true, 0, 1, false},     /* causal (GPT-2) */
+        {1, 4, 16, 80, 48, 32, false, 2, 1, false},    /* causal with sq < sk, 2-D mask */
+        {3, 5, 200, 33, 16, 48, true, 0, 0, false},    /* many query tiles, short keys */
+        {2, 3, 24, 40, 32, 32, false, 2, 0, true}, /* f32 mask, row 1 fully masked (-FLT_MAX) */
+        {1, 2, 40, 40, 64, 64, true, 2, 1, true},  /* the same with causal (GPT-2's pattern) */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int t = 0; t < 3; t++) {
@@ -628,6 +639,123 @@ static void test_conv(void) {
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int t = 0; t < 3; t++) test_conv_case(&cases[i], k_float_types[t]);
+}
+
+/* ---- pools vs an f64 loop with the CPU reference's rules (ref_nn_pool.c) ---- */
+struct pool_case {
+    int n, c, h, w, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr;
+    bool nhwc, avg, include_pad, ceil_mode, global;
+};
+
+static void test_pool_case(const struct pool_case *pc, mixrt_dtype dt) {
+    struct mixrt_cuda_pool_args a = {.n = pc->n, .c = pc->c, .h = pc->h, .w = pc->w, .kh = pc->kh, .kw = pc->kw,
+                                     .sh = pc->sh, .sw = pc->sw, .dh = pc->dh, .dw = pc->dw, .pt = pc->pt, .pl = pc->pl,
+                                     .pb = pc->pb, .pr = pc->pr, .nhwc = pc->nhwc, .avg = pc->avg,
+                                     .include_pad = pc->include_pad};
+    if (pc->global) a.kh = pc->h, a.kw = pc->w, a.sh = a.sw = a.dh = a.dw = 1;
+    /* Output dims as ONNX defines them (ceil_mode drops a window starting in the end pad). */
+    int in[2] = {pc->h, pc->w}, k[2] = {a.kh, a.kw}, st[2] = {a.sh, a.sw}, dl[2] = {a.dh, a.dw};
+    int pb[2] = {a.pt, a.pl}, pe[2] = {a.pb, a.pr};
+    long long out[2];
+    for (int i = 0; i < 2; i++) {
+        int span = in[i] + pb[i] + pe[i] - ((k[i] - 1) * dl[i] + 1);
+        out[i] = (pc->ceil_mode ? (span + st[i] - 1) / st[i] : span / st[i]) + 1;
+        if (pc->ceil_mode && out[i] > 1 && (out[i] - 1) * st[i] >= in[i] + pb[i]) out[i]--;
+    }
+    a.oh = out[0], a.ow = out[1];
+    size_t nx = (size_t)pc->n * pc->c * pc->h * pc->w, ny = (size_t)pc->n * pc->c * a.oh * a.ow;
+    struct hbuf x;
+    g_arena_off = 0;
+    hbuf_random(&x, dt, nx, -2, 2);
+    void *dx = dupload(&x), *dy = dpoisoned(dt, ny);
+    DEV_OK(mixrt_cuda_pool2d(g_dev, dt, dx, dy, &a));
+    double *outv = dread(dy, dt, ny), *ref = malloc(ny * sizeof(double));
+    for (int b = 0; b < pc->n; b++)
+        for (int c = 0; c < pc->c; c++)
+            for (long long oh = 0; oh < a.oh; oh++)
+                for (long long ow = 0; ow < a.ow; ow++) {
+                    double acc = pc->avg ? 0.0 : -INFINITY;
+                    int cnt = 0;
+                    for (int r = 0; r < a.kh; r++)
+                        for (int q = 0; q < a.kw; q++) {
+                            long long hi = oh * a.sh - a.pt + (long long)r * a.dh;
+                            long long wi = ow * a.sw - a.pl + (long long)q * a.dw;
+                            if (hi < 0 || hi >= pc->h || wi < 0 || wi >= pc->w) {
+                                if (a.include_pad && hi >= -a.pt && hi < pc->h + a.pb && wi >= -a.pl && wi < pc->w + a.pr)
+                                    cnt++;
+                                continue;
+                            }
+                            size_t xi = pc->nhwc ? (((size_t)b * pc->h + hi) * pc->w + wi) * pc->c + c
+                                                 : (((size_t)b * pc->c + c) * pc->h + hi) * pc->w + wi;
+                            if (pc->avg) acc += x.v[xi], cnt++;
+                            else acc = fmax(acc, x.v[xi]);
+                        }
+                    if (pc->avg) acc /= cnt;
+                    size_t yi = pc->nhwc ? (((size_t)b * a.oh + oh) * a.ow + ow) * pc->c + c
+                                         : (((size_t)b * pc->c + c) * a.oh + oh) * a.ow + ow;
+                    ref[yi] = acc;
+                }
+    char cs[96];
+    snprintf(cs, sizeof cs, "%dx%dx%dx%d %s%dx%d s%d d%d p%d%d%d%d%s%s%s", pc->n, pc->c, pc->h, pc->w,
+             pc->global ? "global " : "", a.kh, a.kw, a.sh, a.dh, a.pt, a.pl, a.pb, a.pr, pc->nhwc ? " nhwc" : "",
+             pc->include_pad ? " incl" : "", pc->ceil_mode ? " ceil" : "");
+    /* Max is exact (a selection); an average rounds once. */
+    report(pc->avg ? "avgpool" : "maxpool", cs, dt, rel_err(outv, ref, ny), pc->avg ? tol_of(dt) : 0.0);
+    free(outv), free(ref), hbuf_free(&x);
+}
+
+static void test_pool(void) {
+    static const struct pool_case cases[] = {
+        {2, 24, 15, 15, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, true, false, false, false, false},  /* ResNet stem pool, NHWC */
+        {2, 24, 15, 15, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, false, false, false, false, false}, /* the same, NCHW */
+        {1, 5, 9, 11, 2, 2, 2, 2, 1, 1, 0, 0, 0, 0, false, false, false, true, false},    /* ceil_mode, odd sizes */
+        {1, 7, 12, 10, 3, 3, 2, 2, 2, 2, 1, 2, 1, 0, true, false, false, false, false},   /* dilation, asym pads */
+        {2, 6, 10, 9, 3, 3, 1, 1, 1, 1, 1, 0, 2, 1, false, true, true, false, false},     /* avg include_pad */
+        {2, 6, 10, 9, 3, 3, 1, 1, 1, 1, 1, 0, 2, 1, true, true, false, false, false},     /* avg exclude pad */
+        {1, 4, 11, 11, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, false, true, true, true, false},     /* avg incl + ceil */
+        {3, 64, 7, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, true, true, false, false, true},      /* ResNet GAP, NHWC */
+        {2, 10, 20, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, false, true, false, false, true},   /* GAP NCHW (warp) */
+        {1, 3, 9, 9, 9, 9, 1, 1, 1, 1, 0, 0, 0, 0, false, false, false, false, false},    /* max, one 81 window */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int t = 0; t < 3; t++) test_pool_case(&cases[i], k_float_types[t]);
+}
+
+/* ---- conv epilogue: y = act(y + bias[channel] + z), NCHW and NHWC ---- */
+static void test_bias_act(void) {
+    static const struct {
+        int n, c, sp;
+        bool nhwc, bias, z;
+        int act;
+    } cases[] = {{2, 16, 49, true, true, true, MIXRT_CUDA_UNARY_RELU}, {2, 16, 49, false, true, true, MIXRT_CUDA_UNARY_RELU},
+                 {1, 8, 30, false, true, false, -1}, {3, 5, 7, true, false, true, MIXRT_CUDA_UNARY_SILU},
+                 {1, 33, 9, true, true, false, MIXRT_CUDA_UNARY_SIGMOID}};
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
+        for (int t = 0; t < 3; t++) {
+            mixrt_dtype dt = k_float_types[t];
+            size_t n = (size_t)cases[ci].n * cases[ci].c * cases[ci].sp;
+            struct hbuf y, b, z;
+            g_arena_off = 0;
+            hbuf_random(&y, dt, n, -2, 2);
+            hbuf_random(&b, dt, (size_t)cases[ci].c, -1, 1);
+            hbuf_random(&z, dt, n, -1, 1);
+            void *dy = dupload(&y), *db = dupload(&b), *dz = dupload(&z);
+            size_t inner = cases[ci].nhwc ? 1 : (size_t)cases[ci].sp;
+            DEV_OK(mixrt_cuda_bias_act(g_dev, dt, dy, cases[ci].bias ? db : NULL, (size_t)cases[ci].c, inner,
+                                       cases[ci].z ? dz : NULL, cases[ci].act, n));
+            double *out = dread(dy, dt, n), *ref = malloc(n * sizeof(double));
+            for (size_t i = 0; i < n; i++) {
+                double v = y.v[i] + (cases[ci].bias ? b.v[(i / inner) % (size_t)cases[ci].c] : 0) +
+                           (cases[ci].z ? z.v[i] : 0);
+                ref[i] = cases[ci].act < 0 ? v : unary_ref((enum mixrt_cuda_unary_op)cases[ci].act, v);
+            }
+            char cs[64];
+            snprintf(cs, sizeof cs, "%dx%dx%d%s%s%s %s", cases[ci].n, cases[ci].c, cases[ci].sp,
+                     cases[ci].nhwc ? " nhwc" : " nchw", cases[ci].bias ? " +b" : "", cases[ci].z ? " +z" : "",
+                     cases[ci].act < 0 ? "none" : mixrt_cuda_unary_name((enum mixrt_cuda_unary_op)cases[ci].act));
+            report("conv epilogue", cs, dt, rel_err(out, ref, n), tol_of(dt));
+            free(out), free(ref), hbuf_free(&y), hbuf_free(&b), hbuf_free(&z);
+        }
 }
 
 /* ---- error paths: a status and a message naming what failed ---- */
@@ -858,6 +986,8 @@ int main(int argc, char **argv) {
         test_gemm();
         test_attention();
         test_conv();
+        test_pool();
+        test_bias_act();
         test_errors();
     }
     mixrt_cuda_device_destroy(g_dev);

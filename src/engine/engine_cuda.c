@@ -34,12 +34,13 @@ enum cu_op {
     CU_CONCAT,
     CU_ATTENTION,
     CU_CONV,
+    CU_POOL,
 };
 
 static const char *const cu_kernel_names[] = {"cpu",          "cuda_gemm",    "cuda_binary", "cuda_unary",
                                               "cuda_cast",    "cuda_layernorm", "cuda_softmax", "cuda_gather",
                                               "cuda_view",    "cuda_transpose", "cuda_split",   "cuda_slice",
-                                              "cuda_concat",  "cuda_attention", "cuda_conv"};
+                                              "cuda_concat",  "cuda_attention", "cuda_conv",  "cuda_pool"};
 
 /* How a GEMM-like node maps on one cuBLASLt product plus optional residual add and
  * activation the epilogue cannot do. */
@@ -57,12 +58,19 @@ struct cu_step {
     struct mixrt_cuda_attention_args att;
     bool att_fast; /* the last run took the tensor-core attention kernel */
     /* Conv / FusedConv: the cuDNN plan, its bias / residual / activation (value indices,
-     * -1 none; unary op, -1 none), and W reordered to KRSC for channels-last (device). */
+     * -1 none; unary op, -1 none), and W reordered to KRSC for channels-last (device).
+     * A patch conv (kernel == stride, no pads; 1x1 convs too) is a space-to-depth copy into
+     * col (device scratch; none for 1x1, whose input already is the GEMM operand) and one
+     * cuBLASLt product (gemm) instead; *_done: the product's epilogue did that part. */
     mixrt_cuda_conv_t conv;
     struct mixrt_cuda_conv_desc cd;
     int conv_b, conv_z, conv_act;
     void *wperm;
     size_t wperm_bytes;
+    bool patch, conv_bias_done, conv_z_done, conv_act_done;
+    void *col;
+    size_t col_bytes;
+    struct mixrt_cuda_pool_args pool;
 };
 
 struct xfer {
@@ -381,7 +389,10 @@ static bool attention_geom(const struct mixrt_graph *g, const struct mixrt_node 
     int64_t md[4] = {1, 1, 1, 1}, ms[4] = {0, 0, 0, 0};
     if (m >= 0) {
         int r = g->values[m].rank;
-        if (r > 4 || dt_of(g, m) != dt) return false;
+        /* The planner keeps the mask f32 under 16-bit Q/K/V (a bf16 mask turns f32's lowest
+         * value into -inf, and a fully masked row into NaN). */
+        if (r > 4 || (dt_of(g, m) != dt && dt_of(g, m) != MIXRT_DTYPE_F32)) return false;
+        a->mask_f32 = dt_of(g, m) == MIXRT_DTYPE_F32 && dt != MIXRT_DTYPE_F32;
         for (int i = 0; i < r; i++) md[4 - r + i] = dim(g, m, i);
     }
     a->sq = dims[0][2], a->d = dims[0][3], a->sk = dims[1][2], a->dv = dims[2][3];
@@ -437,12 +448,13 @@ static bool copyable(mixrt_dtype d) {
     return d != MIXRT_DTYPE_STRING && (s == 1 || s == 2 || s == 4 || s == 8);
 }
 
-/* Conv / com.mixrt FusedConv as one cuDNN convolution plus bias, residual and activation
- * kernels: 2-D, constant W, symmetric explicit pads, activations the unary kernels have.
- * Only with MIXRT_CUDA_CONV=1 until the cuDNN path has run on a GPU. */
+/* Conv / com.mixrt FusedConv as one cuDNN convolution (or, for a patch conv, one GEMM) plus
+ * one epilogue kernel for bias, residual and activation: 2-D, constant W, symmetric
+ * explicit pads, activations the unary kernels have. On by default (verified on the H200,
+ * notes/cuda.md); MIXRT_CUDA_CONV=0 keeps convolutions on the CPU. */
 static bool conv_geom(const struct mixrt_graph *g, const struct mixrt_node *n, struct cu_step *st) {
     const char *env = getenv("MIXRT_CUDA_CONV");
-    if (!(env && !strcmp(env, "1"))) return false;
+    if (env && !strcmp(env, "0")) return false;
     bool fused = is(n, MIXRT_DOMAIN, "FusedConv");
     if (!fused && !is(n, "", "Conv")) return false;
     int x = in_at(n, 0), w = in_at(n, 1), b = in_at(n, 2), z = fused ? in_at(n, 3) : -1, y = out_at(n, 0);
@@ -503,6 +515,77 @@ static bool conv_geom(const struct mixrt_graph *g, const struct mixrt_node *n, s
         if (dt_of(g, z) != dt || !same_shape(g, z, y)) return false;
         st->conv_z = z;
     }
+    /* Kernel == stride, no pads, no dilation, one group (ViT's patch embedding, and 1x1
+     * convs): every input element is read once, so a space-to-depth copy and a GEMM do it
+     * (no cuDNN; MIXRT_CUDA_PATCH=off: cuDNN). */
+    st->patch = group == 1 && d->pad_h == 0 && d->pad_w == 0 && d->dil_h == 1 && d->dil_w == 1 &&
+                d->stride_h == d->r && d->stride_w == d->s && d->oh == d->h / d->r && d->ow == d->w / d->s &&
+                !(getenv("MIXRT_CUDA_PATCH") && !strcmp(getenv("MIXRT_CUDA_PATCH"), "off"));
+    return true;
+}
+
+/* 2-D MaxPool / AveragePool / GlobalAveragePool (ONNX: NCHW; com.mixrt from the layout
+ * pass: channels-last NHWC, same attributes) with the CPU reference's window rules; the
+ * output dims the graph holds must be the ones those rules give (ceil_mode included). */
+static bool pool_geom(const struct mixrt_graph *g, const struct mixrt_node *n, struct mixrt_cuda_pool_args *a) {
+    bool onnx = !n->domain[0], mx = !strcmp(n->domain, MIXRT_DOMAIN);
+    if (!onnx && !mx) return false;
+    bool maxp = !strcmp(n->op_type, "MaxPool"), avg = !strcmp(n->op_type, "AveragePool");
+    bool glob = !strcmp(n->op_type, "GlobalAveragePool");
+    if (!maxp && !avg && !glob) return false;
+    int x = in_at(n, 0), y = out_at(n, 0);
+    if (n->n_inputs != 1 || g->values[x].rank != 4 || g->values[y].rank != 4) return false;
+    mixrt_dtype dt = dt_of(g, x);
+    if (!cu_float(dt) || dt_of(g, y) != dt) return false;
+    if (maxp && !unused_output(g, n, 1)) return false; /* Indices */
+    memset(a, 0, sizeof(*a));
+    a->nhwc = mx;
+    a->n = dim(g, x, 0);
+    a->c = mx ? dim(g, x, 3) : dim(g, x, 1);
+    a->h = mx ? dim(g, x, 1) : dim(g, x, 2);
+    a->w = mx ? dim(g, x, 2) : dim(g, x, 3);
+    a->oh = mx ? dim(g, y, 1) : dim(g, y, 2);
+    a->ow = mx ? dim(g, y, 2) : dim(g, y, 3);
+    int64_t yn = dim(g, y, 0), yc = mx ? dim(g, y, 3) : dim(g, y, 1);
+    if (yn != a->n || yc != a->c || a->h < 1 || a->w < 1 || a->h > INT32_MAX || a->w > INT32_MAX) return false;
+    a->avg = avg || glob;
+    a->sh = a->sw = a->dh = a->dw = 1;
+    if (glob) {
+        a->kh = (int)a->h, a->kw = (int)a->w;
+        return a->oh == 1 && a->ow == 1;
+    }
+    size_t nk = 0, ns = 0, nd = 0, np = 0;
+    const int64_t *ks = mixrt_node_attr_ints(n, "kernel_shape", &nk), *st = mixrt_node_attr_ints(n, "strides", &ns);
+    const int64_t *dl = mixrt_node_attr_ints(n, "dilations", &nd), *pd = mixrt_node_attr_ints(n, "pads", &np);
+    if (!ks || nk != 2 || (st && ns != 2) || (dl && nd != 2) || (pd && np != 4)) return false;
+    int64_t k[2] = {ks[0], ks[1]}, s[2] = {st ? st[0] : 1, st ? st[1] : 1}, d[2] = {dl ? dl[0] : 1, dl ? dl[1] : 1};
+    int64_t in[2] = {a->h, a->w}, out[2] = {a->oh, a->ow}, pb[2] = {0, 0}, pe[2] = {0, 0};
+    const char *ap = mixrt_node_attr_string(n, "auto_pad", "NOTSET");
+    bool same = !strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER");
+    if (strcmp(ap, "NOTSET") && ap[0] && strcmp(ap, "VALID") && !same) return false;
+    bool ceil_mode = mixrt_node_attr_int(n, "ceil_mode", 0) != 0;
+    for (int i = 0; i < 2; i++) {
+        if (k[i] < 1 || s[i] < 1 || d[i] < 1 || k[i] > 65535 || s[i] > 65535 || d[i] > 65535) return false;
+        int64_t dk = (k[i] - 1) * d[i] + 1, o;
+        if (same) {
+            o = (in[i] + s[i] - 1) / s[i];
+            int64_t total = (o - 1) * s[i] + dk - in[i];
+            if (total < 0) total = 0;
+            pb[i] = !strcmp(ap, "SAME_UPPER") ? total / 2 : total - total / 2;
+            pe[i] = total - pb[i];
+        } else {
+            if (pd && (!strcmp(ap, "NOTSET") || !ap[0])) pb[i] = pd[i], pe[i] = pd[2 + i];
+            if (pb[i] < 0 || pe[i] < 0 || pb[i] > 65535 || pe[i] > 65535) return false;
+            int64_t span = in[i] + pb[i] + pe[i] - dk;
+            if (span < 0) return false;
+            o = (ceil_mode ? (span + s[i] - 1) / s[i] : span / s[i]) + 1;
+            if (ceil_mode && o > 1 && (o - 1) * s[i] >= in[i] + pb[i]) o--; /* no window starts in the end pad */
+        }
+        if (o != out[i]) return false;
+    }
+    a->kh = (int)k[0], a->kw = (int)k[1], a->sh = (int)s[0], a->sw = (int)s[1], a->dh = (int)d[0], a->dw = (int)d[1];
+    a->pt = (int)pb[0], a->pl = (int)pb[1], a->pb = (int)pe[0], a->pr = (int)pe[1];
+    a->include_pad = avg && mixrt_node_attr_int(n, "count_include_pad", 0) != 0;
     return true;
 }
 
@@ -641,6 +724,7 @@ static enum cu_op classify(const struct mixrt_graph *g, const struct mixrt_node 
     }
     if (is(n, MIXRT_DOMAIN, "Attention")) return attention_geom(g, n, &st->att) ? CU_ATTENTION : CU_NONE;
     if (conv_geom(g, n, st)) return CU_CONV;
+    if (pool_geom(g, n, &st->pool)) return CU_POOL;
     return CU_NONE;
 }
 
@@ -664,7 +748,7 @@ mixrt_status mixrt_engine_cuda_assign(struct mixrt_engine *e) {
         c->steps[i].op = classify(g, n, dev_side, &c->steps[i]);
         /* cuDNN decides whether it takes the conv (and whether it loads at all): a refusal
          * leaves the layer on the CPU. */
-        if (c->steps[i].op == CU_CONV && c->t->conv_create(c->dev, &c->steps[i].cd, &c->steps[i].conv) != MIXRT_STATUS_OK) {
+        if (c->steps[i].op == CU_CONV && !c->steps[i].patch && c->t->conv_create(c->dev, &c->steps[i].cd, &c->steps[i].conv) != MIXRT_STATUS_OK) {
             if (e->opts.verbose)
                 mixrt_log(e->ctx, MIXRT_LOG_NOTE, "layer '%s' (%s): runs on the CPU: %s", n->name, n->op_type,
                           mixrt_context_last_error(e->ctx));
@@ -929,6 +1013,61 @@ mixrt_status mixrt_engine_cuda_prepare(struct mixrt_engine *e) {
                       mixrt_dtype_name(gg->desc.ab_dtype), ch, nc, ms);
         }
     }
+    /* Patch convs: the space-to-depth scratch and the product over it, tuned there. NCHW:
+     * Y[n] = W [K, CRS] @ col[n] [CRS, OH*OW] (batch N, W repeated; the bias is per row, so
+     * the epilogue kernel adds it); NHWC: Y [N*OH*OW, K] = col [N*OH*OW, RSC] @ W_KRSC^T
+     * with the bias in cuBLASLt's epilogue. */
+    for (int s = 0; s < ns; s++) {
+        int i = g->order[s];
+        struct cu_step *st = &c->steps[i];
+        if (st->op != CU_CONV || !st->patch) continue;
+        const struct mixrt_cuda_conv_desc *cd = &st->cd;
+        int64_t crs = cd->c * cd->r * cd->s, sp = cd->oh * cd->ow;
+        mixrt_dtype dt = cd->dtype;
+        bool one = cd->r == 1 && cd->s == 1;
+        void *col = one ? dptr(c, g->nodes[i].inputs[0]) : NULL;
+        if (!one) {
+            st->col_bytes = (size_t)(cd->n * sp * crs) * mixrt_dtype_size(dt);
+            MIXRT_TRY(t->alloc(c->dev, st->col_bytes ? st->col_bytes : 1, g->nodes[i].name, &st->col));
+            MIXRT_TRY(t->memset(c->dev, st->col, 0, st->col_bytes));
+            col = st->col;
+        }
+        struct gemm_geom *gg = &st->gg;
+        memset(gg, 0, sizeof(*gg));
+        gg->bias = gg->z = -1, gg->post_act = -1;
+        struct mixrt_cuda_gemm_desc *d = &gg->desc;
+        d->ab_dtype = d->y_dtype = dt;
+        d->name = g->nodes[i].name;
+        d->alpha = 1.0f;
+        const void *w = st->wperm ? st->wperm : dptr(c, g->nodes[i].inputs[1]);
+        const void *ga, *gb;
+        if (cd->nhwc) {
+            /* Bias, a residual (cuBLASLt's C) and a ReLU without residual go into the
+             * product's epilogue (its order is act(AB + bias) + C, so ReLU after a residual
+             * stays for the epilogue kernel). */
+            d->m = cd->n * sp, d->n = cd->k, d->k = crs, d->trans_b = true, d->batch = 1;
+            st->conv_bias_done = st->conv_b >= 0;
+            st->conv_z_done = st->conv_z >= 0;
+            st->conv_act_done = st->conv_act == MIXRT_CUDA_UNARY_RELU && st->conv_z < 0;
+            d->accumulate = st->conv_z_done;
+            d->epilogue = st->conv_act_done ? (st->conv_bias_done ? MIXRT_CUDA_EPILOGUE_BIAS_RELU : MIXRT_CUDA_EPILOGUE_RELU)
+                          : st->conv_bias_done ? MIXRT_CUDA_EPILOGUE_BIAS
+                                               : MIXRT_CUDA_EPILOGUE_NONE;
+            ga = col, gb = w;
+        } else {
+            d->m = cd->k, d->n = sp, d->k = crs, d->batch = cd->n;
+            d->stride_a = 0, d->stride_b = crs * sp, d->stride_y = cd->k * sp;
+            ga = w, gb = col;
+        }
+        MIXRT_TRY(t->gemm_create(c->dev, d, &st->gemm));
+        if (st->conv_z_done) MIXRT_TRY(t->gemm_set_c(st->gemm, dptr(c, st->conv_z)));
+        MIXRT_TRY(t->gemm_tune(st->gemm, ga, gb, st->conv_bias_done ? dptr(c, st->conv_b) : NULL,
+                               dptr(c, g->nodes[i].outputs[0]), 10));
+        if (e->opts.verbose)
+            mixrt_log(e->ctx, MIXRT_LOG_NOTE, "layer '%s' (%s): patch conv as space-to-depth + cuBLASLt %lldx%lldx%lld "
+                      "batch %lld %s", g->nodes[i].name, g->nodes[i].op_type, (long long)d->m, (long long)d->n,
+                      (long long)d->k, (long long)d->batch, mixrt_dtype_name(dt));
+    }
     c->g = g;
     const char *penv = getenv("MIXRT_CUDA_PROFILE");
     if (penv && !strcmp(penv, "1")) {
@@ -1146,20 +1285,45 @@ static mixrt_status run_cuda_step(struct mixrt_engine *e, int i) {
     }
     case CU_CONV: {
         int z = st->conv_z, b = st->conv_b;
-        if (z >= 0) MIXRT_TRY(t->copy_d2d(c->dev, yp, dptr(c, z), vbytes(g, y)));
-        MIXRT_TRY(t->conv_run(st->conv, xp, st->wperm ? st->wperm : dptr(c, in_at(n, 1)), yp, z >= 0));
-        if (b >= 0) {
-            if (st->cd.nhwc) {
-                MIXRT_TRY(t->binary(c->dev, MIXRT_CUDA_BINARY_ADD, dt, yp, dptr(c, b), (size_t)st->cd.k, yp, ny));
+        const struct mixrt_cuda_conv_desc *cd = &st->cd;
+        const void *w = st->wperm ? st->wperm : dptr(c, in_at(n, 1));
+        if (st->patch) {
+            /* Space-to-depth: NCHW col[n][c,r,s][oh,ow] = X[n, c, oh*R + r, ow*S + s]; NHWC
+             * col[n,oh,ow][r,s,c] = X[n, oh*R + r, ow*S + s, c]. */
+            int64_t H = cd->h, W = cd->w, C = cd->c, R = cd->r, S = cd->s;
+            int64_t od[6], is_[6];
+            if (cd->nhwc) {
+                int64_t d6[6] = {cd->n, cd->oh, cd->ow, R, S, C}, s6[6] = {H * W * C, R * W * C, S * C, W * C, C, 1};
+                memcpy(od, d6, sizeof od), memcpy(is_, s6, sizeof is_);
             } else {
-                int64_t yd[4] = {st->cd.n, st->cd.k, st->cd.oh, st->cd.ow}, ys[4], bs[4] = {0, 1, 0, 0};
-                strides_of(g, y, ys);
-                MIXRT_TRY(t->binary_bcast(c->dev, MIXRT_CUDA_BINARY_ADD, dt, yp, ys, dptr(c, b), bs, yp, 4, yd));
+                int64_t d6[6] = {cd->n, C, R, S, cd->oh, cd->ow}, s6[6] = {C * H * W, H * W, W, 1, R * W, S};
+                memcpy(od, d6, sizeof od), memcpy(is_, s6, sizeof is_);
             }
+            const void *col = xp; /* 1x1: the input is the operand */
+            if (st->col) {
+                MIXRT_TRY(t->strided_copy(c->dev, mixrt_dtype_size(dt), xp, st->col, 6, od, is_, NULL));
+                col = st->col;
+            }
+            if (cd->nhwc)
+                MIXRT_TRY(t->gemm_run(st->gemm, col, w, st->conv_bias_done ? dptr(c, b) : NULL, yp));
+            else
+                MIXRT_TRY(t->gemm_run(st->gemm, w, col, NULL, yp));
+        } else {
+            MIXRT_TRY(t->conv_run(st->conv, xp, w, yp, false));
         }
-        if (st->conv_act >= 0) MIXRT_TRY(t->unary(c->dev, (enum mixrt_cuda_unary_op)st->conv_act, dt, yp, yp, ny));
+        /* What the product did not do of bias, residual and activation: one pass over Y (f32
+         * sum, one rounding). */
+        const void *bp = b >= 0 && !st->conv_bias_done ? dptr(c, b) : NULL;
+        const void *zp = z >= 0 && !st->conv_z_done ? dptr(c, z) : NULL;
+        int act = st->conv_act_done ? -1 : st->conv_act;
+        if (bp || zp || act >= 0)
+            MIXRT_TRY(t->bias_act(c->dev, dt, yp, bp, (size_t)cd->k, cd->nhwc ? 1 : (size_t)(cd->oh * cd->ow), zp, act,
+                                  ny));
         break;
     }
+    case CU_POOL:
+        MIXRT_TRY(t->pool2d(c->dev, dt, xp, yp, &st->pool));
+        break;
     default:
         MIXRT_TRY(mixrt_error(e->ctx, MIXRT_STATUS_INTERNAL, "CUDA step for %s node '%s' has no op", n->op_type, n->name));
     }
@@ -1542,6 +1706,7 @@ void mixrt_engine_cuda_destroy(struct mixrt_engine_cuda *c) {
         for (int i = 0; c->steps && i < c->n_nodes; i++) {
             if (c->steps[i].conv) t->conv_destroy(c->steps[i].conv);
             if (c->steps[i].wperm) t->free(c->dev, c->steps[i].wperm, c->steps[i].wperm_bytes);
+            if (c->steps[i].col) t->free(c->dev, c->steps[i].col, c->steps[i].col_bytes ? c->steps[i].col_bytes : 1);
         }
         for (int v = 0; c->wptr && v < c->n_values; v++)
             if (c->wptr[v]) t->free(c->dev, c->wptr[v], c->wbytes[v]);

@@ -14,6 +14,18 @@ struct mixrt_cuda_attention_args {
     long long q_strides[4], k_strides[4], v_strides[4], mask_strides[4], y_strides[4];
     float scale, fill;
     int causal;
+    int mask_f32; /* the mask is f32 whatever Q/K/V are (the planner keeps it f32: a 16-bit
+                   * mask would turn f32's lowest value into -inf) */
+};
+
+/* 2-D pooling over x [n, c, h, w] (NCHW) or [n, h, w, c] (nhwc) into y of [oh, ow]: window
+ * kh x kw, strides sh / sw, dilations dh / dw, pads top / left / bottom / right (pt, pl, pb,
+ * pr; begin pads shift the window, end pads matter only to include_pad). avg: average
+ * (include_pad counts padded positions too), else max. A global pool is the window h x w. */
+struct mixrt_cuda_pool_args {
+    long long n, c, h, w, oh, ow;
+    int kh, kw, sh, sw, dh, dw, pt, pl, pb, pr;
+    int nhwc, avg, include_pad;
 };
 
 #endif /* MIXRT_BACKEND_CUDA_ARGS_H */

@@ -260,7 +260,7 @@ MIXRT_CUDA_API mixrt_status mixrt_cuda_binary_bcast(mixrt_cuda_device_t dev, enu
 MIXRT_CUDA_API mixrt_status mixrt_cuda_cast_int(mixrt_cuda_device_t dev, mixrt_dtype src_dt, const void *src,
                                                 mixrt_dtype dst_dt, void *dst, size_t n);
 /* com.mixrt Attention (passes/fuse_attention.c) for one dtype dt (F32, BF16, F16) of
- * Q, K, V, mask (may be NULL) and Y; f32 math; sk + d <= 12000 (scores live in shared
+ * Q, K, V and Y; the mask (may be NULL) is of dt too, or f32 when a->mask_f32; f32 math; sk + d <= 12000 (scores live in shared
  * memory). */
 MIXRT_CUDA_API mixrt_status mixrt_cuda_attention(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *q,
                                                  const void *k, const void *v, const void *mask, void *y,
@@ -272,6 +272,20 @@ MIXRT_CUDA_API mixrt_status mixrt_cuda_attention(mixrt_cuda_device_t dev, mixrt_
 MIXRT_CUDA_API mixrt_status mixrt_cuda_attention_fast(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *q,
                                                       const void *k, const void *v, const void *mask, void *y,
                                                       const struct mixrt_cuda_attention_args *a, bool *done);
+
+/* ---- pooling and the conv epilogue (pool.c) ------------------------------------------ */
+
+/* 2-D MaxPool / AveragePool (global ones: the window is the whole plane) with the ONNX
+ * semantics of the CPU reference kernels (cuda_args.h describes a): max propagates NaN and
+ * gives -inf for a window that sees no input; average sums in f32 and divides by the count
+ * of inside positions (plus padded ones with include_pad). x and y of dt (F32, BF16, F16). */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_pool2d(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *x, void *y,
+                                              const struct mixrt_cuda_pool_args *a);
+/* In place, n elements of dt: y[i] = act(y[i] + bias[(i / inner) % channels] + z[i]) in f32,
+ * rounded once. bias (channels values) and z (n values) may be NULL; act is a
+ * mixrt_cuda_unary_op or -1 (none). NHWC outputs: inner 1; NCHW: inner = OH * OW. */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_bias_act(mixrt_cuda_device_t dev, mixrt_dtype dt, void *y, const void *bias,
+                                                size_t channels, size_t inner, const void *z, int act, size_t n);
 
 /* ---- CUDA graphs -------------------------------------------------------------------
  * capture_begin starts recording the stream's work (nothing runs); capture_end stops

@@ -64,6 +64,13 @@ cudaError_t mixrt_cuda_launch_attention_tc(cudaStream_t s, int elem, int groups,
                                            const void *k, const void *v, const void *mask, void *y,
                                            const struct mixrt_cuda_attention_args *a);
 
+/* pool.cu: n_out outputs of a 2-D pool; the conv epilogue y = act(y + bias[(i / inner) %
+ * channels] + z) (bias, z may be NULL; act a mixrt_cuda_unary_op or -1). */
+cudaError_t mixrt_cuda_launch_pool(cudaStream_t s, int max_blocks, int elem, const void *x, void *y, size_t n_out,
+                                   const struct mixrt_cuda_pool_args *a);
+cudaError_t mixrt_cuda_launch_bias_act(cudaStream_t s, int max_blocks, int elem, void *y, const void *bias,
+                                       size_t channels, size_t inner, const void *z, int act, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

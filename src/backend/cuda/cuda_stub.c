@@ -206,3 +206,13 @@ mixrt_status mixrt_cuda_conv_run(mixrt_cuda_conv_t c, const void *x, const void 
     (void)c, (void)x, (void)w, (void)y, (void)accumulate;
     return MIXRT_STATUS_UNSUPPORTED;
 }
+mixrt_status mixrt_cuda_pool2d(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *x, void *y,
+                               const struct mixrt_cuda_pool_args *a) {
+    (void)dev, (void)dt, (void)x, (void)y, (void)a;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
+mixrt_status mixrt_cuda_bias_act(mixrt_cuda_device_t dev, mixrt_dtype dt, void *y, const void *bias, size_t channels,
+                                 size_t inner, const void *z, int act, size_t n) {
+    (void)dev, (void)dt, (void)y, (void)bias, (void)channels, (void)inner, (void)z, (void)act, (void)n;
+    return MIXRT_STATUS_UNSUPPORTED;
+}

@@ -52,4 +52,6 @@ const struct mixrt_cuda_table mixrt_cuda_backend_v1 = {
     mixrt_cuda_conv_create,
     mixrt_cuda_conv_destroy,
     mixrt_cuda_conv_run,
+    mixrt_cuda_pool2d,
+    mixrt_cuda_bias_act,
 };

@@ -67,6 +67,9 @@ struct mixrt_cuda_table {
     mixrt_status (*conv_create)(mixrt_cuda_device_t, const struct mixrt_cuda_conv_desc *, mixrt_cuda_conv_t *);
     void (*conv_destroy)(mixrt_cuda_conv_t);
     mixrt_status (*conv_run)(mixrt_cuda_conv_t, const void *, const void *, void *, bool);
+    mixrt_status (*pool2d)(mixrt_cuda_device_t, mixrt_dtype, const void *, void *, const struct mixrt_cuda_pool_args *);
+    mixrt_status (*bias_act)(mixrt_cuda_device_t, mixrt_dtype, void *, const void *, size_t, size_t, const void *, int,
+                             size_t);
 };
 
 #endif /* MIXRT_BACKEND_CUDA_TABLE_H */

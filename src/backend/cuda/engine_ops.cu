@@ -30,8 +30,8 @@ template <typename E> __global__ void transpose_kernel(const E *x, E *y, size_t 
 }
 
 /* grid (Sq, H, B); dynamic shared: Sk + D floats. */
-template <typename T>
-__global__ void attention_kernel(const T *q, const T *k, const T *v, const T *mask, T *y,
+template <typename T, typename MT>
+__global__ void attention_kernel(const T *q, const T *k, const T *v, const MT *mask, T *y,
                                  struct mixrt_cuda_attention_args a) {
     extern __shared__ float sh[];
     float *qs = sh, *p = sh + a.d;
@@ -129,9 +129,9 @@ __device__ __forceinline__ void tc_load(T *dst, int ld, const T *src, size_t bas
     }
 }
 
-template <typename T>
+template <typename T, typename MT>
 __global__ void __launch_bounds__(32 * TC_WARPS)
-    attention_tc_kernel(const T *q, const T *k, const T *v, const T *mask, T *y, struct mixrt_cuda_attention_args a,
+    attention_tc_kernel(const T *q, const T *k, const T *v, const MT *mask, T *y, struct mixrt_cuda_attention_args a,
                         int groups, int vec) {
     using namespace nvcuda;
     typedef typename tc_elem<T>::type E;
@@ -324,6 +324,18 @@ extern "C" cudaError_t mixrt_cuda_launch_transpose(cudaStream_t s, int max_block
     return cudaGetLastError();
 }
 
+/* The mask is of the Q/K/V type, or f32 (a->mask_f32). */
+template <typename T>
+cudaError_t attention_rows(cudaStream_t s, dim3 grid, int t, size_t smem, const void *q, const void *k, const void *v,
+                           const void *mask, void *y, const struct mixrt_cuda_attention_args *a) {
+    if (a->mask_f32)
+        attention_kernel<<<grid, t, smem, s>>>((const T *)q, (const T *)k, (const T *)v, (const float *)mask, (T *)y,
+                                               *a);
+    else
+        attention_kernel<<<grid, t, smem, s>>>((const T *)q, (const T *)k, (const T *)v, (const T *)mask, (T *)y, *a);
+    return cudaGetLastError();
+}
+
 extern "C" cudaError_t mixrt_cuda_launch_attention(cudaStream_t s, int elem, const void *q, const void *k,
                                                    const void *v, const void *mask, void *y,
                                                    const struct mixrt_cuda_attention_args *a) {
@@ -331,26 +343,27 @@ extern "C" cudaError_t mixrt_cuda_launch_attention(cudaStream_t s, int elem, con
     size_t smem = (size_t)(a->sk + a->d) * sizeof(float);
     int t = a->sk >= 128 ? 128 : 64;
     switch (elem) {
-    case MIXRT_CUDA_ELEM_F32:
-        attention_kernel<<<grid, t, smem, s>>>((const float *)q, (const float *)k, (const float *)v,
-                                               (const float *)mask, (float *)y, *a);
-        break;
-    case MIXRT_CUDA_ELEM_BF16:
-        attention_kernel<<<grid, t, smem, s>>>((const mixrt_cu_bf16 *)q, (const mixrt_cu_bf16 *)k,
-                                               (const mixrt_cu_bf16 *)v, (const mixrt_cu_bf16 *)mask,
-                                               (mixrt_cu_bf16 *)y, *a);
-        break;
-    case MIXRT_CUDA_ELEM_F16:
-        attention_kernel<<<grid, t, smem, s>>>((const __half *)q, (const __half *)k, (const __half *)v,
-                                               (const __half *)mask, (__half *)y, *a);
-        break;
+    case MIXRT_CUDA_ELEM_F32: return attention_rows<float>(s, grid, t, smem, q, k, v, mask, y, a);
+    case MIXRT_CUDA_ELEM_BF16: return attention_rows<mixrt_cu_bf16>(s, grid, t, smem, q, k, v, mask, y, a);
+    case MIXRT_CUDA_ELEM_F16: return attention_rows<__half>(s, grid, t, smem, q, k, v, mask, y, a);
     default: return cudaErrorInvalidValue;
     }
-    return cudaGetLastError();
 }
 
 extern "C" size_t mixrt_cuda_attention_tc_smem(long long sk, long long d, long long dv, int groups) {
     return tc_plan(sk, d, dv, groups).total;
+}
+
+template <typename T, typename MT>
+cudaError_t attention_tc_launch(cudaStream_t s, dim3 grid, size_t smem, int groups, int vec, const void *q,
+                                const void *k, const void *v, const void *mask, void *y,
+                                const struct mixrt_cuda_attention_args *a) {
+    cudaError_t err = cudaFuncSetAttribute(attention_tc_kernel<T, MT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           (int)smem);
+    if (err != cudaSuccess) return err;
+    attention_tc_kernel<T, MT><<<grid, 32 * TC_WARPS, smem, s>>>((const T *)q, (const T *)k, (const T *)v,
+                                                                 (const MT *)mask, (T *)y, *a, groups, vec);
+    return cudaGetLastError();
 }
 
 extern "C" cudaError_t mixrt_cuda_launch_attention_tc(cudaStream_t s, int elem, int groups, int vec, const void *q,
@@ -359,23 +372,14 @@ extern "C" cudaError_t mixrt_cuda_launch_attention_tc(cudaStream_t s, int elem, 
     size_t smem = tc_plan(a->sk, a->d, a->dv, groups).total;
     long long rows = 16LL * groups;
     dim3 grid((unsigned)((a->sq + rows - 1) / rows), (unsigned)a->h, (unsigned)a->b);
-    cudaError_t err;
     switch (elem) {
     case MIXRT_CUDA_ELEM_BF16:
-        err = cudaFuncSetAttribute(attention_tc_kernel<mixrt_cu_bf16>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                   (int)smem);
-        if (err != cudaSuccess) return err;
-        attention_tc_kernel<<<grid, 32 * TC_WARPS, smem, s>>>((const mixrt_cu_bf16 *)q, (const mixrt_cu_bf16 *)k,
-                                                              (const mixrt_cu_bf16 *)v, (const mixrt_cu_bf16 *)mask,
-                                                              (mixrt_cu_bf16 *)y, *a, groups, vec);
-        break;
+        return a->mask_f32 ? attention_tc_launch<mixrt_cu_bf16, float>(s, grid, smem, groups, vec, q, k, v, mask, y, a)
+                           : attention_tc_launch<mixrt_cu_bf16, mixrt_cu_bf16>(s, grid, smem, groups, vec, q, k, v,
+                                                                                 mask, y, a);
     case MIXRT_CUDA_ELEM_F16:
-        err = cudaFuncSetAttribute(attention_tc_kernel<__half>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-        if (err != cudaSuccess) return err;
-        attention_tc_kernel<<<grid, 32 * TC_WARPS, smem, s>>>((const __half *)q, (const __half *)k, (const __half *)v,
-                                                              (const __half *)mask, (__half *)y, *a, groups, vec);
-        break;
+        return a->mask_f32 ? attention_tc_launch<__half, float>(s, grid, smem, groups, vec, q, k, v, mask, y, a)
+                           : attention_tc_launch<__half, __half>(s, grid, smem, groups, vec, q, k, v, mask, y, a);
     default: return cudaErrorInvalidValue;
     }
-    return cudaGetLastError();
 }

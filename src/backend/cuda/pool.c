@@ -1,0 +1,50 @@
+/* pool.c - C entry points of pool.cu: 2-D pooling and the conv epilogue (bias, residual and
+ * activation in one pass). Invariant: as in kernels.c, nothing is launched with arguments
+ * these checks did not accept, and a launch error names the kernel and dtype. */
+#include "backend/cuda/cuda_impl.h"
+
+mixrt_status mixrt_cuda_pool2d(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *x, void *y,
+                               const struct mixrt_cuda_pool_args *a) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    int elem = mixrt_cuda_elem_of(dt);
+    MIXRT_CHECK(dev->ctx, a, MIXRT_STATUS_INVALID_ARGUMENT, "cannot run CUDA pool: NULL arguments");
+    const char *nm = a->avg ? "average pool" : "max pool";
+    MIXRT_CHECK(dev->ctx, elem >= 0, MIXRT_STATUS_UNSUPPORTED_DTYPE,
+                "cannot run CUDA %s: dtype %s (expected f32, bf16 or f16)", nm, mixrt_dtype_name(dt));
+    MIXRT_CHECK(dev->ctx,
+                a->n >= 0 && a->c >= 0 && a->h >= 0 && a->w >= 0 && a->oh >= 0 && a->ow >= 0 && a->kh >= 1 &&
+                    a->kw >= 1 && a->sh >= 1 && a->sw >= 1 && a->dh >= 1 && a->dw >= 1 && a->pt >= 0 && a->pl >= 0 &&
+                    a->pb >= 0 && a->pr >= 0,
+                MIXRT_STATUS_INVALID_ARGUMENT,
+                "cannot run CUDA %s: N %lld C %lld %lldx%lld -> %lldx%lld, window %dx%d stride %dx%d dilation %dx%d "
+                "pads %d,%d,%d,%d",
+                nm, a->n, a->c, a->h, a->w, a->oh, a->ow, a->kh, a->kw, a->sh, a->sw, a->dh, a->dw, a->pt, a->pl, a->pb,
+                a->pr);
+    size_t n_out = (size_t)a->n * (size_t)a->c * (size_t)a->oh * (size_t)a->ow;
+    if (n_out == 0) return MIXRT_STATUS_OK;
+    MIXRT_CHECK(dev->ctx, x && y, MIXRT_STATUS_INVALID_ARGUMENT, "cannot run CUDA %s: NULL buffer", nm);
+    MIXRT_CUDA_TRY(dev->ctx, mixrt_cuda_launch_pool(dev->stream, dev->max_blocks, elem, x, y, n_out, a),
+                   "kernel launch (%s %s, %zu outputs)", nm, mixrt_dtype_name(dt), n_out);
+fail:
+    return status;
+}
+
+mixrt_status mixrt_cuda_bias_act(mixrt_cuda_device_t dev, mixrt_dtype dt, void *y, const void *bias, size_t channels,
+                                 size_t inner, const void *z, int act, size_t n) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    int elem = mixrt_cuda_elem_of(dt);
+    MIXRT_CHECK(dev->ctx, elem >= 0, MIXRT_STATUS_UNSUPPORTED_DTYPE,
+                "cannot run CUDA conv epilogue: dtype %s (expected f32, bf16 or f16)", mixrt_dtype_name(dt));
+    MIXRT_CHECK(dev->ctx, act >= -1 && act < MIXRT_CUDA_UNARY_COUNT, MIXRT_STATUS_INVALID_ARGUMENT,
+                "cannot run CUDA conv epilogue: activation %d unknown", act);
+    MIXRT_CHECK(dev->ctx, !bias || (channels > 0 && inner > 0), MIXRT_STATUS_INVALID_ARGUMENT,
+                "cannot run CUDA conv epilogue: bias with %zu channels of %zu elements", channels, inner);
+    if (n == 0) return MIXRT_STATUS_OK;
+    MIXRT_CHECK(dev->ctx, y, MIXRT_STATUS_INVALID_ARGUMENT, "cannot run CUDA conv epilogue: NULL output");
+    MIXRT_CUDA_TRY(dev->ctx,
+                   mixrt_cuda_launch_bias_act(dev->stream, dev->max_blocks, elem, y, bias, channels ? channels : 1,
+                                              inner ? inner : 1, z, act, n),
+                   "kernel launch (conv epilogue %s, %zu elements)", mixrt_dtype_name(dt), n);
+fail:
+    return status;
+}

@@ -1,0 +1,154 @@
+/* pool.cu - 2-D pooling (MaxPool / AveragePool / GlobalAveragePool, NCHW or channels-last
+ * NHWC) and the conv epilogue y = act(y + bias[channel] + z) in one pass. Invariant: a window
+ * reads only positions inside the input (padding is never materialized; it counts only for
+ * count_include_pad), sums are f32, and each output is rounded once. Launchers only launch;
+ * checks live in pool.c. */
+#include "backend/cuda/cuda_impl.h"
+#include "backend/cuda/cuda_types.cuh"
+
+namespace {
+
+/* Output index i -> (n, c, oh, ow) in the layout; the window's sum / max over inside
+ * positions, as the CPU reference (ref_nn_pool.c) defines it: max takes the first inside
+ * value and then any greater one or a NaN (NaN propagates); an empty window gives -inf
+ * (max) or NaN (average: 0 / 0). */
+template <typename T> __device__ __forceinline__ float pool_window(const T *x, const mixrt_cuda_pool_args &a, long long n,
+                                                                   long long c, long long oh, long long ow, int lane,
+                                                                   int lanes) {
+    const long long h0 = oh * a.sh - a.pt, w0 = ow * a.sw - a.pl;
+    float acc = a.avg ? 0.0f : -INFINITY;
+    bool any = false;
+    long long cnt = 0;
+    const int kk = a.kh * a.kw;
+    for (int t = lane; t < kk; t += lanes) {
+        long long hi = h0 + (long long)(t / a.kw) * a.dh, wi = w0 + (long long)(t % a.kw) * a.dw;
+        if (hi < 0 || hi >= a.h || wi < 0 || wi >= a.w) {
+            /* Inside the padded extent [-pad_begin, size + pad_end): counts for include_pad. */
+            if (a.include_pad && hi >= -a.pt && hi < a.h + a.pb && wi >= -a.pl && wi < a.w + a.pr) cnt++;
+            continue;
+        }
+        size_t src = a.nhwc ? (size_t)(((n * a.h + hi) * a.w + wi) * a.c + c) : (size_t)(((n * a.c + c) * a.h + hi) * a.w + wi);
+        float v = mixrt_cu_load(x, src);
+        if (a.avg) {
+            acc += v;
+            cnt++;
+        } else if (!any || v > acc || (v != v && acc == acc)) {
+            acc = v;
+        }
+        any = true;
+    }
+    if (lanes > 1) { /* warp-wide: combine the lanes' partial sums / maxima */
+        for (int o = 16; o > 0; o >>= 1) {
+            float w = __shfl_xor_sync(0xffffffffu, acc, o);
+            long long cw = __shfl_xor_sync(0xffffffffu, cnt, o);
+            int aw = __shfl_xor_sync(0xffffffffu, (int)any, o);
+            if (a.avg) acc += w, cnt += cw;
+            else if (aw && (!any || w > acc || (w != w && acc == acc))) acc = w;
+            any = any || aw;
+        }
+    }
+    if (a.avg) return cnt ? acc / (float)cnt : __int_as_float(0x7fc00000);
+    return acc;
+}
+
+template <typename T> __global__ void pool_kernel(const T *x, T *y, size_t n_out, mixrt_cuda_pool_args a) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n_out; i += (size_t)gridDim.x * blockDim.x) {
+        long long n, c, oh, ow;
+        size_t r = i;
+        if (a.nhwc) {
+            c = (long long)(r % (size_t)a.c), r /= (size_t)a.c;
+            ow = (long long)(r % (size_t)a.ow), r /= (size_t)a.ow;
+            oh = (long long)(r % (size_t)a.oh), n = (long long)(r / (size_t)a.oh);
+        } else {
+            ow = (long long)(r % (size_t)a.ow), r /= (size_t)a.ow;
+            oh = (long long)(r % (size_t)a.oh), r /= (size_t)a.oh;
+            c = (long long)(r % (size_t)a.c), n = (long long)(r / (size_t)a.c);
+        }
+        mixrt_cu_store(y, i, pool_window(x, a, n, c, oh, ow, 0, 1));
+    }
+}
+
+/* One warp per output (NCHW windows of many elements: a global pool over a plane). */
+template <typename T> __global__ void pool_warp_kernel(const T *x, T *y, size_t n_out, mixrt_cuda_pool_args a) {
+    size_t warps = (size_t)gridDim.x * (blockDim.x / 32);
+    int lane = threadIdx.x & 31;
+    for (size_t i = (size_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32; i < n_out; i += warps) {
+        size_t r = i;
+        long long ow = (long long)(r % (size_t)a.ow);
+        r /= (size_t)a.ow;
+        long long oh = (long long)(r % (size_t)a.oh);
+        r /= (size_t)a.oh;
+        long long c = (long long)(r % (size_t)a.c), n = (long long)(r / (size_t)a.c);
+        float v = pool_window(x, a, n, c, oh, ow, lane, 32);
+        if (lane == 0) mixrt_cu_store(y, i, v);
+    }
+}
+
+__device__ __forceinline__ float act_apply(int op, float x) {
+    switch (op) {
+    case 0: return x < 0.0f ? 0.0f : x; /* NaN stays NaN */
+    case 1: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+    case 2: return 0.5f * x * (1.0f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+    case 3: return 1.0f / (1.0f + expf(-x));
+    case 4: return x / (1.0f + expf(-x));
+    case 5: return tanhf(x);
+    default: return x;
+    }
+}
+
+/* y[i] = act(y[i] + bias[(i / inner) % channels] + z[i]) (bias, z optional; act < 0: none). */
+template <typename T>
+__global__ void bias_act_kernel(T *y, const T *bias, size_t channels, size_t inner, const T *z, int act, size_t n) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        float v = mixrt_cu_load(y, i);
+        if (bias) v += mixrt_cu_load(bias, (i / inner) % channels);
+        if (z) v += mixrt_cu_load(z, i);
+        mixrt_cu_store(y, i, act_apply(act, v));
+    }
+}
+
+unsigned grid_of(size_t items, int per_block, int max_blocks) {
+    size_t blocks = (items + (size_t)per_block - 1) / (size_t)per_block;
+    unsigned g = (unsigned)(blocks < (size_t)max_blocks ? blocks : (size_t)max_blocks);
+    return g ? g : 1;
+}
+
+template <typename T> cudaError_t pool_launch(cudaStream_t s, int max_blocks, const void *x, void *y, size_t n_out,
+                                              const mixrt_cuda_pool_args &a) {
+    if (!a.nhwc && a.kh * a.kw >= 64)
+        pool_warp_kernel<<<grid_of(n_out, 8, max_blocks), 256, 0, s>>>((const T *)x, (T *)y, n_out, a);
+    else
+        pool_kernel<<<grid_of(n_out, 256, max_blocks), 256, 0, s>>>((const T *)x, (T *)y, n_out, a);
+    return cudaGetLastError();
+}
+
+} // namespace
+
+extern "C" cudaError_t mixrt_cuda_launch_pool(cudaStream_t s, int max_blocks, int elem, const void *x, void *y,
+                                              size_t n_out, const struct mixrt_cuda_pool_args *a) {
+    switch (elem) {
+    case MIXRT_CUDA_ELEM_F32: return pool_launch<float>(s, max_blocks, x, y, n_out, *a);
+    case MIXRT_CUDA_ELEM_BF16: return pool_launch<mixrt_cu_bf16>(s, max_blocks, x, y, n_out, *a);
+    case MIXRT_CUDA_ELEM_F16: return pool_launch<__half>(s, max_blocks, x, y, n_out, *a);
+    default: return cudaErrorInvalidValue;
+    }
+}
+
+extern "C" cudaError_t mixrt_cuda_launch_bias_act(cudaStream_t s, int max_blocks, int elem, void *y, const void *bias,
+                                                  size_t channels, size_t inner, const void *z, int act, size_t n) {
+    unsigned g = grid_of(n, 256, max_blocks);
+    switch (elem) {
+    case MIXRT_CUDA_ELEM_F32:
+        bias_act_kernel<<<g, 256, 0, s>>>((float *)y, (const float *)bias, channels, inner, (const float *)z, act, n);
+        break;
+    case MIXRT_CUDA_ELEM_BF16:
+        bias_act_kernel<<<g, 256, 0, s>>>((mixrt_cu_bf16 *)y, (const mixrt_cu_bf16 *)bias, channels, inner,
+                                          (const mixrt_cu_bf16 *)z, act, n);
+        break;
+    case MIXRT_CUDA_ELEM_F16:
+        bias_act_kernel<<<g, 256, 0, s>>>((__half *)y, (const __half *)bias, channels, inner, (const __half *)z, act, n);
+        break;
+    default: return cudaErrorInvalidValue;
+    }
+    return cudaGetLastError();
+}
