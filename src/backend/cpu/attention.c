@@ -14,77 +14,125 @@
 
 /* ---- scalar twins of the block primitives ---------------------------------------------- */
 
-static void scores_scalar(const float *q, int rows, const float *kt, size_t ldk, size_t d, size_t n, float *s,
-                          size_t lds) {
-    for (int r = 0; r < rows; r++) {
-        float *sr = s + (size_t)r * lds;
-        for (size_t j = 0; j < n; j++) sr[j] = 0.0f;
-        for (size_t c = 0; c < d; c++) {
-            float qv = q[(size_t)r * d + c];
-            const float *kr = kt + c * ldk;
-            for (size_t j = 0; j < n; j++) sr[j] += qv * kr[j];
+#define PANEL MIXRT_ATTN_PANEL
+
+static void scores_scalar(const float *q, size_t ldq, int rows, const float *kp, size_t d, size_t n, float scale,
+                          float *s, size_t lds) {
+    for (int r = 0; r < rows; r++)
+        for (size_t j = 0; j < n; j++) {
+            const float *kr = kp + j / PANEL * PANEL * d + j % PANEL;
+            float acc = 0.0f;
+            for (size_t c = 0; c < d; c++) acc += q[(size_t)r * ldq + c] * kr[c * PANEL];
+            s[(size_t)r * lds + j] = acc * scale;
         }
-    }
 }
 
-static float exp_sum_scalar(float *s, size_t n, float *mx, size_t *nz) {
-    float m = -INFINITY, sum = 0.0f;
-    size_t last = 0;
+/* max(s[0..n)), NaN when one is NaN. */
+static float max_scalar(const float *s, size_t n) {
+    float m = -INFINITY;
     for (size_t j = 0; j < n; j++)
         if (s[j] > m || s[j] != s[j]) m = m != m ? m : s[j];
-    for (size_t j = 0; j < n; j++) {
-        sum += (s[j] = expf(s[j] - m));
-        if (s[j] != 0.0f) last = j + 1;
-    }
-    *mx = m;
-    *nz = last;
+    return m;
+}
+
+static float exp_sum_scalar(float *s, size_t n) {
+    float m = max_scalar(s, n), sum = 0.0f;
+    for (size_t j = 0; j < n; j++) sum += (s[j] = expf(s[j] - m));
     return sum;
 }
 
-static void pv_scalar(const float *p, int rows, size_t ldp, const float *v, size_t ldv, size_t n, size_t dv,
-                      float *o) {
-    for (int r = 0; r < rows; r++) {
-        float *orow = o + (size_t)r * dv;
-        for (size_t c = 0; c < dv; c++) orow[c] = 0.0f;
-        for (size_t j = 0; j < n; j++) {
-            float pj = p[(size_t)r * ldp + j];
-            const float *vr = v + j * ldv;
-            for (size_t c = 0; c < dv; c++) orow[c] += pj * vr[c];
-        }
+static float exp_sum_bf16_scalar(const float *s, size_t n, uint16_t *p) {
+    float m = max_scalar(s, n), sum = 0.0f;
+    for (size_t j = 0; j < n; j++) {
+        mixrt_bf16 e = mixrt_bf16_from_float(expf(s[j] - m));
+        p[j] = e.bits;
+        sum += mixrt_bf16_to_float(e);
     }
+    return sum;
+}
+
+static void pv_scalar(const float *p, size_t ldp, int rows, const float *vp, size_t ldj, size_t n, size_t dv,
+                      const float *inv, float *o, size_t ldo) {
+    for (int r = 0; r < rows; r++)
+        for (size_t c = 0; c < dv; c++) {
+            const float *vc = vp + c / PANEL * PANEL * ldj + c % PANEL;
+            float acc = 0.0f;
+            for (size_t j = 0; j < n; j++) acc += p[(size_t)r * ldp + j] * vc[j * PANEL];
+            o[(size_t)r * ldo + c] = acc * inv[r];
+        }
 }
 
 static inline float pair_lo(uint32_t p) { return mixrt_bf16_to_float((mixrt_bf16){(uint16_t)(p & 0xffffu)}); }
 static inline float pair_hi(uint32_t p) { return mixrt_bf16_to_float((mixrt_bf16){(uint16_t)(p >> 16)}); }
+static inline uint32_t load_pair(const uint32_t *p) {
+    uint32_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
 
-static void scores_bf16_scalar(const uint32_t *qp, int rows, size_t dp, const uint32_t *kp, size_t ldk, size_t n,
-                               float *s, size_t lds) {
+static void scores_bf16_scalar(const uint32_t *qp, size_t ldq, int rows, const uint32_t *kp, size_t dp, size_t n,
+                               float scale, float *s, size_t lds) {
     for (int r = 0; r < rows; r++)
         for (size_t j = 0; j < n; j++) {
+            const uint32_t *kr = kp + j / PANEL * PANEL * dp + j % PANEL;
             float acc = 0.0f;
             for (size_t t = 0; t < dp; t++) {
-                uint32_t a = qp[(size_t)r * dp + t], b = kp[t * ldk + j];
+                uint32_t a = load_pair(qp + (size_t)r * ldq + t), b = kr[t * PANEL];
                 acc += pair_lo(a) * pair_lo(b) + pair_hi(a) * pair_hi(b);
             }
-            s[(size_t)r * lds + j] = acc;
+            s[(size_t)r * lds + j] = acc * scale;
         }
 }
 
-static void pv_bf16_scalar(const uint32_t *pp, int rows, size_t ldp, const uint32_t *vp, size_t ldv, size_t np,
-                           size_t dv, float *o) {
+static void pv_bf16_scalar(const uint32_t *pp, size_t ldp, int rows, const uint32_t *vp, size_t ldj, size_t np,
+                           size_t dv, const float *inv, float *o, size_t ldo) {
     for (int r = 0; r < rows; r++)
         for (size_t c = 0; c < dv; c++) {
+            const uint32_t *vc = vp + c / PANEL * PANEL * ldj + c % PANEL;
             float acc = 0.0f;
             for (size_t t = 0; t < np; t++) {
-                uint32_t a = pp[(size_t)r * ldp + t], b = vp[t * ldv + c];
+                uint32_t a = load_pair(pp + (size_t)r * ldp + t), b = vc[t * PANEL];
                 acc += pair_lo(a) * pair_lo(b) + pair_hi(a) * pair_hi(b);
             }
-            o[(size_t)r * dv + c] = acc;
+            o[(size_t)r * ldo + c] = acc * inv[r];
         }
 }
 
-const struct mixrt_attention_isa mixrt_attention_isa_scalar = {"scalar",  scores_scalar,      exp_sum_scalar,
-                                                               pv_scalar, scores_bf16_scalar, pv_bf16_scalar};
+static void pack_k_scalar(const uint32_t *src, size_t lds, size_t n, size_t m, uint32_t *dst) {
+    size_t n32 = (n + PANEL - 1) / PANEL * PANEL;
+    for (size_t j = 0; j < n32; j++) {
+        uint32_t *col = dst + j / PANEL * PANEL * m + j % PANEL;
+        for (size_t c = 0; c < m; c++) col[c * PANEL] = j < n ? load_pair(src + j * lds + c) : 0u;
+    }
+}
+
+static void pack_v_scalar(const float *src, size_t lds, size_t n, size_t dv, float *dst, size_t ldj) {
+    size_t dv32 = (dv + PANEL - 1) / PANEL * PANEL;
+    for (size_t j = 0; j < n; j++)
+        for (size_t c = 0; c < dv32; c++) dst[c / PANEL * PANEL * ldj + j * PANEL + c % PANEL] = c < dv ? src[j * lds + c] : 0.0f;
+}
+
+static void pack_v_pairs_scalar(const uint16_t *src, size_t lds, size_t n, size_t dv, uint32_t *dst, size_t ldj) {
+    size_t dv32 = (dv + PANEL - 1) / PANEL * PANEL;
+    for (size_t t = 0; t < (n + 1) / 2; t++)
+        for (size_t c = 0; c < dv32; c++) {
+            uint32_t lo = c < dv ? src[2 * t * lds + c] : 0u, hi = c < dv && 2 * t + 1 < n ? src[(2 * t + 1) * lds + c] : 0u;
+            dst[c / PANEL * PANEL * ldj + t * PANEL + c % PANEL] = lo | hi << 16;
+        }
+}
+
+const struct mixrt_attention_isa mixrt_attention_isa_scalar = {
+    .name = "scalar",
+    .scores = scores_scalar,
+    .exp_sum = exp_sum_scalar,
+    .exp_sum_bf16 = exp_sum_bf16_scalar,
+    .pv = pv_scalar,
+    .scores_bf16 = scores_bf16_scalar,
+    .pv_bf16 = pv_bf16_scalar,
+    .pack_k = pack_k_scalar,
+    .pack_v = pack_v_scalar,
+    .pack_v_pairs = pack_v_pairs_scalar,
+};
 
 static int g_force_scalar; /* tests only */
 
@@ -159,50 +207,34 @@ static void load_row(const void *p, mixrt_dtype t, size_t base, size_t stride, s
 }
 
 struct attn_scratch {
-    bool pairs;         /* bf16 Q/K/V through the pair primitives */
-    size_t ldk, ldv, dp; /* K^T row length (keys, multiple of 16); V pair row length; Q pairs */
-    size_t per_thread;
-    size_t kt, v, q, s, o, pp; /* offsets (floats) of the parts in one thread's block */
+    bool pairs;       /* bf16 Q/K/V through the pair primitives */
+    size_t m;         /* words per packed K row: d (f32) or dp = ceil(d / 2) (pairs) */
+    size_t ldj;       /* V panel rows: sk (f32) or ceil(sk / 2) key pairs */
+    size_t lds;       /* score row length: sk rounded up to 32 */
+    size_t per_thread; /* floats */
+    size_t kp, vp, stage, q, s, p, o; /* offsets (floats) of the parts in one thread's block */
 };
 
 static inline uint32_t pair_of(const mixrt_bf16 *p, size_t i0, size_t stride, bool have_hi) {
     return (uint32_t)p[i0].bits | (have_hi ? (uint32_t)p[i0 + stride].bits << 16 : 0u);
 }
 
-/* bf16 through pairs: K^T as pairs along D, V as pairs along keys, P rounded to bf16. */
-static void run_head_pairs(const struct mixrt_attention_geom *a, const struct mixrt_attention_isa *isa,
-                           const struct attn_scratch *sc, float *w, int64_t b, int64_t h, void *ydata);
-
-/* Causal fill and mask for row i over s[0..sk), then the softmax numerators in s and
- * 1 / their sum in *inv (applied to the output row, not to every probability); returns the
- * count of leading keys that hold every non-zero one. */
-static size_t row_softmax(const struct mixrt_attention_geom *a, const struct mixrt_attention_isa *isa, float *sr,
-                          int64_t b, int64_t h, int64_t i, float *inv) {
-    const size_t sk = (size_t)a->sk;
+/* Causal fill and mask for row i over s[0..n). */
+static void row_fill_mask(const struct mixrt_attention_geom *a, float *sr, size_t n, int64_t b, int64_t h, int64_t i) {
     const int64_t *ms = a->mask_strides;
-    size_t jend = sk;
     if (a->causal) {
         int64_t e = i + (a->sk - a->sq) + 1;
-        jend = e < 0 ? 0 : e > a->sk ? sk : (size_t)e;
+        size_t jend = e < 0 ? 0 : e > (int64_t)n ? n : (size_t)e;
+        for (size_t j = jend; j < n; j++) sr[j] = a->fill;
     }
-    for (size_t j = jend; j < sk; j++) sr[j] = a->fill;
-    if (a->mask) {
+    if (a->mask) { /* f32 here: run_attention_fast widens other mask dtypes once */
         size_t mb = (size_t)(b * ms[0] + h * ms[1] + i * ms[2]);
-        if (ms[3] == 0) {
-            float mv = load_f(a->mask->data, a->mask->dtype, mb);
-            for (size_t j = 0; j < sk; j++) sr[j] += mv;
-        } else if (a->mask->dtype == MIXRT_DTYPE_F32) {
-            const float *mr = (const float *)a->mask->data + mb;
-            for (size_t j = 0; j < sk; j++) sr[j] += mr[j];
-        } else {
-            for (size_t j = 0; j < sk; j++) sr[j] += load_f(a->mask->data, a->mask->dtype, mb + j);
-        }
+        const float *mr = (const float *)a->mask->data + mb;
+        if (ms[3] == 0)
+            for (size_t j = 0; j < n; j++) sr[j] += mr[0];
+        else
+            for (size_t j = 0; j < n; j++) sr[j] += mr[j];
     }
-    float mx;
-    size_t nz;
-    float sum = isa->exp_sum(sr, sk, &mx, &nz);
-    *inv = 1.0f / sum;
-    return nz;
 }
 
 /* Keys the scores of rows [i0, i0 + rows) need: all, or up to the last row's causal end. */
@@ -212,129 +244,160 @@ static size_t block_keys(const struct mixrt_attention_geom *a, int64_t i0, int r
     return e < 0 ? 0 : e > a->sk ? (size_t)a->sk : (size_t)e;
 }
 
-/* Output rows r < rows: ob rows times inv[r], rounded to the output dtype. */
-static void store_rows(const struct mixrt_attention_geom *a, float *ob, const float *inv, int rows, int64_t b,
-                       int64_t h, int64_t i0, void *ydata) {
-    const size_t dv = (size_t)a->dv;
+/* Output rows r < rows from ob (dv floats apart), rounded to the output dtype. */
+static void store_rows(const struct mixrt_attention_geom *a, const float *ob, int rows, int64_t b, int64_t h,
+                       int64_t i0, void *ydata) {
+    const size_t dv = (size_t)a->dv, yc = (size_t)a->ystrides[3];
     for (int r = 0; r < rows; r++) {
         size_t yb = (size_t)(b * a->ystrides[0] + h * a->ystrides[1] + (i0 + r) * a->ystrides[2]);
-        float *orow = ob + (size_t)r * dv;
-        for (size_t c = 0; c < dv; c++) orow[c] *= inv[r];
+        const float *orow = ob + (size_t)r * dv;
         if (a->x[0]->dtype == MIXRT_DTYPE_F32) {
             float *y = ydata;
-            if (a->ystrides[3] == 1)
-                memcpy(y + yb, orow, dv * sizeof(float));
-            else
-                for (size_t c = 0; c < dv; c++) y[yb + c * (size_t)a->ystrides[3]] = orow[c];
+            for (size_t c = 0; c < dv; c++) y[yb + c * yc] = orow[c];
         } else {
             mixrt_bf16 *y = ydata;
-            if (a->ystrides[3] == 1)
+            if (yc == 1)
                 mixrt_f32_to_bf16(orow, y + yb, dv);
             else
-                for (size_t c = 0; c < dv; c++) y[yb + c * (size_t)a->ystrides[3]] = mixrt_bf16_from_float(orow[c]);
+                for (size_t c = 0; c < dv; c++) y[yb + c * yc] = mixrt_bf16_from_float(orow[c]);
         }
     }
 }
 
+/* Where P.V writes rows [i0, ...): straight into an f32 output with unit column stride,
+ * else into the scratch rows that store_rows copies out. */
+static float *out_rows(const struct mixrt_attention_geom *a, float *ob, int64_t b, int64_t h, int64_t i0,
+                       void *ydata, size_t *ldo) {
+    if (a->x[0]->dtype == MIXRT_DTYPE_F32 && a->ystrides[3] == 1) {
+        *ldo = (size_t)a->ystrides[2];
+        return (float *)ydata + (size_t)(b * a->ystrides[0] + h * a->ystrides[1] + i0 * a->ystrides[2]);
+    }
+    *ldo = (size_t)a->dv;
+    return ob;
+}
+
+/* bf16 through pairs: K as pairs along D, V as pairs along keys, P rounded to bf16. */
 static void run_head_pairs(const struct mixrt_attention_geom *a, const struct mixrt_attention_isa *isa,
                            const struct attn_scratch *sc, float *w, int64_t b, int64_t h, void *ydata) {
-    const size_t sk = (size_t)a->sk, d = (size_t)a->d, dv = (size_t)a->dv, ldk = sc->ldk, ldv = sc->ldv, dp = sc->dp;
-    uint32_t *kp = (uint32_t *)(w + sc->kt), *vp = (uint32_t *)(w + sc->v), *qp = (uint32_t *)(w + sc->q);
-    uint32_t *pp = (uint32_t *)(w + sc->pp);
+    const size_t sk = (size_t)a->sk, d = (size_t)a->d, dv = (size_t)a->dv, dp = sc->m, ldj = sc->ldj, lds = sc->lds;
+    uint32_t *kp = (uint32_t *)(w + sc->kp), *vp = (uint32_t *)(w + sc->vp), *stage = (uint32_t *)(w + sc->stage);
+    uint32_t *qs32 = (uint32_t *)(w + sc->q);
+    uint16_t *p16 = (uint16_t *)(w + sc->p);
     float *s = w + sc->s, *ob = w + sc->o;
     const mixrt_bf16 *q = a->x[0]->data, *k = a->x[1]->data, *v = a->x[2]->data;
     const int64_t *qs = a->strides[0], *ks = a->strides[1], *vs = a->strides[2];
     size_t kbase = (size_t)(b * ks[0] + h * ks[1]), vbase = (size_t)(b * vs[0] + h * vs[1]);
-    size_t kd = (size_t)ks[3], vj = (size_t)vs[2], qd = (size_t)qs[3];
-    if (kd == 1 && d % 2 == 0) { /* a key row is dp pairs in memory already */
-        for (size_t j = 0; j < sk; j++) {
-            const mixrt_bf16 *kr = k + kbase + j * (size_t)ks[2];
-            for (size_t t = 0; t < dp; t++) {
-                uint32_t pr;
-                memcpy(&pr, kr + 2 * t, sizeof(pr));
-                kp[t * ldk + j] = pr;
-            }
-        }
+    size_t kd = (size_t)ks[3], vj = (size_t)vs[2], vc = (size_t)vs[3], qd = (size_t)qs[3];
+    /* K rows are dp pairs in memory already when D is the unit-stride axis and even (then
+     * every other stride is a multiple of D, so the pairs are 4-byte aligned with the data). */
+    if (kd == 1 && d % 2 == 0 && ((uintptr_t)(k + kbase) & 3) == 0) {
+        isa->pack_k((const uint32_t *)(const void *)(k + kbase), (size_t)ks[2] / 2, sk, dp, kp);
     } else {
-        for (size_t t = 0; t < dp; t++)
-            for (size_t j = 0; j < sk; j++)
-                kp[t * ldk + j] = pair_of(k, kbase + j * (size_t)ks[2] + 2 * t * kd, kd, 2 * t + 1 < d);
+        for (size_t j = 0; j < sk; j++)
+            for (size_t t = 0; t < dp; t++)
+                stage[j * dp + t] = pair_of(k, kbase + j * (size_t)ks[2] + 2 * t * kd, kd, 2 * t + 1 < d);
+        isa->pack_k(stage, dp, sk, dp, kp);
     }
-    for (size_t t = 0; t < dp; t++)
-        for (size_t j = sk; j < ldk; j++) kp[t * ldk + j] = 0;
-    for (size_t t = 0; t < (sk + 1) / 2; t++) {
-        uint32_t *row = vp + t * ldv;
-        for (size_t c = 0; c < dv; c++) row[c] = pair_of(v, vbase + 2 * t * vj + c * (size_t)vs[3], vj, 2 * t + 1 < sk);
-        for (size_t c = dv; c < ldv; c++) row[c] = 0;
+    /* V pairs along keys: contiguous rows pack straight from the input, others via the stage. */
+    if (vc == 1) {
+        isa->pack_v_pairs((const uint16_t *)(const void *)(v + vbase), vj, sk, dv, vp, ldj);
+    } else {
+        uint16_t *st16 = (uint16_t *)stage;
+        for (size_t j = 0; j < sk; j++)
+            for (size_t c = 0; c < dv; c++) st16[j * dv + c] = v[vbase + j * vj + c * vc].bits;
+        isa->pack_v_pairs(st16, dv, sk, dv, vp, ldj);
     }
-    const size_t ldp = ldk / 2 + 1;
+    bool direct_q = qd == 1 && d % 2 == 0;
     for (int64_t i0 = 0; i0 < a->sq; i0 += MIXRT_ATTN_ROWS) {
         int rows = a->sq - i0 < MIXRT_ATTN_ROWS ? (int)(a->sq - i0) : MIXRT_ATTN_ROWS;
-        for (int r = 0; r < rows; r++) {
-            size_t qbase = (size_t)(b * qs[0] + h * qs[1] + (i0 + r) * qs[2]);
-            if (qd == 1 && d % 2 == 0)
-                memcpy(qp + (size_t)r * dp, q + qbase, d * sizeof(mixrt_bf16));
-            else
-                for (size_t t = 0; t < dp; t++) qp[(size_t)r * dp + t] = pair_of(q, qbase + 2 * t * qd, qd, 2 * t + 1 < d);
+        const uint32_t *qp = qs32;
+        size_t ldq = dp, q0 = (size_t)(b * qs[0] + h * qs[1] + i0 * qs[2]);
+        if (direct_q && ((uintptr_t)(q + q0) & 3) == 0) {
+            qp = (const uint32_t *)(const void *)(q + q0);
+            ldq = (size_t)qs[2] / 2;
+        } else {
+            for (int r = 0; r < rows; r++)
+                for (size_t t = 0; t < dp; t++)
+                    qs32[(size_t)r * dp + t] = pair_of(q, q0 + (size_t)r * (size_t)qs[2] + 2 * t * qd, qd, 2 * t + 1 < d);
         }
-        size_t n = block_keys(a, i0, rows), n2 = 0;
+        size_t n = block_keys(a, i0, rows), n2 = n;
         float inv[MIXRT_ATTN_ROWS];
-        isa->scores_bf16(qp, rows, dp, kp, ldk, n, s, ldk);
+        isa->scores_bf16(qp, ldq, rows, kp, dp, n, a->scale, s, lds);
+        if (a->causal || a->mask) n2 = 0;
         for (int r = 0; r < rows; r++) {
-            float *sr = s + (size_t)r * ldk;
-            for (size_t j = 0; j < n; j++) sr[j] *= a->scale;
-            size_t nz = row_softmax(a, isa, sr, b, h, i0 + r, &inv[r]);
-            if (nz > n2) n2 = nz;
+            float *sr = s + (size_t)r * lds;
+            uint16_t *pr = p16 + (size_t)r * lds;
+            if (a->causal || a->mask) row_fill_mask(a, sr, n, b, h, i0 + r);
+            inv[r] = 1.0f / isa->exp_sum_bf16(sr, n, pr);
+            pr[n] = 0; /* an odd n: the last pair's high half */
+            if (a->causal || a->mask) { /* exact zeros at the end (masked keys) add nothing */
+                size_t nz = n;
+                while (nz > n2 && pr[nz - 1] == 0) nz--;
+                n2 = nz;
+            }
         }
-        size_t np = (n2 + 1) / 2;
-        for (int r = 0; r < rows; r++) { /* bf16 pairs are consecutive bf16 values */
-            mixrt_bf16 *pr = (mixrt_bf16 *)(pp + (size_t)r * ldp);
-            mixrt_f32_to_bf16(s + (size_t)r * ldk, pr, n2);
-            if (n2 % 2) pr[n2].bits = 0;
-        }
-        isa->pv_bf16(pp, rows, ldp, vp, ldv, np, dv, ob);
-        store_rows(a, ob, inv, rows, b, h, i0, ydata);
+        size_t ldo;
+        float *o = out_rows(a, ob, b, h, i0, ydata, &ldo);
+        isa->pv_bf16((const uint32_t *)(const void *)p16, lds / 2, rows, vp, ldj, (n2 + 1) / 2, dv, inv, o, ldo);
+        if (o == ob) store_rows(a, ob, rows, b, h, i0, ydata);
     }
 }
 
-/* One (batch, head): the whole row loop. */
+/* One (batch, head): pack K and V, then the row-block loop. */
 static void run_head(const struct mixrt_attention_geom *a, const struct mixrt_attention_isa *isa,
                      const struct attn_scratch *sc, float *w, int64_t b, int64_t h, void *ydata) {
     if (sc->pairs) {
         run_head_pairs(a, isa, sc, w, b, h, ydata);
         return;
     }
-    const size_t sk = (size_t)a->sk, d = (size_t)a->d, dv = (size_t)a->dv, ldk = sc->ldk;
-    float *kt = w + sc->kt, *v = w + sc->v, *qb = w + sc->q, *s = w + sc->s, *ob = w + sc->o;
+    const size_t sk = (size_t)a->sk, d = (size_t)a->d, dv = (size_t)a->dv, ldj = sc->ldj, lds = sc->lds;
+    float *kp = w + sc->kp, *vp = w + sc->vp, *stage = w + sc->stage, *qb = w + sc->q, *s = w + sc->s;
+    float *ob = w + sc->o;
     const void *q = a->x[0]->data, *k = a->x[1]->data, *vd = a->x[2]->data;
     mixrt_dtype t = a->x[0]->dtype;
     const int64_t *qs = a->strides[0], *ks = a->strides[1], *vs = a->strides[2];
     size_t kbase = (size_t)(b * ks[0] + h * ks[1]), vbase = (size_t)(b * vs[0] + h * vs[1]);
-    for (size_t j = 0; j < sk; j++) { /* qb is free until the row loop: a staging row */
-        load_row(k, t, kbase + j * (size_t)ks[2], (size_t)ks[3], d, qb);
-        for (size_t c = 0; c < d; c++) kt[c * ldk + j] = qb[c];
+    if (t == MIXRT_DTYPE_F32 && ks[3] == 1) {
+        isa->pack_k((const uint32_t *)((const float *)k + kbase), (size_t)ks[2], sk, d, (uint32_t *)kp);
+    } else {
+        for (size_t j = 0; j < sk; j++) load_row(k, t, kbase + j * (size_t)ks[2], (size_t)ks[3], d, stage + j * d);
+        isa->pack_k((const uint32_t *)stage, d, sk, d, (uint32_t *)kp);
     }
-    for (size_t c = 0; c < d; c++)
-        for (size_t j = sk; j < ldk; j++) kt[c * ldk + j] = 0.0f;
-    for (size_t j = 0; j < sk; j++) load_row(vd, t, vbase + j * (size_t)vs[2], (size_t)vs[3], dv, v + j * dv);
+    if (t == MIXRT_DTYPE_F32 && vs[3] == 1) { /* V in panels of 32 columns */
+        isa->pack_v((const float *)vd + vbase, (size_t)vs[2], sk, dv, vp, ldj);
+    } else {
+        for (size_t j = 0; j < sk; j++) load_row(vd, t, vbase + j * (size_t)vs[2], (size_t)vs[3], dv, stage + j * dv);
+        isa->pack_v(stage, dv, sk, dv, vp, ldj);
+    }
+    bool direct_q = t == MIXRT_DTYPE_F32 && qs[3] == 1;
     for (int64_t i0 = 0; i0 < a->sq; i0 += MIXRT_ATTN_ROWS) {
         int rows = a->sq - i0 < MIXRT_ATTN_ROWS ? (int)(a->sq - i0) : MIXRT_ATTN_ROWS;
-        for (int r = 0; r < rows; r++) {
-            size_t qbase = (size_t)(b * qs[0] + h * qs[1] + (i0 + r) * qs[2]);
-            float *qr = qb + (size_t)r * d;
-            load_row(q, t, qbase, (size_t)qs[3], d, qr);
-            for (size_t c = 0; c < d; c++) qr[c] *= a->scale;
+        size_t q0 = (size_t)(b * qs[0] + h * qs[1] + i0 * qs[2]), ldq = d;
+        const float *qr = qb;
+        if (direct_q) {
+            qr = (const float *)q + q0;
+            ldq = (size_t)qs[2];
+        } else {
+            for (int r = 0; r < rows; r++) load_row(q, t, q0 + (size_t)r * (size_t)qs[2], (size_t)qs[3], d, qb + (size_t)r * d);
         }
-        size_t n = block_keys(a, i0, rows), n2 = 0;
+        size_t n = block_keys(a, i0, rows), n2 = n;
         float inv[MIXRT_ATTN_ROWS];
-        isa->scores(qb, rows, kt, ldk, d, n, s, ldk);
+        isa->scores(qr, ldq, rows, kp, d, n, a->scale, s, lds);
+        if (a->causal || a->mask) n2 = 0;
         for (int r = 0; r < rows; r++) {
-            size_t nz = row_softmax(a, isa, s + (size_t)r * ldk, b, h, i0 + r, &inv[r]);
-            if (nz > n2) n2 = nz;
+            float *sr = s + (size_t)r * lds;
+            if (a->causal || a->mask) row_fill_mask(a, sr, n, b, h, i0 + r);
+            inv[r] = 1.0f / isa->exp_sum(sr, n);
+            if (a->causal || a->mask) { /* exact zeros at the end (masked keys) add nothing */
+                size_t nz = n;
+                while (nz > n2 && sr[nz - 1] == 0.0f) nz--;
+                n2 = nz;
+            }
         }
-        /* Exact zeros (masked keys) add nothing to P.V: the trailing ones are skipped. */
-        isa->pv(s, rows, ldk, v, dv, n2, dv, ob);
-        store_rows(a, ob, inv, rows, b, h, i0, ydata);
+        size_t ldo;
+        float *o = out_rows(a, ob, b, h, i0, ydata, &ldo);
+        isa->pv(s, lds, rows, vp, ldj, n2, dv, inv, o, ldo);
+        if (o == ob) store_rows(a, ob, rows, b, h, i0, ydata);
     }
 }
 
@@ -345,26 +408,27 @@ static mixrt_status run_reference(struct mixrt_kernel_ctx *k) {
 }
 
 /* Scratch layout for one thread; false when it overflows or passes ATTN_MAX_SCRATCH. pairs:
- * the bf16 pair layout (K^T and V as uint32 pairs, P pairs) instead of f32 copies. */
+ * the bf16 pair layout (K and V as uint32 pairs, P as bf16) instead of f32 copies. */
 static bool plan_scratch(const struct mixrt_attention_geom *a, bool pairs, struct attn_scratch *sc) {
     size_t sk = (size_t)a->sk, d = (size_t)a->d, dv = (size_t)a->dv;
     if (sk > ATTN_MAX_SCRATCH || d > ATTN_MAX_SCRATCH || dv > ATTN_MAX_SCRATCH) return false;
     sc->pairs = pairs;
-    sc->ldk = (sk + 15) & ~(size_t)15;
-    if (sc->ldk == 0) sc->ldk = 16;
-    sc->ldv = (dv + 15) & ~(size_t)15;
-    sc->dp = (d + 1) / 2;
-    /* Each part rounded to 16 floats (64 bytes) so every part stays aligned. */
-    size_t parts[6], off = 0;
-    parts[0] = pairs ? sc->dp * sc->ldk : d * sc->ldk;             /* K^T */
-    parts[1] = pairs ? (sk + 1) / 2 * sc->ldv : sk * dv;           /* V */
-    parts[2] = (size_t)MIXRT_ATTN_ROWS * d;                        /* Q rows (pairs: half used) */
-    parts[3] = (size_t)MIXRT_ATTN_ROWS * sc->ldk;                  /* scores / probabilities */
-    parts[4] = (size_t)MIXRT_ATTN_ROWS * dv;                       /* output rows */
-    parts[5] = pairs ? (size_t)MIXRT_ATTN_ROWS * (sc->ldk / 2 + 1) : 0; /* P pairs */
-    size_t *offs[6] = {&sc->kt, &sc->v, &sc->q, &sc->s, &sc->o, &sc->pp};
-    for (int i = 0; i < 6; i++) {
+    sc->m = pairs ? (d + 1) / 2 : d;
+    sc->ldj = pairs ? (sk + 1) / 2 : sk;
+    sc->lds = (sk + PANEL) / PANEL * PANEL; /* > sk: room for the zero after an odd bf16 row */
+    size_t sk32 = sc->lds, dv32 = (dv + PANEL - 1) / PANEL * PANEL, rows = MIXRT_ATTN_ROWS;
+    size_t parts[7], off = 0;
+    parts[0] = sk32 * sc->m;                  /* K panels */
+    parts[1] = dv32 * sc->ldj;                /* V panels */
+    parts[2] = sk * (sc->m > dv ? sc->m : dv); /* staged K rows, then staged V rows */
+    parts[3] = rows * sc->m;                  /* staged Q rows */
+    parts[4] = rows * sc->lds;                /* scores / probabilities */
+    parts[5] = pairs ? rows * sc->lds / 2 : 0; /* bf16 probabilities */
+    parts[6] = rows * dv;                     /* output rows */
+    size_t *offs[7] = {&sc->kp, &sc->vp, &sc->stage, &sc->q, &sc->s, &sc->p, &sc->o};
+    for (int i = 0; i < 7; i++) { /* each part rounded to 16 floats (64 bytes): all stay aligned */
         *offs[i] = off;
+        if (parts[i] > ATTN_MAX_SCRATCH) return false;
         off += (parts[i] + 15) & ~(size_t)15;
         if (off > ATTN_MAX_SCRATCH) return false;
     }
@@ -389,7 +453,8 @@ static mixrt_status run_attention_fast(struct mixrt_kernel_ctx *k) {
     bool pairs = a.x[0]->dtype == MIXRT_DTYPE_BF16 && isa->scores_bf16 && isa->pv_bf16;
     if (!plan_scratch(&a, pairs, &sc)) return run_reference(k);
     struct mixrt_tensor *y;
-    MIXRT_TRY(mixrt_kernel_output(k, 0, a.x[0]->dtype, 4, a.ydims, &y));
+    /* Every element is written below (each (b, h, i) row gets dv values). */
+    MIXRT_TRY(mixrt_kernel_output_uninit(k, 0, a.x[0]->dtype, 4, a.ydims, &y));
     int64_t tasks = a.b * a.h;
     if (tasks == 0 || a.sq == 0) return MIXRT_STATUS_OK;
     int nt = 1;

@@ -1,65 +1,73 @@
 /* attention_avx512.c - the AVX-512 twins of the Attention block primitives (attention.c):
- * register-blocked scores (4 query rows x 32 keys) and P.V (4 rows x 64 columns) with FMA,
- * and a fused max / exp / sum. Tails are masked. Compiled with AVX-512 flags; reached only
- * through mixrt_attention_isa() after its CPUID check. */
+ * register tiles of 8 query rows x 32 keys (scores) and 8 rows x 32 columns (P.V) with 16
+ * accumulators, reading K and V from the 32-wide panels attention.c packs once per head, so
+ * each tile streams its panel in order; a fused exp / sum; a 16 x 16 transpose for packing.
+ * Compiled with AVX-512 flags; reached only through mixrt_attention_isa() after its CPUID
+ * check. */
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <math.h>
+#include <string.h>
 
 #include "backend/cpu/attention_impl.h"
 
+#define AI static inline __attribute__((always_inline))
+#define PANEL MIXRT_ATTN_PANEL
+
 static inline __mmask16 tail_mask(size_t k) { return k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << k) - 1u); }
 
-/* s rows for R query rows (R <= 4) over keys [0, n), 32 then 16 at a time; kt rows are
- * ldk >= round16(n) long, so the last 16-block reads padding, never past the row. */
-static inline __attribute__((always_inline)) void scores_rows(const float *q, const int R, const float *kt,
-                                                              size_t ldk, size_t d, size_t n, float *s, size_t lds) {
-    size_t j = 0;
-    for (; j + 32 <= n; j += 32) {
-        __m512 acc[4][2];
-        for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-        const float *kp = kt + j;
-        for (size_t c = 0; c < d; c++, kp += ldk) {
-            __m512 k0 = _mm512_loadu_ps(kp), k1 = _mm512_loadu_ps(kp + 16);
-            for (int r = 0; r < R; r++) {
-                __m512 qv = _mm512_set1_ps(q[(size_t)r * d + c]);
-                acc[r][0] = _mm512_fmadd_ps(qv, k0, acc[r][0]);
-                acc[r][1] = _mm512_fmadd_ps(qv, k1, acc[r][1]);
-            }
-        }
-        for (int r = 0; r < R; r++) {
-            _mm512_storeu_ps(s + (size_t)r * lds + j, acc[r][0]);
-            _mm512_storeu_ps(s + (size_t)r * lds + j + 16, acc[r][1]);
-        }
-    }
-    for (; j < n; j += 16) {
-        __m512 acc[4];
-        for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
-        const float *kp = kt + j;
-        for (size_t c = 0; c < d; c++, kp += ldk) {
-            __m512 k0 = _mm512_loadu_ps(kp);
-            for (int r = 0; r < R; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(q[(size_t)r * d + c]), k0, acc[r]);
-        }
-        __mmask16 m = tail_mask(n - j);
-        for (int r = 0; r < R; r++) _mm512_mask_storeu_ps(s + (size_t)r * lds + j, m, acc[r]);
-    }
+static inline uint32_t ld32(const uint32_t *p) {
+    uint32_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
 }
 
-static void scores_avx512(const float *q, int rows, const float *kt, size_t ldk, size_t d, size_t n, float *s,
-                          size_t lds) {
+/* ---- f32 ---------------------------------------------------------------------------------- */
+
+/* Scores of R rows against one K panel: NV (1 or 2) vectors of 16 keys. */
+AI void scores_tile(const float *q, size_t ldq, const int R, const float *panel, size_t d, const int NV, __m512 scale,
+                    float *s, size_t lds) {
+    __m512 acc[MIXRT_ATTN_ROWS][2];
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps();
+    const float *kr = panel;
+    for (size_t c = 0; c < d; c++, kr += PANEL) {
+        __m512 k0 = _mm512_loadu_ps(kr), k1 = NV > 1 ? _mm512_loadu_ps(kr + 16) : k0;
+        for (int r = 0; r < R; r++) {
+            __m512 qv = _mm512_set1_ps(q[(size_t)r * ldq + c]);
+            acc[r][0] = _mm512_fmadd_ps(qv, k0, acc[r][0]);
+            if (NV > 1) acc[r][1] = _mm512_fmadd_ps(qv, k1, acc[r][1]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < NV; v++) _mm512_storeu_ps(s + (size_t)r * lds + 16 * v, _mm512_mul_ps(acc[r][v], scale));
+}
+
+AI void scores_rows(const float *q, size_t ldq, const int R, const float *kp, size_t d, size_t n, float scale,
+                    float *s, size_t lds) {
+    __m512 vs = _mm512_set1_ps(scale);
+    size_t j = 0;
+    for (; j + 16 < n; j += PANEL) scores_tile(q, ldq, R, kp + j * d, d, 2, vs, s + j, lds);
+    if (j < n) scores_tile(q, ldq, R, kp + j * d, d, 1, vs, s + j, lds);
+}
+
+static void scores_avx512(const float *q, size_t ldq, int rows, const float *kp, size_t d, size_t n, float scale,
+                          float *s, size_t lds) {
     switch (rows) {
-    case 4: scores_rows(q, 4, kt, ldk, d, n, s, lds); break;
-    case 3: scores_rows(q, 3, kt, ldk, d, n, s, lds); break;
-    case 2: scores_rows(q, 2, kt, ldk, d, n, s, lds); break;
-    default:
-        for (int r = 0; r < rows; r++) scores_rows(q + (size_t)r * d, 1, kt, ldk, d, n, s + (size_t)r * lds, lds);
-        break;
+    case 8: scores_rows(q, ldq, 8, kp, d, n, scale, s, lds); break;
+    case 7: scores_rows(q, ldq, 7, kp, d, n, scale, s, lds); break;
+    case 6: scores_rows(q, ldq, 6, kp, d, n, scale, s, lds); break;
+    case 5: scores_rows(q, ldq, 5, kp, d, n, scale, s, lds); break;
+    case 4: scores_rows(q, ldq, 4, kp, d, n, scale, s, lds); break;
+    case 3: scores_rows(q, ldq, 3, kp, d, n, scale, s, lds); break;
+    case 2: scores_rows(q, ldq, 2, kp, d, n, scale, s, lds); break;
+    default: scores_rows(q, ldq, 1, kp, d, n, scale, s, lds); break;
     }
 }
 
 /* exp(x) for x <= 0 or NaN: 2^k * e^f with |f| <= ln2/2 (degree-6 Taylor, ~2 ulp);
  * x below -104 gives 0, NaN stays NaN (max keeps its second operand when one is NaN). */
-static inline __m512 exp_neg(__m512 x) {
+AI __m512 exp_neg(__m512 x) {
     x = _mm512_max_ps(_mm512_set1_ps(-104.0f), x);
     __m512 kf = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -75,200 +83,319 @@ static inline __m512 exp_neg(__m512 x) {
     return _mm512_scalef_ps(p, kf);
 }
 
-/* One past the highest set lane of m in a 16-block at j (0 when m is empty). */
-static inline size_t last_lane(__mmask16 m, size_t j, size_t cur) {
-    return m ? j + 32 - (size_t)__builtin_clz((unsigned)m) : cur;
-}
-
-static float exp_sum_avx512(float *s, size_t n, float *mx, size_t *nz) {
-    __m512 m = _mm512_set1_ps(-INFINITY);
+/* max(s[0..n)), NaN when one is NaN, -inf for n == 0. */
+static inline float row_max(const float *s, size_t n) {
+    __m512 m0 = _mm512_set1_ps(-INFINITY), m1 = m0;
     __mmask16 nan = 0;
     size_t j = 0;
-    for (; j + 16 <= n; j += 16) {
-        __m512 x = _mm512_loadu_ps(s + j);
-        nan |= _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
-        m = _mm512_max_ps(m, x);
+    for (; j + 32 <= n; j += 32) {
+        __m512 x0 = _mm512_loadu_ps(s + j), x1 = _mm512_loadu_ps(s + j + 16);
+        nan |= _mm512_cmp_ps_mask(x0, x1, _CMP_UNORD_Q);
+        m0 = _mm512_max_ps(m0, x0);
+        m1 = _mm512_max_ps(m1, x1);
     }
-    if (j < n) {
-        __mmask16 t = tail_mask(n - j);
-        __m512 x = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), t, s + j);
+    for (; j < n; j += 16) {
+        __m512 x = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail_mask(n - j), s + j);
         nan |= _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
-        m = _mm512_max_ps(m, x);
+        m0 = _mm512_max_ps(m0, x);
     }
-    float mv = nan ? NAN : _mm512_reduce_max_ps(m);
-    __m512 vm = _mm512_set1_ps(mv), a0 = _mm512_setzero_ps(), a1 = a0, zero = _mm512_setzero_ps();
-    size_t last = 0;
-    for (j = 0; j + 32 <= n; j += 32) {
+    return nan ? NAN : _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
+}
+
+static float exp_sum_avx512(float *s, size_t n) {
+    __m512 vm = _mm512_set1_ps(row_max(s, n)), a0 = _mm512_setzero_ps(), a1 = a0;
+    size_t j = 0;
+    for (; j + 32 <= n; j += 32) {
         __m512 e0 = exp_neg(_mm512_sub_ps(_mm512_loadu_ps(s + j), vm));
         __m512 e1 = exp_neg(_mm512_sub_ps(_mm512_loadu_ps(s + j + 16), vm));
         _mm512_storeu_ps(s + j, e0);
         _mm512_storeu_ps(s + j + 16, e1);
         a0 = _mm512_add_ps(a0, e0);
         a1 = _mm512_add_ps(a1, e1);
-        last = last_lane(_mm512_cmp_ps_mask(e0, zero, _CMP_NEQ_UQ), j, last);
-        last = last_lane(_mm512_cmp_ps_mask(e1, zero, _CMP_NEQ_UQ), j + 16, last);
     }
     for (; j < n; j += 16) {
         __mmask16 t = tail_mask(n - j);
         __m512 e = exp_neg(_mm512_sub_ps(_mm512_maskz_loadu_ps(t, s + j), vm));
         _mm512_mask_storeu_ps(s + j, t, e);
         a0 = _mm512_mask_add_ps(a0, t, a0, e);
-        last = last_lane(_mm512_mask_cmp_ps_mask(t, e, zero, _CMP_NEQ_UQ), j, last);
     }
-    *mx = mv;
-    *nz = last;
     return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
 }
 
-/* o rows for R rows (R <= 4) over columns [c0, c0 + 16 * nv), nv <= 4, the last masked. */
-static inline __attribute__((always_inline)) void pv_block(const float *p, const int R, size_t ldp, const float *v,
-                                                           size_t ldv, size_t n, size_t dv, float *o, size_t c0,
-                                                           int nv, __mmask16 last) {
-    __m512 acc[4][4];
-    for (int r = 0; r < R; r++)
-        for (int t = 0; t < nv; t++) acc[r][t] = _mm512_setzero_ps();
-    const float *vp = v + c0;
-    for (size_t j = 0; j < n; j++, vp += ldv) {
-        __m512 vv[4];
-        for (int t = 0; t < nv; t++)
-            vv[t] = t == nv - 1 ? _mm512_maskz_loadu_ps(last, vp + 16 * t) : _mm512_loadu_ps(vp + 16 * t);
-        for (int r = 0; r < R; r++) {
-            __m512 pb = _mm512_set1_ps(p[(size_t)r * ldp + j]);
-            for (int t = 0; t < nv; t++) acc[r][t] = _mm512_fmadd_ps(pb, vv[t], acc[r][t]);
-        }
-    }
-    for (int r = 0; r < R; r++)
-        for (int t = 0; t < nv; t++)
-            _mm512_mask_storeu_ps(o + (size_t)r * dv + c0 + 16 * (size_t)t, t == nv - 1 ? last : (__mmask16)0xffff,
-                                  acc[r][t]);
+/* exp(x) for x <= 0 or NaN to about 4e-5 relative (degree-4 Taylor on |f| <= ln2/2): enough
+ * for probabilities rounded to bf16 next (half an ulp there is 2e-3). */
+AI __m512 exp_neg_bf16(__m512 x) {
+    x = _mm512_max_ps(_mm512_set1_ps(-104.0f), x);
+    __m512 kf = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 f = _mm512_fnmadd_ps(kf, _mm512_set1_ps(0.693359375f), x);
+    f = _mm512_fnmadd_ps(kf, _mm512_set1_ps(-2.12194440e-4f), f);
+    __m512 p = _mm512_set1_ps(1.0f / 24.0f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 6.0f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, kf);
 }
 
-static inline __attribute__((always_inline)) void pv_rows(const float *p, const int R, size_t ldp, const float *v,
-                                                          size_t ldv, size_t n, size_t dv, float *o) {
-    for (size_t c0 = 0; c0 < dv; c0 += 64) {
-        size_t w = dv - c0 < 64 ? dv - c0 : 64;
-        int nv = (int)((w + 15) / 16);
-        __mmask16 last = tail_mask(w - 16 * (size_t)(nv - 1));
-        switch (nv) {
-        case 4: pv_block(p, R, ldp, v, ldv, n, dv, o, c0, 4, last); break;
-        case 3: pv_block(p, R, ldp, v, ldv, n, dv, o, c0, 3, last); break;
-        case 2: pv_block(p, R, ldp, v, ldv, n, dv, o, c0, 2, last); break;
-        default: pv_block(p, R, ldp, v, ldv, n, dv, o, c0, 1, last); break;
-        }
-    }
+/* e rounded to bf16 (vcvtneps2bf16: nearest even) stored at p; returns the rounded values. */
+AI __m512 store_bf16(__m512 e, uint16_t *p, __mmask16 t) {
+    __m256i h = (__m256i)_mm512_cvtneps_pbh(e);
+    _mm256_mask_storeu_epi16(p, t, h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-static void pv_avx512(const float *p, int rows, size_t ldp, const float *v, size_t ldv, size_t n, size_t dv,
-                      float *o) {
-    switch (rows) {
-    case 4: pv_rows(p, 4, ldp, v, ldv, n, dv, o); break;
-    case 3: pv_rows(p, 3, ldp, v, ldv, n, dv, o); break;
-    case 2: pv_rows(p, 2, ldp, v, ldv, n, dv, o); break;
-    default:
-        for (int r = 0; r < rows; r++) pv_rows(p + (size_t)r * ldp, 1, ldp, v, ldv, n, dv, o + (size_t)r * dv);
-        break;
-    }
-}
-
-/* ---- bf16 pairs with vdpbf16ps ---- */
-
-static inline __m512 dp_pair(__m512 acc, const uint32_t *pairs16, uint32_t bcast) {
-    return _mm512_dpbf16_ps(acc, (__m512bh)_mm512_loadu_si512(pairs16), (__m512bh)_mm512_set1_epi32((int)bcast));
-}
-
-static inline __attribute__((always_inline)) void scores_bf16_rows(const uint32_t *qp, const int R, size_t dp,
-                                                                   const uint32_t *kp, size_t ldk, size_t n, float *s,
-                                                                   size_t lds) {
+static float exp_sum_bf16_avx512bf16(const float *s, size_t n, uint16_t *p) {
+    __m512 vm = _mm512_set1_ps(row_max(s, n)), a0 = _mm512_setzero_ps(), a1 = a0;
     size_t j = 0;
     for (; j + 32 <= n; j += 32) {
-        __m512 acc[4][2];
-        for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-        const uint32_t *kr = kp + j;
-        for (size_t t = 0; t < dp; t++, kr += ldk)
-            for (int r = 0; r < R; r++) {
-                uint32_t q2 = qp[(size_t)r * dp + t];
-                acc[r][0] = dp_pair(acc[r][0], kr, q2);
-                acc[r][1] = dp_pair(acc[r][1], kr + 16, q2);
-            }
-        for (int r = 0; r < R; r++) {
-            _mm512_storeu_ps(s + (size_t)r * lds + j, acc[r][0]);
-            _mm512_storeu_ps(s + (size_t)r * lds + j + 16, acc[r][1]);
-        }
+        __m512 e0 = exp_neg_bf16(_mm512_sub_ps(_mm512_loadu_ps(s + j), vm));
+        __m512 e1 = exp_neg_bf16(_mm512_sub_ps(_mm512_loadu_ps(s + j + 16), vm));
+        a0 = _mm512_add_ps(a0, store_bf16(e0, p + j, 0xffff));
+        a1 = _mm512_add_ps(a1, store_bf16(e1, p + j + 16, 0xffff));
     }
     for (; j < n; j += 16) {
-        __m512 acc[4];
-        for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
-        const uint32_t *kr = kp + j;
-        for (size_t t = 0; t < dp; t++, kr += ldk)
-            for (int r = 0; r < R; r++) acc[r] = dp_pair(acc[r], kr, qp[(size_t)r * dp + t]);
-        __mmask16 m = tail_mask(n - j);
-        for (int r = 0; r < R; r++) _mm512_mask_storeu_ps(s + (size_t)r * lds + j, m, acc[r]);
+        __mmask16 t = tail_mask(n - j);
+        __m512 e = exp_neg_bf16(_mm512_sub_ps(_mm512_maskz_loadu_ps(t, s + j), vm));
+        a0 = _mm512_mask_add_ps(a0, t, a0, store_bf16(e, p + j, t));
     }
+    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
 }
 
-static void scores_bf16_avx512(const uint32_t *qp, int rows, size_t dp, const uint32_t *kp, size_t ldk, size_t n,
-                               float *s, size_t lds) {
-    switch (rows) {
-    case 4: scores_bf16_rows(qp, 4, dp, kp, ldk, n, s, lds); break;
-    case 3: scores_bf16_rows(qp, 3, dp, kp, ldk, n, s, lds); break;
-    case 2: scores_bf16_rows(qp, 2, dp, kp, ldk, n, s, lds); break;
-    default:
-        for (int r = 0; r < rows; r++)
-            scores_bf16_rows(qp + (size_t)r * dp, 1, dp, kp, ldk, n, s + (size_t)r * lds, lds);
-        break;
-    }
-}
-
-/* Columns [c0, c0 + 16 * nv) of R rows; vp rows are ldv (>= c0 + 16 * nv) pairs long. */
-static inline __attribute__((always_inline)) void pv_bf16_block(const uint32_t *pp, const int R, size_t ldp,
-                                                                const uint32_t *vp, size_t ldv, size_t np, size_t dv,
-                                                                float *o, size_t c0, int nv, __mmask16 last) {
-    __m512 acc[4][4];
+/* P.V of R rows over one V panel: NV (1 or 2) vectors of 16 columns, the last masked. */
+AI void pv_tile(const float *p, size_t ldp, const int R, const float *panel, size_t n, const int NV, __mmask16 last,
+                const float *inv, float *o, size_t ldo) {
+    __m512 acc[MIXRT_ATTN_ROWS][2];
     for (int r = 0; r < R; r++)
-        for (int t = 0; t < nv; t++) acc[r][t] = _mm512_setzero_ps();
-    const uint32_t *vr = vp + c0;
-    for (size_t j = 0; j < np; j++, vr += ldv)
+        for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps();
+    const float *vr = panel;
+    for (size_t j = 0; j < n; j++, vr += PANEL) {
+        __m512 v0 = _mm512_loadu_ps(vr), v1 = NV > 1 ? _mm512_loadu_ps(vr + 16) : v0;
         for (int r = 0; r < R; r++) {
-            uint32_t p2 = pp[(size_t)r * ldp + j];
-            for (int t = 0; t < nv; t++) acc[r][t] = dp_pair(acc[r][t], vr + 16 * t, p2);
+            __m512 pb = _mm512_set1_ps(p[(size_t)r * ldp + j]);
+            acc[r][0] = _mm512_fmadd_ps(pb, v0, acc[r][0]);
+            if (NV > 1) acc[r][1] = _mm512_fmadd_ps(pb, v1, acc[r][1]);
         }
-    for (int r = 0; r < R; r++)
-        for (int t = 0; t < nv; t++)
-            _mm512_mask_storeu_ps(o + (size_t)r * dv + c0 + 16 * (size_t)t, t == nv - 1 ? last : (__mmask16)0xffff,
-                                  acc[r][t]);
-}
-
-static inline __attribute__((always_inline)) void pv_bf16_rows(const uint32_t *pp, const int R, size_t ldp,
-                                                               const uint32_t *vp, size_t ldv, size_t np, size_t dv,
-                                                               float *o) {
-    for (size_t c0 = 0; c0 < dv; c0 += 64) {
-        size_t w = dv - c0 < 64 ? dv - c0 : 64;
-        int nv = (int)((w + 15) / 16);
-        __mmask16 last = tail_mask(w - 16 * (size_t)(nv - 1));
-        switch (nv) {
-        case 4: pv_bf16_block(pp, R, ldp, vp, ldv, np, dv, o, c0, 4, last); break;
-        case 3: pv_bf16_block(pp, R, ldp, vp, ldv, np, dv, o, c0, 3, last); break;
-        case 2: pv_bf16_block(pp, R, ldp, vp, ldv, np, dv, o, c0, 2, last); break;
-        default: pv_bf16_block(pp, R, ldp, vp, ldv, np, dv, o, c0, 1, last); break;
-        }
+    }
+    for (int r = 0; r < R; r++) {
+        __m512 sc = _mm512_set1_ps(inv[r]);
+        for (int v = 0; v < NV; v++)
+            _mm512_mask_storeu_ps(o + (size_t)r * ldo + 16 * v, v == NV - 1 ? last : (__mmask16)0xffff,
+                                  _mm512_mul_ps(acc[r][v], sc));
     }
 }
 
-static void pv_bf16_avx512(const uint32_t *pp, int rows, size_t ldp, const uint32_t *vp, size_t ldv, size_t np,
-                           size_t dv, float *o) {
+AI void pv_rows(const float *p, size_t ldp, const int R, const float *vp, size_t ldj, size_t n, size_t dv,
+                const float *inv, float *o, size_t ldo) {
+    for (size_t c0 = 0; c0 < dv; c0 += PANEL) {
+        size_t w = dv - c0;
+        const float *panel = vp + c0 * ldj;
+        if (w > 16) pv_tile(p, ldp, R, panel, n, 2, tail_mask(w - 16), inv, o + c0, ldo);
+        else pv_tile(p, ldp, R, panel, n, 1, tail_mask(w), inv, o + c0, ldo);
+    }
+}
+
+static void pv_avx512(const float *p, size_t ldp, int rows, const float *vp, size_t ldj, size_t n, size_t dv,
+                      const float *inv, float *o, size_t ldo) {
     switch (rows) {
-    case 4: pv_bf16_rows(pp, 4, ldp, vp, ldv, np, dv, o); break;
-    case 3: pv_bf16_rows(pp, 3, ldp, vp, ldv, np, dv, o); break;
-    case 2: pv_bf16_rows(pp, 2, ldp, vp, ldv, np, dv, o); break;
-    default:
-        for (int r = 0; r < rows; r++) pv_bf16_rows(pp + (size_t)r * ldp, 1, ldp, vp, ldv, np, dv, o + (size_t)r * dv);
-        break;
+    case 8: pv_rows(p, ldp, 8, vp, ldj, n, dv, inv, o, ldo); break;
+    case 7: pv_rows(p, ldp, 7, vp, ldj, n, dv, inv, o, ldo); break;
+    case 6: pv_rows(p, ldp, 6, vp, ldj, n, dv, inv, o, ldo); break;
+    case 5: pv_rows(p, ldp, 5, vp, ldj, n, dv, inv, o, ldo); break;
+    case 4: pv_rows(p, ldp, 4, vp, ldj, n, dv, inv, o, ldo); break;
+    case 3: pv_rows(p, ldp, 3, vp, ldj, n, dv, inv, o, ldo); break;
+    case 2: pv_rows(p, ldp, 2, vp, ldj, n, dv, inv, o, ldo); break;
+    default: pv_rows(p, ldp, 1, vp, ldj, n, dv, inv, o, ldo); break;
     }
 }
 
-const struct mixrt_attention_isa mixrt_attention_isa_avx512 = {"avx512",  scores_avx512, exp_sum_avx512,
-                                                               pv_avx512, NULL,          NULL};
+/* ---- bf16 pairs with vdpbf16ps ------------------------------------------------------------ */
+
+AI __m512 dp_pair(__m512 acc, __m512i pairs16, uint32_t bcast) {
+    return _mm512_dpbf16_ps(acc, (__m512bh)pairs16, (__m512bh)_mm512_set1_epi32((int)bcast));
+}
+
+AI void scores_bf16_tile(const uint32_t *qp, size_t ldq, const int R, const uint32_t *panel, size_t dp, const int NV,
+                         __m512 scale, float *s, size_t lds) {
+    __m512 acc[MIXRT_ATTN_ROWS][2];
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps();
+    const uint32_t *kr = panel;
+    for (size_t t = 0; t < dp; t++, kr += PANEL) {
+        __m512i k0 = _mm512_loadu_si512(kr), k1 = NV > 1 ? _mm512_loadu_si512(kr + 16) : k0;
+        for (int r = 0; r < R; r++) {
+            uint32_t q2 = ld32(qp + (size_t)r * ldq + t);
+            acc[r][0] = dp_pair(acc[r][0], k0, q2);
+            if (NV > 1) acc[r][1] = dp_pair(acc[r][1], k1, q2);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < NV; v++) _mm512_storeu_ps(s + (size_t)r * lds + 16 * v, _mm512_mul_ps(acc[r][v], scale));
+}
+
+AI void scores_bf16_rows(const uint32_t *qp, size_t ldq, const int R, const uint32_t *kp, size_t dp, size_t n,
+                         float scale, float *s, size_t lds) {
+    __m512 vs = _mm512_set1_ps(scale);
+    size_t j = 0;
+    for (; j + 16 < n; j += PANEL) scores_bf16_tile(qp, ldq, R, kp + j * dp, dp, 2, vs, s + j, lds);
+    if (j < n) scores_bf16_tile(qp, ldq, R, kp + j * dp, dp, 1, vs, s + j, lds);
+}
+
+static void scores_bf16_avx512(const uint32_t *qp, size_t ldq, int rows, const uint32_t *kp, size_t dp, size_t n,
+                               float scale, float *s, size_t lds) {
+    switch (rows) {
+    case 8: scores_bf16_rows(qp, ldq, 8, kp, dp, n, scale, s, lds); break;
+    case 7: scores_bf16_rows(qp, ldq, 7, kp, dp, n, scale, s, lds); break;
+    case 6: scores_bf16_rows(qp, ldq, 6, kp, dp, n, scale, s, lds); break;
+    case 5: scores_bf16_rows(qp, ldq, 5, kp, dp, n, scale, s, lds); break;
+    case 4: scores_bf16_rows(qp, ldq, 4, kp, dp, n, scale, s, lds); break;
+    case 3: scores_bf16_rows(qp, ldq, 3, kp, dp, n, scale, s, lds); break;
+    case 2: scores_bf16_rows(qp, ldq, 2, kp, dp, n, scale, s, lds); break;
+    default: scores_bf16_rows(qp, ldq, 1, kp, dp, n, scale, s, lds); break;
+    }
+}
+
+AI void pv_bf16_tile(const uint32_t *pp, size_t ldp, const int R, const uint32_t *panel, size_t np, const int NV,
+                     __mmask16 last, const float *inv, float *o, size_t ldo) {
+    __m512 acc[MIXRT_ATTN_ROWS][2];
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps();
+    const uint32_t *vr = panel;
+    for (size_t t = 0; t < np; t++, vr += PANEL) {
+        __m512i v0 = _mm512_loadu_si512(vr), v1 = NV > 1 ? _mm512_loadu_si512(vr + 16) : v0;
+        for (int r = 0; r < R; r++) {
+            uint32_t p2 = ld32(pp + (size_t)r * ldp + t);
+            acc[r][0] = dp_pair(acc[r][0], v0, p2);
+            if (NV > 1) acc[r][1] = dp_pair(acc[r][1], v1, p2);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        __m512 sc = _mm512_set1_ps(inv[r]);
+        for (int v = 0; v < NV; v++)
+            _mm512_mask_storeu_ps(o + (size_t)r * ldo + 16 * v, v == NV - 1 ? last : (__mmask16)0xffff,
+                                  _mm512_mul_ps(acc[r][v], sc));
+    }
+}
+
+AI void pv_bf16_rows(const uint32_t *pp, size_t ldp, const int R, const uint32_t *vp, size_t ldj, size_t np,
+                     size_t dv, const float *inv, float *o, size_t ldo) {
+    for (size_t c0 = 0; c0 < dv; c0 += PANEL) {
+        size_t w = dv - c0;
+        const uint32_t *panel = vp + c0 * ldj;
+        if (w > 16) pv_bf16_tile(pp, ldp, R, panel, np, 2, tail_mask(w - 16), inv, o + c0, ldo);
+        else pv_bf16_tile(pp, ldp, R, panel, np, 1, tail_mask(w), inv, o + c0, ldo);
+    }
+}
+
+static void pv_bf16_avx512(const uint32_t *pp, size_t ldp, int rows, const uint32_t *vp, size_t ldj, size_t np,
+                           size_t dv, const float *inv, float *o, size_t ldo) {
+    switch (rows) {
+    case 8: pv_bf16_rows(pp, ldp, 8, vp, ldj, np, dv, inv, o, ldo); break;
+    case 7: pv_bf16_rows(pp, ldp, 7, vp, ldj, np, dv, inv, o, ldo); break;
+    case 6: pv_bf16_rows(pp, ldp, 6, vp, ldj, np, dv, inv, o, ldo); break;
+    case 5: pv_bf16_rows(pp, ldp, 5, vp, ldj, np, dv, inv, o, ldo); break;
+    case 4: pv_bf16_rows(pp, ldp, 4, vp, ldj, np, dv, inv, o, ldo); break;
+    case 3: pv_bf16_rows(pp, ldp, 3, vp, ldj, np, dv, inv, o, ldo); break;
+    case 2: pv_bf16_rows(pp, ldp, 2, vp, ldj, np, dv, inv, o, ldo); break;
+    default: pv_bf16_rows(pp, ldp, 1, vp, ldj, np, dv, inv, o, ldo); break;
+    }
+}
+
+/* ---- packing -------------------------------------------------------------------------------- */
+
+/* In-register transpose of 16 rows of 16 words. */
+static inline void transpose16(__m512i r[16]) {
+    __m512i t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+        r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+        r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+        r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    /* r[4g + k] holds, in 128-bit lane L, column 4L + k of rows 4g .. 4g + 3; output row
+     * 4L + k gathers lane L of r[k], r[4 + k], r[8 + k], r[12 + k] into its lanes 0..3. */
+    for (int k = 0; k < 4; k++) {
+        __m512i a = _mm512_shuffle_i32x4(r[k], r[4 + k], 0x88), b = _mm512_shuffle_i32x4(r[k], r[4 + k], 0xdd);
+        __m512i c = _mm512_shuffle_i32x4(r[8 + k], r[12 + k], 0x88), e = _mm512_shuffle_i32x4(r[8 + k], r[12 + k], 0xdd);
+        t[k] = _mm512_shuffle_i32x4(a, c, 0x88);
+        t[8 + k] = _mm512_shuffle_i32x4(a, c, 0xdd);
+        t[4 + k] = _mm512_shuffle_i32x4(b, e, 0x88);
+        t[12 + k] = _mm512_shuffle_i32x4(b, e, 0xdd);
+    }
+    for (int i = 0; i < 16; i++) r[i] = t[i];
+}
+
+static void pack_k_avx512(const uint32_t *src, size_t lds, size_t n, size_t m, uint32_t *dst) {
+    size_t n32 = (n + PANEL - 1) / PANEL * PANEL;
+    for (size_t j0 = 0; j0 < n32; j0 += 16) {
+        uint32_t *pan = dst + j0 / PANEL * PANEL * m + j0 % PANEL;
+        size_t rows = j0 < n ? (n - j0 < 16 ? n - j0 : 16) : 0;
+        for (size_t c0 = 0; c0 < m; c0 += 16) {
+            size_t w = m - c0 < 16 ? m - c0 : 16;
+            __mmask16 cm = tail_mask(w);
+            __m512i r[16];
+            for (size_t i = 0; i < 16; i++)
+                r[i] = i < rows ? _mm512_maskz_loadu_epi32(cm, src + (j0 + i) * lds + c0) : _mm512_setzero_si512();
+            transpose16(r);
+            for (size_t c = 0; c < w; c++) _mm512_storeu_si512(pan + (c0 + c) * PANEL, r[c]);
+        }
+    }
+}
+
+static void pack_v_avx512(const float *src, size_t lds, size_t n, size_t dv, float *dst, size_t ldj) {
+    for (size_t c0 = 0; c0 < dv; c0 += PANEL) {
+        size_t w = dv - c0;
+        __mmask16 m0 = tail_mask(w), m1 = tail_mask(w > 16 ? w - 16 : 0);
+        float *panel = dst + c0 * ldj;
+        for (size_t j = 0; j < n; j++) {
+            const float *r = src + j * lds + c0;
+            _mm512_storeu_ps(panel + j * PANEL, _mm512_maskz_loadu_ps(m0, r));
+            _mm512_storeu_ps(panel + j * PANEL + 16, _mm512_maskz_loadu_ps(m1, r + 16));
+        }
+    }
+}
+
+static void pack_v_pairs_avx512(const uint16_t *src, size_t lds, size_t n, size_t dv, uint32_t *dst, size_t ldj) {
+    for (size_t c0 = 0; c0 < dv; c0 += PANEL) {
+        size_t w = dv - c0;
+        __mmask16 m0 = tail_mask(w), m1 = tail_mask(w > 16 ? w - 16 : 0);
+        uint32_t *panel = dst + c0 * ldj;
+        for (size_t t = 0; t < (n + 1) / 2; t++) {
+            const uint16_t *r0 = src + 2 * t * lds + c0, *r1 = r0 + lds;
+            bool hi = 2 * t + 1 < n;
+            for (int v = 0; v < 2; v++) {
+                __mmask16 m = v ? m1 : m0;
+                __m512i lo = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, r0 + 16 * v));
+                __m512i up = hi ? _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, r1 + 16 * v)) : _mm512_setzero_si512();
+                _mm512_storeu_si512(panel + t * PANEL + 16 * v, _mm512_or_si512(lo, _mm512_slli_epi32(up, 16)));
+            }
+        }
+    }
+}
+
+const struct mixrt_attention_isa mixrt_attention_isa_avx512 = {
+    .name = "avx512",
+    .scores = scores_avx512,
+    .exp_sum = exp_sum_avx512,
+    .pv = pv_avx512,
+    .pack_k = pack_k_avx512,
+    .pack_v = pack_v_avx512,
+};
 const struct mixrt_attention_isa mixrt_attention_isa_avx512bf16 = {
-    "avx512bf16", scores_avx512, exp_sum_avx512, pv_avx512, scores_bf16_avx512, pv_bf16_avx512};
+    .name = "avx512bf16",
+    .scores = scores_avx512,
+    .exp_sum = exp_sum_avx512,
+    .exp_sum_bf16 = exp_sum_bf16_avx512bf16,
+    .pv = pv_avx512,
+    .scores_bf16 = scores_bf16_avx512,
+    .pv_bf16 = pv_bf16_avx512,
+    .pack_k = pack_k_avx512,
+    .pack_v = pack_v_avx512,
+    .pack_v_pairs = pack_v_pairs_avx512,
+};
 
 #endif /* __x86_64__ */

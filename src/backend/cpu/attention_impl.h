@@ -29,31 +29,51 @@ struct mixrt_attention_geom {
 /* Validates node k's inputs and attributes (errors name the node) and fills *a. */
 mixrt_status mixrt_attention_geometry(struct mixrt_kernel_ctx *k, struct mixrt_attention_geom *a);
 
-/* Query rows handled together by the block primitives. */
-#define MIXRT_ATTN_ROWS 4
+/* Query rows handled together by the block primitives (the register tile's height), and
+ * the width of the packed K / V panels (keys per K panel, columns per V panel). */
+#define MIXRT_ATTN_ROWS 8
+#define MIXRT_ATTN_PANEL 32
 
+/* Packed layouts, made once per (batch, head) by attention.c:
+ *   K f32 panels:   key j, dim c at kp[(j / 32) * 32 * d + c * 32 + j % 32];
+ *   K bf16 pairs:   pair t (dims 2t, 2t + 1) of key j at kp[(j / 32) * 32 * dp + t * 32 + j % 32];
+ *   V f32 panels:   key j, column c at vp[(c / 32) * 32 * ldj + j * 32 + c % 32];
+ *   V bf16 pairs:   keys 2t, 2t + 1 of column c at vp[(c / 32) * 32 * ldj + t * 32 + c % 32];
+ * pairs are uint32 with element 2t in the low half. Panels are zero past the last key /
+ * column, so a micro-kernel may read whole 16-lane vectors inside a panel. */
 struct mixrt_attention_isa {
-    const char *name; /* "avx512" or "scalar" */
-    /* s[r * lds + j] = sum_d q[r * D + d] * kt[d * ldk + j] for r < rows, j < n (kt is K^T
-     * packed [D, ldk], ldk a multiple of 16 and >= n). */
-    void (*scores)(const float *q, int rows, const float *kt, size_t ldk, size_t d, size_t n, float *s,
+    const char *name; /* "avx512", "avx512bf16" or "scalar" */
+    /* s[r * lds + j] = scale * sum_{c < d} q[r * ldq + c] * K[j][c] for r < rows (<=
+     * MIXRT_ATTN_ROWS), j < n; may also write s up to the next multiple of 32 (lds covers it). */
+    void (*scores)(const float *q, size_t ldq, int rows, const float *kp, size_t d, size_t n, float scale, float *s,
                    size_t lds);
-    /* Softmax numerator in place over s[0..n): s = exp(s - max); returns the sum. Writes
-     * the max to *mx (-inf for an all -inf row, NaN when one is NaN) and to *nz one past
-     * the last element that is not exactly 0 (0 if none). */
-    float (*exp_sum)(float *s, size_t n, float *mx, size_t *nz);
-    /* o[r * dv + c] = sum_{j < n} p[r * ldp + j] * v[j * ldv + c] for r < rows, c < dv. */
-    void (*pv)(const float *p, int rows, size_t ldp, const float *v, size_t ldv, size_t n, size_t dv, float *o);
-    /* bf16 twins on pairs (uint32: element 2t in the low half, 2t + 1 in the high half),
-     * products summed in f32 (vdpbf16ps where the CPU has AVX512-BF16; NULL in a table
-     * whose CPU lacks it, and the kernel then widens bf16 to f32 instead):
-     * s[r * lds + j] = sum_{t < dp} dot(qp[r * dp + t], kp[t * ldk + j]) for j < n, ldk a
-     * multiple of 16; o[r * dv + c] = sum_{t < np} dot(pp[r * ldp + t], vp[t * ldv + c])
-     * for c < dv, ldv a multiple of 16 with zero pairs past dv. */
-    void (*scores_bf16)(const uint32_t *qp, int rows, size_t dp, const uint32_t *kp, size_t ldk, size_t n, float *s,
-                        size_t lds);
-    void (*pv_bf16)(const uint32_t *pp, int rows, size_t ldp, const uint32_t *vp, size_t ldv, size_t np, size_t dv,
-                    float *o);
+    /* Softmax numerators in place over s[0..n): s = exp(s - max(s)); returns their sum
+     * (NaN when an element is NaN; an all -inf row gives NaN too, as 0 / 0). */
+    float (*exp_sum)(float *s, size_t n);
+    /* The same, writing the numerators rounded to bf16 into p[0..n) and returning the sum of
+     * the rounded values (s is left as it was); the exp may be as coarse as 1e-4 relative,
+     * well under bf16's rounding. Set where scores_bf16 is. */
+    float (*exp_sum_bf16)(const float *s, size_t n, uint16_t *p);
+    /* o[r * ldo + c] = inv[r] * sum_{j < n} p[r * ldp + j] * V[j][c] for r < rows, c < dv
+     * (V f32 panels with row length ldj >= n). */
+    void (*pv)(const float *p, size_t ldp, int rows, const float *vp, size_t ldj, size_t n, size_t dv,
+               const float *inv, float *o, size_t ldo);
+    /* bf16 twins on pairs, products summed in f32 (vdpbf16ps where the CPU has AVX512-BF16;
+     * NULL in a table whose CPU lacks it, and the kernel then widens bf16 to f32 instead):
+     * s[r * lds + j] = scale * sum_{t < dp} dot(qp[r * ldq + t], Kpair[t][j]);
+     * o[r * ldo + c] = inv[r] * sum_{t < np} dot(pp[r * ldp + t], Vpair[t][c]), ldj >= np. */
+    void (*scores_bf16)(const uint32_t *qp, size_t ldq, int rows, const uint32_t *kp, size_t dp, size_t n,
+                        float scale, float *s, size_t lds);
+    void (*pv_bf16)(const uint32_t *pp, size_t ldp, int rows, const uint32_t *vp, size_t ldj, size_t np, size_t dv,
+                    const float *inv, float *o, size_t ldo);
+    /* 32-bit transpose into K panels: key j < n, word c < m of src[j * lds + c] goes to
+     * dst[(j / 32) * 32 * m + c * 32 + j % 32]; keys n .. round32(n) are zeroed. */
+    void (*pack_k)(const uint32_t *src, size_t lds, size_t n, size_t m, uint32_t *dst);
+    /* V f32 panels from rows src[j * lds + c], j < n, c < dv (columns past dv zeroed). */
+    void (*pack_v)(const float *src, size_t lds, size_t n, size_t dv, float *dst, size_t ldj);
+    /* V bf16 pair panels from bf16 rows src[j * lds + c] (pairs past n and columns past dv
+     * zeroed); set where scores_bf16 is. */
+    void (*pack_v_pairs)(const uint16_t *src, size_t lds, size_t n, size_t dv, uint32_t *dst, size_t ldj);
 };
 
 extern const struct mixrt_attention_isa mixrt_attention_isa_scalar;
