@@ -436,7 +436,7 @@ static void compare_kernels(int id, const char *desc, const char *kname, struct 
     if (kern->release) kern->release(ctx, state);
 }
 
-static void conv_case_run(int id, const struct conv_case *c, mixrt_dtype dt) {
+static void conv_case_run(int id, const struct conv_case *c, mixrt_dtype dt, const char *kname) {
     char desc[256];
     snprintf(desc, sizeof(desc),
              "%s N=%lld C=%lld %lldx%lld M=%lld k=%lld s=%lld g=%lld d=%lld p=%lld %s%s%s act=%s",
@@ -474,7 +474,7 @@ static void conv_case_run(int id, const struct conv_case *c, mixrt_dtype dt) {
     if (c->act == 3) attr_floats(g, ni, "activation_params", 1, (float[]){0.1f});
     struct mixrt_tensor *tx = rand_tensor(dt, 4, xd), *tz = c->z ? rand_tensor(dt, 4, yd) : NULL;
     const struct mixrt_tensor *in[4] = {tx, g->values[w].init, b >= 0 ? g->values[b].init : NULL, tz};
-    compare_kernels(id, desc, "dnnl_fused_conv", g, ni, c->z ? 4 : 3, in, dt);
+    compare_kernels(id, desc, kname, g, ni, c->z ? 4 : 3, in, dt);
     mixrt_tensor_destroy(ctx, tx);
     if (tz) mixrt_tensor_destroy(ctx, tz);
     mixrt_graph_destroy(g);
@@ -537,8 +537,24 @@ static void test_kernels(int only) {
                     c.last = last, c.act = act, c.bias = (act + si) % 2 == 0, c.z = (act / 2 + si + last) % 2 == 0;
                     id++;
                     if (only && id != only) continue;
-                    conv_case_run(id, &c, dts[d]);
+                    conv_case_run(id, &c, dts[d], "dnnl_fused_conv");
                 }
+    /* Channels-last 1x1 convolutions as a matmul: strides 1-3 (odd sizes leave pixels out),
+     * channel counts around the vector width. */
+    static const struct conv_case one[] = {
+        {1, 17, 7, 10, 5, 1, 1, 1, 1, 0, true, false, false, 0},  {2, 64, 9, 9, 64, 1, 2, 1, 1, 0, true, false, false, 0},
+        {1, 1, 5, 5, 33, 1, 1, 1, 1, 0, true, false, false, 0},   {1, 48, 7, 7, 128, 1, 2, 1, 1, 0, true, false, false, 0},
+        {3, 16, 4, 6, 17, 1, 3, 1, 1, 0, true, false, false, 0},  {1, 64, 28, 28, 256, 1, 1, 1, 1, 0, true, false, false, 0},
+    };
+    for (size_t si = 0; si < sizeof(one) / sizeof(one[0]); si++)
+        for (int d = 0; d < 2; d++)
+            for (int act = 0; act < 8; act++) {
+                struct conv_case c = one[si];
+                c.act = act, c.bias = (act + si) % 2 == 0, c.z = (act / 2 + si) % 2 == 0;
+                id++;
+                if (only && id != only) continue;
+                conv_case_run(id, &c, dts[d], "dnnl_conv1x1_mm");
+            }
     for (int d = 0; d < 2; d++) {
         struct {
             int kind;

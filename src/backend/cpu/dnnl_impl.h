@@ -106,6 +106,8 @@ struct mixrt_dnnl_conv_opts {
 mixrt_status mixrt_dnnl_conv_prepare_opts(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
                                           const struct mixrt_dnnl_conv_opts *o, void **state);
 mixrt_status mixrt_dnnl_conv_run_opts(struct mixrt_kernel_ctx *k, const struct mixrt_dnnl_conv_opts *o);
+/* FusedConv node n's options (fused_conv.c); false when its activation attributes are malformed. */
+bool mixrt_dnnl_fconv_opts(const struct mixrt_node *n, struct mixrt_dnnl_conv_opts *o);
 
 #endif /* MIXRT_HAVE_DNNL */
 #endif /* MIXRT_BACKEND_CPU_DNNL_IMPL_H */

@@ -11,7 +11,7 @@
 #include "backend/cpu/fused_conv_impl.h"
 
 /* The post-ops of a FusedConv node; false when its activation attributes are malformed. */
-static bool conv_opts(const struct mixrt_node *n, struct mixrt_dnnl_conv_opts *o) {
+bool mixrt_dnnl_fconv_opts(const struct mixrt_node *n, struct mixrt_dnnl_conv_opts *o) {
     enum mixrt_fconv_act act;
     float p0, p1;
     if (!mixrt_fconv_read_act(n, &act, &p0, &p1)) return false;
@@ -40,7 +40,7 @@ static bool refuse(char *why, size_t why_size, const char *msg) {
 
 static bool fused_conv_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
     struct mixrt_dnnl_conv_opts o;
-    if (!conv_opts(n, &o)) return refuse(why, why_size, "attribute 'activation' or 'activation_params' is malformed");
+    if (!mixrt_dnnl_fconv_opts(n, &o)) return refuse(why, why_size, "attribute 'activation' or 'activation_params' is malformed");
     int64_t last = mixrt_node_attr_int(n, "channels_last", 0);
     if (last != 0 && last != 1) return refuse(why, why_size, "attribute 'channels_last' is not 0 or 1");
     if (!mixrt_dnnl_conv_supports(g, n, why, why_size)) return false;
@@ -52,7 +52,7 @@ static bool fused_conv_supports(const struct mixrt_graph *g, const struct mixrt_
 static mixrt_status fused_conv_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
                                        void **state) {
     struct mixrt_dnnl_conv_opts o;
-    if (!conv_opts(n, &o))
+    if (!mixrt_dnnl_fconv_opts(n, &o))
         return mixrt_error(ctx, MIXRT_STATUS_INVALID_MODEL, "cannot build FusedConv node '%s': malformed activation",
                            n->name);
     return mixrt_dnnl_conv_prepare_opts(ctx, g, n, &o, state);
@@ -67,7 +67,7 @@ static mixrt_status run_ref(struct mixrt_kernel_ctx *k) {
 
 static mixrt_status fused_conv_run(struct mixrt_kernel_ctx *k) {
     struct mixrt_dnnl_conv_opts o;
-    if (!conv_opts(k->node, &o)) return run_ref(k); /* it words the error */
+    if (!mixrt_dnnl_fconv_opts(k->node, &o)) return run_ref(k); /* it words the error */
     const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0), *w = mixrt_kernel_opt_input(k, 1);
     /* Empty tensors (C == 0 leaves Y = act(B + Z)): nothing for oneDNN to do fast. */
     if (!x || !w || mixrt_tensor_numel(x) == 0 || mixrt_tensor_numel(w) == 0) return run_ref(k);

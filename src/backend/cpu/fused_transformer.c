@@ -105,7 +105,11 @@ struct fmm_state {
     mixrt_dtype dt;
     int64_t M, K, N;
     bool has_z, has_bias, trans_b;
-    int act;
+    int act;                /* FusedMatMul's activation (enum fmm_act); FusedConv: -1 */
+    dnnl_alg_kind_t alg;    /* the eltwise post-op, dnnl_alg_kind_undef for none */
+    float alpha, beta;      /* its parameters */
+    void *sub;              /* strided 1x1 FusedConv: X subsampled to [rows, C] (owned) */
+    size_t sub_bytes;
     dnnl_primitive_desc_t pd;
     dnnl_primitive_t prim;
     dnnl_memory_t src, dst, z; /* handles point at the run's tensors */
@@ -132,6 +136,7 @@ static void fmm_release(mixrt_context_t ctx, void *state) {
     fmm_clear_prim(st);
     if (st->wei) dnnl_memory_destroy(st->wei);
     if (st->bias) dnnl_memory_destroy(st->bias);
+    mixrt_free(ctx, st->sub, st->sub_bytes);
     pthread_mutex_destroy(&st->lock);
     mixrt_free(ctx, st, sizeof(*st));
 }
@@ -226,9 +231,7 @@ static mixrt_status fmm_build(mixrt_context_t ctx, const struct mixrt_node *n, s
         DNNL_DO(mixrt_dnnl_plain_md(&z_md, 2, yd, dt));
         DNNL_DO(dnnl_post_ops_append_binary(po, dnnl_binary_add, &z_md));
     }
-    static const dnnl_alg_kind_t algs[] = {dnnl_alg_kind_undef, dnnl_eltwise_relu,     dnnl_eltwise_gelu_erf,
-                                           dnnl_eltwise_gelu_tanh, dnnl_eltwise_logistic, dnnl_eltwise_tanh};
-    if (st->act != ACT_NONE) DNNL_DO(dnnl_post_ops_append_eltwise(po, 1.0f, algs[st->act], 0.0f, 0.0f));
+    if (st->alg != dnnl_alg_kind_undef) DNNL_DO(dnnl_post_ops_append_eltwise(po, 1.0f, st->alg, st->alpha, st->beta));
     DNNL_DO(dnnl_primitive_attr_set_post_ops(attr, po));
     DNNL_DO(dnnl_primitive_desc_create(&st->pd, &d, attr, eng, NULL));
     DNNL_DO(dnnl_primitive_create(&st->prim, st->pd));
@@ -262,6 +265,15 @@ fail:
     if (po) dnnl_post_ops_destroy(po);
     if (attr) dnnl_primitive_attr_destroy(attr);
     return status;
+}
+
+/* FusedMatMul's activation as st's eltwise post-op. */
+static void fmm_set_act(struct fmm_state *st, int act) {
+    static const dnnl_alg_kind_t algs[] = {dnnl_alg_kind_undef, dnnl_eltwise_relu,     dnnl_eltwise_gelu_erf,
+                                           dnnl_eltwise_gelu_tanh, dnnl_eltwise_logistic, dnnl_eltwise_tanh};
+    st->act = act;
+    st->alg = act >= 0 && act < (int)(sizeof(algs) / sizeof(algs[0])) ? algs[act] : dnnl_alg_kind_undef;
+    st->alpha = st->beta = 0.0f;
 }
 
 static bool fmm_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
@@ -313,7 +325,7 @@ static mixrt_status fmm_prepare(mixrt_context_t ctx, const struct mixrt_graph *g
     if (a->dims[a->rank - 1].value != st->K || rows == 0 || st->K == 0 || st->N == 0) return MIXRT_STATUS_OK;
     st->has_bias = bias != NULL;
     st->has_z = in_value(g, n, 3) != NULL;
-    st->act = fmm_activation(n);
+    fmm_set_act(st, fmm_activation(n));
     if (st->act < 0) return MIXRT_STATUS_OK;
     status = fmm_build(ctx, n, st, rows, b->data, bias ? g->values[n->inputs[2]].init : NULL);
 fail:
@@ -336,6 +348,33 @@ static double act_f64(int act, double x) {
     case ACT_TANH: return tanh(x);
     default: return x;
     }
+}
+
+/* Runs st's primitive: y = act(a . B + bias + z) on the run's buffers. Called with st->lock held. */
+static mixrt_status fmm_exec(struct mixrt_kernel_ctx *k, struct fmm_state *st, const void *a,
+                             const struct mixrt_tensor *z, struct mixrt_tensor *y) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    dnnl_engine_t eng;
+    dnnl_stream_t strm;
+    dnnl_status_t s;
+    const char *call = "";
+    MIXRT_TRY(mixrt_dnnl_get(k->ctx, &eng, &strm));
+    DNNL_DO(dnnl_memory_set_data_handle(st->src, (void *)a)); /* only read */
+    DNNL_DO(dnnl_memory_set_data_handle(st->dst, y->data));
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, st->src}, {DNNL_ARG_WEIGHTS, st->wei}, {DNNL_ARG_DST, st->dst}};
+    int na = 3;
+    if (st->has_bias) args[na++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, st->bias};
+    if (z) {
+        DNNL_DO(dnnl_memory_set_data_handle(st->z, z->data));
+        args[na++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, st->z};
+    }
+    DNNL_DO(dnnl_primitive_execute(st->prim, strm, na, args));
+    DNNL_DO(dnnl_stream_wait(strm));
+    goto fail;
+dnnl_fail:
+    status = fmm_fail(k->ctx, k->node, s, call);
+fail:
+    return status;
 }
 
 static mixrt_status fmm_run(struct mixrt_kernel_ctx *k) {
@@ -394,31 +433,12 @@ static mixrt_status fmm_run(struct mixrt_kernel_ctx *k) {
             st->wei = NULL;
         }
         if (st->has_bias != (bias != NULL) || st->K != K || st->N != N) st->bias_ready = false;
-        st->dt = dt, st->K = K, st->N = N, st->trans_b = tb, st->act = act;
+        st->dt = dt, st->K = K, st->N = N, st->trans_b = tb;
+        fmm_set_act(st, act);
         st->has_z = z != NULL, st->has_bias = bias != NULL;
         MIXRT_TRY(fmm_build(k->ctx, k->node, st, M, b->data, bias));
     }
-    {
-        dnnl_engine_t eng;
-        dnnl_stream_t strm;
-        dnnl_status_t s;
-        const char *call = "";
-        MIXRT_TRY(mixrt_dnnl_get(k->ctx, &eng, &strm));
-        DNNL_DO(dnnl_memory_set_data_handle(st->src, a->data));
-        DNNL_DO(dnnl_memory_set_data_handle(st->dst, y->data));
-        dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, st->src}, {DNNL_ARG_WEIGHTS, st->wei}, {DNNL_ARG_DST, st->dst}};
-        int na = 3;
-        if (st->has_bias) args[na++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, st->bias};
-        if (z) {
-            DNNL_DO(dnnl_memory_set_data_handle(st->z, z->data));
-            args[na++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, st->z};
-        }
-        DNNL_DO(dnnl_primitive_execute(st->prim, strm, na, args));
-        DNNL_DO(dnnl_stream_wait(strm));
-        goto fail;
-    dnnl_fail:
-        status = fmm_fail(k->ctx, k->node, s, call);
-    }
+    MIXRT_TRY(fmm_exec(k, st, a->data, z, y));
 fail:
     if (locked) pthread_mutex_unlock(&st->lock);
     if (own) {
@@ -427,6 +447,167 @@ fail:
         if (st->bias) dnnl_memory_destroy(st->bias);
         pthread_mutex_destroy(&st->lock);
     }
+    return status;
+}
+
+/* ---- 1x1 FusedConv (channels-last) as the same packed-weights matmul -------------------------- */
+
+/* A channels-last 1x1 convolution is a matmul of the [N*OH*OW, C] rows of X (every stride-th
+ * pixel) by W^T ([M, C] read transposed). oneDNN 2.6 runs it through its brgemm matmul with
+ * the residual as a binary post-op, where its 1x1 convolution with that post-op falls back to
+ * an older, slower implementation (ResNet-50's bottleneck ends). */
+struct c1x1_geom {
+    int64_t n, h, w, c, m, sh, sw, oh, ow;
+};
+
+/* The strides of node n (1x1, no pads, group 1 checked by supports); false when malformed. */
+static bool c1x1_strides(const struct mixrt_node *n, int64_t *sh, int64_t *sw) {
+    size_t ns = 0;
+    const int64_t *st = mixrt_node_attr_ints(n, "strides", &ns);
+    if (st && ns != 2) return false;
+    *sh = st ? st[0] : 1, *sw = st ? st[1] : 1;
+    return *sh >= 1 && *sw >= 1;
+}
+
+static bool c1x1_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    if (mixrt_dnnl_get(NULL, NULL, NULL) != MIXRT_STATUS_OK) return refuse(why, why_size, "oneDNN has no CPU engine");
+    struct mixrt_dnnl_conv_opts o;
+    if (!mixrt_dnnl_fconv_opts(n, &o)) return refuse(why, why_size, "malformed activation attributes");
+    if (!o.channels_last) return refuse(why, why_size, "not channels-last (this kernel)");
+    const struct mixrt_value *x = in_value(g, n, 0), *w = in_value(g, n, 1), *b = in_value(g, n, 2), *z = in_value(g, n, 3);
+    if (!x || !w || n->n_outputs < 1 || n->outputs[0] < 0) return refuse(why, why_size, "expected X, W and an output");
+    mixrt_dtype dt = g->values[n->outputs[0]].dtype;
+    if (dt != MIXRT_DTYPE_F32 && dt != MIXRT_DTYPE_BF16) return refuse(why, why_size, "output is not f32 or bf16");
+    if (dt == MIXRT_DTYPE_BF16 && !mixrt_dnnl_bf16_native())
+        return refuse(why, why_size, "bf16 needs AVX512-BF16 and a native oneDNN bf16 implementation");
+    if (x->dtype != dt || w->dtype != dt || (z && z->dtype != dt))
+        return refuse(why, why_size, "X, W, Z and the output must share one dtype");
+    if (!mixrt_graph_is_fixed_const(g, n->inputs[1])) return refuse(why, why_size, "W is not a constant");
+    const struct mixrt_tensor *wt = g->values[n->inputs[1]].init;
+    if (wt->rank != 4 || wt->dims[2] != 1 || wt->dims[3] != 1) return refuse(why, why_size, "not a 2-D 1x1 convolution");
+    if (x->rank != 4) return refuse(why, why_size, "X is not 4-D");
+    if (b && (!mixrt_graph_is_fixed_const(g, n->inputs[2]) || !mixrt_dtype_is_float(b->dtype)))
+        return refuse(why, why_size, "the bias is not a float constant");
+    if (mixrt_node_attr_int(n, "group", 1) != 1) return refuse(why, why_size, "grouped");
+    int64_t sh, sw;
+    if (!c1x1_strides(n, &sh, &sw)) return refuse(why, why_size, "malformed strides");
+    size_t np = 0;
+    const int64_t *pads = mixrt_node_attr_ints(n, "pads", &np);
+    for (size_t i = 0; pads && i < np; i++)
+        if (pads[i] != 0) return refuse(why, why_size, "padded");
+    const char *ap = mixrt_node_attr_string(n, "auto_pad", "NOTSET");
+    if (strcmp(ap, "NOTSET") && strcmp(ap, "VALID") && ap[0]) return refuse(why, why_size, "auto_pad '%s'", ap);
+    return true;
+}
+
+static void c1x1_set_act(struct fmm_state *st, const struct mixrt_dnnl_conv_opts *o) {
+    st->act = -1;
+    st->alg = o->act, st->alpha = o->alpha, st->beta = o->beta;
+}
+
+static mixrt_status c1x1_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                                 void **state) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    MIXRT_TRY(mixrt_dnnl_get(ctx, NULL, NULL));
+    struct fmm_state *st = mixrt_alloc(ctx, sizeof(*st));
+    if (!st) return MIXRT_STATUS_OUT_OF_MEMORY;
+    memset(st, 0, sizeof(*st));
+    pthread_mutex_init(&st->lock, NULL);
+    *state = st;
+    /* Pack now when X's shape is static: the first run then does no weight work. */
+    struct mixrt_dnnl_conv_opts o;
+    const struct mixrt_value *x = in_value(g, n, 0), *bias = in_value(g, n, 2);
+    const struct mixrt_tensor *w = g->values[n->inputs[1]].init;
+    int64_t sh, sw;
+    if (!mixrt_dnnl_fconv_opts(n, &o) || !c1x1_strides(n, &sh, &sw) || !x || x->rank != 4) return MIXRT_STATUS_OK;
+    for (int i = 0; i < 4; i++)
+        if (x->dims[i].value <= 0) return MIXRT_STATUS_OK;
+    if (x->dims[3].value != w->dims[1]) return MIXRT_STATUS_OK; /* the run words it */
+    int64_t oh = (x->dims[1].value - 1) / sh + 1, ow = (x->dims[2].value - 1) / sw + 1;
+    st->dt = w->dtype;
+    st->trans_b = true;
+    st->K = w->dims[1];
+    st->N = w->dims[0];
+    if (st->N == 0) return MIXRT_STATUS_OK;
+    st->has_bias = bias != NULL;
+    st->has_z = in_value(g, n, 3) != NULL;
+    c1x1_set_act(st, &o);
+    status = fmm_build(ctx, n, st, x->dims[0].value * oh * ow, w->data, bias ? g->values[n->inputs[2]].init : NULL);
+fail:
+    return status;
+}
+
+/* The reference kernel of k's node, for the degenerate cases (no channels, empty tensors). */
+static mixrt_status c1x1_ref(struct mixrt_kernel_ctx *k) {
+    mixrt_kernel_fn fn;
+    mixrt_status status = mixrt_ref_find(k->ctx, k->node, &fn);
+    return status == MIXRT_STATUS_OK ? fn(k) : status;
+}
+
+static mixrt_status c1x1_run(struct mixrt_kernel_ctx *k) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct fmm_state *st = k->state;
+    bool locked = false;
+    const struct mixrt_tensor *x = NULL, *w = NULL, *bias = mixrt_kernel_opt_input(k, 2), *z = mixrt_kernel_opt_input(k, 3);
+    struct mixrt_tensor *y = NULL;
+    struct mixrt_dnnl_conv_opts o;
+    struct c1x1_geom gm;
+    MIXRT_TRY(mixrt_kernel_input(k, 0, &x));
+    MIXRT_TRY(mixrt_kernel_input(k, 1, &w));
+    if (!st || !mixrt_dnnl_fconv_opts(k->node, &o) || !c1x1_strides(k->node, &gm.sh, &gm.sw) || x->rank != 4 ||
+        w->rank != 4 || w->dims[2] != 1 || w->dims[3] != 1 || mixrt_tensor_numel(x) == 0 || mixrt_tensor_numel(w) == 0)
+        return c1x1_ref(k); /* it words any error */
+    mixrt_dtype dt;
+    MIXRT_TRY(mixrt_dnnl_check_dtypes(k, 2, 2, &dt));
+    gm.n = x->dims[0], gm.h = x->dims[1], gm.w = x->dims[2], gm.c = x->dims[3], gm.m = w->dims[0];
+    if (w->dims[1] != gm.c) MIXRT_TRY(fmm_bad(k, 1, w, "its input channels differ from X's last dim"));
+    if (bias && (bias->rank != 1 || bias->dims[0] != gm.m || !mixrt_dtype_is_float(bias->dtype)))
+        MIXRT_TRY(fmm_bad(k, 2, bias, "expected a 1-D float bias of M elements"));
+    gm.oh = (gm.h - 1) / gm.sh + 1, gm.ow = (gm.w - 1) / gm.sw + 1;
+    int64_t yd[4] = {gm.n, gm.oh, gm.ow, gm.m};
+    if (z && (z->dtype != dt || z->rank != 4 || memcmp(z->dims, yd, sizeof(yd))))
+        MIXRT_TRY(fmm_bad(k, 3, z, "expected the output's dtype and shape"));
+    MIXRT_TRY(mixrt_kernel_output_uninit(k, 0, dt, 4, yd, &y));
+    int64_t rows = gm.n * gm.oh * gm.ow;
+    pthread_mutex_lock(&st->lock);
+    locked = true;
+    if (!st->built || st->M != rows || st->K != gm.c || st->N != gm.m || st->dt != dt || st->has_z != (z != NULL) ||
+        st->has_bias != (bias != NULL) || st->alg != o.act || st->alpha != o.alpha || st->beta != o.beta) {
+        if (st->K != gm.c || st->N != gm.m || st->dt != dt || !st->trans_b) {
+            if (st->wei) dnnl_memory_destroy(st->wei);
+            st->wei = NULL;
+        }
+        if (st->has_bias != (bias != NULL) || st->N != gm.m) st->bias_ready = false;
+        st->dt = dt, st->K = gm.c, st->N = gm.m, st->trans_b = true;
+        st->has_z = z != NULL, st->has_bias = bias != NULL;
+        c1x1_set_act(st, &o);
+        MIXRT_TRY(fmm_build(k->ctx, k->node, st, rows, w->data, bias));
+    }
+    const void *a = x->data;
+    if (gm.sh > 1 || gm.sw > 1) {
+        /* Every stride-th pixel into contiguous rows: the matmul then reads dense A. */
+        size_t esz = mixrt_dtype_size(dt), row = (size_t)gm.c * esz, need = (size_t)rows * row;
+        if (st->sub_bytes < need) {
+            mixrt_free(k->ctx, st->sub, st->sub_bytes);
+            st->sub_bytes = 0;
+            if (!(st->sub = mixrt_alloc(k->ctx, need))) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
+            st->sub_bytes = need;
+        }
+        const char *src = x->data;
+        char *dst = st->sub;
+        int64_t lines = gm.n * gm.oh;
+#pragma omp parallel for schedule(static)
+        for (int64_t l = 0; l < lines; l++) {
+            int64_t n0 = l / gm.oh, i = l % gm.oh;
+            const char *s0 = src + (size_t)((n0 * gm.h + i * gm.sh) * gm.w) * row;
+            char *d0 = dst + (size_t)(l * gm.ow) * row;
+            for (int64_t j = 0; j < gm.ow; j++) memcpy(d0 + (size_t)j * row, s0 + (size_t)(j * gm.sw) * row, row);
+        }
+        a = st->sub;
+    }
+    MIXRT_TRY(fmm_exec(k, st, a, z, y));
+fail:
+    if (locked) pthread_mutex_unlock(&st->lock);
     return status;
 }
 #undef DNNL_DO
@@ -443,11 +624,20 @@ static mixrt_status fmm_run(struct mixrt_kernel_ctx *k) {
 }
 #define fmm_prepare NULL
 #define fmm_release NULL
+static bool c1x1_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    (void)g, (void)n;
+    return refuse(why, why_size, "built without oneDNN (MIXRT_DNNL=OFF)");
+}
+static mixrt_status c1x1_run(struct mixrt_kernel_ctx *k) {
+    return mixrt_kernel_error(k, MIXRT_STATUS_UNSUPPORTED, "built without oneDNN (MIXRT_DNNL=OFF)");
+}
+#define c1x1_prepare NULL
 
 #endif /* MIXRT_HAVE_DNNL */
 
 const struct mixrt_cpu_kernel mixrt_fused_transformer_kernels[] = {
     {"dnnl_fused_matmul", MIXRT_DOMAIN, "FusedMatMul", fmm_supports, fmm_prepare, fmm_release, fmm_run},
+    {"dnnl_conv1x1_mm", MIXRT_DOMAIN, "FusedConv", c1x1_supports, c1x1_prepare, fmm_release, c1x1_run},
     {"elt_gelu", MIXRT_DOMAIN, "Gelu", gelu_supports, NULL, NULL, gelu_run},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };
