@@ -312,6 +312,22 @@ static void test_fusion_cases(void) {
     for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++) check_case(&more[i]);
 }
 
+/* Tile boundaries of the fast kernel (8-row blocks, 32-wide K/V panels, 16-lane vectors,
+ * bf16 pairs): S and D at 1, 15, 16, 17, 63, 64, 65 and ViT's 197, each with a mask kind,
+ * f32 and bf16 in turn, and both input layouts. */
+static void test_tile_boundaries(void) {
+    static const int64_t sizes[] = {1, 15, 16, 17, 63, 64, 65, 197};
+    int idx = 0;
+    for (size_t si = 0; si < 8; si++)
+        for (size_t di = 0; di < 7; di++, idx++) {
+            enum mask_kind mk = (enum mask_kind)(idx % 4);
+            int64_t s = sizes[si];
+            struct cfg c = {1, s, 2, sizes[di], idx % 2 ? MIXRT_DTYPE_BF16 : MIXRT_DTYPE_F32, mk,
+                            (enum scale_kind)(idx % 3), false, -10000.0, (int)(s / 4), idx % 5 == 0};
+            check_case(&c);
+        }
+}
+
 /* Graphs the pass must leave alone. */
 static void test_negative(void) {
     for (int kase = 0; kase < 5; kase++) {
@@ -379,6 +395,7 @@ int main(void) {
     TU_CHECK(mixrt_context_create(NULL, &ctx) == MIXRT_STATUS_OK, "context");
     tu_seed(0xa77e);
     test_fusion_cases();
+    test_tile_boundaries();
     test_negative();
     test_invalid();
     mixrt_context_destroy(ctx);
