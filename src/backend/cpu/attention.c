@@ -35,20 +35,25 @@ static float max_scalar(const float *s, size_t n) {
     return m;
 }
 
-static float exp_sum_scalar(float *s, size_t n) {
-    float m = max_scalar(s, n), sum = 0.0f;
-    for (size_t j = 0; j < n; j++) sum += (s[j] = expf(s[j] - m));
-    return sum;
+static void softmax_scalar(float *s, size_t lds, int rows, size_t n, float *inv) {
+    for (int r = 0; r < rows; r++) {
+        float *sr = s + (size_t)r * lds, m = max_scalar(sr, n), sum = 0.0f;
+        for (size_t j = 0; j < n; j++) sum += (sr[j] = expf(sr[j] - m));
+        inv[r] = 1.0f / sum;
+    }
 }
 
-static float exp_sum_bf16_scalar(const float *s, size_t n, uint16_t *p) {
-    float m = max_scalar(s, n), sum = 0.0f;
-    for (size_t j = 0; j < n; j++) {
-        mixrt_bf16 e = mixrt_bf16_from_float(expf(s[j] - m));
-        p[j] = e.bits;
-        sum += mixrt_bf16_to_float(e);
+static void softmax_bf16_scalar(const float *s, size_t lds, int rows, size_t n, uint16_t *p, size_t ldp, float *inv) {
+    for (int r = 0; r < rows; r++) {
+        const float *sr = s + (size_t)r * lds;
+        float m = max_scalar(sr, n), sum = 0.0f;
+        for (size_t j = 0; j < n; j++) {
+            mixrt_bf16 e = mixrt_bf16_from_float(expf(sr[j] - m));
+            p[(size_t)r * ldp + j] = e.bits;
+            sum += mixrt_bf16_to_float(e);
+        }
+        inv[r] = 1.0f / sum;
     }
-    return sum;
 }
 
 static void pv_scalar(const float *p, size_t ldp, int rows, const float *vp, size_t ldj, size_t n, size_t dv,
@@ -124,8 +129,8 @@ static void pack_v_pairs_scalar(const uint16_t *src, size_t lds, size_t n, size_
 const struct mixrt_attention_isa mixrt_attention_isa_scalar = {
     .name = "scalar",
     .scores = scores_scalar,
-    .exp_sum = exp_sum_scalar,
-    .exp_sum_bf16 = exp_sum_bf16_scalar,
+    .softmax = softmax_scalar,
+    .softmax_bf16 = softmax_bf16_scalar,
     .pv = pv_scalar,
     .scores_bf16 = scores_bf16_scalar,
     .pv_bf16 = pv_bf16_scalar,
@@ -323,18 +328,17 @@ static void run_head_pairs(const struct mixrt_attention_geom *a, const struct mi
         size_t n = block_keys(a, i0, rows), n2 = n;
         float inv[MIXRT_ATTN_ROWS];
         isa->scores_bf16(qp, ldq, rows, kp, dp, n, a->scale, s, lds);
-        if (a->causal || a->mask) n2 = 0;
+        bool masked = a->causal || a->mask;
+        if (masked)
+            for (int r = 0; r < rows; r++) row_fill_mask(a, s + (size_t)r * lds, n, b, h, i0 + r);
+        isa->softmax_bf16(s, lds, rows, n, p16, lds, inv);
+        if (masked) n2 = 0;
         for (int r = 0; r < rows; r++) {
-            float *sr = s + (size_t)r * lds;
             uint16_t *pr = p16 + (size_t)r * lds;
-            if (a->causal || a->mask) row_fill_mask(a, sr, n, b, h, i0 + r);
-            inv[r] = 1.0f / isa->exp_sum_bf16(sr, n, pr);
             pr[n] = 0; /* an odd n: the last pair's high half */
-            if (a->causal || a->mask) { /* exact zeros at the end (masked keys) add nothing */
-                size_t nz = n;
-                while (nz > n2 && pr[nz - 1] == 0) nz--;
-                n2 = nz;
-            }
+            size_t nz = n; /* exact zeros at the end (masked keys) add nothing */
+            while (masked && nz > n2 && pr[nz - 1] == 0) nz--;
+            if (masked) n2 = nz;
         }
         size_t ldo;
         float *o = out_rows(a, ob, b, h, i0, ydata, &ldo);
@@ -383,12 +387,14 @@ static void run_head(const struct mixrt_attention_geom *a, const struct mixrt_at
         size_t n = block_keys(a, i0, rows), n2 = n;
         float inv[MIXRT_ATTN_ROWS];
         isa->scores(qr, ldq, rows, kp, d, n, a->scale, s, lds);
-        if (a->causal || a->mask) n2 = 0;
-        for (int r = 0; r < rows; r++) {
-            float *sr = s + (size_t)r * lds;
-            if (a->causal || a->mask) row_fill_mask(a, sr, n, b, h, i0 + r);
-            inv[r] = 1.0f / isa->exp_sum(sr, n);
-            if (a->causal || a->mask) { /* exact zeros at the end (masked keys) add nothing */
+        bool masked = a->causal || a->mask;
+        if (masked)
+            for (int r = 0; r < rows; r++) row_fill_mask(a, s + (size_t)r * lds, n, b, h, i0 + r);
+        isa->softmax(s, lds, rows, n, inv);
+        if (masked) { /* exact zeros at the end (masked keys) add nothing */
+            n2 = 0;
+            for (int r = 0; r < rows; r++) {
+                const float *sr = s + (size_t)r * lds;
                 size_t nz = n;
                 while (nz > n2 && sr[nz - 1] == 0.0f) nz--;
                 n2 = nz;

@@ -7,12 +7,14 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "backend/cpu/attention_impl.h"
 
 #define AI static inline __attribute__((always_inline))
 #define PANEL MIXRT_ATTN_PANEL
+#define TILE_ROWS 8 /* register tile height; a block of MIXRT_ATTN_ROWS rows is split into these */
 
 static inline __mmask16 tail_mask(size_t k) { return k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << k) - 1u); }
 
@@ -27,7 +29,7 @@ static inline uint32_t ld32(const uint32_t *p) {
 /* Scores of R rows against one K panel: NV (1 or 2) vectors of 16 keys. */
 AI void scores_tile(const float *q, size_t ldq, const int R, const float *panel, size_t d, const int NV, __m512 scale,
                     float *s, size_t lds) {
-    __m512 acc[MIXRT_ATTN_ROWS][2];
+    __m512 acc[TILE_ROWS][2];
     for (int r = 0; r < R; r++)
         for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps();
     const float *kr = panel;
@@ -43,25 +45,26 @@ AI void scores_tile(const float *q, size_t ldq, const int R, const float *panel,
         for (int v = 0; v < NV; v++) _mm512_storeu_ps(s + (size_t)r * lds + 16 * v, _mm512_mul_ps(acc[r][v], scale));
 }
 
-AI void scores_rows(const float *q, size_t ldq, const int R, const float *kp, size_t d, size_t n, float scale,
-                    float *s, size_t lds) {
-    __m512 vs = _mm512_set1_ps(scale);
-    size_t j = 0;
-    for (; j + 16 < n; j += PANEL) scores_tile(q, ldq, R, kp + j * d, d, 2, vs, s + j, lds);
-    if (j < n) scores_tile(q, ldq, R, kp + j * d, d, 1, vs, s + j, lds);
-}
-
+/* One K panel against every 8-row group of the block: the panel (32 keys x D) stays in L1
+ * while the groups reuse it. */
 static void scores_avx512(const float *q, size_t ldq, int rows, const float *kp, size_t d, size_t n, float scale,
                           float *s, size_t lds) {
-    switch (rows) {
-    case 8: scores_rows(q, ldq, 8, kp, d, n, scale, s, lds); break;
-    case 7: scores_rows(q, ldq, 7, kp, d, n, scale, s, lds); break;
-    case 6: scores_rows(q, ldq, 6, kp, d, n, scale, s, lds); break;
-    case 5: scores_rows(q, ldq, 5, kp, d, n, scale, s, lds); break;
-    case 4: scores_rows(q, ldq, 4, kp, d, n, scale, s, lds); break;
-    case 3: scores_rows(q, ldq, 3, kp, d, n, scale, s, lds); break;
-    case 2: scores_rows(q, ldq, 2, kp, d, n, scale, s, lds); break;
-    default: scores_rows(q, ldq, 1, kp, d, n, scale, s, lds); break;
+    __m512 vs = _mm512_set1_ps(scale);
+    for (size_t j = 0; j < n; j += PANEL) {
+        const float *panel = kp + j * d;
+        bool two = n - j > 16;
+        for (int r0 = 0; r0 < rows; r0 += TILE_ROWS) {
+            const float *qr = q + (size_t)r0 * ldq;
+            float *sr = s + (size_t)r0 * lds + j;
+            switch ((rows - r0 < TILE_ROWS ? rows - r0 : TILE_ROWS) * 2 + two) {
+#define SCORES_CASE(R)                                                                                                 \
+    case 2 * R: scores_tile(qr, ldq, R, panel, d, 1, vs, sr, lds); break;                                             \
+    case 2 * R + 1: scores_tile(qr, ldq, R, panel, d, 2, vs, sr, lds); break;
+                SCORES_CASE(8) SCORES_CASE(7) SCORES_CASE(6) SCORES_CASE(5)
+                SCORES_CASE(4) SCORES_CASE(3) SCORES_CASE(2) SCORES_CASE(1)
+            default: break;
+            }
+        }
     }
 }
 
@@ -83,27 +86,23 @@ AI __m512 exp_neg(__m512 x) {
     return _mm512_scalef_ps(p, kf);
 }
 
-/* max(s[0..n)), NaN when one is NaN, -inf for n == 0. */
+/* max(s[0..n)) ignoring NaNs (-inf for n == 0 or all NaN): a NaN score still makes its
+ * exp, the row's sum and so its whole output row NaN, as the reference softmax does.
+ * max_ps(x, m) returns m when x is NaN. */
 static inline float row_max(const float *s, size_t n) {
     __m512 m0 = _mm512_set1_ps(-INFINITY), m1 = m0;
-    __mmask16 nan = 0;
     size_t j = 0;
     for (; j + 32 <= n; j += 32) {
-        __m512 x0 = _mm512_loadu_ps(s + j), x1 = _mm512_loadu_ps(s + j + 16);
-        nan |= _mm512_cmp_ps_mask(x0, x1, _CMP_UNORD_Q);
-        m0 = _mm512_max_ps(m0, x0);
-        m1 = _mm512_max_ps(m1, x1);
+        m0 = _mm512_max_ps(_mm512_loadu_ps(s + j), m0);
+        m1 = _mm512_max_ps(_mm512_loadu_ps(s + j + 16), m1);
     }
-    for (; j < n; j += 16) {
-        __m512 x = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail_mask(n - j), s + j);
-        nan |= _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
-        m0 = _mm512_max_ps(m0, x);
-    }
-    return nan ? NAN : _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
+    for (; j < n; j += 16) m0 = _mm512_max_ps(_mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail_mask(n - j), s + j), m0);
+    return _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
 }
 
-static float exp_sum_avx512(float *s, size_t n) {
-    __m512 vm = _mm512_set1_ps(row_max(s, n)), a0 = _mm512_setzero_ps(), a1 = a0;
+/* exp(s - m) in place over s[0..n); returns the sum. */
+AI float exp_row(float *s, size_t n, float m) {
+    __m512 vm = _mm512_set1_ps(m), a0 = _mm512_setzero_ps(), a1 = a0;
     size_t j = 0;
     for (; j + 32 <= n; j += 32) {
         __m512 e0 = exp_neg(_mm512_sub_ps(_mm512_loadu_ps(s + j), vm));
@@ -120,6 +119,13 @@ static float exp_sum_avx512(float *s, size_t n) {
         a0 = _mm512_mask_add_ps(a0, t, a0, e);
     }
     return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
+/* All maxima first, so no row's exp loop waits on its own max reduction. */
+static void softmax_avx512(float *s, size_t lds, int rows, size_t n, float *inv) {
+    float mx[MIXRT_ATTN_ROWS];
+    for (int r = 0; r < rows; r++) mx[r] = row_max(s + (size_t)r * lds, n);
+    for (int r = 0; r < rows; r++) inv[r] = 1.0f / exp_row(s + (size_t)r * lds, n, mx[r]);
 }
 
 /* exp(x) for x <= 0 or NaN to about 4e-5 relative (degree-4 Taylor on |f| <= ln2/2): enough
@@ -145,8 +151,8 @@ AI __m512 store_bf16(__m512 e, uint16_t *p, __mmask16 t) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-static float exp_sum_bf16_avx512bf16(const float *s, size_t n, uint16_t *p) {
-    __m512 vm = _mm512_set1_ps(row_max(s, n)), a0 = _mm512_setzero_ps(), a1 = a0;
+AI float exp_row_bf16(const float *s, size_t n, float m, uint16_t *p) {
+    __m512 vm = _mm512_set1_ps(m), a0 = _mm512_setzero_ps(), a1 = a0;
     size_t j = 0;
     for (; j + 32 <= n; j += 32) {
         __m512 e0 = exp_neg_bf16(_mm512_sub_ps(_mm512_loadu_ps(s + j), vm));
@@ -162,10 +168,17 @@ static float exp_sum_bf16_avx512bf16(const float *s, size_t n, uint16_t *p) {
     return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
 }
 
+static void softmax_bf16_avx512bf16(const float *s, size_t lds, int rows, size_t n, uint16_t *p, size_t ldp,
+                                    float *inv) {
+    float mx[MIXRT_ATTN_ROWS];
+    for (int r = 0; r < rows; r++) mx[r] = row_max(s + (size_t)r * lds, n);
+    for (int r = 0; r < rows; r++) inv[r] = 1.0f / exp_row_bf16(s + (size_t)r * lds, n, mx[r], p + (size_t)r * ldp);
+}
+
 /* P.V of R rows over one V panel: NV (1 or 2) vectors of 16 columns, the last masked. */
 AI void pv_tile(const float *p, size_t ldp, const int R, const float *panel, size_t n, const int NV, __mmask16 last,
                 const float *inv, float *o, size_t ldo) {
-    __m512 acc[MIXRT_ATTN_ROWS][2];
+    __m512 acc[TILE_ROWS][2];
     for (int r = 0; r < R; r++)
         for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps();
     const float *vr = panel;
@@ -185,27 +198,26 @@ AI void pv_tile(const float *p, size_t ldp, const int R, const float *panel, siz
     }
 }
 
-AI void pv_rows(const float *p, size_t ldp, const int R, const float *vp, size_t ldj, size_t n, size_t dv,
-                const float *inv, float *o, size_t ldo) {
+/* One V panel (32 columns x n keys) for every 8-row group of the block, so it stays in L1. */
+static void pv_avx512(const float *p, size_t ldp, int rows, const float *vp, size_t ldj, size_t n, size_t dv,
+                      const float *inv, float *o, size_t ldo) {
     for (size_t c0 = 0; c0 < dv; c0 += PANEL) {
         size_t w = dv - c0;
         const float *panel = vp + c0 * ldj;
-        if (w > 16) pv_tile(p, ldp, R, panel, n, 2, tail_mask(w - 16), inv, o + c0, ldo);
-        else pv_tile(p, ldp, R, panel, n, 1, tail_mask(w), inv, o + c0, ldo);
-    }
-}
-
-static void pv_avx512(const float *p, size_t ldp, int rows, const float *vp, size_t ldj, size_t n, size_t dv,
-                      const float *inv, float *o, size_t ldo) {
-    switch (rows) {
-    case 8: pv_rows(p, ldp, 8, vp, ldj, n, dv, inv, o, ldo); break;
-    case 7: pv_rows(p, ldp, 7, vp, ldj, n, dv, inv, o, ldo); break;
-    case 6: pv_rows(p, ldp, 6, vp, ldj, n, dv, inv, o, ldo); break;
-    case 5: pv_rows(p, ldp, 5, vp, ldj, n, dv, inv, o, ldo); break;
-    case 4: pv_rows(p, ldp, 4, vp, ldj, n, dv, inv, o, ldo); break;
-    case 3: pv_rows(p, ldp, 3, vp, ldj, n, dv, inv, o, ldo); break;
-    case 2: pv_rows(p, ldp, 2, vp, ldj, n, dv, inv, o, ldo); break;
-    default: pv_rows(p, ldp, 1, vp, ldj, n, dv, inv, o, ldo); break;
+        bool two = w > 16;
+        __mmask16 last = tail_mask(two ? w - 16 : w);
+        for (int r0 = 0; r0 < rows; r0 += TILE_ROWS) {
+            const float *pr = p + (size_t)r0 * ldp;
+            const float *iv = inv + r0;
+            float *orow = o + (size_t)r0 * ldo + c0;
+            switch ((rows - r0 < TILE_ROWS ? rows - r0 : TILE_ROWS) * 2 + two) {
+#define PV_CASE(R)                                                                                                     \
+    case 2 * R: pv_tile(pr, ldp, R, panel, n, 1, last, iv, orow, ldo); break;                                         \
+    case 2 * R + 1: pv_tile(pr, ldp, R, panel, n, 2, last, iv, orow, ldo); break;
+                PV_CASE(8) PV_CASE(7) PV_CASE(6) PV_CASE(5) PV_CASE(4) PV_CASE(3) PV_CASE(2) PV_CASE(1)
+            default: break;
+            }
+        }
     }
 }
 
@@ -217,7 +229,7 @@ AI __m512 dp_pair(__m512 acc, __m512i pairs16, uint32_t bcast) {
 
 AI void scores_bf16_tile(const uint32_t *qp, size_t ldq, const int R, const uint32_t *panel, size_t dp, const int NV,
                          __m512 scale, float *s, size_t lds) {
-    __m512 acc[MIXRT_ATTN_ROWS][2];
+    __m512 acc[TILE_ROWS][2];
     for (int r = 0; r < R; r++)
         for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps();
     const uint32_t *kr = panel;
@@ -233,31 +245,30 @@ AI void scores_bf16_tile(const uint32_t *qp, size_t ldq, const int R, const uint
         for (int v = 0; v < NV; v++) _mm512_storeu_ps(s + (size_t)r * lds + 16 * v, _mm512_mul_ps(acc[r][v], scale));
 }
 
-AI void scores_bf16_rows(const uint32_t *qp, size_t ldq, const int R, const uint32_t *kp, size_t dp, size_t n,
-                         float scale, float *s, size_t lds) {
-    __m512 vs = _mm512_set1_ps(scale);
-    size_t j = 0;
-    for (; j + 16 < n; j += PANEL) scores_bf16_tile(qp, ldq, R, kp + j * dp, dp, 2, vs, s + j, lds);
-    if (j < n) scores_bf16_tile(qp, ldq, R, kp + j * dp, dp, 1, vs, s + j, lds);
-}
-
 static void scores_bf16_avx512(const uint32_t *qp, size_t ldq, int rows, const uint32_t *kp, size_t dp, size_t n,
                                float scale, float *s, size_t lds) {
-    switch (rows) {
-    case 8: scores_bf16_rows(qp, ldq, 8, kp, dp, n, scale, s, lds); break;
-    case 7: scores_bf16_rows(qp, ldq, 7, kp, dp, n, scale, s, lds); break;
-    case 6: scores_bf16_rows(qp, ldq, 6, kp, dp, n, scale, s, lds); break;
-    case 5: scores_bf16_rows(qp, ldq, 5, kp, dp, n, scale, s, lds); break;
-    case 4: scores_bf16_rows(qp, ldq, 4, kp, dp, n, scale, s, lds); break;
-    case 3: scores_bf16_rows(qp, ldq, 3, kp, dp, n, scale, s, lds); break;
-    case 2: scores_bf16_rows(qp, ldq, 2, kp, dp, n, scale, s, lds); break;
-    default: scores_bf16_rows(qp, ldq, 1, kp, dp, n, scale, s, lds); break;
+    __m512 vs = _mm512_set1_ps(scale);
+    for (size_t j = 0; j < n; j += PANEL) {
+        const uint32_t *panel = kp + j * dp;
+        bool two = n - j > 16;
+        for (int r0 = 0; r0 < rows; r0 += TILE_ROWS) {
+            const uint32_t *qr = qp + (size_t)r0 * ldq;
+            float *sr = s + (size_t)r0 * lds + j;
+            switch ((rows - r0 < TILE_ROWS ? rows - r0 : TILE_ROWS) * 2 + two) {
+#define SCORES_BF16_CASE(R)                                                                                            \
+    case 2 * R: scores_bf16_tile(qr, ldq, R, panel, dp, 1, vs, sr, lds); break;                                       \
+    case 2 * R + 1: scores_bf16_tile(qr, ldq, R, panel, dp, 2, vs, sr, lds); break;
+                SCORES_BF16_CASE(8) SCORES_BF16_CASE(7) SCORES_BF16_CASE(6) SCORES_BF16_CASE(5)
+                SCORES_BF16_CASE(4) SCORES_BF16_CASE(3) SCORES_BF16_CASE(2) SCORES_BF16_CASE(1)
+            default: break;
+            }
+        }
     }
 }
 
 AI void pv_bf16_tile(const uint32_t *pp, size_t ldp, const int R, const uint32_t *panel, size_t np, const int NV,
                      __mmask16 last, const float *inv, float *o, size_t ldo) {
-    __m512 acc[MIXRT_ATTN_ROWS][2];
+    __m512 acc[TILE_ROWS][2];
     for (int r = 0; r < R; r++)
         for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps();
     const uint32_t *vr = panel;
@@ -277,27 +288,26 @@ AI void pv_bf16_tile(const uint32_t *pp, size_t ldp, const int R, const uint32_t
     }
 }
 
-AI void pv_bf16_rows(const uint32_t *pp, size_t ldp, const int R, const uint32_t *vp, size_t ldj, size_t np,
-                     size_t dv, const float *inv, float *o, size_t ldo) {
+static void pv_bf16_avx512(const uint32_t *pp, size_t ldp, int rows, const uint32_t *vp, size_t ldj, size_t np,
+                           size_t dv, const float *inv, float *o, size_t ldo) {
     for (size_t c0 = 0; c0 < dv; c0 += PANEL) {
         size_t w = dv - c0;
         const uint32_t *panel = vp + c0 * ldj;
-        if (w > 16) pv_bf16_tile(pp, ldp, R, panel, np, 2, tail_mask(w - 16), inv, o + c0, ldo);
-        else pv_bf16_tile(pp, ldp, R, panel, np, 1, tail_mask(w), inv, o + c0, ldo);
-    }
-}
-
-static void pv_bf16_avx512(const uint32_t *pp, size_t ldp, int rows, const uint32_t *vp, size_t ldj, size_t np,
-                           size_t dv, const float *inv, float *o, size_t ldo) {
-    switch (rows) {
-    case 8: pv_bf16_rows(pp, ldp, 8, vp, ldj, np, dv, inv, o, ldo); break;
-    case 7: pv_bf16_rows(pp, ldp, 7, vp, ldj, np, dv, inv, o, ldo); break;
-    case 6: pv_bf16_rows(pp, ldp, 6, vp, ldj, np, dv, inv, o, ldo); break;
-    case 5: pv_bf16_rows(pp, ldp, 5, vp, ldj, np, dv, inv, o, ldo); break;
-    case 4: pv_bf16_rows(pp, ldp, 4, vp, ldj, np, dv, inv, o, ldo); break;
-    case 3: pv_bf16_rows(pp, ldp, 3, vp, ldj, np, dv, inv, o, ldo); break;
-    case 2: pv_bf16_rows(pp, ldp, 2, vp, ldj, np, dv, inv, o, ldo); break;
-    default: pv_bf16_rows(pp, ldp, 1, vp, ldj, np, dv, inv, o, ldo); break;
+        bool two = w > 16;
+        __mmask16 last = tail_mask(two ? w - 16 : w);
+        for (int r0 = 0; r0 < rows; r0 += TILE_ROWS) {
+            const uint32_t *pr = pp + (size_t)r0 * ldp;
+            const float *iv = inv + r0;
+            float *orow = o + (size_t)r0 * ldo + c0;
+            switch ((rows - r0 < TILE_ROWS ? rows - r0 : TILE_ROWS) * 2 + two) {
+#define PV_BF16_CASE(R)                                                                                                \
+    case 2 * R: pv_bf16_tile(pr, ldp, R, panel, np, 1, last, iv, orow, ldo); break;                                   \
+    case 2 * R + 1: pv_bf16_tile(pr, ldp, R, panel, np, 2, last, iv, orow, ldo); break;
+                PV_BF16_CASE(8) PV_BF16_CASE(7) PV_BF16_CASE(6) PV_BF16_CASE(5)
+                PV_BF16_CASE(4) PV_BF16_CASE(3) PV_BF16_CASE(2) PV_BF16_CASE(1)
+            default: break;
+            }
+        }
     }
 }
 
@@ -380,7 +390,7 @@ static void pack_v_pairs_avx512(const uint16_t *src, size_t lds, size_t n, size_
 const struct mixrt_attention_isa mixrt_attention_isa_avx512 = {
     .name = "avx512",
     .scores = scores_avx512,
-    .exp_sum = exp_sum_avx512,
+    .softmax = softmax_avx512,
     .pv = pv_avx512,
     .pack_k = pack_k_avx512,
     .pack_v = pack_v_avx512,
@@ -388,8 +398,8 @@ const struct mixrt_attention_isa mixrt_attention_isa_avx512 = {
 const struct mixrt_attention_isa mixrt_attention_isa_avx512bf16 = {
     .name = "avx512bf16",
     .scores = scores_avx512,
-    .exp_sum = exp_sum_avx512,
-    .exp_sum_bf16 = exp_sum_bf16_avx512bf16,
+    .softmax = softmax_avx512,
+    .softmax_bf16 = softmax_bf16_avx512bf16,
     .pv = pv_avx512,
     .scores_bf16 = scores_bf16_avx512,
     .pv_bf16 = pv_bf16_avx512,

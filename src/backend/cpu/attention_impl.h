@@ -31,7 +31,7 @@ mixrt_status mixrt_attention_geometry(struct mixrt_kernel_ctx *k, struct mixrt_a
 
 /* Query rows handled together by the block primitives (the register tile's height), and
  * the width of the packed K / V panels (keys per K panel, columns per V panel). */
-#define MIXRT_ATTN_ROWS 8
+#define MIXRT_ATTN_ROWS 16
 #define MIXRT_ATTN_PANEL 32
 
 /* Packed layouts, made once per (batch, head) by attention.c:
@@ -47,13 +47,14 @@ struct mixrt_attention_isa {
      * MIXRT_ATTN_ROWS), j < n; may also write s up to the next multiple of 32 (lds covers it). */
     void (*scores)(const float *q, size_t ldq, int rows, const float *kp, size_t d, size_t n, float scale, float *s,
                    size_t lds);
-    /* Softmax numerators in place over s[0..n): s = exp(s - max(s)); returns their sum
-     * (NaN when an element is NaN; an all -inf row gives NaN too, as 0 / 0). */
-    float (*exp_sum)(float *s, size_t n);
-    /* The same, writing the numerators rounded to bf16 into p[0..n) and returning the sum of
-     * the rounded values (s is left as it was); the exp may be as coarse as 1e-4 relative,
-     * well under bf16's rounding. Set where scores_bf16 is. */
-    float (*exp_sum_bf16)(const float *s, size_t n, uint16_t *p);
+    /* Softmax numerators of rows r < rows in place over s[r * lds + j], j < n:
+     * exp(s - row max), and inv[r] = 1 / their sum (NaN when the row holds a NaN; an all
+     * -inf row gives NaN too, as 0 / 0). Rows go together so their reductions overlap. */
+    void (*softmax)(float *s, size_t lds, int rows, size_t n, float *inv);
+    /* The same, writing the numerators rounded to bf16 into p[r * ldp + j] (s is left as it
+     * was) and inv[r] = 1 / the sum of the rounded values; the exp may be as coarse as 1e-4
+     * relative, well under bf16's rounding. Set where scores_bf16 is. */
+    void (*softmax_bf16)(const float *s, size_t lds, int rows, size_t n, uint16_t *p, size_t ldp, float *inv);
     /* o[r * ldo + c] = inv[r] * sum_{j < n} p[r * ldp + j] * V[j][c] for r < rows, c < dv
      * (V f32 panels with row length ldj >= n). */
     void (*pv)(const float *p, size_t ldp, int rows, const float *vp, size_t ldj, size_t n, size_t dv,
