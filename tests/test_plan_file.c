@@ -424,15 +424,28 @@ static void test_corruption(void) {
         free(g);
     }
 
-    /* Another format version, with and without the checksums fixed. */
+    /* Another format version, with and without the checksums fixed: 3 is from the future,
+     * 0 from nowhere; 1 (the same four sections) still opens. */
     unsigned char *v2 = malloc(size);
     memcpy(v2, img, size);
-    put32(v2 + MIXRT_PLAN_OFF_VERSION, 2);
-    expect_fail_buffer(v2, size, "version 2, stale checksum", MIXRT_STATUS_UNSUPPORTED);
+    put32(v2 + MIXRT_PLAN_OFF_VERSION, 3);
+    expect_fail_buffer(v2, size, "version 3, stale checksum", MIXRT_STATUS_UNSUPPORTED);
     mixrt_plan_fix_checksums(v2, size);
     write_bytes(path, v2, size);
-    expect_fail_file(path, "version 2", MIXRT_STATUS_UNSUPPORTED, "is plan format version 2; this mixrt (0.1.0) reads "
-                                                                  "version 1; rebuild the plan with mixrt build");
+    expect_fail_file(path, "version 3", MIXRT_STATUS_UNSUPPORTED, "is plan format version 3; this mixrt (0.1.0) reads "
+                                                                  "versions 1 to 2; rebuild the plan with mixrt build");
+    put32(v2 + MIXRT_PLAN_OFF_VERSION, 0);
+    mixrt_plan_fix_checksums(v2, size);
+    expect_fail_buffer(v2, size, "version 0", MIXRT_STATUS_UNSUPPORTED);
+    put32(v2 + MIXRT_PLAN_OFF_VERSION, 1);
+    mixrt_plan_fix_checksums(v2, size);
+    {
+        struct mixrt_plan_file f1;
+        mixrt_status st1 = mixrt_plan_open_buffer(ctx, v2, size, "version 1", &f1);
+        TU_CHECK(st1 == MIXRT_STATUS_OK && f1.format_version == 1 && f1.n_sections == 4, "version 1 plan: %s",
+                 mixrt_context_last_error(ctx));
+        if (st1 == MIXRT_STATUS_OK) mixrt_plan_close(ctx, &f1);
+    }
     put32(v2 + MIXRT_PLAN_OFF_VERSION, 7);
     write_bytes(path, v2, 12); /* even a 12-byte stub says which version it is */
     expect_fail_file(path, "version 7 stub", MIXRT_STATUS_UNSUPPORTED, "version 7");
@@ -557,6 +570,48 @@ static void test_corruption(void) {
     printf("test_plan_file: %d corruption cases\n", sweep_cases);
 }
 
+/* ---- the optional PACKED section (format version 2) ---- */
+
+static void test_packed_kind(void) {
+    struct mixrt_plan_ident id = test_ident();
+    unsigned char d[5][70];
+    for (int i = 0; i < 5; i++) fill_random(d[i], sizeof d[i]);
+    struct mixrt_plan_section s[6] = {{MIXRT_PLAN_PACKED, d[4], 70}, {MIXRT_PLAN_META, d[0], 10},
+                                      {MIXRT_PLAN_GRAPH, d[1], 70},  {MIXRT_PLAN_WEIGHTS, d[2], 64},
+                                      {MIXRT_PLAN_KERNELS, d[3], 3}, {MIXRT_PLAN_PACKED, d[4], 1}};
+    void *v = NULL;
+    size_t size = 0;
+    /* Any position; at most once; optional (the four-section plans above have none). */
+    TU_CHECK(mixrt_plan_write_buffer(ctx, &id, s, 5, &v, &size) == MIXRT_STATUS_OK, "PACKED first: %s",
+             mixrt_context_last_error(ctx));
+    char pp[400];
+    path_in_dir(pp, sizeof pp, "packed.plan");
+    expect_write_error(pp, &id, s, 6, MIXRT_STATUS_INVALID_ARGUMENT, "second PACKED", "two PACKED");
+    if (!v) return;
+    struct mixrt_plan_file f;
+    TU_CHECK(mixrt_plan_open_buffer(ctx, v, size, "packed", &f) == MIXRT_STATUS_OK, "open: %s",
+             mixrt_context_last_error(ctx));
+    check_plan_matches(&f, s, 5, "with PACKED", false);
+    TU_CHECK(f.format_version == 2 && !strcmp(mixrt_plan_section_name(MIXRT_PLAN_PACKED), "PACKED"), "PACKED's name");
+    mixrt_plan_close(ctx, &f);
+    /* Version 1 knows no PACKED. */
+    unsigned char *c = malloc(size);
+    memcpy(c, v, size);
+    put32(c + MIXRT_PLAN_OFF_VERSION, 1);
+    mixrt_plan_fix_checksums(c, size);
+    expect_fail_buffer(c, size, "PACKED in version 1", MIXRT_STATUS_INVALID_MODEL);
+    TU_CHECK(strstr(mixrt_context_last_error(ctx), "unknown kind 5 (format version 1"), "PACKED in v1: %s",
+             mixrt_context_last_error(ctx));
+    /* Two PACKED sections (the first entry's kind rewritten). */
+    memcpy(c, v, size);
+    put32(c + MIXRT_PLAN_OFF_TABLE + MIXRT_PLAN_ENTRY_SIZE, MIXRT_PLAN_PACKED);
+    mixrt_plan_fix_checksums(c, size);
+    expect_fail_buffer(c, size, "two PACKED sections", MIXRT_STATUS_INVALID_MODEL);
+    TU_CHECK(strstr(mixrt_context_last_error(ctx), "second PACKED"), "two PACKED: %s", mixrt_context_last_error(ctx));
+    free(c);
+    mixrt_free(ctx, v, size);
+}
+
 /* ---- fuzzer seeds (fuzz/corpus_plan) ---- */
 
 static void write_corpus(const char *out) {
@@ -604,6 +659,7 @@ int main(void) {
     test_roundtrip();
     test_write_errors();
     test_corruption();
+    test_packed_kind();
     const char *corpus = getenv("MIXRT_PLAN_WRITE_CORPUS");
     if (corpus && *corpus) write_corpus(corpus);
     TU_CHECK(mixrt_context_bytes_in_use(ctx) == 0, "%zu bytes still allocated", mixrt_context_bytes_in_use(ctx));

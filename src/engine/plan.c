@@ -5,9 +5,15 @@
  *   KERNELS  text: "mixrt-kernels 1 <n>\n" then one "<kernel> <time_ns>\n" per node,
  *            in the GRAPH's node order
  *   META     text key=value lines: the build options, for inspect
+ *   PACKED   (optional) per node whose kernel packs its constant weights into a library
+ *            layout (kernels.h, mixrt_cpu_kernel_packing): those bytes and their layout, so a
+ *            load adopts them in place instead of reordering again (layout: below)
  * Loading checks the container, the mixrt version and the target, imports the graph with
  * the weights borrowed from the mapping, and checks every kernel name against this build
- * before preparing anything. */
+ * before preparing anything. A packed blob is offered to its node's prepare only when its
+ * node, kernel, library, target and descriptor size match; the kernel then takes it only if
+ * it is exactly the layout its primitive wants. Anything else is ignored with a note and the
+ * kernel reorders from WEIGHTS, which therefore stays complete. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +97,103 @@ static mixrt_status put_weight(void *user, const struct mixrt_tensor *t, uint64_
     return MIXRT_STATUS_OK;
 }
 
+/* ---- PACKED section ---------------------------------------------------------------------
+ * Little-endian; offsets from the section start (itself 64-aligned in the file):
+ *     0  u32 entry count E
+ *     4  u32 entry size, 104
+ *     8  u64 reserved, 0
+ *    16  E entries of 104 bytes:
+ *          +0  u32 node index (in the GRAPH's node order, as KERNELS)
+ *          +4  u32 reserved, 0
+ *          +8  six (u64 offset, u64 length) ranges: node name, kernel name, library
+ *              ("onednn 2.6.0 <hash> isa <n>"), target (mixrt_cpu_target() of the writer),
+ *              layout descriptor (the bytes of a dnnl_memory_desc_t), packed bytes
+ *  then the strings and descriptors, then each entry's packed bytes at a multiple of 64.
+ * Strings are printable ASCII without a NUL. Every range lies inside the section. */
+#define PACKED_HEAD 16u
+#define PACKED_ENTRY 104u
+#define PACKED_RANGES 6
+#define PACKED_STR_MAX 4096u
+enum { PR_NAME, PR_KERNEL, PR_LIB, PR_TARGET, PR_LAYOUT, PR_DATA };
+
+static void put_le(uint8_t *p, uint64_t v, int n) {
+    for (int i = 0; i < n; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint64_t get_le(const uint8_t *p, int n) {
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+}
+
+struct packed_item {
+    int index; /* in the GRAPH's node order */
+    const char *name, *kernel;
+    struct mixrt_cpu_packed p;
+};
+
+/* Appends n bytes (may be 0) to b at the next multiple of align; *at gets the offset. */
+static mixrt_status buf_put(struct buf *b, const void *data, size_t n, size_t align, uint64_t *at) {
+    size_t pad = (align - b->n % align) % align;
+    mixrt_status status = buf_reserve(b, pad + n);
+    if (status != MIXRT_STATUS_OK) return status;
+    memset(b->p + b->n, 0, pad);
+    b->n += pad;
+    *at = b->n;
+    if (n) memcpy(b->p + b->n, data, n);
+    b->n += n;
+    return MIXRT_STATUS_OK;
+}
+
+/* The PACKED section of e into out (left empty when no kernel holds packed weights). */
+static mixrt_status make_packed(struct mixrt_engine *e, struct buf *out) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    const struct mixrt_graph *g = mixrt_model_graph(e->model);
+    size_t cap = (size_t)(g->n_nodes > 0 ? g->n_nodes : 1), n = 0;
+    struct packed_item *items = mixrt_calloc(e->ctx, cap, sizeof(*items));
+    if (!items) return MIXRT_STATUS_OUT_OF_MEMORY;
+    const char *target = mixrt_cpu_target();
+    for (int s = 0; s < g->n_nodes; s++) {
+        int ni = g->order[s];
+        const struct mixrt_cpu_kernel *k = e->kernels[ni];
+        const struct mixrt_cpu_kernel_packing *h = k ? mixrt_cpu_kernel_packing_find(k->name) : NULL;
+        if (!h || !e->states[ni] || !h->get(e->states[ni], &items[n].p)) continue;
+        if (strlen(g->nodes[ni].name) > PACKED_STR_MAX) continue; /* the loader would refuse it */
+        items[n].index = s;
+        items[n].name = g->nodes[ni].name;
+        items[n].kernel = k->name;
+        n++;
+    }
+    if (!n) goto fail;
+    uint8_t head[PACKED_HEAD] = {0};
+    put_le(head, n, 4);
+    put_le(head + 4, PACKED_ENTRY, 4);
+    uint64_t at;
+    MIXRT_TRY(buf_put(out, head, sizeof head, 1, &at));
+    size_t table = out->n;
+    MIXRT_TRY(buf_reserve(out, n * PACKED_ENTRY));
+    memset(out->p + table, 0, n * PACKED_ENTRY);
+    out->n += n * PACKED_ENTRY;
+    for (size_t i = 0; i < n; i++) {
+        const struct packed_item *it = &items[i];
+        const void *src[PACKED_RANGES] = {it->name, it->kernel, it->p.lib, target, it->p.layout, it->p.data};
+        size_t len[PACKED_RANGES] = {strlen(it->name), strlen(it->kernel), strlen(it->p.lib), strlen(target),
+                                     it->p.layout_size, it->p.size};
+        uint64_t off[PACKED_RANGES];
+        for (int r = 0; r < PACKED_RANGES; r++)
+            MIXRT_TRY(buf_put(out, src[r], len[r], r == PR_DATA ? MIXRT_PLAN_ALIGN : 1, &off[r]));
+        uint8_t *ent = out->p + table + i * PACKED_ENTRY; /* after the puts: they may move the buffer */
+        put_le(ent, (uint64_t)it->index, 4);
+        for (int r = 0; r < PACKED_RANGES; r++) {
+            put_le(ent + 8 + 16 * r, off[r], 8);
+            put_le(ent + 16 + 16 * r, len[r], 8);
+        }
+    }
+fail:
+    if (status != MIXRT_STATUS_OK) mixrt_error(e->ctx, status, "out of memory writing the plan's packed weights");
+    mixrt_free(e->ctx, items, cap * sizeof(*items));
+    return status;
+}
+
 static const char *prec_list(unsigned bits, char *out, size_t size) {
     snprintf(out, size, "fp32%s%s", bits & MIXRT_PRECISION_BF16 ? ",bf16" : "", bits & MIXRT_PRECISION_FP16 ? ",fp16" : "");
     return out;
@@ -145,20 +248,25 @@ mixrt_status mixrt_engine_save(mixrt_engine_t e, const char *path) {
     if (!path) return mixrt_error(e->ctx, MIXRT_STATUS_INVALID_ARGUMENT, "mixrt_engine_save: NULL path");
     mixrt_status status = MIXRT_STATUS_OK;
     struct buf weights = {e->ctx, NULL, 0, 0}, kernels = {e->ctx, NULL, 0, 0}, meta = {e->ctx, NULL, 0, 0};
+    struct buf packed = {e->ctx, NULL, 0, 0};
     uint8_t *gbuf = NULL;
     size_t glen = 0;
     MIXRT_TRY(make_sections(e, &weights, &kernels, &meta, &gbuf, &glen));
+    MIXRT_TRY(make_packed(e, &packed));
     struct mixrt_plan_ident id;
     fill_ident(&id, e);
-    struct mixrt_plan_section sec[4] = {
+    /* PACKED last: its blobs are the bulk after WEIGHTS, and a plan without any has none. */
+    struct mixrt_plan_section sec[5] = {
         {MIXRT_PLAN_META, meta.p, meta.n},
         {MIXRT_PLAN_GRAPH, gbuf, glen},
         {MIXRT_PLAN_KERNELS, kernels.p, kernels.n},
         {MIXRT_PLAN_WEIGHTS, weights.p, weights.n},
+        {MIXRT_PLAN_PACKED, packed.p, packed.n},
     };
-    MIXRT_TRY(mixrt_plan_write(e->ctx, path, &id, sec, 4));
+    MIXRT_TRY(mixrt_plan_write(e->ctx, path, &id, sec, packed.n ? 5 : 4));
 fail:
     if (gbuf) mixrt_free(e->ctx, gbuf, glen);
+    buf_free(&packed);
     buf_free(&weights);
     buf_free(&kernels);
     buf_free(&meta);
@@ -223,10 +331,121 @@ static void parse_meta(struct mixrt_engine *e, const char *text, size_t size) {
     }
 }
 
+/* One PACKED entry, its ranges checked against the section. */
+struct packed_offer {
+    bool present;
+    const char *str[4]; /* name, kernel, lib, target: not NUL-terminated */
+    size_t len[4];
+    struct mixrt_cpu_packed p;
+};
+
+static bool printable_bytes(const uint8_t *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (p[i] < 0x20 || p[i] > 0x7e) return false;
+    return true;
+}
+
+/* Parses the PACKED section into offers[0..n_nodes). INVALID_MODEL, naming the entry, for
+ * any count, offset or length outside the section, a second entry for one node, or a
+ * malformed string: the section is checksummed, so that is a crafted or broken writer. */
+static mixrt_status parse_packed(mixrt_context_t ctx, const char *what, const struct mixrt_plan_section *sp,
+                                 int n_nodes, struct packed_offer *offers) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    const uint8_t *b = sp->data;
+    uint64_t size = sp->size;
+    MIXRT_CHECK(ctx, size >= PACKED_HEAD, MIXRT_STATUS_INVALID_MODEL,
+                "'%s': PACKED section of %llu bytes is shorter than its %u-byte head (the file is corrupt)", what,
+                (unsigned long long)size, PACKED_HEAD);
+    uint64_t count = get_le(b, 4), esize = get_le(b + 4, 4), reserved = get_le(b + 8, 8);
+    MIXRT_CHECK(ctx, esize == PACKED_ENTRY && reserved == 0, MIXRT_STATUS_INVALID_MODEL,
+                "'%s': PACKED section has entry size %llu and reserved 0x%llx; expected %u and 0 (the file is "
+                "corrupt)",
+                what, (unsigned long long)esize, (unsigned long long)reserved, PACKED_ENTRY);
+    MIXRT_CHECK(ctx, count <= (size - PACKED_HEAD) / PACKED_ENTRY, MIXRT_STATUS_INVALID_MODEL,
+                "'%s': PACKED section lists %llu entries; its %llu bytes hold at most %llu (the file is corrupt)", what,
+                (unsigned long long)count, (unsigned long long)size,
+                (unsigned long long)((size - PACKED_HEAD) / PACKED_ENTRY));
+    static const char *const range_names[PACKED_RANGES] = {"node name", "kernel name", "library", "target", "layout",
+                                                           "packed bytes"};
+    for (uint64_t i = 0; i < count; i++) {
+        const uint8_t *ent = b + PACKED_HEAD + i * PACKED_ENTRY;
+        uint64_t idx = get_le(ent, 4), r0 = get_le(ent + 4, 4);
+        MIXRT_CHECK(ctx, r0 == 0, MIXRT_STATUS_INVALID_MODEL,
+                    "'%s': PACKED entry %llu has reserved 0x%llx, expected 0 (the file is corrupt)", what,
+                    (unsigned long long)i, (unsigned long long)r0);
+        MIXRT_CHECK(ctx, idx < (uint64_t)n_nodes, MIXRT_STATUS_INVALID_MODEL,
+                    "'%s': PACKED entry %llu is for layer %llu; the graph has %d (the file is corrupt)", what,
+                    (unsigned long long)i, (unsigned long long)idx, n_nodes);
+        struct packed_offer *o = &offers[idx];
+        MIXRT_CHECK(ctx, !o->present, MIXRT_STATUS_INVALID_MODEL,
+                    "'%s': PACKED entry %llu is a second one for layer %llu (the file is corrupt)", what,
+                    (unsigned long long)i, (unsigned long long)idx);
+        const uint8_t *at[PACKED_RANGES];
+        uint64_t len[PACKED_RANGES];
+        for (int r = 0; r < PACKED_RANGES; r++) {
+            uint64_t off = get_le(ent + 8 + 16 * r, 8);
+            len[r] = get_le(ent + 16 + 16 * r, 8);
+            MIXRT_CHECK(ctx, off <= size && len[r] <= size - off, MIXRT_STATUS_INVALID_MODEL,
+                        "'%s': PACKED entry %llu: its %s (%llu bytes at %llu) ends past the section (%llu bytes; the "
+                        "file is corrupt)",
+                        what, (unsigned long long)i, range_names[r], (unsigned long long)len[r],
+                        (unsigned long long)off, (unsigned long long)size);
+            MIXRT_CHECK(ctx, r >= PR_LAYOUT || (len[r] <= PACKED_STR_MAX && printable_bytes(b + off, (size_t)len[r])),
+                        MIXRT_STATUS_INVALID_MODEL,
+                        "'%s': PACKED entry %llu: its %s is not printable text of at most %u bytes (the file is "
+                        "corrupt)",
+                        what, (unsigned long long)i, range_names[r], PACKED_STR_MAX);
+            MIXRT_CHECK(ctx, r != PR_DATA || off % MIXRT_PLAN_ALIGN == 0, MIXRT_STATUS_INVALID_MODEL,
+                        "'%s': PACKED entry %llu: its packed bytes start at %llu, not a multiple of %u (the file is "
+                        "corrupt)",
+                        what, (unsigned long long)i, (unsigned long long)off, MIXRT_PLAN_ALIGN);
+            at[r] = b + off;
+        }
+        o->present = true;
+        for (int r = 0; r < 4; r++) o->str[r] = (const char *)at[r], o->len[r] = (size_t)len[r];
+        o->p.layout = at[PR_LAYOUT];
+        o->p.layout_size = (size_t)len[PR_LAYOUT];
+        o->p.data = at[PR_DATA];
+        o->p.size = (size_t)len[PR_DATA];
+    }
+fail:
+    return status;
+}
+
+static bool same_str(const char *s, size_t n, const char *z) { return strlen(z) == n && !memcmp(s, z, n); }
+
+/* The blob o for layer nd run by kernel kname, when this build can use it; else NULL with
+ * the reason in why. */
+static const struct mixrt_cpu_packed *packed_usable(struct packed_offer *o, const struct mixrt_node *nd,
+                                                    const char *kname, char *why, size_t why_size) {
+    const struct mixrt_cpu_kernel_packing *h = mixrt_cpu_kernel_packing_find(kname);
+    const char *target = mixrt_cpu_target();
+    if (!same_str(o->str[0], o->len[0], nd->name) || !same_str(o->str[1], o->len[1], kname))
+        snprintf(why, why_size, "they were packed for layer '%.*s' with kernel '%.*s'", (int)o->len[0], o->str[0],
+                 (int)o->len[1], o->str[1]);
+    else if (!h)
+        snprintf(why, why_size, "kernel '%s' takes no packed weights in this build", kname);
+    else if (!same_str(o->str[2], o->len[2], h->lib()))
+        snprintf(why, why_size, "packed by '%.*s', this is '%s'", (int)o->len[2], o->str[2], h->lib());
+    else if (!same_str(o->str[3], o->len[3], target))
+        snprintf(why, why_size, "packed on target '%.*s', this is '%s'", (int)o->len[3], o->str[3], target);
+    else if (o->p.layout_size != h->layout_size)
+        snprintf(why, why_size, "a %zu-byte layout descriptor, this build's is %zu bytes", o->p.layout_size,
+                 h->layout_size);
+    else {
+        o->p.lib = h->lib();
+        return &o->p;
+    }
+    return NULL;
+}
+
 static mixrt_status load_from(struct mixrt_engine *e, const char *what) {
     mixrt_context_t ctx = e->ctx;
     mixrt_status status = MIXRT_STATUS_OK;
     struct mixrt_plan_file *pf = e->plan;
+    struct packed_offer *offers = NULL;
+    size_t n_offers = 0;
+    int n_blobs = 0, n_adopted = 0;
     char ver[40];
     snprintf(ver, sizeof(ver), "%s", mixrt_version());
     MIXRT_CHECK(ctx, !strcmp(pf->ident.mixrt_version, ver), MIXRT_STATUS_UNSUPPORTED,
@@ -258,6 +477,17 @@ static mixrt_status load_from(struct mixrt_engine *e, const char *what) {
     parse_meta(e, sm->data, (size_t)sm->size);
     MIXRT_TRY(mixrt_engine_alloc_nodes(e));
     const struct mixrt_graph *g = mixrt_model_graph(e->model);
+    const struct mixrt_plan_section *sp = mixrt_plan_find(pf, MIXRT_PLAN_PACKED);
+    if (sp) {
+        MIXRT_CHECK(ctx, sp->size <= SIZE_MAX, MIXRT_STATUS_INVALID_MODEL, "'%s' is too large", what);
+        n_offers = (size_t)(g->n_nodes > 0 ? g->n_nodes : 1);
+        offers = mixrt_calloc(ctx, n_offers, sizeof(*offers));
+        if (!offers) {
+            status = MIXRT_STATUS_OUT_OF_MEMORY;
+            goto fail;
+        }
+        MIXRT_TRY(parse_packed(ctx, what, sp, g->n_nodes, offers));
+    }
     /* Kernel table. */
     const char *k = sk->data, *end = k + sk->size;
     int n = -1, used = 0;
@@ -294,8 +524,26 @@ static mixrt_status load_from(struct mixrt_engine *e, const char *what) {
         MIXRT_CHECK(ctx, kern->supports(g, nd, why, sizeof(why)), MIXRT_STATUS_INVALID_MODEL,
                     "'%s': layer '%s' (%s): kernel '%s' cannot run it: %s", what, nd->name, nd->op_type, kname, why);
         e->time_ns[i] = ns;
-        MIXRT_TRY(mixrt_engine_prepare_node(e, i, kern));
+        /* The packed weights, when usable here, are offered to this prepare only. */
+        const struct mixrt_cpu_packed *offer = NULL;
+        char pwhy[384] = "";
+        if (offers && offers[i].present) {
+            n_blobs++;
+            offer = packed_usable(&offers[i], nd, kern->name, pwhy, sizeof(pwhy));
+        }
+        mixrt_cpu_packed_offer(nd, offer);
+        status = mixrt_engine_prepare_node(e, i, kern);
+        int took = offer ? mixrt_cpu_packed_outcome(pwhy, sizeof(pwhy)) : 0;
+        mixrt_cpu_packed_offer(NULL, NULL);
+        MIXRT_TRY(status);
+        if (offers && offers[i].present && took == 1) n_adopted++;
+        else if (offers && offers[i].present)
+            mixrt_log(ctx, MIXRT_LOG_NOTE, "'%s': layer '%s': packed weights ignored (%s); kernel %s packs them again",
+                      what, nd->name, took < 0 ? "its kernel did not pack at load, the shapes are not static" : pwhy,
+                      kern->name);
     }
+    if (n_blobs)
+        mixrt_log(ctx, MIXRT_LOG_VERBOSE, "'%s': %d of %d layers' packed weights adopted", what, n_adopted, n_blobs);
     MIXRT_CHECK(ctx, k == end, MIXRT_STATUS_INVALID_MODEL, "'%s': KERNELS has data after the last layer", what);
     MIXRT_CHECK(ctx, cuda == (e->opts.backend && !strcmp(e->opts.backend, "cuda")), MIXRT_STATUS_INVALID_MODEL,
                 "'%s': its target '%s' and its META backend disagree", what, pf->ident.target);
@@ -313,6 +561,8 @@ static mixrt_status load_from(struct mixrt_engine *e, const char *what) {
         MIXRT_TRY(mixrt_engine_cuda_prepare(e));
     }
 fail:
+    mixrt_cpu_packed_offer(NULL, NULL);
+    if (offers) mixrt_free(ctx, offers, n_offers * sizeof(*offers));
     return status;
 }
 

@@ -64,11 +64,13 @@ uint64_t mixrt_plan_checksum(const void *data, size_t size) {
 
 /* ---- kinds ---- */
 
-static const char *const kind_names[] = {NULL, "META", "GRAPH", "WEIGHTS", "KERNELS"};
-#define KIND_MAX MIXRT_PLAN_KERNELS
+static const char *const kind_names[] = {NULL, "META", "GRAPH", "WEIGHTS", "KERNELS", "PACKED"};
+#define KIND_MAX MIXRT_PLAN_PACKED
 _Static_assert(sizeof kind_names / sizeof kind_names[0] == KIND_MAX + 1, "a name per section kind");
-/* Version 1 requires every known kind exactly once. */
-static bool kind_required(uint32_t kind) { return kind >= 1 && kind <= KIND_MAX; }
+/* Both versions require META..KERNELS exactly once; PACKED (version 2) is optional. */
+static bool kind_required(uint32_t kind) { return kind >= 1 && kind <= MIXRT_PLAN_KERNELS; }
+/* The last kind a file of that format version may hold. */
+static uint32_t kind_last(uint32_t version) { return version >= 2 ? MIXRT_PLAN_PACKED : MIXRT_PLAN_KERNELS; }
 
 const char *mixrt_plan_section_name(uint32_t kind) { return kind >= 1 && kind <= KIND_MAX ? kind_names[kind] : NULL; }
 
@@ -319,16 +321,18 @@ static mixrt_status plan_validate(mixrt_context_t ctx, const char *name, const u
                 "'%s' is truncated: %zu bytes, shorter than a plan header (%u bytes)", name, size,
                 MIXRT_PLAN_HEADER_SIZE);
     uint32_t version = get_u32(p + MIXRT_PLAN_OFF_VERSION);
-    MIXRT_CHECK(ctx, version == MIXRT_PLAN_FORMAT_VERSION, MIXRT_STATUS_UNSUPPORTED,
-                "'%s' is plan format version %u; this mixrt (%s) reads version %u; rebuild the plan with mixrt build",
-                name, version, MIXRT_VERSION_STRING, MIXRT_PLAN_FORMAT_VERSION);
+    MIXRT_CHECK(ctx, version >= MIXRT_PLAN_FORMAT_MIN_VERSION && version <= MIXRT_PLAN_FORMAT_VERSION,
+                MIXRT_STATUS_UNSUPPORTED,
+                "'%s' is plan format version %u; this mixrt (%s) reads versions %u to %u; rebuild the plan with mixrt "
+                "build",
+                name, version, MIXRT_VERSION_STRING, MIXRT_PLAN_FORMAT_MIN_VERSION, MIXRT_PLAN_FORMAT_VERSION);
     MIXRT_CHECK(ctx, size >= MIXRT_PLAN_HEADER_SIZE, MIXRT_STATUS_IO_ERROR,
                 "'%s' is truncated: %zu bytes, shorter than a plan header (%u bytes)", name, size,
                 MIXRT_PLAN_HEADER_SIZE);
     uint32_t header_size = get_u32(p + MIXRT_PLAN_OFF_HEADER_SIZE);
     MIXRT_CHECK(ctx, header_size == MIXRT_PLAN_HEADER_SIZE, MIXRT_STATUS_INVALID_MODEL,
                 "'%s' has a plan header size of %u bytes; format version %u has %u (the file is corrupt)", name,
-                header_size, MIXRT_PLAN_FORMAT_VERSION, MIXRT_PLAN_HEADER_SIZE);
+                header_size, version, MIXRT_PLAN_HEADER_SIZE);
     uint64_t declared = get_u64(p + MIXRT_PLAN_OFF_FILE_SIZE);
     MIXRT_CHECK(ctx, declared <= size, MIXRT_STATUS_IO_ERROR,
                 "'%s' is truncated: its header says %llu bytes, found %zu", name, (unsigned long long)declared, size);
@@ -377,18 +381,18 @@ static mixrt_status plan_validate(mixrt_context_t ctx, const char *name, const u
         const uint8_t *e = p + MIXRT_PLAN_HEADER_SIZE + MIXRT_PLAN_ENTRY_SIZE * i;
         uint32_t kind = get_u32(e), flags = get_u32(e + 4);
         uint64_t off = get_u64(e + 8), len = get_u64(e + 16);
-        const char *kn = mixrt_plan_section_name(kind);
+        const char *kn = kind <= kind_last(version) ? mixrt_plan_section_name(kind) : NULL;
         MIXRT_CHECK(ctx, kn, MIXRT_STATUS_INVALID_MODEL,
                     "'%s': section #%zu has unknown kind %u (format version %u knows META 1, GRAPH 2, WEIGHTS 3, "
-                    "KERNELS 4)",
-                    name, i, kind, MIXRT_PLAN_FORMAT_VERSION);
+                    "KERNELS 4%s)",
+                    name, i, kind, version, version >= 2 ? ", PACKED 5" : "");
         MIXRT_CHECK(ctx, !first_of_kind[kind], MIXRT_STATUS_INVALID_MODEL,
                     "'%s': section #%zu is a second %s section (the first is #%zu)", name, i, kn,
                     first_of_kind[kind] - 1);
         first_of_kind[kind] = i + 1;
         MIXRT_CHECK(ctx, flags == 0, MIXRT_STATUS_INVALID_MODEL,
                     "'%s': section #%zu (%s) has flags 0x%08x; format version %u defines none", name, i, kn, flags,
-                    MIXRT_PLAN_FORMAT_VERSION);
+                    version);
         MIXRT_CHECK(ctx, off % MIXRT_PLAN_ALIGN == 0, MIXRT_STATUS_INVALID_MODEL,
                     "'%s': section #%zu (%s) starts at offset %llu, not a multiple of %u", name, i, kn,
                     (unsigned long long)off, MIXRT_PLAN_ALIGN);

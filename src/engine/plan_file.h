@@ -48,7 +48,8 @@
 #include "mixrt/mixrt.h"
 
 #define MIXRT_PLAN_MAGIC "MIXRTPLN"
-#define MIXRT_PLAN_FORMAT_VERSION 1u
+#define MIXRT_PLAN_FORMAT_VERSION 2u     /* what the writer writes */
+#define MIXRT_PLAN_FORMAT_MIN_VERSION 1u /* the oldest the reader still reads */
 #define MIXRT_PLAN_HEADER_SIZE 224u     /* fixed header, before the section table */
 #define MIXRT_PLAN_ENTRY_SIZE 32u       /* one section table entry */
 #define MIXRT_PLAN_ALIGN 64u            /* alignment of every section's file offset */
@@ -74,6 +75,7 @@ enum mixrt_plan_section_kind {
     MIXRT_PLAN_GRAPH = 2,
     MIXRT_PLAN_WEIGHTS = 3,
     MIXRT_PLAN_KERNELS = 4,
+    MIXRT_PLAN_PACKED = 5, /* version 2, optional */
 };
 
 /* A section: for the writer, data to copy (size bytes; may be NULL when size is 0); from
@@ -144,7 +146,7 @@ const struct mixrt_plan_section *mixrt_plan_find(const struct mixrt_plan_file *f
 /* Unmaps (when opened from a file) and zeroes *f. Safe on a zeroed struct, twice, or NULL. */
 void mixrt_plan_close(mixrt_context_t ctx, struct mixrt_plan_file *f);
 
-/* "META", "GRAPH", "WEIGHTS", "KERNELS"; NULL for an unknown kind. */
+/* "META", "GRAPH", "WEIGHTS", "KERNELS", "PACKED"; NULL for an unknown kind. */
 const char *mixrt_plan_section_name(uint32_t kind);
 
 /* CRC-64/XZ of size bytes (see the top of this file). */

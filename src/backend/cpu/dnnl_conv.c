@@ -268,6 +268,107 @@ static dnnl_status_t run_reorder(dnnl_primitive_t r, dnnl_stream_t strm, dnnl_me
     return dnnl_primitive_execute(r, strm, 2, args);
 }
 
+/* ---- packed weights in plan files (hooks: kernels.h) ---- */
+
+/* "onednn <major>.<minor>.<patch> <hash> isa <n>": what decides the layouts oneDNN picks and
+ * the bytes it packs, so packed weights are only reused under the same string. */
+static char packed_lib[128];
+static pthread_once_t packed_lib_once = PTHREAD_ONCE_INIT;
+static void packed_lib_init(void) {
+    const dnnl_version_t *v = dnnl_version();
+    snprintf(packed_lib, sizeof packed_lib, "onednn %d.%d.%d %.40s isa %u", v->major, v->minor, v->patch,
+             v->hash ? v->hash : "-", (unsigned)dnnl_get_effective_cpu_isa());
+}
+const char *mixrt_dnnl_packed_lib(void) {
+    pthread_once(&packed_lib_once, packed_lib_init);
+    return packed_lib;
+}
+
+size_t mixrt_dnnl_packed_layout_size(void) { return sizeof(dnnl_memory_desc_t); }
+
+/* Makes *mem read the offered packed weights p when they are in exactly the layout want
+ * (the primitive's weights descriptor): in place where p's bytes are 64-aligned (a mapped
+ * plan; the mapping outlives the engine), else a copy. Anything that does not match is
+ * refused with the reason (mixrt_cpu_packed_took), never trusted. */
+static bool packed_adopt(const struct mixrt_cpu_packed *p, const dnnl_memory_desc_t *want, dnnl_memory_t *mem) {
+    char why[160];
+    dnnl_memory_desc_t have;
+    dnnl_engine_t eng;
+    dnnl_memory_t m = NULL;
+    void *h = NULL;
+    if (!want || p->layout_size != sizeof(have) || !p->layout) {
+        snprintf(why, sizeof why, "its layout descriptor has %zu bytes, this oneDNN's has %zu", p->layout_size,
+                 sizeof(have));
+        goto refuse;
+    }
+    memcpy(&have, p->layout, sizeof(have));
+    /* Bounded before oneDNN compares: its comparison indexes arrays by these counts. */
+    if (have.ndims < 1 || have.ndims > DNNL_MAX_NDIMS || have.ndims != want->ndims ||
+        have.format_kind != want->format_kind ||
+        (have.format_kind == dnnl_blocked &&
+         (have.format_desc.blocking.inner_nblks < 0 || have.format_desc.blocking.inner_nblks > DNNL_MAX_NDIMS)) ||
+        !dnnl_memory_desc_equal(want, &have)) {
+        snprintf(why, sizeof why, "the primitive built here wants another weights layout");
+        goto refuse;
+    }
+    if (dnnl_memory_desc_get_size(want) != p->size) {
+        snprintf(why, sizeof why, "it has %zu bytes, its layout %zu", p->size, dnnl_memory_desc_get_size(want));
+        goto refuse;
+    }
+    if (mixrt_dnnl_get(NULL, &eng, NULL) != MIXRT_STATUS_OK) {
+        snprintf(why, sizeof why, "oneDNN has no engine");
+        goto refuse;
+    }
+    bool aligned = ((uintptr_t)p->data & 63) == 0;
+    /* oneDNN only reads weights; the cast drops const for its memory object. */
+    if (dnnl_memory_create(&m, want, eng, aligned ? (void *)p->data : DNNL_MEMORY_ALLOCATE) != dnnl_success ||
+        (!aligned && (dnnl_memory_get_data_handle(m, &h) != dnnl_success || !h))) {
+        snprintf(why, sizeof why, "oneDNN could not make a memory object for it");
+        goto refuse;
+    }
+    if (!aligned) memcpy(h, p->data, p->size);
+    if (*mem) dnnl_memory_destroy(*mem);
+    *mem = m;
+    mixrt_cpu_packed_took(true, NULL);
+    return true;
+refuse:
+    if (m) dnnl_memory_destroy(m);
+    mixrt_cpu_packed_took(false, why);
+    return false;
+}
+
+bool mixrt_dnnl_packed_adopt(const struct mixrt_cpu_packed *p, const void *want_md, void **mem) {
+    dnnl_memory_t m = *mem;
+    bool ok = packed_adopt(p, want_md, &m);
+    *mem = m;
+    return ok;
+}
+
+/* Adopts the plan's packed weights offered for k's node into st->wei_mem (see packed_adopt). */
+static bool conv_adopt(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_state *st) {
+    const struct mixrt_cpu_packed *p = mixrt_cpu_packed_offered(k->node);
+    if (!p || !packed_adopt(p, dnnl_primitive_desc_query_md(st->pd, dnnl_query_weights_md, 0), &st->wei_mem))
+        return false;
+    st->wei_ready = true;
+    return true;
+}
+
+bool mixrt_dnnl_conv_packed_get(const void *state, struct mixrt_cpu_packed *out) {
+    const struct mixrt_dnnl_state *st = state;
+    const dnnl_memory_desc_t *md = NULL;
+    void *h = NULL;
+    if (!st || !st->wei_const || !st->wei_reorder || !st->wei_ready || !st->wei_mem ||
+        dnnl_memory_get_memory_desc(st->wei_mem, &md) != dnnl_success || !md ||
+        dnnl_memory_get_data_handle(st->wei_mem, &h) != dnnl_success || !h)
+        return false;
+    out->lib = mixrt_dnnl_packed_lib();
+    out->layout = md;
+    out->layout_size = sizeof(*md);
+    out->data = h;
+    out->size = dnnl_memory_desc_get_size(md);
+    return true;
+}
+
 /* Brings st to x/w/b's shapes (rebuilding when they changed) and, for constant weights, the
  * reordered weights up to date. Called with st->lock held. */
 static mixrt_status conv_ensure(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_state *st, const struct conv_geom *g,
@@ -279,6 +380,8 @@ static mixrt_status conv_ensure(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_st
     dnnl_memory_t wu = NULL;
     if (!mixrt_dnnl_state_matches(st, k, 3)) MIXRT_TRY(conv_build(k, st, g, dt, b, o));
     if (st->wei_const && st->wei_reorder && !st->wei_ready && w->data) {
+        if (conv_adopt(k, st)) goto fail;
+        mixrt_cpu_weight_reorder_counted();
         dnnl_engine_t eng;
         dnnl_stream_t strm;
         MIXRT_TRY(mixrt_dnnl_get(k->ctx, &eng, &strm));

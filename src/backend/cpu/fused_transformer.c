@@ -164,6 +164,7 @@ static mixrt_status fmm_pack(mixrt_context_t ctx, const struct mixrt_node *n, st
     dnnl_primitive_t r = NULL;
     dnnl_memory_t um = NULL;
     MIXRT_TRY(mixrt_dnnl_get(ctx, &eng, &strm));
+    mixrt_cpu_weight_reorder_counted();
     dnnl_memory_desc_t user;
     dnnl_dims_t d = {st->K, st->N}, str;
     str[0] = st->trans_b ? 1 : (st->N > 0 ? st->N : 1);
@@ -188,6 +189,31 @@ fail:
     if (rpd) dnnl_primitive_desc_destroy(rpd);
     if (um) dnnl_memory_destroy(um);
     return status;
+}
+
+/* Takes the plan's packed B offered for node n when it is in layout w_md (no reorder then). */
+static bool fmm_adopt(const struct mixrt_node *n, struct fmm_state *st, const dnnl_memory_desc_t *w_md) {
+    const struct mixrt_cpu_packed *p = mixrt_cpu_packed_offered(n);
+    void *m = st->wei;
+    if (!p || !mixrt_dnnl_packed_adopt(p, w_md, &m)) return false;
+    st->wei = m;
+    return true;
+}
+
+/* Save hook (kernels.h): B as packed, when the state holds it. */
+bool mixrt_fmm_packed_get(const void *state, struct mixrt_cpu_packed *out) {
+    const struct fmm_state *st = state;
+    const dnnl_memory_desc_t *md = NULL;
+    void *h = NULL;
+    if (!st || !st->wei || dnnl_memory_get_memory_desc(st->wei, &md) != dnnl_success || !md ||
+        dnnl_memory_get_data_handle(st->wei, &h) != dnnl_success || !h)
+        return false;
+    out->lib = mixrt_dnnl_packed_lib();
+    out->layout = md;
+    out->layout_size = sizeof(*md);
+    out->data = h;
+    out->size = dnnl_memory_desc_get_size(md);
+    return true;
 }
 
 /* MIXRT_FUSED_MATMUL_PACK=0 keeps B in its plain layout (still copied once): a measurement
@@ -242,8 +268,9 @@ static mixrt_status fmm_build(mixrt_context_t ctx, const struct mixrt_node *n, s
         goto dnnl_fail;
     }
     const dnnl_memory_desc_t *kept = NULL;
-    if (!st->wei || dnnl_memory_get_memory_desc(st->wei, &kept) != dnnl_success || !kept ||
-        !dnnl_memory_desc_equal(kept, w_md))
+    if ((!st->wei || dnnl_memory_get_memory_desc(st->wei, &kept) != dnnl_success || !kept ||
+         !dnnl_memory_desc_equal(kept, w_md)) &&
+        !fmm_adopt(n, st, w_md))
         MIXRT_TRY(fmm_pack(ctx, n, st, w_md, b));
     DNNL_DO(dnnl_memory_create(&st->src, &a_md, eng, DNNL_MEMORY_NONE));
     DNNL_DO(dnnl_memory_create(&st->dst, &y_md, eng, DNNL_MEMORY_NONE));

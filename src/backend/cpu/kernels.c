@@ -1,6 +1,8 @@
 /* kernels.c - the CPU kernel candidate lists for engines: the optimized families in
  * order of preference, then the reference kernel, which is the fallback for every node
  * and the oracle the others are tested against. */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -56,3 +58,69 @@ const struct mixrt_cpu_kernel *mixrt_cpu_kernel_find(const char *name, const cha
             if (!strcmp(k->name, name) && !strcmp(k->op_type, op_type) && !strcmp(k->domain, domain)) return k;
     return NULL;
 }
+
+/* ---- packed weights in plans ---- */
+
+#ifdef MIXRT_HAVE_DNNL
+static const struct mixrt_cpu_kernel_packing packings[] = {
+    {"dnnl_conv", mixrt_dnnl_packed_lib, 0, mixrt_dnnl_conv_packed_get},
+    {"dnnl_fused_conv", mixrt_dnnl_packed_lib, 0, mixrt_dnnl_conv_packed_get},
+    {"dnnl_fused_matmul", mixrt_dnnl_packed_lib, 0, mixrt_fmm_packed_get},
+    {"dnnl_conv1x1_mm", mixrt_dnnl_packed_lib, 0, mixrt_fmm_packed_get},
+};
+#define N_PACKINGS (sizeof(packings) / sizeof(packings[0]))
+/* layout_size is sizeof(dnnl_memory_desc_t), which this file cannot name without oneDNN's
+ * header: filled in on first use from the hook. */
+static struct mixrt_cpu_kernel_packing packings_sized[N_PACKINGS];
+static pthread_once_t packings_once = PTHREAD_ONCE_INIT;
+static void packings_init(void) {
+    for (size_t i = 0; i < N_PACKINGS; i++) {
+        packings_sized[i] = packings[i];
+        packings_sized[i].layout_size = mixrt_dnnl_packed_layout_size();
+    }
+}
+#endif
+
+const struct mixrt_cpu_kernel_packing *mixrt_cpu_kernel_packing_find(const char *name) {
+#ifdef MIXRT_HAVE_DNNL
+    pthread_once(&packings_once, packings_init);
+    for (size_t i = 0; name && i < N_PACKINGS; i++)
+        if (!strcmp(packings_sized[i].kernel, name)) return &packings_sized[i];
+#else
+    (void)name;
+#endif
+    return NULL;
+}
+
+/* The offer is per thread: prepare runs on the thread that loads the plan, and two loads on
+ * two threads must not see each other's blobs. */
+static _Thread_local const struct mixrt_node *offer_node;
+static _Thread_local const struct mixrt_cpu_packed *offer_blob;
+static _Thread_local int offer_outcome = -1;
+static _Thread_local char offer_why[256];
+
+void mixrt_cpu_packed_offer(const struct mixrt_node *n, const struct mixrt_cpu_packed *p) {
+    offer_node = p ? n : NULL;
+    offer_blob = n ? p : NULL;
+    offer_outcome = -1;
+    offer_why[0] = 0;
+}
+
+const struct mixrt_cpu_packed *mixrt_cpu_packed_offered(const struct mixrt_node *n) {
+    return n && n == offer_node ? offer_blob : NULL;
+}
+
+void mixrt_cpu_packed_took(bool adopted, const char *why) {
+    offer_outcome = adopted ? 1 : 0;
+    snprintf(offer_why, sizeof offer_why, "%s", why ? why : "");
+    if (adopted) offer_node = NULL, offer_blob = NULL; /* used once */
+}
+
+int mixrt_cpu_packed_outcome(char *why, size_t why_size) {
+    if (why && why_size) snprintf(why, why_size, "%s", offer_why);
+    return offer_outcome;
+}
+
+static atomic_ulong weight_reorders;
+void mixrt_cpu_weight_reorder_counted(void) { atomic_fetch_add(&weight_reorders, 1); }
+unsigned long mixrt_cpu_weight_reorders(void) { return atomic_load(&weight_reorders); }

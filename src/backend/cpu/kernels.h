@@ -51,4 +51,63 @@ extern const struct mixrt_cpu_kernel mixrt_dwconv_kernels[]; /* dwconv.c: depthw
 extern const struct mixrt_cpu_kernel mixrt_fused_conv_kernels[];
 extern const struct mixrt_cpu_kernel mixrt_attention_kernels[]; /* attention.c */
 
+/* ---- packed constant weights in plan files (plan.c) -------------------------------------
+ * A kernel that reorders a constant input into a library layout at prepare can hand the
+ * result to the plan writer and take it back at load instead of reordering again. The
+ * hooks are found by kernel name (mixrt_cpu_kernel_packing_find), so kernels without them
+ * need nothing. */
+
+/* One node's packed weights: an opaque layout descriptor (for oneDNN, the bytes of its
+ * dnnl_memory_desc_t) and the packed bytes. lib names what made them (library version and
+ * the ISA it dispatched to); a plan's blob is only offered when lib, the target and
+ * layout_size match here. */
+struct mixrt_cpu_packed {
+    const char *lib;
+    const void *layout;
+    size_t layout_size;
+    const void *data;
+    size_t size;
+};
+
+struct mixrt_cpu_kernel_packing {
+    const char *kernel; /* kernel name */
+    /* The library identity packed weights made here carry ("onednn 2.6.0 <hash> isa <n>"). */
+    const char *(*lib)(void);
+    size_t layout_size; /* bytes of the layout descriptor */
+    /* Save: the packed weights of a prepared state (pointers into the state, valid while it
+     * lives); false when it holds none (weights not constant or not packed yet). */
+    bool (*get)(const void *state, struct mixrt_cpu_packed *out);
+};
+
+/* The packing hooks of kernel name, or NULL. */
+const struct mixrt_cpu_kernel_packing *mixrt_cpu_kernel_packing_find(const char *name);
+
+/* Load: offers p (its memory must outlive the engine) to the prepare of node n that runs
+ * next on this thread; NULL withdraws it. The kernel takes it only when the layout its
+ * primitive wants is p's, byte for byte, and reports with mixrt_cpu_packed_took. */
+void mixrt_cpu_packed_offer(const struct mixrt_node *n, const struct mixrt_cpu_packed *p);
+/* Kernel side: the offer for node n, or NULL. */
+const struct mixrt_cpu_packed *mixrt_cpu_packed_offered(const struct mixrt_node *n);
+/* Kernel side: the offer was adopted, or refused for why (copied, at most 255 bytes). */
+void mixrt_cpu_packed_took(bool adopted, const char *why);
+/* Load side: 1 adopted, 0 refused (why filled), -1 the kernel never looked at it. */
+int mixrt_cpu_packed_outcome(char *why, size_t why_size);
+
+/* Process-wide count of constant-weight reorders the packing kernels ran (prepare or first
+ * run): a plan whose packed weights were adopted loads without one. For tests and logs. */
+void mixrt_cpu_weight_reorder_counted(void);
+unsigned long mixrt_cpu_weight_reorders(void);
+
+#ifdef MIXRT_HAVE_DNNL
+/* Hooks of the oneDNN kernels (dnnl_conv.c, fused_transformer.c). */
+const char *mixrt_dnnl_packed_lib(void);
+size_t mixrt_dnnl_packed_layout_size(void); /* sizeof(dnnl_memory_desc_t) */
+bool mixrt_dnnl_conv_packed_get(const void *state, struct mixrt_cpu_packed *out);
+bool mixrt_fmm_packed_get(const void *state, struct mixrt_cpu_packed *out);
+/* Makes *mem (a dnnl_memory_t, replaced and the old one destroyed on success) read p when p
+ * is in exactly the layout want_md (a const dnnl_memory_desc_t *); else false, with the reason
+ * given to mixrt_cpu_packed_took. dnnl_conv.c. */
+bool mixrt_dnnl_packed_adopt(const struct mixrt_cpu_packed *p, const void *want_md, void **mem);
+#endif
+
 #endif /* MIXRT_BACKEND_CPU_KERNELS_H */

@@ -1,0 +1,529 @@
+/* test_plan_packed.c - packed oneDNN weights stored in plan files (PACKED section, format
+ * version 2): a saved plan loads without a single weight reorder (the process-wide counter
+ * mixrt_cpu_weight_reorders) and runs bit-identically to the engine built in memory (CNN with
+ * FusedConv, transformer with FusedMatMul; f32 and fp32+bf16 builds), also from an unaligned
+ * buffer (the blobs are copied then, still not reordered). Blobs from another library, with
+ * another layout or size are ignored with a note and the kernel reorders again (same
+ * outputs); out-of-bounds entries are refused; version-1 plans (no PACKED) still load.
+ * Plain Conv (dnnl_conv) through its hooks directly, against the reference kernel.
+ * Models: scripts/make_examples.py, run into a temporary folder. */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backend/cpu/kernels.h"
+#include "core/core.h"
+#include "engine/engine_impl.h"
+#include "engine/plan_file.h"
+#include "kernel_harness.h"
+#include "mixrt/mixrt_engine.h"
+#include "testutil.h"
+#ifdef MIXRT_HAVE_DNNL
+#include "backend/cpu/dnnl_impl.h"
+#endif
+
+static mixrt_context_t ctx;
+static char dir[64];
+
+#ifdef MIXRT_HAVE_DNNL
+
+static unsigned char *read_file(const char *path, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *p = malloc((size_t)n + 1);
+    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
+        free(p);
+        p = NULL;
+    }
+    fclose(f);
+    *size = (size_t)n;
+    return p;
+}
+
+static uint64_t le(const unsigned char *p, int n) {
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+}
+static void put_le(unsigned char *p, uint64_t v, int n) {
+    for (int i = 0; i < n; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* ---- stderr capture, for the notes ---- */
+static int saved_fd = -1;
+static char capture_path[128];
+static void capture_begin(void) {
+    fflush(stderr);
+    snprintf(capture_path, sizeof capture_path, "%s/stderr.txt", dir);
+    int fd = open(capture_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    saved_fd = dup(2);
+    dup2(fd, 2);
+    close(fd);
+}
+static char *capture_end(void) {
+    fflush(stderr);
+    dup2(saved_fd, 2);
+    close(saved_fd);
+    size_t n = 0;
+    char *s = (char *)read_file(capture_path, &n);
+    if (s) s[n] = 0;
+    unlink(capture_path);
+    return s ? s : calloc(1, 1);
+}
+
+/* ---- engines ---- */
+
+static int make_inputs(mixrt_engine_t e, struct mixrt_tensor **in, const char **names, uint64_t seed) {
+    int n = 0;
+    tu_seed(seed);
+    for (size_t i = 0; i < mixrt_engine_input_count(e) && n < 16; i++) {
+        struct mixrt_value_info vi;
+        mixrt_engine_get_input(e, i, &vi);
+        if (vi.has_initializer) continue;
+        int64_t dims[MIXRT_MAX_RANK];
+        for (int d = 0; d < vi.rank; d++) dims[d] = vi.dims[d] >= 0 ? vi.dims[d] : 3;
+        if (mixrt_tensor_create(ctx, vi.dtype, vi.rank, dims, &in[n]) != MIXRT_STATUS_OK) return -1;
+        size_t cnt = mixrt_tensor_numel(in[n]);
+        for (size_t k = 0; k < cnt; k++) {
+            double v = tu_uniform(-1, 1);
+            if (mixrt_dtype_is_float(vi.dtype)) mixrt_store_f64(in[n]->data, vi.dtype, k, v);
+            else if (vi.dtype == MIXRT_DTYPE_I64) ((int64_t *)in[n]->data)[k] = (int64_t)(fabs(v) * 7);
+            else if (vi.dtype == MIXRT_DTYPE_I32) ((int32_t *)in[n]->data)[k] = (int32_t)(fabs(v) * 7);
+        }
+        names[n++] = vi.name;
+    }
+    return n;
+}
+
+/* a and b give bit-identical outputs on the same random inputs. */
+static bool same_outputs(mixrt_engine_t a, mixrt_engine_t b, const char *what) {
+    struct mixrt_tensor *in[16] = {0}, *oa[16] = {0}, *ob[16] = {0};
+    const char *names[16];
+    bool same = false;
+    int n = make_inputs(a, in, names, 1234);
+    mixrt_status sa = mixrt_engine_run(a, (size_t)n, names, (const struct mixrt_tensor *const *)in, oa);
+    mixrt_status sb = mixrt_engine_run(b, (size_t)n, names, (const struct mixrt_tensor *const *)in, ob);
+    TU_CHECK(sa == MIXRT_STATUS_OK && sb == MIXRT_STATUS_OK, "%s: runs failed: %s", what, mixrt_context_last_error(ctx));
+    if (sa == MIXRT_STATUS_OK && sb == MIXRT_STATUS_OK) {
+        same = mixrt_engine_output_count(a) > 0;
+        for (size_t i = 0; i < mixrt_engine_output_count(a) && i < 16; i++) {
+            same &= oa[i]->dtype == ob[i]->dtype && oa[i]->nbytes == ob[i]->nbytes &&
+                    !memcmp(oa[i]->data, ob[i]->data, oa[i]->nbytes);
+            /* Not all zeros: the comparison means something. */
+            bool nonzero = false;
+            for (size_t k = 0; k < oa[i]->nbytes && !nonzero; k++) nonzero = ((unsigned char *)oa[i]->data)[k] != 0;
+            TU_CHECK(nonzero, "%s: output %zu is all zeros", what, i);
+        }
+    }
+    for (int i = 0; i < 16; i++) {
+        mixrt_tensor_destroy(ctx, in[i]);
+        mixrt_tensor_destroy(ctx, oa[i]);
+        mixrt_tensor_destroy(ctx, ob[i]);
+    }
+    return same;
+}
+
+/* Layers of e whose kernel has packing hooks, and their kernel names (comma list). */
+static int packable_layers(mixrt_engine_t e, char *names, size_t cap) {
+    int n = 0;
+    names[0] = 0;
+    for (size_t i = 0; i < mixrt_engine_layer_count(e); i++) {
+        struct mixrt_layer_info li;
+        if (mixrt_engine_get_layer(e, i, &li) != MIXRT_STATUS_OK || !mixrt_cpu_kernel_packing_find(li.kernel)) continue;
+        n++;
+        if (!strstr(names, li.kernel) && strlen(names) + strlen(li.kernel) + 2 < cap) {
+            if (names[0]) strcat(names, ",");
+            strcat(names, li.kernel);
+        }
+    }
+    return n;
+}
+
+/* The PACKED section's offset and size inside a plan image; false when it has none. */
+static bool find_packed(const unsigned char *img, size_t size, size_t *off, size_t *len) {
+    struct mixrt_plan_file f;
+    if (mixrt_plan_open_buffer(ctx, img, size, "probe", &f) != MIXRT_STATUS_OK) return false;
+    const struct mixrt_plan_section *s = mixrt_plan_find(&f, MIXRT_PLAN_PACKED);
+    bool found = s != NULL;
+    if (s) *off = (size_t)((const unsigned char *)s->data - img), *len = (size_t)s->size;
+    mixrt_plan_close(ctx, &f);
+    return found;
+}
+
+/* Entry 0's range r (0 name .. 4 layout, 5 data): offset (from the image start) and length. */
+static void entry_range(const unsigned char *img, size_t sec, int entry, int r, size_t *off, size_t *len) {
+    const unsigned char *ent = img + sec + 16 + 104 * (size_t)entry;
+    *off = sec + (size_t)le(ent + 8 + 16 * r, 8);
+    *len = (size_t)le(ent + 16 + 16 * r, 8);
+}
+
+/* Loads img (a patched copy of a plan), expecting success with a note containing note, at
+ * least one weight reorder, and outputs bit-identical to ref. */
+static void expect_ignored(const unsigned char *img, size_t size, mixrt_engine_t ref, const char *note,
+                           const char *label) {
+    mixrt_context_set_log_level(ctx, MIXRT_LOG_NOTE);
+    capture_begin();
+    unsigned long r0 = mixrt_cpu_weight_reorders();
+    mixrt_engine_t l = NULL;
+    mixrt_status st = mixrt_engine_load_buffer(ctx, img, size, label, &l);
+    unsigned long r1 = mixrt_cpu_weight_reorders();
+    char *err = capture_end();
+    mixrt_context_set_log_level(ctx, MIXRT_LOG_ERROR);
+    TU_CHECK(st == MIXRT_STATUS_OK, "%s: load: %s", label, mixrt_context_last_error(ctx));
+    TU_CHECK(strstr(err, "packed weights ignored") && strstr(err, note), "%s: no note naming '%s'; stderr: %s", label,
+             note, err);
+    TU_CHECK(r1 > r0, "%s: the ignored blob was not packed again (%lu reorders)", label, r1 - r0);
+    if (l) TU_CHECK(same_outputs(ref, l, label), "%s: outputs differ from the built engine", label);
+    mixrt_engine_destroy(l);
+    free(err);
+}
+
+static void test_engine_plans(const char *examples) {
+    static const char *models[] = {"cnn_f32", "cnn_bf16", "transformer_f32", "transformer_bf16"};
+    static const unsigned precs[] = {MIXRT_PRECISION_FP32, MIXRT_PRECISION_FP32 | MIXRT_PRECISION_BF16};
+    char path[512], plan[512], kinds[256], label[640];
+    snprintf(plan, sizeof plan, "%s/packed.plan", dir);
+    bool mismatch_done = false;
+    for (int m = 0; m < 4; m++)
+        for (int p = 0; p < 2; p++) {
+            snprintf(path, sizeof path, "%s/%s.onnx", examples, models[m]);
+            snprintf(label, sizeof label, "%s %s", models[m], p ? "fp32,bf16" : "fp32");
+            if (p && !mixrt_dnnl_bf16_native()) continue; /* bf16 layers would not use oneDNN */
+            struct mixrt_build_options o;
+            mixrt_build_options_init(&o);
+            o.precisions = precs[p];
+            mixrt_engine_t e = NULL, l = NULL;
+            mixrt_status st = mixrt_engine_build(ctx, path, &o, &e);
+            TU_CHECK(st == MIXRT_STATUS_OK, "%s: build: %s", label, mixrt_context_last_error(ctx));
+            if (st != MIXRT_STATUS_OK) continue;
+            int n_pack = packable_layers(e, kinds, sizeof kinds);
+            TU_CHECK(n_pack > 0, "%s: no layer runs a packing kernel", label);
+            st = mixrt_engine_save(e, plan);
+            TU_CHECK(st == MIXRT_STATUS_OK, "%s: save: %s", label, mixrt_context_last_error(ctx));
+            size_t size = 0, sec = 0, sec_len = 0;
+            unsigned char *img = read_file(plan, &size);
+            TU_CHECK(img && find_packed(img, size, &sec, &sec_len), "%s: the plan has no PACKED section", label);
+            if (!img || !sec_len) {
+                free(img);
+                mixrt_engine_destroy(e);
+                continue;
+            }
+            int n_blobs = (int)le(img + sec, 4);
+            TU_CHECK(n_blobs == n_pack, "%s: %d packed blobs for %d packing layers", label, n_blobs, n_pack);
+
+            /* From the file (mapped): no reorder at all, same outputs. */
+            unsigned long r0 = mixrt_cpu_weight_reorders();
+            st = mixrt_engine_load(ctx, plan, &l);
+            unsigned long r1 = mixrt_cpu_weight_reorders();
+            TU_CHECK(st == MIXRT_STATUS_OK, "%s: load: %s", label, mixrt_context_last_error(ctx));
+            TU_CHECK(r1 == r0, "%s: loading the plan ran %lu weight reorders, expected none", label, r1 - r0);
+            if (l) TU_CHECK(same_outputs(e, l, label), "%s: the loaded plan's outputs differ", label);
+            /* Saved again from the loaded engine (its weights borrowed from the mapping): same blobs. */
+            if (l) {
+                char plan2[600];
+                snprintf(plan2, sizeof plan2, "%s/again.plan", dir);
+                size_t size2 = 0, sec2 = 0, len2 = 0;
+                TU_CHECK(mixrt_engine_save(l, plan2) == MIXRT_STATUS_OK, "%s: save again: %s", label,
+                         mixrt_context_last_error(ctx));
+                unsigned char *img2 = read_file(plan2, &size2);
+                TU_CHECK(img2 && find_packed(img2, size2, &sec2, &len2) && len2 == sec_len &&
+                             !memcmp(img2 + sec2, img + sec, sec_len),
+                         "%s: the plan saved from the loaded engine has other packed weights", label);
+                free(img2);
+                unlink(plan2);
+            }
+            mixrt_engine_destroy(l);
+            l = NULL;
+
+            /* From an unaligned buffer: the blobs are copied, still not reordered. */
+            unsigned char *raw = malloc(size + 64);
+            unsigned char *odd = raw + 8 + (((uintptr_t)raw + 8) % 64 == 0 ? 8 : 0);
+            memcpy(odd, img, size);
+            r0 = mixrt_cpu_weight_reorders();
+            st = mixrt_engine_load_buffer(ctx, odd, size, "unaligned plan", &l);
+            r1 = mixrt_cpu_weight_reorders();
+            TU_CHECK(st == MIXRT_STATUS_OK, "%s unaligned: load: %s", label, mixrt_context_last_error(ctx));
+            TU_CHECK(r1 == r0, "%s unaligned: %lu weight reorders at load, expected none", label, r1 - r0);
+            if (l) TU_CHECK(same_outputs(e, l, "unaligned buffer"), "%s unaligned: outputs differ", label);
+            mixrt_engine_destroy(l);
+            l = NULL;
+            free(raw);
+
+            /* Version 1 (the same plan without PACKED): loads, every packing layer reorders. */
+            struct mixrt_plan_file f;
+            void *v1 = NULL;
+            size_t v1_size = 0;
+            if (mixrt_plan_open_buffer(ctx, img, size, "plan", &f) == MIXRT_STATUS_OK) {
+                struct mixrt_plan_section four[4];
+                size_t k = 0;
+                for (size_t i = 0; i < f.n_sections; i++)
+                    if (f.sections[i].kind != MIXRT_PLAN_PACKED) four[k++] = f.sections[i];
+                struct mixrt_plan_ident id = f.ident;
+                if (k == 4 && mixrt_plan_write_buffer(ctx, &id, four, 4, &v1, &v1_size) == MIXRT_STATUS_OK) {
+                    put_le((unsigned char *)v1 + MIXRT_PLAN_OFF_VERSION, 1, 4);
+                    mixrt_plan_fix_checksums(v1, v1_size);
+                }
+                mixrt_plan_close(ctx, &f);
+            }
+            TU_CHECK(v1 != NULL, "%s: cannot make the version-1 plan", label);
+            if (v1) {
+                r0 = mixrt_cpu_weight_reorders();
+                st = mixrt_engine_load_buffer(ctx, v1, v1_size, "version-1 plan", &l);
+                r1 = mixrt_cpu_weight_reorders();
+                TU_CHECK(st == MIXRT_STATUS_OK, "%s v1: load: %s", label, mixrt_context_last_error(ctx));
+                TU_CHECK(r1 - r0 >= (unsigned long)n_pack, "%s v1: %lu reorders for %d packing layers", label, r1 - r0,
+                         n_pack);
+                if (l) TU_CHECK(same_outputs(e, l, "version-1 plan"), "%s v1: outputs differ", label);
+                mixrt_engine_destroy(l);
+                l = NULL;
+                mixrt_free(ctx, v1, v1_size);
+            }
+
+            /* Mismatches (once per model family is enough: the same code for every kernel). */
+            if (p == 0) {
+                unsigned char *c = malloc(size);
+                size_t off, len;
+                /* Another library. */
+                memcpy(c, img, size);
+                entry_range(c, sec, 0, 2, &off, &len);
+                c[off + len - 1] = c[off + len - 1] == '9' ? '8' : '9';
+                mixrt_plan_fix_checksums(c, size);
+                expect_ignored(c, size, e, "packed by", "other library");
+                /* Another target. */
+                memcpy(c, img, size);
+                entry_range(c, sec, 0, 3, &off, &len);
+                c[off + len - 1] ^= 0x01;
+                mixrt_plan_fix_checksums(c, size);
+                expect_ignored(c, size, e, "packed on target", "other target");
+                /* Another layout: the descriptor's first dim (after ndims and padding). */
+                memcpy(c, img, size);
+                entry_range(c, sec, 0, 4, &off, &len);
+                put_le(c + off + 8, le(c + off + 8, 8) + 1, 8);
+                mixrt_plan_fix_checksums(c, size);
+                expect_ignored(c, size, e, "wants another weights layout", "other layout");
+                /* Fewer bytes than the layout. */
+                memcpy(c, img, size);
+                const unsigned char *ent = c + sec + 16;
+                put_le(c + sec + 16 + 16 + 16 * 5, le(ent + 16 + 16 * 5, 8) - 64, 8);
+                mixrt_plan_fix_checksums(c, size);
+                expect_ignored(c, size, e, "bytes, its layout", "short blob");
+                /* Another node's name. */
+                memcpy(c, img, size);
+                entry_range(c, sec, 0, 0, &off, &len);
+                c[off] = c[off] == 'Q' ? 'R' : 'Q';
+                mixrt_plan_fix_checksums(c, size);
+                expect_ignored(c, size, e, "were packed for layer", "other layer name");
+                /* Out of bounds: refused, naming the entry. */
+                /* Fields of entry 0 (at, from the section start) set to v, a second one too
+                 * where at2 is not 0. */
+                static const struct {
+                    size_t at;
+                    int width;
+                    uint64_t v;
+                    size_t at2;
+                    uint64_t v2;
+                    const char *needle;
+                } bad[] = {
+                    {0, 4, 1u << 30, 0, 0, "entries"},
+                    {4, 4, 96, 0, 0, "entry size"},
+                    {8, 8, 1, 0, 0, "reserved"},
+                    {16 + 4, 4, 1, 0, 0, "reserved"},
+                    {16 + 0, 4, 1u << 20, 0, 0, "is for layer"},
+                    {16 + 8 + 16 * 5, 8, UINT64_MAX - 63, 0, 0, "ends past the section"},
+                    {16 + 16 + 16 * 5, 8, UINT64_MAX, 0, 0, "ends past the section"},
+                    {16 + 16 + 16 * 0, 8, 1u << 31, 0, 0, "ends past the section"},
+                    {16 + 8 + 16 * 5, 8, 8, 0, 0, "not a multiple of 64"},
+                    {16 + 8 + 16 * 1, 8, 0, 16 + 16 + 16 * 1, 16, "not printable"}, /* the binary head as a name */
+                    {16 + 16 + 16 * 2, 8, 5000, 0, 0, "not printable"},              /* longer than 4096 */
+                };
+                for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+                    memcpy(c, img, size);
+                    put_le(c + sec + bad[b].at, bad[b].v, bad[b].width);
+                    if (bad[b].at2) put_le(c + sec + bad[b].at2, bad[b].v2, 8);
+                    mixrt_plan_fix_checksums(c, size);
+                    mixrt_engine_t x = NULL;
+                    st = mixrt_engine_load_buffer(ctx, c, size, "hostile PACKED", &x);
+                    const char *msg = mixrt_context_last_error(ctx);
+                    TU_CHECK(st == MIXRT_STATUS_INVALID_MODEL && strstr(msg, "PACKED") && strstr(msg, bad[b].needle),
+                             "%s: hostile PACKED case %zu: %d %s", label, b, st, msg);
+                    mixrt_engine_destroy(x);
+                }
+                /* A second entry for the same layer. */
+                if (n_blobs >= 2) {
+                    memcpy(c, img, size);
+                    put_le(c + sec + 16 + 104, le(c + sec + 16, 4), 4);
+                    mixrt_plan_fix_checksums(c, size);
+                    mixrt_engine_t x = NULL;
+                    st = mixrt_engine_load_buffer(ctx, c, size, "duplicate PACKED", &x);
+                    TU_CHECK(st == MIXRT_STATUS_INVALID_MODEL && strstr(mixrt_context_last_error(ctx), "second one"),
+                             "%s: duplicate entry: %d %s", label, st, mixrt_context_last_error(ctx));
+                    mixrt_engine_destroy(x);
+                }
+                free(c);
+                mismatch_done = true;
+            }
+            printf("test_plan_packed: %s: %d packed layers (%s), plan %zu bytes, PACKED %zu bytes\n", label, n_pack,
+                   kinds, size, sec_len);
+            free(img);
+            mixrt_engine_destroy(e);
+        }
+    TU_CHECK(mismatch_done, "no mismatch case ran");
+    unlink(plan);
+}
+
+/* ---- plain Conv (dnnl_conv) through the hooks ---- */
+
+static void type_value(int vi, const struct mixrt_tensor *t) {
+    struct mixrt_value *v = &kh_G->values[vi];
+    v->dtype = t->dtype;
+    v->rank = t->rank;
+    for (int i = 0; i < t->rank; i++) v->dims[i].value = t->dims[i], v->dims[i].param = NULL;
+}
+
+static void test_conv_hooks(mixrt_dtype dt) {
+    const struct mixrt_cpu_kernel *kern = mixrt_cpu_kernel_find("dnnl_conv", "", "Conv");
+    const struct mixrt_cpu_kernel_packing *h = mixrt_cpu_kernel_packing_find("dnnl_conv");
+    TU_CHECK(kern && h, "dnnl_conv or its packing hooks missing");
+    if (!kern || !h) return;
+    int64_t xd[4] = {2, 24, 13, 11}, wd[4] = {40, 24, 3, 3}, bd[1] = {40};
+    struct mixrt_tensor x = kh_tensor(dt, 4, xd, NULL), w = kh_tensor(dt, 4, wd, NULL), b = kh_tensor(dt, 1, bd, NULL);
+    struct mixrt_tensor *t[3] = {&x, &w, &b};
+    for (int i = 0; i < 3; i++)
+        for (size_t j = 0; j < mixrt_tensor_numel(t[i]); j++) {
+            double v = tu_uniform(-1, 1);
+            mixrt_store_f64(t[i]->data, dt, j, fabs(v) < 1e-3 ? 0.5 : v);
+        }
+    kh_begin("Conv", 11, 3, 1);
+    kh_attr_ints("pads", (int64_t[]){1, 1, 1, 1}, 4);
+    for (int i = 0; i < 3; i++) type_value(kh_N->inputs[i], t[i]);
+    kh_G->values[kh_N->outputs[0]].dtype = dt;
+    struct mixrt_value *wv = &kh_G->values[kh_N->inputs[1]];
+    wv->init = &w;
+    wv->flags |= MIXRT_VALUE_INITIALIZER;
+    const char *label = dt == MIXRT_DTYPE_BF16 ? "dnnl_conv bf16" : "dnnl_conv f32";
+    TU_CHECK(kern->supports(kh_G, kh_N, NULL, 0), "%s: not supported", label);
+    for (int i = 0; i < 3; i++) kh_in[i] = t[i];
+
+    /* The reference, in f64 math over the same inputs. */
+    struct mixrt_tensor ref = {0}, first = {0};
+    TU_CHECK(kh_run() == MIXRT_STATUS_OK, "%s: reference: %s", label, mixrt_context_last_error(kh_ctx));
+    mixrt_tensor_copy(kh_ctx, &ref, &kh_out[0]);
+    mixrt_tensor_release(kh_ctx, &kh_out[0]);
+
+    /* Prepared as at build: one reorder; the hook hands out its blob. */
+    void *a = NULL, *bst = NULL, *cst = NULL;
+    unsigned long r0 = mixrt_cpu_weight_reorders();
+    TU_CHECK(kern->prepare(kh_ctx, kh_G, kh_N, &a) == MIXRT_STATUS_OK, "%s: prepare: %s", label,
+             mixrt_context_last_error(kh_ctx));
+    TU_CHECK(mixrt_cpu_weight_reorders() - r0 == 1, "%s: prepare ran %lu reorders, expected 1", label,
+             mixrt_cpu_weight_reorders() - r0);
+    struct mixrt_cpu_packed got;
+    bool has = a && h->get(a, &got);
+    TU_CHECK(has && got.size > 0 && got.layout_size == h->layout_size && !strcmp(got.lib, h->lib()),
+             "%s: no packed weights from the hook", label);
+    if (has) {
+        TU_CHECK(kh_run_kernel(kern->run, a) == MIXRT_STATUS_OK, "%s: run: %s", label, mixrt_context_last_error(kh_ctx));
+        mixrt_tensor_copy(kh_ctx, &first, &kh_out[0]);
+        mixrt_tensor_release(kh_ctx, &kh_out[0]);
+        double num = 0, den = 0;
+        for (size_t j = 0; j < mixrt_tensor_numel(&ref); j++) {
+            double d = mixrt_load_f64(first.data, dt, j) - mixrt_load_f64(ref.data, ref.dtype, j);
+            num += d * d, den += mixrt_load_f64(ref.data, ref.dtype, j) * mixrt_load_f64(ref.data, ref.dtype, j);
+        }
+        double tol = dt == MIXRT_DTYPE_BF16 ? 1e-2 : 1e-5;
+        TU_CHECK(den > 0 && sqrt(num / den) <= tol, "%s: rel-L2 %.3g against the reference", label, sqrt(num / den));
+
+        /* A copy as a plan would hold it (64-aligned), offered: adopted, no reorder, same bits. */
+        void *blob = NULL, *layout = malloc(got.layout_size);
+        TU_CHECK(posix_memalign(&blob, 64, got.size) == 0, "alloc");
+        memcpy(blob, got.data, got.size);
+        memcpy(layout, got.layout, got.layout_size);
+        struct mixrt_cpu_packed offer = {got.lib, layout, got.layout_size, blob, got.size};
+        r0 = mixrt_cpu_weight_reorders();
+        mixrt_cpu_packed_offer(kh_N, &offer);
+        TU_CHECK(kern->prepare(kh_ctx, kh_G, kh_N, &bst) == MIXRT_STATUS_OK, "%s: prepare with the blob: %s", label,
+                 mixrt_context_last_error(kh_ctx));
+        char why[256];
+        int took = mixrt_cpu_packed_outcome(why, sizeof why);
+        mixrt_cpu_packed_offer(NULL, NULL);
+        TU_CHECK(took == 1 && mixrt_cpu_weight_reorders() == r0, "%s: blob not adopted (%d, %s; %lu reorders)", label,
+                 took, why, mixrt_cpu_weight_reorders() - r0);
+        TU_CHECK(kh_run_kernel(kern->run, bst) == MIXRT_STATUS_OK, "%s: run adopted: %s", label,
+                 mixrt_context_last_error(kh_ctx));
+        TU_CHECK(kh_out[0].nbytes == first.nbytes && !memcmp(kh_out[0].data, first.data, first.nbytes),
+                 "%s: the adopted weights give other bits", label);
+        mixrt_tensor_release(kh_ctx, &kh_out[0]);
+        struct mixrt_cpu_packed again;
+        TU_CHECK(bst && h->get(bst, &again) && again.data == blob, "%s: the adopted weights are not read in place",
+                 label);
+
+        /* Another layout (the descriptor's first dim): refused, reordered, same bits. */
+        ((dnnl_memory_desc_t *)layout)->dims[0] += 1;
+        r0 = mixrt_cpu_weight_reorders();
+        mixrt_cpu_packed_offer(kh_N, &offer);
+        TU_CHECK(kern->prepare(kh_ctx, kh_G, kh_N, &cst) == MIXRT_STATUS_OK, "%s: prepare, wrong layout: %s", label,
+                 mixrt_context_last_error(kh_ctx));
+        took = mixrt_cpu_packed_outcome(why, sizeof why);
+        mixrt_cpu_packed_offer(NULL, NULL);
+        TU_CHECK(took == 0 && strstr(why, "layout") && mixrt_cpu_weight_reorders() - r0 == 1,
+                 "%s: a wrong layout was not refused (%d, %s)", label, took, why);
+        TU_CHECK(kh_run_kernel(kern->run, cst) == MIXRT_STATUS_OK, "%s: run: %s", label, mixrt_context_last_error(kh_ctx));
+        TU_CHECK(kh_out[0].nbytes == first.nbytes && !memcmp(kh_out[0].data, first.data, first.nbytes),
+                 "%s: the repacked weights give other bits", label);
+        mixrt_tensor_release(kh_ctx, &kh_out[0]);
+        kern->release(kh_ctx, bst);
+        kern->release(kh_ctx, cst);
+        free(blob); /* after the state that read it */
+        free(layout);
+    }
+    if (a) kern->release(kh_ctx, a);
+    wv->init = NULL;
+    kh_end();
+    mixrt_tensor_release(kh_ctx, &ref);
+    mixrt_tensor_release(kh_ctx, &first);
+    for (int i = 0; i < 3; i++) mixrt_tensor_release(kh_ctx, t[i]);
+}
+#endif
+
+int main(void) {
+    tu_seed(20261129);
+    if (mixrt_context_create(NULL, &ctx) != MIXRT_STATUS_OK) return 1;
+    mixrt_context_set_log_level(ctx, MIXRT_LOG_ERROR);
+    snprintf(dir, sizeof dir, "plan_packed_XXXXXX");
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "test_plan_packed: mkdtemp: %s\n", strerror(errno));
+        return 1;
+    }
+#ifdef MIXRT_HAVE_DNNL
+    if (mixrt_context_create(NULL, &kh_ctx) != MIXRT_STATUS_OK) return 1;
+    test_conv_hooks(MIXRT_DTYPE_F32);
+    if (mixrt_dnnl_bf16_native()) test_conv_hooks(MIXRT_DTYPE_BF16);
+    TU_CHECK(mixrt_context_bytes_in_use(kh_ctx) == 0, "kernel context: %zu bytes left", mixrt_context_bytes_in_use(kh_ctx));
+    mixrt_context_destroy(kh_ctx);
+
+    const char *src = getenv("MIXRT_SOURCE_DIR");
+    char cmd[1024], examples[128];
+    snprintf(examples, sizeof examples, "%s/examples", dir);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/scripts/make_examples.py' '%s' > /dev/null", src ? src : "..",
+             examples);
+    TU_CHECK(system(cmd) == 0, "cannot make the example models: %s", cmd);
+    test_engine_plans(examples);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", examples);
+    if (system(cmd) != 0) fprintf(stderr, "test_plan_packed: cannot remove %s\n", examples);
+#else
+    printf("test_plan_packed: built without oneDNN: no kernel packs weights\n");
+    TU_CHECK(mixrt_cpu_kernel_packing_find("dnnl_conv") == NULL, "packing hooks without oneDNN");
+#endif
+    TU_CHECK(mixrt_context_bytes_in_use(ctx) == 0, "%zu bytes still allocated", mixrt_context_bytes_in_use(ctx));
+    mixrt_context_destroy(ctx);
+    if (rmdir(dir) != 0) TU_CHECK(0, "cannot remove %s: %s", dir, strerror(errno));
+    return tu_finish("test_plan_packed");
+}
