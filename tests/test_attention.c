@@ -89,15 +89,17 @@ struct cfg {
     double mask_neg;  /* the additive value of masked keys */
     int masked_keys;  /* trailing keys the BERT mask hides (all: a fully masked row) */
     bool heads_first; /* inputs already [B,H,S,D] (K as [B,H,D,S]), output [B,H,S,D]: no transposes */
+    double fill;      /* the causal Where's fill; 0: the f32 minimum, as exported */
 };
 
 static const char *cfg_str(const struct cfg *c) {
     static char buf[200];
     static const char *const mk[] = {"none", "bert", "causal", "causal+bert"};
     static const char *const sk[] = {"div", "mul", "q*k", "none"};
-    snprintf(buf, sizeof(buf), "B%lld S%lld H%lld D%lld %s mask=%s scale=%s%s%s neg=%g masked=%d", (long long)c->b,
+    snprintf(buf, sizeof(buf), "B%lld S%lld H%lld D%lld %s mask=%s scale=%s%s%s neg=%g masked=%d fill=%g", (long long)c->b,
              (long long)c->s, (long long)c->h, (long long)c->d, mixrt_dtype_name(c->dt), mk[c->mask], sk[c->scale],
-             c->mask_first ? " mask-first" : "", c->heads_first ? " heads-first" : "", c->mask_neg, c->masked_keys);
+             c->mask_first ? " mask-first" : "", c->heads_first ? " heads-first" : "", c->mask_neg, c->masked_keys,
+             c->fill);
     return buf;
 }
 
@@ -140,7 +142,7 @@ static struct mixrt_graph *build(const struct cfg *c) {
             for (int64_t j = 0; j < c->s; j++) tril[i * c->s + j] = j <= i;
         int cond = add_const(g, "tril", MIXRT_DTYPE_BOOL, 4, cd, tril);
         free(tril);
-        double fill = -3.4028234663852886e38;
+        double fill = c->fill != 0 ? c->fill : -3.4028234663852886e38;
         int fv = add_const(g, "fill", c->dt, 0, &one, &fill);
         int a[3] = {cond, s, fv};
         s = add_node(g, "Where", 3, a, "causal");
@@ -288,26 +290,33 @@ static void test_fusion_cases(void) {
         for (size_t di = 0; di < 3; di++)
             for (size_t hi = 0; hi < 2; hi++, idx++) {
                 struct cfg c = {1, ss[si], hs[hi], ds[di], MIXRT_DTYPE_F32, (enum mask_kind)(idx % 4),
-                                (enum scale_kind)(idx % 3), idx % 5 == 0, -10000.0, (int)(ss[si] / 3), false};
+                                (enum scale_kind)(idx % 3), idx % 5 == 0, -10000.0, (int)(ss[si] / 3), false, 0};
                 if (ss[si] >= 128 && hs[hi] == 12 && ds[di] != 64) continue; /* keep the f64 runs short */
                 check_case(&c);
             }
     /* bf16 and f16 graphs; batch 2; no scale; mask first. */
     struct cfg more[] = {
-        {1, 128, 12, 64, MIXRT_DTYPE_BF16, MASK_BERT, SCALE_DIV, false, -10000.0, 20, false},
-        {1, 129, 2, 64, MIXRT_DTYPE_BF16, MASK_CAUSAL_BERT, SCALE_DIV, false, -3.3895313892515355e38, 5, false},
-        {1, 33, 3, 17, MIXRT_DTYPE_BF16, MASK_CAUSAL, SCALE_MUL, false, 0, 0, false},
-        {1, 31, 2, 32, MIXRT_DTYPE_F16, MASK_BERT, SCALE_MUL, true, -10000.0, 3, false},
-        {2, 19, 3, 32, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_NONE, true, -3.4028234663852886e38, 4, false},
-        {1, 20, 2, 16, MIXRT_DTYPE_F64, MASK_CAUSAL, SCALE_QK, false, 0, 0, false},
+        {1, 128, 12, 64, MIXRT_DTYPE_BF16, MASK_BERT, SCALE_DIV, false, -10000.0, 20, false, 0},
+        {1, 129, 2, 64, MIXRT_DTYPE_BF16, MASK_CAUSAL_BERT, SCALE_DIV, false, -3.3895313892515355e38, 5, false, 0},
+        {1, 33, 3, 17, MIXRT_DTYPE_BF16, MASK_CAUSAL, SCALE_MUL, false, 0, 0, false, 0},
+        {1, 31, 2, 32, MIXRT_DTYPE_F16, MASK_BERT, SCALE_MUL, true, -10000.0, 3, false, 0},
+        {2, 19, 3, 32, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_NONE, true, -3.4028234663852886e38, 4, false, 0},
+        {1, 20, 2, 16, MIXRT_DTYPE_F64, MASK_CAUSAL, SCALE_QK, false, 0, 0, false, 0},
         /* A fully masked key set: every row's all -inf gives NaN in the reference and the
          * fast kernel alike; GPT-2's finite minimum gives none. */
-        {1, 9, 2, 16, MIXRT_DTYPE_F32, MASK_BERT, SCALE_DIV, false, -INFINITY, 9, false},
-        {1, 9, 2, 16, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_DIV, false, -3.4028234663852886e38, 9, false},
-        {1, 9, 2, 16, MIXRT_DTYPE_F32, MASK_BERT, SCALE_DIV, false, -INFINITY, 3, false},
+        {1, 9, 2, 16, MIXRT_DTYPE_F32, MASK_BERT, SCALE_DIV, false, -INFINITY, 9, false, 0},
+        {1, 9, 2, 16, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_DIV, false, -3.4028234663852886e38, 9, false, 0},
+        {1, 9, 2, 16, MIXRT_DTYPE_F32, MASK_BERT, SCALE_DIV, false, -INFINITY, 3, false, 0},
         /* Already in heads-first layout: identity perms, K^T given. */
-        {1, 24, 3, 32, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_DIV, false, -10000.0, 4, true},
-        {2, 17, 2, 16, MIXRT_DTYPE_BF16, MASK_BERT, SCALE_QK, true, -10000.0, 4, true},
+        {1, 24, 3, 32, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_DIV, false, -10000.0, 4, true, 0},
+        {2, 17, 2, 16, MIXRT_DTYPE_BF16, MASK_BERT, SCALE_QK, true, -10000.0, 4, true, 0},
+        /* Causal fills that do not vanish under exp: the keys past a row block's diagonal
+         * count (a kernel that skips them must notice). */
+        {1, 40, 2, 64, MIXRT_DTYPE_F32, MASK_CAUSAL, SCALE_DIV, false, 0, 0, false, 5.0},
+        {1, 40, 2, 64, MIXRT_DTYPE_BF16, MASK_CAUSAL, SCALE_DIV, false, 0, 0, false, 5.0},
+        {1, 37, 2, 32, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_DIV, false, -10000.0, 3, false, -1.0},
+        {1, 37, 2, 32, MIXRT_DTYPE_BF16, MASK_CAUSAL_BERT, SCALE_DIV, false, -10000.0, 3, false, -1.0},
+        {1, 128, 2, 64, MIXRT_DTYPE_BF16, MASK_CAUSAL, SCALE_DIV, false, 0, 0, false, 0},
     };
     for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++) check_case(&more[i]);
 }
@@ -323,7 +332,7 @@ static void test_tile_boundaries(void) {
             enum mask_kind mk = (enum mask_kind)(idx % 4);
             int64_t s = sizes[si];
             struct cfg c = {1, s, 2, sizes[di], idx % 2 ? MIXRT_DTYPE_BF16 : MIXRT_DTYPE_F32, mk,
-                            (enum scale_kind)(idx % 3), false, -10000.0, (int)(s / 4), idx % 5 == 0};
+                            (enum scale_kind)(idx % 3), false, -10000.0, (int)(s / 4), idx % 5 == 0, 0};
             check_case(&c);
         }
 }
@@ -331,7 +340,7 @@ static void test_tile_boundaries(void) {
 /* Graphs the pass must leave alone. */
 static void test_negative(void) {
     for (int kase = 0; kase < 5; kase++) {
-        struct cfg c = {1, 8, 2, 16, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_DIV, false, -10000.0, 2, false};
+        struct cfg c = {1, 8, 2, 16, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_DIV, false, -10000.0, 2, false, 0};
         struct mixrt_graph *g = build(&c);
         const char *what = "";
         switch (kase) {
@@ -371,7 +380,7 @@ static void test_negative(void) {
 
 /* The reference kernel refuses malformed nodes with a message naming the node. */
 static void test_invalid(void) {
-    struct cfg c = {1, 8, 2, 16, MIXRT_DTYPE_F32, MASK_NONE, SCALE_DIV, false, 0, 0, false};
+    struct cfg c = {1, 8, 2, 16, MIXRT_DTYPE_F32, MASK_NONE, SCALE_DIV, false, 0, 0, false, 0};
     struct mixrt_graph *g = build(&c);
     TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_FUSE_ATTENTION, NULL) == MIXRT_STATUS_OK && g->n_nodes == 1, "fused");
     int64_t io[4] = {1, 8, 2, 16}, bad[4] = {1, 8, 2, 15};

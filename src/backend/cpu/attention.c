@@ -242,6 +242,33 @@ static void row_fill_mask(const struct mixrt_attention_geom *a, float *sr, size_
     }
 }
 
+/* Whether the keys past n, which a causal block never scores (their value is the fill plus
+ * the mask), are negligible for rows [i0, i0 + rows): below each row's own diagonal score
+ * by more than 104, so their exp under the row max is under 1e-45 of the max's. Any other
+ * fill (0, positive, or a mask that lifts it) sends the block through all keys. */
+static bool tail_negligible(const struct mixrt_attention_geom *a, const float *s, size_t lds, int rows, size_t n,
+                            int64_t b, int64_t h, int64_t i0) {
+    const size_t sk = (size_t)a->sk;
+    const int64_t *ms = a->mask_strides;
+    if (n >= sk) return true;
+    float top = a->fill;
+    for (int r = 0; r < rows; r++) {
+        int64_t i = i0 + r, jd = i + (a->sk - a->sq);
+        if (jd < 0 || jd >= (int64_t)n) return false;
+        if (a->mask && (r == 0 || ms[2] != 0)) { /* the mask's largest value past n */
+            const float *mr = (const float *)a->mask->data + (size_t)(b * ms[0] + h * ms[1] + i * ms[2]);
+            float mmax = -INFINITY;
+            for (size_t j = n; j < sk; j++) {
+                float mv = mr[ms[3] ? j : 0];
+                if (!(mv <= mmax)) mmax = mv; /* NaN sticks */
+            }
+            top = a->fill + mmax;
+        }
+        if (!(top - s[(size_t)r * lds + (size_t)jd] < -104.0f)) return false;
+    }
+    return true;
+}
+
 /* Keys the scores of rows [i0, i0 + rows) need: all, or up to the last row's causal end. */
 static size_t block_keys(const struct mixrt_attention_geom *a, int64_t i0, int rows) {
     if (!a->causal) return (size_t)a->sk;
@@ -325,12 +352,17 @@ static void run_head_pairs(const struct mixrt_attention_geom *a, const struct mi
                 for (size_t t = 0; t < dp; t++)
                     qs32[(size_t)r * dp + t] = pair_of(q, q0 + (size_t)r * (size_t)qs[2] + 2 * t * qd, qd, 2 * t + 1 < d);
         }
-        size_t n = block_keys(a, i0, rows), n2 = n;
+        size_t n = block_keys(a, i0, rows), n2;
         float inv[MIXRT_ATTN_ROWS];
-        isa->scores_bf16(qp, ldq, rows, kp, dp, n, a->scale, s, lds);
         bool masked = a->causal || a->mask;
-        if (masked)
-            for (int r = 0; r < rows; r++) row_fill_mask(a, s + (size_t)r * lds, n, b, h, i0 + r);
+        for (;;) { /* a causal block's keys, or all when the rest is not negligible */
+            isa->scores_bf16(qp, ldq, rows, kp, dp, n, a->scale, s, lds);
+            if (masked)
+                for (int r = 0; r < rows; r++) row_fill_mask(a, s + (size_t)r * lds, n, b, h, i0 + r);
+            if (tail_negligible(a, s, lds, rows, n, b, h, i0)) break;
+            n = (size_t)a->sk;
+        }
+        n2 = n;
         isa->softmax_bf16(s, lds, rows, n, p16, lds, inv);
         if (masked) n2 = 0;
         for (int r = 0; r < rows; r++) {
@@ -384,12 +416,17 @@ static void run_head(const struct mixrt_attention_geom *a, const struct mixrt_at
         } else {
             for (int r = 0; r < rows; r++) load_row(q, t, q0 + (size_t)r * (size_t)qs[2], (size_t)qs[3], d, qb + (size_t)r * d);
         }
-        size_t n = block_keys(a, i0, rows), n2 = n;
+        size_t n = block_keys(a, i0, rows), n2;
         float inv[MIXRT_ATTN_ROWS];
-        isa->scores(qr, ldq, rows, kp, d, n, a->scale, s, lds);
         bool masked = a->causal || a->mask;
-        if (masked)
-            for (int r = 0; r < rows; r++) row_fill_mask(a, s + (size_t)r * lds, n, b, h, i0 + r);
+        for (;;) { /* a causal block's keys, or all when the rest is not negligible */
+            isa->scores(qr, ldq, rows, kp, d, n, a->scale, s, lds);
+            if (masked)
+                for (int r = 0; r < rows; r++) row_fill_mask(a, s + (size_t)r * lds, n, b, h, i0 + r);
+            if (tail_negligible(a, s, lds, rows, n, b, h, i0)) break;
+            n = (size_t)a->sk;
+        }
+        n2 = n;
         isa->softmax(s, lds, rows, n, inv);
         if (masked) { /* exact zeros at the end (masked keys) add nothing */
             n2 = 0;
