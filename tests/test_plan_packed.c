@@ -20,6 +20,7 @@
 #include "core/core.h"
 #include "engine/engine_impl.h"
 #include "engine/plan_file.h"
+#include "engine/tactics.h"
 #include "kernel_harness.h"
 #include "mixrt/mixrt_engine.h"
 #include "testutil.h"
@@ -491,6 +492,76 @@ static void test_conv_hooks(mixrt_dtype dt) {
     mixrt_tensor_release(kh_ctx, &first);
     for (int i = 0; i < 3; i++) mixrt_tensor_release(kh_ctx, t[i]);
 }
+
+/* MIXRT_PLAN_WRITE_CORPUS=DIR: a fuzzing seed with a PACKED section, written by hand from the
+ * format in plan.c onto the committed fuzz/corpus_plan/engine_fp32.plan: one entry for its
+ * layer 0 with this build's library and target (a layout of zeros, which no primitive
+ * wants), one for another layer naming nothing this build has. Small, so the fuzzer's
+ * mutations reach every field. */
+static void write_corpus(const char *out) {
+    const char *src = getenv("MIXRT_SOURCE_DIR");
+    char path[600];
+    snprintf(path, sizeof path, "%s/fuzz/corpus_plan/engine_fp32.plan", src ? src : "..");
+    size_t size = 0;
+    unsigned char *img = read_file(path, &size);
+    struct mixrt_plan_file f;
+    mixrt_engine_t e = NULL;
+    struct mixrt_layer_info li;
+    if (!img || mixrt_plan_open_buffer(ctx, img, size, path, &f) != MIXRT_STATUS_OK ||
+        mixrt_engine_load_buffer(ctx, img, size, path, &e) != MIXRT_STATUS_OK || mixrt_engine_layer_count(e) < 3 ||
+        mixrt_engine_get_layer(e, 0, &li) != MIXRT_STATUS_OK) {
+        TU_CHECK(0, "corpus: cannot read %s: %s", path, mixrt_context_last_error(ctx));
+        free(img);
+        mixrt_engine_destroy(e);
+        return;
+    }
+    unsigned char sec[2048];
+    memset(sec, 0, sizeof sec);
+    size_t at = 16 + 2 * 104;
+    static const unsigned char zero_layout[sizeof(dnnl_memory_desc_t)];
+    const char *strs[2][4] = {{li.name, li.kernel, mixrt_dnnl_packed_lib(), mixrt_cpu_target()},
+                              {"no such layer", "ref", "onednn 0.0.0 - isa 0", "cpu"}};
+    put_le(sec, 2, 4);
+    put_le(sec + 4, 104, 4);
+    for (int i = 0; i < 2; i++) {
+        unsigned char *ent = sec + 16 + 104 * i;
+        put_le(ent, i ? 2 : 0, 4);
+        for (int r = 0; r < 4; r++) {
+            size_t n = strlen(strs[i][r]);
+            if (n > 200) n = 200;
+            memcpy(sec + at, strs[i][r], n);
+            put_le(ent + 8 + 16 * r, at, 8);
+            put_le(ent + 16 + 16 * r, n, 8);
+            at += n;
+        }
+        size_t lay = i ? 8 : sizeof zero_layout;
+        memcpy(sec + at, zero_layout, lay);
+        put_le(ent + 8 + 16 * 4, at, 8);
+        put_le(ent + 16 + 16 * 4, lay, 8);
+        at += lay;
+        at = (at + 63) / 64 * 64;
+        put_le(ent + 8 + 16 * 5, at, 8);
+        put_le(ent + 16 + 16 * 5, i ? 0 : 128, 8);
+        for (size_t k = 0; !i && k < 128; k++) sec[at + k] = (unsigned char)(k * 29 + 1);
+        at += i ? 0 : 128;
+    }
+    struct mixrt_plan_section five[5];
+    size_t n = 0;
+    for (size_t i = 0; i < f.n_sections && n < 4; i++) five[n++] = f.sections[i];
+    five[n++] = (struct mixrt_plan_section){MIXRT_PLAN_PACKED, sec, at};
+    struct mixrt_plan_ident id = f.ident;
+    snprintf(path, sizeof path, "%s/engine_packed.plan", out);
+    TU_CHECK(mixrt_plan_write(ctx, path, &id, five, n) == MIXRT_STATUS_OK, "corpus: %s", mixrt_context_last_error(ctx));
+    /* It loads: both entries ignored with a note. */
+    mixrt_engine_t l = NULL;
+    TU_CHECK(mixrt_engine_load(ctx, path, &l) == MIXRT_STATUS_OK, "corpus seed does not load: %s",
+             mixrt_context_last_error(ctx));
+    mixrt_engine_destroy(l);
+    mixrt_engine_destroy(e);
+    mixrt_plan_close(ctx, &f);
+    free(img);
+    printf("test_plan_packed: seed plan written to %s\n", path);
+}
 #endif
 
 int main(void) {
@@ -503,6 +574,8 @@ int main(void) {
         return 1;
     }
 #ifdef MIXRT_HAVE_DNNL
+    const char *corpus = getenv("MIXRT_PLAN_WRITE_CORPUS");
+    if (corpus && *corpus) write_corpus(corpus);
     if (mixrt_context_create(NULL, &kh_ctx) != MIXRT_STATUS_OK) return 1;
     test_conv_hooks(MIXRT_DTYPE_F32);
     if (mixrt_dnnl_bf16_native()) test_conv_hooks(MIXRT_DTYPE_BF16);
