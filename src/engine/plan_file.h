@@ -3,12 +3,13 @@
  * knows nothing of what the sections mean; it writes them and, on load, hands back only
  * sections it has checked byte for byte.
  *
- * Format, version 1. Every integer is little-endian; offsets are from the file start.
+ * Format, version 2 (version 1 is the same without the PACKED kind; both are read, version 2
+ * is written). Every integer is little-endian; offsets are from the file start.
  *
  *   offset  size  field
  *        0     8  magic "MIXRTPLN" (no NUL)
- *        8     4  u32 format version (1)
- *       12     4  u32 header size: bytes of this fixed header, 224 in version 1
+ *        8     4  u32 format version (2; 1 still read)
+ *       12     4  u32 header size: bytes of this fixed header, 224 in versions 1 and 2
  *       16     8  u64 file size: the whole file, in bytes
  *       24    32  build id, NUL padded (at most 32 characters; printable ASCII)
  *       56   128  target, NUL padded ("cpu x86_64 avx512f avx512_bf16"; at most 128)
@@ -32,9 +33,13 @@
  * the last section's data (no trailing padding).
  *
  * Kinds: META 1 (key=value text), GRAPH 2 (serialized ONNX ModelProto), WEIGHTS 3 (raw
- * tensor bytes), KERNELS 4 (text). In version 1 each of the four is required exactly once
- * and any other kind is refused, so N is 4 in every valid version-1 file; the table is
- * general so a later version can add kinds.
+ * tensor bytes), KERNELS 4 (text), PACKED 5 (version 2 only: kernels' weights already in
+ * their library's layout; its inner format is plan.c's). The first four are required exactly
+ * once; PACKED is optional, at most once, anywhere in the table. Any other kind is refused,
+ * so N is 4 in every valid version-1 file and 4 or 5 in a version-2 one; the table is
+ * general so a later version can add kinds. The engine lists PACKED last (and omits it
+ * when no kernel holds packed weights): its blobs are 64-aligned inside it, so in a mapped
+ * file they are 64-aligned in memory.
  *
  * CRC-64/XZ (also "CRC-64/GO-ECMA"): polynomial 0x42F0E1EBA9EA3693, reflected, initial
  * value and final xor all ones; check value of "123456789" is 0x995DC9BBDF1939FA. */
@@ -113,9 +118,9 @@ struct mixrt_plan_file {
 
 /* Writes a plan file with the given sections in the given order: first to "<path>.tmp",
  * then renamed over path, so path is either the old file or the complete new one. The
- * sections must be the required kinds, each once; ident strings must be printable and
- * fit. Nothing is kept of the arguments. IO_ERROR naming the file when the write fails
- * (the .tmp file is removed). */
+ * sections must be the required kinds, each once (PACKED optional, at most once); ident
+ * strings must be printable and fit. Nothing is kept of the arguments. IO_ERROR naming the
+ * file when the write fails (the .tmp file is removed). */
 mixrt_status mixrt_plan_write(mixrt_context_t ctx, const char *path, const struct mixrt_plan_ident *id,
                               const struct mixrt_plan_section *sections, size_t n);
 
