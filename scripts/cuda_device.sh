@@ -203,11 +203,12 @@ PY
             bench ${z}_b1 $ZOO/$z/f32.onnx $P $(ins $z)
             python3 scripts/cuda_vs_torch.py --rebatch $ZOO/$z/f32.onnx /tmp/${z}32.onnx 32 $ZOO/$z/inputs_f32 /tmp/${z}32_in &&
                 bench ${z}_b32 /tmp/${z}32.onnx $P $(ins $z /tmp/${z}32_in)
+            [ "${TABLE_INSPECT32:-0}" = 1 ] && timeout 100 "$M" inspect /tmp/${z}32.onnx $P 2>&1 | grep -E "^cuda:|segments" | head -2
         done
-        if [ "${TABLE_PROF:-1}" = 1 ]; then
-            MIXRT_CUDA_PROFILE=1 timeout 150 "$M" bench /tmp/resnet5032.onnx $P $(ins resnet50 /tmp/resnet5032_in) --duration-s 1 >"$LOG/prof_resnet32.log" 2>&1
-            grep "cuda profile:" "$LOG/prof_resnet32.log"; grep -A12 "cuda profile by op" "$LOG/prof_resnet32.log"
-        fi
+        for z in ${TABLE_PROF:-}; do # per-layer device time at batch 32
+            MIXRT_CUDA_PROFILE=1 timeout 150 "$M" bench /tmp/${z}32.onnx $P $(ins $z /tmp/${z}32_in) --duration-s 1 >"$LOG/prof_${z}32.log" 2>&1
+            grep "cuda profile:" "$LOG/prof_${z}32.log"; grep -A12 "cuda profile by op" "$LOG/prof_${z}32.log"
+        done
     fi
     if has torch; then
         echo "== torch $(date +%T)"

@@ -4,7 +4,8 @@
  * MIXRT_CUDA_CONV=0 Conv runs on the CPU between CUDA layers: segments and copies), in f32
  * and bf16 models under fp32, fp32+bf16 and bf16; when present (scripts/cuda_device.sh
  * models), a patch conv (space-to-depth + GEMM) with NCHW pools, and attention with an f32
- * mask whose row is fully masked (finite output in bf16); --require-full's named error;
+ * mask whose row is fully masked (finite output in bf16); attention as batched GEMMs
+ * (MIXRT_CUDA_ATTENTION=gemm); --require-full's named error;
  * run_into; a wrong input shape. Exits 77 (skipped) where no GPU or no libmixrt_cuda.so is
  * usable. Models: $MIXRT_CUDA_EXAMPLES, else $MIXRT_BINARY_DIR/examples. */
 #include <math.h>
@@ -194,6 +195,27 @@ int main(void) {
                          "the CPU)", models[m], precs[p], cpu, seg);
         }
     unsetenv("MIXRT_CUDA_CONV");
+    /* Attention as batched GEMMs + the softmax kernel (the path batch-32 engines take), forced
+     * onto the small models: bf16 engines against the f64 reference. */
+    setenv("MIXRT_CUDA_ATTENTION", "gemm", 1);
+    static const char *const gemm_models[] = {"transformer_f32", "transformer_bf16", "masked_attention"};
+    for (int m = 0; m < 3; m++) {
+        char path[1200];
+        snprintf(path, sizeof(path), "%s/%s.onnx", dir, gemm_models[m]);
+        FILE *f = fopen(path, "rb");
+        if (!f) continue;
+        fclose(f);
+        for (int p = 1; p < 3; p++) {
+            int cpu = -1, seg = -1;
+            printf("  (MIXRT_CUDA_ATTENTION=gemm)");
+            double err = check_model(gemm_models[m], precs[p], &cpu, &seg);
+            TU_CHECK(err >= 0 && err <= 2e-2, "%s %s with batched-GEMM attention: rel-norm %g > 2e-2", gemm_models[m],
+                     precs[p], err);
+            TU_CHECK(cpu == 0 && seg == 1, "%s %s with batched-GEMM attention: %d CPU layers, %d segments",
+                     gemm_models[m], precs[p], cpu, seg);
+        }
+    }
+    unsetenv("MIXRT_CUDA_ATTENTION");
 
     /* --require-full: with convs on the CPU (MIXRT_CUDA_CONV=0) the CNN is a named error listing
      * Conv; by default it builds. */

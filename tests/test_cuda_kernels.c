@@ -716,6 +716,8 @@ static void test_pool(void) {
         {3, 64, 7, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, true, true, false, false, true},      /* ResNet GAP, NHWC */
         {2, 10, 20, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, false, true, false, false, true},   /* GAP NCHW (warp) */
         {1, 3, 9, 9, 9, 9, 1, 1, 1, 1, 0, 0, 0, 0, false, false, false, false, false},    /* max, one 81 window */
+        {2, 16, 9, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, true, true, true, true, false},       /* NHWC avg, 16-byte path */
+        {1, 32, 8, 9, 2, 3, 2, 2, 2, 1, 0, 1, 1, 0, true, false, false, true, false},     /* NHWC max, 16-byte path */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int t = 0; t < 3; t++) test_pool_case(&cases[i], k_float_types[t]);

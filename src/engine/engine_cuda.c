@@ -57,6 +57,12 @@ struct cu_step {
     mixrt_cuda_gemm_t gemm;
     struct mixrt_cuda_attention_args att;
     bool att_fast; /* the last run took the tensor-core attention kernel */
+    /* Attention as batched GEMMs (16-bit, many heads x queries): Q/K/V copied heads-first
+     * into the engine's attention scratch where not already so, S = scale Q K^T (f32),
+     * the softmax kernel, O = P V; offsets into the scratch. */
+    bool att_gemm;
+    mixrt_cuda_gemm_t att_qk, att_pv;
+    size_t att_off[6]; /* q, k, v, o, s, p */
     /* Conv / FusedConv: the cuDNN plan, its bias / residual / activation (value indices,
      * -1 none; unary op, -1 none), and W reordered to KRSC for channels-last (device).
      * A patch conv (kernel == stride, no pads; 1x1 convs too) is a space-to-depth copy into
@@ -96,6 +102,8 @@ struct mixrt_engine_cuda {
     int segments, cuda_segments, h2d, d2h, cpu_layers;
     uint8_t *arena;
     mixrt_cuda_graph_t graph; /* the whole run's kernels when there is no CPU step */
+    void *att_scratch; /* shared by the batched-GEMM attention layers (they run one by one) */
+    size_t att_scratch_bytes;
     bool graph_tried;
     bool sync_each;
     /* Pinned staging of the final device-to-host copies (MIXRT_CUDA_PINNED=off: straight
@@ -431,6 +439,11 @@ static bool attention_geom(const struct mixrt_graph *g, const struct mixrt_node 
     a->causal = (int)causal;
     a->fill = mixrt_node_attr_float(n, "causal_fill", -INFINITY);
     return a->sk >= 1 && a->d >= 1 && a->sk + a->d <= 12000 && a->b <= 65535 && a->h <= 65535;
+}
+
+/* Whether logical [b, h, s, d] strides are those of a contiguous heads-first tensor. */
+static bool att_dense(const long long *st, long long b, long long h, long long s, long long d) {
+    return st[3] == 1 && st[2] == d && (h == 1 || st[1] == s * d) && (b == 1 || st[0] == h * s * d);
 }
 
 /* Last-axis broadcast of b against y (b's dims, leading 1s dropped, equal y's trailing). */
@@ -1042,13 +1055,13 @@ mixrt_status mixrt_engine_cuda_prepare(struct mixrt_engine *e) {
         const void *w = st->wperm ? st->wperm : dptr(c, g->nodes[i].inputs[1]);
         const void *ga, *gb;
         if (cd->nhwc) {
-            /* Bias, a residual (cuBLASLt's C) and a ReLU without residual go into the
-             * product's epilogue (its order is act(AB + bias) + C, so ReLU after a residual
-             * stays for the epilogue kernel). */
+            /* Bias, a residual (cuBLASLt's C) and ReLU go into the product's epilogue:
+             * relu(AB + C + bias) (test_cuda_kernels' "+C bias+relu" GEMM case checks that
+             * order on the device). */
             d->m = cd->n * sp, d->n = cd->k, d->k = crs, d->trans_b = true, d->batch = 1;
             st->conv_bias_done = st->conv_b >= 0;
             st->conv_z_done = st->conv_z >= 0;
-            st->conv_act_done = st->conv_act == MIXRT_CUDA_UNARY_RELU && st->conv_z < 0;
+            st->conv_act_done = st->conv_act == MIXRT_CUDA_UNARY_RELU;
             d->accumulate = st->conv_z_done;
             d->epilogue = st->conv_act_done ? (st->conv_bias_done ? MIXRT_CUDA_EPILOGUE_BIAS_RELU : MIXRT_CUDA_EPILOGUE_RELU)
                           : st->conv_bias_done ? MIXRT_CUDA_EPILOGUE_BIAS
@@ -1067,6 +1080,60 @@ mixrt_status mixrt_engine_cuda_prepare(struct mixrt_engine *e) {
             mixrt_log(e->ctx, MIXRT_LOG_NOTE, "layer '%s' (%s): patch conv as space-to-depth + cuBLASLt %lldx%lldx%lld "
                       "batch %lld %s", g->nodes[i].name, g->nodes[i].op_type, (long long)d->m, (long long)d->n,
                       (long long)d->k, (long long)d->batch, mixrt_dtype_name(dt));
+    }
+    /* Attention as batched GEMMs where the tensor-core kernel runs short of parallelism:
+     * 16-bit, b*h >= 64 heads and sq >= 64 queries (batch 32 of BERT / ViT), or everywhere
+     * 16-bit with MIXRT_CUDA_ATTENTION=gemm (tests); =tc / =rows keep the single kernels. */
+    {
+        const char *aenv = getenv("MIXRT_CUDA_ATTENTION");
+        bool force = aenv && !strcmp(aenv, "gemm"), off = aenv && (!strcmp(aenv, "tc") || !strcmp(aenv, "rows"));
+        size_t need = 0;
+        for (int s = 0; s < ns; s++) {
+            struct cu_step *st = &c->steps[g->order[s]];
+            if (st->op != CU_ATTENTION) continue;
+            const struct mixrt_cuda_attention_args *a = &st->att;
+            mixrt_dtype dt = dt_of(g, g->nodes[g->order[s]].inputs[0]);
+            st->att_gemm = !off && (dt == MIXRT_DTYPE_BF16 || dt == MIXRT_DTYPE_F16) && a->scale != 0.0f &&
+                           (force || (a->b * a->h >= 64 && a->sq >= 64));
+            if (!st->att_gemm) continue;
+            size_t es = mixrt_dtype_size(dt), bh = (size_t)(a->b * a->h), at = 0;
+            size_t bytes[6] = {bh * (size_t)(a->sq * a->d) * es, bh * (size_t)(a->sk * a->d) * es,
+                               bh * (size_t)(a->sk * a->dv) * es, bh * (size_t)(a->sq * a->dv) * es,
+                               bh * (size_t)(a->sq * a->sk) * 4, bh * (size_t)(a->sq * a->sk) * es};
+            for (int k = 0; k < 6; k++) {
+                st->att_off[k] = at;
+                at += (bytes[k] + CU_ALIGN - 1) & ~(size_t)(CU_ALIGN - 1);
+            }
+            if (at > need) need = at;
+        }
+        if (need) {
+            MIXRT_TRY(t->alloc(c->dev, need, "attention scratch", &c->att_scratch));
+            c->att_scratch_bytes = need;
+            MIXRT_TRY(t->memset(c->dev, c->att_scratch, 0, need));
+        }
+        for (int s = 0; s < ns && need; s++) {
+            int i = g->order[s];
+            struct cu_step *st = &c->steps[i];
+            if (st->op != CU_ATTENTION || !st->att_gemm) continue;
+            const struct mixrt_cuda_attention_args *a = &st->att;
+            mixrt_dtype dt = dt_of(g, g->nodes[i].inputs[0]);
+            uint8_t *base = c->att_scratch;
+            struct mixrt_cuda_gemm_desc qk = {.ab_dtype = dt, .y_dtype = MIXRT_DTYPE_F32, .m = a->sq, .n = a->sk,
+                                              .k = a->d, .trans_b = true, .batch = a->b * a->h,
+                                              .stride_a = a->sq * a->d, .stride_b = a->sk * a->d,
+                                              .stride_y = a->sq * a->sk, .alpha = a->scale, .name = g->nodes[i].name};
+            struct mixrt_cuda_gemm_desc pv = {.ab_dtype = dt, .y_dtype = dt, .m = a->sq, .n = a->dv, .k = a->sk,
+                                              .batch = a->b * a->h, .stride_a = a->sq * a->sk,
+                                              .stride_b = a->sk * a->dv, .stride_y = a->sq * a->dv,
+                                              .name = g->nodes[i].name};
+            MIXRT_TRY(t->gemm_create(c->dev, &qk, &st->att_qk));
+            MIXRT_TRY(t->gemm_create(c->dev, &pv, &st->att_pv));
+            MIXRT_TRY(t->gemm_tune(st->att_qk, base + st->att_off[0], base + st->att_off[1], NULL, base + st->att_off[4], 10));
+            MIXRT_TRY(t->gemm_tune(st->att_pv, base + st->att_off[5], base + st->att_off[2], NULL, base + st->att_off[3], 10));
+            if (e->opts.verbose)
+                mixrt_log(e->ctx, MIXRT_LOG_NOTE, "layer '%s' (Attention): batched GEMMs, %lld heads x %lld queries x "
+                          "%lld keys", g->nodes[i].name, (long long)(a->b * a->h), (long long)a->sq, (long long)a->sk);
+        }
     }
     c->g = g;
     const char *penv = getenv("MIXRT_CUDA_PROFILE");
@@ -1279,6 +1346,36 @@ static mixrt_status run_cuda_step(struct mixrt_engine *e, int i) {
         const void *kp = dptr(c, in_at(n, 1)), *vp = dptr(c, in_at(n, 2)), *mp = m >= 0 ? dptr(c, m) : NULL;
         const char *aenv = getenv("MIXRT_CUDA_ATTENTION");
         st->att_fast = false;
+        if (st->att_gemm) {
+            const struct mixrt_cuda_attention_args *a = &st->att;
+            uint8_t *base = c->att_scratch;
+            size_t es = mixrt_dtype_size(dt);
+            const void *src[3] = {xp, kp, vp};
+            const long long *sst[3] = {a->q_strides, a->k_strides, a->v_strides};
+            const void *dense[3];
+            int64_t rows[3] = {a->sq, a->sk, a->sk}, cols[3] = {a->d, a->d, a->dv};
+            for (int k = 0; k < 3; k++) {
+                if (att_dense(sst[k], a->b, a->h, rows[k], cols[k])) {
+                    dense[k] = src[k];
+                    continue;
+                }
+                int64_t dd[4] = {a->b, a->h, rows[k], cols[k]}, ss[4] = {sst[k][0], sst[k][1], sst[k][2], sst[k][3]};
+                MIXRT_TRY(t->strided_copy(c->dev, es, src[k], base + st->att_off[k], 4, dd, ss, NULL));
+                dense[k] = base + st->att_off[k];
+            }
+            float *sc = (float *)(base + st->att_off[4]);
+            MIXRT_TRY(t->gemm_run(st->att_qk, dense[0], dense[1], NULL, sc));
+            MIXRT_TRY(t->attention_softmax(c->dev, dt, sc, base + st->att_off[5], mp, a));
+            if (att_dense(a->y_strides, a->b, a->h, a->sq, a->dv)) {
+                MIXRT_TRY(t->gemm_run(st->att_pv, base + st->att_off[5], dense[2], NULL, yp));
+            } else {
+                MIXRT_TRY(t->gemm_run(st->att_pv, base + st->att_off[5], dense[2], NULL, base + st->att_off[3]));
+                int64_t od[4] = {a->b, a->h, a->sq, a->dv}, is_[4] = {a->h * a->sq * a->dv, a->sq * a->dv, a->dv, 1};
+                int64_t ys[4] = {a->y_strides[0], a->y_strides[1], a->y_strides[2], a->y_strides[3]};
+                MIXRT_TRY(t->strided_copy(c->dev, es, base + st->att_off[3], yp, 4, od, is_, ys));
+            }
+            break;
+        }
         if (!(aenv && !strcmp(aenv, "rows"))) MIXRT_TRY(t->attention_fast(c->dev, dt, xp, kp, vp, mp, yp, &st->att, &st->att_fast));
         if (!st->att_fast) MIXRT_TRY(t->attention(c->dev, dt, xp, kp, vp, mp, yp, &st->att));
         break;
@@ -1488,7 +1585,8 @@ static void profile_print(struct mixrt_engine_cuda *c) {
             snprintf(extra, sizeof(extra), " [%lldx%lldx%lld b%lld%s]", (long long)st->gg.desc.m,
                      (long long)st->gg.desc.n, (long long)st->gg.desc.k, (long long)st->gg.desc.batch,
                      st->gg.desc.accumulate ? " +C" : st->gg.z >= 0 ? " +add" : "");
-        if (st->op == CU_ATTENTION) snprintf(extra, sizeof(extra), " [%s]", st->att_fast ? "tensor cores" : "rows");
+        if (st->op == CU_ATTENTION)
+            snprintf(extra, sizeof(extra), " [%s]", st->att_gemm ? "batched GEMMs" : st->att_fast ? "tensor cores" : "rows");
         int y = out_at(n, 0);
         fprintf(stderr, "  %9.4f %6.2f %6.2f  %-15s %-20s %-5s %s%s\n", rows[r].ms, total > 0 ? 100 * rows[r].ms / total : 0,
                 total > 0 ? 100 * cum / total : 0, cu_kernel_names[st->op], n->op_type,
@@ -1703,6 +1801,11 @@ void mixrt_engine_cuda_destroy(struct mixrt_engine_cuda *c) {
         if (c->graph) t->graph_destroy(c->graph);
         for (int i = 0; c->steps && i < c->n_nodes; i++)
             if (c->steps[i].gemm) t->gemm_destroy(c->steps[i].gemm);
+        for (int i = 0; c->steps && i < c->n_nodes; i++) {
+            if (c->steps[i].att_qk) t->gemm_destroy(c->steps[i].att_qk);
+            if (c->steps[i].att_pv) t->gemm_destroy(c->steps[i].att_pv);
+        }
+        if (c->att_scratch) t->free(c->dev, c->att_scratch, c->att_scratch_bytes);
         for (int i = 0; c->steps && i < c->n_nodes; i++) {
             if (c->steps[i].conv) t->conv_destroy(c->steps[i].conv);
             if (c->steps[i].wperm) t->free(c->dev, c->steps[i].wperm, c->steps[i].wperm_bytes);

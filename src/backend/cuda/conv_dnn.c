@@ -42,6 +42,10 @@ struct dnn_api {
                                                        const cudnnConvolutionDescriptor_t,
                                                        const cudnnTensorDescriptor_t, const int, int *,
                                                        cudnnConvolutionFwdAlgoPerf_t *);
+    cudnnStatus_t (*FindConvolutionForwardAlgorithm)(cudnnHandle_t, const cudnnTensorDescriptor_t,
+                                                     const cudnnFilterDescriptor_t, const cudnnConvolutionDescriptor_t,
+                                                     const cudnnTensorDescriptor_t, const int, int *,
+                                                     cudnnConvolutionFwdAlgoPerf_t *);
     cudnnStatus_t (*ConvolutionForward)(cudnnHandle_t, const void *, const cudnnTensorDescriptor_t, const void *,
                                         const cudnnFilterDescriptor_t, const void *,
                                         const cudnnConvolutionDescriptor_t, cudnnConvolutionFwdAlgo_t, void *, size_t,
@@ -77,7 +81,8 @@ static mixrt_status dnn_load(mixrt_context_t ctx) {
                 DNN_SYM(CreateConvolutionDescriptor), DNN_SYM(SetConvolution2dDescriptor),
                 DNN_SYM(SetConvolutionGroupCount), DNN_SYM(SetConvolutionMathType),
                 DNN_SYM(DestroyConvolutionDescriptor), DNN_SYM(GetConvolution2dForwardOutputDim),
-                DNN_SYM(GetConvolutionForwardAlgorithm_v7), DNN_SYM(ConvolutionForward),
+                DNN_SYM(GetConvolutionForwardAlgorithm_v7), DNN_SYM(FindConvolutionForwardAlgorithm),
+                DNN_SYM(ConvolutionForward),
 #undef DNN_SYM
             };
             g_dnn_state = 1;
@@ -229,6 +234,32 @@ mixrt_status mixrt_cuda_conv_create(mixrt_cuda_device_t dev, const struct mixrt_
                 c->name, dev->workspace_bytes, found);
     c->algo = perf[pick].algo;
     c->ws = perf[pick].memory;
+    /* Timed choice: cuDNN runs its candidates on scratch buffers of its own and ranks them
+     * by time; the fastest one that fits the workspace (and, for f32, computes in FMA math,
+     * not TF32, and is not FFT / Winograd) replaces the heuristic's pick. A failure keeps
+     * the heuristic's. MIXRT_CUDA_CONV_FIND=off: heuristic only. */
+    const char *fenv = getenv("MIXRT_CUDA_CONV_FIND");
+    if (!(fenv && !strcmp(fenv, "off"))) {
+        cudnnConvolutionFwdAlgoPerf_t tp[8];
+        int nt = 0;
+        if (g_dnn.FindConvolutionForwardAlgorithm(h, c->xd, c->wd, c->cd, c->yd, 8, &nt, tp) == CUDNN_STATUS_SUCCESS) {
+            for (int i = 0; i < nt; i++) {
+                cudnnConvolutionFwdAlgo_t a = tp[i].algo;
+                bool lossy = a == CUDNN_CONVOLUTION_FWD_ALGO_FFT || a == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING ||
+                             a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD ||
+                             a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED;
+                if (tp[i].status != CUDNN_STATUS_SUCCESS || tp[i].memory > dev->workspace_bytes || tp[i].time < 0)
+                    continue;
+                if (t == CUDNN_DATA_FLOAT && (lossy || tp[i].mathType != CUDNN_FMA_MATH)) continue;
+                if (t != CUDNN_DATA_FLOAT &&
+                    g_dnn.SetConvolutionMathType(c->cd, tp[i].mathType) != CUDNN_STATUS_SUCCESS)
+                    continue;
+                c->algo = a;
+                c->ws = tp[i].memory;
+                break; /* sorted by time */
+            }
+        }
+    }
     *out = c;
     return MIXRT_STATUS_OK;
 fail:

@@ -287,6 +287,14 @@ MIXRT_CUDA_API mixrt_status mixrt_cuda_pool2d(mixrt_cuda_device_t dev, mixrt_dty
 MIXRT_CUDA_API mixrt_status mixrt_cuda_bias_act(mixrt_cuda_device_t dev, mixrt_dtype dt, void *y, const void *bias,
                                                 size_t channels, size_t inner, const void *z, int act, size_t n);
 
+/* The softmax stage of attention computed as batched GEMMs (the engine makes S = scale *
+ * Q K^T in f32 and P V with cuBLASLt): p [b*h*sq, sk] of dt = softmax over each row of s
+ * (f32, [b*h*sq, sk], scale already applied) after the causal fill and the mask (a's mask
+ * strides; f32 when a->mask_f32, else dt; may be NULL). */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_attention_softmax(mixrt_cuda_device_t dev, mixrt_dtype dt, const float *s,
+                                                         void *p, const void *mask,
+                                                         const struct mixrt_cuda_attention_args *a);
+
 /* ---- CUDA graphs -------------------------------------------------------------------
  * capture_begin starts recording the stream's work (nothing runs); capture_end stops
  * and instantiates it into *out (on failure the capture is ended and dropped). Launch

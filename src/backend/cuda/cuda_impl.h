@@ -64,6 +64,10 @@ cudaError_t mixrt_cuda_launch_attention_tc(cudaStream_t s, int elem, int groups,
                                            const void *k, const void *v, const void *mask, void *y,
                                            const struct mixrt_cuda_attention_args *a);
 
+/* attention_gemm.cu: P [b*h*sq, sk] of elem = softmax over rows of S (f32, already scaled)
+ * with the causal fill and the mask (f32 when a->mask_f32, else of elem; may be NULL). */
+cudaError_t mixrt_cuda_launch_att_softmax(cudaStream_t st, int max_blocks, int elem, const float *s, void *p,
+                                          const void *mask, const struct mixrt_cuda_attention_args *a);
 /* pool.cu: n_out outputs of a 2-D pool; the conv epilogue y = act(y + bias[(i / inner) %
  * channels] + z) (bias, z may be NULL; act a mixrt_cuda_unary_op or -1). */
 cudaError_t mixrt_cuda_launch_pool(cudaStream_t s, int max_blocks, int elem, const void *x, void *y, size_t n_out,

@@ -54,4 +54,5 @@ const struct mixrt_cuda_table mixrt_cuda_backend_v1 = {
     mixrt_cuda_conv_run,
     mixrt_cuda_pool2d,
     mixrt_cuda_bias_act,
+    mixrt_cuda_attention_softmax,
 };

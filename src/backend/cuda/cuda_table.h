@@ -70,6 +70,8 @@ struct mixrt_cuda_table {
     mixrt_status (*pool2d)(mixrt_cuda_device_t, mixrt_dtype, const void *, void *, const struct mixrt_cuda_pool_args *);
     mixrt_status (*bias_act)(mixrt_cuda_device_t, mixrt_dtype, void *, const void *, size_t, size_t, const void *, int,
                              size_t);
+    mixrt_status (*attention_softmax)(mixrt_cuda_device_t, mixrt_dtype, const float *, void *, const void *,
+                                      const struct mixrt_cuda_attention_args *);
 };
 
 #endif /* MIXRT_BACKEND_CUDA_TABLE_H */

@@ -176,3 +176,20 @@ void mixrt_cuda_graph_destroy(mixrt_cuda_graph_t g) {
     if (g->graph) cudaGraphDestroy(g->graph);
     mixrt_free(g->dev->ctx, g, sizeof(*g));
 }
+
+mixrt_status mixrt_cuda_attention_softmax(mixrt_cuda_device_t dev, mixrt_dtype dt, const float *s, void *p,
+                                          const void *mask, const struct mixrt_cuda_attention_args *a) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    int elem = mixrt_cuda_elem_of(dt);
+    MIXRT_CHECK(dev->ctx, elem >= 0 && a, MIXRT_STATUS_UNSUPPORTED_DTYPE,
+                "cannot run CUDA attention softmax: dtype %s (expected f32, bf16 or f16)", mixrt_dtype_name(dt));
+    MIXRT_CHECK(dev->ctx, a->b >= 0 && a->h >= 1 && a->sq >= 1 && a->sk >= 1, MIXRT_STATUS_INVALID_ARGUMENT,
+                "cannot run CUDA attention softmax: b %lld, h %lld, sq %lld, sk %lld", a->b, a->h, a->sq, a->sk);
+    if (a->b == 0) return MIXRT_STATUS_OK;
+    MIXRT_CHECK(dev->ctx, s && p, MIXRT_STATUS_INVALID_ARGUMENT, "cannot run CUDA attention softmax: NULL buffer");
+    MIXRT_CUDA_TRY(dev->ctx, mixrt_cuda_launch_att_softmax(dev->stream, dev->max_blocks, elem, s, p, mask, a),
+                   "kernel launch (attention softmax, %s, [%lld,%lld,%lld] x Sk %lld)", mixrt_dtype_name(dt), a->b,
+                   a->h, a->sq, a->sk);
+fail:
+    return status;
+}

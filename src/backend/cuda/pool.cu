@@ -84,6 +84,49 @@ template <typename T> __global__ void pool_warp_kernel(const T *x, T *y, size_t 
     }
 }
 
+/* Channels-last pools with VEC channels per thread (16-byte loads and stores; C % VEC == 0,
+ * buffers 16-byte aligned, fewer than 2^31 input and output elements: 32-bit index math).
+ * The same window rules as pool_window, per channel. */
+template <typename T, int VEC>
+__global__ void pool_nhwc_vec_kernel(const T *x, T *y, unsigned n_items, mixrt_cuda_pool_args a) {
+    const unsigned CV = (unsigned)a.c / VEC, OW = (unsigned)a.ow, OH = (unsigned)a.oh, H = (unsigned)a.h,
+                   W = (unsigned)a.w, C = (unsigned)a.c;
+    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n_items; i += gridDim.x * blockDim.x) {
+        unsigned cv = i % CV, pix = i / CV, ow = pix % OW, t = pix / OW, oh = t % OH, n = t / OH;
+        float acc[VEC];
+#pragma unroll
+        for (int k = 0; k < VEC; k++) acc[k] = a.avg ? 0.0f : -INFINITY;
+        bool any = false;
+        int cnt = 0;
+        const int h0 = (int)oh * a.sh - a.pt, w0 = (int)ow * a.sw - a.pl;
+        for (int r = 0; r < a.kh; r++) {
+            int hi = h0 + r * a.dh;
+            for (int q = 0; q < a.kw; q++) {
+                int wi = w0 + q * a.dw;
+                if (hi < 0 || hi >= (int)H || wi < 0 || wi >= (int)W) {
+                    if (a.include_pad && hi >= -a.pt && hi < (int)H + a.pb && wi >= -a.pl && wi < (int)W + a.pr) cnt++;
+                    continue;
+                }
+                __align__(16) T v[VEC];
+                *(uint4 *)v = __ldg((const uint4 *)(x + (((size_t)n * H + (unsigned)hi) * W + (unsigned)wi) * C + cv * VEC));
+#pragma unroll
+                for (int k = 0; k < VEC; k++) {
+                    float f = mixrt_cu_load(v, (size_t)k);
+                    if (a.avg) acc[k] += f;
+                    else if (!any || f > acc[k] || (f != f && acc[k] == acc[k])) acc[k] = f;
+                }
+                any = true;
+                cnt++;
+            }
+        }
+        __align__(16) T o[VEC];
+        float inv = a.avg ? (cnt ? 1.0f / (float)cnt : __int_as_float(0x7fc00000)) : 1.0f;
+#pragma unroll
+        for (int k = 0; k < VEC; k++) mixrt_cu_store(o, (size_t)k, a.avg ? (cnt ? acc[k] * inv : inv) : acc[k]);
+        *(uint4 *)(y + (size_t)pix * C + cv * VEC) = *(const uint4 *)o;
+    }
+}
+
 __device__ __forceinline__ float act_apply(int op, float x) {
     switch (op) {
     case 0: return x < 0.0f ? 0.0f : x; /* NaN stays NaN */
@@ -115,6 +158,15 @@ unsigned grid_of(size_t items, int per_block, int max_blocks) {
 
 template <typename T> cudaError_t pool_launch(cudaStream_t s, int max_blocks, const void *x, void *y, size_t n_out,
                                               const mixrt_cuda_pool_args &a) {
+    const int VEC = 16 / (int)sizeof(T);
+    size_t n_in = (size_t)a.n * (size_t)a.c * (size_t)a.h * (size_t)a.w;
+    if (a.nhwc && a.c % VEC == 0 && ((uintptr_t)x & 15) == 0 && ((uintptr_t)y & 15) == 0 && n_in < (1u << 31) &&
+        n_out < (1u << 31) && a.h < (1 << 30) && a.w < (1 << 30)) {
+        unsigned items = (unsigned)(n_out / VEC);
+        pool_nhwc_vec_kernel<T, 16 / sizeof(T)><<<grid_of(items, 256, max_blocks), 256, 0, s>>>((const T *)x, (T *)y,
+                                                                                               items, a);
+        return cudaGetLastError();
+    }
     if (!a.nhwc && a.kh * a.kw >= 64)
         pool_warp_kernel<<<grid_of(n_out, 8, max_blocks), 256, 0, s>>>((const T *)x, (T *)y, n_out, a);
     else
