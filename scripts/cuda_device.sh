@@ -205,6 +205,10 @@ PY
                 bench ${z}_b32 /tmp/${z}32.onnx $P $(ins $z /tmp/${z}32_in)
             [ "${TABLE_INSPECT32:-0}" = 1 ] && timeout 100 "$M" inspect /tmp/${z}32.onnx $P 2>&1 | grep -E "^cuda:|segments" | head -2
         done
+        if [ "${TABLE_GEMMCHECK:-0}" = 1 ]; then # the batch-32 attention path, forced at batch 1
+            echo "-- BERT check with MIXRT_CUDA_ATTENTION=gemm:"
+            MIXRT_CUDA_ATTENTION=gemm timeout 150 "$M" check $ZOO/bert/f32.onnx $P $(ins bert) 2>&1 | grep -E "PASS|FAIL|error|rel" | tail -3
+        fi
         for z in ${TABLE_PROF:-}; do # per-layer device time at batch 32
             MIXRT_CUDA_PROFILE=1 timeout 150 "$M" bench /tmp/${z}32.onnx $P $(ins $z /tmp/${z}32_in) --duration-s 1 >"$LOG/prof_${z}32.log" 2>&1
             grep "cuda profile:" "$LOG/prof_${z}32.log"; grep -A12 "cuda profile by op" "$LOG/prof_${z}32.log"
