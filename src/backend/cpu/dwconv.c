@@ -3,6 +3,7 @@
  * of output run in parallel (OpenMP), each summed in f32 and rounded once to the output dtype.
  * Invariant: anything the row kernels cannot do exactly goes to the reference kernel. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -21,22 +22,18 @@ static inline float load_f(const void *p, bool bf, int64_t i) {
 static void row_scalar(const struct mixrt_dwconv_geom *g, const struct mixrt_dwconv_row *r) {
     const int64_t C = g->c, ih0 = r->oy * g->sh - g->pt;
     for (int64_t ow = 0; ow < g->ow; ow++) {
-        float *y = r->y + ow * C;
-        for (int64_t c = 0; c < C; c++) y[c] = r->b[c];
         const int64_t iw0 = ow * g->sw - g->pl;
-        for (int64_t kh = 0; kh < g->kh; kh++) {
-            const int64_t ih = ih0 + kh * g->dh;
-            if (ih < 0 || ih >= g->h) continue;
-            for (int64_t kw = 0; kw < g->kw; kw++) {
-                const int64_t iw = iw0 + kw * g->dw;
-                if (iw < 0 || iw >= g->w) continue;
-                const int64_t xb = (ih * g->w + iw) * C;
-                const float *wt = r->w + (kh * g->kw + kw) * g->cp;
-                for (int64_t c = 0; c < C; c++) y[c] += load_f(r->x, r->bf16, xb + c) * wt[c];
-            }
-        }
         for (int64_t c = 0; c < C; c++) {
-            float v = y[c];
+            float v = r->b[c];
+            for (int64_t kh = 0; kh < g->kh; kh++) {
+                const int64_t ih = ih0 + kh * g->dh;
+                if (ih < 0 || ih >= g->h) continue;
+                for (int64_t kw = 0; kw < g->kw; kw++) {
+                    const int64_t iw = iw0 + kw * g->dw;
+                    if (iw < 0 || iw >= g->w) continue;
+                    v += load_f(r->x, r->bf16, (ih * g->w + iw) * C + c) * r->w[(kh * g->kw + kw) * g->cp + c];
+                }
+            }
             if (r->z) v += load_f(r->z, r->bf16, ow * C + c);
             switch (r->act) {
             case MIXRT_DWCONV_ACT_RELU: v = v > 0.0f ? v : 0.0f; break;
@@ -44,7 +41,10 @@ static void row_scalar(const struct mixrt_dwconv_geom *g, const struct mixrt_dwc
             case MIXRT_DWCONV_ACT_LEAKY: v = v >= 0.0f ? v : r->p0 * v; break;
             default: break;
             }
-            y[c] = v;
+            if (r->y_bf16)
+                ((mixrt_bf16 *)r->y)[ow * C + c] = mixrt_bf16_from_float(v);
+            else
+                ((float *)r->y)[ow * C + c] = v;
         }
     }
 }
@@ -85,6 +85,9 @@ static bool fast_dtype(mixrt_dtype t) { return t == MIXRT_DTYPE_F32 || t == MIXR
 static bool dw_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
     enum mixrt_fconv_act act;
     float p0, p1;
+    /* For measuring against oneDNN's kernel on the same build. */
+    const char *env = getenv("MIXRT_DWCONV");
+    if (env && !strcmp(env, "off")) return refuse(why, why_size, "%s", "disabled by MIXRT_DWCONV=off");
     if (n->n_inputs < 2 || n->inputs[0] < 0 || n->inputs[1] < 0 || n->n_outputs < 1 || n->outputs[0] < 0)
         return refuse(why, why_size, "%s", "X, W or Y absent");
     if (!mixrt_fconv_read_act(n, &act, &p0, &p1))
@@ -294,7 +297,10 @@ static mixrt_status dw_run(struct mixrt_kernel_ctx *k) {
     if (nt < 1) nt = 1;
     if (nt > rows) nt = (int)rows;
 #endif
-    if (bf) { /* one f32 row per thread, rounded to bf16 once at the end */
+    /* bf16 with an activation the row kernels leave out: one f32 row per thread, the activation
+     * over it, then one rounding to bf16. */
+    const bool staged = bf && post;
+    if (staged) {
         size_t per;
         if (!mixrt_mul_size(row_len, (size_t)nt, &per) || !mixrt_mul_size(per, sizeof(float), &scratch_bytes))
             MIXRT_TRY(mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "scratch size overflows"));
@@ -303,6 +309,7 @@ static mixrt_status dw_run(struct mixrt_kernel_ctx *k) {
                                          scratch_bytes));
     }
     const struct mixrt_dwconv_isa *isa = mixrt_dwconv_isa();
+    const bool hw_bf16 = mixrt_cpu_features()->avx512_bf16;
     const char *xd = x->data, *zd = z ? z->data : NULL;
     char *yd = y->data;
 #ifdef _OPENMP
@@ -314,7 +321,7 @@ static mixrt_status dw_run(struct mixrt_kernel_ctx *k) {
         tid = omp_get_thread_num();
 #endif
         const int64_t n = t / g.oh, oy = t % g.oh;
-        float *out = bf ? scratch + (size_t)tid * row_len : (float *)yd + (size_t)t * row_len;
+        void *out = staged ? (void *)(scratch + (size_t)tid * row_len) : yd + (size_t)t * row_len * esize;
         struct mixrt_dwconv_row r = {.x = xd + (size_t)n * x_img * esize,
                                      .bf16 = bf,
                                      .oy = oy,
@@ -322,12 +329,14 @@ static mixrt_status dw_run(struct mixrt_kernel_ctx *k) {
                                      .b = bias,
                                      .z = zd ? zd + (size_t)t * row_len * esize : NULL,
                                      .y = out,
+                                     .y_bf16 = bf && !staged,
+                                     .hw_bf16 = hw_bf16,
                                      .act = ka,
                                      .p0 = p0,
                                      .p1 = p1};
         isa->row(&g, &r);
         if (post) post_act(act, unary, out, row_len);
-        if (bf) mixrt_f32_to_bf16(out, (mixrt_bf16 *)yd + (size_t)t * row_len, row_len);
+        if (staged) mixrt_f32_to_bf16(out, (mixrt_bf16 *)yd + (size_t)t * row_len, row_len);
     }
 fail:
     if (braw) mixrt_free(k->ctx, braw, st->b_bytes);

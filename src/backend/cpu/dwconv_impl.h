@@ -34,7 +34,9 @@ struct mixrt_dwconv_row {
     const float *w; /* packed weights */
     const float *b; /* packed bias (zeros without one) */
     const void *z;  /* Z's row [OW, C], or NULL */
-    float *y;       /* the f32 row [OW, C] written */
+    void *y;        /* the row [OW, C] written: bf16 (rounded to nearest even) when y_bf16, else f32 */
+    bool y_bf16;
+    bool hw_bf16; /* the CPU has AVX512-BF16 (vcvtneps2bf16 may round the bf16 stores) */
     enum mixrt_dwconv_act act;
     float p0, p1; /* Clip: min, max; LeakyRelu: alpha */
 };
