@@ -2,7 +2,8 @@
  * against the reference kernel on random data: f32 and bf16, channel counts on and around the
  * vector width, small and 112-wide images, strides 1 and 2, symmetric, asymmetric and auto pads,
  * dilations, 3x3 / 5x5 / other kernels, with and without B and Z, every activation, on the
- * AVX-512 row kernel and on its scalar twin; then the cases it must refuse.
+ * AVX-512 row kernel (bf16 rounded by vcvtneps2bf16 where the CPU has it, and by integer
+ * arithmetic) and on its scalar twin; then the cases it must refuse.
  * Usage: test_dwconv [--only N] (N: a case number, as printed on failure). */
 #include <math.h>
 #include <stdlib.h>
@@ -336,7 +337,12 @@ int main(int argc, char **argv) {
     tu_seed(11);
     printf("test_dwconv: row kernel %s\n", mixrt_dwconv_isa()->name);
     int id = run_all(0);
-    /* The scalar twin on the same cases (numbers go on from the first pass). */
+    /* The AVX-512 kernel with bf16 rounded by integer arithmetic (CPUs without AVX512-BF16),
+     * then the scalar twin, on the same cases (numbers go on from the first pass). */
+    mixrt_dwconv_force_int_bf16(true);
+    tu_seed(11);
+    id = run_all(id);
+    mixrt_dwconv_force_int_bf16(false);
     mixrt_dwconv_force_scalar(true);
     tu_seed(11);
     run_all(id);

@@ -53,7 +53,10 @@ const struct mixrt_dwconv_isa mixrt_dwconv_isa_scalar = {"scalar", row_scalar};
 
 static int g_force_scalar; /* tests only */
 
+static int g_force_int_bf16; /* tests only */
+
 void mixrt_dwconv_force_scalar(bool scalar) { g_force_scalar = scalar; }
+void mixrt_dwconv_force_int_bf16(bool on) { g_force_int_bf16 = on; }
 
 const struct mixrt_dwconv_isa *mixrt_dwconv_isa(void) {
 #if defined(__x86_64__)
@@ -309,7 +312,7 @@ static mixrt_status dw_run(struct mixrt_kernel_ctx *k) {
                                          scratch_bytes));
     }
     const struct mixrt_dwconv_isa *isa = mixrt_dwconv_isa();
-    const bool hw_bf16 = mixrt_cpu_features()->avx512_bf16;
+    const bool hw_bf16 = mixrt_cpu_features()->avx512_bf16 && !g_force_int_bf16;
     const char *xd = x->data, *zd = z ? z->data : NULL;
     char *yd = y->data;
 #ifdef _OPENMP

@@ -52,6 +52,8 @@ extern const struct mixrt_dwconv_isa mixrt_dwconv_isa_avx512; /* x86-64 only */
 const struct mixrt_dwconv_isa *mixrt_dwconv_isa(void);
 /* Tests: force the scalar twin for the calls that follow (not thread-safe). */
 void mixrt_dwconv_force_scalar(bool scalar);
+/* Tests: round bf16 stores by integer arithmetic even where the CPU has AVX512-BF16. */
+void mixrt_dwconv_force_int_bf16(bool on);
 /* Tests: how many runs of dw_conv_nhwc went to the reference kernel so far (cases the row
  * kernels do not take), so a test can tell the fast path ran. */
 unsigned long mixrt_dwconv_ref_runs(void);
