@@ -1,8 +1,10 @@
 /* attention.c - the fast CPU kernel of com.mixrt Attention ("attention_fused") for f32 and
- * bf16: per (batch, head), K^T and V are packed once as f32, then blocks of query rows go
- * scores -> causal fill + mask -> softmax (f32, max-subtracted) -> P.V, all in per-thread
- * scratch of O(S * D) floats (never S x S). Heads run in parallel (OpenMP). Anything else
- * (other dtypes, mixed Q/K/V dtypes) goes to the reference kernel. */
+ * bf16: per (batch, head), K and V are packed once into 32-wide panels (f32, or bf16 pairs for
+ * vdpbf16ps), then blocks of MIXRT_ATTN_ROWS query rows go scores -> causal fill + mask ->
+ * softmax (f32, max-subtracted) -> P.V, all in per-thread scratch of O(S * D) floats (never
+ * S x S). A causal block scores only the keys up to its last row's diagonal when the rest is
+ * negligible (tail_negligible), so results match scoring every key. Heads run in parallel
+ * (OpenMP). Anything else (other dtypes, mixed Q/K/V dtypes) goes to the reference kernel. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -48,9 +50,9 @@ static void softmax_bf16_scalar(const float *s, size_t lds, int rows, size_t n, 
         const float *sr = s + (size_t)r * lds;
         float m = max_scalar(sr, n), sum = 0.0f;
         for (size_t j = 0; j < n; j++) {
-            mixrt_bf16 e = mixrt_bf16_from_float(expf(sr[j] - m));
-            p[(size_t)r * ldp + j] = e.bits;
-            sum += mixrt_bf16_to_float(e);
+            float e = expf(sr[j] - m);
+            p[(size_t)r * ldp + j] = mixrt_bf16_from_float(e).bits;
+            sum += e;
         }
         inv[r] = 1.0f / sum;
     }

@@ -1,9 +1,10 @@
 /* attention_avx512.c - the AVX-512 twins of the Attention block primitives (attention.c):
- * register tiles of 8 query rows x 32 keys (scores) and 8 rows x 32 columns (P.V) with 16
- * accumulators, reading K and V from the 32-wide panels attention.c packs once per head, so
- * each tile streams its panel in order; a fused exp / sum; a 16 x 16 transpose for packing.
- * Compiled with AVX-512 flags; reached only through mixrt_attention_isa() after its CPUID
- * check. */
+ * register tiles of 12 query rows x 32 keys (scores) and 12 rows x 32 columns (P.V) with 24
+ * accumulators (2 panel loads and 12 broadcasts per 24 FMAs), each K / V panel (packed once
+ * per head, 32 wide) reused by every 12-row group
+ * of a block while it is in L1; softmax over a block's rows at once; a 16 x 16 transpose for
+ * packing K. Compiled with AVX-512 flags; reached only through mixrt_attention_isa() after
+ * its CPUID check. */
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <math.h>
@@ -14,7 +15,7 @@
 
 #define AI static inline __attribute__((always_inline))
 #define PANEL MIXRT_ATTN_PANEL
-#define TILE_ROWS 8 /* register tile height; a block of MIXRT_ATTN_ROWS rows is split into these */
+#define TILE_ROWS 12 /* register tile height (24 accumulators of 32); blocks are split into these */
 
 static inline __mmask16 tail_mask(size_t k) { return k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << k) - 1u); }
 
@@ -45,7 +46,7 @@ AI void scores_tile(const float *q, size_t ldq, const int R, const float *panel,
         for (int v = 0; v < NV; v++) _mm512_storeu_ps(s + (size_t)r * lds + 16 * v, _mm512_mul_ps(acc[r][v], scale));
 }
 
-/* One K panel against every 8-row group of the block: the panel (32 keys x D) stays in L1
+/* One K panel against every 12-row group of the block: the panel (32 keys x D) stays in L1
  * while the groups reuse it. */
 static void scores_avx512(const float *q, size_t ldq, int rows, const float *kp, size_t d, size_t n, float scale,
                           float *s, size_t lds) {
@@ -60,7 +61,7 @@ static void scores_avx512(const float *q, size_t ldq, int rows, const float *kp,
 #define SCORES_CASE(R)                                                                                                 \
     case 2 * R: scores_tile(qr, ldq, R, panel, d, 1, vs, sr, lds); break;                                             \
     case 2 * R + 1: scores_tile(qr, ldq, R, panel, d, 2, vs, sr, lds); break;
-                SCORES_CASE(8) SCORES_CASE(7) SCORES_CASE(6) SCORES_CASE(5)
+                SCORES_CASE(12) SCORES_CASE(11) SCORES_CASE(10) SCORES_CASE(9) SCORES_CASE(8) SCORES_CASE(7) SCORES_CASE(6) SCORES_CASE(5)
                 SCORES_CASE(4) SCORES_CASE(3) SCORES_CASE(2) SCORES_CASE(1)
             default: break;
             }
@@ -128,14 +129,14 @@ static void softmax_avx512(float *s, size_t lds, int rows, size_t n, float *inv)
     for (int r = 0; r < rows; r++) inv[r] = 1.0f / exp_row(s + (size_t)r * lds, n, mx[r]);
 }
 
-/* exp(x) for x <= 0 or NaN to about 4e-5 relative (degree-4 Taylor on |f| <= ln2/2): enough
- * for probabilities rounded to bf16 next (half an ulp there is 2e-3). */
+/* exp(x) for x <= 0 or NaN to about 5e-5 relative (one-step reduction by ln2 in f32, degree-4
+ * Taylor on |f| <= ln2/2): enough for probabilities rounded to bf16 next (half an ulp there is
+ * 2e-3). */
 AI __m512 exp_neg_bf16(__m512 x) {
     x = _mm512_max_ps(_mm512_set1_ps(-104.0f), x);
     __m512 kf = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 f = _mm512_fnmadd_ps(kf, _mm512_set1_ps(0.693359375f), x);
-    f = _mm512_fnmadd_ps(kf, _mm512_set1_ps(-2.12194440e-4f), f);
+    __m512 f = _mm512_fnmadd_ps(kf, _mm512_set1_ps(0.693147180559945309f), x);
     __m512 p = _mm512_set1_ps(1.0f / 24.0f);
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 6.0f));
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.5f));
@@ -144,11 +145,9 @@ AI __m512 exp_neg_bf16(__m512 x) {
     return _mm512_scalef_ps(p, kf);
 }
 
-/* e rounded to bf16 (vcvtneps2bf16: nearest even) stored at p; returns the rounded values. */
-AI __m512 store_bf16(__m512 e, uint16_t *p, __mmask16 t) {
-    __m256i h = (__m256i)_mm512_cvtneps_pbh(e);
-    _mm256_mask_storeu_epi16(p, t, h);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+/* e rounded to bf16 (vcvtneps2bf16: nearest even) stored at p[0..16) under mask t. */
+AI void store_bf16(__m512 e, uint16_t *p, __mmask16 t) {
+    _mm256_mask_storeu_epi16(p, t, (__m256i)_mm512_cvtneps_pbh(e));
 }
 
 AI float exp_row_bf16(const float *s, size_t n, float m, uint16_t *p) {
@@ -157,13 +156,16 @@ AI float exp_row_bf16(const float *s, size_t n, float m, uint16_t *p) {
     for (; j + 32 <= n; j += 32) {
         __m512 e0 = exp_neg_bf16(_mm512_sub_ps(_mm512_loadu_ps(s + j), vm));
         __m512 e1 = exp_neg_bf16(_mm512_sub_ps(_mm512_loadu_ps(s + j + 16), vm));
-        a0 = _mm512_add_ps(a0, store_bf16(e0, p + j, 0xffff));
-        a1 = _mm512_add_ps(a1, store_bf16(e1, p + j + 16, 0xffff));
+        store_bf16(e0, p + j, 0xffff);
+        store_bf16(e1, p + j + 16, 0xffff);
+        a0 = _mm512_add_ps(a0, e0);
+        a1 = _mm512_add_ps(a1, e1);
     }
     for (; j < n; j += 16) {
         __mmask16 t = tail_mask(n - j);
         __m512 e = exp_neg_bf16(_mm512_sub_ps(_mm512_maskz_loadu_ps(t, s + j), vm));
-        a0 = _mm512_mask_add_ps(a0, t, a0, store_bf16(e, p + j, t));
+        store_bf16(e, p + j, t);
+        a0 = _mm512_mask_add_ps(a0, t, a0, e);
     }
     return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
 }
@@ -198,7 +200,7 @@ AI void pv_tile(const float *p, size_t ldp, const int R, const float *panel, siz
     }
 }
 
-/* One V panel (32 columns x n keys) for every 8-row group of the block, so it stays in L1. */
+/* One V panel (32 columns x n keys) for every 12-row group of the block, so it stays in L1. */
 static void pv_avx512(const float *p, size_t ldp, int rows, const float *vp, size_t ldj, size_t n, size_t dv,
                       const float *inv, float *o, size_t ldo) {
     for (size_t c0 = 0; c0 < dv; c0 += PANEL) {
@@ -214,7 +216,7 @@ static void pv_avx512(const float *p, size_t ldp, int rows, const float *vp, siz
 #define PV_CASE(R)                                                                                                     \
     case 2 * R: pv_tile(pr, ldp, R, panel, n, 1, last, iv, orow, ldo); break;                                         \
     case 2 * R + 1: pv_tile(pr, ldp, R, panel, n, 2, last, iv, orow, ldo); break;
-                PV_CASE(8) PV_CASE(7) PV_CASE(6) PV_CASE(5) PV_CASE(4) PV_CASE(3) PV_CASE(2) PV_CASE(1)
+                PV_CASE(12) PV_CASE(11) PV_CASE(10) PV_CASE(9) PV_CASE(8) PV_CASE(7) PV_CASE(6) PV_CASE(5) PV_CASE(4) PV_CASE(3) PV_CASE(2) PV_CASE(1)
             default: break;
             }
         }
@@ -258,7 +260,7 @@ static void scores_bf16_avx512(const uint32_t *qp, size_t ldq, int rows, const u
 #define SCORES_BF16_CASE(R)                                                                                            \
     case 2 * R: scores_bf16_tile(qr, ldq, R, panel, dp, 1, vs, sr, lds); break;                                       \
     case 2 * R + 1: scores_bf16_tile(qr, ldq, R, panel, dp, 2, vs, sr, lds); break;
-                SCORES_BF16_CASE(8) SCORES_BF16_CASE(7) SCORES_BF16_CASE(6) SCORES_BF16_CASE(5)
+                SCORES_BF16_CASE(12) SCORES_BF16_CASE(11) SCORES_BF16_CASE(10) SCORES_BF16_CASE(9) SCORES_BF16_CASE(8) SCORES_BF16_CASE(7) SCORES_BF16_CASE(6) SCORES_BF16_CASE(5)
                 SCORES_BF16_CASE(4) SCORES_BF16_CASE(3) SCORES_BF16_CASE(2) SCORES_BF16_CASE(1)
             default: break;
             }
@@ -303,7 +305,7 @@ static void pv_bf16_avx512(const uint32_t *pp, size_t ldp, int rows, const uint3
 #define PV_BF16_CASE(R)                                                                                                \
     case 2 * R: pv_bf16_tile(pr, ldp, R, panel, np, 1, last, iv, orow, ldo); break;                                   \
     case 2 * R + 1: pv_bf16_tile(pr, ldp, R, panel, np, 2, last, iv, orow, ldo); break;
-                PV_BF16_CASE(8) PV_BF16_CASE(7) PV_BF16_CASE(6) PV_BF16_CASE(5)
+                PV_BF16_CASE(12) PV_BF16_CASE(11) PV_BF16_CASE(10) PV_BF16_CASE(9) PV_BF16_CASE(8) PV_BF16_CASE(7) PV_BF16_CASE(6) PV_BF16_CASE(5)
                 PV_BF16_CASE(4) PV_BF16_CASE(3) PV_BF16_CASE(2) PV_BF16_CASE(1)
             default: break;
             }

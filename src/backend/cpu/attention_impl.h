@@ -31,7 +31,7 @@ mixrt_status mixrt_attention_geometry(struct mixrt_kernel_ctx *k, struct mixrt_a
 
 /* Query rows handled together by the block primitives (the register tile's height), and
  * the width of the packed K / V panels (keys per K panel, columns per V panel). */
-#define MIXRT_ATTN_ROWS 16
+#define MIXRT_ATTN_ROWS 12
 #define MIXRT_ATTN_PANEL 32
 
 /* Packed layouts, made once per (batch, head) by attention.c:
@@ -52,8 +52,8 @@ struct mixrt_attention_isa {
      * -inf row gives NaN too, as 0 / 0). Rows go together so their reductions overlap. */
     void (*softmax)(float *s, size_t lds, int rows, size_t n, float *inv);
     /* The same, writing the numerators rounded to bf16 into p[r * ldp + j] (s is left as it
-     * was) and inv[r] = 1 / the sum of the rounded values; the exp may be as coarse as 1e-4
-     * relative, well under bf16's rounding. Set where scores_bf16 is. */
+     * was; inv from the f32 numerators); the exp may be as coarse as 1e-4 relative, well
+     * under bf16's rounding. Set where scores_bf16 is. */
     void (*softmax_bf16)(const float *s, size_t lds, int rows, size_t n, uint16_t *p, size_t ldp, float *inv);
     /* o[r * ldo + c] = inv[r] * sum_{j < n} p[r * ldp + j] * V[j][c] for r < rows, c < dv
      * (V f32 panels with row length ldj >= n). */
