@@ -1081,9 +1081,11 @@ mixrt_status mixrt_engine_cuda_prepare(struct mixrt_engine *e) {
                       "batch %lld %s", g->nodes[i].name, g->nodes[i].op_type, (long long)d->m, (long long)d->n,
                       (long long)d->k, (long long)d->batch, mixrt_dtype_name(dt));
     }
-    /* Attention as batched GEMMs where the tensor-core kernel runs short of parallelism:
-     * 16-bit, b*h >= 64 heads and sq >= 64 queries (batch 32 of BERT / ViT), or everywhere
-     * 16-bit with MIXRT_CUDA_ATTENTION=gemm (tests); =tc / =rows keep the single kernels. */
+    /* Attention as batched GEMMs where the tensor-core kernel measured slower (notes/cuda.md
+     * call 11): 16-bit, b*h >= 64 heads, sq >= 64 queries and sk > 160 keys (ViT-B/16 at
+     * batch 32: 445 -> 339 us per layer; BERT at batch 32, sk 128: 98 -> ~200 us, so it
+     * keeps the kernel), or everywhere 16-bit with MIXRT_CUDA_ATTENTION=gemm (tests);
+     * =tc / =rows keep the single kernels. */
     {
         const char *aenv = getenv("MIXRT_CUDA_ATTENTION");
         bool force = aenv && !strcmp(aenv, "gemm"), off = aenv && (!strcmp(aenv, "tc") || !strcmp(aenv, "rows"));
@@ -1094,7 +1096,7 @@ mixrt_status mixrt_engine_cuda_prepare(struct mixrt_engine *e) {
             const struct mixrt_cuda_attention_args *a = &st->att;
             mixrt_dtype dt = dt_of(g, g->nodes[g->order[s]].inputs[0]);
             st->att_gemm = !off && (dt == MIXRT_DTYPE_BF16 || dt == MIXRT_DTYPE_F16) && a->scale != 0.0f &&
-                           (force || (a->b * a->h >= 64 && a->sq >= 64));
+                           (force || (a->b * a->h >= 64 && a->sq >= 64 && a->sk > 160));
             if (!st->att_gemm) continue;
             size_t es = mixrt_dtype_size(dt), bh = (size_t)(a->b * a->h), at = 0;
             size_t bytes[6] = {bh * (size_t)(a->sq * a->d) * es, bh * (size_t)(a->sk * a->d) * es,

@@ -76,11 +76,10 @@ __global__ void attention_kernel(const T *q, const T *k, const T *v, const MT *m
  * accumulators) dealt round-robin to the warps; the row softmax in f32 (scale, causal
  * fill, mask as in attention_kernel), one row per warp at a time, unnormalized
  * probabilities rounded to T; O = P V tiles round-robin; O / sum stored at y_strides. */
-/* 8 warps: at batch 32 one block fills an SM's shared memory (K and V of one head), so the
- * block's own warps are all the SM has to hide load latency with (4 warps: 445 us per ViT
- * layer at batch 32). The score tile S is dead once the softmax wrote P, so O reuses its
- * bytes when it fits (two blocks per SM for BERT's Sk = 128). */
-#define TC_WARPS 8
+/* 4 warps: with 8 warps and O over the dead score tile, BERT b1 measured 0.87 ms in
+ * notes/cuda.md's call 11 against 0.78 before (not isolated), so this is the kernel of
+ * runs 6-10 again. */
+#define TC_WARPS 4
 struct tc_layout {
     int skp, ldk, ldv, lds, ldp, ldo;
     size_t k_off, v_off, q_off, s_off, p_off, o_off, inv_off, total;
@@ -98,14 +97,9 @@ __host__ __device__ inline tc_layout tc_plan(long long sk, long long d, long lon
     L.q_off = L.v_off + tc_round((size_t)L.skp * L.ldv * 2);
     L.s_off = L.q_off + tc_round(rows * L.ldk * 2);
     L.p_off = L.s_off + tc_round(rows * L.lds * 4);
-    L.inv_off = L.p_off + tc_round(rows * L.ldp * 2);
-    if (L.ldo <= L.lds) {
-        L.o_off = L.s_off;
-        L.total = L.inv_off + tc_round(rows * 4);
-    } else {
-        L.o_off = L.inv_off + tc_round(rows * 4);
-        L.total = L.o_off + tc_round(rows * L.ldo * 4);
-    }
+    L.o_off = L.p_off + tc_round(rows * L.ldp * 2);
+    L.inv_off = L.o_off + tc_round(rows * L.ldo * 4);
+    L.total = L.inv_off + tc_round(rows * 4);
     return L;
 }
 
