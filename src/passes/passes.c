@@ -565,6 +565,9 @@ static mixrt_status pass_conv_bn(struct pass_state *st, int *removed) {
 
 typedef mixrt_pass_fn pass_fn;
 
+/* fuse_eltwise.c (its prototype belongs in passes_impl.h with the other fusion passes). */
+mixrt_status mixrt_pass_fuse_eltwise(struct mixrt_pass_state *st, int *removed);
+
 /* Runs one pass with fresh per-pass state, then compacts. */
 static mixrt_status run_one(struct mixrt_graph *g, pass_fn fn, int *count, bool *changed) {
     struct pass_state st = {g, NULL, NULL, NULL, 0, g->n_values};
@@ -620,6 +623,11 @@ mixrt_status mixrt_passes_run(struct mixrt_graph *g, unsigned flags, struct mixr
             return status;
         if ((flags & MIXRT_PASS_LAYOUT) &&
             (status = run_one(g, mixrt_pass_layout, &stats->layout_changed, &changed)) != MIXRT_STATUS_OK)
+            return status;
+        /* Element-wise chains only once the passes above have nothing left to do: their
+         * patterns (GELU, bias + activation, conv epilogues, layout) win over a chain. */
+        if ((flags & MIXRT_PASS_FUSE_ELTWISE) && !changed &&
+            (status = run_one(g, mixrt_pass_fuse_eltwise, &stats->eltwise_fused, &changed)) != MIXRT_STATUS_OK)
             return status;
         if ((flags & MIXRT_PASS_DCE) && (status = run_one(g, pass_dce, &stats->dead_removed, &changed)) != MIXRT_STATUS_OK)
             return status;

@@ -26,7 +26,10 @@ enum mixrt_pass_flags {
     /* MatMul/Softmax/MatMul (with scale, mask and the head transposes) → com.mixrt
      * Attention (fuse_attention.c). */
     MIXRT_PASS_FUSE_ATTENTION = 1u << 8,
-    MIXRT_PASS_ALL = 0x1ffu,
+    /* Chains of element-wise float ops (single-reader intermediates, scalar or full-shape
+     * operands) → com.mixrt ElementwiseChain (fuse_eltwise.c). CPU kernels only. */
+    MIXRT_PASS_FUSE_ELTWISE = 1u << 9,
+    MIXRT_PASS_ALL = 0x3ffu,
 };
 
 /* Nodes each pass removed (summed over the fixed-point iterations). */
@@ -40,6 +43,7 @@ struct mixrt_pass_stats {
     int conv_fused;
     int layout_changed;
     int attention_fused;
+    int eltwise_fused; /* nodes absorbed into ElementwiseChain nodes */
 };
 
 /* Outputs larger than this are not folded into constants (they would bloat the model). */

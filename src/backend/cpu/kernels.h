@@ -50,6 +50,7 @@ extern const struct mixrt_cpu_kernel mixrt_fused_transformer_kernels[];
 extern const struct mixrt_cpu_kernel mixrt_dwconv_kernels[]; /* dwconv.c: depthwise channels-last FusedConv */
 extern const struct mixrt_cpu_kernel mixrt_fused_conv_kernels[];
 extern const struct mixrt_cpu_kernel mixrt_attention_kernels[]; /* attention.c */
+extern const struct mixrt_cpu_kernel mixrt_eltwise_chain_kernels[]; /* eltwise_chain.c: ElementwiseChain */
 
 /* ---- packed constant weights in plan files (plan.c) -------------------------------------
  * A kernel that reorders a constant input into a library layout at prepare can hand the
