@@ -31,7 +31,8 @@ static void row_scalar(const struct mixrt_dwconv_geom *g, const struct mixrt_dwc
                 for (int64_t kw = 0; kw < g->kw; kw++) {
                     const int64_t iw = iw0 + kw * g->dw;
                     if (iw < 0 || iw >= g->w) continue;
-                    v += load_f(r->x, r->bf16, (ih * g->w + iw) * C + c) * r->w[(kh * g->kw + kw) * g->cp + c];
+                    v += load_f(r->x, r->bf16, (ih * g->w + iw) * C + c) *
+                         r->w[mixrt_dwconv_widx(c, kh * g->kw + kw, g->kh * g->kw)];
                 }
             }
             if (r->z) v += load_f(r->z, r->bf16, ow * C + c);
@@ -72,7 +73,7 @@ const struct mixrt_dwconv_isa *mixrt_dwconv_isa(void) {
 /* What prepare made: the packed weights (and bias when it is a constant). */
 struct dw_state {
     int64_t c, kh, kw, cp;
-    float *w;     /* [kh * kw][cp] */
+    float *w;     /* [cp / 16][kh * kw][16] (mixrt_dwconv_widx) */
     float *b;     /* [cp]: the constant bias, zeros without one */
     bool b_const; /* false: B is an input read at run time */
     size_t w_bytes, b_bytes;
@@ -159,10 +160,11 @@ static mixrt_status dw_prepare(mixrt_context_t ctx, const struct mixrt_graph *g,
     if (!st->w || !st->b) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
     memset(st->w, 0, st->w_bytes);
     memset(st->b, 0, st->b_bytes);
-    /* ONNX W [C, 1, KH, KW] -> [KH * KW][CP]: one tap's weights for consecutive channels. */
+    /* ONNX W [C, 1, KH, KW] -> per block of 16 channels, its taps in a row of vectors. */
     for (int64_t c = 0; c < st->c; c++)
         for (int64_t t = 0; t < st->kh * st->kw; t++)
-            st->w[t * st->cp + c] = (float)mixrt_load_f64(w->data, w->dtype, (size_t)(c * st->kh * st->kw + t));
+            st->w[mixrt_dwconv_widx(c, t, st->kh * st->kw)] =
+                (float)mixrt_load_f64(w->data, w->dtype, (size_t)(c * st->kh * st->kw + t));
     if (b) {
         MIXRT_CHECK(ctx, b->rank == 1 && b->dims[0] == st->c, MIXRT_STATUS_INVALID_MODEL,
                     "cannot build FusedConv node '%s': input #2 (B) has %lld elements, expected %lld", n->name,

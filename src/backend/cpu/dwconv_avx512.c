@@ -102,7 +102,7 @@ DW_INLINE void finish(const struct dw_epi e, const bool bf, const bool tail, __m
 struct dw_loop {
     const char *x;
     const float *w, *b;
-    int64_t c, cp, kh, kw, kl, kr, w_in, sw, dw, pl;
+    int64_t c, kh, kw, kl, kr, w_in, sw, dw, pl;
     int64_t base0, rs, ts, ss, cs;
     struct dw_epi e;
 };
@@ -116,6 +116,7 @@ DW_INLINE void seg(const struct dw_loop l, const int KH_, const int KW_, const i
     const int64_t KH = KH_ ? KH_ : l.kh, KW = KW_ ? KW_ : l.kw;
     const __mmask16 m = chan_mask(l.c - c);
     const __m512 bias = _mm512_loadu_ps(l.b + c);
+    const float *const wb = l.w + c * KH * KW; /* this block's taps, 16 floats apart */
     const int64_t base = l.base0 + ow * l.ss + c * (bf ? 2 : 4);
     if (NB == 1) {
         const int64_t iw0 = ow * l.sw - l.pl;
@@ -128,7 +129,7 @@ DW_INLINE void seg(const struct dw_loop l, const int KH_, const int KW_, const i
 #pragma GCC unroll 8
             for (int64_t kw = 0; kw < KW; kw++) {
                 if (border && (iw0 + kw * l.dw < 0 || iw0 + kw * l.dw >= l.w_in)) continue;
-                __m512 wt = _mm512_loadu_ps(l.w + (kh * KW + kw) * l.cp + c);
+                __m512 wt = _mm512_loadu_ps(wb + (kh * KW + kw) * MIXRT_DWCONV_CBLK);
                 __m512 xv = load_x(l.x + rb + kw * l.ts, 0, m, bf, tail);
                 if (kh & 1)
                     a1 = _mm512_fmadd_ps(xv, wt, a1);
@@ -148,7 +149,7 @@ DW_INLINE void seg(const struct dw_loop l, const int KH_, const int KW_, const i
         if (kh < l.kl || kh >= l.kr) continue;
         __m512 wv[8];
 #pragma GCC unroll 8
-        for (int kw = 0; kw < KW_; kw++) wv[kw] = _mm512_loadu_ps(l.w + (kh * KW_ + kw) * l.cp + c);
+        for (int kw = 0; kw < KW_; kw++) wv[kw] = _mm512_loadu_ps(wb + (kh * KW_ + kw) * MIXRT_DWCONV_CBLK);
         const char *p = l.x + base + (kh - l.kl) * l.rs;
 #pragma GCC unroll 32
         for (int col = 0; col < NCOL; col++, p += l.cs) {
@@ -186,7 +187,7 @@ DW_INLINE void row_impl(const struct mixrt_dwconv_geom *g, const struct mixrt_dw
     if (ih0 + (KH - 1) * g->dh >= g->h) kr = g->h - ih0 <= 0 ? 0 : (g->h - ih0 + g->dh - 1) / g->dh;
     if (kl > kr) kl = kr;
     const struct dw_loop l = {
-        .x = r->x, .w = r->w, .b = r->b, .c = C, .cp = g->cp, .kh = g->kh, .kw = g->kw, .kl = kl, .kr = kr,
+        .x = r->x, .w = r->w, .b = r->b, .c = C, .kh = g->kh, .kw = g->kw, .kl = kl, .kr = kr,
         .w_in = g->w, .sw = g->sw, .dw = g->dw, .pl = g->pl,
         .base0 = ((ih0 + kl * g->dh) * g->w - g->pl) * C * esz, .rs = g->dh * g->w * C * esz,
         .ts = g->dw * C * esz, .ss = g->sw * C * esz, .cs = C * esz,

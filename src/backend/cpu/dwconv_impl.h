@@ -14,7 +14,8 @@
 #define MIXRT_DWCONV_CBLK 16
 
 /* One node on one input shape: X [N, H, W, C], Y [N, OH, OW, C], W packed as f32
- * [KH * KW][CP] (tap-major, channels padded with zeros to CP), bias f32 [CP]. */
+ * [CP / 16][KH * KW][16] (per block of 16 channels its taps one after another, channels padded
+ * with zeros to CP: a block's taps sit at fixed offsets from one pointer), bias f32 [CP]. */
 struct mixrt_dwconv_geom {
     int64_t h, w, c, oh, ow;
     int64_t kh, kw, sh, sw, dh, dw;
@@ -22,6 +23,11 @@ struct mixrt_dwconv_geom {
     int64_t cp;           /* C rounded up to MIXRT_DWCONV_CBLK */
     int64_t ow_lo, ow_hi; /* output columns [ow_lo, ow_hi) have every kw tap inside the row */
 };
+
+/* Index of channel c, tap t (kh * KW + kw) in the packed weights of a kernel with taps taps. */
+static inline int64_t mixrt_dwconv_widx(int64_t c, int64_t t, int64_t taps) {
+    return (c / MIXRT_DWCONV_CBLK * taps + t) * MIXRT_DWCONV_CBLK + c % MIXRT_DWCONV_CBLK;
+}
 
 /* Activations a row kernel applies itself (the others run over the finished f32 row). */
 enum mixrt_dwconv_act { MIXRT_DWCONV_ACT_NONE, MIXRT_DWCONV_ACT_RELU, MIXRT_DWCONV_ACT_CLIP, MIXRT_DWCONV_ACT_LEAKY };
