@@ -1083,8 +1083,9 @@ mixrt_status mixrt_engine_cuda_prepare(struct mixrt_engine *e) {
     }
     /* Attention as batched GEMMs where the tensor-core kernel measured slower (notes/cuda.md
      * call 11): 16-bit, b*h >= 64 heads, sq >= 64 queries and sk > 160 keys (ViT-B/16 at
-     * batch 32: 445 -> 339 us per layer; BERT at batch 32, sk 128: 98 -> ~200 us, so it
-     * keeps the kernel), or everywhere 16-bit with MIXRT_CUDA_ATTENTION=gemm (tests);
+     * batch 32: 445 -> 339 us per layer; BERT at batch 32, sk 128: 4.69 ms with it against
+     * 3.73 without, so it keeps the kernel), or everywhere 16-bit with
+     * MIXRT_CUDA_ATTENTION=gemm (tests);
      * =tc / =rows keep the single kernels. */
     {
         const char *aenv = getenv("MIXRT_CUDA_ATTENTION");
