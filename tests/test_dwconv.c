@@ -3,13 +3,17 @@
  * vector width, small and 112-wide images, strides 1 and 2, symmetric, asymmetric and auto pads,
  * dilations, 3x3 / 5x5 / other kernels, with and without B and Z, every activation, on the
  * AVX-512 row kernel (bf16 rounded by vcvtneps2bf16 where the CPU has it, and by integer
- * arithmetic) and on its scalar twin; then the cases it must refuse.
+ * arithmetic) and on its scalar twin, also with X, Z and Y against guard pages (no access outside
+ * them, every output element written); then the cases it must refuse.
  * Usage: test_dwconv [--only N] (N: a case number, as printed on failure). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "backend/cpu/dwconv_impl.h"
+#include "backend/cpu/exec_ref.h"
 #include "backend/cpu/kernels.h"
 #include "testutil.h"
 #include "graph_build.h"
@@ -280,6 +284,114 @@ static int run_all(int id) {
     return id;
 }
 
+/* ---- guard pages: no read or write outside X, Z and Y ------------------------------------ */
+
+/* n bytes placed against a PROT_NONE page: ending at it (at_end) or starting right after one. */
+struct guarded {
+    void *map, *p;
+    size_t map_size;
+};
+
+static bool guard_alloc(struct guarded *gd, size_t n, bool at_end) {
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), body = (n + pg - 1) / pg * pg;
+    gd->map_size = body + 2 * pg;
+    gd->map = mmap(NULL, gd->map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (gd->map == MAP_FAILED) return false;
+    char *b = gd->map;
+    if (mprotect(b, pg, PROT_NONE) || mprotect(b + pg + body, pg, PROT_NONE)) return false;
+    gd->p = at_end ? b + pg + body - n : b + pg;
+    return true;
+}
+
+/* A view of t whose data lies in a guarded copy. */
+static struct mixrt_tensor guarded_copy(const struct mixrt_tensor *t, struct guarded *gd, bool at_end) {
+    struct mixrt_tensor v = *t;
+    TU_CHECK(guard_alloc(gd, t->nbytes, at_end), "guard pages: mmap/mprotect failed");
+    memcpy(gd->p, t->data, t->nbytes);
+    v.data = gd->p;
+    v.flags = 0; /* borrowed */
+    return v;
+}
+
+/* Case c with X, Z and Y each against a guard page (after them, then before them); Y poisoned
+ * with NaN first, so an element the kernel leaves unwritten shows as an error. */
+static void run_guarded(int id, const struct dw_case *c, mixrt_dtype dt) {
+    if (g_only && id != g_only) return;
+    const struct mixrt_cpu_kernel *kern = mixrt_cpu_kernel_find("dw_conv_nhwc", MIXRT_DOMAIN, "FusedConv");
+    if (!kern) return;
+    int ni, wi, bi;
+    int64_t yd[4];
+    struct mixrt_graph *g = build(c, dt, &ni, &wi, &bi, yd);
+    const struct mixrt_node *n = &g->nodes[ni];
+    struct mixrt_tensor *tx = rand_tensor(dt, 4, (int64_t[]){c->n, c->h, c->w, c->c});
+    struct mixrt_tensor *tz = c->z ? rand_tensor(dt, 4, yd) : NULL;
+    int n_in = c->z ? 4 : 3;
+    void *state = NULL;
+    TU_CHECK(kern->supports(g, n, NULL, 0) && kern->prepare(ctx, g, n, &state) == MIXRT_STATUS_OK,
+             "guard case %d: refused or prepare failed", id);
+    mixrt_kernel_fn ref;
+    struct mixrt_tensor yr;
+    const struct mixrt_tensor *rin[4] = {tx, g->values[wi].init, bi >= 0 ? g->values[bi].init : NULL, tz};
+    TU_CHECK(mixrt_ref_find(ctx, n, &ref) == MIXRT_STATUS_OK &&
+                 run_kernel(ref, NULL, g, ni, n_in, rin, &yr) == MIXRT_STATUS_OK,
+             "guard case %d: reference failed", id);
+    size_t ny = mixrt_tensor_numel(&yr), esz = mixrt_dtype_size(dt);
+    for (int at_end = 0; at_end < 2 && state; at_end++) {
+        struct guarded gx, gz = {0}, gy;
+        struct mixrt_tensor vx = guarded_copy(tx, &gx, at_end), vz;
+        if (tz) vz = guarded_copy(tz, &gz, at_end);
+        TU_CHECK(guard_alloc(&gy, ny * esz, at_end), "guard pages: mmap failed");
+        memset(gy.p, 0xff, ny * esz); /* NaN in f32 and bf16 */
+        const struct mixrt_tensor *in[4] = {&vx, g->values[wi].init, bi >= 0 ? g->values[bi].init : NULL,
+                                            tz ? &vz : NULL};
+        const struct mixrt_seq *in_seq[4] = {NULL, NULL, NULL, NULL};
+        bool wanted[1] = {true}, is_seq[1] = {false};
+        struct mixrt_tensor out;
+        memset(&out, 0, sizeof(out));
+        out.data = gy.p, out.capacity = ny * esz, out.flags = MIXRT_TENSOR_PREBOUND | MIXRT_TENSOR_UNINIT;
+        struct mixrt_kernel_ctx k = {.ctx = ctx, .graph = g, .node = n, .opset = 1, .n_in = n_in, .in = in,
+                                     .in_seq = in_seq, .n_out = 1, .out = &out, .out_is_seq = is_seq,
+                                     .out_wanted = wanted, .state = state};
+        mixrt_status st = kern->run(&k);
+        TU_CHECK(st == MIXRT_STATUS_OK && out.data == gy.p, "guard case %d: run: %s", id,
+                 mixrt_context_last_error(ctx));
+        if (st == MIXRT_STATUS_OK && out.data == gy.p) {
+            double d = 0, sn = 0;
+            for (size_t i = 0; i < ny; i++) {
+                double a = mixrt_load_f64(gy.p, dt, i), b = mixrt_load_f64(yr.data, dt, i);
+                d += (a - b) * (a - b), sn += b * b;
+            }
+            double e = sn > 0 ? sqrt(d / sn) : sqrt(d), tol = dt == MIXRT_DTYPE_BF16 ? 1e-2 : 1e-6;
+            TU_CHECK(e <= tol, "guard case %d (%s, guard %s): rel err %g > %g; rerun: test_dwconv --only %d", id,
+                     mixrt_dtype_name(dt), at_end ? "after" : "before", e, tol, id);
+        }
+        munmap(gx.map, gx.map_size);
+        if (tz) munmap(gz.map, gz.map_size);
+        munmap(gy.map, gy.map_size);
+    }
+    mixrt_tensor_release(ctx, &yr);
+    if (state) kern->release(ctx, state);
+    mixrt_tensor_destroy(ctx, tx);
+    if (tz) mixrt_tensor_destroy(ctx, tz);
+    mixrt_graph_destroy(g);
+}
+
+static int run_guards(int id) {
+    static const struct dw_case gc[] = {
+        {1, 17, 5, 6, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, true, true, 2},
+        {1, 15, 7, 5, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}, NULL, false, true, 2},
+        {1, 1, 4, 4, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, true, true, 1},
+        {1, 33, 6, 7, 5, 5, 1, 1, 1, 1, {2, 2, 2, 2}, NULL, true, true, 3},
+        {1, 32, 9, 8, 3, 3, 1, 1, 2, 2, {2, 2, 2, 2}, NULL, true, true, 0},
+        {2, 16, 5, 9, 3, 5, 2, 1, 1, 1, {0, 2, 1, 2}, NULL, true, true, 6},
+        {1, 31, 12, 17, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL, true, true, 2},
+    };
+    static const mixrt_dtype dts[2] = {MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16};
+    for (size_t i = 0; i < sizeof(gc) / sizeof(gc[0]); i++)
+        for (int d = 0; d < 2; d++) run_guarded(++id, &gc[i], dts[d]);
+    return id;
+}
+
 /* A node the kernel must refuse (supports() false with a reason). */
 static void check_refuses(const char *what, struct mixrt_graph *g, int ni) {
     const struct mixrt_cpu_kernel *kern = mixrt_cpu_kernel_find("dw_conv_nhwc", MIXRT_DOMAIN, "FusedConv");
@@ -336,16 +448,16 @@ int main(int argc, char **argv) {
     if (mixrt_context_create(NULL, &ctx) != MIXRT_STATUS_OK) return 1;
     tu_seed(11);
     printf("test_dwconv: row kernel %s\n", mixrt_dwconv_isa()->name);
-    int id = run_all(0);
+    int id = run_guards(run_all(0));
     /* The AVX-512 kernel with bf16 rounded by integer arithmetic (CPUs without AVX512-BF16),
      * then the scalar twin, on the same cases (numbers go on from the first pass). */
     mixrt_dwconv_force_int_bf16(true);
     tu_seed(11);
-    id = run_all(id);
+    id = run_guards(run_all(id));
     mixrt_dwconv_force_int_bf16(false);
     mixrt_dwconv_force_scalar(true);
     tu_seed(11);
-    run_all(id);
+    run_guards(run_all(id));
     mixrt_dwconv_force_scalar(false);
     if (!g_only) test_refusals();
     mixrt_context_destroy(ctx);
