@@ -193,6 +193,8 @@ enum mixrt_tensor_flags {
     MIXRT_TENSOR_OWNS_DATA = 1u << 0, /* data came from the context allocator (capacity) */
     MIXRT_TENSOR_OWNS_STRINGS = 1u << 1, /* STRING elements' ptrs are owned */
     MIXRT_TENSOR_OWNS_MAPPING = 1u << 2, /* data lies in an mmap (map_base, map_size) it owns */
+    MIXRT_TENSOR_DEVICE_CUDA = 1u << 3,  /* data is a CUDA device address, not host memory; the
+                                          * tensor never owns it (mixrt_engine.h: device tensors) */
 };
 
 struct mixrt_tensor {

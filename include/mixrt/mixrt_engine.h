@@ -104,6 +104,48 @@ MIXRT_API mixrt_status mixrt_engine_run_into(mixrt_engine_t engine, size_t n_inp
                                              const struct mixrt_tensor *const *inputs,
                                              struct mixrt_tensor *const *outputs);
 
+/* ---- device tensors (engines built with --backend cuda) ------------------------------
+ * A tensor whose flags include MIXRT_TENSOR_DEVICE_CUDA holds in data a CUDA device address
+ * on the engine's GPU: from mixrt_engine_device_alloc, or any other allocation of this
+ * process on that GPU (e.g. a torch CUDA tensor's data_ptr()); mixrt never frees it. The
+ * run calls of a CUDA engine take such tensors as inputs (mixrt_engine_run, run_into,
+ * run_device) and as outputs (run_into): inputs are copied device to device into the
+ * engine's memory, outputs device to device out of it, on the engine's stream, and the
+ * call returns when the outputs are complete (no stream to wait on). The data of a device
+ * input must be complete when the call is made: the engine's stream does not wait on other
+ * streams. Host and device tensors may be mixed in one call; a value produced or read by a
+ * layer on the CPU is copied through the host as needed. The dtype and shape rules are the
+ * host ones (INVALID_ARGUMENT naming the tensor); nbytes must equal numel * dtype size and
+ * data must not be NULL then. A CPU engine refuses device tensors (UNSUPPORTED naming the
+ * tensor), as do the calls below. */
+
+/* Allocates a device tensor of dtype and dims (rank 0..MIXRT_MAX_RANK, dims >= 0) on the
+ * engine's GPU; contents undefined. UNSUPPORTED for a CPU engine, OUT_OF_MEMORY naming
+ * cudaMalloc. *out is written only on success; free it with mixrt_engine_device_free
+ * (mixrt_tensor_destroy would leak the device memory) before destroying the engine. */
+MIXRT_API mixrt_status mixrt_engine_device_alloc(mixrt_engine_t engine, mixrt_dtype dtype, int rank,
+                                                 const int64_t *dims, struct mixrt_tensor **out);
+/* Frees a tensor made by mixrt_engine_device_alloc and its device memory (waits for the
+ * engine's pending work first). NULL is fine. */
+MIXRT_API void mixrt_engine_device_free(mixrt_engine_t engine, struct mixrt_tensor *t);
+/* Copies src into dst, each a host or a device tensor (host to device, device to host,
+ * device to device or host to host), of the same dtype and dims (INVALID_ARGUMENT
+ * otherwise); returns when the copy is complete. UNSUPPORTED for a CPU engine. */
+MIXRT_API mixrt_status mixrt_engine_device_copy(mixrt_engine_t engine, struct mixrt_tensor *dst,
+                                                const struct mixrt_tensor *src);
+/* Runs the engine and hands back device views of its outputs, no copy: views has
+ * mixrt_engine_output_count entries, each filled with the output's dtype and dims, data =
+ * its device address inside the engine's memory, flags MIXRT_TENSOR_DEVICE_CUDA (not
+ * owned: never free or destroy them). A view is valid, and complete, until the next run or
+ * the engine's destruction; copy it (mixrt_engine_device_copy) to keep it. Inputs as in
+ * mixrt_engine_run (host or device tensors). An output not left on the device (produced by
+ * a layer on the CPU, or a constant or an input passed through) is UNSUPPORTED naming it
+ * (use mixrt_engine_run_into with a device tensor); UNSUPPORTED for a CPU engine. On
+ * failure views are zeroed. Not reentrant. */
+MIXRT_API mixrt_status mixrt_engine_run_device(mixrt_engine_t engine, size_t n_inputs, const char *const *names,
+                                               const struct mixrt_tensor *const *inputs,
+                                               struct mixrt_tensor *views);
+
 /* A layer (node of the planned graph) as built. Strings live as long as the engine. */
 struct mixrt_layer_info {
     const char *name;

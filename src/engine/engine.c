@@ -409,6 +409,8 @@ mixrt_status mixrt_engine_run_observed(mixrt_engine_t e, size_t n_inputs, const 
                                        const struct mixrt_tensor *const *inputs, struct mixrt_tensor **outputs,
                                        mixrt_engine_observer observe, void *user) {
     if (e->cuda) return mixrt_engine_cuda_run(e, n_inputs, names, inputs, outputs, NULL, observe, user);
+    mixrt_status dst = mixrt_engine_device_check_host(e, n_inputs, names, inputs, NULL);
+    if (dst != MIXRT_STATUS_OK) return dst;
     struct observe_bridge b = {observe, user};
     struct mixrt_exec_opts xo = {e->fns, e->states, observe ? bridge : NULL, &b,
                                  e->memplan ? &e->memplan->mem : NULL, NULL};
@@ -421,6 +423,8 @@ mixrt_status mixrt_engine_run_into(mixrt_engine_t e, size_t n_inputs, const char
     mixrt_status status = MIXRT_STATUS_OK;
     const struct mixrt_graph *g = mixrt_model_graph(e->model);
     if (e->cuda) return mixrt_engine_cuda_run(e, n_inputs, names, inputs, NULL, outputs, NULL, NULL);
+    status = mixrt_engine_device_check_host(e, n_inputs, names, inputs, outputs); /* before shells exist */
+    if (status != MIXRT_STATUS_OK) return status;
     size_t no = (size_t)(g->n_outputs > 0 ? g->n_outputs : 1);
     struct mixrt_tensor *local[16], **shells = g->n_outputs <= 16 ? local : mixrt_calloc(e->ctx, no, sizeof(*shells));
     if (!shells) return MIXRT_STATUS_OUT_OF_MEMORY;

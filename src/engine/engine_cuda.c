@@ -1499,7 +1499,8 @@ static mixrt_status do_xfer(struct mixrt_engine *e, const struct xfer *x, struct
         const struct mixrt_tensor *src = host[v].data || host[v].rank >= 0 ? &host[v] : g->values[v].init;
         MIXRT_CHECK(e->ctx, src && (src->data || !nb) && src->nbytes == nb, MIXRT_STATUS_INTERNAL,
                     "copy of '%s' to the device: no host data of %zu bytes", g->values[v].name, nb);
-        if (nb) MIXRT_TRY(c->t->copy_h2d(c->dev, dptr(c, v), src->data, nb));
+        if (nb && (src->flags & MIXRT_TENSOR_DEVICE_CUDA)) MIXRT_TRY(c->t->copy_d2d(c->dev, dptr(c, v), src->data, nb));
+        else if (nb) MIXRT_TRY(c->t->copy_h2d(c->dev, dptr(c, v), src->data, nb));
     } else if (x->step < c->n_nodes) {
         int64_t dims[MIXRT_MAX_RANK];
         for (int d = 0; d < g->values[v].rank; d++) dims[d] = dim(g, v, d);
@@ -1526,6 +1527,51 @@ static void copy_out(void *dst, const void *src, size_t n) {
         size_t off = (size_t)i * chunk, len = n - off < chunk ? n - off : chunk;
         memcpy((uint8_t *)dst + off, (const uint8_t *)src + off, len);
     }
+}
+
+/* One copy between any two of host and device memory, on the engine's stream. */
+static mixrt_status copy_any(struct mixrt_engine_cuda *c, void *dst, bool dst_dev, const void *src, bool src_dev,
+                             size_t n) {
+    if (!n) return MIXRT_STATUS_OK;
+    if (dst_dev) return src_dev ? c->t->copy_d2d(c->dev, dst, src, n) : c->t->copy_h2d(c->dev, dst, src, n);
+    if (src_dev) return c->t->copy_d2h(c->dev, dst, src, n);
+    memcpy(dst, src, n);
+    return MIXRT_STATUS_OK;
+}
+
+static bool is_dev(const struct mixrt_tensor *t) { return t && (t->flags & MIXRT_TENSOR_DEVICE_CUDA); }
+
+/* Graph output v is copied off the device at the end of a run (a CUDA layer made it). */
+static bool out_on_dev(const struct mixrt_engine_cuda *c, int v) {
+    for (int x = 0; x < c->n_xfers; x++)
+        if (!c->xfers[x].h2d && c->xfers[x].step == c->n_nodes && c->xfers[x].value == v) return true;
+    return false;
+}
+
+/* A layer on the CPU reads value v. */
+static bool read_on_cpu(const struct mixrt_engine_cuda *c, const struct mixrt_graph *g, int v) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (c->steps[i].op != CU_NONE) continue;
+        for (int j = 0; j < g->nodes[i].n_inputs; j++)
+            if (g->nodes[i].inputs[j] == v) return true;
+    }
+    return false;
+}
+
+/* A device input a CPU layer reads: replaced by an owned host copy (its H2D xfer then
+ * goes back up from it; mixed engines are not the fast path). */
+static mixrt_status input_to_host(struct mixrt_engine *e, struct mixrt_tensor *t) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct mixrt_tensor h;
+    memset(&h, 0, sizeof(h));
+    MIXRT_TRY(mixrt_tensor_init(e->ctx, &h, t->dtype, t->rank, t->dims));
+    if (h.nbytes) MIXRT_TRY(e->cuda->t->copy_d2h(e->cuda->dev, h.data, t->data, h.nbytes));
+    MIXRT_TRY(e->cuda->t->device_sync(e->cuda->dev));
+    *t = h;
+    return MIXRT_STATUS_OK;
+fail:
+    mixrt_tensor_release(e->ctx, &h);
+    return status;
 }
 
 static mixrt_status launch_all(struct mixrt_engine *e) {
@@ -1624,9 +1670,12 @@ static void profile_print(struct mixrt_engine_cuda *c) {
     mixrt_free(c->ctx, rows, (size_t)ns * sizeof(*rows));
 }
 
-mixrt_status mixrt_engine_cuda_run(struct mixrt_engine *e, size_t n_inputs, const char *const *names,
-                                   const struct mixrt_tensor *const *inputs, struct mixrt_tensor **outputs,
-                                   struct mixrt_tensor *const *out_into, mixrt_engine_observer observe, void *user) {
+/* The run; exactly one of outputs (allocated host tensors), out_into (the caller's host or
+ * device tensors) and views (device views of the arena) receives the outputs. */
+static mixrt_status cuda_run(struct mixrt_engine *e, size_t n_inputs, const char *const *names,
+                             const struct mixrt_tensor *const *inputs, struct mixrt_tensor **outputs,
+                             struct mixrt_tensor *const *out_into, struct mixrt_tensor *views,
+                             mixrt_engine_observer observe, void *user) {
     mixrt_status status = MIXRT_STATUS_OK;
     struct mixrt_engine_cuda *c = e->cuda;
     const struct mixrt_cuda_table *t = c->t;
@@ -1639,7 +1688,13 @@ mixrt_status mixrt_engine_cuda_run(struct mixrt_engine *e, size_t n_inputs, cons
     for (int v = 0; v < nv; v++) host[v].rank = -1;
     if (outputs)
         for (int k = 0; k < g->n_outputs; k++) outputs[k] = NULL;
+    if (views) memset(views, 0, (size_t)g->n_outputs * sizeof(*views));
     MIXRT_CHECK(e->ctx, n_inputs == 0 || (names && inputs), MIXRT_STATUS_INVALID_ARGUMENT, "engine run: NULL inputs");
+    /* Views exist only for outputs left in the arena: refused before anything runs. */
+    for (int k = 0; views && k < g->n_outputs; k++)
+        MIXRT_CHECK(e->ctx, out_on_dev(c, g->outputs[k]), MIXRT_STATUS_UNSUPPORTED, "mixrt_engine_run_device: output "
+                    "'%s' is not left on the device (a layer on the CPU, a constant or an input makes it); use "
+                    "mixrt_engine_run_into with a device tensor", g->values[g->outputs[k]].name);
     /* Inputs by name, checked against the static shapes the engine was built for. */
     for (size_t a = 0; a < n_inputs; a++) {
         int k;
@@ -1662,7 +1717,14 @@ mixrt_status mixrt_engine_cuda_run(struct mixrt_engine *e, size_t n_inputs, cons
                                   mixrt_dims_str(want, sizeof(want), g->values[v].rank > 0 ? g->values[v].rank : 0, wd)));
         }
         host[v] = *in;
-        host[v].flags = 0; /* borrowed */
+        host[v].flags = in->flags & MIXRT_TENSOR_DEVICE_CUDA; /* borrowed */
+        if (is_dev(in)) {
+            size_t nb = mixrt_tensor_numel(in) * mixrt_dtype_size(in->dtype);
+            MIXRT_CHECK(e->ctx, in->nbytes == nb && (in->data || !nb), MIXRT_STATUS_INVALID_ARGUMENT, "engine run: "
+                        "device input '%s' has nbytes %zu and data %p; its dtype and shape need %zu bytes", names[a],
+                        in->nbytes, in->data, nb);
+            if (read_on_cpu(c, g, v)) MIXRT_TRY(input_to_host(e, &host[v]));
+        }
     }
     for (int k = 0; k < g->n_inputs; k++) {
         int v = g->inputs[k];
@@ -1750,25 +1812,42 @@ mixrt_status mixrt_engine_cuda_run(struct mixrt_engine *e, size_t n_inputs, cons
                     g->values[v].name);
         for (int d = 0; d < rank; d++) dims[d] = on_dev ? dim(g, v, d) : h->dims[d];
         mixrt_dtype odt = on_dev ? dt_of(g, v) : h->dtype;
+        if (views) { /* checked above: on the device */
+            struct mixrt_tensor *w = &views[k];
+            w->dtype = odt, w->rank = rank;
+            for (int d = 0; d < rank; d++) w->dims[d] = dims[d];
+            w->data = dptr(c, v), w->nbytes = vbytes(g, v), w->flags = MIXRT_TENSOR_DEVICE_CUDA;
+            continue;
+        }
         if (o) {
             bool ok = o->dtype == odt && o->rank == rank;
             for (int d = 0; ok && d < rank; d++) ok = o->dims[d] == dims[d];
             MIXRT_CHECK(e->ctx, ok, MIXRT_STATUS_INVALID_ARGUMENT, "mixrt_engine_run_into: the tensor given for output "
                         "'%s' does not have its dtype and shape", g->values[v].name);
+            MIXRT_CHECK(e->ctx, !is_dev(o) || ((o->data || !o->nbytes) && o->nbytes == vbytes(g, v)),
+                        MIXRT_STATUS_INVALID_ARGUMENT, "mixrt_engine_run_into: the device tensor given for output '%s' "
+                        "has nbytes %zu and data %p; its dtype and shape need %zu bytes", g->values[v].name, o->nbytes,
+                        o->data, vbytes(g, v));
         } else {
             MIXRT_TRY(mixrt_tensor_create(e->ctx, odt, rank, dims, &outputs[k]));
             o = outputs[k];
         }
-        if (on_dev) {
+        if (on_dev && is_dev(o)) {
+            MIXRT_TRY(t->copy_d2d(c->dev, o->data, dptr(c, v), o->nbytes)); /* caller's device tensor */
+        } else if (on_dev) {
             int sk = k; /* the first index of this value: its staging buffer */
-            for (int q = 0; q < k && sk == k; q++)
-                if (g->outputs[q] == v) sk = q;
+            bool first_host = true; /* no earlier host output of this value filled the stage */
+            for (int q = 0; q < k; q++)
+                if (g->outputs[q] == v) {
+                    if (sk == k) sk = q;
+                    if (!is_dev(out_into ? out_into[q] : NULL)) first_host = false;
+                }
             bool staged = c->stage[sk] && c->stage_bytes[sk] == o->nbytes;
             /* Into the pinned buffer (copied out after the sync), once per value. */
-            if (o->nbytes && !(staged && sk < k))
+            if (o->nbytes && !(staged && !first_host))
                 MIXRT_TRY(t->copy_d2h(c->dev, staged ? c->stage[sk] : o->data, dptr(c, v), o->nbytes));
         } else if (o->nbytes) {
-            memcpy(o->data, h->data, o->nbytes);
+            MIXRT_TRY(copy_any(c, o->data, is_dev(o), h->data, is_dev(h), o->nbytes));
         }
     }
     MIXRT_TRY(t->device_sync(c->dev));
@@ -1777,7 +1856,8 @@ mixrt_status mixrt_engine_cuda_run(struct mixrt_engine *e, size_t n_inputs, cons
         int v = g->outputs[k], sk = k;
         for (int q = 0; q < k && sk == k; q++)
             if (g->outputs[q] == v) sk = q;
-        if (o && c->stage[sk] && c->stage_bytes[sk] == o->nbytes && o->nbytes) copy_out(o->data, c->stage[sk], o->nbytes);
+        if (o && !is_dev(o) && c->stage[sk] && c->stage_bytes[sk] == o->nbytes && o->nbytes)
+            copy_out(o->data, c->stage[sk], o->nbytes);
     }
     if (c->profile) MIXRT_TRY(profile_collect(e));
 fail:
@@ -1786,9 +1866,100 @@ fail:
             mixrt_tensor_destroy(e->ctx, outputs[k]);
             outputs[k] = NULL;
         }
+    if (status != MIXRT_STATUS_OK && views) memset(views, 0, (size_t)g->n_outputs * sizeof(*views));
     if (status != MIXRT_STATUS_OK && pending) t->device_sync(c->dev);
     for (int v = 0; v < nv; v++) mixrt_tensor_release(e->ctx, &host[v]);
     mixrt_free(e->ctx, host, nvz * sizeof(*host));
+    return status;
+}
+
+mixrt_status mixrt_engine_cuda_run(struct mixrt_engine *e, size_t n_inputs, const char *const *names,
+                                   const struct mixrt_tensor *const *inputs, struct mixrt_tensor **outputs,
+                                   struct mixrt_tensor *const *out_into, mixrt_engine_observer observe, void *user) {
+    return cuda_run(e, n_inputs, names, inputs, outputs, out_into, NULL, observe, user);
+}
+
+/* ---- device tensors (public calls; mixrt_engine.h) ------------------------------------- */
+
+static mixrt_status need_cuda(mixrt_engine_t e, const char *call) {
+    if (!e) return MIXRT_STATUS_INVALID_ARGUMENT;
+    if (e->cuda && e->cuda->dev) return MIXRT_STATUS_OK;
+    return mixrt_error(e->ctx, MIXRT_STATUS_UNSUPPORTED, "%s: this engine runs on the CPU; device tensors need an "
+                       "engine built with --backend cuda", call);
+}
+
+mixrt_status mixrt_engine_device_check_host(struct mixrt_engine *e, size_t n_inputs, const char *const *names,
+                                            const struct mixrt_tensor *const *inputs,
+                                            struct mixrt_tensor *const *outputs) {
+    if (!e || e->cuda) return MIXRT_STATUS_OK;
+    const struct mixrt_graph *g = mixrt_model_graph(e->model);
+    for (size_t a = 0; inputs && a < n_inputs; a++)
+        if (is_dev(inputs[a]))
+            return mixrt_error(e->ctx, MIXRT_STATUS_UNSUPPORTED, "engine run: input '%s' is a CUDA device tensor; this "
+                               "engine runs on the CPU (device tensors need --backend cuda)",
+                               names && names[a] ? names[a] : "?");
+    for (int k = 0; outputs && k < g->n_outputs; k++)
+        if (is_dev(outputs[k]))
+            return mixrt_error(e->ctx, MIXRT_STATUS_UNSUPPORTED, "mixrt_engine_run_into: output '%s' is a CUDA device "
+                               "tensor; this engine runs on the CPU (device tensors need --backend cuda)",
+                               g->values[g->outputs[k]].name);
+    return MIXRT_STATUS_OK;
+}
+
+mixrt_status mixrt_engine_run_device(mixrt_engine_t e, size_t n_inputs, const char *const *names,
+                                     const struct mixrt_tensor *const *inputs, struct mixrt_tensor *views) {
+    mixrt_status status = need_cuda(e, "mixrt_engine_run_device");
+    if (status != MIXRT_STATUS_OK) return status;
+    const struct mixrt_graph *g = mixrt_model_graph(e->model);
+    MIXRT_CHECK(e->ctx, views || g->n_outputs == 0, MIXRT_STATUS_INVALID_ARGUMENT, "mixrt_engine_run_device: views is "
+                "NULL");
+    status = cuda_run(e, n_inputs, names, inputs, NULL, NULL, views, NULL, NULL);
+fail:
+    return status;
+}
+
+mixrt_status mixrt_engine_device_alloc(mixrt_engine_t e, mixrt_dtype dtype, int rank, const int64_t *dims,
+                                       struct mixrt_tensor **out) {
+    mixrt_status status = need_cuda(e, "mixrt_engine_device_alloc");
+    if (status != MIXRT_STATUS_OK) return status;
+    struct mixrt_tensor *t = NULL;
+    size_t es = mixrt_dtype_size(dtype), nb = es;
+    MIXRT_CHECK(e->ctx, out && rank >= 0 && rank <= MIXRT_MAX_RANK && (rank == 0 || dims), MIXRT_STATUS_INVALID_ARGUMENT,
+                "mixrt_engine_device_alloc: rank %d (0..%d) or NULL dims/out", rank, MIXRT_MAX_RANK);
+    MIXRT_CHECK(e->ctx, es && dtype != MIXRT_DTYPE_STRING, MIXRT_STATUS_UNSUPPORTED_DTYPE, "mixrt_engine_device_alloc: "
+                "dtype %s has no fixed byte size", mixrt_dtype_name(dtype));
+    for (int d = 0; d < rank; d++)
+        MIXRT_CHECK(e->ctx, dims[d] >= 0 && mixrt_mul_size(nb, (size_t)dims[d], &nb), MIXRT_STATUS_INVALID_ARGUMENT,
+                    "mixrt_engine_device_alloc: dim %d is %lld (negative or too large)", d, (long long)dims[d]);
+    t = mixrt_calloc(e->ctx, 1, sizeof(*t));
+    if (!t) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
+    t->dtype = dtype, t->rank = rank, t->nbytes = nb, t->capacity = nb, t->flags = MIXRT_TENSOR_DEVICE_CUDA;
+    for (int d = 0; d < rank; d++) t->dims[d] = dims[d];
+    if (nb) MIXRT_TRY(e->cuda->t->alloc(e->cuda->dev, nb, "device tensor", &t->data));
+    *out = t;
+    return MIXRT_STATUS_OK;
+fail:
+    if (t) mixrt_free(e->ctx, t, sizeof(*t));
+    return status;
+}
+
+void mixrt_engine_device_free(mixrt_engine_t e, struct mixrt_tensor *t) {
+    if (!e || !t) return;
+    if (e->cuda && e->cuda->dev && t->data) e->cuda->t->free(e->cuda->dev, t->data, t->capacity);
+    mixrt_free(e->ctx, t, sizeof(*t));
+}
+
+mixrt_status mixrt_engine_device_copy(mixrt_engine_t e, struct mixrt_tensor *dst, const struct mixrt_tensor *src) {
+    mixrt_status status = need_cuda(e, "mixrt_engine_device_copy");
+    if (status != MIXRT_STATUS_OK) return status;
+    MIXRT_CHECK(e->ctx, dst && src, MIXRT_STATUS_INVALID_ARGUMENT, "mixrt_engine_device_copy: NULL tensor");
+    bool ok = dst->dtype == src->dtype && dst->rank == src->rank && dst->nbytes == src->nbytes;
+    for (int d = 0; ok && d < src->rank; d++) ok = dst->dims[d] == src->dims[d];
+    MIXRT_CHECK(e->ctx, ok && (src->data || !src->nbytes) && (dst->data || !dst->nbytes), MIXRT_STATUS_INVALID_ARGUMENT,
+                "mixrt_engine_device_copy: dst and src differ in dtype, dims or nbytes, or have no data");
+    MIXRT_TRY(copy_any(e->cuda, dst->data, is_dev(dst), src->data, is_dev(src), src->nbytes));
+    MIXRT_TRY(e->cuda->t->device_sync(e->cuda->dev));
+fail:
     return status;
 }
 

@@ -30,6 +30,11 @@ mixrt_status mixrt_engine_cuda_run(struct mixrt_engine *e, size_t n_inputs, cons
                                    const struct mixrt_tensor *const *inputs, struct mixrt_tensor **outputs,
                                    struct mixrt_tensor *const *out_into, mixrt_engine_observer observe, void *user);
 void mixrt_engine_cuda_destroy(struct mixrt_engine_cuda *c);
+/* For the CPU engine's run calls: UNSUPPORTED naming the first input or output that is a
+ * CUDA device tensor (MIXRT_TENSOR_DEVICE_CUDA); OK for a CUDA engine. outputs may be NULL. */
+mixrt_status mixrt_engine_device_check_host(struct mixrt_engine *e, size_t n_inputs, const char *const *names,
+                                            const struct mixrt_tensor *const *inputs,
+                                            struct mixrt_tensor *const *outputs);
 
 /* Views for tools: the CUDA kernel name of a claimed node ("cuda_gemm", ...; NULL when not
  * claimed), the backend of a node ("cuda" / "cpu"), and a summary (segments, copies,
