@@ -54,6 +54,11 @@ struct row {
     struct cli_io io;
     struct cli_inputs in;
     struct mixrt_tensor **outs;
+    /* --outputs device / device-copy: the inputs uploaded once (device tensors), the
+     * outputs' device views, or the device tensors the outputs are copied into. */
+    struct mixrt_tensor *dev_in[CLI_MAX_INPUTS];
+    struct mixrt_tensor *views;
+    struct mixrt_tensor **dev_out;
     double *ms; /* chronological: ms[k] was measured in round k */
     size_t runs, cap;
     double min, mean, median, p90, p95, p99, max, ratio, ratio_p10, ratio_p90;
@@ -281,11 +286,25 @@ static void cpu_model(char *buf, size_t size) {
     fclose(f);
 }
 
+/* --outputs: where the timed runs leave their outputs. */
+enum bench_outputs { BENCH_OUT_HOST = 0, BENCH_OUT_DEVICE, BENCH_OUT_DEVICE_COPY };
+static enum bench_outputs g_outputs;
+static const char *const bench_outputs_names[] = {"host", "device", "device-copy"};
+
 static int run_once(mixrt_context_t ctx, struct row *r, double *ms) {
     double t0 = cli_now_ms();
+    const struct mixrt_tensor *const *dev_in = (const struct mixrt_tensor *const *)r->dev_in;
     mixrt_status st =
-        mixrt_engine_run(r->e, r->in.n, r->in.names, (const struct mixrt_tensor *const *)r->in.t, r->outs);
+        r->views     ? mixrt_engine_run_device(r->e, r->in.n, r->in.names, dev_in, r->views)
+        : r->dev_out ? mixrt_engine_run_into(r->e, r->in.n, r->in.names, dev_in, r->dev_out)
+                     : mixrt_engine_run(r->e, r->in.n, r->in.names, (const struct mixrt_tensor *const *)r->in.t,
+                                        r->outs);
     double t1 = cli_now_ms();
+    if (r->views || r->dev_out) {
+        if (st != MIXRT_STATUS_OK) return cli_fail_ctx_prefixed(ctx, st, r->spec);
+        if (ms) *ms = t1 - t0;
+        return 0;
+    }
     if (st != MIXRT_STATUS_OK) return cli_fail_ctx_prefixed(ctx, st, r->spec);
     for (size_t i = 0; i < r->io.n_out; i++) {
         mixrt_tensor_destroy(ctx, r->outs[i]);
@@ -293,6 +312,46 @@ static int run_once(mixrt_context_t ctx, struct row *r, double *ms) {
     }
     if (ms) *ms = t1 - t0;
     return 0;
+}
+
+/* --outputs device / device-copy: the inputs uploaded once; the outputs' views, or device
+ * tensors shaped like one host run's outputs. Named errors come from the engine (a CPU
+ * engine refuses device tensors). */
+static int device_io_setup(mixrt_context_t ctx, struct row *r) {
+    mixrt_status st = MIXRT_STATUS_OK;
+    for (size_t j = 0; j < r->in.n && st == MIXRT_STATUS_OK; j++) {
+        const struct mixrt_tensor *h = r->in.t[j];
+        st = mixrt_engine_device_alloc(r->e, h->dtype, h->rank, h->dims, &r->dev_in[j]);
+        if (st == MIXRT_STATUS_OK) st = mixrt_engine_device_copy(r->e, r->dev_in[j], h);
+    }
+    if (st != MIXRT_STATUS_OK) return cli_fail_ctx_prefixed(ctx, st, r->spec);
+    fprintf(stderr, "mixrt: note: %s: --outputs %s: inputs uploaded once, outputs %s\n", r->spec,
+            bench_outputs_names[g_outputs], g_outputs == BENCH_OUT_DEVICE ? "left on the device (views)"
+                                                                          : "copied device to device");
+    size_t no = r->io.n_out ? r->io.n_out : 1;
+    if (g_outputs == BENCH_OUT_DEVICE) {
+        r->views = calloc(no, sizeof(*r->views));
+        if (!r->views) return cli_fail("out of memory");
+        return 0;
+    }
+    r->dev_out = calloc(no, sizeof(*r->dev_out));
+    if (!r->dev_out) return cli_fail("out of memory");
+    st = mixrt_engine_run(r->e, r->in.n, r->in.names, (const struct mixrt_tensor *const *)r->in.t, r->outs);
+    for (size_t k = 0; k < r->io.n_out && st == MIXRT_STATUS_OK; k++)
+        st = mixrt_engine_device_alloc(r->e, r->outs[k]->dtype, r->outs[k]->rank, r->outs[k]->dims, &r->dev_out[k]);
+    for (size_t k = 0; k < r->io.n_out; k++) {
+        mixrt_tensor_destroy(ctx, r->outs[k]);
+        r->outs[k] = NULL;
+    }
+    return st == MIXRT_STATUS_OK ? 0 : cli_fail_ctx_prefixed(ctx, st, r->spec);
+}
+
+static void device_io_free(struct row *r) {
+    for (size_t j = 0; j < CLI_MAX_INPUTS; j++) mixrt_engine_device_free(r->e, r->dev_in[j]);
+    if (r->dev_out)
+        for (size_t k = 0; k < r->io.n_out; k++) mixrt_engine_device_free(r->e, r->dev_out[k]);
+    free(r->dev_out);
+    free(r->views);
 }
 
 /* Batch size: dim 0 of the first fed input when it has rank >= 2 (rank 0/1 inputs are
@@ -1071,7 +1130,8 @@ static void profile_json(FILE *jf, const struct profile *pr) {
 static const char bench_help[] =
     "usage: mixrt bench MODEL.onnx|MODEL.plan [build options] [--input NAME=PATH ...] [--seed N]\n"
     "                   [--iterations N | --duration-s S] [--warmup-ms MS] [--threads N]\n"
-    "                   [--compare SPEC;SPEC;...] [--peer ort] [--profile] [--json FILE] [--report FILE.html]\n"
+    "                   [--compare SPEC;SPEC;...] [--peer ort] [--profile] [--outputs host|device|device-copy]\n"
+    "                   [--json FILE] [--report FILE.html]\n"
     "  Warms up for MS ms (default 200), then runs N times or for S seconds (default 3, at least\n"
     "  10 runs); per row min/mean/median/p90/p95/p99/max latency, inferences/s and items/s\n"
     "  (batch = dim 0 of the first input of rank >= 2), peak resident and planned activation memory.\n"
@@ -1085,7 +1145,13 @@ static const char bench_help[] =
     "    share, precision, kernel, GFLOP/s (Conv, ConvTranspose, MatMul, Gemm); per op type.\n"
     "  --threads N sets OMP_NUM_THREADS before any engine exists. --json FILE: DESIGN.md's object\n"
     "    plus batch, items_per_s, ratio_p10, ratio_p90, activation_bytes, the peer row and profile.\n"
-    "  --report FILE.html: a self-contained page with the same figures.\n";
+    "  --report FILE.html: a self-contained page with the same figures.\n"
+    "  --outputs (engines built with --backend cuda): host (default) times runs whose inputs come\n"
+    "    from and outputs go to host memory; device uploads the inputs once and times\n"
+    "    mixrt_engine_run_device (inputs and outputs stay on the GPU, outputs as views: the\n"
+    "    figure comparable with torch on CUDA tensors); device-copy, the same with every output\n"
+    "    copied device to device into a tensor of the caller (mixrt_engine_run_into). The JSON\n"
+    "    rows carry \"outputs\"; --profile still runs with host outputs.\n";
 
 static void fmt_mib(char *buf, size_t size, long long bytes) {
     if (bytes < 0)
@@ -1155,6 +1221,11 @@ int mixrt_cmd_bench(int argc, char **argv) {
             return 0;
         } else if (!strcmp(a, "--profile")) {
             profile = true;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--outputs"))) {
+            if (!strcmp(v, "host")) g_outputs = BENCH_OUT_HOST;
+            else if (!strcmp(v, "device")) g_outputs = BENCH_OUT_DEVICE;
+            else if (!strcmp(v, "device-copy")) g_outputs = BENCH_OUT_DEVICE_COPY;
+            else cli_die_usage("--outputs takes host, device or device-copy, got '%s'", v);
         } else if (a[0] == '-' && a[1]) {
             cli_die_usage("unknown option '%s' for bench", a);
         } else if (!model_path) {
@@ -1265,6 +1336,7 @@ int mixrt_cmd_bench(int argc, char **argv) {
             goto done;
         }
         fprintf(stderr, "mixrt: note: %s: %s %s in %.1f ms\n", w->spec, w->model, plan ? "loaded" : "built", ms);
+        if (g_outputs != BENCH_OUT_HOST && device_io_setup(ctx, w)) goto done;
     }
 
     /* The peer: same model file, same input data, same thread count. Its reference for
@@ -1557,6 +1629,7 @@ int mixrt_cmd_bench(int argc, char **argv) {
             cli_json_string(jf, prec);
             fprintf(jf, ", \"typing\": \"%s\", \"backend\": ", w->strong ? "strong" : "weak");
             cli_json_string(jf, w->is_peer ? "onnxruntime" : o && o->backend ? o->backend : "cpu");
+            fprintf(jf, ", \"outputs\": \"%s\"", w->is_peer ? "host" : bench_outputs_names[g_outputs]);
             fprintf(jf, ", \"threads\": %llu, \"runs\": %zu, \"latency_ms\": {\"min\": ", threads, w->runs);
             json_num(jf, w->min);
             fputs(", \"mean\": ", jf);
@@ -1675,6 +1748,7 @@ done:
             for (size_t i = 0; i < w->io.n_out; i++) mixrt_tensor_destroy(ctx, w->outs[i]);
         free(w->outs);
         free(w->ms);
+        if (w->e) device_io_free(w);
         cli_inputs_free(ctx, &w->in);
         cli_io_free(&w->io);
         mixrt_engine_destroy(w->e);
