@@ -107,6 +107,65 @@ struct dw_loop {
     struct dw_epi e;
 };
 
+/* finish for the NB outputs of a block: each decision taken once per block, not per output. */
+DW_INLINE void finish_block(const struct dw_epi e, const bool bf, const bool tail, __m512 *acc, const int NB,
+                            int64_t ow, int64_t c, __mmask16 m) {
+    const int64_t off = ow * e.c + c;
+    if (e.z) {
+#pragma GCC unroll 8
+        for (int j = 0; j < NB; j++) acc[j] = _mm512_add_ps(acc[j], load_x(e.z, off + j * e.c, m, bf, tail));
+    }
+    switch (e.act) {
+    case MIXRT_DWCONV_ACT_RELU:
+#pragma GCC unroll 8
+        for (int j = 0; j < NB; j++) acc[j] = _mm512_max_ps(acc[j], _mm512_setzero_ps());
+        break;
+    case MIXRT_DWCONV_ACT_CLIP: /* operand order keeps NaN (max/min return the second on NaN) */
+#pragma GCC unroll 8
+        for (int j = 0; j < NB; j++) acc[j] = _mm512_min_ps(e.p1, _mm512_max_ps(e.p0, acc[j]));
+        break;
+    case MIXRT_DWCONV_ACT_LEAKY:
+#pragma GCC unroll 8
+        for (int j = 0; j < NB; j++) {
+            __mmask16 neg = _mm512_cmp_ps_mask(acc[j], _mm512_setzero_ps(), _CMP_LT_OQ);
+            acc[j] = _mm512_mask_mul_ps(acc[j], neg, acc[j], e.p0);
+        }
+        break;
+    default: break;
+    }
+    if (e.y_bf16) {
+        uint16_t *q = (uint16_t *)e.y + off;
+        if (e.hw_bf16) {
+#pragma GCC unroll 8
+            for (int j = 0; j < NB; j++) {
+                __m256i h = to_bf16_hw(acc[j]);
+                if (tail)
+                    _mm256_mask_storeu_epi16(q + j * e.c, m, h);
+                else
+                    _mm256_storeu_si256((__m256i *)(q + j * e.c), h);
+            }
+        } else {
+#pragma GCC unroll 8
+            for (int j = 0; j < NB; j++) {
+                __m256i h = to_bf16(acc[j]);
+                if (tail)
+                    _mm256_mask_storeu_epi16(q + j * e.c, m, h);
+                else
+                    _mm256_storeu_si256((__m256i *)(q + j * e.c), h);
+            }
+        }
+    } else {
+        float *q = (float *)e.y + off;
+#pragma GCC unroll 8
+        for (int j = 0; j < NB; j++) {
+            if (tail)
+                _mm512_mask_storeu_ps(q + j * e.c, m, acc[j]);
+            else
+                _mm512_storeu_ps(q + j * e.c, acc[j]);
+        }
+    }
+}
+
 /* Output columns [ow, ow + NB) at channels [c, c + 16). NB 1: any kernel (KH_, KW_ 0: sizes from
  * l), border: only taps inside the row. NB > 1: the blocked path (KH_ x KW_ specialized, column
  * stride S_, every tap inside the row): each input vector is loaded once for every output of the
@@ -161,8 +220,7 @@ DW_INLINE void seg(const struct dw_loop l, const int KH_, const int KW_, const i
             }
         }
     }
-#pragma GCC unroll 8
-    for (int j = 0; j < NB; j++) finish(l.e, bf, tail, acc[j], ow + j, c, m);
+    finish_block(l.e, bf, tail, acc, NB, ow, c, m);
 }
 
 /* Columns [ow, ow + NB) over every channel block: the channel loop innermost, so the taps of a
