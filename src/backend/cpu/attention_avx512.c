@@ -1,10 +1,9 @@
 /* attention_avx512.c - the AVX-512 twins of the Attention block primitives (attention.c):
  * register tiles of 12 query rows x 32 keys (scores) and 12 rows x 32 columns (P.V) with 24
- * accumulators (2 panel loads and 12 broadcasts per 24 FMAs), each K / V panel (packed once
- * per head, 32 wide) reused by every 12-row group
- * of a block while it is in L1; softmax over a block's rows at once; a 16 x 16 transpose for
- * packing K. Compiled with AVX-512 flags; reached only through mixrt_attention_isa() after
- * its CPUID check. */
+ * accumulators (2 panel loads and 12 broadcasts per 24 FMAs) over K / V panels packed once per
+ * head (32 wide); softmax over a block's rows at once; a 16 x 16 transpose for packing K.
+ * Compiled with AVX-512 flags; reached only through mixrt_attention_isa() after its CPUID
+ * check. */
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <math.h>
