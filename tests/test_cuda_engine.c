@@ -6,7 +6,9 @@
  * models), a patch conv (space-to-depth + GEMM) with NCHW pools, and attention with an f32
  * mask whose row is fully masked (finite output in bf16); attention as batched GEMMs
  * (MIXRT_CUDA_ATTENTION=gemm); --require-full's named error;
- * run_into; a wrong input shape. Exits 77 (skipped) where no GPU or no libmixrt_cuda.so is
+ * run_into; a wrong input shape; device tensors (inputs and outputs on the GPU: run_into
+ * and run_device bit-equal to the host run, the mixed CPU/CUDA engine included, and their
+ * named errors). Exits 77 (skipped) where no GPU or no libmixrt_cuda.so is
  * usable. Models: $MIXRT_CUDA_EXAMPLES, else $MIXRT_BINARY_DIR/examples. */
 #include <math.h>
 #include <stdio.h>
@@ -43,6 +45,103 @@ static int make_inputs(mixrt_engine_t e, struct mixrt_tensor **in, const char **
         names[n++] = vi.name;
     }
     return n;
+}
+
+/* Uploads a host tensor into a new device tensor of e (NULL on failure, recorded). */
+static struct mixrt_tensor *upload(mixrt_engine_t e, const struct mixrt_tensor *h) {
+    struct mixrt_tensor *d = NULL;
+    mixrt_status st = mixrt_engine_device_alloc(e, h->dtype, h->rank, h->dims, &d);
+    if (st == MIXRT_STATUS_OK) st = mixrt_engine_device_copy(e, d, h);
+    TU_CHECK(st == MIXRT_STATUS_OK, "upload: %s", mixrt_context_last_error(ctx));
+    if (st != MIXRT_STATUS_OK) mixrt_engine_device_free(e, d), d = NULL;
+    return d;
+}
+
+/* A device tensor shaped like h, filled with 0xff bytes (NaN for floats): unwritten
+ * elements show. */
+static struct mixrt_tensor *poisoned(mixrt_engine_t e, const struct mixrt_tensor *h) {
+    struct mixrt_tensor *p = NULL, *d = NULL;
+    if (mixrt_tensor_create(ctx, h->dtype, h->rank, h->dims, &p) != MIXRT_STATUS_OK) return NULL;
+    memset(p->data, 0xff, p->nbytes);
+    d = upload(e, p);
+    mixrt_tensor_destroy(ctx, p);
+    return d;
+}
+
+/* Device tensor d equals host tensor want bit for bit (downloaded through the engine). */
+static bool device_equals(mixrt_engine_t e, const struct mixrt_tensor *d, const struct mixrt_tensor *want) {
+    struct mixrt_tensor *h = NULL;
+    if (mixrt_tensor_create(ctx, want->dtype, want->rank, want->dims, &h) != MIXRT_STATUS_OK) return false;
+    memset(h->data, 0xee, h->nbytes);
+    mixrt_status st = mixrt_engine_device_copy(e, h, d);
+    TU_CHECK(st == MIXRT_STATUS_OK, "download: %s", mixrt_context_last_error(ctx));
+    bool eq = st == MIXRT_STATUS_OK && !memcmp(h->data, want->data, want->nbytes);
+    mixrt_tensor_destroy(ctx, h);
+    return eq;
+}
+
+/* Device I/O against the host run's outputs oe (bit for bit: the same kernels run on the
+ * same data; only the copies differ): device inputs + device outputs, host inputs + device
+ * outputs, device inputs + host outputs (run_into), and run_device's views, which an
+ * engine refuses by name when a CPU layer makes an output. */
+static void check_device_io(mixrt_engine_t e, const char *model, const char *prec, int n, const char **names,
+                            struct mixrt_tensor **in, struct mixrt_tensor **oe) {
+    size_t no = mixrt_engine_output_count(e);
+    struct mixrt_tensor *din[16] = {0}, *dout[16] = {0}, *hout[16] = {0}, views[16];
+    const struct mixrt_graph *g = mixrt_engine_graph(e);
+    for (int i = 0; i < n; i++) din[i] = upload(e, in[i]);
+    for (size_t k = 0; k < no; k++) dout[k] = poisoned(e, oe[k]);
+    for (int combo = 0; combo < 3; combo++) {
+        bool dev_in = combo != 1, dev_out = combo != 2;
+        for (size_t k = 0; k < no; k++) {
+            mixrt_tensor_destroy(ctx, hout[k]), hout[k] = NULL;
+            mixrt_tensor_create(ctx, oe[k]->dtype, oe[k]->rank, oe[k]->dims, &hout[k]);
+            memset(hout[k]->data, 0xff, hout[k]->nbytes);
+        }
+        struct mixrt_tensor **outs = dev_out ? dout : hout;
+        mixrt_status st = mixrt_engine_run_into(e, (size_t)n, names, (const struct mixrt_tensor *const *)(dev_in ? din : in),
+                                                outs);
+        TU_CHECK(st == MIXRT_STATUS_OK, "%s %s: run_into with %s inputs, %s outputs: %s", model, prec,
+                 dev_in ? "device" : "host", dev_out ? "device" : "host", mixrt_context_last_error(ctx));
+        for (size_t k = 0; st == MIXRT_STATUS_OK && k < no; k++) {
+            bool eq = dev_out ? device_equals(e, dout[k], oe[k]) : !memcmp(hout[k]->data, oe[k]->data, oe[k]->nbytes);
+            TU_CHECK(eq, "%s %s: run_into with %s inputs, %s outputs: output %zu differs from the host run", model, prec,
+                     dev_in ? "device" : "host", dev_out ? "device" : "host", k);
+        }
+    }
+    /* Views: every output a CUDA layer makes; else UNSUPPORTED naming the first that is not. */
+    const char *cpu_out = NULL;
+    for (size_t k = 0; k < no && !cpu_out; k++) {
+        int v = g->outputs[k];
+        for (int i = 0; i < g->n_nodes; i++)
+            for (int j = 0; j < g->nodes[i].n_outputs; j++)
+                if (g->nodes[i].outputs[j] == v && !strcmp(mixrt_engine_node_backend(e, i), "cpu"))
+                    cpu_out = g->values[v].name;
+    }
+    for (int rep = 0; rep < 2; rep++) {
+        memset(views, 0x5a, sizeof(views));
+        mixrt_status st = mixrt_engine_run_device(e, (size_t)n, names,
+                                                  (const struct mixrt_tensor *const *)(rep ? in : din), views);
+        if (cpu_out) {
+            const char *m = mixrt_context_last_error(ctx);
+            TU_CHECK(st == MIXRT_STATUS_UNSUPPORTED && strstr(m, cpu_out) && views[0].data == NULL,
+                     "%s %s: run_device with output '%s' made on the CPU: status %d '%s'", model, prec, cpu_out, (int)st, m);
+            break;
+        }
+        TU_CHECK(st == MIXRT_STATUS_OK, "%s %s: run_device: %s", model, prec, mixrt_context_last_error(ctx));
+        for (size_t k = 0; st == MIXRT_STATUS_OK && k < no; k++) {
+            TU_CHECK((views[k].flags & MIXRT_TENSOR_DEVICE_CUDA) && views[k].dtype == oe[k]->dtype &&
+                     views[k].rank == oe[k]->rank && views[k].nbytes == oe[k]->nbytes,
+                     "%s %s: view %zu has the wrong dtype, rank, size or flags", model, prec, k);
+            TU_CHECK(device_equals(e, &views[k], oe[k]), "%s %s: run_device view %zu (%s inputs) differs from the host "
+                     "run", model, prec, k, rep ? "host" : "device");
+        }
+    }
+    for (int i = 0; i < 16; i++) {
+        mixrt_engine_device_free(e, din[i]);
+        mixrt_engine_device_free(e, dout[i]);
+        mixrt_tensor_destroy(ctx, hout[i]);
+    }
 }
 
 static double rel_norm(const struct mixrt_tensor *a, const struct mixrt_tensor *b) {
@@ -102,6 +201,7 @@ static double check_model(const char *model, const char *prec, int *cpu_layers, 
     TU_CHECK(st == MIXRT_STATUS_OK, "run_into %s: %s", model, mixrt_context_last_error(ctx));
     for (size_t i = 0; st == MIXRT_STATUS_OK && i < no; i++)
         TU_CHECK(!memcmp(oi[i]->data, oe[i]->data, oe[i]->nbytes), "%s: run_into output %zu differs from run", model, i);
+    check_device_io(e, model, prec, n, names, in, oe);
     int s, cs, h2d, d2h;
     mixrt_engine_cuda_counts(e, &s, &cs, &h2d, &d2h);
     *segments = s;
@@ -163,14 +263,15 @@ int main(void) {
      * CUDA segment (convs, pools, epilogues) and --require-full accepts it. The second pass
      * (k = 1) turns convs off: the mixed CPU/CUDA path with its copies. */
     static const char *const models[] = {"transformer_f32", "transformer_bf16", "cnn_f32", "cnn_bf16", "patch",
-                                         "masked_attention", "cnn_f32", "cnn_bf16"};
+                                         "masked_attention", "cnn_f32", "cnn_bf16", "patch"};
     static const char *const precs[] = {"fp32", "fp32,bf16", "bf16"};
-    for (int m = 0; m < 8; m++)
+    for (int m = 0; m < 9; m++)
         for (int p = 0; p < 3; p++) {
             bool conv_on = m < 6;
             if (conv_on) unsetenv("MIXRT_CUDA_CONV");
             else setenv("MIXRT_CUDA_CONV", "0", 1);
-            if (m == 4 || m == 5) { /* optional models */
+            if (m == 4 || m == 5 || m == 8) { /* optional models (patch without CUDA convs: output y1
+                                               * made on the CPU, input x read there) */
                 char path[1200];
                 snprintf(path, sizeof(path), "%s/%s.onnx", dir, models[m]);
                 FILE *f = fopen(path, "rb");
@@ -184,7 +285,7 @@ int main(void) {
             double err = check_model(models[m], precs[p], &cpu, &seg);
             /* fp32 without TF32 is f32 arithmetic (1e-5); the bf16 engines and the bf16
              * models (whose weights/inputs round to bf16 whatever the precision) 2e-2. */
-            bool f32 = p == 0 && (strstr(models[m], "f32") || m == 4 || m == 5);
+            bool f32 = p == 0 && (strstr(models[m], "f32") || m == 4 || m == 5 || m == 8);
             double tol = f32 ? 1e-5 : 2e-2;
             TU_CHECK(err >= 0 && err <= tol, "%s %s: rel-norm %g > %g", models[m], precs[p], err, tol);
             if (conv_on)
@@ -254,6 +355,92 @@ int main(void) {
             mixrt_tensor_destroy(ctx, t);
         }
         mixrt_engine_destroy(e);
+    }
+    /* Device tensors: the named errors. */
+    {
+        char path[1200];
+        snprintf(path, sizeof(path), "%s/transformer_f32.onnx", dir);
+        struct mixrt_build_options o;
+        mixrt_build_options_init(&o);
+        mixrt_engine_t cpu = NULL, gpu = NULL;
+        mixrt_status st = mixrt_engine_build(ctx, path, &o, &cpu);
+        o.backend = "cuda";
+        if (st == MIXRT_STATUS_OK) st = mixrt_engine_build(ctx, path, &o, &gpu);
+        TU_CHECK(st == MIXRT_STATUS_OK, "device errors: builds: %s", mixrt_context_last_error(ctx));
+        struct mixrt_tensor *in[16] = {0}, *oe[16] = {0}, *din = NULL, *dbad = NULL, *dout[16] = {0}, *t = NULL;
+        const char *names[16];
+        int n = st == MIXRT_STATUS_OK ? make_inputs(gpu, in, names, 11) : -1;
+        if (n >= 1 && mixrt_engine_run(gpu, (size_t)n, names, (const struct mixrt_tensor *const *)in, oe) == MIXRT_STATUS_OK) {
+            size_t no = mixrt_engine_output_count(gpu);
+            din = upload(gpu, in[0]);
+            for (size_t k = 0; k < no; k++) dout[k] = poisoned(gpu, oe[k]);
+            const char *out0 = mixrt_engine_graph(gpu)->values[mixrt_engine_graph(gpu)->outputs[0]].name;
+            const char *m;
+            /* A CPU engine: device inputs, device outputs and the device calls are UNSUPPORTED. */
+            struct mixrt_tensor *cin[16];
+            memcpy(cin, in, sizeof(cin));
+            cin[0] = din;
+            st = mixrt_engine_run(cpu, (size_t)n, names, (const struct mixrt_tensor *const *)cin, oe + 8);
+            m = mixrt_context_last_error(ctx);
+            TU_CHECK(st == MIXRT_STATUS_UNSUPPORTED && strstr(m, names[0]) && strstr(m, "device"),
+                     "CPU engine, device input: %d '%s'", (int)st, m);
+            st = mixrt_engine_run_into(cpu, (size_t)n, names, (const struct mixrt_tensor *const *)in, dout);
+            m = mixrt_context_last_error(ctx);
+            TU_CHECK(st == MIXRT_STATUS_UNSUPPORTED && strstr(m, out0), "CPU engine, device output: %d '%s'", (int)st, m);
+            st = mixrt_engine_device_alloc(cpu, MIXRT_DTYPE_F32, 1, (const int64_t[]){4}, &t);
+            TU_CHECK(st == MIXRT_STATUS_UNSUPPORTED && !t, "device_alloc on a CPU engine: %d", (int)st);
+            struct mixrt_tensor views[16];
+            st = mixrt_engine_run_device(cpu, (size_t)n, names, (const struct mixrt_tensor *const *)in, views);
+            TU_CHECK(st == MIXRT_STATUS_UNSUPPORTED, "run_device on a CPU engine: %d", (int)st);
+            /* CUDA engine: wrong dtype / shape / size of device tensors name the tensor. */
+            mixrt_dtype other = in[0]->dtype == MIXRT_DTYPE_F32 ? MIXRT_DTYPE_BF16 : MIXRT_DTYPE_F32;
+            st = mixrt_engine_device_alloc(gpu, other, in[0]->rank, in[0]->dims, &dbad);
+            TU_CHECK(st == MIXRT_STATUS_OK, "device_alloc: %s", mixrt_context_last_error(ctx));
+            cin[0] = dbad;
+            st = mixrt_engine_run_into(gpu, (size_t)n, names, (const struct mixrt_tensor *const *)cin, dout);
+            m = mixrt_context_last_error(ctx);
+            TU_CHECK(st == MIXRT_STATUS_INVALID_ARGUMENT && strstr(m, names[0]), "device input of the wrong dtype: %d '%s'",
+                     (int)st, m);
+            struct mixrt_tensor shell = *din; /* right dtype and dims, wrong byte count */
+            shell.nbytes -= 1;
+            cin[0] = &shell;
+            st = mixrt_engine_run_into(gpu, (size_t)n, names, (const struct mixrt_tensor *const *)cin, dout);
+            m = mixrt_context_last_error(ctx);
+            TU_CHECK(st == MIXRT_STATUS_INVALID_ARGUMENT && strstr(m, names[0]), "device input with nbytes - 1: %d '%s'",
+                     (int)st, m);
+            struct mixrt_tensor *keep = dout[0], *wrong = NULL;
+            int64_t wd[MIXRT_MAX_RANK];
+            memcpy(wd, oe[0]->dims, sizeof(wd));
+            wd[oe[0]->rank - 1] += 1;
+            mixrt_engine_device_alloc(gpu, oe[0]->dtype, oe[0]->rank, wd, &wrong);
+            dout[0] = wrong;
+            cin[0] = din;
+            st = mixrt_engine_run_into(gpu, (size_t)n, names, (const struct mixrt_tensor *const *)cin, dout);
+            m = mixrt_context_last_error(ctx);
+            TU_CHECK(st == MIXRT_STATUS_INVALID_ARGUMENT && strstr(m, out0), "device output of the wrong shape: %d '%s'",
+                     (int)st, m);
+            dout[0] = keep;
+            mixrt_engine_device_free(gpu, wrong);
+            st = mixrt_engine_run_device(gpu, (size_t)n, names, (const struct mixrt_tensor *const *)cin, NULL);
+            TU_CHECK(st == MIXRT_STATUS_INVALID_ARGUMENT, "run_device with NULL views: %d", (int)st);
+            st = mixrt_engine_device_copy(gpu, dbad, in[0]);
+            TU_CHECK(st == MIXRT_STATUS_INVALID_ARGUMENT, "device_copy across dtypes: %d", (int)st);
+            /* After the refusals the engine still runs, bit-equal. */
+            st = mixrt_engine_run_into(gpu, (size_t)n, names, (const struct mixrt_tensor *const *)cin, dout);
+            TU_CHECK(st == MIXRT_STATUS_OK && device_equals(gpu, dout[0], oe[0]), "device run after the errors: %s",
+                     mixrt_context_last_error(ctx));
+        } else {
+            TU_CHECK(0, "device errors: inputs or the host run failed: %s", mixrt_context_last_error(ctx));
+        }
+        mixrt_engine_device_free(gpu, din);
+        mixrt_engine_device_free(gpu, dbad);
+        for (int i = 0; i < 16; i++) {
+            mixrt_engine_device_free(gpu, dout[i]);
+            mixrt_tensor_destroy(ctx, in[i]);
+            mixrt_tensor_destroy(ctx, oe[i]);
+        }
+        mixrt_engine_destroy(cpu);
+        mixrt_engine_destroy(gpu);
     }
     int rc = tu_finish("test_cuda_engine");
     mixrt_context_destroy(ctx);

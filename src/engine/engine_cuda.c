@@ -1852,7 +1852,7 @@ static mixrt_status cuda_run(struct mixrt_engine *e, size_t n_inputs, const char
     }
     MIXRT_TRY(t->device_sync(c->dev));
     for (int k = 0; k < g->n_outputs; k++) {
-        struct mixrt_tensor *o = out_into ? out_into[k] : outputs[k];
+        struct mixrt_tensor *o = out_into ? out_into[k] : outputs ? outputs[k] : NULL;
         int v = g->outputs[k], sk = k;
         for (int q = 0; q < k && sk == k; q++)
             if (g->outputs[q] == v) sk = q;
