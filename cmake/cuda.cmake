@@ -22,9 +22,9 @@ if(CMAKE_CUDA_COMPILER)
   endif()
 endif()
 # option() in CMakeLists.txt already cached OFF; flip it once (the marker makes it once), so
-# a later -DMIXRT_CUDA=OFF sticks.
+# a later -DMIXRT_CUDA=OFF sticks; an explicit -DMIXRT_CUDA on the first configure is never flipped.
 if(NOT DEFINED MIXRT_CUDA_DEFAULT_APPLIED)
-  if(MIXRT_CUDA_AUTO AND _mixrt_cuda_found AND NOT MIXRT_CUDA)
+  if(MIXRT_CUDA_AUTO AND _mixrt_cuda_found AND NOT MIXRT_CUDA AND NOT MIXRT_CUDA_USER_SET)
     set(MIXRT_CUDA ON CACHE BOOL "Build the CUDA backend" FORCE)
   endif()
   set(MIXRT_CUDA_DEFAULT_APPLIED ON CACHE INTERNAL "MIXRT_CUDA's found-default was applied")
