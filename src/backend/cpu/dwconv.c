@@ -1,5 +1,5 @@
 /* dwconv.c - "dw_conv_nhwc": com.mixrt FusedConv when it is a 2-D depthwise conv (group == C ==
- * M) on channels-last f32 or bf16, with the weights repacked once to f32 [taps][C padded]; rows
+ * M) on channels-last f32 or bf16, with the weights repacked once to f32 [C/16][taps][16]; rows
  * of output run in parallel (OpenMP), each summed in f32 and rounded once to the output dtype.
  * Invariant: anything the row kernels cannot do exactly goes to the reference kernel. */
 #include <stdio.h>

@@ -1,9 +1,10 @@
-/* dwconv_avx512.c - the AVX-512 row kernel of the depthwise channels-last conv (dwconv.c): per
- * block of 16 channels the taps' weights stay in registers (3x3 and 5x5 specialized) and the
- * output columns whose window lies inside the row run without checks, each vector the sum of its
- * taps by FMA in f32, stored as f32 or rounded to bf16 in register. Only the channel tail is
- * masked (no lane past C is read or written). Compiled with AVX-512 flags; reached only through
- * mixrt_dwconv_isa() after its CPUID check. */
+/* dwconv_avx512.c - the AVX-512 row kernel of the depthwise channels-last conv (dwconv.c): 3x3
+ * and 5x5 at column strides 1 and 2 run blocks of 8 (4) output columns whose windows lie inside
+ * the row, each input vector loaded once for every output of the block it feeds; border columns
+ * and other kernels go one column at a time with their taps checked. Channel blocks of 16 are the
+ * inner loop; each vector is the sum of its taps by FMA in f32, stored as f32 or rounded to bf16
+ * in register. Only the channel tail is masked (no lane past C is read or written). Compiled with
+ * AVX-512 flags; reached only through mixrt_dwconv_isa() after its CPUID check. */
 #if defined(__x86_64__)
 #include <immintrin.h>
 
