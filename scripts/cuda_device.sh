@@ -11,7 +11,9 @@
 #     lacks (libdnnl, libprotobuf-c, libOpenCL), tests/test_cuda_{kernels,engine} and
 #     examples/. STEPS picks parts (default "tests plan prof bench b32 torch"; also "conv";
 #     "table": the table, TABLE_MODELS of resnet50,vit,bert,gpt2 at batch 1 and 32,
-#     with inspect, check and the ResNet-50 build time; TORCH_MODELS=bert,gpt2,resnet50,vit
+#     with inspect, check and the ResNet-50 build time, timed per TABLE_OUTPUTS (default
+#     "host device": `mixrt bench --outputs host` and `--outputs device`, inputs and outputs
+#     on the GPU like torch's); TORCH_MODELS=bert,gpt2,resnet50,vit
 #     and TORCH_BATCH=1,32 choose the torch rows).
 #   scripts/cuda_device.sh models DIR       writes the extra test models (below) into DIR.
 # Leaves the GPU's settings alone (no clocks, no resets).
@@ -200,9 +202,13 @@ PY
         for z in $(echo ${TABLE_MODELS:-resnet50,vit,bert,gpt2} | tr , ' '); do
             timeout 100 "$M" inspect $ZOO/$z/f32.onnx $P 2>&1 | grep -E "^cuda:|segments|copies per run|error" | head -3
             timeout 150 "$M" check $ZOO/$z/f32.onnx $P $(ins $z) 2>&1 | grep -E "PASS|FAIL|error|rel" | tail -3
-            bench ${z}_b1 $ZOO/$z/f32.onnx $P $(ins $z)
+            for o in ${TABLE_OUTPUTS:-host device}; do
+                bench ${z}_b1_$o $ZOO/$z/f32.onnx $P $(ins $z) --outputs $o
+            done
             python3 scripts/cuda_vs_torch.py --rebatch $ZOO/$z/f32.onnx /tmp/${z}32.onnx 32 $ZOO/$z/inputs_f32 /tmp/${z}32_in &&
-                bench ${z}_b32 /tmp/${z}32.onnx $P $(ins $z /tmp/${z}32_in)
+                for o in ${TABLE_OUTPUTS:-host device}; do
+                    bench ${z}_b32_$o /tmp/${z}32.onnx $P $(ins $z /tmp/${z}32_in) --outputs $o
+                done
             [ "${TABLE_INSPECT32:-0}" = 1 ] && timeout 100 "$M" inspect /tmp/${z}32.onnx $P 2>&1 | grep -E "^cuda:|segments" | head -2
         done
         if [ "${TABLE_GEMMCHECK:-0}" = 1 ]; then # the batch-32 attention path, forced at batch 1
