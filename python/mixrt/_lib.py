@@ -26,6 +26,7 @@ DTYPE_BF16 = 16
 PRECISION_FP32, PRECISION_FP16, PRECISION_BF16 = 1, 2, 4
 
 TENSOR_OWNS_DATA = 1
+TENSOR_DEVICE_CUDA = 8  # data is a CUDA device address (mixrt_engine.h: device tensors)
 
 
 class Tensor(ctypes.Structure):
@@ -187,6 +188,7 @@ def _declare(lib):
         "mixrt_engine_get_input": (st, [vp, sz, c.POINTER(ValueInfo)]),
         "mixrt_engine_get_output": (st, [vp, sz, c.POINTER(ValueInfo)]),
         "mixrt_engine_run": (st, [vp, sz, c.POINTER(c.c_char_p), c.POINTER(T), c.POINTER(T)]),
+        "mixrt_engine_run_into": (st, [vp, sz, c.POINTER(c.c_char_p), c.POINTER(T), c.POINTER(T)]),
         "mixrt_engine_layer_count": (sz, [vp]),
         "mixrt_engine_get_layer": (st, [vp, sz, c.POINTER(LayerInfo)]),
     }

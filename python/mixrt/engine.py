@@ -449,6 +449,46 @@ class Engine:
                     if outs[i]:
                         lib.mixrt_tensor_destroy(self._ctx, outs[i])
 
+    def _run_cuda(self, feed, outputs):
+        """Runs a CUDA engine on device memory (mixrt_engine_run_into with
+        MIXRT_TENSOR_DEVICE_CUDA tensors): feed is a list of (name, address, dtype code,
+        shape, nbytes), outputs one (address, dtype code, shape, nbytes) per engine output in
+        engine.outputs order, every address a CUDA allocation the caller keeps alive and has
+        finished writing. Returns when the outputs are written; dtype and shape are checked
+        by the C side (errors name the tensor)."""
+        self._check_open()
+        if len(outputs) != self._n_out:
+            raise _argerr(f"{len(outputs)} output buffers for {self._n_out} outputs")
+
+        def tensor(addr, code, shape, nbytes):
+            if len(shape) > _lib.MAX_RANK:
+                raise _argerr(f"rank {len(shape)} is more than {_lib.MAX_RANK}")
+            t = _lib.Tensor()
+            t.dtype, t.rank = code, len(shape)
+            for j, d in enumerate(shape):
+                t.dims[j] = d
+            t.data, t.nbytes, t.flags = addr, nbytes, _lib.TENSOR_DEVICE_CUDA
+            return t
+
+        n = len(feed)
+        names = (ctypes.c_char_p * max(n, 1))()
+        ins = (ctypes.POINTER(_lib.Tensor) * max(n, 1))()
+        outs = (ctypes.POINTER(_lib.Tensor) * max(self._n_out, 1))()
+        keep = []
+        for i, (name, addr, code, shape, nbytes) in enumerate(feed):
+            t = tensor(addr, code, shape, nbytes)
+            keep.append(t)
+            nb = self._in_names_b.get(name)
+            names[i] = nb if nb is not None else str(name).encode()
+            ins[i] = ctypes.pointer(t)
+        for i, (addr, code, shape, nbytes) in enumerate(outputs):
+            t = tensor(addr, code, shape, nbytes)
+            keep.append(t)
+            outs[i] = ctypes.pointer(t)
+        with self._lock:
+            self._check_open()
+            self._call(lib.mixrt_engine_run_into(self._engine, n, names, ins, outs))
+
     def _collect(self, outs, bf16_output):
         global _bf16_warned
         result = {}

@@ -25,6 +25,16 @@ __all__ = ["compile", "CompiledModule", "available"]
 # ONNX opset used for the export; the exporter of any recent torch supports it.
 _OPSET = 17
 
+# mixrt dtype name <-> torch dtype, for CUDA tensors handed over by address (the codes are
+# mixrt_dtype's, ONNX TensorProto.DataType).
+_TORCH_OF_MIXRT = {} if _torch is None else {
+    "f32": _torch.float32, "f16": _torch.float16, "bf16": _torch.bfloat16, "f64": _torch.float64,
+    "i64": _torch.int64, "i32": _torch.int32, "i16": _torch.int16, "i8": _torch.int8,
+    "u8": _torch.uint8, "bool": _torch.bool}
+_MIXRT_OF_TORCH = {} if _torch is None else {
+    _torch.float32: 1, _torch.uint8: 2, _torch.int8: 3, _torch.int16: 5, _torch.int32: 6,
+    _torch.int64: 7, _torch.bool: 9, _torch.float16: 10, _torch.float64: 11, _torch.bfloat16: 16}
+
 
 def available():
     """True when PyTorch can be imported."""
@@ -151,8 +161,9 @@ class CompiledModule:
     the order of the example inputs) and returns a tensor, or a tuple when the module has
     several outputs. Outputs go to the first input's device."""
 
-    def __init__(self, engine, n_inputs, plan_path, onnx_path):
+    def __init__(self, engine, n_inputs, plan_path, onnx_path, backend="cpu"):
         self.engine = engine
+        self._cuda = str(backend) == "cuda"
         self.plan_path = plan_path
         self.onnx_path = onnx_path
         self._n_inputs = n_inputs
@@ -164,6 +175,9 @@ class CompiledModule:
             raise TypeError(f"the compiled module takes {self._n_inputs} tensor inputs, "
                             f"got {len(args)}")
         device = next((a.device for a in args if isinstance(a, _torch.Tensor)), None)
+        if self._cuda and device is not None and device.type == "cuda" and all(
+                isinstance(a, _torch.Tensor) and a.device == device for a in args):
+            return self._call_cuda(args, device)
         # The exporter may drop inputs the graph does not use: feed by name.
         feed = {}
         for i, a in enumerate(args):
@@ -175,6 +189,33 @@ class CompiledModule:
         return outs[0] if len(outs) == 1 else outs
 
     forward = __call__
+
+    def _call_cuda(self, args, device):
+        """CUDA engine, CUDA tensors: the engine reads the inputs and writes the outputs in
+        GPU memory (no host round trip). torch's work on the inputs is finished first: the
+        engine's stream does not wait on torch's."""
+        torch = _torch
+        feed, keep = [], []
+        for i, a in enumerate(args):
+            name = f"input_{i}"
+            if name not in self._in_names:
+                continue
+            x = a.detach().contiguous()
+            keep.append(x)
+            feed.append((name, x.data_ptr(), _MIXRT_OF_TORCH.get(x.dtype, 0), tuple(x.shape),
+                         x.numel() * x.element_size()))
+        outs = []
+        for o in self._outs:
+            tdt = _TORCH_OF_MIXRT.get(o.dtype)
+            if tdt is None or any(d is None or not isinstance(d, int) for d in o.shape):
+                raise RuntimeError(f"mixrt.torch: output '{o.name}' ({o.dtype}, {o.shape}) cannot be "
+                                   "a CUDA tensor")
+            outs.append(torch.empty(tuple(o.shape), dtype=tdt, device=device))
+        torch.cuda.current_stream(device).synchronize()
+        self.engine._run_cuda(feed, [(t.data_ptr(), _MIXRT_OF_TORCH[t.dtype], tuple(t.shape),
+                                      t.numel() * t.element_size()) for t in outs])
+        outs = tuple(outs)
+        return outs[0] if len(outs) == 1 else outs
 
     def inspect(self):
         return self.engine.inspect()
@@ -232,4 +273,4 @@ def compile(module, example_inputs, enabled_precisions=None, backend="cpu",
         engine = Engine.build(onnx_path, precision=precision, strongly_typed=strongly_typed,
                               backend=backend, **build_options)
         engine.save(plan_path)
-    return CompiledModule(engine, len(example_inputs), plan_path, onnx_path)
+    return CompiledModule(engine, len(example_inputs), plan_path, onnx_path, backend)
