@@ -39,8 +39,6 @@
 
 #define CHAIN_STEPS 32
 
-mixrt_status mixrt_pass_fuse_eltwise(struct mixrt_pass_state *st, int *removed);
-
 static const struct {
     const char *op;
     enum mixrt_chain_op code;

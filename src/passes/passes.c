@@ -565,9 +565,6 @@ static mixrt_status pass_conv_bn(struct pass_state *st, int *removed) {
 
 typedef mixrt_pass_fn pass_fn;
 
-/* fuse_eltwise.c (its prototype belongs in passes_impl.h with the other fusion passes). */
-mixrt_status mixrt_pass_fuse_eltwise(struct mixrt_pass_state *st, int *removed);
-
 /* Runs one pass with fresh per-pass state, then compacts. */
 static mixrt_status run_one(struct mixrt_graph *g, pass_fn fn, int *count, bool *changed) {
     struct pass_state st = {g, NULL, NULL, NULL, 0, g->n_values};

@@ -37,5 +37,6 @@ mixrt_status mixrt_pass_fuse_transformer(struct mixrt_pass_state *st, int *remov
 mixrt_status mixrt_pass_fuse_conv(struct mixrt_pass_state *st, int *removed);        /* fuse_conv.c */
 mixrt_status mixrt_pass_layout(struct mixrt_pass_state *st, int *removed);           /* fuse_conv.c */
 mixrt_status mixrt_pass_fuse_attention(struct mixrt_pass_state *st, int *removed);   /* fuse_attention.c */
+mixrt_status mixrt_pass_fuse_eltwise(struct mixrt_pass_state *st, int *removed);     /* fuse_eltwise.c */
 
 #endif /* MIXRT_PASSES_PASSES_IMPL_H */
