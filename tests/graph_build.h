@@ -1,5 +1,6 @@
-/* graph_build.h - the two helpers every pass test uses to build graphs by hand: a typed value
- * and a graph input. Header-only (static), for tests/test_*.c. */
+/* graph_build.h - the helpers the pass and kernel tests use to build graphs by hand: a typed
+ * value, a graph input or output, node attributes. Header-only (static inline), for
+ * tests/test_*.c. */
 #ifndef MIXRT_TESTS_GRAPH_BUILD_H
 #define MIXRT_TESTS_GRAPH_BUILD_H
 
@@ -30,6 +31,47 @@ static inline int add_input(struct mixrt_graph *g, const char *name, mixrt_dtype
     ins[g->n_inputs++] = vi;
     g->inputs = ins;
     return vi;
+}
+
+/* Declares value vi the graph's next output. */
+static inline void graph_set_output(struct mixrt_graph *g, int vi) {
+    int *outs = mixrt_arena_calloc(g->arena, (size_t)g->n_outputs + 1, sizeof(int));
+    if (g->n_outputs) memcpy(outs, g->outputs, (size_t)g->n_outputs * sizeof(int));
+    outs[g->n_outputs++] = vi;
+    g->outputs = outs;
+    g->values[vi].flags |= MIXRT_VALUE_GRAPH_OUTPUT;
+}
+
+/* Appends attribute name of type to node index ni (arena storage); the caller fills it. */
+static inline struct mixrt_attr *node_attr_add(struct mixrt_graph *g, int ni, const char *name,
+                                               enum mixrt_attr_type type) {
+    struct mixrt_node *nd = &g->nodes[ni];
+    struct mixrt_attr *a = mixrt_arena_calloc(g->arena, (size_t)nd->n_attrs + 1, sizeof(*a));
+    if (nd->n_attrs) memcpy(a, nd->attrs, (size_t)nd->n_attrs * sizeof(*a));
+    nd->attrs = a;
+    a[nd->n_attrs].name = name;
+    a[nd->n_attrs].type = type;
+    return &a[nd->n_attrs++];
+}
+static inline void node_attr_ints(struct mixrt_graph *g, int ni, const char *name, size_t n, const int64_t *v) {
+    struct mixrt_attr *a = node_attr_add(g, ni, name, MIXRT_ATTR_INTS);
+    a->n = n;
+    a->ints = mixrt_arena_calloc(g->arena, n ? n : 1, sizeof(int64_t));
+    if (n) memcpy(a->ints, v, n * sizeof(int64_t));
+}
+static inline void node_attr_int(struct mixrt_graph *g, int ni, const char *name, int64_t v) {
+    node_attr_add(g, ni, name, MIXRT_ATTR_INT)->i = v;
+}
+static inline void node_attr_str(struct mixrt_graph *g, int ni, const char *name, const char *s) {
+    struct mixrt_attr *a = node_attr_add(g, ni, name, MIXRT_ATTR_STRING);
+    a->s = s;
+    a->s_len = strlen(s);
+}
+static inline void node_attr_floats(struct mixrt_graph *g, int ni, const char *name, size_t n, const float *v) {
+    struct mixrt_attr *a = node_attr_add(g, ni, name, MIXRT_ATTR_FLOATS);
+    a->n = n;
+    a->floats = mixrt_arena_calloc(g->arena, n ? n : 1, sizeof(float));
+    if (n) memcpy(a->floats, v, n * sizeof(float));
 }
 
 #endif /* MIXRT_TESTS_GRAPH_BUILD_H */

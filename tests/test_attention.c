@@ -30,14 +30,6 @@ static int add_const(struct mixrt_graph *g, const char *name, mixrt_dtype dt, in
     return vi;
 }
 
-static void set_output(struct mixrt_graph *g, int vi) {
-    int *outs = mixrt_arena_calloc(g->arena, (size_t)g->n_outputs + 1, sizeof(int));
-    if (g->n_outputs) memcpy(outs, g->outputs, (size_t)g->n_outputs * sizeof(int));
-    outs[g->n_outputs++] = vi;
-    g->outputs = outs;
-    g->values[vi].flags |= MIXRT_VALUE_GRAPH_OUTPUT;
-}
-
 static int add_node(struct mixrt_graph *g, const char *op, int n_in, const int *ins, const char *out) {
     int ni = mixrt_graph_add_node(g, out, op, "");
     struct mixrt_node *n = &g->nodes[ni];
@@ -156,7 +148,7 @@ static struct mixrt_graph *build(const struct cfg *c) {
     int pv[2] = {p, vt};
     int o = add_node(g, "MatMul", 2, pv, "heads");
     int y = c->heads_first ? o : transpose(g, o, p0213, "y");
-    set_output(g, y);
+    graph_set_output(g, y);
     TU_CHECK(mixrt_graph_infer(g, NULL) == MIXRT_STATUS_OK, "infer: %s", mixrt_context_last_error(ctx));
     return g;
 }
@@ -345,7 +337,7 @@ static void test_negative(void) {
         const char *what = "";
         switch (kase) {
         case 0: /* the probabilities are also a graph output */
-            set_output(g, mixrt_graph_find_value(g, "probs"));
+            graph_set_output(g, mixrt_graph_find_value(g, "probs"));
             what = "probs is a graph output";
             break;
         case 1: { /* the scale divides by a graph input, not a constant */
@@ -366,7 +358,7 @@ static void test_negative(void) {
             break;
         }
         case 4: /* the scores read by a second node */
-            set_output(g, mixrt_graph_find_value(g, "scores"));
+            graph_set_output(g, mixrt_graph_find_value(g, "scores"));
             what = "scores is a graph output";
             break;
         }

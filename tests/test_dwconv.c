@@ -51,36 +51,6 @@ static int add_const(struct mixrt_graph *g, const char *name, mixrt_dtype dt, in
     return vi;
 }
 
-static struct mixrt_attr *new_attr(struct mixrt_graph *g, int ni, const char *name, enum mixrt_attr_type type) {
-    struct mixrt_node *nd = &g->nodes[ni];
-    struct mixrt_attr *a = mixrt_arena_calloc(g->arena, (size_t)nd->n_attrs + 1, sizeof(*a));
-    if (nd->n_attrs) memcpy(a, nd->attrs, (size_t)nd->n_attrs * sizeof(*a));
-    nd->attrs = a;
-    a[nd->n_attrs].name = name;
-    a[nd->n_attrs].type = type;
-    return &a[nd->n_attrs++];
-}
-static void attr_ints(struct mixrt_graph *g, int ni, const char *name, size_t n, const int64_t *v) {
-    struct mixrt_attr *a = new_attr(g, ni, name, MIXRT_ATTR_INTS);
-    a->n = n;
-    a->ints = mixrt_arena_calloc(g->arena, n, sizeof(int64_t));
-    memcpy(a->ints, v, n * sizeof(int64_t));
-}
-static void attr_int(struct mixrt_graph *g, int ni, const char *name, int64_t v) {
-    new_attr(g, ni, name, MIXRT_ATTR_INT)->i = v;
-}
-static void attr_str(struct mixrt_graph *g, int ni, const char *name, const char *s) {
-    struct mixrt_attr *a = new_attr(g, ni, name, MIXRT_ATTR_STRING);
-    a->s = s;
-    a->s_len = strlen(s);
-}
-static void attr_floats(struct mixrt_graph *g, int ni, const char *name, size_t n, const float *v) {
-    struct mixrt_attr *a = new_attr(g, ni, name, MIXRT_ATTR_FLOATS);
-    a->n = n;
-    a->floats = mixrt_arena_calloc(g->arena, n ? n : 1, sizeof(float));
-    memcpy(a->floats, v, n * sizeof(float));
-}
-
 static struct mixrt_tensor *rand_tensor(mixrt_dtype dt, int rank, const int64_t *dims) {
     struct mixrt_tensor *t = NULL;
     TU_CHECK(mixrt_tensor_create(ctx, dt, rank, dims, &t) == MIXRT_STATUS_OK, "tensor create");
@@ -138,18 +108,18 @@ static struct mixrt_graph *build(const struct dw_case *c, mixrt_dtype dt, int *n
     n->outputs = mixrt_arena_calloc(g->arena, 1, sizeof(int));
     n->outputs[0] = add_value(g, "y", dt, 4, yd);
     g->values[n->outputs[0]].producer = ni;
-    attr_ints(g, ni, "kernel_shape", 2, (int64_t[]){c->kh, c->kw});
-    attr_ints(g, ni, "strides", 2, (int64_t[]){c->sh, c->sw});
-    attr_ints(g, ni, "dilations", 2, (int64_t[]){c->dh, c->dw});
+    node_attr_ints(g, ni, "kernel_shape", 2, (int64_t[]){c->kh, c->kw});
+    node_attr_ints(g, ni, "strides", 2, (int64_t[]){c->sh, c->sw});
+    node_attr_ints(g, ni, "dilations", 2, (int64_t[]){c->dh, c->dw});
     if (c->auto_pad)
-        attr_str(g, ni, "auto_pad", c->auto_pad);
+        node_attr_str(g, ni, "auto_pad", c->auto_pad);
     else
-        attr_ints(g, ni, "pads", 4, c->pads);
-    attr_int(g, ni, "group", c->c);
-    attr_int(g, ni, "channels_last", 1);
-    attr_str(g, ni, "activation", acts[c->act]);
-    if (c->act == 2) attr_floats(g, ni, "activation_params", 2, (float[]){-0.5f, 0.75f});
-    if (c->act == 3) attr_floats(g, ni, "activation_params", 1, (float[]){0.1f});
+        node_attr_ints(g, ni, "pads", 4, c->pads);
+    node_attr_int(g, ni, "group", c->c);
+    node_attr_int(g, ni, "channels_last", 1);
+    node_attr_str(g, ni, "activation", acts[c->act]);
+    if (c->act == 2) node_attr_floats(g, ni, "activation_params", 2, (float[]){-0.5f, 0.75f});
+    if (c->act == 3) node_attr_floats(g, ni, "activation_params", 1, (float[]){0.1f});
     *ni_out = ni, *w_out = w, *b_out = b;
     return g;
 }

@@ -39,14 +39,6 @@ static int add_scalar(struct mixrt_graph *g, const char *name, double v) {
     return vi;
 }
 
-static void set_output(struct mixrt_graph *g, int vi) {
-    int *outs = mixrt_arena_calloc(g->arena, (size_t)g->n_outputs + 1, sizeof(int));
-    if (g->n_outputs) memcpy(outs, g->outputs, (size_t)g->n_outputs * sizeof(int));
-    outs[g->n_outputs++] = vi;
-    g->outputs = outs;
-    g->values[vi].flags |= MIXRT_VALUE_GRAPH_OUTPUT;
-}
-
 /* Appends node op (default domain, opset 17) reading ins; its output is a new value out with
  * dtype/shape given (rank -1: leave it to inference). Returns the node index. */
 static int add_node(struct mixrt_graph *g, const char *op, int n_in, const int *ins, const char *out, int rank,
@@ -66,36 +58,6 @@ static int add_node(struct mixrt_graph *g, const char *op, int n_in, const int *
 }
 
 static int out_of(struct mixrt_graph *g, int ni) { return g->nodes[ni].outputs[0]; }
-
-static struct mixrt_attr *new_attr(struct mixrt_graph *g, int ni, const char *name, enum mixrt_attr_type type) {
-    struct mixrt_node *nd = &g->nodes[ni];
-    struct mixrt_attr *a = mixrt_arena_calloc(g->arena, (size_t)nd->n_attrs + 1, sizeof(*a));
-    if (nd->n_attrs) memcpy(a, nd->attrs, (size_t)nd->n_attrs * sizeof(*a));
-    nd->attrs = a;
-    a[nd->n_attrs].name = name;
-    a[nd->n_attrs].type = type;
-    return &a[nd->n_attrs++];
-}
-static void attr_ints(struct mixrt_graph *g, int ni, const char *name, size_t n, const int64_t *v) {
-    struct mixrt_attr *a = new_attr(g, ni, name, MIXRT_ATTR_INTS);
-    a->n = n;
-    a->ints = mixrt_arena_calloc(g->arena, n, sizeof(int64_t));
-    memcpy(a->ints, v, n * sizeof(int64_t));
-}
-static void attr_int(struct mixrt_graph *g, int ni, const char *name, int64_t v) {
-    new_attr(g, ni, name, MIXRT_ATTR_INT)->i = v;
-}
-static void attr_str(struct mixrt_graph *g, int ni, const char *name, const char *s) {
-    struct mixrt_attr *a = new_attr(g, ni, name, MIXRT_ATTR_STRING);
-    a->s = s;
-    a->s_len = strlen(s);
-}
-static void attr_floats(struct mixrt_graph *g, int ni, const char *name, size_t n, const float *v) {
-    struct mixrt_attr *a = new_attr(g, ni, name, MIXRT_ATTR_FLOATS);
-    a->n = n;
-    a->floats = mixrt_arena_calloc(g->arena, n ? n : 1, sizeof(float));
-    memcpy(a->floats, v, n * sizeof(float));
-}
 
 static struct mixrt_graph *new_graph(void) {
     struct mixrt_graph *g = NULL;
@@ -117,9 +79,9 @@ static int add_conv(struct mixrt_graph *g, int x, int64_t M, int64_t k, int64_t 
     int b = add_const(g, bn, MIXRT_DTYPE_F32, 1, &M, 0.5);
     int64_t p = k / 2, Ho = (H + 2 * p - k) / stride + 1, Wo = (W + 2 * p - k) / stride + 1;
     int ni = add_node(g, "Conv", 3, (int[]){x, w, b}, name, 4, (int64_t[]){xv->dims[0].value, M, Ho, Wo});
-    attr_ints(g, ni, "pads", 4, (int64_t[]){p, p, p, p});
-    attr_ints(g, ni, "strides", 2, (int64_t[]){stride, stride});
-    attr_ints(g, ni, "kernel_shape", 2, (int64_t[]){k, k});
+    node_attr_ints(g, ni, "pads", 4, (int64_t[]){p, p, p, p});
+    node_attr_ints(g, ni, "strides", 2, (int64_t[]){stride, stride});
+    node_attr_ints(g, ni, "kernel_shape", 2, (int64_t[]){k, k});
     return ni;
 }
 
@@ -203,7 +165,7 @@ static void build_residual(struct mixrt_graph *g, int *n_in, struct mixrt_tensor
     int c = add_conv(g, x, 6, 3, 1, "conv");
     int a = add_node(g, "Add", 2, (int[]){z, out_of(g, c)}, "add", 4, (int64_t[]){1, 6, 9, 7});
     int r = add_node(g, "Relu", 1, (int[]){out_of(g, a)}, "relu", 4, (int64_t[]){1, 6, 9, 7});
-    set_output(g, out_of(g, r));
+    graph_set_output(g, out_of(g, r));
     in[0] = rand_tensor(MIXRT_DTYPE_F32, 4, X_DIMS);
     in[1] = rand_tensor(MIXRT_DTYPE_F32, 4, (int64_t[]){1, 6, 9, 7});
     *n_in = 2;
@@ -215,7 +177,7 @@ static void build_clip(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **i
     int c = add_conv(g, x, 4, 3, 2, "conv");
     int lo = add_scalar(g, "lo", 0.0), hi = add_scalar(g, "hi", 0.25);
     int r = add_node(g, "Clip", 3, (int[]){out_of(g, c), lo, hi}, "clip", 4, (int64_t[]){1, 4, 5, 4});
-    set_output(g, out_of(g, r));
+    graph_set_output(g, out_of(g, r));
     in[0] = rand_tensor(MIXRT_DTYPE_F32, 4, X_DIMS);
     *n_in = 1;
 }
@@ -227,7 +189,7 @@ static void build_silu(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **i
     const int64_t d[4] = {1, 3, 9, 7};
     int s = add_node(g, "Sigmoid", 1, (int[]){out_of(g, c)}, "sig", 4, d);
     int m = add_node(g, "Mul", 2, (int[]){out_of(g, s), out_of(g, c)}, "mul", 4, d);
-    set_output(g, out_of(g, m));
+    graph_set_output(g, out_of(g, m));
     in[0] = rand_tensor(MIXRT_DTYPE_F32, 4, X_DIMS);
     *n_in = 1;
 }
@@ -241,7 +203,7 @@ static void build_two_uses(struct mixrt_graph *g, int *n_in, struct mixrt_tensor
     int a = add_node(g, "Add", 2, (int[]){out_of(g, c), z}, "add", 4, d);
     int t = add_node(g, "Tanh", 1, (int[]){out_of(g, c)}, "tanh", 4, d);
     int s = add_node(g, "Sub", 2, (int[]){out_of(g, a), out_of(g, t)}, "sub", 4, d);
-    set_output(g, out_of(g, s));
+    graph_set_output(g, out_of(g, s));
     in[0] = rand_tensor(MIXRT_DTYPE_F32, 4, X_DIMS);
     in[1] = rand_tensor(MIXRT_DTYPE_F32, 4, d);
     *n_in = 2;
@@ -252,8 +214,8 @@ static void build_mid_output(struct mixrt_graph *g, int *n_in, struct mixrt_tens
     int x = add_input(g, "x", MIXRT_DTYPE_F32, 4, X_DIMS);
     int c = add_conv(g, x, 6, 3, 1, "conv");
     int r = add_node(g, "Relu", 1, (int[]){out_of(g, c)}, "relu", 4, (int64_t[]){1, 6, 9, 7});
-    set_output(g, out_of(g, r));
-    set_output(g, out_of(g, c));
+    graph_set_output(g, out_of(g, r));
+    graph_set_output(g, out_of(g, c));
     in[0] = rand_tensor(MIXRT_DTYPE_F32, 4, X_DIMS);
     *n_in = 1;
 }
@@ -264,7 +226,7 @@ static void build_broadcast(struct mixrt_graph *g, int *n_in, struct mixrt_tenso
     int c = add_conv(g, x, 6, 3, 1, "conv");
     int z = add_input(g, "z", MIXRT_DTYPE_F32, 4, (int64_t[]){1, 6, 1, 1});
     int a = add_node(g, "Add", 2, (int[]){out_of(g, c), z}, "add", 4, (int64_t[]){1, 6, 9, 7});
-    set_output(g, out_of(g, a));
+    graph_set_output(g, out_of(g, a));
     in[0] = rand_tensor(MIXRT_DTYPE_F32, 4, X_DIMS);
     in[1] = rand_tensor(MIXRT_DTYPE_F32, 4, (int64_t[]){1, 6, 1, 1});
     *n_in = 2;
@@ -279,22 +241,22 @@ static void build_region(struct mixrt_graph *g, int *n_in, struct mixrt_tensor *
     int c1 = add_conv(g, x, 16, 3, 2, "c1"); /* [1,16,9,8] */
     int r1 = add_node(g, "Relu", 1, (int[]){out_of(g, c1)}, "r1", 4, (int64_t[]){1, 16, 9, 8});
     int mp = add_node(g, "MaxPool", 1, (int[]){out_of(g, r1)}, "mp", 4, (int64_t[]){1, 16, 5, 4});
-    attr_ints(g, mp, "kernel_shape", 2, (int64_t[]){3, 3});
-    attr_ints(g, mp, "strides", 2, (int64_t[]){2, 2});
-    attr_ints(g, mp, "pads", 4, (int64_t[]){1, 1, 1, 1});
+    node_attr_ints(g, mp, "kernel_shape", 2, (int64_t[]){3, 3});
+    node_attr_ints(g, mp, "strides", 2, (int64_t[]){2, 2});
+    node_attr_ints(g, mp, "pads", 4, (int64_t[]){1, 1, 1, 1});
     int c2 = add_conv(g, out_of(g, mp), 8, 1, 1, "c2");
     int r2 = add_node(g, "Relu", 1, (int[]){out_of(g, c2)}, "r2", 4, (int64_t[]){1, 8, 5, 4});
     int c3 = add_conv(g, out_of(g, r2), 16, 3, 1, "c3");
     int ad = add_node(g, "Add", 2, (int[]){out_of(g, c3), out_of(g, mp)}, "ad", 4, (int64_t[]){1, 16, 5, 4});
     int r3 = add_node(g, "Relu", 1, (int[]){out_of(g, ad)}, "r3", 4, (int64_t[]){1, 16, 5, 4});
     int ap = add_node(g, "AveragePool", 1, (int[]){out_of(g, r3)}, "ap", 4, (int64_t[]){1, 16, 5, 4});
-    attr_ints(g, ap, "kernel_shape", 2, (int64_t[]){3, 3});
-    attr_ints(g, ap, "pads", 4, (int64_t[]){1, 1, 1, 1});
+    node_attr_ints(g, ap, "kernel_shape", 2, (int64_t[]){3, 3});
+    node_attr_ints(g, ap, "pads", 4, (int64_t[]){1, 1, 1, 1});
     int ga = add_node(g, "GlobalAveragePool", 1, (int[]){out_of(g, ap)}, "ga", 4, (int64_t[]){1, 16, 1, 1});
     int fl = add_node(g, "Flatten", 1, (int[]){out_of(g, ga)}, "fl", 2, (int64_t[]){1, 16});
-    set_output(g, out_of(g, fl));
+    graph_set_output(g, out_of(g, fl));
     int th = add_node(g, "Tanh", 1, (int[]){out_of(g, r2)}, "th", 4, (int64_t[]){1, 8, 5, 4});
-    set_output(g, out_of(g, th));
+    graph_set_output(g, out_of(g, th));
     in[0] = rand_tensor(MIXRT_DTYPE_F32, 4, xd);
     *n_in = 1;
 }
@@ -463,15 +425,15 @@ static void conv_case_run(int id, const struct conv_case *c, mixrt_dtype dt, con
     n->outputs = mixrt_arena_calloc(g->arena, 1, sizeof(int));
     n->outputs[0] = add_value(g, "y", dt, 4, yd);
     g->values[n->outputs[0]].producer = ni;
-    attr_ints(g, ni, "kernel_shape", 2, (int64_t[]){c->k, c->k});
-    attr_ints(g, ni, "strides", 2, (int64_t[]){c->stride, c->stride});
-    attr_ints(g, ni, "dilations", 2, (int64_t[]){c->dil, c->dil});
-    attr_ints(g, ni, "pads", 4, (int64_t[]){c->pad, c->pad, c->pad, c->pad});
-    attr_int(g, ni, "group", c->group);
-    attr_int(g, ni, "channels_last", c->last);
-    attr_str(g, ni, "activation", acts[c->act]);
-    if (c->act == 2) attr_floats(g, ni, "activation_params", 2, (float[]){-0.5f, 0.75f});
-    if (c->act == 3) attr_floats(g, ni, "activation_params", 1, (float[]){0.1f});
+    node_attr_ints(g, ni, "kernel_shape", 2, (int64_t[]){c->k, c->k});
+    node_attr_ints(g, ni, "strides", 2, (int64_t[]){c->stride, c->stride});
+    node_attr_ints(g, ni, "dilations", 2, (int64_t[]){c->dil, c->dil});
+    node_attr_ints(g, ni, "pads", 4, (int64_t[]){c->pad, c->pad, c->pad, c->pad});
+    node_attr_int(g, ni, "group", c->group);
+    node_attr_int(g, ni, "channels_last", c->last);
+    node_attr_str(g, ni, "activation", acts[c->act]);
+    if (c->act == 2) node_attr_floats(g, ni, "activation_params", 2, (float[]){-0.5f, 0.75f});
+    if (c->act == 3) node_attr_floats(g, ni, "activation_params", 1, (float[]){0.1f});
     struct mixrt_tensor *tx = rand_tensor(dt, 4, xd), *tz = c->z ? rand_tensor(dt, 4, yd) : NULL;
     const struct mixrt_tensor *in[4] = {tx, g->values[w].init, b >= 0 ? g->values[b].init : NULL, tz};
     compare_kernels(id, desc, kname, g, ni, c->z ? 4 : 3, in, dt);
@@ -502,10 +464,10 @@ static void pool_case_run(int id, int kind, int64_t C, int64_t H, int64_t W, int
     n->outputs = mixrt_arena_calloc(g->arena, 1, sizeof(int));
     n->outputs[0] = add_value(g, "y", dt, 4, yd);
     if (kind != 2) {
-        attr_ints(g, ni, "kernel_shape", 2, (int64_t[]){k, k});
-        attr_ints(g, ni, "strides", 2, (int64_t[]){s, s});
-        attr_ints(g, ni, "pads", 4, (int64_t[]){p, p, p, p});
-        if (kind == 1) attr_int(g, ni, "count_include_pad", incl);
+        node_attr_ints(g, ni, "kernel_shape", 2, (int64_t[]){k, k});
+        node_attr_ints(g, ni, "strides", 2, (int64_t[]){s, s});
+        node_attr_ints(g, ni, "pads", 4, (int64_t[]){p, p, p, p});
+        if (kind == 1) node_attr_int(g, ni, "count_include_pad", incl);
     }
     struct mixrt_tensor *tx = rand_tensor(dt, 4, xd);
     const struct mixrt_tensor *in[1] = {tx};

@@ -42,14 +42,6 @@ static int add_const(struct mixrt_graph *g, const char *name, mixrt_dtype dt, in
     return vi;
 }
 
-static void set_output(struct mixrt_graph *g, int vi) {
-    int *outs = mixrt_arena_calloc(g->arena, (size_t)g->n_outputs + 1, sizeof(int));
-    if (g->n_outputs) memcpy(outs, g->outputs, (size_t)g->n_outputs * sizeof(int));
-    outs[g->n_outputs++] = vi;
-    g->outputs = outs;
-    g->values[vi].flags |= MIXRT_VALUE_GRAPH_OUTPUT;
-}
-
 /* Node op (default domain, opset 17) writing value out (typed later by inference). */
 static int add_node(struct mixrt_graph *g, const char *op, int n_in, const int *ins, const char *out) {
     int ni = mixrt_graph_add_node(g, out, op, "");
@@ -123,7 +115,7 @@ static struct mixrt_graph *build_chain(mixrt_dtype dt) {
     attr_float(g, v, "alpha", 0.2f);
     v = bin(g, "Max", cm, v, "a9");
     v = un(g, "HardSwish", v, "y");
-    set_output(g, v);
+    graph_set_output(g, v);
     TU_CHECK(mixrt_graph_toposort(g, &g->order) == MIXRT_STATUS_OK, "toposort");
     TU_CHECK(mixrt_graph_infer(g, NULL) == MIXRT_STATUS_OK, "infer: %s", mixrt_context_last_error(ctx));
     return g;
@@ -331,8 +323,8 @@ static void check_stopper(enum stopper s, const char *what) {
         break;
     }
     }
-    set_output(g, y);
-    if (y2 >= 0) set_output(g, y2);
+    graph_set_output(g, y);
+    if (y2 >= 0) graph_set_output(g, y2);
     TU_CHECK(mixrt_graph_toposort(g, &g->order) == MIXRT_STATUS_OK, "toposort");
     TU_CHECK(mixrt_graph_infer(g, NULL) == MIXRT_STATUS_OK, "infer");
     int n0 = g->n_nodes;

@@ -37,14 +37,6 @@ static int scalar(struct mixrt_graph *g, const char *name, mixrt_dtype dt, doubl
     return add_const(g, name, dt, 0, NULL, &v, 0, 0);
 }
 
-static void set_output(struct mixrt_graph *g, int vi) {
-    int *outs = mixrt_arena_calloc(g->arena, (size_t)g->n_outputs + 1, sizeof(int));
-    if (g->n_outputs) memcpy(outs, g->outputs, (size_t)g->n_outputs * sizeof(int));
-    outs[g->n_outputs++] = vi;
-    g->outputs = outs;
-    g->values[vi].flags |= MIXRT_VALUE_GRAPH_OUTPUT;
-}
-
 /* Node op(ins) -> a new value out (dtype/shape of value like, or untyped when like < 0). */
 static int add_node_d(struct mixrt_graph *g, const char *op, const char *domain, int n_in, const int *ins,
                       const char *out, int like) {
@@ -200,8 +192,8 @@ static struct mixrt_graph *gelu_graph(enum gelu_form form, mixrt_dtype dt, bool 
         int one = add_node(g, "Add", 2, (int[]){scalar(g, "one", dt, 1.0), e}, "add1", x);
         y = add_node(g, "Mul", 2, (int[]){h, one}, "y", x);
     }
-    set_output(g, y);
-    if (second_use) set_output(g, e);
+    graph_set_output(g, y);
+    if (second_use) graph_set_output(g, e);
     return g;
 }
 
@@ -266,8 +258,8 @@ static struct mixrt_graph *ln_graph(mixrt_dtype dt, int64_t axis, bool mul_squar
     int bet = add_const(g, "beta", dt, 1, &d[2], NULL, -1, 1);
     int sc = add_node(g, "Mul", 2, (int[]){nrm, gam}, "sc", x);
     int y = add_node(g, "Add", 2, (int[]){bet, sc}, "y", x);
-    set_output(g, y);
-    if (d_output) set_output(g, dv);
+    graph_set_output(g, y);
+    if (d_output) graph_set_output(g, dv);
     return g;
 }
 
@@ -329,7 +321,7 @@ static struct mixrt_graph *mm_graph(enum mm_case c, mixrt_dtype dt, int *n_in) {
         int mm = add_node(g, "Gemm", 3, (int[]){a, b, bias}, "mm", like_y);
         new_attr(g, mm, "transB", MIXRT_ATTR_INT)->i = 1;
         y = add_node(g, "Sigmoid", 1, &mm, "y", like_y);
-        set_output(g, y);
+        graph_set_output(g, y);
         return g;
     }
     int mm = add_node(g, "MatMul", 2, (int[]){a, b}, "mm", like_y);
@@ -357,8 +349,8 @@ static struct mixrt_graph *mm_graph(enum mm_case c, mixrt_dtype dt, int *n_in) {
     case MM_BIAS_RESIDUAL: y = add_node(g, "Add", 2, (int[]){ab, z}, "y", like_y); break;
     default: y = add_node(g, "Relu", 1, &ab, "y", like_y); break;
     }
-    set_output(g, y);
-    if (c == MM_NEG_TWO_USES) set_output(g, mm);
+    graph_set_output(g, y);
+    if (c == MM_NEG_TWO_USES) graph_set_output(g, mm);
     return g;
 }
 
@@ -418,7 +410,7 @@ static struct mixrt_graph *fmm_node(mixrt_dtype dt, int64_t M, int64_t K, int64_
     at->s = act;
     at->s_len = strlen(act);
     if (trans_b) new_attr(g, y, "transB", MIXRT_ATTR_INT)->i = 1;
-    set_output(g, y);
+    graph_set_output(g, y);
     return g;
 }
 
@@ -563,7 +555,7 @@ static void test_fast_gelu(void) {
                 struct mixrt_attr *at = new_attr(g, y, "approximate", MIXRT_ATTR_STRING);
                 at->s = t ? "tanh" : "none";
                 at->s_len = strlen(at->s);
-                set_output(g, y);
+                graph_set_output(g, y);
                 /* Below -6 GELU is under 1e-8 and the f32 spans trade relative accuracy there. */
                 struct mixrt_tensor *X = rand_tensor(dt, 1, &sizes[si], -6, 6);
                 char what[128];

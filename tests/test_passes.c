@@ -24,14 +24,6 @@ static int add_const(struct mixrt_graph *g, const char *name, mixrt_dtype dt, in
     return vi;
 }
 
-static void set_output(struct mixrt_graph *g, int vi) {
-    int *outs = mixrt_arena_calloc(g->arena, (size_t)g->n_outputs + 1, sizeof(int));
-    if (g->n_outputs) memcpy(outs, g->outputs, (size_t)g->n_outputs * sizeof(int));
-    outs[g->n_outputs++] = vi;
-    g->outputs = outs;
-    g->values[vi].flags |= MIXRT_VALUE_GRAPH_OUTPUT;
-}
-
 static int add_node(struct mixrt_graph *g, const char *op, int n_in, const int *ins, const char *out) {
     int ni = mixrt_graph_add_node(g, op, op, "");
     struct mixrt_node *n = &g->nodes[ni];
@@ -46,22 +38,12 @@ static int add_node(struct mixrt_graph *g, const char *op, int n_in, const int *
     return n->outputs[0];
 }
 
-static struct mixrt_attr *new_attr(struct mixrt_graph *g, int ni, const char *name, enum mixrt_attr_type type) {
-    struct mixrt_node *nd = &g->nodes[ni];
-    struct mixrt_attr *a = mixrt_arena_calloc(g->arena, (size_t)nd->n_attrs + 1, sizeof(*a));
-    if (nd->n_attrs) memcpy(a, nd->attrs, (size_t)nd->n_attrs * sizeof(*a));
-    nd->attrs = a;
-    a[nd->n_attrs].name = name;
-    a[nd->n_attrs].type = type;
-    return &a[nd->n_attrs++];
-}
-
 static void set_int(struct mixrt_graph *g, int vi, const char *name, int64_t v) {
-    new_attr(g, g->values[vi].producer, name, MIXRT_ATTR_INT)->i = v;
+    node_attr_add(g, g->values[vi].producer, name, MIXRT_ATTR_INT)->i = v;
 }
 
 static void set_ints(struct mixrt_graph *g, int vi, const char *name, size_t n, const int64_t *v) {
-    struct mixrt_attr *a = new_attr(g, g->values[vi].producer, name, MIXRT_ATTR_INTS);
+    struct mixrt_attr *a = node_attr_add(g, g->values[vi].producer, name, MIXRT_ATTR_INTS);
     a->n = n;
     a->ints = mixrt_arena_calloc(g->arena, n, sizeof(int64_t));
     memcpy(a->ints, v, n * sizeof(int64_t));
@@ -117,7 +99,7 @@ static void test_const_fold(void) {
     int m = add_node(g, "Mul", 2, (int[]){x, s2}, "m");
     int m2 = add_node(g, "Add", 2, (int[]){m, ov}, "m2");
     int y = add_node(g, "Add", 2, (int[]){m2, rnd}, "y");
-    set_output(g, y);
+    graph_set_output(g, y);
     struct mixrt_pass_stats st;
     TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_CONST_FOLD, &st) == MIXRT_STATUS_OK, "passes: %s",
              mixrt_context_last_error(ctx));
@@ -137,8 +119,8 @@ static void test_const_fold(void) {
     int big = add_node(g, "ConstantOfShape", 1, (int[]){shp}, "big");
     int small_shp = add_const(g, "small_shp", MIXRT_DTYPE_I64, 1, (int64_t[]){2}, (double[]){4096, 4096});
     int small = add_node(g, "ConstantOfShape", 1, (int[]){small_shp}, "small");
-    set_output(g, big);
-    set_output(g, small);
+    graph_set_output(g, big);
+    graph_set_output(g, small);
     TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_ALL, &st) == MIXRT_STATUS_OK, "passes");
     TU_CHECK(st.const_folded == 1 && g->values[big].producer >= 0 && g->values[small].init,
              "64 MiB folds, more does not (%d folded)", st.const_folded);
@@ -152,7 +134,7 @@ static void test_const_fold(void) {
     TU_CHECK(dflt == in, "same value");
     g->values[in].rank = -1;
     y = add_node(g, "Shape", 1, (int[]){in}, "y");
-    set_output(g, y);
+    graph_set_output(g, y);
     TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_ALL, &st) == MIXRT_STATUS_OK, "passes");
     TU_CHECK(st.shape_folded == 0 && g->n_nodes == 1, "Shape of an overridable input stays");
     mixrt_graph_destroy(g);
@@ -161,7 +143,7 @@ static void test_const_fold(void) {
     g = new_graph();
     a = add_const(g, "a", MIXRT_DTYPE_F16, 1, (int64_t[]){3}, (double[]){1, -2, 3});
     y = add_node(g, "Neg", 1, (int[]){a}, "y");
-    set_output(g, y);
+    graph_set_output(g, y);
     TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_ALL, &st) == MIXRT_STATUS_OK && g->n_nodes == 0, "all folded");
     double out[3] = {0};
     TU_CHECK(run(g, 0, NULL, out, 3) == 3 && out[0] == -1 && out[1] == 2 && out[2] == -3, "constant output runs");
@@ -184,7 +166,7 @@ static void build_shape_chain(struct mixrt_graph *g, bool symbolic) {
     int shp = add_node(g, "Concat", 2, (int[]){neg, u}, "shp");
     set_int(g, shp, "axis", 0);
     int y = add_node(g, "Reshape", 2, (int[]){x, shp}, "y");
-    set_output(g, y);
+    graph_set_output(g, y);
 }
 
 static void test_shape_fold(void) {
@@ -224,22 +206,22 @@ static void test_dce(void) {
     int sb = mixrt_graph_get_or_add_value(sub, "b");
     sub->values[sb].flags |= MIXRT_VALUE_OUTER;
     int sy = add_node(sub, "Identity", 1, (int[]){sb}, "sy");
-    set_output(sub, sy);
+    graph_set_output(sub, sy);
     TU_CHECK(mixrt_graph_toposort(sub, &sub->order) == MIXRT_STATUS_OK, "subgraph sorts");
     int y = add_node(g, "If", 1, (int[]){c}, "y");
     int ni = g->values[y].producer;
-    new_attr(g, ni, "then_branch", MIXRT_ATTR_GRAPH)->g = sub;
-    new_attr(g, ni, "else_branch", MIXRT_ATTR_GRAPH)->g = sub;
+    node_attr_add(g, ni, "then_branch", MIXRT_ATTR_GRAPH)->g = sub;
+    node_attr_add(g, ni, "else_branch", MIXRT_ATTR_GRAPH)->g = sub;
     /* A dead If whose body holds a constant: removed, and the constant released (the
      * leak check at the end would see it). */
     struct mixrt_graph *sub2;
     TU_CHECK(mixrt_graph_create(ctx, g, &sub2) == MIXRT_STATUS_OK, "subgraph 2");
-    set_output(sub2, add_const(sub2, "k", MIXRT_DTYPE_F32, 1, (int64_t[]){3}, (double[]){1, 2, 3}));
+    graph_set_output(sub2, add_const(sub2, "k", MIXRT_DTYPE_F32, 1, (int64_t[]){3}, (double[]){1, 2, 3}));
     int unused_if = add_node(g, "If", 1, (int[]){c}, "unused_if");
-    new_attr(g, g->values[unused_if].producer, "then_branch", MIXRT_ATTR_GRAPH)->g = sub2;
+    node_attr_add(g, g->values[unused_if].producer, "then_branch", MIXRT_ATTR_GRAPH)->g = sub2;
     int z = add_node(g, "Neg", 1, (int[]){x}, "z");
-    set_output(g, y);
-    set_output(g, z);
+    graph_set_output(g, y);
+    graph_set_output(g, z);
     struct mixrt_pass_stats st;
     TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_DCE, &st) == MIXRT_STATUS_OK, "passes: %s", mixrt_context_last_error(ctx));
     TU_CHECK(st.dead_removed == 3 && g->n_nodes == 3, "Relu, Exp and the unused If removed (%d, %d nodes)", st.dead_removed,
@@ -265,7 +247,7 @@ static struct mixrt_graph *cast_pair(mixrt_dtype a, mixrt_dtype b) {
     int c2 = add_node(g, "Cast", 1, (int[]){c1}, "c2");
     set_int(g, c2, "to", a);
     int y = add_node(g, "Abs", 1, (int[]){c2}, "y");
-    set_output(g, y);
+    graph_set_output(g, y);
     return g;
 }
 
@@ -310,7 +292,7 @@ static void test_cast(void) {
     int r = add_node(g, "Abs", 1, (int[]){c}, "r");
     int y = add_node(g, "Cast", 1, (int[]){r}, "y");
     set_int(g, y, "to", MIXRT_DTYPE_BF16);
-    set_output(g, y);
+    graph_set_output(g, y);
     TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_ALL, &st) == MIXRT_STATUS_OK, "passes");
     TU_CHECK(st.casts_removed == 2 && g->n_nodes == 1 && count_op(g, "Abs") == 1 && count_op(g, "Cast") == 0 &&
                  g->values[g->outputs[0]].producer == 0,
@@ -337,8 +319,8 @@ static struct mixrt_graph *conv_bn(mixrt_dtype dt, bool second_reader, bool bias
     int mean = add_const(g, "mean", dt, 1, (int64_t[]){3}, (double[]){0.1, -0.5, 1});
     int var = add_const(g, "var", dt, 1, (int64_t[]){3}, (double[]){1, 4, 0.5});
     int y = add_node(g, "BatchNormalization", 5, (int[]){c, sc, bi, mean, var}, "y");
-    set_output(g, y);
-    if (second_reader) set_output(g, add_node(g, "Relu", 1, (int[]){c}, "z"));
+    graph_set_output(g, y);
+    if (second_reader) graph_set_output(g, add_node(g, "Relu", 1, (int[]){c}, "z"));
     return g;
 }
 
