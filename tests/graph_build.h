@@ -8,6 +8,7 @@
 
 #include "core/core.h"
 #include "ir/graph.h"
+#include "testutil.h"
 
 /* Value name (added when new) with dtype dt and static dims[rank]. */
 static inline int add_value(struct mixrt_graph *g, const char *name, mixrt_dtype dt, int rank, const int64_t *dims) {
@@ -72,6 +73,46 @@ static inline void node_attr_floats(struct mixrt_graph *g, int ni, const char *n
     a->n = n;
     a->floats = mixrt_arena_calloc(g->arena, n ? n : 1, sizeof(float));
     if (n) memcpy(a->floats, v, n * sizeof(float));
+}
+
+/* A constant initializer name (dtype dt, dims[rank]) holding vals (numel of them, stored in dt). */
+static inline int add_const_values(mixrt_context_t ctx, struct mixrt_graph *g, const char *name, mixrt_dtype dt,
+                                   int rank, const int64_t *dims, const double *vals) {
+    int vi = add_value(g, name, dt, rank, dims);
+    struct mixrt_tensor *t = mixrt_arena_calloc(g->arena, 1, sizeof(*t));
+    TU_CHECK(mixrt_tensor_init(ctx, t, dt, rank, dims) == MIXRT_STATUS_OK, "const %s", name);
+    for (size_t i = 0; i < mixrt_tensor_numel(t); i++) mixrt_store_f64(t->data, dt, i, vals[i]);
+    g->values[vi].init = t;
+    g->values[vi].flags |= MIXRT_VALUE_INITIALIZER;
+    return vi;
+}
+
+/* A constant initializer, uniform random in [-a, a] (tu_uniform: never all zeros). */
+static inline int add_const_uniform(mixrt_context_t ctx, struct mixrt_graph *g, const char *name, mixrt_dtype dt,
+                                    int rank, const int64_t *dims, double a) {
+    int vi = add_value(g, name, dt, rank, dims);
+    struct mixrt_tensor *t = mixrt_arena_calloc(g->arena, 1, sizeof(*t));
+    TU_CHECK(mixrt_tensor_init(ctx, t, dt, rank, dims) == MIXRT_STATUS_OK, "const %s", name);
+    for (size_t i = 0; i < mixrt_tensor_numel(t); i++) mixrt_store_f64(t->data, dt, i, tu_uniform(-a, a));
+    g->values[vi].init = t;
+    g->values[vi].flags |= MIXRT_VALUE_INITIALIZER;
+    return vi;
+}
+
+/* Node op (default domain, opset 17, named out) reading ins[n_in] and writing value out (typed
+ * later by inference); returns out's index. */
+static inline int add_op_node(struct mixrt_graph *g, const char *op, int n_in, const int *ins, const char *out) {
+    int ni = mixrt_graph_add_node(g, out, op, "");
+    struct mixrt_node *n = &g->nodes[ni];
+    n->opset = 17;
+    n->n_inputs = n_in;
+    n->inputs = mixrt_arena_calloc(g->arena, (size_t)(n_in ? n_in : 1), sizeof(int));
+    if (n_in) memcpy(n->inputs, ins, (size_t)n_in * sizeof(int));
+    n->n_outputs = 1;
+    n->outputs = mixrt_arena_calloc(g->arena, 1, sizeof(int));
+    n->outputs[0] = mixrt_graph_get_or_add_value(g, out);
+    g->values[n->outputs[0]].producer = ni;
+    return n->outputs[0];
 }
 
 #endif /* MIXRT_TESTS_GRAPH_BUILD_H */

@@ -19,31 +19,6 @@
 
 static mixrt_context_t ctx;
 
-static int add_const(struct mixrt_graph *g, const char *name, mixrt_dtype dt, int rank, const int64_t *dims,
-                     const double *vals) {
-    int vi = add_value(g, name, dt, rank, dims);
-    struct mixrt_tensor *t = mixrt_arena_calloc(g->arena, 1, sizeof(*t));
-    TU_CHECK(mixrt_tensor_init(ctx, t, dt, rank, dims) == MIXRT_STATUS_OK, "const %s", name);
-    for (size_t i = 0; i < mixrt_tensor_numel(t); i++) mixrt_store_f64(t->data, dt, i, vals[i]);
-    g->values[vi].init = t;
-    g->values[vi].flags |= MIXRT_VALUE_INITIALIZER;
-    return vi;
-}
-
-static int add_node(struct mixrt_graph *g, const char *op, int n_in, const int *ins, const char *out) {
-    int ni = mixrt_graph_add_node(g, out, op, "");
-    struct mixrt_node *n = &g->nodes[ni];
-    n->opset = 17;
-    n->n_inputs = n_in;
-    n->inputs = mixrt_arena_calloc(g->arena, (size_t)n_in, sizeof(int));
-    memcpy(n->inputs, ins, (size_t)n_in * sizeof(int));
-    n->n_outputs = 1;
-    n->outputs = mixrt_arena_calloc(g->arena, 1, sizeof(int));
-    n->outputs[0] = mixrt_graph_get_or_add_value(g, out);
-    g->values[n->outputs[0]].producer = ni;
-    return n->outputs[0];
-}
-
 static struct mixrt_attr *new_attr(struct mixrt_graph *g, int vi, const char *name, enum mixrt_attr_type type) {
     struct mixrt_node *nd = &g->nodes[g->values[vi].producer];
     struct mixrt_attr *a = mixrt_arena_calloc(g->arena, (size_t)nd->n_attrs + 1, sizeof(*a));
@@ -55,7 +30,7 @@ static struct mixrt_attr *new_attr(struct mixrt_graph *g, int vi, const char *na
 }
 
 static int transpose(struct mixrt_graph *g, int x, const int64_t *perm, const char *out) {
-    int y = add_node(g, "Transpose", 1, &x, out);
+    int y = add_op_node(g, "Transpose", 1, &x, out);
     struct mixrt_attr *a = new_attr(g, y, "perm", MIXRT_ATTR_INTS);
     a->n = 4;
     a->ints = mixrt_arena_calloc(g->arena, 4, sizeof(int64_t));
@@ -115,38 +90,38 @@ static struct mixrt_graph *build(const struct cfg *c) {
     int mask = (c->mask == MASK_BERT || c->mask == MASK_CAUSAL_BERT) ? add_input(g, "mask", c->dt, 4, md) : -1;
     double rs = 1.0 / sqrt((double)c->d), sd = sqrt((double)c->d), r4 = pow((double)c->d, -0.25);
     if (c->scale == SCALE_QK) {
-        int c1 = add_const(g, "c1", c->dt, 0, &one, &r4), c2 = add_const(g, "c2", c->dt, 1, &one, &r4);
+        int c1 = add_const_values(ctx, g, "c1", c->dt, 0, &one, &r4), c2 = add_const_values(ctx, g, "c2", c->dt, 1, &one, &r4);
         int a1[2] = {qt, c1}, a2[2] = {c2, kt};
-        qt = add_node(g, "Mul", 2, a1, "qs");
-        kt = add_node(g, "Mul", 2, a2, "ks");
+        qt = add_op_node(g, "Mul", 2, a1, "qs");
+        kt = add_op_node(g, "Mul", 2, a2, "ks");
     }
     int mm[2] = {qt, kt};
-    int s = add_node(g, "MatMul", 2, mm, "scores");
+    int s = add_op_node(g, "MatMul", 2, mm, "scores");
     if (c->scale == SCALE_DIV || c->scale == SCALE_MUL) {
-        int cs = add_const(g, "cs", c->dt, 0, &one, c->scale == SCALE_DIV ? &sd : &rs);
+        int cs = add_const_values(ctx, g, "cs", c->dt, 0, &one, c->scale == SCALE_DIV ? &sd : &rs);
         int a[2] = {s, cs};
-        s = add_node(g, c->scale == SCALE_DIV ? "Div" : "Mul", 2, a, "scaled");
+        s = add_op_node(g, c->scale == SCALE_DIV ? "Div" : "Mul", 2, a, "scaled");
     }
     if (c->mask == MASK_CAUSAL || c->mask == MASK_CAUSAL_BERT) {
         int64_t cd[4] = {1, 1, c->s, c->s};
         double *tril = malloc((size_t)(c->s * c->s) * sizeof(double));
         for (int64_t i = 0; i < c->s; i++)
             for (int64_t j = 0; j < c->s; j++) tril[i * c->s + j] = j <= i;
-        int cond = add_const(g, "tril", MIXRT_DTYPE_BOOL, 4, cd, tril);
+        int cond = add_const_values(ctx, g, "tril", MIXRT_DTYPE_BOOL, 4, cd, tril);
         free(tril);
         double fill = c->fill != 0 ? c->fill : -3.4028234663852886e38;
-        int fv = add_const(g, "fill", c->dt, 0, &one, &fill);
+        int fv = add_const_values(ctx, g, "fill", c->dt, 0, &one, &fill);
         int a[3] = {cond, s, fv};
-        s = add_node(g, "Where", 3, a, "causal");
+        s = add_op_node(g, "Where", 3, a, "causal");
     }
     if (mask >= 0) {
         int a[2] = {c->mask_first ? mask : s, c->mask_first ? s : mask};
-        s = add_node(g, "Add", 2, a, "masked");
+        s = add_op_node(g, "Add", 2, a, "masked");
     }
-    int p = add_node(g, "Softmax", 1, &s, "probs");
+    int p = add_op_node(g, "Softmax", 1, &s, "probs");
     new_attr(g, p, "axis", MIXRT_ATTR_INT)->i = c->s % 2 ? 3 : -1;
     int pv[2] = {p, vt};
-    int o = add_node(g, "MatMul", 2, pv, "heads");
+    int o = add_op_node(g, "MatMul", 2, pv, "heads");
     int y = c->heads_first ? o : transpose(g, o, p0213, "y");
     graph_set_output(g, y);
     TU_CHECK(mixrt_graph_infer(g, NULL) == MIXRT_STATUS_OK, "infer: %s", mixrt_context_last_error(ctx));

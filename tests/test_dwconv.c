@@ -40,17 +40,6 @@ static struct mixrt_graph *new_graph(void) {
     return g;
 }
 
-/* A constant initializer, uniform in [-a, a] (never all zeros). */
-static int add_const(struct mixrt_graph *g, const char *name, mixrt_dtype dt, int rank, const int64_t *dims, double a) {
-    int vi = add_value(g, name, dt, rank, dims);
-    struct mixrt_tensor *t = mixrt_arena_calloc(g->arena, 1, sizeof(*t));
-    TU_CHECK(mixrt_tensor_init(ctx, t, dt, rank, dims) == MIXRT_STATUS_OK, "const %s", name);
-    for (size_t i = 0; i < mixrt_tensor_numel(t); i++) mixrt_store_f64(t->data, dt, i, tu_uniform(-a, a));
-    g->values[vi].init = t;
-    g->values[vi].flags |= MIXRT_VALUE_INITIALIZER;
-    return vi;
-}
-
 static struct mixrt_tensor *rand_tensor(mixrt_dtype dt, int rank, const int64_t *dims) {
     struct mixrt_tensor *t = NULL;
     TU_CHECK(mixrt_tensor_create(ctx, dt, rank, dims, &t) == MIXRT_STATUS_OK, "tensor create");
@@ -95,8 +84,8 @@ static struct mixrt_graph *build(const struct dw_case *c, mixrt_dtype dt, int *n
     int64_t xd[4] = {c->n, c->h, c->w, c->c};
     yd[0] = c->n, yd[1] = oh, yd[2] = ow, yd[3] = c->c;
     int x = add_input(g, "x", dt, 4, xd);
-    int w = add_const(g, "w", dt, 4, (int64_t[]){c->c, 1, c->kh, c->kw}, 1.5 / sqrt((double)(c->kh * c->kw)));
-    int b = c->bias ? add_const(g, "b", dt, 1, &c->c, 1.0) : -1;
+    int w = add_const_uniform(ctx, g, "w", dt, 4, (int64_t[]){c->c, 1, c->kh, c->kw}, 1.5 / sqrt((double)(c->kh * c->kw)));
+    int b = c->bias ? add_const_uniform(ctx, g, "b", dt, 1, &c->c, 1.0) : -1;
     int z = c->z ? add_input(g, "z", dt, 4, yd) : -1;
     int ni = mixrt_graph_add_node(g, "dw", "FusedConv", MIXRT_DOMAIN);
     struct mixrt_node *n = &g->nodes[ni];

@@ -18,17 +18,6 @@ static mixrt_context_t ctx;
 
 /* ---- graph building -------------------------------------------------------------------- */
 
-/* A constant initializer with uniform random values in [-a, a]. */
-static int add_const(struct mixrt_graph *g, const char *name, mixrt_dtype dt, int rank, const int64_t *dims, double a) {
-    int vi = add_value(g, name, dt, rank, dims);
-    struct mixrt_tensor *t = mixrt_arena_calloc(g->arena, 1, sizeof(*t));
-    TU_CHECK(mixrt_tensor_init(ctx, t, dt, rank, dims) == MIXRT_STATUS_OK, "const %s", name);
-    for (size_t i = 0; i < mixrt_tensor_numel(t); i++) mixrt_store_f64(t->data, dt, i, tu_uniform(-a, a));
-    g->values[vi].init = t;
-    g->values[vi].flags |= MIXRT_VALUE_INITIALIZER;
-    return vi;
-}
-
 static int add_scalar(struct mixrt_graph *g, const char *name, double v) {
     int vi = add_value(g, name, MIXRT_DTYPE_F32, 0, NULL);
     struct mixrt_tensor *t = mixrt_arena_calloc(g->arena, 1, sizeof(*t));
@@ -75,8 +64,8 @@ static int add_conv(struct mixrt_graph *g, int x, int64_t M, int64_t k, int64_t 
     char wn[64], bn[64];
     snprintf(wn, sizeof(wn), "%s_w", name);
     snprintf(bn, sizeof(bn), "%s_b", name);
-    int w = add_const(g, wn, MIXRT_DTYPE_F32, 4, (int64_t[]){M, C, k, k}, 1.0 / sqrt((double)(C * k * k)));
-    int b = add_const(g, bn, MIXRT_DTYPE_F32, 1, &M, 0.5);
+    int w = add_const_uniform(ctx, g, wn, MIXRT_DTYPE_F32, 4, (int64_t[]){M, C, k, k}, 1.0 / sqrt((double)(C * k * k)));
+    int b = add_const_uniform(ctx, g, bn, MIXRT_DTYPE_F32, 1, &M, 0.5);
     int64_t p = k / 2, Ho = (H + 2 * p - k) / stride + 1, Wo = (W + 2 * p - k) / stride + 1;
     int ni = add_node(g, "Conv", 3, (int[]){x, w, b}, name, 4, (int64_t[]){xv->dims[0].value, M, Ho, Wo});
     node_attr_ints(g, ni, "pads", 4, (int64_t[]){p, p, p, p});
@@ -411,9 +400,9 @@ static void conv_case_run(int id, const struct conv_case *c, mixrt_dtype dt, con
     int64_t xd[4] = {c->N, c->C, c->H, c->W}, yd[4] = {c->N, c->M, Ho, Wo};
     if (c->last) xd[1] = c->H, xd[2] = c->W, xd[3] = c->C, yd[1] = Ho, yd[2] = Wo, yd[3] = c->M;
     int x = add_input(g, "x", dt, 4, xd);
-    int w = add_const(g, "w", dt, 4, (int64_t[]){c->M, c->C / c->group, c->k, c->k},
+    int w = add_const_uniform(ctx, g, "w", dt, 4, (int64_t[]){c->M, c->C / c->group, c->k, c->k},
                       2.0 / sqrt((double)(c->C / c->group * c->k * c->k)));
-    int b = c->bias ? add_const(g, "b", dt, 1, &c->M, 1.0) : -1;
+    int b = c->bias ? add_const_uniform(ctx, g, "b", dt, 1, &c->M, 1.0) : -1;
     int z = c->z ? add_input(g, "z", dt, 4, yd) : -1;
     int ni = mixrt_graph_add_node(g, "fc", "FusedConv", MIXRT_DOMAIN);
     struct mixrt_node *n = &g->nodes[ni];

@@ -31,36 +31,10 @@ static mixrt_context_t ctx;
 
 /* ---- graph building --------------------------------------------------------------------- */
 
-static int add_const(struct mixrt_graph *g, const char *name, mixrt_dtype dt, int rank, const int64_t *dims,
-                     const double *vals) {
-    int vi = add_value(g, name, dt, rank, dims);
-    struct mixrt_tensor *t = mixrt_arena_calloc(g->arena, 1, sizeof(*t));
-    TU_CHECK(mixrt_tensor_init(ctx, t, dt, rank, dims) == MIXRT_STATUS_OK, "const %s", name);
-    for (size_t i = 0; i < mixrt_tensor_numel(t); i++) mixrt_store_f64(t->data, dt, i, vals[i]);
-    g->values[vi].init = t;
-    g->values[vi].flags |= MIXRT_VALUE_INITIALIZER;
-    return vi;
-}
-
-/* Node op (default domain, opset 17) writing value out (typed later by inference). */
-static int add_node(struct mixrt_graph *g, const char *op, int n_in, const int *ins, const char *out) {
-    int ni = mixrt_graph_add_node(g, out, op, "");
-    struct mixrt_node *n = &g->nodes[ni];
-    n->opset = 17;
-    n->n_inputs = n_in;
-    n->inputs = mixrt_arena_calloc(g->arena, (size_t)n_in, sizeof(int));
-    memcpy(n->inputs, ins, (size_t)n_in * sizeof(int));
-    n->n_outputs = 1;
-    n->outputs = mixrt_arena_calloc(g->arena, 1, sizeof(int));
-    n->outputs[0] = mixrt_graph_get_or_add_value(g, out);
-    g->values[n->outputs[0]].producer = ni;
-    return n->outputs[0];
-}
-
-static int un(struct mixrt_graph *g, const char *op, int x, const char *out) { return add_node(g, op, 1, &x, out); }
+static int un(struct mixrt_graph *g, const char *op, int x, const char *out) { return add_op_node(g, op, 1, &x, out); }
 static int bin(struct mixrt_graph *g, const char *op, int a, int b, const char *out) {
     int ins[2] = {a, b};
-    return add_node(g, op, 2, ins, out);
+    return add_op_node(g, op, 2, ins, out);
 }
 
 static void attr_float(struct mixrt_graph *g, int vi, const char *name, float v) {
@@ -100,16 +74,16 @@ static struct mixrt_graph *build_chain(mixrt_dtype dt) {
     int x = add_input(g, "x", dt, 3, SHAPE), b = add_input(g, "b", dt, 3, SHAPE);
     double v2 = 1.5, v3 = 0.25, lo = -0.75, hi = 0.875, dmin = -0.3; /* bounds exact as floats */
     int64_t one = 1;
-    int c2 = add_const(g, "c2", dt, 0, NULL, &v2), c3 = add_const(g, "c3", dt, 1, &one, &v3);
-    int clo = add_const(g, "lo", dt, 0, NULL, &lo), chi = add_const(g, "hi", dt, 0, NULL, &hi);
-    int cm = add_const(g, "m", dt, 0, NULL, &dmin);
+    int c2 = add_const_values(ctx, g, "c2", dt, 0, NULL, &v2), c3 = add_const_values(ctx, g, "c3", dt, 1, &one, &v3);
+    int clo = add_const_values(ctx, g, "lo", dt, 0, NULL, &lo), chi = add_const_values(ctx, g, "hi", dt, 0, NULL, &hi);
+    int cm = add_const_values(ctx, g, "m", dt, 0, NULL, &dmin);
     int v = bin(g, "Add", x, b, "a1");
     v = bin(g, "Mul", v, c2, "a2");
     v = un(g, "Relu", v, "a3");
     v = bin(g, "Sub", c3, v, "a4");
     v = un(g, "Tanh", v, "a5");
     int ins[3] = {v, clo, chi};
-    v = add_node(g, "Clip", 3, ins, "a6");
+    v = add_op_node(g, "Clip", 3, ins, "a6");
     v = bin(g, "Div", v, b, "a7");
     v = un(g, "LeakyRelu", v, "a8");
     attr_float(g, v, "alpha", 0.2f);
@@ -310,10 +284,10 @@ static void check_stopper(enum stopper s, const char *what) {
     }
     case STOP_CLIP_INPUT: {
         double hi = 0.5;
-        int lo = add_input(g, "lo", MIXRT_DTYPE_F32, 0, NULL), chi = add_const(g, "hi", MIXRT_DTYPE_F32, 0, NULL, &hi);
+        int lo = add_input(g, "lo", MIXRT_DTYPE_F32, 0, NULL), chi = add_const_values(ctx, g, "hi", MIXRT_DTYPE_F32, 0, NULL, &hi);
         n_in = 2;
         int ins[3] = {a, lo, chi};
-        y = add_node(g, "Clip", 3, ins, "y");
+        y = add_op_node(g, "Clip", 3, ins, "y");
         break;
     }
     default: { /* the running value [1,1,37] broadcast against a full [2,3,37] operand */

@@ -12,18 +12,6 @@
 
 static mixrt_context_t ctx;
 
-/* A constant (initializer) from doubles, stored in dt. */
-static int add_const(struct mixrt_graph *g, const char *name, mixrt_dtype dt, int rank, const int64_t *dims,
-                     const double *vals) {
-    int vi = add_value(g, name, dt, rank, dims);
-    struct mixrt_tensor *t = mixrt_arena_calloc(g->arena, 1, sizeof(*t));
-    TU_CHECK(mixrt_tensor_init(ctx, t, dt, rank, dims) == MIXRT_STATUS_OK, "const %s", name);
-    for (size_t i = 0; i < mixrt_tensor_numel(t); i++) mixrt_store_f64(t->data, dt, i, vals[i]);
-    g->values[vi].init = t;
-    g->values[vi].flags |= MIXRT_VALUE_INITIALIZER;
-    return vi;
-}
-
 static int add_node(struct mixrt_graph *g, const char *op, int n_in, const int *ins, const char *out) {
     int ni = mixrt_graph_add_node(g, op, op, "");
     struct mixrt_node *n = &g->nodes[ni];
@@ -85,12 +73,12 @@ static struct mixrt_graph *new_graph(void) {
 static void test_const_fold(void) {
     struct mixrt_graph *g = new_graph();
     int x = add_input(g, "x", MIXRT_DTYPE_F32, 1, (int64_t[]){2});
-    int a = add_const(g, "a", MIXRT_DTYPE_F32, 1, (int64_t[]){2}, (double[]){1, 2});
-    int b = add_const(g, "b", MIXRT_DTYPE_F32, 1, (int64_t[]){2}, (double[]){3, 4});
+    int a = add_const_values(ctx, g, "a", MIXRT_DTYPE_F32, 1, (int64_t[]){2}, (double[]){1, 2});
+    int b = add_const_values(ctx, g, "b", MIXRT_DTYPE_F32, 1, (int64_t[]){2}, (double[]){3, 4});
     /* o is an overridable initializer: an input with a default. */
     int o = add_input(g, "o", MIXRT_DTYPE_F32, 1, (int64_t[]){2});
     g->values[o].init = NULL;
-    int o2 = add_const(g, "o", MIXRT_DTYPE_F32, 1, (int64_t[]){2}, (double[]){5, 6});
+    int o2 = add_const_values(ctx, g, "o", MIXRT_DTYPE_F32, 1, (int64_t[]){2}, (double[]){5, 6});
     TU_CHECK(o2 == o, "same value");
     int s = add_node(g, "Add", 2, (int[]){a, b}, "s");
     int s2 = add_node(g, "Sqrt", 1, (int[]){s}, "s2");
@@ -115,9 +103,9 @@ static void test_const_fold(void) {
 
     /* The size cap: a 4097x4097 f32 fill (just over 64 MiB) stays a node. */
     g = new_graph();
-    int shp = add_const(g, "shp", MIXRT_DTYPE_I64, 1, (int64_t[]){2}, (double[]){4097, 4097});
+    int shp = add_const_values(ctx, g, "shp", MIXRT_DTYPE_I64, 1, (int64_t[]){2}, (double[]){4097, 4097});
     int big = add_node(g, "ConstantOfShape", 1, (int[]){shp}, "big");
-    int small_shp = add_const(g, "small_shp", MIXRT_DTYPE_I64, 1, (int64_t[]){2}, (double[]){4096, 4096});
+    int small_shp = add_const_values(ctx, g, "small_shp", MIXRT_DTYPE_I64, 1, (int64_t[]){2}, (double[]){4096, 4096});
     int small = add_node(g, "ConstantOfShape", 1, (int[]){small_shp}, "small");
     graph_set_output(g, big);
     graph_set_output(g, small);
@@ -130,7 +118,7 @@ static void test_const_fold(void) {
      * the default's shape is known. */
     g = new_graph();
     int in = add_input(g, "in", MIXRT_DTYPE_F32, -1, NULL);
-    int dflt = add_const(g, "in", MIXRT_DTYPE_F32, 1, (int64_t[]){2}, (double[]){1, 2});
+    int dflt = add_const_values(ctx, g, "in", MIXRT_DTYPE_F32, 1, (int64_t[]){2}, (double[]){1, 2});
     TU_CHECK(dflt == in, "same value");
     g->values[in].rank = -1;
     y = add_node(g, "Shape", 1, (int[]){in}, "y");
@@ -141,7 +129,7 @@ static void test_const_fold(void) {
 
     /* A folded graph output is still produced (as a constant) and the graph runs. */
     g = new_graph();
-    a = add_const(g, "a", MIXRT_DTYPE_F16, 1, (int64_t[]){3}, (double[]){1, -2, 3});
+    a = add_const_values(ctx, g, "a", MIXRT_DTYPE_F16, 1, (int64_t[]){3}, (double[]){1, -2, 3});
     y = add_node(g, "Neg", 1, (int[]){a}, "y");
     graph_set_output(g, y);
     TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_ALL, &st) == MIXRT_STATUS_OK && g->n_nodes == 0, "all folded");
@@ -158,11 +146,11 @@ static void build_shape_chain(struct mixrt_graph *g, bool symbolic) {
         g->values[x].dims[0].param = "N";
     }
     int sh = add_node(g, "Shape", 1, (int[]){x}, "sh");
-    int one = add_const(g, "one", MIXRT_DTYPE_I64, 0, NULL, (double[]){1});
+    int one = add_const_values(ctx, g, "one", MIXRT_DTYPE_I64, 0, NULL, (double[]){1});
     int d = add_node(g, "Gather", 2, (int[]){sh, one}, "d");
-    int ax = add_const(g, "ax", MIXRT_DTYPE_I64, 1, (int64_t[]){1}, (double[]){0});
+    int ax = add_const_values(ctx, g, "ax", MIXRT_DTYPE_I64, 1, (int64_t[]){1}, (double[]){0});
     int u = add_node(g, "Unsqueeze", 2, (int[]){d, ax}, "u");
-    int neg = add_const(g, "neg", MIXRT_DTYPE_I64, 1, (int64_t[]){1}, (double[]){-1});
+    int neg = add_const_values(ctx, g, "neg", MIXRT_DTYPE_I64, 1, (int64_t[]){1}, (double[]){-1});
     int shp = add_node(g, "Concat", 2, (int[]){neg, u}, "shp");
     set_int(g, shp, "axis", 0);
     int y = add_node(g, "Reshape", 2, (int[]){x, shp}, "y");
@@ -200,7 +188,7 @@ static void test_dce(void) {
     int dead = add_node(g, "Relu", 1, (int[]){x}, "dead");
     add_node(g, "Exp", 1, (int[]){dead}, "dead2");
     int b = add_node(g, "Sigmoid", 1, (int[]){x}, "b"); /* read only by the If's body */
-    int c = add_const(g, "c", MIXRT_DTYPE_BOOL, 0, NULL, (double[]){1});
+    int c = add_const_values(ctx, g, "c", MIXRT_DTYPE_BOOL, 0, NULL, (double[]){1});
     struct mixrt_graph *sub;
     TU_CHECK(mixrt_graph_create(ctx, g, &sub) == MIXRT_STATUS_OK, "subgraph");
     int sb = mixrt_graph_get_or_add_value(sub, "b");
@@ -216,7 +204,7 @@ static void test_dce(void) {
      * leak check at the end would see it). */
     struct mixrt_graph *sub2;
     TU_CHECK(mixrt_graph_create(ctx, g, &sub2) == MIXRT_STATUS_OK, "subgraph 2");
-    graph_set_output(sub2, add_const(sub2, "k", MIXRT_DTYPE_F32, 1, (int64_t[]){3}, (double[]){1, 2, 3}));
+    graph_set_output(sub2, add_const_values(ctx, sub2, "k", MIXRT_DTYPE_F32, 1, (int64_t[]){3}, (double[]){1, 2, 3}));
     int unused_if = add_node(g, "If", 1, (int[]){c}, "unused_if");
     node_attr_add(g, g->values[unused_if].producer, "then_branch", MIXRT_ATTR_GRAPH)->g = sub2;
     int z = add_node(g, "Neg", 1, (int[]){x}, "z");
@@ -310,14 +298,14 @@ static struct mixrt_graph *conv_bn(mixrt_dtype dt, bool second_reader, bool bias
     int x = add_input(g, "x", dt, 4, (int64_t[]){1, 2, 4, 4});
     double wv[54], bv[3] = {0.5, -1, 2};
     for (int i = 0; i < 54; i++) wv[i] = ((i * 5) % 9 - 4) * 0.25;
-    int w = add_const(g, "w", dt, 4, (int64_t[]){3, 2, 3, 3}, wv);
-    int b = add_const(g, "b", dt, 1, (int64_t[]){3}, bv);
+    int w = add_const_values(ctx, g, "w", dt, 4, (int64_t[]){3, 2, 3, 3}, wv);
+    int b = add_const_values(ctx, g, "b", dt, 1, (int64_t[]){3}, bv);
     int c = add_node(g, "Conv", bias ? 3 : 2, (int[]){x, w, b}, "c");
     set_ints(g, c, "pads", 4, (int64_t[]){1, 1, 1, 1});
-    int sc = add_const(g, "scale", dt, 1, (int64_t[]){3}, (double[]){1.5, 0.5, -2});
-    int bi = add_const(g, "bias", dt, 1, (int64_t[]){3}, (double[]){0.25, 1, -1});
-    int mean = add_const(g, "mean", dt, 1, (int64_t[]){3}, (double[]){0.1, -0.5, 1});
-    int var = add_const(g, "var", dt, 1, (int64_t[]){3}, (double[]){1, 4, 0.5});
+    int sc = add_const_values(ctx, g, "scale", dt, 1, (int64_t[]){3}, (double[]){1.5, 0.5, -2});
+    int bi = add_const_values(ctx, g, "bias", dt, 1, (int64_t[]){3}, (double[]){0.25, 1, -1});
+    int mean = add_const_values(ctx, g, "mean", dt, 1, (int64_t[]){3}, (double[]){0.1, -0.5, 1});
+    int var = add_const_values(ctx, g, "var", dt, 1, (int64_t[]){3}, (double[]){1, 4, 0.5});
     int y = add_node(g, "BatchNormalization", 5, (int[]){c, sc, bi, mean, var}, "y");
     graph_set_output(g, y);
     if (second_reader) graph_set_output(g, add_node(g, "Relu", 1, (int[]){c}, "z"));
