@@ -353,13 +353,11 @@ static bool conv_adopt(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_state *st) 
     return true;
 }
 
-bool mixrt_dnnl_conv_packed_get(const void *state, struct mixrt_cpu_packed *out) {
-    const struct mixrt_dnnl_state *st = state;
+bool mixrt_dnnl_packed_describe(dnnl_memory_t m, struct mixrt_cpu_packed *out) {
     const dnnl_memory_desc_t *md = NULL;
     void *h = NULL;
-    if (!st || !st->wei_const || !st->wei_reorder || !st->wei_ready || !st->wei_mem ||
-        dnnl_memory_get_memory_desc(st->wei_mem, &md) != dnnl_success || !md ||
-        dnnl_memory_get_data_handle(st->wei_mem, &h) != dnnl_success || !h)
+    if (!m || dnnl_memory_get_memory_desc(m, &md) != dnnl_success || !md ||
+        dnnl_memory_get_data_handle(m, &h) != dnnl_success || !h)
         return false;
     out->lib = mixrt_dnnl_packed_lib();
     out->layout = md;
@@ -367,6 +365,11 @@ bool mixrt_dnnl_conv_packed_get(const void *state, struct mixrt_cpu_packed *out)
     out->data = h;
     out->size = dnnl_memory_desc_get_size(md);
     return true;
+}
+
+bool mixrt_dnnl_conv_packed_get(const void *state, struct mixrt_cpu_packed *out) {
+    const struct mixrt_dnnl_state *st = state;
+    return st && st->wei_const && st->wei_reorder && st->wei_ready && mixrt_dnnl_packed_describe(st->wei_mem, out);
 }
 
 /* Brings st to x/w/b's shapes (rebuilding when they changed) and, for constant weights, the

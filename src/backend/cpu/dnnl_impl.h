@@ -108,6 +108,9 @@ mixrt_status mixrt_dnnl_conv_prepare_opts(mixrt_context_t ctx, const struct mixr
 mixrt_status mixrt_dnnl_conv_run_opts(struct mixrt_kernel_ctx *k, const struct mixrt_dnnl_conv_opts *o);
 /* FusedConv node n's options (fused_conv.c); false when its activation attributes are malformed. */
 bool mixrt_dnnl_fconv_opts(const struct mixrt_node *n, struct mixrt_dnnl_conv_opts *o);
+/* Fills out (the plan's packed-weights hooks, kernels.h) from memory m: its layout and bytes, which
+ * stay m's. False when m is NULL or not readable. dnnl_conv.c. */
+bool mixrt_dnnl_packed_describe(dnnl_memory_t m, struct mixrt_cpu_packed *out);
 
 #endif /* MIXRT_HAVE_DNNL */
 #endif /* MIXRT_BACKEND_CPU_DNNL_IMPL_H */

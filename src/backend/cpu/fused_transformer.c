@@ -203,17 +203,7 @@ static bool fmm_adopt(const struct mixrt_node *n, struct fmm_state *st, const dn
 /* Save hook (kernels.h): B as packed, when the state holds it. */
 bool mixrt_fmm_packed_get(const void *state, struct mixrt_cpu_packed *out) {
     const struct fmm_state *st = state;
-    const dnnl_memory_desc_t *md = NULL;
-    void *h = NULL;
-    if (!st || !st->wei || dnnl_memory_get_memory_desc(st->wei, &md) != dnnl_success || !md ||
-        dnnl_memory_get_data_handle(st->wei, &h) != dnnl_success || !h)
-        return false;
-    out->lib = mixrt_dnnl_packed_lib();
-    out->layout = md;
-    out->layout_size = sizeof(*md);
-    out->data = h;
-    out->size = dnnl_memory_desc_get_size(md);
-    return true;
+    return st && mixrt_dnnl_packed_describe(st->wei, out);
 }
 
 /* MIXRT_FUSED_MATMUL_PACK=0 keeps B in its plain layout (still copied once): a measurement
@@ -323,15 +313,23 @@ static bool fmm_supports(const struct mixrt_graph *g, const struct mixrt_node *n
     return true;
 }
 
-static mixrt_status fmm_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
-                                void **state) {
-    mixrt_status status = MIXRT_STATUS_OK;
-    MIXRT_TRY(mixrt_dnnl_get(ctx, NULL, NULL));
+/* A zeroed state (lock initialized) in *state and *out; prepare() of both kernels here. */
+static mixrt_status fmm_state_new(mixrt_context_t ctx, void **state, struct fmm_state **out) {
+    mixrt_status status = mixrt_dnnl_get(ctx, NULL, NULL);
+    if (status != MIXRT_STATUS_OK) return status;
     struct fmm_state *st = mixrt_alloc(ctx, sizeof(*st));
     if (!st) return MIXRT_STATUS_OUT_OF_MEMORY;
     memset(st, 0, sizeof(*st));
     pthread_mutex_init(&st->lock, NULL);
-    *state = st;
+    *state = *out = st;
+    return MIXRT_STATUS_OK;
+}
+
+static mixrt_status fmm_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                                void **state) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct fmm_state *st;
+    MIXRT_TRY(fmm_state_new(ctx, state, &st));
     /* Pack now when A's rows are known statically and B is there in the run dtype: the first
      * run then does no weight work. Otherwise the first run packs. */
     const struct mixrt_value *a = in_value(g, n, 0), *bias = in_value(g, n, 2);
@@ -535,12 +533,8 @@ static void c1x1_set_act(struct fmm_state *st, const struct mixrt_dnnl_conv_opts
 static mixrt_status c1x1_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
                                  void **state) {
     mixrt_status status = MIXRT_STATUS_OK;
-    MIXRT_TRY(mixrt_dnnl_get(ctx, NULL, NULL));
-    struct fmm_state *st = mixrt_alloc(ctx, sizeof(*st));
-    if (!st) return MIXRT_STATUS_OUT_OF_MEMORY;
-    memset(st, 0, sizeof(*st));
-    pthread_mutex_init(&st->lock, NULL);
-    *state = st;
+    struct fmm_state *st;
+    MIXRT_TRY(fmm_state_new(ctx, state, &st));
     /* Pack now when X's shape is static: the first run then does no weight work. */
     struct mixrt_dnnl_conv_opts o;
     const struct mixrt_value *x = in_value(g, n, 0), *bias = in_value(g, n, 2);
