@@ -787,7 +787,13 @@ static void ln_row(const float *x, float *y, size_t n, float m, float inv, const
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma,prefer-vector-width=512"))) static void
+/* prefer-vector-width is gcc's; clang drops the whole target attribute when it sees it. */
+#ifdef __clang__
+#define LN_AVX512_TARGET "avx512f,avx512vl,avx512bw,avx512dq,fma"
+#else
+#define LN_AVX512_TARGET "avx512f,avx512vl,avx512bw,avx512dq,fma,prefer-vector-width=512"
+#endif
+__attribute__((target(LN_AVX512_TARGET))) static void
 ln_row_avx512(const float *x, float *y, size_t n, float m, float inv, const float *sc, const float *bi) {
     for (size_t j = 0; j < n; j++) y[j] = fmaf((x[j] - m) * inv, sc[j], bi[j]); /* one rounding fewer */
 }
