@@ -15,6 +15,9 @@
 #     "host device": `mixrt bench --outputs host` and `--outputs device`, inputs and outputs
 #     on the GPU like torch's); TORCH_MODELS=bert,gpt2,resnet50,vit
 #     and TORCH_BATCH=1,32 choose the torch rows).
+#     "kbench": test_cuda_kernels --bench (GEMM rates, bandwidths); "prof4": per-layer profiles of
+#     BERT and GPT-2 at batch 1 and 32 with device I/O (PROF_AB: knob A/B runs of BERT b1);
+#     "seed": the seed's f32-vs-bf16-model table on CUDA (SEED_MODELS).
 #   scripts/cuda_device.sh models DIR       writes the extra test models (below) into DIR.
 # Leaves the GPU's settings alone (no clocks, no resets).
 set -u
@@ -218,6 +221,51 @@ PY
         for z in ${TABLE_PROF:-}; do # per-layer device time at batch 32
             MIXRT_CUDA_PROFILE=1 timeout 150 "$M" bench /tmp/${z}32.onnx $P $(ins $z /tmp/${z}32_in) --duration-s 1 >"$LOG/prof_${z}32.log" 2>&1
             grep "cuda profile:" "$LOG/prof_${z}32.log"; grep -A12 "cuda profile by op" "$LOG/prof_${z}32.log"
+        done
+    fi
+    if has kbench; then
+        # cuBLASLt rates (bf16 8192^3: the ceiling the transformers' GEMM layers are measured
+        # against; BERT-shaped and GPT-2 LM-head products) and kernel bandwidths.
+        echo "== kernel bench $(date +%T)"
+        timeout 200 "$D/tests/test_cuda_kernels" --bench >"$LOG/kbench.log" 2>&1; echo "kbench rc=$?"
+        grep -E "BENCH" "$LOG/kbench.log"
+    fi
+    if has prof4; then
+        # Per-layer device time with device-resident I/O (what torch is compared on): BERT and
+        # GPT-2 at batch 1 and 32; PROF_AB="VAR=value ..." adds BERT b1 runs with each knob.
+        echo "== profiles $(date +%T)"
+        python3 scripts/zoo/make_zoo.py --out $ZOO --models bert,gpt2 >"$LOG/zoo_prof.log" 2>&1 || tail -3 "$LOG/zoo_prof.log"
+        for z in bert gpt2; do
+            python3 scripts/cuda_vs_torch.py --rebatch $ZOO/$z/f32.onnx /tmp/${z}32.onnx 32 $ZOO/$z/inputs_f32 /tmp/${z}32_in >/dev/null || echo "rebatch $z failed"
+            for b in 1 32; do
+                if [ $b = 1 ]; then f=$ZOO/$z/f32.onnx; I=$(ins $z); else f=/tmp/${z}32.onnx; I=$(ins $z /tmp/${z}32_in); fi
+                bench ${z}_b${b}_dev $f $P $I --outputs device
+                MIXRT_CUDA_PROFILE=1 timeout 150 "$M" bench $f $P $I --outputs device --duration-s 1 >"$LOG/prof_${z}${b}.log" 2>&1
+                echo "-- $z b$b:"; grep "cuda profile:" "$LOG/prof_${z}${b}.log"; grep -A14 "cuda profile by op" "$LOG/prof_${z}${b}.log"
+                grep -E "^ *[0-9.]+ " "$LOG/prof_${z}${b}.log" | head -8
+            done
+        done
+        for kv in ${PROF_AB:-}; do
+            env $kv timeout 150 "$M" bench $ZOO/bert/f32.onnx $P $(ins bert) --outputs device --duration-s 2 >"$LOG/ab_$kv.log" 2>&1
+            echo "BENCH bert_b1_dev $kv $(grep -E "runs [0-9]+ .*median" "$LOG/ab_$kv.log" | head -1)"
+        done
+        bench bert_b1_dev_again $ZOO/bert/f32.onnx $P $(ins bert) --outputs device
+    fi
+    if has seed; then
+        # The seed's table on the GPU: the f32 model in {fp32,bf16} against its bf16 version in
+        # {fp32,bf16} and {bf16}, interleaved rows in one bench (device I/O; host I/O when refused).
+        echo "== seed table $(date +%T)"
+        python3 scripts/zoo/make_zoo.py --out $ZOO --models ${SEED_MODELS:-resnet50,mobilenetv2,bert,vit,gpt2,lstm} >"$LOG/zoo_seed.log" 2>&1 || tail -3 "$LOG/zoo_seed.log"
+        for z in $(echo ${SEED_MODELS:-resnet50,mobilenetv2,bert,vit,gpt2,lstm} | tr , ' '); do
+            C="fp32,bf16;$ZOO/$z/bf16.onnx@fp32,bf16;$ZOO/$z/bf16.onnx@bf16"
+            timeout 200 "$M" bench $ZOO/$z/f32.onnx --backend cuda --compare "$C" $(ins $z) --outputs device --duration-s 1 >"$LOG/seed_$z.log" 2>&1
+            rc=$?
+            if [ $rc != 0 ]; then
+                echo "seed $z device I/O rc=$rc: $(grep -m1 error "$LOG/seed_$z.log")"
+                timeout 200 "$M" bench $ZOO/$z/f32.onnx --backend cuda --compare "$C" $(ins $z) --duration-s 1 >"$LOG/seed_$z.log" 2>&1
+                rc=$?
+            fi
+            echo "-- seed $z rc=$rc"; grep -vE "^ *$" "$LOG/seed_$z.log" | grep -iE "fp32|bf16|median|error" | head -8
         done
     fi
     if has torch; then

@@ -950,6 +950,11 @@ static void bench(void) {
         if (bert[i][1] == 3072)
             bench_gemm(BF, BF, bert[i][0], bert[i][1], bert[i][2], true, false, MIXRT_CUDA_EPILOGUE_BIAS_GELU_TANH, lab);
     }
+    /* GPT-2's LM head (tied embedding: W stored [vocab, 768]), N = 50257 not a multiple of 8,
+     * and the same product padded to N = 50304 (a multiple of 64 and 128). */
+    static const int64_t lm[][2] = {{128, 50257}, {128, 50304}, {4096, 50257}, {4096, 50304}};
+    for (int i = 0; i < 4; i++)
+        bench_gemm(BF, BF, lm[i][0], lm[i][1], 768, true, false, MIXRT_CUDA_EPILOGUE_NONE, "gpt2 lm head bf16 tB");
 }
 
 int main(int argc, char **argv) {

@@ -78,6 +78,8 @@ fail:
 static void gemm_add_splitk(struct mixrt_cuda_gemm *g) {
     const struct mixrt_cuda_gemm_desc *d = &g->desc;
     if (g->n_algos == 0 || d->batch != 1 || d->m * d->n > ((int64_t)1 << 20) || d->k < 512) return;
+    const char *env = getenv("MIXRT_CUDA_SPLITK"); /* off: the heuristic's candidates only (A/B on the GPU) */
+    if (env && !strcmp(env, "off")) return;
     int32_t support = 0;
     uint32_t mask = 0;
     size_t wr = 0;
