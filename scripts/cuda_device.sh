@@ -62,6 +62,19 @@ nodes = [h.make_node("Transpose", ["k"], ["kt"], perm=[0, 1, 3, 2]),
 qkv = [h.make_tensor_value_info(n, T.FLOAT, [2, 4, S, D]) for n in "qkv"]
 save(nodes, qkv, [h.make_tensor_value_info("o", T.FLOAT, [2, 4, S, D])],
      [("scale", np.array(1 / np.sqrt(D), np.float32)), ("mask", mask)], "masked_attention")
+# lm_head.onnx - products whose output rows are not 16-byte multiples (N = 1001, M = 128):
+# GPT-2's LM head shape class, planned with N padded to 1024 on CUDA. y1 = x @ W1 is a
+# graph output (the padded rows copied out, or read by the Cast a bf16 engine puts before
+# the f32 output); y2 = softmax(x2d @ W2^T) (Gemm transB, the copy before a Softmax).
+W1 = (rng.standard_normal((96, 1001)) * 0.1).astype(np.float32)
+W2 = (rng.standard_normal((1001, 96)) * 0.1).astype(np.float32)
+nodes = [h.make_node("MatMul", ["x", "w1"], ["y1"]),
+         h.make_node("Reshape", ["x", "shape2d"], ["x2d"]),
+         h.make_node("Gemm", ["x2d", "w2"], ["g2"], transB=1),
+         h.make_node("Softmax", ["g2"], ["y2"], axis=-1)]
+save(nodes, [h.make_tensor_value_info("x", T.FLOAT, [2, 64, 96])],
+     [h.make_tensor_value_info("y1", T.FLOAT, [2, 64, 1001]), h.make_tensor_value_info("y2", T.FLOAT, [128, 1001])],
+     [("w1", W1), ("w2", W2), ("shape2d", np.array([128, 96], np.int64))], "lm_head")
 print("models:", out)
 PY
     exit $?

@@ -317,6 +317,30 @@ int main(void) {
         }
     }
     unsetenv("MIXRT_CUDA_ATTENTION");
+    /* Products with unaligned output rows (N = 1001): planned with N padded to 1024, the
+     * real columns copied out (graph output, Softmax after) or read by the Cast after it;
+     * and the plain plan (MIXRT_CUDA_GEMM_PAD=off), both against the f64 reference. */
+    {
+        char path[1200];
+        snprintf(path, sizeof(path), "%s/lm_head.onnx", dir);
+        FILE *f = fopen(path, "rb");
+        if (!f) printf("  lm_head: not present (scripts/cuda_device.sh models %s)\n", dir);
+        for (int pad = 0; f && pad < 2; pad++) {
+            if (pad) unsetenv("MIXRT_CUDA_GEMM_PAD");
+            else setenv("MIXRT_CUDA_GEMM_PAD", "off", 1);
+            for (int p = 0; p < 3; p++) {
+                int cpu = -1, seg = -1;
+                printf("  (%s)", pad ? "N padded" : "MIXRT_CUDA_GEMM_PAD=off");
+                double err = check_model("lm_head", precs[p], &cpu, &seg);
+                double tol = p == 0 ? 1e-5 : 2e-2;
+                TU_CHECK(err >= 0 && err <= tol, "lm_head %s (%s): rel-norm %g > %g", precs[p],
+                         pad ? "N padded" : "unpadded", err, tol);
+                TU_CHECK(cpu == 0 && seg == 1, "lm_head %s: %d CPU layers, %d segments", precs[p], cpu, seg);
+            }
+        }
+        if (f) fclose(f);
+        unsetenv("MIXRT_CUDA_GEMM_PAD");
+    }
 
     /* --require-full: with convs on the CPU (MIXRT_CUDA_CONV=0) the CNN is a named error listing
      * Conv; by default it builds. */

@@ -260,9 +260,12 @@ static void test_cast(void) {
 
 /* ---- LayerNorm, Softmax ---- */
 static void test_layer_norm(void) {
-    /* cols <= 1024: the warp-per-row kernel (1029 rows: 4 rows per block and a partial
-     * last block); 4099: the block-per-row kernel. */
-    static const size_t shapes[][2] = {{7, 768}, {3, 1000}, {5, 33}, {2, 4099}, {64, 1}, {1029, 768}, {9, 1024}};
+    /* cols a multiple of 8 (16-bit) / 4 (f32) up to 1024: the 16-byte warp-per-row kernel
+     * (2 rows per block, 4 from 2048 rows: 4101 rows leave a partial last block; 776: the
+     * last lane's vectors partly past the row); other cols <= 1024: the 2-byte warp kernel;
+     * 4099: the block-per-row kernel. */
+    static const size_t shapes[][2] = {{7, 768},  {3, 1000},   {5, 33},   {2, 4099}, {64, 1},  {1029, 768},
+                                       {9, 1024}, {4101, 768}, {3, 776},  {5, 770},  {1, 8},   {129, 1016}};
     for (int t = 0; t < 3; t++)
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
             for (int with_bias = 0; with_bias < 2; with_bias++) {
@@ -295,6 +298,70 @@ static void test_layer_norm(void) {
                 report("layer_norm", cs, dt, err, tol_of(dt));
                 free(out), free(ref), hbuf_free(&x), hbuf_free(&g), hbuf_free(&b);
             }
+}
+
+/* ---- strided copy (Transpose / Split / Slice / Concat) ---- */
+struct copy_case {
+    const char *name;
+    size_t es;
+    int rank;
+    int64_t in_dims[4];  /* x is a dense block of these dims */
+    int64_t x_off;       /* elements skipped at x's start (the Split / Slice offset) */
+    int64_t out_dims[4]; /* copied dims; x read at x's dense strides */
+    int perm[4];         /* out axis i reads x axis perm[i] */
+    int64_t y_pad;       /* y's innermost row stride = out_dims[last] + y_pad (Concat); 0: dense */
+};
+
+/* Bit-exact against a host loop: the 16-byte path (contiguous innermost axis, aligned),
+ * the element path (misaligned offset, odd row, transposed axes), merged and size-1 axes. */
+static void test_strided_copy(void) {
+    static const struct copy_case cases[] = {
+        {"split qkv 16B", 2, 3, {4, 6, 48}, 16, {4, 6, 16}, {0, 1, 2}, 0},
+        {"split misaligned", 2, 3, {4, 6, 48}, 3, {4, 6, 16}, {0, 1, 2}, 0},
+        {"split odd row", 2, 3, {4, 6, 45}, 15, {4, 6, 15}, {0, 1, 2}, 0},
+        {"transpose 0213", 2, 4, {2, 3, 4, 8}, 0, {2, 4, 3, 8}, {0, 2, 1, 3}, 0},
+        {"transpose 0132", 4, 4, {2, 3, 5, 7}, 0, {2, 3, 7, 5}, {0, 1, 3, 2}, 0},
+        {"concat rows f32", 4, 2, {5, 12}, 0, {5, 12}, {0, 1}, 4},
+        {"size-1 axes u8", 1, 4, {1, 3, 1, 64}, 0, {1, 3, 1, 64}, {0, 1, 2, 3}, 0},
+        {"8-byte 16B", 8, 3, {3, 2, 6}, 2, {3, 2, 4}, {0, 1, 2}, 0},
+    };
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        const struct copy_case *cc = &cases[t];
+        int r = cc->rank;
+        int64_t xs[4], od[4], is[4], os[4], xn = 1, on = 1;
+        for (int d = r - 1; d >= 0; d--) xs[d] = xn, xn *= cc->in_dims[d];
+        for (int d = 0; d < r; d++) od[d] = cc->out_dims[d], is[d] = xs[cc->perm[d]];
+        int64_t row = od[r - 1] + cc->y_pad;
+        for (int d = r - 1; d >= 0; d--) os[d] = d == r - 1 ? 1 : (d == r - 2 ? row : os[d + 1] * od[d + 1]), on *= od[d];
+        int64_t yn = r >= 2 ? os[0] * od[0] : row;
+        size_t xb = (size_t)xn * cc->es, yb = (size_t)yn * cc->es;
+        uint8_t *hx = malloc(xb), *hy = malloc(yb), *want = malloc(yb);
+        for (size_t i = 0; i < xb; i++) hx[i] = (uint8_t)(tu_uniform(0, 256));
+        memset(want, 0xFF, yb);
+        g_arena_off = 0;
+        void *dx = dalloc(xb), *dy = dalloc(yb);
+        DEV_OK(mixrt_cuda_copy_h2d(g_dev, dx, hx, xb));
+        DEV_OK(mixrt_cuda_memset(g_dev, dy, 0xFF, yb));
+        for (int64_t i = 0; i < on; i++) {
+            int64_t rem = i, xo = cc->x_off, yo = 0;
+            for (int d = r - 1; d >= 0; d--) {
+                int64_t id = rem % od[d];
+                rem /= od[d];
+                xo += id * is[d], yo += id * os[d];
+            }
+            if (xo < xn) memcpy(want + yo * (int64_t)cc->es, hx + xo * (int64_t)cc->es, cc->es);
+        }
+        DEV_OK(mixrt_cuda_strided_copy(g_dev, cc->es, (const uint8_t *)dx + cc->x_off * (int64_t)cc->es, dy, r, od, is,
+                                       cc->y_pad ? os : NULL));
+        DEV_OK(mixrt_cuda_copy_d2h(g_dev, hy, dy, yb));
+        DEV_OK(mixrt_cuda_device_sync(g_dev));
+        size_t bad = 0;
+        for (size_t i = 0; i < yb; i++) bad += hy[i] != want[i];
+        printf("  %-26s %-28s %zu-byte elements: %zu of %zu bytes differ%s\n", "strided_copy", cc->name, cc->es, bad, yb,
+               bad ? "  FAIL" : "");
+        TU_CHECK(bad == 0, "strided_copy %s: %zu bytes differ from the host loop", cc->name, bad);
+        free(hx), free(hy), free(want);
+    }
 }
 
 static void test_softmax(void) {
@@ -989,6 +1056,7 @@ int main(int argc, char **argv) {
         test_cast();
         test_layer_norm();
         test_softmax();
+        test_strided_copy();
         test_gather();
         test_gemm();
         test_attention();

@@ -77,6 +77,17 @@ struct cu_step {
     void *col;
     size_t col_bytes;
     struct mixrt_cuda_pool_args pool;
+    /* A product whose output rows are not 16-byte multiples (GPT-2's LM head, N = 50257)
+     * runs planned with N padded to a multiple of 64 (weight copy wpad with zero columns;
+     * output ypad with rows of pad_ld): cuBLASLt's kernels for unaligned rows ran 7x slower
+     * (notes/cuda.md call 14). The real columns go to the output by cast_rows, or, when
+     * the sole consumer is a Cast (pad_fused), that Cast reads ypad itself (cast_src). */
+    void *wpad, *ypad;
+    size_t wpad_bytes, ypad_bytes;
+    int64_t pad_ld;
+    bool pad_fused;
+    const void *cast_src;
+    int64_t cast_ld;
 };
 
 struct xfer {
@@ -865,6 +876,60 @@ static mixrt_status place(struct mixrt_engine *e, struct slot *sl, int n) {
     return MIXRT_STATUS_OK;
 }
 
+
+/* Pads a product's N to a multiple of 64 when its output rows are not 16-byte multiples
+ * (see cu_step.wpad): a constant weight, one product (batch 1, no bias, residual or
+ * activation after it, A not transposed) of at least 64K outputs. MIXRT_CUDA_GEMM_PAD=off
+ * keeps the plain plan. */
+static mixrt_status gemm_pad_plan(struct mixrt_engine *e, int i) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct mixrt_engine_cuda *c = e->cuda;
+    const struct mixrt_cuda_table *t = c->t;
+    const struct mixrt_graph *g = mixrt_model_graph(e->model);
+    struct cu_step *st = &c->steps[i];
+    struct gemm_geom *gg = &st->gg;
+    struct mixrt_cuda_gemm_desc *d = &gg->desc;
+    const char *env = getenv("MIXRT_CUDA_GEMM_PAD");
+    size_t es = mixrt_dtype_size(d->y_dtype), ea = mixrt_dtype_size(d->ab_dtype);
+    int y = g->nodes[i].outputs[0];
+    if ((env && !strcmp(env, "off")) || d->batch != 1 || gg->bias >= 0 || gg->z >= 0 || gg->post_act >= 0 ||
+        d->trans_a || d->y_dtype != d->ab_dtype || ((size_t)d->n * es) % 16 == 0 || d->m * d->n < (1 << 16) ||
+        gg->b < 0 || !c->wptr[gg->b] || d->epilogue != MIXRT_CUDA_EPILOGUE_NONE)
+        return MIXRT_STATUS_OK;
+    int64_t n = d->n, np = (n + 63) / 64 * 64, k = d->k;
+    st->wpad_bytes = (size_t)(k * np) * ea;
+    MIXRT_TRY(t->alloc(c->dev, st->wpad_bytes, g->values[gg->b].name, &st->wpad));
+    MIXRT_TRY(t->memset(c->dev, st->wpad, 0, st->wpad_bytes));
+    if (d->trans_b) { /* W [N, K]: zero rows after the real ones */
+        MIXRT_TRY(t->copy_d2d(c->dev, st->wpad, c->wptr[gg->b], (size_t)(n * k) * ea));
+    } else { /* W [K, N]: rows of np */
+        const int64_t od[2] = {k, n}, is_[2] = {n, 1}, os[2] = {np, 1};
+        MIXRT_TRY(t->strided_copy(c->dev, ea, c->wptr[gg->b], st->wpad, 2, od, is_, os));
+    }
+    st->ypad_bytes = (size_t)(d->m * np) * es;
+    MIXRT_TRY(t->alloc(c->dev, st->ypad_bytes, g->nodes[i].name, &st->ypad));
+    st->pad_ld = np;
+    d->n = np;
+    /* The sole consumer a CUDA Cast of this very value (not a graph output): it reads ypad. */
+    bool out = false;
+    for (int k2 = 0; k2 < g->n_outputs; k2++) out = out || g->outputs[k2] == y;
+    int users = 0, user = -1;
+    for (int j = 0; j < g->n_nodes; j++)
+        for (int q = 0; q < g->nodes[j].n_inputs; q++)
+            if (g->nodes[j].inputs[q] == y) users++, user = j;
+    if (!out && users == 1 && c->steps[user].op == CU_CAST && in_at(&g->nodes[user], 0) == y &&
+        cu_float(dt_of(g, out_at(&g->nodes[user], 0)))) {
+        st->pad_fused = true;
+        c->steps[user].cast_src = st->ypad;
+        c->steps[user].cast_ld = np;
+    }
+    if (e->opts.verbose)
+        mixrt_log(e->ctx, MIXRT_LOG_NOTE, "layer '%s' (%s): product planned with N %lld padded to %lld%s",
+                  g->nodes[i].name, g->nodes[i].op_type, (long long)n, (long long)np,
+                  st->pad_fused ? "; the Cast after it reads the padded rows" : "");
+fail:
+    return status;
+}
 static mixrt_status run_cuda_step(struct mixrt_engine *e, int node);
 
 mixrt_status mixrt_engine_cuda_prepare(struct mixrt_engine *e) {
@@ -1012,10 +1077,12 @@ mixrt_status mixrt_engine_cuda_prepare(struct mixrt_engine *e) {
          * must follow the add (the epilogue order is then act(AB + bias) + C: wrong). */
         const char *genv = getenv("MIXRT_CUDA_GEMM_C");
         gg->desc.accumulate = gg->z >= 0 && gg->post_act < 0 && !(genv && !strcmp(genv, "off"));
+        MIXRT_TRY(gemm_pad_plan(e, i));
         MIXRT_TRY(t->gemm_create(c->dev, &gg->desc, &st->gemm));
         if (gg->desc.accumulate) MIXRT_TRY(t->gemm_set_c(st->gemm, dptr(c, gg->z)));
-        MIXRT_TRY(t->gemm_tune(st->gemm, dptr(c, gg->a), dptr(c, gg->b), gg->bias >= 0 ? dptr(c, gg->bias) : NULL,
-                               dptr(c, g->nodes[i].outputs[0]), 10));
+        MIXRT_TRY(t->gemm_tune(st->gemm, dptr(c, gg->a), st->wpad ? st->wpad : dptr(c, gg->b),
+                               gg->bias >= 0 ? dptr(c, gg->bias) : NULL,
+                               st->ypad ? st->ypad : dptr(c, g->nodes[i].outputs[0]), 10));
         if (e->opts.verbose) {
             int nc, ch;
             float ms;
@@ -1192,6 +1259,13 @@ static mixrt_status run_cuda_step(struct mixrt_engine *e, int i) {
     switch (st->op) {
     case CU_GEMM: {
         struct gemm_geom *gg = &st->gg;
+        if (st->ypad) { /* N padded: the real columns out of ypad unless the next Cast reads it */
+            MIXRT_TRY(t->gemm_run(st->gemm, dptr(c, gg->a), st->wpad, NULL, st->ypad));
+            if (!st->pad_fused)
+                MIXRT_TRY(t->cast_rows(c->dev, dt, st->ypad, (size_t)st->pad_ld, dt, yp, (size_t)gg->desc.m,
+                                       ny / (size_t)gg->desc.m));
+            break;
+        }
         MIXRT_TRY(t->gemm_run(st->gemm, dptr(c, gg->a), dptr(c, gg->b), gg->bias >= 0 ? dptr(c, gg->bias) : NULL, yp));
         if (gg->z >= 0 && !gg->desc.accumulate)
             MIXRT_TRY(t->binary(c->dev, MIXRT_CUDA_BINARY_ADD, dt, yp, dptr(c, gg->z), ny, yp, ny));
@@ -1238,6 +1312,11 @@ static mixrt_status run_cuda_step(struct mixrt_engine *e, int i) {
         break;
     }
     case CU_CAST:
+        if (st->cast_src) { /* x is a padded product's output, read in its padded rows */
+            size_t ld = (size_t)st->cast_ld, cols = (size_t)dim(g, x, g->values[x].rank - 1);
+            MIXRT_TRY(t->cast_rows(c->dev, dt_of(g, x), st->cast_src, ld, dt, yp, cols ? ny / cols : 0, cols));
+            break;
+        }
         if (dt_of(g, x) == dt) MIXRT_TRY(t->copy_d2d(c->dev, yp, xp, vbytes(g, y)));
         else if (cu_float(dt_of(g, x))) MIXRT_TRY(t->cast(c->dev, dt_of(g, x), xp, dt, yp, ny));
         else MIXRT_TRY(t->cast_int(c->dev, dt_of(g, x), xp, dt, yp, ny));
@@ -1984,6 +2063,8 @@ void mixrt_engine_cuda_destroy(struct mixrt_engine_cuda *c) {
             if (c->steps[i].conv) t->conv_destroy(c->steps[i].conv);
             if (c->steps[i].wperm) t->free(c->dev, c->steps[i].wperm, c->steps[i].wperm_bytes);
             if (c->steps[i].col) t->free(c->dev, c->steps[i].col, c->steps[i].col_bytes ? c->steps[i].col_bytes : 1);
+            if (c->steps[i].wpad) t->free(c->dev, c->steps[i].wpad, c->steps[i].wpad_bytes);
+            if (c->steps[i].ypad) t->free(c->dev, c->steps[i].ypad, c->steps[i].ypad_bytes);
         }
         for (int v = 0; c->wptr && v < c->n_values; v++)
             if (c->wptr[v]) t->free(c->dev, c->wptr[v], c->wbytes[v]);

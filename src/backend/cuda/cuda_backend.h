@@ -224,6 +224,11 @@ MIXRT_CUDA_API mixrt_status mixrt_cuda_unary(mixrt_cuda_device_t dev, enum mixrt
  * quiet NaN with its sign, +-Inf and -0.0 survive. Buffers may not overlap. */
 MIXRT_CUDA_API mixrt_status mixrt_cuda_cast(mixrt_cuda_device_t dev, mixrt_dtype src_dt, const void *src,
                                             mixrt_dtype dst_dt, void *dst, size_t n);
+/* The cast of a row block: dst [rows, cols] (dense) = src rows of src_ld >= cols elements
+ * (the real columns of a product planned with padded columns; same dtype: a copy). */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_cast_rows(mixrt_cuda_device_t dev, mixrt_dtype src_dt, const void *src,
+                                                 size_t src_ld, mixrt_dtype dst_dt, void *dst, size_t rows,
+                                                 size_t cols);
 /* LayerNormalization over the last axis of x [rows, cols]: y = (x - mean) / sqrt(var + eps)
  * * scale + bias; scale and bias (bias may be NULL) have cols values of dt; f32 math. */
 MIXRT_CUDA_API mixrt_status mixrt_cuda_layer_norm(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *x,

@@ -35,6 +35,8 @@ cudaError_t mixrt_cuda_launch_unary(cudaStream_t s, int max_blocks, int op, int 
                                     size_t n);
 cudaError_t mixrt_cuda_launch_cast(cudaStream_t s, int max_blocks, int src_elem, const void *src, int dst_elem,
                                    void *dst, size_t n);
+cudaError_t mixrt_cuda_launch_cast_rows(cudaStream_t s, int max_blocks, int src_elem, const void *src, size_t src_ld,
+                                        int dst_elem, void *dst, size_t rows, size_t cols);
 cudaError_t mixrt_cuda_launch_layer_norm(cudaStream_t s, int elem, const void *x, const void *scale,
                                          const void *bias, void *y, size_t rows, size_t cols, float eps);
 cudaError_t mixrt_cuda_launch_softmax(cudaStream_t s, int elem, const void *x, void *y, size_t rows, size_t cols);
@@ -42,7 +44,8 @@ cudaError_t mixrt_cuda_launch_softmax(cudaStream_t s, int elem, const void *x, v
 cudaError_t mixrt_cuda_launch_gather_rows(cudaStream_t s, int max_blocks, size_t elem_size, const void *table,
                                           size_t table_rows, size_t cols, int idx_is_i64, const void *idx,
                                           size_t n_idx, void *y, struct mixrt_cuda_dev_flag *flag);
-/* engine_ops.cu: for every index of dims (n elements), y at out_strides = x at in_strides. */
+/* engine_ops.cu: for every index of dims (n elements), y at out_strides = x at in_strides;
+ * elements of 1, 2, 4, 8 or 16 bytes. */
 cudaError_t mixrt_cuda_launch_transpose(cudaStream_t s, int max_blocks, size_t elem_size, const void *x, void *y,
                                         int rank, const long long *out_dims, const long long *in_strides,
                                         const long long *out_strides, size_t n);

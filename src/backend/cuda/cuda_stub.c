@@ -124,6 +124,11 @@ mixrt_status mixrt_cuda_cast(mixrt_cuda_device_t dev, mixrt_dtype src_dt, const 
     (void)dev, (void)src_dt, (void)src, (void)dst_dt, (void)dst, (void)n;
     return MIXRT_STATUS_UNSUPPORTED;
 }
+mixrt_status mixrt_cuda_cast_rows(mixrt_cuda_device_t dev, mixrt_dtype src_dt, const void *src, size_t src_ld,
+                                  mixrt_dtype dst_dt, void *dst, size_t rows, size_t cols) {
+    (void)dev, (void)src_dt, (void)src, (void)src_ld, (void)dst_dt, (void)dst, (void)rows, (void)cols;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
 mixrt_status mixrt_cuda_layer_norm(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *x, const void *scale,
                                    const void *bias, void *y, size_t rows, size_t cols, float eps) {
     (void)dev, (void)dt, (void)x, (void)scale, (void)bias, (void)y, (void)rows, (void)cols, (void)eps;

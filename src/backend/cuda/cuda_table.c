@@ -55,4 +55,5 @@ const struct mixrt_cuda_table mixrt_cuda_backend_v1 = {
     mixrt_cuda_pool2d,
     mixrt_cuda_bias_act,
     mixrt_cuda_attention_softmax,
+    mixrt_cuda_cast_rows,
 };

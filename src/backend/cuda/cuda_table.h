@@ -72,6 +72,8 @@ struct mixrt_cuda_table {
                              size_t);
     mixrt_status (*attention_softmax)(mixrt_cuda_device_t, mixrt_dtype, const float *, void *, const void *,
                                       const struct mixrt_cuda_attention_args *);
+    mixrt_status (*cast_rows)(mixrt_cuda_device_t, mixrt_dtype, const void *, size_t, mixrt_dtype, void *, size_t,
+                              size_t);
 };
 
 #endif /* MIXRT_BACKEND_CUDA_TABLE_H */

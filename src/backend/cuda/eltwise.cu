@@ -81,6 +81,42 @@ template <typename S, typename D> __global__ void cast_kernel(const S *x, D *y, 
         mixrt_cu_store(y, i, mixrt_cu_load(x, i));
 }
 
+/* dst [rows, cols] from src rows of ld elements; 32-bit indices (the launcher checks). */
+template <typename S, typename D> __global__ void cast_rows_kernel(const S *x, unsigned ld, D *y, unsigned rows, unsigned cols) {
+    unsigned n = rows * cols, stride = gridDim.x * blockDim.x;
+    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+        unsigned r = i / cols, c = i - r * cols;
+        mixrt_cu_store(y, i, mixrt_cu_load(x, (size_t)r * ld + c));
+    }
+}
+
+template <typename S, typename D>
+__global__ void cast_rows_kernel_wide(const S *x, size_t ld, D *y, size_t rows, size_t cols) {
+    size_t n = rows * cols, stride = (size_t)gridDim.x * blockDim.x;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+        size_t r = i / cols, c = i - r * cols;
+        mixrt_cu_store(y, i, mixrt_cu_load(x, r * ld + c));
+    }
+}
+
+template <typename S>
+cudaError_t launch_cast_rows_from(cudaStream_t s, int g, const S *x, size_t ld, int de, void *y, size_t rows,
+                                  size_t cols) {
+    bool narrow = rows * cols < (1ull << 31) && rows * ld < (1ull << 31);
+#define MIXRT_CAST_ROWS(D)                                                                                           \
+    if (narrow)                                                                                                      \
+        cast_rows_kernel<<<g, kThreads, 0, s>>>(x, (unsigned)ld, (D *)y, (unsigned)rows, (unsigned)cols);            \
+    else                                                                                                             \
+        cast_rows_kernel_wide<<<g, kThreads, 0, s>>>(x, ld, (D *)y, rows, cols);
+    switch (de) {
+    case MIXRT_CUDA_ELEM_F32: MIXRT_CAST_ROWS(float) break;
+    case MIXRT_CUDA_ELEM_BF16: MIXRT_CAST_ROWS(mixrt_cu_bf16) break;
+    default: MIXRT_CAST_ROWS(__half) break;
+    }
+#undef MIXRT_CAST_ROWS
+    return cudaGetLastError();
+}
+
 template <typename T, typename I>
 __global__ void gather_rows_kernel(const T *table, long long rows, size_t cols, const I *idx, size_t n_idx, T *y,
                                    mixrt_cuda_dev_flag *flag) {
@@ -180,6 +216,17 @@ extern "C" cudaError_t mixrt_cuda_launch_cast(cudaStream_t s, int max_blocks, in
     case MIXRT_CUDA_ELEM_F32: return launch_cast_from(s, g, (const float *)src, dst_elem, dst, n);
     case MIXRT_CUDA_ELEM_BF16: return launch_cast_from(s, g, (const mixrt_cu_bf16 *)src, dst_elem, dst, n);
     default: return launch_cast_from(s, g, (const __half *)src, dst_elem, dst, n);
+    }
+}
+
+extern "C" cudaError_t mixrt_cuda_launch_cast_rows(cudaStream_t s, int max_blocks, int src_elem, const void *src,
+                                                   size_t src_ld, int dst_elem, void *dst, size_t rows, size_t cols) {
+    int g = grid_for(rows * cols, max_blocks);
+    switch (src_elem) {
+    case MIXRT_CUDA_ELEM_F32: return launch_cast_rows_from(s, g, (const float *)src, src_ld, dst_elem, dst, rows, cols);
+    case MIXRT_CUDA_ELEM_BF16:
+        return launch_cast_rows_from(s, g, (const mixrt_cu_bf16 *)src, src_ld, dst_elem, dst, rows, cols);
+    default: return launch_cast_rows_from(s, g, (const __half *)src, src_ld, dst_elem, dst, rows, cols);
     }
 }
 

@@ -30,6 +30,32 @@ mixrt_status mixrt_cuda_strided_copy(mixrt_cuda_device_t dev, size_t elem_size, 
     }
     if (n == 0) return MIXRT_STATUS_OK;
     MIXRT_CHECK(dev->ctx, x && y, MIXRT_STATUS_INVALID_ARGUMENT, "cannot run CUDA strided copy: NULL buffer");
+    /* Fewer axes: drop size-1 axes and merge an axis into the next where both sides are
+     * contiguous across the pair (the rank loop of the kernel costs per axis). */
+    int r = 0;
+    for (int d = 0; d < rank; d++) {
+        if (od[d] == 1) continue;
+        if (r > 0 && is[r - 1] == is[d] * od[d] && os[r - 1] == os[d] * od[d]) {
+            od[r - 1] *= od[d], is[r - 1] = is[d], os[r - 1] = os[d];
+            continue;
+        }
+        od[r] = od[d], is[r] = is[d], os[r] = os[d], r++;
+    }
+    rank = r;
+    /* A contiguous innermost axis moves as 16-byte vectors when its length, every other
+     * stride and both addresses allow it (Split of a fused QKV, Concat, Slice of rows). */
+    size_t v = 16 / elem_size;
+    if (rank > 0 && is[rank - 1] == 1 && os[rank - 1] == 1 && od[rank - 1] % (long long)v == 0 &&
+        ((uintptr_t)x | (uintptr_t)y) % 16 == 0) {
+        bool ok = true;
+        for (int d = 0; d < rank - 1; d++) ok = ok && is[d] % (long long)v == 0 && os[d] % (long long)v == 0;
+        if (ok) {
+            od[rank - 1] /= (long long)v;
+            for (int d = 0; d < rank - 1; d++) is[d] /= (long long)v, os[d] /= (long long)v;
+            n /= v;
+            elem_size = 16;
+        }
+    }
     MIXRT_CUDA_TRY(dev->ctx, mixrt_cuda_launch_transpose(dev->stream, dev->max_blocks, elem_size, x, y, rank, od, is, os, n),
                    "kernel launch (strided copy, rank %d, %zu elements)", rank, n);
 fail:

@@ -1,5 +1,5 @@
 /* engine_ops.cu - CUDA kernels the engine needs beyond element-wise and norms: a strided
- * copy (Transpose, Split, Slice, Concat: up to rank 8, elements of 1/2/4/8 bytes moved as bits) and com.mixrt
+ * copy (Transpose, Split, Slice, Concat: up to rank 8, elements of 1/2/4/8/16 bytes moved as bits) and com.mixrt
  * Attention (one block per query row, scores in shared memory, f32 math, general strides so
  * head layouts need no copies). Invariant: launchers only launch; checks live in engine_ops.c. */
 #include <mma.h>
@@ -16,17 +16,26 @@ struct perm_args {
     long long out_strides[MIXRT_CUDA_MAX_PERM_RANK]; /* y's stride along axis i */
 };
 
-template <typename E> __global__ void transpose_kernel(const E *x, E *y, size_t n, perm_args a) {
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        size_t rem = i, off = 0, yo = 0;
+/* I: the index type (32-bit when every offset fits: the 64-bit divisions of the rank loop
+ * cost more than the move); E: the element as bits, up to 16 bytes (uint4) when the
+ * launcher folded a contiguous innermost axis into vectors. */
+template <typename E, typename I> __global__ void transpose_kernel(const E *x, E *y, I n, perm_args a) {
+    for (I i = (I)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (I)gridDim.x * blockDim.x) {
+        I rem = i, off = 0, yo = 0;
         for (int d = a.rank - 1; d >= 0; d--) {
-            size_t dd = (size_t)a.out_dims[d], id = rem % dd;
-            off += id * (size_t)a.in_strides[d];
-            yo += id * (size_t)a.out_strides[d];
+            I dd = (I)a.out_dims[d], id = rem % dd;
+            off += id * (I)a.in_strides[d];
+            yo += id * (I)a.out_strides[d];
             rem /= dd;
         }
         y[yo] = x[off];
     }
+}
+
+template <typename E>
+void transpose_launch(cudaStream_t s, unsigned g, const void *x, void *y, size_t n, const perm_args &a, bool narrow) {
+    if (narrow) transpose_kernel<E, unsigned><<<g, 256, 0, s>>>((const E *)x, (E *)y, (unsigned)n, a);
+    else transpose_kernel<E, size_t><<<g, 256, 0, s>>>((const E *)x, (E *)y, n, a);
 }
 
 /* grid (Sq, H, B); dynamic shared: Sk + D floats. */
@@ -314,14 +323,21 @@ extern "C" cudaError_t mixrt_cuda_launch_transpose(cudaStream_t s, int max_block
     a.rank = rank;
     for (int d = 0; d < rank; d++)
         a.out_dims[d] = out_dims[d], a.in_strides[d] = in_strides[d], a.out_strides[d] = out_strides[d];
+    /* 32-bit indices when the element count and the last offsets read and written fit. */
+    unsigned long long xmax = 0, ymax = 0;
+    for (int d = 0; d < rank; d++)
+        xmax += (unsigned long long)(out_dims[d] - 1) * (unsigned long long)in_strides[d],
+            ymax += (unsigned long long)(out_dims[d] - 1) * (unsigned long long)out_strides[d];
+    bool narrow = n < (1ull << 31) && xmax < (1ull << 31) && ymax < (1ull << 31);
     size_t blocks = (n + 255) / 256;
     unsigned g = (unsigned)(blocks < (size_t)max_blocks ? blocks : (size_t)max_blocks);
     if (g == 0) g = 1;
     switch (elem_size) {
-    case 1: transpose_kernel<<<g, 256, 0, s>>>((const uint8_t *)x, (uint8_t *)y, n, a); break;
-    case 2: transpose_kernel<<<g, 256, 0, s>>>((const uint16_t *)x, (uint16_t *)y, n, a); break;
-    case 4: transpose_kernel<<<g, 256, 0, s>>>((const uint32_t *)x, (uint32_t *)y, n, a); break;
-    case 8: transpose_kernel<<<g, 256, 0, s>>>((const unsigned long long *)x, (unsigned long long *)y, n, a); break;
+    case 1: transpose_launch<uint8_t>(s, g, x, y, n, a, narrow); break;
+    case 2: transpose_launch<uint16_t>(s, g, x, y, n, a, narrow); break;
+    case 4: transpose_launch<uint32_t>(s, g, x, y, n, a, narrow); break;
+    case 8: transpose_launch<unsigned long long>(s, g, x, y, n, a, narrow); break;
+    case 16: transpose_launch<uint4>(s, g, x, y, n, a, narrow); break;
     default: return cudaErrorInvalidValue;
     }
     return cudaGetLastError();

@@ -74,6 +74,24 @@ fail:
     return status;
 }
 
+mixrt_status mixrt_cuda_cast_rows(mixrt_cuda_device_t dev, mixrt_dtype src_dt, const void *src, size_t src_ld,
+                                  mixrt_dtype dst_dt, void *dst, size_t rows, size_t cols) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    int se, de;
+    MIXRT_TRY(kernel_elem(dev, "cast_rows (source)", src_dt, &se));
+    MIXRT_TRY(kernel_elem(dev, "cast_rows (destination)", dst_dt, &de));
+    if (rows == 0 || cols == 0) return MIXRT_STATUS_OK;
+    MIXRT_CHECK(dev->ctx, src && dst, MIXRT_STATUS_INVALID_ARGUMENT, "cannot run CUDA cast_rows: NULL buffer");
+    MIXRT_CHECK(dev->ctx, src_ld >= cols, MIXRT_STATUS_INVALID_ARGUMENT,
+                "cannot run CUDA cast_rows: source rows of %zu elements are shorter than the %zu copied", src_ld, cols);
+    MIXRT_CUDA_TRY(dev->ctx,
+                   mixrt_cuda_launch_cast_rows(dev->stream, dev->max_blocks, se, src, src_ld, de, dst, rows, cols),
+                   "kernel launch (cast_rows %s to %s, %zu x %zu of rows %zu)", mixrt_dtype_name(src_dt),
+                   mixrt_dtype_name(dst_dt), rows, cols, src_ld);
+fail:
+    return status;
+}
+
 mixrt_status mixrt_cuda_layer_norm(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *x, const void *scale,
                                    const void *bias, void *y, size_t rows, size_t cols, float eps) {
     mixrt_status status = MIXRT_STATUS_OK;

@@ -1,6 +1,6 @@
 /* norm.cu - row-wise CUDA kernels over the last axis: LayerNormalization and Softmax. One
  * block per row (LayerNorm rows of <= 1024 values: one warp per row, the row read once into
- * registers), f32 math whatever the storage dtype; LayerNorm takes the variance of the
+ * registers, 16-byte accesses where the row length and alignment allow), f32 math whatever the storage dtype; LayerNorm takes the variance of the
  * centred values (a second pass over the row, not E[x^2] - mean^2, which cancels badly),
  * Softmax subtracts the row maximum before exp. */
 #include "backend/cuda/cuda_impl.h"
@@ -70,9 +70,94 @@ __global__ void layer_norm_warp_kernel(const T *x, const T *scale, const T *bias
     }
 }
 
+/* The same with 16-byte accesses (rows of cols % (16 / sizeof(T)) == 0, 16-byte aligned
+ * buffers): lane l holds vectors l, l + 32, ..., VPL of them, so a 768-wide bf16 row is 3
+ * loads per lane instead of 24 (the 2-byte kernel above ran 13-17 us per BERT LayerNorm,
+ * ~4x its bytes' time, notes/cuda.md call 14). Rows per block: blockDim.x / 32. */
+template <typename T> struct __align__(16) ln_vec {
+    static const int N = 16 / sizeof(T);
+    T v[N];
+};
+
+template <typename T, int VPL>
+__global__ void layer_norm_vec_kernel(const T *x, const T *scale, const T *bias, T *y, size_t rows, int cols,
+                                      float eps) {
+    const int N = ln_vec<T>::N;
+    size_t row = (size_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    int lane = threadIdx.x & 31, nv = cols / N;
+    if (row >= rows) return;
+    const ln_vec<T> *xr = (const ln_vec<T> *)(x + row * (size_t)cols);
+    float v[VPL][N];
+    float s = 0.0f;
+#pragma unroll
+    for (int i = 0; i < VPL; i++) {
+        int c = lane + 32 * i;
+        if (c < nv) {
+            ln_vec<T> t = xr[c];
+#pragma unroll
+            for (int j = 0; j < N; j++) v[i][j] = mixrt_cu_load(t.v, j), s += v[i][j];
+        } else {
+#pragma unroll
+            for (int j = 0; j < N; j++) v[i][j] = 0.0f;
+        }
+    }
+    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    float mean = s / (float)cols, q = 0.0f;
+#pragma unroll
+    for (int i = 0; i < VPL; i++)
+        if (lane + 32 * i < nv) {
+#pragma unroll
+            for (int j = 0; j < N; j++) {
+                float d = v[i][j] - mean;
+                q += d * d;
+            }
+        }
+    for (int o = 16; o > 0; o >>= 1) q += __shfl_xor_sync(0xffffffffu, q, o);
+    float rstd = 1.0f / sqrtf(q / (float)cols + eps);
+    ln_vec<T> *yr = (ln_vec<T> *)(y + row * (size_t)cols);
+#pragma unroll
+    for (int i = 0; i < VPL; i++) {
+        int c = lane + 32 * i;
+        if (c < nv) {
+            ln_vec<T> g = ((const ln_vec<T> *)scale)[c], b, o;
+            if (bias) b = ((const ln_vec<T> *)bias)[c];
+#pragma unroll
+            for (int j = 0; j < N; j++) {
+                float r = (v[i][j] - mean) * rstd * mixrt_cu_load(g.v, j);
+                if (bias) r += mixrt_cu_load(b.v, j);
+                mixrt_cu_store(o.v, j, r);
+            }
+            yr[c] = o;
+        }
+    }
+}
+
+template <typename T, int VPL>
+void layer_norm_vec_launch(cudaStream_t s, const T *x, const T *scale, const T *bias, T *y, size_t rows, int cols,
+                           float eps) {
+    /* Small row counts (batch 1): 2 rows per block so more SMs take part. */
+    int wpb = rows >= 2048 ? 4 : 2;
+    unsigned grid = (unsigned)((rows + wpb - 1) / wpb);
+    layer_norm_vec_kernel<T, VPL><<<grid, 32 * wpb, 0, s>>>(x, scale, bias, y, rows, cols, eps);
+}
+
 template <typename T>
 void layer_norm_launch(cudaStream_t s, const T *x, const T *scale, const T *bias, T *y, size_t rows, size_t cols,
                        float eps) {
+    const size_t N = 16 / sizeof(T);
+    bool vec_ok = cols % N == 0 && cols <= 32 * 8 * N &&
+                  (((uintptr_t)x | (uintptr_t)scale | (uintptr_t)bias | (uintptr_t)y) & 15u) == 0;
+    if (vec_ok) {
+        int vpl = (int)((cols / N + 31) / 32), c = (int)cols;
+        switch (vpl) {
+        case 1: layer_norm_vec_launch<T, 1>(s, x, scale, bias, y, rows, c, eps); return;
+        case 2: layer_norm_vec_launch<T, 2>(s, x, scale, bias, y, rows, c, eps); return;
+        case 3: layer_norm_vec_launch<T, 3>(s, x, scale, bias, y, rows, c, eps); return;
+        case 4: layer_norm_vec_launch<T, 4>(s, x, scale, bias, y, rows, c, eps); return;
+        case 5: case 6: layer_norm_vec_launch<T, 6>(s, x, scale, bias, y, rows, c, eps); return;
+        default: layer_norm_vec_launch<T, 8>(s, x, scale, bias, y, rows, c, eps); return;
+        }
+    }
     if (cols <= 1024) {
         int wpb = rows >= 1024 ? 4 : 1; /* small row counts: more, smaller blocks */
         unsigned grid = (unsigned)((rows + wpb - 1) / wpb);
