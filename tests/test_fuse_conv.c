@@ -10,11 +10,18 @@
 
 #include "backend/cpu/exec_ref.h"
 #include "backend/cpu/kernels.h"
+#ifdef MIXRT_HAVE_DNNL
+#include "backend/cpu/dnnl_impl.h"
+#endif
 #include "passes/passes.h"
 #include "testutil.h"
 #include "graph_build.h"
 
 static mixrt_context_t ctx;
+/* When set, the oneDNN implementation the fast kernel's state must name (so a case meant for
+ * one algorithm cannot pass on another). */
+static const char *expect_impl;
+static bool expect_refusal; /* the kernel's supports() must say no */
 
 /* ---- graph building -------------------------------------------------------------------- */
 
@@ -352,6 +359,10 @@ static void compare_kernels(int id, const char *desc, const char *kname, struct 
     }
     char why[256] = "";
     bool ok = kern->supports(g, n, why, sizeof(why));
+    if (expect_refusal) {
+        TU_CHECK(!ok, "case %d %s: %s takes a case it cannot run", id, desc, kname);
+        return;
+    }
     if (dt == MIXRT_DTYPE_BF16 && !ok && strstr(why, "bf16")) return; /* no native bf16 here */
     TU_CHECK(ok, "case %d %s: %s refuses: %s; rerun: test_fuse_conv --only %d", id, desc, kname, why, id);
     if (!ok) return;
@@ -364,6 +375,13 @@ static void compare_kernels(int id, const char *desc, const char *kname, struct 
         if (rep) mixrt_tensor_release(ctx, &yf);
         sf = run_kernel(kern->run, state, g, ni, n_in, in, &yf);
     }
+#ifdef MIXRT_HAVE_DNNL
+    if (expect_impl && sf == MIXRT_STATUS_OK) {
+        const char *impl = state ? mixrt_dnnl_state_impl(state) : "(no state)";
+        TU_CHECK(impl && strstr(impl, expect_impl), "case %d %s: oneDNN ran '%s', not %s", id, desc, impl ? impl : "?",
+                 expect_impl);
+    }
+#endif
     mixrt_status sr = run_kernel(ref, NULL, g, ni, n_in, in, &yr);
     TU_CHECK(sf == MIXRT_STATUS_OK && sr == MIXRT_STATUS_OK, "case %d %s: run fast %d ref %d: %s", id, desc, sf, sr,
              mixrt_context_last_error(ctx));
@@ -506,6 +524,26 @@ static void test_kernels(int only) {
                 if (only && id != only) continue;
                 conv_case_run(id, &c, dts[d], "dnnl_conv1x1_mm");
             }
+    /* f32 3x3 stride-1 convolutions by Winograd: 16-channel multiples, odd and small images
+     * (partial tiles), pads 0-2, both layouts; the case fails if oneDNN ran another algorithm. */
+    static const struct conv_case wino[] = {
+        {1, 16, 5, 7, 16, 3, 1, 1, 1, 1, true, false, false, 0},    {2, 32, 9, 11, 48, 3, 1, 1, 1, 1, true, false, false, 0},
+        {1, 64, 14, 14, 64, 3, 1, 1, 1, 0, true, false, false, 0},  {1, 128, 28, 28, 128, 3, 1, 1, 1, 1, true, false, false, 0},
+        {1, 256, 7, 7, 256, 3, 1, 1, 1, 2, false, false, false, 0}, {1, 48, 13, 6, 32, 3, 1, 1, 1, 1, false, false, false, 0},
+    };
+    for (size_t si = 0; si < sizeof(wino) / sizeof(wino[0]); si++)
+        for (int act = 0; act < 8; act++) {
+            struct conv_case c = wino[si];
+            c.act = act, c.bias = (act + si) % 2 == 0, c.z = (act / 2 + si) % 2 == 0;
+            id++;
+            if (only && id != only) continue;
+            /* oneDNN's Winograd takes no activation but ReLU and no pad over 1: the kernel
+             * must refuse those rather than run direct under its name. */
+            expect_refusal = act > 1 || c.pad > 1;
+            expect_impl = "wino";
+            conv_case_run(id, &c, MIXRT_DTYPE_F32, "dnnl_wino_conv");
+            expect_impl = NULL, expect_refusal = false;
+        }
     for (int d = 0; d < 2; d++) {
         struct {
             int kind;

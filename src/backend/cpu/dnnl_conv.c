@@ -155,7 +155,7 @@ static dnnl_status_t first_working_impl(const dnnl_convolution_desc_t *cd, const
     return s;
 }
 
-static const struct mixrt_dnnl_conv_opts plain_opts = {false, false, dnnl_alg_kind_undef, 0.0f, 0.0f};
+static const struct mixrt_dnnl_conv_opts plain_opts = {false, false, dnnl_alg_kind_undef, 0.0f, 0.0f, false};
 
 static mixrt_status conv_build(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_state *st, const struct conv_geom *g,
                                mixrt_dtype dt, const struct mixrt_tensor *b, const struct mixrt_dnnl_conv_opts *o) {
@@ -179,10 +179,15 @@ static mixrt_status conv_build(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_sta
     if (b) DNNL_DO(mixrt_dnnl_plain_md(&b_md, 1, &g->M, mixrt_dnnl_dtype(b->dtype)));
     DNNL_DO(mixrt_dnnl_plain_md(&st->wei_user_md, rw, wd, ddt));
     if (o->channels_last) {
-        /* oneDNN's convolutions run channels-last natively: no reorders at the boundary. */
+        /* oneDNN's convolutions run channels-last natively: no reorders at the boundary.
+         * Its Winograd convolutions want blocked layouts: reorders then. */
         DNNL_DO(channels_last_md(&st->src_user_md, rx, xd, ddt));
         DNNL_DO(channels_last_md(&st->dst_user_md, rx, g->ydims, ddt));
         x_any = st->src_user_md, y_any = st->dst_user_md;
+        if (o->winograd) {
+            DNNL_DO(dnnl_memory_desc_init_by_tag(&x_any, rx, xdd, ddt, dnnl_format_tag_any));
+            DNNL_DO(dnnl_memory_desc_init_by_tag(&y_any, rx, ydd, ddt, dnnl_format_tag_any));
+        }
     } else {
         DNNL_DO(dnnl_memory_desc_init_by_tag(&x_any, rx, xdd, ddt, dnnl_format_tag_any));
         DNNL_DO(dnnl_memory_desc_init_by_tag(&y_any, rx, ydd, ddt, dnnl_format_tag_any));
@@ -195,10 +200,33 @@ static mixrt_status conv_build(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_sta
      * implementation, and for the blocked dst of the channels-first case (Z reordered in),
      * the sum post-op. */
     dnnl_convolution_desc_t cd;
-    DNNL_DO(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &x_any,
-                                                       &w_any, b ? &b_md : NULL, &y_any, str, dil, pl, pr));
-    st->z_binary = o->sum && o->channels_last;
-    for (int attempt = 0; attempt < 2; attempt++) {
+    /* Winograd first when asked; where oneDNN has none for this shape (or this dtype or ISA),
+     * the direct convolution on the user's layouts below. */
+    bool wino = o->winograd && ddt == dnnl_f32;
+    if (wino) {
+        s = dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_winograd, &x_any,
+                                                       &w_any, b ? &b_md : NULL, &y_any, str, dil, pl, pr);
+        st->z_binary = false;
+        if (s == dnnl_success) {
+            DNNL_DO(dnnl_primitive_attr_create(&attr));
+            DNNL_DO(dnnl_post_ops_create(&po));
+            if (o->sum) DNNL_DO(dnnl_post_ops_append_sum(po, 1.0f));
+            if (o->act != dnnl_alg_kind_undef)
+                DNNL_DO(dnnl_post_ops_append_eltwise(po, 1.0f, o->act, o->alpha, o->beta));
+            DNNL_DO(dnnl_primitive_attr_set_post_ops(attr, po));
+            s = first_working_impl(&cd, attr, eng, &st->pd, &st->prim);
+            dnnl_post_ops_destroy(po);
+            dnnl_primitive_attr_destroy(attr);
+            po = NULL, attr = NULL;
+        }
+        wino = s == dnnl_success;
+        if (!wino && o->channels_last) x_any = st->src_user_md, y_any = st->dst_user_md;
+    }
+    if (!wino)
+        DNNL_DO(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
+                                                           &x_any, &w_any, b ? &b_md : NULL, &y_any, str, dil, pl, pr));
+    st->z_binary = !wino && o->sum && o->channels_last;
+    for (int attempt = 0; !wino && attempt < 2; attempt++) {
         DNNL_DO(dnnl_primitive_attr_create(&attr));
         DNNL_DO(dnnl_post_ops_create(&po));
         if (st->z_binary) DNNL_DO(dnnl_post_ops_append_binary(po, dnnl_binary_add, &st->dst_user_md));

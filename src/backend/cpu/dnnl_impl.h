@@ -102,6 +102,8 @@ struct mixrt_dnnl_conv_opts {
     bool sum;            /* input #3 (Z, Y's dtype and shape) is added before the activation */
     dnnl_alg_kind_t act; /* eltwise post-op, dnnl_alg_kind_undef for none */
     float alpha, beta;   /* its parameters */
+    bool winograd;       /* f32 3x3 stride-1: oneDNN's Winograd algorithm on blocked layouts (reorders at the
+                          * boundary), direct when oneDNN has none for the shape */
 };
 mixrt_status mixrt_dnnl_conv_prepare_opts(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
                                           const struct mixrt_dnnl_conv_opts *o, void **state);

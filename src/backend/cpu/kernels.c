@@ -66,6 +66,7 @@ const struct mixrt_cpu_kernel *mixrt_cpu_kernel_find(const char *name, const cha
 static const struct mixrt_cpu_kernel_packing packings[] = {
     {"dnnl_conv", mixrt_dnnl_packed_lib, 0, mixrt_dnnl_conv_packed_get},
     {"dnnl_fused_conv", mixrt_dnnl_packed_lib, 0, mixrt_dnnl_conv_packed_get},
+    {"dnnl_wino_conv", mixrt_dnnl_packed_lib, 0, mixrt_dnnl_conv_packed_get},
     {"dnnl_fused_matmul", mixrt_dnnl_packed_lib, 0, mixrt_fmm_packed_get},
     {"dnnl_conv1x1_mm", mixrt_dnnl_packed_lib, 0, mixrt_fmm_packed_get},
 };
