@@ -140,6 +140,11 @@ def _candidates():
 
 
 def _load():
+    # libgomp (oneDNN's thread runtime) reads its wait policy once, when it is loaded: the
+    # mixrt CLI's default (tools/mixrt.c says why), unless the user chose one.
+    if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+        os.environ["GOMP_SPINCOUNT"] = "10000"
     paths, explicit = _candidates()
     errors = []
     for p in paths:
