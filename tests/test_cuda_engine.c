@@ -317,6 +317,26 @@ int main(void) {
         }
     }
     unsetenv("MIXRT_CUDA_ATTENTION");
+    /* The flash attention kernel (taken at batch 32 and for long sequences) forced onto the
+     * same models. */
+    setenv("MIXRT_CUDA_FLASH", "on", 1);
+    for (int m = 0; m < 3; m++) {
+        char path[1200];
+        snprintf(path, sizeof(path), "%s/%s.onnx", dir, gemm_models[m]);
+        FILE *f = fopen(path, "rb");
+        if (!f) continue;
+        fclose(f);
+        for (int p = 1; p < 3; p++) {
+            int cpu = -1, seg = -1;
+            printf("  (MIXRT_CUDA_FLASH=on)");
+            double err = check_model(gemm_models[m], precs[p], &cpu, &seg);
+            TU_CHECK(err >= 0 && err <= 2e-2, "%s %s with flash attention: rel-norm %g > 2e-2", gemm_models[m],
+                     precs[p], err);
+            TU_CHECK(cpu == 0 && seg == 1, "%s %s with flash attention: %d CPU layers, %d segments", gemm_models[m],
+                     precs[p], cpu, seg);
+        }
+    }
+    unsetenv("MIXRT_CUDA_FLASH");
     /* Products with unaligned output rows (N = 1001): planned with N padded to 1024, the
      * real columns copied out (graph output, Softmax after) or read by the Cast after it;
      * and the plain plan (MIXRT_CUDA_GEMM_PAD=off), both against the f64 reference. */

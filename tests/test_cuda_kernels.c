@@ -328,7 +328,7 @@ static void test_strided_copy(void) {
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const struct copy_case *cc = &cases[t];
         int r = cc->rank;
-        int64_t xs[4], od[4], is[4], os[4], xn = 1, on = 1;
+        int64_t xs[4] = {0}, od[4] = {1, 1, 1, 1}, is[4] = {0}, os[4] = {0}, xn = 1, on = 1;
         for (int d = r - 1; d >= 0; d--) xs[d] = xn, xn *= cc->in_dims[d];
         for (int d = 0; d < r; d++) od[d] = cc->out_dims[d], is[d] = xs[cc->perm[d]];
         int64_t row = od[r - 1] + cc->y_pad;
@@ -545,7 +545,9 @@ static void att_strides(const struct att_case *c, int s, int d, long long *st) {
     else st[0] = (long long)c->h * s * d, st[1] = (long long)s * d, st[2] = d, st[3] = 1;
 }
 
-static void test_attention_case(const struct att_case *c, mixrt_dtype dt, bool fast) {
+/* fast: 0 the row kernel (mixrt_cuda_attention), 1 attention_fast as dispatched, 2 the
+ * flash kernel forced (MIXRT_CUDA_FLASH=on), 3 the whole-head kernel forced (=off). */
+static void test_attention_case(const struct att_case *c, mixrt_dtype dt, int fast) {
     size_t nq = (size_t)c->b * c->h * c->sq * c->d, nk = (size_t)c->b * c->h * c->sk * c->d;
     size_t nv = (size_t)c->b * c->h * c->sk * c->dv, ny = (size_t)c->b * c->h * c->sq * c->dv;
     size_t nm = c->mask == 1 ? (size_t)c->b * c->sk : c->mask == 2 ? (size_t)c->sq * c->sk : 1;
@@ -576,8 +578,11 @@ static void test_attention_case(const struct att_case *c, mixrt_dtype dt, bool f
     void *dq = dupload(&q), *dk = dupload(&k), *dv = dupload(&v), *dm = c->mask ? dupload(&m) : NULL;
     void *dy = dpoisoned(dt, ny);
     bool done = false;
+    if (fast == 2) setenv("MIXRT_CUDA_FLASH", "on", 1);
+    if (fast == 3) setenv("MIXRT_CUDA_FLASH", "off", 1);
     if (fast) DEV_OK(mixrt_cuda_attention_fast(g_dev, dt, dq, dk, dv, dm, dy, &a, &done));
     else DEV_OK(mixrt_cuda_attention(g_dev, dt, dq, dk, dv, dm, dy, &a));
+    unsetenv("MIXRT_CUDA_FLASH");
     TU_CHECK(!fast || done, "attention_fast declined %dx%dx%dx%d sk %d", c->b, c->h, c->sq, c->d, c->sk);
     double *out = dread(dy, dt, ny), *ref = malloc(ny * sizeof(double)), *p = malloc((size_t)c->sk * sizeof(double));
     for (long long bi = 0; bi < c->b; bi++)
@@ -610,7 +615,8 @@ static void test_attention_case(const struct att_case *c, mixrt_dtype dt, bool f
     /* The tensor-core kernel rounds the probabilities to dt before P V: about one more
      * rounding of dt, so f16 gets 2e-3. */
     double tol = fast && dt == MIXRT_DTYPE_F16 ? 2e-3 : tol_of(dt);
-    report(fast ? "attention (tensor cores)" : "attention (rows)", cs, dt, rel_err(out, ref, ny), tol);
+    static const char *const kn[] = {"attention (rows)", "attention (fast)", "attention (flash)", "attention (whole-head)"};
+    report(kn[fast], cs, dt, rel_err(out, ref, ny), tol);
     free(out), free(ref), free(p), hbuf_free(&q), hbuf_free(&k), hbuf_free(&v), hbuf_free(&m);
 }
 
@@ -626,8 +632,29 @@ static void test_attention(void) {
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int t = 0; t < 3; t++) {
-            test_attention_case(&cases[i], k_float_types[t], false);
-            if (t) test_attention_case(&cases[i], k_float_types[t], true);
+            test_attention_case(&cases[i], k_float_types[t], 0);
+            if (t) test_attention_case(&cases[i], k_float_types[t], 1);
+        }
+    /* The flash kernel (16-bit, d == dv of 32 / 64 / 128): forced on the cases it takes,
+     * then shapes of its own: batch-32-like heads (also through the whole-head kernel),
+     * several key tiles with a partial last one, sk 4096 with causal sq < sk, d 128, a
+     * padding mask, fully masked rows (f32 lowest; causal with sq > sk: -1e4 fill rows). */
+    static const struct att_case flash[] = {
+        {4, 12, 128, 128, 64, 64, true, 1, 0, false},   /* BERT-like heads, padding mask */
+        {3, 12, 128, 128, 64, 64, false, 0, 1, false},  /* GPT-2-like, causal */
+        {1, 2, 300, 300, 64, 64, true, 2, 1, true},     /* 5 key tiles, f32 mask, row 1 fully masked */
+        {1, 1, 64, 4096, 64, 64, false, 0, 1, false},   /* long keys, causal with sq < sk */
+        {2, 2, 77, 150, 128, 128, true, 1, 0, false},   /* d 128, odd lengths */
+        {2, 3, 37, 53, 32, 32, false, 2, 0, true},      /* d 32, odd lengths, fully masked row */
+        {1, 2, 90, 20, 64, 64, false, 0, 1, false},     /* causal sq > sk: early rows all fill */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (cases[i].d == cases[i].dv && (cases[i].d == 32 || cases[i].d == 64 || cases[i].d == 128))
+            for (int t = 1; t < 3; t++) test_attention_case(&cases[i], k_float_types[t], 2);
+    for (size_t i = 0; i < sizeof flash / sizeof flash[0]; i++)
+        for (int t = 1; t < 3; t++) {
+            test_attention_case(&flash[i], k_float_types[t], 2);
+            if (i < 2) test_attention_case(&flash[i], k_float_types[t], 3);
         }
 }
 

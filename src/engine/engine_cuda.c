@@ -1163,8 +1163,12 @@ mixrt_status mixrt_engine_cuda_prepare(struct mixrt_engine *e) {
             if (st->op != CU_ATTENTION) continue;
             const struct mixrt_cuda_attention_args *a = &st->att;
             mixrt_dtype dt = dt_of(g, g->nodes[g->order[s]].inputs[0]);
+            /* The flash kernel takes these shapes (d == dv of 32 / 64 / 128) unless
+             * MIXRT_CUDA_FLASH=off. */
+            const char *fenv = getenv("MIXRT_CUDA_FLASH");
+            bool flash = a->d == a->dv && (a->d == 32 || a->d == 64 || a->d == 128) && !(fenv && !strcmp(fenv, "off"));
             st->att_gemm = !off && (dt == MIXRT_DTYPE_BF16 || dt == MIXRT_DTYPE_F16) && a->scale != 0.0f &&
-                           (force || (a->b * a->h >= 64 && a->sq >= 64 && a->sk > 160));
+                           (force || (!flash && a->b * a->h >= 64 && a->sq >= 64 && a->sk > 160));
             if (!st->att_gemm) continue;
             size_t es = mixrt_dtype_size(dt), bh = (size_t)(a->b * a->h), at = 0;
             size_t bytes[6] = {bh * (size_t)(a->sq * a->d) * es, bh * (size_t)(a->sk * a->d) * es,

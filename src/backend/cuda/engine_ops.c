@@ -2,6 +2,7 @@
  * and CUDA-graph capture/replay of the device's stream. Invariant: as in kernels.c,
  * nothing is launched with arguments these checks did not accept. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "backend/cuda/cuda_impl.h"
 
@@ -142,6 +143,25 @@ mixrt_status mixrt_cuda_attention_fast(mixrt_cuda_device_t dev, mixrt_dtype dt, 
         a->sk < 1 || a->b < 1 || a->h < 1 || a->sq < 1 || a->b > 65535 || a->h > 65535)
         return MIXRT_STATUS_OK;
     MIXRT_CHECK(dev->ctx, q && k && v && y, MIXRT_STATUS_INVALID_ARGUMENT, "cannot run CUDA attention: NULL buffer");
+    int vec = (attn_vec(q, a->q_strides, a->d) ? 1 : 0) | (attn_vec(k, a->k_strides, a->d) ? 2 : 0) |
+              (attn_vec(v, a->v_strides, a->dv) ? 4 : 0);
+    /* The flash kernel (K/V streamed, online softmax in registers) where the grid has two
+     * blocks of 64 query rows per SM or more (batch 32: the whole-head kernel below ran 98 us
+     * per BERT layer there, 1 block of 115 KB per SM), or where one head's K and V do not fit
+     * shared memory (long sequences). MIXRT_CUDA_FLASH=on / off forces either way. */
+    const char *fenv = getenv("MIXRT_CUDA_FLASH");
+    bool flash_on = fenv && !strcmp(fenv, "on"), flash_off = fenv && !strcmp(fenv, "off");
+    bool flash_fits = mixrt_cuda_attention_flash_fits(a->d, a->dv) != 0;
+    long long flash_blocks = a->b * a->h * ((a->sq + 63) / 64);
+    bool tc_fits = mixrt_cuda_attention_tc_smem(a->sk, a->d, a->dv, 1) <= dev->info.smem_per_block_optin;
+    if (flash_fits && !flash_off && (flash_on || flash_blocks >= 2LL * dev->info.sm_count || !tc_fits)) {
+        MIXRT_CUDA_TRY(dev->ctx,
+                       mixrt_cuda_launch_attention_flash(dev->stream, mixrt_cuda_elem_of(dt), vec, q, k, v, mask, y, a),
+                       "kernel launch (flash attention, %s, [%lld,%lld,%lld,%lld] x Sk %lld)", mixrt_dtype_name(dt),
+                       a->b, a->h, a->sq, a->d, a->sk);
+        *done = true;
+        return MIXRT_STATUS_OK;
+    }
     /* 16-row groups per block: as many as keep the grid at least one block per SM (more
      * groups share one K/V load; fewer give small batches more blocks). */
     int groups = 4;
@@ -149,8 +169,6 @@ mixrt_status mixrt_cuda_attention_fast(mixrt_cuda_device_t dev, mixrt_dtype dt, 
     while (groups >= 1 && mixrt_cuda_attention_tc_smem(a->sk, a->d, a->dv, groups) > dev->info.smem_per_block_optin)
         groups /= 2;
     if (groups < 1) return MIXRT_STATUS_OK;
-    int vec = (attn_vec(q, a->q_strides, a->d) ? 1 : 0) | (attn_vec(k, a->k_strides, a->d) ? 2 : 0) |
-              (attn_vec(v, a->v_strides, a->dv) ? 4 : 0);
     MIXRT_CUDA_TRY(dev->ctx,
                    mixrt_cuda_launch_attention_tc(dev->stream, mixrt_cuda_elem_of(dt), groups, vec, q, k, v, mask, y, a),
                    "kernel launch (tensor-core attention, %s, [%lld,%lld,%lld,%lld] x Sk %lld, %d row groups)",

@@ -1,0 +1,245 @@
+/* attention_flash.cu - flash-style com.mixrt Attention on tensor cores for bf16 / f16 Q/K/V
+ * with d == dv in {32, 64, 128}: a block of FL_WARPS warps takes 16 query rows per warp,
+ * streams K and V in tiles of 64 keys through shared memory, and keeps the scores, the
+ * running row max / sum (online softmax) and the output accumulators in registers
+ * (mma.sync m16n8k16, f32 accumulation); S never goes to memory, so any Sk runs.
+ * Invariant: the semantics of attention_kernel (engine_ops.cu): s = scale q.k, the causal
+ * fill replaces s for keys past i + (sk - sq), then the mask (f32 or dt) is added;
+ * probabilities are rounded to dt before P V (like the tensor-core kernel), sums in f32. */
+#include "backend/cuda/cuda_impl.h"
+#include "backend/cuda/cuda_types.cuh"
+
+namespace {
+
+constexpr int FL_WARPS = 4;
+constexpr int FL_KT = 64; /* keys per tile */
+
+template <typename T> __device__ __forceinline__ uint16_t fl_bits(float v);
+template <> __device__ __forceinline__ uint16_t fl_bits<mixrt_cu_bf16>(float v) { return mixrt_cu_f32_to_bf16_bits(v); }
+template <> __device__ __forceinline__ uint16_t fl_bits<__half>(float v) { return __half_as_ushort(__float2half_rn(v)); }
+
+__device__ __forceinline__ uint32_t fl_pack(uint16_t lo, uint16_t hi) { return (uint32_t)lo | ((uint32_t)hi << 16); }
+
+/* D += A B for one m16n8k16 tile; A row-major (4 regs), B column-major (2 regs). */
+template <typename T>
+__device__ __forceinline__ void fl_mma(float *d, const uint32_t *a, uint32_t b0, uint32_t b1);
+template <>
+__device__ __forceinline__ void fl_mma<mixrt_cu_bf16>(float *d, const uint32_t *a, uint32_t b0, uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+template <>
+__device__ __forceinline__ void fl_mma<__half>(float *d, const uint32_t *a, uint32_t b0, uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+/* rows x D of src (row r at base + r * rs, column c at c * cs) into dst (ld LD), rows from
+ * `valid` on zero; 16-byte moves when vec. */
+template <typename T, int D, int LD>
+__device__ __forceinline__ void fl_load(uint16_t *dst, const T *src, size_t base, long long rs, long long cs,
+                                        int rows, int valid, bool vec) {
+    if (vec) {
+        constexpr int CV = D / 8;
+        for (int idx = threadIdx.x; idx < rows * CV; idx += blockDim.x) {
+            int r = idx / CV, c = (idx % CV) * 8;
+            uint4 val = make_uint4(0, 0, 0, 0);
+            if (r < valid) val = __ldg((const uint4 *)(src + base + (size_t)((long long)r * rs) + c));
+            *(uint4 *)(dst + r * LD + c) = val;
+        }
+    } else {
+        for (int idx = threadIdx.x; idx < rows * D; idx += blockDim.x) {
+            int r = idx / D, c = idx % D;
+            uint16_t bits = 0;
+            if (r < valid) bits = *(const uint16_t *)(src + base + (size_t)((long long)r * rs + (long long)c * cs));
+            dst[r * LD + c] = bits;
+        }
+    }
+}
+
+/* grid (ceil(sq / (16 FL_WARPS)), h, b); shared: Q [16 FL_WARPS][LD], K and V [FL_KT][LD]
+ * (LD = D + 8 halves: the fragment loads of a warp hit 32 different banks). Thread lane
+ * of warp w holds query rows r0 = 16 w + lane / 4 and r0 + 8, score / output columns
+ * 2 (lane % 4) + {0, 1} of every 8-wide tile (the m16n8 accumulator layout). */
+template <typename T, typename MT, int D>
+__global__ void __launch_bounds__(32 * FL_WARPS)
+    attention_flash_kernel(const T *q, const T *k, const T *v, const MT *mask, T *y, struct mixrt_cuda_attention_args a,
+                           int vec) {
+    constexpr int LD = D + 8, NQ = 16 * FL_WARPS;
+    extern __shared__ __align__(16) uint16_t fsm[];
+    uint16_t *qs = fsm, *ks = qs + NQ * LD, *vs = ks + FL_KT * LD;
+    const int w = threadIdx.x / 32, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const long long h = blockIdx.y, b = blockIdx.z, i0 = (long long)blockIdx.x * NQ;
+    const long long *Qs = a.q_strides, *Ks = a.k_strides, *Vs = a.v_strides, *Ms = a.mask_strides;
+    const int SK = (int)a.sk;
+    long long qleft = a.sq - i0;
+    const int qv = qleft > NQ ? NQ : (int)qleft;
+    fl_load<T, D, LD>(qs, q, (size_t)(b * Qs[0] + h * Qs[1] + i0 * Qs[2]), Qs[2], Qs[3], NQ, qv, (vec & 1) != 0);
+    __syncthreads();
+    /* Q fragments for the whole key loop. */
+    uint32_t qa[D / 16][4];
+    const int rw = 16 * w;
+#pragma unroll
+    for (int kc = 0; kc < D / 16; kc++) {
+        const uint16_t *q0 = qs + (rw + g) * LD + kc * 16 + 2 * t, *q8 = q0 + 8 * LD;
+        qa[kc][0] = *(const uint32_t *)q0;
+        qa[kc][1] = *(const uint32_t *)q8;
+        qa[kc][2] = *(const uint32_t *)(q0 + 8);
+        qa[kc][3] = *(const uint32_t *)(q8 + 8);
+    }
+    float o[D / 8][4];
+#pragma unroll
+    for (int n = 0; n < D / 8; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+    float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.0f, 0.0f};
+    const long long ia = i0 + rw + g, ib = ia + 8; /* this thread's two query rows */
+    const long long lim_a = ia + (a.sk - a.sq), lim_b = ib + (a.sk - a.sq);
+    const size_t mba = (size_t)(b * Ms[0] + h * Ms[1] + ia * Ms[2]), mbb = (size_t)(b * Ms[0] + h * Ms[1] + ib * Ms[2]);
+    const bool row_a = ia < a.sq, row_b = ib < a.sq;
+    for (int j0 = 0; j0 < SK; j0 += FL_KT) {
+        const int kv = SK - j0 > FL_KT ? FL_KT : SK - j0;
+        __syncthreads(); /* the previous tile is consumed */
+        fl_load<T, D, LD>(ks, k, (size_t)(b * Ks[0] + h * Ks[1] + (long long)j0 * Ks[2]), Ks[2], Ks[3], FL_KT, kv,
+                          (vec & 2) != 0);
+        fl_load<T, D, LD>(vs, v, (size_t)(b * Vs[0] + h * Vs[1] + (long long)j0 * Vs[2]), Vs[2], Vs[3], FL_KT, kv,
+                          (vec & 4) != 0);
+        __syncthreads();
+        /* S = Q K^T for 16 rows x 64 keys: 8 tiles of 8 keys. */
+        float s[FL_KT / 8][4];
+#pragma unroll
+        for (int n = 0; n < FL_KT / 8; n++) {
+            s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+            const uint16_t *k0 = ks + (n * 8 + g) * LD + 2 * t;
+#pragma unroll
+            for (int kc = 0; kc < D / 16; kc++)
+                fl_mma<T>(s[n], qa[kc], *(const uint32_t *)(k0 + kc * 16), *(const uint32_t *)(k0 + kc * 16 + 8));
+        }
+        /* Scale, causal fill, mask; keys past sk drop out (-inf). */
+        float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+        for (int n = 0; n < FL_KT / 8; n++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int jl = n * 8 + 2 * t + (e & 1);
+                const long long j = j0 + jl;
+                const bool lo = e < 2;
+                float x;
+                if (jl >= kv) {
+                    x = -INFINITY;
+                } else {
+                    x = s[n][e] * a.scale;
+                    if (a.causal && j > (lo ? lim_a : lim_b)) x = a.fill;
+                    if (mask && (lo ? row_a : row_b))
+                        x += mixrt_cu_load(mask, (lo ? mba : mbb) + (size_t)(j * Ms[3]));
+                }
+                s[n][e] = x;
+                mx[lo ? 0 : 1] = fmaxf(mx[lo ? 0 : 1], x);
+            }
+        float alpha[2], mu[2];
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+            float mn = fmaxf(m_run[r], mx[r]);
+            mu[r] = mn == -INFINITY ? 0.0f : mn; /* a row masked with -inf so far: exps 0, no NaN yet */
+            alpha[r] = __expf(m_run[r] - mu[r]);
+            m_run[r] = mn;
+            l_run[r] *= alpha[r];
+        }
+#pragma unroll
+        for (int n = 0; n < D / 8; n++) o[n][0] *= alpha[0], o[n][1] *= alpha[0], o[n][2] *= alpha[1], o[n][3] *= alpha[1];
+        /* P (rounded to T) as A fragments: key chunk kc = score tiles 2 kc and 2 kc + 1. */
+        uint32_t pa[FL_KT / 16][4];
+#pragma unroll
+        for (int n = 0; n < FL_KT / 8; n++) {
+            float p0 = __expf(s[n][0] - mu[0]), p1 = __expf(s[n][1] - mu[0]);
+            float p2 = __expf(s[n][2] - mu[1]), p3 = __expf(s[n][3] - mu[1]);
+            l_run[0] += p0 + p1;
+            l_run[1] += p2 + p3;
+            pa[n / 2][(n & 1) * 2 + 0] = fl_pack(fl_bits<T>(p0), fl_bits<T>(p1));
+            pa[n / 2][(n & 1) * 2 + 1] = fl_pack(fl_bits<T>(p2), fl_bits<T>(p3));
+        }
+        /* O += P V: V [keys, D] as column-major B (two keys per register). */
+#pragma unroll
+        for (int kc = 0; kc < FL_KT / 16; kc++) {
+            const uint16_t *v0 = vs + (kc * 16 + 2 * t) * LD + g;
+#pragma unroll
+            for (int n = 0; n < D / 8; n++) {
+                const uint16_t *vp = v0 + n * 8;
+                uint32_t b0 = fl_pack(vp[0], vp[LD]), b1 = fl_pack(vp[8 * LD], vp[9 * LD]);
+                fl_mma<T>(o[n], pa[kc], b0, b1);
+            }
+        }
+    }
+    /* Row sums over the 4 threads of a row, then O / l at y's strides. */
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        l_run[r] += __shfl_xor_sync(0xffffffffu, l_run[r], 1);
+        l_run[r] += __shfl_xor_sync(0xffffffffu, l_run[r], 2);
+    }
+    const float inv_a = 1.0f / l_run[0], inv_b = 1.0f / l_run[1];
+    const long long *Ys = a.y_strides;
+    const size_t ya = (size_t)(b * Ys[0] + h * Ys[1] + ia * Ys[2]), yb = (size_t)(b * Ys[0] + h * Ys[1] + ib * Ys[2]);
+#pragma unroll
+    for (int n = 0; n < D / 8; n++) {
+        const long long c0 = n * 8 + 2 * t;
+        if (row_a) {
+            mixrt_cu_store(y, ya + (size_t)(c0 * Ys[3]), o[n][0] * inv_a);
+            mixrt_cu_store(y, ya + (size_t)((c0 + 1) * Ys[3]), o[n][1] * inv_a);
+        }
+        if (row_b) {
+            mixrt_cu_store(y, yb + (size_t)(c0 * Ys[3]), o[n][2] * inv_b);
+            mixrt_cu_store(y, yb + (size_t)((c0 + 1) * Ys[3]), o[n][3] * inv_b);
+        }
+    }
+}
+
+template <typename T, typename MT, int D>
+cudaError_t flash_launch(cudaStream_t s, int vec, const void *q, const void *k, const void *v, const void *mask,
+                         void *y, const struct mixrt_cuda_attention_args *a) {
+    constexpr int LD = D + 8, NQ = 16 * FL_WARPS;
+    size_t smem = (size_t)(NQ + 2 * FL_KT) * LD * sizeof(uint16_t);
+    if (smem > 48 * 1024) {
+        cudaError_t err = cudaFuncSetAttribute(attention_flash_kernel<T, MT, D>,
+                                               cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        if (err != cudaSuccess) return err;
+    }
+    dim3 grid((unsigned)((a->sq + NQ - 1) / NQ), (unsigned)a->h, (unsigned)a->b);
+    attention_flash_kernel<T, MT, D><<<grid, 32 * FL_WARPS, smem, s>>>((const T *)q, (const T *)k, (const T *)v,
+                                                                      (const MT *)mask, (T *)y, *a, vec);
+    return cudaGetLastError();
+}
+
+template <typename T, typename MT>
+cudaError_t flash_by_d(cudaStream_t s, int vec, const void *q, const void *k, const void *v, const void *mask, void *y,
+                       const struct mixrt_cuda_attention_args *a) {
+    switch (a->d) {
+    case 32: return flash_launch<T, MT, 32>(s, vec, q, k, v, mask, y, a);
+    case 64: return flash_launch<T, MT, 64>(s, vec, q, k, v, mask, y, a);
+    case 128: return flash_launch<T, MT, 128>(s, vec, q, k, v, mask, y, a);
+    default: return cudaErrorInvalidValue;
+    }
+}
+
+} // namespace
+
+extern "C" int mixrt_cuda_attention_flash_fits(long long d, long long dv) {
+    return d == dv && (d == 32 || d == 64 || d == 128);
+}
+
+extern "C" cudaError_t mixrt_cuda_launch_attention_flash(cudaStream_t s, int elem, int vec, const void *q,
+                                                         const void *k, const void *v, const void *mask, void *y,
+                                                         const struct mixrt_cuda_attention_args *a) {
+    switch (elem) {
+    case MIXRT_CUDA_ELEM_BF16:
+        return a->mask_f32 ? flash_by_d<mixrt_cu_bf16, float>(s, vec, q, k, v, mask, y, a)
+                           : flash_by_d<mixrt_cu_bf16, mixrt_cu_bf16>(s, vec, q, k, v, mask, y, a);
+    case MIXRT_CUDA_ELEM_F16:
+        return a->mask_f32 ? flash_by_d<__half, float>(s, vec, q, k, v, mask, y, a)
+                           : flash_by_d<__half, __half>(s, vec, q, k, v, mask, y, a);
+    default: return cudaErrorInvalidValue;
+    }
+}
