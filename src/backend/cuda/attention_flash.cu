@@ -1,6 +1,6 @@
 /* attention_flash.cu - flash-style com.mixrt Attention on tensor cores for bf16 / f16 Q/K/V
  * with d == dv in {32, 64, 128}: a block of FL_WARPS warps takes 16 query rows per warp,
- * streams K and V in tiles of 64 keys through shared memory, and keeps the scores, the
+ * streams K and V in tiles of 64 keys through shared memory (cp.async, double-buffered), and keeps the scores, the
  * running row max / sum (online softmax) and the output accumulators in registers
  * (mma.sync m16n8k16, f32 accumulation); S never goes to memory, so any Sk runs.
  * Invariant: the semantics of attention_kernel (engine_ops.cu): s = scale q.k, the causal
@@ -38,18 +38,31 @@ __device__ __forceinline__ void fl_mma<__half>(float *d, const uint32_t *a, uint
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
+/* 16 bytes global -> shared without a register stop (sm_80 cp.async); src_bytes 0 fills
+ * zeros and reads nothing. */
+__device__ __forceinline__ void fl_cp16(void *dst, const void *src, bool valid) {
+    unsigned s = (unsigned)__cvta_generic_to_shared(dst);
+    int n = valid ? 16 : 0;
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src), "r"(n));
+}
+__device__ __forceinline__ void fl_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ __forceinline__ void fl_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
 /* rows x D of src (row r at base + r * rs, column c at c * cs) into dst (ld LD), rows from
- * `valid` on zero; 16-byte moves when vec. */
+ * `valid` on zero. vec (16-byte rows, aligned): asynchronous copies, complete after
+ * fl_commit + fl_wait (all of a thread's copies in flight at once: the synchronous loop
+ * waited one HBM latency per iteration, 24 us per block of 2 key tiles in call 16);
+ * otherwise synchronous 2-byte moves. */
 template <typename T, int D, int LD>
 __device__ __forceinline__ void fl_load(uint16_t *dst, const T *src, size_t base, long long rs, long long cs,
                                         int rows, int valid, bool vec) {
     if (vec) {
         constexpr int CV = D / 8;
+#pragma unroll 8
         for (int idx = threadIdx.x; idx < rows * CV; idx += blockDim.x) {
             int r = idx / CV, c = (idx % CV) * 8;
-            uint4 val = make_uint4(0, 0, 0, 0);
-            if (r < valid) val = __ldg((const uint4 *)(src + base + (size_t)((long long)r * rs) + c));
-            *(uint4 *)(dst + r * LD + c) = val;
+            bool ok = r < valid;
+            fl_cp16(dst + r * LD + c, src + base + (ok ? (size_t)((long long)r * rs) + c : 0), ok);
         }
     } else {
         for (int idx = threadIdx.x; idx < rows * D; idx += blockDim.x) {
@@ -66,12 +79,13 @@ __device__ __forceinline__ void fl_load(uint16_t *dst, const T *src, size_t base
  * of warp w holds query rows r0 = 16 w + lane / 4 and r0 + 8, score / output columns
  * 2 (lane % 4) + {0, 1} of every 8-wide tile (the m16n8 accumulator layout). */
 template <typename T, typename MT, int D>
-__global__ void __launch_bounds__(32 * FL_WARPS)
+__global__ void __launch_bounds__(32 * FL_WARPS, D <= 64 ? 4 : 2)
     attention_flash_kernel(const T *q, const T *k, const T *v, const MT *mask, T *y, struct mixrt_cuda_attention_args a,
                            int vec) {
     constexpr int LD = D + 8, NQ = 16 * FL_WARPS;
     extern __shared__ __align__(16) uint16_t fsm[];
-    uint16_t *qs = fsm, *ks = qs + NQ * LD, *vs = ks + FL_KT * LD;
+    /* Q, then two K/V buffers: tile t + 1 loads while tile t computes. */
+    uint16_t *qs = fsm, *kb0 = qs + NQ * LD, *kb1 = kb0 + 2 * FL_KT * LD;
     const int w = threadIdx.x / 32, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     const long long h = blockIdx.y, b = blockIdx.z, i0 = (long long)blockIdx.x * NQ;
     const long long *Qs = a.q_strides, *Ks = a.k_strides, *Vs = a.v_strides, *Ms = a.mask_strides;
@@ -79,6 +93,16 @@ __global__ void __launch_bounds__(32 * FL_WARPS)
     long long qleft = a.sq - i0;
     const int qv = qleft > NQ ? NQ : (int)qleft;
     fl_load<T, D, LD>(qs, q, (size_t)(b * Qs[0] + h * Qs[1] + i0 * Qs[2]), Qs[2], Qs[3], NQ, qv, (vec & 1) != 0);
+    auto load_kv = [&](int j0, uint16_t *kb) {
+        const int kv = SK - j0 > FL_KT ? FL_KT : SK - j0;
+        fl_load<T, D, LD>(kb, k, (size_t)(b * Ks[0] + h * Ks[1] + (long long)j0 * Ks[2]), Ks[2], Ks[3], FL_KT, kv,
+                          (vec & 2) != 0);
+        fl_load<T, D, LD>(kb + FL_KT * LD, v, (size_t)(b * Vs[0] + h * Vs[1] + (long long)j0 * Vs[2]), Vs[2], Vs[3],
+                          FL_KT, kv, (vec & 4) != 0);
+    };
+    load_kv(0, kb0);
+    fl_commit();
+    fl_wait<0>(); /* Q is needed first; tile 0 came with it */
     __syncthreads();
     /* Q fragments for the whole key loop. */
     uint32_t qa[D / 16][4];
@@ -99,13 +123,16 @@ __global__ void __launch_bounds__(32 * FL_WARPS)
     const long long lim_a = ia + (a.sk - a.sq), lim_b = ib + (a.sk - a.sq);
     const size_t mba = (size_t)(b * Ms[0] + h * Ms[1] + ia * Ms[2]), mbb = (size_t)(b * Ms[0] + h * Ms[1] + ib * Ms[2]);
     const bool row_a = ia < a.sq, row_b = ib < a.sq;
-    for (int j0 = 0; j0 < SK; j0 += FL_KT) {
+    for (int j0 = 0, tile = 0; j0 < SK; j0 += FL_KT, tile++) {
         const int kv = SK - j0 > FL_KT ? FL_KT : SK - j0;
-        __syncthreads(); /* the previous tile is consumed */
-        fl_load<T, D, LD>(ks, k, (size_t)(b * Ks[0] + h * Ks[1] + (long long)j0 * Ks[2]), Ks[2], Ks[3], FL_KT, kv,
-                          (vec & 2) != 0);
-        fl_load<T, D, LD>(vs, v, (size_t)(b * Vs[0] + h * Vs[1] + (long long)j0 * Vs[2]), Vs[2], Vs[3], FL_KT, kv,
-                          (vec & 4) != 0);
+        const uint16_t *ks = (tile & 1) ? kb1 : kb0, *vs = ks + FL_KT * LD;
+        if (j0 + FL_KT < SK) { /* the next tile into the other buffer, freed by the last barrier */
+            load_kv(j0 + FL_KT, (tile & 1) ? kb0 : kb1);
+            fl_commit();
+            fl_wait<1>(); /* this tile's copies are done (the newest group may still fly) */
+        } else {
+            fl_wait<0>();
+        }
         __syncthreads();
         /* S = Q K^T for 16 rows x 64 keys: 8 tiles of 8 keys. */
         float s[FL_KT / 8][4];
@@ -173,6 +200,7 @@ __global__ void __launch_bounds__(32 * FL_WARPS)
                 fl_mma<T>(o[n], pa[kc], b0, b1);
             }
         }
+        __syncthreads(); /* every warp is done with this buffer before it is refilled */
     }
     /* Row sums over the 4 threads of a row, then O / l at y's strides. */
 #pragma unroll
@@ -201,7 +229,7 @@ template <typename T, typename MT, int D>
 cudaError_t flash_launch(cudaStream_t s, int vec, const void *q, const void *k, const void *v, const void *mask,
                          void *y, const struct mixrt_cuda_attention_args *a) {
     constexpr int LD = D + 8, NQ = 16 * FL_WARPS;
-    size_t smem = (size_t)(NQ + 2 * FL_KT) * LD * sizeof(uint16_t);
+    size_t smem = (size_t)(NQ + 4 * FL_KT) * LD * sizeof(uint16_t);
     if (smem > 48 * 1024) {
         cudaError_t err = cudaFuncSetAttribute(attention_flash_kernel<T, MT, D>,
                                                cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
