@@ -178,6 +178,11 @@ static void transpose_cases(void) {
         transpose_case(dt, 4, (int64_t[]){2, 17, 3, 19}, (int64_t[]){3, 1, 0, 2});
         transpose_case(dt, 4, (int64_t[]){1, 64, 56, 56}, (int64_t[]){0, 2, 3, 1}); /* NCHW -> NHWC */
         transpose_case(dt, 4, (int64_t[]){1, 56, 56, 64}, (int64_t[]){0, 3, 1, 2}); /* NHWC -> NCHW */
+        /* a few planes packed (an image's channels to NHWC): 2-8 rows, widths around 16 */
+        for (int64_t c = 2; c <= 9; c++)
+            transpose_case(dt, 4, (int64_t[]){2, c, 13, 21 + c}, (int64_t[]){0, 2, 3, 1});
+        transpose_case(dt, 4, (int64_t[]){1, 3, 224, 224}, (int64_t[]){0, 2, 3, 1});
+        transpose_case(dt, 3, (int64_t[]){3, 16, 1}, (int64_t[]){1, 2, 0});
     }
     /* random ranks 1..6, dims 1..6, random perms */
     tu_seed(0x7a5u);

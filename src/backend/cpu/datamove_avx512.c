@@ -1,11 +1,13 @@
 /* datamove_avx512.c - the 2-D transpose in 16x16 register tiles: 4-byte elements in zmm
  * (unpack 32/64-bit, then two 128-bit lane shuffles), 2-byte elements in ymm (unpack
- * 16/32/64-bit, then one lane permute). Invariant: pure bit moves, so the result equals the
+ * 16/32/64-bit, then one lane permute); a few planar rows of 4-byte elements into packed
+ * ones by permutes. Invariant: pure bit moves, so the result equals the
  * scalar twin's exactly; tiles that do not fill 16x16 are left to the scalar twin. */
 #include "backend/cpu/datamove_impl.h"
 
 #if defined(__x86_64__) && defined(__AVX512F__)
 #include <immintrin.h>
+#include <pthread.h>
 
 /* 16 rows of 16 u32 at s (row stride sld) to 16 rows at d (row stride dld), transposed. */
 static inline void tile32(const uint32_t *s, size_t sld, uint32_t *d, size_t dld) {
@@ -64,8 +66,47 @@ static inline void tile16(const uint16_t *s, size_t sld, uint16_t *d, size_t dld
     for (int i = 0; i < 16; i++) _mm256_storeu_si256((__m256i *)(d + (size_t)i * dld), a[i]);
 }
 
+/* A few (2-8) rows b of 4-byte elements interleaved into dense rows a of nb (dst_ld == nb):
+ * planar to packed, like an NCHW image of 3 channels to NHWC. Per 16 a: nb loads, and each
+ * of the nb output vectors is picked from them by one permute per row (lane j of output
+ * vector k is element (16k + j) / nb of row (16k + j) % nb). */
+/* The permute indices and row masks for nb = 2..8, made once. */
+static uint32_t narrow_idx[9][8][16];
+static __mmask16 narrow_mask[9][8][8];
+static pthread_once_t narrow_once = PTHREAD_ONCE_INIT;
+static void narrow_init(void) {
+    for (size_t nb = 2; nb <= 8; nb++)
+        for (size_t k = 0; k < nb; k++)
+            for (int j = 0; j < 16; j++) {
+                size_t p = 16 * k + (size_t)j;
+                narrow_idx[nb][k][j] = (uint32_t)(p / nb);
+                narrow_mask[nb][k][p % nb] |= (__mmask16)(1u << j);
+            }
+}
+
+static void narrow32(const uint32_t *s, size_t sld, uint32_t *d, size_t na, size_t nb) {
+    pthread_once(&narrow_once, narrow_init);
+    __m512i idx[8], r[8];
+    __mmask16(*m)[8] = narrow_mask[nb];
+    for (size_t k = 0; k < nb; k++) idx[k] = _mm512_loadu_si512((const void *)narrow_idx[nb][k]);
+    size_t a = 0;
+    for (; a + 16 <= na; a += 16) {
+        for (size_t c = 0; c < nb; c++) r[c] = _mm512_loadu_si512((const void *)(s + c * sld + a));
+        for (size_t k = 0; k < nb; k++) {
+            __m512i o = _mm512_permutexvar_epi32(idx[k], r[0]);
+            for (size_t c = 1; c < nb; c++) o = _mm512_mask_permutexvar_epi32(o, m[k][c], idx[k], r[c]);
+            _mm512_storeu_si512((void *)(d + a * nb + 16 * k), o);
+        }
+    }
+    if (a < na) mixrt_dm_transpose2d_scalar(4, s + a, sld, d + a * nb, nb, na - a, nb);
+}
+
 void mixrt_dm_transpose2d_avx512(size_t es, const void *src, size_t src_ld, void *dst, size_t dst_ld, size_t na,
                                  size_t nb) {
+    if (es == 4 && nb >= 2 && nb <= 8 && dst_ld == nb && na >= 16) {
+        narrow32(src, src_ld, dst, na, nb);
+        return;
+    }
     if ((es != 4 && es != 2) || na < 16 || nb < 16) {
         mixrt_dm_transpose2d_scalar(es, src, src_ld, dst, dst_ld, na, nb);
         return;
