@@ -259,8 +259,8 @@ static void test_cast(void) {
 }
 
 /* cast_rows: dst [rows, cols] from src rows of ld >= cols (a padded product's output),
- * exact against the CPU converters (one rounding of the host value); the 16-bit sources
- * with ld % 8 == 0 take the vector kernel, the others the element kernel. */
+ * exact against the CPU converters (one rounding of the host value), every dtype pair kind,
+ * odd widths, ld == cols and ld > cols. */
 static void test_cast_rows(void) {
     static const struct { int src, dst; size_t rows, cols, ld; } cases[] = {
         {1, 0, 37, 1001, 1024}, {1, 1, 5, 50257, 50304}, {2, 0, 9, 13, 64}, {0, 0, 7, 1001, 1024},

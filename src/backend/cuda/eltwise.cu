@@ -99,32 +99,15 @@ __global__ void cast_rows_kernel_wide(const S *x, size_t ld, D *y, size_t rows, 
     }
 }
 
-/* 16-bit sources with 16-byte aligned rows (ld % 8 == 0: a padded product's output): 8
- * values per thread read as one vector, written one by one (the destination rows of an
- * odd width are not aligned). */
-template <typename S, typename D>
-__global__ void cast_rows_vec_kernel(const S *x, unsigned ld, D *y, unsigned rows, unsigned cols) {
-    unsigned vpr = (cols + 7) / 8, n = rows * vpr, stride = gridDim.x * blockDim.x;
-    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
-        unsigned r = i / vpr, c = (i - r * vpr) * 8;
-        uint4 raw = *(const uint4 *)(x + (size_t)r * ld + c);
-        const S *v = (const S *)&raw;
-        size_t yo = (size_t)r * cols + c;
-#pragma unroll
-        for (int e = 0; e < 8; e++)
-            if (c + e < cols) mixrt_cu_store(y, yo + e, mixrt_cu_load(v, e));
-    }
-}
-
 template <typename S>
 cudaError_t launch_cast_rows_from(cudaStream_t s, int g, const S *x, size_t ld, int de, void *y, size_t rows,
                                   size_t cols) {
     bool narrow = rows * cols < (1ull << 31) && rows * ld < (1ull << 31);
-    bool vec = narrow && sizeof(S) == 2 && ld % 8 == 0 && ((uintptr_t)x & 15u) == 0;
+    /* One element per thread: a variant reading 8 values as one vector and storing them one
+     * by one (the output rows of an odd width are unaligned) ran 3.8x slower on GPT-2's b32
+     * logits (1.89 vs 0.50 ms, notes/cuda.md call 17): stores 32 bytes apart in a warp. */
 #define MIXRT_CAST_ROWS(D)                                                                                           \
-    if (vec)                                                                                                         \
-        cast_rows_vec_kernel<<<g, kThreads, 0, s>>>(x, (unsigned)ld, (D *)y, (unsigned)rows, (unsigned)cols);        \
-    else if (narrow)                                                                                                 \
+    if (narrow)                                                                                                      \
         cast_rows_kernel<<<g, kThreads, 0, s>>>(x, (unsigned)ld, (D *)y, (unsigned)rows, (unsigned)cols);            \
     else                                                                                                             \
         cast_rows_kernel_wide<<<g, kThreads, 0, s>>>(x, ld, (D *)y, rows, cols);
