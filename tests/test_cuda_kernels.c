@@ -673,8 +673,11 @@ static void test_attention(void) {
     /* The flash kernel (16-bit, d == dv of 32 / 64 / 128): forced on the cases it takes,
      * then shapes of its own: batch-32-like heads (also through the whole-head kernel),
      * several key tiles with a partial last one, sk 4096 with causal sq < sk, d 128, a
-     * padding mask, fully masked rows (f32 lowest; causal with sq > sk: -1e4 fill rows). */
+     * padding mask, fully masked rows (f32 lowest; causal with sq > sk: -1e4 fill rows).
+     * The mask tiles staged in shared memory take each load path: 16-byte copies (f32 sk 192
+     * / 300, 16-bit sk 128), 4-byte copies (f32 sk 53), 2-byte synchronous (16-bit sk 150). */
     static const struct att_case flash[] = {
+        {4, 12, 128, 192, 64, 64, true, 1, 0, true},    /* BERT b32's f32 padding mask, 3 key tiles */
         {4, 12, 128, 128, 64, 64, true, 1, 0, false},   /* BERT-like heads, padding mask */
         {3, 12, 128, 128, 64, 64, false, 0, 1, false},  /* GPT-2-like, causal */
         {1, 2, 300, 300, 64, 64, true, 2, 1, true},     /* 5 key tiles, f32 mask, row 1 fully masked */
@@ -689,7 +692,7 @@ static void test_attention(void) {
     for (size_t i = 0; i < sizeof flash / sizeof flash[0]; i++)
         for (int t = 1; t < 3; t++) {
             test_attention_case(&flash[i], k_float_types[t], 2);
-            if (i < 2) test_attention_case(&flash[i], k_float_types[t], 3);
+            if (i < 3) test_attention_case(&flash[i], k_float_types[t], 3);
         }
 }
 

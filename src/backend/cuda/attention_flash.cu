@@ -3,6 +3,8 @@
  * streams K and V in tiles of 64 keys through shared memory (cp.async, double-buffered), and keeps the scores, the
  * running row max / sum (online softmax) and the output accumulators in registers
  * (mma.sync m16n8k16, f32 accumulation); S never goes to memory, so any Sk runs.
+ * The mask tile (1 row when the mask is the same for every query row, else 16 FL_WARPS)
+ * comes into shared memory with its K/V tile, in the same cp.async group.
  * Invariant: the semantics of attention_kernel (engine_ops.cu): s = scale q.k, the causal
  * fill replaces s for keys past i + (sk - sq), then the mask (f32 or dt) is added;
  * probabilities are rounded to dt before P V (like the tensor-core kernel), sums in f32. */
@@ -13,6 +15,11 @@ namespace {
 
 constexpr int FL_WARPS = 4;
 constexpr int FL_KT = 64; /* keys per tile */
+/* mask tile row pitch in elements: 16-byte aligned rows (f32 and 16-bit), and rows g and
+ * g + 4 of a warp's 8 fall in different banks */
+constexpr int FL_MLD = FL_KT + 8;
+/* vec bit: the mask's rows load as 16-byte copies (set by flash_launch) */
+constexpr int FL_MASK_VEC = 8;
 
 template <typename T> __device__ __forceinline__ uint16_t fl_bits(float v);
 template <> __device__ __forceinline__ uint16_t fl_bits<mixrt_cu_bf16>(float v) { return mixrt_cu_f32_to_bf16_bits(v); }
@@ -45,6 +52,12 @@ __device__ __forceinline__ void fl_cp16(void *dst, const void *src, bool valid) 
     int n = valid ? 16 : 0;
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src), "r"(n));
 }
+/* 4 bytes global -> shared (cp.async.ca: the 16-byte form is the only .cg one). */
+__device__ __forceinline__ void fl_cp4(void *dst, const void *src, bool valid) {
+    unsigned s = (unsigned)__cvta_generic_to_shared(dst);
+    int n = valid ? 4 : 0;
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(src), "r"(n));
+}
 __device__ __forceinline__ void fl_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N> __device__ __forceinline__ void fl_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 
@@ -74,6 +87,39 @@ __device__ __forceinline__ void fl_load(uint16_t *dst, const T *src, size_t base
     }
 }
 
+/* The mask tile of keys j0.. (kv valid) for `rows` rows (1: a row-invariant mask, row 0 read;
+ * else the block's query rows, `valid` of them real) into dst (pitch FL_MLD); zeros
+ * elsewhere. Asynchronous (cp.async: joins the K/V group of its tile) for f32 masks and
+ * 16-byte-aligned 16-bit ones; a 16-bit mask with odd strides is read synchronously (no
+ * zoo model has one: the planner keeps masks f32). Each score then reads shared memory,
+ * not one global load per score inside the scoring branches (call 17's 44 us per layer). */
+template <typename MT>
+__device__ __forceinline__ void fl_load_mask(MT *dst, const MT *mask, size_t base, long long rs, long long cs,
+                                             int rows, int valid, int kv, bool vec) {
+    if (vec) {
+        constexpr int CE = 16 / (int)sizeof(MT), CV = FL_KT / CE;
+        for (int idx = threadIdx.x; idx < rows * CV; idx += blockDim.x) {
+            int r = idx / CV, c = (idx % CV) * CE;
+            bool ok = r < valid && c < kv; /* kv is a multiple of CE (sk is) */
+            fl_cp16(dst + r * FL_MLD + c, mask + (ok ? base + (size_t)((long long)r * rs) + c : 0), ok);
+        }
+    } else if (sizeof(MT) == 4) {
+        for (int idx = threadIdx.x; idx < rows * FL_KT; idx += blockDim.x) {
+            int r = idx / FL_KT, c = idx % FL_KT;
+            bool ok = r < valid && c < kv;
+            fl_cp4(dst + r * FL_MLD + c, mask + (ok ? base + (size_t)((long long)r * rs + (long long)c * cs) : 0), ok);
+        }
+    } else {
+        for (int idx = threadIdx.x; idx < rows * FL_KT; idx += blockDim.x) {
+            int r = idx / FL_KT, c = idx % FL_KT;
+            uint16_t bits = 0;
+            if (r < valid && c < kv)
+                bits = *(const uint16_t *)(mask + base + (size_t)((long long)r * rs + (long long)c * cs));
+            *(uint16_t *)(dst + r * FL_MLD + c) = bits;
+        }
+    }
+}
+
 /* grid (ceil(sq / (16 FL_WARPS)), h, b); shared: Q [16 FL_WARPS][LD], K and V [FL_KT][LD]
  * (LD = D + 8 halves: the fragment loads of a warp hit 32 different banks). Thread lane
  * of warp w holds query rows r0 = 16 w + lane / 4 and r0 + 8, score / output columns
@@ -84,8 +130,11 @@ __global__ void __launch_bounds__(32 * FL_WARPS, D <= 64 ? 4 : 2)
                            int vec) {
     constexpr int LD = D + 8, NQ = 16 * FL_WARPS;
     extern __shared__ __align__(16) uint16_t fsm[];
-    /* Q, then two K/V buffers: tile t + 1 loads while tile t computes. */
+    /* Q, then two K/V buffers (tile t + 1 loads while tile t computes), then two mask tiles
+     * of MR rows (none without a mask). */
     uint16_t *qs = fsm, *kb0 = qs + NQ * LD, *kb1 = kb0 + 2 * FL_KT * LD;
+    const int MR = a.mask_strides[2] != 0 ? NQ : 1;
+    MT *mt0 = (MT *)(kb1 + 2 * FL_KT * LD), *mt1 = mt0 + MR * FL_MLD;
     const int w = threadIdx.x / 32, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     const long long h = blockIdx.y, b = blockIdx.z, i0 = (long long)blockIdx.x * NQ;
     const long long *Qs = a.q_strides, *Ks = a.k_strides, *Vs = a.v_strides, *Ms = a.mask_strides;
@@ -93,14 +142,18 @@ __global__ void __launch_bounds__(32 * FL_WARPS, D <= 64 ? 4 : 2)
     long long qleft = a.sq - i0;
     const int qv = qleft > NQ ? NQ : (int)qleft;
     fl_load<T, D, LD>(qs, q, (size_t)(b * Qs[0] + h * Qs[1] + i0 * Qs[2]), Qs[2], Qs[3], NQ, qv, (vec & 1) != 0);
-    auto load_kv = [&](int j0, uint16_t *kb) {
+    const size_t mbase = mask ? (size_t)(b * Ms[0] + h * Ms[1] + i0 * Ms[2]) : 0;
+    auto load_kv = [&](int j0, uint16_t *kb, MT *mt) {
         const int kv = SK - j0 > FL_KT ? FL_KT : SK - j0;
+        if (mask)
+            fl_load_mask<MT>(mt, mask, mbase + (size_t)((long long)j0 * Ms[3]), Ms[2], Ms[3], MR, MR == 1 ? 1 : qv, kv,
+                             (vec & FL_MASK_VEC) != 0);
         fl_load<T, D, LD>(kb, k, (size_t)(b * Ks[0] + h * Ks[1] + (long long)j0 * Ks[2]), Ks[2], Ks[3], FL_KT, kv,
                           (vec & 2) != 0);
         fl_load<T, D, LD>(kb + FL_KT * LD, v, (size_t)(b * Vs[0] + h * Vs[1] + (long long)j0 * Vs[2]), Vs[2], Vs[3],
                           FL_KT, kv, (vec & 4) != 0);
     };
-    load_kv(0, kb0);
+    load_kv(0, kb0, mt0);
     fl_commit();
     fl_wait<0>(); /* Q is needed first; tile 0 came with it */
     __syncthreads();
@@ -121,13 +174,14 @@ __global__ void __launch_bounds__(32 * FL_WARPS, D <= 64 ? 4 : 2)
     float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.0f, 0.0f};
     const long long ia = i0 + rw + g, ib = ia + 8; /* this thread's two query rows */
     const long long lim_a = ia + (a.sk - a.sq), lim_b = ib + (a.sk - a.sq);
-    const size_t mba = (size_t)(b * Ms[0] + h * Ms[1] + ia * Ms[2]), mbb = (size_t)(b * Ms[0] + h * Ms[1] + ib * Ms[2]);
+    const int mra = MR == 1 ? 0 : (rw + g) * FL_MLD, mrb = MR == 1 ? 0 : (rw + g + 8) * FL_MLD;
     const bool row_a = ia < a.sq, row_b = ib < a.sq;
     for (int j0 = 0, tile = 0; j0 < SK; j0 += FL_KT, tile++) {
         const int kv = SK - j0 > FL_KT ? FL_KT : SK - j0;
         const uint16_t *ks = (tile & 1) ? kb1 : kb0, *vs = ks + FL_KT * LD;
+        const MT *mt = (tile & 1) ? mt1 : mt0;
         if (j0 + FL_KT < SK) { /* the next tile into the other buffer, freed by the last barrier */
-            load_kv(j0 + FL_KT, (tile & 1) ? kb0 : kb1);
+            load_kv(j0 + FL_KT, (tile & 1) ? kb0 : kb1, (tile & 1) ? mt0 : mt1);
             fl_commit();
             fl_wait<1>(); /* this tile's copies are done (the newest group may still fly) */
         } else {
@@ -159,8 +213,7 @@ __global__ void __launch_bounds__(32 * FL_WARPS, D <= 64 ? 4 : 2)
                 } else {
                     x = s[n][e] * a.scale;
                     if (a.causal && j > (lo ? lim_a : lim_b)) x = a.fill;
-                    if (mask && (lo ? row_a : row_b))
-                        x += mixrt_cu_load(mask, (lo ? mba : mbb) + (size_t)(j * Ms[3]));
+                    if (mask) x += mixrt_cu_load(mt, (size_t)((lo ? mra : mrb) + jl));
                 }
                 s[n][e] = x;
                 mx[lo ? 0 : 1] = fmaxf(mx[lo ? 0 : 1], x);
@@ -230,6 +283,14 @@ cudaError_t flash_launch(cudaStream_t s, int vec, const void *q, const void *k, 
                          void *y, const struct mixrt_cuda_attention_args *a) {
     constexpr int LD = D + 8, NQ = 16 * FL_WARPS;
     size_t smem = (size_t)(NQ + 4 * FL_KT) * LD * sizeof(uint16_t);
+    if (mask) {
+        const long long *ms = a->mask_strides;
+        const long long ce = 16 / (long long)sizeof(MT);
+        smem += (size_t)2 * (ms[2] != 0 ? NQ : 1) * FL_MLD * sizeof(MT);
+        if (ms[3] == 1 && a->sk % ce == 0 && ms[0] % ce == 0 && ms[1] % ce == 0 && ms[2] % ce == 0 &&
+            (uintptr_t)mask % 16 == 0)
+            vec |= FL_MASK_VEC;
+    }
     if (smem > 48 * 1024) {
         cudaError_t err = cudaFuncSetAttribute(attention_flash_kernel<T, MT, D>,
                                                cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);

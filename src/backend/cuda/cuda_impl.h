@@ -61,8 +61,8 @@ cudaError_t mixrt_cuda_launch_attention(cudaStream_t s, int elem, const void *q,
                                         const void *mask, void *y, const struct mixrt_cuda_attention_args *a);
 /* Tensor-core attention (bf16 / f16, d and dv multiples of 16): shared bytes a block of
  * `groups` 16-row query groups needs, and the launch. vec bits: 1 Q, 2 K, 4 V rows load as
- * 16-byte moves. */
-size_t mixrt_cuda_attention_tc_smem(long long sk, long long d, long long dv, int groups);
+ * 16-byte moves. mask_kind: 0 no mask, 1 one mask row for all query rows, 2 a row each. */
+size_t mixrt_cuda_attention_tc_smem(long long sk, long long d, long long dv, int groups, int mask_kind);
 /* attention_flash.cu: d == dv in {32, 64, 128}, bf16 / f16 (elem), any sk. */
 int mixrt_cuda_attention_flash_fits(long long d, long long dv);
 cudaError_t mixrt_cuda_launch_attention_flash(cudaStream_t s, int elem, int vec, const void *q, const void *k,

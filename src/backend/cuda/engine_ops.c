@@ -153,7 +153,8 @@ mixrt_status mixrt_cuda_attention_fast(mixrt_cuda_device_t dev, mixrt_dtype dt, 
     bool flash_on = fenv && !strcmp(fenv, "on"), flash_off = fenv && !strcmp(fenv, "off");
     bool flash_fits = mixrt_cuda_attention_flash_fits(a->d, a->dv) != 0;
     long long flash_blocks = a->b * a->h * ((a->sq + 63) / 64);
-    bool tc_fits = mixrt_cuda_attention_tc_smem(a->sk, a->d, a->dv, 1) <= dev->info.smem_per_block_optin;
+    int mkind = mask ? (a->mask_strides[2] != 0 ? 2 : 1) : 0; /* the tc kernel stages the mask */
+    bool tc_fits = mixrt_cuda_attention_tc_smem(a->sk, a->d, a->dv, 1, mkind) <= dev->info.smem_per_block_optin;
     if (flash_fits && !flash_off && (flash_on || flash_blocks >= 2LL * dev->info.sm_count || !tc_fits)) {
         MIXRT_CUDA_TRY(dev->ctx,
                        mixrt_cuda_launch_attention_flash(dev->stream, mixrt_cuda_elem_of(dt), vec, q, k, v, mask, y, a),
@@ -166,7 +167,7 @@ mixrt_status mixrt_cuda_attention_fast(mixrt_cuda_device_t dev, mixrt_dtype dt, 
      * groups share one K/V load; fewer give small batches more blocks). */
     int groups = 4;
     while (groups > 1 && a->b * a->h * ((a->sq + 16LL * groups - 1) / (16LL * groups)) < dev->info.sm_count) groups /= 2;
-    while (groups >= 1 && mixrt_cuda_attention_tc_smem(a->sk, a->d, a->dv, groups) > dev->info.smem_per_block_optin)
+    while (groups >= 1 && mixrt_cuda_attention_tc_smem(a->sk, a->d, a->dv, groups, mkind) > dev->info.smem_per_block_optin)
         groups /= 2;
     if (groups < 1) return MIXRT_STATUS_OK;
     MIXRT_CUDA_TRY(dev->ctx,

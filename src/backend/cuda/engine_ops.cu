@@ -84,19 +84,24 @@ __global__ void attention_kernel(const T *q, const T *k, const T *v, const MT *m
  * a multiple of 16). Phases, a barrier between each: S = Q K^T as 16x16 wmma tiles (f32
  * accumulators) dealt round-robin to the warps; the row softmax in f32 (scale, causal
  * fill, mask as in attention_kernel), one row per warp at a time, unnormalized
- * probabilities rounded to T; O = P V tiles round-robin; O / sum stored at y_strides. */
+ * probabilities rounded to T; O = P V tiles round-robin; O / sum stored at y_strides.
+ * The mask (mrows rows: 0 without one, 1 when every query row has the same, else one per
+ * block row) is read into shared memory as f32 with K and V, coalesced and unrolled, so the
+ * softmax phase reads no global memory (it read one mask value per score from there, one
+ * loop iteration at a time). */
 /* 4 warps: with 8 warps and O over the dead score tile, BERT b1 measured 0.87 ms in
  * notes/cuda.md's call 11 against 0.78 before (not isolated), so this is the kernel of
  * runs 6-10 again. */
 #define TC_WARPS 4
 struct tc_layout {
     int skp, ldk, ldv, lds, ldp, ldo;
-    size_t k_off, v_off, q_off, s_off, p_off, o_off, inv_off, total;
+    size_t k_off, v_off, q_off, s_off, p_off, o_off, inv_off, m_off, total;
 };
 
 __host__ __device__ inline size_t tc_round(size_t x) { return (x + 127) & ~(size_t)127; }
 
-__host__ __device__ inline tc_layout tc_plan(long long sk, long long d, long long dv, int groups) {
+/* mask_kind: 0 no mask, 1 one row for all query rows, 2 a row per query row. */
+__host__ __device__ inline tc_layout tc_plan(long long sk, long long d, long long dv, int groups, int mask_kind) {
     tc_layout L;
     size_t rows = (size_t)16 * groups;
     L.skp = (int)((sk + 15) / 16 * 16);
@@ -108,7 +113,8 @@ __host__ __device__ inline tc_layout tc_plan(long long sk, long long d, long lon
     L.p_off = L.s_off + tc_round(rows * L.lds * 4);
     L.o_off = L.p_off + tc_round(rows * L.ldp * 2);
     L.inv_off = L.o_off + tc_round(rows * L.ldo * 4);
-    L.total = L.inv_off + tc_round(rows * 4);
+    L.m_off = L.inv_off + tc_round(rows * 4);
+    L.total = L.m_off + tc_round((size_t)(mask_kind == 2 ? rows : (size_t)mask_kind) * L.skp * 4);
     return L;
 }
 
@@ -149,10 +155,12 @@ __global__ void __launch_bounds__(32 * TC_WARPS)
     typedef typename tc_elem<T>::type E;
     extern __shared__ __align__(128) unsigned char smem[];
     const int w = threadIdx.x / 32, lane = threadIdx.x & 31;
-    const tc_layout L = tc_plan(a.sk, a.d, a.dv, groups);
+    const int mkind = mask ? (a.mask_strides[2] != 0 ? 2 : 1) : 0;
+    const tc_layout L = tc_plan(a.sk, a.d, a.dv, groups, mkind);
     T *ks = (T *)(smem + L.k_off), *vs = (T *)(smem + L.v_off), *qs = (T *)(smem + L.q_off);
     T *ps = (T *)(smem + L.p_off);
     float *ss = (float *)(smem + L.s_off), *os = (float *)(smem + L.o_off), *inv = (float *)(smem + L.inv_off);
+    float *msm = (float *)(smem + L.m_off);
     const int R = 16 * groups;
     const long long h = blockIdx.y, b = blockIdx.z, i0 = (long long)blockIdx.x * R;
     const int D = (int)a.d, DV = (int)a.dv, SK = (int)a.sk;
@@ -162,6 +170,15 @@ __global__ void __launch_bounds__(32 * TC_WARPS)
     tc_load(ks, L.ldk, k, (size_t)(b * Ks[0] + h * Ks[1]), Ks[2], Ks[3], L.skp, SK, D, (vec & 2) != 0);
     tc_load(vs, L.ldv, v, (size_t)(b * Vs[0] + h * Vs[1]), Vs[2], Vs[3], L.skp, SK, DV, (vec & 4) != 0);
     tc_load(qs, L.ldk, q, (size_t)(b * Qs[0] + h * Qs[1] + i0 * Qs[2]), Qs[2], Qs[3], R, qv, D, (vec & 1) != 0);
+    if (mask) {
+        const int mr = mkind == 2 ? qv : 1;
+        const size_t mb0 = (size_t)(b * Ms[0] + h * Ms[1] + i0 * Ms[2]);
+#pragma unroll 4
+        for (int idx = threadIdx.x; idx < mr * SK; idx += blockDim.x) {
+            int r = idx / SK, c = idx % SK;
+            msm[(size_t)r * L.skp + c] = mixrt_cu_load(mask, mb0 + (size_t)((long long)r * Ms[2] + (long long)c * Ms[3]));
+        }
+    }
     __syncthreads();
     const int nkt = L.skp / 16;
     for (int t = w; t < groups * nkt; t += TC_WARPS) {
@@ -187,12 +204,12 @@ __global__ void __launch_bounds__(32 * TC_WARPS)
             continue;
         }
         long long lim = i + (a.sk - a.sq);
-        size_t mb = (size_t)(b * Ms[0] + h * Ms[1] + i * Ms[2]);
+        const float *mrow = msm + (mkind == 2 ? (size_t)r * L.skp : 0);
         float mx = -INFINITY;
         for (int j = lane; j < SK; j += 32) {
             float s = srow[j] * a.scale;
             if (a.causal && j > lim) s = a.fill;
-            if (mask) s += mixrt_cu_load(mask, mb + (size_t)((long long)j * Ms[3]));
+            if (mask) s += mrow[j];
             srow[j] = s;
             mx = fmaxf(mx, s);
         }
@@ -369,8 +386,8 @@ extern "C" cudaError_t mixrt_cuda_launch_attention(cudaStream_t s, int elem, con
     }
 }
 
-extern "C" size_t mixrt_cuda_attention_tc_smem(long long sk, long long d, long long dv, int groups) {
-    return tc_plan(sk, d, dv, groups).total;
+extern "C" size_t mixrt_cuda_attention_tc_smem(long long sk, long long d, long long dv, int groups, int mask_kind) {
+    return tc_plan(sk, d, dv, groups, mask_kind).total;
 }
 
 template <typename T, typename MT>
@@ -388,7 +405,7 @@ cudaError_t attention_tc_launch(cudaStream_t s, dim3 grid, size_t smem, int grou
 extern "C" cudaError_t mixrt_cuda_launch_attention_tc(cudaStream_t s, int elem, int groups, int vec, const void *q,
                                                       const void *k, const void *v, const void *mask, void *y,
                                                       const struct mixrt_cuda_attention_args *a) {
-    size_t smem = tc_plan(a->sk, a->d, a->dv, groups).total;
+    size_t smem = tc_plan(a->sk, a->d, a->dv, groups, mask ? (a->mask_strides[2] != 0 ? 2 : 1) : 0).total;
     long long rows = 16LL * groups;
     dim3 grid((unsigned)((a->sq + rows - 1) / rows), (unsigned)a->h, (unsigned)a->b);
     switch (elem) {
