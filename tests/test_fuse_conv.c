@@ -228,6 +228,31 @@ static void build_broadcast(struct mixrt_graph *g, int *n_in, struct mixrt_tenso
     *n_in = 2;
 }
 
+/* A squeeze-excite block (EfficientNet's): conv, then x * sigmoid(conv(relu(conv(GAP(x))))) with
+ * the [1, C, 1, 1] scale on either side of the Mul, a per-channel constant Add, then a conv.
+ * swap: the scale is the Mul's first input. */
+static void build_se_any(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in, bool swap) {
+    int x = add_input(g, "x", MIXRT_DTYPE_F32, 4, X_DIMS);
+    const int64_t d[4] = {1, 16, 9, 7}, s1[4] = {1, 16, 1, 1};
+    int c1 = add_conv(g, x, 16, 3, 1, "c1");
+    int r1 = add_node(g, "Relu", 1, (int[]){out_of(g, c1)}, "r1", 4, d);
+    int ga = add_node(g, "GlobalAveragePool", 1, (int[]){out_of(g, r1)}, "ga", 4, s1);
+    int c2 = add_conv(g, out_of(g, ga), 4, 1, 1, "c2");
+    int r2 = add_node(g, "Relu", 1, (int[]){out_of(g, c2)}, "r2", 4, (int64_t[]){1, 4, 1, 1});
+    int c3 = add_conv(g, out_of(g, r2), 16, 1, 1, "c3");
+    int sg = add_node(g, "Sigmoid", 1, (int[]){out_of(g, c3)}, "sg", 4, s1);
+    int m = swap ? add_node(g, "Mul", 2, (int[]){out_of(g, sg), out_of(g, r1)}, "m", 4, d)
+                 : add_node(g, "Mul", 2, (int[]){out_of(g, r1), out_of(g, sg)}, "m", 4, d);
+    int k = add_const_uniform(ctx, g, "k", MIXRT_DTYPE_F32, 4, s1, 1.0);
+    int a = add_node(g, "Add", 2, (int[]){out_of(g, m), k}, "a", 4, d);
+    int c4 = add_conv(g, out_of(g, a), 8, 1, 1, "c4");
+    graph_set_output(g, out_of(g, c4));
+    in[0] = rand_tensor(MIXRT_DTYPE_F32, 4, X_DIMS);
+    *n_in = 1;
+}
+static void build_se(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) { build_se_any(g, n_in, in, false); }
+static void build_se_swap(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) { build_se_any(g, n_in, in, true); }
+
 /* A small ResNet-like region: Conv-Relu-MaxPool, a bottleneck with a residual, AveragePool,
  * GlobalAveragePool, Flatten; plus a channels-first reader in the middle (Tanh on a graph
  * output) so the region has a real exit. */
@@ -300,6 +325,20 @@ static void test_passes(void) {
              "broadcast: the Add must stay");
     mixrt_graph_destroy(g);
 
+    /* Squeeze-excite: the Mul by the per-channel scale and the per-channel Add stay
+     * channels-last; only the scale-sized operands are transposed (no full-size Transpose
+     * but the region's entry and exit). */
+    for (int sw = 0; sw < 2; sw++) {
+        g = check_pass(sw ? "se swapped" : "se", sw ? build_se_swap : build_se, MIXRT_PASS_ALL);
+        int big = 0;
+        for (int i = 0; i < g->n_nodes; i++)
+            if (!strcmp(g->nodes[i].op_type, "Transpose") && g->values[g->nodes[i].outputs[0]].dims[1].value != 1 &&
+                g->values[g->nodes[i].outputs[0]].dims[3].value != 1)
+                big++;
+        TU_CHECK(big == 2, "%s: expected 2 full-size Transposes (entry, exit), got %d (%d nodes)", sw ? "se swapped" : "se",
+                 big, g->n_nodes);
+        mixrt_graph_destroy(g);
+    }
     /* Fusion, then the layout pass: every conv, pool and element-wise op channels-last; a
      * Transpose at the region's entry and one per channels-first reader. */
     g = check_pass("region", build_region, MIXRT_PASS_ALL);

@@ -298,6 +298,19 @@ static mixrt_status twin_make(struct layout *L, int v, int *out) {
 
 enum { KIND_NONE, KIND_CONV, KIND_POOL, KIND_ELTWISE };
 
+/* v broadcasts against the rank-4 y the same way in both layouts once a rank-4 v is
+ * transposed too: rank 4 with H = W = 1 and N, C each 1 or y's; or every dim 1 (any rank). */
+static bool chan_operand(const struct mixrt_value *v, const struct mixrt_value *y) {
+    if (v->rank < 0 || v->rank > 4 || !mixrt_dtype_is_float(v->dtype)) return false;
+    bool ones = true;
+    for (int i = 0; i < v->rank; i++) ones = ones && v->dims[i].value == 1;
+    if (ones) return true;
+    if (v->rank != 4 || v->dims[2].value != 1 || v->dims[3].value != 1) return false;
+    for (int i = 0; i < 2; i++)
+        if (v->dims[i].value != 1 && (v->dims[i].value < 0 || v->dims[i].value != y->dims[i].value)) return false;
+    return true;
+}
+
 /* How node ni may join a channels-last region. Convolutions start regions; pools and
  * element-wise ops join only when an input already has a channels-last twin (alone they would
  * only add Transposes). */
@@ -326,10 +339,18 @@ static int layout_kind(struct layout *L, int ni) {
         }
     static const char *const binary[] = {"Add", "Mul", "Sub", "Div", NULL};
     for (int i = 0; binary[i]; i++)
-        if (is_op(n, binary[i]) && n->opset >= 7 && n->n_inputs == 2 && float_rank4(g, n->inputs[1]) &&
-            same_shape(&g->values[n->inputs[0]], &g->values[n->outputs[0]]) &&
-            same_shape(&g->values[n->inputs[1]], &g->values[n->outputs[0]]))
-            return KIND_ELTWISE;
+        if (is_op(n, binary[i]) && n->opset >= 7 && n->n_inputs == 2 && n->inputs[1] >= 0) {
+            const struct mixrt_value *a = &g->values[n->inputs[0]], *b = &g->values[n->inputs[1]],
+                                     *y = &g->values[n->outputs[0]];
+            /* Both full-size, or one full-size and the other a per-channel or per-image
+             * operand (a squeeze-excite scale: [N|1, C|1, 1, 1], or all ones): its twin is a
+             * Transpose of a few values, where the alternative is two of the full tensor. */
+            if (same_shape(a, y) && same_shape(b, y)) return KIND_ELTWISE;
+            /* ... and then only when the full-size one is channels-last already. */
+            if ((same_shape(a, y) && chan_operand(b, y) && twin_of(L, n->inputs[0]) >= 0) ||
+                (same_shape(b, y) && chan_operand(a, y) && twin_of(L, n->inputs[1]) >= 0))
+                return KIND_ELTWISE;
+        }
     return KIND_NONE;
 }
 
