@@ -253,6 +253,22 @@ static void build_se_any(struct mixrt_graph *g, int *n_in, struct mixrt_tensor *
 static void build_se(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) { build_se_any(g, n_in, in, false); }
 static void build_se_swap(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) { build_se_any(g, n_in, in, true); }
 
+/* ConvNeXt's pattern: conv, the model's own Transpose to NHWC, a channels-last op (here
+ * Sigmoid, as rank 4 [N,H,W,C]), Transpose back, conv. */
+static void build_own_transposes(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) {
+    int x = add_input(g, "x", MIXRT_DTYPE_F32, 4, X_DIMS);
+    int c1 = add_conv(g, x, 16, 3, 1, "c1");
+    int t1 = add_node(g, "Transpose", 1, (int[]){out_of(g, c1)}, "t1", 4, (int64_t[]){1, 9, 7, 16});
+    node_attr_ints(g, t1, "perm", 4, (int64_t[]){0, 2, 3, 1});
+    int sg = add_node(g, "Softmax", 1, (int[]){out_of(g, t1)}, "sm", 4, (int64_t[]){1, 9, 7, 16});
+    int t2 = add_node(g, "Transpose", 1, (int[]){out_of(g, sg)}, "t2", 4, (int64_t[]){1, 16, 9, 7});
+    node_attr_ints(g, t2, "perm", 4, (int64_t[]){0, 3, 1, 2});
+    int c2 = add_conv(g, out_of(g, t2), 8, 1, 1, "c2");
+    graph_set_output(g, out_of(g, c2));
+    in[0] = rand_tensor(MIXRT_DTYPE_F32, 4, X_DIMS);
+    *n_in = 1;
+}
+
 /* A small ResNet-like region: Conv-Relu-MaxPool, a bottleneck with a residual, AveragePool,
  * GlobalAveragePool, Flatten; plus a channels-first reader in the middle (Tanh on a graph
  * output) so the region has a real exit. */
@@ -339,6 +355,13 @@ static void test_passes(void) {
                  big, g->n_nodes);
         mixrt_graph_destroy(g);
     }
+    /* The model's NHWC Transpose of a conv output reads the conv's channels-last twin: of
+     * the four Transposes around the Softmax (two the model's, two the pass's) none is left
+     * but the region's entry and exit. */
+    g = check_pass("own transposes", build_own_transposes, MIXRT_PASS_ALL);
+    TU_CHECK(count_op(g, "", "Transpose") == 2, "own transposes: expected 2 Transposes (entry, exit), got %d",
+             count_op(g, "", "Transpose"));
+    mixrt_graph_destroy(g);
     /* Fusion, then the layout pass: every conv, pool and element-wise op channels-last; a
      * Transpose at the region's entry and one per channels-first reader. */
     g = check_pass("region", build_region, MIXRT_PASS_ALL);

@@ -414,6 +414,19 @@ mixrt_status mixrt_pass_layout(struct mixrt_pass_state *st, int *removed) {
     for (int s = 0; s < n_old; s++) {
         int ni = g->order[s];
         if (st->dead[ni]) continue;
+        /* The model's own NCHW -> NHWC Transpose of a value that has a channels-last twin
+         * (ConvNeXt: conv, then Transpose for the LayerNorm): its readers read the twin. */
+        const struct mixrt_node *n = &g->nodes[ni];
+        if (is_transpose(n, to_last_perm)) {
+            int v = n->inputs[0], y = n->outputs[0], t = twin_of(&L, v);
+            if (t >= 0 && y >= 0 && y < st->n_values && !st->is_output[y] && !st->outer_used[y] &&
+                g->values[t].dtype == g->values[y].dtype && same_shape(&g->values[t], &g->values[y])) {
+                mixrt_pass_replace_uses(st, y, t);
+                st->dead[ni] = true;
+                (*removed)++;
+                continue;
+            }
+        }
         int kind = layout_kind(&L, ni);
         if (kind == KIND_NONE) continue;
         if ((status = relayout(&L, ni, kind)) != MIXRT_STATUS_OK) break;
