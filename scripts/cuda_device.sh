@@ -35,9 +35,11 @@ import sys, numpy as np, onnx
 from onnx import helper as h, TensorProto as T, numpy_helper as nh
 out = sys.argv[1]
 rng = np.random.default_rng(12)
-def save(nodes, ins, outs, inits, name):
+def save(nodes, ins, outs, inits, name, infer=False):
     g = h.make_graph(nodes, name, ins, outs, [nh.from_array(a, n) for n, a in inits])
     m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)], producer_name="cuda_device.sh")
+    if infer:  # static shapes on the intermediate values (the importer does not infer Split's)
+        m = onnx.shape_inference.infer_shapes(m)
     onnx.checker.check_model(m)
     onnx.save(m, f"{out}/{name}.onnx")
 W = (rng.standard_normal((32, 3, 8, 8)) * 0.1).astype(np.float32)
@@ -75,6 +77,36 @@ nodes = [h.make_node("MatMul", ["x", "w1"], ["y1"]),
 save(nodes, [h.make_tensor_value_info("x", T.FLOAT, [2, 64, 96])],
      [h.make_tensor_value_info("y1", T.FLOAT, [2, 64, 1001]), h.make_tensor_value_info("y2", T.FLOAT, [128, 1001])],
      [("w1", W1), ("w2", W2), ("shape2d", np.array([128, 96], np.int64))], "lm_head")
+# qkv_split.onnx - GPT-2's fused QKV: one product [128 -> 384] with bias, Split on the last
+# axis, each third viewed as [b, s, h, d] heads and read by the attention pattern (K through
+# Transpose [0,2,3,1]) with a padding mask input row; on CUDA the Split launches nothing
+# (the Attention reads windows of the product's rows), MIXRT_CUDA_SPLIT_VIEW=off copies.
+B, S, H, D = 2, 24, 4, 32
+E = H * D
+Wq = (rng.standard_normal((E, 3 * E)) * 0.08).astype(np.float32)
+Bq = (rng.standard_normal(3 * E) * 0.1).astype(np.float32)
+pm = np.zeros((B, 1, 1, S), np.float32)
+pm[1, 0, 0, S - 5:] = np.finfo(np.float32).min
+nodes = [h.make_node("MatMul", ["x", "wqkv"], ["qkv0"]),
+         h.make_node("Add", ["qkv0", "bqkv"], ["qkv"]),
+         h.make_node("Split", ["qkv", "splits"], ["qs", "ks", "vs"], axis=2),
+         h.make_node("Reshape", ["qs", "heads"], ["q4"]),
+         h.make_node("Reshape", ["ks", "heads"], ["k4"]),
+         h.make_node("Reshape", ["vs", "heads"], ["v4"]),
+         h.make_node("Transpose", ["q4"], ["qt"], perm=[0, 2, 1, 3]),
+         h.make_node("Transpose", ["k4"], ["kt"], perm=[0, 2, 3, 1]),
+         h.make_node("Transpose", ["v4"], ["vt"], perm=[0, 2, 1, 3]),
+         h.make_node("MatMul", ["qt", "kt"], ["s0"]),
+         h.make_node("Div", ["s0", "sqrtd"], ["s1"]),
+         h.make_node("Add", ["s1", "pmask"], ["s2"]),
+         h.make_node("Softmax", ["s2"], ["p"], axis=-1),
+         h.make_node("MatMul", ["p", "vt"], ["o"]),
+         h.make_node("Transpose", ["o"], ["ot"], perm=[0, 2, 1, 3]),
+         h.make_node("Reshape", ["ot", "merged"], ["y"])]
+save(nodes, [h.make_tensor_value_info("x", T.FLOAT, [B, S, E])], [h.make_tensor_value_info("y", T.FLOAT, [B, S, E])],
+     [("wqkv", Wq), ("bqkv", Bq), ("splits", np.array([E, E, E], np.int64)),
+      ("heads", np.array([B, S, H, D], np.int64)), ("sqrtd", np.array(np.sqrt(D), np.float32)), ("pmask", pm),
+      ("merged", np.array([B, S, E], np.int64))], "qkv_split", infer=True)
 print("models:", out)
 PY
     exit $?

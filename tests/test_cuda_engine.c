@@ -362,6 +362,56 @@ int main(void) {
         unsetenv("MIXRT_CUDA_GEMM_PAD");
     }
 
+    /* GPT-2's fused QKV (qkv_split.onnx): the Split launches nothing, the Attention reads the
+     * three windows of the product's rows (kernel cuda_split_view); with
+     * MIXRT_CUDA_SPLIT_VIEW=off the Split copies (cuda_split); with the flash kernel forced
+     * the windows go through its 16-byte loads. All against the f64 reference. */
+    {
+        char path[1200];
+        snprintf(path, sizeof(path), "%s/qkv_split.onnx", dir);
+        FILE *f = fopen(path, "rb");
+        if (!f) printf("  qkv_split: not present (scripts/cuda_device.sh models %s)\n", dir);
+        static const char *const vmode[] = {"split view", "MIXRT_CUDA_SPLIT_VIEW=off", "split view, MIXRT_CUDA_FLASH=on"};
+        for (int v = 0; f && v < 3; v++) {
+            if (v == 1) setenv("MIXRT_CUDA_SPLIT_VIEW", "off", 1);
+            else unsetenv("MIXRT_CUDA_SPLIT_VIEW");
+            if (v == 2) setenv("MIXRT_CUDA_FLASH", "on", 1);
+            for (int p = 0; p < 3; p++) {
+                if (v == 2 && p == 0) continue; /* flash is 16-bit only */
+                int cpu = -1, seg = -1;
+                printf("  (%s)", vmode[v]);
+                double err = check_model("qkv_split", precs[p], &cpu, &seg);
+                double tol = p == 0 ? 1e-5 : 2e-2;
+                TU_CHECK(err >= 0 && err <= tol, "qkv_split %s (%s): rel-norm %g > %g", precs[p], vmode[v], err, tol);
+                TU_CHECK(cpu == 0 && seg == 1, "qkv_split %s: %d CPU layers, %d segments", precs[p], cpu, seg);
+                struct mixrt_build_options o;
+                mixrt_build_options_init(&o);
+                o.backend = "cuda";
+                mixrt_precisions_parse(ctx, precs[p], &o.precisions);
+                mixrt_engine_t e = NULL;
+                if (mixrt_engine_build(ctx, path, &o, &e) == MIXRT_STATUS_OK) {
+                    const struct mixrt_graph *g = mixrt_engine_graph(e);
+                    int splits = 0;
+                    for (int i = 0; i < g->n_nodes; i++) {
+                        if (strcmp(g->nodes[i].op_type, "Split")) continue;
+                        const char *k = mixrt_engine_cuda_node_kernel(e, i);
+                        const char *want = v == 1 ? "cuda_split" : "cuda_split_view";
+                        splits++;
+                        TU_CHECK(k && !strcmp(k, want), "qkv_split %s (%s): Split runs '%s', expected '%s'", precs[p],
+                                 vmode[v], k ? k : "(cpu)", want);
+                    }
+                    TU_CHECK(splits == 1, "qkv_split %s: %d Split layers (expected 1)", precs[p], splits);
+                } else {
+                    TU_CHECK(0, "qkv_split %s: build: %s", precs[p], mixrt_context_last_error(ctx));
+                }
+                mixrt_engine_destroy(e);
+            }
+        }
+        if (f) fclose(f);
+        unsetenv("MIXRT_CUDA_SPLIT_VIEW");
+        unsetenv("MIXRT_CUDA_FLASH");
+    }
+
     /* --require-full: with convs on the CPU (MIXRT_CUDA_CONV=0) the CNN is a named error listing
      * Conv; by default it builds. */
     for (int conv_on = 0; conv_on < 2; conv_on++) {

@@ -35,12 +35,14 @@ enum cu_op {
     CU_ATTENTION,
     CU_CONV,
     CU_POOL,
+    CU_SPLIT_VIEW, /* a Split whose outputs only Attention reads, through views: no copy */
 };
 
 static const char *const cu_kernel_names[] = {"cpu",          "cuda_gemm",    "cuda_binary", "cuda_unary",
                                               "cuda_cast",    "cuda_layernorm", "cuda_softmax", "cuda_gather",
                                               "cuda_view",    "cuda_transpose", "cuda_split",   "cuda_slice",
-                                              "cuda_concat",  "cuda_attention", "cuda_conv",  "cuda_pool"};
+                                              "cuda_concat",  "cuda_attention", "cuda_conv",  "cuda_pool",
+                                              "cuda_split_view"};
 
 /* How a GEMM-like node maps on one cuBLASLt product plus optional residual add and
  * activation the epilogue cannot do. */
@@ -103,6 +105,10 @@ struct mixrt_engine_cuda {
     int n_nodes, n_values;
     struct cu_step *steps; /* per node index */
     int *root;             /* per value: the value whose device bytes it shares (views) */
+    size_t *boff;          /* per value: byte offset into its root's bytes (Split views) */
+    /* per value: > 0 when the value is a window of `pitch` elements per row of its root's
+     * last axis (a Split view, or a view of one), 0 contiguous; set by split_views */
+    int64_t *pitch;
     int64_t *off;          /* per value (roots): arena offset, -1 none */
     void **wptr;           /* per value: uploaded constant, NULL none */
     size_t *wbytes;
@@ -387,7 +393,9 @@ static bool read_perm(const struct mixrt_node *n, const char *name, int rank, in
 }
 
 /* com.mixrt Attention geometry (the rules of mixrt_attention_geometry, from static dims). */
-static bool attention_geom(const struct mixrt_graph *g, const struct mixrt_node *n, struct mixrt_cuda_attention_args *a) {
+/* pitch: per value, > 0 where Q/K/V is a window of its root's rows (split_views), else NULL. */
+static bool attention_geom(const struct mixrt_graph *g, const struct mixrt_node *n, struct mixrt_cuda_attention_args *a,
+                           const int64_t *pitch) {
     static const char *const perms[3] = {"q_perm", "k_perm", "v_perm"};
     int64_t dims[3][4], str[3][4];
     memset(a, 0, sizeof(*a));
@@ -400,6 +408,8 @@ static bool attention_geom(const struct mixrt_graph *g, const struct mixrt_node 
         int64_t p[4], s[4];
         if (!read_perm(n, perms[i], 4, p)) return false;
         strides_of(g, v, s);
+        if (pitch && pitch[v] > 0) /* [A0, A1, A2, A3]: rows A0 x A1 of `pitch`, A2 x A3 within one */
+            s[3] = 1, s[2] = dim(g, v, 3), s[1] = pitch[v], s[0] = dim(g, v, 1) * pitch[v];
         for (int k = 0; k < 4; k++) dims[i][k] = dim(g, v, (int)p[k]), str[i][k] = s[p[k]];
     }
     int64_t op[4];
@@ -746,10 +756,82 @@ static enum cu_op classify(const struct mixrt_graph *g, const struct mixrt_node 
         }
         return CU_SLICE;
     }
-    if (is(n, MIXRT_DOMAIN, "Attention")) return attention_geom(g, n, &st->att) ? CU_ATTENTION : CU_NONE;
+    if (is(n, MIXRT_DOMAIN, "Attention")) return attention_geom(g, n, &st->att, NULL) ? CU_ATTENTION : CU_NONE;
     if (conv_geom(g, n, st)) return CU_CONV;
     if (pool_geom(g, n, &st->pool)) return CU_POOL;
     return CU_NONE;
+}
+
+/* The one reader of value v (-1 none or several; a graph output counts as a second). */
+static int sole_reader(const struct mixrt_graph *g, int v, int *slot) {
+    int who = -1;
+    for (int k = 0; k < g->n_outputs; k++)
+        if (g->outputs[k] == v) return -1;
+    for (int j = 0; j < g->n_nodes; j++)
+        for (int q = 0; q < g->nodes[j].n_inputs; q++)
+            if (g->nodes[j].inputs[q] == v) {
+                if (who >= 0) return -1;
+                who = j, *slot = q;
+            }
+    return who;
+}
+
+/* A Split along the last axis whose every output is read once, by a view that only splits
+ * that axis into [heads, d] (rank 4, leading axes the rows), read once as Q, K or V of a
+ * CUDA Attention (GPT-2's fused QKV): the outputs become windows of the Split's input (a
+ * byte offset, rows of the input's pitch), the Attention reads them at those strides and
+ * the Split launches nothing (12 launches of 7.5 us at GPT-2 batch 1, 0.18 ms at batch 32
+ * in notes/cuda.md calls 15-17). MIXRT_CUDA_SPLIT_VIEW=off keeps the copies. */
+static mixrt_status split_views(struct mixrt_engine *e) {
+    struct mixrt_engine_cuda *c = e->cuda;
+    const struct mixrt_graph *g = mixrt_model_graph(e->model);
+    const char *env = getenv("MIXRT_CUDA_SPLIT_VIEW");
+    if (env && !strcmp(env, "off")) return MIXRT_STATUS_OK;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct mixrt_node *n = &g->nodes[i];
+        if (c->steps[i].op != CU_SPLIT) continue;
+        int x = in_at(n, 0), r = g->values[x].rank;
+        int64_t axis = mixrt_node_attr_int(n, "axis", 0);
+        if (axis < 0) axis += r;
+        if (r < 1 || axis != r - 1 || g->values[x].init || n->n_outputs < 1) continue;
+        int64_t P = dim(g, x, r - 1), rows = P > 0 ? (int64_t)(numel(g, x) / (size_t)P) : 0;
+        bool ok = rows > 0;
+        int views[16], atts[16];
+        for (int k = 0; k < n->n_outputs && ok; k++) {
+            int o = n->outputs[k], slot = -1, slot2 = -1;
+            ok = k < 16 && o >= 0;
+            int vw = ok ? sole_reader(g, o, &slot) : -1;
+            ok = ok && vw >= 0 && c->steps[vw].op == CU_VIEW && slot == 0;
+            int u = ok ? out_at(&g->nodes[vw], 0) : -1;
+            ok = ok && u >= 0 && g->values[u].rank == 4 && g->nodes[vw].n_outputs == 1;
+            if (!ok) break;
+            int64_t w = dim(g, o, r - 1);
+            ok = dim(g, u, 0) * dim(g, u, 1) == rows && dim(g, u, 2) * dim(g, u, 3) == w;
+            int at = ok ? sole_reader(g, u, &slot2) : -1;
+            ok = ok && at >= 0 && c->steps[at].op == CU_ATTENTION && slot2 <= 2;
+            if (ok) views[k] = vw, atts[k] = at;
+        }
+        if (!ok) continue;
+        if (!c->pitch) {
+            c->pitch = mixrt_calloc(e->ctx, (size_t)(g->n_values > 0 ? g->n_values : 1), sizeof(int64_t));
+            if (!c->pitch) return MIXRT_STATUS_OUT_OF_MEMORY;
+        }
+        for (int k = 0; k < n->n_outputs; k++) c->pitch[out_at(&g->nodes[views[k]], 0)] = P;
+        /* Each reader's geometry again, at the window strides (it held before as dense). */
+        bool fits = true;
+        for (int k = 0; k < n->n_outputs && fits; k++)
+            fits = attention_geom(g, &g->nodes[atts[k]], &c->steps[atts[k]].att, c->pitch);
+        if (!fits) { /* not expected: the strides are all the geometry reads; keep the copy */
+            for (int k = 0; k < n->n_outputs; k++) c->pitch[out_at(&g->nodes[views[k]], 0)] = 0;
+            for (int k = 0; k < n->n_outputs; k++) attention_geom(g, &g->nodes[atts[k]], &c->steps[atts[k]].att, c->pitch);
+            continue;
+        }
+        c->steps[i].op = CU_SPLIT_VIEW;
+        if (e->opts.verbose)
+            mixrt_log(e->ctx, MIXRT_LOG_NOTE, "layer '%s' (Split): no copy, the Attention reads its %d outputs as "
+                      "windows of rows of %lld", n->name, n->n_outputs, (long long)P);
+    }
+    return MIXRT_STATUS_OK;
 }
 
 mixrt_status mixrt_engine_cuda_assign(struct mixrt_engine *e) {
@@ -792,6 +874,7 @@ mixrt_status mixrt_engine_cuda_assign(struct mixrt_engine *e) {
                           "or shapes)", n->name, n->op_type);
         }
     }
+    MIXRT_TRY(split_views(e));
     if (c->cpu_layers && e->opts.require_full)
         MIXRT_TRY(mixrt_error(e->ctx, MIXRT_STATUS_UNSUPPORTED, "--require-full: %d layer%s would run on the CPU instead "
                               "of CUDA (ops: %s); drop --require-full to allow the CPU fallback", c->cpu_layers,
@@ -818,9 +901,10 @@ bool mixrt_engine_cuda_claims(const struct mixrt_engine *e, int node) {
 /* ---- memory plan and transfers ------------------------------------------------------- */
 
 static void *dptr(const struct mixrt_engine_cuda *c, int v) {
+    size_t bo = c->boff ? c->boff[v] : 0;
     v = c->root[v];
-    if (c->wptr[v]) return c->wptr[v];
-    return c->off[v] >= 0 ? c->arena + c->off[v] : NULL;
+    if (c->wptr[v]) return (uint8_t *)c->wptr[v] + bo;
+    return c->off[v] >= 0 ? c->arena + c->off[v] + bo : NULL;
 }
 
 static mixrt_status add_xfer(struct mixrt_engine *e, int *cap, int step, int value, bool h2d) {
@@ -942,6 +1026,7 @@ mixrt_status mixrt_engine_cuda_prepare(struct mixrt_engine *e) {
     int *first = NULL, *last = NULL, *where = NULL;
     struct slot *sl = NULL;
     c->root = mixrt_calloc(e->ctx, nvz, sizeof(int));
+    c->boff = mixrt_calloc(e->ctx, nvz, sizeof(size_t));
     c->off = mixrt_calloc(e->ctx, nvz, sizeof(int64_t));
     c->wptr = mixrt_calloc(e->ctx, nvz, sizeof(void *));
     c->wbytes = mixrt_calloc(e->ctx, nvz, sizeof(size_t));
@@ -950,7 +1035,7 @@ mixrt_status mixrt_engine_cuda_prepare(struct mixrt_engine *e) {
     last = mixrt_calloc(e->ctx, nvz, sizeof(int));
     where = mixrt_calloc(e->ctx, nvz, sizeof(int)); /* 0 host only, 1 device only, 2 both */
     sl = mixrt_calloc(e->ctx, nvz, sizeof(*sl));
-    if (!c->root || !c->off || !c->wptr || !c->wbytes || !c->host_last || !first || !last || !where || !sl)
+    if (!c->root || !c->boff || !c->off || !c->wptr || !c->wbytes || !c->host_last || !first || !last || !where || !sl)
         MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
     for (int v = 0; v < nv; v++) {
         c->root[v] = v, c->off[v] = -1, first[v] = -1, last[v] = -1, c->host_last[v] = -1;
@@ -1025,6 +1110,13 @@ mixrt_status mixrt_engine_cuda_prepare(struct mixrt_engine *e) {
             if (!on) continue;
             if (c->steps[i].op == CU_VIEW && j == 0) {
                 c->root[v] = c->root[n->inputs[0]];
+                c->boff[v] = c->boff[n->inputs[0]];
+            } else if (c->steps[i].op == CU_SPLIT_VIEW) { /* output j: columns from the widths before it */
+                int x = n->inputs[0];
+                int64_t col = 0;
+                for (int q = 0; q < j; q++) col += dim(g, n->outputs[q], g->values[x].rank - 1);
+                c->root[v] = c->root[x];
+                c->boff[v] = c->boff[x] + (size_t)col * mixrt_dtype_size(dt_of(g, x));
             } else {
                 first[v] = s;
                 if (last[v] < s) last[v] = s;
@@ -1357,6 +1449,7 @@ static mixrt_status run_cuda_step(struct mixrt_engine *e, int i) {
         break;
     }
     case CU_VIEW: break;
+    case CU_SPLIT_VIEW: break; /* the Attention reads the windows (split_views) */
     case CU_TRANSPOSE: {
         int r = g->values[x].rank;
         int64_t p[MIXRT_MAX_RANK], xs[MIXRT_MAX_RANK], od[MIXRT_MAX_RANK], is_[MIXRT_MAX_RANK];
@@ -2077,6 +2170,8 @@ void mixrt_engine_cuda_destroy(struct mixrt_engine_cuda *c) {
     size_t nn = (size_t)(c->n_nodes > 0 ? c->n_nodes : 1), nv = (size_t)(c->n_values > 0 ? c->n_values : 1);
     mixrt_free(ctx, c->steps, nn * sizeof(*c->steps));
     mixrt_free(ctx, c->root, nv * sizeof(int));
+    if (c->boff) mixrt_free(ctx, c->boff, nv * sizeof(size_t));
+    if (c->pitch) mixrt_free(ctx, c->pitch, nv * sizeof(int64_t));
     mixrt_free(ctx, c->off, nv * sizeof(int64_t));
     mixrt_free(ctx, c->wptr, nv * sizeof(void *));
     mixrt_free(ctx, c->wbytes, nv * sizeof(size_t));
