@@ -15,7 +15,9 @@ For each zoo model (scripts/zoo/make_zoo.py, generated into --work on demand):
 Prints a markdown table, and writes it and a JSON object to --out (.md/.json). Nothing here
 asserts on time: the table is the result; the exit status is 0 unless a command failed.
 Usage: bench_zoo.py --mixrt build/mixrt [--work build/zoo] [--models resnet50,bert,...]
-                    [--duration-s 20] [--out build/bench_zoo]"""
+                    [--duration-s 20] [--out build/bench_zoo]
+--models takes any zoo model, make_zoo's extra ones too (efficientnet, convnext: not in the
+default list)."""
 import argparse
 import glob
 import json
@@ -91,6 +93,10 @@ def main():
     ap.add_argument("--duration-s", type=float, default=20)
     ap.add_argument("--out", default="build/bench_zoo")
     a = ap.parse_args()
+    known = make_zoo.MODELS + make_zoo.EXTRA
+    for m in a.models.split(","):
+        if m not in known:
+            sys.exit("bench_zoo: unknown model '%s' (known: %s)" % (m, ", ".join(known)))
     mixrt = os.path.abspath(a.mixrt)
     env = dict(os.environ)
     tmp = tempfile.mkdtemp(prefix="bench_zoo_")
