@@ -269,6 +269,30 @@ static void build_own_transposes(struct mixrt_graph *g, int *n_in, struct mixrt_
     *n_in = 1;
 }
 
+/* A ConvNeXt block's tail: conv, Transpose to NHWC, MatMul + bias, layer scale, Transpose back,
+ * residual Add of the conv's output, conv. The Add meets the product only after the layout pass;
+ * it then becomes the FusedMatMul's residual. */
+static void build_convnext_tail(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) {
+    int x = add_input(g, "x", MIXRT_DTYPE_F32, 4, X_DIMS);
+    const int64_t dl[4] = {1, 9, 7, 16}, df[4] = {1, 16, 9, 7};
+    int c1 = add_conv(g, x, 16, 3, 1, "c1");
+    int t1 = add_node(g, "Transpose", 1, (int[]){out_of(g, c1)}, "t1", 4, dl);
+    node_attr_ints(g, t1, "perm", 4, (int64_t[]){0, 2, 3, 1});
+    int w = add_const_uniform(ctx, g, "w", MIXRT_DTYPE_F32, 2, (int64_t[]){16, 16}, 0.5);
+    int bias = add_const_uniform(ctx, g, "bias", MIXRT_DTYPE_F32, 1, (int64_t[]){16}, 0.5);
+    int gamma = add_const_uniform(ctx, g, "gamma", MIXRT_DTYPE_F32, 1, (int64_t[]){16}, 0.5);
+    int mm = add_node(g, "MatMul", 2, (int[]){out_of(g, t1), w}, "mm", 4, dl);
+    int ab = add_node(g, "Add", 2, (int[]){out_of(g, mm), bias}, "ab", 4, dl);
+    int sc = add_node(g, "Mul", 2, (int[]){out_of(g, ab), gamma}, "sc", 4, dl);
+    int t2 = add_node(g, "Transpose", 1, (int[]){out_of(g, sc)}, "t2", 4, df);
+    node_attr_ints(g, t2, "perm", 4, (int64_t[]){0, 3, 1, 2});
+    int r = add_node(g, "Add", 2, (int[]){out_of(g, c1), out_of(g, t2)}, "res", 4, df);
+    int c2 = add_conv(g, out_of(g, r), 8, 1, 1, "c2");
+    graph_set_output(g, out_of(g, c2));
+    in[0] = rand_tensor(MIXRT_DTYPE_F32, 4, X_DIMS);
+    *n_in = 1;
+}
+
 /* A small ResNet-like region: Conv-Relu-MaxPool, a bottleneck with a residual, AveragePool,
  * GlobalAveragePool, Flatten; plus a channels-first reader in the middle (Tanh on a graph
  * output) so the region has a real exit. */
@@ -361,6 +385,17 @@ static void test_passes(void) {
     g = check_pass("own transposes", build_own_transposes, MIXRT_PASS_ALL);
     TU_CHECK(count_op(g, "", "Transpose") == 2, "own transposes: expected 2 Transposes (entry, exit), got %d",
              count_op(g, "", "Transpose"));
+    mixrt_graph_destroy(g);
+    g = check_pass("convnext tail", build_convnext_tail, MIXRT_PASS_ALL);
+    {
+        int fmm = -1;
+        for (int i = 0; i < g->n_nodes; i++)
+            if (!strcmp(g->nodes[i].op_type, "FusedMatMul")) fmm = i;
+        TU_CHECK(fmm >= 0 && g->nodes[fmm].n_inputs == 4 && g->nodes[fmm].inputs[3] >= 0 && count_op(g, "", "Add") == 0 &&
+                     count_op(g, "", "Mul") == 0 && count_op(g, "", "Transpose") == 2,
+                 "convnext tail: expected a FusedMatMul with bias and residual, no Add/Mul, 2 Transposes (%d nodes)",
+                 g->n_nodes);
+    }
     mixrt_graph_destroy(g);
     /* Fusion, then the layout pass: every conv, pool and element-wise op channels-last; a
      * Transpose at the region's entry and one per channels-first reader. */

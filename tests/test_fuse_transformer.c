@@ -297,6 +297,8 @@ enum mm_case {
     MM_BIAS_TANH_GELU,/* ... -> tanh GELU pattern */
     MM_BIAS_RESIDUAL, /* MatMul -> Add(bias) -> Add(Z) */
     MM_GEMM_TRANSB,   /* Gemm(A, B^T, C) -> Sigmoid */
+    MM_BIAS_SCALE_RESIDUAL, /* MatMul -> Add(bias) -> Mul(gamma [N]) -> Add(Z): gamma folded */
+    MM_SCALAR_SCALE_RELU,   /* MatMul -> Mul(0.37) -> Relu, no bias: the scalar folded */
     MM_NEG_TWO_USES,  /* MatMul output is also a graph output */
     MM_NEG_BIAS_2D,   /* bias [1, N] (rank 2): not a FusedMatMul bias */
     MM_NEG_B_INPUT,   /* B is a graph input (attention-like) */
@@ -309,7 +311,7 @@ static struct mixrt_graph *mm_graph(enum mm_case c, mixrt_dtype dt, int *n_in) {
     int64_t ad[3] = {2, M, K}, bd[2] = {K, N}, btd[2] = {N, K}, yd[3] = {2, M, N}, a2[2] = {M, K}, y2[2] = {M, N};
     bool gemm = c == MM_GEMM_TRANSB;
     int a = add_input(g, "a", dt, gemm ? 2 : 3, gemm ? a2 : ad);
-    int z = c == MM_BIAS_RESIDUAL ? add_input(g, "z", dt, 3, yd) : -1;
+    int z = c == MM_BIAS_RESIDUAL || c == MM_BIAS_SCALE_RESIDUAL ? add_input(g, "z", dt, 3, yd) : -1;
     int b = c == MM_NEG_B_INPUT ? add_input(g, "b", dt, 2, bd)
                                 : add_const(g, "b", dt, 2, gemm ? btd : bd, NULL, -0.5, 0.5);
     *n_in = g->n_inputs;
@@ -325,6 +327,12 @@ static struct mixrt_graph *mm_graph(enum mm_case c, mixrt_dtype dt, int *n_in) {
         return g;
     }
     int mm = add_node(g, "MatMul", 2, (int[]){a, b}, "mm", like_y);
+    if (c == MM_SCALAR_SCALE_RELU) {
+        int sm = add_node(g, "Mul", 2, (int[]){mm, scalar(g, "s", dt, 0.37)}, "sm", like_y);
+        y = add_node(g, "Relu", 1, &sm, "y", like_y);
+        graph_set_output(g, y);
+        return g;
+    }
     int ab = add_node(g, "Add", 2, c == MM_BIAS_GELU ? (int[]){mm, bias} : (int[]){bias, mm}, "ab", like_y);
     switch (c) {
     case MM_BIAS_GELU: {
@@ -347,6 +355,12 @@ static struct mixrt_graph *mm_graph(enum mm_case c, mixrt_dtype dt, int *n_in) {
         break;
     }
     case MM_BIAS_RESIDUAL: y = add_node(g, "Add", 2, (int[]){ab, z}, "y", like_y); break;
+    case MM_BIAS_SCALE_RESIDUAL: {
+        int gm = add_const(g, "gamma", dt, 1, &N, NULL, 0.1, 0.9);
+        int sc = add_node(g, "Mul", 2, (int[]){gm, ab}, "sc", like_y);
+        y = add_node(g, "Add", 2, (int[]){z, sc}, "y", like_y);
+        break;
+    }
     default: y = add_node(g, "Relu", 1, &ab, "y", like_y); break;
     }
     graph_set_output(g, y);
@@ -356,9 +370,9 @@ static struct mixrt_graph *mm_graph(enum mm_case c, mixrt_dtype dt, int *n_in) {
 
 static void test_matmul_fusion(void) {
     static const char *const names[] = {"bias+Relu", "bias+GELU(erf)", "bias+GELU(tanh)", "bias+residual",
-                                        "Gemm transB+C+Sigmoid", "MatMul output read twice", "bias of shape [1,N]",
-                                        "B a graph input"};
-    static const char *const acts[] = {"relu", "gelu", "gelu_tanh", "none", "sigmoid"};
+                                        "Gemm transB+C+Sigmoid", "bias+layer scale+residual", "scalar scale+Relu",
+                                        "MatMul output read twice", "bias of shape [1,N]", "B a graph input"};
+    static const char *const acts[] = {"relu", "gelu", "gelu_tanh", "none", "sigmoid", "none", "relu"};
     static const mixrt_dtype dts[] = {MIXRT_DTYPE_F32, MIXRT_DTYPE_F64, MIXRT_DTYPE_BF16, MIXRT_DTYPE_F16};
     for (int c = 0; c < MM_CASES; c++)
         for (int di = 0; di < 4; di++) {
@@ -383,8 +397,10 @@ static void test_matmul_fusion(void) {
             if (pos && f) {
                 TU_CHECK(!strcmp(mixrt_node_attr_string(f, "activation", ""), acts[c]), "%s: activation '%s'", what,
                          mixrt_node_attr_string(f, "activation", ""));
-                TU_CHECK(count_op(g, "Add") == 0 && g->n_nodes == 1, "%s: one node left (%d)", what, g->n_nodes);
-                TU_CHECK(f->n_inputs == (c == MM_BIAS_RESIDUAL ? 4 : 3), "%s: %d inputs", what, f->n_inputs);
+                TU_CHECK(count_op(g, "Add") == 0 && count_op(g, "Mul") == 0 && g->n_nodes == 1, "%s: one node left (%d)",
+                         what, g->n_nodes);
+                int want_in = c == MM_BIAS_RESIDUAL || c == MM_BIAS_SCALE_RESIDUAL ? 4 : c == MM_SCALAR_SCALE_RELU ? 2 : 3;
+                TU_CHECK(f->n_inputs == want_in, "%s: %d inputs, expected %d", what, f->n_inputs, want_in);
             }
             if (c == MM_NEG_BIAS_2D) TU_CHECK(count_op(g, "Relu") == 1 && count_op(g, "Add") == 1, "%s: left alone", what);
             for (int i = 0; i < 3; i++) mixrt_tensor_destroy(ctx, own[i]);

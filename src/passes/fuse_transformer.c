@@ -391,6 +391,57 @@ static int sole_reader(const struct mixrt_pass_state *st, int vi) {
     return -1;
 }
 
+/* A new constant value named after base (suffix) holding t. */
+static int new_const(struct mixrt_graph *g, int base, const char *suffix, struct mixrt_tensor *t) {
+    int vi = mixrt_graph_add_unique_value(g, g->values[base].name, suffix);
+    if (vi < 0) return -1;
+    struct mixrt_value *v = &g->values[vi];
+    v->init = t;
+    v->producer = -1;
+    v->flags |= MIXRT_VALUE_CONSTANT;
+    v->dtype = t->dtype;
+    v->rank = t->rank;
+    for (int i = 0; i < t->rank; i++) v->dims[i].value = t->dims[i], v->dims[i].param = NULL;
+    return vi;
+}
+
+/* Copies of weight w ([K, N], or [N, K] when trans_b) and bias (-1: none) with output
+ * column n multiplied by sc (one value, or N of them), each product rounded once to the
+ * weight's dtype, in *sw and *sb. */
+static mixrt_status scale_columns(struct mixrt_pass_state *st, int w, int bias, const struct mixrt_tensor *sc,
+                                  int64_t trans_b, int *sw, int *sb) {
+    struct mixrt_graph *g = st->g;
+    mixrt_context_t ctx = g->ctx;
+    const struct mixrt_tensor *W = g->values[w].init, *B = bias >= 0 ? g->values[bias].init : NULL;
+    struct mixrt_tensor *tw = mixrt_arena_calloc(g->arena, 1, sizeof(*tw));
+    struct mixrt_tensor *tb = B ? mixrt_arena_calloc(g->arena, 1, sizeof(*tb)) : NULL;
+    if (!tw || (B && !tb)) return MIXRT_STATUS_OUT_OF_MEMORY;
+    mixrt_status status = mixrt_tensor_init(ctx, tw, W->dtype, W->rank, W->dims);
+    if (status != MIXRT_STATUS_OK) return status;
+    if (B && (status = mixrt_tensor_init(ctx, tb, B->dtype, B->rank, B->dims)) != MIXRT_STATUS_OK) {
+        mixrt_tensor_release(ctx, tw);
+        return status;
+    }
+    size_t ns = mixrt_tensor_numel(sc), rows = (size_t)W->dims[0], cols = (size_t)W->dims[1];
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < cols; c++) {
+            size_t i = r * cols + c, n = trans_b ? r : c;
+            double f = mixrt_load_f64(sc->data, sc->dtype, ns == 1 ? 0 : n);
+            mixrt_store_f64(tw->data, tw->dtype, i, mixrt_load_f64(W->data, W->dtype, i) * f);
+        }
+    for (size_t n = 0; B && n < (size_t)B->dims[0]; n++)
+        mixrt_store_f64(tb->data, tb->dtype, n,
+                        mixrt_load_f64(B->data, B->dtype, n) * mixrt_load_f64(sc->data, sc->dtype, ns == 1 ? 0 : n));
+    *sw = new_const(g, w, "_scaled", tw);
+    *sb = B && *sw >= 0 ? new_const(g, bias, "_scaled", tb) : -1;
+    if (*sw < 0 || (B && *sb < 0)) {
+        if (*sw < 0) mixrt_tensor_release(ctx, tw);
+        if (B) mixrt_tensor_release(ctx, tb);
+        return MIXRT_STATUS_OUT_OF_MEMORY;
+    }
+    return MIXRT_STATUS_OK;
+}
+
 static mixrt_status match_matmul(struct mixrt_pass_state *st, int root, bool *domain_done, bool *done) {
     struct mixrt_graph *g = st->g;
     *done = false;
@@ -437,6 +488,24 @@ static mixrt_status match_matmul(struct mixrt_pass_state *st, int root, bool *do
             nx = sole_reader(st, cur);
         }
     }
+    /* Layer scale (ConvNeXt, CaiT): Mul(cur, constant [N] or scalar) folds into the weight's
+     * columns and the bias: copies scaled once here, the originals left to other readers. */
+    int scaled_w = -1, scaled_b = -1;
+    if (is_op(st, nx, "Mul") && g->nodes[nx].n_inputs == 2) {
+        int other = g->nodes[nx].inputs[0] == cur ? g->nodes[nx].inputs[1] : g->nodes[nx].inputs[0];
+        const struct mixrt_tensor *sc = other != cur && mixrt_graph_is_fixed_const(g, other) ? g->values[other].init : NULL;
+        size_t ns = sc ? mixrt_tensor_numel(sc) : 0;
+        bool lead_ones = sc != NULL;
+        for (int i = 0; sc && i + 1 < sc->rank; i++) lead_ones = lead_ones && sc->dims[i] == 1;
+        if (sc && sc->dtype == dt && lead_ones && sc->rank <= g->values[cur].rank && (ns == 1 || (sc->rank >= 1 &&
+            sc->dims[sc->rank - 1] == n_cols)) && same_shape(&g->values[g->nodes[nx].outputs[0]], &g->values[cur])) {
+            mixrt_status status = scale_columns(st, b, bias, sc, trans_b, &scaled_w, &scaled_b);
+            if (status != MIXRT_STATUS_OK) return status;
+            take(&m, nx);
+            cur = g->nodes[nx].outputs[0];
+            nx = sole_reader(st, cur);
+        }
+    }
     /* Residual: Add(cur, Z) with Z exactly cur's shape (no broadcast). */
     if (is_op(st, nx, "Add") && g->nodes[nx].n_inputs == 2) {
         int other = g->nodes[nx].inputs[0] == cur ? g->nodes[nx].inputs[1] : g->nodes[nx].inputs[0];
@@ -457,12 +526,47 @@ static mixrt_status match_matmul(struct mixrt_pass_state *st, int root, bool *do
     if (m.n == 0 && bias < 0) return MIXRT_STATUS_OK; /* nothing to fuse */
     mixrt_status status = require_domain(st, domain_done);
     if (status != MIXRT_STATUS_OK) return status;
+    if (scaled_w >= 0) b = scaled_w, bias = bias >= 0 ? scaled_b : -1;
     int ins[4] = {a, b, bias, z};
     int n_in = z >= 0 ? 4 : bias >= 0 ? 3 : 2;
     struct mixrt_attr at[2] = {attr_string("activation", act), attr_int("transB", trans_b)};
     status = rewrite(st, root, "FusedMatMul", n_in, ins, at, trans_b ? 2 : 1, cur, &m);
     *done = status == MIXRT_STATUS_OK;
     return status;
+}
+
+/* A FusedMatMul without residual or activation whose sole reader is Add(Y, Z) with Z of Y's
+ * shape: the Add becomes its residual. This happens when the Add only met the product after
+ * another pass (the layout pass drops a ConvNeXt block's Transpose between them). */
+static mixrt_status match_residual(struct mixrt_pass_state *st, int root, bool *domain_done, bool *done) {
+    (void)domain_done;
+    struct mixrt_graph *g = st->g;
+    *done = false;
+    if (root < 0 || mixrt_pass_is_dead(st, root)) return MIXRT_STATUS_OK;
+    struct mixrt_node *r = &g->nodes[root];
+    if (strcmp(r->domain, MIXRT_DOMAIN) || strcmp(r->op_type, "FusedMatMul") || r->n_outputs != 1 ||
+        r->outputs[0] < 0 || r->n_inputs < 2 || (r->n_inputs > 3 && r->inputs[3] >= 0) ||
+        strcmp(mixrt_node_attr_string(r, "activation", "none"), "none"))
+        return MIXRT_STATUS_OK;
+    int cur = r->outputs[0], nx = sole_reader(st, cur);
+    if (!is_op(st, nx, "Add") || g->nodes[nx].n_inputs != 2) return MIXRT_STATUS_OK;
+    int other = g->nodes[nx].inputs[0] == cur ? g->nodes[nx].inputs[1] : g->nodes[nx].inputs[0];
+    const struct mixrt_value *ov = other >= 0 ? &g->values[other] : NULL;
+    if (!ov || other == cur || ov->dtype != g->values[cur].dtype || !same_shape(ov, &g->values[cur]) ||
+        !same_shape(&g->values[g->nodes[nx].outputs[0]], &g->values[cur]))
+        return MIXRT_STATUS_OK;
+    int *ins = mixrt_arena_calloc(g->arena, 4, sizeof(int));
+    if (!ins) return MIXRT_STATUS_OUT_OF_MEMORY;
+    for (int j = 0; j < 4; j++) ins[j] = j < r->n_inputs ? r->inputs[j] : -1;
+    ins[3] = other;
+    int y = g->nodes[nx].outputs[0];
+    r->inputs = ins, r->n_inputs = 4;
+    g->values[cur].producer = -1;
+    r->outputs[0] = y;
+    g->values[y].producer = root;
+    st->dead[nx] = true;
+    *done = true;
+    return MIXRT_STATUS_OK;
 }
 
 mixrt_status mixrt_pass_fuse_transformer(struct mixrt_pass_state *st, int *removed) {
@@ -474,7 +578,7 @@ mixrt_status mixrt_pass_fuse_transformer(struct mixrt_pass_state *st, int *remov
     bool domain_done = false;
     typedef mixrt_status (*matcher)(struct mixrt_pass_state *, int, bool *, bool *);
     /* GELU and LayerNorm first: the MatMul fusion takes a Gelu as its activation. */
-    static const matcher phases[] = {match_gelu, match_layernorm, match_matmul};
+    static const matcher phases[] = {match_gelu, match_layernorm, match_matmul, match_residual};
     for (size_t p = 0; p < sizeof(phases) / sizeof(phases[0]); p++) {
         for (int s = 0; s < st->n_dead; s++) {
             int ni = g->order[s];
