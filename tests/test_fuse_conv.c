@@ -272,7 +272,7 @@ static void build_own_transposes(struct mixrt_graph *g, int *n_in, struct mixrt_
 /* A ConvNeXt block's tail: conv, Transpose to NHWC, MatMul + bias, layer scale, Transpose back,
  * residual Add of the conv's output, conv. The Add meets the product only after the layout pass;
  * it then becomes the FusedMatMul's residual. */
-static void build_convnext_tail(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) {
+static void build_tail_any(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in, bool tv) {
     int x = add_input(g, "x", MIXRT_DTYPE_F32, 4, X_DIMS);
     const int64_t dl[4] = {1, 9, 7, 16}, df[4] = {1, 16, 9, 7};
     int c1 = add_conv(g, x, 16, 3, 1, "c1");
@@ -280,17 +280,32 @@ static void build_convnext_tail(struct mixrt_graph *g, int *n_in, struct mixrt_t
     node_attr_ints(g, t1, "perm", 4, (int64_t[]){0, 2, 3, 1});
     int w = add_const_uniform(ctx, g, "w", MIXRT_DTYPE_F32, 2, (int64_t[]){16, 16}, 0.5);
     int bias = add_const_uniform(ctx, g, "bias", MIXRT_DTYPE_F32, 1, (int64_t[]){16}, 0.5);
-    int gamma = add_const_uniform(ctx, g, "gamma", MIXRT_DTYPE_F32, 1, (int64_t[]){16}, 0.5);
+    int gamma = tv ? add_const_uniform(ctx, g, "gamma", MIXRT_DTYPE_F32, 3, (int64_t[]){16, 1, 1}, 0.5)
+                   : add_const_uniform(ctx, g, "gamma", MIXRT_DTYPE_F32, 1, (int64_t[]){16}, 0.5);
     int mm = add_node(g, "MatMul", 2, (int[]){out_of(g, t1), w}, "mm", 4, dl);
     int ab = add_node(g, "Add", 2, (int[]){out_of(g, mm), bias}, "ab", 4, dl);
-    int sc = add_node(g, "Mul", 2, (int[]){out_of(g, ab), gamma}, "sc", 4, dl);
-    int t2 = add_node(g, "Transpose", 1, (int[]){out_of(g, sc)}, "t2", 4, df);
-    node_attr_ints(g, t2, "perm", 4, (int64_t[]){0, 3, 1, 2});
-    int r = add_node(g, "Add", 2, (int[]){out_of(g, c1), out_of(g, t2)}, "res", 4, df);
+    int t2, r;
+    if (tv) { /* torchvision: Transpose back, then Mul(layer_scale [C, 1, 1], x), then the residual */
+        t2 = add_node(g, "Transpose", 1, (int[]){out_of(g, ab)}, "t2", 4, df);
+        node_attr_ints(g, t2, "perm", 4, (int64_t[]){0, 3, 1, 2});
+        int sc = add_node(g, "Mul", 2, (int[]){gamma, out_of(g, t2)}, "sc", 4, df);
+        r = add_node(g, "Add", 2, (int[]){out_of(g, sc), out_of(g, c1)}, "res", 4, df);
+    } else {
+        int sc = add_node(g, "Mul", 2, (int[]){out_of(g, ab), gamma}, "sc", 4, dl);
+        t2 = add_node(g, "Transpose", 1, (int[]){out_of(g, sc)}, "t2", 4, df);
+        node_attr_ints(g, t2, "perm", 4, (int64_t[]){0, 3, 1, 2});
+        r = add_node(g, "Add", 2, (int[]){out_of(g, c1), out_of(g, t2)}, "res", 4, df);
+    }
     int c2 = add_conv(g, out_of(g, r), 8, 1, 1, "c2");
     graph_set_output(g, out_of(g, c2));
     in[0] = rand_tensor(MIXRT_DTYPE_F32, 4, X_DIMS);
     *n_in = 1;
+}
+static void build_convnext_tail(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) {
+    build_tail_any(g, n_in, in, false);
+}
+static void build_convnext_tail_tv(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) {
+    build_tail_any(g, n_in, in, true);
 }
 
 /* A small ResNet-like region: Conv-Relu-MaxPool, a bottleneck with a residual, AveragePool,
@@ -386,17 +401,18 @@ static void test_passes(void) {
     TU_CHECK(count_op(g, "", "Transpose") == 2, "own transposes: expected 2 Transposes (entry, exit), got %d",
              count_op(g, "", "Transpose"));
     mixrt_graph_destroy(g);
-    g = check_pass("convnext tail", build_convnext_tail, MIXRT_PASS_ALL);
-    {
+    for (int tv = 0; tv < 2; tv++) {
+        g = check_pass(tv ? "convnext tail (torchvision)" : "convnext tail", tv ? build_convnext_tail_tv : build_convnext_tail,
+                       MIXRT_PASS_ALL);
         int fmm = -1;
         for (int i = 0; i < g->n_nodes; i++)
             if (!strcmp(g->nodes[i].op_type, "FusedMatMul")) fmm = i;
         TU_CHECK(fmm >= 0 && g->nodes[fmm].n_inputs == 4 && g->nodes[fmm].inputs[3] >= 0 && count_op(g, "", "Add") == 0 &&
                      count_op(g, "", "Mul") == 0 && count_op(g, "", "Transpose") == 2,
-                 "convnext tail: expected a FusedMatMul with bias and residual, no Add/Mul, 2 Transposes (%d nodes)",
-                 g->n_nodes);
+                 "convnext tail%s: expected a FusedMatMul with bias and residual, no Add/Mul, 2 Transposes (%d nodes)",
+                 tv ? " (torchvision)" : "", g->n_nodes);
+        mixrt_graph_destroy(g);
     }
-    mixrt_graph_destroy(g);
     /* Fusion, then the layout pass: every conv, pool and element-wise op channels-last; a
      * Transpose at the region's entry and one per channels-first reader. */
     g = check_pass("region", build_region, MIXRT_PASS_ALL);

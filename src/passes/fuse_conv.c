@@ -215,6 +215,8 @@ mixrt_status mixrt_pass_fuse_conv(struct mixrt_pass_state *st, int *removed) {
 /* ---- layout: channels-last regions ------------------------------------------------------ */
 
 static const int64_t to_last_perm[4] = {0, 2, 3, 1}, to_first_perm[4] = {0, 3, 1, 2};
+/* A rank-3 per-channel operand [C, 1, 1] (broadcast against [N, C, H, W]) to [1, 1, C]. */
+static const int64_t op3_perm[3] = {1, 2, 0};
 
 /* Node n is a Transpose with exactly perm p (rank 4). */
 static bool is_transpose(const struct mixrt_node *n, const int64_t *p) {
@@ -251,28 +253,30 @@ static int permuted_value(struct mixrt_graph *g, int v, const char *suffix, cons
     if (nv < 0) return -1;
     struct mixrt_value *d = &g->values[nv];
     const struct mixrt_value *s = &g->values[v];
+    int r = perm == op3_perm ? 3 : 4;
     d->dtype = s->dtype;
-    d->rank = 4;
-    for (int i = 0; i < 4; i++) d->dims[i] = s->dims[perm[i]];
+    d->rank = r;
+    for (int i = 0; i < r; i++) d->dims[i] = s->dims[perm[i]];
     return nv;
 }
 
 /* Appends Transpose(in) -> out with perm, named "<out>/nhwc" or "<out>/nchw". */
 static mixrt_status add_transpose(struct layout *L, int in, int out, const int64_t *perm) {
     struct mixrt_graph *g = L->st->g;
-    const char *base = g->values[out].name, *sfx = perm == to_last_perm ? "/nhwc" : "/nchw";
+    const char *base = g->values[out].name, *sfx = perm == to_first_perm ? "/nchw" : "/nhwc";
     size_t lb = strlen(base), ls = strlen(sfx);
     char *name = mixrt_arena_alloc(g->arena, lb + ls + 1, 1);
     if (!name) return MIXRT_STATUS_OUT_OF_MEMORY;
     memcpy(name, base, lb);
     memcpy(name + lb, sfx, ls + 1);
     int ni = mixrt_graph_add_node(g, name, "Transpose", "");
+    int r = perm == op3_perm ? 3 : 4;
     int *io = ni >= 0 ? mixrt_arena_calloc(g->arena, 2, sizeof(int)) : NULL;
     int64_t *p = io ? mixrt_arena_calloc(g->arena, 4, sizeof(int64_t)) : NULL;
     struct mixrt_attr *a = p ? attr_add(g, ni, "perm", MIXRT_ATTR_INTS) : NULL;
     if (!a) return MIXRT_STATUS_OUT_OF_MEMORY;
-    memcpy(p, perm, 4 * sizeof(int64_t));
-    a->ints = p, a->n = 4;
+    memcpy(p, perm, (size_t)r * sizeof(int64_t));
+    a->ints = p, a->n = r;
     struct mixrt_node *n = &g->nodes[ni];
     n->opset = L->opset;
     io[0] = in, io[1] = out;
@@ -287,8 +291,9 @@ static mixrt_status twin_make(struct layout *L, int v, int *out) {
     int t = twin_of(L, v);
     if (t < 0) {
         struct mixrt_graph *g = L->st->g;
-        if ((t = permuted_value(g, v, "_nhwc", to_last_perm)) < 0) return MIXRT_STATUS_OUT_OF_MEMORY;
-        mixrt_status status = add_transpose(L, v, t, to_last_perm);
+        const int64_t *perm = g->values[v].rank == 3 ? op3_perm : to_last_perm;
+        if ((t = permuted_value(g, v, "_nhwc", perm)) < 0) return MIXRT_STATUS_OUT_OF_MEMORY;
+        mixrt_status status = add_transpose(L, v, t, perm);
         if (status != MIXRT_STATUS_OK) return status;
     }
     if (v < L->st->n_values) L->last[v] = t;
@@ -298,13 +303,16 @@ static mixrt_status twin_make(struct layout *L, int v, int *out) {
 
 enum { KIND_NONE, KIND_CONV, KIND_POOL, KIND_ELTWISE };
 
-/* v broadcasts against the rank-4 y the same way in both layouts once a rank-4 v is
- * transposed too: rank 4 with H = W = 1 and N, C each 1 or y's; or every dim 1 (any rank). */
+/* v broadcasts against the rank-4 y the same way in both layouts once v is transposed too:
+ * rank 4 with H = W = 1 and N, C each 1 or y's; rank 3 [C, 1, 1] (to [1, 1, C]); or every
+ * dim 1 (any rank, left as it is). */
 static bool chan_operand(const struct mixrt_value *v, const struct mixrt_value *y) {
     if (v->rank < 0 || v->rank > 4 || !mixrt_dtype_is_float(v->dtype)) return false;
     bool ones = true;
     for (int i = 0; i < v->rank; i++) ones = ones && v->dims[i].value == 1;
     if (ones) return true;
+    if (v->rank == 3) /* [C, 1, 1]: per channel */
+        return v->dims[1].value == 1 && v->dims[2].value == 1 && v->dims[0].value == y->dims[1].value;
     if (v->rank != 4 || v->dims[2].value != 1 || v->dims[3].value != 1) return false;
     for (int i = 0; i < 2; i++)
         if (v->dims[i].value != 1 && (v->dims[i].value < 0 || v->dims[i].value != y->dims[i].value)) return false;
@@ -317,14 +325,18 @@ static bool chan_operand(const struct mixrt_value *v, const struct mixrt_value *
 static int layout_kind(struct layout *L, int ni) {
     const struct mixrt_graph *g = L->st->g;
     const struct mixrt_node *n = &g->nodes[ni];
-    if (n->n_outputs < 1 || !float_rank4(g, n->outputs[0]) || n->n_inputs < 1 || !float_rank4(g, n->inputs[0]))
+    /* Input 0 is the activation, except for a binary op whose first input is the small operand. */
+    if (n->n_outputs < 1 || !float_rank4(g, n->outputs[0]) || n->n_inputs < 1 ||
+        !(float_rank4(g, n->inputs[0]) || (n->n_inputs == 2 && float_rank4(g, n->inputs[1]))))
         return KIND_NONE;
     for (int j = 1; j < n->n_outputs; j++)
         if (n->outputs[j] >= 0) return KIND_NONE;
     bool conv = (is_op(n, "Conv") && n->n_inputs >= 2 && n->n_inputs <= 3) ||
                 (!strcmp(n->domain, MIXRT_DOMAIN) && !strcmp(n->op_type, "FusedConv") &&
                  mixrt_node_attr_int(n, "channels_last", 0) == 0);
-    if (conv) return n->inputs[1] >= 0 && g->values[n->inputs[1]].rank == 4 ? KIND_CONV : KIND_NONE;
+    if (conv)
+        return float_rank4(g, n->inputs[0]) && n->inputs[1] >= 0 && g->values[n->inputs[1]].rank == 4 ? KIND_CONV
+                                                                                                   : KIND_NONE;
     if (twin_of(L, n->inputs[0]) < 0 && !(n->n_inputs == 2 && twin_of(L, n->inputs[1]) >= 0)) return KIND_NONE;
     if ((is_op(n, "MaxPool") && mixrt_node_attr_int(n, "storage_order", 0) == 0) || is_op(n, "AveragePool") ||
         is_op(n, "GlobalAveragePool"))
@@ -367,6 +379,9 @@ static mixrt_status relayout(struct layout *L, int ni, int kind) {
     for (int j = 0; j < n_in; j++) {
         /* Conv: X and Z (input 3) are activations; W and B keep their layout. */
         bool act = kind == KIND_CONV ? (j == 0 || j == 3) : kind == KIND_POOL ? j == 0 : float_rank4(g, ins[j]);
+        /* An element-wise op's rank-3 per-channel operand [C, 1, 1] (C > 1) is transposed too. */
+        if (kind == KIND_ELTWISE && ins[j] >= 0 && g->values[ins[j]].rank == 3 && g->values[ins[j]].dims[0].value > 1)
+            act = true;
         if (act && ins[j] >= 0) MIXRT_TRY(twin_make(L, ins[j], &ins[j]));
     }
     int y = g->nodes[ni].outputs[0];

@@ -535,8 +535,9 @@ static mixrt_status match_matmul(struct mixrt_pass_state *st, int root, bool *do
     return status;
 }
 
-/* A FusedMatMul without residual or activation whose sole reader is Add(Y, Z) with Z of Y's
- * shape: the Add becomes its residual. This happens when the Add only met the product after
+/* A FusedMatMul without residual or activation whose sole reader is a constant layer scale
+ * (folded as in match_matmul) and/or Add(Y, Z) with Z of Y's shape: the Add becomes its
+ * residual. This happens when the Add only met the product after
  * another pass (the layout pass drops a ConvNeXt block's Transpose between them). */
 static mixrt_status match_residual(struct mixrt_pass_state *st, int root, bool *domain_done, bool *done) {
     (void)domain_done;
@@ -549,15 +550,44 @@ static mixrt_status match_residual(struct mixrt_pass_state *st, int root, bool *
         strcmp(mixrt_node_attr_string(r, "activation", "none"), "none"))
         return MIXRT_STATUS_OK;
     int cur = r->outputs[0], nx = sole_reader(st, cur);
+    int w = r->inputs[1], bias = r->n_inputs > 2 ? r->inputs[2] : -1;
+    const struct mixrt_tensor *wt = mixrt_graph_is_fixed_const(g, w) ? g->values[w].init : NULL;
+    int64_t trans_b = mixrt_node_attr_int(r, "transB", 0) != 0;
+    int *ins = mixrt_arena_calloc(g->arena, 4, sizeof(int));
+    if (!ins) return MIXRT_STATUS_OUT_OF_MEMORY;
+    for (int j = 0; j < 4; j++) ins[j] = j < r->n_inputs ? r->inputs[j] : -1;
+    /* A layer scale first (as in match_matmul), then the residual. */
+    if (wt && wt->rank == 2 && is_op(st, nx, "Mul") && g->nodes[nx].n_inputs == 2 &&
+        (bias < 0 || mixrt_graph_is_fixed_const(g, bias))) {
+        int other = g->nodes[nx].inputs[0] == cur ? g->nodes[nx].inputs[1] : g->nodes[nx].inputs[0];
+        const struct mixrt_tensor *sc = other != cur && mixrt_graph_is_fixed_const(g, other) ? g->values[other].init : NULL;
+        int64_t n_cols = trans_b ? wt->dims[0] : wt->dims[1];
+        size_t ns = sc ? mixrt_tensor_numel(sc) : 0;
+        bool lead_ones = sc != NULL;
+        for (int i = 0; sc && i + 1 < sc->rank; i++) lead_ones = lead_ones && sc->dims[i] == 1;
+        if (sc && sc->dtype == wt->dtype && lead_ones && sc->rank <= g->values[cur].rank &&
+            (ns == 1 || (sc->rank >= 1 && sc->dims[sc->rank - 1] == n_cols)) &&
+            same_shape(&g->values[g->nodes[nx].outputs[0]], &g->values[cur])) {
+            int sw, sb;
+            mixrt_status status = scale_columns(st, w, bias, sc, trans_b, &sw, &sb);
+            if (status != MIXRT_STATUS_OK) return status;
+            ins[1] = sw, ins[2] = bias >= 0 ? sb : -1;
+            int y = g->nodes[nx].outputs[0];
+            g->values[cur].producer = -1;
+            r->inputs = ins, r->n_inputs = bias >= 0 ? 3 : 2;
+            r->outputs[0] = y;
+            g->values[y].producer = root;
+            st->dead[nx] = true;
+            *done = true;
+            cur = y, nx = sole_reader(st, cur);
+        }
+    }
     if (!is_op(st, nx, "Add") || g->nodes[nx].n_inputs != 2) return MIXRT_STATUS_OK;
     int other = g->nodes[nx].inputs[0] == cur ? g->nodes[nx].inputs[1] : g->nodes[nx].inputs[0];
     const struct mixrt_value *ov = other >= 0 ? &g->values[other] : NULL;
     if (!ov || other == cur || ov->dtype != g->values[cur].dtype || !same_shape(ov, &g->values[cur]) ||
         !same_shape(&g->values[g->nodes[nx].outputs[0]], &g->values[cur]))
         return MIXRT_STATUS_OK;
-    int *ins = mixrt_arena_calloc(g->arena, 4, sizeof(int));
-    if (!ins) return MIXRT_STATUS_OUT_OF_MEMORY;
-    for (int j = 0; j < 4; j++) ins[j] = j < r->n_inputs ? r->inputs[j] : -1;
     ins[3] = other;
     int y = g->nodes[nx].outputs[0];
     r->inputs = ins, r->n_inputs = 4;
