@@ -334,6 +334,19 @@ static void binary_cases(void) {
                 ein(&c, 1, shapes[i].rb, shapes[i].b);
                 run_case(&c);
             }
+            /* image-sized (threaded over spans, 64K elements and more): a squeeze-excite scale
+             * per channel of NHWC on either side (short spans, the operand widened once per
+             * thread), per channel of NCHW (spans longer than the bf16 staging), same shape */
+            static const struct {
+                int64_t a[4], b[4];
+            } big[] = {{{1, 56, 56, 96}, {1, 1, 1, 96}}, {{1, 1, 1, 24}, {2, 37, 41, 24}},
+                       {{1, 96, 56, 56}, {1, 96, 1, 1}}, {{1, 17, 61, 67}, {1, 17, 61, 67}}};
+            for (size_t i = 0; i < sizeof(big) / sizeof(big[0]); i++) {
+                struct ecase c = ec(ops[o], 14, dtypes[t]);
+                ein(&c, 0, 4, big[i].a);
+                ein(&c, 1, 4, big[i].b);
+                run_case(&c);
+            }
             /* shapes that do not broadcast: both refuse */
             struct ecase e = ec(ops[o], 14, dtypes[t]);
             ein(&e, 0, 2, (int64_t[]){3, 4});

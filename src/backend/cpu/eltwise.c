@@ -11,6 +11,10 @@
 #include "backend/cpu/eltwise_impl.h"
 #include "backend/cpu/kernels.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 /* ---- scalar twins ------------------------------------------------------------------------ */
 
 /* a*b + c rounded once from double: the product is exact in double, so this is the fused
@@ -495,17 +499,110 @@ static void loops_make(int r, const int64_t *dout, const int64_t *sa, const int6
     }
 }
 
-static void binary_span_bf16(mixrt_elt_binary_fn fn, enum mixrt_elt_op op, const mixrt_bf16 *a, int ia,
-                             const mixrt_bf16 *b, int ib, mixrt_bf16 *y, size_t n) {
+/* bf16 spans through f32 staging. A span of at most CHUNK that the previous call of this range
+ * already widened (a per-channel operand read again at every pixel) is not widened again:
+ * *ka / *kb hold the widened span's start, NULL when none. */
+struct bf16_stage {
     float fa[CHUNK], fb[CHUNK], fy[CHUNK];
-    if (!ia) mixrt_bf16_to_f32(a, fa, 1);
-    if (!ib) mixrt_bf16_to_f32(b, fb, 1);
+    const mixrt_bf16 *ka, *kb;
+};
+
+static void binary_span_bf16(mixrt_elt_binary_fn fn, enum mixrt_elt_op op, const mixrt_bf16 *a, int ia,
+                             const mixrt_bf16 *b, int ib, mixrt_bf16 *y, size_t n, struct bf16_stage *S) {
+    bool one = n <= CHUNK;
+    if (!ia && S->ka != a) mixrt_bf16_to_f32(a, S->fa, 1), S->ka = one && !ia ? a : NULL;
+    if (!ib && S->kb != b) mixrt_bf16_to_f32(b, S->fb, 1), S->kb = one && !ib ? b : NULL;
     for (size_t i = 0; i < n; i += CHUNK) {
         size_t m = n - i < CHUNK ? n - i : CHUNK;
-        if (ia) mixrt_bf16_to_f32(a + i, fa, m);
-        if (ib) mixrt_bf16_to_f32(b + i, fb, m);
-        fn(op, fa, ia, fb, ib, fy, m);
-        mixrt_f32_to_bf16(fy, y + i, m);
+        if (ia && !(one && S->ka == a)) mixrt_bf16_to_f32(a + i, S->fa, m), S->ka = one ? a : NULL;
+        if (ib && !(one && S->kb == b)) mixrt_bf16_to_f32(b + i, S->fb, m), S->kb = one ? b : NULL;
+        fn(op, S->fa, ia, S->fb, ib, S->fy, m);
+        mixrt_f32_to_bf16(S->fy, y + i, m);
+    }
+}
+
+/* One broadcast binary op over its output spans [o0, o1) (see struct loops). */
+struct binary_job {
+    mixrt_elt_binary_fn fn;
+    enum mixrt_elt_op op;
+    const struct loops *L;
+    const void *a, *b;
+    void *y;
+    bool f32;
+    size_t inner;
+};
+
+static void binary_range(const struct binary_job *J, size_t o0, size_t o1) {
+    const struct loops *L = J->L;
+    int m = L->m - 1, ia = L->sa[m] != 0, ib = L->sb[m] != 0;
+    int64_t ctr[MIXRT_MAX_RANK] = {0};
+    size_t oa = 0, ob = 0, rem = o0;
+    for (int j = m - 1; j >= 0; j--) { /* the outer index of span o0 */
+        ctr[j] = (int64_t)(rem % (size_t)L->d[j]);
+        rem /= (size_t)L->d[j];
+        oa += (size_t)(ctr[j] * L->sa[j]);
+        ob += (size_t)(ctr[j] * L->sb[j]);
+    }
+    struct bf16_stage S;
+    S.ka = S.kb = NULL;
+    /* Short spans where one input steps through consecutive spans and the other reads the
+     * same span again (a per-channel operand of NHWC): runs of spans go as one long span
+     * against the repeated operand tiled once (up to CHUNK elements), not one call each. */
+    size_t inner = J->inner;
+    int full = m >= 1 && ia && ib && inner <= CHUNK / 4
+                   ? (L->sa[m - 1] == (int64_t)inner && L->sb[m - 1] == 0   ? 0
+                      : L->sb[m - 1] == (int64_t)inner && L->sa[m - 1] == 0 ? 1
+                                                                            : -1)
+                   : -1;
+    if (full >= 0) {
+        size_t per = CHUNK / inner, tiled_at = (size_t)-1;
+        float tile[CHUNK], fx[CHUNK], fy[CHUNK];
+        for (size_t o = o0; o < o1;) {
+            size_t run = (size_t)(L->d[m - 1] - ctr[m - 1]), g = o1 - o;
+            if (g > run) g = run;
+            if (g > per) g = per;
+            size_t rep = full == 0 ? ob : oa, go = full == 0 ? oa : ob, n = g * inner;
+            const char *rp = (const char *)(full == 0 ? J->b : J->a), *gp = (const char *)(full == 0 ? J->a : J->b);
+            if (tiled_at != rep) { /* the repeated span, widened and tiled per times */
+                if (J->f32) memcpy(tile, (const float *)rp + rep, inner * sizeof(float));
+                else mixrt_bf16_to_f32((const mixrt_bf16 *)rp + rep, tile, inner);
+                for (size_t t = 1; t < per; t++) memcpy(tile + t * inner, tile, inner * sizeof(float));
+                tiled_at = rep;
+            }
+            const float *x = J->f32 ? (const float *)gp + go : fx;
+            float *y = J->f32 ? (float *)J->y + o * inner : fy;
+            if (!J->f32) mixrt_bf16_to_f32((const mixrt_bf16 *)gp + go, fx, n);
+            if (full == 0) J->fn(J->op, x, 1, tile, 1, y, n);
+            else J->fn(J->op, tile, 1, x, 1, y, n);
+            if (!J->f32) mixrt_f32_to_bf16(fy, (mixrt_bf16 *)J->y + o * inner, n);
+            o += g;
+            for (size_t k = 0; k < g; k++) /* advance the outer counters by g spans */
+                for (int j = m - 1; j >= 0; j--) {
+                    oa += (size_t)L->sa[j];
+                    ob += (size_t)L->sb[j];
+                    if (++ctr[j] < L->d[j]) break;
+                    oa -= (size_t)(L->sa[j] * L->d[j]);
+                    ob -= (size_t)(L->sb[j] * L->d[j]);
+                    ctr[j] = 0;
+                }
+        }
+        return;
+    }
+    for (size_t o = o0; o < o1; o++) {
+        if (J->f32)
+            J->fn(J->op, (const float *)J->a + oa, ia, (const float *)J->b + ob, ib, (float *)J->y + o * J->inner,
+                  J->inner);
+        else
+            binary_span_bf16(J->fn, J->op, (const mixrt_bf16 *)J->a + oa, ia, (const mixrt_bf16 *)J->b + ob, ib,
+                             (mixrt_bf16 *)J->y + o * J->inner, J->inner, &S);
+        for (int j = m - 1; j >= 0; j--) {
+            oa += (size_t)L->sa[j];
+            ob += (size_t)L->sb[j];
+            if (++ctr[j] < L->d[j]) break;
+            oa -= (size_t)(L->sa[j] * L->d[j]);
+            ob -= (size_t)(L->sb[j] * L->d[j]);
+            ctr[j] = 0;
+        }
     }
 }
 
@@ -537,28 +634,23 @@ static mixrt_status run_binary(struct mixrt_kernel_ctx *k, enum mixrt_elt_op op)
     struct loops L;
     loops_make(r, d, sa, sb, &L);
     int m = L.m - 1;
-    size_t inner = (size_t)L.d[m], outer = 1;
-    int ia = L.sa[m] != 0, ib = L.sb[m] != 0;
-    int64_t ctr[MIXRT_MAX_RANK] = {0};
+    size_t outer = 1;
     for (int i = 0; i < m; i++) outer *= (size_t)L.d[i];
-    mixrt_elt_binary_fn fn = binary_fn();
-    bool f32 = a->dtype == MIXRT_DTYPE_F32;
-    size_t oa = 0, ob = 0;
-    for (size_t o = 0; o < outer; o++) {
-        if (f32)
-            fn(op, (const float *)a->data + oa, ia, (const float *)b->data + ob, ib, (float *)out->data + o * inner,
-               inner);
-        else
-            binary_span_bf16(fn, op, (const mixrt_bf16 *)a->data + oa, ia, (const mixrt_bf16 *)b->data + ob, ib,
-                             (mixrt_bf16 *)out->data + o * inner, inner);
-        for (int j = m - 1; j >= 0; j--) {
-            oa += (size_t)L.sa[j];
-            ob += (size_t)L.sb[j];
-            if (++ctr[j] < L.d[j]) break;
-            oa -= (size_t)(L.sa[j] * L.d[j]);
-            ob -= (size_t)(L.sb[j] * L.d[j]);
-            ctr[j] = 0;
-        }
+    struct binary_job J = {binary_fn(), op, &L, a->data, b->data, out->data, a->dtype == MIXRT_DTYPE_F32,
+                           (size_t)L.d[m]};
+    /* Threads for outputs of 64K elements and more (an image-sized tensor), split by spans. */
+    int nt = 1;
+#ifdef _OPENMP
+    if (mixrt_tensor_numel(out) >= 65536 && outer >= 2) nt = omp_get_max_threads();
+    if ((size_t)nt > outer) nt = (int)outer;
+#endif
+    if (nt > 1) {
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static)
+#endif
+        for (int t = 0; t < nt; t++) binary_range(&J, outer * (size_t)t / (size_t)nt, outer * (size_t)(t + 1) / (size_t)nt);
+    } else {
+        binary_range(&J, 0, outer);
     }
     return MIXRT_STATUS_OK;
 }
