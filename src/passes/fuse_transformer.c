@@ -394,14 +394,7 @@ static int sole_reader(const struct mixrt_pass_state *st, int vi) {
 /* A new constant value named after base (suffix) holding t. */
 static int new_const(struct mixrt_graph *g, int base, const char *suffix, struct mixrt_tensor *t) {
     int vi = mixrt_graph_add_unique_value(g, g->values[base].name, suffix);
-    if (vi < 0) return -1;
-    struct mixrt_value *v = &g->values[vi];
-    v->init = t;
-    v->producer = -1;
-    v->flags |= MIXRT_VALUE_CONSTANT;
-    v->dtype = t->dtype;
-    v->rank = t->rank;
-    for (int i = 0; i < t->rank; i++) v->dims[i].value = t->dims[i], v->dims[i].param = NULL;
+    if (vi >= 0) mixrt_pass_set_const(g, vi, t);
     return vi;
 }
 

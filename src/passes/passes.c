@@ -108,7 +108,7 @@ int mixrt_pass_count_uses(const struct pass_state *st, int vi) {
 
 
 /* Makes value vi a constant holding t (an arena struct owning its data). */
-static void set_const(struct mixrt_graph *g, int vi, struct mixrt_tensor *t) {
+void mixrt_pass_set_const(struct mixrt_graph *g, int vi, struct mixrt_tensor *t) {
     struct mixrt_value *v = &g->values[vi];
     v->init = t;
     v->producer = -1;
@@ -182,7 +182,7 @@ static mixrt_status fold_node(struct pass_state *st, int ni, bool *folded) {
         if (nd->outputs[j] < 0) continue;
         *keep[j] = out[j];
         memset(&out[j], 0, sizeof(out[j]));
-        set_const(g, nd->outputs[j], keep[j]);
+        mixrt_pass_set_const(g, nd->outputs[j], keep[j]);
     }
     st->dead[ni] = true;
     *folded = true;
@@ -276,7 +276,7 @@ static mixrt_status pass_shape_fold(struct pass_state *st, int *removed) {
             for (int i = 0; i < x->rank; i++) n *= x->dims[i].value; /* dims were checked at import */
             d[0] = n;
         }
-        set_const(g, nd->outputs[0], t);
+        mixrt_pass_set_const(g, nd->outputs[0], t);
         st->dead[ni] = true;
         (*removed)++;
     }
@@ -528,8 +528,8 @@ static mixrt_status fold_conv_bn(struct pass_state *st, int bn_i, bool *done) {
         status = MIXRT_STATUS_OUT_OF_MEMORY;
         goto fail;
     }
-    set_const(g, vw, tw);
-    set_const(g, vb, tb);
+    mixrt_pass_set_const(g, vw, tw);
+    mixrt_pass_set_const(g, vb, tb);
     struct mixrt_node *cv = &g->nodes[conv_i];
     ins[0] = cv->inputs[0];
     ins[1] = vw;

@@ -31,6 +31,8 @@ static inline bool mixrt_pass_is_dead(const struct mixrt_pass_state *st, int nod
 int mixrt_pass_count_uses(const struct mixrt_pass_state *st, int vi);
 /* Replaces every use of value from by value to among live nodes. */
 void mixrt_pass_replace_uses(struct mixrt_pass_state *st, int from, int to);
+/* Makes value vi the constant t (its dtype and shape; no producer). */
+void mixrt_pass_set_const(struct mixrt_graph *g, int vi, struct mixrt_tensor *t);
 
 /* The fusion and layout passes, each in its own file. */
 mixrt_status mixrt_pass_fuse_transformer(struct mixrt_pass_state *st, int *removed); /* fuse_transformer.c */

@@ -532,6 +532,18 @@ struct binary_job {
     size_t inner;
 };
 
+/* Steps the outer counters ctr of L one span on, and the inputs' span offsets with them. */
+static inline void next_span(const struct loops *L, int64_t *ctr, size_t *oa, size_t *ob) {
+    for (int j = L->m - 2; j >= 0; j--) {
+        *oa += (size_t)L->sa[j];
+        *ob += (size_t)L->sb[j];
+        if (++ctr[j] < L->d[j]) break;
+        *oa -= (size_t)(L->sa[j] * L->d[j]);
+        *ob -= (size_t)(L->sb[j] * L->d[j]);
+        ctr[j] = 0;
+    }
+}
+
 static void binary_range(const struct binary_job *J, size_t o0, size_t o1) {
     const struct loops *L = J->L;
     int m = L->m - 1, ia = L->sa[m] != 0, ib = L->sb[m] != 0;
@@ -576,15 +588,7 @@ static void binary_range(const struct binary_job *J, size_t o0, size_t o1) {
             else J->fn(J->op, tile, 1, x, 1, y, n);
             if (!J->f32) mixrt_f32_to_bf16(fy, (mixrt_bf16 *)J->y + o * inner, n);
             o += g;
-            for (size_t k = 0; k < g; k++) /* advance the outer counters by g spans */
-                for (int j = m - 1; j >= 0; j--) {
-                    oa += (size_t)L->sa[j];
-                    ob += (size_t)L->sb[j];
-                    if (++ctr[j] < L->d[j]) break;
-                    oa -= (size_t)(L->sa[j] * L->d[j]);
-                    ob -= (size_t)(L->sb[j] * L->d[j]);
-                    ctr[j] = 0;
-                }
+            for (size_t k = 0; k < g; k++) next_span(L, ctr, &oa, &ob);
         }
         return;
     }
@@ -595,14 +599,7 @@ static void binary_range(const struct binary_job *J, size_t o0, size_t o1) {
         else
             binary_span_bf16(J->fn, J->op, (const mixrt_bf16 *)J->a + oa, ia, (const mixrt_bf16 *)J->b + ob, ib,
                              (mixrt_bf16 *)J->y + o * J->inner, J->inner, &S);
-        for (int j = m - 1; j >= 0; j--) {
-            oa += (size_t)L->sa[j];
-            ob += (size_t)L->sb[j];
-            if (++ctr[j] < L->d[j]) break;
-            oa -= (size_t)(L->sa[j] * L->d[j]);
-            ob -= (size_t)(L->sb[j] * L->d[j]);
-            ctr[j] = 0;
-        }
+        next_span(L, ctr, &oa, &ob);
     }
 }
 

@@ -50,13 +50,20 @@ static bool fused_conv_supports(const struct mixrt_graph *g, const struct mixrt_
     return true;
 }
 
-static mixrt_status fused_conv_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
-                                       void **state) {
+/* Prepares node n's convolution, by Winograd when wino. */
+static mixrt_status prepare_as(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                              bool wino, void **state) {
     struct mixrt_dnnl_conv_opts o;
     if (!mixrt_dnnl_fconv_opts(n, &o))
         return mixrt_error(ctx, MIXRT_STATUS_INVALID_MODEL, "cannot build FusedConv node '%s': malformed activation",
                            n->name);
+    o.winograd = wino;
     return mixrt_dnnl_conv_prepare_opts(ctx, g, n, &o, state);
+}
+
+static mixrt_status fused_conv_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                                       void **state) {
+    return prepare_as(ctx, g, n, false, state);
 }
 
 /* ---- Winograd: f32 3x3 stride-1 convolutions ----------------------------------------------
@@ -102,12 +109,7 @@ static bool wino_supports(const struct mixrt_graph *g, const struct mixrt_node *
 
 static mixrt_status wino_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
                                  void **state) {
-    struct mixrt_dnnl_conv_opts o;
-    if (!mixrt_dnnl_fconv_opts(n, &o))
-        return mixrt_error(ctx, MIXRT_STATUS_INVALID_MODEL, "cannot build FusedConv node '%s': malformed activation",
-                           n->name);
-    o.winograd = true;
-    return mixrt_dnnl_conv_prepare_opts(ctx, g, n, &o, state);
+    return prepare_as(ctx, g, n, true, state);
 }
 
 /* The reference kernel of k's node: for the cases the oneDNN path leaves out. */
@@ -117,23 +119,19 @@ static mixrt_status run_ref(struct mixrt_kernel_ctx *k) {
     return status == MIXRT_STATUS_OK ? fn(k) : status;
 }
 
-static mixrt_status fused_conv_run(struct mixrt_kernel_ctx *k) {
+/* Runs k's node, by Winograd when wino. */
+static mixrt_status run_as(struct mixrt_kernel_ctx *k, bool wino) {
     struct mixrt_dnnl_conv_opts o;
     if (!mixrt_dnnl_fconv_opts(k->node, &o)) return run_ref(k); /* it words the error */
     const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0), *w = mixrt_kernel_opt_input(k, 1);
     /* Empty tensors (C == 0 leaves Y = act(B + Z)): nothing for oneDNN to do fast. */
     if (!x || !w || mixrt_tensor_numel(x) == 0 || mixrt_tensor_numel(w) == 0) return run_ref(k);
+    o.winograd = wino;
     return mixrt_dnnl_conv_run_opts(k, &o);
 }
 
-static mixrt_status wino_run(struct mixrt_kernel_ctx *k) {
-    struct mixrt_dnnl_conv_opts o;
-    if (!mixrt_dnnl_fconv_opts(k->node, &o)) return run_ref(k);
-    const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0), *w = mixrt_kernel_opt_input(k, 1);
-    if (!x || !w || mixrt_tensor_numel(x) == 0 || mixrt_tensor_numel(w) == 0) return run_ref(k);
-    o.winograd = true;
-    return mixrt_dnnl_conv_run_opts(k, &o);
-}
+static mixrt_status fused_conv_run(struct mixrt_kernel_ctx *k) { return run_as(k, false); }
+static mixrt_status wino_run(struct mixrt_kernel_ctx *k) { return run_as(k, true); }
 
 /* ---- channels-last pools on oneDNN ----------------------------------------------------- */
 
