@@ -846,6 +846,9 @@ static void test_pool(void) {
         {2, 6, 10, 9, 3, 3, 1, 1, 1, 1, 1, 0, 2, 1, true, true, false, false, false},     /* avg exclude pad */
         {1, 4, 11, 11, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, false, true, true, true, false},     /* avg incl + ceil */
         {3, 64, 7, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, true, true, false, false, true},      /* ResNet GAP, NHWC */
+        {1, 32, 112, 112, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, true, true, false, false, true},  /* EfficientNet SE GAP */
+        {2, 1000, 5, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, true, true, false, false, true},    /* many channel slices */
+        {2, 35, 17, 19, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, true, true, false, false, true},    /* C % 8: scalar loads */
         {2, 10, 20, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, false, true, false, false, true},   /* GAP NCHW (warp) */
         {1, 3, 9, 9, 9, 9, 1, 1, 1, 1, 0, 0, 0, 0, false, false, false, false, false},    /* max, one 81 window */
         {2, 16, 9, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, true, true, true, true, false},       /* NHWC avg, 16-byte path */

@@ -127,6 +127,48 @@ __global__ void pool_nhwc_vec_kernel(const T *x, T *y, unsigned n_items, mixrt_c
     }
 }
 
+/* Channels-last global average pool: block (image n, channel slice of tx vectors of VEC
+ * channels), its 256 threads as tx columns x (256 / tx) rows striding over the H*W pixels,
+ * f32 partial sums reduced through shared memory. Spreads a large image over a block where
+ * pool_nhwc_vec_kernel's thread-per-output had a handful of threads walk every pixel.
+ * VEC > 1 needs C % VEC == 0 and 16-byte aligned buffers. */
+template <typename T, int VEC>
+__global__ void gap_nhwc_kernel(const T *x, T *y, long long hw, long long c, int tx) {
+    __shared__ float part[256 * VEC];
+    const int col = threadIdx.x % tx, row = threadIdx.x / tx, rows = blockDim.x / tx;
+    const long long n = blockIdx.y, cvecs = (c + VEC - 1) / VEC, cv = (long long)blockIdx.x * tx + col;
+    float acc[VEC];
+#pragma unroll
+    for (int k = 0; k < VEC; k++) acc[k] = 0.0f;
+    bool live = row < rows && cv < cvecs;
+    if (live) {
+        const T *base = x + (size_t)n * (size_t)hw * (size_t)c + (size_t)cv * VEC;
+        for (long long p = row; p < hw; p += rows) {
+            if (VEC > 1) {
+                __align__(16) T v[VEC];
+                *(uint4 *)v = __ldg((const uint4 *)(base + (size_t)p * (size_t)c));
+#pragma unroll
+                for (int k = 0; k < VEC; k++) acc[k] += mixrt_cu_load(v, (size_t)k);
+            } else {
+                acc[0] += mixrt_cu_load(base, (size_t)p * (size_t)c);
+            }
+        }
+    }
+#pragma unroll
+    for (int k = 0; k < VEC; k++) part[threadIdx.x * VEC + k] = live ? acc[k] : 0.0f;
+    __syncthreads();
+    if (row == 0 && cv < cvecs) {
+        for (int r = 1; r < rows; r++)
+#pragma unroll
+            for (int k = 0; k < VEC; k++) acc[k] += part[(r * tx + col) * VEC + k];
+        /* 0 / 0 for an empty image: NaN, as the reference gives. */
+        float inv = hw ? 1.0f / (float)hw : __int_as_float(0x7fc00000);
+#pragma unroll
+        for (int k = 0; k < VEC; k++)
+            if (cv * VEC + k < c) mixrt_cu_store(y, (size_t)n * (size_t)c + (size_t)cv * VEC + k, hw ? acc[k] * inv : inv);
+    }
+}
+
 __device__ __forceinline__ float act_apply(int op, float x) {
     switch (op) {
     case 0: return x < 0.0f ? 0.0f : x; /* NaN stays NaN */
@@ -160,6 +202,20 @@ template <typename T> cudaError_t pool_launch(cudaStream_t s, int max_blocks, co
                                               const mixrt_cuda_pool_args &a) {
     const int VEC = 16 / (int)sizeof(T);
     size_t n_in = (size_t)a.n * (size_t)a.c * (size_t)a.h * (size_t)a.w;
+    /* A global average over the whole image, channels-last: gap_nhwc_kernel. */
+    if (a.nhwc && a.avg && a.oh == 1 && a.ow == 1 && a.kh == a.h && a.kw == a.w && !a.pt && !a.pl && !a.pb && !a.pr &&
+        a.n < 65536 && a.c > 0) {
+        bool vec = a.c % VEC == 0 && ((uintptr_t)x & 15) == 0 && ((uintptr_t)y & 15) == 0;
+        long long cvecs = vec ? a.c / VEC : a.c;
+        int tx = cvecs < 32 ? (int)cvecs : 32;
+        dim3 grid((unsigned)((cvecs + tx - 1) / tx), (unsigned)a.n);
+        long long hw = a.h * a.w;
+        if (vec)
+            gap_nhwc_kernel<T, 16 / sizeof(T)><<<grid, 256, 0, s>>>((const T *)x, (T *)y, hw, a.c, tx);
+        else
+            gap_nhwc_kernel<T, 1><<<grid, 256, 0, s>>>((const T *)x, (T *)y, hw, a.c, tx);
+        return cudaGetLastError();
+    }
     if (a.nhwc && a.c % VEC == 0 && ((uintptr_t)x & 15) == 0 && ((uintptr_t)y & 15) == 0 && n_in < (1u << 31) &&
         n_out < (1u << 31) && a.h < (1 << 30) && a.w < (1 << 30)) {
         unsigned items = (unsigned)(n_out / VEC);
