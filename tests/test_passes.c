@@ -12,20 +12,6 @@
 
 static mixrt_context_t ctx;
 
-static int add_node(struct mixrt_graph *g, const char *op, int n_in, const int *ins, const char *out) {
-    int ni = mixrt_graph_add_node(g, op, op, "");
-    struct mixrt_node *n = &g->nodes[ni];
-    n->opset = 17;
-    n->n_inputs = n_in;
-    n->inputs = mixrt_arena_calloc(g->arena, (size_t)(n_in ? n_in : 1), sizeof(int));
-    if (n_in) memcpy(n->inputs, ins, (size_t)n_in * sizeof(int));
-    n->n_outputs = 1;
-    n->outputs = mixrt_arena_calloc(g->arena, 1, sizeof(int));
-    n->outputs[0] = mixrt_graph_get_or_add_value(g, out);
-    g->values[n->outputs[0]].producer = ni;
-    return n->outputs[0];
-}
-
 static void set_int(struct mixrt_graph *g, int vi, const char *name, int64_t v) {
     node_attr_add(g, g->values[vi].producer, name, MIXRT_ATTR_INT)->i = v;
 }
@@ -80,13 +66,13 @@ static void test_const_fold(void) {
     g->values[o].init = NULL;
     int o2 = add_const_values(ctx, g, "o", MIXRT_DTYPE_F32, 1, (int64_t[]){2}, (double[]){5, 6});
     TU_CHECK(o2 == o, "same value");
-    int s = add_node(g, "Add", 2, (int[]){a, b}, "s");
-    int s2 = add_node(g, "Sqrt", 1, (int[]){s}, "s2");
-    int ov = add_node(g, "Add", 2, (int[]){o, b}, "ov");
-    int rnd = add_node(g, "RandomUniformLike", 1, (int[]){a}, "rnd");
-    int m = add_node(g, "Mul", 2, (int[]){x, s2}, "m");
-    int m2 = add_node(g, "Add", 2, (int[]){m, ov}, "m2");
-    int y = add_node(g, "Add", 2, (int[]){m2, rnd}, "y");
+    int s = add_op_node(g, "Add", 2, (int[]){a, b}, "s");
+    int s2 = add_op_node(g, "Sqrt", 1, (int[]){s}, "s2");
+    int ov = add_op_node(g, "Add", 2, (int[]){o, b}, "ov");
+    int rnd = add_op_node(g, "RandomUniformLike", 1, (int[]){a}, "rnd");
+    int m = add_op_node(g, "Mul", 2, (int[]){x, s2}, "m");
+    int m2 = add_op_node(g, "Add", 2, (int[]){m, ov}, "m2");
+    int y = add_op_node(g, "Add", 2, (int[]){m2, rnd}, "y");
     graph_set_output(g, y);
     struct mixrt_pass_stats st;
     TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_CONST_FOLD, &st) == MIXRT_STATUS_OK, "passes: %s",
@@ -104,9 +90,9 @@ static void test_const_fold(void) {
     /* The size cap: a 4097x4097 f32 fill (just over 64 MiB) stays a node. */
     g = new_graph();
     int shp = add_const_values(ctx, g, "shp", MIXRT_DTYPE_I64, 1, (int64_t[]){2}, (double[]){4097, 4097});
-    int big = add_node(g, "ConstantOfShape", 1, (int[]){shp}, "big");
+    int big = add_op_node(g, "ConstantOfShape", 1, (int[]){shp}, "big");
     int small_shp = add_const_values(ctx, g, "small_shp", MIXRT_DTYPE_I64, 1, (int64_t[]){2}, (double[]){4096, 4096});
-    int small = add_node(g, "ConstantOfShape", 1, (int[]){small_shp}, "small");
+    int small = add_op_node(g, "ConstantOfShape", 1, (int[]){small_shp}, "small");
     graph_set_output(g, big);
     graph_set_output(g, small);
     TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_ALL, &st) == MIXRT_STATUS_OK, "passes");
@@ -121,7 +107,7 @@ static void test_const_fold(void) {
     int dflt = add_const_values(ctx, g, "in", MIXRT_DTYPE_F32, 1, (int64_t[]){2}, (double[]){1, 2});
     TU_CHECK(dflt == in, "same value");
     g->values[in].rank = -1;
-    y = add_node(g, "Shape", 1, (int[]){in}, "y");
+    y = add_op_node(g, "Shape", 1, (int[]){in}, "y");
     graph_set_output(g, y);
     TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_ALL, &st) == MIXRT_STATUS_OK, "passes");
     TU_CHECK(st.shape_folded == 0 && g->n_nodes == 1, "Shape of an overridable input stays");
@@ -130,7 +116,7 @@ static void test_const_fold(void) {
     /* A folded graph output is still produced (as a constant) and the graph runs. */
     g = new_graph();
     a = add_const_values(ctx, g, "a", MIXRT_DTYPE_F16, 1, (int64_t[]){3}, (double[]){1, -2, 3});
-    y = add_node(g, "Neg", 1, (int[]){a}, "y");
+    y = add_op_node(g, "Neg", 1, (int[]){a}, "y");
     graph_set_output(g, y);
     TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_ALL, &st) == MIXRT_STATUS_OK && g->n_nodes == 0, "all folded");
     double out[3] = {0};
@@ -145,15 +131,15 @@ static void build_shape_chain(struct mixrt_graph *g, bool symbolic) {
         g->values[x].dims[0].value = -1;
         g->values[x].dims[0].param = "N";
     }
-    int sh = add_node(g, "Shape", 1, (int[]){x}, "sh");
+    int sh = add_op_node(g, "Shape", 1, (int[]){x}, "sh");
     int one = add_const_values(ctx, g, "one", MIXRT_DTYPE_I64, 0, NULL, (double[]){1});
-    int d = add_node(g, "Gather", 2, (int[]){sh, one}, "d");
+    int d = add_op_node(g, "Gather", 2, (int[]){sh, one}, "d");
     int ax = add_const_values(ctx, g, "ax", MIXRT_DTYPE_I64, 1, (int64_t[]){1}, (double[]){0});
-    int u = add_node(g, "Unsqueeze", 2, (int[]){d, ax}, "u");
+    int u = add_op_node(g, "Unsqueeze", 2, (int[]){d, ax}, "u");
     int neg = add_const_values(ctx, g, "neg", MIXRT_DTYPE_I64, 1, (int64_t[]){1}, (double[]){-1});
-    int shp = add_node(g, "Concat", 2, (int[]){neg, u}, "shp");
+    int shp = add_op_node(g, "Concat", 2, (int[]){neg, u}, "shp");
     set_int(g, shp, "axis", 0);
-    int y = add_node(g, "Reshape", 2, (int[]){x, shp}, "y");
+    int y = add_op_node(g, "Reshape", 2, (int[]){x, shp}, "y");
     graph_set_output(g, y);
 }
 
@@ -185,18 +171,18 @@ static void test_shape_fold(void) {
 static void test_dce(void) {
     struct mixrt_graph *g = new_graph();
     int x = add_input(g, "x", MIXRT_DTYPE_F32, 1, (int64_t[]){4});
-    int dead = add_node(g, "Relu", 1, (int[]){x}, "dead");
-    add_node(g, "Exp", 1, (int[]){dead}, "dead2");
-    int b = add_node(g, "Sigmoid", 1, (int[]){x}, "b"); /* read only by the If's body */
+    int dead = add_op_node(g, "Relu", 1, (int[]){x}, "dead");
+    add_op_node(g, "Exp", 1, (int[]){dead}, "dead2");
+    int b = add_op_node(g, "Sigmoid", 1, (int[]){x}, "b"); /* read only by the If's body */
     int c = add_const_values(ctx, g, "c", MIXRT_DTYPE_BOOL, 0, NULL, (double[]){1});
     struct mixrt_graph *sub;
     TU_CHECK(mixrt_graph_create(ctx, g, &sub) == MIXRT_STATUS_OK, "subgraph");
     int sb = mixrt_graph_get_or_add_value(sub, "b");
     sub->values[sb].flags |= MIXRT_VALUE_OUTER;
-    int sy = add_node(sub, "Identity", 1, (int[]){sb}, "sy");
+    int sy = add_op_node(sub, "Identity", 1, (int[]){sb}, "sy");
     graph_set_output(sub, sy);
     TU_CHECK(mixrt_graph_toposort(sub, &sub->order) == MIXRT_STATUS_OK, "subgraph sorts");
-    int y = add_node(g, "If", 1, (int[]){c}, "y");
+    int y = add_op_node(g, "If", 1, (int[]){c}, "y");
     int ni = g->values[y].producer;
     node_attr_add(g, ni, "then_branch", MIXRT_ATTR_GRAPH)->g = sub;
     node_attr_add(g, ni, "else_branch", MIXRT_ATTR_GRAPH)->g = sub;
@@ -205,9 +191,9 @@ static void test_dce(void) {
     struct mixrt_graph *sub2;
     TU_CHECK(mixrt_graph_create(ctx, g, &sub2) == MIXRT_STATUS_OK, "subgraph 2");
     graph_set_output(sub2, add_const_values(ctx, sub2, "k", MIXRT_DTYPE_F32, 1, (int64_t[]){3}, (double[]){1, 2, 3}));
-    int unused_if = add_node(g, "If", 1, (int[]){c}, "unused_if");
+    int unused_if = add_op_node(g, "If", 1, (int[]){c}, "unused_if");
     node_attr_add(g, g->values[unused_if].producer, "then_branch", MIXRT_ATTR_GRAPH)->g = sub2;
-    int z = add_node(g, "Neg", 1, (int[]){x}, "z");
+    int z = add_op_node(g, "Neg", 1, (int[]){x}, "z");
     graph_set_output(g, y);
     graph_set_output(g, z);
     struct mixrt_pass_stats st;
@@ -230,11 +216,11 @@ static void test_dce(void) {
 static struct mixrt_graph *cast_pair(mixrt_dtype a, mixrt_dtype b) {
     struct mixrt_graph *g = new_graph();
     int x = add_input(g, "x", a, 1, (int64_t[]){6});
-    int c1 = add_node(g, "Cast", 1, (int[]){x}, "c1");
+    int c1 = add_op_node(g, "Cast", 1, (int[]){x}, "c1");
     set_int(g, c1, "to", b);
-    int c2 = add_node(g, "Cast", 1, (int[]){c1}, "c2");
+    int c2 = add_op_node(g, "Cast", 1, (int[]){c1}, "c2");
     set_int(g, c2, "to", a);
-    int y = add_node(g, "Abs", 1, (int[]){c2}, "y");
+    int y = add_op_node(g, "Abs", 1, (int[]){c2}, "y");
     graph_set_output(g, y);
     return g;
 }
@@ -275,10 +261,10 @@ static void test_cast(void) {
      * read by nothing else) writes the output directly. */
     struct mixrt_graph *g = new_graph();
     int x = add_input(g, "x", MIXRT_DTYPE_BF16, 1, (int64_t[]){6});
-    int c = add_node(g, "Cast", 1, (int[]){x}, "c");
+    int c = add_op_node(g, "Cast", 1, (int[]){x}, "c");
     set_int(g, c, "to", MIXRT_DTYPE_BF16);
-    int r = add_node(g, "Abs", 1, (int[]){c}, "r");
-    int y = add_node(g, "Cast", 1, (int[]){r}, "y");
+    int r = add_op_node(g, "Abs", 1, (int[]){c}, "r");
+    int y = add_op_node(g, "Cast", 1, (int[]){r}, "y");
     set_int(g, y, "to", MIXRT_DTYPE_BF16);
     graph_set_output(g, y);
     TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_ALL, &st) == MIXRT_STATUS_OK, "passes");
@@ -300,15 +286,15 @@ static struct mixrt_graph *conv_bn(mixrt_dtype dt, bool second_reader, bool bias
     for (int i = 0; i < 54; i++) wv[i] = ((i * 5) % 9 - 4) * 0.25;
     int w = add_const_values(ctx, g, "w", dt, 4, (int64_t[]){3, 2, 3, 3}, wv);
     int b = add_const_values(ctx, g, "b", dt, 1, (int64_t[]){3}, bv);
-    int c = add_node(g, "Conv", bias ? 3 : 2, (int[]){x, w, b}, "c");
+    int c = add_op_node(g, "Conv", bias ? 3 : 2, (int[]){x, w, b}, "c");
     set_ints(g, c, "pads", 4, (int64_t[]){1, 1, 1, 1});
     int sc = add_const_values(ctx, g, "scale", dt, 1, (int64_t[]){3}, (double[]){1.5, 0.5, -2});
     int bi = add_const_values(ctx, g, "bias", dt, 1, (int64_t[]){3}, (double[]){0.25, 1, -1});
     int mean = add_const_values(ctx, g, "mean", dt, 1, (int64_t[]){3}, (double[]){0.1, -0.5, 1});
     int var = add_const_values(ctx, g, "var", dt, 1, (int64_t[]){3}, (double[]){1, 4, 0.5});
-    int y = add_node(g, "BatchNormalization", 5, (int[]){c, sc, bi, mean, var}, "y");
+    int y = add_op_node(g, "BatchNormalization", 5, (int[]){c, sc, bi, mean, var}, "y");
     graph_set_output(g, y);
-    if (second_reader) graph_set_output(g, add_node(g, "Relu", 1, (int[]){c}, "z"));
+    if (second_reader) graph_set_output(g, add_op_node(g, "Relu", 1, (int[]){c}, "z"));
     return g;
 }
 

@@ -435,6 +435,33 @@ static mixrt_status scale_columns(struct mixrt_pass_state *st, int w, int bias, 
     return MIXRT_STATUS_OK;
 }
 
+/* Node nx when it is Mul(cur, constant of dtype dt, one value or [.., 1, n_cols]) of cur's
+ * shape, a layer scale: the constant, else NULL. */
+static const struct mixrt_tensor *layer_scale(const struct mixrt_pass_state *st, int nx, int cur, mixrt_dtype dt,
+                                              int64_t n_cols) {
+    const struct mixrt_graph *g = st->g;
+    if (!is_op(st, nx, "Mul") || g->nodes[nx].n_inputs != 2) return NULL;
+    int other = g->nodes[nx].inputs[0] == cur ? g->nodes[nx].inputs[1] : g->nodes[nx].inputs[0];
+    const struct mixrt_tensor *sc = other != cur && mixrt_graph_is_fixed_const(g, other) ? g->values[other].init : NULL;
+    if (!sc || sc->dtype != dt || sc->rank > g->values[cur].rank) return NULL;
+    for (int i = 0; i + 1 < sc->rank; i++)
+        if (sc->dims[i] != 1) return NULL;
+    if (mixrt_tensor_numel(sc) != 1 && (sc->rank < 1 || sc->dims[sc->rank - 1] != n_cols)) return NULL;
+    return same_shape(&g->values[g->nodes[nx].outputs[0]], &g->values[cur]) ? sc : NULL;
+}
+
+/* Node nx when it is Add(cur, Z) with Z of cur's shape and dtype dt (no broadcast): Z, else -1. */
+static int residual_of(const struct mixrt_pass_state *st, int nx, int cur, mixrt_dtype dt) {
+    const struct mixrt_graph *g = st->g;
+    if (!is_op(st, nx, "Add") || g->nodes[nx].n_inputs != 2) return -1;
+    int other = g->nodes[nx].inputs[0] == cur ? g->nodes[nx].inputs[1] : g->nodes[nx].inputs[0];
+    const struct mixrt_value *ov = other >= 0 ? &g->values[other] : NULL;
+    if (!ov || other == cur || ov->dtype != dt || !same_shape(ov, &g->values[cur]) ||
+        !same_shape(&g->values[g->nodes[nx].outputs[0]], &g->values[cur]))
+        return -1;
+    return other;
+}
+
 static mixrt_status match_matmul(struct mixrt_pass_state *st, int root, bool *domain_done, bool *done) {
     struct mixrt_graph *g = st->g;
     *done = false;
@@ -484,32 +511,19 @@ static mixrt_status match_matmul(struct mixrt_pass_state *st, int root, bool *do
     /* Layer scale (ConvNeXt, CaiT): Mul(cur, constant [N] or scalar) folds into the weight's
      * columns and the bias: copies scaled once here, the originals left to other readers. */
     int scaled_w = -1, scaled_b = -1;
-    if (is_op(st, nx, "Mul") && g->nodes[nx].n_inputs == 2) {
-        int other = g->nodes[nx].inputs[0] == cur ? g->nodes[nx].inputs[1] : g->nodes[nx].inputs[0];
-        const struct mixrt_tensor *sc = other != cur && mixrt_graph_is_fixed_const(g, other) ? g->values[other].init : NULL;
-        size_t ns = sc ? mixrt_tensor_numel(sc) : 0;
-        bool lead_ones = sc != NULL;
-        for (int i = 0; sc && i + 1 < sc->rank; i++) lead_ones = lead_ones && sc->dims[i] == 1;
-        if (sc && sc->dtype == dt && lead_ones && sc->rank <= g->values[cur].rank && (ns == 1 || (sc->rank >= 1 &&
-            sc->dims[sc->rank - 1] == n_cols)) && same_shape(&g->values[g->nodes[nx].outputs[0]], &g->values[cur])) {
-            mixrt_status status = scale_columns(st, b, bias, sc, trans_b, &scaled_w, &scaled_b);
-            if (status != MIXRT_STATUS_OK) return status;
-            take(&m, nx);
-            cur = g->nodes[nx].outputs[0];
-            nx = sole_reader(st, cur);
-        }
+    const struct mixrt_tensor *sc = layer_scale(st, nx, cur, dt, n_cols);
+    if (sc) {
+        mixrt_status status = scale_columns(st, b, bias, sc, trans_b, &scaled_w, &scaled_b);
+        if (status != MIXRT_STATUS_OK) return status;
+        take(&m, nx);
+        cur = g->nodes[nx].outputs[0];
+        nx = sole_reader(st, cur);
     }
     /* Residual: Add(cur, Z) with Z exactly cur's shape (no broadcast). */
-    if (is_op(st, nx, "Add") && g->nodes[nx].n_inputs == 2) {
-        int other = g->nodes[nx].inputs[0] == cur ? g->nodes[nx].inputs[1] : g->nodes[nx].inputs[0];
-        const struct mixrt_value *ov = other >= 0 ? &g->values[other] : NULL;
-        if (ov && other != cur && ov->dtype == dt && same_shape(ov, &g->values[cur]) &&
-            same_shape(&g->values[g->nodes[nx].outputs[0]], &g->values[cur])) {
-            z = other;
-            take(&m, nx);
-            cur = g->nodes[nx].outputs[0];
-            nx = sole_reader(st, cur);
-        }
+    if ((z = residual_of(st, nx, cur, dt)) >= 0) {
+        take(&m, nx);
+        cur = g->nodes[nx].outputs[0];
+        nx = sole_reader(st, cur);
     }
     if (nx >= 0 && !mixrt_pass_is_dead(st, nx) && activation_of(g, nx) && g->nodes[nx].outputs[0] >= 0) {
         act = activation_of(g, nx);
@@ -550,37 +564,26 @@ static mixrt_status match_residual(struct mixrt_pass_state *st, int root, bool *
     if (!ins) return MIXRT_STATUS_OUT_OF_MEMORY;
     for (int j = 0; j < 4; j++) ins[j] = j < r->n_inputs ? r->inputs[j] : -1;
     /* A layer scale first (as in match_matmul), then the residual. */
-    if (wt && wt->rank == 2 && is_op(st, nx, "Mul") && g->nodes[nx].n_inputs == 2 &&
-        (bias < 0 || mixrt_graph_is_fixed_const(g, bias))) {
-        int other = g->nodes[nx].inputs[0] == cur ? g->nodes[nx].inputs[1] : g->nodes[nx].inputs[0];
-        const struct mixrt_tensor *sc = other != cur && mixrt_graph_is_fixed_const(g, other) ? g->values[other].init : NULL;
-        int64_t n_cols = trans_b ? wt->dims[0] : wt->dims[1];
-        size_t ns = sc ? mixrt_tensor_numel(sc) : 0;
-        bool lead_ones = sc != NULL;
-        for (int i = 0; sc && i + 1 < sc->rank; i++) lead_ones = lead_ones && sc->dims[i] == 1;
-        if (sc && sc->dtype == wt->dtype && lead_ones && sc->rank <= g->values[cur].rank &&
-            (ns == 1 || (sc->rank >= 1 && sc->dims[sc->rank - 1] == n_cols)) &&
-            same_shape(&g->values[g->nodes[nx].outputs[0]], &g->values[cur])) {
-            int sw, sb;
-            mixrt_status status = scale_columns(st, w, bias, sc, trans_b, &sw, &sb);
-            if (status != MIXRT_STATUS_OK) return status;
-            ins[1] = sw, ins[2] = bias >= 0 ? sb : -1;
-            int y = g->nodes[nx].outputs[0];
-            g->values[cur].producer = -1;
-            r->inputs = ins, r->n_inputs = bias >= 0 ? 3 : 2;
-            r->outputs[0] = y;
-            g->values[y].producer = root;
-            st->dead[nx] = true;
-            *done = true;
-            cur = y, nx = sole_reader(st, cur);
-        }
+    const struct mixrt_tensor *sc =
+        wt && wt->rank == 2 && (bias < 0 || mixrt_graph_is_fixed_const(g, bias))
+            ? layer_scale(st, nx, cur, wt->dtype, trans_b ? wt->dims[0] : wt->dims[1])
+            : NULL;
+    if (sc) {
+        int sw, sb;
+        mixrt_status status = scale_columns(st, w, bias, sc, trans_b, &sw, &sb);
+        if (status != MIXRT_STATUS_OK) return status;
+        ins[1] = sw, ins[2] = bias >= 0 ? sb : -1;
+        int y = g->nodes[nx].outputs[0];
+        g->values[cur].producer = -1;
+        r->inputs = ins, r->n_inputs = bias >= 0 ? 3 : 2;
+        r->outputs[0] = y;
+        g->values[y].producer = root;
+        st->dead[nx] = true;
+        *done = true;
+        cur = y, nx = sole_reader(st, cur);
     }
-    if (!is_op(st, nx, "Add") || g->nodes[nx].n_inputs != 2) return MIXRT_STATUS_OK;
-    int other = g->nodes[nx].inputs[0] == cur ? g->nodes[nx].inputs[1] : g->nodes[nx].inputs[0];
-    const struct mixrt_value *ov = other >= 0 ? &g->values[other] : NULL;
-    if (!ov || other == cur || ov->dtype != g->values[cur].dtype || !same_shape(ov, &g->values[cur]) ||
-        !same_shape(&g->values[g->nodes[nx].outputs[0]], &g->values[cur]))
-        return MIXRT_STATUS_OK;
+    int other = residual_of(st, nx, cur, g->values[cur].dtype);
+    if (other < 0) return MIXRT_STATUS_OK;
     ins[3] = other;
     int y = g->nodes[nx].outputs[0];
     r->inputs = ins, r->n_inputs = 4;
