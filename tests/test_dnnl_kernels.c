@@ -101,8 +101,14 @@ static const char *describe(const struct tcase *c, char *buf, size_t size) {
     return buf;
 }
 
+/* ConvTranspose has two candidates; the deconvolution cases run under each in turn. */
+static const char *g_deconv_kernel = "dnnl_deconv";
+
 static const struct mixrt_cpu_kernel *kernel_for(const char *op) {
-    const char *name = !strcmp(op, "MatMul") ? "dnnl_matmul" : !strcmp(op, "Gemm") ? "dnnl_gemm" : "dnnl_conv";
+    const char *name = !strcmp(op, "MatMul")          ? "dnnl_matmul"
+                       : !strcmp(op, "Gemm")          ? "dnnl_gemm"
+                       : !strcmp(op, "ConvTranspose") ? g_deconv_kernel
+                                                      : "dnnl_conv";
     return mixrt_cpu_kernel_find(name, "", op);
 }
 
@@ -349,6 +355,108 @@ static struct tcase conv_case(mixrt_dtype dt, int rank, const int64_t *x, const 
     return c;
 }
 
+/* One ConvTranspose case: X [N, C, ..], W [C, M/group, k..], bias [M] when m > 0. */
+static struct tcase deconv_case(mixrt_dtype dt, int rank, const int64_t *x, const int64_t *w, int64_t m) {
+    struct tcase c = tc("ConvTranspose", 11, dt);
+    tin(&c, 0, rank, x);
+    tin(&c, 1, rank, w);
+    if (m > 0) tin(&c, 2, 1, (int64_t[]){m});
+    return c;
+}
+
+/* ConvTranspose on both candidates (oneDNN's first implementation and its GEMM-based one),
+ * f32 and bf16, against the reference: strides, pads, output_padding taken from the end pad,
+ * dilations, groups, 1-D and 3-D, odd channel counts, constant weights reordered in prepare. */
+static void deconv_cases(void) {
+    static const char *const kernels[] = {"dnnl_deconv", "dnnl_deconv_gemm"};
+    for (int kk = 0; kk < 2; kk++) {
+        g_deconv_kernel = kernels[kk];
+        for (int t = 0; t < 2; t++) {
+            mixrt_dtype dt = dtypes[t];
+            struct tcase c = deconv_case(dt, 4, (int64_t[]){1, 16, 9, 11}, (int64_t[]){16, 8, 4, 4}, 8);
+            tints(&c, "strides", 2, (int64_t[]){2, 2});
+            tints(&c, "pads", 4, (int64_t[]){1, 1, 1, 1});
+            c.const_w = true;
+            run_case(&c); /* the DCGAN / U-Net upsampler: k4 s2 p1 */
+            c = deconv_case(dt, 4, (int64_t[]){2, 17, 6, 5}, (int64_t[]){17, 33, 3, 3}, 33);
+            tints(&c, "strides", 2, (int64_t[]){2, 2});
+            tints(&c, "pads", 4, (int64_t[]){1, 1, 1, 1});
+            tints(&c, "output_padding", 2, (int64_t[]){1, 1});
+            run_case(&c); /* torch's k3 s2 p1 output_padding 1: exactly 2x */
+            c = deconv_case(dt, 4, (int64_t[]){1, 8, 7, 9}, (int64_t[]){8, 3, 4, 3}, 6);
+            tint(&c, "group", 2);
+            tints(&c, "strides", 2, (int64_t[]){2, 3});
+            tints(&c, "dilations", 2, (int64_t[]){1, 2});
+            tints(&c, "pads", 4, (int64_t[]){1, 0, 2, 1});
+            tints(&c, "output_padding", 2, (int64_t[]){1, 0});
+            run_case(&c);
+            c = deconv_case(dt, 4, (int64_t[]){1, 32, 8, 8}, (int64_t[]){32, 16, 2, 2}, 0);
+            tints(&c, "strides", 2, (int64_t[]){2, 2});
+            tstr(&c, "auto_pad", "VALID");
+            c.const_w = true;
+            run_case(&c); /* k2 s2, no bias */
+            c = deconv_case(dt, 3, (int64_t[]){2, 5, 13}, (int64_t[]){5, 7, 5}, 7);
+            tints(&c, "strides", 1, (int64_t[]){3});
+            tints(&c, "pads", 2, (int64_t[]){2, 1});
+            run_case(&c); /* 1-D */
+            c = deconv_case(dt, 5, (int64_t[]){1, 4, 3, 4, 5}, (int64_t[]){4, 6, 3, 3, 3}, 6);
+            tints(&c, "strides", 3, (int64_t[]){2, 2, 1});
+            tints(&c, "pads", 6, (int64_t[]){1, 1, 1, 1, 1, 1});
+            run_case(&c); /* 3-D */
+            c = deconv_case(dt, 4, (int64_t[]){1, 3, 5, 5}, (int64_t[]){4, 2, 3, 3}, 2);
+            c.expect = MIXRT_STATUS_INVALID_MODEL; /* W's first dim is not C */
+            run_case(&c);
+        }
+    }
+    g_deconv_kernel = "dnnl_deconv";
+    /* The GEMM candidate really is oneDNN's GEMM-based implementation where it has one. */
+    const struct mixrt_cpu_kernel *k = mixrt_cpu_kernel_find("dnnl_deconv_gemm", "", "ConvTranspose");
+    TU_CHECK(k != NULL, "dnnl_deconv_gemm is listed");
+    if (k) {
+        struct tcase c = deconv_case(MIXRT_DTYPE_F32, 4, (int64_t[]){1, 16, 9, 11}, (int64_t[]){16, 8, 4, 4}, 8);
+        kh_begin("ConvTranspose", 11, 3, 1);
+        kh_attr_ints("strides", (int64_t[]){2, 2}, 2);
+        kh_attr_ints("pads", (int64_t[]){1, 1, 1, 1}, 4);
+        for (int i = 0; i < 3; i++) type_value(kh_N->inputs[i], MIXRT_DTYPE_F32, c.rank[i], c.dims[i]);
+        struct mixrt_tensor w = kh_tensor(MIXRT_DTYPE_F32, 4, c.dims[1], NULL);
+        struct mixrt_value *wv = &kh_G->values[kh_N->inputs[1]];
+        wv->init = &w;
+        wv->flags |= MIXRT_VALUE_INITIALIZER;
+        void *state = NULL;
+        TU_CHECK(k->prepare(kh_ctx, kh_G, kh_N, &state) == MIXRT_STATUS_OK, "dnnl_deconv_gemm prepare: %s",
+                 mixrt_context_last_error(kh_ctx));
+        const char *impl = state ? mixrt_dnnl_state_impl(state) : "";
+        TU_CHECK(strstr(impl, "gemm") != NULL, "dnnl_deconv_gemm runs oneDNN's '%s', expected a GEMM-based one", impl);
+        k->release(kh_ctx, state);
+        wv->init = NULL;
+        kh_end();
+        mixrt_tensor_release(kh_ctx, &w);
+    }
+    /* What oneDNN cannot express goes to the reference: output_padding beyond the end pad,
+     * output_shape, auto_pad SAME_*. */
+    const struct mixrt_cpu_kernel *d = kernel_for("ConvTranspose");
+    char why[256];
+    kh_begin("ConvTranspose", 11, 2, 1);
+    kh_attr_ints("strides", (int64_t[]){2, 2}, 2);
+    kh_attr_ints("output_padding", (int64_t[]){1, 1}, 2);
+    type_value(kh_N->inputs[0], MIXRT_DTYPE_F32, 4, (int64_t[]){1, 4, 5, 5});
+    type_value(kh_N->inputs[1], MIXRT_DTYPE_F32, 4, (int64_t[]){4, 2, 3, 3});
+    kh_G->values[kh_N->outputs[0]].dtype = MIXRT_DTYPE_F32;
+    why[0] = 0;
+    TU_CHECK(!d->supports(kh_G, kh_N, why, sizeof(why)) && strstr(why, "output_padding"),
+             "output_padding without an end pad must be refused (%s)", why);
+    kh_end();
+    kh_begin("ConvTranspose", 11, 2, 1);
+    kh_attr_ints("output_shape", (int64_t[]){10, 10}, 2);
+    type_value(kh_N->inputs[0], MIXRT_DTYPE_F32, 4, (int64_t[]){1, 4, 5, 5});
+    type_value(kh_N->inputs[1], MIXRT_DTYPE_F32, 4, (int64_t[]){4, 2, 3, 3});
+    kh_G->values[kh_N->outputs[0]].dtype = MIXRT_DTYPE_F32;
+    why[0] = 0;
+    TU_CHECK(!d->supports(kh_G, kh_N, why, sizeof(why)) && strstr(why, "output_shape"),
+             "output_shape must be refused (%s)", why);
+    kh_end();
+}
+
 static void conv_cases(void) {
     for (int t = 0; t < 2; t++) {
         mixrt_dtype dt = dtypes[t];
@@ -580,6 +688,7 @@ int main(int argc, char **argv) {
     matmul_cases();
     gemm_cases();
     conv_cases();
+    deconv_cases();
     rebuild_check();
     refusal_checks();
     printf("test_dnnl_kernels: %d cases; worst rel-L2 f32 %.3g, bf16 %.3g\n", g_cases_run, g_worst[0], g_worst[1]);

@@ -46,6 +46,72 @@ static void set_ints(struct mixrt_graph *g, int ni, const char *name, size_t n, 
     nd->n_attrs++;
 }
 
+static void set_str(struct mixrt_graph *g, int ni, const char *name, const char *v) {
+    struct mixrt_node *nd = &g->nodes[ni];
+    struct mixrt_attr *a = mixrt_arena_calloc(g->arena, (size_t)nd->n_attrs + 1, sizeof(*a));
+    if (nd->n_attrs) memcpy(a, nd->attrs, (size_t)nd->n_attrs * sizeof(*a));
+    a[nd->n_attrs].name = name;
+    a[nd->n_attrs].type = MIXRT_ATTR_STRING;
+    a[nd->n_attrs].s = v;
+    nd->attrs = a;
+    nd->n_attrs++;
+}
+
+static void set_int(struct mixrt_graph *g, int ni, const char *name, int64_t v) {
+    struct mixrt_node *nd = &g->nodes[ni];
+    struct mixrt_attr *a = mixrt_arena_calloc(g->arena, (size_t)nd->n_attrs + 1, sizeof(*a));
+    if (nd->n_attrs) memcpy(a, nd->attrs, (size_t)nd->n_attrs * sizeof(*a));
+    a[nd->n_attrs].name = name;
+    a[nd->n_attrs].type = MIXRT_ATTR_INT;
+    a[nd->n_attrs].i = v;
+    nd->attrs = a;
+    nd->n_attrs++;
+}
+
+static const struct mixrt_value *val(const struct mixrt_graph *g, const char *name);
+
+/* ConvTranspose output shapes (the spec's formulas, worked by hand below): explicit pads with
+ * output_padding, dilations and groups; output_shape; auto_pad SAME_UPPER. */
+static void conv_transpose_shapes(mixrt_context_t ctx) {
+    struct mixrt_graph *g;
+    TU_CHECK(mixrt_graph_create(ctx, NULL, &g) == MIXRT_STATUS_OK, "graph create");
+    const char *xp[] = {"N", NULL, NULL, NULL};
+    int x = add_value(g, "x", MIXRT_DTYPE_F32, 4, (int64_t[]){-1, 8, 7, 9}, xp);
+    int w = add_value(g, "w", MIXRT_DTYPE_F32, 4, (int64_t[]){8, 3, 4, 3}, NULL);
+    g->values[x].flags |= MIXRT_VALUE_GRAPH_INPUT;
+    g->values[w].flags |= MIXRT_VALUE_GRAPH_INPUT;
+    int a = add_node(g, "ConvTranspose", 2, (int[]){x, w}, "ct_pads");
+    set_int(g, a, "group", 2);
+    set_ints(g, a, "strides", 2, (int64_t[]){2, 3});
+    set_ints(g, a, "pads", 4, (int64_t[]){1, 0, 1, 1});
+    set_ints(g, a, "output_padding", 2, (int64_t[]){1, 0});
+    set_ints(g, a, "dilations", 2, (int64_t[]){1, 2});
+    int b = add_node(g, "ConvTranspose", 2, (int[]){x, w}, "ct_shape");
+    set_ints(g, b, "strides", 2, (int64_t[]){2, 3});
+    set_ints(g, b, "output_shape", 2, (int64_t[]){20, 30});
+    int c = add_node(g, "ConvTranspose", 2, (int[]){x, w}, "ct_same");
+    set_ints(g, c, "strides", 2, (int64_t[]){2, 3});
+    set_str(g, c, "auto_pad", "SAME_UPPER");
+    int contradictions = -1;
+    TU_CHECK(mixrt_graph_infer(g, &contradictions) == MIXRT_STATUS_OK, "infer: %s", mixrt_context_last_error(ctx));
+    /* H: 2 * (7 - 1) + 1 + (4 - 1) * 1 + 1 - (1 + 1) = 15; W: 3 * (9 - 1) + 0 + (3 - 1) * 2 + 1 - (0 + 1) = 28;
+     * M = W[1] * group = 6. */
+    static const struct {
+        const char *name;
+        int64_t m, h, w;
+    } want[] = {{"ct_pads", 6, 15, 28}, {"ct_shape", 3, 20, 30}, {"ct_same", 3, 14, 27}};
+    for (int i = 0; i < 3; i++) {
+        const struct mixrt_value *v = val(g, want[i].name);
+        TU_CHECK(v->dtype == MIXRT_DTYPE_F32 && v->rank == 4 && v->dims[0].param && !strcmp(v->dims[0].param, "N") &&
+                     v->dims[1].value == want[i].m && v->dims[2].value == want[i].h && v->dims[3].value == want[i].w,
+                 "%s: rank %d dims [%s, %lld, %lld, %lld], expected [N, %lld, %lld, %lld]", want[i].name, v->rank,
+                 v->rank > 0 && v->dims[0].param ? v->dims[0].param : "?", (long long)(v->rank > 1 ? v->dims[1].value : -9),
+                 (long long)(v->rank > 2 ? v->dims[2].value : -9), (long long)(v->rank > 3 ? v->dims[3].value : -9),
+                 (long long)want[i].m, (long long)want[i].h, (long long)want[i].w);
+    }
+    mixrt_graph_destroy(g);
+}
+
 static const struct mixrt_value *val(const struct mixrt_graph *g, const char *name) {
     return &g->values[mixrt_graph_find_value(g, name)];
 }
@@ -111,6 +177,7 @@ int main(void) {
                  !strcmp(bv->dims[0].param, "N"),
              "inferred type wins: %s rank %d", mixrt_dtype_name(bv->dtype), bv->rank);
     mixrt_graph_destroy(g);
+    conv_transpose_shapes(ctx);
     TU_CHECK(mixrt_context_bytes_in_use(ctx) == 0, "no leak: %zu bytes", mixrt_context_bytes_in_use(ctx));
     mixrt_context_destroy(ctx);
     return tu_finish("test_infer");

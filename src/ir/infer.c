@@ -151,7 +151,7 @@ static struct shape infer_dtype_only(const struct mixrt_graph *g, const struct m
         "Expand", "Tile", "Gather", "GatherElements", "GatherND", "Slice", "Squeeze", "Pad", "ReduceMean",
         "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum",
         "ReduceLogSumExp", "ReduceSumSquare", "Resize", "Upsample", "DepthToSpace", "SpaceToDepth", "ScatterND",
-        "ScatterElements", "Scatter", "ReverseSequence", "Compress", "Range", "Einsum", "ConvTranspose",
+        "ScatterElements", "Scatter", "ReverseSequence", "Compress", "Range", "Einsum",
         "GlobalLpPool", "MaxUnpool", "RoiAlign", "GridSample", "CenterCropPad", "Col2Im", NULL};
     const char *op = n->op_type;
     struct shape out = unknown_shape(MIXRT_DTYPE_UNDEFINED);
@@ -216,6 +216,46 @@ static struct shape infer_window(const struct mixrt_graph *g, const struct mixrt
     return out;
 }
 
+/* ConvTranspose: Y [N, W[1] * group, out..] with out = stride * (in - 1) + output_padding +
+ * (k - 1) * dilation + 1 - pads, or in * stride under auto_pad SAME_*, or output_shape when
+ * given; unknown dims stay unknown. */
+static struct shape infer_conv_transpose(const struct mixrt_graph *g, const struct mixrt_node *n) {
+    struct shape x = value_shape(g, n->inputs[0]), out = unknown_shape(x.dtype);
+    if (x.rank < 3 || n->n_inputs < 2 || n->inputs[1] < 0) return out;
+    struct shape w = value_shape(g, n->inputs[1]);
+    if (w.rank != x.rank) return out;
+    int sp = x.rank - 2;
+    size_t nk, ns, nd, np, nop, nos;
+    const int64_t *ks = mixrt_node_attr_ints(n, "kernel_shape", &nk);
+    const int64_t *st = mixrt_node_attr_ints(n, "strides", &ns);
+    const int64_t *dl = mixrt_node_attr_ints(n, "dilations", &nd);
+    const int64_t *pd = mixrt_node_attr_ints(n, "pads", &np);
+    const int64_t *op = mixrt_node_attr_ints(n, "output_padding", &nop);
+    const int64_t *os = mixrt_node_attr_ints(n, "output_shape", &nos);
+    const char *auto_pad = mixrt_node_attr_string(n, "auto_pad", "NOTSET");
+    bool same = !strcmp(auto_pad, "SAME_UPPER") || !strcmp(auto_pad, "SAME_LOWER"), valid = !strcmp(auto_pad, "VALID");
+    int64_t group = mixrt_node_attr_int(n, "group", 1);
+    if ((nk && nk != (size_t)sp) || (ns && ns != (size_t)sp) || (nd && nd != (size_t)sp) ||
+        (np && np != (size_t)(2 * sp)) || (nop && nop != (size_t)sp) ||
+        (os && nos != (size_t)sp && nos != (size_t)sp + 2) || group < 1)
+        return out;
+    out.rank = x.rank;
+    out.d[0] = x.d[0];
+    out.d[1] = w.d[1].value >= 0 ? dim_known(mul_dims(w.d[1].value, group)) : dim_unknown();
+    for (int i = 0; i < sp; i++) {
+        int64_t in = x.d[2 + i].value, k = nk ? ks[i] : w.d[2 + i].value, s = ns ? st[i] : 1, d = nd ? dl[i] : 1,
+                v = -1;
+        if (os) v = os[nos - (size_t)sp + (size_t)i];
+        else if (in >= 0 && same && s > 0) v = mul_dims(in, s);
+        else if (in > 0 && k > 0 && s > 0 && d > 0) {
+            int64_t pads = valid || !np ? 0 : add_dims(pd[i], pd[sp + i]);
+            v = add_dims(add_dims(mul_dims(s, in - 1), nop ? op[i] : 0), add_dims(mul_dims(k - 1, d), 1)) - pads;
+        }
+        out.d[2 + i] = v >= 1 ? dim_known(v) : dim_unknown();
+    }
+    return out;
+}
+
 static struct shape infer_matmul(const struct shape *a, const struct shape *b) {
     struct shape out = unknown_shape(a->dtype);
     if (a->rank < 1 || b->rank < 1) return out;
@@ -274,6 +314,7 @@ static struct shape infer_node(const struct mixrt_graph *g, const struct mixrt_n
     if (oi == 0 && (!strcmp(op, "Conv") || !strcmp(op, "MaxPool") || !strcmp(op, "AveragePool") ||
                     !strcmp(op, "LpPool")))
         return infer_window(g, n, !strcmp(op, "Conv"));
+    if (oi == 0 && !strcmp(op, "ConvTranspose")) return infer_conv_transpose(g, n);
     if (oi == 0 && (!strcmp(op, "GlobalAveragePool") || !strcmp(op, "GlobalMaxPool") || !strcmp(op, "GlobalLpPool"))) {
         out = x;
         for (int i = 2; i < x.rank; i++) out.d[i] = dim_known(1);

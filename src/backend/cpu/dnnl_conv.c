@@ -109,7 +109,7 @@ static int weights_dims(const struct conv_geom *g, int64_t *wd) {
     } while (0)
 
 /* A reorder primitive from -> to. */
-static dnnl_status_t make_reorder(dnnl_engine_t eng, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
+dnnl_status_t mixrt_dnnl_make_reorder(dnnl_engine_t eng, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
                                   dnnl_primitive_t *out) {
     dnnl_primitive_desc_t pd = NULL;
     dnnl_status_t s = dnnl_reorder_primitive_desc_create(&pd, from, eng, to, eng, NULL);
@@ -254,13 +254,13 @@ static mixrt_status conv_build(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_sta
     s = dnnl_runtime_error;
     if (!x_md || !w_md || !y_md) goto dnnl_fail;
     if (!dnnl_memory_desc_equal(x_md, &st->src_user_md)) {
-        DNNL_DO(make_reorder(eng, &st->src_user_md, x_md, &st->src_reorder));
+        DNNL_DO(mixrt_dnnl_make_reorder(eng, &st->src_user_md, x_md, &st->src_reorder));
         DNNL_DO(dnnl_memory_create(&st->src_mem, x_md, eng, DNNL_MEMORY_ALLOCATE));
     }
     if (!dnnl_memory_desc_equal(y_md, &st->dst_user_md)) {
-        DNNL_DO(make_reorder(eng, y_md, &st->dst_user_md, &st->dst_reorder));
+        DNNL_DO(mixrt_dnnl_make_reorder(eng, y_md, &st->dst_user_md, &st->dst_reorder));
         DNNL_DO(dnnl_memory_create(&st->dst_mem, y_md, eng, DNNL_MEMORY_ALLOCATE));
-        if (o->sum) DNNL_DO(make_reorder(eng, &st->dst_user_md, y_md, &st->dst_in_reorder));
+        if (o->sum) DNNL_DO(mixrt_dnnl_make_reorder(eng, &st->dst_user_md, y_md, &st->dst_in_reorder));
     }
     /* Weights kept from before the rebuild stay only if the new layout is the same. */
     if (st->wei_mem) {
@@ -273,7 +273,7 @@ static mixrt_status conv_build(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_sta
         }
     }
     if (!dnnl_memory_desc_equal(w_md, &st->wei_user_md)) {
-        DNNL_DO(make_reorder(eng, &st->wei_user_md, w_md, &st->wei_reorder));
+        DNNL_DO(mixrt_dnnl_make_reorder(eng, &st->wei_user_md, w_md, &st->wei_reorder));
         if (!st->wei_mem) DNNL_DO(dnnl_memory_create(&st->wei_mem, w_md, eng, DNNL_MEMORY_ALLOCATE));
     } else if (st->wei_mem) {
         dnnl_memory_destroy(st->wei_mem);
@@ -291,7 +291,7 @@ fail:
 }
 
 /* Runs reorder r from src to dst on the stream. */
-static dnnl_status_t run_reorder(dnnl_primitive_t r, dnnl_stream_t strm, dnnl_memory_t from, dnnl_memory_t to) {
+dnnl_status_t mixrt_dnnl_run_reorder(dnnl_primitive_t r, dnnl_stream_t strm, dnnl_memory_t from, dnnl_memory_t to) {
     dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
     return dnnl_primitive_execute(r, strm, 2, args);
 }
@@ -417,7 +417,7 @@ static mixrt_status conv_ensure(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_st
         dnnl_stream_t strm;
         MIXRT_TRY(mixrt_dnnl_get(k->ctx, &eng, &strm));
         DNNL_DO(dnnl_memory_create(&wu, &st->wei_user_md, eng, w->data));
-        DNNL_DO(run_reorder(st->wei_reorder, strm, wu, st->wei_mem));
+        DNNL_DO(mixrt_dnnl_run_reorder(st->wei_reorder, strm, wu, st->wei_mem));
         DNNL_DO(dnnl_stream_wait(strm));
         st->wei_ready = true;
     }
@@ -451,17 +451,17 @@ static mixrt_status conv_exec(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_stat
         if (!bmd) goto dnnl_fail;
         DNNL_DO(dnnl_memory_create(&bu, bmd, eng, (void *)b->data));
     }
-    if (st->src_reorder) DNNL_DO(run_reorder(st->src_reorder, strm, xu, st->src_mem));
+    if (st->src_reorder) DNNL_DO(mixrt_dnnl_run_reorder(st->src_reorder, strm, xu, st->src_mem));
     if (z && st->dst_in_reorder) {
         DNNL_DO(dnnl_memory_create(&zu, &st->dst_user_md, eng, (void *)z->data));
-        DNNL_DO(run_reorder(st->dst_in_reorder, strm, zu, st->dst_mem));
+        DNNL_DO(mixrt_dnnl_run_reorder(st->dst_in_reorder, strm, zu, st->dst_mem));
     } else if (z && z_binary) {
         DNNL_DO(dnnl_memory_create(&zu, &st->dst_user_md, eng, (void *)z->data));
     } else if (z) {
         memcpy(y->data, z->data, y->nbytes);
     }
     if (st->wei_reorder && !st->wei_ready) {
-        DNNL_DO(run_reorder(st->wei_reorder, strm, wu, st->wei_mem));
+        DNNL_DO(mixrt_dnnl_run_reorder(st->wei_reorder, strm, wu, st->wei_mem));
         if (st->wei_const) st->wei_ready = true;
     }
     dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, st->src_reorder ? st->src_mem : xu},
@@ -471,7 +471,7 @@ static mixrt_status conv_exec(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_stat
     if (b) args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, bu};
     if (z && z_binary) args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, zu};
     DNNL_DO(dnnl_primitive_execute(st->prim, strm, nargs, args));
-    if (st->dst_reorder) DNNL_DO(run_reorder(st->dst_reorder, strm, st->dst_mem, yu));
+    if (st->dst_reorder) DNNL_DO(mixrt_dnnl_run_reorder(st->dst_reorder, strm, st->dst_mem, yu));
     DNNL_DO(dnnl_stream_wait(strm));
     goto fail;
 dnnl_fail:

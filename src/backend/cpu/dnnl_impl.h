@@ -83,7 +83,12 @@ bool mixrt_dnnl_state_matches(struct mixrt_dnnl_state *st, const struct mixrt_ke
 /* The oneDNN implementation name of the state's primitive ("" when none): for tests and logs. */
 const char *mixrt_dnnl_state_impl(const struct mixrt_dnnl_state *st);
 
-/* ---- kernels (dnnl_matmul.c, dnnl_conv.c) ---- */
+/* Reorder primitive from -> to; running reorder r from src to dst on the stream (dnnl_conv.c). */
+dnnl_status_t mixrt_dnnl_make_reorder(dnnl_engine_t eng, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
+                                      dnnl_primitive_t *out);
+dnnl_status_t mixrt_dnnl_run_reorder(dnnl_primitive_t r, dnnl_stream_t strm, dnnl_memory_t from, dnnl_memory_t to);
+
+/* ---- kernels (dnnl_matmul.c, dnnl_conv.c, dnnl_deconv.c) ---- */
 bool mixrt_dnnl_matmul_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size);
 mixrt_status mixrt_dnnl_matmul_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
                                        void **state);
@@ -96,6 +101,14 @@ bool mixrt_dnnl_conv_supports(const struct mixrt_graph *g, const struct mixrt_no
 mixrt_status mixrt_dnnl_conv_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
                                      void **state);
 mixrt_status mixrt_dnnl_conv_run(struct mixrt_kernel_ctx *k);
+bool mixrt_dnnl_deconv_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size);
+mixrt_status mixrt_dnnl_deconv_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                                       void **state);
+mixrt_status mixrt_dnnl_deconv_run(struct mixrt_kernel_ctx *k);
+/* The same on oneDNN's GEMM-based implementation (a second candidate, timed against the first). */
+mixrt_status mixrt_dnnl_deconv_gemm_prepare(mixrt_context_t ctx, const struct mixrt_graph *g,
+                                            const struct mixrt_node *n, void **state);
+mixrt_status mixrt_dnnl_deconv_gemm_run(struct mixrt_kernel_ctx *k);
 /* Conv with com.mixrt FusedConv's extras (dnnl_conv.c; used by fused_conv.c). */
 struct mixrt_dnnl_conv_opts {
     bool channels_last;  /* X, Z and Y are [N, D1.., C] (handed to oneDNN without reorders) */

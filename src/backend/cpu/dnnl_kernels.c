@@ -1,4 +1,4 @@
-/* dnnl_kernels.c - the oneDNN kernel candidates engines may pick (MatMul, Gemm, Conv in f32
+/* dnnl_kernels.c - the oneDNN kernel candidates engines may pick (MatMul, Gemm, Conv, ConvTranspose in f32
  * and bf16). Without oneDNN (MIXRT_HAVE_DNNL undefined) the table is only its terminator, so
  * the candidate lists fall through to the reference kernels. */
 #include "backend/cpu/kernels.h"
@@ -13,6 +13,10 @@ const struct mixrt_cpu_kernel mixrt_dnnl_kernels[] = {
      mixrt_dnnl_gemm_run},
     {"dnnl_conv", "", "Conv", mixrt_dnnl_conv_supports, mixrt_dnnl_conv_prepare, mixrt_dnnl_state_release,
      mixrt_dnnl_conv_run},
+    {"dnnl_deconv", "", "ConvTranspose", mixrt_dnnl_deconv_supports, mixrt_dnnl_deconv_prepare,
+     mixrt_dnnl_state_release, mixrt_dnnl_deconv_run},
+    {"dnnl_deconv_gemm", "", "ConvTranspose", mixrt_dnnl_deconv_supports, mixrt_dnnl_deconv_gemm_prepare,
+     mixrt_dnnl_state_release, mixrt_dnnl_deconv_gemm_run},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };
 #else
