@@ -111,6 +111,46 @@ static void test_context(void) {
     TU_CHECK(c.live == 0 && c.bytes == 0 && c.allocs == c.frees, "allocator balanced after destroy (live %ld)", c.live);
 }
 
+/* The default allocator's block cache: a freed block of 1 MiB or more comes back for the next
+ * allocation of the same size (no fresh pages to fault in), not for another size, not while
+ * paused, and not after a trim; the byte counts do not see it. */
+static void test_block_cache(void) {
+    mixrt_context_t ctx;
+    TU_CHECK(mixrt_context_create(NULL, &ctx) == MIXRT_STATUS_OK, "context");
+    const size_t big = (size_t)5 << 20, other = (size_t)3 << 20;
+    unsigned char *a = mixrt_alloc(ctx, big);
+    TU_CHECK(a != NULL, "5 MiB block");
+    a[0] = 7, a[big - 1] = 9;
+    mixrt_free(ctx, a, big);
+    TU_CHECK(mixrt_context_bytes_in_use(ctx) == 0, "a cached block is not in use (%zu)", mixrt_context_bytes_in_use(ctx));
+    unsigned char *b = mixrt_alloc(ctx, other);
+    TU_CHECK(b != a, "another size is not served from the cached block");
+    unsigned char *c = mixrt_alloc(ctx, big);
+    TU_CHECK(c == a, "the same size reuses the cached block (%p vs %p)", (void *)c, (void *)a);
+    TU_CHECK(((uintptr_t)c & (((size_t)2 << 20) - 1)) == 0, "a reused 4 MiB+ block keeps its 2 MiB alignment");
+    mixrt_free(ctx, c, big);
+    mixrt_free(ctx, b, other);
+    mixrt_context_cache_pause(ctx, true); /* empties it: the next block is fresh, and is not kept */
+    unsigned char *d = mixrt_alloc(ctx, big);
+    TU_CHECK(d != NULL, "block while paused");
+    mixrt_free(ctx, d, big);
+    mixrt_context_cache_pause(ctx, false);
+    unsigned char *e = mixrt_alloc(ctx, other);
+    TU_CHECK(e != NULL, "block after resume");
+    mixrt_free(ctx, e, other);
+    mixrt_context_trim(ctx);
+    TU_CHECK(ctx->cache.n == 0 && ctx->cache.total == 0, "trim empties the cache (%d blocks, %zu bytes)",
+             ctx->cache.n, ctx->cache.total);
+    /* Bounded: many big frees keep at most the slot count and the byte budget. */
+    void *blk[8];
+    for (int i = 0; i < 8; i++) blk[i] = mixrt_alloc(ctx, ((size_t)9 + (size_t)i) << 20);
+    for (int i = 0; i < 8; i++) mixrt_free(ctx, blk[i], ((size_t)9 + (size_t)i) << 20);
+    TU_CHECK(ctx->cache.n <= MIXRT_BLOCK_CACHE_SLOTS && ctx->cache.total <= ((size_t)64 << 20),
+             "bounded: %d blocks, %zu bytes", ctx->cache.n, ctx->cache.total);
+    TU_CHECK(mixrt_context_bytes_in_use(ctx) == 0, "no bytes in use (%zu)", mixrt_context_bytes_in_use(ctx));
+    mixrt_context_destroy(ctx); /* frees what is cached (LeakSanitizer would see a leak) */
+}
+
 static void test_fault_injection(void) {
     mixrt_context_t ctx;
     if (mixrt_context_create(NULL, &ctx) != MIXRT_STATUS_OK) {
@@ -394,6 +434,7 @@ static void test_dims_str(void) {
 }
 
 int main(void) {
+    test_block_cache();
     tu_seed(7);
     test_context();
     test_fault_injection();

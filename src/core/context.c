@@ -2,6 +2,7 @@
  * last error message and logging. The out-of-memory path never allocates: messages
  * are formatted into the fixed buffer on the context. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,17 +32,37 @@ const char *mixrt_status_string(mixrt_status status) {
     return status_names[status];
 }
 
-/* Blocks of at least this size are 2 MiB aligned and advised for transparent huge
- * pages: weights and activations of real models are hundreds of MB, and touching them
- * 4 KiB page by page dominated model loading (one fault per page). */
+/* Blocks of at least this size are 2 MiB aligned and advised for transparent huge pages:
+ * weights and activations of real models are hundreds of MB, and touching them 4 KiB page by
+ * page dominated model loading (one fault per page). With the kernel's THP defrag on
+ * "madvise", an advised block's first touch may compact memory synchronously, so a block
+ * allocated every run (an engine's 5 MB output: 6-22 ms a run, measured) would pay that each
+ * time: freed blocks of 1 MiB and more are kept for reuse at the same size instead (bounded;
+ * paused while engines are built or loaded, whose temporaries would only sit there). */
 #define HUGE_BLOCK ((size_t)4 << 20)
 #define HUGE_PAGE ((size_t)2 << 20)
 
+#define CACHE_MIN ((size_t)1 << 20)
+#define CACHE_MAX_TOTAL ((size_t)64 << 20)
+
 static void *default_alloc(void *user, size_t size, size_t align) {
-    (void)user;
+    struct mixrt_block_cache *c = user;
     void *p = NULL;
     if (align < sizeof(void *)) align = sizeof(void *);
     if (size >= HUGE_BLOCK && align < HUGE_PAGE) align = HUGE_PAGE;
+    if (c && size >= CACHE_MIN && !c->paused) {
+        pthread_mutex_lock(&c->lock);
+        for (int i = c->n - 1; i >= 0; i--)
+            if (c->size[i] == size && (uintptr_t)c->p[i] % align == 0) {
+                p = c->p[i];
+                c->total -= size;
+                for (int j = i + 1; j < c->n; j++) c->p[j - 1] = c->p[j], c->size[j - 1] = c->size[j];
+                c->n--;
+                break;
+            }
+        pthread_mutex_unlock(&c->lock);
+        if (p) return p;
+    }
     if (posix_memalign(&p, align, size ? size : 1) != 0) return NULL;
 #ifdef MADV_HUGEPAGE
     if (size >= HUGE_BLOCK) (void)madvise(p, size & ~(HUGE_PAGE - 1), MADV_HUGEPAGE);
@@ -50,10 +71,48 @@ static void *default_alloc(void *user, size_t size, size_t align) {
 }
 
 static void default_free(void *user, void *ptr, size_t size) {
-    (void)user;
-    (void)size;
+    struct mixrt_block_cache *c = user;
+    void *evict = NULL;
+    if (c && size >= CACHE_MIN && size <= CACHE_MAX_TOTAL && !c->paused) {
+        pthread_mutex_lock(&c->lock);
+        if (c->n == MIXRT_BLOCK_CACHE_SLOTS || c->total + size > CACHE_MAX_TOTAL) {
+            /* The oldest goes (once is enough when the slots were the limit). */
+            evict = c->n ? c->p[0] : NULL;
+            if (evict) {
+                c->total -= c->size[0];
+                for (int j = 1; j < c->n; j++) c->p[j - 1] = c->p[j], c->size[j - 1] = c->size[j];
+                c->n--;
+            }
+        }
+        if (c->n < MIXRT_BLOCK_CACHE_SLOTS && c->total + size <= CACHE_MAX_TOTAL) {
+            c->p[c->n] = ptr, c->size[c->n++] = size;
+            c->total += size;
+            ptr = NULL;
+        }
+        pthread_mutex_unlock(&c->lock);
+        free(evict);
+    }
     free(ptr);
 }
+
+void mixrt_context_cache_pause(mixrt_context_t ctx, bool pause) {
+    if (!ctx || ctx->alloc.user != &ctx->cache) return;
+    pthread_mutex_lock(&ctx->cache.lock);
+    ctx->cache.paused += pause ? 1 : -1;
+    pthread_mutex_unlock(&ctx->cache.lock);
+    if (pause) mixrt_context_trim(ctx);
+}
+
+void mixrt_context_trim(mixrt_context_t ctx) {
+    if (!ctx || ctx->alloc.user != &ctx->cache) return;
+    struct mixrt_block_cache *c = &ctx->cache;
+    pthread_mutex_lock(&c->lock);
+    for (int i = 0; i < c->n; i++) free(c->p[i]);
+    c->n = 0;
+    c->total = 0;
+    pthread_mutex_unlock(&c->lock);
+}
+
 
 mixrt_status mixrt_context_create(const struct mixrt_allocator *allocator, mixrt_context_t *out) {
     if (!out) return MIXRT_STATUS_INVALID_ARGUMENT;
@@ -66,6 +125,10 @@ mixrt_status mixrt_context_create(const struct mixrt_allocator *allocator, mixrt
     if (!ctx) return MIXRT_STATUS_OUT_OF_MEMORY;
     memset(ctx, 0, sizeof(*ctx));
     ctx->alloc = a;
+    if (!allocator) { /* the default allocator keeps blocks for reuse in ctx->cache */
+        pthread_mutex_init(&ctx->cache.lock, NULL);
+        ctx->alloc.user = &ctx->cache;
+    }
     ctx->log_level = MIXRT_LOG_WARNING;
     ctx->fail_countdown = -1;
     *out = ctx;
@@ -74,7 +137,11 @@ mixrt_status mixrt_context_create(const struct mixrt_allocator *allocator, mixrt
 
 void mixrt_context_destroy(mixrt_context_t ctx) {
     if (!ctx) return;
+    bool cached = ctx->alloc.user == &ctx->cache;
+    mixrt_context_trim(ctx);
+    if (cached) pthread_mutex_destroy(&ctx->cache.lock);
     struct mixrt_allocator a = ctx->alloc;
+    if (cached) a.user = NULL; /* the struct itself is not cached */
     a.free(a.user, ctx, sizeof(*ctx));
 }
 

@@ -4,6 +4,7 @@
 #ifndef MIXRT_CORE_H
 #define MIXRT_CORE_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -21,8 +22,23 @@
 
 #define MIXRT_ERRMSG_MAX 1024
 
+/* Freed blocks of 1 MiB and more kept by the default allocator for reuse at the same size
+ * (context.c): an engine's outputs and run-time sized values are allocated every run, and
+ * first-touch page faults on this kind of machine cost far more than the work (a 5 MB output:
+ * 6-22 ms a run). Bounded; emptied by mixrt_context_trim, paused by mixrt_context_cache_pause. */
+#define MIXRT_BLOCK_CACHE_SLOTS 4
+struct mixrt_block_cache {
+    pthread_mutex_t lock;
+    int n;
+    void *p[MIXRT_BLOCK_CACHE_SLOTS];
+    size_t size[MIXRT_BLOCK_CACHE_SLOTS];
+    size_t total;
+    int paused; /* > 0: blocks are freed, not kept (engine builds and loads) */
+};
+
 struct mixrt_context {
     struct mixrt_allocator alloc;
+    struct mixrt_block_cache cache; /* used when alloc is the default allocator */
     mixrt_status last_status;
     char errmsg[MIXRT_ERRMSG_MAX];
     enum mixrt_log_level log_level;
@@ -122,6 +138,12 @@ const struct mixrt_cpu_features *mixrt_cpu_features(void);
 
 /* Reads a whole file into memory from ctx (free with mixrt_free(ctx, p, *size + 1);
  * a NUL is appended). IO_ERROR naming the path and errno text. */
+/* Frees the blocks the default allocator keeps for reuse (after a build, whose temporaries
+ * would otherwise stay held). */
+void mixrt_context_trim(mixrt_context_t ctx);
+/* Pauses (and empties) or resumes the block cache; pauses nest. */
+void mixrt_context_cache_pause(mixrt_context_t ctx, bool pause);
+
 mixrt_status mixrt_read_file(mixrt_context_t ctx, const char *path, uint8_t **data,
                              size_t *size);
 

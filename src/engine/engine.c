@@ -290,6 +290,7 @@ mixrt_status mixrt_engine_build(mixrt_context_t ctx, const char *model_path, con
                                "fp16 or bf16", o->layer_precisions[i].glob ? o->layer_precisions[i].glob : "",
                                mixrt_dtype_name(d));
     }
+    mixrt_context_cache_pause(ctx, true); /* the build's temporaries are not kept for reuse */
     MIXRT_TRY(mixrt_engine_alloc(ctx, &e));
     MIXRT_TRY(copy_options(e, o));
     e->opts.precisions |= MIXRT_PRECISION_FP32;
@@ -350,11 +351,13 @@ mixrt_status mixrt_engine_build(mixrt_context_t ctx, const char *model_path, con
     mixrt_timing_cache_stats(tc, &e->tc_hits, &e->tc_misses);
     e->build_seconds = now_s() - t0;
     mixrt_timing_cache_destroy(tc);
+    mixrt_context_cache_pause(ctx, false);
     *out = e;
     return MIXRT_STATUS_OK;
 fail:
     mixrt_timing_cache_destroy(tc);
     mixrt_engine_destroy(e);
+    mixrt_context_cache_pause(ctx, false);
     return status;
 }
 

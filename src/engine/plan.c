@@ -589,7 +589,10 @@ fail:
 mixrt_status mixrt_engine_load(mixrt_context_t ctx, const char *path, mixrt_engine_t *out) {
     if (!ctx) return MIXRT_STATUS_INVALID_ARGUMENT;
     if (!path || !out) return mixrt_error(ctx, MIXRT_STATUS_INVALID_ARGUMENT, "mixrt_engine_load: NULL argument");
-    return load_common(ctx, path, NULL, 0, out);
+    mixrt_context_cache_pause(ctx, true); /* the load's temporaries are not kept for reuse */
+    mixrt_status status = load_common(ctx, path, NULL, 0, out);
+    mixrt_context_cache_pause(ctx, false);
+    return status;
 }
 
 mixrt_status mixrt_engine_load_buffer(mixrt_context_t ctx, const void *data, size_t size, const char *what,
@@ -597,5 +600,8 @@ mixrt_status mixrt_engine_load_buffer(mixrt_context_t ctx, const void *data, siz
     if (!ctx) return MIXRT_STATUS_INVALID_ARGUMENT;
     if ((!data && size) || !out)
         return mixrt_error(ctx, MIXRT_STATUS_INVALID_ARGUMENT, "mixrt_engine_load_buffer: NULL argument");
-    return load_common(ctx, what ? what : "plan buffer", data ? data : "", size, out);
+    mixrt_context_cache_pause(ctx, true);
+    mixrt_status status = load_common(ctx, what ? what : "plan buffer", data ? data : "", size, out);
+    mixrt_context_cache_pause(ctx, false);
+    return status;
 }
