@@ -23,16 +23,6 @@ static int sole_consumer(const struct mixrt_pass_state *st, int vi) {
 }
 
 /* Appends an attribute to node ni (arena storage); NULL on out-of-memory. */
-static struct mixrt_attr *attr_add(struct mixrt_graph *g, int ni, const char *name, enum mixrt_attr_type type) {
-    struct mixrt_node *nd = &g->nodes[ni];
-    struct mixrt_attr *a = mixrt_arena_calloc(g->arena, (size_t)nd->n_attrs + 1, sizeof(*a));
-    if (!a) return NULL;
-    if (nd->n_attrs) memcpy(a, nd->attrs, (size_t)nd->n_attrs * sizeof(*a));
-    nd->attrs = a;
-    a[nd->n_attrs].name = name;
-    a[nd->n_attrs].type = type;
-    return &a[nd->n_attrs++];
-}
 
 /* Sets (or adds) int attribute name of node ni. */
 static mixrt_status attr_set_int(struct mixrt_graph *g, int ni, const char *name, int64_t v) {
@@ -43,7 +33,7 @@ static mixrt_status attr_set_int(struct mixrt_graph *g, int ni, const char *name
             nd->attrs[a].i = v;
             return MIXRT_STATUS_OK;
         }
-    struct mixrt_attr *a = attr_add(g, ni, name, MIXRT_ATTR_INT);
+    struct mixrt_attr *a = mixrt_pass_attr_add(g, ni, name, MIXRT_ATTR_INT);
     if (!a) return MIXRT_STATUS_OUT_OF_MEMORY;
     a->i = v;
     return MIXRT_STATUS_OK;
@@ -169,8 +159,8 @@ static mixrt_status fuse_one(struct mixrt_pass_state *st, int ci, int *absorbed)
     mixrt_status status = mixrt_graph_require_opset(g, MIXRT_DOMAIN, MIXRT_DOMAIN_VERSION);
     if (status != MIXRT_STATUS_OK) return status;
     int *ins = mixrt_arena_calloc(g->arena, 4, sizeof(int));
-    struct mixrt_attr *an = attr_add(g, ci, "activation", MIXRT_ATTR_STRING);
-    struct mixrt_attr *ap = an ? attr_add(g, ci, "activation_params", MIXRT_ATTR_FLOATS) : NULL;
+    struct mixrt_attr *an = mixrt_pass_attr_add(g, ci, "activation", MIXRT_ATTR_STRING);
+    struct mixrt_attr *ap = an ? mixrt_pass_attr_add(g, ci, "activation_params", MIXRT_ATTR_FLOATS) : NULL;
     float *pv = mixrt_arena_calloc(g->arena, 2, sizeof(float));
     if (!ins || !an || !ap || !pv) return MIXRT_STATUS_OUT_OF_MEMORY;
     an = &g->nodes[ci].attrs[g->nodes[ci].n_attrs - 2];
@@ -273,7 +263,7 @@ static mixrt_status add_transpose(struct layout *L, int in, int out, const int64
     int r = perm == op3_perm ? 3 : 4;
     int *io = ni >= 0 ? mixrt_arena_calloc(g->arena, 2, sizeof(int)) : NULL;
     int64_t *p = io ? mixrt_arena_calloc(g->arena, 4, sizeof(int64_t)) : NULL;
-    struct mixrt_attr *a = p ? attr_add(g, ni, "perm", MIXRT_ATTR_INTS) : NULL;
+    struct mixrt_attr *a = p ? mixrt_pass_attr_add(g, ni, "perm", MIXRT_ATTR_INTS) : NULL;
     if (!a) return MIXRT_STATUS_OUT_OF_MEMORY;
     memcpy(p, perm, (size_t)r * sizeof(int64_t));
     a->ints = p, a->n = r;

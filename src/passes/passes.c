@@ -108,6 +108,17 @@ int mixrt_pass_count_uses(const struct pass_state *st, int vi) {
 
 
 /* Makes value vi a constant holding t (an arena struct owning its data). */
+struct mixrt_attr *mixrt_pass_attr_add(struct mixrt_graph *g, int ni, const char *name, enum mixrt_attr_type type) {
+    struct mixrt_node *nd = &g->nodes[ni];
+    struct mixrt_attr *a = mixrt_arena_calloc(g->arena, (size_t)nd->n_attrs + 1, sizeof(*a));
+    if (!a) return NULL;
+    if (nd->n_attrs) memcpy(a, nd->attrs, (size_t)nd->n_attrs * sizeof(*a));
+    nd->attrs = a;
+    a[nd->n_attrs].name = name;
+    a[nd->n_attrs].type = type;
+    return &a[nd->n_attrs++];
+}
+
 void mixrt_pass_set_const(struct mixrt_graph *g, int vi, struct mixrt_tensor *t) {
     struct mixrt_value *v = &g->values[vi];
     v->init = t;
@@ -608,6 +619,9 @@ mixrt_status mixrt_passes_run(struct mixrt_graph *g, unsigned flags, struct mixr
             return status;
         if ((flags & MIXRT_PASS_CONV_BN) &&
             (status = run_one(g, pass_conv_bn, &stats->conv_bn_folded, &changed)) != MIXRT_STATUS_OK)
+            return status;
+        if ((flags & MIXRT_PASS_LOWER_EINSUM) &&
+            (status = run_one(g, mixrt_pass_lower_einsum, &stats->einsum_lowered, &changed)) != MIXRT_STATUS_OK)
             return status;
         if ((flags & MIXRT_PASS_FUSE_ATTENTION) &&
             (status = run_one(g, mixrt_pass_fuse_attention, &stats->attention_fused, &changed)) != MIXRT_STATUS_OK)

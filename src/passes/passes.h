@@ -29,7 +29,10 @@ enum mixrt_pass_flags {
     /* Chains of element-wise float ops (single-reader intermediates, scalar or full-shape
      * operands) → com.mixrt ElementwiseChain (fuse_eltwise.c). CPU kernels only. */
     MIXRT_PASS_FUSE_ELTWISE = 1u << 9,
-    MIXRT_PASS_ALL = 0x3ffu,
+    /* Two-operand Einsums that are batched matrix products → Transpose + MatMul + Transpose
+     * (lower_einsum.c). */
+    MIXRT_PASS_LOWER_EINSUM = 1u << 10,
+    MIXRT_PASS_ALL = 0x7ffu,
 };
 
 /* Nodes each pass removed (summed over the fixed-point iterations). */
@@ -44,6 +47,7 @@ struct mixrt_pass_stats {
     int layout_changed;
     int attention_fused;
     int eltwise_fused; /* nodes absorbed into ElementwiseChain nodes */
+    int einsum_lowered;
 };
 
 /* Outputs larger than this are not folded into constants (they would bloat the model). */

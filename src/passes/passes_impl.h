@@ -34,11 +34,16 @@ void mixrt_pass_replace_uses(struct mixrt_pass_state *st, int from, int to);
 /* Makes value vi the constant t (its dtype and shape; no producer). */
 void mixrt_pass_set_const(struct mixrt_graph *g, int vi, struct mixrt_tensor *t);
 
+/* Appends attribute name of the given type to node ni (the caller sets its value); NULL on
+ * out-of-memory. */
+struct mixrt_attr *mixrt_pass_attr_add(struct mixrt_graph *g, int ni, const char *name, enum mixrt_attr_type type);
+
 /* The fusion and layout passes, each in its own file. */
 mixrt_status mixrt_pass_fuse_transformer(struct mixrt_pass_state *st, int *removed); /* fuse_transformer.c */
 mixrt_status mixrt_pass_fuse_conv(struct mixrt_pass_state *st, int *removed);        /* fuse_conv.c */
 mixrt_status mixrt_pass_layout(struct mixrt_pass_state *st, int *removed);           /* fuse_conv.c */
 mixrt_status mixrt_pass_fuse_attention(struct mixrt_pass_state *st, int *removed);   /* fuse_attention.c */
 mixrt_status mixrt_pass_fuse_eltwise(struct mixrt_pass_state *st, int *removed);     /* fuse_eltwise.c */
+mixrt_status mixrt_pass_lower_einsum(struct mixrt_pass_state *st, int *removed);     /* lower_einsum.c */
 
 #endif /* MIXRT_PASSES_PASSES_IMPL_H */
