@@ -128,6 +128,18 @@ static float s_softplus(float x) {
     return s_nanfix((x > 0.0f ? x : 0.0f) + lp, x);
 }
 
+/* x tanh(log(1 + u)) with u = e^x is x n / (n + 2), n = u (u + 2): no cancellation for
+ * x << 0 (n ~ 2u), and the ratio is 1 in f32 from x = 20 on (u clamped there). Below -20 the
+ * ratio is u to f32 precision, and x e^x is taken as (x e^(x + 40)) e^-40, so that a
+ * subnormal result is rounded once (u itself would be subnormal, with few bits, below -87). */
+#define ELT_EXP_M40 4.2483542552915889e-18f /* e^-40 */
+static float s_mish(float x) {
+    if (x < -20.0f) return (x * s_exp_raw(x + 40.0f)) * ELT_EXP_M40;
+    float u = s_exp_raw(fminf(x, 20.0f));
+    float n = u * (u + 2.0f);
+    return s_nanfix(x * (n / (n + 2.0f)), x);
+}
+
 static inline float s_unary(enum mixrt_elt_op op, const struct mixrt_elt_params *p, float x) {
     switch (op) {
     case ELT_RELU: return x < 0.0f ? 0.0f : x;
@@ -157,6 +169,7 @@ static inline float s_unary(enum mixrt_elt_op op, const struct mixrt_elt_params 
     case ELT_GELU: return s_gelu(x);
     case ELT_GELU_TANH: return s_gelu_tanh(x);
     case ELT_SOFTPLUS: return s_softplus(x);
+    case ELT_MISH: return s_mish(x);
     case ELT_SQUARE: return x * x;
     case ELT_POW_HALF: return x == -INFINITY ? INFINITY : sqrtf(x + 0.0f);
     default: return x;
@@ -174,7 +187,7 @@ void mixrt_elt_unary_scalar(enum mixrt_elt_op op, const struct mixrt_elt_params 
         UCASE(ELT_RELU) UCASE(ELT_LEAKY) UCASE(ELT_SIGMOID) UCASE(ELT_TANH) UCASE(ELT_ERF) UCASE(ELT_EXP)
         UCASE(ELT_SQRT) UCASE(ELT_RECIP) UCASE(ELT_NEG) UCASE(ELT_ABS) UCASE(ELT_CLIP) UCASE(ELT_HARDSIGMOID)
         UCASE(ELT_HARDSWISH) UCASE(ELT_GELU) UCASE(ELT_GELU_TANH) UCASE(ELT_SOFTPLUS) UCASE(ELT_SQUARE)
-        UCASE(ELT_POW_HALF)
+        UCASE(ELT_POW_HALF) UCASE(ELT_MISH)
 #undef UCASE
     default:
         if (y != x) memmove(y, x, n * sizeof(float));
@@ -277,6 +290,7 @@ static const struct op_info op_infos[] = {
     {"HardSwish", K_UNARY, ELT_HARDSWISH, 14},
     {"Gelu", K_UNARY, ELT_GELU, 20},
     {"Softplus", K_UNARY, ELT_SOFTPLUS, 1},
+    {"Mish", K_UNARY, ELT_MISH, 18},
     {"Identity", K_UNARY, ELT_IDENTITY, 1},
     {"Cast", K_CAST, ELT_IDENTITY, 1},
 };
@@ -708,6 +722,7 @@ const struct mixrt_cpu_kernel mixrt_eltwise_kernels[] = {
     ELT("elt_hardswish", "HardSwish"),
     ELT("elt_gelu", "Gelu"),
     ELT("elt_softplus", "Softplus"),
+    ELT("elt_mish", "Mish"),
     ELT("elt_identity", "Identity"),
     ELT("elt_cast", "Cast"),
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},

@@ -147,6 +147,15 @@ static inline __m512 v_softplus(__m512 x) {
     return v_nanfix(_mm512_add_ps(_mm512_maskz_mov_ps(pos, x), lp), x);
 }
 
+/* x n / (n + 2), n = u (u + 2), u = e^min(x, 20): the scalar twin's form (eltwise.c). */
+static inline __m512 v_mish(__m512 x) {
+    __m512 u = v_exp_raw(_mm512_min_ps(x, V1(20.0f)));
+    __m512 n = _mm512_mul_ps(u, _mm512_add_ps(u, V1(2.0f)));
+    __m512 y = _mm512_mul_ps(x, _mm512_div_ps(n, _mm512_add_ps(n, V1(2.0f))));
+    __m512 tail = _mm512_mul_ps(_mm512_mul_ps(x, v_exp_raw(_mm512_add_ps(x, V1(40.0f)))), V1(4.2483542552915889e-18f));
+    return v_nanfix(_mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, V1(-20.0f), _CMP_LT_OQ), tail), x);
+}
+
 static inline __m512 v_unary(enum mixrt_elt_op op, const struct mixrt_elt_params *p, __m512 x) {
     __m512 zero = _mm512_setzero_ps();
     switch (op) {
@@ -175,6 +184,7 @@ static inline __m512 v_unary(enum mixrt_elt_op op, const struct mixrt_elt_params
     case ELT_GELU: return v_gelu(x);
     case ELT_GELU_TANH: return v_gelu_tanh(x);
     case ELT_SOFTPLUS: return v_softplus(x);
+    case ELT_MISH: return v_mish(x);
     case ELT_SQUARE: return _mm512_mul_ps(x, x);
     case ELT_POW_HALF: {
         __m512 r = _mm512_sqrt_ps(_mm512_add_ps(x, zero)); /* -0 + 0 = +0 */
@@ -196,7 +206,7 @@ void mixrt_elt_unary_avx512(enum mixrt_elt_op op, const struct mixrt_elt_params 
         UCASE(ELT_RELU) UCASE(ELT_LEAKY) UCASE(ELT_SIGMOID) UCASE(ELT_TANH) UCASE(ELT_ERF) UCASE(ELT_EXP)
         UCASE(ELT_SQRT) UCASE(ELT_RECIP) UCASE(ELT_NEG) UCASE(ELT_ABS) UCASE(ELT_CLIP) UCASE(ELT_HARDSIGMOID)
         UCASE(ELT_HARDSWISH) UCASE(ELT_GELU) UCASE(ELT_GELU_TANH) UCASE(ELT_SOFTPLUS) UCASE(ELT_SQUARE)
-        UCASE(ELT_POW_HALF)
+        UCASE(ELT_POW_HALF) UCASE(ELT_MISH)
 #undef UCASE
     default:
         for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, _mm512_loadu_ps(x + i));

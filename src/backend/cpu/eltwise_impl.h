@@ -17,6 +17,7 @@ enum mixrt_elt_op {
     ELT_CLIP, ELT_HARDSIGMOID, ELT_HARDSWISH, ELT_GELU, ELT_GELU_TANH, ELT_SOFTPLUS, ELT_IDENTITY,
     ELT_SQUARE,   /* Pow with exponent 2 */
     ELT_POW_HALF, /* Pow with exponent 0.5: sqrt, but +0 for -0 and +Inf for -Inf as pow() */
+    ELT_MISH,     /* x tanh(softplus(x)) */
 };
 
 /* LeakyRelu: alpha. HardSigmoid: alpha, beta. Clip: lo, hi (either may be +-Inf). */
