@@ -118,6 +118,8 @@ static const char *kernel_name(const char *op) {
         {"BatchNormalization", "nn_batchnorm"}, {"InstanceNormalization", "nn_instancenorm"},
         {"LayerNormalization", "nn_layernorm"}, {"ReduceSum", "nn_reduce_sum"},
         {"ReduceMean", "nn_reduce_mean"},   {"ReduceMax", "nn_reduce_max"},
+        {"ReduceMin", "nn_reduce_min"},     {"ReduceL1", "nn_reduce_l1"},
+        {"ReduceL2", "nn_reduce_l2"},       {"ReduceSumSquare", "nn_reduce_sumsq"},
     };
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
         if (!strcmp(map[i][0], op)) return map[i][1];
@@ -580,7 +582,8 @@ static void norm_cases(void) {
 /* ---- reductions ----------------------------------------------------------------------------- */
 
 static void reduce_cases(void) {
-    static const char *const ops[3] = {"ReduceSum", "ReduceMean", "ReduceMax"};
+    static const char *const ops[7] = {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin",
+                                       "ReduceL1",  "ReduceL2",   "ReduceSumSquare"};
     static const struct {
         int rank;
         int64_t x[4];
@@ -594,7 +597,7 @@ static void reduce_cases(void) {
         {3, {2, 0, 3}, 1, {2}},      {4, {1, 16, 16, 16}, 1, {1}},
     };
     for (int t = 0; t < 2; t++)
-        for (int o = 0; o < 3; o++) {
+        for (int o = 0; o < 7; o++) {
             mixrt_dtype dt = dtypes[t];
             const char *op = ops[o];
             int attr_opset = o == 0 ? 11 : 13, input_opset = 18;

@@ -863,7 +863,9 @@ fail:
  * removes one reduced group into a smaller f32 buffer until only kept groups remain, so
  * innermost-axis and all-but-channel reductions, and any other axes, read memory in order. */
 
-enum nn_red { NN_SUM, NN_MEAN, NN_MAX };
+/* ReduceMin, ReduceL1, ReduceL2 and ReduceSumSquare run as a max or sum of a transformed copy
+ * of X (-x, |x|, x^2), with the result transformed back (-m, sqrt). */
+enum nn_red { NN_SUM, NN_MEAN, NN_MAX, NN_MIN, NN_L1, NN_L2, NN_SUMSQ };
 
 static bool reduce_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
     return io_supported(g, n, why, why_size);
@@ -935,14 +937,24 @@ static mixrt_status run_reduce(struct mixrt_kernel_ctx *k, enum nn_red op) {
     n = mixrt_tensor_numel(x), ny = mixrt_tensor_numel(y);
     if (ny == 0) return MIXRT_STATUS_OK;
     MIXRT_TRY(out_f32(k, y, &ys, &yo));
-    if (n == 0) { /* empty reductions: 0, NaN (0/0) or -inf, as the reference */
-        float v = op == NN_SUM ? 0.0f : op == NN_MEAN ? NAN : -INFINITY;
+    if (n == 0) { /* empty reductions: 0, NaN (0/0) or -inf (+inf for min), as the reference */
+        float v = op == NN_MEAN ? NAN : op == NN_MAX ? -INFINITY : op == NN_MIN ? INFINITY : 0.0f;
         for (size_t j = 0; j < ny; j++) ys[j] = v;
         store_f32(y, ys);
         goto fail;
     }
     const struct mixrt_nnops_isa *isa = mixrt_nnops_isa();
     MIXRT_TRY(load_f32(k, x, &xs, &xo));
+    bool is_max = op == NN_MAX || op == NN_MIN;
+    if (op == NN_MIN || op == NN_L1 || op == NN_L2 || op == NN_SUMSQ) {
+        /* Transformed into a copy of our own (xs may be X's own data). */
+        if (!xo) {
+            if (!(xo = falloc(k, n))) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
+            memcpy(xo, xs, n * sizeof(float));
+            xs = xo;
+        }
+        for (size_t i = 0; i < n; i++) xo[i] = op == NN_MIN ? -xo[i] : op == NN_L1 ? fabsf(xo[i]) : xo[i] * xo[i];
+    }
     cur = xs;
     for (;;) {
         int last_red = -1;
@@ -957,17 +969,17 @@ static mixrt_status run_reduce(struct mixrt_kernel_ctx *k, enum nn_red op) {
         if (!(next = falloc(k, nnext))) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
         if (inner == 1) {
             for (size_t r = 0; r < rows; r++)
-                next[r] = op == NN_MAX ? isa->max(cur + r * len, len) : psum(isa, cur + r * len, len);
+                next[r] = is_max ? isa->max(cur + r * len, len) : psum(isa, cur + r * len, len);
         } else {
             size_t need = col_scratch(len, inner);
-            if (op != NN_MAX && need > nscr) {
+            if (!is_max && need > nscr) {
                 ffree(k, scr, nscr);
                 nscr = 0;
                 if (!(scr = falloc(k, need))) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
                 nscr = need;
             }
             for (size_t r = 0; r < rows; r++)
-                col_reduce(isa, cur + r * len * inner, len, inner, op == NN_MAX, next + r * inner, scr);
+                col_reduce(isa, cur + r * len * inner, len, inner, is_max, next + r * inner, scr);
         }
         ffree(k, owned_cur, ncur);
         owned_cur = next, cur = next, ncur = nnext, next = NULL;
@@ -983,6 +995,8 @@ static mixrt_status run_reduce(struct mixrt_kernel_ctx *k, enum nn_red op) {
     /* cur holds the ny kept values in order. */
     if (op == NN_MEAN)
         for (size_t j = 0; j < ny; j++) ys[j] = (float)((double)cur[j] / (double)m);
+    else if (op == NN_MIN || op == NN_L2)
+        for (size_t j = 0; j < ny; j++) ys[j] = op == NN_MIN ? -cur[j] : sqrtf(cur[j]);
     else if (ys != cur)
         memcpy(ys, cur, ny * sizeof(float));
     store_f32(y, ys);
@@ -998,6 +1012,10 @@ fail:
 static mixrt_status run_reduce_sum(struct mixrt_kernel_ctx *k) { return run_reduce(k, NN_SUM); }
 static mixrt_status run_reduce_mean(struct mixrt_kernel_ctx *k) { return run_reduce(k, NN_MEAN); }
 static mixrt_status run_reduce_max(struct mixrt_kernel_ctx *k) { return run_reduce(k, NN_MAX); }
+static mixrt_status run_reduce_min(struct mixrt_kernel_ctx *k) { return run_reduce(k, NN_MIN); }
+static mixrt_status run_reduce_l1(struct mixrt_kernel_ctx *k) { return run_reduce(k, NN_L1); }
+static mixrt_status run_reduce_l2(struct mixrt_kernel_ctx *k) { return run_reduce(k, NN_L2); }
+static mixrt_status run_reduce_sumsq(struct mixrt_kernel_ctx *k) { return run_reduce(k, NN_SUMSQ); }
 
 const struct mixrt_cpu_kernel mixrt_nnops_kernels[] = {
     {"nn_maxpool", "", "MaxPool", pool_supports, NULL, NULL, run_maxpool},
@@ -1013,5 +1031,9 @@ const struct mixrt_cpu_kernel mixrt_nnops_kernels[] = {
     {"nn_reduce_sum", "", "ReduceSum", reduce_supports, NULL, NULL, run_reduce_sum},
     {"nn_reduce_mean", "", "ReduceMean", reduce_supports, NULL, NULL, run_reduce_mean},
     {"nn_reduce_max", "", "ReduceMax", reduce_supports, NULL, NULL, run_reduce_max},
+    {"nn_reduce_min", "", "ReduceMin", reduce_supports, NULL, NULL, run_reduce_min},
+    {"nn_reduce_l1", "", "ReduceL1", reduce_supports, NULL, NULL, run_reduce_l1},
+    {"nn_reduce_l2", "", "ReduceL2", reduce_supports, NULL, NULL, run_reduce_l2},
+    {"nn_reduce_sumsq", "", "ReduceSumSquare", reduce_supports, NULL, NULL, run_reduce_sumsq},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };
