@@ -57,8 +57,22 @@ static void vmax_scalar(float *acc, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) acc[i] = max_nan(acc[i], x[i]);
 }
 
+static void gemv_scalar(const float *w, size_t rows, size_t n, const float *x, float *y) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *wr = w + r * n;
+        float a[16] = {0};
+        size_t i = 0;
+        for (; i + 16 <= n; i += 16)
+            for (int l = 0; l < 16; l++) a[l] += wr[i + (size_t)l] * x[i + (size_t)l];
+        for (; i < n; i++) a[i & 15] += wr[i] * x[i];
+        for (int v = 8; v >= 1; v /= 2)
+            for (int l = 0; l < v; l++) a[l] += a[l + v];
+        y[r] = a[0];
+    }
+}
+
 const struct mixrt_nnops_isa mixrt_nnops_isa_scalar = {"scalar",   sum_scalar,  sumsq_dev_scalar,
-                                                       max_scalar, exp_scalar, vmax_scalar};
+                                                       max_scalar, exp_scalar, vmax_scalar, gemv_scalar};
 
 static int g_force_scalar; /* tests only */
 

@@ -99,8 +99,44 @@ static void exp_avx512(const float *x, float *y, size_t n) {
     }
 }
 
-const struct mixrt_nnops_isa mixrt_nnops_isa_avx512 = {"avx512", sum_avx512, sumsq_dev_avx512, max_avx512,
-                                                       exp_avx512, vmax_avx512};
+/* Four rows at a time share each load of x; the tail of a row is masked. */
+static void gemv_avx512(const float *w, size_t rows, size_t n, const float *x, float *y) {
+    size_t r = 0;
+    __mmask16 tk = tail_mask(n & 15);
+    size_t nv = n & ~(size_t)15;
+    for (; r + 4 <= rows; r += 4) {
+        const float *w0 = w + r * n, *w1 = w0 + n, *w2 = w1 + n, *w3 = w2 + n;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (size_t i = 0; i < nv; i += 16) {
+            __m512 xv = _mm512_loadu_ps(x + i);
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w0 + i), xv, a0);
+            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w1 + i), xv, a1);
+            a2 = _mm512_fmadd_ps(_mm512_loadu_ps(w2 + i), xv, a2);
+            a3 = _mm512_fmadd_ps(_mm512_loadu_ps(w3 + i), xv, a3);
+        }
+        if (nv < n) {
+            __m512 xv = _mm512_maskz_loadu_ps(tk, x + nv);
+            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tk, w0 + nv), xv, a0);
+            a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tk, w1 + nv), xv, a1);
+            a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tk, w2 + nv), xv, a2);
+            a3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tk, w3 + nv), xv, a3);
+        }
+        y[r] = _mm512_reduce_add_ps(a0);
+        y[r + 1] = _mm512_reduce_add_ps(a1);
+        y[r + 2] = _mm512_reduce_add_ps(a2);
+        y[r + 3] = _mm512_reduce_add_ps(a3);
+    }
+    for (; r < rows; r++) {
+        const float *w0 = w + r * n;
+        __m512 a0 = _mm512_setzero_ps();
+        for (size_t i = 0; i < nv; i += 16) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w0 + i), _mm512_loadu_ps(x + i), a0);
+        if (nv < n) a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tk, w0 + nv), _mm512_maskz_loadu_ps(tk, x + nv), a0);
+        y[r] = _mm512_reduce_add_ps(a0);
+    }
+}
+
+const struct mixrt_nnops_isa mixrt_nnops_isa_avx512 = {"avx512",    sum_avx512,  sumsq_dev_avx512, max_avx512,
+                                                       exp_avx512, vmax_avx512, gemv_avx512};
 #else
 typedef int mixrt_nnops_avx512_unused; /* ISO C: a translation unit needs a declaration */
 #endif

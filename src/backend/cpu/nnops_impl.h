@@ -24,6 +24,9 @@ struct mixrt_nnops_isa {
     void (*exp)(const float *x, float *y, size_t n);
     /* acc[i] = max(acc[i], x[i]) with NaN propagating (as max above). */
     void (*vmax)(float *acc, const float *x, size_t n);
+    /* y[r] = sum_i w[r * n + i] x[i] for r < rows (a row-major matrix times a vector; the
+     * recurrent kernels' products): lane accumulators, in a fixed order. */
+    void (*gemv)(const float *w, size_t rows, size_t n, const float *x, float *y);
 };
 
 /* The table the kernels use: AVX-512 when the CPU has AVX512F/BW/VL/DQ (and the OS saves
