@@ -258,8 +258,67 @@ static void test_topk_ties(void) {
     mixrt_tensor_destroy(ctx, kt);
 }
 
+/* TopK with a small k over a long axis (the selection path, k * 16 < length): many ties and two
+ * NaNs, largest and smallest, rows along axis 1 of [3, 1000] and along axis 0 of [1000, 2],
+ * against an independent pick-the-best-remaining loop (NaN above every number, ties to the
+ * lower index). */
+static bool topk_before(double a, int64_t ia, double b, int64_t ib, bool largest) {
+    bool na = a != a, nb = b != b;
+    if (na != nb) return largest ? na : nb; /* NaN first for largest, last for smallest */
+    if (!na && a != b) return largest ? a > b : a < b;
+    return ia < ib;
+}
+
+static void test_topk_select(void) {
+    for (int largest = 0; largest < 2; largest++)
+        for (int shape = 0; shape < 2; shape++) {
+            int64_t dims[2] = {3, 1000}, kk = 7, len = 1000;
+            if (shape) dims[0] = 1000, dims[1] = 2;
+            int64_t rows = shape ? 2 : 3;
+            struct mixrt_tensor *x = make(MIXRT_DTYPE_F32, 2, dims), *kt = make(MIXRT_DTYPE_I64, 1, (int64_t[]){1}),
+                                out[2];
+            memset(out, 0, sizeof(out));
+            ((int64_t *)kt->data)[0] = kk;
+            float *xv = x->data;
+            for (int64_t i = 0; i < 2000 + (shape ? 0 : 1000); i++) xv[i] = (float)((i * 37 + 11) % 50 - 25) / 4.0f;
+            xv[shape ? 2 * 500 : 500] = NAN;
+            xv[shape ? 2 * 900 + 1 : 1000 + 900] = NAN;
+            struct mixrt_attr attrs[2];
+            memset(attrs, 0, sizeof(attrs));
+            attrs[0].name = "largest", attrs[0].type = MIXRT_ATTR_INT, attrs[0].i = largest;
+            attrs[1].name = "axis", attrs[1].type = MIXRT_ATTR_INT, attrs[1].i = shape ? 0 : 1;
+            const struct mixrt_tensor *ins[2] = {x, kt};
+            mixrt_status st = run_op("TopK", 11, attrs, 2, ins, 2, out, 2);
+            TU_CHECK(st == MIXRT_STATUS_OK, "TopK select: %s", mixrt_context_last_error(ctx));
+            for (int64_t r = 0; st == MIXRT_STATUS_OK && r < rows; r++) {
+                bool taken[1000] = {false};
+                for (int64_t j = 0; j < kk; j++) {
+                    int64_t best = -1;
+                    for (int64_t i = 0; i < len; i++) {
+                        double v = xv[shape ? i * 2 + r : r * len + i];
+                        if (!taken[i] && (best < 0 || topk_before(v, i, xv[shape ? best * 2 + r : r * len + best], best,
+                                                                  largest)))
+                            best = i;
+                    }
+                    taken[best] = true;
+                    int64_t o = shape ? j * 2 + r : r * kk + j;
+                    int64_t got = ((int64_t *)out[1].data)[o];
+                    float gv = ((float *)out[0].data)[o], wv = xv[shape ? best * 2 + r : r * len + best];
+                    TU_CHECK(got == best && (gv == wv || (gv != gv && wv != wv)),
+                             "TopK select (largest %d, shape %d) row %lld #%lld: index %lld value %g, want %lld (%g)",
+                             largest, shape, (long long)r, (long long)j, (long long)got, gv, (long long)best, wv);
+                }
+            }
+            mixrt_tensor_release(ctx, &out[0]);
+            mixrt_tensor_release(ctx, &out[1]);
+            mixrt_tensor_destroy(ctx, x);
+            mixrt_tensor_destroy(ctx, kt);
+        }
+}
+
 int main(void) {
     if (mixrt_context_create(NULL, &ctx) != MIXRT_STATUS_OK) return 1;
+    test_topk_select();
     tu_seed(20261129);
     test_round_once();
     test_cast_once();

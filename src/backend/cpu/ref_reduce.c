@@ -470,6 +470,23 @@ static int topk_smallest_u(const void *pa, const void *pb) {
     return c ? c : idx_cmp(a, b);
 }
 
+/* The first K of items[0..len) in cmp's order, into items[0..K) sorted: the same result as
+ * sorting everything (cmp is a total order: ties go by index), but one comparison for most
+ * items once K are held (a vocabulary of 50257 per row, K = 5: 1 s -> well under 0.1 s). */
+static void topk_select(struct topk_item *items, size_t len, size_t K, int (*cmp)(const void *, const void *)) {
+    size_t n = 0; /* items[0..n) hold the best so far, sorted; n <= j, so items[j] is unread */
+    for (size_t j = 0; j < len; j++) {
+        struct topk_item it = items[j];
+        if (n == K && cmp(&it, &items[K - 1]) >= 0) continue;
+        size_t pos = n < K ? n++ : K - 1;
+        while (pos > 0 && cmp(&it, &items[pos - 1]) < 0) {
+            items[pos] = items[pos - 1];
+            pos--;
+        }
+        items[pos] = it;
+    }
+}
+
 static mixrt_status run_topk(struct mixrt_kernel_ctx *k) {
     mixrt_status status;
     const struct mixrt_tensor *x = NULL;
@@ -519,7 +536,8 @@ static mixrt_status run_topk(struct mixrt_kernel_ctx *k) {
                 if (mixrt_dtype_is_float(dt)) items[j].v = mixrt_load_f64(x->data, dt, e);
                 else items[j].iv = mixrt_load_i64(x->data, dt, e);
             }
-            if (len > 1) qsort(items, len, sizeof(*items), cmp);
+            if (K > 0 && K * 16 < len) topk_select(items, len, K, cmp);
+            else if (len > 1) qsort(items, len, sizeof(*items), cmp);
             for (size_t j = 0; j < K; j++) {
                 size_t src = base + (size_t)items[j].idx * inner, dst = obase + j * inner;
                 memcpy((char *)vals->data + dst * es, (const char *)x->data + src * es, es);
