@@ -487,6 +487,30 @@ static void topk_select(struct topk_item *items, size_t len, size_t K, int (*cmp
     }
 }
 
+/* topk_select for a float axis read in place (element j at base + j * inner): most values are
+ * rejected by one comparison with the k-th held value, with cmp's rules (NaN above every
+ * number; an equal value loses, its index being higher than every held one). */
+static void topk_select_float(const struct mixrt_tensor *x, size_t base, size_t inner, size_t len, size_t K,
+                              bool largest, struct topk_item *items, int (*cmp)(const void *, const void *)) {
+    size_t n = 0;
+    bool f32 = x->dtype == MIXRT_DTYPE_F32;
+    for (size_t j = 0; j < len; j++) {
+        size_t e = base + j * inner;
+        double v = f32 ? (double)((const float *)x->data)[e] : mixrt_load_f64(x->data, x->dtype, e);
+        if (n == K) {
+            double w = items[K - 1].v;
+            if (largest ? isnan(w) || (!isnan(v) && v <= w) : isnan(v) || (!isnan(w) && v >= w)) continue;
+        }
+        struct topk_item it = {.v = v, .idx = (int64_t)j};
+        size_t pos = n < K ? n++ : K - 1;
+        while (pos > 0 && cmp(&it, &items[pos - 1]) < 0) {
+            items[pos] = items[pos - 1];
+            pos--;
+        }
+        items[pos] = it;
+    }
+}
+
 static mixrt_status run_topk(struct mixrt_kernel_ctx *k) {
     mixrt_status status;
     const struct mixrt_tensor *x = NULL;
@@ -530,14 +554,16 @@ static mixrt_status run_topk(struct mixrt_kernel_ctx *k) {
     for (size_t a = 0; a < outer; a++)
         for (size_t c = 0; c < inner; c++) {
             size_t base = a * len * inner + c, obase = a * K * inner + c;
-            for (size_t j = 0; j < len; j++) {
+            bool select = K > 0 && K * 16 < len;
+            if (select && mixrt_dtype_is_float(dt)) topk_select_float(x, base, inner, len, K, largest, items, cmp);
+            for (size_t j = 0; !(select && mixrt_dtype_is_float(dt)) && j < len; j++) {
                 size_t e = base + j * inner;
                 items[j].idx = (int64_t)j;
                 if (mixrt_dtype_is_float(dt)) items[j].v = mixrt_load_f64(x->data, dt, e);
                 else items[j].iv = mixrt_load_i64(x->data, dt, e);
             }
-            if (K > 0 && K * 16 < len) topk_select(items, len, K, cmp);
-            else if (len > 1) qsort(items, len, sizeof(*items), cmp);
+            if (select && !mixrt_dtype_is_float(dt)) topk_select(items, len, K, cmp);
+            else if (!select && len > 1) qsort(items, len, sizeof(*items), cmp);
             for (size_t j = 0; j < K; j++) {
                 size_t src = base + (size_t)items[j].idx * inner, dst = obase + j * inner;
                 memcpy((char *)vals->data + dst * es, (const char *)x->data + src * es, es);
