@@ -316,8 +316,46 @@ static void test_topk_select(void) {
         }
 }
 
+/* ArgMax/ArgMin on f32 (read in place) give the indices the generic path gives on the same
+ * values in f64: ties, NaNs (which win), select_last_index, both axes. */
+static void test_argminmax_f32(void) {
+    int64_t dims[2] = {4, 37};
+    struct mixrt_tensor *xf = make(MIXRT_DTYPE_F32, 2, dims), *xd = make(MIXRT_DTYPE_F64, 2, dims), of[1], od[1];
+    for (int i = 0; i < 4 * 37; i++) {
+        double v = (double)((i * 29 + 3) % 11) - 5.0; /* many ties */
+        if (i == 40 || i == 77 || i == 80) v = NAN;
+        ((float *)xf->data)[i] = (float)v;
+        ((double *)xd->data)[i] = v;
+    }
+    for (int op = 0; op < 2; op++)
+        for (int last = 0; last < 2; last++)
+            for (int axis = 0; axis < 2; axis++) {
+                struct mixrt_attr attrs[2];
+                memset(attrs, 0, sizeof(attrs));
+                attrs[0].name = "select_last_index", attrs[0].type = MIXRT_ATTR_INT, attrs[0].i = last;
+                attrs[1].name = "axis", attrs[1].type = MIXRT_ATTR_INT, attrs[1].i = axis;
+                memset(of, 0, sizeof(of));
+                memset(od, 0, sizeof(od));
+                const char *name = op ? "ArgMin" : "ArgMax";
+                const struct mixrt_tensor *inf[1] = {xf}, *ind[1] = {xd};
+                mixrt_status s1 = run_op(name, 13, attrs, 2, inf, 1, of, 1);
+                mixrt_status s2 = run_op(name, 13, attrs, 2, ind, 1, od, 1);
+                TU_CHECK(s1 == MIXRT_STATUS_OK && s2 == MIXRT_STATUS_OK, "%s: %s", name, mixrt_context_last_error(ctx));
+                size_t n = s1 == MIXRT_STATUS_OK && s2 == MIXRT_STATUS_OK ? mixrt_tensor_numel(&od[0]) : 0;
+                for (size_t i = 0; i < n; i++)
+                    TU_CHECK(((int64_t *)of[0].data)[i] == ((int64_t *)od[0].data)[i],
+                             "%s last %d axis %d #%zu: f32 %lld, f64 %lld", name, last, axis, i,
+                             (long long)((int64_t *)of[0].data)[i], (long long)((int64_t *)od[0].data)[i]);
+                mixrt_tensor_release(ctx, &of[0]);
+                mixrt_tensor_release(ctx, &od[0]);
+            }
+    mixrt_tensor_destroy(ctx, xf);
+    mixrt_tensor_destroy(ctx, xd);
+}
+
 int main(void) {
     if (mixrt_context_create(NULL, &ctx) != MIXRT_STATUS_OK) return 1;
+    test_argminmax_f32();
     test_topk_select();
     tu_seed(20261129);
     test_round_once();

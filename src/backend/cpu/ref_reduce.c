@@ -284,6 +284,26 @@ static mixrt_status run_arg(struct mixrt_kernel_ctx *k, bool is_max) {
     if ((status = mixrt_kernel_output(k, 0, MIXRT_DTYPE_I64, orank, odims, &out)) != MIXRT_STATUS_OK) return status;
     int64_t *o = out->data;
     bool isint = mixrt_dtype_is_int(dt), u64 = dt == MIXRT_DTYPE_U64;
+    if (dt == MIXRT_DTYPE_F32) {
+        /* The same comparisons on f32 read in place, the best value held in a register (a
+         * vocabulary-sized axis: the loads through mixrt_load_f64 dominated). */
+        const float *xf = x->data;
+        for (size_t a = 0; a < outer; a++)
+            for (size_t c = 0; c < inner; c++) {
+                size_t base = a * len * inner + c, best = 0;
+                float bv = len ? xf[base] : 0.0f;
+                bool bnan = isnan(bv);
+                for (size_t j = 1; j < len; j++) {
+                    float v = xf[base + j * inner];
+                    bool vnan = isnan(v);
+                    int cmp = vnan ? (bnan ? 0 : (is_max ? 1 : -1)) : bnan ? (is_max ? -1 : 1) : (v > bv) - (v < bv);
+                    if (!is_max) cmp = -cmp;
+                    if (cmp > 0 || (cmp == 0 && last)) best = j, bv = v, bnan = vnan;
+                }
+                o[a * inner + c] = (int64_t)best;
+            }
+        return MIXRT_STATUS_OK;
+    }
     for (size_t a = 0; a < outer; a++)
         for (size_t c = 0; c < inner; c++) {
             size_t base = a * len * inner + c, best = 0;
