@@ -76,7 +76,7 @@ static void ein(struct ecase *c, int i, int rank, const int64_t *d) {
 
 static bool exact_op(const char *op) {
     static const char *const approx[] = {"Sigmoid", "Tanh", "Erf", "Exp", "HardSigmoid", "HardSwish", "Gelu",
-                                         "Softplus", "Mish"};
+                                         "Softplus", "Mish", "Log"};
     for (size_t i = 0; i < sizeof(approx) / sizeof(approx[0]); i++)
         if (!strcmp(op, approx[i])) return false;
     return true;
@@ -383,6 +383,7 @@ static void unary_cases(void) {
         {"Sqrt", 13, 100},     {"Reciprocal", 13, 10}, {"Neg", 13, 10},       {"Abs", 13, 10},       {"HardSwish", 14, 8},
         {"Softplus", 1, 30},   {"Identity", 16, 10},   {"Relu", 6, 3},        {"Sigmoid", 6, 90},    {"Tanh", 6, 0.6},
         {"Erf", 9, 1.2},       {"Exp", 6, 2},          {"Mish", 18, 30},      {"Mish", 18, 3},
+        {"Log", 13, 100},      {"Log", 6, 2},
     };
     for (int t = 0; t < 2; t++) {
         for (size_t o = 0; o < sizeof(ops) / sizeof(ops[0]); o++) {

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "backend/cpu/eltwise_impl.h"
@@ -140,6 +141,25 @@ static float s_mish(float x) {
     return s_nanfix(x * (n / (n + 2.0f)), x);
 }
 
+/* log x = e ln2 + log m with x = m 2^e, m in [sqrt(1/2), sqrt(2)), and log m = 2 atanh(s),
+ * s = (m - 1)/(m + 1) (|s| < 0.172; the log1p series of Softplus); subnormals scaled by 2^23
+ * first. ln2 in two parts, so e ln2 adds no rounding of its own. */
+static float s_log(float x) {
+    if (!(x > 0.0f) || x == INFINITY) return x == 0.0f ? -INFINITY : x == INFINITY ? x : x != x ? x + x : NAN;
+    int e = 0;
+    if (x < 1.17549435e-38f) x *= 8388608.0f, e = -23;
+    uint32_t b;
+    memcpy(&b, &x, sizeof(b));
+    e += (int)(b >> 23) - 127;
+    b = (b & 0x7fffffu) | 0x3f800000u;
+    float m;
+    memcpy(&m, &b, sizeof(m));
+    if (m > 1.41421356f) m *= 0.5f, e += 1;
+    float s = (m - 1.0f) / (m + 1.0f);
+    float lm = (s + s) * s_poly(ELT_LOG1P_P, 9, s * s);
+    return s_fma((float)e, ELT_LN2_HI, s_fma((float)e, ELT_LN2_LO, lm));
+}
+
 static inline float s_unary(enum mixrt_elt_op op, const struct mixrt_elt_params *p, float x) {
     switch (op) {
     case ELT_RELU: return x < 0.0f ? 0.0f : x;
@@ -170,6 +190,7 @@ static inline float s_unary(enum mixrt_elt_op op, const struct mixrt_elt_params 
     case ELT_GELU_TANH: return s_gelu_tanh(x);
     case ELT_SOFTPLUS: return s_softplus(x);
     case ELT_MISH: return s_mish(x);
+    case ELT_LOG: return s_log(x);
     case ELT_SQUARE: return x * x;
     case ELT_POW_HALF: return x == -INFINITY ? INFINITY : sqrtf(x + 0.0f);
     default: return x;
@@ -187,7 +208,7 @@ void mixrt_elt_unary_scalar(enum mixrt_elt_op op, const struct mixrt_elt_params 
         UCASE(ELT_RELU) UCASE(ELT_LEAKY) UCASE(ELT_SIGMOID) UCASE(ELT_TANH) UCASE(ELT_ERF) UCASE(ELT_EXP)
         UCASE(ELT_SQRT) UCASE(ELT_RECIP) UCASE(ELT_NEG) UCASE(ELT_ABS) UCASE(ELT_CLIP) UCASE(ELT_HARDSIGMOID)
         UCASE(ELT_HARDSWISH) UCASE(ELT_GELU) UCASE(ELT_GELU_TANH) UCASE(ELT_SOFTPLUS) UCASE(ELT_SQUARE)
-        UCASE(ELT_POW_HALF) UCASE(ELT_MISH)
+        UCASE(ELT_POW_HALF) UCASE(ELT_MISH) UCASE(ELT_LOG)
 #undef UCASE
     default:
         if (y != x) memmove(y, x, n * sizeof(float));
@@ -291,6 +312,7 @@ static const struct op_info op_infos[] = {
     {"Gelu", K_UNARY, ELT_GELU, 20},
     {"Softplus", K_UNARY, ELT_SOFTPLUS, 1},
     {"Mish", K_UNARY, ELT_MISH, 18},
+    {"Log", K_UNARY, ELT_LOG, 1},
     {"Identity", K_UNARY, ELT_IDENTITY, 1},
     {"Cast", K_CAST, ELT_IDENTITY, 1},
 };
@@ -723,6 +745,7 @@ const struct mixrt_cpu_kernel mixrt_eltwise_kernels[] = {
     ELT("elt_gelu", "Gelu"),
     ELT("elt_softplus", "Softplus"),
     ELT("elt_mish", "Mish"),
+    ELT("elt_log", "Log"),
     ELT("elt_identity", "Identity"),
     ELT("elt_cast", "Cast"),
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},

@@ -156,6 +156,23 @@ static inline __m512 v_mish(__m512 x) {
     return v_nanfix(_mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, V1(-20.0f), _CMP_LT_OQ), tail), x);
 }
 
+/* The scalar twin's log (eltwise.c): getexp/getmant give e and m in [1, 2) (subnormals
+ * included), m above sqrt(2) halved; 0 gives -Inf, below 0 NaN, +Inf itself. */
+static inline __m512 v_log(__m512 x) {
+    __m512 e = _mm512_getexp_ps(x), m = _mm512_getmant_ps(x, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero);
+    __mmask16 big = _mm512_cmp_ps_mask(m, V1(1.41421356f), _CMP_GT_OQ);
+    m = _mm512_mask_mul_ps(m, big, m, V1(0.5f));
+    e = _mm512_mask_add_ps(e, big, e, V1(1.0f));
+    __m512 s = _mm512_div_ps(_mm512_sub_ps(m, V1(1.0f)), _mm512_add_ps(m, V1(1.0f)));
+    __m512 lm = _mm512_mul_ps(_mm512_add_ps(s, s), v_poly(ELT_LOG1P_P, 9, _mm512_mul_ps(s, s)));
+    __m512 r = _mm512_fmadd_ps(e, V1(ELT_LN2_HI), _mm512_fmadd_ps(e, V1(ELT_LN2_LO), lm));
+    __m512 zero = _mm512_setzero_ps();
+    r = _mm512_mask_mov_ps(r, _mm512_cmp_ps_mask(x, zero, _CMP_EQ_OQ), V1(-__builtin_inff()));
+    r = _mm512_mask_mov_ps(r, _mm512_cmp_ps_mask(x, zero, _CMP_LT_OQ), V1(__builtin_nanf("")));
+    r = _mm512_mask_mov_ps(r, _mm512_cmp_ps_mask(x, V1(__builtin_inff()), _CMP_EQ_OQ), x);
+    return v_nanfix(r, x);
+}
+
 static inline __m512 v_unary(enum mixrt_elt_op op, const struct mixrt_elt_params *p, __m512 x) {
     __m512 zero = _mm512_setzero_ps();
     switch (op) {
@@ -185,6 +202,7 @@ static inline __m512 v_unary(enum mixrt_elt_op op, const struct mixrt_elt_params
     case ELT_GELU_TANH: return v_gelu_tanh(x);
     case ELT_SOFTPLUS: return v_softplus(x);
     case ELT_MISH: return v_mish(x);
+    case ELT_LOG: return v_log(x);
     case ELT_SQUARE: return _mm512_mul_ps(x, x);
     case ELT_POW_HALF: {
         __m512 r = _mm512_sqrt_ps(_mm512_add_ps(x, zero)); /* -0 + 0 = +0 */
@@ -206,7 +224,7 @@ void mixrt_elt_unary_avx512(enum mixrt_elt_op op, const struct mixrt_elt_params 
         UCASE(ELT_RELU) UCASE(ELT_LEAKY) UCASE(ELT_SIGMOID) UCASE(ELT_TANH) UCASE(ELT_ERF) UCASE(ELT_EXP)
         UCASE(ELT_SQRT) UCASE(ELT_RECIP) UCASE(ELT_NEG) UCASE(ELT_ABS) UCASE(ELT_CLIP) UCASE(ELT_HARDSIGMOID)
         UCASE(ELT_HARDSWISH) UCASE(ELT_GELU) UCASE(ELT_GELU_TANH) UCASE(ELT_SOFTPLUS) UCASE(ELT_SQUARE)
-        UCASE(ELT_POW_HALF) UCASE(ELT_MISH)
+        UCASE(ELT_POW_HALF) UCASE(ELT_MISH) UCASE(ELT_LOG)
 #undef UCASE
     default:
         for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, _mm512_loadu_ps(x + i));

@@ -18,6 +18,7 @@ enum mixrt_elt_op {
     ELT_SQUARE,   /* Pow with exponent 2 */
     ELT_POW_HALF, /* Pow with exponent 0.5: sqrt, but +0 for -0 and +Inf for -Inf as pow() */
     ELT_MISH,     /* x tanh(softplus(x)) */
+    ELT_LOG,      /* natural log: NaN below 0, -Inf at 0 */
 };
 
 /* LeakyRelu: alpha. HardSigmoid: alpha, beta. Clip: lo, hi (either may be +-Inf). */
