@@ -189,25 +189,9 @@ fail:
 static mixrt_status deconv_ensure(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_state *st, const struct deconv_geom *g,
                                   mixrt_dtype dt, const struct mixrt_tensor *w, const struct mixrt_tensor *b, bool gemm) {
     mixrt_status status = MIXRT_STATUS_OK;
-    dnnl_status_t s = dnnl_success;
-    const char *call = "";
-    dnnl_memory_t wu = NULL;
     if (!mixrt_dnnl_state_matches(st, k, 3)) MIXRT_TRY(deconv_build(k, st, g, dt, b, gemm));
-    if (st->wei_const && st->wei_reorder && !st->wei_ready && w->data) {
-        mixrt_cpu_weight_reorder_counted();
-        dnnl_engine_t eng;
-        dnnl_stream_t strm;
-        MIXRT_TRY(mixrt_dnnl_get(k->ctx, &eng, &strm));
-        DNNL_DO(dnnl_memory_create(&wu, &st->wei_user_md, eng, w->data));
-        DNNL_DO(mixrt_dnnl_run_reorder(st->wei_reorder, strm, wu, st->wei_mem));
-        DNNL_DO(dnnl_stream_wait(strm));
-        st->wei_ready = true;
-    }
-    goto fail;
-dnnl_fail:
-    status = mixrt_dnnl_fail(k, s, call);
+    if (st->wei_const && st->wei_reorder && !st->wei_ready && w->data) MIXRT_TRY(mixrt_dnnl_weights_reorder(k, st, w));
 fail:
-    if (wu) dnnl_memory_destroy(wu);
     return status;
 }
 

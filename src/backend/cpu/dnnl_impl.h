@@ -87,6 +87,10 @@ const char *mixrt_dnnl_state_impl(const struct mixrt_dnnl_state *st);
 dnnl_status_t mixrt_dnnl_make_reorder(dnnl_engine_t eng, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
                                       dnnl_primitive_t *out);
 dnnl_status_t mixrt_dnnl_run_reorder(dnnl_primitive_t r, dnnl_stream_t strm, dnnl_memory_t from, dnnl_memory_t to);
+/* Reorders constant weights w (st->wei_user_md) into st->wei_mem with st->wei_reorder, once:
+ * sets st->wei_ready (dnnl_conv.c; the Conv and ConvTranspose kernels). */
+mixrt_status mixrt_dnnl_weights_reorder(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_state *st,
+                                        const struct mixrt_tensor *w);
 
 /* ---- kernels (dnnl_matmul.c, dnnl_conv.c, dnnl_deconv.c) ---- */
 bool mixrt_dnnl_matmul_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size);
