@@ -435,9 +435,9 @@ fail:
     return status;
 }
 
-static mixrt_status conv_exec(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_state *st, const struct mixrt_tensor *x,
-                              const struct mixrt_tensor *w, const struct mixrt_tensor *b, const struct mixrt_tensor *z,
-                              bool z_binary, struct mixrt_tensor *y) {
+mixrt_status mixrt_dnnl_conv_exec(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_state *st, const struct mixrt_tensor *x,
+                                  const struct mixrt_tensor *w, const struct mixrt_tensor *b, const struct mixrt_tensor *z,
+                                  bool z_binary, struct mixrt_tensor *y) {
     mixrt_status status = MIXRT_STATUS_OK;
     dnnl_status_t s = dnnl_success;
     const char *call = "";
@@ -602,7 +602,7 @@ mixrt_status mixrt_dnnl_conv_run_opts(struct mixrt_kernel_ctx *k, const struct m
     pthread_mutex_lock(&st->lock);
     locked = true;
     MIXRT_TRY(conv_ensure(k, st, &g, dt, w, b, o));
-    MIXRT_TRY(conv_exec(k, st, x, w, b, z, st->z_binary, y));
+    MIXRT_TRY(mixrt_dnnl_conv_exec(k, st, x, w, b, z, st->z_binary, y));
 fail:
     if (locked) pthread_mutex_unlock(&st->lock);
     if (own) {

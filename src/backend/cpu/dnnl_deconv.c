@@ -195,49 +195,6 @@ fail:
     return status;
 }
 
-static mixrt_status deconv_exec(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_state *st, const struct mixrt_tensor *x,
-                                const struct mixrt_tensor *w, const struct mixrt_tensor *b, struct mixrt_tensor *y) {
-    mixrt_status status = MIXRT_STATUS_OK;
-    dnnl_status_t s = dnnl_success;
-    const char *call = "";
-    dnnl_engine_t eng;
-    dnnl_stream_t strm;
-    dnnl_memory_t xu = NULL, wu = NULL, yu = NULL, bu = NULL;
-    MIXRT_TRY(mixrt_dnnl_get(k->ctx, &eng, &strm));
-    /* oneDNN only reads the inputs; the casts drop const for its memory objects. */
-    DNNL_DO(dnnl_memory_create(&xu, &st->src_user_md, eng, (void *)x->data));
-    DNNL_DO(dnnl_memory_create(&yu, &st->dst_user_md, eng, y->data));
-    if (!st->wei_reorder || !st->wei_ready) DNNL_DO(dnnl_memory_create(&wu, &st->wei_user_md, eng, (void *)w->data));
-    if (b) {
-        const dnnl_memory_desc_t *bmd = dnnl_primitive_desc_query_md(st->pd, dnnl_query_weights_md, 1);
-        call = "dnnl_primitive_desc_query_md(bias)";
-        s = dnnl_runtime_error;
-        if (!bmd) goto dnnl_fail;
-        DNNL_DO(dnnl_memory_create(&bu, bmd, eng, (void *)b->data));
-    }
-    if (st->src_reorder) DNNL_DO(mixrt_dnnl_run_reorder(st->src_reorder, strm, xu, st->src_mem));
-    if (st->wei_reorder && !st->wei_ready) {
-        DNNL_DO(mixrt_dnnl_run_reorder(st->wei_reorder, strm, wu, st->wei_mem));
-        if (st->wei_const) st->wei_ready = true;
-    }
-    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, st->src_reorder ? st->src_mem : xu},
-                               {DNNL_ARG_WEIGHTS, st->wei_reorder ? st->wei_mem : wu},
-                               {DNNL_ARG_DST, st->dst_reorder ? st->dst_mem : yu}};
-    int nargs = 3;
-    if (b) args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, bu};
-    DNNL_DO(dnnl_primitive_execute(st->prim, strm, nargs, args));
-    if (st->dst_reorder) DNNL_DO(mixrt_dnnl_run_reorder(st->dst_reorder, strm, st->dst_mem, yu));
-    DNNL_DO(dnnl_stream_wait(strm));
-    goto fail;
-dnnl_fail:
-    status = mixrt_dnnl_fail(k, s, call);
-fail:
-    if (xu) dnnl_memory_destroy(xu);
-    if (wu) dnnl_memory_destroy(wu);
-    if (yu) dnnl_memory_destroy(yu);
-    if (bu) dnnl_memory_destroy(bu);
-    return status;
-}
 #undef DNNL_DO
 
 bool mixrt_dnnl_deconv_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
@@ -286,7 +243,7 @@ static mixrt_status deconv_run(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_sta
         goto fail;
     }
     MIXRT_TRY(deconv_ensure(k, st, &g, dt, w, b, gemm));
-    status = deconv_exec(k, st, x, w, b, y);
+    status = mixrt_dnnl_conv_exec(k, st, x, w, b, NULL, false, y);
 fail:
     return status;
 }

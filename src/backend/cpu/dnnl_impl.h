@@ -91,6 +91,11 @@ dnnl_status_t mixrt_dnnl_run_reorder(dnnl_primitive_t r, dnnl_stream_t strm, dnn
  * sets st->wei_ready (dnnl_conv.c; the Conv and ConvTranspose kernels). */
 mixrt_status mixrt_dnnl_weights_reorder(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_state *st,
                                         const struct mixrt_tensor *w);
+/* Runs st's primitive (a convolution or deconvolution built by its kernel) on x, w, b into y,
+ * with the boundary reorders st holds; z (a residual, FusedConv only) may be NULL. */
+mixrt_status mixrt_dnnl_conv_exec(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_state *st, const struct mixrt_tensor *x,
+                                  const struct mixrt_tensor *w, const struct mixrt_tensor *b, const struct mixrt_tensor *z,
+                                  bool z_binary, struct mixrt_tensor *y);
 
 /* ---- kernels (dnnl_matmul.c, dnnl_conv.c, dnnl_deconv.c) ---- */
 bool mixrt_dnnl_matmul_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size);
