@@ -391,8 +391,129 @@ static void test_einsum(void) {
     }
 }
 
+/* Infers g's shapes and runs it on random input x (dims xd): every graph output's inferred dims
+ * must be known and equal the reference kernels' actual output dims. */
+static void check_inferred(struct mixrt_graph *g, const char *what, int xr, const int64_t *xd) {
+    int contradictions = -1;
+    TU_CHECK(mixrt_graph_infer(g, &contradictions) == MIXRT_STATUS_OK && contradictions == 0, "%s: infer: %s", what,
+             mixrt_context_last_error(ctx));
+    struct mixrt_tensor *x = tensor(MIXRT_DTYPE_F32, xr, xd), outs[4];
+    memset(outs, 0, sizeof(outs));
+    const struct mixrt_tensor *in[1] = {x};
+    TU_CHECK(mixrt_graph_toposort(g, &g->order) == MIXRT_STATUS_OK, "%s: toposort", what);
+    mixrt_status st = mixrt_exec_graph(ctx, g, NULL, 1, in, NULL, outs, NULL, NULL);
+    TU_CHECK(st == MIXRT_STATUS_OK, "%s: exec: %s", what, mixrt_context_last_error(ctx));
+    for (int o = 0; st == MIXRT_STATUS_OK && o < g->n_outputs; o++) {
+        const struct mixrt_value *v = &g->values[g->outputs[o]];
+        bool same = v->rank == outs[o].rank;
+        for (int d = 0; same && d < v->rank; d++) same = v->dims[d].value == outs[o].dims[d];
+        char a[128], b[128];
+        int64_t vd[MIXRT_MAX_RANK];
+        for (int d = 0; d < v->rank && d < MIXRT_MAX_RANK; d++) vd[d] = v->dims[d].value;
+        TU_CHECK(same, "%s output %d: inferred %s, the kernel made %s", what, o,
+                 v->rank >= 0 ? mixrt_dims_str(a, sizeof(a), v->rank, vd) : "unknown",
+                 mixrt_dims_str(b, sizeof(b), outs[o].rank, outs[o].dims));
+    }
+    for (int o = 0; o < g->n_outputs; o++) mixrt_tensor_release(ctx, &outs[o]);
+    mixrt_tensor_destroy(ctx, x);
+    mixrt_graph_destroy(g);
+}
+
+/* Shape inference of the data-movement and reduction ops (sizes from constants and attributes),
+ * each against the dims the reference kernel produces. */
+static void test_infer_data_ops(void) {
+    struct mixrt_graph *g = new_graph();
+    int x = add_input(g, "x", MIXRT_DTYPE_F32, 3, (int64_t[]){3, 5, 4});
+    int i = add_const_values(ctx, g, "i", MIXRT_DTYPE_I64, 2, (int64_t[]){2, 2}, (double[]){0, 4, -1, 2});
+    int y = add_op_node(g, "Gather", 2, (int[]){x, i}, "y");
+    node_attr_int(g, g->values[y].producer, "axis", 1);
+    graph_set_output(g, y);
+    check_inferred(g, "Gather axis 1", 3, (int64_t[]){3, 5, 4});
+
+    g = new_graph();
+    x = add_input(g, "x", MIXRT_DTYPE_F32, 4, (int64_t[]){2, 1, 3, 1});
+    int ax = add_const_values(ctx, g, "ax", MIXRT_DTYPE_I64, 1, (int64_t[]){2}, (double[]){1, -1});
+    graph_set_output(g, add_op_node(g, "Squeeze", 2, (int[]){x, ax}, "y"));
+    graph_set_output(g, add_op_node(g, "Squeeze", 1, (int[]){x}, "z"));
+    check_inferred(g, "Squeeze", 4, (int64_t[]){2, 1, 3, 1});
+
+    g = new_graph();
+    x = add_input(g, "x", MIXRT_DTYPE_F32, 3, (int64_t[]){2, 3, 4});
+    y = add_op_node(g, "ReduceMean", 1, (int[]){x}, "y");
+    g->nodes[g->values[y].producer].opset = 13;
+    node_attr_ints(g, g->values[y].producer, "axes", 1, (int64_t[]){1});
+    node_attr_int(g, g->values[y].producer, "keepdims", 0);
+    graph_set_output(g, y);
+    ax = add_const_values(ctx, g, "ax", MIXRT_DTYPE_I64, 1, (int64_t[]){1}, (double[]){-1});
+    graph_set_output(g, add_op_node(g, "ReduceL2", 2, (int[]){x, ax}, "z")); /* opset 18: axes input */
+    graph_set_output(g, add_op_node(g, "ReduceMax", 1, (int[]){x}, "w"));  /* every axis, kept */
+    check_inferred(g, "Reduce", 3, (int64_t[]){2, 3, 4});
+
+    g = new_graph();
+    x = add_input(g, "x", MIXRT_DTYPE_F32, 3, (int64_t[]){5, 4, 6});
+    int st = add_const_values(ctx, g, "st2", MIXRT_DTYPE_I64, 1, (int64_t[]){2}, (double[]){1, -3});
+    int en = add_const_values(ctx, g, "en2", MIXRT_DTYPE_I64, 1, (int64_t[]){2}, (double[]){9.0e18, -1});
+    ax = add_const_values(ctx, g, "ax2", MIXRT_DTYPE_I64, 1, (int64_t[]){2}, (double[]){0, 2});
+    int sp = add_const_values(ctx, g, "sp2", MIXRT_DTYPE_I64, 1, (int64_t[]){2}, (double[]){2, 1});
+    graph_set_output(g, add_op_node(g, "Slice", 5, (int[]){x, st, en, ax, sp}, "y"));
+    int st3 = add_const_values(ctx, g, "st3", MIXRT_DTYPE_I64, 1, (int64_t[]){1}, (double[]){-1});
+    int en3 = add_const_values(ctx, g, "en3", MIXRT_DTYPE_I64, 1, (int64_t[]){1}, (double[]){-9.0e18});
+    int ax3 = add_const_values(ctx, g, "ax3", MIXRT_DTYPE_I64, 1, (int64_t[]){1}, (double[]){1});
+    int sp3 = add_const_values(ctx, g, "sp3", MIXRT_DTYPE_I64, 1, (int64_t[]){1}, (double[]){-3});
+    graph_set_output(g, add_op_node(g, "Slice", 5, (int[]){x, st3, en3, ax3, sp3}, "z")); /* negative step */
+    check_inferred(g, "Slice", 3, (int64_t[]){5, 4, 6});
+
+    g = new_graph();
+    x = add_input(g, "x", MIXRT_DTYPE_F32, 2, (int64_t[]){2, 3});
+    int shp = add_const_values(ctx, g, "shp", MIXRT_DTYPE_I64, 1, (int64_t[]){3}, (double[]){4, 1, 3});
+    graph_set_output(g, add_op_node(g, "Expand", 2, (int[]){x, shp}, "y"));
+    int rep = add_const_values(ctx, g, "rep", MIXRT_DTYPE_I64, 1, (int64_t[]){2}, (double[]){2, 3});
+    graph_set_output(g, add_op_node(g, "Tile", 2, (int[]){x, rep}, "z"));
+    int pads = add_const_values(ctx, g, "pads", MIXRT_DTYPE_I64, 1, (int64_t[]){4}, (double[]){0, 1, 2, 0});
+    graph_set_output(g, add_op_node(g, "Pad", 2, (int[]){x, pads}, "w"));
+    check_inferred(g, "Expand, Tile, Pad", 2, (int64_t[]){2, 3});
+
+    g = new_graph();
+    x = add_input(g, "x", MIXRT_DTYPE_F32, 4, (int64_t[]){1, 8, 3, 5});
+    int sc = add_const_values(ctx, g, "sc", MIXRT_DTYPE_F32, 1, (int64_t[]){4}, (double[]){1, 1, 2, 1.5});
+    graph_set_output(g, add_op_node(g, "Resize", 3, (int[]){x, -1, sc}, "y"));
+    int sz = add_const_values(ctx, g, "sz", MIXRT_DTYPE_I64, 1, (int64_t[]){4}, (double[]){1, 8, 7, 2});
+    graph_set_output(g, add_op_node(g, "Resize", 4, (int[]){x, -1, -1, sz}, "z"));
+    y = add_op_node(g, "DepthToSpace", 1, (int[]){x}, "w");
+    node_attr_int(g, g->values[y].producer, "blocksize", 2);
+    graph_set_output(g, y);
+    check_inferred(g, "Resize, DepthToSpace", 4, (int64_t[]){1, 8, 3, 5});
+
+    /* Split: given sizes, and equal parts; Shape with start/end. */
+    g = new_graph();
+    x = add_input(g, "x", MIXRT_DTYPE_F32, 2, (int64_t[]){2, 6});
+    int sizes = add_const_values(ctx, g, "sizes", MIXRT_DTYPE_I64, 1, (int64_t[]){2}, (double[]){2, 4});
+    int a = add_op_node(g, "Split", 2, (int[]){x, sizes}, "a");
+    struct mixrt_node *n = &g->nodes[g->values[a].producer];
+    n->opset = 13;
+    int *outs = mixrt_arena_calloc(g->arena, 2, sizeof(int));
+    outs[0] = a, outs[1] = mixrt_graph_get_or_add_value(g, "b");
+    g->values[outs[1]].producer = g->values[a].producer;
+    n->outputs = outs, n->n_outputs = 2;
+    node_attr_int(g, g->values[a].producer, "axis", 1);
+    graph_set_output(g, a);
+    graph_set_output(g, outs[1]);
+    int c3 = add_op_node(g, "Split", 1, (int[]){x}, "c");
+    n = &g->nodes[g->values[c3].producer];
+    n->opset = 13;
+    outs = mixrt_arena_calloc(g->arena, 3, sizeof(int));
+    outs[0] = c3, outs[1] = mixrt_graph_get_or_add_value(g, "d"), outs[2] = mixrt_graph_get_or_add_value(g, "e");
+    g->values[outs[1]].producer = g->values[outs[2]].producer = g->values[c3].producer;
+    n->outputs = outs, n->n_outputs = 3;
+    node_attr_int(g, g->values[c3].producer, "axis", 1);
+    graph_set_output(g, c3);
+    graph_set_output(g, outs[2]);
+    check_inferred(g, "Split", 2, (int64_t[]){2, 6});
+}
+
 int main(void) {
     mixrt_context_create(NULL, &ctx);
+    test_infer_data_ops();
     test_einsum();
     test_const_fold();
     test_shape_fold();

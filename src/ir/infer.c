@@ -5,6 +5,7 @@
  * settled at run time by the kernels; a derived fact that contradicts a declared one
  * replaces it, with a warning naming the node and value. */
 #include <stdio.h>
+#include <math.h>
 #include <string.h>
 
 #include "ir/graph.h"
@@ -141,6 +142,237 @@ static int64_t window_out(int64_t in, int64_t k, int64_t stride, int64_t dil, in
     if (ek < 0 || padded < 0 || padded < ek) return -1;
     int64_t span = padded - ek;
     return (ceil_mode ? span / stride + (span % stride != 0) : span / stride) + 1;
+}
+
+/* Axes list of a Reduce or Squeeze node: from the attribute (older opsets) or a constant input;
+ * *n = -1 when absent (every axis), false when it cannot be known here. */
+static bool node_axes(const struct mixrt_graph *g, const struct mixrt_node *n, bool input_form, int input,
+                      int64_t *ax, int *na) {
+    *na = -1;
+    if (!input_form) {
+        size_t cnt = 0;
+        const int64_t *a = mixrt_node_attr_ints(n, "axes", &cnt);
+        if (!a) return true;
+        if (cnt > MIXRT_MAX_RANK) return false;
+        memcpy(ax, a, cnt * sizeof(int64_t));
+        *na = (int)cnt;
+        return true;
+    }
+    if (n->n_inputs <= input || n->inputs[input] < 0) return true;
+    return const_ints(g, n->inputs[input], ax, MIXRT_MAX_RANK, na);
+}
+
+/* Marks axes (normalized against rank r) in m; false when one is out of range or repeated. */
+static bool mark_axes(const int64_t *ax, int na, int r, bool *m) {
+    for (int i = 0; i < r; i++) m[i] = false;
+    for (int i = 0; i < na; i++) {
+        int64_t v = ax[i] < 0 ? ax[i] + r : ax[i];
+        if (v < 0 || v >= r || m[v]) return false;
+        m[v] = true;
+    }
+    return true;
+}
+
+/* Slice's output length on an axis of length len (the spec's clamping), -1 when len is unknown. */
+static int64_t slice_len(int64_t len, int64_t start, int64_t end, int64_t step) {
+    if (len < 0 || step == 0 || step == INT64_MIN) return -1;
+    if (start < 0) start = start < -len ? 0 : start + len;
+    if (end < 0) end = end < -len ? -1 : end + len;
+    if (step > 0) {
+        if (start > len) start = len;
+        if (end < 0) end = 0;
+        if (end > len) end = len;
+        return end > start ? (end - start - 1) / step + 1 : 0;
+    }
+    if (start > len - 1) start = len - 1;
+    if (end > len - 1) end = len - 1;
+    return start > end ? (start - end - 1) / (-step) + 1 : 0;
+}
+
+/* Shapes of the data-movement and reduction ops whose sizes come from constant inputs or
+ * attributes: Gather, Squeeze, Reduce*, Slice, Split, Expand, Tile, Pad, Resize, DepthToSpace,
+ * SpaceToDepth. rank -1 when not known here. */
+static struct shape infer_data_op(const struct mixrt_graph *g, const struct mixrt_node *n, int oi,
+                                  const struct shape *x) {
+    const char *op = n->op_type;
+    struct shape out = unknown_shape(x->dtype);
+    if (x->rank < 0) return out;
+    int64_t v[MIXRT_MAX_RANK * 2];
+    int nv = 0;
+    bool m[MIXRT_MAX_RANK];
+    if (oi == 0 && !strcmp(op, "Gather") && n->n_inputs == 2) {
+        struct shape idx = value_shape(g, n->inputs[1]);
+        int64_t axis = mixrt_node_attr_int(n, "axis", 0);
+        if (axis < 0) axis += x->rank;
+        if (idx.rank < 0 || axis < 0 || axis >= x->rank || x->rank - 1 + idx.rank > MIXRT_MAX_RANK) return out;
+        out.rank = 0;
+        for (int i = 0; i < axis; i++) out.d[out.rank++] = x->d[i];
+        for (int i = 0; i < idx.rank; i++) out.d[out.rank++] = idx.d[i];
+        for (int i = (int)axis + 1; i < x->rank; i++) out.d[out.rank++] = x->d[i];
+        return out;
+    }
+    if (oi == 0 && !strcmp(op, "Squeeze")) {
+        if (!node_axes(g, n, n->opset >= 13, 1, v, &nv)) return out;
+        if (nv < 0) { /* every axis of length 1: only when all are known */
+            for (int i = 0; i < x->rank; i++)
+                if (x->d[i].value < 0) return out;
+            out.rank = 0;
+            for (int i = 0; i < x->rank; i++)
+                if (x->d[i].value != 1) out.d[out.rank++] = x->d[i];
+            return out;
+        }
+        if (!mark_axes(v, nv, x->rank, m)) return out;
+        out.rank = 0;
+        for (int i = 0; i < x->rank; i++) {
+            if (m[i] && x->d[i].value != 1) return unknown_shape(x->dtype); /* the kernel names the error */
+            if (!m[i]) out.d[out.rank++] = x->d[i];
+        }
+        return out;
+    }
+    if (oi == 0 && !strncmp(op, "Reduce", 6)) {
+        bool input_form = n->opset >= 18 || (!strcmp(op, "ReduceSum") && n->opset >= 13);
+        if (!node_axes(g, n, input_form, 1, v, &nv)) return out;
+        bool keep = mixrt_node_attr_int(n, "keepdims", 1) != 0;
+        if (nv <= 0 && input_form && mixrt_node_attr_int(n, "noop_with_empty_axes", 0)) return *x;
+        if (nv <= 0) {
+            for (int i = 0; i < x->rank; i++) m[i] = true;
+        } else if (!mark_axes(v, nv, x->rank, m)) {
+            return out;
+        }
+        out.rank = 0;
+        for (int i = 0; i < x->rank; i++) {
+            if (!m[i]) out.d[out.rank++] = x->d[i];
+            else if (keep) out.d[out.rank++] = dim_known(1);
+        }
+        return out;
+    }
+    if (oi == 0 && !strcmp(op, "Slice") && n->opset >= 10 && n->n_inputs >= 3) {
+        int64_t st[MIXRT_MAX_RANK], en[MIXRT_MAX_RANK], ax[MIXRT_MAX_RANK], sp[MIXRT_MAX_RANK];
+        int ns, ne, na = -1, nsp = -1;
+        if (!const_ints(g, n->inputs[1], st, MIXRT_MAX_RANK, &ns) ||
+            !const_ints(g, n->inputs[2], en, MIXRT_MAX_RANK, &ne) || ns != ne)
+            return out;
+        if (n->n_inputs > 3 && n->inputs[3] >= 0 && !const_ints(g, n->inputs[3], ax, MIXRT_MAX_RANK, &na)) return out;
+        if (n->n_inputs > 4 && n->inputs[4] >= 0 && !const_ints(g, n->inputs[4], sp, MIXRT_MAX_RANK, &nsp)) return out;
+        if ((na >= 0 && na != ns) || (nsp >= 0 && nsp != ns)) return out;
+        out = *x;
+        for (int i = 0; i < ns; i++) {
+            int64_t a = na >= 0 ? ax[i] : i;
+            if (a < 0) a += x->rank;
+            if (a < 0 || a >= x->rank) return unknown_shape(x->dtype);
+            int64_t len = slice_len(x->d[a].value, st[i], en[i], nsp >= 0 ? sp[i] : 1);
+            out.d[a] = len >= 0 ? dim_known(len) : dim_unknown();
+        }
+        return out;
+    }
+    if (!strcmp(op, "Split") && oi < n->n_outputs) {
+        int64_t axis = mixrt_node_attr_int(n, "axis", 0);
+        if (axis < 0) axis += x->rank;
+        if (axis < 0 || axis >= x->rank) return out;
+        int64_t len = x->d[axis].value, part = -1;
+        size_t cnt = 0;
+        const int64_t *sa = n->opset < 13 ? mixrt_node_attr_ints(n, "split", &cnt) : NULL;
+        if (sa && cnt == (size_t)n->n_outputs) {
+            part = sa[oi];
+        } else if (n->opset >= 13 && n->n_inputs > 1 && n->inputs[1] >= 0) {
+            if (!const_ints(g, n->inputs[1], v, MIXRT_MAX_RANK * 2, &nv) || nv != n->n_outputs) return out;
+            part = v[oi];
+        } else if (!sa && len >= 0 && n->n_outputs > 0) {
+            /* equal parts, the last one smaller (opset 18's num_outputs rule; exact otherwise) */
+            int64_t each = (len + n->n_outputs - 1) / n->n_outputs;
+            if (n->opset < 18 && len % n->n_outputs) return out;
+            part = oi < n->n_outputs - 1 ? each : len - each * (n->n_outputs - 1);
+        }
+        if (part < 0) return out;
+        out = *x;
+        out.d[axis] = dim_known(part);
+        return out;
+    }
+    if (oi == 0 && !strcmp(op, "Expand") && n->n_inputs == 2) {
+        if (!const_ints(g, n->inputs[1], v, MIXRT_MAX_RANK, &nv)) return out;
+        struct shape t = unknown_shape(x->dtype), r = unknown_shape(x->dtype);
+        t.rank = nv;
+        for (int i = 0; i < nv; i++) {
+            if (v[i] < 0) return out;
+            t.d[i] = dim_known(v[i]);
+        }
+        if (!shape_broadcast(x, &t, &r)) return out;
+        r.dtype = x->dtype;
+        return r;
+    }
+    if (oi == 0 && !strcmp(op, "Tile") && n->n_inputs == 2) {
+        if (!const_ints(g, n->inputs[1], v, MIXRT_MAX_RANK, &nv) || nv != x->rank) return out;
+        out = *x;
+        for (int i = 0; i < nv; i++) {
+            int64_t d = v[i] >= 0 ? mul_dims(x->d[i].value, v[i]) : -1;
+            out.d[i] = d >= 0 ? dim_known(d) : dim_unknown();
+        }
+        return out;
+    }
+    if (oi == 0 && !strcmp(op, "Pad")) {
+        size_t cnt = 0;
+        const int64_t *pa = n->opset < 11 ? mixrt_node_attr_ints(n, "pads", &cnt) : NULL;
+        if (pa && cnt <= (size_t)(2 * MIXRT_MAX_RANK)) memcpy(v, pa, cnt * sizeof(int64_t)), nv = (int)cnt;
+        else if (n->opset < 11 || n->n_inputs < 2 || (n->n_inputs > 3 && n->inputs[3] >= 0) ||
+                 !const_ints(g, n->inputs[1], v, MIXRT_MAX_RANK * 2, &nv))
+            return out;
+        if (nv != 2 * x->rank) return out;
+        out = *x;
+        for (int i = 0; i < x->rank; i++) {
+            int64_t d = -1; /* pads may be negative (crops); untrusted sums must not overflow */
+            if (x->d[i].value >= 0 && (__builtin_add_overflow(x->d[i].value, v[i], &d) ||
+                                       __builtin_add_overflow(d, v[x->rank + i], &d)))
+                d = -1;
+            out.d[i] = d >= 0 ? dim_known(d) : dim_unknown();
+        }
+        return out;
+    }
+    if (oi == 0 && !strcmp(op, "Resize") && n->opset >= 11 && !mixrt_node_attr(n, "axes")) {
+        const char *ct = mixrt_node_attr_string(n, "coordinate_transformation_mode", "half_pixel");
+        if (!strcmp(ct, "tf_crop_and_resize")) return out;
+        const char *kar = mixrt_node_attr_string(n, "keep_aspect_ratio_policy", "stretch");
+        out = *x;
+        if (n->n_inputs > 3 && n->inputs[3] >= 0) {
+            if (strcmp(kar, "stretch") || !const_ints(g, n->inputs[3], v, MIXRT_MAX_RANK, &nv) || nv != x->rank)
+                return unknown_shape(x->dtype);
+            for (int i = 0; i < nv; i++) out.d[i] = v[i] >= 0 ? dim_known(v[i]) : dim_unknown();
+            return out;
+        }
+        int sv = n->n_inputs > 2 ? n->inputs[2] : -1;
+        const struct mixrt_tensor *sc = sv >= 0 ? g->values[sv].init : NULL;
+        if (!sc || sc->dtype != MIXRT_DTYPE_F32 || mixrt_tensor_numel(sc) != (size_t)x->rank)
+            return unknown_shape(x->dtype);
+        for (int i = 0; i < x->rank; i++) {
+            double f = (double)((const float *)sc->data)[i], d = x->d[i].value >= 0 ? floor((double)x->d[i].value * f) : -1;
+            out.d[i] = d >= 0 && d < 9.0e15 ? dim_known((int64_t)d) : dim_unknown();
+        }
+        return out;
+    }
+    if (oi == 0 && !strcmp(op, "Range") && n->n_inputs == 3) {
+        /* constant integer start, limit, delta: max(ceil((limit - start) / delta), 0) elements */
+        int64_t a[1] = {0}, b[1] = {0}, d[1] = {0};
+        int na, nb, nd;
+        if (!const_ints(g, n->inputs[0], a, 1, &na) || !const_ints(g, n->inputs[1], b, 1, &nb) ||
+            !const_ints(g, n->inputs[2], d, 1, &nd) || na != 1 || nb != 1 || nd != 1 || d[0] == 0)
+            return out;
+        double c = ceil(((double)b[0] - (double)a[0]) / (double)d[0]);
+        out.rank = 1;
+        out.d[0] = c <= 0 ? dim_known(0) : c < 9.0e15 ? dim_known((int64_t)c) : dim_unknown();
+        return out;
+    }
+    if (oi == 0 && (!strcmp(op, "DepthToSpace") || !strcmp(op, "SpaceToDepth")) && x->rank == 4) {
+        int64_t b = mixrt_node_attr_int(n, "blocksize", 0), c = x->d[1].value, bb = mul_dims(b, b);
+        if (b < 1 || bb < 1) return out;
+        out = *x;
+        bool d2s = op[0] == 'D';
+        out.d[1] = c < 0 ? dim_unknown() : d2s ? (c % bb ? dim_unknown() : dim_known(c / bb)) : dim_known(mul_dims(c, bb));
+        for (int i = 2; i < 4; i++) {
+            int64_t d = x->d[i].value;
+            out.d[i] = d < 0 ? dim_unknown() : d2s ? dim_known(mul_dims(d, b)) : (d % b ? dim_unknown() : dim_known(d / b));
+        }
+        return out;
+    }
+    return out;
 }
 
 /* Dtype-only facts for ops whose shapes are not inferred here: the precision planner
@@ -405,7 +637,17 @@ static struct shape infer_node(const struct mixrt_graph *g, const struct mixrt_n
     if (oi == 0 && !strcmp(op, "Shape")) {
         out.dtype = MIXRT_DTYPE_I64;
         out.rank = 1;
-        out.d[0] = x.rank >= 0 && n->opset < 15 ? dim_known(x.rank) : dim_unknown();
+        out.d[0] = dim_unknown();
+        if (x.rank >= 0) {
+            /* opset 15: the [start, end) slice of the dims, clamped */
+            int64_t st = n->opset >= 15 ? mixrt_node_attr_int(n, "start", 0) : 0,
+                    en = n->opset >= 15 ? mixrt_node_attr_int(n, "end", x.rank) : x.rank;
+            if (st < 0) st += x.rank;
+            if (en < 0) en += x.rank;
+            st = st < 0 ? 0 : st > x.rank ? x.rank : st;
+            en = en < 0 ? 0 : en > x.rank ? x.rank : en;
+            out.d[0] = dim_known(en > st ? en - st : 0);
+        }
         return out;
     }
     if (oi == 0 && !strcmp(op, "Unsqueeze") && x.rank >= 0) {
@@ -433,6 +675,8 @@ static struct shape infer_node(const struct mixrt_graph *g, const struct mixrt_n
         return out;
     }
     if (!strcmp(op, "If") || !strcmp(op, "Loop") || !strcmp(op, "Scan")) return out;
+    struct shape data = infer_data_op(g, n, oi, &x);
+    if (data.rank >= 0) return data;
     return infer_dtype_only(g, n, oi, &x);
 }
 

@@ -617,6 +617,9 @@ mixrt_status mixrt_passes_run(struct mixrt_graph *g, unsigned flags, struct mixr
         if ((flags & MIXRT_PASS_CAST_ELIM) &&
             (status = run_one(g, pass_cast_elim, &stats->casts_removed, &changed)) != MIXRT_STATUS_OK)
             return status;
+        /* Folding can make shapes known (a position-id Range over Shape becomes a constant):
+         * the fusions below read them, and the ops they make are not re-inferred later. */
+        if (changed && (status = mixrt_graph_infer(g, NULL)) != MIXRT_STATUS_OK) return status;
         if ((flags & MIXRT_PASS_CONV_BN) &&
             (status = run_one(g, pass_conv_bn, &stats->conv_bn_folded, &changed)) != MIXRT_STATUS_OK)
             return status;
