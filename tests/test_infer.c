@@ -33,40 +33,31 @@ static int add_node(struct mixrt_graph *g, const char *op, int n_in, const int *
     return ni;
 }
 
-static void set_ints(struct mixrt_graph *g, int ni, const char *name, size_t n, const int64_t *v) {
+/* Appends attribute name of type to node ni; the caller sets its value. */
+static struct mixrt_attr *attr_append(struct mixrt_graph *g, int ni, const char *name, enum mixrt_attr_type type) {
     struct mixrt_node *nd = &g->nodes[ni];
     struct mixrt_attr *a = mixrt_arena_calloc(g->arena, (size_t)nd->n_attrs + 1, sizeof(*a));
     if (nd->n_attrs) memcpy(a, nd->attrs, (size_t)nd->n_attrs * sizeof(*a));
     a[nd->n_attrs].name = name;
-    a[nd->n_attrs].type = MIXRT_ATTR_INTS;
-    a[nd->n_attrs].n = n;
-    a[nd->n_attrs].ints = mixrt_arena_calloc(g->arena, n, sizeof(int64_t));
-    memcpy(a[nd->n_attrs].ints, v, n * sizeof(int64_t));
+    a[nd->n_attrs].type = type;
     nd->attrs = a;
-    nd->n_attrs++;
+    return &a[nd->n_attrs++];
+}
+
+static void set_ints(struct mixrt_graph *g, int ni, const char *name, size_t n, const int64_t *v) {
+    struct mixrt_attr *a = attr_append(g, ni, name, MIXRT_ATTR_INTS);
+    a->n = n;
+    a->ints = mixrt_arena_calloc(g->arena, n, sizeof(int64_t));
+    memcpy(a->ints, v, n * sizeof(int64_t));
 }
 
 static void set_str(struct mixrt_graph *g, int ni, const char *name, const char *v) {
-    struct mixrt_node *nd = &g->nodes[ni];
-    struct mixrt_attr *a = mixrt_arena_calloc(g->arena, (size_t)nd->n_attrs + 1, sizeof(*a));
-    if (nd->n_attrs) memcpy(a, nd->attrs, (size_t)nd->n_attrs * sizeof(*a));
-    a[nd->n_attrs].name = name;
-    a[nd->n_attrs].type = MIXRT_ATTR_STRING;
-    a[nd->n_attrs].s = v;
-    nd->attrs = a;
-    nd->n_attrs++;
+    struct mixrt_attr *a = attr_append(g, ni, name, MIXRT_ATTR_STRING);
+    a->s = v;
+    a->s_len = strlen(v);
 }
 
-static void set_int(struct mixrt_graph *g, int ni, const char *name, int64_t v) {
-    struct mixrt_node *nd = &g->nodes[ni];
-    struct mixrt_attr *a = mixrt_arena_calloc(g->arena, (size_t)nd->n_attrs + 1, sizeof(*a));
-    if (nd->n_attrs) memcpy(a, nd->attrs, (size_t)nd->n_attrs * sizeof(*a));
-    a[nd->n_attrs].name = name;
-    a[nd->n_attrs].type = MIXRT_ATTR_INT;
-    a[nd->n_attrs].i = v;
-    nd->attrs = a;
-    nd->n_attrs++;
-}
+static void set_int(struct mixrt_graph *g, int ni, const char *name, int64_t v) { attr_append(g, ni, name, MIXRT_ATTR_INT)->i = v; }
 
 static const struct mixrt_value *val(const struct mixrt_graph *g, const char *name);
 

@@ -375,7 +375,8 @@ static struct shape infer_data_op(const struct mixrt_graph *g, const struct mixr
     return out;
 }
 
-/* Dtype-only facts for ops whose shapes are not inferred here: the precision planner
+/* Dtype-only facts for ops whose shapes are not inferred here (or not from these inputs: the
+ * data ops above without constant sizes): the precision planner
  * needs to know which values are float data even where shapes stay unknown. */
 static struct shape infer_dtype_only(const struct mixrt_graph *g, const struct mixrt_node *n, int oi,
                                      const struct shape *x) {

@@ -118,6 +118,50 @@ dnnl_status_t mixrt_dnnl_make_reorder(dnnl_engine_t eng, const dnnl_memory_desc_
     return s;
 }
 
+/* Reorders between the plain tensors at the boundary and the layouts st->pd chose (src and
+ * dst; Z into dst too when sum), and the weights memory: kept from before a rebuild when its
+ * layout is the same, else made for the chosen layout (none when that is the plain one). */
+dnnl_status_t mixrt_dnnl_boundary(dnnl_engine_t eng, struct mixrt_dnnl_state *st, bool sum) {
+    dnnl_status_t s;
+#define TRY_DNNL(expr)                                                                                                 \
+    do {                                                                                                               \
+        if ((s = (expr)) != dnnl_success) return s;                                                                    \
+    } while (0)
+    const dnnl_memory_desc_t *x_md = dnnl_primitive_desc_query_md(st->pd, dnnl_query_src_md, 0);
+    const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(st->pd, dnnl_query_weights_md, 0);
+    const dnnl_memory_desc_t *y_md = dnnl_primitive_desc_query_md(st->pd, dnnl_query_dst_md, 0);
+    if (!x_md || !w_md || !y_md) return dnnl_runtime_error;
+    if (!dnnl_memory_desc_equal(x_md, &st->src_user_md)) {
+        TRY_DNNL(mixrt_dnnl_make_reorder(eng, &st->src_user_md, x_md, &st->src_reorder));
+        TRY_DNNL(dnnl_memory_create(&st->src_mem, x_md, eng, DNNL_MEMORY_ALLOCATE));
+    }
+    if (!dnnl_memory_desc_equal(y_md, &st->dst_user_md)) {
+        TRY_DNNL(mixrt_dnnl_make_reorder(eng, y_md, &st->dst_user_md, &st->dst_reorder));
+        TRY_DNNL(dnnl_memory_create(&st->dst_mem, y_md, eng, DNNL_MEMORY_ALLOCATE));
+        if (sum) TRY_DNNL(mixrt_dnnl_make_reorder(eng, &st->dst_user_md, y_md, &st->dst_in_reorder));
+    }
+    /* Weights kept from before the rebuild stay only if the new layout is the same. */
+    if (st->wei_mem) {
+        const dnnl_memory_desc_t *kept = NULL;
+        if (dnnl_memory_get_memory_desc(st->wei_mem, &kept) != dnnl_success || !kept ||
+            !dnnl_memory_desc_equal(kept, w_md)) {
+            dnnl_memory_destroy(st->wei_mem);
+            st->wei_mem = NULL;
+            st->wei_ready = false;
+        }
+    }
+    if (!dnnl_memory_desc_equal(w_md, &st->wei_user_md)) {
+        TRY_DNNL(mixrt_dnnl_make_reorder(eng, &st->wei_user_md, w_md, &st->wei_reorder));
+        if (!st->wei_mem) TRY_DNNL(dnnl_memory_create(&st->wei_mem, w_md, eng, DNNL_MEMORY_ALLOCATE));
+    } else if (st->wei_mem) {
+        dnnl_memory_destroy(st->wei_mem);
+        st->wei_mem = NULL;
+        st->wei_ready = false;
+    }
+#undef TRY_DNNL
+    return dnnl_success;
+}
+
 /* Builds st's convolution for g (layouts left to oneDNN) and the boundary reorders. */
 /* Channels-last memory descriptor of logical dims [N, C, D1..] (rank r): C innermost. */
 static dnnl_status_t channels_last_md(dnnl_memory_desc_t *md, int r, const int64_t *dims, dnnl_data_type_t dt) {
@@ -247,39 +291,7 @@ static mixrt_status conv_build(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_sta
         st->prim = NULL, st->pd = NULL;
         st->z_binary = false;
     }
-    const dnnl_memory_desc_t *x_md = dnnl_primitive_desc_query_md(st->pd, dnnl_query_src_md, 0);
-    const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(st->pd, dnnl_query_weights_md, 0);
-    const dnnl_memory_desc_t *y_md = dnnl_primitive_desc_query_md(st->pd, dnnl_query_dst_md, 0);
-    call = "dnnl_primitive_desc_query_md";
-    s = dnnl_runtime_error;
-    if (!x_md || !w_md || !y_md) goto dnnl_fail;
-    if (!dnnl_memory_desc_equal(x_md, &st->src_user_md)) {
-        DNNL_DO(mixrt_dnnl_make_reorder(eng, &st->src_user_md, x_md, &st->src_reorder));
-        DNNL_DO(dnnl_memory_create(&st->src_mem, x_md, eng, DNNL_MEMORY_ALLOCATE));
-    }
-    if (!dnnl_memory_desc_equal(y_md, &st->dst_user_md)) {
-        DNNL_DO(mixrt_dnnl_make_reorder(eng, y_md, &st->dst_user_md, &st->dst_reorder));
-        DNNL_DO(dnnl_memory_create(&st->dst_mem, y_md, eng, DNNL_MEMORY_ALLOCATE));
-        if (o->sum) DNNL_DO(mixrt_dnnl_make_reorder(eng, &st->dst_user_md, y_md, &st->dst_in_reorder));
-    }
-    /* Weights kept from before the rebuild stay only if the new layout is the same. */
-    if (st->wei_mem) {
-        const dnnl_memory_desc_t *kept = NULL;
-        if (dnnl_memory_get_memory_desc(st->wei_mem, &kept) != dnnl_success || !kept ||
-            !dnnl_memory_desc_equal(kept, w_md)) {
-            dnnl_memory_destroy(st->wei_mem);
-            st->wei_mem = NULL;
-            st->wei_ready = false;
-        }
-    }
-    if (!dnnl_memory_desc_equal(w_md, &st->wei_user_md)) {
-        DNNL_DO(mixrt_dnnl_make_reorder(eng, &st->wei_user_md, w_md, &st->wei_reorder));
-        if (!st->wei_mem) DNNL_DO(dnnl_memory_create(&st->wei_mem, w_md, eng, DNNL_MEMORY_ALLOCATE));
-    } else if (st->wei_mem) {
-        dnnl_memory_destroy(st->wei_mem);
-        st->wei_mem = NULL;
-        st->wei_ready = false;
-    }
+    DNNL_DO(mixrt_dnnl_boundary(eng, st, o->sum));
     goto fail;
 dnnl_fail:
     status = mixrt_dnnl_fail(k, s, call);

@@ -158,24 +158,7 @@ static mixrt_status deconv_build(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_s
                                                          &w_any, b ? &b_md : NULL, &y_any, str, dil, pl, pr));
     DNNL_DO(pick_impl(&dd, eng, gemm, &st->pd));
     DNNL_DO(dnnl_primitive_create(&st->prim, st->pd));
-    const dnnl_memory_desc_t *x_md = dnnl_primitive_desc_query_md(st->pd, dnnl_query_src_md, 0);
-    const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(st->pd, dnnl_query_weights_md, 0);
-    const dnnl_memory_desc_t *y_md = dnnl_primitive_desc_query_md(st->pd, dnnl_query_dst_md, 0);
-    call = "dnnl_primitive_desc_query_md";
-    s = dnnl_runtime_error;
-    if (!x_md || !w_md || !y_md) goto dnnl_fail;
-    if (!dnnl_memory_desc_equal(x_md, &st->src_user_md)) {
-        DNNL_DO(mixrt_dnnl_make_reorder(eng, &st->src_user_md, x_md, &st->src_reorder));
-        DNNL_DO(dnnl_memory_create(&st->src_mem, x_md, eng, DNNL_MEMORY_ALLOCATE));
-    }
-    if (!dnnl_memory_desc_equal(y_md, &st->dst_user_md)) {
-        DNNL_DO(mixrt_dnnl_make_reorder(eng, y_md, &st->dst_user_md, &st->dst_reorder));
-        DNNL_DO(dnnl_memory_create(&st->dst_mem, y_md, eng, DNNL_MEMORY_ALLOCATE));
-    }
-    if (!dnnl_memory_desc_equal(w_md, &st->wei_user_md)) {
-        DNNL_DO(mixrt_dnnl_make_reorder(eng, &st->wei_user_md, w_md, &st->wei_reorder));
-        DNNL_DO(dnnl_memory_create(&st->wei_mem, w_md, eng, DNNL_MEMORY_ALLOCATE));
-    }
+    DNNL_DO(mixrt_dnnl_boundary(eng, st, false));
     return MIXRT_STATUS_OK;
 dnnl_fail:
     status = mixrt_dnnl_fail(k, s, call);

@@ -87,6 +87,10 @@ const char *mixrt_dnnl_state_impl(const struct mixrt_dnnl_state *st);
 dnnl_status_t mixrt_dnnl_make_reorder(dnnl_engine_t eng, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
                                       dnnl_primitive_t *out);
 dnnl_status_t mixrt_dnnl_run_reorder(dnnl_primitive_t r, dnnl_stream_t strm, dnnl_memory_t from, dnnl_memory_t to);
+/* After st->pd is made: the reorders between the plain boundary tensors and the layouts it
+ * chose (src, dst, and Z into dst when sum), and the weights memory for its layout
+ * (dnnl_conv.c; the Conv and ConvTranspose kernels). */
+dnnl_status_t mixrt_dnnl_boundary(dnnl_engine_t eng, struct mixrt_dnnl_state *st, bool sum);
 /* Reorders constant weights w (st->wei_user_md) into st->wei_mem with st->wei_reorder, once:
  * sets st->wei_ready (dnnl_conv.c; the Conv and ConvTranspose kernels). */
 mixrt_status mixrt_dnnl_weights_reorder(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_state *st,

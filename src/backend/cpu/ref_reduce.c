@@ -490,20 +490,27 @@ static int topk_smallest_u(const void *pa, const void *pb) {
     return c ? c : idx_cmp(a, b);
 }
 
+/* Inserts it into the best-so-far items[0..*n) (sorted by cmp, at most K): it goes in at its
+ * place, the K-th one dropping out when all K are held. */
+static void topk_insert(struct topk_item *items, size_t *n, size_t K, struct topk_item it,
+                        int (*cmp)(const void *, const void *)) {
+    size_t pos = *n < K ? (*n)++ : K - 1;
+    while (pos > 0 && cmp(&it, &items[pos - 1]) < 0) {
+        items[pos] = items[pos - 1];
+        pos--;
+    }
+    items[pos] = it;
+}
+
 /* The first K of items[0..len) in cmp's order, into items[0..K) sorted: the same result as
  * sorting everything (cmp is a total order: ties go by index), but one comparison for most
  * items once K are held (a vocabulary of 50257 per row, K = 5: 1 s -> well under 0.1 s). */
 static void topk_select(struct topk_item *items, size_t len, size_t K, int (*cmp)(const void *, const void *)) {
-    size_t n = 0; /* items[0..n) hold the best so far, sorted; n <= j, so items[j] is unread */
+    size_t n = 0; /* items[0..n) hold the best so far; n <= j, so items[j] is unread */
     for (size_t j = 0; j < len; j++) {
         struct topk_item it = items[j];
         if (n == K && cmp(&it, &items[K - 1]) >= 0) continue;
-        size_t pos = n < K ? n++ : K - 1;
-        while (pos > 0 && cmp(&it, &items[pos - 1]) < 0) {
-            items[pos] = items[pos - 1];
-            pos--;
-        }
-        items[pos] = it;
+        topk_insert(items, &n, K, it, cmp);
     }
 }
 
@@ -521,13 +528,7 @@ static void topk_select_float(const struct mixrt_tensor *x, size_t base, size_t 
             double w = items[K - 1].v;
             if (largest ? isnan(w) || (!isnan(v) && v <= w) : isnan(v) || (!isnan(w) && v >= w)) continue;
         }
-        struct topk_item it = {.v = v, .idx = (int64_t)j};
-        size_t pos = n < K ? n++ : K - 1;
-        while (pos > 0 && cmp(&it, &items[pos - 1]) < 0) {
-            items[pos] = items[pos - 1];
-            pos--;
-        }
-        items[pos] = it;
+        topk_insert(items, &n, K, (struct topk_item){.v = v, .idx = (int64_t)j}, cmp);
     }
 }
 
