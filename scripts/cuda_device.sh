@@ -18,6 +18,8 @@
 #     "kbench": test_cuda_kernels --bench (GEMM rates, bandwidths); "prof4": per-layer profiles of
 #     BERT and GPT-2 at batch 1 and 32 with device I/O (PROF_AB: knob A/B runs of BERT b1);
 #     "seed": the seed's f32-vs-bf16-model table on CUDA (SEED_MODELS).
+#     "ncu": Nsight Compute on NCU_KERNELS in the batch-32 bf16 NCU_MODELS; TABLE_DTYPE="f32 bf16"
+#     times the bf16 exports in the table too.
 #   scripts/cuda_device.sh models DIR       writes the extra test models (below) into DIR.
 # Leaves the GPU's settings alone (no clocks, no resets).
 set -u
@@ -252,16 +254,21 @@ PY
         echo "== table $(date +%T)"
         python3 scripts/zoo/make_zoo.py --out $ZOO --models ${TABLE_MODELS:-resnet50,vit,bert,gpt2} >"$LOG/zoo_table.log" 2>&1 || tail -3 "$LOG/zoo_table.log"
         /usr/bin/time -f "resnet50 build wall %e s" timeout 120 "$M" build $ZOO/resnet50/f32.onnx $P -o /tmp/resnet50.plan 2>&1 | grep -E "error|build time|wall" | head -3
+        # TABLE_DTYPE: the ONNX models timed, f32 (default) and/or bf16 (the .bfloat16()
+        # export: bf16 inputs and outputs, like the torch model it is compared with).
         for z in $(echo ${TABLE_MODELS:-resnet50,vit,bert,gpt2} | tr , ' '); do
             timeout 100 "$M" inspect $ZOO/$z/f32.onnx $P 2>&1 | grep -E "^cuda:|segments|copies per run|error" | head -3
             timeout 150 "$M" check $ZOO/$z/f32.onnx $P $(ins $z) 2>&1 | grep -E "PASS|FAIL|error|rel" | tail -3
+            for dt in ${TABLE_DTYPE:-f32}; do
+            sfx=$([ $dt = f32 ] || echo _$dt)
             for o in ${TABLE_OUTPUTS:-host device}; do
-                bench ${z}_b1_$o $ZOO/$z/f32.onnx $P $(ins $z) --outputs $o
+                bench ${z}${sfx}_b1_$o $ZOO/$z/$dt.onnx $P $(ins $z $ZOO/$z/inputs_$dt) --outputs $o
             done
-            python3 scripts/cuda_vs_torch.py --rebatch $ZOO/$z/f32.onnx /tmp/${z}32.onnx 32 $ZOO/$z/inputs_f32 /tmp/${z}32_in &&
+            python3 scripts/cuda_vs_torch.py --rebatch $ZOO/$z/$dt.onnx /tmp/${z}${sfx}32.onnx 32 $ZOO/$z/inputs_$dt /tmp/${z}${sfx}32_in &&
                 for o in ${TABLE_OUTPUTS:-host device}; do
-                    bench ${z}_b32_$o /tmp/${z}32.onnx $P $(ins $z /tmp/${z}32_in) --outputs $o
+                    bench ${z}${sfx}_b32_$o /tmp/${z}${sfx}32.onnx $P $(ins $z /tmp/${z}${sfx}32_in) --outputs $o
                 done
+            done
             [ "${TABLE_INSPECT32:-0}" = 1 ] && timeout 100 "$M" inspect /tmp/${z}32.onnx $P 2>&1 | grep -E "^cuda:|segments" | head -2
         done
         if [ "${TABLE_GEMMCHECK:-0}" = 1 ]; then # the batch-32 attention path, forced at batch 1
@@ -279,6 +286,21 @@ PY
             grep "cuda profile:" "$LOG/prof_${z}32.log"; grep -A12 "cuda profile by op" "$LOG/prof_${z}32.log"
         done
     fi
+    if has ncu; then
+        # Nsight Compute on one launch of each kernel named in NCU_KERNELS (regexes) inside the
+        # batch-32 bf16 models of NCU_MODELS (graph kernel nodes are profiled one by one).
+        echo "== ncu $(date +%T)"
+        python3 scripts/zoo/make_zoo.py --out $ZOO --models ${NCU_MODELS:-bert} >"$LOG/zoo_ncu.log" 2>&1 || tail -3 "$LOG/zoo_ncu.log"
+        for z in $(echo ${NCU_MODELS:-bert} | tr , ' '); do
+            python3 scripts/cuda_vs_torch.py --rebatch $ZOO/$z/bf16.onnx /tmp/${z}_ncu.onnx ${NCU_BATCH:-32} $ZOO/$z/inputs_bf16 /tmp/${z}_ncu_in || continue
+            for k in ${NCU_KERNELS:-attention_flash}; do
+                timeout 240 ncu --graph-profiling node -k "regex:$k" -s ${NCU_SKIP:-20} -c 1 --set full \
+                    "$M" bench /tmp/${z}_ncu.onnx $P $(ins $z /tmp/${z}_ncu_in) --outputs device --duration-s 0.2 --warmup-ms 20 >"$LOG/ncu_${z}_$k.log" 2>&1
+                echo "-- ncu $z $k rc=$?"
+                grep -E "^  [a-zA-Z_].*\(|Duration|Memory Throughput|DRAM Throughput|Compute \(SM\) Throughput|Registers Per|Achieved Occupancy|Theoretical Occupancy|Block Limit|Grid Size|Dynamic Shared|Stall|Warp Cycles Per Issued|Issued Ipc|L1/TEX Hit|Bank|Est. Speedup|One or More|Local" "$LOG/ncu_${z}_$k.log" | head -60
+            done
+        done
+    fi
     if has kbench; then
         # cuBLASLt rates (bf16 8192^3: the ceiling the transformers' GEMM layers are measured
         # against; BERT-shaped and GPT-2 LM-head products) and kernel bandwidths.
@@ -290,11 +312,13 @@ PY
         # Per-layer device time with device-resident I/O (what torch is compared on): BERT and
         # GPT-2 at batch 1 and 32; PROF_AB="VAR=value ..." adds BERT b1 runs with each knob.
         echo "== profiles $(date +%T)"
-        python3 scripts/zoo/make_zoo.py --out $ZOO --models bert,gpt2 >"$LOG/zoo_prof.log" 2>&1 || tail -3 "$LOG/zoo_prof.log"
-        for z in bert gpt2; do
-            python3 scripts/cuda_vs_torch.py --rebatch $ZOO/$z/f32.onnx /tmp/${z}32.onnx 32 $ZOO/$z/inputs_f32 /tmp/${z}32_in >/dev/null || echo "rebatch $z failed"
+        # PROF_MODELS (default bert,gpt2), PROF_DTYPE: f32 (default) or bf16 ONNX models.
+        pd=${PROF_DTYPE:-f32}
+        python3 scripts/zoo/make_zoo.py --out $ZOO --models ${PROF_MODELS:-bert,gpt2} >"$LOG/zoo_prof.log" 2>&1 || tail -3 "$LOG/zoo_prof.log"
+        for z in $(echo ${PROF_MODELS:-bert,gpt2} | tr , ' '); do
+            python3 scripts/cuda_vs_torch.py --rebatch $ZOO/$z/$pd.onnx /tmp/${z}_p32.onnx 32 $ZOO/$z/inputs_$pd /tmp/${z}_p32_in >/dev/null || echo "rebatch $z failed"
             for b in 1 32; do
-                if [ $b = 1 ]; then f=$ZOO/$z/f32.onnx; I=$(ins $z); else f=/tmp/${z}32.onnx; I=$(ins $z /tmp/${z}32_in); fi
+                if [ $b = 1 ]; then f=$ZOO/$z/$pd.onnx; I=$(ins $z $ZOO/$z/inputs_$pd); else f=/tmp/${z}_p32.onnx; I=$(ins $z /tmp/${z}_p32_in); fi
                 bench ${z}_b${b}_dev $f $P $I --outputs device
                 MIXRT_CUDA_PROFILE=1 timeout 150 "$M" bench $f $P $I --outputs device --duration-s 1 >"$LOG/prof_${z}${b}.log" 2>&1
                 echo "-- $z b$b:"; grep "cuda profile:" "$LOG/prof_${z}${b}.log"; grep -A14 "cuda profile by op" "$LOG/prof_${z}${b}.log"

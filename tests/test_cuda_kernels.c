@@ -581,7 +581,9 @@ static void att_strides(const struct att_case *c, int s, int d, long long *st) {
 }
 
 /* fast: 0 the row kernel (mixrt_cuda_attention), 1 attention_fast as dispatched, 2 the
- * flash kernel forced (MIXRT_CUDA_FLASH=on), 3 the whole-head kernel forced (=off). */
+ * flash kernel forced (MIXRT_CUDA_FLASH=on) with 4 warps per block, 3 the whole-head kernel
+ * forced (=off), 4 the flash kernel with 1 warp per block, 5 the flash kernel (4 warps) into
+ * a y one element off 16-byte alignment (its element-wise stores instead of the staged rows). */
 static void test_attention_case(const struct att_case *c, mixrt_dtype dt, int fast) {
     size_t nq = (size_t)c->b * c->h * c->sq * c->d, nk = (size_t)c->b * c->h * c->sk * c->d;
     size_t nv = (size_t)c->b * c->h * c->sk * c->dv, ny = (size_t)c->b * c->h * c->sq * c->dv;
@@ -611,13 +613,16 @@ static void test_attention_case(const struct att_case *c, mixrt_dtype dt, int fa
     a.scale = 1.0f / sqrtf((float)c->d), a.causal = c->causal, a.fill = -1e4f;
     a.mask_f32 = c->mask_f32 && dt != MIXRT_DTYPE_F32;
     void *dq = dupload(&q), *dk = dupload(&k), *dv = dupload(&v), *dm = c->mask ? dupload(&m) : NULL;
-    void *dy = dpoisoned(dt, ny);
+    void *dy = fast == 5 ? (char *)dpoisoned(dt, ny + 1) + mixrt_dtype_size(dt) : dpoisoned(dt, ny);
     bool done = false;
-    if (fast == 2) setenv("MIXRT_CUDA_FLASH", "on", 1);
+    bool flash = fast == 2 || fast == 4 || fast == 5;
+    if (flash) setenv("MIXRT_CUDA_FLASH", "on", 1);
+    if (flash) setenv("MIXRT_CUDA_FLASH_WARPS", fast == 4 ? "1" : "4", 1);
     if (fast == 3) setenv("MIXRT_CUDA_FLASH", "off", 1);
     if (fast) DEV_OK(mixrt_cuda_attention_fast(g_dev, dt, dq, dk, dv, dm, dy, &a, &done));
     else DEV_OK(mixrt_cuda_attention(g_dev, dt, dq, dk, dv, dm, dy, &a));
     unsetenv("MIXRT_CUDA_FLASH");
+    unsetenv("MIXRT_CUDA_FLASH_WARPS");
     TU_CHECK(!fast || done, "attention_fast declined %dx%dx%dx%d sk %d", c->b, c->h, c->sq, c->d, c->sk);
     double *out = dread(dy, dt, ny), *ref = malloc(ny * sizeof(double)), *p = malloc((size_t)c->sk * sizeof(double));
     for (long long bi = 0; bi < c->b; bi++)
@@ -650,7 +655,9 @@ static void test_attention_case(const struct att_case *c, mixrt_dtype dt, int fa
     /* The tensor-core kernel rounds the probabilities to dt before P V: about one more
      * rounding of dt, so f16 gets 2e-3. */
     double tol = fast && dt == MIXRT_DTYPE_F16 ? 2e-3 : tol_of(dt);
-    static const char *const kn[] = {"attention (rows)", "attention (fast)", "attention (flash)", "attention (whole-head)"};
+    static const char *const kn[] = {"attention (rows)", "attention (fast)", "attention (flash)",
+                                     "attention (whole-head)", "attention (flash, 1 warp)",
+                                     "attention (flash, unaligned y)"};
     report(kn[fast], cs, dt, rel_err(out, ref, ny), tol);
     free(out), free(ref), free(p), hbuf_free(&q), hbuf_free(&k), hbuf_free(&v), hbuf_free(&m);
 }
@@ -688,11 +695,16 @@ static void test_attention(void) {
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         if (cases[i].d == cases[i].dv && (cases[i].d == 32 || cases[i].d == 64 || cases[i].d == 128))
-            for (int t = 1; t < 3; t++) test_attention_case(&cases[i], k_float_types[t], 2);
+            for (int t = 1; t < 3; t++) {
+                test_attention_case(&cases[i], k_float_types[t], 2);
+                test_attention_case(&cases[i], k_float_types[t], 4);
+            }
     for (size_t i = 0; i < sizeof flash / sizeof flash[0]; i++)
         for (int t = 1; t < 3; t++) {
             test_attention_case(&flash[i], k_float_types[t], 2);
+            test_attention_case(&flash[i], k_float_types[t], 4);
             if (i < 3) test_attention_case(&flash[i], k_float_types[t], 3);
+            if (i == 0 || i == 2 || i == 5) test_attention_case(&flash[i], k_float_types[t], 5);
         }
 }
 

@@ -1,9 +1,11 @@
 /* attention_flash.cu - flash-style com.mixrt Attention on tensor cores for bf16 / f16 Q/K/V
- * with d == dv in {32, 64, 128}: a block of FL_WARPS warps takes 16 query rows per warp,
+ * with d == dv in {32, 64, 128}: a block of NW warps (1 or 4) takes 16 query rows per warp,
  * streams K and V in tiles of 64 keys through shared memory (cp.async, double-buffered), and keeps the scores, the
  * running row max / sum (online softmax) and the output accumulators in registers
- * (mma.sync m16n8k16, f32 accumulation); S never goes to memory, so any Sk runs.
- * The mask tile (1 row when the mask is the same for every query row, else 16 FL_WARPS)
+ * (mma.sync m16n8k16, f32 accumulation; K and V fragments by ldmatrix); S never goes to
+ * memory, so any Sk runs. 4 warps share one K/V load (large grids); 1 warp gives a small
+ * grid (batch 1) four times the blocks.
+ * The mask tile (1 row when the mask is the same for every query row, else 16 NW)
  * comes into shared memory with its K/V tile, in the same cp.async group.
  * Invariant: the semantics of attention_kernel (engine_ops.cu): s = scale q.k, the causal
  * fill replaces s for keys past i + (sk - sq), then the mask (f32 or dt) is added;
@@ -13,19 +15,43 @@
 
 namespace {
 
-constexpr int FL_WARPS = 4;
 constexpr int FL_KT = 64; /* keys per tile */
 /* mask tile row pitch in elements: 16-byte aligned rows (f32 and 16-bit), and rows g and
  * g + 4 of a warp's 8 fall in different banks */
 constexpr int FL_MLD = FL_KT + 8;
-/* vec bit: the mask's rows load as 16-byte copies (set by flash_launch) */
-constexpr int FL_MASK_VEC = 8;
+/* vec bits set by flash_launch: the mask's rows load as 16-byte copies; y's rows take
+ * 16-byte stores */
+constexpr int FL_MASK_VEC = 8, FL_Y_VEC = 16;
 
-template <typename T> __device__ __forceinline__ uint16_t fl_bits(float v);
-template <> __device__ __forceinline__ uint16_t fl_bits<mixrt_cu_bf16>(float v) { return mixrt_cu_f32_to_bf16_bits(v); }
-template <> __device__ __forceinline__ uint16_t fl_bits<__half>(float v) { return __half_as_ushort(__float2half_rn(v)); }
+/* Two probabilities (finite, in [0, 1]) rounded to T (RNE) in one register, lo in the low
+ * half: one conversion instruction per pair. */
+template <typename T> __device__ __forceinline__ uint32_t fl_pack2(float lo, float hi);
+template <> __device__ __forceinline__ uint32_t fl_pack2<mixrt_cu_bf16>(float lo, float hi) {
+    uint32_t r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+}
+template <> __device__ __forceinline__ uint32_t fl_pack2<__half>(float lo, float hi) {
+    uint32_t r;
+    asm("cvt.rn.f16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+}
 
-__device__ __forceinline__ uint32_t fl_pack(uint16_t lo, uint16_t hi) { return (uint32_t)lo | ((uint32_t)hi << 16); }
+/* Four 8x8 16-bit matrices from shared memory: lane l gives the address of row l % 8 of
+ * matrix l / 8; r[i] gets matrix i's (row lane / 4, columns 2 (lane % 4) + {0, 1}), or with
+ * .trans its (rows 2 (lane % 4) + {0, 1}, column lane / 4). */
+__device__ __forceinline__ void fl_ldsm4(uint32_t *r, const uint16_t *p) {
+    unsigned a = (unsigned)__cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(a));
+}
+__device__ __forceinline__ void fl_ldsm4t(uint32_t *r, const uint16_t *p) {
+    unsigned a = (unsigned)__cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(a));
+}
 
 /* D += A B for one m16n8k16 tile; A row-major (4 regs), B column-major (2 regs). */
 template <typename T>
@@ -120,18 +146,18 @@ __device__ __forceinline__ void fl_load_mask(MT *dst, const MT *mask, size_t bas
     }
 }
 
-/* grid (ceil(sq / (16 FL_WARPS)), h, b); shared: Q [16 FL_WARPS][LD], K and V [FL_KT][LD]
- * (LD = D + 8 halves: the fragment loads of a warp hit 32 different banks). Thread lane
- * of warp w holds query rows r0 = 16 w + lane / 4 and r0 + 8, score / output columns
- * 2 (lane % 4) + {0, 1} of every 8-wide tile (the m16n8 accumulator layout). */
-template <typename T, typename MT, int D>
-__global__ void __launch_bounds__(32 * FL_WARPS, D <= 64 ? 4 : 2)
+/* grid (ceil(sq / (16 NW)), h, b); shared: Q [16 NW][LD], K and V [FL_KT][LD]
+ * (LD = D + 8 halves: the 8 rows of an ldmatrix / fragment load hit 32 different banks).
+ * Thread lane of warp w holds query rows r0 = 16 w + lane / 4 and r0 + 8, score / output
+ * columns 2 (lane % 4) + {0, 1} of every 8-wide tile (the m16n8 accumulator layout). */
+template <typename T, typename MT, int D, int NW>
+__global__ void __launch_bounds__(32 * NW, (D <= 64 ? 16 : 8) / NW)
     attention_flash_kernel(const T *q, const T *k, const T *v, const MT *mask, T *y, struct mixrt_cuda_attention_args a,
                            int vec) {
-    constexpr int LD = D + 8, NQ = 16 * FL_WARPS;
+    constexpr int LD = D + 8, NQ = 16 * NW;
     extern __shared__ __align__(16) uint16_t fsm[];
-    /* Q, then two K/V buffers (tile t + 1 loads while tile t computes), then two mask tiles
-     * of MR rows (none without a mask). */
+    /* Q (later this block's output rows), then two K/V buffers (tile t + 1 loads while tile
+     * t computes), then two mask tiles of MR rows (none without a mask). */
     uint16_t *qs = fsm, *kb0 = qs + NQ * LD, *kb1 = kb0 + 2 * FL_KT * LD;
     const int MR = a.mask_strides[2] != 0 ? NQ : 1;
     MT *mt0 = (MT *)(kb1 + 2 * FL_KT * LD), *mt1 = mt0 + MR * FL_MLD;
@@ -172,10 +198,15 @@ __global__ void __launch_bounds__(32 * FL_WARPS, D <= 64 ? 4 : 2)
 #pragma unroll
     for (int n = 0; n < D / 8; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
     float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.0f, 0.0f};
-    const long long ia = i0 + rw + g, ib = ia + 8; /* this thread's two query rows */
-    const long long lim_a = ia + (a.sk - a.sq), lim_b = ib + (a.sk - a.sq);
+    const long long ia = i0 + rw + g; /* this thread's two query rows: ia, ia + 8 */
+    /* Causal: key j of row ia is filled past ia + sk - sq (row ia + 8: 8 more keys). */
+    const long long lim_a = ia + (a.sk - a.sq);
     const int mra = MR == 1 ? 0 : (rw + g) * FL_MLD, mrb = MR == 1 ? 0 : (rw + g + 8) * FL_MLD;
-    const bool row_a = ia < a.sq, row_b = ib < a.sq;
+    /* ldmatrix row addresses (elements): K non-transposed, row lane % 8 of key tile n, column
+     * chunk lane / 8 (two 16-wide k chunks per x4); V transposed, key lane % 8 + 8 (lane / 8
+     * & 1) of chunk kc, columns 8 (lane / 16) of the output tile pair. */
+    const int koff = (lane & 7) * LD + (lane >> 3) * 8;
+    const int voff = ((lane & 7) + ((lane >> 3) & 1) * 8) * LD + (lane >> 4) * 8;
     for (int j0 = 0, tile = 0; j0 < SK; j0 += FL_KT, tile++) {
         const int kv = SK - j0 > FL_KT ? FL_KT : SK - j0;
         const uint16_t *ks = (tile & 1) ? kb1 : kb0, *vs = ks + FL_KT * LD;
@@ -193,28 +224,28 @@ __global__ void __launch_bounds__(32 * FL_WARPS, D <= 64 ? 4 : 2)
 #pragma unroll
         for (int n = 0; n < FL_KT / 8; n++) {
             s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
-            const uint16_t *k0 = ks + (n * 8 + g) * LD + 2 * t;
 #pragma unroll
-            for (int kc = 0; kc < D / 16; kc++)
-                fl_mma<T>(s[n], qa[kc], *(const uint32_t *)(k0 + kc * 16), *(const uint32_t *)(k0 + kc * 16 + 8));
+            for (int kc = 0; kc < D / 16; kc += 2) {
+                uint32_t kf[4];
+                fl_ldsm4(kf, ks + n * 8 * LD + kc * 16 + koff);
+                fl_mma<T>(s[n], qa[kc], kf[0], kf[1]);
+                fl_mma<T>(s[n], qa[kc + 1], kf[2], kf[3]);
+            }
         }
         /* Scale, causal fill, mask; keys past sk drop out (-inf). */
+        const MT *ma = mt + mra, *mb = mt + mrb;
+        const long long jc = lim_a - j0; /* row ia's first filled key, tile-relative */
         float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
         for (int n = 0; n < FL_KT / 8; n++)
 #pragma unroll
             for (int e = 0; e < 4; e++) {
                 const int jl = n * 8 + 2 * t + (e & 1);
-                const long long j = j0 + jl;
                 const bool lo = e < 2;
-                float x;
-                if (jl >= kv) {
-                    x = -INFINITY;
-                } else {
-                    x = s[n][e] * a.scale;
-                    if (a.causal && j > (lo ? lim_a : lim_b)) x = a.fill;
-                    if (mask) x += mixrt_cu_load(mt, (size_t)((lo ? mra : mrb) + jl));
-                }
+                float x = s[n][e] * a.scale;
+                if (a.causal && jl > jc + (lo ? 0 : 8)) x = a.fill;
+                if (mask) x += mixrt_cu_load(lo ? ma : mb, (size_t)jl);
+                if (jl >= kv) x = -INFINITY;
                 s[n][e] = x;
                 mx[lo ? 0 : 1] = fmaxf(mx[lo ? 0 : 1], x);
             }
@@ -239,23 +270,22 @@ __global__ void __launch_bounds__(32 * FL_WARPS, D <= 64 ? 4 : 2)
             float p2 = __expf(s[n][2] - mu[1]), p3 = __expf(s[n][3] - mu[1]);
             l_run[0] += p0 + p1;
             l_run[1] += p2 + p3;
-            pa[n / 2][(n & 1) * 2 + 0] = fl_pack(fl_bits<T>(p0), fl_bits<T>(p1));
-            pa[n / 2][(n & 1) * 2 + 1] = fl_pack(fl_bits<T>(p2), fl_bits<T>(p3));
+            pa[n / 2][(n & 1) * 2 + 0] = fl_pack2<T>(p0, p1);
+            pa[n / 2][(n & 1) * 2 + 1] = fl_pack2<T>(p2, p3);
         }
-        /* O += P V: V [keys, D] as column-major B (two keys per register). */
+        /* O += P V: V [keys, D] as column-major B, two output tiles per transposed x4. */
 #pragma unroll
-        for (int kc = 0; kc < FL_KT / 16; kc++) {
-            const uint16_t *v0 = vs + (kc * 16 + 2 * t) * LD + g;
+        for (int kc = 0; kc < FL_KT / 16; kc++)
 #pragma unroll
-            for (int n = 0; n < D / 8; n++) {
-                const uint16_t *vp = v0 + n * 8;
-                uint32_t b0 = fl_pack(vp[0], vp[LD]), b1 = fl_pack(vp[8 * LD], vp[9 * LD]);
-                fl_mma<T>(o[n], pa[kc], b0, b1);
+            for (int n = 0; n < D / 8; n += 2) {
+                uint32_t vf[4];
+                fl_ldsm4t(vf, vs + kc * 16 * LD + n * 8 + voff);
+                fl_mma<T>(o[n], pa[kc], vf[0], vf[1]);
+                fl_mma<T>(o[n + 1], pa[kc], vf[2], vf[3]);
             }
-        }
         __syncthreads(); /* every warp is done with this buffer before it is refilled */
     }
-    /* Row sums over the 4 threads of a row, then O / l at y's strides. */
+    /* Row sums over the 4 threads of a row, then O / l. */
 #pragma unroll
     for (int r = 0; r < 2; r++) {
         l_run[r] += __shfl_xor_sync(0xffffffffu, l_run[r], 1);
@@ -263,7 +293,32 @@ __global__ void __launch_bounds__(32 * FL_WARPS, D <= 64 ? 4 : 2)
     }
     const float inv_a = 1.0f / l_run[0], inv_b = 1.0f / l_run[1];
     const long long *Ys = a.y_strides;
-    const size_t ya = (size_t)(b * Ys[0] + h * Ys[1] + ia * Ys[2]), yb = (size_t)(b * Ys[0] + h * Ys[1] + ib * Ys[2]);
+    if (vec & FL_Y_VEC) {
+        /* y rows are 16-byte aligned and contiguous: the warp's 16 rows go through its own Q
+         * rows of shared memory (no other warp reads them), then out as 16-byte stores. */
+        T *ot = (T *)(qs + rw * LD);
+#pragma unroll
+        for (int n = 0; n < D / 8; n++) {
+            const int c0 = n * 8 + 2 * t;
+            mixrt_cu_store(ot, (size_t)(g * LD + c0), o[n][0] * inv_a);
+            mixrt_cu_store(ot, (size_t)(g * LD + c0 + 1), o[n][1] * inv_a);
+            mixrt_cu_store(ot, (size_t)((g + 8) * LD + c0), o[n][2] * inv_b);
+            mixrt_cu_store(ot, (size_t)((g + 8) * LD + c0 + 1), o[n][3] * inv_b);
+        }
+        __syncwarp();
+        constexpr int CV = D / 8;
+#pragma unroll
+        for (int idx = lane; idx < 16 * CV; idx += 32) {
+            const int r = idx / CV, c = (idx % CV) * 8;
+            const long long i = i0 + rw + r;
+            if (i < a.sq)
+                *(uint4 *)(y + (size_t)(b * Ys[0] + h * Ys[1] + i * Ys[2]) + c) =
+                    *(const uint4 *)(qs + (rw + r) * LD + c);
+        }
+        return;
+    }
+    const bool row_a = ia < a.sq, row_b = ia + 8 < a.sq;
+    const size_t ya = (size_t)(b * Ys[0] + h * Ys[1] + ia * Ys[2]), yb = ya + (size_t)(8 * Ys[2]);
 #pragma unroll
     for (int n = 0; n < D / 8; n++) {
         const long long c0 = n * 8 + 2 * t;
@@ -278,10 +333,10 @@ __global__ void __launch_bounds__(32 * FL_WARPS, D <= 64 ? 4 : 2)
     }
 }
 
-template <typename T, typename MT, int D>
+template <typename T, typename MT, int D, int NW>
 cudaError_t flash_launch(cudaStream_t s, int vec, const void *q, const void *k, const void *v, const void *mask,
                          void *y, const struct mixrt_cuda_attention_args *a) {
-    constexpr int LD = D + 8, NQ = 16 * FL_WARPS;
+    constexpr int LD = D + 8, NQ = 16 * NW;
     size_t smem = (size_t)(NQ + 4 * FL_KT) * LD * sizeof(uint16_t);
     if (mask) {
         const long long *ms = a->mask_strides;
@@ -291,26 +346,35 @@ cudaError_t flash_launch(cudaStream_t s, int vec, const void *q, const void *k, 
             (uintptr_t)mask % 16 == 0)
             vec |= FL_MASK_VEC;
     }
+    const long long *ys = a->y_strides;
+    if (ys[3] == 1 && ys[0] % 8 == 0 && ys[1] % 8 == 0 && ys[2] % 8 == 0 && (uintptr_t)y % 16 == 0) vec |= FL_Y_VEC;
     if (smem > 48 * 1024) {
-        cudaError_t err = cudaFuncSetAttribute(attention_flash_kernel<T, MT, D>,
+        cudaError_t err = cudaFuncSetAttribute(attention_flash_kernel<T, MT, D, NW>,
                                                cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
         if (err != cudaSuccess) return err;
     }
     dim3 grid((unsigned)((a->sq + NQ - 1) / NQ), (unsigned)a->h, (unsigned)a->b);
-    attention_flash_kernel<T, MT, D><<<grid, 32 * FL_WARPS, smem, s>>>((const T *)q, (const T *)k, (const T *)v,
-                                                                      (const MT *)mask, (T *)y, *a, vec);
+    attention_flash_kernel<T, MT, D, NW><<<grid, 32 * NW, smem, s>>>((const T *)q, (const T *)k, (const T *)v,
+                                                                     (const MT *)mask, (T *)y, *a, vec);
     return cudaGetLastError();
 }
 
-template <typename T, typename MT>
+template <typename T, typename MT, int NW>
 cudaError_t flash_by_d(cudaStream_t s, int vec, const void *q, const void *k, const void *v, const void *mask, void *y,
                        const struct mixrt_cuda_attention_args *a) {
     switch (a->d) {
-    case 32: return flash_launch<T, MT, 32>(s, vec, q, k, v, mask, y, a);
-    case 64: return flash_launch<T, MT, 64>(s, vec, q, k, v, mask, y, a);
-    case 128: return flash_launch<T, MT, 128>(s, vec, q, k, v, mask, y, a);
+    case 32: return flash_launch<T, MT, 32, NW>(s, vec, q, k, v, mask, y, a);
+    case 64: return flash_launch<T, MT, 64, NW>(s, vec, q, k, v, mask, y, a);
+    case 128: return flash_launch<T, MT, 128, NW>(s, vec, q, k, v, mask, y, a);
     default: return cudaErrorInvalidValue;
     }
+}
+
+template <typename T, typename MT>
+cudaError_t flash_by_warps(cudaStream_t s, int warps, int vec, const void *q, const void *k, const void *v,
+                           const void *mask, void *y, const struct mixrt_cuda_attention_args *a) {
+    return warps == 1 ? flash_by_d<T, MT, 1>(s, vec, q, k, v, mask, y, a)
+                      : flash_by_d<T, MT, 4>(s, vec, q, k, v, mask, y, a);
 }
 
 } // namespace
@@ -319,16 +383,17 @@ extern "C" int mixrt_cuda_attention_flash_fits(long long d, long long dv) {
     return d == dv && (d == 32 || d == 64 || d == 128);
 }
 
-extern "C" cudaError_t mixrt_cuda_launch_attention_flash(cudaStream_t s, int elem, int vec, const void *q,
+extern "C" cudaError_t mixrt_cuda_launch_attention_flash(cudaStream_t s, int elem, int warps, int vec, const void *q,
                                                          const void *k, const void *v, const void *mask, void *y,
                                                          const struct mixrt_cuda_attention_args *a) {
+    if (warps != 1 && warps != 4) return cudaErrorInvalidValue;
     switch (elem) {
     case MIXRT_CUDA_ELEM_BF16:
-        return a->mask_f32 ? flash_by_d<mixrt_cu_bf16, float>(s, vec, q, k, v, mask, y, a)
-                           : flash_by_d<mixrt_cu_bf16, mixrt_cu_bf16>(s, vec, q, k, v, mask, y, a);
+        return a->mask_f32 ? flash_by_warps<mixrt_cu_bf16, float>(s, warps, vec, q, k, v, mask, y, a)
+                           : flash_by_warps<mixrt_cu_bf16, mixrt_cu_bf16>(s, warps, vec, q, k, v, mask, y, a);
     case MIXRT_CUDA_ELEM_F16:
-        return a->mask_f32 ? flash_by_d<__half, float>(s, vec, q, k, v, mask, y, a)
-                           : flash_by_d<__half, __half>(s, vec, q, k, v, mask, y, a);
+        return a->mask_f32 ? flash_by_warps<__half, float>(s, warps, vec, q, k, v, mask, y, a)
+                           : flash_by_warps<__half, __half>(s, warps, vec, q, k, v, mask, y, a);
     default: return cudaErrorInvalidValue;
     }
 }

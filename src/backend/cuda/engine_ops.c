@@ -156,10 +156,18 @@ mixrt_status mixrt_cuda_attention_fast(mixrt_cuda_device_t dev, mixrt_dtype dt, 
     int mkind = mask ? (a->mask_strides[2] != 0 ? 2 : 1) : 0; /* the tc kernel stages the mask */
     bool tc_fits = mixrt_cuda_attention_tc_smem(a->sk, a->d, a->dv, 1, mkind) <= dev->info.smem_per_block_optin;
     if (flash_fits && !flash_off && (flash_on || flash_blocks >= 2LL * dev->info.sm_count || !tc_fits)) {
+        /* 4 warps (64 query rows) per block share each K/V tile where that still gives two
+         * blocks per SM; else 1 warp per block, four times the blocks (batch 1).
+         * MIXRT_CUDA_FLASH_WARPS=1 / 4 forces either. */
+        const char *wenv = getenv("MIXRT_CUDA_FLASH_WARPS");
+        int warps = wenv && (!strcmp(wenv, "1") || !strcmp(wenv, "4")) ? atoi(wenv)
+                    : flash_blocks >= 2LL * dev->info.sm_count                 ? 4
+                                                                                : 1;
         MIXRT_CUDA_TRY(dev->ctx,
-                       mixrt_cuda_launch_attention_flash(dev->stream, mixrt_cuda_elem_of(dt), vec, q, k, v, mask, y, a),
-                       "kernel launch (flash attention, %s, [%lld,%lld,%lld,%lld] x Sk %lld)", mixrt_dtype_name(dt),
-                       a->b, a->h, a->sq, a->d, a->sk);
+                       mixrt_cuda_launch_attention_flash(dev->stream, mixrt_cuda_elem_of(dt), warps, vec, q, k, v, mask,
+                                                         y, a),
+                       "kernel launch (flash attention, %s, [%lld,%lld,%lld,%lld] x Sk %lld, %d warps)",
+                       mixrt_dtype_name(dt), a->b, a->h, a->sq, a->d, a->sk, warps);
         *done = true;
         return MIXRT_STATUS_OK;
     }
