@@ -391,6 +391,59 @@ static void test_einsum(void) {
     }
 }
 
+/* Sibling products merged (MIXRT_PASS_MERGE_MATMUL): three biased products of one input with
+ * different widths become one FusedMatMul and a Split, two bias-less MatMuls another, a product
+ * with its own activation (Relu) stays alone; the graph computes what it did (random x and
+ * weights). Under opset 11 the Split takes its sizes as an attribute. */
+static void test_merge_matmul(void) {
+    for (int opset = 11; opset <= 17; opset += 6) {
+        struct mixrt_graph *g = new_graph();
+        TU_CHECK(mixrt_graph_require_opset(g, "", opset) == MIXRT_STATUS_OK, "opset");
+        tu_seed(0x3e59e0u + (unsigned)opset);
+        int x = add_input(g, "x", MIXRT_DTYPE_F32, 3, (int64_t[]){2, 5, 16});
+        static const char *const names[] = {"q", "k", "v", "u", "p1", "p2"};
+        static const int64_t widths[] = {8, 8, 12, 4, 6, 10};
+        int outs[6];
+        for (int i = 0; i < 6; i++) {
+            char wn[16], bn[16], mn[16];
+            snprintf(wn, sizeof wn, "w_%s", names[i]);
+            snprintf(bn, sizeof bn, "b_%s", names[i]);
+            snprintf(mn, sizeof mn, "mm_%s", names[i]);
+            int w = add_const_uniform(ctx, g, wn, MIXRT_DTYPE_F32, 2, (int64_t[]){16, widths[i]}, 1.0);
+            int y = add_op_node(g, "MatMul", 2, (int[]){x, w}, i < 4 ? mn : names[i]);
+            if (i < 4) {
+                int b = add_const_uniform(ctx, g, bn, MIXRT_DTYPE_F32, 1, &widths[i], 1.0);
+                y = add_op_node(g, "Add", 2, (int[]){y, b}, i == 3 ? "u_pre" : names[i]);
+            }
+            if (i == 3) y = add_op_node(g, "Relu", 1, &y, names[i]);
+            outs[i] = y;
+        }
+        int cat = add_op_node(g, "Concat", 6, outs, "cat");
+        set_int(g, cat, "axis", -1);
+        graph_set_output(g, cat);
+        TU_CHECK(mixrt_graph_infer(g, NULL) == MIXRT_STATUS_OK, "infer: %s", mixrt_context_last_error(ctx));
+        struct mixrt_tensor *tx = tensor(MIXRT_DTYPE_F32, 3, (int64_t[]){2, 5, 16});
+        for (size_t i = 0; i < mixrt_tensor_numel(tx); i++) ((float *)tx->data)[i] = (float)tu_uniform(-1, 1);
+        double before[480], after[480];
+        const struct mixrt_tensor *in[1] = {tx};
+        size_t n = run(g, 1, in, before, 480);
+        struct mixrt_pass_stats st;
+        TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_ALL | MIXRT_PASS_MERGE_MATMUL, &st) == MIXRT_STATUS_OK,
+                 "opset %d: passes: %s", opset, mixrt_context_last_error(ctx));
+        TU_CHECK(st.matmul_merged == 3 && count_op(g, "FusedMatMul") == 3 && count_op(g, "Split") == 2 &&
+                     count_op(g, "MatMul") == 0,
+                 "opset %d: %d merged, %d FusedMatMul, %d Split, %d MatMul (expected 3, 3, 2, 0)", opset,
+                 st.matmul_merged, count_op(g, "FusedMatMul"), count_op(g, "Split"), count_op(g, "MatMul"));
+        size_t m = run(g, 1, in, after, 480);
+        TU_CHECK(n == 480 && m == n, "opset %d: %zu outputs before, %zu after", opset, n, m);
+        double worst = 0;
+        for (size_t i = 0; i < n && i < m; i++) worst = fmax(worst, fabs(before[i] - after[i]));
+        TU_CHECK(worst <= 1e-5, "opset %d: merged products differ by %g", opset, worst);
+        mixrt_tensor_destroy(ctx, tx);
+        mixrt_graph_destroy(g);
+    }
+}
+
 /* Infers g's shapes and runs it on random input x (dims xd): every graph output's inferred dims
  * must be known and equal the reference kernels' actual output dims. */
 static void check_inferred(struct mixrt_graph *g, const char *what, int xr, const int64_t *xd) {
@@ -515,6 +568,7 @@ int main(void) {
     mixrt_context_create(NULL, &ctx);
     test_infer_data_ops();
     test_einsum();
+    test_merge_matmul();
     test_const_fold();
     test_shape_fold();
     test_dce();

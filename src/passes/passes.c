@@ -643,6 +643,11 @@ mixrt_status mixrt_passes_run(struct mixrt_graph *g, unsigned flags, struct mixr
         if ((flags & MIXRT_PASS_FUSE_ELTWISE) && !changed &&
             (status = run_one(g, mixrt_pass_fuse_eltwise, &stats->eltwise_fused, &changed)) != MIXRT_STATUS_OK)
             return status;
+        /* Sibling products merge last: a product merged has no residual or activation left
+         * for the fusions to take. */
+        if ((flags & MIXRT_PASS_MERGE_MATMUL) && !changed &&
+            (status = run_one(g, mixrt_pass_merge_matmul, &stats->matmul_merged, &changed)) != MIXRT_STATUS_OK)
+            return status;
         if ((flags & MIXRT_PASS_DCE) && (status = run_one(g, pass_dce, &stats->dead_removed, &changed)) != MIXRT_STATUS_OK)
             return status;
     }

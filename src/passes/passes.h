@@ -33,6 +33,10 @@ enum mixrt_pass_flags {
      * (lower_einsum.c). */
     MIXRT_PASS_LOWER_EINSUM = 1u << 10,
     MIXRT_PASS_ALL = 0x7ffu,
+    /* Products of one activation by constant weights → one product and a Split
+     * (merge_matmul.c). Not in MIXRT_PASS_ALL: CUDA engines ask for it (the Split runs as
+     * views there); on the CPU the Split would be a copy. */
+    MIXRT_PASS_MERGE_MATMUL = 1u << 11,
 };
 
 /* Nodes each pass removed (summed over the fixed-point iterations). */
@@ -48,6 +52,7 @@ struct mixrt_pass_stats {
     int attention_fused;
     int eltwise_fused; /* nodes absorbed into ElementwiseChain nodes */
     int einsum_lowered;
+    int matmul_merged; /* products merged into another */
 };
 
 /* Outputs larger than this are not folded into constants (they would bloat the model). */

@@ -151,7 +151,7 @@ __device__ __forceinline__ void fl_load_mask(MT *dst, const MT *mask, size_t bas
  * Thread lane of warp w holds query rows r0 = 16 w + lane / 4 and r0 + 8, score / output
  * columns 2 (lane % 4) + {0, 1} of every 8-wide tile (the m16n8 accumulator layout). */
 template <typename T, typename MT, int D, int NW>
-__global__ void __launch_bounds__(32 * NW, (D <= 64 ? 16 : 8) / NW)
+__global__ void __launch_bounds__(32 * NW, (D <= 64 ? 12 : 8) / NW)
     attention_flash_kernel(const T *q, const T *k, const T *v, const MT *mask, T *y, struct mixrt_cuda_attention_args a,
                            int vec) {
     constexpr int LD = D + 8, NQ = 16 * NW;
@@ -198,9 +198,10 @@ __global__ void __launch_bounds__(32 * NW, (D <= 64 ? 16 : 8) / NW)
 #pragma unroll
     for (int n = 0; n < D / 8; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
     float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.0f, 0.0f};
-    const long long ia = i0 + rw + g; /* this thread's two query rows: ia, ia + 8 */
-    /* Causal: key j of row ia is filled past ia + sk - sq (row ia + 8: 8 more keys). */
-    const long long lim_a = ia + (a.sk - a.sq);
+    const int ia = (int)i0 + rw + g; /* this thread's two query rows: ia, ia + 8 (sq < 2^31) */
+    /* Causal: key j of row ia is filled past ia + sk - sq (row ia + 8: 8 more keys); sq and
+     * sk are below 2^30 (mixrt_cuda_attention_fast declines others), so ints hold it. */
+    const int lim_a = ia + (SK - (int)a.sq);
     const int mra = MR == 1 ? 0 : (rw + g) * FL_MLD, mrb = MR == 1 ? 0 : (rw + g + 8) * FL_MLD;
     /* ldmatrix row addresses (elements): K non-transposed, row lane % 8 of key tile n, column
      * chunk lane / 8 (two 16-wide k chunks per x4); V transposed, key lane % 8 + 8 (lane / 8
@@ -234,7 +235,7 @@ __global__ void __launch_bounds__(32 * NW, (D <= 64 ? 16 : 8) / NW)
         }
         /* Scale, causal fill, mask; keys past sk drop out (-inf). */
         const MT *ma = mt + mra, *mb = mt + mrb;
-        const long long jc = lim_a - j0; /* row ia's first filled key, tile-relative */
+        const int jc = lim_a - j0; /* row ia's last unfilled key, tile-relative */
         float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
         for (int n = 0; n < FL_KT / 8; n++)
@@ -318,7 +319,7 @@ __global__ void __launch_bounds__(32 * NW, (D <= 64 ? 16 : 8) / NW)
         return;
     }
     const bool row_a = ia < a.sq, row_b = ia + 8 < a.sq;
-    const size_t ya = (size_t)(b * Ys[0] + h * Ys[1] + ia * Ys[2]), yb = ya + (size_t)(8 * Ys[2]);
+    const size_t ya = (size_t)(b * Ys[0] + h * Ys[1] + (long long)ia * Ys[2]), yb = ya + (size_t)(8 * Ys[2]);
 #pragma unroll
     for (int n = 0; n < D / 8; n++) {
         const long long c0 = n * 8 + 2 * t;

@@ -140,22 +140,22 @@ mixrt_status mixrt_cuda_attention_fast(mixrt_cuda_device_t dev, mixrt_dtype dt, 
     mixrt_status status = MIXRT_STATUS_OK;
     *done = false;
     if ((dt != MIXRT_DTYPE_BF16 && dt != MIXRT_DTYPE_F16) || a->d % 16 || a->dv % 16 || a->d > 256 || a->dv > 256 ||
-        a->sk < 1 || a->b < 1 || a->h < 1 || a->sq < 1 || a->b > 65535 || a->h > 65535)
+        a->sk < 1 || a->b < 1 || a->h < 1 || a->sq < 1 || a->b > 65535 || a->h > 65535 || a->sq >= (1LL << 30) ||
+        a->sk >= (1LL << 30))
         return MIXRT_STATUS_OK;
     MIXRT_CHECK(dev->ctx, q && k && v && y, MIXRT_STATUS_INVALID_ARGUMENT, "cannot run CUDA attention: NULL buffer");
     int vec = (attn_vec(q, a->q_strides, a->d) ? 1 : 0) | (attn_vec(k, a->k_strides, a->d) ? 2 : 0) |
               (attn_vec(v, a->v_strides, a->dv) ? 4 : 0);
-    /* The flash kernel (K/V streamed, online softmax in registers) where the grid has two
-     * blocks of 64 query rows per SM or more (batch 32: the whole-head kernel below ran 98 us
-     * per BERT layer there, 1 block of 115 KB per SM), or where one head's K and V do not fit
-     * shared memory (long sequences). MIXRT_CUDA_FLASH=on / off forces either way. */
+    /* The flash kernel (K/V streamed, online softmax in registers) wherever d == dv fits it:
+     * at batch 32 the whole-head kernel below ran 98 us per BERT layer (1 block of 115 KB per
+     * SM), and at batch 1 the 1-warp flash blocks beat it too (H200, call 24: BERT b1 0.659 vs
+     * 0.714 ms). MIXRT_CUDA_FLASH=off forces the whole-head kernel (=on: the default). */
     const char *fenv = getenv("MIXRT_CUDA_FLASH");
-    bool flash_on = fenv && !strcmp(fenv, "on"), flash_off = fenv && !strcmp(fenv, "off");
+    bool flash_off = fenv && !strcmp(fenv, "off");
     bool flash_fits = mixrt_cuda_attention_flash_fits(a->d, a->dv) != 0;
     long long flash_blocks = a->b * a->h * ((a->sq + 63) / 64);
     int mkind = mask ? (a->mask_strides[2] != 0 ? 2 : 1) : 0; /* the tc kernel stages the mask */
-    bool tc_fits = mixrt_cuda_attention_tc_smem(a->sk, a->d, a->dv, 1, mkind) <= dev->info.smem_per_block_optin;
-    if (flash_fits && !flash_off && (flash_on || flash_blocks >= 2LL * dev->info.sm_count || !tc_fits)) {
+    if (flash_fits && !flash_off) {
         /* 4 warps (64 query rows) per block share each K/V tile where that still gives two
          * blocks per SM; else 1 warp per block, four times the blocks (batch 1).
          * MIXRT_CUDA_FLASH_WARPS=1 / 4 forces either. */
