@@ -907,6 +907,50 @@ static void test_bias_act(void) {
         }
 }
 
+/* im2col (channels-last) against a host loop: the ResNet-50 stem's geometry (7x7, stride 2,
+ * pad 3, 3 channels, 147 columns padded to 152) and a dilated 3x3 of 2 channels; a poisoned
+ * col shows any element the kernel missed (padded columns must come out 0). Exact: a copy. */
+static void test_im2col(void) {
+    static const struct mixrt_cuda_im2col_args cases[] = {
+        {2, 20, 18, 3, 10, 9, 7, 7, 2, 2, 3, 3, 1, 1, 152},
+        {1, 7, 9, 2, 5, 9, 3, 3, 1, 1, 1, 1, 2, 1, 24},
+    };
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
+        for (int t = 0; t < 3; t++) {
+            const struct mixrt_cuda_im2col_args *a = &cases[ci];
+            mixrt_dtype dt = k_float_types[t];
+            size_t nx = (size_t)(a->n * a->h * a->w * a->c), ncol = (size_t)(a->n * a->oh * a->ow) * (size_t)a->ldc;
+            struct hbuf x;
+            g_arena_off = 0;
+            hbuf_random(&x, dt, nx, -2, 2);
+            void *dx = dupload(&x), *dc = dpoisoned(dt, ncol);
+            DEV_OK(mixrt_cuda_im2col(g_dev, dt, dx, dc, a));
+            double *out = dread(dc, dt, ncol), *ref = malloc(ncol * sizeof(double));
+            size_t bad = 0;
+            for (long long n = 0; n < a->n; n++)
+                for (long long oh = 0; oh < a->oh; oh++)
+                    for (long long ow = 0; ow < a->ow; ow++)
+                        for (int j = 0; j < a->ldc; j++) {
+                            double v = 0;
+                            if (j < a->r * a->s * a->c) {
+                                long long ch = j % a->c, ki = j / a->c / a->s, kj = j / a->c % a->s;
+                                long long ih = oh * a->sh - a->ph + ki * a->dh, iw = ow * a->sw - a->pw + kj * a->dw;
+                                if (ih >= 0 && ih < a->h && iw >= 0 && iw < a->w)
+                                    v = x.v[((n * a->h + ih) * a->w + iw) * a->c + ch];
+                            }
+                            size_t i = (size_t)(((n * a->oh + oh) * a->ow + ow) * a->ldc + j);
+                            ref[i] = v;
+                            bad += !(out[i] == v);
+                        }
+            char cs[80];
+            snprintf(cs, sizeof cs, "x [%lld,%lld,%lld,%lld] k%dx%d s%d p%d d%d ldc %d", a->n, a->h, a->w, a->c, a->r,
+                     a->s, a->sh, a->ph, a->dh, a->ldc);
+            TU_CHECK(bad == 0, "im2col %s %s: %zu of %zu elements differ", cs, mixrt_dtype_name(dt), bad, ncol);
+            report("im2col", cs, dt, rel_err(out, ref, ncol), 0);
+            free(out), free(ref), hbuf_free(&x);
+        }
+}
+
 /* ---- error paths: a status and a message naming what failed ---- */
 static void test_errors(void) {
     void *p = NULL;
@@ -1144,6 +1188,7 @@ int main(int argc, char **argv) {
         test_conv();
         test_pool();
         test_bias_act();
+        test_im2col();
         test_errors();
     }
     mixrt_cuda_device_destroy(g_dev);

@@ -76,6 +76,12 @@ struct cu_step {
     void *wperm;
     size_t wperm_bytes;
     bool patch, conv_bias_done, conv_z_done, conv_act_done;
+    /* A channels-last conv of few input channels (the ResNet stem, 3): im2col into col
+     * (rows of im2.ldc: r s c rounded up to 8, zero columns after) and the product of the
+     * patch path over it, W as KRSC rows of im2.ldc. cuDNN's channels-last kernels ran the
+     * 7x7 stem at batch 32 in 0.50 ms of ResNet-50's 1.78 (H200, call 23). */
+    bool im2col;
+    struct mixrt_cuda_im2col_args im2;
     void *col;
     size_t col_bytes;
     struct mixrt_cuda_pool_args pool;
@@ -555,6 +561,18 @@ static bool conv_geom(const struct mixrt_graph *g, const struct mixrt_node *n, s
     st->patch = group == 1 && d->pad_h == 0 && d->pad_w == 0 && d->dil_h == 1 && d->dil_w == 1 &&
                 d->stride_h == d->r && d->stride_w == d->s && d->oh == d->h / d->r && d->ow == d->w / d->s &&
                 !(getenv("MIXRT_CUDA_PATCH") && !strcmp(getenv("MIXRT_CUDA_PATCH"), "off"));
+    /* Few input channels, channels-last: im2col + one product (MIXRT_CUDA_IM2COL=off: cuDNN). */
+    int64_t rsc = d->c * d->r * d->s;
+    st->im2col = !st->patch && nhwc && group == 1 && d->c <= 4 && rsc <= 4096 - 8 && d->n <= 65535 && d->oh <= 65535 &&
+                 d->n * d->h * d->w * d->c < ((int64_t)1 << 31) &&
+                 !(getenv("MIXRT_CUDA_IM2COL") && !strcmp(getenv("MIXRT_CUDA_IM2COL"), "off"));
+    if (st->im2col) {
+        struct mixrt_cuda_im2col_args *ia = &st->im2;
+        ia->n = d->n, ia->h = d->h, ia->w = d->w, ia->c = d->c, ia->oh = d->oh, ia->ow = d->ow;
+        ia->r = (int)d->r, ia->s = (int)d->s, ia->sh = d->stride_h, ia->sw = d->stride_w;
+        ia->ph = d->pad_h, ia->pw = d->pad_w, ia->dh = d->dil_h, ia->dw = d->dil_w;
+        ia->ldc = (int)((rsc + 7) / 8 * 8);
+    }
     return true;
 }
 
@@ -854,7 +872,7 @@ mixrt_status mixrt_engine_cuda_assign(struct mixrt_engine *e) {
         c->steps[i].op = classify(g, n, dev_side, &c->steps[i]);
         /* cuDNN decides whether it takes the conv (and whether it loads at all): a refusal
          * leaves the layer on the CPU. */
-        if (c->steps[i].op == CU_CONV && !c->steps[i].patch && c->t->conv_create(c->dev, &c->steps[i].cd, &c->steps[i].conv) != MIXRT_STATUS_OK) {
+        if (c->steps[i].op == CU_CONV && !c->steps[i].patch && !c->steps[i].im2col && c->t->conv_create(c->dev, &c->steps[i].cd, &c->steps[i].conv) != MIXRT_STATUS_OK) {
             if (e->opts.verbose)
                 mixrt_log(e->ctx, MIXRT_LOG_NOTE, "layer '%s' (%s): runs on the CPU: %s", n->name, n->op_type,
                           mixrt_context_last_error(e->ctx));
@@ -1064,9 +1082,13 @@ mixrt_status mixrt_engine_cuda_prepare(struct mixrt_engine *e) {
         int w = g->nodes[g->order[s]].inputs[1];
         int64_t k = st->cd.k, cg = st->cd.c / st->cd.groups, r = st->cd.r, sw = st->cd.s;
         int64_t od[4] = {k, r, sw, cg}, is_[4] = {cg * r * sw, sw, 1, r * sw};
-        st->wperm_bytes = vbytes(g, w);
+        size_t es = mixrt_dtype_size(dt_of(g, w));
+        /* im2col convs: rows of ldc, zero columns after the r s c real ones. */
+        int64_t os[4] = {st->im2.ldc, sw * cg, cg, 1};
+        st->wperm_bytes = st->im2col ? (size_t)(k * st->im2.ldc) * es : vbytes(g, w);
         MIXRT_TRY(t->alloc(c->dev, st->wperm_bytes, g->values[w].name, &st->wperm));
-        MIXRT_TRY(t->strided_copy(c->dev, mixrt_dtype_size(dt_of(g, w)), c->wptr[w], st->wperm, 4, od, is_, NULL));
+        if (st->im2col) MIXRT_TRY(t->memset(c->dev, st->wperm, 0, st->wperm_bytes));
+        MIXRT_TRY(t->strided_copy(c->dev, es, c->wptr[w], st->wperm, 4, od, is_, st->im2col ? os : NULL));
     }
     MIXRT_TRY(t->device_sync(c->dev)); /* the host copies of the weights may go now */
     /* Walk the order: where each value is, the copies needed, device lifetimes per root. */
@@ -1192,11 +1214,11 @@ mixrt_status mixrt_engine_cuda_prepare(struct mixrt_engine *e) {
     for (int s = 0; s < ns; s++) {
         int i = g->order[s];
         struct cu_step *st = &c->steps[i];
-        if (st->op != CU_CONV || !st->patch) continue;
+        if (st->op != CU_CONV || !(st->patch || st->im2col)) continue;
         const struct mixrt_cuda_conv_desc *cd = &st->cd;
-        int64_t crs = cd->c * cd->r * cd->s, sp = cd->oh * cd->ow;
+        int64_t crs = st->im2col ? st->im2.ldc : cd->c * cd->r * cd->s, sp = cd->oh * cd->ow;
         mixrt_dtype dt = cd->dtype;
-        bool one = cd->r == 1 && cd->s == 1;
+        bool one = st->patch && cd->r == 1 && cd->s == 1;
         void *col = one ? dptr(c, g->nodes[i].inputs[0]) : NULL;
         if (!one) {
             st->col_bytes = (size_t)(cd->n * sp * crs) * mixrt_dtype_size(dt);
@@ -1236,9 +1258,10 @@ mixrt_status mixrt_engine_cuda_prepare(struct mixrt_engine *e) {
         MIXRT_TRY(t->gemm_tune(st->gemm, ga, gb, st->conv_bias_done ? dptr(c, st->conv_b) : NULL,
                                dptr(c, g->nodes[i].outputs[0]), 10));
         if (e->opts.verbose)
-            mixrt_log(e->ctx, MIXRT_LOG_NOTE, "layer '%s' (%s): patch conv as space-to-depth + cuBLASLt %lldx%lldx%lld "
-                      "batch %lld %s", g->nodes[i].name, g->nodes[i].op_type, (long long)d->m, (long long)d->n,
-                      (long long)d->k, (long long)d->batch, mixrt_dtype_name(dt));
+            mixrt_log(e->ctx, MIXRT_LOG_NOTE, "layer '%s' (%s): %s conv as %s + cuBLASLt %lldx%lldx%lld "
+                      "batch %lld %s", g->nodes[i].name, g->nodes[i].op_type, st->im2col ? "small-channel" : "patch",
+                      st->im2col ? "im2col" : "space-to-depth", (long long)d->m, (long long)d->n, (long long)d->k,
+                      (long long)d->batch, mixrt_dtype_name(dt));
     }
     /* Attention as batched GEMMs where the tensor-core kernel measured slower (notes/cuda.md
      * call 11): 16-bit, b*h >= 64 heads, sq >= 64 queries and sk > 160 keys (ViT-B/16 at
@@ -1563,7 +1586,10 @@ static mixrt_status run_cuda_step(struct mixrt_engine *e, int i) {
         int z = st->conv_z, b = st->conv_b;
         const struct mixrt_cuda_conv_desc *cd = &st->cd;
         const void *w = st->wperm ? st->wperm : dptr(c, in_at(n, 1));
-        if (st->patch) {
+        if (st->im2col) {
+            MIXRT_TRY(t->im2col(c->dev, dt, xp, st->col, &st->im2));
+            MIXRT_TRY(t->gemm_run(st->gemm, st->col, w, st->conv_bias_done ? dptr(c, b) : NULL, yp));
+        } else if (st->patch) {
             /* Space-to-depth: NCHW col[n][c,r,s][oh,ow] = X[n, c, oh*R + r, ow*S + s]; NHWC
              * col[n,oh,ow][r,s,c] = X[n, oh*R + r, ow*S + s, c]. */
             int64_t H = cd->h, W = cd->w, C = cd->c, R = cd->r, S = cd->s;

@@ -28,4 +28,13 @@ struct mixrt_cuda_pool_args {
     int nhwc, avg, include_pad;
 };
 
+/* Channels-last im2col of x [n, h, w, c] for a conv of kernel r x s (strides sh / sw, pads
+ * ph / pw at the start, dilations dh / dw) with an output of oh x ow: col [n*oh*ow, ldc],
+ * column (i r + j) c + ch of output pixel p = x at row oh(p) sh - ph + i dh, column
+ * ow(p) sw - pw + j dw, channel ch (zero outside x); columns from r s c to ldc are zero. */
+struct mixrt_cuda_im2col_args {
+    long long n, h, w, c, oh, ow;
+    int r, s, sh, sw, ph, pw, dh, dw, ldc;
+};
+
 #endif /* MIXRT_BACKEND_CUDA_ARGS_H */

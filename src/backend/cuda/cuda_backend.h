@@ -292,6 +292,12 @@ MIXRT_CUDA_API mixrt_status mixrt_cuda_pool2d(mixrt_cuda_device_t dev, mixrt_dty
 MIXRT_CUDA_API mixrt_status mixrt_cuda_bias_act(mixrt_cuda_device_t dev, mixrt_dtype dt, void *y, const void *bias,
                                                 size_t channels, size_t inner, const void *z, int act, size_t n);
 
+/* Channels-last im2col (cuda_args.h describes a) of x into col, dt F32, BF16 or F16: the
+ * operand of a conv run as one product (the ResNet stem: 3 input channels, where cuDNN's
+ * channels-last kernels were slow). */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_im2col(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *x, void *col,
+                                              const struct mixrt_cuda_im2col_args *a);
+
 /* The softmax stage of attention computed as batched GEMMs (the engine makes S = scale *
  * Q K^T in f32 and P V with cuBLASLt): p [b*h*sq, sk] of dt = softmax over each row of s
  * (f32, [b*h*sq, sk], scale already applied) after the causal fill and the mask (a's mask

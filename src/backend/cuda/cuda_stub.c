@@ -221,6 +221,11 @@ mixrt_status mixrt_cuda_bias_act(mixrt_cuda_device_t dev, mixrt_dtype dt, void *
     (void)dev, (void)dt, (void)y, (void)bias, (void)channels, (void)inner, (void)z, (void)act, (void)n;
     return MIXRT_STATUS_UNSUPPORTED;
 }
+mixrt_status mixrt_cuda_im2col(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *x, void *col,
+                               const struct mixrt_cuda_im2col_args *a) {
+    (void)dev, (void)dt, (void)x, (void)col, (void)a;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
 mixrt_status mixrt_cuda_attention_softmax(mixrt_cuda_device_t dev, mixrt_dtype dt, const float *s, void *p,
                                           const void *mask, const struct mixrt_cuda_attention_args *a) {
     (void)dev, (void)dt, (void)s, (void)p, (void)mask, (void)a;

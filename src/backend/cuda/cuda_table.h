@@ -74,6 +74,7 @@ struct mixrt_cuda_table {
                                       const struct mixrt_cuda_attention_args *);
     mixrt_status (*cast_rows)(mixrt_cuda_device_t, mixrt_dtype, const void *, size_t, mixrt_dtype, void *, size_t,
                               size_t);
+    mixrt_status (*im2col)(mixrt_cuda_device_t, mixrt_dtype, const void *, void *, const struct mixrt_cuda_im2col_args *);
 };
 
 #endif /* MIXRT_BACKEND_CUDA_TABLE_H */

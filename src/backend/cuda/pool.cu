@@ -192,6 +192,40 @@ __global__ void bias_act_kernel(T *y, const T *bias, size_t channels, size_t inn
     }
 }
 
+/* grid (oh, n), 256 threads: a warp per output pixel of the row, lanes along the columns
+ * (col rows are written contiguously); each column's (kernel row, kernel column, channel)
+ * offsets come from a table built once per block. */
+template <typename T> __global__ void im2col_nhwc_kernel(const T *x, T *col, mixrt_cuda_im2col_args a) {
+    extern __shared__ int itab[]; /* [ldc]: di, dj, ch (ch -1: a zero column) */
+    int *tdi = itab, *tdj = itab + a.ldc, *tch = itab + 2 * a.ldc;
+    const int rsc = a.r * a.s * (int)a.c;
+    for (int j = threadIdx.x; j < a.ldc; j += blockDim.x) {
+        if (j < rsc) {
+            int ch = j % (int)a.c, t = j / (int)a.c;
+            tdi[j] = (t / a.s) * a.dh - a.ph, tdj[j] = (t % a.s) * a.dw - a.pw, tch[j] = ch;
+        } else {
+            tdi[j] = tdj[j] = 0, tch[j] = -1;
+        }
+    }
+    __syncthreads();
+    const long long oh = blockIdx.x, n = blockIdx.y;
+    const int ih0 = (int)oh * a.sh;
+    const T *xn = x + (size_t)n * (size_t)(a.h * a.w * a.c);
+    T *cr = col + ((size_t)n * (size_t)a.oh + (size_t)oh) * (size_t)a.ow * (size_t)a.ldc;
+    const int lane = threadIdx.x & 31, warps = blockDim.x / 32;
+    for (int p = threadIdx.x / 32; p < a.ow; p += warps) {
+        const int iw0 = p * a.sw;
+        T *row = cr + (size_t)p * (size_t)a.ldc;
+        for (int j = lane; j < a.ldc; j += 32) {
+            const int ch = tch[j], ih = ih0 + tdi[j], iw = iw0 + tdj[j];
+            float v = 0.0f;
+            if (ch >= 0 && ih >= 0 && ih < a.h && iw >= 0 && iw < a.w)
+                v = mixrt_cu_load(xn, ((size_t)ih * (size_t)a.w + (size_t)iw) * (size_t)a.c + (size_t)ch);
+            mixrt_cu_store(row, (size_t)j, v);
+        }
+    }
+}
+
 unsigned grid_of(size_t items, int per_block, int max_blocks) {
     size_t blocks = (items + (size_t)per_block - 1) / (size_t)per_block;
     unsigned g = (unsigned)(blocks < (size_t)max_blocks ? blocks : (size_t)max_blocks);
@@ -240,6 +274,21 @@ extern "C" cudaError_t mixrt_cuda_launch_pool(cudaStream_t s, int max_blocks, in
     case MIXRT_CUDA_ELEM_F16: return pool_launch<__half>(s, max_blocks, x, y, n_out, *a);
     default: return cudaErrorInvalidValue;
     }
+}
+
+extern "C" cudaError_t mixrt_cuda_launch_im2col(cudaStream_t s, int elem, const void *x, void *col,
+                                                const struct mixrt_cuda_im2col_args *a) {
+    dim3 grid((unsigned)a->oh, (unsigned)a->n);
+    size_t smem = (size_t)3 * (size_t)a->ldc * sizeof(int);
+    switch (elem) {
+    case MIXRT_CUDA_ELEM_F32: im2col_nhwc_kernel<<<grid, 256, smem, s>>>((const float *)x, (float *)col, *a); break;
+    case MIXRT_CUDA_ELEM_BF16:
+        im2col_nhwc_kernel<<<grid, 256, smem, s>>>((const mixrt_cu_bf16 *)x, (mixrt_cu_bf16 *)col, *a);
+        break;
+    case MIXRT_CUDA_ELEM_F16: im2col_nhwc_kernel<<<grid, 256, smem, s>>>((const __half *)x, (__half *)col, *a); break;
+    default: return cudaErrorInvalidValue;
+    }
+    return cudaGetLastError();
 }
 
 extern "C" cudaError_t mixrt_cuda_launch_bias_act(cudaStream_t s, int max_blocks, int elem, void *y, const void *bias,
