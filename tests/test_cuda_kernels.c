@@ -260,22 +260,25 @@ static void test_cast(void) {
 
 /* cast_rows: dst [rows, cols] from src rows of ld >= cols (a padded product's output),
  * exact against the CPU converters (one rounding of the host value), every dtype pair kind,
- * odd widths, ld == cols and ld > cols. */
+ * odd widths, ld == cols and ld > cols; into an aligned dst (16-byte chunks of the flat
+ * output) and one a value off (one value per thread); the value after dst stays poisoned. */
 static void test_cast_rows(void) {
     static const struct { int src, dst; size_t rows, cols, ld; } cases[] = {
         {1, 0, 37, 1001, 1024}, {1, 1, 5, 50257, 50304}, {2, 0, 9, 13, 64}, {0, 0, 7, 1001, 1024},
         {0, 1, 3, 77, 80},      {1, 0, 4, 64, 64},       {1, 0, 6, 30, 33}, {2, 2, 11, 9, 16},
     };
-    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+    for (size_t tt = 0; tt < 2 * sizeof cases / sizeof cases[0]; tt++) {
+        size_t t = tt / 2, off = tt % 2;
         mixrt_dtype sd = k_float_types[cases[t].src], dd = k_float_types[cases[t].dst];
         size_t rows = cases[t].rows, cols = cases[t].cols, ld = cases[t].ld, ns = rows * ld, nd = rows * cols;
         struct hbuf x;
         g_arena_off = 0;
         hbuf_random(&x, sd, ns, -100, 100);
-        void *dx = dupload(&x), *dy = dpoisoned(dd, nd);
-        DEV_OK(mixrt_cuda_cast_rows(g_dev, sd, dx, ld, dd, dy, rows, cols));
-        double *out = dread(dy, dd, nd);
         size_t ed = mixrt_dtype_size(dd), bad = 0;
+        void *dx = dupload(&x), *dy = (char *)dpoisoned(dd, nd + 2) + off * ed;
+        DEV_OK(mixrt_cuda_cast_rows(g_dev, sd, dx, ld, dd, dy, rows, cols));
+        double *out = dread(dy, dd, nd + 1);
+        bad += !isnan(out[nd]); /* the poison (all ones: a NaN in every float dtype) */
         void *want = malloc(ed);
         for (size_t r = 0; r < rows; r++)
             for (size_t c = 0; c < cols; c++) {
@@ -285,7 +288,8 @@ static void test_cast_rows(void) {
                 bad += !(got == w);
             }
         char cs[64];
-        snprintf(cs, sizeof cs, "%zux%zu of rows %zu -> %s", rows, cols, ld, mixrt_dtype_name(dd));
+        snprintf(cs, sizeof cs, "%zux%zu of rows %zu -> %s%s", rows, cols, ld, mixrt_dtype_name(dd),
+                 off ? " +1" : "");
         printf("  %-26s %-28s %-5s %zu of %zu differ%s\n", "cast_rows", cs, mixrt_dtype_name(sd), bad, nd,
                bad ? "  FAIL" : "");
         TU_CHECK(bad == 0, "cast_rows %s %s: %zu values differ from the CPU conversion", mixrt_dtype_name(sd), cs, bad);

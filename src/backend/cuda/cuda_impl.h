@@ -81,7 +81,7 @@ cudaError_t mixrt_cuda_launch_att_softmax(cudaStream_t st, int max_blocks, int e
  * channels] + z) (bias, z may be NULL; act a mixrt_cuda_unary_op or -1). */
 cudaError_t mixrt_cuda_launch_pool(cudaStream_t s, int max_blocks, int elem, const void *x, void *y, size_t n_out,
                                    const struct mixrt_cuda_pool_args *a);
-cudaError_t mixrt_cuda_launch_im2col(cudaStream_t s, int elem, const void *x, void *col,
+cudaError_t mixrt_cuda_launch_im2col(cudaStream_t s, int max_blocks, int elem, const void *x, void *col,
                                      const struct mixrt_cuda_im2col_args *a);
 cudaError_t mixrt_cuda_launch_bias_act(cudaStream_t s, int max_blocks, int elem, void *y, const void *bias,
                                        size_t channels, size_t inner, const void *z, int act, size_t n);

@@ -99,13 +99,51 @@ __global__ void cast_rows_kernel_wide(const S *x, size_t ld, D *y, size_t rows, 
     }
 }
 
+/* y (16-byte aligned) as a flat array of rows * cols: each thread converts the 16 bytes of
+ * y at chunk k (16 / sizeof(D) values, crossing a row end where one falls inside), one
+ * division per chunk; the stores of a warp are 512 contiguous bytes, the loads follow the
+ * source rows. The last partial chunk goes value by value. */
+template <typename S, typename D>
+__global__ void cast_rows_vec_kernel(const S *x, size_t ld, D *y, size_t rows, size_t cols) {
+    constexpr int V = 16 / (int)sizeof(D);
+    const size_t n = rows * cols, chunks = (n + V - 1) / V, stride = (size_t)gridDim.x * blockDim.x;
+    for (size_t k = (size_t)blockIdx.x * blockDim.x + threadIdx.x; k < chunks; k += stride) {
+        size_t i0 = k * V, r = i0 / cols, c = i0 - r * cols;
+        if (i0 + V <= n) {
+            __align__(16) D v[V];
+#pragma unroll
+            for (int e = 0; e < V; e++) {
+                mixrt_cu_store(v, (size_t)e, mixrt_cu_load(x, r * ld + c));
+                if (++c == cols) c = 0, r++;
+            }
+            *(uint4 *)(y + i0) = *(const uint4 *)v;
+        } else {
+            for (size_t i = i0; i < n; i++) {
+                mixrt_cu_store(y, i, mixrt_cu_load(x, r * ld + c));
+                if (++c == cols) c = 0, r++;
+            }
+        }
+    }
+}
+
 template <typename S>
 cudaError_t launch_cast_rows_from(cudaStream_t s, int g, const S *x, size_t ld, int de, void *y, size_t rows,
                                   size_t cols) {
     bool narrow = rows * cols < (1ull << 31) && rows * ld < (1ull << 31);
-    /* One element per thread: a variant reading 8 values as one vector and storing them one
-     * by one (the output rows of an odd width are unaligned) ran 3.8x slower on GPT-2's b32
+    /* An aligned y: 16-byte stores of consecutive values (cast_rows_vec_kernel). Else one
+     * element per thread: a variant reading 8 values as one vector and storing them one by
+     * one (the output rows of an odd width are unaligned) ran 3.8x slower on GPT-2's b32
      * logits (1.89 vs 0.50 ms, notes/cuda.md call 17): stores 32 bytes apart in a warp. */
+    if ((uintptr_t)y % 16 == 0) {
+        switch (de) {
+        case MIXRT_CUDA_ELEM_F32: cast_rows_vec_kernel<<<g, kThreads, 0, s>>>(x, ld, (float *)y, rows, cols); break;
+        case MIXRT_CUDA_ELEM_BF16:
+            cast_rows_vec_kernel<<<g, kThreads, 0, s>>>(x, ld, (mixrt_cu_bf16 *)y, rows, cols);
+            break;
+        default: cast_rows_vec_kernel<<<g, kThreads, 0, s>>>(x, ld, (__half *)y, rows, cols); break;
+        }
+        return cudaGetLastError();
+    }
 #define MIXRT_CAST_ROWS(D)                                                                                           \
     if (narrow)                                                                                                      \
         cast_rows_kernel<<<g, kThreads, 0, s>>>(x, (unsigned)ld, (D *)y, (unsigned)rows, (unsigned)cols);            \

@@ -38,14 +38,16 @@ mixrt_status mixrt_cuda_im2col(mixrt_cuda_device_t dev, mixrt_dtype dt, const vo
     MIXRT_CHECK(dev->ctx,
                 a->n >= 0 && a->h >= 1 && a->w >= 1 && a->c >= 1 && a->oh >= 0 && a->ow >= 0 && a->r >= 1 && a->s >= 1 &&
                     a->sh >= 1 && a->sw >= 1 && a->dh >= 1 && a->dw >= 1 && a->ph >= 0 && a->pw >= 0 &&
-                    (long long)a->r * a->s * a->c <= a->ldc && a->ldc <= 4096 && a->n <= 65535 && a->oh <= 65535 &&
-                    a->n * a->h * a->w * a->c < (1LL << 31),
+                    (long long)a->r * a->s * a->c <= a->ldc && a->ldc <= 4096 && a->ldc % 8 == 0 && a->n <= 65535 &&
+                    a->oh <= 65535 && a->n * a->h * a->w * a->c < (1LL << 31),
                 MIXRT_STATUS_UNSUPPORTED,
                 "cannot run CUDA im2col: x [%lld,%lld,%lld,%lld], kernel %dx%d, %d columns (needs r s c <= columns <= "
-                "4096, fewer than 2^31 inputs)", a->n, a->h, a->w, a->c, a->r, a->s, a->ldc);
+                "4096, columns a multiple of 8, fewer than 2^31 inputs)", a->n, a->h, a->w, a->c, a->r, a->s, a->ldc);
+    MIXRT_CHECK(dev->ctx, (uintptr_t)col % 16 == 0, MIXRT_STATUS_INVALID_ARGUMENT,
+                "cannot run CUDA im2col: col is not 16-byte aligned");
     if (a->n == 0 || a->oh == 0 || a->ow == 0) return MIXRT_STATUS_OK;
     MIXRT_CHECK(dev->ctx, x && col, MIXRT_STATUS_INVALID_ARGUMENT, "cannot run CUDA im2col: NULL buffer");
-    MIXRT_CUDA_TRY(dev->ctx, mixrt_cuda_launch_im2col(dev->stream, elem, x, col, a),
+    MIXRT_CUDA_TRY(dev->ctx, mixrt_cuda_launch_im2col(dev->stream, dev->max_blocks, elem, x, col, a),
                    "kernel launch (im2col %s, x [%lld,%lld,%lld,%lld], kernel %dx%d)", mixrt_dtype_name(dt), a->n, a->h,
                    a->w, a->c, a->r, a->s);
 fail:

@@ -192,11 +192,13 @@ __global__ void bias_act_kernel(T *y, const T *bias, size_t channels, size_t inn
     }
 }
 
-/* grid (oh, n), 256 threads: a warp per output pixel of the row, lanes along the columns
- * (col rows are written contiguously); each column's (kernel row, kernel column, channel)
- * offsets come from a table built once per block. */
-template <typename T> __global__ void im2col_nhwc_kernel(const T *x, T *col, mixrt_cuda_im2col_args a) {
-    extern __shared__ int itab[]; /* [ldc]: di, dj, ch (ch -1: a zero column) */
+/* One thread per 8 consecutive columns of one col row (ldc % 8 == 0, col 16-byte aligned):
+ * the 8 values gathered from x, then stored as 16-byte chunks. Each column's (kernel row
+ * offset, kernel column offset, channel) comes from a table built once per block. Batch 1
+ * of the ResNet stem has 12544 x 19 such threads (a block per output row left most SMs
+ * idle). */
+template <typename T> __global__ void im2col_nhwc_kernel(const T *x, T *col, mixrt_cuda_im2col_args a, size_t items) {
+    extern __shared__ int itab[]; /* [ldc] each: di, dj, ch (ch -1: a zero column) */
     int *tdi = itab, *tdj = itab + a.ldc, *tch = itab + 2 * a.ldc;
     const int rsc = a.r * a.s * (int)a.c;
     for (int j = threadIdx.x; j < a.ldc; j += blockDim.x) {
@@ -208,21 +210,26 @@ template <typename T> __global__ void im2col_nhwc_kernel(const T *x, T *col, mix
         }
     }
     __syncthreads();
-    const long long oh = blockIdx.x, n = blockIdx.y;
-    const int ih0 = (int)oh * a.sh;
-    const T *xn = x + (size_t)n * (size_t)(a.h * a.w * a.c);
-    T *cr = col + ((size_t)n * (size_t)a.oh + (size_t)oh) * (size_t)a.ow * (size_t)a.ldc;
-    const int lane = threadIdx.x & 31, warps = blockDim.x / 32;
-    for (int p = threadIdx.x / 32; p < a.ow; p += warps) {
-        const int iw0 = p * a.sw;
-        T *row = cr + (size_t)p * (size_t)a.ldc;
-        for (int j = lane; j < a.ldc; j += 32) {
-            const int ch = tch[j], ih = ih0 + tdi[j], iw = iw0 + tdj[j];
-            float v = 0.0f;
+    const int q8 = a.ldc / 8;
+    for (size_t it = (size_t)blockIdx.x * blockDim.x + threadIdx.x; it < items; it += (size_t)gridDim.x * blockDim.x) {
+        const size_t m = it / (size_t)q8;
+        const int j0 = (int)(it - m * (size_t)q8) * 8;
+        const long long ow = (long long)(m % (size_t)a.ow), t = (long long)(m / (size_t)a.ow);
+        const long long oh = t % a.oh, n = t / a.oh;
+        const int ih0 = (int)oh * a.sh, iw0 = (int)ow * a.sw;
+        const T *xn = x + (size_t)n * (size_t)(a.h * a.w * a.c);
+        __align__(16) T v[8];
+#pragma unroll
+        for (int e = 0; e < 8; e++) {
+            const int j = j0 + e, ch = tch[j], ih = ih0 + tdi[j], iw = iw0 + tdj[j];
+            float f = 0.0f;
             if (ch >= 0 && ih >= 0 && ih < a.h && iw >= 0 && iw < a.w)
-                v = mixrt_cu_load(xn, ((size_t)ih * (size_t)a.w + (size_t)iw) * (size_t)a.c + (size_t)ch);
-            mixrt_cu_store(row, (size_t)j, v);
+                f = mixrt_cu_load(xn, ((size_t)ih * (size_t)a.w + (size_t)iw) * (size_t)a.c + (size_t)ch);
+            mixrt_cu_store(v, (size_t)e, f);
         }
+        uint4 *dst = (uint4 *)(col + m * (size_t)a.ldc + (size_t)j0);
+#pragma unroll
+        for (int k = 0; k < (int)(8 * sizeof(T) / 16); k++) dst[k] = ((const uint4 *)v)[k];
     }
 }
 
@@ -276,16 +283,20 @@ extern "C" cudaError_t mixrt_cuda_launch_pool(cudaStream_t s, int max_blocks, in
     }
 }
 
-extern "C" cudaError_t mixrt_cuda_launch_im2col(cudaStream_t s, int elem, const void *x, void *col,
+extern "C" cudaError_t mixrt_cuda_launch_im2col(cudaStream_t s, int max_blocks, int elem, const void *x, void *col,
                                                 const struct mixrt_cuda_im2col_args *a) {
-    dim3 grid((unsigned)a->oh, (unsigned)a->n);
+    if (a->ldc % 8 || (uintptr_t)col % 16) return cudaErrorInvalidValue;
+    size_t items = (size_t)(a->n * a->oh * a->ow) * (size_t)(a->ldc / 8);
+    unsigned g = grid_of(items, 256, max_blocks);
     size_t smem = (size_t)3 * (size_t)a->ldc * sizeof(int);
     switch (elem) {
-    case MIXRT_CUDA_ELEM_F32: im2col_nhwc_kernel<<<grid, 256, smem, s>>>((const float *)x, (float *)col, *a); break;
+    case MIXRT_CUDA_ELEM_F32: im2col_nhwc_kernel<<<g, 256, smem, s>>>((const float *)x, (float *)col, *a, items); break;
     case MIXRT_CUDA_ELEM_BF16:
-        im2col_nhwc_kernel<<<grid, 256, smem, s>>>((const mixrt_cu_bf16 *)x, (mixrt_cu_bf16 *)col, *a);
+        im2col_nhwc_kernel<<<g, 256, smem, s>>>((const mixrt_cu_bf16 *)x, (mixrt_cu_bf16 *)col, *a, items);
         break;
-    case MIXRT_CUDA_ELEM_F16: im2col_nhwc_kernel<<<grid, 256, smem, s>>>((const __half *)x, (__half *)col, *a); break;
+    case MIXRT_CUDA_ELEM_F16:
+        im2col_nhwc_kernel<<<g, 256, smem, s>>>((const __half *)x, (__half *)col, *a, items);
+        break;
     default: return cudaErrorInvalidValue;
     }
     return cudaGetLastError();
