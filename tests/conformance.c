@@ -707,7 +707,7 @@ static void csv_field(FILE *f, const char *s) {
 static void usage(FILE *f) {
     fprintf(f, "usage: mixrt_conformance [--data DIR] [--suite a,b,...] [--filter SUBSTR] [--verbose]\n"
                "                         [--write-pass FILE] [--expect FILE] [--variant f32|bf16|f16]\n"
-               "                         [--tol X] [--report FILE]\n"
+               "                         [--tol X] [--report FILE] [--engine P[:strong]] [--backend cpu|cuda]\n"
                "  --data DIR        test data root (default /usr/share/libonnx-testdata/data)\n"
                "  --suite LIST      suites to run (default node,pytorch-converted,pytorch-operator,simple)\n"
                "  --filter SUBSTR   only cases whose name contains SUBSTR\n"
@@ -720,12 +720,14 @@ static void usage(FILE *f) {
                "  --tol X           relative L2 tolerance of a variant (default 2e-2 bf16, 5e-3 f16)\n"
                "  --engine P[:strong] run the models under test through engines built with precisions P\n"
                "                    (e.g. fp32, fp32,bf16), weak typing or :strong\n"
+               "  --backend B       cpu (default) or cuda: the backend of those engines (layers the CUDA\n"
+               "                    backend cannot run go to the CPU, as in `mixrt build --backend cuda`)\n"
                "  --report FILE     write one CSV row per case: variant,suite,case,verdict,ops,max_rel,detail\n");
 }
 
 int main(int argc, char **argv) {
     struct options o = {"/usr/share/libonnx-testdata/data", NULL, NULL, false, NULL, NULL, MIXRT_DTYPE_F32, 0, NULL};
-    const char *suites_arg = "node,pytorch-converted,pytorch-operator,simple";
+    const char *suites_arg = "node,pytorch-converted,pytorch-operator,simple", *backend = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has_val = i + 1 < argc;
@@ -775,6 +777,12 @@ int main(int argc, char **argv) {
                 return 2;
             }
             g_engine_mode = true;
+        } else if (!strcmp(a, "--backend") && has_val) {
+            backend = argv[++i];
+            if (strcmp(backend, "cpu") && strcmp(backend, "cuda")) {
+                fprintf(stderr, "mixrt_conformance: --backend takes cpu or cuda, not '%s'\n", backend);
+                return 2;
+            }
         } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
@@ -784,6 +792,11 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
+    if (backend && !g_engine_mode) {
+        fprintf(stderr, "mixrt_conformance: --backend needs --engine (the precisions of the engines it builds)\n");
+        return 2;
+    }
+    g_engine_opts.backend = backend;
     bool variant = o.variant != MIXRT_DTYPE_F32;
     const char *vname = o.variant == MIXRT_DTYPE_BF16 ? "bf16" : o.variant == MIXRT_DTYPE_F16 ? "f16" : "f32";
     if (o.tol <= 0) o.tol = o.variant == MIXRT_DTYPE_BF16 ? 2e-2 : 5e-3;
