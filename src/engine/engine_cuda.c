@@ -2048,6 +2048,14 @@ static mixrt_status cuda_run(struct mixrt_engine *e, size_t n_inputs, const char
             /* Into the pinned buffer (copied out after the sync), once per value. */
             if (o->nbytes && !(staged && !first_host))
                 MIXRT_TRY(t->copy_d2h(c->dev, staged ? c->stage[sk] : o->data, dptr(c, v), o->nbytes));
+        } else if (odt == MIXRT_DTYPE_STRING) {
+            /* A CPU layer's string output: the elements own their bytes, so a deep copy (a
+             * memcpy shared them with host[v], freed below: a double free, found by the
+             * conformance suite's Cast to STRING through a CUDA engine). */
+            MIXRT_CHECK(e->ctx, !out_into, MIXRT_STATUS_UNSUPPORTED, "mixrt_engine_run_into: output '%s' is a "
+                        "string tensor, which a CUDA engine returns only through mixrt_engine_run", g->values[v].name);
+            mixrt_tensor_release(e->ctx, o);
+            MIXRT_TRY(mixrt_tensor_copy(e->ctx, o, h));
         } else if (o->nbytes) {
             MIXRT_TRY(copy_any(c, o->data, is_dev(o), h->data, is_dev(h), o->nbytes));
         }

@@ -246,10 +246,18 @@ static mixrt_status canon_attrs(struct mixrt_graph *g, struct mixrt_node *n, mix
                                            !strcmp(n->op_type, "RandomUniformLike") ||
                                            !strcmp(n->op_type, "EyeLike") || !strcmp(n->op_type, "Bernoulli") ||
                                            !strcmp(n->op_type, "SequenceEmpty"));
+    /* The window and mel ops name their output dtype in output_datatype: left as it was, the
+     * kernel made a value of the old dtype that the graph said was `to` (a CUDA engine's
+     * copy of it failed on the byte count; the CPU's Cast after it hid it). */
+    bool out_dt_op = !n->domain[0] && (!strcmp(n->op_type, "BlackmanWindow") || !strcmp(n->op_type, "HannWindow") ||
+                                       !strcmp(n->op_type, "HammingWindow") ||
+                                       !strcmp(n->op_type, "MelWeightMatrix"));
     for (int a = 0; a < n->n_attrs; a++) {
         struct mixrt_attr *at = &n->attrs[a];
-        if (dtype_attr_op && at->type == MIXRT_ATTR_INT && (!strcmp(at->name, "to") || !strcmp(at->name, "dtype")) &&
-            at->i > 0 && at->i < MIXRT_DTYPE_COUNT && canon_from((mixrt_dtype)at->i, to))
+        bool dt_name = (dtype_attr_op && (!strcmp(at->name, "to") || !strcmp(at->name, "dtype"))) ||
+                       (out_dt_op && !strcmp(at->name, "output_datatype"));
+        if (dt_name && at->type == MIXRT_ATTR_INT && at->i > 0 && at->i < MIXRT_DTYPE_COUNT &&
+            canon_from((mixrt_dtype)at->i, to))
             at->i = to;
         if (at->type == MIXRT_ATTR_TENSOR && at->t && !strcmp(n->op_type, "ConstantOfShape") &&
             canon_from(at->t->dtype, to)) {

@@ -1,0 +1,84 @@
+/* test_planner_canon.c - weak typing's canonicalization (mixrt_plan_canonicalize) keeps each
+ * node's own dtype attribute in step with the values it rewrites: the window ops' output_datatype
+ * (a bf16 BlackmanWindow / HannWindow / HammingWindow becomes an f32 one feeding a Cast to the
+ * declared bf16 output). Run with the reference executor, every intermediate tensor has the
+ * dtype the graph says and the output matches the window computed in f64, rounded to bf16. */
+#include <math.h>
+#include <string.h>
+
+#include "backend/cpu/exec_ref.h"
+#include "precision/planner.h"
+#include "testutil.h"
+#include "graph_build.h"
+
+static mixrt_context_t ctx;
+
+/* The periodic windows of ONNX's spec in f64: a0 - a1 cos(2 pi n / N) + a2 cos(4 pi n / N). */
+static double window_ref(const char *op, int n, int size) {
+    double x = 2.0 * M_PI * n / size;
+    if (!strcmp(op, "BlackmanWindow")) return 0.42 - 0.5 * cos(x) + 0.08 * cos(2 * x);
+    if (!strcmp(op, "HannWindow")) return 0.5 - 0.5 * cos(x);
+    return 25.0 / 46.0 - (21.0 / 46.0) * cos(x); /* Hamming */
+}
+
+/* Observer (node, output slot j, its tensor): every tensor a layer makes has its graph
+ * value's dtype. */
+static int g_mismatch;
+static void check_dtype(void *user, const struct mixrt_graph *g, int node, int j, const struct mixrt_tensor *t) {
+    (void)user;
+    int v = g->nodes[node].outputs[j];
+    if (t && v >= 0 && t->dtype != g->values[v].dtype) g_mismatch++;
+}
+
+static void test_window(const char *op) {
+    struct mixrt_graph *g;
+    TU_CHECK(mixrt_graph_create(ctx, NULL, &g) == MIXRT_STATUS_OK, "graph");
+    const int size = 10;
+    int x = add_input(g, "size", MIXRT_DTYPE_I32, 0, NULL);
+    int y = add_op_node(g, op, 1, &x, "y");
+    node_attr_int(g, g->values[y].producer, "output_datatype", MIXRT_DTYPE_BF16);
+    add_value(g, "y", MIXRT_DTYPE_BF16, 1, (int64_t[]){size});
+    graph_set_output(g, y);
+    TU_CHECK(mixrt_plan_canonicalize(g, MIXRT_DTYPE_F32) == MIXRT_STATUS_OK, "%s: canonicalize: %s", op,
+             mixrt_context_last_error(ctx));
+    const struct mixrt_node *w = NULL;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!strcmp(g->nodes[i].op_type, op)) w = &g->nodes[i];
+    TU_CHECK(w && mixrt_node_attr_int(w, "output_datatype", 0) == MIXRT_DTYPE_F32 &&
+                 g->values[w->outputs[0]].dtype == MIXRT_DTYPE_F32 && g->values[y].dtype == MIXRT_DTYPE_BF16,
+             "%s: the window computes in f32 (output_datatype %lld) and the output stays bf16", op,
+             w ? (long long)mixrt_node_attr_int(w, "output_datatype", 0) : -1LL);
+    struct mixrt_tensor *ts;
+    TU_CHECK(mixrt_tensor_create(ctx, MIXRT_DTYPE_I32, 0, NULL, &ts) == MIXRT_STATUS_OK, "input");
+    *(int32_t *)ts->data = size;
+    struct mixrt_tensor outs[1];
+    memset(outs, 0, sizeof(outs));
+    const struct mixrt_tensor *in[1] = {ts};
+    g_mismatch = 0;
+    TU_CHECK(mixrt_graph_toposort(g, &g->order) == MIXRT_STATUS_OK, "toposort");
+    struct mixrt_exec_opts xo = {NULL, NULL, check_dtype, NULL, NULL, NULL};
+    TU_CHECK(mixrt_exec_graph_opts(ctx, g, NULL, 1, in, NULL, outs, NULL, NULL, &xo) == MIXRT_STATUS_OK,
+             "%s: run: %s", op, mixrt_context_last_error(ctx));
+    TU_CHECK(g_mismatch == 0, "%s: %d tensors with another dtype than their value's", op, g_mismatch);
+    TU_CHECK(outs[0].dtype == MIXRT_DTYPE_BF16 && outs[0].rank == 1 && outs[0].dims[0] == size, "%s: output bf16 [%d]",
+             op, size);
+    double worst = 0;
+    for (int n = 0; n < size && outs[0].dtype == MIXRT_DTYPE_BF16; n++) {
+        double want = window_ref(op, n, size), got = mixrt_load_f64(outs[0].data, MIXRT_DTYPE_BF16, (size_t)n);
+        worst = fmax(worst, fabs(got - want));
+    }
+    TU_CHECK(worst <= 4e-3, "%s: worst error %g against the f64 window (bf16 rounding: <= 2e-3 near 1)", op, worst);
+    mixrt_tensor_release(ctx, &outs[0]);
+    mixrt_tensor_destroy(ctx, ts);
+    mixrt_graph_destroy(g);
+}
+
+int main(void) {
+    mixrt_context_create(NULL, &ctx);
+    test_window("BlackmanWindow");
+    test_window("HannWindow");
+    test_window("HammingWindow");
+    TU_CHECK(mixrt_context_bytes_in_use(ctx) == 0, "no leak: %zu bytes", mixrt_context_bytes_in_use(ctx));
+    mixrt_context_destroy(ctx);
+    return tu_finish("test_planner_canon");
+}
