@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cpu/exec_ref.h"
 #include "backend/cpu/fused_conv_impl.h"
 #include "backend/cuda/cuda_table.h"
 #include "engine/engine_cuda.h"
@@ -725,6 +726,14 @@ static enum cu_op classify(const struct mixrt_graph *g, const struct mixrt_node 
         is(n, "", "Identity") || is(n, "", "Dropout")) {
         if (dt_of(g, x) != dt_of(g, y) || numel(g, x) != numel(g, y) || !copyable(dt_of(g, x))) return CU_NONE;
         if (is(n, "", "Dropout") && !unused_output(g, n, 1)) return CU_NONE;
+        /* Dropout is the identity only in inference: a training_mode input that is not a
+         * constant false (the conformance suite's training_dropout cases) runs on the CPU. */
+        if (is(n, "", "Dropout") && n->n_inputs > 2 && n->inputs[2] >= 0) {
+            int tm = n->inputs[2];
+            if (!mixrt_graph_is_fixed_const(g, tm) || numel(g, tm) != 1 ||
+                mixrt_load_f64(g->values[tm].init->data, dt_of(g, tm), 0) != 0.0)
+                return CU_NONE;
+        }
         /* A view follows its input: on the CPU side it stays there (no copy for nothing). */
         return dev_side[x] ? CU_VIEW : CU_NONE;
     }
@@ -979,6 +988,48 @@ static mixrt_status place(struct mixrt_engine *e, struct slot *sl, int n) {
 }
 
 
+/* Calls fn(g, v, arg) for each value v of main graph g that a subgraph of node n (at any
+ * depth) reads by name as an outer-scope value (a Loop body reading the graph's inputs). */
+static mixrt_status each_outer_read(const struct mixrt_graph *g, const struct mixrt_node *n,
+                                    mixrt_status (*fn)(const struct mixrt_graph *, int, void *), void *arg) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    for (int a = 0; a < n->n_attrs && status == MIXRT_STATUS_OK; a++) {
+        const struct mixrt_attr *at = &n->attrs[a];
+        size_t ng = at->g ? 1 : at->graphs ? at->n : 0;
+        for (size_t q = 0; q < ng && status == MIXRT_STATUS_OK; q++) {
+            const struct mixrt_graph *sub = at->g ? at->g : at->graphs[q];
+            for (int w = 0; w < sub->n_values && status == MIXRT_STATUS_OK; w++) {
+                int v = (sub->values[w].flags & MIXRT_VALUE_OUTER) ? mixrt_graph_find_value(g, sub->values[w].name) : -1;
+                if (v >= 0) status = fn(g, v, arg);
+            }
+            for (int m = 0; m < sub->n_nodes && status == MIXRT_STATUS_OK; m++)
+                status = each_outer_read(g, &sub->nodes[m], fn, arg);
+        }
+    }
+    return status;
+}
+
+/* The walk's state for a CPU layer's outer-scope reads (see the walk in prepare). */
+struct outer_walk {
+    struct mixrt_engine *e;
+    int step;
+    int *where, *last;
+};
+static mixrt_status outer_to_host(const struct mixrt_graph *g, int v, void *arg) {
+    struct outer_walk *w = arg;
+    struct mixrt_engine_cuda *c = w->e->cuda;
+    mixrt_status status = MIXRT_STATUS_OK;
+    if (w->where[v] == 1) {
+        status = add_xfer(w->e, &c->xfer_cap, w->step, v, false);
+        w->where[v] = 2;
+        c->d2h_bytes += vbytes(g, v);
+        int r = c->root[v];
+        if (w->last[r] < w->step) w->last[r] = w->step;
+    }
+    if (c->host_last[v] < w->step) c->host_last[v] = w->step;
+    return status;
+}
+
 /* Pads a product's N to a multiple of 64 when its output rows are not 16-byte multiples
  * (see cu_step.wpad): a constant weight, one product (batch 1, no bias, residual or
  * activation after it, A not transposed) of at least 64K outputs. MIXRT_CUDA_GEMM_PAD=off
@@ -1124,6 +1175,10 @@ mixrt_status mixrt_engine_cuda_prepare(struct mixrt_engine *e) {
                 }
                 if (c->host_last[v] < s) c->host_last[v] = s;
             }
+        }
+        if (!on) { /* what its subgraphs read by name comes down to the host too */
+            struct outer_walk ow = {e, s, where, last};
+            MIXRT_TRY(each_outer_read(g, n, outer_to_host, &ow));
         }
         for (int j = 0; j < n->n_outputs; j++) {
             int v = n->outputs[j];
@@ -1634,13 +1689,16 @@ fail:
     return status;
 }
 
-/* Runs one CPU layer with the kernel the CPU engine chose, on host tensors. */
-static mixrt_status run_cpu_step(struct mixrt_engine *e, int i, struct mixrt_tensor *host, mixrt_engine_observer observe,
-                                 void *user) {
+/* Runs one CPU layer with the kernel the CPU engine chose, on host tensors; sequence values
+ * (which only CPU layers make or read) live in seqs[v] once seq_set[v]. */
+static mixrt_status run_cpu_step(struct mixrt_engine *e, int i, struct mixrt_tensor *host, struct mixrt_seq *seqs,
+                                 bool *seq_set, mixrt_engine_observer observe, void *user) {
     mixrt_status status = MIXRT_STATUS_OK;
     const struct mixrt_graph *g = mixrt_model_graph(e->model);
     const struct mixrt_node *n = &g->nodes[i];
     int ni = n->n_inputs > 0 ? n->n_inputs : 1, no = n->n_outputs > 0 ? n->n_outputs : 1;
+    struct mixrt_kernel_ctx k;
+    memset(&k, 0, sizeof(k));
     const struct mixrt_tensor **in = mixrt_calloc(e->ctx, (size_t)ni, sizeof(*in));
     const struct mixrt_seq **in_seq = mixrt_calloc(e->ctx, (size_t)ni, sizeof(*in_seq));
     struct mixrt_tensor *out = mixrt_calloc(e->ctx, (size_t)no, sizeof(*out));
@@ -1650,24 +1708,35 @@ static mixrt_status run_cpu_step(struct mixrt_engine *e, int i, struct mixrt_ten
     for (int j = 0; j < n->n_inputs; j++) {
         int v = n->inputs[j];
         if (v < 0) continue;
+        if (seq_set[v]) {
+            in_seq[j] = &seqs[v];
+            continue;
+        }
         in[j] = host[v].data || host[v].rank >= 0 ? &host[v] : g->values[v].init;
         if (!in[j] || (!in[j]->data && in[j]->nbytes))
             MIXRT_TRY(mixrt_error(e->ctx, MIXRT_STATUS_INTERNAL, "CPU layer '%s': input '%s' has no host data", n->name,
                                   g->values[v].name));
     }
     for (int j = 0; j < n->n_outputs; j++) wanted[j] = n->outputs[j] >= 0;
-    struct mixrt_kernel_ctx k;
-    memset(&k, 0, sizeof(k));
     k.ctx = e->ctx, k.graph = g, k.node = n, k.opset = n->opset;
     k.n_in = n->n_inputs, k.in = in, k.in_seq = in_seq;
     k.n_out = n->n_outputs, k.out = out, k.out_seq = out_seq, k.out_is_seq = is_seq, k.out_wanted = wanted;
     k.state = e->states[i];
+    /* A node with subgraphs (Loop, If, Scan): its bodies resolve outer names in host[]. */
+    for (int a = 0; a < n->n_attrs && !k.env; a++)
+        if (n->attrs[a].g || n->attrs[a].graphs) MIXRT_TRY(mixrt_exec_env_bind(e->ctx, g, host, &k.env));
     MIXRT_TRY(e->fns[i](&k));
     for (int j = 0; j < n->n_outputs; j++) {
         int v = n->outputs[j];
-        if (is_seq[j])
-            MIXRT_TRY(mixrt_error(e->ctx, MIXRT_STATUS_UNSUPPORTED, "CPU layer '%s' made a sequence: sequences are not "
-                                  "supported in CUDA engines", n->name));
+        if (is_seq[j]) { /* kept on the host for the CPU layers that read it */
+            if (v >= 0) {
+                if (seq_set[v]) mixrt_seq_release(e->ctx, &seqs[v]);
+                seqs[v] = out_seq[j];
+                seq_set[v] = true;
+                memset(&out_seq[j], 0, sizeof(out_seq[j]));
+            }
+            continue;
+        }
         if (v < 0) {
             mixrt_tensor_release(e->ctx, &out[j]);
             continue;
@@ -1678,6 +1747,7 @@ static mixrt_status run_cpu_step(struct mixrt_engine *e, int i, struct mixrt_ten
         if (observe) observe(user, g, i, v, &host[v]);
     }
 fail:
+    mixrt_exec_env_free(k.env);
     if (out)
         for (int j = 0; j < n->n_outputs; j++) mixrt_tensor_release(e->ctx, &out[j]);
     if (out_seq)
@@ -1750,12 +1820,18 @@ static bool out_on_dev(const struct mixrt_engine_cuda *c, int v) {
     return false;
 }
 
-/* A layer on the CPU reads value v. */
+static mixrt_status is_value(const struct mixrt_graph *g, int v, void *arg) {
+    (void)g;
+    return v == *(const int *)arg ? MIXRT_STATUS_INTERNAL : MIXRT_STATUS_OK; /* "found": stops the walk */
+}
+
+/* A layer on the CPU reads value v (as an input, or by name in one of its subgraphs). */
 static bool read_on_cpu(const struct mixrt_engine_cuda *c, const struct mixrt_graph *g, int v) {
     for (int i = 0; i < g->n_nodes; i++) {
         if (c->steps[i].op != CU_NONE) continue;
         for (int j = 0; j < g->nodes[i].n_inputs; j++)
             if (g->nodes[i].inputs[j] == v) return true;
+        if (each_outer_read(g, &g->nodes[i], is_value, &v) != MIXRT_STATUS_OK) return true;
     }
     return false;
 }
@@ -1886,7 +1962,13 @@ static mixrt_status cuda_run(struct mixrt_engine *e, size_t n_inputs, const char
     size_t nvz = (size_t)(nv > 0 ? nv : 1);
     bool pending = false;
     struct mixrt_tensor *host = mixrt_calloc(e->ctx, nvz, sizeof(*host));
-    if (!host) return MIXRT_STATUS_OUT_OF_MEMORY;
+    struct mixrt_seq *seqs = host ? mixrt_calloc(e->ctx, nvz, sizeof(*seqs)) : NULL;
+    bool *seq_set = seqs ? mixrt_calloc(e->ctx, nvz, sizeof(bool)) : NULL;
+    if (!seq_set) {
+        mixrt_free(e->ctx, seqs, nvz * sizeof(*seqs));
+        mixrt_free(e->ctx, host, nvz * sizeof(*host));
+        return MIXRT_STATUS_OUT_OF_MEMORY;
+    }
     for (int v = 0; v < nv; v++) host[v].rank = -1;
     if (outputs)
         for (int k = 0; k < g->n_outputs; k++) outputs[k] = NULL;
@@ -1985,7 +2067,7 @@ static mixrt_status cuda_run(struct mixrt_engine *e, size_t n_inputs, const char
                     MIXRT_TRY(t->device_sync(c->dev));
                     pending = false;
                 }
-                MIXRT_TRY(run_cpu_step(e, i, host, observe, user));
+                MIXRT_TRY(run_cpu_step(e, i, host, seqs, seq_set, observe, user));
             }
             if (c->profile && s == ns - 1) MIXRT_TRY(t->prof_mark(c->dev, ns));
             /* Host copies nobody reads any more (pageable H2D sources are staged by the
@@ -2010,6 +2092,8 @@ static mixrt_status cuda_run(struct mixrt_engine *e, size_t n_inputs, const char
         for (int x = 0; x < c->n_xfers; x++)
             if (!c->xfers[x].h2d && c->xfers[x].step == ns && c->xfers[x].value == v) on_dev = true;
         int rank = on_dev ? g->values[v].rank : h ? h->rank : -1;
+        MIXRT_CHECK(e->ctx, !seq_set[v], MIXRT_STATUS_UNSUPPORTED, "engine run: output '%s' is a sequence; CUDA engines "
+                    "return tensors (sequences stay inside, between CPU layers)", g->values[v].name);
         MIXRT_CHECK(e->ctx, rank >= 0, MIXRT_STATUS_INTERNAL, "engine run: output '%s' was not produced",
                     g->values[v].name);
         for (int d = 0; d < rank; d++) dims[d] = on_dev ? dim(g, v, d) : h->dims[d];
@@ -2078,7 +2162,12 @@ fail:
         }
     if (status != MIXRT_STATUS_OK && views) memset(views, 0, (size_t)g->n_outputs * sizeof(*views));
     if (status != MIXRT_STATUS_OK && pending) t->device_sync(c->dev);
-    for (int v = 0; v < nv; v++) mixrt_tensor_release(e->ctx, &host[v]);
+    for (int v = 0; v < nv; v++) {
+        mixrt_tensor_release(e->ctx, &host[v]);
+        if (seq_set[v]) mixrt_seq_release(e->ctx, &seqs[v]);
+    }
+    mixrt_free(e->ctx, seq_set, nvz * sizeof(bool));
+    mixrt_free(e->ctx, seqs, nvz * sizeof(*seqs));
     mixrt_free(e->ctx, host, nvz * sizeof(*host));
     return status;
 }

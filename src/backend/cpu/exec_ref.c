@@ -50,6 +50,31 @@ static void resolve(struct mixrt_exec_env *env, int vi, const struct mixrt_tenso
     }
 }
 
+mixrt_status mixrt_exec_env_bind(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_tensor *vals,
+                                 struct mixrt_exec_env **out) {
+    struct mixrt_exec_env *env = mixrt_calloc(ctx, 1, sizeof(*env));
+    struct exec_slot *slots = env ? mixrt_calloc(ctx, (size_t)(g->n_values > 0 ? g->n_values : 1), sizeof(*slots)) : NULL;
+    if (!slots) {
+        mixrt_free(ctx, env, sizeof(*env));
+        return MIXRT_STATUS_OUT_OF_MEMORY;
+    }
+    env->ctx = ctx, env->g = g, env->slots = slots;
+    for (int v = 0; v < g->n_values; v++)
+        if (vals[v].rank >= 0) {
+            slots[v].set = slots[v].persist = true;
+            slots[v].bound_t = &vals[v];
+        }
+    *out = env;
+    return MIXRT_STATUS_OK;
+}
+
+void mixrt_exec_env_free(struct mixrt_exec_env *env) {
+    if (!env) return;
+    mixrt_context_t ctx = env->ctx;
+    mixrt_free(ctx, env->slots, (size_t)(env->g->n_values > 0 ? env->g->n_values : 1) * sizeof(*env->slots));
+    mixrt_free(ctx, env, sizeof(*env));
+}
+
 static void slot_release(mixrt_context_t ctx, struct exec_slot *sl) {
     if (sl->set && !sl->bound_t && !sl->bound_s) {
         if (sl->is_seq) mixrt_seq_release(ctx, &sl->seq);

@@ -58,6 +58,14 @@ struct mixrt_exec_opts {
     struct mixrt_tensor *const *out_into;
 };
 
+/* An environment over main graph g whose values are vals[v] (those of rank >= 0; others
+ * resolve to their initializer or nothing), for running one node outside mixrt_exec_graph
+ * (a CUDA engine's CPU layer): its subgraphs find outer-scope names there (k->env). vals
+ * is borrowed and must outlive the environment; free it with mixrt_exec_env_free. */
+mixrt_status mixrt_exec_env_bind(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_tensor *vals,
+                                 struct mixrt_exec_env **out);
+void mixrt_exec_env_free(struct mixrt_exec_env *env);
+
 /* The step (position in g->order) of each value's last read, counting reads by the
  * subgraphs of a node as reads at that node; graph outputs get g->n_nodes, values never
  * read -1. last_use has g->n_values entries. */

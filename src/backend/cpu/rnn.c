@@ -1,9 +1,10 @@
 /* rnn.c - fast CPU kernels for LSTM, GRU and RNN with the default activations (Sigmoid/Tanh),
  * f32 and bf16: f32 arithmetic, the input products of every step first (X W^T), then per step
  * the recurrent product (H R^T) as vector primitives (nnops_impl.h) and the gates through the
- * element-wise kernels. Invariant: what is outside that (other activations, clip,
+ * element-wise kernels. Invariants: what is outside that (other activations, clip,
  * input_forget, a shape or length the reference would refuse) runs the reference kernel, so
- * errors and odd cases behave exactly as the reference's. */
+ * errors and odd cases behave exactly as the reference's; constant bf16 weights (W, R, B, P)
+ * are converted to f32 once, at prepare, and only a graph input's are converted per run. */
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
@@ -61,13 +62,72 @@ struct rnn {
     int64_t seq, batch, input, hidden, ndir;
     bool batch_first, reverse_only, lbr;
     const float *x, *w, *r, *b, *h0, *c0, *p;
-    float *owned[7];
-    size_t owned_n[7];
+    float *owned[8]; /* per input index: the per-run f32 copies */
+    size_t owned_n[8];
     int64_t *len;
 };
 
-/* t as f32: its own data, or a converted copy recorded in s->owned[slot]. */
-static mixrt_status as_f32(struct mixrt_kernel_ctx *k, struct rnn *s, int slot, const struct mixrt_tensor *t,
+/* What prepare made: f32 copies of the constant bf16 inputs, by input index (W 1, R 2, B 3,
+ * P 7). src is the initializer data each was made from: a run takes a copy only for that
+ * tensor, so an input the run supplies otherwise is still converted. Read-only after
+ * prepare, so concurrent runs share it. */
+struct rnn_prepared {
+    float *f[8];
+    size_t n[8];
+    const void *src[8];
+};
+
+static void rnn_prepared_release(mixrt_context_t ctx, void *state) {
+    struct rnn_prepared *pp = state;
+    if (!pp) return;
+    for (int i = 0; i < 8; i++)
+        if (pp->f[i]) mixrt_free(ctx, pp->f[i], pp->n[i] * sizeof(float));
+    mixrt_free(ctx, pp, sizeof(*pp));
+}
+
+static mixrt_status rnn_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                                void **state) {
+    static const int weights[] = {1, 2, 3, 7};
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct rnn_prepared *pp = NULL;
+    mixrt_dtype xdt = n->n_inputs > 0 && n->inputs[0] >= 0 ? g->values[n->inputs[0]].dtype : MIXRT_DTYPE_UNDEFINED;
+    for (size_t wi = 0; wi < sizeof(weights) / sizeof(weights[0]); wi++) {
+        int i = weights[wi];
+        if (i >= n->n_inputs || !mixrt_graph_is_fixed_const(g, n->inputs[i])) continue;
+        const struct mixrt_tensor *t = g->values[n->inputs[i]].init;
+        /* f32 is read in place; a weight not of X's dtype makes the run use the reference. */
+        if (t->dtype != MIXRT_DTYPE_BF16 || xdt != MIXRT_DTYPE_BF16) continue;
+        if (!pp) {
+            pp = mixrt_calloc(ctx, 1, sizeof(*pp));
+            MIXRT_CHECK(ctx, pp, MIXRT_STATUS_OUT_OF_MEMORY,
+                        "cannot build %s node '%s': no memory for the kernel state", n->op_type, n->name);
+        }
+        size_t cnt = mixrt_tensor_numel(t), bytes;
+        cnt = cnt ? cnt : 1;
+        MIXRT_CHECK(ctx, mixrt_mul_size(cnt, sizeof(float), &bytes), MIXRT_STATUS_OUT_OF_MEMORY,
+                    "cannot build %s node '%s': input #%d '%s' is too large for an f32 copy", n->op_type, n->name, i,
+                    g->values[n->inputs[i]].name);
+        pp->f[i] = mixrt_alloc(ctx, bytes);
+        MIXRT_CHECK(ctx, pp->f[i], MIXRT_STATUS_OUT_OF_MEMORY,
+                    "cannot build %s node '%s': no memory for the f32 copy of input #%d '%s' (%zu bytes)", n->op_type,
+                    n->name, i, g->values[n->inputs[i]].name, bytes);
+        pp->n[i] = cnt;
+        pp->src[i] = t->data;
+        MIXRT_CHECK(ctx, mixrt_convert(pp->f[i], MIXRT_DTYPE_F32, t->data, t->dtype, mixrt_tensor_numel(t)) ==
+                             MIXRT_STATUS_OK,
+                    MIXRT_STATUS_INTERNAL, "cannot build %s node '%s': converting input #%d '%s' from bf16 failed",
+                    n->op_type, n->name, i, g->values[n->inputs[i]].name);
+    }
+    *state = pp;
+    return MIXRT_STATUS_OK;
+fail:
+    rnn_prepared_release(ctx, pp);
+    return status;
+}
+
+/* Input i as f32: its own data, the copy prepare made of it, or a converted copy recorded
+ * in s->owned[i]. Out of memory is reported with the node named. */
+static mixrt_status as_f32(struct mixrt_kernel_ctx *k, struct rnn *s, int i, const struct mixrt_tensor *t,
                            const float **out) {
     *out = NULL;
     if (!t) return MIXRT_STATUS_OK;
@@ -75,36 +135,49 @@ static mixrt_status as_f32(struct mixrt_kernel_ctx *k, struct rnn *s, int slot, 
         *out = t->data;
         return MIXRT_STATUS_OK;
     }
-    size_t n = mixrt_tensor_numel(t);
-    float *f = mixrt_alloc(k->ctx, (n ? n : 1) * sizeof(float));
-    if (!f) return MIXRT_STATUS_OUT_OF_MEMORY;
-    s->owned[slot] = f, s->owned_n[slot] = n ? n : 1;
+    size_t n = mixrt_tensor_numel(t), cnt = n ? n : 1;
+    const struct rnn_prepared *pp = k->state;
+    if (pp && pp->f[i] && pp->src[i] == t->data && pp->n[i] == cnt) {
+        *out = pp->f[i];
+        return MIXRT_STATUS_OK;
+    }
+    float *f = mixrt_alloc(k->ctx, cnt * sizeof(float));
+    if (!f)
+        return mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for the f32 copy of input #%d (%zu bytes)",
+                                  i, cnt * sizeof(float));
+    s->owned[i] = f, s->owned_n[i] = cnt;
     *out = f;
-    return mixrt_convert(f, MIXRT_DTYPE_F32, t->data, t->dtype, n);
+    mixrt_status status = mixrt_convert(f, MIXRT_DTYPE_F32, t->data, t->dtype, n);
+    if (status != MIXRT_STATUS_OK)
+        return mixrt_kernel_error(k, status, "cannot convert input #%d from %s to f32", i, mixrt_dtype_name(t->dtype));
+    return MIXRT_STATUS_OK;
 }
 
 static bool dims_are(const struct mixrt_tensor *t, int64_t d0, int64_t d1, int64_t d2, int rank) {
     return t->rank == rank && t->dims[0] == d0 && t->dims[1] == d1 && (rank < 3 || t->dims[2] == d2);
 }
 
-/* Reads the shapes; false (the reference then runs and reports) when anything is off. */
-static bool rnn_setup(struct mixrt_kernel_ctx *k, struct rnn *s) {
+/* Reads the shapes and makes the f32 inputs. *fast false (status OK): something is off, and
+ * the reference then runs and reports; an error status (out of memory) is the node's. */
+static mixrt_status rnn_setup(struct mixrt_kernel_ctx *k, struct rnn *s, bool *fast) {
     const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0), *w = mixrt_kernel_opt_input(k, 1),
                               *r = mixrt_kernel_opt_input(k, 2), *b = mixrt_kernel_opt_input(k, 3),
                               *lens = mixrt_kernel_opt_input(k, 4), *h0 = mixrt_kernel_opt_input(k, 5),
                               *c0 = s->cell == CELL_LSTM ? mixrt_kernel_opt_input(k, 6) : NULL,
                               *p = s->cell == CELL_LSTM ? mixrt_kernel_opt_input(k, 7) : NULL;
-    if (!x || !w || !r || x->rank != 3 || (x->dtype != MIXRT_DTYPE_F32 && x->dtype != MIXRT_DTYPE_BF16)) return false;
+    *fast = false;
+    if (!x || !w || !r || x->rank != 3 || (x->dtype != MIXRT_DTYPE_F32 && x->dtype != MIXRT_DTYPE_BF16))
+        return MIXRT_STATUS_OK;
     const struct mixrt_tensor *fl[] = {w, r, b, h0, c0, p};
     for (int i = 0; i < 6; i++)
-        if (fl[i] && fl[i]->dtype != x->dtype) return false;
+        if (fl[i] && fl[i]->dtype != x->dtype) return MIXRT_STATUS_OK;
     const char *dir = mixrt_node_attr_string(k->node, "direction", "forward");
     if (!strcmp(dir, "forward")) s->ndir = 1;
     else if (!strcmp(dir, "reverse")) s->ndir = 1, s->reverse_only = true;
     else if (!strcmp(dir, "bidirectional")) s->ndir = 2;
-    else return false;
+    else return MIXRT_STATUS_OK;
     int64_t layout = k->opset >= 14 ? mixrt_node_attr_int(k->node, "layout", 0) : 0;
-    if (layout != 0 && layout != 1) return false;
+    if (layout != 0 && layout != 1) return MIXRT_STATUS_OK;
     s->batch_first = layout == 1;
     s->lbr = s->cell == CELL_GRU && mixrt_node_attr_int(k->node, "linear_before_reset", 0) != 0;
     s->seq = x->dims[s->batch_first ? 1 : 0];
@@ -112,33 +185,38 @@ static bool rnn_setup(struct mixrt_kernel_ctx *k, struct rnn *s) {
     s->input = x->dims[2];
     s->hidden = r->rank == 3 ? r->dims[2] : -1;
     if (mixrt_node_attr(k->node, "hidden_size") && mixrt_node_attr_int(k->node, "hidden_size", -1) != s->hidden)
-        return false;
+        return MIXRT_STATUS_OK;
     int64_t H = s->hidden, GH = s->gates * H, sd0 = s->batch_first ? s->batch : s->ndir,
             sd1 = s->batch_first ? s->ndir : s->batch;
     if (H < 1 || H > (1 << 20) || s->input < 1 || !dims_are(w, s->ndir, GH, s->input, 3) ||
         !dims_are(r, s->ndir, GH, H, 3) || (b && !dims_are(b, s->ndir, 2 * GH, 0, 2)) ||
         (p && !dims_are(p, s->ndir, 3 * H, 0, 2)) || (h0 && !dims_are(h0, sd0, sd1, H, 3)) ||
         (c0 && !dims_are(c0, sd0, sd1, H, 3)))
-        return false;
+        return MIXRT_STATUS_OK;
+    if (lens && (!mixrt_dtype_is_int(lens->dtype) || lens->rank != 1 || lens->dims[0] != s->batch))
+        return MIXRT_STATUS_OK;
     s->len = mixrt_calloc(k->ctx, s->batch ? (size_t)s->batch : 1, sizeof(int64_t));
-    if (!s->len) return false;
-    for (int64_t bi = 0; bi < s->batch; bi++) s->len[bi] = s->seq;
-    if (lens) {
-        if (!mixrt_dtype_is_int(lens->dtype) || lens->rank != 1 || lens->dims[0] != s->batch) return false;
-        for (int64_t bi = 0; bi < s->batch; bi++) {
-            int64_t v = mixrt_load_i64(lens->data, lens->dtype, (size_t)bi);
-            if (v < 0 || v > s->seq) return false;
-            s->len[bi] = v;
-        }
+    if (!s->len) return mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for the sequence lengths");
+    for (int64_t bi = 0; bi < s->batch; bi++) {
+        int64_t v = lens ? mixrt_load_i64(lens->data, lens->dtype, (size_t)bi) : s->seq;
+        if (v < 0 || v > s->seq) return MIXRT_STATUS_OK;
+        s->len[bi] = v;
     }
-    return as_f32(k, s, 0, x, &s->x) == MIXRT_STATUS_OK && as_f32(k, s, 1, w, &s->w) == MIXRT_STATUS_OK &&
-           as_f32(k, s, 2, r, &s->r) == MIXRT_STATUS_OK && as_f32(k, s, 3, b, &s->b) == MIXRT_STATUS_OK &&
-           as_f32(k, s, 4, h0, &s->h0) == MIXRT_STATUS_OK && as_f32(k, s, 5, c0, &s->c0) == MIXRT_STATUS_OK &&
-           as_f32(k, s, 6, p, &s->p) == MIXRT_STATUS_OK;
+    mixrt_status status = MIXRT_STATUS_OK;
+    MIXRT_TRY(as_f32(k, s, 0, x, &s->x));
+    MIXRT_TRY(as_f32(k, s, 1, w, &s->w));
+    MIXRT_TRY(as_f32(k, s, 2, r, &s->r));
+    MIXRT_TRY(as_f32(k, s, 3, b, &s->b));
+    MIXRT_TRY(as_f32(k, s, 5, h0, &s->h0));
+    MIXRT_TRY(as_f32(k, s, 6, c0, &s->c0));
+    MIXRT_TRY(as_f32(k, s, 7, p, &s->p));
+    *fast = true;
+fail:
+    return status;
 }
 
 static void rnn_release(struct mixrt_kernel_ctx *k, struct rnn *s) {
-    for (int i = 0; i < 7; i++)
+    for (int i = 0; i < 8; i++)
         if (s->owned[i]) mixrt_free(k->ctx, s->owned[i], s->owned_n[i] * sizeof(float));
     if (s->len) mixrt_free(k->ctx, s->len, (s->batch ? (size_t)s->batch : 1) * sizeof(int64_t));
 }
@@ -205,7 +283,9 @@ static mixrt_status run_rnn(struct mixrt_kernel_ctx *k) {
     s.gates = s.cell == CELL_LSTM ? 4 : s.cell == CELL_GRU ? 3 : 1;
     float *work = NULL, *yf = NULL, *hf = NULL, *cf = NULL;
     size_t n_work = 0, ny = 0, nst = 0;
-    if (!rnn_setup(k, &s)) {
+    bool fast = false;
+    MIXRT_TRY(rnn_setup(k, &s, &fast));
+    if (!fast) {
         rnn_release(k, &s);
         mixrt_kernel_fn fn;
         MIXRT_TRY(mixrt_ref_find(k->ctx, k->node, &fn));
@@ -232,7 +312,8 @@ static mixrt_status run_rnn(struct mixrt_kernel_ctx *k) {
     cf = yc && f32 ? yc->data : mixrt_calloc(k->ctx, nst ? nst : 1, sizeof(float));
     n_work = (size_t)(T ? T : 1) * GH + GH + 3 * H;
     work = mixrt_alloc(k->ctx, n_work * sizeof(float));
-    if (!yf || !hf || !cf || !work) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
+    if (!yf || !hf || !cf || !work)
+        MIXRT_TRY(mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for the f32 outputs and work rows"));
     const struct mixrt_nnops_isa *isa = mixrt_nnops_isa();
     float *gxall = work, *gh = gxall + (size_t)(T ? T : 1) * GH, *h = gh + GH, *c = h + H, *t1 = c + H;
     for (int64_t dir = 0; dir < D; dir++) {
@@ -284,8 +365,8 @@ fail:
 }
 
 const struct mixrt_cpu_kernel mixrt_rnn_kernels[] = {
-    {"rnn_lstm", "", "LSTM", rnn_supports, NULL, NULL, run_rnn},
-    {"rnn_gru", "", "GRU", rnn_supports, NULL, NULL, run_rnn},
-    {"rnn_rnn", "", "RNN", rnn_supports, NULL, NULL, run_rnn},
+    {"rnn_lstm", "", "LSTM", rnn_supports, rnn_prepare, rnn_prepared_release, run_rnn},
+    {"rnn_gru", "", "GRU", rnn_supports, rnn_prepare, rnn_prepared_release, run_rnn},
+    {"rnn_rnn", "", "RNN", rnn_supports, rnn_prepare, rnn_prepared_release, run_rnn},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };
