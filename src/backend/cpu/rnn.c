@@ -62,6 +62,7 @@ struct rnn {
     int64_t seq, batch, input, hidden, ndir;
     bool batch_first, reverse_only, lbr;
     const float *x, *w, *r, *b, *h0, *c0, *p;
+    mixrt_elt_unary_fn unary; /* chosen once per run: the ISA check reads the environment */
     float *owned[8]; /* per input index: the per-run f32 copies */
     size_t owned_n[8];
     int64_t *len;
@@ -221,10 +222,9 @@ static void rnn_release(struct mixrt_kernel_ctx *k, struct rnn *s) {
     if (s->len) mixrt_free(k->ctx, s->len, (s->batch ? (size_t)s->batch : 1) * sizeof(int64_t));
 }
 
-static void act(enum mixrt_elt_op op, float *x, size_t n) {
+static void act(const struct rnn *s, enum mixrt_elt_op op, float *x, size_t n) {
     static const struct mixrt_elt_params none = {0, 0, 0, 0};
-    if (mixrt_elt_has_avx512()) mixrt_elt_unary_avx512(op, &none, x, x, n);
-    else mixrt_elt_unary_scalar(op, &none, x, x, n);
+    s->unary(op, &none, x, x, n);
 }
 
 /* One step of one batch row in direction dir: gx holds X_t W^T + the additive biases (all of
@@ -236,12 +236,12 @@ static void step(const struct rnn *s, const struct mixrt_nnops_isa *isa, int64_t
     if (s->cell == CELL_RNN) {
         isa->gemv(r, H, H, h, gh);
         for (size_t j = 0; j < H; j++) h[j] = gx[j] + gh[j];
-        act(ELT_TANH, h, H);
+        act(s, ELT_TANH, h, H);
     } else if (s->cell == CELL_GRU) {
         /* z and r: both products; h: the reset gate applied before (default) or after R. */
         isa->gemv(r, 2 * H, H, h, gh);
         for (size_t j = 0; j < 2 * H; j++) gx[j] += gh[j];
-        act(ELT_SIGMOID, gx, 2 * H);
+        act(s, ELT_SIGMOID, gx, 2 * H);
         const float *z = gx, *rg = gx + H;
         float *hh = gx + 2 * H;
         if (s->lbr) {
@@ -252,7 +252,7 @@ static void step(const struct rnn *s, const struct mixrt_nnops_isa *isa, int64_t
             isa->gemv(r + 2 * H * H, H, H, t1, gh);
             for (size_t j = 0; j < H; j++) hh[j] += gh[j];
         }
-        act(ELT_TANH, hh, H);
+        act(s, ELT_TANH, hh, H);
         for (size_t j = 0; j < H; j++) h[j] = (1.0f - z[j]) * hh[j] + z[j] * h[j];
     } else {
         /* gates i, o, f, c; peepholes P[i, o, f] on c (o on the new c). */
@@ -262,15 +262,15 @@ static void step(const struct rnn *s, const struct mixrt_nnops_isa *isa, int64_t
         float *ig = gx, *og = gx + H, *fg = gx + 2 * H, *cg = gx + 3 * H;
         if (p)
             for (size_t j = 0; j < H; j++) ig[j] += p[j] * c[j], fg[j] += p[2 * H + j] * c[j];
-        act(ELT_SIGMOID, ig, H);
-        act(ELT_SIGMOID, fg, H);
-        act(ELT_TANH, cg, H);
+        act(s, ELT_SIGMOID, ig, H);
+        act(s, ELT_SIGMOID, fg, H);
+        act(s, ELT_TANH, cg, H);
         for (size_t j = 0; j < H; j++) c[j] = fg[j] * c[j] + ig[j] * cg[j];
         if (p)
             for (size_t j = 0; j < H; j++) og[j] += p[H + j] * c[j];
-        act(ELT_SIGMOID, og, H);
+        act(s, ELT_SIGMOID, og, H);
         memcpy(t1, c, H * sizeof(float));
-        act(ELT_TANH, t1, H);
+        act(s, ELT_TANH, t1, H);
         for (size_t j = 0; j < H; j++) h[j] = og[j] * t1[j];
     }
 }
@@ -315,6 +315,7 @@ static mixrt_status run_rnn(struct mixrt_kernel_ctx *k) {
     if (!yf || !hf || !cf || !work)
         MIXRT_TRY(mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for the f32 outputs and work rows"));
     const struct mixrt_nnops_isa *isa = mixrt_nnops_isa();
+    s.unary = mixrt_elt_has_avx512() ? mixrt_elt_unary_avx512 : mixrt_elt_unary_scalar;
     float *gxall = work, *gh = gxall + (size_t)(T ? T : 1) * GH, *h = gh + GH, *c = h + H, *t1 = c + H;
     for (int64_t dir = 0; dir < D; dir++) {
         bool reverse = s.reverse_only || dir == 1;

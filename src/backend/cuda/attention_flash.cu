@@ -23,8 +23,8 @@ constexpr int FL_MLD = FL_KT + 8;
  * 16-byte stores */
 constexpr int FL_MASK_VEC = 8, FL_Y_VEC = 16;
 
-/* Two probabilities (finite, in [0, 1]) rounded to T (RNE) in one register, lo in the low
- * half: one conversion instruction per pair. */
+/* Two values rounded to T (RNE) in one register, lo in the low half: one conversion
+ * instruction per pair (probabilities, and the output rows staged for 16-byte stores). */
 template <typename T> __device__ __forceinline__ uint32_t fl_pack2(float lo, float hi);
 template <> __device__ __forceinline__ uint32_t fl_pack2<mixrt_cu_bf16>(float lo, float hi) {
     uint32_t r;
@@ -296,15 +296,14 @@ __global__ void __launch_bounds__(32 * NW, (D <= 64 ? 12 : 8) / NW)
     const long long *Ys = a.y_strides;
     if (vec & FL_Y_VEC) {
         /* y rows are 16-byte aligned and contiguous: the warp's 16 rows go through its own Q
-         * rows of shared memory (no other warp reads them), then out as 16-byte stores. */
-        T *ot = (T *)(qs + rw * LD);
+         * rows of shared memory (no other warp reads them), then out as 16-byte stores; pairs
+         * rounded by one conversion each (RNE; a NaN comes out as the canonical NaN). */
+        uint16_t *ot = qs + rw * LD;
 #pragma unroll
         for (int n = 0; n < D / 8; n++) {
             const int c0 = n * 8 + 2 * t;
-            mixrt_cu_store(ot, (size_t)(g * LD + c0), o[n][0] * inv_a);
-            mixrt_cu_store(ot, (size_t)(g * LD + c0 + 1), o[n][1] * inv_a);
-            mixrt_cu_store(ot, (size_t)((g + 8) * LD + c0), o[n][2] * inv_b);
-            mixrt_cu_store(ot, (size_t)((g + 8) * LD + c0 + 1), o[n][3] * inv_b);
+            *(uint32_t *)(ot + g * LD + c0) = fl_pack2<T>(o[n][0] * inv_a, o[n][1] * inv_a);
+            *(uint32_t *)(ot + (g + 8) * LD + c0) = fl_pack2<T>(o[n][2] * inv_b, o[n][3] * inv_b);
         }
         __syncwarp();
         constexpr int CV = D / 8;
