@@ -103,23 +103,23 @@ __global__ void cast_rows_kernel_wide(const S *x, size_t ld, D *y, size_t rows, 
  * y at chunk k (16 / sizeof(D) values, crossing a row end where one falls inside), one
  * division per chunk; the stores of a warp are 512 contiguous bytes, the loads follow the
  * source rows. The last partial chunk goes value by value. */
-template <typename S, typename D>
-__global__ void cast_rows_vec_kernel(const S *x, size_t ld, D *y, size_t rows, size_t cols) {
+template <typename S, typename D, typename I>
+__global__ void cast_rows_vec_kernel(const S *x, I ld, D *y, I rows, I cols) {
     constexpr int V = 16 / (int)sizeof(D);
-    const size_t n = rows * cols, chunks = (n + V - 1) / V, stride = (size_t)gridDim.x * blockDim.x;
-    for (size_t k = (size_t)blockIdx.x * blockDim.x + threadIdx.x; k < chunks; k += stride) {
-        size_t i0 = k * V, r = i0 / cols, c = i0 - r * cols;
+    const I n = rows * cols, chunks = (n + V - 1) / V, stride = (I)gridDim.x * blockDim.x;
+    for (I k = (I)blockIdx.x * blockDim.x + threadIdx.x; k < chunks; k += stride) {
+        I i0 = k * V, r = i0 / cols, c = i0 - r * cols;
         if (i0 + V <= n) {
             __align__(16) D v[V];
 #pragma unroll
             for (int e = 0; e < V; e++) {
-                mixrt_cu_store(v, (size_t)e, mixrt_cu_load(x, r * ld + c));
+                mixrt_cu_store(v, (size_t)e, mixrt_cu_load(x, (size_t)r * ld + c));
                 if (++c == cols) c = 0, r++;
             }
             *(uint4 *)(y + i0) = *(const uint4 *)v;
         } else {
-            for (size_t i = i0; i < n; i++) {
-                mixrt_cu_store(y, i, mixrt_cu_load(x, r * ld + c));
+            for (I i = i0; i < n; i++) {
+                mixrt_cu_store(y, (size_t)i, mixrt_cu_load(x, (size_t)r * ld + c));
                 if (++c == cols) c = 0, r++;
             }
         }
@@ -135,13 +135,20 @@ cudaError_t launch_cast_rows_from(cudaStream_t s, int g, const S *x, size_t ld, 
      * one (the output rows of an odd width are unaligned) ran 3.8x slower on GPT-2's b32
      * logits (1.89 vs 0.50 ms, notes/cuda.md call 17): stores 32 bytes apart in a warp. */
     if ((uintptr_t)y % 16 == 0) {
+        /* 32-bit index math where rows * cols and rows * ld fit (a 64-bit division per
+         * chunk cost GPT-2's b32 logits copy ~2x its bytes' time) */
+        bool i32 = rows * cols < (1ull << 32) - 64 && rows * ld < (1ull << 32);
+#define MIXRT_CAST_ROWS_VEC(D)                                                                                       \
+    if (i32)                                                                                                         \
+        cast_rows_vec_kernel<<<g, kThreads, 0, s>>>(x, (unsigned)ld, (D *)y, (unsigned)rows, (unsigned)cols);        \
+    else                                                                                                             \
+        cast_rows_vec_kernel<<<g, kThreads, 0, s>>>(x, ld, (D *)y, rows, cols);
         switch (de) {
-        case MIXRT_CUDA_ELEM_F32: cast_rows_vec_kernel<<<g, kThreads, 0, s>>>(x, ld, (float *)y, rows, cols); break;
-        case MIXRT_CUDA_ELEM_BF16:
-            cast_rows_vec_kernel<<<g, kThreads, 0, s>>>(x, ld, (mixrt_cu_bf16 *)y, rows, cols);
-            break;
-        default: cast_rows_vec_kernel<<<g, kThreads, 0, s>>>(x, ld, (__half *)y, rows, cols); break;
+        case MIXRT_CUDA_ELEM_F32: MIXRT_CAST_ROWS_VEC(float) break;
+        case MIXRT_CUDA_ELEM_BF16: MIXRT_CAST_ROWS_VEC(mixrt_cu_bf16) break;
+        default: MIXRT_CAST_ROWS_VEC(__half) break;
         }
+#undef MIXRT_CAST_ROWS_VEC
         return cudaGetLastError();
     }
 #define MIXRT_CAST_ROWS(D)                                                                                           \
