@@ -32,7 +32,7 @@ static const struct mixrt_cpu_kernel *const families[] = {
     mixrt_dwconv_kernels, /* depthwise FusedConv: timed against oneDNN's, the faster kept */
     mixrt_fused_conv_kernels, mixrt_fused_transformer_kernels, mixrt_attention_kernels, mixrt_dnnl_kernels,
     mixrt_eltwise_kernels,    mixrt_nnops_kernels,             mixrt_datamove_kernels,
-    mixrt_eltwise_chain_kernels, mixrt_rnn_kernels,
+    mixrt_eltwise_chain_kernels, mixrt_rnn_kernels,           mixrt_select_kernels,
 };
 
 const struct mixrt_cpu_kernel *const *mixrt_cpu_kernels_for(const struct mixrt_node *n, size_t *count) {

@@ -1,0 +1,160 @@
+/* select.c - fast CPU kernel candidates for ArgMax, ArgMin and TopK on f32 along an axis whose
+ * trailing dims are all 1 (the last axis in practice: a vocabulary of logits per row): rows
+ * split over the threads, each scanned by select_avx512.c or the scalar twin here.
+ * Invariant: results equal the reference kernels' (ref_reduce.c) element for element; any
+ * other case (dtype, axis, a large k, bad attributes or inputs) runs the reference kernel, so
+ * errors read the same. */
+#include <stdio.h>
+#include <string.h>
+
+#include "backend/cpu/eltwise_impl.h"
+#include "backend/cpu/kernels.h"
+#include "backend/cpu/select_impl.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* ---- scalar twins ------------------------------------------------------------------------ */
+
+size_t mixrt_sel_arg_scalar(const float *x, size_t len, bool is_max, bool last) {
+    size_t best = 0;
+    float bv = x[0];
+    bool bnan = bv != bv;
+    for (size_t j = 1; j < len; j++) {
+        float v = x[j];
+        bool vnan = v != v;
+        /* NaN wins for both (numpy's rule), as in the reference */
+        int cmp = vnan ? (bnan ? 0 : (is_max ? 1 : -1)) : bnan ? (is_max ? -1 : 1) : (v > bv) - (v < bv);
+        if (!is_max) cmp = -cmp;
+        if (cmp > 0 || (cmp == 0 && last)) best = j, bv = v, bnan = vnan;
+    }
+    return best;
+}
+
+void mixrt_sel_topk_scalar(const float *x, size_t len, size_t k, bool largest, float *vals, int64_t *idx) {
+    size_t n = 0;
+    for (size_t j = 0; j < len; j++)
+        if (n < k || mixrt_sel_before(x[j], (int64_t)j, vals[k - 1], idx[k - 1], largest))
+            mixrt_sel_insert(vals, idx, &n, k, x[j], (int64_t)j, largest);
+}
+
+static int g_force_scalar; /* tests: the scalar twins on an AVX-512 machine */
+void mixrt_select_force_scalar(bool scalar) { g_force_scalar = scalar; }
+
+static bool use_avx512(void) { return !g_force_scalar && mixrt_elt_has_avx512(); }
+
+/* ---- kernels ----------------------------------------------------------------------------- */
+
+static mixrt_status run_reference(struct mixrt_kernel_ctx *k) {
+    mixrt_kernel_fn fn;
+    mixrt_status status = mixrt_ref_find(k->ctx, k->node, &fn);
+    return status == MIXRT_STATUS_OK ? fn(k) : status;
+}
+
+/* f32 input 0 (as the graph types it); shapes are checked at run time. */
+static bool select_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    int x = n->n_inputs > 0 ? n->inputs[0] : -1;
+    if (x < 0 || g->values[x].dtype != MIXRT_DTYPE_F32) {
+        if (why) snprintf(why, why_size, "input is not f32");
+        return false;
+    }
+    return true;
+}
+
+/* The axis of node attribute "axis" (default dflt) when it and every dim after it leave
+ * rows of len contiguous values (trailing dims 1): outer rows. */
+static bool rows_of(const struct mixrt_tensor *x, int64_t axis_raw, size_t *outer, size_t *len) {
+    if (x->rank < 1 || axis_raw < -x->rank || axis_raw >= x->rank) return false;
+    int axis = (int)(axis_raw < 0 ? axis_raw + x->rank : axis_raw);
+    size_t o = 1;
+    for (int d = 0; d < axis; d++) o *= (size_t)x->dims[d];
+    for (int d = axis + 1; d < x->rank; d++)
+        if (x->dims[d] != 1) return false;
+    *outer = o;
+    *len = (size_t)x->dims[axis];
+    return *len >= 1 && *len < ((size_t)1 << 31);
+}
+
+/* Threads for rows of len values: one per 64K values scanned, at most one per row. */
+static int threads_for(size_t outer, size_t len) {
+    int nt = 1;
+#ifdef _OPENMP
+    if (outer >= 2 && outer * len >= 65536) nt = omp_get_max_threads();
+    if ((size_t)nt > outer) nt = (int)outer;
+#endif
+    (void)len;
+    return nt;
+}
+
+static mixrt_status run_arg(struct mixrt_kernel_ctx *k, bool is_max) {
+    const struct mixrt_tensor *x = k->n_in > 0 ? k->in[0] : NULL;
+    size_t outer, len;
+    if (!x || x->dtype != MIXRT_DTYPE_F32 || !rows_of(x, mixrt_node_attr_int(k->node, "axis", 0), &outer, &len))
+        return run_reference(k);
+    int64_t axis_raw = mixrt_node_attr_int(k->node, "axis", 0);
+    int axis = (int)(axis_raw < 0 ? axis_raw + x->rank : axis_raw);
+    bool keep = mixrt_node_attr_int(k->node, "keepdims", 1) != 0;
+    bool last = k->opset >= 12 && mixrt_node_attr_int(k->node, "select_last_index", 0) != 0;
+    int orank = 0;
+    int64_t odims[MIXRT_MAX_RANK];
+    for (int d = 0; d < x->rank; d++) {
+        if (d != axis) odims[orank++] = x->dims[d];
+        else if (keep) odims[orank++] = 1;
+    }
+    struct mixrt_tensor *out;
+    mixrt_status status = mixrt_kernel_output_uninit(k, 0, MIXRT_DTYPE_I64, orank, odims, &out);
+    if (status != MIXRT_STATUS_OK) return status;
+    const float *xf = x->data;
+    int64_t *o = out->data;
+    mixrt_sel_arg_fn fn = use_avx512() ? mixrt_sel_arg_avx512 : mixrt_sel_arg_scalar;
+    int nt = threads_for(outer, len);
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#endif
+    for (long long r = 0; r < (long long)outer; r++) o[r] = (int64_t)fn(xf + (size_t)r * len, len, is_max, last);
+    return MIXRT_STATUS_OK;
+}
+
+static mixrt_status run_argmax(struct mixrt_kernel_ctx *k) { return run_arg(k, true); }
+static mixrt_status run_argmin(struct mixrt_kernel_ctx *k) { return run_arg(k, false); }
+
+/* TopK of a small k (k * 16 < len, like the reference's selection path) along the rows. */
+static mixrt_status run_topk(struct mixrt_kernel_ctx *k) {
+    const struct mixrt_tensor *x = k->n_in > 0 ? k->in[0] : NULL, *kt = k->n_in > 1 ? k->in[1] : NULL;
+    size_t outer, len;
+    if (!x || x->dtype != MIXRT_DTYPE_F32 || k->opset < 10 || !kt || !mixrt_dtype_is_int(kt->dtype) ||
+        mixrt_tensor_numel(kt) != 1 || kt->rank > 1 || !rows_of(x, mixrt_node_attr_int(k->node, "axis", -1), &outer, &len))
+        return run_reference(k);
+    int64_t kk = mixrt_load_i64(kt->data, kt->dtype, 0);
+    if (kk < 1 || (uint64_t)kk * 16 >= len) return run_reference(k);
+    int64_t axis_raw = mixrt_node_attr_int(k->node, "axis", -1);
+    int axis = (int)(axis_raw < 0 ? axis_raw + x->rank : axis_raw);
+    bool largest = k->opset < 11 || mixrt_node_attr_int(k->node, "largest", 1) != 0;
+    int64_t odims[MIXRT_MAX_RANK];
+    memcpy(odims, x->dims, sizeof(odims));
+    odims[axis] = kk;
+    struct mixrt_tensor *vals, *inds;
+    mixrt_status status = mixrt_kernel_output_uninit(k, 0, MIXRT_DTYPE_F32, x->rank, odims, &vals);
+    if (status == MIXRT_STATUS_OK) status = mixrt_kernel_output_uninit(k, 1, MIXRT_DTYPE_I64, x->rank, odims, &inds);
+    if (status != MIXRT_STATUS_OK) return status;
+    const float *xf = x->data;
+    float *ov = vals->data;
+    int64_t *oi = inds->data;
+    size_t K = (size_t)kk;
+    mixrt_sel_topk_fn fn = use_avx512() ? mixrt_sel_topk_avx512 : mixrt_sel_topk_scalar;
+    int nt = threads_for(outer, len);
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#endif
+    for (long long r = 0; r < (long long)outer; r++)
+        fn(xf + (size_t)r * len, len, K, largest, ov + (size_t)r * K, oi + (size_t)r * K);
+    return MIXRT_STATUS_OK;
+}
+
+const struct mixrt_cpu_kernel mixrt_select_kernels[] = {
+    {"sel_argmax", "", "ArgMax", select_supports, NULL, NULL, run_argmax},
+    {"sel_argmin", "", "ArgMin", select_supports, NULL, NULL, run_argmin},
+    {"sel_topk", "", "TopK", select_supports, NULL, NULL, run_topk},
+    {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+};
