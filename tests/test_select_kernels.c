@@ -1,4 +1,4 @@
-/* test_select_kernels.c - the fast ArgMax / ArgMin / TopK kernels (select.c) against the
+/* test_select_kernels.c - the fast ArgMax / ArgMin / TopK / CumSum kernels (select.c) against the
  * reference kernels, element for element (indices and values exact), on random f32 rows with
  * planted ties, NaNs and signed zeros: lengths under and over a vector, tails off 16, many rows
  * (threads), trailing dims of 1, keepdims, select_last_index, largest / smallest; the AVX-512
@@ -120,6 +120,39 @@ static void test_topk(void) {
             }
 }
 
+/* CumSum along every axis of 2-D and 3-D tensors (rows of the last axis 8 at a time and the
+ * odd rows after them; inner columns side by side), exclusive / reverse, NaNs and signed
+ * zeros, an axis given negative. */
+static void test_cumsum(void) {
+    static const struct {
+        int rank;
+        int64_t dims[3];
+        int64_t axis;
+    } cases[] = {
+        {2, {64, 4096}, 1}, {2, {13, 77}, -1}, {2, {13, 77}, 0}, {3, {3, 50, 9}, 1},
+        {3, {5, 4, 300}, 2}, {3, {5, 4, 30}, -3}, {1, {1000}, 0},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        for (int flags = 0; flags < 4; flags++)
+            for (int mode = 0; mode < 3; mode++) {
+                struct mixrt_tensor x = kh_tensor(MIXRT_DTYPE_F32, cases[c].rank, cases[c].dims, NULL);
+                fill(&x, mode, (unsigned)(c * 31 + (size_t)flags * 5 + (size_t)mode));
+                struct mixrt_tensor at = kh_tensor_ints(MIXRT_DTYPE_I64, 0, NULL, &cases[c].axis);
+                kh_begin("CumSum", 14, 2, 1);
+                kh_attr_int("exclusive", flags & 1);
+                kh_attr_int("reverse", (flags >> 1) & 1);
+                kh_in[0] = &x, kh_in[1] = &at;
+                kh_G->values[kh_N->inputs[0]].dtype = MIXRT_DTYPE_F32;
+                char desc[128];
+                snprintf(desc, sizeof desc, "CumSum rank %d axis %lld exclusive %d reverse %d mode %d", cases[c].rank,
+                         (long long)cases[c].axis, flags & 1, (flags >> 1) & 1, mode);
+                compare("sel_cumsum", desc, 1);
+                kh_end();
+                mixrt_tensor_release(kh_ctx, &x);
+                mixrt_tensor_release(kh_ctx, &at);
+            }
+}
+
 /* The kernels take f32 only: a bf16 graph is refused by supports (it runs the reference). */
 static void test_supports(void) {
     kh_begin("ArgMax", 13, 1, 1);
@@ -136,6 +169,7 @@ int main(void) {
     TU_CHECK(kh_ctx_create(0, &kh_ctx) == MIXRT_STATUS_OK, "context");
     test_arg();
     test_topk();
+    test_cumsum();
     test_supports();
     TU_CHECK(mixrt_context_bytes_in_use(kh_ctx) == 0, "no leak: %zu bytes", mixrt_context_bytes_in_use(kh_ctx));
     mixrt_context_destroy(kh_ctx);

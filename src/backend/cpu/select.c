@@ -1,6 +1,7 @@
 /* select.c - fast CPU kernel candidates for ArgMax, ArgMin and TopK on f32 along an axis whose
  * trailing dims are all 1 (the last axis in practice: a vocabulary of logits per row): rows
- * split over the threads, each scanned by select_avx512.c or the scalar twin here.
+ * split over the threads, each scanned by select_avx512.c or the scalar twin here; and CumSum
+ * on f32 along any axis (f64 running sums, as the reference, 8 rows at a time).
  * Invariant: results equal the reference kernels' (ref_reduce.c) element for element; any
  * other case (dtype, axis, a large k, bad attributes or inputs) runs the reference kernel, so
  * errors read the same. */
@@ -152,9 +153,93 @@ static mixrt_status run_topk(struct mixrt_kernel_ctx *k) {
     return MIXRT_STATUS_OK;
 }
 
+/* CumSum of f32 along any axis: the reference's sums exactly (f64, in order, each output
+ * rounded once), read and written in place. Rows of the axis (inner == 1) go 8 at a time, so
+ * 8 independent additions are in flight instead of one chain; inner > 1 runs the inner
+ * columns side by side. Rows / outer slices over the threads. */
+static void cumsum_rows(const float *x, float *y, size_t len, size_t n_rows, bool excl, bool rev) {
+    enum { R = 8 };
+    size_t r = 0;
+    for (; r + R <= n_rows; r += R) {
+        double acc[R] = {0};
+        for (size_t s = 0; s < len; s++) {
+            size_t j = rev ? len - 1 - s : s;
+            for (int q = 0; q < R; q++) {
+                size_t e = (r + (size_t)q) * len + j;
+                double v = (double)x[e];
+                if (!excl) acc[q] += v;
+                y[e] = (float)acc[q];
+                if (excl) acc[q] += v;
+            }
+        }
+    }
+    for (; r < n_rows; r++) {
+        double acc = 0;
+        for (size_t s = 0; s < len; s++) {
+            size_t e = r * len + (rev ? len - 1 - s : s);
+            double v = (double)x[e];
+            if (!excl) acc += v;
+            y[e] = (float)acc;
+            if (excl) acc += v;
+        }
+    }
+}
+
+static mixrt_status run_cumsum(struct mixrt_kernel_ctx *k) {
+    const struct mixrt_tensor *x = k->n_in > 0 ? k->in[0] : NULL, *at = k->n_in > 1 ? k->in[1] : NULL;
+    if (!x || x->dtype != MIXRT_DTYPE_F32 || x->rank < 1 || !at || !mixrt_dtype_is_int(at->dtype) ||
+        mixrt_tensor_numel(at) != 1 || at->rank > 1)
+        return run_reference(k);
+    int64_t axis = mixrt_load_i64(at->data, at->dtype, 0);
+    if (axis < -x->rank || axis >= x->rank) return run_reference(k);
+    if (axis < 0) axis += x->rank;
+    size_t outer = 1, len = (size_t)x->dims[axis], inner = 1;
+    for (int d = 0; d < axis; d++) outer *= (size_t)x->dims[d];
+    for (int d = (int)axis + 1; d < x->rank; d++) inner *= (size_t)x->dims[d];
+    bool excl = mixrt_node_attr_int(k->node, "exclusive", 0) != 0, rev = mixrt_node_attr_int(k->node, "reverse", 0) != 0;
+    struct mixrt_tensor *out;
+    mixrt_status status = mixrt_kernel_output_uninit(k, 0, MIXRT_DTYPE_F32, x->rank, x->dims, &out);
+    if (status != MIXRT_STATUS_OK || len == 0 || outer * inner == 0) return status;
+    const float *xf = x->data;
+    float *yf = out->data;
+    if (inner == 1) {
+        size_t chunks = (outer + 7) / 8; /* groups of 8 rows, split over the threads */
+        int nt = threads_for(chunks, len * 8);
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#endif
+        for (long long c = 0; c < (long long)chunks; c++) {
+            size_t r0 = (size_t)c * 8, nr = outer - r0 < 8 ? outer - r0 : 8;
+            cumsum_rows(xf + r0 * len, yf + r0 * len, len, nr, excl, rev);
+        }
+        return MIXRT_STATUS_OK;
+    }
+    double *acc = mixrt_calloc(k->ctx, outer * inner, sizeof(double));
+    if (!acc) return MIXRT_STATUS_OUT_OF_MEMORY;
+    int nt = threads_for(outer, len * inner);
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#endif
+    for (long long a = 0; a < (long long)outer; a++) {
+        double *ac = acc + (size_t)a * inner;
+        for (size_t s = 0; s < len; s++) {
+            size_t j = rev ? len - 1 - s : s;
+            const float *xr = xf + ((size_t)a * len + j) * inner;
+            float *yr = yf + ((size_t)a * len + j) * inner;
+            if (excl)
+                for (size_t c = 0; c < inner; c++) yr[c] = (float)ac[c], ac[c] += (double)xr[c];
+            else
+                for (size_t c = 0; c < inner; c++) ac[c] += (double)xr[c], yr[c] = (float)ac[c];
+        }
+    }
+    mixrt_free(k->ctx, acc, outer * inner * sizeof(double));
+    return MIXRT_STATUS_OK;
+}
+
 const struct mixrt_cpu_kernel mixrt_select_kernels[] = {
     {"sel_argmax", "", "ArgMax", select_supports, NULL, NULL, run_argmax},
     {"sel_argmin", "", "ArgMin", select_supports, NULL, NULL, run_argmin},
     {"sel_topk", "", "TopK", select_supports, NULL, NULL, run_topk},
+    {"sel_cumsum", "", "CumSum", select_supports, NULL, NULL, run_cumsum},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };
