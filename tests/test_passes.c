@@ -483,6 +483,32 @@ static void test_infer_data_ops(void) {
     graph_set_output(g, y);
     check_inferred(g, "Gather axis 1", 3, (int64_t[]){3, 5, 4});
 
+    /* TopK (both outputs, k from a constant) and ArgMax / ArgMin with and without keepdims;
+     * their dtypes too (i64 indices). */
+    g = new_graph();
+    x = add_input(g, "x", MIXRT_DTYPE_F32, 3, (int64_t[]){4, 7, 6});
+    int kv = add_const_values(ctx, g, "k", MIXRT_DTYPE_I64, 1, (int64_t[]){1}, (double[]){3});
+    y = add_op_node(g, "TopK", 2, (int[]){x, kv}, "y");
+    int tp = g->values[y].producer;
+    node_attr_int(g, tp, "axis", 1);
+    int yi = mixrt_graph_get_or_add_value(g, "yi");
+    int *touts = mixrt_arena_calloc(g->arena, 2, sizeof(int));
+    touts[0] = y, touts[1] = yi;
+    g->nodes[tp].outputs = touts, g->nodes[tp].n_outputs = 2;
+    g->values[yi].producer = tp;
+    graph_set_output(g, y);
+    graph_set_output(g, yi);
+    int am = add_op_node(g, "ArgMax", 1, (int[]){x}, "am");
+    node_attr_int(g, g->values[am].producer, "axis", -1);
+    node_attr_int(g, g->values[am].producer, "keepdims", 0);
+    graph_set_output(g, am);
+    int an = add_op_node(g, "ArgMin", 1, (int[]){x}, "an");
+    graph_set_output(g, an); /* axis 0, kept */
+    TU_CHECK(mixrt_graph_infer(g, NULL) == MIXRT_STATUS_OK && g->values[yi].dtype == MIXRT_DTYPE_I64 &&
+                 g->values[am].dtype == MIXRT_DTYPE_I64 && g->values[y].dtype == MIXRT_DTYPE_F32,
+             "TopK / ArgMax dtypes: values f32, indices i64");
+    check_inferred(g, "TopK, ArgMax, ArgMin", 3, (int64_t[]){4, 7, 6});
+
     g = new_graph();
     x = add_input(g, "x", MIXRT_DTYPE_F32, 4, (int64_t[]){2, 1, 3, 1});
     int ax = add_const_values(ctx, g, "ax", MIXRT_DTYPE_I64, 1, (int64_t[]){2}, (double[]){1, -1});

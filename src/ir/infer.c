@@ -190,8 +190,8 @@ static int64_t slice_len(int64_t len, int64_t start, int64_t end, int64_t step) 
 }
 
 /* Shapes of the data-movement and reduction ops whose sizes come from constant inputs or
- * attributes: Gather, Squeeze, Reduce*, Slice, Split, Expand, Tile, Pad, Resize, DepthToSpace,
- * SpaceToDepth. rank -1 when not known here. */
+ * attributes: Gather, Squeeze, Reduce*, ArgMax/ArgMin, TopK, Slice, Split, Expand, Tile, Pad,
+ * Resize, DepthToSpace, SpaceToDepth. rank -1 when not known here. */
 static struct shape infer_data_op(const struct mixrt_graph *g, const struct mixrt_node *n, int oi,
                                   const struct shape *x) {
     const char *op = n->op_type;
@@ -244,6 +244,36 @@ static struct shape infer_data_op(const struct mixrt_graph *g, const struct mixr
             if (!m[i]) out.d[out.rank++] = x->d[i];
             else if (keep) out.d[out.rank++] = dim_known(1);
         }
+        return out;
+    }
+    if (oi == 0 && (!strcmp(op, "ArgMax") || !strcmp(op, "ArgMin"))) {
+        int64_t axis = mixrt_node_attr_int(n, "axis", 0);
+        if (axis < 0) axis += x->rank;
+        if (axis < 0 || axis >= x->rank) return out; /* the kernel names the error */
+        bool keep = mixrt_node_attr_int(n, "keepdims", 1) != 0;
+        out.rank = 0;
+        out.dtype = MIXRT_DTYPE_I64;
+        for (int i = 0; i < x->rank; i++) {
+            if (i != axis) out.d[out.rank++] = x->d[i];
+            else if (keep) out.d[out.rank++] = dim_known(1);
+        }
+        return out;
+    }
+    if (!strcmp(op, "TopK") && oi < 2) {
+        int64_t axis = mixrt_node_attr_int(n, "axis", -1), kk;
+        if (axis < 0) axis += x->rank;
+        if (axis < 0 || axis >= x->rank) return out;
+        if (n->opset < 10) {
+            if (!mixrt_node_attr(n, "k")) return out;
+            kk = mixrt_node_attr_int(n, "k", 0);
+        } else {
+            if (n->n_inputs < 2 || !const_ints(g, n->inputs[1], v, 1, &nv) || nv != 1) return out;
+            kk = v[0];
+        }
+        if (kk < 0 || (x->d[axis].value >= 0 && kk > x->d[axis].value)) return out; /* the kernel names it */
+        out = *x;
+        out.d[axis] = dim_known(kk);
+        if (oi == 1) out.dtype = MIXRT_DTYPE_I64;
         return out;
     }
     if (oi == 0 && !strcmp(op, "Slice") && n->opset >= 10 && n->n_inputs >= 3) {
