@@ -17,13 +17,13 @@ static bool ref_supports(const struct mixrt_graph *g, const struct mixrt_node *n
     return false;
 }
 
-static mixrt_status ref_run(struct mixrt_kernel_ctx *k) {
+mixrt_status mixrt_cpu_run_reference(struct mixrt_kernel_ctx *k) {
     mixrt_kernel_fn fn;
     mixrt_status status = mixrt_ref_find(k->ctx, k->node, &fn);
     return status == MIXRT_STATUS_OK ? fn(k) : status;
 }
 
-static const struct mixrt_cpu_kernel ref_kernel = {"ref", "*", "*", ref_supports, NULL, NULL, ref_run};
+static const struct mixrt_cpu_kernel ref_kernel = {"ref", "*", "*", ref_supports, NULL, NULL, mixrt_cpu_run_reference};
 
 #define MAX_CANDIDATES 8
 

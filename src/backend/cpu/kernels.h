@@ -33,6 +33,9 @@ struct mixrt_cpu_kernel {
 mixrt_status mixrt_kernel_output_uninit(struct mixrt_kernel_ctx *k, int i, mixrt_dtype dtype, int rank,
                                         const int64_t *dims, struct mixrt_tensor **out);
 
+/* The reference kernel of k's node run on k: what a fast kernel hands over when its fast
+ * path does not take the case (its errors then read as the reference's). */
+mixrt_status mixrt_cpu_run_reference(struct mixrt_kernel_ctx *k);
 /* The candidates for node n (any opset), ending with the reference kernel; *count set.
  * Never empty: the reference kernel is always last even when it has no kernel for the
  * node (then its supports() says so). */

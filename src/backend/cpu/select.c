@@ -47,12 +47,6 @@ static bool use_avx512(void) { return !g_force_scalar && mixrt_elt_has_avx512();
 
 /* ---- kernels ----------------------------------------------------------------------------- */
 
-static mixrt_status run_reference(struct mixrt_kernel_ctx *k) {
-    mixrt_kernel_fn fn;
-    mixrt_status status = mixrt_ref_find(k->ctx, k->node, &fn);
-    return status == MIXRT_STATUS_OK ? fn(k) : status;
-}
-
 /* f32 input 0 (as the graph types it); shapes are checked at run time. */
 static bool select_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
     int x = n->n_inputs > 0 ? n->inputs[0] : -1;
@@ -63,11 +57,12 @@ static bool select_supports(const struct mixrt_graph *g, const struct mixrt_node
     return true;
 }
 
-/* The axis of node attribute "axis" (default dflt) when it and every dim after it leave
- * rows of len contiguous values (trailing dims 1): outer rows. */
-static bool rows_of(const struct mixrt_tensor *x, int64_t axis_raw, size_t *outer, size_t *len) {
+/* Whether axis_raw (normalized into *axis) and every dim after it leave rows of len
+ * contiguous values (trailing dims 1): outer rows. */
+static bool rows_of(const struct mixrt_tensor *x, int64_t axis_raw, int *axis_out, size_t *outer, size_t *len) {
     if (x->rank < 1 || axis_raw < -x->rank || axis_raw >= x->rank) return false;
     int axis = (int)(axis_raw < 0 ? axis_raw + x->rank : axis_raw);
+    *axis_out = axis;
     size_t o = 1;
     for (int d = 0; d < axis; d++) o *= (size_t)x->dims[d];
     for (int d = axis + 1; d < x->rank; d++)
@@ -91,10 +86,9 @@ static int threads_for(size_t outer, size_t len) {
 static mixrt_status run_arg(struct mixrt_kernel_ctx *k, bool is_max) {
     const struct mixrt_tensor *x = k->n_in > 0 ? k->in[0] : NULL;
     size_t outer, len;
-    if (!x || x->dtype != MIXRT_DTYPE_F32 || !rows_of(x, mixrt_node_attr_int(k->node, "axis", 0), &outer, &len))
-        return run_reference(k);
-    int64_t axis_raw = mixrt_node_attr_int(k->node, "axis", 0);
-    int axis = (int)(axis_raw < 0 ? axis_raw + x->rank : axis_raw);
+    int axis;
+    if (!x || x->dtype != MIXRT_DTYPE_F32 || !rows_of(x, mixrt_node_attr_int(k->node, "axis", 0), &axis, &outer, &len))
+        return mixrt_cpu_run_reference(k);
     bool keep = mixrt_node_attr_int(k->node, "keepdims", 1) != 0;
     bool last = k->opset >= 12 && mixrt_node_attr_int(k->node, "select_last_index", 0) != 0;
     int orank = 0;
@@ -124,13 +118,13 @@ static mixrt_status run_argmin(struct mixrt_kernel_ctx *k) { return run_arg(k, f
 static mixrt_status run_topk(struct mixrt_kernel_ctx *k) {
     const struct mixrt_tensor *x = k->n_in > 0 ? k->in[0] : NULL, *kt = k->n_in > 1 ? k->in[1] : NULL;
     size_t outer, len;
+    int axis;
     if (!x || x->dtype != MIXRT_DTYPE_F32 || k->opset < 10 || !kt || !mixrt_dtype_is_int(kt->dtype) ||
-        mixrt_tensor_numel(kt) != 1 || kt->rank > 1 || !rows_of(x, mixrt_node_attr_int(k->node, "axis", -1), &outer, &len))
-        return run_reference(k);
+        mixrt_tensor_numel(kt) != 1 || kt->rank > 1 ||
+        !rows_of(x, mixrt_node_attr_int(k->node, "axis", -1), &axis, &outer, &len))
+        return mixrt_cpu_run_reference(k);
     int64_t kk = mixrt_load_i64(kt->data, kt->dtype, 0);
-    if (kk < 1 || (uint64_t)kk * 16 >= len) return run_reference(k);
-    int64_t axis_raw = mixrt_node_attr_int(k->node, "axis", -1);
-    int axis = (int)(axis_raw < 0 ? axis_raw + x->rank : axis_raw);
+    if (kk < 1 || (uint64_t)kk * 16 >= len) return mixrt_cpu_run_reference(k);
     bool largest = k->opset < 11 || mixrt_node_attr_int(k->node, "largest", 1) != 0;
     int64_t odims[MIXRT_MAX_RANK];
     memcpy(odims, x->dims, sizeof(odims));
@@ -189,9 +183,9 @@ static mixrt_status run_cumsum(struct mixrt_kernel_ctx *k) {
     const struct mixrt_tensor *x = k->n_in > 0 ? k->in[0] : NULL, *at = k->n_in > 1 ? k->in[1] : NULL;
     if (!x || x->dtype != MIXRT_DTYPE_F32 || x->rank < 1 || !at || !mixrt_dtype_is_int(at->dtype) ||
         mixrt_tensor_numel(at) != 1 || at->rank > 1)
-        return run_reference(k);
+        return mixrt_cpu_run_reference(k);
     int64_t axis = mixrt_load_i64(at->data, at->dtype, 0);
-    if (axis < -x->rank || axis >= x->rank) return run_reference(k);
+    if (axis < -x->rank || axis >= x->rank) return mixrt_cpu_run_reference(k);
     if (axis < 0) axis += x->rank;
     size_t outer = 1, len = (size_t)x->dims[axis], inner = 1;
     for (int d = 0; d < axis; d++) outer *= (size_t)x->dims[d];
