@@ -348,6 +348,22 @@ PY
             echo "-- seed $z rc=$rc"; grep -vE "^ *$" "$LOG/seed_$z.log" | grep -iE "fp32|bf16|median|error" | head -8
         done
     fi
+    if has ab; then
+        # Knob A/B at batch AB_BATCH (32) on the .bfloat16() exports, device outputs, default
+        # and knob alternating twice: AB_CASES="bert:MIXRT_CUDA_GELU=exact gpt2:MIXRT_CUDA_GEMM_ROWGROUPS=off".
+        echo "== ab $(date +%T)"
+        python3 scripts/zoo/make_zoo.py --out $ZOO --models bert,gpt2 >"$LOG/zoo_ab.log" 2>&1 || tail -3 "$LOG/zoo_ab.log"
+        for cs in ${AB_CASES:-bert:MIXRT_CUDA_GELU=exact gpt2:MIXRT_CUDA_GEMM_ROWGROUPS=off}; do
+            z=${cs%%:*} kv=${cs#*:} b=${AB_BATCH:-32}
+            [ -e /tmp/${z}_ab$b.onnx ] || python3 scripts/cuda_vs_torch.py --rebatch $ZOO/$z/bf16.onnx /tmp/${z}_ab$b.onnx $b $ZOO/$z/inputs_bf16 /tmp/${z}_ab${b}_in
+            for rep in 1 2; do
+                bench ab_${z}_b${b}_default_$rep /tmp/${z}_ab$b.onnx $P $(ins $z /tmp/${z}_ab${b}_in) --outputs device
+                export "$kv"
+                bench ab_${z}_b${b}_${kv}_$rep /tmp/${z}_ab$b.onnx $P $(ins $z /tmp/${z}_ab${b}_in) --outputs device
+                unset "${kv%%=*}"
+            done
+        done
+    fi
     if has torch; then
         echo "== torch $(date +%T)"
         timeout ${TORCH_TIMEOUT:-240} python3 scripts/cuda_vs_torch.py --batch ${TORCH_BATCH:-1,32} --models ${TORCH_MODELS:-bert,gpt2} 2>"$LOG/torch.err" | tee "$LOG/torch.log"

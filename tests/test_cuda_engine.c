@@ -157,6 +157,8 @@ static double rel_norm(const struct mixrt_tensor *a, const struct mixrt_tensor *
     return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
+static char last_describe[8192]; /* check_model's engine, as inspect describes it */
+
 /* Returns the worst output error of the CUDA engine against the f64 reference (-1: the
  * build or a run failed; checks recorded). Also compares run_into with run. */
 static double check_model(const char *model, const char *prec, int *cpu_layers, int *segments) {
@@ -211,6 +213,11 @@ static double check_model(const char *model, const char *prec, int *cpu_layers, 
     printf("  %-18s %-10s rel-norm %.3g  layers %d (%d on the CPU), segments %d (%d CUDA), copies %d H2D %d D2H\n",
            model, prec, worst, g->n_nodes, *cpu_layers, s, cs, h2d, d2h);
     if (getenv("MIXRT_TEST_VERBOSE")) mixrt_engine_cuda_describe(e, stdout);
+    FILE *df = fmemopen(last_describe, sizeof last_describe - 1, "w");
+    if (df) {
+        mixrt_engine_cuda_describe(e, df);
+        fclose(df);
+    }
 done:
     for (int i = 0; i < 16; i++) {
         mixrt_tensor_destroy(ctx, in[i]);
@@ -296,6 +303,21 @@ int main(void) {
                          "the CPU)", models[m], precs[p], cpu, seg);
         }
     unsetenv("MIXRT_CUDA_CONV");
+    /* The MLP's erf GELU (fc1) under a bf16 product: cuBLASLt's tanh-form epilogue, announced
+     * in the description; MIXRT_CUDA_GELU=exact keeps the erf pass; under fp32 always erf
+     * (its 1e-5 check above would fail on the tanh form's 4.7e-4). */
+    for (int x = 0; x < 3; x++) {
+        int cpu = -1, seg = -1;
+        if (x == 1) setenv("MIXRT_CUDA_GELU", "exact", 1);
+        else unsetenv("MIXRT_CUDA_GELU");
+        memset(last_describe, 0, sizeof last_describe);
+        double err = check_model("transformer_f32", x == 2 ? "fp32" : "fp32,bf16", &cpu, &seg);
+        TU_CHECK(err >= 0 && err <= (x == 2 ? 1e-5 : 2e-2), "GELU case %d: rel-norm %g", x, err);
+        bool said = strstr(last_describe, "approximation: erf GELU as cuBLASLt's tanh-form GELU epilogue in 1 layer ") != NULL;
+        TU_CHECK(said == (x == 0), "GELU case %d: the approximation is %s (description: %.300s)", x,
+                 said ? "announced where it must not run" : "not announced", last_describe);
+    }
+    unsetenv("MIXRT_CUDA_GELU");
     /* The attention paths batch-32 engines take, forced onto the small models: batched GEMMs +
      * the softmax kernel, and the flash kernel (also taken for long sequences); bf16 engines
      * against the f64 reference. A missing model is a failure, not a skip. */
@@ -333,21 +355,30 @@ int main(void) {
         snprintf(path, sizeof(path), "%s/lm_head.onnx", dir);
         FILE *f = fopen(path, "rb");
         if (!f) printf("  lm_head: not present (scripts/cuda_device.sh models %s)\n", dir);
-        for (int pad = 0; f && pad < 2; pad++) {
+        /* pad 2: row groups forced (taken by default from 256 rows per group): both products
+         * written in place, y1 under bf16 engines in f32 for the Cast after it. */
+        static const char *const pmode[] = {"MIXRT_CUDA_GEMM_PAD=off", "N padded", "row groups"};
+        for (int pad = 0; f && pad < 3; pad++) {
             if (pad) unsetenv("MIXRT_CUDA_GEMM_PAD");
             else setenv("MIXRT_CUDA_GEMM_PAD", "off", 1);
+            if (pad == 2) setenv("MIXRT_CUDA_GEMM_ROWGROUPS", "on", 1);
+            else setenv("MIXRT_CUDA_GEMM_ROWGROUPS", "off", 1);
             for (int p = 0; p < 3; p++) {
                 int cpu = -1, seg = -1;
-                printf("  (%s)", pad ? "N padded" : "MIXRT_CUDA_GEMM_PAD=off");
+                printf("  (%s)", pmode[pad]);
+                memset(last_describe, 0, sizeof last_describe);
                 double err = check_model("lm_head", precs[p], &cpu, &seg);
                 double tol = p == 0 ? 1e-5 : 2e-2;
-                TU_CHECK(err >= 0 && err <= tol, "lm_head %s (%s): rel-norm %g > %g", precs[p],
-                         pad ? "N padded" : "unpadded", err, tol);
+                TU_CHECK(err >= 0 && err <= tol, "lm_head %s (%s): rel-norm %g > %g", precs[p], pmode[pad], err, tol);
                 TU_CHECK(cpu == 0 && seg == 1, "lm_head %s: %d CPU layers, %d segments", precs[p], cpu, seg);
+                bool grouped = strstr(last_describe, "row groups: 2 products") != NULL;
+                TU_CHECK(grouped == (pad == 2), "lm_head %s (%s): row groups %s (description: %.300s)", precs[p],
+                         pmode[pad], grouped ? "taken" : "not taken", last_describe);
             }
         }
         if (f) fclose(f);
         unsetenv("MIXRT_CUDA_GEMM_PAD");
+        unsetenv("MIXRT_CUDA_GEMM_ROWGROUPS");
     }
 
     /* GPT-2's fused QKV (qkv_split.onnx): the Split launches nothing, the Attention reads the

@@ -51,6 +51,7 @@ struct gemm_geom {
     struct mixrt_cuda_gemm_desc desc;
     int a, b, bias, z; /* value indices (-1: none) */
     int post_act;      /* mixrt_cuda_unary_op, -1 none */
+    bool gelu_approx;  /* an erf GELU run as cuBLASLt's tanh-form GELU epilogue (see gemm_geom) */
 };
 
 struct cu_step {
@@ -97,6 +98,19 @@ struct cu_step {
     bool pad_fused;
     const void *cast_src;
     int64_t cast_ld;
+    /* Row groups (rg > 1), the other way for such a product at many rows: rows r, r + rg,
+     * r + 2 rg ... start at one 16-byte phase, so each group is one product written straight
+     * into the output's rows (pitch rg N) from its first aligned column c0 on, and gemm_edge
+     * computes the few columns before c0 and after the group's nc. No padded copy of the
+     * output (412 MB at GPT-2 b32) and no pass over it; W is read once per group. W as [N, K]
+     * rows (wt: a transposed copy when the model's is [K, N]). Where the sole consumer is a
+     * Cast to f32 right after it, the groups write that Cast's output in f32 (cast_by_gemm). */
+    int rg;
+    void *wt;
+    size_t wt_bytes;
+    struct mixrt_cuda_edge_args edge;
+    int rg_cast; /* the Cast node whose output the groups write, or -1 */
+    bool cast_by_gemm;
 };
 
 struct xfer {
@@ -124,6 +138,8 @@ struct mixrt_engine_cuda {
     int *host_last; /* per value: last step a host copy is read (n_nodes: kept to the end) */
     size_t arena_bytes, weight_bytes, h2d_bytes, d2h_bytes;
     int segments, cuda_segments, h2d, d2h, cpu_layers;
+    int gelu_approx; /* layers whose erf GELU runs as the tanh-form epilogue */
+    int rowgroups;   /* products run in row groups (cu_step.rg) */
     uint8_t *arena;
     mixrt_cuda_graph_t graph; /* the whole run's kernels when there is no CPU step */
     void *att_scratch; /* shared by the batched-GEMM attention layers (they run one by one) */
@@ -364,7 +380,19 @@ static bool gemm_geom(const struct mixrt_graph *g, const struct mixrt_node *n, s
         const char *act = mixrt_node_attr_string(n, "activation", "none");
         if (!strcmp(act, "relu")) relu = true;
         else if (!strcmp(act, "gelu_tanh")) gelu_tanh = true;
-        else if (!strcmp(act, "gelu")) gg->post_act = MIXRT_CUDA_UNARY_GELU_ERF;
+        else if (!strcmp(act, "gelu")) {
+            /* cuBLASLt's GELU epilogue is the tanh form; the erf form is a pass of its own over
+             * the product's output (~17 us per BERT layer at batch 32, H200). Where the output
+             * is 16-bit (a precision the user enabled) the epilogue takes it: the two forms
+             * differ by at most 4.7e-4 absolute (x = -2.7, y = -0.009), less than bf16's
+             * rounding of any value of magnitude >= 0.125; mixrt check measures the model's
+             * cost. Announced (inspect, verbose build); MIXRT_CUDA_GELU=exact keeps erf. */
+            const char *ge = getenv("MIXRT_CUDA_GELU");
+            if (dt != MIXRT_DTYPE_F32 && gg->z < 0 && !(ge && !strcmp(ge, "exact")))
+                gelu_tanh = gg->gelu_approx = true;
+            else
+                gg->post_act = MIXRT_CUDA_UNARY_GELU_ERF;
+        }
         else if (!strcmp(act, "sigmoid")) gg->post_act = MIXRT_CUDA_UNARY_SIGMOID;
         else if (!strcmp(act, "tanh")) gg->post_act = MIXRT_CUDA_UNARY_TANH;
         else if (strcmp(act, "none")) return false;
@@ -890,6 +918,12 @@ mixrt_status mixrt_engine_cuda_assign(struct mixrt_engine *e) {
         }
         for (int j = 0; j < n->n_outputs; j++)
             if (n->outputs[j] >= 0) dev_side[n->outputs[j]] = c->steps[i].op != CU_NONE;
+        if (c->steps[i].op == CU_GEMM && c->steps[i].gg.gelu_approx) {
+            c->gelu_approx++;
+            if (e->opts.verbose)
+                mixrt_log(e->ctx, MIXRT_LOG_NOTE, "layer '%s' (%s): erf GELU as cuBLASLt's tanh-form epilogue (16-bit "
+                          "output; MIXRT_CUDA_GELU=exact keeps erf)", n->name, n->op_type);
+        }
         if (c->steps[i].op == CU_NONE) {
             c->cpu_layers++;
             char item[96];
@@ -1083,6 +1117,83 @@ static mixrt_status gemm_pad_plan(struct mixrt_engine *e, int i) {
 fail:
     return status;
 }
+/* Row groups (see cu_step.rg) for a product gemm_pad_plan would pad, when each group has at
+ * least 256 rows (W is read once per group: at GPT-2 b1's 128 rows the padded product
+ * wins) or MIXRT_CUDA_GEMM_ROWGROUPS=on; =off never. s: the step's place in the order. */
+static mixrt_status gemm_rowgroup_plan(struct mixrt_engine *e, int i, int s) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct mixrt_engine_cuda *c = e->cuda;
+    const struct mixrt_cuda_table *t = c->t;
+    const struct mixrt_graph *g = mixrt_model_graph(e->model);
+    struct cu_step *st = &c->steps[i];
+    struct gemm_geom *gg = &st->gg;
+    struct mixrt_cuda_gemm_desc *d = &gg->desc;
+    const char *env = getenv("MIXRT_CUDA_GEMM_ROWGROUPS");
+    bool force = env && !strcmp(env, "on");
+    st->rg_cast = -1;
+    if ((env && !strcmp(env, "off")) || d->batch != 1 || gg->bias >= 0 || gg->z >= 0 || gg->post_act >= 0 ||
+        d->trans_a || d->y_dtype != d->ab_dtype || d->epilogue != MIXRT_CUDA_EPILOGUE_NONE || gg->b < 0 ||
+        !c->wptr[gg->b])
+        return MIXRT_STATUS_OK;
+    int y = g->nodes[i].outputs[0];
+    mixrt_dtype td = d->y_dtype;
+    /* The sole reader a Cast to f32 right after this step, y not a graph output: f32 rows. */
+    bool out = false;
+    for (int k = 0; k < g->n_outputs; k++) out = out || g->outputs[k] == y;
+    int users = 0, user = -1;
+    for (int j = 0; j < g->n_nodes; j++)
+        for (int q = 0; q < g->nodes[j].n_inputs; q++)
+            if (g->nodes[j].inputs[q] == y) users++, user = j;
+    if (!out && users == 1 && s + 1 < g->n_nodes && g->order[s + 1] == user && c->steps[user].op == CU_CAST &&
+        in_at(&g->nodes[user], 0) == y && dt_of(g, out_at(&g->nodes[user], 0)) == MIXRT_DTYPE_F32)
+        td = MIXRT_DTYPE_F32;
+    size_t ea = mixrt_dtype_size(d->ab_dtype), ey = mixrt_dtype_size(td);
+    int64_t m = d->m, n = d->n, k = d->k, v = 16 / (int64_t)ey;
+    if (((size_t)n * ey) % 16 == 0 || ((size_t)k * ea) % 16 || n <= v) return MIXRT_STATUS_OK;
+    int groups = 1;
+    while (((size_t)(groups * n) * ey) % 16) groups *= 2;
+    if (m % groups || (!force && m / groups < 256) || (!force && m * n < (1 << 16))) return MIXRT_STATUS_OK;
+    if (!d->trans_b) { /* W [K, N] -> wt [N, K] */
+        st->wt_bytes = (size_t)(n * k) * ea;
+        MIXRT_TRY(t->alloc(c->dev, st->wt_bytes, g->values[gg->b].name, &st->wt));
+        const int64_t od[2] = {n, k}, is_[2] = {1, n}, os[2] = {k, 1};
+        MIXRT_TRY(t->strided_copy(c->dev, ea, c->wptr[gg->b], st->wt, 2, od, is_, os));
+    }
+    st->rg = groups;
+    c->rowgroups++;
+    memset(&st->edge, 0, sizeof st->edge);
+    st->edge.rows = m, st->edge.n = n, st->edge.k = k, st->edge.nc = n - (v - 1), st->edge.groups = groups;
+    st->edge.alpha = d->alpha == 0.0f ? 1.0f : d->alpha;
+    for (int j = 0; j < groups; j++) st->edge.c0[j] = (int)(((16 - ((size_t)(j * n) * ey) % 16) % 16) / ey);
+    uint32_t al = 256;
+    while (al > 16 && ((size_t)k * ea) % al) al >>= 1;
+    d->m = m / groups, d->n = st->edge.nc, d->trans_b = true, d->lda = groups * k, d->ldy = groups * n;
+    d->y_dtype = td, d->align_a = al, d->align_b = al, d->align_y = 16;
+    if (td != dt_of(g, y)) {
+        st->rg_cast = user;
+        c->steps[user].cast_by_gemm = true;
+    }
+    if (e->opts.verbose)
+        mixrt_log(e->ctx, MIXRT_LOG_NOTE, "layer '%s' (%s): product of %lld rows in %d row groups written in place "
+                  "(%lld of %lld columns each, the rest by gemm_edge)%s", g->nodes[i].name, g->nodes[i].op_type,
+                  (long long)m, groups, (long long)st->edge.nc, (long long)n,
+                  st->rg_cast >= 0 ? "; f32 rows for the Cast after it" : "");
+fail:
+    return status;
+}
+
+/* The row-grouped product's operands for group j (see cu_step.rg). */
+static void rowgroup_ptrs(struct mixrt_engine_cuda *c, const struct mixrt_graph *g, const struct cu_step *st, int i,
+                          int j, const void **a, const void **w, void **y) {
+    const struct gemm_geom *gg = &st->gg;
+    size_t ea = mixrt_dtype_size(gg->desc.ab_dtype), ey = mixrt_dtype_size(gg->desc.y_dtype);
+    int yv = st->rg_cast >= 0 ? out_at(&g->nodes[st->rg_cast], 0) : g->nodes[i].outputs[0];
+    int64_t k = st->edge.k, c0 = st->edge.c0[j];
+    *a = (const char *)dptr(c, gg->a) + (size_t)(j * k) * ea;
+    *w = (const char *)(st->wt ? st->wt : dptr(c, gg->b)) + (size_t)(c0 * k) * ea;
+    *y = (char *)dptr(c, yv) + (size_t)(j * st->edge.n + c0) * ey;
+}
+
 static mixrt_status run_cuda_step(struct mixrt_engine *e, int node);
 
 mixrt_status mixrt_engine_cuda_prepare(struct mixrt_engine *e) {
@@ -1200,6 +1311,15 @@ mixrt_status mixrt_engine_cuda_prepare(struct mixrt_engine *e) {
             }
         }
     }
+    /* A Cast right after a product may have its output written by the product (row groups,
+     * decided once the arena is placed): it lives from the product's step on, so nothing the
+     * product reads shares its bytes. */
+    for (int s = 0; s + 1 < ns; s++) {
+        int i = g->order[s], u = g->order[s + 1], y = out_at(&g->nodes[i], 0), v = out_at(&g->nodes[u], 0);
+        if (c->steps[i].op == CU_GEMM && c->steps[u].op == CU_CAST && y >= 0 && v >= 0 && in_at(&g->nodes[u], 0) == y &&
+            c->root[v] == v && first[v] == s + 1)
+            first[v] = s;
+    }
     for (int k = 0; k < g->n_outputs; k++) {
         int v = g->outputs[k];
         c->host_last[v] = ns;
@@ -1246,12 +1366,20 @@ mixrt_status mixrt_engine_cuda_prepare(struct mixrt_engine *e) {
          * must follow the add (the epilogue order is then act(AB + bias) + C: wrong). */
         const char *genv = getenv("MIXRT_CUDA_GEMM_C");
         gg->desc.accumulate = gg->z >= 0 && gg->post_act < 0 && !(genv && !strcmp(genv, "off"));
-        MIXRT_TRY(gemm_pad_plan(e, i));
+        MIXRT_TRY(gemm_rowgroup_plan(e, i, s));
+        if (!st->rg) MIXRT_TRY(gemm_pad_plan(e, i));
         MIXRT_TRY(t->gemm_create(c->dev, &gg->desc, &st->gemm));
         if (gg->desc.accumulate) MIXRT_TRY(t->gemm_set_c(st->gemm, dptr(c, gg->z)));
-        MIXRT_TRY(t->gemm_tune(st->gemm, dptr(c, gg->a), st->wpad ? st->wpad : dptr(c, gg->b),
-                               gg->bias >= 0 ? dptr(c, gg->bias) : NULL,
-                               st->ypad ? st->ypad : dptr(c, g->nodes[i].outputs[0]), 10));
+        if (st->rg) {
+            const void *ra, *rw;
+            void *ry;
+            rowgroup_ptrs(c, g, st, i, 0, &ra, &rw, &ry);
+            MIXRT_TRY(t->gemm_tune(st->gemm, ra, rw, NULL, ry, 10));
+        } else {
+            MIXRT_TRY(t->gemm_tune(st->gemm, dptr(c, gg->a), st->wpad ? st->wpad : dptr(c, gg->b),
+                                   gg->bias >= 0 ? dptr(c, gg->bias) : NULL,
+                                   st->ypad ? st->ypad : dptr(c, g->nodes[i].outputs[0]), 10));
+        }
         if (e->opts.verbose) {
             int nc, ch;
             float ms;
@@ -1433,6 +1561,18 @@ static mixrt_status run_cuda_step(struct mixrt_engine *e, int i) {
     switch (st->op) {
     case CU_GEMM: {
         struct gemm_geom *gg = &st->gg;
+        if (st->rg) { /* row groups: each group's product in place, then the edge columns */
+            const void *ra, *rw;
+            void *ry;
+            for (int j = 0; j < st->rg; j++) {
+                rowgroup_ptrs(c, g, st, i, j, &ra, &rw, &ry);
+                MIXRT_TRY(t->gemm_run(st->gemm, ra, rw, NULL, ry));
+            }
+            int yv = st->rg_cast >= 0 ? out_at(&g->nodes[st->rg_cast], 0) : y;
+            MIXRT_TRY(t->gemm_edge(c->dev, gg->desc.ab_dtype, dptr(c, gg->a), st->wt ? st->wt : dptr(c, gg->b),
+                                   gg->desc.y_dtype, dptr(c, yv), &st->edge));
+            break;
+        }
         if (st->ypad) { /* N padded: the real columns out of ypad unless the next Cast reads it */
             MIXRT_TRY(t->gemm_run(st->gemm, dptr(c, gg->a), st->wpad, NULL, st->ypad));
             if (!st->pad_fused)
@@ -1486,6 +1626,7 @@ static mixrt_status run_cuda_step(struct mixrt_engine *e, int i) {
         break;
     }
     case CU_CAST:
+        if (st->cast_by_gemm) break; /* the row-grouped product before it wrote y */
         if (st->cast_src) { /* x is a padded product's output, read in its padded rows */
             size_t ld = (size_t)st->cast_ld, cols = (size_t)dim(g, x, g->values[x].rank - 1);
             MIXRT_TRY(t->cast_rows(c->dev, dt_of(g, x), st->cast_src, ld, dt, yp, cols ? ny / cols : 0, cols));
@@ -2285,6 +2426,7 @@ void mixrt_engine_cuda_destroy(struct mixrt_engine_cuda *c) {
             if (c->steps[i].col) t->free(c->dev, c->steps[i].col, c->steps[i].col_bytes ? c->steps[i].col_bytes : 1);
             if (c->steps[i].wpad) t->free(c->dev, c->steps[i].wpad, c->steps[i].wpad_bytes);
             if (c->steps[i].ypad) t->free(c->dev, c->steps[i].ypad, c->steps[i].ypad_bytes);
+            if (c->steps[i].wt) t->free(c->dev, c->steps[i].wt, c->steps[i].wt_bytes);
         }
         for (int v = 0; c->wptr && v < c->n_values; v++)
             if (c->wptr[v]) t->free(c->dev, c->wptr[v], c->wbytes[v]);
@@ -2336,6 +2478,14 @@ void mixrt_engine_cuda_describe(mixrt_engine_t e, FILE *f) {
             c->graph ? "captured" : c->cpu_layers ? "no (CPU layers in between)" : "at the first run");
     fprintf(f, "copies per run: %d host-to-device (%zu bytes), %d device-to-host (%zu bytes)\n", c->h2d, c->h2d_bytes,
             c->d2h, c->d2h_bytes);
+    if (c->rowgroups)
+        fprintf(f, "row groups: %d product%s with unaligned output rows written in place by row groups (the edge "
+                "columns by gemm_edge; MIXRT_CUDA_GEMM_ROWGROUPS=off pads instead)\n", c->rowgroups,
+                c->rowgroups > 1 ? "s" : "");
+    if (c->gelu_approx)
+        fprintf(f, "approximation: erf GELU as cuBLASLt's tanh-form GELU epilogue in %d layer%s (16-bit outputs; at most "
+                "4.7e-4 absolute from erf; MIXRT_CUDA_GELU=exact keeps the erf form)\n", c->gelu_approx,
+                c->gelu_approx > 1 ? "s" : "");
     fprintf(f, "segments (%d, %d on CUDA):\n", c->segments, c->cuda_segments);
     int start = 0;
     for (int s = 1; s <= g->n_nodes; s++) {

@@ -37,4 +37,14 @@ struct mixrt_cuda_im2col_args {
     int r, s, sh, sw, ph, pw, dh, dw, ldc;
 };
 
+/* The columns a row-grouped product leaves out (mixrt_cuda_gemm_edge): Y [rows, n] = alpha
+ * X [rows, k] W^T with W as [n, k] rows; row r (group r % groups) gets columns [0, c0[g])
+ * and [c0[g] + nc, n) - the others came from the group's product. */
+struct mixrt_cuda_edge_args {
+    long long rows, n, k, nc;
+    int groups;
+    int c0[16];
+    float alpha;
+};
+
 #endif /* MIXRT_BACKEND_CUDA_ARGS_H */

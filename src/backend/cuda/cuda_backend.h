@@ -138,6 +138,11 @@ struct mixrt_cuda_gemm_desc {
     const char *name; /* names the node / product in messages (may be NULL) */
     bool accumulate;  /* Y = act(alpha op(A) op(B) + C + bias): C (Y's shape and dtype, set
                        * with mixrt_cuda_gemm_set_c; may be Y) enters before the activation */
+    /* Single products (batch 1) may read A's rows and write Y's at a pitch (elements; 0:
+     * dense; A not transposed), and take pointers of a smaller alignment than 256 bytes
+     * (bytes, a power of two >= 16; 0: 256): a row-grouped product's windows (engine_cuda.c). */
+    int64_t lda, ldy;
+    uint32_t align_a, align_b, align_y;
 };
 
 /* Makes a plan: descriptors plus up to 8 algorithm candidates from cuBLASLt's heuristic
@@ -297,6 +302,13 @@ MIXRT_CUDA_API mixrt_status mixrt_cuda_bias_act(mixrt_cuda_device_t dev, mixrt_d
  * channels-last kernels were slow). */
 MIXRT_CUDA_API mixrt_status mixrt_cuda_im2col(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *x, void *col,
                                               const struct mixrt_cuda_im2col_args *a);
+
+/* The edge columns of a row-grouped product (cuda_args.h describes a): x [rows, k] and w
+ * [n, k] of ab_dt (F32, BF16 or F16), y [rows, n] of y_dt (ab_dt or F32); f32 sums, one
+ * rounding, like cuBLASLt's products. */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_gemm_edge(mixrt_cuda_device_t dev, mixrt_dtype ab_dt, const void *x,
+                                                 const void *w, mixrt_dtype y_dt, void *y,
+                                                 const struct mixrt_cuda_edge_args *a);
 
 /* The softmax stage of attention computed as batched GEMMs (the engine makes S = scale *
  * Q K^T in f32 and P V with cuBLASLt): p [b*h*sq, sk] of dt = softmax over each row of s

@@ -25,6 +25,7 @@ struct mixrt_cuda_gemm {
     float chosen_ms;
     bool has_bias;
     const void *c; /* desc.accumulate: the addend read as cuBLASLt's C (beta = 1) */
+    uint32_t req_a, req_b, req_y; /* the pointer alignments run checks (desc.align_*, else 256) */
 };
 
 static const char *gemm_epilogue_name(enum mixrt_cuda_epilogue e) {
@@ -54,10 +55,10 @@ void mixrt_cuda_gemm_destroy(mixrt_cuda_gemm_t g) {
 }
 
 static mixrt_status gemm_layout(struct mixrt_cuda_gemm *g, cublasLtMatrixLayout_t *out, cudaDataType_t t,
-                                int64_t rows, int64_t cols, int64_t stride) {
+                                int64_t rows, int64_t cols, int64_t ld, int64_t stride) {
     mixrt_status status = MIXRT_STATUS_OK;
     mixrt_context_t ctx = g->dev->ctx;
-    MIXRT_CUDA_LT_TRY(ctx, cublasLtMatrixLayoutCreate(out, t, (uint64_t)rows, (uint64_t)cols, rows),
+    MIXRT_CUDA_LT_TRY(ctx, cublasLtMatrixLayoutCreate(out, t, (uint64_t)rows, (uint64_t)cols, ld > 0 ? ld : rows),
                       "cublasLtMatrixLayoutCreate(%s)", g->name);
     if (g->desc.batch > 1) {
         int32_t bc = (int32_t)g->desc.batch;
@@ -140,6 +141,15 @@ mixrt_status mixrt_cuda_gemm_create(mixrt_cuda_device_t dev, const struct mixrt_
     MIXRT_CHECK(ctx, d->stride_a >= 0 && d->stride_b >= 0 && d->stride_y >= (d->batch > 1 ? d->m * d->n : 0) &&
                          (unsigned)d->epilogue < MIXRT_CUDA_EPILOGUE_COUNT,
                 MIXRT_STATUS_INVALID_ARGUMENT, "cannot plan CUDA GEMM '%s': bad strides or epilogue", nm);
+    bool pitched = d->lda || d->ldy || d->align_a || d->align_b || d->align_y, al_ok = true;
+    const uint32_t als[3] = {d->align_a, d->align_b, d->align_y};
+    for (int i = 0; i < 3; i++) al_ok = al_ok && (als[i] == 0 || (als[i] >= 16 && als[i] <= 256 && !(als[i] & (als[i] - 1))));
+    MIXRT_CHECK(ctx, !pitched || (d->batch == 1 && !d->trans_a && (d->lda == 0 || d->lda >= d->k) &&
+                                  (d->ldy == 0 || d->ldy >= d->n) && al_ok),
+                MIXRT_STATUS_INVALID_ARGUMENT,
+                "cannot plan CUDA GEMM '%s': row pitches (lda %lld, ldy %lld) and alignments need one product, A not "
+                "transposed, pitches >= the rows, alignments powers of two in 16..256", nm, (long long)d->lda,
+                (long long)d->ldy);
     g = mixrt_calloc(ctx, 1, sizeof *g);
     if (!g) return MIXRT_STATUS_OUT_OF_MEMORY;
     g->dev = dev;
@@ -176,9 +186,9 @@ mixrt_status mixrt_cuda_gemm_create(mixrt_cuda_device_t dev, const struct mixrt_
                           "cublasLtMatmulDescSetAttribute(BIAS_DATA_TYPE, %s)", g->name);
     }
     /* cuBLASLt's A: our B viewed column-major; its B: our A; Y^T is n x m with ld n. */
-    MIXRT_TRY(gemm_layout(g, &g->la, tab, d->trans_b ? d->k : d->n, d->trans_b ? d->n : d->k, d->stride_b));
-    MIXRT_TRY(gemm_layout(g, &g->lb, tab, d->trans_a ? d->m : d->k, d->trans_a ? d->k : d->m, d->stride_a));
-    MIXRT_TRY(gemm_layout(g, &g->ly, ty, d->n, d->m, d->stride_y));
+    MIXRT_TRY(gemm_layout(g, &g->la, tab, d->trans_b ? d->k : d->n, d->trans_b ? d->n : d->k, 0, d->stride_b));
+    MIXRT_TRY(gemm_layout(g, &g->lb, tab, d->trans_a ? d->m : d->k, d->trans_a ? d->k : d->m, d->lda, d->stride_a));
+    MIXRT_TRY(gemm_layout(g, &g->ly, ty, d->n, d->m, d->ldy, d->stride_y));
 
     MIXRT_CUDA_LT_TRY(ctx, cublasLtMatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate(%s)", g->name);
     uint64_t ws = dev->workspace_bytes;
@@ -192,6 +202,16 @@ mixrt_status mixrt_cuda_gemm_create(mixrt_cuda_device_t dev, const struct mixrt_
     uint32_t al_a = d->batch > 1 ? gemm_align_of((uint64_t)d->stride_b * es) : 256;
     uint32_t al_b = d->batch > 1 ? gemm_align_of((uint64_t)d->stride_a * es) : 256;
     uint32_t al_y = d->batch > 1 ? gemm_align_of((uint64_t)d->stride_y * ey) : 256;
+    /* Pitched rows and smaller pointer alignments (one product): the smallest of each. */
+    g->req_a = d->align_a ? d->align_a : 256, g->req_b = d->align_b ? d->align_b : 256;
+    g->req_y = d->align_y ? d->align_y : 256;
+    if (pitched) {
+        al_b = g->req_a;
+        if (d->lda) al_b = al_b < gemm_align_of((uint64_t)d->lda * es) ? al_b : gemm_align_of((uint64_t)d->lda * es);
+        al_a = g->req_b;
+        al_y = g->req_y;
+        if (d->ldy) al_y = al_y < gemm_align_of((uint64_t)d->ldy * ey) ? al_y : gemm_align_of((uint64_t)d->ldy * ey);
+    }
     MIXRT_CUDA_LT_TRY(ctx,
                       cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_a,
                                                            sizeof al_a),
@@ -259,10 +279,11 @@ static mixrt_status gemm_check_ptrs(struct mixrt_cuda_gemm *g, const void *a, co
     MIXRT_CHECK(g->dev->ctx, a && b && y && (bias || !g->has_bias) && !c_missing, MIXRT_STATUS_INVALID_ARGUMENT,
                 "cannot run CUDA GEMM '%s': NULL %s", g->name,
                 !a ? "A" : !b ? "B" : !y ? "Y" : c_missing ? "C (accumulate: mixrt_cuda_gemm_set_c)" : "bias");
-    MIXRT_CHECK(g->dev->ctx, ((uintptr_t)a | (uintptr_t)b | (uintptr_t)y | (uintptr_t)g->c) % 256 == 0 &&
-                                 (uintptr_t)bias % 16 == 0,
+    MIXRT_CHECK(g->dev->ctx, (uintptr_t)a % g->req_a == 0 && (uintptr_t)b % g->req_b == 0 &&
+                                 ((uintptr_t)y | (uintptr_t)g->c) % g->req_y == 0 && (uintptr_t)bias % 16 == 0,
                 MIXRT_STATUS_INVALID_ARGUMENT,
-                "cannot run CUDA GEMM '%s': A, B, C and Y must be 256-byte aligned and bias 16-byte aligned", g->name);
+                "cannot run CUDA GEMM '%s': A, B and C/Y must be %u-, %u- and %u-byte aligned and bias 16-byte aligned",
+                g->name, g->req_a, g->req_b, g->req_y);
 fail:
     return status;
 }
