@@ -1152,8 +1152,58 @@ static void bench(void) {
         bench_gemm(BF, BF, lm[i][0], lm[i][1], 768, true, false, MIXRT_CUDA_EPILOGUE_NONE, "gpt2 lm head bf16 tB");
 }
 
+/* Row-group products (engine_cuda.c, cu_step.rg): which of M, A's row pitch, Y's row pitch
+ * and Y's 16-byte alignment costs cuBLASLt its speed (--bench-pitch; informative). */
+static void bench_pitched(const char *label, int64_t m, int64_t n, int64_t lda, int64_t ldy, uint32_t align_y,
+                          int64_t yoff) {
+    const int64_t k = 768;
+    const mixrt_dtype BF = MIXRT_DTYPE_BF16;
+    size_t ba = (size_t)(m * (lda ? lda : k)) * 2, bb = (size_t)(n * k) * 2, by = (size_t)(m * (ldy ? ldy : n) + yoff) * 2;
+    void *a, *b, *y;
+    DEV_OK(mixrt_cuda_alloc(g_dev, ba, "A", &a));
+    DEV_OK(mixrt_cuda_alloc(g_dev, bb, "B", &b));
+    DEV_OK(mixrt_cuda_alloc(g_dev, by, "Y", &y));
+    struct hbuf ha, hb;
+    hbuf_random(&ha, BF, ba / 2, -1, 1);
+    hbuf_random(&hb, BF, bb / 2, -1, 1);
+    DEV_OK(mixrt_cuda_copy_h2d(g_dev, a, ha.raw, ba));
+    DEV_OK(mixrt_cuda_copy_h2d(g_dev, b, hb.raw, bb));
+    struct mixrt_cuda_gemm_desc d = {.ab_dtype = BF, .y_dtype = BF, .m = m, .n = n, .k = k, .trans_b = true,
+                                     .batch = 1, .name = label, .lda = lda, .ldy = ldy, .align_y = align_y};
+    mixrt_cuda_gemm_t g = NULL;
+    DEV_OK(mixrt_cuda_gemm_create(g_dev, &d, &g));
+    void *yp = (char *)y + yoff * 2;
+    if (g) {
+        DEV_OK(mixrt_cuda_gemm_tune(g, a, b, NULL, yp, 5));
+        int nc, ch;
+        float tms;
+        mixrt_cuda_gemm_get_choice(g, &nc, &ch, &tms);
+        void *av[1] = {a}, *bv[1] = {b}, *yv[1] = {yp};
+        float ms = bench_gemm_ms(g, av, bv, NULL, yv, 1, 20);
+        printf("BENCH pitch %-40s m %5lld n %5lld lda %5lld ldy %6lld align_y %3u +%lld: %8.4f ms %7.1f TFLOP/s "
+               "(#%d of %d)\n", label, (long long)m, (long long)n, (long long)lda, (long long)ldy, align_y,
+               (long long)yoff, (double)ms, 2.0 * m * n * k / (ms * 1e-3) / 1e12, ch, nc);
+        mixrt_cuda_gemm_destroy(g);
+    }
+    mixrt_cuda_free(g_dev, a, ba), mixrt_cuda_free(g_dev, b, bb), mixrt_cuda_free(g_dev, y, by);
+    hbuf_free(&ha), hbuf_free(&hb);
+}
+
+static void bench_pitch(void) {
+    bench_pitched("whole, padded N", 4096, 50304, 0, 0, 0, 0);
+    bench_pitched("group rows, Y rows of 50250 (4-byte)", 512, 50250, 0, 0, 0, 0);
+    bench_pitched("group rows, A pitch", 512, 50250, 8 * 768, 50304, 0, 0);
+    bench_pitched("group rows, Y pitch 128B-multiple", 512, 50250, 8 * 768, 8 * 50304, 0, 0);
+    bench_pitched("group rows, Y pitch 8x50257 (16B)", 512, 50250, 8 * 768, 8 * 50257, 16, 0);
+    bench_pitched("group rows, Y pitch 8x50257, +7 cols", 512, 50250, 8 * 768, 8 * 50257, 16, 50257 + 7);
+    bench_pitched("dense, Y 16B-aligned pointer", 512, 50256, 0, 0, 16, 8);
+    bench_pitched("engine's groups: N 50248, Y pitch 8x50257, +7", 512, 50248, 8 * 768, 8 * 50257, 16, 50257 + 7);
+    bench_pitched("4 groups, Y pitch 4x50264 (16B)", 1024, 50256, 4 * 768, 4 * 50264 + 8, 16, 0);
+}
+
 int main(int argc, char **argv) {
     bool do_bench = argc > 1 && strcmp(argv[1], "--bench") == 0;
+    bool do_pitch = argc > 1 && strcmp(argv[1], "--bench-pitch") == 0;
     if (mixrt_context_create(NULL, &g_ctx) != MIXRT_STATUS_OK) return 1;
     mixrt_context_set_log_level(g_ctx, MIXRT_LOG_ERROR);
     int count = 0;
@@ -1175,6 +1225,10 @@ int main(int argc, char **argv) {
            info->name, info->cc_major, info->cc_minor, info->sm_count, info->global_mem_bytes / 1073741824.0,
            info->l2_bytes / 1048576.0, info->runtime_version, info->driver_version);
     tu_seed(0xC0DA);
+    if (do_pitch) {
+        bench_pitch();
+        return 0;
+    }
     if (do_bench) {
         bench();
     } else {

@@ -100,8 +100,8 @@ struct cu_step {
     int64_t cast_ld;
     /* Row groups (rg > 1), the other way for such a product at many rows: rows r, r + rg,
      * r + 2 rg ... start at one 16-byte phase, so each group is one product written straight
-     * into the output's rows (pitch rg N) from its first aligned column c0 on, and gemm_edge
-     * computes the few columns before c0 and after the group's nc. No padded copy of the
+     * into the output's rows (pitch rg N) from its first aligned column c0 on, nc of them (a
+     * multiple of 8), and gemm_edge computes the few columns before c0 and after c0 + nc. No padded copy of the
      * output (412 MB at GPT-2 b32) and no pass over it; W is read once per group. W as [N, K]
      * rows (wt: a transposed copy when the model's is [K, N]). Where the sole consumer is a
      * Cast to f32 right after it, the groups write that Cast's output in f32 (cast_by_gemm). */
@@ -1118,8 +1118,10 @@ fail:
     return status;
 }
 /* Row groups (see cu_step.rg) for a product gemm_pad_plan would pad, when each group has at
- * least 256 rows (W is read once per group: at GPT-2 b1's 128 rows the padded product
- * wins) or MIXRT_CUDA_GEMM_ROWGROUPS=on; =off never. s: the step's place in the order. */
+ * least 256 rows (W is read once per group: at GPT-2 b1's 16 rows per group the padded
+ * product wins) or MIXRT_CUDA_GEMM_ROWGROUPS=on; =off never. The groups' N is a multiple of
+ * 8: on the H200 cuBLASLt ran 512 x 50250 x 768 at 242 TFLOP/s and 512 x 50256 x 768 (Y
+ * 16-byte aligned) at 642 (notes/cuda.md, session 16). s: the step's place in the order. */
 static mixrt_status gemm_rowgroup_plan(struct mixrt_engine *e, int i, int s) {
     mixrt_status status = MIXRT_STATUS_OK;
     struct mixrt_engine_cuda *c = e->cuda;
@@ -1149,10 +1151,10 @@ static mixrt_status gemm_rowgroup_plan(struct mixrt_engine *e, int i, int s) {
         td = MIXRT_DTYPE_F32;
     size_t ea = mixrt_dtype_size(d->ab_dtype), ey = mixrt_dtype_size(td);
     int64_t m = d->m, n = d->n, k = d->k, v = 16 / (int64_t)ey;
-    if (((size_t)n * ey) % 16 == 0 || ((size_t)k * ea) % 16 || n <= v) return MIXRT_STATUS_OK;
+    if (((size_t)n * ey) % 16 == 0 || ((size_t)k * ea) % 16 || n < v + 15) return MIXRT_STATUS_OK;
     int groups = 1;
     while (((size_t)(groups * n) * ey) % 16) groups *= 2;
-    if (m % groups || (!force && m / groups < 256) || (!force && m * n < (1 << 16))) return MIXRT_STATUS_OK;
+    if (m % groups || (!force && (m / groups < 256 || m * n < (1 << 16)))) return MIXRT_STATUS_OK;
     if (!d->trans_b) { /* W [K, N] -> wt [N, K] */
         st->wt_bytes = (size_t)(n * k) * ea;
         MIXRT_TRY(t->alloc(c->dev, st->wt_bytes, g->values[gg->b].name, &st->wt));
@@ -1162,7 +1164,7 @@ static mixrt_status gemm_rowgroup_plan(struct mixrt_engine *e, int i, int s) {
     st->rg = groups;
     c->rowgroups++;
     memset(&st->edge, 0, sizeof st->edge);
-    st->edge.rows = m, st->edge.n = n, st->edge.k = k, st->edge.nc = n - (v - 1), st->edge.groups = groups;
+    st->edge.rows = m, st->edge.n = n, st->edge.k = k, st->edge.nc = (n - (v - 1)) / 8 * 8, st->edge.groups = groups;
     st->edge.alpha = d->alpha == 0.0f ? 1.0f : d->alpha;
     for (int j = 0; j < groups; j++) st->edge.c0[j] = (int)(((16 - ((size_t)(j * n) * ey) % 16) % 16) / ey);
     uint32_t al = 256;

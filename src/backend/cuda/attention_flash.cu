@@ -255,6 +255,13 @@ __global__ void __launch_bounds__(32 * NW, (D <= 64 ? 12 : 8) / NW)
         for (int r = 0; r < 2; r++) {
             mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
             mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+        }
+        /* A tile every row of the warp has already outgrown by 128 (a causal tile past the
+         * diagonal, masked keys): each exp is 0 (f32 underflow), alpha 1 - nothing to add, so
+         * the exps and P V are skipped; the results are bit-identical. */
+        if (__all_sync(0xffffffffu, mx[0] < m_run[0] - 128.0f && mx[1] < m_run[1] - 128.0f)) goto tile_done;
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
             float mn = fmaxf(m_run[r], mx[r]);
             mu[r] = mn == -INFINITY ? 0.0f : mn; /* a row masked with -inf so far: exps 0, no NaN yet */
             alpha[r] = __expf(m_run[r] - mu[r]);
@@ -284,6 +291,7 @@ __global__ void __launch_bounds__(32 * NW, (D <= 64 ? 12 : 8) / NW)
                 fl_mma<T>(o[n], pa[kc], vf[0], vf[1]);
                 fl_mma<T>(o[n + 1], pa[kc], vf[2], vf[3]);
             }
+    tile_done:
         __syncthreads(); /* every warp is done with this buffer before it is refilled */
     }
     /* Row sums over the 4 threads of a row, then O / l. */

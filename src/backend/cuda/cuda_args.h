@@ -39,7 +39,7 @@ struct mixrt_cuda_im2col_args {
 
 /* The columns a row-grouped product leaves out (mixrt_cuda_gemm_edge): Y [rows, n] = alpha
  * X [rows, k] W^T with W as [n, k] rows; row r (group r % groups) gets columns [0, c0[g])
- * and [c0[g] + nc, n) - the others came from the group's product. */
+ * and [c0[g] + nc, n) - the others came from the group's product; n - nc <= 16. */
 struct mixrt_cuda_edge_args {
     long long rows, n, k, nc;
     int groups;

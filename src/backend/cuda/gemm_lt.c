@@ -74,13 +74,14 @@ fail:
 }
 
 /* A small output (BERT at batch 1: 128 x 768, a few output tiles for 132 SMs) leaves most
- * SMs idle over a long K; split-K variants of the heuristic's first choice (K cut in
+ * SMs idle over a long K, and outputs up to 4M values (the attention output product at
+ * batch 32, 4096 x 768: 96-192 tiles, 1-1.5 waves) lose a wave's tail; split-K variants of the heuristic's first choice (K cut in
  * parts, partial sums reduced by cuBLASLt) are offered to the tuner, which keeps one only
  * when it is measured faster. A variant cuBLASLt's check refuses (epilogue, scheme,
  * workspace) is not offered. */
 static void gemm_add_splitk(struct mixrt_cuda_gemm *g) {
     const struct mixrt_cuda_gemm_desc *d = &g->desc;
-    if (g->n_algos == 0 || d->batch != 1 || d->m * d->n > ((int64_t)1 << 20) || d->k < 512) return;
+    if (g->n_algos == 0 || d->batch != 1 || d->m * d->n > ((int64_t)1 << 22) || d->k < 512) return;
     const char *env = getenv("MIXRT_CUDA_SPLITK"); /* off: the heuristic's candidates only (A/B on the GPU) */
     if (env && !strcmp(env, "off")) return;
     int32_t support = 0;
