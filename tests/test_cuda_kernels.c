@@ -169,6 +169,7 @@ static double unary_ref(enum mixrt_cuda_unary_op op, double x) {
     case MIXRT_CUDA_UNARY_GELU_TANH: return 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
     case MIXRT_CUDA_UNARY_SIGMOID: return 1 / (1 + exp(-x));
     case MIXRT_CUDA_UNARY_SILU: return x / (1 + exp(-x));
+    case MIXRT_CUDA_UNARY_RELU6: return x < 0 ? 0 : x > 6 ? 6 : x;
     default: return tanh(x);
     }
 }
@@ -180,7 +181,8 @@ static void test_unary(void) {
             size_t n = 100003;
             struct hbuf x;
             g_arena_off = 0;
-            hbuf_random(&x, dt, n, -6, 6);
+            double span = op == MIXRT_CUDA_UNARY_RELU6 ? 9 : 6; /* both of ReLU6's bounds */
+            hbuf_random(&x, dt, n, -span, span);
             void *dx = dupload(&x), *dy = dpoisoned(dt, n);
             DEV_OK(mixrt_cuda_unary(g_dev, (enum mixrt_cuda_unary_op)op, dt, dx, dy, n));
             double *out = dread(dy, dt, n), *ref = malloc(n * sizeof(double));
@@ -882,14 +884,16 @@ static void test_bias_act(void) {
         int act;
     } cases[] = {{2, 16, 49, true, true, true, MIXRT_CUDA_UNARY_RELU}, {2, 16, 49, false, true, true, MIXRT_CUDA_UNARY_RELU},
                  {1, 8, 30, false, true, false, -1}, {3, 5, 7, true, false, true, MIXRT_CUDA_UNARY_SILU},
-                 {1, 33, 9, true, true, false, MIXRT_CUDA_UNARY_SIGMOID}};
+                 {1, 33, 9, true, true, false, MIXRT_CUDA_UNARY_SIGMOID},
+                 {2, 24, 25, true, true, true, MIXRT_CUDA_UNARY_RELU6}, {1, 7, 11, false, true, false, MIXRT_CUDA_UNARY_RELU6}};
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
         for (int t = 0; t < 3; t++) {
             mixrt_dtype dt = k_float_types[t];
             size_t n = (size_t)cases[ci].n * cases[ci].c * cases[ci].sp;
             struct hbuf y, b, z;
             g_arena_off = 0;
-            hbuf_random(&y, dt, n, -2, 2);
+            double span = cases[ci].act == MIXRT_CUDA_UNARY_RELU6 ? 8 : 2; /* past 6 too */
+            hbuf_random(&y, dt, n, -span, span);
             hbuf_random(&b, dt, (size_t)cases[ci].c, -1, 1);
             hbuf_random(&z, dt, n, -1, 1);
             void *dy = dupload(&y), *db = dupload(&b), *dz = dupload(&z);

@@ -543,6 +543,10 @@ static bool conv_geom(const struct mixrt_graph *g, const struct mixrt_node *n, s
         case MIXRT_FCONV_SIGMOID: st->conv_act = MIXRT_CUDA_UNARY_SIGMOID; break;
         case MIXRT_FCONV_TANH: st->conv_act = MIXRT_CUDA_UNARY_TANH; break;
         case MIXRT_FCONV_SILU: st->conv_act = MIXRT_CUDA_UNARY_SILU; break;
+        case MIXRT_FCONV_CLIP: /* ReLU6 (MobileNetV2); other bounds stay on the CPU */
+            if (p0 != 0.0f || p1 != 6.0f) return false;
+            st->conv_act = MIXRT_CUDA_UNARY_RELU6;
+            break;
         default: return false;
         }
     }

@@ -210,6 +210,7 @@ enum mixrt_cuda_unary_op {
     MIXRT_CUDA_UNARY_SIGMOID = 3,
     MIXRT_CUDA_UNARY_SILU = 4,
     MIXRT_CUDA_UNARY_TANH = 5,
+    MIXRT_CUDA_UNARY_RELU6 = 6, /* min(max(x, 0), 6): Clip(0, 6), MobileNetV2's; NaN stays NaN */
     MIXRT_CUDA_UNARY_COUNT
 };
 

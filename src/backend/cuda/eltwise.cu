@@ -58,6 +58,7 @@ template <int Op> __device__ __forceinline__ float unary_op(float x) {
     if (Op == 2) return 0.5f * x * (1.0f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
     if (Op == 3) return 1.0f / (1.0f + expf(-x));
     if (Op == 4) return x / (1.0f + expf(-x));
+    if (Op == 6) return x < 0.0f ? 0.0f : x > 6.0f ? 6.0f : x; /* NaN stays NaN */
     return tanhf(x);
 }
 
@@ -253,6 +254,7 @@ extern "C" cudaError_t mixrt_cuda_launch_unary(cudaStream_t s, int max_blocks, i
     case 2: return launch_unary_t<2>(s, g, elem, x, y, n);
     case 3: return launch_unary_t<3>(s, g, elem, x, y, n);
     case 4: return launch_unary_t<4>(s, g, elem, x, y, n);
+    case 6: return launch_unary_t<6>(s, g, elem, x, y, n);
     default: return launch_unary_t<5>(s, g, elem, x, y, n);
     }
 }

@@ -177,6 +177,7 @@ __device__ __forceinline__ float act_apply(int op, float x) {
     case 3: return 1.0f / (1.0f + expf(-x));
     case 4: return x / (1.0f + expf(-x));
     case 5: return tanhf(x);
+    case 6: return x < 0.0f ? 0.0f : x > 6.0f ? 6.0f : x; /* NaN stays NaN */
     default: return x;
     }
 }
