@@ -127,8 +127,18 @@ async function main() {
       say({ ms });
     }
   }
-  // resourceUsage().maxRSS is in kilobytes.
-  say({ peak_rss_bytes: process.resourceUsage().maxRSS * 1024 });
+  say({ peak_rss_bytes: peakRss() });
+}
+
+// This process's peak resident set: /proc/self/status VmHWM (its own address space), not
+// resourceUsage().maxRSS, which on Linux starts from the parent's resident set at fork (the
+// mixrt process that spawned this one, its models loaded).
+function peakRss() {
+  try {
+    const m = /VmHWM:\s*(\d+)\s*kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) * 1024;
+  } catch (e) { /* not Linux: the rusage figure below */ }
+  return process.resourceUsage().maxRSS * 1024; // kilobytes
 }
 
 main().catch((e) => {

@@ -24,6 +24,25 @@
 #include <unistd.h>
 
 #include "cli.h"
+
+/* This process's peak resident set (bytes, -1 unknown): /proc/self/status VmHWM, the high-water
+ * mark of its own address space. getrusage's ru_maxrss is not that: Linux carries the
+ * parent's resident set at fork into the child's across exec, so mixrt started by a Python
+ * script that had loaded ONNX models reported ~300 MB for MobileNetV2 (its own: ~50 MB). */
+static long long bench_peak_rss(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6)) {
+            kb = strtoll(line + 6, NULL, 10);
+            break;
+        }
+    if (f) fclose(f);
+    if (kb >= 0) return kb * 1024;
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? (long long)ru.ru_maxrss * 1024 : -1;
+}
 #include "commands.h"
 #include "engine/engine_impl.h"
 #include "mixrt/mixrt_io.h"
@@ -1517,8 +1536,7 @@ int mixrt_cmd_bench(int argc, char **argv) {
     }
     if (peer.on) peer_stop(&peer, true);
 
-    struct rusage ru;
-    long long peak_rss = getrusage(RUSAGE_SELF, &ru) == 0 ? (long long)ru.ru_maxrss * 1024 : -1;
+    long long peak_rss = bench_peak_rss();
     long long batch = batch_of(&rows[0]);
 
     printf("bench %s: %d row%s, %zu interleaved rounds, %llu thread%s, batch %lld\n", model_path, n_rows,
