@@ -19,6 +19,7 @@ rm -rf "$D"
 mkdir -p "$D/tests" "$D/examples" .devdata
 cp "$B/mixrt" "$D/"
 cp "$B/tests/test_cuda_kernels" "$B/tests/test_cuda_engine" "$B/tests/mixrt_conformance" "$D/tests/"
+cp "$B/tests/mixrt_conformance" "$D/" # where scripts/cuda_conformance.sh looks
 for l in libmixrt libmixrt_cuda; do
     cp "$B/$l.so.0" "$D/"
     ln -sf "$l.so.0" "$D/$l.so"
