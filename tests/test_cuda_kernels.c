@@ -959,6 +959,56 @@ static void test_im2col(void) {
         }
 }
 
+/* Depthwise convolution, channels-last, against an f64 host loop: vector channels (c % 8 == 0
+ * for 16-bit, % 4 for f32), a scalar case (c 20 / 6), stride 2, dilation, 5x5, bias or not,
+ * ReLU6 past both bounds or none. */
+static void test_dwconv(void) {
+    static const struct mixrt_cuda_dwconv_args cases[] = {
+        /* n h w c oh ow r s sh sw ph pw dh dw act */
+        {2, 9, 11, 24, 9, 11, 3, 3, 1, 1, 1, 1, 1, 1, MIXRT_CUDA_UNARY_RELU6},
+        {1, 14, 13, 32, 7, 7, 3, 3, 2, 2, 1, 1, 1, 1, -1},
+        {1, 10, 10, 20, 10, 10, 3, 3, 1, 1, 2, 2, 2, 2, MIXRT_CUDA_UNARY_RELU6},
+        {3, 8, 7, 6, 8, 7, 5, 5, 1, 1, 2, 2, 1, 1, MIXRT_CUDA_UNARY_SILU},
+    };
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
+        for (int t = 0; t < 3; t++) {
+            const struct mixrt_cuda_dwconv_args *a = &cases[ci];
+            mixrt_dtype dt = k_float_types[t];
+            bool with_bias = ci != 1;
+            size_t nx = (size_t)(a->n * a->h * a->w * a->c), nw = (size_t)(a->r * a->s) * (size_t)a->c;
+            size_t ny = (size_t)(a->n * a->oh * a->ow * a->c);
+            struct hbuf x, w, b;
+            g_arena_off = 0;
+            hbuf_random(&x, dt, nx, -3, 3);
+            hbuf_random(&w, dt, nw, -1, 1);
+            hbuf_random(&b, dt, (size_t)a->c, -1, 1);
+            void *dx = dupload(&x), *dw = dupload(&w), *db = dupload(&b), *dy = dpoisoned(dt, ny);
+            DEV_OK(mixrt_cuda_dwconv(g_dev, dt, dx, dw, with_bias ? db : NULL, dy, a));
+            double *out = dread(dy, dt, ny), *ref = malloc(ny * sizeof(double));
+            for (long long n = 0; n < a->n; n++)
+                for (long long oh = 0; oh < a->oh; oh++)
+                    for (long long ow = 0; ow < a->ow; ow++)
+                        for (long long ch = 0; ch < a->c; ch++) {
+                            double v = with_bias ? b.v[ch] : 0;
+                            for (int r = 0; r < a->r; r++)
+                                for (int sx = 0; sx < a->s; sx++) {
+                                    long long ih = oh * a->sh - a->ph + r * a->dh, iw = ow * a->sw - a->pw + sx * a->dw;
+                                    if (ih >= 0 && ih < a->h && iw >= 0 && iw < a->w)
+                                        v += x.v[((n * a->h + ih) * a->w + iw) * a->c + ch] *
+                                             w.v[(size_t)((r * a->s + sx) * a->c + ch)];
+                                }
+                            ref[((n * a->oh + oh) * a->ow + ow) * a->c + ch] =
+                                a->act < 0 ? v : unary_ref((enum mixrt_cuda_unary_op)a->act, v);
+                        }
+            char cs[96];
+            snprintf(cs, sizeof cs, "[%lld,%lld,%lld,%lld] k%dx%d s%d p%d d%d%s %s", a->n, a->h, a->w, a->c, a->r, a->s,
+                     a->sh, a->ph, a->dh, with_bias ? " +b" : "",
+                     a->act < 0 ? "none" : mixrt_cuda_unary_name((enum mixrt_cuda_unary_op)a->act));
+            report("dwconv nhwc", cs, dt, rel_err(out, ref, ny), tol_of(dt));
+            free(out), free(ref), hbuf_free(&x), hbuf_free(&w), hbuf_free(&b);
+        }
+}
+
 /* ---- error paths: a status and a message naming what failed ---- */
 static void test_errors(void) {
     void *p = NULL;
@@ -1251,6 +1301,7 @@ int main(int argc, char **argv) {
         test_pool();
         test_bias_act();
         test_im2col();
+        test_dwconv();
         test_errors();
     }
     mixrt_cuda_device_destroy(g_dev);

@@ -37,6 +37,14 @@ struct mixrt_cuda_im2col_args {
     int r, s, sh, sw, ph, pw, dh, dw, ldc;
 };
 
+/* A channels-last depthwise convolution (mixrt_cuda_dwconv): x [n, h, w, c], weights [r, s, c],
+ * y [n, oh, ow, c]; pads at the top/left (ph, pw; the rest follows from oh, ow); act a
+ * mixrt_cuda_unary_op or -1. */
+struct mixrt_cuda_dwconv_args {
+    long long n, h, w, c, oh, ow;
+    int r, s, sh, sw, ph, pw, dh, dw, act;
+};
+
 /* The columns a row-grouped product leaves out (mixrt_cuda_gemm_edge): Y [rows, n] = alpha
  * X [rows, k] W^T with W as [n, k] rows; row r (group r % groups) gets columns [0, c0[g])
  * and [c0[g] + nc, n) - the others came from the group's product; n - nc <= 16. */

@@ -304,6 +304,13 @@ MIXRT_CUDA_API mixrt_status mixrt_cuda_bias_act(mixrt_cuda_device_t dev, mixrt_d
 MIXRT_CUDA_API mixrt_status mixrt_cuda_im2col(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *x, void *col,
                                               const struct mixrt_cuda_im2col_args *a);
 
+/* Depthwise convolution, channels-last (cuda_args.h describes a), dt F32, BF16 or F16: y =
+ * act(sum over the window of x w + bias), f32 sums, one rounding; w as [r, s, c]; bias
+ * (c values) may be NULL. 16-byte accesses of 16 / sizeof(dt) channels where c and the
+ * buffers allow. */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_dwconv(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *x, const void *w,
+                                              const void *bias, void *y, const struct mixrt_cuda_dwconv_args *a);
+
 /* The edge columns of a row-grouped product (cuda_args.h describes a): x [rows, k] and w
  * [n, k] of ab_dt (F32, BF16 or F16), y [rows, n] of y_dt (ab_dt or F32); f32 sums, one
  * rounding, like cuBLASLt's products. */

@@ -77,6 +77,8 @@ struct mixrt_cuda_table {
     mixrt_status (*im2col)(mixrt_cuda_device_t, mixrt_dtype, const void *, void *, const struct mixrt_cuda_im2col_args *);
     mixrt_status (*gemm_edge)(mixrt_cuda_device_t, mixrt_dtype, const void *, const void *, mixrt_dtype, void *,
                               const struct mixrt_cuda_edge_args *);
+    mixrt_status (*dwconv)(mixrt_cuda_device_t, mixrt_dtype, const void *, const void *, const void *, void *,
+                           const struct mixrt_cuda_dwconv_args *);
 };
 
 #endif /* MIXRT_BACKEND_CUDA_TABLE_H */

@@ -96,3 +96,24 @@ mixrt_status mixrt_cuda_gemm_edge(mixrt_cuda_device_t dev, mixrt_dtype ab_dt, co
 fail:
     return status;
 }
+
+mixrt_status mixrt_cuda_dwconv(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *x, const void *w,
+                               const void *bias, void *y, const struct mixrt_cuda_dwconv_args *a) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    int elem = mixrt_cuda_elem_of(dt);
+    MIXRT_CHECK(dev->ctx, elem >= 0, MIXRT_STATUS_UNSUPPORTED_DTYPE,
+                "cannot run CUDA dwconv: dtype %s (expected f32, bf16 or f16)", mixrt_dtype_name(dt));
+    MIXRT_CHECK(dev->ctx,
+                a->n >= 0 && a->h >= 1 && a->w >= 1 && a->c >= 0 && a->oh >= 0 && a->ow >= 0 && a->r >= 1 && a->s >= 1 &&
+                    a->sh >= 1 && a->sw >= 1 && a->dh >= 1 && a->dw >= 1 && a->ph >= 0 && a->pw >= 0 &&
+                    a->act >= -1 && a->act < MIXRT_CUDA_UNARY_COUNT,
+                MIXRT_STATUS_INVALID_ARGUMENT, "cannot run CUDA dwconv: x [%lld,%lld,%lld,%lld], kernel %dx%d, act %d",
+                a->n, a->h, a->w, a->c, a->r, a->s, a->act);
+    if (a->n == 0 || a->oh == 0 || a->ow == 0 || a->c == 0) return MIXRT_STATUS_OK;
+    MIXRT_CHECK(dev->ctx, x && w && y, MIXRT_STATUS_INVALID_ARGUMENT, "cannot run CUDA dwconv: NULL buffer");
+    MIXRT_CUDA_TRY(dev->ctx, mixrt_cuda_launch_dwconv(dev->stream, dev->max_blocks, elem, x, w, bias, y, a),
+                   "kernel launch (dwconv %s, x [%lld,%lld,%lld,%lld], kernel %dx%d)", mixrt_dtype_name(dt), a->n, a->h,
+                   a->w, a->c, a->r, a->s);
+fail:
+    return status;
+}

@@ -193,6 +193,61 @@ __global__ void bias_act_kernel(T *y, const T *bias, size_t channels, size_t inn
     }
 }
 
+/* Depthwise convolution, channels-last (mixrt_cuda_dwconv): a thread per (output pixel, V
+ * channels), V = 16 / sizeof(T) with 16-byte loads and stores (c % V == 0, aligned buffers)
+ * or 1; consecutive threads take consecutive channel groups of one pixel, so every access of
+ * a warp is contiguous. f32 sums from the bias, one rounding after the activation. */
+template <typename T, int V> struct alignas(V * sizeof(T)) dw_vec {
+    T v[V];
+};
+
+template <typename T, int V>
+__global__ void dwconv_nhwc_kernel(const T *x, const T *w, const T *bias, T *y, mixrt_cuda_dwconv_args a) {
+    const long long cg = a.c / V, total = a.n * a.oh * a.ow * cg;
+    for (long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x; t < total;
+         t += (long long)gridDim.x * blockDim.x) {
+        long long q = t;
+        const long long c0 = (q % cg) * V;
+        q /= cg;
+        const long long ow = q % a.ow;
+        q /= a.ow;
+        const long long oh = q % a.oh, n = q / a.oh;
+        float acc[V];
+#pragma unroll
+        for (int j = 0; j < V; j++) acc[j] = bias ? mixrt_cu_load(bias, (size_t)(c0 + j)) : 0.0f;
+        for (int r = 0; r < a.r; r++) {
+            const long long ih = oh * a.sh - a.ph + (long long)r * a.dh;
+            if (ih < 0 || ih >= a.h) continue;
+            for (int sx = 0; sx < a.s; sx++) {
+                const long long iw = ow * a.sw - a.pw + (long long)sx * a.dw;
+                if (iw < 0 || iw >= a.w) continue;
+                const dw_vec<T, V> xv = *(const dw_vec<T, V> *)(x + ((n * a.h + ih) * a.w + iw) * a.c + c0);
+                const dw_vec<T, V> wv = *(const dw_vec<T, V> *)(w + ((long long)r * a.s + sx) * a.c + c0);
+#pragma unroll
+                for (int j = 0; j < V; j++) acc[j] += mixrt_cu_load(xv.v, j) * mixrt_cu_load(wv.v, j);
+            }
+        }
+        dw_vec<T, V> o;
+#pragma unroll
+        for (int j = 0; j < V; j++) mixrt_cu_store(o.v, j, act_apply(a.act, acc[j]));
+        *(dw_vec<T, V> *)(y + ((n * a.oh + oh) * a.ow + ow) * a.c + c0) = o;
+    }
+}
+
+template <typename T>
+static cudaError_t dwconv_launch(cudaStream_t s, int max_blocks, const T *x, const T *w, const T *bias, T *y,
+                                 const mixrt_cuda_dwconv_args &a) {
+    constexpr int V = 16 / sizeof(T);
+    const bool vec = a.c % V == 0 && ((uintptr_t)x | (uintptr_t)w | (uintptr_t)y) % 16 == 0;
+    const long long total = a.n * a.oh * a.ow * (vec ? a.c / V : a.c);
+    long long blocks = (total + 255) / 256;
+    if (blocks > (long long)max_blocks * 8) blocks = (long long)max_blocks * 8;
+    if (blocks < 1) blocks = 1;
+    if (vec) dwconv_nhwc_kernel<T, V><<<(unsigned)blocks, 256, 0, s>>>(x, w, bias, y, a);
+    else dwconv_nhwc_kernel<T, 1><<<(unsigned)blocks, 256, 0, s>>>(x, w, bias, y, a);
+    return cudaGetLastError();
+}
+
 /* A block per output row (image n, output row oh: grid (oh, n)); its threads take the ow x
  * ldc / 8 chunks of 8 consecutive columns of that row's pixels: 8 values gathered from x,
  * then stored as 16-byte chunks (ldc % 8 == 0, col 16-byte aligned). 32-bit index math
@@ -370,6 +425,21 @@ extern "C" cudaError_t mixrt_cuda_launch_gemm_edge(cudaStream_t s, int ab_elem, 
     case MIXRT_CUDA_ELEM_BF16:
         return gemm_edge_launch(s, (const mixrt_cu_bf16 *)x, (const mixrt_cu_bf16 *)w, y_elem, y, *a);
     case MIXRT_CUDA_ELEM_F16: return gemm_edge_launch(s, (const __half *)x, (const __half *)w, y_elem, y, *a);
+    default: return cudaErrorInvalidValue;
+    }
+}
+
+extern "C" cudaError_t mixrt_cuda_launch_dwconv(cudaStream_t s, int max_blocks, int elem, const void *x, const void *w,
+                                                const void *bias, void *y, const struct mixrt_cuda_dwconv_args *a) {
+    if (a->n == 0 || a->oh == 0 || a->ow == 0 || a->c == 0) return cudaSuccess;
+    switch (elem) {
+    case MIXRT_CUDA_ELEM_F32:
+        return dwconv_launch(s, max_blocks, (const float *)x, (const float *)w, (const float *)bias, (float *)y, *a);
+    case MIXRT_CUDA_ELEM_BF16:
+        return dwconv_launch(s, max_blocks, (const mixrt_cu_bf16 *)x, (const mixrt_cu_bf16 *)w,
+                             (const mixrt_cu_bf16 *)bias, (mixrt_cu_bf16 *)y, *a);
+    case MIXRT_CUDA_ELEM_F16:
+        return dwconv_launch(s, max_blocks, (const __half *)x, (const __half *)w, (const __half *)bias, (__half *)y, *a);
     default: return cudaErrorInvalidValue;
     }
 }
