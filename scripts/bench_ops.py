@@ -85,6 +85,24 @@ def cases(work):
                                   [("w", w(256, 256, 3)), ("b", w(256))])
     c["cumsum"] = lambda p: model(p, [h.make_node("CumSum", ["x", "ax"], ["y"])], [("x", [64, 4096])],
                                   [("y", T.FLOAT)], [("ax", np.array(1, np.int64))])
+    # Ops third-party detectors and transformers bring (YOLO's SPPF pool, nearest upsampling,
+    # channel Concat; attention's Softmax; embeddings; masks).
+    c["maxpool5"] = lambda p: model(p, [h.make_node("MaxPool", ["x"], ["y"], kernel_shape=[5, 5], pads=[2, 2, 2, 2])],
+                                    [("x", [1, 256, 40, 40])], [("y", T.FLOAT)], [])
+    c["resize_nearest"] = lambda p: model(p, [h.make_node("Resize", ["x", "", "sc"], ["y"], mode="nearest")],
+                                          [("x", [1, 256, 40, 40])], [("y", T.FLOAT)],
+                                          [("sc", np.array([1, 1, 2, 2], np.float32))])
+    c["concat"] = lambda p: model(p, [h.make_node("Concat", ["a", "b", "c"], ["y"], axis=1)],
+                                  [("a", [1, 128, 80, 80]), ("b", [1, 128, 80, 80]), ("c", [1, 64, 80, 80])],
+                                  [("y", T.FLOAT)], [])
+    c["softmax"] = lambda p: model(p, [h.make_node("Softmax", ["x"], ["y"], axis=-1)], [("x", [1, 12, 128, 128])],
+                                   [("y", T.FLOAT)], [])
+    c["silu"] = lambda p: model(p, [h.make_node("Sigmoid", ["x"], ["s"]), h.make_node("Mul", ["x", "s"], ["y"])],
+                                [("x", [1, 128, 80, 80])], [("y", T.FLOAT)], [])
+    c["where"] = lambda p: model(p, [h.make_node("Greater", ["x", "zero"], ["m"]),
+                                     h.make_node("Where", ["m", "x", "neg"], ["y"])],
+                                 [("x", [1, 12, 128, 128])], [("y", T.FLOAT)],
+                                 [("zero", np.zeros(1, np.float32)), ("neg", np.full(1, -1e4, np.float32))])
     return c
 
 

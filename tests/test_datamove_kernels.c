@@ -426,6 +426,8 @@ static void where_cases(void) {
         {{2, 2, 2}, {{3, 1}, {1, 17}, {3, 17}}}, {{2, 2, 2}, {{5, 129}, {5, 129}, {5, 129}}},
         {{1, 0, 2}, {{7}, {0}, {3, 7}}},         {{3, 1, 1}, {{2, 1, 33}, {33}, {1}}},
         {{2, 2, 2}, {{0, 3}, {1, 3}, {1, 1}}},   {{0, 0, 0}, {{0}, {0}, {0}}},
+        /* the select loops per stride pattern: both values scalars; a long span against a scalar */
+        {{2, 0, 1}, {{4, 9}, {0}, {1}}},         {{1, 1, 0}, {{1001}, {1001}, {0}}},
     };
     for (int t = 0; t < 4; t++)
         for (size_t c = 0; c < sizeof(ws) / sizeof(ws[0]); c++) {

@@ -279,42 +279,49 @@ static mixrt_elt_binary_fn binary_fn(void) {
 
 /* ---- ops and their graph-level checks ------------------------------------------------------ */
 
-enum kind { K_BINARY, K_UNARY, K_POW, K_CAST };
+enum kind { K_BINARY, K_UNARY, K_POW, K_CAST, K_COMPARE };
+enum cmp_op { CMP_NONE, CMP_GT, CMP_LT, CMP_EQ, CMP_GE, CMP_LE };
 
 struct op_info {
     const char *op_type;
     enum kind kind;
     enum mixrt_elt_op op; /* Gelu: ELT_GELU, made ELT_GELU_TANH by its attribute */
-    int min_opset;        /* the op's first version in the default domain */
+    int min_opset;        /* the op's first version in the default domain (numpy broadcasting) */
+    enum cmp_op cmp;      /* K_COMPARE */
 };
 
 static const struct op_info op_infos[] = {
-    {"Add", K_BINARY, ELT_ADD, 1},
-    {"Sub", K_BINARY, ELT_SUB, 1},
-    {"Mul", K_BINARY, ELT_MUL, 1},
-    {"Div", K_BINARY, ELT_DIV, 1},
-    {"Max", K_BINARY, ELT_MAX, 1},
-    {"Min", K_BINARY, ELT_MIN, 1},
-    {"Pow", K_POW, ELT_SQUARE, 1},
-    {"Relu", K_UNARY, ELT_RELU, 1},
-    {"LeakyRelu", K_UNARY, ELT_LEAKY, 1},
-    {"Sigmoid", K_UNARY, ELT_SIGMOID, 1},
-    {"Tanh", K_UNARY, ELT_TANH, 1},
-    {"Erf", K_UNARY, ELT_ERF, 9},
-    {"Exp", K_UNARY, ELT_EXP, 1},
-    {"Sqrt", K_UNARY, ELT_SQRT, 1},
-    {"Reciprocal", K_UNARY, ELT_RECIP, 1},
-    {"Neg", K_UNARY, ELT_NEG, 1},
-    {"Abs", K_UNARY, ELT_ABS, 1},
-    {"Clip", K_UNARY, ELT_CLIP, 1},
-    {"HardSigmoid", K_UNARY, ELT_HARDSIGMOID, 1},
-    {"HardSwish", K_UNARY, ELT_HARDSWISH, 14},
-    {"Gelu", K_UNARY, ELT_GELU, 20},
-    {"Softplus", K_UNARY, ELT_SOFTPLUS, 1},
-    {"Mish", K_UNARY, ELT_MISH, 18},
-    {"Log", K_UNARY, ELT_LOG, 1},
-    {"Identity", K_UNARY, ELT_IDENTITY, 1},
-    {"Cast", K_CAST, ELT_IDENTITY, 1},
+    {"Add", K_BINARY, ELT_ADD, 1, CMP_NONE},
+    {"Sub", K_BINARY, ELT_SUB, 1, CMP_NONE},
+    {"Mul", K_BINARY, ELT_MUL, 1, CMP_NONE},
+    {"Div", K_BINARY, ELT_DIV, 1, CMP_NONE},
+    {"Max", K_BINARY, ELT_MAX, 1, CMP_NONE},
+    {"Min", K_BINARY, ELT_MIN, 1, CMP_NONE},
+    {"Pow", K_POW, ELT_SQUARE, 1, CMP_NONE},
+    {"Relu", K_UNARY, ELT_RELU, 1, CMP_NONE},
+    {"LeakyRelu", K_UNARY, ELT_LEAKY, 1, CMP_NONE},
+    {"Sigmoid", K_UNARY, ELT_SIGMOID, 1, CMP_NONE},
+    {"Tanh", K_UNARY, ELT_TANH, 1, CMP_NONE},
+    {"Erf", K_UNARY, ELT_ERF, 9, CMP_NONE},
+    {"Exp", K_UNARY, ELT_EXP, 1, CMP_NONE},
+    {"Sqrt", K_UNARY, ELT_SQRT, 1, CMP_NONE},
+    {"Reciprocal", K_UNARY, ELT_RECIP, 1, CMP_NONE},
+    {"Neg", K_UNARY, ELT_NEG, 1, CMP_NONE},
+    {"Abs", K_UNARY, ELT_ABS, 1, CMP_NONE},
+    {"Clip", K_UNARY, ELT_CLIP, 1, CMP_NONE},
+    {"HardSigmoid", K_UNARY, ELT_HARDSIGMOID, 1, CMP_NONE},
+    {"HardSwish", K_UNARY, ELT_HARDSWISH, 14, CMP_NONE},
+    {"Gelu", K_UNARY, ELT_GELU, 20, CMP_NONE},
+    {"Softplus", K_UNARY, ELT_SOFTPLUS, 1, CMP_NONE},
+    {"Mish", K_UNARY, ELT_MISH, 18, CMP_NONE},
+    {"Log", K_UNARY, ELT_LOG, 1, CMP_NONE},
+    {"Identity", K_UNARY, ELT_IDENTITY, 1, CMP_NONE},
+    {"Cast", K_CAST, ELT_IDENTITY, 1, CMP_NONE},
+    {"Greater", K_COMPARE, ELT_IDENTITY, 7, CMP_GT},
+    {"Less", K_COMPARE, ELT_IDENTITY, 7, CMP_LT},
+    {"Equal", K_COMPARE, ELT_IDENTITY, 7, CMP_EQ},
+    {"GreaterOrEqual", K_COMPARE, ELT_IDENTITY, 12, CMP_GE},
+    {"LessOrEqual", K_COMPARE, ELT_IDENTITY, 12, CMP_LE},
 };
 
 static const struct op_info *find_op(const struct mixrt_node *n) {
@@ -361,6 +368,15 @@ static bool elt_supports(const struct mixrt_graph *g, const struct mixrt_node *n
     if (!x || !y || n->n_outputs != 1) return no(why, why_size, "%s needs input 0 and exactly one output", n->op_type);
     if ((x->flags | y->flags) & (MIXRT_VALUE_SEQUENCE | MIXRT_VALUE_OPTIONAL))
         return no(why, why_size, "%s on a sequence or optional value", n->op_type);
+    if (info->kind == K_COMPARE) {
+        const struct mixrt_value *b = in_value(g, n, 1);
+        if (n->n_inputs != 2 || !b) return no(why, why_size, "%s: needs two inputs", n->op_type);
+        if (!fast_dtype(x->dtype) || b->dtype != x->dtype)
+            return no(why, why_size, "%s: only f32 or bf16 inputs of one dtype", n->op_type);
+        if (y->dtype != MIXRT_DTYPE_BOOL && y->dtype != MIXRT_DTYPE_UNDEFINED)
+            return no(why, why_size, "output is %s, not bool", mixrt_dtype_name(y->dtype));
+        return true;
+    }
     if (info->kind == K_CAST) {
         const struct mixrt_attr *to = mixrt_node_attr(n, "to");
         if (!cast_dtype(x->dtype) || !to || to->type != MIXRT_ATTR_INT || to->i <= 0 || to->i >= MIXRT_DTYPE_COUNT ||
@@ -688,6 +704,73 @@ static mixrt_status run_binary(struct mixrt_kernel_ctx *k, enum mixrt_elt_op op)
     return MIXRT_STATUS_OK;
 }
 
+/* Comparisons of f32 spans into bool bytes (a, b strides 0 or 1), branch-free so the compiler
+ * vectorizes each stride case; NaN compares false, -0 equals +0 (IEEE, as the reference). */
+#define CMP_SPAN(EXPR)                                                                                                 \
+    do {                                                                                                               \
+        if (ia && ib)                                                                                                  \
+            for (size_t i = 0; i < n; i++) { float x = a[i], z = b[i]; y[i] = (uint8_t)(EXPR); }                         \
+        else if (ia)                                                                                                   \
+            for (size_t i = 0; i < n; i++) { float x = a[i], z = b[0]; y[i] = (uint8_t)(EXPR); }                         \
+        else if (ib)                                                                                                   \
+            for (size_t i = 0; i < n; i++) { float x = a[0], z = b[i]; y[i] = (uint8_t)(EXPR); }                         \
+        else                                                                                                           \
+            for (size_t i = 0; i < n; i++) { float x = a[0], z = b[0]; y[i] = (uint8_t)(EXPR); }                         \
+    } while (0)
+
+static void compare_span(enum cmp_op op, const float *a, int ia, const float *b, int ib, uint8_t *y, size_t n) {
+    switch (op) {
+    case CMP_GT: CMP_SPAN(x > z); break;
+    case CMP_LT: CMP_SPAN(x < z); break;
+    case CMP_EQ: CMP_SPAN(x == z); break;
+    case CMP_GE: CMP_SPAN(x >= z); break;
+    case CMP_LE: CMP_SPAN(x <= z); break;
+    default: break;
+    }
+}
+
+static mixrt_status run_compare(struct mixrt_kernel_ctx *k, enum cmp_op op) {
+    mixrt_status status;
+    const struct mixrt_tensor *a = NULL, *b = NULL;
+    struct mixrt_tensor *out = NULL;
+    int r;
+    int64_t d[MIXRT_MAX_RANK], sa[MIXRT_MAX_RANK], sb[MIXRT_MAX_RANK];
+    if ((status = mixrt_kernel_input(k, 0, &a)) != MIXRT_STATUS_OK) return status;
+    if ((status = mixrt_kernel_input(k, 1, &b)) != MIXRT_STATUS_OK) return status;
+    if (!fast_dtype(a->dtype)) return bad_input(k, MIXRT_STATUS_UNSUPPORTED_DTYPE, 0, a, "f32 or bf16");
+    if (b->dtype != a->dtype) return mixrt_kernel_check_same_dtype(k, 0, 1);
+    if (!mixrt_broadcast_shape(a->rank, a->dims, b->rank, b->dims, &r, d))
+        return bad_input(k, MIXRT_STATUS_INVALID_MODEL, 1, b, "a shape that broadcasts with input #0's");
+    if ((status = mixrt_kernel_output(k, 0, MIXRT_DTYPE_BOOL, r, d, &out)) != MIXRT_STATUS_OK) return status;
+    if (mixrt_tensor_numel(out) == 0) return MIXRT_STATUS_OK;
+    mixrt_broadcast_strides(a->rank, a->dims, r, d, sa);
+    mixrt_broadcast_strides(b->rank, b->dims, r, d, sb);
+    struct loops L;
+    loops_make(r, d, sa, sb, &L);
+    int m = L.m - 1, ia = L.sa[m] != 0, ib = L.sb[m] != 0;
+    size_t outer = 1, inner = (size_t)L.d[m];
+    for (int i = 0; i < m; i++) outer *= (size_t)L.d[i];
+    int64_t ctr[MIXRT_MAX_RANK] = {0};
+    size_t oa = 0, ob = 0;
+    float fa[CHUNK], fb[CHUNK];
+    bool f32 = a->dtype == MIXRT_DTYPE_F32;
+    for (size_t o = 0; o < outer; o++) {
+        uint8_t *y = (uint8_t *)out->data + o * inner;
+        if (f32) {
+            compare_span(op, (const float *)a->data + oa, ia, (const float *)b->data + ob, ib, y, inner);
+        } else { /* bf16 widened exactly, CHUNK at a time */
+            for (size_t i = 0; i < inner; i += CHUNK) {
+                size_t c = inner - i < CHUNK ? inner - i : CHUNK;
+                mixrt_bf16_to_f32((const mixrt_bf16 *)a->data + oa + (ia ? i : 0), fa, ia ? c : 1);
+                mixrt_bf16_to_f32((const mixrt_bf16 *)b->data + ob + (ib ? i : 0), fb, ib ? c : 1);
+                compare_span(op, fa, ia, fb, ib, y + i, c);
+            }
+        }
+        next_span(&L, ctr, &oa, &ob);
+    }
+    return MIXRT_STATUS_OK;
+}
+
 static mixrt_status run_cast(struct mixrt_kernel_ctx *k) {
     mixrt_status status;
     const struct mixrt_tensor *x = NULL;
@@ -716,6 +799,7 @@ static mixrt_status elt_run(struct mixrt_kernel_ctx *k) {
     case K_BINARY: return run_binary(k, info->op);
     case K_POW: return run_pow(k);
     case K_CAST: return run_cast(k);
+    case K_COMPARE: return run_compare(k, info->cmp);
     default: return run_unary(k, info->op);
     }
 }
@@ -748,5 +832,10 @@ const struct mixrt_cpu_kernel mixrt_eltwise_kernels[] = {
     ELT("elt_log", "Log"),
     ELT("elt_identity", "Identity"),
     ELT("elt_cast", "Cast"),
+    ELT("elt_greater", "Greater"),
+    ELT("elt_less", "Less"),
+    ELT("elt_equal", "Equal"),
+    ELT("elt_greaterorequal", "GreaterOrEqual"),
+    ELT("elt_lessorequal", "LessOrEqual"),
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };
