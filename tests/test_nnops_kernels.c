@@ -29,7 +29,7 @@ struct tattr {
     size_t n;
 };
 
-enum fill { F_SIGNED, F_POSITIVE, F_AXES };
+enum fill { F_SIGNED, F_POSITIVE, F_AXES, F_NANS /* signed, 1 in 97 a NaN, 1 in 89 an infinity */ };
 
 struct tcase {
     const char *op;
@@ -185,6 +185,8 @@ static void run_case(const struct tcase *c) {
         for (size_t j = 0; j < n; j++) {
             double v = c->fill[i] == F_POSITIVE ? tu_uniform(0.1, 1.0) : tu_uniform(-1.0, 1.0);
             if (fabs(v) < 1e-3) v = 0.5; /* never zeros */
+            if (c->fill[i] == F_NANS && j % 97 == 13) v = NAN;
+            if (c->fill[i] == F_NANS && j % 89 == 7) v = j % 2 ? INFINITY : -INFINITY;
             mixrt_store_f64(in[i].data, rdt, j, v);
         }
     }
@@ -332,6 +334,20 @@ static void pool_cases(void) {
                     if (inc) tints(&c, "dilations", 2, (int64_t[]){2, 1});
                     run_case(&c);
                 }
+            /* "Same" pools at stride 1 (the whole-plane max passes): YOLO's 5x5 SPPF, and one large
+             * enough for the planes to go over the threads. */
+            static const int64_t same[][4] = {{1, 8, 20, 21}, {1, 64, 40, 40}};
+            for (int q = 0; q < 2; q++) {
+                struct tcase c = tc(op, opset, dt);
+                tin(&c, 0, 4, same[q]);
+                tints(&c, "kernel_shape", 2, (int64_t[]){5, 5});
+                tints(&c, "pads", 4, (int64_t[]){2, 2, 2, 2});
+                run_case(&c);
+                if (o == 0) { /* NaNs and infinities through both passes */
+                    c.fill[0] = F_NANS;
+                    run_case(&c);
+                }
+            }
             struct tcase c = tc(op, opset, dt); /* dilated, ceil, stride 1 */
             tin(&c, 0, 4, (int64_t[]){1, 2, 17, 16});
             tints(&c, "kernel_shape", 2, (int64_t[]){2, 3});

@@ -8,6 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/nnops_impl.h"
 
@@ -364,6 +368,111 @@ static bool pool_supports(const struct mixrt_graph *g, const struct mixrt_node *
     return true;
 }
 
+/* One pool's geometry and tables, shared by the threads (each takes a range of planes). */
+struct pool_job {
+    const struct mixrt_tensor *x;
+    struct mixrt_tensor *y;
+    const struct mixrt_nnops_isa *isa;
+    bool is_max;
+    size_t H, W, OH, OW, ia, ib, nplane, ntmp, nout;
+    const int64_t *w0, *w1, *wc, *h0, *h1, *hc;
+    int64_t sw, dw, pw, kw, sh, dh, ph, kh;
+};
+
+/* Planes [p0, p1) with the scratch xp (a bf16 plane widened), tmp (the row pass), yp. */
+static void pool_planes(const struct pool_job *J, size_t p0, size_t p1, float *xp, float *tmp, float *yp) {
+    size_t H = J->H, W = J->W, OH = J->OH, OW = J->OW, ia = J->ia, ib = J->ib, nplane = J->nplane, nout = J->nout;
+    const int64_t *w0 = J->w0, *w1 = J->w1, *wc = J->wc, *h0 = J->h0, *h1 = J->h1, *hc = J->hc;
+    int64_t sw = J->sw, dw = J->dw, pw = J->pw, kw = J->kw, sh = J->sh, dh = J->dh, ph = J->ph;
+    bool is_max = J->is_max;
+    float init = is_max ? -INFINITY : 0.0f;
+    for (size_t p = p0; p < p1; p++) {
+        const float *xs;
+        if (J->x->dtype == MIXRT_DTYPE_F32) xs = (const float *)J->x->data + p * nplane;
+        else {
+            mixrt_bf16_to_f32((const mixrt_bf16 *)J->x->data + p * nplane, xp, nplane);
+            xs = xp;
+        }
+        /* Stride 1, no dilation, rows as wide as the input (a "same" pool: YOLO's 5x5 SPPF):
+         * the interior columns of every row as one long max over the plane (kw calls, not kw
+         * per row); the columns near the edges, which that mixed with the next row, redone
+         * per row below. */
+        bool flat = is_max && sw == 1 && dw == 1 && OW == W && ib > ia;
+        if (flat) {
+            size_t lo = ia, n = (H - 1) * OW + ib - ia;
+            memcpy(tmp + lo, xs + lo - pw, n * sizeof(float));
+            for (int64_t q = 1; q < kw; q++) J->isa->vmax(tmp + lo, xs + lo - pw + q, n);
+        }
+        for (size_t h = 0; h < H; h++) {
+            const float *row = xs + h * W;
+            float *t = tmp + h * OW;
+            for (size_t o = 0; o < OW; o++) {
+                if (flat && o == ia) { /* done above */
+                    o = ib - 1;
+                    continue;
+                }
+                if (o == ia && ib > ia) {
+                    size_t cnt = ib - ia;
+                    const float *base = row + (int64_t)ia * sw - pw;
+                    for (size_t j = 0; j < cnt; j++) t[ia + j] = init;
+                    for (int64_t q = 0; q < kw; q++) {
+                        const float *src = base + q * dw;
+                        if (is_max && sw == 1)
+                            J->isa->vmax(t + ia, src, cnt);
+                        else if (is_max)
+                            for (size_t j = 0; j < cnt; j++) t[ia + j] = max_nan(t[ia + j], src[(int64_t)j * sw]);
+                        else
+                            for (size_t j = 0; j < cnt; j++) t[ia + j] += src[(int64_t)j * sw];
+                    }
+                    o = ib - 1;
+                    continue;
+                }
+                float acc = init;
+                int64_t start = (int64_t)o * sw - pw; /* may be < 0: taps from w0 on are inside */
+                for (int64_t q = w0[o]; q < w1[o]; q++) {
+                    float v = row[start + q * dw];
+                    acc = is_max ? max_nan(acc, v) : acc + v;
+                }
+                t[o] = acc;
+            }
+        }
+        /* The same down the columns: the interior output rows (every tap inside) as one block. */
+        size_t oa = OH, ob = OH;
+        if (is_max && sh == 1 && dh == 1) {
+            for (size_t o = 0; o < OH; o++)
+                if (h0[o] == 0 && h1[o] == J->kh) {
+                    if (oa == OH) oa = o;
+                    ob = o + 1;
+                }
+            for (size_t o = oa; o < ob; o++)
+                if (h0[o] != 0 || h1[o] != J->kh) ob = oa;
+            if (ob > oa) {
+                size_t n = (ob - oa) * OW;
+                memcpy(yp + oa * OW, tmp + (size_t)((int64_t)oa - ph) * OW, n * sizeof(float));
+                for (int64_t q = 1; q < J->kh; q++) J->isa->vmax(yp + oa * OW, tmp + (size_t)((int64_t)oa - ph + q) * OW, n);
+            }
+        }
+        for (size_t o = 0; o < OH; o++) {
+            if (o == oa && ob > oa) {
+                o = ob - 1;
+                continue;
+            }
+            float *yr = yp + o * OW;
+            for (size_t j = 0; j < OW; j++) yr[j] = init;
+            for (int64_t q = h0[o]; q < h1[o]; q++) {
+                const float *t = tmp + (size_t)((int64_t)o * sh - ph + q * dh) * OW;
+                if (is_max) J->isa->vmax(yr, t, OW);
+                else
+                    for (size_t j = 0; j < OW; j++) yr[j] += t[j];
+            }
+            if (!is_max)
+                for (size_t j = 0; j < OW; j++) yr[j] = yr[j] / (float)(hc[o] * wc[j]);
+        }
+        if (J->y->dtype == MIXRT_DTYPE_F32) memcpy((float *)J->y->data + p * nout, yp, nout * sizeof(float));
+        else mixrt_f32_to_bf16(yp, (mixrt_bf16 *)J->y->data + p * nout, nout);
+    }
+}
+
 static mixrt_status run_pool(struct mixrt_kernel_ctx *k, bool is_max) {
     mixrt_status status = MIXRT_STATUS_OK;
     const struct mixrt_tensor *x = k->n_in > 0 ? k->in[0] : NULL;
@@ -371,7 +480,6 @@ static mixrt_status run_pool(struct mixrt_kernel_ctx *k, bool is_max) {
     if (!fast_input(k, 0) || (x->rank != 3 && x->rank != 4) || (is_max && output_wanted(k, 1)) ||
         !pool_geometry(k->node, x, ax))
         return run_reference(k);
-    const struct mixrt_nnops_isa *isa = mixrt_nnops_isa();
     bool include_pad = !is_max && mixrt_node_attr_int(k->node, "count_include_pad", 0) != 0;
     int64_t ydims[4] = {x->dims[0], x->dims[1], ax[0].out, ax[1].out};
     if (x->rank == 3) ydims[2] = ax[1].out;
@@ -380,10 +488,16 @@ static mixrt_status run_pool(struct mixrt_kernel_ctx *k, bool is_max) {
     if (status != MIXRT_STATUS_OK || mixrt_tensor_numel(y) == 0) return status;
     size_t H = (size_t)ax[0].in, W = (size_t)ax[1].in, OH = (size_t)ax[0].out, OW = (size_t)ax[1].out;
     size_t planes = (size_t)x->dims[0] * (size_t)x->dims[1];
+    /* Planes over the threads when there is enough work (a 40x40 plane is ~10 us of 5x5 max). */
+    int nt = 1;
+#ifdef _OPENMP
+    if (planes >= 2 && planes * H * W >= 65536) nt = omp_get_max_threads();
+    if ((size_t)nt > planes) nt = (int)planes;
+#endif
     /* Per output column / row: first and end tap inside the input, and the divisor count. */
-    size_t ntab = 3 * (OW + OH), nplane = H * W, ntmp = H * OW, nout = OH * OW;
+    size_t ntab = 3 * (OW + OH), nplane = H * W, ntmp = H * OW, nout = OH * OW, tz = (size_t)nt;
     int64_t *tab = mixrt_calloc(k->ctx, ntab, sizeof(int64_t));
-    float *xp = falloc(k, nplane), *tmp = falloc(k, ntmp), *yp = falloc(k, nout);
+    float *xp = falloc(k, tz * nplane), *tmp = falloc(k, tz * ntmp), *yp = falloc(k, tz * nout);
     if (!tab || !xp || !tmp || !yp) {
         status = MIXRT_STATUS_OUT_OF_MEMORY;
         goto fail;
@@ -408,62 +522,24 @@ static mixrt_status run_pool(struct mixrt_kernel_ctx *k, bool is_max) {
         }
     for (size_t o = ia; o < ib; o++)
         if (w0[o] != 0 || w1[o] != ax[1].k) ib = ia; /* not one run: no interior shortcut */
-    int64_t sw = ax[1].s, dw = ax[1].d, pw = ax[1].pb, kw = ax[1].k, sh = ax[0].s, dh = ax[0].d, ph = ax[0].pb;
-    float init = is_max ? -INFINITY : 0.0f;
-    for (size_t p = 0; p < planes; p++) {
-        const float *xs;
-        if (x->dtype == MIXRT_DTYPE_F32) xs = (const float *)x->data + p * nplane;
-        else {
-            mixrt_bf16_to_f32((const mixrt_bf16 *)x->data + p * nplane, xp, nplane);
-            xs = xp;
-        }
-        for (size_t h = 0; h < H; h++) {
-            const float *row = xs + h * W;
-            float *t = tmp + h * OW;
-            for (size_t o = 0; o < OW; o++) {
-                if (o == ia && ib > ia) {
-                    size_t cnt = ib - ia;
-                    const float *base = row + (int64_t)ia * sw - pw;
-                    for (size_t j = 0; j < cnt; j++) t[ia + j] = init;
-                    for (int64_t q = 0; q < kw; q++) {
-                        const float *src = base + q * dw;
-                        if (is_max)
-                            for (size_t j = 0; j < cnt; j++) t[ia + j] = max_nan(t[ia + j], src[(int64_t)j * sw]);
-                        else
-                            for (size_t j = 0; j < cnt; j++) t[ia + j] += src[(int64_t)j * sw];
-                    }
-                    o = ib - 1;
-                    continue;
-                }
-                float acc = init;
-                int64_t start = (int64_t)o * sw - pw; /* may be < 0: taps from w0 on are inside */
-                for (int64_t q = w0[o]; q < w1[o]; q++) {
-                    float v = row[start + q * dw];
-                    acc = is_max ? max_nan(acc, v) : acc + v;
-                }
-                t[o] = acc;
-            }
-        }
-        for (size_t o = 0; o < OH; o++) {
-            float *yr = yp + o * OW;
-            for (size_t j = 0; j < OW; j++) yr[j] = init;
-            for (int64_t q = h0[o]; q < h1[o]; q++) {
-                const float *t = tmp + (size_t)((int64_t)o * sh - ph + q * dh) * OW;
-                if (is_max) isa->vmax(yr, t, OW);
-                else
-                    for (size_t j = 0; j < OW; j++) yr[j] += t[j];
-            }
-            if (!is_max)
-                for (size_t j = 0; j < OW; j++) yr[j] = yr[j] / (float)(hc[o] * wc[j]);
-        }
-        if (y->dtype == MIXRT_DTYPE_F32) memcpy((float *)y->data + p * nout, yp, nout * sizeof(float));
-        else mixrt_f32_to_bf16(yp, (mixrt_bf16 *)y->data + p * nout, nout);
+    struct pool_job J = {x,     y,     mixrt_nnops_isa(), is_max, H,  W,  OH, OW, ia, ib, nplane, ntmp, nout,
+                         w0,    w1,    wc,                h0,     h1, hc, ax[1].s, ax[1].d, ax[1].pb, ax[1].k,
+                         ax[0].s, ax[0].d, ax[0].pb, ax[0].k};
+    if (nt > 1) {
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static)
+#endif
+        for (int t = 0; t < nt; t++)
+            pool_planes(&J, planes * (size_t)t / tz, planes * (size_t)(t + 1) / tz, xp + (size_t)t * nplane,
+                        tmp + (size_t)t * ntmp, yp + (size_t)t * nout);
+    } else {
+        pool_planes(&J, 0, planes, xp, tmp, yp);
     }
 fail:
     if (tab) mixrt_free(k->ctx, tab, ntab * sizeof(int64_t));
-    ffree(k, xp, nplane);
-    ffree(k, tmp, ntmp);
-    ffree(k, yp, nout);
+    ffree(k, xp, tz * nplane);
+    ffree(k, tmp, tz * ntmp);
+    ffree(k, yp, tz * nout);
     return status;
 }
 
