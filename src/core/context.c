@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/core.h"
 
@@ -276,4 +277,35 @@ fail:
     if (buf) mixrt_free(ctx, buf, len + 1);
     if (f) fclose(f);
     return status;
+}
+
+mixrt_status mixrt_map_file(mixrt_context_t ctx, const char *path, uint8_t **data, size_t *size, bool *mapped) {
+    struct stat st;
+    *mapped = false;
+    FILE *f = fopen(path, "rb");
+    if (f && fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= ((off_t)1 << 20)) {
+        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fileno(f), 0);
+        fclose(f);
+        if (p != MAP_FAILED) {
+            *data = p, *size = (size_t)st.st_size, *mapped = true;
+            return MIXRT_STATUS_OK;
+        }
+    } else if (f) {
+        fclose(f);
+    }
+    return mixrt_read_file(ctx, path, data, size); /* small, or not mappable: its errors */
+}
+
+void mixrt_release_file(mixrt_context_t ctx, uint8_t *data, size_t size, bool mapped) {
+    if (!data) return;
+    if (mapped) munmap(data, size);
+    else mixrt_free(ctx, data, size + 1);
+}
+
+void mixrt_unmap_range(const void *p, size_t len) {
+    long pg = sysconf(_SC_PAGESIZE);
+    if (pg <= 0 || len == 0) return;
+    uintptr_t lo = ((uintptr_t)p + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1);
+    uintptr_t hi = ((uintptr_t)p + len) & ~((uintptr_t)pg - 1);
+    if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }

@@ -146,5 +146,13 @@ void mixrt_context_cache_pause(mixrt_context_t ctx, bool pause);
 
 mixrt_status mixrt_read_file(mixrt_context_t ctx, const char *path, uint8_t **data,
                              size_t *size);
+/* A whole file for reading only: a private mapping from 1 MiB on (*mapped true; the pages
+ * come and go with the page cache), else read as mixrt_read_file does. Release with
+ * mixrt_release_file. */
+mixrt_status mixrt_map_file(mixrt_context_t ctx, const char *path, uint8_t **data, size_t *size, bool *mapped);
+void mixrt_release_file(mixrt_context_t ctx, uint8_t *data, size_t size, bool mapped);
+/* Drops the whole pages inside [p, p + len) of a mixrt_map_file mapping from the resident
+ * set (they are read again from the file if touched). */
+void mixrt_unmap_range(const void *p, size_t len);
 
 #endif /* MIXRT_CORE_H */

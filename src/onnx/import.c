@@ -4,10 +4,12 @@
  * names resolved), Constant nodes folded into constant values. The protobuf objects are
  * not referenced after this returns. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ir/graph.h"
 #include "onnx/import.h"
+#include "onnx/slim.h"
 #include "onnx/tensorproto.h"
 
 #define MAX_SUBGRAPH_DEPTH 64
@@ -17,7 +19,14 @@ struct importer {
     const struct mixrt_external_policy *ext;
     int depth;
     ProtobufCAllocator *pba; /* the parse's allocator: frees raw_data once it is copied */
+    /* The caller's bytes, where the main graph's initializers read their raw_data (slim.c):
+     * never freed here; dropped from the resident set once copied when ext->data_mapped. */
+    const uint8_t *borrow_lo, *borrow_hi;
 };
+
+static bool borrowed(const struct importer *im, const void *p) {
+    return im->borrow_lo && (const uint8_t *)p >= im->borrow_lo && (const uint8_t *)p < im->borrow_hi;
+}
 
 static const char *str_or_empty(const char *s) { return s ? s : ""; }
 
@@ -357,7 +366,8 @@ static mixrt_status lower_graph(struct importer *im, const Onnx__GraphProto *gp,
          * free_unpacked skips a NULL field. */
         if (im->pba && tp->has_raw_data && tp->raw_data.data && tp->raw_data.len) {
             Onnx__TensorProto *w = gp->initializer[i];
-            im->pba->free(im->pba->allocator_data, w->raw_data.data);
+            if (!borrowed(im, w->raw_data.data)) im->pba->free(im->pba->allocator_data, w->raw_data.data);
+            else if (im->ext && im->ext->data_mapped) mixrt_unmap_range(w->raw_data.data, w->raw_data.len);
             w->raw_data.data = NULL;
             w->raw_data.len = 0;
             w->has_raw_data = 0;
@@ -528,6 +538,19 @@ static void pb_free(void *ud, void *ptr) {
     mixrt_free(s->ctx, p, total);
 }
 
+/* The raw_data pointers into the caller's bytes taken back before protobuf-c frees the parse. */
+static void unborrow(const struct importer *im, Onnx__ModelProto *mp) {
+    if (!im->borrow_lo || !mp->graph) return;
+    for (size_t i = 0; i < mp->graph->n_initializer; i++) {
+        Onnx__TensorProto *tp = mp->graph->initializer[i];
+        if (tp && tp->raw_data.data && borrowed(im, tp->raw_data.data)) {
+            tp->raw_data.data = NULL;
+            tp->raw_data.len = 0;
+            tp->has_raw_data = 0;
+        }
+    }
+}
+
 mixrt_status mixrt_onnx_import(mixrt_context_t ctx, const uint8_t *data, size_t size, const char *what,
                                const struct mixrt_external_policy *ext, struct mixrt_graph **out) {
     mixrt_status status = MIXRT_STATUS_OK;
@@ -536,10 +559,23 @@ mixrt_status mixrt_onnx_import(mixrt_context_t ctx, const uint8_t *data, size_t 
     struct mixrt_opset *opsets = NULL;
     struct pb_alloc_state pbs = {ctx, false};
     ProtobufCAllocator pba = {pb_alloc, pb_free, &pbs};
-    struct importer im = {ctx, ext, 0, &pba};
+    struct importer im = {ctx, ext, 0, &pba, NULL, NULL};
 
+    struct mixrt_onnx_slim slim;
+    bool slimmed = false;
     MIXRT_CHECK(ctx, size > 0, MIXRT_STATUS_INVALID_MODEL, "'%s' is empty, not an ONNX model", what);
-    mp = onnx__model_proto__unpack(&pba, size, data);
+    /* The main graph's weights stay in data (slim.c); the parse gets the rest. */
+    const char *slim_env = getenv("MIXRT_ONNX_SLIM"); /* off: parse the whole bytes (to compare) */
+    if (!(slim_env && !strcmp(slim_env, "off")) && mixrt_onnx_slim(ctx, data, size, &slim)) {
+        mp = onnx__model_proto__unpack(&pba, slim.len, slim.buf);
+        slimmed = mp && mp->graph && mp->graph->n_initializer == slim.n_init;
+        if (mp && !slimmed) onnx__model_proto__free_unpacked(mp, &pba), mp = NULL;
+        if (!slimmed) mixrt_onnx_slim_free(&slim);
+    }
+    if (!slimmed) {
+        pbs.failed = false; /* an allocation the slim parse could not make is not this parse's */
+        mp = onnx__model_proto__unpack(&pba, size, data);
+    }
     if (!mp && pbs.failed) {
         status = mixrt_error(ctx, MIXRT_STATUS_OUT_OF_MEMORY, "out of memory parsing '%s'", what);
         goto fail;
@@ -584,14 +620,30 @@ mixrt_status mixrt_onnx_import(mixrt_context_t ctx, const uint8_t *data, size_t 
     }
     g->opsets = opsets;
     g->n_opsets = n_opsets;
+    if (slimmed) {
+        for (size_t i = 0; i < slim.n_init; i++) {
+            Onnx__TensorProto *tp = mp->graph->initializer[i];
+            if (!tp || !slim.raw[i].has) continue;
+            tp->raw_data.data = (uint8_t *)(uintptr_t)(data + slim.raw[i].off);
+            tp->raw_data.len = slim.raw[i].len;
+            tp->has_raw_data = 1;
+        }
+        im.borrow_lo = data, im.borrow_hi = data + size;
+    }
     status = lower_graph(&im, mp->graph, g);
     if (status != MIXRT_STATUS_OK) goto fail;
     MIXRT_TRY(mixrt_graph_infer(g, NULL));
+    unborrow(&im, mp);
     onnx__model_proto__free_unpacked(mp, &pba);
+    if (slimmed) mixrt_onnx_slim_free(&slim);
     *out = g;
     return MIXRT_STATUS_OK;
 fail:
-    if (mp) onnx__model_proto__free_unpacked(mp, &pba);
+    if (mp) {
+        unborrow(&im, mp);
+        onnx__model_proto__free_unpacked(mp, &pba);
+    }
+    if (slimmed) mixrt_onnx_slim_free(&slim);
     mixrt_graph_destroy(g);
     return status;
 }

@@ -35,7 +35,8 @@ static mixrt_status check_kernels(mixrt_context_t ctx, const struct mixrt_graph 
 }
 
 static mixrt_status model_from_bytes(mixrt_context_t ctx, const uint8_t *data, size_t size, const char *what,
-                                     const char *base_dir, bool need_kernels, int *converted, mixrt_model_t *out) {
+                                     const char *base_dir, bool need_kernels, int *converted, bool mapped,
+                                     mixrt_model_t *out) {
     mixrt_status status = MIXRT_STATUS_OK;
     struct mixrt_model *m = mixrt_calloc(ctx, 1, sizeof(*m));
     if (!m) return MIXRT_STATUS_OUT_OF_MEMORY;
@@ -50,7 +51,7 @@ static mixrt_status model_from_bytes(mixrt_context_t ctx, const uint8_t *data, s
         memcpy(m->base_dir, base_dir, m->base_dir_size);
     }
     struct mixrt_external_policy ext = {.base_dir = m->base_dir, .unsupported_to_f32 = converted != NULL,
-                                        .converted = converted};
+                                        .converted = converted, .data_mapped = mapped};
     MIXRT_TRY(mixrt_onnx_import(ctx, data, size, what, &ext, &m->graph));
     if (need_kernels) MIXRT_TRY(check_kernels(ctx, m->graph));
     *out = m;
@@ -76,7 +77,8 @@ mixrt_status mixrt_model_load_fallback(mixrt_context_t ctx, const char *path, bo
     if (!path || !out) return mixrt_error(ctx, MIXRT_STATUS_INVALID_ARGUMENT, "mixrt_model_load: NULL argument");
     uint8_t *data;
     size_t size;
-    mixrt_status status = mixrt_read_file(ctx, path, &data, &size);
+    bool mapped;
+    mixrt_status status = mixrt_map_file(ctx, path, &data, &size, &mapped);
     if (status != MIXRT_STATUS_OK) return status;
     /* The model's folder bounds where external data may come from. */
     char dir[4096];
@@ -84,8 +86,8 @@ mixrt_status mixrt_model_load_fallback(mixrt_context_t ctx, const char *path, bo
     if (!slash) snprintf(dir, sizeof(dir), ".");
     else if (slash == path) snprintf(dir, sizeof(dir), "/");
     else snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-    status = model_from_bytes(ctx, data, size, path, dir, need_kernels, converted, out);
-    mixrt_free(ctx, data, size + 1);
+    status = model_from_bytes(ctx, data, size, path, dir, need_kernels, converted, mapped, out);
+    mixrt_release_file(ctx, data, size, mapped);
     return status;
 }
 
@@ -94,7 +96,7 @@ mixrt_status mixrt_model_load_buffer(mixrt_context_t ctx, const void *data, size
     if (!ctx) return MIXRT_STATUS_INVALID_ARGUMENT;
     if ((!data && size) || !out)
         return mixrt_error(ctx, MIXRT_STATUS_INVALID_ARGUMENT, "mixrt_model_load_buffer: NULL argument");
-    return model_from_bytes(ctx, data, size, "<buffer>", base_dir, true, NULL, out);
+    return model_from_bytes(ctx, data, size, "<buffer>", base_dir, true, NULL, false, out);
 }
 
 void mixrt_model_destroy(mixrt_model_t m) {

@@ -21,6 +21,9 @@ struct mixrt_external_policy {
      * converted[dtype] (when set) counts them; otherwise they are UNSUPPORTED_DTYPE. */
     bool unsupported_to_f32;
     int *converted; /* [MIXRT_DTYPE_COUNT] or NULL */
+    /* The model's bytes are a private read-only file mapping (mixrt_model_load): the
+     * importer drops the pages of weights it has copied (mixrt_unmap_range). */
+    bool data_mapped;
 };
 
 /* Decodes tp into *out (initialized by the call; owns its data, or an mmap of the
