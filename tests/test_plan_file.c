@@ -266,6 +266,7 @@ static mixrt_status expect_fail_buffer(const void *data, size_t size, const char
     memcpy(&sentinel, &out, sizeof out);
     mixrt_status st = mixrt_plan_open_buffer(ctx, copy, size, name, &out);
     const char *msg = mixrt_context_last_error(ctx);
+    if (!msg) msg = ""; /* printed below: never a NULL %s */
     sweep_cases++;
     TU_CHECK(st != MIXRT_STATUS_OK, "%s: a corrupt plan (%zu bytes) was accepted", label, size);
     if (st == MIXRT_STATUS_OK) mixrt_plan_close(ctx, &out);
