@@ -655,20 +655,23 @@ static void binary_range(const struct binary_job *J, size_t o0, size_t o1) {
     }
 }
 
-static mixrt_status run_binary(struct mixrt_kernel_ctx *k, enum mixrt_elt_op op) {
+/* Two f32/bf16 inputs of one dtype broadcast to an output of out_dt (UNDEFINED: theirs): the
+ * output made, the iteration reduced into *L (struct loops) and its outer span count in
+ * *outer; *out stays NULL when the output is empty. */
+static mixrt_status broadcast_setup(struct mixrt_kernel_ctx *k, mixrt_dtype out_dt, const struct mixrt_tensor **pa,
+                                    const struct mixrt_tensor **pb, struct mixrt_tensor **pout, struct loops *L,
+                                    size_t *outer) {
     mixrt_status status;
     const struct mixrt_tensor *a = NULL, *b = NULL;
     struct mixrt_tensor *out = NULL;
     int r;
     int64_t d[MIXRT_MAX_RANK], sa[MIXRT_MAX_RANK], sb[MIXRT_MAX_RANK];
+    *pout = NULL;
     if ((status = mixrt_kernel_input(k, 0, &a)) != MIXRT_STATUS_OK) return status;
     if ((status = mixrt_kernel_input(k, 1, &b)) != MIXRT_STATUS_OK) return status;
     if (k->n_in != 2) return mixrt_kernel_error(k, MIXRT_STATUS_UNSUPPORTED, "only the two-input form runs here");
     if (!fast_dtype(a->dtype)) return bad_input(k, MIXRT_STATUS_UNSUPPORTED_DTYPE, 0, a, "f32 or bf16");
     if (b->dtype != a->dtype) return mixrt_kernel_check_same_dtype(k, 0, 1);
-    if (k->opset < 7 || ((op == ELT_MAX || op == ELT_MIN) && k->opset < 8))
-        return mixrt_kernel_error(k, MIXRT_STATUS_UNSUPPORTED, "legacy broadcasting (opset %lld) is the reference's",
-                                  (long long)k->opset);
     if (!mixrt_broadcast_shape(a->rank, a->dims, b->rank, b->dims, &r, d)) {
         char da[256], db[256];
         return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
@@ -676,15 +679,30 @@ static mixrt_status run_binary(struct mixrt_kernel_ctx *k, enum mixrt_elt_op op)
                                   mixrt_tensor_desc(da, sizeof(da), a), in_name(k, 1),
                                   mixrt_tensor_desc(db, sizeof(db), b));
     }
-    if ((status = mixrt_kernel_output(k, 0, a->dtype, r, d, &out)) != MIXRT_STATUS_OK) return status;
+    if (out_dt == MIXRT_DTYPE_UNDEFINED) out_dt = a->dtype;
+    if ((status = mixrt_kernel_output(k, 0, out_dt, r, d, &out)) != MIXRT_STATUS_OK) return status;
+    *pa = a, *pb = b;
     if (mixrt_tensor_numel(out) == 0) return MIXRT_STATUS_OK;
     mixrt_broadcast_strides(a->rank, a->dims, r, d, sa);
     mixrt_broadcast_strides(b->rank, b->dims, r, d, sb);
+    loops_make(r, d, sa, sb, L);
+    *outer = 1;
+    for (int i = 0; i < L->m - 1; i++) *outer *= (size_t)L->d[i];
+    *pout = out;
+    return MIXRT_STATUS_OK;
+}
+
+static mixrt_status run_binary(struct mixrt_kernel_ctx *k, enum mixrt_elt_op op) {
+    const struct mixrt_tensor *a = NULL, *b = NULL;
+    struct mixrt_tensor *out = NULL;
     struct loops L;
-    loops_make(r, d, sa, sb, &L);
-    int m = L.m - 1;
     size_t outer = 1;
-    for (int i = 0; i < m; i++) outer *= (size_t)L.d[i];
+    if (k->opset < 7 || ((op == ELT_MAX || op == ELT_MIN) && k->opset < 8))
+        return mixrt_kernel_error(k, MIXRT_STATUS_UNSUPPORTED, "legacy broadcasting (opset %lld) is the reference's",
+                                  (long long)k->opset);
+    mixrt_status status = broadcast_setup(k, MIXRT_DTYPE_UNDEFINED, &a, &b, &out, &L, &outer);
+    if (status != MIXRT_STATUS_OK || !out) return status;
+    int m = L.m - 1;
     struct binary_job J = {binary_fn(), op, &L, a->data, b->data, out->data, a->dtype == MIXRT_DTYPE_F32,
                            (size_t)L.d[m]};
     /* Threads for outputs of 64K elements and more (an image-sized tensor), split by spans. */
@@ -730,26 +748,14 @@ static void compare_span(enum cmp_op op, const float *a, int ia, const float *b,
 }
 
 static mixrt_status run_compare(struct mixrt_kernel_ctx *k, enum cmp_op op) {
-    mixrt_status status;
     const struct mixrt_tensor *a = NULL, *b = NULL;
     struct mixrt_tensor *out = NULL;
-    int r;
-    int64_t d[MIXRT_MAX_RANK], sa[MIXRT_MAX_RANK], sb[MIXRT_MAX_RANK];
-    if ((status = mixrt_kernel_input(k, 0, &a)) != MIXRT_STATUS_OK) return status;
-    if ((status = mixrt_kernel_input(k, 1, &b)) != MIXRT_STATUS_OK) return status;
-    if (!fast_dtype(a->dtype)) return bad_input(k, MIXRT_STATUS_UNSUPPORTED_DTYPE, 0, a, "f32 or bf16");
-    if (b->dtype != a->dtype) return mixrt_kernel_check_same_dtype(k, 0, 1);
-    if (!mixrt_broadcast_shape(a->rank, a->dims, b->rank, b->dims, &r, d))
-        return bad_input(k, MIXRT_STATUS_INVALID_MODEL, 1, b, "a shape that broadcasts with input #0's");
-    if ((status = mixrt_kernel_output(k, 0, MIXRT_DTYPE_BOOL, r, d, &out)) != MIXRT_STATUS_OK) return status;
-    if (mixrt_tensor_numel(out) == 0) return MIXRT_STATUS_OK;
-    mixrt_broadcast_strides(a->rank, a->dims, r, d, sa);
-    mixrt_broadcast_strides(b->rank, b->dims, r, d, sb);
     struct loops L;
-    loops_make(r, d, sa, sb, &L);
+    size_t outer = 1;
+    mixrt_status status = broadcast_setup(k, MIXRT_DTYPE_BOOL, &a, &b, &out, &L, &outer);
+    if (status != MIXRT_STATUS_OK || !out) return status;
     int m = L.m - 1, ia = L.sa[m] != 0, ib = L.sb[m] != 0;
-    size_t outer = 1, inner = (size_t)L.d[m];
-    for (int i = 0; i < m; i++) outer *= (size_t)L.d[i];
+    size_t inner = (size_t)L.d[m];
     int64_t ctr[MIXRT_MAX_RANK] = {0};
     size_t oa = 0, ob = 0;
     float fa[CHUNK], fb[CHUNK];
