@@ -106,10 +106,11 @@ struct cu_step {
     /* Row groups (rg > 1), the other way for such a product at many rows: rows r, r + rg,
      * r + 2 rg ... start at one 16-byte phase, so each group is one product written straight
      * into the output's rows (pitch rg N) from its first aligned column c0 on, nc of them (a
-     * multiple of 8), and gemm_edge computes the few columns before c0 and after c0 + nc. No padded copy of the
-     * output (412 MB at GPT-2 b32) and no pass over it; W is read once per group. W as [N, K]
-     * rows (wt: a transposed copy when the model's is [K, N]). Where the sole consumer is a
-     * Cast to f32 right after it, the groups write that Cast's output in f32 (cast_by_gemm). */
+     * multiple of 8), and gemm_edge computes the few columns before c0 and after c0 + nc. No
+     * padded copy of the output (412 MB at GPT-2 b32) and no pass over it; W is read once per
+     * group. W as [N, K] rows (wt: a transposed copy when the model's is [K, N]). Where the
+     * sole consumer is a Cast to f32 right after it, the groups write that Cast's output in
+     * f32 (cast_by_gemm). */
     int rg;
     void *wt;
     size_t wt_bytes;
@@ -1082,6 +1083,25 @@ static mixrt_status outer_to_host(const struct mixrt_graph *g, int v, void *arg)
     return status;
 }
 
+/* A single product of a constant weight with nothing after it (no bias, residual, activation
+ * or epilogue; A not transposed; Y in A/B's dtype): what the padded and row-group plans take. */
+static bool plain_const_product(const struct mixrt_engine_cuda *c, const struct gemm_geom *gg) {
+    const struct mixrt_cuda_gemm_desc *d = &gg->desc;
+    return d->batch == 1 && gg->bias < 0 && gg->z < 0 && gg->post_act < 0 && !d->trans_a &&
+           d->y_dtype == d->ab_dtype && d->epilogue == MIXRT_CUDA_EPILOGUE_NONE && gg->b >= 0 && c->wptr[gg->b];
+}
+
+/* The CUDA Cast that is value y's only reader (y not a graph output), or -1. */
+static int sole_cast_reader(const struct mixrt_engine_cuda *c, const struct mixrt_graph *g, int y) {
+    for (int k = 0; k < g->n_outputs; k++)
+        if (g->outputs[k] == y) return -1;
+    int users = 0, user = -1;
+    for (int j = 0; j < g->n_nodes; j++)
+        for (int q = 0; q < g->nodes[j].n_inputs; q++)
+            if (g->nodes[j].inputs[q] == y) users++, user = j;
+    return users == 1 && c->steps[user].op == CU_CAST && in_at(&g->nodes[user], 0) == y ? user : -1;
+}
+
 /* Pads a product's N to a multiple of 64 when its output rows are not 16-byte multiples
  * (see cu_step.wpad): a constant weight, one product (batch 1, no bias, residual or
  * activation after it, A not transposed) of at least 64K outputs. MIXRT_CUDA_GEMM_PAD=off
@@ -1097,9 +1117,8 @@ static mixrt_status gemm_pad_plan(struct mixrt_engine *e, int i) {
     const char *env = getenv("MIXRT_CUDA_GEMM_PAD");
     size_t es = mixrt_dtype_size(d->y_dtype), ea = mixrt_dtype_size(d->ab_dtype);
     int y = g->nodes[i].outputs[0];
-    if ((env && !strcmp(env, "off")) || d->batch != 1 || gg->bias >= 0 || gg->z >= 0 || gg->post_act >= 0 ||
-        d->trans_a || d->y_dtype != d->ab_dtype || ((size_t)d->n * es) % 16 == 0 || d->m * d->n < (1 << 16) ||
-        gg->b < 0 || !c->wptr[gg->b] || d->epilogue != MIXRT_CUDA_EPILOGUE_NONE)
+    if ((env && !strcmp(env, "off")) || !plain_const_product(c, gg) || ((size_t)d->n * es) % 16 == 0 ||
+        d->m * d->n < (1 << 16))
         return MIXRT_STATUS_OK;
     int64_t n = d->n, np = (n + 63) / 64 * 64, k = d->k;
     st->wpad_bytes = (size_t)(k * np) * ea;
@@ -1116,14 +1135,8 @@ static mixrt_status gemm_pad_plan(struct mixrt_engine *e, int i) {
     st->pad_ld = np;
     d->n = np;
     /* The sole consumer a CUDA Cast of this very value (not a graph output): it reads ypad. */
-    bool out = false;
-    for (int k2 = 0; k2 < g->n_outputs; k2++) out = out || g->outputs[k2] == y;
-    int users = 0, user = -1;
-    for (int j = 0; j < g->n_nodes; j++)
-        for (int q = 0; q < g->nodes[j].n_inputs; q++)
-            if (g->nodes[j].inputs[q] == y) users++, user = j;
-    if (!out && users == 1 && c->steps[user].op == CU_CAST && in_at(&g->nodes[user], 0) == y &&
-        cu_float(dt_of(g, out_at(&g->nodes[user], 0)))) {
+    int user = sole_cast_reader(c, g, y);
+    if (user >= 0 && cu_float(dt_of(g, out_at(&g->nodes[user], 0)))) {
         st->pad_fused = true;
         c->steps[user].cast_src = st->ypad;
         c->steps[user].cast_ld = np;
@@ -1151,21 +1164,13 @@ static mixrt_status gemm_rowgroup_plan(struct mixrt_engine *e, int i, int s) {
     const char *env = getenv("MIXRT_CUDA_GEMM_ROWGROUPS");
     bool force = env && !strcmp(env, "on");
     st->rg_cast = -1;
-    if ((env && !strcmp(env, "off")) || d->batch != 1 || gg->bias >= 0 || gg->z >= 0 || gg->post_act >= 0 ||
-        d->trans_a || d->y_dtype != d->ab_dtype || d->epilogue != MIXRT_CUDA_EPILOGUE_NONE || gg->b < 0 ||
-        !c->wptr[gg->b])
-        return MIXRT_STATUS_OK;
+    if ((env && !strcmp(env, "off")) || !plain_const_product(c, gg)) return MIXRT_STATUS_OK;
     int y = g->nodes[i].outputs[0];
     mixrt_dtype td = d->y_dtype;
     /* The sole reader a Cast to f32 right after this step, y not a graph output: f32 rows. */
-    bool out = false;
-    for (int k = 0; k < g->n_outputs; k++) out = out || g->outputs[k] == y;
-    int users = 0, user = -1;
-    for (int j = 0; j < g->n_nodes; j++)
-        for (int q = 0; q < g->nodes[j].n_inputs; q++)
-            if (g->nodes[j].inputs[q] == y) users++, user = j;
-    if (!out && users == 1 && s + 1 < g->n_nodes && g->order[s + 1] == user && c->steps[user].op == CU_CAST &&
-        in_at(&g->nodes[user], 0) == y && dt_of(g, out_at(&g->nodes[user], 0)) == MIXRT_DTYPE_F32)
+    int user = sole_cast_reader(c, g, y);
+    if (user >= 0 && s + 1 < g->n_nodes && g->order[s + 1] == user &&
+        dt_of(g, out_at(&g->nodes[user], 0)) == MIXRT_DTYPE_F32)
         td = MIXRT_DTYPE_F32;
     size_t ea = mixrt_dtype_size(d->ab_dtype), ey = mixrt_dtype_size(td);
     int64_t m = d->m, n = d->n, k = d->k, v = 16 / (int64_t)ey;
@@ -1202,16 +1207,23 @@ fail:
     return status;
 }
 
+/* A row-grouped product's W as [N, K] rows and the output it writes (its own, or the Cast's). */
+static const void *rowgroup_w(struct mixrt_engine_cuda *c, const struct cu_step *st) {
+    return st->wt ? st->wt : dptr(c, st->gg.b);
+}
+static void *rowgroup_y(struct mixrt_engine_cuda *c, const struct mixrt_graph *g, const struct cu_step *st, int i) {
+    return dptr(c, st->rg_cast >= 0 ? out_at(&g->nodes[st->rg_cast], 0) : g->nodes[i].outputs[0]);
+}
+
 /* The row-grouped product's operands for group j (see cu_step.rg). */
 static void rowgroup_ptrs(struct mixrt_engine_cuda *c, const struct mixrt_graph *g, const struct cu_step *st, int i,
                           int j, const void **a, const void **w, void **y) {
     const struct gemm_geom *gg = &st->gg;
     size_t ea = mixrt_dtype_size(gg->desc.ab_dtype), ey = mixrt_dtype_size(gg->desc.y_dtype);
-    int yv = st->rg_cast >= 0 ? out_at(&g->nodes[st->rg_cast], 0) : g->nodes[i].outputs[0];
     int64_t k = st->edge.k, c0 = st->edge.c0[j];
     *a = (const char *)dptr(c, gg->a) + (size_t)(j * k) * ea;
-    *w = (const char *)(st->wt ? st->wt : dptr(c, gg->b)) + (size_t)(c0 * k) * ea;
-    *y = (char *)dptr(c, yv) + (size_t)(j * st->edge.n + c0) * ey;
+    *w = (const char *)rowgroup_w(c, st) + (size_t)(c0 * k) * ea;
+    *y = (char *)rowgroup_y(c, g, st, i) + (size_t)(j * st->edge.n + c0) * ey;
 }
 
 static mixrt_status run_cuda_step(struct mixrt_engine *e, int node);
@@ -1595,9 +1607,8 @@ static mixrt_status run_cuda_step(struct mixrt_engine *e, int i) {
                 rowgroup_ptrs(c, g, st, i, j, &ra, &rw, &ry);
                 MIXRT_TRY(t->gemm_run(st->gemm, ra, rw, NULL, ry));
             }
-            int yv = st->rg_cast >= 0 ? out_at(&g->nodes[st->rg_cast], 0) : y;
-            MIXRT_TRY(t->gemm_edge(c->dev, gg->desc.ab_dtype, dptr(c, gg->a), st->wt ? st->wt : dptr(c, gg->b),
-                                   gg->desc.y_dtype, dptr(c, yv), &st->edge));
+            MIXRT_TRY(t->gemm_edge(c->dev, gg->desc.ab_dtype, dptr(c, gg->a), rowgroup_w(c, st), gg->desc.y_dtype,
+                                   rowgroup_y(c, g, st, i), &st->edge));
             break;
         }
         if (st->ypad) { /* N padded: the real columns out of ypad unless the next Cast reads it */
