@@ -258,7 +258,7 @@ __global__ void __launch_bounds__(32 * NW, (D <= 64 ? 12 : 8) / NW)
         }
         /* A tile every row of the warp has already outgrown by 128 (a causal tile past the
          * diagonal, masked keys): each exp is 0 (f32 underflow), alpha 1 - nothing to add, so
-         * the exps and P V are skipped; the results are bit-identical. */
+         * the exps and P V are skipped without changing a result. */
         if (__all_sync(0xffffffffu, mx[0] < m_run[0] - 128.0f && mx[1] < m_run[1] - 128.0f)) goto tile_done;
 #pragma unroll
         for (int r = 0; r < 2; r++) {

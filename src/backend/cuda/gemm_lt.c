@@ -75,9 +75,10 @@ fail:
 
 /* A small output (BERT at batch 1: 128 x 768, a few output tiles for 132 SMs) leaves most
  * SMs idle over a long K, and outputs up to 4M values (the attention output product at
- * batch 32, 4096 x 768: 96-192 tiles, 1-1.5 waves) lose a wave's tail; split-K variants of the heuristic's first choice (K cut in
- * parts, partial sums reduced by cuBLASLt) are offered to the tuner, which keeps one only
- * when it is measured faster. A variant cuBLASLt's check refuses (epilogue, scheme,
+ * batch 32, 4096 x 768: 96-192 tiles, 1-1.5 waves) lose a wave's tail; split-K variants of
+ * the heuristic's first choice (K cut in parts, partial sums reduced by cuBLASLt) are
+ * offered to the tuner, which keeps one only when it is measured faster (whether the
+ * attention output product gained was not measured on its own). A variant cuBLASLt's check refuses (epilogue, scheme,
  * workspace) is not offered. */
 static void gemm_add_splitk(struct mixrt_cuda_gemm *g) {
     const struct mixrt_cuda_gemm_desc *d = &g->desc;
@@ -206,12 +207,11 @@ mixrt_status mixrt_cuda_gemm_create(mixrt_cuda_device_t dev, const struct mixrt_
     /* Pitched rows and smaller pointer alignments (one product): the smallest of each. */
     g->req_a = d->align_a ? d->align_a : 256, g->req_b = d->align_b ? d->align_b : 256;
     g->req_y = d->align_y ? d->align_y : 256;
-    if (pitched) {
-        al_b = g->req_a;
-        if (d->lda) al_b = al_b < gemm_align_of((uint64_t)d->lda * es) ? al_b : gemm_align_of((uint64_t)d->lda * es);
+    if (pitched) { /* a column's start keeps the pointer's alignment and its pitch's */
+        uint32_t pa = gemm_align_of((uint64_t)d->lda * es), py = gemm_align_of((uint64_t)d->ldy * ey);
+        al_b = g->req_a < pa ? g->req_a : pa; /* lda 0: 256 */
         al_a = g->req_b;
-        al_y = g->req_y;
-        if (d->ldy) al_y = al_y < gemm_align_of((uint64_t)d->ldy * ey) ? al_y : gemm_align_of((uint64_t)d->ldy * ey);
+        al_y = g->req_y < py ? g->req_y : py;
     }
     MIXRT_CUDA_LT_TRY(ctx,
                       cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_a,

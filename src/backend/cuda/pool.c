@@ -86,8 +86,7 @@ mixrt_status mixrt_cuda_gemm_edge(mixrt_cuda_device_t dev, mixrt_dtype ab_dt, co
     for (int g = 0; ok && g < a->groups; g++) ok = a->c0[g] >= 0 && a->c0[g] <= a->n - a->nc;
     MIXRT_CHECK(dev->ctx, ok, MIXRT_STATUS_INVALID_ARGUMENT,
                 "cannot run CUDA gemm_edge: rows %lld, n %lld, k %lld, %lld columns per group (at most 16 left), %d "
-                "groups", a->rows, a->n,
-                a->k, a->nc, a->groups);
+                "groups", a->rows, a->n, a->k, a->nc, a->groups);
     if (a->rows == 0 || a->n == a->nc) return MIXRT_STATUS_OK;
     MIXRT_CHECK(dev->ctx, x && w && y, MIXRT_STATUS_INVALID_ARGUMENT, "cannot run CUDA gemm_edge: NULL buffer");
     MIXRT_CUDA_TRY(dev->ctx, mixrt_cuda_launch_gemm_edge(dev->stream, ae, x, w, ye, y, a),
