@@ -368,20 +368,38 @@ static bool pool_supports(const struct mixrt_graph *g, const struct mixrt_node *
     return true;
 }
 
-/* One pool's geometry and tables, shared by the threads (each takes a range of planes). */
+/* The outputs [*a, *b) whose taps t0[o]..t1[o] are all k of the window (every tap inside, no
+ * bounds needed), when they form one run; *a == *b otherwise. */
+static void interior_run(const int64_t *t0, const int64_t *t1, size_t n, int64_t k, size_t *a, size_t *b) {
+    *a = *b = n;
+    for (size_t o = 0; o < n; o++)
+        if (t0[o] == 0 && t1[o] == k) {
+            if (*a == n) *a = o;
+            *b = o + 1;
+        }
+    for (size_t o = *a; o < *b; o++)
+        if (t0[o] != 0 || t1[o] != k) *b = *a; /* not one run: no interior shortcut */
+}
+
+/* One pool's geometry and tables, shared by the threads (each takes a range of planes).
+ * [ia, ib): interior output columns; [oa, ob): interior output rows when the column pass
+ * takes them as one block (max, stride and dilation 1), else empty; flat: the row pass's
+ * interior as one run over the plane (see pool_planes). */
 struct pool_job {
     const struct mixrt_tensor *x;
     struct mixrt_tensor *y;
     const struct mixrt_nnops_isa *isa;
     bool is_max;
-    size_t H, W, OH, OW, ia, ib, nplane, ntmp, nout;
+    size_t H, W, OH, OW, ia, ib, oa, ob, nplane, ntmp, nout;
+    bool flat;
     const int64_t *w0, *w1, *wc, *h0, *h1, *hc;
     int64_t sw, dw, pw, kw, sh, dh, ph, kh;
 };
 
 /* Planes [p0, p1) with the scratch xp (a bf16 plane widened), tmp (the row pass), yp. */
 static void pool_planes(const struct pool_job *J, size_t p0, size_t p1, float *xp, float *tmp, float *yp) {
-    size_t H = J->H, W = J->W, OH = J->OH, OW = J->OW, ia = J->ia, ib = J->ib, nplane = J->nplane, nout = J->nout;
+    size_t H = J->H, W = J->W, OH = J->OH, OW = J->OW, ia = J->ia, ib = J->ib, oa = J->oa, ob = J->ob;
+    size_t nplane = J->nplane, nout = J->nout;
     const int64_t *w0 = J->w0, *w1 = J->w1, *wc = J->wc, *h0 = J->h0, *h1 = J->h1, *hc = J->hc;
     int64_t sw = J->sw, dw = J->dw, pw = J->pw, kw = J->kw, sh = J->sh, dh = J->dh, ph = J->ph;
     bool is_max = J->is_max;
@@ -397,7 +415,7 @@ static void pool_planes(const struct pool_job *J, size_t p0, size_t p1, float *x
          * the interior columns of every row as one long max over the plane (kw calls, not kw
          * per row); the columns near the edges, which that mixed with the next row, redone
          * per row below. */
-        bool flat = is_max && sw == 1 && dw == 1 && OW == W && ib > ia;
+        bool flat = J->flat;
         if (flat) {
             size_t lo = ia, n = (H - 1) * OW + ib - ia;
             memcpy(tmp + lo, xs + lo - pw, n * sizeof(float));
@@ -437,20 +455,10 @@ static void pool_planes(const struct pool_job *J, size_t p0, size_t p1, float *x
             }
         }
         /* The same down the columns: the interior output rows (every tap inside) as one block. */
-        size_t oa = OH, ob = OH;
-        if (is_max && sh == 1 && dh == 1) {
-            for (size_t o = 0; o < OH; o++)
-                if (h0[o] == 0 && h1[o] == J->kh) {
-                    if (oa == OH) oa = o;
-                    ob = o + 1;
-                }
-            for (size_t o = oa; o < ob; o++)
-                if (h0[o] != 0 || h1[o] != J->kh) ob = oa;
-            if (ob > oa) {
-                size_t n = (ob - oa) * OW;
-                memcpy(yp + oa * OW, tmp + (size_t)((int64_t)oa - ph) * OW, n * sizeof(float));
-                for (int64_t q = 1; q < J->kh; q++) J->isa->vmax(yp + oa * OW, tmp + (size_t)((int64_t)oa - ph + q) * OW, n);
-            }
+        if (ob > oa) {
+            size_t n = (ob - oa) * OW;
+            memcpy(yp + oa * OW, tmp + (size_t)((int64_t)oa - ph) * OW, n * sizeof(float));
+            for (int64_t q = 1; q < J->kh; q++) J->isa->vmax(yp + oa * OW, tmp + (size_t)((int64_t)oa - ph + q) * OW, n);
         }
         for (size_t o = 0; o < OH; o++) {
             if (o == oa && ob > oa) {
@@ -513,18 +521,14 @@ static mixrt_status run_pool(struct mixrt_kernel_ctx *k, bool is_max) {
         pool_taps(&ax[0], (int64_t)o, &h0[o], &h1[o], &cp);
         hc[o] = include_pad ? cp : h1[o] - h0[o];
     }
-    /* Interior columns: every tap inside, so the inner loop has no bounds. */
-    size_t ia = OW, ib = OW;
-    for (size_t o = 0; o < OW; o++)
-        if (w0[o] == 0 && w1[o] == ax[1].k) {
-            if (ia == OW) ia = o;
-            ib = o + 1;
-        }
-    for (size_t o = ia; o < ib; o++)
-        if (w0[o] != 0 || w1[o] != ax[1].k) ib = ia; /* not one run: no interior shortcut */
-    struct pool_job J = {x,     y,     mixrt_nnops_isa(), is_max, H,  W,  OH, OW, ia, ib, nplane, ntmp, nout,
-                         w0,    w1,    wc,                h0,     h1, hc, ax[1].s, ax[1].d, ax[1].pb, ax[1].k,
-                         ax[0].s, ax[0].d, ax[0].pb, ax[0].k};
+    struct pool_job J = {.x = x, .y = y, .isa = mixrt_nnops_isa(), .is_max = is_max, .H = H, .W = W, .OH = OH,
+                         .OW = OW, .nplane = nplane, .ntmp = ntmp, .nout = nout, .w0 = w0, .w1 = w1, .wc = wc,
+                         .h0 = h0, .h1 = h1, .hc = hc, .sw = ax[1].s, .dw = ax[1].d, .pw = ax[1].pb, .kw = ax[1].k,
+                         .sh = ax[0].s, .dh = ax[0].d, .ph = ax[0].pb, .kh = ax[0].k};
+    interior_run(w0, w1, OW, ax[1].k, &J.ia, &J.ib);
+    if (is_max && J.sh == 1 && J.dh == 1) interior_run(h0, h1, OH, ax[0].k, &J.oa, &J.ob);
+    else J.oa = J.ob = OH;
+    J.flat = is_max && J.sw == 1 && J.dw == 1 && OW == W && J.ib > J.ia;
     if (nt > 1) {
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) schedule(static)
