@@ -633,12 +633,9 @@ mixrt_status mixrt_onnx_import(mixrt_context_t ctx, const uint8_t *data, size_t 
     status = lower_graph(&im, mp->graph, g);
     if (status != MIXRT_STATUS_OK) goto fail;
     MIXRT_TRY(mixrt_graph_infer(g, NULL));
-    unborrow(&im, mp);
-    onnx__model_proto__free_unpacked(mp, &pba);
-    if (slimmed) mixrt_onnx_slim_free(&slim);
     *out = g;
-    return MIXRT_STATUS_OK;
-fail:
+    g = NULL;
+fail: /* success and failure alike: the parse (its borrowed raw_data taken back first) goes */
     if (mp) {
         unborrow(&im, mp);
         onnx__model_proto__free_unpacked(mp, &pba);
