@@ -279,6 +279,30 @@ fail:
     return status;
 }
 
+mixrt_status mixrt_buf_reserve(struct mixrt_buf *b, size_t more) {
+    size_t need;
+    if (!mixrt_add_size(b->n, more, &need)) return MIXRT_STATUS_OUT_OF_MEMORY;
+    if (need <= b->cap) return MIXRT_STATUS_OK;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < need) {
+        if (cap > SIZE_MAX / 2) return MIXRT_STATUS_OUT_OF_MEMORY;
+        cap *= 2;
+    }
+    uint8_t *np = mixrt_alloc(b->ctx, cap);
+    if (!np) return MIXRT_STATUS_OUT_OF_MEMORY;
+    if (b->n) memcpy(np, b->p, b->n);
+    mixrt_free(b->ctx, b->p, b->cap);
+    b->p = np;
+    b->cap = cap;
+    return MIXRT_STATUS_OK;
+}
+
+void mixrt_buf_free(struct mixrt_buf *b) {
+    mixrt_free(b->ctx, b->p, b->cap);
+    b->p = NULL;
+    b->n = b->cap = 0;
+}
+
 mixrt_status mixrt_map_file(mixrt_context_t ctx, const char *path, uint8_t **data, size_t *size, bool *mapped) {
     struct stat st;
     *mapped = false;

@@ -86,6 +86,16 @@ static inline bool mixrt_add_size(size_t a, size_t b, size_t *out) {
     return true;
 }
 
+/* ---- a growable byte buffer of ctx's memory (b->p holds b->n bytes of b->cap) ---- */
+struct mixrt_buf {
+    mixrt_context_t ctx;
+    uint8_t *p;
+    size_t n, cap;
+};
+/* Room for more bytes after the n held (capacity doubled from 4 KiB); OUT_OF_MEMORY leaves b. */
+mixrt_status mixrt_buf_reserve(struct mixrt_buf *b, size_t more);
+void mixrt_buf_free(struct mixrt_buf *b);
+
 /* ---- arena: bump allocation from chunks; freed all at once ---- */
 struct mixrt_arena;
 mixrt_status mixrt_arena_create(mixrt_context_t ctx, struct mixrt_arena **out);

@@ -38,32 +38,8 @@ void mixrt_engine_plan_release(struct mixrt_engine *e) {
 
 /* ---- a growable byte buffer ------------------------------------------------------------- */
 
-struct buf {
-    mixrt_context_t ctx;
-    uint8_t *p;
-    size_t n, cap;
-};
-
-static mixrt_status buf_reserve(struct buf *b, size_t more) {
-    size_t need;
-    if (!mixrt_add_size(b->n, more, &need)) return MIXRT_STATUS_OUT_OF_MEMORY;
-    if (need <= b->cap) return MIXRT_STATUS_OK;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < need) {
-        if (cap > SIZE_MAX / 2) return MIXRT_STATUS_OUT_OF_MEMORY;
-        cap *= 2;
-    }
-    uint8_t *np = mixrt_alloc(b->ctx, cap);
-    if (!np) return MIXRT_STATUS_OUT_OF_MEMORY;
-    if (b->n) memcpy(np, b->p, b->n);
-    mixrt_free(b->ctx, b->p, b->cap);
-    b->p = np;
-    b->cap = cap;
-    return MIXRT_STATUS_OK;
-}
-
-static mixrt_status buf_printf(struct buf *b, const char *fmt, ...) MIXRT_PRINTF(2, 3);
-static mixrt_status buf_printf(struct buf *b, const char *fmt, ...) {
+static mixrt_status buf_printf(struct mixrt_buf *b, const char *fmt, ...) MIXRT_PRINTF(2, 3);
+static mixrt_status buf_printf(struct mixrt_buf *b, const char *fmt, ...) {
     char tmp[1024];
     va_list ap;
     va_start(ap, fmt);
@@ -71,23 +47,17 @@ static mixrt_status buf_printf(struct buf *b, const char *fmt, ...) {
     va_end(ap);
     if (n < 0) return MIXRT_STATUS_INTERNAL;
     size_t len = (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1;
-    mixrt_status status = buf_reserve(b, len);
+    mixrt_status status = mixrt_buf_reserve(b, len);
     if (status != MIXRT_STATUS_OK) return status;
     memcpy(b->p + b->n, tmp, len);
     b->n += len;
     return MIXRT_STATUS_OK;
 }
 
-static void buf_free(struct buf *b) {
-    mixrt_free(b->ctx, b->p, b->cap);
-    b->p = NULL;
-    b->n = b->cap = 0;
-}
-
 static mixrt_status put_weight(void *user, const struct mixrt_tensor *t, uint64_t *offset) {
-    struct buf *b = user;
+    struct mixrt_buf *b = user;
     size_t pad = (64 - b->n % 64) % 64;
-    mixrt_status status = buf_reserve(b, pad + t->nbytes);
+    mixrt_status status = mixrt_buf_reserve(b, pad + t->nbytes);
     if (status != MIXRT_STATUS_OK) return mixrt_error(b->ctx, status, "out of memory writing plan weights");
     memset(b->p + b->n, 0, pad);
     b->n += pad;
@@ -132,9 +102,9 @@ struct packed_item {
 };
 
 /* Appends n bytes (may be 0) to b at the next multiple of align; *at gets the offset. */
-static mixrt_status buf_put(struct buf *b, const void *data, size_t n, size_t align, uint64_t *at) {
+static mixrt_status buf_put(struct mixrt_buf *b, const void *data, size_t n, size_t align, uint64_t *at) {
     size_t pad = (align - b->n % align) % align;
-    mixrt_status status = buf_reserve(b, pad + n);
+    mixrt_status status = mixrt_buf_reserve(b, pad + n);
     if (status != MIXRT_STATUS_OK) return status;
     memset(b->p + b->n, 0, pad);
     b->n += pad;
@@ -145,7 +115,7 @@ static mixrt_status buf_put(struct buf *b, const void *data, size_t n, size_t al
 }
 
 /* The PACKED section of e into out (left empty when no kernel holds packed weights). */
-static mixrt_status make_packed(struct mixrt_engine *e, struct buf *out) {
+static mixrt_status make_packed(struct mixrt_engine *e, struct mixrt_buf *out) {
     mixrt_status status = MIXRT_STATUS_OK;
     const struct mixrt_graph *g = mixrt_model_graph(e->model);
     size_t cap = (size_t)(g->n_nodes > 0 ? g->n_nodes : 1), n = 0;
@@ -170,7 +140,7 @@ static mixrt_status make_packed(struct mixrt_engine *e, struct buf *out) {
     uint64_t at;
     MIXRT_TRY(buf_put(out, head, sizeof head, 1, &at));
     size_t table = out->n;
-    MIXRT_TRY(buf_reserve(out, n * PACKED_ENTRY));
+    MIXRT_TRY(mixrt_buf_reserve(out, n * PACKED_ENTRY));
     memset(out->p + table, 0, n * PACKED_ENTRY);
     out->n += n * PACKED_ENTRY;
     for (size_t i = 0; i < n; i++) {
@@ -208,7 +178,7 @@ static void fill_ident(struct mixrt_plan_ident *id, const struct mixrt_engine *e
 
 /* The plan sections of e: the GRAPH bytes in *gbuf, the others in the buffers (the caller
  * frees them all). */
-static mixrt_status make_sections(struct mixrt_engine *e, struct buf *weights, struct buf *kernels, struct buf *meta,
+static mixrt_status make_sections(struct mixrt_engine *e, struct mixrt_buf *weights, struct mixrt_buf *kernels, struct mixrt_buf *meta,
                                   uint8_t **gbuf, size_t *glen) {
     mixrt_status status = MIXRT_STATUS_OK;
     const struct mixrt_graph *g = mixrt_model_graph(e->model);
@@ -247,8 +217,8 @@ mixrt_status mixrt_engine_save(mixrt_engine_t e, const char *path) {
     if (!e) return MIXRT_STATUS_INVALID_ARGUMENT;
     if (!path) return mixrt_error(e->ctx, MIXRT_STATUS_INVALID_ARGUMENT, "mixrt_engine_save: NULL path");
     mixrt_status status = MIXRT_STATUS_OK;
-    struct buf weights = {e->ctx, NULL, 0, 0}, kernels = {e->ctx, NULL, 0, 0}, meta = {e->ctx, NULL, 0, 0};
-    struct buf packed = {e->ctx, NULL, 0, 0};
+    struct mixrt_buf weights = {e->ctx, NULL, 0, 0}, kernels = {e->ctx, NULL, 0, 0}, meta = {e->ctx, NULL, 0, 0};
+    struct mixrt_buf packed = {e->ctx, NULL, 0, 0};
     uint8_t *gbuf = NULL;
     size_t glen = 0;
     MIXRT_TRY(make_sections(e, &weights, &kernels, &meta, &gbuf, &glen));
@@ -266,10 +236,10 @@ mixrt_status mixrt_engine_save(mixrt_engine_t e, const char *path) {
     MIXRT_TRY(mixrt_plan_write(e->ctx, path, &id, sec, packed.n ? 5 : 4));
 fail:
     if (gbuf) mixrt_free(e->ctx, gbuf, glen);
-    buf_free(&packed);
-    buf_free(&weights);
-    buf_free(&kernels);
-    buf_free(&meta);
+    mixrt_buf_free(&packed);
+    mixrt_buf_free(&weights);
+    mixrt_buf_free(&kernels);
+    mixrt_buf_free(&meta);
     return status;
 }
 

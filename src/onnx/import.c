@@ -567,7 +567,7 @@ mixrt_status mixrt_onnx_import(mixrt_context_t ctx, const uint8_t *data, size_t 
     /* The main graph's weights stay in data (slim.c); the parse gets the rest. */
     const char *slim_env = getenv("MIXRT_ONNX_SLIM"); /* off: parse the whole bytes (to compare) */
     if (!(slim_env && !strcmp(slim_env, "off")) && mixrt_onnx_slim(ctx, data, size, &slim)) {
-        mp = onnx__model_proto__unpack(&pba, slim.len, slim.buf);
+        mp = onnx__model_proto__unpack(&pba, slim.msg.n, slim.msg.p);
         slimmed = mp && mp->graph && mp->graph->n_initializer == slim.n_init;
         if (mp && !slimmed) onnx__model_proto__free_unpacked(mp, &pba), mp = NULL;
         if (!slimmed) mixrt_onnx_slim_free(&slim);

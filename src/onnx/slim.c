@@ -54,29 +54,20 @@ static bool rd_field(struct rd *r, uint64_t *num, const uint8_t **pay, size_t *p
     }
 }
 
+/* Writes go to a struct mixrt_buf; the first failure sticks (failed) and later writes skip. */
 struct wb {
-    mixrt_context_t ctx;
-    uint8_t *b;
-    size_t n, cap;
+    struct mixrt_buf b;
     bool failed;
 };
 
 static void wb_put(struct wb *w, const void *src, size_t n) {
     if (w->failed || n == 0) return;
-    if (w->cap - w->n < n) {
-        size_t cap = w->cap ? w->cap : 4096;
-        while (cap - w->n < n) cap *= 2;
-        uint8_t *nb = mixrt_alloc(w->ctx, cap);
-        if (!nb) {
-            w->failed = true;
-            return;
-        }
-        if (w->n) memcpy(nb, w->b, w->n);
-        mixrt_free(w->ctx, w->b, w->cap);
-        w->b = nb, w->cap = cap;
+    if (mixrt_buf_reserve(&w->b, n) != MIXRT_STATUS_OK) {
+        w->failed = true;
+        return;
     }
-    memcpy(w->b + w->n, src, n);
-    w->n += n;
+    memcpy(w->b.p + w->b.n, src, n);
+    w->b.n += n;
 }
 
 static void wb_varint(struct wb *w, uint64_t v) {
@@ -91,16 +82,11 @@ static void wb_varint(struct wb *w, uint64_t v) {
     wb_put(w, t, (size_t)n);
 }
 
-static void wb_free(struct wb *w) {
-    mixrt_free(w->ctx, w->b, w->cap);
-    w->b = NULL, w->n = w->cap = 0;
-}
-
 /* A length-delimited field number num holding sub's bytes. */
 static void wb_message(struct wb *w, uint64_t num, const struct wb *sub) {
     wb_varint(w, num << 3 | 2);
-    wb_varint(w, sub->n);
-    wb_put(w, sub->b, sub->n);
+    wb_varint(w, sub->b.n);
+    wb_put(w, sub->b.p, sub->b.n);
 }
 
 static bool add_raw(struct mixrt_onnx_slim *s, size_t off, size_t len, bool has) {
@@ -148,10 +134,10 @@ static bool slim_graph(struct mixrt_onnx_slim *s, const uint8_t *base, const uin
             continue;
         }
         if (!pay) return false; /* an initializer that is not a message */
-        struct wb t = {s->ctx, NULL, 0, 0, false};
+        struct wb t = {{s->ctx, NULL, 0, 0}, false};
         bool ok = slim_tensor(s, base, pay, plen, &t);
         if (ok) wb_message(w, 5, &t);
-        wb_free(&t);
+        mixrt_buf_free(&t.b);
         if (!ok) return false;
     }
     return !w->failed;
@@ -160,7 +146,7 @@ static bool slim_graph(struct mixrt_onnx_slim *s, const uint8_t *base, const uin
 bool mixrt_onnx_slim(mixrt_context_t ctx, const uint8_t *data, size_t size, struct mixrt_onnx_slim *s) {
     memset(s, 0, sizeof(*s));
     s->ctx = ctx;
-    struct wb w = {ctx, NULL, 0, 0, false};
+    struct wb w = {{ctx, NULL, 0, 0}, false};
     struct rd r = {data, data + size};
     bool graph_seen = false, ok = data != NULL;
     while (ok && r.p < r.end) {
@@ -180,24 +166,24 @@ bool mixrt_onnx_slim(mixrt_context_t ctx, const uint8_t *data, size_t size, stru
             break;
         }
         graph_seen = true;
-        struct wb g = {ctx, NULL, 0, 0, false};
+        struct wb g = {{ctx, NULL, 0, 0}, false};
         ok = slim_graph(s, data, pay, plen, &g);
         if (ok) wb_message(&w, 7, &g);
-        wb_free(&g);
+        mixrt_buf_free(&g.b);
     }
     if (!ok || w.failed) {
-        wb_free(&w);
+        mixrt_buf_free(&w.b);
         mixrt_onnx_slim_free(s);
         return false;
     }
-    s->buf = w.b, s->len = w.n, s->buf_cap = w.cap;
+    s->msg = w.b;
     return true;
 }
 
 void mixrt_onnx_slim_free(struct mixrt_onnx_slim *s) {
     if (!s->ctx) return;
-    mixrt_free(s->ctx, s->buf, s->buf_cap);
+    mixrt_buf_free(&s->msg);
     mixrt_free(s->ctx, s->raw, s->cap * sizeof(*s->raw));
-    s->buf = NULL, s->raw = NULL;
-    s->len = s->buf_cap = s->n_init = s->cap = 0;
+    s->raw = NULL;
+    s->n_init = s->cap = 0;
 }

@@ -16,8 +16,7 @@ struct mixrt_onnx_raw {
 
 struct mixrt_onnx_slim {
     mixrt_context_t ctx;
-    uint8_t *buf; /* the message without those raw_data fields */
-    size_t len, buf_cap;
+    struct mixrt_buf msg; /* the message without those raw_data fields */
     struct mixrt_onnx_raw *raw; /* one per initializer of the main graph, in order */
     size_t n_init, cap;
 };
