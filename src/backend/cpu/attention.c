@@ -446,12 +446,6 @@ static void run_head(const struct mixrt_attention_geom *a, const struct mixrt_at
     }
 }
 
-static mixrt_status run_reference(struct mixrt_kernel_ctx *k) {
-    mixrt_kernel_fn fn;
-    mixrt_status status = mixrt_ref_find(k->ctx, k->node, &fn);
-    return status == MIXRT_STATUS_OK ? fn(k) : status;
-}
-
 /* Scratch layout for one thread; false when it overflows or passes ATTN_MAX_SCRATCH. pairs:
  * the bf16 pair layout (K and V as uint32 pairs, P as bf16) instead of f32 copies. */
 static bool plan_scratch(const struct mixrt_attention_geom *a, bool pairs, struct attn_scratch *sc) {
@@ -491,12 +485,12 @@ static mixrt_status run_attention_fast(struct mixrt_kernel_ctx *k) {
     struct mixrt_tensor mask_f32;
     for (int i = 0; i < 3; i++)
         if (i >= k->n_in || !k->in[i] || !fast_dtype(k->in[i]->dtype) || k->in[i]->dtype != k->in[0]->dtype)
-            return run_reference(k);
-    if (k->n_in > 3 && k->in[3] && !fast_dtype(k->in[3]->dtype)) return run_reference(k);
+            return mixrt_cpu_run_reference(k);
+    if (k->n_in > 3 && k->in[3] && !fast_dtype(k->in[3]->dtype)) return mixrt_cpu_run_reference(k);
     MIXRT_TRY(mixrt_attention_geometry(k, &a));
     const struct mixrt_attention_isa *isa = mixrt_attention_isa();
     bool pairs = a.x[0]->dtype == MIXRT_DTYPE_BF16 && isa->scores_bf16 && isa->pv_bf16;
-    if (!plan_scratch(&a, pairs, &sc)) return run_reference(k);
+    if (!plan_scratch(&a, pairs, &sc)) return mixrt_cpu_run_reference(k);
     struct mixrt_tensor *y;
     /* Every element is written below (each (b, h, i) row gets dv values). */
     MIXRT_TRY(mixrt_kernel_output_uninit(k, 0, a.x[0]->dtype, 4, a.ydims, &y));
@@ -511,7 +505,7 @@ static mixrt_status run_attention_fast(struct mixrt_kernel_ctx *k) {
     size_t total;
     if (!mixrt_mul_size(sc.per_thread, (size_t)nt, &total) || !mixrt_mul_size(total, sizeof(float), &total) ||
         !mixrt_add_size(total, 64, &raw_size))
-        return run_reference(k);
+        return mixrt_cpu_run_reference(k);
     raw = mixrt_alloc(k->ctx, raw_size);
     if (!raw) MIXRT_TRY(mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for %zu bytes of scratch", raw_size));
     scratch = (float *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);

@@ -385,21 +385,13 @@ static bool pad_supports(const struct mixrt_graph *g, const struct mixrt_node *n
 
 /* ---- run helpers ------------------------------------------------------------------------------ */
 
-/* The reference kernel on the same node: for cases outside the fast path, and for errors (its
- * messages name what is wrong). */
-static mixrt_status run_ref(struct mixrt_kernel_ctx *k) {
-    mixrt_kernel_fn fn;
-    mixrt_status status = mixrt_ref_find(k->ctx, k->node, &fn);
-    return status == MIXRT_STATUS_OK ? fn(k) : status;
-}
-
 static bool fast_tensor(const struct mixrt_tensor *t) { return t && movable(t->dtype); }
 
 /* ---- Transpose ---------------------------------------------------------------------------------- */
 
 static mixrt_status transpose_run(struct mixrt_kernel_ctx *k) {
     const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0);
-    if (!fast_tensor(x)) return run_ref(k);
+    if (!fast_tensor(x)) return mixrt_cpu_run_reference(k);
     int r = x->rank;
     int64_t perm[MIXRT_MAX_RANK], dims[MIXRT_MAX_RANK], ist[MIXRT_MAX_RANK];
     size_t np = 0;
@@ -408,12 +400,12 @@ static mixrt_status transpose_run(struct mixrt_kernel_ctx *k) {
         np = (size_t)r;
         for (int i = 0; i < r; i++) perm[i] = r - 1 - i;
     } else {
-        if (np != (size_t)r) return run_ref(k);
+        if (np != (size_t)r) return mixrt_cpu_run_reference(k);
         for (int i = 0; i < r; i++) perm[i] = p[i];
     }
     bool seen[MIXRT_MAX_RANK] = {false};
     for (int i = 0; i < r; i++) {
-        if (perm[i] < 0 || perm[i] >= r || seen[perm[i]]) return run_ref(k);
+        if (perm[i] < 0 || perm[i] >= r || seen[perm[i]]) return mixrt_cpu_run_reference(k);
         seen[perm[i]] = true;
     }
     row_strides(r, x->dims, ist);
@@ -453,10 +445,10 @@ static void gather_rows(const struct gather_job *J, int64_t r0, int64_t r1) {
 static mixrt_status gather_run(struct mixrt_kernel_ctx *k) {
     const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0), *ind = mixrt_kernel_opt_input(k, 1);
     if (!fast_tensor(x) || !ind || (ind->dtype != MIXRT_DTYPE_I64 && ind->dtype != MIXRT_DTYPE_I32))
-        return run_ref(k);
+        return mixrt_cpu_run_reference(k);
     int64_t axis = mixrt_node_attr_int(k->node, "axis", 0);
     int r = x->rank - 1 + ind->rank;
-    if (!mixrt_norm_axis(axis, x->rank, &axis) || r > MIXRT_MAX_RANK) return run_ref(k);
+    if (!mixrt_norm_axis(axis, x->rank, &axis) || r > MIXRT_MAX_RANK) return mixrt_cpu_run_reference(k);
     int64_t len = x->dims[axis], outer = prod(x->dims, 0, (int)axis), inner = prod(x->dims, (int)axis + 1, x->rank);
     size_t ni = mixrt_tensor_numel(ind);
     /* every index checked before any output exists: a wrong index is wrong whatever the data
@@ -502,19 +494,19 @@ static mixrt_status gather_run(struct mixrt_kernel_ctx *k) {
 
 static mixrt_status concat_run(struct mixrt_kernel_ctx *k) {
     const struct mixrt_tensor *x0 = mixrt_kernel_opt_input(k, 0);
-    if (!fast_tensor(x0) || k->n_in < 1) return run_ref(k);
+    if (!fast_tensor(x0) || k->n_in < 1) return mixrt_cpu_run_reference(k);
     const struct mixrt_attr *a = mixrt_node_attr(k->node, "axis");
-    if (!a && k->opset >= 4) return run_ref(k);
+    if (!a && k->opset >= 4) return mixrt_cpu_run_reference(k);
     int64_t axis = a ? a->i : 1;
-    if (!mixrt_norm_axis(axis, x0->rank, &axis)) return run_ref(k);
+    if (!mixrt_norm_axis(axis, x0->rank, &axis)) return mixrt_cpu_run_reference(k);
     int64_t dims[MIXRT_MAX_RANK];
     for (int d = 0; d < x0->rank; d++) dims[d] = x0->dims[d];
     dims[axis] = 0;
     for (int i = 0; i < k->n_in; i++) {
         const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, i);
-        if (!x || x->dtype != x0->dtype || x->rank != x0->rank) return run_ref(k);
+        if (!x || x->dtype != x0->dtype || x->rank != x0->rank) return mixrt_cpu_run_reference(k);
         for (int d = 0; d < x0->rank; d++)
-            if (d != axis && x->dims[d] != x0->dims[d]) return run_ref(k);
+            if (d != axis && x->dims[d] != x0->dims[d]) return mixrt_cpu_run_reference(k);
         dims[axis] += x->dims[axis];
     }
     struct mixrt_tensor *o = NULL;
@@ -536,9 +528,9 @@ static mixrt_status concat_run(struct mixrt_kernel_ctx *k) {
 
 static mixrt_status split_run(struct mixrt_kernel_ctx *k) {
     const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0);
-    if (!fast_tensor(x) || k->n_out < 1 || k->n_out > MIXRT_MAX_RANK * 64) return run_ref(k);
+    if (!fast_tensor(x) || k->n_out < 1 || k->n_out > MIXRT_MAX_RANK * 64) return mixrt_cpu_run_reference(k);
     int64_t axis = mixrt_node_attr_int(k->node, "axis", 0);
-    if (!mixrt_norm_axis(axis, x->rank, &axis)) return run_ref(k);
+    if (!mixrt_norm_axis(axis, x->rank, &axis)) return mixrt_cpu_run_reference(k);
     int64_t len = x->dims[axis];
     int64_t split[MIXRT_MAX_RANK * 64];
     size_t n = 0;
@@ -546,17 +538,17 @@ static mixrt_status split_run(struct mixrt_kernel_ctx *k) {
     bool from_input = (k->opset >= 13 || k->opset == 1) && st;
     const struct mixrt_attr *sa = k->opset < 13 ? mixrt_node_attr(k->node, "split") : NULL;
     if (from_input) {
-        if (!mixrt_dtype_is_int(st->dtype) || mixrt_tensor_numel(st) != (size_t)k->n_out) return run_ref(k);
+        if (!mixrt_dtype_is_int(st->dtype) || mixrt_tensor_numel(st) != (size_t)k->n_out) return mixrt_cpu_run_reference(k);
         n = (size_t)k->n_out;
         for (size_t i = 0; i < n; i++) split[i] = mixrt_load_i64(st->data, st->dtype, i);
     } else if (sa && sa->n) {
-        if (sa->n != (size_t)k->n_out) return run_ref(k);
+        if (sa->n != (size_t)k->n_out) return mixrt_cpu_run_reference(k);
         n = sa->n;
         for (size_t i = 0; i < n; i++) split[i] = sa->ints[i];
     } else {
         const struct mixrt_attr *no_attr = k->opset >= 18 ? mixrt_node_attr(k->node, "num_outputs") : NULL;
         int64_t parts = no_attr ? no_attr->i : k->n_out;
-        if (parts != k->n_out) return run_ref(k);
+        if (parts != k->n_out) return mixrt_cpu_run_reference(k);
         n = (size_t)parts;
         if (no_attr) {
             int64_t chunk = (len + parts - 1) / parts, left = len;
@@ -565,16 +557,16 @@ static mixrt_status split_run(struct mixrt_kernel_ctx *k) {
                 left -= split[i];
             }
         } else {
-            if (len % parts) return run_ref(k);
+            if (len % parts) return mixrt_cpu_run_reference(k);
             for (int64_t i = 0; i < parts; i++) split[i] = len / parts;
         }
     }
     int64_t sum = 0;
     for (size_t i = 0; i < n; i++) {
-        if (split[i] < 0 || split[i] > len) return run_ref(k);
+        if (split[i] < 0 || split[i] > len) return mixrt_cpu_run_reference(k);
         sum += split[i];
     }
-    if (sum != len) return run_ref(k);
+    if (sum != len) return mixrt_cpu_run_reference(k);
     size_t es = mixrt_dtype_size(x->dtype);
     int64_t outer = prod(x->dims, 0, (int)axis), inner = prod(x->dims, (int)axis + 1, x->rank), start = 0;
     int64_t dims[MIXRT_MAX_RANK];
@@ -603,7 +595,7 @@ static mixrt_status read_ints_input(struct mixrt_kernel_ctx *k, int i, int64_t *
 
 static mixrt_status slice_run(struct mixrt_kernel_ctx *k) {
     const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0);
-    if (!fast_tensor(x)) return run_ref(k);
+    if (!fast_tensor(x)) return mixrt_cpu_run_reference(k);
     int64_t starts[MIXRT_MAX_RANK], ends[MIXRT_MAX_RANK], axes[MIXRT_MAX_RANK], steps[MIXRT_MAX_RANK];
     size_t ns = 0, ne = 0, na = 0, nt = 0;
     bool have_axes = false;
@@ -611,7 +603,7 @@ static mixrt_status slice_run(struct mixrt_kernel_ctx *k) {
         const struct mixrt_attr *as = mixrt_node_attr(k->node, "starts"), *ae = mixrt_node_attr(k->node, "ends"),
                                 *aa = mixrt_node_attr(k->node, "axes");
         if (!as || !ae || as->n > MIXRT_MAX_RANK || ae->n > MIXRT_MAX_RANK || (aa && aa->n > MIXRT_MAX_RANK))
-            return run_ref(k);
+            return mixrt_cpu_run_reference(k);
         ns = as->n, ne = ae->n;
         for (size_t i = 0; i < ns; i++) starts[i] = as->ints[i];
         for (size_t i = 0; i < ne; i++) ends[i] = ae->ints[i];
@@ -621,25 +613,25 @@ static mixrt_status slice_run(struct mixrt_kernel_ctx *k) {
         }
     } else {
         if (read_ints_input(k, 1, starts, MIXRT_MAX_RANK, &ns) || read_ints_input(k, 2, ends, MIXRT_MAX_RANK, &ne))
-            return run_ref(k);
+            return mixrt_cpu_run_reference(k);
         if (mixrt_kernel_opt_input(k, 3)) {
-            if (read_ints_input(k, 3, axes, MIXRT_MAX_RANK, &na)) return run_ref(k);
+            if (read_ints_input(k, 3, axes, MIXRT_MAX_RANK, &na)) return mixrt_cpu_run_reference(k);
             have_axes = true;
         }
         if (mixrt_kernel_opt_input(k, 4) && (read_ints_input(k, 4, steps, MIXRT_MAX_RANK, &nt) || nt != ns))
-            return run_ref(k);
+            return mixrt_cpu_run_reference(k);
     }
-    if (ne != ns) return run_ref(k);
+    if (ne != ns) return mixrt_cpu_run_reference(k);
     if (!have_axes) {
         na = ns;
         for (size_t i = 0; i < na; i++) axes[i] = (int64_t)i;
     }
-    if (na != ns) return run_ref(k);
+    if (na != ns) return mixrt_cpu_run_reference(k);
     if (!nt)
         for (size_t i = 0; i < ns; i++) steps[i] = 1;
     bool seen[MIXRT_MAX_RANK] = {false};
     for (size_t i = 0; i < na; i++) {
-        if (!mixrt_norm_axis(axes[i], x->rank, &axes[i]) || seen[axes[i]] || steps[i] == 0) return run_ref(k);
+        if (!mixrt_norm_axis(axes[i], x->rank, &axes[i]) || seen[axes[i]] || steps[i] == 0) return mixrt_cpu_run_reference(k);
         seen[axes[i]] = true;
     }
     struct dm_loop L;
@@ -680,10 +672,10 @@ static mixrt_status expand_run(struct mixrt_kernel_ctx *k) {
     int64_t shape[MIXRT_MAX_RANK], dims[MIXRT_MAX_RANK];
     size_t n = 0;
     int r;
-    if (!fast_tensor(x) || read_ints_input(k, 1, shape, MIXRT_MAX_RANK, &n)) return run_ref(k);
+    if (!fast_tensor(x) || read_ints_input(k, 1, shape, MIXRT_MAX_RANK, &n)) return mixrt_cpu_run_reference(k);
     for (size_t i = 0; i < n; i++)
-        if (shape[i] < 0) return run_ref(k);
-    if (!mixrt_broadcast_shape(x->rank, x->dims, (int)n, shape, &r, dims)) return run_ref(k);
+        if (shape[i] < 0) return mixrt_cpu_run_reference(k);
+    if (!mixrt_broadcast_shape(x->rank, x->dims, (int)n, shape, &r, dims)) return mixrt_cpu_run_reference(k);
     struct mixrt_tensor *o = NULL;
     mixrt_status status = mixrt_kernel_output(k, 0, x->dtype, r, dims, &o);
     if (status != MIXRT_STATUS_OK) return status;
@@ -702,9 +694,9 @@ static mixrt_status tile_run(struct mixrt_kernel_ctx *k) {
     int64_t rep[MIXRT_MAX_RANK], dims[MIXRT_MAX_RANK], ist[MIXRT_MAX_RANK];
     size_t n = 0;
     if (!fast_tensor(x) || k->opset < 6 || read_ints_input(k, 1, rep, MIXRT_MAX_RANK, &n) || (int)n != x->rank)
-        return run_ref(k);
+        return mixrt_cpu_run_reference(k);
     for (int i = 0; i < x->rank; i++) {
-        if (rep[i] < 0 || (x->dims[i] && rep[i] > INT64_MAX / x->dims[i])) return run_ref(k);
+        if (rep[i] < 0 || (x->dims[i] && rep[i] > INT64_MAX / x->dims[i])) return mixrt_cpu_run_reference(k);
         dims[i] = x->dims[i] * rep[i];
     }
     struct mixrt_tensor *o = NULL;
@@ -773,7 +765,7 @@ static mixrt_status where_run(struct mixrt_kernel_ctx *k) {
     if (!c || c->dtype != MIXRT_DTYPE_BOOL || !fast_tensor(x) || !y || y->dtype != x->dtype ||
         !mixrt_broadcast_shape(c->rank, c->dims, x->rank, x->dims, &r1, d1) ||
         !mixrt_broadcast_shape(r1, d1, y->rank, y->dims, &r, d))
-        return run_ref(k);
+        return mixrt_cpu_run_reference(k);
     struct mixrt_tensor *o = NULL;
     mixrt_status status = mixrt_kernel_output(k, 0, x->dtype, r, d, &o);
     if (status != MIXRT_STATUS_OK) return status;
@@ -815,7 +807,7 @@ static mixrt_status where_run(struct mixrt_kernel_ctx *k) {
 
 static mixrt_status pad_run(struct mixrt_kernel_ctx *k) {
     const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0);
-    if (!fast_tensor(x) || strcmp(mixrt_node_attr_string(k->node, "mode", "constant"), "constant")) return run_ref(k);
+    if (!fast_tensor(x) || strcmp(mixrt_node_attr_string(k->node, "mode", "constant"), "constant")) return mixrt_cpu_run_reference(k);
     int r = x->rank;
     int64_t pads[2 * MIXRT_MAX_RANK], axes[MIXRT_MAX_RANK], beg[MIXRT_MAX_RANK] = {0}, end[MIXRT_MAX_RANK] = {0};
     size_t np = 0, na = (size_t)r;
@@ -824,26 +816,26 @@ static mixrt_status pad_run(struct mixrt_kernel_ctx *k) {
     for (int i = 0; i < r; i++) axes[i] = i;
     if (k->opset < 11) {
         const struct mixrt_attr *a = mixrt_node_attr(k->node, k->opset < 2 ? "paddings" : "pads");
-        if (!a || a->n > 2 * MIXRT_MAX_RANK) return run_ref(k);
+        if (!a || a->n > 2 * MIXRT_MAX_RANK) return mixrt_cpu_run_reference(k);
         np = a->n;
         for (size_t i = 0; i < np; i++) pads[i] = a->ints[i];
         double v = mixrt_node_attr_float(k->node, "value", 0.0f);
         mixrt_store_f64(fill, x->dtype, 0, v);
     } else {
-        if (read_ints_input(k, 1, pads, 2 * MIXRT_MAX_RANK, &np)) return run_ref(k);
+        if (read_ints_input(k, 1, pads, 2 * MIXRT_MAX_RANK, &np)) return mixrt_cpu_run_reference(k);
         const struct mixrt_tensor *cv = mixrt_kernel_opt_input(k, 2);
-        if (cv && cv->dtype != x->dtype) return run_ref(k);
+        if (cv && cv->dtype != x->dtype) return mixrt_cpu_run_reference(k);
         if (cv && mixrt_tensor_numel(cv)) memcpy(fill, cv->data, es);
         if (k->opset >= 18 && mixrt_kernel_opt_input(k, 3)) {
             bool seen[MIXRT_MAX_RANK] = {false};
-            if (read_ints_input(k, 3, axes, MIXRT_MAX_RANK, &na)) return run_ref(k);
+            if (read_ints_input(k, 3, axes, MIXRT_MAX_RANK, &na)) return mixrt_cpu_run_reference(k);
             for (size_t i = 0; i < na; i++) {
-                if (!mixrt_norm_axis(axes[i], r, &axes[i]) || seen[axes[i]]) return run_ref(k);
+                if (!mixrt_norm_axis(axes[i], r, &axes[i]) || seen[axes[i]]) return mixrt_cpu_run_reference(k);
                 seen[axes[i]] = true;
             }
         }
     }
-    if (np != 2 * na) return run_ref(k);
+    if (np != 2 * na) return mixrt_cpu_run_reference(k);
     for (size_t i = 0; i < na; i++) beg[axes[i]] = pads[i], end[axes[i]] = pads[na + i];
     int64_t dims[MIXRT_MAX_RANK], ist[MIXRT_MAX_RANK], base = 0, obase = 0;
     struct dm_loop L;
@@ -853,7 +845,7 @@ static mixrt_status pad_run(struct mixrt_kernel_ctx *k) {
         int64_t dim = x->dims[d];
         if (beg[d] < -dim || end[d] < -dim || beg[d] > ((int64_t)1 << 40) || end[d] > ((int64_t)1 << 40) ||
             dim + beg[d] + end[d] < 0)
-            return run_ref(k);
+            return mixrt_cpu_run_reference(k);
         dims[d] = dim + beg[d] + end[d];
         /* the kept input range [lo, hi) lands at output position lo + beg */
         int64_t lo = beg[d] < 0 ? -beg[d] : 0, hi = dim - (end[d] < 0 ? -end[d] : 0);
@@ -1007,32 +999,32 @@ static mixrt_status resize_run(struct mixrt_kernel_ctx *k) {
     const char *bad;
     if (!fast_tensor(x) || x->rank != 4 || k->opset < 11 || !rz_params_get(k->node, &p, &bad) ||
         (p.linear && !rz_float(x->dtype)))
-        return run_ref(k);
+        return mixrt_cpu_run_reference(k);
     const struct mixrt_tensor *tsc = mixrt_kernel_opt_input(k, 2), *tsz = mixrt_kernel_opt_input(k, 3);
     if (tsc && mixrt_tensor_numel(tsc) == 0) tsc = NULL;
     if (tsz && mixrt_tensor_numel(tsz) == 0) tsz = NULL;
-    if (!tsc == !tsz) return run_ref(k);
+    if (!tsc == !tsz) return mixrt_cpu_run_reference(k);
     double sc[4];
     int64_t od[4];
     if (tsc) {
-        if (!mixrt_dtype_is_float(tsc->dtype) || mixrt_tensor_numel(tsc) != 4) return run_ref(k);
+        if (!mixrt_dtype_is_float(tsc->dtype) || mixrt_tensor_numel(tsc) != 4) return mixrt_cpu_run_reference(k);
         for (int d = 0; d < 4; d++) {
             sc[d] = mixrt_load_f64(tsc->data, tsc->dtype, (size_t)d);
             double v = sc[d] * (double)x->dims[d];
-            if (!(sc[d] > 0) || !(v < 9e15)) return run_ref(k);
+            if (!(sc[d] > 0) || !(v < 9e15)) return mixrt_cpu_run_reference(k);
             od[d] = (int64_t)floor(v);
         }
     } else {
-        if (!mixrt_dtype_is_int(tsz->dtype) || mixrt_tensor_numel(tsz) != 4) return run_ref(k);
+        if (!mixrt_dtype_is_int(tsz->dtype) || mixrt_tensor_numel(tsz) != 4) return mixrt_cpu_run_reference(k);
         for (int d = 0; d < 4; d++) {
             od[d] = mixrt_load_i64(tsz->data, tsz->dtype, (size_t)d);
-            if (od[d] < 0 || od[d] > ((int64_t)1 << 40)) return run_ref(k);
+            if (od[d] < 0 || od[d] > ((int64_t)1 << 40)) return mixrt_cpu_run_reference(k);
             sc[d] = x->dims[d] ? (double)od[d] / (double)x->dims[d] : 1;
         }
     }
     size_t nout = 1;
     for (int d = 0; d < 4; d++) nout *= (size_t)od[d];
-    if (nout && mixrt_tensor_numel(x) == 0) return run_ref(k); /* the reference's error */
+    if (nout && mixrt_tensor_numel(x) == 0) return mixrt_cpu_run_reference(k); /* the reference's error */
     /* the tap tables, one allocation: the axes one after the other */
     size_t total = (size_t)(od[0] + od[1] + od[2] + od[3]);
     struct rz_axis *tab = NULL;

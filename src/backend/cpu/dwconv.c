@@ -184,9 +184,7 @@ unsigned long mixrt_dwconv_ref_runs(void) { return g_ref_runs; }
 
 static mixrt_status run_ref(struct mixrt_kernel_ctx *k) {
     g_ref_runs++;
-    mixrt_kernel_fn fn;
-    mixrt_status status = mixrt_ref_find(k->ctx, k->node, &fn);
-    return status == MIXRT_STATUS_OK ? fn(k) : status;
+    return mixrt_cpu_run_reference(k);
 }
 
 /* The geometry of k's node on X (checked [N, H, W, C] with C == st->c); UNSUPPORTED for shapes

@@ -112,20 +112,13 @@ static mixrt_status wino_prepare(mixrt_context_t ctx, const struct mixrt_graph *
     return prepare_as(ctx, g, n, true, state);
 }
 
-/* The reference kernel of k's node: for the cases the oneDNN path leaves out. */
-static mixrt_status run_ref(struct mixrt_kernel_ctx *k) {
-    mixrt_kernel_fn fn;
-    mixrt_status status = mixrt_ref_find(k->ctx, k->node, &fn);
-    return status == MIXRT_STATUS_OK ? fn(k) : status;
-}
-
 /* Runs k's node, by Winograd when wino. */
 static mixrt_status run_as(struct mixrt_kernel_ctx *k, bool wino) {
     struct mixrt_dnnl_conv_opts o;
-    if (!mixrt_dnnl_fconv_opts(k->node, &o)) return run_ref(k); /* it words the error */
+    if (!mixrt_dnnl_fconv_opts(k->node, &o)) return mixrt_cpu_run_reference(k); /* it words the error */
     const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0), *w = mixrt_kernel_opt_input(k, 1);
     /* Empty tensors (C == 0 leaves Y = act(B + Z)): nothing for oneDNN to do fast. */
-    if (!x || !w || mixrt_tensor_numel(x) == 0 || mixrt_tensor_numel(w) == 0) return run_ref(k);
+    if (!x || !w || mixrt_tensor_numel(x) == 0 || mixrt_tensor_numel(w) == 0) return mixrt_cpu_run_reference(k);
     o.winograd = wino;
     return mixrt_dnnl_conv_run_opts(k, &o);
 }
@@ -243,7 +236,7 @@ static mixrt_status pool_run(struct mixrt_kernel_ctx *k) {
     MIXRT_TRY(mixrt_dnnl_check_dtypes(k, 1, -1, &dt));
     mixrt_status gs = mixrt_tensor_numel(x) ? pool_geom(k, x, &p) : MIXRT_STATUS_UNSUPPORTED;
     if (gs == MIXRT_STATUS_UNSUPPORTED) {
-        status = run_ref(k);
+        status = mixrt_cpu_run_reference(k);
         goto fail;
     }
     MIXRT_TRY(gs);

@@ -558,13 +558,6 @@ fail:
     return status;
 }
 
-/* The reference kernel of k's node, for the degenerate cases (no channels, empty tensors). */
-static mixrt_status c1x1_ref(struct mixrt_kernel_ctx *k) {
-    mixrt_kernel_fn fn;
-    mixrt_status status = mixrt_ref_find(k->ctx, k->node, &fn);
-    return status == MIXRT_STATUS_OK ? fn(k) : status;
-}
-
 static mixrt_status c1x1_run(struct mixrt_kernel_ctx *k) {
     mixrt_status status = MIXRT_STATUS_OK;
     struct fmm_state *st = k->state;
@@ -577,7 +570,7 @@ static mixrt_status c1x1_run(struct mixrt_kernel_ctx *k) {
     MIXRT_TRY(mixrt_kernel_input(k, 1, &w));
     if (!st || !mixrt_dnnl_fconv_opts(k->node, &o) || !c1x1_strides(k->node, &gm.sh, &gm.sw) || x->rank != 4 ||
         w->rank != 4 || w->dims[2] != 1 || w->dims[3] != 1 || mixrt_tensor_numel(x) == 0 || mixrt_tensor_numel(w) == 0)
-        return c1x1_ref(k); /* it words any error */
+        return mixrt_cpu_run_reference(k); /* it words any error */
     mixrt_dtype dt;
     MIXRT_TRY(mixrt_dnnl_check_dtypes(k, 2, 2, &dt));
     gm.n = x->dims[0], gm.h = x->dims[1], gm.w = x->dims[2], gm.c = x->dims[3], gm.m = w->dims[0];

@@ -203,14 +203,6 @@ static bool output_wanted(const struct mixrt_kernel_ctx *k, int i) {
     return i < k->n_out && (!k->out_wanted || k->out_wanted[i]);
 }
 
-/* The reference kernel for the node: runs what the fast path does not take (and reports
- * invalid input with the reference's messages). */
-static mixrt_status run_reference(struct mixrt_kernel_ctx *k) {
-    mixrt_kernel_fn fn;
-    mixrt_status status = mixrt_ref_find(k->ctx, k->node, &fn);
-    return status == MIXRT_STATUS_OK ? fn(k) : status;
-}
-
 /* Input i is present and f32/bf16 (the same dtype as input 0 when i > 0). */
 static bool fast_input(const struct mixrt_kernel_ctx *k, int i) {
     if (i >= k->n_in || !k->in[i] || !fast_dtype(k->in[i]->dtype)) return false;
@@ -487,7 +479,7 @@ static mixrt_status run_pool(struct mixrt_kernel_ctx *k, bool is_max) {
     struct pool_axis ax[2];
     if (!fast_input(k, 0) || (x->rank != 3 && x->rank != 4) || (is_max && output_wanted(k, 1)) ||
         !pool_geometry(k->node, x, ax))
-        return run_reference(k);
+        return mixrt_cpu_run_reference(k);
     bool include_pad = !is_max && mixrt_node_attr_int(k->node, "count_include_pad", 0) != 0;
     int64_t ydims[4] = {x->dims[0], x->dims[1], ax[0].out, ax[1].out};
     if (x->rank == 3) ydims[2] = ax[1].out;
@@ -566,7 +558,7 @@ static bool global_pool_supports(const struct mixrt_graph *g, const struct mixrt
 static mixrt_status run_global_pool(struct mixrt_kernel_ctx *k, bool is_max) {
     mixrt_status status = MIXRT_STATUS_OK;
     const struct mixrt_tensor *x = k->n_in > 0 ? k->in[0] : NULL;
-    if (!fast_input(k, 0) || x->rank < 2) return run_reference(k);
+    if (!fast_input(k, 0) || x->rank < 2) return mixrt_cpu_run_reference(k);
     int64_t ydims[MIXRT_MAX_RANK];
     for (int i = 0; i < x->rank; i++) ydims[i] = i < 2 ? x->dims[i] : 1;
     struct mixrt_tensor *y = NULL;
@@ -605,21 +597,21 @@ static bool softmax_supports(const struct mixrt_graph *g, const struct mixrt_nod
 static mixrt_status run_softmax_family(struct mixrt_kernel_ctx *k, bool is_log) {
     mixrt_status status = MIXRT_STATUS_OK;
     const struct mixrt_tensor *x = k->n_in > 0 ? k->in[0] : NULL;
-    if (!fast_input(k, 0)) return run_reference(k);
+    if (!fast_input(k, 0)) return mixrt_cpu_run_reference(k);
     bool legacy = k->opset < 13;
     int64_t axis = mixrt_node_attr_int(k->node, "axis", legacy ? 1 : -1);
     size_t outer = 1, len = 1, inner = 1;
     if (x->rank == 0) {
-        if (axis < -1 || axis > 1) return run_reference(k);
+        if (axis < -1 || axis > 1) return mixrt_cpu_run_reference(k);
     } else if (legacy) { /* coerced to 2-D [prod(dims[:axis]), prod(dims[axis:])] */
-        if (axis < -(int64_t)x->rank || axis > x->rank) return run_reference(k);
+        if (axis < -(int64_t)x->rank || axis > x->rank) return mixrt_cpu_run_reference(k);
         if (axis < 0) axis += x->rank;
         for (int d = 0; d < x->rank; d++) {
             if (d < axis) outer *= (size_t)x->dims[d];
             else len *= (size_t)x->dims[d];
         }
     } else {
-        if (!mixrt_norm_axis(axis, x->rank, &axis)) return run_reference(k);
+        if (!mixrt_norm_axis(axis, x->rank, &axis)) return mixrt_cpu_run_reference(k);
         for (int d = 0; d < x->rank; d++) {
             if (d < axis) outer *= (size_t)x->dims[d];
             else if (d == axis) len = (size_t)x->dims[d];
@@ -730,9 +722,9 @@ static mixrt_status run_batch_norm(struct mixrt_kernel_ctx *k) {
     const struct mixrt_tensor *x = k->n_in > 0 ? k->in[0] : NULL;
     if (!fast_input(k, 0) || x->rank < 2 || (k->opset < 9 && mixrt_node_attr_int(k->node, "spatial", 1) == 0) ||
         (k->opset >= 14 && mixrt_node_attr_int(k->node, "training_mode", 0) != 0))
-        return run_reference(k);
+        return mixrt_cpu_run_reference(k);
     for (int i = 1; i < k->n_out; i++)
-        if (output_wanted(k, i)) return run_reference(k);
+        if (output_wanted(k, i)) return mixrt_cpu_run_reference(k);
     size_t C = (size_t)x->dims[1], n = mixrt_tensor_numel(x), N = (size_t)x->dims[0];
     size_t sp = N && C ? n / (N * C) : 0;
     float *prm[4] = {NULL, NULL, NULL, NULL}, *ab = NULL, *xo = NULL, *yo = NULL, *ys = NULL;
@@ -746,7 +738,7 @@ static mixrt_status run_batch_norm(struct mixrt_kernel_ctx *k) {
     }
     if (!fits) {
         for (int i = 0; i < 4; i++) ffree(k, prm[i], C);
-        return run_reference(k);
+        return mixrt_cpu_run_reference(k);
     }
     double eps = mixrt_node_attr_float(k->node, "epsilon", 1e-5f);
     MIXRT_TRY(mixrt_kernel_output(k, 0, x->dtype, x->rank, x->dims, &y));
@@ -789,7 +781,7 @@ static bool in_supports(const struct mixrt_graph *g, const struct mixrt_node *n,
 static mixrt_status run_instance_norm(struct mixrt_kernel_ctx *k) {
     mixrt_status status = MIXRT_STATUS_OK;
     const struct mixrt_tensor *x = k->n_in > 0 ? k->in[0] : NULL;
-    if (!fast_input(k, 0) || x->rank < 2) return run_reference(k);
+    if (!fast_input(k, 0) || x->rank < 2) return mixrt_cpu_run_reference(k);
     size_t C = (size_t)x->dims[1], n = mixrt_tensor_numel(x), N = (size_t)x->dims[0];
     size_t sp = N && C ? n / (N * C) : 0;
     float *sc = NULL, *bi = NULL, *xo = NULL, *yo = NULL, *ys = NULL;
@@ -800,7 +792,7 @@ static mixrt_status run_instance_norm(struct mixrt_kernel_ctx *k) {
     if (status != MIXRT_STATUS_OK) goto fail;
     if (!sc || !bi) {
         ffree(k, sc, C);
-        return run_reference(k);
+        return mixrt_cpu_run_reference(k);
     }
     float eps = mixrt_node_attr_float(k->node, "epsilon", 1e-5f);
     MIXRT_TRY(mixrt_kernel_output(k, 0, x->dtype, x->rank, x->dims, &y));
@@ -901,7 +893,7 @@ static mixrt_status run_layer_norm(struct mixrt_kernel_ctx *k) {
     if (!fast_input(k, 0) || k->n_in < 2 || !k->in[1] || output_wanted(k, 1) || output_wanted(k, 2) ||
         !mixrt_norm_axis(axis, x->rank, &axis) || stash <= 0 || stash >= MIXRT_DTYPE_COUNT ||
         !mixrt_dtype_is_float((mixrt_dtype)stash))
-        return run_reference(k);
+        return mixrt_cpu_run_reference(k);
     const struct mixrt_tensor *b = mixrt_kernel_opt_input(k, 2);
     int ir = x->rank - (int)axis;
     const int64_t *idims = x->dims + axis;
@@ -920,7 +912,7 @@ static mixrt_status run_layer_norm(struct mixrt_kernel_ctx *k) {
     if (!fits) {
         ffree(k, fs, inner);
         ffree(k, fb, inner);
-        return run_reference(k);
+        return mixrt_cpu_run_reference(k);
     }
     float eps = mixrt_node_attr_float(k->node, "epsilon", 1e-5f);
     /* Every element is written below (outer rows of inner), so no zeroing first. */
@@ -1008,7 +1000,7 @@ static mixrt_status run_reduce(struct mixrt_kernel_ctx *k, enum nn_red op) {
     size_t n = 0, ny = 0, ncur = 0, nnext = 0, nscr = 0;
     const float *xs = NULL, *cur = NULL;
     float *xo = NULL, *ys = NULL, *yo = NULL, *next = NULL, *owned_cur = NULL, *scr = NULL;
-    if (!fast_input(k, 0) || !reduce_mask(k, op, x, mask, &noop)) return run_reference(k);
+    if (!fast_input(k, 0) || !reduce_mask(k, op, x, mask, &noop)) return mixrt_cpu_run_reference(k);
     if (noop) {
         MIXRT_TRY(mixrt_kernel_output(k, 0, x->dtype, x->rank, x->dims, &y));
         if (x->nbytes) memcpy(y->data, x->data, x->nbytes);
