@@ -86,7 +86,7 @@ def cases(work):
     c["cumsum"] = lambda p: model(p, [h.make_node("CumSum", ["x", "ax"], ["y"])], [("x", [64, 4096])],
                                   [("y", T.FLOAT)], [("ax", np.array(1, np.int64))])
     # Ops third-party detectors and transformers bring (YOLO's SPPF pool, nearest upsampling,
-    # channel Concat; attention's Softmax; embeddings; masks).
+    # channel Concat, SiLU; attention's Softmax and its masks).
     c["maxpool5"] = lambda p: model(p, [h.make_node("MaxPool", ["x"], ["y"], kernel_shape=[5, 5], pads=[2, 2, 2, 2])],
                                     [("x", [1, 256, 40, 40])], [("y", T.FLOAT)], [])
     c["resize_nearest"] = lambda p: model(p, [h.make_node("Resize", ["x", "", "sc"], ["y"], mode="nearest")],

@@ -359,7 +359,7 @@ PY
             for rep in 1 2; do
                 bench ab_${z}_b${b}_default_$rep /tmp/${z}_ab$b.onnx $P $(ins $z /tmp/${z}_ab${b}_in) --outputs device
                 export "$kv"
-                bench ab_${z}_b${b}_${kv}_$rep /tmp/${z}_ab$b.onnx $P $(ins $z /tmp/${z}_ab${b}_in) --outputs device
+                bench ab_${z}_b${b}_${kv//=/_}_$rep /tmp/${z}_ab$b.onnx $P $(ins $z /tmp/${z}_ab${b}_in) --outputs device
                 unset "${kv%%=*}"
             done
         done

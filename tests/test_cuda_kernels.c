@@ -960,8 +960,8 @@ static void test_im2col(void) {
 }
 
 /* Depthwise convolution, channels-last, against an f64 host loop: vector channels (c % 8 == 0
- * for 16-bit, % 4 for f32), a scalar case (c 20 / 6), stride 2, dilation, 5x5, bias or not,
- * ReLU6 past both bounds or none. */
+ * for 16-bit, % 4 for f32), the scalar path (c 20 in 16-bit, c 6 in every dtype), stride 2,
+ * dilation, 5x5, bias or not, ReLU6 past both bounds, SiLU or none. */
 static void test_dwconv(void) {
     static const struct mixrt_cuda_dwconv_args cases[] = {
         /* n h w c oh ow r s sh sw ph pw dh dw act */
