@@ -15,7 +15,7 @@
 #     "host device": `mixrt bench --outputs host` and `--outputs device`, inputs and outputs
 #     on the GPU like torch's); TORCH_MODELS=bert,gpt2,resnet50,vit
 #     and TORCH_BATCH=1,32 choose the torch rows).
-#     "kbench": test_cuda_kernels --bench (GEMM rates, bandwidths); "prof4": per-layer profiles of
+#     "kbench": test_cuda_kernels --bench (GEMM rates, bandwidths); "pitch": its --bench-pitch; "prof4": per-layer profiles of
 #     BERT and GPT-2 at batch 1 and 32 with device I/O (PROF_AB: knob A/B runs of BERT b1);
 #     "seed": the seed's f32-vs-bf16-model table on CUDA (SEED_MODELS).
 #     "ncu": Nsight Compute on NCU_KERNELS in the batch-32 bf16 NCU_MODELS; TABLE_DTYPE="f32 bf16"
@@ -307,6 +307,11 @@ PY
         echo "== kernel bench $(date +%T)"
         timeout 200 "$D/tests/test_cuda_kernels" --bench >"$LOG/kbench.log" 2>&1; echo "kbench rc=$?"
         grep -E "BENCH" "$LOG/kbench.log"
+    fi
+    if has pitch; then
+        # cuBLASLt on the row-group shapes (GPT-2's LM head at b32): pitches, alignments, batch.
+        echo "== pitch bench $(date +%T)"
+        timeout 200 "$D/tests/test_cuda_kernels" --bench-pitch 2>&1 | grep -E "BENCH|fail"
     fi
     if has prof4; then
         # Per-layer device time with device-resident I/O (what torch is compared on): BERT and

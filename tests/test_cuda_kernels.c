@@ -1208,11 +1208,14 @@ static void bench(void) {
 
 /* Row-group products (engine_cuda.c, cu_step.rg): which of M, A's row pitch, Y's row pitch
  * and Y's 16-byte alignment costs cuBLASLt its speed (--bench-pitch; informative). */
-static void bench_pitched(const char *label, int64_t m, int64_t n, int64_t lda, int64_t ldy, uint32_t align_y,
-                          int64_t yoff) {
+static void bench_pitched_batch(const char *label, int64_t m, int64_t n, int64_t lda, int64_t ldy, uint32_t align_y,
+                                int64_t yoff, int64_t batch, int64_t t) {
     const int64_t k = 768;
     const mixrt_dtype BF = MIXRT_DTYPE_BF16;
-    size_t ba = (size_t)(m * (lda ? lda : k)) * 2, bb = (size_t)(n * k) * 2, by = (size_t)(m * (ldy ? ldy : n) + yoff) * 2;
+    /* batch > 1: the engine's row groups as one strided batch (A rows k apart, W rows t k,
+     * Y starts ldy / batch + t); the buffers cover the last batch's reach. */
+    size_t ba = (size_t)(m * (lda ? lda : k)) * 2, bb = (size_t)((n + (batch - 1) * t) * k) * 2;
+    size_t by = (size_t)(m * (ldy ? ldy : n) + yoff) * 2;
     void *a, *b, *y;
     DEV_OK(mixrt_cuda_alloc(g_dev, ba, "A", &a));
     DEV_OK(mixrt_cuda_alloc(g_dev, bb, "B", &b));
@@ -1223,7 +1226,8 @@ static void bench_pitched(const char *label, int64_t m, int64_t n, int64_t lda, 
     DEV_OK(mixrt_cuda_copy_h2d(g_dev, a, ha.raw, ba));
     DEV_OK(mixrt_cuda_copy_h2d(g_dev, b, hb.raw, bb));
     struct mixrt_cuda_gemm_desc d = {.ab_dtype = BF, .y_dtype = BF, .m = m, .n = n, .k = k, .trans_b = true,
-                                     .batch = 1, .name = label, .lda = lda, .ldy = ldy, .align_y = align_y};
+                                     .batch = batch, .name = label, .lda = lda, .ldy = ldy, .align_y = align_y};
+    if (batch > 1) d.stride_a = k, d.stride_b = t * k, d.stride_y = ldy / batch + t;
     mixrt_cuda_gemm_t g = NULL;
     DEV_OK(mixrt_cuda_gemm_create(g_dev, &d, &g));
     void *yp = (char *)y + yoff * 2;
@@ -1234,13 +1238,18 @@ static void bench_pitched(const char *label, int64_t m, int64_t n, int64_t lda, 
         mixrt_cuda_gemm_get_choice(g, &nc, &ch, &tms);
         void *av[1] = {a}, *bv[1] = {b}, *yv[1] = {yp};
         float ms = bench_gemm_ms(g, av, bv, NULL, yv, 1, 20);
-        printf("BENCH pitch %-40s m %5lld n %5lld lda %5lld ldy %6lld align_y %3u +%lld: %8.4f ms %7.1f TFLOP/s "
-               "(#%d of %d)\n", label, (long long)m, (long long)n, (long long)lda, (long long)ldy, align_y,
-               (long long)yoff, (double)ms, 2.0 * m * n * k / (ms * 1e-3) / 1e12, ch, nc);
+        printf("BENCH pitch %-40s m %5lld n %5lld lda %5lld ldy %6lld align_y %3u +%lld batch %lld: %8.4f ms %7.1f "
+               "TFLOP/s (#%d of %d)\n", label, (long long)m, (long long)n, (long long)lda, (long long)ldy, align_y,
+               (long long)yoff, (long long)batch, (double)ms, 2.0 * batch * m * n * k / (ms * 1e-3) / 1e12, ch, nc);
         mixrt_cuda_gemm_destroy(g);
     }
     mixrt_cuda_free(g_dev, a, ba), mixrt_cuda_free(g_dev, b, bb), mixrt_cuda_free(g_dev, y, by);
     hbuf_free(&ha), hbuf_free(&hb);
+}
+
+static void bench_pitched(const char *label, int64_t m, int64_t n, int64_t lda, int64_t ldy, uint32_t align_y,
+                          int64_t yoff) {
+    bench_pitched_batch(label, m, n, lda, ldy, align_y, yoff, 1, 0);
 }
 
 static void bench_pitch(void) {
@@ -1253,6 +1262,7 @@ static void bench_pitch(void) {
     bench_pitched("dense, Y 16B-aligned pointer", 512, 50256, 0, 0, 16, 8);
     bench_pitched("engine's groups: N 50248, Y pitch 8x50257, +7", 512, 50248, 8 * 768, 8 * 50257, 16, 50257 + 7);
     bench_pitched("4 groups, Y pitch 4x50264 (16B)", 1024, 50256, 4 * 768, 4 * 50264 + 8, 16, 0);
+    bench_pitched_batch("engine's groups as one batch: N 50208", 512, 50208, 8 * 768, 8 * 50257, 16, 0, 8, 7);
 }
 
 int main(int argc, char **argv) {

@@ -104,13 +104,15 @@ struct cu_step {
     const void *cast_src;
     int64_t cast_ld;
     /* Row groups (rg > 1), the other way for such a product at many rows: rows r, r + rg,
-     * r + 2 rg ... start at one 16-byte phase, so each group is one product written straight
-     * into the output's rows (pitch rg N) from its first aligned column c0 on, nc of them (a
-     * multiple of 8), and gemm_edge computes the few columns before c0 and after c0 + nc. No
-     * padded copy of the output (412 MB at GPT-2 b32) and no pass over it; W is read once per
-     * group. W as [N, K] rows (wt: a transposed copy when the model's is [K, N]). Where the
-     * sole consumer is a Cast to f32 right after it, the groups write that Cast's output in
-     * f32 (cast_by_gemm). */
+     * r + 2 rg ... start at one 16-byte phase, so each group is a product written straight
+     * into the output's rows (pitch rg N) from an aligned column c0 on, nc of them (a
+     * multiple of 8), and gemm_edge computes the columns before c0 and after c0 + nc. Group
+     * j starts at c0 = j t, t the fewest columns that make N + t a whole number of 16-byte
+     * vectors, so its A rows, W rows and Y start are a fixed stride from group j - 1's: the
+     * groups are one strided batch, one launch. No padded copy of the output (412 MB at
+     * GPT-2 b32) and no pass over it. W as [N, K] rows (wt: a transposed copy when the
+     * model's is [K, N]). Where the sole consumer is a Cast to f32 right after it, the groups
+     * write that Cast's output in f32 (cast_by_gemm). */
     int rg;
     void *wt;
     size_t wt_bytes;
@@ -1173,8 +1175,8 @@ static mixrt_status gemm_rowgroup_plan(struct mixrt_engine *e, int i, int s) {
         dt_of(g, out_at(&g->nodes[user], 0)) == MIXRT_DTYPE_F32)
         td = MIXRT_DTYPE_F32;
     size_t ea = mixrt_dtype_size(d->ab_dtype), ey = mixrt_dtype_size(td);
-    int64_t m = d->m, n = d->n, k = d->k, v = 16 / (int64_t)ey;
-    if (((size_t)n * ey) % 16 == 0 || ((size_t)k * ea) % 16 || n < v + 15) return MIXRT_STATUS_OK;
+    int64_t m = d->m, n = d->n, k = d->k, v = 16 / (int64_t)ey, tc = (v - n % v) % v;
+    if (((size_t)n * ey) % 16 == 0 || ((size_t)k * ea) % 16 || n < 128) return MIXRT_STATUS_OK;
     int groups = 1;
     while (((size_t)(groups * n) * ey) % 16) groups *= 2;
     if (m % groups || (!force && (m / groups < 256 || m * n < (1 << 16)))) return MIXRT_STATUS_OK;
@@ -1187,12 +1189,13 @@ static mixrt_status gemm_rowgroup_plan(struct mixrt_engine *e, int i, int s) {
     st->rg = groups;
     c->rowgroups++;
     memset(&st->edge, 0, sizeof st->edge);
-    st->edge.rows = m, st->edge.n = n, st->edge.k = k, st->edge.nc = (n - (v - 1)) / 8 * 8, st->edge.groups = groups;
-    st->edge.alpha = d->alpha == 0.0f ? 1.0f : d->alpha;
-    for (int j = 0; j < groups; j++) st->edge.c0[j] = (int)(((16 - ((size_t)(j * n) * ey) % 16) % 16) / ey);
+    st->edge.rows = m, st->edge.n = n, st->edge.k = k, st->edge.nc = (n - (groups - 1) * tc) / 8 * 8;
+    st->edge.groups = groups, st->edge.alpha = d->alpha == 0.0f ? 1.0f : d->alpha;
+    for (int j = 0; j < groups; j++) st->edge.c0[j] = (int)(j * tc); /* (j n + j tc) ey: 16-byte multiples */
     uint32_t al = 256;
     while (al > 16 && ((size_t)k * ea) % al) al >>= 1;
     d->m = m / groups, d->n = st->edge.nc, d->trans_b = true, d->lda = groups * k, d->ldy = groups * n;
+    d->batch = groups, d->stride_a = k, d->stride_b = tc * k, d->stride_y = n + tc;
     d->y_dtype = td, d->align_a = al, d->align_b = al, d->align_y = 16;
     if (td != dt_of(g, y)) {
         st->rg_cast = user;
@@ -1200,8 +1203,8 @@ static mixrt_status gemm_rowgroup_plan(struct mixrt_engine *e, int i, int s) {
     }
     if (e->opts.verbose)
         mixrt_log(e->ctx, MIXRT_LOG_NOTE, "layer '%s' (%s): product of %lld rows in %d row groups written in place "
-                  "(%lld of %lld columns each, the rest by gemm_edge)%s", g->nodes[i].name, g->nodes[i].op_type,
-                  (long long)m, groups, (long long)st->edge.nc, (long long)n,
+                  "(one strided batch; %lld of %lld columns each, the rest by gemm_edge)%s", g->nodes[i].name,
+                  g->nodes[i].op_type, (long long)m, groups, (long long)st->edge.nc, (long long)n,
                   st->rg_cast >= 0 ? "; f32 rows for the Cast after it" : "");
 fail:
     return status;
@@ -1213,17 +1216,6 @@ static const void *rowgroup_w(struct mixrt_engine_cuda *c, const struct cu_step 
 }
 static void *rowgroup_y(struct mixrt_engine_cuda *c, const struct mixrt_graph *g, const struct cu_step *st, int i) {
     return dptr(c, st->rg_cast >= 0 ? out_at(&g->nodes[st->rg_cast], 0) : g->nodes[i].outputs[0]);
-}
-
-/* The row-grouped product's operands for group j (see cu_step.rg). */
-static void rowgroup_ptrs(struct mixrt_engine_cuda *c, const struct mixrt_graph *g, const struct cu_step *st, int i,
-                          int j, const void **a, const void **w, void **y) {
-    const struct gemm_geom *gg = &st->gg;
-    size_t ea = mixrt_dtype_size(gg->desc.ab_dtype), ey = mixrt_dtype_size(gg->desc.y_dtype);
-    int64_t k = st->edge.k, c0 = st->edge.c0[j];
-    *a = (const char *)dptr(c, gg->a) + (size_t)(j * k) * ea;
-    *w = (const char *)rowgroup_w(c, st) + (size_t)(c0 * k) * ea;
-    *y = (char *)rowgroup_y(c, g, st, i) + (size_t)(j * st->edge.n + c0) * ey;
 }
 
 static mixrt_status run_cuda_step(struct mixrt_engine *e, int node);
@@ -1410,10 +1402,7 @@ mixrt_status mixrt_engine_cuda_prepare(struct mixrt_engine *e) {
         MIXRT_TRY(t->gemm_create(c->dev, &gg->desc, &st->gemm));
         if (gg->desc.accumulate) MIXRT_TRY(t->gemm_set_c(st->gemm, dptr(c, gg->z)));
         if (st->rg) {
-            const void *ra, *rw;
-            void *ry;
-            rowgroup_ptrs(c, g, st, i, 0, &ra, &rw, &ry);
-            MIXRT_TRY(t->gemm_tune(st->gemm, ra, rw, NULL, ry, 10));
+            MIXRT_TRY(t->gemm_tune(st->gemm, dptr(c, gg->a), rowgroup_w(c, st), NULL, rowgroup_y(c, g, st, i), 10));
         } else {
             MIXRT_TRY(t->gemm_tune(st->gemm, dptr(c, gg->a), st->wpad ? st->wpad : dptr(c, gg->b),
                                    gg->bias >= 0 ? dptr(c, gg->bias) : NULL,
@@ -1600,13 +1589,8 @@ static mixrt_status run_cuda_step(struct mixrt_engine *e, int i) {
     switch (st->op) {
     case CU_GEMM: {
         struct gemm_geom *gg = &st->gg;
-        if (st->rg) { /* row groups: each group's product in place, then the edge columns */
-            const void *ra, *rw;
-            void *ry;
-            for (int j = 0; j < st->rg; j++) {
-                rowgroup_ptrs(c, g, st, i, j, &ra, &rw, &ry);
-                MIXRT_TRY(t->gemm_run(st->gemm, ra, rw, NULL, ry));
-            }
+        if (st->rg) { /* row groups: the groups' products in place (one batch), then the edge columns */
+            MIXRT_TRY(t->gemm_run(st->gemm, dptr(c, gg->a), rowgroup_w(c, st), NULL, rowgroup_y(c, g, st, i)));
             MIXRT_TRY(t->gemm_edge(c->dev, gg->desc.ab_dtype, dptr(c, gg->a), rowgroup_w(c, st), gg->desc.y_dtype,
                                    rowgroup_y(c, g, st, i), &st->edge));
             break;

@@ -47,7 +47,7 @@ struct mixrt_cuda_dwconv_args {
 
 /* The columns a row-grouped product leaves out (mixrt_cuda_gemm_edge): Y [rows, n] = alpha
  * X [rows, k] W^T with W as [n, k] rows; row r (group r % groups) gets columns [0, c0[g])
- * and [c0[g] + nc, n) - the others came from the group's product; n - nc <= 16. */
+ * and [c0[g] + nc, n) - the others came from the group's product; n - nc <= 64. */
 struct mixrt_cuda_edge_args {
     long long rows, n, k, nc;
     int groups;

@@ -138,9 +138,10 @@ struct mixrt_cuda_gemm_desc {
     const char *name; /* names the node / product in messages (may be NULL) */
     bool accumulate;  /* Y = act(alpha op(A) op(B) + C + bias): C (Y's shape and dtype, set
                        * with mixrt_cuda_gemm_set_c; may be Y) enters before the activation */
-    /* Single products (batch 1) may read A's rows and write Y's at a pitch (elements; 0:
-     * dense; A not transposed), and take pointers of a smaller alignment than 256 bytes
-     * (bytes, a power of two >= 16; 0: 256): a row-grouped product's windows (engine_cuda.c). */
+    /* Products may read A's rows and write Y's at a pitch (elements; 0: dense; A not
+     * transposed), and take pointers of a smaller alignment than 256 bytes (bytes, a power
+     * of two >= 16; 0: 256); pitched batches may interleave (stride_y below m n): a
+     * row-grouped product's groups, one batch each (engine_cuda.c). */
     int64_t lda, ldy;
     uint32_t align_a, align_b, align_y;
 };

@@ -140,17 +140,19 @@ mixrt_status mixrt_cuda_gemm_create(mixrt_cuda_device_t dev, const struct mixrt_
                          d->k <= INT32_MAX && d->batch <= INT32_MAX,
                 MIXRT_STATUS_INVALID_ARGUMENT, "cannot plan CUDA GEMM '%s': m=%lld n=%lld k=%lld batch=%lld", nm,
                 (long long)d->m, (long long)d->n, (long long)d->k, (long long)d->batch);
-    MIXRT_CHECK(ctx, d->stride_a >= 0 && d->stride_b >= 0 && d->stride_y >= (d->batch > 1 ? d->m * d->n : 0) &&
+    bool pitched = d->lda || d->ldy || d->align_a || d->align_b || d->align_y, al_ok = true;
+    /* Pitched batches may interleave (a row-grouped product's groups: Y stride < m n). */
+    MIXRT_CHECK(ctx, d->stride_a >= 0 && d->stride_b >= 0 &&
+                         d->stride_y >= (d->batch > 1 && !pitched ? d->m * d->n : 0) &&
                          (unsigned)d->epilogue < MIXRT_CUDA_EPILOGUE_COUNT,
                 MIXRT_STATUS_INVALID_ARGUMENT, "cannot plan CUDA GEMM '%s': bad strides or epilogue", nm);
-    bool pitched = d->lda || d->ldy || d->align_a || d->align_b || d->align_y, al_ok = true;
     const uint32_t als[3] = {d->align_a, d->align_b, d->align_y};
     for (int i = 0; i < 3; i++) al_ok = al_ok && (als[i] == 0 || (als[i] >= 16 && als[i] <= 256 && !(als[i] & (als[i] - 1))));
-    MIXRT_CHECK(ctx, !pitched || (d->batch == 1 && !d->trans_a && (d->lda == 0 || d->lda >= d->k) &&
+    MIXRT_CHECK(ctx, !pitched || (!d->trans_a && (d->lda == 0 || d->lda >= d->k) &&
                                   (d->ldy == 0 || d->ldy >= d->n) && al_ok),
                 MIXRT_STATUS_INVALID_ARGUMENT,
-                "cannot plan CUDA GEMM '%s': row pitches (lda %lld, ldy %lld) and alignments need one product, A not "
-                "transposed, pitches >= the rows, alignments powers of two in 16..256", nm, (long long)d->lda,
+                "cannot plan CUDA GEMM '%s': row pitches (lda %lld, ldy %lld) and alignments need A not transposed, "
+                "pitches >= the rows, alignments powers of two in 16..256", nm, (long long)d->lda,
                 (long long)d->ldy);
     g = mixrt_calloc(ctx, 1, sizeof *g);
     if (!g) return MIXRT_STATUS_OUT_OF_MEMORY;
@@ -207,11 +209,16 @@ mixrt_status mixrt_cuda_gemm_create(mixrt_cuda_device_t dev, const struct mixrt_
     /* Pitched rows and smaller pointer alignments (one product): the smallest of each. */
     g->req_a = d->align_a ? d->align_a : 256, g->req_b = d->align_b ? d->align_b : 256;
     g->req_y = d->align_y ? d->align_y : 256;
-    if (pitched) { /* a column's start keeps the pointer's alignment and its pitch's */
+    if (pitched) { /* a column's start keeps the pointer's alignment, its pitch's and its batch offset's */
         uint32_t pa = gemm_align_of((uint64_t)d->lda * es), py = gemm_align_of((uint64_t)d->ldy * ey);
         al_b = g->req_a < pa ? g->req_a : pa; /* lda 0: 256 */
         al_a = g->req_b;
         al_y = g->req_y < py ? g->req_y : py;
+        if (d->batch > 1) {
+            uint32_t sa = gemm_align_of((uint64_t)d->stride_a * es), sb = gemm_align_of((uint64_t)d->stride_b * es);
+            uint32_t sy = gemm_align_of((uint64_t)d->stride_y * ey);
+            al_b = al_b < sa ? al_b : sa, al_a = al_a < sb ? al_a : sb, al_y = al_y < sy ? al_y : sy;
+        }
     }
     MIXRT_CUDA_LT_TRY(ctx,
                       cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_a,

@@ -81,11 +81,11 @@ mixrt_status mixrt_cuda_gemm_edge(mixrt_cuda_device_t dev, mixrt_dtype ab_dt, co
     MIXRT_CHECK(dev->ctx, ae >= 0 && (y_dt == ab_dt || y_dt == MIXRT_DTYPE_F32), MIXRT_STATUS_UNSUPPORTED_DTYPE,
                 "cannot run CUDA gemm_edge: A/B %s, Y %s (expected f32, bf16 or f16, Y the same or f32)",
                 mixrt_dtype_name(ab_dt), mixrt_dtype_name(y_dt));
-    bool ok = a->rows >= 0 && a->k >= 1 && a->nc >= 0 && a->nc <= a->n && a->n - a->nc <= 16 && a->groups >= 1 &&
-              a->groups <= 16 && a->rows / 8 < (1LL << 31);
+    bool ok = a->rows >= 0 && a->k >= 1 && a->nc >= 0 && a->nc <= a->n && a->n - a->nc <= 64 && a->groups >= 1 &&
+              a->groups <= 16 && a->rows / 2 < (1LL << 31);
     for (int g = 0; ok && g < a->groups; g++) ok = a->c0[g] >= 0 && a->c0[g] <= a->n - a->nc;
     MIXRT_CHECK(dev->ctx, ok, MIXRT_STATUS_INVALID_ARGUMENT,
-                "cannot run CUDA gemm_edge: rows %lld, n %lld, k %lld, %lld columns per group (at most 16 left), %d "
+                "cannot run CUDA gemm_edge: rows %lld, n %lld, k %lld, %lld columns per group (at most 64 left), %d "
                 "groups", a->rows, a->n, a->k, a->nc, a->groups);
     if (a->rows == 0 || a->n == a->nc) return MIXRT_STATUS_OK;
     MIXRT_CHECK(dev->ctx, x && w && y, MIXRT_STATUS_INVALID_ARGUMENT, "cannot run CUDA gemm_edge: NULL buffer");

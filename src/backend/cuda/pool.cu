@@ -375,15 +375,16 @@ extern "C" cudaError_t mixrt_cuda_launch_bias_act(cudaStream_t s, int max_blocks
     return cudaGetLastError();
 }
 
-/* The edge columns of a row-grouped product (mixrt_cuda_gemm_edge): one warp per row, its
- * (at most 16) edge columns summed side by side so x's row is read once, lanes striding
- * over k, f32 sums, alpha, one rounding. The weight rows (a handful) stay in L1/L2. */
+/* The edge columns of a row-grouped product (mixrt_cuda_gemm_edge): one warp per row and
+ * chunk of up to 16 edge columns, summed side by side so x's row is read once per chunk,
+ * lanes striding over k, f32 sums, alpha, one rounding. The weight rows (a few dozen) stay
+ * in L1/L2. */
 template <typename TA, typename TY> __global__ void gemm_edge_kernel(const TA *x, const TA *w, TY *y,
                                                                      mixrt_cuda_edge_args a) {
-    const int ne = (int)(a.n - a.nc), lane = threadIdx.x & 31;
-    long long r = ((long long)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+    const int ne = (int)(a.n - a.nc), chunks = (ne + 15) / 16, lane = threadIdx.x & 31;
+    const long long wi = ((long long)blockIdx.x * blockDim.x + threadIdx.x) >> 5, r = wi / chunks;
     if (r >= a.rows) return;
-    const int c0 = a.c0[r % a.groups];
+    const int e0 = (int)(wi % chunks) * 16, c0 = a.c0[r % a.groups];
     const TA *xr = x + r * a.k;
     float acc[16];
 #pragma unroll
@@ -392,23 +393,25 @@ template <typename TA, typename TY> __global__ void gemm_edge_kernel(const TA *x
         const float xv = mixrt_cu_load(xr, (size_t)i);
 #pragma unroll
         for (int e = 0; e < 16; e++)
-            if (e < ne) {
-                const long long col = e < c0 ? e : a.nc + e;
+            if (e0 + e < ne) {
+                const long long col = e0 + e < c0 ? e0 + e : a.nc + e0 + e;
                 acc[e] += xv * mixrt_cu_load(w, (size_t)(col * a.k + i));
             }
     }
 #pragma unroll
     for (int e = 0; e < 16; e++)
-        if (e < ne) {
+        if (e0 + e < ne) {
             float s = acc[e];
             for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-            if (lane == 0) mixrt_cu_store(y, (size_t)(r * a.n + (e < c0 ? e : a.nc + e)), a.alpha * s);
+            if (lane == 0)
+                mixrt_cu_store(y, (size_t)(r * a.n + (e0 + e < c0 ? e0 + e : a.nc + e0 + e)), a.alpha * s);
         }
 }
 
 template <typename TA> static cudaError_t gemm_edge_launch(cudaStream_t s, const TA *x, const TA *w, int y_elem, void *y,
                                                            const mixrt_cuda_edge_args &a) {
-    unsigned blocks = (unsigned)((a.rows + 7) / 8); /* 8 rows (warps) per block */
+    const long long warps = a.rows * ((a.n - a.nc + 15) / 16);
+    unsigned blocks = (unsigned)((warps + 7) / 8); /* 8 warps per block */
     if (y_elem == MIXRT_CUDA_ELEM_F32) gemm_edge_kernel<<<blocks, 256, 0, s>>>(x, w, (float *)y, a);
     else if (y_elem == MIXRT_CUDA_ELEM_BF16) gemm_edge_kernel<<<blocks, 256, 0, s>>>(x, w, (mixrt_cu_bf16 *)y, a);
     else if (y_elem == MIXRT_CUDA_ELEM_F16) gemm_edge_kernel<<<blocks, 256, 0, s>>>(x, w, (__half *)y, a);
@@ -418,7 +421,7 @@ template <typename TA> static cudaError_t gemm_edge_launch(cudaStream_t s, const
 
 extern "C" cudaError_t mixrt_cuda_launch_gemm_edge(cudaStream_t s, int ab_elem, const void *x, const void *w, int y_elem,
                                                    void *y, const struct mixrt_cuda_edge_args *a) {
-    /* the caller checked: groups in 1..16, 0 <= c0 <= n - nc <= 16, rows / 8 blocks fit 32 bits, work to do */
+    /* the caller checked: groups in 1..16, 0 <= c0 <= n - nc <= 64, rows * 4 / 8 blocks fit 32 bits, work to do */
     switch (ab_elem) {
     case MIXRT_CUDA_ELEM_F32: return gemm_edge_launch(s, (const float *)x, (const float *)w, y_elem, y, *a);
     case MIXRT_CUDA_ELEM_BF16:
