@@ -1009,6 +1009,58 @@ static void test_dwconv(void) {
         }
 }
 
+/* The edge columns of a row-grouped product (engine_cuda.c's row groups): group j's rows
+ * get columns [0, c0[j]) and [c0[j] + nc, n), computed against f64 host sums; every other
+ * column must keep its poison (the group's product writes those). K 100 (a partial k tile),
+ * 12 or 5 rows per group (partial row tiles), up to 54 edge columns (partial column tiles). */
+static void test_gemm_edge(void) {
+    static const struct {
+        long long rows, n, k;
+        int groups, t;
+    } cases[] = {{96, 150, 100, 8, 7}, {20, 201, 64, 4, 3}, {33, 140, 40, 1, 0}};
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
+        for (int ti = 0; ti < 3; ti++)
+            for (int yf = 0; yf < 2; yf++) {
+                mixrt_dtype dt = k_float_types[ti], yt = yf ? MIXRT_DTYPE_F32 : dt;
+                if (yf && dt == MIXRT_DTYPE_F32) continue;
+                struct mixrt_cuda_edge_args a;
+                memset(&a, 0, sizeof a);
+                a.rows = cases[ci].rows, a.n = cases[ci].n, a.k = cases[ci].k, a.groups = cases[ci].groups;
+                a.nc = (a.n - (a.groups - 1) * cases[ci].t) / 8 * 8 - (ci == 2 ? 56 : 0);
+                a.alpha = 0.75f;
+                for (int j = 0; j < a.groups; j++) a.c0[j] = j * cases[ci].t + (ci == 2 ? 5 : 0);
+                size_t ny = (size_t)(a.rows * a.n);
+                struct hbuf x, w;
+                g_arena_off = 0;
+                hbuf_random(&x, dt, (size_t)(a.rows * a.k), -2, 2);
+                hbuf_random(&w, dt, (size_t)(a.n * a.k), -1, 1);
+                void *dx = dupload(&x), *dw = dupload(&w), *dy = dpoisoned(yt, ny);
+                DEV_OK(mixrt_cuda_gemm_edge(g_dev, dt, dx, dw, yt, dy, &a));
+                double *out = dread(dy, yt, ny), *ref = malloc(ny * sizeof(double)), *got = malloc(ny * sizeof(double));
+                size_t ne = 0, touched = 0;
+                for (long long r = 0; r < a.rows; r++)
+                    for (long long col = 0; col < a.n; col++) {
+                        int c0 = a.c0[r % a.groups];
+                        double o = out[r * a.n + col];
+                        if (col >= c0 && col < c0 + a.nc) { /* the product's: the poison (NaN) left */
+                            touched += !isnan(o);
+                            continue;
+                        }
+                        double v = 0;
+                        for (long long i = 0; i < a.k; i++) v += x.v[r * a.k + i] * w.v[col * a.k + i];
+                        ref[ne] = 0.75 * v, got[ne++] = o;
+                    }
+                char cs[96];
+                snprintf(cs, sizeof cs, "%lld rows n %lld k %lld, %d groups, %lld edge cols", a.rows, a.n, a.k,
+                         a.groups, a.n - a.nc);
+                TU_CHECK(touched == 0, "gemm_edge %s %s: %zu product columns written", cs, mixrt_dtype_name(dt),
+                         touched);
+                TU_CHECK(ne == (size_t)(a.rows * (a.n - a.nc)), "gemm_edge %s: %zu edge values", cs, ne);
+                report(yf ? "gemm_edge (f32 out)" : "gemm_edge", cs, dt, rel_err(got, ref, ne), tol_of(yt));
+                free(out), free(ref), free(got), hbuf_free(&x), hbuf_free(&w);
+            }
+}
+
 /* ---- error paths: a status and a message naming what failed ---- */
 static void test_errors(void) {
     void *p = NULL;
@@ -1312,6 +1364,7 @@ int main(int argc, char **argv) {
         test_bias_act();
         test_im2col();
         test_dwconv();
+        test_gemm_edge();
         test_errors();
     }
     mixrt_cuda_device_destroy(g_dev);
