@@ -1,10 +1,11 @@
 /* attention_flash.cu - flash-style com.mixrt Attention on tensor cores for bf16 / f16 Q/K/V
- * with d == dv in {32, 64, 128}: a block of NW warps (1 or 4) takes 16 query rows per warp,
+ * with d == dv in {32, 64, 128}: a block of NW warps (1, 4 or 8) takes 16 query rows per warp,
  * streams K and V in tiles of 64 keys through shared memory (cp.async, double-buffered), and keeps the scores, the
  * running row max / sum (online softmax) and the output accumulators in registers
  * (mma.sync m16n8k16, f32 accumulation; K and V fragments by ldmatrix); S never goes to
- * memory, so any Sk runs. 4 warps share one K/V load (large grids); 1 warp gives a small
- * grid (batch 1) four times the blocks.
+ * memory, so any Sk runs. 4 or 8 warps share one K/V load (large grids; 8: a 128-row
+ * sequence reads each head's K/V once); 1 warp gives a small grid (batch 1) four times the
+ * blocks.
  * The mask tile (1 row when the mask is the same for every query row, else 16 NW)
  * comes into shared memory with its K/V tile, in the same cp.async group.
  * Invariant: the semantics of attention_kernel (engine_ops.cu): s = scale q.k, the causal
@@ -151,7 +152,7 @@ __device__ __forceinline__ void fl_load_mask(MT *dst, const MT *mask, size_t bas
  * Thread lane of warp w holds query rows r0 = 16 w + lane / 4 and r0 + 8, score / output
  * columns 2 (lane % 4) + {0, 1} of every 8-wide tile (the m16n8 accumulator layout). */
 template <typename T, typename MT, int D, int NW>
-__global__ void __launch_bounds__(32 * NW, (D <= 64 ? 12 : 8) / NW)
+__global__ void __launch_bounds__(32 * NW, NW == 8 ? (D <= 64 ? 2 : 1) : (D <= 64 ? 12 : 8) / NW)
     attention_flash_kernel(const T *q, const T *k, const T *v, const MT *mask, T *y, struct mixrt_cuda_attention_args a,
                            int vec) {
     constexpr int LD = D + 8, NQ = 16 * NW;
@@ -381,8 +382,9 @@ cudaError_t flash_by_d(cudaStream_t s, int vec, const void *q, const void *k, co
 template <typename T, typename MT>
 cudaError_t flash_by_warps(cudaStream_t s, int warps, int vec, const void *q, const void *k, const void *v,
                            const void *mask, void *y, const struct mixrt_cuda_attention_args *a) {
-    return warps == 1 ? flash_by_d<T, MT, 1>(s, vec, q, k, v, mask, y, a)
-                      : flash_by_d<T, MT, 4>(s, vec, q, k, v, mask, y, a);
+    return warps == 1   ? flash_by_d<T, MT, 1>(s, vec, q, k, v, mask, y, a)
+           : warps == 4 ? flash_by_d<T, MT, 4>(s, vec, q, k, v, mask, y, a)
+                        : flash_by_d<T, MT, 8>(s, vec, q, k, v, mask, y, a);
 }
 
 } // namespace
@@ -394,7 +396,7 @@ extern "C" int mixrt_cuda_attention_flash_fits(long long d, long long dv) {
 extern "C" cudaError_t mixrt_cuda_launch_attention_flash(cudaStream_t s, int elem, int warps, int vec, const void *q,
                                                          const void *k, const void *v, const void *mask, void *y,
                                                          const struct mixrt_cuda_attention_args *a) {
-    if (warps != 1 && warps != 4) return cudaErrorInvalidValue;
+    if (warps != 1 && warps != 4 && warps != 8) return cudaErrorInvalidValue;
     switch (elem) {
     case MIXRT_CUDA_ELEM_BF16:
         return a->mask_f32 ? flash_by_warps<mixrt_cu_bf16, float>(s, warps, vec, q, k, v, mask, y, a)

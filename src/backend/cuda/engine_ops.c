@@ -153,16 +153,21 @@ mixrt_status mixrt_cuda_attention_fast(mixrt_cuda_device_t dev, mixrt_dtype dt, 
     const char *fenv = getenv("MIXRT_CUDA_FLASH");
     bool flash_off = fenv && !strcmp(fenv, "off");
     bool flash_fits = mixrt_cuda_attention_flash_fits(a->d, a->dv) != 0;
-    long long flash_blocks = a->b * a->h * ((a->sq + 63) / 64);
+    long long flash_blocks = a->b * a->h * ((a->sq + 63) / 64), rows8 = (a->sq + 127) / 128 * 128;
     int mkind = mask ? (a->mask_strides[2] != 0 ? 2 : 1) : 0; /* the tc kernel stages the mask */
     if (flash_fits && !flash_off) {
-        /* 4 warps (64 query rows) per block share each K/V tile where that still gives two
-         * blocks per SM; else 1 warp per block, four times the blocks (batch 1).
-         * MIXRT_CUDA_FLASH_WARPS=1 / 4 forces either. */
+        /* 8 warps (128 query rows) per block share each K/V tile where that still gives two
+         * blocks per SM and pads no more query rows than 64-row blocks would (sq 128: each
+         * head's K/V read once, not twice); else 4 warps under the same rule; else 1 warp per
+         * block, four times the blocks (batch 1). MIXRT_CUDA_FLASH_WARPS=1 / 4 / 8 forces one. */
         const char *wenv = getenv("MIXRT_CUDA_FLASH_WARPS");
-        int warps = wenv && (!strcmp(wenv, "1") || !strcmp(wenv, "4")) ? atoi(wenv)
-                    : flash_blocks >= 2LL * dev->info.sm_count                 ? 4
-                                                                                : 1;
+        bool big = flash_blocks >= 2LL * dev->info.sm_count;
+        int warps = wenv && (!strcmp(wenv, "1") || !strcmp(wenv, "4") || !strcmp(wenv, "8")) ? atoi(wenv)
+                    : big && a->b * a->h * (rows8 / 128) >= 2LL * dev->info.sm_count &&
+                              rows8 == (a->sq + 63) / 64 * 64
+                        ? 8
+                    : big ? 4
+                          : 1;
         MIXRT_CUDA_TRY(dev->ctx,
                        mixrt_cuda_launch_attention_flash(dev->stream, mixrt_cuda_elem_of(dt), warps, vec, q, k, v, mask,
                                                          y, a),
