@@ -82,7 +82,7 @@ mixrt_status mixrt_cuda_gemm_edge(mixrt_cuda_device_t dev, mixrt_dtype ab_dt, co
                 "cannot run CUDA gemm_edge: A/B %s, Y %s (expected f32, bf16 or f16, Y the same or f32)",
                 mixrt_dtype_name(ab_dt), mixrt_dtype_name(y_dt));
     bool ok = a->rows >= 0 && a->k >= 1 && a->nc >= 0 && a->nc <= a->n && a->n - a->nc <= 64 && a->groups >= 1 &&
-              a->groups <= 16 && a->rows % a->groups == 0 && a->rows / 32 < (1LL << 31);
+              a->groups <= 16 && a->rows % a->groups == 0 && a->rows / 16 < (1LL << 31);
     for (int g = 0; ok && g < a->groups; g++) ok = a->c0[g] >= 0 && a->c0[g] <= a->n - a->nc;
     MIXRT_CHECK(dev->ctx, ok, MIXRT_STATUS_INVALID_ARGUMENT,
                 "cannot run CUDA gemm_edge: rows %lld, n %lld, k %lld, %lld columns per group (at most 64 left), %d "

@@ -376,60 +376,70 @@ extern "C" cudaError_t mixrt_cuda_launch_bias_act(cudaStream_t s, int max_blocks
 }
 
 /* The edge columns of a row-grouped product (mixrt_cuda_gemm_edge) as a small tiled product:
- * a block takes 32 rows of one group (rows g, g + groups, ...) and that group's (at most 64)
- * edge columns; x and w pass through shared memory 32 k at a time, each thread keeps 2 x 4
- * f32 sums (summed in k order), then alpha and one rounding. A warp per row and chunk (the
- * first version) spent 0.18 ms on GPT-2 b32's 49 edge columns: every warp read its weight
- * rows again from L2. */
-template <typename TA, typename TY> __global__ void gemm_edge_kernel(const TA *x, const TA *w, TY *y,
-                                                                     mixrt_cuda_edge_args a) {
-    __shared__ float xs[32][33], ws[64][33];
+ * a block takes 16 rows of one group (rows g, g + groups, ...) and that group's (at most 64)
+ * edge columns; x and w pass through shared memory 32 k at a time, the next chunk's values
+ * fetched into registers while the current one is summed (the L2 latency hidden behind the
+ * sums), each thread keeps 4 f32 sums (summed in k order), then alpha and one rounding. A
+ * warp per row and chunk (the first version) spent 0.18 ms on GPT-2 b32's 49 edge columns
+ * (every warp read its weight rows again from L2); 32-row blocks without the prefetch
+ * 82 us under ncu (one block per SM, each waiting out every chunk's loads). */
+template <typename TA, typename TY> __global__ void __launch_bounds__(256)
+    gemm_edge_kernel(const TA *x, const TA *w, TY *y, mixrt_cuda_edge_args a) {
+    constexpr int R = 16, KC = 32;
+    __shared__ float xs[R][KC + 1], ws[64][KC + 1];
     const int ne = (int)(a.n - a.nc), grp = blockIdx.y, c0 = a.c0[grp], tid = threadIdx.x;
-    const int tr = tid >> 4, tc = tid & 15;
-    const long long per = a.rows / a.groups, q0 = (long long)blockIdx.x * 32;
-    float acc[2][4];
+    const int tr = tid >> 4, tc = tid & 15, kk = tid & 31, lr = tid >> 5; /* lr: 0..7 */
+    const long long per = a.rows / a.groups, q0 = (long long)blockIdx.x * R;
+    /* This thread's loads per chunk: x rows lr and lr + 8, w rows lr + 8 i (i < 8), column kk. */
+    long long xrow[2], wrow[8];
+    bool xok[2], wok[8];
 #pragma unroll
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 2; i++) {
+        const long long q = q0 + lr + 8 * i;
+        xok[i] = q < per, xrow[i] = (grp + q * a.groups) * a.k;
+    }
 #pragma unroll
-        for (int j = 0; j < 4; j++) acc[i][j] = 0.0f;
-    for (long long k0 = 0; k0 < a.k; k0 += 32) {
-        for (int l = tid; l < 32 * 32; l += 256) {
-            const int rr = l >> 5, kk = l & 31;
-            const long long q = q0 + rr;
-            xs[rr][kk] = q < per && k0 + kk < a.k ? mixrt_cu_load(x, (size_t)((grp + q * a.groups) * a.k + k0 + kk)) : 0.0f;
-        }
-        for (int l = tid; l < 64 * 32; l += 256) {
-            const int e = l >> 5, kk = l & 31;
-            const long long col = e < c0 ? e : a.nc + e;
-            ws[e][kk] = e < ne && k0 + kk < a.k ? mixrt_cu_load(w, (size_t)(col * a.k + k0 + kk)) : 0.0f;
-        }
+    for (int i = 0; i < 8; i++) {
+        const int e = lr + 8 * i;
+        wok[i] = e < ne, wrow[i] = (long long)(e < c0 ? e : a.nc + e) * a.k;
+    }
+    float px[2], pw[8];
+    auto fetch = [&](long long k0) {
+        const bool kin = k0 + kk < a.k;
+#pragma unroll
+        for (int i = 0; i < 2; i++) px[i] = xok[i] && kin ? mixrt_cu_load(x, (size_t)(xrow[i] + k0 + kk)) : 0.0f;
+#pragma unroll
+        for (int i = 0; i < 8; i++) pw[i] = wok[i] && kin ? mixrt_cu_load(w, (size_t)(wrow[i] + k0 + kk)) : 0.0f;
+    };
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    fetch(0);
+    for (long long k0 = 0; k0 < a.k; k0 += KC) {
+#pragma unroll
+        for (int i = 0; i < 2; i++) xs[lr + 8 * i][kk] = px[i];
+#pragma unroll
+        for (int i = 0; i < 8; i++) ws[lr + 8 * i][kk] = pw[i];
         __syncthreads();
+        if (k0 + KC < a.k) fetch(k0 + KC);
 #pragma unroll 8
-        for (int kk = 0; kk < 32; kk++) {
-            const float x0 = xs[tr][kk], x1 = xs[tr + 16][kk];
+        for (int j = 0; j < KC; j++) {
+            const float xv = xs[tr][j];
 #pragma unroll
-            for (int j = 0; j < 4; j++) {
-                const float wv = ws[tc + 16 * j][kk];
-                acc[0][j] += x0 * wv;
-                acc[1][j] += x1 * wv;
-            }
+            for (int c = 0; c < 4; c++) acc[c] += xv * ws[tc + 16 * c][j];
         }
         __syncthreads();
     }
+    const long long q = q0 + tr;
 #pragma unroll
-    for (int i = 0; i < 2; i++)
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-            const long long q = q0 + tr + 16 * i;
-            const int e = tc + 16 * j;
-            if (q < per && e < ne)
-                mixrt_cu_store(y, (size_t)((grp + q * a.groups) * a.n + (e < c0 ? e : a.nc + e)), a.alpha * acc[i][j]);
-        }
+    for (int c = 0; c < 4; c++) {
+        const int e = tc + 16 * c;
+        if (q < per && e < ne)
+            mixrt_cu_store(y, (size_t)((grp + q * a.groups) * a.n + (e < c0 ? e : a.nc + e)), a.alpha * acc[c]);
+    }
 }
 
 template <typename TA> static cudaError_t gemm_edge_launch(cudaStream_t s, const TA *x, const TA *w, int y_elem, void *y,
                                                            const mixrt_cuda_edge_args &a) {
-    const dim3 grid((unsigned)((a.rows / a.groups + 31) / 32), (unsigned)a.groups);
+    const dim3 grid((unsigned)((a.rows / a.groups + 15) / 16), (unsigned)a.groups);
     if (y_elem == MIXRT_CUDA_ELEM_F32) gemm_edge_kernel<<<grid, 256, 0, s>>>(x, w, (float *)y, a);
     else if (y_elem == MIXRT_CUDA_ELEM_BF16) gemm_edge_kernel<<<grid, 256, 0, s>>>(x, w, (mixrt_cu_bf16 *)y, a);
     else if (y_elem == MIXRT_CUDA_ELEM_F16) gemm_edge_kernel<<<grid, 256, 0, s>>>(x, w, (__half *)y, a);
@@ -439,7 +449,7 @@ template <typename TA> static cudaError_t gemm_edge_launch(cudaStream_t s, const
 
 extern "C" cudaError_t mixrt_cuda_launch_gemm_edge(cudaStream_t s, int ab_elem, const void *x, const void *w, int y_elem,
                                                    void *y, const struct mixrt_cuda_edge_args *a) {
-    /* the caller checked: groups in 1..16 dividing rows, 0 <= c0 <= n - nc <= 64, rows / 32 blocks fit 32 bits, work to do */
+    /* the caller checked: groups in 1..16 dividing rows, 0 <= c0 <= n - nc <= 64, rows / 16 blocks fit 32 bits, work to do */
     switch (ab_elem) {
     case MIXRT_CUDA_ELEM_F32: return gemm_edge_launch(s, (const float *)x, (const float *)w, y_elem, y, *a);
     case MIXRT_CUDA_ELEM_BF16:
