@@ -376,77 +376,73 @@ extern "C" cudaError_t mixrt_cuda_launch_bias_act(cudaStream_t s, int max_blocks
 }
 
 /* The edge columns of a row-grouped product (mixrt_cuda_gemm_edge) as a small tiled product:
- * a block of 128 threads takes 16 rows of one group (rows g, g + groups, ...) and that
- * group's (at most 64) edge columns; x and w pass through shared memory 32 k at a time,
- * stored k-major so a thread reads its 2 rows and 4 columns as one float2 and one float4
- * per k; the next chunk is fetched into registers while the current one is summed. Each
- * thread keeps 2 x 4 f32 sums (in k order), then alpha and one rounding. Earlier versions
- * (notes/cuda.md, session 17): a warp per row and 16 columns spent 0.18 ms on GPT-2 b32's
- * 49 edge columns (weight rows re-read from L2 by every warp); scalar shared-memory reads (5
- * per 4 sums) 71-82 us under ncu. */
-template <typename TA, typename TY> __global__ void __launch_bounds__(128)
+ * a block takes 16 rows of one group (rows g, g + groups, ...) and that group's (at most 64)
+ * edge columns; x and w pass through shared memory 32 k at a time, the next chunk's values
+ * fetched into registers while the current one is summed (the L2 latency hidden behind the
+ * sums), each thread keeps 4 f32 sums (summed in k order), then alpha and one rounding. A
+ * warp per row and chunk (the first version) spent 0.18 ms on GPT-2 b32's 49 edge columns
+ * (every warp read its weight rows again from L2); 32-row blocks without the prefetch
+ * 82 us under ncu (one block per SM, each waiting out every chunk's loads). */
+template <typename TA, typename TY> __global__ void __launch_bounds__(256)
     gemm_edge_kernel(const TA *x, const TA *w, TY *y, mixrt_cuda_edge_args a) {
-    constexpr int R = 16, KC = 32, XP = R + 2, WP = 64 + 4; /* pitches: float2 / float4 aligned */
-    __shared__ __align__(16) float xs[KC][XP], ws[KC][WP];
+    constexpr int R = 16, KC = 32;
+    __shared__ float xs[R][KC + 1], ws[64][KC + 1];
     const int ne = (int)(a.n - a.nc), grp = blockIdx.y, c0 = a.c0[grp], tid = threadIdx.x;
-    const int tr = tid >> 4, tc = tid & 15, kk = tid & 31, lr = tid >> 5; /* lr: 0..3 */
+    const int tr = tid >> 4, tc = tid & 15, kk = tid & 31, lr = tid >> 5; /* lr: 0..7 */
     const long long per = a.rows / a.groups, q0 = (long long)blockIdx.x * R;
-    /* This thread's loads per chunk, column kk: x rows lr + 4 i (i < 4), w rows lr + 4 i (i < 16). */
-    long long xrow[4], wrow[16];
+    /* This thread's loads per chunk: x rows lr and lr + 8, w rows lr + 8 i (i < 8), column kk. */
+    long long xrow[2], wrow[8];
+    bool xok[2], wok[8];
 #pragma unroll
-    for (int i = 0; i < 4; i++) {
-        const long long q = q0 + lr + 4 * i;
-        xrow[i] = q < per ? (grp + q * a.groups) * a.k : -1;
+    for (int i = 0; i < 2; i++) {
+        const long long q = q0 + lr + 8 * i;
+        xok[i] = q < per, xrow[i] = (grp + q * a.groups) * a.k;
     }
 #pragma unroll
-    for (int i = 0; i < 16; i++) {
-        const int e = lr + 4 * i;
-        wrow[i] = e < ne ? (long long)(e < c0 ? e : a.nc + e) * a.k : -1;
+    for (int i = 0; i < 8; i++) {
+        const int e = lr + 8 * i;
+        wok[i] = e < ne, wrow[i] = (long long)(e < c0 ? e : a.nc + e) * a.k;
     }
-    float px[4], pw[16];
+    float px[2], pw[8];
     auto fetch = [&](long long k0) {
         const bool kin = k0 + kk < a.k;
 #pragma unroll
-        for (int i = 0; i < 4; i++) px[i] = xrow[i] >= 0 && kin ? mixrt_cu_load(x, (size_t)(xrow[i] + k0 + kk)) : 0.0f;
+        for (int i = 0; i < 2; i++) px[i] = xok[i] && kin ? mixrt_cu_load(x, (size_t)(xrow[i] + k0 + kk)) : 0.0f;
 #pragma unroll
-        for (int i = 0; i < 16; i++) pw[i] = wrow[i] >= 0 && kin ? mixrt_cu_load(w, (size_t)(wrow[i] + k0 + kk)) : 0.0f;
+        for (int i = 0; i < 8; i++) pw[i] = wok[i] && kin ? mixrt_cu_load(w, (size_t)(wrow[i] + k0 + kk)) : 0.0f;
     };
-    float acc[2][4] = {{0.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f, 0.0f}};
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     fetch(0);
     for (long long k0 = 0; k0 < a.k; k0 += KC) {
 #pragma unroll
-        for (int i = 0; i < 4; i++) xs[kk][lr + 4 * i] = px[i];
+        for (int i = 0; i < 2; i++) xs[lr + 8 * i][kk] = px[i];
 #pragma unroll
-        for (int i = 0; i < 16; i++) ws[kk][lr + 4 * i] = pw[i];
+        for (int i = 0; i < 8; i++) ws[lr + 8 * i][kk] = pw[i];
         __syncthreads();
         if (k0 + KC < a.k) fetch(k0 + KC);
 #pragma unroll 8
         for (int j = 0; j < KC; j++) {
-            const float2 xv = *(const float2 *)&xs[j][2 * tr];
-            const float4 wv = *(const float4 *)&ws[j][4 * tc];
-            acc[0][0] += xv.x * wv.x, acc[0][1] += xv.x * wv.y, acc[0][2] += xv.x * wv.z, acc[0][3] += xv.x * wv.w;
-            acc[1][0] += xv.y * wv.x, acc[1][1] += xv.y * wv.y, acc[1][2] += xv.y * wv.z, acc[1][3] += xv.y * wv.w;
+            const float xv = xs[tr][j];
+#pragma unroll
+            for (int c = 0; c < 4; c++) acc[c] += xv * ws[tc + 16 * c][j];
         }
         __syncthreads();
     }
+    const long long q = q0 + tr;
 #pragma unroll
-    for (int i = 0; i < 2; i++) {
-        const long long q = q0 + 2 * tr + i;
-#pragma unroll
-        for (int c = 0; c < 4; c++) {
-            const int e = 4 * tc + c;
-            if (q < per && e < ne)
-                mixrt_cu_store(y, (size_t)((grp + q * a.groups) * a.n + (e < c0 ? e : a.nc + e)), a.alpha * acc[i][c]);
-        }
+    for (int c = 0; c < 4; c++) {
+        const int e = tc + 16 * c;
+        if (q < per && e < ne)
+            mixrt_cu_store(y, (size_t)((grp + q * a.groups) * a.n + (e < c0 ? e : a.nc + e)), a.alpha * acc[c]);
     }
 }
 
 template <typename TA> static cudaError_t gemm_edge_launch(cudaStream_t s, const TA *x, const TA *w, int y_elem, void *y,
                                                            const mixrt_cuda_edge_args &a) {
     const dim3 grid((unsigned)((a.rows / a.groups + 15) / 16), (unsigned)a.groups);
-    if (y_elem == MIXRT_CUDA_ELEM_F32) gemm_edge_kernel<<<grid, 128, 0, s>>>(x, w, (float *)y, a);
-    else if (y_elem == MIXRT_CUDA_ELEM_BF16) gemm_edge_kernel<<<grid, 128, 0, s>>>(x, w, (mixrt_cu_bf16 *)y, a);
-    else if (y_elem == MIXRT_CUDA_ELEM_F16) gemm_edge_kernel<<<grid, 128, 0, s>>>(x, w, (__half *)y, a);
+    if (y_elem == MIXRT_CUDA_ELEM_F32) gemm_edge_kernel<<<grid, 256, 0, s>>>(x, w, (float *)y, a);
+    else if (y_elem == MIXRT_CUDA_ELEM_BF16) gemm_edge_kernel<<<grid, 256, 0, s>>>(x, w, (mixrt_cu_bf16 *)y, a);
+    else if (y_elem == MIXRT_CUDA_ELEM_F16) gemm_edge_kernel<<<grid, 256, 0, s>>>(x, w, (__half *)y, a);
     else return cudaErrorInvalidValue;
     return cudaGetLastError();
 }
