@@ -1014,13 +1014,14 @@ static void test_dwconv(void) {
 
 /* The edge columns of a row-grouped product (engine_cuda.c's row groups): group j's rows
  * get columns [0, c0[j]) and [c0[j] + nc, n), computed against f64 host sums; every other
- * column must keep its poison (the group's product writes those). K 100 (a partial k tile),
- * 12 or 5 rows per group (partial row tiles), up to 54 edge columns (partial column tiles). */
+ * column must keep its poison (the group's product writes those). K 100 (a partial k tile)
+ * and 300 (three 128-k chunks, the last partial), 12 or 5 rows per group (partial row tiles),
+ * up to 60 edge columns (partial column tiles). */
 static void test_gemm_edge(void) {
     static const struct {
         long long rows, n, k;
         int groups, t;
-    } cases[] = {{96, 150, 100, 8, 7}, {20, 201, 64, 4, 3}, {33, 140, 40, 1, 0}};
+    } cases[] = {{96, 150, 100, 8, 7}, {20, 201, 64, 4, 3}, {33, 140, 40, 1, 0}, {64, 161, 300, 8, 7}};
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
         for (int ti = 0; ti < 3; ti++)
             for (int yf = 0; yf < 2; yf++) {

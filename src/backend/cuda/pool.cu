@@ -377,20 +377,24 @@ extern "C" cudaError_t mixrt_cuda_launch_bias_act(cudaStream_t s, int max_blocks
 
 /* The edge columns of a row-grouped product (mixrt_cuda_gemm_edge) as a small tiled product:
  * a block takes 16 rows of one group (rows g, g + groups, ...) and that group's (at most 64)
- * edge columns; x and w pass through shared memory 32 k at a time, the next chunk's values
- * fetched into registers while the current one is summed (the L2 latency hidden behind the
- * sums), each thread keeps 4 f32 sums (summed in k order), then alpha and one rounding. A
+ * edge columns; x and w pass through shared memory 128 k at a time (41 KB), the next
+ * chunk's values fetched into registers while the current one is summed (40 loads in flight
+ * per thread: few chunks, each waiting out one L2 latency), each thread keeps 4 f32 sums
+ * (summed in k order), then alpha and one rounding. A
  * warp per row and chunk (the first version) spent 0.18 ms on GPT-2 b32's 49 edge columns
- * (every warp read its weight rows again from L2); 32-row blocks without the prefetch
- * 82 us under ncu (one block per SM, each waiting out every chunk's loads). */
+ * (every warp read its weight rows again from L2); 32-row blocks of 32-k chunks without
+ * the prefetch 82 us under ncu, with it (16 rows) 71: a latency chain of 24 chunks; 2 x 4
+ * sums per thread from float2 / float4 shared reads 110. */
 template <typename TA, typename TY> __global__ void __launch_bounds__(256)
     gemm_edge_kernel(const TA *x, const TA *w, TY *y, mixrt_cuda_edge_args a) {
-    constexpr int R = 16, KC = 32;
-    __shared__ float xs[R][KC + 1], ws[64][KC + 1];
+    constexpr int R = 16, KC = 128, KP = KC + 1, M = KC / 32;
+    extern __shared__ float esm[]; /* xs [R][KP], then ws [64][KP] */
+    float *xs = esm, *ws = esm + R * KP;
     const int ne = (int)(a.n - a.nc), grp = blockIdx.y, c0 = a.c0[grp], tid = threadIdx.x;
     const int tr = tid >> 4, tc = tid & 15, kk = tid & 31, lr = tid >> 5; /* lr: 0..7 */
     const long long per = a.rows / a.groups, q0 = (long long)blockIdx.x * R;
-    /* This thread's loads per chunk: x rows lr and lr + 8, w rows lr + 8 i (i < 8), column kk. */
+    /* This thread's loads per chunk: x rows lr and lr + 8, w rows lr + 8 i (i < 8), columns
+     * kk + 32 m (m < M): 40 values in flight per thread. */
     long long xrow[2], wrow[8];
     bool xok[2], wok[8];
 #pragma unroll
@@ -403,28 +407,36 @@ template <typename TA, typename TY> __global__ void __launch_bounds__(256)
         const int e = lr + 8 * i;
         wok[i] = e < ne, wrow[i] = (long long)(e < c0 ? e : a.nc + e) * a.k;
     }
-    float px[2], pw[8];
+    float px[2][M], pw[8][M];
     auto fetch = [&](long long k0) {
-        const bool kin = k0 + kk < a.k;
 #pragma unroll
-        for (int i = 0; i < 2; i++) px[i] = xok[i] && kin ? mixrt_cu_load(x, (size_t)(xrow[i] + k0 + kk)) : 0.0f;
+        for (int m = 0; m < M; m++) {
+            const long long kc = k0 + kk + 32 * m;
+            const bool kin = kc < a.k;
 #pragma unroll
-        for (int i = 0; i < 8; i++) pw[i] = wok[i] && kin ? mixrt_cu_load(w, (size_t)(wrow[i] + k0 + kk)) : 0.0f;
+            for (int i = 0; i < 2; i++) px[i][m] = xok[i] && kin ? mixrt_cu_load(x, (size_t)(xrow[i] + kc)) : 0.0f;
+#pragma unroll
+            for (int i = 0; i < 8; i++) pw[i][m] = wok[i] && kin ? mixrt_cu_load(w, (size_t)(wrow[i] + kc)) : 0.0f;
+        }
     };
     float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     fetch(0);
     for (long long k0 = 0; k0 < a.k; k0 += KC) {
 #pragma unroll
-        for (int i = 0; i < 2; i++) xs[lr + 8 * i][kk] = px[i];
+        for (int m = 0; m < M; m++) {
 #pragma unroll
-        for (int i = 0; i < 8; i++) ws[lr + 8 * i][kk] = pw[i];
+            for (int i = 0; i < 2; i++) xs[(lr + 8 * i) * KP + kk + 32 * m] = px[i][m];
+#pragma unroll
+            for (int i = 0; i < 8; i++) ws[(lr + 8 * i) * KP + kk + 32 * m] = pw[i][m];
+        }
         __syncthreads();
         if (k0 + KC < a.k) fetch(k0 + KC);
+        const int kn = a.k - k0 < KC ? (int)(a.k - k0) : KC;
 #pragma unroll 8
-        for (int j = 0; j < KC; j++) {
-            const float xv = xs[tr][j];
+        for (int j = 0; j < kn; j++) {
+            const float xv = xs[tr * KP + j];
 #pragma unroll
-            for (int c = 0; c < 4; c++) acc[c] += xv * ws[tc + 16 * c][j];
+            for (int c = 0; c < 4; c++) acc[c] += xv * ws[(tc + 16 * c) * KP + j];
         }
         __syncthreads();
     }
@@ -440,9 +452,10 @@ template <typename TA, typename TY> __global__ void __launch_bounds__(256)
 template <typename TA> static cudaError_t gemm_edge_launch(cudaStream_t s, const TA *x, const TA *w, int y_elem, void *y,
                                                            const mixrt_cuda_edge_args &a) {
     const dim3 grid((unsigned)((a.rows / a.groups + 15) / 16), (unsigned)a.groups);
-    if (y_elem == MIXRT_CUDA_ELEM_F32) gemm_edge_kernel<<<grid, 256, 0, s>>>(x, w, (float *)y, a);
-    else if (y_elem == MIXRT_CUDA_ELEM_BF16) gemm_edge_kernel<<<grid, 256, 0, s>>>(x, w, (mixrt_cu_bf16 *)y, a);
-    else if (y_elem == MIXRT_CUDA_ELEM_F16) gemm_edge_kernel<<<grid, 256, 0, s>>>(x, w, (__half *)y, a);
+    const size_t smem = (size_t)(16 + 64) * 129 * sizeof(float);
+    if (y_elem == MIXRT_CUDA_ELEM_F32) gemm_edge_kernel<<<grid, 256, smem, s>>>(x, w, (float *)y, a);
+    else if (y_elem == MIXRT_CUDA_ELEM_BF16) gemm_edge_kernel<<<grid, 256, smem, s>>>(x, w, (mixrt_cu_bf16 *)y, a);
+    else if (y_elem == MIXRT_CUDA_ELEM_F16) gemm_edge_kernel<<<grid, 256, smem, s>>>(x, w, (__half *)y, a);
     else return cudaErrorInvalidValue;
     return cudaGetLastError();
 }
