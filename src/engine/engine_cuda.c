@@ -106,7 +106,9 @@ struct cu_step {
     /* Row groups (rg > 1), the other way for such a product at many rows: rows r, r + rg,
      * r + 2 rg ... start at one 16-byte phase, so each group is a product written straight
      * into the output's rows (pitch rg N) from an aligned column c0 on, nc of them (a
-     * multiple of 8), and gemm_edge computes the columns before c0 and after c0 + nc. Group
+     * multiple of 8), and the columns before c0 and after c0 + nc come from a small dense
+     * product of every row with the union of those columns (egemm: W's first `left` and last
+     * n - nc rows, copied to we; into escr) that edge_scatter copies into place. Group
      * j starts at c0 = j t, t the fewest columns that make N + t a whole number of 16-byte
      * vectors, so its A rows, W rows and Y start are a fixed stride from group j - 1's: the
      * groups are one strided batch, one launch. No padded copy of the output (412 MB at
@@ -114,8 +116,9 @@ struct cu_step {
      * model's is [K, N]). Where the sole consumer is a Cast to f32 right after it, the groups
      * write that Cast's output in f32 (cast_by_gemm). */
     int rg;
-    void *wt;
-    size_t wt_bytes;
+    void *wt, *we, *escr;
+    size_t wt_bytes, we_bytes, escr_bytes;
+    mixrt_cuda_gemm_t egemm;
     struct mixrt_cuda_edge_args edge;
     int rg_cast; /* the Cast node whose output the groups write, or -1 */
     bool cast_by_gemm;
@@ -1150,6 +1153,14 @@ static mixrt_status gemm_pad_plan(struct mixrt_engine *e, int i) {
 fail:
     return status;
 }
+/* A row-grouped product's W as [N, K] rows and the output it writes (its own, or the Cast's). */
+static const void *rowgroup_w(struct mixrt_engine_cuda *c, const struct cu_step *st) {
+    return st->wt ? st->wt : dptr(c, st->gg.b);
+}
+static void *rowgroup_y(struct mixrt_engine_cuda *c, const struct mixrt_graph *g, const struct cu_step *st, int i) {
+    return dptr(c, st->rg_cast >= 0 ? out_at(&g->nodes[st->rg_cast], 0) : g->nodes[i].outputs[0]);
+}
+
 /* Row groups (see cu_step.rg) for a product gemm_pad_plan would pad, when each group has at
  * least 256 rows (W is read once per group: at GPT-2 b1's 16 rows per group the padded
  * product wins) or MIXRT_CUDA_GEMM_ROWGROUPS=on; =off never. The groups' N is a multiple of
@@ -1189,9 +1200,24 @@ static mixrt_status gemm_rowgroup_plan(struct mixrt_engine *e, int i, int s) {
     st->rg = groups;
     c->rowgroups++;
     memset(&st->edge, 0, sizeof st->edge);
-    st->edge.rows = m, st->edge.n = n, st->edge.k = k, st->edge.nc = (n - (groups - 1) * tc) / 8 * 8;
-    st->edge.groups = groups, st->edge.alpha = d->alpha == 0.0f ? 1.0f : d->alpha;
+    int64_t nc = (n - (groups - 1) * tc) / 8 * 8, left = (groups - 1) * tc, ld_e = (left + n - nc + 7) / 8 * 8;
+    st->edge.rows = m, st->edge.n = n, st->edge.nc = nc, st->edge.left = left, st->edge.ld_e = ld_e;
+    st->edge.groups = groups;
     for (int j = 0; j < groups; j++) st->edge.c0[j] = (int)(j * tc); /* (j n + j tc) ey: 16-byte multiples */
+    /* The edge product: every row with W's rows [0, left) and [nc, n) (zero rows to ld_e). */
+    st->we_bytes = (size_t)(ld_e * k) * ea, st->escr_bytes = (size_t)(m * ld_e) * ey;
+    MIXRT_TRY(t->alloc(c->dev, st->we_bytes, g->values[gg->b].name, &st->we));
+    MIXRT_TRY(t->alloc(c->dev, st->escr_bytes, g->nodes[i].name, &st->escr));
+    MIXRT_TRY(t->memset(c->dev, st->we, 0, st->we_bytes));
+    const char *wrows = rowgroup_w(c, st);
+    if (left) MIXRT_TRY(t->copy_d2d(c->dev, st->we, wrows, (size_t)(left * k) * ea));
+    MIXRT_TRY(t->copy_d2d(c->dev, (char *)st->we + (size_t)(left * k) * ea, wrows + (size_t)(nc * k) * ea,
+                          (size_t)((n - nc) * k) * ea));
+    struct mixrt_cuda_gemm_desc ed = {.ab_dtype = d->ab_dtype, .y_dtype = td, .m = m, .n = ld_e, .k = k,
+                                      .trans_b = true, .batch = 1, .alpha = d->alpha, .allow_tf32 = d->allow_tf32,
+                                      .name = g->nodes[i].name};
+    MIXRT_TRY(t->gemm_create(c->dev, &ed, &st->egemm));
+    MIXRT_TRY(t->gemm_tune(st->egemm, dptr(c, gg->a), st->we, NULL, st->escr, 10));
     uint32_t al = 256;
     while (al > 16 && ((size_t)k * ea) % al) al >>= 1;
     d->m = m / groups, d->n = st->edge.nc, d->trans_b = true, d->lda = groups * k, d->ldy = groups * n;
@@ -1203,19 +1229,11 @@ static mixrt_status gemm_rowgroup_plan(struct mixrt_engine *e, int i, int s) {
     }
     if (e->opts.verbose)
         mixrt_log(e->ctx, MIXRT_LOG_NOTE, "layer '%s' (%s): product of %lld rows in %d row groups written in place "
-                  "(one strided batch; %lld of %lld columns each, the rest by gemm_edge)%s", g->nodes[i].name,
-                  g->nodes[i].op_type, (long long)m, groups, (long long)st->edge.nc, (long long)n,
+                  "(one strided batch; %lld of %lld columns each, the rest by a %lld-column product)%s", g->nodes[i].name,
+                  g->nodes[i].op_type, (long long)m, groups, (long long)st->edge.nc, (long long)n, (long long)ld_e,
                   st->rg_cast >= 0 ? "; f32 rows for the Cast after it" : "");
 fail:
     return status;
-}
-
-/* A row-grouped product's W as [N, K] rows and the output it writes (its own, or the Cast's). */
-static const void *rowgroup_w(struct mixrt_engine_cuda *c, const struct cu_step *st) {
-    return st->wt ? st->wt : dptr(c, st->gg.b);
-}
-static void *rowgroup_y(struct mixrt_engine_cuda *c, const struct mixrt_graph *g, const struct cu_step *st, int i) {
-    return dptr(c, st->rg_cast >= 0 ? out_at(&g->nodes[st->rg_cast], 0) : g->nodes[i].outputs[0]);
 }
 
 static mixrt_status run_cuda_step(struct mixrt_engine *e, int node);
@@ -1591,8 +1609,8 @@ static mixrt_status run_cuda_step(struct mixrt_engine *e, int i) {
         struct gemm_geom *gg = &st->gg;
         if (st->rg) { /* row groups: the groups' products in place (one batch), then the edge columns */
             MIXRT_TRY(t->gemm_run(st->gemm, dptr(c, gg->a), rowgroup_w(c, st), NULL, rowgroup_y(c, g, st, i)));
-            MIXRT_TRY(t->gemm_edge(c->dev, gg->desc.ab_dtype, dptr(c, gg->a), rowgroup_w(c, st), gg->desc.y_dtype,
-                                   rowgroup_y(c, g, st, i), &st->edge));
+            MIXRT_TRY(t->gemm_run(st->egemm, dptr(c, gg->a), st->we, NULL, st->escr));
+            MIXRT_TRY(t->edge_scatter(c->dev, gg->desc.y_dtype, st->escr, rowgroup_y(c, g, st, i), &st->edge));
             break;
         }
         if (st->ypad) { /* N padded: the real columns out of ypad unless the next Cast reads it */
@@ -2439,6 +2457,8 @@ void mixrt_engine_cuda_destroy(struct mixrt_engine_cuda *c) {
         if (c->graph) t->graph_destroy(c->graph);
         for (int i = 0; c->steps && i < c->n_nodes; i++)
             if (c->steps[i].gemm) t->gemm_destroy(c->steps[i].gemm);
+        for (int i = 0; c->steps && i < c->n_nodes; i++)
+            if (c->steps[i].egemm) t->gemm_destroy(c->steps[i].egemm);
         for (int i = 0; c->steps && i < c->n_nodes; i++) {
             if (c->steps[i].att_qk) t->gemm_destroy(c->steps[i].att_qk);
             if (c->steps[i].att_pv) t->gemm_destroy(c->steps[i].att_pv);
@@ -2451,6 +2471,8 @@ void mixrt_engine_cuda_destroy(struct mixrt_engine_cuda *c) {
             if (c->steps[i].wpad) t->free(c->dev, c->steps[i].wpad, c->steps[i].wpad_bytes);
             if (c->steps[i].ypad) t->free(c->dev, c->steps[i].ypad, c->steps[i].ypad_bytes);
             if (c->steps[i].wt) t->free(c->dev, c->steps[i].wt, c->steps[i].wt_bytes);
+            if (c->steps[i].we) t->free(c->dev, c->steps[i].we, c->steps[i].we_bytes);
+            if (c->steps[i].escr) t->free(c->dev, c->steps[i].escr, c->steps[i].escr_bytes);
         }
         for (int v = 0; c->wptr && v < c->n_values; v++)
             if (c->wptr[v]) t->free(c->dev, c->wptr[v], c->wbytes[v]);
@@ -2504,7 +2526,7 @@ void mixrt_engine_cuda_describe(mixrt_engine_t e, FILE *f) {
             c->d2h, c->d2h_bytes);
     if (c->rowgroups)
         fprintf(f, "row groups: %d product%s with unaligned output rows written in place by row groups (the edge "
-                "columns by gemm_edge; MIXRT_CUDA_GEMM_ROWGROUPS=off pads instead)\n", c->rowgroups,
+                "columns by a small product and edge_scatter; MIXRT_CUDA_GEMM_ROWGROUPS=off pads instead)\n", c->rowgroups,
                 c->rowgroups > 1 ? "s" : "");
     if (c->gelu_approx)
         fprintf(f, "approximation: erf GELU as cuBLASLt's tanh-form GELU epilogue in %d layer%s (16-bit outputs; at most "

@@ -45,14 +45,14 @@ struct mixrt_cuda_dwconv_args {
     int r, s, sh, sw, ph, pw, dh, dw, act;
 };
 
-/* The columns a row-grouped product leaves out (mixrt_cuda_gemm_edge): Y [rows, n] = alpha
- * X [rows, k] W^T with W as [n, k] rows; row r (group r % groups) gets columns [0, c0[g])
- * and [c0[g] + nc, n) - the others came from the group's product; n - nc <= 64. */
+/* The columns a row-grouped product leaves out (mixrt_cuda_edge_scatter): row r of Y [rows,
+ * n] (group r % groups) gets columns [0, c0[g]) and [c0[g] + nc, n) - the others came from
+ * the group's product - out of E [rows, ld_e], the rows' products with W's columns [0, left)
+ * then [nc, n): Y[r][j] = E[r][j] left of c0, Y[r][j] = E[r][left + j - nc] right of it. */
 struct mixrt_cuda_edge_args {
-    long long rows, n, k, nc;
+    long long rows, n, nc, left, ld_e;
     int groups;
     int c0[16];
-    float alpha;
 };
 
 #endif /* MIXRT_BACKEND_CUDA_ARGS_H */

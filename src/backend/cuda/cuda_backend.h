@@ -312,12 +312,10 @@ MIXRT_CUDA_API mixrt_status mixrt_cuda_im2col(mixrt_cuda_device_t dev, mixrt_dty
 MIXRT_CUDA_API mixrt_status mixrt_cuda_dwconv(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *x, const void *w,
                                               const void *bias, void *y, const struct mixrt_cuda_dwconv_args *a);
 
-/* The edge columns of a row-grouped product (cuda_args.h describes a): x [rows, k] and w
- * [n, k] of ab_dt (F32, BF16 or F16), y [rows, n] of y_dt (ab_dt or F32); f32 sums, one
- * rounding, like cuBLASLt's products. */
-MIXRT_CUDA_API mixrt_status mixrt_cuda_gemm_edge(mixrt_cuda_device_t dev, mixrt_dtype ab_dt, const void *x,
-                                                 const void *w, mixrt_dtype y_dt, void *y,
-                                                 const struct mixrt_cuda_edge_args *a);
+/* The edge columns of a row-grouped product (cuda_args.h describes a): copied out of e
+ * [rows, ld_e] into y [rows, n], both of dt (F32, BF16 or F16). */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_edge_scatter(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *e, void *y,
+                                                    const struct mixrt_cuda_edge_args *a);
 
 /* The softmax stage of attention computed as batched GEMMs (the engine makes S = scale *
  * Q K^T in f32 and P V with cuBLASLt): p [b*h*sq, sk] of dt = softmax over each row of s

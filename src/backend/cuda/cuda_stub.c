@@ -231,9 +231,9 @@ mixrt_status mixrt_cuda_dwconv(mixrt_cuda_device_t dev, mixrt_dtype dt, const vo
     (void)dev, (void)dt, (void)x, (void)w, (void)bias, (void)y, (void)a;
     return MIXRT_STATUS_UNSUPPORTED;
 }
-mixrt_status mixrt_cuda_gemm_edge(mixrt_cuda_device_t dev, mixrt_dtype ab_dt, const void *x, const void *w,
-                                  mixrt_dtype y_dt, void *y, const struct mixrt_cuda_edge_args *a) {
-    (void)dev, (void)ab_dt, (void)x, (void)w, (void)y_dt, (void)y, (void)a;
+mixrt_status mixrt_cuda_edge_scatter(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *e, void *y,
+                                    const struct mixrt_cuda_edge_args *a) {
+    (void)dev, (void)dt, (void)e, (void)y, (void)a;
     return MIXRT_STATUS_UNSUPPORTED;
 }
 mixrt_status mixrt_cuda_attention_softmax(mixrt_cuda_device_t dev, mixrt_dtype dt, const float *s, void *p,

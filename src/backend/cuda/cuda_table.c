@@ -57,6 +57,6 @@ const struct mixrt_cuda_table mixrt_cuda_backend_v1 = {
     mixrt_cuda_attention_softmax,
     mixrt_cuda_cast_rows,
     mixrt_cuda_im2col,
-    mixrt_cuda_gemm_edge,
+    mixrt_cuda_edge_scatter,
     mixrt_cuda_dwconv,
 };

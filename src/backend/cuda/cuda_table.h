@@ -75,8 +75,8 @@ struct mixrt_cuda_table {
     mixrt_status (*cast_rows)(mixrt_cuda_device_t, mixrt_dtype, const void *, size_t, mixrt_dtype, void *, size_t,
                               size_t);
     mixrt_status (*im2col)(mixrt_cuda_device_t, mixrt_dtype, const void *, void *, const struct mixrt_cuda_im2col_args *);
-    mixrt_status (*gemm_edge)(mixrt_cuda_device_t, mixrt_dtype, const void *, const void *, mixrt_dtype, void *,
-                              const struct mixrt_cuda_edge_args *);
+    mixrt_status (*edge_scatter)(mixrt_cuda_device_t, mixrt_dtype, const void *, void *,
+                                 const struct mixrt_cuda_edge_args *);
     mixrt_status (*dwconv)(mixrt_cuda_device_t, mixrt_dtype, const void *, const void *, const void *, void *,
                            const struct mixrt_cuda_dwconv_args *);
 };

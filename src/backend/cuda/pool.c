@@ -74,24 +74,24 @@ fail:
     return status;
 }
 
-mixrt_status mixrt_cuda_gemm_edge(mixrt_cuda_device_t dev, mixrt_dtype ab_dt, const void *x, const void *w,
-                                  mixrt_dtype y_dt, void *y, const struct mixrt_cuda_edge_args *a) {
+mixrt_status mixrt_cuda_edge_scatter(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *e, void *y,
+                                    const struct mixrt_cuda_edge_args *a) {
     mixrt_status status = MIXRT_STATUS_OK;
-    int ae = mixrt_cuda_elem_of(ab_dt), ye = mixrt_cuda_elem_of(y_dt);
-    MIXRT_CHECK(dev->ctx, ae >= 0 && (y_dt == ab_dt || y_dt == MIXRT_DTYPE_F32), MIXRT_STATUS_UNSUPPORTED_DTYPE,
-                "cannot run CUDA gemm_edge: A/B %s, Y %s (expected f32, bf16 or f16, Y the same or f32)",
-                mixrt_dtype_name(ab_dt), mixrt_dtype_name(y_dt));
-    bool ok = a->rows >= 0 && a->k >= 1 && a->nc >= 0 && a->nc <= a->n && a->n - a->nc <= 64 && a->groups >= 1 &&
-              a->groups <= 16 && a->rows % a->groups == 0 && a->rows / 16 < (1LL << 31);
-    for (int g = 0; ok && g < a->groups; g++) ok = a->c0[g] >= 0 && a->c0[g] <= a->n - a->nc;
+    size_t es = mixrt_dtype_size(dt);
+    MIXRT_CHECK(dev->ctx, mixrt_cuda_elem_of(dt) >= 0, MIXRT_STATUS_UNSUPPORTED_DTYPE,
+                "cannot run CUDA edge_scatter: %s (expected f32, bf16 or f16)", mixrt_dtype_name(dt));
+    bool ok = a->rows >= 0 && a->nc >= 0 && a->nc <= a->n && a->groups >= 1 && a->groups <= 16 && a->left >= 0 &&
+              a->left + (a->n - a->nc) <= a->ld_e && a->rows * (a->n - a->nc) / 256 < (1LL << 31);
+    for (int g = 0; ok && g < a->groups; g++) ok = a->c0[g] >= 0 && a->c0[g] <= a->left && a->c0[g] <= a->n - a->nc;
     MIXRT_CHECK(dev->ctx, ok, MIXRT_STATUS_INVALID_ARGUMENT,
-                "cannot run CUDA gemm_edge: rows %lld, n %lld, k %lld, %lld columns per group (at most 64 left), %d "
-                "groups (1..16, dividing the rows)", a->rows, a->n, a->k, a->nc, a->groups);
+                "cannot run CUDA edge_scatter: rows %lld, n %lld, %lld columns per group, left %lld, ld_e %lld, %d "
+                "groups (1..16, each c0 <= left and <= the edge columns)", a->rows, a->n, a->nc, a->left, a->ld_e,
+                a->groups);
     if (a->rows == 0 || a->n == a->nc) return MIXRT_STATUS_OK;
-    MIXRT_CHECK(dev->ctx, x && w && y, MIXRT_STATUS_INVALID_ARGUMENT, "cannot run CUDA gemm_edge: NULL buffer");
-    MIXRT_CUDA_TRY(dev->ctx, mixrt_cuda_launch_gemm_edge(dev->stream, ae, x, w, ye, y, a),
-                   "kernel launch (gemm_edge %s to %s, %lld rows x %lld edge columns)", mixrt_dtype_name(ab_dt),
-                   mixrt_dtype_name(y_dt), a->rows, a->n - a->nc);
+    MIXRT_CHECK(dev->ctx, e && y, MIXRT_STATUS_INVALID_ARGUMENT, "cannot run CUDA edge_scatter: NULL buffer");
+    MIXRT_CUDA_TRY(dev->ctx, mixrt_cuda_launch_edge_scatter(dev->stream, es, e, y, a),
+                   "kernel launch (edge_scatter %s, %lld rows x %lld edge columns)", mixrt_dtype_name(dt), a->rows,
+                   a->n - a->nc);
 fail:
     return status;
 }

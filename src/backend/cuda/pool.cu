@@ -375,101 +375,29 @@ extern "C" cudaError_t mixrt_cuda_launch_bias_act(cudaStream_t s, int max_blocks
     return cudaGetLastError();
 }
 
-/* The edge columns of a row-grouped product (mixrt_cuda_gemm_edge) as a small tiled product:
- * a block takes 16 rows of one group (rows g, g + groups, ...) and that group's (at most 64)
- * edge columns; x and w pass through shared memory 128 k at a time (41 KB), the next
- * chunk's values fetched into registers while the current one is summed (40 loads in flight
- * per thread: few chunks, each waiting out one L2 latency), each thread keeps 4 f32 sums
- * (summed in k order), then alpha and one rounding. A
- * warp per row and chunk (the first version) spent 0.18 ms on GPT-2 b32's 49 edge columns
- * (every warp read its weight rows again from L2); 32-row blocks of 32-k chunks without
- * the prefetch 82 us under ncu, with it (16 rows) 71: a latency chain of 24 chunks; 2 x 4
- * sums per thread from float2 / float4 shared reads 110. */
-template <typename TA, typename TY> __global__ void __launch_bounds__(256)
-    gemm_edge_kernel(const TA *x, const TA *w, TY *y, mixrt_cuda_edge_args a) {
-    constexpr int R = 16, KC = 128, KP = KC + 1, M = KC / 32;
-    extern __shared__ float esm[]; /* xs [R][KP], then ws [64][KP] */
-    float *xs = esm, *ws = esm + R * KP;
-    const int ne = (int)(a.n - a.nc), grp = blockIdx.y, c0 = a.c0[grp], tid = threadIdx.x;
-    const int tr = tid >> 4, tc = tid & 15, kk = tid & 31, lr = tid >> 5; /* lr: 0..7 */
-    const long long per = a.rows / a.groups, q0 = (long long)blockIdx.x * R;
-    /* This thread's loads per chunk: x rows lr and lr + 8, w rows lr + 8 i (i < 8), columns
-     * kk + 32 m (m < M): 40 values in flight per thread. */
-    long long xrow[2], wrow[8];
-    bool xok[2], wok[8];
-#pragma unroll
-    for (int i = 0; i < 2; i++) {
-        const long long q = q0 + lr + 8 * i;
-        xok[i] = q < per, xrow[i] = (grp + q * a.groups) * a.k;
-    }
-#pragma unroll
-    for (int i = 0; i < 8; i++) {
-        const int e = lr + 8 * i;
-        wok[i] = e < ne, wrow[i] = (long long)(e < c0 ? e : a.nc + e) * a.k;
-    }
-    float px[2][M], pw[8][M];
-    auto fetch = [&](long long k0) {
-#pragma unroll
-        for (int m = 0; m < M; m++) {
-            const long long kc = k0 + kk + 32 * m;
-            const bool kin = kc < a.k;
-#pragma unroll
-            for (int i = 0; i < 2; i++) px[i][m] = xok[i] && kin ? mixrt_cu_load(x, (size_t)(xrow[i] + kc)) : 0.0f;
-#pragma unroll
-            for (int i = 0; i < 8; i++) pw[i][m] = wok[i] && kin ? mixrt_cu_load(w, (size_t)(wrow[i] + kc)) : 0.0f;
-        }
-    };
-    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    fetch(0);
-    for (long long k0 = 0; k0 < a.k; k0 += KC) {
-#pragma unroll
-        for (int m = 0; m < M; m++) {
-#pragma unroll
-            for (int i = 0; i < 2; i++) xs[(lr + 8 * i) * KP + kk + 32 * m] = px[i][m];
-#pragma unroll
-            for (int i = 0; i < 8; i++) ws[(lr + 8 * i) * KP + kk + 32 * m] = pw[i][m];
-        }
-        __syncthreads();
-        if (k0 + KC < a.k) fetch(k0 + KC);
-        const int kn = a.k - k0 < KC ? (int)(a.k - k0) : KC;
-#pragma unroll 8
-        for (int j = 0; j < kn; j++) {
-            const float xv = xs[tr * KP + j];
-#pragma unroll
-            for (int c = 0; c < 4; c++) acc[c] += xv * ws[(tc + 16 * c) * KP + j];
-        }
-        __syncthreads();
-    }
-    const long long q = q0 + tr;
-#pragma unroll
-    for (int c = 0; c < 4; c++) {
-        const int e = tc + 16 * c;
-        if (q < per && e < ne)
-            mixrt_cu_store(y, (size_t)((grp + q * a.groups) * a.n + (e < c0 ? e : a.nc + e)), a.alpha * acc[c]);
-    }
+/* The edge columns of a row-grouped product (mixrt_cuda_edge_scatter): row r of y (group
+ * r % groups, first product column c0) takes its columns [0, c0) from e's [0, c0) and [c0 +
+ * nc, n) from e's [left + c0, left + n - nc): e holds every row's product with the union of
+ * edge columns ([0, left) and [nc, n) of W), computed by a small dense cuBLASLt product.
+ * Element copies of es bytes; a thread per (row, edge column). Own kernels that summed the
+ * edge columns themselves ran 30-50 us at GPT-2 b32 (notes/cuda.md, session 17). */
+template <typename T> __global__ void edge_scatter_kernel(const T *e, T *y, mixrt_cuda_edge_args a) {
+    const int ne = (int)(a.n - a.nc);
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x, r = i / ne;
+    if (r >= a.rows) return;
+    const int j = (int)(i % ne), c0 = a.c0[r % a.groups];
+    y[r * a.n + (j < c0 ? j : a.nc + j)] = e[r * a.ld_e + (j < c0 ? j : a.left + j)];
 }
 
-template <typename TA> static cudaError_t gemm_edge_launch(cudaStream_t s, const TA *x, const TA *w, int y_elem, void *y,
-                                                           const mixrt_cuda_edge_args &a) {
-    const dim3 grid((unsigned)((a.rows / a.groups + 15) / 16), (unsigned)a.groups);
-    const size_t smem = (size_t)(16 + 64) * 129 * sizeof(float);
-    if (y_elem == MIXRT_CUDA_ELEM_F32) gemm_edge_kernel<<<grid, 256, smem, s>>>(x, w, (float *)y, a);
-    else if (y_elem == MIXRT_CUDA_ELEM_BF16) gemm_edge_kernel<<<grid, 256, smem, s>>>(x, w, (mixrt_cu_bf16 *)y, a);
-    else if (y_elem == MIXRT_CUDA_ELEM_F16) gemm_edge_kernel<<<grid, 256, smem, s>>>(x, w, (__half *)y, a);
+extern "C" cudaError_t mixrt_cuda_launch_edge_scatter(cudaStream_t s, size_t es, const void *e, void *y,
+                                                     const struct mixrt_cuda_edge_args *a) {
+    /* the caller checked: groups in 1..16, 0 <= c0 <= n - nc <= left + n - nc <= ld_e, work to do */
+    const long long total = a->rows * (a->n - a->nc);
+    const unsigned blocks = (unsigned)((total + 255) / 256);
+    if (es == 4) edge_scatter_kernel<<<blocks, 256, 0, s>>>((const uint32_t *)e, (uint32_t *)y, *a);
+    else if (es == 2) edge_scatter_kernel<<<blocks, 256, 0, s>>>((const uint16_t *)e, (uint16_t *)y, *a);
     else return cudaErrorInvalidValue;
     return cudaGetLastError();
-}
-
-extern "C" cudaError_t mixrt_cuda_launch_gemm_edge(cudaStream_t s, int ab_elem, const void *x, const void *w, int y_elem,
-                                                   void *y, const struct mixrt_cuda_edge_args *a) {
-    /* the caller checked: groups in 1..16 dividing rows, 0 <= c0 <= n - nc <= 64, rows / 16 blocks fit 32 bits, work to do */
-    switch (ab_elem) {
-    case MIXRT_CUDA_ELEM_F32: return gemm_edge_launch(s, (const float *)x, (const float *)w, y_elem, y, *a);
-    case MIXRT_CUDA_ELEM_BF16:
-        return gemm_edge_launch(s, (const mixrt_cu_bf16 *)x, (const mixrt_cu_bf16 *)w, y_elem, y, *a);
-    case MIXRT_CUDA_ELEM_F16: return gemm_edge_launch(s, (const __half *)x, (const __half *)w, y_elem, y, *a);
-    default: return cudaErrorInvalidValue;
-    }
 }
 
 extern "C" cudaError_t mixrt_cuda_launch_dwconv(cudaStream_t s, int max_blocks, int elem, const void *x, const void *w,
