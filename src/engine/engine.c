@@ -239,10 +239,132 @@ static void make_build_id(struct mixrt_engine *e) {
     snprintf(e->build_id, sizeof(e->build_id), "%016llx", (unsigned long long)h);
 }
 
+/* ---- constants dropped after packing -------------------------------------------------------
+ * A kernel that packs a constant weight into a library layout (kernels.h's packing hooks)
+ * holds a second copy of it; for a model of large weights that doubles the built engine's
+ * memory (GPT-2 f32: 653 MB of weights, ~1 GB resident). Once the last node reading a
+ * weight has its kernel prepared, the graph's copy is dropped when every reader holds it
+ * packed and unpacks it back to the same bytes (checked, byte for byte, before dropping).
+ * Only for engines whose input shapes are all fixed, without subgraphs, on the CPU: with
+ * fixed shapes a packing kernel never repacks or hands its node to the reference kernel at
+ * run time, and those paths fail with a named error rather than read a dropped weight. A
+ * plan save brings the weights back first. MIXRT_RELEASE_WEIGHTS=off keeps them. */
+
+static bool released_value(const struct mixrt_value *v) {
+    return v->init && !v->init->data && v->init->nbytes && !(v->init->flags & MIXRT_TENSOR_OWNS_DATA);
+}
+
+/* The packing hooks of reader node j of value v when it reads v only as input 1 and holds
+ * it packed; NULL otherwise. */
+static const struct mixrt_cpu_kernel_packing *packed_reader(const struct mixrt_engine *e, int j, int v) {
+    const struct mixrt_graph *g = mixrt_model_graph(e->model);
+    const struct mixrt_node *n = &g->nodes[j];
+    for (int q = 0; q < n->n_inputs; q++)
+        if (n->inputs[q] == v && q != 1) return NULL;
+    const struct mixrt_cpu_kernel_packing *pk = e->kernels[j] ? mixrt_cpu_kernel_packing_find(e->kernels[j]->name) : NULL;
+    struct mixrt_cpu_packed p;
+    return pk && pk->unpack && e->states[j] && pk->get(e->states[j], &p) ? pk : NULL;
+}
+
+static bool reads(const struct mixrt_node *n, int v) {
+    for (int q = 0; q < n->n_inputs; q++)
+        if (n->inputs[q] == v) return true;
+    return false;
+}
+
+static mixrt_status try_release(struct mixrt_engine *e, int v) {
+    struct mixrt_graph *g = mixrt_model_graph_mut(e->model);
+    struct mixrt_value *val = &g->values[v];
+    struct mixrt_tensor *t = val->init;
+    if (!t || !t->data || t->nbytes < ((size_t)16 << 10) || !(t->flags & MIXRT_TENSOR_OWNS_DATA) ||
+        (t->flags & MIXRT_TENSOR_OWNS_MAPPING) || (val->flags & (MIXRT_VALUE_GRAPH_INPUT | MIXRT_VALUE_GRAPH_OUTPUT)))
+        return MIXRT_STATUS_OK;
+    int readers = 0;
+    for (int j = 0; j < g->n_nodes; j++) {
+        if (!reads(&g->nodes[j], v)) continue;
+        if (!packed_reader(e, j, v)) return MIXRT_STATUS_OK;
+        readers++;
+    }
+    if (!readers) return MIXRT_STATUS_OK;
+    uint8_t *tmp = mixrt_alloc(e->ctx, t->nbytes);
+    if (!tmp) return MIXRT_STATUS_OK; /* keeping it is always correct */
+    bool same = true;
+    for (int j = 0; j < g->n_nodes && same; j++)
+        if (reads(&g->nodes[j], v))
+            same = packed_reader(e, j, v)->unpack(e->ctx, e->states[j], tmp, t->nbytes) &&
+                   !memcmp(tmp, t->data, t->nbytes);
+    mixrt_free(e->ctx, tmp, t->nbytes);
+    if (!same) {
+        mixrt_log(e->ctx, MIXRT_LOG_VERBOSE, "constant '%s' kept: its packed copy does not unpack to the same bytes",
+                  val->name);
+        return MIXRT_STATUS_OK;
+    }
+    mixrt_free(e->ctx, t->data, t->capacity);
+    t->data = NULL, t->capacity = 0, t->flags &= ~(unsigned)MIXRT_TENSOR_OWNS_DATA;
+    e->n_released++, e->released_bytes += t->nbytes;
+    return MIXRT_STATUS_OK;
+}
+
+static bool fixed_shapes(const struct mixrt_graph *g) {
+    for (int k = 0; k < g->n_inputs; k++) {
+        const struct mixrt_value *v = &g->values[g->inputs[k]];
+        if (v->init) continue; /* an overridable initializer: not a run-time input here */
+        if (v->rank < 0 || (v->flags & (MIXRT_VALUE_SEQUENCE | MIXRT_VALUE_OPTIONAL))) return false;
+        for (int d = 0; d < v->rank; d++)
+            if (v->dims[d].value < 0) return false;
+    }
+    for (int n = 0; n < g->n_nodes; n++)
+        for (int a = 0; a < g->nodes[n].n_attrs; a++)
+            if (g->nodes[n].attrs[a].g || g->nodes[n].attrs[a].graphs) return false;
+    return true;
+}
+
+int mixrt_engine_released(mixrt_engine_t e, size_t *bytes) {
+    if (bytes) *bytes = e ? e->released_bytes : 0;
+    return e ? e->n_released : 0;
+}
+
+mixrt_status mixrt_engine_weights_restore(struct mixrt_engine *e) {
+    struct mixrt_graph *g = mixrt_model_graph_mut(e->model);
+    for (int v = 0; v < g->n_values && e->n_released; v++) {
+        struct mixrt_value *val = &g->values[v];
+        if (!released_value(val)) continue;
+        struct mixrt_tensor *t = val->init;
+        void *p = mixrt_alloc(e->ctx, t->nbytes);
+        if (!p) return mixrt_error(e->ctx, MIXRT_STATUS_OUT_OF_MEMORY, "restoring constant '%s' (%zu bytes)", val->name,
+                                   t->nbytes);
+        bool ok = false;
+        for (int j = 0; j < g->n_nodes && !ok; j++) {
+            const struct mixrt_cpu_kernel_packing *pk = reads(&g->nodes[j], v) ? packed_reader(e, j, v) : NULL;
+            ok = pk && pk->unpack(e->ctx, e->states[j], p, t->nbytes);
+        }
+        if (!ok) {
+            mixrt_free(e->ctx, p, t->nbytes);
+            return mixrt_error(e->ctx, MIXRT_STATUS_INTERNAL, "cannot restore constant '%s' from its packed copy",
+                               val->name);
+        }
+        t->data = p, t->capacity = t->nbytes, t->flags |= MIXRT_TENSOR_OWNS_DATA;
+        e->n_released--, e->released_bytes -= t->nbytes;
+    }
+    return MIXRT_STATUS_OK;
+}
+
 static mixrt_status select_kernels(struct mixrt_engine *e, struct mixrt_timing_cache *tc) {
     mixrt_status status = MIXRT_STATUS_OK;
     struct mixrt_graph *g = mixrt_model_graph_mut(e->model);
+    int *last = NULL;
+    size_t nv = (size_t)(g->n_values > 0 ? g->n_values : 1);
+    const char *renv = getenv("MIXRT_RELEASE_WEIGHTS");
+    bool release = !e->cuda && !(renv && !strcmp(renv, "off")) && fixed_shapes(g);
     MIXRT_TRY(mixrt_engine_alloc_nodes(e));
+    if (release) { /* each constant's last reader */
+        last = mixrt_alloc(e->ctx, nv * sizeof(int));
+        if (!last) return MIXRT_STATUS_OUT_OF_MEMORY;
+        for (size_t v = 0; v < nv; v++) last[v] = -1;
+        for (int i = 0; i < g->n_nodes; i++)
+            for (int q = 0; q < g->nodes[i].n_inputs; q++)
+                if (g->nodes[i].inputs[q] >= 0) last[g->nodes[i].inputs[q]] = i;
+    }
     for (int i = 0; i < g->n_nodes; i++) {
         const struct mixrt_cpu_kernel *k = NULL;
         double ns = -1;
@@ -263,8 +385,17 @@ static mixrt_status select_kernels(struct mixrt_engine *e, struct mixrt_timing_c
         if (e->opts.verbose)
             mixrt_log(e->ctx, MIXRT_LOG_NOTE, "layer '%s' (%s): kernel %s", g->nodes[i].name, g->nodes[i].op_type,
                       k->name);
+        for (int q = 0; release && q < g->nodes[i].n_inputs; q++) {
+            int v = g->nodes[i].inputs[q];
+            if (v >= 0 && last[v] == i) MIXRT_TRY(try_release(e, v));
+        }
     }
+    if (e->n_released && e->opts.verbose)
+        mixrt_log(e->ctx, MIXRT_LOG_NOTE, "%d constant%s (%zu bytes) dropped after packing (their kernels hold them "
+                  "packed; MIXRT_RELEASE_WEIGHTS=off keeps them)", e->n_released, e->n_released > 1 ? "s" : "",
+                  e->released_bytes);
 fail:
+    mixrt_free(e->ctx, last, nv * sizeof(int));
     return status;
 }
 

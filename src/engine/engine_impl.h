@@ -51,4 +51,8 @@ mixrt_status mixrt_engine_build_reference(mixrt_context_t ctx, const char *model
 mixrt_status mixrt_engine_load_buffer(mixrt_context_t ctx, const void *data, size_t size, const char *what,
                                       mixrt_engine_t *out);
 
+/* Constants the engine dropped after packing (engine.c, try_release): their count,
+ * and their bytes in *bytes (may be NULL). */
+int mixrt_engine_released(mixrt_engine_t e, size_t *bytes);
+
 #endif /* MIXRT_ENGINE_IMPL_H */

@@ -24,6 +24,11 @@ struct mixrt_engine {
     struct mixrt_memplan *memplan; /* activation arena plan (memplan.c); NULL: none */
     bool memplan_off;              /* planning switched off (tests, MIXRT_MEMPLAN=off) */
     struct mixrt_engine_cuda *cuda; /* --backend cuda: the CUDA side (engine_cuda.c); NULL on cpu */
+    /* Constants whose graph copy was dropped after their kernels packed them (engine.c,
+     * try_release): data NULL, nbytes kept; mixrt_engine_weights_restore brings
+     * them back from a packed copy (plan saving). */
+    int n_released;
+    size_t released_bytes;
 };
 
 mixrt_status mixrt_engine_alloc(mixrt_context_t ctx, struct mixrt_engine **out);
@@ -31,6 +36,8 @@ mixrt_status mixrt_engine_alloc(mixrt_context_t ctx, struct mixrt_engine **out);
 mixrt_status mixrt_engine_alloc_nodes(struct mixrt_engine *e);
 /* Sets node i's kernel and runs its prepare. */
 mixrt_status mixrt_engine_prepare_node(struct mixrt_engine *e, int i, const struct mixrt_cpu_kernel *k);
+/* Brings back every released constant (see n_released) from its kernel's packed copy. */
+mixrt_status mixrt_engine_weights_restore(struct mixrt_engine *e);
 /* Releases the plan file an engine was loaded from (plan.c). */
 void mixrt_engine_plan_release(struct mixrt_engine *e);
 

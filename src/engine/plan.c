@@ -221,6 +221,7 @@ mixrt_status mixrt_engine_save(mixrt_engine_t e, const char *path) {
     struct mixrt_buf packed = {e->ctx, NULL, 0, 0};
     uint8_t *gbuf = NULL;
     size_t glen = 0;
+    MIXRT_TRY(mixrt_engine_weights_restore(e)); /* WEIGHTS stays complete (see the top) */
     MIXRT_TRY(make_sections(e, &weights, &kernels, &meta, &gbuf, &glen));
     MIXRT_TRY(make_packed(e, &packed));
     struct mixrt_plan_ident id;

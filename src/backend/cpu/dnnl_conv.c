@@ -412,6 +412,30 @@ bool mixrt_dnnl_conv_packed_get(const void *state, struct mixrt_cpu_packed *out)
     return st && st->wei_const && st->wei_reorder && st->wei_ready && mixrt_dnnl_packed_describe(st->wei_mem, out);
 }
 
+bool mixrt_dnnl_unpack(mixrt_context_t ctx, dnnl_memory_t packed, const dnnl_memory_desc_t *user, void *dst,
+                       size_t size) {
+    const dnnl_memory_desc_t *md = NULL;
+    dnnl_engine_t eng;
+    dnnl_stream_t strm;
+    dnnl_primitive_t r = NULL;
+    dnnl_memory_t um = NULL;
+    if (!packed || !dst || dnnl_memory_get_memory_desc(packed, &md) != dnnl_success || !md ||
+        dnnl_memory_desc_get_size(user) != size || mixrt_dnnl_get(ctx, &eng, &strm) != MIXRT_STATUS_OK)
+        return false;
+    bool ok = mixrt_dnnl_make_reorder(eng, md, user, &r) == dnnl_success &&
+              dnnl_memory_create(&um, user, eng, dst) == dnnl_success &&
+              mixrt_dnnl_run_reorder(r, strm, packed, um) == dnnl_success && dnnl_stream_wait(strm) == dnnl_success;
+    if (um) dnnl_memory_destroy(um);
+    if (r) dnnl_primitive_destroy(r);
+    return ok;
+}
+
+bool mixrt_dnnl_conv_unpack(mixrt_context_t ctx, const void *state, void *dst, size_t size) {
+    const struct mixrt_dnnl_state *st = state;
+    return st && st->wei_const && st->wei_reorder && st->wei_ready &&
+           mixrt_dnnl_unpack(ctx, st->wei_mem, &st->wei_user_md, dst, size);
+}
+
 /* Brings st to x/w/b's shapes (rebuilding when they changed) and, for constant weights, the
  * reordered weights up to date. Called with st->lock held. */
 static mixrt_status conv_ensure(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_state *st, const struct conv_geom *g,
@@ -419,6 +443,7 @@ static mixrt_status conv_ensure(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_st
                                 const struct mixrt_dnnl_conv_opts *o) {
     mixrt_status status = MIXRT_STATUS_OK;
     if (!mixrt_dnnl_state_matches(st, k, 3)) MIXRT_TRY(conv_build(k, st, g, dt, b, o));
+    if ((!st->wei_reorder || !st->wei_ready) && !w->data && w->nbytes) return mixrt_cpu_released_error(k, 1);
     if (st->wei_const && st->wei_reorder && !st->wei_ready && w->data && !conv_adopt(k, st))
         MIXRT_TRY(mixrt_dnnl_weights_reorder(k, st, w));
 fail:

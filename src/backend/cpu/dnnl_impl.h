@@ -139,6 +139,10 @@ bool mixrt_dnnl_fconv_opts(const struct mixrt_node *n, struct mixrt_dnnl_conv_op
 /* Fills out (the plan's packed-weights hooks, kernels.h) from memory m: its layout and bytes, which
  * stay m's. False when m is NULL or not readable. dnnl_conv.c. */
 bool mixrt_dnnl_packed_describe(dnnl_memory_t m, struct mixrt_cpu_packed *out);
+/* Reorders packed (any layout) into dst of layout user (size bytes, checked); false on a
+ * size mismatch or any oneDNN failure. */
+bool mixrt_dnnl_unpack(mixrt_context_t ctx, dnnl_memory_t packed, const dnnl_memory_desc_t *user, void *dst,
+                       size_t size);
 
 #endif /* MIXRT_HAVE_DNNL */
 #endif /* MIXRT_BACKEND_CPU_DNNL_IMPL_H */

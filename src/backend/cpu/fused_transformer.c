@@ -163,6 +163,10 @@ static mixrt_status fmm_pack(mixrt_context_t ctx, const struct mixrt_node *n, st
     dnnl_primitive_desc_t rpd = NULL;
     dnnl_primitive_t r = NULL;
     dnnl_memory_t um = NULL;
+    if (!b)
+        return mixrt_error(ctx, MIXRT_STATUS_INTERNAL, "%s node '%s': its weights were dropped after packing and a new "
+                           "layout needs them (the engine assumed fixed input shapes; MIXRT_RELEASE_WEIGHTS=off keeps "
+                           "them)", n->op_type, n->name);
     MIXRT_TRY(mixrt_dnnl_get(ctx, &eng, &strm));
     mixrt_cpu_weight_reorder_counted();
     dnnl_memory_desc_t user;
@@ -204,6 +208,18 @@ static bool fmm_adopt(const struct mixrt_node *n, struct fmm_state *st, const dn
 bool mixrt_fmm_packed_get(const void *state, struct mixrt_cpu_packed *out) {
     const struct fmm_state *st = state;
     return st && mixrt_dnnl_packed_describe(st->wei, out);
+}
+
+/* Unpack hook (kernels.h): B back in its plain layout ([K, N], or [N, K] read transposed). */
+bool mixrt_fmm_unpack(mixrt_context_t ctx, const void *state, void *dst, size_t size) {
+    const struct fmm_state *st = state;
+    dnnl_memory_desc_t user;
+    dnnl_dims_t d = {st ? st->K : 0, st ? st->N : 0}, str;
+    if (!st || !st->wei || st->K <= 0 || st->N <= 0) return false;
+    str[0] = st->trans_b ? 1 : st->N;
+    str[1] = st->trans_b ? st->K : 1;
+    return dnnl_memory_desc_init_by_strides(&user, 2, d, mixrt_dnnl_dtype(st->dt), str) == dnnl_success &&
+           mixrt_dnnl_unpack(ctx, st->wei, &user, dst, size);
 }
 
 /* MIXRT_FUSED_MATMUL_PACK=0 keeps B in its plain layout (still copied once): a measurement

@@ -18,9 +18,19 @@ static bool ref_supports(const struct mixrt_graph *g, const struct mixrt_node *n
 }
 
 mixrt_status mixrt_cpu_run_reference(struct mixrt_kernel_ctx *k) {
+    for (int i = 0; i < k->n_in; i++)
+        if (k->in[i] && !k->in[i]->data && k->in[i]->nbytes)
+            return mixrt_cpu_released_error(k, i);
     mixrt_kernel_fn fn;
     mixrt_status status = mixrt_ref_find(k->ctx, k->node, &fn);
     return status == MIXRT_STATUS_OK ? fn(k) : status;
+}
+
+mixrt_status mixrt_cpu_released_error(struct mixrt_kernel_ctx *k, int i) {
+    return mixrt_error(k->ctx, MIXRT_STATUS_INTERNAL,
+                       "%s node '%s': input #%d ('%s') was dropped after packing (the engine assumed its fixed input "
+                       "shapes; MIXRT_RELEASE_WEIGHTS=off keeps the weights)", k->node->op_type, k->node->name, i,
+                       k->node->inputs[i] >= 0 ? k->graph->values[k->node->inputs[i]].name : "?");
 }
 
 static const struct mixrt_cpu_kernel ref_kernel = {"ref", "*", "*", ref_supports, NULL, NULL, mixrt_cpu_run_reference};
@@ -64,11 +74,11 @@ const struct mixrt_cpu_kernel *mixrt_cpu_kernel_find(const char *name, const cha
 
 #ifdef MIXRT_HAVE_DNNL
 static const struct mixrt_cpu_kernel_packing packings[] = {
-    {"dnnl_conv", mixrt_dnnl_packed_lib, 0, mixrt_dnnl_conv_packed_get},
-    {"dnnl_fused_conv", mixrt_dnnl_packed_lib, 0, mixrt_dnnl_conv_packed_get},
-    {"dnnl_wino_conv", mixrt_dnnl_packed_lib, 0, mixrt_dnnl_conv_packed_get},
-    {"dnnl_fused_matmul", mixrt_dnnl_packed_lib, 0, mixrt_fmm_packed_get},
-    {"dnnl_conv1x1_mm", mixrt_dnnl_packed_lib, 0, mixrt_fmm_packed_get},
+    {"dnnl_conv", mixrt_dnnl_packed_lib, 0, mixrt_dnnl_conv_packed_get, mixrt_dnnl_conv_unpack},
+    {"dnnl_fused_conv", mixrt_dnnl_packed_lib, 0, mixrt_dnnl_conv_packed_get, mixrt_dnnl_conv_unpack},
+    {"dnnl_wino_conv", mixrt_dnnl_packed_lib, 0, mixrt_dnnl_conv_packed_get, mixrt_dnnl_conv_unpack},
+    {"dnnl_fused_matmul", mixrt_dnnl_packed_lib, 0, mixrt_fmm_packed_get, mixrt_fmm_unpack},
+    {"dnnl_conv1x1_mm", mixrt_dnnl_packed_lib, 0, mixrt_fmm_packed_get, mixrt_fmm_unpack},
 };
 #define N_PACKINGS (sizeof(packings) / sizeof(packings[0]))
 /* layout_size is sizeof(dnnl_memory_desc_t), which this file cannot name without oneDNN's

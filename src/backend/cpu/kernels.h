@@ -36,6 +36,9 @@ mixrt_status mixrt_kernel_output_uninit(struct mixrt_kernel_ctx *k, int i, mixrt
 /* The reference kernel of k's node run on k: what a fast kernel hands over when its fast
  * path does not take the case (its errors then read as the reference's). */
 mixrt_status mixrt_cpu_run_reference(struct mixrt_kernel_ctx *k);
+/* The error for a kernel that needs input i's data when the engine dropped it after packing
+ * (engine.c, try_release). */
+mixrt_status mixrt_cpu_released_error(struct mixrt_kernel_ctx *k, int i);
 /* The candidates for node n (any opset), ending with the reference kernel; *count set.
  * Never empty: the reference kernel is always last even when it has no kernel for the
  * node (then its supports() says so). */
@@ -83,6 +86,11 @@ struct mixrt_cpu_kernel_packing {
     /* Save: the packed weights of a prepared state (pointers into the state, valid while it
      * lives); false when it holds none (weights not constant or not packed yet). */
     bool (*get)(const void *state, struct mixrt_cpu_packed *out);
+    /* The constant weights (the node's input 1) back in their graph layout and dtype,
+     * size bytes into dst, reordered from the packed copy; false when the state holds none
+     * or the sizes differ. Lets an engine drop the graph's copy after packing (engine.c,
+     * try_release) and bring it back for a plan. */
+    bool (*unpack)(mixrt_context_t ctx, const void *state, void *dst, size_t size);
 };
 
 /* The packing hooks of kernel name, or NULL. */
@@ -110,6 +118,8 @@ const char *mixrt_dnnl_packed_lib(void);
 size_t mixrt_dnnl_packed_layout_size(void); /* sizeof(dnnl_memory_desc_t) */
 bool mixrt_dnnl_conv_packed_get(const void *state, struct mixrt_cpu_packed *out);
 bool mixrt_fmm_packed_get(const void *state, struct mixrt_cpu_packed *out);
+bool mixrt_dnnl_conv_unpack(mixrt_context_t ctx, const void *state, void *dst, size_t size);
+bool mixrt_fmm_unpack(mixrt_context_t ctx, const void *state, void *dst, size_t size);
 /* Makes *mem (a dnnl_memory_t, replaced and the old one destroyed on success) read p when p
  * is in exactly the layout want_md (a const dnnl_memory_desc_t *); else false, with the reason
  * given to mixrt_cpu_packed_took. dnnl_conv.c. */
