@@ -180,15 +180,9 @@ __global__ void __launch_bounds__(32 * NW, NW == 8 ? (D <= 64 ? 2 : 1) : (D <= 6
         fl_load<T, D, LD>(kb + FL_KT * LD, v, (size_t)(b * Vs[0] + h * Vs[1] + (long long)j0 * Vs[2]), Vs[2], Vs[3],
                           FL_KT, kv, (vec & 4) != 0);
     };
-    /* Tiles 0 and 1 in flight at once (a 128-key sequence then waits out one memory latency,
-     * not two); tile t + 2 goes into tile t's buffer once every warp is done with it. One
-     * commit group per tile (empty past the end), so "all but the newest group" is always
-     * the current tile. */
     load_kv(0, kb0, mt0);
     fl_commit();
-    if (FL_KT < SK) load_kv(FL_KT, kb1, mt1);
-    fl_commit();
-    fl_wait<1>(); /* Q and tile 0 (tile 1 may still fly) */
+    fl_wait<0>(); /* Q is needed first; tile 0 came with it */
     __syncthreads();
     /* Q fragments for the whole key loop. */
     uint32_t qa[D / 16][4];
@@ -219,7 +213,13 @@ __global__ void __launch_bounds__(32 * NW, NW == 8 ? (D <= 64 ? 2 : 1) : (D <= 6
         const int kv = SK - j0 > FL_KT ? FL_KT : SK - j0;
         const uint16_t *ks = (tile & 1) ? kb1 : kb0, *vs = ks + FL_KT * LD;
         const MT *mt = (tile & 1) ? mt1 : mt0;
-        fl_wait<1>(); /* this tile's group is done (the newest, tile + 1's, may still fly) */
+        if (j0 + FL_KT < SK) { /* the next tile into the other buffer, freed by the last barrier */
+            load_kv(j0 + FL_KT, (tile & 1) ? kb0 : kb1, (tile & 1) ? mt0 : mt1);
+            fl_commit();
+            fl_wait<1>(); /* this tile's copies are done (the newest group may still fly) */
+        } else {
+            fl_wait<0>();
+        }
         __syncthreads();
         /* S = Q K^T for 16 rows x 64 keys: 8 tiles of 8 keys. */
         float s[FL_KT / 8][4];
@@ -294,8 +294,6 @@ __global__ void __launch_bounds__(32 * NW, NW == 8 ? (D <= 64 ? 2 : 1) : (D <= 6
             }
     tile_done:
         __syncthreads(); /* every warp is done with this buffer before it is refilled */
-        if (j0 + 2 * FL_KT < SK) load_kv(j0 + 2 * FL_KT, (tile & 1) ? kb1 : kb0, (tile & 1) ? mt1 : mt0);
-        fl_commit();
     }
     /* Row sums over the 4 threads of a row, then O / l. */
 #pragma unroll
