@@ -103,6 +103,23 @@ def cases(work):
                                      h.make_node("Where", ["m", "x", "neg"], ["y"])],
                                  [("x", [1, 12, 128, 128])], [("y", T.FLOAT)],
                                  [("zero", np.zeros(1, np.float32)), ("neg", np.full(1, -1e4, np.float32))])
+    # EfficientNet's blocks: a depthwise 3x3 with SiLU (and with Relu, to see SiLU's share),
+    # the 1x1 expand conv of 16 channels at 112x112, and squeeze-excite's channel gate.
+    silu = lambda i, o: [h.make_node("Sigmoid", [i], [o + "_s"]), h.make_node("Mul", [i, o + "_s"], [o])]  # noqa: E731
+    c["dwconv_silu"] = lambda p: model(p, [h.make_node("Conv", ["x", "w", "b"], ["c"], group=32, pads=[1, 1, 1, 1])]
+                                       + silu("c", "y"), [("x", [1, 32, 112, 112])], [("y", T.FLOAT)],
+                                       [("w", w(32, 1, 3, 3) * 6), ("b", w(32))])
+    c["dwconv_relu"] = lambda p: model(p, [h.make_node("Conv", ["x", "w", "b"], ["c"], group=32, pads=[1, 1, 1, 1]),
+                                           h.make_node("Relu", ["c"], ["y"])], [("x", [1, 32, 112, 112])],
+                                       [("y", T.FLOAT)], [("w", w(32, 1, 3, 3) * 6), ("b", w(32))])
+    c["expand_silu"] = lambda p: model(p, [h.make_node("Conv", ["x", "w", "b"], ["c"])] + silu("c", "y"),
+                                       [("x", [1, 16, 112, 112])], [("y", T.FLOAT)],
+                                       [("w", w(96, 16, 1, 1) * 6), ("b", w(96))])
+    c["se"] = lambda p: model(p, [h.make_node("GlobalAveragePool", ["x"], ["g"]),
+                                  h.make_node("Conv", ["g", "w1", "b1"], ["r"])] + silu("r", "rs") +
+                              [h.make_node("Conv", ["rs", "w2", "b2"], ["e"]), h.make_node("Sigmoid", ["e"], ["es"]),
+                               h.make_node("Mul", ["x", "es"], ["y"])], [("x", [1, 96, 56, 56])], [("y", T.FLOAT)],
+                              [("w1", w(4, 96, 1, 1) * 4), ("b1", w(4)), ("w2", w(96, 4, 1, 1) * 4), ("b2", w(96))])
     return c
 
 
