@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """cuda_vs_torch.py - the GPU peer for `mixrt bench --backend cuda`: PyTorch eager and
 torch.compile (mode reduce-overhead: CUDA graphs) latency of BERT-base and GPT-2 (HF
-transformers, random init, same shapes as the zoo models: batch B, sequence 128) in bf16 on
-the same GPU, in the same run as mixrt's bench rows (run mixrt first, then this).
-usage: python3 scripts/cuda_vs_torch.py [--batch 1[,32]] [--models bert,gpt2]
+transformers, random init, same shapes as the zoo models: batch B, sequence 128), ResNet-50
+and ViT-B/16 (HF) and MobileNetV2 and EfficientNet-B0 (torchvision; not run yet on the H200)
+in bf16 on the same GPU, in the same run as mixrt's bench rows (run mixrt first, then this).
+usage: python3 scripts/cuda_vs_torch.py [--batch 1[,32]] [--models bert,gpt2,resnet50,vit,mobilenetv2,efficientnet]
 Prints one line per (model, mode): median ms over timed iterations (CUDA events).
   python3 scripts/cuda_vs_torch.py --rebatch SRC.onnx DST.onnx N [INPUT_DIR OUT_DIR]
 rewrites a zoo model exported at batch 1 for batch N (graph inputs/outputs dim 0, and the
@@ -34,6 +35,13 @@ def make(name, batch):
     import torch
     import transformers as tf
     torch.manual_seed(0)
+    if name in ("mobilenetv2", "efficientnet"):
+        # torchvision's MobileNetV2 and EfficientNet-B0 (the zoo's mobilenetv2.py and
+        # efficientnet.py build the same layers), random init.
+        import torchvision.models as tvm
+        m = tvm.mobilenet_v2() if name == "mobilenetv2" else tvm.efficientnet_b0()
+        m = m.cuda().eval().to(torch.bfloat16)
+        return m, {"x": torch.randn(batch, 3, 224, 224, device="cuda", dtype=torch.bfloat16)}
     if name in ("resnet50", "vit"):
         # HF ResNetConfig() is ResNet-50 (bottleneck, depths 3-4-6-3); ViTConfig() is ViT-B/16.
         m = tf.ResNetForImageClassification(tf.ResNetConfig()) if name == "resnet50" else \
