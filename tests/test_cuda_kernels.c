@@ -1015,7 +1015,7 @@ static void test_dwconv(void) {
 /* The edge columns of a row-grouped product (engine_cuda.c's row groups): group j's rows
  * get columns [0, c0[j]) and [c0[j] + nc, n) from the edge product's rows E (columns [0,
  * left) then [nc, n) of the full product), bit for bit; every other column must keep its
- * poison (the group's product writes those). 12 / 5 / 33 rows per group, up to 60 edge
+ * poison (the group's product writes those). 12 / 5 / 33 / 8 rows per group, up to 60 edge
  * columns, E rows padded past the union. */
 static void test_edge_scatter(void) {
     static const struct {

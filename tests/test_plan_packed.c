@@ -402,9 +402,10 @@ static const unsigned char *section(const unsigned char *img, size_t size, uint3
 static void test_release(const char *examples) {
     static const char *models[] = {"transformer_f32", "cnn_f32", "transformer_bf16"};
     static const unsigned precs[] = {MIXRT_PRECISION_FP32, MIXRT_PRECISION_FP32 | MIXRT_PRECISION_BF16};
-    char path[512], plan0[512], plan1[512], label[640];
+    char path[512], plan0[512], plan1[512], cache[512], label[640];
     snprintf(plan0, sizeof plan0, "%s/kept.plan", dir);
     snprintf(plan1, sizeof plan1, "%s/released.plan", dir);
+    snprintf(cache, sizeof cache, "%s/release.cache", dir);
     for (int m = 0; m < 3; m++)
         for (int p = 0; p < 2; p++) {
             if (p && !mixrt_dnnl_bf16_native()) continue;
@@ -413,6 +414,10 @@ static void test_release(const char *examples) {
             struct mixrt_build_options o;
             mixrt_build_options_init(&o);
             o.precisions = precs[p];
+            /* One timing cache for both builds: the second takes the first's kernels and
+             * precisions, so only the dropping differs between them. */
+            unlink(cache);
+            o.timing_cache = cache;
             mixrt_engine_t e0 = NULL, e1 = NULL, l = NULL;
             setenv("MIXRT_RELEASE_WEIGHTS", "off", 1);
             mixrt_status s0 = mixrt_engine_build(ctx, path, &o, &e0);
@@ -472,7 +477,7 @@ static void test_release(const char *examples) {
             free(i0), free(i1);
             mixrt_engine_destroy(e0), mixrt_engine_destroy(e1);
         }
-    unlink(plan0), unlink(plan1);
+    unlink(plan0), unlink(plan1), unlink(cache);
 }
 
 /* The reference fallback over an input whose data an engine dropped: a named error. */

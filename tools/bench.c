@@ -24,6 +24,19 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "commands.h"
+#include "engine/engine_impl.h"
+#include "mixrt/mixrt_io.h"
+
+#if defined(__has_include)
+#if __has_include("report.h")
+#include "report.h"
+#define BENCH_HAVE_REPORT 1
+#endif
+#endif
+#ifndef BENCH_HAVE_REPORT
+#define BENCH_HAVE_REPORT 0
+#endif
 
 /* This process's peak resident set (bytes, -1 unknown): /proc/self/status VmHWM, the high-water
  * mark of its own address space. getrusage's ru_maxrss is not that: Linux carries the
@@ -43,19 +56,6 @@ static long long bench_peak_rss(void) {
     struct rusage ru;
     return getrusage(RUSAGE_SELF, &ru) == 0 ? (long long)ru.ru_maxrss * 1024 : -1;
 }
-#include "commands.h"
-#include "engine/engine_impl.h"
-#include "mixrt/mixrt_io.h"
-
-#if defined(__has_include)
-#if __has_include("report.h")
-#include "report.h"
-#define BENCH_HAVE_REPORT 1
-#endif
-#endif
-#ifndef BENCH_HAVE_REPORT
-#define BENCH_HAVE_REPORT 0
-#endif
 
 #define MAX_ROWS 16
 #define ORT_VERSION "1.30.0"

@@ -2455,10 +2455,10 @@ void mixrt_engine_cuda_destroy(struct mixrt_engine_cuda *c) {
         for (int k = 0; c->stage && c->g && k < c->g->n_outputs; k++)
             if (c->stage[k]) t->host_free(c->dev, c->stage[k]);
         if (c->graph) t->graph_destroy(c->graph);
-        for (int i = 0; c->steps && i < c->n_nodes; i++)
+        for (int i = 0; c->steps && i < c->n_nodes; i++) {
             if (c->steps[i].gemm) t->gemm_destroy(c->steps[i].gemm);
-        for (int i = 0; c->steps && i < c->n_nodes; i++)
             if (c->steps[i].egemm) t->gemm_destroy(c->steps[i].egemm);
+        }
         for (int i = 0; c->steps && i < c->n_nodes; i++) {
             if (c->steps[i].att_qk) t->gemm_destroy(c->steps[i].att_qk);
             if (c->steps[i].att_pv) t->gemm_destroy(c->steps[i].att_pv);

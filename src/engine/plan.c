@@ -36,7 +36,7 @@ void mixrt_engine_plan_release(struct mixrt_engine *e) {
     e->plan = NULL;
 }
 
-/* ---- a growable byte buffer ------------------------------------------------------------- */
+/* ---- writing into a growable byte buffer (core.h, mixrt_buf) ------------------------------ */
 
 static mixrt_status buf_printf(struct mixrt_buf *b, const char *fmt, ...) MIXRT_PRINTF(2, 3);
 static mixrt_status buf_printf(struct mixrt_buf *b, const char *fmt, ...) {

@@ -382,7 +382,7 @@ struct pool_job {
     struct mixrt_tensor *y;
     const struct mixrt_nnops_isa *isa;
     bool is_max;
-    size_t H, W, OH, OW, ia, ib, oa, ob, nplane, ntmp, nout;
+    size_t H, W, OH, OW, ia, ib, oa, ob, nplane, nout;
     bool flat;
     const int64_t *w0, *w1, *wc, *h0, *h1, *hc;
     int64_t sw, dw, pw, kw, sh, dh, ph, kh;
@@ -514,7 +514,7 @@ static mixrt_status run_pool(struct mixrt_kernel_ctx *k, bool is_max) {
         hc[o] = include_pad ? cp : h1[o] - h0[o];
     }
     struct pool_job J = {.x = x, .y = y, .isa = mixrt_nnops_isa(), .is_max = is_max, .H = H, .W = W, .OH = OH,
-                         .OW = OW, .nplane = nplane, .ntmp = ntmp, .nout = nout, .w0 = w0, .w1 = w1, .wc = wc,
+                         .OW = OW, .nplane = nplane, .nout = nout, .w0 = w0, .w1 = w1, .wc = wc,
                          .h0 = h0, .h1 = h1, .hc = hc, .sw = ax[1].s, .dw = ax[1].d, .pw = ax[1].pb, .kw = ax[1].k,
                          .sh = ax[0].s, .dh = ax[0].d, .ph = ax[0].pb, .kh = ax[0].k};
     interior_run(w0, w1, OW, ax[1].k, &J.ia, &J.ib);
