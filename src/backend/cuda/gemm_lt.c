@@ -12,7 +12,7 @@
 /* The heuristic's first 8 candidates are timed (MIXRT_CUDA_GEMM_ALGOS=N takes N, 1..16, to
  * compare: 16 made no difference on BERT b32, 1.783 vs 1.785 ms, H200 call 31). */
 #define MIXRT_CUDA_GEMM_HEURISTIC_ALGOS 16
-#define MIXRT_CUDA_GEMM_MAX_ALGOS 22 /* the heuristic's 16 and up to 6 split-K variants */
+#define MIXRT_CUDA_GEMM_MAX_ALGOS 28 /* the heuristic's 16, up to 6 split-K and 6 tile variants */
 
 struct mixrt_cuda_gemm {
     struct mixrt_cuda_device *dev;
@@ -118,6 +118,68 @@ static void gemm_add_splitk(struct mixrt_cuda_gemm *g) {
         r.algo = algo; /* the check reports on it but leaves r.algo unset */
         r.state = CUBLAS_STATUS_SUCCESS;
         g->algos[g->n_algos++] = r;
+    }
+}
+
+/* Tile variants of the heuristic's first candidate for large outputs: its own tile can leave
+ * a wave's tail (GPT-2's attention output product at batch 32, 4096 x 768 in 128 x 128 tiles:
+ * 192 tiles on 132 SMs, ~330 TFLOP/s); 128 x 192 and the other wide tiles cut such products
+ * into other counts, and the tuner keeps one only when it is measured faster. The variant
+ * keeps the candidate's stages and cluster shape when cuBLASLt's check accepts them, else the
+ * first stage count (then the automatic cluster shape) it does. MIXRT_CUDA_GEMM_TILES=off:
+ * none (A/B). */
+static void gemm_add_tiles(struct mixrt_cuda_gemm *g) {
+    const struct mixrt_cuda_gemm_desc *d = &g->desc;
+    if (g->n_algos == 0 || d->m * d->n * d->batch < ((int64_t)1 << 21)) return;
+    const char *env = getenv("MIXRT_CUDA_GEMM_TILES");
+    if (env && !strcmp(env, "off")) return;
+    const cublasLtMatmulAlgo_t base = g->algos[0].algo;
+    uint32_t caps[CUBLASLT_MATMUL_TILE_END], stages[64], own = 0;
+    size_t wr = 0, n_caps, n_stages;
+    if (cublasLtMatmulAlgoCapGetAttribute(&base, CUBLASLT_ALGO_CAP_TILE_IDS, caps, sizeof caps, &wr) !=
+        CUBLAS_STATUS_SUCCESS)
+        return;
+    n_caps = wr / sizeof caps[0];
+    if (cublasLtMatmulAlgoCapGetAttribute(&base, CUBLASLT_ALGO_CAP_STAGES_IDS, stages, sizeof stages, &wr) !=
+        CUBLAS_STATUS_SUCCESS)
+        wr = 0;
+    n_stages = wr / sizeof stages[0];
+    (void)cublasLtMatmulAlgoConfigGetAttribute(&base, CUBLASLT_ALGO_CONFIG_TILE_ID, &own, sizeof own, &wr);
+    static const uint32_t want[] = {CUBLASLT_MATMUL_TILE_128x192, CUBLASLT_MATMUL_TILE_192x128,
+                                    CUBLASLT_MATMUL_TILE_128x256, CUBLASLT_MATMUL_TILE_256x128,
+                                    CUBLASLT_MATMUL_TILE_128x160, CUBLASLT_MATMUL_TILE_160x128,
+                                    CUBLASLT_MATMUL_TILE_128x128};
+    int added = 0;
+    for (size_t i = 0; i < sizeof want / sizeof want[0] && added < 6 && g->n_algos < MIXRT_CUDA_GEMM_MAX_ALGOS; i++) {
+        bool cap = false;
+        for (size_t j = 0; j < n_caps; j++) cap = cap || caps[j] == want[i];
+        if (!cap || want[i] == own) continue;
+        /* try 0: the candidate's stages; 1..n_stages: each listed stage count; then the same
+         * with the automatic cluster shape */
+        for (size_t tr = 0; tr <= 2 * n_stages + 1; tr++) {
+            cublasLtMatmulAlgo_t algo = base;
+            cublasLtMatmulHeuristicResult_t r;
+            memset(&r, 0, sizeof r);
+            size_t si = tr % (n_stages + 1);
+            uint16_t auto_cluster = CUBLASLT_CLUSTER_SHAPE_AUTO;
+            if (cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_TILE_ID, &want[i], sizeof want[i]) !=
+                    CUBLAS_STATUS_SUCCESS ||
+                (si > 0 && cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_STAGES_ID, &stages[si - 1],
+                                                                sizeof stages[0]) != CUBLAS_STATUS_SUCCESS) ||
+                (tr > n_stages && cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID,
+                                                                       &auto_cluster, sizeof auto_cluster) !=
+                                      CUBLAS_STATUS_SUCCESS))
+                continue;
+            if (cublasLtMatmulAlgoCheck(g->dev->lt, g->op, g->la, g->lb, g->ly, g->ly, &algo, &r) !=
+                    CUBLAS_STATUS_SUCCESS ||
+                r.workspaceSize > g->dev->workspace_bytes)
+                continue;
+            r.algo = algo;
+            r.state = CUBLAS_STATUS_SUCCESS;
+            g->algos[g->n_algos++] = r;
+            added++;
+            break;
+        }
     }
 }
 
@@ -251,6 +313,7 @@ mixrt_status mixrt_cuda_gemm_create(mixrt_cuda_device_t dev, const struct mixrt_
                 g->name, mixrt_dtype_name(d->y_dtype), (int)d->trans_a, (int)d->trans_b,
                 gemm_epilogue_name(d->epilogue));
     gemm_add_splitk(g);
+    gemm_add_tiles(g);
     (void)cublasLtMatmulPreferenceDestroy(pref);
     *out = g;
     return MIXRT_STATUS_OK;
@@ -349,8 +412,12 @@ mixrt_status mixrt_cuda_gemm_tune(mixrt_cuda_gemm_t g, const void *a, const void
     }
     g->chosen = best;
     g->chosen_ms = best_ms;
-    mixrt_log(dev->ctx, MIXRT_LOG_VERBOSE, "CUDA GEMM '%s': %d candidates, chose #%d (%.4f ms)", g->name, g->n_algos,
-              best, (double)best_ms);
+    uint32_t tile = 0;
+    size_t wr = 0;
+    (void)cublasLtMatmulAlgoConfigGetAttribute(&g->algos[best].algo, CUBLASLT_ALGO_CONFIG_TILE_ID, &tile, sizeof tile,
+                                               &wr);
+    mixrt_log(dev->ctx, MIXRT_LOG_VERBOSE, "CUDA GEMM '%s': %d candidates, chose #%d (tile id %u, %.4f ms)", g->name,
+              g->n_algos, best, (unsigned)tile, (double)best_ms);
 fail:
     return status;
 }
