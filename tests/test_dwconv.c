@@ -3,8 +3,10 @@
  * vector width, small and 112-wide images, strides 1 and 2, symmetric, asymmetric and auto pads,
  * dilations, 3x3 / 5x5 / other kernels, with and without B and Z, every activation, on the
  * AVX-512 row kernel (bf16 rounded by vcvtneps2bf16 where the CPU has it, and by integer
- * arithmetic) and on its scalar twin, also with X, Z and Y against guard pages (no access outside
- * them, every output element written); then the cases it must refuse.
+ * arithmetic; bf16 3x3 with and without the AVX512-BF16 vdpbf16ps path) and on its scalar twin,
+ * also with X, Z and Y against guard pages (no access outside them, every output element
+ * written); the vdpbf16ps path element by element against an f64 computation; then the cases it
+ * must refuse.
  * Usage: test_dwconv [--only N] (N: a case number, as printed on failure). */
 #include <math.h>
 #include <stdlib.h>
@@ -243,6 +245,123 @@ static int run_all(int id) {
     return id;
 }
 
+/* ---- the AVX512-BF16 path against an f64 computation ------------------------------------- */
+
+/* Y of case c (bf16 X, W, B, Z as the graph holds them) in f64 with W exact, and per element the
+ * sum of |x * w| over the taps (what rounding W to bf16 can move the sum by). */
+static void dw_f64(const struct dw_case *c, struct mixrt_graph *g, int wi, int bi, const struct mixrt_tensor *tx,
+                   const struct mixrt_tensor *tz, const int64_t *yd, double *y, double *mag) {
+    const struct mixrt_tensor *w = g->values[wi].init, *b = bi >= 0 ? g->values[bi].init : NULL;
+    for (int64_t n = 0; n < yd[0]; n++)
+        for (int64_t oy = 0; oy < yd[1]; oy++)
+            for (int64_t ox = 0; ox < yd[2]; ox++)
+                for (int64_t ch = 0; ch < c->c; ch++) {
+                    const size_t yi = (size_t)(((n * yd[1] + oy) * yd[2] + ox) * c->c + ch);
+                    double v = b ? mixrt_load_f64(b->data, b->dtype, (size_t)ch) : 0.0, m = 0.0;
+                    for (int64_t kh = 0; kh < c->kh; kh++)
+                        for (int64_t kw = 0; kw < c->kw; kw++) {
+                            int64_t iy = oy * c->sh - c->pads[0] + kh * c->dh;
+                            int64_t ix = ox * c->sw - c->pads[1] + kw * c->dw;
+                            if (iy < 0 || iy >= c->h || ix < 0 || ix >= c->w) continue;
+                            size_t xi = (size_t)(((n * c->h + iy) * c->w + ix) * c->c + ch);
+                            double xv = mixrt_load_f64(tx->data, tx->dtype, xi);
+                            double wv = mixrt_load_f64(w->data, w->dtype, (size_t)((ch * c->kh + kh) * c->kw + kw));
+                            v += xv * wv, m += fabs(xv * wv);
+                        }
+                    if (tz) v += mixrt_load_f64(tz->data, tz->dtype, yi);
+                    switch (c->act) {
+                    case 1: v = v > 0 ? v : 0; break;
+                    case 2: v = v < -0.5 ? -0.5 : v > 0.75 ? 0.75 : v; break;
+                    case 3: v = v >= 0 ? v : 0.1 * v; break;
+                    case 5: v = v * fmin(1.0, fmax(0.0, v / 6.0 + 0.5)); break;
+                    default: break;
+                    }
+                    y[yi] = v, mag[yi] = m;
+                }
+}
+
+/* Case id on the AVX512-BF16 path (bf16, 3x3): every element within what bf16 weights and the bf16
+ * rounding of Y allow of the f64 result: |y - ref| <= 2^-8 (sum |x w| + |ref|) * L (L: the
+ * activation's slope bound, 1, or 1.5 for HardSwish), twice the worst case of both roundings
+ * (2^-9 each), where one tap left out or taken from another channel is ~1/9 of sum |x w|. */
+static void run_dp_case(int id, const struct dw_case *c) {
+    if (g_only && id != g_only) return;
+    int ni, wi, bi;
+    int64_t yd[4];
+    struct mixrt_graph *g = build(c, MIXRT_DTYPE_BF16, &ni, &wi, &bi, yd);
+    const struct mixrt_node *n = &g->nodes[ni];
+    const struct mixrt_cpu_kernel *kern = mixrt_cpu_kernel_find("dw_conv_nhwc", MIXRT_DOMAIN, "FusedConv");
+    struct mixrt_tensor *tx = rand_tensor(MIXRT_DTYPE_BF16, 4, (int64_t[]){c->n, c->h, c->w, c->c});
+    struct mixrt_tensor *tz = c->z ? rand_tensor(MIXRT_DTYPE_BF16, 4, yd) : NULL;
+    const struct mixrt_tensor *in[4] = {tx, g->values[wi].init, bi >= 0 ? g->values[bi].init : NULL, tz};
+    void *state = NULL;
+    TU_CHECK(kern && kern->supports(g, n, NULL, 0) && kern->prepare(ctx, g, n, &state) == MIXRT_STATUS_OK,
+             "dp case %d: refused or prepare failed", id);
+    struct mixrt_tensor yf;
+    unsigned long dps = mixrt_dwconv_bf16dp_runs();
+    mixrt_status st = state ? run_kernel(kern->run, state, g, ni, c->z ? 4 : 3, in, &yf) : MIXRT_STATUS_INTERNAL;
+    TU_CHECK(st == MIXRT_STATUS_OK, "dp case %d: run: %s", id, mixrt_context_last_error(ctx));
+    TU_CHECK(mixrt_dwconv_bf16dp_runs() == dps + 1, "dp case %d: did not take the AVX512-BF16 path", id);
+    if (st == MIXRT_STATUS_OK) {
+        size_t ny = mixrt_tensor_numel(&yf);
+        double *ref = malloc(ny * sizeof(double)), *mag = malloc(ny * sizeof(double));
+        dw_f64(c, g, wi, bi, tx, tz, yd, ref, mag);
+        const double slope = c->act == 5 ? 1.5 : 1.0;
+        size_t bad = 0, first = 0;
+        for (size_t i = 0; i < ny; i++) {
+            double v = mixrt_load_f64(yf.data, yf.dtype, i), tol = ldexp(mag[i] + fabs(ref[i]), -8) * slope;
+            if (!(fabs(v - ref[i]) <= tol) && bad++ == 0) first = i;
+        }
+        TU_CHECK(bad == 0,
+                 "dp case %d (C=%lld %lldx%lld s=%lld,%lld d=%lld pads %lld,%lld,%lld,%lld%s%s act=%s): %zu of %zu "
+                 "elements off, first #%zu: %g, f64 %g; rerun: test_dwconv --only %d",
+                 id, (long long)c->c, (long long)c->h, (long long)c->w, (long long)c->sh, (long long)c->sw,
+                 (long long)c->dh, (long long)c->pads[0], (long long)c->pads[1], (long long)c->pads[2],
+                 (long long)c->pads[3], c->bias ? " B" : "", c->z ? " Z" : "", acts[c->act], bad, ny, first,
+                 mixrt_load_f64(yf.data, yf.dtype, first), ref[first], id);
+        free(ref);
+        free(mag);
+        mixrt_tensor_release(ctx, &yf);
+    }
+    if (state) kern->release(ctx, state);
+    mixrt_tensor_destroy(ctx, tx);
+    if (tz) mixrt_tensor_destroy(ctx, tz);
+    mixrt_graph_destroy(g);
+}
+
+/* The AVX512-BF16 path: C around its 32-channel blocks and the 16-channel tail it leaves to the
+ * FMA lanes, strides 1 and 2 (rows also 2 with dilation), borders on every side, with and without
+ * B and Z, the activations it applies itself and one it leaves to f32 rows (HardSwish). */
+static int run_dp(int id) {
+    if (!mixrt_cpu_features()->avx512_bf16 || strcmp(mixrt_dwconv_isa()->name, "avx512")) {
+        printf("test_dwconv: no AVX512-BF16: its path not tested\n");
+        return id;
+    }
+    static const int64_t cs[] = {1, 15, 16, 17, 31, 32, 33, 47, 48, 144, 200};
+    static const int act_of[] = {0, 1, 2, 3, 5};
+    for (int r = 0; r < 66; r++) {
+        struct dw_case c;
+        memset(&c, 0, sizeof(c));
+        c.n = r % 11 == 0 ? 2 : 1;
+        c.c = cs[r % 11];
+        c.kh = c.kw = 3;
+        c.sw = 1 + (r / 11) % 2;
+        c.sh = r % 3 == 0 ? 2 : c.sw;
+        c.dh = r % 5 == 4 ? 2 : 1;
+        c.dw = 1;
+        for (int j = 0; j < 4; j++) c.pads[j] = r % 4 == 3 ? (int64_t)(tu_rand() % 3) : 1;
+        c.h = 1 + (int64_t)(tu_rand() % 13);
+        c.w = 3 + (int64_t)(tu_rand() % 20);
+        if (r % 6 == 5) c.h = 20, c.w = 37; /* many interior blocks and rows */
+        if (c.h + c.pads[0] + c.pads[2] < (c.kh - 1) * c.dh + 1) c.h = (c.kh - 1) * c.dh + 1;
+        c.bias = r % 7 != 2;
+        c.z = r % 3 == 1;
+        c.act = act_of[r % 5];
+        run_dp_case(++id, &c);
+    }
+    return id;
+}
+
 /* ---- guard pages: no read or write outside X, Z and Y ------------------------------------ */
 
 /* n bytes placed against a PROT_NONE page: ending at it (at_end) or starting right after one. */
@@ -408,11 +527,19 @@ int main(int argc, char **argv) {
     tu_seed(11);
     printf("test_dwconv: row kernel %s\n", mixrt_dwconv_isa()->name);
     int id = run_guards(run_all(0));
-    /* The AVX-512 kernel with bf16 rounded by integer arithmetic (CPUs without AVX512-BF16),
-     * then the scalar twin, on the same cases (numbers go on from the first pass). */
+    id = run_dp(id);
+    /* The AVX-512 kernel with bf16 rounded by integer arithmetic, then also without the
+     * vdpbf16ps path (as on CPUs without AVX512-BF16: bf16 3x3 on the FMA path), then the scalar
+     * twin, on the same cases (numbers go on from the first pass). */
     mixrt_dwconv_force_int_bf16(true);
     tu_seed(11);
     id = run_guards(run_all(id));
+    mixrt_dwconv_force_no_bf16dp(true);
+    unsigned long dps = mixrt_dwconv_bf16dp_runs();
+    tu_seed(11);
+    id = run_guards(run_all(id));
+    TU_CHECK(mixrt_dwconv_bf16dp_runs() == dps, "force_no_bf16dp: the AVX512-BF16 path still ran");
+    mixrt_dwconv_force_no_bf16dp(false);
     mixrt_dwconv_force_int_bf16(false);
     mixrt_dwconv_force_scalar(true);
     tu_seed(11);

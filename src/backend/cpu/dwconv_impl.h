@@ -29,18 +29,35 @@ static inline int64_t mixrt_dwconv_widx(int64_t c, int64_t t, int64_t taps) {
     return (c / MIXRT_DWCONV_CBLK * taps + t) * MIXRT_DWCONV_CBLK + c % MIXRT_DWCONV_CBLK;
 }
 
+/* The AVX512-BF16 path of 3x3 kernels on bf16 input (vdpbf16ps: two bf16 products per f32
+ * lane): per block of 32 channels, 6 tap pairs x 2 halves x 32 bf16. Pairs 0..2: kernel rows 0
+ * and 1 at column kw = pair; pairs 3..5: row 2 at column kw = pair - 3 with zero. A half holds
+ * the channels vpunpck{l,h}wd put in its 16 dword lanes: lane i of half 0 is channel
+ * (i / 4) * 8 + i % 4 of the block, of half 1 that plus 4; word 0 of a lane the first tap. */
+#define MIXRT_DWCONV_DP_CBLK 32
+#define MIXRT_DWCONV_DP_PAIRS 6
+#define MIXRT_DWCONV_DP_BLOCK (MIXRT_DWCONV_DP_PAIRS * 2 * MIXRT_DWCONV_DP_CBLK) /* bf16 per block */
+
+/* Index in the pair-packed weights of channel c, pair p, tap of the pair t (0 or 1). */
+static inline int64_t mixrt_dwconv_dp_widx(int64_t c, int p, int t) {
+    const int64_t cc = c % MIXRT_DWCONV_DP_CBLK, half = cc % 8 >= 4, lane = cc / 8 * 4 + cc % 4;
+    return ((c / MIXRT_DWCONV_DP_CBLK * MIXRT_DWCONV_DP_PAIRS + p) * 2 + half) * MIXRT_DWCONV_DP_CBLK + lane * 2 + t;
+}
+
 /* Activations a row kernel applies itself (the others run over the finished f32 row). */
 enum mixrt_dwconv_act { MIXRT_DWCONV_ACT_NONE, MIXRT_DWCONV_ACT_RELU, MIXRT_DWCONV_ACT_CLIP, MIXRT_DWCONV_ACT_LEAKY };
 
 /* One output row (image n, row oy): y[ow * C + c] = act(sum_taps x * w + b[c] + z[ow * C + c]). */
 struct mixrt_dwconv_row {
-    const void *x;  /* the image's input [H, W, C] */
-    bool bf16;      /* x and z are bf16 (else f32) */
-    int64_t oy;     /* output row */
-    const float *w; /* packed weights */
-    const float *b; /* packed bias (zeros without one) */
-    const void *z;  /* Z's row [OW, C], or NULL */
-    void *y;        /* the row [OW, C] written: bf16 (rounded to nearest even) when y_bf16, else f32 */
+    const void *x;       /* the image's input [H, W, C] */
+    bool bf16;           /* x and z are bf16 (else f32) */
+    int64_t oy;          /* output row */
+    const float *w;      /* packed weights */
+    const float *b;      /* packed bias (zeros without one), padded to MIXRT_DWCONV_DP_CBLK */
+    const uint16_t *wdp; /* the pair-packed bf16 weights of a 3x3 kernel (see above), or NULL; when
+                          * set, the AVX-512 kernel sums the interior columns by vdpbf16ps */
+    const void *z;       /* Z's row [OW, C], or NULL */
+    void *y;             /* the row [OW, C] written: bf16 (rounded to nearest even) when y_bf16, else f32 */
     bool y_bf16;
     bool hw_bf16; /* the CPU has AVX512-BF16 (vcvtneps2bf16 may round the bf16 stores) */
     enum mixrt_dwconv_act act;
@@ -60,6 +77,10 @@ const struct mixrt_dwconv_isa *mixrt_dwconv_isa(void);
 void mixrt_dwconv_force_scalar(bool scalar);
 /* Tests: round bf16 stores by integer arithmetic even where the CPU has AVX512-BF16. */
 void mixrt_dwconv_force_int_bf16(bool on);
+/* Tests: prepare without the AVX512-BF16 path (as on CPUs without it) for the calls that follow. */
+void mixrt_dwconv_force_no_bf16dp(bool off);
+/* Tests: how many runs of dw_conv_nhwc took the AVX512-BF16 path so far. */
+unsigned long mixrt_dwconv_bf16dp_runs(void);
 /* Tests: how many runs of dw_conv_nhwc went to the reference kernel so far (cases the row
  * kernels do not take), so a test can tell the fast path ran. */
 unsigned long mixrt_dwconv_ref_runs(void);
