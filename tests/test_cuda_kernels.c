@@ -794,6 +794,72 @@ static void test_conv(void) {
         for (int t = 0; t < 3; t++) test_conv_case(&cases[i], k_float_types[t]);
 }
 
+/* ---- broadcast binary ops vs an f64 loop: y [dims] = a [adims] op b [bdims] (1 = broadcast) ---- */
+static void test_bcast_case(int rank, const int64_t *dims, const int64_t *adims, const int64_t *bdims, int op,
+                            mixrt_dtype dt, int boff, const char *name) {
+    int64_t as[8], bs[8];
+    size_t n = 1, na = 1, nb = 1;
+    for (int i = rank - 1; i >= 0; i--) {
+        n *= (size_t)dims[i];
+        as[i] = adims[i] == 1 ? 0 : (int64_t)na;
+        na *= (size_t)adims[i];
+        bs[i] = bdims[i] == 1 ? 0 : (int64_t)nb;
+        nb *= (size_t)bdims[i];
+    }
+    struct hbuf a, b;
+    g_arena_off = 0;
+    hbuf_random(&a, dt, na, -2, 2);
+    hbuf_random(&b, dt, nb + (size_t)boff, 0.5, 2); /* away from 0: Div */
+    void *da = dupload(&a), *db = (char *)dupload(&b) + (size_t)boff * mixrt_dtype_size(dt), *dy = dpoisoned(dt, n);
+    DEV_OK(mixrt_cuda_binary_bcast(g_dev, (enum mixrt_cuda_binary_op)op, dt, da, as, db, bs, dy, rank, dims));
+    double *out = dread(dy, dt, n), *ref = malloc(n * sizeof(double));
+    for (size_t i = 0; i < n; i++) {
+        size_t rem = i, ao = 0, bo = 0;
+        for (int d = rank - 1; d >= 0; d--) {
+            size_t id = rem % (size_t)dims[d];
+            ao += id * (size_t)as[d], bo += id * (size_t)bs[d];
+            rem /= (size_t)dims[d];
+        }
+        double x = a.v[ao], z = b.v[bo + (size_t)boff];
+        ref[i] = op == 0 ? x + z : op == 1 ? x - z : op == 2 ? x * z : x / z;
+    }
+    report("broadcast binary", name, dt, rel_err(out, ref, n), tol_of(dt));
+    free(out), free(ref), hbuf_free(&a), hbuf_free(&b);
+}
+
+static void test_bcast(void) {
+    /* A squeeze-excite gate [N, H, W, C] x [N, 1, 1, C] on either side (the per-image row path:
+     * 16-byte steps when C % 8 == 0, element steps for C = 35 or a misaligned b), the gate on
+     * channels-first activations ([N, C, H, W] x [N, C, 1, 1]: a value per row), a bias row,
+     * and shapes the general kernel keeps (b broadcast on the inner axis, middle axes). */
+    static const int64_t se[4] = {3, 7, 9, 144}, seb[4] = {3, 1, 1, 144};
+    static const int64_t se35[4] = {2, 5, 6, 35}, se35b[4] = {2, 1, 1, 35};
+    static const int64_t cf[4] = {2, 24, 7, 8}, cfb[4] = {2, 24, 1, 1};
+    static const int64_t row[2] = {37, 96}, rowb[2] = {1, 96};
+    static const int64_t inner[3] = {4, 6, 40}, innerb[3] = {4, 6, 1};
+    static const int64_t mid[4] = {2, 3, 5, 16}, midb[4] = {1, 3, 1, 16};
+    static const char *const opn[4] = {"add", "sub", "mul", "div"};
+    char cs[64];
+    for (int t = 0; t < 3; t++) {
+        mixrt_dtype dt = k_float_types[t];
+        for (int op = 0; op < 4; op++) {
+            snprintf(cs, sizeof cs, "x %s gate NHWC", opn[op]);
+            test_bcast_case(4, se, se, seb, op, dt, 0, cs);
+            snprintf(cs, sizeof cs, "gate %s x NHWC", opn[op]);
+            test_bcast_case(4, se, seb, se, op, dt, 0, cs);
+            snprintf(cs, sizeof cs, "gate %s x NCHW", opn[op]);
+            test_bcast_case(4, cf, cfb, cf, op, dt, 0, cs);
+        }
+        test_bcast_case(4, se35, se35, se35b, 2, dt, 0, "x mul gate C 35");
+        test_bcast_case(4, se, se, seb, 2, dt, 1, "x mul gate, b misaligned");
+        test_bcast_case(4, cf, cf, cfb, 3, dt, 0, "x div gate NCHW");
+        test_bcast_case(2, row, row, rowb, 0, dt, 0, "bias row");
+        test_bcast_case(2, row, rowb, row, 1, dt, 0, "bias row sub x");
+        test_bcast_case(3, inner, inner, innerb, 3, dt, 0, "inner axis (general)");
+        test_bcast_case(4, mid, mid, midb, 1, dt, 0, "mid axes (general)");
+    }
+}
+
 /* ---- pools vs an f64 loop with the CPU reference's rules (ref_nn_pool.c) ---- */
 struct pool_case {
     int n, c, h, w, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr;
@@ -868,6 +934,7 @@ static void test_pool(void) {
         {1, 4, 11, 11, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, false, true, true, true, false},     /* avg incl + ceil */
         {3, 64, 7, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, true, true, false, false, true},      /* ResNet GAP, NHWC */
         {1, 32, 112, 112, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, true, true, false, false, true},  /* EfficientNet SE GAP */
+        {32, 144, 28, 56, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, true, true, false, false, true},  /* batch 32: pixel slices */
         {2, 1000, 5, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, true, true, false, false, true},    /* many channel slices */
         {2, 35, 17, 19, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, true, true, false, false, true},    /* C % 8: scalar loads */
         {2, 10, 20, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, false, true, false, false, true},   /* GAP NCHW (warp) */
@@ -1362,6 +1429,7 @@ int main(int argc, char **argv) {
         test_attention();
         test_conv();
         test_pool();
+        test_bcast();
         test_bias_act();
         test_im2col();
         test_dwconv();

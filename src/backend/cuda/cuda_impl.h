@@ -77,10 +77,11 @@ cudaError_t mixrt_cuda_launch_attention_tc(cudaStream_t s, int elem, int groups,
  * with the causal fill and the mask (f32 when a->mask_f32, else of elem; may be NULL). */
 cudaError_t mixrt_cuda_launch_att_softmax(cudaStream_t st, int max_blocks, int elem, const float *s, void *p,
                                           const void *mask, const struct mixrt_cuda_attention_args *a);
-/* pool.cu: n_out outputs of a 2-D pool; the conv epilogue y = act(y + bias[(i / inner) %
+/* pool.cu: n_out outputs of a 2-D pool (scratch: device memory a channels-last global average
+ * may use for partial sums, NULL for none); the conv epilogue y = act(y + bias[(i / inner) %
  * channels] + z) (bias, z may be NULL; act a mixrt_cuda_unary_op or -1). */
 cudaError_t mixrt_cuda_launch_pool(cudaStream_t s, int max_blocks, int elem, const void *x, void *y, size_t n_out,
-                                   const struct mixrt_cuda_pool_args *a);
+                                   const struct mixrt_cuda_pool_args *a, void *scratch, size_t scratch_bytes);
 cudaError_t mixrt_cuda_launch_im2col(cudaStream_t s, int max_blocks, int elem, const void *x, void *col,
                                      const struct mixrt_cuda_im2col_args *a);
 cudaError_t mixrt_cuda_launch_dwconv(cudaStream_t s, int max_blocks, int elem, const void *x, const void *w,

@@ -23,7 +23,11 @@ mixrt_status mixrt_cuda_pool2d(mixrt_cuda_device_t dev, mixrt_dtype dt, const vo
     size_t n_out = (size_t)a->n * (size_t)a->c * (size_t)a->oh * (size_t)a->ow;
     if (n_out == 0) return MIXRT_STATUS_OK;
     MIXRT_CHECK(dev->ctx, x && y, MIXRT_STATUS_INVALID_ARGUMENT, "cannot run CUDA %s: NULL buffer", nm);
-    MIXRT_CUDA_TRY(dev->ctx, mixrt_cuda_launch_pool(dev->stream, dev->max_blocks, elem, x, y, n_out, a),
+    /* The cuBLASLt workspace doubles as the global average's scratch: the device's one stream
+     * runs nothing else between the two kernels that use it. */
+    MIXRT_CUDA_TRY(dev->ctx,
+                   mixrt_cuda_launch_pool(dev->stream, dev->max_blocks, elem, x, y, n_out, a, dev->workspace,
+                                          dev->workspace_bytes),
                    "kernel launch (%s %s, %zu outputs)", nm, mixrt_dtype_name(dt), n_out);
 fail:
     return status;
