@@ -5,9 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#ifdef __GLIBC__ /* defined by the headers above */
-#include <malloc.h>
-#endif
 
 #include "cli.h"
 #include "commands.h"
@@ -177,21 +174,8 @@ static void set_omp_wait_policy(char **argv) {
     /* exec failed: carry on with the default policy */
 }
 
-/* glibc raises its mmap threshold each time a large block is freed, so the packed weights the
- * builder makes and drops while it times kernels end up in the heap, where freed memory mostly
- * stays resident: ResNet-50's f32 build-and-run peaked at 305-356 MiB over runs. A fixed 1 MiB
- * threshold returns each large block to the system when it is freed: 264 MiB every run, latency
- * unchanged (no large allocation happens per run: strace counts the same mmap calls at 50 and
- * 150 runs). MALLOC_MMAP_THRESHOLD_ set by the user wins. */
-static void set_malloc_policy(void) {
-#ifdef __GLIBC__
-    if (!getenv("MALLOC_MMAP_THRESHOLD_")) (void)mallopt(M_MMAP_THRESHOLD, 1 << 20);
-#endif
-}
-
 int main(int argc, char **argv) {
     set_omp_wait_policy(argv);
-    set_malloc_policy();
     if (argc < 2) {
         usage(stderr);
         return 2;
