@@ -282,7 +282,7 @@ __global__ void bcast_binary_kernel(const T *a, const T *b, T *y, size_t n, bin_
  * activations, a bias row when N = 1 - or one value per row, C = P and bsc 0 - a gate [N, C, 1,
  * 1] on channels-first ones); swap: the full operand is the op's second (gate * x, as
  * torchvision writes it). VEC elements of one row per step, 16-byte accesses when VEC > 1 (C
- * and bs0 multiples of VEC, aligned buffers). The general kernel below spends two 64-bit
+ * and bs0 multiples of VEC, aligned buffers). The general kernel above spends two 64-bit
  * divisions per axis per element: EfficientNet-B0's gates at batch 32 ran 0.78 ms (16 Muls). */
 template <typename T, int VEC>
 __global__ void bcast_nc_kernel(const T *a, const T *b, T *y, size_t nvec, unsigned long long pc, unsigned long long c,
@@ -368,7 +368,8 @@ extern "C" cudaError_t mixrt_cuda_launch_bcast_binary(cudaStream_t s, int max_bl
     if (rowc || rows1) {
         const void *fa = swap ? b : a, *ob = swap ? a : b;
         const unsigned long long c = (unsigned long long)g.dims[r - 1], pc = rows1 ? c : c * (unsigned long long)g.dims[r - 2];
-        const unsigned long long bs0 = rows1 ? (unsigned long long)os[0] : r == 3 ? (unsigned long long)os[0] : 0;
+        /* the row operand's outer stride (0 for a bias row: rowc at rank 2 has os[0] == 0) */
+        const unsigned long long bs0 = (unsigned long long)os[0];
         const int bsc = rows1 ? 0 : 1;
         const int esz = elem == MIXRT_CUDA_ELEM_F32 ? 4 : 2, vec = 16 / esz;
         bool v16 = c % vec == 0 && (rows1 || bs0 % vec == 0) &&

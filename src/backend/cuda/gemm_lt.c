@@ -121,10 +121,11 @@ static void gemm_add_splitk(struct mixrt_cuda_gemm *g) {
     }
 }
 
-/* Tile variants of the heuristic's first candidate for large outputs: its own tile can leave
- * a wave's tail (GPT-2's attention output product at batch 32, 4096 x 768 in 128 x 128 tiles:
- * 192 tiles on 132 SMs, ~330 TFLOP/s); 128 x 192 and the other wide tiles cut such products
- * into other counts, and the tuner keeps one only when it is measured faster. The variant
+/* Tile variants of the heuristic's first candidate for large outputs: a product's own tile
+ * can leave a wave's tail, and 128 x 192 and the other wide tiles cut it into other counts; the
+ * tuner keeps one only when it is measured faster (H200, notes/cuda.md session 18: BERT b32
+ * 1.62 vs 1.64 ms; GPT-2 b32 unchanged - its builds kept the heuristic's tiles, already 192 x
+ * 128 for the 4096 x 768 attention output product). The variant
  * keeps the candidate's stages and cluster shape when cuBLASLt's check accepts them, else the
  * first stage count (then the automatic cluster shape) it does. MIXRT_CUDA_GEMM_TILES=off:
  * none (A/B). */
@@ -268,7 +269,7 @@ mixrt_status mixrt_cuda_gemm_create(mixrt_cuda_device_t dev, const struct mixrt_
     uint32_t al_a = d->batch > 1 ? gemm_align_of((uint64_t)d->stride_b * es) : 256;
     uint32_t al_b = d->batch > 1 ? gemm_align_of((uint64_t)d->stride_a * es) : 256;
     uint32_t al_y = d->batch > 1 ? gemm_align_of((uint64_t)d->stride_y * ey) : 256;
-    /* Pitched rows and smaller pointer alignments (one product): the smallest of each. */
+    /* Pitched rows, smaller pointer alignments and pitched batches: the smallest of each. */
     g->req_a = d->align_a ? d->align_a : 256, g->req_b = d->align_b ? d->align_b : 256;
     g->req_y = d->align_y ? d->align_y : 256;
     if (pitched) { /* a column's start keeps the pointer's alignment, its pitch's and its batch offset's */

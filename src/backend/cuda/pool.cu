@@ -416,7 +416,7 @@ extern "C" cudaError_t mixrt_cuda_launch_bias_act(cudaStream_t s, int max_blocks
  * nc, n) from e's [left + c0, left + n - nc): e holds every row's product with the union of
  * edge columns ([0, left) and [nc, n) of W), computed by a small dense cuBLASLt product.
  * Element copies of es bytes; a thread per (row, edge column). Own kernels that summed the
- * edge columns themselves ran 30-50 us at GPT-2 b32 (notes/cuda.md, session 17). */
+ * edge columns themselves ran 70-110 us under ncu at GPT-2 b32 (notes/cuda.md, session 17). */
 template <typename T> __global__ void edge_scatter_kernel(const T *e, T *y, mixrt_cuda_edge_args a) {
     const int ne = (int)(a.n - a.nc);
     const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x, r = i / ne;
