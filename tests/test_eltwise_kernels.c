@@ -579,6 +579,59 @@ static void bench(void) {
         }
 }
 
+/* mixrt_elt_silu_to_bf16 (the SiLU after oneDNN's bf16 convolutions) against x / (1 + e^-x) in
+ * f64 rounded once to bf16, on both ISAs: random values over [-120, 120] (both tails: the
+ * results below 1e-36 in magnitude, and x itself past 20), a dense sweep of [-12, 12], the
+ * specials, and lengths that leave every tail of a vector and of a 2048-value chunk. Each
+ * result within 1 bf16 ulp of the exactly rounded one (the fast form's own error is under 1e-4
+ * relative, so a rounding boundary can flip at most one ulp); results under 1e-30 in magnitude
+ * only need magnitude under 1e-30; NaN in gives NaN out, +Inf gives +Inf. */
+static void silu_bf16_cases(void) {
+    const size_t lens[] = {1, 15, 16, 17, 2047, 2048, 2049, 70001};
+    uint64_t seed = 0x5a1u;
+    for (int isa = 0; isa < 2; isa++) {
+        if (isa == 0 && !mixrt_elt_has_avx512()) continue;
+        mixrt_elt_force_scalar(isa == 1);
+        const char *isa_name = isa ? "scalar" : "avx512";
+        for (size_t li = 0; li < sizeof(lens) / sizeof(lens[0]); li++) {
+            size_t n = lens[li];
+            float *x = malloc(n * sizeof(float));
+            mixrt_bf16 *y = malloc(n * sizeof(mixrt_bf16));
+            for (size_t i = 0; i < n; i++) {
+                seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+                double u = (double)(seed >> 11) / 9007199254740992.0;
+                x[i] = i % 3 == 0 ? (float)(240.0 * u - 120.0) : (float)(24.0 * u - 12.0);
+            }
+            const float specials[] = {0.0f, -0.0f, INFINITY, NAN, -88.5f, -100.0f, 89.0f, 1e-30f, -1e-30f, 1e-42f};
+            for (size_t i = 0; i < sizeof(specials) / sizeof(specials[0]) && i < n; i++) x[n - 1 - i] = specials[i];
+            mixrt_elt_silu_to_bf16(x, y, n);
+            int bad = 0;
+            size_t first = 0;
+            for (size_t i = 0; i < n; i++) {
+                double xv = x[i], want = xv / (1.0 + exp(-xv));
+                float got = mixrt_bf16_to_float(y[i]);
+                bool ok;
+                if (isnan(xv)) ok = isnan(got);
+                else if (isinf(xv)) ok = got == INFINITY;
+                else if (fabs(want) < 1e-30) ok = fabs(got) < 1e-30;
+                else {
+                    uint16_t r = mixrt_bf16_from_float((float)want).bits, g = y[i].bits;
+                    int d = (int)r - (int)g;
+                    ok = (r & 0x8000) == (g & 0x8000) && d >= -1 && d <= 1;
+                }
+                if (!ok && bad++ == 0) first = i;
+            }
+            TU_CHECK(bad == 0, "silu_to_bf16 [%s] n=%zu: %d results off by more than 1 ulp (first x=%g got %g want %g)",
+                     isa_name, n, bad, x[first], mixrt_bf16_to_float(y[first]),
+                     x[first] / (1.0 + exp(-(double)x[first])));
+            g_cases_run++;
+            free(x);
+            free(y);
+        }
+    }
+    mixrt_elt_force_scalar(false);
+}
+
 int main(int argc, char **argv) {
     bool do_bench = true, only_bench = false;
     snprintf(g_argv0, sizeof(g_argv0), "%s", argv[0]);
@@ -592,6 +645,7 @@ int main(int argc, char **argv) {
         if (!mixrt_elt_has_avx512()) printf("test_eltwise_kernels: no AVX-512 here; testing the scalar twins only\n");
         binary_cases();
         unary_cases();
+        if (g_only < 0) silu_bf16_cases();
         if (g_only < 0) refusal_cases();
         printf("test_eltwise_kernels: %d cases; worst f32 rel error (transcendental, |r| >= 1e-6): avx512 %.3g, "
                "scalar %.3g; worst bf16 distance %d ulp\n",

@@ -38,7 +38,7 @@ static bool is_view_op(const struct mixrt_graph *g, const struct mixrt_node *nd)
 }
 
 /* Exact static byte size of v, false when not static (or not a plain tensor). */
-static bool static_bytes(const struct mixrt_value *v, size_t *out) {
+bool mixrt_memplan_value_bytes(const struct mixrt_value *v, size_t *out) {
     size_t esz = mixrt_dtype_size(v->dtype), n = esz;
     if (!esz || v->dtype == MIXRT_DTYPE_STRING || v->rank < 0 || (v->flags & MIXRT_VALUE_SEQUENCE)) return false;
     for (int d = 0; d < v->rank; d++) {
@@ -137,7 +137,7 @@ mixrt_status mixrt_memplan_create(mixrt_context_t ctx, const struct mixrt_graph 
         if (val->init || val->producer < 0 || (val->flags & (MIXRT_VALUE_GRAPH_INPUT | MIXRT_VALUE_GRAPH_OUTPUT)))
             continue;
         size_t b;
-        if (!static_bytes(val, &b)) {
+        if (!mixrt_memplan_value_bytes(val, &b)) {
             p->all_static = false;
             continue;
         }
@@ -158,14 +158,14 @@ mixrt_status mixrt_memplan_create(mixrt_context_t ctx, const struct mixrt_graph 
             bool nonempty = true;
             for (int j = 0; j < nd->n_inputs && nonempty; j++) {
                 size_t b;
-                if (nd->inputs[j] >= 0) nonempty = static_bytes(&g->values[nd->inputs[j]], &b) && b > 0;
+                if (nd->inputs[j] >= 0) nonempty = mixrt_memplan_value_bytes(&g->values[nd->inputs[j]], &b) && b > 0;
             }
             if (nonempty) p->node_flags[ni] |= MIXRT_EXEC_NODE_NO_ZERO;
         }
         if (!is_view_op(g, nd)) continue;
         int x = nd->inputs[0], y = nd->outputs[0];
         size_t by;
-        if (!static_bytes(&g->values[y], &by)) continue;
+        if (!mixrt_memplan_value_bytes(&g->values[y], &by)) continue;
         if (p->root[x] >= 0 && p->root[y] >= 0 && p->bytes[x] == p->bytes[y]) {
             int r = p->root[x];
             p->root[y] = r;

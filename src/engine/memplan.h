@@ -34,6 +34,8 @@ mixrt_status mixrt_memplan_create(mixrt_context_t ctx, const struct mixrt_graph 
                                   struct mixrt_memplan **out);
 /* NULL is fine. */
 void mixrt_memplan_destroy(mixrt_context_t ctx, struct mixrt_memplan *p);
+/* Exact static byte size of v, false when not static (or not a plain tensor). */
+bool mixrt_memplan_value_bytes(const struct mixrt_value *v, size_t *out);
 /* True when the CPU kernel is known to write every element of its outputs. */
 bool mixrt_memplan_kernel_writes_all(const struct mixrt_cpu_kernel *k);
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "backend/cpu/dnnl_impl.h"
+#include "backend/cpu/eltwise_impl.h"
 
 /* Attribute values above this are refused, which keeps the window arithmetic in int64. */
 #define CONV_ATTR_MAX INT32_MAX
@@ -135,7 +136,7 @@ dnnl_status_t mixrt_dnnl_boundary(dnnl_engine_t eng, struct mixrt_dnnl_state *st
         TRY_DNNL(mixrt_dnnl_make_reorder(eng, &st->src_user_md, x_md, &st->src_reorder));
         TRY_DNNL(dnnl_memory_create(&st->src_mem, x_md, eng, DNNL_MEMORY_ALLOCATE));
     }
-    if (!dnnl_memory_desc_equal(y_md, &st->dst_user_md)) {
+    if (!st->silu_split && !dnnl_memory_desc_equal(y_md, &st->dst_user_md)) {
         TRY_DNNL(mixrt_dnnl_make_reorder(eng, y_md, &st->dst_user_md, &st->dst_reorder));
         TRY_DNNL(dnnl_memory_create(&st->dst_mem, y_md, eng, DNNL_MEMORY_ALLOCATE));
         if (sum) TRY_DNNL(mixrt_dnnl_make_reorder(eng, &st->dst_user_md, y_md, &st->dst_in_reorder));
@@ -266,6 +267,11 @@ static mixrt_status conv_build(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_sta
         wino = s == dnnl_success;
         if (!wino && o->channels_last) x_any = st->src_user_md, y_any = st->dst_user_md;
     }
+    st->silu_split = !wino && o->channels_last && mixrt_dnnl_silu_split(o->act, o->alpha, dt, o->sum);
+    if (st->silu_split) {
+        DNNL_DO(channels_last_md(&st->dst_f32_md, rx, g->ydims, dnnl_f32));
+        y_any = st->dst_f32_md;
+    }
     if (!wino)
         DNNL_DO(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
                                                            &x_any, &w_any, b ? &b_md : NULL, &y_any, str, dil, pl, pr));
@@ -275,7 +281,8 @@ static mixrt_status conv_build(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_sta
         DNNL_DO(dnnl_post_ops_create(&po));
         if (st->z_binary) DNNL_DO(dnnl_post_ops_append_binary(po, dnnl_binary_add, &st->dst_user_md));
         else if (o->sum) DNNL_DO(dnnl_post_ops_append_sum(po, 1.0f));
-        if (o->act != dnnl_alg_kind_undef) DNNL_DO(dnnl_post_ops_append_eltwise(po, 1.0f, o->act, o->alpha, o->beta));
+        if (o->act != dnnl_alg_kind_undef && !st->silu_split)
+            DNNL_DO(dnnl_post_ops_append_eltwise(po, 1.0f, o->act, o->alpha, o->beta));
         DNNL_DO(dnnl_primitive_attr_set_post_ops(attr, po));
         dnnl_status_t made = first_working_impl(&cd, attr, eng, &st->pd, &st->prim);
         dnnl_post_ops_destroy(po);
@@ -484,7 +491,15 @@ mixrt_status mixrt_dnnl_conv_exec(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_
     MIXRT_TRY(mixrt_dnnl_get(k->ctx, &eng, &strm));
     /* oneDNN only reads the inputs; the casts drop const for its memory objects. */
     DNNL_DO(dnnl_memory_create(&xu, &st->src_user_md, eng, (void *)x->data));
-    DNNL_DO(dnnl_memory_create(&yu, &st->dst_user_md, eng, y->data));
+    void *ys = NULL;
+    if (st->silu_split) {
+        call = "scratch";
+        s = dnnl_out_of_memory;
+        if (!(ys = mixrt_dnnl_scratch(mixrt_tensor_numel(y) * sizeof(float)))) goto dnnl_fail;
+        DNNL_DO(dnnl_memory_create(&yu, &st->dst_f32_md, eng, ys));
+    } else {
+        DNNL_DO(dnnl_memory_create(&yu, &st->dst_user_md, eng, y->data));
+    }
     if (!st->wei_reorder || !st->wei_ready)
         DNNL_DO(dnnl_memory_create(&wu, &st->wei_user_md, eng, (void *)w->data));
     if (b) {
@@ -516,6 +531,7 @@ mixrt_status mixrt_dnnl_conv_exec(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_
     DNNL_DO(dnnl_primitive_execute(st->prim, strm, nargs, args));
     if (st->dst_reorder) DNNL_DO(mixrt_dnnl_run_reorder(st->dst_reorder, strm, st->dst_mem, yu));
     DNNL_DO(dnnl_stream_wait(strm));
+    if (ys) mixrt_elt_silu_to_bf16(ys, y->data, mixrt_tensor_numel(y));
     goto fail;
 dnnl_fail:
     status = mixrt_dnnl_fail(k, s, call);

@@ -42,6 +42,15 @@ mixrt_status mixrt_dnnl_check_dtypes(struct mixrt_kernel_ctx *k, int n_same, int
 bool mixrt_dnnl_supports_common(const struct mixrt_graph *g, const struct mixrt_node *n, int n_same, int bias_i,
                                 int min_rank, int max_rank, char *why, size_t why_size);
 
+/* SiLU kept out of oneDNN's post-ops: a bf16 convolution with a swish post-op (alpha 1) and no
+ * residual writes f32 into a scratch without it, and mixrt_elt_silu_to_bf16 finishes into Y: one
+ * rounding as before, with the activation at about half the instructions of oneDNN's swish
+ * (EfficientNet's SiLU layers were bound by them). MIXRT_DNNL_SILU=post keeps the post-op. */
+bool mixrt_dnnl_silu_split(dnnl_alg_kind_t act, float alpha, mixrt_dtype dt, bool residual);
+/* The calling thread's scratch of at least bytes (kept and grown per thread, freed at its
+ * exit), or NULL when out of memory. For a primitive's output between two steps of one run. */
+void *mixrt_dnnl_scratch(size_t bytes);
+
 /* Per-node state, one struct for every dnnl kernel: the primitive built for the input shapes
  * in key_*, rebuilt when a run brings other shapes. The lock serializes runs of one node. */
 #define MIXRT_DNNL_KEY_INPUTS 3
@@ -67,6 +76,10 @@ struct mixrt_dnnl_state {
     dnnl_primitive_t dst_in_reorder;
     /* FusedConv channels-last: Z is the binary-add post-op's operand (else the sum post-op's). */
     bool z_binary;
+    /* FusedConv: dst is f32 in the thread's scratch, SiLU and the bf16 rounding after
+     * (mixrt_dnnl_silu_split); dst_f32_md describes it. */
+    bool silu_split;
+    dnnl_memory_desc_t dst_f32_md;
 };
 
 /* Makes a zeroed state (the lock initialized) in *out. */

@@ -5,6 +5,7 @@
  * vdpbf16ps (dp_wanted; 0.70-0.86 of the FMA path's time on MobileNetV2's ten dw shapes, 2
  * threads of a Zen 5 VM).
  * Invariant: anything the row kernels cannot do exactly goes to the reference kernel. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,7 @@ static void row_scalar(const struct mixrt_dwconv_geom *g, const struct mixrt_dwc
             case MIXRT_DWCONV_ACT_RELU: v = v > 0.0f ? v : 0.0f; break;
             case MIXRT_DWCONV_ACT_CLIP: v = v < r->p0 ? r->p0 : v > r->p1 ? r->p1 : v; break;
             case MIXRT_DWCONV_ACT_LEAKY: v = v >= 0.0f ? v : r->p0 * v; break;
+            case MIXRT_DWCONV_ACT_SILU: v = v / (1.0f + expf(-v)); break;
             default: break;
             }
             if (r->y_bf16)
@@ -332,6 +334,7 @@ static mixrt_status dw_run(struct mixrt_kernel_ctx *k) {
     enum mixrt_dwconv_act ka = act == MIXRT_FCONV_RELU         ? MIXRT_DWCONV_ACT_RELU
                                : act == MIXRT_FCONV_CLIP       ? MIXRT_DWCONV_ACT_CLIP
                                : act == MIXRT_FCONV_LEAKY_RELU ? MIXRT_DWCONV_ACT_LEAKY
+                               : act == MIXRT_FCONV_SILU && bf ? MIXRT_DWCONV_ACT_SILU
                                                                : MIXRT_DWCONV_ACT_NONE;
     bool post = act != MIXRT_FCONV_NONE && ka == MIXRT_DWCONV_ACT_NONE;
     mixrt_elt_unary_fn unary = mixrt_elt_unary_scalar;

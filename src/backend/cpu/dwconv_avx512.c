@@ -13,6 +13,7 @@
 #include <math.h>
 
 #include "backend/cpu/dwconv_impl.h"
+#include "backend/cpu/silu_avx512.h"
 
 #define DW_INLINE static inline __attribute__((always_inline))
 
@@ -64,7 +65,7 @@ struct dw_epi {
     int64_t c;
     enum mixrt_dwconv_act act;
     bool y_bf16, hw_bf16; /* hw_bf16: round with vcvtneps2bf16 */
-    bool may_sub;         /* Z, LeakyRelu or a subnormal Clip bound can make subnormal outputs */
+    bool may_sub;         /* Z, LeakyRelu, SiLU or a subnormal Clip bound can make subnormal outputs */
     __m512 p0, p1;
 };
 
@@ -83,6 +84,7 @@ DW_INLINE void finish(const struct dw_epi e, const bool bf, const bool tail, __m
         v = _mm512_mask_mul_ps(v, neg, v, e.p0);
         break;
     }
+    case MIXRT_DWCONV_ACT_SILU: v = mixrt_v_silu_bf16(v); break;
     default: break;
     }
     if (e.y_bf16) {
@@ -137,6 +139,10 @@ DW_INLINE void finish_block(const struct dw_epi e, const bool bf, const bool tai
             __mmask16 neg = _mm512_cmp_ps_mask(acc[j], _mm512_setzero_ps(), _CMP_LT_OQ);
             acc[j] = _mm512_mask_mul_ps(acc[j], neg, acc[j], e.p0);
         }
+        break;
+    case MIXRT_DWCONV_ACT_SILU:
+#pragma GCC unroll 8
+        for (int j = 0; j < NB; j++) acc[j] = mixrt_v_silu_bf16(acc[j]);
         break;
     default: break;
     }
@@ -294,6 +300,7 @@ DW_INLINE void act2(const struct dw_epi e, __m512 *lo, __m512 *hi) {
         *lo = _mm512_mask_mul_ps(*lo, _mm512_cmp_ps_mask(*lo, _mm512_setzero_ps(), _CMP_LT_OQ), *lo, e.p0);
         *hi = _mm512_mask_mul_ps(*hi, _mm512_cmp_ps_mask(*hi, _mm512_setzero_ps(), _CMP_LT_OQ), *hi, e.p0);
         break;
+    case MIXRT_DWCONV_ACT_SILU: *lo = mixrt_v_silu_bf16(*lo), *hi = mixrt_v_silu_bf16(*hi); break;
     default: break;
     }
 }
@@ -450,7 +457,7 @@ DW_INLINE void row_impl(const struct mixrt_dwconv_geom *g, const struct mixrt_dw
         .base0 = ((ih0 + kl * g->dh) * g->w - g->pl) * C * esz, .rs = g->dh * g->w * C * esz,
         .ts = g->dw * C * esz, .ss = g->sw * C * esz, .cs = C * esz,
         .e = {r->z, r->y, C, r->act, r->y_bf16, r->hw_bf16,
-              r->z || r->act == MIXRT_DWCONV_ACT_LEAKY ||
+              r->z || r->act == MIXRT_DWCONV_ACT_LEAKY || r->act == MIXRT_DWCONV_ACT_SILU ||
                   (r->act == MIXRT_DWCONV_ACT_CLIP &&
                    ((r->p0 != 0.0f && fabsf(r->p0) < FLT_MIN) || (r->p1 != 0.0f && fabsf(r->p1) < FLT_MIN))),
               _mm512_set1_ps(r->p0), _mm512_set1_ps(r->p1)}};

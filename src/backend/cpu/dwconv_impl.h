@@ -44,8 +44,17 @@ static inline int64_t mixrt_dwconv_dp_widx(int64_t c, int p, int t) {
     return ((c / MIXRT_DWCONV_DP_CBLK * MIXRT_DWCONV_DP_PAIRS + p) * 2 + half) * MIXRT_DWCONV_DP_CBLK + lane * 2 + t;
 }
 
-/* Activations a row kernel applies itself (the others run over the finished f32 row). */
-enum mixrt_dwconv_act { MIXRT_DWCONV_ACT_NONE, MIXRT_DWCONV_ACT_RELU, MIXRT_DWCONV_ACT_CLIP, MIXRT_DWCONV_ACT_LEAKY };
+/* Activations a row kernel applies itself (the others run over the finished f32 row). SILU
+ * only for bf16 outputs: the AVX-512 kernel computes it to about 1e-4 relative (exp2 by a
+ * degree-4 polynomial and vscalefps, the reciprocal by vrcp14ps), far inside bf16's rounding
+ * (2^-9), the scalar twin exactly; f32 outputs take the exact element-wise sigmoid. */
+enum mixrt_dwconv_act {
+    MIXRT_DWCONV_ACT_NONE,
+    MIXRT_DWCONV_ACT_RELU,
+    MIXRT_DWCONV_ACT_CLIP,
+    MIXRT_DWCONV_ACT_LEAKY,
+    MIXRT_DWCONV_ACT_SILU
+};
 
 /* One output row (image n, row oy): y[ow * C + c] = act(sum_taps x * w + b[c] + z[ow * C + c]). */
 struct mixrt_dwconv_row {

@@ -277,6 +277,26 @@ static mixrt_elt_binary_fn binary_fn(void) {
     return mixrt_elt_binary_scalar;
 }
 
+void mixrt_elt_silu_to_bf16(const float *x, mixrt_bf16 *y, size_t n) {
+    enum { CHUNK = 2048 };
+    const bool vec = mixrt_elt_has_avx512();
+    const int64_t chunks = (int64_t)((n + CHUNK - 1) / CHUNK);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (chunks > 1)
+#endif
+    for (int64_t c = 0; c < chunks; c++) {
+        float t[CHUNK];
+        const size_t i0 = (size_t)c * CHUNK, m = n - i0 < CHUNK ? n - i0 : CHUNK;
+#if defined(__x86_64__)
+        if (vec) mixrt_elt_silu_bf16_avx512(x + i0, t, m);
+        else
+#endif
+            for (size_t j = 0; j < m; j++) t[j] = x[i0 + j] / (1.0f + expf(-x[i0 + j]));
+        mixrt_f32_to_bf16(t, y + i0, m);
+    }
+    (void)vec;
+}
+
 /* ---- ops and their graph-level checks ------------------------------------------------------ */
 
 enum kind { K_BINARY, K_UNARY, K_POW, K_CAST, K_COMPARE };

@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include "backend/cpu/eltwise_impl.h"
+#include "backend/cpu/silu_avx512.h"
 
 #define V1(c) _mm512_set1_ps(c)
 
@@ -279,6 +280,15 @@ void mixrt_elt_binary_avx512(enum mixrt_elt_op op, const float *a, int sa, const
         __m512 va = sa ? _mm512_maskz_loadu_ps(m, a + i) : a0, vb = sb ? _mm512_maskz_loadu_ps(m, b + i) : b0;
         _mm512_mask_storeu_ps(y + i, m, v_binary(op, va, vb));
         i += k;
+    }
+}
+
+void mixrt_elt_silu_bf16_avx512(const float *x, float *y, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, mixrt_v_silu_bf16(_mm512_loadu_ps(x + i)));
+    if (i < n) {
+        __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(y + i, m, mixrt_v_silu_bf16(_mm512_maskz_loadu_ps(m, x + i)));
     }
 }
 #else

@@ -41,6 +41,13 @@ void mixrt_elt_binary_avx512(enum mixrt_elt_op op, const float *a, int sa, const
 void mixrt_elt_unary_avx512(enum mixrt_elt_op op, const struct mixrt_elt_params *p, const float *x, float *y,
                             size_t n);
 
+/* y[i] = x[i] sigmoid(x[i]) to about 1e-4 relative, for values rounded to bf16 next
+ * (silu_avx512.h); y may equal x. Call only when mixrt_elt_has_avx512(). */
+void mixrt_elt_silu_bf16_avx512(const float *x, float *y, size_t n);
+/* y = bf16(x sigmoid(x)) over n values, in parallel (OpenMP): the fast form above where the
+ * CPU has AVX-512, else x / (1 + e^-x) in f32; one rounding to bf16 either way. */
+void mixrt_elt_silu_to_bf16(const float *x, mixrt_bf16 *y, size_t n);
+
 /* AVX512F/DQ/BW/VL usable and not forced off (MIXRT_ELTWISE_ISA=scalar, or the test hook). */
 bool mixrt_elt_has_avx512(void);
 /* Test hook: true makes the kernels use the scalar twins from now on (process-wide). */

@@ -108,6 +108,8 @@ struct fmm_state {
     int act;                /* FusedMatMul's activation (enum fmm_act); FusedConv: -1 */
     dnnl_alg_kind_t alg;    /* the eltwise post-op, dnnl_alg_kind_undef for none */
     float alpha, beta;      /* its parameters */
+    bool silu_split;        /* 1x1 FusedConv: f32 into the thread's scratch, then SiLU to bf16
+                             * (mixrt_dnnl_silu_split); the post-op left out */
     void *sub;              /* strided 1x1 FusedConv: X subsampled to [rows, C] (owned) */
     size_t sub_bytes;
     dnnl_primitive_desc_t pd;
@@ -252,7 +254,7 @@ static mixrt_status fmm_build(mixrt_context_t ctx, const struct mixrt_node *n, s
         dnnl_dims_t bs = {st->trans_b ? 1 : (st->N > 0 ? st->N : 1), st->trans_b ? (st->K > 0 ? st->K : 1) : 1};
         DNNL_DO(dnnl_memory_desc_init_by_strides(&b_md, 2, bd, dt, bs));
     }
-    DNNL_DO(mixrt_dnnl_plain_md(&y_md, 2, yd, dt));
+    DNNL_DO(mixrt_dnnl_plain_md(&y_md, 2, yd, st->silu_split ? dnnl_f32 : dt));
     if (st->has_bias) DNNL_DO(dnnl_memory_desc_init_by_tag(&bias_md, 2, biasd, dnnl_f32, dnnl_ab));
     dnnl_matmul_desc_t d;
     DNNL_DO(dnnl_matmul_desc_init(&d, &a_md, &b_md, st->has_bias ? &bias_md : NULL, &y_md));
@@ -263,7 +265,8 @@ static mixrt_status fmm_build(mixrt_context_t ctx, const struct mixrt_node *n, s
         DNNL_DO(mixrt_dnnl_plain_md(&z_md, 2, yd, dt));
         DNNL_DO(dnnl_post_ops_append_binary(po, dnnl_binary_add, &z_md));
     }
-    if (st->alg != dnnl_alg_kind_undef) DNNL_DO(dnnl_post_ops_append_eltwise(po, 1.0f, st->alg, st->alpha, st->beta));
+    if (st->alg != dnnl_alg_kind_undef && !st->silu_split)
+        DNNL_DO(dnnl_post_ops_append_eltwise(po, 1.0f, st->alg, st->alpha, st->beta));
     DNNL_DO(dnnl_primitive_attr_set_post_ops(attr, po));
     DNNL_DO(dnnl_primitive_desc_create(&st->pd, &d, attr, eng, NULL));
     DNNL_DO(dnnl_primitive_create(&st->prim, st->pd));
@@ -401,7 +404,13 @@ static mixrt_status fmm_exec(struct mixrt_kernel_ctx *k, struct fmm_state *st, c
     const char *call = "";
     MIXRT_TRY(mixrt_dnnl_get(k->ctx, &eng, &strm));
     DNNL_DO(dnnl_memory_set_data_handle(st->src, (void *)a)); /* only read */
-    DNNL_DO(dnnl_memory_set_data_handle(st->dst, y->data));
+    void *ys = NULL;
+    if (st->silu_split) {
+        call = "scratch";
+        s = dnnl_out_of_memory;
+        if (!(ys = mixrt_dnnl_scratch(mixrt_tensor_numel(y) * sizeof(float)))) goto dnnl_fail;
+    }
+    DNNL_DO(dnnl_memory_set_data_handle(st->dst, ys ? ys : y->data));
     dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, st->src}, {DNNL_ARG_WEIGHTS, st->wei}, {DNNL_ARG_DST, st->dst}};
     int na = 3;
     if (st->has_bias) args[na++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, st->bias};
@@ -411,6 +420,7 @@ static mixrt_status fmm_exec(struct mixrt_kernel_ctx *k, struct fmm_state *st, c
     }
     DNNL_DO(dnnl_primitive_execute(st->prim, strm, na, args));
     DNNL_DO(dnnl_stream_wait(strm));
+    if (ys) mixrt_elt_silu_to_bf16(ys, y->data, mixrt_tensor_numel(y));
     goto fail;
 dnnl_fail:
     status = fmm_fail(k->ctx, k->node, s, call);
@@ -544,6 +554,7 @@ static bool c1x1_supports(const struct mixrt_graph *g, const struct mixrt_node *
 static void c1x1_set_act(struct fmm_state *st, const struct mixrt_dnnl_conv_opts *o) {
     st->act = -1;
     st->alg = o->act, st->alpha = o->alpha, st->beta = o->beta;
+    st->silu_split = mixrt_dnnl_silu_split(o->act, o->alpha, st->dt, st->has_z);
 }
 
 static mixrt_status c1x1_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
