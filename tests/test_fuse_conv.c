@@ -14,6 +14,7 @@
 #include "backend/cpu/dnnl_impl.h"
 #endif
 #include "passes/passes.h"
+#include "backend/cpu/gemv_impl.h"
 #include "testutil.h"
 #include "graph_build.h"
 
@@ -636,6 +637,26 @@ static void test_kernels(int only) {
                 id++;
                 if (only && id != only) continue;
                 conv_case_run(id, &c, dts[d], "dnnl_conv1x1_mm");
+            }
+    /* 1x1 on a few pixels (squeeze-excite's products): conv1x1_gemv, vector blocks of 64 and
+     * their masked tails, one and several pixels. */
+    static const struct conv_case few[] = {
+        {1, 1152, 1, 1, 48, 1, 1, 1, 1, 0, true, false, false, 0}, {1, 48, 1, 1, 1152, 1, 1, 1, 1, 0, true, false, false, 0},
+        {2, 17, 1, 2, 33, 1, 1, 1, 1, 0, true, false, false, 0},   {1, 5, 2, 2, 3, 1, 1, 1, 1, 0, true, false, false, 0},
+        {3, 64, 1, 1, 79, 1, 1, 1, 1, 0, true, false, false, 0},   {1, 1, 1, 1, 1, 1, 1, 1, 1, 0, true, false, false, 0},
+    };
+    for (size_t si = 0; si < sizeof(few) / sizeof(few[0]); si++)
+        for (int d = 0; d < 2; d++)
+            for (int act = 0; act < 8; act++) {
+                struct conv_case c = few[si];
+                c.act = act, c.bias = (act + si) % 2 == 0, c.z = (act / 2 + si) % 2 == 0;
+                id++;
+                if (only && id != only) continue;
+                for (int sc = 0; sc < 2; sc++) { /* the AVX-512 span, then the scalar one */
+                    mixrt_gemv_force_scalar(sc);
+                    conv_case_run(id, &c, dts[d], "conv1x1_gemv");
+                }
+                mixrt_gemv_force_scalar(0);
             }
     /* f32 3x3 stride-1 convolutions by Winograd: 16-channel multiples, odd and small images
      * (partial tiles), pads 0-2, both layouts; the case fails if oneDNN ran another algorithm. */
