@@ -582,6 +582,35 @@ fail:
     return status;
 }
 
+/* The time of a Cast of value shape (src's dims) from `from` to `to`, timed like a layer (the
+ * timing cache keeps it); -1 when it cannot be timed (dynamic shape, no fast Cast kernel). */
+static mixrt_status time_cast(struct lower_state *ls, const struct mixrt_value *src, mixrt_dtype from, mixrt_dtype to,
+                              double *ns) {
+    struct mixrt_graph *g = ls->g;
+    mixrt_context_t ctx = g->ctx;
+    struct mixrt_graph *t = NULL;
+    *ns = -1;
+    for (int d = 0; d < src->rank; d++)
+        if (src->dims[d].value < 0) return MIXRT_STATUS_OK;
+    if (src->rank < 0) return MIXRT_STATUS_OK;
+    mixrt_status status = mixrt_graph_create(ctx, NULL, &t);
+    if (status != MIXRT_STATUS_OK) return status;
+    t->opsets = g->opsets;
+    t->n_opsets = g->n_opsets;
+    t->ir_version = g->ir_version;
+    int vin = mixrt_graph_get_or_add_value(t, "in0"), vout = mixrt_graph_get_or_add_value(t, "out0");
+    MIXRT_CHECK(ctx, vin >= 0 && vout >= 0, MIXRT_STATUS_OUT_OF_MEMORY, "out of memory");
+    t->values[vin].dtype = from;
+    copy_shape(&t->values[vin], src);
+    int tn = add_cast_node(t, vin, vout, to);
+    MIXRT_CHECK(ctx, tn >= 0, MIXRT_STATUS_OUT_OF_MEMORY, "out of memory");
+    const struct mixrt_cpu_kernel *best = NULL;
+    MIXRT_TRY(mixrt_tactics_choose(t, tn, ls->tc, false, 0, false, &best, ns, NULL));
+fail:
+    mixrt_graph_destroy(t);
+    return status;
+}
+
 mixrt_status mixrt_plan_lower(struct mixrt_graph *g, const struct mixrt_build_options *opts,
                               struct mixrt_timing_cache *tc) {
     mixrt_context_t ctx = g->ctx;
@@ -707,6 +736,30 @@ mixrt_status mixrt_plan_lower(struct mixrt_graph *g, const struct mixrt_build_op
                     if (tp[c] >= 0) any_timed = true;
                 }
             if (any_timed) {
+                /* A precision other than its data inputs' costs their Casts in, and an f32 layer
+                 * among lower-precision ones a Cast back out as well (timed like layers): an
+                 * f32 island must save more than its Casts (ConvNeXt's 14x14 depthwise convs
+                 * were f32 by 2 us each, with 10 us of Casts around them). */
+                const struct mixrt_node *nd = &g->nodes[ni];
+                for (int c = 0; c < nc; c++) {
+                    if (tp[c] < 0) continue;
+                    mixrt_dtype lowp_in = MIXRT_DTYPE_F32;
+                    for (int j = 0; j < nd->n_inputs; j++) {
+                        if (!data_input(g, nd, fo, j) || mixrt_graph_is_fixed_const(g, nd->inputs[j])) continue;
+                        const struct mixrt_value *v = &g->values[nd->inputs[j]];
+                        if (v->dtype == cands[c]) continue;
+                        if (v->dtype != MIXRT_DTYPE_F32) lowp_in = v->dtype;
+                        double cn;
+                        MIXRT_TRY(time_cast(&ls, v, v->dtype, cands[c], &cn));
+                        if (cn > 0) tp[c] += cn;
+                    }
+                    if (cands[c] == MIXRT_DTYPE_F32 && lowp_in != MIXRT_DTYPE_F32 && nd->n_outputs > 0 &&
+                        nd->outputs[0] >= 0) {
+                        double cn;
+                        MIXRT_TRY(time_cast(&ls, &g->values[nd->outputs[0]], MIXRT_DTYPE_F32, lowp_in, &cn));
+                        if (cn > 0) tp[c] += cn;
+                    }
+                }
                 /* Fastest wins; within 3% the lower precision does (less memory traffic
                  * downstream, and ties do not flip with noise as often). */
                 for (int c = 0; c < nc; c++) {
