@@ -45,6 +45,11 @@ static void row_scalar(const struct mixrt_dwconv_geom *g, const struct mixrt_dwc
             case MIXRT_DWCONV_ACT_CLIP: v = v < r->p0 ? r->p0 : v > r->p1 ? r->p1 : v; break;
             case MIXRT_DWCONV_ACT_LEAKY: v = v >= 0.0f ? v : r->p0 * v; break;
             case MIXRT_DWCONV_ACT_SILU: v = v / (1.0f + expf(-v)); break;
+            case MIXRT_DWCONV_ACT_HSWISH: {
+                float h = (v + 3.0f) * (1.0f / 6.0f);
+                v *= h > 1.0f ? 1.0f : h < 0.0f ? 0.0f : h;
+                break;
+            }
             default: break;
             }
             if (r->y_bf16)
@@ -335,6 +340,7 @@ static mixrt_status dw_run(struct mixrt_kernel_ctx *k) {
                                : act == MIXRT_FCONV_CLIP       ? MIXRT_DWCONV_ACT_CLIP
                                : act == MIXRT_FCONV_LEAKY_RELU ? MIXRT_DWCONV_ACT_LEAKY
                                : act == MIXRT_FCONV_SILU && bf ? MIXRT_DWCONV_ACT_SILU
+                               : act == MIXRT_FCONV_HARD_SWISH ? MIXRT_DWCONV_ACT_HSWISH
                                                                : MIXRT_DWCONV_ACT_NONE;
     bool post = act != MIXRT_FCONV_NONE && ka == MIXRT_DWCONV_ACT_NONE;
     mixrt_elt_unary_fn unary = mixrt_elt_unary_scalar;

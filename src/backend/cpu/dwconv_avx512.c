@@ -56,6 +56,12 @@ DW_INLINE __m256i to_bf16_hw(__m512 v) {
     return h;
 }
 
+/* HardSwish as the element-wise kernel computes it ((x + 3) / 6 clamped: no cancellation near -3). */
+DW_INLINE __m512 hswish(__m512 x) {
+    const __m512 h = _mm512_mul_ps(_mm512_add_ps(x, _mm512_set1_ps(3.0f)), _mm512_set1_ps(1.0f / 6.0f));
+    return _mm512_mul_ps(x, _mm512_max_ps(_mm512_min_ps(h, _mm512_set1_ps(1.0f)), _mm512_setzero_ps()));
+}
+
 /* What every output's epilogue reads, copied out of the row's operands into locals: the
  * stores go through may-alias vector types, so fields read through a pointer would be reloaded
  * after each one. */
@@ -65,7 +71,7 @@ struct dw_epi {
     int64_t c;
     enum mixrt_dwconv_act act;
     bool y_bf16, hw_bf16; /* hw_bf16: round with vcvtneps2bf16 */
-    bool may_sub;         /* Z, LeakyRelu, SiLU or a subnormal Clip bound can make subnormal outputs */
+    bool may_sub;         /* Z, LeakyRelu, SiLU, HardSwish or a subnormal Clip bound can make subnormal outputs */
     __m512 p0, p1;
 };
 
@@ -85,6 +91,7 @@ DW_INLINE void finish(const struct dw_epi e, const bool bf, const bool tail, __m
         break;
     }
     case MIXRT_DWCONV_ACT_SILU: v = mixrt_v_silu_bf16(v); break;
+    case MIXRT_DWCONV_ACT_HSWISH: v = hswish(v); break;
     default: break;
     }
     if (e.y_bf16) {
@@ -143,6 +150,10 @@ DW_INLINE void finish_block(const struct dw_epi e, const bool bf, const bool tai
     case MIXRT_DWCONV_ACT_SILU:
 #pragma GCC unroll 8
         for (int j = 0; j < NB; j++) acc[j] = mixrt_v_silu_bf16(acc[j]);
+        break;
+    case MIXRT_DWCONV_ACT_HSWISH:
+#pragma GCC unroll 8
+        for (int j = 0; j < NB; j++) acc[j] = hswish(acc[j]);
         break;
     default: break;
     }
@@ -301,6 +312,7 @@ DW_INLINE void act2(const struct dw_epi e, __m512 *lo, __m512 *hi) {
         *hi = _mm512_mask_mul_ps(*hi, _mm512_cmp_ps_mask(*hi, _mm512_setzero_ps(), _CMP_LT_OQ), *hi, e.p0);
         break;
     case MIXRT_DWCONV_ACT_SILU: *lo = mixrt_v_silu_bf16(*lo), *hi = mixrt_v_silu_bf16(*hi); break;
+    case MIXRT_DWCONV_ACT_HSWISH: *lo = hswish(*lo), *hi = hswish(*hi); break;
     default: break;
     }
 }
@@ -457,7 +469,7 @@ DW_INLINE void row_impl(const struct mixrt_dwconv_geom *g, const struct mixrt_dw
         .base0 = ((ih0 + kl * g->dh) * g->w - g->pl) * C * esz, .rs = g->dh * g->w * C * esz,
         .ts = g->dw * C * esz, .ss = g->sw * C * esz, .cs = C * esz,
         .e = {r->z, r->y, C, r->act, r->y_bf16, r->hw_bf16,
-              r->z || r->act == MIXRT_DWCONV_ACT_LEAKY || r->act == MIXRT_DWCONV_ACT_SILU ||
+              r->z || r->act == MIXRT_DWCONV_ACT_LEAKY || r->act == MIXRT_DWCONV_ACT_SILU || r->act == MIXRT_DWCONV_ACT_HSWISH ||
                   (r->act == MIXRT_DWCONV_ACT_CLIP &&
                    ((r->p0 != 0.0f && fabsf(r->p0) < FLT_MIN) || (r->p1 != 0.0f && fabsf(r->p1) < FLT_MIN))),
               _mm512_set1_ps(r->p0), _mm512_set1_ps(r->p1)}};

@@ -53,7 +53,8 @@ enum mixrt_dwconv_act {
     MIXRT_DWCONV_ACT_RELU,
     MIXRT_DWCONV_ACT_CLIP,
     MIXRT_DWCONV_ACT_LEAKY,
-    MIXRT_DWCONV_ACT_SILU
+    MIXRT_DWCONV_ACT_SILU,
+    MIXRT_DWCONV_ACT_HSWISH /* x min(max((x + 3) / 6, 0), 1), as the element-wise HardSwish */
 };
 
 /* One output row (image n, row oy): y[ow * C + c] = act(sum_taps x * w + b[c] + z[ow * C + c]). */
