@@ -358,7 +358,11 @@ static void binary_cases(void) {
             static const struct {
                 int64_t a[4], b[4];
             } big[] = {{{1, 56, 56, 96}, {1, 1, 1, 96}}, {{1, 1, 1, 24}, {2, 37, 41, 24}},
-                       {{1, 96, 56, 56}, {1, 96, 1, 1}}, {{1, 17, 61, 67}, {1, 17, 61, 67}}};
+                       {{1, 96, 56, 56}, {1, 96, 1, 1}}, {{1, 17, 61, 67}, {1, 17, 61, 67}},
+                       /* rows past the staged tiles (bf16: one AVX-512 pass per row), either side,
+                        * channel counts with and without a vector tail */
+                       {{1, 48, 48, 1152}, {1, 1, 1, 1152}}, {{2, 1, 1, 1000}, {2, 9, 11, 1000}},
+                       {{1, 28, 28, 240}, {1, 1, 1, 240}}};
             for (size_t i = 0; i < sizeof(big) / sizeof(big[0]); i++) {
                 struct ecase c = ec(ops[o], 14, dtypes[t]);
                 ein(&c, 0, 4, big[i].a);

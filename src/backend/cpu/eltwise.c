@@ -633,11 +633,33 @@ static void binary_range(const struct binary_job *J, size_t o0, size_t o1) {
      * same span again (a per-channel operand of NHWC): runs of spans go as one long span
      * against the repeated operand tiled once (up to CHUNK elements), not one call each. */
     size_t inner = J->inner;
-    int full = m >= 1 && ia && ib && inner <= CHUNK / 4
+    int rows = m >= 1 && ia && ib
                    ? (L->sa[m - 1] == (int64_t)inner && L->sb[m - 1] == 0   ? 0
                       : L->sb[m - 1] == (int64_t)inner && L->sa[m - 1] == 0 ? 1
                                                                             : -1)
                    : -1;
+    int full = inner <= CHUNK / 4 ? rows : -1;
+#if defined(__x86_64__)
+    /* bf16 rows longer than the tiles against one repeated row (squeeze-excite's gate over
+     * 144-1152 channels): widened, combined and rounded in one AVX-512 pass per row, the
+     * repeated row widened once per change. */
+    if (rows >= 0 && full < 0 && !J->f32 && inner <= 8192 && J->fn == mixrt_elt_binary_avx512) {
+        float rowf[8192];
+        size_t widened_at = (size_t)-1;
+        for (size_t o = o0; o < o1; o++) {
+            size_t rep = rows == 0 ? ob : oa, go = rows == 0 ? oa : ob;
+            const mixrt_bf16 *rp = (const mixrt_bf16 *)(rows == 0 ? J->b : J->a) + rep;
+            if (widened_at != rep) {
+                mixrt_bf16_to_f32(rp, rowf, inner);
+                widened_at = rep;
+            }
+            mixrt_elt_binary_row_bf16_avx512(J->op, (const mixrt_bf16 *)(rows == 0 ? J->a : J->b) + go, rowf, rows == 1,
+                                             (mixrt_bf16 *)J->y + o * inner, inner);
+            next_span(L, ctr, &oa, &ob);
+        }
+        return;
+    }
+#endif
     if (full >= 0) {
         size_t per = CHUNK / inner, tiled_at = (size_t)-1;
         float tile[CHUNK], fx[CHUNK], fy[CHUNK];

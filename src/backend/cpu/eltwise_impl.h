@@ -41,6 +41,12 @@ void mixrt_elt_binary_avx512(enum mixrt_elt_op op, const float *a, int sa, const
 void mixrt_elt_unary_avx512(enum mixrt_elt_op op, const struct mixrt_elt_params *p, const float *x, float *y,
                             size_t n);
 
+/* y[j] = op(g[j], row[j]) (row_first: op(row[j], g[j])) for j < n, binary ops only: g widened
+ * exactly, the op in f32, one rounding to bf16 as mixrt_f32_to_bf16. A per-channel operand
+ * (squeeze-excite's gate) against rows of channels too long for the staged spans' tiles.
+ * Call only when mixrt_elt_has_avx512(). */
+void mixrt_elt_binary_row_bf16_avx512(enum mixrt_elt_op op, const mixrt_bf16 *g, const float *row, int row_first,
+                                      mixrt_bf16 *y, size_t n);
 /* y[i] = x[i] sigmoid(x[i]) to about 1e-4 relative, for values rounded to bf16 next
  * (silu_avx512.h); y may equal x. Call only when mixrt_elt_has_avx512(). */
 void mixrt_elt_silu_bf16_avx512(const float *x, float *y, size_t n);
