@@ -643,8 +643,8 @@ static void binary_range(const struct binary_job *J, size_t o0, size_t o1) {
     /* bf16 rows longer than the tiles against one repeated row (squeeze-excite's gate over
      * 144-1152 channels): widened, combined and rounded in one AVX-512 pass per row, the
      * repeated row widened once per change. */
-    if (rows >= 0 && full < 0 && !J->f32 && inner <= 8192 && J->fn == mixrt_elt_binary_avx512) {
-        float rowf[8192];
+    if (rows >= 0 && full < 0 && !J->f32 && inner <= 4096 && J->fn == mixrt_elt_binary_avx512) {
+        float rowf[4096]; /* 16 KB of stack */
         size_t widened_at = (size_t)-1;
         for (size_t o = o0; o < o1; o++) {
             size_t rep = rows == 0 ? ob : oa, go = rows == 0 ? oa : ob;

@@ -188,7 +188,11 @@ static mixrt_status gemv_run(struct mixrt_kernel_ctx *k) {
     if (status != MIXRT_STATUS_OK) return status;
     const bool bf = x->dtype == MIXRT_DTYPE_BF16, vec = mixrt_elt_has_avx512() && !g_force_scalar;
     const size_t C = (size_t)st->c, M = (size_t)st->m;
-    float xs[GEMV_MAX_CH], acc[GEMV_MAX_CH], tmp[GEMV_MAX_CH], zs[GEMV_MAX_CH];
+    /* Row buffers on the heap: an engine may run on a caller's thread with a small stack. */
+    const size_t wbytes = (C + 3 * M) * sizeof(float);
+    float *xs = mixrt_alloc(k->ctx, wbytes);
+    if (!xs) return mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for %zu bytes of rows", wbytes);
+    float *zs = xs + C, *acc = zs + M, *tmp = acc + M;
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = (const float *)x->data + r * st->c;
         if (bf) {
@@ -218,6 +222,7 @@ static mixrt_status gemv_run(struct mixrt_kernel_ctx *k) {
         else memcpy((float *)y->data + r * st->m, acc, M * sizeof(float));
     }
     (void)vec;
+    mixrt_free(k->ctx, xs, wbytes);
     return MIXRT_STATUS_OK;
 }
 
