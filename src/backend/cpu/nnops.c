@@ -925,8 +925,13 @@ static mixrt_status run_layer_norm(struct mixrt_kernel_ctx *k) {
 #endif
     MIXRT_TRY(load_f32(k, x, &xs, &xo));
     MIXRT_TRY(out_f32(k, y, &ys, &yo));
-    /* One thread: a [197, 768] row set takes ~25 us here, about what a fork-join can cost
-     * on a busy 2-core machine. */
+    /* Rows split over the threads: in a model the team has just run the previous layer
+     * (oneDNN's region, same OpenMP runtime) and starts cheaply. On one thread ViT's
+     * LayerNorms [197, 768] took 110-270 us each in the model (38 us alone; why the model
+     * slows them is not known), on two 70-150 us. */
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (outer >= 8)
+#endif
     for (size_t o = 0; o < outer; o++) {
         const float *xr = xs + o * inner;
         float *yr = ys + o * inner, m, inv;
