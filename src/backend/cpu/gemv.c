@@ -62,8 +62,8 @@ static bool gemv_supports(const struct mixrt_graph *g, const struct mixrt_node *
     if (!mixrt_dtype_is_float(w->dtype) || w->rank != 4 || w->dims[2] != 1 || w->dims[3] != 1 || w->dims[0] < 1 ||
         w->dims[1] < 1 || w->dims[0] > GEMV_MAX_CH || w->dims[1] > GEMV_MAX_CH)
         return refuse(why, why_size, "W is not a float [M, C, 1, 1] tensor of at most 8192 channels");
-    if (!attr_all(n, "strides", 1) || !attr_all(n, "pads", 0))
-        return refuse(why, why_size, "strides other than 1 or pads");
+    if (!attr_all(n, "strides", 1) || !attr_all(n, "pads", 0) || !attr_all(n, "kernel_shape", 1))
+        return refuse(why, why_size, "strides other than 1, pads, or a kernel_shape other than 1x1");
     const char *ap = mixrt_node_attr_string(n, "auto_pad", "NOTSET");
     if (ap[0] && strcmp(ap, "NOTSET") && strcmp(ap, "VALID")) return refuse(why, why_size, "auto_pad SAME");
     /* A few pixels, known at build time (the choice is timed on them). */
