@@ -5,23 +5,12 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+#include "core/bf16_avx512.h"
 #include "core/convert_impl.h"
 #include "core/core.h"
 
 /* Lanes [0, k) of a 16-lane mask, k <= 16. */
 static inline __mmask16 tail_mask(size_t k) { return (__mmask16)((1u << k) - 1u); }
-
-/* f32 bits -> bf16 by integer round-to-nearest-even; NaN -> quiet NaN with the top payload
- * bits (the same rule as vcvtneps2bf16 and the scalar code). */
-static inline __m256i bf16_round_int(__m512i u) {
-    __m512i abs = _mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff));
-    __mmask16 nan = _mm512_cmpgt_epu32_mask(abs, _mm512_set1_epi32(0x7f800000));
-    __m512i hi = _mm512_srli_epi32(u, 16);
-    __m512i lsb = _mm512_and_si512(hi, _mm512_set1_epi32(1));
-    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
-    r = _mm512_mask_or_epi32(r, nan, hi, _mm512_set1_epi32(0x40));
-    return _mm512_cvtepi32_epi16(r); /* values < 2^16: truncation is exact */
-}
 
 /* vcvtneps2bf16 treats subnormal inputs as zero (DAZ regardless of MXCSR); those lanes
  * take the integer rounding instead. Normal inputs cannot round to a bf16 subnormal (same
@@ -31,7 +20,7 @@ static inline __m256i bf16_round_hw(__m512 x) {
     __m512i u = _mm512_castps_si512(x);
     __mmask16 sub = _mm512_testn_epi32_mask(u, _mm512_set1_epi32(0x7f800000)) &
                     _mm512_test_epi32_mask(u, _mm512_set1_epi32(0x007fffff));
-    if (sub) r = _mm256_mask_blend_epi16(sub, r, bf16_round_int(u));
+    if (sub) r = _mm256_mask_blend_epi16(sub, r, mixrt_v_bf16_rne(x));
     return r;
 }
 
@@ -46,10 +35,10 @@ void mixrt_f32_to_bf16_avx512bf16(const float *src, mixrt_bf16 *dst, size_t n) {
 
 void mixrt_f32_to_bf16_avx512(const float *src, mixrt_bf16 *dst, size_t n) {
     size_t i = 0;
-    for (; i + 16 <= n; i += 16) _mm256_storeu_si256((__m256i *)(dst + i), bf16_round_int(_mm512_loadu_si512(src + i)));
+    for (; i + 16 <= n; i += 16) _mm256_storeu_si256((__m256i *)(dst + i), mixrt_v_bf16_rne(_mm512_loadu_ps(src + i)));
     if (i < n) {
         __mmask16 m = tail_mask(n - i);
-        _mm256_mask_storeu_epi16(dst + i, m, bf16_round_int(_mm512_maskz_loadu_epi32(m, src + i)));
+        _mm256_mask_storeu_epi16(dst + i, m, mixrt_v_bf16_rne(_mm512_maskz_loadu_ps(m, src + i)));
     }
 }
 

@@ -14,6 +14,7 @@
 
 #include "backend/cpu/dwconv_impl.h"
 #include "backend/cpu/silu_avx512.h"
+#include "core/bf16_avx512.h"
 
 #define DW_INLINE static inline __attribute__((always_inline))
 
@@ -32,18 +33,9 @@ DW_INLINE __m512 load_x(const void *p, int64_t off, __mmask16 m, const bool bf, 
     return tail ? _mm512_maskz_loadu_ps(m, q) : _mm512_loadu_ps(q);
 }
 
-/* f32 -> bf16 by integer round-to-nearest-even, NaN kept quiet with its top payload: the rule of
+/* f32 -> bf16 by integer round-to-nearest-even (core/bf16_avx512.h): the rule of
  * mixrt_bf16_from_float, so the scalar twin and the library's conversions agree bit for bit. */
-DW_INLINE __m256i to_bf16(__m512 v) {
-    __m512i u = _mm512_castps_si512(v);
-    __m512i hi = _mm512_srli_epi32(u, 16);
-    __m512i bias = _mm512_add_epi32(_mm512_and_si512(hi, _mm512_set1_epi32(1)), _mm512_set1_epi32(0x7fff));
-    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, bias), 16);
-    __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)),
-                                            _mm512_set1_epi32(0x7f800000));
-    r = _mm512_mask_or_epi32(r, nan, hi, _mm512_set1_epi32(0x40));
-    return _mm512_cvtepi32_epi16(r); /* values < 2^16: the truncation is exact */
-}
+DW_INLINE __m256i to_bf16(__m512 v) { return mixrt_v_bf16_rne(v); }
 
 /* to_bf16 by vcvtneps2bf16 (AVX512-BF16 CPUs only), which rounds the same way but reads subnormal
  * inputs as zero: those lanes (rare) take the integer rounding. */

@@ -7,6 +7,7 @@
 
 #include "backend/cpu/eltwise_impl.h"
 #include "backend/cpu/silu_avx512.h"
+#include "core/bf16_avx512.h"
 
 #define V1(c) _mm512_set1_ps(c)
 
@@ -283,18 +284,6 @@ void mixrt_elt_binary_avx512(enum mixrt_elt_op op, const float *a, int sa, const
     }
 }
 
-/* f32 -> bf16 bits by integer round-to-nearest-even, NaN kept quiet with its top payload: the
- * rule of mixrt_f32_to_bf16 (convert.c), bit for bit. */
-static inline __m256i round_bf16(__m512 v) {
-    const __m512i u = _mm512_castps_si512(v), hi = _mm512_srli_epi32(u, 16);
-    const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)),
-                                                  _mm512_set1_epi32(0x7f800000));
-    __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(_mm512_and_si512(hi, _mm512_set1_epi32(1)),
-                                                     _mm512_set1_epi32(0x7fff)));
-    r = _mm512_mask_or_epi32(_mm512_srli_epi32(r, 16), nan, hi, _mm512_set1_epi32(0x40));
-    return _mm512_cvtepi32_epi16(r);
-}
-
 void mixrt_elt_binary_row_bf16_avx512(enum mixrt_elt_op op, const mixrt_bf16 *g, const float *row, int row_first,
                                       mixrt_bf16 *y, size_t n) {
     const uint16_t *gb = (const uint16_t *)g;
@@ -304,7 +293,7 @@ void mixrt_elt_binary_row_bf16_avx512(enum mixrt_elt_op op, const mixrt_bf16 *g,
         const __m512 gv = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, gb + i)), 16));
         const __m512 rv = _mm512_maskz_loadu_ps(m, row + i);
         const __m512 r = row_first ? v_binary(op, rv, gv) : v_binary(op, gv, rv);
-        _mm256_mask_storeu_epi16(yb + i, m, round_bf16(r));
+        _mm256_mask_storeu_epi16(yb + i, m, mixrt_v_bf16_rne(r));
     }
 }
 
