@@ -736,25 +736,26 @@ mixrt_status mixrt_plan_lower(struct mixrt_graph *g, const struct mixrt_build_op
                     if (tp[c] >= 0) any_timed = true;
                 }
             if (any_timed) {
-                /* A precision other than its data inputs' costs their Casts in, and an f32 layer
-                 * among lower-precision ones a Cast back out as well (timed like layers): an
-                 * f32 island must save more than its Casts (ConvNeXt's 14x14 depthwise convs
-                 * were f32 by 2 us each, with 10 us of Casts around them). */
+                /* An f32 layer among lower-precision ones pays the timed Casts of its data
+                 * inputs up to f32 and of its output back down: an f32 island must save more
+                 * than its Casts (ConvNeXt's 14x14 depthwise convs were f32 by 2 us each, with
+                 * 10 us of Casts around them). Going down from f32 is not charged: those Casts
+                 * are the way into the lower precision the rest of the network runs in, and
+                 * charging them would let a first f32 layer hold every later one in f32. */
                 const struct mixrt_node *nd = &g->nodes[ni];
                 for (int c = 0; c < nc; c++) {
-                    if (tp[c] < 0) continue;
+                    if (tp[c] < 0 || cands[c] != MIXRT_DTYPE_F32) continue;
                     mixrt_dtype lowp_in = MIXRT_DTYPE_F32;
                     for (int j = 0; j < nd->n_inputs; j++) {
                         if (!data_input(g, nd, fo, j) || mixrt_graph_is_fixed_const(g, nd->inputs[j])) continue;
                         const struct mixrt_value *v = &g->values[nd->inputs[j]];
-                        if (v->dtype == cands[c]) continue;
-                        if (v->dtype != MIXRT_DTYPE_F32) lowp_in = v->dtype;
+                        if (v->dtype == MIXRT_DTYPE_F32) continue;
+                        lowp_in = v->dtype;
                         double cn;
-                        MIXRT_TRY(time_cast(&ls, v, v->dtype, cands[c], &cn));
+                        MIXRT_TRY(time_cast(&ls, v, v->dtype, MIXRT_DTYPE_F32, &cn));
                         if (cn > 0) tp[c] += cn;
                     }
-                    if (cands[c] == MIXRT_DTYPE_F32 && lowp_in != MIXRT_DTYPE_F32 && nd->n_outputs > 0 &&
-                        nd->outputs[0] >= 0) {
+                    if (lowp_in != MIXRT_DTYPE_F32 && nd->n_outputs > 0 && nd->outputs[0] >= 0) {
                         double cn;
                         MIXRT_TRY(time_cast(&ls, &g->values[nd->outputs[0]], MIXRT_DTYPE_F32, lowp_in, &cn));
                         if (cn > 0) tp[c] += cn;
