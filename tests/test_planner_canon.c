@@ -56,7 +56,7 @@ static void test_window(const char *op) {
     const struct mixrt_tensor *in[1] = {ts};
     g_mismatch = 0;
     TU_CHECK(mixrt_graph_toposort(g, &g->order) == MIXRT_STATUS_OK, "toposort");
-    struct mixrt_exec_opts xo = {NULL, NULL, check_dtype, NULL, NULL, NULL};
+    struct mixrt_exec_opts xo = {NULL, NULL, check_dtype, NULL, NULL, NULL, NULL};
     TU_CHECK(mixrt_exec_graph_opts(ctx, g, NULL, 1, in, NULL, outs, NULL, NULL, &xo) == MIXRT_STATUS_OK,
              "%s: run: %s", op, mixrt_context_last_error(ctx));
     TU_CHECK(g_mismatch == 0, "%s: %d tensors with another dtype than their value's", op, g_mismatch);

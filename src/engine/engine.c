@@ -106,6 +106,7 @@ void mixrt_engine_destroy(mixrt_engine_t e) {
     mixrt_free(e->ctx, e->states, nn * sizeof(*e->states));
     mixrt_free(e->ctx, e->time_ns, nn * sizeof(*e->time_ns));
     mixrt_memplan_destroy(e->ctx, e->memplan);
+    mixrt_free(e->ctx, e->scratch.p, e->scratch.bytes);
     mixrt_model_destroy(e->model);
     mixrt_engine_plan_release(e);
     mixrt_arena_destroy(e->arena);
@@ -552,7 +553,7 @@ mixrt_status mixrt_engine_run_observed(mixrt_engine_t e, size_t n_inputs, const 
     if (dst != MIXRT_STATUS_OK) return dst;
     struct observe_bridge b = {observe, user};
     struct mixrt_exec_opts xo = {e->fns, e->states, observe ? bridge : NULL, &b,
-                                 e->memplan ? &e->memplan->mem : NULL, NULL};
+                                 e->memplan ? &e->memplan->mem : NULL, NULL, &e->scratch};
     return mixrt_model_run_opts(e->model, n_inputs, names, inputs, outputs, &xo);
 }
 
@@ -587,7 +588,8 @@ mixrt_status mixrt_engine_run_into(mixrt_engine_t e, size_t n_inputs, const char
                     mixrt_tensor_desc(got, sizeof(got), t), t->data || !t->nbytes ? "" : " without data");
     }
     struct observe_bridge b = {NULL, NULL};
-    struct mixrt_exec_opts xo = {e->fns, e->states, NULL, &b, e->memplan ? &e->memplan->mem : NULL, outputs};
+    struct mixrt_exec_opts xo = {e->fns, e->states, NULL, &b, e->memplan ? &e->memplan->mem : NULL, outputs,
+                                 &e->scratch};
     status = mixrt_model_run_opts(e->model, n_inputs, names, inputs, shells, &xo);
     /* The tensors returned borrow the caller's data: only their structs are freed. */
     if (status == MIXRT_STATUS_OK)

@@ -4,6 +4,7 @@
 #define MIXRT_ENGINE_INTERNAL_H
 
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/exec_ref.h"
 #include "engine/engine_impl.h"
 
 struct mixrt_engine {
@@ -22,6 +23,7 @@ struct mixrt_engine {
     int tc_hits, tc_misses;
     void *plan; /* the open plan file when loaded from one (plan.c) */
     struct mixrt_memplan *memplan; /* activation arena plan (memplan.c); NULL: none */
+    struct mixrt_exec_scratch scratch; /* kernels' scratch (mixrt_kernel_scratch), kept across runs */
     bool memplan_off;              /* planning switched off (tests, MIXRT_MEMPLAN=off) */
     struct mixrt_engine_cuda *cuda; /* --backend cuda: the CUDA side (engine_cuda.c); NULL on cpu */
     /* Constants whose graph copy was dropped after their kernels packed them (engine.c,

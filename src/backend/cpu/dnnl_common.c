@@ -168,42 +168,6 @@ bool mixrt_dnnl_silu_split(dnnl_alg_kind_t act, float alpha, mixrt_dtype dt, boo
            !(e && !strcmp(e, "post"));
 }
 
-struct scratch {
-    void *p;
-    size_t bytes;
-};
-static pthread_key_t scratch_key;
-static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
-static bool scratch_ok;
-
-static void scratch_free(void *v) {
-    struct scratch *s = v;
-    if (!s) return;
-    free(s->p);
-    free(s);
-}
-static void scratch_init(void) { scratch_ok = pthread_key_create(&scratch_key, scratch_free) == 0; }
-
-void *mixrt_dnnl_scratch(size_t bytes) {
-    pthread_once(&scratch_once, scratch_init);
-    if (!scratch_ok) return NULL;
-    struct scratch *s = pthread_getspecific(scratch_key);
-    if (!s) {
-        if (!(s = calloc(1, sizeof(*s)))) return NULL;
-        if (pthread_setspecific(scratch_key, s)) {
-            free(s);
-            return NULL;
-        }
-    }
-    if (s->bytes < bytes) {
-        void *p = NULL;
-        if (posix_memalign(&p, 64, bytes)) return NULL;
-        free(s->p);
-        s->p = p, s->bytes = bytes;
-    }
-    return s->p;
-}
-
 void mixrt_dnnl_state_init(struct mixrt_dnnl_state *st) {
     memset(st, 0, sizeof(*st));
     pthread_mutex_init(&st->lock, NULL);

@@ -43,13 +43,11 @@ bool mixrt_dnnl_supports_common(const struct mixrt_graph *g, const struct mixrt_
                                 int min_rank, int max_rank, char *why, size_t why_size);
 
 /* SiLU kept out of oneDNN's post-ops: a bf16 convolution with a swish post-op (alpha 1) and no
- * residual writes f32 into a scratch without it, and mixrt_elt_silu_to_bf16 finishes into Y: one
- * rounding as before, with the activation at about half the instructions of oneDNN's swish
- * (EfficientNet's SiLU layers were bound by them). MIXRT_DNNL_SILU=post keeps the post-op. */
+ * residual writes f32 into the engine's scratch (mixrt_kernel_scratch) without it, and
+ * mixrt_elt_silu_to_bf16 finishes into Y: one rounding as before, with the activation at about
+ * half the instructions of oneDNN's swish (EfficientNet's SiLU layers were bound by them).
+ * MIXRT_DNNL_SILU=post keeps the post-op. */
 bool mixrt_dnnl_silu_split(dnnl_alg_kind_t act, float alpha, mixrt_dtype dt, bool residual);
-/* The calling thread's scratch of at least bytes (kept and grown per thread, freed at its
- * exit), or NULL when out of memory. For a primitive's output between two steps of one run. */
-void *mixrt_dnnl_scratch(size_t bytes);
 
 /* Per-node state, one struct for every dnnl kernel: the primitive built for the input shapes
  * in key_*, rebuilt when a run brings other shapes. The lock serializes runs of one node. */
@@ -76,7 +74,7 @@ struct mixrt_dnnl_state {
     dnnl_primitive_t dst_in_reorder;
     /* FusedConv channels-last: Z is the binary-add post-op's operand (else the sum post-op's). */
     bool z_binary;
-    /* FusedConv: dst is f32 in the thread's scratch, SiLU and the bf16 rounding after
+    /* FusedConv: dst is f32 in the engine's scratch, SiLU and the bf16 rounding after
      * (mixrt_dnnl_silu_split); dst_f32_md describes it. */
     bool silu_split;
     dnnl_memory_desc_t dst_f32_md;

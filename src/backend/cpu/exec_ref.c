@@ -22,7 +22,24 @@ struct mixrt_exec_env {
     const struct mixrt_graph *g;
     struct mixrt_exec_env *parent;
     struct exec_slot *slots;
+    struct mixrt_exec_scratch *scratch; /* the engine's, or own */
+    struct mixrt_exec_scratch own;
 };
+
+void *mixrt_kernel_scratch(struct mixrt_kernel_ctx *k, size_t bytes, bool *owned) {
+    struct mixrt_exec_env *env = k->env;
+    while (env && env->parent) env = env->parent; /* subgraphs use their run's */
+    *owned = !env || !env->scratch;
+    if (*owned) return mixrt_alloc(k->ctx, bytes ? bytes : 1);
+    struct mixrt_exec_scratch *sc = env->scratch;
+    if (sc->bytes < bytes) {
+        mixrt_free(env->ctx, sc->p, sc->bytes);
+        sc->bytes = 0;
+        if (!(sc->p = mixrt_alloc(env->ctx, bytes))) return NULL;
+        sc->bytes = bytes;
+    }
+    return sc->p;
+}
 
 /* Finds what value vi of env's graph currently holds. */
 static void resolve(struct mixrt_exec_env *env, int vi, const struct mixrt_tensor **t, const struct mixrt_seq **s) {
@@ -58,7 +75,7 @@ mixrt_status mixrt_exec_env_bind(mixrt_context_t ctx, const struct mixrt_graph *
         mixrt_free(ctx, env, sizeof(*env));
         return MIXRT_STATUS_OUT_OF_MEMORY;
     }
-    env->ctx = ctx, env->g = g, env->slots = slots;
+    env->ctx = ctx, env->g = g, env->slots = slots, env->scratch = &env->own;
     for (int v = 0; v < g->n_values; v++)
         if (vals[v].rank >= 0) {
             slots[v].set = slots[v].persist = true;
@@ -72,6 +89,7 @@ void mixrt_exec_env_free(struct mixrt_exec_env *env) {
     if (!env) return;
     mixrt_context_t ctx = env->ctx;
     mixrt_free(ctx, env->slots, (size_t)(env->g->n_values > 0 ? env->g->n_values : 1) * sizeof(*env->slots));
+    mixrt_free(ctx, env->own.p, env->own.bytes);
     mixrt_free(ctx, env, sizeof(*env));
 }
 
@@ -224,7 +242,8 @@ mixrt_status mixrt_exec_graph_opts(mixrt_context_t ctx, const struct mixrt_graph
                                    const struct mixrt_seq *const *in_s, struct mixrt_tensor *outs,
                                    struct mixrt_seq *out_seqs, bool *out_is_seq, const struct mixrt_exec_opts *opts) {
     mixrt_status status = MIXRT_STATUS_OK;
-    struct mixrt_exec_env env = {ctx, g, parent, NULL};
+    struct mixrt_exec_env env = {ctx, g, parent, NULL, NULL, {NULL, 0}};
+    env.scratch = opts && opts->scratch ? opts->scratch : &env.own;
     int nv = g->n_values > 0 ? g->n_values : 1;
     int *last_use = NULL;
     int max_in = 1, max_out = 1, n_done_outs = 0;
@@ -406,6 +425,7 @@ fail:
     if (env.slots)
         for (int i = 0; i < g->n_values; i++) slot_release(ctx, &env.slots[i]);
     mixrt_free(ctx, env.slots, (size_t)nv * sizeof(*env.slots));
+    mixrt_free(ctx, env.own.p, env.own.bytes);
     mixrt_free(ctx, last_use, (size_t)nv * sizeof(int));
     mixrt_free(ctx, k_in, (size_t)max_in * sizeof(*k_in));
     mixrt_free(ctx, k_in_seq, (size_t)max_in * sizeof(*k_in_seq));

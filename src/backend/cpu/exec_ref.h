@@ -49,6 +49,13 @@ struct mixrt_exec_memory {
  * mem: a memory plan for g (NULL: every output allocated per run). out_into[i] (NULL
  * array or entry: allocate): a caller tensor output i is written into; its dtype and dims
  * must be the output's (named error otherwise), outs[i] then borrows its data. */
+/* A kernel scratch buffer (mixrt_kernel_scratch) from the context's allocator, grown to the
+ * largest request and kept: by an engine across its runs (freed at its destroy), or by one run. */
+struct mixrt_exec_scratch {
+    void *p;
+    size_t bytes;
+};
+
 struct mixrt_exec_opts {
     const mixrt_kernel_fn *fns;
     void *const *states;
@@ -56,6 +63,7 @@ struct mixrt_exec_opts {
     void *user;
     const struct mixrt_exec_memory *mem;
     struct mixrt_tensor *const *out_into;
+    struct mixrt_exec_scratch *scratch; /* NULL: the run keeps its own, freed when it ends */
 };
 
 /* An environment over main graph g whose values are vals[v] (those of rank >= 0; others

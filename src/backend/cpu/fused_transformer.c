@@ -108,7 +108,7 @@ struct fmm_state {
     int act;                /* FusedMatMul's activation (enum fmm_act); FusedConv: -1 */
     dnnl_alg_kind_t alg;    /* the eltwise post-op, dnnl_alg_kind_undef for none */
     float alpha, beta;      /* its parameters */
-    bool silu_split;        /* 1x1 FusedConv: f32 into the thread's scratch, then SiLU to bf16
+    bool silu_split;        /* 1x1 FusedConv: f32 into the engine's scratch, then SiLU to bf16
                              * (mixrt_dnnl_silu_split); the post-op left out */
     void *sub;              /* strided 1x1 FusedConv: X subsampled to [rows, C] (owned) */
     size_t sub_bytes;
@@ -402,13 +402,18 @@ static mixrt_status fmm_exec(struct mixrt_kernel_ctx *k, struct fmm_state *st, c
     dnnl_stream_t strm;
     dnnl_status_t s;
     const char *call = "";
+    void *ys = NULL; /* SiLU split: oneDNN's f32 output before the activation */
+    size_t ys_bytes = 0;
+    bool ys_owned = false;
     MIXRT_TRY(mixrt_dnnl_get(k->ctx, &eng, &strm));
     DNNL_DO(dnnl_memory_set_data_handle(st->src, (void *)a)); /* only read */
-    void *ys = NULL;
-    if (st->silu_split) {
-        call = "scratch";
-        s = dnnl_out_of_memory;
-        if (!(ys = mixrt_dnnl_scratch(mixrt_tensor_numel(y) * sizeof(float)))) goto dnnl_fail;
+    if (st->silu_split) { /* the engine's scratch (see dnnl_conv.c) */
+        ys_bytes = mixrt_tensor_numel(y) * sizeof(float);
+        if (!(ys = mixrt_kernel_scratch(k, ys_bytes, &ys_owned))) {
+            status = mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for %zu bytes of f32 output",
+                                        ys_bytes);
+            goto fail;
+        }
     }
     DNNL_DO(dnnl_memory_set_data_handle(st->dst, ys ? ys : y->data));
     dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, st->src}, {DNNL_ARG_WEIGHTS, st->wei}, {DNNL_ARG_DST, st->dst}};
@@ -425,6 +430,7 @@ static mixrt_status fmm_exec(struct mixrt_kernel_ctx *k, struct fmm_state *st, c
 dnnl_fail:
     status = fmm_fail(k->ctx, k->node, s, call);
 fail:
+    if (ys_owned) mixrt_free(k->ctx, ys, ys_bytes);
     return status;
 }
 

@@ -38,6 +38,12 @@ struct mixrt_kernel_ctx {
 
 typedef mixrt_status (*mixrt_kernel_fn)(struct mixrt_kernel_ctx *k);
 
+/* A scratch buffer of at least bytes for use within one kernel call, from the context's
+ * allocator: in a run the executor's (an engine's, kept across its runs; reused by every layer,
+ * so it stays in cache; *owned false), outside one (tactic timing, tests) a fresh allocation
+ * the caller frees with mixrt_free (*owned true). NULL when out of memory. */
+void *mixrt_kernel_scratch(struct mixrt_kernel_ctx *k, size_t bytes, bool *owned);
+
 /* One operator: runs at every opset in [min_opset, max_opset] of its domain. */
 struct mixrt_op_def {
     const char *domain; /* "" default domain, "com.microsoft", ... */
