@@ -283,26 +283,6 @@ fail:
     return status;
 }
 
-/* In place over v[0..n): the activations the row kernels leave to the element-wise spans. */
-static void post_act(enum mixrt_fconv_act act, mixrt_elt_unary_fn unary, float *v, size_t n) {
-    static const struct mixrt_elt_params none = {0.0f, 0.0f, 0.0f, 0.0f};
-    switch (act) {
-    case MIXRT_FCONV_SIGMOID: unary(ELT_SIGMOID, &none, v, v, n); break;
-    case MIXRT_FCONV_TANH: unary(ELT_TANH, &none, v, v, n); break;
-    case MIXRT_FCONV_HARD_SWISH: unary(ELT_HARDSWISH, &none, v, v, n); break;
-    case MIXRT_FCONV_SILU: {
-        float sg[256];
-        for (size_t i = 0; i < n; i += 256) {
-            size_t m = n - i < 256 ? n - i : 256;
-            unary(ELT_SIGMOID, &none, v + i, sg, m);
-            for (size_t j = 0; j < m; j++) v[i + j] *= sg[j];
-        }
-        break;
-    }
-    default: break;
-    }
-}
-
 static mixrt_status dw_run(struct mixrt_kernel_ctx *k) {
     mixrt_status status = MIXRT_STATUS_OK;
     const struct dw_state *st = k->state;
@@ -343,10 +323,6 @@ static mixrt_status dw_run(struct mixrt_kernel_ctx *k) {
                                : act == MIXRT_FCONV_HARD_SWISH ? MIXRT_DWCONV_ACT_HSWISH
                                                                : MIXRT_DWCONV_ACT_NONE;
     bool post = act != MIXRT_FCONV_NONE && ka == MIXRT_DWCONV_ACT_NONE;
-    mixrt_elt_unary_fn unary = mixrt_elt_unary_scalar;
-#if defined(__x86_64__)
-    if (post && mixrt_elt_has_avx512()) unary = mixrt_elt_unary_avx512;
-#endif
     const int64_t rows = ydims[0] * g.oh;
     const size_t row_len = (size_t)(g.ow * g.c), esize = bf ? sizeof(mixrt_bf16) : sizeof(float);
     const size_t x_img = (size_t)(g.h * g.w * g.c);
@@ -403,7 +379,7 @@ static mixrt_status dw_run(struct mixrt_kernel_ctx *k) {
                                      .p0 = p0,
                                      .p1 = p1};
         isa->row(&g, &r);
-        if (post) post_act(act, unary, out, row_len);
+        if (post) mixrt_elt_fconv_act(act, p0, p1, out, row_len); /* those the row kernels leave */
         if (staged) mixrt_f32_to_bf16(out, (mixrt_bf16 *)yd + (size_t)t * row_len, row_len);
     }
 fail:

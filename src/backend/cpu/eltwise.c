@@ -277,6 +277,35 @@ static mixrt_elt_binary_fn binary_fn(void) {
     return mixrt_elt_binary_scalar;
 }
 
+void mixrt_elt_fconv_act(enum mixrt_fconv_act act, float p0, float p1, float *v, size_t n) {
+    const mixrt_elt_unary_fn un = unary_fn();
+    struct mixrt_elt_params p = {0.0f, 0.0f, 0.0f, 0.0f};
+    switch (act) {
+    case MIXRT_FCONV_RELU: un(ELT_RELU, &p, v, v, n); break;
+    case MIXRT_FCONV_CLIP:
+        p.lo = p0, p.hi = p1;
+        un(ELT_CLIP, &p, v, v, n);
+        break;
+    case MIXRT_FCONV_LEAKY_RELU:
+        p.alpha = p0;
+        un(ELT_LEAKY, &p, v, v, n);
+        break;
+    case MIXRT_FCONV_SIGMOID: un(ELT_SIGMOID, &p, v, v, n); break;
+    case MIXRT_FCONV_HARD_SWISH: un(ELT_HARDSWISH, &p, v, v, n); break;
+    case MIXRT_FCONV_TANH: un(ELT_TANH, &p, v, v, n); break;
+    case MIXRT_FCONV_SILU: {
+        float sg[256];
+        for (size_t i = 0; i < n; i += 256) {
+            size_t m = n - i < 256 ? n - i : 256;
+            un(ELT_SIGMOID, &p, v + i, sg, m);
+            for (size_t j = 0; j < m; j++) v[i + j] *= sg[j];
+        }
+        break;
+    }
+    default: break;
+    }
+}
+
 void mixrt_elt_silu_to_bf16(const float *x, mixrt_bf16 *y, size_t n) {
     enum { CHUNK = 2048 };
     const bool vec = mixrt_elt_has_avx512();

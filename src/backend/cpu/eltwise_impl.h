@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "backend/cpu/fused_conv_impl.h"
 #include "core/core.h"
 
 enum mixrt_elt_op {
@@ -41,6 +42,10 @@ void mixrt_elt_binary_avx512(enum mixrt_elt_op op, const float *a, int sa, const
 void mixrt_elt_unary_avx512(enum mixrt_elt_op op, const struct mixrt_elt_params *p, const float *x, float *y,
                             size_t n);
 
+/* A FusedConv activation (enum mixrt_fconv_act, fused_conv_impl.h; p0, p1 its parameters) in
+ * place over v[0..n), by the unary spans above (exact forms) on this CPU's ISA: the kernels that
+ * finish an f32 row themselves (conv1x1_gemv, the depthwise kernel's staged rows). */
+void mixrt_elt_fconv_act(enum mixrt_fconv_act act, float p0, float p1, float *v, size_t n);
 /* y[j] = op(g[j], row[j]) (row_first: op(row[j], g[j])) for j < n, binary ops only: g widened
  * exactly, the op in f32, one rounding to bf16 as mixrt_f32_to_bf16. A per-channel operand
  * (squeeze-excite's gate) against rows of channels too long for the staged spans' tiles.
