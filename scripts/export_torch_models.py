@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""export_torch_models.py - third-party models as a user has them: torchvision, timm and
+Hugging Face transformers architectures (random init, eval mode) exported with
+torch.onnx.export, the TorchScript exporter and/or the dynamo one (torch >= 2.9's default).
+Runs where torch is (the lent GPU machine; this machine has no PyPI, so no torch).
+
+  python3 scripts/export_torch_models.py --out DIR [--models a,b] [--exporters ts,dynamo]
+                                         [--skeleton] [--bf16]
+writes DIR/<model>_<exporter>.onnx (and _bf16 with --bf16: the .bfloat16() module) and
+DIR/<model>.inputs ("name shape dtype" lines). --skeleton drops the float initializers of more
+than 256 elements (their mean, std, min and max go into the tensor's doc_string as
+"mixrt-fill ...") so that the graphs travel in a few MiB; scripts/zoo/fill_skeleton.py
+draws them again (clipped normal with the same moments) on the other side. Weights are
+random here anyway: what a skeleton keeps is everything a compiler sees - ops, attributes,
+shapes, exporter patterns, integer constants."""
+import argparse
+import os
+import sys
+import time
+import traceback
+
+VISION = {
+    # torchvision
+    "tv_resnet50": ("torchvision", "resnet50"),
+    "tv_mobilenet_v2": ("torchvision", "mobilenet_v2"),
+    "tv_mobilenet_v3_large": ("torchvision", "mobilenet_v3_large"),
+    "tv_efficientnet_b0": ("torchvision", "efficientnet_b0"),
+    "tv_convnext_tiny": ("torchvision", "convnext_tiny"),
+    "tv_vit_b_16": ("torchvision", "vit_b_16"),
+    "tv_swin_t": ("torchvision", "swin_t"),
+    "tv_densenet121": ("torchvision", "densenet121"),
+    "tv_squeezenet1_1": ("torchvision", "squeezenet1_1"),
+    "tv_shufflenet_v2_x1_0": ("torchvision", "shufflenet_v2_x1_0"),
+    "tv_regnet_y_400mf": ("torchvision", "regnet_y_400mf"),
+    "tv_googlenet": ("torchvision", "googlenet"),
+    "tv_mnasnet1_0": ("torchvision", "mnasnet1_0"),
+    "tv_resnext50_32x4d": ("torchvision", "resnext50_32x4d"),
+    # timm
+    "timm_deit_small": ("timm", "deit_small_patch16_224"),
+    "timm_resnet18": ("timm", "resnet18"),
+}
+TEXT = ["hf_bert", "hf_gpt2", "hf_distilbert", "hf_roberta", "hf_llama_tiny", "hf_t5_encoder",
+        "hf_vit"]
+
+
+def text_model(name):
+    import transformers as tf
+    if name == "hf_bert":
+        return tf.BertModel(tf.BertConfig()), True
+    if name == "hf_gpt2":
+        return tf.GPT2LMHeadModel(tf.GPT2Config()), True
+    if name == "hf_distilbert":
+        return tf.DistilBertModel(tf.DistilBertConfig()), True
+    if name == "hf_roberta":
+        return tf.RobertaModel(tf.RobertaConfig()), True
+    if name == "hf_llama_tiny":
+        c = tf.LlamaConfig(hidden_size=512, intermediate_size=1376, num_hidden_layers=4,
+                           num_attention_heads=8, num_key_value_heads=4, vocab_size=8000,
+                           max_position_embeddings=512)
+        return tf.LlamaForCausalLM(c), True
+    if name == "hf_t5_encoder":
+        return tf.T5EncoderModel(tf.T5Config()), True
+    if name == "hf_vit":
+        return tf.ViTForImageClassification(tf.ViTConfig()), False
+    raise KeyError(name)
+
+
+class Wrap:
+    """Positional forward taking exactly the exported inputs, returning the first output."""
+
+    def __new__(cls, m, keys):
+        import torch
+
+        class W(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.m = m
+
+            def forward(self, *a):
+                o = self.m(**dict(zip(keys, a)))
+                if isinstance(o, (tuple, list)):
+                    return o[0]
+                return o.logits if hasattr(o, "logits") and o.logits is not None else o.last_hidden_state
+        return W()
+
+
+def make(name, seq, eager=False):
+    import torch
+    torch.manual_seed(0)
+    if name in VISION:
+        lib, arch = VISION[name]
+        if lib == "torchvision":
+            import torchvision.models as tvm
+            m = getattr(tvm, arch)()
+        else:
+            import timm
+            m = timm.create_model(arch, pretrained=False)
+        return m.eval(), [("x", torch.randn(1, 3, 224, 224))]
+    m, text = text_model(name)
+    m = m.eval()
+    if getattr(m.config, "use_cache", None):
+        m.config.use_cache = False
+    if eager:
+        m.config._attn_implementation = "eager"
+    if not text:
+        return Wrap(m, ["pixel_values"]).eval(), [("pixel_values", torch.randn(1, 3, 224, 224))]
+    ids = torch.randint(0, 1000, (1, seq))
+    mask = torch.ones(1, seq, dtype=torch.long)
+    return Wrap(m, ["input_ids", "attention_mask"]).eval(), [("input_ids", ids), ("attention_mask", mask)]
+
+
+def skeleton(path, min_elems=256):
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+    m = onnx.load(path)
+    floats = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16, onnx.TensorProto.DOUBLE)
+
+    def strip(t):
+        n = 1
+        for d in t.dims:
+            n *= d
+        if t.data_type not in floats or n <= min_elems or t.data_location == onnx.TensorProto.EXTERNAL:
+            return
+        a = numpy_helper.to_array(t).astype(np.float64)
+        t.doc_string = "mixrt-fill %.9g %.9g %.9g %.9g" % (a.mean(), a.std(), a.min(), a.max())
+        t.ClearField("raw_data")
+        for f in ("float_data", "int32_data", "double_data"):
+            t.ClearField(f)
+
+    def graph(g):
+        for t in g.initializer:
+            strip(t)
+        for n in g.node:
+            for at in n.attribute:
+                if at.type == onnx.AttributeProto.TENSOR:
+                    strip(at.t)
+                elif at.type == onnx.AttributeProto.GRAPH:
+                    graph(at.g)
+                elif at.type == onnx.AttributeProto.GRAPHS:
+                    for sg in at.graphs:
+                        graph(sg)
+    graph(m.graph)
+    for f in m.functions:
+        for n in f.node:
+            for at in n.attribute:
+                if at.type == onnx.AttributeProto.TENSOR:
+                    strip(at.t)
+    onnx.save(m, path)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--models", default=",".join(list(VISION) + TEXT))
+    ap.add_argument("--exporters", default="ts,dynamo")
+    ap.add_argument("--seq", type=int, default=128)
+    ap.add_argument("--skeleton", action="store_true")
+    ap.add_argument("--bf16", action="store_true")
+    a = ap.parse_args()
+    import torch
+    os.makedirs(a.out, exist_ok=True)
+    print("torch", torch.__version__, flush=True)
+    for name in a.models.split(","):
+        eager = name.endswith("_eager")
+        try:
+            m, ins = make(name[:-6] if eager else name, a.seq, eager)
+        except Exception as e:
+            print(f"{name}: cannot build: {e}", flush=True)
+            continue
+        with open(os.path.join(a.out, name + ".inputs"), "w") as f:
+            for k, v in ins:
+                f.write("%s %s %s\n" % (k, "x".join(map(str, v.shape)), str(v.dtype).replace("torch.", "")))
+        for dt in ["f32"] + (["bf16"] if a.bf16 else []):
+            mm = m if dt == "f32" else m.bfloat16()
+            args = tuple(v if v.dtype != torch.float32 or dt == "f32" else v.bfloat16() for _, v in ins)
+            for ex in a.exporters.split(","):
+                path = os.path.join(a.out, "%s_%s%s.onnx" % (name, ex, "" if dt == "f32" else "_bf16"))
+                t0 = time.time()
+                try:
+                    kw = dict(input_names=[k for k, _ in ins], output_names=["y"])
+                    with torch.no_grad():
+                        if ex == "ts":
+                            torch.onnx.export(mm, args, path, dynamo=False, opset_version=17,
+                                              do_constant_folding=True, **kw)
+                        else:
+                            torch.onnx.export(mm, args, path, dynamo=True, external_data=False, **kw)
+                    if a.skeleton:
+                        skeleton(path)
+                    print(f"{name} {ex} {dt}: ok {time.time() - t0:.1f} s, {os.path.getsize(path) / 1e6:.2f} MB",
+                          flush=True)
+                except Exception as e:
+                    print(f"{name} {ex} {dt}: export failed: {str(e).splitlines()[0][:300]}", flush=True)
+                    traceback.print_exc(limit=2, file=sys.stdout)
+                    if os.path.exists(path):
+                        os.remove(path)
+
+
+if __name__ == "__main__":
+    main()
