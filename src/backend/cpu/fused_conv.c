@@ -151,7 +151,6 @@ static mixrt_status pool_geom(struct mixrt_kernel_ctx *k, const struct mixrt_ten
         for (int i = 0; i < p->nd; i++) ks[i] = p->xd[2 + i], st[i] = 1, dl[i] = 1, pads[i] = pads[p->nd + i] = 0;
         p->alg = dnnl_pooling_avg_exclude_padding;
     } else {
-        if (mixrt_node_attr_int(k->node, "ceil_mode", 0) != 0) return MIXRT_STATUS_UNSUPPORTED;
         size_t nk = 0;
         const int64_t *kk = mixrt_node_attr_ints(k->node, "kernel_shape", &nk);
         if (!kk || nk != (size_t)p->nd) return MIXRT_STATUS_UNSUPPORTED;
@@ -168,6 +167,7 @@ static mixrt_status pool_geom(struct mixrt_kernel_ctx *k, const struct mixrt_ten
                                                                           : dnnl_pooling_avg_exclude_padding;
     }
     const char *ap = global ? "VALID" : mixrt_node_attr_string(k->node, "auto_pad", "NOTSET");
+    bool ceil_mode = !global && mixrt_node_attr_int(k->node, "ceil_mode", 0) != 0;
     bool same_upper = !strcmp(ap, "SAME_UPPER"), same_lower = !strcmp(ap, "SAME_LOWER"), valid = !strcmp(ap, "VALID");
     if (!same_upper && !same_lower && !valid && strcmp(ap, "NOTSET") && ap[0]) return MIXRT_STATUS_UNSUPPORTED;
     for (int i = 0; i < p->nd; i++) {
@@ -181,13 +181,22 @@ static mixrt_status pool_geom(struct mixrt_kernel_ctx *k, const struct mixrt_ten
         } else {
             pb = valid ? 0 : pads[i], pe = valid ? 0 : pads[p->nd + i];
             if (in + pb + pe < dk) return MIXRT_STATUS_UNSUPPORTED; /* the reference words it */
-            out = (in + pb + pe - dk) / st[i] + 1;
+            int64_t span = in + pb + pe - dk;
+            out = (ceil_mode ? (span + st[i] - 1) / st[i] : span / st[i]) + 1;
+            /* ceil_mode: a last window may hang past the end padding (oneDNN pads it further,
+             * as padding: no tap for max, none counted for exclude-padding averages), but it
+             * must start inside the input or the begin padding (the ONNX reference's rule). */
+            if (ceil_mode && out > 1 && (out - 1) * st[i] >= in + pb) out--;
         }
         /* oneDNN wants every window to touch the input. */
         if (pb >= dk || pe >= dk) return MIXRT_STATUS_UNSUPPORTED;
         p->yd[2 + i] = out;
         p->k[i] = ks[i], p->s[i] = st[i], p->d[i] = dl[i] - 1, p->pl[i] = pb;
         p->pr[i] = (out - 1) * st[i] + dk - in - pb;
+        /* An include-padding average counts the explicit end padding but not what ceil_mode
+         * hangs past it: oneDNN would count both. */
+        if (p->pr[i] > pe && p->alg == dnnl_pooling_avg_include_padding) return MIXRT_STATUS_UNSUPPORTED;
+        if (p->pr[i] >= dk) return MIXRT_STATUS_UNSUPPORTED;
     }
     return MIXRT_STATUS_OK;
 }
@@ -205,7 +214,6 @@ static dnnl_format_tag_t last_tag(int rank) {
 static bool pool_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
     if (!mixrt_dnnl_supports_common(g, n, 1, -1, 3, 5, why, why_size)) return false;
     if (n->n_outputs > 1 && n->outputs[1] >= 0) return refuse(why, why_size, "the Indices output is wanted");
-    if (mixrt_node_attr_int(n, "ceil_mode", 0) != 0) return refuse(why, why_size, "ceil_mode is 1");
     return true;
 }
 
