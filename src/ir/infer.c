@@ -541,6 +541,10 @@ static struct shape infer_node(const struct mixrt_graph *g, const struct mixrt_n
     bool to_bool;
     if (n->domain[0]) return out;
     if (oi == 0 && is_unary_same(op)) return x;
+    if (oi == 0 && (!strcmp(op, "IsNaN") || !strcmp(op, "IsInf"))) { /* x's shape, bool */
+        x.dtype = MIXRT_DTYPE_BOOL;
+        return x;
+    }
     if (oi == 0 && is_broadcast(op, &to_bool)) {
         /* Inputs share one type (T): when input 0's is unknown, another input's tells it. */
         for (int i = 1; x.dtype == MIXRT_DTYPE_UNDEFINED && i < n->n_inputs && strcmp(op, "Pow") &&

@@ -15,7 +15,9 @@
  *            out_perm (ints[4], default identity): Y = Transpose(O, out_perm), O [B,H,Sq,Dv];
  *            scale (float, default 1): multiplies Q.K^T;
  *            causal (int 0/1, default 0): scores at key j > i + (Sk - Sq) become
- *            causal_fill (float, default -inf) before the mask is added.
+ *            causal_fill (float, default -inf) before the mask is added;
+ *            nan_zero (int 0/1, default 0): probabilities that are NaN become 0 (a query
+ *            row whose scores are all -inf gives zeros), torch's guard Where(IsNaN(P), 0, P).
  *   output:  Y = Transpose(O, out_perm),
  *            O[b,h,i,:] = sum_j softmax_j(S[b,h,i,:]) V[b,h,j,:],
  *            S = scale * Q.K^T, causal fill, then + mask. */
@@ -36,7 +38,7 @@ struct attn_match {
     int q, k, v, mask, out;
     int64_t q_perm[4], k_perm[4], v_perm[4], out_perm[4];
     double scale;
-    bool causal;
+    bool causal, nan_zero;
     double fill;
 };
 
@@ -111,6 +113,39 @@ static bool transpose_perm(const struct mixrt_graph *g, const struct mixrt_node 
     return true;
 }
 
+/* Static dim i of value vi, -1 when unknown. */
+static int64_t sdim(const struct mixrt_graph *g, int vi, int i) {
+    const struct mixrt_value *v = &g->values[vi];
+    return i < v->rank && v->dims[i].value > 0 ? v->dims[i].value : -1;
+}
+
+/* Node n is Reshape(Transpose(Reshape(x4, [B*H, S, D]), [0, 2, 1]), [B, H, D, S]) with x4
+ * [B, H, S, D] (torch's dynamo export of K^T), the two inner values single-use: x4 in *x4,
+ * the three nodes absorbed. n's output is Transpose(x4, [0, 1, 3, 2]). */
+static bool merged_head_transpose(struct attn_match *m, const struct mixrt_pass_state *st, const struct mixrt_node *n,
+                                  int *x4) {
+    const struct mixrt_graph *g = st->g;
+    if (!is_op(n, "Reshape") || n->n_inputs < 1 || n->n_outputs != 1 || n->outputs[0] < 0) return false;
+    int y = n->outputs[0], r3 = n->inputs[0];
+    const struct mixrt_node *t = live_producer(st, r3);
+    if (!is_op(t, "Transpose") || t->n_inputs != 1 || !single_use(st, r3)) return false;
+    size_t np = 0;
+    const int64_t *pp = mixrt_node_attr_ints(t, "perm", &np);
+    if (!pp || np != 3 || pp[0] != 0 || pp[1] != 2 || pp[2] != 1) return false;
+    int t3 = t->inputs[0];
+    const struct mixrt_node *r = live_producer(st, t3);
+    if (!is_op(r, "Reshape") || r->n_inputs < 1 || !single_use(st, t3)) return false;
+    int x = r->inputs[0];
+    int64_t B = sdim(g, y, 0), H = sdim(g, y, 1), D = sdim(g, y, 2), S = sdim(g, y, 3);
+    if (g->values[y].rank != 4 || g->values[x].rank != 4 || g->values[t3].rank != 3 || B < 0 || H < 0 || D < 0 ||
+        S < 0 || sdim(g, x, 0) != B || sdim(g, x, 1) != H || sdim(g, x, 2) != S || sdim(g, x, 3) != D ||
+        sdim(g, t3, 0) != B * H || sdim(g, t3, 1) != S || sdim(g, t3, 2) != D)
+        return false;
+    if (!absorb(m, st, n) || !absorb(m, st, t) || !absorb(m, st, r)) return false;
+    *x4 = x;
+    return true;
+}
+
 /* Walks from value vi (the logical tensor is Transpose(vi, perm)) up through single-use
  * Transposes and scalar Mul/Div, composing the perm and multiplying the scale; returns the
  * first value that is neither (the Attention input). */
@@ -132,6 +167,12 @@ static int peel_input(struct attn_match *m, const struct mixrt_pass_state *st, i
         } else if (scale_node(g, p, &f, &x) && g->values[x].rank == 4) {
             if (!absorb(m, st, p)) return vi;
             m->scale *= f;
+            vi = x;
+        } else if (merged_head_transpose(m, st, p, &x)) {
+            static const int64_t swap[4] = {0, 1, 3, 2};
+            int64_t c[4];
+            for (int i = 0; i < 4; i++) c[i] = swap[perm[i]];
+            memcpy(perm, c, sizeof(c));
             vi = x;
         } else {
             return vi;
@@ -211,6 +252,33 @@ static bool match_scores(const struct mixrt_pass_state *st, int x, const struct 
     return rank4(g, m->q) && rank4(g, m->k) && rank4(g, m->v);
 }
 
+/* P's NaN guard as torch exports scaled_dot_product_attention: Where(IsNaN(P), 0, P), P read
+ * by those two nodes only and the IsNaN by the Where only. Returns the Where's output (what
+ * the P.V MatMul reads), -1 when P has no such guard. */
+static int nan_guard(struct attn_match *m, const struct mixrt_pass_state *st, int p) {
+    const struct mixrt_graph *g = st->g;
+    if (mixrt_pass_count_uses(st, p) != 2) return -1;
+    const struct mixrt_node *isn = NULL, *wh = NULL;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct mixrt_node *n = &g->nodes[i];
+        if (mixrt_pass_is_dead(st, i) || n->n_inputs < 1) continue;
+        if (is_op(n, "IsNaN") && n->inputs[0] == p && n->n_outputs == 1) isn = n;
+    }
+    if (!isn || !single_use(st, isn->outputs[0])) return -1;
+    for (int i = 0; i < g->n_nodes && !wh; i++) {
+        const struct mixrt_node *n = &g->nodes[i];
+        if (!mixrt_pass_is_dead(st, i) && is_op(n, "Where") && n->n_inputs == 3 && n->inputs[0] == isn->outputs[0])
+            wh = n;
+    }
+    double zero;
+    if (!wh || wh->inputs[2] != p || wh->n_outputs != 1 || wh->outputs[0] < 0 || !scalar_const(g, wh->inputs[1], &zero) ||
+        zero != 0.0 || !rank4(g, wh->outputs[0]))
+        return -1;
+    if (!absorb(m, st, isn) || !absorb(m, st, wh)) return -1;
+    m->nan_zero = true;
+    return wh->outputs[0];
+}
+
 /* Matches the pattern ending in Softmax node si; fills m. */
 static bool match_at(const struct mixrt_pass_state *st, int si, struct attn_match *m) {
     const struct mixrt_graph *g = st->g;
@@ -230,7 +298,8 @@ static bool match_at(const struct mixrt_pass_state *st, int si, struct attn_matc
     if (axis != -1 && axis != 3) return false;
     absorb(m, st, sm);
 
-    /* P feeds exactly one MatMul as its left operand. */
+    /* P feeds exactly one MatMul as its left operand (through the NaN guard, if any). */
+    if (!single_use(st, p) && (p = nan_guard(m, st, p)) < 0) return false;
     if (!single_use(st, p)) return false;
     const struct mixrt_node *mm2 = NULL;
     for (int i = 0; i < g->n_nodes && !mm2; i++)
@@ -293,7 +362,7 @@ static mixrt_status rewrite(struct mixrt_pass_state *st, const struct attn_match
     int ni = mixrt_graph_add_node(g, name, "Attention", MIXRT_DOMAIN);
     int *ins = mixrt_arena_calloc(g->arena, 4, sizeof(int));
     int *outs = mixrt_arena_calloc(g->arena, 1, sizeof(int));
-    struct mixrt_attr *at = mixrt_arena_calloc(g->arena, 8, sizeof(*at));
+    struct mixrt_attr *at = mixrt_arena_calloc(g->arena, 9, sizeof(*at));
     MIXRT_CHECK(g->ctx, ni >= 0 && ins && outs && at, MIXRT_STATUS_OUT_OF_MEMORY, "out of memory");
     struct mixrt_node *nd = &g->nodes[ni];
     nd->opset = MIXRT_DOMAIN_VERSION;
@@ -313,6 +382,7 @@ static mixrt_status rewrite(struct mixrt_pass_state *st, const struct attn_match
         at[na].name = "causal", at[na].type = MIXRT_ATTR_INT, at[na++].i = 1;
         at[na].name = "causal_fill", at[na].type = MIXRT_ATTR_FLOAT, at[na++].f = (float)m->fill;
     }
+    if (m->nan_zero) at[na].name = "nan_zero", at[na].type = MIXRT_ATTR_INT, at[na++].i = 1;
     nd->attrs = at;
     nd->n_attrs = na;
     for (int i = 0; i < m->n_dead; i++) {

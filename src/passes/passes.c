@@ -146,6 +146,18 @@ static bool foldable_op(const struct mixrt_node *n) {
     return !node_has_subgraph(n);
 }
 
+/* The size cap on node n's folded outputs: larger for element moves no larger than their
+ * input (see MIXRT_PASS_FOLD_MOVE_MAX_BYTES). */
+static size_t fold_cap(const struct mixrt_graph *g, const struct mixrt_node *n) {
+    static const char *const moves[] = {"Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Cast", NULL};
+    bool move = false;
+    for (int i = 0; moves[i] && !move; i++) move = !strcmp(n->op_type, moves[i]);
+    if (!move || n->n_inputs < 1 || n->inputs[0] < 0 || !g->values[n->inputs[0]].init) return MIXRT_PASS_FOLD_MAX_BYTES;
+    size_t in = g->values[n->inputs[0]].init->nbytes;
+    return in < MIXRT_PASS_FOLD_MOVE_MAX_BYTES ? (in > MIXRT_PASS_FOLD_MAX_BYTES ? in : MIXRT_PASS_FOLD_MAX_BYTES)
+                                               : MIXRT_PASS_FOLD_MOVE_MAX_BYTES;
+}
+
 /* Runs node ni with the reference kernel and turns its outputs into constants. Returns
  * true in *folded when it did; a kernel error or an oversized output leaves it alone. */
 static mixrt_status fold_node(struct pass_state *st, int ni, bool *folded) {
@@ -178,7 +190,7 @@ static mixrt_status fold_node(struct pass_state *st, int ni, bool *folded) {
     bool ok = true;
     for (int j = 0; j < nd->n_outputs && ok; j++) {
         if (nd->outputs[j] < 0) continue;
-        if (is_seq[j] || out[j].dtype == MIXRT_DTYPE_UNDEFINED || out[j].nbytes > MIXRT_PASS_FOLD_MAX_BYTES) ok = false;
+        if (is_seq[j] || out[j].dtype == MIXRT_DTYPE_UNDEFINED || out[j].nbytes > fold_cap(g, nd)) ok = false;
     }
     for (int j = 0; j < nd->n_outputs && ok; j++) {
         if (nd->outputs[j] < 0) continue;
@@ -233,7 +245,7 @@ static mixrt_status pass_const_fold(struct pass_state *st, int *removed) {
             if (!v || v->rank < 0 || v->dtype == MIXRT_DTYPE_UNDEFINED || !mixrt_dtype_size(v->dtype)) continue;
             double bytes = (double)mixrt_dtype_size(v->dtype);
             for (int d = 0; d < v->rank; d++) bytes *= v->dims[d].value >= 0 ? (double)v->dims[d].value : 1.0;
-            too_big = bytes > (double)MIXRT_PASS_FOLD_MAX_BYTES;
+            too_big = bytes > (double)fold_cap(g, nd);
         }
         if (too_big) continue;
         bool folded;

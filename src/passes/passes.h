@@ -55,8 +55,12 @@ struct mixrt_pass_stats {
     int matmul_merged; /* products merged into another */
 };
 
-/* Outputs larger than this are not folded into constants (they would bloat the model). */
+/* Outputs larger than this are not folded into constants (they would bloat the model)... */
 #define MIXRT_PASS_FOLD_MAX_BYTES ((size_t)64 << 20)
+/* ...except those of ops that only move their input's elements (Transpose, Reshape, Cast to
+ * a narrower or equal type, ...) into an output no larger than it, up to this: a tied LM
+ * head's Transpose of the embedding table (GPT-2: 154 MB) is otherwise redone every run. */
+#define MIXRT_PASS_FOLD_MOVE_MAX_BYTES ((size_t)2 << 30)
 
 /* Runs the passes selected by flags over g until nothing changes. stats (may be NULL)
  * receives the counts, zeroed first. Fails only on out-of-memory or when the graph no

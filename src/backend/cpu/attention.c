@@ -271,6 +271,29 @@ static bool tail_negligible(const struct mixrt_attention_geom *a, const float *s
     return true;
 }
 
+/* nan_zero: bit r set where row r's softmax is NaN - its scores have no finite maximum
+ * (all -inf: a fully masked row; a NaN or +inf) - so the row's output becomes zeros. */
+static uint32_t nan_rows(const struct mixrt_attention_geom *a, const float *s, size_t lds, int rows, size_t n) {
+    uint32_t dead = 0;
+    if (!a->nan_zero) return 0;
+    for (int r = 0; r < rows; r++) {
+        const float *sr = s + (size_t)r * lds;
+        float m = -INFINITY;
+        bool nan = false;
+        for (size_t j = 0; j < n; j++) {
+            m = sr[j] > m ? sr[j] : m;
+            nan |= sr[j] != sr[j];
+        }
+        if (nan || !isfinite(m)) dead |= 1u << r;
+    }
+    return dead;
+}
+
+static void zero_rows(uint32_t dead, int rows, float *o, size_t ldo, size_t dv) {
+    for (int r = 0; r < rows && dead; r++)
+        if (dead >> r & 1u) memset(o + (size_t)r * ldo, 0, dv * sizeof(float));
+}
+
 /* Keys the scores of rows [i0, i0 + rows) need: all, or up to the last row's causal end. */
 static size_t block_keys(const struct mixrt_attention_geom *a, int64_t i0, int rows) {
     if (!a->causal) return (size_t)a->sk;
@@ -365,6 +388,7 @@ static void run_head_pairs(const struct mixrt_attention_geom *a, const struct mi
             n = (size_t)a->sk;
         }
         n2 = n;
+        uint32_t dead = nan_rows(a, s, lds, rows, n);
         isa->softmax_bf16(s, lds, rows, n, p16, lds, inv);
         if (masked) n2 = 0;
         for (int r = 0; r < rows; r++) {
@@ -377,6 +401,7 @@ static void run_head_pairs(const struct mixrt_attention_geom *a, const struct mi
         size_t ldo;
         float *o = out_rows(a, ob, b, h, i0, ydata, &ldo);
         isa->pv_bf16((const uint32_t *)(const void *)p16, lds / 2, rows, vp, ldj, (n2 + 1) / 2, dv, inv, o, ldo);
+        zero_rows(dead, rows, o, ldo, dv);
         if (o == ob) store_rows(a, ob, rows, b, h, i0, ydata);
     }
 }
@@ -429,6 +454,7 @@ static void run_head(const struct mixrt_attention_geom *a, const struct mixrt_at
             n = (size_t)a->sk;
         }
         n2 = n;
+        uint32_t dead = nan_rows(a, s, lds, rows, n);
         isa->softmax(s, lds, rows, n, inv);
         if (masked) { /* exact zeros at the end (masked keys) add nothing */
             n2 = 0;
@@ -442,6 +468,7 @@ static void run_head(const struct mixrt_attention_geom *a, const struct mixrt_at
         size_t ldo;
         float *o = out_rows(a, ob, b, h, i0, ydata, &ldo);
         isa->pv(s, lds, rows, vp, ldj, n2, dv, inv, o, ldo);
+        zero_rows(dead, rows, o, ldo, dv);
         if (o == ob) store_rows(a, ob, rows, b, h, i0, ydata);
     }
 }

@@ -24,6 +24,8 @@ struct mixrt_attention_geom {
     int64_t ystrides[4]; /* element strides of O [B,H,Sq,Dv] in the output */
     float scale, fill;
     bool causal;
+    bool nan_zero; /* a query row whose softmax is NaN (every score -inf: fully masked; a NaN
+                    * or +inf score) gives zeros, as Where(IsNaN(P), 0, P) after it does */
 };
 
 /* Validates node k's inputs and attributes (errors name the node) and fills *a. */

@@ -105,6 +105,11 @@ mixrt_status mixrt_attention_geometry(struct mixrt_kernel_ctx *k, struct mixrt_a
                                   (long long)causal);
     a->causal = causal == 1;
     a->fill = mixrt_node_attr_float(k->node, "causal_fill", -INFINITY);
+    int64_t nan_zero = mixrt_node_attr_int(k->node, "nan_zero", 0);
+    if (nan_zero != 0 && nan_zero != 1)
+        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "attribute 'nan_zero' is %lld, expected 0 or 1",
+                                  (long long)nan_zero);
+    a->nan_zero = nan_zero == 1;
     /* O [B,H,Sq,Dv] and Y = Transpose(O, out_perm): Y dims[i] = O dims[out_perm[i]]. */
     int64_t od[4] = {a->b, a->h, a->sq, a->dv}, ys[4];
     for (int i = 0; i < 4; i++) a->ydims[i] = od[a->out_perm[i]];
@@ -159,6 +164,7 @@ static mixrt_status run_attention(struct mixrt_kernel_ctx *k) {
                 for (int64_t d = 0; d < a.dv; d++) o[d] = 0.0;
                 for (int64_t j = 0; j < a.sk; j++) {
                     double p = s[j] / sum;
+                    if (a.nan_zero && isnan(p)) p = 0.0; /* Where(IsNaN(P), 0, P) */
                     for (int64_t d = 0; d < a.dv; d++)
                         o[d] += p * mixrt_load_f64(v, vt, (size_t)(b * vs[0] + h * vs[1] + j * vs[2] + d * vs[3]));
                 }
