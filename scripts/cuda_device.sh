@@ -18,6 +18,8 @@
 #     "kbench": test_cuda_kernels --bench (GEMM rates, bandwidths); "pitch": its --bench-pitch; "prof4": per-layer profiles of
 #     BERT and GPT-2 at batch 1 and 32 with device I/O (PROF_AB: knob A/B runs of BERT b1);
 #     "seed": the seed's f32-vs-bf16-model table on CUDA (SEED_MODELS).
+#     "hf": torch.onnx.export'ed transformers models (HF_MODELS, HF_BATCH, HF_EXPORTER) timed
+#     and checked through the CUDA backend (see the step).
 #     "ncu": Nsight Compute on NCU_KERNELS in the batch-32 bf16 NCU_MODELS; TABLE_DTYPE="f32 bf16"
 #     times the bf16 exports in the table too.
 #   scripts/cuda_device.sh models DIR       writes the extra test models (below) into DIR.
@@ -367,6 +369,31 @@ PY
                 bench ab_${z}_b${b}_${kv//=/_}_$rep /tmp/${z}_ab$b.onnx $P $(ins $z /tmp/${z}_ab${b}_in) --outputs device
                 unset "${kv%%=*}"
             done
+        done
+    fi
+    if has hf; then
+        # Third-party exports as a user makes them (scripts/export_torch_models.py: HF_MODELS
+        # of transformers / torchvision, torch.onnx.export with HF_EXPORTER, default dynamo,
+        # .bfloat16() modules) at each HF_BATCH: `mixrt bench --backend cuda` of the bf16
+        # export with device I/O (inputs: mixrt's seeded random), the CUDA engine's check
+        # against the CPU reference on the f32 export at batch 1.
+        echo "== hf $(date +%T)"
+        HM=${HF_MODELS:-hf_bert,hf_gpt2,hf_vit}
+        for hb in $(echo ${HF_BATCH:-1,32} | tr , ' '); do
+            PYTHONUNBUFFERED=1 timeout 400 python3 scripts/export_torch_models.py --out /tmp/hf_b$hb --models $HM \
+                --exporters ${HF_EXPORTER:-dynamo} --bf16 --batch $hb >"$LOG/hf_export_b$hb.log" 2>&1 &
+        done
+        wait
+        grep -hE "failed|Error" "$LOG"/hf_export_b*.log | head -5
+        for z in $(echo $HM | tr , ' '); do
+            for hb in $(echo ${HF_BATCH:-1,32} | tr , ' '); do
+                f=/tmp/hf_b$hb/${z}_${HF_EXPORTER:-dynamo}_bf16.onnx
+                [ -e $f ] || { echo "no $f"; continue; }
+                timeout 100 "$M" inspect $f --backend cuda --precision bf16 2>&1 | grep -E "^cuda:|segments|copies per run|error" | head -3
+                bench ${z}_bf16_b$hb $f --backend cuda --precision bf16 --outputs device
+            done
+            f=/tmp/hf_b1/${z}_${HF_EXPORTER:-dynamo}.onnx
+            [ "${HF_CHECK:-1}" = 1 ] && [ -e $f ] && timeout 200 "$M" check $f $P 2>&1 | grep -E "PASS|FAIL|error|rel" | tail -2
         done
     fi
     if has torch; then

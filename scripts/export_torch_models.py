@@ -5,7 +5,7 @@ torch.onnx.export, the TorchScript exporter and/or the dynamo one (torch >= 2.9'
 Runs where torch is (the lent GPU machine; this machine has no PyPI, so no torch).
 
   python3 scripts/export_torch_models.py --out DIR [--models a,b] [--exporters ts,dynamo]
-                                         [--skeleton] [--bf16]
+                                         [--skeleton] [--bf16] [--batch N] [--seq S]
 writes DIR/<model>_<exporter>.onnx (and _bf16 with --bf16: the .bfloat16() module) and
 DIR/<model>.inputs ("name shape dtype" lines). --skeleton drops the float initializers of more
 than 256 elements (their mean, std, min and max go into the tensor's doc_string as
@@ -84,7 +84,7 @@ class Wrap:
         return W()
 
 
-def make(name, seq, eager=False):
+def make(name, seq, eager=False, batch=1):
     import torch
     torch.manual_seed(0)
     if name in VISION:
@@ -95,7 +95,7 @@ def make(name, seq, eager=False):
         else:
             import timm
             m = timm.create_model(arch, pretrained=False)
-        return m.eval(), [("x", torch.randn(1, 3, 224, 224))]
+        return m.eval(), [("x", torch.randn(batch, 3, 224, 224))]
     m, text = text_model(name)
     m = m.eval()
     if getattr(m.config, "use_cache", None):
@@ -103,9 +103,9 @@ def make(name, seq, eager=False):
     if eager:
         m.config._attn_implementation = "eager"
     if not text:
-        return Wrap(m, ["pixel_values"]).eval(), [("pixel_values", torch.randn(1, 3, 224, 224))]
-    ids = torch.randint(0, 1000, (1, seq))
-    mask = torch.ones(1, seq, dtype=torch.long)
+        return Wrap(m, ["pixel_values"]).eval(), [("pixel_values", torch.randn(batch, 3, 224, 224))]
+    ids = torch.randint(0, 1000, (batch, seq))
+    mask = torch.ones(batch, seq, dtype=torch.long)
     return Wrap(m, ["input_ids", "attention_mask"]).eval(), [("input_ids", ids), ("attention_mask", mask)]
 
 
@@ -155,6 +155,7 @@ def main():
     ap.add_argument("--models", default=",".join(list(VISION) + TEXT))
     ap.add_argument("--exporters", default="ts,dynamo")
     ap.add_argument("--seq", type=int, default=128)
+    ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--skeleton", action="store_true")
     ap.add_argument("--bf16", action="store_true")
     a = ap.parse_args()
@@ -164,7 +165,7 @@ def main():
     for name in a.models.split(","):
         eager = name.endswith("_eager")
         try:
-            m, ins = make(name[:-6] if eager else name, a.seq, eager)
+            m, ins = make(name[:-6] if eager else name, a.seq, eager, a.batch)
         except Exception as e:
             print(f"{name}: cannot build: {e}", flush=True)
             continue

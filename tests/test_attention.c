@@ -57,16 +57,20 @@ struct cfg {
     int masked_keys;  /* trailing keys the BERT mask hides (all: a fully masked row) */
     bool heads_first; /* inputs already [B,H,S,D] (K as [B,H,D,S]), output [B,H,S,D]: no transposes */
     double fill;      /* the causal Where's fill; 0: the f32 minimum, as exported */
+    bool sdpa;        /* torch's scaled_dot_product_attention export: the NaN guard
+                       * Where(IsNaN(P), 0, P) before P.V, and (not heads_first) K^T as
+                       * Reshape(Transpose(Reshape(K, [B*H,S,D]), [0,2,1]), [B,H,D,S]) */
+    bool mask_b0;     /* the BERT mask hides keys of batch 0 only */
 };
 
 static const char *cfg_str(const struct cfg *c) {
     static char buf[200];
     static const char *const mk[] = {"none", "bert", "causal", "causal+bert"};
     static const char *const sk[] = {"div", "mul", "q*k", "none"};
-    snprintf(buf, sizeof(buf), "B%lld S%lld H%lld D%lld %s mask=%s scale=%s%s%s neg=%g masked=%d fill=%g", (long long)c->b,
-             (long long)c->s, (long long)c->h, (long long)c->d, mixrt_dtype_name(c->dt), mk[c->mask], sk[c->scale],
-             c->mask_first ? " mask-first" : "", c->heads_first ? " heads-first" : "", c->mask_neg, c->masked_keys,
-             c->fill);
+    snprintf(buf, sizeof(buf), "B%lld S%lld H%lld D%lld %s mask=%s scale=%s%s%s%s%s neg=%g masked=%d fill=%g",
+             (long long)c->b, (long long)c->s, (long long)c->h, (long long)c->d, mixrt_dtype_name(c->dt), mk[c->mask],
+             sk[c->scale], c->mask_first ? " mask-first" : "", c->heads_first ? " heads-first" : "",
+             c->sdpa ? " sdpa" : "", c->mask_b0 ? " batch-0" : "", c->mask_neg, c->masked_keys, c->fill);
     return buf;
 }
 
@@ -85,7 +89,24 @@ static struct mixrt_graph *build(const struct cfg *c) {
         vt = add_input(g, "v", c->dt, 4, hs);
     } else {
         int q = add_input(g, "q", c->dt, 4, io), k = add_input(g, "k", c->dt, 4, io), v = add_input(g, "v", c->dt, 4, io);
-        qt = transpose(g, q, p0213, "qt"), kt = transpose(g, k, p0231, "kt"), vt = transpose(g, v, p0213, "vt");
+        qt = transpose(g, q, p0213, "qt"), vt = transpose(g, v, p0213, "vt");
+        if (c->sdpa) {
+            int64_t d3[3] = {c->b * c->h, c->s, c->d}, d4[4] = {c->b, c->h, c->d, c->s}, three = 3, four = 4;
+            double s3[3] = {(double)d3[0], (double)d3[1], (double)d3[2]};
+            double s4[4] = {(double)d4[0], (double)d4[1], (double)d4[2], (double)d4[3]};
+            int kh = transpose(g, k, p0213, "kh");
+            int a1[2] = {kh, add_const_values(ctx, g, "shape3", MIXRT_DTYPE_I64, 1, &three, s3)};
+            int r3 = add_op_node(g, "Reshape", 2, a1, "k3");
+            int t3 = add_op_node(g, "Transpose", 1, &r3, "k3t");
+            struct mixrt_attr *pa = new_attr(g, t3, "perm", MIXRT_ATTR_INTS);
+            pa->n = 3;
+            pa->ints = mixrt_arena_calloc(g->arena, 3, sizeof(int64_t));
+            pa->ints[0] = 0, pa->ints[1] = 2, pa->ints[2] = 1;
+            int a2[2] = {t3, add_const_values(ctx, g, "shape4", MIXRT_DTYPE_I64, 1, &four, s4)};
+            kt = add_op_node(g, "Reshape", 2, a2, "kt");
+        } else {
+            kt = transpose(g, k, p0231, "kt");
+        }
     }
     int mask = (c->mask == MASK_BERT || c->mask == MASK_CAUSAL_BERT) ? add_input(g, "mask", c->dt, 4, md) : -1;
     double rs = 1.0 / sqrt((double)c->d), sd = sqrt((double)c->d), r4 = pow((double)c->d, -0.25);
@@ -120,6 +141,12 @@ static struct mixrt_graph *build(const struct cfg *c) {
     }
     int p = add_op_node(g, "Softmax", 1, &s, "probs");
     new_attr(g, p, "axis", MIXRT_ATTR_INT)->i = c->s % 2 ? 3 : -1;
+    if (c->sdpa) {
+        double zero = 0.0;
+        int isn = add_op_node(g, "IsNaN", 1, &p, "isnan");
+        int a[3] = {isn, add_const_values(ctx, g, "zero", c->dt, 1, &one, &zero), p};
+        p = add_op_node(g, "Where", 3, a, "guarded");
+    }
     int pv[2] = {p, vt};
     int o = add_op_node(g, "MatMul", 2, pv, "heads");
     int y = c->heads_first ? o : transpose(g, o, p0213, "y");
@@ -190,7 +217,7 @@ static void check_case(const struct cfg *c) {
     int n_in = 3;
     if (c->mask == MASK_BERT || c->mask == MASK_CAUSAL_BERT) {
         in[3] = rand_tensor(c->dt, 4, md, 0, 0);
-        for (int64_t b = 0; b < c->b; b++)
+        for (int64_t b = 0; b < (c->mask_b0 ? 1 : c->b); b++)
             for (int64_t j = c->s - c->masked_keys; j < c->s; j++)
                 mixrt_store_f64(in[3]->data, c->dt, (size_t)(b * c->s + j), c->mask_neg);
         n_in = 4;
@@ -205,8 +232,11 @@ static void check_case(const struct cfg *c) {
              "%s: %d nodes, %d Attention after the pass", cfg_str(c), g->n_nodes, count_op(g, "Attention"));
     TU_CHECK(mixrt_graph_opset(g, MIXRT_DOMAIN) == MIXRT_DOMAIN_VERSION, "%s: com.mixrt opset imported", cfg_str(c));
     double *y1 = run(g, n_in, in, NULL, &n1);
+    /* A fully masked row: NaN, or zeros behind the NaN guard (y0, the unfused graph's IsNaN
+     * and Where, checks those below). */
     if (y1 && c->masked_keys == c->s && c->mask != MASK_NONE)
-        TU_CHECK(has_nan(y1, n1) == (c->mask_neg == -INFINITY), "%s: reference NaN %d", cfg_str(c), has_nan(y1, n1));
+        TU_CHECK(has_nan(y1, n1) == (c->mask_neg == -INFINITY && !c->sdpa), "%s: reference NaN %d", cfg_str(c),
+                 has_nan(y1, n1));
     bool lowp = c->dt == MIXRT_DTYPE_BF16 || c->dt == MIXRT_DTYPE_F16;
     /* Unfused lowp graphs round every intermediate; the fused reference rounds once. */
     double tol_pass = c->dt == MIXRT_DTYPE_BF16 ? 3e-2 : c->dt == MIXRT_DTYPE_F16 ? 5e-3 : 1e-6;
@@ -257,33 +287,42 @@ static void test_fusion_cases(void) {
         for (size_t di = 0; di < 3; di++)
             for (size_t hi = 0; hi < 2; hi++, idx++) {
                 struct cfg c = {1, ss[si], hs[hi], ds[di], MIXRT_DTYPE_F32, (enum mask_kind)(idx % 4),
-                                (enum scale_kind)(idx % 3), idx % 5 == 0, -10000.0, (int)(ss[si] / 3), false, 0};
+                                (enum scale_kind)(idx % 3), idx % 5 == 0, -10000.0, (int)(ss[si] / 3), false, 0, false, false};
                 if (ss[si] >= 128 && hs[hi] == 12 && ds[di] != 64) continue; /* keep the f64 runs short */
                 check_case(&c);
             }
     /* bf16 and f16 graphs; batch 2; no scale; mask first. */
     struct cfg more[] = {
-        {1, 128, 12, 64, MIXRT_DTYPE_BF16, MASK_BERT, SCALE_DIV, false, -10000.0, 20, false, 0},
-        {1, 129, 2, 64, MIXRT_DTYPE_BF16, MASK_CAUSAL_BERT, SCALE_DIV, false, -3.3895313892515355e38, 5, false, 0},
-        {1, 33, 3, 17, MIXRT_DTYPE_BF16, MASK_CAUSAL, SCALE_MUL, false, 0, 0, false, 0},
-        {1, 31, 2, 32, MIXRT_DTYPE_F16, MASK_BERT, SCALE_MUL, true, -10000.0, 3, false, 0},
-        {2, 19, 3, 32, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_NONE, true, -3.4028234663852886e38, 4, false, 0},
-        {1, 20, 2, 16, MIXRT_DTYPE_F64, MASK_CAUSAL, SCALE_QK, false, 0, 0, false, 0},
+        {1, 128, 12, 64, MIXRT_DTYPE_BF16, MASK_BERT, SCALE_DIV, false, -10000.0, 20, false, 0, false, false},
+        {1, 129, 2, 64, MIXRT_DTYPE_BF16, MASK_CAUSAL_BERT, SCALE_DIV, false, -3.3895313892515355e38, 5, false, 0, false, false},
+        {1, 33, 3, 17, MIXRT_DTYPE_BF16, MASK_CAUSAL, SCALE_MUL, false, 0, 0, false, 0, false, false},
+        {1, 31, 2, 32, MIXRT_DTYPE_F16, MASK_BERT, SCALE_MUL, true, -10000.0, 3, false, 0, false, false},
+        {2, 19, 3, 32, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_NONE, true, -3.4028234663852886e38, 4, false, 0, false, false},
+        {1, 20, 2, 16, MIXRT_DTYPE_F64, MASK_CAUSAL, SCALE_QK, false, 0, 0, false, 0, false, false},
         /* A fully masked key set: every row's all -inf gives NaN in the reference and the
          * fast kernel alike; GPT-2's finite minimum gives none. */
-        {1, 9, 2, 16, MIXRT_DTYPE_F32, MASK_BERT, SCALE_DIV, false, -INFINITY, 9, false, 0},
-        {1, 9, 2, 16, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_DIV, false, -3.4028234663852886e38, 9, false, 0},
-        {1, 9, 2, 16, MIXRT_DTYPE_F32, MASK_BERT, SCALE_DIV, false, -INFINITY, 3, false, 0},
+        {1, 9, 2, 16, MIXRT_DTYPE_F32, MASK_BERT, SCALE_DIV, false, -INFINITY, 9, false, 0, false, false},
+        {1, 9, 2, 16, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_DIV, false, -3.4028234663852886e38, 9, false, 0, false, false},
+        {1, 9, 2, 16, MIXRT_DTYPE_F32, MASK_BERT, SCALE_DIV, false, -INFINITY, 3, false, 0, false, false},
         /* Already in heads-first layout: identity perms, K^T given. */
-        {1, 24, 3, 32, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_DIV, false, -10000.0, 4, true, 0},
-        {2, 17, 2, 16, MIXRT_DTYPE_BF16, MASK_BERT, SCALE_QK, true, -10000.0, 4, true, 0},
+        {1, 24, 3, 32, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_DIV, false, -10000.0, 4, true, 0, false, false},
+        {2, 17, 2, 16, MIXRT_DTYPE_BF16, MASK_BERT, SCALE_QK, true, -10000.0, 4, true, 0, false, false},
         /* Causal fills that do not vanish under exp: the keys past a row block's diagonal
          * count (a kernel that skips them must notice). */
-        {1, 40, 2, 64, MIXRT_DTYPE_F32, MASK_CAUSAL, SCALE_DIV, false, 0, 0, false, 5.0},
-        {1, 40, 2, 64, MIXRT_DTYPE_BF16, MASK_CAUSAL, SCALE_DIV, false, 0, 0, false, 5.0},
-        {1, 37, 2, 32, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_DIV, false, -10000.0, 3, false, -1.0},
-        {1, 37, 2, 32, MIXRT_DTYPE_BF16, MASK_CAUSAL_BERT, SCALE_DIV, false, -10000.0, 3, false, -1.0},
-        {1, 128, 2, 64, MIXRT_DTYPE_BF16, MASK_CAUSAL, SCALE_DIV, false, 0, 0, false, 0},
+        {1, 40, 2, 64, MIXRT_DTYPE_F32, MASK_CAUSAL, SCALE_DIV, false, 0, 0, false, 5.0, false, false},
+        {1, 40, 2, 64, MIXRT_DTYPE_BF16, MASK_CAUSAL, SCALE_DIV, false, 0, 0, false, 5.0, false, false},
+        {1, 37, 2, 32, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_DIV, false, -10000.0, 3, false, -1.0, false, false},
+        {1, 37, 2, 32, MIXRT_DTYPE_BF16, MASK_CAUSAL_BERT, SCALE_DIV, false, -10000.0, 3, false, -1.0, false, false},
+        {1, 128, 2, 64, MIXRT_DTYPE_BF16, MASK_CAUSAL, SCALE_DIV, false, 0, 0, false, 0, false, false},
+        /* torch's SDPA export (NaN guard, K^T by reshapes): fully masked rows give zeros -
+         * every row, or batch 0's only (batch 1 unmasked) - in every kernel. */
+        {1, 9, 2, 16, MIXRT_DTYPE_F32, MASK_BERT, SCALE_QK, false, -INFINITY, 9, false, 0, true, false},
+        {2, 9, 2, 16, MIXRT_DTYPE_F32, MASK_BERT, SCALE_QK, false, -INFINITY, 9, false, 0, true, true},
+        {2, 30, 3, 32, MIXRT_DTYPE_BF16, MASK_BERT, SCALE_QK, false, -INFINITY, 30, false, 0, true, true},
+        {2, 30, 3, 32, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_QK, false, -INFINITY, 30, false, 0, true, true},
+        {1, 128, 12, 64, MIXRT_DTYPE_F32, MASK_BERT, SCALE_QK, false, -INFINITY, 20, false, 0, true, false},
+        {1, 65, 2, 64, MIXRT_DTYPE_BF16, MASK_CAUSAL, SCALE_MUL, false, 0, 0, false, 0, true, false},
+        {2, 17, 2, 16, MIXRT_DTYPE_F32, MASK_BERT, SCALE_DIV, true, -INFINITY, 17, true, 0, true, true},
     };
     for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++) check_case(&more[i]);
 }
@@ -299,7 +338,7 @@ static void test_tile_boundaries(void) {
             enum mask_kind mk = (enum mask_kind)(idx % 4);
             int64_t s = sizes[si];
             struct cfg c = {1, s, 2, sizes[di], idx % 2 ? MIXRT_DTYPE_BF16 : MIXRT_DTYPE_F32, mk,
-                            (enum scale_kind)(idx % 3), false, -10000.0, (int)(s / 4), idx % 5 == 0, 0};
+                            (enum scale_kind)(idx % 3), false, -10000.0, (int)(s / 4), idx % 5 == 0, 0, false, false};
             check_case(&c);
         }
 }
@@ -307,7 +346,7 @@ static void test_tile_boundaries(void) {
 /* Graphs the pass must leave alone. */
 static void test_negative(void) {
     for (int kase = 0; kase < 5; kase++) {
-        struct cfg c = {1, 8, 2, 16, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_DIV, false, -10000.0, 2, false, 0};
+        struct cfg c = {1, 8, 2, 16, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_DIV, false, -10000.0, 2, false, 0, false, false};
         struct mixrt_graph *g = build(&c);
         const char *what = "";
         switch (kase) {
@@ -347,7 +386,7 @@ static void test_negative(void) {
 
 /* The reference kernel refuses malformed nodes with a message naming the node. */
 static void test_invalid(void) {
-    struct cfg c = {1, 8, 2, 16, MIXRT_DTYPE_F32, MASK_NONE, SCALE_DIV, false, 0, 0, false, 0};
+    struct cfg c = {1, 8, 2, 16, MIXRT_DTYPE_F32, MASK_NONE, SCALE_DIV, false, 0, 0, false, 0, false, false};
     struct mixrt_graph *g = build(&c);
     TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_FUSE_ATTENTION, NULL) == MIXRT_STATUS_OK && g->n_nodes == 1, "fused");
     int64_t io[4] = {1, 8, 2, 16}, bad[4] = {1, 8, 2, 15};

@@ -577,8 +577,9 @@ struct att_case {
     bool heads_last; /* Q/K/V stored [b, s, h, d] (BERT's projections), else [b, h, s, d] */
     int mask;        /* 0 none, 1 [b, 1, 1, sk] (padding), 2 [1, 1, sq, sk] */
     int causal;
-    bool mask_f32; /* an f32 mask under 16-bit Q/K/V (the planner's choice), query row 1 fully
-                    * masked with f32's lowest value: the output must stay finite */
+    int mask_f32; /* 1: an f32 mask under 16-bit Q/K/V (the planner's choice), query row 1 fully
+                   * masked with f32's lowest value: the output must stay finite; 2: the same
+                   * row masked with -inf under nan_zero (torch's SDPA guard): that row is 0 */
 };
 
 static void att_strides(const struct att_case *c, int s, int d, long long *st) {
@@ -603,8 +604,8 @@ static void test_attention_case(const struct att_case *c, mixrt_dtype dt, int fa
     hbuf_random(&m, c->mask_f32 ? MIXRT_DTYPE_F32 : dt, nm, -3, 0);
     if (c->mask_f32 && c->mask == 2 && c->sq > 1)
         for (int j = 0; j < c->sk; j++) {
-            ((float *)m.raw)[c->sk + j] = -FLT_MAX;
-            m.v[c->sk + j] = -FLT_MAX;
+            ((float *)m.raw)[c->sk + j] = c->mask_f32 == 2 ? -INFINITY : -FLT_MAX;
+            m.v[c->sk + j] = c->mask_f32 == 2 ? -INFINITY : -FLT_MAX;
         }
     struct mixrt_cuda_attention_args a;
     memset(&a, 0, sizeof a);
@@ -619,6 +620,7 @@ static void test_attention_case(const struct att_case *c, mixrt_dtype dt, int fa
     a.y_strides[2] = c->dv, a.y_strides[3] = 1;
     a.scale = 1.0f / sqrtf((float)c->d), a.causal = c->causal, a.fill = -1e4f;
     a.mask_f32 = c->mask_f32 && dt != MIXRT_DTYPE_F32;
+    a.nan_zero = c->mask_f32 == 2;
     void *dq = dupload(&q), *dk = dupload(&k), *dv = dupload(&v), *dm = c->mask ? dupload(&m) : NULL;
     void *dy = fast == 5 ? (char *)dpoisoned(dt, ny + 1) + mixrt_dtype_size(dt) : dpoisoned(dt, ny);
     bool done = false;
@@ -648,17 +650,19 @@ static void test_attention_case(const struct att_case *c, mixrt_dtype dt, int fa
                     mx = fmax(mx, s);
                 }
                 for (long long j = 0; j < c->sk; j++) sum += (p[j] = exp(p[j] - mx));
+                bool zero = a.nan_zero && !isfinite(mx); /* Where(IsNaN(P), 0, P) */
                 for (int e = 0; e < c->dv; e++) {
                     double o = 0;
                     for (long long j = 0; j < c->sk; j++)
                         o += p[j] * v.v[bi * a.v_strides[0] + hi * a.v_strides[1] + j * a.v_strides[2] + e];
-                    ref[(size_t)(bi * a.y_strides[0] + hi * a.y_strides[1] + i * a.y_strides[2] + e)] = o / sum;
+                    ref[(size_t)(bi * a.y_strides[0] + hi * a.y_strides[1] + i * a.y_strides[2] + e)] = zero ? 0.0 : o / sum;
                 }
             }
     char cs[96];
     snprintf(cs, sizeof cs, "%dx%dx%dx%d sk%d dv%d%s%s%s", c->b, c->h, c->sq, c->d, c->sk, c->dv,
              c->heads_last ? " bshd" : "", c->mask ? (c->mask == 1 ? " mask" : " mask2d") : "",
              c->causal ? (c->mask_f32 ? " causal f32mask" : " causal") : (c->mask_f32 ? " f32mask" : ""));
+    if (c->mask_f32 == 2) snprintf(cs + strlen(cs), sizeof cs - strlen(cs), " -inf row, nan_zero");
     /* The tensor-core kernel rounds the probabilities to dt before P V: about one more
      * rounding of dt, so f16 gets 2e-3. */
     double tol = fast && dt == MIXRT_DTYPE_F16 ? 2e-3 : tol_of(dt);
@@ -678,6 +682,8 @@ static void test_attention(void) {
         {3, 5, 200, 33, 16, 48, true, 0, 0, false},    /* many query tiles, short keys */
         {2, 3, 24, 40, 32, 32, false, 2, 0, true}, /* f32 mask, row 1 fully masked (-FLT_MAX) */
         {1, 2, 40, 40, 64, 64, true, 2, 1, true},  /* the same with causal (GPT-2's pattern) */
+        {2, 3, 24, 40, 32, 32, false, 2, 0, 2},    /* row 1 all -inf, nan_zero: zeros */
+        {1, 2, 40, 40, 64, 64, true, 2, 1, 2},     /* the same with causal */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int t = 0; t < 3; t++) {
@@ -699,6 +705,8 @@ static void test_attention(void) {
         {2, 2, 77, 150, 128, 128, true, 1, 0, false},   /* d 128, odd lengths */
         {2, 3, 37, 53, 32, 32, false, 2, 0, true},      /* d 32, odd lengths, fully masked row */
         {1, 2, 90, 20, 64, 64, false, 0, 1, false},     /* causal sq > sk: early rows all fill */
+        {1, 2, 300, 300, 64, 64, true, 2, 1, 2},        /* row 1 all -inf under nan_zero: zeros */
+        {2, 3, 37, 53, 32, 32, false, 2, 0, 2},         /* the same, d 32, odd lengths */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         if (cases[i].d == cases[i].dv && (cases[i].d == 32 || cases[i].d == 64 || cases[i].d == 128))

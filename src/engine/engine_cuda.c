@@ -505,6 +505,9 @@ static bool attention_geom(const struct mixrt_graph *g, const struct mixrt_node 
     if (causal != 0 && causal != 1) return false;
     a->causal = (int)causal;
     a->fill = mixrt_node_attr_float(n, "causal_fill", -INFINITY);
+    int64_t nan_zero = mixrt_node_attr_int(n, "nan_zero", 0);
+    if (nan_zero != 0 && nan_zero != 1) return false;
+    a->nan_zero = (int)nan_zero;
     return a->sk >= 1 && a->d >= 1 && a->sk + a->d <= 12000 && a->b <= 65535 && a->h <= 65535;
 }
 

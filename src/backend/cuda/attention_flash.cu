@@ -301,7 +301,10 @@ __global__ void __launch_bounds__(32 * NW, NW == 8 ? (D <= 64 ? 2 : 1) : (D <= 6
         l_run[r] += __shfl_xor_sync(0xffffffffu, l_run[r], 1);
         l_run[r] += __shfl_xor_sync(0xffffffffu, l_run[r], 2);
     }
-    const float inv_a = 1.0f / l_run[0], inv_b = 1.0f / l_run[1];
+    /* nan_zero: a row with no finite score kept l = 0 and O = 0 (its exps were 0): zeros,
+     * not 0 / 0. */
+    const float inv_a = a.nan_zero && !(l_run[0] > 0.0f) ? 0.0f : 1.0f / l_run[0];
+    const float inv_b = a.nan_zero && !(l_run[1] > 0.0f) ? 0.0f : 1.0f / l_run[1];
     const long long *Ys = a.y_strides;
     if (vec & FL_Y_VEC) {
         /* y rows are 16-byte aligned and contiguous: the warp's 16 rows go through its own Q

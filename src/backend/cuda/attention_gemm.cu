@@ -33,6 +33,10 @@ __global__ void att_softmax_kernel(const float *s, T *p, const MT *mask, mixrt_c
         float mx = -INFINITY;
         for (long long j = lane; j < a.sk; j += 32) mx = fmaxf(mx, att_score(srow, mask, mb, Ms[3], j, lim, a));
         for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+        if (a.nan_zero && !isfinite(mx)) { /* the softmax would be NaN: P = 0 */
+            for (long long j = lane; j < a.sk; j += 32) mixrt_cu_store(prow, (size_t)j, 0.0f);
+            continue;
+        }
         float sum = 0.0f;
         for (long long j = lane; j < a.sk; j += 32) sum += __expf(att_score(srow, mask, mb, Ms[3], j, lim, a) - mx);
         for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);

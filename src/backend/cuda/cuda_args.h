@@ -16,6 +16,8 @@ struct mixrt_cuda_attention_args {
     int causal;
     int mask_f32; /* the mask is f32 whatever Q/K/V are (the planner keeps it f32: a 16-bit
                    * mask would turn f32's lowest value into -inf) */
+    int nan_zero; /* a row whose scores have no finite maximum (all -inf: fully masked) gives
+                   * zeros instead of the softmax's NaN (Attention's nan_zero) */
 };
 
 /* 2-D pooling over x [n, c, h, w] (NCHW) or [n, h, w, c] (nhwc) into y of [oh, ow]: window

@@ -62,6 +62,11 @@ __global__ void attention_kernel(const T *q, const T *k, const T *v, const MT *m
         mx = fmaxf(mx, s);
     }
     mx = mixrt_cu_block_reduce<true>(mx);
+    size_t yb = (size_t)(b * a.y_strides[0] + h * a.y_strides[1] + i * a.y_strides[2]);
+    if (a.nan_zero && !isfinite(mx)) { /* the softmax would be NaN: zeros (mx is the block's) */
+        for (int c = threadIdx.x; c < a.dv; c += blockDim.x) mixrt_cu_store(y, yb + (size_t)(c * a.y_strides[3]), 0.0f);
+        return;
+    }
     float sum = 0.0f;
     for (long long j = threadIdx.x; j < a.sk; j += blockDim.x) {
         float e = expf(p[j] - mx);
@@ -69,7 +74,6 @@ __global__ void attention_kernel(const T *q, const T *k, const T *v, const MT *m
         sum += e;
     }
     float inv = 1.0f / mixrt_cu_block_reduce<false>(sum); /* its barriers publish p[] */
-    size_t yb = (size_t)(b * a.y_strides[0] + h * a.y_strides[1] + i * a.y_strides[2]);
     for (int c = threadIdx.x; c < a.dv; c += blockDim.x) {
         float o = 0.0f;
         size_t vb = (size_t)(b * Vs[0] + h * Vs[1]) + (size_t)(c * Vs[3]);
@@ -214,6 +218,11 @@ __global__ void __launch_bounds__(32 * TC_WARPS)
             mx = fmaxf(mx, s);
         }
         for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+        if (a.nan_zero && !isfinite(mx)) { /* the softmax would be NaN: P = 0, so O = 0 */
+            for (int j = lane; j < L.skp; j += 32) mixrt_cu_store(prow, (size_t)j, 0.0f);
+            if (lane == 0) inv[r] = 0.0f;
+            continue;
+        }
         float sum = 0.0f;
         for (int j = lane; j < L.skp; j += 32) {
             float e = j < SK ? __expf(srow[j] - mx) : 0.0f;
