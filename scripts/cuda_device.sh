@@ -111,6 +111,35 @@ save(nodes, [h.make_tensor_value_info("x", T.FLOAT, [B, S, E])], [h.make_tensor_
      [("wqkv", Wq), ("bqkv", Bq), ("splits", np.array([E, E, E], np.int64)),
       ("heads", np.array([B, S, H, D], np.int64)), ("sqrtd", np.array(np.sqrt(D), np.float32)), ("pmask", pm),
       ("merged", np.array([B, S, E], np.int64))], "qkv_split", infer=True)
+# mask_prologue.onnx - an HF-style padding mask built from an int64 input on the CPU (Cast to
+# bool, Not, Where, Unsqueeze: no CUDA kernels for those dtypes) and read by the attention
+# after CUDA products: the CPU layers run first, then one CUDA graph (hoist_cpu_prologue).
+B, S, H, D = 2, 16, 2, 16
+E = H * D
+Wq, Wk, Wv = ((rng.standard_normal((E, E)) * 0.15).astype(np.float32) for _ in range(3))
+nodes = []  # the products first: the mask's CPU layers come after CUDA ones in node order
+for n, w in (("q", "wq"), ("k", "wk"), ("v", "wv")):
+    nodes += [h.make_node("MatMul", ["x", w], [n + "0"]), h.make_node("Reshape", [n + "0", "heads"], [n + "4"])]
+nodes += [h.make_node("Cast", ["mask"], ["mb"], to=T.BOOL),
+          h.make_node("Not", ["mb"], ["pad"]),
+          h.make_node("Where", ["pad", "fmin", "zero"], ["madd"]),
+          h.make_node("Unsqueeze", ["madd", "axes12"], ["m4"]),
+          h.make_node("Transpose", ["q4"], ["qt"], perm=[0, 2, 1, 3]),
+          h.make_node("Transpose", ["k4"], ["kt"], perm=[0, 2, 3, 1]),
+          h.make_node("Transpose", ["v4"], ["vt"], perm=[0, 2, 1, 3]),
+          h.make_node("MatMul", ["qt", "kt"], ["s0"]),
+          h.make_node("Div", ["s0", "sqrtd"], ["s1"]),
+          h.make_node("Add", ["s1", "m4"], ["s2"]),
+          h.make_node("Softmax", ["s2"], ["p"], axis=-1),
+          h.make_node("MatMul", ["p", "vt"], ["o"]),
+          h.make_node("Transpose", ["o"], ["ot"], perm=[0, 2, 1, 3]),
+          h.make_node("Reshape", ["ot", "merged"], ["y"])]
+save(nodes, [h.make_tensor_value_info("x", T.FLOAT, [B, S, E]), h.make_tensor_value_info("mask", T.INT64, [B, S])],
+     [h.make_tensor_value_info("y", T.FLOAT, [B, S, E])],
+     [("wq", Wq), ("wk", Wk), ("wv", Wv), ("fmin", np.array(np.finfo(np.float32).min, np.float32)),
+      ("zero", np.array(0, np.float32)), ("axes12", np.array([1, 2], np.int64)),
+      ("heads", np.array([B, S, H, D], np.int64)), ("sqrtd", np.array(np.sqrt(D), np.float32)),
+      ("merged", np.array([B, S, E], np.int64))], "mask_prologue", infer=True)
 print("models:", out)
 PY
     exit $?
@@ -394,6 +423,11 @@ PY
             done
             f=/tmp/hf_b1/${z}_${HF_EXPORTER:-dynamo}.onnx
             [ "${HF_CHECK:-1}" = 1 ] && [ -e $f ] && timeout 200 "$M" check $f $P 2>&1 | grep -E "PASS|FAIL|error|rel" | tail -2
+        done
+        for z in ${HF_PROF:-}; do # per-layer device time of the batch-32 bf16 export
+            f=/tmp/hf_b32/${z}_${HF_EXPORTER:-dynamo}_bf16.onnx
+            MIXRT_CUDA_PROFILE=1 timeout 150 "$M" bench $f --backend cuda --precision bf16 --duration-s 1 >"$LOG/prof_hf_${z}32.log" 2>&1
+            grep "cuda profile:" "$LOG/prof_hf_${z}32.log"; grep -A14 "cuda profile by op" "$LOG/prof_hf_${z}32.log"
         done
     fi
     if has torch; then

@@ -381,6 +381,28 @@ int main(void) {
         unsetenv("MIXRT_CUDA_GEMM_ROWGROUPS");
     }
 
+    /* An attention mask built on the CPU from an int64 input (mask_prologue.onnx: Cast to bool,
+     * Not, Where, Unsqueeze) before CUDA layers: the CPU layers run as a prologue, then the
+     * CUDA layers as one captured graph (two segments, no CPU layer in between). */
+    {
+        char path[1200];
+        snprintf(path, sizeof(path), "%s/mask_prologue.onnx", dir);
+        FILE *f = fopen(path, "rb");
+        TU_CHECK(f != NULL, "mask_prologue.onnx missing (scripts/cuda_device.sh models %s)", dir);
+        if (f) fclose(f);
+        for (int p = 0; f && p < 3; p++) {
+            int cpu = -1, seg = -1;
+            memset(last_describe, 0, sizeof last_describe);
+            double err = check_model("mask_prologue", precs[p], &cpu, &seg);
+            double tol = p == 0 ? 1e-5 : 2e-2;
+            TU_CHECK(err >= 0 && err <= tol, "mask_prologue %s: rel-norm %g > %g", precs[p], err, tol);
+            TU_CHECK(cpu >= 2 && seg == 2, "mask_prologue %s: %d CPU layers, %d segments (expected the CPU prologue "
+                     "and one CUDA segment)", precs[p], cpu, seg);
+            TU_CHECK(strstr(last_describe, "CUDA graph: captured") != NULL, "mask_prologue %s: no CUDA graph after "
+                     "the CPU prologue (description: %.300s)", precs[p], last_describe);
+        }
+    }
+
     /* GPT-2's fused QKV (qkv_split.onnx): the Split launches nothing, the Attention reads the
      * three windows of the product's rows (kernel cuda_split_view); with
      * MIXRT_CUDA_SPLIT_VIEW=off the Split copies (cuda_split); with the flash kernel forced

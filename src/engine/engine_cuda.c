@@ -149,6 +149,7 @@ struct mixrt_engine_cuda {
     int *host_last; /* per value: last step a host copy is read (n_nodes: kept to the end) */
     size_t arena_bytes, weight_bytes, h2d_bytes, d2h_bytes;
     int segments, cuda_segments, h2d, d2h, cpu_layers;
+    int prologue; /* leading steps that run on the CPU (see hoist_cpu_prologue) */
     int gelu_approx; /* layers whose erf GELU runs as the tanh-form epilogue */
     int rowgroups;   /* products run in row groups (cu_step.rg) */
     uint8_t *arena;
@@ -916,6 +917,46 @@ static mixrt_status split_views(struct mixrt_engine *e) {
     return MIXRT_STATUS_OK;
 }
 
+/* CPU layers that read only graph inputs, constants and each other (an attention mask
+ * built from the input ids and the padding mask: Cast, GatherND, And, Where) move to the
+ * front of the execution order, keeping every other relative order (still topological: a
+ * moved layer's producers moved too). When every CPU layer moves, the CUDA layers form one
+ * segment after them: the run does the CPU prologue, uploads its results and replays one
+ * CUDA graph, instead of stopping at each CPU layer in between. Sets c->prologue. */
+static mixrt_status hoist_cpu_prologue(struct mixrt_engine *e) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct mixrt_engine_cuda *c = e->cuda;
+    const struct mixrt_graph *g = mixrt_model_graph(e->model);
+    int ns = g->n_nodes, nv = g->n_values, np = 0;
+    bool *host_ready = mixrt_calloc(e->ctx, (size_t)(nv > 0 ? nv : 1), sizeof(bool));
+    bool *moved = mixrt_calloc(e->ctx, (size_t)(ns > 0 ? ns : 1), sizeof(bool));
+    int *order = mixrt_calloc(e->ctx, (size_t)(ns > 0 ? ns : 1), sizeof(int));
+    if (!host_ready || !moved || !order) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
+    for (int v = 0; v < nv; v++) host_ready[v] = g->values[v].init || (g->values[v].flags & MIXRT_VALUE_GRAPH_INPUT);
+    for (int s = 0; s < ns; s++) {
+        int i = g->order[s];
+        const struct mixrt_node *n = &g->nodes[i];
+        if (c->steps[i].op != CU_NONE) continue;
+        bool ok = true;
+        for (int j = 0; j < n->n_inputs && ok; j++) ok = n->inputs[j] < 0 || host_ready[n->inputs[j]];
+        for (int a = 0; a < n->n_attrs && ok; a++) ok = !n->attrs[a].g && !n->attrs[a].graphs; /* outer reads */
+        if (!ok) continue;
+        moved[i] = true;
+        order[np++] = i;
+        for (int j = 0; j < n->n_outputs; j++)
+            if (n->outputs[j] >= 0) host_ready[n->outputs[j]] = true;
+    }
+    c->prologue = np;
+    for (int s = 0; s < ns; s++)
+        if (!moved[g->order[s]]) order[np++] = g->order[s];
+    memcpy(g->order, order, (size_t)ns * sizeof(int));
+fail:
+    mixrt_free(e->ctx, host_ready, (size_t)(nv > 0 ? nv : 1) * sizeof(bool));
+    mixrt_free(e->ctx, moved, (size_t)(ns > 0 ? ns : 1) * sizeof(bool));
+    mixrt_free(e->ctx, order, (size_t)(ns > 0 ? ns : 1) * sizeof(int));
+    return status;
+}
+
 mixrt_status mixrt_engine_cuda_assign(struct mixrt_engine *e) {
     mixrt_status status = MIXRT_STATUS_OK;
     struct mixrt_engine_cuda *c = e->cuda;
@@ -963,6 +1004,7 @@ mixrt_status mixrt_engine_cuda_assign(struct mixrt_engine *e) {
         }
     }
     MIXRT_TRY(split_views(e));
+    MIXRT_TRY(hoist_cpu_prologue(e));
     if (c->cpu_layers && e->opts.require_full)
         MIXRT_TRY(mixrt_error(e->ctx, MIXRT_STATUS_UNSUPPORTED, "--require-full: %d layer%s would run on the CPU instead "
                               "of CUDA (ops: %s); drop --require-full to allow the CPU fallback", c->cpu_layers,
@@ -1317,9 +1359,13 @@ mixrt_status mixrt_engine_cuda_prepare(struct mixrt_engine *e) {
             if (v < 0) continue;
             if (on) {
                 if (where[v] == 0) {
-                    /* A host value goes up before this step; graph inputs at the run's start,
-                     * so a whole-CUDA run can copy them all before replaying its graph. */
-                    int at = (g->values[v].flags & MIXRT_VALUE_GRAPH_INPUT) ? 0 : s;
+                    /* A host value goes up before this step; graph inputs at the run's start
+                     * and the CPU prologue's results right after it, so a run whose CPU
+                     * layers are all in the prologue can copy them all before replaying
+                     * its graph. */
+                    int p = g->values[v].producer;
+                    bool pro = p >= 0 && c->cpu_layers == c->prologue && s >= c->prologue;
+                    int at = (g->values[v].flags & MIXRT_VALUE_GRAPH_INPUT) ? 0 : pro ? c->prologue : s;
                     MIXRT_TRY(add_xfer(e, &c->xfer_cap, at, v, true));
                     where[v] = 2;
                     c->h2d_bytes += vbytes(g, v);
@@ -2044,7 +2090,7 @@ static mixrt_status launch_all(struct mixrt_engine *e) {
     const struct mixrt_graph *g = mixrt_model_graph(e->model);
     for (int s = 0; s < g->n_nodes; s++) {
         if (c->profile) MIXRT_TRY(c->t->prof_mark(c->dev, s));
-        MIXRT_TRY(run_cuda_step(e, g->order[s]));
+        if (c->steps[g->order[s]].op != CU_NONE) MIXRT_TRY(run_cuda_step(e, g->order[s])); /* else the prologue's */
     }
     if (c->profile) MIXRT_TRY(c->t->prof_mark(c->dev, g->n_nodes));
 fail:
@@ -2203,13 +2249,26 @@ static mixrt_status cuda_run(struct mixrt_engine *e, size_t n_inputs, const char
     }
     const char *sync_env = getenv("MIXRT_CUDA_SYNC");
     c->sync_each = sync_env && !strcmp(sync_env, "1"); /* debugging: find the layer that faults */
-    bool whole = c->cpu_layers == 0 && !c->sync_each;
+    /* One CUDA segment after the CPU prologue (none, or the layers hoist_cpu_prologue moved). */
+    bool whole = c->cpu_layers == c->prologue && !c->sync_each;
     for (int x = 0; x < c->n_xfers && whole; x++)
-        if (!(c->xfers[x].h2d ? (g->values[c->xfers[x].value].flags & MIXRT_VALUE_GRAPH_INPUT) != 0
+        if (!(c->xfers[x].h2d ? (g->values[c->xfers[x].value].flags & MIXRT_VALUE_GRAPH_INPUT) != 0 ||
+                                    c->xfers[x].step == c->prologue
                               : c->xfers[x].step == ns))
             whole = false;
     if (whole) {
-        /* One CUDA segment: inputs up, the captured kernels replayed, outputs down. */
+        /* The CPU prologue, then inputs and its results up, the captured kernels replayed,
+         * outputs down. */
+        for (int s = 0; s < c->prologue; s++) {
+            int i = g->order[s];
+            MIXRT_TRY(run_cpu_step(e, i, host, seqs, seq_set, observe, user));
+            const struct mixrt_node *n = &g->nodes[i];
+            for (int j = 0; j < n->n_inputs; j++) {
+                int v = n->inputs[j];
+                if (v >= 0 && c->host_last[v] == s && (host[v].flags & MIXRT_TENSOR_OWNS_DATA))
+                    mixrt_tensor_release(e->ctx, &host[v]), host[v].rank = -1;
+            }
+        }
         for (int x = 0; x < c->n_xfers; x++)
             if (c->xfers[x].h2d) MIXRT_TRY(do_xfer(e, &c->xfers[x], host, &pending));
         const char *env = getenv("MIXRT_CUDA_GRAPHS");
@@ -2524,7 +2583,10 @@ void mixrt_engine_cuda_describe(mixrt_engine_t e, FILE *f) {
     fprintf(f, "cuda: device %s (cc %d.%d); %d layers on CUDA, %d on the CPU; device arena %zu bytes, weights %zu "
             "bytes; CUDA graph: %s\n", info ? info->name : "?", info ? info->cc_major : 0, info ? info->cc_minor : 0,
             g->n_nodes - c->cpu_layers, c->cpu_layers, c->arena_bytes, c->weight_bytes,
-            c->graph ? "captured" : c->cpu_layers ? "no (CPU layers in between)" : "at the first run");
+            c->graph ? "captured"
+            : c->cpu_layers > c->prologue ? "no (CPU layers in between)"
+            : c->prologue ? "at the first run, after the CPU layers"
+                          : "at the first run");
     fprintf(f, "copies per run: %d host-to-device (%zu bytes), %d device-to-host (%zu bytes)\n", c->h2d, c->h2d_bytes,
             c->d2h, c->d2h_bytes);
     if (c->rowgroups)
