@@ -76,7 +76,8 @@ static void finish(const char *desc, mixrt_status expect) {
         kh_in[i] = &g_in[i];
         /* the inputs that shape the result are constants, as supports() requires (the case
          * owns the tensors: init is cleared before the graph goes) */
-        if (i >= 1 && strcmp(op, "Gather") && strcmp(op, "Concat") && strcmp(op, "Where")) {
+        if (i >= 1 && strcmp(op, "Gather") && strcmp(op, "Concat") && strcmp(op, "Where") && strcmp(op, "And") &&
+            strcmp(op, "Or") && strcmp(op, "Xor")) {
             v->init = &g_in[i];
             v->flags |= MIXRT_VALUE_INITIALIZER;
         }
@@ -440,6 +441,29 @@ static void where_cases(void) {
         }
 }
 
+/* And / Or / Xor on bools: torch's mask shapes (causal [1,1,S,S] or [1,1,S,1] against
+ * padding [B,1,1,S]), a row against one value on either side, equal shapes, empty, rank 0. */
+static void logic_cases(void) {
+    static const char *const ops[] = {"And", "Or", "Xor"};
+    static const struct {
+        int r[2];
+        int64_t d[2][4];
+    } ls[] = {
+        {{4, 4}, {{1, 1, 19, 1}, {3, 1, 1, 19}}}, {{4, 4}, {{1, 1, 17, 17}, {2, 1, 1, 17}}},
+        {{2, 2}, {{5, 129}, {5, 129}}},            {{2, 0}, {{4, 33}, {0}}},
+        {{0, 1}, {{0}, {70}}},                     {{2, 2}, {{0, 3}, {1, 3}}},
+        {{3, 1}, {{2, 3, 1}, {5}}},                {{0, 0}, {{0}, {0}}},
+    };
+    for (int o = 0; o < 3; o++)
+        for (size_t c = 0; c < sizeof(ls) / sizeof(ls[0]); c++) {
+            if (!begin(ops[o], 7, 2, 1)) continue;
+            char desc[256];
+            in_rand(0, MIXRT_DTYPE_BOOL, ls[c].r[0], ls[c].d[0]);
+            in_rand(1, MIXRT_DTYPE_BOOL, ls[c].r[1], ls[c].d[1]);
+            finish(dims_desc(desc, sizeof(desc), MIXRT_DTYPE_BOOL, ls[c].r[0], ls[c].d[0], ops[o]), MIXRT_STATUS_OK);
+        }
+}
+
 static void pad_cases(void) {
     for (int t = 0; t < 4; t++) {
         mixrt_dtype dt = dts[t];
@@ -600,6 +624,7 @@ int main(int argc, char **argv) {
     expand_cases();
     tile_cases();
     where_cases();
+    logic_cases();
     pad_cases();
     resize_cases();
     if (g_only < 0) refusal_cases();

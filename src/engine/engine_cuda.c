@@ -933,6 +933,19 @@ static mixrt_status hoist_cpu_prologue(struct mixrt_engine *e) {
     int *order = mixrt_calloc(e->ctx, (size_t)(ns > 0 ? ns : 1), sizeof(int));
     if (!host_ready || !moved || !order) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
     for (int v = 0; v < nv; v++) host_ready[v] = g->values[v].init || (g->values[v].flags & MIXRT_VALUE_GRAPH_INPUT);
+    /* A view of a graph input read only by CPU layers (GPT-2's Reshape of its padding mask)
+     * stays on the CPU with them: as a device view its readers would copy it back down. */
+    for (int s = 0; s < ns; s++) {
+        int i = g->order[s], y = out_at(&g->nodes[i], 0), x = in_at(&g->nodes[i], 0);
+        if (c->steps[i].op != CU_VIEW || x < 0 || y < 0 || !(g->values[x].flags & MIXRT_VALUE_GRAPH_INPUT) ||
+            g->values[y].flags & MIXRT_VALUE_GRAPH_OUTPUT)
+            continue;
+        bool cpu_only = true;
+        for (int u = 0; u < ns && cpu_only; u++)
+            for (int j = 0; j < g->nodes[u].n_inputs; j++)
+                if (g->nodes[u].inputs[j] == y && c->steps[u].op != CU_NONE) cpu_only = false;
+        if (cpu_only) c->steps[i].op = CU_NONE, c->cpu_layers++;
+    }
     for (int s = 0; s < ns; s++) {
         int i = g->order[s];
         const struct mixrt_node *n = &g->nodes[i];

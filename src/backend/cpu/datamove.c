@@ -803,6 +803,82 @@ static mixrt_status where_run(struct mixrt_kernel_ctx *k) {
     return MIXRT_STATUS_OK;
 }
 
+/* ---- And / Or / Xor on bool tensors -------------------------------------------------------------- */
+
+/* The boolean ops of an exported attention mask (torch: causal And padding over [B,1,S,S]),
+ * numpy broadcasting, collapsed like Where; every nonzero byte reads as true. */
+static bool logic_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    if (strcmp(n->domain, "") || n->opset < 7 || n->n_inputs != 2 || n->n_outputs != 1)
+        return no(why, why_size, "%s: no data-movement kernel at this opset", n->op_type);
+    const struct mixrt_value *a = in_value(g, n, 0), *b = in_value(g, n, 1);
+    if (!plain(a) || !plain(b) || a->dtype != MIXRT_DTYPE_BOOL || b->dtype != MIXRT_DTYPE_BOOL)
+        return no(why, why_size, "%s", "two plain bool inputs only");
+    return plain(&g->values[n->outputs[0]]);
+}
+
+static void logic_span(char op, const uint8_t *a, int64_t sa, const uint8_t *b, int64_t sb, uint8_t *o, int64_t n) {
+    if (sa == 1 && sb == 1) {
+        for (int64_t i = 0; i < n; i++) {
+            uint8_t x = a[i] != 0, y = b[i] != 0;
+            o[i] = op == 'A' ? x & y : op == 'O' ? x | y : x ^ y;
+        }
+        return;
+    }
+    if ((sa == 0 && sb == 1) || (sa == 1 && sb == 0)) { /* a row against one value (commutative ops) */
+        const uint8_t *row = sa ? a : b;
+        uint8_t c = (sa ? b[0] : a[0]) != 0;
+        for (int64_t i = 0; i < n; i++) {
+            uint8_t x = row[i] != 0;
+            o[i] = op == 'A' ? x & c : op == 'O' ? x | c : x ^ c;
+        }
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        uint8_t x = a[i * sa] != 0, y = b[i * sb] != 0;
+        o[i] = op == 'A' ? x & y : op == 'O' ? x | y : x ^ y;
+    }
+}
+
+static mixrt_status logic_run(struct mixrt_kernel_ctx *k) {
+    const struct mixrt_tensor *a = mixrt_kernel_opt_input(k, 0), *b = mixrt_kernel_opt_input(k, 1);
+    int r;
+    int64_t d[MIXRT_MAX_RANK];
+    if (!a || !b || a->dtype != MIXRT_DTYPE_BOOL || b->dtype != MIXRT_DTYPE_BOOL ||
+        !mixrt_broadcast_shape(a->rank, a->dims, b->rank, b->dims, &r, d))
+        return mixrt_cpu_run_reference(k);
+    char op = k->node->op_type[0]; /* 'A'nd, 'O'r, 'X'or */
+    struct mixrt_tensor *o = NULL;
+    mixrt_status status = mixrt_kernel_output(k, 0, MIXRT_DTYPE_BOOL, r, d, &o);
+    if (status != MIXRT_STATUS_OK) return status;
+    if (mixrt_tensor_numel(o) == 0) return MIXRT_STATUS_OK;
+    int64_t sas[MIXRT_MAX_RANK], sbs[MIXRT_MAX_RANK], ld[MIXRT_MAX_RANK], la[MIXRT_MAX_RANK], lb[MIXRT_MAX_RANK];
+    mixrt_broadcast_strides(a->rank, a->dims, r, d, sas);
+    mixrt_broadcast_strides(b->rank, b->dims, r, d, sbs);
+    int m = 0;
+    for (int i = 0; i < r; i++) {
+        if (d[i] == 1) continue;
+        if (m > 0 && la[m - 1] == sas[i] * d[i] && lb[m - 1] == sbs[i] * d[i]) {
+            ld[m - 1] *= d[i], la[m - 1] = sas[i], lb[m - 1] = sbs[i];
+            continue;
+        }
+        ld[m] = d[i], la[m] = sas[i], lb[m] = sbs[i];
+        m++;
+    }
+    if (m == 0) ld[0] = 1, la[0] = lb[0] = 0, m = 1;
+    int64_t inner = ld[m - 1], outer = prod(ld, 0, m - 1), ctr[MIXRT_MAX_RANK] = {0}, oa = 0, ob = 0;
+    for (int64_t i = 0; i < outer; i++) {
+        logic_span(op, (const uint8_t *)a->data + oa, la[m - 1], (const uint8_t *)b->data + ob, lb[m - 1],
+                   (uint8_t *)o->data + i * inner, inner);
+        for (int j = m - 2; j >= 0; j--) {
+            oa += la[j], ob += lb[j];
+            if (++ctr[j] < ld[j]) break;
+            oa -= la[j] * ld[j], ob -= lb[j] * ld[j];
+            ctr[j] = 0;
+        }
+    }
+    return MIXRT_STATUS_OK;
+}
+
 /* ---- Pad (constant) --------------------------------------------------------------------------- */
 
 static mixrt_status pad_run(struct mixrt_kernel_ctx *k) {
@@ -1122,6 +1198,9 @@ const struct mixrt_cpu_kernel mixrt_datamove_kernels[] = {
     DM("dm_expand", "Expand", expand_supports, expand_run),
     DM("dm_tile", "Tile", tile_supports, tile_run),
     DM("dm_where", "Where", where_supports, where_run),
+    DM("dm_and", "And", logic_supports, logic_run),
+    DM("dm_or", "Or", logic_supports, logic_run),
+    DM("dm_xor", "Xor", logic_supports, logic_run),
     DM("dm_pad", "Pad", pad_supports, pad_run),
     DM("dm_resize", "Resize", resize_supports, resize_run),
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
