@@ -408,6 +408,59 @@ static void test_matmul_fusion(void) {
         }
 }
 
+/* torch's dynamo export of GPT-2's Conv1D: Reshape(x, [M, K]) -> Gemm(B, C?) -> Reshape([d.., N])
+ * -> Relu or + residual; x [2, 7, K] or the attention heads [2, 7, 4, 5] (K = 20: the first
+ * Reshape stays, retargeted). One FusedMatMul must remain, no Gemm, outputs as before. */
+static void test_gemm_reshape(void) {
+    static const char *const names[] = {"bias+Relu", "no bias, residual", "heads input, bias+Relu",
+                                        "heads input, no bias, residual"};
+    for (int c = 0; c < 4; c++)
+        for (int di = 0; di < 2; di++) {
+            mixrt_dtype dt = di ? MIXRT_DTYPE_BF16 : MIXRT_DTYPE_F32;
+            bool heads = c >= 2, bias = c % 2 == 0;
+            const int64_t K = 20, N = 13, M = 14;
+            int64_t xd4[4] = {2, 7, 4, 5}, xd3[3] = {2, 7, K}, ad[2] = {M, K}, bd[2] = {K, N}, gd[2] = {M, N};
+            int64_t yd[3] = {2, 7, N}, two = 2, three = 3;
+            struct mixrt_graph *g = new_graph();
+            int x = add_input(g, "x", dt, heads ? 4 : 3, heads ? xd4 : xd3);
+            int z = bias ? -1 : add_input(g, "z", dt, 3, yd);
+            int sa = add_const(g, "shape_a", MIXRT_DTYPE_I64, 1, &two, (const double[]){(double)M, (double)K}, 0, 0);
+            int sy = add_const(g, "shape_y", MIXRT_DTYPE_I64, 1, &three, (const double[]){2, 7, (double)N}, 0, 0);
+            int b = add_const(g, "b", dt, 2, bd, NULL, -0.5, 0.5);
+            int cb = bias ? add_const(g, "c", dt, 1, &N, NULL, -0.5, 0.5) : -1;
+            int a_like = add_value(g, "a_shape", dt, 2, ad), g_like = add_value(g, "g_shape", dt, 2, gd);
+            int y_like = add_value(g, "y_shape", dt, 3, yd);
+            int a = add_node(g, "Reshape", 2, (int[]){x, sa}, "a", a_like);
+            int gm = add_node(g, "Gemm", bias ? 3 : 2, (int[]){a, b, cb}, "gm", g_like);
+            int y = add_node(g, "Reshape", 2, (int[]){gm, sy}, "yr", y_like);
+            y = bias ? add_node(g, "Relu", 1, &y, "y", y_like) : add_node(g, "Add", 2, (int[]){y, z}, "y", y_like);
+            graph_set_output(g, y);
+            struct mixrt_tensor *own[2] = {NULL, NULL};
+            const struct mixrt_tensor *in[2] = {NULL, NULL};
+            int n_in = g->n_inputs;
+            for (int i = 0; i < n_in; i++) {
+                const struct mixrt_value *v = &g->values[g->inputs[i]];
+                int64_t dims[MIXRT_MAX_RANK];
+                for (int j = 0; j < v->rank; j++) dims[j] = v->dims[j].value;
+                in[i] = own[i] = rand_tensor(dt, v->rank, dims, -1, 1);
+            }
+            char what[128];
+            snprintf(what, sizeof(what), "Gemm between Reshapes, %s %s", names[c], mixrt_dtype_name(dt));
+            check_fusion(what, g, n_in, in, "FusedMatMul", 1, "Gemm", dt == MIXRT_DTYPE_BF16 ? 2e-2 : 1e-6);
+            TU_CHECK(count_op(g, "Reshape") == (heads ? 1 : 0) && count_op(g, "Add") == 0 && count_op(g, "Relu") == 0,
+                     "%s: %d Reshape, %d Add, %d Relu left", what, count_op(g, "Reshape"), count_op(g, "Add"),
+                     count_op(g, "Relu"));
+            const struct mixrt_node *f = find_op(g, "FusedMatMul");
+            if (f)
+                TU_CHECK(f->n_inputs == (bias ? 3 : 4) &&
+                             !strcmp(mixrt_node_attr_string(f, "activation", ""), bias ? "relu" : "none"),
+                         "%s: FusedMatMul with %d inputs, activation %s", what, f->n_inputs,
+                         mixrt_node_attr_string(f, "activation", ""));
+            for (int i = 0; i < 2; i++) mixrt_tensor_destroy(ctx, own[i]);
+            mixrt_graph_destroy(g);
+        }
+}
+
 /* ---- fast kernels vs the reference kernels -------------------------------------------------- */
 
 /* A one-node graph: com.mixrt FusedMatMul(A input, B constant, bias constant?, Z input?). */
@@ -589,6 +642,7 @@ int main(void) {
     test_gelu();
     test_layernorm();
     test_matmul_fusion();
+    test_gemm_reshape();
     test_fast_fused_matmul();
     test_fast_gelu();
     TU_CHECK(mixrt_context_bytes_in_use(ctx) == 0, "no leak: %zu bytes", mixrt_context_bytes_in_use(ctx));

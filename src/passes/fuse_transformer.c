@@ -17,7 +17,8 @@
 
 /* Node ni when live, in the default domain, op_type op, with one output. */
 static bool is_op(const struct mixrt_pass_state *st, int ni, const char *op) {
-    if (ni < 0 || mixrt_pass_is_dead(st, ni)) return false;
+    /* Nodes added during this run (past n_dead: no dead[] slot) wait for the next run. */
+    if (ni < 0 || ni >= st->n_dead || mixrt_pass_is_dead(st, ni)) return false;
     const struct mixrt_node *n = &st->g->nodes[ni];
     return !n->domain[0] && !strcmp(n->op_type, op) && n->n_outputs >= 1 && n->outputs[0] >= 0;
 }
@@ -542,6 +543,107 @@ static mixrt_status match_matmul(struct mixrt_pass_state *st, int root, bool *do
     return status;
 }
 
+/* Reshape(Gemm(Reshape(x, [M, K]), B, C?), [d.., N]) with x [d.., K] (M = prod d), B a constant
+ * [K, N] (transB 0), C absent or a constant [N]: torch's dynamo export of a Conv1D/addmm
+ * (GPT-2) flattens the tokens around a 2-D Gemm. Rewritten as MatMul(x, B) [+ Add(C)] on the
+ * tokens' own shape, so that the bias, residual and activation after it fuse as for any
+ * MatMul (match_matmul, next phase). */
+static mixrt_status match_gemm_reshape(struct mixrt_pass_state *st, int root, bool *domain_done, bool *done) {
+    (void)domain_done;
+    struct mixrt_graph *g = st->g;
+    *done = false;
+    if (!is_op(st, root, "Gemm")) return MIXRT_STATUS_OK;
+    struct mixrt_node *r = &g->nodes[root];
+    if (r->n_inputs < 2 || r->n_outputs != 1 || mixrt_node_attr_int(r, "transA", 0) != 0 ||
+        mixrt_node_attr_int(r, "transB", 0) != 0 || mixrt_node_attr_float(r, "alpha", 1.0f) != 1.0f ||
+        mixrt_node_attr_float(r, "beta", 1.0f) != 1.0f)
+        return MIXRT_STATUS_OK;
+    int a = r->inputs[0], b = r->inputs[1], c = r->n_inputs > 2 ? r->inputs[2] : -1, y2 = r->outputs[0];
+    if (!mixrt_graph_is_fixed_const(g, b) || g->values[b].init->rank != 2) return MIXRT_STATUS_OK;
+    const struct mixrt_tensor *w = g->values[b].init;
+    int64_t K = w->dims[0], N = w->dims[1];
+    if (c >= 0) {
+        const struct mixrt_tensor *ct = mixrt_graph_is_fixed_const(g, c) ? g->values[c].init : NULL;
+        if (!ct || ct->dtype != w->dtype || ct->rank != 1 || ct->dims[0] != N) return MIXRT_STATUS_OK;
+    }
+    int ra = sole_producer(st, a, "Reshape"), rb = sole_reader(st, y2);
+    if (ra < 0 || !is_op(st, rb, "Reshape") || g->nodes[rb].inputs[0] != y2) return MIXRT_STATUS_OK;
+    int x = g->nodes[ra].inputs[0], y = g->nodes[rb].outputs[0];
+    const struct mixrt_value *xv = &g->values[x], *yv = &g->values[y];
+    if (yv->rank < 3 || yv->rank > MIXRT_MAX_RANK || xv->dtype != w->dtype || yv->dims[yv->rank - 1].value != N ||
+        g->values[a].rank != 2 || g->values[a].dims[1].value != K)
+        return MIXRT_STATUS_OK;
+    bool same = xv->rank == yv->rank && xv->dims[xv->rank - 1].value == K;
+    int64_t m = 1;
+    for (int i = 0; i + 1 < yv->rank; i++) {
+        if (yv->dims[i].value < 0) return MIXRT_STATUS_OK;
+        m *= yv->dims[i].value;
+        same = same && xv->dims[i].value == yv->dims[i].value;
+    }
+    if (m != g->values[a].dims[0].value) return MIXRT_STATUS_OK;
+    bool keep_ra = !same; /* x is not [d.., K] (GPT-2's attention heads [B, S, H, D]): the first
+                           * Reshape stays, retargeted to [d.., K] */
+    if (keep_ra) {
+        struct mixrt_tensor *st4 = mixrt_arena_calloc(g->arena, 1, sizeof(*st4));
+        int64_t rk = yv->rank;
+        if (!st4 || mixrt_tensor_init(g->ctx, st4, MIXRT_DTYPE_I64, 1, &rk) != MIXRT_STATUS_OK)
+            return MIXRT_STATUS_OUT_OF_MEMORY;
+        for (int i = 0; i < yv->rank; i++) ((int64_t *)st4->data)[i] = i + 1 < yv->rank ? yv->dims[i].value : K;
+        int sv = new_const(g, a, "/shape", st4);
+        int av = sv >= 0 ? mixrt_graph_add_unique_value(g, g->values[a].name, "/tokens") : -1;
+        int *rin = av >= 0 ? mixrt_arena_calloc(g->arena, 2, sizeof(int)) : NULL;
+        int *rout = rin ? mixrt_arena_calloc(g->arena, 1, sizeof(int)) : NULL;
+        if (!rout) return MIXRT_STATUS_OUT_OF_MEMORY;
+        yv = &g->values[y];
+        struct mixrt_value *avv = &g->values[av];
+        avv->dtype = g->values[a].dtype, avv->rank = yv->rank;
+        for (int i = 0; i < yv->rank; i++) avv->dims[i] = yv->dims[i];
+        avv->dims[yv->rank - 1].value = K;
+        struct mixrt_node *rn = &g->nodes[ra];
+        rin[0] = rn->inputs[0], rin[1] = sv, rout[0] = av;
+        g->values[a].producer = -1;
+        rn->inputs = rin, rn->n_inputs = 2, rn->outputs = rout, rn->n_outputs = 1;
+        rn->n_attrs = 0, rn->attrs = NULL; /* allowzero 0: the target has no zeros */
+        g->values[av].producer = ra;
+        x = av;
+    }
+    int t = y;
+    if (c >= 0) { /* MatMul into t, then Add(t, C) into y */
+        if ((t = mixrt_graph_add_unique_value(g, g->values[y].name, "/matmul")) < 0) return MIXRT_STATUS_OUT_OF_MEMORY;
+        struct mixrt_value *tv = &g->values[t];
+        yv = &g->values[y];
+        tv->dtype = yv->dtype, tv->rank = yv->rank;
+        for (int i = 0; i < yv->rank; i++) tv->dims[i] = yv->dims[i];
+        size_t ln = strlen(r->name);
+        char *name = mixrt_arena_alloc(g->arena, ln + 6, 1);
+        int ni = name ? mixrt_graph_add_node(g, name, "Add", "") : -1;
+        int *io = ni >= 0 ? mixrt_arena_calloc(g->arena, 3, sizeof(int)) : NULL;
+        if (!io) return MIXRT_STATUS_OUT_OF_MEMORY;
+        memcpy(name, r->name, ln);
+        memcpy(name + ln, "/bias", 6);
+        r = &g->nodes[root]; /* the node array may have moved */
+        struct mixrt_node *an = &g->nodes[ni];
+        int64_t opset = mixrt_graph_opset(g, "");
+        an->opset = opset > 0 ? opset : 13;
+        io[0] = t, io[1] = c, io[2] = y;
+        an->inputs = io, an->n_inputs = 2, an->outputs = io + 2, an->n_outputs = 1;
+        g->values[y].producer = ni;
+    }
+    int *in = mixrt_arena_calloc(g->arena, 2, sizeof(int)), *out = mixrt_arena_calloc(g->arena, 1, sizeof(int));
+    if (!in || !out) return MIXRT_STATUS_OUT_OF_MEMORY;
+    in[0] = x, in[1] = b, out[0] = t;
+    if (!keep_ra) g->values[a].producer = -1, st->dead[ra] = true;
+    g->values[y2].producer = -1;
+    st->dead[rb] = true;
+    r->op_type = "MatMul";
+    r->inputs = in, r->n_inputs = 2, r->outputs = out, r->n_outputs = 1;
+    r->n_attrs = 0, r->attrs = NULL;
+    if (r->opset < 13) r->opset = 13;
+    g->values[t].producer = root;
+    *done = true;
+    return MIXRT_STATUS_OK;
+}
+
 /* A FusedMatMul without residual or activation whose sole reader is a constant layer scale
  * (folded as in match_matmul) and/or Add(Y, Z) with Z of Y's shape: the Add becomes its
  * residual. This happens when the Add only met the product after
@@ -604,7 +706,7 @@ mixrt_status mixrt_pass_fuse_transformer(struct mixrt_pass_state *st, int *remov
     bool domain_done = false;
     typedef mixrt_status (*matcher)(struct mixrt_pass_state *, int, bool *, bool *);
     /* GELU and LayerNorm first: the MatMul fusion takes a Gelu as its activation. */
-    static const matcher phases[] = {match_gelu, match_layernorm, match_matmul, match_residual};
+    static const matcher phases[] = {match_gelu, match_layernorm, match_gemm_reshape, match_matmul, match_residual};
     for (size_t p = 0; p < sizeof(phases) / sizeof(phases[0]); p++) {
         for (int s = 0; s < st->n_dead; s++) {
             int ni = g->order[s];
