@@ -61,6 +61,8 @@ struct cfg {
                        * Where(IsNaN(P), 0, P) before P.V, and (not heads_first) K^T as
                        * Reshape(Transpose(Reshape(K, [B*H,S,D]), [0,2,1]), [B,H,D,S]) */
     bool mask_b0;     /* the BERT mask hides keys of batch 0 only */
+    bool bool_mask;   /* the BERT mask as torch builds it from a bool padding input [B,1,1,S]:
+                       * Where(And(all-true [1,1,S,1], pad), 0, mask_neg) of [B,1,S,S] */
 };
 
 static const char *cfg_str(const struct cfg *c) {
@@ -70,7 +72,8 @@ static const char *cfg_str(const struct cfg *c) {
     snprintf(buf, sizeof(buf), "B%lld S%lld H%lld D%lld %s mask=%s scale=%s%s%s%s%s neg=%g masked=%d fill=%g",
              (long long)c->b, (long long)c->s, (long long)c->h, (long long)c->d, mixrt_dtype_name(c->dt), mk[c->mask],
              sk[c->scale], c->mask_first ? " mask-first" : "", c->heads_first ? " heads-first" : "",
-             c->sdpa ? " sdpa" : "", c->mask_b0 ? " batch-0" : "", c->mask_neg, c->masked_keys, c->fill);
+             c->sdpa ? " sdpa" : "", c->mask_b0 ? (c->bool_mask ? " batch-0 bool" : " batch-0") : "", c->mask_neg,
+             c->masked_keys, c->fill);
     return buf;
 }
 
@@ -108,7 +111,22 @@ static struct mixrt_graph *build(const struct cfg *c) {
             kt = transpose(g, k, p0231, "kt");
         }
     }
-    int mask = (c->mask == MASK_BERT || c->mask == MASK_CAUSAL_BERT) ? add_input(g, "mask", c->dt, 4, md) : -1;
+    int mask = (c->mask == MASK_BERT || c->mask == MASK_CAUSAL_BERT)
+                   ? add_input(g, "mask", c->bool_mask ? MIXRT_DTYPE_BOOL : c->dt, 4, md)
+                   : -1;
+    if (mask >= 0 && c->bool_mask) {
+        int64_t td[4] = {1, 1, c->s, 1}, full[4] = {c->b, 1, c->s, c->s};
+        double *ones = malloc((size_t)c->s * sizeof(double)), zero = 0.0;
+        for (int64_t i = 0; i < c->s; i++) ones[i] = 1.0;
+        int allt = add_const_values(ctx, g, "all_true", MIXRT_DTYPE_BOOL, 4, td, ones);
+        free(ones);
+        int a1[2] = {allt, mask};
+        int both = add_op_node(g, "And", 2, a1, "keep");
+        int a2[3] = {both, add_const_values(ctx, g, "mzero", c->dt, 0, &one, &zero),
+                     add_const_values(ctx, g, "mneg", c->dt, 0, &one, &c->mask_neg)};
+        mask = add_op_node(g, "Where", 3, a2, "mask_full");
+        (void)full;
+    }
     double rs = 1.0 / sqrt((double)c->d), sd = sqrt((double)c->d), r4 = pow((double)c->d, -0.25);
     if (c->scale == SCALE_QK) {
         int c1 = add_const_values(ctx, g, "c1", c->dt, 0, &one, &r4), c2 = add_const_values(ctx, g, "c2", c->dt, 1, &one, &r4);
@@ -216,10 +234,10 @@ static void check_case(const struct cfg *c) {
                                   rand_tensor(c->dt, 4, c->heads_first ? hs : io, -1, 1), NULL};
     int n_in = 3;
     if (c->mask == MASK_BERT || c->mask == MASK_CAUSAL_BERT) {
-        in[3] = rand_tensor(c->dt, 4, md, 0, 0);
+        in[3] = c->bool_mask ? rand_tensor(MIXRT_DTYPE_BOOL, 4, md, 1, 1) : rand_tensor(c->dt, 4, md, 0, 0);
         for (int64_t b = 0; b < (c->mask_b0 ? 1 : c->b); b++)
             for (int64_t j = c->s - c->masked_keys; j < c->s; j++)
-                mixrt_store_f64(in[3]->data, c->dt, (size_t)(b * c->s + j), c->mask_neg);
+                mixrt_store_f64(in[3]->data, in[3]->dtype, (size_t)(b * c->s + j), c->bool_mask ? 0.0 : c->mask_neg);
         n_in = 4;
     }
     size_t n0, n1, n2;
@@ -228,8 +246,17 @@ static void check_case(const struct cfg *c) {
     mixrt_status st = mixrt_passes_run(g, MIXRT_PASS_FUSE_ATTENTION | MIXRT_PASS_DCE, &stats);
     TU_CHECK(st == MIXRT_STATUS_OK, "passes (%s): %s", cfg_str(c), mixrt_context_last_error(ctx));
     TU_CHECK(count_op(g, "Attention") == 1 && count_op(g, "Softmax") == 0 && count_op(g, "Transpose") == 0 &&
-                 count_op(g, "MatMul") == 0 && g->n_nodes == 1,
+                 count_op(g, "MatMul") == 0 && g->n_nodes == (c->bool_mask ? 2 : 1),
              "%s: %d nodes, %d Attention after the pass", cfg_str(c), g->n_nodes, count_op(g, "Attention"));
+    if (c->bool_mask) { /* the And went, the mask shrank to the padding's [B,1,1,S] */
+        int w = -1;
+        for (int i = 0; i < g->n_nodes; i++)
+            if (!strcmp(g->nodes[i].op_type, "Where")) w = g->nodes[i].outputs[0];
+        TU_CHECK(count_op(g, "And") == 0 && w >= 0 && g->values[w].dims[2].value == 1 &&
+                     g->values[w].dims[3].value == c->s,
+                 "%s: the mask was not shrunk (And %d, Where dims [.., %lld, %lld])", cfg_str(c), count_op(g, "And"),
+                 w >= 0 ? (long long)g->values[w].dims[2].value : -1LL, w >= 0 ? (long long)g->values[w].dims[3].value : -1LL);
+    }
     TU_CHECK(mixrt_graph_opset(g, MIXRT_DOMAIN) == MIXRT_DOMAIN_VERSION, "%s: com.mixrt opset imported", cfg_str(c));
     double *y1 = run(g, n_in, in, NULL, &n1);
     /* A fully masked row: NaN, or zeros behind the NaN guard (y0, the unfused graph's IsNaN
@@ -287,42 +314,46 @@ static void test_fusion_cases(void) {
         for (size_t di = 0; di < 3; di++)
             for (size_t hi = 0; hi < 2; hi++, idx++) {
                 struct cfg c = {1, ss[si], hs[hi], ds[di], MIXRT_DTYPE_F32, (enum mask_kind)(idx % 4),
-                                (enum scale_kind)(idx % 3), idx % 5 == 0, -10000.0, (int)(ss[si] / 3), false, 0, false, false};
+                                (enum scale_kind)(idx % 3), idx % 5 == 0, -10000.0, (int)(ss[si] / 3), false, 0, false, false, false};
                 if (ss[si] >= 128 && hs[hi] == 12 && ds[di] != 64) continue; /* keep the f64 runs short */
                 check_case(&c);
             }
     /* bf16 and f16 graphs; batch 2; no scale; mask first. */
     struct cfg more[] = {
-        {1, 128, 12, 64, MIXRT_DTYPE_BF16, MASK_BERT, SCALE_DIV, false, -10000.0, 20, false, 0, false, false},
-        {1, 129, 2, 64, MIXRT_DTYPE_BF16, MASK_CAUSAL_BERT, SCALE_DIV, false, -3.3895313892515355e38, 5, false, 0, false, false},
-        {1, 33, 3, 17, MIXRT_DTYPE_BF16, MASK_CAUSAL, SCALE_MUL, false, 0, 0, false, 0, false, false},
-        {1, 31, 2, 32, MIXRT_DTYPE_F16, MASK_BERT, SCALE_MUL, true, -10000.0, 3, false, 0, false, false},
-        {2, 19, 3, 32, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_NONE, true, -3.4028234663852886e38, 4, false, 0, false, false},
-        {1, 20, 2, 16, MIXRT_DTYPE_F64, MASK_CAUSAL, SCALE_QK, false, 0, 0, false, 0, false, false},
+        {1, 128, 12, 64, MIXRT_DTYPE_BF16, MASK_BERT, SCALE_DIV, false, -10000.0, 20, false, 0, false, false, false},
+        {1, 129, 2, 64, MIXRT_DTYPE_BF16, MASK_CAUSAL_BERT, SCALE_DIV, false, -3.3895313892515355e38, 5, false, 0, false, false, false},
+        {1, 33, 3, 17, MIXRT_DTYPE_BF16, MASK_CAUSAL, SCALE_MUL, false, 0, 0, false, 0, false, false, false},
+        {1, 31, 2, 32, MIXRT_DTYPE_F16, MASK_BERT, SCALE_MUL, true, -10000.0, 3, false, 0, false, false, false},
+        {2, 19, 3, 32, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_NONE, true, -3.4028234663852886e38, 4, false, 0, false, false, false},
+        {1, 20, 2, 16, MIXRT_DTYPE_F64, MASK_CAUSAL, SCALE_QK, false, 0, 0, false, 0, false, false, false},
         /* A fully masked key set: every row's all -inf gives NaN in the reference and the
          * fast kernel alike; GPT-2's finite minimum gives none. */
-        {1, 9, 2, 16, MIXRT_DTYPE_F32, MASK_BERT, SCALE_DIV, false, -INFINITY, 9, false, 0, false, false},
-        {1, 9, 2, 16, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_DIV, false, -3.4028234663852886e38, 9, false, 0, false, false},
-        {1, 9, 2, 16, MIXRT_DTYPE_F32, MASK_BERT, SCALE_DIV, false, -INFINITY, 3, false, 0, false, false},
+        {1, 9, 2, 16, MIXRT_DTYPE_F32, MASK_BERT, SCALE_DIV, false, -INFINITY, 9, false, 0, false, false, false},
+        {1, 9, 2, 16, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_DIV, false, -3.4028234663852886e38, 9, false, 0, false, false, false},
+        {1, 9, 2, 16, MIXRT_DTYPE_F32, MASK_BERT, SCALE_DIV, false, -INFINITY, 3, false, 0, false, false, false},
         /* Already in heads-first layout: identity perms, K^T given. */
-        {1, 24, 3, 32, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_DIV, false, -10000.0, 4, true, 0, false, false},
-        {2, 17, 2, 16, MIXRT_DTYPE_BF16, MASK_BERT, SCALE_QK, true, -10000.0, 4, true, 0, false, false},
+        {1, 24, 3, 32, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_DIV, false, -10000.0, 4, true, 0, false, false, false},
+        {2, 17, 2, 16, MIXRT_DTYPE_BF16, MASK_BERT, SCALE_QK, true, -10000.0, 4, true, 0, false, false, false},
         /* Causal fills that do not vanish under exp: the keys past a row block's diagonal
          * count (a kernel that skips them must notice). */
-        {1, 40, 2, 64, MIXRT_DTYPE_F32, MASK_CAUSAL, SCALE_DIV, false, 0, 0, false, 5.0, false, false},
-        {1, 40, 2, 64, MIXRT_DTYPE_BF16, MASK_CAUSAL, SCALE_DIV, false, 0, 0, false, 5.0, false, false},
-        {1, 37, 2, 32, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_DIV, false, -10000.0, 3, false, -1.0, false, false},
-        {1, 37, 2, 32, MIXRT_DTYPE_BF16, MASK_CAUSAL_BERT, SCALE_DIV, false, -10000.0, 3, false, -1.0, false, false},
-        {1, 128, 2, 64, MIXRT_DTYPE_BF16, MASK_CAUSAL, SCALE_DIV, false, 0, 0, false, 0, false, false},
+        {1, 40, 2, 64, MIXRT_DTYPE_F32, MASK_CAUSAL, SCALE_DIV, false, 0, 0, false, 5.0, false, false, false},
+        {1, 40, 2, 64, MIXRT_DTYPE_BF16, MASK_CAUSAL, SCALE_DIV, false, 0, 0, false, 5.0, false, false, false},
+        {1, 37, 2, 32, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_DIV, false, -10000.0, 3, false, -1.0, false, false, false},
+        {1, 37, 2, 32, MIXRT_DTYPE_BF16, MASK_CAUSAL_BERT, SCALE_DIV, false, -10000.0, 3, false, -1.0, false, false, false},
+        {1, 128, 2, 64, MIXRT_DTYPE_BF16, MASK_CAUSAL, SCALE_DIV, false, 0, 0, false, 0, false, false, false},
         /* torch's SDPA export (NaN guard, K^T by reshapes): fully masked rows give zeros -
          * every row, or batch 0's only (batch 1 unmasked) - in every kernel. */
-        {1, 9, 2, 16, MIXRT_DTYPE_F32, MASK_BERT, SCALE_QK, false, -INFINITY, 9, false, 0, true, false},
-        {2, 9, 2, 16, MIXRT_DTYPE_F32, MASK_BERT, SCALE_QK, false, -INFINITY, 9, false, 0, true, true},
-        {2, 30, 3, 32, MIXRT_DTYPE_BF16, MASK_BERT, SCALE_QK, false, -INFINITY, 30, false, 0, true, true},
-        {2, 30, 3, 32, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_QK, false, -INFINITY, 30, false, 0, true, true},
-        {1, 128, 12, 64, MIXRT_DTYPE_F32, MASK_BERT, SCALE_QK, false, -INFINITY, 20, false, 0, true, false},
-        {1, 65, 2, 64, MIXRT_DTYPE_BF16, MASK_CAUSAL, SCALE_MUL, false, 0, 0, false, 0, true, false},
-        {2, 17, 2, 16, MIXRT_DTYPE_F32, MASK_BERT, SCALE_DIV, true, -INFINITY, 17, true, 0, true, true},
+        {1, 9, 2, 16, MIXRT_DTYPE_F32, MASK_BERT, SCALE_QK, false, -INFINITY, 9, false, 0, true, false, false},
+        {2, 9, 2, 16, MIXRT_DTYPE_F32, MASK_BERT, SCALE_QK, false, -INFINITY, 9, false, 0, true, true, false},
+        {2, 30, 3, 32, MIXRT_DTYPE_BF16, MASK_BERT, SCALE_QK, false, -INFINITY, 30, false, 0, true, true, false},
+        {2, 30, 3, 32, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_QK, false, -INFINITY, 30, false, 0, true, true, false},
+        {1, 128, 12, 64, MIXRT_DTYPE_F32, MASK_BERT, SCALE_QK, false, -INFINITY, 20, false, 0, true, false, false},
+        {1, 65, 2, 64, MIXRT_DTYPE_BF16, MASK_CAUSAL, SCALE_MUL, false, 0, 0, false, 0, true, false, false},
+        {2, 17, 2, 16, MIXRT_DTYPE_F32, MASK_BERT, SCALE_DIV, true, -INFINITY, 17, true, 0, true, true, false},
+        /* the padding mask from a bool input through And(all true) and Where: shrunk */
+        {2, 33, 3, 32, MIXRT_DTYPE_F32, MASK_BERT, SCALE_QK, false, -INFINITY, 33, false, 0, true, true, true},
+        {2, 20, 2, 16, MIXRT_DTYPE_BF16, MASK_BERT, SCALE_DIV, false, -3.3895313892515355e38, 5, false, 0, true, false,
+         true},
     };
     for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++) check_case(&more[i]);
 }
@@ -338,7 +369,7 @@ static void test_tile_boundaries(void) {
             enum mask_kind mk = (enum mask_kind)(idx % 4);
             int64_t s = sizes[si];
             struct cfg c = {1, s, 2, sizes[di], idx % 2 ? MIXRT_DTYPE_BF16 : MIXRT_DTYPE_F32, mk,
-                            (enum scale_kind)(idx % 3), false, -10000.0, (int)(s / 4), idx % 5 == 0, 0, false, false};
+                            (enum scale_kind)(idx % 3), false, -10000.0, (int)(s / 4), idx % 5 == 0, 0, false, false, false};
             check_case(&c);
         }
 }
@@ -346,7 +377,7 @@ static void test_tile_boundaries(void) {
 /* Graphs the pass must leave alone. */
 static void test_negative(void) {
     for (int kase = 0; kase < 5; kase++) {
-        struct cfg c = {1, 8, 2, 16, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_DIV, false, -10000.0, 2, false, 0, false, false};
+        struct cfg c = {1, 8, 2, 16, MIXRT_DTYPE_F32, MASK_CAUSAL_BERT, SCALE_DIV, false, -10000.0, 2, false, 0, false, false, false};
         struct mixrt_graph *g = build(&c);
         const char *what = "";
         switch (kase) {
@@ -386,7 +417,7 @@ static void test_negative(void) {
 
 /* The reference kernel refuses malformed nodes with a message naming the node. */
 static void test_invalid(void) {
-    struct cfg c = {1, 8, 2, 16, MIXRT_DTYPE_F32, MASK_NONE, SCALE_DIV, false, 0, 0, false, 0, false, false};
+    struct cfg c = {1, 8, 2, 16, MIXRT_DTYPE_F32, MASK_NONE, SCALE_DIV, false, 0, 0, false, 0, false, false, false};
     struct mixrt_graph *g = build(&c);
     TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_FUSE_ATTENTION, NULL) == MIXRT_STATUS_OK && g->n_nodes == 1, "fused");
     int64_t io[4] = {1, 8, 2, 16}, bad[4] = {1, 8, 2, 15};

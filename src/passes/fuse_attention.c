@@ -396,6 +396,52 @@ fail:
     return status;
 }
 
+/* The mask value W = Where(And(c, x), a, b) with c a constant all true, W read only as the
+ * mask of Attention nodes (torch's export builds one [B,1,S,S] padding mask from x [B,1,1,S]
+ * for every layer): W becomes Where(x, a, b) of x's broadcast shape - the Attention nodes
+ * broadcast it to the same scores - and the And goes. Returns true when it rewrote. */
+static bool shrink_mask(struct mixrt_pass_state *st, int wi) {
+    struct mixrt_graph *g = st->g;
+    struct mixrt_node *wn = &g->nodes[wi];
+    if (!is_op(wn, "Where") || wn->n_inputs != 3 || wn->n_outputs != 1 || wn->outputs[0] < 0) return false;
+    int w = wn->outputs[0], cond = wn->inputs[0], readers = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct mixrt_node *n = &g->nodes[i];
+        if (mixrt_pass_is_dead(st, i)) continue;
+        for (int j = 0; j < n->n_inputs; j++) {
+            if (n->inputs[j] != w) continue;
+            if (strcmp(n->domain, MIXRT_DOMAIN) || strcmp(n->op_type, "Attention") || j != 3) return false;
+            readers++;
+        }
+    }
+    if (readers == 0 || mixrt_pass_count_uses(st, w) != readers || !single_use(st, cond)) return false;
+    const struct mixrt_node *an = live_producer(st, cond);
+    if (!is_op(an, "And") || an->n_inputs != 2 || an->n_outputs != 1) return false;
+    for (int side = 0; side < 2; side++) {
+        int c = an->inputs[side], x = an->inputs[1 - side];
+        if (c < 0 || x < 0 || !mixrt_graph_is_fixed_const(g, c)) continue;
+        const struct mixrt_tensor *ct = g->values[c].init;
+        const struct mixrt_value *xv = &g->values[x], *wv = &g->values[w];
+        if (ct->dtype != MIXRT_DTYPE_BOOL || xv->dtype != MIXRT_DTYPE_BOOL || xv->rank < 1 || xv->rank > wv->rank ||
+            (mixrt_tensor_numel(ct) != 0 && memchr(ct->data, 0, mixrt_tensor_numel(ct))))
+            continue;
+        double va, vb;
+        if (!scalar_const(g, wn->inputs[1], &va) || !scalar_const(g, wn->inputs[2], &vb)) return false;
+        /* x's dims, right-aligned under W's, each equal or 1 (so x alone broadcasts to W). */
+        for (int d = 0; d < xv->rank; d++) {
+            int64_t xd = xv->dims[d].value, wd = wv->dims[wv->rank - xv->rank + d].value;
+            if (xd < 1 || (xd != 1 && xd != wd)) return false;
+        }
+        struct mixrt_value *wm = &g->values[w];
+        for (int d = 0; d < wm->rank; d++) wm->dims[d].value = d < wm->rank - xv->rank ? 1 : xv->dims[d - (wm->rank - xv->rank)].value;
+        wn->inputs[0] = x;
+        g->values[cond].producer = -1;
+        st->dead[an - g->nodes] = true;
+        return true;
+    }
+    return false;
+}
+
 mixrt_status mixrt_pass_fuse_attention(struct mixrt_pass_state *st, int *removed) {
     /* Measurement knob: engines of one binary with and without the fusion. */
     const char *knob = getenv("MIXRT_FUSE_ATTENTION");
@@ -403,6 +449,8 @@ mixrt_status mixrt_pass_fuse_attention(struct mixrt_pass_state *st, int *removed
     struct mixrt_graph *g = st->g;
     mixrt_status status = MIXRT_STATUS_OK;
     bool opset_done = false;
+    for (int wi = 0; wi < st->n_dead; wi++) /* masks of the Attention nodes made before */
+        if (!st->dead[wi] && shrink_mask(st, wi)) (*removed)++;
     for (int si = 0; si < st->n_dead; si++) {
         if (st->dead[si]) continue;
         struct attn_match m;
