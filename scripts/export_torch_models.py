@@ -40,7 +40,7 @@ VISION = {
     "timm_resnet18": ("timm", "resnet18"),
 }
 TEXT = ["hf_bert", "hf_gpt2", "hf_distilbert", "hf_roberta", "hf_llama_tiny", "hf_t5_encoder",
-        "hf_vit"]
+        "hf_vit", "hf_resnet50"]
 
 
 def text_model(name):
@@ -62,6 +62,8 @@ def text_model(name):
         return tf.T5EncoderModel(tf.T5Config()), True
     if name == "hf_vit":
         return tf.ViTForImageClassification(tf.ViTConfig()), False
+    if name == "hf_resnet50":  # the ResNet-50 scripts/cuda_vs_torch.py times torch.compile on
+        return tf.ResNetForImageClassification(tf.ResNetConfig()), False
     raise KeyError(name)
 
 
