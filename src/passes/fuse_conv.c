@@ -291,7 +291,7 @@ static mixrt_status twin_make(struct layout *L, int v, int *out) {
     return MIXRT_STATUS_OK;
 }
 
-enum { KIND_NONE, KIND_CONV, KIND_POOL, KIND_ELTWISE };
+enum { KIND_NONE, KIND_CONV, KIND_POOL, KIND_ELTWISE, KIND_CONCAT };
 
 /* v broadcasts against the rank-4 y the same way in both layouts once v is transposed too:
  * rank 4 with H = W = 1 and N, C each 1 or y's; rank 3 [C, 1, 1] (to [1, 1, C]); or every
@@ -331,6 +331,15 @@ static int layout_kind(struct layout *L, int ni) {
     if ((is_op(n, "MaxPool") && mixrt_node_attr_int(n, "storage_order", 0) == 0) || is_op(n, "AveragePool") ||
         is_op(n, "GlobalAveragePool"))
         return n->n_inputs == 1 ? KIND_POOL : KIND_NONE;
+    /* Concat over channels (Inception, SqueezeNet's fire modules, DenseNet) of values that are
+     * all channels-last already: the same Concat on the last axis. */
+    if (is_op(n, "Concat") && n->opset >= 4) {
+        int64_t axis = mixrt_node_attr_int(n, "axis", 0);
+        if (axis != 1 && axis != -3) return KIND_NONE;
+        for (int j = 0; j < n->n_inputs; j++)
+            if (!float_rank4(g, n->inputs[j]) || twin_of(L, n->inputs[j]) < 0) return KIND_NONE;
+        return KIND_CONCAT;
+    }
     static const char *const unary[] = {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSwish", "Clip", NULL};
     for (int i = 0; unary[i]; i++)
         if (is_op(n, unary[i])) {
@@ -390,6 +399,8 @@ static mixrt_status relayout(struct layout *L, int ni, int kind) {
         MIXRT_TRY(mixrt_graph_require_opset(g, MIXRT_DOMAIN, MIXRT_DOMAIN_VERSION));
         n = &g->nodes[ni];
         n->domain = MIXRT_DOMAIN, n->opset = MIXRT_DOMAIN_VERSION, n->n_outputs = 1;
+    } else if (kind == KIND_CONCAT) {
+        MIXRT_TRY(attr_set_int(g, ni, "axis", 3));
     }
     n = &g->nodes[ni];
     n->outputs[0] = yt;

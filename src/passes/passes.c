@@ -573,11 +573,83 @@ fail:
     return status;
 }
 
+/* An inference BatchNormalization of a rank-4 tensor that no Conv absorbs (DenseNet's and
+ * pre-activation ResNets' BN after a Concat or an Add) becomes a depthwise 1x1 Conv with
+ * W[c] = s = scale / sqrt(var + eps) and B[c] = bias - mean * s (computed in double, rounded
+ * once to x's dtype): the layout pass keeps it channels-last with the convolutions around it
+ * and the ReLU after it fuses into its epilogue. */
+static mixrt_status bn_to_affine(struct pass_state *st, int bn_i, bool *done) {
+    struct mixrt_graph *g = st->g;
+    mixrt_context_t ctx = g->ctx;
+    mixrt_status status = MIXRT_STATUS_OK;
+    double *p[4] = {NULL, NULL, NULL, NULL};
+    *done = false;
+    const struct mixrt_node *bn = &g->nodes[bn_i];
+    if (bn->domain[0] || strcmp(bn->op_type, "BatchNormalization") || bn->n_inputs != 5 || bn->n_outputs < 1 ||
+        bn->outputs[0] < 0 || bn->inputs[0] < 0 || bn->opset < 9)
+        return MIXRT_STATUS_OK;
+    if (mixrt_node_attr_int(bn, "training_mode", 0) != 0) return MIXRT_STATUS_OK;
+    for (int j = 1; j < bn->n_outputs; j++)
+        if (bn->outputs[j] >= 0 && mixrt_pass_count_uses(st, bn->outputs[j]) > 0) return MIXRT_STATUS_OK;
+    const struct mixrt_value *xv = &g->values[bn->inputs[0]];
+    int64_t C = xv->rank == 4 ? xv->dims[1].value : -1;
+    if (C < 1 || !is_float(xv->dtype) || g->values[bn->outputs[0]].dtype != xv->dtype) return MIXRT_STATUS_OK;
+    for (int j = 1; j < 5; j++) {
+        int v = bn->inputs[j];
+        if (!mixrt_graph_is_fixed_const(g, v) || !is_float(g->values[v].init->dtype) || g->values[v].init->rank != 1 ||
+            g->values[v].init->dims[0] != C)
+            return MIXRT_STATUS_OK;
+    }
+    double eps = mixrt_node_attr_float(bn, "epsilon", 1e-5f);
+    struct mixrt_tensor *tw = mixrt_arena_calloc(g->arena, 1, sizeof(*tw)), *tb = mixrt_arena_calloc(g->arena, 1, sizeof(*tb));
+    int64_t wd[4] = {C, 1, 1, 1};
+    if (!tw || !tb) return MIXRT_STATUS_OUT_OF_MEMORY;
+    for (int j = 0; j < 4; j++)
+        if ((status = mixrt_tensor_to_f64(ctx, g->values[bn->inputs[j + 1]].init, &p[j])) != MIXRT_STATUS_OK) goto fail;
+    if ((status = mixrt_tensor_init(ctx, tw, xv->dtype, 4, wd)) != MIXRT_STATUS_OK) goto fail;
+    if ((status = mixrt_tensor_init(ctx, tb, xv->dtype, 1, &C)) != MIXRT_STATUS_OK) {
+        mixrt_tensor_release(ctx, tw);
+        goto fail;
+    }
+    for (int64_t c = 0; c < C; c++) {
+        double s = p[0][c] / sqrt(p[3][c] + eps);
+        mixrt_store_f64(tw->data, tw->dtype, (size_t)c, s);
+        mixrt_store_f64(tb->data, tb->dtype, (size_t)c, p[1][c] - p[2][c] * s);
+    }
+    const char *name = bn->name;
+    int vw = mixrt_graph_add_unique_value(g, name, "_bn_W");
+    int vb = vw >= 0 ? mixrt_graph_add_unique_value(g, name, "_bn_B") : -1;
+    int *ins = vb >= 0 ? mixrt_arena_calloc(g->arena, 3, sizeof(int)) : NULL;
+    int64_t *ks = ins ? mixrt_arena_calloc(g->arena, 2, sizeof(int64_t)) : NULL;
+    struct mixrt_attr *at = ks ? mixrt_arena_calloc(g->arena, 2, sizeof(*at)) : NULL;
+    if (!at) {
+        mixrt_tensor_release(ctx, tw);
+        mixrt_tensor_release(ctx, tb);
+        status = MIXRT_STATUS_OUT_OF_MEMORY;
+        goto fail;
+    }
+    mixrt_pass_set_const(g, vw, tw);
+    mixrt_pass_set_const(g, vb, tb);
+    struct mixrt_node *cn = &g->nodes[bn_i];
+    ks[0] = ks[1] = 1;
+    at[0].name = "group", at[0].type = MIXRT_ATTR_INT, at[0].i = C;
+    at[1].name = "kernel_shape", at[1].type = MIXRT_ATTR_INTS, at[1].ints = ks, at[1].n = 2;
+    ins[0] = cn->inputs[0], ins[1] = vw, ins[2] = vb;
+    cn->op_type = "Conv";
+    cn->inputs = ins, cn->n_inputs = 3, cn->n_outputs = 1, cn->attrs = at, cn->n_attrs = 2;
+    *done = true;
+fail:
+    for (int j = 0; j < 4; j++)
+        if (p[j]) mixrt_free(ctx, p[j], (size_t)C * sizeof(double));
+    return status;
+}
+
 static mixrt_status pass_conv_bn(struct pass_state *st, int *removed) {
     for (int ni = 0; ni < st->g->n_nodes; ni++) {
         if (st->dead[ni]) continue;
         bool done;
         mixrt_status status = fold_conv_bn(st, ni, &done);
+        if (status == MIXRT_STATUS_OK && !done) status = bn_to_affine(st, ni, &done);
         if (status != MIXRT_STATUS_OK) return status;
         if (done) (*removed)++;
     }
