@@ -422,7 +422,9 @@ PY
                 bench ${z}_bf16_b$hb $f --backend cuda --precision bf16 --outputs device
             done
             f=/tmp/hf_b1/${z}_${HF_EXPORTER:-dynamo}.onnx
-            [ "${HF_CHECK:-1}" = 1 ] && [ -e $f ] && timeout 200 "$M" check $f $P 2>&1 | grep -E "PASS|FAIL|error|rel" | tail -2
+            case ",${HF_CHECK:-all}," in # HF_CHECK: models to check (default all), "none"
+                *",$z,"*|*",all,"*) [ -e $f ] && echo "-- check $z" && timeout 200 "$M" check $f $P 2>&1 | grep -E "PASS|FAIL|error|rel" | tail -2 ;;
+            esac
         done
         for z in ${HF_PROF:-}; do # per-layer device time of the batch-32 bf16 export
             f=/tmp/hf_b32/${z}_${HF_EXPORTER:-dynamo}_bf16.onnx
