@@ -613,8 +613,45 @@ static void test_infer_data_ops(void) {
     check_inferred(g, "Split", 2, (int64_t[]){2, 6});
 }
 
+/* Transposes that move only axes of size 1 become Reshapes (same output); others stay. */
+static void test_transpose_view(void) {
+    static const struct {
+        int64_t d[4], perm[4];
+        int rank;
+        bool view;
+    } cases[] = {
+        {{5, 1, 7}, {1, 0, 2}, 3, true},        {{5, 3, 7}, {1, 0, 2}, 3, false},
+        {{1, 4, 1, 6}, {2, 1, 3, 0}, 4, true},  {{1, 4, 1, 6}, {0, 3, 2, 1}, 4, false},
+        {{2, 1, 1, 3}, {0, 2, 3, 1}, 4, true},  {{2, 3, 1, 1}, {0, 2, 3, 1}, 4, true},
+        {{1, 2, 3, 1}, {0, 2, 1, 3}, 4, false},
+    };
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        struct mixrt_graph *g = new_graph();
+        int x = add_input(g, "x", MIXRT_DTYPE_F32, cases[c].rank, cases[c].d);
+        int y = add_op_node(g, "Transpose", 1, (int[]){x}, "y");
+        set_ints(g, y, "perm", (size_t)cases[c].rank, cases[c].perm);
+        graph_set_output(g, y);
+        struct mixrt_tensor *xt = tensor(MIXRT_DTYPE_F32, cases[c].rank, cases[c].d);
+        double before[64], after[64];
+        size_t n = run(g, 1, (const struct mixrt_tensor *[]){xt}, before, 64);
+        struct mixrt_pass_stats st;
+        TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_CAST_ELIM, &st) == MIXRT_STATUS_OK, "passes");
+        TU_CHECK((count_op(g, "Reshape") == 1) == cases[c].view && (count_op(g, "Transpose") == 1) == !cases[c].view,
+                 "transpose case %zu: %d Reshape, %d Transpose (view expected: %d)", c, count_op(g, "Reshape"),
+                 count_op(g, "Transpose"), cases[c].view);
+        TU_CHECK(run(g, 1, (const struct mixrt_tensor *[]){xt}, after, 64) == n && !memcmp(before, after, n * sizeof(double)),
+                 "transpose case %zu: output changed", c);
+        const struct mixrt_value *yv = &g->values[g->outputs[0]];
+        for (int i = 0; i < cases[c].rank; i++)
+            TU_CHECK(yv->dims[i].value == cases[c].d[cases[c].perm[i]], "transpose case %zu: output dim %d", c, i);
+        mixrt_tensor_destroy(ctx, xt);
+        mixrt_graph_destroy(g);
+    }
+}
+
 int main(void) {
     mixrt_context_create(NULL, &ctx);
+    test_transpose_view();
     test_infer_data_ops();
     test_einsum();
     test_merge_matmul();

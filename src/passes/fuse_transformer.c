@@ -544,7 +544,8 @@ static mixrt_status match_matmul(struct mixrt_pass_state *st, int root, bool *do
 }
 
 /* Reshape(Gemm(Reshape(x, [M, K]), B, C?), [d.., N]) with x [d.., K] (M = prod d), B a constant
- * [K, N] (transB 0), C absent or a constant [N]: torch's dynamo export of a Conv1D/addmm
+ * [K, N] (or [N, K] with transB: transposed once here), C absent or a constant [N]: torch's
+ * dynamo export of a Conv1D/addmm
  * (GPT-2) flattens the tokens around a 2-D Gemm. Rewritten as MatMul(x, B) [+ Add(C)] on the
  * tokens' own shape, so that the bias, residual and activation after it fuse as for any
  * MatMul (match_matmul, next phase). */
@@ -555,13 +556,13 @@ static mixrt_status match_gemm_reshape(struct mixrt_pass_state *st, int root, bo
     if (!is_op(st, root, "Gemm")) return MIXRT_STATUS_OK;
     struct mixrt_node *r = &g->nodes[root];
     if (r->n_inputs < 2 || r->n_outputs != 1 || mixrt_node_attr_int(r, "transA", 0) != 0 ||
-        mixrt_node_attr_int(r, "transB", 0) != 0 || mixrt_node_attr_float(r, "alpha", 1.0f) != 1.0f ||
-        mixrt_node_attr_float(r, "beta", 1.0f) != 1.0f)
+        mixrt_node_attr_float(r, "alpha", 1.0f) != 1.0f || mixrt_node_attr_float(r, "beta", 1.0f) != 1.0f)
         return MIXRT_STATUS_OK;
+    bool trans_b = mixrt_node_attr_int(r, "transB", 0) != 0;
     int a = r->inputs[0], b = r->inputs[1], c = r->n_inputs > 2 ? r->inputs[2] : -1, y2 = r->outputs[0];
     if (!mixrt_graph_is_fixed_const(g, b) || g->values[b].init->rank != 2) return MIXRT_STATUS_OK;
     const struct mixrt_tensor *w = g->values[b].init;
-    int64_t K = w->dims[0], N = w->dims[1];
+    int64_t K = w->dims[trans_b], N = w->dims[!trans_b];
     if (c >= 0) {
         const struct mixrt_tensor *ct = mixrt_graph_is_fixed_const(g, c) ? g->values[c].init : NULL;
         if (!ct || ct->dtype != w->dtype || ct->rank != 1 || ct->dims[0] != N) return MIXRT_STATUS_OK;
@@ -606,6 +607,22 @@ static mixrt_status match_gemm_reshape(struct mixrt_pass_state *st, int root, bo
         rn->n_attrs = 0, rn->attrs = NULL; /* allowzero 0: the target has no zeros */
         g->values[av].producer = ra;
         x = av;
+    }
+    if (trans_b) { /* nn.Linear's [N, K] weight (torchvision's attention out_proj): a [K, N] copy */
+        struct mixrt_tensor *wt = mixrt_arena_calloc(g->arena, 1, sizeof(*wt));
+        int64_t wd[2] = {K, N};
+        if (!wt || mixrt_tensor_init(g->ctx, wt, w->dtype, 2, wd) != MIXRT_STATUS_OK) return MIXRT_STATUS_OUT_OF_MEMORY;
+        size_t es = mixrt_dtype_size(w->dtype);
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t nn = 0; nn < N; nn++)
+                memcpy((char *)wt->data + (size_t)(k * N + nn) * es, (const char *)w->data + (size_t)(nn * K + k) * es, es);
+        int bt = new_const(g, b, "/T", wt);
+        if (bt < 0) {
+            mixrt_tensor_release(g->ctx, wt);
+            return MIXRT_STATUS_OUT_OF_MEMORY;
+        }
+        b = bt;
+        r = &g->nodes[root];
     }
     int t = y;
     if (c >= 0) { /* MatMul into t, then Add(t, C) into y */

@@ -468,6 +468,58 @@ static mixrt_status pass_cast_elim(struct pass_state *st, int *removed) {
     return MIXRT_STATUS_OK;
 }
 
+/* ---- Transposes that move no data ---------------------------------------------------------- */
+
+/* A Transpose whose non-1 axes keep their order moves no element: a Reshape (a view) to its
+ * output dims. torch's sequence-first attention at batch 1 swaps [L, 1, E] and [1, L, E]. */
+static mixrt_status pass_transpose_view(struct pass_state *st, int *removed) {
+    struct mixrt_graph *g = st->g;
+    for (int ni = 0; ni < st->n_dead; ni++) {
+        struct mixrt_node *n = &g->nodes[ni];
+        if (st->dead[ni] || n->domain[0] || strcmp(n->op_type, "Transpose") || n->n_inputs != 1 || n->n_outputs != 1 ||
+            n->inputs[0] < 0 || n->outputs[0] < 0)
+            continue;
+        const struct mixrt_value *xv = &g->values[n->inputs[0]];
+        int r = xv->rank;
+        if (r < 2 || r > MIXRT_MAX_RANK) continue;
+        size_t np = 0;
+        const int64_t *perm = mixrt_node_attr_ints(n, "perm", &np);
+        if (perm && np != (size_t)r) continue;
+        int64_t yd[MIXRT_MAX_RANK], last = -1;
+        bool ok = true;
+        for (int i = 0; i < r && ok; i++) {
+            int64_t a = perm ? perm[i] : r - 1 - i;
+            if (a < 0 || a >= r || xv->dims[a].value < 1) {
+                ok = false;
+                break;
+            }
+            yd[i] = xv->dims[a].value;
+            if (yd[i] == 1) continue;
+            ok = a > last;
+            last = a;
+        }
+        if (!ok) continue;
+        struct mixrt_tensor *t = mixrt_arena_calloc(g->arena, 1, sizeof(*t));
+        int64_t rr = r;
+        int *ins = t ? mixrt_arena_calloc(g->arena, 2, sizeof(int)) : NULL;
+        if (!ins || mixrt_tensor_init(g->ctx, t, MIXRT_DTYPE_I64, 1, &rr) != MIXRT_STATUS_OK)
+            return MIXRT_STATUS_OUT_OF_MEMORY;
+        memcpy(t->data, yd, (size_t)r * sizeof(int64_t));
+        int sv = mixrt_graph_add_unique_value(g, n->name, "_shape");
+        if (sv < 0) {
+            mixrt_tensor_release(g->ctx, t);
+            return MIXRT_STATUS_OUT_OF_MEMORY;
+        }
+        mixrt_pass_set_const(g, sv, t);
+        n = &g->nodes[ni];
+        ins[0] = n->inputs[0], ins[1] = sv;
+        n->op_type = "Reshape", n->inputs = ins, n->n_inputs = 2, n->n_attrs = 0, n->attrs = NULL;
+        if (n->opset < 5) n->opset = 5;
+        (*removed)++;
+    }
+    return MIXRT_STATUS_OK;
+}
+
 /* ---- Conv + BatchNormalization folding ---------------------------------------------------- */
 
 static bool is_float(mixrt_dtype t) { return float_digits(t) > 0; }
@@ -700,6 +752,9 @@ mixrt_status mixrt_passes_run(struct mixrt_graph *g, unsigned flags, struct mixr
             return status;
         if ((flags & MIXRT_PASS_CAST_ELIM) &&
             (status = run_one(g, pass_cast_elim, &stats->casts_removed, &changed)) != MIXRT_STATUS_OK)
+            return status;
+        if ((flags & MIXRT_PASS_CAST_ELIM) &&
+            (status = run_one(g, pass_transpose_view, &stats->transposes_viewed, &changed)) != MIXRT_STATUS_OK)
             return status;
         /* Folding can make shapes known (a position-id Range over Shape becomes a constant):
          * the fusions below read them, and the ops they make are not re-inferred later. */
