@@ -650,9 +650,48 @@ static void test_transpose_view(void) {
     }
 }
 
+/* ReduceMean over H, W with keepdims (attribute axes before opset 18, an input after; negative
+ * axes) becomes GlobalAveragePool, same output; other axes or keepdims 0 stay. */
+static void test_reduce_mean_gap(void) {
+    static const struct {
+        int opset;
+        int64_t axes[2];
+        int keep;
+        bool gap;
+    } cases[] = {{13, {2, 3}, 1, true}, {18, {-1, -2}, 1, true}, {18, {1, 2}, 1, false}, {13, {2, 3}, 0, false}};
+    const int64_t d[4] = {2, 3, 4, 5};
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        struct mixrt_graph *g = new_graph();
+        int x = add_input(g, "x", MIXRT_DTYPE_F32, 4, d);
+        int ax = cases[c].opset >= 18 ? add_const_values(ctx, g, "axes", MIXRT_DTYPE_I64, 1, (int64_t[]){2},
+                                                         (double[]){(double)cases[c].axes[0], (double)cases[c].axes[1]})
+                                      : -1;
+        int y = add_op_node(g, "ReduceMean", ax >= 0 ? 2 : 1, (int[]){x, ax}, "y");
+        g->nodes[g->values[y].producer].opset = cases[c].opset;
+        if (ax < 0) set_ints(g, y, "axes", 2, cases[c].axes);
+        set_int(g, y, "keepdims", cases[c].keep);
+        graph_set_output(g, y);
+        struct mixrt_tensor *xt = tensor(MIXRT_DTYPE_F32, 4, d);
+        double before[64], after[64];
+        size_t n = run(g, 1, (const struct mixrt_tensor *[]){xt}, before, 64);
+        struct mixrt_pass_stats st;
+        TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_CAST_ELIM, &st) == MIXRT_STATUS_OK, "passes");
+        TU_CHECK((count_op(g, "GlobalAveragePool") == 1) == cases[c].gap, "ReduceMean case %zu: %d GlobalAveragePool",
+                 c, count_op(g, "GlobalAveragePool"));
+        TU_CHECK(n > 0 && n <= 64 && run(g, 1, (const struct mixrt_tensor *[]){xt}, after, 64) == n, "ReduceMean case %zu: runs", c);
+        double worst = 0;
+        for (size_t i = 0; i < n && i < 64; i++)
+            if (fabs(before[i] - after[i]) > worst) worst = fabs(before[i] - after[i]);
+        TU_CHECK(worst <= 1e-6, "ReduceMean case %zu: output changed by %g", c, worst);
+        mixrt_tensor_destroy(ctx, xt);
+        mixrt_graph_destroy(g);
+    }
+}
+
 int main(void) {
     mixrt_context_create(NULL, &ctx);
     test_transpose_view();
+    test_reduce_mean_gap();
     test_infer_data_ops();
     test_einsum();
     test_merge_matmul();

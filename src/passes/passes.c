@@ -470,12 +470,41 @@ static mixrt_status pass_cast_elim(struct pass_state *st, int *removed) {
 
 /* ---- Transposes that move no data ---------------------------------------------------------- */
 
+/* ReduceMean over H and W of a rank-4 float tensor, keepdims: GlobalAveragePool (torch's
+ * export of adaptive_avg_pool2d to 1x1), which the layout pass keeps channels-last. */
+static bool reduce_mean_hw(const struct mixrt_graph *g, const struct mixrt_node *n) {
+    if (n->domain[0] || strcmp(n->op_type, "ReduceMean") || n->n_outputs != 1 || n->inputs[0] < 0 ||
+        n->n_inputs < 1 || g->values[n->inputs[0]].rank != 4 || !mixrt_dtype_is_float(g->values[n->inputs[0]].dtype) ||
+        mixrt_node_attr_int(n, "keepdims", 1) != 1)
+        return false;
+    int64_t ax[2];
+    if (n->opset >= 18) {
+        if (n->n_inputs < 2 || n->inputs[1] < 0 || !mixrt_graph_is_fixed_const(g, n->inputs[1])) return false;
+        const struct mixrt_tensor *t = g->values[n->inputs[1]].init;
+        if (mixrt_tensor_numel(t) != 2 || !mixrt_dtype_is_int(t->dtype)) return false;
+        ax[0] = mixrt_load_i64(t->data, t->dtype, 0), ax[1] = mixrt_load_i64(t->data, t->dtype, 1);
+    } else {
+        size_t na = 0;
+        const int64_t *a = mixrt_node_attr_ints(n, "axes", &na);
+        if (!a || na != 2) return false;
+        ax[0] = a[0], ax[1] = a[1];
+    }
+    for (int i = 0; i < 2; i++) ax[i] += ax[i] < 0 ? 4 : 0;
+    return (ax[0] == 2 && ax[1] == 3) || (ax[0] == 3 && ax[1] == 2);
+}
+
 /* A Transpose whose non-1 axes keep their order moves no element: a Reshape (a view) to its
- * output dims. torch's sequence-first attention at batch 1 swaps [L, 1, E] and [1, L, E]. */
+ * output dims. torch's sequence-first attention at batch 1 swaps [L, 1, E] and [1, L, E].
+ * Also ReduceMean over H, W becomes GlobalAveragePool (reduce_mean_hw). */
 static mixrt_status pass_transpose_view(struct pass_state *st, int *removed) {
     struct mixrt_graph *g = st->g;
     for (int ni = 0; ni < st->n_dead; ni++) {
         struct mixrt_node *n = &g->nodes[ni];
+        if (!st->dead[ni] && reduce_mean_hw(g, n)) {
+            n->op_type = "GlobalAveragePool", n->n_inputs = 1, n->n_attrs = 0, n->attrs = NULL, n->opset = 1;
+            (*removed)++;
+            continue;
+        }
         if (st->dead[ni] || n->domain[0] || strcmp(n->op_type, "Transpose") || n->n_inputs != 1 || n->n_outputs != 1 ||
             n->inputs[0] < 0 || n->outputs[0] < 0)
             continue;
