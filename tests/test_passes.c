@@ -506,6 +506,16 @@ static void test_infer_data_ops(void) {
     graph_set_output(g, y);
     check_inferred(g, "Gather axis 1", 3, (int64_t[]){3, 5, 4});
 
+    /* GatherElements: the indices' shape (RoBERTa's position ids), IsNaN: x's shape. */
+    g = new_graph();
+    x = add_input(g, "x", MIXRT_DTYPE_F32, 2, (int64_t[]){3, 5});
+    i = add_const_values(ctx, g, "i", MIXRT_DTYPE_I64, 2, (int64_t[]){3, 2}, (double[]){0, 4, -1, 2, 3, 3});
+    y = add_op_node(g, "GatherElements", 2, (int[]){x, i}, "y");
+    node_attr_int(g, g->values[y].producer, "axis", 1);
+    graph_set_output(g, y);
+    graph_set_output(g, add_op_node(g, "IsNaN", 1, (int[]){x}, "nan"));
+    check_inferred(g, "GatherElements axis 1, IsNaN", 2, (int64_t[]){3, 5});
+
     /* TopK (both outputs, k from a constant) and ArgMax / ArgMin with and without keepdims;
      * their dtypes too (i64 indices). */
     g = new_graph();

@@ -211,6 +211,12 @@ static struct shape infer_data_op(const struct mixrt_graph *g, const struct mixr
         for (int i = (int)axis + 1; i < x->rank; i++) out.d[out.rank++] = x->d[i];
         return out;
     }
+    if (oi == 0 && !strcmp(op, "GatherElements") && n->n_inputs == 2) { /* the indices' shape */
+        struct shape idx = value_shape(g, n->inputs[1]);
+        if (idx.rank != x->rank) return out;
+        idx.dtype = x->dtype;
+        return idx;
+    }
     if (oi == 0 && !strcmp(op, "Squeeze")) {
         if (!node_axes(g, n, n->opset >= 13, 1, v, &nv)) return out;
         if (nv < 0) { /* every axis of length 1: only when all are known */
