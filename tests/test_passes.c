@@ -516,6 +516,27 @@ static void test_infer_data_ops(void) {
     graph_set_output(g, add_op_node(g, "IsNaN", 1, (int[]){x}, "nan"));
     check_inferred(g, "GatherElements axis 1, IsNaN", 2, (int64_t[]){3, 5});
 
+    /* The fusions' com.mixrt FusedMatMul (transB both ways) and Gelu get shapes too. */
+    for (int tb = 0; tb < 2; tb++) {
+        g = new_graph();
+        TU_CHECK(mixrt_graph_require_opset(g, MIXRT_DOMAIN, MIXRT_DOMAIN_VERSION) == MIXRT_STATUS_OK, "opset");
+        x = add_input(g, "x", MIXRT_DTYPE_F32, 3, (int64_t[]){2, 3, 4});
+        double wv[20];
+        for (int k = 0; k < 20; k++) wv[k] = 0.1 * (k % 7) - 0.3;
+        int w = add_const_values(ctx, g, "w", MIXRT_DTYPE_F32, 2, tb ? (int64_t[]){5, 4} : (int64_t[]){4, 5}, wv);
+        y = add_op_node(g, "FusedMatMul", 2, (int[]){x, w}, "y");
+        struct mixrt_node *fm = &g->nodes[g->values[y].producer];
+        fm->domain = MIXRT_DOMAIN, fm->opset = MIXRT_DOMAIN_VERSION;
+        if (tb) node_attr_int(g, g->values[y].producer, "transB", 1);
+        int ge = add_op_node(g, "Gelu", 1, (int[]){y}, "ge");
+        struct mixrt_node *gn = &g->nodes[g->values[ge].producer];
+        gn->domain = MIXRT_DOMAIN, gn->opset = MIXRT_DOMAIN_VERSION;
+        graph_set_output(g, y);
+        graph_set_output(g, ge);
+        check_inferred(g, tb ? "com.mixrt FusedMatMul transB, Gelu" : "com.mixrt FusedMatMul, Gelu", 3,
+                       (int64_t[]){2, 3, 4});
+    }
+
     /* TopK (both outputs, k from a constant) and ArgMax / ArgMin with and without keepdims;
      * their dtypes too (i64 indices). */
     g = new_graph();

@@ -545,6 +545,20 @@ static struct shape infer_node(const struct mixrt_graph *g, const struct mixrt_n
     struct shape x = n->n_inputs > 0 ? value_shape(g, n->inputs[0]) : unknown_shape(MIXRT_DTYPE_UNDEFINED);
     struct shape out = unknown_shape(MIXRT_DTYPE_UNDEFINED);
     bool to_bool;
+    if (!strcmp(n->domain, MIXRT_DOMAIN) && oi == 0) {
+        /* The fusions' own ops whose shape rule is simple, so a value a fusion took over while
+         * its shape was still unknown (folding made it known later) gets it too. */
+        if (!strcmp(op, "Gelu") || !strcmp(op, "ElementwiseChain")) return x;
+        if (!strcmp(op, "FusedMatMul") && n->n_inputs >= 2 && n->inputs[1] >= 0) {
+            struct shape b = value_shape(g, n->inputs[1]);
+            if (mixrt_node_attr_int(n, "transB", 0) && b.rank == 2) {
+                struct mixrt_dim t = b.d[0];
+                b.d[0] = b.d[1], b.d[1] = t;
+            }
+            return infer_matmul(&x, &b);
+        }
+        return out;
+    }
     if (n->domain[0]) return out;
     if (oi == 0 && is_unary_same(op)) return x;
     if (oi == 0 && (!strcmp(op, "IsNaN") || !strcmp(op, "IsInf"))) { /* x's shape, bool */

@@ -767,7 +767,7 @@ mixrt_status mixrt_passes_run(struct mixrt_graph *g, unsigned flags, struct mixr
     mixrt_status status = mixrt_graph_toposort(g, &g->order);
     if (status != MIXRT_STATUS_OK) return status;
     bool changed = true;
-    for (int iter = 0; changed && iter < 16; iter++) {
+    for (int iter = 0; changed && iter < 64; iter++) { /* torch exports fold shapes one block per round */
         changed = false;
         /* Shape folding, the fold size check and Cast elimination read inferred types. */
         if ((flags & (MIXRT_PASS_SHAPE_FOLD | MIXRT_PASS_CONST_FOLD | MIXRT_PASS_CAST_ELIM)) &&
