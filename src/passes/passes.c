@@ -553,6 +553,23 @@ static mixrt_status pass_transpose_view(struct pass_state *st, int *removed) {
 
 static bool is_float(mixrt_dtype t) { return float_digits(t) > 0; }
 
+/* Two new constant values "<base><sw>" and "<base><sb>" holding tw and tb (arena structs
+ * owning their data); on failure both tensors are released and -1 is returned in *vw. */
+static mixrt_status add_weight_pair(struct mixrt_graph *g, const char *base, const char *sw, struct mixrt_tensor *tw,
+                                    const char *sb, struct mixrt_tensor *tb, int *vw, int *vb) {
+    *vw = mixrt_graph_add_unique_value(g, base, sw);
+    *vb = *vw >= 0 ? mixrt_graph_add_unique_value(g, base, sb) : -1;
+    if (*vw < 0 || *vb < 0) {
+        mixrt_tensor_release(g->ctx, tw);
+        mixrt_tensor_release(g->ctx, tb);
+        *vw = -1;
+        return MIXRT_STATUS_OUT_OF_MEMORY;
+    }
+    mixrt_pass_set_const(g, *vw, tw);
+    mixrt_pass_set_const(g, *vb, tb);
+    return MIXRT_STATUS_OK;
+}
+
 /* Folds BN(Conv(x, W, B)) into Conv(x, W', B') when the BN runs in inference mode, only
  * the Conv reads into it, and W, B and the BN parameters are fixed constants:
  * s = scale / sqrt(var + eps), W' = W * s[o], B' = (B - mean) * s + bias, in double,
@@ -622,18 +639,16 @@ static mixrt_status fold_conv_bn(struct pass_state *st, int bn_i, bool *done) {
         mixrt_store_f64(tb->data, tb->dtype, (size_t)o, ((b ? b[o] : 0.0) - p[2][o]) * s + p[1][o]);
     }
     /* Names: the Conv's node name keeps them readable and unique. */
-    const char *cname = g->nodes[conv_i].name;
-    int vw = mixrt_graph_add_unique_value(g, cname, "_bnfold_W");
-    int vb = vw >= 0 ? mixrt_graph_add_unique_value(g, cname, "_bnfold_B") : -1;
+    int vw, vb;
     int *ins = mixrt_arena_calloc(g->arena, 3, sizeof(int));
-    if (vw < 0 || vb < 0 || !ins) {
+    if (!ins) {
         mixrt_tensor_release(ctx, tw);
         mixrt_tensor_release(ctx, tb);
         status = MIXRT_STATUS_OUT_OF_MEMORY;
         goto fail;
     }
-    mixrt_pass_set_const(g, vw, tw);
-    mixrt_pass_set_const(g, vb, tb);
+    if ((status = add_weight_pair(g, g->nodes[conv_i].name, "_bnfold_W", tw, "_bnfold_B", tb, &vw, &vb)) != MIXRT_STATUS_OK)
+        goto fail;
     struct mixrt_node *cv = &g->nodes[conv_i];
     ins[0] = cv->inputs[0];
     ins[1] = vw;
@@ -697,10 +712,8 @@ static mixrt_status bn_to_affine(struct pass_state *st, int bn_i, bool *done) {
         mixrt_store_f64(tw->data, tw->dtype, (size_t)c, s);
         mixrt_store_f64(tb->data, tb->dtype, (size_t)c, p[1][c] - p[2][c] * s);
     }
-    const char *name = bn->name;
-    int vw = mixrt_graph_add_unique_value(g, name, "_bn_W");
-    int vb = vw >= 0 ? mixrt_graph_add_unique_value(g, name, "_bn_B") : -1;
-    int *ins = vb >= 0 ? mixrt_arena_calloc(g->arena, 3, sizeof(int)) : NULL;
+    int vw, vb;
+    int *ins = mixrt_arena_calloc(g->arena, 3, sizeof(int));
     int64_t *ks = ins ? mixrt_arena_calloc(g->arena, 2, sizeof(int64_t)) : NULL;
     struct mixrt_attr *at = ks ? mixrt_arena_calloc(g->arena, 2, sizeof(*at)) : NULL;
     if (!at) {
@@ -709,8 +722,7 @@ static mixrt_status bn_to_affine(struct pass_state *st, int bn_i, bool *done) {
         status = MIXRT_STATUS_OUT_OF_MEMORY;
         goto fail;
     }
-    mixrt_pass_set_const(g, vw, tw);
-    mixrt_pass_set_const(g, vb, tb);
+    if ((status = add_weight_pair(g, bn->name, "_bn_W", tw, "_bn_B", tb, &vw, &vb)) != MIXRT_STATUS_OK) goto fail;
     struct mixrt_node *cn = &g->nodes[bn_i];
     ks[0] = ks[1] = 1;
     at[0].name = "group", at[0].type = MIXRT_ATTR_INT, at[0].i = C;
