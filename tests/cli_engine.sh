@@ -169,6 +169,23 @@ EOF
     else fail "bench of a plan with --threads 1" "$mixrt" bench "$d/m.plan" --iterations 3 --threads 1 --json "$d/p.json"; fi
     cmd=("$mixrt" bench "$models/cnn_f32.onnx" --compare "fp32;$models/cnn_bf16.onnx@fp32,bf16:strong" --iterations 2 --warmup-ms 0)
     if "${cmd[@]}" >/dev/null 2>"$d/err"; then ok; else fail "bench --compare MODEL@...:strong: $(tail -n1 "$d/err")" "${cmd[@]}"; fi
+    # A model whose batch dim is symbolic, run with an --input file: built for the file's
+    # shape (said on stderr; a static activation plan in the JSON), as --shape would.
+    "$py" - "$models/cnn_f32.onnx" "$d/dyn.onnx" <<'PY'
+import onnx, sys
+m = onnx.load(sys.argv[1])
+for vi in list(m.graph.input) + list(m.graph.output):
+    d = vi.type.tensor_type.shape.dim
+    d[0].ClearField("dim_value")
+    d[0].dim_param = "batch"
+del m.graph.value_info[:]
+onnx.save(m, sys.argv[2])
+PY
+    mapfile -t ins < <(input_args cnn_f32)
+    cmd=("$mixrt" bench "$d/dyn.onnx" "${ins[@]}" --iterations 2 --warmup-ms 0 --json "$d/dyn.json")
+    if "${cmd[@]}" >/dev/null 2>"$d/dyn.err" && grep -q "building for the --input file's" "$d/dyn.err" &&
+        "$py" -c 'import json,sys; r=json.load(open(sys.argv[1]))["rows"][0]; assert r["activation_bytes"] > 0, r["activation_bytes"]' "$d/dyn.json"; then ok
+    else fail "bench of a symbolic-batch model with an --input file: $(tail -n1 "$d/dyn.err")" "${cmd[@]}"; fi
     ;;
 
 usage)

@@ -1317,6 +1317,7 @@ int mixrt_cmd_bench(int argc, char **argv) {
     struct sigaction old_pipe, ign = {.sa_handler = SIG_IGN};
     bool pipe_ignored = false;
     if (cli_context_create(b.opts.verbose, &ctx)) goto done;
+    cli_shapes_from_inputs(ctx, &b, model_path, in_args, n_in_args);
     if (peer.wanted) {
         if (peer_prepare(&peer)) goto done;
         /* a dead child must not end mixrt with SIGPIPE */

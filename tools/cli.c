@@ -118,7 +118,8 @@ const char cli_build_options_help[] =
     "                                how binding --layer-precision is (default none: a hint)\n"
     "  --unsupported-dtype error|fallback\n"
     "                                a dtype the backend cannot run: stop (default) or use f32\n"
-    "  --shape NAME:D1xD2x...        fixes an input's dims (repeatable; also shapes random inputs)\n"
+    "  --shape NAME:D1xD2x...        fixes an input's dims (repeatable; also shapes random inputs;\n"
+    "                                run/check/bench: an --input file fixes the dims a model leaves open)\n"
     "  --timing-cache FILE           kernel timings read from and written back to FILE (default\n"
     "                                $MIXRT_TIMING_CACHE, else ~/.cache/mixrt/timing.cache;\n"
     "                                MIXRT_TIMING_CACHE=off for none)\n"
@@ -613,6 +614,47 @@ int cli_context_create(bool verbose, mixrt_context_t *out) {
     if (st != MIXRT_STATUS_OK) return cli_fail("cannot create a context: %s", mixrt_status_string(st));
     if (verbose) mixrt_context_set_log_level(*out, MIXRT_LOG_VERBOSE);
     return 0;
+}
+
+void cli_shapes_from_inputs(mixrt_context_t ctx, struct cli_build_args *b, const char *model,
+                            const struct cli_input_arg *args, int n_args) {
+    if (!n_args || cli_is_plan(model)) return;
+    mixrt_model_t m = NULL;
+    if (mixrt_model_load(ctx, model, &m) != MIXRT_STATUS_OK) {
+        mixrt_context_clear_error(ctx); /* the build reports it */
+        return;
+    }
+    for (int i = 0; i < n_args && b->opts.n_shapes < CLI_MAX_SHAPES; i++) {
+        bool given = false;
+        for (size_t s = 0; s < b->opts.n_shapes && !given; s++) given = !strcmp(b->shapes[s].name, args[i].name);
+        struct mixrt_value_info vi;
+        bool open = false;
+        for (size_t k = 0; !given && !open && k < mixrt_model_input_count(m); k++) {
+            if (mixrt_model_get_input(m, k, &vi) != MIXRT_STATUS_OK || strcmp(vi.name, args[i].name)) continue;
+            for (int d = 0; d < vi.rank; d++) open = open || vi.dims[d] < 0;
+            open = open || vi.rank < 0;
+        }
+        if (!open) continue;
+        struct mixrt_tensor *t = NULL;
+        mixrt_status st = cli_has_suffix(args[i].path, ".npy")  ? mixrt_npy_read(ctx, args[i].path, &t)
+                          : cli_has_suffix(args[i].path, ".pb") ? mixrt_pb_read(ctx, args[i].path, &t, NULL)
+                                                                : MIXRT_STATUS_UNSUPPORTED;
+        if (st != MIXRT_STATUS_OK || !t) {
+            mixrt_context_clear_error(ctx);
+            continue;
+        }
+        struct mixrt_input_shape *s = &b->shapes[b->opts.n_shapes++];
+        memset(s, 0, sizeof(*s));
+        s->name = args[i].name;
+        s->rank = t->rank;
+        for (int d = 0; d < t->rank; d++) s->dims[d] = t->dims[d];
+        char d[256];
+        dims_text(d, sizeof(d), t);
+        cli_note("input '%s': the model leaves its dims open; building for the --input file's [%s] (--shape "
+                 "chooses)", args[i].name, d);
+        mixrt_tensor_destroy(ctx, t);
+    }
+    mixrt_model_destroy(m);
 }
 
 int cli_engine_open(mixrt_context_t ctx, const char *path, const struct cli_build_args *b, mixrt_engine_t *out,

@@ -84,7 +84,9 @@ static int run_model(const char *model_path, bool reference, const struct cli_bu
         }
         if (cli_io_from_model(model, &io)) goto done;
     } else {
-        if (cli_engine_open(ctx, model_path, b, &engine, NULL)) goto done;
+        struct cli_build_args bs = *b; /* the --input files may shape the build */
+        cli_shapes_from_inputs(ctx, &bs, model_path, in_args, n_in_args);
+        if (cli_engine_open(ctx, model_path, &bs, &engine, NULL)) goto done;
         if (cli_io_from_engine(engine, &io)) goto done;
     }
     if (cli_inputs_prepare(ctx, &io, in_args, n_in_args, b->shapes, (int)b->opts.n_shapes, seed, &in)) goto done;
