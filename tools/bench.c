@@ -1317,7 +1317,6 @@ int mixrt_cmd_bench(int argc, char **argv) {
     struct sigaction old_pipe, ign = {.sa_handler = SIG_IGN};
     bool pipe_ignored = false;
     if (cli_context_create(b.opts.verbose, &ctx)) goto done;
-    cli_shapes_from_inputs(ctx, &b, model_path, in_args, n_in_args);
     if (peer.wanted) {
         if (peer_prepare(&peer)) goto done;
         /* a dead child must not end mixrt with SIGPIPE */
@@ -1336,6 +1335,12 @@ int mixrt_cmd_bench(int argc, char **argv) {
         snprintf(phase, sizeof(phase), "%s %s (%s)", plan ? "loading" : "building", w->spec, w->model);
         progress_wait_begin(phase);
         int bad = cli_engine_open(ctx, w->model, &rb, &w->e, &ms);
+        if (!bad && cli_shapes_from_inputs(ctx, &b, w->e, w->model, in_args, n_in_args)) {
+            mixrt_engine_destroy(w->e); /* again, for the --input files' shapes (b's: every row's) */
+            w->e = NULL;
+            rb.opts.n_shapes = b.opts.n_shapes;
+            bad = cli_engine_open(ctx, w->model, &rb, &w->e, &ms);
+        }
         progress_wait_end();
         if (bad) goto done;
         const struct mixrt_build_options *o = mixrt_engine_options(w->e);

@@ -616,23 +616,19 @@ int cli_context_create(bool verbose, mixrt_context_t *out) {
     return 0;
 }
 
-void cli_shapes_from_inputs(mixrt_context_t ctx, struct cli_build_args *b, const char *model,
-                            const struct cli_input_arg *args, int n_args) {
-    if (!n_args || cli_is_plan(model)) return;
-    mixrt_model_t m = NULL;
-    if (mixrt_model_load(ctx, model, &m) != MIXRT_STATUS_OK) {
-        mixrt_context_clear_error(ctx); /* the build reports it */
-        return;
-    }
+int cli_shapes_from_inputs(mixrt_context_t ctx, struct cli_build_args *b, mixrt_engine_t e, const char *model,
+                           const struct cli_input_arg *args, int n_args) {
+    int added = 0;
+    if (!n_args || !e || cli_is_plan(model)) return 0;
     for (int i = 0; i < n_args && b->opts.n_shapes < CLI_MAX_SHAPES; i++) {
         bool given = false;
         for (size_t s = 0; s < b->opts.n_shapes && !given; s++) given = !strcmp(b->shapes[s].name, args[i].name);
         struct mixrt_value_info vi;
         bool open = false;
-        for (size_t k = 0; !given && !open && k < mixrt_model_input_count(m); k++) {
-            if (mixrt_model_get_input(m, k, &vi) != MIXRT_STATUS_OK || strcmp(vi.name, args[i].name)) continue;
+        for (size_t k = 0; !given && !open && k < mixrt_engine_input_count(e); k++) {
+            if (mixrt_engine_get_input(e, k, &vi) != MIXRT_STATUS_OK || strcmp(vi.name, args[i].name)) continue;
+            open = vi.rank < 0;
             for (int d = 0; d < vi.rank; d++) open = open || vi.dims[d] < 0;
-            open = open || vi.rank < 0;
         }
         if (!open) continue;
         struct mixrt_tensor *t = NULL;
@@ -640,7 +636,7 @@ void cli_shapes_from_inputs(mixrt_context_t ctx, struct cli_build_args *b, const
                           : cli_has_suffix(args[i].path, ".pb") ? mixrt_pb_read(ctx, args[i].path, &t, NULL)
                                                                 : MIXRT_STATUS_UNSUPPORTED;
         if (st != MIXRT_STATUS_OK || !t) {
-            mixrt_context_clear_error(ctx);
+            mixrt_context_clear_error(ctx); /* the run reports it */
             continue;
         }
         struct mixrt_input_shape *s = &b->shapes[b->opts.n_shapes++];
@@ -653,8 +649,9 @@ void cli_shapes_from_inputs(mixrt_context_t ctx, struct cli_build_args *b, const
         cli_note("input '%s': the model leaves its dims open; building for the --input file's [%s] (--shape "
                  "chooses)", args[i].name, d);
         mixrt_tensor_destroy(ctx, t);
+        added++;
     }
-    mixrt_model_destroy(m);
+    return added;
 }
 
 int cli_engine_open(mixrt_context_t ctx, const char *path, const struct cli_build_args *b, mixrt_engine_t *out,

@@ -75,6 +75,8 @@ static int run_model(const char *model_path, bool reference, const struct cli_bu
     struct mixrt_tensor **outputs = NULL;
     mixrt_status st;
     int rc = 1;
+    struct cli_build_args bs = *b; /* the --input files may shape the build (not freed: b owns) */
+    bs.opts.shapes = bs.shapes;
     if (cli_context_create(b->opts.verbose, &ctx)) return 1;
     if (reference) {
         st = mixrt_model_load(ctx, model_path, &model);
@@ -84,12 +86,15 @@ static int run_model(const char *model_path, bool reference, const struct cli_bu
         }
         if (cli_io_from_model(model, &io)) goto done;
     } else {
-        struct cli_build_args bs = *b; /* the --input files may shape the build */
-        cli_shapes_from_inputs(ctx, &bs, model_path, in_args, n_in_args);
         if (cli_engine_open(ctx, model_path, &bs, &engine, NULL)) goto done;
+        if (cli_shapes_from_inputs(ctx, &bs, engine, model_path, in_args, n_in_args)) {
+            mixrt_engine_destroy(engine);
+            engine = NULL;
+            if (cli_engine_open(ctx, model_path, &bs, &engine, NULL)) goto done;
+        }
         if (cli_io_from_engine(engine, &io)) goto done;
     }
-    if (cli_inputs_prepare(ctx, &io, in_args, n_in_args, b->shapes, (int)b->opts.n_shapes, seed, &in)) goto done;
+    if (cli_inputs_prepare(ctx, &io, in_args, n_in_args, bs.shapes, (int)bs.opts.n_shapes, seed, &in)) goto done;
     outputs = calloc(io.n_out ? io.n_out : 1, sizeof(*outputs));
     if (!outputs) {
         rc = cli_fail("out of memory");
