@@ -67,23 +67,22 @@ def text_model(name):
     raise KeyError(name)
 
 
-class Wrap:
-    """Positional forward taking exactly the exported inputs, returning the first output."""
+def wrap(m, keys):
+    """m as a module whose forward takes exactly the exported inputs, positionally, and returns
+    the first output (torch is imported here: the script's --help runs without it)."""
+    import torch
 
-    def __new__(cls, m, keys):
-        import torch
+    class Wrapped(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = m
 
-        class W(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.m = m
-
-            def forward(self, *a):
-                o = self.m(**dict(zip(keys, a)))
-                if isinstance(o, (tuple, list)):
-                    return o[0]
-                return o.logits if hasattr(o, "logits") and o.logits is not None else o.last_hidden_state
-        return W()
+        def forward(self, *a):
+            o = self.m(**dict(zip(keys, a)))
+            if isinstance(o, (tuple, list)):
+                return o[0]
+            return o.logits if hasattr(o, "logits") and o.logits is not None else o.last_hidden_state
+    return Wrapped()
 
 
 def make(name, seq, eager=False, batch=1):
@@ -105,10 +104,10 @@ def make(name, seq, eager=False, batch=1):
     if eager:
         m.config._attn_implementation = "eager"
     if not text:
-        return Wrap(m, ["pixel_values"]).eval(), [("pixel_values", torch.randn(batch, 3, 224, 224))]
+        return wrap(m, ["pixel_values"]).eval(), [("pixel_values", torch.randn(batch, 3, 224, 224))]
     ids = torch.randint(0, 1000, (batch, seq))
     mask = torch.ones(batch, seq, dtype=torch.long)
-    return Wrap(m, ["input_ids", "attention_mask"]).eval(), [("input_ids", ids), ("attention_mask", mask)]
+    return wrap(m, ["input_ids", "attention_mask"]).eval(), [("input_ids", ids), ("attention_mask", mask)]
 
 
 def skeleton(path, min_elems=256):

@@ -639,24 +639,12 @@ static bool conv_geom(const struct mixrt_graph *g, const struct mixrt_node *n, s
 static bool pool_geom(const struct mixrt_graph *g, const struct mixrt_node *n, struct mixrt_cuda_pool_args *a) {
     bool onnx = !n->domain[0], mx = !strcmp(n->domain, MIXRT_DOMAIN);
     if (!onnx && !mx) return false;
-    if (onnx && !strcmp(n->op_type, "ReduceMean")) {
-        /* Over H and W of an NCHW tensor (torch exports adaptive_avg_pool2d to 1x1 so): the
-         * global average pool; keepdims 0 ([N, C]) has the same bytes as [N, C, 1, 1]. */
-        int x = in_at(n, 0), y = out_at(n, 0), ax = in_at(n, 1);
-        if (x < 0 || y < 0 || g->values[x].rank != 4 || !cu_float(dt_of(g, x)) || dt_of(g, y) != dt_of(g, x))
-            return false;
-        int64_t axes[2];
-        size_t na = 0;
-        const int64_t *aa = n->opset < 18 ? mixrt_node_attr_ints(n, "axes", &na) : NULL;
-        if (n->opset >= 18) {
-            if (ax < 0 || !mixrt_graph_is_fixed_const(g, ax) || mixrt_tensor_numel(g->values[ax].init) != 2) return false;
-            for (int i = 0; i < 2; i++) axes[i] = mixrt_load_i64(g->values[ax].init->data, g->values[ax].init->dtype, (size_t)i);
-        } else {
-            if (!aa || na != 2) return false;
-            axes[0] = aa[0], axes[1] = aa[1];
-        }
-        for (int i = 0; i < 2; i++) axes[i] = axes[i] < 0 ? axes[i] + 4 : axes[i];
-        if (!((axes[0] == 2 && axes[1] == 3) || (axes[0] == 3 && axes[1] == 2))) return false;
+    if (mixrt_node_mean_hw(g, n)) {
+        /* Over H and W of an NCHW tensor (the passes make a keepdims one a
+         * GlobalAveragePool): the global average pool; keepdims 0 ([N, C]) has the same bytes
+         * as [N, C, 1, 1]. */
+        int x = in_at(n, 0), y = out_at(n, 0);
+        if (!cu_float(dt_of(g, x)) || dt_of(g, y) != dt_of(g, x)) return false;
         memset(a, 0, sizeof(*a));
         a->n = dim(g, x, 0), a->c = dim(g, x, 1), a->h = dim(g, x, 2), a->w = dim(g, x, 3), a->oh = a->ow = 1;
         if (a->n < 1 || a->c < 1 || a->h < 1 || a->w < 1 || a->h > INT32_MAX || a->w > INT32_MAX ||

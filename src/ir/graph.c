@@ -162,6 +162,26 @@ const int64_t *mixrt_node_attr_ints(const struct mixrt_node *n, const char *name
     return a->ints;
 }
 
+bool mixrt_node_mean_hw(const struct mixrt_graph *g, const struct mixrt_node *n) {
+    if (n->domain[0] || strcmp(n->op_type, "ReduceMean") || n->n_inputs < 1 || n->n_outputs != 1 || n->inputs[0] < 0 ||
+        n->outputs[0] < 0 || g->values[n->inputs[0]].rank != 4 || !mixrt_dtype_is_float(g->values[n->inputs[0]].dtype))
+        return false;
+    int64_t ax[2];
+    if (n->opset >= 18) {
+        if (n->n_inputs < 2 || n->inputs[1] < 0 || !mixrt_graph_is_fixed_const(g, n->inputs[1])) return false;
+        const struct mixrt_tensor *t = g->values[n->inputs[1]].init;
+        if (mixrt_tensor_numel(t) != 2 || !mixrt_dtype_is_int(t->dtype)) return false;
+        ax[0] = mixrt_load_i64(t->data, t->dtype, 0), ax[1] = mixrt_load_i64(t->data, t->dtype, 1);
+    } else {
+        size_t na = 0;
+        const int64_t *a = mixrt_node_attr_ints(n, "axes", &na);
+        if (!a || na != 2) return false;
+        ax[0] = a[0], ax[1] = a[1];
+    }
+    for (int i = 0; i < 2; i++) ax[i] += ax[i] < 0 ? 4 : 0;
+    return (ax[0] == 2 && ax[1] == 3) || (ax[0] == 3 && ax[1] == 2);
+}
+
 const float *mixrt_node_attr_floats(const struct mixrt_node *n, const char *name, size_t *count) {
     const struct mixrt_attr *a = mixrt_node_attr(n, name);
     if (!a || a->type != MIXRT_ATTR_FLOATS) {

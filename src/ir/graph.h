@@ -160,6 +160,10 @@ const int64_t *mixrt_node_attr_ints(const struct mixrt_node *n, const char *name
                                     size_t *count);
 const float *mixrt_node_attr_floats(const struct mixrt_node *n, const char *name,
                                     size_t *count);
+/* n is a default-domain ReduceMean of a rank-4 float tensor over exactly axes 2 and 3 (H, W
+ * of NCHW; the axes attribute before opset 18, a fixed constant input from 18): torch's
+ * export of adaptive_avg_pool2d to 1x1. keepdims is the caller's to check. */
+bool mixrt_node_mean_hw(const struct mixrt_graph *g, const struct mixrt_node *n);
 
 /* Runs static shape and type inference over g, filling dtype/rank/dims of values where
  * they follow from the inputs and constants. Unknown stays unknown; where a declared

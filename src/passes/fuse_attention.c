@@ -55,6 +55,14 @@ static bool single_use(const struct mixrt_pass_state *st, int vi) {
     return vi >= 0 && mixrt_pass_count_uses(st, vi) == 1;
 }
 
+/* The first live node reading value vi as its input 0, or NULL. */
+static const struct mixrt_node *reader0(const struct mixrt_pass_state *st, int vi) {
+    for (int i = 0; vi >= 0 && i < st->g->n_nodes; i++)
+        if (!mixrt_pass_is_dead(st, i) && st->g->nodes[i].n_inputs >= 1 && st->g->nodes[i].inputs[0] == vi)
+            return &st->g->nodes[i];
+    return NULL;
+}
+
 static bool absorb(struct attn_match *m, const struct mixrt_pass_state *st, const struct mixrt_node *n) {
     if (m->n_dead >= ATTN_MAX_ABSORBED) return false;
     m->dead[m->n_dead++] = (int)(n - st->g->nodes);
@@ -258,21 +266,12 @@ static bool match_scores(const struct mixrt_pass_state *st, int x, const struct 
 static int nan_guard(struct attn_match *m, const struct mixrt_pass_state *st, int p) {
     const struct mixrt_graph *g = st->g;
     if (mixrt_pass_count_uses(st, p) != 2) return -1;
-    const struct mixrt_node *isn = NULL, *wh = NULL;
-    for (int i = 0; i < g->n_nodes; i++) {
-        const struct mixrt_node *n = &g->nodes[i];
-        if (mixrt_pass_is_dead(st, i) || n->n_inputs < 1) continue;
-        if (is_op(n, "IsNaN") && n->inputs[0] == p && n->n_outputs == 1) isn = n;
-    }
-    if (!isn || !single_use(st, isn->outputs[0])) return -1;
-    for (int i = 0; i < g->n_nodes && !wh; i++) {
-        const struct mixrt_node *n = &g->nodes[i];
-        if (!mixrt_pass_is_dead(st, i) && is_op(n, "Where") && n->n_inputs == 3 && n->inputs[0] == isn->outputs[0])
-            wh = n;
-    }
+    const struct mixrt_node *isn = reader0(st, p); /* the Where reads P as its input 2 */
+    if (!is_op(isn, "IsNaN") || isn->n_outputs != 1 || !single_use(st, isn->outputs[0])) return -1;
+    const struct mixrt_node *wh = reader0(st, isn->outputs[0]);
     double zero;
-    if (!wh || wh->inputs[2] != p || wh->n_outputs != 1 || wh->outputs[0] < 0 || !scalar_const(g, wh->inputs[1], &zero) ||
-        zero != 0.0 || !rank4(g, wh->outputs[0]))
+    if (!is_op(wh, "Where") || wh->n_inputs != 3 || wh->inputs[2] != p || wh->n_outputs != 1 || wh->outputs[0] < 0 ||
+        !scalar_const(g, wh->inputs[1], &zero) || zero != 0.0 || !rank4(g, wh->outputs[0]))
         return -1;
     if (!absorb(m, st, isn) || !absorb(m, st, wh)) return -1;
     m->nan_zero = true;
@@ -301,10 +300,7 @@ static bool match_at(const struct mixrt_pass_state *st, int si, struct attn_matc
     /* P feeds exactly one MatMul as its left operand (through the NaN guard, if any). */
     if (!single_use(st, p) && (p = nan_guard(m, st, p)) < 0) return false;
     if (!single_use(st, p)) return false;
-    const struct mixrt_node *mm2 = NULL;
-    for (int i = 0; i < g->n_nodes && !mm2; i++)
-        if (!mixrt_pass_is_dead(st, i) && g->nodes[i].n_inputs >= 1 && g->nodes[i].inputs[0] == p)
-            mm2 = &g->nodes[i];
+    const struct mixrt_node *mm2 = reader0(st, p);
     if (!is_op(mm2, "MatMul") || mm2->n_inputs != 2 || mm2->n_outputs != 1 || mm2->inputs[1] < 0 ||
         mm2->outputs[0] < 0 || !rank4(g, mm2->inputs[1]) || !rank4(g, mm2->outputs[0]))
         return false;
@@ -330,11 +326,7 @@ static bool match_at(const struct mixrt_pass_state *st, int si, struct attn_matc
     if (!found) return false;
 
     /* The head-merging Transpose after: Y = Transpose(O, perm). */
-    const struct mixrt_node *ot = NULL;
-    if (single_use(st, m->out))
-        for (int i = 0; i < g->n_nodes && !ot; i++)
-            if (!mixrt_pass_is_dead(st, i) && g->nodes[i].n_inputs >= 1 && g->nodes[i].inputs[0] == m->out)
-                ot = &g->nodes[i];
+    const struct mixrt_node *ot = single_use(st, m->out) ? reader0(st, m->out) : NULL;
     int64_t op[4];
     if (ot && transpose_perm(g, ot, op) && ot->outputs[0] >= 0 && absorb(m, st, ot)) {
         memcpy(m->out_perm, op, sizeof(op));
@@ -433,7 +425,8 @@ static bool shrink_mask(struct mixrt_pass_state *st, int wi) {
             if (xd < 1 || (xd != 1 && xd != wd)) return false;
         }
         struct mixrt_value *wm = &g->values[w];
-        for (int d = 0; d < wm->rank; d++) wm->dims[d].value = d < wm->rank - xv->rank ? 1 : xv->dims[d - (wm->rank - xv->rank)].value;
+        int lead = wm->rank - xv->rank;
+        for (int d = 0; d < wm->rank; d++) wm->dims[d].value = d < lead ? 1 : xv->dims[d - lead].value;
         wn->inputs[0] = x;
         g->values[cond].producer = -1;
         st->dead[an - g->nodes] = true;

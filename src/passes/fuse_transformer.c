@@ -622,7 +622,6 @@ static mixrt_status match_gemm_reshape(struct mixrt_pass_state *st, int root, bo
             return MIXRT_STATUS_OUT_OF_MEMORY;
         }
         b = bt;
-        r = &g->nodes[root];
     }
     int t = y;
     if (c >= 0) { /* MatMul into t, then Add(t, C) into y */

@@ -468,39 +468,17 @@ static mixrt_status pass_cast_elim(struct pass_state *st, int *removed) {
     return MIXRT_STATUS_OK;
 }
 
-/* ---- Transposes that move no data ---------------------------------------------------------- */
-
-/* ReduceMean over H and W of a rank-4 float tensor, keepdims: GlobalAveragePool (torch's
- * export of adaptive_avg_pool2d to 1x1), which the layout pass keeps channels-last. */
-static bool reduce_mean_hw(const struct mixrt_graph *g, const struct mixrt_node *n) {
-    if (n->domain[0] || strcmp(n->op_type, "ReduceMean") || n->n_outputs != 1 || n->inputs[0] < 0 ||
-        n->n_inputs < 1 || g->values[n->inputs[0]].rank != 4 || !mixrt_dtype_is_float(g->values[n->inputs[0]].dtype) ||
-        mixrt_node_attr_int(n, "keepdims", 1) != 1)
-        return false;
-    int64_t ax[2];
-    if (n->opset >= 18) {
-        if (n->n_inputs < 2 || n->inputs[1] < 0 || !mixrt_graph_is_fixed_const(g, n->inputs[1])) return false;
-        const struct mixrt_tensor *t = g->values[n->inputs[1]].init;
-        if (mixrt_tensor_numel(t) != 2 || !mixrt_dtype_is_int(t->dtype)) return false;
-        ax[0] = mixrt_load_i64(t->data, t->dtype, 0), ax[1] = mixrt_load_i64(t->data, t->dtype, 1);
-    } else {
-        size_t na = 0;
-        const int64_t *a = mixrt_node_attr_ints(n, "axes", &na);
-        if (!a || na != 2) return false;
-        ax[0] = a[0], ax[1] = a[1];
-    }
-    for (int i = 0; i < 2; i++) ax[i] += ax[i] < 0 ? 4 : 0;
-    return (ax[0] == 2 && ax[1] == 3) || (ax[0] == 3 && ax[1] == 2);
-}
+/* ---- canonical forms: Transposes that move no data, ReduceMean as a pool ---------------------- */
 
 /* A Transpose whose non-1 axes keep their order moves no element: a Reshape (a view) to its
- * output dims. torch's sequence-first attention at batch 1 swaps [L, 1, E] and [1, L, E].
- * Also ReduceMean over H, W becomes GlobalAveragePool (reduce_mean_hw). */
-static mixrt_status pass_transpose_view(struct pass_state *st, int *removed) {
+ * output dims (torch's sequence-first attention at batch 1 swaps [L, 1, E] and [1, L, E]).
+ * ReduceMean over H, W with keepdims is GlobalAveragePool (torch's adaptive_avg_pool2d to
+ * 1x1), which the layout pass keeps channels-last. */
+static mixrt_status pass_canonicalize(struct pass_state *st, int *removed) {
     struct mixrt_graph *g = st->g;
     for (int ni = 0; ni < st->n_dead; ni++) {
         struct mixrt_node *n = &g->nodes[ni];
-        if (!st->dead[ni] && reduce_mean_hw(g, n)) {
+        if (!st->dead[ni] && mixrt_node_mean_hw(g, n) && mixrt_node_attr_int(n, "keepdims", 1) == 1) {
             n->op_type = "GlobalAveragePool", n->n_inputs = 1, n->n_attrs = 0, n->attrs = NULL, n->opset = 1;
             (*removed)++;
             continue;
@@ -553,6 +531,32 @@ static mixrt_status pass_transpose_view(struct pass_state *st, int *removed) {
 
 static bool is_float(mixrt_dtype t) { return float_digits(t) > 0; }
 
+/* bn is a BatchNormalization that runs in inference mode, its extra outputs unread, its scale,
+ * bias, mean and var fixed float constants: a constant per-channel affine map. */
+static bool bn_inference(struct pass_state *st, const struct mixrt_node *bn) {
+    const struct mixrt_graph *g = st->g;
+    if (bn->domain[0] || strcmp(bn->op_type, "BatchNormalization") || bn->n_inputs != 5 || bn->n_outputs < 1 ||
+        bn->outputs[0] < 0 || bn->inputs[0] < 0)
+        return false;
+    if (mixrt_node_attr_int(bn, "training_mode", 0) != 0 || mixrt_node_attr_int(bn, "spatial", 1) != 1 ||
+        (bn->opset < 7 && mixrt_node_attr_int(bn, "is_test", 0) == 0)) /* old opsets: training unless is_test */
+        return false;
+    for (int j = 1; j < bn->n_outputs; j++)
+        if (bn->outputs[j] >= 0 && mixrt_pass_count_uses(st, bn->outputs[j]) > 0) return false;
+    for (int j = 1; j < 5; j++)
+        if (!mixrt_graph_is_fixed_const(g, bn->inputs[j]) || !is_float(g->values[bn->inputs[j]].init->dtype)) return false;
+    return true;
+}
+
+/* bn's four parameters (bn_inference) are vectors of C. */
+static bool bn_params_of(const struct mixrt_graph *g, const struct mixrt_node *bn, int64_t C) {
+    for (int j = 1; j < 5; j++) {
+        const struct mixrt_tensor *t = g->values[bn->inputs[j]].init;
+        if (t->rank != 1 || t->dims[0] != C) return false;
+    }
+    return true;
+}
+
 /* Two new constant values "<base><sw>" and "<base><sb>" holding tw and tb (arena structs
  * owning their data); on failure both tensors are released and -1 is returned in *vw. */
 static mixrt_status add_weight_pair(struct mixrt_graph *g, const char *base, const char *sw, struct mixrt_tensor *tw,
@@ -583,16 +587,7 @@ static mixrt_status fold_conv_bn(struct pass_state *st, int bn_i, bool *done) {
     struct mixrt_tensor *tw = NULL, *tb = NULL;
     *done = false;
     const struct mixrt_node *bn = &g->nodes[bn_i];
-    if (bn->domain[0] || strcmp(bn->op_type, "BatchNormalization") || bn->n_inputs != 5 || bn->n_outputs < 1 ||
-        bn->outputs[0] < 0 || bn->inputs[0] < 0)
-        return MIXRT_STATUS_OK;
-    if (mixrt_node_attr_int(bn, "training_mode", 0) != 0 || mixrt_node_attr_int(bn, "spatial", 1) != 1 ||
-        (bn->opset < 7 && mixrt_node_attr_int(bn, "is_test", 0) == 0)) /* old opsets: training unless is_test */
-        return MIXRT_STATUS_OK;
-    for (int j = 1; j < bn->n_outputs; j++)
-        if (bn->outputs[j] >= 0 && mixrt_pass_count_uses(st, bn->outputs[j]) > 0) return MIXRT_STATUS_OK;
-    for (int j = 1; j < 5; j++)
-        if (!mixrt_graph_is_fixed_const(g, bn->inputs[j]) || !is_float(g->values[bn->inputs[j]].init->dtype)) return MIXRT_STATUS_OK;
+    if (!bn_inference(st, bn)) return MIXRT_STATUS_OK;
     int c = bn->inputs[0];
     int conv_i = g->values[c].producer;
     if (conv_i < 0 || st->dead[conv_i] || mixrt_pass_count_uses(st, c) != 1) return MIXRT_STATUS_OK;
@@ -606,11 +601,7 @@ static mixrt_status fold_conv_bn(struct pass_state *st, int bn_i, bool *done) {
     const struct mixrt_tensor *B = has_b ? g->values[conv->inputs[2]].init : NULL;
     if (!is_float(W->dtype) || W->rank < 3 || (B && (B->dtype != W->dtype || B->rank != 1))) return MIXRT_STATUS_OK;
     int64_t co = W->dims[0];
-    if (co <= 0 || (B && B->dims[0] != co)) return MIXRT_STATUS_OK;
-    for (int j = 0; j < 4; j++) {
-        const struct mixrt_tensor *t = g->values[bn->inputs[j + 1]].init;
-        if (t->rank != 1 || t->dims[0] != co) return MIXRT_STATUS_OK;
-    }
+    if (co <= 0 || (B && B->dims[0] != co) || !bn_params_of(g, bn, co)) return MIXRT_STATUS_OK;
     double eps = mixrt_node_attr_float(bn, "epsilon", 1e-5f);
 
     nw = mixrt_tensor_numel(W);
@@ -681,21 +672,11 @@ static mixrt_status bn_to_affine(struct pass_state *st, int bn_i, bool *done) {
     double *p[4] = {NULL, NULL, NULL, NULL};
     *done = false;
     const struct mixrt_node *bn = &g->nodes[bn_i];
-    if (bn->domain[0] || strcmp(bn->op_type, "BatchNormalization") || bn->n_inputs != 5 || bn->n_outputs < 1 ||
-        bn->outputs[0] < 0 || bn->inputs[0] < 0 || bn->opset < 9)
-        return MIXRT_STATUS_OK;
-    if (mixrt_node_attr_int(bn, "training_mode", 0) != 0) return MIXRT_STATUS_OK;
-    for (int j = 1; j < bn->n_outputs; j++)
-        if (bn->outputs[j] >= 0 && mixrt_pass_count_uses(st, bn->outputs[j]) > 0) return MIXRT_STATUS_OK;
+    if (bn->opset < 9 || !bn_inference(st, bn)) return MIXRT_STATUS_OK;
     const struct mixrt_value *xv = &g->values[bn->inputs[0]];
     int64_t C = xv->rank == 4 ? xv->dims[1].value : -1;
-    if (C < 1 || !is_float(xv->dtype) || g->values[bn->outputs[0]].dtype != xv->dtype) return MIXRT_STATUS_OK;
-    for (int j = 1; j < 5; j++) {
-        int v = bn->inputs[j];
-        if (!mixrt_graph_is_fixed_const(g, v) || !is_float(g->values[v].init->dtype) || g->values[v].init->rank != 1 ||
-            g->values[v].init->dims[0] != C)
-            return MIXRT_STATUS_OK;
-    }
+    if (C < 1 || !is_float(xv->dtype) || g->values[bn->outputs[0]].dtype != xv->dtype || !bn_params_of(g, bn, C))
+        return MIXRT_STATUS_OK;
     double eps = mixrt_node_attr_float(bn, "epsilon", 1e-5f);
     struct mixrt_tensor *tw = mixrt_arena_calloc(g->arena, 1, sizeof(*tw)), *tb = mixrt_arena_calloc(g->arena, 1, sizeof(*tb));
     int64_t wd[4] = {C, 1, 1, 1};
@@ -795,7 +776,7 @@ mixrt_status mixrt_passes_run(struct mixrt_graph *g, unsigned flags, struct mixr
             (status = run_one(g, pass_cast_elim, &stats->casts_removed, &changed)) != MIXRT_STATUS_OK)
             return status;
         if ((flags & MIXRT_PASS_CAST_ELIM) &&
-            (status = run_one(g, pass_transpose_view, &stats->transposes_viewed, &changed)) != MIXRT_STATUS_OK)
+            (status = run_one(g, pass_canonicalize, &stats->canonicalized, &changed)) != MIXRT_STATUS_OK)
             return status;
         /* Folding can make shapes known (a position-id Range over Shape becomes a constant):
          * the fusions below read them, and the ops they make are not re-inferred later. */

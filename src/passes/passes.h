@@ -14,7 +14,8 @@ enum mixrt_pass_flags {
     MIXRT_PASS_SHAPE_FOLD = 1u << 1, /* Shape/Size of statically known shapes become constants */
     MIXRT_PASS_DCE = 1u << 2,        /* nodes that reach no graph output are removed */
     MIXRT_PASS_CAST_ELIM = 1u << 3,  /* no-op Casts and lossless A->B->A Cast pairs removed; Transposes
-                                      * that only move axes of size 1 become Reshapes */
+                                      * that only move axes of size 1 become Reshapes, ReduceMean
+                                      * over H, W GlobalAveragePool */
     MIXRT_PASS_CONV_BN = 1u << 4,    /* inference BatchNormalization folded into its Conv */
     /* Fusions into com.mixrt ops (MIXRT_DOMAIN): GELU and LayerNorm patterns, MatMul with
      * bias, activation and residual, attention (fuse_transformer.c); Conv with bias,
@@ -46,7 +47,8 @@ struct mixrt_pass_stats {
     int shape_folded;
     int dead_removed;
     int casts_removed;
-    int transposes_viewed; /* Transposes that move only axes of size 1, made Reshapes */
+    int canonicalized; /* Transposes moving only axes of size 1 made Reshapes, ReduceMean over H, W
+                        * made GlobalAveragePool */
     int conv_bn_folded;
     int transformer_fused;
     int conv_fused;

@@ -717,6 +717,45 @@ static mixrt_status tile_run(struct mixrt_kernel_ctx *k) {
     return MIXRT_STATUS_OK;
 }
 
+/* ---- broadcast walks (Where, And / Or / Xor) ------------------------------------------------------ */
+
+/* k operands (k <= 3) broadcast to dims d of rank r, walked span by span: dims of 1 dropped and
+ * neighbours every operand steps through alike merged (m >= 1 dims left, the last one the
+ * span); off[] are the operands' element offsets of the current span, span[] their strides in it. */
+struct bcast_walk {
+    int m, k;
+    int64_t d[MIXRT_MAX_RANK], s[3][MIXRT_MAX_RANK], ctr[MIXRT_MAX_RANK], off[3], span[3];
+};
+
+static void bcast_walk_init(struct bcast_walk *W, int r, const int64_t *d, int k, const struct mixrt_tensor *const *in) {
+    int64_t s[3][MIXRT_MAX_RANK];
+    for (int j = 0; j < k; j++) mixrt_broadcast_strides(in[j]->rank, in[j]->dims, r, d, s[j]);
+    W->m = 0, W->k = k;
+    for (int i = 0; i < r; i++) {
+        if (d[i] == 1) continue;
+        bool merge = W->m > 0;
+        for (int j = 0; j < k && merge; j++) merge = W->s[j][W->m - 1] == s[j][i] * d[i];
+        int t = merge ? W->m - 1 : W->m++;
+        W->d[t] = merge ? W->d[t] * d[i] : d[i];
+        for (int j = 0; j < k; j++) W->s[j][t] = s[j][i];
+    }
+    if (W->m == 0) {
+        W->m = 1, W->d[0] = 1;
+        for (int j = 0; j < k; j++) W->s[j][0] = 0;
+    }
+    for (int i = 0; i < W->m; i++) W->ctr[i] = 0;
+    for (int j = 0; j < k; j++) W->off[j] = 0, W->span[j] = W->s[j][W->m - 1];
+}
+
+static void bcast_walk_next(struct bcast_walk *W) {
+    for (int i = W->m - 2; i >= 0; i--) {
+        for (int j = 0; j < W->k; j++) W->off[j] += W->s[j][i];
+        if (++W->ctr[i] < W->d[i]) return;
+        for (int j = 0; j < W->k; j++) W->off[j] -= W->s[j][i] * W->d[i];
+        W->ctr[i] = 0;
+    }
+}
+
 /* ---- Where ------------------------------------------------------------------------------------- */
 
 /* Both values loaded before the select (no branch on the condition: a random mask
@@ -770,35 +809,16 @@ static mixrt_status where_run(struct mixrt_kernel_ctx *k) {
     mixrt_status status = mixrt_kernel_output(k, 0, x->dtype, r, d, &o);
     if (status != MIXRT_STATUS_OK) return status;
     if (mixrt_tensor_numel(o) == 0) return MIXRT_STATUS_OK;
-    /* collapse: drop dims of 1 and merge neighbours all three inputs step through alike */
-    int64_t scs[MIXRT_MAX_RANK], sxs[MIXRT_MAX_RANK], sys[MIXRT_MAX_RANK];
-    int64_t ld[MIXRT_MAX_RANK], lc[MIXRT_MAX_RANK], lx[MIXRT_MAX_RANK], ly[MIXRT_MAX_RANK];
-    mixrt_broadcast_strides(c->rank, c->dims, r, d, scs);
-    mixrt_broadcast_strides(x->rank, x->dims, r, d, sxs);
-    mixrt_broadcast_strides(y->rank, y->dims, r, d, sys);
-    int m = 0;
-    for (int i = 0; i < r; i++) {
-        if (d[i] == 1) continue;
-        if (m > 0 && lc[m - 1] == scs[i] * d[i] && lx[m - 1] == sxs[i] * d[i] && ly[m - 1] == sys[i] * d[i]) {
-            ld[m - 1] *= d[i], lc[m - 1] = scs[i], lx[m - 1] = sxs[i], ly[m - 1] = sys[i];
-            continue;
-        }
-        ld[m] = d[i], lc[m] = scs[i], lx[m] = sxs[i], ly[m] = sys[i];
-        m++;
-    }
-    if (m == 0) ld[0] = 1, lc[0] = lx[0] = ly[0] = 0, m = 1;
+    const struct mixrt_tensor *in[3] = {c, x, y};
+    struct bcast_walk W;
+    bcast_walk_init(&W, r, d, 3, in);
     size_t es = mixrt_dtype_size(x->dtype);
-    int64_t inner = ld[m - 1], outer = prod(ld, 0, m - 1), ctr[MIXRT_MAX_RANK] = {0}, oc = 0, ox = 0, oy = 0;
-    for (int64_t b = 0; b < outer; b++) {
-        where_span(es, (const uint8_t *)c->data + oc, lc[m - 1], (const char *)x->data + (size_t)ox * es, lx[m - 1],
-                   (const char *)y->data + (size_t)oy * es, ly[m - 1], (char *)o->data + (size_t)(b * inner) * es,
+    int64_t inner = W.d[W.m - 1], outer = prod(W.d, 0, W.m - 1);
+    for (int64_t b = 0; b < outer; b++, bcast_walk_next(&W)) {
+        const int64_t *off = W.off, *sp = W.span;
+        where_span(es, (const uint8_t *)c->data + off[0], sp[0], (const char *)x->data + (size_t)off[1] * es, sp[1],
+                   (const char *)y->data + (size_t)off[2] * es, sp[2], (char *)o->data + (size_t)(b * inner) * es,
                    inner);
-        for (int j = m - 2; j >= 0; j--) {
-            oc += lc[j], ox += lx[j], oy += ly[j];
-            if (++ctr[j] < ld[j]) break;
-            oc -= lc[j] * ld[j], ox -= lx[j] * ld[j], oy -= ly[j] * ld[j];
-            ctr[j] = 0;
-        }
     }
     return MIXRT_STATUS_OK;
 }
@@ -806,7 +826,7 @@ static mixrt_status where_run(struct mixrt_kernel_ctx *k) {
 /* ---- And / Or / Xor on bool tensors -------------------------------------------------------------- */
 
 /* The boolean ops of an exported attention mask (torch: causal And padding over [B,1,S,S]),
- * numpy broadcasting, collapsed like Where; every nonzero byte reads as true. */
+ * numpy broadcasting (a bcast_walk, as Where); every nonzero byte reads as true. */
 static bool logic_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
     if (strcmp(n->domain, "") || n->opset < 7 || n->n_inputs != 2 || n->n_outputs != 1)
         return no(why, why_size, "%s: no data-movement kernel at this opset", n->op_type);
@@ -851,31 +871,13 @@ static mixrt_status logic_run(struct mixrt_kernel_ctx *k) {
     mixrt_status status = mixrt_kernel_output(k, 0, MIXRT_DTYPE_BOOL, r, d, &o);
     if (status != MIXRT_STATUS_OK) return status;
     if (mixrt_tensor_numel(o) == 0) return MIXRT_STATUS_OK;
-    int64_t sas[MIXRT_MAX_RANK], sbs[MIXRT_MAX_RANK], ld[MIXRT_MAX_RANK], la[MIXRT_MAX_RANK], lb[MIXRT_MAX_RANK];
-    mixrt_broadcast_strides(a->rank, a->dims, r, d, sas);
-    mixrt_broadcast_strides(b->rank, b->dims, r, d, sbs);
-    int m = 0;
-    for (int i = 0; i < r; i++) {
-        if (d[i] == 1) continue;
-        if (m > 0 && la[m - 1] == sas[i] * d[i] && lb[m - 1] == sbs[i] * d[i]) {
-            ld[m - 1] *= d[i], la[m - 1] = sas[i], lb[m - 1] = sbs[i];
-            continue;
-        }
-        ld[m] = d[i], la[m] = sas[i], lb[m] = sbs[i];
-        m++;
-    }
-    if (m == 0) ld[0] = 1, la[0] = lb[0] = 0, m = 1;
-    int64_t inner = ld[m - 1], outer = prod(ld, 0, m - 1), ctr[MIXRT_MAX_RANK] = {0}, oa = 0, ob = 0;
-    for (int64_t i = 0; i < outer; i++) {
-        logic_span(op, (const uint8_t *)a->data + oa, la[m - 1], (const uint8_t *)b->data + ob, lb[m - 1],
+    const struct mixrt_tensor *in[2] = {a, b};
+    struct bcast_walk W;
+    bcast_walk_init(&W, r, d, 2, in);
+    int64_t inner = W.d[W.m - 1], outer = prod(W.d, 0, W.m - 1);
+    for (int64_t i = 0; i < outer; i++, bcast_walk_next(&W))
+        logic_span(op, (const uint8_t *)a->data + W.off[0], W.span[0], (const uint8_t *)b->data + W.off[1], W.span[1],
                    (uint8_t *)o->data + i * inner, inner);
-        for (int j = m - 2; j >= 0; j--) {
-            oa += la[j], ob += lb[j];
-            if (++ctr[j] < ld[j]) break;
-            oa -= la[j] * ld[j], ob -= lb[j] * ld[j];
-            ctr[j] = 0;
-        }
-    }
     return MIXRT_STATUS_OK;
 }
 
