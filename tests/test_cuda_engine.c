@@ -158,6 +158,7 @@ static double rel_norm(const struct mixrt_tensor *a, const struct mixrt_tensor *
 }
 
 static char last_describe[8192]; /* check_model's engine, as inspect describes it */
+static int last_select;          /* check_model's layers on the cuda_select kernel */
 
 /* Returns the worst output error of the CUDA engine against the f64 reference (-1: the
  * build or a run failed; checks recorded). Also compares run_into with run. */
@@ -209,7 +210,11 @@ static double check_model(const char *model, const char *prec, int *cpu_layers, 
     *segments = s;
     *cpu_layers = 0;
     const struct mixrt_graph *g = mixrt_engine_graph(e);
-    for (int i = 0; i < g->n_nodes; i++) *cpu_layers += !strcmp(mixrt_engine_node_backend(e, i), "cpu");
+    last_select = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        *cpu_layers += !strcmp(mixrt_engine_node_backend(e, i), "cpu");
+        last_select += !strcmp(mixrt_engine_node_backend(e, i), "cuda_select");
+    }
     printf("  %-18s %-10s rel-norm %.3g  layers %d (%d on the CPU), segments %d (%d CUDA), copies %d H2D %d D2H\n",
            model, prec, worst, g->n_nodes, *cpu_layers, s, cs, h2d, d2h);
     if (getenv("MIXRT_TEST_VERBOSE")) mixrt_engine_cuda_describe(e, stdout);
@@ -400,6 +405,27 @@ int main(void) {
                      "and one CUDA segment)", precs[p], cpu, seg);
             TU_CHECK(strstr(last_describe, "CUDA graph: captured") != NULL, "mask_prologue %s: no CUDA graph after "
                      "the CPU prologue (description: %.300s)", precs[p], last_describe);
+        }
+    }
+
+    /* GPT-2's mask as transformers exports it (causal_mask.onnx: And of a causal constant with
+     * the padding row, Where(mask, 0, lowest)): And and Where run on the device (cuda_select),
+     * only the int64 input's Cast and its Unsqueeze on the CPU, then one captured graph. */
+    {
+        char path[1200];
+        snprintf(path, sizeof(path), "%s/causal_mask.onnx", dir);
+        FILE *f = fopen(path, "rb");
+        TU_CHECK(f != NULL, "causal_mask.onnx missing (scripts/cuda_device.sh models %s)", dir);
+        if (f) fclose(f);
+        for (int p = 0; f && p < 3; p++) {
+            int cpu = -1, seg = -1;
+            memset(last_describe, 0, sizeof last_describe);
+            double err = check_model("causal_mask", precs[p], &cpu, &seg);
+            double tol = p == 0 ? 1e-5 : 2e-2;
+            TU_CHECK(err >= 0 && err <= tol, "causal_mask %s: rel-norm %g > %g", precs[p], err, tol);
+            TU_CHECK(cpu == 2 && seg == 2 && last_select == 2, "causal_mask %s: %d CPU layers, %d segments, %d "
+                     "cuda_select layers (expected Cast and Unsqueeze on the CPU, And and Where on CUDA)", precs[p],
+                     cpu, seg, last_select);
         }
     }
 

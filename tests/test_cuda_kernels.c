@@ -868,6 +868,101 @@ static void test_bcast(void) {
     }
 }
 
+/* ---- And / Or / Xor / Where with broadcasting vs a host loop (exact: bits compared) ---- */
+static void *dupload_raw(const void *h, size_t bytes) {
+    void *p = dalloc(bytes);
+    DEV_OK(mixrt_cuda_copy_h2d(g_dev, p, h, bytes));
+    return p;
+}
+
+/* dims of y; cd, ad, bd the operands' dims (1: broadcast; cd unused but for Where). Bool
+ * operands hold random bytes (0 about a third of them, any nonzero byte true); Where's a and b
+ * random bits of es bytes. */
+static void test_select_case(enum mixrt_cuda_select_op op, size_t es, int rank, const int64_t *dims, const int64_t *cd,
+                             const int64_t *ad, const int64_t *bd, const char *name) {
+    const bool where = op == MIXRT_CUDA_SELECT_WHERE;
+    int64_t st[3][8];
+    size_t cnt[3] = {1, 1, 1}, n = 1;
+    const int64_t *od[3] = {cd, ad, bd};
+    for (int i = rank - 1; i >= 0; i--) {
+        n *= (size_t)dims[i];
+        for (int k = 0; k < 3; k++) {
+            st[k][i] = od[k][i] == 1 ? 0 : (int64_t)cnt[k];
+            cnt[k] *= (size_t)od[k][i];
+        }
+    }
+    size_t ab = where ? es : 1;
+    unsigned char *h[3];
+    for (int k = 0; k < 3; k++) {
+        size_t bytes = cnt[k] * (k == 0 ? 1 : ab);
+        h[k] = malloc(bytes + 1);
+        for (size_t i = 0; i < bytes; i++) {
+            double u = tu_uniform(0, 1);
+            bool boolish = k == 0 || !where;
+            h[k][i] = boolish ? (u < 0.33 ? 0 : (unsigned char)(1 + u * 200)) : (unsigned char)(u * 256);
+        }
+    }
+    g_arena_off = 0;
+    void *dc = dupload_raw(h[0], cnt[0]), *da = dupload_raw(h[1], cnt[1] * ab), *db = dupload_raw(h[2], cnt[2] * ab);
+    void *dy = dalloc(n * ab);
+    DEV_OK(mixrt_cuda_memset(g_dev, dy, 0xA5, n * ab));
+    DEV_OK(mixrt_cuda_select_bcast(g_dev, op, ab, where ? dc : NULL, where ? st[0] : NULL, da, st[1], db, st[2], dy,
+                                   rank, dims));
+    unsigned char *out = malloc(n * ab + 1);
+    DEV_OK(mixrt_cuda_copy_d2h(g_dev, out, dy, n * ab));
+    DEV_OK(mixrt_cuda_device_sync(g_dev));
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t rem = i, o[3] = {0, 0, 0};
+        for (int d = rank - 1; d >= 0; d--) {
+            size_t id = rem % (size_t)dims[d];
+            for (int k = 0; k < 3; k++) o[k] += id * (size_t)st[k][d];
+            rem /= (size_t)dims[d];
+        }
+        if (where) {
+            const unsigned char *src = h[0][o[0]] ? h[1] + o[1] * es : h[2] + o[2] * es;
+            bad += memcmp(out + i * es, src, es) != 0;
+        } else {
+            bool x = h[1][o[1]] != 0, z = h[2][o[2]] != 0;
+            unsigned char want = op == MIXRT_CUDA_SELECT_AND ? (x && z) : op == MIXRT_CUDA_SELECT_OR ? (x || z) : (x != z);
+            bad += out[i] != want;
+        }
+    }
+    /* the fraction of wrong elements; the dtype names the element size moved */
+    mixrt_dtype dt = !where ? MIXRT_DTYPE_BOOL : es == 1 ? MIXRT_DTYPE_U8 : es == 2 ? MIXRT_DTYPE_BF16
+                     : es == 4 ? MIXRT_DTYPE_F32 : MIXRT_DTYPE_I64;
+    report("broadcast select", name, dt, (double)bad / (double)n, 0);
+    for (int k = 0; k < 3; k++) free(h[k]);
+    free(out);
+}
+
+static void test_select(void) {
+    /* torch's attention masks: a causal constant [1, 1, S, S] with the padding row [B, 1, 1, S],
+     * then Where(mask, 0, lowest) over [B, 1, S, S] with scalar branches; same shapes; a
+     * middle-axis broadcast; a size-1 result. */
+    static const int64_t y4[4] = {3, 1, 37, 37}, causal[4] = {1, 1, 37, 37}, pad[4] = {3, 1, 1, 37};
+    static const int64_t one4[4] = {1, 1, 1, 1};
+    static const int64_t same[2] = {19, 45};
+    static const int64_t y3[3] = {4, 5, 6}, mid[3] = {4, 1, 6}, lead[3] = {1, 5, 1};
+    static const char *const opn[3] = {"and", "or", "xor"};
+    char cs[64];
+    for (int op = 0; op < 3; op++) {
+        snprintf(cs, sizeof cs, "causal %s pad", opn[op]);
+        test_select_case((enum mixrt_cuda_select_op)op, 1, 4, y4, one4, causal, pad, cs);
+        snprintf(cs, sizeof cs, "%s same shape", opn[op]);
+        test_select_case((enum mixrt_cuda_select_op)op, 1, 2, same, same, same, same, cs);
+        snprintf(cs, sizeof cs, "%s mid x lead", opn[op]);
+        test_select_case((enum mixrt_cuda_select_op)op, 1, 3, y3, y3, mid, lead, cs);
+    }
+    static const size_t es[4] = {1, 2, 4, 8};
+    for (int k = 0; k < 4; k++) {
+        test_select_case(MIXRT_CUDA_SELECT_WHERE, es[k], 4, y4, y4, one4, one4, "where mask, scalars");
+        test_select_case(MIXRT_CUDA_SELECT_WHERE, es[k], 4, y4, pad, y4, causal, "where pad, full, causal");
+        test_select_case(MIXRT_CUDA_SELECT_WHERE, es[k], 3, y3, mid, lead, y3, "where mid, lead, full");
+        test_select_case(MIXRT_CUDA_SELECT_WHERE, es[k], 4, one4, one4, one4, one4, "where one element");
+    }
+}
+
 /* ---- pools vs an f64 loop with the CPU reference's rules (ref_nn_pool.c) ---- */
 struct pool_case {
     int n, c, h, w, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr;
@@ -1154,6 +1249,14 @@ static void test_errors(void) {
     st = mixrt_cuda_unary(g_dev, MIXRT_CUDA_UNARY_RELU, MIXRT_DTYPE_I32, a, a, 10);
     TU_CHECK(st == MIXRT_STATUS_UNSUPPORTED_DTYPE && strstr(mixrt_context_last_error(g_ctx), "i32"),
              "relu on i32: %d '%s'", (int)st, mixrt_context_last_error(g_ctx));
+    static const int64_t sdims[1] = {4}, sst[1] = {1};
+    st = mixrt_cuda_select_bcast(g_dev, MIXRT_CUDA_SELECT_WHERE, 3, a, sst, a, sst, a, sst, a, 1, sdims);
+    TU_CHECK(st == MIXRT_STATUS_UNSUPPORTED_DTYPE && strstr(mixrt_context_last_error(g_ctx), "Where"),
+             "Where of 3-byte elements: %d '%s'", (int)st, mixrt_context_last_error(g_ctx));
+    st = mixrt_cuda_select_bcast(g_dev, MIXRT_CUDA_SELECT_AND, 4, NULL, NULL, a, sst, a, sst, a, 1, sdims);
+    TU_CHECK(st == MIXRT_STATUS_UNSUPPORTED_DTYPE, "And of 4-byte elements: %d", (int)st);
+    st = mixrt_cuda_select_bcast(g_dev, MIXRT_CUDA_SELECT_WHERE, 4, NULL, sst, a, sst, a, sst, a, 1, sdims);
+    TU_CHECK(st == MIXRT_STATUS_INVALID_ARGUMENT, "Where without a condition: %d", (int)st);
     struct mixrt_cuda_gemm_desc d = {.ab_dtype = MIXRT_DTYPE_BF16, .y_dtype = MIXRT_DTYPE_F16, .m = 4, .n = 4, .k = 4,
                                      .batch = 1, .name = "bad"};
     mixrt_cuda_gemm_t g = NULL;
@@ -1438,6 +1541,7 @@ int main(int argc, char **argv) {
         test_conv();
         test_pool();
         test_bcast();
+        test_select();
         test_bias_act();
         test_im2col();
         test_dwconv();

@@ -37,13 +37,14 @@ enum cu_op {
     CU_CONV,
     CU_POOL,
     CU_SPLIT_VIEW, /* a Split whose outputs only Attention reads, through views: no copy */
+    CU_SELECT,     /* And / Or / Xor over bools, Where: broadcasting, any element size */
 };
 
 static const char *const cu_kernel_names[] = {"cpu",          "cuda_gemm",    "cuda_binary", "cuda_unary",
                                               "cuda_cast",    "cuda_layernorm", "cuda_softmax", "cuda_gather",
                                               "cuda_view",    "cuda_transpose", "cuda_split",   "cuda_slice",
                                               "cuda_concat",  "cuda_attention", "cuda_conv",  "cuda_pool",
-                                              "cuda_split_view"};
+                                              "cuda_split_view", "cuda_select"};
 
 /* How a GEMM-like node maps on one cuBLASLt product plus optional residual add and
  * activation the epilogue cannot do. */
@@ -296,6 +297,18 @@ static void strides_of(const struct mixrt_graph *g, int vi, int64_t *s) {
     for (int d = r - 1; d >= 0; d--) {
         s[d] = acc;
         acc *= dim(g, vi, d);
+    }
+}
+
+/* v's strides (elements) per axis of an output of rank ry it broadcasts to (numpy rules:
+ * leading axes v lacks and axes of 1 read with stride 0). */
+static void bcast_strides(const struct mixrt_graph *g, int v, int ry, int64_t *out) {
+    int r = g->values[v].rank;
+    int64_t vs[MIXRT_MAX_RANK];
+    strides_of(g, v, vs);
+    for (int d = 0; d < ry; d++) {
+        int sd = d - (ry - r);
+        out[d] = sd < 0 || g->values[v].dims[sd].value == 1 ? 0 : vs[sd];
     }
 }
 
@@ -744,6 +757,28 @@ static enum cu_op classify(const struct mixrt_graph *g, const struct mixrt_node 
         }
         st->general = true;
         return CU_BINARY;
+    }
+    /* Bool logic and Where (torch's attention masks: And of a causal constant with the padding
+     * row, Where(mask, 0, lowest)) broadcast like the binary ops; Where moves any element. */
+    bool logic = is(n, "", "And") || is(n, "", "Or") || is(n, "", "Xor");
+    if (logic || is(n, "", "Where")) {
+        int b = in_at(n, 1), w = in_at(n, 2);
+        if (b < 0 || (!logic && w < 0)) return CU_NONE;
+        if (dt_of(g, x) != MIXRT_DTYPE_BOOL) return CU_NONE;
+        if (logic ? dt_of(g, b) != MIXRT_DTYPE_BOOL || dt_of(g, y) != MIXRT_DTYPE_BOOL
+                  : dt_of(g, b) != dt_of(g, y) || dt_of(g, w) != dt_of(g, y) || !copyable(dt_of(g, y)))
+            return CU_NONE;
+        int ry = g->values[y].rank;
+        if (ry > MIXRT_CUDA_MAX_PERM_RANK) return CU_NONE;
+        for (int k = 0; k < (logic ? 2 : 3); k++) {
+            int v = in_at(n, k), r = g->values[v].rank;
+            if (r > ry) return CU_NONE;
+            for (int d = 0; d < r; d++) {
+                int64_t dv = dim(g, v, d), dy = dim(g, y, ry - r + d);
+                if (dv != dy && dv != 1) return CU_NONE;
+            }
+        }
+        return CU_SELECT;
     }
     if (is(n, "", "Relu") || is(n, "", "Sigmoid") || is(n, "", "Tanh") || is(n, "", "Gelu") || is(n, MIXRT_DOMAIN, "Gelu")) {
         if (!cu_float(dt_of(g, x)) || dt_of(g, y) != dt_of(g, x)) return CU_NONE;
@@ -1713,15 +1748,8 @@ static mixrt_status run_cuda_step(struct mixrt_engine *e, int i) {
         if (st->general) {
             int ry = g->values[y].rank;
             int64_t yd[MIXRT_MAX_RANK], as[MIXRT_MAX_RANK], bs[MIXRT_MAX_RANK];
-            for (int k = 0; k < 2; k++) {
-                int v = k ? b : x, r = g->values[v].rank;
-                int64_t vs[MIXRT_MAX_RANK], *out = k ? bs : as;
-                strides_of(g, v, vs);
-                for (int d = 0; d < ry; d++) {
-                    int sd = d - (ry - r);
-                    out[d] = sd < 0 || dim(g, v, sd) == 1 ? 0 : vs[sd];
-                }
-            }
+            bcast_strides(g, x, ry, as);
+            bcast_strides(g, b, ry, bs);
             for (int d = 0; d < ry; d++) yd[d] = dim(g, y, d);
             MIXRT_TRY(t->binary_bcast(c->dev, op, dt, dptr(c, x), as, dptr(c, b), bs, yp, ry, yd));
             break;
@@ -1731,6 +1759,24 @@ static mixrt_status run_cuda_step(struct mixrt_engine *e, int i) {
             x = b, b = tmp;
         }
         MIXRT_TRY(t->binary(c->dev, op, dt, dptr(c, x), dptr(c, b), numel(g, b), yp, ny));
+        break;
+    }
+    case CU_SELECT: {
+        int ry = g->values[y].rank;
+        int64_t yd[MIXRT_MAX_RANK], s0[MIXRT_MAX_RANK], s1[MIXRT_MAX_RANK], s2[MIXRT_MAX_RANK];
+        for (int d = 0; d < ry; d++) yd[d] = dim(g, y, d);
+        bcast_strides(g, x, ry, s0);
+        bcast_strides(g, in_at(n, 1), ry, s1);
+        if (is(n, "", "Where")) {
+            bcast_strides(g, in_at(n, 2), ry, s2);
+            MIXRT_TRY(t->select_bcast(c->dev, MIXRT_CUDA_SELECT_WHERE, mixrt_dtype_size(dt), xp, s0,
+                                      dptr(c, in_at(n, 1)), s1, dptr(c, in_at(n, 2)), s2, yp, ry, yd));
+        } else {
+            enum mixrt_cuda_select_op op = is(n, "", "And")  ? MIXRT_CUDA_SELECT_AND
+                                           : is(n, "", "Or") ? MIXRT_CUDA_SELECT_OR
+                                                             : MIXRT_CUDA_SELECT_XOR;
+            MIXRT_TRY(t->select_bcast(c->dev, op, 1, NULL, NULL, xp, s0, dptr(c, in_at(n, 1)), s1, yp, ry, yd));
+        }
         break;
     }
     case CU_UNARY: {

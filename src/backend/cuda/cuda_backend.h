@@ -268,6 +268,22 @@ MIXRT_CUDA_API mixrt_status mixrt_cuda_binary_bcast(mixrt_cuda_device_t dev, enu
                                                     mixrt_dtype dt, const void *a, const int64_t *a_strides,
                                                     const void *b, const int64_t *b_strides, void *y, int rank,
                                                     const int64_t *dims);
+/* Bool logic and Where with numpy broadcasting: y (contiguous, dims, rank <=
+ * MIXRT_CUDA_MAX_PERM_RANK) with every operand read at its own strides per axis of dims (0
+ * on a broadcast axis). AND / OR / XOR: a and b are bool bytes (nonzero true), y bool (0 or
+ * 1), c unused (NULL). WHERE: y = c ? a : b with c bool bytes and a, b, y elements of
+ * elem_size bytes (1, 2, 4 or 8: any dtype, moved as bits). */
+enum mixrt_cuda_select_op {
+    MIXRT_CUDA_SELECT_AND = 0,
+    MIXRT_CUDA_SELECT_OR = 1,
+    MIXRT_CUDA_SELECT_XOR = 2,
+    MIXRT_CUDA_SELECT_WHERE = 3,
+    MIXRT_CUDA_SELECT_COUNT
+};
+MIXRT_CUDA_API mixrt_status mixrt_cuda_select_bcast(mixrt_cuda_device_t dev, enum mixrt_cuda_select_op op,
+                                                    size_t elem_size, const void *c, const int64_t *c_strides,
+                                                    const void *a, const int64_t *a_strides, const void *b,
+                                                    const int64_t *b_strides, void *y, int rank, const int64_t *dims);
 /* Integer to float: src_dt I64, I32, U8 or BOOL into dst_dt F32, BF16 or F16 (n elements). */
 MIXRT_CUDA_API mixrt_status mixrt_cuda_cast_int(mixrt_cuda_device_t dev, mixrt_dtype src_dt, const void *src,
                                                 mixrt_dtype dst_dt, void *dst, size_t n);

@@ -53,6 +53,11 @@ cudaError_t mixrt_cuda_launch_transpose(cudaStream_t s, int max_blocks, size_t e
 cudaError_t mixrt_cuda_launch_bcast_binary(cudaStream_t s, int max_blocks, int op, int elem, const void *a,
                                            const void *b, void *y, int rank, const long long *dims,
                                            const long long *as, const long long *bs, size_t n);
+/* op: mixrt_cuda_select_op; cs/as/bs: c's, a's and b's strides per axis of dims (cs unused
+ * but for WHERE). */
+cudaError_t mixrt_cuda_launch_select(cudaStream_t s, int max_blocks, int op, size_t elem_size, const void *c,
+                                     const void *a, const void *b, void *y, int rank, const long long *dims,
+                                     const long long *cs, const long long *as, const long long *bs, size_t n);
 /* src_bytes 8 (i64), 4 (i32), 1 (u8 / bool) into dst_elem. */
 cudaError_t mixrt_cuda_launch_int_cast(cudaStream_t s, int max_blocks, int src_bytes, const void *x, int dst_elem,
                                        void *y, size_t n);

@@ -173,6 +173,13 @@ mixrt_status mixrt_cuda_binary_bcast(mixrt_cuda_device_t dev, enum mixrt_cuda_bi
     (void)dev, (void)op, (void)dt, (void)a, (void)a_strides, (void)b, (void)b_strides, (void)y, (void)rank, (void)dims;
     return MIXRT_STATUS_UNSUPPORTED;
 }
+mixrt_status mixrt_cuda_select_bcast(mixrt_cuda_device_t dev, enum mixrt_cuda_select_op op, size_t elem_size,
+                                     const void *c, const int64_t *c_strides, const void *a, const int64_t *a_strides,
+                                     const void *b, const int64_t *b_strides, void *y, int rank, const int64_t *dims) {
+    (void)dev, (void)op, (void)elem_size, (void)c, (void)c_strides, (void)a, (void)a_strides, (void)b, (void)b_strides;
+    (void)y, (void)rank, (void)dims;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
 mixrt_status mixrt_cuda_cast_int(mixrt_cuda_device_t dev, mixrt_dtype src_dt, const void *src, mixrt_dtype dst_dt,
                                  void *dst, size_t n) {
     (void)dev, (void)src_dt, (void)src, (void)dst_dt, (void)dst, (void)n;

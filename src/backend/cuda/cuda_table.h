@@ -79,6 +79,9 @@ struct mixrt_cuda_table {
                                  const struct mixrt_cuda_edge_args *);
     mixrt_status (*dwconv)(mixrt_cuda_device_t, mixrt_dtype, const void *, const void *, const void *, void *,
                            const struct mixrt_cuda_dwconv_args *);
+    mixrt_status (*select_bcast)(mixrt_cuda_device_t, enum mixrt_cuda_select_op, size_t, const void *,
+                                 const int64_t *, const void *, const int64_t *, const void *, const int64_t *, void *,
+                                 int, const int64_t *);
 };
 
 #endif /* MIXRT_BACKEND_CUDA_TABLE_H */

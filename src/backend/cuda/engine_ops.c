@@ -91,6 +91,41 @@ fail:
     return status;
 }
 
+mixrt_status mixrt_cuda_select_bcast(mixrt_cuda_device_t dev, enum mixrt_cuda_select_op op, size_t elem_size,
+                                     const void *c, const int64_t *c_strides, const void *a, const int64_t *a_strides,
+                                     const void *b, const int64_t *b_strides, void *y, int rank, const int64_t *dims) {
+    static const char *const names[] = {"And", "Or", "Xor", "Where"};
+    mixrt_status status = MIXRT_STATUS_OK;
+    const bool where = op == MIXRT_CUDA_SELECT_WHERE;
+    MIXRT_CHECK(dev->ctx, (unsigned)op < MIXRT_CUDA_SELECT_COUNT, MIXRT_STATUS_INVALID_ARGUMENT,
+                "cannot run CUDA select: unknown op %d", (int)op);
+    MIXRT_CHECK(dev->ctx, where ? (elem_size == 1 || elem_size == 2 || elem_size == 4 || elem_size == 8) : elem_size == 1,
+                MIXRT_STATUS_UNSUPPORTED_DTYPE, "cannot run CUDA broadcast %s: elements of %zu bytes (%s)", names[op],
+                elem_size, where ? "1, 2, 4 or 8" : "bool, 1");
+    MIXRT_CHECK(dev->ctx, rank >= 0 && rank <= MIXRT_CUDA_MAX_PERM_RANK, MIXRT_STATUS_UNSUPPORTED,
+                "cannot run CUDA broadcast %s: rank %d (at most %d)", names[op], rank, MIXRT_CUDA_MAX_PERM_RANK);
+    long long d[MIXRT_CUDA_MAX_PERM_RANK], cs[MIXRT_CUDA_MAX_PERM_RANK], as[MIXRT_CUDA_MAX_PERM_RANK],
+        bs[MIXRT_CUDA_MAX_PERM_RANK];
+    size_t n = 1;
+    for (int i = 0; i < rank; i++) {
+        long long ci = where ? c_strides[i] : 0;
+        MIXRT_CHECK(dev->ctx, dims[i] >= 0 && ci >= 0 && a_strides[i] >= 0 && b_strides[i] >= 0,
+                    MIXRT_STATUS_INVALID_ARGUMENT, "cannot run CUDA broadcast %s: negative dim or stride on axis %d",
+                    names[op], i);
+        d[i] = dims[i], cs[i] = ci, as[i] = a_strides[i], bs[i] = b_strides[i];
+        n *= (size_t)dims[i];
+    }
+    if (n == 0) return MIXRT_STATUS_OK;
+    MIXRT_CHECK(dev->ctx, a && b && y && (c || !where), MIXRT_STATUS_INVALID_ARGUMENT,
+                "cannot run CUDA broadcast %s: NULL buffer", names[op]);
+    MIXRT_CUDA_TRY(dev->ctx,
+                   mixrt_cuda_launch_select(dev->stream, dev->max_blocks, (int)op, elem_size, c, a, b, y, rank, d, cs,
+                                            as, bs, n),
+                   "kernel launch (broadcast %s, %zu-byte elements, %zu elements)", names[op], elem_size, n);
+fail:
+    return status;
+}
+
 mixrt_status mixrt_cuda_cast_int(mixrt_cuda_device_t dev, mixrt_dtype src_dt, const void *src, mixrt_dtype dst_dt,
                                  void *dst, size_t n) {
     mixrt_status status = MIXRT_STATUS_OK;

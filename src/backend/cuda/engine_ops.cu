@@ -322,6 +322,44 @@ __global__ void bcast_nc_kernel(const T *a, const T *b, T *y, size_t nvec, unsig
     }
 }
 
+/* Bool logic (op 0-2: And, Or, Xor over bytes, nonzero true) or Where (op 3: y = c ? a : b,
+ * elements moved as bits) with numpy broadcasting: every operand at its own strides. */
+struct sel_args {
+    int rank, op;
+    long long dims[MIXRT_CUDA_MAX_PERM_RANK], cs[MIXRT_CUDA_MAX_PERM_RANK], as[MIXRT_CUDA_MAX_PERM_RANK],
+        bs[MIXRT_CUDA_MAX_PERM_RANK];
+};
+
+template <typename E, typename I>
+__global__ void select_kernel(const unsigned char *c, const E *a, const E *b, E *y, size_t n, sel_args g) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        I rem = (I)i, co = 0, ao = 0, bo = 0;
+        for (int d = g.rank - 1; d >= 0; d--) {
+            I dd = (I)g.dims[d], id = rem % dd;
+            co += id * (I)g.cs[d];
+            ao += id * (I)g.as[d];
+            bo += id * (I)g.bs[d];
+            rem /= dd;
+        }
+        if (g.op == 3) {
+            y[i] = c[co] ? a[ao] : b[bo];
+        } else {
+            bool x = a[ao] != 0, z = b[bo] != 0;
+            y[i] = (E)(g.op == 0 ? (x && z) : g.op == 1 ? (x || z) : (x != z));
+        }
+    }
+}
+
+template <typename E>
+cudaError_t select_launch(cudaStream_t s, unsigned gr, bool i32, const void *c, const void *a, const void *b, void *y,
+                          size_t n, const sel_args &g) {
+    if (i32)
+        select_kernel<E, unsigned><<<gr, 256, 0, s>>>((const unsigned char *)c, (const E *)a, (const E *)b, (E *)y, n, g);
+    else
+        select_kernel<E, size_t><<<gr, 256, 0, s>>>((const unsigned char *)c, (const E *)a, (const E *)b, (E *)y, n, g);
+    return cudaGetLastError();
+}
+
 /* Integer (i64, i32, u8/bool) to float: exact up to 2^24, then the nearest value. */
 template <typename I, typename T> __global__ void int_cast_kernel(const I *x, T *y, size_t n) {
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
@@ -422,6 +460,37 @@ extern "C" cudaError_t mixrt_cuda_launch_bcast_binary(cudaStream_t s, int max_bl
     }
 #undef MIXRT_BCAST_GEN
     return cudaGetLastError();
+}
+
+extern "C" cudaError_t mixrt_cuda_launch_select(cudaStream_t s, int max_blocks, int op, size_t elem_size,
+                                                const void *c, const void *a, const void *b, void *y, int rank,
+                                                const long long *dims, const long long *cs, const long long *as,
+                                                const long long *bs, size_t n) {
+    sel_args g;
+    g.rank = 0, g.op = op;
+    /* Axes of 1 dropped; neighbours every operand steps through as one merged. */
+    for (int d = 0; d < rank; d++) {
+        if (dims[d] == 1) continue;
+        int r = g.rank;
+        if (r > 0 && g.cs[r - 1] == cs[d] * dims[d] && g.as[r - 1] == as[d] * dims[d] && g.bs[r - 1] == bs[d] * dims[d]) {
+            g.dims[r - 1] *= dims[d], g.cs[r - 1] = cs[d], g.as[r - 1] = as[d], g.bs[r - 1] = bs[d];
+            continue;
+        }
+        g.dims[r] = dims[d], g.cs[r] = cs[d], g.as[r] = as[d], g.bs[r] = bs[d];
+        g.rank++;
+    }
+    long long m[3] = {0, 0, 0};
+    for (int d = 0; d < g.rank; d++)
+        m[0] += (g.dims[d] - 1) * g.cs[d], m[1] += (g.dims[d] - 1) * g.as[d], m[2] += (g.dims[d] - 1) * g.bs[d];
+    const bool i32 = n < (1u << 31) && m[0] < (1LL << 31) && m[1] < (1LL << 31) && m[2] < (1LL << 31);
+    unsigned gr = grid_for(n, max_blocks);
+    switch (elem_size) {
+    case 1: return select_launch<unsigned char>(s, gr, i32, c, a, b, y, n, g);
+    case 2: return select_launch<unsigned short>(s, gr, i32, c, a, b, y, n, g);
+    case 4: return select_launch<unsigned>(s, gr, i32, c, a, b, y, n, g);
+    case 8: return select_launch<unsigned long long>(s, gr, i32, c, a, b, y, n, g);
+    default: return cudaErrorInvalidValue;
+    }
 }
 
 extern "C" cudaError_t mixrt_cuda_launch_int_cast(cudaStream_t s, int max_blocks, int src_bytes, const void *x,
