@@ -213,7 +213,8 @@ static double check_model(const char *model, const char *prec, int *cpu_layers, 
     last_select = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         *cpu_layers += !strcmp(mixrt_engine_node_backend(e, i), "cpu");
-        last_select += !strcmp(mixrt_engine_node_backend(e, i), "cuda_select");
+        const char *k = mixrt_engine_cuda_node_kernel(e, i);
+        last_select += k && !strcmp(k, "cuda_select");
     }
     printf("  %-18s %-10s rel-norm %.3g  layers %d (%d on the CPU), segments %d (%d CUDA), copies %d H2D %d D2H\n",
            model, prec, worst, g->n_nodes, *cpu_layers, s, cs, h2d, d2h);
