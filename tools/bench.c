@@ -1324,6 +1324,7 @@ int mixrt_cmd_bench(int argc, char **argv) {
     }
     for (int r = 0; r < n_rows; r++) {
         struct row *w = &rows[r];
+        cli_shapes_for_open_inputs(ctx, &b, w->model, in_args, n_in_args); /* b's: every row's and the peer's */
         struct cli_build_args rb = b;
         if (w->precisions_set) {
             rb.opts.precisions = w->precisions;
@@ -1335,12 +1336,6 @@ int mixrt_cmd_bench(int argc, char **argv) {
         snprintf(phase, sizeof(phase), "%s %s (%s)", plan ? "loading" : "building", w->spec, w->model);
         progress_wait_begin(phase);
         int bad = cli_engine_open(ctx, w->model, &rb, &w->e, &ms);
-        if (!bad && cli_shapes_from_inputs(ctx, &b, w->e, w->model, in_args, n_in_args)) {
-            mixrt_engine_destroy(w->e); /* again, for the --input files' shapes (b's: every row's) */
-            w->e = NULL;
-            rb.opts.n_shapes = b.opts.n_shapes;
-            bad = cli_engine_open(ctx, w->model, &rb, &w->e, &ms);
-        }
         progress_wait_end();
         if (bad) goto done;
         const struct mixrt_build_options *o = mixrt_engine_options(w->e);

@@ -295,12 +295,8 @@ int mixrt_cmd_check(int argc, char **argv) {
     FILE *jf = NULL;
     memset(&s, 0, sizeof(s));
     if (cli_context_create(b.opts.verbose, &ctx)) goto done;
+    cli_shapes_for_open_inputs(ctx, &b, model_path, in_args, n_in_args);
     if (cli_engine_open(ctx, model_path, &b, &e, NULL)) goto done;
-    if (cli_shapes_from_inputs(ctx, &b, e, model_path, in_args, n_in_args)) {
-        mixrt_engine_destroy(e); /* again, for the --input files' shapes */
-        e = NULL;
-        if (cli_engine_open(ctx, model_path, &b, &e, NULL)) goto done;
-    }
     mixrt_status st = mixrt_engine_build_reference(ctx, ref_path, b.shapes, b.opts.n_shapes, &ref);
     if (st != MIXRT_STATUS_OK) {
         rc = cli_fail_ctx_prefixed(ctx, st, "cannot build the reference engine");

@@ -98,15 +98,15 @@ int cli_outputs_write(mixrt_context_t ctx, const struct cli_io *io, struct mixrt
 void cli_print_summary(const char *name, const struct mixrt_tensor *t);
 
 /* ---- engines ---- */
-/* For each --input file of an input that engine e (built from model with b) left with open
- * dims (a symbolic batch, unknown sizes) and that no --shape names, adds the file's dims as
- * its --shape and says so; returns how many it added: the caller then builds again, for the
- * shapes it runs with (static memory plan, packed weights, every fusion that needs known
- * dims). Plans and unreadable files are left alone (the run reports those). Asking the
- * built engine, not the model, costs nothing for models with fixed inputs (a second model
- * load only for this raised BERT's peak memory by 100 MiB). */
-int cli_shapes_from_inputs(mixrt_context_t ctx, struct cli_build_args *b, mixrt_engine_t e, const char *model,
-                           const struct cli_input_arg *args, int n_args);
+/* For each input the ONNX file model declares with open dims (a symbolic batch, unknown
+ * sizes) and that no --shape names, adds a --shape and says so: the --input file's dims, or
+ * without a file those of the seeded random input (1 in each open dim). Call before the
+ * build, which then plans for the shapes the command runs (static memory plan, packed
+ * weights, every fusion that needs known dims). Reads only the file's graph inputs (see
+ * cli.c); plans, inputs without a declared shape, unreadable files and malformed models are
+ * left alone (the build or the run reports those). Returns how many it added. */
+int cli_shapes_for_open_inputs(mixrt_context_t ctx, struct cli_build_args *b, const char *model,
+                               const struct cli_input_arg *args, int n_args);
 /* Opens path as an engine: a .plan is loaded (build-only options are then a usage error),
  * anything else is built with b's options. *build_ms gets the build/load time. Returns 0
  * or 1 (error printed). */

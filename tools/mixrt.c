@@ -86,12 +86,8 @@ static int run_model(const char *model_path, bool reference, const struct cli_bu
         }
         if (cli_io_from_model(model, &io)) goto done;
     } else {
+        cli_shapes_for_open_inputs(ctx, &bs, model_path, in_args, n_in_args);
         if (cli_engine_open(ctx, model_path, &bs, &engine, NULL)) goto done;
-        if (cli_shapes_from_inputs(ctx, &bs, engine, model_path, in_args, n_in_args)) {
-            mixrt_engine_destroy(engine);
-            engine = NULL;
-            if (cli_engine_open(ctx, model_path, &bs, &engine, NULL)) goto done;
-        }
         if (cli_io_from_engine(engine, &io)) goto done;
     }
     if (cli_inputs_prepare(ctx, &io, in_args, n_in_args, bs.shapes, (int)bs.opts.n_shapes, seed, &in)) goto done;
