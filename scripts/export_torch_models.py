@@ -36,11 +36,27 @@ VISION = {
     "tv_mnasnet1_0": ("torchvision", "mnasnet1_0"),
     "tv_resnext50_32x4d": ("torchvision", "resnext50_32x4d"),
     # timm
+    # more families: segmentation heads (bilinear Resize, dilated convs, dict outputs), 3-D
+    # convs, VGG / AlexNet (big Gemm heads), the small MobileNetV3, EfficientNetV2, MaxViT
+    "tv_deeplabv3_mobilenet_v3_large": ("torchvision.segmentation", "deeplabv3_mobilenet_v3_large"),
+    "tv_fcn_resnet50": ("torchvision.segmentation", "fcn_resnet50"),
+    "tv_lraspp_mobilenet_v3_large": ("torchvision.segmentation", "lraspp_mobilenet_v3_large"),
+    "tv_r3d_18": ("torchvision.video", "r3d_18"),
+    "tv_vgg16": ("torchvision", "vgg16"),
+    "tv_alexnet": ("torchvision", "alexnet"),
+    "tv_mobilenet_v3_small": ("torchvision", "mobilenet_v3_small"),
+    "tv_efficientnet_v2_s": ("torchvision", "efficientnet_v2_s"),
+    "tv_maxvit_t": ("torchvision", "maxvit_t"),
+    "tv_wide_resnet50_2": ("torchvision", "wide_resnet50_2"),
     "timm_deit_small": ("timm", "deit_small_patch16_224"),
     "timm_resnet18": ("timm", "resnet18"),
 }
 TEXT = ["hf_bert", "hf_gpt2", "hf_distilbert", "hf_roberta", "hf_llama_tiny", "hf_t5_encoder",
-        "hf_vit", "hf_resnet50"]
+        "hf_vit", "hf_resnet50", "hf_albert", "hf_electra", "hf_deberta_v2", "hf_bart", "hf_mistral_tiny",
+        "hf_qwen2_tiny", "hf_phi_tiny", "hf_opt", "hf_bloom_tiny", "hf_gpt_neo_tiny", "hf_mobilebert",
+        "hf_wav2vec2", "hf_whisper_encoder", "hf_clip_vision", "hf_swin", "hf_segformer", "hf_dinov2",
+        "hf_convnext"]
+
 
 
 def text_model(name):
@@ -64,6 +80,45 @@ def text_model(name):
         return tf.ViTForImageClassification(tf.ViTConfig()), False
     if name == "hf_resnet50":  # the ResNet-50 scripts/cuda_vs_torch.py times torch.compile on
         return tf.ResNetForImageClassification(tf.ResNetConfig()), False
+    if name == "hf_albert":
+        return tf.AlbertModel(tf.AlbertConfig()), True
+    if name == "hf_electra":
+        return tf.ElectraModel(tf.ElectraConfig()), True
+    if name == "hf_deberta_v2":
+        return tf.DebertaV2Model(tf.DebertaV2Config(num_hidden_layers=4)), True
+    if name == "hf_bart":
+        return tf.BartModel(tf.BartConfig(encoder_layers=3, decoder_layers=3)), True
+    if name == "hf_mobilebert":
+        return tf.MobileBertModel(tf.MobileBertConfig()), True
+    if name == "hf_opt":
+        return tf.OPTForCausalLM(tf.OPTConfig()), True
+    small = dict(hidden_size=512, intermediate_size=1376, num_hidden_layers=4, num_attention_heads=8,
+                 vocab_size=8000, max_position_embeddings=512)
+    if name == "hf_mistral_tiny":
+        return tf.MistralForCausalLM(tf.MistralConfig(num_key_value_heads=4, **small)), True
+    if name == "hf_qwen2_tiny":
+        return tf.Qwen2ForCausalLM(tf.Qwen2Config(num_key_value_heads=4, **small)), True
+    if name == "hf_phi_tiny":
+        return tf.PhiForCausalLM(tf.PhiConfig(**small)), True
+    if name == "hf_bloom_tiny":
+        return tf.BloomForCausalLM(tf.BloomConfig(hidden_size=512, n_layer=4, n_head=8, vocab_size=8000)), True
+    if name == "hf_gpt_neo_tiny":
+        return tf.GPTNeoForCausalLM(tf.GPTNeoConfig(hidden_size=512, num_layers=4, num_heads=8, vocab_size=8000,
+                                                    attention_types=[[["global", "local"], 2]])), True
+    if name == "hf_wav2vec2":
+        return tf.Wav2Vec2Model(tf.Wav2Vec2Config(num_hidden_layers=4)), "audio"
+    if name == "hf_whisper_encoder":
+        return tf.WhisperModel(tf.WhisperConfig()).get_encoder(), "mel"
+    if name == "hf_clip_vision":
+        return tf.CLIPVisionModel(tf.CLIPVisionConfig()), False
+    if name == "hf_swin":
+        return tf.SwinModel(tf.SwinConfig()), False
+    if name == "hf_segformer":
+        return tf.SegformerForSemanticSegmentation(tf.SegformerConfig()), False
+    if name == "hf_dinov2":
+        return tf.Dinov2Model(tf.Dinov2Config()), False
+    if name == "hf_convnext":
+        return tf.ConvNextForImageClassification(tf.ConvNextConfig()), False
     raise KeyError(name)
 
 
@@ -78,9 +133,11 @@ def wrap(m, keys):
             self.m = m
 
         def forward(self, *a):
-            o = self.m(**dict(zip(keys, a)))
+            o = self.m(*a) if keys is None else self.m(**dict(zip(keys, a)))
             if isinstance(o, (tuple, list)):
                 return o[0]
+            if isinstance(o, dict) and "out" in o:  # torchvision segmentation: {"out", "aux"}
+                return o["out"]
             return o.logits if hasattr(o, "logits") and o.logits is not None else o.last_hidden_state
     return Wrapped()
 
@@ -90,19 +147,32 @@ def make(name, seq, eager=False, batch=1):
     torch.manual_seed(0)
     if name in VISION:
         lib, arch = VISION[name]
-        if lib == "torchvision":
+        if lib.startswith("torchvision"):
             import torchvision.models as tvm
-            m = getattr(tvm, arch)()
+            mod = tvm
+            for part in lib.split(".")[1:]:
+                mod = getattr(mod, part)
+            kw = {}
+            if lib.endswith("segmentation"):  # no pretrained backbone either (no network there)
+                kw = {"weights_backbone": None} if "lraspp" in arch else {"weights_backbone": None, "aux_loss": False}
+            m = getattr(mod, arch)(weights=None, **kw)
+            if lib.endswith("segmentation"):
+                m = wrap(m, None)
         else:
             import timm
             m = timm.create_model(arch, pretrained=False)
-        return m.eval(), [("x", torch.randn(batch, 3, 224, 224))]
+        shape = (batch, 3, 16, 112, 112) if lib.endswith("video") else (batch, 3, 224, 224)
+        return m.eval(), [("x", torch.randn(*shape))]
     m, text = text_model(name)
     m = m.eval()
     if getattr(m.config, "use_cache", None):
         m.config.use_cache = False
     if eager:
         m.config._attn_implementation = "eager"
+    if text == "audio":
+        return wrap(m, ["input_values"]).eval(), [("input_values", torch.randn(batch, 16000))]
+    if text == "mel":
+        return wrap(m, ["input_features"]).eval(), [("input_features", torch.randn(batch, 80, 3000))]
     if not text:
         return wrap(m, ["pixel_values"]).eval(), [("pixel_values", torch.randn(batch, 3, 224, 224))]
     ids = torch.randint(0, 1000, (batch, seq))
@@ -159,6 +229,7 @@ def main():
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--skeleton", action="store_true")
     ap.add_argument("--bf16", action="store_true")
+    ap.add_argument("--dynamic", action="store_true", help="a symbolic batch (dim 0 of every input and of y)")
     a = ap.parse_args()
     import torch
     os.makedirs(a.out, exist_ok=True)
@@ -181,6 +252,8 @@ def main():
                 t0 = time.time()
                 try:
                     kw = dict(input_names=[k for k, _ in ins], output_names=["y"])
+                    if a.dynamic:
+                        kw["dynamic_axes"] = {k: {0: "batch"} for k in [k for k, _ in ins] + ["y"]}
                     with torch.no_grad():
                         if ex == "ts":
                             torch.onnx.export(mm, args, path, dynamo=False, opset_version=17,
