@@ -111,64 +111,48 @@ save(nodes, [h.make_tensor_value_info("x", T.FLOAT, [B, S, E])], [h.make_tensor_
      [("wqkv", Wq), ("bqkv", Bq), ("splits", np.array([E, E, E], np.int64)),
       ("heads", np.array([B, S, H, D], np.int64)), ("sqrtd", np.array(np.sqrt(D), np.float32)), ("pmask", pm),
       ("merged", np.array([B, S, E], np.int64))], "qkv_split", infer=True)
+def mask_attention(mask_nodes, extra, name, mask_first):
+    """Q/K/V products of x [B, S, E], two-head attention whose scores get the value "m4" that
+    mask_nodes make from the int64 input "mask" [B, S] (extra: their constants), then y."""
+    B, S, H, D = 2, 16, 2, 16
+    E = H * D
+    Wq, Wk, Wv = ((rng.standard_normal((E, E)) * 0.15).astype(np.float32) for _ in range(3))
+    prod = []
+    for n, w in (("q", "wq"), ("k", "wk"), ("v", "wv")):
+        prod += [h.make_node("MatMul", ["x", w], [n + "0"]), h.make_node("Reshape", [n + "0", "heads"], [n + "4"])]
+    att = [h.make_node("Transpose", ["q4"], ["qt"], perm=[0, 2, 1, 3]),
+           h.make_node("Transpose", ["k4"], ["kt"], perm=[0, 2, 3, 1]),
+           h.make_node("Transpose", ["v4"], ["vt"], perm=[0, 2, 1, 3]),
+           h.make_node("MatMul", ["qt", "kt"], ["s0"]),
+           h.make_node("Div", ["s0", "sqrtd"], ["s1"]),
+           h.make_node("Add", ["s1", "m4"], ["s2"]),
+           h.make_node("Softmax", ["s2"], ["p"], axis=-1),
+           h.make_node("MatMul", ["p", "vt"], ["o"]),
+           h.make_node("Transpose", ["o"], ["ot"], perm=[0, 2, 1, 3]),
+           h.make_node("Reshape", ["ot", "merged"], ["y"])]
+    nodes = mask_nodes + prod + att if mask_first else prod + mask_nodes + att
+    save(nodes, [h.make_tensor_value_info("x", T.FLOAT, [B, S, E]), h.make_tensor_value_info("mask", T.INT64, [B, S])],
+         [h.make_tensor_value_info("y", T.FLOAT, [B, S, E])],
+         [("wq", Wq), ("wk", Wk), ("wv", Wv), ("fmin", np.array(np.finfo(np.float32).min, np.float32)),
+          ("zero", np.array(0, np.float32)), ("axes12", np.array([1, 2], np.int64)),
+          ("heads", np.array([B, S, H, D], np.int64)), ("sqrtd", np.array(np.sqrt(D), np.float32)),
+          ("merged", np.array([B, S, E], np.int64))] + [(k, v(S)) for k, v in extra], name, infer=True)
 # mask_prologue.onnx - an HF-style padding mask built from an int64 input on the CPU (Cast to
-# bool, Not, Where, Unsqueeze: no CUDA kernels for those dtypes) and read by the attention
-# after CUDA products: the CPU layers run first, then one CUDA graph (hoist_cpu_prologue).
-B, S, H, D = 2, 16, 2, 16
-E = H * D
-Wq, Wk, Wv = ((rng.standard_normal((E, E)) * 0.15).astype(np.float32) for _ in range(3))
-nodes = []  # the products first: the mask's CPU layers come after CUDA ones in node order
-for n, w in (("q", "wq"), ("k", "wk"), ("v", "wv")):
-    nodes += [h.make_node("MatMul", ["x", w], [n + "0"]), h.make_node("Reshape", [n + "0", "heads"], [n + "4"])]
-nodes += [h.make_node("Cast", ["mask"], ["mb"], to=T.BOOL),
-          h.make_node("Not", ["mb"], ["pad"]),
-          h.make_node("Where", ["pad", "fmin", "zero"], ["madd"]),
-          h.make_node("Unsqueeze", ["madd", "axes12"], ["m4"]),
-          h.make_node("Transpose", ["q4"], ["qt"], perm=[0, 2, 1, 3]),
-          h.make_node("Transpose", ["k4"], ["kt"], perm=[0, 2, 3, 1]),
-          h.make_node("Transpose", ["v4"], ["vt"], perm=[0, 2, 1, 3]),
-          h.make_node("MatMul", ["qt", "kt"], ["s0"]),
-          h.make_node("Div", ["s0", "sqrtd"], ["s1"]),
-          h.make_node("Add", ["s1", "m4"], ["s2"]),
-          h.make_node("Softmax", ["s2"], ["p"], axis=-1),
-          h.make_node("MatMul", ["p", "vt"], ["o"]),
-          h.make_node("Transpose", ["o"], ["ot"], perm=[0, 2, 1, 3]),
-          h.make_node("Reshape", ["ot", "merged"], ["y"])]
-save(nodes, [h.make_tensor_value_info("x", T.FLOAT, [B, S, E]), h.make_tensor_value_info("mask", T.INT64, [B, S])],
-     [h.make_tensor_value_info("y", T.FLOAT, [B, S, E])],
-     [("wq", Wq), ("wk", Wk), ("wv", Wv), ("fmin", np.array(np.finfo(np.float32).min, np.float32)),
-      ("zero", np.array(0, np.float32)), ("axes12", np.array([1, 2], np.int64)),
-      ("heads", np.array([B, S, H, D], np.int64)), ("sqrtd", np.array(np.sqrt(D), np.float32)),
-      ("merged", np.array([B, S, E], np.int64))], "mask_prologue", infer=True)
+# bool, Not; Where and Unsqueeze read them) and read by the attention after CUDA products (the
+# mask's layers come after CUDA ones in node order): the CPU layers run first, then one CUDA
+# graph (hoist_cpu_prologue).
+mask_attention([h.make_node("Cast", ["mask"], ["mb"], to=T.BOOL),
+                h.make_node("Not", ["mb"], ["pad"]),
+                h.make_node("Where", ["pad", "fmin", "zero"], ["madd"]),
+                h.make_node("Unsqueeze", ["madd", "axes12"], ["m4"])], [], "mask_prologue", False)
 # causal_mask.onnx - GPT-2's mask as transformers exports it: And(causal constant [1,1,S,S],
 # padding row [B,1,1,S] from an int64 input) then Where(mask, 0, f32 lowest), added to the
 # scores: And and Where run as CUDA kernels (cuda_select), only Cast / Unsqueeze on the CPU.
-B, S, H, D = 2, 16, 2, 16
-E = H * D
-Wq, Wk, Wv = ((rng.standard_normal((E, E)) * 0.15).astype(np.float32) for _ in range(3))
-nodes = [h.make_node("Cast", ["mask"], ["mb"], to=T.BOOL),
-         h.make_node("Unsqueeze", ["mb", "axes12"], ["pad4"]),
-         h.make_node("And", ["causal", "pad4"], ["vis"]),
-         h.make_node("Where", ["vis", "zero", "fmin"], ["m4"])]
-for n, w in (("q", "wq"), ("k", "wk"), ("v", "wv")):
-    nodes += [h.make_node("MatMul", ["x", w], [n + "0"]), h.make_node("Reshape", [n + "0", "heads"], [n + "4"])]
-nodes += [h.make_node("Transpose", ["q4"], ["qt"], perm=[0, 2, 1, 3]),
-          h.make_node("Transpose", ["k4"], ["kt"], perm=[0, 2, 3, 1]),
-          h.make_node("Transpose", ["v4"], ["vt"], perm=[0, 2, 1, 3]),
-          h.make_node("MatMul", ["qt", "kt"], ["s0"]),
-          h.make_node("Div", ["s0", "sqrtd"], ["s1"]),
-          h.make_node("Add", ["s1", "m4"], ["s2"]),
-          h.make_node("Softmax", ["s2"], ["p"], axis=-1),
-          h.make_node("MatMul", ["p", "vt"], ["o"]),
-          h.make_node("Transpose", ["o"], ["ot"], perm=[0, 2, 1, 3]),
-          h.make_node("Reshape", ["ot", "merged"], ["y"])]
-save(nodes, [h.make_tensor_value_info("x", T.FLOAT, [B, S, E]), h.make_tensor_value_info("mask", T.INT64, [B, S])],
-     [h.make_tensor_value_info("y", T.FLOAT, [B, S, E])],
-     [("wq", Wq), ("wk", Wk), ("wv", Wv), ("fmin", np.array(np.finfo(np.float32).min, np.float32)),
-      ("zero", np.array(0, np.float32)), ("axes12", np.array([1, 2], np.int64)),
-      ("causal", np.tril(np.ones((S, S), bool))[None, None]),
-      ("heads", np.array([B, S, H, D], np.int64)), ("sqrtd", np.array(np.sqrt(D), np.float32)),
-      ("merged", np.array([B, S, E], np.int64))], "causal_mask", infer=True)
+mask_attention([h.make_node("Cast", ["mask"], ["mb"], to=T.BOOL),
+                h.make_node("Unsqueeze", ["mb", "axes12"], ["pad4"]),
+                h.make_node("And", ["causal", "pad4"], ["vis"]),
+                h.make_node("Where", ["vis", "zero", "fmin"], ["m4"])],
+               [("causal", lambda S: np.tril(np.ones((S, S), bool))[None, None])], "causal_mask", True)
 print("models:", out)
 PY
     exit $?
