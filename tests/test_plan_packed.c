@@ -680,6 +680,104 @@ static void write_corpus(const char *out) {
 }
 #endif
 
+#ifdef MIXRT_HAVE_DNNL
+/* Weight-tied layers (ALBERT runs one layer's weights 12 times): three FusedMatMuls reading one
+ * constant W share one packed copy - two reorders fewer than the same model with W copied
+ * per node, outputs bit-identical to that untied twin, and in the plan the three entries
+ * name one range of packed bytes (the section smaller by two copies); loaded, no reorder. */
+static void test_tied_weights(void) {
+    char cmd[2048], tied[256], untied[256], plan[256];
+    snprintf(tied, sizeof tied, "%s/tied.onnx", dir);
+    snprintf(untied, sizeof untied, "%s/untied.onnx", dir);
+    snprintf(plan, sizeof plan, "%s/tied.plan", dir);
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 - '%s' '%s' <<'PY'\n"
+             "import sys, numpy as np, onnx\n"
+             "from onnx import helper as h, numpy_helper as nh, TensorProto as T\n"
+             "rng = np.random.default_rng(7)\n"
+             "W = (rng.standard_normal((96, 96)) * 0.1).astype(np.float32)\n"
+             "B = (rng.standard_normal(96) * 0.1).astype(np.float32)\n"
+             "for path, tie in ((sys.argv[1], True), (sys.argv[2], False)):\n"
+             "    w = ['w'] * 3 if tie else ['w0', 'w1', 'w2']\n"
+             "    nodes = []\n"
+             "    x = 'x'\n"
+             "    for i in range(3):\n"
+             "        nodes += [h.make_node('MatMul', [x, w[i]], ['m%%d' %% i]), h.make_node('Add', ['m%%d' %% i, 'b'], ['a%%d' %% i]),\n"
+             "                  h.make_node('Relu', ['a%%d' %% i], ['y' if i == 2 else 'r%%d' %% i])]\n"
+             "        x = 'r%%d' %% i\n"
+             "    inits = [nh.from_array(W, n) for n in sorted(set(w))] + [nh.from_array(B, 'b')]\n"
+             "    g = h.make_graph(nodes, 'tied', [h.make_tensor_value_info('x', T.FLOAT, [1, 40, 96])],\n"
+             "                     [h.make_tensor_value_info('y', T.FLOAT, [1, 40, 96])], inits)\n"
+             "    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid('', 17)]), path)\n"
+             "PY",
+             tied, untied);
+    TU_CHECK(system(cmd) == 0, "cannot make the tied-weights models");
+    static const unsigned precs[] = {MIXRT_PRECISION_FP32, MIXRT_PRECISION_FP32 | MIXRT_PRECISION_BF16};
+    for (int p = 0; p < 2; p++) {
+        if (p && !mixrt_dnnl_bf16_native()) continue;
+        const char *label = p ? "tied fp32,bf16" : "tied fp32";
+        struct mixrt_build_options o;
+        mixrt_build_options_init(&o);
+        o.precisions = precs[p];
+        mixrt_engine_t et = NULL, eu = NULL, l = NULL;
+        /* Built once first: the builder's kernel timings (one-node graphs, each packing its
+         * own copy) are then in the process's timing cache, so the counts below are the
+         * engines' own packing. */
+        if (mixrt_engine_build(ctx, tied, &o, &et) == MIXRT_STATUS_OK) mixrt_engine_destroy(et);
+        et = NULL;
+        unsigned long r0 = mixrt_cpu_weight_reorders();
+        mixrt_status st = mixrt_engine_build(ctx, tied, &o, &et);
+        unsigned long r1 = mixrt_cpu_weight_reorders();
+        TU_CHECK(st == MIXRT_STATUS_OK, "%s: build: %s", label, mixrt_context_last_error(ctx));
+        st = mixrt_engine_build(ctx, untied, &o, &eu);
+        unsigned long r2 = mixrt_cpu_weight_reorders();
+        TU_CHECK(st == MIXRT_STATUS_OK, "%s: build untied: %s", label, mixrt_context_last_error(ctx));
+        if (!et || !eu) {
+            mixrt_engine_destroy(et), mixrt_engine_destroy(eu);
+            continue;
+        }
+        char kinds[256];
+        TU_CHECK(packable_layers(et, kinds, sizeof kinds) == 3, "%s: %d packing layers (%s), expected 3", label,
+                 packable_layers(et, kinds, sizeof kinds), kinds);
+        TU_CHECK(r1 - r0 == 1 && r2 - r1 == 3, "%s: the build ran %lu reorders, the untied twin's %lu (expected 1 "
+                 "and 3)", label, r1 - r0, r2 - r1);
+        TU_CHECK(same_outputs(eu, et, label), "%s: outputs differ from the untied twin", label);
+        size_t size = 0, sec = 0, sec_len = 0, usec_len = 0;
+        TU_CHECK(mixrt_engine_save(et, plan) == MIXRT_STATUS_OK, "%s: save: %s", label, mixrt_context_last_error(ctx));
+        unsigned char *img = read_file(plan, &size);
+        bool found = img && find_packed(img, size, &sec, &sec_len);
+        TU_CHECK(found && le(img + sec, 4) == 3, "%s: the plan has no PACKED section of 3 entries", label);
+        size_t w_off[3] = {0, 0, 0}, w_len[3] = {0, 0, 0};
+        for (int i = 0; found && i < 3 && (size_t)i < le(img + sec, 4); i++) entry_range(img, sec, i, 5, &w_off[i], &w_len[i]);
+        TU_CHECK(found && w_len[0] > 0 && w_off[1] == w_off[0] && w_off[2] == w_off[0] && w_len[1] == w_len[0] &&
+                     w_len[2] == w_len[0],
+                 "%s: the three entries' packed bytes are not one range (%zu+%zu, %zu+%zu, %zu+%zu)", label, w_off[0],
+                 w_len[0], w_off[1], w_len[1], w_off[2], w_len[2]);
+        TU_CHECK(mixrt_engine_save(eu, plan) == MIXRT_STATUS_OK, "%s: save untied: %s", label,
+                 mixrt_context_last_error(ctx));
+        size_t usize = 0, usec = 0;
+        unsigned char *uimg = read_file(plan, &usize);
+        TU_CHECK(uimg && find_packed(uimg, usize, &usec, &usec_len) && usec_len >= sec_len + 2 * w_len[0],
+                 "%s: PACKED section %zu bytes, the untied twin's %zu (expected two copies of %zu more)", label,
+                 sec_len, usec_len, w_len[0]);
+        free(uimg);
+        /* the tied plan again, loaded from the file: no reorder, same outputs */
+        TU_CHECK(mixrt_engine_save(et, plan) == MIXRT_STATUS_OK, "%s: save: %s", label, mixrt_context_last_error(ctx));
+        r0 = mixrt_cpu_weight_reorders();
+        st = mixrt_engine_load(ctx, plan, &l);
+        r1 = mixrt_cpu_weight_reorders();
+        TU_CHECK(st == MIXRT_STATUS_OK && r1 == r0, "%s: load: %s (%lu reorders)", label,
+                 st == MIXRT_STATUS_OK ? "ok" : mixrt_context_last_error(ctx), r1 - r0);
+        if (l) TU_CHECK(same_outputs(et, l, label), "%s: the loaded plan's outputs differ", label);
+        free(img);
+        unlink(plan);
+        mixrt_engine_destroy(l), mixrt_engine_destroy(et), mixrt_engine_destroy(eu);
+    }
+    unlink(tied), unlink(untied);
+}
+
+#endif
+
 int main(void) {
     tu_seed(20261129);
     if (mixrt_context_create(NULL, &ctx) != MIXRT_STATUS_OK) return 1;
@@ -707,6 +805,7 @@ int main(void) {
     TU_CHECK(system(cmd) == 0, "cannot make the example models: %s", cmd);
     test_engine_plans(examples);
     test_release(examples);
+    test_tied_weights();
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", examples);
     if (system(cmd) != 0) fprintf(stderr, "test_plan_packed: cannot remove %s\n", examples);
 #else

@@ -78,7 +78,8 @@ static mixrt_status put_weight(void *user, const struct mixrt_tensor *t, uint64_
  *          +8  six (u64 offset, u64 length) ranges: node name, kernel name, library
  *              ("onednn 2.6.0 <hash> isa <n>"), target (mixrt_cpu_target() of the writer),
  *              layout descriptor (the bytes of a dnnl_memory_desc_t), packed bytes
- *  then the strings and descriptors, then each entry's packed bytes at a multiple of 64.
+ *  then the strings and descriptors, then each entry's packed bytes at a multiple of 64
+ *  (entries whose nodes share one packed copy name the same range).
  * Strings are printable ASCII without a NUL. Every range lies inside the section. */
 #define PACKED_HEAD 16u
 #define PACKED_ENTRY 104u
@@ -99,6 +100,7 @@ struct packed_item {
     int index; /* in the GRAPH's node order */
     const char *name, *kernel;
     struct mixrt_cpu_packed p;
+    uint64_t data_off; /* where its packed bytes went */
 };
 
 /* Appends n bytes (may be 0) to b at the next multiple of align; *at gets the offset. */
@@ -144,13 +146,25 @@ static mixrt_status make_packed(struct mixrt_engine *e, struct mixrt_buf *out) {
     memset(out->p + table, 0, n * PACKED_ENTRY);
     out->n += n * PACKED_ENTRY;
     for (size_t i = 0; i < n; i++) {
-        const struct packed_item *it = &items[i];
+        struct packed_item *it = &items[i];
         const void *src[PACKED_RANGES] = {it->name, it->kernel, it->p.lib, target, it->p.layout, it->p.data};
         size_t len[PACKED_RANGES] = {strlen(it->name), strlen(it->kernel), strlen(it->p.lib), strlen(target),
                                      it->p.layout_size, it->p.size};
         uint64_t off[PACKED_RANGES];
-        for (int r = 0; r < PACKED_RANGES; r++)
+        /* Nodes sharing one packed copy (weight-tied layers, fused_transformer.c) point at
+         * the same bytes: written once, every entry's range names them (the loader maps the
+         * file, so they stay shared there too). */
+        size_t twin = i;
+        for (size_t j = 0; j < i && twin == i; j++)
+            if (items[j].p.data == it->p.data && items[j].p.size == it->p.size) twin = j;
+        for (int r = 0; r < PACKED_RANGES; r++) {
+            if (r == PR_DATA && twin != i) {
+                off[r] = items[twin].data_off;
+                continue;
+            }
             MIXRT_TRY(buf_put(out, src[r], len[r], r == PR_DATA ? MIXRT_PLAN_ALIGN : 1, &off[r]));
+        }
+        it->data_off = off[PR_DATA];
         uint8_t *ent = out->p + table + i * PACKED_ENTRY; /* after the puts: they may move the buffer */
         put_le(ent, (uint64_t)it->index, 4);
         for (int r = 0; r < PACKED_RANGES; r++) {

@@ -115,9 +115,70 @@ struct fmm_state {
     dnnl_primitive_desc_t pd;
     dnnl_primitive_t prim;
     dnnl_memory_t src, dst, z; /* handles point at the run's tensors */
-    dnnl_memory_t wei, bias;   /* owned: packed B, f32 bias */
+    dnnl_memory_t wei, bias;   /* owned: packed B (its bytes maybe shared, below), f32 bias */
     bool bias_ready;
+    /* B's identity when it is a graph constant (graph 0: none): nodes that read the same
+     * constant in the same layout share one packed copy (wshared, see fmm_shared). */
+    const struct mixrt_graph *wgraph;
+    int wvalue;
+    struct fmm_shared *wshared;
 };
+
+/* Packed B shared between nodes: a weight-tied model (ALBERT runs one layer's weights in all
+ * 12 layers; a tied LM head) would otherwise hold one packed copy per node - ALBERT-xxlarge
+ * 14.1 GiB resident against ONNX Runtime's 1.9. Keyed by the constant's graph and value index
+ * and everything the packing read (dtype, K, N, transB, the layout): an entry lives while a
+ * node's state holds it, states die with their engine and the engine with its graph, so a
+ * key never outlives what it names (no reuse of a freed address can hit). */
+struct fmm_shared {
+    struct fmm_shared *next;
+    const struct mixrt_graph *graph;
+    int value;
+    mixrt_dtype dt;
+    int64_t K, N;
+    bool trans_b;
+    dnnl_memory_desc_t md;
+    void *buf;
+    int refs;
+};
+static pthread_mutex_t g_fmm_shared_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fmm_shared *g_fmm_shared;
+
+/* Destroys st->wei and lets go of its shared bytes (freed with the last holder). */
+static void fmm_wei_drop(struct fmm_state *st) {
+    if (st->wei) dnnl_memory_destroy(st->wei);
+    st->wei = NULL;
+    struct fmm_shared *e = st->wshared;
+    st->wshared = NULL;
+    if (!e) return;
+    pthread_mutex_lock(&g_fmm_shared_lock);
+    if (--e->refs == 0) {
+        for (struct fmm_shared **pp = &g_fmm_shared; *pp; pp = &(*pp)->next)
+            if (*pp == e) {
+                *pp = e->next;
+                break;
+            }
+        free(e->buf);
+        free(e);
+    }
+    pthread_mutex_unlock(&g_fmm_shared_lock);
+}
+
+/* The shared entry for st's B in layout md, or NULL; *hit it is taken (refs + 1). Called
+ * with g_fmm_shared_lock held. */
+static struct fmm_shared *fmm_shared_find(const struct fmm_state *st, const dnnl_memory_desc_t *md) {
+    for (struct fmm_shared *e = g_fmm_shared; e; e = e->next)
+        if (e->graph == st->wgraph && e->value == st->wvalue && e->dt == st->dt && e->K == st->K && e->N == st->N &&
+            e->trans_b == st->trans_b && dnnl_memory_desc_equal(&e->md, md))
+            return e;
+    return NULL;
+}
+
+/* Records B's identity when input 1 of n is a constant of g. */
+static void fmm_set_wkey(struct fmm_state *st, const struct mixrt_graph *g, const struct mixrt_node *n) {
+    if (!st->wgraph && g && n->n_inputs > 1 && n->inputs[1] >= 0 && mixrt_graph_is_fixed_const(g, n->inputs[1]))
+        st->wgraph = g, st->wvalue = n->inputs[1];
+}
 
 static void fmm_clear_prim(struct fmm_state *st) {
     dnnl_memory_t *m[] = {&st->src, &st->dst, &st->z};
@@ -136,7 +197,7 @@ static void fmm_release(mixrt_context_t ctx, void *state) {
     struct fmm_state *st = state;
     if (!st) return;
     fmm_clear_prim(st);
-    if (st->wei) dnnl_memory_destroy(st->wei);
+    fmm_wei_drop(st);
     if (st->bias) dnnl_memory_destroy(st->bias);
     mixrt_free(ctx, st->sub, st->sub_bytes);
     pthread_mutex_destroy(&st->lock);
@@ -170,26 +231,56 @@ static mixrt_status fmm_pack(mixrt_context_t ctx, const struct mixrt_node *n, st
                            "layout needs them (the engine assumed fixed input shapes; MIXRT_RELEASE_WEIGHTS=off keeps "
                            "them)", n->op_type, n->name);
     MIXRT_TRY(mixrt_dnnl_get(ctx, &eng, &strm));
+    fmm_wei_drop(st);
+    struct fmm_shared *e = NULL;
+    if (st->wgraph) {
+        pthread_mutex_lock(&g_fmm_shared_lock);
+        e = fmm_shared_find(st, md);
+        if (e) e->refs++;
+        pthread_mutex_unlock(&g_fmm_shared_lock);
+        if (e) { /* another node packed this constant in this layout already */
+            st->wshared = e;
+            DNNL_DO(dnnl_memory_create(&st->wei, md, eng, e->buf));
+            goto fail;
+        }
+    }
     mixrt_cpu_weight_reorder_counted();
     dnnl_memory_desc_t user;
     dnnl_dims_t d = {st->K, st->N}, str;
     str[0] = st->trans_b ? 1 : (st->N > 0 ? st->N : 1);
     str[1] = st->trans_b ? (st->K > 0 ? st->K : 1) : 1;
     DNNL_DO(dnnl_memory_desc_init_by_strides(&user, 2, d, mixrt_dnnl_dtype(st->dt), str));
-    if (st->wei) dnnl_memory_destroy(st->wei);
-    st->wei = NULL;
-    DNNL_DO(dnnl_memory_create(&st->wei, md, eng, DNNL_MEMORY_ALLOCATE));
+    if (st->wgraph) { /* packed into bytes the entry owns, so that later readers share them */
+        size_t bytes = dnnl_memory_desc_get_size(md);
+        e = calloc(1, sizeof(*e));
+        if (!e || posix_memalign(&e->buf, 64, bytes ? bytes : 64) != 0) {
+            free(e);
+            return mixrt_error(ctx, MIXRT_STATUS_OUT_OF_MEMORY, "%s node '%s': no memory for %zu bytes of packed "
+                               "weights", n->op_type, n->name, bytes);
+        }
+        e->graph = st->wgraph, e->value = st->wvalue, e->dt = st->dt, e->K = st->K, e->N = st->N;
+        e->trans_b = st->trans_b, e->md = *md, e->refs = 1;
+        st->wshared = e;
+        DNNL_DO(dnnl_memory_create(&st->wei, md, eng, e->buf));
+    } else {
+        DNNL_DO(dnnl_memory_create(&st->wei, md, eng, DNNL_MEMORY_ALLOCATE));
+    }
     DNNL_DO(dnnl_memory_create(&um, &user, eng, (void *)b)); /* only read */
     DNNL_DO(dnnl_reorder_primitive_desc_create(&rpd, &user, eng, md, eng, NULL));
     DNNL_DO(dnnl_primitive_create(&r, rpd));
     dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, um}, {DNNL_ARG_TO, st->wei}};
     DNNL_DO(dnnl_primitive_execute(r, strm, 2, args));
     DNNL_DO(dnnl_stream_wait(strm));
+    if (st->wshared) { /* filled: now others may find it */
+        pthread_mutex_lock(&g_fmm_shared_lock);
+        st->wshared->next = g_fmm_shared;
+        g_fmm_shared = st->wshared;
+        pthread_mutex_unlock(&g_fmm_shared_lock);
+    }
     goto fail;
 dnnl_fail:
     status = fmm_fail(ctx, n, s, call);
-    if (st->wei) dnnl_memory_destroy(st->wei);
-    st->wei = NULL;
+    fmm_wei_drop(st); /* an entry not listed yet is this state's alone: freed */
 fail:
     if (r) dnnl_primitive_destroy(r);
     if (rpd) dnnl_primitive_desc_destroy(rpd);
@@ -202,6 +293,8 @@ static bool fmm_adopt(const struct mixrt_node *n, struct fmm_state *st, const dn
     const struct mixrt_cpu_packed *p = mixrt_cpu_packed_offered(n);
     void *m = st->wei;
     if (!p || !mixrt_dnnl_packed_adopt(p, w_md, &m)) return false;
+    st->wei = NULL; /* the adopt destroyed it; its shared bytes, if any, are let go */
+    fmm_wei_drop(st);
     st->wei = m;
     return true;
 }
@@ -371,6 +464,7 @@ static mixrt_status fmm_prepare(mixrt_context_t ctx, const struct mixrt_graph *g
     st->has_z = in_value(g, n, 3) != NULL;
     fmm_set_act(st, fmm_activation(n));
     if (st->act < 0) return MIXRT_STATUS_OK;
+    fmm_set_wkey(st, g, n);
     status = fmm_build(ctx, n, st, rows, b->data, bias ? g->values[n->inputs[2]].init : NULL);
 fail:
     return status;
@@ -486,13 +580,13 @@ static mixrt_status fmm_run(struct mixrt_kernel_ctx *k) {
         st->has_bias != (bias != NULL) || st->trans_b != tb || st->act != act) {
         if (st->K != K || st->N != N || st->dt != dt || st->trans_b != tb) {
             /* Another B altogether: nothing packed applies. */
-            if (st->wei) dnnl_memory_destroy(st->wei);
-            st->wei = NULL;
+            fmm_wei_drop(st);
         }
         if (st->has_bias != (bias != NULL) || st->K != K || st->N != N) st->bias_ready = false;
         st->dt = dt, st->K = K, st->N = N, st->trans_b = tb;
         fmm_set_act(st, act);
         st->has_z = z != NULL, st->has_bias = bias != NULL;
+        if (!own) fmm_set_wkey(st, k->graph, k->node);
         MIXRT_TRY(fmm_build(k->ctx, k->node, st, M, b->data, bias));
     }
     MIXRT_TRY(fmm_exec(k, st, a->data, z, y));
@@ -500,7 +594,7 @@ fail:
     if (locked) pthread_mutex_unlock(&st->lock);
     if (own) {
         fmm_clear_prim(st);
-        if (st->wei) dnnl_memory_destroy(st->wei);
+        fmm_wei_drop(st);
         if (st->bias) dnnl_memory_destroy(st->bias);
         pthread_mutex_destroy(&st->lock);
     }
@@ -586,6 +680,7 @@ static mixrt_status c1x1_prepare(mixrt_context_t ctx, const struct mixrt_graph *
     st->has_bias = bias != NULL;
     st->has_z = in_value(g, n, 3) != NULL;
     c1x1_set_act(st, &o);
+    fmm_set_wkey(st, g, n);
     status = fmm_build(ctx, n, st, x->dims[0].value * oh * ow, w->data, bias ? g->values[n->inputs[2]].init : NULL);
 fail:
     return status;
@@ -620,14 +715,12 @@ static mixrt_status c1x1_run(struct mixrt_kernel_ctx *k) {
     locked = true;
     if (!st->built || st->M != rows || st->K != gm.c || st->N != gm.m || st->dt != dt || st->has_z != (z != NULL) ||
         st->has_bias != (bias != NULL) || st->alg != o.act || st->alpha != o.alpha || st->beta != o.beta) {
-        if (st->K != gm.c || st->N != gm.m || st->dt != dt || !st->trans_b) {
-            if (st->wei) dnnl_memory_destroy(st->wei);
-            st->wei = NULL;
-        }
+        if (st->K != gm.c || st->N != gm.m || st->dt != dt || !st->trans_b) fmm_wei_drop(st);
         if (st->has_bias != (bias != NULL) || st->N != gm.m) st->bias_ready = false;
         st->dt = dt, st->K = gm.c, st->N = gm.m, st->trans_b = true;
         st->has_z = z != NULL, st->has_bias = bias != NULL;
         c1x1_set_act(st, &o);
+        fmm_set_wkey(st, k->graph, k->node);
         MIXRT_TRY(fmm_build(k->ctx, k->node, st, rows, w->data, bias));
     }
     const void *a = x->data;
