@@ -270,6 +270,27 @@ static void build_own_transposes(struct mixrt_graph *g, int *n_in, struct mixrt_
     *n_in = 1;
 }
 
+/* SegFormer's token sequences between convs: conv, x.flatten(2).transpose(1, 2) (Reshape to
+ * [N, C, H*W], Transpose (0, 2, 1)), a per-token op (Softmax over C), x.transpose(1, 2)
+ * .reshape(N, C, H, W), conv. In channels-last memory both edges are Reshapes. */
+static void build_tokens(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) {
+    int x = add_input(g, "x", MIXRT_DTYPE_F32, 4, X_DIMS);
+    int c1 = add_conv(g, x, 16, 3, 1, "c1");
+    int s3 = add_const_values(ctx, g, "s3", MIXRT_DTYPE_I64, 1, (int64_t[]){3}, (double[]){1, 16, 63});
+    int s4 = add_const_values(ctx, g, "s4", MIXRT_DTYPE_I64, 1, (int64_t[]){4}, (double[]){1, 16, 9, 7});
+    int f = add_node(g, "Reshape", 2, (int[]){out_of(g, c1), s3}, "flat", 3, (int64_t[]){1, 16, 63});
+    int t1 = add_node(g, "Transpose", 1, (int[]){out_of(g, f)}, "t1", 3, (int64_t[]){1, 63, 16});
+    node_attr_ints(g, t1, "perm", 3, (int64_t[]){0, 2, 1});
+    int sm = add_node(g, "Softmax", 1, (int[]){out_of(g, t1)}, "sm", 3, (int64_t[]){1, 63, 16});
+    int t2 = add_node(g, "Transpose", 1, (int[]){out_of(g, sm)}, "t2", 3, (int64_t[]){1, 16, 63});
+    node_attr_ints(g, t2, "perm", 3, (int64_t[]){0, 2, 1});
+    int u = add_node(g, "Reshape", 2, (int[]){out_of(g, t2), s4}, "unflat", 4, (int64_t[]){1, 16, 9, 7});
+    int c2 = add_conv(g, out_of(g, u), 8, 1, 1, "c2");
+    graph_set_output(g, out_of(g, c2));
+    in[0] = rand_tensor(MIXRT_DTYPE_F32, 4, X_DIMS);
+    *n_in = 1;
+}
+
 /* A ConvNeXt block's tail: conv, Transpose to NHWC, MatMul + bias, layer scale, Transpose back,
  * residual Add of the conv's output, conv. The Add meets the product only after the layout pass;
  * it then becomes the FusedMatMul's residual. */
@@ -402,6 +423,18 @@ static void test_passes(void) {
     TU_CHECK(count_op(g, "", "Transpose") == 2, "own transposes: expected 2 Transposes (entry, exit), got %d",
              count_op(g, "", "Transpose"));
     mixrt_graph_destroy(g);
+    /* Token sequences between convs: the four Transposes (the model's two, the region edges'
+     * two) become Reshapes but for the region's entry and exit; MIXRT_LAYOUT_TOKENS=off
+     * keeps them (so the count means something). */
+    for (int off = 0; off < 2; off++) {
+        if (off) setenv("MIXRT_LAYOUT_TOKENS", "off", 1);
+        g = check_pass(off ? "tokens (rule off)" : "tokens", build_tokens, MIXRT_PASS_ALL);
+        int want = off ? 6 : 2;
+        TU_CHECK(count_op(g, "", "Transpose") == want, "tokens%s: expected %d Transposes, got %d (%d nodes)",
+                 off ? " (rule off)" : "", want, count_op(g, "", "Transpose"), g->n_nodes);
+        mixrt_graph_destroy(g);
+        unsetenv("MIXRT_LAYOUT_TOKENS");
+    }
     for (int tv = 0; tv < 2; tv++) {
         g = check_pass(tv ? "convnext tail (torchvision)" : "convnext tail", tv ? build_convnext_tail_tv : build_convnext_tail,
                        MIXRT_PASS_ALL);

@@ -2,6 +2,7 @@
  * CNN activations channels-last with Transposes only at region edges. Invariant: values read
  * outside a fused chain or a region keep their names and layout, so their readers never change. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/fused_conv_impl.h"
@@ -216,6 +217,13 @@ static bool is_transpose(const struct mixrt_node *n, const int64_t *p) {
     return q && np == 4 && !memcmp(p, q, 4 * sizeof(int64_t));
 }
 
+/* MIXRT_LAYOUT_TOKENS=off keeps the Transposes at token-sequence edges (see
+ * twin_from_tokens): for measuring. */
+static bool g_tokens_on(void) {
+    const char *e = getenv("MIXRT_LAYOUT_TOKENS");
+    return !(e && !strcmp(e, "off"));
+}
+
 struct layout {
     struct mixrt_pass_state *st;
     int *last; /* [st->n_values]: the channels-last twin of a channels-first value, or -1 */
@@ -276,9 +284,112 @@ static mixrt_status add_transpose(struct layout *L, int in, int out, const int64
     return MIXRT_STATUS_OK;
 }
 
+/* An int64 constant of r values, named after base; -1 when out of memory. */
+static int shape_const(struct mixrt_graph *g, const char *base, const int64_t *dims, int r) {
+    struct mixrt_tensor *t = mixrt_arena_calloc(g->arena, 1, sizeof(*t));
+    int64_t n = r;
+    if (!t || mixrt_tensor_init(g->ctx, t, MIXRT_DTYPE_I64, 1, &n) != MIXRT_STATUS_OK) return -1;
+    memcpy(t->data, dims, (size_t)r * sizeof(int64_t));
+    int sv = mixrt_graph_add_unique_value(g, base, "_shape");
+    if (sv < 0) {
+        mixrt_tensor_release(g->ctx, t);
+        return -1;
+    }
+    mixrt_pass_set_const(g, sv, t);
+    return sv;
+}
+
+/* Static dims of value v (rank r) into d; false when v is not of rank r or a dim is unknown. */
+static bool dims_of(const struct mixrt_graph *g, int v, int r, int64_t *d) {
+    if (v < 0 || g->values[v].rank != r) return false;
+    for (int i = 0; i < r; i++)
+        if ((d[i] = g->values[v].dims[i].value) < 0) return false;
+    return true;
+}
+
+/* Node n is a live Transpose of rank 3 with perm (0, 2, 1): tokens [B, S, C] <-> [B, C, S]. */
+static bool is_swap12(const struct mixrt_pass_state *st, int ni) {
+    if (ni < 0 || mixrt_pass_is_dead(st, ni)) return false;
+    const struct mixrt_node *n = &st->g->nodes[ni];
+    if (!is_op(n, "Transpose") || n->n_inputs != 1 || n->n_outputs != 1) return false;
+    size_t np = 0;
+    const int64_t *q = mixrt_node_attr_ints(n, "perm", &np);
+    return q && np == 3 && q[0] == 0 && q[1] == 2 && q[2] == 1;
+}
+
+/* Node ni is a live Reshape with a constant shape (no allowzero question: its output's dims
+ * are known), reading value *in. */
+static bool is_plain_reshape(const struct mixrt_pass_state *st, int ni, int *in) {
+    if (ni < 0 || mixrt_pass_is_dead(st, ni)) return false;
+    const struct mixrt_node *n = &st->g->nodes[ni];
+    if (!is_op(n, "Reshape") || n->n_inputs != 2 || n->n_outputs != 1 || n->inputs[0] < 0) return false;
+    *in = n->inputs[0];
+    return true;
+}
+
+/* Token sequences around convolutions (SegFormer, PVT, Swin's patch merging: x.flatten(2)
+ * .transpose(1, 2) after a conv, x.transpose(1, 2).reshape(B, C, H, W) before one): in
+ * channels-last memory [B, H, W, C] and [B, H*W, C] are the same bytes, so the Transpose
+ * pairs the region's edges would add are a Reshape instead. This one is the entry side:
+ * v = Reshape(Transpose(u, (0, 2, 1)), [B, C, H, W]) with u [B, H*W, C] has the twin
+ * Reshape(u, [B, H, W, C]). -1 when v is not so made (or out of memory). */
+static int twin_from_tokens(struct layout *L, int v) {
+    struct mixrt_pass_state *st = L->st;
+    struct mixrt_graph *g = st->g;
+    int r, u;
+    int64_t vd[4], rd[3], ud[3];
+    int p = v >= 0 ? g->values[v].producer : -1;
+    if (!is_plain_reshape(st, p, &r) || !dims_of(g, v, 4, vd) || !dims_of(g, r, 3, rd)) return -1;
+    int q = g->values[r].producer;
+    if (!is_swap12(st, q) || !dims_of(g, u = g->nodes[q].inputs[0], 3, ud)) return -1;
+    if (!(vd[0] == ud[0] && vd[1] == ud[2] && vd[2] * vd[3] == ud[1] && rd[1] == vd[1] && rd[2] == ud[1]) ||
+        g->values[u].dtype != g->values[v].dtype)
+        return -1;
+    int64_t td[4] = {vd[0], vd[2], vd[3], vd[1]};
+    int sv = shape_const(g, g->values[v].name, td, 4);
+    int t = sv >= 0 ? permuted_value(g, v, "_nhwc", to_last_perm) : -1;
+    int ni = t >= 0 ? mixrt_graph_add_node(g, g->values[t].name, "Reshape", "") : -1;
+    int *io = ni >= 0 ? mixrt_arena_calloc(g->arena, 3, sizeof(int)) : NULL;
+    if (!io) return -1;
+    struct mixrt_node *n = &g->nodes[ni];
+    n->opset = L->opset < 5 ? 5 : L->opset;
+    io[0] = u, io[1] = sv, io[2] = t;
+    n->inputs = io, n->n_inputs = 2;
+    n->outputs = io + 2, n->n_outputs = 1;
+    g->values[t].producer = ni;
+    return t;
+}
+
+/* The exit side: Transpose(Reshape(v, [B, C, H*W]), (0, 2, 1)) (node ni) of a v with a
+ * channels-last twin t becomes Reshape(t, [B, H*W, C]) in place. */
+static mixrt_status tokens_from_twin(struct layout *L, int ni, bool *done) {
+    struct mixrt_pass_state *st = L->st;
+    struct mixrt_graph *g = st->g;
+    *done = false;
+    int r = g->nodes[ni].inputs[0], y = g->nodes[ni].outputs[0], v, t;
+    int64_t vd[4], rd[3], yd[3];
+    if (!is_swap12(st, ni) || r < 0 || r >= st->n_values || st->is_output[r] || st->outer_used[r] ||
+        mixrt_pass_count_uses(st, r) != 1 || !is_plain_reshape(st, g->values[r].producer, &v) ||
+        (t = twin_of(L, v)) < 0 || !dims_of(g, v, 4, vd) || !dims_of(g, r, 3, rd) || !dims_of(g, y, 3, yd))
+        return MIXRT_STATUS_OK;
+    if (!(rd[0] == vd[0] && rd[1] == vd[1] && rd[2] == vd[2] * vd[3] && yd[1] == rd[2] && yd[2] == rd[1]) ||
+        g->values[t].dtype != g->values[y].dtype)
+        return MIXRT_STATUS_OK;
+    int sv = shape_const(g, g->nodes[ni].name, yd, 3);
+    int *ins = sv >= 0 ? mixrt_arena_calloc(g->arena, 2, sizeof(int)) : NULL;
+    if (!ins) return MIXRT_STATUS_OUT_OF_MEMORY;
+    struct mixrt_node *n = &g->nodes[ni];
+    ins[0] = t, ins[1] = sv;
+    n->op_type = "Reshape", n->inputs = ins, n->n_inputs = 2, n->n_attrs = 0, n->attrs = NULL;
+    if (n->opset < 5) n->opset = 5;
+    *done = true;
+    return MIXRT_STATUS_OK;
+}
+
 /* The channels-last twin of v, made by an entry Transpose when there is none yet. */
 static mixrt_status twin_make(struct layout *L, int v, int *out) {
     int t = twin_of(L, v);
+    if (t < 0 && g_tokens_on()) t = twin_from_tokens(L, v);
     if (t < 0) {
         struct mixrt_graph *g = L->st->g;
         const int64_t *perm = g->values[v].rank == 3 ? op3_perm : to_last_perm;
@@ -439,6 +550,14 @@ mixrt_status mixrt_pass_layout(struct mixrt_pass_state *st, int *removed) {
                 g->values[t].dtype == g->values[y].dtype && same_shape(&g->values[t], &g->values[y])) {
                 mixrt_pass_replace_uses(st, y, t);
                 st->dead[ni] = true;
+                (*removed)++;
+                continue;
+            }
+        }
+        if (g_tokens_on()) {
+            bool done;
+            if ((status = tokens_from_twin(&L, ni, &done)) != MIXRT_STATUS_OK) break;
+            if (done) {
                 (*removed)++;
                 continue;
             }

@@ -1071,6 +1071,26 @@ static double rz_load(const void *x, mixrt_dtype dt, int64_t i) {
     }
 }
 
+/* f64 sums to a 16-bit float with the one rounding mixrt_convert gives (RNE from the f64),
+ * fast: each sum to f32 rounded to odd (truncated, the last bit set when inexact), then the
+ * vector f32 -> 16-bit RNE. Rounding to odd first keeps a double rounding exact when the
+ * middle format has 2+ more bits than the last (f32 has 16+ over bf16 and f16 in their
+ * ranges). f holds n floats of scratch. */
+static void rz_round16(void *dst, mixrt_dtype dt, const double *acc, float *f, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float v = (float)acc[i];
+        if ((double)v != acc[i] && acc[i] == acc[i]) {
+            uint32_t u;
+            memcpy(&u, &v, 4);
+            if (fabs((double)v) > fabs(acc[i])) u--; /* rounded away from 0 (so |v| > 0): one step back */
+            u |= 1u;
+            memcpy(&v, &u, 4);
+        }
+        f[i] = v;
+    }
+    mixrt_convert(dst, dt, f, MIXRT_DTYPE_F32, (size_t)n);
+}
+
 static mixrt_status resize_run(struct mixrt_kernel_ctx *k) {
     const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0);
     struct rz_params p;
@@ -1106,6 +1126,8 @@ static mixrt_status resize_run(struct mixrt_kernel_ctx *k) {
     /* the tap tables, one allocation: the axes one after the other */
     size_t total = (size_t)(od[0] + od[1] + od[2] + od[3]);
     struct rz_axis *tab = NULL;
+    double *rowbuf = NULL; /* see rows16 below */
+    int nt = 1;
     if (nout) {
         tab = mixrt_alloc(k->ctx, total * sizeof(*tab));
         if (!tab) return mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for the resize tables");
@@ -1122,13 +1144,30 @@ static mixrt_status resize_run(struct mixrt_kernel_ctx *k) {
     row_strides(4, x->dims, st);
     size_t es = mixrt_dtype_size(x->dtype);
     int64_t planes = od[0] * od[1];
-    int nt = dm_threads(nout * es * (p.linear ? 4 : 1), planes);
+    nt = dm_threads(nout * es * (p.linear ? 4 : 1), planes);
     const char *src = x->data;
     char *dst = o->data;
+    /* 16-bit outputs: a row of f64 sums per thread, rounded per row (rz_round16: exactly
+     * the per-element store's rounding, at a fraction of its cost; lraspp's bf16 upsampling
+     * to 21 x 224 x 224 took 14.4 ms against 1.7 in f32) */
+    bool rows16 = p.linear && x->dtype != MIXRT_DTYPE_F32 && x->dtype != MIXRT_DTYPE_F64;
+    if (rows16) {
+        rowbuf = mixrt_alloc(k->ctx, (size_t)nt * (size_t)W * (sizeof(double) + sizeof(float)));
+        if (!rowbuf) {
+            status = mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for the resize rows");
+            goto fail;
+        }
+    }
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
 #endif
     for (int64_t pl = 0; pl < planes; pl++) {
+#ifdef _OPENMP
+        double *rb = rows16 ? rowbuf + (size_t)omp_get_thread_num() * (size_t)W : NULL;
+#else
+        double *rb = rowbuf;
+#endif
+        float *rf = rows16 ? (float *)(rowbuf + (size_t)nt * (size_t)W) + (rb - rowbuf) : NULL;
         const struct rz_axis *an = &ax[0][pl / od[1]], *ac = &ax[1][pl % od[1]];
         for (int64_t h = 0; h < od[2]; h++) {
             const struct rz_axis *ah = &ax[2][h];
@@ -1168,6 +1207,33 @@ static mixrt_status resize_run(struct mixrt_kernel_ctx *k) {
                 }
                 continue;
             }
+            if (rows16 && an->cnt == 1 && ac->cnt == 1 && an->w[0] == 1.0 && ac->w[0] == 1.0) {
+                /* the same for bf16 / f16: sums into rb, one rounding pass */
+                int64_t base = an->idx[0] * st[0] + ac->idx[0] * st[1];
+                for (int64_t w = 0; w < W; w++) {
+                    const struct rz_axis *aw = &ax[3][w];
+                    double acc = 0;
+                    for (int th = 0; th < ah->cnt; th++) {
+                        int64_t r = base + ah->idx[th] * st[2];
+                        double w3 = ah->w[th];
+                        if (x->dtype == MIXRT_DTYPE_BF16) {
+                            const uint16_t *rr = (const uint16_t *)src + r;
+                            for (int tw = 0; tw < aw->cnt; tw++) {
+                                uint32_t b = (uint32_t)rr[aw->idx[tw]] << 16;
+                                float fv;
+                                memcpy(&fv, &b, 4);
+                                acc += w3 * aw->w[tw] * (double)fv;
+                            }
+                        } else {
+                            for (int tw = 0; tw < aw->cnt; tw++)
+                                acc += w3 * aw->w[tw] * rz_load(src, x->dtype, r + aw->idx[tw]);
+                        }
+                    }
+                    rb[w] = acc;
+                }
+                rz_round16(dst + orow * es, x->dtype, rb, rf, W);
+                continue;
+            }
             for (int64_t w = 0; w < W; w++) {
                 const struct rz_axis *aw = &ax[3][w];
                 double acc = 0;
@@ -1181,11 +1247,13 @@ static mixrt_status resize_run(struct mixrt_kernel_ctx *k) {
                         }
                 if (x->dtype == MIXRT_DTYPE_F32) ((float *)dst)[orow + (size_t)w] = (float)acc;
                 else if (x->dtype == MIXRT_DTYPE_F64) ((double *)dst)[orow + (size_t)w] = acc;
-                else mixrt_store_f64(dst, x->dtype, orow + (size_t)w, acc);
+                else rb[w] = acc;
             }
+            if (rows16) rz_round16(dst + orow * es, x->dtype, rb, rf, W);
         }
     }
 fail:
+    if (rowbuf) mixrt_free(k->ctx, rowbuf, (size_t)nt * (size_t)W * (sizeof(double) + sizeof(float)));
     if (tab) mixrt_free(k->ctx, tab, total * sizeof(*tab));
     return status;
 }
