@@ -153,6 +153,25 @@ mask_attention([h.make_node("Cast", ["mask"], ["mb"], to=T.BOOL),
                 h.make_node("And", ["causal", "pad4"], ["vis"]),
                 h.make_node("Where", ["vis", "zero", "fmin"], ["m4"])],
                [("causal", lambda S: np.tril(np.ones((S, S), bool))[None, None])], "causal_mask", True)
+# hardswish.onnx - MobileNetV3's block: conv + HardSwish, depthwise 5x5 stride 2 + HardSwish,
+# a squeeze-excite gate with HardSigmoid (alpha 1/6, torch's), the projection conv: one CUDA
+# segment (the activations in the conv epilogues and the unary kernels).
+cw = lambda *s: (rng.standard_normal(s) * 0.2).astype(np.float32)
+nodes = [h.make_node("Conv", ["x", "w1", "b1"], ["c1"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+         h.make_node("HardSwish", ["c1"], ["a1"]),
+         h.make_node("Conv", ["a1", "wd", "bd"], ["c2"], kernel_shape=[5, 5], pads=[2, 2, 2, 2], strides=[2, 2], group=16),
+         h.make_node("HardSwish", ["c2"], ["a2"]),
+         h.make_node("GlobalAveragePool", ["a2"], ["gp"]),
+         h.make_node("Conv", ["gp", "ws1", "bs1"], ["s1"], kernel_shape=[1, 1]),
+         h.make_node("Relu", ["s1"], ["s2"]),
+         h.make_node("Conv", ["s2", "ws2", "bs2"], ["s3"], kernel_shape=[1, 1]),
+         h.make_node("HardSigmoid", ["s3"], ["gate"], alpha=1.0 / 6, beta=0.5),
+         h.make_node("Mul", ["a2", "gate"], ["m"]),
+         h.make_node("Conv", ["m", "wp", "bp"], ["y"], kernel_shape=[1, 1])]
+save(nodes, [h.make_tensor_value_info("x", T.FLOAT, [2, 8, 12, 12])], [h.make_tensor_value_info("y", T.FLOAT, [2, 8, 6, 6])],
+     [("w1", cw(16, 8, 3, 3)), ("b1", cw(16)), ("wd", cw(16, 1, 5, 5)), ("bd", cw(16)), ("ws1", cw(4, 16, 1, 1)),
+      ("bs1", cw(4)), ("ws2", cw(16, 4, 1, 1)), ("bs2", cw(16)), ("wp", cw(8, 16, 1, 1)), ("bp", cw(8))],
+     "hardswish", infer=True)
 print("models:", out)
 PY
     exit $?

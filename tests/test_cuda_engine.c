@@ -324,6 +324,23 @@ int main(void) {
                  said ? "announced where it must not run" : "not announced", last_describe);
     }
     unsetenv("MIXRT_CUDA_GELU");
+    /* MobileNetV3's activations (hardswish.onnx: HardSwish in conv epilogues, the depthwise
+     * kernel and alone, HardSigmoid's squeeze-excite gate): one CUDA segment, no CPU layer. */
+    {
+        char path[1200];
+        snprintf(path, sizeof(path), "%s/hardswish.onnx", dir);
+        FILE *f = fopen(path, "rb");
+        TU_CHECK(f != NULL, "hardswish.onnx missing (scripts/cuda_device.sh models %s)", dir);
+        if (f) fclose(f);
+        for (int p = 0; f && p < 3; p++) {
+            int cpu = -1, seg = -1;
+            double err = check_model("hardswish", precs[p], &cpu, &seg);
+            double tol = p == 0 ? 1e-5 : 2e-2;
+            TU_CHECK(err >= 0 && err <= tol, "hardswish %s: rel-norm %g > %g", precs[p], err, tol);
+            TU_CHECK(cpu == 0 && seg == 1, "hardswish %s: %d CPU layers, %d segments (expected all on CUDA)", precs[p],
+                     cpu, seg);
+        }
+    }
     /* The attention paths batch-32 engines take, forced onto the small models: batched GEMMs +
      * the softmax kernel, and the flash kernel (also taken for long sequences); bf16 engines
      * against the f64 reference. A missing model is a failure, not a skip. */

@@ -170,6 +170,12 @@ static double unary_ref(enum mixrt_cuda_unary_op op, double x) {
     case MIXRT_CUDA_UNARY_SIGMOID: return 1 / (1 + exp(-x));
     case MIXRT_CUDA_UNARY_SILU: return x / (1 + exp(-x));
     case MIXRT_CUDA_UNARY_RELU6: return x < 0 ? 0 : x > 6 ? 6 : x;
+    case MIXRT_CUDA_UNARY_HARDSWISH:
+    case MIXRT_CUDA_UNARY_HARDSIGMOID6: {
+        double h = x / 6 + 0.5;
+        h = h < 0 ? 0 : h > 1 ? 1 : h;
+        return op == MIXRT_CUDA_UNARY_HARDSWISH ? x * h : h;
+    }
     default: return tanh(x);
     }
 }
@@ -181,7 +187,8 @@ static void test_unary(void) {
             size_t n = 100003;
             struct hbuf x;
             g_arena_off = 0;
-            double span = op == MIXRT_CUDA_UNARY_RELU6 ? 9 : 6; /* both of ReLU6's bounds */
+            /* past both bounds of ReLU6 (0, 6) and of the hard ones (-3, 3) */
+            double span = op == MIXRT_CUDA_UNARY_RELU6 ? 9 : op >= MIXRT_CUDA_UNARY_HARDSWISH ? 5 : 6;
             hbuf_random(&x, dt, n, -span, span);
             void *dx = dupload(&x), *dy = dpoisoned(dt, n);
             DEV_OK(mixrt_cuda_unary(g_dev, (enum mixrt_cuda_unary_op)op, dt, dx, dy, n));
@@ -1058,14 +1065,15 @@ static void test_bias_act(void) {
     } cases[] = {{2, 16, 49, true, true, true, MIXRT_CUDA_UNARY_RELU}, {2, 16, 49, false, true, true, MIXRT_CUDA_UNARY_RELU},
                  {1, 8, 30, false, true, false, -1}, {3, 5, 7, true, false, true, MIXRT_CUDA_UNARY_SILU},
                  {1, 33, 9, true, true, false, MIXRT_CUDA_UNARY_SIGMOID},
-                 {2, 24, 25, true, true, true, MIXRT_CUDA_UNARY_RELU6}, {1, 7, 11, false, true, false, MIXRT_CUDA_UNARY_RELU6}};
+                 {2, 24, 25, true, true, true, MIXRT_CUDA_UNARY_RELU6}, {1, 7, 11, false, true, false, MIXRT_CUDA_UNARY_RELU6},
+                 {2, 40, 13, true, true, true, MIXRT_CUDA_UNARY_HARDSWISH}};
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
         for (int t = 0; t < 3; t++) {
             mixrt_dtype dt = k_float_types[t];
             size_t n = (size_t)cases[ci].n * cases[ci].c * cases[ci].sp;
             struct hbuf y, b, z;
             g_arena_off = 0;
-            double span = cases[ci].act == MIXRT_CUDA_UNARY_RELU6 ? 8 : 2; /* past 6 too */
+            double span = cases[ci].act == MIXRT_CUDA_UNARY_RELU6 ? 8 : cases[ci].act == MIXRT_CUDA_UNARY_HARDSWISH ? 5 : 2;
             hbuf_random(&y, dt, n, -span, span);
             hbuf_random(&b, dt, (size_t)cases[ci].c, -1, 1);
             hbuf_random(&z, dt, n, -1, 1);
@@ -1142,6 +1150,7 @@ static void test_dwconv(void) {
         {1, 14, 13, 32, 7, 7, 3, 3, 2, 2, 1, 1, 1, 1, -1},
         {1, 10, 10, 20, 10, 10, 3, 3, 1, 1, 2, 2, 2, 2, MIXRT_CUDA_UNARY_RELU6},
         {3, 8, 7, 6, 8, 7, 5, 5, 1, 1, 2, 2, 1, 1, MIXRT_CUDA_UNARY_SILU},
+        {1, 12, 12, 40, 6, 6, 5, 5, 2, 2, 2, 2, 1, 1, MIXRT_CUDA_UNARY_HARDSWISH}, /* MobileNetV3's 5x5, stride 2 */
     };
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
         for (int t = 0; t < 3; t++) {

@@ -571,6 +571,7 @@ static bool conv_geom(const struct mixrt_graph *g, const struct mixrt_node *n, s
         case MIXRT_FCONV_SIGMOID: st->conv_act = MIXRT_CUDA_UNARY_SIGMOID; break;
         case MIXRT_FCONV_TANH: st->conv_act = MIXRT_CUDA_UNARY_TANH; break;
         case MIXRT_FCONV_SILU: st->conv_act = MIXRT_CUDA_UNARY_SILU; break;
+        case MIXRT_FCONV_HARD_SWISH: st->conv_act = MIXRT_CUDA_UNARY_HARDSWISH; break;
         case MIXRT_FCONV_CLIP: /* ReLU6 (MobileNetV2); other bounds stay on the CPU */
             if (p0 != 0.0f || p1 != 6.0f) return false;
             st->conv_act = MIXRT_CUDA_UNARY_RELU6;
@@ -780,8 +781,13 @@ static enum cu_op classify(const struct mixrt_graph *g, const struct mixrt_node 
         }
         return CU_SELECT;
     }
-    if (is(n, "", "Relu") || is(n, "", "Sigmoid") || is(n, "", "Tanh") || is(n, "", "Gelu") || is(n, MIXRT_DOMAIN, "Gelu")) {
+    if (is(n, "", "Relu") || is(n, "", "Sigmoid") || is(n, "", "Tanh") || is(n, "", "Gelu") || is(n, MIXRT_DOMAIN, "Gelu") ||
+        is(n, "", "HardSwish") || is(n, "", "HardSigmoid")) {
         if (!cu_float(dt_of(g, x)) || dt_of(g, y) != dt_of(g, x)) return CU_NONE;
+        /* HardSigmoid: torch's alpha 1/6 and beta 1/2 (what hardsigmoid / hardswish export) */
+        if (is(n, "", "HardSigmoid") && (fabsf(mixrt_node_attr_float(n, "alpha", 0.2f) - 1.0f / 6.0f) > 1e-7f ||
+                                         mixrt_node_attr_float(n, "beta", 0.5f) != 0.5f))
+            return CU_NONE;
         if (!strcmp(n->op_type, "Gelu")) {
             const char *ap = mixrt_node_attr_string(n, "approximate", "none");
             if (strcmp(ap, "none") && strcmp(ap, "tanh")) return CU_NONE;
@@ -1783,6 +1789,8 @@ static mixrt_status run_cuda_step(struct mixrt_engine *e, int i) {
         enum mixrt_cuda_unary_op op = MIXRT_CUDA_UNARY_RELU;
         if (!strcmp(n->op_type, "Sigmoid")) op = MIXRT_CUDA_UNARY_SIGMOID;
         else if (!strcmp(n->op_type, "Tanh")) op = MIXRT_CUDA_UNARY_TANH;
+        else if (!strcmp(n->op_type, "HardSwish")) op = MIXRT_CUDA_UNARY_HARDSWISH;
+        else if (!strcmp(n->op_type, "HardSigmoid")) op = MIXRT_CUDA_UNARY_HARDSIGMOID6;
         else if (!strcmp(n->op_type, "Gelu"))
             op = strcmp(mixrt_node_attr_string(n, "approximate", "none"), "tanh") ? MIXRT_CUDA_UNARY_GELU_ERF
                                                                                  : MIXRT_CUDA_UNARY_GELU_TANH;

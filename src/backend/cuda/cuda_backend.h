@@ -212,6 +212,10 @@ enum mixrt_cuda_unary_op {
     MIXRT_CUDA_UNARY_SILU = 4,
     MIXRT_CUDA_UNARY_TANH = 5,
     MIXRT_CUDA_UNARY_RELU6 = 6, /* min(max(x, 0), 6): Clip(0, 6), MobileNetV2's; NaN stays NaN */
+    /* x * min(max(x / 6 + 1/2, 0), 1): ONNX HardSwish (MobileNetV3's); NaN stays NaN */
+    MIXRT_CUDA_UNARY_HARDSWISH = 7,
+    /* min(max(x / 6 + 1/2, 0), 1): HardSigmoid with torch's alpha 1/6, beta 1/2 */
+    MIXRT_CUDA_UNARY_HARDSIGMOID6 = 8,
     MIXRT_CUDA_UNARY_COUNT
 };
 

@@ -59,6 +59,11 @@ template <int Op> __device__ __forceinline__ float unary_op(float x) {
     if (Op == 3) return 1.0f / (1.0f + expf(-x));
     if (Op == 4) return x / (1.0f + expf(-x));
     if (Op == 6) return x < 0.0f ? 0.0f : x > 6.0f ? 6.0f : x; /* NaN stays NaN */
+    if (Op == 7 || Op == 8) {
+        float h = x * (1.0f / 6.0f) + 0.5f;
+        h = h < 0.0f ? 0.0f : h > 1.0f ? 1.0f : h; /* NaN stays NaN */
+        return Op == 7 ? x * h : h;
+    }
     return tanhf(x);
 }
 
@@ -255,6 +260,8 @@ extern "C" cudaError_t mixrt_cuda_launch_unary(cudaStream_t s, int max_blocks, i
     case 3: return launch_unary_t<3>(s, g, elem, x, y, n);
     case 4: return launch_unary_t<4>(s, g, elem, x, y, n);
     case 6: return launch_unary_t<6>(s, g, elem, x, y, n);
+    case 7: return launch_unary_t<7>(s, g, elem, x, y, n);
+    case 8: return launch_unary_t<8>(s, g, elem, x, y, n);
     default: return launch_unary_t<5>(s, g, elem, x, y, n);
     }
 }

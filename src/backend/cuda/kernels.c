@@ -11,7 +11,8 @@ const char *mixrt_cuda_binary_name(enum mixrt_cuda_binary_op op) {
 }
 
 const char *mixrt_cuda_unary_name(enum mixrt_cuda_unary_op op) {
-    static const char *const names[] = {"relu", "gelu_erf", "gelu_tanh", "sigmoid", "silu", "tanh", "relu6"};
+    static const char *const names[] = {"relu", "gelu_erf", "gelu_tanh", "sigmoid", "silu", "tanh", "relu6",
+                                        "hardswish", "hardsigmoid6"};
     _Static_assert(sizeof names / sizeof names[0] == MIXRT_CUDA_UNARY_COUNT, "unary names");
     return (unsigned)op < MIXRT_CUDA_UNARY_COUNT ? names[op] : "?";
 }

@@ -197,6 +197,12 @@ __device__ __forceinline__ float act_apply(int op, float x) {
     case 4: return x / (1.0f + expf(-x));
     case 5: return tanhf(x);
     case 6: return x < 0.0f ? 0.0f : x > 6.0f ? 6.0f : x; /* NaN stays NaN */
+    case 7:
+    case 8: {
+        float h = x * (1.0f / 6.0f) + 0.5f;
+        h = h < 0.0f ? 0.0f : h > 1.0f ? 1.0f : h; /* NaN stays NaN */
+        return op == 7 ? x * h : h;
+    }
     default: return x;
     }
 }
