@@ -172,6 +172,23 @@ save(nodes, [h.make_tensor_value_info("x", T.FLOAT, [2, 8, 12, 12])], [h.make_te
      [("w1", cw(16, 8, 3, 3)), ("b1", cw(16)), ("wd", cw(16, 1, 5, 5)), ("bd", cw(16)), ("ws1", cw(4, 16, 1, 1)),
       ("bs1", cw(4)), ("ws2", cw(16, 4, 1, 1)), ("bs2", cw(16)), ("wp", cw(8, 16, 1, 1)), ("bp", cw(8))],
      "hardswish", infer=True)
+# resize.onnx - segmentation heads' upsampling: bilinear (half_pixel, sizes), bilinear
+# align_corners (scales), nearest asymmetric floor (scales), pytorch_half_pixel to an odd size,
+# each after a conv; all on CUDA (cuda_resize), against the CPU's taps.
+nodes = [h.make_node("Conv", ["x", "w1", "b1"], ["c1"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+         h.make_node("Resize", ["c1", "", "", "sz1"], ["r1"], mode="linear"),
+         h.make_node("Resize", ["c1", "", "sc2"], ["r2"], mode="linear", coordinate_transformation_mode="align_corners"),
+         h.make_node("Resize", ["c1", "", "sc2"], ["r3"], mode="nearest", coordinate_transformation_mode="asymmetric",
+                     nearest_mode="floor"),
+         h.make_node("Resize", ["c1", "", "", "sz4"], ["r4"], mode="linear",
+                     coordinate_transformation_mode="pytorch_half_pixel"),
+         h.make_node("Add", ["r1", "r2"], ["a12"]),
+         h.make_node("Add", ["a12", "r3"], ["y"]),
+         h.make_node("Conv", ["r4", "w2"], ["y2"], kernel_shape=[1, 1])]
+save(nodes, [h.make_tensor_value_info("x", T.FLOAT, [2, 3, 7, 9])],
+     [h.make_tensor_value_info("y", T.FLOAT, [2, 6, 14, 18]), h.make_tensor_value_info("y2", T.FLOAT, [2, 4, 13, 5])],
+     [("w1", cw(6, 3, 3, 3)), ("b1", cw(6)), ("w2", cw(4, 6, 1, 1)), ("sz1", np.array([2, 6, 14, 18], np.int64)),
+      ("sc2", np.array([1, 1, 2, 2], np.float32)), ("sz4", np.array([2, 6, 13, 5], np.int64))], "resize", infer=True)
 print("models:", out)
 PY
     exit $?

@@ -159,6 +159,7 @@ static double rel_norm(const struct mixrt_tensor *a, const struct mixrt_tensor *
 
 static char last_describe[8192]; /* check_model's engine, as inspect describes it */
 static int last_select;          /* check_model's layers on the cuda_select kernel */
+static int last_resize;          /* ... and on cuda_resize */
 
 /* Returns the worst output error of the CUDA engine against the f64 reference (-1: the
  * build or a run failed; checks recorded). Also compares run_into with run. */
@@ -210,11 +211,12 @@ static double check_model(const char *model, const char *prec, int *cpu_layers, 
     *segments = s;
     *cpu_layers = 0;
     const struct mixrt_graph *g = mixrt_engine_graph(e);
-    last_select = 0;
+    last_select = last_resize = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         *cpu_layers += !strcmp(mixrt_engine_node_backend(e, i), "cpu");
         const char *k = mixrt_engine_cuda_node_kernel(e, i);
         last_select += k && !strcmp(k, "cuda_select");
+        last_resize += k && !strcmp(k, "cuda_resize");
     }
     printf("  %-18s %-10s rel-norm %.3g  layers %d (%d on the CPU), segments %d (%d CUDA), copies %d H2D %d D2H\n",
            model, prec, worst, g->n_nodes, *cpu_layers, s, cs, h2d, d2h);
@@ -339,6 +341,23 @@ int main(void) {
             TU_CHECK(err >= 0 && err <= tol, "hardswish %s: rel-norm %g > %g", precs[p], err, tol);
             TU_CHECK(cpu == 0 && seg == 1, "hardswish %s: %d CPU layers, %d segments (expected all on CUDA)", precs[p],
                      cpu, seg);
+        }
+    }
+    /* Upsampling (resize.onnx: bilinear half_pixel and align_corners, nearest asymmetric floor,
+     * pytorch_half_pixel down to 5 columns): every Resize on cuda_resize, one segment. */
+    {
+        char path[1200];
+        snprintf(path, sizeof(path), "%s/resize.onnx", dir);
+        FILE *f = fopen(path, "rb");
+        TU_CHECK(f != NULL, "resize.onnx missing (scripts/cuda_device.sh models %s)", dir);
+        if (f) fclose(f);
+        for (int p = 0; f && p < 3; p++) {
+            int cpu = -1, seg = -1;
+            double err = check_model("resize", precs[p], &cpu, &seg);
+            double tol = p == 0 ? 1e-5 : 2e-2;
+            TU_CHECK(err >= 0 && err <= tol, "resize %s: rel-norm %g > %g", precs[p], err, tol);
+            TU_CHECK(cpu == 0 && seg == 1 && last_resize == 4, "resize %s: %d CPU layers, %d segments, %d cuda_resize "
+                     "layers (expected 4, all on CUDA)", precs[p], cpu, seg, last_resize);
         }
     }
     /* The attention paths batch-32 engines take, forced onto the small models: batched GEMMs +

@@ -970,6 +970,45 @@ static void test_select(void) {
     }
 }
 
+/* ---- Resize with random taps (two per axis, weights summing to 1) vs an f64 loop, NCHW and
+ * NHWC ---- */
+static void test_resize(void) {
+    const long long n = 2, c = 3, h = 5, w = 6, oh = 9, ow = 4;
+    for (int nhwc = 0; nhwc < 2; nhwc++)
+        for (int t = 0; t < 3; t++) {
+            mixrt_dtype dt = k_float_types[t];
+            struct mixrt_cuda_resize_tap taps[9 + 4];
+            for (int i = 0; i < oh + ow; i++) {
+                int len = i < oh ? (int)h : (int)w;
+                double u = tu_uniform(0, 1);
+                taps[i].i0 = (int)(tu_uniform(0, 1) * len) % len, taps[i].i1 = (int)(tu_uniform(0, 1) * len) % len;
+                taps[i].w0 = (float)u, taps[i].w1 = (float)(1 - u);
+            }
+            struct hbuf x;
+            size_t nx = (size_t)(n * c * h * w), ny = (size_t)(n * c * oh * ow);
+            g_arena_off = 0;
+            hbuf_random(&x, dt, nx, -2, 2);
+            void *dx = dupload(&x), *dy = dpoisoned(dt, ny), *dt_ = dalloc(sizeof taps);
+            DEV_OK(mixrt_cuda_copy_h2d(g_dev, dt_, taps, sizeof taps));
+            struct mixrt_cuda_resize_args a = {n, c, h, w, oh, ow, dt_, (const struct mixrt_cuda_resize_tap *)dt_ + oh, nhwc};
+            DEV_OK(mixrt_cuda_resize(g_dev, dt, dx, dy, &a));
+            double *out = dread(dy, dt, ny), *ref = malloc(ny * sizeof(double));
+            for (long long b = 0; b < n; b++)
+                for (long long ch = 0; ch < c; ch++)
+                    for (long long i = 0; i < oh; i++)
+                        for (long long j = 0; j < ow; j++) {
+                            const struct mixrt_cuda_resize_tap *th = &taps[i], *tw = &taps[oh + j];
+#define XAT(r, q) x.v[nhwc ? ((b * h + (r)) * w + (q)) * c + ch : ((b * c + ch) * h + (r)) * w + (q)]
+                            double v = th->w0 * (tw->w0 * XAT(th->i0, tw->i0) + tw->w1 * XAT(th->i0, tw->i1)) +
+                                       th->w1 * (tw->w0 * XAT(th->i1, tw->i0) + tw->w1 * XAT(th->i1, tw->i1));
+#undef XAT
+                            ref[nhwc ? ((b * oh + i) * ow + j) * c + ch : ((b * c + ch) * oh + i) * ow + j] = v;
+                        }
+            report("resize", nhwc ? "6x5 -> 9x4 nhwc" : "6x5 -> 9x4 nchw", dt, rel_err(out, ref, ny), tol_of(dt));
+            free(out), free(ref), hbuf_free(&x);
+        }
+}
+
 /* ---- pools vs an f64 loop with the CPU reference's rules (ref_nn_pool.c) ---- */
 struct pool_case {
     int n, c, h, w, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr;
@@ -1551,6 +1590,7 @@ int main(int argc, char **argv) {
         test_pool();
         test_bcast();
         test_select();
+        test_resize();
         test_bias_act();
         test_im2col();
         test_dwconv();

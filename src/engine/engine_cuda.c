@@ -13,6 +13,7 @@
 
 #include "backend/cpu/exec_ref.h"
 #include "backend/cpu/fused_conv_impl.h"
+#include "backend/cpu/kernels.h"
 #include "backend/cuda/cuda_table.h"
 #include "engine/engine_cuda.h"
 #include "onnx/model_impl.h"
@@ -38,13 +39,14 @@ enum cu_op {
     CU_POOL,
     CU_SPLIT_VIEW, /* a Split whose outputs only Attention reads, through views: no copy */
     CU_SELECT,     /* And / Or / Xor over bools, Where: broadcasting, any element size */
+    CU_RESIZE,     /* Resize over H, W (linear / nearest, dm_resize's taps) */
 };
 
 static const char *const cu_kernel_names[] = {"cpu",          "cuda_gemm",    "cuda_binary", "cuda_unary",
                                               "cuda_cast",    "cuda_layernorm", "cuda_softmax", "cuda_gather",
                                               "cuda_view",    "cuda_transpose", "cuda_split",   "cuda_slice",
                                               "cuda_concat",  "cuda_attention", "cuda_conv",  "cuda_pool",
-                                              "cuda_split_view", "cuda_select"};
+                                              "cuda_split_view", "cuda_select", "cuda_resize"};
 
 /* How a GEMM-like node maps on one cuBLASLt product plus optional residual add and
  * activation the epilogue cannot do. */
@@ -78,6 +80,10 @@ struct cu_step {
     int conv_b, conv_z, conv_act;
     void *wperm;
     size_t wperm_bytes;
+    /* Resize: its geometry and the H then W tap tables (device, rz_bytes) */
+    struct mixrt_cuda_resize_args rz;
+    void *rz_taps;
+    size_t rz_bytes;
     bool patch, conv_bias_done, conv_z_done, conv_act_done;
     /* A channels-last conv of few input channels (the ResNet stem, 3): im2col into col
      * (rows of im2.ldc: r s c rounded up to 8, zero columns after) and the product of the
@@ -730,6 +736,73 @@ static bool pool_geom(const struct mixrt_graph *g, const struct mixrt_node *n, s
 
 /* The CUDA op for node n, CU_NONE when it stays on the CPU. dev_side[v]: v lives on the
  * device when n runs (for views, which follow their input). */
+/* Resize of a float [N, C, H, W] over H and W only, with constant scales or sizes that the CPU's
+ * dm_resize takes (mode, coordinate transformation, nearest mode): the same taps, made at
+ * build (mixrt_resize_axis_taps), run by one kernel. */
+static bool resize_geom(const struct mixrt_graph *g, const struct mixrt_node *n, struct mixrt_cuda_resize_args *a) {
+    int x = in_at(n, 0), y = out_at(n, 0), sc = in_at(n, 2), sz = in_at(n, 3);
+    if (n->opset < 11 || g->values[x].rank != 4 || g->values[y].rank != 4 || !cu_float(dt_of(g, x)) ||
+        dt_of(g, y) != dt_of(g, x))
+        return false;
+    for (int j = 2; j < 4; j++)
+        if (in_at(n, j) >= 0 && !mixrt_graph_is_fixed_const(g, in_at(n, j))) return false;
+    int64_t xd[4], od[4];
+    double s[4];
+    for (int d = 0; d < 4; d++) xd[d] = dim(g, x, d);
+    if (!mixrt_resize_geometry(n, xd, sc >= 0 ? g->values[sc].init : NULL, sz >= 0 ? g->values[sz].init : NULL, od, s))
+        return false;
+    for (int d = 0; d < 4; d++)
+        if (od[d] != dim(g, y, d) || (d < 2 && od[d] != xd[d])) return false;
+    if (xd[2] > INT32_MAX || xd[3] > INT32_MAX) return false;
+    /* N and C untouched: every coordinate reads itself, weight 1 */
+    for (int d = 0; d < 2; d++)
+        for (int64_t i = 0; i < xd[d]; i++) {
+            int64_t idx[2];
+            double w[2];
+            int cnt;
+            mixrt_resize_axis_taps(n, xd[d], od[d], s[d], i, idx, w, &cnt);
+            if (cnt != 1 || idx[0] != i || w[0] != 1.0) return false;
+        }
+    memset(a, 0, sizeof(*a));
+    a->n = xd[0], a->c = xd[1], a->h = xd[2], a->w = xd[3], a->oh = od[2], a->ow = od[3];
+    return true;
+}
+
+/* The device tap tables of Resize node n (a->oh + a->ow entries) into st. */
+static mixrt_status resize_taps(struct mixrt_engine_cuda *c, const struct mixrt_graph *g, const struct mixrt_node *n,
+                                struct cu_step *st) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    const struct mixrt_cuda_table *t = c->t;
+    struct mixrt_cuda_resize_args *a = &st->rz;
+    int x = in_at(n, 0), sc = in_at(n, 2), sz = in_at(n, 3);
+    int64_t xd[4], od[4];
+    double s[4];
+    for (int d = 0; d < 4; d++) xd[d] = dim(g, x, d);
+    if (!mixrt_resize_geometry(n, xd, sc >= 0 ? g->values[sc].init : NULL, sz >= 0 ? g->values[sz].init : NULL, od, s))
+        return MIXRT_STATUS_INTERNAL;
+    size_t cnt = (size_t)(a->oh + a->ow);
+    struct mixrt_cuda_resize_tap *h = malloc((cnt ? cnt : 1) * sizeof(*h));
+    if (!h) return MIXRT_STATUS_OUT_OF_MEMORY;
+    for (size_t i = 0; i < cnt; i++) {
+        int d = (int64_t)i < a->oh ? 2 : 3;
+        int64_t at = d == 2 ? (int64_t)i : (int64_t)i - a->oh, idx[2];
+        double w[2];
+        int k;
+        mixrt_resize_axis_taps(n, xd[d], od[d], s[d], at, idx, w, &k);
+        h[i].i0 = (int)idx[0], h[i].w0 = (float)w[0];
+        h[i].i1 = k > 1 ? (int)idx[1] : (int)idx[0], h[i].w1 = k > 1 ? (float)w[1] : 0.0f;
+    }
+    st->rz_bytes = cnt * sizeof(*h);
+    MIXRT_TRY(t->alloc(c->dev, st->rz_bytes ? st->rz_bytes : 1, n->name, &st->rz_taps));
+    if (st->rz_bytes) MIXRT_TRY(t->copy_h2d(c->dev, st->rz_taps, h, st->rz_bytes));
+    MIXRT_TRY(t->device_sync(c->dev)); /* h goes next */
+    a->taps_h = st->rz_taps;
+    a->taps_w = (const struct mixrt_cuda_resize_tap *)st->rz_taps + a->oh;
+fail:
+    free(h);
+    return status;
+}
+
 static enum cu_op classify(const struct mixrt_graph *g, const struct mixrt_node *n, const bool *dev_side,
                            struct cu_step *st) {
     for (int i = 0; i < n->n_inputs; i++)
@@ -896,6 +969,7 @@ static enum cu_op classify(const struct mixrt_graph *g, const struct mixrt_node 
         }
         return CU_SLICE;
     }
+    if (is(n, "", "Resize")) return resize_geom(g, n, &st->rz) ? CU_RESIZE : CU_NONE;
     if (is(n, MIXRT_DOMAIN, "Attention")) return attention_geom(g, n, &st->att, NULL) ? CU_ATTENTION : CU_NONE;
     if (conv_geom(g, n, st)) return CU_CONV;
     if (pool_geom(g, n, &st->pool)) return CU_POOL;
@@ -1416,6 +1490,9 @@ mixrt_status mixrt_engine_cuda_prepare(struct mixrt_engine *e) {
         if (st->im2col) MIXRT_TRY(t->memset(c->dev, st->wperm, 0, st->wperm_bytes));
         MIXRT_TRY(t->strided_copy(c->dev, es, c->wptr[w], st->wperm, 4, od, is_, st->im2col ? os : NULL));
     }
+    for (int s = 0; s < ns; s++)
+        if (c->steps[g->order[s]].op == CU_RESIZE)
+            MIXRT_TRY(resize_taps(c, g, &g->nodes[g->order[s]], &c->steps[g->order[s]]));
     MIXRT_TRY(t->device_sync(c->dev)); /* the host copies of the weights may go now */
     /* Walk the order: where each value is, the copies needed, device lifetimes per root. */
     for (int v = 0; v < nv; v++)
@@ -1785,6 +1862,7 @@ static mixrt_status run_cuda_step(struct mixrt_engine *e, int i) {
         }
         break;
     }
+    case CU_RESIZE: MIXRT_TRY(t->resize(c->dev, dt, xp, yp, &st->rz)); break;
     case CU_UNARY: {
         enum mixrt_cuda_unary_op op = MIXRT_CUDA_UNARY_RELU;
         if (!strcmp(n->op_type, "Sigmoid")) op = MIXRT_CUDA_UNARY_SIGMOID;
@@ -2612,6 +2690,7 @@ void mixrt_engine_cuda_destroy(struct mixrt_engine_cuda *c) {
         for (int i = 0; c->steps && i < c->n_nodes; i++) {
             if (c->steps[i].conv) t->conv_destroy(c->steps[i].conv);
             if (c->steps[i].wperm) t->free(c->dev, c->steps[i].wperm, c->steps[i].wperm_bytes);
+            if (c->steps[i].rz_taps) t->free(c->dev, c->steps[i].rz_taps, c->steps[i].rz_bytes ? c->steps[i].rz_bytes : 1);
             if (c->steps[i].col) t->free(c->dev, c->steps[i].col, c->steps[i].col_bytes ? c->steps[i].col_bytes : 1);
             if (c->steps[i].wpad) t->free(c->dev, c->steps[i].wpad, c->steps[i].wpad_bytes);
             if (c->steps[i].ypad) t->free(c->dev, c->steps[i].ypad, c->steps[i].ypad_bytes);

@@ -1057,6 +1057,42 @@ static void rz_taps(const struct rz_params *p, int64_t in_len, int64_t out_len, 
     }
 }
 
+bool mixrt_resize_geometry(const struct mixrt_node *n, const int64_t *xd, const struct mixrt_tensor *tsc,
+                           const struct mixrt_tensor *tsz, int64_t *od, double *sc) {
+    struct rz_params p;
+    const char *bad;
+    if (!rz_params_get(n, &p, &bad) || n->opset < 11) return false;
+    if (tsc && mixrt_tensor_numel(tsc) == 0) tsc = NULL;
+    if (tsz && mixrt_tensor_numel(tsz) == 0) tsz = NULL;
+    if (!tsc == !tsz) return false;
+    if (tsc) {
+        if (!mixrt_dtype_is_float(tsc->dtype) || mixrt_tensor_numel(tsc) != 4) return false;
+        for (int d = 0; d < 4; d++) {
+            sc[d] = mixrt_load_f64(tsc->data, tsc->dtype, (size_t)d);
+            double v = sc[d] * (double)xd[d];
+            if (!(sc[d] > 0) || !(v < 9e15)) return false;
+            od[d] = (int64_t)floor(v);
+        }
+    } else {
+        if (!mixrt_dtype_is_int(tsz->dtype) || mixrt_tensor_numel(tsz) != 4) return false;
+        for (int d = 0; d < 4; d++) {
+            od[d] = mixrt_load_i64(tsz->data, tsz->dtype, (size_t)d);
+            if (od[d] < 0 || od[d] > ((int64_t)1 << 40)) return false;
+            sc[d] = xd[d] ? (double)od[d] / (double)xd[d] : 1;
+        }
+    }
+    return true;
+}
+
+void mixrt_resize_axis_taps(const struct mixrt_node *n, int64_t in_len, int64_t out_len, double scale, int64_t x,
+                            int64_t idx[2], double w[2], int *cnt) {
+    struct rz_params p;
+    const char *bad;
+    struct rz_axis a = {{0, 0}, {0, 0}, 0};
+    if (rz_params_get(n, &p, &bad)) rz_taps(&p, in_len, out_len, scale, x, &a);
+    idx[0] = a.idx[0], idx[1] = a.idx[1], w[0] = a.w[0], w[1] = a.w[1], *cnt = a.cnt;
+}
+
 static double rz_load(const void *x, mixrt_dtype dt, int64_t i) {
     switch (dt) {
     case MIXRT_DTYPE_F32: return ((const float *)x)[i];
@@ -1098,28 +1134,10 @@ static mixrt_status resize_run(struct mixrt_kernel_ctx *k) {
     if (!fast_tensor(x) || x->rank != 4 || k->opset < 11 || !rz_params_get(k->node, &p, &bad) ||
         (p.linear && !rz_float(x->dtype)))
         return mixrt_cpu_run_reference(k);
-    const struct mixrt_tensor *tsc = mixrt_kernel_opt_input(k, 2), *tsz = mixrt_kernel_opt_input(k, 3);
-    if (tsc && mixrt_tensor_numel(tsc) == 0) tsc = NULL;
-    if (tsz && mixrt_tensor_numel(tsz) == 0) tsz = NULL;
-    if (!tsc == !tsz) return mixrt_cpu_run_reference(k);
     double sc[4];
     int64_t od[4];
-    if (tsc) {
-        if (!mixrt_dtype_is_float(tsc->dtype) || mixrt_tensor_numel(tsc) != 4) return mixrt_cpu_run_reference(k);
-        for (int d = 0; d < 4; d++) {
-            sc[d] = mixrt_load_f64(tsc->data, tsc->dtype, (size_t)d);
-            double v = sc[d] * (double)x->dims[d];
-            if (!(sc[d] > 0) || !(v < 9e15)) return mixrt_cpu_run_reference(k);
-            od[d] = (int64_t)floor(v);
-        }
-    } else {
-        if (!mixrt_dtype_is_int(tsz->dtype) || mixrt_tensor_numel(tsz) != 4) return mixrt_cpu_run_reference(k);
-        for (int d = 0; d < 4; d++) {
-            od[d] = mixrt_load_i64(tsz->data, tsz->dtype, (size_t)d);
-            if (od[d] < 0 || od[d] > ((int64_t)1 << 40)) return mixrt_cpu_run_reference(k);
-            sc[d] = x->dims[d] ? (double)od[d] / (double)x->dims[d] : 1;
-        }
-    }
+    if (!mixrt_resize_geometry(k->node, x->dims, mixrt_kernel_opt_input(k, 2), mixrt_kernel_opt_input(k, 3), od, sc))
+        return mixrt_cpu_run_reference(k);
     size_t nout = 1;
     for (int d = 0; d < 4; d++) nout *= (size_t)od[d];
     if (nout && mixrt_tensor_numel(x) == 0) return mixrt_cpu_run_reference(k); /* the reference's error */

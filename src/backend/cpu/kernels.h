@@ -108,6 +108,17 @@ void mixrt_cpu_packed_took(bool adopted, const char *why);
 /* Load side: 1 adopted, 0 refused (why filled), -1 the kernel never looked at it. */
 int mixrt_cpu_packed_outcome(char *why, size_t why_size);
 
+/* Resize as dm_resize runs it (datamove.c), for other backends: the output dims od and the
+ * per-axis scales sc of node n on an input of dims xd (rank 4) from its scales or sizes
+ * tensor (the other NULL or empty); false outside the fast path (mode, coordinate
+ * transformation, both or neither given...). */
+bool mixrt_resize_geometry(const struct mixrt_node *n, const int64_t *xd, const struct mixrt_tensor *scales,
+                           const struct mixrt_tensor *sizes, int64_t *od, double *sc);
+/* The taps of output coordinate x of one axis (in_len inputs, out_len outputs, scale): cnt (1
+ * or 2) input indices and weights, the reference's rules. */
+void mixrt_resize_axis_taps(const struct mixrt_node *n, int64_t in_len, int64_t out_len, double scale, int64_t x,
+                            int64_t idx[2], double w[2], int *cnt);
+
 /* Process-wide count of constant-weight reorders the packing kernels ran (prepare or first
  * run): a plan whose packed weights were adopted loads without one. For tests and logs. */
 void mixrt_cpu_weight_reorder_counted(void);

@@ -57,4 +57,20 @@ struct mixrt_cuda_edge_args {
     int c0[16];
 };
 
+/* One output coordinate of a Resize axis: y reads input indices i0 and i1 with weights w0
+ * and w1 (a single tap: i1 = i0, w1 = 0). Made on the host from the CPU kernel's tap rules
+ * (mixrt_resize_axis_taps), so both backends resample the same points. */
+struct mixrt_cuda_resize_tap {
+    int i0, i1;
+    float w0, w1;
+};
+
+/* Resize of x [nc, h, w] (N and C not resized, NCHW) or [n, h, w, c] (nhwc) into [.., oh, ow]:
+ * taps_h (oh entries) and taps_w (ow entries) in device memory; f32 sums. */
+struct mixrt_cuda_resize_args {
+    long long n, c, h, w, oh, ow;
+    const struct mixrt_cuda_resize_tap *taps_h, *taps_w;
+    int nhwc;
+};
+
 #endif /* MIXRT_BACKEND_CUDA_ARGS_H */

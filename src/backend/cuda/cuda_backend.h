@@ -313,6 +313,10 @@ MIXRT_CUDA_API mixrt_status mixrt_cuda_attention_fast(mixrt_cuda_device_t dev, m
  * of inside positions (plus padded ones with include_pad). x and y of dt (F32, BF16, F16). */
 MIXRT_CUDA_API mixrt_status mixrt_cuda_pool2d(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *x, void *y,
                                               const struct mixrt_cuda_pool_args *a);
+/* Resize (linear or nearest, its taps precomputed: cuda_args.h) of x into y, of dt (F32,
+ * BF16, F16), f32 sums rounded once. */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_resize(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *x, void *y,
+                                              const struct mixrt_cuda_resize_args *a);
 /* In place, n elements of dt: y[i] = act(y[i] + bias[(i / inner) % channels] + z[i]) in f32,
  * rounded once. bias (channels values) and z (n values) may be NULL; act is a
  * mixrt_cuda_unary_op or -1 (none). NHWC outputs: inner 1; NCHW: inner = OH * OW. */

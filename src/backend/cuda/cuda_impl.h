@@ -91,6 +91,8 @@ cudaError_t mixrt_cuda_launch_im2col(cudaStream_t s, int max_blocks, int elem, c
                                      const struct mixrt_cuda_im2col_args *a);
 cudaError_t mixrt_cuda_launch_dwconv(cudaStream_t s, int max_blocks, int elem, const void *x, const void *w,
                                      const void *bias, void *y, const struct mixrt_cuda_dwconv_args *a);
+cudaError_t mixrt_cuda_launch_resize(cudaStream_t s, int max_blocks, int elem, const void *x, void *y,
+                                      const struct mixrt_cuda_resize_args *a);
 cudaError_t mixrt_cuda_launch_edge_scatter(cudaStream_t s, size_t es, const void *e, void *y,
                                            const struct mixrt_cuda_edge_args *a);
 cudaError_t mixrt_cuda_launch_bias_act(cudaStream_t s, int max_blocks, int elem, void *y, const void *bias,

@@ -180,7 +180,12 @@ mixrt_status mixrt_cuda_select_bcast(mixrt_cuda_device_t dev, enum mixrt_cuda_se
     (void)y, (void)rank, (void)dims;
     return MIXRT_STATUS_UNSUPPORTED;
 }
-mixrt_status mixrt_cuda_cast_int(mixrt_cuda_device_t dev, mixrt_dtype src_dt, const void *src, mixrt_dtype dst_dt,
+mixrt_status mixrt_cuda_resize(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *x, void *y,
+                               const struct mixrt_cuda_resize_args *a) {
+    (void)dev, (void)dt, (void)x, (void)y, (void)a;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
+mixrt_cuda_device_t dev, mixrt_dtype src_dt, const void *src, mixrt_dtype dst_dt,
                                  void *dst, size_t n) {
     (void)dev, (void)src_dt, (void)src, (void)dst_dt, (void)dst, (void)n;
     return MIXRT_STATUS_UNSUPPORTED;

@@ -60,4 +60,5 @@ const struct mixrt_cuda_table mixrt_cuda_backend_v1 = {
     mixrt_cuda_edge_scatter,
     mixrt_cuda_dwconv,
     mixrt_cuda_select_bcast,
+    mixrt_cuda_resize,
 };

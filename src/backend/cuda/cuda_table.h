@@ -82,6 +82,8 @@ struct mixrt_cuda_table {
     mixrt_status (*select_bcast)(mixrt_cuda_device_t, enum mixrt_cuda_select_op, size_t, const void *,
                                  const int64_t *, const void *, const int64_t *, const void *, const int64_t *, void *,
                                  int, const int64_t *);
+    mixrt_status (*resize)(mixrt_cuda_device_t, mixrt_dtype, const void *, void *,
+                           const struct mixrt_cuda_resize_args *);
 };
 
 #endif /* MIXRT_BACKEND_CUDA_TABLE_H */

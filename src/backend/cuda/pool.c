@@ -100,6 +100,26 @@ fail:
     return status;
 }
 
+mixrt_status mixrt_cuda_resize(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *x, void *y,
+                               const struct mixrt_cuda_resize_args *a) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    int elem = mixrt_cuda_elem_of(dt);
+    MIXRT_CHECK(dev->ctx, elem >= 0, MIXRT_STATUS_UNSUPPORTED_DTYPE,
+                "cannot run CUDA Resize: dtype %s (expected f32, bf16 or f16)", mixrt_dtype_name(dt));
+    MIXRT_CHECK(dev->ctx, a->n >= 0 && a->c >= 0 && a->h >= 1 && a->w >= 1 && a->oh >= 0 && a->ow >= 0 &&
+                              a->h <= INT32_MAX && a->w <= INT32_MAX,
+                MIXRT_STATUS_INVALID_ARGUMENT, "cannot run CUDA Resize: x [%lld,%lld,%lld,%lld] to %lld x %lld", a->n,
+                a->c, a->h, a->w, a->oh, a->ow);
+    if (a->n == 0 || a->c == 0 || a->oh == 0 || a->ow == 0) return MIXRT_STATUS_OK;
+    MIXRT_CHECK(dev->ctx, x && y && a->taps_h && a->taps_w, MIXRT_STATUS_INVALID_ARGUMENT,
+                "cannot run CUDA Resize: NULL buffer");
+    MIXRT_CUDA_TRY(dev->ctx, mixrt_cuda_launch_resize(dev->stream, dev->max_blocks, elem, x, y, a),
+                   "kernel launch (Resize %s, [%lld,%lld,%lld,%lld] to %lld x %lld)", mixrt_dtype_name(dt), a->n,
+                   a->c, a->h, a->w, a->oh, a->ow);
+fail:
+    return status;
+}
+
 mixrt_status mixrt_cuda_dwconv(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *x, const void *w,
                                const void *bias, void *y, const struct mixrt_cuda_dwconv_args *a) {
     mixrt_status status = MIXRT_STATUS_OK;

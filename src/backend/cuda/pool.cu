@@ -367,7 +367,48 @@ template <typename T> cudaError_t pool_launch(cudaStream_t s, int max_blocks, co
     return cudaGetLastError();
 }
 
+/* Resize: one thread per output element; the two taps per axis from the tables. */
+template <typename T>
+__global__ void resize_kernel(const T *x, T *y, size_t n, mixrt_cuda_resize_args a) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        size_t c = 0, ow, oh, img;
+        if (a.nhwc) {
+            c = i % (size_t)a.c;
+            size_t p = i / (size_t)a.c;
+            ow = p % (size_t)a.ow, p /= (size_t)a.ow;
+            oh = p % (size_t)a.oh, img = p / (size_t)a.oh;
+        } else {
+            ow = i % (size_t)a.ow;
+            size_t p = i / (size_t)a.ow;
+            oh = p % (size_t)a.oh, img = p / (size_t)a.oh; /* img: the (n, c) plane */
+        }
+        const mixrt_cuda_resize_tap th = a.taps_h[oh], tw = a.taps_w[ow];
+        const size_t cs = a.nhwc ? (size_t)a.c : 1, rs = (size_t)a.w * cs;
+        const T *base = x + (a.nhwc ? img * (size_t)a.h * rs + c : img * (size_t)a.h * (size_t)a.w);
+        const T *r0 = base + (size_t)th.i0 * rs, *r1 = base + (size_t)th.i1 * rs;
+        float v0 = tw.w0 * mixrt_cu_load(r0, (size_t)tw.i0 * cs) + tw.w1 * mixrt_cu_load(r0, (size_t)tw.i1 * cs);
+        float v1 = tw.w0 * mixrt_cu_load(r1, (size_t)tw.i0 * cs) + tw.w1 * mixrt_cu_load(r1, (size_t)tw.i1 * cs);
+        mixrt_cu_store(y, i, th.w0 * v0 + th.w1 * v1);
+    }
+}
+
 } // namespace
+
+extern "C" cudaError_t mixrt_cuda_launch_resize(cudaStream_t s, int max_blocks, int elem, const void *x, void *y,
+                                                const struct mixrt_cuda_resize_args *a) {
+    size_t n = (size_t)(a->n * a->c * a->oh * a->ow), blocks = (n + 255) / 256;
+    unsigned g = (unsigned)(blocks < (size_t)max_blocks ? blocks : (size_t)max_blocks);
+    if (g == 0) g = 1;
+    switch (elem) {
+    case MIXRT_CUDA_ELEM_F32: resize_kernel<<<g, 256, 0, s>>>((const float *)x, (float *)y, n, *a); break;
+    case MIXRT_CUDA_ELEM_BF16:
+        resize_kernel<<<g, 256, 0, s>>>((const mixrt_cu_bf16 *)x, (mixrt_cu_bf16 *)y, n, *a);
+        break;
+    case MIXRT_CUDA_ELEM_F16: resize_kernel<<<g, 256, 0, s>>>((const __half *)x, (__half *)y, n, *a); break;
+    default: return cudaErrorInvalidValue;
+    }
+    return cudaGetLastError();
+}
 
 extern "C" cudaError_t mixrt_cuda_launch_pool(cudaStream_t s, int max_blocks, int elem, const void *x, void *y,
                                               size_t n_out, const struct mixrt_cuda_pool_args *a, void *scratch,
