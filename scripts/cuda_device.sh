@@ -189,6 +189,17 @@ save(nodes, [h.make_tensor_value_info("x", T.FLOAT, [2, 3, 7, 9])],
      [h.make_tensor_value_info("y", T.FLOAT, [2, 6, 14, 18]), h.make_tensor_value_info("y2", T.FLOAT, [2, 4, 13, 5])],
      [("w1", cw(6, 3, 3, 3)), ("b1", cw(6)), ("w2", cw(4, 6, 1, 1)), ("sz1", np.array([2, 6, 14, 18], np.int64)),
       ("sc2", np.array([1, 1, 2, 2], np.float32)), ("sz4", np.array([2, 6, 13, 5], np.int64))], "resize", infer=True)
+# conv1d.onnx - an audio stem (Whisper's: two 1-D convs, the second of stride 2, GELU-like
+# activations; wav2vec2's kernel == stride conv as the patch product): all on CUDA as 2-D convs
+# of height 1.
+nodes = [h.make_node("Conv", ["x", "w1", "b1"], ["c1"], kernel_shape=[3], pads=[1, 1]),
+         h.make_node("Tanh", ["c1"], ["a1"]),
+         h.make_node("Conv", ["a1", "w2", "b2"], ["c2"], kernel_shape=[3], pads=[1, 1], strides=[2]),
+         h.make_node("Relu", ["c2"], ["a2"]),
+         h.make_node("Conv", ["a2", "w3"], ["y"], kernel_shape=[2], strides=[2])]
+save(nodes, [h.make_tensor_value_info("x", T.FLOAT, [2, 8, 30])], [h.make_tensor_value_info("y", T.FLOAT, [2, 12, 7])],
+     [("w1", cw(16, 8, 3)), ("b1", cw(16)), ("w2", cw(16, 16, 3)), ("b2", cw(16)), ("w3", cw(12, 16, 2))],
+     "conv1d", infer=True)
 print("models:", out)
 PY
     exit $?

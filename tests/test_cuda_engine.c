@@ -343,6 +343,23 @@ int main(void) {
                      cpu, seg);
         }
     }
+    /* 1-D convs (conv1d.onnx: padded, strided, kernel == stride) as 2-D ones of height 1: all
+     * on CUDA, one segment. */
+    {
+        char path[1200];
+        snprintf(path, sizeof(path), "%s/conv1d.onnx", dir);
+        FILE *f = fopen(path, "rb");
+        TU_CHECK(f != NULL, "conv1d.onnx missing (scripts/cuda_device.sh models %s)", dir);
+        if (f) fclose(f);
+        for (int p = 0; f && p < 3; p++) {
+            int cpu = -1, seg = -1;
+            double err = check_model("conv1d", precs[p], &cpu, &seg);
+            double tol = p == 0 ? 1e-5 : 2e-2;
+            TU_CHECK(err >= 0 && err <= tol, "conv1d %s: rel-norm %g > %g", precs[p], err, tol);
+            TU_CHECK(cpu == 0 && seg == 1, "conv1d %s: %d CPU layers, %d segments (expected all on CUDA)", precs[p], cpu,
+                     seg);
+        }
+    }
     /* Upsampling (resize.onnx: bilinear half_pixel and align_corners, nearest asymmetric floor,
      * pytorch_half_pixel down to 5 columns): every Resize on cuda_resize, one segment. */
     {

@@ -564,8 +564,12 @@ static bool conv_geom(const struct mixrt_graph *g, const struct mixrt_node *n, s
     if (x < 0 || w < 0 || y < 0 || !mixrt_graph_is_fixed_const(g, w)) return false;
     mixrt_dtype dt = dt_of(g, x);
     if (!cu_float(dt) || dt_of(g, w) != dt || dt_of(g, y) != dt) return false;
-    if (g->values[x].rank != 4 || g->values[w].rank != 4 || g->values[y].rank != 4) return false;
+    /* 1-D convs (Whisper's and wav2vec2's audio stems) run as 2-D ones of height 1: [N, C, L]
+     * is [N, C, 1, L] in memory. */
+    int rk = g->values[x].rank;
+    if ((rk != 4 && rk != 3) || g->values[w].rank != rk || g->values[y].rank != rk) return false;
     bool nhwc = fused && mixrt_node_attr_int(n, "channels_last", 0) == 1;
+    if (rk == 3 && nhwc) return false;
     st->conv_act = -1;
     if (fused) {
         enum mixrt_fconv_act act;
@@ -590,11 +594,13 @@ static bool conv_geom(const struct mixrt_graph *g, const struct mixrt_node *n, s
     const int64_t *pads = mixrt_node_attr_ints(n, "pads", &np), *strides = mixrt_node_attr_ints(n, "strides", &ns);
     const int64_t *dil = mixrt_node_attr_ints(n, "dilations", &nd);
     if (strcmp(ap, "NOTSET") && strcmp(ap, "VALID")) return false;
-    if ((pads && np != 4) || (strides && ns != 2) || (dil && nd != 2)) return false;
+    const int sp = rk - 2; /* spatial axes */
+    if ((pads && np != (size_t)(2 * sp)) || (strides && ns != (size_t)sp) || (dil && nd != (size_t)sp)) return false;
     int64_t ph = 0, pw = 0;
     if (pads && strcmp(ap, "VALID")) {
-        if (pads[0] != pads[2] || pads[1] != pads[3]) return false; /* cuDNN pads symmetrically */
-        ph = pads[0], pw = pads[1];
+        if (pads[0] != pads[sp] || (sp == 2 && pads[1] != pads[3])) return false; /* cuDNN pads symmetrically */
+        if (sp == 2) ph = pads[0], pw = pads[1];
+        else pw = pads[0];
     }
     int64_t group = mixrt_node_attr_int(n, "group", 1);
     struct mixrt_cuda_conv_desc *d = &st->cd;
@@ -602,18 +608,18 @@ static bool conv_geom(const struct mixrt_graph *g, const struct mixrt_node *n, s
     d->dtype = dt, d->nhwc = nhwc, d->name = n->name;
     d->n = dim(g, x, 0);
     d->c = nhwc ? dim(g, x, 3) : dim(g, x, 1);
-    d->h = nhwc ? dim(g, x, 1) : dim(g, x, 2);
-    d->w = nhwc ? dim(g, x, 2) : dim(g, x, 3);
+    d->h = nhwc ? dim(g, x, 1) : sp == 1 ? 1 : dim(g, x, 2);
+    d->w = nhwc ? dim(g, x, 2) : dim(g, x, rk - 1);
     d->k = nhwc ? dim(g, y, 3) : dim(g, y, 1);
-    d->oh = nhwc ? dim(g, y, 1) : dim(g, y, 2);
-    d->ow = nhwc ? dim(g, y, 2) : dim(g, y, 3);
-    d->r = dim(g, w, 2), d->s = dim(g, w, 3);
+    d->oh = nhwc ? dim(g, y, 1) : sp == 1 ? 1 : dim(g, y, 2);
+    d->ow = nhwc ? dim(g, y, 2) : dim(g, y, rk - 1);
+    d->r = sp == 1 ? 1 : dim(g, w, 2), d->s = dim(g, w, rk - 1);
     if (group < 1 || group > INT32_MAX || ph > 65535 || pw > 65535 || dim(g, w, 0) != d->k ||
         dim(g, w, 1) * group != d->c || dim(g, y, 0) != d->n)
         return false;
     d->pad_h = (int)ph, d->pad_w = (int)pw, d->groups = (int)group;
-    d->stride_h = strides ? (int)strides[0] : 1, d->stride_w = strides ? (int)strides[1] : 1;
-    d->dil_h = dil ? (int)dil[0] : 1, d->dil_w = dil ? (int)dil[1] : 1;
+    d->stride_h = strides && sp == 2 ? (int)strides[0] : 1, d->stride_w = strides ? (int)strides[sp - 1] : 1;
+    d->dil_h = dil && sp == 2 ? (int)dil[0] : 1, d->dil_w = dil ? (int)dil[sp - 1] : 1;
     st->conv_b = st->conv_z = -1;
     if (b >= 0) {
         if (dt_of(g, b) != dt || numel(g, b) != (size_t)d->k) return false;
