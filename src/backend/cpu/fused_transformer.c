@@ -164,7 +164,7 @@ static void fmm_wei_drop(struct fmm_state *st) {
     pthread_mutex_unlock(&g_fmm_shared_lock);
 }
 
-/* The shared entry for st's B in layout md, or NULL; *hit it is taken (refs + 1). Called
+/* The shared entry for st's B in layout md, or NULL (the caller takes it: refs + 1). Called
  * with g_fmm_shared_lock held. */
 static struct fmm_shared *fmm_shared_find(const struct fmm_state *st, const dnnl_memory_desc_t *md) {
     for (struct fmm_shared *e = g_fmm_shared; e; e = e->next)
