@@ -238,6 +238,24 @@ done:
     return worst;
 }
 
+/* The small models of `cuda_device.sh models`: present (a missing one is a failure, not a skip)
+ * and, per precision, the engine against the f64 reference (f32 1e-5, else 2e-2); the CPU layer
+ * and segment counts for the caller's own checks. */
+static bool small_model(const char *model) {
+    char path[1200];
+    snprintf(path, sizeof(path), "%s/%s.onnx", dir, model);
+    FILE *f = fopen(path, "rb");
+    TU_CHECK(f != NULL, "%s.onnx missing (scripts/cuda_device.sh models %s)", model, dir);
+    if (f) fclose(f);
+    return f != NULL;
+}
+
+static void small_check(const char *model, const char *prec, int *cpu, int *seg) {
+    memset(last_describe, 0, sizeof last_describe);
+    double err = check_model(model, prec, cpu, seg), tol = strcmp(prec, "fp32") ? 2e-2 : 1e-5;
+    TU_CHECK(err >= 0 && err <= tol, "%s %s: rel-norm %g > %g", model, prec, err, tol);
+}
+
 int main(void) {
     if (mixrt_context_create(NULL, &ctx) != MIXRT_STATUS_OK) return 1;
     mixrt_context_set_log_level(ctx, MIXRT_LOG_ERROR);
@@ -328,55 +346,31 @@ int main(void) {
     unsetenv("MIXRT_CUDA_GELU");
     /* MobileNetV3's activations (hardswish.onnx: HardSwish in conv epilogues, the depthwise
      * kernel and alone, HardSigmoid's squeeze-excite gate): one CUDA segment, no CPU layer. */
-    {
-        char path[1200];
-        snprintf(path, sizeof(path), "%s/hardswish.onnx", dir);
-        FILE *f = fopen(path, "rb");
-        TU_CHECK(f != NULL, "hardswish.onnx missing (scripts/cuda_device.sh models %s)", dir);
-        if (f) fclose(f);
-        for (int p = 0; f && p < 3; p++) {
+    if (small_model("hardswish"))
+        for (int p = 0; p < 3; p++) {
             int cpu = -1, seg = -1;
-            double err = check_model("hardswish", precs[p], &cpu, &seg);
-            double tol = p == 0 ? 1e-5 : 2e-2;
-            TU_CHECK(err >= 0 && err <= tol, "hardswish %s: rel-norm %g > %g", precs[p], err, tol);
+            small_check("hardswish", precs[p], &cpu, &seg);
             TU_CHECK(cpu == 0 && seg == 1, "hardswish %s: %d CPU layers, %d segments (expected all on CUDA)", precs[p],
                      cpu, seg);
         }
-    }
     /* 1-D convs (conv1d.onnx: padded, strided, kernel == stride) as 2-D ones of height 1: all
      * on CUDA, one segment. */
-    {
-        char path[1200];
-        snprintf(path, sizeof(path), "%s/conv1d.onnx", dir);
-        FILE *f = fopen(path, "rb");
-        TU_CHECK(f != NULL, "conv1d.onnx missing (scripts/cuda_device.sh models %s)", dir);
-        if (f) fclose(f);
-        for (int p = 0; f && p < 3; p++) {
+    if (small_model("conv1d"))
+        for (int p = 0; p < 3; p++) {
             int cpu = -1, seg = -1;
-            double err = check_model("conv1d", precs[p], &cpu, &seg);
-            double tol = p == 0 ? 1e-5 : 2e-2;
-            TU_CHECK(err >= 0 && err <= tol, "conv1d %s: rel-norm %g > %g", precs[p], err, tol);
+            small_check("conv1d", precs[p], &cpu, &seg);
             TU_CHECK(cpu == 0 && seg == 1, "conv1d %s: %d CPU layers, %d segments (expected all on CUDA)", precs[p], cpu,
                      seg);
         }
-    }
     /* Upsampling (resize.onnx: bilinear half_pixel and align_corners, nearest asymmetric floor,
      * pytorch_half_pixel down to 5 columns): every Resize on cuda_resize, one segment. */
-    {
-        char path[1200];
-        snprintf(path, sizeof(path), "%s/resize.onnx", dir);
-        FILE *f = fopen(path, "rb");
-        TU_CHECK(f != NULL, "resize.onnx missing (scripts/cuda_device.sh models %s)", dir);
-        if (f) fclose(f);
-        for (int p = 0; f && p < 3; p++) {
+    if (small_model("resize"))
+        for (int p = 0; p < 3; p++) {
             int cpu = -1, seg = -1;
-            double err = check_model("resize", precs[p], &cpu, &seg);
-            double tol = p == 0 ? 1e-5 : 2e-2;
-            TU_CHECK(err >= 0 && err <= tol, "resize %s: rel-norm %g > %g", precs[p], err, tol);
+            small_check("resize", precs[p], &cpu, &seg);
             TU_CHECK(cpu == 0 && seg == 1 && last_resize == 4, "resize %s: %d CPU layers, %d segments, %d cuda_resize "
                      "layers (expected 4, all on CUDA)", precs[p], cpu, seg, last_resize);
         }
-    }
     /* The attention paths batch-32 engines take, forced onto the small models: batched GEMMs +
      * the softmax kernel, and the flash kernel (also taken for long sequences); bf16 engines
      * against the f64 reference. A missing model is a failure, not a skip. */
@@ -443,45 +437,27 @@ int main(void) {
     /* An attention mask built on the CPU from an int64 input (mask_prologue.onnx: Cast to bool,
      * Not, Where, Unsqueeze) before CUDA layers: the CPU layers run as a prologue, then the
      * CUDA layers as one captured graph (two segments, no CPU layer in between). */
-    {
-        char path[1200];
-        snprintf(path, sizeof(path), "%s/mask_prologue.onnx", dir);
-        FILE *f = fopen(path, "rb");
-        TU_CHECK(f != NULL, "mask_prologue.onnx missing (scripts/cuda_device.sh models %s)", dir);
-        if (f) fclose(f);
-        for (int p = 0; f && p < 3; p++) {
+    if (small_model("mask_prologue"))
+        for (int p = 0; p < 3; p++) {
             int cpu = -1, seg = -1;
-            memset(last_describe, 0, sizeof last_describe);
-            double err = check_model("mask_prologue", precs[p], &cpu, &seg);
-            double tol = p == 0 ? 1e-5 : 2e-2;
-            TU_CHECK(err >= 0 && err <= tol, "mask_prologue %s: rel-norm %g > %g", precs[p], err, tol);
+            small_check("mask_prologue", precs[p], &cpu, &seg);
             TU_CHECK(cpu >= 2 && seg == 2, "mask_prologue %s: %d CPU layers, %d segments (expected the CPU prologue "
                      "and one CUDA segment)", precs[p], cpu, seg);
             TU_CHECK(strstr(last_describe, "CUDA graph: captured") != NULL, "mask_prologue %s: no CUDA graph after "
                      "the CPU prologue (description: %.300s)", precs[p], last_describe);
         }
-    }
 
     /* GPT-2's mask as transformers exports it (causal_mask.onnx: And of a causal constant with
      * the padding row, Where(mask, 0, lowest)): And and Where run on the device (cuda_select),
      * only the int64 input's Cast and its Unsqueeze on the CPU, then one captured graph. */
-    {
-        char path[1200];
-        snprintf(path, sizeof(path), "%s/causal_mask.onnx", dir);
-        FILE *f = fopen(path, "rb");
-        TU_CHECK(f != NULL, "causal_mask.onnx missing (scripts/cuda_device.sh models %s)", dir);
-        if (f) fclose(f);
-        for (int p = 0; f && p < 3; p++) {
+    if (small_model("causal_mask"))
+        for (int p = 0; p < 3; p++) {
             int cpu = -1, seg = -1;
-            memset(last_describe, 0, sizeof last_describe);
-            double err = check_model("causal_mask", precs[p], &cpu, &seg);
-            double tol = p == 0 ? 1e-5 : 2e-2;
-            TU_CHECK(err >= 0 && err <= tol, "causal_mask %s: rel-norm %g > %g", precs[p], err, tol);
+            small_check("causal_mask", precs[p], &cpu, &seg);
             TU_CHECK(cpu == 2 && seg == 2 && last_select == 2, "causal_mask %s: %d CPU layers, %d segments, %d "
                      "cuda_select layers (expected Cast and Unsqueeze on the CPU, And and Where on CUDA)", precs[p],
                      cpu, seg, last_select);
         }
-    }
 
     /* GPT-2's fused QKV (qkv_split.onnx): the Split launches nothing, the Attention reads the
      * three windows of the product's rows (kernel cuda_split_view); with
