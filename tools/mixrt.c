@@ -75,7 +75,7 @@ static int run_model(const char *model_path, bool reference, const struct cli_bu
     struct mixrt_tensor **outputs = NULL;
     mixrt_status st;
     int rc = 1;
-    struct cli_build_args bs = *b; /* the --input files may shape the build (not freed: b owns) */
+    struct cli_build_args bs = *b; /* open inputs may add shapes (b owns its own; bs's extra names freed below) */
     bs.opts.shapes = bs.shapes;
     if (cli_context_create(b->opts.verbose, &ctx)) return 1;
     if (reference) {
@@ -113,6 +113,7 @@ done:
     mixrt_model_destroy(model);
     mixrt_engine_destroy(engine);
     mixrt_context_destroy(ctx);
+    for (int i = b->n_owned; i < bs.n_owned; i++) free(bs.owned[i]);
     return rc;
 }
 
