@@ -106,6 +106,57 @@ static void same_both_ways(const char *what, const uint8_t *b, size_t len) {
     mixrt_graph_destroy(g0);
 }
 
+/* The graph inputs a file declares (mixrt_onnx_declared_inputs): x [batch, 3] with a dim_param,
+ * w (an initializer listed among the inputs too: no user input), z without a shape. */
+static void test_declared_inputs(void) {
+    Onnx__ModelProto m = ONNX__MODEL_PROTO__INIT;
+    Onnx__GraphProto g = ONNX__GRAPH_PROTO__INIT;
+    m.has_ir_version = 1, m.ir_version = 3;
+    m.graph = &g;
+    g.name = "decl";
+    Onnx__TensorProto w = ONNX__TENSOR_PROTO__INIT, *wp[1] = {&w};
+    float wv[3] = {1, 2, 3};
+    int64_t wd[1] = {3};
+    w.name = "w", w.has_data_type = 1, w.data_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    w.n_dims = 1, w.dims = wd, w.has_raw_data = 1, w.raw_data.len = sizeof wv, w.raw_data.data = (uint8_t *)wv;
+    g.n_initializer = 1, g.initializer = wp;
+    Onnx__TensorShapeProto__Dimension d0 = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__INIT,
+                                      d1 = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__INIT, *dp[2] = {&d0, &d1};
+    d0.value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM, d0.dim_param = "batch";
+    d1.value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE, d1.dim_value = 3;
+    Onnx__TensorShapeProto sh = ONNX__TENSOR_SHAPE_PROTO__INIT;
+    sh.n_dim = 2, sh.dim = dp;
+    Onnx__TypeProto__Tensor tt = ONNX__TYPE_PROTO__TENSOR__INIT, tz = ONNX__TYPE_PROTO__TENSOR__INIT;
+    tt.has_elem_type = tz.has_elem_type = 1, tt.elem_type = tz.elem_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    tt.shape = &sh; /* z: no shape */
+    Onnx__TypeProto ty = ONNX__TYPE_PROTO__INIT, tyz = ONNX__TYPE_PROTO__INIT;
+    ty.value_case = tyz.value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE, ty.tensor_type = &tt, tyz.tensor_type = &tz;
+    Onnx__ValueInfoProto vx = ONNX__VALUE_INFO_PROTO__INIT, vw = ONNX__VALUE_INFO_PROTO__INIT,
+                         vz = ONNX__VALUE_INFO_PROTO__INIT, *vp[3] = {&vx, &vw, &vz};
+    vx.name = "x", vx.type = &ty, vw.name = "w", vw.type = &ty, vz.name = "z", vz.type = &tyz;
+    g.n_input = 3, g.input = vp;
+    size_t len = onnx__model_proto__get_packed_size(&m);
+    uint8_t *b = malloc(len);
+    onnx__model_proto__pack(&m, b);
+    struct mixrt_onnx_decl d[4];
+    int n = mixrt_onnx_declared_inputs(b, len, d, 4);
+    TU_CHECK(n == 2, "declared inputs: %d, expected 2 (x, z; w is an initializer)", n);
+    if (n == 2) {
+        TU_CHECK(d[0].name_len == 1 && d[0].name[0] == 'x' && d[0].rank == 2 && d[0].dims[0] == -1 && d[0].dims[1] == 3,
+                 "x: %.*s rank %d dims %lld %lld", (int)d[0].name_len, d[0].name, d[0].rank, (long long)d[0].dims[0],
+                 (long long)d[0].dims[1]);
+        TU_CHECK(d[1].name_len == 1 && d[1].name[0] == 'z' && d[1].rank == -1, "z: %.*s rank %d", (int)d[1].name_len,
+                 d[1].name, d[1].rank);
+    }
+    TU_CHECK(mixrt_onnx_declared_inputs(b, len, d, 1) == 2, "the count goes past cap");
+    /* every truncation: an answer or -1, never a read past the bytes (the sanitizer build) */
+    for (size_t cut = 0; cut < len; cut++) {
+        int k = mixrt_onnx_declared_inputs(b, cut, d, 4);
+        TU_CHECK(k >= -1 && k <= 2, "truncated to %zu: %d inputs", cut, k);
+    }
+    free(b);
+}
+
 int main(void) {
     if (mixrt_context_create(NULL, &ctx) != MIXRT_STATUS_OK) return 1;
     mixrt_context_set_log_level(ctx, MIXRT_LOG_ERROR);
@@ -113,6 +164,7 @@ int main(void) {
     size_t len;
     float *vals;
     uint8_t *b = make_model(1000, &len, &vals);
+    test_declared_inputs();
 
     /* The pass itself: three initializers, raw_data where it was, none on float_data's. */
     struct mixrt_onnx_slim s;

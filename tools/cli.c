@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "engine/engine_impl.h"
+#include "onnx/slim.h"
 #include "mixrt/mixrt_io.h"
 
 bool cli_notes_quiet;
@@ -620,91 +621,12 @@ int cli_context_create(bool verbose, mixrt_context_t *out) {
     return 0;
 }
 
-/* ---- open inputs, read from the ONNX file's wire format ----
+/* ---- open inputs ----
  * A build for open dims gives a generic engine (no static plan: ResNet-50 ~28 % slower), so
  * run/check/bench fix them before building. Loading the model to ask costs its weights'
- * memory and time, and building twice left ResNet-50's peak 40 MiB higher: this walks the
- * protobuf fields of ModelProto.graph (7) to its inputs (11) and the initializers' names (5,
- * TensorProto.name 8) on a read-only mapping, stepping over every other field (weights'
- * bytes are never touched). Field numbers from onnx.proto. */
-struct wire {
-    const uint8_t *p, *end;
-};
-
-static bool wire_varint(struct wire *w, uint64_t *v) {
-    uint64_t x = 0;
-    for (int sh = 0; sh < 64 && w->p < w->end; sh += 7) {
-        uint8_t c = *w->p++;
-        x |= (uint64_t)(c & 0x7f) << sh;
-        if (!(c & 0x80)) {
-            *v = x;
-            return true;
-        }
-    }
-    return false;
-}
-
-/* The next field: its number, and for length-delimited ones (wire type 2) the bytes in
- * *sub; scalars are stepped over (*val gets a varint's value). false at the end or on
- * malformed input. */
-static bool wire_next(struct wire *w, uint32_t *field, struct wire *sub, uint64_t *val) {
-    uint64_t key, n;
-    if (w->p >= w->end || !wire_varint(w, &key)) return false;
-    *field = (uint32_t)(key >> 3);
-    sub->p = sub->end = NULL;
-    *val = 0;
-    switch (key & 7) {
-    case 0: return wire_varint(w, val);
-    case 1: n = 8; break;
-    case 5: n = 4; break;
-    case 2:
-        if (!wire_varint(w, &n) || n > (uint64_t)(w->end - w->p)) return false;
-        sub->p = w->p, sub->end = w->p + n;
-        break;
-    default: return false; /* groups: not in ONNX */
-    }
-    if (n > (uint64_t)(w->end - w->p)) return false;
-    w->p += n;
-    return true;
-}
-
-static bool wire_eq(struct wire s, const char *name) {
-    size_t n = strlen(name);
-    return (size_t)(s.end - s.p) == n && !memcmp(s.p, name, n);
-}
-
-/* ValueInfoProto: name (1), type (2) -> TypeProto.tensor_type (1) -> shape (2) -> dim (1) ->
- * dim_value (1). rank -1: no shape; dims -1: open (a dim_param or nothing). */
-static void wire_value_info(struct wire vi, struct wire *name, int *rank, int64_t *dims) {
-    struct wire f, t, tt, sh, d, sub;
-    uint32_t k;
-    uint64_t v;
-    *rank = -1;
-    name->p = name->end = NULL;
-    while (wire_next(&vi, &k, &f, &v)) {
-        if (k == 1 && f.p) *name = f;
-        if (k != 2 || !f.p) continue;
-        while (wire_next(&f, &k, &t, &v))
-            if (k == 1 && t.p)
-                while (wire_next(&t, &k, &tt, &v))
-                    if (k == 2 && tt.p) {
-                        *rank = 0;
-                        sh = tt;
-                        while (wire_next(&sh, &k, &d, &v)) {
-                            if (k != 1 || !d.p) continue;
-                            if (*rank >= MIXRT_MAX_RANK) {
-                                *rank = -1; /* the build reports it */
-                                return;
-                            }
-                            int64_t dv = -1;
-                            while (wire_next(&d, &k, &sub, &v))
-                                if (k == 1 && !sub.p) dv = (int64_t)v;
-                            dims[(*rank)++] = dv;
-                        }
-                    }
-    }
-}
-
+ * memory and time, and building twice left ResNet-50's peak 40 MiB higher: the file's
+ * declared inputs come from a walk of its bytes on a read-only mapping instead
+ * (mixrt_onnx_declared_inputs; the weights' pages are never touched). */
 int cli_shapes_for_open_inputs(mixrt_context_t ctx, struct cli_build_args *b, const char *model,
                                const struct cli_input_arg *args, int n_args) {
     int added = 0;
@@ -719,43 +641,18 @@ int cli_shapes_for_open_inputs(mixrt_context_t ctx, struct cli_build_args *b, co
     void *map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (map == MAP_FAILED) return 0;
-    struct wire m = {map, (const uint8_t *)map + sb.st_size}, g = {NULL, NULL}, f;
-    uint32_t k;
-    uint64_t v;
-    while (wire_next(&m, &k, &f, &v))
-        if (k == 7 && f.p) g = f;
-    /* initializer names (inputs that are initializers are no user input), then the inputs */
-    size_t n_init = 0, cap = 0;
-    struct wire *inits = NULL;
-    for (struct wire w = g; g.p && wire_next(&w, &k, &f, &v);) {
-        if (k != 5 || !f.p) continue;
-        struct wire t = f, nm;
-        while (wire_next(&t, &k, &nm, &v)) {
-            if (k != 8 || !nm.p) continue;
-            if (n_init == cap) {
-                struct wire *grown = realloc(inits, (cap = cap ? 2 * cap : 64) * sizeof(*inits));
-                if (!grown) goto done;
-                inits = grown;
-            }
-            inits[n_init++] = nm;
-            break;
-        }
-    }
-    for (struct wire w = g; g.p && wire_next(&w, &k, &f, &v) && b->opts.n_shapes < CLI_MAX_SHAPES;) {
-        if (k != 11 || !f.p) continue;
-        struct wire name;
-        int rank;
-        int64_t dims[MIXRT_MAX_RANK];
-        wire_value_info(f, &name, &rank, dims);
-        if (!name.p || name.end - name.p >= 512) continue;
+    struct mixrt_onnx_decl decl[CLI_MAX_INPUTS];
+    int nd = mixrt_onnx_declared_inputs(map, (size_t)sb.st_size, decl, CLI_MAX_INPUTS);
+    for (int k = 0; k < nd && k < CLI_MAX_INPUTS && b->opts.n_shapes < CLI_MAX_SHAPES; k++) {
+        const struct mixrt_onnx_decl *dc = &decl[k];
+        if (dc->name_len >= 512) continue;
         char nm[512];
-        memcpy(nm, name.p, (size_t)(name.end - name.p));
-        nm[name.end - name.p] = 0;
-        bool open = false, skip = false;
-        for (int d = 0; d < rank; d++) open = open || dims[d] < 0;
-        for (size_t i = 0; i < n_init && !skip; i++) skip = wire_eq(inits[i], nm);
-        for (size_t s = 0; s < b->opts.n_shapes && !skip; s++) skip = !strcmp(b->shapes[s].name, nm);
-        if (!open || skip) continue;
+        memcpy(nm, dc->name, dc->name_len);
+        nm[dc->name_len] = 0;
+        bool open = false, given = false;
+        for (int d = 0; d < dc->rank; d++) open = open || dc->dims[d] < 0;
+        for (size_t s = 0; s < b->opts.n_shapes && !given; s++) given = !strcmp(b->shapes[s].name, nm);
+        if (!open || given) continue;
         const struct cli_input_arg *file = NULL;
         for (int i = 0; i < n_args && !file; i++)
             if (!strcmp(args[i].name, nm)) file = &args[i];
@@ -785,11 +682,11 @@ int cli_shapes_for_open_inputs(mixrt_context_t ctx, struct cli_build_args *b, co
             if (!copy) continue;
             b->owned[b->n_owned++] = copy;
             s->name = copy;
-            s->rank = rank;
+            s->rank = dc->rank;
             size_t off = 0;
             d[0] = 0;
-            for (int i = 0; i < rank; i++) {
-                s->dims[i] = dims[i] >= 0 ? dims[i] : 1;
+            for (int i = 0; i < dc->rank; i++) {
+                s->dims[i] = dc->dims[i] >= 0 ? dc->dims[i] : 1;
                 off += (size_t)snprintf(d + off, off < sizeof(d) ? sizeof(d) - off : 0, i ? ",%lld" : "%lld",
                                         (long long)s->dims[i]);
             }
@@ -799,8 +696,6 @@ int cli_shapes_for_open_inputs(mixrt_context_t ctx, struct cli_build_args *b, co
         b->opts.n_shapes++;
         added++;
     }
-done:
-    free(inits);
     munmap(map, (size_t)sb.st_size);
     return added;
 }

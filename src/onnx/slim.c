@@ -29,14 +29,18 @@ static bool rd_varint(struct rd *r, uint64_t *v) {
     return false;
 }
 
-/* One field: its number, wire type and, when length-delimited, its payload; r moves past it. */
-static bool rd_field(struct rd *r, uint64_t *num, const uint8_t **pay, size_t *plen) {
+/* One field: its number, wire type and, when length-delimited, its payload (else a varint's
+ * value in *val, when val is not NULL); r moves past it. */
+static bool rd_field(struct rd *r, uint64_t *num, const uint8_t **pay, size_t *plen, uint64_t *val) {
     uint64_t key, v;
     if (!rd_varint(r, &key) || (key >> 3) == 0) return false;
     *num = key >> 3;
     *pay = NULL, *plen = 0;
     switch (key & 7) {
-    case 0: return rd_varint(r, &v);
+    case 0:
+        if (!rd_varint(r, &v)) return false;
+        if (val) *val = v;
+        return true;
     case 1:
         if (r->end - r->p < 8) return false;
         r->p += 8;
@@ -111,7 +115,7 @@ static bool slim_tensor(struct mixrt_onnx_slim *s, const uint8_t *base, const ui
         const uint8_t *start = r.p, *pay;
         uint64_t num;
         size_t plen;
-        if (!rd_field(&r, &num, &pay, &plen)) return false;
+        if (!rd_field(&r, &num, &pay, &plen, NULL)) return false;
         if (num == 9 && pay) {
             if (has) return false; /* protobuf keeps the last one: not ours to decide */
             has = true, off = (size_t)(pay - base), rlen = plen;
@@ -128,7 +132,7 @@ static bool slim_graph(struct mixrt_onnx_slim *s, const uint8_t *base, const uin
         const uint8_t *start = r.p, *pay;
         uint64_t num;
         size_t plen;
-        if (!rd_field(&r, &num, &pay, &plen)) return false;
+        if (!rd_field(&r, &num, &pay, &plen, NULL)) return false;
         if (num != 5) {
             wb_put(w, start, (size_t)(r.p - start));
             continue;
@@ -153,7 +157,7 @@ bool mixrt_onnx_slim(mixrt_context_t ctx, const uint8_t *data, size_t size, stru
         const uint8_t *start = r.p, *pay;
         uint64_t num;
         size_t plen;
-        if (!rd_field(&r, &num, &pay, &plen)) {
+        if (!rd_field(&r, &num, &pay, &plen, NULL)) {
             ok = false;
             break;
         }
@@ -186,4 +190,84 @@ void mixrt_onnx_slim_free(struct mixrt_onnx_slim *s) {
     mixrt_free(s->ctx, s->raw, s->cap * sizeof(*s->raw));
     s->raw = NULL;
     s->n_init = s->cap = 0;
+}
+
+/* ---- declared inputs ---- */
+
+/* A ValueInfoProto's name (1) and shape: type (2) -> tensor_type (1) -> shape (2) -> dim (1)
+ * -> dim_value (1). */
+static void decl_value_info(const uint8_t *p, size_t len, struct mixrt_onnx_decl *d) {
+    struct rd r = {p, p + len};
+    const uint8_t *pay;
+    size_t plen;
+    uint64_t num;
+    d->name = NULL, d->name_len = 0, d->rank = -1;
+    while (rd_field(&r, &num, &pay, &plen, NULL)) {
+        if (num == 1 && pay) d->name = (const char *)pay, d->name_len = plen;
+        if (num != 2 || !pay) continue;
+        struct rd t = {pay, pay + plen};
+        while (rd_field(&t, &num, &pay, &plen, NULL)) {
+            if (num != 1 || !pay) continue;
+            struct rd tt = {pay, pay + plen};
+            while (rd_field(&tt, &num, &pay, &plen, NULL)) {
+                if (num != 2 || !pay) continue;
+                struct rd sh = {pay, pay + plen};
+                d->rank = 0;
+                while (rd_field(&sh, &num, &pay, &plen, NULL)) {
+                    if (num != 1 || !pay) continue;
+                    if (d->rank >= MIXRT_MAX_RANK) { /* the importer reports it */
+                        d->rank = -1;
+                        return;
+                    }
+                    struct rd dm = {pay, pay + plen};
+                    uint64_t v = 0;
+                    int64_t dv = -1;
+                    while (rd_field(&dm, &num, &pay, &plen, &v))
+                        if (num == 1 && !pay) dv = (int64_t)v;
+                    d->dims[d->rank++] = dv;
+                }
+            }
+        }
+    }
+}
+
+/* Whether the graph (bytes g) has an initializer (5) named like d (TensorProto.name, 8). */
+static bool decl_is_initializer(const uint8_t *g, size_t glen, const struct mixrt_onnx_decl *d) {
+    struct rd r = {g, g + glen};
+    const uint8_t *pay;
+    size_t plen;
+    uint64_t num;
+    while (rd_field(&r, &num, &pay, &plen, NULL)) {
+        if (num != 5 || !pay) continue;
+        struct rd t = {pay, pay + plen};
+        while (rd_field(&t, &num, &pay, &plen, NULL))
+            if (num == 8 && pay) {
+                if (plen == d->name_len && !memcmp(pay, d->name, plen)) return true;
+                break; /* the name comes before raw_data (9): no need to read on */
+            }
+    }
+    return false;
+}
+
+int mixrt_onnx_declared_inputs(const uint8_t *data, size_t size, struct mixrt_onnx_decl *out, int cap) {
+    struct rd r = {data, data + size};
+    const uint8_t *pay, *g = NULL;
+    size_t plen, glen = 0;
+    uint64_t num;
+    while (r.p < r.end) {
+        if (!rd_field(&r, &num, &pay, &plen, NULL)) return -1;
+        if (num == 7 && pay) g = pay, glen = plen;
+    }
+    if (!g) return -1;
+    int n = 0;
+    struct rd gr = {g, g + glen};
+    while (rd_field(&gr, &num, &pay, &plen, NULL)) {
+        if (num != 11 || !pay) continue;
+        struct mixrt_onnx_decl d;
+        decl_value_info(pay, plen, &d);
+        if (!d.name || decl_is_initializer(g, glen, &d)) continue;
+        if (n < cap) out[n] = d;
+        n++;
+    }
+    return n;
 }

@@ -317,8 +317,8 @@ static bool is_swap12(const struct mixrt_pass_state *st, int ni) {
     return q && np == 3 && q[0] == 0 && q[1] == 2 && q[2] == 1;
 }
 
-/* Node ni is a live Reshape with a constant shape (no allowzero question: its output's dims
- * are known), reading value *in. */
+/* Node ni is a live Reshape, reading value *in (the callers ask its output's dims, known
+ * statically, for what it does: no question of allowzero or -1 then). */
 static bool is_plain_reshape(const struct mixrt_pass_state *st, int ni, int *in) {
     if (ni < 0 || mixrt_pass_is_dead(st, ni)) return false;
     const struct mixrt_node *n = &st->g->nodes[ni];
