@@ -153,6 +153,24 @@ mask_attention([h.make_node("Cast", ["mask"], ["mb"], to=T.BOOL),
                 h.make_node("And", ["causal", "pad4"], ["vis"]),
                 h.make_node("Where", ["vis", "zero", "fmin"], ["m4"])],
                [("causal", lambda S: np.tril(np.ones((S, S), bool))[None, None])], "causal_mask", True)
+# gathernd_mask.onnx - the same mask as torch's dynamo exporter writes it: Reshape, Cast to bool,
+# the padding row by GatherND with constant indices (batch_dims 0: (b, j) pairs, every third j
+# negative; batch_dims 1: j alone), both Anded with the causal constant: all on CUDA.
+def nd_idx(S, B=2):
+    j = np.arange(S)
+    j = np.where(j % 3 == 0, j - S, j)
+    pairs = np.stack(np.broadcast_arrays(np.arange(B)[:, None], j[None, :]), -1)  # [B, S, 2]
+    return pairs.reshape(B, 1, 1, S, 2).astype(np.int64)
+mask_attention([h.make_node("Reshape", ["mask", "shape2"], ["mr"]),
+                h.make_node("Cast", ["mr"], ["mb"], to=T.BOOL),
+                h.make_node("GatherND", ["mb", "idx0"], ["pad0"]),
+                h.make_node("GatherND", ["mb", "idx1"], ["pad1"], batch_dims=1),
+                h.make_node("And", ["causal", "pad0"], ["vis0"]),
+                h.make_node("And", ["vis0", "pad1"], ["vis"]),
+                h.make_node("Where", ["vis", "zero", "fmin"], ["m4"])],
+               [("causal", lambda S: np.tril(np.ones((S, S), bool))[None, None]),
+                ("shape2", lambda S: np.array([2, S], np.int64)), ("idx0", nd_idx),
+                ("idx1", lambda S: nd_idx(S)[..., 1:].reshape(2, 1, 1, S, 1))], "gathernd_mask", True)
 # hardswish.onnx - MobileNetV3's block: conv + HardSwish, depthwise 5x5 stride 2 + HardSwish,
 # a squeeze-excite gate with HardSigmoid (alpha 1/6, torch's), the projection conv: one CUDA
 # segment (the activations in the conv epilogues and the unary kernels).

@@ -448,15 +448,25 @@ int main(void) {
         }
 
     /* GPT-2's mask as transformers exports it (causal_mask.onnx: And of a causal constant with
-     * the padding row, Where(mask, 0, lowest)): And and Where run on the device (cuda_select),
-     * only the int64 input's Cast and its Unsqueeze on the CPU, then one captured graph. */
+     * the padding row, Where(mask, 0, lowest)): And and Where on cuda_select, the int64 input's
+     * Cast to bool and its Unsqueeze on the device too: one segment, no CPU layer. The dynamo
+     * exporter's form (gathernd_mask.onnx: Reshape, Cast, GatherND with constant indices of
+     * batch_dims 0 and 1) likewise. */
     if (small_model("causal_mask"))
         for (int p = 0; p < 3; p++) {
             int cpu = -1, seg = -1;
             small_check("causal_mask", precs[p], &cpu, &seg);
-            TU_CHECK(cpu == 2 && seg == 2 && last_select == 2, "causal_mask %s: %d CPU layers, %d segments, %d "
-                     "cuda_select layers (expected Cast and Unsqueeze on the CPU, And and Where on CUDA)", precs[p],
-                     cpu, seg, last_select);
+            TU_CHECK(cpu == 0 && seg == 1 && last_select == 2, "causal_mask %s: %d CPU layers, %d segments, %d "
+                     "cuda_select layers (expected all on CUDA, And and Where on cuda_select)", precs[p], cpu, seg,
+                     last_select);
+        }
+    if (small_model("gathernd_mask"))
+        for (int p = 0; p < 3; p++) {
+            int cpu = -1, seg = -1;
+            small_check("gathernd_mask", precs[p], &cpu, &seg);
+            TU_CHECK(cpu == 0 && seg == 1 && last_select == 3, "gathernd_mask %s: %d CPU layers, %d segments, %d "
+                     "cuda_select layers (expected all on CUDA, two Ands and Where on cuda_select)", precs[p], cpu,
+                     seg, last_select);
         }
 
     /* GPT-2's fused QKV (qkv_split.onnx): the Split launches nothing, the Attention reads the

@@ -970,6 +970,49 @@ static void test_select(void) {
     }
 }
 
+/* ---- integer casts: i64 / i32 / u8 / bool into f32 / bf16 / f16 (the exact integer, or
+ * the float the host rounds it to) and into bool (nonzero is true: HF's attention mask) ---- */
+static void test_cast_int(void) {
+    static const mixrt_dtype src[4] = {MIXRT_DTYPE_I64, MIXRT_DTYPE_I32, MIXRT_DTYPE_U8, MIXRT_DTYPE_BOOL};
+    static const mixrt_dtype dst[4] = {MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16, MIXRT_DTYPE_F16, MIXRT_DTYPE_BOOL};
+    const size_t n = 1037;
+    for (int s = 0; s < 4; s++)
+        for (int d = 0; d < 4; d++) {
+            size_t sb = mixrt_dtype_size(src[s]), db = mixrt_dtype_size(dst[d]);
+            unsigned char *h = malloc(n * sb), *out = malloc(n * db);
+            for (size_t i = 0; i < n; i++) {
+                /* a third zeros, the rest small values of both signs (large ones for i64) */
+                double u = tu_uniform(0, 1), v = u < 1.0 / 3 ? 0 : floor(tu_uniform(-1000, 1000));
+                if (src[s] == MIXRT_DTYPE_I64 && i % 7 == 3) v = (double)(1LL << 40) * (u < 0.6 ? -1 : 1);
+                if (src[s] == MIXRT_DTYPE_U8) v = fabs(v) < 256 ? fabs(v) : 255;
+                if (src[s] == MIXRT_DTYPE_BOOL) v = v != 0;
+                mixrt_store_f64(h, src[s], i, v);
+            }
+            g_arena_off = 0;
+            void *dx = dupload_raw(h, n * sb), *dy = dalloc(n * db);
+            DEV_OK(mixrt_cuda_memset(g_dev, dy, 0xA5, n * db));
+            DEV_OK(mixrt_cuda_cast_int(g_dev, src[s], dx, dst[d], dy, n));
+            DEV_OK(mixrt_cuda_copy_d2h(g_dev, out, dy, n * db));
+            DEV_OK(mixrt_cuda_device_sync(g_dev));
+            size_t bad = 0;
+            for (size_t i = 0; i < n; i++) {
+                double v = mixrt_load_f64(h, src[s], i);
+                if (dst[d] == MIXRT_DTYPE_BOOL) {
+                    bad += out[i] != (v != 0);
+                } else {
+                    unsigned char want[4];
+                    mixrt_store_f64(want, dst[d], 0, v); /* the host's rounding of the integer */
+                    bad += memcmp(out + i * db, want, db) != 0;
+                }
+            }
+            char cs[64];
+            snprintf(cs, sizeof cs, "%s to %s", mixrt_dtype_name(src[s]), mixrt_dtype_name(dst[d]));
+            report("integer cast", cs, dst[d], (double)bad / (double)n, 0);
+            free(h);
+            free(out);
+        }
+}
+
 /* ---- Resize with random taps (two per axis, weights summing to 1) vs an f64 loop, NCHW and
  * NHWC ---- */
 static void test_resize(void) {
@@ -1590,6 +1633,7 @@ int main(int argc, char **argv) {
         test_pool();
         test_bcast();
         test_select();
+        test_cast_int();
         test_resize();
         test_bias_act();
         test_im2col();

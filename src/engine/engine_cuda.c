@@ -80,10 +80,14 @@ struct cu_step {
     int conv_b, conv_z, conv_act;
     void *wperm;
     size_t wperm_bytes;
-    /* Resize: its geometry and the H then W tap tables (device, rz_bytes) */
+    /* Resize: its geometry. A device table made at build (table_bytes): Resize's H then W
+     * taps, GatherND's flat row per index tuple (nd: its rows of data viewed as [nd_table,
+     * nd_cols], nd_n tuples). */
     struct mixrt_cuda_resize_args rz;
-    void *rz_taps;
-    size_t rz_bytes;
+    void *table;
+    size_t table_bytes;
+    bool nd;
+    size_t nd_n, nd_table, nd_cols;
     bool patch, conv_bias_done, conv_z_done, conv_act_done;
     /* A channels-last conv of few input channels (the ResNet stem, 3): im2col into col
      * (rows of im2.ldc: r s c rounded up to 8, zero columns after) and the product of the
@@ -798,12 +802,68 @@ static mixrt_status resize_taps(struct mixrt_engine_cuda *c, const struct mixrt_
         h[i].i0 = (int)idx[0], h[i].w0 = (float)w[0];
         h[i].i1 = k > 1 ? (int)idx[1] : (int)idx[0], h[i].w1 = k > 1 ? (float)w[1] : 0.0f;
     }
-    st->rz_bytes = cnt * sizeof(*h);
-    MIXRT_TRY(t->alloc(c->dev, st->rz_bytes ? st->rz_bytes : 1, n->name, &st->rz_taps));
-    if (st->rz_bytes) MIXRT_TRY(t->copy_h2d(c->dev, st->rz_taps, h, st->rz_bytes));
+    st->table_bytes = cnt * sizeof(*h);
+    MIXRT_TRY(t->alloc(c->dev, st->table_bytes ? st->table_bytes : 1, n->name, &st->table));
+    if (st->table_bytes) MIXRT_TRY(t->copy_h2d(c->dev, st->table, h, st->table_bytes));
     MIXRT_TRY(t->device_sync(c->dev)); /* h goes next */
-    a->taps_h = st->rz_taps;
-    a->taps_w = (const struct mixrt_cuda_resize_tap *)st->rz_taps + a->oh;
+    a->taps_h = st->table;
+    a->taps_w = (const struct mixrt_cuda_resize_tap *)st->table + a->oh;
+fail:
+    free(h);
+    return status;
+}
+
+/* GatherND with constant indices (torch's advanced indexing of the attention mask: the
+ * padding row per image): data viewed as [table rows, cols], cols the slice after the batch
+ * and indexed axes, each index tuple one flat row, so the run is gather_rows. rows NULL:
+ * the check only. Indices out of range stay on the CPU, whose kernel reports them. */
+static bool gathernd_rows(const struct mixrt_graph *g, const struct mixrt_node *n, int64_t *rows, size_t *n_rows,
+                          size_t *table_rows, size_t *cols) {
+    int x = in_at(n, 0), ind = in_at(n, 1), y = out_at(n, 0);
+    if (n->opset < 11 || ind < 0 || !mixrt_graph_is_fixed_const(g, ind) || !copyable(dt_of(g, x)) ||
+        dt_of(g, y) != dt_of(g, x))
+        return false;
+    const struct mixrt_tensor *t = g->values[ind].init;
+    int rx = g->values[x].rank, ri = t->rank;
+    int64_t b = n->opset >= 12 ? mixrt_node_attr_int(n, "batch_dims", 0) : 0;
+    if ((t->dtype != MIXRT_DTYPE_I64 && t->dtype != MIXRT_DTYPE_I32) || ri < 1 || b < 0 || b >= ri || b >= rx) return false;
+    int64_t m = t->dims[ri - 1];
+    if (m < 1 || m > rx - b) return false;
+    for (int d = 0; d < b; d++)
+        if (t->dims[d] != dim(g, x, d)) return false;
+    int64_t nb = 1, per = 1, span = 1, slice = 1; /* span: table rows per batch entry */
+    for (int d = 0; d < b; d++) nb *= dim(g, x, d);
+    for (int d = (int)b; d < ri - 1; d++) per *= t->dims[d];
+    for (int d = (int)b; d < b + m; d++) span *= dim(g, x, d);
+    for (int d = (int)(b + m); d < rx; d++) slice *= dim(g, x, d);
+    if (nb < 1 || span < 1 || numel(g, y) != (size_t)(nb * per * slice)) return false;
+    for (int64_t bi = 0, k = 0; bi < nb; bi++)
+        for (int64_t j = 0; j < per; j++, k++) {
+            int64_t row = 0;
+            for (int q = 0; q < m; q++) {
+                int64_t dd = dim(g, x, (int)(b + q)), v = mixrt_load_i64(t->data, t->dtype, (size_t)(k * m + q));
+                if (v < -dd || v >= dd) return false;
+                row = row * dd + (v < 0 ? v + dd : v);
+            }
+            if (rows) rows[k] = bi * span + row;
+        }
+    *n_rows = (size_t)(nb * per), *table_rows = (size_t)(nb * span), *cols = (size_t)slice;
+    return true;
+}
+
+/* GatherND's device row table into st (nd_n i64 rows). */
+static mixrt_status gathernd_table(struct mixrt_engine_cuda *c, const struct mixrt_graph *g,
+                                   const struct mixrt_node *n, struct cu_step *st) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    const struct mixrt_cuda_table *t = c->t;
+    int64_t *h = malloc((st->nd_n ? st->nd_n : 1) * sizeof(*h));
+    size_t cnt, rows, cols;
+    if (!h) return MIXRT_STATUS_OUT_OF_MEMORY;
+    if (!gathernd_rows(g, n, h, &cnt, &rows, &cols) || cnt != st->nd_n) MIXRT_TRY(MIXRT_STATUS_INTERNAL);
+    st->table_bytes = cnt * sizeof(*h);
+    MIXRT_TRY(t->alloc(c->dev, st->table_bytes ? st->table_bytes : 1, n->name, &st->table));
+    if (st->table_bytes) MIXRT_TRY(t->copy_h2d(c->dev, st->table, h, st->table_bytes));
+    MIXRT_TRY(t->device_sync(c->dev)); /* h goes next */
 fail:
     free(h);
     return status;
@@ -876,8 +936,8 @@ static enum cu_op classify(const struct mixrt_graph *g, const struct mixrt_node 
     if (is(n, "", "Cast")) {
         if (dt_of(g, x) == dt_of(g, y) && copyable(dt_of(g, x))) return CU_CAST;
         mixrt_dtype sd = dt_of(g, x);
-        if (cu_float(dt_of(g, y)) && (sd == MIXRT_DTYPE_I64 || sd == MIXRT_DTYPE_I32 || sd == MIXRT_DTYPE_U8 ||
-                                      sd == MIXRT_DTYPE_BOOL))
+        if ((cu_float(dt_of(g, y)) || dt_of(g, y) == MIXRT_DTYPE_BOOL) &&
+            (sd == MIXRT_DTYPE_I64 || sd == MIXRT_DTYPE_I32 || sd == MIXRT_DTYPE_U8 || sd == MIXRT_DTYPE_BOOL))
             return CU_CAST;
         return cu_float(dt_of(g, x)) && cu_float(dt_of(g, y)) ? CU_CAST : CU_NONE;
     }
@@ -913,6 +973,10 @@ static enum cu_op classify(const struct mixrt_graph *g, const struct mixrt_node 
         if (k < -dd || k >= dd) return CU_NONE;
         st->general = true;
         return CU_GATHER;
+    }
+    if (is(n, "", "GatherND")) {
+        st->nd = gathernd_rows(g, n, NULL, &st->nd_n, &st->nd_table, &st->nd_cols);
+        return st->nd ? CU_GATHER : CU_NONE;
     }
     if (is(n, "", "Reshape") || is(n, "", "Flatten") || is(n, "", "Squeeze") || is(n, "", "Unsqueeze") ||
         is(n, "", "Identity") || is(n, "", "Dropout")) {
@@ -1070,13 +1134,21 @@ static mixrt_status hoist_cpu_prologue(struct mixrt_engine *e) {
     int *order = mixrt_calloc(e->ctx, (size_t)(ns > 0 ? ns : 1), sizeof(int));
     if (!host_ready || !moved || !order) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
     for (int v = 0; v < nv; v++) host_ready[v] = g->values[v].init || (g->values[v].flags & MIXRT_VALUE_GRAPH_INPUT);
-    /* A view of a graph input read only by CPU layers (GPT-2's Reshape of its padding mask)
-     * stays on the CPU with them: as a device view its readers would copy it back down. */
+    /* Views and integer casts of a graph input (and of each other) read only by CPU layers
+     * (the Reshape and Cast of a padding mask before a CPU Not) stay on the CPU with them:
+     * on the device their readers would copy the result back down. Decided in reverse order
+     * so a chain follows its last link; moved[] marks the chain's links first. */
     for (int s = 0; s < ns; s++) {
-        int i = g->order[s], y = out_at(&g->nodes[i], 0), x = in_at(&g->nodes[i], 0);
-        if (c->steps[i].op != CU_VIEW || x < 0 || y < 0 || !(g->values[x].flags & MIXRT_VALUE_GRAPH_INPUT) ||
-            g->values[y].flags & MIXRT_VALUE_GRAPH_OUTPUT)
-            continue;
+        int i = g->order[s], x = in_at(&g->nodes[i], 0), y = out_at(&g->nodes[i], 0);
+        bool cheap = c->steps[i].op == CU_VIEW || (c->steps[i].op == CU_CAST && x >= 0 && !cu_float(dt_of(g, x)));
+        int px = x >= 0 ? g->values[x].producer : -1;
+        moved[i] = cheap && y >= 0 && !(g->values[y].flags & MIXRT_VALUE_GRAPH_OUTPUT) &&
+                   ((g->values[x].flags & MIXRT_VALUE_GRAPH_INPUT) || (px >= 0 && moved[px]));
+    }
+    for (int s = ns - 1; s >= 0; s--) {
+        int i = g->order[s], y = out_at(&g->nodes[i], 0);
+        if (!moved[i]) continue;
+        moved[i] = false;
         bool cpu_only = true;
         for (int u = 0; u < ns && cpu_only; u++)
             for (int j = 0; j < g->nodes[u].n_inputs; j++)
@@ -1499,6 +1571,8 @@ mixrt_status mixrt_engine_cuda_prepare(struct mixrt_engine *e) {
     for (int s = 0; s < ns; s++)
         if (c->steps[g->order[s]].op == CU_RESIZE)
             MIXRT_TRY(resize_taps(c, g, &g->nodes[g->order[s]], &c->steps[g->order[s]]));
+        else if (c->steps[g->order[s]].op == CU_GATHER && c->steps[g->order[s]].nd)
+            MIXRT_TRY(gathernd_table(c, g, &g->nodes[g->order[s]], &c->steps[g->order[s]]));
     MIXRT_TRY(t->device_sync(c->dev)); /* the host copies of the weights may go now */
     /* Walk the order: where each value is, the copies needed, device lifetimes per root. */
     for (int v = 0; v < nv; v++)
@@ -1906,6 +1980,11 @@ static mixrt_status run_cuda_step(struct mixrt_engine *e, int i) {
     }
     case CU_GATHER: {
         int idx = in_at(n, 1);
+        if (st->nd) {
+            MIXRT_TRY(t->gather_rows(c->dev, dt_of(g, x), xp, st->nd_table, st->nd_cols, MIXRT_DTYPE_I64, st->table,
+                                     st->nd_n, yp));
+            break;
+        }
         if (st->general) {
             int r = g->values[x].rank, q = 0;
             int64_t axis = mixrt_node_attr_int(n, "axis", 0), xs[MIXRT_MAX_RANK], od[MIXRT_MAX_RANK], is_[MIXRT_MAX_RANK];
@@ -2696,7 +2775,7 @@ void mixrt_engine_cuda_destroy(struct mixrt_engine_cuda *c) {
         for (int i = 0; c->steps && i < c->n_nodes; i++) {
             if (c->steps[i].conv) t->conv_destroy(c->steps[i].conv);
             if (c->steps[i].wperm) t->free(c->dev, c->steps[i].wperm, c->steps[i].wperm_bytes);
-            if (c->steps[i].rz_taps) t->free(c->dev, c->steps[i].rz_taps, c->steps[i].rz_bytes ? c->steps[i].rz_bytes : 1);
+            if (c->steps[i].table) t->free(c->dev, c->steps[i].table, c->steps[i].table_bytes ? c->steps[i].table_bytes : 1);
             if (c->steps[i].col) t->free(c->dev, c->steps[i].col, c->steps[i].col_bytes ? c->steps[i].col_bytes : 1);
             if (c->steps[i].wpad) t->free(c->dev, c->steps[i].wpad, c->steps[i].wpad_bytes);
             if (c->steps[i].ypad) t->free(c->dev, c->steps[i].ypad, c->steps[i].ypad_bytes);

@@ -288,7 +288,8 @@ MIXRT_CUDA_API mixrt_status mixrt_cuda_select_bcast(mixrt_cuda_device_t dev, enu
                                                     size_t elem_size, const void *c, const int64_t *c_strides,
                                                     const void *a, const int64_t *a_strides, const void *b,
                                                     const int64_t *b_strides, void *y, int rank, const int64_t *dims);
-/* Integer to float: src_dt I64, I32, U8 or BOOL into dst_dt F32, BF16 or F16 (n elements). */
+/* Integer to float or bool: src_dt I64, I32, U8 or BOOL into dst_dt F32, BF16, F16 or BOOL
+ * (bytes 0 / 1: nonzero is true) (n elements). */
 MIXRT_CUDA_API mixrt_status mixrt_cuda_cast_int(mixrt_cuda_device_t dev, mixrt_dtype src_dt, const void *src,
                                                 mixrt_dtype dst_dt, void *dst, size_t n);
 /* com.mixrt Attention (passes/fuse_attention.c) for one dtype dt (F32, BF16, F16) of

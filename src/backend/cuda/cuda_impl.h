@@ -17,7 +17,8 @@ extern "C" {
 
 /* Element type codes the launchers take (kept apart from mixrt_dtype so .cu files need no
  * mixrt header). */
-enum mixrt_cuda_elem { MIXRT_CUDA_ELEM_F32 = 0, MIXRT_CUDA_ELEM_BF16 = 1, MIXRT_CUDA_ELEM_F16 = 2 };
+/* BOOL: bytes 0 / 1, written by the integer cast only (mixrt_cuda_elem_of gives -1 for it). */
+enum mixrt_cuda_elem { MIXRT_CUDA_ELEM_F32 = 0, MIXRT_CUDA_ELEM_BF16 = 1, MIXRT_CUDA_ELEM_F16 = 2, MIXRT_CUDA_ELEM_BOOL = 3 };
 
 /* Kernel-flagged error, written on the device by the first thread that finds one (code 0:
  * none) and read back by mixrt_cuda_device_sync. */

@@ -129,12 +129,12 @@ fail:
 mixrt_status mixrt_cuda_cast_int(mixrt_cuda_device_t dev, mixrt_dtype src_dt, const void *src, mixrt_dtype dst_dt,
                                  void *dst, size_t n) {
     mixrt_status status = MIXRT_STATUS_OK;
-    int de = mixrt_cuda_elem_of(dst_dt);
+    int de = dst_dt == MIXRT_DTYPE_BOOL ? MIXRT_CUDA_ELEM_BOOL : mixrt_cuda_elem_of(dst_dt);
     int sb = src_dt == MIXRT_DTYPE_I64 ? 8 : src_dt == MIXRT_DTYPE_I32 ? 4
              : (src_dt == MIXRT_DTYPE_U8 || src_dt == MIXRT_DTYPE_BOOL) ? 1 : 0;
     MIXRT_CHECK(dev->ctx, de >= 0 && sb, MIXRT_STATUS_UNSUPPORTED_DTYPE,
-                "cannot run CUDA integer cast %s to %s (i64, i32, u8, bool to f32, bf16, f16)", mixrt_dtype_name(src_dt),
-                mixrt_dtype_name(dst_dt));
+                "cannot run CUDA integer cast %s to %s (i64, i32, u8, bool to f32, bf16, f16, bool)",
+                mixrt_dtype_name(src_dt), mixrt_dtype_name(dst_dt));
     if (n == 0) return MIXRT_STATUS_OK;
     MIXRT_CHECK(dev->ctx, src && dst, MIXRT_STATUS_INVALID_ARGUMENT, "cannot run CUDA integer cast: NULL buffer");
     MIXRT_CUDA_TRY(dev->ctx, mixrt_cuda_launch_int_cast(dev->stream, dev->max_blocks, sb, src, de, dst, n),

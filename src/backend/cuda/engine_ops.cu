@@ -366,8 +366,15 @@ template <typename I, typename T> __global__ void int_cast_kernel(const I *x, T 
         mixrt_cu_store(y, i, (float)x[i]);
 }
 
+/* To bool (ONNX Cast: nonzero is true): bytes 0 / 1. */
+template <typename I> __global__ void int_bool_kernel(const I *x, unsigned char *y, size_t n) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        y[i] = x[i] != 0;
+}
+
 template <typename I> cudaError_t int_cast_to(cudaStream_t s, unsigned g, int dst_elem, const I *x, void *y, size_t n) {
     switch (dst_elem) {
+    case MIXRT_CUDA_ELEM_BOOL: int_bool_kernel<<<g, 256, 0, s>>>(x, (unsigned char *)y, n); break;
     case MIXRT_CUDA_ELEM_F32: int_cast_kernel<<<g, 256, 0, s>>>(x, (float *)y, n); break;
     case MIXRT_CUDA_ELEM_BF16: int_cast_kernel<<<g, 256, 0, s>>>(x, (mixrt_cu_bf16 *)y, n); break;
     case MIXRT_CUDA_ELEM_F16: int_cast_kernel<<<g, 256, 0, s>>>(x, (__half *)y, n); break;
