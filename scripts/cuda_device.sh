@@ -171,6 +171,52 @@ mask_attention([h.make_node("Reshape", ["mask", "shape2"], ["mr"]),
                [("causal", lambda S: np.tril(np.ones((S, S), bool))[None, None]),
                 ("shape2", lambda S: np.array([2, S], np.int64)), ("idx0", nd_idx),
                 ("idx1", lambda S: nd_idx(S)[..., 1:].reshape(2, 1, 1, S, 1))], "gathernd_mask", True)
+# llama_ops.onnx - the pieces of Mistral / Qwen2 exports: RMSNorm as Pow(x, 2), ReduceMean
+# (axes attribute: this onnx package stops at opset 17; the exports' opset-18 axes input is
+# checked on them), Add, Sqrt, Reciprocal, Mul; the rotary half-swap (Slice, Neg, Concat)
+# times sin / cos; GQA's Unsqueeze + Expand of K heads; plus Exp, ReduceSum over two trailing
+# axes (keepdims 0) and an InstanceNormalization of [B, E, S] (wav2vec2's group norm): all on CUDA.
+B, S, H, D = 2, 16, 2, 16
+E = H * D
+ang = rng.uniform(0, 3, (S, D)).astype(np.float32)
+nodes = [h.make_node("Pow", ["x", "two"], ["x2"]),
+         h.make_node("ReduceMean", ["x2"], ["ms"], axes=[-1], keepdims=1),
+         h.make_node("Add", ["ms", "eps"], ["mse"]),
+         h.make_node("Sqrt", ["mse"], ["rms"]),
+         h.make_node("Reciprocal", ["rms"], ["inv"]),
+         h.make_node("Mul", ["x", "inv"], ["xn"]),
+         h.make_node("Mul", ["gamma", "xn"], ["xg"]),
+         h.make_node("MatMul", ["xg", "wq"], ["q"]),
+         h.make_node("Reshape", ["q", "heads"], ["q4"]),
+         h.make_node("Transpose", ["q4"], ["qt"], perm=[0, 2, 1, 3]),
+         h.make_node("Slice", ["qt", "s0", "s1", "ax3"], ["lo"]),
+         h.make_node("Slice", ["qt", "s1", "s2", "ax3"], ["hi"]),
+         h.make_node("Neg", ["hi"], ["nhi"]),
+         h.make_node("Concat", ["nhi", "lo"], ["rot"], axis=-1),
+         h.make_node("Mul", ["qt", "cos"], ["qc"]),
+         h.make_node("Mul", ["rot", "sin"], ["qs"]),
+         h.make_node("Add", ["qc", "qs"], ["qr"]),
+         h.make_node("Unsqueeze", ["qr", "ax2"], ["q5"]),
+         h.make_node("Expand", ["q5", "rep"], ["q5e"]),
+         h.make_node("Reshape", ["q5e", "heads2"], ["y1"]),
+         h.make_node("Mul", ["x", "tenth"], ["xs"]),
+         h.make_node("Exp", ["xs"], ["ex"]),
+         h.make_node("ReduceSum", ["ex", "last2"], ["y2"], keepdims=0),
+         h.make_node("Transpose", ["xg"], ["xc"], perm=[0, 2, 1]),
+         h.make_node("InstanceNormalization", ["xc", "ig", "ib"], ["y3"], epsilon=1e-5)]
+save(nodes, [h.make_tensor_value_info("x", T.FLOAT, [B, S, E])],
+     [h.make_tensor_value_info("y1", T.FLOAT, [B, 2 * H, S, D]), h.make_tensor_value_info("y2", T.FLOAT, [B]),
+      h.make_tensor_value_info("y3", T.FLOAT, [B, E, S])],
+     [("two", np.array(2, np.float32)), ("eps", np.array(1e-6, np.float32)),
+      ("gamma", (1 + 0.1 * rng.standard_normal(E)).astype(np.float32)),
+      ("wq", (rng.standard_normal((E, E)) * 0.2).astype(np.float32)), ("heads", np.array([B, S, H, D], np.int64)),
+      ("s0", np.array([0], np.int64)), ("s1", np.array([D // 2], np.int64)), ("s2", np.array([D], np.int64)),
+      ("ax3", np.array([3], np.int64)), ("cos", np.cos(ang)), ("sin", np.sin(ang)),
+      ("ax2", np.array([2], np.int64)), ("rep", np.array([B, H, 2, S, D], np.int64)),
+      ("heads2", np.array([B, 2 * H, S, D], np.int64)), ("tenth", np.array(0.1, np.float32)),
+      ("last2", np.array([-2, -1], np.int64)),
+      ("ig", (1 + 0.1 * rng.standard_normal(E)).astype(np.float32)),
+      ("ib", (0.1 * rng.standard_normal(E)).astype(np.float32))], "llama_ops", infer=True)
 # hardswish.onnx - MobileNetV3's block: conv + HardSwish, depthwise 5x5 stride 2 + HardSwish,
 # a squeeze-excite gate with HardSigmoid (alpha 1/6, torch's), the projection conv: one CUDA
 # segment (the activations in the conv epilogues and the unary kernels).

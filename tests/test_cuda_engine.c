@@ -353,6 +353,15 @@ int main(void) {
             TU_CHECK(cpu == 0 && seg == 1, "hardswish %s: %d CPU layers, %d segments (expected all on CUDA)", precs[p],
                      cpu, seg);
         }
+    /* Mistral / Qwen2's pieces (llama_ops.onnx: RMSNorm's Pow / ReduceMean / Sqrt / Reciprocal,
+     * the rotary Neg, GQA's Expand, Exp, ReduceSum, InstanceNormalization): all on CUDA. */
+    if (small_model("llama_ops"))
+        for (int p = 0; p < 3; p++) {
+            int cpu = -1, seg = -1;
+            small_check("llama_ops", precs[p], &cpu, &seg);
+            TU_CHECK(cpu == 0 && seg == 1, "llama_ops %s: %d CPU layers, %d segments (expected all on CUDA)", precs[p],
+                     cpu, seg);
+        }
     /* 1-D convs (conv1d.onnx: padded, strided, kernel == stride) as 2-D ones of height 1: all
      * on CUDA, one segment. */
     if (small_model("conv1d"))

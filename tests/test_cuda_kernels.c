@@ -176,6 +176,11 @@ static double unary_ref(enum mixrt_cuda_unary_op op, double x) {
         h = h < 0 ? 0 : h > 1 ? 1 : h;
         return op == MIXRT_CUDA_UNARY_HARDSWISH ? x * h : h;
     }
+    case MIXRT_CUDA_UNARY_NEG: return -x;
+    case MIXRT_CUDA_UNARY_SQRT: return sqrt(x);
+    case MIXRT_CUDA_UNARY_RECIPROCAL: return 1 / x;
+    case MIXRT_CUDA_UNARY_SQUARE: return x * x;
+    case MIXRT_CUDA_UNARY_EXP: return exp(x);
     default: return tanh(x);
     }
 }
@@ -188,8 +193,11 @@ static void test_unary(void) {
             struct hbuf x;
             g_arena_off = 0;
             /* past both bounds of ReLU6 (0, 6) and of the hard ones (-3, 3) */
-            double span = op == MIXRT_CUDA_UNARY_RELU6 ? 9 : op >= MIXRT_CUDA_UNARY_HARDSWISH ? 5 : 6;
-            hbuf_random(&x, dt, n, -span, span);
+            double span = op == MIXRT_CUDA_UNARY_RELU6 ? 9 : op == MIXRT_CUDA_UNARY_HARDSWISH ||
+                                                                    op == MIXRT_CUDA_UNARY_HARDSIGMOID6 ? 5 : 6;
+            /* sqrt and 1 / x on [0.1, 6]: away from the pole and the domain's edge */
+            bool pos = op == MIXRT_CUDA_UNARY_SQRT || op == MIXRT_CUDA_UNARY_RECIPROCAL;
+            hbuf_random(&x, dt, n, pos ? 0.1 : -span, span);
             void *dx = dupload(&x), *dy = dpoisoned(dt, n);
             DEV_OK(mixrt_cuda_unary(g_dev, (enum mixrt_cuda_unary_op)op, dt, dx, dy, n));
             double *out = dread(dy, dt, n), *ref = malloc(n * sizeof(double));
@@ -304,6 +312,61 @@ static void test_cast_rows(void) {
         TU_CHECK(bad == 0, "cast_rows %s %s: %zu values differ from the CPU conversion", mixrt_dtype_name(sd), cs, bad);
         free(want), free(out), hbuf_free(&x);
     }
+}
+
+/* ---- ReduceMean / ReduceSum of rows, InstanceNormalization: f64 loops ---- */
+static void test_reduce_instnorm(void) {
+    static const size_t shapes[][2] = {{7, 64}, {129, 1}, {3, 4099}, {1, 300}, {1000, 33}};
+    for (int t = 0; t < 3; t++)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            for (int mean = 0; mean < 2; mean++) {
+                mixrt_dtype dt = k_float_types[t];
+                size_t rows = shapes[s][0], cols = shapes[s][1];
+                struct hbuf x;
+                g_arena_off = 0;
+                hbuf_random(&x, dt, rows * cols, -1, 3); /* nonzero mean */
+                void *dx = dupload(&x), *dy = dpoisoned(dt, rows);
+                DEV_OK(mixrt_cuda_reduce_rows(g_dev, dt, dx, dy, rows, cols, mean));
+                double *out = dread(dy, dt, rows), *ref = malloc(rows * sizeof(double));
+                for (size_t r = 0; r < rows; r++) {
+                    double a = 0;
+                    for (size_t c = 0; c < cols; c++) a += x.v[r * cols + c];
+                    ref[r] = mean ? a / (double)cols : a;
+                }
+                char cs[64];
+                snprintf(cs, sizeof cs, "%zux%zu", rows, cols);
+                report(mean ? "reduce_rows mean" : "reduce_rows sum", cs, dt, rel_err(out, ref, rows), tol_of(dt));
+                free(out), free(ref), hbuf_free(&x);
+            }
+    /* [N, C, L]: rows N * C, channel r % C (wav2vec2's group norm: C 512, L ~ 3200) */
+    static const size_t ncl[][3] = {{2, 3, 50}, {1, 512, 319}, {3, 5, 1}, {2, 4, 2051}};
+    for (int t = 0; t < 3; t++)
+        for (size_t s = 0; s < sizeof ncl / sizeof ncl[0]; s++) {
+            mixrt_dtype dt = k_float_types[t];
+            size_t ch = ncl[s][1], rows = ncl[s][0] * ch, cols = ncl[s][2], n = rows * cols;
+            struct hbuf x, g, b;
+            g_arena_off = 0;
+            hbuf_random(&x, dt, n, -2, 4);
+            hbuf_random(&g, dt, ch, 0.5, 1.5);
+            hbuf_random(&b, dt, ch, -1, 1);
+            void *dx = dupload(&x), *dg = dupload(&g), *db = dupload(&b), *dy = dpoisoned(dt, n);
+            const float eps = 1e-5f;
+            DEV_OK(mixrt_cuda_instance_norm(g_dev, dt, dx, dg, db, dy, rows, cols, ch, eps));
+            double *out = dread(dy, dt, n), *ref = malloc(n * sizeof(double));
+            for (size_t r = 0; r < rows; r++) {
+                const double *xr = x.v + r * cols;
+                double m = 0, v = 0;
+                for (size_t c = 0; c < cols; c++) m += xr[c];
+                m /= (double)cols;
+                for (size_t c = 0; c < cols; c++) v += (xr[c] - m) * (xr[c] - m);
+                double rs = 1 / sqrt(v / (double)cols + (double)eps);
+                for (size_t c = 0; c < cols; c++) ref[r * cols + c] = (xr[c] - m) * rs * g.v[r % ch] + b.v[r % ch];
+            }
+            char cs[64];
+            snprintf(cs, sizeof cs, "%zux%zux%zu", ncl[s][0], ch, cols);
+            report("instance_norm", cs, dt, rel_err(out, ref, n), tol_of(dt));
+            free(out), free(ref), hbuf_free(&x), hbuf_free(&g), hbuf_free(&b);
+        }
 }
 
 /* ---- LayerNorm, Softmax ---- */
@@ -1623,6 +1686,7 @@ int main(int argc, char **argv) {
         test_unary();
         test_cast();
         test_layer_norm();
+        test_reduce_instnorm();
         test_softmax();
         test_strided_copy();
         test_cast_rows();

@@ -40,13 +40,18 @@ enum cu_op {
     CU_SPLIT_VIEW, /* a Split whose outputs only Attention reads, through views: no copy */
     CU_SELECT,     /* And / Or / Xor over bools, Where: broadcasting, any element size */
     CU_RESIZE,     /* Resize over H, W (linear / nearest, dm_resize's taps) */
+    CU_REDUCE,     /* ReduceMean / ReduceSum over trailing axes (rows of the input) */
+    CU_INSTNORM,   /* InstanceNormalization of [N, C, spatial...] (a row per image and channel) */
+    CU_EXPAND,     /* Expand: a strided copy reading broadcast axes at stride 0 */
 };
 
 static const char *const cu_kernel_names[] = {"cpu",          "cuda_gemm",    "cuda_binary", "cuda_unary",
                                               "cuda_cast",    "cuda_layernorm", "cuda_softmax", "cuda_gather",
                                               "cuda_view",    "cuda_transpose", "cuda_split",   "cuda_slice",
                                               "cuda_concat",  "cuda_attention", "cuda_conv",  "cuda_pool",
-                                              "cuda_split_view", "cuda_select", "cuda_resize"};
+                                              "cuda_split_view", "cuda_select", "cuda_resize", "cuda_reduce",
+                                              "cuda_instnorm", "cuda_expand"};
+_Static_assert(sizeof cu_kernel_names / sizeof cu_kernel_names[0] == CU_EXPAND + 1, "a name per cu_op");
 
 /* How a GEMM-like node maps on one cuBLASLt product plus optional residual add and
  * activation the epilogue cannot do. */
@@ -932,6 +937,74 @@ static enum cu_op classify(const struct mixrt_graph *g, const struct mixrt_node 
             if (strcmp(ap, "none") && strcmp(ap, "tanh")) return CU_NONE;
         }
         return CU_UNARY;
+    }
+    if (is(n, "", "Neg") || is(n, "", "Sqrt") || is(n, "", "Reciprocal") || is(n, "", "Exp")) {
+        if (!cu_float(dt_of(g, x)) || dt_of(g, y) != dt_of(g, x)) return CU_NONE;
+        return CU_UNARY;
+    }
+    if (is(n, "", "Pow")) { /* a constant exponent of 2 (RMSNorm's x^2) or 0.5 */
+        int e = in_at(n, 1);
+        if (e < 0 || !mixrt_graph_is_fixed_const(g, e) || numel(g, e) != 1 || !cu_float(dt_of(g, x)) ||
+            dt_of(g, y) != dt_of(g, x) || !same_shape(g, x, y))
+            return CU_NONE;
+        double p = mixrt_load_f64(g->values[e].init->data, dt_of(g, e), 0);
+        return p == 2.0 || p == 0.5 ? CU_UNARY : CU_NONE;
+    }
+    if (is(n, "", "ReduceMean") || is(n, "", "ReduceSum")) {
+        /* over the trailing axes (any keepdims): rows of the input */
+        int r = g->values[x].rank;
+        bool mean = is(n, "", "ReduceMean");
+        bool axes_in = mean ? n->opset >= 18 : n->opset >= 13;
+        int64_t ax[MIXRT_MAX_RANK];
+        size_t na = 0;
+        if (!cu_float(dt_of(g, x)) || dt_of(g, y) != dt_of(g, x) || r < 1) return CU_NONE;
+        if (axes_in) {
+            int a = in_at(n, 1);
+            if (a >= 0) {
+                if (!mixrt_graph_is_fixed_const(g, a) || numel(g, a) > (size_t)r) return CU_NONE;
+                na = numel(g, a);
+                for (size_t i = 0; i < na; i++) ax[i] = mixrt_load_i64(g->values[a].init->data, dt_of(g, a), i);
+            }
+        } else {
+            const int64_t *at = mixrt_node_attr_ints(n, "axes", &na);
+            if (na > (size_t)r) return CU_NONE;
+            for (size_t i = 0; i < na; i++) ax[i] = at[i];
+        }
+        if (na == 0) {
+            if (axes_in && mixrt_node_attr_int(n, "noop_with_empty_axes", 0)) return CU_NONE;
+            for (int d = 0; d < r; d++) ax[na++] = d;
+        }
+        bool red[MIXRT_MAX_RANK] = {false};
+        for (size_t i = 0; i < na; i++) {
+            int64_t a = ax[i] < 0 ? ax[i] + r : ax[i];
+            if (a < 0 || a >= r || red[a]) return CU_NONE;
+            red[a] = true;
+        }
+        for (int d = r - (int)na; d < r; d++)
+            if (!red[d]) return CU_NONE; /* not the trailing axes */
+        size_t cols = 1;
+        for (int d = r - (int)na; d < r; d++) cols *= (size_t)dim(g, x, d);
+        if (cols == 0 || numel(g, y) * cols != numel(g, x)) return CU_NONE;
+        return CU_REDUCE;
+    }
+    if (is(n, "", "Expand")) { /* GQA's K / V heads repeated (Mistral, Qwen2) */
+        int ry = g->values[y].rank, rx = g->values[x].rank;
+        if (ry > MIXRT_CUDA_MAX_PERM_RANK || rx > ry || !copyable(dt_of(g, x)) || dt_of(g, y) != dt_of(g, x))
+            return CU_NONE;
+        for (int d = 0; d < rx; d++) {
+            int64_t dx = dim(g, x, d), dy = dim(g, y, ry - rx + d);
+            if (dx != dy && dx != 1) return CU_NONE;
+        }
+        return CU_EXPAND;
+    }
+    if (is(n, "", "InstanceNormalization")) {
+        int sc = in_at(n, 1), bi = in_at(n, 2), r = g->values[x].rank;
+        if (r < 3 || sc < 0 || bi < 0 || !cu_float(dt_of(g, x)) || dt_of(g, y) != dt_of(g, x) ||
+            dt_of(g, sc) != dt_of(g, x) || dt_of(g, bi) != dt_of(g, x) || !same_shape(g, x, y))
+            return CU_NONE;
+        if (numel(g, sc) != (size_t)dim(g, x, 1) || numel(g, bi) != (size_t)dim(g, x, 1) || numel(g, x) == 0)
+            return CU_NONE;
+        return CU_INSTNORM;
     }
     if (is(n, "", "Cast")) {
         if (dt_of(g, x) == dt_of(g, y) && copyable(dt_of(g, x))) return CU_CAST;
@@ -1949,10 +2022,42 @@ static mixrt_status run_cuda_step(struct mixrt_engine *e, int i) {
         else if (!strcmp(n->op_type, "Tanh")) op = MIXRT_CUDA_UNARY_TANH;
         else if (!strcmp(n->op_type, "HardSwish")) op = MIXRT_CUDA_UNARY_HARDSWISH;
         else if (!strcmp(n->op_type, "HardSigmoid")) op = MIXRT_CUDA_UNARY_HARDSIGMOID6;
+        else if (!strcmp(n->op_type, "Neg")) op = MIXRT_CUDA_UNARY_NEG;
+        else if (!strcmp(n->op_type, "Sqrt")) op = MIXRT_CUDA_UNARY_SQRT;
+        else if (!strcmp(n->op_type, "Reciprocal")) op = MIXRT_CUDA_UNARY_RECIPROCAL;
+        else if (!strcmp(n->op_type, "Exp")) op = MIXRT_CUDA_UNARY_EXP;
+        else if (!strcmp(n->op_type, "Pow"))
+            op = mixrt_load_f64(g->values[in_at(n, 1)].init->data, dt_of(g, in_at(n, 1)), 0) == 2.0
+                     ? MIXRT_CUDA_UNARY_SQUARE
+                     : MIXRT_CUDA_UNARY_SQRT;
         else if (!strcmp(n->op_type, "Gelu"))
             op = strcmp(mixrt_node_attr_string(n, "approximate", "none"), "tanh") ? MIXRT_CUDA_UNARY_GELU_ERF
                                                                                  : MIXRT_CUDA_UNARY_GELU_TANH;
         MIXRT_TRY(t->unary(c->dev, op, dt, xp, yp, ny));
+        break;
+    }
+    case CU_REDUCE: {
+        size_t rows = numel(g, y);
+        MIXRT_TRY(t->reduce_rows(c->dev, dt, xp, yp, rows, rows ? numel(g, x) / rows : 0,
+                                 !strcmp(n->op_type, "ReduceMean")));
+        break;
+    }
+    case CU_EXPAND: {
+        int ry = g->values[y].rank, rx = g->values[x].rank;
+        int64_t xs[MIXRT_MAX_RANK], od[MIXRT_MAX_RANK], is_[MIXRT_MAX_RANK];
+        strides_of(g, x, xs);
+        for (int d = 0; d < ry; d++) {
+            int q = d - (ry - rx);
+            od[d] = dim(g, y, d);
+            is_[d] = q < 0 || dim(g, x, q) == 1 ? 0 : xs[q];
+        }
+        MIXRT_TRY(t->strided_copy(c->dev, mixrt_dtype_size(dt), xp, yp, ry, od, is_, NULL));
+        break;
+    }
+    case CU_INSTNORM: {
+        size_t ch = (size_t)dim(g, x, 1), rows = (size_t)dim(g, x, 0) * ch;
+        MIXRT_TRY(t->instance_norm(c->dev, dt, xp, dptr(c, in_at(n, 1)), dptr(c, in_at(n, 2)), yp, rows,
+                                   rows ? ny / rows : 0, ch, mixrt_node_attr_float(n, "epsilon", 1e-5f)));
         break;
     }
     case CU_CAST:

@@ -216,6 +216,13 @@ enum mixrt_cuda_unary_op {
     MIXRT_CUDA_UNARY_HARDSWISH = 7,
     /* min(max(x / 6 + 1/2, 0), 1): HardSigmoid with torch's alpha 1/6, beta 1/2 */
     MIXRT_CUDA_UNARY_HARDSIGMOID6 = 8,
+    /* -x, sqrt(x), 1 / x, x * x (Pow with exponent 2), exp(x): RMSNorm's pieces and the
+     * rotary embedding's Neg (Mistral / Qwen2 exports); IEEE results of the f32 math */
+    MIXRT_CUDA_UNARY_NEG = 9,
+    MIXRT_CUDA_UNARY_SQRT = 10,
+    MIXRT_CUDA_UNARY_RECIPROCAL = 11,
+    MIXRT_CUDA_UNARY_SQUARE = 12,
+    MIXRT_CUDA_UNARY_EXP = 13,
     MIXRT_CUDA_UNARY_COUNT
 };
 
@@ -248,6 +255,16 @@ MIXRT_CUDA_API mixrt_status mixrt_cuda_layer_norm(mixrt_cuda_device_t dev, mixrt
 /* Softmax over the last axis of x [rows, cols], f32 math (max subtracted). y may alias x. */
 MIXRT_CUDA_API mixrt_status mixrt_cuda_softmax(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *x, void *y,
                                                size_t rows, size_t cols);
+/* y[r] = the sum (mean: / cols) of x[r, 0..cols), rows x cols of dt, f32 sums: ReduceMean /
+ * ReduceSum over trailing axes. */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_reduce_rows(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *x, void *y,
+                                                   size_t rows, size_t cols, bool mean);
+/* InstanceNormalization: rows = N * channels rows of cols (spatial) values of dt; row r is
+ * normalized (biased variance + eps) and scaled by scale[r % channels], shifted by
+ * bias[r % channels]. */
+MIXRT_CUDA_API mixrt_status mixrt_cuda_instance_norm(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *x,
+                                                     const void *scale, const void *bias, void *y, size_t rows,
+                                                     size_t cols, size_t channels, float eps);
 /* Embedding rows: y[i, :] = table[idx[i], :] with table [table_rows, cols] of dt (any
  * dtype of 1, 2, 4 or 8 bytes) and n_idx indices of idx_dt (I32 or I64); a negative index
  * counts from the end (ONNX Gather). An index outside [-table_rows, table_rows) writes a

@@ -41,6 +41,11 @@ cudaError_t mixrt_cuda_launch_cast_rows(cudaStream_t s, int max_blocks, int src_
 cudaError_t mixrt_cuda_launch_layer_norm(cudaStream_t s, int elem, const void *x, const void *scale,
                                          const void *bias, void *y, size_t rows, size_t cols, float eps);
 cudaError_t mixrt_cuda_launch_softmax(cudaStream_t s, int elem, const void *x, void *y, size_t rows, size_t cols);
+cudaError_t mixrt_cuda_launch_reduce_rows(cudaStream_t s, int elem, const void *x, void *y, size_t rows, size_t cols,
+                                          int mean);
+cudaError_t mixrt_cuda_launch_instance_norm(cudaStream_t s, int elem, const void *x, const void *scale,
+                                            const void *bias, void *y, size_t rows, size_t cols, size_t channels,
+                                            float eps);
 /* elem_size 1, 2, 4 or 8; idx_is_i64 selects the index type. */
 cudaError_t mixrt_cuda_launch_gather_rows(cudaStream_t s, int max_blocks, size_t elem_size, const void *table,
                                           size_t table_rows, size_t cols, int idx_is_i64, const void *idx,

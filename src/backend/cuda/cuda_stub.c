@@ -185,6 +185,17 @@ mixrt_status mixrt_cuda_resize(mixrt_cuda_device_t dev, mixrt_dtype dt, const vo
     (void)dev, (void)dt, (void)x, (void)y, (void)a;
     return MIXRT_STATUS_UNSUPPORTED;
 }
+mixrt_status mixrt_cuda_reduce_rows(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *x, void *y, size_t rows,
+                                    size_t cols, bool mean) {
+    (void)dev, (void)dt, (void)x, (void)y, (void)rows, (void)cols, (void)mean;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
+mixrt_status mixrt_cuda_instance_norm(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *x, const void *scale,
+                                      const void *bias, void *y, size_t rows, size_t cols, size_t channels,
+                                      float eps) {
+    (void)dev, (void)dt, (void)x, (void)scale, (void)bias, (void)y, (void)rows, (void)cols, (void)channels, (void)eps;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
 mixrt_cuda_device_t dev, mixrt_dtype src_dt, const void *src, mixrt_dtype dst_dt,
                                  void *dst, size_t n) {
     (void)dev, (void)src_dt, (void)src, (void)dst_dt, (void)dst, (void)n;

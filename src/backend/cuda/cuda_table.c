@@ -61,4 +61,6 @@ const struct mixrt_cuda_table mixrt_cuda_backend_v1 = {
     mixrt_cuda_dwconv,
     mixrt_cuda_select_bcast,
     mixrt_cuda_resize,
+    mixrt_cuda_reduce_rows,
+    mixrt_cuda_instance_norm,
 };

@@ -84,6 +84,9 @@ struct mixrt_cuda_table {
                                  int, const int64_t *);
     mixrt_status (*resize)(mixrt_cuda_device_t, mixrt_dtype, const void *, void *,
                            const struct mixrt_cuda_resize_args *);
+    mixrt_status (*reduce_rows)(mixrt_cuda_device_t, mixrt_dtype, const void *, void *, size_t, size_t, bool);
+    mixrt_status (*instance_norm)(mixrt_cuda_device_t, mixrt_dtype, const void *, const void *, const void *, void *,
+                                  size_t, size_t, size_t, float);
 };
 
 #endif /* MIXRT_BACKEND_CUDA_TABLE_H */

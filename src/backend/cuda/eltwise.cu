@@ -64,6 +64,11 @@ template <int Op> __device__ __forceinline__ float unary_op(float x) {
         h = h < 0.0f ? 0.0f : h > 1.0f ? 1.0f : h; /* NaN stays NaN */
         return Op == 7 ? x * h : h;
     }
+    if (Op == 9) return -x;
+    if (Op == 10) return __fsqrt_rn(x); /* correctly rounded, as the host's sqrtf */
+    if (Op == 11) return __frcp_rn(x);
+    if (Op == 12) return x * x;
+    if (Op == 13) return expf(x);
     return tanhf(x);
 }
 
@@ -262,6 +267,11 @@ extern "C" cudaError_t mixrt_cuda_launch_unary(cudaStream_t s, int max_blocks, i
     case 6: return launch_unary_t<6>(s, g, elem, x, y, n);
     case 7: return launch_unary_t<7>(s, g, elem, x, y, n);
     case 8: return launch_unary_t<8>(s, g, elem, x, y, n);
+    case 9: return launch_unary_t<9>(s, g, elem, x, y, n);
+    case 10: return launch_unary_t<10>(s, g, elem, x, y, n);
+    case 11: return launch_unary_t<11>(s, g, elem, x, y, n);
+    case 12: return launch_unary_t<12>(s, g, elem, x, y, n);
+    case 13: return launch_unary_t<13>(s, g, elem, x, y, n);
     default: return launch_unary_t<5>(s, g, elem, x, y, n);
     }
 }

@@ -12,7 +12,7 @@ const char *mixrt_cuda_binary_name(enum mixrt_cuda_binary_op op) {
 
 const char *mixrt_cuda_unary_name(enum mixrt_cuda_unary_op op) {
     static const char *const names[] = {"relu", "gelu_erf", "gelu_tanh", "sigmoid", "silu", "tanh", "relu6",
-                                        "hardswish", "hardsigmoid6"};
+                                        "hardswish", "hardsigmoid6", "neg", "sqrt", "reciprocal", "square", "exp"};
     _Static_assert(sizeof names / sizeof names[0] == MIXRT_CUDA_UNARY_COUNT, "unary names");
     return (unsigned)op < MIXRT_CUDA_UNARY_COUNT ? names[op] : "?";
 }
@@ -120,6 +120,40 @@ mixrt_status mixrt_cuda_softmax(mixrt_cuda_device_t dev, mixrt_dtype dt, const v
                 "cannot run CUDA softmax: %zu rows of %zu columns", rows, cols);
     MIXRT_CUDA_TRY(dev->ctx, mixrt_cuda_launch_softmax(dev->stream, elem, x, y, rows, cols),
                    "kernel launch (softmax, %s, %zu x %zu)", mixrt_dtype_name(dt), rows, cols);
+fail:
+    return status;
+}
+
+mixrt_status mixrt_cuda_reduce_rows(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *x, void *y, size_t rows,
+                                    size_t cols, bool mean) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    int elem;
+    MIXRT_TRY(kernel_elem(dev, "reduce_rows", dt, &elem));
+    if (rows == 0) return MIXRT_STATUS_OK;
+    MIXRT_CHECK(dev->ctx, x && y, MIXRT_STATUS_INVALID_ARGUMENT, "cannot run CUDA reduce_rows: NULL buffer");
+    MIXRT_CHECK(dev->ctx, cols > 0 && rows <= INT32_MAX, MIXRT_STATUS_INVALID_ARGUMENT,
+                "cannot run CUDA reduce_rows: %zu rows of %zu columns", rows, cols);
+    MIXRT_CUDA_TRY(dev->ctx, mixrt_cuda_launch_reduce_rows(dev->stream, elem, x, y, rows, cols, mean),
+                   "kernel launch (reduce_rows, %s, %zu x %zu)", mixrt_dtype_name(dt), rows, cols);
+fail:
+    return status;
+}
+
+mixrt_status mixrt_cuda_instance_norm(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *x, const void *scale,
+                                      const void *bias, void *y, size_t rows, size_t cols, size_t channels,
+                                      float eps) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    int elem;
+    MIXRT_TRY(kernel_elem(dev, "instance_norm", dt, &elem));
+    if (rows == 0) return MIXRT_STATUS_OK;
+    MIXRT_CHECK(dev->ctx, x && scale && bias && y, MIXRT_STATUS_INVALID_ARGUMENT,
+                "cannot run CUDA instance_norm: NULL buffer");
+    MIXRT_CHECK(dev->ctx, cols > 0 && channels > 0 && rows % channels == 0 && rows <= INT32_MAX,
+                MIXRT_STATUS_INVALID_ARGUMENT, "cannot run CUDA instance_norm: %zu rows of %zu columns, %zu channels",
+                rows, cols, channels);
+    MIXRT_CUDA_TRY(dev->ctx,
+                   mixrt_cuda_launch_instance_norm(dev->stream, elem, x, scale, bias, y, rows, cols, channels, eps),
+                   "kernel launch (instance_norm, %s, %zu x %zu)", mixrt_dtype_name(dt), rows, cols);
 fail:
     return status;
 }

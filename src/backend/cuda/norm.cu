@@ -1,4 +1,5 @@
-/* norm.cu - row-wise CUDA kernels over the last axis: LayerNormalization and Softmax. One
+/* norm.cu - row-wise CUDA kernels over the last axis: LayerNormalization, Softmax, the
+ * ReduceMean / ReduceSum of rows and InstanceNormalization (a row per image and channel). One
  * block per row (LayerNorm rows of <= 1024 values: one warp per row, the row read once into
  * registers, 16-byte accesses where the row length and alignment allow), f32 math whatever the storage dtype; LayerNorm takes the variance of the
  * centred values (a second pass over the row, not E[x^2] - mean^2, which cancels badly),
@@ -167,6 +168,35 @@ void layer_norm_launch(cudaStream_t s, const T *x, const T *scale, const T *bias
     }
 }
 
+/* ReduceMean / ReduceSum over the last cols values of each row: one block per row, f32 sums. */
+template <typename T> __global__ void reduce_rows_kernel(const T *x, T *y, size_t cols, bool mean) {
+    size_t base = (size_t)blockIdx.x * cols;
+    float s = 0.0f;
+    for (size_t c = threadIdx.x; c < cols; c += blockDim.x) s += mixrt_cu_load(x, base + c);
+    s = mixrt_cu_block_reduce<false>(s);
+    if (threadIdx.x == 0) mixrt_cu_store(y, blockIdx.x, mean ? s / (float)cols : s);
+}
+
+/* InstanceNormalization of a row (one image's channel, its spatial values): the layer_norm
+ * block kernel's two passes, the channel's scale and bias (row % channels). */
+template <typename T>
+__global__ void instance_norm_kernel(const T *x, const T *scale, const T *bias, T *y, size_t cols, size_t channels,
+                                     float eps) {
+    size_t base = (size_t)blockIdx.x * cols, ch = (size_t)blockIdx.x % channels;
+    float s = 0.0f;
+    for (size_t c = threadIdx.x; c < cols; c += blockDim.x) s += mixrt_cu_load(x, base + c);
+    float mean = mixrt_cu_block_reduce<false>(s) / (float)cols;
+    float v = 0.0f;
+    for (size_t c = threadIdx.x; c < cols; c += blockDim.x) {
+        float d = mixrt_cu_load(x, base + c) - mean;
+        v += d * d;
+    }
+    float rstd = 1.0f / sqrtf(mixrt_cu_block_reduce<false>(v) / (float)cols + eps);
+    float g = mixrt_cu_load(scale, ch) * rstd, b = mixrt_cu_load(bias, ch);
+    for (size_t c = threadIdx.x; c < cols; c += blockDim.x)
+        mixrt_cu_store(y, base + c, (mixrt_cu_load(x, base + c) - mean) * g + b);
+}
+
 template <typename T> __global__ void softmax_kernel(const T *x, T *y, int cols) {
     size_t base = (size_t)blockIdx.x * (size_t)cols;
     float m = -INFINITY;
@@ -208,6 +238,41 @@ extern "C" cudaError_t mixrt_cuda_launch_softmax(cudaStream_t s, int elem, const
         softmax_kernel<<<(unsigned)rows, t, 0, s>>>((const mixrt_cu_bf16 *)x, (mixrt_cu_bf16 *)y, (int)cols);
         break;
     default: softmax_kernel<<<(unsigned)rows, t, 0, s>>>((const __half *)x, (__half *)y, (int)cols); break;
+    }
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t mixrt_cuda_launch_reduce_rows(cudaStream_t s, int elem, const void *x, void *y, size_t rows,
+                                                     size_t cols, int mean) {
+    int t = threads_for(cols);
+    switch (elem) {
+    case MIXRT_CUDA_ELEM_F32: reduce_rows_kernel<<<(unsigned)rows, t, 0, s>>>((const float *)x, (float *)y, cols, mean); break;
+    case MIXRT_CUDA_ELEM_BF16:
+        reduce_rows_kernel<<<(unsigned)rows, t, 0, s>>>((const mixrt_cu_bf16 *)x, (mixrt_cu_bf16 *)y, cols, mean);
+        break;
+    default: reduce_rows_kernel<<<(unsigned)rows, t, 0, s>>>((const __half *)x, (__half *)y, cols, mean); break;
+    }
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t mixrt_cuda_launch_instance_norm(cudaStream_t s, int elem, const void *x, const void *scale,
+                                                       const void *bias, void *y, size_t rows, size_t cols,
+                                                       size_t channels, float eps) {
+    int t = threads_for(cols);
+    switch (elem) {
+    case MIXRT_CUDA_ELEM_F32:
+        instance_norm_kernel<<<(unsigned)rows, t, 0, s>>>((const float *)x, (const float *)scale, (const float *)bias,
+                                                          (float *)y, cols, channels, eps);
+        break;
+    case MIXRT_CUDA_ELEM_BF16:
+        instance_norm_kernel<<<(unsigned)rows, t, 0, s>>>((const mixrt_cu_bf16 *)x, (const mixrt_cu_bf16 *)scale,
+                                                          (const mixrt_cu_bf16 *)bias, (mixrt_cu_bf16 *)y, cols,
+                                                          channels, eps);
+        break;
+    default:
+        instance_norm_kernel<<<(unsigned)rows, t, 0, s>>>((const __half *)x, (const __half *)scale,
+                                                          (const __half *)bias, (__half *)y, cols, channels, eps);
+        break;
     }
     return cudaGetLastError();
 }
