@@ -175,7 +175,8 @@ mask_attention([h.make_node("Reshape", ["mask", "shape2"], ["mr"]),
 # (axes attribute: this onnx package stops at opset 17; the exports' opset-18 axes input is
 # checked on them), Add, Sqrt, Reciprocal, Mul; the rotary half-swap (Slice, Neg, Concat)
 # times sin / cos; GQA's Unsqueeze + Expand of K heads; plus Exp, ReduceSum over two trailing
-# axes (keepdims 0) and an InstanceNormalization of [B, E, S] (wav2vec2's group norm): all on CUDA.
+# axes (keepdims 0), an InstanceNormalization of [B, E, S] (wav2vec2's group norm), Swin's
+# zero Pads and MaxViT's rank-5 window attention as two Einsums (lowered to MatMuls): all on CUDA.
 B, S, H, D = 2, 16, 2, 16
 E = H * D
 ang = rng.uniform(0, 3, (S, D)).astype(np.float32)
@@ -203,10 +204,18 @@ nodes = [h.make_node("Pow", ["x", "two"], ["x2"]),
          h.make_node("Exp", ["xs"], ["ex"]),
          h.make_node("ReduceSum", ["ex", "last2"], ["y2"], keepdims=0),
          h.make_node("Transpose", ["xg"], ["xc"], perm=[0, 2, 1]),
-         h.make_node("InstanceNormalization", ["xc", "ig", "ib"], ["y3"], epsilon=1e-5)]
+         h.make_node("InstanceNormalization", ["xc", "ig", "ib"], ["y3"], epsilon=1e-5),
+         h.make_node("Pad", ["x", "pads4"], ["y4"]),
+         h.make_node("Pad", ["xg", "pads5", "zero"], ["y5"]),
+         h.make_node("Reshape", ["qr", "win"], ["qw"]),
+         h.make_node("Einsum", ["qw", "qw"], ["sc"], equation="bghid,bghjd->bghij"),
+         h.make_node("Softmax", ["sc"], ["pw"], axis=-1),
+         h.make_node("Einsum", ["pw", "qw"], ["y6"], equation="bghij,bghjd->bghid")]
 save(nodes, [h.make_tensor_value_info("x", T.FLOAT, [B, S, E])],
      [h.make_tensor_value_info("y1", T.FLOAT, [B, 2 * H, S, D]), h.make_tensor_value_info("y2", T.FLOAT, [B]),
-      h.make_tensor_value_info("y3", T.FLOAT, [B, E, S])],
+      h.make_tensor_value_info("y3", T.FLOAT, [B, E, S]), h.make_tensor_value_info("y4", T.FLOAT, [B, S + 3, E + 3]),
+      h.make_tensor_value_info("y5", T.FLOAT, [B, S, E + 5]),
+      h.make_tensor_value_info("y6", T.FLOAT, [B, H, 2, S // 2, D])],
      [("two", np.array(2, np.float32)), ("eps", np.array(1e-6, np.float32)),
       ("gamma", (1 + 0.1 * rng.standard_normal(E)).astype(np.float32)),
       ("wq", (rng.standard_normal((E, E)) * 0.2).astype(np.float32)), ("heads", np.array([B, S, H, D], np.int64)),
@@ -216,7 +225,9 @@ save(nodes, [h.make_tensor_value_info("x", T.FLOAT, [B, S, E])],
       ("heads2", np.array([B, 2 * H, S, D], np.int64)), ("tenth", np.array(0.1, np.float32)),
       ("last2", np.array([-2, -1], np.int64)),
       ("ig", (1 + 0.1 * rng.standard_normal(E)).astype(np.float32)),
-      ("ib", (0.1 * rng.standard_normal(E)).astype(np.float32))], "llama_ops", infer=True)
+      ("ib", (0.1 * rng.standard_normal(E)).astype(np.float32)),
+      ("pads4", np.array([0, 1, 0, 0, 2, 3], np.int64)), ("pads5", np.array([0, 0, 0, 0, 0, 5], np.int64)),
+      ("zero", np.array(0, np.float32)), ("win", np.array([B, H, 2, S // 2, D], np.int64))], "llama_ops", infer=True)
 # hardswish.onnx - MobileNetV3's block: conv + HardSwish, depthwise 5x5 stride 2 + HardSwish,
 # a squeeze-excite gate with HardSigmoid (alpha 1/6, torch's), the projection conv: one CUDA
 # segment (the activations in the conv epilogues and the unary kernels).

@@ -354,7 +354,8 @@ int main(void) {
                      cpu, seg);
         }
     /* Mistral / Qwen2's pieces (llama_ops.onnx: RMSNorm's Pow / ReduceMean / Sqrt / Reciprocal,
-     * the rotary Neg, GQA's Expand, Exp, ReduceSum, InstanceNormalization): all on CUDA. */
+     * the rotary Neg, GQA's Expand, Exp, ReduceSum, InstanceNormalization, zero Pads, rank-5
+     * Einsum attention): all on CUDA. */
     if (small_model("llama_ops"))
         for (int p = 0; p < 3; p++) {
             int cpu = -1, seg = -1;

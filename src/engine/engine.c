@@ -452,11 +452,10 @@ mixrt_status mixrt_engine_build(mixrt_context_t ctx, const char *model_path, con
     MIXRT_TRY(apply_shapes(g, &e->opts));
     MIXRT_TRY(mixrt_plan_check_dtypes(g, e->opts.unsupported_dtype));
     MIXRT_TRY(mixrt_graph_infer(g, NULL));
-    /* CUDA engines: no ElementwiseChain (CPU kernels only), no Einsum lowering (not run on
-     * a GPU yet: the CUDA backend keeps the Einsums it had), sibling products merged
+    /* CUDA engines: no ElementwiseChain (CPU kernels only), sibling products merged
      * (MIXRT_MERGE_MATMUL=off keeps them apart, to compare). */
     const char *merge_env = getenv("MIXRT_MERGE_MATMUL");
-    unsigned cuda_passes = (MIXRT_PASS_ALL & ~(unsigned)(MIXRT_PASS_FUSE_ELTWISE | MIXRT_PASS_LOWER_EINSUM)) |
+    unsigned cuda_passes = (MIXRT_PASS_ALL & ~(unsigned)MIXRT_PASS_FUSE_ELTWISE) |
                            (merge_env && !strcmp(merge_env, "off") ? 0u : (unsigned)MIXRT_PASS_MERGE_MATMUL);
     MIXRT_TRY(mixrt_passes_run(g, cuda ? cuda_passes : MIXRT_PASS_ALL, NULL));
     PHASE("graph passes");

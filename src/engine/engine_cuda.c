@@ -43,6 +43,7 @@ enum cu_op {
     CU_REDUCE,     /* ReduceMean / ReduceSum over trailing axes (rows of the input) */
     CU_INSTNORM,   /* InstanceNormalization of [N, C, spatial...] (a row per image and channel) */
     CU_EXPAND,     /* Expand: a strided copy reading broadcast axes at stride 0 */
+    CU_PAD,        /* Pad with zeros: a memset and a strided copy into the interior */
 };
 
 static const char *const cu_kernel_names[] = {"cpu",          "cuda_gemm",    "cuda_binary", "cuda_unary",
@@ -50,8 +51,8 @@ static const char *const cu_kernel_names[] = {"cpu",          "cuda_gemm",    "c
                                               "cuda_view",    "cuda_transpose", "cuda_split",   "cuda_slice",
                                               "cuda_concat",  "cuda_attention", "cuda_conv",  "cuda_pool",
                                               "cuda_split_view", "cuda_select", "cuda_resize", "cuda_reduce",
-                                              "cuda_instnorm", "cuda_expand"};
-_Static_assert(sizeof cu_kernel_names / sizeof cu_kernel_names[0] == CU_EXPAND + 1, "a name per cu_op");
+                                              "cuda_instnorm", "cuda_expand", "cuda_pad"};
+_Static_assert(sizeof cu_kernel_names / sizeof cu_kernel_names[0] == CU_PAD + 1, "a name per cu_op");
 
 /* How a GEMM-like node maps on one cuBLASLt product plus optional residual add and
  * activation the epilogue cannot do. */
@@ -874,6 +875,30 @@ fail:
     return status;
 }
 
+/* Pad (opset 11+) in constant mode with a zero (or absent) value, constant non-negative pads
+ * and no axes input: the begin pads per axis into pb. */
+static bool pad_geom(const struct mixrt_graph *g, const struct mixrt_node *n, int64_t *pb) {
+    int x = in_at(n, 0), y = out_at(n, 0), pads = in_at(n, 1), cv = in_at(n, 2), r = g->values[x].rank;
+    if (n->opset < 11 || pads < 0 || in_at(n, 3) >= 0 || !copyable(dt_of(g, x)) || dt_of(g, y) != dt_of(g, x) ||
+        r < 1 || r > MIXRT_CUDA_MAX_PERM_RANK || strcmp(mixrt_node_attr_string(n, "mode", "constant"), "constant"))
+        return false;
+    if (!mixrt_graph_is_fixed_const(g, pads) || numel(g, pads) != (size_t)(2 * r)) return false;
+    if (cv >= 0) {
+        if (!mixrt_graph_is_fixed_const(g, cv) || numel(g, cv) != 1) return false;
+        const struct mixrt_tensor *t = g->values[cv].init;
+        size_t es = mixrt_dtype_size(t->dtype);
+        for (size_t i = 0; i < es; i++)
+            if (((const uint8_t *)t->data)[i]) return false; /* nonzero bytes: not +0 */
+    }
+    const struct mixrt_tensor *p = g->values[pads].init;
+    for (int d = 0; d < r; d++) {
+        int64_t b = mixrt_load_i64(p->data, p->dtype, (size_t)d), e = mixrt_load_i64(p->data, p->dtype, (size_t)(d + r));
+        if (b < 0 || e < 0 || dim(g, x, d) + b + e != dim(g, y, d)) return false;
+        pb[d] = b;
+    }
+    return true;
+}
+
 static enum cu_op classify(const struct mixrt_graph *g, const struct mixrt_node *n, const bool *dev_side,
                            struct cu_step *st) {
     for (int i = 0; i < n->n_inputs; i++)
@@ -996,6 +1021,10 @@ static enum cu_op classify(const struct mixrt_graph *g, const struct mixrt_node 
             if (dx != dy && dx != 1) return CU_NONE;
         }
         return CU_EXPAND;
+    }
+    if (is(n, "", "Pad")) { /* Swin's windows: constant mode, value 0, pads >= 0 */
+        int64_t pb[MIXRT_MAX_RANK];
+        return pad_geom(g, n, pb) ? CU_PAD : CU_NONE;
     }
     if (is(n, "", "InstanceNormalization")) {
         int sc = in_at(n, 1), bi = in_at(n, 2), r = g->values[x].rank;
@@ -2052,6 +2081,18 @@ static mixrt_status run_cuda_step(struct mixrt_engine *e, int i) {
             is_[d] = q < 0 || dim(g, x, q) == 1 ? 0 : xs[q];
         }
         MIXRT_TRY(t->strided_copy(c->dev, mixrt_dtype_size(dt), xp, yp, ry, od, is_, NULL));
+        break;
+    }
+    case CU_PAD: {
+        int r = g->values[x].rank;
+        int64_t pb[MIXRT_MAX_RANK], ys[MIXRT_MAX_RANK], xs[MIXRT_MAX_RANK], od[MIXRT_MAX_RANK];
+        size_t es = mixrt_dtype_size(dt), off = 0;
+        pad_geom(g, n, pb);
+        strides_of(g, y, ys);
+        strides_of(g, x, xs);
+        for (int d = 0; d < r; d++) od[d] = dim(g, x, d), off += (size_t)(pb[d] * ys[d]);
+        MIXRT_TRY(t->memset(c->dev, yp, 0, vbytes(g, y)));
+        MIXRT_TRY(t->strided_copy(c->dev, es, xp, (uint8_t *)yp + off * es, r, od, xs, ys));
         break;
     }
     case CU_INSTNORM: {
