@@ -137,6 +137,13 @@ def mask_attention(mask_nodes, extra, name, mask_first):
           ("zero", np.array(0, np.float32)), ("axes12", np.array([1, 2], np.int64)),
           ("heads", np.array([B, S, H, D], np.int64)), ("sqrtd", np.array(np.sqrt(D), np.float32)),
           ("merged", np.array([B, S, E], np.int64))] + [(k, v(S)) for k, v in extra], name, infer=True)
+# keep: a constant the masks below And with their input row (fully masked query rows)
+def keep(S, whole):
+    k = np.ones((2, S), bool)
+    k[0, 0] = False  # causal_mask: query row 0 of image 0 sees no key
+    if whole:
+        k[1, :] = False
+    return k
 # mask_prologue.onnx - an HF-style padding mask built from an int64 input on the CPU (Cast to
 # bool, Not; Where and Unsqueeze read them) and read by the attention after CUDA products (the
 # mask's layers come after CUDA ones in node order): the CPU layers run first, then one CUDA
@@ -148,11 +155,22 @@ mask_attention([h.make_node("Cast", ["mask"], ["mb"], to=T.BOOL),
 # causal_mask.onnx - GPT-2's mask as transformers exports it: And(causal constant [1,1,S,S],
 # padding row [B,1,1,S] from an int64 input) then Where(mask, 0, f32 lowest), added to the
 # scores: And and Where run as CUDA kernels (cuda_select), only Cast / Unsqueeze on the CPU.
-mask_attention([h.make_node("Cast", ["mask"], ["mb"], to=T.BOOL),
+mask_attention([h.make_node("Cast", ["mask"], ["mb0"], to=T.BOOL),
+                h.make_node("And", ["mb0", "keep"], ["mb"]),
                 h.make_node("Unsqueeze", ["mb", "axes12"], ["pad4"]),
                 h.make_node("And", ["causal", "pad4"], ["vis"]),
                 h.make_node("Where", ["vis", "zero", "fmin"], ["m4"])],
-               [("causal", lambda S: np.tril(np.ones((S, S), bool))[None, None])], "causal_mask", True)
+               [("causal", lambda S: np.tril(np.ones((S, S), bool))[None, None]),
+                ("keep", lambda S: keep(S, False))], "causal_mask", True)
+# pad_mask.onnx - BERT's mask as the dynamo exporter writes it: And(an all-true constant
+# [1,1,S,1], padding row [B,1,1,S]), Where(mask, 0, lowest): read as the padding row. The
+# input's row is Anded with a constant that masks image 1 whole (every query row fully masked).
+mask_attention([h.make_node("Cast", ["mask"], ["mb0"], to=T.BOOL),
+                h.make_node("And", ["mb0", "keep"], ["mb"]),
+                h.make_node("Unsqueeze", ["mb", "axes12"], ["pad4"]),
+                h.make_node("And", ["ones", "pad4"], ["vis"]),
+                h.make_node("Where", ["vis", "zero", "fmin"], ["m4"])],
+               [("ones", lambda S: np.ones((1, 1, S, 1), bool)), ("keep", lambda S: keep(S, True))], "pad_mask", True)
 # gathernd_mask.onnx - the same mask as torch's dynamo exporter writes it: Reshape, Cast to bool,
 # the padding row by GatherND with constant indices (batch_dims 0: (b, j) pairs, every third j
 # negative; batch_dims 1: j alone), both Anded with the causal constant: all on CUDA.

@@ -94,6 +94,10 @@ struct cu_step {
     size_t table_bytes;
     bool nd;
     size_t nd_n, nd_table, nd_cols;
+    /* A Where that makes an attention mask from And(causal or all-true constant, padding
+     * row) writes Where(row, 0, fill) of row_dims instead (mask_rows): row_in is the row. */
+    int row_in;
+    int64_t row_dims[4];
     bool patch, conv_bias_done, conv_z_done, conv_act_done;
     /* A channels-last conv of few input channels (the ResNet stem, 3): im2col into col
      * (rows of im2.ldc: r s c rounded up to 8, zero columns after) and the product of the
@@ -168,6 +172,7 @@ struct mixrt_engine_cuda {
     int segments, cuda_segments, h2d, d2h, cpu_layers;
     int prologue; /* leading steps that run on the CPU (see hoist_cpu_prologue) */
     int gelu_approx; /* layers whose erf GELU runs as the tanh-form epilogue */
+    int mask_rows, mask_rows_att; /* mask_rows: Wheres rewritten, Attention layers reading them */
     int rowgroups;   /* products run in row groups (cu_step.rg) */
     uint8_t *arena;
     mixrt_cuda_graph_t graph; /* the whole run's kernels when there is no CPU step */
@@ -1281,6 +1286,104 @@ fail:
     return status;
 }
 
+/* v is a fixed scalar constant (any float dtype): its value into *f. */
+static bool const_scalar(const struct mixrt_graph *g, int v, double *f) {
+    if (v < 0 || !mixrt_graph_is_fixed_const(g, v) || numel(g, v) != 1 || !mixrt_dtype_is_float(dt_of(g, v)))
+        return false;
+    *f = mixrt_load_f64(g->values[v].init->data, dt_of(g, v), 0);
+    return true;
+}
+
+/* The kind of bool constant c against scores [sq, sk]: 1 all true (leading dims 1, the last
+ * two 1 or the scores'), 2 the causal pattern [.., sq, sk] (c[i][j] = j <= i + sk - sq), else 0. */
+static int mask_const_kind(const struct mixrt_graph *g, int c, int64_t sq, int64_t sk) {
+    if (c < 0 || !mixrt_graph_is_fixed_const(g, c) || dt_of(g, c) != MIXRT_DTYPE_BOOL) return 0;
+    int r = g->values[c].rank;
+    int64_t cq = r >= 2 ? dim(g, c, r - 2) : 1, ck = r >= 1 ? dim(g, c, r - 1) : 1;
+    for (int d = 0; d < r - 2; d++)
+        if (dim(g, c, d) != 1) return 0;
+    if ((cq != 1 && cq != sq) || (ck != 1 && ck != sk)) return 0;
+    const uint8_t *v = g->values[c].init->data;
+    bool all = true, causal = cq == sq && ck == sk;
+    for (int64_t i = 0; i < cq; i++)
+        for (int64_t j = 0; j < ck; j++) {
+            bool on = v[i * ck + j] != 0;
+            all = all && on;
+            causal = causal && on == (j <= i + sk - sq);
+        }
+    return all ? 1 : causal ? 2 : 0;
+}
+
+/* torch's padding masks: Where(And(C, P), 0, fill) added to the scores, C a constant all
+ * true or causal [1, 1, sq, sk], P the padding row [B or 1, H or 1, 1, sk]: the Where runs
+ * as Where(P, 0, fill) into the first elements of its output, and each Attention reading
+ * it takes that row (row-invariant: one mask row per key tile in the flash kernel, not 128;
+ * 2 MB at GPT-2 batch 32 no longer read per score) with, for a causal C, causal_add:
+ * keys past the diagonal score s + fill, the others s + row - the same f32 sums as
+ * s + Where(C And P, 0, fill). The And then has no reader that uses it (it still runs).
+ * MIXRT_CUDA_MASK_ROWS=off keeps the full mask. */
+static void mask_rows(struct mixrt_engine *e) {
+    struct mixrt_engine_cuda *c = e->cuda;
+    const struct mixrt_graph *g = mixrt_model_graph(e->model);
+    const char *env = getenv("MIXRT_CUDA_MASK_ROWS");
+    if (env && !strcmp(env, "off")) return;
+    for (int w = 0; w < g->n_nodes; w++) {
+        const struct mixrt_node *wn = &g->nodes[w];
+        int m = out_at(wn, 0), cond = in_at(wn, 0);
+        double z, fill;
+        if (c->steps[w].op != CU_SELECT || !is(wn, "", "Where") || m < 0 || cond < 0 ||
+            !const_scalar(g, in_at(wn, 1), &z) || z != 0.0 || !const_scalar(g, in_at(wn, 2), &fill) ||
+            !cu_float(dt_of(g, m)) || (g->values[m].flags & MIXRT_VALUE_GRAPH_OUTPUT))
+            continue;
+        int an = g->values[cond].producer, slot = -1;
+        if (an < 0 || c->steps[an].op != CU_SELECT || !is(&g->nodes[an], "", "And") || sole_reader(g, cond, &slot) != w)
+            continue;
+        /* every reader of m: a CUDA Attention taking it as its mask, one geometry */
+        int n_att = 0, kind = 0, row = -1;
+        long long b = 0, h = 0, sq = 0, sk = 0;
+        bool ok = true;
+        for (int i = 0; i < g->n_nodes && ok; i++)
+            for (int q = 0; q < g->nodes[i].n_inputs && ok; q++) {
+                if (g->nodes[i].inputs[q] != m) continue;
+                const struct mixrt_cuda_attention_args *a = &c->steps[i].att;
+                ok = c->steps[i].op == CU_ATTENTION && q == 3 && !a->causal &&
+                     (n_att == 0 || (a->b == b && a->h == h && a->sq == sq && a->sk == sk));
+                b = a->b, h = a->h, sq = a->sq, sk = a->sk, n_att++;
+            }
+        if (!ok || n_att == 0) continue;
+        for (int k = 0; k < 2 && !kind; k++) {
+            int cv = in_at(&g->nodes[an], k), pv = in_at(&g->nodes[an], 1 - k);
+            int kd = mask_const_kind(g, cv, sq, sk), r = pv >= 0 ? g->values[pv].rank : -1;
+            int pp = pv >= 0 ? g->values[pv].producer : -1; /* made on the device: no upload to add */
+            if (!kd || r < 1 || r > 4 || dim(g, pv, r - 1) != sk || (r >= 2 && dim(g, pv, r - 2) != 1) || pp < 0 ||
+                c->steps[pp].op == CU_NONE)
+                continue;
+            int64_t pd[4] = {1, 1, 1, sk};
+            for (int d = 0; d < r; d++) pd[4 - r + d] = dim(g, pv, d);
+            if ((pd[0] != 1 && pd[0] != b) || (pd[1] != 1 && pd[1] != h)) continue;
+            kind = kd, row = pv;
+            memcpy(c->steps[w].row_dims, pd, sizeof(pd));
+        }
+        if (!kind) continue;
+        c->steps[w].row_in = row;
+        c->mask_rows++, c->mask_rows_att += n_att;
+        const int64_t *pd = c->steps[w].row_dims;
+        for (int i = 0; i < g->n_nodes; i++)
+            for (int q = 0; q < g->nodes[i].n_inputs; q++) {
+                if (g->nodes[i].inputs[q] != m) continue;
+                struct mixrt_cuda_attention_args *a = &c->steps[i].att;
+                a->mask_strides[0] = pd[0] == 1 ? 0 : pd[1] * sk;
+                a->mask_strides[1] = pd[1] == 1 ? 0 : sk;
+                a->mask_strides[2] = 0, a->mask_strides[3] = 1;
+                if (kind == 2) a->causal = 1, a->causal_add = 1, a->fill = (float)fill;
+            }
+        if (e->opts.verbose)
+            mixrt_log(e->ctx, MIXRT_LOG_NOTE, "layer '%s' (Where): the mask of %d Attention layer%s as its padding row "
+                      "[%lld, %lld, 1, %lld]%s", wn->name, n_att, n_att > 1 ? "s" : "", (long long)pd[0],
+                      (long long)pd[1], (long long)pd[3], kind == 2 ? " and the causal limit" : "");
+    }
+}
+
 mixrt_status mixrt_engine_cuda_assign(struct mixrt_engine *e) {
     mixrt_status status = MIXRT_STATUS_OK;
     struct mixrt_engine_cuda *c = e->cuda;
@@ -1291,6 +1394,7 @@ mixrt_status mixrt_engine_cuda_assign(struct mixrt_engine *e) {
     c->steps = mixrt_calloc(e->ctx, nn, sizeof(*c->steps));
     dev_side = mixrt_calloc(e->ctx, nv, sizeof(bool));
     if (!c->steps || !dev_side) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
+    for (int i = 0; i < g->n_nodes; i++) c->steps[i].row_in = -1;
     for (int v = 0; v < g->n_values; v++)
         dev_side[v] = g->values[v].init != NULL || (g->values[v].flags & MIXRT_VALUE_GRAPH_INPUT);
     char cpu_ops[512] = "";
@@ -1328,6 +1432,7 @@ mixrt_status mixrt_engine_cuda_assign(struct mixrt_engine *e) {
         }
     }
     MIXRT_TRY(split_views(e));
+    mask_rows(e);
     MIXRT_TRY(hoist_cpu_prologue(e));
     if (c->cpu_layers && e->opts.require_full)
         MIXRT_TRY(mixrt_error(e->ctx, MIXRT_STATUS_UNSUPPORTED, "--require-full: %d layer%s would run on the CPU instead "
@@ -1714,6 +1819,10 @@ mixrt_status mixrt_engine_cuda_prepare(struct mixrt_engine *e) {
                 if (c->host_last[v] < s) c->host_last[v] = s;
             }
         }
+        if (on && c->steps[i].row_in >= 0) { /* mask_rows: the Where reads the padding row */
+            int r = c->root[c->steps[i].row_in];
+            if (last[r] < s) last[r] = s;
+        }
         if (!on) { /* what its subgraphs read by name comes down to the host too */
             struct outer_walk ow = {e, s, where, last};
             MIXRT_TRY(each_outer_read(g, n, outer_to_host, &ow));
@@ -2032,7 +2141,13 @@ static mixrt_status run_cuda_step(struct mixrt_engine *e, int i) {
         for (int d = 0; d < ry; d++) yd[d] = dim(g, y, d);
         bcast_strides(g, x, ry, s0);
         bcast_strides(g, in_at(n, 1), ry, s1);
-        if (is(n, "", "Where")) {
+        if (is(n, "", "Where") && st->row_in >= 0) { /* mask_rows: Where(row, 0, fill) into y's start */
+            int64_t rs[4] = {st->row_dims[1] * st->row_dims[3], st->row_dims[3], 0, 1}, zs[4] = {0, 0, 0, 0};
+            for (int d = 0; d < 2; d++)
+                if (st->row_dims[d] == 1) rs[d] = 0;
+            MIXRT_TRY(t->select_bcast(c->dev, MIXRT_CUDA_SELECT_WHERE, mixrt_dtype_size(dt), dptr(c, st->row_in), rs,
+                                      dptr(c, in_at(n, 1)), zs, dptr(c, in_at(n, 2)), zs, yp, 4, st->row_dims));
+        } else if (is(n, "", "Where")) {
             bcast_strides(g, in_at(n, 2), ry, s2);
             MIXRT_TRY(t->select_bcast(c->dev, MIXRT_CUDA_SELECT_WHERE, mixrt_dtype_size(dt), xp, s0,
                                       dptr(c, in_at(n, 1)), s1, dptr(c, in_at(n, 2)), s2, yp, ry, yd));
@@ -2986,6 +3101,10 @@ void mixrt_engine_cuda_describe(mixrt_engine_t e, FILE *f) {
         fprintf(f, "row groups: %d product%s with unaligned output rows written in place by row groups (the edge "
                 "columns by a small product and edge_scatter; MIXRT_CUDA_GEMM_ROWGROUPS=off pads instead)\n", c->rowgroups,
                 c->rowgroups > 1 ? "s" : "");
+    if (c->mask_rows)
+        fprintf(f, "attention masks: %d Where%s of a constant and a padding row read as that row by %d Attention layer%s "
+                "(MIXRT_CUDA_MASK_ROWS=off keeps the full masks)\n", c->mask_rows, c->mask_rows > 1 ? "s" : "",
+                c->mask_rows_att, c->mask_rows_att > 1 ? "s" : "");
     if (c->gelu_approx)
         fprintf(f, "approximation: erf GELU as cuBLASLt's tanh-form GELU epilogue in %d layer%s (16-bit outputs; at most "
                 "4.7e-4 absolute from erf; MIXRT_CUDA_GELU=exact keeps the erf form)\n", c->gelu_approx,

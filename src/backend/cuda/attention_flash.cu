@@ -245,8 +245,9 @@ __global__ void __launch_bounds__(32 * NW, NW == 8 ? (D <= 64 ? 2 : 1) : (D <= 6
                 const int jl = n * 8 + 2 * t + (e & 1);
                 const bool lo = e < 2;
                 float x = s[n][e] * a.scale;
-                if (a.causal && jl > jc + (lo ? 0 : 8)) x = a.fill;
-                if (mask) x += mixrt_cu_load(lo ? ma : mb, (size_t)jl);
+                const bool past = a.causal && jl > jc + (lo ? 0 : 8);
+                if (past) x = a.causal_add ? x + a.fill : a.fill;
+                if (mask && !(past && a.causal_add)) x += mixrt_cu_load(lo ? ma : mb, (size_t)jl);
                 if (jl >= kv) x = -INFINITY;
                 s[n][e] = x;
                 mx[lo ? 0 : 1] = fmaxf(mx[lo ? 0 : 1], x);

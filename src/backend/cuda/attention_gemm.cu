@@ -12,8 +12,8 @@ template <typename MT>
 __device__ __forceinline__ float att_score(const float *srow, const MT *mask, size_t mb, long long ms3, long long j,
                                            long long lim, const mixrt_cuda_attention_args &a) {
     float s = srow[j];
-    if (a.causal && j > lim) s = a.fill;
-    if (mask) s += mixrt_cu_load(mask, mb + (size_t)(j * ms3));
+    if (a.causal && j > lim) s = a.causal_add ? s + a.fill : a.fill;
+    if (mask && !(a.causal_add && j > lim)) s += mixrt_cu_load(mask, mb + (size_t)(j * ms3));
     return s;
 }
 

@@ -14,6 +14,10 @@ struct mixrt_cuda_attention_args {
     long long q_strides[4], k_strides[4], v_strides[4], mask_strides[4], y_strides[4];
     float scale, fill;
     int causal;
+    /* causal_add: a key past the causal limit gets s + fill (not fill) and no mask: the
+     * engine's form of torch's Where(causal And padding row, 0, fill) + s with a row mask
+     * Where(row, 0, fill), exactly the same scores (engine_cuda.c mask_rows) */
+    int causal_add;
     int mask_f32; /* the mask is f32 whatever Q/K/V are (the planner keeps it f32: a 16-bit
                    * mask would turn f32's lowest value into -inf) */
     int nan_zero; /* a row whose scores have no finite maximum (all -inf: fully masked) gives

@@ -56,8 +56,8 @@ __global__ void attention_kernel(const T *q, const T *k, const T *v, const MT *m
         float s = 0.0f;
         for (int c = 0; c < a.d; c++) s += qs[c] * mixrt_cu_load(k, kb + (size_t)(c * Ks[3]));
         s *= a.scale;
-        if (a.causal && j > lim) s = a.fill;
-        if (mask) s += mixrt_cu_load(mask, (size_t)(b * Ms[0] + h * Ms[1] + i * Ms[2] + j * Ms[3]));
+        if (a.causal && j > lim) s = a.causal_add ? s + a.fill : a.fill;
+        if (mask && !(a.causal_add && j > lim)) s += mixrt_cu_load(mask, (size_t)(b * Ms[0] + h * Ms[1] + i * Ms[2] + j * Ms[3]));
         p[j] = s;
         mx = fmaxf(mx, s);
     }
@@ -212,8 +212,8 @@ __global__ void __launch_bounds__(32 * TC_WARPS)
         float mx = -INFINITY;
         for (int j = lane; j < SK; j += 32) {
             float s = srow[j] * a.scale;
-            if (a.causal && j > lim) s = a.fill;
-            if (mask) s += mrow[j];
+            if (a.causal && j > lim) s = a.causal_add ? s + a.fill : a.fill;
+            if (mask && !(a.causal_add && j > lim)) s += mrow[j];
             srow[j] = s;
             mx = fmaxf(mx, s);
         }
