@@ -163,8 +163,9 @@ mask_attention([h.make_node("Cast", ["mask"], ["mb0"], to=T.BOOL),
                [("causal", lambda S: np.tril(np.ones((S, S), bool))[None, None]),
                 ("keep", lambda S: keep(S, False))], "causal_mask", True)
 # pad_mask.onnx - BERT's mask as the dynamo exporter writes it: And(an all-true constant
-# [1,1,S,1], padding row [B,1,1,S]), Where(mask, 0, lowest): read as the padding row. The
-# input's row is Anded with a constant that masks image 1 whole (every query row fully masked).
+# [1,1,S,1], padding row [B,1,1,S]), Where(mask, 0, lowest): the graph passes drop the And, the
+# Attention gets the row. The input's row is Anded with a constant that masks image 1 whole
+# (every query row fully masked).
 mask_attention([h.make_node("Cast", ["mask"], ["mb0"], to=T.BOOL),
                 h.make_node("And", ["mb0", "keep"], ["mb"]),
                 h.make_node("Unsqueeze", ["mb", "axes12"], ["pad4"]),

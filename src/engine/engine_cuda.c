@@ -1294,34 +1294,29 @@ static bool const_scalar(const struct mixrt_graph *g, int v, double *f) {
     return true;
 }
 
-/* The kind of bool constant c against scores [sq, sk]: 1 all true (leading dims 1, the last
- * two 1 or the scores'), 2 the causal pattern [.., sq, sk] (c[i][j] = j <= i + sk - sq), else 0. */
-static int mask_const_kind(const struct mixrt_graph *g, int c, int64_t sq, int64_t sk) {
-    if (c < 0 || !mixrt_graph_is_fixed_const(g, c) || dt_of(g, c) != MIXRT_DTYPE_BOOL) return 0;
+/* c is a fixed bool constant [1, .., 1, sq, sk] with c[i][j] = (j <= i + sk - sq). (An
+ * all-true constant never gets here: the graph passes drop that And already.) */
+static bool causal_const(const struct mixrt_graph *g, int c, int64_t sq, int64_t sk) {
+    if (c < 0 || !mixrt_graph_is_fixed_const(g, c) || dt_of(g, c) != MIXRT_DTYPE_BOOL) return false;
     int r = g->values[c].rank;
-    int64_t cq = r >= 2 ? dim(g, c, r - 2) : 1, ck = r >= 1 ? dim(g, c, r - 1) : 1;
+    if (r < 2 || dim(g, c, r - 2) != sq || dim(g, c, r - 1) != sk) return false;
     for (int d = 0; d < r - 2; d++)
-        if (dim(g, c, d) != 1) return 0;
-    if ((cq != 1 && cq != sq) || (ck != 1 && ck != sk)) return 0;
+        if (dim(g, c, d) != 1) return false;
     const uint8_t *v = g->values[c].init->data;
-    bool all = true, causal = cq == sq && ck == sk;
-    for (int64_t i = 0; i < cq; i++)
-        for (int64_t j = 0; j < ck; j++) {
-            bool on = v[i * ck + j] != 0;
-            all = all && on;
-            causal = causal && on == (j <= i + sk - sq);
-        }
-    return all ? 1 : causal ? 2 : 0;
+    for (int64_t i = 0; i < sq; i++)
+        for (int64_t j = 0; j < sk; j++)
+            if ((v[i * sk + j] != 0) != (j <= i + sk - sq)) return false;
+    return true;
 }
 
-/* torch's padding masks: Where(And(C, P), 0, fill) added to the scores, C a constant all
- * true or causal [1, 1, sq, sk], P the padding row [B or 1, H or 1, 1, sk]: the Where runs
- * as Where(P, 0, fill) into the first elements of its output, and each Attention reading
- * it takes that row (row-invariant: one mask row per key tile in the flash kernel, not 128;
- * 2 MB at GPT-2 batch 32 no longer read per score) with, for a causal C, causal_add:
- * keys past the diagonal score s + fill, the others s + row - the same f32 sums as
- * s + Where(C And P, 0, fill). The And then has no reader that uses it (it still runs).
- * MIXRT_CUDA_MASK_ROWS=off keeps the full mask. */
+/* torch's causal padding masks: Where(And(C, P), 0, fill) added to the scores, C the causal
+ * constant [1, 1, sq, sk], P the padding row [B or 1, H or 1, 1, sk]: the Where runs as
+ * Where(P, 0, fill) into the first elements of its output, and each Attention reading it
+ * takes that row (row-invariant: one mask row per key tile in the flash kernel, not 128;
+ * 2 MB at GPT-2 batch 32 no longer read per score) with causal_add: keys past the diagonal
+ * score s + fill, the others s + row - the same f32 sums as s + Where(C And P, 0, fill).
+ * The And then has no reader that uses it (it still runs). MIXRT_CUDA_MASK_ROWS=off keeps
+ * the full mask. */
 static void mask_rows(struct mixrt_engine *e) {
     struct mixrt_engine_cuda *c = e->cuda;
     const struct mixrt_graph *g = mixrt_model_graph(e->model);
@@ -1339,7 +1334,7 @@ static void mask_rows(struct mixrt_engine *e) {
         if (an < 0 || c->steps[an].op != CU_SELECT || !is(&g->nodes[an], "", "And") || sole_reader(g, cond, &slot) != w)
             continue;
         /* every reader of m: a CUDA Attention taking it as its mask, one geometry */
-        int n_att = 0, kind = 0, row = -1;
+        int n_att = 0, row = -1;
         long long b = 0, h = 0, sq = 0, sk = 0;
         bool ok = true;
         for (int i = 0; i < g->n_nodes && ok; i++)
@@ -1351,20 +1346,20 @@ static void mask_rows(struct mixrt_engine *e) {
                 b = a->b, h = a->h, sq = a->sq, sk = a->sk, n_att++;
             }
         if (!ok || n_att == 0) continue;
-        for (int k = 0; k < 2 && !kind; k++) {
+        for (int k = 0; k < 2 && row < 0; k++) {
             int cv = in_at(&g->nodes[an], k), pv = in_at(&g->nodes[an], 1 - k);
-            int kd = mask_const_kind(g, cv, sq, sk), r = pv >= 0 ? g->values[pv].rank : -1;
+            int r = pv >= 0 ? g->values[pv].rank : -1;
             int pp = pv >= 0 ? g->values[pv].producer : -1; /* made on the device: no upload to add */
-            if (!kd || r < 1 || r > 4 || dim(g, pv, r - 1) != sk || (r >= 2 && dim(g, pv, r - 2) != 1) || pp < 0 ||
+            if (!causal_const(g, cv, sq, sk) || r < 1 || r > 4 || dim(g, pv, r - 1) != sk || (r >= 2 && dim(g, pv, r - 2) != 1) || pp < 0 ||
                 c->steps[pp].op == CU_NONE)
                 continue;
             int64_t pd[4] = {1, 1, 1, sk};
             for (int d = 0; d < r; d++) pd[4 - r + d] = dim(g, pv, d);
             if ((pd[0] != 1 && pd[0] != b) || (pd[1] != 1 && pd[1] != h)) continue;
-            kind = kd, row = pv;
+            row = pv;
             memcpy(c->steps[w].row_dims, pd, sizeof(pd));
         }
-        if (!kind) continue;
+        if (row < 0) continue;
         c->steps[w].row_in = row;
         c->mask_rows++, c->mask_rows_att += n_att;
         const int64_t *pd = c->steps[w].row_dims;
@@ -1375,12 +1370,12 @@ static void mask_rows(struct mixrt_engine *e) {
                 a->mask_strides[0] = pd[0] == 1 ? 0 : pd[1] * sk;
                 a->mask_strides[1] = pd[1] == 1 ? 0 : sk;
                 a->mask_strides[2] = 0, a->mask_strides[3] = 1;
-                if (kind == 2) a->causal = 1, a->causal_add = 1, a->fill = (float)fill;
+                a->causal = 1, a->causal_add = 1, a->fill = (float)fill;
             }
         if (e->opts.verbose)
             mixrt_log(e->ctx, MIXRT_LOG_NOTE, "layer '%s' (Where): the mask of %d Attention layer%s as its padding row "
-                      "[%lld, %lld, 1, %lld]%s", wn->name, n_att, n_att > 1 ? "s" : "", (long long)pd[0],
-                      (long long)pd[1], (long long)pd[3], kind == 2 ? " and the causal limit" : "");
+                      "[%lld, %lld, 1, %lld] and the causal limit", wn->name, n_att, n_att > 1 ? "s" : "",
+                      (long long)pd[0], (long long)pd[1], (long long)pd[3]);
     }
 }
 
@@ -3102,7 +3097,7 @@ void mixrt_engine_cuda_describe(mixrt_engine_t e, FILE *f) {
                 "columns by a small product and edge_scatter; MIXRT_CUDA_GEMM_ROWGROUPS=off pads instead)\n", c->rowgroups,
                 c->rowgroups > 1 ? "s" : "");
     if (c->mask_rows)
-        fprintf(f, "attention masks: %d Where%s of a constant and a padding row read as that row by %d Attention layer%s "
+        fprintf(f, "attention masks: %d Where%s of the causal constant and a padding row read as that row by %d Attention layer%s "
                 "(MIXRT_CUDA_MASK_ROWS=off keeps the full masks)\n", c->mask_rows, c->mask_rows > 1 ? "s" : "",
                 c->mask_rows_att, c->mask_rows_att > 1 ? "s" : "");
     if (c->gelu_approx)
