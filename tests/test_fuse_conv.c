@@ -359,7 +359,84 @@ static void build_region(struct mixrt_graph *g, int *n_in, struct mixrt_tensor *
     *n_in = 1;
 }
 
+/* wav2vec2's feature extractor in small: a 1-D conv (kernel 10, stride 5) of the one-channel
+ * waveform, the dynamo export's group norm (a Reshape to the same shape, InstanceNormalization,
+ * Mul and Add of [C, 1] constants), Gelu, two more conv + Gelu, then Transpose (0, 2, 1) to
+ * tokens and a Softmax over them. */
+static void build_conv1d(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) {
+    const int64_t L = 203, C = 67, L1 = (L - 10) / 5 + 1, L2 = (L1 - 3) / 2 + 1, L3 = (L2 - 2) / 2 + 1;
+    int x = add_input(g, "x", MIXRT_DTYPE_F32, 3, (int64_t[]){1, 1, L});
+    int w1 = add_const_uniform(ctx, g, "w1", MIXRT_DTYPE_F32, 3, (int64_t[]){C, 1, 10}, 0.3);
+    int c1 = add_node(g, "Conv", 2, (int[]){x, w1}, "c1", 3, (int64_t[]){1, C, L1});
+    node_attr_ints(g, c1, "strides", 1, (int64_t[]){5});
+    node_attr_ints(g, c1, "kernel_shape", 1, (int64_t[]){10});
+    int sh = add_const_values(ctx, g, "sh", MIXRT_DTYPE_I64, 1, (int64_t[]){3}, (double[]){1, (double)C, (double)L1});
+    int rs = add_node(g, "Reshape", 2, (int[]){out_of(g, c1), sh}, "rs", 3, (int64_t[]){1, C, L1});
+    int sc = add_const_uniform(ctx, g, "sc", MIXRT_DTYPE_F32, 1, &C, 1.0);
+    int bi = add_const_uniform(ctx, g, "bi", MIXRT_DTYPE_F32, 1, &C, 1.0);
+    int in_ = add_node(g, "InstanceNormalization", 3, (int[]){out_of(g, rs), sc, bi}, "in", 3, (int64_t[]){1, C, L1});
+    int gm = add_const_uniform(ctx, g, "gm", MIXRT_DTYPE_F32, 2, (int64_t[]){C, 1}, 1.0);
+    int bt = add_const_uniform(ctx, g, "bt", MIXRT_DTYPE_F32, 2, (int64_t[]){C, 1}, 1.0);
+    int mu = add_node(g, "Mul", 2, (int[]){out_of(g, in_), gm}, "mu", 3, (int64_t[]){1, C, L1});
+    int ad = add_node(g, "Add", 2, (int[]){bt, out_of(g, mu)}, "ad", 3, (int64_t[]){1, C, L1});
+    int g1 = add_node(g, "Gelu", 1, (int[]){out_of(g, ad)}, "g1", 3, (int64_t[]){1, C, L1});
+    g->nodes[g1].opset = 20;
+    int w2 = add_const_uniform(ctx, g, "w2", MIXRT_DTYPE_F32, 3, (int64_t[]){C, C, 3}, 1.0 / sqrt(3.0 * C));
+    int c2 = add_node(g, "Conv", 2, (int[]){out_of(g, g1), w2}, "c2", 3, (int64_t[]){1, C, L2});
+    node_attr_ints(g, c2, "strides", 1, (int64_t[]){2});
+    int g2 = add_node(g, "Gelu", 1, (int[]){out_of(g, c2)}, "g2", 3, (int64_t[]){1, C, L2});
+    g->nodes[g2].opset = 20;
+    int w3 = add_const_uniform(ctx, g, "w3", MIXRT_DTYPE_F32, 3, (int64_t[]){C, C, 2}, 1.0 / sqrt(2.0 * C));
+    int c3 = add_node(g, "Conv", 2, (int[]){out_of(g, g2), w3}, "c3", 3, (int64_t[]){1, C, L3});
+    node_attr_ints(g, c3, "strides", 1, (int64_t[]){2});
+    int g3 = add_node(g, "Gelu", 1, (int[]){out_of(g, c3)}, "g3", 3, (int64_t[]){1, C, L3});
+    g->nodes[g3].opset = 20;
+    node_attr_str(g, g3, "approximate", "tanh");
+    int t = add_node(g, "Transpose", 1, (int[]){out_of(g, g3)}, "t", 3, (int64_t[]){1, L3, C});
+    node_attr_ints(g, t, "perm", 3, (int64_t[]){0, 2, 1});
+    /* A token op after the Transpose (wav2vec2's LayerNorm): a graph output keeps its name. */
+    int sm = add_node(g, "Softmax", 1, (int[]){out_of(g, t)}, "sm", 3, (int64_t[]){1, L3, C});
+    graph_set_output(g, out_of(g, sm));
+    in[0] = rand_tensor(MIXRT_DTYPE_F32, 3, (int64_t[]){1, 1, L});
+    *n_in = 1;
+}
+
+static void test_passes_conv1d(void) {
+    /* CPU engines: every node of the extractor channels-last, the Gelus conv epilogues, no
+     * Transpose left (the one-channel entry moves no data: a Reshape). */
+    struct mixrt_graph *g = check_pass("conv1d", build_conv1d, MIXRT_PASS_ALL | MIXRT_PASS_CONV_CPU);
+    int gelu_convs = 0, last = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!strcmp(g->nodes[i].op_type, "FusedConv")) {
+            const char *a = mixrt_node_attr_string(&g->nodes[i], "activation", "");
+            gelu_convs += !strcmp(a, "Gelu") || !strcmp(a, "GeluTanh");
+            last += mixrt_node_attr_int(&g->nodes[i], "channels_last", 0) == 1;
+        }
+    TU_CHECK(count_op(g, MIXRT_DOMAIN, "FusedConv") == 3 && last == 3 && gelu_convs == 2 &&
+                 count_op(g, MIXRT_DOMAIN, "InstanceNormalization") == 1 && count_op(g, "", "Transpose") == 0 &&
+                 count_op(g, "", "Conv") == 0 && count_op(g, "", "InstanceNormalization") == 0,
+             "conv1d: expected 3 channels-last FusedConv (2 with Gelu), the channels-last InstanceNormalization and "
+             "no Transpose (%d nodes, %d Transposes)", g->n_nodes, count_op(g, "", "Transpose"));
+    struct mixrt_pass_stats stats;
+    int before = g->n_nodes;
+    TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_ALL | MIXRT_PASS_CONV_CPU, &stats) == MIXRT_STATUS_OK &&
+                 stats.layout_changed == 0 && stats.conv_fused == 0 && g->n_nodes == before,
+             "conv1d: a second pass run changed the graph (%d layout changes)", stats.layout_changed);
+    mixrt_graph_destroy(g);
+    /* Without MIXRT_PASS_CONV_CPU (CUDA engines): no Gelu epilogue, no 1-D channels-last. */
+    g = check_pass("conv1d (no CONV_CPU)", build_conv1d, MIXRT_PASS_ALL);
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!strcmp(g->nodes[i].op_type, "FusedConv"))
+            TU_CHECK(mixrt_node_attr_int(&g->nodes[i], "channels_last", 0) == 0 &&
+                         strncmp(mixrt_node_attr_string(&g->nodes[i], "activation", ""), "Gelu", 4),
+                     "conv1d (no CONV_CPU): FusedConv '%s' is channels-last or takes the Gelu", g->nodes[i].name);
+    TU_CHECK(count_op(g, "", "Gelu") == 3 && count_op(g, MIXRT_DOMAIN, "InstanceNormalization") == 0,
+             "conv1d (no CONV_CPU): expected the 3 Gelus and the ONNX InstanceNormalization kept");
+    mixrt_graph_destroy(g);
+}
+
 static void test_passes(void) {
+    test_passes_conv1d();
     const unsigned fuse = MIXRT_PASS_FUSE_CONV | MIXRT_PASS_DCE | MIXRT_PASS_CONV_BN;
     struct mixrt_graph *g = check_pass("residual", build_residual, fuse);
     TU_CHECK(count_op(g, MIXRT_DOMAIN, "FusedConv") == 1 && count_op(g, "", "Add") == 0 && count_op(g, "", "Relu") == 0,
@@ -480,7 +557,9 @@ struct conv_case {
     int act;
 };
 
-static const char *const acts[] = {"", "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSwish", "SiLU", "Tanh"};
+static const char *const acts[] = {"",     "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSwish",
+                                   "SiLU", "Tanh", "Gelu", "GeluTanh"};
+#define N_ACTS ((int)(sizeof(acts) / sizeof(acts[0])))
 
 /* Runs fn on node ni of g with inputs in[0..n_in); the output (owned) in *out. */
 static mixrt_status run_kernel(mixrt_kernel_fn fn, void *state, struct mixrt_graph *g, int ni, int n_in,
@@ -601,6 +680,72 @@ static void conv_case_run(int id, const struct conv_case *c, mixrt_dtype dt, con
     mixrt_graph_destroy(g);
 }
 
+/* A 1-D channels-last FusedConv (wav2vec2's extractor: [N, L, C]) on random data. */
+static void conv1d_case_run(int id, int64_t C, int64_t L, int64_t M, int64_t k, int64_t s, int64_t group, int64_t pad,
+                            int act, mixrt_dtype dt) {
+    char desc[160];
+    snprintf(desc, sizeof(desc), "%s 1-D NWC C=%lld L=%lld M=%lld k=%lld s=%lld g=%lld p=%lld act=%s",
+             mixrt_dtype_name(dt), (long long)C, (long long)L, (long long)M, (long long)k, (long long)s,
+             (long long)group, (long long)pad, acts[act]);
+    struct mixrt_graph *g = new_graph();
+    int64_t Lo = (L + 2 * pad - k) / s + 1, xd[3] = {1, L, C}, yd[3] = {1, Lo, M};
+    int x = add_input(g, "x", dt, 3, xd);
+    int w = add_const_uniform(ctx, g, "w", dt, 3, (int64_t[]){M, C / group, k}, 2.0 / sqrt((double)(C / group * k)));
+    int ni = mixrt_graph_add_node(g, "fc", "FusedConv", MIXRT_DOMAIN);
+    struct mixrt_node *n = &g->nodes[ni];
+    n->opset = 1;
+    n->n_inputs = 2;
+    n->inputs = mixrt_arena_calloc(g->arena, 2, sizeof(int));
+    n->inputs[0] = x, n->inputs[1] = w;
+    n->n_outputs = 1;
+    n->outputs = mixrt_arena_calloc(g->arena, 1, sizeof(int));
+    n->outputs[0] = add_value(g, "y", dt, 3, yd);
+    g->values[n->outputs[0]].producer = ni;
+    node_attr_ints(g, ni, "kernel_shape", 1, (int64_t[]){k});
+    node_attr_ints(g, ni, "strides", 1, (int64_t[]){s});
+    node_attr_ints(g, ni, "pads", 2, (int64_t[]){pad, pad});
+    node_attr_int(g, ni, "group", group);
+    node_attr_int(g, ni, "channels_last", 1);
+    node_attr_str(g, ni, "activation", acts[act]);
+    if (act == 2) node_attr_floats(g, ni, "activation_params", 2, (float[]){-0.5f, 0.75f});
+    if (act == 3) node_attr_floats(g, ni, "activation_params", 1, (float[]){0.1f});
+    struct mixrt_tensor *tx = rand_tensor(dt, 3, xd);
+    const struct mixrt_tensor *in[2] = {tx, g->values[w].init};
+    compare_kernels(id, desc, "dnnl_fused_conv", g, ni, 2, in, dt);
+    mixrt_tensor_destroy(ctx, tx);
+    mixrt_graph_destroy(g);
+}
+
+/* The channels-last InstanceNormalization of 1-D regions: X [N, S, C], scale and bias [C]. */
+static void instnorm_case_run(int id, int64_t N, int64_t S, int64_t C, mixrt_dtype dt) {
+    char desc[128];
+    snprintf(desc, sizeof(desc), "%s InstanceNormalization NWC N=%lld S=%lld C=%lld", mixrt_dtype_name(dt),
+             (long long)N, (long long)S, (long long)C);
+    struct mixrt_graph *g = new_graph();
+    int64_t xd[3] = {N, S, C};
+    int x = add_input(g, "x", dt, 3, xd);
+    int sc = add_const_uniform(ctx, g, "sc", dt, 1, &C, 2.0);
+    int bi = add_const_uniform(ctx, g, "bi", dt, 1, &C, 2.0);
+    int ni = mixrt_graph_add_node(g, "in", "InstanceNormalization", MIXRT_DOMAIN);
+    struct mixrt_node *n = &g->nodes[ni];
+    n->opset = 1;
+    n->n_inputs = 3;
+    n->inputs = mixrt_arena_calloc(g->arena, 3, sizeof(int));
+    n->inputs[0] = x, n->inputs[1] = sc, n->inputs[2] = bi;
+    n->n_outputs = 1;
+    n->outputs = mixrt_arena_calloc(g->arena, 1, sizeof(int));
+    n->outputs[0] = add_value(g, "y", dt, 3, xd);
+    g->values[n->outputs[0]].producer = ni;
+    struct mixrt_tensor *tx = rand_tensor(dt, 3, xd);
+    /* A per-channel offset far above the spread: a one-pass variance would lose it. */
+    for (size_t i = 0; i < mixrt_tensor_numel(tx); i++)
+        mixrt_store_f64(tx->data, dt, i, mixrt_load_f64(tx->data, dt, i) * 0.01 + (double)(i % (size_t)C));
+    const struct mixrt_tensor *in[3] = {tx, g->values[sc].init, g->values[bi].init};
+    compare_kernels(id, desc, "nn_instancenorm_nwc", g, ni, 3, in, dt);
+    mixrt_tensor_destroy(ctx, tx);
+    mixrt_graph_destroy(g);
+}
+
 /* ONNX's pooled extent (ceil_mode drops a last window that would start in the end padding). */
 static int64_t pool_out(int64_t in, int64_t k, int64_t s, int64_t p, int ceil) {
     int64_t span = in + 2 * p - k, out = (ceil ? (span + s - 1) / s : span / s) + 1;
@@ -661,7 +806,7 @@ static void test_kernels(int only) {
     for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++)
         for (int d = 0; d < 2; d++)
             for (int last = 0; last < 2; last++)
-                for (int act = 0; act < 8; act++) {
+                for (int act = 0; act < N_ACTS; act++) {
                     /* B and Z in all four combinations across the activations. */
                     struct conv_case c = shapes[si];
                     c.last = last, c.act = act, c.bias = (act + si) % 2 == 0, c.z = (act / 2 + si + last) % 2 == 0;
@@ -678,7 +823,7 @@ static void test_kernels(int only) {
     };
     for (size_t si = 0; si < sizeof(one) / sizeof(one[0]); si++)
         for (int d = 0; d < 2; d++)
-            for (int act = 0; act < 8; act++) {
+            for (int act = 0; act < N_ACTS; act++) {
                 struct conv_case c = one[si];
                 c.act = act, c.bias = (act + si) % 2 == 0, c.z = (act / 2 + si) % 2 == 0;
                 id++;
@@ -694,7 +839,7 @@ static void test_kernels(int only) {
     };
     for (size_t si = 0; si < sizeof(few) / sizeof(few[0]); si++)
         for (int d = 0; d < 2; d++)
-            for (int act = 0; act < 8; act++) {
+            for (int act = 0; act < N_ACTS; act++) {
                 struct conv_case c = few[si];
                 c.act = act, c.bias = (act + si) % 2 == 0, c.z = (act / 2 + si) % 2 == 0;
                 id++;
@@ -713,7 +858,7 @@ static void test_kernels(int only) {
         {1, 256, 7, 7, 256, 3, 1, 1, 1, 2, false, false, false, 0}, {1, 48, 13, 6, 32, 3, 1, 1, 1, 1, false, false, false, 0},
     };
     for (size_t si = 0; si < sizeof(wino) / sizeof(wino[0]); si++)
-        for (int act = 0; act < 8; act++) {
+        for (int act = 0; act < N_ACTS; act++) {
             struct conv_case c = wino[si];
             c.act = act, c.bias = (act + si) % 2 == 0, c.z = (act / 2 + si) % 2 == 0;
             id++;
@@ -724,6 +869,30 @@ static void test_kernels(int only) {
             expect_impl = "wino";
             conv_case_run(id, &c, MIXRT_DTYPE_F32, "dnnl_wino_conv");
             expect_impl = NULL, expect_refusal = false;
+        }
+    /* 1-D channels-last convolutions: wav2vec2's extractor shapes scaled down (one input
+     * channel with kernel 10 stride 5; kernel 3 and 2 stride 2), its grouped positional conv
+     * (kernel 16 here, pad 8, even output), channel counts around the vector width. */
+    static const struct {
+        int64_t C, L, M, k, s, group, pad;
+    } c1d[] = {{1, 203, 67, 10, 5, 1, 0}, {67, 39, 67, 3, 2, 1, 0}, {64, 40, 17, 2, 2, 1, 0},
+               {48, 13, 48, 16, 1, 16, 8}, {33, 21, 129, 3, 2, 1, 1}};
+    for (size_t si = 0; si < sizeof(c1d) / sizeof(c1d[0]); si++)
+        for (int d = 0; d < 2; d++)
+            for (int act = 0; act < N_ACTS; act++) {
+                id++;
+                if (only && id != only) continue;
+                conv1d_case_run(id, c1d[si].C, c1d[si].L, c1d[si].M, c1d[si].k, c1d[si].s, c1d[si].group,
+                                c1d[si].pad, act, dts[d]);
+            }
+    /* The channels-last InstanceNormalization: channel counts on and around its 64-column
+     * blocks, one row, two images. */
+    static const int64_t inorm[][3] = {{1, 33, 1}, {1, 7, 17}, {2, 19, 64}, {1, 1, 65}, {2, 41, 130}, {1, 319, 512}};
+    for (size_t si = 0; si < sizeof(inorm) / sizeof(inorm[0]); si++)
+        for (int d = 0; d < 2; d++) {
+            id++;
+            if (only && id != only) continue;
+            instnorm_case_run(id, inorm[si][0], inorm[si][1], inorm[si][2], dts[d]);
         }
     for (int d = 0; d < 2; d++) {
         struct {

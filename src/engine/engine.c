@@ -457,7 +457,11 @@ mixrt_status mixrt_engine_build(mixrt_context_t ctx, const char *model_path, con
     const char *merge_env = getenv("MIXRT_MERGE_MATMUL");
     unsigned cuda_passes = (MIXRT_PASS_ALL & ~(unsigned)MIXRT_PASS_FUSE_ELTWISE) |
                            (merge_env && !strcmp(merge_env, "off") ? 0u : (unsigned)MIXRT_PASS_MERGE_MATMUL);
-    MIXRT_TRY(mixrt_passes_run(g, cuda ? cuda_passes : MIXRT_PASS_ALL, NULL));
+    /* CPU engines: Gelu conv epilogues and 1-D channels-last regions too (MIXRT_CONV_CPU=off
+     * leaves them out, to compare). */
+    const char *conv_env = getenv("MIXRT_CONV_CPU");
+    unsigned cpu_passes = MIXRT_PASS_ALL | (conv_env && !strcmp(conv_env, "off") ? 0u : (unsigned)MIXRT_PASS_CONV_CPU);
+    MIXRT_TRY(mixrt_passes_run(g, cuda ? cuda_passes : cpu_passes, NULL));
     PHASE("graph passes");
 
     MIXRT_TRY(mixrt_timing_cache_create(ctx, e->target, &tc));

@@ -123,6 +123,12 @@ static bool match_act(const struct mixrt_pass_state *st, int cur, struct chain *
     } else if (is_op(n, "Clip") && n->opset >= 11 && const_scalar(g, n, 1, -INFINITY, &lo) &&
                const_scalar(g, n, 2, INFINITY, &hi)) {
         c->act = MIXRT_FCONV_CLIP, c->p0 = (float)lo, c->p1 = (float)hi;
+    } else if ((st->flags & MIXRT_PASS_CONV_CPU) && n->n_inputs == 1 && !strcmp(n->op_type, "Gelu") &&
+               ((is_op(n, "Gelu") && n->opset >= 20) || !strcmp(n->domain, MIXRT_DOMAIN))) {
+        /* wav2vec2's feature extractor: a Gelu after each conv, as oneDNN's gelu post-op. */
+        const char *ap = mixrt_node_attr_string(n, "approximate", "none");
+        if (strcmp(ap, "none") && strcmp(ap, "tanh")) return false;
+        c->act = strcmp(ap, "none") ? MIXRT_FCONV_GELU_TANH : MIXRT_FCONV_GELU;
     } else {
         return false;
     }
@@ -208,6 +214,13 @@ mixrt_status mixrt_pass_fuse_conv(struct mixrt_pass_state *st, int *removed) {
 static const int64_t to_last_perm[4] = {0, 2, 3, 1}, to_first_perm[4] = {0, 3, 1, 2};
 /* A rank-3 per-channel operand [C, 1, 1] (broadcast against [N, C, H, W]) to [1, 1, C]. */
 static const int64_t op3_perm[3] = {1, 2, 0};
+/* 1-D regions (MIXRT_PASS_CONV_CPU): [N, C, L] <-> [N, L, C] both ways, and the per-channel
+ * operand [C, 1] (broadcast against [N, C, L]) to [1, C]. */
+static const int64_t swap3_perm[3] = {0, 2, 1}, op2_perm[2] = {1, 0};
+
+static int perm_rank(const int64_t *perm) {
+    return perm == op2_perm ? 2 : perm == op3_perm || perm == swap3_perm ? 3 : 4;
+}
 
 /* Node n is a Transpose with exactly perm p (rank 4). */
 static bool is_transpose(const struct mixrt_node *n, const int64_t *p) {
@@ -230,8 +243,16 @@ struct layout {
     int64_t opset; /* the default domain's version, for the Transposes */
 };
 
-static bool float_rank4(const struct mixrt_graph *g, int vi) {
-    return vi >= 0 && g->values[vi].rank == 4 && mixrt_dtype_is_float(g->values[vi].dtype);
+static bool float_rank(const struct mixrt_graph *g, int vi, int r) {
+    return vi >= 0 && g->values[vi].rank == r && mixrt_dtype_is_float(g->values[vi].dtype);
+}
+
+/* The rank of the region node ni's output would join: 4, or 3 when 1-D regions are on; 0
+ * for neither. */
+static int region_rank(const struct mixrt_pass_state *st, int ni) {
+    const struct mixrt_node *n = &st->g->nodes[ni];
+    int r = n->n_outputs >= 1 && n->outputs[0] >= 0 ? st->g->values[n->outputs[0]].rank : 0;
+    return r == 4 || (r == 3 && (st->flags & MIXRT_PASS_CONV_CPU)) ? r : 0;
 }
 
 /* The channels-last twin of value v when one exists already (made earlier in this pass, or v
@@ -251,24 +272,24 @@ static int permuted_value(struct mixrt_graph *g, int v, const char *suffix, cons
     if (nv < 0) return -1;
     struct mixrt_value *d = &g->values[nv];
     const struct mixrt_value *s = &g->values[v];
-    int r = perm == op3_perm ? 3 : 4;
+    int r = perm_rank(perm);
     d->dtype = s->dtype;
     d->rank = r;
     for (int i = 0; i < r; i++) d->dims[i] = s->dims[perm[i]];
     return nv;
 }
 
-/* Appends Transpose(in) -> out with perm, named "<out>/nhwc" or "<out>/nchw". */
-static mixrt_status add_transpose(struct layout *L, int in, int out, const int64_t *perm) {
+/* Appends Transpose(in) -> out with perm, named "<out>/nchw" (to_first) or "<out>/nhwc". */
+static mixrt_status add_transpose(struct layout *L, int in, int out, const int64_t *perm, bool to_first) {
     struct mixrt_graph *g = L->st->g;
-    const char *base = g->values[out].name, *sfx = perm == to_first_perm ? "/nchw" : "/nhwc";
+    const char *base = g->values[out].name, *sfx = to_first ? "/nchw" : "/nhwc";
     size_t lb = strlen(base), ls = strlen(sfx);
     char *name = mixrt_arena_alloc(g->arena, lb + ls + 1, 1);
     if (!name) return MIXRT_STATUS_OUT_OF_MEMORY;
     memcpy(name, base, lb);
     memcpy(name + lb, sfx, ls + 1);
     int ni = mixrt_graph_add_node(g, name, "Transpose", "");
-    int r = perm == op3_perm ? 3 : 4;
+    int r = perm_rank(perm);
     int *io = ni >= 0 ? mixrt_arena_calloc(g->arena, 2, sizeof(int)) : NULL;
     int64_t *p = io ? mixrt_arena_calloc(g->arena, 4, sizeof(int64_t)) : NULL;
     struct mixrt_attr *a = p ? mixrt_pass_attr_add(g, ni, "perm", MIXRT_ATTR_INTS) : NULL;
@@ -386,15 +407,22 @@ static mixrt_status tokens_from_twin(struct layout *L, int ni, bool *done) {
     return MIXRT_STATUS_OK;
 }
 
-/* The channels-last twin of v, made by an entry Transpose when there is none yet. */
-static mixrt_status twin_make(struct layout *L, int v, int *out) {
+/* The channels-last twin of v, made by an entry Transpose when there is none yet; rr is the
+ * region's rank (v of a lower rank is a per-channel operand). */
+static mixrt_status twin_make(struct layout *L, int v, int rr, int *out) {
+    struct mixrt_graph *g = L->st->g;
     int t = twin_of(L, v);
-    if (t < 0 && g_tokens_on()) t = twin_from_tokens(L, v);
+    if (t < 0 && rr == 4 && g_tokens_on()) t = twin_from_tokens(L, v);
+    /* [N, L, C] -> Transpose (0, 2, 1) -> [N, C, L] (wav2vec2's positional conv): its input. */
+    int p = v >= 0 ? g->values[v].producer : -1;
+    if (t < 0 && rr == 3 && g->values[v].rank == 3 && is_swap12(L->st, p) &&
+        g->values[g->nodes[p].inputs[0]].dtype == g->values[v].dtype)
+        t = g->nodes[p].inputs[0];
     if (t < 0) {
-        struct mixrt_graph *g = L->st->g;
-        const int64_t *perm = g->values[v].rank == 3 ? op3_perm : to_last_perm;
+        int vr = g->values[v].rank;
+        const int64_t *perm = rr == 4 ? (vr == 3 ? op3_perm : to_last_perm) : (vr == 2 ? op2_perm : swap3_perm);
         if ((t = permuted_value(g, v, "_nhwc", perm)) < 0) return MIXRT_STATUS_OUT_OF_MEMORY;
-        mixrt_status status = add_transpose(L, v, t, perm);
+        mixrt_status status = add_transpose(L, v, t, perm, false);
         if (status != MIXRT_STATUS_OK) return status;
     }
     if (v < L->st->n_values) L->last[v] = t;
@@ -402,7 +430,7 @@ static mixrt_status twin_make(struct layout *L, int v, int *out) {
     return MIXRT_STATUS_OK;
 }
 
-enum { KIND_NONE, KIND_CONV, KIND_POOL, KIND_ELTWISE, KIND_CONCAT };
+enum { KIND_NONE, KIND_CONV, KIND_POOL, KIND_ELTWISE, KIND_CONCAT, KIND_NORM };
 
 /* v broadcasts against the rank-4 y the same way in both layouts once v is transposed too:
  * rank 4 with H = W = 1 and N, C each 1 or y's; rank 3 [C, 1, 1] (to [1, 1, C]); or every
@@ -412,6 +440,8 @@ static bool chan_operand(const struct mixrt_value *v, const struct mixrt_value *
     bool ones = true;
     for (int i = 0; i < v->rank; i++) ones = ones && v->dims[i].value == 1;
     if (ones) return true;
+    if (y->rank == 3) /* 1-D region: [C, 1] per channel (wav2vec2's group-norm affine) */
+        return v->rank == 2 && v->dims[1].value == 1 && v->dims[0].value == y->dims[1].value;
     if (v->rank == 3) /* [C, 1, 1]: per channel */
         return v->dims[1].value == 1 && v->dims[2].value == 1 && v->dims[0].value == y->dims[1].value;
     if (v->rank != 4 || v->dims[2].value != 1 || v->dims[3].value != 1) return false;
@@ -426,9 +456,10 @@ static bool chan_operand(const struct mixrt_value *v, const struct mixrt_value *
 static int layout_kind(struct layout *L, int ni) {
     const struct mixrt_graph *g = L->st->g;
     const struct mixrt_node *n = &g->nodes[ni];
+    const int r = region_rank(L->st, ni);
     /* Input 0 is the activation, except for a binary op whose first input is the small operand. */
-    if (n->n_outputs < 1 || !float_rank4(g, n->outputs[0]) || n->n_inputs < 1 ||
-        !(float_rank4(g, n->inputs[0]) || (n->n_inputs == 2 && float_rank4(g, n->inputs[1]))))
+    if (!r || n->n_outputs < 1 || !float_rank(g, n->outputs[0], r) || n->n_inputs < 1 ||
+        !(float_rank(g, n->inputs[0], r) || (n->n_inputs == 2 && float_rank(g, n->inputs[1], r))))
         return KIND_NONE;
     for (int j = 1; j < n->n_outputs; j++)
         if (n->outputs[j] >= 0) return KIND_NONE;
@@ -436,9 +467,17 @@ static int layout_kind(struct layout *L, int ni) {
                 (!strcmp(n->domain, MIXRT_DOMAIN) && !strcmp(n->op_type, "FusedConv") &&
                  mixrt_node_attr_int(n, "channels_last", 0) == 0);
     if (conv)
-        return float_rank4(g, n->inputs[0]) && n->inputs[1] >= 0 && g->values[n->inputs[1]].rank == 4 ? KIND_CONV
-                                                                                                   : KIND_NONE;
+        return float_rank(g, n->inputs[0], r) && n->inputs[1] >= 0 && g->values[n->inputs[1]].rank == r ? KIND_CONV
+                                                                                                      : KIND_NONE;
     if (twin_of(L, n->inputs[0]) < 0 && !(n->n_inputs == 2 && twin_of(L, n->inputs[1]) >= 0)) return KIND_NONE;
+    /* 1-D regions: InstanceNormalization (wav2vec2's group norm with one channel per group)
+     * as com.mixrt's channels-last one; Gelu as an element-wise op. */
+    if (r == 3 && is_op(n, "InstanceNormalization") && n->n_inputs == 3 && n->inputs[1] >= 0 && n->inputs[2] >= 0)
+        return KIND_NORM;
+    if ((L->st->flags & MIXRT_PASS_CONV_CPU) && n->n_inputs == 1 && !strcmp(n->op_type, "Gelu") &&
+        ((is_op(n, "Gelu") && n->opset >= 20) || !strcmp(n->domain, MIXRT_DOMAIN)))
+        return KIND_ELTWISE;
+    if (r != 4 && !is_op(n, "Add") && !is_op(n, "Mul") && !is_op(n, "Sub") && !is_op(n, "Div")) return KIND_NONE;
     if ((is_op(n, "MaxPool") && mixrt_node_attr_int(n, "storage_order", 0) == 0) || is_op(n, "AveragePool") ||
         is_op(n, "GlobalAveragePool"))
         return n->n_inputs == 1 ? KIND_POOL : KIND_NONE;
@@ -448,7 +487,7 @@ static int layout_kind(struct layout *L, int ni) {
         int64_t axis = mixrt_node_attr_int(n, "axis", 0);
         if (axis != 1 && axis != -3) return KIND_NONE;
         for (int j = 0; j < n->n_inputs; j++)
-            if (!float_rank4(g, n->inputs[j]) || twin_of(L, n->inputs[j]) < 0) return KIND_NONE;
+            if (!float_rank(g, n->inputs[j], 4) || twin_of(L, n->inputs[j]) < 0) return KIND_NONE;
         return KIND_CONCAT;
     }
     static const char *const unary[] = {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSwish", "Clip", NULL};
@@ -483,19 +522,24 @@ static mixrt_status relayout(struct layout *L, int ni, int kind) {
     struct mixrt_graph *g = L->st->g;
     mixrt_status status = MIXRT_STATUS_OK;
     const struct mixrt_node *n0 = &g->nodes[ni];
+    const int r = region_rank(L->st, ni);
     int n_in = n0->n_inputs, *ins = mixrt_arena_calloc(g->arena, (size_t)(n_in < 4 ? 4 : n_in), sizeof(int));
     if (!ins) return MIXRT_STATUS_OUT_OF_MEMORY;
     memcpy(ins, n0->inputs, (size_t)n_in * sizeof(int));
     for (int j = 0; j < n_in; j++) {
         /* Conv: X and Z (input 3) are activations; W and B keep their layout. */
-        bool act = kind == KIND_CONV ? (j == 0 || j == 3) : kind == KIND_POOL ? j == 0 : float_rank4(g, ins[j]);
-        /* An element-wise op's rank-3 per-channel operand [C, 1, 1] (C > 1) is transposed too. */
-        if (kind == KIND_ELTWISE && ins[j] >= 0 && g->values[ins[j]].rank == 3 && g->values[ins[j]].dims[0].value > 1)
+        bool act = kind == KIND_CONV ? (j == 0 || j == 3)
+                   : kind == KIND_POOL || kind == KIND_NORM ? j == 0
+                                                            : float_rank(g, ins[j], r);
+        /* An element-wise op's per-channel operand ([C, 1, 1], or [C, 1] in a 1-D region; C > 1)
+         * is transposed too. */
+        if (kind == KIND_ELTWISE && ins[j] >= 0 && g->values[ins[j]].rank == r - 1 &&
+            g->values[ins[j]].dims[0].value > 1)
             act = true;
-        if (act && ins[j] >= 0) MIXRT_TRY(twin_make(L, ins[j], &ins[j]));
+        if (act && ins[j] >= 0) MIXRT_TRY(twin_make(L, ins[j], r, &ins[j]));
     }
     int y = g->nodes[ni].outputs[0];
-    int yt = permuted_value(g, y, "_nhwc", to_last_perm);
+    int yt = permuted_value(g, y, "_nhwc", r == 4 ? to_last_perm : swap3_perm);
     if (yt < 0) return MIXRT_STATUS_OUT_OF_MEMORY;
     struct mixrt_node *n = &g->nodes[ni];
     n->inputs = ins;
@@ -506,7 +550,7 @@ static mixrt_status relayout(struct layout *L, int ni, int kind) {
             n->op_type = "FusedConv", n->domain = MIXRT_DOMAIN, n->opset = MIXRT_DOMAIN_VERSION;
         }
         MIXRT_TRY(attr_set_int(g, ni, "channels_last", 1));
-    } else if (kind == KIND_POOL) {
+    } else if (kind == KIND_POOL || kind == KIND_NORM) {
         MIXRT_TRY(mixrt_graph_require_opset(g, MIXRT_DOMAIN, MIXRT_DOMAIN_VERSION));
         n = &g->nodes[ni];
         n->domain = MIXRT_DOMAIN, n->opset = MIXRT_DOMAIN_VERSION, n->n_outputs = 1;
@@ -516,7 +560,7 @@ static mixrt_status relayout(struct layout *L, int ni, int kind) {
     n = &g->nodes[ni];
     n->outputs[0] = yt;
     g->values[yt].producer = ni;
-    MIXRT_TRY(add_transpose(L, yt, y, to_first_perm));
+    MIXRT_TRY(add_transpose(L, yt, y, r == 4 ? to_first_perm : swap3_perm, true));
     L->last[y] = yt;
 fail:
     return status;
@@ -544,7 +588,9 @@ mixrt_status mixrt_pass_layout(struct mixrt_pass_state *st, int *removed) {
         /* The model's own NCHW -> NHWC Transpose of a value that has a channels-last twin
          * (ConvNeXt: conv, then Transpose for the LayerNorm): its readers read the twin. */
         const struct mixrt_node *n = &g->nodes[ni];
-        if (is_transpose(n, to_last_perm)) {
+        /* 1-D: wav2vec2's Transpose (0, 2, 1) after the feature extractor, the same way. */
+        bool tr3 = (st->flags & MIXRT_PASS_CONV_CPU) && is_swap12(st, ni) && g->values[n->inputs[0]].rank == 3;
+        if (is_transpose(n, to_last_perm) || tr3) {
             int v = n->inputs[0], y = n->outputs[0], t = twin_of(&L, v);
             if (t >= 0 && y >= 0 && y < st->n_values && !st->is_output[y] && !st->outer_used[y] &&
                 g->values[t].dtype == g->values[y].dtype && same_shape(&g->values[t], &g->values[y])) {
@@ -553,6 +599,16 @@ mixrt_status mixrt_pass_layout(struct mixrt_pass_state *st, int *removed) {
                 (*removed)++;
                 continue;
             }
+        }
+        /* 1-D: a Reshape to the shape it already has (the dynamo export's group norm) reads the
+         * same twin. */
+        int rin;
+        if ((st->flags & MIXRT_PASS_CONV_CPU) && is_plain_reshape(st, ni, &rin) && n->outputs[0] >= 0 &&
+            n->outputs[0] < st->n_values && g->values[rin].rank == 3 && twin_of(&L, rin) >= 0 &&
+            same_shape(&g->values[rin], &g->values[n->outputs[0]]) && g->values[rin].dims[0].value >= 0 &&
+            g->values[rin].dims[1].value >= 0 && g->values[rin].dims[2].value >= 0) {
+            L.last[n->outputs[0]] = twin_of(&L, rin);
+            continue;
         }
         if (g_tokens_on()) {
             bool done;

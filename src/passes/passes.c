@@ -735,8 +735,8 @@ static mixrt_status pass_conv_bn(struct pass_state *st, int *removed) {
 typedef mixrt_pass_fn pass_fn;
 
 /* Runs one pass with fresh per-pass state, then compacts. */
-static mixrt_status run_one(struct mixrt_graph *g, pass_fn fn, int *count, bool *changed) {
-    struct pass_state st = {g, NULL, NULL, NULL, 0, g->n_values};
+static mixrt_status run_one(struct mixrt_graph *g, unsigned flags, pass_fn fn, int *count, bool *changed) {
+    struct pass_state st = {g, NULL, NULL, NULL, 0, g->n_values, flags};
     int nn = g->n_nodes, nv = g->n_values, removed = 0;
     mixrt_status status = state_begin(&st);
     if (status == MIXRT_STATUS_OK) status = fn(&st, &removed);
@@ -767,49 +767,49 @@ mixrt_status mixrt_passes_run(struct mixrt_graph *g, unsigned flags, struct mixr
             (status = mixrt_graph_infer(g, NULL)) != MIXRT_STATUS_OK)
             return status;
         if ((flags & MIXRT_PASS_SHAPE_FOLD) &&
-            (status = run_one(g, pass_shape_fold, &stats->shape_folded, &changed)) != MIXRT_STATUS_OK)
+            (status = run_one(g, flags, pass_shape_fold, &stats->shape_folded, &changed)) != MIXRT_STATUS_OK)
             return status;
         if ((flags & MIXRT_PASS_CONST_FOLD) &&
-            (status = run_one(g, pass_const_fold, &stats->const_folded, &changed)) != MIXRT_STATUS_OK)
+            (status = run_one(g, flags, pass_const_fold, &stats->const_folded, &changed)) != MIXRT_STATUS_OK)
             return status;
         if ((flags & MIXRT_PASS_CAST_ELIM) &&
-            (status = run_one(g, pass_cast_elim, &stats->casts_removed, &changed)) != MIXRT_STATUS_OK)
+            (status = run_one(g, flags, pass_cast_elim, &stats->casts_removed, &changed)) != MIXRT_STATUS_OK)
             return status;
         if ((flags & MIXRT_PASS_CAST_ELIM) &&
-            (status = run_one(g, pass_canonicalize, &stats->canonicalized, &changed)) != MIXRT_STATUS_OK)
+            (status = run_one(g, flags, pass_canonicalize, &stats->canonicalized, &changed)) != MIXRT_STATUS_OK)
             return status;
         /* Folding can make shapes known (a position-id Range over Shape becomes a constant):
          * the fusions below read them, and the ops they make are not re-inferred later. */
         if (changed && (status = mixrt_graph_infer(g, NULL)) != MIXRT_STATUS_OK) return status;
         if ((flags & MIXRT_PASS_CONV_BN) &&
-            (status = run_one(g, pass_conv_bn, &stats->conv_bn_folded, &changed)) != MIXRT_STATUS_OK)
+            (status = run_one(g, flags, pass_conv_bn, &stats->conv_bn_folded, &changed)) != MIXRT_STATUS_OK)
             return status;
         if ((flags & MIXRT_PASS_LOWER_EINSUM) &&
-            (status = run_one(g, mixrt_pass_lower_einsum, &stats->einsum_lowered, &changed)) != MIXRT_STATUS_OK)
+            (status = run_one(g, flags, mixrt_pass_lower_einsum, &stats->einsum_lowered, &changed)) != MIXRT_STATUS_OK)
             return status;
         if ((flags & MIXRT_PASS_FUSE_ATTENTION) &&
-            (status = run_one(g, mixrt_pass_fuse_attention, &stats->attention_fused, &changed)) != MIXRT_STATUS_OK)
+            (status = run_one(g, flags, mixrt_pass_fuse_attention, &stats->attention_fused, &changed)) != MIXRT_STATUS_OK)
             return status;
         if ((flags & MIXRT_PASS_FUSE_TRANSFORMER) &&
-            (status = run_one(g, mixrt_pass_fuse_transformer, &stats->transformer_fused, &changed)) != MIXRT_STATUS_OK)
+            (status = run_one(g, flags, mixrt_pass_fuse_transformer, &stats->transformer_fused, &changed)) != MIXRT_STATUS_OK)
             return status;
         if ((flags & MIXRT_PASS_FUSE_CONV) &&
-            (status = run_one(g, mixrt_pass_fuse_conv, &stats->conv_fused, &changed)) != MIXRT_STATUS_OK)
+            (status = run_one(g, flags, mixrt_pass_fuse_conv, &stats->conv_fused, &changed)) != MIXRT_STATUS_OK)
             return status;
         if ((flags & MIXRT_PASS_LAYOUT) &&
-            (status = run_one(g, mixrt_pass_layout, &stats->layout_changed, &changed)) != MIXRT_STATUS_OK)
+            (status = run_one(g, flags, mixrt_pass_layout, &stats->layout_changed, &changed)) != MIXRT_STATUS_OK)
             return status;
         /* Element-wise chains only once the passes above have nothing left to do: their
          * patterns (GELU, bias + activation, conv epilogues, layout) win over a chain. */
         if ((flags & MIXRT_PASS_FUSE_ELTWISE) && !changed &&
-            (status = run_one(g, mixrt_pass_fuse_eltwise, &stats->eltwise_fused, &changed)) != MIXRT_STATUS_OK)
+            (status = run_one(g, flags, mixrt_pass_fuse_eltwise, &stats->eltwise_fused, &changed)) != MIXRT_STATUS_OK)
             return status;
         /* Sibling products merge last: a product merged has no residual or activation left
          * for the fusions to take. */
         if ((flags & MIXRT_PASS_MERGE_MATMUL) && !changed &&
-            (status = run_one(g, mixrt_pass_merge_matmul, &stats->matmul_merged, &changed)) != MIXRT_STATUS_OK)
+            (status = run_one(g, flags, mixrt_pass_merge_matmul, &stats->matmul_merged, &changed)) != MIXRT_STATUS_OK)
             return status;
-        if ((flags & MIXRT_PASS_DCE) && (status = run_one(g, pass_dce, &stats->dead_removed, &changed)) != MIXRT_STATUS_OK)
+        if ((flags & MIXRT_PASS_DCE) && (status = run_one(g, flags, pass_dce, &stats->dead_removed, &changed)) != MIXRT_STATUS_OK)
             return status;
     }
     return MIXRT_STATUS_OK;

@@ -39,6 +39,10 @@ enum mixrt_pass_flags {
      * (merge_matmul.c). Not in MIXRT_PASS_ALL: CUDA engines ask for it (the Split runs as
      * views there); on the CPU the Split would be a copy. */
     MIXRT_PASS_MERGE_MATMUL = 1u << 11,
+    /* What only the CPU's conv kernels take (fuse_conv.c): Gelu as a FusedConv activation,
+     * channels-last regions of 1-D convolutions (with their InstanceNormalization, Gelu and
+     * per-channel Mul/Add). Not in MIXRT_PASS_ALL: CUDA's conv kernels refuse both. */
+    MIXRT_PASS_CONV_CPU = 1u << 12,
 };
 
 /* Nodes each pass removed (summed over the fixed-point iterations). */

@@ -16,6 +16,7 @@ struct mixrt_pass_state {
     bool *is_output;  /* [n_values]: a graph output */
     int n_dead;       /* node count when the pass began */
     int n_values;     /* value count when the pass began */
+    unsigned flags;   /* the mixrt_pass_flags the driver runs under */
 };
 
 /* A pass: rewrites st->g, adds the number of nodes it removed (or fused away) to *removed.

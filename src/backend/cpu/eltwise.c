@@ -293,6 +293,8 @@ void mixrt_elt_fconv_act(enum mixrt_fconv_act act, float p0, float p1, float *v,
     case MIXRT_FCONV_SIGMOID: un(ELT_SIGMOID, &p, v, v, n); break;
     case MIXRT_FCONV_HARD_SWISH: un(ELT_HARDSWISH, &p, v, v, n); break;
     case MIXRT_FCONV_TANH: un(ELT_TANH, &p, v, v, n); break;
+    case MIXRT_FCONV_GELU: un(ELT_GELU, &p, v, v, n); break;
+    case MIXRT_FCONV_GELU_TANH: un(ELT_GELU_TANH, &p, v, v, n); break;
     case MIXRT_FCONV_SILU: {
         float sg[256];
         for (size_t i = 0; i < n; i += 256) {

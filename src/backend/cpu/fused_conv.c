@@ -29,6 +29,8 @@ bool mixrt_dnnl_fconv_opts(const struct mixrt_node *n, struct mixrt_dnnl_conv_op
     case MIXRT_FCONV_HARD_SWISH: o->act = dnnl_eltwise_hardswish; break;
     case MIXRT_FCONV_SILU: o->act = dnnl_eltwise_swish, o->alpha = 1.0f; break;
     case MIXRT_FCONV_TANH: o->act = dnnl_eltwise_tanh; break;
+    case MIXRT_FCONV_GELU: o->act = dnnl_eltwise_gelu_erf; break;
+    case MIXRT_FCONV_GELU_TANH: o->act = dnnl_eltwise_gelu_tanh; break;
     default: return false;
     }
     return true;

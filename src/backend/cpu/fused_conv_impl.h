@@ -4,13 +4,15 @@
  *
  *   FusedConv(X, W, B?, Z?) -> Y = act(Conv(X, W) + B + Z)
  *     all ONNX Conv attributes (auto_pad, dilations, group, kernel_shape, pads, strides), plus
- *     activation         string: "" (none), Relu, Clip, LeakyRelu, Sigmoid, HardSwish, SiLU, Tanh
+ *     activation         string: "" (none), Relu, Clip, LeakyRelu, Sigmoid, HardSwish, SiLU, Tanh,
+ *                        Gelu (erf form), GeluTanh (tanh approximation)
  *     activation_params  floats: Clip [min, max], LeakyRelu [alpha]; ignored otherwise
  *     channels_last      int: 1 when X, Z and Y are [N, D1.., C] instead of [N, C, D1..];
  *                        W stays ONNX's [M, C/group, k1..]
  *     Z has exactly Y's shape (no broadcast).
  *   MaxPool(X), AveragePool(X), GlobalAveragePool(X): ONNX's ops (same attributes, MaxPool
  *     without the Indices output) on channels-last X and Y.
+ *   InstanceNormalization(X, scale, bias): ONNX's op on channels-last X and Y (1-D regions).
  *
  * All are in MIXRT_DOMAIN at version 1. */
 #ifndef MIXRT_BACKEND_CPU_FUSED_CONV_IMPL_H
@@ -30,11 +32,13 @@ enum mixrt_fconv_act {
     MIXRT_FCONV_HARD_SWISH,
     MIXRT_FCONV_SILU,
     MIXRT_FCONV_TANH,
+    MIXRT_FCONV_GELU,
+    MIXRT_FCONV_GELU_TANH,
     MIXRT_FCONV_ACT_COUNT
 };
 
 static const char *const mixrt_fconv_act_names[] = {"", "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSwish", "SiLU",
-                                                    "Tanh"};
+                                                    "Tanh", "Gelu", "GeluTanh"};
 _Static_assert(sizeof(mixrt_fconv_act_names) / sizeof(mixrt_fconv_act_names[0]) == MIXRT_FCONV_ACT_COUNT,
                "one name per activation");
 
@@ -73,6 +77,8 @@ static inline double mixrt_fconv_apply(enum mixrt_fconv_act act, double p0, doub
     }
     case MIXRT_FCONV_SILU: return v / (1.0 + exp(-v));
     case MIXRT_FCONV_TANH: return tanh(v);
+    case MIXRT_FCONV_GELU: return 0.5 * v * (1.0 + erf(v * 0.70710678118654752440));
+    case MIXRT_FCONV_GELU_TANH: return 0.5 * v * (1.0 + tanh(0.79788456080286535588 * (v + 0.044715 * v * v * v)));
     default: return v;
     }
 }

@@ -816,6 +816,96 @@ fail:
     return status;
 }
 
+/* com.mixrt InstanceNormalization: channels-last X [N, S.., C] (1-D regions, fuse_conv.c). The
+ * statistics run down columns of 64 channels in f64, two-pass like row_stats: wav2vec2's first
+ * group norm ([1, 3199, 512]) is one read per pass of a tensor that stays in L3. */
+#define IN_LAST_COLS 64
+
+/* mean[j] and mlo[j]: the f64 mean as an f32 pair (mean + mlo), so x - mean keeps the digits
+ * that a per-channel offset far above the spread would cost an f32 mean. */
+static void in_last_stats(const float *x, size_t S, size_t C, size_t c0, size_t nc, float eps, float *mean, float *mlo,
+                          float *inv) {
+    double acc[IN_LAST_COLS], m[IN_LAST_COLS];
+    for (size_t j = 0; j < nc; j++) acc[j] = 0.0;
+    for (size_t s = 0; s < S; s++) {
+        const float *r = x + s * C + c0;
+        for (size_t j = 0; j < nc; j++) acc[j] += (double)r[j];
+    }
+    for (size_t j = 0; j < nc; j++) m[j] = S ? acc[j] / (double)S : 0.0, acc[j] = 0.0;
+    for (size_t s = 0; s < S; s++) {
+        const float *r = x + s * C + c0;
+        for (size_t j = 0; j < nc; j++) {
+            double d = (double)r[j] - m[j];
+            acc[j] += d * d;
+        }
+    }
+    for (size_t j = 0; j < nc; j++) {
+        mean[j] = (float)m[j];
+        mlo[j] = (float)(m[j] - (double)mean[j]);
+        inv[j] = (float)(1.0 / sqrt((S ? acc[j] / (double)S : 0.0) + (double)eps));
+    }
+}
+
+static bool in_last_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    if (!in_supports(g, n, why, why_size)) return false;
+    int r = g->values[n->inputs[0]].rank;
+    if (r != -1 && r < 3) {
+        say(why, why_size, "%s", "input #0 has rank < 3");
+        return false;
+    }
+    return true;
+}
+
+static mixrt_status run_instance_norm_last(struct mixrt_kernel_ctx *k) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    const struct mixrt_tensor *x = k->n_in > 0 ? k->in[0] : NULL;
+    if (!fast_input(k, 0) || x->rank < 3) return mixrt_cpu_run_reference(k);
+    size_t C = (size_t)x->dims[x->rank - 1], n = mixrt_tensor_numel(x), N = (size_t)x->dims[0];
+    size_t S = N && C ? n / (N * C) : 0;
+    float *sc = NULL, *bi = NULL, *xo = NULL, *yo = NULL, *ys = NULL, *st = NULL;
+    const float *xs = NULL;
+    struct mixrt_tensor *y = NULL;
+    sc = param_f32(k, 1, C, &status);
+    if (status == MIXRT_STATUS_OK && sc) bi = param_f32(k, 2, C, &status);
+    if (status != MIXRT_STATUS_OK) goto fail;
+    if (!sc || !bi) {
+        ffree(k, sc, C);
+        return mixrt_cpu_run_reference(k);
+    }
+    float eps = mixrt_node_attr_float(k->node, "epsilon", 1e-5f);
+    MIXRT_TRY(mixrt_kernel_output(k, 0, x->dtype, x->rank, x->dims, &y));
+    if (n == 0) goto fail;
+    if (!(st = falloc(k, 3 * C))) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
+    MIXRT_TRY(load_f32(k, x, &xs, &xo));
+    MIXRT_TRY(out_f32(k, y, &ys, &yo));
+    float *mean = st, *mlo = st + C, *a = st + 2 * C;
+    const int64_t nblk = (int64_t)((C + IN_LAST_COLS - 1) / IN_LAST_COLS);
+    for (size_t b = 0; b < N; b++) {
+        const float *xb = xs + b * S * C;
+        float *yb = ys + b * S * C;
+#pragma omp parallel for schedule(static) if (nblk > 1 && S * C >= 65536)
+        for (int64_t blk = 0; blk < nblk; blk++) {
+            size_t c0 = (size_t)blk * IN_LAST_COLS, nc = C - c0 < IN_LAST_COLS ? C - c0 : IN_LAST_COLS;
+            in_last_stats(xb, S, C, c0, nc, eps, mean + c0, mlo + c0, a + c0);
+            for (size_t j = c0; j < c0 + nc; j++) a[j] *= sc[j];
+        }
+#pragma omp parallel for schedule(static) if (S * C >= 65536)
+        for (int64_t s = 0; s < (int64_t)S; s++) {
+            const float *xr = xb + (size_t)s * C;
+            float *yr = yb + (size_t)s * C;
+            for (size_t j = 0; j < C; j++) yr[j] = ((xr[j] - mean[j]) - mlo[j]) * a[j] + bi[j];
+        }
+    }
+    store_f32(y, ys);
+fail:
+    ffree(k, st, 3 * C);
+    ffree(k, sc, C);
+    ffree(k, bi, C);
+    ffree(k, xo, n);
+    ffree(k, yo, n);
+    return status;
+}
+
 static bool ln_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
     if (!io_supported(g, n, why, why_size)) return false;
     if (n->n_inputs < 2 || n->inputs[1] < 0) {
@@ -1117,6 +1207,8 @@ const struct mixrt_cpu_kernel mixrt_nnops_kernels[] = {
     {"nn_log_softmax", "", "LogSoftmax", softmax_supports, NULL, NULL, run_log_softmax},
     {"nn_batchnorm", "", "BatchNormalization", bn_supports, NULL, NULL, run_batch_norm},
     {"nn_instancenorm", "", "InstanceNormalization", in_supports, NULL, NULL, run_instance_norm},
+    {"nn_instancenorm_nwc", MIXRT_DOMAIN, "InstanceNormalization", in_last_supports, NULL, NULL,
+     run_instance_norm_last}, /* fuse_conv.c's 1-D regions */
     {"nn_layernorm", "", "LayerNormalization", ln_supports, NULL, NULL, run_layer_norm},
     {"nn_layernorm", MIXRT_DOMAIN, "LayerNormalization", ln_supports, NULL, NULL, run_layer_norm}, /* fuse_transformer.c's */
     {"nn_reduce_sum", "", "ReduceSum", reduce_supports, NULL, NULL, run_reduce_sum},

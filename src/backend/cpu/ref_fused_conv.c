@@ -1,6 +1,7 @@
-/* ref_fused_conv.c - reference kernels of com.mixrt FusedConv and the channels-last pools: the ONNX
- * reference kernel on f64 channels-first copies, residual and activation in f64. Invariant: one
- * rounding, to the output dtype, at the end (the oracle for fused_conv.c). */
+/* ref_fused_conv.c - reference kernels of com.mixrt FusedConv, the channels-last pools and
+ * InstanceNormalization: the ONNX reference kernel on f64 channels-first copies, residual and
+ * activation in f64. Invariant: one rounding, to the output dtype, at the end (the oracle for
+ * fused_conv.c). */
 #include <string.h>
 
 #include "backend/cpu/fused_conv_impl.h"
@@ -135,7 +136,8 @@ static mixrt_status run_fused_conv(struct mixrt_kernel_ctx *k) {
     if (!mixrt_fconv_read_act(k->node, &act, &p0, &p1))
         return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
                                   "attribute 'activation' is '%s' with %s 'activation_params', expected '', Relu, "
-                                  "Clip [min, max], LeakyRelu [alpha], Sigmoid, HardSwish, SiLU or Tanh",
+                                  "Clip [min, max], LeakyRelu [alpha], Sigmoid, HardSwish, SiLU, Tanh, "
+                                  "Gelu or GeluTanh",
                                   mixrt_node_attr_string(k->node, "activation", ""),
                                   mixrt_node_attr(k->node, "activation_params") ? "these" : "no");
     int64_t last = mixrt_node_attr_int(k->node, "channels_last", 0);
@@ -183,6 +185,32 @@ fail:
     return status;
 }
 
+/* The channels-last InstanceNormalization(X, scale, bias) of 1-D regions: the ONNX reference on
+ * the channels-first f64 copy. */
+static mixrt_status run_instance_norm_last(struct mixrt_kernel_ctx *k) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct mixrt_tensor xf = {0}, sf = {0}, bf = {0}, yf = {0};
+    const struct mixrt_tensor *x = NULL, *s = NULL, *b = NULL;
+    MIXRT_TRY(mixrt_kernel_input(k, 0, &x));
+    MIXRT_TRY(mixrt_kernel_input(k, 1, &s));
+    MIXRT_TRY(mixrt_kernel_input(k, 2, &b));
+    for (int i = 0; i < 3; i++) MIXRT_TRY(mixrt_kernel_check_float(k, i));
+    if (x->rank < 3)
+        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "input #0 has rank %d, expected at least 3", x->rank);
+    MIXRT_TRY(load_f64(k, x, true, &xf));
+    MIXRT_TRY(load_f64(k, s, false, &sf));
+    MIXRT_TRY(load_f64(k, b, false, &bf));
+    const struct mixrt_tensor *in[3] = {&xf, &sf, &bf};
+    MIXRT_TRY(run_onnx(k, "InstanceNormalization", 6, 3, in, &yf));
+    MIXRT_TRY(store_out(k, &yf, true, x->dtype, NULL, MIXRT_FCONV_NONE, 0, 0));
+fail:
+    mixrt_tensor_release(k->ctx, &xf);
+    mixrt_tensor_release(k->ctx, &sf);
+    mixrt_tensor_release(k->ctx, &bf);
+    mixrt_tensor_release(k->ctx, &yf);
+    return status;
+}
+
 /* Opsets: the newest ONNX versions, whose attribute sets are supersets of the older ones. */
 static mixrt_status run_max_pool(struct mixrt_kernel_ctx *k) { return run_pool(k, "MaxPool", 12); }
 static mixrt_status run_average_pool(struct mixrt_kernel_ctx *k) { return run_pool(k, "AveragePool", 19); }
@@ -195,5 +223,6 @@ const struct mixrt_op_def mixrt_ref_ops_fused_conv[] = {
     {MIXRT_DOMAIN, "MaxPool", 1, 1, run_max_pool},
     {MIXRT_DOMAIN, "AveragePool", 1, 1, run_average_pool},
     {MIXRT_DOMAIN, "GlobalAveragePool", 1, 1, run_global_average_pool},
+    {MIXRT_DOMAIN, "InstanceNormalization", 1, 1, run_instance_norm_last},
     {NULL, NULL, 0, 0, NULL},
 };
