@@ -94,8 +94,8 @@ struct cu_step {
     size_t table_bytes;
     bool nd;
     size_t nd_n, nd_table, nd_cols;
-    /* A Where that makes an attention mask from And(causal or all-true constant, padding
-     * row) writes Where(row, 0, fill) of row_dims instead (mask_rows): row_in is the row. */
+    /* A Where that makes an attention mask from And(causal constant, padding row) writes
+     * Where(row, 0, fill) of row_dims instead (mask_rows): row_in is the row, else -1. */
     int row_in;
     int64_t row_dims[4];
     bool patch, conv_bias_done, conv_z_done, conv_act_done;
