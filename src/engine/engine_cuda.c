@@ -86,10 +86,11 @@ struct cu_step {
     int conv_b, conv_z, conv_act;
     void *wperm;
     size_t wperm_bytes;
-    /* Resize: its geometry. A device table made at build (table_bytes): Resize's H then W
+    /* Resize: its geometry and its H, W scales (rz_s: what the taps are made from). A device table made at build (table_bytes): Resize's H then W
      * taps, GatherND's flat row per index tuple (nd: its rows of data viewed as [nd_table,
      * nd_cols], nd_n tuples). */
     struct mixrt_cuda_resize_args rz;
+    double rz_s[2];
     void *table;
     size_t table_bytes;
     bool nd;
@@ -551,6 +552,18 @@ static bool att_dense(const long long *st, long long b, long long h, long long s
     return st[3] == 1 && st[2] == d && (h == 1 || st[1] == s * d) && (b == 1 || st[0] == h * s * d);
 }
 
+/* v broadcasts numpy-style to y, whose rank the strided kernels take: rank(v) <= rank(y) <=
+ * MIXRT_CUDA_MAX_PERM_RANK, each of v's dims 1 or y's (right-aligned). */
+static bool bcasts_to(const struct mixrt_graph *g, int v, int y) {
+    int r = g->values[v].rank, ry = g->values[y].rank;
+    if (ry > MIXRT_CUDA_MAX_PERM_RANK || r > ry) return false;
+    for (int d = 0; d < r; d++) {
+        int64_t dv = dim(g, v, d), dy = dim(g, y, ry - r + d);
+        if (dv != dy && dv != 1) return false;
+    }
+    return true;
+}
+
 /* Last-axis broadcast of b against y (b's dims, leading 1s dropped, equal y's trailing). */
 static bool trailing_bcast(const struct mixrt_graph *g, int b, int y) {
     int rb = g->values[b].rank, ry = g->values[y].rank, s = 0;
@@ -760,7 +773,8 @@ static bool pool_geom(const struct mixrt_graph *g, const struct mixrt_node *n, s
 /* Resize of a float [N, C, H, W] over H and W only, with constant scales or sizes that the CPU's
  * dm_resize takes (mode, coordinate transformation, nearest mode): the same taps, made at
  * build (mixrt_resize_axis_taps), run by one kernel. */
-static bool resize_geom(const struct mixrt_graph *g, const struct mixrt_node *n, struct mixrt_cuda_resize_args *a) {
+static bool resize_geom(const struct mixrt_graph *g, const struct mixrt_node *n, struct cu_step *st) {
+    struct mixrt_cuda_resize_args *a = &st->rz;
     int x = in_at(n, 0), y = out_at(n, 0), sc = in_at(n, 2), sz = in_at(n, 3);
     if (n->opset < 11 || g->values[x].rank != 4 || g->values[y].rank != 4 || !cu_float(dt_of(g, x)) ||
         dt_of(g, y) != dt_of(g, x))
@@ -786,30 +800,25 @@ static bool resize_geom(const struct mixrt_graph *g, const struct mixrt_node *n,
         }
     memset(a, 0, sizeof(*a));
     a->n = xd[0], a->c = xd[1], a->h = xd[2], a->w = xd[3], a->oh = od[2], a->ow = od[3];
+    st->rz_s[0] = s[2], st->rz_s[1] = s[3];
     return true;
 }
 
-/* The device tap tables of Resize node n (a->oh + a->ow entries) into st. */
-static mixrt_status resize_taps(struct mixrt_engine_cuda *c, const struct mixrt_graph *g, const struct mixrt_node *n,
-                                struct cu_step *st) {
+/* The device tap tables of Resize node n (a->oh + a->ow entries, from resize_geom's geometry)
+ * into st. */
+static mixrt_status resize_taps(struct mixrt_engine_cuda *c, const struct mixrt_node *n, struct cu_step *st) {
     mixrt_status status = MIXRT_STATUS_OK;
     const struct mixrt_cuda_table *t = c->t;
     struct mixrt_cuda_resize_args *a = &st->rz;
-    int x = in_at(n, 0), sc = in_at(n, 2), sz = in_at(n, 3);
-    int64_t xd[4], od[4];
-    double s[4];
-    for (int d = 0; d < 4; d++) xd[d] = dim(g, x, d);
-    if (!mixrt_resize_geometry(n, xd, sc >= 0 ? g->values[sc].init : NULL, sz >= 0 ? g->values[sz].init : NULL, od, s))
-        return MIXRT_STATUS_INTERNAL;
     size_t cnt = (size_t)(a->oh + a->ow);
     struct mixrt_cuda_resize_tap *h = malloc((cnt ? cnt : 1) * sizeof(*h));
     if (!h) return MIXRT_STATUS_OUT_OF_MEMORY;
     for (size_t i = 0; i < cnt; i++) {
-        int d = (int64_t)i < a->oh ? 2 : 3;
-        int64_t at = d == 2 ? (int64_t)i : (int64_t)i - a->oh, idx[2];
+        bool hd = (int64_t)i < a->oh;
+        int64_t at = hd ? (int64_t)i : (int64_t)i - a->oh, idx[2];
         double w[2];
         int k;
-        mixrt_resize_axis_taps(n, xd[d], od[d], s[d], at, idx, w, &k);
+        mixrt_resize_axis_taps(n, hd ? a->h : a->w, hd ? a->oh : a->ow, st->rz_s[hd ? 0 : 1], at, idx, w, &k);
         h[i].i0 = (int)idx[0], h[i].w0 = (float)w[0];
         h[i].i1 = k > 1 ? (int)idx[1] : (int)idx[0], h[i].w1 = k > 1 ? (float)w[1] : 0.0f;
     }
@@ -921,15 +930,7 @@ static enum cu_op classify(const struct mixrt_graph *g, const struct mixrt_node 
         if (same_shape(g, x, y) && trailing_bcast(g, b, y)) return CU_BINARY;
         bool comm = is(n, "", "Add") || is(n, "", "Mul");
         if (comm && same_shape(g, b, y) && trailing_bcast(g, x, y)) return CU_BINARY;
-        int ry = g->values[y].rank;
-        if (ry > MIXRT_CUDA_MAX_PERM_RANK || g->values[x].rank > ry || g->values[b].rank > ry) return CU_NONE;
-        for (int k = 0; k < 2; k++) {
-            int v = k ? b : x, r = g->values[v].rank;
-            for (int d = 0; d < r; d++) {
-                int64_t dv = dim(g, v, d), dy = dim(g, y, ry - r + d);
-                if (dv != dy && dv != 1) return CU_NONE;
-            }
-        }
+        if (!bcasts_to(g, x, y) || !bcasts_to(g, b, y)) return CU_NONE;
         st->general = true;
         return CU_BINARY;
     }
@@ -943,16 +944,8 @@ static enum cu_op classify(const struct mixrt_graph *g, const struct mixrt_node 
         if (logic ? dt_of(g, b) != MIXRT_DTYPE_BOOL || dt_of(g, y) != MIXRT_DTYPE_BOOL
                   : dt_of(g, b) != dt_of(g, y) || dt_of(g, w) != dt_of(g, y) || !copyable(dt_of(g, y)))
             return CU_NONE;
-        int ry = g->values[y].rank;
-        if (ry > MIXRT_CUDA_MAX_PERM_RANK) return CU_NONE;
-        for (int k = 0; k < (logic ? 2 : 3); k++) {
-            int v = in_at(n, k), r = g->values[v].rank;
-            if (r > ry) return CU_NONE;
-            for (int d = 0; d < r; d++) {
-                int64_t dv = dim(g, v, d), dy = dim(g, y, ry - r + d);
-                if (dv != dy && dv != 1) return CU_NONE;
-            }
-        }
+        for (int k = 0; k < (logic ? 2 : 3); k++)
+            if (!bcasts_to(g, in_at(n, k), y)) return CU_NONE;
         return CU_SELECT;
     }
     if (is(n, "", "Relu") || is(n, "", "Sigmoid") || is(n, "", "Tanh") || is(n, "", "Gelu") || is(n, MIXRT_DOMAIN, "Gelu") ||
@@ -1018,13 +1011,7 @@ static enum cu_op classify(const struct mixrt_graph *g, const struct mixrt_node 
         return CU_REDUCE;
     }
     if (is(n, "", "Expand")) { /* GQA's K / V heads repeated (Mistral, Qwen2) */
-        int ry = g->values[y].rank, rx = g->values[x].rank;
-        if (ry > MIXRT_CUDA_MAX_PERM_RANK || rx > ry || !copyable(dt_of(g, x)) || dt_of(g, y) != dt_of(g, x))
-            return CU_NONE;
-        for (int d = 0; d < rx; d++) {
-            int64_t dx = dim(g, x, d), dy = dim(g, y, ry - rx + d);
-            if (dx != dy && dx != 1) return CU_NONE;
-        }
+        if (!copyable(dt_of(g, x)) || dt_of(g, y) != dt_of(g, x) || !bcasts_to(g, x, y)) return CU_NONE;
         return CU_EXPAND;
     }
     if (is(n, "", "Pad")) { /* Swin's windows: constant mode, value 0, pads >= 0 */
@@ -1146,7 +1133,7 @@ static enum cu_op classify(const struct mixrt_graph *g, const struct mixrt_node 
         }
         return CU_SLICE;
     }
-    if (is(n, "", "Resize")) return resize_geom(g, n, &st->rz) ? CU_RESIZE : CU_NONE;
+    if (is(n, "", "Resize")) return resize_geom(g, n, st) ? CU_RESIZE : CU_NONE;
     if (is(n, MIXRT_DOMAIN, "Attention")) return attention_geom(g, n, &st->att, NULL) ? CU_ATTENTION : CU_NONE;
     if (conv_geom(g, n, st)) return CU_CONV;
     if (pool_geom(g, n, &st->pool)) return CU_POOL;
@@ -1772,7 +1759,7 @@ mixrt_status mixrt_engine_cuda_prepare(struct mixrt_engine *e) {
     }
     for (int s = 0; s < ns; s++)
         if (c->steps[g->order[s]].op == CU_RESIZE)
-            MIXRT_TRY(resize_taps(c, g, &g->nodes[g->order[s]], &c->steps[g->order[s]]));
+            MIXRT_TRY(resize_taps(c, &g->nodes[g->order[s]], &c->steps[g->order[s]]));
         else if (c->steps[g->order[s]].op == CU_GATHER && c->steps[g->order[s]].nd)
             MIXRT_TRY(gathernd_table(c, g, &g->nodes[g->order[s]], &c->steps[g->order[s]]));
     MIXRT_TRY(t->device_sync(c->dev)); /* the host copies of the weights may go now */

@@ -778,44 +778,6 @@ static bool in_supports(const struct mixrt_graph *g, const struct mixrt_node *n,
     return true;
 }
 
-static mixrt_status run_instance_norm(struct mixrt_kernel_ctx *k) {
-    mixrt_status status = MIXRT_STATUS_OK;
-    const struct mixrt_tensor *x = k->n_in > 0 ? k->in[0] : NULL;
-    if (!fast_input(k, 0) || x->rank < 2) return mixrt_cpu_run_reference(k);
-    size_t C = (size_t)x->dims[1], n = mixrt_tensor_numel(x), N = (size_t)x->dims[0];
-    size_t sp = N && C ? n / (N * C) : 0;
-    float *sc = NULL, *bi = NULL, *xo = NULL, *yo = NULL, *ys = NULL;
-    const float *xs = NULL;
-    struct mixrt_tensor *y = NULL;
-    sc = param_f32(k, 1, C, &status);
-    if (status == MIXRT_STATUS_OK && sc) bi = param_f32(k, 2, C, &status);
-    if (status != MIXRT_STATUS_OK) goto fail;
-    if (!sc || !bi) {
-        ffree(k, sc, C);
-        return mixrt_cpu_run_reference(k);
-    }
-    float eps = mixrt_node_attr_float(k->node, "epsilon", 1e-5f);
-    MIXRT_TRY(mixrt_kernel_output(k, 0, x->dtype, x->rank, x->dims, &y));
-    if (n == 0) goto fail;
-    const struct mixrt_nnops_isa *isa = mixrt_nnops_isa();
-    MIXRT_TRY(load_f32(k, x, &xs, &xo));
-    MIXRT_TRY(out_f32(k, y, &ys, &yo));
-    for (size_t p = 0; p < N * C; p++) {
-        const float *xr = xs + p * sp;
-        float *yr = ys + p * sp, m, inv;
-        row_stats(isa, xr, sp, eps, &m, &inv);
-        float a = inv * sc[p % C], b = bi[p % C];
-        for (size_t i = 0; i < sp; i++) yr[i] = (xr[i] - m) * a + b;
-    }
-    store_f32(y, ys);
-fail:
-    ffree(k, sc, C);
-    ffree(k, bi, C);
-    ffree(k, xo, n);
-    ffree(k, yo, n);
-    return status;
-}
-
 /* com.mixrt InstanceNormalization: channels-last X [N, S.., C] (1-D regions, fuse_conv.c). The
  * statistics run down columns of 64 channels in f64, two-pass like row_stats: wav2vec2's first
  * group norm ([1, 3199, 512]) is one read per pass of a tensor that stays in L3. */
@@ -856,11 +818,13 @@ static bool in_last_supports(const struct mixrt_graph *g, const struct mixrt_nod
     return true;
 }
 
-static mixrt_status run_instance_norm_last(struct mixrt_kernel_ctx *k) {
+/* InstanceNormalization over X [N, C, S..] (ONNX's; row_stats per image and channel) or, last,
+ * channels-last X [N, S.., C] (in_last_stats down blocks of channels). */
+static mixrt_status in_run(struct mixrt_kernel_ctx *k, bool last) {
     mixrt_status status = MIXRT_STATUS_OK;
     const struct mixrt_tensor *x = k->n_in > 0 ? k->in[0] : NULL;
-    if (!fast_input(k, 0) || x->rank < 3) return mixrt_cpu_run_reference(k);
-    size_t C = (size_t)x->dims[x->rank - 1], n = mixrt_tensor_numel(x), N = (size_t)x->dims[0];
+    if (!fast_input(k, 0) || x->rank < (last ? 3 : 2)) return mixrt_cpu_run_reference(k);
+    size_t C = (size_t)x->dims[last ? x->rank - 1 : 1], n = mixrt_tensor_numel(x), N = (size_t)x->dims[0];
     size_t S = N && C ? n / (N * C) : 0;
     float *sc = NULL, *bi = NULL, *xo = NULL, *yo = NULL, *ys = NULL, *st = NULL;
     const float *xs = NULL;
@@ -875,25 +839,36 @@ static mixrt_status run_instance_norm_last(struct mixrt_kernel_ctx *k) {
     float eps = mixrt_node_attr_float(k->node, "epsilon", 1e-5f);
     MIXRT_TRY(mixrt_kernel_output(k, 0, x->dtype, x->rank, x->dims, &y));
     if (n == 0) goto fail;
-    if (!(st = falloc(k, 3 * C))) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
+    if (last && !(st = falloc(k, 3 * C))) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
     MIXRT_TRY(load_f32(k, x, &xs, &xo));
     MIXRT_TRY(out_f32(k, y, &ys, &yo));
-    float *mean = st, *mlo = st + C, *a = st + 2 * C;
-    const int64_t nblk = (int64_t)((C + IN_LAST_COLS - 1) / IN_LAST_COLS);
-    for (size_t b = 0; b < N; b++) {
-        const float *xb = xs + b * S * C;
-        float *yb = ys + b * S * C;
-#pragma omp parallel for schedule(static) if (nblk > 1 && S * C >= 65536)
-        for (int64_t blk = 0; blk < nblk; blk++) {
-            size_t c0 = (size_t)blk * IN_LAST_COLS, nc = C - c0 < IN_LAST_COLS ? C - c0 : IN_LAST_COLS;
-            in_last_stats(xb, S, C, c0, nc, eps, mean + c0, mlo + c0, a + c0);
-            for (size_t j = c0; j < c0 + nc; j++) a[j] *= sc[j];
+    if (!last) {
+        const struct mixrt_nnops_isa *isa = mixrt_nnops_isa();
+        for (size_t p = 0; p < N * C; p++) {
+            const float *xr = xs + p * S;
+            float *yr = ys + p * S, m, inv;
+            row_stats(isa, xr, S, eps, &m, &inv);
+            float a = inv * sc[p % C], b = bi[p % C];
+            for (size_t i = 0; i < S; i++) yr[i] = (xr[i] - m) * a + b;
         }
+    } else {
+        float *mean = st, *mlo = st + C, *a = st + 2 * C;
+        const int64_t nblk = (int64_t)((C + IN_LAST_COLS - 1) / IN_LAST_COLS);
+        for (size_t b = 0; b < N; b++) {
+            const float *xb = xs + b * S * C;
+            float *yb = ys + b * S * C;
+#pragma omp parallel for schedule(static) if (nblk > 1 && S * C >= 65536)
+            for (int64_t blk = 0; blk < nblk; blk++) {
+                size_t c0 = (size_t)blk * IN_LAST_COLS, nc = C - c0 < IN_LAST_COLS ? C - c0 : IN_LAST_COLS;
+                in_last_stats(xb, S, C, c0, nc, eps, mean + c0, mlo + c0, a + c0);
+                for (size_t j = c0; j < c0 + nc; j++) a[j] *= sc[j];
+            }
 #pragma omp parallel for schedule(static) if (S * C >= 65536)
-        for (int64_t s = 0; s < (int64_t)S; s++) {
-            const float *xr = xb + (size_t)s * C;
-            float *yr = yb + (size_t)s * C;
-            for (size_t j = 0; j < C; j++) yr[j] = ((xr[j] - mean[j]) - mlo[j]) * a[j] + bi[j];
+            for (int64_t s = 0; s < (int64_t)S; s++) {
+                const float *xr = xb + (size_t)s * C;
+                float *yr = yb + (size_t)s * C;
+                for (size_t j = 0; j < C; j++) yr[j] = ((xr[j] - mean[j]) - mlo[j]) * a[j] + bi[j];
+            }
         }
     }
     store_f32(y, ys);
@@ -905,6 +880,9 @@ fail:
     ffree(k, yo, n);
     return status;
 }
+
+static mixrt_status run_instance_norm(struct mixrt_kernel_ctx *k) { return in_run(k, false); }
+static mixrt_status run_instance_norm_last(struct mixrt_kernel_ctx *k) { return in_run(k, true); }
 
 static bool ln_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
     if (!io_supported(g, n, why, why_size)) return false;
