@@ -681,14 +681,14 @@ static void conv_case_run(int id, const struct conv_case *c, mixrt_dtype dt, con
 }
 
 /* A 1-D channels-last FusedConv (wav2vec2's extractor: [N, L, C]) on random data. */
-static void conv1d_case_run(int id, int64_t C, int64_t L, int64_t M, int64_t k, int64_t s, int64_t group, int64_t pad,
-                            int act, mixrt_dtype dt) {
-    char desc[160];
-    snprintf(desc, sizeof(desc), "%s 1-D NWC C=%lld L=%lld M=%lld k=%lld s=%lld g=%lld p=%lld act=%s",
-             mixrt_dtype_name(dt), (long long)C, (long long)L, (long long)M, (long long)k, (long long)s,
+static void conv1d_case_run(int id, int64_t N, int64_t C, int64_t L, int64_t M, int64_t k, int64_t s, int64_t group,
+                            int64_t pad, int act, mixrt_dtype dt, const char *kname) {
+    char desc[192];
+    snprintf(desc, sizeof(desc), "%s %s 1-D NWC N=%lld C=%lld L=%lld M=%lld k=%lld s=%lld g=%lld p=%lld act=%s", kname,
+             mixrt_dtype_name(dt), (long long)N, (long long)C, (long long)L, (long long)M, (long long)k, (long long)s,
              (long long)group, (long long)pad, acts[act]);
     struct mixrt_graph *g = new_graph();
-    int64_t Lo = (L + 2 * pad - k) / s + 1, xd[3] = {1, L, C}, yd[3] = {1, Lo, M};
+    int64_t Lo = (L + 2 * pad - k) / s + 1, xd[3] = {N, L, C}, yd[3] = {N, Lo, M};
     int x = add_input(g, "x", dt, 3, xd);
     int w = add_const_uniform(ctx, g, "w", dt, 3, (int64_t[]){M, C / group, k}, 2.0 / sqrt((double)(C / group * k)));
     int ni = mixrt_graph_add_node(g, "fc", "FusedConv", MIXRT_DOMAIN);
@@ -711,7 +711,7 @@ static void conv1d_case_run(int id, int64_t C, int64_t L, int64_t M, int64_t k, 
     if (act == 3) node_attr_floats(g, ni, "activation_params", 1, (float[]){0.1f});
     struct mixrt_tensor *tx = rand_tensor(dt, 3, xd);
     const struct mixrt_tensor *in[2] = {tx, g->values[w].init};
-    compare_kernels(id, desc, "dnnl_fused_conv", g, ni, 2, in, dt);
+    compare_kernels(id, desc, kname, g, ni, 2, in, dt);
     mixrt_tensor_destroy(ctx, tx);
     mixrt_graph_destroy(g);
 }
@@ -872,19 +872,26 @@ static void test_kernels(int only) {
         }
     /* 1-D channels-last convolutions: wav2vec2's extractor shapes scaled down (one input
      * channel with kernel 10 stride 5; kernel 3 and 2 stride 2), its grouped positional conv
-     * (kernel 16 here, pad 8, even output), channel counts around the vector width. */
+     * (kernel 16 here, pad 8, even output), channel counts around the vector width; each
+     * through oneDNN's convolution and as the im2col matmul (dnnl_conv1d_mm: grouped refused;
+     * kernel = stride with no pads reads X as the rows, two images with a ragged tail copy). */
     static const struct {
-        int64_t C, L, M, k, s, group, pad;
-    } c1d[] = {{1, 203, 67, 10, 5, 1, 0}, {67, 39, 67, 3, 2, 1, 0}, {64, 40, 17, 2, 2, 1, 0},
-               {48, 13, 48, 16, 1, 16, 8}, {33, 21, 129, 3, 2, 1, 1}};
+        int64_t N, C, L, M, k, s, group, pad;
+    } c1d[] = {{1, 1, 203, 67, 10, 5, 1, 0}, {1, 67, 39, 67, 3, 2, 1, 0}, {1, 64, 40, 17, 2, 2, 1, 0},
+               {1, 48, 13, 48, 16, 1, 16, 8}, {1, 33, 21, 129, 3, 2, 1, 1}, {2, 40, 41, 24, 2, 2, 1, 0},
+               {3, 16, 20, 8, 2, 2, 1, 0}, {1, 19, 30, 33, 1, 1, 1, 0}, {2, 24, 17, 40, 4, 1, 1, 3}};
+    static const char *const c1d_kernels[] = {"dnnl_fused_conv", "dnnl_conv1d_mm"};
     for (size_t si = 0; si < sizeof(c1d) / sizeof(c1d[0]); si++)
-        for (int d = 0; d < 2; d++)
-            for (int act = 0; act < N_ACTS; act++) {
-                id++;
-                if (only && id != only) continue;
-                conv1d_case_run(id, c1d[si].C, c1d[si].L, c1d[si].M, c1d[si].k, c1d[si].s, c1d[si].group,
-                                c1d[si].pad, act, dts[d]);
-            }
+        for (int kk = 0; kk < 2; kk++)
+            for (int d = 0; d < 2; d++)
+                for (int act = 0; act < N_ACTS; act++) {
+                    id++;
+                    if (only && id != only) continue;
+                    expect_refusal = kk == 1 && c1d[si].group > 1;
+                    conv1d_case_run(id, c1d[si].N, c1d[si].C, c1d[si].L, c1d[si].M, c1d[si].k, c1d[si].s, c1d[si].group,
+                                    c1d[si].pad, act, dts[d], c1d_kernels[kk]);
+                    expect_refusal = false;
+                }
     /* The channels-last InstanceNormalization: channel counts on and around its 64-column
      * blocks, one row, two images. */
     static const int64_t inorm[][3] = {{1, 33, 1}, {1, 7, 17}, {2, 19, 64}, {1, 1, 65}, {2, 41, 130}, {1, 319, 512}};

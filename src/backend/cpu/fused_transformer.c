@@ -110,7 +110,9 @@ struct fmm_state {
     float alpha, beta;      /* its parameters */
     bool silu_split;        /* 1x1 FusedConv: f32 into the engine's scratch, then SiLU to bf16
                              * (mixrt_dnnl_silu_split); the post-op left out */
-    void *sub;              /* strided 1x1 FusedConv: X subsampled to [rows, C] (owned) */
+    int64_t taps;           /* 1-D FusedConv: kernel taps k > 1 when B is W [N, C, k] read as [N, k*C] (packed
+                             * with its taps first: the im2col rows' order); 0 otherwise */
+    void *sub;              /* strided 1x1 FusedConv: X subsampled to [rows, C]; 1-D: X's im2col rows (owned) */
     size_t sub_bytes;
     dnnl_primitive_desc_t pd;
     dnnl_primitive_t prim;
@@ -136,7 +138,7 @@ struct fmm_shared {
     const struct mixrt_graph *graph;
     int value;
     mixrt_dtype dt;
-    int64_t K, N;
+    int64_t K, N, taps;
     bool trans_b;
     dnnl_memory_desc_t md;
     void *buf;
@@ -170,7 +172,7 @@ static void fmm_wei_drop(struct fmm_state *st) {
 static struct fmm_shared *fmm_shared_find(const struct fmm_state *st, const dnnl_memory_desc_t *md) {
     for (struct fmm_shared *e = g_fmm_shared; e; e = e->next)
         if (e->graph == st->wgraph && e->value == st->wvalue && e->dt == st->dt && e->K == st->K && e->N == st->N &&
-            e->trans_b == st->trans_b && dnnl_memory_desc_equal(&e->md, md))
+            e->taps == st->taps && e->trans_b == st->trans_b && dnnl_memory_desc_equal(&e->md, md))
             return e;
     return NULL;
 }
@@ -216,6 +218,19 @@ static mixrt_status fmm_fail(mixrt_context_t ctx, const struct mixrt_node *n, dn
         if ((s = (expr)) != dnnl_success) goto dnnl_fail;                                                              \
     } while (0)
 
+/* A 1-D conv's weights [N, C, k] (ONNX) as [N, k, C] (first) or back: the im2col rows hold
+ * each tap's C channels together. */
+static void taps_permute(const void *src, void *dst, int64_t N, int64_t C, int64_t k, size_t es, bool first) {
+    const char *s = src;
+    char *d = dst;
+    for (int64_t m = 0; m < N; m++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t j = 0; j < k; j++) {
+                size_t ck = (size_t)((m * C + c) * k + j), kc = (size_t)((m * k + j) * C + c);
+                memcpy(d + (first ? kc : ck) * es, s + (first ? ck : kc) * es, es);
+            }
+}
+
 /* Reorders the constant B (plain [K,N], or [N,K] read transposed) into st->wei of layout md. */
 static mixrt_status fmm_pack(mixrt_context_t ctx, const struct mixrt_node *n, struct fmm_state *st,
                              const dnnl_memory_desc_t *md, const void *b) {
@@ -227,6 +242,8 @@ static mixrt_status fmm_pack(mixrt_context_t ctx, const struct mixrt_node *n, st
     dnnl_primitive_desc_t rpd = NULL;
     dnnl_primitive_t r = NULL;
     dnnl_memory_t um = NULL;
+    void *tmp = NULL;
+    size_t tmp_bytes = 0;
     if (!b)
         return mixrt_error(ctx, MIXRT_STATUS_INTERNAL, "%s node '%s': its weights were dropped after packing and a new "
                            "layout needs them (the engine assumed fixed input shapes; MIXRT_RELEASE_WEIGHTS=off keeps "
@@ -260,11 +277,22 @@ static mixrt_status fmm_pack(mixrt_context_t ctx, const struct mixrt_node *n, st
                                "weights", n->op_type, n->name, bytes);
         }
         e->graph = st->wgraph, e->value = st->wvalue, e->dt = st->dt, e->K = st->K, e->N = st->N;
-        e->trans_b = st->trans_b, e->md = *md, e->refs = 1;
+        e->trans_b = st->trans_b, e->taps = st->taps, e->md = *md, e->refs = 1;
         st->wshared = e;
         DNNL_DO(dnnl_memory_create(&st->wei, md, eng, e->buf));
     } else {
         DNNL_DO(dnnl_memory_create(&st->wei, md, eng, DNNL_MEMORY_ALLOCATE));
+    }
+    if (st->taps > 1 && st->trans_b && st->K % st->taps == 0) { /* taps first (see fmm_state) */
+        size_t es = mixrt_dtype_size(st->dt), bytes = (size_t)(st->K * st->N) * es;
+        if (!(tmp = mixrt_alloc(ctx, bytes))) {
+            status = mixrt_error(ctx, MIXRT_STATUS_OUT_OF_MEMORY, "%s node '%s': no memory for %zu bytes of weights",
+                                 n->op_type, n->name, bytes);
+            goto fail;
+        }
+        tmp_bytes = bytes;
+        taps_permute(b, tmp, st->N, st->K / st->taps, st->taps, es, true);
+        b = tmp;
     }
     DNNL_DO(dnnl_memory_create(&um, &user, eng, (void *)b)); /* only read */
     DNNL_DO(dnnl_reorder_primitive_desc_create(&rpd, &user, eng, md, eng, NULL));
@@ -286,6 +314,7 @@ fail:
     if (r) dnnl_primitive_destroy(r);
     if (rpd) dnnl_primitive_desc_destroy(rpd);
     if (um) dnnl_memory_destroy(um);
+    mixrt_free(ctx, tmp, tmp_bytes);
     return status;
 }
 
@@ -314,8 +343,15 @@ bool mixrt_fmm_unpack(mixrt_context_t ctx, const void *state, void *dst, size_t 
     if (!st || !st->wei || st->K <= 0 || st->N <= 0) return false;
     str[0] = st->trans_b ? 1 : st->N;
     str[1] = st->trans_b ? st->K : 1;
-    return dnnl_memory_desc_init_by_strides(&user, 2, d, mixrt_dnnl_dtype(st->dt), str) == dnnl_success &&
-           mixrt_dnnl_unpack(ctx, st->wei, &user, dst, size);
+    if (dnnl_memory_desc_init_by_strides(&user, 2, d, mixrt_dnnl_dtype(st->dt), str) != dnnl_success) return false;
+    if (st->taps <= 1) return mixrt_dnnl_unpack(ctx, st->wei, &user, dst, size);
+    /* a 1-D conv's taps-first B: unpacked, then back to the graph's [N, C, k] */
+    size_t es = mixrt_dtype_size(st->dt);
+    void *tmp = size == (size_t)(st->K * st->N) * es && st->K % st->taps == 0 ? mixrt_alloc(ctx, size) : NULL;
+    bool ok = tmp && mixrt_dnnl_unpack(ctx, st->wei, &user, tmp, size);
+    if (ok) taps_permute(tmp, dst, st->N, st->K / st->taps, st->taps, es, false);
+    mixrt_free(ctx, tmp, tmp ? size : 0);
+    return ok;
 }
 
 /* MIXRT_FUSED_MATMUL_PACK=0 keeps B in its plain layout (still copied once): a measurement
@@ -751,6 +787,168 @@ fail:
     if (locked) pthread_mutex_unlock(&st->lock);
     return status;
 }
+
+/* ---- 1-D FusedConv (channels-last) as one matmul over im2col rows ---------------------------- */
+
+/* A channels-last 1-D convolution [N, T, C] -> [N, T', M] is the matmul of rows holding each
+ * output position's k input positions ([N*T', k*C], tap by tap) by W read as [M, k*C] (packed
+ * taps first, see fmm_state). oneDNN 2.6 runs wav2vec2's extractor convs (C = M = 512, k 3 or
+ * 2, stride 2) at ~160-175 GFLOP/s as convolutions and at ~220-230 as this matmul here. When
+ * the windows tile X exactly (k = stride, no pads, dilation 1) the rows are X itself; otherwise
+ * they are copied (zeros where a window hangs over a pad). */
+struct c1d_geom {
+    int64_t n, t, c, m, k, s, d, pb, pe, to;
+};
+
+/* Node n's 1-D attributes for k taps into g (false when malformed, or auto_pad SAME). */
+static bool c1d_attrs(const struct mixrt_node *n, int64_t k, struct c1d_geom *g) {
+    size_t ns = 0, nd = 0, np = 0, nk = 0;
+    const int64_t *st = mixrt_node_attr_ints(n, "strides", &ns), *dl = mixrt_node_attr_ints(n, "dilations", &nd),
+                  *pads = mixrt_node_attr_ints(n, "pads", &np), *ks = mixrt_node_attr_ints(n, "kernel_shape", &nk);
+    if ((st && ns != 1) || (dl && nd != 1) || (pads && np != 2) || (ks && (nk != 1 || ks[0] != k))) return false;
+    const char *ap = mixrt_node_attr_string(n, "auto_pad", "NOTSET");
+    if (strcmp(ap, "NOTSET") && strcmp(ap, "VALID") && ap[0]) return false;
+    g->k = k, g->s = st ? st[0] : 1, g->d = dl ? dl[0] : 1, g->pb = pads ? pads[0] : 0, g->pe = pads ? pads[1] : 0;
+    return g->s >= 1 && g->d >= 1 && g->pb >= 0 && g->pe >= 0 && k >= 1;
+}
+
+/* Node n's 1-D geometry for X [N, T, C] and W [M, C, k] (dims from the graph or the run). */
+static bool c1d_geom(const struct mixrt_node *n, const int64_t *xd, const int64_t *wd, struct c1d_geom *g) {
+    if (!c1d_attrs(n, wd[2], g) || wd[1] != xd[2]) return false;
+    g->n = xd[0], g->t = xd[1], g->c = xd[2], g->m = wd[0];
+    int64_t span = g->t + g->pb + g->pe - (g->k - 1) * g->d - 1;
+    if (span < 0) return false;
+    g->to = span / g->s + 1;
+    return true;
+}
+
+/* X itself is the im2col matrix: windows side by side, no pads, no overlap, no gaps. */
+static bool c1d_direct(const struct c1d_geom *g) {
+    return g->k == g->s && g->d == 1 && g->pb == 0 && g->pe == 0 && (g->n == 1 || g->t == g->to * g->s);
+}
+
+static bool c1d_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    if (mixrt_dnnl_get(NULL, NULL, NULL) != MIXRT_STATUS_OK) return refuse(why, why_size, "oneDNN has no CPU engine");
+    struct mixrt_dnnl_conv_opts o;
+    if (!mixrt_dnnl_fconv_opts(n, &o)) return refuse(why, why_size, "malformed activation attributes");
+    if (!o.channels_last) return refuse(why, why_size, "not channels-last (this kernel)");
+    const struct mixrt_value *x = in_value(g, n, 0), *w = in_value(g, n, 1), *b = in_value(g, n, 2), *z = in_value(g, n, 3);
+    if (!x || !w || n->n_outputs < 1 || n->outputs[0] < 0) return refuse(why, why_size, "expected X, W and an output");
+    mixrt_dtype dt = g->values[n->outputs[0]].dtype;
+    if (dt != MIXRT_DTYPE_F32 && dt != MIXRT_DTYPE_BF16) return refuse(why, why_size, "output is not f32 or bf16");
+    if (dt == MIXRT_DTYPE_BF16 && !mixrt_dnnl_bf16_native())
+        return refuse(why, why_size, "bf16 needs AVX512-BF16 and a native oneDNN bf16 implementation");
+    if (x->dtype != dt || w->dtype != dt || (z && z->dtype != dt))
+        return refuse(why, why_size, "X, W, Z and the output must share one dtype");
+    if (!mixrt_graph_is_fixed_const(g, n->inputs[1])) return refuse(why, why_size, "W is not a constant");
+    const struct mixrt_tensor *wt = g->values[n->inputs[1]].init;
+    if (wt->rank != 3 || x->rank != 3) return refuse(why, why_size, "not a 1-D convolution");
+    if (b && (!mixrt_graph_is_fixed_const(g, n->inputs[2]) || !mixrt_dtype_is_float(b->dtype)))
+        return refuse(why, why_size, "the bias is not a float constant");
+    if (mixrt_node_attr_int(n, "group", 1) != 1) return refuse(why, why_size, "grouped");
+    struct c1d_geom gm; /* attributes only: the run checks X against W */
+    if (!c1d_attrs(n, wt->dims[2], &gm)) return refuse(why, why_size, "malformed 1-D attributes (or auto_pad SAME)");
+    return true;
+}
+
+static void c1d_state_set(struct fmm_state *st, const struct c1d_geom *gm, mixrt_dtype dt,
+                          const struct mixrt_dnnl_conv_opts *o) {
+    st->dt = dt, st->trans_b = true;
+    st->K = gm->k * gm->c, st->N = gm->m, st->taps = gm->k;
+    c1x1_set_act(st, o);
+}
+
+static mixrt_status c1d_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                                void **state) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct fmm_state *st;
+    MIXRT_TRY(fmm_state_new(ctx, state, &st));
+    /* Pack now when X's shape is static: the first run then does no weight work. */
+    struct mixrt_dnnl_conv_opts o;
+    const struct mixrt_value *x = in_value(g, n, 0), *bias = in_value(g, n, 2);
+    const struct mixrt_tensor *w = g->values[n->inputs[1]].init;
+    if (!mixrt_dnnl_fconv_opts(n, &o) || !x || x->rank != 3 || w->rank != 3) return MIXRT_STATUS_OK;
+    int64_t xd[3];
+    for (int i = 0; i < 3; i++)
+        if ((xd[i] = x->dims[i].value) <= 0) return MIXRT_STATUS_OK;
+    struct c1d_geom gm;
+    if (!c1d_geom(n, xd, w->dims, &gm) || gm.m == 0) return MIXRT_STATUS_OK; /* the run words it */
+    st->has_bias = bias != NULL;
+    st->has_z = in_value(g, n, 3) != NULL;
+    c1d_state_set(st, &gm, w->dtype, &o);
+    fmm_set_wkey(st, g, n);
+    status = fmm_build(ctx, n, st, gm.n * gm.to, w->data, bias ? g->values[n->inputs[2]].init : NULL);
+fail:
+    return status;
+}
+
+/* Rows [r0, r1) of the im2col matrix: row n*T'+t holds X[n, t*s + j*d - pb, :] for j < k,
+ * zeros where that is a pad. */
+static void c1d_rows(const struct c1d_geom *g, const char *x, char *a, size_t es, int64_t r0, int64_t r1) {
+    size_t row = (size_t)g->c * es;
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t n = r / g->to, t = r % g->to;
+        char *dst = a + (size_t)r * (size_t)g->k * row;
+        for (int64_t j = 0; j < g->k; j++) {
+            int64_t p = t * g->s + j * g->d - g->pb;
+            if (p < 0 || p >= g->t) memset(dst + (size_t)j * row, 0, row);
+            else memcpy(dst + (size_t)j * row, x + (size_t)(n * g->t + p) * row, row);
+        }
+    }
+}
+
+static mixrt_status c1d_run(struct mixrt_kernel_ctx *k) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct fmm_state *st = k->state;
+    bool locked = false;
+    const struct mixrt_tensor *x = NULL, *w = NULL, *bias = mixrt_kernel_opt_input(k, 2), *z = mixrt_kernel_opt_input(k, 3);
+    struct mixrt_tensor *y = NULL;
+    struct mixrt_dnnl_conv_opts o;
+    struct c1d_geom gm;
+    MIXRT_TRY(mixrt_kernel_input(k, 0, &x));
+    MIXRT_TRY(mixrt_kernel_input(k, 1, &w));
+    if (!st || !mixrt_dnnl_fconv_opts(k->node, &o) || x->rank != 3 || w->rank != 3 || !c1d_geom(k->node, x->dims, w->dims, &gm) ||
+        mixrt_tensor_numel(x) == 0 || mixrt_tensor_numel(w) == 0)
+        return mixrt_cpu_run_reference(k); /* it words any error */
+    mixrt_dtype dt;
+    MIXRT_TRY(mixrt_dnnl_check_dtypes(k, 2, 2, &dt));
+    if (bias && (bias->rank != 1 || bias->dims[0] != gm.m || !mixrt_dtype_is_float(bias->dtype)))
+        MIXRT_TRY(fmm_bad(k, 2, bias, "expected a 1-D float bias of M elements"));
+    int64_t yd[3] = {gm.n, gm.to, gm.m};
+    if (z && (z->dtype != dt || z->rank != 3 || memcmp(z->dims, yd, sizeof(yd))))
+        MIXRT_TRY(fmm_bad(k, 3, z, "expected the output's dtype and shape"));
+    MIXRT_TRY(mixrt_kernel_output_uninit(k, 0, dt, 3, yd, &y));
+    int64_t rows = gm.n * gm.to;
+    pthread_mutex_lock(&st->lock);
+    locked = true;
+    if (!st->built || st->M != rows || st->K != gm.k * gm.c || st->N != gm.m || st->dt != dt || st->taps != gm.k ||
+        st->has_z != (z != NULL) || st->has_bias != (bias != NULL) || st->alg != o.act || st->alpha != o.alpha ||
+        st->beta != o.beta) {
+        if (st->K != gm.k * gm.c || st->N != gm.m || st->dt != dt || !st->trans_b || st->taps != gm.k) fmm_wei_drop(st);
+        if (st->has_bias != (bias != NULL) || st->N != gm.m) st->bias_ready = false;
+        st->has_z = z != NULL, st->has_bias = bias != NULL;
+        c1d_state_set(st, &gm, dt, &o);
+        fmm_set_wkey(st, k->graph, k->node);
+        MIXRT_TRY(fmm_build(k->ctx, k->node, st, rows, w->data, bias));
+    }
+    const void *a = x->data;
+    if (!c1d_direct(&gm)) {
+        size_t es = mixrt_dtype_size(dt), need = (size_t)rows * (size_t)(gm.k * gm.c) * es;
+        if (st->sub_bytes < need) {
+            mixrt_free(k->ctx, st->sub, st->sub_bytes);
+            st->sub_bytes = 0;
+            if (!(st->sub = mixrt_alloc(k->ctx, need))) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
+            st->sub_bytes = need;
+        }
+#pragma omp parallel for schedule(static) if (need >= ((size_t)1 << 16))
+        for (int64_t r = 0; r < rows; r++) c1d_rows(&gm, x->data, st->sub, es, r, r + 1);
+        a = st->sub;
+    }
+    MIXRT_TRY(fmm_exec(k, st, a, z, y));
+fail:
+    if (locked) pthread_mutex_unlock(&st->lock);
+    return status;
+}
 #undef DNNL_DO
 
 #else /* !MIXRT_HAVE_DNNL */
@@ -773,12 +971,16 @@ static mixrt_status c1x1_run(struct mixrt_kernel_ctx *k) {
     return mixrt_kernel_error(k, MIXRT_STATUS_UNSUPPORTED, "built without oneDNN (MIXRT_DNNL=OFF)");
 }
 #define c1x1_prepare NULL
+#define c1d_supports c1x1_supports
+#define c1d_run c1x1_run
+#define c1d_prepare NULL
 
 #endif /* MIXRT_HAVE_DNNL */
 
 const struct mixrt_cpu_kernel mixrt_fused_transformer_kernels[] = {
     {"dnnl_fused_matmul", MIXRT_DOMAIN, "FusedMatMul", fmm_supports, fmm_prepare, fmm_release, fmm_run},
     {"dnnl_conv1x1_mm", MIXRT_DOMAIN, "FusedConv", c1x1_supports, c1x1_prepare, fmm_release, c1x1_run},
+    {"dnnl_conv1d_mm", MIXRT_DOMAIN, "FusedConv", c1d_supports, c1d_prepare, fmm_release, c1d_run},
     {"elt_gelu", MIXRT_DOMAIN, "Gelu", gelu_supports, NULL, NULL, gelu_run},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };

@@ -80,6 +80,7 @@ static const struct mixrt_cpu_kernel_packing packings[] = {
     {"dnnl_wino_conv", mixrt_dnnl_packed_lib, 0, mixrt_dnnl_conv_packed_get, mixrt_dnnl_conv_unpack},
     {"dnnl_fused_matmul", mixrt_dnnl_packed_lib, 0, mixrt_fmm_packed_get, mixrt_fmm_unpack},
     {"dnnl_conv1x1_mm", mixrt_dnnl_packed_lib, 0, mixrt_fmm_packed_get, mixrt_fmm_unpack},
+    {"dnnl_conv1d_mm", mixrt_dnnl_packed_lib, 0, mixrt_fmm_packed_get, mixrt_fmm_unpack},
 };
 #define N_PACKINGS (sizeof(packings) / sizeof(packings[0]))
 /* layout_size is sizeof(dnnl_memory_desc_t), which this file cannot name without oneDNN's
