@@ -609,6 +609,76 @@ static void test_conv_hooks(mixrt_dtype dt) {
     for (int i = 0; i < 3; i++) mixrt_tensor_release(kh_ctx, t[i]);
 }
 
+/* The 1-D FusedConv matmul (dnnl_conv1d_mm) packs W [M, C, k] taps first: its unpack hook
+ * must give the graph's bytes back (the engine drops a constant only when they match), and
+ * a plan's copy must be taken as is. */
+static void test_c1d_hooks(mixrt_dtype dt) {
+    const struct mixrt_cpu_kernel *kern = mixrt_cpu_kernel_find("dnnl_conv1d_mm", MIXRT_DOMAIN, "FusedConv");
+    const struct mixrt_cpu_kernel_packing *h = mixrt_cpu_kernel_packing_find("dnnl_conv1d_mm");
+    TU_CHECK(kern && h, "dnnl_conv1d_mm or its packing hooks missing");
+    if (!kern || !h) return;
+    int64_t xd[3] = {1, 37, 20}, wd[3] = {24, 20, 3};
+    struct mixrt_tensor x = kh_tensor(dt, 3, xd, NULL), w = kh_tensor(dt, 3, wd, NULL);
+    for (size_t j = 0; j < mixrt_tensor_numel(&w); j++) mixrt_store_f64(w.data, dt, j, tu_uniform(-1, 1));
+    for (size_t j = 0; j < mixrt_tensor_numel(&x); j++) mixrt_store_f64(x.data, dt, j, tu_uniform(-1, 1));
+    kh_begin("FusedConv", 1, 2, 1);
+    kh_N->domain = MIXRT_DOMAIN;
+    kh_attr_ints("strides", (int64_t[]){2}, 1);
+    kh_attr_int("channels_last", 1);
+    type_value(kh_N->inputs[0], &x);
+    type_value(kh_N->inputs[1], &w);
+    kh_G->values[kh_N->outputs[0]].dtype = dt;
+    struct mixrt_value *wv = &kh_G->values[kh_N->inputs[1]];
+    wv->init = &w;
+    wv->flags |= MIXRT_VALUE_INITIALIZER;
+    const char *label = dt == MIXRT_DTYPE_BF16 ? "dnnl_conv1d_mm bf16" : "dnnl_conv1d_mm f32";
+    TU_CHECK(kern->supports(kh_G, kh_N, NULL, 0), "%s: not supported", label);
+    kh_in[0] = &x, kh_in[1] = &w;
+    void *a = NULL, *b = NULL;
+    TU_CHECK(kern->prepare(kh_ctx, kh_G, kh_N, &a) == MIXRT_STATUS_OK, "%s: prepare: %s", label,
+             mixrt_context_last_error(kh_ctx));
+    struct mixrt_cpu_packed got;
+    bool has = a && h->get(a, &got);
+    TU_CHECK(has && got.size > 0, "%s: no packed weights from the hook", label);
+    if (has) {
+        void *back = calloc(1, w.nbytes);
+        TU_CHECK(h->unpack(kh_ctx, a, back, w.nbytes) && !memcmp(back, w.data, w.nbytes),
+                 "%s: the packed weights do not unpack to the graph's [M, C, k] bytes", label);
+        free(back);
+        struct mixrt_tensor first = {0};
+        TU_CHECK(kh_run_kernel(kern->run, a) == MIXRT_STATUS_OK, "%s: run: %s", label, mixrt_context_last_error(kh_ctx));
+        mixrt_tensor_copy(kh_ctx, &first, &kh_out[0]);
+        mixrt_tensor_release(kh_ctx, &kh_out[0]);
+        void *blob = NULL, *layout = malloc(got.layout_size);
+        TU_CHECK(posix_memalign(&blob, 64, got.size) == 0, "alloc");
+        memcpy(blob, got.data, got.size);
+        memcpy(layout, got.layout, got.layout_size);
+        struct mixrt_cpu_packed offer = {got.lib, layout, got.layout_size, blob, got.size};
+        unsigned long r0 = mixrt_cpu_weight_reorders();
+        mixrt_cpu_packed_offer(kh_N, &offer);
+        TU_CHECK(kern->prepare(kh_ctx, kh_G, kh_N, &b) == MIXRT_STATUS_OK, "%s: prepare with the blob: %s", label,
+                 mixrt_context_last_error(kh_ctx));
+        char why[256];
+        int took = mixrt_cpu_packed_outcome(why, sizeof why);
+        mixrt_cpu_packed_offer(NULL, NULL);
+        TU_CHECK(took == 1 && mixrt_cpu_weight_reorders() == r0, "%s: blob not adopted (%d, %s)", label, took, why);
+        TU_CHECK(kh_run_kernel(kern->run, b) == MIXRT_STATUS_OK, "%s: run adopted: %s", label,
+                 mixrt_context_last_error(kh_ctx));
+        TU_CHECK(kh_out[0].nbytes == first.nbytes && first.nbytes > 0 && !memcmp(kh_out[0].data, first.data, first.nbytes),
+                 "%s: the adopted weights give other bits", label);
+        mixrt_tensor_release(kh_ctx, &kh_out[0]);
+        mixrt_tensor_release(kh_ctx, &first);
+        if (b) kern->release(kh_ctx, b);
+        free(blob);
+        free(layout);
+    }
+    if (a) kern->release(kh_ctx, a);
+    wv->init = NULL;
+    kh_end();
+    mixrt_tensor_release(kh_ctx, &x);
+    mixrt_tensor_release(kh_ctx, &w);
+}
+
 /* MIXRT_PLAN_WRITE_CORPUS=DIR: a fuzzing seed with a PACKED section, written by hand from the
  * format in plan.c onto the committed fuzz/corpus_plan/engine_fp32.plan: one entry for its
  * layer 0 with this build's library and target (a layout of zeros, which no primitive
@@ -793,6 +863,8 @@ int main(void) {
     if (mixrt_context_create(NULL, &kh_ctx) != MIXRT_STATUS_OK) return 1;
     test_conv_hooks(MIXRT_DTYPE_F32);
     if (mixrt_dnnl_bf16_native()) test_conv_hooks(MIXRT_DTYPE_BF16);
+    test_c1d_hooks(MIXRT_DTYPE_F32);
+    if (mixrt_dnnl_bf16_native()) test_c1d_hooks(MIXRT_DTYPE_BF16);
     test_released_guard();
     TU_CHECK(mixrt_context_bytes_in_use(kh_ctx) == 0, "kernel context: %zu bytes left", mixrt_context_bytes_in_use(kh_ctx));
     mixrt_context_destroy(kh_ctx);
