@@ -14,6 +14,7 @@
 #include "backend/cpu/dnnl_impl.h"
 #endif
 #include "passes/passes.h"
+#include "backend/cpu/eltwise_impl.h"
 #include "backend/cpu/gemv_impl.h"
 #include "testutil.h"
 #include "graph_build.h"
@@ -417,6 +418,15 @@ static void test_passes_conv1d(void) {
                  count_op(g, "", "Conv") == 0 && count_op(g, "", "InstanceNormalization") == 0,
              "conv1d: expected 3 channels-last FusedConv (2 with Gelu), the channels-last InstanceNormalization and "
              "no Transpose (%d nodes, %d Transposes)", g->n_nodes, count_op(g, "", "Transpose"));
+    /* The group norm's [C, 1] Mul and Add and its Gelu are the InstanceNormalization's. */
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!strcmp(g->nodes[i].op_type, "InstanceNormalization"))
+            TU_CHECK(!strcmp(mixrt_node_attr_string(&g->nodes[i], "activation", ""), "Gelu"),
+                     "conv1d: the InstanceNormalization should apply Gelu");
+    TU_CHECK(count_op(g, "", "Mul") + count_op(g, "", "Add") + count_op(g, "", "Gelu") == 0 &&
+                 count_op(g, MIXRT_DOMAIN, "ElementwiseChain") == 0,
+             "conv1d: the Mul, Add and Gelu after the InstanceNormalization should be folded into it (%d nodes)",
+             g->n_nodes);
     struct mixrt_pass_stats stats;
     int before = g->n_nodes;
     TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_ALL | MIXRT_PASS_CONV_CPU, &stats) == MIXRT_STATUS_OK &&
@@ -435,8 +445,103 @@ static void test_passes_conv1d(void) {
     mixrt_graph_destroy(g);
 }
 
+/* A 1-D region (two convs, as build_conv1d) with the channels-last InstanceNormalization and
+ * an epilogue after it. kind 0: Mul(g [C, 1], IN), Sub(h [C, 1], that), Add of a scalar, Relu,
+ * and IN's scale and bias shared with a second InstanceNormalization after the second conv (a
+ * fold must not change them in place); 1: Mul by a scalar, Sub(that, h [C, 1]), Gelu (tanh);
+ * 2: Mul by a full [1, C, L] constant, then Add(h), Gelu; 3: the same with a graph input [C, 1]
+ * for g; 4: kind 1's ops with IN's output also a graph output. Kinds 2-4 must not fold. */
+static void build_norm_any(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in, int kind) {
+    const int64_t L = 203, C = 67, L1 = (L - 10) / 5 + 1, L2 = (L1 - 3) / 2 + 1, d1[3] = {1, C, L1},
+                  d2[3] = {1, C, L2}, cd[2] = {C, 1};
+    int x = add_input(g, "x", MIXRT_DTYPE_F32, 3, (int64_t[]){1, 1, L});
+    int gi = kind == 3 ? add_input(g, "gm", MIXRT_DTYPE_F32, 2, cd) : -1;
+    int w1 = add_const_uniform(ctx, g, "w1", MIXRT_DTYPE_F32, 3, (int64_t[]){C, 1, 10}, 0.3);
+    int c1 = add_node(g, "Conv", 2, (int[]){x, w1}, "c1", 3, d1);
+    node_attr_ints(g, c1, "strides", 1, (int64_t[]){5});
+    node_attr_ints(g, c1, "kernel_shape", 1, (int64_t[]){10});
+    int sc = add_const_uniform(ctx, g, "sc", MIXRT_DTYPE_F32, 1, &C, 1.0);
+    int bi = add_const_uniform(ctx, g, "bi", MIXRT_DTYPE_F32, 1, &C, 1.0);
+    int nm = add_node(g, "InstanceNormalization", 3, (int[]){out_of(g, c1), sc, bi}, "in", 3, d1);
+    int v = out_of(g, nm);
+    int gm = kind == 3   ? gi
+             : kind == 2 ? add_const_uniform(ctx, g, "gm", MIXRT_DTYPE_F32, 3, d1, 1.0)
+             : kind == 0 ? add_const_uniform(ctx, g, "gm", MIXRT_DTYPE_F32, 2, cd, 1.0)
+                         : add_scalar(g, "gm", -1.5);
+    int h = add_const_uniform(ctx, g, "h", MIXRT_DTYPE_F32, 2, cd, 1.0);
+    v = out_of(g, add_node(g, "Mul", 2, kind ? (int[]){v, gm} : (int[]){gm, v}, "mu", 3, d1));
+    if (kind == 0) {
+        v = out_of(g, add_node(g, "Sub", 2, (int[]){h, v}, "su", 3, d1));
+        v = out_of(g, add_node(g, "Add", 2, (int[]){v, add_scalar(g, "k", 0.25)}, "ad", 3, d1));
+        v = out_of(g, add_node(g, "Relu", 1, (int[]){v}, "act", 3, d1));
+    } else {
+        v = out_of(g, kind == 2 || kind == 3 ? add_node(g, "Add", 2, (int[]){v, h}, "ad", 3, d1)
+                                             : add_node(g, "Sub", 2, (int[]){v, h}, "su", 3, d1));
+        int ge = add_node(g, "Gelu", 1, (int[]){v}, "act", 3, d1);
+        g->nodes[ge].opset = 20;
+        if (kind == 1 || kind == 4) node_attr_str(g, ge, "approximate", "tanh");
+        v = out_of(g, ge);
+    }
+    int w2 = add_const_uniform(ctx, g, "w2", MIXRT_DTYPE_F32, 3, (int64_t[]){C, C, 3}, 1.0 / sqrt(3.0 * C));
+    int c2 = add_node(g, "Conv", 2, (int[]){v, w2}, "c2", 3, d2);
+    node_attr_ints(g, c2, "strides", 1, (int64_t[]){2});
+    v = out_of(g, c2);
+    if (kind == 0) v = out_of(g, add_node(g, "InstanceNormalization", 3, (int[]){v, sc, bi}, "in2", 3, d2));
+    int t = add_node(g, "Transpose", 1, (int[]){v}, "t", 3, (int64_t[]){1, L2, C});
+    node_attr_ints(g, t, "perm", 3, (int64_t[]){0, 2, 1});
+    int sm = add_node(g, "Softmax", 1, (int[]){out_of(g, t)}, "sm", 3, (int64_t[]){1, L2, C});
+    graph_set_output(g, out_of(g, sm));
+    if (kind == 4) graph_set_output(g, out_of(g, nm));
+    in[0] = rand_tensor(MIXRT_DTYPE_F32, 3, (int64_t[]){1, 1, L});
+    if (kind == 3) in[1] = rand_tensor(MIXRT_DTYPE_F32, 2, cd);
+    *n_in = kind == 3 ? 2 : 1;
+}
+static void build_norm0(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) { build_norm_any(g, n_in, in, 0); }
+static void build_norm1(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) { build_norm_any(g, n_in, in, 1); }
+static void build_norm2(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) { build_norm_any(g, n_in, in, 2); }
+static void build_norm3(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) { build_norm_any(g, n_in, in, 3); }
+static void build_norm4(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) { build_norm_any(g, n_in, in, 4); }
+
+static void test_passes_norm(void) {
+    static const build_fn builds[] = {build_norm0, build_norm1, build_norm2, build_norm3, build_norm4};
+    static const char *const names[] = {"norm mirrored + Relu", "norm scalar + GeluTanh", "norm full-size Mul",
+                                        "norm input Mul", "norm output read"};
+    for (int kind = 0; kind < 5; kind++) {
+        struct mixrt_graph *g = check_pass(names[kind], builds[kind], MIXRT_PASS_ALL | MIXRT_PASS_CONV_CPU);
+        int first = -1, norms = 0;
+        for (int i = 0; i < g->n_nodes; i++)
+            if (!strcmp(g->nodes[i].op_type, "InstanceNormalization") && !strcmp(g->nodes[i].domain, MIXRT_DOMAIN)) {
+                norms++;
+                if (!strcmp(g->nodes[i].name, "in")) first = i;
+            }
+        TU_CHECK(first >= 0 && norms == (kind == 0 ? 2 : 1), "%s: expected %d channels-last InstanceNormalization",
+                 names[kind], kind == 0 ? 2 : 1);
+        if (first < 0) {
+            mixrt_graph_destroy(g);
+            continue;
+        }
+        const struct mixrt_node *n = &g->nodes[first];
+        const char *act = mixrt_node_attr_string(n, "activation", "");
+        bool folded = strcmp(g->values[n->inputs[1]].name, "sc") && strcmp(g->values[n->inputs[2]].name, "bi");
+        int left = count_op(g, "", "Mul") + count_op(g, "", "Add") + count_op(g, "", "Sub") +
+                   count_op(g, "", "Relu") + count_op(g, "", "Gelu") + count_op(g, MIXRT_DOMAIN, "ElementwiseChain");
+        if (kind < 2)
+            TU_CHECK(folded && !strcmp(act, kind ? "GeluTanh" : "Relu") && left == 0,
+                     "%s: expected the ops after the InstanceNormalization folded into it (activation '%s', %d ops "
+                     "left, scale '%s')", names[kind], act, left, g->values[n->inputs[1]].name);
+        else
+            TU_CHECK(!folded && !act[0] && left > 0,
+                     "%s: the ops after the InstanceNormalization must stay (activation '%s', scale '%s')",
+                     names[kind], act, g->values[n->inputs[1]].name);
+        if (kind == 4) /* a graph output keeps its producer */
+            TU_CHECK(g->n_outputs == 2 && g->values[g->outputs[1]].producer >= 0, "%s: output 'in' lost", names[kind]);
+        mixrt_graph_destroy(g);
+    }
+}
+
 static void test_passes(void) {
     test_passes_conv1d();
+    test_passes_norm();
     const unsigned fuse = MIXRT_PASS_FUSE_CONV | MIXRT_PASS_DCE | MIXRT_PASS_CONV_BN;
     struct mixrt_graph *g = check_pass("residual", build_residual, fuse);
     TU_CHECK(count_op(g, MIXRT_DOMAIN, "FusedConv") == 1 && count_op(g, "", "Add") == 0 && count_op(g, "", "Relu") == 0,
@@ -716,11 +821,12 @@ static void conv1d_case_run(int id, int64_t N, int64_t C, int64_t L, int64_t M, 
     mixrt_graph_destroy(g);
 }
 
-/* The channels-last InstanceNormalization of 1-D regions: X [N, S, C], scale and bias [C]. */
-static void instnorm_case_run(int id, int64_t N, int64_t S, int64_t C, mixrt_dtype dt) {
-    char desc[128];
-    snprintf(desc, sizeof(desc), "%s InstanceNormalization NWC N=%lld S=%lld C=%lld", mixrt_dtype_name(dt),
-             (long long)N, (long long)S, (long long)C);
+/* The channels-last InstanceNormalization of 1-D regions: X [N, S, C], scale and bias [C], the
+ * activation acts[act] (FusedConv's set); the fast kernel's activation on both eltwise ISAs. */
+static void instnorm_case_run(int id, int64_t N, int64_t S, int64_t C, int act, mixrt_dtype dt) {
+    char desc[160];
+    snprintf(desc, sizeof(desc), "%s InstanceNormalization NWC N=%lld S=%lld C=%lld act=%s", mixrt_dtype_name(dt),
+             (long long)N, (long long)S, (long long)C, acts[act]);
     struct mixrt_graph *g = new_graph();
     int64_t xd[3] = {N, S, C};
     int x = add_input(g, "x", dt, 3, xd);
@@ -736,12 +842,19 @@ static void instnorm_case_run(int id, int64_t N, int64_t S, int64_t C, mixrt_dty
     n->outputs = mixrt_arena_calloc(g->arena, 1, sizeof(int));
     n->outputs[0] = add_value(g, "y", dt, 3, xd);
     g->values[n->outputs[0]].producer = ni;
+    if (act) node_attr_str(g, ni, "activation", acts[act]);
+    if (act == 2) node_attr_floats(g, ni, "activation_params", 2, (float[]){-0.5f, 0.75f});
+    if (act == 3) node_attr_floats(g, ni, "activation_params", 1, (float[]){0.1f});
     struct mixrt_tensor *tx = rand_tensor(dt, 3, xd);
     /* A per-channel offset far above the spread: a one-pass variance would lose it. */
     for (size_t i = 0; i < mixrt_tensor_numel(tx); i++)
         mixrt_store_f64(tx->data, dt, i, mixrt_load_f64(tx->data, dt, i) * 0.01 + (double)(i % (size_t)C));
     const struct mixrt_tensor *in[3] = {tx, g->values[sc].init, g->values[bi].init};
-    compare_kernels(id, desc, "nn_instancenorm_nwc", g, ni, 3, in, dt);
+    for (int sv = 0; sv < (act ? 2 : 1); sv++) { /* the AVX-512 activation, then the scalar one */
+        mixrt_elt_force_scalar(sv);
+        compare_kernels(id, desc, "nn_instancenorm_nwc", g, ni, 3, in, dt);
+    }
+    mixrt_elt_force_scalar(false);
     mixrt_tensor_destroy(ctx, tx);
     mixrt_graph_destroy(g);
 }
@@ -893,14 +1006,17 @@ static void test_kernels(int only) {
                     expect_refusal = false;
                 }
     /* The channels-last InstanceNormalization: channel counts on and around its 64-column
-     * blocks, one row, two images. */
-    static const int64_t inorm[][3] = {{1, 33, 1}, {1, 7, 17}, {2, 19, 64}, {1, 1, 65}, {2, 41, 130}, {1, 319, 512}};
+     * blocks, one row, two images, row blocks of the activation (4096 values) split unevenly;
+     * every activation. */
+    static const int64_t inorm[][3] = {{1, 33, 1}, {1, 7, 17}, {2, 19, 64}, {1, 1, 65}, {2, 41, 130}, {1, 319, 512},
+                                       {1, 5, 4099}};
     for (size_t si = 0; si < sizeof(inorm) / sizeof(inorm[0]); si++)
-        for (int d = 0; d < 2; d++) {
-            id++;
-            if (only && id != only) continue;
-            instnorm_case_run(id, inorm[si][0], inorm[si][1], inorm[si][2], dts[d]);
-        }
+        for (int d = 0; d < 2; d++)
+            for (int act = 0; act < N_ACTS; act++) {
+                id++;
+                if (only && id != only) continue;
+                instnorm_case_run(id, inorm[si][0], inorm[si][1], inorm[si][2], act, dts[d]);
+            }
     for (int d = 0; d < 2; d++) {
         struct {
             int kind;

@@ -1,6 +1,7 @@
-/* fuse_conv.c - Conv(+Add)(+activation) into com.mixrt FusedConv, and the layout pass keeping 2-D
- * CNN activations channels-last with Transposes only at region edges. Invariant: values read
- * outside a fused chain or a region keep their names and layout, so their readers never change. */
+/* fuse_conv.c - Conv(+Add)(+activation) into com.mixrt FusedConv, per-channel affine ops and an
+ * activation into the channels-last InstanceNormalization, and the layout pass keeping CNN
+ * activations channels-last with Transposes only at region edges. Invariant: values read outside
+ * a fused chain or a region keep their names and layout, so their readers never change. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +138,29 @@ static bool match_act(const struct mixrt_pass_state *st, int cur, struct chain *
     return true;
 }
 
+/* Adds node ni's activation and activation_params attributes: c's activation. */
+static mixrt_status attr_add_act(struct mixrt_graph *g, int ni, const struct chain *c) {
+    struct mixrt_attr *an = mixrt_pass_attr_add(g, ni, "activation", MIXRT_ATTR_STRING);
+    struct mixrt_attr *ap = an ? mixrt_pass_attr_add(g, ni, "activation_params", MIXRT_ATTR_FLOATS) : NULL;
+    float *pv = mixrt_arena_calloc(g->arena, 2, sizeof(float));
+    if (!an || !ap || !pv) return MIXRT_STATUS_OUT_OF_MEMORY;
+    an = &g->nodes[ni].attrs[g->nodes[ni].n_attrs - 2]; /* the second add may have moved the first */
+    an->s = mixrt_fconv_act_names[c->act];
+    an->s_len = strlen(an->s);
+    pv[0] = c->p0, pv[1] = c->p1;
+    ap->floats = pv;
+    ap->n = c->act == MIXRT_FCONV_CLIP ? 2 : c->act == MIXRT_FCONV_LEAKY_RELU ? 1 : 0;
+    return MIXRT_STATUS_OK;
+}
+
+/* Marks node ni (taken into a fused node) dead; its outputs lose their producer. */
+static void absorb(struct mixrt_pass_state *st, int ni) {
+    const struct mixrt_node *d = &st->g->nodes[ni];
+    for (int j = 0; j < d->n_outputs; j++)
+        if (d->outputs[j] >= 0) st->g->values[d->outputs[j]].producer = -1;
+    st->dead[ni] = true;
+}
+
 /* Fuses the chain that starts at Conv node ci, if there is one; *absorbed counts its nodes. */
 static mixrt_status fuse_one(struct mixrt_pass_state *st, int ci, int *absorbed) {
     struct mixrt_graph *g = st->g;
@@ -166,16 +190,8 @@ static mixrt_status fuse_one(struct mixrt_pass_state *st, int ci, int *absorbed)
     mixrt_status status = mixrt_graph_require_opset(g, MIXRT_DOMAIN, MIXRT_DOMAIN_VERSION);
     if (status != MIXRT_STATUS_OK) return status;
     int *ins = mixrt_arena_calloc(g->arena, 4, sizeof(int));
-    struct mixrt_attr *an = mixrt_pass_attr_add(g, ci, "activation", MIXRT_ATTR_STRING);
-    struct mixrt_attr *ap = an ? mixrt_pass_attr_add(g, ci, "activation_params", MIXRT_ATTR_FLOATS) : NULL;
-    float *pv = mixrt_arena_calloc(g->arena, 2, sizeof(float));
-    if (!ins || !an || !ap || !pv) return MIXRT_STATUS_OUT_OF_MEMORY;
-    an = &g->nodes[ci].attrs[g->nodes[ci].n_attrs - 2];
-    an->s = mixrt_fconv_act_names[c.act];
-    an->s_len = strlen(an->s);
-    pv[0] = c.p0, pv[1] = c.p1;
-    ap->floats = pv;
-    ap->n = c.act == MIXRT_FCONV_CLIP ? 2 : c.act == MIXRT_FCONV_LEAKY_RELU ? 1 : 0;
+    if (!ins) return MIXRT_STATUS_OUT_OF_MEMORY;
+    if ((status = attr_add_act(g, ci, &c)) != MIXRT_STATUS_OK) return status;
     struct mixrt_node *n = &g->nodes[ci];
     ins[0] = n->inputs[0], ins[1] = n->inputs[1], ins[2] = n->n_inputs > 2 ? n->inputs[2] : -1, ins[3] = c.z;
     n->inputs = ins;
@@ -184,18 +200,123 @@ static mixrt_status fuse_one(struct mixrt_pass_state *st, int ci, int *absorbed)
     n->domain = MIXRT_DOMAIN;
     n->opset = MIXRT_DOMAIN_VERSION;
     int dead[3] = {c.add, c.act_nodes[0], c.act_nodes[1]};
-    for (int i = 0; i < 3; i++) {
-        if (dead[i] < 0) continue;
-        const struct mixrt_node *d = &g->nodes[dead[i]];
-        for (int j = 0; j < d->n_outputs; j++)
-            if (d->outputs[j] >= 0) g->values[d->outputs[j]].producer = -1;
-        st->dead[dead[i]] = true;
-        (*absorbed)++;
-    }
+    for (int i = 0; i < 3; i++)
+        if (dead[i] >= 0) absorb(st, dead[i]), (*absorbed)++;
     g->values[y].producer = -1;
     n->outputs[0] = c.out;
     g->values[c.out].producer = ci;
     return MIXRT_STATUS_OK;
+}
+
+/* ---- channels-last InstanceNormalization epilogues (1-D regions) ------------------------ */
+
+/* Constant k is per channel for y [.., C]: one value, or C along its last axis with every other
+ * dim 1 and no more dims than y, so an element-wise op with it broadcasts over y's other axes
+ * only. */
+static bool chan_const(const struct mixrt_graph *g, int k, int y) {
+    if (!mixrt_graph_is_fixed_const(g, k)) return false;
+    const struct mixrt_tensor *t = g->values[k].init;
+    const struct mixrt_value *yv = &g->values[y];
+    if (t->dtype != yv->dtype || yv->rank < 1 || t->rank > yv->rank) return false;
+    for (int i = 0; i + 1 < t->rank; i++)
+        if (t->dims[i] != 1) return false;
+    return mixrt_tensor_numel(t) == 1 || t->dims[t->rank - 1] == yv->dims[yv->rank - 1].value;
+}
+
+/* One Mul, Add or Sub of a per-channel constant reading the output y of the channels-last
+ * InstanceNormalization ni (and nothing else reading y) goes into its scale and bias:
+ * IN(x, s, b) * g + h = IN(x, s g, b g + h), h - IN = IN(x, -s, h - b). New constants, computed
+ * in f64 and stored in the old ones' dtype (those may have other readers). *done: folded. */
+static mixrt_status norm_fold_affine(struct mixrt_pass_state *st, int ni, bool *done) {
+    struct mixrt_graph *g = st->g;
+    *done = false;
+    const struct mixrt_node *n = &g->nodes[ni];
+    int y = n->outputs[0], mi = sole_consumer(st, y);
+    if (mi < 0 || mi >= st->n_dead) return MIXRT_STATUS_OK;
+    const struct mixrt_node *m = &g->nodes[mi];
+    bool mul = is_op(m, "Mul"), add = is_op(m, "Add"), sub = is_op(m, "Sub");
+    if (!(mul || add || sub) || m->opset < 7 || m->n_inputs != 2 || m->n_outputs != 1 || m->outputs[0] < 0)
+        return MIXRT_STATUS_OK;
+    bool y_first = m->inputs[0] == y;
+    int k = y_first ? m->inputs[1] : m->inputs[0], out = m->outputs[0];
+    if (k == y || !chan_const(g, k, y) || g->values[out].dtype != g->values[y].dtype ||
+        !same_shape(&g->values[out], &g->values[y]))
+        return MIXRT_STATUS_OK;
+    const struct mixrt_tensor *ts = g->values[n->inputs[1]].init, *tb = g->values[n->inputs[2]].init,
+                              *tk = g->values[k].init;
+    size_t C = mixrt_tensor_numel(ts), nk = mixrt_tensor_numel(tk);
+    struct mixrt_tensor *ns = mixrt_arena_calloc(g->arena, 1, sizeof(*ns));
+    struct mixrt_tensor *nb = mixrt_arena_calloc(g->arena, 1, sizeof(*nb));
+    if (!ns || !nb) return MIXRT_STATUS_OUT_OF_MEMORY;
+    mixrt_status status = mixrt_tensor_init(g->ctx, ns, ts->dtype, ts->rank, ts->dims);
+    if (status != MIXRT_STATUS_OK) return status;
+    if ((status = mixrt_tensor_init(g->ctx, nb, tb->dtype, tb->rank, tb->dims)) != MIXRT_STATUS_OK) {
+        mixrt_tensor_release(g->ctx, ns);
+        return status;
+    }
+    for (size_t c = 0; c < C; c++) {
+        double sv = mixrt_load_f64(ts->data, ts->dtype, c), bv = mixrt_load_f64(tb->data, tb->dtype, c);
+        double kv = mixrt_load_f64(tk->data, tk->dtype, nk == 1 ? 0 : c);
+        if (mul) sv *= kv, bv *= kv;
+        else if (add || y_first) bv += add ? kv : -kv;
+        else sv = -sv, bv = kv - bv;
+        mixrt_store_f64(ns->data, ns->dtype, c, sv);
+        mixrt_store_f64(nb->data, nb->dtype, c, bv);
+    }
+    int vs = mixrt_graph_add_unique_value(g, g->nodes[ni].name, "_scale");
+    int vb = vs >= 0 ? mixrt_graph_add_unique_value(g, g->nodes[ni].name, "_bias") : -1;
+    if (vb < 0) {
+        mixrt_tensor_release(g->ctx, ns);
+        mixrt_tensor_release(g->ctx, nb);
+        return MIXRT_STATUS_OUT_OF_MEMORY;
+    }
+    mixrt_pass_set_const(g, vs, ns);
+    mixrt_pass_set_const(g, vb, nb);
+    struct mixrt_node *nn = &g->nodes[ni];
+    nn->inputs[1] = vs, nn->inputs[2] = vb;
+    absorb(st, mi);
+    g->values[y].producer = -1;
+    nn->outputs[0] = out;
+    g->values[out].producer = ni;
+    *done = true;
+    return MIXRT_STATUS_OK;
+}
+
+/* The channels-last InstanceNormalization ni (fuse_conv.c's, CPU engines) takes the per-channel
+ * affine ops after it, then an activation (FusedConv's set); *absorbed counts their nodes. */
+static mixrt_status fuse_norm(struct mixrt_pass_state *st, int ni, int *absorbed) {
+    struct mixrt_graph *g = st->g;
+    const struct mixrt_node *n = &g->nodes[ni];
+    *absorbed = 0;
+    if (!(st->flags & MIXRT_PASS_CONV_CPU) || strcmp(n->domain, MIXRT_DOMAIN) ||
+        strcmp(n->op_type, "InstanceNormalization") || n->n_inputs != 3 || n->n_outputs != 1 || n->outputs[0] < 0 ||
+        mixrt_node_attr(n, "activation")) /* one already: nothing after it folds */
+        return MIXRT_STATUS_OK;
+    int y = n->outputs[0];
+    const struct mixrt_value *yv = &g->values[y];
+    int64_t C = yv->rank >= 1 ? yv->dims[yv->rank - 1].value : -1;
+    if (C < 1 || !mixrt_dtype_is_float(yv->dtype)) return MIXRT_STATUS_OK;
+    bool affine = true;
+    for (int j = 1; j < 3; j++) {
+        int v = n->inputs[j];
+        affine = affine && mixrt_graph_is_fixed_const(g, v) && mixrt_dtype_is_float(g->values[v].init->dtype) &&
+                 mixrt_tensor_numel(g->values[v].init) == (size_t)C;
+    }
+    mixrt_status status = MIXRT_STATUS_OK;
+    for (bool done = affine; done;) {
+        if ((status = norm_fold_affine(st, ni, &done)) != MIXRT_STATUS_OK) return status;
+        *absorbed += done;
+    }
+    y = g->nodes[ni].outputs[0];
+    struct chain c = {.z = -1, .add = -1, .act_nodes = {-1, -1}, .act = MIXRT_FCONV_NONE, .out = y};
+    if (!match_act(st, y, &c) || c.act_nodes[0] >= st->n_dead || c.act_nodes[1] >= st->n_dead) return status;
+    if ((status = attr_add_act(g, ni, &c)) != MIXRT_STATUS_OK) return status;
+    for (int i = 0; i < 2; i++)
+        if (c.act_nodes[i] >= 0) absorb(st, c.act_nodes[i]), (*absorbed)++;
+    g->values[y].producer = -1;
+    g->nodes[ni].outputs[0] = c.out;
+    g->values[c.out].producer = ni;
+    return status;
 }
 
 mixrt_status mixrt_pass_fuse_conv(struct mixrt_pass_state *st, int *removed) {
@@ -203,6 +324,7 @@ mixrt_status mixrt_pass_fuse_conv(struct mixrt_pass_state *st, int *removed) {
         if (st->dead[ni]) continue;
         int absorbed;
         mixrt_status status = fuse_one(st, ni, &absorbed);
+        if (status == MIXRT_STATUS_OK && !absorbed) status = fuse_norm(st, ni, &absorbed);
         if (status != MIXRT_STATUS_OK) return status;
         *removed += absorbed;
     }
@@ -477,6 +599,16 @@ static int layout_kind(struct layout *L, int ni) {
     if ((L->st->flags & MIXRT_PASS_CONV_CPU) && n->n_inputs == 1 && !strcmp(n->op_type, "Gelu") &&
         ((is_op(n, "Gelu") && n->opset >= 20) || !strcmp(n->domain, MIXRT_DOMAIN)))
         return KIND_ELTWISE;
+    /* Unary ops in 2-D and 1-D regions alike (the channels-last InstanceNormalization takes
+     * them as its activation). */
+    static const char *const unary[] = {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSwish", "Clip", NULL};
+    for (int i = 0; unary[i]; i++)
+        if (is_op(n, unary[i])) {
+            /* Clip's min and max are scalars: they stay as they are. */
+            for (int j = 1; j < n->n_inputs; j++)
+                if (n->inputs[j] >= 0 && g->values[n->inputs[j]].rank != 0) return KIND_NONE;
+            return KIND_ELTWISE;
+        }
     if (r != 4 && !is_op(n, "Add") && !is_op(n, "Mul") && !is_op(n, "Sub") && !is_op(n, "Div")) return KIND_NONE;
     if ((is_op(n, "MaxPool") && mixrt_node_attr_int(n, "storage_order", 0) == 0) || is_op(n, "AveragePool") ||
         is_op(n, "GlobalAveragePool"))
@@ -490,14 +622,6 @@ static int layout_kind(struct layout *L, int ni) {
             if (!float_rank(g, n->inputs[j], 4) || twin_of(L, n->inputs[j]) < 0) return KIND_NONE;
         return KIND_CONCAT;
     }
-    static const char *const unary[] = {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSwish", "Clip", NULL};
-    for (int i = 0; unary[i]; i++)
-        if (is_op(n, unary[i])) {
-            /* Clip's min and max are scalars: they stay as they are. */
-            for (int j = 1; j < n->n_inputs; j++)
-                if (n->inputs[j] >= 0 && g->values[n->inputs[j]].rank != 0) return KIND_NONE;
-            return KIND_ELTWISE;
-        }
     static const char *const binary[] = {"Add", "Mul", "Sub", "Div", NULL};
     for (int i = 0; binary[i]; i++)
         if (is_op(n, binary[i]) && n->opset >= 7 && n->n_inputs == 2 && n->inputs[1] >= 0) {

@@ -12,7 +12,9 @@
  *     Z has exactly Y's shape (no broadcast).
  *   MaxPool(X), AveragePool(X), GlobalAveragePool(X): ONNX's ops (same attributes, MaxPool
  *     without the Indices output) on channels-last X and Y.
- *   InstanceNormalization(X, scale, bias): ONNX's op on channels-last X and Y (1-D regions).
+ *   InstanceNormalization(X, scale, bias) -> Y = act(ONNX's InstanceNormalization): channels-last
+ *     X and Y (1-D regions); activation and activation_params as FusedConv's (absent: none), the
+ *     pass folds a per-channel Mul / Add after the norm into scale and bias, then the activation.
  *
  * All are in MIXRT_DOMAIN at version 1. */
 #ifndef MIXRT_BACKEND_CPU_FUSED_CONV_IMPL_H

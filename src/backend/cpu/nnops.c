@@ -12,6 +12,7 @@
 #include <omp.h>
 #endif
 
+#include "backend/cpu/eltwise_impl.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/nnops_impl.h"
 
@@ -780,8 +781,11 @@ static bool in_supports(const struct mixrt_graph *g, const struct mixrt_node *n,
 
 /* com.mixrt InstanceNormalization: channels-last X [N, S.., C] (1-D regions, fuse_conv.c). The
  * statistics run down columns of 64 channels in f64, two-pass like row_stats: wav2vec2's first
- * group norm ([1, 3199, 512]) is one read per pass of a tensor that stays in L3. */
+ * group norm ([1, 3199, 512]) is one read per pass of a tensor that stays in L3. The activation
+ * (fused_conv_impl.h) runs on blocks of about IN_LAST_ROW_FLOATS outputs right after they are
+ * normalized, while they are still in L1. */
 #define IN_LAST_COLS 64
+#define IN_LAST_ROW_FLOATS 4096
 
 /* mean[j] and mlo[j]: the f64 mean as an f32 pair (mean + mlo), so x - mean keeps the digits
  * that a per-channel offset far above the spread would cost an f32 mean. */
@@ -815,6 +819,12 @@ static bool in_last_supports(const struct mixrt_graph *g, const struct mixrt_nod
         say(why, why_size, "%s", "input #0 has rank < 3");
         return false;
     }
+    enum mixrt_fconv_act act;
+    float p0, p1;
+    if (!mixrt_fconv_read_act(n, &act, &p0, &p1)) {
+        say(why, why_size, "activation '%s' or its parameters unknown", mixrt_node_attr_string(n, "activation", ""));
+        return false;
+    }
     return true;
 }
 
@@ -836,7 +846,13 @@ static mixrt_status in_run(struct mixrt_kernel_ctx *k, bool last) {
         ffree(k, sc, C);
         return mixrt_cpu_run_reference(k);
     }
-    float eps = mixrt_node_attr_float(k->node, "epsilon", 1e-5f);
+    float eps = mixrt_node_attr_float(k->node, "epsilon", 1e-5f), p0 = 0.0f, p1 = 0.0f;
+    enum mixrt_fconv_act act = MIXRT_FCONV_NONE;
+    if (last && !mixrt_fconv_read_act(k->node, &act, &p0, &p1)) {
+        ffree(k, sc, C);
+        ffree(k, bi, C);
+        return mixrt_cpu_run_reference(k); /* its message names the attribute */
+    }
     MIXRT_TRY(mixrt_kernel_output(k, 0, x->dtype, x->rank, x->dims, &y));
     if (n == 0) goto fail;
     if (last && !(st = falloc(k, 3 * C))) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
@@ -863,11 +879,17 @@ static mixrt_status in_run(struct mixrt_kernel_ctx *k, bool last) {
                 in_last_stats(xb, S, C, c0, nc, eps, mean + c0, mlo + c0, a + c0);
                 for (size_t j = c0; j < c0 + nc; j++) a[j] *= sc[j];
             }
+            const size_t rb = C < IN_LAST_ROW_FLOATS ? IN_LAST_ROW_FLOATS / C : 1;
+            const int64_t nrb = (int64_t)((S + rb - 1) / rb);
 #pragma omp parallel for schedule(static) if (S * C >= 65536)
-            for (int64_t s = 0; s < (int64_t)S; s++) {
-                const float *xr = xb + (size_t)s * C;
-                float *yr = yb + (size_t)s * C;
-                for (size_t j = 0; j < C; j++) yr[j] = ((xr[j] - mean[j]) - mlo[j]) * a[j] + bi[j];
+            for (int64_t r = 0; r < nrb; r++) {
+                size_t s0 = (size_t)r * rb, ns = S - s0 < rb ? S - s0 : rb;
+                for (size_t s = s0; s < s0 + ns; s++) {
+                    const float *xr = xb + s * C;
+                    float *yr = yb + s * C;
+                    for (size_t j = 0; j < C; j++) yr[j] = ((xr[j] - mean[j]) - mlo[j]) * a[j] + bi[j];
+                }
+                if (act != MIXRT_FCONV_NONE) mixrt_elt_fconv_act(act, p0, p1, yb + s0 * C, ns * C);
             }
         }
     }

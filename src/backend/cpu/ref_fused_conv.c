@@ -127,19 +127,23 @@ fail:
     return status;
 }
 
+/* The node's activation (FusedConv's attributes, also the channels-last InstanceNormalization's). */
+static mixrt_status read_act(struct mixrt_kernel_ctx *k, enum mixrt_fconv_act *act, float *p0, float *p1) {
+    if (mixrt_fconv_read_act(k->node, act, p0, p1)) return MIXRT_STATUS_OK;
+    return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
+                              "attribute 'activation' is '%s' with %s 'activation_params', expected '', Relu, "
+                              "Clip [min, max], LeakyRelu [alpha], Sigmoid, HardSwish, SiLU, Tanh, Gelu or GeluTanh",
+                              mixrt_node_attr_string(k->node, "activation", ""),
+                              mixrt_node_attr(k->node, "activation_params") ? "these" : "no");
+}
+
 static mixrt_status run_fused_conv(struct mixrt_kernel_ctx *k) {
     mixrt_status status = MIXRT_STATUS_OK;
     struct mixrt_tensor xf = {0}, wf = {0}, bf = {0}, yf = {0};
     const struct mixrt_tensor *x = NULL, *w = NULL, *b = mixrt_kernel_opt_input(k, 2), *z = mixrt_kernel_opt_input(k, 3);
     enum mixrt_fconv_act act;
     float p0, p1;
-    if (!mixrt_fconv_read_act(k->node, &act, &p0, &p1))
-        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
-                                  "attribute 'activation' is '%s' with %s 'activation_params', expected '', Relu, "
-                                  "Clip [min, max], LeakyRelu [alpha], Sigmoid, HardSwish, SiLU, Tanh, "
-                                  "Gelu or GeluTanh",
-                                  mixrt_node_attr_string(k->node, "activation", ""),
-                                  mixrt_node_attr(k->node, "activation_params") ? "these" : "no");
+    MIXRT_TRY(read_act(k, &act, &p0, &p1));
     int64_t last = mixrt_node_attr_int(k->node, "channels_last", 0);
     if (last != 0 && last != 1)
         return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "attribute 'channels_last' is %lld, expected 0 or 1",
@@ -186,11 +190,14 @@ fail:
 }
 
 /* The channels-last InstanceNormalization(X, scale, bias) of 1-D regions: the ONNX reference on
- * the channels-first f64 copy. */
+ * the channels-first f64 copy, the activation in f64. */
 static mixrt_status run_instance_norm_last(struct mixrt_kernel_ctx *k) {
     mixrt_status status = MIXRT_STATUS_OK;
     struct mixrt_tensor xf = {0}, sf = {0}, bf = {0}, yf = {0};
     const struct mixrt_tensor *x = NULL, *s = NULL, *b = NULL;
+    enum mixrt_fconv_act act;
+    float p0, p1;
+    MIXRT_TRY(read_act(k, &act, &p0, &p1));
     MIXRT_TRY(mixrt_kernel_input(k, 0, &x));
     MIXRT_TRY(mixrt_kernel_input(k, 1, &s));
     MIXRT_TRY(mixrt_kernel_input(k, 2, &b));
@@ -202,7 +209,7 @@ static mixrt_status run_instance_norm_last(struct mixrt_kernel_ctx *k) {
     MIXRT_TRY(load_f64(k, b, false, &bf));
     const struct mixrt_tensor *in[3] = {&xf, &sf, &bf};
     MIXRT_TRY(run_onnx(k, "InstanceNormalization", 6, 3, in, &yf));
-    MIXRT_TRY(store_out(k, &yf, true, x->dtype, NULL, MIXRT_FCONV_NONE, 0, 0));
+    MIXRT_TRY(store_out(k, &yf, true, x->dtype, NULL, act, p0, p1));
 fail:
     mixrt_tensor_release(k->ctx, &xf);
     mixrt_tensor_release(k->ctx, &sf);
