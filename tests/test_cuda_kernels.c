@@ -777,6 +777,7 @@ static void test_attention(void) {
         {1, 2, 90, 20, 64, 64, false, 0, 1, false},     /* causal sq > sk: early rows all fill */
         {1, 2, 300, 300, 64, 64, true, 2, 1, 2},        /* row 1 all -inf under nan_zero: zeros */
         {2, 3, 37, 53, 32, 32, false, 2, 0, 2},         /* the same, d 32, odd lengths */
+        {2, 12, 197, 197, 64, 64, true, 0, 0, false},   /* ViT-B/16: idle warps, a 5-key last tile */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         if (cases[i].d == cases[i].dv && (cases[i].d == 32 || cases[i].d == 64 || cases[i].d == 128))
