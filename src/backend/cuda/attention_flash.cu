@@ -209,9 +209,6 @@ __global__ void __launch_bounds__(32 * NW, NW == 8 ? (D <= 64 ? 2 : 1) : (D <= 6
      * & 1) of chunk kc, columns 8 (lane / 16) of the output tile pair. */
     const int koff = (lane & 7) * LD + (lane >> 3) * 8;
     const int voff = ((lane & 7) + ((lane >> 3) & 1) * 8) * LD + (lane >> 4) * 8;
-    /* A warp past the last query row (sq not a multiple of 16 NW: ViT's 197 in 128-row blocks
-     * leaves 3 of the second block's 8 warps empty) only helps load and waits at the barriers. */
-    const bool idle = rw >= qv;
     for (int j0 = 0, tile = 0; j0 < SK; j0 += FL_KT, tile++) {
         const int kv = SK - j0 > FL_KT ? FL_KT : SK - j0;
         const uint16_t *ks = (tile & 1) ? kb1 : kb0, *vs = ks + FL_KT * LD;
@@ -224,86 +221,78 @@ __global__ void __launch_bounds__(32 * NW, NW == 8 ? (D <= 64 ? 2 : 1) : (D <= 6
             fl_wait<0>();
         }
         __syncthreads();
-        if (!idle) {
-            /* S = Q K^T for 16 rows x 64 keys: 8 tiles of 8 keys; tiles wholly past sk (the last
-             * tile's tail: 5 of 64 keys at ViT's 197) stay 0 and drop out below. */
-            float s[FL_KT / 8][4];
+        /* S = Q K^T for 16 rows x 64 keys: 8 tiles of 8 keys. */
+        float s[FL_KT / 8][4];
 #pragma unroll
-            for (int n = 0; n < FL_KT / 8; n++) {
-                s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
-                if (n * 8 >= kv) continue;
+        for (int n = 0; n < FL_KT / 8; n++) {
+            s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
 #pragma unroll
-                for (int kc = 0; kc < D / 16; kc += 2) {
-                    uint32_t kf[4];
-                    fl_ldsm4(kf, ks + n * 8 * LD + kc * 16 + koff);
-                    fl_mma<T>(s[n], qa[kc], kf[0], kf[1]);
-                    fl_mma<T>(s[n], qa[kc + 1], kf[2], kf[3]);
-                }
+            for (int kc = 0; kc < D / 16; kc += 2) {
+                uint32_t kf[4];
+                fl_ldsm4(kf, ks + n * 8 * LD + kc * 16 + koff);
+                fl_mma<T>(s[n], qa[kc], kf[0], kf[1]);
+                fl_mma<T>(s[n], qa[kc + 1], kf[2], kf[3]);
             }
-            /* Scale, causal fill, mask; keys past sk drop out (-inf). */
-            const MT *ma = mt + mra, *mb = mt + mrb;
-            const int jc = lim_a - j0; /* row ia's last unfilled key, tile-relative */
-            float mx[2] = {-INFINITY, -INFINITY};
+        }
+        /* Scale, causal fill, mask; keys past sk drop out (-inf). */
+        const MT *ma = mt + mra, *mb = mt + mrb;
+        const int jc = lim_a - j0; /* row ia's last unfilled key, tile-relative */
+        float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-            for (int n = 0; n < FL_KT / 8; n++)
+        for (int n = 0; n < FL_KT / 8; n++)
 #pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    const int jl = n * 8 + 2 * t + (e & 1);
-                    const bool lo = e < 2;
-                    float x = s[n][e] * a.scale;
-                    const bool past = a.causal && jl > jc + (lo ? 0 : 8);
-                    if (past) x = a.causal_add ? x + a.fill : a.fill;
-                    if (mask && !(past && a.causal_add)) x += mixrt_cu_load(lo ? ma : mb, (size_t)jl);
-                    if (jl >= kv) x = -INFINITY;
-                    s[n][e] = x;
-                    mx[lo ? 0 : 1] = fmaxf(mx[lo ? 0 : 1], x);
-                }
-            float alpha[2], mu[2];
-#pragma unroll
-            for (int r = 0; r < 2; r++) {
-                mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-                mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+            for (int e = 0; e < 4; e++) {
+                const int jl = n * 8 + 2 * t + (e & 1);
+                const bool lo = e < 2;
+                float x = s[n][e] * a.scale;
+                const bool past = a.causal && jl > jc + (lo ? 0 : 8);
+                if (past) x = a.causal_add ? x + a.fill : a.fill;
+                if (mask && !(past && a.causal_add)) x += mixrt_cu_load(lo ? ma : mb, (size_t)jl);
+                if (jl >= kv) x = -INFINITY;
+                s[n][e] = x;
+                mx[lo ? 0 : 1] = fmaxf(mx[lo ? 0 : 1], x);
             }
-            /* A tile every row of the warp has already outgrown by 128 (a causal tile past the
-             * diagonal, masked keys): each exp is 0 (f32 underflow), alpha 1 - nothing to add, so
-             * the exps and P V are skipped without changing a result. */
-            if (__all_sync(0xffffffffu, mx[0] < m_run[0] - 128.0f && mx[1] < m_run[1] - 128.0f)) goto tile_done;
+        float alpha[2], mu[2];
 #pragma unroll
-            for (int r = 0; r < 2; r++) {
-                float mn = fmaxf(m_run[r], mx[r]);
-                mu[r] = mn == -INFINITY ? 0.0f : mn; /* a row masked with -inf so far: exps 0, no NaN yet */
-                alpha[r] = __expf(m_run[r] - mu[r]);
-                m_run[r] = mn;
-                l_run[r] *= alpha[r];
+        for (int r = 0; r < 2; r++) {
+            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+        }
+        /* A tile every row of the warp has already outgrown by 128 (a causal tile past the
+         * diagonal, masked keys): each exp is 0 (f32 underflow), alpha 1 - nothing to add, so
+         * the exps and P V are skipped without changing a result. */
+        if (__all_sync(0xffffffffu, mx[0] < m_run[0] - 128.0f && mx[1] < m_run[1] - 128.0f)) goto tile_done;
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            float mn = fmaxf(m_run[r], mx[r]);
+            mu[r] = mn == -INFINITY ? 0.0f : mn; /* a row masked with -inf so far: exps 0, no NaN yet */
+            alpha[r] = __expf(m_run[r] - mu[r]);
+            m_run[r] = mn;
+            l_run[r] *= alpha[r];
+        }
+#pragma unroll
+        for (int n = 0; n < D / 8; n++) o[n][0] *= alpha[0], o[n][1] *= alpha[0], o[n][2] *= alpha[1], o[n][3] *= alpha[1];
+        /* P (rounded to T) as A fragments: key chunk kc = score tiles 2 kc and 2 kc + 1. */
+        uint32_t pa[FL_KT / 16][4];
+#pragma unroll
+        for (int n = 0; n < FL_KT / 8; n++) {
+            float p0 = __expf(s[n][0] - mu[0]), p1 = __expf(s[n][1] - mu[0]);
+            float p2 = __expf(s[n][2] - mu[1]), p3 = __expf(s[n][3] - mu[1]);
+            l_run[0] += p0 + p1;
+            l_run[1] += p2 + p3;
+            pa[n / 2][(n & 1) * 2 + 0] = fl_pack2<T>(p0, p1);
+            pa[n / 2][(n & 1) * 2 + 1] = fl_pack2<T>(p2, p3);
+        }
+        /* O += P V: V [keys, D] as column-major B, two output tiles per transposed x4. */
+#pragma unroll
+        for (int kc = 0; kc < FL_KT / 16; kc++)
+#pragma unroll
+            for (int n = 0; n < D / 8; n += 2) {
+                uint32_t vf[4];
+                fl_ldsm4t(vf, vs + kc * 16 * LD + n * 8 + voff);
+                fl_mma<T>(o[n], pa[kc], vf[0], vf[1]);
+                fl_mma<T>(o[n + 1], pa[kc], vf[2], vf[3]);
             }
-#pragma unroll
-            for (int n = 0; n < D / 8; n++)
-                o[n][0] *= alpha[0], o[n][1] *= alpha[0], o[n][2] *= alpha[1], o[n][3] *= alpha[1];
-            /* P (rounded to T) as A fragments: key chunk kc = score tiles 2 kc and 2 kc + 1. */
-            uint32_t pa[FL_KT / 16][4];
-#pragma unroll
-            for (int n = 0; n < FL_KT / 8; n++) {
-                float p0 = __expf(s[n][0] - mu[0]), p1 = __expf(s[n][1] - mu[0]);
-                float p2 = __expf(s[n][2] - mu[1]), p3 = __expf(s[n][3] - mu[1]);
-                l_run[0] += p0 + p1;
-                l_run[1] += p2 + p3;
-                pa[n / 2][(n & 1) * 2 + 0] = fl_pack2<T>(p0, p1);
-                pa[n / 2][(n & 1) * 2 + 1] = fl_pack2<T>(p2, p3);
-            }
-            /* O += P V: V [keys, D] as column-major B, two output tiles per transposed x4; 16-key
-             * chunks wholly past sk have P = 0 and are skipped. */
-#pragma unroll
-            for (int kc = 0; kc < FL_KT / 16; kc++) {
-                if (kc * 16 >= kv) break;
-#pragma unroll
-                for (int n = 0; n < D / 8; n += 2) {
-                    uint32_t vf[4];
-                    fl_ldsm4t(vf, vs + kc * 16 * LD + n * 8 + voff);
-                    fl_mma<T>(o[n], pa[kc], vf[0], vf[1]);
-                    fl_mma<T>(o[n + 1], pa[kc], vf[2], vf[3]);
-                }
-            }
-        } /* !idle */
     tile_done:
         __syncthreads(); /* every warp is done with this buffer before it is refilled */
     }
