@@ -793,7 +793,8 @@ fail:
 /* A channels-last 1-D convolution [N, T, C] -> [N, T', M] is the matmul of rows holding each
  * output position's k input positions ([N*T', k*C], tap by tap) by W read as [M, k*C] (packed
  * taps first, see fmm_state). oneDNN 2.6 runs wav2vec2's extractor convs (C = M = 512, k 3 or
- * 2, stride 2) at ~160-175 GFLOP/s as convolutions and at ~220-230 as this matmul here. When
+ * 2, stride 2) at ~160-175 GFLOP/s as convolutions and at ~205 as this matmul (im2col copy
+ * included; the product alone ~230). The builder times it against dnnl_fused_conv. When
  * the windows tile X exactly (k = stride, no pads, dilation 1) the rows are X itself; otherwise
  * they are copied (zeros where a window hangs over a pad). */
 struct c1d_geom {
