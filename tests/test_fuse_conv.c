@@ -786,14 +786,15 @@ static void conv_case_run(int id, const struct conv_case *c, mixrt_dtype dt, con
 }
 
 /* A 1-D channels-last FusedConv (wav2vec2's extractor: [N, L, C]) on random data. */
-static void conv1d_case_run(int id, int64_t N, int64_t C, int64_t L, int64_t M, int64_t k, int64_t s, int64_t group,
-                            int64_t pad, int act, mixrt_dtype dt, const char *kname) {
+static void conv1d_case_run(int id, int64_t N, int64_t C, int64_t L, int64_t M, int64_t k, int64_t s, int64_t dil,
+                            int64_t group, int64_t pad, int act, mixrt_dtype dt, const char *kname) {
     char desc[192];
-    snprintf(desc, sizeof(desc), "%s %s 1-D NWC N=%lld C=%lld L=%lld M=%lld k=%lld s=%lld g=%lld p=%lld act=%s", kname,
-             mixrt_dtype_name(dt), (long long)N, (long long)C, (long long)L, (long long)M, (long long)k, (long long)s,
+    snprintf(desc, sizeof(desc), "%s %s 1-D NWC N=%lld C=%lld L=%lld M=%lld k=%lld s=%lld d=%lld g=%lld p=%lld act=%s",
+             kname, mixrt_dtype_name(dt), (long long)N, (long long)C, (long long)L, (long long)M, (long long)k,
+             (long long)s, (long long)dil,
              (long long)group, (long long)pad, acts[act]);
     struct mixrt_graph *g = new_graph();
-    int64_t Lo = (L + 2 * pad - k) / s + 1, xd[3] = {N, L, C}, yd[3] = {N, Lo, M};
+    int64_t Lo = (L + 2 * pad - (k - 1) * dil - 1) / s + 1, xd[3] = {N, L, C}, yd[3] = {N, Lo, M};
     int x = add_input(g, "x", dt, 3, xd);
     int w = add_const_uniform(ctx, g, "w", dt, 3, (int64_t[]){M, C / group, k}, 2.0 / sqrt((double)(C / group * k)));
     int ni = mixrt_graph_add_node(g, "fc", "FusedConv", MIXRT_DOMAIN);
@@ -808,6 +809,7 @@ static void conv1d_case_run(int id, int64_t N, int64_t C, int64_t L, int64_t M, 
     g->values[n->outputs[0]].producer = ni;
     node_attr_ints(g, ni, "kernel_shape", 1, (int64_t[]){k});
     node_attr_ints(g, ni, "strides", 1, (int64_t[]){s});
+    node_attr_ints(g, ni, "dilations", 1, (int64_t[]){dil});
     node_attr_ints(g, ni, "pads", 2, (int64_t[]){pad, pad});
     node_attr_int(g, ni, "group", group);
     node_attr_int(g, ni, "channels_last", 1);
@@ -987,12 +989,14 @@ static void test_kernels(int only) {
      * channel with kernel 10 stride 5; kernel 3 and 2 stride 2), its grouped positional conv
      * (kernel 16 here, pad 8, even output), channel counts around the vector width; each
      * through oneDNN's convolution and as the im2col matmul (dnnl_conv1d_mm: grouped refused;
-     * kernel = stride with no pads reads X as the rows, two images with a ragged tail copy). */
+     * kernel = stride with no pads reads X as the rows, two images with a ragged tail copy;
+     * dilations 3 and 2, the last with kernel = stride, which must not read X in place). */
     static const struct {
-        int64_t N, C, L, M, k, s, group, pad;
-    } c1d[] = {{1, 1, 203, 67, 10, 5, 1, 0}, {1, 67, 39, 67, 3, 2, 1, 0}, {1, 64, 40, 17, 2, 2, 1, 0},
-               {1, 48, 13, 48, 16, 1, 16, 8}, {1, 33, 21, 129, 3, 2, 1, 1}, {2, 40, 41, 24, 2, 2, 1, 0},
-               {3, 16, 20, 8, 2, 2, 1, 0}, {1, 19, 30, 33, 1, 1, 1, 0}, {2, 24, 17, 40, 4, 1, 1, 3}};
+        int64_t N, C, L, M, k, s, dil, group, pad;
+    } c1d[] = {{1, 1, 203, 67, 10, 5, 1, 1, 0}, {1, 67, 39, 67, 3, 2, 1, 1, 0}, {1, 64, 40, 17, 2, 2, 1, 1, 0},
+               {1, 48, 13, 48, 16, 1, 1, 16, 8}, {1, 33, 21, 129, 3, 2, 1, 1, 1}, {2, 40, 41, 24, 2, 2, 1, 1, 0},
+               {3, 16, 20, 8, 2, 2, 1, 1, 0}, {1, 19, 30, 33, 1, 1, 1, 1, 0}, {2, 24, 17, 40, 4, 1, 1, 1, 3},
+               {2, 16, 29, 24, 3, 2, 3, 1, 2}, {1, 8, 12, 8, 2, 2, 2, 1, 0}};
     static const char *const c1d_kernels[] = {"dnnl_fused_conv", "dnnl_conv1d_mm"};
     for (size_t si = 0; si < sizeof(c1d) / sizeof(c1d[0]); si++)
         for (int kk = 0; kk < 2; kk++)
@@ -1001,8 +1005,8 @@ static void test_kernels(int only) {
                     id++;
                     if (only && id != only) continue;
                     expect_refusal = kk == 1 && c1d[si].group > 1;
-                    conv1d_case_run(id, c1d[si].N, c1d[si].C, c1d[si].L, c1d[si].M, c1d[si].k, c1d[si].s, c1d[si].group,
-                                    c1d[si].pad, act, dts[d], c1d_kernels[kk]);
+                    conv1d_case_run(id, c1d[si].N, c1d[si].C, c1d[si].L, c1d[si].M, c1d[si].k, c1d[si].s,
+                                    c1d[si].dil, c1d[si].group, c1d[si].pad, act, dts[d], c1d_kernels[kk]);
                     expect_refusal = false;
                 }
     /* The channels-last InstanceNormalization: channel counts on and around its 64-column
