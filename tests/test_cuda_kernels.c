@@ -315,6 +315,21 @@ static void test_cast_rows(void) {
 }
 
 /* ---- ReduceMean / ReduceSum of rows, InstanceNormalization: f64 loops ---- */
+/* Row r of x normalized in f64 (mean, then the variance of the centred values) into y: scale
+ * g and bias b (NULL: none) per column, or per row % ch when ch > 0 (instance norm's channel). */
+static void ref_norm_row(const double *xr, size_t cols, double eps, const double *g, const double *b, size_t ch,
+                         size_t r, double *y) {
+    double m = 0, v = 0;
+    for (size_t c = 0; c < cols; c++) m += xr[c];
+    m /= (double)cols;
+    for (size_t c = 0; c < cols; c++) v += (xr[c] - m) * (xr[c] - m);
+    double rs = 1 / sqrt(v / (double)cols + eps);
+    for (size_t c = 0; c < cols; c++) {
+        size_t p = ch ? r % ch : c;
+        y[c] = (xr[c] - m) * rs * g[p] + (b ? b[p] : 0);
+    }
+}
+
 static void test_reduce_instnorm(void) {
     static const size_t shapes[][2] = {{7, 64}, {129, 1}, {3, 4099}, {1, 300}, {1000, 33}};
     for (int t = 0; t < 3; t++)
@@ -353,15 +368,7 @@ static void test_reduce_instnorm(void) {
             const float eps = 1e-5f;
             DEV_OK(mixrt_cuda_instance_norm(g_dev, dt, dx, dg, db, dy, rows, cols, ch, eps));
             double *out = dread(dy, dt, n), *ref = malloc(n * sizeof(double));
-            for (size_t r = 0; r < rows; r++) {
-                const double *xr = x.v + r * cols;
-                double m = 0, v = 0;
-                for (size_t c = 0; c < cols; c++) m += xr[c];
-                m /= (double)cols;
-                for (size_t c = 0; c < cols; c++) v += (xr[c] - m) * (xr[c] - m);
-                double rs = 1 / sqrt(v / (double)cols + (double)eps);
-                for (size_t c = 0; c < cols; c++) ref[r * cols + c] = (xr[c] - m) * rs * g.v[r % ch] + b.v[r % ch];
-            }
+            for (size_t r = 0; r < rows; r++) ref_norm_row(x.v + r * cols, cols, eps, g.v, b.v, ch, r, ref + r * cols);
             char cs[64];
             snprintf(cs, sizeof cs, "%zux%zux%zu", ncl[s][0], ch, cols);
             report("instance_norm", cs, dt, rel_err(out, ref, n), tol_of(dt));
@@ -392,16 +399,8 @@ static void test_layer_norm(void) {
                 const float eps = 1e-5f;
                 DEV_OK(mixrt_cuda_layer_norm(g_dev, dt, dx, dg, db, dy, rows, cols, eps));
                 double *out = dread(dy, dt, n), *ref = malloc(n * sizeof(double));
-                for (size_t r = 0; r < rows; r++) {
-                    const double *xr = x.v + r * cols;
-                    double m = 0, v = 0;
-                    for (size_t c = 0; c < cols; c++) m += xr[c];
-                    m /= (double)cols;
-                    for (size_t c = 0; c < cols; c++) v += (xr[c] - m) * (xr[c] - m);
-                    double rs = 1 / sqrt(v / (double)cols + (double)eps);
-                    for (size_t c = 0; c < cols; c++)
-                        ref[r * cols + c] = (xr[c] - m) * rs * g.v[c] + (with_bias ? b.v[c] : 0);
-                }
+                for (size_t r = 0; r < rows; r++)
+                    ref_norm_row(x.v + r * cols, cols, eps, g.v, with_bias ? b.v : NULL, 0, r, ref + r * cols);
                 char cs[64];
                 snprintf(cs, sizeof cs, "%zux%zu%s", rows, cols, with_bias ? " bias" : "");
                 /* cols == 1: every output is the bias (or 0): compare absolutely. */

@@ -505,6 +505,39 @@ static void type_value(int vi, const struct mixrt_tensor *t) {
     for (int i = 0; i < t->rank; i++) v->dims[i].value = t->dims[i], v->dims[i].param = NULL;
 }
 
+/* The hook's blob copied as a plan would hold it (64-aligned), in *blob and *layout (the
+ * caller frees both after the states reading them). */
+static struct mixrt_cpu_packed plan_copy(const struct mixrt_cpu_packed *got, void **blob, void **layout) {
+    *blob = NULL, *layout = malloc(got->layout_size);
+    TU_CHECK(posix_memalign(blob, 64, got->size) == 0 && *layout, "alloc");
+    memcpy(*blob, got->data, got->size);
+    memcpy(*layout, got->layout, got->layout_size);
+    return (struct mixrt_cpu_packed){got->lib, *layout, got->layout_size, *blob, got->size};
+}
+
+/* kern prepared on the harness node with offer: adopted with no reorder, and its run gives
+ * first's bits. Returns the state (the caller releases it). */
+static void *adopt_check(const struct mixrt_cpu_kernel *kern, const struct mixrt_cpu_packed *offer,
+                         const struct mixrt_tensor *first, const char *label) {
+    void *st = NULL;
+    unsigned long r0 = mixrt_cpu_weight_reorders();
+    mixrt_cpu_packed_offer(kh_N, offer);
+    TU_CHECK(kern->prepare(kh_ctx, kh_G, kh_N, &st) == MIXRT_STATUS_OK, "%s: prepare with the blob: %s", label,
+             mixrt_context_last_error(kh_ctx));
+    char why[256];
+    int took = mixrt_cpu_packed_outcome(why, sizeof why);
+    mixrt_cpu_packed_offer(NULL, NULL);
+    TU_CHECK(took == 1 && mixrt_cpu_weight_reorders() == r0, "%s: blob not adopted (%d, %s; %lu reorders)", label,
+             took, why, mixrt_cpu_weight_reorders() - r0);
+    TU_CHECK(kh_run_kernel(kern->run, st) == MIXRT_STATUS_OK, "%s: run adopted: %s", label,
+             mixrt_context_last_error(kh_ctx));
+    TU_CHECK(kh_out[0].nbytes == first->nbytes && first->nbytes > 0 &&
+                 !memcmp(kh_out[0].data, first->data, first->nbytes),
+             "%s: the adopted weights give other bits", label);
+    mixrt_tensor_release(kh_ctx, &kh_out[0]);
+    return st;
+}
+
 static void test_conv_hooks(mixrt_dtype dt) {
     const struct mixrt_cpu_kernel *kern = mixrt_cpu_kernel_find("dnnl_conv", "", "Conv");
     const struct mixrt_cpu_kernel_packing *h = mixrt_cpu_kernel_packing_find("dnnl_conv");
@@ -558,26 +591,10 @@ static void test_conv_hooks(mixrt_dtype dt) {
         double tol = dt == MIXRT_DTYPE_BF16 ? 1e-2 : 1e-5;
         TU_CHECK(den > 0 && sqrt(num / den) <= tol, "%s: rel-L2 %.3g against the reference", label, sqrt(num / den));
 
-        /* A copy as a plan would hold it (64-aligned), offered: adopted, no reorder, same bits. */
-        void *blob = NULL, *layout = malloc(got.layout_size);
-        TU_CHECK(posix_memalign(&blob, 64, got.size) == 0, "alloc");
-        memcpy(blob, got.data, got.size);
-        memcpy(layout, got.layout, got.layout_size);
-        struct mixrt_cpu_packed offer = {got.lib, layout, got.layout_size, blob, got.size};
-        r0 = mixrt_cpu_weight_reorders();
-        mixrt_cpu_packed_offer(kh_N, &offer);
-        TU_CHECK(kern->prepare(kh_ctx, kh_G, kh_N, &bst) == MIXRT_STATUS_OK, "%s: prepare with the blob: %s", label,
-                 mixrt_context_last_error(kh_ctx));
-        char why[256];
-        int took = mixrt_cpu_packed_outcome(why, sizeof why);
-        mixrt_cpu_packed_offer(NULL, NULL);
-        TU_CHECK(took == 1 && mixrt_cpu_weight_reorders() == r0, "%s: blob not adopted (%d, %s; %lu reorders)", label,
-                 took, why, mixrt_cpu_weight_reorders() - r0);
-        TU_CHECK(kh_run_kernel(kern->run, bst) == MIXRT_STATUS_OK, "%s: run adopted: %s", label,
-                 mixrt_context_last_error(kh_ctx));
-        TU_CHECK(kh_out[0].nbytes == first.nbytes && !memcmp(kh_out[0].data, first.data, first.nbytes),
-                 "%s: the adopted weights give other bits", label);
-        mixrt_tensor_release(kh_ctx, &kh_out[0]);
+        /* A copy as a plan would hold it, offered: adopted, no reorder, same bits. */
+        void *blob, *layout;
+        struct mixrt_cpu_packed offer = plan_copy(&got, &blob, &layout);
+        bst = adopt_check(kern, &offer, &first, label);
         struct mixrt_cpu_packed again;
         TU_CHECK(bst && h->get(bst, &again) && again.data == blob, "%s: the adopted weights are not read in place",
                  label);
@@ -588,7 +605,8 @@ static void test_conv_hooks(mixrt_dtype dt) {
         mixrt_cpu_packed_offer(kh_N, &offer);
         TU_CHECK(kern->prepare(kh_ctx, kh_G, kh_N, &cst) == MIXRT_STATUS_OK, "%s: prepare, wrong layout: %s", label,
                  mixrt_context_last_error(kh_ctx));
-        took = mixrt_cpu_packed_outcome(why, sizeof why);
+        char why[256];
+        int took = mixrt_cpu_packed_outcome(why, sizeof why);
         mixrt_cpu_packed_offer(NULL, NULL);
         TU_CHECK(took == 0 && strstr(why, "layout") && mixrt_cpu_weight_reorders() - r0 == 1,
                  "%s: a wrong layout was not refused (%d, %s)", label, took, why);
@@ -649,24 +667,9 @@ static void test_c1d_hooks(mixrt_dtype dt) {
         TU_CHECK(kh_run_kernel(kern->run, a) == MIXRT_STATUS_OK, "%s: run: %s", label, mixrt_context_last_error(kh_ctx));
         mixrt_tensor_copy(kh_ctx, &first, &kh_out[0]);
         mixrt_tensor_release(kh_ctx, &kh_out[0]);
-        void *blob = NULL, *layout = malloc(got.layout_size);
-        TU_CHECK(posix_memalign(&blob, 64, got.size) == 0, "alloc");
-        memcpy(blob, got.data, got.size);
-        memcpy(layout, got.layout, got.layout_size);
-        struct mixrt_cpu_packed offer = {got.lib, layout, got.layout_size, blob, got.size};
-        unsigned long r0 = mixrt_cpu_weight_reorders();
-        mixrt_cpu_packed_offer(kh_N, &offer);
-        TU_CHECK(kern->prepare(kh_ctx, kh_G, kh_N, &b) == MIXRT_STATUS_OK, "%s: prepare with the blob: %s", label,
-                 mixrt_context_last_error(kh_ctx));
-        char why[256];
-        int took = mixrt_cpu_packed_outcome(why, sizeof why);
-        mixrt_cpu_packed_offer(NULL, NULL);
-        TU_CHECK(took == 1 && mixrt_cpu_weight_reorders() == r0, "%s: blob not adopted (%d, %s)", label, took, why);
-        TU_CHECK(kh_run_kernel(kern->run, b) == MIXRT_STATUS_OK, "%s: run adopted: %s", label,
-                 mixrt_context_last_error(kh_ctx));
-        TU_CHECK(kh_out[0].nbytes == first.nbytes && first.nbytes > 0 && !memcmp(kh_out[0].data, first.data, first.nbytes),
-                 "%s: the adopted weights give other bits", label);
-        mixrt_tensor_release(kh_ctx, &kh_out[0]);
+        void *blob, *layout;
+        struct mixrt_cpu_packed offer = plan_copy(&got, &blob, &layout);
+        b = adopt_check(kern, &offer, &first, label);
         mixrt_tensor_release(kh_ctx, &first);
         if (b) kern->release(kh_ctx, b);
         free(blob);

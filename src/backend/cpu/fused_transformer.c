@@ -283,7 +283,7 @@ static mixrt_status fmm_pack(mixrt_context_t ctx, const struct mixrt_node *n, st
     } else {
         DNNL_DO(dnnl_memory_create(&st->wei, md, eng, DNNL_MEMORY_ALLOCATE));
     }
-    if (st->taps > 1 && st->trans_b && st->K % st->taps == 0) { /* taps first (see fmm_state) */
+    if (st->taps > 1) { /* taps first (see fmm_state) */
         size_t es = mixrt_dtype_size(st->dt), bytes = (size_t)(st->K * st->N) * es;
         if (!(tmp = mixrt_alloc(ctx, bytes))) {
             status = mixrt_error(ctx, MIXRT_STATUS_OUT_OF_MEMORY, "%s node '%s': no memory for %zu bytes of weights",
@@ -347,7 +347,7 @@ bool mixrt_fmm_unpack(mixrt_context_t ctx, const void *state, void *dst, size_t 
     if (st->taps <= 1) return mixrt_dnnl_unpack(ctx, st->wei, &user, dst, size);
     /* a 1-D conv's taps-first B: unpacked, then back to the graph's [N, C, k] */
     size_t es = mixrt_dtype_size(st->dt);
-    void *tmp = size == (size_t)(st->K * st->N) * es && st->K % st->taps == 0 ? mixrt_alloc(ctx, size) : NULL;
+    void *tmp = size == (size_t)(st->K * st->N) * es ? mixrt_alloc(ctx, size) : NULL;
     bool ok = tmp && mixrt_dnnl_unpack(ctx, st->wei, &user, tmp, size);
     if (ok) taps_permute(tmp, dst, st->N, st->K / st->taps, st->taps, es, false);
     mixrt_free(ctx, tmp, tmp ? size : 0);
@@ -657,7 +657,10 @@ static bool c1x1_strides(const struct mixrt_node *n, int64_t *sh, int64_t *sw) {
     return *sh >= 1 && *sw >= 1;
 }
 
-static bool c1x1_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+/* What both channels-last conv matmuls (1x1 here, 1-D below) need: oneDNN, FusedConv's
+ * channels-last form, X of rank r and W a constant of rank r, X, W, Z and the output sharing f32
+ * or bf16, a float constant bias, one group. */
+static bool cmm_supports(const struct mixrt_graph *g, const struct mixrt_node *n, int r, char *why, size_t why_size) {
     if (mixrt_dnnl_get(NULL, NULL, NULL) != MIXRT_STATUS_OK) return refuse(why, why_size, "oneDNN has no CPU engine");
     struct mixrt_dnnl_conv_opts o;
     if (!mixrt_dnnl_fconv_opts(n, &o)) return refuse(why, why_size, "malformed activation attributes");
@@ -671,12 +674,57 @@ static bool c1x1_supports(const struct mixrt_graph *g, const struct mixrt_node *
     if (x->dtype != dt || w->dtype != dt || (z && z->dtype != dt))
         return refuse(why, why_size, "X, W, Z and the output must share one dtype");
     if (!mixrt_graph_is_fixed_const(g, n->inputs[1])) return refuse(why, why_size, "W is not a constant");
-    const struct mixrt_tensor *wt = g->values[n->inputs[1]].init;
-    if (wt->rank != 4 || wt->dims[2] != 1 || wt->dims[3] != 1) return refuse(why, why_size, "not a 2-D 1x1 convolution");
-    if (x->rank != 4) return refuse(why, why_size, "X is not 4-D");
+    if (g->values[n->inputs[1]].init->rank != r || x->rank != r)
+        return refuse(why, why_size, "X or W is not of rank %d (%s convolution)", r, r == 3 ? "1-D" : "2-D");
     if (b && (!mixrt_graph_is_fixed_const(g, n->inputs[2]) || !mixrt_dtype_is_float(b->dtype)))
         return refuse(why, why_size, "the bias is not a float constant");
     if (mixrt_node_attr_int(n, "group", 1) != 1) return refuse(why, why_size, "grouped");
+    return true;
+}
+
+/* st as the matmul of a channels-last conv: B is W [N, K / taps, taps] read as [N, K], taps
+ * first when taps > 1 (see fmm_state); the activation as post-op or SiLU split. */
+static void cmm_set(struct fmm_state *st, mixrt_dtype dt, int64_t K, int64_t N, int64_t taps, bool has_z,
+                    bool has_bias, const struct mixrt_dnnl_conv_opts *o) {
+    st->dt = dt, st->trans_b = true, st->K = K, st->N = N, st->taps = taps;
+    st->has_z = has_z, st->has_bias = has_bias;
+    st->act = -1;
+    st->alg = o->act, st->alpha = o->alpha, st->beta = o->beta;
+    st->silu_split = mixrt_dnnl_silu_split(o->act, o->alpha, dt, has_z);
+}
+
+/* The run's primitive for rows of A (st->lock held): rebuilt when anything it was made for
+ * changed, the packed weights dropped only when B itself did. */
+static mixrt_status cmm_ensure(struct mixrt_kernel_ctx *k, struct fmm_state *st, int64_t rows, int64_t K, int64_t N,
+                               int64_t taps, mixrt_dtype dt, const struct mixrt_tensor *w,
+                               const struct mixrt_tensor *bias, const struct mixrt_tensor *z,
+                               const struct mixrt_dnnl_conv_opts *o) {
+    if (st->built && st->M == rows && st->K == K && st->N == N && st->taps == taps && st->dt == dt &&
+        st->has_z == (z != NULL) && st->has_bias == (bias != NULL) && st->alg == o->act && st->alpha == o->alpha &&
+        st->beta == o->beta)
+        return MIXRT_STATUS_OK;
+    if (st->K != K || st->N != N || st->dt != dt || !st->trans_b || st->taps != taps) fmm_wei_drop(st);
+    if (st->has_bias != (bias != NULL) || st->N != N) st->bias_ready = false;
+    cmm_set(st, dt, K, N, taps, z != NULL, bias != NULL, o);
+    fmm_set_wkey(st, k->graph, k->node);
+    return fmm_build(k->ctx, k->node, st, rows, w->data, bias);
+}
+
+/* st->sub with room for need bytes (kept for the next runs), or NULL when out of memory. */
+static char *cmm_rows(struct mixrt_kernel_ctx *k, struct fmm_state *st, size_t need) {
+    if (st->sub_bytes < need) {
+        mixrt_free(k->ctx, st->sub, st->sub_bytes);
+        st->sub_bytes = 0;
+        if (!(st->sub = mixrt_alloc(k->ctx, need))) return NULL;
+        st->sub_bytes = need;
+    }
+    return st->sub;
+}
+
+static bool c1x1_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    if (!cmm_supports(g, n, 4, why, why_size)) return false;
+    const struct mixrt_tensor *wt = g->values[n->inputs[1]].init;
+    if (wt->dims[2] != 1 || wt->dims[3] != 1) return refuse(why, why_size, "not a 2-D 1x1 convolution");
     int64_t sh, sw;
     if (!c1x1_strides(n, &sh, &sw)) return refuse(why, why_size, "malformed strides");
     size_t np = 0;
@@ -686,12 +734,6 @@ static bool c1x1_supports(const struct mixrt_graph *g, const struct mixrt_node *
     const char *ap = mixrt_node_attr_string(n, "auto_pad", "NOTSET");
     if (strcmp(ap, "NOTSET") && strcmp(ap, "VALID") && ap[0]) return refuse(why, why_size, "auto_pad '%s'", ap);
     return true;
-}
-
-static void c1x1_set_act(struct fmm_state *st, const struct mixrt_dnnl_conv_opts *o) {
-    st->act = -1;
-    st->alg = o->act, st->alpha = o->alpha, st->beta = o->beta;
-    st->silu_split = mixrt_dnnl_silu_split(o->act, o->alpha, st->dt, st->has_z);
 }
 
 static mixrt_status c1x1_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
@@ -709,14 +751,8 @@ static mixrt_status c1x1_prepare(mixrt_context_t ctx, const struct mixrt_graph *
         if (x->dims[i].value <= 0) return MIXRT_STATUS_OK;
     if (x->dims[3].value != w->dims[1]) return MIXRT_STATUS_OK; /* the run words it */
     int64_t oh = (x->dims[1].value - 1) / sh + 1, ow = (x->dims[2].value - 1) / sw + 1;
-    st->dt = w->dtype;
-    st->trans_b = true;
-    st->K = w->dims[1];
-    st->N = w->dims[0];
-    if (st->N == 0) return MIXRT_STATUS_OK;
-    st->has_bias = bias != NULL;
-    st->has_z = in_value(g, n, 3) != NULL;
-    c1x1_set_act(st, &o);
+    if (w->dims[0] == 0) return MIXRT_STATUS_OK;
+    cmm_set(st, w->dtype, w->dims[1], w->dims[0], 0, in_value(g, n, 3) != NULL, bias != NULL, &o);
     fmm_set_wkey(st, g, n);
     status = fmm_build(ctx, n, st, x->dims[0].value * oh * ow, w->data, bias ? g->values[n->inputs[2]].init : NULL);
 fail:
@@ -750,28 +786,14 @@ static mixrt_status c1x1_run(struct mixrt_kernel_ctx *k) {
     int64_t rows = gm.n * gm.oh * gm.ow;
     pthread_mutex_lock(&st->lock);
     locked = true;
-    if (!st->built || st->M != rows || st->K != gm.c || st->N != gm.m || st->dt != dt || st->has_z != (z != NULL) ||
-        st->has_bias != (bias != NULL) || st->alg != o.act || st->alpha != o.alpha || st->beta != o.beta) {
-        if (st->K != gm.c || st->N != gm.m || st->dt != dt || !st->trans_b) fmm_wei_drop(st);
-        if (st->has_bias != (bias != NULL) || st->N != gm.m) st->bias_ready = false;
-        st->dt = dt, st->K = gm.c, st->N = gm.m, st->trans_b = true;
-        st->has_z = z != NULL, st->has_bias = bias != NULL;
-        c1x1_set_act(st, &o);
-        fmm_set_wkey(st, k->graph, k->node);
-        MIXRT_TRY(fmm_build(k->ctx, k->node, st, rows, w->data, bias));
-    }
+    MIXRT_TRY(cmm_ensure(k, st, rows, gm.c, gm.m, 0, dt, w, bias, z, &o));
     const void *a = x->data;
     if (gm.sh > 1 || gm.sw > 1) {
         /* Every stride-th pixel into contiguous rows: the matmul then reads dense A. */
-        size_t esz = mixrt_dtype_size(dt), row = (size_t)gm.c * esz, need = (size_t)rows * row;
-        if (st->sub_bytes < need) {
-            mixrt_free(k->ctx, st->sub, st->sub_bytes);
-            st->sub_bytes = 0;
-            if (!(st->sub = mixrt_alloc(k->ctx, need))) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
-            st->sub_bytes = need;
-        }
+        size_t esz = mixrt_dtype_size(dt), row = (size_t)gm.c * esz;
         const char *src = x->data;
-        char *dst = st->sub;
+        char *dst = cmm_rows(k, st, (size_t)rows * row);
+        if (!dst) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
         int64_t lines = gm.n * gm.oh;
 #pragma omp parallel for schedule(static)
         for (int64_t l = 0; l < lines; l++) {
@@ -780,7 +802,7 @@ static mixrt_status c1x1_run(struct mixrt_kernel_ctx *k) {
             char *d0 = dst + (size_t)(l * gm.ow) * row;
             for (int64_t j = 0; j < gm.ow; j++) memcpy(d0 + (size_t)j * row, s0 + (size_t)(j * gm.sw) * row, row);
         }
-        a = st->sub;
+        a = dst;
     }
     MIXRT_TRY(fmm_exec(k, st, a, z, y));
 fail:
@@ -829,34 +851,11 @@ static bool c1d_direct(const struct c1d_geom *g) {
 }
 
 static bool c1d_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
-    if (mixrt_dnnl_get(NULL, NULL, NULL) != MIXRT_STATUS_OK) return refuse(why, why_size, "oneDNN has no CPU engine");
-    struct mixrt_dnnl_conv_opts o;
-    if (!mixrt_dnnl_fconv_opts(n, &o)) return refuse(why, why_size, "malformed activation attributes");
-    if (!o.channels_last) return refuse(why, why_size, "not channels-last (this kernel)");
-    const struct mixrt_value *x = in_value(g, n, 0), *w = in_value(g, n, 1), *b = in_value(g, n, 2), *z = in_value(g, n, 3);
-    if (!x || !w || n->n_outputs < 1 || n->outputs[0] < 0) return refuse(why, why_size, "expected X, W and an output");
-    mixrt_dtype dt = g->values[n->outputs[0]].dtype;
-    if (dt != MIXRT_DTYPE_F32 && dt != MIXRT_DTYPE_BF16) return refuse(why, why_size, "output is not f32 or bf16");
-    if (dt == MIXRT_DTYPE_BF16 && !mixrt_dnnl_bf16_native())
-        return refuse(why, why_size, "bf16 needs AVX512-BF16 and a native oneDNN bf16 implementation");
-    if (x->dtype != dt || w->dtype != dt || (z && z->dtype != dt))
-        return refuse(why, why_size, "X, W, Z and the output must share one dtype");
-    if (!mixrt_graph_is_fixed_const(g, n->inputs[1])) return refuse(why, why_size, "W is not a constant");
-    const struct mixrt_tensor *wt = g->values[n->inputs[1]].init;
-    if (wt->rank != 3 || x->rank != 3) return refuse(why, why_size, "not a 1-D convolution");
-    if (b && (!mixrt_graph_is_fixed_const(g, n->inputs[2]) || !mixrt_dtype_is_float(b->dtype)))
-        return refuse(why, why_size, "the bias is not a float constant");
-    if (mixrt_node_attr_int(n, "group", 1) != 1) return refuse(why, why_size, "grouped");
+    if (!cmm_supports(g, n, 3, why, why_size)) return false;
     struct c1d_geom gm; /* attributes only: the run checks X against W */
-    if (!c1d_attrs(n, wt->dims[2], &gm)) return refuse(why, why_size, "malformed 1-D attributes (or auto_pad SAME)");
+    if (!c1d_attrs(n, g->values[n->inputs[1]].init->dims[2], &gm))
+        return refuse(why, why_size, "malformed 1-D attributes (or auto_pad SAME)");
     return true;
-}
-
-static void c1d_state_set(struct fmm_state *st, const struct c1d_geom *gm, mixrt_dtype dt,
-                          const struct mixrt_dnnl_conv_opts *o) {
-    st->dt = dt, st->trans_b = true;
-    st->K = gm->k * gm->c, st->N = gm->m, st->taps = gm->k;
-    c1x1_set_act(st, o);
 }
 
 static mixrt_status c1d_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
@@ -874,27 +873,23 @@ static mixrt_status c1d_prepare(mixrt_context_t ctx, const struct mixrt_graph *g
         if ((xd[i] = x->dims[i].value) <= 0) return MIXRT_STATUS_OK;
     struct c1d_geom gm;
     if (!c1d_geom(n, xd, w->dims, &gm) || gm.m == 0) return MIXRT_STATUS_OK; /* the run words it */
-    st->has_bias = bias != NULL;
-    st->has_z = in_value(g, n, 3) != NULL;
-    c1d_state_set(st, &gm, w->dtype, &o);
+    cmm_set(st, w->dtype, gm.k * gm.c, gm.m, gm.k, in_value(g, n, 3) != NULL, bias != NULL, &o);
     fmm_set_wkey(st, g, n);
     status = fmm_build(ctx, n, st, gm.n * gm.to, w->data, bias ? g->values[n->inputs[2]].init : NULL);
 fail:
     return status;
 }
 
-/* Rows [r0, r1) of the im2col matrix: row n*T'+t holds X[n, t*s + j*d - pb, :] for j < k,
- * zeros where that is a pad. */
-static void c1d_rows(const struct c1d_geom *g, const char *x, char *a, size_t es, int64_t r0, int64_t r1) {
+/* Row r of the im2col matrix: row n*T'+t holds X[n, t*s + j*d - pb, :] for j < k, zeros where
+ * that is a pad. */
+static void c1d_row(const struct c1d_geom *g, const char *x, char *a, size_t es, int64_t r) {
     size_t row = (size_t)g->c * es;
-    for (int64_t r = r0; r < r1; r++) {
-        int64_t n = r / g->to, t = r % g->to;
-        char *dst = a + (size_t)r * (size_t)g->k * row;
-        for (int64_t j = 0; j < g->k; j++) {
-            int64_t p = t * g->s + j * g->d - g->pb;
-            if (p < 0 || p >= g->t) memset(dst + (size_t)j * row, 0, row);
-            else memcpy(dst + (size_t)j * row, x + (size_t)(n * g->t + p) * row, row);
-        }
+    int64_t n = r / g->to, t = r % g->to;
+    char *dst = a + (size_t)r * (size_t)g->k * row;
+    for (int64_t j = 0; j < g->k; j++) {
+        int64_t p = t * g->s + j * g->d - g->pb;
+        if (p < 0 || p >= g->t) memset(dst + (size_t)j * row, 0, row);
+        else memcpy(dst + (size_t)j * row, x + (size_t)(n * g->t + p) * row, row);
     }
 }
 
@@ -902,14 +897,15 @@ static mixrt_status c1d_run(struct mixrt_kernel_ctx *k) {
     mixrt_status status = MIXRT_STATUS_OK;
     struct fmm_state *st = k->state;
     bool locked = false;
-    const struct mixrt_tensor *x = NULL, *w = NULL, *bias = mixrt_kernel_opt_input(k, 2), *z = mixrt_kernel_opt_input(k, 3);
+    const struct mixrt_tensor *x = NULL, *w = NULL, *bias = mixrt_kernel_opt_input(k, 2),
+                              *z = mixrt_kernel_opt_input(k, 3);
     struct mixrt_tensor *y = NULL;
     struct mixrt_dnnl_conv_opts o;
     struct c1d_geom gm;
     MIXRT_TRY(mixrt_kernel_input(k, 0, &x));
     MIXRT_TRY(mixrt_kernel_input(k, 1, &w));
-    if (!st || !mixrt_dnnl_fconv_opts(k->node, &o) || x->rank != 3 || w->rank != 3 || !c1d_geom(k->node, x->dims, w->dims, &gm) ||
-        mixrt_tensor_numel(x) == 0 || mixrt_tensor_numel(w) == 0)
+    if (!st || !mixrt_dnnl_fconv_opts(k->node, &o) || x->rank != 3 || w->rank != 3 ||
+        !c1d_geom(k->node, x->dims, w->dims, &gm) || mixrt_tensor_numel(x) == 0 || mixrt_tensor_numel(w) == 0)
         return mixrt_cpu_run_reference(k); /* it words any error */
     mixrt_dtype dt;
     MIXRT_TRY(mixrt_dnnl_check_dtypes(k, 2, 2, &dt));
@@ -922,28 +918,15 @@ static mixrt_status c1d_run(struct mixrt_kernel_ctx *k) {
     int64_t rows = gm.n * gm.to;
     pthread_mutex_lock(&st->lock);
     locked = true;
-    if (!st->built || st->M != rows || st->K != gm.k * gm.c || st->N != gm.m || st->dt != dt || st->taps != gm.k ||
-        st->has_z != (z != NULL) || st->has_bias != (bias != NULL) || st->alg != o.act || st->alpha != o.alpha ||
-        st->beta != o.beta) {
-        if (st->K != gm.k * gm.c || st->N != gm.m || st->dt != dt || !st->trans_b || st->taps != gm.k) fmm_wei_drop(st);
-        if (st->has_bias != (bias != NULL) || st->N != gm.m) st->bias_ready = false;
-        st->has_z = z != NULL, st->has_bias = bias != NULL;
-        c1d_state_set(st, &gm, dt, &o);
-        fmm_set_wkey(st, k->graph, k->node);
-        MIXRT_TRY(fmm_build(k->ctx, k->node, st, rows, w->data, bias));
-    }
+    MIXRT_TRY(cmm_ensure(k, st, rows, gm.k * gm.c, gm.m, gm.k, dt, w, bias, z, &o));
     const void *a = x->data;
     if (!c1d_direct(&gm)) {
         size_t es = mixrt_dtype_size(dt), need = (size_t)rows * (size_t)(gm.k * gm.c) * es;
-        if (st->sub_bytes < need) {
-            mixrt_free(k->ctx, st->sub, st->sub_bytes);
-            st->sub_bytes = 0;
-            if (!(st->sub = mixrt_alloc(k->ctx, need))) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
-            st->sub_bytes = need;
-        }
+        char *rows_buf = cmm_rows(k, st, need);
+        if (!rows_buf) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
 #pragma omp parallel for schedule(static) if (need >= ((size_t)1 << 16))
-        for (int64_t r = 0; r < rows; r++) c1d_rows(&gm, x->data, st->sub, es, r, r + 1);
-        a = st->sub;
+        for (int64_t r = 0; r < rows; r++) c1d_row(&gm, x->data, rows_buf, es, r);
+        a = rows_buf;
     }
     MIXRT_TRY(fmm_exec(k, st, a, z, y));
 fail:

@@ -1,9 +1,9 @@
 /* norm.cu - row-wise CUDA kernels over the last axis: LayerNormalization, Softmax, the
  * ReduceMean / ReduceSum of rows and InstanceNormalization (a row per image and channel). One
  * block per row (LayerNorm rows of <= 1024 values: one warp per row, the row read once into
- * registers, 16-byte accesses where the row length and alignment allow), f32 math whatever the storage dtype; LayerNorm takes the variance of the
- * centred values (a second pass over the row, not E[x^2] - mean^2, which cancels badly),
- * Softmax subtracts the row maximum before exp. */
+ * registers, 16-byte accesses where the row length and alignment allow), f32 math whatever the
+ * storage dtype; the norms take the variance of the centred values (a second pass over the row,
+ * not E[x^2] - mean^2, which cancels badly), Softmax subtracts the row maximum before exp. */
 #include "backend/cuda/cuda_impl.h"
 #include "backend/cuda/cuda_types.cuh"
 
@@ -14,18 +14,27 @@ int threads_for(size_t cols) {
     return t >= 256 ? 256 : (int)t;
 }
 
+/* The mean and 1 / sqrt(variance + eps) of the cols values at x + base, read by the whole block
+ * in two passes (the variance of the centred values). */
+template <typename T, typename I>
+__device__ __forceinline__ void block_row_stats(const T *x, size_t base, I cols, float eps, float *mean, float *rstd) {
+    float s = 0.0f;
+    for (I c = threadIdx.x; c < cols; c += blockDim.x) s += mixrt_cu_load(x, base + c);
+    const float m = mixrt_cu_block_reduce<false>(s) / (float)cols;
+    float v = 0.0f;
+    for (I c = threadIdx.x; c < cols; c += blockDim.x) {
+        float d = mixrt_cu_load(x, base + c) - m;
+        v += d * d;
+    }
+    *mean = m;
+    *rstd = 1.0f / sqrtf(mixrt_cu_block_reduce<false>(v) / (float)cols + eps);
+}
+
 template <typename T>
 __global__ void layer_norm_kernel(const T *x, const T *scale, const T *bias, T *y, int cols, float eps) {
     size_t base = (size_t)blockIdx.x * (size_t)cols;
-    float s = 0.0f;
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) s += mixrt_cu_load(x, base + c);
-    float mean = mixrt_cu_block_reduce<false>(s) / (float)cols;
-    float v = 0.0f;
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
-        float d = mixrt_cu_load(x, base + c) - mean;
-        v += d * d;
-    }
-    float rstd = 1.0f / sqrtf(mixrt_cu_block_reduce<false>(v) / (float)cols + eps);
+    float mean, rstd;
+    block_row_stats(x, base, cols, eps, &mean, &rstd);
     for (int c = threadIdx.x; c < cols; c += blockDim.x) {
         float o = (mixrt_cu_load(x, base + c) - mean) * rstd * mixrt_cu_load(scale, c);
         if (bias) o += mixrt_cu_load(bias, c);
@@ -177,21 +186,14 @@ template <typename T> __global__ void reduce_rows_kernel(const T *x, T *y, size_
     if (threadIdx.x == 0) mixrt_cu_store(y, blockIdx.x, mean ? s / (float)cols : s);
 }
 
-/* InstanceNormalization of a row (one image's channel, its spatial values): the layer_norm
- * block kernel's two passes, the channel's scale and bias (row % channels). */
+/* InstanceNormalization of a row (one image's channel, its spatial values): block_row_stats,
+ * then the channel's scale and bias (row % channels). */
 template <typename T>
 __global__ void instance_norm_kernel(const T *x, const T *scale, const T *bias, T *y, size_t cols, size_t channels,
                                      float eps) {
     size_t base = (size_t)blockIdx.x * cols, ch = (size_t)blockIdx.x % channels;
-    float s = 0.0f;
-    for (size_t c = threadIdx.x; c < cols; c += blockDim.x) s += mixrt_cu_load(x, base + c);
-    float mean = mixrt_cu_block_reduce<false>(s) / (float)cols;
-    float v = 0.0f;
-    for (size_t c = threadIdx.x; c < cols; c += blockDim.x) {
-        float d = mixrt_cu_load(x, base + c) - mean;
-        v += d * d;
-    }
-    float rstd = 1.0f / sqrtf(mixrt_cu_block_reduce<false>(v) / (float)cols + eps);
+    float mean, rstd;
+    block_row_stats(x, base, cols, eps, &mean, &rstd);
     float g = mixrt_cu_load(scale, ch) * rstd, b = mixrt_cu_load(bias, ch);
     for (size_t c = threadIdx.x; c < cols; c += blockDim.x)
         mixrt_cu_store(y, base + c, (mixrt_cu_load(x, base + c) - mean) * g + b);
