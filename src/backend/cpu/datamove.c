@@ -997,15 +997,27 @@ static bool rz_float(mixrt_dtype dt) {
     return dt == MIXRT_DTYPE_F32 || dt == MIXRT_DTYPE_BF16 || dt == MIXRT_DTYPE_F16 || dt == MIXRT_DTYPE_F64;
 }
 
-static bool resize_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+bool mixrt_resize_supports(const struct mixrt_graph *g, const struct mixrt_node *n, bool linear_only, char *why,
+                           size_t why_size) {
     if (!common_supports(g, n, 11, why, why_size) || !const_inputs(g, n, 2, 4, why, why_size)) return false;
     const struct mixrt_value *x = in_value(g, n, 0);
     if (x->rank >= 0 && x->rank != 4) return no(why, why_size, "%s", "Resize input not 4-D");
     struct rz_params p;
     const char *bad;
     if (!rz_params_get(n, &p, &bad)) return no(why, why_size, "Resize attribute '%s' outside the fast path", bad);
+    if (linear_only && !p.linear) return no(why, why_size, "%s", "Resize mode not linear");
     if (p.linear && !rz_float(x->dtype)) return no(why, why_size, "Resize linear on %s", mixrt_dtype_name(x->dtype));
     return true;
+}
+
+bool mixrt_resize_linear(const struct mixrt_node *n) {
+    struct rz_params p;
+    const char *bad;
+    return rz_params_get(n, &p, &bad) && p.linear;
+}
+
+static bool resize_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    return mixrt_resize_supports(g, n, false, why, why_size);
 }
 
 struct rz_axis {

@@ -51,6 +51,7 @@ extern const struct mixrt_cpu_kernel mixrt_dnnl_kernels[];    /* dnnl_*.c; empty
 extern const struct mixrt_cpu_kernel mixrt_eltwise_kernels[];  /* eltwise.c: element-wise ops and casts */
 extern const struct mixrt_cpu_kernel mixrt_nnops_kernels[];    /* nnops.c: pooling, normalization, softmax */
 extern const struct mixrt_cpu_kernel mixrt_datamove_kernels[]; /* datamove.c: Transpose, Gather, Concat, ... */
+extern const struct mixrt_cpu_kernel mixrt_resize_kernels[];   /* resize.c: Resize linear, separable in f32 */
 extern const struct mixrt_cpu_kernel mixrt_rnn_kernels[];      /* rnn.c: LSTM, GRU, RNN */
 extern const struct mixrt_cpu_kernel mixrt_select_kernels[];   /* select.c: ArgMax, ArgMin, TopK (f32 rows) */
 /* com.mixrt fused ops (fused_transformer.c, fused_conv.c) */
@@ -114,6 +115,11 @@ int mixrt_cpu_packed_outcome(char *why, size_t why_size);
  * transformation, both or neither given...). */
 bool mixrt_resize_geometry(const struct mixrt_node *n, const int64_t *xd, const struct mixrt_tensor *scales,
                            const struct mixrt_tensor *sizes, int64_t *od, double *sc);
+/* dm_resize's supports() (datamove.c), for the other Resize kernels; linear_only refuses
+ * nearest mode too. mixrt_resize_linear: n's attributes are in the fast path, mode linear. */
+bool mixrt_resize_supports(const struct mixrt_graph *g, const struct mixrt_node *n, bool linear_only, char *why,
+                           size_t why_size);
+bool mixrt_resize_linear(const struct mixrt_node *n);
 /* The taps of output coordinate x of one axis (in_len inputs, out_len outputs, scale): cnt (1
  * or 2) input indices and weights, the reference's rules. */
 void mixrt_resize_axis_taps(const struct mixrt_node *n, int64_t in_len, int64_t out_len, double scale, int64_t x,

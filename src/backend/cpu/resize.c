@@ -1,0 +1,212 @@
+/* resize.c - a fast CPU kernel candidate for Resize in linear mode on 4-D f32 / bf16 / f16
+ * tensors whose N and C are kept (an image or feature map upsampled, as segmentation heads
+ * and feature pyramids do): per output row, the two input rows of its H taps are blended into
+ * one f32 row, then each output column takes its W taps from that row (resize_avx512.c: 16
+ * columns per two permutes). Separable and in f32, so it is not bit-identical to the reference
+ * (which sums the four products in f64): within a few f32 ulps, one rounding to a 16-bit
+ * output; the builder times it against dm_resize, which is exact. The taps are the reference's
+ * (datamove.c's rz_taps, every coordinate transformation). Anything else runs the reference. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "backend/cpu/kernels.h"
+#include "backend/cpu/resize_impl.h"
+
+static bool forced_scalar;
+/* Below this many output bytes, one thread. A bf16 [1, 256, 128, 128] output (8 MiB) runs
+ * ~0.3 ms; a 64 KiB one a few us, less than waking the pool. */
+#define RZ_PAR_BYTES_DEFAULT ((size_t)256 << 10)
+static size_t par_bytes_override;
+
+void mixrt_rz_force_scalar(bool on) { forced_scalar = on; }
+void mixrt_rz_set_parallel_bytes(size_t bytes) { par_bytes_override = bytes; }
+
+bool mixrt_rz_has_avx512(void) {
+#if defined(__x86_64__)
+    const struct mixrt_cpu_features *f = mixrt_cpu_features();
+    const char *e = getenv("MIXRT_RESIZE_ISA");
+    return f->avx512f && f->avx512bw && f->avx512vl && !forced_scalar && !(e && !strcmp(e, "scalar"));
+#else
+    return false;
+#endif
+}
+
+void mixrt_rz_vpass_scalar(mixrt_dtype dt, const void *xa, const void *xb, float wa, float wb, float *t,
+                           float *scratch, int64_t n) {
+    if (dt == MIXRT_DTYPE_F32) {
+        const float *a = xa, *b = xb;
+        if (b)
+            for (int64_t j = 0; j < n; j++) t[j] = wa * a[j] + wb * b[j];
+        else
+            for (int64_t j = 0; j < n; j++) t[j] = wa * a[j];
+        return;
+    }
+    mixrt_convert(t, MIXRT_DTYPE_F32, xa, dt, (size_t)n);
+    if (!xb) {
+        for (int64_t j = 0; j < n; j++) t[j] *= wa;
+        return;
+    }
+    mixrt_convert(scratch, MIXRT_DTYPE_F32, xb, dt, (size_t)n);
+    for (int64_t j = 0; j < n; j++) t[j] = wa * t[j] + wb * scratch[j];
+}
+
+void mixrt_rz_hpass_scalar(const struct mixrt_rz_cols *c, const float *t, float *y) {
+    for (int64_t w = 0; w < c->n; w++) {
+        float a = c->w0[w] * t[c->i0[w]];
+        if (c->two[w / 16] >> (w % 16) & 1) a += c->w1[w] * t[c->i1[w]];
+        y[w] = a;
+    }
+}
+
+static bool rz_dtype(mixrt_dtype dt) {
+    return dt == MIXRT_DTYPE_F32 || dt == MIXRT_DTYPE_BF16 || dt == MIXRT_DTYPE_F16;
+}
+
+static bool rz_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    if (!mixrt_resize_supports(g, n, true, why, why_size)) return false;
+    const struct mixrt_value *x = &g->values[n->inputs[0]];
+    if (!rz_dtype(x->dtype)) {
+        if (why && why_size) snprintf(why, why_size, "Resize linear on %s (f32, bf16, f16 only)", mixrt_dtype_name(x->dtype));
+        return false;
+    }
+    return true;
+}
+
+/* Axis a keeps its length and maps each coordinate onto itself with weight 1. */
+static bool axis_kept(const struct mixrt_node *n, int64_t len, int64_t out, double s) {
+    if (out != len) return false;
+    for (int64_t i = 0; i < len; i++) {
+        int64_t idx[2];
+        double w[2];
+        int cnt;
+        mixrt_resize_axis_taps(n, len, out, s, i, idx, w, &cnt);
+        if (cnt != 1 || idx[0] != i || w[0] != 1.0) return false;
+    }
+    return true;
+}
+
+struct rz_rows {
+    int32_t i0, i1;
+    float w0, w1;
+    bool two;
+};
+
+static mixrt_status rz_run(struct mixrt_kernel_ctx *k) {
+    const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0);
+    double sc[4];
+    int64_t od[4];
+    if (!x || !x->data || x->rank != 4 || !rz_dtype(x->dtype) || k->opset < 11 ||
+        !mixrt_resize_linear(k->node) ||
+        !mixrt_resize_geometry(k->node, x->dims, mixrt_kernel_opt_input(k, 2), mixrt_kernel_opt_input(k, 3), od, sc))
+        return mixrt_cpu_run_reference(k);
+    const int64_t H = x->dims[2], W = x->dims[3], OH = od[2], OW = od[3];
+    size_t nout = (size_t)od[0] * (size_t)od[1] * (size_t)OH * (size_t)OW;
+    /* int32 column indices; the reference's errors (an empty input, bad sizes) stay its own */
+    if ((nout && mixrt_tensor_numel(x) == 0) || W > INT32_MAX - 64 || OW > INT32_MAX - 64 ||
+        !axis_kept(k->node, x->dims[0], od[0], sc[0]) || !axis_kept(k->node, x->dims[1], od[1], sc[1]))
+        return mixrt_cpu_run_reference(k);
+    struct mixrt_tensor *o = NULL;
+    mixrt_status status = mixrt_kernel_output_uninit(k, 0, x->dtype, 4, od, &o);
+    if (status != MIXRT_STATUS_OK || nout == 0) return status;
+
+    /* the tables: rows, then the column arrays padded to whole blocks */
+    const int64_t nb = (OW + 15) / 16, np = nb * 16;
+    size_t tab_bytes = (size_t)OH * sizeof(struct rz_rows) + (size_t)np * (5 * sizeof(int32_t) + 2 * sizeof(float)) +
+                       (size_t)nb * (sizeof(int32_t) + sizeof(uint16_t));
+    char *tab = mixrt_alloc(k->ctx, tab_bytes);
+    if (!tab) return mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for the resize tables");
+    memset(tab, 0, tab_bytes);
+    struct rz_rows *rows = (struct rz_rows *)tab;
+    int32_t *i0 = (int32_t *)(rows + OH), *i1 = i0 + np, *r0 = i1 + np, *r1 = r0 + np, *base = r1 + np;
+    float *w0 = (float *)(base + nb), *w1 = w0 + np;
+    uint16_t *two = (uint16_t *)(w1 + np);
+    for (int64_t h = 0; h < OH; h++) {
+        int64_t idx[2];
+        double w[2];
+        int cnt;
+        mixrt_resize_axis_taps(k->node, H, OH, sc[2], h, idx, w, &cnt);
+        rows[h] = (struct rz_rows){(int32_t)idx[0], (int32_t)(cnt > 1 ? idx[1] : idx[0]), (float)w[0],
+                                   cnt > 1 ? (float)w[1] : 0.0f, cnt > 1};
+    }
+    for (int64_t c = 0; c < OW; c++) {
+        int64_t idx[2];
+        double w[2];
+        int cnt;
+        mixrt_resize_axis_taps(k->node, W, OW, sc[3], c, idx, w, &cnt);
+        i0[c] = (int32_t)idx[0], w0[c] = (float)w[0];
+        i1[c] = (int32_t)(cnt > 1 ? idx[1] : idx[0]), w1[c] = cnt > 1 ? (float)w[1] : 0.0f;
+        if (cnt > 1) two[c / 16] |= (uint16_t)(1u << (c % 16));
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        int32_t lo = INT32_MAX, hi = 0;
+        for (int64_t c = b * 16; c < b * 16 + 16 && c < OW; c++) {
+            lo = i0[c] < lo ? i0[c] : lo, lo = i1[c] < lo ? i1[c] : lo;
+            hi = i0[c] > hi ? i0[c] : hi, hi = i1[c] > hi ? i1[c] : hi;
+        }
+        base[b] = hi - lo < 32 ? lo : -1;
+        for (int64_t c = b * 16; c < b * 16 + 16 && base[b] >= 0; c++)
+            r0[c] = c < OW ? i0[c] - lo : 0, r1[c] = c < OW ? i1[c] - lo : 0;
+    }
+    const struct mixrt_rz_cols cols = {OW, nb, i0, i1, r0, r1, base, w0, w1, two};
+
+    const bool avx = mixrt_rz_has_avx512();
+    void (*vpass)(mixrt_dtype, const void *, const void *, float, float, float *, float *, int64_t) =
+        avx ? mixrt_rz_vpass_avx512 : mixrt_rz_vpass_scalar;
+    void (*hpass)(const struct mixrt_rz_cols *, const float *, float *) =
+        avx ? mixrt_rz_hpass_avx512 : mixrt_rz_hpass_scalar;
+    const size_t es = mixrt_dtype_size(x->dtype);
+    const int64_t nrows = od[0] * od[1] * OH;
+    int nt = 1;
+#ifdef _OPENMP
+    size_t lim = par_bytes_override ? par_bytes_override : RZ_PAR_BYTES_DEFAULT;
+    if (nout * es >= lim && nrows > 1) nt = omp_get_max_threads() < nrows ? omp_get_max_threads() : (int)nrows;
+    if (nt < 1) nt = 1;
+#endif
+    /* per thread: the blended row (+32 readable floats), the scalar twin's widened row, an f32
+     * output row for 16-bit outputs */
+    const size_t per = (size_t)W + 32 + (size_t)W + (size_t)OW;
+    float *buf = mixrt_alloc(k->ctx, (size_t)nt * per * sizeof(float));
+    if (!buf) {
+        mixrt_free(k->ctx, tab, tab_bytes);
+        return mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for the resize rows");
+    }
+    memset(buf, 0, (size_t)nt * per * sizeof(float));
+    const char *src = x->data;
+    char *dst = o->data;
+    const mixrt_dtype dt = x->dtype;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#endif
+    for (int64_t r = 0; r < nrows; r++) {
+#ifdef _OPENMP
+        float *t = buf + (size_t)omp_get_thread_num() * per;
+#else
+        float *t = buf;
+#endif
+        float *scratch = t + W + 32, *yf = scratch + W;
+        const int64_t plane = r / OH, h = r % OH;
+        const struct rz_rows *rw = &rows[h];
+        const char *xp = src + (size_t)plane * (size_t)H * (size_t)W * es;
+        vpass(dt, xp + (size_t)rw->i0 * (size_t)W * es, rw->two ? xp + (size_t)rw->i1 * (size_t)W * es : NULL, rw->w0,
+              rw->w1, t, scratch, W);
+        char *yrow = dst + (size_t)r * (size_t)OW * es;
+        if (dt == MIXRT_DTYPE_F32) {
+            hpass(&cols, t, (float *)yrow);
+        } else {
+            hpass(&cols, t, yf);
+            mixrt_convert(yrow, dt, yf, MIXRT_DTYPE_F32, (size_t)OW);
+        }
+    }
+    mixrt_free(k->ctx, buf, (size_t)nt * per * sizeof(float));
+    mixrt_free(k->ctx, tab, tab_bytes);
+    return MIXRT_STATUS_OK;
+}
+
+const struct mixrt_cpu_kernel mixrt_resize_kernels[] = {
+    {"rz_linear", "", "Resize", rz_supports, NULL, NULL, rz_run},
+    {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+};

@@ -1,0 +1,50 @@
+/* resize_avx512.c - the AVX-512 twins of resize.c's two row passes: the vertical blend 16
+ * columns at a time (bf16 widened by a shift, f16 by vcvtph2ps), and the horizontal taps of 16
+ * output columns picked from a 32-float window of the blended row with two permutes (gathers
+ * only for strong downscales). Tails are masked. */
+#include "backend/cpu/resize_impl.h"
+
+#if defined(__x86_64__) && defined(__AVX512F__)
+#include <immintrin.h>
+
+static inline __m512 load16(mixrt_dtype dt, const void *x, int64_t j, __mmask16 m) {
+    if (dt == MIXRT_DTYPE_F32) return _mm512_maskz_loadu_ps(m, (const float *)x + j);
+    __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)x + j);
+    if (dt == MIXRT_DTYPE_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+void mixrt_rz_vpass_avx512(mixrt_dtype dt, const void *xa, const void *xb, float wa, float wb, float *t,
+                           float *scratch, int64_t n) {
+    (void)scratch;
+    const __m512 va = _mm512_set1_ps(wa), vb = _mm512_set1_ps(wb);
+    for (int64_t j = 0; j < n; j += 16) {
+        __mmask16 m = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1u);
+        __m512 y = _mm512_mul_ps(va, load16(dt, xa, j, m));
+        if (xb) y = _mm512_fmadd_ps(vb, load16(dt, xb, j, m), y);
+        _mm512_mask_storeu_ps(t + j, m, y);
+    }
+}
+
+void mixrt_rz_hpass_avx512(const struct mixrt_rz_cols *c, const float *t, float *y) {
+    for (int64_t b = 0; b < c->blocks; b++) {
+        const int64_t w = b * 16;
+        __mmask16 m = c->n - w >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (c->n - w)) - 1u);
+        __m512 v0, v1;
+        if (c->base[b] >= 0) {
+            const float *s = t + c->base[b];
+            __m512 lo = _mm512_loadu_ps(s), hi = _mm512_loadu_ps(s + 16);
+            v0 = _mm512_permutex2var_ps(lo, _mm512_loadu_si512((const void *)(c->r0 + w)), hi);
+            v1 = _mm512_permutex2var_ps(lo, _mm512_loadu_si512((const void *)(c->r1 + w)), hi);
+        } else {
+            v0 = _mm512_i32gather_ps(_mm512_loadu_si512((const void *)(c->i0 + w)), t, 4);
+            v1 = _mm512_i32gather_ps(_mm512_loadu_si512((const void *)(c->i1 + w)), t, 4);
+        }
+        __m512 a = _mm512_mul_ps(_mm512_loadu_ps(c->w0 + w), v0);
+        a = _mm512_mask_mov_ps(a, (__mmask16)c->two[b], _mm512_fmadd_ps(_mm512_loadu_ps(c->w1 + w), v1, a));
+        _mm512_mask_storeu_ps(y + w, m, a);
+    }
+}
+#else
+typedef int mixrt_resize_avx512_unused; /* ISO C: a translation unit needs a declaration */
+#endif

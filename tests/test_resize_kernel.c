@@ -1,0 +1,153 @@
+/* test_resize_kernel.c - rz_linear (resize.c), the separable f32 Resize, against the reference
+ * kernel, which sums the four products in f64 and rounds once: every coordinate transformation,
+ * f32 / bf16 / f16, upscales by 2 and 8 (window permutes), odd sizes and 16-column tails, mild
+ * and strong downscales (the gathered blocks), a kept axis, 1x1 inputs, N > 1 and C > 1; on the
+ * AVX-512 passes and the scalar twins, on one thread and split over threads. Each element must
+ * lie within a few f32 ulps of the reference's (plus one ulp of a 16-bit output, whose rounding
+ * from f32 may differ from the reference's from f64); infinities must land where the reference
+ * puts them. Cases the kernel does not take (N or C resized, an empty input) must give the
+ * reference's answer exactly. Usage: test_resize_kernel. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/kernels.h"
+#include "backend/cpu/resize_impl.h"
+#include "kernel_harness.h"
+#include "testutil.h"
+
+static int g_cases;
+
+/* x: uniform in [-2, 2); inf_at >= 0 plants +inf there. */
+static struct mixrt_tensor make_x(mixrt_dtype dt, const int64_t *dims, long inf_at) {
+    struct mixrt_tensor t = kh_tensor(dt, 4, dims, NULL);
+    size_t n = mixrt_tensor_numel(&t);
+    for (size_t i = 0; i < n; i++) mixrt_store_f64(t.data, dt, i, tu_uniform(-2, 2));
+    if (inf_at >= 0 && (size_t)inf_at < n) mixrt_store_f64(t.data, dt, (size_t)inf_at, INFINITY);
+    return t;
+}
+
+/* |y - r| allowed at element r of a result of dt: 8 f32 ulps of the largest input, one ulp of
+ * a 16-bit output (and its subnormal step). */
+static double tol(mixrt_dtype dt, double r, double xmax) {
+    double t = 8 * ldexp(xmax, -24);
+    if (dt == MIXRT_DTYPE_BF16) t += ldexp(fabs(r), -7);
+    if (dt == MIXRT_DTYPE_F16) t += ldexp(fabs(r), -10) + ldexp(1, -24);
+    return t;
+}
+
+/* One node: Resize (opset 13) of x with the given scales or sizes; exact: the kernel must hand
+ * the case to the reference (bit-identical result). */
+static void run_case(mixrt_dtype dt, const char *coord, const int64_t *dims, const double *scales,
+                     const int64_t *sizes, long inf_at, bool exact) {
+    char desc[200], ds[64];
+    mixrt_dims_str(ds, sizeof(ds), 4, dims);
+    if (sizes)
+        snprintf(desc, sizeof(desc), "%s %s %s -> [%lld,%lld,%lld,%lld]", mixrt_dtype_name(dt), coord, ds,
+                 (long long)sizes[0], (long long)sizes[1], (long long)sizes[2], (long long)sizes[3]);
+    else
+        snprintf(desc, sizeof(desc), "%s %s %s x [%g,%g,%g,%g]", mixrt_dtype_name(dt), coord, ds, scales[0],
+                 scales[1], scales[2], scales[3]);
+    g_cases++;
+    kh_begin("Resize", 13, sizes ? 4 : 3, 1);
+    kh_attr_str("mode", "linear");
+    kh_attr_str("coordinate_transformation_mode", coord);
+    struct mixrt_tensor x = make_x(dt, dims, inf_at), sc = {0}, sz = {0};
+    if (scales) sc = kh_tensor(MIXRT_DTYPE_F32, 1, (int64_t[]){4}, scales);
+    if (sizes) sz = kh_tensor_ints(MIXRT_DTYPE_I64, 1, (int64_t[]){4}, sizes);
+    kh_in[0] = &x;
+    kh_in[1] = NULL;
+    kh_in[2] = scales ? &sc : NULL;
+    if (sizes) kh_in[3] = &sz;
+    /* the shaping inputs are constants, as the kernel's supports() requires */
+    struct mixrt_value *xv = &kh_G->values[kh_N->inputs[0]];
+    xv->dtype = dt, xv->rank = 4;
+    for (int i = 0; i < 4; i++) xv->dims[i].value = dims[i];
+    kh_N->inputs[1] = -1;
+    struct mixrt_value *cv = &kh_G->values[kh_N->inputs[sizes ? 3 : 2]];
+    cv->init = sizes ? &sz : &sc, cv->flags |= MIXRT_VALUE_INITIALIZER;
+    if (sizes) kh_N->inputs[2] = -1;
+    const struct mixrt_cpu_kernel *k = mixrt_cpu_kernel_find("rz_linear", "", "Resize");
+    char why[256] = "";
+    TU_CHECK(k && k->supports(kh_G, kh_N, why, sizeof(why)), "%s: supports() refused: %s", desc, why);
+    mixrt_status rs = kh_run();
+    TU_CHECK(rs == MIXRT_STATUS_OK, "%s: reference: %s", desc, mixrt_context_last_error(kh_ctx));
+    struct mixrt_tensor ref = {0};
+    if (rs == MIXRT_STATUS_OK) mixrt_tensor_copy(kh_ctx, &ref, &kh_out[0]);
+    mixrt_tensor_release(kh_ctx, &kh_out[0]);
+    double xmax = 0;
+    for (size_t i = 0; i < mixrt_tensor_numel(&x); i++) {
+        double v = fabs(mixrt_load_f64(x.data, dt, i));
+        if (isfinite(v) && v > xmax) xmax = v;
+    }
+    for (int mode = 0; k && rs == MIXRT_STATUS_OK && mode < 4; mode++) {
+        bool scalar = mode & 1, par = mode & 2;
+        if (!scalar && !mixrt_rz_has_avx512()) continue;
+        mixrt_rz_force_scalar(scalar);
+        mixrt_rz_set_parallel_bytes(par ? 1 : SIZE_MAX);
+        const char *mname = scalar ? (par ? "scalar/threads" : "scalar") : (par ? "avx512/threads" : "avx512");
+        mixrt_status st = kh_run_kernel(k->run, NULL);
+        const struct mixrt_tensor *y = &kh_out[0];
+        TU_CHECK(st == MIXRT_STATUS_OK, "%s [%s]: %s", desc, mname, mixrt_context_last_error(kh_ctx));
+        bool same = st == MIXRT_STATUS_OK && y->dtype == ref.dtype && y->rank == 4 && y->nbytes == ref.nbytes &&
+                    !memcmp(y->dims, ref.dims, sizeof(ref.dims[0]) * 4);
+        TU_CHECK(same || st != MIXRT_STATUS_OK, "%s [%s]: output shape or dtype differs", desc, mname);
+        if (same && exact) TU_CHECK(!memcmp(y->data, ref.data, ref.nbytes), "%s [%s]: not the reference's", desc, mname);
+        size_t n = same ? mixrt_tensor_numel(&ref) : 0, bad = n;
+        double worst = 0;
+        for (size_t i = 0; i < n && !exact; i++) {
+            double a = mixrt_load_f64(y->data, dt, i), r = mixrt_load_f64(ref.data, dt, i);
+            if (isnan(r) || isinf(r)) {
+                if (!(isnan(r) ? isnan(a) : a == r) && bad == n) bad = i;
+                continue;
+            }
+            double e = fabs(a - r);
+            if (!(e <= tol(dt, r, xmax)) && bad == n) bad = i;
+            if (e > worst) worst = e;
+        }
+        TU_CHECK(bad == n, "%s [%s]: element %zu is %g, reference %g (worst error %g)", desc, mname, bad,
+                 bad < n ? mixrt_load_f64(y->data, dt, bad) : 0.0, bad < n ? mixrt_load_f64(ref.data, dt, bad) : 0.0,
+                 worst);
+        mixrt_tensor_release(kh_ctx, &kh_out[0]);
+    }
+    mixrt_rz_force_scalar(false);
+    mixrt_rz_set_parallel_bytes(0);
+    cv->init = NULL;
+    kh_end();
+    mixrt_tensor_release(kh_ctx, &ref);
+    mixrt_tensor_release(kh_ctx, &x);
+    mixrt_tensor_release(kh_ctx, &sc);
+    mixrt_tensor_release(kh_ctx, &sz);
+}
+
+int main(void) {
+    if (mixrt_context_create(NULL, &kh_ctx) != MIXRT_STATUS_OK) return 1;
+    if (!mixrt_rz_has_avx512()) printf("test_resize_kernel: no AVX-512 here; testing the scalar twins only\n");
+    tu_seed(0x7e512eu);
+    static const char *const coords[] = {"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
+                                         "tf_half_pixel_for_nn", "half_pixel_symmetric"};
+    static const mixrt_dtype dts[3] = {MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16, MIXRT_DTYPE_F16};
+    for (int t = 0; t < 3; t++)
+        for (int c = 0; c < 6; c++) {
+            mixrt_dtype dt = dts[t];
+            const char *co = coords[c];
+            run_case(dt, co, (int64_t[]){1, 3, 16, 16}, (double[]){1, 1, 8, 8}, NULL, -1, false);
+            run_case(dt, co, (int64_t[]){2, 3, 5, 7}, (double[]){1, 1, 2, 2}, NULL, -1, false);
+            run_case(dt, co, (int64_t[]){1, 2, 33, 33}, NULL, (int64_t[]){1, 2, 264, 264}, -1, false);
+            run_case(dt, co, (int64_t[]){1, 1, 4, 3}, NULL, (int64_t[]){1, 1, 9, 37}, -1, false);
+            run_case(dt, co, (int64_t[]){1, 2, 6, 40}, (double[]){1, 1, 1.5, 0.7}, NULL, -1, false);
+            run_case(dt, co, (int64_t[]){1, 2, 9, 70}, NULL, (int64_t[]){1, 2, 4, 17}, -1, false); /* gathered */
+            /* 16 columns over 33 inputs: the first block's taps span 32, one past the window */
+            run_case(dt, co, (int64_t[]){1, 1, 3, 66}, NULL, (int64_t[]){1, 1, 3, 32}, -1, false);
+            run_case(dt, co, (int64_t[]){1, 3, 7, 16}, NULL, (int64_t[]){1, 3, 7, 16}, -1, false);  /* kept */
+            run_case(dt, co, (int64_t[]){1, 1, 1, 1}, NULL, (int64_t[]){1, 1, 4, 4}, -1, false);
+            run_case(dt, co, (int64_t[]){1, 3, 5, 7}, NULL, (int64_t[]){1, 3, 0, 4}, -1, false);   /* empty */
+            run_case(dt, co, (int64_t[]){1, 2, 8, 24}, (double[]){1, 1, 2, 2}, NULL, 2 * 8 * 24 - 30, false);
+            run_case(dt, co, (int64_t[]){2, 2, 4, 4}, NULL, (int64_t[]){4, 2, 8, 8}, -1, true); /* N resized */
+            run_case(dt, co, (int64_t[]){1, 2, 4, 4}, NULL, (int64_t[]){1, 3, 8, 8}, -1, true); /* C resized */
+        }
+    printf("test_resize_kernel: %d cases\n", g_cases);
+    mixrt_context_destroy(kh_ctx);
+    return tu_finish("test_resize_kernel");
+}
