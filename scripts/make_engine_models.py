@@ -2,6 +2,7 @@
 """Writes the small models the engine tests use (seeded, deterministic):
   mlp_{f32,bf16,f16}.onnx   MatMul+Add+Relu+MatMul+Softmax with a Shape/Gather side path
                             (non-flexible ops), weights rounded to the 16-bit dtypes (RNE)
+  upsample_head_f32.onnx    Conv, Relu, then a linear Resize up (x4) and one down (x0.5), both outputs
   dt_<case>.onnx            one unsupported-dtype case each: float8 input, complex input,
                             int4 input, float8 Cast target, string fed to Add
 usage: /usr/bin/python3 scripts/make_engine_models.py OUT_DIR"""
@@ -123,6 +124,23 @@ def dtype_cases(out):
     save(g, os.path.join(out, "dt_string_add.onnx"))
 
 
+def upsample_head(out):
+    """A segmentation head's tail: Conv -> Relu, then a linear Resize up by 4 and one down by 2,
+    both graph outputs (the planner runs the enlarging one in f32, casting its small input)."""
+    rng = np.random.default_rng(11)
+    w = numpy_helper.from_array((rng.standard_normal((4, 3, 3, 3)) * 0.3).astype(np.float32), "w")
+    up = numpy_helper.from_array(np.array([1, 1, 4, 4], dtype=np.float32), "up")
+    down = numpy_helper.from_array(np.array([1, 1, 0.5, 0.5], dtype=np.float32), "down")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"], name="relu"),
+             helper.make_node("Resize", ["r", "", "up"], ["y_up"], name="resize_up", mode="linear"),
+             helper.make_node("Resize", ["r", "", "down"], ["y_down"], name="resize_down", mode="linear")]
+    g = helper.make_graph(nodes, "upsample_head", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                          [helper.make_tensor_value_info("y_up", TensorProto.FLOAT, [1, 4, 32, 32]),
+                           helper.make_tensor_value_info("y_down", TensorProto.FLOAT, [1, 4, 4, 4])], [w, up, down])
+    save(g, os.path.join(out, "upsample_head_f32.onnx"))
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -131,6 +149,7 @@ def main():
     dtype_cases(out)
     tiny(out)
     qdq(out)
+    upsample_head(out)
 
 
 if __name__ == "__main__":

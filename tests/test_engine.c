@@ -327,6 +327,33 @@ static void test_constraints(void) {
     expect_build_error("mlp_f32", &o, MIXRT_STATUS_INVALID_ARGUMENT, needles3);
 }
 
+/* A Resize that enlarges its input into an f32 graph output runs in f32 (its small input is cast
+ * up, not its output down); one that shrinks follows its bf16 input. */
+static void test_enlarging_output(void) {
+    struct mixrt_build_options o;
+    mixrt_build_options_init(&o);
+    o.precisions = MIXRT_PRECISION_FP32 | MIXRT_PRECISION_BF16;
+    struct mixrt_layer_precision lp[1] = {{"conv", MIXRT_DTYPE_BF16}};
+    o.layer_precisions = lp, o.n_layer_precisions = 1;
+    char path[2048];
+    snprintf(path, sizeof(path), "%s/upsample_head_f32.onnx", models);
+    mixrt_engine_t e = NULL;
+    double err = engine_error(path, &o, &e);
+    TU_CHECK(err >= 0 && err < 2e-2, "upsample head fp32,bf16: error %g", err);
+    for (size_t i = 0; e && i < mixrt_engine_layer_count(e); i++) {
+        struct mixrt_layer_info li;
+        mixrt_engine_get_layer(e, i, &li);
+        if (!strcmp(li.name, "resize_up"))
+            TU_CHECK(li.precision == MIXRT_DTYPE_F32, "resize_up runs in %s, expected fp32", mixrt_dtype_name(li.precision));
+        if (!strcmp(li.name, "resize_down"))
+            TU_CHECK(li.precision == MIXRT_DTYPE_BF16, "resize_down runs in %s, expected bf16",
+                     mixrt_dtype_name(li.precision));
+    }
+    TU_CHECK(e && count_precision(e, "Resize", MIXRT_DTYPE_F32) == 1 && count_precision(e, "Resize", MIXRT_DTYPE_BF16) == 1,
+             "upsample head: one f32 and one bf16 Resize expected");
+    mixrt_engine_destroy(e);
+}
+
 static bool same_outputs(mixrt_engine_t a, mixrt_engine_t b, const char *what) {
     struct mixrt_tensor *in[16] = {0}, *oa[16] = {0}, *ob[16] = {0};
     const char *names[16];
@@ -595,6 +622,7 @@ int main(void) {
     }
     test_unsupported_dtypes();
     test_constraints();
+    test_enlarging_output();
     test_precisions();
     test_dtype_independence();
     test_timing_cache();

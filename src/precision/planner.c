@@ -436,6 +436,31 @@ static bool f16_risky(const struct mixrt_node *n) {
     return false;
 }
 
+static int64_t static_numel(const struct mixrt_value *v) {
+    if (v->rank < 0) return -1;
+    int64_t n = 1;
+    for (int i = 0; i < v->rank; i++) {
+        if (v->dims[i].value < 0) return -1;
+        n *= v->dims[i].value;
+    }
+    return n;
+}
+
+/* n (Resize, Upsample, Pad, Tile, Expand) writes an f32 graph output larger than its data input:
+ * in a lower precision the output would be cast back to f32 at its full size (DeepLabV3's
+ * 21x65x65 -> 21x520x520 upsampling: a 5.7 M-element Cast), where in f32 only its input is. */
+static bool enlarges_f32_output(const struct mixrt_graph *g, const struct mixrt_node *n) {
+    static const char *const ops[] = {"Resize", "Upsample", "Pad", "Tile", "Expand", NULL};
+    bool op = false;
+    for (int i = 0; ops[i]; i++) op |= !strcmp(n->op_type, ops[i]);
+    if (!op || n->domain[0] || n->n_inputs < 1 || n->inputs[0] < 0 || n->n_outputs < 1 || n->outputs[0] < 0)
+        return false;
+    const struct mixrt_value *y = &g->values[n->outputs[0]];
+    if (!(y->flags & MIXRT_VALUE_GRAPH_OUTPUT) || y->dtype != MIXRT_DTYPE_F32) return false;
+    int64_t ny = static_numel(y), nx = static_numel(&g->values[n->inputs[0]]);
+    return nx >= 0 && ny > nx;
+}
+
 /* Input j of n is float data of the type variable T (canonically f32). */
 static bool data_input(const struct mixrt_graph *g, const struct mixrt_node *n, const struct flex_op *fo, int j) {
     int vi = n->inputs[j];
@@ -799,6 +824,10 @@ mixrt_status mixrt_plan_lower(struct mixrt_graph *g, const struct mixrt_build_op
             if (p == MIXRT_DTYPE_F16 && f16_risky(&g->nodes[ni])) {
                 p = MIXRT_DTYPE_F32;
                 how = "fp32: its outputs may overflow fp16";
+            }
+            if (p != MIXRT_DTYPE_F32 && enlarges_f32_output(g, &g->nodes[ni])) {
+                p = MIXRT_DTYPE_F32;
+                how = "fp32: it enlarges its input into an f32 graph output (the Cast goes on the small side)";
             }
             if (rule) {
                 p = rule->dtype;
