@@ -200,7 +200,7 @@ static dnnl_status_t first_working_impl(const dnnl_convolution_desc_t *cd, const
     return s;
 }
 
-static const struct mixrt_dnnl_conv_opts plain_opts = {false, false, dnnl_alg_kind_undef, 0.0f, 0.0f, false};
+static const struct mixrt_dnnl_conv_opts plain_opts = {false, false, dnnl_alg_kind_undef, 0.0f, 0.0f, false, false};
 
 static mixrt_status conv_build(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_state *st, const struct conv_geom *g,
                                mixrt_dtype dt, const struct mixrt_tensor *b, const struct mixrt_dnnl_conv_opts *o) {
@@ -267,7 +267,7 @@ static mixrt_status conv_build(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_sta
         wino = s == dnnl_success;
         if (!wino && o->channels_last) x_any = st->src_user_md, y_any = st->dst_user_md;
     }
-    st->silu_split = !wino && o->channels_last && mixrt_dnnl_silu_split(o->act, o->alpha, dt, o->sum);
+    st->silu_split = !wino && o->channels_last && !o->swish_post && mixrt_dnnl_silu_split(o->act, o->alpha, dt, o->sum);
     if (st->silu_split) {
         DNNL_DO(channels_last_md(&st->dst_f32_md, rx, g->ydims, dnnl_f32));
         y_any = st->dst_f32_md;

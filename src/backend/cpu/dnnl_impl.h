@@ -142,6 +142,8 @@ struct mixrt_dnnl_conv_opts {
     float alpha, beta;   /* its parameters */
     bool winograd;       /* f32 3x3 stride-1: oneDNN's Winograd algorithm on blocked layouts (reorders at the
                           * boundary), direct when oneDNN has none for the shape */
+    bool swish_post;     /* SiLU as oneDNN's swish post-op even where mixrt_dnnl_silu_split would split it
+                          * (the *_swish kernels, timed against the split) */
 };
 mixrt_status mixrt_dnnl_conv_prepare_opts(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
                                           const struct mixrt_dnnl_conv_opts *o, void **state);

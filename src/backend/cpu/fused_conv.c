@@ -52,20 +52,39 @@ static bool fused_conv_supports(const struct mixrt_graph *g, const struct mixrt_
     return true;
 }
 
-/* Prepares node n's convolution, by Winograd when wino. */
+/* Prepares node n's convolution, by Winograd when wino, SiLU as the post-op when swish. */
 static mixrt_status prepare_as(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
-                              bool wino, void **state) {
+                              bool wino, bool swish, void **state) {
     struct mixrt_dnnl_conv_opts o;
     if (!mixrt_dnnl_fconv_opts(n, &o))
         return mixrt_error(ctx, MIXRT_STATUS_INVALID_MODEL, "cannot build FusedConv node '%s': malformed activation",
                            n->name);
-    o.winograd = wino;
+    o.winograd = wino, o.swish_post = swish;
     return mixrt_dnnl_conv_prepare_opts(ctx, g, n, &o, state);
 }
 
 static mixrt_status fused_conv_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
                                        void **state) {
-    return prepare_as(ctx, g, n, false, state);
+    return prepare_as(ctx, g, n, false, false, state);
+}
+
+/* ---- bf16 SiLU as oneDNN's post-op --------------------------------------------------------
+ * dnnl_fused_conv splits a bf16 SiLU off (f32 output, then mixrt_elt_silu_to_bf16): half
+ * oneDNN's instructions for the activation, but twice the bytes through memory, which loses
+ * where the output leaves the cache (EfficientNet-B0's 16 -> 96 1x1 conv at 112x112: 0.34 ms as
+ * the post-op against over 0.5 split). This twin keeps the post-op; the builder times both. */
+static bool swish_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    if (!fused_conv_supports(g, n, why, why_size)) return false;
+    struct mixrt_dnnl_conv_opts o;
+    mixrt_dnnl_fconv_opts(n, &o);
+    if (!o.channels_last || !mixrt_dnnl_silu_split(o.act, o.alpha, g->values[n->outputs[0]].dtype, o.sum))
+        return refuse(why, why_size, "no bf16 SiLU split to keep as a post-op");
+    return true;
+}
+
+static mixrt_status swish_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                                  void **state) {
+    return prepare_as(ctx, g, n, false, true, state);
 }
 
 /* ---- Winograd: f32 3x3 stride-1 convolutions ----------------------------------------------
@@ -111,22 +130,23 @@ static bool wino_supports(const struct mixrt_graph *g, const struct mixrt_node *
 
 static mixrt_status wino_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
                                  void **state) {
-    return prepare_as(ctx, g, n, true, state);
+    return prepare_as(ctx, g, n, true, false, state);
 }
 
-/* Runs k's node, by Winograd when wino. */
-static mixrt_status run_as(struct mixrt_kernel_ctx *k, bool wino) {
+/* Runs k's node, by Winograd when wino, SiLU as the post-op when swish. */
+static mixrt_status run_as(struct mixrt_kernel_ctx *k, bool wino, bool swish) {
     struct mixrt_dnnl_conv_opts o;
     if (!mixrt_dnnl_fconv_opts(k->node, &o)) return mixrt_cpu_run_reference(k); /* it words the error */
     const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0), *w = mixrt_kernel_opt_input(k, 1);
     /* Empty tensors (C == 0 leaves Y = act(B + Z)): nothing for oneDNN to do fast. */
     if (!x || !w || mixrt_tensor_numel(x) == 0 || mixrt_tensor_numel(w) == 0) return mixrt_cpu_run_reference(k);
-    o.winograd = wino;
+    o.winograd = wino, o.swish_post = swish;
     return mixrt_dnnl_conv_run_opts(k, &o);
 }
 
-static mixrt_status fused_conv_run(struct mixrt_kernel_ctx *k) { return run_as(k, false); }
-static mixrt_status wino_run(struct mixrt_kernel_ctx *k) { return run_as(k, true); }
+static mixrt_status fused_conv_run(struct mixrt_kernel_ctx *k) { return run_as(k, false, false); }
+static mixrt_status wino_run(struct mixrt_kernel_ctx *k) { return run_as(k, true, false); }
+static mixrt_status swish_run(struct mixrt_kernel_ctx *k) { return run_as(k, false, true); }
 
 /* ---- channels-last pools on oneDNN ----------------------------------------------------- */
 
@@ -299,6 +319,8 @@ const struct mixrt_cpu_kernel mixrt_fused_conv_kernels[] = {
     {"dnnl_fused_conv", MIXRT_DOMAIN, "FusedConv", fused_conv_supports, fused_conv_prepare, mixrt_dnnl_state_release,
      fused_conv_run},
     {"dnnl_wino_conv", MIXRT_DOMAIN, "FusedConv", wino_supports, wino_prepare, mixrt_dnnl_state_release, wino_run},
+    {"dnnl_fused_conv_swish", MIXRT_DOMAIN, "FusedConv", swish_supports, swish_prepare, mixrt_dnnl_state_release,
+     swish_run},
     {"dnnl_pool_nhwc", MIXRT_DOMAIN, "MaxPool", pool_supports, pool_prepare, mixrt_dnnl_state_release, pool_run},
     {"dnnl_pool_nhwc", MIXRT_DOMAIN, "AveragePool", pool_supports, pool_prepare, mixrt_dnnl_state_release, pool_run},
     {"dnnl_pool_nhwc", MIXRT_DOMAIN, "GlobalAveragePool", pool_supports, pool_prepare, mixrt_dnnl_state_release,

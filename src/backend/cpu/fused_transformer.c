@@ -110,6 +110,7 @@ struct fmm_state {
     float alpha, beta;      /* its parameters */
     bool silu_split;        /* 1x1 FusedConv: f32 into the engine's scratch, then SiLU to bf16
                              * (mixrt_dnnl_silu_split); the post-op left out */
+    bool swish_post;        /* dnnl_conv1x1_mm_swish: never the split (set at prepare) */
     int64_t taps;           /* 1-D FusedConv: kernel taps k > 1 when B is W [N, C, k] read as [N, k*C] (packed
                              * with its taps first: the im2col rows' order); 0 otherwise */
     void *sub;              /* strided 1x1 FusedConv: X subsampled to [rows, C]; 1-D: X's im2col rows (owned) */
@@ -690,7 +691,7 @@ static void cmm_set(struct fmm_state *st, mixrt_dtype dt, int64_t K, int64_t N, 
     st->has_z = has_z, st->has_bias = has_bias;
     st->act = -1;
     st->alg = o->act, st->alpha = o->alpha, st->beta = o->beta;
-    st->silu_split = mixrt_dnnl_silu_split(o->act, o->alpha, dt, has_z);
+    st->silu_split = !st->swish_post && mixrt_dnnl_silu_split(o->act, o->alpha, dt, has_z);
 }
 
 /* The run's primitive for rows of A (st->lock held): rebuilt when anything it was made for
@@ -736,11 +737,23 @@ static bool c1x1_supports(const struct mixrt_graph *g, const struct mixrt_node *
     return true;
 }
 
-static mixrt_status c1x1_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
-                                 void **state) {
+/* The 1x1 conv with a bf16 SiLU as oneDNN's post-op, not split (see fused_conv.c's
+ * dnnl_fused_conv_swish): only where the split would apply. */
+static bool c1x1_swish_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    if (!c1x1_supports(g, n, why, why_size)) return false;
+    struct mixrt_dnnl_conv_opts o;
+    mixrt_dnnl_fconv_opts(n, &o);
+    if (!mixrt_dnnl_silu_split(o.act, o.alpha, g->values[n->outputs[0]].dtype, in_value(g, n, 3) != NULL))
+        return refuse(why, why_size, "no bf16 SiLU split to keep as a post-op");
+    return true;
+}
+
+static mixrt_status c1x1_prepare_as(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                                    bool swish, void **state) {
     mixrt_status status = MIXRT_STATUS_OK;
     struct fmm_state *st;
     MIXRT_TRY(fmm_state_new(ctx, state, &st));
+    st->swish_post = swish;
     /* Pack now when X's shape is static: the first run then does no weight work. */
     struct mixrt_dnnl_conv_opts o;
     const struct mixrt_value *x = in_value(g, n, 0), *bias = in_value(g, n, 2);
@@ -757,6 +770,16 @@ static mixrt_status c1x1_prepare(mixrt_context_t ctx, const struct mixrt_graph *
     status = fmm_build(ctx, n, st, x->dims[0].value * oh * ow, w->data, bias ? g->values[n->inputs[2]].init : NULL);
 fail:
     return status;
+}
+
+static mixrt_status c1x1_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                                 void **state) {
+    return c1x1_prepare_as(ctx, g, n, false, state);
+}
+
+static mixrt_status c1x1_swish_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                                       void **state) {
+    return c1x1_prepare_as(ctx, g, n, true, state);
 }
 
 static mixrt_status c1x1_run(struct mixrt_kernel_ctx *k) {
@@ -955,6 +978,8 @@ static mixrt_status c1x1_run(struct mixrt_kernel_ctx *k) {
     return mixrt_kernel_error(k, MIXRT_STATUS_UNSUPPORTED, "built without oneDNN (MIXRT_DNNL=OFF)");
 }
 #define c1x1_prepare NULL
+#define c1x1_swish_supports c1x1_supports
+#define c1x1_swish_prepare NULL
 #define c1d_supports c1x1_supports
 #define c1d_run c1x1_run
 #define c1d_prepare NULL
@@ -964,6 +989,8 @@ static mixrt_status c1x1_run(struct mixrt_kernel_ctx *k) {
 const struct mixrt_cpu_kernel mixrt_fused_transformer_kernels[] = {
     {"dnnl_fused_matmul", MIXRT_DOMAIN, "FusedMatMul", fmm_supports, fmm_prepare, fmm_release, fmm_run},
     {"dnnl_conv1x1_mm", MIXRT_DOMAIN, "FusedConv", c1x1_supports, c1x1_prepare, fmm_release, c1x1_run},
+    {"dnnl_conv1x1_mm_swish", MIXRT_DOMAIN, "FusedConv", c1x1_swish_supports, c1x1_swish_prepare, fmm_release,
+     c1x1_run},
     {"dnnl_conv1d_mm", MIXRT_DOMAIN, "FusedConv", c1d_supports, c1d_prepare, fmm_release, c1d_run},
     {"elt_gelu", MIXRT_DOMAIN, "Gelu", gelu_supports, NULL, NULL, gelu_run},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},

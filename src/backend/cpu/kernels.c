@@ -35,7 +35,7 @@ mixrt_status mixrt_cpu_released_error(struct mixrt_kernel_ctx *k, int i) {
 
 static const struct mixrt_cpu_kernel ref_kernel = {"ref", "*", "*", ref_supports, NULL, NULL, mixrt_cpu_run_reference};
 
-#define MAX_CANDIDATES 8
+#define MAX_CANDIDATES 12
 
 /* Optimized families, most specialized first. */
 static const struct mixrt_cpu_kernel *const families[] = {
@@ -80,6 +80,8 @@ static const struct mixrt_cpu_kernel_packing packings[] = {
     {"dnnl_wino_conv", mixrt_dnnl_packed_lib, 0, mixrt_dnnl_conv_packed_get, mixrt_dnnl_conv_unpack},
     {"dnnl_fused_matmul", mixrt_dnnl_packed_lib, 0, mixrt_fmm_packed_get, mixrt_fmm_unpack},
     {"dnnl_conv1x1_mm", mixrt_dnnl_packed_lib, 0, mixrt_fmm_packed_get, mixrt_fmm_unpack},
+    {"dnnl_conv1x1_mm_swish", mixrt_dnnl_packed_lib, 0, mixrt_fmm_packed_get, mixrt_fmm_unpack},
+    {"dnnl_fused_conv_swish", mixrt_dnnl_packed_lib, 0, mixrt_dnnl_conv_packed_get, mixrt_dnnl_conv_unpack},
     {"dnnl_conv1d_mm", mixrt_dnnl_packed_lib, 0, mixrt_fmm_packed_get, mixrt_fmm_unpack},
 };
 #define N_PACKINGS (sizeof(packings) / sizeof(packings[0]))
