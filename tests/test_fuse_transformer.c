@@ -127,13 +127,15 @@ static double rel_err(const double *a, const double *b, size_t n) {
     return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
+static unsigned g_extra_passes; /* flags check_fusion adds (MIXRT_PASS_RMSNORM) */
+
 /* Runs g before and after the pass; checks the fused op count and the outputs' agreement. */
 static void check_fusion(const char *what, struct mixrt_graph *g, int n_in, const struct mixrt_tensor *const *in,
                          const char *fused_op, int want_fused, const char *gone_op, double tol) {
     size_t n0 = 0, n1 = 0;
     double *before = run_graph(g, n_in, in, &n0);
     struct mixrt_pass_stats stats;
-    mixrt_status st = mixrt_passes_run(g, MIXRT_PASS_FUSE_TRANSFORMER | MIXRT_PASS_DCE, &stats);
+    mixrt_status st = mixrt_passes_run(g, MIXRT_PASS_FUSE_TRANSFORMER | MIXRT_PASS_DCE | g_extra_passes, &stats);
     TU_CHECK(st == MIXRT_STATUS_OK, "%s: passes: %s", what, mixrt_context_last_error(ctx));
     int got = count_op(g, fused_op);
     TU_CHECK(got == want_fused, "%s: %d %s nodes after the pass, expected %d", what, got, fused_op, want_fused);
@@ -285,6 +287,93 @@ static void test_layernorm(void) {
     g = ln_graph(MIXRT_DTYPE_F32, -1, false, true);
     check_fusion("LayerNorm whose x - mean is also a graph output", g, 1, (const struct mixrt_tensor *const[]){x},
                  "LayerNormalization", 0, NULL, 0);
+    mixrt_graph_destroy(g);
+    mixrt_tensor_destroy(ctx, x);
+}
+
+/* ---- RMSNorm -------------------------------------------------------------------------------- */
+
+enum rms_form {
+    RMS_RECIP,     /* x * Reciprocal(Sqrt(.)), gamma on the left (torch.onnx dynamo) */
+    RMS_DIV_ONE,   /* x * Div(1, Sqrt(.)), gamma on the right (TorchScript) */
+    RMS_DIV,       /* Div(x, Sqrt(.)) */
+    RMS_MUL_SQUARE /* Mul(x, x) for the square, Reciprocal */
+};
+
+/* x [2, 5, 24] -> RMSNorm in one of the exported forms -> y. axis: the means' axis; s_output:
+ * the Sqrt is also a graph output; gamma_input: gamma a graph input, not a constant; z_square:
+ * the mean is of a second input z's square (not an RMSNorm of x). */
+static struct mixrt_graph *rms_graph(enum rms_form f, mixrt_dtype dt, int64_t axis, bool s_output, bool gamma_input,
+                                     bool z_square) {
+    struct mixrt_graph *g = new_graph();
+    int64_t d[3] = {2, 5, 24};
+    int x = add_input(g, "x", dt, 3, d);
+    int z = z_square ? add_input(g, "z", dt, 3, d) : x;
+    int sq = f == RMS_MUL_SQUARE ? add_node(g, "Mul", 2, (int[]){z, z}, "sq", x)
+                                 : add_node(g, "Pow", 2, (int[]){z, scalar(g, "two", dt, 2.0)}, "sq", x);
+    int var = add_node(g, "ReduceMean", 1, &sq, "var", -1);
+    set_axes_last(g, var, axis);
+    int ve = add_node(g, "Add", 2, (int[]){var, scalar(g, "eps", dt, 1e-6)}, "ve", -1);
+    int sd = add_node(g, "Sqrt", 1, &ve, "sd", -1);
+    int nrm;
+    if (f == RMS_DIV) {
+        nrm = add_node(g, "Div", 2, (int[]){x, sd}, "nrm", x);
+    } else {
+        int r = f == RMS_DIV_ONE ? add_node(g, "Div", 2, (int[]){scalar(g, "one", dt, 1.0), sd}, "r", -1)
+                                 : add_node(g, "Reciprocal", 1, &sd, "r", -1);
+        nrm = add_node(g, "Mul", 2, f == RMS_DIV_ONE ? (int[]){r, x} : (int[]){x, r}, "nrm", x);
+    }
+    int gam = gamma_input ? add_input(g, "gamma", dt, 1, &d[2]) : add_const(g, "gamma", dt, 1, &d[2], NULL, 0.5, 1.5);
+    int y = add_node(g, "Mul", 2, f == RMS_DIV_ONE ? (int[]){nrm, gam} : (int[]){gam, nrm}, "y", x);
+    graph_set_output(g, y);
+    if (s_output) graph_set_output(g, sd);
+    return g;
+}
+
+static void test_rmsnorm(void) {
+    static const char *const names[] = {"Reciprocal", "Div(1, .)", "Div(x, .)", "Mul(x, x) square"};
+    static const mixrt_dtype dts[] = {MIXRT_DTYPE_F32, MIXRT_DTYPE_F64, MIXRT_DTYPE_BF16, MIXRT_DTYPE_F16};
+    g_extra_passes = MIXRT_PASS_RMSNORM;
+    for (int f = 0; f < 4; f++)
+        for (int di = 0; di < 4; di++) {
+            mixrt_dtype dt = dts[di];
+            char what[128];
+            snprintf(what, sizeof(what), "RMSNorm %s %s", names[f], mixrt_dtype_name(dt));
+            struct mixrt_graph *g = rms_graph((enum rms_form)f, dt, f == RMS_DIV ? 2 : -1, false, false, false);
+            struct mixrt_tensor *x = rand_tensor(dt, 3, (int64_t[]){2, 5, 24}, -3, 4);
+            double tol = dt == MIXRT_DTYPE_BF16 ? 2e-2 : dt == MIXRT_DTYPE_F16 ? 5e-3 : 1e-5;
+            check_fusion(what, g, 1, (const struct mixrt_tensor *const[]){x}, "RMSNormalization", 1, "ReduceMean", tol);
+            mixrt_tensor_destroy(ctx, x);
+            mixrt_graph_destroy(g);
+        }
+    struct mixrt_tensor *x = rand_tensor(MIXRT_DTYPE_F32, 3, (int64_t[]){2, 5, 24}, -3, 4);
+    struct mixrt_graph *g = rms_graph(RMS_RECIP, MIXRT_DTYPE_F32, 1, false, false, false);
+    check_fusion("RMSNorm over axis 1 (not the last)", g, 1, (const struct mixrt_tensor *const[]){x}, "RMSNormalization",
+                 0, NULL, 0);
+    mixrt_graph_destroy(g);
+    g = rms_graph(RMS_RECIP, MIXRT_DTYPE_F32, -1, true, false, false);
+    check_fusion("RMSNorm whose Sqrt is also a graph output", g, 1, (const struct mixrt_tensor *const[]){x},
+                 "RMSNormalization", 0, NULL, 0);
+    mixrt_graph_destroy(g);
+    struct mixrt_tensor *gm = rand_tensor(MIXRT_DTYPE_F32, 1, (int64_t[]){24}, 0.5, 1.5);
+    g = rms_graph(RMS_RECIP, MIXRT_DTYPE_F32, -1, false, true, false);
+    check_fusion("RMSNorm with gamma a graph input", g, 2, (const struct mixrt_tensor *const[]){x, gm},
+                 "RMSNormalization", 0, NULL, 0);
+    mixrt_graph_destroy(g);
+    struct mixrt_tensor *z = rand_tensor(MIXRT_DTYPE_F32, 3, (int64_t[]){2, 5, 24}, -3, 4);
+    for (int f = 0; f < 4; f += 3) {
+        g = rms_graph((enum rms_form)f, MIXRT_DTYPE_F32, -1, false, false, true);
+        check_fusion(f ? "RMSNorm-like, the mean of z*z" : "RMSNorm-like, the mean of z^2", g, 2,
+                     (const struct mixrt_tensor *const[]){x, z}, "RMSNormalization", 0, NULL, 0);
+        mixrt_graph_destroy(g);
+    }
+    mixrt_tensor_destroy(ctx, z);
+    mixrt_tensor_destroy(ctx, gm);
+    /* CUDA engines run the pieces: without MIXRT_PASS_RMSNORM nothing is fused. */
+    g_extra_passes = 0;
+    g = rms_graph(RMS_RECIP, MIXRT_DTYPE_F32, -1, false, false, false);
+    check_fusion("RMSNorm without MIXRT_PASS_RMSNORM", g, 1, (const struct mixrt_tensor *const[]){x}, "RMSNormalization",
+                 0, NULL, 0);
     mixrt_graph_destroy(g);
     mixrt_tensor_destroy(ctx, x);
 }
@@ -641,6 +730,7 @@ int main(void) {
     tu_seed(20261129);
     test_gelu();
     test_layernorm();
+    test_rmsnorm();
     test_matmul_fusion();
     test_gemm_reshape();
     test_fast_fused_matmul();

@@ -33,6 +33,7 @@ enum fill { F_SIGNED, F_POSITIVE, F_AXES, F_NANS /* signed, 1 in 97 a NaN, 1 in 
 
 struct tcase {
     const char *op;
+    const char *domain; /* NULL: the default domain */
     int opset;
     mixrt_dtype dt;
     int n_in, n_out;
@@ -120,6 +121,7 @@ static const char *kernel_name(const char *op) {
         {"ReduceMean", "nn_reduce_mean"},   {"ReduceMax", "nn_reduce_max"},
         {"ReduceMin", "nn_reduce_min"},     {"ReduceL1", "nn_reduce_l1"},
         {"ReduceL2", "nn_reduce_l2"},       {"ReduceSumSquare", "nn_reduce_sumsq"},
+        {"RMSNormalization", "nn_rmsnorm"},
     };
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
         if (!strcmp(map[i][0], op)) return map[i][1];
@@ -167,7 +169,7 @@ static void run_case(const struct tcase *c) {
     g_cases_run++;
     char desc[768];
     describe(c, desc, sizeof(desc));
-    const struct mixrt_cpu_kernel *kern = mixrt_cpu_kernel_find(kernel_name(c->op), "", c->op);
+    const struct mixrt_cpu_kernel *kern = mixrt_cpu_kernel_find(kernel_name(c->op), c->domain ? c->domain : "", c->op);
     TU_CHECK(kern != NULL, "case %d %s: no nn kernel", id, desc);
     if (!kern) return;
     mixrt_dtype rdt = c->run_dt ? c->run_dt : c->dt;
@@ -191,6 +193,7 @@ static void run_case(const struct tcase *c) {
         }
     }
     kh_begin(c->op, c->opset, c->n_in, c->n_out);
+    if (c->domain) kh_N->domain = c->domain; /* com.mixrt opset 1: the pass's ops */
     for (int i = 0; i < c->n_attrs; i++) {
         const struct tattr *a = &c->attrs[i];
         if (a->type == MIXRT_ATTR_INT) kh_attr_int(a->name, a->i);
@@ -581,6 +584,26 @@ static void norm_cases(void) {
             run_case(&c);
         }
         c = tc("LayerNormalization", 17, dt); /* Scale that does not fit: the reference's error */
+        tin(&c, 0, 3, (int64_t[]){2, 3, 8});
+        tin(&c, 1, 1, (int64_t[]){7});
+        c.expect = MIXRT_STATUS_INVALID_MODEL;
+        run_case(&c);
+        /* com.mixrt RMSNormalization (Llama's norm): rows under and over a vector, tails off 16,
+         * a 1-wide row, an empty X, a Scale that does not fit (the reference's error). */
+        static const struct {
+            int rank;
+            int64_t x[3];
+        } rms[] = {{3, {2, 5, 16}}, {3, {2, 5, 17}}, {2, {3, 1000}}, {2, {9, 1}}, {3, {1, 128, 4099}}, {2, {0, 8}}};
+        for (size_t s = 0; s < sizeof(rms) / sizeof(rms[0]); s++) {
+            c = tc("RMSNormalization", 1, dt);
+            c.domain = MIXRT_DOMAIN;
+            tin(&c, 0, rms[s].rank, rms[s].x);
+            tin(&c, 1, 1, &rms[s].x[rms[s].rank - 1]);
+            if (s % 2) tfloat(&c, "epsilon", 1e-3f);
+            run_case(&c);
+        }
+        c = tc("RMSNormalization", 1, dt);
+        c.domain = MIXRT_DOMAIN;
         tin(&c, 0, 3, (int64_t[]){2, 3, 8});
         tin(&c, 1, 1, (int64_t[]){7});
         c.expect = MIXRT_STATUS_INVALID_MODEL;

@@ -548,7 +548,7 @@ static struct shape infer_node(const struct mixrt_graph *g, const struct mixrt_n
     if (!strcmp(n->domain, MIXRT_DOMAIN) && oi == 0) {
         /* The fusions' own ops whose shape rule is simple, so a value a fusion took over while
          * its shape was still unknown (folding made it known later) gets it too. */
-        if (!strcmp(op, "Gelu") || !strcmp(op, "ElementwiseChain")) return x;
+        if (!strcmp(op, "Gelu") || !strcmp(op, "ElementwiseChain") || !strcmp(op, "RMSNormalization")) return x;
         if (!strcmp(op, "FusedMatMul") && n->n_inputs >= 2 && n->inputs[1] >= 0) {
             struct shape b = value_shape(g, n->inputs[1]);
             if (mixrt_node_attr_int(n, "transB", 0) && b.rank == 2) {

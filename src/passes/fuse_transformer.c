@@ -1,5 +1,5 @@
 /* fuse_transformer.c - transformer fusions into com.mixrt ops: GELU (erf and tanh forms) into
- * Gelu, decomposed LayerNorm into LayerNormalization, and MatMul/Gemm with a constant weight
+ * Gelu, decomposed LayerNorm into LayerNormalization (RMSNorm into RMSNormalization), and MatMul/Gemm with a constant weight
  * plus bias/residual/activation into FusedMatMul. Invariant: a pattern is rewritten only when
  * every intermediate it swallows has exactly one reader (no graph output, no subgraph read),
  * and the root's output value is kept, so readers, dtypes and shapes stay as they were. */
@@ -345,6 +345,82 @@ static mixrt_status match_layernorm(struct mixrt_pass_state *st, int root, bool 
             *done = status == MIXRT_STATUS_OK;
             return status;
         }
+    }
+    return MIXRT_STATUS_OK;
+}
+
+/* ---- RMSNorm ------------------------------------------------------------------------------------
+ * Root: Mul(gamma, t) with t = Mul(x, Reciprocal(S)), Mul(x, Div(1, S)) or Div(x, S), S =
+ * Sqrt(Add(ReduceMean(Pow(x, 2) or Mul(x, x)), eps)), the mean over the last axis with keepdims,
+ * gamma a constant [C] on either side: Llama / Mistral / Qwen2 / T5's norm, as both exporters
+ * write it -> com.mixrt RMSNormalization(x, gamma). CPU engines only (MIXRT_PASS_RMSNORM). */
+
+/* S of t = x * (1 / S) or x / S, its nodes into m; -1 when t is neither. */
+static int rms_inv(struct mixrt_pass_state *st, int t, int *x, struct match *m) {
+    const struct mixrt_graph *g = st->g;
+    int dv = sole_producer(st, t, "Div");
+    if (dv >= 0 && g->nodes[dv].n_inputs == 2) {
+        *x = g->nodes[dv].inputs[0];
+        return take(m, dv) ? g->nodes[dv].inputs[1] : -1;
+    }
+    int mx = sole_producer(st, t, "Mul");
+    if (mx < 0 || g->nodes[mx].n_inputs != 2) return -1;
+    for (int kx = 0; kx < 2; kx++) {
+        int rv = g->nodes[mx].inputs[1 - kx], s = -1;
+        int rc = sole_producer(st, rv, "Reciprocal");
+        int d1 = rc < 0 ? sole_producer(st, rv, "Div") : -1;
+        struct match m2 = *m;
+        if (rc >= 0 && take(&m2, rc)) s = g->nodes[rc].inputs[0];
+        else if (d1 >= 0 && g->nodes[d1].n_inputs == 2 && const_near(g, g->nodes[d1].inputs[0], 1.0) && take(&m2, d1))
+            s = g->nodes[d1].inputs[1];
+        if (s >= 0 && take(&m2, mx)) {
+            *x = g->nodes[mx].inputs[kx];
+            *m = m2;
+            return s;
+        }
+    }
+    return -1;
+}
+
+static mixrt_status match_rmsnorm(struct mixrt_pass_state *st, int root, bool *domain_done, bool *done) {
+    struct mixrt_graph *g = st->g;
+    *done = false;
+    if (!(st->flags & MIXRT_PASS_RMSNORM) || !is_op(st, root, "Mul") || g->nodes[root].n_inputs != 2 ||
+        g->nodes[root].n_outputs != 1)
+        return MIXRT_STATUS_OK;
+    for (int kg = 0; kg < 2; kg++) {
+        struct match m = {.n = 0};
+        int gamma = g->nodes[root].inputs[kg], x = -1;
+        int s = rms_inv(st, g->nodes[root].inputs[1 - kg], &x, &m);
+        int sq = s >= 0 ? sole_producer(st, s, "Sqrt") : -1;
+        int ae = sq >= 0 ? sole_producer(st, g->nodes[sq].inputs[0], "Add") : -1;
+        if (ae < 0 || !take(&m, sq) || !take(&m, ae) || g->nodes[ae].n_inputs != 2) continue;
+        int es = -1;
+        double eps = 0;
+        if (scalar_const(g, g->nodes[ae].inputs[1], &eps)) es = 1;
+        else if (scalar_const(g, g->nodes[ae].inputs[0], &eps)) es = 0;
+        if (es < 0 || !(eps >= 0) || eps > 1e-1) continue;
+        int var = sole_producer(st, g->nodes[ae].inputs[1 - es], "ReduceMean");
+        if (var < 0 || !mean_last_axis(g, var) || !take(&m, var)) continue;
+        int sqv = g->nodes[var].inputs[0];
+        int pw = sole_producer(st, sqv, "Pow");
+        int sqr = pw < 0 ? sole_producer(st, sqv, "Mul") : -1;
+        if (pw >= 0) {
+            if (g->nodes[pw].n_inputs != 2 || g->nodes[pw].inputs[0] != x || !const_near(g, g->nodes[pw].inputs[1], 2.0) ||
+                !take(&m, pw))
+                continue;
+        } else if (sqr < 0 || g->nodes[sqr].n_inputs != 2 || g->nodes[sqr].inputs[0] != x ||
+                   g->nodes[sqr].inputs[1] != x || !take(&m, sqr)) {
+            continue;
+        }
+        if (!mixrt_dtype_is_float(g->values[x].dtype) || !ln_param(g, gamma, x)) continue;
+        mixrt_status status = require_domain(st, domain_done);
+        if (status != MIXRT_STATUS_OK) return status;
+        struct mixrt_attr at[2] = {attr_int("axis", -1), attr_float("epsilon", (float)eps)};
+        int ins[2] = {x, gamma};
+        status = rewrite(st, root, "RMSNormalization", 2, ins, at, 2, g->nodes[root].outputs[0], &m);
+        *done = status == MIXRT_STATUS_OK;
+        return status;
     }
     return MIXRT_STATUS_OK;
 }
@@ -722,7 +798,8 @@ mixrt_status mixrt_pass_fuse_transformer(struct mixrt_pass_state *st, int *remov
     bool domain_done = false;
     typedef mixrt_status (*matcher)(struct mixrt_pass_state *, int, bool *, bool *);
     /* GELU and LayerNorm first: the MatMul fusion takes a Gelu as its activation. */
-    static const matcher phases[] = {match_gelu, match_layernorm, match_gemm_reshape, match_matmul, match_residual};
+    static const matcher phases[] = {match_gelu,          match_layernorm, match_rmsnorm,
+                                     match_gemm_reshape, match_matmul,    match_residual};
     for (size_t p = 0; p < sizeof(phases) / sizeof(phases[0]); p++) {
         for (int s = 0; s < st->n_dead; s++) {
             int ni = g->order[s];

@@ -43,6 +43,9 @@ enum mixrt_pass_flags {
      * channels-last regions of 1-D convolutions (with their InstanceNormalization, Gelu and
      * per-channel Mul/Add). Not in MIXRT_PASS_ALL: CUDA's conv kernels refuse both. */
     MIXRT_PASS_CONV_CPU = 1u << 12,
+    /* Decomposed RMSNorm (Llama, Mistral, Qwen2, T5) -> com.mixrt RMSNormalization
+     * (fuse_transformer.c). Not in MIXRT_PASS_ALL: CPU kernels only (CUDA runs the pieces). */
+    MIXRT_PASS_RMSNORM = 1u << 13,
 };
 
 /* Nodes each pass removed (summed over the fixed-point iterations). */

@@ -408,7 +408,7 @@ static const struct flex_op flex_ops[] = {
 static const struct flex_op mixrt_flex_ops[] = {
     {"FusedConv", 0, true}, {"FusedMatMul", 0, true}, {"Attention", 8u, true}, /* mask (input 3) stays f32 */
     {"MaxPool", 0, false},  {"AveragePool", 0, false}, {"GlobalAveragePool", 0, false},
-    {"Gelu", 0, false},     {"LayerNormalization", 0, false},
+    {"Gelu", 0, false},     {"LayerNormalization", 0, false}, {"RMSNormalization", 0, false},
     {"ElementwiseChain", 0, false}, /* fuse_eltwise.c: X0 and every operand are T */
 };
 

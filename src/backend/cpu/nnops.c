@@ -1037,6 +1037,74 @@ fail:
     return status;
 }
 
+/* ---- RMSNormalization (com.mixrt, fuse_transformer.c) --------------------------------------------
+ * Per row of C: inv = 1 / sqrt(sum(x^2) / C + eps), y = x * inv * scale, by LayerNorm's row
+ * primitives with a zero mean. bf16 rows are widened and rounded one at a time in a per-thread
+ * f32 row: no whole-tensor copies. */
+static bool rms_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    if (!io_supported(g, n, why, why_size)) return false;
+    if (n->n_inputs < 2 || n->inputs[1] < 0) {
+        say(why, why_size, "%s", "no Scale input");
+        return false;
+    }
+    return true;
+}
+
+static mixrt_status run_rms_norm(struct mixrt_kernel_ctx *k) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    const struct mixrt_tensor *x = k->n_in > 0 ? k->in[0] : NULL;
+    int64_t axis = mixrt_node_attr_int(k->node, "axis", -1);
+    if (!fast_input(k, 0) || x->rank < 1 || (axis != -1 && axis != x->rank - 1)) return mixrt_cpu_run_reference(k);
+    const size_t c = (size_t)x->dims[x->rank - 1], n = mixrt_tensor_numel(x), rows = c ? n / c : 0;
+    float *fs = param_f32(k, 1, c, &status), *fb = NULL, *buf = NULL;
+    if (status != MIXRT_STATUS_OK) return status;
+    if (!fs || k->in[1]->rank != 1) {
+        ffree(k, fs, c);
+        return mixrt_cpu_run_reference(k); /* it words the shape error */
+    }
+    struct mixrt_tensor *y = NULL;
+    const float eps = mixrt_node_attr_float(k->node, "epsilon", 1e-5f);
+    const bool wide = x->dtype == MIXRT_DTYPE_F32;
+    int nt = 1;
+#ifdef _OPENMP
+    nt = omp_get_max_threads();
+#endif
+    if (!(fb = falloc(k, c)) || (!wide && !(buf = falloc(k, (size_t)nt * 2 * c)))) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
+    memset(fb, 0, c * sizeof(float));
+    MIXRT_TRY(mixrt_kernel_output_uninit(k, 0, x->dtype, x->rank, x->dims, &y));
+    const struct mixrt_nnops_isa *isa = mixrt_nnops_isa();
+    void (*row)(const float *, float *, size_t, float, float, const float *, const float *) = ln_row;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (isa == &mixrt_nnops_isa_avx512) row = ln_row_avx512;
+#endif
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(nt) if (rows >= 8)
+#endif
+    for (size_t r = 0; r < rows; r++) {
+        const float *xr;
+        float *yr;
+        if (wide) {
+            xr = (const float *)x->data + r * c, yr = (float *)y->data + r * c;
+        } else {
+#ifdef _OPENMP
+            float *tb = buf + (size_t)omp_get_thread_num() * 2 * c;
+#else
+            float *tb = buf;
+#endif
+            mixrt_bf16_to_f32((const mixrt_bf16 *)x->data + r * c, tb, c);
+            xr = tb, yr = tb + c;
+        }
+        float inv = (float)(1.0 / sqrt((double)psumsq_dev(isa, xr, c, 0.0f) / (double)c + (double)eps));
+        row(xr, yr, c, 0.0f, inv, fs, fb);
+        if (!wide) mixrt_f32_to_bf16(yr, (mixrt_bf16 *)y->data + r * c, c);
+    }
+fail:
+    ffree(k, fs, c);
+    ffree(k, fb, c);
+    if (buf) ffree(k, buf, (size_t)nt * 2 * c);
+    return status;
+}
+
 /* ---- ReduceSum / ReduceMean / ReduceMax ----------------------------------------------------
  * Size-1 dims are dropped and neighbours of the same kind (kept / reduced) merged, giving
  * alternating groups. The innermost reduced group goes first: contiguous rows when it is
@@ -1211,6 +1279,7 @@ const struct mixrt_cpu_kernel mixrt_nnops_kernels[] = {
      run_instance_norm_last}, /* fuse_conv.c's 1-D regions */
     {"nn_layernorm", "", "LayerNormalization", ln_supports, NULL, NULL, run_layer_norm},
     {"nn_layernorm", MIXRT_DOMAIN, "LayerNormalization", ln_supports, NULL, NULL, run_layer_norm}, /* fuse_transformer.c's */
+    {"nn_rmsnorm", MIXRT_DOMAIN, "RMSNormalization", rms_supports, NULL, NULL, run_rms_norm},
     {"nn_reduce_sum", "", "ReduceSum", reduce_supports, NULL, NULL, run_reduce_sum},
     {"nn_reduce_mean", "", "ReduceMean", reduce_supports, NULL, NULL, run_reduce_mean},
     {"nn_reduce_max", "", "ReduceMax", reduce_supports, NULL, NULL, run_reduce_max},

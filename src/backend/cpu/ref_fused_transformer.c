@@ -1,6 +1,6 @@
 /* ref_fused_transformer.c - reference kernels of the com.mixrt transformer fusions: FusedMatMul
  * (act(A.B + bias + Z), numpy MatMul, optional transB), Gelu (approximate none/tanh) and
- * LayerNormalization (ONNX opset-17 semantics). Everything computes in f64 from the widened
+ * LayerNormalization (ONNX opset-17 semantics), RMSNormalization (over the last axis). Everything computes in f64 from the widened
  * inputs and rounds once into the output dtype, so they are the oracle for the fast kernels. */
 #include <math.h>
 #include <string.h>
@@ -147,10 +147,45 @@ fail:
     return status;
 }
 
+/* ---- RMSNormalization ----------------------------------------------------------------------------
+ * Y = X / sqrt(mean(X^2 over the last axis) + epsilon) * Scale, Scale [C] (C = X's last dim). */
+static mixrt_status run_rms_norm(struct mixrt_kernel_ctx *k) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    const struct mixrt_tensor *x = NULL, *s = NULL;
+    MIXRT_TRY(float_input(k, 0, true, &x));
+    MIXRT_TRY(float_input(k, 1, true, &s));
+    int64_t axis = mixrt_node_attr_int(k->node, "axis", -1);
+    if (x->rank < 1 || (axis != -1 && axis != x->rank - 1))
+        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "attribute 'axis' %lld: only the last axis of a rank-%d X",
+                                  (long long)axis, x->rank);
+    int64_t c = x->dims[x->rank - 1];
+    if (s->rank != 1 || s->dims[0] != c) MIXRT_TRY(bad_shape(k, 1, s, "expected [C], C = X's last dim"));
+    double eps = mixrt_node_attr_float(k->node, "epsilon", 1e-5f);
+    struct mixrt_tensor *y = NULL;
+    MIXRT_TRY(mixrt_kernel_output(k, 0, x->dtype, x->rank, x->dims, &y));
+    size_t rows = c ? mixrt_tensor_numel(x) / (size_t)c : 0;
+    for (size_t r = 0; r < rows; r++) {
+        double ss = 0;
+        for (int64_t j = 0; j < c; j++) {
+            double v = mixrt_load_f64(x->data, x->dtype, r * (size_t)c + (size_t)j);
+            ss += v * v;
+        }
+        double inv = 1.0 / sqrt(ss / (double)c + eps);
+        for (int64_t j = 0; j < c; j++) {
+            size_t i = r * (size_t)c + (size_t)j;
+            mixrt_store_f64(y->data, y->dtype, i,
+                            mixrt_load_f64(x->data, x->dtype, i) * inv * mixrt_load_f64(s->data, s->dtype, (size_t)j));
+        }
+    }
+fail:
+    return status;
+}
+
 const struct mixrt_op_def mixrt_ref_ops_fused_transformer[] = {
     {MIXRT_DOMAIN, "FusedMatMul", 1, 1, run_fused_matmul},
     {MIXRT_DOMAIN, "Gelu", 1, 1, run_gelu},
     /* The ONNX opset-17 op (same kernel), made by the pass for models of older opsets. */
     {MIXRT_DOMAIN, "LayerNormalization", 1, 1, mixrt_nn_run_layer_norm},
+    {MIXRT_DOMAIN, "RMSNormalization", 1, 1, run_rms_norm},
     {NULL, NULL, 0, 0, NULL},
 };
