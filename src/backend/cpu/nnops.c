@@ -990,8 +990,12 @@ static mixrt_status run_layer_norm(struct mixrt_kernel_ctx *k) {
     size_t n = mixrt_tensor_numel(x), inner = 1;
     for (int i = 0; i < ir; i++) inner *= (size_t)idims[i];
     size_t outer = inner ? n / inner : 0;
-    float *fs = falloc(k, inner), *fb = falloc(k, inner), *xo = NULL, *yo = NULL, *ys = NULL;
-    const float *xs = NULL;
+    float *fs = falloc(k, inner), *fb = falloc(k, inner), *buf = NULL;
+    const bool wide = x->dtype == MIXRT_DTYPE_F32;
+    int nt = 1;
+#ifdef _OPENMP
+    nt = omp_get_max_threads();
+#endif
     struct mixrt_tensor *y = NULL;
     if (!fs || !fb) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
     bool fits = ln_param(k, 1, ir, idims, inner, fs, &status);
@@ -1013,27 +1017,38 @@ static mixrt_status run_layer_norm(struct mixrt_kernel_ctx *k) {
 #if defined(__x86_64__) && defined(__GNUC__)
     if (isa == &mixrt_nnops_isa_avx512) row = ln_row_avx512; /* same CPUID gate as the table */
 #endif
-    MIXRT_TRY(load_f32(k, x, &xs, &xo));
-    MIXRT_TRY(out_f32(k, y, &ys, &yo));
+    /* bf16 rows are widened and rounded one at a time in a per-thread f32 row pair (no
+     * whole-tensor copies). */
+    if (!wide && !(buf = falloc(k, (size_t)nt * 2 * inner))) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
     /* Rows split over the threads: in a model the team has just run the previous layer
      * (oneDNN's region, same OpenMP runtime) and starts cheaply. On one thread ViT's
      * LayerNorms [197, 768] took 110-270 us each in the model (38 us alone; why the model
      * slows them is not known), on two 70-150 us. */
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (outer >= 8)
+#pragma omp parallel for schedule(static) num_threads(nt) if (outer >= 8)
 #endif
     for (size_t o = 0; o < outer; o++) {
-        const float *xr = xs + o * inner;
-        float *yr = ys + o * inner, m, inv;
+        const float *xr;
+        float *yr, m, inv;
+        if (wide) {
+            xr = (const float *)x->data + o * inner, yr = (float *)y->data + o * inner;
+        } else {
+#ifdef _OPENMP
+            float *tb = buf + (size_t)omp_get_thread_num() * 2 * inner;
+#else
+            float *tb = buf;
+#endif
+            mixrt_bf16_to_f32((const mixrt_bf16 *)x->data + o * inner, tb, inner);
+            xr = tb, yr = tb + inner;
+        }
         row_stats(isa, xr, inner, eps, &m, &inv);
         row(xr, yr, inner, m, inv, fs, fb);
+        if (!wide) mixrt_f32_to_bf16(yr, (mixrt_bf16 *)y->data + o * inner, inner);
     }
-    store_f32(y, ys);
 fail:
     ffree(k, fs, inner);
     ffree(k, fb, inner);
-    ffree(k, xo, n);
-    ffree(k, yo, n);
+    if (buf) ffree(k, buf, (size_t)nt * 2 * inner);
     return status;
 }
 
