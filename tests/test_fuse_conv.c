@@ -292,6 +292,54 @@ static void build_tokens(struct mixrt_graph *g, int *n_in, struct mixrt_tensor *
     *n_in = 1;
 }
 
+/* An upsampling between convs: conv (16 channels), Resize, conv. kind 0: linear x2 by scales;
+ * 1: nearest to sizes [1, 16, 18, 11]; 2: the channels resized too (C 16 -> 32, not channels-last
+ * material); 3: SegFormer's decoder, the Resize reading the tokens [1, 63, 16] viewed as an
+ * image (Transpose (0, 2, 1), Reshape) after a per-token Softmax. */
+static void build_resize_any(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in, int kind) {
+    int x = add_input(g, "x", MIXRT_DTYPE_F32, 4, X_DIMS);
+    int c1 = add_conv(g, x, 16, 3, 1, "c1");
+    int v = out_of(g, c1);
+    if (kind == 3) {
+        int s3 = add_const_values(ctx, g, "s3", MIXRT_DTYPE_I64, 1, (int64_t[]){3}, (double[]){1, 16, 63});
+        int s4 = add_const_values(ctx, g, "s4", MIXRT_DTYPE_I64, 1, (int64_t[]){4}, (double[]){1, 16, 9, 7});
+        int f = add_node(g, "Reshape", 2, (int[]){v, s3}, "flat", 3, (int64_t[]){1, 16, 63});
+        int t1 = add_node(g, "Transpose", 1, (int[]){out_of(g, f)}, "t1", 3, (int64_t[]){1, 63, 16});
+        node_attr_ints(g, t1, "perm", 3, (int64_t[]){0, 2, 1});
+        int sm = add_node(g, "Softmax", 1, (int[]){out_of(g, t1)}, "sm", 3, (int64_t[]){1, 63, 16});
+        int t2 = add_node(g, "Transpose", 1, (int[]){out_of(g, sm)}, "t2", 3, (int64_t[]){1, 16, 63});
+        node_attr_ints(g, t2, "perm", 3, (int64_t[]){0, 2, 1});
+        v = out_of(g, add_node(g, "Reshape", 2, (int[]){out_of(g, t2), s4}, "unflat", 4, (int64_t[]){1, 16, 9, 7}));
+    }
+    int rz;
+    if (kind == 1) {
+        int sz = add_const_values(ctx, g, "sizes", MIXRT_DTYPE_I64, 1, (int64_t[]){4}, (double[]){1, 16, 18, 11});
+        rz = add_node(g, "Resize", 4, (int[]){v, -1, -1, sz}, "rz", 4, (int64_t[]){1, 16, 18, 11});
+        node_attr_str(g, rz, "mode", "nearest");
+    } else {
+        double sv[4] = {1, kind == 2 ? 2 : 1, 2, 2};
+        int sc = add_const_values(ctx, g, "scales", MIXRT_DTYPE_F32, 1, (int64_t[]){4}, sv);
+        rz = add_node(g, "Resize", 3, (int[]){v, -1, sc}, "rz", 4, (int64_t[]){1, kind == 2 ? 32 : 16, 18, 14});
+        node_attr_str(g, rz, "mode", "linear");
+    }
+    int c2 = add_conv(g, out_of(g, rz), 8, 1, 1, "c2");
+    graph_set_output(g, out_of(g, c2));
+    in[0] = rand_tensor(MIXRT_DTYPE_F32, 4, X_DIMS);
+    *n_in = 1;
+}
+static void build_resize_linear(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) {
+    build_resize_any(g, n_in, in, 0);
+}
+static void build_resize_nearest(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) {
+    build_resize_any(g, n_in, in, 1);
+}
+static void build_resize_chan(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) {
+    build_resize_any(g, n_in, in, 2);
+}
+static void build_resize_tokens(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) {
+    build_resize_any(g, n_in, in, 3);
+}
+
 /* A ConvNeXt block's tail: conv, Transpose to NHWC, MatMul + bias, layer scale, Transpose back,
  * residual Add of the conv's output, conv. The Add meets the product only after the layout pass;
  * it then becomes the FusedMatMul's residual. */
@@ -616,6 +664,32 @@ static void test_passes(void) {
                  off ? " (rule off)" : "", want, count_op(g, "", "Transpose"), g->n_nodes);
         mixrt_graph_destroy(g);
         unsetenv("MIXRT_LAYOUT_TOKENS");
+    }
+    /* Resize between convs joins the channels-last region (CPU passes): one com.mixrt Resize,
+     * no Transpose but the entry and exit; with C resized it stays where it was; without
+     * MIXRT_PASS_CONV_CPU (CUDA engines) it stays too. */
+    {
+        static const struct {
+            const char *name;
+            build_fn build;
+            unsigned flags;
+            int want_last, want_transposes;
+        } rz[] = {
+            {"resize linear", build_resize_linear, MIXRT_PASS_ALL | MIXRT_PASS_CONV_CPU, 1, 2},
+            {"resize nearest", build_resize_nearest, MIXRT_PASS_ALL | MIXRT_PASS_CONV_CPU, 1, 2},
+            {"resize of tokens", build_resize_tokens, MIXRT_PASS_ALL | MIXRT_PASS_CONV_CPU, 1, 2},
+            {"resize of C too", build_resize_chan, MIXRT_PASS_ALL | MIXRT_PASS_CONV_CPU, 0, 4},
+            {"resize (no CPU passes)", build_resize_linear, MIXRT_PASS_ALL, 0, 4},
+        };
+        for (size_t i = 0; i < sizeof(rz) / sizeof(rz[0]); i++) {
+            g = check_pass(rz[i].name, rz[i].build, rz[i].flags);
+            TU_CHECK(count_op(g, MIXRT_DOMAIN, "Resize") == rz[i].want_last &&
+                         count_op(g, "", "Transpose") == rz[i].want_transposes,
+                     "%s: expected %d channels-last Resize and %d Transposes, got %d and %d (%d nodes)", rz[i].name,
+                     rz[i].want_last, rz[i].want_transposes, count_op(g, MIXRT_DOMAIN, "Resize"),
+                     count_op(g, "", "Transpose"), g->n_nodes);
+            mixrt_graph_destroy(g);
+        }
     }
     for (int tv = 0; tv < 2; tv++) {
         g = check_pass(tv ? "convnext tail (torchvision)" : "convnext tail", tv ? build_convnext_tail_tv : build_convnext_tail,

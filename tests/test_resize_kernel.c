@@ -2,7 +2,8 @@
  * kernel, which sums the four products in f64 and rounds once: every coordinate transformation,
  * f32 / bf16 / f16, upscales by 2 and 8 (window permutes), odd sizes and 16-column tails, mild
  * and strong downscales (the gathered blocks), a kept axis, 1x1 inputs, N > 1 and C > 1; on the
- * AVX-512 passes and the scalar twins, on one thread and split over threads. Each element must
+ * AVX-512 passes and the scalar twins, on one thread and split over threads. The same for
+ * rz_nhwc, the layout pass's channels-last com.mixrt Resize, linear and nearest (exact copies). Each element must
  * lie within a few f32 ulps of the reference's (plus one ulp of a 16-bit output, whose rounding
  * from f32 may differ from the reference's from f64); infinities must land where the reference
  * puts them. Cases the kernel does not take (N or C resized, an empty input) must give the
@@ -37,10 +38,12 @@ static double tol(mixrt_dtype dt, double r, double xmax) {
     return t;
 }
 
-/* One node: Resize (opset 13) of x with the given scales or sizes; exact: the kernel must hand
- * the case to the reference (bit-identical result). */
-static void run_case(mixrt_dtype dt, const char *coord, const int64_t *dims, const double *scales,
-                     const int64_t *sizes, long inf_at, bool exact) {
+/* One node: Resize (opset 13) of x with the given scales or sizes, or (last) the layout pass's
+ * com.mixrt Resize of a channels-last x (dims [N, H, W, C]; scales and sizes channels-first) by
+ * rz_nhwc; exact: the result must be the reference's bit for bit (a case rz_linear hands to the
+ * reference; nearest mode, which only copies). */
+static void run_case_as(mixrt_dtype dt, const char *mode, bool last, const char *coord, const int64_t *dims,
+                        const double *scales, const int64_t *sizes, long inf_at, bool exact) {
     char desc[200], ds[64];
     mixrt_dims_str(ds, sizeof(ds), 4, dims);
     if (sizes)
@@ -49,9 +52,11 @@ static void run_case(mixrt_dtype dt, const char *coord, const int64_t *dims, con
     else
         snprintf(desc, sizeof(desc), "%s %s %s x [%g,%g,%g,%g]", mixrt_dtype_name(dt), coord, ds, scales[0],
                  scales[1], scales[2], scales[3]);
+    if (last) snprintf(desc + strlen(desc), sizeof(desc) - strlen(desc), " %s channels-last", mode);
     g_cases++;
     kh_begin("Resize", 13, sizes ? 4 : 3, 1);
-    kh_attr_str("mode", "linear");
+    if (last) kh_N->domain = MIXRT_DOMAIN, kh_N->opset = 1;
+    kh_attr_str("mode", mode);
     kh_attr_str("coordinate_transformation_mode", coord);
     struct mixrt_tensor x = make_x(dt, dims, inf_at), sc = {0}, sz = {0};
     if (scales) sc = kh_tensor(MIXRT_DTYPE_F32, 1, (int64_t[]){4}, scales);
@@ -68,7 +73,8 @@ static void run_case(mixrt_dtype dt, const char *coord, const int64_t *dims, con
     struct mixrt_value *cv = &kh_G->values[kh_N->inputs[sizes ? 3 : 2]];
     cv->init = sizes ? &sz : &sc, cv->flags |= MIXRT_VALUE_INITIALIZER;
     if (sizes) kh_N->inputs[2] = -1;
-    const struct mixrt_cpu_kernel *k = mixrt_cpu_kernel_find("rz_linear", "", "Resize");
+    const struct mixrt_cpu_kernel *k =
+        last ? mixrt_cpu_kernel_find("rz_nhwc", MIXRT_DOMAIN, "Resize") : mixrt_cpu_kernel_find("rz_linear", "", "Resize");
     char why[256] = "";
     TU_CHECK(k && k->supports(kh_G, kh_N, why, sizeof(why)), "%s: supports() refused: %s", desc, why);
     mixrt_status rs = kh_run();
@@ -81,8 +87,8 @@ static void run_case(mixrt_dtype dt, const char *coord, const int64_t *dims, con
         double v = fabs(mixrt_load_f64(x.data, dt, i));
         if (isfinite(v) && v > xmax) xmax = v;
     }
-    for (int mode = 0; k && rs == MIXRT_STATUS_OK && mode < 4; mode++) {
-        bool scalar = mode & 1, par = mode & 2;
+    for (int v = 0; k && rs == MIXRT_STATUS_OK && v < 4; v++) {
+        bool scalar = v & 1, par = v & 2;
         if (!scalar && !mixrt_rz_has_avx512()) continue;
         mixrt_rz_force_scalar(scalar);
         mixrt_rz_set_parallel_bytes(par ? 1 : SIZE_MAX);
@@ -121,6 +127,11 @@ static void run_case(mixrt_dtype dt, const char *coord, const int64_t *dims, con
     mixrt_tensor_release(kh_ctx, &sz);
 }
 
+static void run_case(mixrt_dtype dt, const char *coord, const int64_t *dims, const double *scales,
+                     const int64_t *sizes, long inf_at, bool exact) {
+    run_case_as(dt, "linear", false, coord, dims, scales, sizes, inf_at, exact);
+}
+
 int main(void) {
     if (mixrt_context_create(NULL, &kh_ctx) != MIXRT_STATUS_OK) return 1;
     if (!mixrt_rz_has_avx512()) printf("test_resize_kernel: no AVX-512 here; testing the scalar twins only\n");
@@ -147,6 +158,22 @@ int main(void) {
             run_case(dt, co, (int64_t[]){2, 2, 4, 4}, NULL, (int64_t[]){4, 2, 8, 8}, -1, true); /* N resized */
             run_case(dt, co, (int64_t[]){1, 2, 4, 4}, NULL, (int64_t[]){1, 3, 8, 8}, -1, true); /* C resized */
         }
+    /* channels-last (rz_nhwc): C around the vector width, 1-wide images, the mild downscale, sizes,
+     * nearest (exact copies) in every nearest mode's default */
+    for (int t = 0; t < 3; t++)
+        for (int c = 0; c < 6; c++)
+            for (int m = 0; m < 2; m++) {
+                mixrt_dtype dt = dts[t];
+                const char *co = coords[c], *mode = m ? "nearest" : "linear";
+                run_case_as(dt, mode, true, co, (int64_t[]){1, 7, 7, 256}, (double[]){1, 1, 8, 8}, NULL, -1, m);
+                run_case_as(dt, mode, true, co, (int64_t[]){2, 5, 7, 17}, (double[]){1, 1, 2, 2}, NULL, -1, m);
+                run_case_as(dt, mode, true, co, (int64_t[]){1, 6, 40, 3}, (double[]){1, 1, 1.5, 0.7}, NULL, -1, m);
+                run_case_as(dt, mode, true, co, (int64_t[]){1, 1, 1, 16}, NULL, (int64_t[]){1, 16, 4, 4}, -1, m);
+                run_case_as(dt, mode, true, co, (int64_t[]){1, 9, 4, 1}, NULL, (int64_t[]){1, 1, 13, 10}, -1, m);
+                run_case_as(dt, mode, true, co, (int64_t[]){1, 8, 24, 2}, (double[]){1, 1, 2, 2}, NULL, 8 * 24 * 2 - 31,
+                            m);
+                run_case_as(dt, mode, true, co, (int64_t[]){1, 3, 5, 4}, NULL, (int64_t[]){1, 4, 0, 4}, -1, m);
+            }
     printf("test_resize_kernel: %d cases\n", g_cases);
     mixrt_context_destroy(kh_ctx);
     return tu_finish("test_resize_kernel");

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "backend/cpu/fused_conv_impl.h"
+#include "backend/cpu/kernels.h"
 #include "passes/passes_impl.h"
 
 static bool is_op(const struct mixrt_node *n, const char *op) { return !n->domain[0] && !strcmp(n->op_type, op); }
@@ -476,7 +477,9 @@ static bool is_plain_reshape(const struct mixrt_pass_state *st, int ni, int *in)
  * pairs the region's edges would add are a Reshape instead. This one is the entry side:
  * v = Reshape(Transpose(u, (0, 2, 1)), [B, C, H, W]) with u [B, H*W, C] has the twin
  * Reshape(u, [B, H, W, C]). -1 when v is not so made (or out of memory). */
-static int twin_from_tokens(struct layout *L, int v) {
+/* The tokens u [B, H*W, C] that v [B, C, H, W] = Reshape(Transpose(u, (0, 2, 1))) views, or -1
+ * (no graph change). */
+static int tokens_of(struct layout *L, int v) {
     struct mixrt_pass_state *st = L->st;
     struct mixrt_graph *g = st->g;
     int r, u;
@@ -488,6 +491,14 @@ static int twin_from_tokens(struct layout *L, int v) {
     if (!(vd[0] == ud[0] && vd[1] == ud[2] && vd[2] * vd[3] == ud[1] && rd[1] == vd[1] && rd[2] == ud[1]) ||
         g->values[u].dtype != g->values[v].dtype)
         return -1;
+    return u;
+}
+
+static int twin_from_tokens(struct layout *L, int v) {
+    struct mixrt_graph *g = L->st->g;
+    int u = tokens_of(L, v);
+    int64_t vd[4];
+    if (u < 0 || !dims_of(g, v, 4, vd)) return -1;
     int64_t td[4] = {vd[0], vd[2], vd[3], vd[1]};
     int sv = shape_const(g, g->values[v].name, td, 4);
     int t = sv >= 0 ? permuted_value(g, v, "_nhwc", to_last_perm) : -1;
@@ -552,7 +563,32 @@ static mixrt_status twin_make(struct layout *L, int v, int rr, int *out) {
     return MIXRT_STATUS_OK;
 }
 
-enum { KIND_NONE, KIND_CONV, KIND_POOL, KIND_ELTWISE, KIND_CONCAT, KIND_NORM };
+enum { KIND_NONE, KIND_CONV, KIND_POOL, KIND_ELTWISE, KIND_CONCAT, KIND_NORM, KIND_RESIZE };
+
+/* A Resize the channels-last kernels take (MIXRT_PASS_CONV_CPU): linear or nearest in the fast
+ * path, constant roi / scales / sizes, and N and C kept (scales 1, or sizes equal to X's); the
+ * half_pixel_symmetric mode only where the node's opset has it (the com.mixrt op reads the
+ * attributes as opset 19 does). */
+static bool resize_nc_kept(const struct mixrt_graph *g, const struct mixrt_node *n) {
+    if (n->opset < 11 || n->n_inputs < 3 || n->n_outputs != 1 || !mixrt_resize_supports(g, n, false, NULL, 0))
+        return false;
+    if (n->opset < 19 && !strcmp(mixrt_node_attr_string(n, "coordinate_transformation_mode", ""), "half_pixel_symmetric"))
+        return false;
+    const struct mixrt_value *x = &g->values[n->inputs[0]];
+    const struct mixrt_tensor *sc = n->inputs[2] >= 0 ? g->values[n->inputs[2]].init : NULL;
+    const struct mixrt_tensor *sz = n->n_inputs > 3 && n->inputs[3] >= 0 ? g->values[n->inputs[3]].init : NULL;
+    if (sc && mixrt_tensor_numel(sc) == 0) sc = NULL;
+    if (sz && mixrt_tensor_numel(sz) == 0) sz = NULL;
+    if (!sc == !sz) return false;
+    const struct mixrt_tensor *t = sc ? sc : sz;
+    if (mixrt_tensor_numel(t) != 4) return false;
+    for (int i = 0; i < 2; i++) {
+        if (sc && mixrt_load_f64(t->data, t->dtype, (size_t)i) != 1.0) return false;
+        if (sz && (x->dims[i].value < 0 || mixrt_load_i64(t->data, t->dtype, (size_t)i) != x->dims[i].value))
+            return false;
+    }
+    return true;
+}
 
 /* v broadcasts against the rank-4 y the same way in both layouts once v is transposed too:
  * rank 4 with H = W = 1 and N, C each 1 or y's; rank 3 [C, 1, 1] (to [1, 1, C]); or every
@@ -591,6 +627,12 @@ static int layout_kind(struct layout *L, int ni) {
     if (conv)
         return float_rank(g, n->inputs[0], r) && n->inputs[1] >= 0 && g->values[n->inputs[1]].rank == r ? KIND_CONV
                                                                                                       : KIND_NONE;
+    /* An upsampling in the middle of a network (segmentation heads, feature pyramids): the
+     * channels-last Resize, each output pixel a few input pixels' channel vectors; its input may
+     * also be transformer tokens viewed as an image (SegFormer's decoder: a Reshape, no copy). */
+    if ((L->st->flags & MIXRT_PASS_CONV_CPU) && r == 4 && is_op(n, "Resize") && resize_nc_kept(g, n))
+        return twin_of(L, n->inputs[0]) >= 0 || (g_tokens_on() && tokens_of(L, n->inputs[0]) >= 0) ? KIND_RESIZE
+                                                                                                 : KIND_NONE;
     if (twin_of(L, n->inputs[0]) < 0 && !(n->n_inputs == 2 && twin_of(L, n->inputs[1]) >= 0)) return KIND_NONE;
     /* 1-D regions: InstanceNormalization (wav2vec2's group norm with one channel per group)
      * as com.mixrt's channels-last one; Gelu as an element-wise op. */
@@ -653,7 +695,7 @@ static mixrt_status relayout(struct layout *L, int ni, int kind) {
     for (int j = 0; j < n_in; j++) {
         /* Conv: X and Z (input 3) are activations; W and B keep their layout. */
         bool act = kind == KIND_CONV ? (j == 0 || j == 3)
-                   : kind == KIND_POOL || kind == KIND_NORM ? j == 0
+                   : kind == KIND_POOL || kind == KIND_NORM || kind == KIND_RESIZE ? j == 0
                                                             : float_rank(g, ins[j], r);
         /* An element-wise op's per-channel operand ([C, 1, 1], or [C, 1] in a 1-D region; C > 1)
          * is transposed too. */
@@ -674,7 +716,7 @@ static mixrt_status relayout(struct layout *L, int ni, int kind) {
             n->op_type = "FusedConv", n->domain = MIXRT_DOMAIN, n->opset = MIXRT_DOMAIN_VERSION;
         }
         MIXRT_TRY(attr_set_int(g, ni, "channels_last", 1));
-    } else if (kind == KIND_POOL || kind == KIND_NORM) {
+    } else if (kind == KIND_POOL || kind == KIND_NORM || kind == KIND_RESIZE) {
         MIXRT_TRY(mixrt_graph_require_opset(g, MIXRT_DOMAIN, MIXRT_DOMAIN_VERSION));
         n = &g->nodes[ni];
         n->domain = MIXRT_DOMAIN, n->opset = MIXRT_DOMAIN_VERSION, n->n_outputs = 1;

@@ -1010,10 +1010,10 @@ bool mixrt_resize_supports(const struct mixrt_graph *g, const struct mixrt_node 
     return true;
 }
 
-bool mixrt_resize_linear(const struct mixrt_node *n) {
+int mixrt_resize_mode(const struct mixrt_node *n) {
     struct rz_params p;
     const char *bad;
-    return rz_params_get(n, &p, &bad) && p.linear;
+    return rz_params_get(n, &p, &bad) ? (int)p.linear : -1;
 }
 
 static bool resize_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {

@@ -116,10 +116,11 @@ int mixrt_cpu_packed_outcome(char *why, size_t why_size);
 bool mixrt_resize_geometry(const struct mixrt_node *n, const int64_t *xd, const struct mixrt_tensor *scales,
                            const struct mixrt_tensor *sizes, int64_t *od, double *sc);
 /* dm_resize's supports() (datamove.c), for the other Resize kernels; linear_only refuses
- * nearest mode too. mixrt_resize_linear: n's attributes are in the fast path, mode linear. */
+ * nearest mode too. mixrt_resize_mode: 1 linear, 0 nearest, -1 an attribute outside the fast
+ * path (n's opset decides which attributes exist). */
 bool mixrt_resize_supports(const struct mixrt_graph *g, const struct mixrt_node *n, bool linear_only, char *why,
                            size_t why_size);
-bool mixrt_resize_linear(const struct mixrt_node *n);
+int mixrt_resize_mode(const struct mixrt_node *n);
 /* The taps of output coordinate x of one axis (in_len inputs, out_len outputs, scale): cnt (1
  * or 2) input indices and weights, the reference's rules. */
 void mixrt_resize_axis_taps(const struct mixrt_node *n, int64_t in_len, int64_t out_len, double scale, int64_t x,

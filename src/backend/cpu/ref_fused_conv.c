@@ -218,6 +218,33 @@ fail:
     return status;
 }
 
+/* The channels-last Resize of the layout pass (N and C kept): the ONNX reference at opset 19 (its
+ * attributes a superset of 11-18's) on the channels-first f64 copy; roi, scales and sizes as the
+ * node has them, in channels-first order. */
+static mixrt_status run_resize_last(struct mixrt_kernel_ctx *k) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct mixrt_tensor xf = {0}, yf = {0};
+    const struct mixrt_tensor *x = NULL;
+    MIXRT_TRY(mixrt_kernel_input(k, 0, &x));
+    if (x->rank != 4)
+        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "input #0 has rank %d, expected 4 (N, H, W, C)", x->rank);
+    if (!mixrt_dtype_is_float(x->dtype)) {
+        /* nearest mode moves values of any dtype: f64 would round 64-bit integers */
+        return mixrt_kernel_error(k, MIXRT_STATUS_UNSUPPORTED_DTYPE, "the channels-last Resize takes floats, not %s",
+                                  mixrt_dtype_name(x->dtype));
+    }
+    MIXRT_TRY(load_f64(k, x, true, &xf));
+    const struct mixrt_tensor *in[4] = {&xf, NULL, NULL, NULL};
+    int n_in = k->n_in < 4 ? k->n_in : 4;
+    for (int i = 1; i < n_in; i++) in[i] = mixrt_kernel_opt_input(k, i);
+    MIXRT_TRY(run_onnx(k, "Resize", 19, n_in, in, &yf));
+    MIXRT_TRY(store_out(k, &yf, true, x->dtype, NULL, MIXRT_FCONV_NONE, 0, 0));
+fail:
+    mixrt_tensor_release(k->ctx, &xf);
+    mixrt_tensor_release(k->ctx, &yf);
+    return status;
+}
+
 /* Opsets: the newest ONNX versions, whose attribute sets are supersets of the older ones. */
 static mixrt_status run_max_pool(struct mixrt_kernel_ctx *k) { return run_pool(k, "MaxPool", 12); }
 static mixrt_status run_average_pool(struct mixrt_kernel_ctx *k) { return run_pool(k, "AveragePool", 19); }
@@ -231,5 +258,6 @@ const struct mixrt_op_def mixrt_ref_ops_fused_conv[] = {
     {MIXRT_DOMAIN, "AveragePool", 1, 1, run_average_pool},
     {MIXRT_DOMAIN, "GlobalAveragePool", 1, 1, run_global_average_pool},
     {MIXRT_DOMAIN, "InstanceNormalization", 1, 1, run_instance_norm_last},
+    {MIXRT_DOMAIN, "Resize", 1, 1, run_resize_last},
     {NULL, NULL, 0, 0, NULL},
 };

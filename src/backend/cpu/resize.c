@@ -95,32 +95,24 @@ struct rz_rows {
     bool two;
 };
 
-static mixrt_status rz_run(struct mixrt_kernel_ctx *k) {
-    const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0);
-    double sc[4];
-    int64_t od[4];
-    if (!x || !x->data || x->rank != 4 || !rz_dtype(x->dtype) || k->opset < 11 ||
-        !mixrt_resize_linear(k->node) ||
-        !mixrt_resize_geometry(k->node, x->dims, mixrt_kernel_opt_input(k, 2), mixrt_kernel_opt_input(k, 3), od, sc))
-        return mixrt_cpu_run_reference(k);
-    const int64_t H = x->dims[2], W = x->dims[3], OH = od[2], OW = od[3];
-    size_t nout = (size_t)od[0] * (size_t)od[1] * (size_t)OH * (size_t)OW;
-    /* int32 column indices; the reference's errors (an empty input, bad sizes) stay its own */
-    if ((nout && mixrt_tensor_numel(x) == 0) || W > INT32_MAX - 64 || OW > INT32_MAX - 64 ||
-        !axis_kept(k->node, x->dims[0], od[0], sc[0]) || !axis_kept(k->node, x->dims[1], od[1], sc[1]))
-        return mixrt_cpu_run_reference(k);
-    struct mixrt_tensor *o = NULL;
-    mixrt_status status = mixrt_kernel_output_uninit(k, 0, x->dtype, 4, od, &o);
-    if (status != MIXRT_STATUS_OK || nout == 0) return status;
+/* The taps of one resize: per output row (H) and per output column (W, padded to blocks of 16
+ * with the permute windows), in one allocation of bytes. */
+struct rz_tables {
+    struct rz_rows *rows;
+    struct mixrt_rz_cols cols;
+    void *mem;
+    size_t bytes;
+};
 
-    /* the tables: rows, then the column arrays padded to whole blocks */
+static mixrt_status rz_tables_make(struct mixrt_kernel_ctx *k, const struct mixrt_node *n, int64_t H, int64_t OH,
+                                   double sh, int64_t W, int64_t OW, double sw, struct rz_tables *T) {
     const int64_t nb = (OW + 15) / 16, np = nb * 16;
-    size_t tab_bytes = (size_t)OH * sizeof(struct rz_rows) + (size_t)np * (5 * sizeof(int32_t) + 2 * sizeof(float)) +
-                       (size_t)nb * (sizeof(int32_t) + sizeof(uint16_t));
-    char *tab = mixrt_alloc(k->ctx, tab_bytes);
+    T->bytes = (size_t)OH * sizeof(struct rz_rows) + (size_t)np * (5 * sizeof(int32_t) + 2 * sizeof(float)) +
+               (size_t)nb * (sizeof(int32_t) + sizeof(uint16_t));
+    char *tab = T->mem = mixrt_alloc(k->ctx, T->bytes);
     if (!tab) return mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for the resize tables");
-    memset(tab, 0, tab_bytes);
-    struct rz_rows *rows = (struct rz_rows *)tab;
+    memset(tab, 0, T->bytes);
+    struct rz_rows *rows = T->rows = (struct rz_rows *)tab;
     int32_t *i0 = (int32_t *)(rows + OH), *i1 = i0 + np, *r0 = i1 + np, *r1 = r0 + np, *base = r1 + np;
     float *w0 = (float *)(base + nb), *w1 = w0 + np;
     uint16_t *two = (uint16_t *)(w1 + np);
@@ -128,7 +120,7 @@ static mixrt_status rz_run(struct mixrt_kernel_ctx *k) {
         int64_t idx[2];
         double w[2];
         int cnt;
-        mixrt_resize_axis_taps(k->node, H, OH, sc[2], h, idx, w, &cnt);
+        mixrt_resize_axis_taps(n, H, OH, sh, h, idx, w, &cnt);
         rows[h] = (struct rz_rows){(int32_t)idx[0], (int32_t)(cnt > 1 ? idx[1] : idx[0]), (float)w[0],
                                    cnt > 1 ? (float)w[1] : 0.0f, cnt > 1};
     }
@@ -136,7 +128,7 @@ static mixrt_status rz_run(struct mixrt_kernel_ctx *k) {
         int64_t idx[2];
         double w[2];
         int cnt;
-        mixrt_resize_axis_taps(k->node, W, OW, sc[3], c, idx, w, &cnt);
+        mixrt_resize_axis_taps(n, W, OW, sw, c, idx, w, &cnt);
         i0[c] = (int32_t)idx[0], w0[c] = (float)w[0];
         i1[c] = (int32_t)(cnt > 1 ? idx[1] : idx[0]), w1[c] = cnt > 1 ? (float)w[1] : 0.0f;
         if (cnt > 1) two[c / 16] |= (uint16_t)(1u << (c % 16));
@@ -151,8 +143,50 @@ static mixrt_status rz_run(struct mixrt_kernel_ctx *k) {
         for (int64_t c = b * 16; c < b * 16 + 16 && base[b] >= 0; c++)
             r0[c] = c < OW ? i0[c] - lo : 0, r1[c] = c < OW ? i1[c] - lo : 0;
     }
-    const struct mixrt_rz_cols cols = {OW, nb, i0, i1, r0, r1, base, w0, w1, two};
+    T->cols = (struct mixrt_rz_cols){OW, nb, i0, i1, r0, r1, base, w0, w1, two};
+    return MIXRT_STATUS_OK;
+}
 
+/* Threads for nout output elements of es bytes over nrows rows. */
+static int rz_threads(size_t nout, size_t es, int64_t nrows) {
+    int nt = 1;
+#ifdef _OPENMP
+    size_t lim = par_bytes_override ? par_bytes_override : RZ_PAR_BYTES_DEFAULT;
+    if (nout * es >= lim && nrows > 1) nt = omp_get_max_threads() < nrows ? omp_get_max_threads() : (int)nrows;
+    if (nt < 1) nt = 1;
+#else
+    (void)nout, (void)es, (void)nrows;
+#endif
+    return nt;
+}
+
+static int rz_thread_num(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+static mixrt_status rz_run(struct mixrt_kernel_ctx *k) {
+    const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0);
+    double sc[4];
+    int64_t od[4];
+    if (!x || !x->data || x->rank != 4 || !rz_dtype(x->dtype) || k->opset < 11 ||
+        mixrt_resize_mode(k->node) != 1 ||
+        !mixrt_resize_geometry(k->node, x->dims, mixrt_kernel_opt_input(k, 2), mixrt_kernel_opt_input(k, 3), od, sc))
+        return mixrt_cpu_run_reference(k);
+    const int64_t H = x->dims[2], W = x->dims[3], OH = od[2], OW = od[3];
+    size_t nout = (size_t)od[0] * (size_t)od[1] * (size_t)OH * (size_t)OW;
+    /* int32 column indices; the reference's errors (an empty input, bad sizes) stay its own */
+    if ((nout && mixrt_tensor_numel(x) == 0) || W > INT32_MAX - 64 || OW > INT32_MAX - 64 ||
+        !axis_kept(k->node, x->dims[0], od[0], sc[0]) || !axis_kept(k->node, x->dims[1], od[1], sc[1]))
+        return mixrt_cpu_run_reference(k);
+    struct mixrt_tensor *o = NULL;
+    mixrt_status status = mixrt_kernel_output_uninit(k, 0, x->dtype, 4, od, &o);
+    if (status != MIXRT_STATUS_OK || nout == 0) return status;
+    struct rz_tables T;
+    MIXRT_TRY(rz_tables_make(k, k->node, H, OH, sc[2], W, OW, sc[3], &T));
     const bool avx = mixrt_rz_has_avx512();
     void (*vpass)(mixrt_dtype, const void *, const void *, float, float, float *, float *, int64_t) =
         avx ? mixrt_rz_vpass_avx512 : mixrt_rz_vpass_scalar;
@@ -160,18 +194,13 @@ static mixrt_status rz_run(struct mixrt_kernel_ctx *k) {
         avx ? mixrt_rz_hpass_avx512 : mixrt_rz_hpass_scalar;
     const size_t es = mixrt_dtype_size(x->dtype);
     const int64_t nrows = od[0] * od[1] * OH;
-    int nt = 1;
-#ifdef _OPENMP
-    size_t lim = par_bytes_override ? par_bytes_override : RZ_PAR_BYTES_DEFAULT;
-    if (nout * es >= lim && nrows > 1) nt = omp_get_max_threads() < nrows ? omp_get_max_threads() : (int)nrows;
-    if (nt < 1) nt = 1;
-#endif
+    const int nt = rz_threads(nout, es, nrows);
     /* per thread: the blended row (+32 readable floats), the scalar twin's widened row, an f32
      * output row for 16-bit outputs */
     const size_t per = (size_t)W + 32 + (size_t)W + (size_t)OW;
     float *buf = mixrt_alloc(k->ctx, (size_t)nt * per * sizeof(float));
     if (!buf) {
-        mixrt_free(k->ctx, tab, tab_bytes);
+        mixrt_free(k->ctx, T.mem, T.bytes);
         return mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for the resize rows");
     }
     memset(buf, 0, (size_t)nt * per * sizeof(float));
@@ -182,31 +211,132 @@ static mixrt_status rz_run(struct mixrt_kernel_ctx *k) {
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
 #endif
     for (int64_t r = 0; r < nrows; r++) {
-#ifdef _OPENMP
-        float *t = buf + (size_t)omp_get_thread_num() * per;
-#else
-        float *t = buf;
-#endif
+        float *t = buf + (size_t)rz_thread_num() * per;
         float *scratch = t + W + 32, *yf = scratch + W;
         const int64_t plane = r / OH, h = r % OH;
-        const struct rz_rows *rw = &rows[h];
+        const struct rz_rows *rw = &T.rows[h];
         const char *xp = src + (size_t)plane * (size_t)H * (size_t)W * es;
         vpass(dt, xp + (size_t)rw->i0 * (size_t)W * es, rw->two ? xp + (size_t)rw->i1 * (size_t)W * es : NULL, rw->w0,
               rw->w1, t, scratch, W);
         char *yrow = dst + (size_t)r * (size_t)OW * es;
         if (dt == MIXRT_DTYPE_F32) {
-            hpass(&cols, t, (float *)yrow);
+            hpass(&T.cols, t, (float *)yrow);
         } else {
-            hpass(&cols, t, yf);
+            hpass(&T.cols, t, yf);
             mixrt_convert(yrow, dt, yf, MIXRT_DTYPE_F32, (size_t)OW);
         }
     }
     mixrt_free(k->ctx, buf, (size_t)nt * per * sizeof(float));
-    mixrt_free(k->ctx, tab, tab_bytes);
-    return MIXRT_STATUS_OK;
+    mixrt_free(k->ctx, T.mem, T.bytes);
+fail:
+    return status;
+}
+
+/* ---- channels-last: com.mixrt Resize (the layout pass's) -----------------------------------------
+ * X [N, H, W, C] -> Y [N, OH, OW, C], N and C kept. Linear: per output row the two input rows
+ * (W x C each) blended into one f32 row, then each output pixel w0 * t[iw0] + w1 * t[iw1] over its
+ * C channels, contiguous: no gathers, no permutes. Nearest: each output pixel a copy of one input
+ * pixel's C values. The attributes read as ONNX's Resize-19 (see fuse_conv.c). */
+
+void mixrt_rz_hpass_nhwc_scalar(const struct mixrt_rz_cols *c, int64_t C, const float *t, float *y) {
+    for (int64_t w = 0; w < c->n; w++) {
+        const float *a = t + (size_t)c->i0[w] * (size_t)C, *b = t + (size_t)c->i1[w] * (size_t)C;
+        float *yw = y + (size_t)w * (size_t)C, w0 = c->w0[w], w1 = c->w1[w];
+        if (c->two[w / 16] >> (w % 16) & 1)
+            for (int64_t j = 0; j < C; j++) yw[j] = w0 * a[j] + w1 * b[j];
+        else
+            for (int64_t j = 0; j < C; j++) yw[j] = w0 * a[j];
+    }
+}
+
+static bool rz_nhwc_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    struct mixrt_node nd = *n;
+    nd.domain = "", nd.opset = 19;
+    const struct mixrt_value *x = n->n_inputs > 0 && n->inputs[0] >= 0 ? &g->values[n->inputs[0]] : NULL;
+    const char *bad = NULL;
+    int mode = mixrt_resize_mode(&nd);
+    if (!x || n->n_outputs < 1) bad = "no input #0 or output";
+    else if (mode < 0) bad = "an attribute outside the fast path";
+    else if (x->rank >= 0 && x->rank != 4) bad = "X is not 4-D";
+    else if (!rz_dtype(x->dtype)) bad = "X is not f32, bf16 or f16";
+    for (int i = 1; !bad && i < n->n_inputs && i < 4; i++)
+        if (n->inputs[i] >= 0 && !g->values[n->inputs[i]].init) bad = "roi, scales or sizes is not a constant";
+    if (bad && why && why_size) snprintf(why, why_size, "channels-last Resize: %s", bad);
+    return !bad;
+}
+
+static mixrt_status rz_nhwc_run(struct mixrt_kernel_ctx *k) {
+    const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0);
+    struct mixrt_node nd = *k->node;
+    nd.domain = "", nd.opset = 19;
+    double sc[4];
+    int64_t od[4];
+    const int mode = mixrt_resize_mode(&nd);
+    if (!x || !x->data || x->rank != 4 || !rz_dtype(x->dtype) || mode < 0) return mixrt_cpu_run_reference(k);
+    const int64_t N = x->dims[0], H = x->dims[1], W = x->dims[2], C = x->dims[3];
+    const int64_t cf[4] = {N, C, H, W};
+    if (!mixrt_resize_geometry(&nd, cf, mixrt_kernel_opt_input(k, 2), mixrt_kernel_opt_input(k, 3), od, sc))
+        return mixrt_cpu_run_reference(k);
+    const int64_t OH = od[2], OW = od[3];
+    size_t nout = (size_t)N * (size_t)C * (size_t)OH * (size_t)OW;
+    if ((nout && mixrt_tensor_numel(x) == 0) || W > INT32_MAX - 64 || OW > INT32_MAX - 64 || od[0] != N || od[1] != C ||
+        !axis_kept(&nd, N, od[0], sc[0]) || !axis_kept(&nd, C, od[1], sc[1]))
+        return mixrt_cpu_run_reference(k);
+    struct mixrt_tensor *o = NULL;
+    const int64_t yd[4] = {N, OH, OW, C};
+    mixrt_status status = mixrt_kernel_output_uninit(k, 0, x->dtype, 4, yd, &o);
+    if (status != MIXRT_STATUS_OK || nout == 0) return status;
+    struct rz_tables T;
+    MIXRT_TRY(rz_tables_make(k, &nd, H, OH, sc[2], W, OW, sc[3], &T));
+    const bool avx = mixrt_rz_has_avx512();
+    void (*vpass)(mixrt_dtype, const void *, const void *, float, float, float *, float *, int64_t) =
+        avx ? mixrt_rz_vpass_avx512 : mixrt_rz_vpass_scalar;
+    void (*hpass)(const struct mixrt_rz_cols *, int64_t, const float *, float *) =
+        avx ? mixrt_rz_hpass_nhwc_avx512 : mixrt_rz_hpass_nhwc_scalar;
+    const mixrt_dtype dt = x->dtype;
+    const size_t es = mixrt_dtype_size(dt), wc = (size_t)W * (size_t)C, owc = (size_t)OW * (size_t)C;
+    const int64_t nrows = N * OH;
+    const int nt = rz_threads(nout, es, nrows);
+    const size_t per = mode ? wc + wc + owc : 0; /* blended row, widened row, f32 output row */
+    float *buf = NULL;
+    if (per && !(buf = mixrt_alloc(k->ctx, (size_t)nt * per * sizeof(float)))) {
+        mixrt_free(k->ctx, T.mem, T.bytes);
+        return mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for the resize rows");
+    }
+    const char *src = x->data;
+    char *dst = o->data;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#endif
+    for (int64_t r = 0; r < nrows; r++) {
+        const int64_t n = r / OH, h = r % OH;
+        const struct rz_rows *rw = &T.rows[h];
+        const char *xp = src + (size_t)n * (size_t)H * wc * es;
+        char *yrow = dst + (size_t)r * owc * es;
+        if (!mode) { /* nearest: one tap per axis */
+            const char *xr = xp + (size_t)rw->i0 * wc * es;
+            for (int64_t w = 0; w < OW; w++)
+                memcpy(yrow + (size_t)w * (size_t)C * es, xr + (size_t)T.cols.i0[w] * (size_t)C * es, (size_t)C * es);
+            continue;
+        }
+        float *t = buf + (size_t)rz_thread_num() * per, *scratch = t + wc, *yf = scratch + wc;
+        vpass(dt, xp + (size_t)rw->i0 * wc * es, rw->two ? xp + (size_t)rw->i1 * wc * es : NULL, rw->w0, rw->w1, t,
+              scratch, (int64_t)wc);
+        if (dt == MIXRT_DTYPE_F32) {
+            hpass(&T.cols, C, t, (float *)yrow);
+        } else {
+            hpass(&T.cols, C, t, yf);
+            mixrt_convert(yrow, dt, yf, MIXRT_DTYPE_F32, owc);
+        }
+    }
+    if (buf) mixrt_free(k->ctx, buf, (size_t)nt * per * sizeof(float));
+    mixrt_free(k->ctx, T.mem, T.bytes);
+fail:
+    return status;
 }
 
 const struct mixrt_cpu_kernel mixrt_resize_kernels[] = {
     {"rz_linear", "", "Resize", rz_supports, NULL, NULL, rz_run},
+    {"rz_nhwc", MIXRT_DOMAIN, "Resize", rz_nhwc_supports, NULL, NULL, rz_nhwc_run},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };

@@ -1,7 +1,8 @@
 /* resize_avx512.c - the AVX-512 twins of resize.c's two row passes: the vertical blend 16
  * columns at a time (bf16 widened by a shift, f16 by vcvtph2ps), and the horizontal taps of 16
  * output columns picked from a 32-float window of the blended row with two permutes (gathers
- * only for strong downscales). Tails are masked. */
+ * only for strong downscales); channels-last, each output pixel's C channels from two input
+ * pixels' in 16-lane steps. Tails are masked. */
 #include "backend/cpu/resize_impl.h"
 
 #if defined(__x86_64__) && defined(__AVX512F__)
@@ -43,6 +44,20 @@ void mixrt_rz_hpass_avx512(const struct mixrt_rz_cols *c, const float *t, float 
         __m512 a = _mm512_mul_ps(_mm512_loadu_ps(c->w0 + w), v0);
         a = _mm512_mask_mov_ps(a, (__mmask16)c->two[b], _mm512_fmadd_ps(_mm512_loadu_ps(c->w1 + w), v1, a));
         _mm512_mask_storeu_ps(y + w, m, a);
+    }
+}
+void mixrt_rz_hpass_nhwc_avx512(const struct mixrt_rz_cols *c, int64_t C, const float *t, float *y) {
+    for (int64_t w = 0; w < c->n; w++) {
+        const float *a = t + (size_t)c->i0[w] * (size_t)C, *b = t + (size_t)c->i1[w] * (size_t)C;
+        float *yw = y + (size_t)w * (size_t)C;
+        const __m512 v0 = _mm512_set1_ps(c->w0[w]), v1 = _mm512_set1_ps(c->w1[w]);
+        const bool two = c->two[w / 16] >> (w % 16) & 1;
+        for (int64_t j = 0; j < C; j += 16) {
+            __mmask16 m = C - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (C - j)) - 1u);
+            __m512 v = _mm512_mul_ps(v0, _mm512_maskz_loadu_ps(m, a + j));
+            if (two) v = _mm512_fmadd_ps(v1, _mm512_maskz_loadu_ps(m, b + j), v);
+            _mm512_mask_storeu_ps(yw + j, m, v);
+        }
     }
 }
 #else

@@ -32,6 +32,11 @@ void mixrt_rz_vpass_avx512(mixrt_dtype dt, const void *xa, const void *xb, float
                            float *scratch, int64_t n);
 void mixrt_rz_hpass_avx512(const struct mixrt_rz_cols *c, const float *t, float *y);
 
+/* Channels-last: y[w, :C] = w0[w] * t[i0[w], :C] (+ w1[w] * t[i1[w], :C]) for w < c->n (the
+ * blocks and windows unused). */
+void mixrt_rz_hpass_nhwc_scalar(const struct mixrt_rz_cols *c, int64_t C, const float *t, float *y);
+void mixrt_rz_hpass_nhwc_avx512(const struct mixrt_rz_cols *c, int64_t C, const float *t, float *y);
+
 /* AVX512F/BW/VL usable and not forced off (MIXRT_RESIZE_ISA=scalar, or the test hook). */
 bool mixrt_rz_has_avx512(void);
 /* Test hooks: the scalar twins from now on; rows split over threads from this many output
