@@ -295,11 +295,13 @@ static void build_tokens(struct mixrt_graph *g, int *n_in, struct mixrt_tensor *
 /* An upsampling between convs: conv (16 channels), Resize, conv. kind 0: linear x2 by scales;
  * 1: nearest to sizes [1, 16, 18, 11]; 2: the channels resized too (C 16 -> 32, not channels-last
  * material); 3: SegFormer's decoder, the Resize reading the tokens [1, 63, 16] viewed as an
- * image (Transpose (0, 2, 1), Reshape) after a per-token Softmax. */
+ * image (Transpose (0, 2, 1), Reshape) after a per-token Softmax; 4: two convs, then linear x2
+ * into the graph output. */
 static void build_resize_any(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in, int kind) {
     int x = add_input(g, "x", MIXRT_DTYPE_F32, 4, X_DIMS);
     int c1 = add_conv(g, x, 16, 3, 1, "c1");
     int v = out_of(g, c1);
+    if (kind == 4) v = out_of(g, add_conv(g, v, 16, 1, 1, "c1b")); /* a region of two convs before it */
     if (kind == 3) {
         int s3 = add_const_values(ctx, g, "s3", MIXRT_DTYPE_I64, 1, (int64_t[]){3}, (double[]){1, 16, 63});
         int s4 = add_const_values(ctx, g, "s4", MIXRT_DTYPE_I64, 1, (int64_t[]){4}, (double[]){1, 16, 9, 7});
@@ -322,10 +324,12 @@ static void build_resize_any(struct mixrt_graph *g, int *n_in, struct mixrt_tens
         rz = add_node(g, "Resize", 3, (int[]){v, -1, sc}, "rz", 4, (int64_t[]){1, kind == 2 ? 32 : 16, 18, 14});
         node_attr_str(g, rz, "mode", "linear");
     }
-    int c2 = add_conv(g, out_of(g, rz), 8, 1, 1, "c2");
-    graph_set_output(g, out_of(g, c2));
+    graph_set_output(g, kind == 4 ? out_of(g, rz) : out_of(g, add_conv(g, out_of(g, rz), 8, 1, 1, "c2")));
     in[0] = rand_tensor(MIXRT_DTYPE_F32, 4, X_DIMS);
     *n_in = 1;
+}
+static void build_resize_out(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) {
+    build_resize_any(g, n_in, in, 4);
 }
 static void build_resize_linear(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) {
     build_resize_any(g, n_in, in, 0);
@@ -680,6 +684,7 @@ static void test_passes(void) {
             {"resize of tokens", build_resize_tokens, MIXRT_PASS_ALL | MIXRT_PASS_CONV_CPU, 1, 2},
             {"resize of C too", build_resize_chan, MIXRT_PASS_ALL | MIXRT_PASS_CONV_CPU, 0, 4},
             {"resize (no CPU passes)", build_resize_linear, MIXRT_PASS_ALL, 0, 4},
+            {"resize into the graph output", build_resize_out, MIXRT_PASS_ALL | MIXRT_PASS_CONV_CPU, 0, 2},
         };
         for (size_t i = 0; i < sizeof(rz) / sizeof(rz[0]); i++) {
             g = check_pass(rz[i].name, rz[i].build, rz[i].flags);
