@@ -23,6 +23,7 @@ static mixrt_context_t ctx;
 /* When set, the oneDNN implementation the fast kernel's state must name (so a case meant for
  * one algorithm cannot pass on another). */
 static const char *expect_impl;
+static const char *expect_not_impl; /* oneDNN must not have run this implementation */
 static bool expect_refusal; /* the kernel's supports() must say no */
 
 /* ---- graph building -------------------------------------------------------------------- */
@@ -789,6 +790,11 @@ static void compare_kernels(int id, const char *desc, const char *kname, struct 
         sf = run_kernel(kern->run, state, g, ni, n_in, in, &yf);
     }
 #ifdef MIXRT_HAVE_DNNL
+    if (expect_not_impl && sf == MIXRT_STATUS_OK) {
+        const char *impl = state ? mixrt_dnnl_state_impl(state) : "(no state)";
+        TU_CHECK(impl && impl[0] && !strstr(impl, expect_not_impl), "case %d %s: oneDNN ran '%s'", id, desc,
+                 impl ? impl : "?");
+    }
     if (expect_impl && sf == MIXRT_STATUS_OK) {
         const char *impl = state ? mixrt_dnnl_state_impl(state) : "(no state)";
         /* "" asks only that oneDNN ran it (a primitive exists), not which implementation */
@@ -1077,6 +1083,20 @@ static void test_kernels(int only) {
             conv_case_run(id, &c, MIXRT_DTYPE_F32, "dnnl_wino_conv");
             expect_impl = NULL, expect_refusal = false;
         }
+    /* A Winograd primitive over MIXRT_DNNL_WINO_MAX_MB (256 by default) and over the layer's own
+     * weights and activations is left for the direct convolution, under the same kernel: 64 -> 64
+     * at 14x14 wants 1.04 MB (0.25 MB of weights and activations), so a 0.5 MB cap refuses it. */
+    {
+        struct conv_case c = {1, 64, 14, 14, 64, 3, 1, 1, 1, 1, true, true, false, 1}; /* ReLU */
+        id++;
+        if (!only || id == only) {
+            setenv("MIXRT_DNNL_WINO_MAX_MB", "0.5", 1);
+            expect_not_impl = "wino";
+            conv_case_run(id, &c, MIXRT_DTYPE_F32, "dnnl_wino_conv");
+            expect_not_impl = NULL;
+            unsetenv("MIXRT_DNNL_WINO_MAX_MB");
+        }
+    }
     /* 1-D channels-last convolutions: wav2vec2's extractor shapes scaled down (one input
      * channel with kernel 10 stride 5; kernel 3 and 2 stride 2), its grouped positional conv
      * (kernel 16 here, pad 8, even output), channel counts around the vector width; each

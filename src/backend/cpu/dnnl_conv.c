@@ -3,6 +3,7 @@
  * Invariant: constant-initializer weights are reordered once per chosen layout. */
 #ifdef MIXRT_HAVE_DNNL
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/dnnl_impl.h"
@@ -178,8 +179,16 @@ static dnnl_status_t channels_last_md(dnnl_memory_desc_t *md, int r, const int64
 /* The first implementation, in oneDNN's order of preference, whose primitive can be made.
  * oneDNN 2.6 lists some (bf16 grouped convolutions with a logistic or swish post-op) whose
  * JIT then fails with runtime_error; the next one in the list runs the same math. */
+/* Limits on a Winograd candidate (wino_too_big); NULL for none. */
+struct wino_limit {
+    const int64_t *xd, *wd, *yd;
+    int rx, rw;
+};
+static bool wino_too_big(const_dnnl_primitive_desc_t pd, const struct wino_limit *l);
+
 static dnnl_status_t first_working_impl(const dnnl_convolution_desc_t *cd, const_dnnl_primitive_attr_t attr,
-                                        dnnl_engine_t eng, dnnl_primitive_desc_t *pd, dnnl_primitive_t *prim) {
+                                        dnnl_engine_t eng, dnnl_primitive_desc_t *pd, dnnl_primitive_t *prim,
+                                        const struct wino_limit *lim) {
     dnnl_primitive_desc_iterator_t it = NULL;
     dnnl_status_t s = dnnl_primitive_desc_iterator_create(&it, cd, attr, eng, NULL);
     if (s != dnnl_success) return s;
@@ -189,7 +198,9 @@ static dnnl_status_t first_working_impl(const dnnl_convolution_desc_t *cd, const
             s = dnnl_runtime_error;
             break;
         }
-        if ((s = dnnl_primitive_create(prim, cand)) == dnnl_success) {
+        if (lim && wino_too_big(cand, lim)) { /* the next implementation may need less */
+            s = dnnl_unimplemented;
+        } else if ((s = dnnl_primitive_create(prim, cand)) == dnnl_success) {
             *pd = cand;
             break;
         }
@@ -201,6 +212,24 @@ static dnnl_status_t first_working_impl(const dnnl_convolution_desc_t *cd, const
 }
 
 static const struct mixrt_dnnl_conv_opts plain_opts = {false, false, dnnl_alg_kind_undef, 0.0f, 0.0f, false, false};
+
+/* A Winograd implementation whose own memory (oneDNN's memory_consumption: its scratchpad of
+ * transformed tiles and weights) is over MIXRT_DNNL_WINO_MAX_MB (256 by default) and over the layer's
+ * f32 weights, input and output together is skipped: the next implementation oneDNN offers is
+ * tried (F(2x2, 3x3), ...), else the direct convolution runs the layer - TensorRT's workspace
+ * limit, per layer. Measured on FCN-ResNet50's head conv (2048 -> 512 at 28x28, F(4x4, 3x3): 175
+ * MB against 46): with it the fp32 engine runs in 206 ms and peaks at 569 MiB (ONNX Runtime 241
+ * ms, 500 MiB); capped at 64 MiB, 251-257 ms and 275-302 MiB. The default keeps the speed;
+ * ResNet-50's at 224x224 stay under 20 MB either way. */
+static bool wino_too_big(const_dnnl_primitive_desc_t pd, const struct wino_limit *l) {
+    int64_t mc = 0;
+    if (dnnl_primitive_desc_query(pd, dnnl_query_memory_consumption_s64, 0, &mc) != dnnl_success) return false;
+    const char *e = getenv("MIXRT_DNNL_WINO_MAX_MB");
+    double cap = (e && atof(e) > 0 ? atof(e) : 256.0) * 1024 * 1024, nx = 1, nw = 1, ny = 1;
+    for (int i = 0; i < l->rx; i++) nx *= (double)l->xd[i], ny *= (double)l->yd[i];
+    for (int i = 0; i < l->rw; i++) nw *= (double)l->wd[i];
+    return (double)mc > cap && (double)mc > 4.0 * (nx + nw + ny);
+}
 
 static mixrt_status conv_build(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_state *st, const struct conv_geom *g,
                                mixrt_dtype dt, const struct mixrt_tensor *b, const struct mixrt_dnnl_conv_opts *o) {
@@ -259,7 +288,8 @@ static mixrt_status conv_build(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_sta
             if (o->act != dnnl_alg_kind_undef)
                 DNNL_DO(dnnl_post_ops_append_eltwise(po, 1.0f, o->act, o->alpha, o->beta));
             DNNL_DO(dnnl_primitive_attr_set_post_ops(attr, po));
-            s = first_working_impl(&cd, attr, eng, &st->pd, &st->prim);
+            const struct wino_limit lim = {xd, wd, g->ydims, rx, rw};
+            s = first_working_impl(&cd, attr, eng, &st->pd, &st->prim, &lim);
             dnnl_post_ops_destroy(po);
             dnnl_primitive_attr_destroy(attr);
             po = NULL, attr = NULL;
@@ -284,7 +314,7 @@ static mixrt_status conv_build(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_sta
         if (o->act != dnnl_alg_kind_undef && !st->silu_split)
             DNNL_DO(dnnl_post_ops_append_eltwise(po, 1.0f, o->act, o->alpha, o->beta));
         DNNL_DO(dnnl_primitive_attr_set_post_ops(attr, po));
-        dnnl_status_t made = first_working_impl(&cd, attr, eng, &st->pd, &st->prim);
+        dnnl_status_t made = first_working_impl(&cd, attr, eng, &st->pd, &st->prim, NULL);
         dnnl_post_ops_destroy(po);
         dnnl_primitive_attr_destroy(attr);
         po = NULL, attr = NULL;
