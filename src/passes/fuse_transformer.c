@@ -287,6 +287,31 @@ static bool ln_param(const struct mixrt_graph *g, int vi, int x) {
     return xv->rank < 1 || xv->dims[xv->rank - 1].value < 0 || xv->dims[xv->rank - 1].value == t->dims[0];
 }
 
+/* s = Sqrt(Add(ReduceMean(Pow(v, 2) or Mul(v, v)), eps)), the mean over the last axis with
+ * keepdims and eps a constant in [0, 0.1]: the denominator LayerNorm and RMSNorm share, its nodes
+ * taken into m. *sq_mul: the square was Mul(v, v) (v has one reader more). */
+static bool norm_den(struct mixrt_pass_state *st, int s, int v, struct match *m, double *eps, bool *sq_mul) {
+    const struct mixrt_graph *g = st->g;
+    int sq = s >= 0 ? sole_producer(st, s, "Sqrt") : -1;
+    int ae = sq >= 0 ? sole_producer(st, g->nodes[sq].inputs[0], "Add") : -1;
+    if (ae < 0 || !take(m, sq) || !take(m, ae) || g->nodes[ae].n_inputs != 2) return false;
+    int es = -1;
+    if (scalar_const(g, g->nodes[ae].inputs[1], eps)) es = 1;
+    else if (scalar_const(g, g->nodes[ae].inputs[0], eps)) es = 0;
+    if (es < 0 || !(*eps >= 0) || *eps > 1e-1) return false;
+    int var = sole_producer(st, g->nodes[ae].inputs[1 - es], "ReduceMean");
+    if (var < 0 || !mean_last_axis(g, var) || !take(m, var)) return false;
+    int sqv = g->nodes[var].inputs[0];
+    int pw = sole_producer(st, sqv, "Pow");
+    int sqr = pw < 0 ? sole_producer(st, sqv, "Mul") : -1;
+    *sq_mul = pw < 0;
+    if (pw >= 0)
+        return g->nodes[pw].n_inputs == 2 && g->nodes[pw].inputs[0] == v && const_near(g, g->nodes[pw].inputs[1], 2.0) &&
+               take(m, pw);
+    return sqr >= 0 && g->nodes[sqr].n_inputs == 2 && g->nodes[sqr].inputs[0] == v && g->nodes[sqr].inputs[1] == v &&
+           take(m, sqr);
+}
+
 static mixrt_status match_layernorm(struct mixrt_pass_state *st, int root, bool *domain_done, bool *done) {
     struct mixrt_graph *g = st->g;
     *done = false;
@@ -304,34 +329,13 @@ static mixrt_status match_layernorm(struct mixrt_pass_state *st, int root, bool 
             int div = sole_producer(st, g->nodes[mul].inputs[1 - kg], "Div");
             if (div < 0 || !take(&m2, div) || g->nodes[div].n_inputs != 2) continue;
             int d = g->nodes[div].inputs[0];
-            int sq = sole_producer(st, g->nodes[div].inputs[1], "Sqrt");
-            int ae = sq >= 0 ? sole_producer(st, g->nodes[sq].inputs[0], "Add") : -1;
-            if (ae < 0 || !take(&m2, sq) || !take(&m2, ae) || g->nodes[ae].n_inputs != 2) continue;
-            int es = -1;
             double eps = 0;
-            if (scalar_const(g, g->nodes[ae].inputs[1], &eps)) es = 1;
-            else if (scalar_const(g, g->nodes[ae].inputs[0], &eps)) es = 0;
-            if (es < 0 || !(eps >= 0) || eps > 1e-1) continue;
-            int var = sole_producer(st, g->nodes[ae].inputs[1 - es], "ReduceMean");
-            if (var < 0 || !mean_last_axis(g, var) || !take(&m2, var)) continue;
-            int sqv = g->nodes[var].inputs[0];
-            int pw = sole_producer(st, sqv, "Pow");
-            int sqr = pw < 0 ? sole_producer(st, sqv, "Mul") : -1;
-            if (pw >= 0) {
-                if (g->nodes[pw].n_inputs != 2 || g->nodes[pw].inputs[0] != d ||
-                    !const_near(g, g->nodes[pw].inputs[1], 2.0) || !take(&m2, pw))
-                    continue;
-            } else if (sqr >= 0) {
-                if (g->nodes[sqr].n_inputs != 2 || g->nodes[sqr].inputs[0] != d || g->nodes[sqr].inputs[1] != d ||
-                    !take(&m2, sqr))
-                    continue;
-            } else {
-                continue;
-            }
+            bool sq_mul = false;
+            if (!norm_den(st, g->nodes[div].inputs[1], d, &m2, &eps, &sq_mul)) continue;
             /* d is read by the square and the Div only: 2 uses (3 when squared as Mul(d, d)). */
             int sub = g->values[d].producer;
             if (!is_op(st, sub, "Sub") || g->nodes[sub].n_inputs != 2 ||
-                mixrt_pass_count_uses(st, d) != (pw >= 0 ? 2 : 3) || !take(&m2, sub))
+                mixrt_pass_count_uses(st, d) != (sq_mul ? 3 : 2) || !take(&m2, sub))
                 continue;
             int x = g->nodes[sub].inputs[0];
             int mean = sole_producer(st, g->nodes[sub].inputs[1], "ReduceMean");
@@ -392,27 +396,9 @@ static mixrt_status match_rmsnorm(struct mixrt_pass_state *st, int root, bool *d
         struct match m = {.n = 0};
         int gamma = g->nodes[root].inputs[kg], x = -1;
         int s = rms_inv(st, g->nodes[root].inputs[1 - kg], &x, &m);
-        int sq = s >= 0 ? sole_producer(st, s, "Sqrt") : -1;
-        int ae = sq >= 0 ? sole_producer(st, g->nodes[sq].inputs[0], "Add") : -1;
-        if (ae < 0 || !take(&m, sq) || !take(&m, ae) || g->nodes[ae].n_inputs != 2) continue;
-        int es = -1;
         double eps = 0;
-        if (scalar_const(g, g->nodes[ae].inputs[1], &eps)) es = 1;
-        else if (scalar_const(g, g->nodes[ae].inputs[0], &eps)) es = 0;
-        if (es < 0 || !(eps >= 0) || eps > 1e-1) continue;
-        int var = sole_producer(st, g->nodes[ae].inputs[1 - es], "ReduceMean");
-        if (var < 0 || !mean_last_axis(g, var) || !take(&m, var)) continue;
-        int sqv = g->nodes[var].inputs[0];
-        int pw = sole_producer(st, sqv, "Pow");
-        int sqr = pw < 0 ? sole_producer(st, sqv, "Mul") : -1;
-        if (pw >= 0) {
-            if (g->nodes[pw].n_inputs != 2 || g->nodes[pw].inputs[0] != x || !const_near(g, g->nodes[pw].inputs[1], 2.0) ||
-                !take(&m, pw))
-                continue;
-        } else if (sqr < 0 || g->nodes[sqr].n_inputs != 2 || g->nodes[sqr].inputs[0] != x ||
-                   g->nodes[sqr].inputs[1] != x || !take(&m, sqr)) {
-            continue;
-        }
+        bool sq_mul = false;
+        if (s < 0 || !norm_den(st, s, x, &m, &eps, &sq_mul)) continue;
         if (!mixrt_dtype_is_float(g->values[x].dtype) || !ln_param(g, gamma, x)) continue;
         mixrt_status status = require_domain(st, domain_done);
         if (status != MIXRT_STATUS_OK) return status;

@@ -955,6 +955,28 @@ static bool ln_param(struct mixrt_kernel_ctx *k, int i, int ir, const int64_t *i
     return true;
 }
 
+/* Row r (n elements) of x and of y as f32 for the row-wise norms: f32 tensors in place, bf16 rows
+ * widened into the calling thread's pair of f32 rows in buf (2 n floats per thread);
+ * norm_row_done rounds a bf16 result row back. No whole-tensor copies. */
+static inline void norm_row(const struct mixrt_tensor *x, struct mixrt_tensor *y, float *buf, size_t r, size_t n,
+                            const float **xr, float **yr) {
+    if (x->dtype == MIXRT_DTYPE_F32) {
+        *xr = (const float *)x->data + r * n, *yr = (float *)y->data + r * n;
+        return;
+    }
+#ifdef _OPENMP
+    float *tb = buf + (size_t)omp_get_thread_num() * 2 * n;
+#else
+    float *tb = buf;
+#endif
+    mixrt_bf16_to_f32((const mixrt_bf16 *)x->data + r * n, tb, n);
+    *xr = tb, *yr = tb + n;
+}
+
+static inline void norm_row_done(struct mixrt_tensor *y, size_t r, size_t n, const float *yr) {
+    if (y->dtype != MIXRT_DTYPE_F32) mixrt_f32_to_bf16(yr, (mixrt_bf16 *)y->data + r * n, n);
+}
+
 /* LayerNorm's normalize step on one row: y = (x - m) * inv * scale + bias. The same loop is
  * built twice: plain (SSE2 at the project's baseline) and, on x86-64, for AVX-512 (16 lanes;
  * called only after the CPUID check), so the row runs at cache speed, not 4 lanes at a time. */
@@ -1030,20 +1052,10 @@ static mixrt_status run_layer_norm(struct mixrt_kernel_ctx *k) {
     for (size_t o = 0; o < outer; o++) {
         const float *xr;
         float *yr, m, inv;
-        if (wide) {
-            xr = (const float *)x->data + o * inner, yr = (float *)y->data + o * inner;
-        } else {
-#ifdef _OPENMP
-            float *tb = buf + (size_t)omp_get_thread_num() * 2 * inner;
-#else
-            float *tb = buf;
-#endif
-            mixrt_bf16_to_f32((const mixrt_bf16 *)x->data + o * inner, tb, inner);
-            xr = tb, yr = tb + inner;
-        }
+        norm_row(x, y, buf, o, inner, &xr, &yr);
         row_stats(isa, xr, inner, eps, &m, &inv);
         row(xr, yr, inner, m, inv, fs, fb);
-        if (!wide) mixrt_f32_to_bf16(yr, (mixrt_bf16 *)y->data + o * inner, inner);
+        norm_row_done(y, o, inner, yr);
     }
 fail:
     ffree(k, fs, inner);
@@ -1098,20 +1110,10 @@ static mixrt_status run_rms_norm(struct mixrt_kernel_ctx *k) {
     for (size_t r = 0; r < rows; r++) {
         const float *xr;
         float *yr;
-        if (wide) {
-            xr = (const float *)x->data + r * c, yr = (float *)y->data + r * c;
-        } else {
-#ifdef _OPENMP
-            float *tb = buf + (size_t)omp_get_thread_num() * 2 * c;
-#else
-            float *tb = buf;
-#endif
-            mixrt_bf16_to_f32((const mixrt_bf16 *)x->data + r * c, tb, c);
-            xr = tb, yr = tb + c;
-        }
+        norm_row(x, y, buf, r, c, &xr, &yr);
         float inv = (float)(1.0 / sqrt((double)psumsq_dev(isa, xr, c, 0.0f) / (double)c + (double)eps));
         row(xr, yr, c, 0.0f, inv, fs, fb);
-        if (!wide) mixrt_f32_to_bf16(yr, (mixrt_bf16 *)y->data + r * c, c);
+        norm_row_done(y, r, c, yr);
     }
 fail:
     ffree(k, fs, c);
