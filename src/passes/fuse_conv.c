@@ -570,7 +570,7 @@ enum { KIND_NONE, KIND_CONV, KIND_POOL, KIND_ELTWISE, KIND_CONCAT, KIND_NORM, KI
  * half_pixel_symmetric mode only where the node's opset has it (the com.mixrt op reads the
  * attributes as opset 19 does). Not one whose output is a graph output: a segmentation head's
  * final upsampling would then leave through a Transpose of the large result, where staying
- * channels-first transposes only its small input (DeepLabV3: 21x28x28 against 21x224x224). */
+ * channels-first transposes only its small input (FCN-ResNet50: 21x28x28 against 21x224x224). */
 static bool resize_nc_kept(const struct mixrt_graph *g, const struct mixrt_node *n) {
     if (n->opset < 11 || n->n_inputs < 3 || n->n_outputs != 1 || !mixrt_resize_supports(g, n, false, NULL, 0) ||
         (g->values[n->outputs[0]].flags & MIXRT_VALUE_GRAPH_OUTPUT))

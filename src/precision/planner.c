@@ -449,7 +449,8 @@ static int64_t static_numel(const struct mixrt_value *v) {
 
 /* n (Resize, Upsample, Pad, Tile, Expand) writes an f32 graph output larger than its data input:
  * in a lower precision the output would be cast back to f32 at its full size (DeepLabV3's
- * 21x65x65 -> 21x520x520 upsampling: a 5.7 M-element Cast), where in f32 only its input is. */
+ * 21x14x14 -> 21x224x224 upsampling: a 1.05 M-element Cast of 0.25-0.29 ms in a 6 ms run), where
+ * in f32 only its input is. */
 static bool enlarges_f32_output(const struct mixrt_graph *g, const struct mixrt_node *n) {
     static const char *const ops[] = {"Resize", "Upsample", "Pad", "Tile", "Expand", NULL};
     bool op = false;

@@ -150,6 +150,9 @@ mixrt_status mixrt_dnnl_conv_prepare_opts(mixrt_context_t ctx, const struct mixr
 mixrt_status mixrt_dnnl_conv_run_opts(struct mixrt_kernel_ctx *k, const struct mixrt_dnnl_conv_opts *o);
 /* FusedConv node n's options (fused_conv.c); false when its activation attributes are malformed. */
 bool mixrt_dnnl_fconv_opts(const struct mixrt_node *n, struct mixrt_dnnl_conv_opts *o);
+/* The channels-last FusedConv node n of g gets the SiLU split (mixrt_dnnl_silu_split): where the
+ * *_swish kernels, which keep oneDNN's post-op, are candidates too. fused_conv.c. */
+bool mixrt_dnnl_fconv_splits_silu(const struct mixrt_graph *g, const struct mixrt_node *n);
 /* Fills out (the plan's packed-weights hooks, kernels.h) from memory m: its layout and bytes, which
  * stay m's. False when m is NULL or not readable. dnnl_conv.c. */
 bool mixrt_dnnl_packed_describe(dnnl_memory_t m, struct mixrt_cpu_packed *out);

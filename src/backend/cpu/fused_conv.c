@@ -73,12 +73,15 @@ static mixrt_status fused_conv_prepare(mixrt_context_t ctx, const struct mixrt_g
  * oneDNN's instructions for the activation, but twice the bytes through memory, which loses
  * where the output leaves the cache (EfficientNet-B0's 16 -> 96 1x1 conv at 112x112: 0.34 ms as
  * the post-op against over 0.5 split). This twin keeps the post-op; the builder times both. */
+bool mixrt_dnnl_fconv_splits_silu(const struct mixrt_graph *g, const struct mixrt_node *n) {
+    struct mixrt_dnnl_conv_opts o;
+    return n->n_outputs > 0 && n->outputs[0] >= 0 && mixrt_dnnl_fconv_opts(n, &o) && o.channels_last &&
+           mixrt_dnnl_silu_split(o.act, o.alpha, g->values[n->outputs[0]].dtype, o.sum);
+}
+
 static bool swish_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
     if (!fused_conv_supports(g, n, why, why_size)) return false;
-    struct mixrt_dnnl_conv_opts o;
-    mixrt_dnnl_fconv_opts(n, &o);
-    if (!o.channels_last || !mixrt_dnnl_silu_split(o.act, o.alpha, g->values[n->outputs[0]].dtype, o.sum))
-        return refuse(why, why_size, "no bf16 SiLU split to keep as a post-op");
+    if (!mixrt_dnnl_fconv_splits_silu(g, n)) return refuse(why, why_size, "no bf16 SiLU split to keep as a post-op");
     return true;
 }
 

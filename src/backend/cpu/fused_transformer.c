@@ -741,10 +741,7 @@ static bool c1x1_supports(const struct mixrt_graph *g, const struct mixrt_node *
  * dnnl_fused_conv_swish): only where the split would apply. */
 static bool c1x1_swish_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
     if (!c1x1_supports(g, n, why, why_size)) return false;
-    struct mixrt_dnnl_conv_opts o;
-    mixrt_dnnl_fconv_opts(n, &o);
-    if (!mixrt_dnnl_silu_split(o.act, o.alpha, g->values[n->outputs[0]].dtype, in_value(g, n, 3) != NULL))
-        return refuse(why, why_size, "no bf16 SiLU split to keep as a post-op");
+    if (!mixrt_dnnl_fconv_splits_silu(g, n)) return refuse(why, why_size, "no bf16 SiLU split to keep as a post-op");
     return true;
 }
 
