@@ -242,6 +242,7 @@ mixrt_status mixrt_cuda_conv_create(mixrt_cuda_device_t dev, const struct mixrt_
     if (!(fenv && !strcmp(fenv, "off"))) {
         cudnnConvolutionFwdAlgoPerf_t tp[8];
         int nt = 0;
+        mixrt_cuda_warm(dev);
         if (g_dnn.FindConvolutionForwardAlgorithm(h, c->xd, c->wd, c->cd, c->yd, 8, &nt, tp) == CUDNN_STATUS_SUCCESS) {
             for (int i = 0; i < nt; i++) {
                 cudnnConvolutionFwdAlgo_t a = tp[i].algo;

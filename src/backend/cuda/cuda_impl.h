@@ -47,6 +47,9 @@ cudaError_t mixrt_cuda_launch_instance_norm(cudaStream_t s, int elem, const void
                                             const void *bias, void *y, size_t rows, size_t cols, size_t channels,
                                             float eps);
 /* elem_size 1, 2, 4 or 8; idx_is_i64 selects the index type. */
+/* eltwise.cu: keeps `blocks` blocks busy for ns nanoseconds (sink: any device float, never
+ * written in practice). */
+cudaError_t mixrt_cuda_launch_spin(cudaStream_t s, int blocks, unsigned long long ns, float *sink);
 cudaError_t mixrt_cuda_launch_gather_rows(cudaStream_t s, int max_blocks, size_t elem_size, const void *table,
                                           size_t table_rows, size_t cols, int idx_is_i64, const void *idx,
                                           size_t n_idx, void *y, struct mixrt_cuda_dev_flag *flag);
@@ -130,7 +133,13 @@ struct mixrt_cuda_device {
     cudaEvent_t *prof_ev; /* profile marks (mixrt_cuda_prof_reserve) */
     int prof_n;
     void *dnn; /* cudnnHandle_t, made by the first conv plan (conv_dnn.c) */
+    bool warm; /* mixrt_cuda_warm has run */
 };
+
+/* Before the first timing (mixrt_cuda_timer_begin, cuDNN's engine search): keeps the GPU
+ * busy for MIXRT_CUDA_WARM_MS (default 250, 0 = off) so that an idle card's clocks have
+ * risen. Once per device; a failure is not an error (timings are then only less fair). */
+void mixrt_cuda_warm(struct mixrt_cuda_device *dev);
 
 /* Destroys the device's cuDNN handle (conv_dnn.c; nothing when none was made). */
 void mixrt_cuda_dnn_release(struct mixrt_cuda_device *dev);

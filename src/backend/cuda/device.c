@@ -4,6 +4,7 @@
  * result is checked and a failure becomes a status with the call named on the context. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/cuda/cuda_impl.h"
@@ -267,8 +268,23 @@ fail:
     return status;
 }
 
+void mixrt_cuda_warm(struct mixrt_cuda_device *dev) {
+    if (dev->warm) return;
+    dev->warm = true;
+    const char *env = getenv("MIXRT_CUDA_WARM_MS");
+    long ms = env && *env ? strtol(env, NULL, 10) : 250;
+    if (ms <= 0) return;
+    /* Two blocks of 256 threads per SM; the device flag is a float-aligned place that is
+     * never written (the kernel's store is unreachable). */
+    cudaError_t e = mixrt_cuda_launch_spin(dev->stream, dev->info.sm_count * 2, (unsigned long long)ms * 1000000ull,
+                                           (float *)dev->flag);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(dev->stream);
+    (void)e; /* a failed warm-up only leaves the card as it was */
+}
+
 mixrt_status mixrt_cuda_timer_begin(mixrt_cuda_device_t dev) {
     mixrt_status status = MIXRT_STATUS_OK;
+    mixrt_cuda_warm(dev);
     MIXRT_CUDA_TRY(dev->ctx, cudaEventRecord(dev->ev_start, dev->stream), "cudaEventRecord(start)");
 fail:
     return status;

@@ -310,3 +310,21 @@ extern "C" cudaError_t mixrt_cuda_launch_gather_rows(cudaStream_t s, int max_blo
                                                         flag);
     }
 }
+
+/* Busy loop of FMAs on every SM until `ns` nanoseconds of the global timer have passed (the
+ * clock the loop runs at does not change how long it lasts). */
+__global__ void spin_kernel(unsigned long long ns, float *sink) {
+    unsigned long long t0, t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t0));
+    float a = (float)threadIdx.x, b = 1.0000001f;
+    do {
+        for (int i = 0; i < 256; i++) a = fmaf(a, b, 0.25f);
+        asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    } while (t - t0 < ns);
+    if (a == -1.0f) *sink = a; /* never true; keeps the loop */
+}
+
+extern "C" cudaError_t mixrt_cuda_launch_spin(cudaStream_t s, int blocks, unsigned long long ns, float *sink) {
+    spin_kernel<<<blocks, 256, 0, s>>>(ns, sink);
+    return cudaGetLastError();
+}
