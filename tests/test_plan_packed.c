@@ -682,6 +682,82 @@ static void test_c1d_hooks(mixrt_dtype dt) {
     mixrt_tensor_release(kh_ctx, &w);
 }
 
+/* The slice-by-slice check (kernels.h's `same`, which engine.c's try_release calls before it
+ * drops a constant) on weights of more than one 8 MiB slice: 1 for the graph's bytes, 0 once
+ * one byte differs in the first slice, the middle or the last one; and the whole unpack agrees. */
+static void check_same(const struct mixrt_cpu_kernel_packing *h, void *st, const struct mixrt_tensor *w,
+                       const char *label) {
+    unsigned char *back = calloc(1, w->nbytes), *bad = malloc(w->nbytes);
+    TU_CHECK(back && bad && h->unpack(kh_ctx, st, back, w->nbytes) && !memcmp(back, w->data, w->nbytes),
+             "%s: the whole unpack differs from the graph's bytes", label);
+    int r = h->same ? h->same(kh_ctx, st, w->data, w->nbytes) : -2;
+    TU_CHECK(r == 1, "%s: same() gives %d for the graph's own %zu bytes", label, r, w->nbytes);
+    const size_t at[3] = {3, w->nbytes / 2 + 5, w->nbytes - 2};
+    for (int i = 0; i < 3 && bad && h->same; i++) {
+        memcpy(bad, w->data, w->nbytes);
+        bad[at[i]] ^= 0x01;
+        r = h->same(kh_ctx, st, bad, w->nbytes);
+        TU_CHECK(r == 0, "%s: a byte changed at %zu of %zu: same() gives %d", label, at[i], w->nbytes, r);
+    }
+    free(back);
+    free(bad);
+}
+
+/* dnnl_conv's and dnnl_fused_matmul's packed weights (B as [K, N] and transposed) checked in
+ * slices, f32 and bf16, each weight about 9.5 MB. */
+static void test_same_hooks(mixrt_dtype dt) {
+    const bool bf = dt == MIXRT_DTYPE_BF16;
+    for (int c = 0; c < 3; c++) {
+        const char *kname = c == 0 ? "dnnl_conv" : "dnnl_fused_matmul";
+        const struct mixrt_cpu_kernel *kern =
+            c == 0 ? mixrt_cpu_kernel_find(kname, "", "Conv") : mixrt_cpu_kernel_find(kname, MIXRT_DOMAIN, "FusedMatMul");
+        const struct mixrt_cpu_kernel_packing *h = mixrt_cpu_kernel_packing_find(kname);
+        char label[96];
+        snprintf(label, sizeof label, "same %s%s %s", kname, c == 2 ? " transB" : "", bf ? "bf16" : "f32");
+        TU_CHECK(kern && h, "%s: kernel or hooks missing", label);
+        if (!kern || !h) continue;
+        int64_t xd[4] = {1, 512, 5, 5}, wd[4] = {bf ? 1040 : 520, 512, 3, 3};
+        int rx = 4, rw = 4;
+        if (c) { /* A [3, K], B [K, N] or [N, K] */
+            int64_t K = 2100, N = bf ? 2200 : 1100;
+            xd[0] = 3, xd[1] = K, rx = 2, rw = 2;
+            wd[0] = c == 1 ? K : N, wd[1] = c == 1 ? N : K;
+        }
+        struct mixrt_tensor x = kh_tensor(dt, rx, xd, NULL), w = kh_tensor(dt, rw, wd, NULL);
+        for (size_t j = 0; j < mixrt_tensor_numel(&w); j++) mixrt_store_f64(w.data, dt, j, tu_uniform(-1, 1));
+        for (size_t j = 0; j < mixrt_tensor_numel(&x); j++) mixrt_store_f64(x.data, dt, j, tu_uniform(-1, 1));
+        if (c == 0) {
+            kh_begin("Conv", 11, 2, 1);
+        } else {
+            kh_begin("FusedMatMul", 1, 2, 1);
+            kh_N->domain = MIXRT_DOMAIN;
+            if (c == 2) kh_attr_int("transB", 1);
+        }
+        type_value(kh_N->inputs[0], &x);
+        type_value(kh_N->inputs[1], &w);
+        kh_G->values[kh_N->outputs[0]].dtype = dt;
+        struct mixrt_value *wv = &kh_G->values[kh_N->inputs[1]];
+        wv->init = &w;
+        wv->flags |= MIXRT_VALUE_INITIALIZER;
+        kh_in[0] = &x, kh_in[1] = &w;
+        void *st = NULL;
+        TU_CHECK(kern->supports(kh_G, kh_N, NULL, 0), "%s: not supported", label);
+        TU_CHECK(kern->prepare(kh_ctx, kh_G, kh_N, &st) == MIXRT_STATUS_OK && st, "%s: prepare: %s", label,
+                 mixrt_context_last_error(kh_ctx));
+        TU_CHECK(st && kh_run_kernel(kern->run, st) == MIXRT_STATUS_OK, "%s: run: %s", label,
+                 mixrt_context_last_error(kh_ctx));
+        mixrt_tensor_release(kh_ctx, &kh_out[0]);
+        struct mixrt_cpu_packed got;
+        TU_CHECK(st && h->get(st, &got), "%s: no packed weights", label);
+        if (st && h->get(st, &got)) check_same(h, st, &w, label);
+        if (st) kern->release(kh_ctx, st);
+        wv->init = NULL;
+        kh_end();
+        mixrt_tensor_release(kh_ctx, &x);
+        mixrt_tensor_release(kh_ctx, &w);
+    }
+}
+
 /* MIXRT_PLAN_WRITE_CORPUS=DIR: a fuzzing seed with a PACKED section, written by hand from the
  * format in plan.c onto the committed fuzz/corpus_plan/engine_fp32.plan: one entry for its
  * layer 0 with this build's library and target (a layout of zeros, which no primitive
@@ -869,6 +945,8 @@ int main(void) {
     test_c1d_hooks(MIXRT_DTYPE_F32);
     if (mixrt_dnnl_bf16_native()) test_c1d_hooks(MIXRT_DTYPE_BF16);
     test_released_guard();
+    test_same_hooks(MIXRT_DTYPE_F32);
+    if (mixrt_dnnl_bf16_native()) test_same_hooks(MIXRT_DTYPE_BF16);
     TU_CHECK(mixrt_context_bytes_in_use(kh_ctx) == 0, "kernel context: %zu bytes left", mixrt_context_bytes_in_use(kh_ctx));
     mixrt_context_destroy(kh_ctx);
 

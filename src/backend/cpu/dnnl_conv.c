@@ -467,6 +467,68 @@ bool mixrt_dnnl_unpack(mixrt_context_t ctx, dnnl_memory_t packed, const dnnl_mem
     return ok;
 }
 
+int mixrt_dnnl_unpack_same(mixrt_context_t ctx, dnnl_memory_t packed, const dnnl_memory_desc_t *user, const void *ref,
+                           size_t size) {
+    enum { SLICE_BYTES = 8 << 20 };
+    const dnnl_memory_desc_t *md = NULL;
+    dnnl_engine_t eng;
+    dnnl_stream_t strm;
+    void *handle = NULL;
+    if (!packed || !ref || dnnl_memory_get_memory_desc(packed, &md) != dnnl_success || !md ||
+        dnnl_memory_get_data_handle(packed, &handle) != dnnl_success || !handle || user->format_kind != dnnl_blocked ||
+        md->format_kind != dnnl_blocked || user->format_desc.blocking.inner_nblks != 0 ||
+        dnnl_memory_desc_get_size(user) != size || mixrt_dnnl_get(ctx, &eng, &strm) != MIXRT_STATUS_OK)
+        return -1;
+    /* The user layout is dense (its size is its element count's): the outermost axis's
+     * slices are byte ranges of ref. Slices start at multiples of the packed layout's block
+     * on that axis, so each is a sub-memory of the packed copy. */
+    const int nd = user->ndims;
+    const dnnl_dim_t *us = user->format_desc.blocking.strides;
+    int ax = 0;
+    for (int d = 1; d < nd; d++)
+        if (us[d] > us[ax]) ax = d;
+    size_t es = dnnl_data_type_size(user->data_type), row = (size_t)us[ax] * es;
+    if (!row || row * (size_t)user->dims[ax] != size) return -1;
+    dnnl_dim_t blk = 1;
+    for (int i = 0; i < md->format_desc.blocking.inner_nblks; i++)
+        if (md->format_desc.blocking.inner_idxs[i] == ax) blk *= md->format_desc.blocking.inner_blks[i];
+    dnnl_dim_t rows = (dnnl_dim_t)(SLICE_BYTES / row) / blk * blk;
+    if (rows < blk) rows = blk;
+    if (rows >= user->dims[ax]) return -1; /* one slice: the whole unpack is no larger */
+    uint8_t *tmp = mixrt_alloc(ctx, (size_t)rows * row);
+    if (!tmp) return -1;
+    int same = 1;
+    for (dnnl_dim_t r0 = 0; r0 < user->dims[ax] && same == 1; r0 += rows) {
+        dnnl_dims_t sd, off = {0};
+        for (int d = 0; d < nd; d++) sd[d] = user->dims[d];
+        sd[ax] = r0 + rows <= user->dims[ax] ? rows : user->dims[ax] - r0;
+        off[ax] = r0;
+        dnnl_memory_desc_t psub, tsub;
+        dnnl_primitive_t r = NULL;
+        dnnl_memory_t pm = NULL, tm = NULL;
+        bool ok = dnnl_memory_desc_init_submemory(&psub, md, sd, off) == dnnl_success &&
+                  dnnl_memory_desc_init_by_strides(&tsub, nd, sd, user->data_type, us) == dnnl_success &&
+                  mixrt_dnnl_make_reorder(eng, &psub, &tsub, &r) == dnnl_success &&
+                  dnnl_memory_create(&pm, &psub, eng, handle) == dnnl_success &&
+                  dnnl_memory_create(&tm, &tsub, eng, tmp) == dnnl_success &&
+                  mixrt_dnnl_run_reorder(r, strm, pm, tm) == dnnl_success && dnnl_stream_wait(strm) == dnnl_success;
+        if (!ok) same = -1;
+        else if (memcmp(tmp, (const uint8_t *)ref + (size_t)r0 * row, (size_t)sd[ax] * row)) same = 0;
+        if (tm) dnnl_memory_destroy(tm);
+        if (pm) dnnl_memory_destroy(pm);
+        if (r) dnnl_primitive_destroy(r);
+    }
+    mixrt_free(ctx, tmp, (size_t)rows * row);
+    return same;
+}
+
+int mixrt_dnnl_conv_same(mixrt_context_t ctx, const void *state, const void *ref, size_t size) {
+    const struct mixrt_dnnl_state *st = state;
+    return st && st->wei_const && st->wei_reorder && st->wei_ready
+               ? mixrt_dnnl_unpack_same(ctx, st->wei_mem, &st->wei_user_md, ref, size)
+               : 0;
+}
+
 bool mixrt_dnnl_conv_unpack(mixrt_context_t ctx, const void *state, void *dst, size_t size) {
     const struct mixrt_dnnl_state *st = state;
     return st && st->wei_const && st->wei_reorder && st->wei_ready &&

@@ -158,6 +158,12 @@ bool mixrt_dnnl_fconv_splits_silu(const struct mixrt_graph *g, const struct mixr
 bool mixrt_dnnl_packed_describe(dnnl_memory_t m, struct mixrt_cpu_packed *out);
 /* Reorders packed (any layout) into dst of layout user (size bytes, checked); false on a
  * size mismatch or any oneDNN failure. */
+/* Whether packed reorders back to exactly ref's size bytes in layout user: 1 yes, 0 no, -1
+ * when it cannot be told slice by slice (then unpack it whole and compare). Checks slices
+ * of user's outermost axis of about 8 MiB each, so that a large weight is compared without
+ * a third whole copy of it. */
+int mixrt_dnnl_unpack_same(mixrt_context_t ctx, dnnl_memory_t packed, const dnnl_memory_desc_t *user, const void *ref,
+                           size_t size);
 bool mixrt_dnnl_unpack(mixrt_context_t ctx, dnnl_memory_t packed, const dnnl_memory_desc_t *user, void *dst,
                        size_t size);
 

@@ -336,15 +336,28 @@ bool mixrt_fmm_packed_get(const void *state, struct mixrt_cpu_packed *out) {
     return st && mixrt_dnnl_packed_describe(st->wei, out);
 }
 
-/* Unpack hook (kernels.h): B back in its plain layout ([K, N], or [N, K] read transposed). */
-bool mixrt_fmm_unpack(mixrt_context_t ctx, const void *state, void *dst, size_t size) {
-    const struct fmm_state *st = state;
-    dnnl_memory_desc_t user;
+/* B's plain layout: [K, N], or [N, K] read transposed. */
+static bool fmm_user_md(const struct fmm_state *st, dnnl_memory_desc_t *user) {
     dnnl_dims_t d = {st ? st->K : 0, st ? st->N : 0}, str;
     if (!st || !st->wei || st->K <= 0 || st->N <= 0) return false;
     str[0] = st->trans_b ? 1 : st->N;
     str[1] = st->trans_b ? st->K : 1;
-    if (dnnl_memory_desc_init_by_strides(&user, 2, d, mixrt_dnnl_dtype(st->dt), str) != dnnl_success) return false;
+    return dnnl_memory_desc_init_by_strides(user, 2, d, mixrt_dnnl_dtype(st->dt), str) == dnnl_success;
+}
+
+/* Check hook (kernels.h): B's packed copy against the graph's bytes, in slices. */
+int mixrt_fmm_same(mixrt_context_t ctx, const void *state, const void *ref, size_t size) {
+    const struct fmm_state *st = state;
+    dnnl_memory_desc_t user;
+    if (!fmm_user_md(st, &user)) return 0;
+    return st->taps <= 1 ? mixrt_dnnl_unpack_same(ctx, st->wei, &user, ref, size) : -1;
+}
+
+/* Unpack hook (kernels.h): B back in its plain layout. */
+bool mixrt_fmm_unpack(mixrt_context_t ctx, const void *state, void *dst, size_t size) {
+    const struct fmm_state *st = state;
+    dnnl_memory_desc_t user;
+    if (!fmm_user_md(st, &user)) return false;
     if (st->taps <= 1) return mixrt_dnnl_unpack(ctx, st->wei, &user, dst, size);
     /* a 1-D conv's taps-first B: unpacked, then back to the graph's [N, C, k] */
     size_t es = mixrt_dtype_size(st->dt);

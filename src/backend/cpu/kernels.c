@@ -75,14 +75,17 @@ const struct mixrt_cpu_kernel *mixrt_cpu_kernel_find(const char *name, const cha
 
 #ifdef MIXRT_HAVE_DNNL
 static const struct mixrt_cpu_kernel_packing packings[] = {
-    {"dnnl_conv", mixrt_dnnl_packed_lib, 0, mixrt_dnnl_conv_packed_get, mixrt_dnnl_conv_unpack},
-    {"dnnl_fused_conv", mixrt_dnnl_packed_lib, 0, mixrt_dnnl_conv_packed_get, mixrt_dnnl_conv_unpack},
-    {"dnnl_wino_conv", mixrt_dnnl_packed_lib, 0, mixrt_dnnl_conv_packed_get, mixrt_dnnl_conv_unpack},
-    {"dnnl_fused_matmul", mixrt_dnnl_packed_lib, 0, mixrt_fmm_packed_get, mixrt_fmm_unpack},
-    {"dnnl_conv1x1_mm", mixrt_dnnl_packed_lib, 0, mixrt_fmm_packed_get, mixrt_fmm_unpack},
-    {"dnnl_conv1x1_mm_swish", mixrt_dnnl_packed_lib, 0, mixrt_fmm_packed_get, mixrt_fmm_unpack},
-    {"dnnl_fused_conv_swish", mixrt_dnnl_packed_lib, 0, mixrt_dnnl_conv_packed_get, mixrt_dnnl_conv_unpack},
-    {"dnnl_conv1d_mm", mixrt_dnnl_packed_lib, 0, mixrt_fmm_packed_get, mixrt_fmm_unpack},
+    {"dnnl_conv", mixrt_dnnl_packed_lib, 0, mixrt_dnnl_conv_packed_get, mixrt_dnnl_conv_unpack, mixrt_dnnl_conv_same},
+    {"dnnl_fused_conv",
+      mixrt_dnnl_packed_lib, 0, mixrt_dnnl_conv_packed_get, mixrt_dnnl_conv_unpack, mixrt_dnnl_conv_same},
+    {"dnnl_wino_conv",
+      mixrt_dnnl_packed_lib, 0, mixrt_dnnl_conv_packed_get, mixrt_dnnl_conv_unpack, mixrt_dnnl_conv_same},
+    {"dnnl_fused_matmul", mixrt_dnnl_packed_lib, 0, mixrt_fmm_packed_get, mixrt_fmm_unpack, mixrt_fmm_same},
+    {"dnnl_conv1x1_mm", mixrt_dnnl_packed_lib, 0, mixrt_fmm_packed_get, mixrt_fmm_unpack, mixrt_fmm_same},
+    {"dnnl_conv1x1_mm_swish", mixrt_dnnl_packed_lib, 0, mixrt_fmm_packed_get, mixrt_fmm_unpack, mixrt_fmm_same},
+    {"dnnl_fused_conv_swish",
+      mixrt_dnnl_packed_lib, 0, mixrt_dnnl_conv_packed_get, mixrt_dnnl_conv_unpack, mixrt_dnnl_conv_same},
+    {"dnnl_conv1d_mm", mixrt_dnnl_packed_lib, 0, mixrt_fmm_packed_get, mixrt_fmm_unpack, mixrt_fmm_same},
 };
 #define N_PACKINGS (sizeof(packings) / sizeof(packings[0]))
 /* layout_size is sizeof(dnnl_memory_desc_t), which this file cannot name without oneDNN's

@@ -93,6 +93,9 @@ struct mixrt_cpu_kernel_packing {
      * or the sizes differ. Lets an engine drop the graph's copy after packing (engine.c,
      * try_release) and bring it back for a plan. */
     bool (*unpack)(mixrt_context_t ctx, const void *state, void *dst, size_t size);
+    /* Whether unpack would give exactly ref's size bytes: 1 yes, 0 no, -1 cannot tell
+     * without a whole unpack. Checks in slices, with a bounded scratch (try_release). */
+    int (*same)(mixrt_context_t ctx, const void *state, const void *ref, size_t size);
 };
 
 /* The packing hooks of kernel name, or NULL. */
@@ -139,6 +142,8 @@ bool mixrt_dnnl_conv_packed_get(const void *state, struct mixrt_cpu_packed *out)
 bool mixrt_fmm_packed_get(const void *state, struct mixrt_cpu_packed *out);
 bool mixrt_dnnl_conv_unpack(mixrt_context_t ctx, const void *state, void *dst, size_t size);
 bool mixrt_fmm_unpack(mixrt_context_t ctx, const void *state, void *dst, size_t size);
+int mixrt_dnnl_conv_same(mixrt_context_t ctx, const void *state, const void *ref, size_t size);
+int mixrt_fmm_same(mixrt_context_t ctx, const void *state, const void *ref, size_t size);
 /* Makes *mem (a dnnl_memory_t, replaced and the old one destroyed on success) read p when p
  * is in exactly the layout want_md (a const dnnl_memory_desc_t *); else false, with the reason
  * given to mixrt_cpu_packed_took. dnnl_conv.c. */
