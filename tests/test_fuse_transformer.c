@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "backend/cpu/exec_ref.h"
+#include "backend/cpu/eltwise_impl.h"
+#include "backend/cpu/gemv_impl.h"
 #include "backend/cpu/kernels.h"
 #include "passes/passes.h"
 #include "graph_build.h"
@@ -697,6 +699,73 @@ static void test_fast_fused_matmul(void) {
 #endif
 }
 
+/* fmm_gemv (gemv.c): FusedMatMul on 1-4 rows reading B where it lies, both B layouts, f32 and
+ * bf16, AVX-512 and scalar spans; column blocks of 64 and B-row blocks of 4 with their tails,
+ * K tails of 16, sizes where the threads split B; 5 rows are refused. */
+static void test_fast_fmm_gemv(void) {
+    const struct mixrt_cpu_kernel *kern = mixrt_cpu_kernel_find("fmm_gemv", MIXRT_DOMAIN, "FusedMatMul");
+    TU_CHECK(kern != NULL, "fmm_gemv is registered");
+    if (!kern) return;
+    static const char *const acts[] = {"none", "relu", "gelu", "gelu_tanh", "sigmoid", "tanh"};
+    static const int64_t Ks[] = {1, 17, 768}, Ns[] = {1, 3, 65, 130, 1027};
+    int idx = 0;
+    for (int di = 0; di < 2; di++) {
+        mixrt_dtype dt = di ? MIXRT_DTYPE_BF16 : MIXRT_DTYPE_F32;
+        double tol = dt == MIXRT_DTYPE_BF16 ? 8e-3 : 2e-5;
+        for (int64_t M = 1; M <= 4; M++)
+            for (int ki = 0; ki < 3; ki++)
+                for (int ni = 0; ni < 5; ni++)
+                    for (int tb = 0; tb < 2; tb++, idx++) {
+                        int64_t K = Ks[ki], N = Ns[ni];
+                        int a = idx % 6, bz = idx % 4;
+                        struct mixrt_graph *g = fmm_node(dt, M, K, N, acts[a], bz & 1, bz & 2, tb);
+                        struct mixrt_tensor *A = rand_tensor(dt, 2, (int64_t[]){M, K}, -1, 1);
+                        struct mixrt_tensor *Z = rand_tensor(dt, 2, (int64_t[]){M, N}, -1, 1);
+                        for (int sc = 0; sc < 2; sc++) {
+                            char what[192];
+                            snprintf(what, sizeof(what), "fmm_gemv %s M=%lld K=%lld N=%lld act=%s bias=%d Z=%d transB=%d%s",
+                                     mixrt_dtype_name(dt), (long long)M, (long long)K, (long long)N, acts[a], bz & 1,
+                                     (bz >> 1) & 1, tb, sc ? " scalar" : "");
+                            mixrt_gemv_force_scalar(sc);
+                            check_fast(what, kern, g, bz & 2 ? 2 : 1, (const struct mixrt_tensor *const[]){A, Z}, tol);
+                        }
+                        mixrt_gemv_force_scalar(0);
+                        mixrt_tensor_destroy(ctx, A);
+                        mixrt_tensor_destroy(ctx, Z);
+                        mixrt_graph_destroy(g);
+                    }
+    }
+    /* A rank-3 A of 2 x 2 rows, B transposed. */
+    {
+        struct mixrt_graph *g = fmm_node(MIXRT_DTYPE_F32, 4, 40, 70, "relu", true, false, true);
+        struct mixrt_value *a = &g->values[g->inputs[0]], *y = &g->values[g->outputs[0]];
+        a->rank = y->rank = 3;
+        a->dims[0].value = y->dims[0].value = 2;
+        a->dims[1].value = y->dims[1].value = 2;
+        a->dims[2].value = 40, y->dims[2].value = 70;
+        struct mixrt_tensor *A = rand_tensor(MIXRT_DTYPE_F32, 3, (int64_t[]){2, 2, 40}, -1, 1);
+        check_fast("fmm_gemv f32 A [2,2,40] transB", kern, g, 1, (const struct mixrt_tensor *const[]){A}, 2e-5);
+        mixrt_tensor_destroy(ctx, A);
+        mixrt_graph_destroy(g);
+    }
+    struct mixrt_graph *g = fmm_node(MIXRT_DTYPE_F32, 5, 8, 8, "none", false, false, false);
+    TU_CHECK(!kern->supports(g, &g->nodes[0], NULL, 0), "fmm_gemv took 5 rows");
+    mixrt_graph_destroy(g);
+#ifdef MIXRT_HAVE_DNNL
+    /* A B of 64 MiB or more on 1-4 rows is left to fmm_gemv (where its AVX-512 spans run):
+     * dnnl_fused_matmul's packed copy would double it. 5 rows: both. */
+    const struct mixrt_cpu_kernel *dk = mixrt_cpu_kernel_find("dnnl_fused_matmul", MIXRT_DOMAIN, "FusedMatMul");
+    for (int64_t M = 4; M <= 5 && dk; M++) {
+        g = fmm_node(MIXRT_DTYPE_F32, M, 4096, 4097, "none", false, false, true); /* 67.1 MB */
+        bool d_ok = dk->supports(g, &g->nodes[0], NULL, 0), g_ok = kern->supports(g, &g->nodes[0], NULL, 0);
+        bool want_d = M == 5 || !mixrt_elt_has_avx512();
+        TU_CHECK(d_ok == want_d && g_ok == (M <= 4), "B of 67 MB, %lld rows: dnnl_fused_matmul %d, fmm_gemv %d",
+                 (long long)M, d_ok, g_ok);
+        mixrt_graph_destroy(g);
+    }
+#endif
+}
+
 static void test_fast_gelu(void) {
     const struct mixrt_cpu_kernel *kern = mixrt_cpu_kernel_find("elt_gelu", MIXRT_DOMAIN, "Gelu");
     TU_CHECK(kern != NULL, "com.mixrt elt_gelu is registered");
@@ -734,6 +803,7 @@ int main(void) {
     test_matmul_fusion();
     test_gemm_reshape();
     test_fast_fused_matmul();
+    test_fast_fmm_gemv();
     test_fast_gelu();
     TU_CHECK(mixrt_context_bytes_in_use(ctx) == 0, "no leak: %zu bytes", mixrt_context_bytes_in_use(ctx));
     mixrt_context_destroy(ctx);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "backend/cpu/eltwise_impl.h"
+#include "backend/cpu/gemv_impl.h"
 #include "backend/cpu/kernels.h"
 #ifdef MIXRT_HAVE_DNNL
 #include "backend/cpu/dnnl_impl.h"
@@ -473,6 +474,9 @@ static bool fmm_supports(const struct mixrt_graph *g, const struct mixrt_node *n
         return refuse(why, why_size, "input #2 '%s' (bias) is not a float constant", bias->name);
     if (a->rank == 0) return refuse(why, why_size, "input #0 '%s' is a scalar", a->name);
     if (fmm_activation(n) < 0) return refuse(why, why_size, "unknown activation");
+    if (mixrt_fmv_streams_big_b(g, n))
+        return refuse(why, why_size, "1-4 rows on a B of 64 MiB or more: fmm_gemv reads it in place, a packed copy "
+                      "would double it");
     return true;
 }
 

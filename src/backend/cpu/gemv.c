@@ -6,6 +6,9 @@
  * order of the input channels, the activation by mixrt_elt_fconv_act, one rounding to bf16.
  * Timed against oneDNN's kernels like every candidate. */
 #include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +17,7 @@
 #include "backend/cpu/fused_conv_impl.h"
 #include "backend/cpu/gemv_impl.h"
 #include "backend/cpu/kernels.h"
+#include "core/convert_impl.h"
 
 /* Pixels (N x H x W) and channels this kernel takes: beyond them the products are large enough
  * for oneDNN's threads and blocking. */
@@ -200,7 +204,189 @@ static mixrt_status gemv_run(struct mixrt_kernel_ctx *k) {
     return MIXRT_STATUS_OK;
 }
 
+/* ---- FusedMatMul on a few rows (fmm_gemv) ---------------------------------------------------
+ * A classifier head on one image (AlexNet's and VGG's 9216 / 25088 -> 4096 -> 4096 -> 1000
+ * Gemms): a product of at most FMV_MAX_ROWS rows reads each weight once, so it runs at the
+ * speed memory delivers B however B is laid out. B is read where the graph holds it ([K, N],
+ * or [N, K] with transB) in its own dtype (bf16 widened exactly as it is read): the engine
+ * keeps no packed copy of it (oneDNN's doubled these heads' memory while it was made: VGG-16's
+ * 392 MiB fc6 twice), and bf16 weights stream half the bytes (oneDNN 2.6's bf16 path for one
+ * row ran AlexNet's fc6 at 18 GB/s against its f32 path's 27). The threads take shares of
+ * B's columns (of its rows with transB). f32 accumulation, then bias, Z, the activation and
+ * one rounding to the output dtype. Timed against dnnl_fused_matmul like every candidate. */
+#define FMV_MAX_ROWS 4
+#define FMV_BIG_B_BYTES ((size_t)64 << 20)
+
+struct fmv_state {
+    int64_t rows, K, N;
+    bool trans_b;
+    enum mixrt_fconv_act act;
+};
+
+/* FusedMatMul's activation names, in the FusedConv activation they mean. */
+static bool fmv_act(const struct mixrt_node *n, enum mixrt_fconv_act *act) {
+    static const char *const names[] = {"none", "relu", "gelu", "gelu_tanh", "sigmoid", "tanh"};
+    static const enum mixrt_fconv_act acts[] = {MIXRT_FCONV_NONE, MIXRT_FCONV_RELU,    MIXRT_FCONV_GELU,
+                                                MIXRT_FCONV_GELU_TANH, MIXRT_FCONV_SIGMOID, MIXRT_FCONV_TANH};
+    const char *a = mixrt_node_attr_string(n, "activation", "none");
+    for (int i = 0; i < 6; i++)
+        if (!strcmp(a, names[i])) return *act = acts[i], true;
+    return false;
+}
+
+static bool fmv_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    enum mixrt_fconv_act act;
+    if (n->n_inputs < 2 || n->inputs[0] < 0 || n->inputs[1] < 0 || n->n_outputs < 1 || n->outputs[0] < 0)
+        return refuse(why, why_size, "A, B or Y absent");
+    if (!fmv_act(n, &act)) return refuse(why, why_size, "unknown activation");
+    const struct mixrt_value *av = &g->values[n->inputs[0]], *yv = &g->values[n->outputs[0]];
+    if (!fast_dtype(av->dtype) || yv->dtype != av->dtype) return refuse(why, why_size, "A and Y not both f32 or bf16");
+    if (!mixrt_graph_is_fixed_const(g, n->inputs[1])) return refuse(why, why_size, "B is not a constant");
+    const struct mixrt_tensor *b = g->values[n->inputs[1]].init;
+    if (b->rank != 2 || b->dtype != av->dtype || b->dims[0] < 1 || b->dims[1] < 1)
+        return refuse(why, why_size, "B is not a matrix of A's dtype");
+    const bool tb = mixrt_node_attr_int(n, "transB", 0) != 0;
+    const int64_t K = tb ? b->dims[1] : b->dims[0];
+    int bi = n->n_inputs > 2 ? n->inputs[2] : -1, zi = n->n_inputs > 3 ? n->inputs[3] : -1;
+    if (bi >= 0 && (!mixrt_graph_is_fixed_const(g, bi) || !mixrt_dtype_is_float(g->values[bi].dtype)))
+        return refuse(why, why_size, "the bias is not a float constant");
+    if (zi >= 0 && g->values[zi].dtype != av->dtype) return refuse(why, why_size, "Z's dtype differs from A's");
+    /* A few rows, known at build time (the choice is timed on them). */
+    if (av->rank < 1 || av->dims[av->rank - 1].value != K) return refuse(why, why_size, "A's last dim is not B's K");
+    int64_t rows = 1;
+    for (int d = 0; d < av->rank - 1; d++) {
+        if (av->dims[d].value < 0) return refuse(why, why_size, "A's shape is not static");
+        rows *= av->dims[d].value;
+    }
+    if (rows < 1 || rows > FMV_MAX_ROWS) return refuse(why, why_size, "not 1 to 4 rows");
+    return true;
+}
+
+bool mixrt_fmv_streams_big_b(const struct mixrt_graph *g, const struct mixrt_node *n) {
+    return mixrt_elt_has_avx512() && fmv_supports(g, n, NULL, 0) &&
+           g->values[n->inputs[1]].init->nbytes >= FMV_BIG_B_BYTES;
+}
+
+static void fmv_release(mixrt_context_t ctx, void *state) { mixrt_free(ctx, state, sizeof(struct fmv_state)); }
+
+static mixrt_status fmv_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                                void **state) {
+    char why[160] = "";
+    if (!fmv_supports(g, n, why, sizeof(why)))
+        return mixrt_error(ctx, MIXRT_STATUS_UNSUPPORTED, "cannot build FusedMatMul node '%s' with fmm_gemv: %s",
+                           n->name, why);
+    const struct mixrt_tensor *b = g->values[n->inputs[1]].init;
+    const struct mixrt_value *av = &g->values[n->inputs[0]];
+    struct fmv_state *st = mixrt_alloc(ctx, sizeof(*st));
+    if (!st) return MIXRT_STATUS_OUT_OF_MEMORY;
+    st->trans_b = mixrt_node_attr_int(n, "transB", 0) != 0;
+    st->K = st->trans_b ? b->dims[1] : b->dims[0];
+    st->N = st->trans_b ? b->dims[0] : b->dims[1];
+    st->rows = 1;
+    for (int d = 0; d < av->rank - 1; d++) st->rows *= av->dims[d].value;
+    (void)fmv_act(n, &st->act);
+    *state = st;
+    return MIXRT_STATUS_OK;
+}
+
+/* y [R][N] (f32) = A [R][K] B over B's columns [j0, j1) (rows of B with transB). */
+static void fmv_span_scalar(const float *a, int R, size_t K, const void *b, bool bf, bool tb, size_t N, size_t j0,
+                            size_t j1, float *y) {
+    for (int r = 0; r < R; r++)
+        for (size_t j = j0; j < j1; j++) {
+            float acc = 0.0f;
+            for (size_t i = 0; i < K; i++) {
+                const size_t at = tb ? j * K + i : i * N + j;
+                const float w = bf ? mixrt_bf16_to_float((mixrt_bf16){((const uint16_t *)b)[at]}) : ((const float *)b)[at];
+                acc = fmaf(a[(size_t)r * K + i], w, acc);
+            }
+            y[(size_t)r * N + j] = acc;
+        }
+}
+
+/* abf: A's bf16 bits when A is bf16 and the CPU has AVX512-BF16, else NULL. */
+static void fmv_span(const float *a, const uint16_t *abf, int R, size_t K, const void *b, bool bf, bool tb, size_t N,
+                     size_t j0, size_t j1, float *y, bool vec) {
+#if defined(__x86_64__)
+    if (vec && abf && tb) {
+        mixrt_fmv_nk_dp_avx512(abf, R, K, b, N, j0, j1, y);
+        return;
+    }
+    if (vec) {
+        if (tb) mixrt_fmv_nk_avx512(a, R, K, b, bf, N, j0, j1, y);
+        else mixrt_fmv_kn_avx512(a, R, K, b, bf, N, j0, j1, y);
+        return;
+    }
+#endif
+    (void)vec, (void)abf;
+    fmv_span_scalar(a, R, K, b, bf, tb, N, j0, j1, y);
+}
+
+static mixrt_status fmv_run(struct mixrt_kernel_ctx *k) {
+    const struct fmv_state *st = k->state;
+    const struct mixrt_tensor *a = mixrt_kernel_opt_input(k, 0), *b = mixrt_kernel_opt_input(k, 1),
+                              *bias = mixrt_kernel_opt_input(k, 2), *z = mixrt_kernel_opt_input(k, 3);
+    /* Anything but the case prepare saw goes to the reference kernel, which words the errors. */
+    if (!st || !a || !b || !b->data || !fast_dtype(a->dtype) || b->dtype != a->dtype || a->rank < 1 || b->rank != 2 ||
+        a->dims[a->rank - 1] != st->K || b->dims[st->trans_b ? 1 : 0] != st->K || b->dims[st->trans_b ? 0 : 1] != st->N ||
+        (int64_t)(mixrt_tensor_numel(a) / (size_t)st->K) != st->rows ||
+        (bias && (!mixrt_dtype_is_float(bias->dtype) || bias->rank != 1 || bias->dims[0] != st->N)))
+        return mixrt_cpu_run_reference(k);
+    int64_t yd[MIXRT_MAX_RANK];
+    for (int d = 0; d < a->rank - 1; d++) yd[d] = a->dims[d];
+    yd[a->rank - 1] = st->N;
+    if (z && (z->dtype != a->dtype || z->rank != a->rank || memcmp(z->dims, yd, (size_t)a->rank * sizeof(int64_t))))
+        return mixrt_cpu_run_reference(k);
+    struct mixrt_tensor *y = NULL;
+    mixrt_status status = mixrt_kernel_output_uninit(k, 0, a->dtype, a->rank, yd, &y);
+    if (status != MIXRT_STATUS_OK) return status;
+    const bool bf = a->dtype == MIXRT_DTYPE_BF16, vec = mixrt_elt_has_avx512() && !g_force_scalar;
+    const int R = (int)st->rows;
+    const size_t K = (size_t)st->K, N = (size_t)st->N;
+    /* f32 rows of A (widened for bf16) and of Y, from the engine's scratch */
+    const size_t wbytes = ((bf ? (size_t)R * K : 0) + (size_t)R * N) * sizeof(float);
+    bool owned;
+    float *ys = mixrt_kernel_scratch(k, wbytes, &owned);
+    if (!ys) return mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for %zu bytes of rows", wbytes);
+    const float *af = (const float *)a->data;
+    const uint16_t *abf = bf && vec && mixrt_convert_has_avx512bf16() ? (const uint16_t *)a->data : NULL;
+    if (bf && !(abf && st->trans_b)) {
+        float *w = ys + (size_t)R * N;
+        mixrt_bf16_to_f32((const mixrt_bf16 *)a->data, w, (size_t)R * K);
+        af = w;
+    }
+    /* Column (or B-row) shares: 64 columns or 4 rows of B a step, threads when B is large. */
+    const size_t step = st->trans_b ? 4 : 64, steps = (N + step - 1) / step;
+    int nt = 1;
+#ifdef _OPENMP
+    if (K * N >= ((size_t)1 << 16)) nt = omp_get_max_threads();
+#endif
+    if ((size_t)nt > steps) nt = (int)steps;
+    if (nt > 1) {
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static)
+#endif
+        for (int t = 0; t < nt; t++) {
+            size_t j0 = steps * (size_t)t / (size_t)nt * step, j1 = steps * (size_t)(t + 1) / (size_t)nt * step;
+            fmv_span(af, abf, R, K, b->data, bf, st->trans_b, N, j0, j1 < N ? j1 : N, ys, vec);
+        }
+    } else {
+        fmv_span(af, abf, R, K, b->data, bf, st->trans_b, N, 0, N, ys, vec);
+    }
+    for (int r = 0; r < R; r++) {
+        float *yr = ys + (size_t)r * N;
+        for (size_t j = 0; bias && j < N; j++) yr[j] += (float)mixrt_load_f64(bias->data, bias->dtype, j);
+        for (size_t j = 0; z && j < N; j++) yr[j] += (float)mixrt_load_f64(z->data, z->dtype, (size_t)r * N + j);
+        mixrt_elt_fconv_act(st->act, 0.0f, 0.0f, yr, N);
+        if (bf) mixrt_f32_to_bf16(yr, (mixrt_bf16 *)y->data + (size_t)r * N, N);
+        else memcpy((float *)y->data + (size_t)r * N, yr, N * sizeof(float));
+    }
+    if (owned) mixrt_free(k->ctx, ys, wbytes);
+    return MIXRT_STATUS_OK;
+}
+
 const struct mixrt_cpu_kernel mixrt_gemv_kernels[] = {
     {"conv1x1_gemv", MIXRT_DOMAIN, "FusedConv", gemv_supports, gemv_prepare, gemv_release, gemv_run},
+    {"fmm_gemv", MIXRT_DOMAIN, "FusedMatMul", fmv_supports, fmv_prepare, fmv_release, fmv_run},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };

@@ -49,6 +49,115 @@ void mixrt_gemv_row_avx512(const float *x, size_t k, const float *w, size_t m, f
 void mixrt_gemv_row_bf16w_avx512(const float *x, size_t k, const uint16_t *w, size_t m, float *y) {
     span(x, k, w, m, y, true);
 }
+/* fmm_gemv's spans. kn: 64 columns at a time, each row of B read once for the R rows of A
+ * (R x 4 accumulators). nk: 4 rows of B at a time, 16 of K a step, one horizontal sum per
+ * output at the end. R is a constant in each instance (the switches below). */
+static inline __attribute__((always_inline)) void kn_rows(const float *a, const int R, size_t K, const void *b,
+                                                          const bool bf, size_t N, size_t j0, size_t j1, float *y) {
+    for (size_t j = j0; j < j1; j += 64) {
+        __mmask16 m[4];
+        for (int q = 0; q < 4; q++) m[q] = j + 16 * (size_t)q < j1 ? left_mask(j1 - j - 16 * (size_t)q) : 0;
+        __m512 acc[4][4];
+        for (int r = 0; r < R; r++)
+            for (int q = 0; q < 4; q++) acc[r][q] = _mm512_setzero_ps();
+        for (size_t i = 0; i < K; i++) {
+            const size_t p = i * N + j;
+            __m512 w[4];
+            for (int q = 0; q < 4; q++) w[q] = m[q] ? wload(b, p + 16 * (size_t)q, m[q], bf) : _mm512_setzero_ps();
+            for (int r = 0; r < R; r++) {
+                const __m512 x = _mm512_set1_ps(a[(size_t)r * K + i]);
+                for (int q = 0; q < 4; q++) acc[r][q] = _mm512_fmadd_ps(x, w[q], acc[r][q]);
+            }
+        }
+        for (int r = 0; r < R; r++)
+            for (int q = 0; q < 4; q++)
+                if (m[q]) _mm512_mask_storeu_ps(y + (size_t)r * N + j + 16 * (size_t)q, m[q], acc[r][q]);
+    }
+}
+
+static inline __attribute__((always_inline)) void nk_rows(const float *a, const int R, size_t K, const void *b,
+                                                          const bool bf, size_t N, size_t j0, size_t j1, float *y) {
+    for (size_t j = j0; j < j1; j += 4) {
+        const int nb = j1 - j >= 4 ? 4 : (int)(j1 - j);
+        __m512 acc[4][4];
+        for (int r = 0; r < R; r++)
+            for (int q = 0; q < 4; q++) acc[r][q] = _mm512_setzero_ps();
+        for (size_t i = 0; i < K; i += 16) {
+            const __mmask16 m = left_mask(K - i);
+            __m512 w[4];
+            for (int q = 0; q < 4; q++) w[q] = q < nb ? wload(b, (j + (size_t)q) * K + i, m, bf) : _mm512_setzero_ps();
+            for (int r = 0; r < R; r++) {
+                const __m512 x = _mm512_maskz_loadu_ps(m, a + (size_t)r * K + i);
+                for (int q = 0; q < 4; q++) acc[r][q] = _mm512_fmadd_ps(x, w[q], acc[r][q]);
+            }
+        }
+        for (int r = 0; r < R; r++)
+            for (int q = 0; q < nb; q++) y[(size_t)r * N + j + (size_t)q] = _mm512_reduce_add_ps(acc[r][q]);
+    }
+}
+
+/* nk with A and B both bf16 (AVX512-BF16): 32 of K a step, pairs by vdpbf16ps - the widening
+ * of B above costs more instructions than memory leaves time for. */
+static inline __attribute__((always_inline)) void nk_rows_dp(const uint16_t *a, const int R, size_t K,
+                                                             const uint16_t *b, size_t N, size_t j0, size_t j1,
+                                                             float *y) {
+    for (size_t j = j0; j < j1; j += 4) {
+        const int nb = j1 - j >= 4 ? 4 : (int)(j1 - j);
+        __m512 acc[4][4];
+        for (int r = 0; r < R; r++)
+            for (int q = 0; q < 4; q++) acc[r][q] = _mm512_setzero_ps();
+        for (size_t i = 0; i < K; i += 32) {
+            const __mmask32 m = K - i >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << (K - i)) - 1u);
+            __m512i w[4];
+            for (int q = 0; q < 4; q++)
+                w[q] = q < nb ? _mm512_maskz_loadu_epi16(m, b + (j + (size_t)q) * K + i) : _mm512_setzero_si512();
+            for (int r = 0; r < R; r++) {
+                const __m512i x = _mm512_maskz_loadu_epi16(m, a + (size_t)r * K + i);
+                for (int q = 0; q < 4; q++) acc[r][q] = _mm512_dpbf16_ps(acc[r][q], (__m512bh)x, (__m512bh)w[q]);
+            }
+        }
+        for (int r = 0; r < R; r++)
+            for (int q = 0; q < nb; q++) y[(size_t)r * N + j + (size_t)q] = _mm512_reduce_add_ps(acc[r][q]);
+    }
+}
+
+void mixrt_fmv_nk_dp_avx512(const uint16_t *a, int R, size_t K, const uint16_t *b, size_t N, size_t j0, size_t j1,
+                            float *y) {
+    switch (R) {
+    case 1: nk_rows_dp(a, 1, K, b, N, j0, j1, y); break;
+    case 2: nk_rows_dp(a, 2, K, b, N, j0, j1, y); break;
+    case 3: nk_rows_dp(a, 3, K, b, N, j0, j1, y); break;
+    default: nk_rows_dp(a, 4, K, b, N, j0, j1, y); break;
+    }
+}
+
+void mixrt_fmv_kn_avx512(const float *a, int R, size_t K, const void *b, bool bf, size_t N, size_t j0, size_t j1,
+                         float *y) {
+    switch (R * 2 + bf) {
+    case 2: kn_rows(a, 1, K, b, false, N, j0, j1, y); break;
+    case 3: kn_rows(a, 1, K, b, true, N, j0, j1, y); break;
+    case 4: kn_rows(a, 2, K, b, false, N, j0, j1, y); break;
+    case 5: kn_rows(a, 2, K, b, true, N, j0, j1, y); break;
+    case 6: kn_rows(a, 3, K, b, false, N, j0, j1, y); break;
+    case 7: kn_rows(a, 3, K, b, true, N, j0, j1, y); break;
+    case 8: kn_rows(a, 4, K, b, false, N, j0, j1, y); break;
+    default: kn_rows(a, 4, K, b, true, N, j0, j1, y); break;
+    }
+}
+
+void mixrt_fmv_nk_avx512(const float *a, int R, size_t K, const void *b, bool bf, size_t N, size_t j0, size_t j1,
+                         float *y) {
+    switch (R * 2 + bf) {
+    case 2: nk_rows(a, 1, K, b, false, N, j0, j1, y); break;
+    case 3: nk_rows(a, 1, K, b, true, N, j0, j1, y); break;
+    case 4: nk_rows(a, 2, K, b, false, N, j0, j1, y); break;
+    case 5: nk_rows(a, 2, K, b, true, N, j0, j1, y); break;
+    case 6: nk_rows(a, 3, K, b, false, N, j0, j1, y); break;
+    case 7: nk_rows(a, 3, K, b, true, N, j0, j1, y); break;
+    case 8: nk_rows(a, 4, K, b, false, N, j0, j1, y); break;
+    default: nk_rows(a, 4, K, b, true, N, j0, j1, y); break;
+    }
+}
 #else
 typedef int mixrt_gemv_avx512_unused; /* ISO C wants a declaration in every translation unit */
 #endif

@@ -3,6 +3,7 @@
 #ifndef MIXRT_BACKEND_CPU_GEMV_IMPL_H
 #define MIXRT_BACKEND_CPU_GEMV_IMPL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -11,6 +12,22 @@
 void mixrt_gemv_row_avx512(const float *x, size_t k, const float *w, size_t m, float *y);
 /* The same with w in bf16 (bits; widened exactly). */
 void mixrt_gemv_row_bf16w_avx512(const float *x, size_t k, const uint16_t *w, size_t m, float *y);
+/* fmm_gemv: y [R][N] = a [R][K] B for the columns [j0, j1) of B [K][N] (kn), or for its rows
+ * [j0, j1) of B [N][K] (nk, B transposed); B f32, or bf16 bits (bf) widened exactly; R <= 4.
+ * Call only where the CPU has AVX-512F. */
+void mixrt_fmv_kn_avx512(const float *a, int R, size_t K, const void *b, bool bf, size_t N, size_t j0, size_t j1,
+                         float *y);
+void mixrt_fmv_nk_avx512(const float *a, int R, size_t K, const void *b, bool bf, size_t N, size_t j0, size_t j1,
+                         float *y);
+/* nk with A in bf16 too: pairs of K by vdpbf16ps. Only where the CPU has AVX512-BF16. */
+void mixrt_fmv_nk_dp_avx512(const uint16_t *a, int R, size_t K, const uint16_t *b, size_t N, size_t j0, size_t j1,
+                            float *y);
+/* True when fmm_gemv runs FusedMatMul node n with its AVX-512 spans and B holds 64 MiB or
+ * more: dnnl_fused_matmul then stands aside - for 1-4 rows both read B once, and its packed
+ * copy would double B while the builder times it (VGG-16's fc6: 392 MiB). */
+struct mixrt_graph;
+struct mixrt_node;
+bool mixrt_fmv_streams_big_b(const struct mixrt_graph *g, const struct mixrt_node *n);
 /* Tests: the scalar span (and the scalar element-wise activations' dispatch left as is) for the
  * runs that follow (not thread-safe). */
 void mixrt_gemv_force_scalar(int on);
