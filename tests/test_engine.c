@@ -335,6 +335,9 @@ static void test_enlarging_output(void) {
     o.precisions = MIXRT_PRECISION_FP32 | MIXRT_PRECISION_BF16;
     struct mixrt_layer_precision lp[1] = {{"conv", MIXRT_DTYPE_BF16}};
     o.layer_precisions = lp, o.n_layer_precisions = 1;
+    /* obeyed: a preference can lose to the conv's timing on a loaded machine, and resize_down
+     * (which follows its input) then ran in f32 */
+    o.constraints = MIXRT_CONSTRAINTS_OBEY;
     char path[2048];
     snprintf(path, sizeof(path), "%s/upsample_head_f32.onnx", models);
     mixrt_engine_t e = NULL;
