@@ -2,6 +2,8 @@
 """Writes the small models the engine tests use (seeded, deterministic):
   mlp_{f32,bf16,f16}.onnx   MatMul+Add+Relu+MatMul+Softmax with a Shape/Gather side path
                             (non-flexible ops), weights rounded to the 16-bit dtypes (RNE)
+  conv_wide_f32.onnx        two 3x3 convs of 128 -> 128 channels and a Relu: a file over 1 MiB,
+                            which the importer maps (constants read back from it, engine.c)
   upsample_head_f32.onnx    Conv, Relu, then a linear Resize up (x4) and one down (x0.5), both outputs
   dt_<case>.onnx            one unsupported-dtype case each: float8 input, complex input,
                             int4 input, float8 Cast target, string fed to Add
@@ -141,6 +143,20 @@ def upsample_head(out):
     save(g, os.path.join(out, "upsample_head_f32.onnx"))
 
 
+def conv_wide(out):
+    """Two 3x3 convs, 128 -> 128 channels on 14x14 (1.2 MB of f32 weights): a model file the
+    importer maps, so an engine may drop a weight and read it back from the file."""
+    rng = np.random.default_rng(13)
+    ws = [numpy_helper.from_array((rng.standard_normal((128, 128, 3, 3)) * 0.03).astype(np.float32), "w%d" % i)
+          for i in (1, 2)]
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+             helper.make_node("Conv", ["r1", "w2"], ["y"], name="conv2", pads=[1, 1, 1, 1])]
+    g = helper.make_graph(nodes, "conv_wide", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 128, 14, 14])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 128, 14, 14])], ws)
+    save(g, os.path.join(out, "conv_wide_f32.onnx"))
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -150,6 +166,7 @@ def main():
     tiny(out)
     qdq(out)
     upsample_head(out)
+    conv_wide(out)
 
 
 if __name__ == "__main__":

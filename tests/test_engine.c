@@ -379,6 +379,75 @@ static bool same_outputs(mixrt_engine_t a, mixrt_engine_t b, const char *what) {
     return same;
 }
 
+/* Constants read back from the model file (engine.c, try_release): forced for every packed
+ * weight (MIXRT_RELEASE_FROM_FILE=always) on a model file the importer maps, the engine drops
+ * them, runs bit-identically to one that keeps them, and saves a plan that loads and runs the
+ * same (the bytes came back from the file); a file changed after the build makes the save a
+ * named error, not a plan of other weights. */
+static void test_release_from_file(void) {
+    char src[2048], copy[2100], plan[2100], cache[2100];
+    snprintf(src, sizeof(src), "%s/conv_wide_f32.onnx", models);
+    snprintf(copy, sizeof(copy), "%s/conv_wide_copy.onnx", models);
+    snprintf(plan, sizeof(plan), "%s/conv_wide.plan", models);
+    snprintf(cache, sizeof(cache), "%s/conv_wide.cache", models);
+    FILE *in = fopen(src, "rb"), *out = fopen(copy, "wb");
+    TU_CHECK(in && out, "cannot copy %s", src);
+    char buf[65536];
+    size_t n, total = 0;
+    while (in && out && (n = fread(buf, 1, sizeof(buf), in)) > 0) total += fwrite(buf, 1, n, out);
+    if (in) fclose(in);
+    if (out) fclose(out);
+    TU_CHECK(total > ((size_t)1 << 20), "conv_wide_f32.onnx is %zu bytes: too small to be mapped", total);
+    struct mixrt_build_options o;
+    mixrt_build_options_init(&o);
+    o.precisions = MIXRT_PRECISION_FP32;
+    o.timing_cache = cache; /* both builds take the same kernels */
+    unlink(cache);
+    mixrt_engine_t e0 = NULL, e1 = NULL, l = NULL;
+    setenv("MIXRT_RELEASE_WEIGHTS", "off", 1);
+    mixrt_status s0 = mixrt_engine_build(ctx, copy, &o, &e0);
+    unsetenv("MIXRT_RELEASE_WEIGHTS");
+    setenv("MIXRT_RELEASE_FROM_FILE", "always", 1);
+    mixrt_status s1 = mixrt_engine_build(ctx, copy, &o, &e1);
+    unsetenv("MIXRT_RELEASE_FROM_FILE");
+    TU_CHECK(s0 == MIXRT_STATUS_OK && s1 == MIXRT_STATUS_OK, "conv_wide: build: %s", mixrt_context_last_error(ctx));
+    if (s0 == MIXRT_STATUS_OK && s1 == MIXRT_STATUS_OK) {
+        size_t bytes = 0;
+        int nr = mixrt_engine_released(e1, &bytes);
+        TU_CHECK(nr == 2 && bytes == 2 * (size_t)128 * 128 * 9 * 4, "conv_wide: %d constants (%zu bytes) dropped, "
+                 "expected both weights", nr, bytes);
+        TU_CHECK(same_outputs(e0, e1, "conv_wide"), "conv_wide: outputs differ with the weights dropped");
+        mixrt_status ss = mixrt_engine_save(e1, plan);
+        TU_CHECK(ss == MIXRT_STATUS_OK && mixrt_engine_released(e1, NULL) == 0, "conv_wide: save: %s",
+                 mixrt_context_last_error(ctx));
+        if (ss == MIXRT_STATUS_OK && mixrt_engine_load(ctx, plan, &l) == MIXRT_STATUS_OK)
+            TU_CHECK(same_outputs(e0, l, "conv_wide plan"), "conv_wide: the plan's outputs differ");
+        else
+            TU_CHECK(0, "conv_wide: load: %s", mixrt_context_last_error(ctx));
+    }
+    mixrt_engine_destroy(e1), e1 = NULL;
+    mixrt_engine_destroy(l);
+    /* The file changes after the build: the save fails by name. */
+    setenv("MIXRT_RELEASE_FROM_FILE", "always", 1);
+    s1 = mixrt_engine_build(ctx, copy, &o, &e1);
+    unsetenv("MIXRT_RELEASE_FROM_FILE");
+    TU_CHECK(s1 == MIXRT_STATUS_OK && mixrt_engine_released(e1, NULL) == 2, "conv_wide: rebuild: %s",
+             mixrt_context_last_error(ctx));
+    FILE *f = fopen(copy, "r+b");
+    if (f) {
+        fseek(f, -4096, SEEK_END); /* inside the second weight's bytes */
+        unsigned char z[64] = {0};
+        fwrite(z, 1, sizeof(z), f);
+        fclose(f);
+    }
+    mixrt_status ss = e1 ? mixrt_engine_save(e1, plan) : MIXRT_STATUS_OK;
+    TU_CHECK(ss == MIXRT_STATUS_IO_ERROR && strstr(mixrt_context_last_error(ctx), "changed or went away"),
+             "conv_wide: saving after the file changed: status %d (%s)", (int)ss, mixrt_context_last_error(ctx));
+    mixrt_engine_destroy(e0);
+    mixrt_engine_destroy(e1);
+    unlink(copy), unlink(plan), unlink(cache);
+}
+
 /* Build, save, load: the loaded engine has the same layers and kernels and gives
  * bit-identical outputs. */
 static void test_plan_round_trip(void) {
@@ -630,6 +699,7 @@ int main(void) {
     test_dtype_independence();
     test_timing_cache();
     test_plan_round_trip();
+    test_release_from_file();
     test_plan_corruption();
     mixrt_context_destroy(ctx);
     return tu_finish("test_engine");

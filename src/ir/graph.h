@@ -31,6 +31,10 @@ struct mixrt_value {
     struct mixrt_tensor *init; /* constant data (arena-held struct), or NULL */
     int producer;              /* index of the producing node, or -1 */
     unsigned flags;
+    /* Where the constant's bytes were read from in the model file (the main graph's
+     * src_path), taken as they lie there (src_len 0: nowhere). An engine that drops its copy
+     * may read it back from there after checking the bytes (engine.c, try_release). */
+    uint64_t src_off, src_len;
 };
 
 /* ONNX AttributeProto.AttributeType numbers. */
@@ -106,6 +110,9 @@ struct mixrt_graph {
     const struct mixrt_opset *opsets; /* shared with the main graph */
     int n_opsets;
     int64_t ir_version;
+    /* The model file the main graph's initializers were mapped from (an absolute path), or
+     * NULL (a buffer, a small file read whole, a subgraph). */
+    const char *src_path;
 };
 
 /* Creates an empty graph with its own arena (parent NULL) or in the parent's arena. */

@@ -361,6 +361,10 @@ static mixrt_status lower_graph(struct importer *im, const Onnx__GraphProto *gp,
             return mixrt_error(ctx, MIXRT_STATUS_INVALID_MODEL, "invalid model: initializer '%s' is given twice", v->name);
         struct mixrt_tensor *t;
         if ((status = tensor_into_arena(im, g, tp, "initializer", tp->name, &t)) != MIXRT_STATUS_OK) return status;
+        if (im->ext && im->ext->data_mapped && tp->has_raw_data && tp->raw_data.data && borrowed(im, tp->raw_data.data)) {
+            v->src_off = (uint64_t)(tp->raw_data.data - im->borrow_lo);
+            v->src_len = tp->raw_data.len;
+        }
         /* The bytes are copied into t: freeing them now keeps the peak memory of an import at
          * about two copies of the weights (file + tensors) instead of three. protobuf-c's
          * free_unpacked skips a NULL field. */

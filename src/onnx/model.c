@@ -2,6 +2,7 @@
  * and runs through the reference executor with input validation (dtype, rank, fixed
  * dims, symbolic dims bound consistently across inputs). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/exec_ref.h"
@@ -53,6 +54,11 @@ static mixrt_status model_from_bytes(mixrt_context_t ctx, const uint8_t *data, s
     struct mixrt_external_policy ext = {.base_dir = m->base_dir, .unsupported_to_f32 = converted != NULL,
                                         .converted = converted, .data_mapped = mapped};
     MIXRT_TRY(mixrt_onnx_import(ctx, data, size, what, &ext, &m->graph));
+    if (mapped && what) { /* weights may be read back from the file (engine.c, try_release) */
+        char *rp = realpath(what, NULL);
+        if (rp) m->graph->src_path = mixrt_arena_strdup(m->graph->arena, rp);
+        free(rp);
+    }
     if (need_kernels) MIXRT_TRY(check_kernels(ctx, m->graph));
     *out = m;
     return MIXRT_STATUS_OK;
