@@ -505,6 +505,18 @@ static void type_value(int vi, const struct mixrt_tensor *t) {
     for (int i = 0; i < t->rank; i++) v->dims[i].value = t->dims[i], v->dims[i].param = NULL;
 }
 
+/* The harness node's input 0 typed as x, input 1 as w and made its constant initializer, the
+ * output typed dt; w's value (the caller clears its init before w goes). */
+static struct mixrt_value *typed_xw(const struct mixrt_tensor *x, struct mixrt_tensor *w, mixrt_dtype dt) {
+    type_value(kh_N->inputs[0], x);
+    type_value(kh_N->inputs[1], w);
+    kh_G->values[kh_N->outputs[0]].dtype = dt;
+    struct mixrt_value *wv = &kh_G->values[kh_N->inputs[1]];
+    wv->init = w;
+    wv->flags |= MIXRT_VALUE_INITIALIZER;
+    return wv;
+}
+
 /* The hook's blob copied as a plan would hold it (64-aligned), in *blob and *layout (the
  * caller frees both after the states reading them). */
 static struct mixrt_cpu_packed plan_copy(const struct mixrt_cpu_packed *got, void **blob, void **layout) {
@@ -643,12 +655,7 @@ static void test_c1d_hooks(mixrt_dtype dt) {
     kh_N->domain = MIXRT_DOMAIN;
     kh_attr_ints("strides", (int64_t[]){2}, 1);
     kh_attr_int("channels_last", 1);
-    type_value(kh_N->inputs[0], &x);
-    type_value(kh_N->inputs[1], &w);
-    kh_G->values[kh_N->outputs[0]].dtype = dt;
-    struct mixrt_value *wv = &kh_G->values[kh_N->inputs[1]];
-    wv->init = &w;
-    wv->flags |= MIXRT_VALUE_INITIALIZER;
+    struct mixrt_value *wv = typed_xw(&x, &w, dt);
     const char *label = dt == MIXRT_DTYPE_BF16 ? "dnnl_conv1d_mm bf16" : "dnnl_conv1d_mm f32";
     TU_CHECK(kern->supports(kh_G, kh_N, NULL, 0), "%s: not supported", label);
     kh_in[0] = &x, kh_in[1] = &w;
@@ -733,12 +740,7 @@ static void test_same_hooks(mixrt_dtype dt) {
             kh_N->domain = MIXRT_DOMAIN;
             if (c == 2) kh_attr_int("transB", 1);
         }
-        type_value(kh_N->inputs[0], &x);
-        type_value(kh_N->inputs[1], &w);
-        kh_G->values[kh_N->outputs[0]].dtype = dt;
-        struct mixrt_value *wv = &kh_G->values[kh_N->inputs[1]];
-        wv->init = &w;
-        wv->flags |= MIXRT_VALUE_INITIALIZER;
+        struct mixrt_value *wv = typed_xw(&x, &w, dt);
         kh_in[0] = &x, kh_in[1] = &w;
         void *st = NULL;
         TU_CHECK(kern->supports(kh_G, kh_N, NULL, 0), "%s: not supported", label);
