@@ -393,14 +393,15 @@ static mixrt_status time_kernels(struct mixrt_graph *g, const struct mixrt_node 
                                  const struct mixrt_tensor *const *in) {
     mixrt_context_t ctx = g->ctx;
     mixrt_status status = MIXRT_STATUS_OK;
-    MIXRT_CHECK(ctx, n->n_outputs <= MAX_OUT && n->n_inputs <= 16, MIXRT_STATUS_UNSUPPORTED,
-                "%s node '%s' has too many inputs/outputs to time", n->op_type, n->name);
     /* Outputs of static shape get one buffer each, touched once and handed to every run
      * as the engine hands over its arena slices: a fresh allocation per run would time
      * the page faults of a first touch (~0.1 ms per MiB here), which the engine never
      * pays and which swamped the choice between memory-bound kernels. */
     void *obuf[MAX_OUT] = {0};
     size_t obytes[MAX_OUT] = {0};
+    for (int i = 0; i < nt; i++) tm[i].state = NULL, tm[i].runs = 0, tm[i].total = 0, tm[i].done = false;
+    MIXRT_CHECK(ctx, n->n_outputs <= MAX_OUT && n->n_inputs <= 16, MIXRT_STATUS_UNSUPPORTED,
+                "%s node '%s' has too many inputs/outputs to time", n->op_type, n->name);
     for (int j = 0; j < n->n_outputs; j++) {
         size_t b;
         if (n->outputs[j] < 0 || !mixrt_memplan_value_bytes(&g->values[n->outputs[j]], &b) || b == 0) continue;
@@ -412,10 +413,8 @@ static mixrt_status time_kernels(struct mixrt_graph *g, const struct mixrt_node 
         memset(obuf[j], 0, b);
         obytes[j] = b;
     }
-    for (int i = 0; i < nt; i++) {
-        tm[i].state = NULL, tm[i].runs = 0, tm[i].total = 0, tm[i].done = false;
+    for (int i = 0; i < nt; i++)
         if (tm[i].kern->prepare) MIXRT_TRY(tm[i].kern->prepare(ctx, g, n, &tm[i].state));
-    }
     /* Round -1 warms caches and lazily made primitives; then each kernel runs until about
      * 20 ms (at least 4 runs) or MAX_RUNS have passed. */
     for (int r = -1, left = nt; left > 0; r++)
