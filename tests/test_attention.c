@@ -65,15 +65,21 @@ struct cfg {
                        * Where(And(all-true [1,1,S,1], pad), 0, mask_neg) of [B,1,S,S] */
 };
 
+/* Swin's shifted windows, for the cases that set them (test_fusion_cases): B is images x
+ * g_win windows; the scores get [+ bias [H,S,S]], Reshape [B/g_win, g_win, H, S, S], + mask
+ * [g_win,1,S,S] (0 / -100), Reshape back. 0: none. */
+static int64_t g_win;
+static bool g_win_bias;
+
 static const char *cfg_str(const struct cfg *c) {
     static char buf[200];
     static const char *const mk[] = {"none", "bert", "causal", "causal+bert"};
     static const char *const sk[] = {"div", "mul", "q*k", "none"};
-    snprintf(buf, sizeof(buf), "B%lld S%lld H%lld D%lld %s mask=%s scale=%s%s%s%s%s neg=%g masked=%d fill=%g",
+    snprintf(buf, sizeof(buf), "B%lld S%lld H%lld D%lld %s mask=%s scale=%s%s%s%s%s neg=%g masked=%d fill=%g win=%lld%s",
              (long long)c->b, (long long)c->s, (long long)c->h, (long long)c->d, mixrt_dtype_name(c->dt), mk[c->mask],
              sk[c->scale], c->mask_first ? " mask-first" : "", c->heads_first ? " heads-first" : "",
              c->sdpa ? " sdpa" : "", c->mask_b0 ? (c->bool_mask ? " batch-0 bool" : " batch-0") : "", c->mask_neg,
-             c->masked_keys, c->fill);
+             c->masked_keys, c->fill, (long long)g_win, g_win_bias ? "+bias" : "");
     return buf;
 }
 
@@ -156,6 +162,27 @@ static struct mixrt_graph *build(const struct cfg *c) {
     if (mask >= 0) {
         int a[2] = {c->mask_first ? mask : s, c->mask_first ? s : mask};
         s = add_op_node(g, "Add", 2, a, "masked");
+    }
+    if (g_win) {
+        int64_t bd[3] = {c->h, c->s, c->s}, wd[4] = {g_win, 1, c->s, c->s}, five = 5, four = 4;
+        size_t nb = (size_t)(c->h * c->s * c->s), nm = (size_t)(g_win * c->s * c->s);
+        double *v = malloc((nb > nm ? nb : nm) * sizeof(double));
+        if (g_win_bias) {
+            for (size_t i = 0; i < nb; i++) v[i] = tu_uniform(-2, 2);
+            int a[2] = {s, add_const_values(ctx, g, "rel_bias", c->dt, 3, bd, v)};
+            s = add_op_node(g, "Add", 2, a, "biased");
+        }
+        double s5[5] = {(double)(c->b / g_win), (double)g_win, (double)c->h, (double)c->s, (double)c->s};
+        double s4[4] = {(double)c->b, (double)c->h, (double)c->s, (double)c->s};
+        int r1[2] = {s, add_const_values(ctx, g, "win_shape", MIXRT_DTYPE_I64, 1, &five, s5)};
+        s = add_op_node(g, "Reshape", 2, r1, "windows");
+        for (size_t i = 0; i < nm; i++) v[i] = (i * 7 + i / (size_t)c->s) % 3 == 0 ? -100.0 : 0.0;
+        int wm = add_const_values(ctx, g, "win_mask", c->dt, 4, wd, v);
+        int a[2] = {c->mask_first ? wm : s, c->mask_first ? s : wm};
+        s = add_op_node(g, "Add", 2, a, "win_masked");
+        int r2[2] = {s, add_const_values(ctx, g, "scores_shape", MIXRT_DTYPE_I64, 1, &four, s4)};
+        s = add_op_node(g, "Reshape", 2, r2, "unwindowed");
+        free(v);
     }
     int p = add_op_node(g, "Softmax", 1, &s, "probs");
     new_attr(g, p, "axis", MIXRT_ATTR_INT)->i = c->s % 2 ? 3 : -1;
@@ -356,6 +383,20 @@ static void test_fusion_cases(void) {
          true},
     };
     for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++) check_case(&more[i]);
+    /* Swin's shifted windows: bias and window mask become one mask constant of the scores'
+     * shape (2 or 4 windows per image, with and without the bias, mask first). */
+    struct cfg win[] = {
+        {4, 9, 3, 16, MIXRT_DTYPE_F32, MASK_NONE, SCALE_MUL, false, 0, 0, true, 0, false, false, false},
+        {4, 49, 3, 32, MIXRT_DTYPE_BF16, MASK_NONE, SCALE_MUL, false, 0, 0, true, 0, false, false, false},
+        {4, 7, 2, 16, MIXRT_DTYPE_F32, MASK_NONE, SCALE_DIV, true, 0, 0, false, 0, false, false, false},
+        {2, 16, 2, 32, MIXRT_DTYPE_F32, MASK_NONE, SCALE_MUL, false, 0, 0, true, 0, false, false, false},
+    };
+    static const int64_t wins[] = {2, 4, 4, 2};
+    for (size_t i = 0; i < sizeof(win) / sizeof(win[0]); i++) {
+        g_win = wins[i], g_win_bias = i < 2;
+        check_case(&win[i]);
+    }
+    g_win = 0, g_win_bias = false;
 }
 
 /* Tile boundaries of the fast kernel (8-row blocks, 32-wide K/V panels, 16-lane vectors,

@@ -36,6 +36,10 @@ struct attn_match {
     int dead[ATTN_MAX_ABSORBED];
     int n_dead;
     int q, k, v, mask, out;
+    /* Shifted-window masks (match_window_mask): constant C2 added through the split of the
+     * scores' axis 0 into [n / win_b, win_b], after constant C1 (-1: none); win_c2 -1: none. */
+    int win_c1, win_c2;
+    int64_t win_b;
     int64_t q_perm[4], k_perm[4], v_perm[4], out_perm[4];
     double scale;
     bool causal, nan_zero;
@@ -220,6 +224,66 @@ static bool mask_fits(const struct mixrt_graph *g, int mk, int x) {
     return true;
 }
 
+static bool match_scores(const struct mixrt_pass_state *st, int x, const struct mixrt_node *mm2,
+                         struct attn_match *m);
+
+/* Constant c broadcasts (right-aligned) to the static dims d[0..r). */
+static bool bcasts_to(const struct mixrt_graph *g, int c, const int64_t *d, int r) {
+    const struct mixrt_value *cv = &g->values[c];
+    if (!mixrt_graph_is_fixed_const(g, c) || cv->rank < 0 || cv->rank > r) return false;
+    for (int k = 0; k < cv->rank; k++) {
+        int64_t cd = cv->dims[k].value, td = d[r - cv->rank + k];
+        if (cd != 1 && cd != td) return false;
+    }
+    return true;
+}
+
+/* Swin's shifted windows: the scores [n, H, Sq, Sk] get [Add C1], then Reshape to
+ * [n / b, b, H, Sq, Sk], Add C2 (the window mask), Reshape back - all before the Softmax, C1
+ * and C2 constants. The two become one constant mask of the scores' shape (rewrite), so the
+ * Attention node takes them like any mask. */
+static bool match_window_mask(const struct mixrt_pass_state *st, int s_in, const struct mixrt_node *mm2,
+                              struct attn_match *m) {
+    const struct mixrt_graph *g = st->g;
+    const struct mixrt_node *r2 = live_producer(st, s_in);
+    if (!is_op(r2, "Reshape") || !single_use(st, s_in) || r2->n_inputs < 1 || r2->inputs[0] < 0) return false;
+    int a_out = r2->inputs[0];
+    const struct mixrt_node *a2 = live_producer(st, a_out);
+    if (!is_op(a2, "Add") || !single_use(st, a_out) || a2->n_inputs != 2 || a2->inputs[0] < 0 || a2->inputs[1] < 0)
+        return false;
+    const struct mixrt_value *S = &g->values[s_in];
+    int64_t sd[4];
+    for (int k = 0; k < 4; k++)
+        if ((sd[k] = S->dims[k].value) < 1) return false;
+    if (sd[0] * sd[1] * sd[2] * sd[3] > ((int64_t)1 << 24)) return false; /* the mask is made whole */
+    for (int side = 0; side < 2; side++) {
+        int r1_out = a2->inputs[side], c2 = a2->inputs[1 - side];
+        const struct mixrt_node *r1 = live_producer(st, r1_out);
+        if (!is_op(r1, "Reshape") || !single_use(st, r1_out) || r1->n_inputs < 1 || r1->inputs[0] < 0) continue;
+        int xv = r1->inputs[0];
+        const struct mixrt_value *X = &g->values[xv], *R = &g->values[r1_out];
+        bool ok = X->rank == 4 && R->rank == 5 && X->dtype == S->dtype && R->dims[0].value >= 1 &&
+                  R->dims[1].value >= 1 && R->dims[0].value * R->dims[1].value == sd[0];
+        for (int k = 0; ok && k < 4; k++) ok = X->dims[k].value == sd[k] && (k == 0 || R->dims[k + 1].value == sd[k]);
+        int64_t rd[5] = {R->dims[0].value, R->dims[1].value, sd[1], sd[2], sd[3]};
+        if (!ok || !bcasts_to(g, c2, rd, 5)) continue;
+        struct attn_match t = *m;
+        if (!absorb(&t, st, r2) || !absorb(&t, st, a2) || !absorb(&t, st, r1)) return false;
+        t.win_c2 = c2, t.win_b = rd[1];
+        const struct mixrt_node *a1 = live_producer(st, xv);
+        if (is_op(a1, "Add") && single_use(st, xv) && a1->n_inputs == 2 && a1->inputs[0] >= 0 && a1->inputs[1] >= 0)
+            for (int s1 = 0; s1 < 2; s1++) {
+                struct attn_match u = t;
+                int c1 = a1->inputs[1 - s1];
+                if (!bcasts_to(g, c1, sd, 4) || !absorb(&u, st, a1)) continue;
+                u.win_c1 = c1;
+                if (match_scores(st, a1->inputs[s1], mm2, &u)) return *m = u, true;
+            }
+        if (match_scores(st, xv, mm2, &t)) return *m = t, true;
+    }
+    return false;
+}
+
 /* Scores x = [Where causal](scales(MatMul(Q', K^T'))) with Q', K^T' and mm2's V input
  * peeled; fills m (inputs, perms, scale, causal). */
 static bool match_scores(const struct mixrt_pass_state *st, int x, const struct mixrt_node *mm2,
@@ -283,7 +347,7 @@ static bool match_at(const struct mixrt_pass_state *st, int si, struct attn_matc
     const struct mixrt_graph *g = st->g;
     const struct mixrt_node *sm = &g->nodes[si];
     memset(m, 0, sizeof(*m));
-    m->mask = -1;
+    m->mask = m->win_c1 = m->win_c2 = -1;
     m->scale = 1.0;
     m->fill = -INFINITY;
     for (int i = 0; i < 4; i++) m->q_perm[i] = m->k_perm[i] = m->v_perm[i] = m->out_perm[i] = i;
@@ -320,6 +384,8 @@ static bool match_at(const struct mixrt_pass_state *st, int si, struct attn_matc
             t.mask = mk;
             if ((found = match_scores(st, n->inputs[side], mm2, &t))) *m = t;
         }
+    } else if (is_op(n, "Reshape")) {
+        found = match_window_mask(st, s_in, mm2, m);
     } else {
         found = match_scores(st, s_in, mm2, m);
     }
@@ -346,9 +412,53 @@ static struct mixrt_attr *attr_ints(struct mixrt_graph *g, struct mixrt_attr *a,
 }
 
 /* Replaces the matched nodes by one Attention node writing m->out. */
+/* Offset in constant c of the element at idx[0..r) of the dims c broadcasts to. */
+static size_t bcast_off(const struct mixrt_value *c, const int64_t *idx, int r) {
+    size_t off = 0;
+    for (int k = 0; k < c->rank; k++) {
+        int64_t d = c->dims[k].value;
+        off = off * (size_t)d + (size_t)(d == 1 ? 0 : idx[r - c->rank + k]);
+    }
+    return off;
+}
+
+/* The window mask of m (match_window_mask) as one constant of the scores' dims and dtype:
+ * C1 + C2, each element read through its broadcast (C2 through the split of axis 0); the sum
+ * in f64, rounded once. */
+static mixrt_status window_mask(struct mixrt_graph *g, const struct attn_match *m, int scores, int *out) {
+    const struct mixrt_value *S = &g->values[scores], *c1 = m->win_c1 >= 0 ? &g->values[m->win_c1] : NULL,
+                             *c2 = &g->values[m->win_c2];
+    int64_t d[4];
+    for (int k = 0; k < 4; k++) d[k] = S->dims[k].value;
+    struct mixrt_tensor *t = mixrt_arena_calloc(g->arena, 1, sizeof(*t));
+    if (!t) return MIXRT_STATUS_OUT_OF_MEMORY;
+    mixrt_status status = mixrt_tensor_init(g->ctx, t, S->dtype, 4, d);
+    if (status != MIXRT_STATUS_OK) return status;
+    size_t e = 0;
+    for (int64_t n = 0; n < d[0]; n++)
+        for (int64_t h = 0; h < d[1]; h++)
+            for (int64_t i = 0; i < d[2]; i++)
+                for (int64_t j = 0; j < d[3]; j++, e++) {
+                    const int64_t i4[4] = {n, h, i, j}, i5[5] = {n / m->win_b, n % m->win_b, h, i, j};
+                    double v = mixrt_load_f64(c2->init->data, c2->dtype, bcast_off(c2, i5, 5));
+                    if (c1) v += mixrt_load_f64(c1->init->data, c1->dtype, bcast_off(c1, i4, 4));
+                    mixrt_store_f64(t->data, t->dtype, e, v);
+                }
+    int vi = mixrt_graph_add_unique_value(g, c2->name, "/window_mask");
+    if (vi < 0) {
+        mixrt_tensor_release(g->ctx, t);
+        return MIXRT_STATUS_OUT_OF_MEMORY;
+    }
+    mixrt_pass_set_const(g, vi, t);
+    *out = vi;
+    return MIXRT_STATUS_OK;
+}
+
 static mixrt_status rewrite(struct mixrt_pass_state *st, const struct attn_match *m, const char *base) {
     struct mixrt_graph *g = st->g;
     mixrt_status status = MIXRT_STATUS_OK;
+    int mask = m->mask;
+    if (m->win_c2 >= 0) MIXRT_TRY(window_mask(g, m, g->nodes[m->dead[0]].inputs[0], &mask));
     char name[512];
     snprintf(name, sizeof(name), "%s_attention", base);
     int ni = mixrt_graph_add_node(g, name, "Attention", MIXRT_DOMAIN);
@@ -358,9 +468,9 @@ static mixrt_status rewrite(struct mixrt_pass_state *st, const struct attn_match
     MIXRT_CHECK(g->ctx, ni >= 0 && ins && outs && at, MIXRT_STATUS_OUT_OF_MEMORY, "out of memory");
     struct mixrt_node *nd = &g->nodes[ni];
     nd->opset = MIXRT_DOMAIN_VERSION;
-    ins[0] = m->q, ins[1] = m->k, ins[2] = m->v, ins[3] = m->mask;
+    ins[0] = m->q, ins[1] = m->k, ins[2] = m->v, ins[3] = mask;
     nd->inputs = ins;
-    nd->n_inputs = m->mask >= 0 ? 4 : 3;
+    nd->n_inputs = mask >= 0 ? 4 : 3;
     outs[0] = m->out;
     nd->outputs = outs;
     nd->n_outputs = 1;
