@@ -77,6 +77,46 @@ static void test_window(const char *op) {
     mixrt_graph_destroy(g);
 }
 
+/* ConstantOfShape without a value attribute makes f32 zeros: canonicalized to f64 it makes
+ * f64 zeros, so that Add(zeros, x) runs with both sides f64 (it had stayed f32: torchvision's
+ * Swin under the dynamo exporter failed `mixrt check`'s f64 reference in a ScatterND). */
+static void test_constant_of_shape(void) {
+    struct mixrt_graph *g;
+    TU_CHECK(mixrt_graph_create(ctx, NULL, &g) == MIXRT_STATUS_OK, "graph");
+    int64_t xd[2] = {3, 5}, two = 2;
+    double sh[2] = {3, 5};
+    int x = add_input(g, "x", MIXRT_DTYPE_F32, 2, xd);
+    int s = add_const_values(ctx, g, "shape", MIXRT_DTYPE_I64, 1, &two, sh);
+    int z = add_op_node(g, "ConstantOfShape", 1, &s, "zeros");
+    int a[2] = {z, x};
+    int y = add_op_node(g, "Add", 2, a, "y");
+    graph_set_output(g, y);
+    TU_CHECK(mixrt_graph_infer(g, NULL) == MIXRT_STATUS_OK && mixrt_plan_canonicalize(g, MIXRT_DTYPE_F64) == MIXRT_STATUS_OK &&
+                 mixrt_graph_infer(g, NULL) == MIXRT_STATUS_OK,
+             "ConstantOfShape: canonicalize: %s", mixrt_context_last_error(ctx));
+    TU_CHECK(g->values[z].dtype == MIXRT_DTYPE_F64, "ConstantOfShape makes %s after canonicalizing to f64",
+             mixrt_dtype_name(g->values[z].dtype));
+    struct mixrt_tensor *tx;
+    TU_CHECK(mixrt_tensor_create(ctx, MIXRT_DTYPE_F32, 2, xd, &tx) == MIXRT_STATUS_OK, "input");
+    for (int i = 0; i < 15; i++) ((float *)tx->data)[i] = (float)tu_uniform(-3, 3);
+    struct mixrt_tensor outs[1];
+    memset(outs, 0, sizeof(outs));
+    const struct mixrt_tensor *in[1] = {tx};
+    g_mismatch = 0;
+    TU_CHECK(mixrt_graph_toposort(g, &g->order) == MIXRT_STATUS_OK, "toposort");
+    struct mixrt_exec_opts xo = {NULL, NULL, check_dtype, NULL, NULL, NULL, NULL};
+    TU_CHECK(mixrt_exec_graph_opts(ctx, g, NULL, 1, in, NULL, outs, NULL, NULL, &xo) == MIXRT_STATUS_OK,
+             "ConstantOfShape: run: %s", mixrt_context_last_error(ctx));
+    TU_CHECK(g_mismatch == 0, "ConstantOfShape: %d tensors with another dtype than their value's", g_mismatch);
+    bool same = outs[0].rank == 2 && mixrt_tensor_numel(&outs[0]) == 15;
+    for (size_t i = 0; same && i < 15; i++)
+        same = mixrt_load_f64(outs[0].data, outs[0].dtype, i) == (double)((float *)tx->data)[i];
+    TU_CHECK(same, "ConstantOfShape: zeros + x is not x");
+    mixrt_tensor_release(ctx, &outs[0]);
+    mixrt_tensor_destroy(ctx, tx);
+    mixrt_graph_destroy(g);
+}
+
 /* x [4, 256] through six MatMuls by [256, 256] f32 constants (256 KiB each) forced to bf16;
  * weight w0 is also read by a Shape (not precision-flexible: it keeps reading the f32 one). */
 static void test_early_drop(void) {
@@ -130,6 +170,7 @@ int main(void) {
     test_window("HannWindow");
     test_window("HammingWindow");
     test_early_drop();
+    test_constant_of_shape();
     TU_CHECK(mixrt_context_bytes_in_use(ctx) == 0, "no leak: %zu bytes", mixrt_context_bytes_in_use(ctx));
     mixrt_context_destroy(ctx);
     return tu_finish("test_planner_canon");

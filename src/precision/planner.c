@@ -270,6 +270,24 @@ static mixrt_status canon_attrs(struct mixrt_graph *g, struct mixrt_node *n, mix
         for (size_t j = 0; at->graphs && j < at->n; j++)
             if ((status = canon_body(at->graphs[j], to)) != MIXRT_STATUS_OK) return status;
     }
+    /* ConstantOfShape without a value makes f32 zeros (the spec's default): given the zero of
+     * `to` instead, as its value would have been converted (torchvision's Swin under the dynamo
+     * exporter scatters its f32 window mask into one: the f64 reference of `mixrt check` met
+     * an f32 ScatterND data input beside f64 updates). */
+    bool has_value = false;
+    for (int a = 0; a < n->n_attrs; a++) has_value = has_value || !strcmp(n->attrs[a].name, "value");
+    if (!n->domain[0] && !strcmp(n->op_type, "ConstantOfShape") && !has_value && canon_from(MIXRT_DTYPE_F32, to)) {
+        const int64_t one = 1;
+        struct mixrt_tensor *z = mixrt_arena_calloc(g->arena, 1, sizeof(*z));
+        struct mixrt_attr *na = mixrt_arena_calloc(g->arena, (size_t)n->n_attrs + 1, sizeof(*na));
+        if (!z || !na) return MIXRT_STATUS_OUT_OF_MEMORY;
+        if ((status = mixrt_tensor_init(g->ctx, z, to, 1, &one)) != MIXRT_STATUS_OK) return status;
+        mixrt_store_f64(z->data, to, 0, 0.0);
+        if (n->n_attrs) memcpy(na, n->attrs, (size_t)n->n_attrs * sizeof(*na));
+        na[n->n_attrs].name = "value", na[n->n_attrs].type = MIXRT_ATTR_TENSOR, na[n->n_attrs].t = z;
+        n->attrs = na;
+        n->n_attrs++;
+    }
     return MIXRT_STATUS_OK;
 }
 
