@@ -474,8 +474,12 @@ int mixrt_dnnl_unpack_same(mixrt_context_t ctx, dnnl_memory_t packed, const dnnl
     dnnl_engine_t eng;
     dnnl_stream_t strm;
     void *handle = NULL;
-    if (!packed || !ref || dnnl_memory_get_memory_desc(packed, &md) != dnnl_success || !md ||
-        dnnl_memory_get_data_handle(packed, &handle) != dnnl_success || !handle || user->format_kind != dnnl_blocked ||
+    if (!packed || !ref || dnnl_memory_get_memory_desc(packed, &md) != dnnl_success || !md)
+        return -1;
+    /* Winograd's transformed weights (dnnl_format_kind_wino) hold other numbers: no reorder
+     * gives the graph's bytes back, so none is tried (a whole unpack would only fail). */
+    if (md->format_kind == dnnl_format_kind_wino) return 0;
+    if (dnnl_memory_get_data_handle(packed, &handle) != dnnl_success || !handle || user->format_kind != dnnl_blocked ||
         md->format_kind != dnnl_blocked || user->format_desc.blocking.inner_nblks != 0 ||
         dnnl_memory_desc_get_size(user) != size || mixrt_dnnl_get(ctx, &eng, &strm) != MIXRT_STATUS_OK)
         return -1;
