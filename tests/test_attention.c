@@ -75,7 +75,8 @@ static const char *cfg_str(const struct cfg *c) {
     static char buf[200];
     static const char *const mk[] = {"none", "bert", "causal", "causal+bert"};
     static const char *const sk[] = {"div", "mul", "q*k", "none"};
-    snprintf(buf, sizeof(buf), "B%lld S%lld H%lld D%lld %s mask=%s scale=%s%s%s%s%s neg=%g masked=%d fill=%g win=%lld%s",
+    snprintf(buf, sizeof(buf),
+             "B%lld S%lld H%lld D%lld %s mask=%s scale=%s%s%s%s%s neg=%g masked=%d fill=%g win=%lld%s",
              (long long)c->b, (long long)c->s, (long long)c->h, (long long)c->d, mixrt_dtype_name(c->dt), mk[c->mask],
              sk[c->scale], c->mask_first ? " mask-first" : "", c->heads_first ? " heads-first" : "",
              c->sdpa ? " sdpa" : "", c->mask_b0 ? (c->bool_mask ? " batch-0 bool" : " batch-0") : "", c->mask_neg,

@@ -723,7 +723,8 @@ static void test_fast_fmm_gemv(void) {
                         struct mixrt_tensor *Z = rand_tensor(dt, 2, (int64_t[]){M, N}, -1, 1);
                         for (int sc = 0; sc < 2; sc++) {
                             char what[192];
-                            snprintf(what, sizeof(what), "fmm_gemv %s M=%lld K=%lld N=%lld act=%s bias=%d Z=%d transB=%d%s",
+                            snprintf(what, sizeof(what),
+                                     "fmm_gemv %s M=%lld K=%lld N=%lld act=%s bias=%d Z=%d transB=%d%s",
                                      mixrt_dtype_name(dt), (long long)M, (long long)K, (long long)N, acts[a], bz & 1,
                                      (bz >> 1) & 1, tb, sc ? " scalar" : "");
                             mixrt_gemv_force_scalar(sc);

@@ -716,8 +716,8 @@ static void test_same_hooks(mixrt_dtype dt) {
     const bool bf = dt == MIXRT_DTYPE_BF16;
     for (int c = 0; c < 3; c++) {
         const char *kname = c == 0 ? "dnnl_conv" : "dnnl_fused_matmul";
-        const struct mixrt_cpu_kernel *kern =
-            c == 0 ? mixrt_cpu_kernel_find(kname, "", "Conv") : mixrt_cpu_kernel_find(kname, MIXRT_DOMAIN, "FusedMatMul");
+        const struct mixrt_cpu_kernel *kern = c == 0 ? mixrt_cpu_kernel_find(kname, "", "Conv")
+                                                     : mixrt_cpu_kernel_find(kname, MIXRT_DOMAIN, "FusedMatMul");
         const struct mixrt_cpu_kernel_packing *h = mixrt_cpu_kernel_packing_find(kname);
         char label[96];
         snprintf(label, sizeof label, "same %s%s %s", kname, c == 2 ? " transB" : "", bf ? "bf16" : "f32");

@@ -91,7 +91,8 @@ static void test_constant_of_shape(void) {
     int a[2] = {z, x};
     int y = add_op_node(g, "Add", 2, a, "y");
     graph_set_output(g, y);
-    TU_CHECK(mixrt_graph_infer(g, NULL) == MIXRT_STATUS_OK && mixrt_plan_canonicalize(g, MIXRT_DTYPE_F64) == MIXRT_STATUS_OK &&
+    TU_CHECK(mixrt_graph_infer(g, NULL) == MIXRT_STATUS_OK &&
+                 mixrt_plan_canonicalize(g, MIXRT_DTYPE_F64) == MIXRT_STATUS_OK &&
                  mixrt_graph_infer(g, NULL) == MIXRT_STATUS_OK,
              "ConstantOfShape: canonicalize: %s", mixrt_context_last_error(ctx));
     TU_CHECK(g->values[z].dtype == MIXRT_DTYPE_F64, "ConstantOfShape makes %s after canonicalizing to f64",

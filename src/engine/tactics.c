@@ -558,7 +558,8 @@ mixrt_status mixrt_tactics_choose(struct mixrt_graph *g, int ni, struct mixrt_ti
         }
         if (verbose)
             mixrt_log(ctx, MIXRT_LOG_NOTE, "  %s '%s': kernel %s %.1f us%s", n->op_type, n->name, list[c]->name,
-                      t[c] / 1e3, src[c] == 1 ? " (timing cache)" : src[c] == 2 ? " (measured earlier in this process)" : "");
+                      t[c] / 1e3,
+                      src[c] == 1 ? " (timing cache)" : src[c] == 2 ? " (measured earlier in this process)" : "");
         if (best_t < 0 || t[c] < best_t) {
             best_t = t[c];
             *best = list[c];

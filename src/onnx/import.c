@@ -361,7 +361,8 @@ static mixrt_status lower_graph(struct importer *im, const Onnx__GraphProto *gp,
             return mixrt_error(ctx, MIXRT_STATUS_INVALID_MODEL, "invalid model: initializer '%s' is given twice", v->name);
         struct mixrt_tensor *t;
         if ((status = tensor_into_arena(im, g, tp, "initializer", tp->name, &t)) != MIXRT_STATUS_OK) return status;
-        if (im->ext && im->ext->data_mapped && tp->has_raw_data && tp->raw_data.data && borrowed(im, tp->raw_data.data)) {
+        if (im->ext && im->ext->data_mapped && tp->has_raw_data && tp->raw_data.data &&
+            borrowed(im, tp->raw_data.data)) {
             v->src_off = (uint64_t)(tp->raw_data.data - im->borrow_lo);
             v->src_len = tp->raw_data.len;
         }
