@@ -34,6 +34,17 @@ static void check_dtype(void *user, const struct mixrt_graph *g, int node, int j
     if (t && v >= 0 && t->dtype != g->values[v].dtype) g_mismatch++;
 }
 
+/* Runs g (sorted first) on its one input with the reference executor, the observer counting
+ * tensors whose dtype is not their value's into g_mismatch; true when the run succeeded. */
+static bool run_checked(struct mixrt_graph *g, const struct mixrt_tensor *x, struct mixrt_tensor *out) {
+    const struct mixrt_tensor *in[1] = {x};
+    memset(out, 0, sizeof(*out));
+    g_mismatch = 0;
+    struct mixrt_exec_opts xo = {NULL, NULL, check_dtype, NULL, NULL, NULL, NULL};
+    return mixrt_graph_toposort(g, &g->order) == MIXRT_STATUS_OK &&
+           mixrt_exec_graph_opts(ctx, g, NULL, 1, in, NULL, out, NULL, NULL, &xo) == MIXRT_STATUS_OK;
+}
+
 static void test_window(const char *op) {
     struct mixrt_graph *g;
     TU_CHECK(mixrt_graph_create(ctx, NULL, &g) == MIXRT_STATUS_OK, "graph");
@@ -56,13 +67,7 @@ static void test_window(const char *op) {
     TU_CHECK(mixrt_tensor_create(ctx, MIXRT_DTYPE_I32, 0, NULL, &ts) == MIXRT_STATUS_OK, "input");
     *(int32_t *)ts->data = size;
     struct mixrt_tensor outs[1];
-    memset(outs, 0, sizeof(outs));
-    const struct mixrt_tensor *in[1] = {ts};
-    g_mismatch = 0;
-    TU_CHECK(mixrt_graph_toposort(g, &g->order) == MIXRT_STATUS_OK, "toposort");
-    struct mixrt_exec_opts xo = {NULL, NULL, check_dtype, NULL, NULL, NULL, NULL};
-    TU_CHECK(mixrt_exec_graph_opts(ctx, g, NULL, 1, in, NULL, outs, NULL, NULL, &xo) == MIXRT_STATUS_OK,
-             "%s: run: %s", op, mixrt_context_last_error(ctx));
+    TU_CHECK(run_checked(g, ts, &outs[0]), "%s: run: %s", op, mixrt_context_last_error(ctx));
     TU_CHECK(g_mismatch == 0, "%s: %d tensors with another dtype than their value's", op, g_mismatch);
     TU_CHECK(outs[0].dtype == MIXRT_DTYPE_BF16 && outs[0].rank == 1 && outs[0].dims[0] == size, "%s: output bf16 [%d]",
              op, size);
@@ -101,13 +106,7 @@ static void test_constant_of_shape(void) {
     TU_CHECK(mixrt_tensor_create(ctx, MIXRT_DTYPE_F32, 2, xd, &tx) == MIXRT_STATUS_OK, "input");
     for (int i = 0; i < 15; i++) ((float *)tx->data)[i] = (float)tu_uniform(-3, 3);
     struct mixrt_tensor outs[1];
-    memset(outs, 0, sizeof(outs));
-    const struct mixrt_tensor *in[1] = {tx};
-    g_mismatch = 0;
-    TU_CHECK(mixrt_graph_toposort(g, &g->order) == MIXRT_STATUS_OK, "toposort");
-    struct mixrt_exec_opts xo = {NULL, NULL, check_dtype, NULL, NULL, NULL, NULL};
-    TU_CHECK(mixrt_exec_graph_opts(ctx, g, NULL, 1, in, NULL, outs, NULL, NULL, &xo) == MIXRT_STATUS_OK,
-             "ConstantOfShape: run: %s", mixrt_context_last_error(ctx));
+    TU_CHECK(run_checked(g, tx, &outs[0]), "ConstantOfShape: run: %s", mixrt_context_last_error(ctx));
     TU_CHECK(g_mismatch == 0, "ConstantOfShape: %d tensors with another dtype than their value's", g_mismatch);
     bool same = outs[0].rank == 2 && mixrt_tensor_numel(&outs[0]) == 15;
     for (size_t i = 0; same && i < 15; i++)

@@ -13,6 +13,7 @@
 #include "engine/engine_cuda.h"
 #include "engine/engine_internal.h"
 #include "engine/memplan.h"
+#include "engine/plan_file.h"
 #include "engine/tactics.h"
 #include "onnx/model_impl.h"
 #include "passes/passes.h"
@@ -279,23 +280,18 @@ static bool reads(const struct mixrt_node *n, int v) {
  * A weight whose packed copy does not unpack to its bytes (oneDNN's Winograd weights are the
  * 3x3 kernels transformed, 4x their size) was kept whole beside it. When the bytes are those of
  * the model file at the range the importer recorded (checked here, in 1 MiB pieces), the graph's
- * copy is dropped and read back from the file for a plan save; their hash, kept, tells a file
- * changed in between (a named error then). FCN-ResNet50's head conv: 37.7 MB. */
+ * copy is dropped and read back from the file for a plan save; its checksum (the plan file's
+ * CRC-64), kept, tells a file changed in between (a named error then). FCN-ResNet50's head
+ * conv: 37.7 MB. */
 
-static uint64_t hash_bytes(uint64_t h, const uint8_t *p, size_t n) {
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
-    return h;
-}
-
-/* Reads n bytes at off of the model file into dst (dst NULL: compares with cmp instead);
- * their hash in *h. False on any failure or difference. */
-static bool file_range(const char *path, uint64_t off, size_t n, void *dst, const void *cmp, uint64_t *h) {
+/* Reads n bytes at off of the model file into dst (dst NULL: compares with cmp instead).
+ * False on any failure or difference. */
+static bool file_range(const char *path, uint64_t off, size_t n, void *dst, const void *cmp) {
     enum { PIECE = 1 << 20 };
     int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
     if (fd < 0) return false;
     uint8_t *buf = dst ? NULL : malloc(PIECE);
     bool ok = dst || buf;
-    *h = 0xcbf29ce484222325ull;
     for (size_t done = 0; ok && done < n;) {
         size_t want = n - done < PIECE ? n - done : PIECE;
         uint8_t *to = dst ? (uint8_t *)dst + done : buf;
@@ -305,7 +301,6 @@ static bool file_range(const char *path, uint64_t off, size_t n, void *dst, cons
             break;
         }
         if (cmp && memcmp(to, (const uint8_t *)cmp + done, (size_t)got)) ok = false;
-        *h = hash_bytes(*h, to, (size_t)got);
         done += (size_t)got;
     }
     free(buf);
@@ -345,9 +340,8 @@ static mixrt_status try_release(struct mixrt_engine *e, int v) {
     /* MIXRT_RELEASE_FROM_FILE=always (tests): the file path also where the packed copy
      * would do. */
     const char *fenv = getenv("MIXRT_RELEASE_FROM_FILE");
-    uint64_t h = 0;
     bool from_file = (!same || (fenv && !strcmp(fenv, "always"))) && val->src_len == t->nbytes &&
-                     file_range(g->src_path, val->src_off, t->nbytes, NULL, t->data, &h);
+                     file_range(g->src_path, val->src_off, t->nbytes, NULL, t->data);
     if (!same && !from_file) {
         mixrt_log(e->ctx, MIXRT_LOG_VERBOSE, "constant '%s' kept: its packed copy does not unpack to the same bytes",
                   val->name);
@@ -356,7 +350,7 @@ static mixrt_status try_release(struct mixrt_engine *e, int v) {
     if (from_file) {
         if (!e->file_hash && !(e->file_hash = mixrt_arena_calloc(e->arena, (size_t)g->n_values, sizeof(uint64_t))))
             return MIXRT_STATUS_OK; /* keeping it is correct */
-        e->file_hash[v] = h | 1; /* never 0 */
+        e->file_hash[v] = mixrt_plan_checksum(t->data, t->nbytes) | 1; /* never 0 */
     }
     mixrt_free(e->ctx, t->data, t->capacity);
     t->data = NULL, t->capacity = 0, t->flags &= ~(unsigned)MIXRT_TENSOR_OWNS_DATA;
@@ -393,8 +387,8 @@ mixrt_status mixrt_engine_weights_restore(struct mixrt_engine *e) {
         if (!p) return mixrt_error(e->ctx, MIXRT_STATUS_OUT_OF_MEMORY, "restoring constant '%s' (%zu bytes)", val->name,
                                    t->nbytes);
         if (e->file_hash && e->file_hash[v]) {
-            uint64_t h;
-            if (!file_range(g->src_path, val->src_off, t->nbytes, p, NULL, &h) || (h | 1) != e->file_hash[v]) {
+            if (!file_range(g->src_path, val->src_off, t->nbytes, p, NULL) ||
+                (mixrt_plan_checksum(p, t->nbytes) | 1) != e->file_hash[v]) {
                 mixrt_free(e->ctx, p, t->nbytes);
                 return mixrt_error(e->ctx, MIXRT_STATUS_IO_ERROR, "cannot read constant '%s' back from '%s': the model "
                                    "file changed or went away since the engine was built (MIXRT_RELEASE_WEIGHTS=off "

@@ -31,7 +31,7 @@ struct mixrt_engine {
      * them back from a packed copy (plan saving). */
     int n_released;
     size_t released_bytes;
-    /* Per value: the hash of a constant dropped whose bytes are read back from the model file
+    /* Per value: the checksum of a constant dropped whose bytes are read back from the model file
      * (its packed copy does not unpack to them: Winograd's transformed weights); 0 for the
      * rest. NULL until the first. */
     uint64_t *file_hash;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "engine/tactics.h"
+#include "passes/passes_impl.h"
 #include "precision/planner.h"
 
 /* ---- small graph-editing helpers --------------------------------------------------------- */
@@ -279,14 +280,15 @@ static mixrt_status canon_attrs(struct mixrt_graph *g, struct mixrt_node *n, mix
     if (!n->domain[0] && !strcmp(n->op_type, "ConstantOfShape") && !has_value && canon_from(MIXRT_DTYPE_F32, to)) {
         const int64_t one = 1;
         struct mixrt_tensor *z = mixrt_arena_calloc(g->arena, 1, sizeof(*z));
-        struct mixrt_attr *na = mixrt_arena_calloc(g->arena, (size_t)n->n_attrs + 1, sizeof(*na));
-        if (!z || !na) return MIXRT_STATUS_OUT_OF_MEMORY;
+        if (!z) return MIXRT_STATUS_OUT_OF_MEMORY;
         if ((status = mixrt_tensor_init(g->ctx, z, to, 1, &one)) != MIXRT_STATUS_OK) return status;
         mixrt_store_f64(z->data, to, 0, 0.0);
-        if (n->n_attrs) memcpy(na, n->attrs, (size_t)n->n_attrs * sizeof(*na));
-        na[n->n_attrs].name = "value", na[n->n_attrs].type = MIXRT_ATTR_TENSOR, na[n->n_attrs].t = z;
-        n->attrs = na;
-        n->n_attrs++;
+        struct mixrt_attr *na = mixrt_pass_attr_add(g, (int)(n - g->nodes), "value", MIXRT_ATTR_TENSOR);
+        if (!na) {
+            mixrt_tensor_release(g->ctx, z);
+            return MIXRT_STATUS_OUT_OF_MEMORY;
+        }
+        na->t = z;
     }
     return MIXRT_STATUS_OK;
 }

@@ -444,9 +444,14 @@ bool mixrt_dnnl_packed_describe(dnnl_memory_t m, struct mixrt_cpu_packed *out) {
     return true;
 }
 
+/* st holds constant weights reordered into a library layout (the packing hooks' case). */
+static bool holds_packed(const struct mixrt_dnnl_state *st) {
+    return st && st->wei_const && st->wei_reorder && st->wei_ready;
+}
+
 bool mixrt_dnnl_conv_packed_get(const void *state, struct mixrt_cpu_packed *out) {
     const struct mixrt_dnnl_state *st = state;
-    return st && st->wei_const && st->wei_reorder && st->wei_ready && mixrt_dnnl_packed_describe(st->wei_mem, out);
+    return holds_packed(st) && mixrt_dnnl_packed_describe(st->wei_mem, out);
 }
 
 bool mixrt_dnnl_unpack(mixrt_context_t ctx, dnnl_memory_t packed, const dnnl_memory_desc_t *user, void *dst,
@@ -528,15 +533,12 @@ int mixrt_dnnl_unpack_same(mixrt_context_t ctx, dnnl_memory_t packed, const dnnl
 
 int mixrt_dnnl_conv_same(mixrt_context_t ctx, const void *state, const void *ref, size_t size) {
     const struct mixrt_dnnl_state *st = state;
-    return st && st->wei_const && st->wei_reorder && st->wei_ready
-               ? mixrt_dnnl_unpack_same(ctx, st->wei_mem, &st->wei_user_md, ref, size)
-               : 0;
+    return holds_packed(st) ? mixrt_dnnl_unpack_same(ctx, st->wei_mem, &st->wei_user_md, ref, size) : 0;
 }
 
 bool mixrt_dnnl_conv_unpack(mixrt_context_t ctx, const void *state, void *dst, size_t size) {
     const struct mixrt_dnnl_state *st = state;
-    return st && st->wei_const && st->wei_reorder && st->wei_ready &&
-           mixrt_dnnl_unpack(ctx, st->wei_mem, &st->wei_user_md, dst, size);
+    return holds_packed(st) && mixrt_dnnl_unpack(ctx, st->wei_mem, &st->wei_user_md, dst, size);
 }
 
 /* Brings st to x/w/b's shapes (rebuilding when they changed) and, for constant weights, the

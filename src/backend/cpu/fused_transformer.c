@@ -89,7 +89,7 @@ fail:
 
 enum fmm_act { ACT_NONE, ACT_RELU, ACT_GELU, ACT_GELU_TANH, ACT_SIGMOID, ACT_TANH };
 
-static int fmm_activation(const struct mixrt_node *n) {
+int mixrt_fmm_activation(const struct mixrt_node *n) {
     static const char *const names[] = {"none", "relu", "gelu", "gelu_tanh", "sigmoid", "tanh"};
     const char *a = mixrt_node_attr_string(n, "activation", "none");
     for (int i = 0; i < 6; i++)
@@ -473,7 +473,7 @@ static bool fmm_supports(const struct mixrt_graph *g, const struct mixrt_node *n
     if (bias && (!mixrt_graph_is_fixed_const(g, n->inputs[2]) || !mixrt_dtype_is_float(bias->dtype)))
         return refuse(why, why_size, "input #2 '%s' (bias) is not a float constant", bias->name);
     if (a->rank == 0) return refuse(why, why_size, "input #0 '%s' is a scalar", a->name);
-    if (fmm_activation(n) < 0) return refuse(why, why_size, "unknown activation");
+    if (mixrt_fmm_activation(n) < 0) return refuse(why, why_size, "unknown activation");
     if (mixrt_fmv_streams_big_b(g, n))
         return refuse(why, why_size, "1-4 rows on a B of 64 MiB or more: fmm_gemv reads it in place, a packed copy "
                       "would double it");
@@ -517,7 +517,7 @@ static mixrt_status fmm_prepare(mixrt_context_t ctx, const struct mixrt_graph *g
     if (a->dims[a->rank - 1].value != st->K || rows == 0 || st->K == 0 || st->N == 0) return MIXRT_STATUS_OK;
     st->has_bias = bias != NULL;
     st->has_z = in_value(g, n, 3) != NULL;
-    fmm_set_act(st, fmm_activation(n));
+    fmm_set_act(st, mixrt_fmm_activation(n));
     if (st->act < 0) return MIXRT_STATUS_OK;
     fmm_set_wkey(st, g, n);
     status = fmm_build(ctx, n, st, rows, b->data, bias ? g->values[n->inputs[2]].init : NULL);
@@ -600,7 +600,7 @@ static mixrt_status fmm_run(struct mixrt_kernel_ctx *k) {
     MIXRT_TRY(mixrt_dnnl_check_dtypes(k, 2, 2, &dt));
     if (z && z->dtype != dt) MIXRT_TRY(fmm_bad(k, 3, z, "expected the dtype of input #0"));
     if (bias && !mixrt_dtype_is_float(bias->dtype)) MIXRT_TRY(fmm_bad(k, 2, bias, "expected a float bias"));
-    int act = fmm_activation(k->node);
+    int act = mixrt_fmm_activation(k->node);
     if (act < 0) MIXRT_TRY(mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "unknown attribute 'activation'"));
     bool tb = mixrt_node_attr_int(k->node, "transB", 0) != 0;
     if (a->rank < 1) MIXRT_TRY(fmm_bad(k, 0, a, "expected rank >= 1"));
@@ -976,7 +976,7 @@ fail:
 
 static bool fmm_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
     (void)g;
-    if (fmm_activation(n) < 0) return refuse(why, why_size, "unknown activation");
+    if (mixrt_fmm_activation(n) < 0) return refuse(why, why_size, "unknown activation");
     return refuse(why, why_size, "built without oneDNN (MIXRT_DNNL=OFF)");
 }
 static mixrt_status fmm_run(struct mixrt_kernel_ctx *k) {

@@ -223,15 +223,14 @@ struct fmv_state {
     enum mixrt_fconv_act act;
 };
 
-/* FusedMatMul's activation names, in the FusedConv activation they mean. */
+/* FusedMatMul's activation (mixrt_fmm_activation's index) as the FusedConv activation it means. */
 static bool fmv_act(const struct mixrt_node *n, enum mixrt_fconv_act *act) {
-    static const char *const names[] = {"none", "relu", "gelu", "gelu_tanh", "sigmoid", "tanh"};
-    static const enum mixrt_fconv_act acts[] = {MIXRT_FCONV_NONE, MIXRT_FCONV_RELU,    MIXRT_FCONV_GELU,
+    static const enum mixrt_fconv_act acts[] = {MIXRT_FCONV_NONE,      MIXRT_FCONV_RELU,    MIXRT_FCONV_GELU,
                                                 MIXRT_FCONV_GELU_TANH, MIXRT_FCONV_SIGMOID, MIXRT_FCONV_TANH};
-    const char *a = mixrt_node_attr_string(n, "activation", "none");
-    for (int i = 0; i < 6; i++)
-        if (!strcmp(a, names[i])) return *act = acts[i], true;
-    return false;
+    int i = mixrt_fmm_activation(n);
+    if (i < 0 || i >= (int)(sizeof(acts) / sizeof(acts[0]))) return false;
+    *act = acts[i];
+    return true;
 }
 
 static bool fmv_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {

@@ -142,6 +142,9 @@ bool mixrt_dnnl_conv_packed_get(const void *state, struct mixrt_cpu_packed *out)
 bool mixrt_fmm_packed_get(const void *state, struct mixrt_cpu_packed *out);
 bool mixrt_dnnl_conv_unpack(mixrt_context_t ctx, const void *state, void *dst, size_t size);
 bool mixrt_fmm_unpack(mixrt_context_t ctx, const void *state, void *dst, size_t size);
+/* FusedMatMul's activation attribute as an index: 0 none, 1 relu, 2 gelu, 3 gelu_tanh,
+ * 4 sigmoid, 5 tanh; -1 for another name (fused_transformer.c). */
+int mixrt_fmm_activation(const struct mixrt_node *n);
 int mixrt_dnnl_conv_same(mixrt_context_t ctx, const void *state, const void *ref, size_t size);
 int mixrt_fmm_same(mixrt_context_t ctx, const void *state, const void *ref, size_t size);
 /* Makes *mem (a dnnl_memory_t, replaced and the old one destroyed on success) read p when p
