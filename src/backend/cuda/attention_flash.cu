@@ -244,10 +244,13 @@ __global__ void __launch_bounds__(32 * NW, NW == 8 ? (D <= 64 ? 2 : 1) : (D <= 6
             for (int e = 0; e < 4; e++) {
                 const int jl = n * 8 + 2 * t + (e & 1);
                 const bool lo = e < 2;
-                float x = s[n][e] * a.scale;
+                const float mv = mask ? mixrt_cu_load(lo ? ma : mb, (size_t)jl) : 0.0f;
                 const bool past = a.causal && jl > jc + (lo ? 0 : 8);
-                if (past) x = a.causal_add ? x + a.fill : a.fill;
-                if (mask && !(past && a.causal_add)) x += mixrt_cu_load(lo ? ma : mb, (size_t)jl);
+                /* one expression of selects: the branchy form (3951d5d) spilled 40-52 bytes in
+                 * the D = 64, 8-warp kernels and cost BERT / GPT-2 b32 ~2 %; this spills none for
+                 * bf16 (24 bytes for f16 with an f32 mask) */
+                float x = past ? (a.causal_add ? fmaf(s[n][e], a.scale, a.fill) : a.fill + mv)
+                               : fmaf(s[n][e], a.scale, mv);
                 if (jl >= kv) x = -INFINITY;
                 s[n][e] = x;
                 mx[lo ? 0 : 1] = fmaxf(mx[lo ? 0 : 1], x);
