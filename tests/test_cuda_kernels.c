@@ -649,6 +649,9 @@ struct att_case {
     int mask_f32; /* 1: an f32 mask under 16-bit Q/K/V (the planner's choice), query row 1 fully
                    * masked with f32's lowest value: the output must stay finite; 2: the same
                    * row masked with -inf under nan_zero (torch's SDPA guard): that row is 0 */
+    bool nan_key; /* causal: key sk - 1 of batch 0, head 0 all +inf, so its score is NaN (q has
+                   * both signs); the fill replaces it in every row but the last, which sees it
+                   * unfilled (NaN there in the reference too: that row is left out) */
 };
 
 static void att_strides(const struct att_case *c, int s, int d, long long *st) {
@@ -687,6 +690,13 @@ static void test_attention_case(const struct att_case *c, mixrt_dtype dt, int fa
     /* Y heads-first [b, h, sq, dv]. */
     a.y_strides[0] = (long long)c->h * c->sq * c->dv, a.y_strides[1] = (long long)c->sq * c->dv;
     a.y_strides[2] = c->dv, a.y_strides[3] = 1;
+    if (c->nan_key)
+        for (int e = 0; e < c->d; e++) {
+            size_t at = (size_t)(a.k_strides[2] * (c->sk - 1) + e);
+            k.v[at] = INFINITY;
+            if (dt == MIXRT_DTYPE_F32) ((float *)k.raw)[at] = INFINITY;
+            else ((uint16_t *)k.raw)[at] = dt == MIXRT_DTYPE_BF16 ? 0x7f80 : 0x7c00;
+        }
     a.scale = 1.0f / sqrtf((float)c->d), a.causal = c->causal, a.fill = -1e4f;
     a.mask_f32 = c->mask_f32 && dt != MIXRT_DTYPE_F32;
     a.nan_zero = c->mask_f32 == 2;
@@ -727,11 +737,21 @@ static void test_attention_case(const struct att_case *c, mixrt_dtype dt, int fa
                     ref[(size_t)(bi * a.y_strides[0] + hi * a.y_strides[1] + i * a.y_strides[2] + e)] = zero ? 0.0 : o / sum;
                 }
             }
+    if (c->nan_key) { /* the last query row of batch 0, head 0 reads the NaN score: out of the sum */
+        bool nan_row = true;
+        for (int e = 0; e < c->dv; e++) {
+            size_t at = (size_t)((c->sq - 1) * a.y_strides[2] + e);
+            nan_row = nan_row && isnan(ref[at]);
+            ref[at] = out[at] = 0.0;
+        }
+        TU_CHECK(nan_row, "nan_key: the reference's last row reads the NaN score");
+    }
     char cs[96];
     snprintf(cs, sizeof cs, "%dx%dx%dx%d sk%d dv%d%s%s%s", c->b, c->h, c->sq, c->d, c->sk, c->dv,
              c->heads_last ? " bshd" : "", c->mask ? (c->mask == 1 ? " mask" : " mask2d") : "",
              c->causal ? (c->mask_f32 ? " causal f32mask" : " causal") : (c->mask_f32 ? " f32mask" : ""));
     if (c->mask_f32 == 2) snprintf(cs + strlen(cs), sizeof cs - strlen(cs), " -inf row, nan_zero");
+    if (c->nan_key) snprintf(cs + strlen(cs), sizeof cs - strlen(cs), " NaN key past the diagonal");
     /* The tensor-core kernel rounds the probabilities to dt before P V: about one more
      * rounding of dt, so f16 gets 2e-3. */
     double tol = fast && dt == MIXRT_DTYPE_F16 ? 2e-3 : tol_of(dt);
@@ -744,15 +764,17 @@ static void test_attention_case(const struct att_case *c, mixrt_dtype dt, int fa
 
 static void test_attention(void) {
     static const struct att_case cases[] = {
-        {1, 12, 128, 128, 64, 64, true, 1, 0, false},  /* BERT-base, batch 1 */
-        {2, 3, 37, 53, 32, 16, false, 1, 0, false},    /* odd lengths: padded key and query tiles */
-        {2, 2, 70, 70, 64, 64, true, 0, 1, false},     /* causal (GPT-2) */
-        {1, 4, 16, 80, 48, 32, false, 2, 1, false},    /* causal with sq < sk, 2-D mask */
-        {3, 5, 200, 33, 16, 48, true, 0, 0, false},    /* many query tiles, short keys */
-        {2, 3, 24, 40, 32, 32, false, 2, 0, true}, /* f32 mask, row 1 fully masked (-FLT_MAX) */
-        {1, 2, 40, 40, 64, 64, true, 2, 1, true},  /* the same with causal (GPT-2's pattern) */
-        {2, 3, 24, 40, 32, 32, false, 2, 0, 2},    /* row 1 all -inf, nan_zero: zeros */
-        {1, 2, 40, 40, 64, 64, true, 2, 1, 2},     /* the same with causal */
+        {1, 12, 128, 128, 64, 64, true, 1, 0, false, false},  /* BERT-base, batch 1 */
+        {2, 3, 37, 53, 32, 16, false, 1, 0, false, false},    /* odd lengths: padded key and query tiles */
+        {2, 2, 70, 70, 64, 64, true, 0, 1, false, false},     /* causal (GPT-2) */
+        {1, 4, 16, 80, 48, 32, false, 2, 1, false, false},    /* causal with sq < sk, 2-D mask */
+        {3, 5, 200, 33, 16, 48, true, 0, 0, false, false},    /* many query tiles, short keys */
+        {2, 3, 24, 40, 32, 32, false, 2, 0, true, false}, /* f32 mask, row 1 fully masked (-FLT_MAX) */
+        {1, 2, 40, 40, 64, 64, true, 2, 1, true, false},  /* the same with causal (GPT-2's pattern) */
+        {2, 3, 24, 40, 32, 32, false, 2, 0, 2, false},    /* row 1 all -inf, nan_zero: zeros */
+        {1, 2, 40, 40, 64, 64, true, 2, 1, 2, false},     /* the same with causal */
+        {2, 2, 70, 70, 64, 64, true, 0, 1, false, true}, /* causal, a NaN score the fill replaces */
+        {1, 2, 40, 72, 32, 32, false, 2, 1, true, true}, /* the same with sq < sk and an f32 mask */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int t = 0; t < 3; t++) {
@@ -766,17 +788,17 @@ static void test_attention(void) {
      * The mask tiles staged in shared memory take each load path: 16-byte copies (f32 sk 192
      * / 300, 16-bit sk 128), 4-byte copies (f32 sk 53), 2-byte synchronous (16-bit sk 150). */
     static const struct att_case flash[] = {
-        {4, 12, 128, 192, 64, 64, true, 1, 0, true},    /* BERT b32's f32 padding mask, 3 key tiles */
-        {4, 12, 128, 128, 64, 64, true, 1, 0, false},   /* BERT-like heads, padding mask */
-        {3, 12, 128, 128, 64, 64, false, 0, 1, false},  /* GPT-2-like, causal */
-        {1, 2, 300, 300, 64, 64, true, 2, 1, true},     /* 5 key tiles, f32 mask, row 1 fully masked */
-        {1, 1, 64, 4096, 64, 64, false, 0, 1, false},   /* long keys, causal with sq < sk */
-        {2, 2, 77, 150, 128, 128, true, 1, 0, false},   /* d 128, odd lengths */
-        {2, 3, 37, 53, 32, 32, false, 2, 0, true},      /* d 32, odd lengths, fully masked row */
-        {1, 2, 90, 20, 64, 64, false, 0, 1, false},     /* causal sq > sk: early rows all fill */
-        {1, 2, 300, 300, 64, 64, true, 2, 1, 2},        /* row 1 all -inf under nan_zero: zeros */
-        {2, 3, 37, 53, 32, 32, false, 2, 0, 2},         /* the same, d 32, odd lengths */
-        {2, 12, 197, 197, 64, 64, true, 0, 0, false},   /* ViT-B/16: idle warps, a 5-key last tile */
+        {4, 12, 128, 192, 64, 64, true, 1, 0, true, false},    /* BERT b32's f32 padding mask, 3 key tiles */
+        {4, 12, 128, 128, 64, 64, true, 1, 0, false, false},   /* BERT-like heads, padding mask */
+        {3, 12, 128, 128, 64, 64, false, 0, 1, false, false},  /* GPT-2-like, causal */
+        {1, 2, 300, 300, 64, 64, true, 2, 1, true, false},     /* 5 key tiles, f32 mask, row 1 fully masked */
+        {1, 1, 64, 4096, 64, 64, false, 0, 1, false, false},   /* long keys, causal with sq < sk */
+        {2, 2, 77, 150, 128, 128, true, 1, 0, false, false},   /* d 128, odd lengths */
+        {2, 3, 37, 53, 32, 32, false, 2, 0, true, false},      /* d 32, odd lengths, fully masked row */
+        {1, 2, 90, 20, 64, 64, false, 0, 1, false, false},     /* causal sq > sk: early rows all fill */
+        {1, 2, 300, 300, 64, 64, true, 2, 1, 2, false},        /* row 1 all -inf under nan_zero: zeros */
+        {2, 3, 37, 53, 32, 32, false, 2, 0, 2, false},         /* the same, d 32, odd lengths */
+        {2, 12, 197, 197, 64, 64, true, 0, 0, false, false},   /* ViT-B/16: idle warps, a 5-key last tile */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         if (cases[i].d == cases[i].dv && (cases[i].d == 32 || cases[i].d == 64 || cases[i].d == 128))

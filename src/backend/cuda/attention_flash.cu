@@ -246,11 +246,13 @@ __global__ void __launch_bounds__(32 * NW, NW == 8 ? (D <= 64 ? 2 : 1) : (D <= 6
                 const bool lo = e < 2;
                 const float mv = mask ? mixrt_cu_load(lo ? ma : mb, (size_t)jl) : 0.0f;
                 const bool past = a.causal && jl > jc + (lo ? 0 : 8);
-                /* one expression of selects: the branchy form (3951d5d) spilled 40-52 bytes in
-                 * the D = 64, 8-warp kernels and cost BERT / GPT-2 b32 ~2 %; this spills none for
-                 * bf16 (24 bytes for f16 with an f32 mask) */
-                float x = past ? (a.causal_add ? fmaf(s[n][e], a.scale, a.fill) : a.fill + mv)
-                               : fmaf(s[n][e], a.scale, mv);
+                /* past: fill + m without causal_add (the score is not read: an inf or NaN one
+                 * stays out), s * scale + fill with it. Written as selects around one fma: the
+                 * branchy form (3951d5d) spilled 40-52 bytes in the D = 64, 8-warp kernels and
+                 * cost BERT / GPT-2 b32 2-3 %; this one spills in none (ptxas -v, CUDA 13.0) */
+                const float fm = a.fill + mv;
+                float x = fmaf(s[n][e], a.scale, past ? a.fill : mv);
+                x = past && !a.causal_add ? fm : x;
                 if (jl >= kv) x = -INFINITY;
                 s[n][e] = x;
                 mx[lo ? 0 : 1] = fmaxf(mx[lo ? 0 : 1], x);
