@@ -197,6 +197,97 @@ static void test_nms(void) {
     mixrt_tensor_release(kh_ctx, &bad_iou);
 }
 
+/* The greedy selection written out from the operator's text, pair by pair from the raw
+ * coordinates (libm's fmin / fmax: a NaN coordinate gives the other), as the kernel did before
+ * it made each box's corners once. Returns the number of selected [batch, class, box] rows. */
+static size_t nms_naive(const double *bx, const double *sc, int nb, int nc, int n, int center, int64_t max_out,
+                        double iou, double thr, int64_t *sel) {
+    size_t ns = 0;
+    int *order = malloc((size_t)n * sizeof(int)), *picked = malloc((size_t)n * sizeof(int));
+    for (int b = 0; b < nb; b++)
+        for (int c = 0; c < nc; c++) {
+            const double *s = sc + ((size_t)b * nc + c) * n;
+            int m = 0, np = 0;
+            for (int i = 0; i < n; i++)
+                if (!isnan(s[i]) && s[i] > thr) order[m++] = i;
+            for (int i = 1; i < m; i++) /* insertion sort: score down, index up */
+                for (int j = i; j > 0 && (s[order[j]] > s[order[j - 1]] ||
+                                          (s[order[j]] == s[order[j - 1]] && order[j] < order[j - 1]));
+                     j--) {
+                    int t = order[j];
+                    order[j] = order[j - 1], order[j - 1] = t;
+                }
+            for (int i = 0; i < m && np < max_out; i++) {
+                bool keep = true;
+                for (int j = 0; j < np && keep; j++) {
+                    const double *p = bx + ((size_t)b * n + picked[j]) * 4, *q = bx + ((size_t)b * n + order[i]) * 4;
+                    double a[4], e[4]; /* x0 x1 y0 y1 */
+                    if (center) {
+                        a[0] = p[0] - p[2] / 2, a[1] = p[0] + p[2] / 2, a[2] = p[1] - p[3] / 2, a[3] = p[1] + p[3] / 2;
+                        e[0] = q[0] - q[2] / 2, e[1] = q[0] + q[2] / 2, e[2] = q[1] - q[3] / 2, e[3] = q[1] + q[3] / 2;
+                    } else {
+                        a[0] = fmin(p[1], p[3]), a[1] = fmax(p[1], p[3]), a[2] = fmin(p[0], p[2]), a[3] = fmax(p[0], p[2]);
+                        e[0] = fmin(q[1], q[3]), e[1] = fmax(q[1], q[3]), e[2] = fmin(q[0], q[2]), e[3] = fmax(q[0], q[2]);
+                    }
+                    double ix0 = fmax(a[0], e[0]), ix1 = fmin(a[1], e[1]), iy0 = fmax(a[2], e[2]), iy1 = fmin(a[3], e[3]);
+                    if (ix1 <= ix0 || iy1 <= iy0) continue;
+                    double inter = (ix1 - ix0) * (iy1 - iy0), aa = (a[1] - a[0]) * (a[3] - a[2]);
+                    double ae = (e[1] - e[0]) * (e[3] - e[2]), uni = aa + ae - inter;
+                    if (inter <= 0 || aa <= 0 || ae <= 0 || uni <= 0) continue;
+                    if (inter / uni > iou) keep = false;
+                }
+                if (!keep) continue;
+                picked[np++] = order[i];
+                sel[ns * 3] = b, sel[ns * 3 + 1] = c, sel[ns * 3 + 2] = order[i];
+                ns++;
+            }
+        }
+    free(order), free(picked);
+    return ns;
+}
+
+/* Random boxes (both corner orders, some degenerate, some with a NaN or infinite coordinate;
+ * scores with ties and NaNs), two batches, three classes, both box formats: the kernel's
+ * selection equals nms_naive's, row for row. */
+static void test_nms_random(void) {
+    enum { NB = 2, NC = 3, N = 300 };
+    double *bx = malloc(NB * N * 4 * sizeof(double)), *sc = malloc(NB * NC * N * sizeof(double));
+    int64_t *want = malloc(NB * NC * N * 3 * sizeof(int64_t));
+    for (int center = 0; center < 2; center++)
+        for (int rep = 0; rep < 3; rep++) {
+            for (int i = 0; i < NB * N; i++) {
+                double *b = bx + (size_t)i * 4;
+                for (int e = 0; e < 4; e++) b[e] = (double)(tu_rand() % 4096) / 64.0; /* 1/64 steps: ties */
+                if (center) b[2] = b[2] / 4, b[3] = b[3] / 4;
+                int r = (int)(tu_rand() % 50);
+                if (r == 0) b[tu_rand() % 4] = NAN;
+                if (r == 1) b[tu_rand() % 4] = INFINITY;
+                if (r == 2) b[2] = b[0]; /* zero area */
+            }
+            for (int i = 0; i < NB * NC * N; i++)
+                sc[i] = tu_rand() % 97 == 0 ? NAN : (double)(tu_rand() % 64) / 64.0;
+            int64_t db[3] = {NB, N, 4}, ds[3] = {NB, NC, N}, d1[1] = {1}, max_out = rep == 2 ? 7 : N;
+            double iou = rep == 1 ? 0.0 : 0.4, thr = 0.25;
+            size_t nw = nms_naive(bx, sc, NB, NC, N, center, max_out, iou, thr, want);
+            struct mixrt_tensor b = kh_tensor(MIXRT_DTYPE_F64, 3, db, bx), s = kh_tensor(MIXRT_DTYPE_F64, 3, ds, sc);
+            struct mixrt_tensor mx = kh_tensor(MIXRT_DTYPE_I64, 1, d1, (double[]){(double)max_out});
+            struct mixrt_tensor ti = kh_tensor(MIXRT_DTYPE_F64, 0, NULL, (double[]){iou});
+            struct mixrt_tensor tt = kh_tensor(MIXRT_DTYPE_F64, 0, NULL, (double[]){thr});
+            kh_begin("NonMaxSuppression", 11, 5, 1);
+            kh_attr_int("center_point_box", center);
+            kh_in[0] = &b, kh_in[1] = &s, kh_in[2] = &mx, kh_in[3] = &ti, kh_in[4] = &tt;
+            TU_CHECK(kh_run() == MIXRT_STATUS_OK, "NMS random: %s", mixrt_context_last_error(kh_ctx));
+            bool same = kh_out[0].rank == 2 && kh_out[0].dims[0] == (int64_t)nw &&
+                        (nw == 0 || !memcmp(kh_out[0].data, want, nw * 3 * sizeof(int64_t)));
+            TU_CHECK(same && nw > 20, "NMS random (center %d, rep %d): %lld rows, the naive greedy %zu", center, rep,
+                     (long long)(kh_out[0].rank == 2 ? kh_out[0].dims[0] : -1), nw);
+            kh_end();
+            mixrt_tensor_release(kh_ctx, &b), mixrt_tensor_release(kh_ctx, &s), mixrt_tensor_release(kh_ctx, &mx);
+            mixrt_tensor_release(kh_ctx, &ti), mixrt_tensor_release(kh_ctx, &tt);
+        }
+    free(bx), free(sc), free(want);
+}
+
 /* ---- RoiAlign ---- */
 
 static void test_roi_align(void) {
@@ -537,6 +628,8 @@ int main(void) {
     size_t base = mixrt_context_bytes_in_use(kh_ctx);
     test_einsum();
     test_nms();
+    tu_seed(0x5e1ec7);
+    test_nms_random();
     test_roi_align();
     test_random();
     test_constant();
