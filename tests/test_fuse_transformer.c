@@ -574,6 +574,20 @@ static struct mixrt_graph *fmm_node(mixrt_dtype dt, int64_t M, int64_t K, int64_
     return g;
 }
 
+/* ONNX MatMul a [M, K] x constant b [K, N]; extra > 0 adds an unread f32 constant of that
+ * many elements (the model's weight total). */
+static struct mixrt_graph *mm_node(mixrt_dtype dt, int64_t M, int64_t K, int64_t N, int64_t extra) {
+    struct mixrt_graph *g = new_graph();
+    int64_t ad[2] = {M, K}, bd[2] = {K, N}, yd[2] = {M, N};
+    int a = add_input(g, "a", dt, 2, ad);
+    int b = add_const(g, "b", dt, 2, bd, NULL, -1, 1);
+    if (extra > 0) add_const(g, "extra", MIXRT_DTYPE_F32, 1, &extra, NULL, -1, 1);
+    int y0 = add_value(g, "y_shape", dt, 2, yd);
+    int y = add_node_d(g, "MatMul", "", 2, (int[]){a, b}, "y", y0);
+    graph_set_output(g, y);
+    return g;
+}
+
 /* Runs kernel kern on node 0 of g (prepare, two runs, release); output 0 as doubles. */
 static double *run_fast(const struct mixrt_cpu_kernel *kern, struct mixrt_graph *g, int n_in,
                         const struct mixrt_tensor *const *inputs, size_t *n) {
@@ -707,14 +721,15 @@ static void test_fast_fmm_gemv(void) {
     TU_CHECK(kern != NULL, "fmm_gemv is registered");
     if (!kern) return;
     static const char *const acts[] = {"none", "relu", "gelu", "gelu_tanh", "sigmoid", "tanh"};
-    static const int64_t Ks[] = {1, 17, 768}, Ns[] = {1, 3, 65, 130, 1027};
+    /* N 2100: B [K][N]'s wide-span path on one thread (K 1, 17), shares of K on two (768) */
+    static const int64_t Ks[] = {1, 17, 768}, Ns[] = {1, 3, 65, 130, 1027, 2100};
     int idx = 0;
     for (int di = 0; di < 2; di++) {
         mixrt_dtype dt = di ? MIXRT_DTYPE_BF16 : MIXRT_DTYPE_F32;
         double tol = dt == MIXRT_DTYPE_BF16 ? 8e-3 : 2e-5;
         for (int64_t M = 1; M <= 4; M++)
             for (int ki = 0; ki < 3; ki++)
-                for (int ni = 0; ni < 5; ni++)
+                for (int ni = 0; ni < 6; ni++)
                     for (int tb = 0; tb < 2; tb++, idx++) {
                         int64_t K = Ks[ki], N = Ns[ni];
                         int a = idx % 6, bz = idx % 4;
@@ -752,6 +767,23 @@ static void test_fast_fmm_gemv(void) {
     struct mixrt_graph *g = fmm_node(MIXRT_DTYPE_F32, 5, 8, 8, "none", false, false, false);
     TU_CHECK(!kern->supports(g, &g->nodes[0], NULL, 0), "fmm_gemv took 5 rows");
     mixrt_graph_destroy(g);
+    /* ONNX MatMul by a constant (mm_gemv: the same spans) against the MatMul reference. */
+    const struct mixrt_cpu_kernel *mk = mixrt_cpu_kernel_find("mm_gemv", "", "MatMul");
+    TU_CHECK(mk != NULL, "mm_gemv is registered");
+    for (int di = 0; di < 2 && mk; di++)
+        for (int64_t M = 1; M <= 4; M += 3)
+            for (int c = 0; c < 3; c++) {
+                mixrt_dtype dt = di ? MIXRT_DTYPE_BF16 : MIXRT_DTYPE_F32;
+                int64_t K = c == 2 ? 768 : 17, N = c == 0 ? 65 : 2100;
+                g = mm_node(dt, M, K, N, 0);
+                struct mixrt_tensor *A = rand_tensor(dt, 2, (int64_t[]){M, K}, -1, 1);
+                char what[96];
+                snprintf(what, sizeof(what), "mm_gemv %s M=%lld K=%lld N=%lld", mixrt_dtype_name(dt), (long long)M,
+                         (long long)K, (long long)N);
+                check_fast(what, mk, g, 1, (const struct mixrt_tensor *const[]){A}, di ? 8e-3 : 2e-5);
+                mixrt_tensor_destroy(ctx, A);
+                mixrt_graph_destroy(g);
+            }
 #ifdef MIXRT_HAVE_DNNL
     /* A B of 64 MiB or more on 1-4 rows is left to fmm_gemv (where its AVX-512 spans run):
      * dnnl_fused_matmul's packed copy would double it. 5 rows: both. */
@@ -762,6 +794,16 @@ static void test_fast_fmm_gemv(void) {
         bool want_d = M == 5 || !mixrt_elt_has_avx512();
         TU_CHECK(d_ok == want_d && g_ok == (M <= 4), "B of 67 MB, %lld rows: dnnl_fused_matmul %d, fmm_gemv %d",
                  (long long)M, d_ok, g_ok);
+        mixrt_graph_destroy(g);
+    }
+    /* A 4.3 MB B on one row: timed against oneDNN's in a small model; left to the streaming
+     * kernels once the model holds 128 MiB of weights (every run reads B from memory). */
+    const struct mixrt_cpu_kernel *dm = mixrt_cpu_kernel_find("dnnl_matmul", "", "MatMul");
+    for (int big = 0; big < 2 && dm && mk; big++) {
+        g = mm_node(MIXRT_DTYPE_F32, 1, 768, 1400, big ? (int64_t)33554432 : 0);
+        bool d_ok = dm->supports(g, &g->nodes[0], NULL, 0), m_ok = mk->supports(g, &g->nodes[0], NULL, 0);
+        TU_CHECK(m_ok && d_ok == (!big || !mixrt_elt_has_avx512()), "MatMul 1 x 768 x 1400, %s: dnnl_matmul %d, mm_gemv %d",
+                 big ? "128 MiB of weights" : "alone", d_ok, m_ok);
         mixrt_graph_destroy(g);
     }
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "backend/cpu/dnnl_impl.h"
+#include "backend/cpu/gemv_impl.h"
 
 /* The shapes oneDNN sees (rank R = batch dims + 2) and the ONNX output shape. */
 struct mm_geom {
@@ -172,6 +173,10 @@ static mixrt_status matmul_geom(struct mixrt_kernel_ctx *k, const struct mixrt_t
 }
 
 bool mixrt_dnnl_matmul_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    if (!strcmp(n->op_type, "MatMul") && mixrt_fmv_streams_big_b(g, n)) {
+        if (why) snprintf(why, why_size, "1-4 rows by a constant B that streams from memory every run: mm_gemv's");
+        return false;
+    }
     return mixrt_dnnl_supports_common(g, n, 2, -1, 1, MIXRT_DNNL_MAX_RANK, why, why_size);
 }
 

@@ -475,8 +475,8 @@ static bool fmm_supports(const struct mixrt_graph *g, const struct mixrt_node *n
     if (a->rank == 0) return refuse(why, why_size, "input #0 '%s' is a scalar", a->name);
     if (mixrt_fmm_activation(n) < 0) return refuse(why, why_size, "unknown activation");
     if (mixrt_fmv_streams_big_b(g, n))
-        return refuse(why, why_size, "1-4 rows on a B of 64 MiB or more: fmm_gemv reads it in place, a packed copy "
-                      "would double it");
+        return refuse(why, why_size, "1-4 rows on a B that streams from memory every run (64 MiB or more, or 1 MiB "
+                      "or more in a model of 128 MiB of weights or more): fmm_gemv reads it in place at memory's rate");
     return true;
 }
 

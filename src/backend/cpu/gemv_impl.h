@@ -15,6 +15,9 @@ void mixrt_gemv_row_bf16w_avx512(const float *x, size_t k, const uint16_t *w, si
 /* fmm_gemv: y [R][N] = a [R][K] B for the columns [j0, j1) of B [K][N] (kn), or for its rows
  * [j0, j1) of B [N][K] (nk, B transposed); B f32, or bf16 bits (bf) widened exactly; R <= 4.
  * Call only where the CPU has AVX-512F. */
+/* fmm_gemv by shares of K: y [R][N] = a[:, k0:k1] B[k0:k1, :] (B [K][N], a's rows lda apart). */
+void mixrt_fmv_kn_krange_avx512(const float *a, int R, size_t lda, size_t k0, size_t k1, const void *b, bool bf,
+                                size_t N, float *y);
 void mixrt_fmv_kn_avx512(const float *a, int R, size_t K, const void *b, bool bf, size_t N, size_t j0, size_t j1,
                          float *y);
 void mixrt_fmv_nk_avx512(const float *a, int R, size_t K, const void *b, bool bf, size_t N, size_t j0, size_t j1,
