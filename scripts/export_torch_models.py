@@ -51,11 +51,18 @@ VISION = {
     "timm_deit_small": ("timm", "deit_small_patch16_224"),
     "timm_resnet18": ("timm", "resnet18"),
 }
+# torchvision detection (a list of images in, per-image dicts out; boxes, scores and labels of
+# the first image exported): NMS, RoiAlign, TopK and data-dependent shapes
+DETECTION = {
+    "tv_ssdlite": "ssdlite320_mobilenet_v3_large",
+    "tv_fasterrcnn_mobilenet": "fasterrcnn_mobilenet_v3_large_320_fpn",
+    "tv_retinanet": "retinanet_resnet50_fpn",
+}
 TEXT = ["hf_bert", "hf_gpt2", "hf_distilbert", "hf_roberta", "hf_llama_tiny", "hf_t5_encoder",
         "hf_vit", "hf_resnet50", "hf_albert", "hf_electra", "hf_deberta_v2", "hf_bart", "hf_mistral_tiny",
         "hf_qwen2_tiny", "hf_phi_tiny", "hf_opt", "hf_bloom_tiny", "hf_gpt_neo_tiny", "hf_mobilebert",
         "hf_wav2vec2", "hf_whisper_encoder", "hf_clip_vision", "hf_swin", "hf_segformer", "hf_dinov2",
-        "hf_convnext"]
+        "hf_convnext", "hf_gpt2_past"]
 
 
 
@@ -65,6 +72,8 @@ def text_model(name):
         return tf.BertModel(tf.BertConfig()), True
     if name == "hf_gpt2":
         return tf.GPT2LMHeadModel(tf.GPT2Config()), True
+    if name == "hf_gpt2_past":  # one decoding step after seq - 1 cached tokens
+        return tf.GPT2LMHeadModel(tf.GPT2Config()), "past"
     if name == "hf_distilbert":
         return tf.DistilBertModel(tf.DistilBertConfig()), True
     if name == "hf_roberta":
@@ -142,9 +151,56 @@ def wrap(m, keys):
     return Wrapped()
 
 
+def detection(arch, batch):
+    import torch
+    import torchvision.models.detection as tvd
+    kw = dict(weights=None, weights_backbone=None)
+    if arch.startswith("retinanet"):
+        kw.update(min_size=320, max_size=320)
+    m = getattr(tvd, arch)(**kw).eval()
+
+    class Det(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = m
+
+        def forward(self, x):
+            o = self.m(list(x))[0]
+            return o["boxes"], o["scores"], o["labels"]
+    return Det().eval(), [("x", torch.rand(batch, 3, 320, 320))]
+
+
+def gpt2_past(m, seq, batch):
+    """GPT-2 taking its key / value cache as inputs (past_k{i}, past_v{i}: [b, heads, seq - 1,
+    64]) and one new token: the decoding step of a generation loop."""
+    import torch
+    import transformers as tf
+    c = m.config
+    c.use_cache = True
+    L, H, D = c.n_layer, c.n_head, c.n_embd // c.n_head
+
+    class Step(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = m
+
+        def forward(self, ids, mask, *kv):
+            cache = tf.DynamicCache()
+            for i in range(L):
+                cache.update(kv[2 * i], kv[2 * i + 1], i)
+            return self.m(input_ids=ids, attention_mask=mask, past_key_values=cache).logits
+    ins = [("input_ids", torch.randint(0, 1000, (batch, 1))),
+           ("attention_mask", torch.ones(batch, seq, dtype=torch.long))]
+    for i in range(L):
+        ins += [("past_k%d" % i, torch.randn(batch, H, seq - 1, D)), ("past_v%d" % i, torch.randn(batch, H, seq - 1, D))]
+    return Step().eval(), ins
+
+
 def make(name, seq, eager=False, batch=1):
     import torch
     torch.manual_seed(0)
+    if name in DETECTION:
+        return detection(DETECTION[name], batch)
     if name in VISION:
         lib, arch = VISION[name]
         if lib.startswith("torchvision"):
@@ -169,6 +225,8 @@ def make(name, seq, eager=False, batch=1):
         m.config.use_cache = False
     if eager:
         m.config._attn_implementation = "eager"
+    if text == "past":
+        return gpt2_past(m, seq, batch)
     if text == "audio":
         return wrap(m, ["input_values"]).eval(), [("input_values", torch.randn(batch, 16000))]
     if text == "mel":
@@ -223,7 +281,7 @@ def skeleton(path, min_elems=256):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True)
-    ap.add_argument("--models", default=",".join(list(VISION) + TEXT))
+    ap.add_argument("--models", default=",".join(list(VISION) + list(DETECTION) + TEXT))
     ap.add_argument("--exporters", default="ts,dynamo")
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--batch", type=int, default=1)
@@ -251,9 +309,10 @@ def main():
                 path = os.path.join(a.out, "%s_%s%s.onnx" % (name, ex, "" if dt == "f32" else "_bf16"))
                 t0 = time.time()
                 try:
-                    kw = dict(input_names=[k for k, _ in ins], output_names=["y"])
+                    outs = ["boxes", "scores", "labels"] if name in DETECTION else ["y"]
+                    kw = dict(input_names=[k for k, _ in ins], output_names=outs)
                     if a.dynamic:
-                        kw["dynamic_axes"] = {k: {0: "batch"} for k in [k for k, _ in ins] + ["y"]}
+                        kw["dynamic_axes"] = {k: {0: "batch"} for k in [k for k, _ in ins] + outs}
                     with torch.no_grad():
                         if ex == "ts":
                             torch.onnx.export(mm, args, path, dynamo=False, opset_version=17,
