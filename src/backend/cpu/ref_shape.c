@@ -105,6 +105,39 @@ static mixrt_status strided_copy(struct mixrt_kernel_ctx *k, struct mixrt_tensor
     int64_t off = base;
     size_t es = mixrt_dtype_size(out->dtype);
     bool str = out->dtype == MIXRT_DTYPE_STRING;
+    if (!str && rank > 0) {
+        /* The inner axes as one block: contiguous in the input (one memcpy) or one element
+         * repeated (a broadcast: filled by doubling copies); the outer axes step as below.
+         * Faster R-CNN's Expand of [rois, 1, 1, 1] int64 indices to [rois, 256, 7, 7] went
+         * element by element. */
+        int t = rank;
+        int64_t expect = 1, block = 1;
+        bool bcast = st[rank - 1] == 0;
+        while (t > 0 && st[t - 1] == (bcast ? 0 : expect)) expect *= dims[t - 1], block *= dims[t - 1], t--;
+        for (size_t i = 0; i < n; i += (size_t)block) {
+            char *dst = (char *)out->data + i * es;
+            const char *src = (const char *)in->data + (size_t)off * es;
+            if (!bcast) {
+                memcpy(dst, src, (size_t)block * es);
+            } else {
+                size_t done = 1;
+                memcpy(dst, src, es);
+                while (done < (size_t)block) {
+                    size_t nn = done < (size_t)block - done ? done : (size_t)block - done;
+                    memcpy(dst + done * es, dst, nn * es);
+                    done += nn;
+                }
+            }
+            for (int d = t - 1; d >= 0; d--) {
+                idx[d]++;
+                off += st[d];
+                if (idx[d] < dims[d]) break;
+                off -= st[d] * dims[d];
+                idx[d] = 0;
+            }
+        }
+        return MIXRT_STATUS_OK;
+    }
     for (size_t i = 0; i < n; i++) {
         if (str) {
             mixrt_status s = copy_elems(k, out, i, in, (size_t)off, 1);
@@ -704,9 +737,9 @@ fail:
 /* ---- Gather family ------------------------------------------------------------------ */
 
 /* Index value j of input ii, normalized against size; out-of-range is an error. */
-static mixrt_status get_index(struct mixrt_kernel_ctx *k, int ii, const struct mixrt_tensor *ind, size_t j,
-                              int64_t size, int64_t axis, int64_t *out) {
-    int64_t v = mixrt_load_i64(ind->data, ind->dtype, j);
+static inline mixrt_status get_index(struct mixrt_kernel_ctx *k, int ii, const struct mixrt_tensor *ind, size_t j,
+                                     int64_t size, int64_t axis, int64_t *out) {
+    int64_t v = ind->dtype == MIXRT_DTYPE_I64 ? ((const int64_t *)ind->data)[j] : mixrt_load_i64(ind->data, ind->dtype, j);
     *out = 0;
     if (v < -size || v >= size)
         return bad_input(k, MIXRT_STATUS_INVALID_MODEL, ii,
@@ -970,11 +1003,18 @@ static mixrt_status run_scatter_elements(struct mixrt_kernel_ctx *k) {
     MIXRT_TRY(copy_elems(k, o, 0, x, 0, mixrt_tensor_numel(x)));
     row_strides(x->rank, x->dims, st);
     size_t n = mixrt_tensor_numel(ind);
+    const size_t es = mixrt_dtype_size(x->dtype);
+    const bool move = red == RED_NONE && x->dtype != MIXRT_DTYPE_STRING;
     for (size_t j = 0; j < n; j++) {
         int64_t v, off = 0;
         MIXRT_TRY(get_index(k, 1, ind, j, x->dims[axis], axis, &v));
         for (int d = 0; d < x->rank; d++) off += (d == axis ? v : idx[d]) * st[d];
-        MIXRT_TRY(scatter_elem(k, red, o, (size_t)off, u, j));
+        char *dst = (char *)o->data + (size_t)off * es;
+        const char *src = (const char *)u->data + j * es;
+        if (move && es == 4) memcpy(dst, src, 4); /* fixed sizes: moves, not library calls */
+        else if (move && es == 8) memcpy(dst, src, 8);
+        else if (move) memcpy(dst, src, es);
+        else MIXRT_TRY(scatter_elem(k, red, o, (size_t)off, u, j));
         for (int d = x->rank - 1; d >= 0; d--) {
             if (++idx[d] < ind->dims[d]) break;
             idx[d] = 0;
@@ -1202,7 +1242,17 @@ static mixrt_status run_constant_of_shape(struct mixrt_kernel_ctx *k) {
     MIXRT_TRY(mixrt_kernel_output(k, 0, dt, (int)n, dims, &o));
     MIXRT_TRY(make_fill(k, &fill, dt, v, 0, 0.0));
     size_t total = mixrt_tensor_numel(o);
-    for (size_t i = 0; i < total; i++) MIXRT_TRY(copy_elems(k, o, i, &fill, 0, 1));
+    if (dt != MIXRT_DTYPE_STRING && total) { /* the first element, then copies of what is filled */
+        size_t es = mixrt_dtype_size(dt), done = 1;
+        memcpy(o->data, fill.data, es);
+        while (done < total) {
+            size_t nn = done < total - done ? done : total - done;
+            memcpy((char *)o->data + done * es, o->data, nn * es);
+            done += nn;
+        }
+    } else {
+        for (size_t i = 0; i < total; i++) MIXRT_TRY(copy_elems(k, o, i, &fill, 0, 1));
+    }
 fail:
     mixrt_tensor_release(k->ctx, &fill);
     return status;
