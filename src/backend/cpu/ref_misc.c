@@ -309,6 +309,54 @@ static bool nms_suppress(const struct nms_box *a, const struct nms_box *b, doubl
     return inter / uni > thr;
 }
 
+/* Picked boxes indexed by x, for classes of NMS_GRID_MIN candidates or more: cells over the
+ * candidates' x range, a picked box listed in every cell its [x0, x1] covers (more than
+ * NMS_SPAN cells, or a non-finite x: in the list checked for every candidate). A box
+ * suppresses only one whose x range overlaps its own (the intersection must be positive), so
+ * a candidate checked against the boxes in the cells of its own range meets every picked box
+ * that can suppress it: the same greedy selection as checking all (SSDlite's 27000 candidates
+ * and 5760 kept, class-offset boxes: 6e7 pair tests that way). */
+#define NMS_GRID_MIN 64
+#define NMS_SPAN 16
+
+struct nms_grid {
+    double x0, inv_w;
+    int cells;
+    int32_t *head, *next, *who; /* per cell its first entry (-1: none); per entry the next, the picked box */
+    int32_t always;             /* the first entry of the list every candidate checks */
+    size_t n;
+};
+
+static int nms_cell(const struct nms_grid *gr, double x) {
+    double c = floor((x - gr->x0) * gr->inv_w);
+    return c < 0 ? 0 : c >= (double)gr->cells ? gr->cells - 1 : (int)c;
+}
+
+static void nms_grid_add(struct nms_grid *gr, int32_t *head, int32_t who) {
+    gr->next[gr->n] = *head, gr->who[gr->n] = who;
+    *head = (int32_t)gr->n++;
+}
+
+/* True when a picked box listed in gr suppresses bx. */
+static bool nms_grid_suppressed(const struct nms_grid *gr, const struct nms_box *picked, const struct nms_box *bx,
+                                double thr) {
+    for (int32_t e = gr->always; e >= 0; e = gr->next[e])
+        if (nms_suppress(&picked[gr->who[e]], bx, thr)) return true;
+    if (!isfinite(bx->x0) || !isfinite(bx->x1)) return false; /* the caller checks all instead */
+    for (int c = nms_cell(gr, bx->x0), c1 = nms_cell(gr, bx->x1); c <= c1; c++)
+        for (int32_t e = gr->head[c]; e >= 0; e = gr->next[e])
+            if (nms_suppress(&picked[gr->who[e]], bx, thr)) return true;
+    return false;
+}
+
+static void nms_grid_insert(struct nms_grid *gr, const struct nms_box *bx, int32_t who) {
+    if (!isfinite(bx->x0) || !isfinite(bx->x1) || nms_cell(gr, bx->x1) - nms_cell(gr, bx->x0) >= NMS_SPAN) {
+        nms_grid_add(gr, &gr->always, who);
+        return;
+    }
+    for (int c = nms_cell(gr, bx->x0), c1 = nms_cell(gr, bx->x1); c <= c1; c++) nms_grid_add(gr, &gr->head[c], who);
+}
+
 /* A scalar (or one-element) input as double; *has false when absent. */
 static mixrt_status scalar_input(struct mixrt_kernel_ctx *k, int i, bool want_int, bool *has, double *val,
                                  int64_t *ival) {
@@ -333,6 +381,8 @@ static mixrt_status run_non_max_suppression(struct mixrt_kernel_ctx *k) {
     struct nms_cand *cand = NULL;
     struct nms_box *box = NULL, *picked = NULL;
     int64_t *sel = NULL;
+    struct nms_grid grid = {.head = NULL, .next = NULL, .who = NULL};
+    size_t grid_entries = 0;
     size_t nb = 0, ns = 0, nsel_cap = 0, nspatial = 0, per_class = 0;
     char d[256], d2[256];
     MIXRT_TRY(mixrt_kernel_check_float(k, 0));
@@ -377,6 +427,18 @@ static mixrt_status run_non_max_suppression(struct mixrt_kernel_ctx *k) {
     box = mixrt_calloc(k->ctx, nspatial ? nspatial : 1, sizeof(*box));
     picked = mixrt_calloc(k->ctx, per_class ? per_class : 1, sizeof(*picked));
     sel = mixrt_calloc(k->ctx, nsel_cap ? nsel_cap * 3 : 1, sizeof(*sel));
+    /* the grid: cells ~ candidates / 8, each picked box in at most NMS_SPAN cells */
+    grid.cells = nspatial / 8 < 16 ? 16 : nspatial / 8 > 65536 ? 65536 : (int)(nspatial / 8);
+    grid_entries = per_class * NMS_SPAN + 1;
+    if (nspatial >= NMS_GRID_MIN && grid_entries <= ((size_t)1 << 24)) { /* else pairs, all of them */
+        grid.head = mixrt_alloc(k->ctx, (size_t)grid.cells * sizeof(int32_t));
+        grid.next = mixrt_alloc(k->ctx, grid_entries * sizeof(int32_t));
+        grid.who = mixrt_alloc(k->ctx, grid_entries * sizeof(int32_t));
+        if (!grid.head || !grid.next || !grid.who) {
+            status = MIXRT_STATUS_OUT_OF_MEMORY;
+            goto fail;
+        }
+    }
     if (!cand || !box || !picked || !sel) {
         status = MIXRT_STATUS_OUT_OF_MEMORY;
         goto fail;
@@ -391,12 +453,29 @@ static mixrt_status run_non_max_suppression(struct mixrt_kernel_ctx *k) {
             for (size_t i = 0; i < nspatial; i++)
                 if (!isnan(sc[i]) && (!has_score || sc[i] > score_thr)) cand[nc++] = (struct nms_cand){sc[i], (int64_t)i};
             qsort(cand, nc, sizeof(*cand), nms_cand_cmp);
+            bool use_grid = nc >= NMS_GRID_MIN && grid.head;
+            if (use_grid) {
+                double lo = INFINITY, hi = -INFINITY;
+                for (size_t i = 0; i < nc; i++) {
+                    const struct nms_box *bx = &box[cand[i].index];
+                    if (isfinite(bx->x0) && isfinite(bx->x1)) lo = fmin(lo, bx->x0), hi = fmax(hi, bx->x1);
+                }
+                grid.x0 = lo < hi ? lo : 0.0;
+                grid.inv_w = lo < hi ? (double)grid.cells / (hi - lo) : 0.0;
+                for (int q = 0; q < grid.cells; q++) grid.head[q] = -1;
+                grid.always = -1, grid.n = 0;
+            }
             for (size_t i = 0; i < nc && np < per_class; i++) {
                 const struct nms_box *bx = &box[cand[i].index];
                 bool keep = true;
-                for (size_t j = 0; j < np && keep; j++)
-                    if (nms_suppress(&picked[j], bx, iou)) keep = false;
+                if (use_grid && isfinite(bx->x0) && isfinite(bx->x1)) {
+                    keep = !nms_grid_suppressed(&grid, picked, bx, iou);
+                } else {
+                    for (size_t j = 0; j < np && keep; j++)
+                        if (nms_suppress(&picked[j], bx, iou)) keep = false;
+                }
                 if (!keep) continue;
+                if (use_grid) nms_grid_insert(&grid, bx, (int32_t)np);
                 picked[np++] = *bx;
                 sel[nsel * 3 + 0] = (int64_t)b;
                 sel[nsel * 3 + 1] = (int64_t)c;
@@ -416,6 +495,9 @@ fail:
     if (box) mixrt_free(k->ctx, box, (nspatial ? nspatial : 1) * sizeof(*box));
     if (picked) mixrt_free(k->ctx, picked, (per_class ? per_class : 1) * sizeof(*picked));
     if (sel) mixrt_free(k->ctx, sel, (nsel_cap ? nsel_cap * 3 : 1) * sizeof(*sel));
+    if (grid.head) mixrt_free(k->ctx, grid.head, (size_t)grid.cells * sizeof(int32_t));
+    if (grid.next) mixrt_free(k->ctx, grid.next, grid_entries * sizeof(int32_t));
+    if (grid.who) mixrt_free(k->ctx, grid.who, grid_entries * sizeof(int32_t));
     return status;
 }
 
