@@ -1005,10 +1005,11 @@ static mixrt_status run_scatter_elements(struct mixrt_kernel_ctx *k) {
     size_t n = mixrt_tensor_numel(ind);
     const size_t es = mixrt_dtype_size(x->dtype);
     const bool move = red == RED_NONE && x->dtype != MIXRT_DTYPE_STRING;
+    int64_t base = 0; /* the offset of idx without the axis: stepped with it */
     for (size_t j = 0; j < n; j++) {
-        int64_t v, off = 0;
+        int64_t v;
         MIXRT_TRY(get_index(k, 1, ind, j, x->dims[axis], axis, &v));
-        for (int d = 0; d < x->rank; d++) off += (d == axis ? v : idx[d]) * st[d];
+        const int64_t off = base + v * st[axis];
         char *dst = (char *)o->data + (size_t)off * es;
         const char *src = (const char *)u->data + j * es;
         if (move && es == 4) memcpy(dst, src, 4); /* fixed sizes: moves, not library calls */
@@ -1016,7 +1017,9 @@ static mixrt_status run_scatter_elements(struct mixrt_kernel_ctx *k) {
         else if (move) memcpy(dst, src, es);
         else MIXRT_TRY(scatter_elem(k, red, o, (size_t)off, u, j));
         for (int d = x->rank - 1; d >= 0; d--) {
+            if (d != axis) base += st[d];
             if (++idx[d] < ind->dims[d]) break;
+            if (d != axis) base -= st[d] * ind->dims[d];
             idx[d] = 0;
         }
     }
