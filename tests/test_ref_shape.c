@@ -252,6 +252,34 @@ static void test_pad(void) {
     kh_case_end(&t);
 }
 
+/* ScatterElements along axis 0 of [4, 3, 5] with indices [3, 3, 5] whose innermost runs are
+ * one value (rows, as Expand makes them) or not (mixed), against the element-wise definition. */
+static void test_scatter_rows(void) {
+    int64_t dd[3] = {4, 3, 5}, di[3] = {3, 3, 5};
+    double data[60], upd[45], ind[45], want[60];
+    for (int i = 0; i < 60; i++) data[i] = i * 0.5;
+    for (int i = 0; i < 45; i++) upd[i] = 100 + i;
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++)
+            for (int c = 0; c < 5; c++) /* run (a, b): row (a + 2 b) % 4, one run mixed */
+                ind[(a * 3 + b) * 5 + c] = a == 1 && b == 2 ? (c % 2 ? 3 : 0) : (a + 2 * b) % 4 - (b == 1 ? 4 : 0);
+    memcpy(want, data, sizeof(want));
+    for (int j = 0; j < 45; j++) {
+        int v = (int)ind[j], row = v < 0 ? v + 4 : v, b = j / 5 % 3, c = j % 5;
+        want[(row * 3 + b) * 5 + c] = upd[j];
+    }
+    struct kh_case t;
+    kh_case_begin(&t, "ScatterElements", 18, 3, 1);
+    kh_case_attr_int(&t, "axis", 0);
+    kh_case_in(&t, 0, kh_new_tensor(MIXRT_DTYPE_F32, 3, dd, data));
+    kh_case_in(&t, 1, kh_new_tensor(MIXRT_DTYPE_I64, 3, di, ind));
+    kh_case_in(&t, 2, kh_new_tensor(MIXRT_DTYPE_F32, 3, di, upd));
+    mixrt_status st = kh_case_run(&t);
+    TU_CHECK(st == MIXRT_STATUS_OK, "scatter rows: %s", mixrt_context_last_error(kh_ctx));
+    if (st == MIXRT_STATUS_OK) check_vals("scatter rows", &t.out[0], want, 60, 0);
+    kh_case_end(&t);
+}
+
 static void test_split_slice(void) {
     struct kh_case t;
     /* Split 18 num_outputs=3 on 7 -> 3,3,1 */
@@ -781,6 +809,7 @@ int main(void) {
     test_resize_opset18();
     test_pad();
     test_split_slice();
+    test_scatter_rows();
     test_errors();
     test_strings_and_zero();
     test_identity_seq();

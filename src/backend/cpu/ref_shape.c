@@ -1006,8 +1006,26 @@ static mixrt_status run_scatter_elements(struct mixrt_kernel_ctx *k) {
     const size_t es = mixrt_dtype_size(x->dtype);
     const bool move = red == RED_NONE && x->dtype != MIXRT_DTYPE_STRING;
     int64_t base = 0; /* the offset of idx without the axis: stepped with it */
+    const int r1 = x->rank - 1;
+    const int64_t w = x->rank > 0 ? ind->dims[r1] : 1;
+    /* Rows: scattering along an outer axis, an innermost run of one index value (indices made
+     * by Expand, as torchvision's MultiScaleRoIAlign does) moves as one block; the run's targets
+     * are distinct and consecutive, so the result is the element-wise one. */
+    const bool rows = move && r1 > 0 && axis != r1 && w > 1 && ind->dtype == MIXRT_DTYPE_I64;
     for (size_t j = 0; j < n; j++) {
         int64_t v;
+        if (rows && idx[r1] == 0) {
+            const int64_t *iv = (const int64_t *)ind->data + j;
+            int64_t t = 1;
+            while (t < w && iv[t] == iv[0]) t++;
+            if (t == w) {
+                MIXRT_TRY(get_index(k, 1, ind, j, x->dims[axis], axis, &v));
+                memcpy((char *)o->data + (size_t)(base + v * st[axis]) * es, (const char *)u->data + j * es,
+                       (size_t)w * es);
+                j += (size_t)(w - 1), idx[r1] = w - 1, base += st[r1] * (w - 1);
+                goto step;
+            }
+        }
         MIXRT_TRY(get_index(k, 1, ind, j, x->dims[axis], axis, &v));
         const int64_t off = base + v * st[axis];
         char *dst = (char *)o->data + (size_t)off * es;
@@ -1016,6 +1034,7 @@ static mixrt_status run_scatter_elements(struct mixrt_kernel_ctx *k) {
         else if (move && es == 8) memcpy(dst, src, 8);
         else if (move) memcpy(dst, src, es);
         else MIXRT_TRY(scatter_elem(k, red, o, (size_t)off, u, j));
+    step:
         for (int d = x->rank - 1; d >= 0; d--) {
             if (d != axis) base += st[d];
             if (++idx[d] < ind->dims[d]) break;
