@@ -52,24 +52,27 @@ void mixrt_gemv_row_bf16w_avx512(const float *x, size_t k, const uint16_t *w, si
 /* fmm_gemv's spans. kn: 64 columns at a time, each row of B read once for the R rows of A
  * (R x 4 accumulators). nk: 4 rows of B at a time, 16 of K a step, one horizontal sum per
  * output at the end. R is a constant in each instance (the switches below). */
-/* kn over a wide span: 8 rows of B at a time, each read along the span's contiguous columns
- * (8 sequential streams), y's span accumulated across the row blocks. The 64-column strips
- * below walk all K rows at B's row pitch: on GPT-2's tied LM head (768 x 50257 f32, a 201 KB
- * pitch) that is one page per 256 bytes read, ~20 GB/s where the streams reach memory's rate. */
+/* y [R][N], columns [j0, j1) = a[:, k0:k1] B[k0:k1, j0:j1] (B [K][N], a's rows lda apart):
+ * 8 rows of B at a time, each read along the span's contiguous columns (8 sequential streams),
+ * y's span accumulated across the row blocks. Serves a wide span on one thread (the 64-column
+ * strips below walk all K rows at B's row pitch: on GPT-2's tied LM head, 768 x 50257 f32, a
+ * 201 KB pitch, one page per 256 bytes read, ~20 GB/s) and a thread's share of K over all
+ * columns (one contiguous block of B). */
 #define KN_RB 8
-static inline __attribute__((always_inline)) void kn_rows_wide(const float *a, const int R, size_t K, const void *b,
-                                                               const bool bf, size_t N, size_t j0, size_t j1,
-                                                               float *y) {
-    for (size_t i0 = 0; i0 < K; i0 += KN_RB) {
-        const int nr = K - i0 >= KN_RB ? KN_RB : (int)(K - i0);
+static inline __attribute__((always_inline)) void kn_krange(const float *a, const int R, size_t lda, size_t k0,
+                                                            size_t k1, const void *b, const bool bf, size_t N,
+                                                            size_t j0, size_t j1, float *y) {
+    for (size_t i0 = k0; i0 < k1; i0 += KN_RB) {
+        const int nr = k1 - i0 >= KN_RB ? KN_RB : (int)(k1 - i0);
         __m512 x[4][KN_RB];
         for (int r = 0; r < R; r++)
-            for (int t = 0; t < KN_RB; t++) x[r][t] = _mm512_set1_ps(t < nr ? a[(size_t)r * K + i0 + (size_t)t] : 0.0f);
+            for (int t = 0; t < KN_RB; t++)
+                x[r][t] = _mm512_set1_ps(t < nr ? a[(size_t)r * lda + i0 + (size_t)t] : 0.0f);
         for (size_t j = j0; j < j1; j += 16) {
             const __mmask16 m = left_mask(j1 - j);
             __m512 acc[4];
             for (int r = 0; r < R; r++)
-                acc[r] = i0 ? _mm512_maskz_loadu_ps(m, y + (size_t)r * N + j) : _mm512_setzero_ps();
+                acc[r] = i0 != k0 ? _mm512_maskz_loadu_ps(m, y + (size_t)r * N + j) : _mm512_setzero_ps();
             for (int t = 0; t < nr; t++) {
                 const __m512 w = wload(b, (i0 + (size_t)t) * N + j, m, bf);
                 for (int r = 0; r < R; r++) acc[r] = _mm512_fmadd_ps(x[r][t], w, acc[r]);
@@ -82,7 +85,7 @@ static inline __attribute__((always_inline)) void kn_rows_wide(const float *a, c
 static inline __attribute__((always_inline)) void kn_rows(const float *a, const int R, size_t K, const void *b,
                                                           const bool bf, size_t N, size_t j0, size_t j1, float *y) {
     if (j1 - j0 >= 1024) {
-        kn_rows_wide(a, R, K, b, bf, N, j0, j1, y);
+        kn_krange(a, R, K, 0, K, b, bf, N, j0, j1, y);
         return;
     }
     for (size_t j = j0; j < j1; j += 64) {
@@ -176,42 +179,17 @@ void mixrt_fmv_kn_avx512(const float *a, int R, size_t K, const void *b, bool bf
     }
 }
 
-/* y [R][N] = the rows [k0, k1) of the product: a [R][lda] times B [K][N] rows k0.. (one
- * thread's share of K: B read as one contiguous block, 8 rows a step). */
-static inline __attribute__((always_inline)) void kn_krange(const float *a, const int R, size_t lda, size_t k0,
-                                                            size_t k1, const void *b, const bool bf, size_t N,
-                                                            float *y) {
-    for (size_t i0 = k0; i0 < k1; i0 += KN_RB) {
-        const int nr = k1 - i0 >= KN_RB ? KN_RB : (int)(k1 - i0);
-        __m512 x[4][KN_RB];
-        for (int r = 0; r < R; r++)
-            for (int t = 0; t < KN_RB; t++)
-                x[r][t] = _mm512_set1_ps(t < nr ? a[(size_t)r * lda + i0 + (size_t)t] : 0.0f);
-        for (size_t j = 0; j < N; j += 16) {
-            const __mmask16 m = left_mask(N - j);
-            __m512 acc[4];
-            for (int r = 0; r < R; r++)
-                acc[r] = i0 != k0 ? _mm512_maskz_loadu_ps(m, y + (size_t)r * N + j) : _mm512_setzero_ps();
-            for (int t = 0; t < nr; t++) {
-                const __m512 w = wload(b, (i0 + (size_t)t) * N + j, m, bf);
-                for (int r = 0; r < R; r++) acc[r] = _mm512_fmadd_ps(x[r][t], w, acc[r]);
-            }
-            for (int r = 0; r < R; r++) _mm512_mask_storeu_ps(y + (size_t)r * N + j, m, acc[r]);
-        }
-    }
-}
-
 void mixrt_fmv_kn_krange_avx512(const float *a, int R, size_t lda, size_t k0, size_t k1, const void *b, bool bf,
                                 size_t N, float *y) {
     switch (R * 2 + bf) {
-    case 2: kn_krange(a, 1, lda, k0, k1, b, false, N, y); break;
-    case 3: kn_krange(a, 1, lda, k0, k1, b, true, N, y); break;
-    case 4: kn_krange(a, 2, lda, k0, k1, b, false, N, y); break;
-    case 5: kn_krange(a, 2, lda, k0, k1, b, true, N, y); break;
-    case 6: kn_krange(a, 3, lda, k0, k1, b, false, N, y); break;
-    case 7: kn_krange(a, 3, lda, k0, k1, b, true, N, y); break;
-    case 8: kn_krange(a, 4, lda, k0, k1, b, false, N, y); break;
-    default: kn_krange(a, 4, lda, k0, k1, b, true, N, y); break;
+    case 2: kn_krange(a, 1, lda, k0, k1, b, false, N, 0, N, y); break;
+    case 3: kn_krange(a, 1, lda, k0, k1, b, true, N, 0, N, y); break;
+    case 4: kn_krange(a, 2, lda, k0, k1, b, false, N, 0, N, y); break;
+    case 5: kn_krange(a, 2, lda, k0, k1, b, true, N, 0, N, y); break;
+    case 6: kn_krange(a, 3, lda, k0, k1, b, false, N, 0, N, y); break;
+    case 7: kn_krange(a, 3, lda, k0, k1, b, true, N, 0, N, y); break;
+    case 8: kn_krange(a, 4, lda, k0, k1, b, false, N, 0, N, y); break;
+    default: kn_krange(a, 4, lda, k0, k1, b, true, N, 0, N, y); break;
     }
 }
 

@@ -337,12 +337,12 @@ static void nms_grid_add(struct nms_grid *gr, int32_t *head, int32_t who) {
     *head = (int32_t)gr->n++;
 }
 
-/* True when a picked box listed in gr suppresses bx. */
+/* True when a picked box listed in gr suppresses bx (finite x0, x1: the caller checks every
+ * picked box for the others). */
 static bool nms_grid_suppressed(const struct nms_grid *gr, const struct nms_box *picked, const struct nms_box *bx,
                                 double thr) {
     for (int32_t e = gr->always; e >= 0; e = gr->next[e])
         if (nms_suppress(&picked[gr->who[e]], bx, thr)) return true;
-    if (!isfinite(bx->x0) || !isfinite(bx->x1)) return false; /* the caller checks all instead */
     for (int c = nms_cell(gr, bx->x0), c1 = nms_cell(gr, bx->x1); c <= c1; c++)
         for (int32_t e = gr->head[c]; e >= 0; e = gr->next[e])
             if (nms_suppress(&picked[gr->who[e]], bx, thr)) return true;

@@ -95,6 +95,18 @@ static mixrt_status finish_strings(struct mixrt_kernel_ctx *k, struct mixrt_tens
     return MIXRT_STATUS_OK;
 }
 
+/* count copies of the es-byte element at src into dst: the first, then doubling copies of
+ * what is filled. */
+static void fill_repeat(char *dst, const void *src, size_t es, size_t count) {
+    size_t done = 1;
+    memcpy(dst, src, es);
+    while (done < count) {
+        size_t nn = done < count - done ? done : count - done;
+        memcpy(dst + done * es, dst, nn * es);
+        done += nn;
+    }
+}
+
 /* out[o] = in[base + sum_d o_d * st[d]] over the view (rank, dims) whose row-major order is
  * out's element order. Strides may be 0 (broadcast) or negative (reversed). */
 static mixrt_status strided_copy(struct mixrt_kernel_ctx *k, struct mixrt_tensor *out, const struct mixrt_tensor *in,
@@ -105,47 +117,25 @@ static mixrt_status strided_copy(struct mixrt_kernel_ctx *k, struct mixrt_tensor
     int64_t off = base;
     size_t es = mixrt_dtype_size(out->dtype);
     bool str = out->dtype == MIXRT_DTYPE_STRING;
-    if (!str && rank > 0) {
-        /* The inner axes as one block: contiguous in the input (one memcpy) or one element
-         * repeated (a broadcast: filled by doubling copies); the outer axes step as below.
-         * Faster R-CNN's Expand of [rois, 1, 1, 1] int64 indices to [rois, 256, 7, 7] went
-         * element by element. */
-        int t = rank;
-        int64_t expect = 1, block = 1;
-        bool bcast = st[rank - 1] == 0;
-        while (t > 0 && st[t - 1] == (bcast ? 0 : expect)) expect *= dims[t - 1], block *= dims[t - 1], t--;
-        for (size_t i = 0; i < n; i += (size_t)block) {
-            char *dst = (char *)out->data + i * es;
-            const char *src = (const char *)in->data + (size_t)off * es;
-            if (!bcast) {
-                memcpy(dst, src, (size_t)block * es);
-            } else {
-                size_t done = 1;
-                memcpy(dst, src, es);
-                while (done < (size_t)block) {
-                    size_t nn = done < (size_t)block - done ? done : (size_t)block - done;
-                    memcpy(dst + done * es, dst, nn * es);
-                    done += nn;
-                }
-            }
-            for (int d = t - 1; d >= 0; d--) {
-                idx[d]++;
-                off += st[d];
-                if (idx[d] < dims[d]) break;
-                off -= st[d] * dims[d];
-                idx[d] = 0;
-            }
-        }
-        return MIXRT_STATUS_OK;
-    }
-    for (size_t i = 0; i < n; i++) {
+    /* Non-string inner axes as one block: contiguous in the input (one memcpy) or one element
+     * repeated (a broadcast); the outer axes step. Faster R-CNN's Expand of [rois, 1, 1, 1]
+     * int64 indices to [rois, 256, 7, 7] had gone element by element. */
+    int t = rank;
+    int64_t block = 1;
+    bool bcast = !str && rank > 0 && st[rank - 1] == 0;
+    while (!str && t > 0 && st[t - 1] == (bcast ? 0 : block)) block *= dims[t - 1], t--;
+    for (size_t i = 0; i < n; i += (size_t)block) {
+        char *dst = (char *)out->data + i * es;
+        const char *src = (const char *)in->data + (size_t)off * es;
         if (str) {
             mixrt_status s = copy_elems(k, out, i, in, (size_t)off, 1);
             if (s != MIXRT_STATUS_OK) return s;
+        } else if (bcast) {
+            fill_repeat(dst, src, es, (size_t)block);
         } else {
-            memcpy((char *)out->data + i * es, (const char *)in->data + (size_t)off * es, es);
+            memcpy(dst, src, (size_t)block * es);
         }
-        for (int d = rank - 1; d >= 0; d--) {
+        for (int d = t - 1; d >= 0; d--) {
             idx[d]++;
             off += st[d];
             if (idx[d] < dims[d]) break;
@@ -1264,14 +1254,8 @@ static mixrt_status run_constant_of_shape(struct mixrt_kernel_ctx *k) {
     MIXRT_TRY(mixrt_kernel_output(k, 0, dt, (int)n, dims, &o));
     MIXRT_TRY(make_fill(k, &fill, dt, v, 0, 0.0));
     size_t total = mixrt_tensor_numel(o);
-    if (dt != MIXRT_DTYPE_STRING && total) { /* the first element, then copies of what is filled */
-        size_t es = mixrt_dtype_size(dt), done = 1;
-        memcpy(o->data, fill.data, es);
-        while (done < total) {
-            size_t nn = done < total - done ? done : total - done;
-            memcpy((char *)o->data + done * es, o->data, nn * es);
-            done += nn;
-        }
+    if (dt != MIXRT_DTYPE_STRING && total) {
+        fill_repeat(o->data, fill.data, mixrt_dtype_size(dt), total);
     } else {
         for (size_t i = 0; i < total; i++) MIXRT_TRY(copy_elems(k, o, i, &fill, 0, 1));
     }
