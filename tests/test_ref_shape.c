@@ -46,6 +46,8 @@ static void check_vals(const char *what, const struct mixrt_tensor *o, const dou
 
 /* ---- cases ---- */
 
+static int64_t rnd(int64_t lo, int64_t hi) { return lo + (int64_t)(tu_rand() % (uint64_t)(hi - lo + 1)); }
+
 static void test_resize_opset18(void) {
     struct kh_case t;
     /* antialias linear downsample via sizes; expected from the ONNX reference algorithm */
@@ -278,6 +280,65 @@ static void test_scatter_rows(void) {
     TU_CHECK(st == MIXRT_STATUS_OK, "scatter rows: %s", mixrt_context_last_error(kh_ctx));
     if (st == MIXRT_STATUS_OK) check_vals("scatter rows", &t.out[0], want, 60, 0);
     kh_case_end(&t);
+}
+
+/* NonZero on random sparse and dense data of each dtype family, against a per-element transcription
+ * (the value read as f64 compared with 0, coordinates by an odometer): -0 is zero, NaN is not, rows of
+ * one column, rows that start inside a word, words of zeros passed over at once. */
+static void test_nonzero_random(void) {
+    static const mixrt_dtype dts[] = {MIXRT_DTYPE_BOOL, MIXRT_DTYPE_U8,  MIXRT_DTYPE_I16, MIXRT_DTYPE_F16,
+                                      MIXRT_DTYPE_BF16, MIXRT_DTYPE_I32, MIXRT_DTYPE_F32, MIXRT_DTYPE_I64,
+                                      MIXRT_DTYPE_F64};
+    static const int64_t shapes[][4] = {{1, 37}, {3, 3, 1, 17}, {3, 2, 5, 64}, {2, 9, 1}, {0}, {2, 4, 0}, {1, 203}};
+    static const double dens[] = {0, 0.01, 0.3, 1};
+    for (size_t di = 0; di < sizeof(dts) / sizeof(dts[0]); di++)
+        for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++)
+            for (size_t ki = 0; ki < 4; ki++) {
+                mixrt_dtype dt = dts[di];
+                int rank = (int)shapes[si][0];
+                const int64_t *dims = &shapes[si][1];
+                bool fl = mixrt_dtype_is_float(dt);
+                struct mixrt_tensor *x = kh_new_tensor(dt, rank, dims, NULL);
+                size_t n = mixrt_tensor_numel(x);
+                for (size_t i = 0; i < n; i++) {
+                    double u = (double)(tu_rand() % 10000) / 10000, v = 0;
+                    if (u < dens[ki]) {
+                        int64_t r = rnd(0, 9);
+                        v = fl && r == 0 ? NAN : (double)rnd(1, 100) * (rnd(0, 1) ? 1 : -1);
+                    } else if (fl && rnd(0, 3) == 0) {
+                        v = -0.0;
+                    }
+                    mixrt_store_f64(x->data, dt, i, v);
+                }
+                size_t want = 0;
+                for (size_t i = 0; i < n; i++) want += mixrt_load_f64(x->data, dt, i) != 0;
+                struct kh_case t;
+                kh_case_begin(&t, "NonZero", 13, 1, 1);
+                kh_case_in(&t, 0, x);
+                mixrt_status st = kh_case_run(&t);
+                TU_CHECK(st == MIXRT_STATUS_OK, "nonzero %s case %zu/%zu: %s", mixrt_dtype_name(dt), si, ki,
+                         mixrt_context_last_error(kh_ctx));
+                if (st == MIXRT_STATUS_OK) {
+                    const struct mixrt_tensor *o = &t.out[0];
+                    int r = rank ? rank : 1;
+                    bool ok = o->rank == 2 && o->dims[0] == r && o->dims[1] == (int64_t)want;
+                    int64_t idx[4] = {0};
+                    size_t c = 0;
+                    for (size_t i = 0; ok && i < n; i++) {
+                        if (mixrt_load_f64(x->data, dt, i) != 0) {
+                            for (int d = 0; d < rank; d++) ok &= ((const int64_t *)o->data)[(size_t)d * want + c] == idx[d];
+                            c++;
+                        }
+                        for (int d = rank - 1; d >= 0; d--) {
+                            if (++idx[d] < dims[d]) break;
+                            idx[d] = 0;
+                        }
+                    }
+                    TU_CHECK(ok, "nonzero %s shape %zu density %g: %zu of %zu expected, coordinates differ or count",
+                             mixrt_dtype_name(dt), si, dens[ki], want, n);
+                }
+                kh_case_end(&t);
+            }
 }
 
 static void test_split_slice(void) {
@@ -547,7 +608,6 @@ static void test_identity_seq(void) {
 /* ---- random malformed and edge-case inputs: any status but INTERNAL, no crash (run it
  * under MIXRT_SANITIZE), no leak, well-formed outputs ---- */
 
-static int64_t rnd(int64_t lo, int64_t hi) { return lo + (int64_t)(tu_rand() % (uint64_t)(hi - lo + 1)); }
 
 /* Random data of dtype dt (UNDEFINED: random) and shape (rank < 0: random, mostly non-empty). */
 static struct mixrt_tensor *rnd_data(mixrt_dtype dt, int rank, const int64_t *shape) {
@@ -810,6 +870,7 @@ int main(void) {
     test_pad();
     test_split_slice();
     test_scatter_rows();
+    test_nonzero_random();
     test_errors();
     test_strings_and_zero();
     test_identity_seq();

@@ -1375,6 +1375,51 @@ static bool elem_nonzero(const struct mixrt_tensor *x, size_t i) {
     return mixrt_load_i64(x->data, x->dtype, i) != 0;
 }
 
+/* NonZero on the element's bits where a dtype allows it: an element is zero when its bits under
+ * the mask are (a float's sign bit is left out: -0 is zero, NaN is not); 0 when it does not. */
+static uint64_t nz_mask(mixrt_dtype dt) {
+    switch (dt) {
+    case MIXRT_DTYPE_BOOL: case MIXRT_DTYPE_U8: case MIXRT_DTYPE_I8: return 0xff;
+    case MIXRT_DTYPE_U16: case MIXRT_DTYPE_I16: return 0xffff;
+    case MIXRT_DTYPE_F16: case MIXRT_DTYPE_BF16: return 0x7fff;
+    case MIXRT_DTYPE_U32: case MIXRT_DTYPE_I32: return 0xffffffffu;
+    case MIXRT_DTYPE_F32: return 0x7fffffffu;
+    case MIXRT_DTYPE_U64: case MIXRT_DTYPE_I64: return UINT64_MAX;
+    case MIXRT_DTYPE_F64: return UINT64_MAX >> 1;
+    default: return 0;
+    }
+}
+
+static inline uint64_t nz_bits(const uint8_t *p, size_t es) {
+    uint8_t b1;
+    uint16_t b2;
+    uint32_t b4;
+    uint64_t b8;
+    switch (es) {
+    case 1: memcpy(&b1, p, 1); return b1;
+    case 2: memcpy(&b2, p, 2); return b2;
+    case 4: memcpy(&b4, p, 4); return b4;
+    default: memcpy(&b8, p, 8); return b8;
+    }
+}
+
+/* Index of the first nonzero element of p[from, n) (n when none): whole 8-byte words whose bits
+ * under the repeated mask are zero are passed over at once (the usual input is a sparse mask). */
+static size_t nz_next(const uint8_t *p, size_t es, uint64_t m, uint64_t wm, size_t from, size_t n) {
+    size_t i = from, per = 8 / es;
+    while (i < n && i % per) {
+        if (nz_bits(p + i * es, es) & m) return i;
+        i++;
+    }
+    for (uint64_t w; i + per <= n; i += per) {
+        memcpy(&w, p + i * es, 8);
+        if (w & wm) break;
+    }
+    for (; i < n; i++)
+        if (nz_bits(p + i * es, es) & m) return i;
+    return n;
+}
+
 static mixrt_status run_nonzero(struct mixrt_kernel_ctx *k) {
     mixrt_status status;
     const struct mixrt_tensor *x = NULL;
@@ -1382,19 +1427,39 @@ static mixrt_status run_nonzero(struct mixrt_kernel_ctx *k) {
     int64_t idx[MIXRT_MAX_RANK] = {0};
     MIXRT_TRY(mixrt_kernel_input(k, 0, &x));
     MIXRT_TRY(check_tensor_dtype(k, 0));
-    size_t n = mixrt_tensor_numel(x), nz = 0;
-    for (size_t i = 0; i < n; i++) nz += elem_nonzero(x, i);
+    size_t n = mixrt_tensor_numel(x), nz = 0, es = mixrt_dtype_size(x->dtype);
+    uint64_t m = nz_mask(x->dtype), wm = m;
+    for (size_t b = es; m && b < 8; b *= 2) wm |= wm << (8 * b);
+    const uint8_t *xb = x->data;
+    if (m)
+        for (size_t i = nz_next(xb, es, m, wm, 0, n); i < n; i = nz_next(xb, es, m, wm, i + 1, n)) nz++;
+    else
+        for (size_t i = 0; i < n; i++) nz += elem_nonzero(x, i);
     int r = x->rank ? x->rank : 1; /* a scalar reports like a 1-element vector */
     int64_t dims[2] = {r, (int64_t)nz};
     MIXRT_TRY(mixrt_kernel_output(k, 0, MIXRT_DTYPE_I64, 2, dims, &o));
     int64_t *od = o->data;
-    size_t c = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (elem_nonzero(x, i)) {
-            for (int d = 0; d < x->rank; d++) od[(size_t)d * nz + c] = idx[d];
+    if (!n || !nz) return MIXRT_STATUS_OK;
+    if (!x->rank) {
+        od[0] = 0;
+        return MIXRT_STATUS_OK;
+    }
+    /* row by row over the innermost axis; the outer coordinates step once a row */
+    size_t c = 0, cols = (size_t)x->dims[x->rank - 1];
+    for (size_t row = 0; row < n; row += cols) {
+        size_t end = row + cols;
+        for (size_t i = row; i < end; i++) {
+            if (m) {
+                i = nz_next(xb, es, m, wm, i, end);
+                if (i == end) break;
+            } else if (!elem_nonzero(x, i)) {
+                continue;
+            }
+            for (int d = 0; d < x->rank - 1; d++) od[(size_t)d * nz + c] = idx[d];
+            od[(size_t)(x->rank - 1) * nz + c] = (int64_t)(i - row);
             c++;
         }
-        for (int d = x->rank - 1; d >= 0; d--) {
+        for (int d = x->rank - 2; d >= 0; d--) {
             if (++idx[d] < x->dims[d]) break;
             idx[d] = 0;
         }
