@@ -323,6 +323,69 @@ class PythonPackage(unittest.TestCase):
         print("\n" + "\n".join(report), file=sys.stderr)
 
     # ---- mixrt.torch -------------------------------------------------------------------
+    # ---- a Loop that appends to its carried values (ref_control.c appended_carry) -------
+    def loop_append_model(self, trips):
+        """Loop over `trips` trips; row_i = i * v + w ([1, 3]); carried a: Concat(a, row) (the
+        append form), b: Concat(b, row, -row) with axis -2 (three inputs), c: Concat(c, row)
+        but c's size also makes the condition, which ends the loop after trip 20 (not the form),
+        d: Concat(row, d) (the carried value second: not the form); a scan output 2 * row."""
+        f = TensorProto.FLOAT
+        body = helper.make_graph(
+            [helper.make_node("Cast", ["i"], ["fi"], to=f),
+             helper.make_node("Mul", ["fi", "v"], ["iv"]),
+             helper.make_node("Add", ["iv", "w"], ["r1"]),
+             helper.make_node("Unsqueeze", ["r1", "ax0"], ["row"]),
+             helper.make_node("Neg", ["row"], ["nrow"]),
+             helper.make_node("Concat", ["a", "row"], ["a_out"], axis=0),
+             helper.make_node("Concat", ["b", "row", "nrow"], ["b_out"], axis=-2),
+             helper.make_node("Concat", ["c", "row"], ["c_out"], axis=0),
+             helper.make_node("Concat", ["row", "d"], ["d_out"], axis=0),
+             helper.make_node("Size", ["c"], ["cs"]),
+             helper.make_node("Less", ["cs", "lim"], ["cond_out"]),
+             helper.make_node("Add", ["row", "row"], ["scan"])],
+            "body",
+            [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+             helper.make_tensor_value_info("cond", TensorProto.BOOL, [])] +
+            [helper.make_tensor_value_info(n, f, ["n", 3]) for n in "abcd"],
+            [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, [])] +
+            [helper.make_tensor_value_info(n + "_out", f, ["m", 3]) for n in "abcd"] +
+            [helper.make_tensor_value_info("scan", f, [1, 3])])
+        inits = [numpy_helper.from_array(np.array(trips, np.int64), "trips"),
+                 numpy_helper.from_array(np.array(True), "cond0"),
+                 numpy_helper.from_array(np.array([0], np.int64), "ax0"),
+                 numpy_helper.from_array(np.array(3 * (2 + 20), np.int64), "lim")]
+        g = helper.make_graph(
+            [helper.make_node("Loop", ["trips", "cond0", "x0", "x0", "x0", "x0"], ["ya", "yb", "yc", "yd", "ys"],
+                              body=body)],
+            "loop_append",
+            [helper.make_tensor_value_info("x0", f, [2, 3]), helper.make_tensor_value_info("v", f, [3]),
+             helper.make_tensor_value_info("w", f, [3])],
+            [helper.make_tensor_value_info(n, f, ["r", 3]) for n in ("ya", "yb", "yc", "yd")] +
+            [helper.make_tensor_value_info("ys", f, ["t", 1, 3])], inits)
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+        onnx.checker.check_model(m)
+        path = os.path.join(self.tmp, "loop_append_%d.onnx" % trips)
+        onnx.save(m, path)
+        return path
+
+    def test_loop_append(self):
+        rng = np.random.default_rng(11)
+        x0, v, w = (rng.standard_normal(s).astype(np.float32) for s in ((2, 3), (3,), (3,)))
+        for trips in (0, 1, 5, 37):
+            rows = [(np.float32(i) * v + w)[None] for i in range(min(trips, 21))]
+            want = {"ya": np.concatenate([x0] + rows), "yb": np.concatenate([x0] + [r for q in rows for r in (q, -q)]),
+                    "yc": np.concatenate([x0] + rows), "yd": np.concatenate(rows[::-1] + [x0])}
+            for precision in ("fp32", "fp32,bf16"):
+                eng = self.mixrt.Engine.build(self.loop_append_model(trips), precision=precision)
+                got = eng.run({"x0": x0, "v": v, "w": w})
+                for k, e in want.items():
+                    self.assertEqual(got[k].shape, e.shape, "%s trips %d %s" % (k, trips, precision))
+                    np.testing.assert_array_equal(got[k], e, "%s trips %d %s" % (k, trips, precision))
+                if trips:
+                    np.testing.assert_array_equal(got["ys"], 2 * np.stack(rows), "scan trips %d" % trips)
+                else:
+                    self.assertEqual(got["ys"].shape[0], 0)
+
     def test_torch_stub(self):
         import mixrt.torch as mt
         if mt.available():

@@ -144,6 +144,64 @@ static mixrt_status stack(struct mixrt_kernel_ctx *k, const struct mixrt_tensor 
     return MIXRT_STATUS_OK;
 }
 
+/* Loop-carried value i accumulated by appending: the body's output 1 + i is a Concat along
+ * axis 0 whose first input is the carried value (body input 2 + i), which nothing else reads
+ * (no other node, output or subgraph), and whose result nothing else reads - the form of a
+ * list appended to in a loop (TorchScript's `res.append(x)`; torchvision pastes Mask R-CNN's
+ * masks so). Run as is, each trip copies everything gathered so far; given an empty carried value
+ * of the same trailing dims the Concat yields just the new rows, which the loop appends to a
+ * buffer grown by doubling. appended_carry tells whether the form holds, with the Concat's axis
+ * attribute (0, or -rank: checked at run time). */
+static bool graph_attr_node(const struct mixrt_node *n) {
+    for (int a = 0; a < n->n_attrs; a++)
+        if (n->attrs[a].type == MIXRT_ATTR_GRAPH || n->attrs[a].type == MIXRT_ATTR_GRAPHS) return true;
+    return false;
+}
+
+static bool appended_carry(const struct mixrt_graph *body, int i, int64_t *axis) {
+    int vin = body->inputs[2 + i], vout = body->outputs[1 + i];
+    const struct mixrt_node *cat = NULL;
+    for (int o = 0; o < body->n_outputs; o++)
+        if (body->outputs[o] == vin || (o != 1 + i && body->outputs[o] == vout)) return false;
+    for (int n = 0; n < body->n_nodes; n++) {
+        const struct mixrt_node *nd = &body->nodes[n];
+        if (graph_attr_node(nd)) return false; /* a subgraph could read the value by name */
+        for (int j = 0; j < nd->n_outputs; j++)
+            if (nd->outputs[j] == vout) cat = nd;
+        for (int j = 0; j < nd->n_inputs; j++) {
+            if (nd->inputs[j] == vout) return false;
+            if (nd->inputs[j] == vin && (j != 0 || strcmp(nd->op_type, "Concat") || nd->domain[0])) return false;
+        }
+    }
+    if (!cat || strcmp(cat->op_type, "Concat") || cat->domain[0] || cat->inputs[0] != vin) return false;
+    *axis = mixrt_node_attr_int(cat, "axis", 1);
+    return true;
+}
+
+/* Appends x's rows to the accumulator acc (same dtype and trailing dims), doubling its buffer. */
+static mixrt_status acc_append(struct mixrt_kernel_ctx *k, struct mixrt_tensor *acc, const struct mixrt_tensor *x) {
+    bool same = x->dtype == acc->dtype && x->rank == acc->rank;
+    for (int d = 1; same && d < x->rank; d++) same = x->dims[d] == acc->dims[d];
+    if (!same)
+        return mixrt_kernel_error(k, MIXRT_STATUS_INTERNAL, "an appended loop-carried value changed its dtype or "
+                                  "trailing dims");
+    size_t need = acc->nbytes + x->nbytes;
+    if (need > acc->capacity || !(acc->flags & MIXRT_TENSOR_OWNS_DATA)) {
+        size_t cap = acc->capacity * 2 > need ? acc->capacity * 2 : need;
+        void *p = mixrt_alloc(k->ctx, cap);
+        if (!p) return MIXRT_STATUS_OUT_OF_MEMORY;
+        if (acc->nbytes) memcpy(p, acc->data, acc->nbytes);
+        if (acc->flags & MIXRT_TENSOR_OWNS_DATA) mixrt_free(k->ctx, acc->data, acc->capacity);
+        acc->data = p;
+        acc->capacity = cap;
+        acc->flags |= MIXRT_TENSOR_OWNS_DATA;
+    }
+    if (x->nbytes) memcpy((char *)acc->data + acc->nbytes, x->data, x->nbytes);
+    acc->nbytes = need;
+    acc->dims[0] += x->dims[0];
+    return MIXRT_STATUS_OK;
+}
+
 static mixrt_status run_loop(struct mixrt_kernel_ctx *k) {
     mixrt_context_t ctx = k->ctx;
     const struct mixrt_graph *body = NULL;
@@ -165,7 +223,12 @@ static mixrt_status run_loop(struct mixrt_kernel_ctx *k) {
     const struct mixrt_tensor **bin = mixrt_calloc(ctx, (size_t)body->n_inputs, sizeof(*bin));
     const struct mixrt_seq **bseq = mixrt_calloc(ctx, (size_t)body->n_inputs, sizeof(*bseq));
     struct mixrt_seq *scans = mixrt_calloc(ctx, (size_t)(n_scan ? n_scan : 1), sizeof(*scans));
-    if (!bin || !bseq || !scans) {
+    /* appended carried values (appended_carry): acc[i] gathers the rows, empty[i] is fed instead */
+    size_t nc = (size_t)(n_carried ? n_carried : 1);
+    struct mixrt_tensor *acc = mixrt_calloc(ctx, nc, sizeof(*acc)), *empty = mixrt_calloc(ctx, nc, sizeof(*empty));
+    bool *app = mixrt_calloc(ctx, nc, sizeof(*app));
+    static uint8_t no_rows[16];
+    if (!bin || !bseq || !scans || !acc || !empty || !app) {
         status = MIXRT_STATUS_OUT_OF_MEMORY;
         goto fail;
     }
@@ -187,6 +250,21 @@ static mixrt_status run_loop(struct mixrt_kernel_ctx *k) {
             goto fail;
         }
     }
+    for (int i = 0; i < n_carried; i++) {
+        const struct mixrt_tensor *t = &cur.t[1 + i];
+        int64_t axis = 0;
+        if (cur.is_seq[1 + i] || t->dtype == MIXRT_DTYPE_STRING || t->rank < 1 || !appended_carry(body, i, &axis) ||
+            (axis != 0 && axis != -t->rank))
+            continue;
+        app[i] = true;
+        acc[i] = cur.t[1 + i];
+        memset(&cur.t[1 + i], 0, sizeof(cur.t[1 + i]));
+        empty[i] = acc[i];
+        empty[i].dims[0] = 0;
+        empty[i].data = no_rows;
+        empty[i].nbytes = empty[i].capacity = 0;
+        empty[i].flags = 0;
+    }
     for (int64_t it = 0; (trips < 0 || it < trips) && cond; it++) {
         if (trips < 0 && !cond0) {
             status = mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "loop has neither a trip count nor a condition");
@@ -198,7 +276,7 @@ static mixrt_status run_loop(struct mixrt_kernel_ctx *k) {
         bin[1] = &cond_t;
         bseq[0] = bseq[1] = NULL;
         for (int i = 0; i < n_carried; i++) {
-            bin[2 + i] = cur.is_seq[1 + i] ? NULL : &cur.t[1 + i];
+            bin[2 + i] = app[i] ? &empty[i] : cur.is_seq[1 + i] ? NULL : &cur.t[1 + i];
             bseq[2 + i] = cur.is_seq[1 + i] ? &cur.s[1 + i] : NULL;
         }
         MIXRT_TRY(mixrt_exec_graph(ctx, body, k->env, body->n_inputs, bin, bseq, next.t, next.s, next.is_seq));
@@ -207,6 +285,14 @@ static mixrt_status run_loop(struct mixrt_kernel_ctx *k) {
             goto fail;
         }
         cond = scalar_true(&next.t[0]);
+        for (int i = 0; i < n_carried; i++)
+            if (app[i]) {
+                if (next.is_seq[1 + i]) {
+                    status = mixrt_kernel_error(k, MIXRT_STATUS_INTERNAL, "an appended loop-carried value is a sequence");
+                    goto fail;
+                }
+                MIXRT_TRY(acc_append(k, &acc[i], &next.t[1 + i]));
+            }
         for (int i = 0; i < n_scan; i++) {
             int bi = 1 + n_carried + i;
             if (next.is_seq[bi]) {
@@ -220,7 +306,14 @@ static mixrt_status run_loop(struct mixrt_kernel_ctx *k) {
         next = tmp;
         result_clear(ctx, &next);
     }
-    for (int i = 0; i < n_carried; i++) move_result(k, &cur, 1 + i, i);
+    for (int i = 0; i < n_carried; i++) {
+        if (app[i]) {
+            mixrt_tensor_release(ctx, &cur.t[1 + i]);
+            cur.t[1 + i] = acc[i];
+            memset(&acc[i], 0, sizeof(acc[i]));
+        }
+        move_result(k, &cur, 1 + i, i);
+    }
     for (int i = 0; i < n_scan; i++) {
         int bo = body->outputs[1 + n_carried + i];
         MIXRT_TRY(stack(k, scans[i].items, scans[i].n, 0, &body->values[bo], n_carried + i));
@@ -232,6 +325,10 @@ fail:
     mixrt_tensor_release(ctx, &cond_t);
     for (int i = 0; scans && i < n_scan; i++) mixrt_seq_release(ctx, &scans[i]);
     mixrt_free(ctx, scans, (size_t)(n_scan ? n_scan : 1) * sizeof(*scans));
+    for (int i = 0; acc && i < n_carried; i++) mixrt_tensor_release(ctx, &acc[i]);
+    mixrt_free(ctx, acc, nc * sizeof(*acc));
+    mixrt_free(ctx, empty, nc * sizeof(*empty));
+    mixrt_free(ctx, app, nc * sizeof(*app));
     mixrt_free(ctx, bin, (size_t)body->n_inputs * sizeof(*bin));
     mixrt_free(ctx, bseq, (size_t)body->n_inputs * sizeof(*bseq));
     return status;
