@@ -113,7 +113,8 @@ static void test_context(void) {
 
 /* The default allocator's block cache: a freed block of 1 MiB or more comes back for the next
  * allocation of the same size (no fresh pages to fault in), not for another size, not while
- * paused, and not after a trim; the byte counts do not see it. */
+ * paused, and not after a trim; the byte counts do not see it; kept plus live bytes stay under the
+ * high-water mark of live bytes. */
 static void test_block_cache(void) {
     mixrt_context_t ctx;
     TU_CHECK(mixrt_context_create(NULL, &ctx) == MIXRT_STATUS_OK, "context");
@@ -141,12 +142,30 @@ static void test_block_cache(void) {
     mixrt_context_trim(ctx);
     TU_CHECK(ctx->cache.n == 0 && ctx->cache.total == 0, "trim empties the cache (%d blocks, %zu bytes)",
              ctx->cache.n, ctx->cache.total);
-    /* Bounded: many big frees keep at most the slot count and the byte budget. */
+    /* Bounded: blocks freed after being live together are all kept (they fit under the high-water
+     * mark of live bytes); a request of a new size frees kept blocks, oldest first, so that kept
+     * plus live bytes stay under that mark, which therefore never moves; at most the slot count. */
     void *blk[8];
-    for (int i = 0; i < 8; i++) blk[i] = mixrt_alloc(ctx, ((size_t)9 + (size_t)i) << 20);
+    size_t sum = 0;
+    for (int i = 0; i < 8; i++) blk[i] = mixrt_alloc(ctx, ((size_t)9 + (size_t)i) << 20), sum += ((size_t)9 + (size_t)i) << 20;
     for (int i = 0; i < 8; i++) mixrt_free(ctx, blk[i], ((size_t)9 + (size_t)i) << 20);
-    TU_CHECK(ctx->cache.n <= MIXRT_BLOCK_CACHE_SLOTS && ctx->cache.total <= ((size_t)64 << 20),
-             "bounded: %d blocks, %zu bytes", ctx->cache.n, ctx->cache.total);
+    TU_CHECK(ctx->cache.n == 8 && ctx->cache.total == sum, "eight blocks live together are kept: %d blocks, %zu bytes",
+             ctx->cache.n, ctx->cache.total);
+    size_t peak = ctx->bytes_peak;
+    for (int r = 0; r < 6; r++) {
+        size_t sz = ((size_t)20 + 7 * (size_t)r) << 20;
+        void *x = mixrt_alloc(ctx, sz);
+        TU_CHECK(x && mixrt_context_bytes_in_use(ctx) + ctx->cache.total <= peak,
+                 "a %zu MiB block: %zu live + %zu kept bytes pass the mark %zu", sz >> 20,
+                 mixrt_context_bytes_in_use(ctx), ctx->cache.total, peak);
+        mixrt_free(ctx, x, sz);
+    }
+    TU_CHECK(ctx->bytes_peak == peak && ctx->cache.n >= 1, "the mark stays (%zu, was %zu), blocks still kept (%d)",
+             ctx->bytes_peak, peak, ctx->cache.n);
+    void *many[MIXRT_BLOCK_CACHE_SLOTS + 6];
+    for (int i = 0; i < MIXRT_BLOCK_CACHE_SLOTS + 6; i++) many[i] = mixrt_alloc(ctx, (size_t)1 << 20);
+    for (int i = 0; i < MIXRT_BLOCK_CACHE_SLOTS + 6; i++) mixrt_free(ctx, many[i], (size_t)1 << 20);
+    TU_CHECK(ctx->cache.n <= MIXRT_BLOCK_CACHE_SLOTS, "at most the slot count kept (%d)", ctx->cache.n);
     TU_CHECK(mixrt_context_bytes_in_use(ctx) == 0, "no bytes in use (%zu)", mixrt_context_bytes_in_use(ctx));
     mixrt_context_destroy(ctx); /* frees what is cached (LeakSanitizer would see a leak) */
 }

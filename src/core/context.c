@@ -38,17 +38,33 @@ const char *mixrt_status_string(mixrt_status status) {
  * page dominated model loading (one fault per page). With the kernel's THP defrag on
  * "madvise", an advised block's first touch may compact memory synchronously, so a block
  * allocated every run (an engine's 5 MB output: 6-22 ms a run, measured) would pay that each
- * time: freed blocks of 1 MiB and more are kept for reuse at the same size instead (bounded;
- * paused while engines are built or loaded, whose temporaries would only sit there). */
+ * time: freed blocks of 1 MiB and more are kept for reuse at the same size instead (paused while
+ * engines are built or loaded, whose temporaries would only sit there). A request the cache cannot
+ * serve first frees kept blocks, oldest first, until kept plus live plus requested bytes fit under
+ * the context's high-water mark of live bytes (or none is kept): keeping never raises the peak
+ * (data-dependent shapes' blocks, Mask R-CNN's 80 MB mask features, had been faulted in every run). */
 #define HUGE_BLOCK ((size_t)4 << 20)
 #define HUGE_PAGE ((size_t)2 << 20)
 
 #define CACHE_MIN ((size_t)1 << 20)
-#define CACHE_MAX_TOTAL ((size_t)64 << 20)
+#define CACHE_MAX_TOTAL ((size_t)4 << 30)
+
+/* Takes kept blocks out of c, oldest first, until `need` bytes are out or none is left; their
+ * pointers go to out[] (at most MIXRT_BLOCK_CACHE_SLOTS), the count is returned. c->lock held. */
+static int cache_evict(struct mixrt_block_cache *c, size_t need, void **out) {
+    int k = 0;
+    size_t got = 0;
+    while (k < c->n && got < need) got += c->size[k], out[k] = c->p[k], k++;
+    for (int j = k; j < c->n; j++) c->p[j - k] = c->p[j], c->size[j - k] = c->size[j];
+    c->n -= k;
+    c->total -= got;
+    return k;
+}
 
 static void *default_alloc(void *user, size_t size, size_t align) {
     struct mixrt_block_cache *c = user;
-    void *p = NULL;
+    void *p = NULL, *evict[MIXRT_BLOCK_CACHE_SLOTS];
+    int n_evict = 0;
     if (align < sizeof(void *)) align = sizeof(void *);
     if (size >= HUGE_BLOCK && align < HUGE_PAGE) align = HUGE_PAGE;
     if (c && size >= CACHE_MIN && !c->paused) {
@@ -61,8 +77,13 @@ static void *default_alloc(void *user, size_t size, size_t align) {
                 c->n--;
                 break;
             }
+        if (!p) { /* bytes to free: what kept + live + size exceed the high-water mark by */
+            size_t live = c->in_use ? *c->in_use : 0, peak = c->peak ? *c->peak : 0, want = live + size + c->total;
+            n_evict = cache_evict(c, want > peak ? want - peak : 0, evict);
+        }
         pthread_mutex_unlock(&c->lock);
         if (p) return p;
+        for (int i = 0; i < n_evict; i++) free(evict[i]);
     }
     if (posix_memalign(&p, align, size ? size : 1) != 0) return NULL;
 #ifdef MADV_HUGEPAGE
@@ -128,6 +149,8 @@ mixrt_status mixrt_context_create(const struct mixrt_allocator *allocator, mixrt
     ctx->alloc = a;
     if (!allocator) { /* the default allocator keeps blocks for reuse in ctx->cache */
         pthread_mutex_init(&ctx->cache.lock, NULL);
+        ctx->cache.in_use = &ctx->bytes_in_use;
+        ctx->cache.peak = &ctx->bytes_peak;
         ctx->alloc.user = &ctx->cache;
     }
     ctx->log_level = MIXRT_LOG_WARNING;

@@ -26,7 +26,7 @@
  * (context.c): an engine's outputs and run-time sized values are allocated every run, and
  * first-touch page faults on this kind of machine cost far more than the work (a 5 MB output:
  * 6-22 ms a run). Bounded; emptied by mixrt_context_trim, paused by mixrt_context_cache_pause. */
-#define MIXRT_BLOCK_CACHE_SLOTS 4
+#define MIXRT_BLOCK_CACHE_SLOTS 64
 struct mixrt_block_cache {
     pthread_mutex_t lock;
     int n;
@@ -34,6 +34,7 @@ struct mixrt_block_cache {
     size_t size[MIXRT_BLOCK_CACHE_SLOTS];
     size_t total;
     int paused; /* > 0: blocks are freed, not kept (engine builds and loads) */
+    const size_t *in_use, *peak; /* the context's live bytes and their high-water mark */
 };
 
 struct mixrt_context {
