@@ -750,11 +750,21 @@ static mixrt_status run_batch_norm(struct mixrt_kernel_ctx *k) {
     for (size_t c = 0; c < C; c++) ab[c] = (float)((double)prm[0][c] / sqrt((double)prm[3][c] + eps));
     MIXRT_TRY(load_f32(k, x, &xs, &xo));
     MIXRT_TRY(out_f32(k, y, &ys, &yo));
-    for (size_t p = 0; p < N * C; p++) {
-        float a = ab[p % C], m = prm[2][p % C], b = prm[1][p % C];
-        const float *xr = xs + p * sp;
-        float *yr = ys + p * sp;
-        for (size_t i = 0; i < sp; i++) yr[i] = (xr[i] - m) * a + b;
+    if (sp == 1) { /* [N, C] (a Linear's BatchNorm1d): rows, vectorized across channels */
+        const float *mean = prm[2], *bias = prm[1];
+        for (size_t r = 0; r < N; r++) {
+            const float *xr = xs + r * C;
+            float *yr = ys + r * C;
+            for (size_t c = 0; c < C; c++) yr[c] = (xr[c] - mean[c]) * ab[c] + bias[c];
+        }
+    } else {
+        for (size_t r = 0; r < N; r++)
+            for (size_t c = 0; c < C; c++) {
+                float a = ab[c], m = prm[2][c], b = prm[1][c];
+                const float *xr = xs + (r * C + c) * sp;
+                float *yr = ys + (r * C + c) * sp;
+                for (size_t i = 0; i < sp; i++) yr[i] = (xr[i] - m) * a + b;
+            }
     }
     store_f32(y, ys);
 fail:
