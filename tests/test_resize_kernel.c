@@ -7,7 +7,7 @@
  * lie within a few f32 ulps of the reference's (plus one ulp of a 16-bit output, whose rounding
  * from f32 may differ from the reference's from f64); infinities must land where the reference
  * puts them. Cases the kernel does not take (N or C resized, an empty input) must give the
- * reference's answer exactly. Usage: test_resize_kernel. */
+ * reference's answer exactly. And gs_2d (GridSample; gs_cases). Usage: test_resize_kernel. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,6 +133,101 @@ static void run_case(mixrt_dtype dt, const char *coord, const int64_t *dims, con
     run_case_as(dt, "linear", false, coord, dims, scales, sizes, inf_at, exact);
 }
 
+/* gs_2d (GridSample) against the reference: X uniform in [-2, 2) with an infinity planted in some
+ * cases, grid points uniform in [-1.3, 1.3) (outside the image too) with NaN and +-inf
+ * coordinates sprinkled, every mode / padding / align_corners the kernel takes, one and several
+ * channels, 1-wide images; on one thread and split over threads. Within 8 f32 ulps of the largest
+ * |x| (nearest: exact). A case it does not take (cubic, reflection, f16) must be the reference's
+ * exactly. */
+static void gs_case(int opset, const char *mode, const char *pad, int align, const int64_t *xd, int64_t OH, int64_t OW,
+                    bool inf, mixrt_dtype dt) {
+    char desc[200];
+    snprintf(desc, sizeof(desc), "GridSample %s %s align %d %s [%lld,%lld,%lld,%lld] -> %lldx%lld%s", mode, pad, align,
+             mixrt_dtype_name(dt), (long long)xd[0], (long long)xd[1], (long long)xd[2], (long long)xd[3],
+             (long long)OH, (long long)OW, inf ? " inf" : "");
+    g_cases++;
+    kh_begin("GridSample", opset, 2, 1);
+    kh_attr_str("mode", mode);
+    kh_attr_str("padding_mode", pad);
+    kh_attr_int("align_corners", align);
+    struct mixrt_tensor x = make_x(dt, xd, inf ? (long)(xd[0] * xd[1] * xd[2] * xd[3] / 2) : -1);
+    const int64_t gd[4] = {xd[0], OH, OW, 2};
+    struct mixrt_tensor gr = kh_tensor(dt, 4, gd, NULL);
+    size_t ng = mixrt_tensor_numel(&gr);
+    for (size_t i = 0; i < ng; i++) {
+        double v = tu_uniform(-1.3, 1.3);
+        uint64_t r = tu_rand() % 97;
+        if (r == 0) v = NAN;
+        if (r == 1) v = INFINITY;
+        if (r == 2) v = -INFINITY;
+        if (r == 3) v = 0; /* the centre: integer and half-way coordinates */
+        mixrt_store_f64(gr.data, dt, i, v);
+    }
+    kh_in[0] = &x;
+    kh_in[1] = &gr;
+    for (int i = 0; i < 2; i++) {
+        struct mixrt_value *v = &kh_G->values[kh_N->inputs[i]];
+        v->dtype = dt, v->rank = 4;
+        for (int d = 0; d < 4; d++) v->dims[d].value = i ? gd[d] : xd[d];
+    }
+    const struct mixrt_cpu_kernel *k = mixrt_cpu_kernel_find("gs_2d", "", "GridSample");
+    char why[256] = "";
+    bool takes = k && k->supports(kh_G, kh_N, why, sizeof(why));
+    bool exact = !strcmp(mode, "nearest") || !takes;
+    TU_CHECK(k != NULL, "gs_2d is registered");
+    if (dt == MIXRT_DTYPE_F32 && strcmp(mode, "bicubic") && strcmp(mode, "cubic") && strcmp(pad, "reflection"))
+        TU_CHECK(takes, "%s: supports() refused: %s", desc, why);
+    mixrt_status rs = kh_run();
+    TU_CHECK(rs == MIXRT_STATUS_OK, "%s: reference: %s", desc, mixrt_context_last_error(kh_ctx));
+    struct mixrt_tensor ref = {0};
+    if (rs == MIXRT_STATUS_OK) mixrt_tensor_copy(kh_ctx, &ref, &kh_out[0]);
+    mixrt_tensor_release(kh_ctx, &kh_out[0]);
+    for (int v = 0; k && rs == MIXRT_STATUS_OK && v < 2; v++) {
+        mixrt_rz_set_parallel_bytes(v ? 1 : SIZE_MAX);
+        mixrt_status st = kh_run_kernel(k->run, NULL);
+        const struct mixrt_tensor *y = &kh_out[0];
+        TU_CHECK(st == MIXRT_STATUS_OK, "%s [%s]: %s", desc, v ? "threads" : "one thread", mixrt_context_last_error(kh_ctx));
+        bool same = st == MIXRT_STATUS_OK && y->dtype == ref.dtype && y->rank == 4 &&
+                    !memcmp(y->dims, ref.dims, sizeof(ref.dims[0]) * 4);
+        size_t n = same ? mixrt_tensor_numel(&ref) : 0, bad = n;
+        for (size_t i = 0; i < n; i++) {
+            double a = mixrt_load_f64(y->data, dt, i), r = mixrt_load_f64(ref.data, dt, i);
+            bool ok = isnan(r) ? isnan(a) : isinf(r) || exact ? a == r : fabs(a - r) <= tol(dt, r, 2.0);
+            if (!ok) {
+                bad = i;
+                break;
+            }
+        }
+        TU_CHECK(same && bad == n, "%s [%s]: element %zu is %g, reference %g", desc, v ? "threads" : "one thread", bad,
+                 bad < n ? mixrt_load_f64(y->data, dt, bad) : 0.0, bad < n ? mixrt_load_f64(ref.data, dt, bad) : 0.0);
+        mixrt_tensor_release(kh_ctx, &kh_out[0]);
+    }
+    mixrt_rz_set_parallel_bytes(0);
+    kh_end();
+    mixrt_tensor_release(kh_ctx, &ref);
+    mixrt_tensor_release(kh_ctx, &x);
+    mixrt_tensor_release(kh_ctx, &gr);
+}
+
+static void gs_cases(void) {
+    static const char *const pads[] = {"zeros", "border"};
+    for (int p = 0; p < 2; p++)
+        for (int al = 0; al < 2; al++)
+            for (int m = 0; m < 3; m++) {
+                int opset = m == 2 ? 20 : 16;
+                const char *mode = m == 0 ? "bilinear" : m == 1 ? "nearest" : "linear";
+                gs_case(opset, mode, pads[p], al, (int64_t[]){3, 1, 9, 7}, 5, 6, false, MIXRT_DTYPE_F32);
+                gs_case(opset, mode, pads[p], al, (int64_t[]){2, 5, 4, 11}, 3, 17, true, MIXRT_DTYPE_F32);
+                gs_case(opset, mode, pads[p], al, (int64_t[]){1, 3, 1, 1}, 2, 2, false, MIXRT_DTYPE_F32);
+                gs_case(opset, mode, pads[p], al, (int64_t[]){1, 2, 1, 13}, 4, 3, false, MIXRT_DTYPE_F32);
+                gs_case(opset, mode, pads[p], al, (int64_t[]){16, 1, 28, 28}, 9, 9, false, MIXRT_DTYPE_F32);
+            }
+    /* what gs_2d leaves to the reference */
+    gs_case(16, "bicubic", "zeros", 0, (int64_t[]){1, 2, 5, 5}, 3, 3, false, MIXRT_DTYPE_F32);
+    gs_case(16, "bilinear", "reflection", 1, (int64_t[]){1, 2, 5, 5}, 3, 3, false, MIXRT_DTYPE_F32);
+    gs_case(16, "bilinear", "zeros", 0, (int64_t[]){1, 2, 5, 5}, 3, 3, false, MIXRT_DTYPE_F16);
+}
+
 int main(void) {
     if (mixrt_context_create(NULL, &kh_ctx) != MIXRT_STATUS_OK) return 1;
     if (!mixrt_rz_has_avx512()) printf("test_resize_kernel: no AVX-512 here; testing the scalar twins only\n");
@@ -175,6 +270,7 @@ int main(void) {
                             m);
                 run_case_as(dt, mode, true, co, (int64_t[]){1, 3, 5, 4}, NULL, (int64_t[]){1, 4, 0, 4}, -1, m);
             }
+    gs_cases();
     printf("test_resize_kernel: %d cases\n", g_cases);
     mixrt_context_destroy(kh_ctx);
     return tu_finish("test_resize_kernel");

@@ -6,6 +6,7 @@
  * (which sums the four products in f64): within a few f32 ulps, one rounding to a 16-bit
  * output; the builder times it against dm_resize, which is exact. The taps are the reference's
  * (datamove.c's rz_taps, every coordinate transformation). Anything else runs the reference. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -341,8 +342,110 @@ fail:
     return status;
 }
 
+/* ---- GridSample ------------------------------------------------------------------------------
+ * gs_2d: GridSample of a 4-D f32 X [N, C, H, W] by an f32 grid [N, OH, OW, 2], linear (bilinear)
+ * or nearest, zeros or border padding, either align_corners. Per output point the coordinates,
+ * taps and weights are made once in f64 as the reference makes them (ref_extra.c); the channels
+ * then sum the taps in f32 (the reference in f64: within a few f32 ulps). Taps the zeros padding
+ * drops are not read, so an infinite X lands where the reference puts it. RAFT's correlation
+ * lookups (48 a run of 784 one-channel images; the reference converts X to f64 on each) are the
+ * use. Cubic, reflection, other ranks and dtypes run the reference. */
+static int gs_mode(const struct mixrt_node *n, int64_t opset, int *pad, bool *align) {
+    const char *ms = mixrt_node_attr_string(n, "mode", opset >= 20 ? "linear" : "bilinear");
+    const char *ps = mixrt_node_attr_string(n, "padding_mode", "zeros");
+    *align = mixrt_node_attr_int(n, "align_corners", 0) != 0;
+    *pad = !strcmp(ps, "zeros") ? 0 : !strcmp(ps, "border") ? 1 : -1;
+    if (*pad < 0) return -1;
+    return !strcmp(ms, "linear") || !strcmp(ms, "bilinear") ? 1 : !strcmp(ms, "nearest") ? 0 : -1;
+}
+
+static bool gs_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    int pad;
+    bool align;
+    const char *no = NULL;
+    if (n->n_inputs < 2 || n->inputs[0] < 0 || n->inputs[1] < 0 || n->n_outputs < 1)
+        no = "GridSample without its two inputs";
+    else if (g->values[n->inputs[0]].dtype != MIXRT_DTYPE_F32 || g->values[n->inputs[1]].dtype != MIXRT_DTYPE_F32)
+        no = "GridSample on other than f32";
+    else if (g->values[n->inputs[0]].rank != 4 || g->values[n->inputs[1]].rank != 4)
+        no = "GridSample of other than 2 spatial dims";
+    else if (gs_mode(n, n->opset, &pad, &align) < 0)
+        no = "GridSample cubic or with reflection padding";
+    if (no && why && why_size) snprintf(why, why_size, "%s", no);
+    return !no;
+}
+
+/* The taps of coordinate g along an axis of `size` (the reference's arithmetic): idx[j] < 0 is a
+ * tap the zeros padding drops. Returns the tap count (1 nearest, 2 linear). */
+static int gs_axis(double gv, int64_t size, int mode, int pad, bool align, int64_t idx[2], double w[2]) {
+    double lo = align ? 0.0 : -0.5, hi = align ? (double)size - 1 : (double)size - 0.5;
+    double v = align ? (gv + 1) / 2 * (double)(size - 1) : ((gv + 1) * (double)size - 1) / 2;
+    if (isnan(v)) v = lo - 2;
+    if (v > 1e15) v = 1e15;
+    if (v < -1e15) v = -1e15;
+    if (!mode) v = nearbyint(v);
+    if ((v < lo || v > hi) && pad) v = v < 0 ? 0 : v > (double)(size - 1) ? (double)(size - 1) : v;
+    double f = mode ? floor(v) : v;
+    int cnt = mode ? 2 : 1;
+    w[0] = mode ? 1 - (v - f) : 1, w[1] = v - f;
+    for (int j = 0; j < cnt; j++) {
+        int64_t i = (int64_t)f + j;
+        idx[j] = i >= 0 && i < size ? i : !pad ? -1 : i < 0 ? 0 : size - 1;
+    }
+    return cnt;
+}
+
+static mixrt_status gs_run(struct mixrt_kernel_ctx *k) {
+    const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0), *gr = mixrt_kernel_opt_input(k, 1);
+    int pad;
+    bool align;
+    int mode = gs_mode(k->node, k->opset, &pad, &align);
+    if (!x || !gr || !x->data || !gr->data || mode < 0 || x->rank != 4 || gr->rank != 4 || x->dtype != MIXRT_DTYPE_F32 ||
+        gr->dtype != MIXRT_DTYPE_F32 || gr->dims[0] != x->dims[0] || gr->dims[3] != 2 || x->dims[2] < 1 ||
+        x->dims[3] < 1)
+        return mixrt_cpu_run_reference(k);
+    const int64_t N = x->dims[0], C = x->dims[1], H = x->dims[2], W = x->dims[3], OH = gr->dims[1], OW = gr->dims[2];
+    struct mixrt_tensor *o = NULL;
+    const int64_t yd[4] = {N, C, OH, OW};
+    mixrt_status status = mixrt_kernel_output_uninit(k, 0, MIXRT_DTYPE_F32, 4, yd, &o);
+    size_t nout = (size_t)N * (size_t)C * (size_t)OH * (size_t)OW;
+    if (status != MIXRT_STATUS_OK || nout == 0) return status;
+    const float *xs = x->data, *gs = gr->data;
+    float *ys = o->data;
+    const int64_t nrows = N * OH, in_sp = H * W, out_sp = OH * OW;
+    /* a point costs its coordinate arithmetic besides the channel sums: two threads from 1024 points
+     * (RAFT's 63504-point lookups: 0.85 ms on one) */
+    const int nt = rz_threads(par_bytes_override ? nout : (size_t)N * (size_t)out_sp * 64, sizeof(float), nrows);
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#endif
+    for (int64_t r = 0; r < nrows; r++) {
+        const int64_t n = r / OH, h = r % OH;
+        const float *xn = xs + (size_t)n * (size_t)C * (size_t)in_sp;
+        for (int64_t w = 0; w < OW; w++) {
+            const float *gp = gs + ((size_t)r * (size_t)OW + (size_t)w) * 2;
+            int64_t ix[2], iy[2], off[4];
+            double wx[2], wy[2];
+            float tw[4];
+            int cx = gs_axis(gp[0], W, mode, pad, align, ix, wx), cy = gs_axis(gp[1], H, mode, pad, align, iy, wy), nt4 = 0;
+            for (int a = 0; a < cy; a++)
+                for (int b = 0; b < cx; b++)
+                    if (iy[a] >= 0 && ix[b] >= 0) off[nt4] = iy[a] * W + ix[b], tw[nt4++] = (float)(wy[a] * wx[b]);
+            float *yp = ys + (size_t)n * (size_t)C * (size_t)out_sp + (size_t)h * (size_t)OW + (size_t)w;
+            for (int64_t c = 0; c < C; c++) {
+                const float *pl = xn + (size_t)c * (size_t)in_sp;
+                float acc = 0;
+                for (int t = 0; t < nt4; t++) acc += tw[t] * pl[off[t]];
+                yp[(size_t)c * (size_t)out_sp] = acc;
+            }
+        }
+    }
+    return MIXRT_STATUS_OK;
+}
+
 const struct mixrt_cpu_kernel mixrt_resize_kernels[] = {
     {"rz_linear", "", "Resize", rz_supports, NULL, NULL, rz_run},
     {"rz_nhwc", MIXRT_DOMAIN, "Resize", rz_nhwc_supports, NULL, NULL, rz_nhwc_run},
+    {"gs_2d", "", "GridSample", gs_supports, NULL, NULL, gs_run},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };
