@@ -480,6 +480,36 @@ static void test_release(const char *examples) {
     unlink(plan0), unlink(plan1), unlink(cache);
 }
 
+/* Dropping in a graph with a subgraph and data-dependent shapes (tests/release_model.py): w4,
+ * read only by a fixed-shape FusedMatMul, is dropped; w1, read by one too and by an If body, is
+ * kept (the body reads it by name); w2 after NonZero is kept. The engine runs as one built with
+ * MIXRT_RELEASE_WEIGHTS=off, bit for bit. */
+static void test_release_subgraph(void) {
+    char path[512], cmd[1200];
+    const char *src = getenv("MIXRT_SOURCE_DIR");
+    snprintf(path, sizeof path, "%s/release_subgraph.onnx", dir);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/tests/release_model.py' '%s'", src ? src : "..", path);
+    TU_CHECK(system(cmd) == 0, "cannot make the model: %s", cmd);
+    struct mixrt_build_options o;
+    mixrt_build_options_init(&o); /* no timing cache */
+    mixrt_engine_t e0 = NULL, e1 = NULL;
+    setenv("MIXRT_RELEASE_WEIGHTS", "off", 1);
+    mixrt_status s0 = mixrt_engine_build(ctx, path, &o, &e0);
+    unsetenv("MIXRT_RELEASE_WEIGHTS");
+    mixrt_status s1 = mixrt_engine_build(ctx, path, &o, &e1);
+    TU_CHECK(s0 == MIXRT_STATUS_OK && s1 == MIXRT_STATUS_OK, "release subgraph: build: %s", mixrt_context_last_error(ctx));
+    if (s0 == MIXRT_STATUS_OK && s1 == MIXRT_STATUS_OK) {
+        size_t bytes = 0;
+        int n = mixrt_engine_released(e1, &bytes);
+        TU_CHECK(n == 1 && bytes == 96 * 64 * 4, "release subgraph: %d constants (%zu bytes) dropped, expected w4 alone",
+                 n, bytes);
+        for (int r = 0; r < 2; r++)
+            TU_CHECK(same_outputs(e0, e1, "release subgraph"), "release subgraph: outputs differ (run %d)", r);
+    }
+    mixrt_engine_destroy(e0), mixrt_engine_destroy(e1);
+    unlink(path);
+}
+
 /* The reference fallback over an input whose data an engine dropped: a named error. */
 static void test_released_guard(void) {
     kh_begin("Add", 14, 2, 1);
@@ -960,6 +990,7 @@ int main(void) {
     TU_CHECK(system(cmd) == 0, "cannot make the example models: %s", cmd);
     test_engine_plans(examples);
     test_release(examples);
+    test_release_subgraph();
     test_tied_weights();
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", examples);
     if (system(cmd) != 0) fprintf(stderr, "test_plan_packed: cannot remove %s\n", examples);

@@ -2,6 +2,7 @@
  * timed tactics), run, and the views tools use. An engine owns a model object holding
  * the planned graph; per node it keeps the chosen kernel and the state the kernel's
  * prepare made, released in destroy. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,10 +250,13 @@ static void make_build_id(struct mixrt_engine *e) {
  * memory (GPT-2 f32: 653 MB of weights, ~1 GB resident). Once the last node reading a
  * weight has its kernel prepared, the graph's copy is dropped when every reader holds it
  * packed and unpacks it back to the same bytes (checked, byte for byte, before dropping).
- * Only for engines whose input shapes are all fixed, without subgraphs, on the CPU: with
- * fixed shapes a packing kernel never repacks or hands its node to the reference kernel at
- * run time, and those paths fail with a named error rather than read a dropped weight. A
- * plan save brings the weights back first. MIXRT_RELEASE_WEIGHTS=off keeps them. */
+ * Only for engines whose input shapes are all fixed, on the CPU, and only weights whose every
+ * reader has all its input shapes known at build time and which no subgraph reads (a Loop or If
+ * body names outer values): such a reader's kernel never repacks or hands its node to the
+ * reference kernel at run time, and those paths fail with a named error rather than read a
+ * dropped weight. Detectors (data-dependent shapes after NonZero, Loops and Ifs) keep the
+ * weights of their dynamic tail only. A plan save brings the weights back first.
+ * MIXRT_RELEASE_WEIGHTS=off keeps them. */
 
 static bool released_value(const struct mixrt_value *v) {
     return v->init && !v->init->data && v->init->nbytes && !(v->init->flags & MIXRT_TENSOR_OWNS_DATA);
@@ -308,6 +312,34 @@ static bool file_range(const char *path, uint64_t off, size_t n, void *dst, cons
     return ok;
 }
 
+/* Every input of node n has a known rank and known dims (so its kernel was built for what
+ * the runs give it). */
+static bool static_inputs(const struct mixrt_graph *g, const struct mixrt_node *n) {
+    for (int q = 0; q < n->n_inputs; q++) {
+        if (n->inputs[q] < 0) continue;
+        const struct mixrt_value *v = &g->values[n->inputs[q]];
+        if (v->rank < 0 || (v->flags & (MIXRT_VALUE_SEQUENCE | MIXRT_VALUE_OPTIONAL))) return false;
+        for (int d = 0; d < v->rank; d++)
+            if (v->dims[d].value < 0) return false;
+    }
+    return true;
+}
+
+/* Marks in outer[] the values of g that subgraph sub (or one inside it) reads by name. */
+static void mark_outer_reads(const struct mixrt_graph *g, const struct mixrt_graph *sub, bool *outer) {
+    for (int i = 0; i < sub->n_values; i++) {
+        if (!(sub->values[i].flags & MIXRT_VALUE_OUTER)) continue;
+        int vi = mixrt_graph_find_value(g, sub->values[i].name);
+        if (vi >= 0) outer[vi] = true;
+    }
+    for (int n = 0; n < sub->n_nodes; n++)
+        for (int a = 0; a < sub->nodes[n].n_attrs; a++) {
+            const struct mixrt_attr *at = &sub->nodes[n].attrs[a];
+            if (at->g) mark_outer_reads(g, at->g, outer);
+            for (size_t j = 0; at->graphs && j < at->n; j++) mark_outer_reads(g, at->graphs[j], outer);
+        }
+}
+
 static mixrt_status try_release(struct mixrt_engine *e, int v) {
     struct mixrt_graph *g = mixrt_model_graph_mut(e->model);
     struct mixrt_value *val = &g->values[v];
@@ -318,7 +350,7 @@ static mixrt_status try_release(struct mixrt_engine *e, int v) {
     int readers = 0;
     for (int j = 0; j < g->n_nodes; j++) {
         if (!reads(&g->nodes[j], v)) continue;
-        if (!packed_reader(e, j, v)) return MIXRT_STATUS_OK;
+        if (!packed_reader(e, j, v) || !static_inputs(g, &g->nodes[j])) return MIXRT_STATUS_OK;
         readers++;
     }
     if (!readers) return MIXRT_STATUS_OK;
@@ -358,7 +390,7 @@ static mixrt_status try_release(struct mixrt_engine *e, int v) {
     return MIXRT_STATUS_OK;
 }
 
-static bool fixed_shapes(const struct mixrt_graph *g) {
+static bool fixed_inputs(const struct mixrt_graph *g) {
     for (int k = 0; k < g->n_inputs; k++) {
         const struct mixrt_value *v = &g->values[g->inputs[k]];
         if (v->init) continue; /* an overridable initializer: not a run-time input here */
@@ -366,9 +398,6 @@ static bool fixed_shapes(const struct mixrt_graph *g) {
         for (int d = 0; d < v->rank; d++)
             if (v->dims[d].value < 0) return false;
     }
-    for (int n = 0; n < g->n_nodes; n++)
-        for (int a = 0; a < g->nodes[n].n_attrs; a++)
-            if (g->nodes[n].attrs[a].g || g->nodes[n].attrs[a].graphs) return false;
     return true;
 }
 
@@ -421,15 +450,28 @@ static mixrt_status select_kernels(struct mixrt_engine *e, struct mixrt_timing_c
     int *last = NULL;
     size_t nv = (size_t)(g->n_values > 0 ? g->n_values : 1);
     const char *renv = getenv("MIXRT_RELEASE_WEIGHTS");
-    bool release = !e->cuda && !(renv && !strcmp(renv, "off")) && fixed_shapes(g);
+    bool release = !e->cuda && !(renv && !strcmp(renv, "off")) && fixed_inputs(g);
+    bool *outer = NULL;
     MIXRT_TRY(mixrt_engine_alloc_nodes(e));
-    if (release) { /* each constant's last reader */
+    if (release) { /* each constant's last reader; INT_MAX: a subgraph reads it (kept) */
         last = mixrt_alloc(e->ctx, nv * sizeof(int));
-        if (!last) return MIXRT_STATUS_OUT_OF_MEMORY;
+        outer = mixrt_calloc(e->ctx, nv, sizeof(bool));
+        if (!last || !outer) {
+            status = MIXRT_STATUS_OUT_OF_MEMORY;
+            goto fail;
+        }
         for (size_t v = 0; v < nv; v++) last[v] = -1;
-        for (int i = 0; i < g->n_nodes; i++)
+        for (int i = 0; i < g->n_nodes; i++) {
             for (int q = 0; q < g->nodes[i].n_inputs; q++)
                 if (g->nodes[i].inputs[q] >= 0) last[g->nodes[i].inputs[q]] = i;
+            for (int a = 0; a < g->nodes[i].n_attrs; a++) {
+                const struct mixrt_attr *at = &g->nodes[i].attrs[a];
+                if (at->g) mark_outer_reads(g, at->g, outer);
+                for (size_t j = 0; at->graphs && j < at->n; j++) mark_outer_reads(g, at->graphs[j], outer);
+            }
+        }
+        for (size_t v = 0; v < nv; v++)
+            if (outer[v]) last[v] = INT_MAX;
     }
     for (int i = 0; i < g->n_nodes; i++) {
         const struct mixrt_cpu_kernel *k = NULL;
@@ -461,7 +503,8 @@ static mixrt_status select_kernels(struct mixrt_engine *e, struct mixrt_timing_c
                   "packed; MIXRT_RELEASE_WEIGHTS=off keeps them)", e->n_released, e->n_released > 1 ? "s" : "",
                   e->released_bytes);
 fail:
-    mixrt_free(e->ctx, last, nv * sizeof(int));
+    mixrt_free(e->ctx, last, last ? nv * sizeof(int) : 0);
+    mixrt_free(e->ctx, outer, outer ? nv * sizeof(bool) : 0);
     return status;
 }
 
