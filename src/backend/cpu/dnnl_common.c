@@ -3,6 +3,7 @@
  * primitive is valid exactly for the input shapes recorded in its key. */
 #ifdef MIXRT_HAVE_DNNL
 #include <dnnl_debug.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,17 +182,105 @@ mixrt_status mixrt_dnnl_state_create(mixrt_context_t ctx, struct mixrt_dnnl_stat
     return MIXRT_STATUS_OK;
 }
 
+/* ---- constant weights shared between nodes (struct mixrt_dnnl_state's wshared) ----
+ * Keyed by the constant (graph and value index) and both layouts of the reorder; an entry lives
+ * while a state holds it, states die with their engine and the engine with its graph, so a key
+ * never outlives what it names. */
+struct mixrt_dnnl_wshared {
+    struct mixrt_dnnl_wshared *next;
+    const struct mixrt_graph *graph;
+    int value;
+    dnnl_memory_desc_t user_md, md;
+    void *buf;
+    int refs;
+};
+static pthread_mutex_t g_wshared_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct mixrt_dnnl_wshared *g_wshared;
+
+void mixrt_dnnl_wei_key(struct mixrt_dnnl_state *st, const struct mixrt_graph *g, const struct mixrt_node *n) {
+    if (g && n->n_inputs > 1 && n->inputs[1] >= 0 && mixrt_graph_is_fixed_const(g, n->inputs[1]))
+        st->wgraph = g, st->wvalue = n->inputs[1];
+}
+
+dnnl_status_t mixrt_dnnl_wei_alloc(dnnl_engine_t eng, struct mixrt_dnnl_state *st, const dnnl_memory_desc_t *md) {
+    if (!st->wei_const || !st->wgraph) return dnnl_memory_create(&st->wei_mem, md, eng, DNNL_MEMORY_ALLOCATE);
+    struct mixrt_dnnl_wshared *e = NULL;
+    pthread_mutex_lock(&g_wshared_lock);
+    for (e = g_wshared; e; e = e->next)
+        if (e->graph == st->wgraph && e->value == st->wvalue && dnnl_memory_desc_equal(&e->user_md, &st->wei_user_md) &&
+            dnnl_memory_desc_equal(&e->md, md))
+            break;
+    if (e) e->refs++;
+    pthread_mutex_unlock(&g_wshared_lock);
+    if (e) {
+        dnnl_status_t s = dnnl_memory_create(&st->wei_mem, md, eng, e->buf);
+        st->wshared = e; /* dropped by mixrt_dnnl_wei_drop even when the create failed */
+        st->wei_ready = s == dnnl_success;
+        return s;
+    }
+    size_t size = dnnl_memory_desc_get_size(md);
+    void *buf = aligned_alloc(64, (size + 63) / 64 * 64 + 64);
+    if (!buf) return dnnl_out_of_memory;
+    dnnl_status_t s = dnnl_memory_create(&st->wei_mem, md, eng, buf);
+    if (s != dnnl_success) {
+        free(buf);
+        return s;
+    }
+    st->wbuf = buf;
+    return dnnl_success;
+}
+
+void mixrt_dnnl_wei_filled(struct mixrt_dnnl_state *st) {
+    if (!st->wbuf || !st->wgraph || !st->wei_mem) return;
+    const dnnl_memory_desc_t *md = NULL;
+    struct mixrt_dnnl_wshared *e = calloc(1, sizeof(*e));
+    if (!e || dnnl_memory_get_memory_desc(st->wei_mem, &md) != dnnl_success || !md) {
+        free(e); /* kept private: correct, just not shared */
+        return;
+    }
+    e->graph = st->wgraph, e->value = st->wvalue, e->user_md = st->wei_user_md, e->md = *md;
+    e->buf = st->wbuf, e->refs = 1;
+    st->wbuf = NULL, st->wshared = e;
+    pthread_mutex_lock(&g_wshared_lock);
+    e->next = g_wshared;
+    g_wshared = e;
+    pthread_mutex_unlock(&g_wshared_lock);
+}
+
+void mixrt_dnnl_wei_drop(struct mixrt_dnnl_state *st) {
+    if (st->wei_mem) dnnl_memory_destroy(st->wei_mem);
+    st->wei_mem = NULL;
+    st->wei_ready = false;
+    free(st->wbuf);
+    st->wbuf = NULL;
+    struct mixrt_dnnl_wshared *e = st->wshared;
+    st->wshared = NULL;
+    if (!e) return;
+    pthread_mutex_lock(&g_wshared_lock);
+    if (--e->refs == 0) {
+        for (struct mixrt_dnnl_wshared **pp = &g_wshared; *pp; pp = &(*pp)->next)
+            if (*pp == e) {
+                *pp = e->next;
+                break;
+            }
+        free(e->buf);
+        free(e);
+    }
+    pthread_mutex_unlock(&g_wshared_lock);
+}
+
 void mixrt_dnnl_state_clear(struct mixrt_dnnl_state *st) {
     dnnl_primitive_t *prims[] = {&st->prim, &st->src_reorder, &st->dst_reorder, &st->wei_reorder, &st->dst_in_reorder};
     for (size_t i = 0; i < sizeof(prims) / sizeof(prims[0]); i++) {
         if (*prims[i]) dnnl_primitive_destroy(*prims[i]);
         *prims[i] = NULL;
     }
-    dnnl_memory_t *mems[] = {&st->src_mem, &st->dst_mem, &st->wei_mem};
+    dnnl_memory_t *mems[] = {&st->src_mem, &st->dst_mem};
     for (size_t i = 0; i < sizeof(mems) / sizeof(mems[0]); i++) {
         if (*mems[i]) dnnl_memory_destroy(*mems[i]);
         *mems[i] = NULL;
     }
+    mixrt_dnnl_wei_drop(st);
     if (st->pd) dnnl_primitive_desc_destroy(st->pd);
     st->pd = NULL;
     st->keyed = false;
@@ -220,9 +309,11 @@ bool mixrt_dnnl_state_matches(struct mixrt_dnnl_state *st, const struct mixrt_ke
      * the builder compares layouts, so keep wei_mem but forget the primitives. */
     bool keep_wei = st->wei_const && st->wei_ready;
     dnnl_memory_t wei = keep_wei ? st->wei_mem : NULL;
-    if (keep_wei) st->wei_mem = NULL;
+    void *wbuf = keep_wei ? st->wbuf : NULL;
+    struct mixrt_dnnl_wshared *wshared = keep_wei ? st->wshared : NULL;
+    if (keep_wei) st->wei_mem = NULL, st->wbuf = NULL, st->wshared = NULL;
     mixrt_dnnl_state_clear(st);
-    st->wei_mem = wei;
+    st->wei_mem = wei, st->wbuf = wbuf, st->wshared = wshared;
     st->wei_ready = keep_wei;
     for (int i = 0; i < n && i < MIXRT_DNNL_KEY_INPUTS; i++) {
         const struct mixrt_tensor *t = mixrt_kernel_opt_input(k, i);

@@ -146,19 +146,14 @@ dnnl_status_t mixrt_dnnl_boundary(dnnl_engine_t eng, struct mixrt_dnnl_state *st
     if (st->wei_mem) {
         const dnnl_memory_desc_t *kept = NULL;
         if (dnnl_memory_get_memory_desc(st->wei_mem, &kept) != dnnl_success || !kept ||
-            !dnnl_memory_desc_equal(kept, w_md)) {
-            dnnl_memory_destroy(st->wei_mem);
-            st->wei_mem = NULL;
-            st->wei_ready = false;
-        }
+            !dnnl_memory_desc_equal(kept, w_md))
+            mixrt_dnnl_wei_drop(st);
     }
     if (!dnnl_memory_desc_equal(w_md, &st->wei_user_md)) {
         TRY_DNNL(mixrt_dnnl_make_reorder(eng, &st->wei_user_md, w_md, &st->wei_reorder));
-        if (!st->wei_mem) TRY_DNNL(dnnl_memory_create(&st->wei_mem, w_md, eng, DNNL_MEMORY_ALLOCATE));
+        if (!st->wei_mem) TRY_DNNL(mixrt_dnnl_wei_alloc(eng, st, w_md)); /* maybe another node's, filled */
     } else if (st->wei_mem) {
-        dnnl_memory_destroy(st->wei_mem);
-        st->wei_mem = NULL;
-        st->wei_ready = false;
+        mixrt_dnnl_wei_drop(st);
     }
 #undef TRY_DNNL
     return dnnl_success;
@@ -424,8 +419,10 @@ bool mixrt_dnnl_packed_adopt(const struct mixrt_cpu_packed *p, const void *want_
 /* Adopts the plan's packed weights offered for k's node into st->wei_mem (see packed_adopt). */
 static bool conv_adopt(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_state *st) {
     const struct mixrt_cpu_packed *p = mixrt_cpu_packed_offered(k->node);
-    if (!p || !packed_adopt(p, dnnl_primitive_desc_query_md(st->pd, dnnl_query_weights_md, 0), &st->wei_mem))
-        return false;
+    dnnl_memory_t m = NULL;
+    if (!p || !packed_adopt(p, dnnl_primitive_desc_query_md(st->pd, dnnl_query_weights_md, 0), &m)) return false;
+    mixrt_dnnl_wei_drop(st);
+    st->wei_mem = m;
     st->wei_ready = true;
     return true;
 }
@@ -549,7 +546,10 @@ static mixrt_status conv_ensure(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_st
     mixrt_status status = MIXRT_STATUS_OK;
     if (!mixrt_dnnl_state_matches(st, k, 3)) MIXRT_TRY(conv_build(k, st, g, dt, b, o));
     if ((!st->wei_reorder || !st->wei_ready) && !w->data && w->nbytes) return mixrt_cpu_released_error(k, 1);
-    if (st->wei_const && st->wei_reorder && !st->wei_ready && w->data && !conv_adopt(k, st))
+    /* A plan's bytes for this node are read in place, before another node's shared copy. */
+    bool adopted = st->wei_const && st->wei_reorder && (!st->wei_ready || st->wshared) &&
+                   mixrt_cpu_packed_offered(k->node) && conv_adopt(k, st);
+    if (!adopted && st->wei_const && st->wei_reorder && !st->wei_ready && w->data)
         MIXRT_TRY(mixrt_dnnl_weights_reorder(k, st, w));
 fail:
     return status;
@@ -569,6 +569,7 @@ mixrt_status mixrt_dnnl_weights_reorder(struct mixrt_kernel_ctx *k, struct mixrt
     DNNL_DO(mixrt_dnnl_run_reorder(st->wei_reorder, strm, wu, st->wei_mem));
     DNNL_DO(dnnl_stream_wait(strm));
     st->wei_ready = true;
+    mixrt_dnnl_wei_filled(st);
     goto fail;
 dnnl_fail:
     status = mixrt_dnnl_fail(k, s, call);
@@ -681,6 +682,7 @@ mixrt_status mixrt_dnnl_conv_prepare_opts(mixrt_context_t ctx, const struct mixr
     const struct mixrt_value *wv = n->n_inputs > 1 && n->inputs[1] >= 0 ? &g->values[n->inputs[1]] : NULL;
     /* An initializer that is also a graph input can be overridden, so it is not constant. */
     st->wei_const = wv && wv->init && !(wv->flags & MIXRT_VALUE_GRAPH_INPUT);
+    if (st->wei_const) mixrt_dnnl_wei_key(st, g, n);
     /* With X's shape (and the bias's) known now, build and reorder the weights here, once;
      * otherwise the first run does. Shapes that do not validate are left to that run too. */
     const struct mixrt_value *xv = n->n_inputs > 0 && n->inputs[0] >= 0 ? &g->values[n->inputs[0]] : NULL;

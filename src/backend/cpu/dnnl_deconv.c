@@ -242,6 +242,7 @@ static mixrt_status deconv_prepare(mixrt_context_t ctx, const struct mixrt_graph
     const struct mixrt_value *bv = n->n_inputs > 2 && n->inputs[2] >= 0 ? &g->values[n->inputs[2]] : NULL;
     /* An initializer that is also a graph input can be overridden, so it is not constant. */
     st->wei_const = wv && wv->init && !(wv->flags & MIXRT_VALUE_GRAPH_INPUT);
+    if (st->wei_const) mixrt_dnnl_wei_key(st, g, n);
     /* With X's shape known now, build and reorder the weights here, once; otherwise (or when
      * the shapes do not validate) the first run does, and reports. */
     bool known = st->wei_const && xv && xv->rank >= 3 && xv->rank <= 5 && xv->dtype == wv->init->dtype &&

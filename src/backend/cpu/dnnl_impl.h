@@ -79,7 +79,25 @@ struct mixrt_dnnl_state {
      * (mixrt_dnnl_silu_split); dst_f32_md describes it. */
     bool silu_split;
     dnnl_memory_desc_t dst_f32_md;
+    /* Conv / deconv: the constant weights' identity (graph NULL: none) and the bytes wei_mem
+     * holds them reordered in: wbuf while this state alone owns them, wshared once filled (a
+     * refcounted entry other nodes reading the same constant in the same layout take too:
+     * RetinaNet's heads run on five pyramid levels, 107 MB of weights five times). */
+    const struct mixrt_graph *wgraph;
+    int wvalue;
+    void *wbuf;
+    struct mixrt_dnnl_wshared *wshared;
 };
+
+/* Weights memory for st in layout md: a filled shared copy when one exists (st->wei_ready
+ * set), else fresh bytes (owned: wbuf when st has a weights identity, else oneDNN's). */
+dnnl_status_t mixrt_dnnl_wei_alloc(dnnl_engine_t eng, struct mixrt_dnnl_state *st, const dnnl_memory_desc_t *md);
+/* After st's weights were reordered into wei_mem: offers them for sharing. */
+void mixrt_dnnl_wei_filled(struct mixrt_dnnl_state *st);
+/* Destroys st->wei_mem and lets go of its bytes (a shared copy's with its last holder). */
+void mixrt_dnnl_wei_drop(struct mixrt_dnnl_state *st);
+/* Records the constant input 1 of n in g as st's weights identity (nothing when it is not one). */
+void mixrt_dnnl_wei_key(struct mixrt_dnnl_state *st, const struct mixrt_graph *g, const struct mixrt_node *n);
 
 /* Makes a zeroed state (the lock initialized) in *out. */
 mixrt_status mixrt_dnnl_state_create(mixrt_context_t ctx, struct mixrt_dnnl_state **out);
