@@ -29,7 +29,9 @@
 #include "passes/passes_impl.h"
 
 /* Nodes one match absorbs at most: 2 MatMuls, Softmax, Add, Where, output Transpose and
- * the scale / transpose chains in front of Q, K^T, V and after the first MatMul. */
+ * the scale / transpose chains in front of Q, K^T, V and after the first MatMul. A Mul of the
+ * scores by a constant of one value per head ([H, 1, 1]: Swin-V2's cosine attention, its learned
+ * logit scale) moves onto Q as a new Mul node (s * (q.k) = (s * q).k). */
 #define ATTN_MAX_ABSORBED 40
 
 struct attn_match {
@@ -42,6 +44,7 @@ struct attn_match {
     int64_t win_b;
     int64_t q_perm[4], k_perm[4], v_perm[4], out_perm[4];
     double scale;
+    int hscale; /* a per-head constant on the scores (head_scale), -1: none */
     bool causal, nan_zero;
     double fill;
 };
@@ -104,6 +107,33 @@ static bool scale_node(const struct mixrt_graph *g, const struct mixrt_node *n, 
     if (is_op(n, "Div") && scalar_const(g, n->inputs[1], &c) && c != 0.0 && isfinite(c)) {
         *x = n->inputs[0];
         *f = 1.0 / c;
+        return true;
+    }
+    return false;
+}
+
+/* A Mul of scores x (rank 4, static head count H > 1) by a fixed float constant c of one value
+ * per head: c's dims, right-aligned under [B, H, Sq, Sk], are 1 except H on axis 1. The other
+ * operand in *y, the constant in *c. */
+static bool head_scale(const struct mixrt_graph *g, const struct mixrt_node *n, int *y, int *c) {
+    if (!n || !is_op(n, "Mul") || n->n_inputs != 2 || n->n_outputs != 1 || n->inputs[0] < 0 || n->inputs[1] < 0)
+        return false;
+    for (int side = 0; side < 2; side++) {
+        int cv = n->inputs[1 - side], xv = n->inputs[side];
+        if (!mixrt_graph_is_fixed_const(g, cv) || g->values[xv].rank != 4) continue;
+        const struct mixrt_tensor *t = g->values[cv].init;
+        int64_t H = g->values[xv].dims[1].value;
+        if (H < 2 || t->rank < 3 || t->rank > 4 || t->dtype != g->values[xv].dtype ||
+            (t->dtype != MIXRT_DTYPE_F32 && t->dtype != MIXRT_DTYPE_F64 && t->dtype != MIXRT_DTYPE_F16 &&
+             t->dtype != MIXRT_DTYPE_BF16))
+            continue;
+        bool ok = true;
+        for (int k = 0; k < t->rank; k++) {
+            int axis = 4 - t->rank + k;
+            ok &= t->dims[k] == (axis == 1 ? H : 1);
+        }
+        if (!ok) continue;
+        *y = xv, *c = cv;
         return true;
     }
     return false;
@@ -302,12 +332,19 @@ static bool match_scores(const struct mixrt_pass_state *st, int x, const struct 
         x = n->inputs[1];
         n = live_producer(st, x);
     }
-    for (;;) { /* scales on the scores */
+    for (;;) { /* scales on the scores: scalars, and one per-head constant */
         double f;
-        int y;
-        if (!n || !single_use(st, x) || !scale_node(g, n, &f, &y) || !rank4(g, y)) break;
-        if (!absorb(m, st, n)) return false;
-        m->scale *= f;
+        int y, c;
+        if (!n || !single_use(st, x)) break;
+        if (scale_node(g, n, &f, &y) && rank4(g, y)) {
+            if (!absorb(m, st, n)) return false;
+            m->scale *= f;
+        } else if (m->hscale < 0 && head_scale(g, n, &y, &c)) {
+            if (!absorb(m, st, n)) return false;
+            m->hscale = c;
+        } else {
+            break;
+        }
         x = y;
         n = live_producer(st, x);
     }
@@ -347,7 +384,7 @@ static bool match_at(const struct mixrt_pass_state *st, int si, struct attn_matc
     const struct mixrt_graph *g = st->g;
     const struct mixrt_node *sm = &g->nodes[si];
     memset(m, 0, sizeof(*m));
-    m->mask = m->win_c1 = m->win_c2 = -1;
+    m->mask = m->win_c1 = m->win_c2 = m->hscale = -1;
     m->scale = 1.0;
     m->fill = -INFINITY;
     for (int i = 0; i < 4; i++) m->q_perm[i] = m->k_perm[i] = m->v_perm[i] = m->out_perm[i] = i;
@@ -454,11 +491,52 @@ static mixrt_status window_mask(struct mixrt_graph *g, const struct attn_match *
     return MIXRT_STATUS_OK;
 }
 
+/* Q scaled per head for m's head scale: a new Mul of m->q (the physical tensor, whose axis
+ * q_perm[1] is the logical head axis) by the constant laid along that axis; its output in *out. */
+static mixrt_status scale_q(struct mixrt_graph *g, const struct attn_match *m, int64_t opset, const char *base,
+                            int *out) {
+    const struct mixrt_value *cv = &g->values[m->hscale];
+    int64_t d[4] = {1, 1, 1, 1};
+    size_t H = mixrt_tensor_numel(cv->init);
+    d[m->q_perm[1]] = (int64_t)H;
+    struct mixrt_tensor *t = mixrt_arena_calloc(g->arena, 1, sizeof(*t));
+    if (!t) return MIXRT_STATUS_OUT_OF_MEMORY;
+    mixrt_status status = mixrt_tensor_init(g->ctx, t, cv->dtype, 4, d);
+    if (status != MIXRT_STATUS_OK) return status;
+    memcpy(t->data, cv->init->data, t->nbytes);
+    int ci = mixrt_graph_add_unique_value(g, cv->name, "/head_scale");
+    if (ci < 0) {
+        mixrt_tensor_release(g->ctx, t);
+        return MIXRT_STATUS_OUT_OF_MEMORY;
+    }
+    mixrt_pass_set_const(g, ci, t);
+    int qi = mixrt_graph_add_unique_value(g, g->values[m->q].name, "/head_scaled");
+    char name[512];
+    snprintf(name, sizeof(name), "%s_head_scale", base);
+    int ni = qi >= 0 ? mixrt_graph_add_node(g, name, "Mul", "") : -1;
+    int *ins = mixrt_arena_calloc(g->arena, 2, sizeof(int)), *outs = mixrt_arena_calloc(g->arena, 1, sizeof(int));
+    if (ni < 0 || !ins || !outs) return mixrt_error(g->ctx, MIXRT_STATUS_OUT_OF_MEMORY, "out of memory");
+    const struct mixrt_value *qv = &g->values[m->q];
+    struct mixrt_value *sv = &g->values[qi];
+    sv->dtype = qv->dtype;
+    sv->rank = qv->rank;
+    for (int k = 0; k < qv->rank; k++) sv->dims[k] = qv->dims[k];
+    sv->producer = ni;
+    struct mixrt_node *nd = &g->nodes[ni];
+    nd->opset = opset;
+    ins[0] = m->q, ins[1] = ci, outs[0] = qi;
+    nd->inputs = ins, nd->n_inputs = 2;
+    nd->outputs = outs, nd->n_outputs = 1;
+    *out = qi;
+    return MIXRT_STATUS_OK;
+}
+
 static mixrt_status rewrite(struct mixrt_pass_state *st, const struct attn_match *m, const char *base) {
     struct mixrt_graph *g = st->g;
     mixrt_status status = MIXRT_STATUS_OK;
-    int mask = m->mask;
+    int mask = m->mask, q = m->q;
     if (m->win_c2 >= 0) MIXRT_TRY(window_mask(g, m, g->nodes[m->dead[0]].inputs[0], &mask));
+    if (m->hscale >= 0) MIXRT_TRY(scale_q(g, m, g->nodes[m->dead[0]].opset, base, &q));
     char name[512];
     snprintf(name, sizeof(name), "%s_attention", base);
     int ni = mixrt_graph_add_node(g, name, "Attention", MIXRT_DOMAIN);
@@ -468,7 +546,7 @@ static mixrt_status rewrite(struct mixrt_pass_state *st, const struct attn_match
     MIXRT_CHECK(g->ctx, ni >= 0 && ins && outs && at, MIXRT_STATUS_OUT_OF_MEMORY, "out of memory");
     struct mixrt_node *nd = &g->nodes[ni];
     nd->opset = MIXRT_DOMAIN_VERSION;
-    ins[0] = m->q, ins[1] = m->k, ins[2] = m->v, ins[3] = mask;
+    ins[0] = q, ins[1] = m->k, ins[2] = m->v, ins[3] = mask;
     nd->inputs = ins;
     nd->n_inputs = mask >= 0 ? 4 : 3;
     outs[0] = m->out;
