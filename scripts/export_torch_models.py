@@ -48,6 +48,9 @@ VISION = {
     "tv_efficientnet_v2_s": ("torchvision", "efficientnet_v2_s"),
     "tv_maxvit_t": ("torchvision", "maxvit_t"),
     "tv_wide_resnet50_2": ("torchvision", "wide_resnet50_2"),
+    "tv_inception_v3": ("torchvision", "inception_v3"),
+    "tv_swin_v2_t": ("torchvision", "swin_v2_t"),
+    "tv_efficientnet_b3": ("torchvision", "efficientnet_b3"),
     "timm_deit_small": ("timm", "deit_small_patch16_224"),
     "timm_resnet18": ("timm", "resnet18"),
 }
@@ -57,12 +60,19 @@ DETECTION = {
     "tv_ssdlite": "ssdlite320_mobilenet_v3_large",
     "tv_fasterrcnn_mobilenet": "fasterrcnn_mobilenet_v3_large_320_fpn",
     "tv_retinanet": "retinanet_resnet50_fpn",
+    "tv_fcos": "fcos_resnet50_fpn",
+    "tv_maskrcnn": "maskrcnn_resnet50_fpn",
+    "tv_keypointrcnn": "keypointrcnn_resnet50_fpn",
 }
+# what a detector returns beyond boxes, scores and labels (masks: [n, 1, h, w] probabilities)
+DETECTION_EXTRA = {"tv_maskrcnn": ["masks"], "tv_keypointrcnn": ["keypoints", "keypoints_scores"]}
 TEXT = ["hf_bert", "hf_gpt2", "hf_distilbert", "hf_roberta", "hf_llama_tiny", "hf_t5_encoder",
         "hf_vit", "hf_resnet50", "hf_albert", "hf_electra", "hf_deberta_v2", "hf_bart", "hf_mistral_tiny",
         "hf_qwen2_tiny", "hf_phi_tiny", "hf_opt", "hf_bloom_tiny", "hf_gpt_neo_tiny", "hf_mobilebert",
         "hf_wav2vec2", "hf_whisper_encoder", "hf_clip_vision", "hf_swin", "hf_segformer", "hf_dinov2",
-        "hf_convnext", "hf_gpt2_past"]
+        "hf_convnext", "hf_gpt2_past", "hf_beit", "hf_levit", "hf_mobilevit", "hf_yolos", "hf_detr",
+        "hf_t5", "hf_whisper", "hf_gpt_bigcode_tiny", "hf_gemma_tiny", "hf_falcon_tiny", "hf_squeezebert",
+        "hf_xlm_roberta", "tv_raft_small"]
 
 
 
@@ -128,6 +138,37 @@ def text_model(name):
         return tf.Dinov2Model(tf.Dinov2Config()), False
     if name == "hf_convnext":
         return tf.ConvNextForImageClassification(tf.ConvNextConfig()), False
+    # relative position bias tables (BEiT), attention biases and stride-2 attention (LeViT),
+    # unfolded patches between convolutions (MobileViT), detection tokens with interpolated
+    # position embeddings (YOLOS), a ResNet backbone with a DETR decoder of object queries
+    if name == "hf_beit":
+        return tf.BeitModel(tf.BeitConfig(use_relative_position_bias=True)), False
+    if name == "hf_levit":
+        return tf.LevitForImageClassification(tf.LevitConfig()), False
+    if name == "hf_mobilevit":
+        return tf.MobileViTForImageClassification(tf.MobileViTConfig()), False
+    if name == "hf_yolos":
+        return tf.YolosForObjectDetection(tf.YolosConfig(hidden_size=192, num_hidden_layers=12, num_attention_heads=3,
+                                                         intermediate_size=768)), False
+    if name == "hf_detr":
+        return tf.DetrForObjectDetection(tf.DetrConfig(use_timm_backbone=False, use_pretrained_backbone=False,
+                                                       backbone=None)), False
+    # encoder-decoder models on their whole forward (decoder_input_ids of seq / 4 tokens)
+    if name == "hf_t5":
+        return tf.T5ForConditionalGeneration(tf.T5Config()), "seq2seq"
+    if name == "hf_whisper":
+        return tf.WhisperForConditionalGeneration(tf.WhisperConfig()), "whisper"
+    if name == "hf_gpt_bigcode_tiny":  # multi-query attention
+        return tf.GPTBigCodeForCausalLM(tf.GPTBigCodeConfig(n_embd=512, n_layer=4, n_head=8, vocab_size=8000)), True
+    if name == "hf_gemma_tiny":
+        return tf.GemmaForCausalLM(tf.GemmaConfig(num_key_value_heads=1, head_dim=64, **small)), True
+    if name == "hf_falcon_tiny":
+        return tf.FalconForCausalLM(tf.FalconConfig(hidden_size=512, num_hidden_layers=4, num_attention_heads=8,
+                                                    vocab_size=8000)), True
+    if name == "hf_squeezebert":  # grouped 1-D convolutions for the projections
+        return tf.SqueezeBertModel(tf.SqueezeBertConfig()), True
+    if name == "hf_xlm_roberta":  # a 250002-row embedding table
+        return tf.XLMRobertaModel(tf.XLMRobertaConfig(vocab_size=250002)), True
     raise KeyError(name)
 
 
@@ -151,11 +192,11 @@ def wrap(m, keys):
     return Wrapped()
 
 
-def detection(arch, batch):
+def detection(arch, batch, extra=()):
     import torch
     import torchvision.models.detection as tvd
     kw = dict(weights=None, weights_backbone=None)
-    if arch.startswith("retinanet"):
+    if not arch.endswith("_320_fpn") and not arch.startswith("ssd"):
         kw.update(min_size=320, max_size=320)
     m = getattr(tvd, arch)(**kw).eval()
 
@@ -166,7 +207,7 @@ def detection(arch, batch):
 
         def forward(self, x):
             o = self.m(list(x))[0]
-            return o["boxes"], o["scores"], o["labels"]
+            return tuple(o[k] for k in ["boxes", "scores", "labels"] + list(extra))
     return Det().eval(), [("x", torch.rand(batch, 3, 320, 320))]
 
 
@@ -200,7 +241,18 @@ def make(name, seq, eager=False, batch=1):
     import torch
     torch.manual_seed(0)
     if name in DETECTION:
-        return detection(DETECTION[name], batch)
+        return detection(DETECTION[name], batch, DETECTION_EXTRA.get(name, ()))
+    if name == "tv_raft_small":  # optical flow: grid_sample, a correlation pyramid, 12 GRU iterations
+        import torchvision.models.optical_flow as tvo
+
+        class Flow(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.m = tvo.raft_small(weights=None)
+
+            def forward(self, a, b):
+                return self.m(a, b, num_flow_updates=12)[-1]
+        return Flow().eval(), [("img1", torch.randn(batch, 3, 224, 224)), ("img2", torch.randn(batch, 3, 224, 224))]
     if name in VISION:
         lib, arch = VISION[name]
         if lib.startswith("torchvision"):
@@ -231,6 +283,13 @@ def make(name, seq, eager=False, batch=1):
         return wrap(m, ["input_values"]).eval(), [("input_values", torch.randn(batch, 16000))]
     if text == "mel":
         return wrap(m, ["input_features"]).eval(), [("input_features", torch.randn(batch, 80, 3000))]
+    if text == "whisper":
+        return wrap(m, ["input_features", "decoder_input_ids"]).eval(), [
+            ("input_features", torch.randn(batch, 80, 3000)), ("decoder_input_ids", torch.randint(0, 1000, (batch, seq // 4)))]
+    if text == "seq2seq":
+        return wrap(m, ["input_ids", "attention_mask", "decoder_input_ids"]).eval(), [
+            ("input_ids", torch.randint(0, 1000, (batch, seq))), ("attention_mask", torch.ones(batch, seq, dtype=torch.long)),
+            ("decoder_input_ids", torch.randint(0, 1000, (batch, seq // 4)))]
     if not text:
         return wrap(m, ["pixel_values"]).eval(), [("pixel_values", torch.randn(batch, 3, 224, 224))]
     ids = torch.randint(0, 1000, (batch, seq))
@@ -309,7 +368,7 @@ def main():
                 path = os.path.join(a.out, "%s_%s%s.onnx" % (name, ex, "" if dt == "f32" else "_bf16"))
                 t0 = time.time()
                 try:
-                    outs = ["boxes", "scores", "labels"] if name in DETECTION else ["y"]
+                    outs = ["boxes", "scores", "labels"] + DETECTION_EXTRA.get(name, []) if name in DETECTION else ["y"]
                     kw = dict(input_names=[k for k, _ in ins], output_names=outs)
                     if a.dynamic:
                         kw["dynamic_axes"] = {k: {0: "batch"} for k in [k for k, _ in ins] + outs}
