@@ -119,17 +119,24 @@ static void test_block_cache(void) {
     mixrt_context_t ctx;
     TU_CHECK(mixrt_context_create(NULL, &ctx) == MIXRT_STATUS_OK, "context");
     const size_t big = (size_t)5 << 20, other = (size_t)3 << 20;
-    unsigned char *a = mixrt_alloc(ctx, big);
-    TU_CHECK(a != NULL, "5 MiB block");
+    /* Both live first: the high-water mark (8 MiB) then has room for a kept 5 MiB block. */
+    unsigned char *a = mixrt_alloc(ctx, big), *b = mixrt_alloc(ctx, other);
+    TU_CHECK(a != NULL && b != NULL, "5 and 3 MiB blocks");
     a[0] = 7, a[big - 1] = 9;
     mixrt_free(ctx, a, big);
-    TU_CHECK(mixrt_context_bytes_in_use(ctx) == 0, "a cached block is not in use (%zu)", mixrt_context_bytes_in_use(ctx));
-    unsigned char *b = mixrt_alloc(ctx, other);
-    TU_CHECK(b != a, "another size is not served from the cached block");
+    TU_CHECK(mixrt_context_bytes_in_use(ctx) == other && ctx->cache.n == 1,
+             "a freed block is kept and not in use (%zu bytes in use, %d kept)", mixrt_context_bytes_in_use(ctx),
+             ctx->cache.n);
     unsigned char *c = mixrt_alloc(ctx, big);
-    TU_CHECK(c == a, "the same size reuses the cached block (%p vs %p)", (void *)c, (void *)a);
+    TU_CHECK(c == a && ctx->cache.n == 0, "the same size reuses the cached block (%p vs %p)", (void *)c, (void *)a);
     TU_CHECK(((uintptr_t)c & (((size_t)2 << 20) - 1)) == 0, "a reused 4 MiB+ block keeps its 2 MiB alignment");
     mixrt_free(ctx, c, big);
+    /* Another size is not served from it: at the mark already, the kept block is freed for it. */
+    unsigned char *o = mixrt_alloc(ctx, (size_t)2 << 20);
+    TU_CHECK(o != NULL && ctx->cache.n == 0 && ctx->cache.total == 0,
+             "a 2 MiB request beside a kept 5 MiB block at the mark: %d kept (%zu bytes)", ctx->cache.n,
+             ctx->cache.total);
+    mixrt_free(ctx, o, (size_t)2 << 20);
     mixrt_free(ctx, b, other);
     mixrt_context_cache_pause(ctx, true); /* empties it: the next block is fresh, and is not kept */
     unsigned char *d = mixrt_alloc(ctx, big);
