@@ -325,21 +325,6 @@ static bool static_inputs(const struct mixrt_graph *g, const struct mixrt_node *
     return true;
 }
 
-/* Marks in outer[] the values of g that subgraph sub (or one inside it) reads by name. */
-static void mark_outer_reads(const struct mixrt_graph *g, const struct mixrt_graph *sub, bool *outer) {
-    for (int i = 0; i < sub->n_values; i++) {
-        if (!(sub->values[i].flags & MIXRT_VALUE_OUTER)) continue;
-        int vi = mixrt_graph_find_value(g, sub->values[i].name);
-        if (vi >= 0) outer[vi] = true;
-    }
-    for (int n = 0; n < sub->n_nodes; n++)
-        for (int a = 0; a < sub->nodes[n].n_attrs; a++) {
-            const struct mixrt_attr *at = &sub->nodes[n].attrs[a];
-            if (at->g) mark_outer_reads(g, at->g, outer);
-            for (size_t j = 0; at->graphs && j < at->n; j++) mark_outer_reads(g, at->graphs[j], outer);
-        }
-}
-
 static mixrt_status try_release(struct mixrt_engine *e, int v) {
     struct mixrt_graph *g = mixrt_model_graph_mut(e->model);
     struct mixrt_value *val = &g->values[v];
@@ -464,11 +449,7 @@ static mixrt_status select_kernels(struct mixrt_engine *e, struct mixrt_timing_c
         for (int i = 0; i < g->n_nodes; i++) {
             for (int q = 0; q < g->nodes[i].n_inputs; q++)
                 if (g->nodes[i].inputs[q] >= 0) last[g->nodes[i].inputs[q]] = i;
-            for (int a = 0; a < g->nodes[i].n_attrs; a++) {
-                const struct mixrt_attr *at = &g->nodes[i].attrs[a];
-                if (at->g) mark_outer_reads(g, at->g, outer);
-                for (size_t j = 0; at->graphs && j < at->n; j++) mark_outer_reads(g, at->graphs[j], outer);
-            }
+            mixrt_node_mark_outer_reads(g, &g->nodes[i], outer);
         }
         for (size_t v = 0; v < nv; v++)
             if (outer[v]) last[v] = INT_MAX;
