@@ -40,7 +40,7 @@ static bool run_checked(struct mixrt_graph *g, const struct mixrt_tensor *x, str
     const struct mixrt_tensor *in[1] = {x};
     memset(out, 0, sizeof(*out));
     g_mismatch = 0;
-    struct mixrt_exec_opts xo = {NULL, NULL, check_dtype, NULL, NULL, NULL, NULL};
+    struct mixrt_exec_opts xo = {NULL, NULL, check_dtype, NULL, NULL, NULL, NULL, NULL, 0};
     return mixrt_graph_toposort(g, &g->order) == MIXRT_STATUS_OK &&
            mixrt_exec_graph_opts(ctx, g, NULL, 1, in, NULL, out, NULL, NULL, &xo) == MIXRT_STATUS_OK;
 }

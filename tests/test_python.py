@@ -386,6 +386,112 @@ class PythonPackage(unittest.TestCase):
                 else:
                     self.assertEqual(got["ys"].shape[0], 0)
 
+    def loop_resize_model(self):
+        """A keypoint head's decoding, the form torchvision exports: a Loop over the boxes whose
+        body cuts box i's heatmaps [C, 8, 8] out of an outer value, resizes them (cubic,
+        half_pixel, sizes computed in the body from an int64 box-size input) to the box, reads
+        ArgMax and ReduceMax of each map and the interpolated value at a fixed pixel, as scan
+        outputs; the outer heatmaps come from a Mul in the main graph."""
+        f, i64 = TensorProto.FLOAT, TensorProto.INT64
+        body = helper.make_graph(
+            [helper.make_node("Gather", ["heat", "i"], ["hm"], axis=0),
+             helper.make_node("Unsqueeze", ["hm", "ax0"], ["hm4"]),
+             helper.make_node("Gather", ["sizes", "i"], ["hw"], axis=0),
+             helper.make_node("Shape", ["hm4"], ["shp"]),
+             helper.make_node("Slice", ["shp", "s0", "s2"], ["nc"]),
+             helper.make_node("Concat", ["nc", "hw"], ["osz"], axis=0),
+             helper.make_node("Resize", ["hm4", "", "", "osz"], ["big"], mode="cubic",
+                              coordinate_transformation_mode="half_pixel", cubic_coeff_a=-0.75),
+             helper.make_node("Squeeze", ["big", "ax0"], ["maps"]),
+             helper.make_node("Shape", ["maps"], ["mshp"]),
+             helper.make_node("Slice", ["mshp", "s0", "s1"], ["c1"]),
+             helper.make_node("Concat", ["c1", "m1"], ["flat_shape"], axis=0),
+             helper.make_node("Reshape", ["maps", "flat_shape"], ["flat"]),
+             helper.make_node("ArgMax", ["flat"], ["pos"], axis=1, keepdims=0),
+             helper.make_node("ReduceMax", ["flat"], ["best"], axes=[1], keepdims=0),
+             helper.make_node("Gather", ["flat", "px"], ["at"], axis=1),
+             helper.make_node("Identity", ["cond"], ["cond_out"])],
+            "body",
+            [helper.make_tensor_value_info("i", i64, []), helper.make_tensor_value_info("cond", TensorProto.BOOL, [])],
+            [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+             helper.make_tensor_value_info("pos", i64, ["c"]), helper.make_tensor_value_info("best", f, ["c"]),
+             helper.make_tensor_value_info("at", f, ["c"])])
+        inits = [numpy_helper.from_array(np.array(True), "cond0"),
+                 numpy_helper.from_array(np.array([0], np.int64), "ax0"),
+                 numpy_helper.from_array(np.array([0], np.int64), "s0"),
+                 numpy_helper.from_array(np.array([1], np.int64), "s1"),
+                 numpy_helper.from_array(np.array([2], np.int64), "s2"),
+                 numpy_helper.from_array(np.array([-1], np.int64), "m1"),
+                 numpy_helper.from_array(np.array(7, np.int64), "px"),
+                 numpy_helper.from_array(np.array(1.5, np.float32), "gain")]
+        g = helper.make_graph(
+            [helper.make_node("Mul", ["h0", "gain"], ["heat"]),
+             helper.make_node("Shape", ["sizes"], ["ssh"]),
+             helper.make_node("Gather", ["ssh", "s0"], ["trips"], axis=0),
+             helper.make_node("Squeeze", ["trips", "ax0"], ["trip"]),
+             helper.make_node("Loop", ["trip", "cond0"], ["pos_all", "best_all", "at_all"], body=body)],
+            "loop_resize",
+            [helper.make_tensor_value_info("h0", f, ["m", 5, 8, 8]), helper.make_tensor_value_info("sizes", i64, ["m", 2])],
+            [helper.make_tensor_value_info("pos_all", i64, ["m", 5]), helper.make_tensor_value_info("best_all", f, ["m", 5]),
+             helper.make_tensor_value_info("at_all", f, ["m", 5])], inits)
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+        onnx.checker.check_model(m)
+        path = os.path.join(self.tmp, "loop_resize.onnx")
+        onnx.save(m, path)
+        return path
+
+    @staticmethod
+    def cubic_resize_ref(x, oh, ow, a=-0.75):
+        """ONNX Resize, cubic, half_pixel, exclude_outside 0, of x [C, H, W] to [C, oh, ow] in
+        float64: per axis four taps at floor(x) - 1 .. floor(x) + 2 clamped into the axis."""
+        def taps(n, on):
+            o = (np.arange(on) + 0.5) * n / on - 0.5
+            fl = np.floor(o)
+            t = o - fl
+            d = np.stack([t + 1, t, 1 - t, 2 - t], 1)
+            ad = np.abs(d)
+            w = np.where(ad <= 1, (a + 2) * ad ** 3 - (a + 3) * ad ** 2 + 1,
+                         a * ad ** 3 - 5 * a * ad ** 2 + 8 * a * ad - 4 * a)
+            idx = np.clip(fl[:, None].astype(np.int64) + np.arange(-1, 3)[None], 0, n - 1)
+            m = np.zeros((on, n))
+            for k in range(4):
+                np.add.at(m, (np.arange(on), idx[:, k]), w[:, k])
+            return m
+        mh, mw = taps(x.shape[1], oh), taps(x.shape[2], ow)
+        return np.einsum("ph,chw,qw->cpq", mh, x.astype(np.float64), mw)
+
+    def test_loop_body_kernels(self):
+        rng = np.random.default_rng(5)
+        h0 = rng.standard_normal((6, 5, 8, 8)).astype(np.float32)
+        sizes = np.array([[13, 9], [40, 33], [8, 8], [1, 17], [57, 20], [3, 64]], np.int64)
+        path = self.loop_resize_model()
+        pos, best, at = [], [], []
+        for b in range(6):
+            maps = self.cubic_resize_ref(1.5 * h0[b].astype(np.float64), *sizes[b]).reshape(5, -1)
+            pos.append(maps.argmax(1))
+            best.append(maps.max(1))
+            at.append(maps[:, 7])
+        want = {"pos_all": np.stack(pos), "best_all": np.stack(best), "at_all": np.stack(at)}
+        got = {}
+        for mode in ("on", "off"):
+            os.environ["MIXRT_BODY_KERNELS"] = mode
+            try:
+                for precision in ("fp32", "fp32,bf16"):
+                    eng = self.mixrt.Engine.build(path, precision=precision)
+                    got[mode, precision] = eng.run({"h0": h0, "sizes": sizes})
+            finally:
+                del os.environ["MIXRT_BODY_KERNELS"]
+        for key, out in got.items():
+            np.testing.assert_array_equal(out["pos_all"], want["pos_all"], str(key))
+            for name in ("best_all", "at_all"):
+                self.assertLess(rel_norm(out[name], want[name]), 1e-6, "%s %s" % (name, key))
+        # the body's Resize and ArgMax took the fast kernels (the reference's with "off")
+        log = subprocess.run([self.cli, "inspect", path, "--precision", "fp32", "--verbose"], capture_output=True,
+                             text=True).stderr
+        self.assertRegex(log, r"layer '[^']*' \(Resize\): kernel rz_taps")
+        self.assertRegex(log, r"layer '[^']*' \(ArgMax\): kernel sel_argmax")
+        self.assertRegex(log, r"subgraph bodies: [1-9][0-9]* of 16 layers on fast kernels")
+
     def test_torch_stub(self):
         import mixrt.torch as mt
         if mt.available():

@@ -42,8 +42,19 @@ static double tol(mixrt_dtype dt, double r, double xmax) {
  * com.mixrt Resize of a channels-last x (dims [N, H, W, C]; scales and sizes channels-first) by
  * rz_nhwc; exact: the result must be the reference's bit for bit (a case rz_linear hands to the
  * reference; nearest mode, which only copies). */
-static void run_case_as(mixrt_dtype dt, const char *mode, bool last, const char *coord, const int64_t *dims,
-                        const double *scales, const int64_t *sizes, long inf_at, bool exact) {
+/* What a case sets beyond mode and coordinates: the kernel (rz_taps) and its attributes (sizes
+ * computed at run time, inside a Loop body, are test_python's test_loop_body_kernels). */
+struct rz_extra {
+    const char *kernel;
+    int64_t opset;
+    float cubic_a;
+    int exclude_outside, antialias;
+    const char *nearest;
+    double slack; /* tolerance factor over tol(): cubic's weights sum |w| past 1 */
+};
+
+static void run_case_x(mixrt_dtype dt, const char *mode, bool last, const char *coord, const int64_t *dims,
+                       const double *scales, const int64_t *sizes, long inf_at, bool exact, const struct rz_extra *ex) {
     char desc[200], ds[64];
     mixrt_dims_str(ds, sizeof(ds), 4, dims);
     if (sizes)
@@ -53,11 +64,20 @@ static void run_case_as(mixrt_dtype dt, const char *mode, bool last, const char 
         snprintf(desc, sizeof(desc), "%s %s %s x [%g,%g,%g,%g]", mixrt_dtype_name(dt), coord, ds, scales[0],
                  scales[1], scales[2], scales[3]);
     if (last) snprintf(desc + strlen(desc), sizeof(desc) - strlen(desc), " %s channels-last", mode);
+    if (ex)
+        snprintf(desc + strlen(desc), sizeof(desc) - strlen(desc), " %s %s a=%g excl=%d aa=%d %s", ex->kernel, mode,
+                 ex->cubic_a, ex->exclude_outside, ex->antialias, ex->nearest ? ex->nearest : "");
     g_cases++;
-    kh_begin("Resize", 13, sizes ? 4 : 3, 1);
+    kh_begin("Resize", ex ? ex->opset : 13, sizes ? 4 : 3, 1);
     if (last) kh_N->domain = MIXRT_DOMAIN, kh_N->opset = 1;
     kh_attr_str("mode", mode);
     kh_attr_str("coordinate_transformation_mode", coord);
+    if (ex) {
+        kh_attr_float("cubic_coeff_a", ex->cubic_a);
+        kh_attr_int("exclude_outside", ex->exclude_outside);
+        if (ex->antialias) kh_attr_int("antialias", 1);
+        if (ex->nearest) kh_attr_str("nearest_mode", ex->nearest);
+    }
     struct mixrt_tensor x = make_x(dt, dims, inf_at), sc = {0}, sz = {0};
     if (scales) sc = kh_tensor(MIXRT_DTYPE_F32, 1, (int64_t[]){4}, scales);
     if (sizes) sz = kh_tensor_ints(MIXRT_DTYPE_I64, 1, (int64_t[]){4}, sizes);
@@ -74,7 +94,8 @@ static void run_case_as(mixrt_dtype dt, const char *mode, bool last, const char 
     cv->init = sizes ? &sz : &sc, cv->flags |= MIXRT_VALUE_INITIALIZER;
     if (sizes) kh_N->inputs[2] = -1;
     const struct mixrt_cpu_kernel *k =
-        last ? mixrt_cpu_kernel_find("rz_nhwc", MIXRT_DOMAIN, "Resize") : mixrt_cpu_kernel_find("rz_linear", "", "Resize");
+        ex ? mixrt_cpu_kernel_find(ex->kernel, "", "Resize")
+        : last ? mixrt_cpu_kernel_find("rz_nhwc", MIXRT_DOMAIN, "Resize") : mixrt_cpu_kernel_find("rz_linear", "", "Resize");
     char why[256] = "";
     TU_CHECK(k && k->supports(kh_G, kh_N, why, sizeof(why)), "%s: supports() refused: %s", desc, why);
     mixrt_status rs = kh_run();
@@ -110,7 +131,7 @@ static void run_case_as(mixrt_dtype dt, const char *mode, bool last, const char 
                 continue;
             }
             double e = fabs(a - r);
-            if (!(e <= tol(dt, r, xmax)) && bad == n) bad = i;
+            if (!(e <= tol(dt, r, xmax * (ex ? ex->slack : 1))) && bad == n) bad = i;
             if (e > worst) worst = e;
         }
         TU_CHECK(bad == n, "%s [%s]: element %zu is %g, reference %g (worst error %g)", desc, mname, bad,
@@ -126,6 +147,53 @@ static void run_case_as(mixrt_dtype dt, const char *mode, bool last, const char 
     mixrt_tensor_release(kh_ctx, &x);
     mixrt_tensor_release(kh_ctx, &sc);
     mixrt_tensor_release(kh_ctx, &sz);
+}
+
+static void run_case_as(mixrt_dtype dt, const char *mode, bool last, const char *coord, const int64_t *dims,
+                        const double *scales, const int64_t *sizes, long inf_at, bool exact) {
+    run_case_x(dt, mode, last, coord, dims, scales, sizes, inf_at, exact, NULL);
+}
+
+/* rz_taps (every mode, the reference's taps, sizes given at run time) against the reference:
+ * cubic with torch's and ONNX's coefficients, exclude_outside, antialiased linear and cubic
+ * downscales (many taps), nearest in each rounding, each coordinate transformation, a keypoint
+ * head's box-sized upscale of a 56x56 heatmap; infinities planted. Cases it hands to the
+ * reference (N or C resized) must be the reference's exactly; tf_crop_and_resize it refuses at
+ * supports(). */
+static void taps_cases(void) {
+    static const char *const coords[] = {"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
+                                         "half_pixel_symmetric"};
+    static const mixrt_dtype dts[3] = {MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16, MIXRT_DTYPE_F16};
+    for (int t = 0; t < 3; t++)
+        for (int c = 0; c < 5; c++) {
+            const mixrt_dtype dt = dts[t];
+            const char *co = coords[c];
+            struct rz_extra cub = {"rz_taps", 13, -0.75f, 0, 0, NULL, 2.5};
+            run_case_x(dt, "cubic", false, co, (int64_t[]){1, 3, 7, 9}, NULL, (int64_t[]){1, 3, 23, 40}, -1, false, &cub);
+            run_case_x(dt, "cubic", false, co, (int64_t[]){2, 2, 16, 16}, (double[]){1, 1, 2, 2}, NULL, 2 * 16 * 16 + 37,
+                       false, &cub);
+            cub.cubic_a = -0.5f, cub.exclude_outside = 1;
+            run_case_x(dt, "cubic", false, co, (int64_t[]){1, 2, 5, 33}, NULL, (int64_t[]){1, 2, 17, 20}, -1, false, &cub);
+            cub.exclude_outside = 0;
+            run_case_x(dt, "cubic", false, co, (int64_t[]){1, 1, 1, 6}, NULL, (int64_t[]){1, 1, 3, 6}, -1, false, &cub);
+            struct rz_extra aa = {"rz_taps", 18, -0.75f, 0, 1, NULL, 2.5};
+            run_case_x(dt, "cubic", false, co, (int64_t[]){1, 2, 40, 37}, NULL, (int64_t[]){1, 2, 9, 5}, -1, false, &aa);
+            run_case_x(dt, "linear", false, co, (int64_t[]){1, 2, 30, 64}, (double[]){1, 1, 0.3, 0.25}, NULL, 100, false,
+                       &aa);
+            struct rz_extra lin = {"rz_taps", 13, -0.75f, 0, 0, NULL, 1};
+            run_case_x(dt, "linear", false, co, (int64_t[]){1, 3, 8, 8}, NULL, (int64_t[]){1, 3, 19, 64}, -1, false, &lin);
+            static const char *const nears[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
+            for (int q = 0; q < 4; q++) {
+                struct rz_extra nn = {"rz_taps", 13, -0.75f, 0, 0, nears[q], 1};
+                run_case_x(dt, "nearest", false, co, (int64_t[]){1, 2, 6, 9}, NULL, (int64_t[]){1, 2, 13, 20}, 7, true,
+                           &nn);
+            }
+            struct rz_extra kept = {"rz_taps", 13, -0.75f, 0, 0, NULL, 1}; /* handed over: C resized */
+            run_case_x(dt, "cubic", false, co, (int64_t[]){1, 2, 4, 4}, NULL, (int64_t[]){1, 3, 8, 8}, -1, true, &kept);
+        }
+    struct rz_extra cub = {"rz_taps", 11, -0.75f, 0, 0, NULL, 2.5};
+    run_case_x(MIXRT_DTYPE_F32, "cubic", false, "half_pixel", (int64_t[]){1, 17, 56, 56}, NULL,
+               (int64_t[]){1, 17, 131, 97}, -1, false, &cub); /* a keypoint head's box */
 }
 
 static void run_case(mixrt_dtype dt, const char *coord, const int64_t *dims, const double *scales,
@@ -271,6 +339,7 @@ int main(void) {
                 run_case_as(dt, mode, true, co, (int64_t[]){1, 3, 5, 4}, NULL, (int64_t[]){1, 4, 0, 4}, -1, m);
             }
     gs_cases();
+    taps_cases();
     printf("test_resize_kernel: %d cases\n", g_cases);
     mixrt_context_destroy(kh_ctx);
     return tu_finish("test_resize_kernel");

@@ -98,9 +98,12 @@ mixrt_status mixrt_engine_alloc(mixrt_context_t ctx, struct mixrt_engine **out) 
     return MIXRT_STATUS_OK;
 }
 
+static void bodies_release(struct mixrt_engine *e);
+
 void mixrt_engine_destroy(mixrt_engine_t e) {
     if (!e) return;
     mixrt_engine_cuda_destroy(e->cuda);
+    bodies_release(e);
     for (int i = 0; i < e->n_nodes; i++)
         if (e->kernels && e->kernels[i] && e->kernels[i]->release && e->states[i])
             e->kernels[i]->release(e->ctx, e->states[i]);
@@ -429,6 +432,156 @@ mixrt_status mixrt_engine_weights_restore(struct mixrt_engine *e) {
     return MIXRT_STATUS_OK;
 }
 
+/* ---- subgraph bodies ------------------------------------------------------------------------ */
+
+/* The kernel families a body node may take: no build-time state, every run checked against the
+ * tensors it gets (the reference otherwise), so an untimed choice on partly typed values is safe. */
+static bool body_family(const struct mixrt_cpu_kernel *k) {
+    static const char *const ok[] = {"dm_", "elt_", "sel_", "nn_reduce_", "nn_softmax", "nn_log_softmax",
+                                     "rz_linear", "rz_taps"};
+    if (k->prepare || !k->name) return false;
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        if (!strncmp(k->name, ok[i], strlen(ok[i]))) return true;
+    return false;
+}
+
+/* What the enclosing graphs know of outer name `name` (the nearest typed one), or NULL. */
+static const struct mixrt_value *outer_value(const struct mixrt_graph *b, const char *name) {
+    for (const struct mixrt_graph *p = b->parent; p; p = p->parent) {
+        int v = mixrt_graph_find_value(p, name);
+        if (v >= 0 && p->values[v].dtype != MIXRT_DTYPE_UNDEFINED) return &p->values[v];
+    }
+    return NULL;
+}
+
+/* Gives body b of node n (in g) the types its run will see where the model left them out: outer
+ * values as the enclosing graph has them (they do not change while the body runs), a Loop's
+ * iteration count and condition, the dtypes of loop-carried and scanned inputs (not their
+ * shapes: a carried value may grow from trip to trip). */
+static void body_types(const struct mixrt_graph *g, const struct mixrt_node *n, struct mixrt_graph *b) {
+    for (int i = 0; i < b->n_values; i++) {
+        struct mixrt_value *v = &b->values[i];
+        if (!(v->flags & MIXRT_VALUE_OUTER) || (v->flags & MIXRT_VALUE_SEQUENCE) || v->dtype != MIXRT_DTYPE_UNDEFINED)
+            continue;
+        const struct mixrt_value *o = outer_value(b, v->name);
+        if (!o || (o->flags & MIXRT_VALUE_SEQUENCE)) continue;
+        v->dtype = o->dtype;
+        v->rank = o->rank;
+        for (int d = 0; d < o->rank; d++) v->dims[d] = o->dims[d];
+    }
+    bool loop = !strcmp(n->op_type, "Loop"), scan = !strcmp(n->op_type, "Scan") && n->opset >= 9;
+    if (n->domain[0] || (!loop && !scan)) return;
+    for (int i = 0; i < b->n_inputs; i++) {
+        struct mixrt_value *v = &b->values[b->inputs[i]];
+        if (v->dtype != MIXRT_DTYPE_UNDEFINED || (v->flags & MIXRT_VALUE_SEQUENCE)) continue;
+        if (loop && i < 2) {
+            v->dtype = i == 0 ? MIXRT_DTYPE_I64 : MIXRT_DTYPE_BOOL;
+            if (v->rank < 0) v->rank = 0;
+            continue;
+        }
+        /* Loop: body input 2 + k is node input 2 + k; Scan (9+): body input i is node input i */
+        if (i < n->n_inputs && n->inputs[i] >= 0 && !(g->values[n->inputs[i]].flags & MIXRT_VALUE_SEQUENCE))
+            v->dtype = g->values[n->inputs[i]].dtype;
+    }
+}
+
+static mixrt_status body_add(struct mixrt_engine *e, const struct mixrt_graph *b, int *n_fast, int *n_all) {
+    if (e->n_subs == e->cap_subs) {
+        int cap = e->cap_subs ? 2 * e->cap_subs : 8;
+        struct mixrt_exec_sub *s = mixrt_calloc(e->ctx, (size_t)cap, sizeof(*s));
+        const struct mixrt_cpu_kernel ***k = mixrt_calloc(e->ctx, (size_t)cap, sizeof(*k));
+        if (!s || !k) {
+            mixrt_free(e->ctx, s, s ? (size_t)cap * sizeof(*s) : 0);
+            mixrt_free(e->ctx, k, k ? (size_t)cap * sizeof(*k) : 0);
+            return MIXRT_STATUS_OUT_OF_MEMORY;
+        }
+        if (e->n_subs) {
+            memcpy(s, e->subs, (size_t)e->n_subs * sizeof(*s));
+            memcpy(k, e->body_kernels, (size_t)e->n_subs * sizeof(*k));
+        }
+        mixrt_free(e->ctx, e->subs, (size_t)e->cap_subs * sizeof(*s));
+        mixrt_free(e->ctx, e->body_kernels, (size_t)e->cap_subs * sizeof(*k));
+        e->subs = s, e->body_kernels = k, e->cap_subs = cap;
+    }
+    size_t nn = (size_t)(b->n_nodes > 0 ? b->n_nodes : 1);
+    mixrt_kernel_fn *fns = mixrt_calloc(e->ctx, nn, sizeof(*fns));
+    void **states = mixrt_calloc(e->ctx, nn, sizeof(*states));
+    const struct mixrt_cpu_kernel **kern = mixrt_calloc(e->ctx, nn, sizeof(*kern));
+    if (!fns || !states || !kern) {
+        mixrt_free(e->ctx, fns, fns ? nn * sizeof(*fns) : 0);
+        mixrt_free(e->ctx, states, states ? nn * sizeof(*states) : 0);
+        mixrt_free(e->ctx, kern, kern ? nn * sizeof(*kern) : 0);
+        return MIXRT_STATUS_OUT_OF_MEMORY;
+    }
+    e->subs[e->n_subs] = (struct mixrt_exec_sub){b, fns, states};
+    e->body_kernels[e->n_subs++] = kern;
+    for (int i = 0; i < b->n_nodes; i++) {
+        size_t nc;
+        char why[160] = "";
+        const struct mixrt_cpu_kernel *const *c = mixrt_cpu_kernels_for(&b->nodes[i], &nc);
+        for (size_t j = 0; j + 1 < nc; j++)
+            if (body_family(c[j]) && c[j]->supports(b, &b->nodes[i], why, sizeof(why))) {
+                kern[i] = c[j], fns[i] = c[j]->run;
+                (*n_fast)++;
+                break;
+            }
+        (*n_all)++;
+        if (e->opts.verbose)
+            mixrt_log(e->ctx, MIXRT_LOG_NOTE, "body '%s' layer '%s' (%s): kernel %s%s%s", b->name, b->nodes[i].name,
+                      b->nodes[i].op_type, kern[i] ? kern[i]->name : "ref", kern[i] || !why[0] ? "" : ": ",
+                      kern[i] ? "" : why);
+    }
+    return MIXRT_STATUS_OK;
+}
+
+static mixrt_status bodies_walk(struct mixrt_engine *e, const struct mixrt_graph *g, int *n_fast, int *n_all) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct mixrt_node *n = &g->nodes[i];
+        for (int a = 0; a < n->n_attrs; a++) {
+            const struct mixrt_attr *at = &n->attrs[a];
+            size_t nb = at->g ? 1 : at->graphs ? at->n : 0;
+            for (size_t j = 0; j < nb; j++) {
+                struct mixrt_graph *b = at->g ? at->g : at->graphs[j];
+                if (!b) continue;
+                body_types(g, n, b);
+                mixrt_status st = mixrt_graph_infer(b, NULL);
+                if (st == MIXRT_STATUS_OK) st = body_add(e, b, n_fast, n_all);
+                if (st == MIXRT_STATUS_OK) st = bodies_walk(e, b, n_fast, n_all);
+                if (st != MIXRT_STATUS_OK) return st;
+            }
+        }
+    }
+    return MIXRT_STATUS_OK;
+}
+
+mixrt_status mixrt_engine_bodies_prepare(struct mixrt_engine *e) {
+    const char *env = getenv("MIXRT_BODY_KERNELS");
+    if (e->cuda || (env && !strcmp(env, "off"))) return MIXRT_STATUS_OK;
+    int n_fast = 0, n_all = 0;
+    mixrt_status status = bodies_walk(e, mixrt_model_graph(e->model), &n_fast, &n_all);
+    if (status == MIXRT_STATUS_OK && n_all && e->opts.verbose)
+        mixrt_log(e->ctx, MIXRT_LOG_NOTE, "subgraph bodies: %d of %d layers on fast kernels (MIXRT_BODY_KERNELS=off "
+                  "runs them all on the reference)", n_fast, n_all);
+    return status;
+}
+
+static void bodies_release(struct mixrt_engine *e) {
+    for (int s = 0; s < e->n_subs; s++) {
+        const struct mixrt_graph *b = e->subs[s].g;
+        size_t nn = (size_t)(b->n_nodes > 0 ? b->n_nodes : 1);
+        void **states = (void **)e->subs[s].states;
+        for (int i = 0; i < b->n_nodes; i++)
+            if (e->body_kernels[s][i] && e->body_kernels[s][i]->release && states[i])
+                e->body_kernels[s][i]->release(e->ctx, states[i]);
+        mixrt_free(e->ctx, (void *)e->subs[s].fns, nn * sizeof(mixrt_kernel_fn));
+        mixrt_free(e->ctx, states, nn * sizeof(void *));
+        mixrt_free(e->ctx, e->body_kernels[s], nn * sizeof(*e->body_kernels[s]));
+    }
+    mixrt_free(e->ctx, e->subs, (size_t)e->cap_subs * sizeof(*e->subs));
+    mixrt_free(e->ctx, e->body_kernels, (size_t)e->cap_subs * sizeof(*e->body_kernels));
+    e->subs = NULL, e->body_kernels = NULL, e->n_subs = e->cap_subs = 0;
+}
+
 static mixrt_status select_kernels(struct mixrt_engine *e, struct mixrt_timing_cache *tc) {
     mixrt_status status = MIXRT_STATUS_OK;
     struct mixrt_graph *g = mixrt_model_graph_mut(e->model);
@@ -479,6 +632,7 @@ static mixrt_status select_kernels(struct mixrt_engine *e, struct mixrt_timing_c
             if (v >= 0 && last[v] == i) MIXRT_TRY(try_release(e, v));
         }
     }
+    MIXRT_TRY(mixrt_engine_bodies_prepare(e));
     if (e->n_released && e->opts.verbose)
         mixrt_log(e->ctx, MIXRT_LOG_NOTE, "%d constant%s (%zu bytes) dropped after packing (their kernels hold them "
                   "packed; MIXRT_RELEASE_WEIGHTS=off keeps them)", e->n_released, e->n_released > 1 ? "s" : "",
@@ -646,7 +800,7 @@ mixrt_status mixrt_engine_run_observed(mixrt_engine_t e, size_t n_inputs, const 
     if (dst != MIXRT_STATUS_OK) return dst;
     struct observe_bridge b = {observe, user};
     struct mixrt_exec_opts xo = {e->fns, e->states, observe ? bridge : NULL, &b,
-                                 e->memplan ? &e->memplan->mem : NULL, NULL, &e->scratch};
+                                 e->memplan ? &e->memplan->mem : NULL, NULL, &e->scratch, e->subs, e->n_subs};
     return mixrt_model_run_opts(e->model, n_inputs, names, inputs, outputs, &xo);
 }
 
@@ -682,7 +836,7 @@ mixrt_status mixrt_engine_run_into(mixrt_engine_t e, size_t n_inputs, const char
     }
     struct observe_bridge b = {NULL, NULL};
     struct mixrt_exec_opts xo = {e->fns, e->states, NULL, &b, e->memplan ? &e->memplan->mem : NULL, outputs,
-                                 &e->scratch};
+                                 &e->scratch, e->subs, e->n_subs};
     status = mixrt_model_run_opts(e->model, n_inputs, names, inputs, shells, &xo);
     /* The tensors returned borrow the caller's data: only their structs are freed. */
     if (status == MIXRT_STATUS_OK)

@@ -35,6 +35,12 @@ struct mixrt_engine {
      * (its packed copy does not unpack to them: Winograd's transformed weights); 0 for the
      * rest. NULL until the first. */
     uint64_t *file_hash;
+    /* Subgraph bodies (Loop, If, Scan at any depth) with kernels of their own
+     * (mixrt_engine_bodies_prepare): subs[i] for the executor, body_kernels[i] (per body node
+     * index, NULL: the reference) for releasing their states. */
+    struct mixrt_exec_sub *subs;
+    const struct mixrt_cpu_kernel ***body_kernels;
+    int n_subs, cap_subs;
 };
 
 mixrt_status mixrt_engine_alloc(mixrt_context_t ctx, struct mixrt_engine **out);
@@ -42,6 +48,13 @@ mixrt_status mixrt_engine_alloc(mixrt_context_t ctx, struct mixrt_engine **out);
 mixrt_status mixrt_engine_alloc_nodes(struct mixrt_engine *e);
 /* Sets node i's kernel and runs its prepare. */
 mixrt_status mixrt_engine_prepare_node(struct mixrt_engine *e, int i, const struct mixrt_cpu_kernel *k);
+/* Chooses kernels for the nodes of every subgraph body of the planned graph: the first
+ * candidate of the families that need no build-time state (data movement, element-wise,
+ * selection, reductions, Resize) whose supports() takes the node as typed, untimed (a body's
+ * shapes are seldom known); everything else keeps the reference. Types the bodies first: the
+ * dtypes and shapes of the outer values they read, the dtypes of a Loop's or Scan's body inputs,
+ * then inference. No-op with MIXRT_BODY_KERNELS=off and on CUDA engines. */
+mixrt_status mixrt_engine_bodies_prepare(struct mixrt_engine *e);
 /* Brings back every released constant (see n_released) from its kernel's packed copy. */
 mixrt_status mixrt_engine_weights_restore(struct mixrt_engine *e);
 /* Releases the plan file an engine was loaded from (plan.c). */

@@ -421,7 +421,8 @@ static struct shape infer_dtype_only(const struct mixrt_graph *g, const struct m
         "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum",
         "ReduceLogSumExp", "ReduceSumSquare", "Resize", "Upsample", "DepthToSpace", "SpaceToDepth", "ScatterND",
         "ScatterElements", "Scatter", "ReverseSequence", "Compress", "Range", "Einsum",
-        "GlobalLpPool", "MaxUnpool", "RoiAlign", "GridSample", "CenterCropPad", "Col2Im", NULL};
+        "GlobalLpPool", "MaxUnpool", "RoiAlign", "GridSample", "CenterCropPad", "Col2Im", "Unsqueeze", "Reshape",
+        "Transpose", "Flatten", "Concat", NULL};
     const char *op = n->op_type;
     struct shape out = unknown_shape(MIXRT_DTYPE_UNDEFINED);
     for (int i = 0; same0[i]; i++)

@@ -24,6 +24,8 @@ struct mixrt_exec_env {
     struct exec_slot *slots;
     struct mixrt_exec_scratch *scratch; /* the engine's, or own */
     struct mixrt_exec_scratch own;
+    const struct mixrt_exec_sub *subs; /* the run's bodies with own kernels (root options) */
+    int n_subs;
 };
 
 void *mixrt_kernel_scratch(struct mixrt_kernel_ctx *k, size_t bytes, bool *owned) {
@@ -242,8 +244,14 @@ mixrt_status mixrt_exec_graph_opts(mixrt_context_t ctx, const struct mixrt_graph
                                    const struct mixrt_seq *const *in_s, struct mixrt_tensor *outs,
                                    struct mixrt_seq *out_seqs, bool *out_is_seq, const struct mixrt_exec_opts *opts) {
     mixrt_status status = MIXRT_STATUS_OK;
-    struct mixrt_exec_env env = {ctx, g, parent, NULL, NULL, {NULL, 0}};
+    struct mixrt_exec_env env = {ctx, g, parent, NULL, NULL, {NULL, 0}, NULL, 0};
     env.scratch = opts && opts->scratch ? opts->scratch : &env.own;
+    /* A body run (no options of its own) takes the kernels the engine chose for it, if any. */
+    const struct mixrt_exec_sub *sub = NULL;
+    if (opts) env.subs = opts->subs, env.n_subs = opts->n_subs;
+    else if (parent) env.subs = parent->subs, env.n_subs = parent->n_subs;
+    for (int i = 0; !opts && i < env.n_subs; i++)
+        if (env.subs[i].g == g) sub = &env.subs[i];
     int nv = g->n_values > 0 ? g->n_values : 1;
     int *last_use = NULL;
     int max_in = 1, max_out = 1, n_done_outs = 0;
@@ -301,7 +309,7 @@ mixrt_status mixrt_exec_graph_opts(mixrt_context_t ctx, const struct mixrt_graph
     for (int s = 0; s < g->n_nodes; s++) {
         const struct mixrt_node *nd = &g->nodes[g->order[s]];
         int ni = g->order[s];
-        mixrt_kernel_fn fn = opts && opts->fns ? opts->fns[ni] : NULL;
+        mixrt_kernel_fn fn = opts && opts->fns ? opts->fns[ni] : sub ? sub->fns[ni] : NULL;
         if (!fn) MIXRT_TRY(mixrt_ref_find(ctx, nd, &fn));
         for (int j = 0; j < nd->n_inputs; j++) {
             k_in[j] = NULL;
@@ -350,7 +358,7 @@ mixrt_status mixrt_exec_graph_opts(mixrt_context_t ctx, const struct mixrt_graph
             .ctx = ctx, .graph = g, .node = nd, .opset = nd->opset, .n_in = nd->n_inputs, .in = k_in,
             .in_seq = k_in_seq, .n_out = nd->n_outputs, .out = k_out, .out_seq = k_out_seq,
             .out_is_seq = k_is_seq, .out_wanted = k_wanted, .env = &env,
-            .state = opts && opts->states ? opts->states[ni] : NULL,
+            .state = opts && opts->states ? opts->states[ni] : sub ? sub->states[ni] : NULL,
         };
         status = fn(&k);
         for (int j = 0; j < nd->n_outputs; j++) {

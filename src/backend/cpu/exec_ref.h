@@ -56,6 +56,15 @@ struct mixrt_exec_scratch {
     size_t bytes;
 };
 
+/* The kernels an engine chose for the nodes of one subgraph body (engine.c, bodies_prepare):
+ * fns[node] / states[node] indexed by node index, NULL entries run the reference. A run whose
+ * options list them runs body g (a Loop's, If's or Scan's, at any depth) with them. */
+struct mixrt_exec_sub {
+    const struct mixrt_graph *g;
+    const mixrt_kernel_fn *fns;
+    void *const *states;
+};
+
 struct mixrt_exec_opts {
     const mixrt_kernel_fn *fns;
     void *const *states;
@@ -64,6 +73,8 @@ struct mixrt_exec_opts {
     const struct mixrt_exec_memory *mem;
     struct mixrt_tensor *const *out_into;
     struct mixrt_exec_scratch *scratch; /* NULL: the run keeps its own, freed when it ends */
+    const struct mixrt_exec_sub *subs; /* n_subs bodies with kernels of their own (NULL: none) */
+    int n_subs;
 };
 
 /* An environment over main graph g whose values are vals[v] (those of rank >= 0; others

@@ -129,6 +129,25 @@ int mixrt_resize_mode(const struct mixrt_node *n);
 void mixrt_resize_axis_taps(const struct mixrt_node *n, int64_t in_len, int64_t out_len, double scale, int64_t x,
                             int64_t idx[2], double w[2], int *cnt);
 
+/* Resize's taps as the reference kernel (ref_shape.c) computes them for k's node on input x and
+ * k's other inputs (opset >= 11, every mode and coordinate transformation): per axis d, output
+ * coordinate i reads cnt[d][i] input indices idx[d][i * n[d] + t] (clamped into the axis) with
+ * weights w[d][...]; oob[d][i] set: tf_crop_and_resize extrapolates there (crop set). interp:
+ * linear or cubic (nearest: one tap of weight 1). On failure the error is the reference's own
+ * (recorded on k) and t is empty. Free with mixrt_resize_taps_free. */
+struct mixrt_resize_taps {
+    int rank;
+    int64_t od[MIXRT_MAX_RANK];
+    int n[MIXRT_MAX_RANK];
+    int64_t *idx[MIXRT_MAX_RANK];
+    double *w[MIXRT_MAX_RANK];
+    uint8_t *cnt[MIXRT_MAX_RANK], *oob[MIXRT_MAX_RANK];
+    bool interp, crop;
+};
+mixrt_status mixrt_resize_taps_make(struct mixrt_kernel_ctx *k, const struct mixrt_tensor *x,
+                                    struct mixrt_resize_taps *t);
+void mixrt_resize_taps_free(mixrt_context_t ctx, struct mixrt_resize_taps *t);
+
 /* Process-wide count of constant-weight reorders the packing kernels ran (prepare or first
  * run): a plan whose packed weights were adopted loads without one. For tests and logs. */
 void mixrt_cpu_weight_reorder_counted(void);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backend/cpu/kernels.h"
 #include "backend/cpu/ref.h"
 
 /* ---- helpers ------------------------------------------------------------------------ */
@@ -1886,30 +1887,18 @@ fail:
     return status;
 }
 
-static mixrt_status run_resize(struct mixrt_kernel_ctx *k) {
+/* Resize's geometry (opset >= 11): the parameters, output dims od, per-axis scales sc and, for
+ * tf_crop_and_resize, the roi (*have_roi) with the extrapolation value. */
+static mixrt_status rs_geometry(struct mixrt_kernel_ctx *k, const struct mixrt_tensor *x, struct rs_params *pp,
+                                int64_t *od, double *sc, double *roi, bool *have_roi_out, double *extrap_out) {
     mixrt_status status;
-    const struct mixrt_tensor *x = NULL;
-    const struct mixrt_tensor *sct = NULL;
-    struct rs_params p = {RM_NEAREST, RC_HALF_PIXEL, RN_PREFER_FLOOR, -0.75, false, false};
-    double sc[MIXRT_MAX_RANK], vals[2 * MIXRT_MAX_RANK], roi[2 * MIXRT_MAX_RANK];
-    int64_t od[MIXRT_MAX_RANK], axes[MIXRT_MAX_RANK], sizes[MIXRT_MAX_RANK];
+    struct rs_params p = *pp;
+    double vals[2 * MIXRT_MAX_RANK];
+    int64_t axes[MIXRT_MAX_RANK], sizes[MIXRT_MAX_RANK];
     size_t n = 0, na = 0;
     bool have_roi = false;
-    MIXRT_TRY(mixrt_kernel_input(k, 0, &x));
-    MIXRT_TRY(check_tensor_dtype(k, 0));
-    MIXRT_TRY(rs_mode(k, &p));
     int r = x->rank;
     for (int d = 0; d < r; d++) sc[d] = 1, od[d] = x->dims[d];
-    if (k->opset < 11) {
-        p.coord = RC_ASYM;
-        p.nearest = RN_SIMPLE;
-        MIXRT_TRY(mixrt_kernel_input(k, 1, &sct));
-        MIXRT_TRY(read_floats(k, 1, sc, MIXRT_MAX_RANK, &n));
-        if ((int)n != r)
-            return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "scales has %zu values for input rank %d", n, r);
-        MIXRT_TRY(rs_dims_from_scales(k, x, sc, od));
-        return rs_run(k, &p, x, od, sc, NULL, 0);
-    }
     const char *ct = mixrt_node_attr_string(k->node, "coordinate_transformation_mode", "half_pixel");
     if (!strcmp(ct, "half_pixel"))
         p.coord = RC_HALF_PIXEL;
@@ -2003,8 +1992,79 @@ static mixrt_status run_resize(struct mixrt_kernel_ctx *k) {
             }
         }
     }
+    *pp = p;
+    *have_roi_out = have_roi;
+    *extrap_out = extrap;
+fail:
+    return status;
+}
+
+static mixrt_status run_resize(struct mixrt_kernel_ctx *k) {
+    mixrt_status status;
+    const struct mixrt_tensor *x = NULL;
+    const struct mixrt_tensor *sct = NULL;
+    struct rs_params p = {RM_NEAREST, RC_HALF_PIXEL, RN_PREFER_FLOOR, -0.75, false, false};
+    double sc[MIXRT_MAX_RANK], roi[2 * MIXRT_MAX_RANK], extrap = 0;
+    int64_t od[MIXRT_MAX_RANK];
+    size_t n = 0;
+    bool have_roi = false;
+    MIXRT_TRY(mixrt_kernel_input(k, 0, &x));
+    MIXRT_TRY(check_tensor_dtype(k, 0));
+    MIXRT_TRY(rs_mode(k, &p));
+    int r = x->rank;
+    if (k->opset < 11) {
+        for (int d = 0; d < r; d++) sc[d] = 1, od[d] = x->dims[d];
+        p.coord = RC_ASYM;
+        p.nearest = RN_SIMPLE;
+        MIXRT_TRY(mixrt_kernel_input(k, 1, &sct));
+        MIXRT_TRY(read_floats(k, 1, sc, MIXRT_MAX_RANK, &n));
+        if ((int)n != r)
+            return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "scales has %zu values for input rank %d", n, r);
+        MIXRT_TRY(rs_dims_from_scales(k, x, sc, od));
+        return rs_run(k, &p, x, od, sc, NULL, 0);
+    }
+    MIXRT_TRY(rs_geometry(k, x, &p, od, sc, roi, &have_roi, &extrap));
     return rs_run(k, &p, x, od, sc, have_roi ? roi : NULL, extrap);
 fail:
+    return status;
+}
+
+void mixrt_resize_taps_free(mixrt_context_t ctx, struct mixrt_resize_taps *t) {
+    for (int d = 0; d < t->rank; d++) {
+        size_t cnt = (size_t)(t->od[d] ? t->od[d] : 1);
+        if (t->idx[d]) mixrt_free(ctx, t->idx[d], cnt * (size_t)t->n[d] * sizeof(int64_t));
+        if (t->w[d]) mixrt_free(ctx, t->w[d], cnt * (size_t)t->n[d] * sizeof(double));
+        if (t->cnt[d]) mixrt_free(ctx, t->cnt[d], cnt);
+        if (t->oob[d]) mixrt_free(ctx, t->oob[d], cnt);
+    }
+    memset(t, 0, sizeof(*t));
+}
+
+mixrt_status mixrt_resize_taps_make(struct mixrt_kernel_ctx *k, const struct mixrt_tensor *x,
+                                    struct mixrt_resize_taps *t) {
+    mixrt_status status;
+    struct rs_params p = {RM_NEAREST, RC_HALF_PIXEL, RN_PREFER_FLOOR, -0.75, false, false};
+    double sc[MIXRT_MAX_RANK], roi[2 * MIXRT_MAX_RANK], extrap = 0;
+    bool have_roi = false;
+    memset(t, 0, sizeof(*t));
+    if (strcmp(k->node->op_type, "Resize") || k->opset < 11 || x->rank < 1)
+        return mixrt_kernel_error(k, MIXRT_STATUS_UNSUPPORTED, "no taps for %s opset %lld of rank %d",
+                                  k->node->op_type, (long long)k->opset, x->rank);
+    MIXRT_TRY(rs_mode(k, &p));
+    MIXRT_TRY(rs_geometry(k, x, &p, t->od, sc, roi, &have_roi, &extrap));
+    t->interp = p.mode != RM_NEAREST;
+    t->crop = have_roi;
+    for (int d = 0; d < x->rank; d++) {
+        struct rs_axis ax = {0};
+        t->rank = d + 1;
+        status = rs_axis_build(k, &p, &ax, x->dims[d], t->od[d], sc[d], have_roi ? roi[d] : 0,
+                               have_roi ? roi[x->rank + d] : 1);
+        t->n[d] = ax.n, t->idx[d] = ax.idx, t->w[d] = ax.w, t->cnt[d] = ax.cnt, t->oob[d] = ax.oob;
+        if (status != MIXRT_STATUS_OK) goto fail;
+    }
+    return MIXRT_STATUS_OK;
+fail:
+    mixrt_resize_taps_free(k->ctx, t);
     return status;
 }
 

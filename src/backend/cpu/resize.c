@@ -342,6 +342,163 @@ fail:
     return status;
 }
 
+/* ---- rz_taps: any mode, the reference's own taps ------------------------------------------------
+ * Resize (opset >= 11) of a 4-D f32 / bf16 / f16 tensor whose N and C are kept, in every mode
+ * (nearest, linear, cubic, antialiased) and coordinate transformation but tf_crop_and_resize: the
+ * taps are the reference's (mixrt_resize_taps_make, ref_shape.c), made from the tensors of this
+ * run, so sizes computed inside a subgraph body are fine (torchvision's keypoint heads resize each
+ * box's heatmaps to the box, cubic, inside a Loop; in the main graph the shaping inputs must be
+ * constants, as the builder times it there). Per output row the input rows of its H taps are blended into one f32
+ * row, then each output column sums its W taps from that row. Within a few f32 ulps of the
+ * reference's f64 sums of weight products (cubic's negative weights make that relative to the
+ * sum of |taps|). */
+
+static bool rz_taps_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    const char *bad = NULL;
+    const struct mixrt_value *x = n->n_inputs > 0 && n->inputs[0] >= 0 ? &g->values[n->inputs[0]] : NULL;
+    if (n->opset < 11) bad = "Resize before opset 11";
+    else if (!x || !rz_dtype(x->dtype)) bad = "Resize input not f32, bf16 or f16";
+    else if (x->rank >= 0 && x->rank != 4) bad = "Resize input not 4-D";
+    else if (!strcmp(mixrt_node_attr_string(n, "coordinate_transformation_mode", "half_pixel"), "tf_crop_and_resize"))
+        bad = "Resize with tf_crop_and_resize";
+    /* In the main graph the builder times candidates on made-up data for inputs that are not
+     * constants (nonsense scales there); a body's kernels are not timed. */
+    for (int i = 1; !bad && !g->parent && i < n->n_inputs && i < 4; i++)
+        if (n->inputs[i] >= 0 && !mixrt_graph_is_fixed_const(g, n->inputs[i]))
+            bad = "Resize: a shape-giving input is not a constant (main graph)";
+    if (bad && why && why_size) snprintf(why, why_size, "%s", bad);
+    return !bad;
+}
+
+/* Axis d maps each output coordinate onto the same input coordinate with weights summing to 1. */
+static bool taps_kept(const struct mixrt_resize_taps *t, int d, int64_t len) {
+    if (t->od[d] != len) return false;
+    for (int64_t i = 0; i < len; i++) {
+        double sum = 0;
+        for (int j = 0; j < t->cnt[d][i]; j++) {
+            if (t->idx[d][i * t->n[d] + j] != i) return false;
+            sum += t->w[d][i * t->n[d] + j];
+        }
+        if (sum != 1.0) return false;
+    }
+    return true;
+}
+
+static mixrt_status rz_taps_run(struct mixrt_kernel_ctx *k) {
+    const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0);
+    if (!x || !x->data || x->rank != 4 || !rz_dtype(x->dtype) || mixrt_tensor_numel(x) == 0)
+        return mixrt_cpu_run_reference(k);
+    struct mixrt_resize_taps tp;
+    if (mixrt_resize_taps_make(k, x, &tp) != MIXRT_STATUS_OK) return mixrt_cpu_run_reference(k);
+    mixrt_status status = MIXRT_STATUS_OK;
+    const int64_t H = x->dims[2], W = x->dims[3], OH = tp.od[2], OW = tp.od[3];
+    const size_t nout = (size_t)tp.od[0] * (size_t)tp.od[1] * (size_t)OH * (size_t)OW;
+    if (tp.crop || W > INT32_MAX - 64 || OW > INT32_MAX - 64 || !taps_kept(&tp, 0, x->dims[0]) ||
+        !taps_kept(&tp, 1, x->dims[1])) {
+        mixrt_resize_taps_free(k->ctx, &tp);
+        return mixrt_cpu_run_reference(k);
+    }
+    struct mixrt_tensor *o = NULL;
+    float *buf = NULL, *cw = NULL;
+    int32_t *ci = NULL;
+    uint16_t *cm = NULL;
+    const int T = tp.n[3];
+    const int64_t nb = (OW + 15) / 16, np = nb * 16;
+    const size_t es = mixrt_dtype_size(x->dtype);
+    const int64_t nrows = tp.od[0] * tp.od[1] * OH;
+    const int nt = rz_threads(nout, es, nrows);
+    const size_t per = (size_t)W + (size_t)W + (size_t)OW; /* blended row, widened row, f32 output row */
+    MIXRT_TRY(mixrt_kernel_output_uninit(k, 0, x->dtype, 4, tp.od, &o));
+    if (nout == 0) goto fail;
+    ci = mixrt_calloc(k->ctx, (size_t)T * (size_t)np, sizeof(*ci));
+    cw = mixrt_calloc(k->ctx, (size_t)T * (size_t)np, sizeof(*cw));
+    cm = mixrt_calloc(k->ctx, (size_t)T * (size_t)nb, sizeof(*cm));
+    buf = mixrt_alloc(k->ctx, (size_t)nt * per * sizeof(float));
+    if (!ci || !cw || !cm || !buf) {
+        status = mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for the resize tables");
+        goto fail;
+    }
+    for (int64_t c = 0; c < OW; c++)
+        for (int j = 0; j < tp.cnt[3][c]; j++) {
+            ci[(size_t)j * (size_t)np + (size_t)c] = (int32_t)tp.idx[3][c * T + j];
+            cw[(size_t)j * (size_t)np + (size_t)c] = (float)tp.w[3][c * T + j];
+            cm[(size_t)j * (size_t)nb + (size_t)(c / 16)] |= (uint16_t)(1u << (c % 16));
+        }
+    const struct mixrt_rz_taps_cols cols = {OW, nb, np, T, ci, cw, cm};
+    const bool avx = mixrt_rz_has_avx512();
+    void (*vtaps)(mixrt_dtype, const void *const *, const float *, int, float *, float *, int64_t) =
+        avx ? mixrt_rz_vtaps_avx512 : mixrt_rz_vtaps_scalar;
+    void (*htaps)(const struct mixrt_rz_taps_cols *, const float *, float *) =
+        avx ? mixrt_rz_htaps_avx512 : mixrt_rz_htaps_scalar;
+    const char *src = x->data;
+    char *dst = o->data;
+    const mixrt_dtype dt = x->dtype;
+    const int TH = tp.n[2];
+    const int64_t *hidx = tp.idx[2];
+    const double *hw = tp.w[2];
+    const uint8_t *hcnt = tp.cnt[2];
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#endif
+    for (int64_t r = 0; r < nrows; r++) {
+        float *t = buf + (size_t)rz_thread_num() * per, *scratch = t + W, *yf = scratch + W;
+        const int64_t plane = r / OH, h = r % OH;
+        const char *xp = src + (size_t)plane * (size_t)H * (size_t)W * es;
+        char *yrow = dst + (size_t)r * (size_t)OW * es;
+        const void *rows[64];
+        float wts[64];
+        int cnt = hcnt[h];
+        for (int j = 0; j < cnt; j++) {
+            rows[j] = xp + (size_t)hidx[h * TH + j] * (size_t)W * es;
+            wts[j] = (float)hw[h * TH + j];
+        }
+        if (cnt == 0) { /* every tap weighs 0 (exclude_outside far out): the reference's 0 */
+            memset(yrow, 0, (size_t)OW * es);
+            continue;
+        }
+        vtaps(dt, rows, wts, cnt, t, scratch, W);
+        if (dt == MIXRT_DTYPE_F32) {
+            htaps(&cols, t, (float *)yrow);
+        } else {
+            htaps(&cols, t, yf);
+            mixrt_convert(yrow, dt, yf, MIXRT_DTYPE_F32, (size_t)OW);
+        }
+    }
+fail:
+    if (buf) mixrt_free(k->ctx, buf, (size_t)nt * per * sizeof(float));
+    if (ci) mixrt_free(k->ctx, ci, (size_t)T * (size_t)np * sizeof(*ci));
+    if (cw) mixrt_free(k->ctx, cw, (size_t)T * (size_t)np * sizeof(*cw));
+    if (cm) mixrt_free(k->ctx, cm, (size_t)T * (size_t)nb * sizeof(*cm));
+    mixrt_resize_taps_free(k->ctx, &tp);
+    return status;
+}
+
+void mixrt_rz_vtaps_scalar(mixrt_dtype dt, const void *const *rows, const float *wts, int cnt, float *t,
+                           float *scratch, int64_t n) {
+    for (int k = 0; k < cnt; k++) {
+        const float *a = rows[k];
+        if (dt != MIXRT_DTYPE_F32) {
+            mixrt_convert(scratch, MIXRT_DTYPE_F32, rows[k], dt, (size_t)n);
+            a = scratch;
+        }
+        if (k == 0)
+            for (int64_t j = 0; j < n; j++) t[j] = wts[0] * a[j];
+        else
+            for (int64_t j = 0; j < n; j++) t[j] = fmaf(wts[k], a[j], t[j]);
+    }
+}
+
+void mixrt_rz_htaps_scalar(const struct mixrt_rz_taps_cols *c, const float *t, float *y) {
+    for (int64_t w = 0; w < c->n; w++) {
+        float a = 0;
+        for (int j = 0; j < c->T; j++) {
+            const size_t o = (size_t)j * (size_t)c->np + (size_t)w;
+            if (c->mask[(size_t)j * (size_t)c->blocks + (size_t)(w / 16)] >> (w % 16) & 1) a = fmaf(c->w[o], t[c->idx[o]], a);
+        }
+        y[w] = a;
+    }
+}
+
 /* ---- GridSample ------------------------------------------------------------------------------
  * gs_2d: GridSample of a 4-D f32 X [N, C, H, W] by an f32 grid [N, OH, OW, 2], linear (bilinear)
  * or nearest, zeros or border padding, either align_corners. Per output point the coordinates,
@@ -445,6 +602,7 @@ static mixrt_status gs_run(struct mixrt_kernel_ctx *k) {
 
 const struct mixrt_cpu_kernel mixrt_resize_kernels[] = {
     {"rz_linear", "", "Resize", rz_supports, NULL, NULL, rz_run},
+    {"rz_taps", "", "Resize", rz_taps_supports, NULL, NULL, rz_taps_run},
     {"rz_nhwc", MIXRT_DOMAIN, "Resize", rz_nhwc_supports, NULL, NULL, rz_nhwc_run},
     {"gs_2d", "", "GridSample", gs_supports, NULL, NULL, gs_run},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},

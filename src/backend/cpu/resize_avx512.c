@@ -60,6 +60,33 @@ void mixrt_rz_hpass_nhwc_avx512(const struct mixrt_rz_cols *c, int64_t C, const 
         }
     }
 }
+
+void mixrt_rz_vtaps_avx512(mixrt_dtype dt, const void *const *rows, const float *wts, int cnt, float *t,
+                           float *scratch, int64_t n) {
+    (void)scratch;
+    for (int64_t j = 0; j < n; j += 16) {
+        __mmask16 m = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1u);
+        __m512 y = _mm512_mul_ps(_mm512_set1_ps(wts[0]), load16(dt, rows[0], j, m));
+        for (int k = 1; k < cnt; k++) y = _mm512_fmadd_ps(_mm512_set1_ps(wts[k]), load16(dt, rows[k], j, m), y);
+        _mm512_mask_storeu_ps(t + j, m, y);
+    }
+}
+
+void mixrt_rz_htaps_avx512(const struct mixrt_rz_taps_cols *c, const float *t, float *y) {
+    for (int64_t b = 0; b < c->blocks; b++) {
+        const int64_t w = b * 16;
+        __mmask16 m = c->n - w >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (c->n - w)) - 1u);
+        __m512 a = _mm512_setzero_ps();
+        for (int j = 0; j < c->T; j++) {
+            const __mmask16 on = (__mmask16)c->mask[(size_t)j * (size_t)c->blocks + (size_t)b];
+            const size_t o = (size_t)j * (size_t)c->np + (size_t)w;
+            __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), on, _mm512_loadu_si512((const void *)(c->idx + o)),
+                                                t, 4);
+            a = _mm512_mask3_fmadd_ps(_mm512_loadu_ps(c->w + o), v, a, on);
+        }
+        _mm512_mask_storeu_ps(y + w, m, a);
+    }
+}
 #else
 typedef int mixrt_resize_avx512_unused; /* ISO C: a translation unit needs a declaration */
 #endif

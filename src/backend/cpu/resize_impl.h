@@ -37,6 +37,25 @@ void mixrt_rz_hpass_avx512(const struct mixrt_rz_cols *c, const float *t, float 
 void mixrt_rz_hpass_nhwc_scalar(const struct mixrt_rz_cols *c, int64_t C, const float *t, float *y);
 void mixrt_rz_hpass_nhwc_avx512(const struct mixrt_rz_cols *c, int64_t C, const float *t, float *y);
 
+/* Any number of taps per output (rz_taps: the reference's taps in every mode): column w sums
+ * w[j * np + w] * t[idx[j * np + w]] over the taps j < T whose bit w % 16 of mask[j * blocks + w / 16]
+ * is set (unset taps are not read, so an infinite input lands where the reference puts it).
+ * Columns padded to blocks of 16: np = blocks * 16, pad entries tap 0 with weight 0, bit clear. */
+struct mixrt_rz_taps_cols {
+    int64_t n, blocks, np;
+    int T;
+    const int32_t *idx;
+    const float *w;
+    const uint16_t *mask;
+};
+/* t[j] = sum over k < cnt of wts[k] * rows[k][j], j < n (rows of dt; cnt >= 1). */
+void mixrt_rz_vtaps_scalar(mixrt_dtype dt, const void *const *rows, const float *wts, int cnt, float *t,
+                           float *scratch, int64_t n);
+void mixrt_rz_htaps_scalar(const struct mixrt_rz_taps_cols *c, const float *t, float *y);
+void mixrt_rz_vtaps_avx512(mixrt_dtype dt, const void *const *rows, const float *wts, int cnt, float *t,
+                           float *scratch, int64_t n);
+void mixrt_rz_htaps_avx512(const struct mixrt_rz_taps_cols *c, const float *t, float *y);
+
 /* AVX512F/BW/VL usable and not forced off (MIXRT_RESIZE_ISA=scalar, or the test hook). */
 bool mixrt_rz_has_avx512(void);
 /* Test hooks: the scalar twins from now on; rows split over threads from this many output
