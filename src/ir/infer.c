@@ -430,6 +430,35 @@ static struct shape infer_dtype_only(const struct mixrt_graph *g, const struct m
         if (oi == 0 && !strcmp(n->op_type, body_same0[i])) return unknown_shape(x->dtype);
     const char *op = n->op_type;
     struct shape out = unknown_shape(MIXRT_DTYPE_UNDEFINED);
+    /* Ranks that data-dependent sizes do not hide (detectors: MultiScaleRoIAlign's zeros of a
+     * computed shape, filled level by level with ScatterElements of RoiAlign results, so that
+     * the mask head after it is known to be 4-D). */
+    if (oi == 0 && !strcmp(op, "RoiAlign") && n->n_inputs >= 2) {
+        out = unknown_shape(x->dtype);
+        out.rank = 4;
+        struct shape r = value_shape(g, n->inputs[1]);
+        out.d[0] = r.rank == 2 ? r.d[0] : dim_unknown();
+        out.d[1] = x->rank == 4 ? x->d[1] : dim_unknown();
+        out.d[2] = dim_known(mixrt_node_attr_int(n, "output_height", 1));
+        out.d[3] = dim_known(mixrt_node_attr_int(n, "output_width", 1));
+        return out;
+    }
+    if (oi == 0 && (!strcmp(op, "ScatterElements") || !strcmp(op, "Scatter")) && n->n_inputs >= 3) {
+        if (x->rank >= 0) return *x; /* the data's shape */
+        struct shape u = value_shape(g, n->inputs[2]), ix = value_shape(g, n->inputs[1]);
+        out = unknown_shape(x->dtype);
+        out.rank = u.rank >= 0 ? u.rank : ix.rank; /* all three share one rank */
+        for (int i = 0; i < out.rank; i++) out.d[i] = dim_unknown();
+        return out;
+    }
+    if (oi == 0 && !strcmp(op, "ConstantOfShape") && x->rank == 1 && x->d[0].value >= 0 &&
+        x->d[0].value <= MIXRT_MAX_RANK) {
+        const struct mixrt_attr *v = mixrt_node_attr(n, "value");
+        out = unknown_shape(v && v->t ? v->t->dtype : MIXRT_DTYPE_F32);
+        out.rank = (int)x->d[0].value;
+        for (int i = 0; i < out.rank; i++) out.d[i] = dim_unknown();
+        return out;
+    }
     for (int i = 0; same0[i]; i++)
         if (oi == 0 && !strcmp(op, same0[i])) return unknown_shape(x->dtype);
     if (!strcmp(op, "Split")) return unknown_shape(x->dtype);

@@ -291,6 +291,19 @@ mixrt_status mixrt_dnnl_deconv_gemm_prepare(mixrt_context_t ctx, const struct mi
 }
 mixrt_status mixrt_dnnl_deconv_gemm_run(struct mixrt_kernel_ctx *k) { return deconv_run_state(k, true); }
 
+/* f32 only: oneDNN 2.6's gemm deconvolution in bf16 took 278 ms on Mask R-CNN's mask head (the
+ * default implementation ~2x less), and the builder takes it untimed where shapes are unknown. */
+bool mixrt_dnnl_deconv_gemm_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why,
+                                     size_t why_size) {
+    if (!mixrt_dnnl_deconv_supports(g, n, why, why_size)) return false;
+    if (g->values[n->inputs[0]].dtype != MIXRT_DTYPE_F32) {
+        if (why && why_size) snprintf(why, why_size, "gemm deconvolution in %s (f32 only)",
+                                      mixrt_dtype_name(g->values[n->inputs[0]].dtype));
+        return false;
+    }
+    return true;
+}
+
 #else
 typedef int mixrt_dnnl_deconv_unused; /* ISO C wants a declaration in every translation unit */
 #endif /* MIXRT_HAVE_DNNL */

@@ -145,6 +145,8 @@ mixrt_status mixrt_dnnl_conv_prepare(mixrt_context_t ctx, const struct mixrt_gra
                                      void **state);
 mixrt_status mixrt_dnnl_conv_run(struct mixrt_kernel_ctx *k);
 bool mixrt_dnnl_deconv_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size);
+bool mixrt_dnnl_deconv_gemm_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why,
+                                     size_t why_size);
 mixrt_status mixrt_dnnl_deconv_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
                                        void **state);
 mixrt_status mixrt_dnnl_deconv_run(struct mixrt_kernel_ctx *k);
