@@ -216,6 +216,36 @@ static void transpose_cases(void) {
     }
 }
 
+/* ---- DepthToSpace ------------------------------------------------------------------------ */
+
+static void d2s_case(mixrt_dtype dt, const int64_t *dims, int64_t b, const char *mode, mixrt_status expect) {
+    if (!begin("DepthToSpace", 13, 1, 1)) return;
+    char desc[256], p[64];
+    kh_attr_int("blocksize", b);
+    if (mode) kh_attr_str("mode", mode);
+    snprintf(p, sizeof(p), "blocksize=%lld mode=%s", (long long)b, mode ? mode : "default");
+    in_rand(0, dt, 4, dims);
+    finish(dims_desc(desc, sizeof(desc), dt, 4, dims, p), expect);
+}
+
+/* Both modes (CRD: the ConvTranspose rewrite's; DCR, the default), blocks 1-4, odd planes, one
+ * pixel, zero-size dims; channels not divisible by b^2 fail as the reference does. */
+static void d2s_cases(void) {
+    static const char *const modes[] = {"CRD", "DCR", NULL};
+    for (int t = 0; t < 4; t++)
+        for (int m = 0; m < 3; m++) {
+            mixrt_dtype dt = dts[t];
+            d2s_case(dt, (int64_t[]){2, 16, 7, 9}, 2, modes[m], MIXRT_STATUS_OK);
+            d2s_case(dt, (int64_t[]){1, 1024, 14, 14}, 2, modes[m], MIXRT_STATUS_OK); /* a mask head's 2x2 */
+            d2s_case(dt, (int64_t[]){3, 27, 5, 1}, 3, modes[m], MIXRT_STATUS_OK);
+            d2s_case(dt, (int64_t[]){1, 32, 1, 1}, 4, modes[m], MIXRT_STATUS_OK);
+            d2s_case(dt, (int64_t[]){2, 5, 3, 4}, 1, modes[m], MIXRT_STATUS_OK);
+            d2s_case(dt, (int64_t[]){0, 8, 3, 4}, 2, modes[m], MIXRT_STATUS_OK);
+            d2s_case(dt, (int64_t[]){1, 8, 0, 4}, 2, modes[m], MIXRT_STATUS_OK);
+            d2s_case(dt, (int64_t[]){1, 6, 3, 4}, 2, modes[m], MIXRT_STATUS_INVALID_MODEL);
+        }
+}
+
 /* ---- Gather ------------------------------------------------------------------------------- */
 
 static void gather_case(mixrt_dtype dt, int rank, const int64_t *dims, int64_t axis, mixrt_dtype it, int irank,
@@ -637,6 +667,7 @@ int main(int argc, char **argv) {
     logic_cases();
     pad_cases();
     resize_cases();
+    d2s_cases();
     if (g_only < 0) refusal_cases();
     printf("test_datamove_kernels: %d cases\n", g_cases_run);
     mixrt_context_destroy(kh_ctx);

@@ -298,6 +298,69 @@ static struct mixrt_graph *conv_bn(mixrt_dtype dt, bool second_reader, bool bias
     return g;
 }
 
+/* ConvTranspose with kernel == stride (MIXRT_PASS_CONV_CPU) becomes a 1x1 Conv and a CRD
+ * DepthToSpace computing the same (random weights and bias, f32 and bf16, strides 2 and 3,
+ * with and without bias); with padding, two groups, a kernel larger than the stride, output
+ * padding, or without MIXRT_PASS_CONV_CPU (CUDA engines), it stays. */
+static struct mixrt_graph *deconv(mixrt_dtype dt, int64_t ci, int64_t co, int64_t k, int64_t s, int group, bool bias) {
+    struct mixrt_graph *g = new_graph();
+    int x = add_input(g, "x", dt, 4, (int64_t[]){2, ci, 3, 5});
+    size_t nw = (size_t)(ci * co / group * k * k);
+    double wv[512], bv[16];
+    for (size_t i = 0; i < nw && i < 512; i++) wv[i] = tu_uniform(-1, 1);
+    for (int i = 0; i < 16; i++) bv[i] = tu_uniform(-1, 1);
+    int w = add_const_values(ctx, g, "w", dt, 4, (int64_t[]){ci, co / group, k, k}, wv);
+    int b = add_const_values(ctx, g, "b", dt, 1, (int64_t[]){co}, bv);
+    int y = add_op_node(g, "ConvTranspose", bias ? 3 : 2, (int[]){x, w, b}, "y");
+    set_ints(g, y, "strides", 2, (int64_t[]){s, s});
+    if (group > 1) set_int(g, y, "group", group);
+    graph_set_output(g, y);
+    return g;
+}
+
+static void test_deconv_d2s(void) {
+    static const mixrt_dtype dts[] = {MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16};
+    struct mixrt_pass_stats st;
+    const unsigned flags = MIXRT_PASS_CONV_BN | MIXRT_PASS_CONV_CPU | MIXRT_PASS_DCE;
+    for (size_t d = 0; d < 2; d++)
+        for (int s = 2; s <= 3; s++)
+            for (int bias = 0; bias < 2; bias++) {
+                struct mixrt_graph *g = deconv(dts[d], 3, 4, s, s, 1, bias);
+                struct mixrt_tensor *x = tensor(dts[d], 4, (int64_t[]){2, 3, 3, 5});
+                for (size_t i = 0; i < mixrt_tensor_numel(x); i++) mixrt_store_f64(x->data, dts[d], i, tu_uniform(-2, 2));
+                size_t n = (size_t)(2 * 4 * 3 * s * 5 * s);
+                double before[1080], after[1080];
+                TU_CHECK(run(g, 1, (const struct mixrt_tensor *[]){x}, before, 1080) == n, "runs before");
+                TU_CHECK(mixrt_passes_run(g, flags, &st) == MIXRT_STATUS_OK, "passes: %s", mixrt_context_last_error(ctx));
+                TU_CHECK(count_op(g, "ConvTranspose") == 0 && count_op(g, "Conv") == 1 && count_op(g, "DepthToSpace") == 1,
+                         "k%d s%d ConvTranspose (%s, bias %d) became Conv + DepthToSpace", s, s,
+                         mixrt_dtype_name(dts[d]), bias);
+                TU_CHECK(run(g, 1, (const struct mixrt_tensor *[]){x}, after, 1080) == n, "runs after");
+                double worst = 0;
+                for (size_t i = 0; i < n; i++) {
+                    double e = fabs(before[i] - after[i]) / (1 + fabs(before[i]));
+                    if (e > worst) worst = e;
+                }
+                /* one tap per pixel: the same products and sums in the same dtype (bf16: one rounding) */
+                TU_CHECK(worst <= (dts[d] == MIXRT_DTYPE_F32 ? 1e-6 : 1e-2), "Conv + DepthToSpace matches (%s, s%d, "
+                         "bias %d): worst %g", mixrt_dtype_name(dts[d]), s, bias, worst);
+                mixrt_tensor_destroy(ctx, x);
+                mixrt_graph_destroy(g);
+            }
+    for (int c = 0; c < 5; c++) {
+        struct mixrt_graph *g = c == 1 ? deconv(MIXRT_DTYPE_F32, 4, 4, 2, 2, 2, true)
+                                : c == 2 ? deconv(MIXRT_DTYPE_F32, 3, 4, 3, 2, 1, true)
+                                         : deconv(MIXRT_DTYPE_F32, 3, 4, 2, 2, 1, true);
+        int y = mixrt_graph_find_value(g, "y");
+        if (c == 0) set_ints(g, y, "pads", 4, (int64_t[]){1, 0, 1, 0});
+        if (c == 3) set_ints(g, y, "output_padding", 2, (int64_t[]){1, 1});
+        TU_CHECK(mixrt_passes_run(g, c == 4 ? flags & ~MIXRT_PASS_CONV_CPU : flags, &st) == MIXRT_STATUS_OK, "passes");
+        TU_CHECK(count_op(g, "ConvTranspose") == 1 && count_op(g, "DepthToSpace") == 0,
+                 "case %d (pads / group 2 / k3 s2 / output_padding / CUDA flags): ConvTranspose stays", c);
+        mixrt_graph_destroy(g);
+    }
+}
+
 static void test_conv_bn(void) {
     static const mixrt_dtype dts[] = {MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16};
     struct mixrt_pass_stats st;
@@ -731,6 +794,7 @@ int main(void) {
     test_dce();
     test_cast();
     test_conv_bn();
+    test_deconv_d2s();
     TU_CHECK(mixrt_context_bytes_in_use(ctx) == 0, "no leak: %zu bytes", mixrt_context_bytes_in_use(ctx));
     mixrt_context_destroy(ctx);
     return tu_finish("test_passes");

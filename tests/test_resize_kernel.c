@@ -191,6 +191,13 @@ static void taps_cases(void) {
             struct rz_extra kept = {"rz_taps", 13, -0.75f, 0, 0, NULL, 1}; /* handed over: C resized */
             run_case_x(dt, "cubic", false, co, (int64_t[]){1, 2, 4, 4}, NULL, (int64_t[]){1, 3, 8, 8}, -1, true, &kept);
         }
+    { /* Mask R-CNN's paste: a padded 30x30 mask to a thin, wide box */
+        struct rz_extra lin = {"rz_taps", 13, -0.75f, 0, 0, NULL, 1};
+        for (int64_t h = 1; h <= 6; h++)
+            for (int64_t w = 316; w <= 324; w++)
+                run_case_x(MIXRT_DTYPE_F32, "linear", false, "half_pixel", (int64_t[]){1, 1, 30, 30}, NULL,
+                           (int64_t[]){1, 1, h, w}, -1, false, &lin);
+    }
     struct rz_extra cub = {"rz_taps", 11, -0.75f, 0, 0, NULL, 2.5};
     run_case_x(MIXRT_DTYPE_F32, "cubic", false, "half_pixel", (int64_t[]){1, 17, 56, 56}, NULL,
                (int64_t[]){1, 17, 131, 97}, -1, false, &cub); /* a keypoint head's box */

@@ -1278,9 +1278,48 @@ fail:
     return status;
 }
 
+/* ---- DepthToSpace ----------------------------------------------------------------------------
+ * [N, C, H, W] -> [N, C / b^2, H * b, W * b] as one strided copy: the input seen as [N, c, b, b, H, W]
+ * (CRD) or [N, b, b, c, H, W] (DCR), read in the output's order [N, c, H, b, W, b]. ConvTranspose
+ * with kernel == stride becomes a 1x1 convolution and this (fuse_conv.c). */
+static bool d2s_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    if (!common_supports(g, n, 1, why, why_size)) return false;
+    const char *mode = mixrt_node_attr_string(n, "mode", "DCR");
+    if (strcmp(mode, "DCR") && strcmp(mode, "CRD")) return no(why, why_size, "DepthToSpace mode '%s'", mode);
+    const struct mixrt_value *x = in_value(g, n, 0);
+    if (x->rank >= 0 && x->rank != 4) return no(why, why_size, "%s", "DepthToSpace input not 4-D");
+    return true;
+}
+
+static mixrt_status d2s_run(struct mixrt_kernel_ctx *k) {
+    const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0);
+    const int64_t b = mixrt_node_attr_int(k->node, "blocksize", 0);
+    const char *mode = mixrt_node_attr_string(k->node, "mode", "DCR");
+    const bool crd = !strcmp(mode, "CRD");
+    if (!fast_tensor(x) || x->rank != 4 || b <= 0 || b > 1024 || (!crd && strcmp(mode, "DCR")) ||
+        x->dims[1] % (b * b) || x->dims[2] > INT64_MAX / b / 4 || x->dims[3] > INT64_MAX / b / 4)
+        return mixrt_cpu_run_reference(k); /* its errors for bad attributes and shapes */
+    const int64_t N = x->dims[0], c = x->dims[1] / (b * b), H = x->dims[2], W = x->dims[3], hw = H * W;
+    const int64_t dims[4] = {N, c, H * b, W * b};
+    struct mixrt_tensor *o = NULL;
+    mixrt_status status = mixrt_kernel_output_uninit(k, 0, x->dtype, 4, dims, &o);
+    if (status != MIXRT_STATUS_OK) return status;
+    if (mixrt_tensor_numel(o) == 0) return MIXRT_STATUS_OK;
+    struct dm_loop L;
+    L.r = 6;
+    const int64_t d6[6] = {N, c, H, b, W, b};
+    /* source strides of (n, c, h, i, w, j) */
+    const int64_t s6[6] = {x->dims[1] * hw, crd ? b * b * hw : hw, W, crd ? b * hw : b * c * hw, 1, crd ? hw : c * hw};
+    for (int i = 0; i < 6; i++) L.d[i] = d6[i], L.ss[i] = s6[i];
+    row_strides(6, d6, L.ds);
+    dm_copy(o->data, x->data, mixrt_dtype_size(x->dtype), &L);
+    return MIXRT_STATUS_OK;
+}
+
 #define DM(name, op, sup, run) {name, "", op, sup, NULL, NULL, run}
 const struct mixrt_cpu_kernel mixrt_datamove_kernels[] = {
     DM("dm_transpose", "Transpose", transpose_supports, transpose_run),
+    DM("dm_depthtospace", "DepthToSpace", d2s_supports, d2s_run),
     DM("dm_gather", "Gather", gather_supports, gather_run),
     DM("dm_concat", "Concat", concat_supports, concat_run),
     DM("dm_split", "Split", split_supports, split_run),
