@@ -527,7 +527,7 @@ static mixrt_status load_from(struct mixrt_engine *e, const char *what) {
                       what, nd->name, took < 0 ? "its kernel did not pack at load, the shapes are not static" : pwhy,
                       kern->name);
     }
-    MIXRT_TRY(mixrt_engine_bodies_prepare(e));
+    if (!cuda) MIXRT_TRY(mixrt_engine_bodies_prepare(e)); /* a CUDA engine runs bodies on the reference */
     if (n_blobs)
         mixrt_log(ctx, MIXRT_LOG_VERBOSE, "'%s': %d of %d layers' packed weights adopted", what, n_adopted, n_blobs);
     MIXRT_CHECK(ctx, k == end, MIXRT_STATUS_INVALID_MODEL, "'%s': KERNELS has data after the last layer", what);
