@@ -822,7 +822,7 @@ static mixrt_status deconv_to_d2s(struct pass_state *st, int ni, bool *done) {
 }
 
 static mixrt_status pass_conv_bn(struct pass_state *st, int *removed) {
-    for (int ni = 0; ni < st->g->n_nodes; ni++) {
+    for (int ni = 0; ni < st->n_dead; ni++) { /* the nodes the pass began with (deconv_to_d2s appends) */
         if (st->dead[ni]) continue;
         bool done;
         mixrt_status status = fold_conv_bn(st, ni, &done);
