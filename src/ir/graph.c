@@ -162,6 +162,16 @@ const int64_t *mixrt_node_attr_ints(const struct mixrt_node *n, const char *name
     return a->ints;
 }
 
+bool mixrt_node_attr_ints_all(const struct mixrt_node *n, const char *name, int64_t v, size_t count) {
+    if (!mixrt_node_attr(n, name)) return true;
+    size_t cnt = 0;
+    const int64_t *a = mixrt_node_attr_ints(n, name, &cnt);
+    if (count && cnt != count) return false;
+    for (size_t i = 0; i < cnt; i++)
+        if (a[i] != v) return false;
+    return true;
+}
+
 bool mixrt_node_mean_hw(const struct mixrt_graph *g, const struct mixrt_node *n) {
     if (n->domain[0] || strcmp(n->op_type, "ReduceMean") || n->n_inputs < 1 || n->n_outputs != 1 || n->inputs[0] < 0 ||
         n->outputs[0] < 0 || g->values[n->inputs[0]].rank != 4 || !mixrt_dtype_is_float(g->values[n->inputs[0]].dtype))

@@ -165,6 +165,8 @@ const char *mixrt_node_attr_string(const struct mixrt_node *n, const char *name,
 /* The ints attribute: *count set, pointer returned (NULL and *count 0 when absent). */
 const int64_t *mixrt_node_attr_ints(const struct mixrt_node *n, const char *name,
                                     size_t *count);
+/* The attribute is absent, or every value of it equals v and (count > 0) it has count values. */
+bool mixrt_node_attr_ints_all(const struct mixrt_node *n, const char *name, int64_t v, size_t count);
 const float *mixrt_node_attr_floats(const struct mixrt_node *n, const char *name,
                                     size_t *count);
 /* n is a default-domain ReduceMean of a rank-4 float tensor over exactly axes 2 and 3 (H, W

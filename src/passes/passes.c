@@ -724,16 +724,6 @@ fail:
  * takes the fast conv kernels, bf16 and the layout pass, where oneDNN 2.6's deconvolution in bf16
  * was no faster than in f32 (Mask R-CNN's 2x2 mask-head upsampler: 280 ms in bf16).
  * W'[(co * s + i) * s + j, ci] = W[ci, co, i, j]; B' repeats B[co] s * s times. */
-static bool ints_all(const struct mixrt_node *n, const char *name, int64_t v, size_t want) {
-    size_t cnt = 0;
-    const int64_t *a = mixrt_node_attr_ints(n, name, &cnt);
-    if (!mixrt_node_attr(n, name)) return true;
-    if (want && cnt != want) return false;
-    for (size_t i = 0; i < cnt; i++)
-        if (a[i] != v) return false;
-    return true;
-}
-
 static mixrt_status deconv_to_d2s(struct pass_state *st, int ni, bool *done) {
     struct mixrt_graph *g = st->g;
     *done = false;
@@ -756,8 +746,9 @@ static mixrt_status deconv_to_d2s(struct pass_state *st, int ni, bool *done) {
     size_t kc = 0;
     const char *ap = mixrt_node_attr_string(n, "auto_pad", "NOTSET");
     if (!st2 || cnt != 2 || st2[0] != s || st2[1] != s || mixrt_node_attr_int(n, "group", 1) != 1 ||
-        (strcmp(ap, "NOTSET") && strcmp(ap, "VALID")) || !ints_all(n, "pads", 0, 4) || !ints_all(n, "dilations", 1, 2) ||
-        !ints_all(n, "output_padding", 0, 0) || mixrt_node_attr(n, "output_shape"))
+        (strcmp(ap, "NOTSET") && strcmp(ap, "VALID")) || !mixrt_node_attr_ints_all(n, "pads", 0, 4) ||
+        !mixrt_node_attr_ints_all(n, "dilations", 1, 2) || !mixrt_node_attr_ints_all(n, "output_padding", 0, 0) ||
+        mixrt_node_attr(n, "output_shape"))
         return MIXRT_STATUS_OK;
     if ((ks = mixrt_node_attr_ints(n, "kernel_shape", &kc)) && (kc != 2 || ks[0] != s || ks[1] != s))
         return MIXRT_STATUS_OK;

@@ -40,14 +40,6 @@ static bool refuse(char *why, size_t why_size, const char *msg) {
 
 static bool fast_dtype(mixrt_dtype t) { return t == MIXRT_DTYPE_F32 || t == MIXRT_DTYPE_BF16; }
 
-static bool attr_all(const struct mixrt_node *n, const char *name, int64_t want) {
-    size_t cnt = 0;
-    const int64_t *v = mixrt_node_attr_ints(n, name, &cnt);
-    for (size_t i = 0; v && i < cnt; i++)
-        if (v[i] != want) return false;
-    return true;
-}
-
 static bool gemv_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
     enum mixrt_fconv_act act;
     float p0, p1;
@@ -67,7 +59,8 @@ static bool gemv_supports(const struct mixrt_graph *g, const struct mixrt_node *
     if (!mixrt_dtype_is_float(w->dtype) || w->rank != 4 || w->dims[2] != 1 || w->dims[3] != 1 || w->dims[0] < 1 ||
         w->dims[1] < 1 || w->dims[0] > GEMV_MAX_CH || w->dims[1] > GEMV_MAX_CH)
         return refuse(why, why_size, "W is not a float [M, C, 1, 1] tensor of at most 8192 channels");
-    if (!attr_all(n, "strides", 1) || !attr_all(n, "pads", 0) || !attr_all(n, "kernel_shape", 1))
+    if (!mixrt_node_attr_ints_all(n, "strides", 1, 0) || !mixrt_node_attr_ints_all(n, "pads", 0, 0) ||
+        !mixrt_node_attr_ints_all(n, "kernel_shape", 1, 0))
         return refuse(why, why_size, "strides other than 1, pads, or a kernel_shape other than 1x1");
     const char *ap = mixrt_node_attr_string(n, "auto_pad", "NOTSET");
     if (ap[0] && strcmp(ap, "NOTSET") && strcmp(ap, "VALID")) return refuse(why, why_size, "auto_pad SAME");
