@@ -422,12 +422,10 @@ static struct shape infer_dtype_only(const struct mixrt_graph *g, const struct m
         "ReduceLogSumExp", "ReduceSumSquare", "Resize", "Upsample", "DepthToSpace", "SpaceToDepth", "ScatterND",
         "ScatterElements", "Scatter", "ReverseSequence", "Compress", "Range", "Einsum",
         "GlobalLpPool", "MaxUnpool", "RoiAlign", "GridSample", "CenterCropPad", "Col2Im", NULL};
-    /* In a subgraph body (typed for its kernels, engine.c) the shaping ops whose rank is unknown
-     * still give their dtype. Not in the main graph: there it changed the planned graph (Mask
-     * R-CNN's convolutions lost their fusions; not yet understood, see notes). */
-    static const char *const body_same0[] = {"Unsqueeze", "Reshape", "Transpose", "Flatten", "Concat", NULL};
-    for (int i = 0; g->parent && body_same0[i]; i++)
-        if (oi == 0 && !strcmp(n->op_type, body_same0[i])) return unknown_shape(x->dtype);
+    /* Shaping ops whose rank is unknown still give their dtype. */
+    static const char *const same0_shaping[] = {"Unsqueeze", "Reshape", "Transpose", "Flatten", "Concat", NULL};
+    for (int i = 0; same0_shaping[i]; i++)
+        if (oi == 0 && !strcmp(n->op_type, same0_shaping[i])) return unknown_shape(x->dtype);
     const char *op = n->op_type;
     struct shape out = unknown_shape(MIXRT_DTYPE_UNDEFINED);
     /* Ranks that data-dependent sizes do not hide (detectors: MultiScaleRoIAlign's zeros of a
@@ -592,6 +590,9 @@ static struct shape infer_node(const struct mixrt_graph *g, const struct mixrt_n
             }
             return infer_matmul(&x, &b);
         }
+        /* Conv fused while its input's rank was unknown: a channels-first FusedConv has Conv's
+         * shape (its extra inputs - bias, residual - do not change it). */
+        if (!strcmp(op, "FusedConv") && !mixrt_node_attr_int(n, "channels_last", 0)) return infer_window(g, n, true);
         return out;
     }
     if (n->domain[0]) return out;
