@@ -93,7 +93,7 @@ void kh_attr_strs(const char *name, const char **v, size_t n) {
 mixrt_status kh_run_kernel(mixrt_kernel_fn fn, void *state) {
     if (!kh_G) return MIXRT_STATUS_OUT_OF_MEMORY;
     struct mixrt_kernel_ctx k = {kh_ctx,   kh_G,   kh_N,       kh_N->opset,   kh_n_in,       kh_in, kh_in_seq,
-                                 kh_n_out, kh_out, kh_out_seq, kh_out_is_seq, kh_out_wanted, NULL, state};
+                                 kh_n_out, kh_out, kh_out_seq, kh_out_is_seq, kh_out_wanted, NULL, state, NULL};
     return fn(&k);
 }
 

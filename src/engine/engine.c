@@ -3,6 +3,8 @@
  * the planned graph; per node it keeps the chosen kernel and the state the kernel's
  * prepare made, released in destroy. */
 #include <limits.h>
+#include <stdint.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -582,6 +584,125 @@ static void bodies_release(struct mixrt_engine *e) {
     e->subs = NULL, e->body_kernels = NULL, e->n_subs = e->cap_subs = 0;
 }
 
+/* ---- the Winograd budget ----
+ * oneDNN's Winograd convolutions (dnnl_wino_conv) hold their 3x3 weights transformed: 6x6
+ * tiles, padded to the kernel's blocks, 4-8 times the weights' size, and not shared between
+ * layers of other spatial sizes (the layout depends on it). FCOS fp32 (129 MB of weights)
+ * peaked at 585 MiB against ONNX Runtime's 366 (170 without Winograd, but 1.4x the time):
+ * 18.4 MB for each 2.4 MB head conv on its first pyramid level, 8.2 MB on the second. The
+ * bytes transformed weights add stay within MIXRT_WINO_BUDGET times the model's constant
+ * bytes (default 1; 0: no Winograd; "off": no limit): where the layers that chose Winograd
+ * would add more, the weights whose Winograd saves the least time per added byte go back to
+ * their readers' fastest other kernel (timed beside it). The bytes are measured, not guessed:
+ * each such layer is prepared once, alone, and its packed copy's size read (a copy several
+ * layers would share, same weight and layout, counts once). */
+struct wino_item {
+    int v;              /* the weight */
+    double extra, save; /* bytes Winograd adds; ns it saves a run (INFINITY: nothing to switch to) */
+};
+
+static int cmp_wino_item(const void *a, const void *b) {
+    const struct wino_item *x = a, *y = b;
+    double rx = x->save / x->extra, ry = y->save / y->extra;
+    return (rx > ry) - (rx < ry);
+}
+
+static double wino_budget_factor(void) {
+    const char *s = getenv("MIXRT_WINO_BUDGET");
+    if (!s || !*s) return 1.0;
+    if (!strcmp(s, "off")) return -1.0;
+    char *end;
+    double f = strtod(s, &end);
+    return *end || f < 0 ? 1.0 : f;
+}
+
+/* The bytes the Winograd layers reading weight v hold it in beyond its own: each reader's
+ * packed copy (its size and a hash of its layout, measured by preparing the layer alone -
+ * once per process and shape, mixrt_tactics_memo), copies of one layout counted once. */
+static double wino_extra(struct mixrt_engine *e, const struct mixrt_graph *g, const struct mixrt_cpu_kernel **k, int v) {
+    enum { MAX_LAYOUTS = 16 };
+    double seen[MAX_LAYOUTS];
+    int n_seen = 0;
+    const double raw = (double)g->values[v].init->nbytes;
+    double held = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct mixrt_node *nd = &g->nodes[i];
+        if (mixrt_cpu_kernel_weight_growth(k[i]) <= 1.0 || nd->n_inputs < 2 || nd->inputs[1] != v) continue;
+        double size = -1, hash = -1;
+        if (!mixrt_tactics_memo_get(g, nd, k[i]->name, "packed_bytes", &size) ||
+            !mixrt_tactics_memo_get(g, nd, k[i]->name, "packed_layout", &hash)) {
+            const struct mixrt_cpu_kernel_packing *pk = mixrt_cpu_kernel_packing_find(k[i]->name);
+            void *state = NULL;
+            struct mixrt_cpu_packed p;
+            mixrt_status ps = pk && k[i]->prepare ? k[i]->prepare(e->ctx, g, nd, &state) : MIXRT_STATUS_UNSUPPORTED;
+            if (ps != MIXRT_STATUS_OK) mixrt_context_clear_error(e->ctx); /* counted at its estimate */
+            size = hash = -1;
+            if (ps == MIXRT_STATUS_OK && state && pk->get(state, &p)) {
+                uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a over the layout, 52 bits kept: exact in a double */
+                for (size_t b = 0; b < p.layout_size; b++) h = (h ^ ((const uint8_t *)p.layout)[b]) * 0x100000001b3ull;
+                size = (double)p.size, hash = (double)(h >> 12);
+                mixrt_tactics_memo_put(g, nd, k[i]->name, "packed_bytes", size);
+                mixrt_tactics_memo_put(g, nd, k[i]->name, "packed_layout", hash);
+            }
+            if (state && k[i]->release) k[i]->release(e->ctx, state);
+        }
+        if (size < 0) {
+            held += mixrt_cpu_kernel_weight_growth(k[i]) * raw; /* not measurable: the nominal growth */
+            continue;
+        }
+        int j = 0;
+        while (j < n_seen && seen[j] != hash) j++;
+        if (j < n_seen) continue; /* shared with an earlier reader */
+        if (n_seen < MAX_LAYOUTS) seen[n_seen++] = hash;
+        held += size;
+    }
+    return held > raw ? held - raw : 0;
+}
+
+static mixrt_status wino_budget(struct mixrt_engine *e, const struct mixrt_graph *g, const struct mixrt_cpu_kernel **k,
+                                double *ns, const struct mixrt_tactic_alt *alt) {
+    double factor = wino_budget_factor(), consts = 0, total = 0;
+    if (factor < 0) return MIXRT_STATUS_OK;
+    for (int v = 0; v < g->n_values; v++)
+        if (g->values[v].init) consts += (double)g->values[v].init->nbytes;
+    struct wino_item *it = NULL;
+    int n = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct mixrt_node *nd = &g->nodes[i];
+        if (mixrt_cpu_kernel_weight_growth(k[i]) <= 1.0 || nd->n_inputs < 2 || nd->inputs[1] < 0 ||
+            !g->values[nd->inputs[1]].init)
+            continue;
+        if (!it && !(it = mixrt_calloc(e->ctx, (size_t)g->n_nodes, sizeof(*it)))) return MIXRT_STATUS_OUT_OF_MEMORY;
+        int j = 0;
+        while (j < n && it[j].v != nd->inputs[1]) j++;
+        if (j == n) it[n++] = (struct wino_item){nd->inputs[1], 0, 0};
+        it[j].save += alt[i].kern && ns[i] >= 0 ? alt[i].ns - ns[i] : INFINITY;
+    }
+    const double budget = factor * consts;
+    for (int j = 0; j < n; j++) total += it[j].extra = wino_extra(e, g, k, it[j].v);
+    int moved = 0;
+    double moved_bytes = 0, cost = 0;
+    if (total > budget) {
+        qsort(it, (size_t)n, sizeof(*it), cmp_wino_item);
+        for (int j = 0; j < n && total > budget; j++) {
+            if (it[j].extra <= 0 || isinf(it[j].save)) continue;
+            for (int i = 0; i < g->n_nodes; i++)
+                if (mixrt_cpu_kernel_weight_growth(k[i]) > 1.0 && g->nodes[i].n_inputs >= 2 &&
+                    g->nodes[i].inputs[1] == it[j].v)
+                    k[i] = alt[i].kern, ns[i] = alt[i].ns, moved++;
+            total -= it[j].extra, moved_bytes += it[j].extra, cost += it[j].save;
+        }
+    }
+    if (e->opts.verbose && n)
+        mixrt_log(e->ctx, MIXRT_LOG_NOTE,
+                  "Winograd budget %.1f MB (MIXRT_WINO_BUDGET %.2g x %.1f MB of constants): %.1f MB of transformed "
+                  "weights kept; %d layer%s (%.1f MB) back to their fastest other kernel, +%.3f ms a run as timed",
+                  budget / 1e6, factor, consts / 1e6, total / 1e6, moved, moved == 1 ? "" : "s", moved_bytes / 1e6,
+                  cost / 1e6);
+    mixrt_free(e->ctx, it, it ? (size_t)g->n_nodes * sizeof(*it) : 0);
+    return MIXRT_STATUS_OK;
+}
+
 static mixrt_status select_kernels(struct mixrt_engine *e, struct mixrt_timing_cache *tc) {
     mixrt_status status = MIXRT_STATUS_OK;
     struct mixrt_graph *g = mixrt_model_graph_mut(e->model);
@@ -590,6 +711,8 @@ static mixrt_status select_kernels(struct mixrt_engine *e, struct mixrt_timing_c
     const char *renv = getenv("MIXRT_RELEASE_WEIGHTS");
     bool release = !e->cuda && !(renv && !strcmp(renv, "off")) && fixed_inputs(g);
     bool *outer = NULL;
+    const struct mixrt_cpu_kernel **chosen = NULL;
+    struct mixrt_tactic_alt *alt = NULL;
     MIXRT_TRY(mixrt_engine_alloc_nodes(e));
     if (release) { /* each constant's last reader; INT_MAX: a subgraph reads it (kept) */
         last = mixrt_alloc(e->ctx, nv * sizeof(int));
@@ -607,6 +730,14 @@ static mixrt_status select_kernels(struct mixrt_engine *e, struct mixrt_timing_c
         for (size_t v = 0; v < nv; v++)
             if (outer[v]) last[v] = INT_MAX;
     }
+    /* Every node's kernel chosen first (timed on made-up inputs, the graph's weights as they
+     * are), then weighed against the Winograd budget, then prepared in order. */
+    chosen = mixrt_calloc(e->ctx, (size_t)g->n_nodes + 1, sizeof(*chosen));
+    alt = mixrt_calloc(e->ctx, (size_t)g->n_nodes + 1, sizeof(*alt));
+    if (!chosen || !alt) {
+        status = MIXRT_STATUS_OUT_OF_MEMORY;
+        goto fail;
+    }
     for (int i = 0; i < g->n_nodes; i++) {
         const struct mixrt_cpu_kernel *k = NULL;
         double ns = -1;
@@ -614,7 +745,7 @@ static mixrt_status select_kernels(struct mixrt_engine *e, struct mixrt_timing_c
             size_t nc;
             k = mixrt_cpu_kernels_for(&g->nodes[i], &nc)[nc - 1];
         } else
-            MIXRT_TRY(mixrt_tactics_choose(g, i, tc, false, e->opts.verbose, false, &k, &ns, NULL));
+            MIXRT_TRY(mixrt_tactics_choose(g, i, tc, false, e->opts.verbose, false, &k, &ns, NULL, &alt[i]));
         if (!k) {
             mixrt_kernel_fn fn;
             MIXRT_TRY(mixrt_ref_find(e->ctx, &g->nodes[i], &fn)); /* records the named error */
@@ -622,7 +753,12 @@ static mixrt_status select_kernels(struct mixrt_engine *e, struct mixrt_timing_c
                                  g->nodes[i].op_type, g->nodes[i].name);
             goto fail;
         }
+        chosen[i] = k;
         e->time_ns[i] = ns;
+    }
+    if (!e->cuda) MIXRT_TRY(wino_budget(e, g, chosen, e->time_ns, alt));
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct mixrt_cpu_kernel *k = chosen[i];
         MIXRT_TRY(mixrt_engine_prepare_node(e, i, k));
         if (e->opts.verbose)
             mixrt_log(e->ctx, MIXRT_LOG_NOTE, "layer '%s' (%s): kernel %s", g->nodes[i].name, g->nodes[i].op_type,
@@ -640,6 +776,8 @@ static mixrt_status select_kernels(struct mixrt_engine *e, struct mixrt_timing_c
 fail:
     mixrt_free(e->ctx, last, last ? nv * sizeof(int) : 0);
     mixrt_free(e->ctx, outer, outer ? nv * sizeof(bool) : 0);
+    mixrt_free(e->ctx, chosen, chosen ? ((size_t)g->n_nodes + 1) * sizeof(*chosen) : 0);
+    mixrt_free(e->ctx, alt, alt ? ((size_t)g->n_nodes + 1) * sizeof(*alt) : 0);
     return status;
 }
 

@@ -319,6 +319,20 @@ static bool node_key(const struct mixrt_graph *g, const struct mixrt_node *n, co
     return o < size;
 }
 
+bool mixrt_tactics_memo_get(const struct mixrt_graph *g, const struct mixrt_node *n, const char *kernel,
+                            const char *tag, double *v) {
+    char key[4096], target[96];
+    snprintf(target, sizeof(target), "memo:%s", tag);
+    return node_key(g, n, kernel, target, key, sizeof(key)) && process_get(key, v);
+}
+
+void mixrt_tactics_memo_put(const struct mixrt_graph *g, const struct mixrt_node *n, const char *kernel,
+                            const char *tag, double v) {
+    char key[4096], target[96];
+    snprintf(target, sizeof(target), "memo:%s", tag);
+    if (node_key(g, n, kernel, target, key, sizeof(key))) process_put(key, v);
+}
+
 static uint64_t mix64(uint64_t *s) {
     uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -352,7 +366,7 @@ struct timed {
 /* One run of t's kernel into the node's output buffers; its time in *dt. */
 static mixrt_status run_once(struct mixrt_graph *g, const struct mixrt_node *n, struct timed *tm,
                              const struct mixrt_tensor *const *in, void *const *obuf, const size_t *obytes,
-                             double *dt) {
+                             struct mixrt_exec_scratch *scratch, double *dt) {
     mixrt_context_t ctx = g->ctx;
     struct mixrt_tensor out[MAX_OUT];
     bool wanted[MAX_OUT], is_seq[MAX_OUT];
@@ -373,7 +387,7 @@ static mixrt_status run_once(struct mixrt_graph *g, const struct mixrt_node *n, 
     struct mixrt_kernel_ctx k = {
         .ctx = ctx, .graph = g, .node = n, .opset = n->opset, .n_in = n->n_inputs, .in = in, .in_seq = in_seq,
         .n_out = n->n_outputs, .out = out, .out_seq = oseq, .out_is_seq = is_seq, .out_wanted = wanted,
-        .env = NULL, .state = tm->state,
+        .env = NULL, .state = tm->state, .scratch = scratch,
     };
     double t0 = now_ns();
     mixrt_status status = tm->kern->run(&k);
@@ -400,6 +414,8 @@ static mixrt_status time_kernels(struct mixrt_graph *g, const struct mixrt_node 
      * pays and which swamped the choice between memory-bound kernels. */
     void *obuf[MAX_OUT] = {0};
     size_t obytes[MAX_OUT] = {0};
+    /* The kernels' scratch, kept across the runs as an engine keeps its own. */
+    struct mixrt_exec_scratch scratch = {NULL, 0};
     for (int i = 0; i < nt; i++) tm[i].state = NULL, tm[i].runs = 0, tm[i].total = 0, tm[i].done = false;
     MIXRT_CHECK(ctx, n->n_outputs <= MAX_OUT && n->n_inputs <= 16, MIXRT_STATUS_UNSUPPORTED,
                 "%s node '%s' has too many inputs/outputs to time", n->op_type, n->name);
@@ -422,7 +438,7 @@ static mixrt_status time_kernels(struct mixrt_graph *g, const struct mixrt_node 
         for (int i = 0; i < nt; i++) {
             if (tm[i].done) continue;
             double dt;
-            MIXRT_TRY(run_once(g, n, &tm[i], in, obuf, obytes, &dt));
+            MIXRT_TRY(run_once(g, n, &tm[i], in, obuf, obytes, &scratch, &dt));
             if (r < 0) continue;
             tm[i].t[tm[i].runs++] = dt;
             tm[i].total += dt;
@@ -436,12 +452,13 @@ fail:
         if (tm[i].kern->release && tm[i].state) tm[i].kern->release(ctx, tm[i].state), tm[i].state = NULL;
     for (int j = 0; j < n->n_outputs && j < MAX_OUT; j++)
         if (obuf[j]) mixrt_free(ctx, obuf[j], obytes[j]);
+    mixrt_free(ctx, scratch.p, scratch.bytes);
     return status;
 }
 
 mixrt_status mixrt_tactics_choose(struct mixrt_graph *g, int ni, struct mixrt_timing_cache *tc, bool time_ref,
                                   int verbose, bool remeasure, const struct mixrt_cpu_kernel **best, double *best_ns,
-                                  bool *measured) {
+                                  bool *measured, struct mixrt_tactic_alt *alt) {
     mixrt_context_t ctx = g->ctx;
     mixrt_status status = MIXRT_STATUS_OK;
     const struct mixrt_node *n = &g->nodes[ni];
@@ -461,6 +478,7 @@ mixrt_status mixrt_tactics_choose(struct mixrt_graph *g, int ni, struct mixrt_ti
     }
     *best = ns ? list[0] : NULL;
     *best_ns = -1;
+    if (alt) alt->kern = NULL, alt->ns = -1;
     if (ns == 0) return MIXRT_STATUS_OK;
     bool only_ref = ns == 1 && !strcmp(list[0]->name, "ref");
     if (ns == 1 && !(only_ref && time_ref)) return MIXRT_STATUS_OK; /* nothing to choose between */
@@ -565,6 +583,8 @@ mixrt_status mixrt_tactics_choose(struct mixrt_graph *g, int ni, struct mixrt_ti
             best_t = t[c];
             *best = list[c];
         }
+        if (alt && mixrt_cpu_kernel_weight_growth(list[c]) == 1.0 && (alt->ns < 0 || t[c] < alt->ns))
+            alt->kern = list[c], alt->ns = t[c];
     }
     *best_ns = best_t;
 fail:

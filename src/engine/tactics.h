@@ -25,10 +25,24 @@ void mixrt_timing_cache_stats(const struct mixrt_timing_cache *tc, int *hits, in
  * in *best_ns. The reference kernel is timed only when it is the sole candidate and
  * time_ref is set; otherwise it is the fallback with *best_ns = -1. remeasure ignores
  * cached times and keeps the faster of the new and the cached one (a second timing
- * window). *measured (may be NULL) is set when something was timed, not just looked up. */
+ * window). *measured (may be NULL) is set when something was timed, not just looked up.
+ * *alt (may be NULL): the fastest timed candidate that holds its weights at their own size
+ * (mixrt_cpu_kernel_weight_growth 1; kern NULL when none), for a build's memory budget. */
+struct mixrt_tactic_alt {
+    const struct mixrt_cpu_kernel *kern;
+    double ns;
+};
 mixrt_status mixrt_tactics_choose(struct mixrt_graph *g, int ni, struct mixrt_timing_cache *tc, bool time_ref,
                                   int verbose, bool remeasure, const struct mixrt_cpu_kernel **best, double *best_ns,
-                                  bool *measured);
+                                  bool *measured, struct mixrt_tactic_alt *alt);
+
+/* A number measured about node n of g with kernel (tag names which: the bytes of its packed
+ * weights, ...), kept for this process under the key its timings use (so a second build of
+ * the same shapes finds it); get is false when none was put. */
+bool mixrt_tactics_memo_get(const struct mixrt_graph *g, const struct mixrt_node *n, const char *kernel,
+                            const char *tag, double *v);
+void mixrt_tactics_memo_put(const struct mixrt_graph *g, const struct mixrt_node *n, const char *kernel,
+                            const char *tag, double v);
 
 /* The CPU target string of this machine: "cpu x86_64 <features>". */
 const char *mixrt_cpu_target(void);

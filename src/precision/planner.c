@@ -634,7 +634,7 @@ static mixrt_status time_as(struct lower_state *ls, int ni, mixrt_dtype p, const
         copy_shape(&t->values[v], src);
     }
     const struct mixrt_cpu_kernel *best = NULL;
-    MIXRT_TRY(mixrt_tactics_choose(t, tn, ls->tc, false, ls->opts->verbose, remeasure, &best, ns, measured));
+    MIXRT_TRY(mixrt_tactics_choose(t, tn, ls->tc, false, ls->opts->verbose, remeasure, &best, ns, measured, NULL));
     *kname = best ? best->name : "none";
 fail:
     if (t) {
@@ -670,7 +670,7 @@ static mixrt_status time_cast(struct lower_state *ls, const struct mixrt_value *
     int tn = add_cast_node(t, vin, vout, to);
     MIXRT_CHECK(ctx, tn >= 0, MIXRT_STATUS_OUT_OF_MEMORY, "out of memory");
     const struct mixrt_cpu_kernel *best = NULL;
-    MIXRT_TRY(mixrt_tactics_choose(t, tn, ls->tc, false, 0, false, &best, ns, NULL));
+    MIXRT_TRY(mixrt_tactics_choose(t, tn, ls->tc, false, 0, false, &best, ns, NULL, NULL));
 fail:
     mixrt_graph_destroy(t);
     return status;

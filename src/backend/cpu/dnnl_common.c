@@ -163,6 +163,36 @@ bool mixrt_dnnl_supports_common(const struct mixrt_graph *g, const struct mixrt_
     return true;
 }
 
+dnnl_status_t mixrt_dnnl_attr_user_scratchpad(dnnl_primitive_attr_t *attr) {
+    dnnl_status_t s = *attr ? dnnl_success : dnnl_primitive_attr_create(attr);
+    return s == dnnl_success ? dnnl_primitive_attr_set_scratchpad_mode(*attr, dnnl_scratchpad_mode_user) : s;
+}
+
+mixrt_status mixrt_dnnl_scratch_take(struct mixrt_kernel_ctx *k, const_dnnl_primitive_desc_t pd, size_t extra,
+                                     struct mixrt_dnnl_scratch *sc) {
+    memset(sc, 0, sizeof(*sc));
+    const dnnl_memory_desc_t *md = pd ? dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0) : NULL;
+    size_t sp = md ? dnnl_memory_desc_get_size(md) : 0, off = mixrt_dnnl_align64(extra);
+    if (!sp && !extra) return MIXRT_STATUS_OK;
+    sc->bytes = off + sp;
+    if (!(sc->p = mixrt_kernel_scratch(k, sc->bytes, &sc->owned)))
+        return mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for %zu bytes of oneDNN scratch",
+                                  sc->bytes);
+    if (!sp) return MIXRT_STATUS_OK;
+    dnnl_engine_t eng = NULL;
+    mixrt_status st = mixrt_dnnl_get(k->ctx, &eng, NULL);
+    dnnl_status_t s = st == MIXRT_STATUS_OK ? dnnl_memory_create(&sc->sp, md, eng, (char *)sc->p + off) : dnnl_success;
+    if (st == MIXRT_STATUS_OK && s != dnnl_success) st = mixrt_dnnl_fail(k, s, "dnnl_memory_create(scratchpad)");
+    if (st != MIXRT_STATUS_OK) mixrt_dnnl_scratch_put(k->ctx, sc);
+    return st;
+}
+
+void mixrt_dnnl_scratch_put(mixrt_context_t ctx, struct mixrt_dnnl_scratch *sc) {
+    if (sc->sp) dnnl_memory_destroy(sc->sp);
+    if (sc->owned) mixrt_free(ctx, sc->p, sc->bytes);
+    memset(sc, 0, sizeof(*sc));
+}
+
 bool mixrt_dnnl_silu_split(dnnl_alg_kind_t act, float alpha, mixrt_dtype dt, bool residual) {
     const char *e = getenv("MIXRT_DNNL_SILU");
     return act == dnnl_eltwise_swish && alpha == 1.0f && dt == MIXRT_DTYPE_BF16 && !residual &&

@@ -110,19 +110,23 @@ static int weights_dims(const struct conv_geom *g, int64_t *wd) {
         if ((s = (expr)) != dnnl_success) goto dnnl_fail;                                                              \
     } while (0)
 
-/* A reorder primitive from -> to. */
+/* A reorder primitive from -> to; its scratchpad the runs' (user mode) when user_sp. */
 dnnl_status_t mixrt_dnnl_make_reorder(dnnl_engine_t eng, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
-                                  dnnl_primitive_t *out) {
+                                      bool user_sp, dnnl_primitive_t *out) {
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_status_t s = dnnl_reorder_primitive_desc_create(&pd, from, eng, to, eng, NULL);
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_status_t s = user_sp ? mixrt_dnnl_attr_user_scratchpad(&attr) : dnnl_success;
+    if (s == dnnl_success) s = dnnl_reorder_primitive_desc_create(&pd, from, eng, to, eng, attr);
     if (s == dnnl_success) s = dnnl_primitive_create(out, pd);
     if (pd) dnnl_primitive_desc_destroy(pd);
+    if (attr) dnnl_primitive_attr_destroy(attr);
     return s;
 }
 
 /* Reorders between the plain tensors at the boundary and the layouts st->pd chose (src and
- * dst; Z into dst too when sum), and the weights memory: kept from before a rebuild when its
- * layout is the same, else made for the chosen layout (none when that is the plain one). */
+ * dst; Z into dst too when sum; their buffers are the engine's scratch at each run), and the
+ * weights memory: kept from before a rebuild when its layout is the same, else made for the
+ * chosen layout (none when that is the plain one). */
 dnnl_status_t mixrt_dnnl_boundary(dnnl_engine_t eng, struct mixrt_dnnl_state *st, bool sum) {
     dnnl_status_t s;
 #define TRY_DNNL(expr)                                                                                                 \
@@ -134,13 +138,13 @@ dnnl_status_t mixrt_dnnl_boundary(dnnl_engine_t eng, struct mixrt_dnnl_state *st
     const dnnl_memory_desc_t *y_md = dnnl_primitive_desc_query_md(st->pd, dnnl_query_dst_md, 0);
     if (!x_md || !w_md || !y_md) return dnnl_runtime_error;
     if (!dnnl_memory_desc_equal(x_md, &st->src_user_md)) {
-        TRY_DNNL(mixrt_dnnl_make_reorder(eng, &st->src_user_md, x_md, &st->src_reorder));
-        TRY_DNNL(dnnl_memory_create(&st->src_mem, x_md, eng, DNNL_MEMORY_ALLOCATE));
+        TRY_DNNL(mixrt_dnnl_make_reorder(eng, &st->src_user_md, x_md, false, &st->src_reorder));
+        TRY_DNNL(dnnl_memory_create(&st->src_mem, x_md, eng, DNNL_MEMORY_NONE));
     }
     if (!st->silu_split && !dnnl_memory_desc_equal(y_md, &st->dst_user_md)) {
-        TRY_DNNL(mixrt_dnnl_make_reorder(eng, y_md, &st->dst_user_md, &st->dst_reorder));
-        TRY_DNNL(dnnl_memory_create(&st->dst_mem, y_md, eng, DNNL_MEMORY_ALLOCATE));
-        if (sum) TRY_DNNL(mixrt_dnnl_make_reorder(eng, &st->dst_user_md, y_md, &st->dst_in_reorder));
+        TRY_DNNL(mixrt_dnnl_make_reorder(eng, y_md, &st->dst_user_md, false, &st->dst_reorder));
+        TRY_DNNL(dnnl_memory_create(&st->dst_mem, y_md, eng, DNNL_MEMORY_NONE));
+        if (sum) TRY_DNNL(mixrt_dnnl_make_reorder(eng, &st->dst_user_md, y_md, false, &st->dst_in_reorder));
     }
     /* Weights kept from before the rebuild stay only if the new layout is the same. */
     if (st->wei_mem) {
@@ -150,7 +154,7 @@ dnnl_status_t mixrt_dnnl_boundary(dnnl_engine_t eng, struct mixrt_dnnl_state *st
             mixrt_dnnl_wei_drop(st);
     }
     if (!dnnl_memory_desc_equal(w_md, &st->wei_user_md)) {
-        TRY_DNNL(mixrt_dnnl_make_reorder(eng, &st->wei_user_md, w_md, &st->wei_reorder));
+        TRY_DNNL(mixrt_dnnl_make_reorder(eng, &st->wei_user_md, w_md, true, &st->wei_reorder));
         if (!st->wei_mem) TRY_DNNL(mixrt_dnnl_wei_alloc(eng, st, w_md)); /* maybe another node's, filled */
     } else if (st->wei_mem) {
         mixrt_dnnl_wei_drop(st);
@@ -219,6 +223,9 @@ static const struct mixrt_dnnl_conv_opts plain_opts = {false, false, dnnl_alg_ki
 static bool wino_too_big(const_dnnl_primitive_desc_t pd, const struct wino_limit *l) {
     int64_t mc = 0;
     if (dnnl_primitive_desc_query(pd, dnnl_query_memory_consumption_s64, 0, &mc) != dnnl_success) return false;
+    /* In the user scratchpad mode its scratchpad is not in memory_consumption: added back. */
+    const dnnl_memory_desc_t *sp = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    if (sp) mc += (int64_t)dnnl_memory_desc_get_size(sp);
     const char *e = getenv("MIXRT_DNNL_WINO_MAX_MB");
     double cap = (e && atof(e) > 0 ? atof(e) : 256.0) * 1024 * 1024, nx = 1, nw = 1, ny = 1;
     for (int i = 0; i < l->rx; i++) nx *= (double)l->xd[i], ny *= (double)l->yd[i];
@@ -277,7 +284,7 @@ static mixrt_status conv_build(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_sta
                                                        &w_any, b ? &b_md : NULL, &y_any, str, dil, pl, pr);
         st->z_binary = false;
         if (s == dnnl_success) {
-            DNNL_DO(dnnl_primitive_attr_create(&attr));
+            DNNL_DO(mixrt_dnnl_attr_user_scratchpad(&attr));
             DNNL_DO(dnnl_post_ops_create(&po));
             if (o->sum) DNNL_DO(dnnl_post_ops_append_sum(po, 1.0f));
             if (o->act != dnnl_alg_kind_undef)
@@ -302,7 +309,7 @@ static mixrt_status conv_build(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_sta
                                                            &x_any, &w_any, b ? &b_md : NULL, &y_any, str, dil, pl, pr));
     st->z_binary = !wino && o->sum && o->channels_last;
     for (int attempt = 0; !wino && attempt < 2; attempt++) {
-        DNNL_DO(dnnl_primitive_attr_create(&attr));
+        DNNL_DO(mixrt_dnnl_attr_user_scratchpad(&attr));
         DNNL_DO(dnnl_post_ops_create(&po));
         if (st->z_binary) DNNL_DO(dnnl_post_ops_append_binary(po, dnnl_binary_add, &st->dst_user_md));
         else if (o->sum) DNNL_DO(dnnl_post_ops_append_sum(po, 1.0f));
@@ -334,10 +341,22 @@ fail:
     return status;
 }
 
-/* Runs reorder r from src to dst on the stream. */
-dnnl_status_t mixrt_dnnl_run_reorder(dnnl_primitive_t r, dnnl_stream_t strm, dnnl_memory_t from, dnnl_memory_t to) {
-    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
-    return dnnl_primitive_execute(r, strm, 2, args);
+/* Runs reorder r from src to dst on the stream; k: r was made with user_sp, its scratchpad
+ * taken from k's scratch (which the caller must not hold) and the run waited for. */
+dnnl_status_t mixrt_dnnl_run_reorder(struct mixrt_kernel_ctx *k, dnnl_primitive_t r, dnnl_stream_t strm,
+                                     dnnl_memory_t from, dnnl_memory_t to) {
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+    if (!k) return dnnl_primitive_execute(r, strm, 2, args);
+    const_dnnl_primitive_desc_t pd = NULL;
+    struct mixrt_dnnl_scratch sc;
+    dnnl_status_t s = dnnl_primitive_get_primitive_desc(r, &pd);
+    if (s != dnnl_success) return s;
+    if (mixrt_dnnl_scratch_take(k, pd, 0, &sc) != MIXRT_STATUS_OK) return dnnl_out_of_memory;
+    if (sc.sp) args[2] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, sc.sp};
+    s = dnnl_primitive_execute(r, strm, sc.sp ? 3 : 2, args);
+    if (s == dnnl_success) s = dnnl_stream_wait(strm);
+    mixrt_dnnl_scratch_put(k->ctx, &sc);
+    return s;
 }
 
 /* ---- packed weights in plan files (hooks: kernels.h) ---- */
@@ -461,9 +480,9 @@ bool mixrt_dnnl_unpack(mixrt_context_t ctx, dnnl_memory_t packed, const dnnl_mem
     if (!packed || !dst || dnnl_memory_get_memory_desc(packed, &md) != dnnl_success || !md ||
         dnnl_memory_desc_get_size(user) != size || mixrt_dnnl_get(ctx, &eng, &strm) != MIXRT_STATUS_OK)
         return false;
-    bool ok = mixrt_dnnl_make_reorder(eng, md, user, &r) == dnnl_success &&
+    bool ok = mixrt_dnnl_make_reorder(eng, md, user, false, &r) == dnnl_success &&
               dnnl_memory_create(&um, user, eng, dst) == dnnl_success &&
-              mixrt_dnnl_run_reorder(r, strm, packed, um) == dnnl_success && dnnl_stream_wait(strm) == dnnl_success;
+              mixrt_dnnl_run_reorder(NULL, r, strm, packed, um) == dnnl_success && dnnl_stream_wait(strm) == dnnl_success;
     if (um) dnnl_memory_destroy(um);
     if (r) dnnl_primitive_destroy(r);
     return ok;
@@ -514,10 +533,10 @@ int mixrt_dnnl_unpack_same(mixrt_context_t ctx, dnnl_memory_t packed, const dnnl
         dnnl_memory_t pm = NULL, tm = NULL;
         bool ok = dnnl_memory_desc_init_submemory(&psub, md, sd, off) == dnnl_success &&
                   dnnl_memory_desc_init_by_strides(&tsub, nd, sd, user->data_type, us) == dnnl_success &&
-                  mixrt_dnnl_make_reorder(eng, &psub, &tsub, &r) == dnnl_success &&
+                  mixrt_dnnl_make_reorder(eng, &psub, &tsub, false, &r) == dnnl_success &&
                   dnnl_memory_create(&pm, &psub, eng, handle) == dnnl_success &&
                   dnnl_memory_create(&tm, &tsub, eng, tmp) == dnnl_success &&
-                  mixrt_dnnl_run_reorder(r, strm, pm, tm) == dnnl_success && dnnl_stream_wait(strm) == dnnl_success;
+                  mixrt_dnnl_run_reorder(NULL, r, strm, pm, tm) == dnnl_success && dnnl_stream_wait(strm) == dnnl_success;
         if (!ok) same = -1;
         else if (memcmp(tmp, (const uint8_t *)ref + (size_t)r0 * row, (size_t)sd[ax] * row)) same = 0;
         if (tm) dnnl_memory_destroy(tm);
@@ -566,7 +585,7 @@ mixrt_status mixrt_dnnl_weights_reorder(struct mixrt_kernel_ctx *k, struct mixrt
     mixrt_cpu_weight_reorder_counted();
     MIXRT_TRY(mixrt_dnnl_get(k->ctx, &eng, &strm));
     DNNL_DO(dnnl_memory_create(&wu, &st->wei_user_md, eng, w->data));
-    DNNL_DO(mixrt_dnnl_run_reorder(st->wei_reorder, strm, wu, st->wei_mem));
+    DNNL_DO(mixrt_dnnl_run_reorder(k, st->wei_reorder, strm, wu, st->wei_mem));
     DNNL_DO(dnnl_stream_wait(strm));
     st->wei_ready = true;
     mixrt_dnnl_wei_filled(st);
@@ -588,26 +607,36 @@ mixrt_status mixrt_dnnl_conv_exec(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_
     dnnl_stream_t strm;
     dnnl_memory_t xu = NULL, wu = NULL, yu = NULL, bu = NULL, zu = NULL;
     void *ys = NULL; /* SiLU split: oneDNN's f32 output before the activation */
-    size_t ys_bytes = 0;
-    bool ys_owned = false;
+    struct mixrt_dnnl_scratch sc = {0};
     MIXRT_TRY(mixrt_dnnl_get(k->ctx, &eng, &strm));
+    /* The engine's scratch, one buffer every layer reuses, warm in cache (a buffer per node
+     * measured 8 % slower on EfficientNet-B0; one per call or per run 3-5 %): the SiLU split's
+     * f32 output, the blocked src and dst where oneDNN chose those, then its scratchpad. */
+    size_t ys_bytes = st->silu_split ? mixrt_tensor_numel(y) * sizeof(float) : 0;
+    size_t src_off = mixrt_dnnl_align64(ys_bytes), dst_off = src_off;
+    const dnnl_memory_desc_t *md = NULL;
+    if (st->src_mem && dnnl_memory_get_memory_desc(st->src_mem, &md) == dnnl_success && md)
+        dst_off += mixrt_dnnl_align64(dnnl_memory_desc_get_size(md));
+    size_t extra = dst_off;
+    if (st->dst_mem && dnnl_memory_get_memory_desc(st->dst_mem, &md) == dnnl_success && md)
+        extra += dnnl_memory_desc_get_size(md);
+    if (!st->wei_reorder || !st->wei_ready)
+        DNNL_DO(dnnl_memory_create(&wu, &st->wei_user_md, eng, (void *)w->data));
+    if (st->wei_reorder && !st->wei_ready) { /* before the scratch is taken: the reorder takes it too */
+        DNNL_DO(mixrt_dnnl_run_reorder(k, st->wei_reorder, strm, wu, st->wei_mem));
+        if (st->wei_const) st->wei_ready = true;
+    }
+    if ((status = mixrt_dnnl_scratch_take(k, st->pd, extra, &sc)) != MIXRT_STATUS_OK) goto fail;
+    if (st->src_mem) DNNL_DO(dnnl_memory_set_data_handle(st->src_mem, (char *)sc.p + src_off));
+    if (st->dst_mem) DNNL_DO(dnnl_memory_set_data_handle(st->dst_mem, (char *)sc.p + dst_off));
     /* oneDNN only reads the inputs; the casts drop const for its memory objects. */
     DNNL_DO(dnnl_memory_create(&xu, &st->src_user_md, eng, (void *)x->data));
     if (st->silu_split) {
-        /* The engine's scratch, one buffer every such layer reuses, warm in cache (a buffer per
-         * node measured 8 % slower on EfficientNet-B0; one per call or per run 3-5 %). */
-        ys_bytes = mixrt_tensor_numel(y) * sizeof(float);
-        if (!(ys = mixrt_kernel_scratch(k, ys_bytes, &ys_owned))) {
-            status = mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for %zu bytes of f32 output",
-                                        ys_bytes);
-            goto fail;
-        }
+        ys = sc.p;
         DNNL_DO(dnnl_memory_create(&yu, &st->dst_f32_md, eng, ys));
     } else {
         DNNL_DO(dnnl_memory_create(&yu, &st->dst_user_md, eng, y->data));
     }
-    if (!st->wei_reorder || !st->wei_ready)
-        DNNL_DO(dnnl_memory_create(&wu, &st->wei_user_md, eng, (void *)w->data));
     if (b) {
         const dnnl_memory_desc_t *bmd = dnnl_primitive_desc_query_md(st->pd, dnnl_query_weights_md, 1);
         call = "dnnl_primitive_desc_query_md(bias)";
@@ -615,27 +644,24 @@ mixrt_status mixrt_dnnl_conv_exec(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_
         if (!bmd) goto dnnl_fail;
         DNNL_DO(dnnl_memory_create(&bu, bmd, eng, (void *)b->data));
     }
-    if (st->src_reorder) DNNL_DO(mixrt_dnnl_run_reorder(st->src_reorder, strm, xu, st->src_mem));
+    if (st->src_reorder) DNNL_DO(mixrt_dnnl_run_reorder(NULL, st->src_reorder, strm, xu, st->src_mem));
     if (z && st->dst_in_reorder) {
         DNNL_DO(dnnl_memory_create(&zu, &st->dst_user_md, eng, (void *)z->data));
-        DNNL_DO(mixrt_dnnl_run_reorder(st->dst_in_reorder, strm, zu, st->dst_mem));
+        DNNL_DO(mixrt_dnnl_run_reorder(NULL, st->dst_in_reorder, strm, zu, st->dst_mem));
     } else if (z && z_binary) {
         DNNL_DO(dnnl_memory_create(&zu, &st->dst_user_md, eng, (void *)z->data));
     } else if (z) {
         memcpy(y->data, z->data, y->nbytes);
     }
-    if (st->wei_reorder && !st->wei_ready) {
-        DNNL_DO(mixrt_dnnl_run_reorder(st->wei_reorder, strm, wu, st->wei_mem));
-        if (st->wei_const) st->wei_ready = true;
-    }
-    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, st->src_reorder ? st->src_mem : xu},
+    dnnl_exec_arg_t args[6] = {{DNNL_ARG_SRC, st->src_reorder ? st->src_mem : xu},
                                {DNNL_ARG_WEIGHTS, st->wei_reorder ? st->wei_mem : wu},
                                {DNNL_ARG_DST, st->dst_reorder ? st->dst_mem : yu}};
     int nargs = 3;
+    if (sc.sp) args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, sc.sp};
     if (b) args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, bu};
     if (z && z_binary) args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, zu};
     DNNL_DO(dnnl_primitive_execute(st->prim, strm, nargs, args));
-    if (st->dst_reorder) DNNL_DO(mixrt_dnnl_run_reorder(st->dst_reorder, strm, st->dst_mem, yu));
+    if (st->dst_reorder) DNNL_DO(mixrt_dnnl_run_reorder(NULL, st->dst_reorder, strm, st->dst_mem, yu));
     DNNL_DO(dnnl_stream_wait(strm));
     if (ys) mixrt_elt_silu_to_bf16(ys, y->data, mixrt_tensor_numel(y));
     goto fail;
@@ -647,7 +673,7 @@ fail:
     if (yu) dnnl_memory_destroy(yu);
     if (bu) dnnl_memory_destroy(bu);
     if (zu) dnnl_memory_destroy(zu);
-    if (ys_owned) mixrt_free(k->ctx, ys, ys_bytes);
+    mixrt_dnnl_scratch_put(k->ctx, &sc);
     return status;
 }
 #undef DNNL_DO

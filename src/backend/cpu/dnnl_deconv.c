@@ -103,7 +103,10 @@ static dnnl_status_t user_weights_md(dnnl_memory_desc_t *md, const struct deconv
 static dnnl_status_t pick_impl(const dnnl_deconvolution_desc_t *dd, dnnl_engine_t eng, bool gemm,
                                dnnl_primitive_desc_t *pd) {
     dnnl_primitive_desc_iterator_t it = NULL;
-    dnnl_status_t s = dnnl_primitive_desc_iterator_create(&it, dd, NULL, eng, NULL);
+    dnnl_primitive_attr_t attr = NULL; /* the engine's scratch: dnnl_impl.h */
+    dnnl_status_t s = mixrt_dnnl_attr_user_scratchpad(&attr);
+    if (s == dnnl_success) s = dnnl_primitive_desc_iterator_create(&it, dd, attr, eng, NULL);
+    if (attr) dnnl_primitive_attr_destroy(attr);
     if (s != dnnl_success) return s;
     for (;;) {
         dnnl_primitive_desc_t cand = dnnl_primitive_desc_iterator_fetch(it);

@@ -50,6 +50,29 @@ bool mixrt_dnnl_supports_common(const struct mixrt_graph *g, const struct mixrt_
  * MIXRT_DNNL_SILU=post keeps the post-op. */
 bool mixrt_dnnl_silu_split(dnnl_alg_kind_t act, float alpha, mixrt_dtype dt, bool residual);
 
+/* Scratchpads. Debian's libdnnl is built with DNNL_ENABLE_CONCURRENT_EXEC, where a primitive
+ * in oneDNN's default (library) scratchpad mode holds a scratchpad of its own for as long as it
+ * lives: FCOS's fp32 engine kept about 19 MB for each of its Winograd convolutions (638 MiB at
+ * peak against 170 without Winograd). Every primitive a kernel keeps is made in the user mode
+ * instead (mixrt_dnnl_attr_user_scratchpad; NULL attr: make one) and its scratchpad is taken,
+ * run by run, from the engine's scratch (mixrt_kernel_scratch): one buffer, the largest any
+ * layer needs, for all of them. */
+dnnl_status_t mixrt_dnnl_attr_user_scratchpad(dnnl_primitive_attr_t *attr);
+/* The engine's scratch for one run of pd: `extra` bytes for the caller at p (64-byte aligned),
+ * then pd's scratchpad, described by sp (NULL when pd needs none) for DNNL_ARG_SCRATCHPAD.
+ * Give it back with mixrt_dnnl_scratch_put. */
+struct mixrt_dnnl_scratch {
+    void *p;
+    size_t bytes;
+    bool owned;
+    dnnl_memory_t sp;
+};
+mixrt_status mixrt_dnnl_scratch_take(struct mixrt_kernel_ctx *k, const_dnnl_primitive_desc_t pd, size_t extra,
+                                     struct mixrt_dnnl_scratch *sc);
+void mixrt_dnnl_scratch_put(mixrt_context_t ctx, struct mixrt_dnnl_scratch *sc);
+/* Rounds n up to a multiple of 64 (offsets of buffers carved out of one scratch). */
+static inline size_t mixrt_dnnl_align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
 /* Per-node state, one struct for every dnnl kernel: the primitive built for the input shapes
  * in key_*, rebuilt when a run brings other shapes. The lock serializes runs of one node. */
 #define MIXRT_DNNL_KEY_INPUTS 3
@@ -113,10 +136,14 @@ bool mixrt_dnnl_state_matches(struct mixrt_dnnl_state *st, const struct mixrt_ke
 /* The oneDNN implementation name of the state's primitive ("" when none): for tests and logs. */
 const char *mixrt_dnnl_state_impl(const struct mixrt_dnnl_state *st);
 
-/* Reorder primitive from -> to; running reorder r from src to dst on the stream (dnnl_conv.c). */
+/* Reorder primitive from -> to, its scratchpad the runs' when user_sp (weights: oneDNN's
+ * Winograd weights reorder keeps a scratchpad as large as the weights it makes); running
+ * reorder r from src to dst on the stream, k giving a user_sp reorder its scratchpad (NULL
+ * for the others) (dnnl_conv.c). */
 dnnl_status_t mixrt_dnnl_make_reorder(dnnl_engine_t eng, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
-                                      dnnl_primitive_t *out);
-dnnl_status_t mixrt_dnnl_run_reorder(dnnl_primitive_t r, dnnl_stream_t strm, dnnl_memory_t from, dnnl_memory_t to);
+                                      bool user_sp, dnnl_primitive_t *out);
+dnnl_status_t mixrt_dnnl_run_reorder(struct mixrt_kernel_ctx *k, dnnl_primitive_t r, dnnl_stream_t strm,
+                                     dnnl_memory_t from, dnnl_memory_t to);
 /* After st->pd is made: the reorders between the plain boundary tensors and the layouts it
  * chose (src, dst, and Z into dst when sum), and the weights memory for its layout
  * (dnnl_conv.c; the Conv and ConvTranspose kernels). */

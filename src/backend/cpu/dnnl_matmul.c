@@ -51,7 +51,7 @@ static mixrt_status mm_build(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_state
     DNNL_DO(dnnl_memory_desc_init_by_strides(&b_md, g->R, bd, dt, bs));
     DNNL_DO(mixrt_dnnl_plain_md(&y_md, g->R, g->yd, dt));
     DNNL_DO(dnnl_matmul_desc_init(&d, &a_md, &b_md, NULL, &y_md));
-    DNNL_DO(dnnl_primitive_attr_create(&attr));
+    DNNL_DO(mixrt_dnnl_attr_user_scratchpad(&attr));
     if (alpha != 1.0f) DNNL_DO(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &alpha));
     if (add_c) {
         DNNL_DO(mixrt_dnnl_plain_md(&c_md, g->R, g->yd, dnnl_f32));
@@ -80,18 +80,21 @@ static mixrt_status mm_exec(struct mixrt_kernel_ctx *k, struct mixrt_dnnl_state 
     dnnl_memory_t m[4] = {NULL, NULL, NULL, NULL};
     dnnl_status_t s = dnnl_success;
     const char *call = "dnnl_memory_create";
+    struct mixrt_dnnl_scratch sc = {0};
     MIXRT_TRY(mixrt_dnnl_get(k->ctx, &eng, &strm));
+    MIXRT_TRY(mixrt_dnnl_scratch_take(k, st->pd, 0, &sc));
     int c_arg = DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1;
     int arg_ids[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, c_arg};
     void *ptrs[4] = {(void *)a, (void *)b, y, (void *)c}; /* oneDNN only reads the inputs */
     int n = c ? 4 : 3;
-    dnnl_exec_arg_t args[4];
+    dnnl_exec_arg_t args[5];
     for (int i = 0; i < n; i++) {
         const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(st->pd, dnnl_query_exec_arg_md, arg_ids[i]);
         if (!md || (s = dnnl_memory_create(&m[i], md, eng, ptrs[i])) != dnnl_success) goto dnnl_fail;
         args[i].arg = arg_ids[i];
         args[i].memory = m[i];
     }
+    if (sc.sp) args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, sc.sp};
     call = "dnnl_primitive_execute";
     if ((s = dnnl_primitive_execute(st->prim, strm, n, args)) != dnnl_success) goto dnnl_fail;
     call = "dnnl_stream_wait";
@@ -102,6 +105,7 @@ dnnl_fail:
 fail:
     for (int i = 0; i < 4; i++)
         if (m[i]) dnnl_memory_destroy(m[i]);
+    mixrt_dnnl_scratch_put(k->ctx, &sc);
     return status;
 }
 

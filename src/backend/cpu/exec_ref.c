@@ -31,13 +31,14 @@ struct mixrt_exec_env {
 void *mixrt_kernel_scratch(struct mixrt_kernel_ctx *k, size_t bytes, bool *owned) {
     struct mixrt_exec_env *env = k->env;
     while (env && env->parent) env = env->parent; /* subgraphs use their run's */
-    *owned = !env || !env->scratch;
+    struct mixrt_exec_scratch *sc = env ? env->scratch : k->scratch;
+    mixrt_context_t ctx = env ? env->ctx : k->ctx; /* the scratch's owner's */
+    *owned = !sc;
     if (*owned) return mixrt_alloc(k->ctx, bytes ? bytes : 1);
-    struct mixrt_exec_scratch *sc = env->scratch;
     if (sc->bytes < bytes) {
-        mixrt_free(env->ctx, sc->p, sc->bytes);
+        mixrt_free(ctx, sc->p, sc->bytes);
         sc->bytes = 0;
-        if (!(sc->p = mixrt_alloc(env->ctx, bytes))) return NULL;
+        if (!(sc->p = mixrt_alloc(ctx, bytes))) return NULL;
         sc->bytes = bytes;
     }
     return sc->p;

@@ -261,6 +261,8 @@ static mixrt_status pool_run(struct mixrt_kernel_ctx *k) {
     bool own = st == NULL, locked = false;
     if (own) mixrt_dnnl_state_init(st = &local);
     dnnl_memory_t xm = NULL, ym = NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    struct mixrt_dnnl_scratch sc = {0};
     const struct mixrt_tensor *x = NULL;
     struct mixrt_tensor *y = NULL;
     struct pool_geom p;
@@ -293,13 +295,16 @@ static mixrt_status pool_run(struct mixrt_kernel_ctx *k) {
         dnnl_pooling_v2_desc_t pd;
         DNNL_CALL(dnnl_pooling_v2_forward_desc_init(&pd, dnnl_forward_inference, p.alg, &xmd, &ymd, p.s, p.k, p.d,
                                                     p.pl, p.pr));
-        DNNL_CALL(dnnl_primitive_desc_create(&st->pd, &pd, NULL, eng, NULL));
+        DNNL_CALL(mixrt_dnnl_attr_user_scratchpad(&attr));
+        DNNL_CALL(dnnl_primitive_desc_create(&st->pd, &pd, attr, eng, NULL));
         DNNL_CALL(dnnl_primitive_create(&st->prim, st->pd));
     }
+    if ((status = mixrt_dnnl_scratch_take(k, st->pd, 0, &sc)) != MIXRT_STATUS_OK) goto fail;
     DNNL_CALL(dnnl_memory_create(&xm, &xmd, eng, (void *)x->data));
     DNNL_CALL(dnnl_memory_create(&ym, &ymd, eng, y->data));
-    dnnl_exec_arg_t args[2] = {{DNNL_ARG_SRC, xm}, {DNNL_ARG_DST, ym}};
-    DNNL_CALL(dnnl_primitive_execute(st->prim, strm, 2, args));
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, xm}, {DNNL_ARG_DST, ym}};
+    if (sc.sp) args[2] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, sc.sp};
+    DNNL_CALL(dnnl_primitive_execute(st->prim, strm, sc.sp ? 3 : 2, args));
     DNNL_CALL(dnnl_stream_wait(strm));
     goto fail;
 dnnl_fail:
@@ -308,6 +313,8 @@ dnnl_fail:
 fail:
     if (xm) dnnl_memory_destroy(xm);
     if (ym) dnnl_memory_destroy(ym);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    mixrt_dnnl_scratch_put(k->ctx, &sc);
     if (locked) pthread_mutex_unlock(&st->lock);
     if (own) {
         mixrt_dnnl_state_clear(st);

@@ -403,7 +403,7 @@ static mixrt_status fmm_build(mixrt_context_t ctx, const struct mixrt_node *n, s
     if (st->has_bias) DNNL_DO(dnnl_memory_desc_init_by_tag(&bias_md, 2, biasd, dnnl_f32, dnnl_ab));
     dnnl_matmul_desc_t d;
     DNNL_DO(dnnl_matmul_desc_init(&d, &a_md, &b_md, st->has_bias ? &bias_md : NULL, &y_md));
-    DNNL_DO(dnnl_primitive_attr_create(&attr));
+    DNNL_DO(mixrt_dnnl_attr_user_scratchpad(&attr));
     DNNL_DO(dnnl_post_ops_create(&po));
     /* Z before the activation: act(A.B + bias + Z). */
     if (st->has_z) {
@@ -552,21 +552,16 @@ static mixrt_status fmm_exec(struct mixrt_kernel_ctx *k, struct fmm_state *st, c
     dnnl_status_t s;
     const char *call = "";
     void *ys = NULL; /* SiLU split: oneDNN's f32 output before the activation */
-    size_t ys_bytes = 0;
-    bool ys_owned = false;
+    struct mixrt_dnnl_scratch sc = {0};
     MIXRT_TRY(mixrt_dnnl_get(k->ctx, &eng, &strm));
+    /* The engine's scratch (see dnnl_conv.c): the SiLU split's f32 output, then oneDNN's scratchpad. */
+    MIXRT_TRY(mixrt_dnnl_scratch_take(k, st->pd, st->silu_split ? mixrt_tensor_numel(y) * sizeof(float) : 0, &sc));
+    if (st->silu_split) ys = sc.p;
     DNNL_DO(dnnl_memory_set_data_handle(st->src, (void *)a)); /* only read */
-    if (st->silu_split) { /* the engine's scratch (see dnnl_conv.c) */
-        ys_bytes = mixrt_tensor_numel(y) * sizeof(float);
-        if (!(ys = mixrt_kernel_scratch(k, ys_bytes, &ys_owned))) {
-            status = mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for %zu bytes of f32 output",
-                                        ys_bytes);
-            goto fail;
-        }
-    }
     DNNL_DO(dnnl_memory_set_data_handle(st->dst, ys ? ys : y->data));
-    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, st->src}, {DNNL_ARG_WEIGHTS, st->wei}, {DNNL_ARG_DST, st->dst}};
+    dnnl_exec_arg_t args[6] = {{DNNL_ARG_SRC, st->src}, {DNNL_ARG_WEIGHTS, st->wei}, {DNNL_ARG_DST, st->dst}};
     int na = 3;
+    if (sc.sp) args[na++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, sc.sp};
     if (st->has_bias) args[na++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, st->bias};
     if (z) {
         DNNL_DO(dnnl_memory_set_data_handle(st->z, z->data));
@@ -579,7 +574,7 @@ static mixrt_status fmm_exec(struct mixrt_kernel_ctx *k, struct fmm_state *st, c
 dnnl_fail:
     status = fmm_fail(k->ctx, k->node, s, call);
 fail:
-    if (ys_owned) mixrt_free(k->ctx, ys, ys_bytes);
+    mixrt_dnnl_scratch_put(k->ctx, &sc);
     return status;
 }
 

@@ -46,6 +46,10 @@ static const struct mixrt_cpu_kernel *const families[] = {
     mixrt_eltwise_chain_kernels, mixrt_rnn_kernels,           mixrt_select_kernels,
 };
 
+double mixrt_cpu_kernel_weight_growth(const struct mixrt_cpu_kernel *k) {
+    return k && !strcmp(k->name, "dnnl_wino_conv") ? 4.0 : 1.0;
+}
+
 const struct mixrt_cpu_kernel *const *mixrt_cpu_kernels_for(const struct mixrt_node *n, size_t *count) {
     /* Thread-local so concurrent builds do not race on the list. */
     static _Thread_local const struct mixrt_cpu_kernel *list[MAX_CANDIDATES];

@@ -18,6 +18,7 @@ struct mixrt_seq {
 };
 
 struct mixrt_exec_env; /* executor state: used by control-flow kernels for subgraphs */
+struct mixrt_exec_scratch;
 
 struct mixrt_kernel_ctx {
     mixrt_context_t ctx;
@@ -34,14 +35,16 @@ struct mixrt_kernel_ctx {
     bool *out_wanted; /* false: the output is absent (-1) in the node; may be skipped */
     struct mixrt_exec_env *env;
     void *state; /* engine kernels: what the kernel's prepare made (NULL for reference kernels) */
+    struct mixrt_exec_scratch *scratch; /* without env: mixrt_kernel_scratch's buffer (NULL: fresh) */
 };
 
 typedef mixrt_status (*mixrt_kernel_fn)(struct mixrt_kernel_ctx *k);
 
 /* A scratch buffer of at least bytes for use within one kernel call, from the context's
  * allocator: in a run the executor's (an engine's, kept across its runs; reused by every layer,
- * so it stays in cache; *owned false), outside one (tactic timing, tests) a fresh allocation
- * the caller frees with mixrt_free (*owned true). NULL when out of memory. */
+ * so it stays in cache; *owned false), outside one k->scratch's (tactic timing: one per node
+ * timed), else a fresh allocation the caller frees with mixrt_free (*owned true). NULL when
+ * out of memory. */
 void *mixrt_kernel_scratch(struct mixrt_kernel_ctx *k, size_t bytes, bool *owned);
 
 /* One operator: runs at every opset in [min_opset, max_opset] of its domain. */

@@ -74,7 +74,8 @@ static mixrt_status run_onnx(struct mixrt_kernel_ctx *k, const char *op, int64_t
                                    .out = out,
                                    .out_is_seq = is_seq,
                                    .out_wanted = wanted,
-                                   .env = k->env};
+                                   .env = k->env,
+                                   .scratch = k->scratch};
     status = fn(&sub);
     if (status == MIXRT_STATUS_OK)
         *y = out[0];
