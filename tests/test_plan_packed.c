@@ -968,6 +968,114 @@ static void test_tied_weights(bool conv) {
     unlink(tied), unlink(untied);
 }
 
+/* Relative-norm error of engine e's output 0 against the reference executor's on model m,
+ * on the same random inputs; -1 when a run failed. */
+static double ref_error(mixrt_engine_t e, mixrt_model_t m, const char *what) {
+    struct mixrt_tensor *in[16] = {0}, *oe[16] = {0}, *orf[16] = {0};
+    const char *names[16];
+    double err = -1;
+    int n = make_inputs(e, in, names, 99);
+    mixrt_status se = mixrt_engine_run(e, (size_t)n, names, (const struct mixrt_tensor *const *)in, oe);
+    mixrt_status sr = mixrt_model_run(m, (size_t)n, names, (const struct mixrt_tensor *const *)in, orf);
+    TU_CHECK(se == MIXRT_STATUS_OK && sr == MIXRT_STATUS_OK, "%s: runs failed: %s", what, mixrt_context_last_error(ctx));
+    if (se == MIXRT_STATUS_OK && sr == MIXRT_STATUS_OK && oe[0]->nbytes == orf[0]->nbytes) {
+        double num = 0, den = 0;
+        size_t cnt = mixrt_tensor_numel(orf[0]);
+        for (size_t k = 0; k < cnt; k++) {
+            double a = mixrt_load_f64(oe[0]->data, oe[0]->dtype, k), b = mixrt_load_f64(orf[0]->data, orf[0]->dtype, k);
+            num += (a - b) * (a - b), den += b * b;
+        }
+        TU_CHECK(den > 0, "%s: the reference output is all zeros", what);
+        err = den > 0 ? sqrt(num / den) : -1;
+    }
+    for (int i = 0; i < 16; i++) {
+        mixrt_tensor_destroy(ctx, in[i]);
+        mixrt_tensor_destroy(ctx, oe[i]);
+        mixrt_tensor_destroy(ctx, orf[i]);
+    }
+    return err;
+}
+
+/* The Winograd budget (engine.c): six 3x3 convolutions 64 -> 64 at 28x28 in f32, each with
+ * weights of its own (147 KB; oneDNN's Winograd holds them 1.8-4x larger). MIXRT_WINO_BUDGET=off
+ * keeps what the timing chose; 0 leaves no layer on dnnl_wino_conv; 0.5 and the default (1x the
+ * model's constant bytes) keep the plan's packed bytes beyond the budget-0 engine's within that
+ * share of the constants, with fewer Winograd layers than "off" where those held more. Every
+ * engine's output against the reference executor. */
+static void test_wino_budget(void) {
+    char cmd[2048], path[256], plan[256];
+    snprintf(path, sizeof path, "%s/wino6.onnx", dir);
+    snprintf(plan, sizeof plan, "%s/wino6.plan", dir);
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 - '%s' <<'PY'\n"
+             "import sys, numpy as np, onnx\n"
+             "from onnx import helper as h, numpy_helper as nh, TensorProto as T\n"
+             "rng = np.random.default_rng(11)\n"
+             "nodes, inits, x = [], [], 'x'\n"
+             "for i in range(6):\n"
+             "    inits += [nh.from_array((rng.standard_normal((64, 64, 3, 3)) * 0.06).astype(np.float32), 'w%%d' %% i),\n"
+             "              nh.from_array((rng.standard_normal(64) * 0.1).astype(np.float32), 'b%%d' %% i)]\n"
+             "    nodes += [h.make_node('Conv', [x, 'w%%d' %% i, 'b%%d' %% i], ['c%%d' %% i], pads=[1, 1, 1, 1]),\n"
+             "              h.make_node('Relu', ['c%%d' %% i], ['y' if i == 5 else 'r%%d' %% i])]\n"
+             "    x = 'r%%d' %% i\n"
+             "g = h.make_graph(nodes, 'wino6', [h.make_tensor_value_info('x', T.FLOAT, [1, 64, 28, 28])],\n"
+             "                 [h.make_tensor_value_info('y', T.FLOAT, [1, 64, 28, 28])], inits)\n"
+             "onnx.save(h.make_model(g, opset_imports=[h.make_opsetid('', 17)]), sys.argv[1])\n"
+             "PY",
+             path);
+    TU_CHECK(system(cmd) == 0, "cannot make the Winograd budget model");
+    mixrt_model_t m = NULL;
+    TU_CHECK(mixrt_model_load(ctx, path, &m) == MIXRT_STATUS_OK, "load: %s", mixrt_context_last_error(ctx));
+    if (!m) return;
+    const double consts = 6 * (64 * 64 * 9 + 64) * 4.0;
+    static const char *const budgets[] = {"off", "0", "0.5", NULL};
+    static const double share[] = {-1, 0, 0.5, 1.0};
+    int wino[4] = {0, 0, 0, 0};
+    size_t packed[4] = {0, 0, 0, 0};
+    for (int b = 0; b < 4; b++) {
+        const char *label = budgets[b] ? budgets[b] : "default";
+        if (budgets[b]) setenv("MIXRT_WINO_BUDGET", budgets[b], 1);
+        else unsetenv("MIXRT_WINO_BUDGET");
+        mixrt_engine_t e = NULL;
+        mixrt_status st = mixrt_engine_build(ctx, path, NULL, &e);
+        unsetenv("MIXRT_WINO_BUDGET");
+        TU_CHECK(st == MIXRT_STATUS_OK, "budget %s: build: %s", label, mixrt_context_last_error(ctx));
+        if (!e) continue;
+        for (size_t i = 0; i < mixrt_engine_layer_count(e); i++) {
+            struct mixrt_layer_info li;
+            if (mixrt_engine_get_layer(e, i, &li) == MIXRT_STATUS_OK && !strcmp(li.kernel, "dnnl_wino_conv")) wino[b]++;
+        }
+        double err = ref_error(e, m, label);
+        TU_CHECK(err >= 0 && err <= 1e-4, "budget %s: relative-norm error %.3g against the reference", label, err);
+        size_t size = 0, sec = 0;
+        TU_CHECK(mixrt_engine_save(e, plan) == MIXRT_STATUS_OK, "budget %s: save: %s", label,
+                 mixrt_context_last_error(ctx));
+        unsigned char *img = read_file(plan, &size);
+        TU_CHECK(img && find_packed(img, size, &sec, &packed[b]), "budget %s: the plan has no PACKED section", label);
+        free(img);
+        unlink(plan);
+        printf("  Winograd budget %-7s: %d of 6 layers on dnnl_wino_conv, %zu packed bytes, error %.2g\n", label, wino[b],
+               packed[b], err);
+        mixrt_engine_destroy(e);
+    }
+    TU_CHECK(wino[1] == 0, "budget 0: %d layers still on dnnl_wino_conv", wino[1]);
+    for (int b = 2; b < 4; b++) {
+        const char *label = budgets[b] ? budgets[b] : "default";
+        TU_CHECK((double)packed[b] <= (double)packed[1] + share[b] * consts + 4096,
+                 "budget %s: %zu packed bytes, %zu without Winograd: more than %.2f x the %.0f bytes of constants "
+                 "added", label, packed[b], packed[1], share[b], consts);
+        if ((double)packed[0] > (double)packed[1] + share[b] * consts + 4096)
+            TU_CHECK(wino[b] < wino[0], "budget %s: %d Winograd layers, as many as without a budget (%d)", label,
+                     wino[b], wino[0]);
+        else
+            TU_CHECK(wino[b] == wino[0], "budget %s: %d Winograd layers, %d without a budget, though they fit", label,
+                     wino[b], wino[0]);
+    }
+    if (wino[0] == 0) printf("  (the timing chose no Winograd layer here: the budget had nothing to trim)\n");
+    mixrt_model_destroy(m);
+    unlink(path);
+}
+
 #endif
 
 int main(void) {
@@ -1004,6 +1112,7 @@ int main(void) {
     test_release_subgraph();
     test_tied_weights(false);
     test_tied_weights(true);
+    test_wino_budget();
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", examples);
     if (system(cmd) != 0) fprintf(stderr, "test_plan_packed: cannot remove %s\n", examples);
 #else
