@@ -85,7 +85,42 @@ static void test_const_fold(void) {
     TU_CHECK(g->values[ov].producer >= 0 && !g->values[ov].init, "an overridable initializer's reader is not folded");
     TU_CHECK(count_op(g, "RandomUniformLike") == 1 && !g->values[rnd].init, "a random op is not folded");
     TU_CHECK(mixrt_graph_toposort(g, &g->order) == MIXRT_STATUS_OK, "still sorts");
+    /* Constants nothing reads any more go; those still read, and inputs with defaults, stay. */
+    TU_CHECK(!g->values[s].init, "the folded Add's result (read only by the folded Sqrt) was let go");
+    TU_CHECK(g->values[a].init && g->values[b].init && g->values[o].init, "a, b (still read) and the input o keep data");
     mixrt_graph_destroy(g);
+
+    /* A weight transposed by folding: the original goes during the pass (its data freed),
+     * unless something else reads it - another node, or the graph's outputs. */
+    for (int keep = 0; keep < 3; keep++) {
+        g = new_graph();
+        x = add_input(g, "x", MIXRT_DTYPE_F32, 2, (int64_t[]){5, 64});
+        int w = add_const_uniform(ctx, g, "w", MIXRT_DTYPE_F32, 2, (int64_t[]){48, 64}, 1.0);
+        int wt = add_op_node(g, "Transpose", 1, (int[]){w}, "wt");
+        y = add_op_node(g, "MatMul", 2, (int[]){x, wt}, "y");
+        graph_set_output(g, y);
+        if (keep == 1) { /* w read by a second node that does not fold (its other input is x) */
+            int z = add_op_node(g, "Gemm", 2, (int[]){x, w}, "z");
+            node_attr_int(g, g->values[z].producer, "transB", 1);
+            graph_set_output(g, z);
+        }
+        if (keep == 2) graph_set_output(g, w);
+        float w10 = ((const float *)g->values[w].init->data)[1 * 64 + 0];
+        size_t before = mixrt_context_bytes_in_use(ctx);
+        TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_CONST_FOLD, &st) == MIXRT_STATUS_OK, "keep %d: passes: %s", keep,
+                 mixrt_context_last_error(ctx));
+        const struct mixrt_tensor *t = g->values[wt].init;
+        TU_CHECK(t && t->dims[0] == 64 && t->dims[1] == 48 && ((const float *)t->data)[0 * 48 + 1] == w10,
+                 "keep %d: the Transpose folded to w's transpose", keep);
+        if (keep == 0)
+            TU_CHECK(!g->values[w].init && mixrt_context_bytes_in_use(ctx) <= before,
+                     "the transposed weight's original was let go (%zu bytes in use, %zu before)",
+                     mixrt_context_bytes_in_use(ctx), before);
+        else
+            TU_CHECK(g->values[w].init && g->values[w].init->data, "keep %d: w, still %s, keeps its data", keep,
+                     keep == 1 ? "read by a Gemm" : "a graph output");
+        mixrt_graph_destroy(g);
+    }
 
     /* The size cap: a 4097x4097 f32 fill (just over 64 MiB) stays a node. */
     g = new_graph();
