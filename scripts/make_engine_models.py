@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Writes the small models the engine tests use (seeded, deterministic):
-  mlp_{f32,bf16,f16}.onnx   MatMul+Add+Relu+MatMul+Softmax with a Shape/Gather side path
+  mlp_{f32,bf16,f16}.onnx   MatMul+Add+Relu+MatMul+Softmax with a Shape/Gather side path reading the batch
                             (non-flexible ops), weights rounded to the 16-bit dtypes (RNE)
   conv_wide_f32.onnx        two 3x3 convs of 128 -> 128 channels and a Relu: a file over 1 MiB,
                             which the importer maps (constants read back from it, engine.c)
@@ -33,7 +33,7 @@ def mlp(out, dt_name, elem):
     b1 = (rng.standard_normal((96,)) * 0.1).astype(np.float32)
     w2 = (rng.standard_normal((96, 40)) * 0.2).astype(np.float32)
     inits = [tensor_from_f32("w1", w1, elem), tensor_from_f32("b1", b1, elem), tensor_from_f32("w2", w2, elem),
-             numpy_helper.from_array(np.array([1], dtype=np.int64), "idx1")]
+             numpy_helper.from_array(np.array([0], dtype=np.int64), "idx0")]
     nodes = [
         helper.make_node("MatMul", ["x", "w1"], ["h0"], name="fc1"),
         helper.make_node("Add", ["h0", "b1"], ["h1"], name="bias1"),
@@ -41,7 +41,7 @@ def mlp(out, dt_name, elem):
         helper.make_node("MatMul", ["h2", "w2"], ["h3"], name="fc2"),
         helper.make_node("Softmax", ["h3"], ["y"], name="softmax", axis=-1),
         helper.make_node("Shape", ["h3"], ["s"], name="shape"),
-        helper.make_node("Gather", ["s", "idx1"], ["n"], name="gather_n", axis=0),
+        helper.make_node("Gather", ["s", "idx0"], ["n"], name="gather_n", axis=0),
         helper.make_node("ReduceMax", ["h3"], ["m"], name="rmax", axes=[-1], keepdims=0),
     ]
     g = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", elem, ["batch", 64])],

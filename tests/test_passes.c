@@ -192,14 +192,41 @@ static void test_shape_fold(void) {
              "same result");
     mixrt_graph_destroy(g);
 
+    /* A symbolic batch: the chain reads dim 1, which is known, so the Gather of it folds and
+     * the chain collapses all the same. */
     g = new_graph();
     build_shape_chain(g, true);
     TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_ALL, &st) == MIXRT_STATUS_OK, "passes");
-    TU_CHECK(st.shape_folded == 0 && count_op(g, "Shape") == 1 && g->n_nodes == 5,
-             "a symbolic dim keeps the Shape (%d nodes)", g->n_nodes);
+    TU_CHECK(st.shape_folded == 1 && count_op(g, "Shape") == 0 && g->n_nodes == 1 && count_op(g, "Reshape") == 1,
+             "the known dim of a partly symbolic shape folds (%d nodes, %d shape folds)", g->n_nodes,
+             st.shape_folded);
     TU_CHECK(run(g, 1, (const struct mixrt_tensor *[]){x}, after, 6) == 6 && !memcmp(before, after, sizeof(before)),
              "same result, symbolic");
     mixrt_graph_destroy(g);
+    /* Gathers of the symbolic dim, of a negative index, of two dims: only known dims fold. */
+    for (int c = 0; c < 3; c++) {
+        g = new_graph();
+        int xv = add_input(g, "x", MIXRT_DTYPE_F32, 3, (int64_t[]){2, 3, 5});
+        g->values[xv].dims[0].value = -1;
+        g->values[xv].dims[0].param = "N";
+        int sh = add_op_node(g, "Shape", 1, (int[]){xv}, "sh");
+        int idx = c == 0 ? add_const_values(ctx, g, "i", MIXRT_DTYPE_I64, 0, NULL, (double[]){0})
+                  : c == 1 ? add_const_values(ctx, g, "i", MIXRT_DTYPE_I64, 0, NULL, (double[]){-1})
+                           : add_const_values(ctx, g, "i", MIXRT_DTYPE_I32, 1, (int64_t[]){2}, (double[]){2, 1});
+        int d = add_op_node(g, "Gather", 2, (int[]){sh, idx}, "d");
+        graph_set_output(g, d);
+        TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_ALL, &st) == MIXRT_STATUS_OK, "passes");
+        const struct mixrt_tensor *t = g->values[d].init;
+        if (c == 0)
+            TU_CHECK(!t && count_op(g, "Shape") == 1, "the symbolic dim's Gather stays");
+        else if (c == 1)
+            TU_CHECK(t && t->rank == 0 && ((const int64_t *)t->data)[0] == 5, "x.shape[-1] folds to 5");
+        else
+            TU_CHECK(t && t->rank == 1 && t->dims[0] == 2 && ((const int64_t *)t->data)[0] == 5 &&
+                         ((const int64_t *)t->data)[1] == 3,
+                     "x.shape[[2, 1]] folds to [5, 3]");
+        mixrt_graph_destroy(g);
+    }
     mixrt_tensor_destroy(ctx, x);
 }
 

@@ -1028,6 +1028,7 @@ static void test_wino_budget(void) {
     TU_CHECK(mixrt_model_load(ctx, path, &m) == MIXRT_STATUS_OK, "load: %s", mixrt_context_last_error(ctx));
     if (!m) return;
     const double consts = 6 * (64 * 64 * 9 + 64) * 4.0;
+    setenv("MIXRT_WINO_BUDGET_MIN_MB", "0", 1); /* the budget a share of this small model's constants */
     static const char *const budgets[] = {"off", "0", "0.5", NULL};
     static const double share[] = {-1, 0, 0.5, 1.0};
     int wino[4] = {0, 0, 0, 0};
@@ -1072,6 +1073,20 @@ static void test_wino_budget(void) {
                      wino[b], wino[0]);
     }
     if (wino[0] == 0) printf("  (the timing chose no Winograd layer here: the budget had nothing to trim)\n");
+    /* The floor: 64 MB by default, so this model's Winograd layers all fit at budget 0.5. */
+    unsetenv("MIXRT_WINO_BUDGET_MIN_MB");
+    setenv("MIXRT_WINO_BUDGET", "0.5", 1);
+    mixrt_engine_t e = NULL;
+    TU_CHECK(mixrt_engine_build(ctx, path, NULL, &e) == MIXRT_STATUS_OK, "budget 0.5, floor 64 MB: build: %s",
+             mixrt_context_last_error(ctx));
+    unsetenv("MIXRT_WINO_BUDGET");
+    int fl = 0;
+    for (size_t i = 0; e && i < mixrt_engine_layer_count(e); i++) {
+        struct mixrt_layer_info li;
+        if (mixrt_engine_get_layer(e, i, &li) == MIXRT_STATUS_OK && !strcmp(li.kernel, "dnnl_wino_conv")) fl++;
+    }
+    TU_CHECK(fl == wino[0], "budget 0.5 with the 64 MB floor: %d Winograd layers, %d without a budget", fl, wino[0]);
+    mixrt_engine_destroy(e);
     mixrt_model_destroy(m);
     unlink(path);
 }

@@ -591,7 +591,10 @@ static void bodies_release(struct mixrt_engine *e) {
  * peaked at 585 MiB against ONNX Runtime's 366 (170 without Winograd, but 1.4x the time):
  * 18.4 MB for each 2.4 MB head conv on its first pyramid level, 8.2 MB on the second. The
  * bytes transformed weights add stay within MIXRT_WINO_BUDGET times the model's constant
- * bytes (default 1; 0: no Winograd; "off": no limit): where the layers that chose Winograd
+ * bytes, or of MIXRT_WINO_BUDGET_MIN_MB (64) where the model holds less (default 1; 0: no
+ * Winograd; "off": no limit; a model of small weights and large activations - Mask R-CNN's
+ * mask head, 9.4 MB of Winograd weights for 2.4 MB - is far from its memory bound by them,
+ * and the process's own memory is ~100 MB under ONNX Runtime's): where the layers that chose Winograd
  * would add more, the weights whose Winograd saves the least time per added byte go back to
  * their readers' fastest other kernel (timed beside it). The bytes are measured, not guessed:
  * each such layer is prepared once, alone, and its packed copy's size read (a copy several
@@ -678,7 +681,9 @@ static mixrt_status wino_budget(struct mixrt_engine *e, const struct mixrt_graph
         if (j == n) it[n++] = (struct wino_item){nd->inputs[1], 0, 0};
         it[j].save += alt[i].kern && ns[i] >= 0 ? alt[i].ns - ns[i] : INFINITY;
     }
-    const double budget = factor * consts;
+    const char *fl = getenv("MIXRT_WINO_BUDGET_MIN_MB");
+    const double floor_bytes = (fl && *fl ? atof(fl) : 64.0) * 1e6;
+    const double budget = factor * (consts > floor_bytes ? consts : floor_bytes);
     for (int j = 0; j < n; j++) total += it[j].extra = wino_extra(e, g, k, it[j].v);
     int moved = 0;
     double moved_bytes = 0, cost = 0;
@@ -695,7 +700,8 @@ static mixrt_status wino_budget(struct mixrt_engine *e, const struct mixrt_graph
     }
     if (e->opts.verbose && n)
         mixrt_log(e->ctx, MIXRT_LOG_NOTE,
-                  "Winograd budget %.1f MB (MIXRT_WINO_BUDGET %.2g x %.1f MB of constants): %.1f MB of transformed "
+                  "Winograd budget %.1f MB (MIXRT_WINO_BUDGET %.2g x %.1f MB of constants, at least "
+                  "MIXRT_WINO_BUDGET_MIN_MB): %.1f MB of transformed "
                   "weights kept; %d layer%s (%.1f MB) back to their fastest other kernel, +%.3f ms a run as timed",
                   budget / 1e6, factor, consts / 1e6, total / 1e6, moved, moved == 1 ? "" : "s", moved_bytes / 1e6,
                   cost / 1e6);

@@ -456,6 +456,22 @@ fail:
     return status;
 }
 
+/* The size of dim d of non-constant input v of node n to time with: its own, or 1 for the
+ * batch of a convolution that only the data decides (a detector's mask head runs on the
+ * boxes found: Mask R-CNN's four 3x3 convolutions and the mask upsampler at [boxes, 256, 14,
+ * 14] took the first candidate untimed, the direct convolution, at 190 ms each where Winograd
+ * ran 105). A convolution's cost per image, and so the candidates' order, hardly depends on
+ * the batch. -1: unknown, not timed. */
+static int64_t timed_dim(const struct mixrt_node *n, const struct mixrt_value *v, int d) {
+    int64_t x = v->dims[d].value;
+    bool conv = (!strcmp(n->domain, MIXRT_DOMAIN) && !strcmp(n->op_type, "FusedConv")) ||
+                (!n->domain[0] && !strcmp(n->op_type, "Conv"));
+    if (x >= 0 || d != 0 || !conv || v->rank < 3) return x;
+    for (int e = 1; e < v->rank; e++)
+        if (v->dims[e].value < 0) return x;
+    return 1;
+}
+
 mixrt_status mixrt_tactics_choose(struct mixrt_graph *g, int ni, struct mixrt_timing_cache *tc, bool time_ref,
                                   int verbose, bool remeasure, const struct mixrt_cpu_kernel **best, double *best_ns,
                                   bool *measured, struct mixrt_tactic_alt *alt) {
@@ -496,7 +512,7 @@ mixrt_status mixrt_tactics_choose(struct mixrt_graph *g, int ni, struct mixrt_ti
             return MIXRT_STATUS_OK;
         size_t bytes = mixrt_dtype_size(v->dtype);
         for (int d = 0; d < v->rank; d++)
-            if (v->dims[d].value < 0 || !mixrt_mul_size(bytes, (size_t)v->dims[d].value, &bytes)) return MIXRT_STATUS_OK;
+            if (timed_dim(n, v, d) < 0 || !mixrt_mul_size(bytes, (size_t)timed_dim(n, v, d), &bytes)) return MIXRT_STATUS_OK;
         if (!mixrt_add_size(total, bytes, &total) || total > ((size_t)256 << 20)) return MIXRT_STATUS_OK;
     }
     /* Cached times first; the rest measured together (time_kernels), then reported in order. */
@@ -534,7 +550,7 @@ mixrt_status mixrt_tactics_choose(struct mixrt_graph *g, int ni, struct mixrt_ti
                 continue;
             }
             int64_t dims[MIXRT_MAX_RANK];
-            for (int d = 0; d < v->rank; d++) dims[d] = v->dims[d].value;
+            for (int d = 0; d < v->rank; d++) dims[d] = timed_dim(n, v, d);
             MIXRT_TRY(mixrt_tensor_init(ctx, &tin[j], v->dtype, v->rank, dims));
             made[j] = true;
             size_t cnt = mixrt_tensor_numel(&tin[j]);

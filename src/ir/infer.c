@@ -411,6 +411,27 @@ static struct shape infer_data_op(const struct mixrt_graph *g, const struct mixr
     return out;
 }
 
+/* The elements of shape tensor vi that a Concat of 1-D pieces makes known - its constant
+ * pieces' - into out's dims (out.rank already the tensor's length). torchvision's
+ * MultiScaleRoIAlign makes its result zeros of [boxes, C, 14, 14], boxes from the data: known,
+ * C and the output size let the mask head after it be planned (timed, channels-last). */
+static void concat_shape_elements(const struct mixrt_graph *g, int vi, struct shape *out) {
+    const struct mixrt_node *c = vi >= 0 && g->values[vi].producer >= 0 ? &g->nodes[g->values[vi].producer] : NULL;
+    if (!c || c->domain[0] || strcmp(c->op_type, "Concat")) return;
+    int at = 0;
+    for (int j = 0; j < c->n_inputs; j++) {
+        const struct mixrt_value *p = c->inputs[j] >= 0 ? &g->values[c->inputs[j]] : NULL;
+        if (!p || p->rank != 1 || p->dims[0].value < 0 || at + p->dims[0].value > out->rank) return;
+        const struct mixrt_tensor *t = p->init;
+        for (int64_t e = 0; e < p->dims[0].value; e++, at++)
+            if (t && t->data && (t->dtype == MIXRT_DTYPE_I64 || t->dtype == MIXRT_DTYPE_I32) &&
+                mixrt_tensor_numel(t) == (size_t)p->dims[0].value) {
+                int64_t d = mixrt_load_i64(t->data, t->dtype, (size_t)e);
+                if (d >= 0) out->d[at] = dim_known(d);
+            }
+    }
+}
+
 /* Dtype-only facts for ops whose shapes are not inferred here (or not from these inputs: the
  * data ops above without constant sizes): the precision planner
  * needs to know which values are float data even where shapes stay unknown. */
@@ -455,6 +476,7 @@ static struct shape infer_dtype_only(const struct mixrt_graph *g, const struct m
         out = unknown_shape(v && v->t ? v->t->dtype : MIXRT_DTYPE_F32);
         out.rank = (int)x->d[0].value;
         for (int i = 0; i < out.rank; i++) out.d[i] = dim_unknown();
+        concat_shape_elements(g, n->inputs[0], &out);
         return out;
     }
     for (int i = 0; same0[i]; i++)

@@ -350,6 +350,52 @@ static mixrt_status pass_shape_fold(struct pass_state *st, int *removed) {
         st->dead[ni] = true;
         (*removed)++;
     }
+    /* Gather of constant indices from a Shape whose input has those dims known, others not:
+     * torch exports read one dim at a time (x.shape[1]), and a data-dependent batch elsewhere
+     * in the shape kept the channel count and spatial size unknown downstream (Mask R-CNN's
+     * MultiScaleRoIAlign zeros of [boxes, C, 14, 14]). */
+    for (int ni = 0; ni < g->n_nodes; ni++) {
+        const struct mixrt_node *nd = &g->nodes[ni];
+        if (nd->domain[0] || strcmp(nd->op_type, "Gather") || nd->n_inputs != 2 || nd->n_outputs < 1 ||
+            nd->outputs[0] < 0 || st->dead[ni] || mixrt_node_attr_int(nd, "axis", 0) != 0)
+            continue;
+        const struct mixrt_value *sv = nd->inputs[0] >= 0 ? &g->values[nd->inputs[0]] : NULL;
+        const struct mixrt_value *iv = nd->inputs[1] >= 0 ? &g->values[nd->inputs[1]] : NULL;
+        const struct mixrt_node *sh = sv && sv->producer >= 0 ? &g->nodes[sv->producer] : NULL;
+        if (!sh || !iv || sh->domain[0] || strcmp(sh->op_type, "Shape") || sh->n_inputs < 1 || sh->inputs[0] < 0 ||
+            !iv->init || !iv->init->data || iv->init->rank > 1 ||
+            (iv->init->dtype != MIXRT_DTYPE_I64 && iv->init->dtype != MIXRT_DTYPE_I32))
+            continue;
+        const struct mixrt_value *x = &g->values[sh->inputs[0]];
+        if (x->rank < 0 || (x->flags & (MIXRT_VALUE_SEQUENCE | MIXRT_VALUE_OPTIONAL)) ||
+            ((x->flags & MIXRT_VALUE_GRAPH_INPUT) && x->init))
+            continue;
+        int64_t r = x->rank, start = mixrt_node_attr_int(sh, "start", 0), end = mixrt_node_attr_int(sh, "end", r);
+        if (start < 0) start += r;
+        if (end < 0) end += r;
+        start = start < 0 ? 0 : start > r ? r : start;
+        end = end < 0 ? 0 : end > r ? r : end;
+        if (end < start) end = start;
+        size_t cnt = mixrt_tensor_numel(iv->init);
+        int64_t len = end - start, dims[MIXRT_MAX_RANK];
+        bool ok = cnt > 0 && cnt <= MIXRT_MAX_RANK;
+        for (size_t i = 0; ok && i < cnt; i++) {
+            int64_t k = mixrt_load_i64(iv->init->data, iv->init->dtype, i);
+            if (k < 0) k += len;
+            ok = k >= 0 && k < len && x->dims[start + k].value >= 0;
+            if (ok) dims[i] = x->dims[start + k].value;
+        }
+        if (!ok) continue;
+        struct mixrt_tensor *t = mixrt_arena_calloc(g->arena, 1, sizeof(*t));
+        if (!t) return MIXRT_STATUS_OUT_OF_MEMORY;
+        int64_t tl = (int64_t)cnt;
+        mixrt_status status = mixrt_tensor_init(g->ctx, t, MIXRT_DTYPE_I64, iv->init->rank, &tl);
+        if (status != MIXRT_STATUS_OK) return status;
+        memcpy(t->data, dims, cnt * sizeof(int64_t));
+        mixrt_pass_set_const(g, nd->outputs[0], t);
+        st->dead[ni] = true;
+        (*removed)++;
+    }
     return MIXRT_STATUS_OK;
 }
 
