@@ -1091,6 +1091,84 @@ static void test_wino_budget(void) {
     unlink(path);
 }
 
+/* A convolution whose batch only the data decides (a detector's mask head) is timed at batch 1
+ * and its choice stands for any batch; one with a symbolic spatial size stays untimed. Outputs
+ * at batches 1, 3 and 7 against the reference executor. */
+static void test_conv_data_batch(void) {
+    char cmd[2048], path[256];
+    snprintf(path, sizeof path, "%s/convdyn.onnx", dir);
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 - '%s' <<'PY'\n"
+             "import sys, numpy as np, onnx\n"
+             "from onnx import helper as h, numpy_helper as nh, TensorProto as T\n"
+             "rng = np.random.default_rng(5)\n"
+             "w = nh.from_array((rng.standard_normal((32, 32, 3, 3)) * 0.08).astype(np.float32), 'w')\n"
+             "nodes = [h.make_node('Conv', ['x', 'w'], ['c'], pads=[1, 1, 1, 1], name='conv_batch'),\n"
+             "         h.make_node('Relu', ['c'], ['y']),\n"
+             "         h.make_node('Conv', ['x2', 'w'], ['y2'], pads=[1, 1, 1, 1], name='conv_hw')]\n"
+             "g = h.make_graph(nodes, 'convdyn', [h.make_tensor_value_info('x', T.FLOAT, ['N', 32, 16, 16]),\n"
+             "                 h.make_tensor_value_info('x2', T.FLOAT, [1, 32, 'H', 16])],\n"
+             "                 [h.make_tensor_value_info('y', T.FLOAT, ['N', 32, 16, 16]),\n"
+             "                  h.make_tensor_value_info('y2', T.FLOAT, [1, 32, 'H', 16])], [w])\n"
+             "onnx.save(h.make_model(g, opset_imports=[h.make_opsetid('', 17)]), sys.argv[1])\n"
+             "PY",
+             path);
+    TU_CHECK(system(cmd) == 0, "cannot make the data-batch conv model");
+    mixrt_engine_t e = NULL;
+    mixrt_model_t m = NULL;
+    TU_CHECK(mixrt_engine_build(ctx, path, NULL, &e) == MIXRT_STATUS_OK, "build: %s", mixrt_context_last_error(ctx));
+    TU_CHECK(mixrt_model_load(ctx, path, &m) == MIXRT_STATUS_OK, "load: %s", mixrt_context_last_error(ctx));
+    if (!e || !m) {
+        mixrt_engine_destroy(e), mixrt_model_destroy(m);
+        return;
+    }
+    const struct mixrt_graph *g = mixrt_engine_graph(e);
+    int batch = -1, hw = -1;
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (strstr(g->nodes[i].name, "conv_batch")) batch = i;
+        if (strstr(g->nodes[i].name, "conv_hw")) hw = i;
+    }
+    TU_CHECK(batch >= 0 && hw >= 0, "both convolutions are layers");
+    if (batch >= 0 && hw >= 0) {
+        TU_CHECK(mixrt_engine_node_time_ns(e, batch) > 0, "the data-batch conv was timed (%s, %.0f ns)",
+                 mixrt_engine_node_kernel(e, batch), mixrt_engine_node_time_ns(e, batch));
+        TU_CHECK(mixrt_engine_node_time_ns(e, hw) < 0, "the symbolic-height conv stayed untimed (%s, %.0f ns)",
+                 mixrt_engine_node_kernel(e, hw), mixrt_engine_node_time_ns(e, hw));
+    }
+    static const int64_t batches[] = {1, 3, 7};
+    for (int b = 0; b < 3; b++) {
+        struct mixrt_tensor *in[2] = {NULL, NULL}, *oe[2] = {NULL, NULL}, *orf[2] = {NULL, NULL};
+        const char *names[2] = {"x", "x2"};
+        int64_t d0[4] = {batches[b], 32, 16, 16}, d1[4] = {1, 32, 5 + 2 * b, 16};
+        TU_CHECK(mixrt_tensor_create(ctx, MIXRT_DTYPE_F32, 4, d0, &in[0]) == MIXRT_STATUS_OK &&
+                     mixrt_tensor_create(ctx, MIXRT_DTYPE_F32, 4, d1, &in[1]) == MIXRT_STATUS_OK,
+                 "inputs");
+        for (int t = 0; t < 2 && in[t]; t++)
+            for (size_t k = 0; k < mixrt_tensor_numel(in[t]); k++) ((float *)in[t]->data)[k] = (float)tu_uniform(-1, 1);
+        mixrt_status se = mixrt_engine_run(e, 2, names, (const struct mixrt_tensor *const *)in, oe);
+        mixrt_status sr = mixrt_model_run(m, 2, names, (const struct mixrt_tensor *const *)in, orf);
+        TU_CHECK(se == MIXRT_STATUS_OK && sr == MIXRT_STATUS_OK, "batch %lld: runs: %s", (long long)batches[b],
+                 mixrt_context_last_error(ctx));
+        for (int o = 0; o < 2 && se == MIXRT_STATUS_OK && sr == MIXRT_STATUS_OK; o++) {
+            double num = 0, den = 0;
+            for (size_t k = 0; k < mixrt_tensor_numel(orf[o]); k++) {
+                double a = ((const float *)oe[o]->data)[k], r = ((const float *)orf[o]->data)[k];
+                num += (a - r) * (a - r), den += r * r;
+            }
+            TU_CHECK(den > 0 && sqrt(num / den) < 1e-5, "batch %lld output %d: relative-norm error %.3g",
+                     (long long)batches[b], o, den > 0 ? sqrt(num / den) : -1.0);
+        }
+        for (int t = 0; t < 2; t++) {
+            mixrt_tensor_destroy(ctx, in[t]);
+            mixrt_tensor_destroy(ctx, oe[t]);
+            mixrt_tensor_destroy(ctx, orf[t]);
+        }
+    }
+    mixrt_engine_destroy(e);
+    mixrt_model_destroy(m);
+    unlink(path);
+}
+
 #endif
 
 int main(void) {
@@ -1128,6 +1206,7 @@ int main(void) {
     test_tied_weights(false);
     test_tied_weights(true);
     test_wino_budget();
+    test_conv_data_batch();
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", examples);
     if (system(cmd) != 0) fprintf(stderr, "test_plan_packed: cannot remove %s\n", examples);
 #else
