@@ -55,6 +55,7 @@ extern const struct mixrt_cpu_kernel mixrt_eltwise_kernels[];  /* eltwise.c: ele
 extern const struct mixrt_cpu_kernel mixrt_nnops_kernels[];    /* nnops.c: pooling, normalization, softmax */
 extern const struct mixrt_cpu_kernel mixrt_datamove_kernels[]; /* datamove.c: Transpose, Gather, Concat, ... */
 extern const struct mixrt_cpu_kernel mixrt_resize_kernels[];   /* resize.c: Resize linear, separable in f32 */
+extern const struct mixrt_cpu_kernel mixrt_roialign_kernels[]; /* roialign.c: RoiAlign, channels-last in f32 */
 extern const struct mixrt_cpu_kernel mixrt_rnn_kernels[];      /* rnn.c: LSTM, GRU, RNN */
 extern const struct mixrt_cpu_kernel mixrt_select_kernels[];   /* select.c: ArgMax, ArgMin, TopK (f32 rows) */
 /* com.mixrt fused ops (fused_transformer.c, fused_conv.c) */
