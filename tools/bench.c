@@ -22,6 +22,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "cli.h"
 #include "commands.h"
@@ -1162,8 +1165,9 @@ static const char bench_help[] =
     "    row of the same rounds, same thread count; its outputs are checked against mixrt's.\n"
     "  --profile: up to 10 observed runs of row 1 after the timed ones: per layer median time,\n"
     "    share, precision, kernel, GFLOP/s (Conv, ConvTranspose, MatMul, Gemm); per op type.\n"
-    "  --threads N sets OMP_NUM_THREADS before any engine exists. --json FILE: DESIGN.md's object\n"
-    "    plus batch, items_per_s, ratio_p10, ratio_p90, activation_bytes, the peer row and profile.\n"
+    "  --threads N sets the OpenMP threads (mixrt's and oneDNN's) before any engine exists.\n"
+    "  --json FILE: DESIGN.md's object plus batch, items_per_s, ratio_p10, ratio_p90,\n"
+    "    activation_bytes, the peer row and profile.\n"
     "  --report FILE.html: a self-contained page with the same figures.\n"
     "  --outputs (engines built with --backend cuda): host (default) times runs whose inputs come\n"
     "    from and outputs go to host memory; device uploads the inputs once and times\n"
@@ -1298,6 +1302,11 @@ int mixrt_cmd_bench(int argc, char **argv) {
         char t[32];
         snprintf(t, sizeof(t), "%llu", threads);
         setenv("OMP_NUM_THREADS", t, 1);
+#ifdef _OPENMP
+        /* libgomp read the variable when it was loaded, before main: the setenv alone left
+         * mixrt's kernels and oneDNN on every core. */
+        omp_set_num_threads((int)threads);
+#endif
     } else {
         const char *env = getenv("OMP_NUM_THREADS");
         char *end;
