@@ -1169,6 +1169,45 @@ static void test_conv_data_batch(void) {
     unlink(path);
 }
 
+/* The Winograd budget's data-batch group: a 512-channel 3x3 conv at 14x14 whose batch only the
+ * data decides would hold ~240 MB of Winograd scratchpad at the 100 boxes the builder assumes,
+ * over the 64 MB floor of a budget for this 9.4 MB model: it must not stay on dnnl_wino_conv,
+ * whatever the timing chose (MIXRT_WINO_BUDGET=off shows that choice). */
+static void test_wino_data_batch(void) {
+    char cmd[2048], path[256];
+    snprintf(path, sizeof path, "%s/convdb.onnx", dir);
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 - '%s' <<'PY'\n"
+             "import sys, numpy as np, onnx\n"
+             "from onnx import helper as h, numpy_helper as nh, TensorProto as T\n"
+             "rng = np.random.default_rng(9)\n"
+             "w = nh.from_array((rng.standard_normal((512, 512, 3, 3)) * 0.02).astype(np.float32), 'w')\n"
+             "g = h.make_graph([h.make_node('Conv', ['x', 'w'], ['y'], pads=[1, 1, 1, 1], name='head')], 'convdb',\n"
+             "                 [h.make_tensor_value_info('x', T.FLOAT, ['N', 512, 14, 14])],\n"
+             "                 [h.make_tensor_value_info('y', T.FLOAT, ['N', 512, 14, 14])], [w])\n"
+             "onnx.save(h.make_model(g, opset_imports=[h.make_opsetid('', 17)]), sys.argv[1])\n"
+             "PY",
+             path);
+    TU_CHECK(system(cmd) == 0, "cannot make the data-batch head model");
+    const char *kern[2] = {"?", "?"};
+    for (int b = 0; b < 2; b++) {
+        if (!b) setenv("MIXRT_WINO_BUDGET", "off", 1);
+        mixrt_engine_t e = NULL;
+        TU_CHECK(mixrt_engine_build(ctx, path, NULL, &e) == MIXRT_STATUS_OK, "build: %s", mixrt_context_last_error(ctx));
+        unsetenv("MIXRT_WINO_BUDGET");
+        const struct mixrt_graph *g = e ? mixrt_engine_graph(e) : NULL;
+        for (int i = 0; g && i < g->n_nodes; i++)
+            if (strstr(g->nodes[i].name, "head")) kern[b] = mixrt_engine_node_kernel(e, i);
+        kern[b] = !strcmp(kern[b], "dnnl_wino_conv") ? "dnnl_wino_conv" : "other";
+        mixrt_engine_destroy(e);
+    }
+    printf("  data-batch 512-channel head: %s without a budget, %s with it\n", kern[0], kern[1]);
+    TU_CHECK(!strcmp(kern[1], "other"), "the data-batch head kept Winograd within the default budget");
+    if (strcmp(kern[0], "dnnl_wino_conv"))
+        printf("  (the timing chose no Winograd for it here: the group eviction was not needed)\n");
+    unlink(path);
+}
+
 #endif
 
 int main(void) {
@@ -1207,6 +1246,7 @@ int main(void) {
     test_tied_weights(true);
     test_wino_budget();
     test_conv_data_batch();
+    test_wino_data_batch();
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", examples);
     if (system(cmd) != 0) fprintf(stderr, "test_plan_packed: cannot remove %s\n", examples);
 #else

@@ -606,7 +606,7 @@ struct wino_item {
 
 static int cmp_wino_item(const void *a, const void *b) {
     const struct wino_item *x = a, *y = b;
-    double rx = x->save / x->extra, ry = y->save / y->extra;
+    double rx = x->extra > 0 ? x->save / x->extra : INFINITY, ry = y->extra > 0 ? y->save / y->extra : INFINITY;
     return (rx > ry) - (rx < ry);
 }
 
@@ -619,10 +619,28 @@ static double wino_budget_factor(void) {
     return *end || f < 0 ? 1.0 : f;
 }
 
+/* Node nd's input when only its batch is unknown (a detector head on the boxes found): its
+ * per-image Winograd scratchpad estimate in *img_bytes - F(4x4, 3x3) input and output tiles,
+ * 36 values each per 4x4 block of the image, for C + M channels in f32. NULL otherwise. */
+static const struct mixrt_value *data_batch_input(const struct mixrt_graph *g, const struct mixrt_node *nd,
+                                                  double *img_bytes) {
+    const struct mixrt_value *x = nd->inputs[0] >= 0 ? &g->values[nd->inputs[0]] : NULL;
+    const struct mixrt_value *w = nd->inputs[1] >= 0 ? &g->values[nd->inputs[1]] : NULL;
+    if (!x || !w || x->rank != 4 || w->rank != 4 || x->dims[0].value >= 0) return NULL;
+    for (int d = 1; d < 4; d++)
+        if (x->dims[d].value < 0) return NULL;
+    bool last = mixrt_node_attr_int(nd, "channels_last", 0) != 0;
+    double c = (double)x->dims[last ? 3 : 1].value, h = (double)x->dims[last ? 1 : 2].value,
+           wd = (double)x->dims[last ? 2 : 3].value, m = (double)w->dims[0].value;
+    *img_bytes = ceil(h / 4) * ceil(wd / 4) * 36.0 * (c + m) * 4.0;
+    return x;
+}
+
 /* The bytes the Winograd layers reading weight v hold it in beyond its own: each reader's
  * packed copy (its size and a hash of its layout, measured by preparing the layer alone -
  * once per process and shape, mixrt_tactics_memo), copies of one layout counted once. */
 static double wino_extra(struct mixrt_engine *e, const struct mixrt_graph *g, const struct mixrt_cpu_kernel **k, int v) {
+    double img;
     enum { MAX_LAYOUTS = 16 };
     double seen[MAX_LAYOUTS];
     int n_seen = 0;
@@ -630,7 +648,9 @@ static double wino_extra(struct mixrt_engine *e, const struct mixrt_graph *g, co
     double held = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         const struct mixrt_node *nd = &g->nodes[i];
-        if (mixrt_cpu_kernel_weight_growth(k[i]) <= 1.0 || nd->n_inputs < 2 || nd->inputs[1] != v) continue;
+        if (mixrt_cpu_kernel_weight_growth(k[i]) <= 1.0 || nd->n_inputs < 2 || nd->inputs[1] != v ||
+            data_batch_input(g, nd, &img))
+            continue; /* data-batch readers: weighed together (wino_budget) */
         double size = -1, hash = -1;
         if (!mixrt_tactics_memo_get(g, nd, k[i]->name, "packed_bytes", &size) ||
             !mixrt_tactics_memo_get(g, nd, k[i]->name, "packed_layout", &hash)) {
@@ -650,14 +670,7 @@ static double wino_extra(struct mixrt_engine *e, const struct mixrt_graph *g, co
             if (state && k[i]->release) k[i]->release(e->ctx, state);
         }
         if (size < 0) {
-            /* Not measurable (a shape only the data gives): the nominal growth. A layer whose
-             * batch only the data decides (a detector's head on the boxes found) also holds a
-             * Winograd scratchpad of that batch's tiles at run time, ~100 MB at 100 boxes in
-             * Keypoint R-CNN's 512-channel head (1024 MiB at peak against 693 without it, ONNX
-             * Runtime 733): counted twice. */
-            const struct mixrt_value *x = nd->inputs[0] >= 0 ? &g->values[nd->inputs[0]] : NULL;
-            bool data_batch = x && x->rank > 0 && x->dims[0].value < 0;
-            held += (data_batch ? 2.0 : 1.0) * mixrt_cpu_kernel_weight_growth(k[i]) * raw;
+            held += mixrt_cpu_kernel_weight_growth(k[i]) * raw; /* not measurable: the nominal growth */
             continue;
         }
         int j = 0;
@@ -675,41 +688,67 @@ static mixrt_status wino_budget(struct mixrt_engine *e, const struct mixrt_graph
     if (factor < 0) return MIXRT_STATUS_OK;
     for (int v = 0; v < g->n_values; v++)
         if (g->values[v].init) consts += (double)g->values[v].init->nbytes;
+    /* Item v >= 0: the static-shape readers of weight v. Item -2: every reader whose batch
+     * only the data decides, weighed as one - their run-time Winograd scratchpad is one buffer
+     * sized by the largest of them at the batch the data brings, assumed DATA_BATCH boxes
+     * (torchvision's detections per image), and their savings, timed at batch 1, scaled to it.
+     * Keypoint R-CNN's 512-channel head: 8 x 28 MB of weights and ~240 MB of scratchpad at 100
+     * boxes (1024 MiB at peak against ONNX Runtime's 693-733; 693 without Winograd). */
+    enum { DATA_BATCH = 100, GROUP = -2 };
     struct wino_item *it = NULL;
     int n = 0;
+    double group_img = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         const struct mixrt_node *nd = &g->nodes[i];
         if (mixrt_cpu_kernel_weight_growth(k[i]) <= 1.0 || nd->n_inputs < 2 || nd->inputs[1] < 0 ||
             !g->values[nd->inputs[1]].init)
             continue;
         if (!it && !(it = mixrt_calloc(e->ctx, (size_t)g->n_nodes, sizeof(*it)))) return MIXRT_STATUS_OUT_OF_MEMORY;
-        int j = 0;
-        while (j < n && it[j].v != nd->inputs[1]) j++;
-        if (j == n) it[n++] = (struct wino_item){nd->inputs[1], 0, 0};
-        it[j].save += alt[i].kern && ns[i] >= 0 ? alt[i].ns - ns[i] : INFINITY;
+        double img = 0, save = alt[i].kern && ns[i] >= 0 ? alt[i].ns - ns[i] : INFINITY;
+        int key = data_batch_input(g, nd, &img) ? GROUP : nd->inputs[1], j = 0;
+        while (j < n && it[j].v != key) j++;
+        if (j == n) it[n++] = (struct wino_item){key, 0, 0};
+        if (key == GROUP) {
+            if (img > group_img) group_img = img;
+            it[j].extra += (mixrt_cpu_kernel_weight_growth(k[i]) - 1.0) * (double)g->values[nd->inputs[1]].init->nbytes;
+            save *= DATA_BATCH;
+        }
+        it[j].save += save;
     }
     const char *fl = getenv("MIXRT_WINO_BUDGET_MIN_MB");
     const double floor_bytes = (fl && *fl ? atof(fl) : 64.0) * 1e6;
     const double budget = factor * (consts > floor_bytes ? consts : floor_bytes);
-    for (int j = 0; j < n; j++) total += it[j].extra = wino_extra(e, g, k, it[j].v);
+    for (int j = 0; j < n; j++) {
+        if (it[j].v == GROUP) it[j].extra += group_img * DATA_BATCH;
+        else it[j].extra = wino_extra(e, g, k, it[j].v);
+        total += it[j].extra;
+    }
     int moved = 0;
     double moved_bytes = 0, cost = 0;
     if (total > budget) {
         qsort(it, (size_t)n, sizeof(*it), cmp_wino_item);
-        for (int j = 0; j < n && total > budget; j++) {
-            if (it[j].extra <= 0 || isinf(it[j].save)) continue;
-            for (int i = 0; i < g->n_nodes; i++)
-                if (mixrt_cpu_kernel_weight_growth(k[i]) > 1.0 && g->nodes[i].n_inputs >= 2 &&
-                    g->nodes[i].inputs[1] == it[j].v)
+        /* What can never fit goes first, then the least saving per byte. */
+        for (int pass = 0; pass < 2; pass++)
+            for (int j = 0; j < n && total > budget; j++) {
+                if (it[j].extra <= 0 || isinf(it[j].save) || (pass == 0 && it[j].extra <= budget)) continue;
+                for (int i = 0; i < g->n_nodes; i++) {
+                    const struct mixrt_node *nd = &g->nodes[i];
+                    double img;
+                    if (mixrt_cpu_kernel_weight_growth(k[i]) <= 1.0 || nd->n_inputs < 2 || nd->inputs[1] < 0 ||
+                        (data_batch_input(g, nd, &img) ? GROUP : nd->inputs[1]) != it[j].v)
+                        continue;
                     k[i] = alt[i].kern, ns[i] = alt[i].ns, moved++;
-            total -= it[j].extra, moved_bytes += it[j].extra, cost += it[j].save;
-        }
+                }
+                total -= it[j].extra, moved_bytes += it[j].extra, cost += it[j].save;
+                it[j].extra = 0;
+            }
     }
     if (e->opts.verbose && n)
         mixrt_log(e->ctx, MIXRT_LOG_NOTE,
                   "Winograd budget %.1f MB (MIXRT_WINO_BUDGET %.2g x %.1f MB of constants, at least "
                   "MIXRT_WINO_BUDGET_MIN_MB): %.1f MB of transformed "
-                  "weights kept; %d layer%s (%.1f MB) back to their fastest other kernel, +%.3f ms a run as timed",
+                  "weights and scratch kept; %d layer%s (%.1f MB) back to their fastest other kernel, +%.3f ms a run as "
+                  "timed",
                   budget / 1e6, factor, consts / 1e6, total / 1e6, moved, moved == 1 ? "" : "s", moved_bytes / 1e6,
                   cost / 1e6);
     mixrt_free(e->ctx, it, it ? (size_t)g->n_nodes * sizeof(*it) : 0);
