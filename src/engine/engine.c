@@ -682,33 +682,44 @@ static double wino_extra(struct mixrt_engine *e, const struct mixrt_graph *g, co
     return held > raw ? held - raw : 0;
 }
 
+enum { WINO_GROUP = -2 }; /* the budget item of the data-batch readers (wino_budget) */
+
+/* The budget item node i's Winograd weights belong to (see wino_budget): its weight's value,
+ * WINO_GROUP, or -1 when i holds none. */
+static int wino_key(const struct mixrt_graph *g, const struct mixrt_cpu_kernel *const *k, int i, double *img) {
+    const struct mixrt_node *nd = &g->nodes[i];
+    *img = 0;
+    if (mixrt_cpu_kernel_weight_growth(k[i]) <= 1.0 || nd->n_inputs < 2 || nd->inputs[1] < 0 ||
+        !g->values[nd->inputs[1]].init)
+        return -1;
+    return data_batch_input(g, nd, img) ? WINO_GROUP : nd->inputs[1];
+}
+
 static mixrt_status wino_budget(struct mixrt_engine *e, const struct mixrt_graph *g, const struct mixrt_cpu_kernel **k,
                                 double *ns, const struct mixrt_tactic_alt *alt) {
     double factor = wino_budget_factor(), consts = 0, total = 0;
     if (factor < 0) return MIXRT_STATUS_OK;
     for (int v = 0; v < g->n_values; v++)
         if (g->values[v].init) consts += (double)g->values[v].init->nbytes;
-    /* Item v >= 0: the static-shape readers of weight v. Item -2: every reader whose batch
+    /* Item v >= 0: the static-shape readers of weight v. Item WINO_GROUP: every reader whose batch
      * only the data decides, weighed as one - their run-time Winograd scratchpad is one buffer
      * sized by the largest of them at the batch the data brings, assumed DATA_BATCH boxes
      * (torchvision's detections per image), and their savings, timed at batch 1, scaled to it.
      * Keypoint R-CNN's 512-channel head: 8 x 28 MB of weights and ~240 MB of scratchpad at 100
      * boxes (1024 MiB at peak against ONNX Runtime's 693-733; 693 without Winograd). */
-    enum { DATA_BATCH = 100, GROUP = -2 };
+    enum { DATA_BATCH = 100 };
     struct wino_item *it = NULL;
     int n = 0;
     double group_img = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         const struct mixrt_node *nd = &g->nodes[i];
-        if (mixrt_cpu_kernel_weight_growth(k[i]) <= 1.0 || nd->n_inputs < 2 || nd->inputs[1] < 0 ||
-            !g->values[nd->inputs[1]].init)
-            continue;
+        double img, save = alt[i].kern && ns[i] >= 0 ? alt[i].ns - ns[i] : INFINITY;
+        int key = wino_key(g, k, i, &img), j = 0;
+        if (key == -1) continue;
         if (!it && !(it = mixrt_calloc(e->ctx, (size_t)g->n_nodes, sizeof(*it)))) return MIXRT_STATUS_OUT_OF_MEMORY;
-        double img = 0, save = alt[i].kern && ns[i] >= 0 ? alt[i].ns - ns[i] : INFINITY;
-        int key = data_batch_input(g, nd, &img) ? GROUP : nd->inputs[1], j = 0;
         while (j < n && it[j].v != key) j++;
         if (j == n) it[n++] = (struct wino_item){key, 0, 0};
-        if (key == GROUP) {
+        if (key == WINO_GROUP) {
             if (img > group_img) group_img = img;
             it[j].extra += (mixrt_cpu_kernel_weight_growth(k[i]) - 1.0) * (double)g->values[nd->inputs[1]].init->nbytes;
             save *= DATA_BATCH;
@@ -719,7 +730,7 @@ static mixrt_status wino_budget(struct mixrt_engine *e, const struct mixrt_graph
     const double floor_bytes = (fl && *fl ? atof(fl) : 64.0) * 1e6;
     const double budget = factor * (consts > floor_bytes ? consts : floor_bytes);
     for (int j = 0; j < n; j++) {
-        if (it[j].v == GROUP) it[j].extra += group_img * DATA_BATCH;
+        if (it[j].v == WINO_GROUP) it[j].extra += group_img * DATA_BATCH;
         else it[j].extra = wino_extra(e, g, k, it[j].v);
         total += it[j].extra;
     }
@@ -732,12 +743,8 @@ static mixrt_status wino_budget(struct mixrt_engine *e, const struct mixrt_graph
             for (int j = 0; j < n && total > budget; j++) {
                 if (it[j].extra <= 0 || isinf(it[j].save) || (pass == 0 && it[j].extra <= budget)) continue;
                 for (int i = 0; i < g->n_nodes; i++) {
-                    const struct mixrt_node *nd = &g->nodes[i];
                     double img;
-                    if (mixrt_cpu_kernel_weight_growth(k[i]) <= 1.0 || nd->n_inputs < 2 || nd->inputs[1] < 0 ||
-                        (data_batch_input(g, nd, &img) ? GROUP : nd->inputs[1]) != it[j].v)
-                        continue;
-                    k[i] = alt[i].kern, ns[i] = alt[i].ns, moved++;
+                    if (wino_key(g, k, i, &img) == it[j].v) k[i] = alt[i].kern, ns[i] = alt[i].ns, moved++;
                 }
                 total -= it[j].extra, moved_bytes += it[j].extra, cost += it[j].save;
                 it[j].extra = 0;

@@ -307,6 +307,16 @@ static mixrt_status pass_const_fold(struct pass_state *st, int *removed) {
 
 /* Shape (with opset-15 start/end) and Size of an input whose static shape is fully known
  * become constants; constant folding then collapses what computes on them. */
+/* The dims [start, end) Shape node nd (opset 15's attributes) gives of a rank-r input. */
+static void shape_range(const struct mixrt_node *nd, int64_t r, int64_t *start, int64_t *end) {
+    int64_t s = mixrt_node_attr_int(nd, "start", 0), e = mixrt_node_attr_int(nd, "end", r);
+    if (s < 0) s += r;
+    if (e < 0) e += r;
+    s = s < 0 ? 0 : s > r ? r : s;
+    e = e < 0 ? 0 : e > r ? r : e;
+    *start = s, *end = e < s ? s : e;
+}
+
 static mixrt_status pass_shape_fold(struct pass_state *st, int *removed) {
     struct mixrt_graph *g = st->g;
     for (int ni = 0; ni < g->n_nodes; ni++) {
@@ -324,15 +334,7 @@ static mixrt_status pass_shape_fold(struct pass_state *st, int *removed) {
         for (int i = 0; i < x->rank; i++) known = known && x->dims[i].value >= 0;
         if (!known) continue;
         int64_t r = x->rank, start = 0, end = r;
-        if (is_shape) {
-            start = mixrt_node_attr_int(nd, "start", 0);
-            end = mixrt_node_attr_int(nd, "end", r);
-            if (start < 0) start += r;
-            if (end < 0) end += r;
-            start = start < 0 ? 0 : start > r ? r : start;
-            end = end < 0 ? 0 : end > r ? r : end;
-            if (end < start) end = start;
-        }
+        if (is_shape) shape_range(nd, r, &start, &end);
         struct mixrt_tensor *t = mixrt_arena_calloc(g->arena, 1, sizeof(*t));
         if (!t) return MIXRT_STATUS_OUT_OF_MEMORY;
         int64_t len = end - start;
@@ -370,12 +372,8 @@ static mixrt_status pass_shape_fold(struct pass_state *st, int *removed) {
         if (x->rank < 0 || (x->flags & (MIXRT_VALUE_SEQUENCE | MIXRT_VALUE_OPTIONAL)) ||
             ((x->flags & MIXRT_VALUE_GRAPH_INPUT) && x->init))
             continue;
-        int64_t r = x->rank, start = mixrt_node_attr_int(sh, "start", 0), end = mixrt_node_attr_int(sh, "end", r);
-        if (start < 0) start += r;
-        if (end < 0) end += r;
-        start = start < 0 ? 0 : start > r ? r : start;
-        end = end < 0 ? 0 : end > r ? r : end;
-        if (end < start) end = start;
+        int64_t r = x->rank, start, end;
+        shape_range(sh, r, &start, &end);
         size_t cnt = mixrt_tensor_numel(iv->init);
         int64_t len = end - start, dims[MIXRT_MAX_RANK];
         bool ok = cnt > 0 && cnt <= MIXRT_MAX_RANK;
