@@ -610,32 +610,6 @@ static int cmp_wino_item(const void *a, const void *b) {
     return (rx > ry) - (rx < ry);
 }
 
-static double wino_budget_factor(void) {
-    const char *s = getenv("MIXRT_WINO_BUDGET");
-    if (!s || !*s) return 1.0;
-    if (!strcmp(s, "off")) return -1.0;
-    char *end;
-    double f = strtod(s, &end);
-    return *end || f < 0 ? 1.0 : f;
-}
-
-/* Node nd's input when only its batch is unknown (a detector head on the boxes found): its
- * per-image Winograd scratchpad estimate in *img_bytes - F(4x4, 3x3) input and output tiles,
- * 36 values each per 4x4 block of the image, for C + M channels in f32. NULL otherwise. */
-static const struct mixrt_value *data_batch_input(const struct mixrt_graph *g, const struct mixrt_node *nd,
-                                                  double *img_bytes) {
-    const struct mixrt_value *x = nd->inputs[0] >= 0 ? &g->values[nd->inputs[0]] : NULL;
-    const struct mixrt_value *w = nd->inputs[1] >= 0 ? &g->values[nd->inputs[1]] : NULL;
-    if (!x || !w || x->rank != 4 || w->rank != 4 || x->dims[0].value >= 0) return NULL;
-    for (int d = 1; d < 4; d++)
-        if (x->dims[d].value < 0) return NULL;
-    bool last = mixrt_node_attr_int(nd, "channels_last", 0) != 0;
-    double c = (double)x->dims[last ? 3 : 1].value, h = (double)x->dims[last ? 1 : 2].value,
-           wd = (double)x->dims[last ? 2 : 3].value, m = (double)w->dims[0].value;
-    *img_bytes = ceil(h / 4) * ceil(wd / 4) * 36.0 * (c + m) * 4.0;
-    return x;
-}
-
 /* The bytes the Winograd layers reading weight v hold it in beyond its own: each reader's
  * packed copy (its size and a hash of its layout, measured by preparing the layer alone -
  * once per process and shape, mixrt_tactics_memo), copies of one layout counted once. */
@@ -649,7 +623,7 @@ static double wino_extra(struct mixrt_engine *e, const struct mixrt_graph *g, co
     for (int i = 0; i < g->n_nodes; i++) {
         const struct mixrt_node *nd = &g->nodes[i];
         if (mixrt_cpu_kernel_weight_growth(k[i]) <= 1.0 || nd->n_inputs < 2 || nd->inputs[1] != v ||
-            data_batch_input(g, nd, &img))
+            mixrt_tactics_data_batch(g, nd, &img))
             continue; /* data-batch readers: weighed together (wino_budget) */
         double size = -1, hash = -1;
         if (!mixrt_tactics_memo_get(g, nd, k[i]->name, "packed_bytes", &size) ||
@@ -692,22 +666,21 @@ static int wino_key(const struct mixrt_graph *g, const struct mixrt_cpu_kernel *
     if (mixrt_cpu_kernel_weight_growth(k[i]) <= 1.0 || nd->n_inputs < 2 || nd->inputs[1] < 0 ||
         !g->values[nd->inputs[1]].init)
         return -1;
-    return data_batch_input(g, nd, img) ? WINO_GROUP : nd->inputs[1];
+    return mixrt_tactics_data_batch(g, nd, img) ? WINO_GROUP : nd->inputs[1];
 }
 
 static mixrt_status wino_budget(struct mixrt_engine *e, const struct mixrt_graph *g, const struct mixrt_cpu_kernel **k,
                                 double *ns, const struct mixrt_tactic_alt *alt) {
-    double factor = wino_budget_factor(), consts = 0, total = 0;
-    if (factor < 0) return MIXRT_STATUS_OK;
-    for (int v = 0; v < g->n_values; v++)
-        if (g->values[v].init) consts += (double)g->values[v].init->nbytes;
+    double factor, consts, total = 0;
+    const double budget = mixrt_wino_budget_bytes(g, &factor, &consts);
+    if (budget < 0) return MIXRT_STATUS_OK;
     /* Item v >= 0: the static-shape readers of weight v. Item WINO_GROUP: every reader whose batch
      * only the data decides, weighed as one - their run-time Winograd scratchpad is one buffer
      * sized by the largest of them at the batch the data brings, assumed DATA_BATCH boxes
      * (torchvision's detections per image), and their savings, timed at batch 1, scaled to it.
      * Keypoint R-CNN's 512-channel head: 8 x 28 MB of weights and ~240 MB of scratchpad at 100
      * boxes (1024 MiB at peak against ONNX Runtime's 693-733; 693 without Winograd). */
-    enum { DATA_BATCH = 100 };
+    enum { DATA_BATCH = MIXRT_WINO_DATA_BATCH };
     struct wino_item *it = NULL;
     int n = 0;
     double group_img = 0;
@@ -726,9 +699,6 @@ static mixrt_status wino_budget(struct mixrt_engine *e, const struct mixrt_graph
         }
         it[j].save += save;
     }
-    const char *fl = getenv("MIXRT_WINO_BUDGET_MIN_MB");
-    const double floor_bytes = (fl && *fl ? atof(fl) : 64.0) * 1e6;
-    const double budget = factor * (consts > floor_bytes ? consts : floor_bytes);
     for (int j = 0; j < n; j++) {
         if (it[j].v == WINO_GROUP) it[j].extra += group_img * DATA_BATCH;
         else it[j].extra = wino_extra(e, g, k, it[j].v);

@@ -19,6 +19,7 @@
 #include <time.h>
 #ifdef __GLIBC__
 #include <malloc.h>
+#include <math.h>
 #endif
 #include <pthread.h>
 #include <unistd.h>
@@ -608,3 +609,36 @@ fail:
         if (made[j]) mixrt_tensor_release(ctx, &tin[j]);
     return status;
 }
+
+const struct mixrt_value *mixrt_tactics_data_batch(const struct mixrt_graph *g, const struct mixrt_node *nd,
+                                                  double *img_bytes) {
+    if (nd->n_inputs < 2) return NULL;
+    const struct mixrt_value *x = nd->inputs[0] >= 0 ? &g->values[nd->inputs[0]] : NULL;
+    const struct mixrt_value *w = nd->inputs[1] >= 0 ? &g->values[nd->inputs[1]] : NULL;
+    if (!x || !w || x->rank != 4 || w->rank != 4 || x->dims[0].value >= 0) return NULL;
+    for (int d = 1; d < 4; d++)
+        if (x->dims[d].value < 0) return NULL;
+    bool last = mixrt_node_attr_int(nd, "channels_last", 0) != 0;
+    double c = (double)x->dims[last ? 3 : 1].value, h = (double)x->dims[last ? 1 : 2].value,
+           wd = (double)x->dims[last ? 2 : 3].value, m = (double)w->dims[0].value;
+    *img_bytes = ceil(h / 4) * ceil(wd / 4) * 36.0 * (c + m) * 4.0;
+    return x;
+}
+
+double mixrt_wino_budget_bytes(const struct mixrt_graph *g, double *factor_out, double *consts_out) {
+    const char *s = getenv("MIXRT_WINO_BUDGET"), *fl = getenv("MIXRT_WINO_BUDGET_MIN_MB");
+    double factor = 1.0, consts = 0;
+    if (s && *s) {
+        char *end;
+        double f = strtod(s, &end);
+        factor = !strcmp(s, "off") ? -1.0 : *end || f < 0 ? 1.0 : f;
+    }
+    for (int v = 0; v < g->n_values; v++)
+        if (g->values[v].init) consts += (double)g->values[v].init->nbytes;
+    if (factor_out) *factor_out = factor;
+    if (consts_out) *consts_out = consts;
+    if (factor < 0) return -1;
+    const double floor_bytes = (fl && *fl ? atof(fl) : 64.0) * 1e6;
+    return factor * (consts > floor_bytes ? consts : floor_bytes);
+}
+

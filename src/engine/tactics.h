@@ -36,6 +36,22 @@ mixrt_status mixrt_tactics_choose(struct mixrt_graph *g, int ni, struct mixrt_ti
                                   int verbose, bool remeasure, const struct mixrt_cpu_kernel **best, double *best_ns,
                                   bool *measured, struct mixrt_tactic_alt *alt);
 
+/* Conv-like node nd's 4-d input when only its batch is unknown (a detector head on the boxes
+ * found), with its per-image Winograd scratchpad estimate in *img_bytes: F(4x4, 3x3) input and
+ * output tiles, 36 values each per 4x4 block of the image, for C + M channels in f32. NULL
+ * otherwise. The Winograd budget weighs these together, and the precision planner times them
+ * on their non-Winograd kernels. */
+const struct mixrt_value *mixrt_tactics_data_batch(const struct mixrt_graph *g, const struct mixrt_node *nd,
+                                                   double *img_bytes);
+
+/* The bytes oneDNN's Winograd convolutions may add to graph g (see engine.c's wino_budget):
+ * MIXRT_WINO_BUDGET (default 1; "off": no limit, -1 returned) times g's constant bytes, at
+ * least MIXRT_WINO_BUDGET_MIN_MB (64) MB of them. *factor and *consts (may be NULL) give the
+ * two for a log. Data-batch layers' scratchpads are counted at MIXRT_WINO_DATA_BATCH boxes
+ * (torchvision's detections per image). */
+double mixrt_wino_budget_bytes(const struct mixrt_graph *g, double *factor, double *consts);
+enum { MIXRT_WINO_DATA_BATCH = 100 };
+
 /* A number measured about node n of g with kernel (tag names which: the bytes of its packed
  * weights, ...), kept for this process under the key its timings use (so a second build of
  * the same shapes finds it); get is false when none was put. */

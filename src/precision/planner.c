@@ -505,7 +505,30 @@ struct lower_state {
     int n_outer;
     int *uses; /* [nv0]: node inputs still reading each constant of the original graph */
     int nv0;
+    bool heads_over; /* heads_over_budget(g), taken before any constant is converted */
 };
+
+/* Whether g's 3x3 convolutions whose batch only the data decides (detector heads), all on
+ * Winograd, would exceed the engine's Winograd budget. engine.c's wino_budget weighs them as
+ * one item, their weights grown 4x plus one scratchpad at MIXRT_WINO_DATA_BATCH boxes, and
+ * would send them all to their other kernel: their precision is then chosen on its time (a
+ * head kept in f32 for a Winograd it will not get runs f32 direct: Keypoint R-CNN's 512-channel
+ * head, {fp32,bf16} at 0.40 of ONNX Runtime's time where bf16 gives 0.22). */
+static bool heads_over_budget(const struct mixrt_graph *g) {
+    double budget = mixrt_wino_budget_bytes(g, NULL, NULL), img_max = 0, extra = 0, img;
+    if (budget < 0) return false;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct mixrt_node *nd = &g->nodes[i];
+        if ((strcmp(nd->op_type, "Conv") && strcmp(nd->op_type, "FusedConv")) || !mixrt_tactics_data_batch(g, nd, &img))
+            continue;
+        const struct mixrt_value *w = &g->values[nd->inputs[1]];
+        if (!w->init || w->dims[2].value != 3 || w->dims[3].value != 3 || mixrt_node_attr_int(nd, "group", 1) != 1)
+            continue;
+        if (img > img_max) img_max = img;
+        extra += 3.0 * (double)w->init->nbytes;
+    }
+    return extra + img_max * MIXRT_WINO_DATA_BATCH > budget;
+}
 
 /* Value vi as dtype `to`: itself, a converted copy of a constant, or a (shared) Cast. */
 static mixrt_status value_as(struct lower_state *ls, int vi, mixrt_dtype to, int *out) {
@@ -634,7 +657,15 @@ static mixrt_status time_as(struct lower_state *ls, int ni, mixrt_dtype p, const
         copy_shape(&t->values[v], src);
     }
     const struct mixrt_cpu_kernel *best = NULL;
-    MIXRT_TRY(mixrt_tactics_choose(t, tn, ls->tc, false, ls->opts->verbose, remeasure, &best, ns, measured, NULL));
+    struct mixrt_tactic_alt alt = {NULL, -1};
+    double img;
+    MIXRT_TRY(mixrt_tactics_choose(t, tn, ls->tc, false, ls->opts->verbose, remeasure, &best, ns, measured, &alt));
+    /* A detector head's layer is timed at batch 1, where Winograd may win; when the budget will
+     * take Winograd from the heads (heads_over_budget), the precision is chosen on the time of
+     * the kernel the layer will get. */
+    if (ls->heads_over && best && alt.kern && mixrt_cpu_kernel_weight_growth(best) > 1.0 &&
+        mixrt_tactics_data_batch(t, &t->nodes[tn], &img))
+        best = alt.kern, *ns = alt.ns;
     *kname = best ? best->name : "none";
 fail:
     if (t) {
@@ -680,7 +711,7 @@ mixrt_status mixrt_plan_lower(struct mixrt_graph *g, const struct mixrt_build_op
                               struct mixrt_timing_cache *tc) {
     mixrt_context_t ctx = g->ctx;
     mixrt_status status = MIXRT_STATUS_OK;
-    struct lower_state ls = {g, opts, tc, NULL, 0, 0, NULL, 0, NULL, 0};
+    struct lower_state ls = {g, opts, tc, NULL, 0, 0, NULL, 0, NULL, 0, heads_over_budget(g)};
     int nn0 = g->n_nodes, nv0 = g->n_values;
     int *order = mixrt_calloc(ctx, (size_t)(nn0 > 0 ? nn0 : 1), sizeof(int));
     bool *rule_used = mixrt_calloc(ctx, opts->n_layer_precisions + 1, sizeof(bool));
