@@ -229,6 +229,23 @@ static void test_mapped_blocks(void) {
         TU_CHECK(h[0] == 1 && h[odd - 1] == 2, "its first and last bytes hold");
     }
     mixrt_free(ctx, h, odd);
+    /* Kept blocks serve any request they fit by up to 2x: a freed 6 MiB block comes back for
+     * 4 MiB (and takes its free at that size), not for 2 MiB. */
+    mixrt_context_cache_pause(ctx, false);
+    const size_t six = (size_t)6 << 20, four = (size_t)4 << 20, two = (size_t)2 << 20;
+    unsigned char *a = mixrt_alloc(ctx, six), *b = mixrt_alloc(ctx, six);
+    TU_CHECK(a && b, "two 6 MiB blocks");
+    mixrt_free(ctx, a, six);
+    unsigned char *r = mixrt_alloc(ctx, four);
+    TU_CHECK(r == a && ctx->cache.n == 0, "a kept 6 MiB block serves 4 MiB (%p vs %p, %d kept)", (void *)r, (void *)a,
+             ctx->cache.n);
+    if (r) memset(r, 3, four);
+    mixrt_free(ctx, r, four);
+    TU_CHECK(ctx->cache.n == 1 && ctx->cache.total >= six, "freed at 4 MiB, kept at its own %zu bytes", ctx->cache.total);
+    unsigned char *t = mixrt_alloc(ctx, two);
+    TU_CHECK(t && t != a, "not for 2 MiB (more than 2x)");
+    mixrt_free(ctx, t, two);
+    mixrt_free(ctx, b, six);
     TU_CHECK(mixrt_context_bytes_in_use(ctx) == 0, "no bytes in use (%zu)", mixrt_context_bytes_in_use(ctx));
     mixrt_context_destroy(ctx);
 #endif

@@ -51,8 +51,13 @@ const char *mixrt_status_string(mixrt_status status) {
 /* Blocks of at least MAP_MIN are mapped whole (and unmapped when freed) instead of taken from
  * malloc: glibc raises its own mmap threshold to the largest block freed (up to 32 MiB), after
  * which the activations of data-dependent shapes come from its heap and their holes stay
- * resident. Keypoint R-CNN's f32 engine peaked at 762 MiB that way and 648 with them mapped
- * (same run time). Left to malloc under AddressSanitizer, which checks malloc's blocks only. */
+ * resident. Keypoint R-CNN's f32 engine peaked at 762 MiB that way and 648 with them mapped.
+ * A mapped block's length (its request rounded up to an eighth of its power of two; the tail
+ * is never touched unless a larger request reuses the block) is written in a page of its own
+ * just before it, so that the cache can hand a kept block to any request it fits by up to 2x:
+ * kept only at their exact sizes, most of Mask R-CNN's run-time blocks (a few dozen sizes a run)
+ * were unmapped and faulted back in every run (+60 ms of system time a run). Left to malloc
+ * under AddressSanitizer, which checks malloc's blocks only. */
 #if defined(__SANITIZE_ADDRESS__)
 #define MAP_MIN SIZE_MAX
 #else
@@ -68,24 +73,32 @@ static size_t page_size(void) {
     return ps;
 }
 
-/* size bytes (rounded up to pages) at a multiple of align, mapped alone; NULL when the system
- * has no room. */
+/* A block of at least size bytes at a multiple of align, mapped alone, its length in the page
+ * before it; NULL when the system has no room. */
 static void *map_block(size_t size, size_t align) {
-    size_t ps = page_size(), len = (size + ps - 1) / ps * ps, extra = align > ps ? align : 0;
+    size_t ps = page_size(), step = ps;
+    while (step < SIZE_MAX / 16 && step * 16 <= size) step *= 2; /* an eighth of size's power of two */
+    size_t len = (size + step - 1) / step * step, a = align > ps ? align : ps, extra = a + ps;
     if (len < size || len + extra < len) return NULL;
     uint8_t *base = mmap(NULL, len + extra, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (base == MAP_FAILED) return NULL;
-    uint8_t *p = extra ? (uint8_t *)(((uintptr_t)base + align - 1) / align * align) : base;
-    if (p > base) munmap(base, (size_t)(p - base));
+    uint8_t *p = (uint8_t *)(((uintptr_t)base + ps + a - 1) / a * a);
+    if (p - ps > base) munmap(base, (size_t)(p - ps - base));
     if (base + len + extra > p + len) munmap(p + len, (size_t)(base + len + extra - (p + len)));
+    *(size_t *)(p - ps) = len;
     return p;
 }
 
-/* Gives back a block default_alloc returned for size bytes. */
-static void release_block(void *p, size_t size) {
-    if (size >= MAP_MIN) {
+/* The bytes a block default_alloc returned for size bytes holds. */
+static size_t block_len(const void *p, size_t size) {
+    return size >= MAP_MIN ? *(const size_t *)((const uint8_t *)p - page_size()) : size;
+}
+
+/* Gives back a block default_alloc returned, of block_len bytes. */
+static void release_block(void *p, size_t len) {
+    if (len >= MAP_MIN) {
         size_t ps = page_size();
-        munmap(p, (size + ps - 1) / ps * ps);
+        munmap((uint8_t *)p - ps, len + ps);
     } else
         free(p);
 }
@@ -114,14 +127,19 @@ static void *default_alloc(void *user, size_t size, size_t align) {
     if (size >= HUGE_BLOCK && align < HUGE_PAGE) align = HUGE_PAGE;
     if (c && size >= CACHE_MIN && !c->paused) {
         pthread_mutex_lock(&c->lock);
+        /* The smallest kept block that fits by up to 2x (mapped ones; others at their size). */
+        int best = -1;
         for (int i = c->n - 1; i >= 0; i--)
-            if (c->size[i] == size && (uintptr_t)c->p[i] % align == 0) {
-                p = c->p[i];
-                c->total -= size;
-                for (int j = i + 1; j < c->n; j++) c->p[j - 1] = c->p[j], c->size[j - 1] = c->size[j];
-                c->n--;
-                break;
-            }
+            if ((uintptr_t)c->p[i] % align == 0 &&
+                (size >= MAP_MIN ? c->size[i] >= size && c->size[i] / 2 <= size : c->size[i] == size) &&
+                (best < 0 || c->size[i] < c->size[best]))
+                best = i;
+        if (best >= 0) {
+            p = c->p[best];
+            c->total -= c->size[best];
+            for (int j = best + 1; j < c->n; j++) c->p[j - 1] = c->p[j], c->size[j - 1] = c->size[j];
+            c->n--;
+        }
         if (!p) { /* bytes to free: what kept + live + size exceed the high-water mark by */
             size_t live = c->in_use ? *c->in_use : 0, peak = c->peak ? *c->peak : 0, want = live + size + c->total;
             n_evict = cache_evict(c, want > peak ? want - peak : 0, evict, evict_size);
@@ -135,7 +153,7 @@ static void *default_alloc(void *user, size_t size, size_t align) {
     } else if (posix_memalign(&p, align, size ? size : 1) != 0)
         return NULL;
 #ifdef MADV_HUGEPAGE
-    if (size >= HUGE_BLOCK) (void)madvise(p, size & ~(HUGE_PAGE - 1), MADV_HUGEPAGE);
+    if (size >= HUGE_BLOCK) (void)madvise(p, block_len(p, size) & ~(HUGE_PAGE - 1), MADV_HUGEPAGE);
 #endif
     return p;
 }
@@ -144,6 +162,7 @@ static void default_free(void *user, void *ptr, size_t size) {
     struct mixrt_block_cache *c = user;
     void *evict = NULL;
     size_t evict_size = 0;
+    size = block_len(ptr, size);
     if (c && size >= CACHE_MIN && size <= CACHE_MAX_TOTAL && !c->paused) {
         pthread_mutex_lock(&c->lock);
         if (c->n == MIXRT_BLOCK_CACHE_SLOTS || c->total + size > CACHE_MAX_TOTAL) {
