@@ -11,6 +11,7 @@
 #define _GNU_SOURCE /* dl_iterate_phdr */
 #include <errno.h>
 #include <link.h>
+#include <math.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,7 +20,6 @@
 #include <time.h>
 #ifdef __GLIBC__
 #include <malloc.h>
-#include <math.h>
 #endif
 #include <pthread.h>
 #include <unistd.h>

@@ -519,8 +519,9 @@ static bool heads_over_budget(const struct mixrt_graph *g) {
     if (budget < 0) return false;
     for (int i = 0; i < g->n_nodes; i++) {
         const struct mixrt_node *nd = &g->nodes[i];
-        if ((strcmp(nd->op_type, "Conv") && strcmp(nd->op_type, "FusedConv")) || !mixrt_tactics_data_batch(g, nd, &img))
-            continue;
+        bool conv = (!strcmp(nd->op_type, "Conv") && !*nd->domain) ||
+                    (!strcmp(nd->op_type, "FusedConv") && !strcmp(nd->domain, MIXRT_DOMAIN));
+        if (!conv || !mixrt_tactics_data_batch(g, nd, &img)) continue;
         const struct mixrt_value *w = &g->values[nd->inputs[1]];
         if (!w->init || w->dims[2].value != 3 || w->dims[3].value != 3 || mixrt_node_attr_int(nd, "group", 1) != 1)
             continue;
