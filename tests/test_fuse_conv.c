@@ -592,7 +592,58 @@ static void test_passes_norm(void) {
     }
 }
 
+/* FCOS's head in small: conv -> torch's group norm as exported (Reshape [1, G, -1],
+ * InstanceNormalization with G scales and biases, Reshape back, Mul and Add of [C, 1, 1]
+ * constants) -> Relu -> conv. G groups of C / G = 3 channels; C = 12 is not a multiple of the
+ * kernel's 64-channel blocks. */
+static void build_groupnorm2d(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) {
+    const int64_t C = 12, G = 4, H = 9, W = 7, d[4] = {1, C, H, W}, cd[3] = {C, 1, 1};
+    int x = add_input(g, "x", MIXRT_DTYPE_F32, 4, X_DIMS);
+    int c1 = add_conv(g, x, C, 3, 1, "c1");
+    int s1 = add_const_values(ctx, g, "s1", MIXRT_DTYPE_I64, 1, (int64_t[]){3}, (double[]){1, (double)G, -1});
+    int r1 = add_node(g, "Reshape", 2, (int[]){out_of(g, c1), s1}, "r1", 3, (int64_t[]){1, G, C / G * H * W});
+    int sc = add_const_uniform(ctx, g, "sc", MIXRT_DTYPE_F32, 1, &G, 1.0);
+    int bi = add_const_uniform(ctx, g, "bi", MIXRT_DTYPE_F32, 1, &G, 1.0);
+    int nm = add_node(g, "InstanceNormalization", 3, (int[]){out_of(g, r1), sc, bi}, "gn", 3,
+                      (int64_t[]){1, G, C / G * H * W});
+    int s2 = add_const_values(ctx, g, "s2", MIXRT_DTYPE_I64, 1, (int64_t[]){4}, (double[]){1, (double)C, (double)H, (double)W});
+    int r2 = add_node(g, "Reshape", 2, (int[]){out_of(g, nm), s2}, "r2", 4, d);
+    int gm = add_const_uniform(ctx, g, "gm", MIXRT_DTYPE_F32, 3, cd, 1.0);
+    int bt = add_const_uniform(ctx, g, "bt", MIXRT_DTYPE_F32, 3, cd, 1.0);
+    int mu = add_node(g, "Mul", 2, (int[]){out_of(g, r2), gm}, "mu", 4, d);
+    int ad = add_node(g, "Add", 2, (int[]){out_of(g, mu), bt}, "ad", 4, d);
+    int re = add_node(g, "Relu", 1, (int[]){out_of(g, ad)}, "re", 4, d);
+    int c2 = add_conv(g, out_of(g, re), 5, 3, 1, "c2");
+    graph_set_output(g, out_of(g, c2));
+    in[0] = rand_tensor(MIXRT_DTYPE_F32, 4, X_DIMS);
+    *n_in = 1;
+}
+
+static void test_passes_groupnorm(void) {
+    /* CPU engines: the group norm is one channels-last InstanceNormalization with num_groups,
+     * taking the affine and the Relu; only the region's entry and exit Transposes are left. */
+    struct mixrt_graph *g = check_pass("groupnorm2d", build_groupnorm2d, MIXRT_PASS_ALL | MIXRT_PASS_CONV_CPU);
+    int gn = -1;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!strcmp(g->nodes[i].op_type, "InstanceNormalization") && !strcmp(g->nodes[i].domain, MIXRT_DOMAIN)) gn = i;
+    TU_CHECK(gn >= 0 && mixrt_node_attr_int(&g->nodes[gn], "num_groups", 0) == 4 &&
+                 !strcmp(mixrt_node_attr_string(&g->nodes[gn], "activation", ""), "Relu"),
+             "groupnorm2d: expected a channels-last InstanceNormalization with num_groups 4 and Relu");
+    TU_CHECK(count_op(g, "", "Transpose") == 2 && count_op(g, "", "Reshape") == 0 &&
+                 count_op(g, "", "InstanceNormalization") == 0 && count_op(g, "", "Mul") + count_op(g, "", "Add") == 0,
+             "groupnorm2d: expected the entry and exit Transposes only, no Reshape, Mul or Add (%d nodes, %d "
+             "Transposes, %d Reshapes)",
+             g->n_nodes, count_op(g, "", "Transpose"), count_op(g, "", "Reshape"));
+    mixrt_graph_destroy(g);
+    /* CUDA engines (no MIXRT_PASS_CONV_CPU): the exported ops stay. */
+    g = check_pass("groupnorm2d (no CONV_CPU)", build_groupnorm2d, MIXRT_PASS_ALL);
+    TU_CHECK(count_op(g, "", "InstanceNormalization") == 1 && count_op(g, MIXRT_DOMAIN, "InstanceNormalization") == 0,
+             "groupnorm2d (no CONV_CPU): the ONNX InstanceNormalization should stay");
+    mixrt_graph_destroy(g);
+}
+
 static void test_passes(void) {
+    test_passes_groupnorm();
     test_passes_conv1d();
     test_passes_norm();
     const unsigned fuse = MIXRT_PASS_FUSE_CONV | MIXRT_PASS_DCE | MIXRT_PASS_CONV_BN;
@@ -910,10 +961,10 @@ static void conv1d_case_run(int id, int64_t N, int64_t C, int64_t L, int64_t M, 
 
 /* The channels-last InstanceNormalization of 1-D regions: X [N, S, C], scale and bias [C], the
  * activation acts[act] (FusedConv's set); the fast kernel's activation on both eltwise ISAs. */
-static void instnorm_case_run(int id, int64_t N, int64_t S, int64_t C, int act, mixrt_dtype dt) {
+static void instnorm_case_run(int id, int64_t N, int64_t S, int64_t C, int64_t G, int act, mixrt_dtype dt) {
     char desc[160];
-    snprintf(desc, sizeof(desc), "%s InstanceNormalization NWC N=%lld S=%lld C=%lld act=%s", mixrt_dtype_name(dt),
-             (long long)N, (long long)S, (long long)C, acts[act]);
+    snprintf(desc, sizeof(desc), "%s InstanceNormalization NWC N=%lld S=%lld C=%lld num_groups=%lld act=%s",
+             mixrt_dtype_name(dt), (long long)N, (long long)S, (long long)C, (long long)G, acts[act]);
     struct mixrt_graph *g = new_graph();
     int64_t xd[3] = {N, S, C};
     int x = add_input(g, "x", dt, 3, xd);
@@ -930,6 +981,7 @@ static void instnorm_case_run(int id, int64_t N, int64_t S, int64_t C, int act, 
     n->outputs[0] = add_value(g, "y", dt, 3, xd);
     g->values[n->outputs[0]].producer = ni;
     if (act) node_attr_str(g, ni, "activation", acts[act]);
+    if (G) node_attr_int(g, ni, "num_groups", G);
     if (act == 2) node_attr_floats(g, ni, "activation_params", 2, (float[]){-0.5f, 0.75f});
     if (act == 3) node_attr_floats(g, ni, "activation_params", 1, (float[]){0.1f});
     struct mixrt_tensor *tx = rand_tensor(dt, 3, xd);
@@ -1124,14 +1176,17 @@ static void test_kernels(int only) {
     /* The channels-last InstanceNormalization: channel counts on and around its 64-column
      * blocks, one row, two images, row blocks of the activation (4096 values) split unevenly;
      * every activation. */
-    static const int64_t inorm[][3] = {{1, 33, 1}, {1, 7, 17}, {2, 19, 64}, {1, 1, 65}, {2, 41, 130}, {1, 319, 512},
-                                       {1, 5, 4099}};
+    /* num_groups (the layout pass's group norm): groups across the 64-column blocks (130 / 13),
+     * FCOS's 32 of 256, one group, groups of one channel. */
+    static const int64_t inorm[][4] = {{1, 33, 1, 0},  {1, 7, 17, 0},   {2, 19, 64, 0},   {1, 1, 65, 0},
+                                       {2, 41, 130, 0}, {1, 319, 512, 0}, {1, 5, 4099, 0},  {2, 41, 130, 13},
+                                       {1, 100, 256, 32}, {1, 9, 6, 1},  {1, 17, 24, 24}, {2, 3, 12, 4}};
     for (size_t si = 0; si < sizeof(inorm) / sizeof(inorm[0]); si++)
         for (int d = 0; d < 2; d++)
             for (int act = 0; act < N_ACTS; act++) {
                 id++;
                 if (only && id != only) continue;
-                instnorm_case_run(id, inorm[si][0], inorm[si][1], inorm[si][2], act, dts[d]);
+                instnorm_case_run(id, inorm[si][0], inorm[si][1], inorm[si][2], inorm[si][3], act, dts[d]);
             }
     for (int d = 0; d < 2; d++) {
         struct {

@@ -735,6 +735,75 @@ fail:
     return status;
 }
 
+/* A group norm as torch exports it - x [N, C, H, W] -> Reshape [N, G, K] -> InstanceNormalization
+ * (G scales and biases) -> Reshape back to [N, C, H, W] - on an x with a channels-last twin
+ * (FCOS's heads, between convolutions): one com.mixrt InstanceNormalization of the twin with
+ * num_groups G and per-channel scale and bias (each group's value repeated), writing the twin of
+ * the result. The Transpose pair around the channels-first chain goes (FCOS: 111 Transposes,
+ * 5 % of its bf16 run), and fuse_norm takes the per-channel affine and activation after it.
+ * Node ni is the InstanceNormalization; *done when rewritten (the second Reshape is then dead). */
+static mixrt_status group_norm_last(struct layout *L, int ni, bool *done) {
+    struct mixrt_pass_state *st = L->st;
+    struct mixrt_graph *g = st->g;
+    *done = false;
+    const struct mixrt_node *n = &g->nodes[ni];
+    if (!(st->flags & MIXRT_PASS_CONV_CPU) || !is_op(n, "InstanceNormalization") || n->n_inputs != 3 ||
+        n->n_outputs != 1 || n->inputs[0] < 0 || n->outputs[0] < 0)
+        return MIXRT_STATUS_OK;
+    int a = n->inputs[0], b = n->outputs[0], x, t, r2, bin, y;
+    int64_t xd[4], ad[3], yd[4];
+    if (b >= st->n_values || st->is_output[b] || st->outer_used[b] || !is_plain_reshape(st, g->values[a].producer, &x) ||
+        !dims_of(g, x, 4, xd) || !dims_of(g, a, 3, ad) || (t = twin_of(L, x)) < 0 ||
+        (r2 = sole_consumer(st, b)) < 0 || r2 >= st->n_dead || !is_plain_reshape(st, r2, &bin) || bin != b ||
+        (y = g->nodes[r2].outputs[0]) < 0 || y >= st->n_values || !dims_of(g, y, 4, yd))
+        return MIXRT_STATUS_OK;
+    const int64_t C = xd[1], G = ad[1];
+    if (memcmp(xd, yd, sizeof(xd)) || ad[0] != xd[0] || G < 1 || C % G || ad[2] != C / G * xd[2] * xd[3] ||
+        !mixrt_dtype_is_float(g->values[x].dtype) || g->values[t].dtype != g->values[x].dtype ||
+        g->values[a].dtype != g->values[x].dtype || g->values[y].dtype != g->values[x].dtype)
+        return MIXRT_STATUS_OK;
+    const struct mixrt_tensor *p[2];
+    for (int j = 0; j < 2; j++) {
+        int v = n->inputs[1 + j];
+        if (!mixrt_graph_is_fixed_const(g, v) || !mixrt_dtype_is_float(g->values[v].init->dtype) ||
+            mixrt_tensor_numel(g->values[v].init) != (size_t)G)
+            return MIXRT_STATUS_OK;
+        p[j] = g->values[v].init;
+    }
+    int pv[2];
+    for (int j = 0; j < 2; j++) {
+        struct mixrt_tensor *e = mixrt_arena_calloc(g->arena, 1, sizeof(*e));
+        if (!e) return MIXRT_STATUS_OUT_OF_MEMORY;
+        mixrt_status status = mixrt_tensor_init(g->ctx, e, p[j]->dtype, 1, &C);
+        if (status != MIXRT_STATUS_OK) return status;
+        for (int64_t c = 0; c < C; c++)
+            mixrt_store_f64(e->data, e->dtype, (size_t)c, mixrt_load_f64(p[j]->data, p[j]->dtype, (size_t)(c / (C / G))));
+        pv[j] = mixrt_graph_add_unique_value(g, g->nodes[ni].name, j ? "_bias" : "_scale");
+        if (pv[j] < 0) {
+            mixrt_tensor_release(g->ctx, e);
+            return MIXRT_STATUS_OUT_OF_MEMORY;
+        }
+        mixrt_pass_set_const(g, pv[j], e);
+    }
+    int yt = permuted_value(g, y, "_nhwc", to_last_perm);
+    if (yt < 0) return MIXRT_STATUS_OUT_OF_MEMORY;
+    mixrt_status status = mixrt_graph_require_opset(g, MIXRT_DOMAIN, MIXRT_DOMAIN_VERSION);
+    if (status == MIXRT_STATUS_OK) status = attr_set_int(g, ni, "num_groups", G);
+    if (status != MIXRT_STATUS_OK) return status;
+    struct mixrt_node *m = &g->nodes[ni];
+    m->domain = MIXRT_DOMAIN, m->opset = MIXRT_DOMAIN_VERSION;
+    m->inputs[0] = t, m->inputs[1] = pv[0], m->inputs[2] = pv[1];
+    m->outputs[0] = yt;
+    g->values[yt].producer = ni;
+    g->values[b].producer = -1;
+    st->dead[r2] = true;
+    MIXRT_TRY(add_transpose(L, yt, y, to_first_perm, true));
+    L->last[y] = yt;
+    *done = true;
+fail:
+    return status;
+}
+
 mixrt_status mixrt_pass_layout(struct mixrt_pass_state *st, int *removed) {
     struct mixrt_graph *g = st->g;
     size_t nv = (size_t)(st->n_values > 0 ? st->n_values : 1);
@@ -777,6 +846,12 @@ mixrt_status mixrt_pass_layout(struct mixrt_pass_state *st, int *removed) {
             same_shape(&g->values[rin], &g->values[n->outputs[0]]) && g->values[rin].dims[0].value >= 0 &&
             g->values[rin].dims[1].value >= 0 && g->values[rin].dims[2].value >= 0) {
             L.last[n->outputs[0]] = twin_of(&L, rin);
+            continue;
+        }
+        bool grouped;
+        if ((status = group_norm_last(&L, ni, &grouped)) != MIXRT_STATUS_OK) break;
+        if (grouped) {
+            (*removed)++;
             continue;
         }
         if (g_tokens_on()) {

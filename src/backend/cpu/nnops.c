@@ -797,11 +797,10 @@ static bool in_supports(const struct mixrt_graph *g, const struct mixrt_node *n,
 #define IN_LAST_COLS 64
 #define IN_LAST_ROW_FLOATS 4096
 
-/* mean[j] and mlo[j]: the f64 mean as an f32 pair (mean + mlo), so x - mean keeps the digits
- * that a per-channel offset far above the spread would cost an f32 mean. */
-static void in_last_stats(const float *x, size_t S, size_t C, size_t c0, size_t nc, float eps, float *mean, float *mlo,
-                          float *inv) {
-    double acc[IN_LAST_COLS], m[IN_LAST_COLS];
+/* Channels c0 .. c0 + nc of x [S, C]: each one's f64 mean in m[j] and sum of squared deviations
+ * from it in q[j]. */
+static void in_last_moments(const float *x, size_t S, size_t C, size_t c0, size_t nc, double *m, double *q) {
+    double acc[IN_LAST_COLS];
     for (size_t j = 0; j < nc; j++) acc[j] = 0.0;
     for (size_t s = 0; s < S; s++) {
         const float *r = x + s * C + c0;
@@ -815,10 +814,37 @@ static void in_last_stats(const float *x, size_t S, size_t C, size_t c0, size_t 
             acc[j] += d * d;
         }
     }
+    for (size_t j = 0; j < nc; j++) q[j] = acc[j];
+}
+
+/* mean[j] and mlo[j]: the f64 mean as an f32 pair (mean + mlo), so x - mean keeps the digits
+ * that a per-channel offset far above the spread would cost an f32 mean. */
+static void in_last_stats(const float *x, size_t S, size_t C, size_t c0, size_t nc, float eps, float *mean, float *mlo,
+                          float *inv) {
+    double m[IN_LAST_COLS], q[IN_LAST_COLS];
+    in_last_moments(x, S, C, c0, nc, m, q);
     for (size_t j = 0; j < nc; j++) {
         mean[j] = (float)m[j];
         mlo[j] = (float)(m[j] - (double)mean[j]);
-        inv[j] = (float)(1.0 / sqrt((S ? acc[j] / (double)S : 0.0) + (double)eps));
+        inv[j] = (float)(1.0 / sqrt((S ? q[j] / (double)S : 0.0) + (double)eps));
+    }
+}
+
+/* Group statistics from channel moments (m, q of S values each): the G groups of C / G
+ * consecutive channels pool theirs (Chan's combination), and every channel of a group gets its
+ * mean pair and 1 / std. */
+static void in_last_pool_groups(const double *m, const double *q, size_t S, size_t C, size_t G, float eps, float *mean,
+                                float *mlo, float *inv) {
+    const size_t cg = C / G;
+    for (size_t gi = 0; gi < G; gi++) {
+        const double *mg = m + gi * cg, *qg = q + gi * cg;
+        double mu = 0.0, ss = 0.0;
+        for (size_t j = 0; j < cg; j++) mu += mg[j];
+        mu /= (double)cg;
+        for (size_t j = 0; j < cg; j++) ss += qg[j] + (double)S * (mg[j] - mu) * (mg[j] - mu);
+        const double var = S ? ss / ((double)S * (double)cg) : 0.0;
+        const float hi = (float)mu, lo = (float)(mu - (double)hi), iv = (float)(1.0 / sqrt(var + (double)eps));
+        for (size_t j = gi * cg; j < (gi + 1) * cg; j++) mean[j] = hi, mlo[j] = lo, inv[j] = iv;
     }
 }
 
@@ -847,6 +873,7 @@ static mixrt_status in_run(struct mixrt_kernel_ctx *k, bool last) {
     size_t C = (size_t)x->dims[last ? x->rank - 1 : 1], n = mixrt_tensor_numel(x), N = (size_t)x->dims[0];
     size_t S = N && C ? n / (N * C) : 0;
     float *sc = NULL, *bi = NULL, *xo = NULL, *yo = NULL, *ys = NULL, *st = NULL;
+    double *mom = NULL;
     const float *xs = NULL;
     struct mixrt_tensor *y = NULL;
     sc = param_f32(k, 1, C, &status);
@@ -863,9 +890,19 @@ static mixrt_status in_run(struct mixrt_kernel_ctx *k, bool last) {
         ffree(k, bi, C);
         return mixrt_cpu_run_reference(k); /* its message names the attribute */
     }
+    /* num_groups (fuse_conv.c's channels-last group norm): statistics over groups of C / G
+     * channels, scale and bias still per channel. */
+    const int64_t G = last ? mixrt_node_attr_int(k->node, "num_groups", 0) : 0;
+    const bool grouped = G > 0 && (size_t)G != C;
+    if (grouped && ((size_t)G > C || C % (size_t)G)) {
+        ffree(k, sc, C);
+        ffree(k, bi, C);
+        return mixrt_cpu_run_reference(k); /* its message names the mismatch */
+    }
     MIXRT_TRY(mixrt_kernel_output(k, 0, x->dtype, x->rank, x->dims, &y));
     if (n == 0) goto fail;
     if (last && !(st = falloc(k, 3 * C))) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
+    if (grouped && !(mom = mixrt_alloc(k->ctx, 2 * C * sizeof(double)))) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
     MIXRT_TRY(load_f32(k, x, &xs, &xo));
     MIXRT_TRY(out_f32(k, y, &ys, &yo));
     if (!last) {
@@ -886,8 +923,16 @@ static mixrt_status in_run(struct mixrt_kernel_ctx *k, bool last) {
 #pragma omp parallel for schedule(static) if (nblk > 1 && S * C >= 65536)
             for (int64_t blk = 0; blk < nblk; blk++) {
                 size_t c0 = (size_t)blk * IN_LAST_COLS, nc = C - c0 < IN_LAST_COLS ? C - c0 : IN_LAST_COLS;
+                if (grouped) {
+                    in_last_moments(xb, S, C, c0, nc, mom + c0, mom + C + c0);
+                    continue;
+                }
                 in_last_stats(xb, S, C, c0, nc, eps, mean + c0, mlo + c0, a + c0);
                 for (size_t j = c0; j < c0 + nc; j++) a[j] *= sc[j];
+            }
+            if (grouped) {
+                in_last_pool_groups(mom, mom + C, S, C, (size_t)G, eps, mean, mlo, a);
+                for (size_t j = 0; j < C; j++) a[j] *= sc[j];
             }
             const size_t rb = C < IN_LAST_ROW_FLOATS ? IN_LAST_ROW_FLOATS / C : 1;
             const int64_t nrb = (int64_t)((S + rb - 1) / rb);
@@ -905,6 +950,7 @@ static mixrt_status in_run(struct mixrt_kernel_ctx *k, bool last) {
     }
     store_f32(y, ys);
 fail:
+    if (mom) mixrt_free(k->ctx, mom, 2 * C * sizeof(double));
     ffree(k, st, 3 * C);
     ffree(k, sc, C);
     ffree(k, bi, C);

@@ -190,8 +190,9 @@ fail:
     return status;
 }
 
-/* The channels-last InstanceNormalization(X, scale, bias) of 1-D regions: the ONNX reference on
- * the channels-first f64 copy, the activation in f64. */
+/* The channels-last InstanceNormalization(X, scale, bias) of the layout pass: the ONNX reference
+ * on the channels-first f64 copy, the activation in f64. With num_groups (a group norm; scale and
+ * bias per channel) it is GroupNormalization-21's. */
 static mixrt_status run_instance_norm_last(struct mixrt_kernel_ctx *k) {
     mixrt_status status = MIXRT_STATUS_OK;
     struct mixrt_tensor xf = {0}, sf = {0}, bf = {0}, yf = {0};
@@ -209,7 +210,10 @@ static mixrt_status run_instance_norm_last(struct mixrt_kernel_ctx *k) {
     MIXRT_TRY(load_f64(k, s, false, &sf));
     MIXRT_TRY(load_f64(k, b, false, &bf));
     const struct mixrt_tensor *in[3] = {&xf, &sf, &bf};
-    MIXRT_TRY(run_onnx(k, "InstanceNormalization", 6, 3, in, &yf));
+    if (mixrt_node_attr(k->node, "num_groups"))
+        MIXRT_TRY(run_onnx(k, "GroupNormalization", 21, 3, in, &yf));
+    else
+        MIXRT_TRY(run_onnx(k, "InstanceNormalization", 6, 3, in, &yf));
     MIXRT_TRY(store_out(k, &yf, true, x->dtype, NULL, act, p0, p1));
 fail:
     mixrt_tensor_release(k->ctx, &xf);
