@@ -179,6 +179,7 @@ static void test_block_cache(void) {
     mixrt_context_destroy(ctx); /* frees what is cached (LeakSanitizer would see a leak) */
 }
 
+#if !defined(__SANITIZE_ADDRESS__)
 /* Resident bytes of this process (/proc/self/statm), 0 when unreadable. */
 static size_t resident_bytes(void) {
     FILE *f = fopen("/proc/self/statm", "r");
@@ -188,6 +189,7 @@ static size_t resident_bytes(void) {
     fclose(f);
     return (size_t)res * (size_t)sysconf(_SC_PAGESIZE);
 }
+#endif
 
 /* Blocks of 1 MiB and more leave the process when freed, whatever malloc's heap looks like:
  * after glibc has raised its mmap threshold (a 24 MiB block freed), 16 blocks of 3 MiB with small
