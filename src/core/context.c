@@ -38,7 +38,7 @@ const char *mixrt_status_string(mixrt_status status) {
  * page dominated model loading (one fault per page). With the kernel's THP defrag on
  * "madvise", an advised block's first touch may compact memory synchronously, so a block
  * allocated every run (an engine's 5 MB output: 6-22 ms a run, measured) would pay that each
- * time: freed blocks of 1 MiB and more are kept for reuse at the same size instead (paused while
+ * time: freed blocks of 1 MiB and more are kept for reuse instead (see MAP_MIN; paused while
  * engines are built or loaded, whose temporaries would only sit there). A request the cache cannot
  * serve first frees kept blocks, oldest first, until kept plus live plus requested bytes fit under
  * the context's high-water mark of live bytes (or none is kept): keeping never raises the peak

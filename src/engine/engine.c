@@ -610,6 +610,19 @@ static int cmp_wino_item(const void *a, const void *b) {
     return (rx > ry) - (rx < ry);
 }
 
+enum { WINO_GROUP = -2 }; /* the budget item of the data-batch readers (wino_budget) */
+
+/* The budget item node i's Winograd weights belong to (see wino_budget): its weight's value,
+ * WINO_GROUP, or -1 when i holds none. */
+static int wino_key(const struct mixrt_graph *g, const struct mixrt_cpu_kernel *const *k, int i, double *img) {
+    const struct mixrt_node *nd = &g->nodes[i];
+    *img = 0;
+    if (mixrt_cpu_kernel_weight_growth(k[i]) <= 1.0 || nd->n_inputs < 2 || nd->inputs[1] < 0 ||
+        !g->values[nd->inputs[1]].init)
+        return -1;
+    return mixrt_tactics_data_batch(g, nd, img) ? WINO_GROUP : nd->inputs[1];
+}
+
 /* The bytes the Winograd layers reading weight v hold it in beyond its own: each reader's
  * packed copy (its size and a hash of its layout, measured by preparing the layer alone -
  * once per process and shape, mixrt_tactics_memo), copies of one layout counted once. */
@@ -622,9 +635,7 @@ static double wino_extra(struct mixrt_engine *e, const struct mixrt_graph *g, co
     double held = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         const struct mixrt_node *nd = &g->nodes[i];
-        if (mixrt_cpu_kernel_weight_growth(k[i]) <= 1.0 || nd->n_inputs < 2 || nd->inputs[1] != v ||
-            mixrt_tactics_data_batch(g, nd, &img))
-            continue; /* data-batch readers: weighed together (wino_budget) */
+        if (wino_key(g, k, i, &img) != v) continue; /* data-batch readers: WINO_GROUP, weighed together */
         double size = -1, hash = -1;
         if (!mixrt_tactics_memo_get(g, nd, k[i]->name, "packed_bytes", &size) ||
             !mixrt_tactics_memo_get(g, nd, k[i]->name, "packed_layout", &hash)) {
@@ -654,19 +665,6 @@ static double wino_extra(struct mixrt_engine *e, const struct mixrt_graph *g, co
         held += size;
     }
     return held > raw ? held - raw : 0;
-}
-
-enum { WINO_GROUP = -2 }; /* the budget item of the data-batch readers (wino_budget) */
-
-/* The budget item node i's Winograd weights belong to (see wino_budget): its weight's value,
- * WINO_GROUP, or -1 when i holds none. */
-static int wino_key(const struct mixrt_graph *g, const struct mixrt_cpu_kernel *const *k, int i, double *img) {
-    const struct mixrt_node *nd = &g->nodes[i];
-    *img = 0;
-    if (mixrt_cpu_kernel_weight_growth(k[i]) <= 1.0 || nd->n_inputs < 2 || nd->inputs[1] < 0 ||
-        !g->values[nd->inputs[1]].init)
-        return -1;
-    return mixrt_tactics_data_batch(g, nd, img) ? WINO_GROUP : nd->inputs[1];
 }
 
 static mixrt_status wino_budget(struct mixrt_engine *e, const struct mixrt_graph *g, const struct mixrt_cpu_kernel **k,

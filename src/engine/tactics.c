@@ -610,19 +610,18 @@ fail:
     return status;
 }
 
-const struct mixrt_value *mixrt_tactics_data_batch(const struct mixrt_graph *g, const struct mixrt_node *nd,
-                                                  double *img_bytes) {
-    if (nd->n_inputs < 2) return NULL;
+bool mixrt_tactics_data_batch(const struct mixrt_graph *g, const struct mixrt_node *nd, double *img_bytes) {
+    if (nd->n_inputs < 2) return false;
     const struct mixrt_value *x = nd->inputs[0] >= 0 ? &g->values[nd->inputs[0]] : NULL;
     const struct mixrt_value *w = nd->inputs[1] >= 0 ? &g->values[nd->inputs[1]] : NULL;
-    if (!x || !w || x->rank != 4 || w->rank != 4 || x->dims[0].value >= 0) return NULL;
+    if (!x || !w || x->rank != 4 || w->rank != 4 || x->dims[0].value >= 0) return false;
     for (int d = 1; d < 4; d++)
-        if (x->dims[d].value < 0) return NULL;
+        if (x->dims[d].value < 0) return false;
     bool last = mixrt_node_attr_int(nd, "channels_last", 0) != 0;
     double c = (double)x->dims[last ? 3 : 1].value, h = (double)x->dims[last ? 1 : 2].value,
            wd = (double)x->dims[last ? 2 : 3].value, m = (double)w->dims[0].value;
     *img_bytes = ceil(h / 4) * ceil(wd / 4) * 36.0 * (c + m) * 4.0;
-    return x;
+    return true;
 }
 
 double mixrt_wino_budget_bytes(const struct mixrt_graph *g, double *factor_out, double *consts_out) {

@@ -36,13 +36,11 @@ mixrt_status mixrt_tactics_choose(struct mixrt_graph *g, int ni, struct mixrt_ti
                                   int verbose, bool remeasure, const struct mixrt_cpu_kernel **best, double *best_ns,
                                   bool *measured, struct mixrt_tactic_alt *alt);
 
-/* Conv-like node nd's 4-d input when only its batch is unknown (a detector head on the boxes
- * found), with its per-image Winograd scratchpad estimate in *img_bytes: F(4x4, 3x3) input and
- * output tiles, 36 values each per 4x4 block of the image, for C + M channels in f32. NULL
- * otherwise. The Winograd budget weighs these together, and the precision planner times them
+/* Whether conv-like node nd's 4-d input has only its batch unknown (a detector head on the boxes
+ * found), with its per-image Winograd scratchpad estimate in *img_bytes then: F(4x4, 3x3) input
+ * and output tiles, 36 values each per 4x4 block of the image, for C + M channels in f32. The Winograd budget weighs these together, and the precision planner times them
  * on their non-Winograd kernels. */
-const struct mixrt_value *mixrt_tactics_data_batch(const struct mixrt_graph *g, const struct mixrt_node *nd,
-                                                   double *img_bytes);
+bool mixrt_tactics_data_batch(const struct mixrt_graph *g, const struct mixrt_node *nd, double *img_bytes);
 
 /* The bytes oneDNN's Winograd convolutions may add to graph g (see engine.c's wino_budget):
  * MIXRT_WINO_BUDGET (default 1; "off": no limit, -1 returned) times g's constant bytes, at

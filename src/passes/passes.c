@@ -305,8 +305,6 @@ static mixrt_status pass_const_fold(struct pass_state *st, int *removed) {
 
 /* ---- shape-subgraph folding ------------------------------------------------------------ */
 
-/* Shape (with opset-15 start/end) and Size of an input whose static shape is fully known
- * become constants; constant folding then collapses what computes on them. */
 /* The dims [start, end) Shape node nd (opset 15's attributes) gives of a rank-r input. */
 static void shape_range(const struct mixrt_node *nd, int64_t r, int64_t *start, int64_t *end) {
     int64_t s = mixrt_node_attr_int(nd, "start", 0), e = mixrt_node_attr_int(nd, "end", r);
@@ -317,6 +315,8 @@ static void shape_range(const struct mixrt_node *nd, int64_t r, int64_t *start, 
     *start = s, *end = e < s ? s : e;
 }
 
+/* Shape (with opset-15 start/end) and Size of an input whose static shape is fully known
+ * become constants; constant folding then collapses what computes on them. */
 static mixrt_status pass_shape_fold(struct pass_state *st, int *removed) {
     struct mixrt_graph *g = st->g;
     for (int ni = 0; ni < g->n_nodes; ni++) {

@@ -526,7 +526,7 @@ static bool heads_over_budget(const struct mixrt_graph *g) {
         if (!w->init || w->dims[2].value != 3 || w->dims[3].value != 3 || mixrt_node_attr_int(nd, "group", 1) != 1)
             continue;
         if (img > img_max) img_max = img;
-        extra += 3.0 * (double)w->init->nbytes;
+        extra += (MIXRT_WINO_WEIGHT_GROWTH - 1.0) * (double)w->init->nbytes;
     }
     return extra + img_max * MIXRT_WINO_DATA_BATCH > budget;
 }

@@ -47,7 +47,7 @@ static const struct mixrt_cpu_kernel *const families[] = {
 };
 
 double mixrt_cpu_kernel_weight_growth(const struct mixrt_cpu_kernel *k) {
-    return k && !strcmp(k->name, "dnnl_wino_conv") ? 4.0 : 1.0;
+    return k && !strcmp(k->name, "dnnl_wino_conv") ? MIXRT_WINO_WEIGHT_GROWTH : 1.0;
 }
 
 const struct mixrt_cpu_kernel *const *mixrt_cpu_kernels_for(const struct mixrt_node *n, size_t *count) {

@@ -44,7 +44,9 @@ mixrt_status mixrt_cpu_released_error(struct mixrt_kernel_ctx *k, int i);
  * node (then its supports() says so). */
 const struct mixrt_cpu_kernel *const *mixrt_cpu_kernels_for(const struct mixrt_node *n, size_t *count);
 /* How many times its constant weights' bytes a kernel holds them in once packed: 1 for most,
- * 4 for dnnl_wino_conv (Winograd F(4x4, 3x3): each 3x3 kernel transformed to 6x6). */
+ * MIXRT_WINO_WEIGHT_GROWTH for dnnl_wino_conv (Winograd F(4x4, 3x3): each 3x3 kernel
+ * transformed to 6x6). */
+#define MIXRT_WINO_WEIGHT_GROWTH 4.0
 double mixrt_cpu_kernel_weight_growth(const struct mixrt_cpu_kernel *k);
 /* The kernel named name that runs op (domain, op_type), or NULL. */
 const struct mixrt_cpu_kernel *mixrt_cpu_kernel_find(const char *name, const char *domain, const char *op_type);
