@@ -113,6 +113,10 @@ size_t mixrt_arena_bytes(const struct mixrt_arena *arena);
  * failure *t is left empty (data NULL, no flags) and the error is on ctx. */
 mixrt_status mixrt_tensor_init(mixrt_context_t ctx, struct mixrt_tensor *t, mixrt_dtype dtype,
                                int rank, const int64_t *dims);
+/* The same with the storage left as the allocator gives it (strings are still zeroed): for a
+ * caller that writes every element. */
+mixrt_status mixrt_tensor_init_uninit(mixrt_context_t ctx, struct mixrt_tensor *t, mixrt_dtype dtype,
+                                      int rank, const int64_t *dims);
 /* Frees what *t owns and empties it; the struct itself is not freed. */
 void mixrt_tensor_release(mixrt_context_t ctx, struct mixrt_tensor *t);
 /* Deep copy into *dst (initialized by the call). */

@@ -41,8 +41,8 @@ char *mixrt_tensor_desc(char *buf, size_t size, const struct mixrt_tensor *t) {
     return buf;
 }
 
-mixrt_status mixrt_tensor_init(mixrt_context_t ctx, struct mixrt_tensor *t, mixrt_dtype dtype, int rank,
-                               const int64_t *dims) {
+static mixrt_status tensor_init(mixrt_context_t ctx, struct mixrt_tensor *t, mixrt_dtype dtype, int rank,
+                                const int64_t *dims, bool zero) {
     memset(t, 0, sizeof(*t));
     size_t n, nbytes, esize = mixrt_dtype_size(dtype);
     char d[256];
@@ -58,7 +58,7 @@ mixrt_status mixrt_tensor_init(mixrt_context_t ctx, struct mixrt_tensor *t, mixr
                            mixrt_dims_str(d, sizeof(d), rank, dims));
     void *data = NULL;
     if (nbytes) {
-        data = mixrt_calloc(ctx, 1, nbytes);
+        data = zero || dtype == MIXRT_DTYPE_STRING ? mixrt_calloc(ctx, 1, nbytes) : mixrt_alloc(ctx, nbytes);
         if (!data) return MIXRT_STATUS_OUT_OF_MEMORY;
     }
     t->dtype = dtype;
@@ -70,6 +70,16 @@ mixrt_status mixrt_tensor_init(mixrt_context_t ctx, struct mixrt_tensor *t, mixr
     t->flags = data ? MIXRT_TENSOR_OWNS_DATA : 0;
     if (dtype == MIXRT_DTYPE_STRING) t->flags |= MIXRT_TENSOR_OWNS_STRINGS;
     return MIXRT_STATUS_OK;
+}
+
+mixrt_status mixrt_tensor_init(mixrt_context_t ctx, struct mixrt_tensor *t, mixrt_dtype dtype, int rank,
+                               const int64_t *dims) {
+    return tensor_init(ctx, t, dtype, rank, dims, true);
+}
+
+mixrt_status mixrt_tensor_init_uninit(mixrt_context_t ctx, struct mixrt_tensor *t, mixrt_dtype dtype, int rank,
+                                      const int64_t *dims) {
+    return tensor_init(ctx, t, dtype, rank, dims, false);
 }
 
 void mixrt_tensor_release(mixrt_context_t ctx, struct mixrt_tensor *t) {

@@ -26,7 +26,42 @@ struct mixrt_exec_env {
     struct mixrt_exec_scratch own;
     const struct mixrt_exec_sub *subs; /* the run's bodies with own kernels (root options) */
     int n_subs;
+    /* g's value names hashed (open addressing, -1 empty; built at a subgraph's first lookup of
+     * an outer-scope name): a loop body reads outer values every iteration, and a linear scan
+     * of a detector's thousands of names took a third of Mask R-CNN's mask-pasting Loop. */
+    int *names;
+    size_t names_cap;
 };
+
+static uint64_t name_hash(const char *s) {
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+    return h;
+}
+
+/* Index of the value named name in env's graph, or -1 (mixrt_graph_find_value's answer). */
+static int env_find_value(struct mixrt_exec_env *env, const char *name) {
+    const struct mixrt_graph *g = env->g;
+    if (!env->names && g->n_values > 0) {
+        size_t cap = 16;
+        while (cap < 2 * (size_t)g->n_values) cap *= 2;
+        if ((env->names = mixrt_alloc(env->ctx, cap * sizeof(int)))) {
+            env->names_cap = cap;
+            for (size_t i = 0; i < cap; i++) env->names[i] = -1;
+            for (int v = 0; v < g->n_values; v++) { /* a later value of the same name wins, as in the scan */
+                size_t i = (size_t)name_hash(g->values[v].name) & (cap - 1);
+                while (env->names[i] >= 0 && strcmp(g->values[env->names[i]].name, g->values[v].name))
+                    i = (i + 1) & (cap - 1);
+                env->names[i] = v;
+            }
+        }
+    }
+    if (!env->names) return mixrt_graph_find_value(g, name);
+    for (size_t i = (size_t)name_hash(name) & (env->names_cap - 1);; i = (i + 1) & (env->names_cap - 1)) {
+        int v = env->names[i];
+        if (v < 0 || !strcmp(g->values[v].name, name)) return v;
+    }
+}
 
 void *mixrt_kernel_scratch(struct mixrt_kernel_ctx *k, size_t bytes, bool *owned) {
     struct mixrt_exec_env *env = k->env;
@@ -62,7 +97,7 @@ static void resolve(struct mixrt_exec_env *env, int vi, const struct mixrt_tenso
         return;
     }
     for (struct mixrt_exec_env *p = env->parent; p; p = p->parent) {
-        int pi = mixrt_graph_find_value(p->g, v->name);
+        int pi = env_find_value(p, v->name);
         if (pi >= 0) {
             resolve(p, pi, t, s);
             return;
@@ -93,6 +128,7 @@ void mixrt_exec_env_free(struct mixrt_exec_env *env) {
     mixrt_context_t ctx = env->ctx;
     mixrt_free(ctx, env->slots, (size_t)(env->g->n_values > 0 ? env->g->n_values : 1) * sizeof(*env->slots));
     mixrt_free(ctx, env->own.p, env->own.bytes);
+    mixrt_free(ctx, env->names, env->names_cap * sizeof(int));
     mixrt_free(ctx, env, sizeof(*env));
 }
 
@@ -245,7 +281,7 @@ mixrt_status mixrt_exec_graph_opts(mixrt_context_t ctx, const struct mixrt_graph
                                    const struct mixrt_seq *const *in_s, struct mixrt_tensor *outs,
                                    struct mixrt_seq *out_seqs, bool *out_is_seq, const struct mixrt_exec_opts *opts) {
     mixrt_status status = MIXRT_STATUS_OK;
-    struct mixrt_exec_env env = {ctx, g, parent, NULL, NULL, {NULL, 0}, NULL, 0};
+    struct mixrt_exec_env env = {ctx, g, parent, NULL, NULL, {NULL, 0}, NULL, 0, NULL, 0};
     env.scratch = opts && opts->scratch ? opts->scratch : &env.own;
     /* A body run (no options of its own) takes the kernels the engine chose for it, if any. */
     const struct mixrt_exec_sub *sub = NULL;
@@ -435,6 +471,7 @@ fail:
         for (int i = 0; i < g->n_values; i++) slot_release(ctx, &env.slots[i]);
     mixrt_free(ctx, env.slots, (size_t)nv * sizeof(*env.slots));
     mixrt_free(ctx, env.own.p, env.own.bytes);
+    mixrt_free(ctx, env.names, env.names_cap * sizeof(int));
     mixrt_free(ctx, last_use, (size_t)nv * sizeof(int));
     mixrt_free(ctx, k_in, (size_t)max_in * sizeof(*k_in));
     mixrt_free(ctx, k_in_seq, (size_t)max_in * sizeof(*k_in_seq));

@@ -151,7 +151,10 @@ static mixrt_status strided_copy(struct mixrt_kernel_ctx *k, struct mixrt_tensor
 static mixrt_status copy_reshaped(struct mixrt_kernel_ctx *k, int oi, const struct mixrt_tensor *t, int rank,
                                   const int64_t *dims) {
     struct mixrt_tensor *o = NULL;
-    mixrt_status status = mixrt_kernel_output(k, oi, t->dtype, rank, dims, &o);
+    size_t n;
+    bool all = rank >= 0 && rank <= MIXRT_MAX_RANK && mixrt_dims_numel(rank, dims, &n) && n == mixrt_tensor_numel(t);
+    mixrt_status status = all ? mixrt_kernel_output_uninit(k, oi, t->dtype, rank, dims, &o) /* every element copied */
+                              : mixrt_kernel_output(k, oi, t->dtype, rank, dims, &o);
     if (status != MIXRT_STATUS_OK) return status;
     return copy_elems(k, o, 0, t, 0, mixrt_tensor_numel(t));
 }
@@ -719,7 +722,7 @@ static mixrt_status run_slice(struct mixrt_kernel_ctx *k) {
         if (cnt > 0) base += s * st[d];
         vst[d] = cnt > 1 ? st[d] * step : 0; /* |step| < dim when cnt > 1 */
     }
-    MIXRT_TRY(mixrt_kernel_output(k, 0, x->dtype, x->rank, dims, &o));
+    MIXRT_TRY(mixrt_kernel_output_uninit(k, 0, x->dtype, x->rank, dims, &o)); /* every element copied */
     return strided_copy(k, o, x, base, x->rank, dims, vst);
 fail:
     return status;
@@ -1252,7 +1255,7 @@ static mixrt_status run_constant_of_shape(struct mixrt_kernel_ctx *k) {
     if (a && (!v || mixrt_tensor_numel(v) != 1 || !mixrt_dtype_size(v->dtype)))
         return bad_attr(k, "value", "must be a one-element tensor");
     mixrt_dtype dt = v ? v->dtype : MIXRT_DTYPE_F32;
-    MIXRT_TRY(mixrt_kernel_output(k, 0, dt, (int)n, dims, &o));
+    MIXRT_TRY(mixrt_kernel_output_uninit(k, 0, dt, (int)n, dims, &o)); /* every element filled */
     MIXRT_TRY(make_fill(k, &fill, dt, v, 0, 0.0));
     size_t total = mixrt_tensor_numel(o);
     if (dt != MIXRT_DTYPE_STRING && total) {

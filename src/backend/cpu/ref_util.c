@@ -18,7 +18,8 @@ mixrt_status mixrt_kernel_error(struct mixrt_kernel_ctx *k, mixrt_status status,
 /* Output i as a tensor of dtype and dims. When the executor pre-bound a buffer to it
  * (MIXRT_TENSOR_PREBOUND: an arena slice or a caller's output tensor) of exactly the
  * bytes asked for, the tensor borrows that buffer; otherwise it gets its own. Zeroed
- * unless the executor or the caller (uninit) says every element will be written. */
+ * unless the executor (a pre-bound buffer) or the caller (uninit) says every element will be
+ * written. */
 static mixrt_status kernel_output(struct mixrt_kernel_ctx *k, int i, mixrt_dtype dtype, int rank, const int64_t *dims,
                                   bool uninit, struct mixrt_tensor **out) {
     if (i < 0 || i >= k->n_out)
@@ -40,7 +41,8 @@ static mixrt_status kernel_output(struct mixrt_kernel_ctx *k, int i, mixrt_dtype
         if (out) *out = t;
         return MIXRT_STATUS_OK;
     }
-    mixrt_status status = mixrt_tensor_init(k->ctx, &k->out[i], dtype, rank, dims);
+    mixrt_status status = uninit ? mixrt_tensor_init_uninit(k->ctx, &k->out[i], dtype, rank, dims)
+                                 : mixrt_tensor_init(k->ctx, &k->out[i], dtype, rank, dims);
     if (status != MIXRT_STATUS_OK) {
         mixrt_error_prefix(k->ctx, "cannot run %s node '%s': output #%d", k->node->op_type, k->node->name, i);
         return status;
