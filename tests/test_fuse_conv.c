@@ -642,8 +642,125 @@ static void test_passes_groupnorm(void) {
     mixrt_graph_destroy(g);
 }
 
+/* Mask R-CNN's mask predictor in small: conv -> Relu -> ConvTranspose (kernel = stride = 2,
+ * bias) -> Relu -> 1x1 conv. */
+static void build_deconv(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) {
+    const int64_t C = 8, Co = 6;
+    int x = add_input(g, "x", MIXRT_DTYPE_F32, 4, X_DIMS);
+    int c1 = add_conv(g, x, C, 3, 1, "c1");
+    int r1 = add_node(g, "Relu", 1, (int[]){out_of(g, c1)}, "r1", 4, (int64_t[]){1, C, 9, 7});
+    int w = add_const_uniform(ctx, g, "wt", MIXRT_DTYPE_F32, 4, (int64_t[]){C, Co, 2, 2}, 0.5);
+    int b = add_const_uniform(ctx, g, "bt", MIXRT_DTYPE_F32, 1, &Co, 0.5);
+    int ct = add_node(g, "ConvTranspose", 3, (int[]){out_of(g, r1), w, b}, "ct", 4, (int64_t[]){1, Co, 18, 14});
+    node_attr_ints(g, ct, "strides", 2, (int64_t[]){2, 2});
+    node_attr_ints(g, ct, "kernel_shape", 2, (int64_t[]){2, 2});
+    int r2 = add_node(g, "Relu", 1, (int[]){out_of(g, ct)}, "r2", 4, (int64_t[]){1, Co, 18, 14});
+    int c2 = add_conv(g, out_of(g, r2), 5, 1, 1, "c2");
+    graph_set_output(g, out_of(g, c2));
+    in[0] = rand_tensor(MIXRT_DTYPE_F32, 4, X_DIMS);
+    *n_in = 1;
+}
+
+static void test_passes_deconv(void) {
+    /* CPU engines: the ConvTranspose is a 1x1 conv taking the Relu, then a channels-last
+     * DepthToSpace in DCR mode; only the region's entry and exit Transposes are left. */
+    struct mixrt_graph *g = check_pass("deconv", build_deconv, MIXRT_PASS_ALL | MIXRT_PASS_CONV_CPU);
+    int d2s = -1, relu_convs = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct mixrt_node *n = &g->nodes[i];
+        if (!strcmp(n->op_type, "DepthToSpace") && !strcmp(n->domain, MIXRT_DOMAIN)) d2s = i;
+        relu_convs += !strcmp(n->op_type, "FusedConv") && !strcmp(mixrt_node_attr_string(n, "activation", ""), "Relu");
+    }
+    TU_CHECK(d2s >= 0 && !strcmp(mixrt_node_attr_string(&g->nodes[d2s], "mode", ""), "DCR") &&
+                 mixrt_node_attr_int(&g->nodes[d2s], "blocksize", 0) == 2,
+             "deconv: expected a channels-last DepthToSpace, DCR, blocksize 2");
+    TU_CHECK(relu_convs == 2 && count_op(g, "", "Relu") == 0 && count_op(g, "", "ConvTranspose") == 0 &&
+                 count_op(g, "", "DepthToSpace") == 0 && count_op(g, "", "Transpose") == 2,
+             "deconv: expected both Relus in convolutions and the entry and exit Transposes only (%d nodes, %d "
+             "Transposes, %d Relus)",
+             g->n_nodes, count_op(g, "", "Transpose"), count_op(g, "", "Relu"));
+    mixrt_graph_destroy(g);
+    /* CUDA engines (no MIXRT_PASS_CONV_CPU): the ConvTranspose stays. */
+    g = check_pass("deconv (no CONV_CPU)", build_deconv, MIXRT_PASS_ALL);
+    TU_CHECK(count_op(g, "", "ConvTranspose") == 1 && count_op(g, MIXRT_DOMAIN, "DepthToSpace") == 0,
+             "deconv (no CONV_CPU): the ConvTranspose should stay");
+    mixrt_graph_destroy(g);
+}
+
+/* A shape read of a value inside a channels-last region, batch symbolic (so that it cannot
+ * fold): conv -> Relu -> conv -> Relu (r2) -> conv, and Shape(r2, end 3) = [N, C, H] summed and
+ * added to the output (a wrong permutation gives N + H + W or N + W + C). */
+static void build_shape_read(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) {
+    int x = add_input(g, "x", MIXRT_DTYPE_F32, 4, (int64_t[]){-1, X_DIMS[1], X_DIMS[2], X_DIMS[3]});
+    int c1 = add_conv(g, x, 8, 3, 1, "c1");
+    int r1 = add_node(g, "Relu", 1, (int[]){out_of(g, c1)}, "r1", 4, (int64_t[]){-1, 8, 9, 7});
+    int c2 = add_conv(g, out_of(g, r1), 6, 3, 1, "c2");
+    int r2 = add_node(g, "Relu", 1, (int[]){out_of(g, c2)}, "r2", 4, (int64_t[]){-1, 6, 9, 7});
+    int c3 = add_conv(g, out_of(g, r2), 5, 3, 1, "c3");
+    int sh = add_node(g, "Shape", 1, (int[]){out_of(g, r2)}, "sh", -1, NULL);
+    node_attr_int(g, sh, "end", 3);
+    g->values[out_of(g, sh)].dtype = MIXRT_DTYPE_I64;
+    int ca = add_node(g, "Cast", 1, (int[]){out_of(g, sh)}, "ca", 1, (int64_t[]){3});
+    node_attr_int(g, ca, "to", MIXRT_DTYPE_F32);
+    int rs = add_node(g, "ReduceSum", 1, (int[]){out_of(g, ca)}, "rs", 0, NULL);
+    node_attr_int(g, rs, "keepdims", 0);
+    int ad = add_node(g, "Add", 2, (int[]){out_of(g, c3), out_of(g, rs)}, "ad", 4, (int64_t[]){-1, 5, 9, 7});
+    graph_set_output(g, out_of(g, ad));
+    in[0] = rand_tensor(MIXRT_DTYPE_F32, 4, X_DIMS);
+    *n_in = 1;
+}
+
+static void test_passes_shape_read(void) {
+    /* The Shape reads the channels-last twin through a Gather of the permutation: r2 keeps no
+     * exit Transpose (the entry one and the output's are left). */
+    struct mixrt_graph *g = check_pass("shape read", build_shape_read, MIXRT_PASS_ALL | MIXRT_PASS_CONV_CPU);
+    int sh = -1;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!strcmp(g->nodes[i].op_type, "Shape")) sh = i;
+    bool via_gather = false;
+    for (int i = 0; sh >= 0 && i < g->n_nodes; i++)
+        via_gather = via_gather || (!strcmp(g->nodes[i].op_type, "Gather") && g->nodes[i].inputs[0] == out_of(g, sh));
+    TU_CHECK(sh >= 0 && g->nodes[sh].n_attrs == 0 && via_gather && count_op(g, "", "Transpose") == 2,
+             "shape read: expected Shape of the twin, a Gather after it and 2 Transposes (%d nodes, %d Transposes)",
+             g->n_nodes, count_op(g, "", "Transpose"));
+    mixrt_graph_destroy(g);
+}
+
+/* Mask R-CNN's mask selection in small: conv -> Sigmoid -> Flatten -> Gather of two rows, the
+ * Sigmoid's output also read by a Shape (a second graph output). */
+static void build_sink(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) {
+    int x = add_input(g, "x", MIXRT_DTYPE_F32, 4, X_DIMS);
+    int c1 = add_conv(g, x, 6, 3, 1, "c1");
+    int sg = add_node(g, "Sigmoid", 1, (int[]){out_of(g, c1)}, "sg", 4, (int64_t[]){1, 6, 9, 7});
+    int fl = add_node(g, "Flatten", 1, (int[]){out_of(g, sg)}, "fl", 2, (int64_t[]){6, 63});
+    node_attr_int(g, fl, "axis", 2);
+    int ix = add_const_values(ctx, g, "ix", MIXRT_DTYPE_I64, 1, (int64_t[]){2}, (double[]){4, 1});
+    int ga = add_node(g, "Gather", 2, (int[]){out_of(g, fl), ix}, "ga", 2, (int64_t[]){2, 63});
+    int sh = add_node(g, "Shape", 1, (int[]){out_of(g, sg)}, "sh", 1, (int64_t[]){4});
+    g->values[out_of(g, sh)].dtype = MIXRT_DTYPE_I64;
+    graph_set_output(g, out_of(g, ga));
+    graph_set_output(g, out_of(g, sh));
+    in[0] = rand_tensor(MIXRT_DTYPE_F32, 4, X_DIMS);
+    *n_in = 1;
+}
+
+static void test_passes_sink(void) {
+    /* The Sigmoid runs on the two gathered rows; the Shape reads the convolution's output. */
+    struct mixrt_graph *g = check_pass("sink", build_sink, MIXRT_PASS_ALL | MIXRT_PASS_CONV_CPU);
+    int sg = -1;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!strcmp(g->nodes[i].op_type, "Sigmoid")) sg = i;
+    int p = sg >= 0 ? g->values[g->nodes[sg].inputs[0]].producer : -1;
+    TU_CHECK(p >= 0 && !strcmp(g->nodes[p].op_type, "Gather") && g->values[g->nodes[sg].outputs[0]].dims[0].value == 2,
+             "sink: expected the Sigmoid after the Gather (it reads %s)", p >= 0 ? g->nodes[p].op_type : "?");
+    mixrt_graph_destroy(g);
+}
+
 static void test_passes(void) {
     test_passes_groupnorm();
+    test_passes_sink();
+    test_passes_deconv();
+    test_passes_shape_read();
     test_passes_conv1d();
     test_passes_norm();
     const unsigned fuse = MIXRT_PASS_FUSE_CONV | MIXRT_PASS_DCE | MIXRT_PASS_CONV_BN;
@@ -998,6 +1115,33 @@ static void instnorm_case_run(int id, int64_t N, int64_t S, int64_t C, int64_t G
     mixrt_graph_destroy(g);
 }
 
+/* The channels-last DepthToSpace: X [N, H, W, c * b * b] -> [N, H * b, W * b, c]. */
+static void d2s_case_run(int id, int64_t N, int64_t H, int64_t W, int64_t c, int64_t b, bool crd, mixrt_dtype dt) {
+    char desc[160];
+    snprintf(desc, sizeof(desc), "%s DepthToSpace NHWC N=%lld %lldx%lld c=%lld b=%lld %s", mixrt_dtype_name(dt),
+             (long long)N, (long long)H, (long long)W, (long long)c, (long long)b, crd ? "CRD" : "DCR");
+    struct mixrt_graph *g = new_graph();
+    int64_t xd[4] = {N, H, W, c * b * b}, yd[4] = {N, H * b, W * b, c};
+    int x = add_input(g, "x", dt, 4, xd);
+    int ni = mixrt_graph_add_node(g, "d2s", "DepthToSpace", MIXRT_DOMAIN);
+    struct mixrt_node *n = &g->nodes[ni];
+    n->opset = 1;
+    n->n_inputs = 1;
+    n->inputs = mixrt_arena_calloc(g->arena, 1, sizeof(int));
+    n->inputs[0] = x;
+    n->n_outputs = 1;
+    n->outputs = mixrt_arena_calloc(g->arena, 1, sizeof(int));
+    n->outputs[0] = add_value(g, "y", dt, 4, yd);
+    g->values[n->outputs[0]].producer = ni;
+    node_attr_int(g, ni, "blocksize", b);
+    node_attr_str(g, ni, "mode", crd ? "CRD" : "DCR");
+    struct mixrt_tensor *tx = rand_tensor(dt, 4, xd);
+    const struct mixrt_tensor *in[1] = {tx};
+    compare_kernels(id, desc, "dm_depthtospace_nhwc", g, ni, 1, in, dt);
+    mixrt_tensor_destroy(ctx, tx);
+    mixrt_graph_destroy(g);
+}
+
 /* ONNX's pooled extent (ceil_mode drops a last window that would start in the end padding). */
 static int64_t pool_out(int64_t in, int64_t k, int64_t s, int64_t p, int ceil) {
     int64_t span = in + 2 * p - k, out = (ceil ? (span + s - 1) / s : span / s) + 1;
@@ -1211,6 +1355,16 @@ static void test_kernels(int only) {
             expect_impl = NULL;
         }
     }
+    /* The channels-last DepthToSpace, both modes: Mask R-CNN's mask upsampler (256 channels,
+     * blocksize 2), odd sizes, one pixel, blocksizes 3 and 4. */
+    static const int64_t d2s[][5] = {{2, 14, 14, 256, 2}, {1, 7, 9, 5, 3}, {3, 1, 1, 1, 2}, {1, 3, 5, 17, 4}};
+    for (size_t si = 0; si < sizeof(d2s) / sizeof(d2s[0]); si++)
+        for (int d = 0; d < 2; d++)
+            for (int crd = 0; crd < 2; crd++) {
+                id++;
+                if (only && id != only) continue;
+                d2s_case_run(id, d2s[si][0], d2s[si][1], d2s[si][2], d2s[si][3], d2s[si][4], crd, dts[d]);
+            }
 }
 
 int main(int argc, char **argv) {

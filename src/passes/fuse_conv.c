@@ -563,7 +563,7 @@ static mixrt_status twin_make(struct layout *L, int v, int rr, int *out) {
     return MIXRT_STATUS_OK;
 }
 
-enum { KIND_NONE, KIND_CONV, KIND_POOL, KIND_ELTWISE, KIND_CONCAT, KIND_NORM, KIND_RESIZE };
+enum { KIND_NONE, KIND_CONV, KIND_POOL, KIND_ELTWISE, KIND_CONCAT, KIND_NORM, KIND_RESIZE, KIND_D2S };
 
 /* A Resize the channels-last kernels take (MIXRT_PASS_CONV_CPU): linear or nearest in the fast
  * path, constant roi / scales / sizes, and N and C kept (scales 1, or sizes equal to X's); the
@@ -637,6 +637,14 @@ static int layout_kind(struct layout *L, int ni) {
         return twin_of(L, n->inputs[0]) >= 0 || (g_tokens_on() && tokens_of(L, n->inputs[0]) >= 0) ? KIND_RESIZE
                                                                                                  : KIND_NONE;
     if (twin_of(L, n->inputs[0]) < 0 && !(n->n_inputs == 2 && twin_of(L, n->inputs[1]) >= 0)) return KIND_NONE;
+    /* A DepthToSpace after a convolution (the 1x1 one a ConvTranspose became, passes.c): the
+     * channels-last one moves each output pixel's channels as one run in DCR mode. */
+    if ((L->st->flags & MIXRT_PASS_CONV_CPU) && r == 4 && is_op(n, "DepthToSpace") && n->n_inputs == 1) {
+        const char *mode = mixrt_node_attr_string(n, "mode", "DCR");
+        return mixrt_node_attr_int(n, "blocksize", 0) > 0 && (!strcmp(mode, "DCR") || !strcmp(mode, "CRD"))
+                   ? KIND_D2S
+                   : KIND_NONE;
+    }
     /* 1-D regions: InstanceNormalization (wav2vec2's group norm with one channel per group)
      * as com.mixrt's channels-last one; Gelu as an element-wise op. */
     if (r == 3 && is_op(n, "InstanceNormalization") && n->n_inputs == 3 && n->inputs[1] >= 0 && n->inputs[2] >= 0)
@@ -698,7 +706,7 @@ static mixrt_status relayout(struct layout *L, int ni, int kind) {
     for (int j = 0; j < n_in; j++) {
         /* Conv: X and Z (input 3) are activations; W and B keep their layout. */
         bool act = kind == KIND_CONV ? (j == 0 || j == 3)
-                   : kind == KIND_POOL || kind == KIND_NORM || kind == KIND_RESIZE ? j == 0
+                   : kind == KIND_POOL || kind == KIND_NORM || kind == KIND_RESIZE || kind == KIND_D2S ? j == 0
                                                             : float_rank(g, ins[j], r);
         /* An element-wise op's per-channel operand ([C, 1, 1], or [C, 1] in a 1-D region; C > 1)
          * is transposed too. */
@@ -719,7 +727,7 @@ static mixrt_status relayout(struct layout *L, int ni, int kind) {
             n->op_type = "FusedConv", n->domain = MIXRT_DOMAIN, n->opset = MIXRT_DOMAIN_VERSION;
         }
         MIXRT_TRY(attr_set_int(g, ni, "channels_last", 1));
-    } else if (kind == KIND_POOL || kind == KIND_NORM || kind == KIND_RESIZE) {
+    } else if (kind == KIND_POOL || kind == KIND_NORM || kind == KIND_RESIZE || kind == KIND_D2S) {
         MIXRT_TRY(mixrt_graph_require_opset(g, MIXRT_DOMAIN, MIXRT_DOMAIN_VERSION));
         n = &g->nodes[ni];
         n->domain = MIXRT_DOMAIN, n->opset = MIXRT_DOMAIN_VERSION, n->n_outputs = 1;
@@ -804,6 +812,61 @@ fail:
     return status;
 }
 
+/* Shape(Transpose(t, perm)) -> Gather(Shape(t), perm[start:end]): a shape read alone no longer
+ * keeps the layout's exit Transpose of a large value alive (Mask R-CNN's mask logits, 7.1 M
+ * values, transposed only for the Shape that sizes the per-box gather). *done when rewritten. */
+static mixrt_status shape_through_transpose(struct layout *L, int ni, bool *done) {
+    struct mixrt_pass_state *st = L->st;
+    struct mixrt_graph *g = st->g;
+    *done = false;
+    const struct mixrt_node *n = &g->nodes[ni];
+    if (!is_op(n, "Shape") || n->n_inputs != 1 || n->n_outputs != 1 || n->inputs[0] < 0 || n->outputs[0] < 0)
+        return MIXRT_STATUS_OK;
+    const int v = n->inputs[0], tp = g->values[v].producer;
+    if (tp < 0 || mixrt_pass_is_dead(st, tp) || !is_op(&g->nodes[tp], "Transpose") || g->nodes[tp].n_inputs != 1 ||
+        g->nodes[tp].inputs[0] < 0)
+        return MIXRT_STATUS_OK;
+    const int t = g->nodes[tp].inputs[0], r = g->values[t].rank;
+    size_t np = 0;
+    const int64_t *perm = mixrt_node_attr_ints(&g->nodes[tp], "perm", &np);
+    if (r < 1 || r > MIXRT_MAX_RANK || (perm && np != (size_t)r)) return MIXRT_STATUS_OK;
+    int64_t q[MIXRT_MAX_RANK], start = mixrt_node_attr_int(n, "start", 0), end = mixrt_node_attr_int(n, "end", r);
+    for (int i = 0; i < r; i++) q[i] = perm ? perm[i] : r - 1 - i; /* no perm: the dims reversed */
+    if (start < 0) start += r;
+    if (end < 0) end += r;
+    start = start < 0 ? 0 : start > r ? r : start;
+    end = end < start ? start : end > r ? r : end;
+    const int y = n->outputs[0];
+    int idx = shape_const(g, g->values[y].name, q + start, (int)(end - start));
+    int s2 = idx >= 0 ? mixrt_graph_add_unique_value(g, g->values[y].name, "_full") : -1;
+    size_t lb = strlen(g->values[y].name);
+    char *name = s2 >= 0 ? mixrt_arena_alloc(g->arena, lb + 8, 1) : NULL;
+    int gi = -1;
+    if (name) {
+        memcpy(name, g->values[y].name, lb);
+        memcpy(name + lb, "/gather", 8);
+        gi = mixrt_graph_add_node(g, name, "Gather", "");
+    }
+    int *io = gi >= 0 ? mixrt_arena_calloc(g->arena, 4, sizeof(int)) : NULL;
+    struct mixrt_attr *ax = io ? mixrt_pass_attr_add(g, gi, "axis", MIXRT_ATTR_INT) : NULL;
+    if (!ax) return MIXRT_STATUS_OUT_OF_MEMORY;
+    ax->i = 0;
+    g->values[s2].dtype = MIXRT_DTYPE_I64;
+    g->values[s2].rank = 1;
+    g->values[s2].dims[0] = (struct mixrt_dim){r, NULL};
+    io[0] = t, io[1] = s2, io[2] = idx, io[3] = y;
+    struct mixrt_node *sh = &g->nodes[ni], *ga = &g->nodes[gi]; /* after add_node: nodes may move */
+    sh->inputs = io, sh->outputs = io + 1;
+    sh->n_attrs = 0; /* start and end, Shape's only attributes, are in the indices now */
+    ga->opset = L->opset;
+    ga->inputs = io + 1, ga->n_inputs = 2;
+    ga->outputs = io + 3, ga->n_outputs = 1;
+    g->values[s2].producer = ni;
+    g->values[y].producer = gi;
+    *done = true;
+    return MIXRT_STATUS_OK;
+}
+
 mixrt_status mixrt_pass_layout(struct mixrt_pass_state *st, int *removed) {
     struct mixrt_graph *g = st->g;
     size_t nv = (size_t)(st->n_values > 0 ? st->n_values : 1);
@@ -817,12 +880,19 @@ mixrt_status mixrt_pass_layout(struct mixrt_pass_state *st, int *removed) {
      * kernel's own reorders would. Regions pay off from two convolutions on. */
     for (int ni = 0; ni < n_old; ni++)
         convs += !st->dead[ni] && layout_kind(&L, ni) == KIND_CONV;
-    if (convs < 2) n_old = 0;
+    const bool regions = convs >= 2;
     /* g->order is the topological order of the nodes the pass began with: producers first, so
      * a region grows forward from its convolutions in one sweep. */
     for (int s = 0; s < n_old; s++) {
         int ni = g->order[s];
         if (st->dead[ni]) continue;
+        bool shaped;
+        if ((status = shape_through_transpose(&L, ni, &shaped)) != MIXRT_STATUS_OK) break;
+        if (shaped) {
+            (*removed)++;
+            continue;
+        }
+        if (!regions) continue; /* later rounds: the regions are made, their Shapes still rewritten */
         /* The model's own NCHW -> NHWC Transpose of a value that has a channels-last twin
          * (ConvNeXt: conv, then Transpose for the LayerNorm): its readers read the twin. */
         const struct mixrt_node *n = &g->nodes[ni];

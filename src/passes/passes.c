@@ -561,6 +561,75 @@ static mixrt_status pass_cast_elim(struct pass_state *st, int *removed) {
 
 /* ---- canonical forms: Transposes that move no data, ReduceMean as a pool ---------------------- */
 
+static bool plain_op(const struct mixrt_node *n, const char *const *ops) {
+    for (int i = 0; !n->domain[0] && ops[i]; i++)
+        if (!strcmp(n->op_type, ops[i])) return true;
+    return false;
+}
+
+static bool shape_reader(const struct mixrt_node *n) {
+    static const char *const ops[] = {"Shape", "Size", NULL};
+    return plain_op(n, ops) && n->n_inputs == 1;
+}
+
+/* The one live node reading value v (as input 0, its only use besides Shape and Size nodes when
+ * `shapes`), or -1. */
+static int sole_reader(struct pass_state *st, int v, bool shapes) {
+    int uses = v >= 0 && v < st->n_values ? mixrt_pass_count_uses(st, v) : 0, found = -1;
+    for (int i = 0; i < st->n_dead && uses > 0; i++) {
+        const struct mixrt_node *n = &st->g->nodes[i];
+        if (st->dead[i] || n->n_inputs < 1 || n->inputs[0] != v) continue;
+        if (shapes && shape_reader(n)) uses--;
+        else if (found < 0) found = i;
+    }
+    return uses == 1 ? found : -1;
+}
+
+/* A unary element-wise op whose result only moves (Flatten, Reshape, Squeeze, Unsqueeze,
+ * Transpose, up to 4 of them; Shape and Size may read it too) into a Gather or Slice of its
+ * data runs after that selection
+ * instead: the two commute, and the selection is usually much smaller (Mask R-CNN applies its
+ * Sigmoid to 91 classes' masks and keeps one: 12 ms of its bf16 run). *done when moved. */
+static mixrt_status sink_unary(struct pass_state *st, int ui, bool *done) {
+    static const char *const unary[] = {"Sigmoid", "Relu", "Tanh", "Exp", "Neg", "Abs", "Erf", "Softplus", NULL};
+    static const char *const moves[] = {"Flatten", "Reshape", "Squeeze", "Unsqueeze", "Transpose", NULL};
+    static const char *const selects[] = {"Gather", "Slice", NULL};
+    struct mixrt_graph *g = st->g;
+    *done = false;
+    const struct mixrt_node *u = &g->nodes[ui];
+    if (!plain_op(u, unary) || u->n_inputs != 1 || u->n_outputs != 1 || u->inputs[0] < 0 || u->outputs[0] < 0)
+        return MIXRT_STATUS_OK;
+    const int x = u->inputs[0], y = u->outputs[0];
+    int first = sole_reader(st, y, true), cur = first, sel = -1;
+    for (int hop = 0; cur >= 0 && hop < 5; hop++) {
+        const struct mixrt_node *m = &g->nodes[cur];
+        if (m->n_outputs != 1 || m->outputs[0] < 0) break;
+        if (plain_op(m, selects)) {
+            sel = cur;
+            break;
+        }
+        if (!plain_op(m, moves)) break;
+        cur = sole_reader(st, m->outputs[0], false);
+    }
+    if (sel < 0) return MIXRT_STATUS_OK;
+    const int s = g->nodes[sel].outputs[0];
+    if (s >= st->n_values || g->values[s].dtype != g->values[y].dtype) return MIXRT_STATUS_OK;
+    /* x -> movers -> selection -> y -> U -> s: y takes the selection's shape; the Shapes of y
+     * read x (the same dims). */
+    for (int i = 0; i < st->n_dead; i++)
+        if (!st->dead[i] && shape_reader(&g->nodes[i]) && g->nodes[i].inputs[0] == y) g->nodes[i].inputs[0] = x;
+    g->nodes[first].inputs[0] = x;
+    g->nodes[sel].outputs[0] = y;
+    g->values[y].rank = g->values[s].rank;
+    memcpy(g->values[y].dims, g->values[s].dims, sizeof(g->values[y].dims));
+    g->values[y].producer = sel;
+    g->nodes[ui].inputs[0] = y;
+    g->nodes[ui].outputs[0] = s;
+    g->values[s].producer = ui;
+    *done = true;
+    return MIXRT_STATUS_OK;
+}
+
 /* A Transpose whose non-1 axes keep their order moves no element: a Reshape (a view) to its
  * output dims (torch's sequence-first attention at batch 1 swaps [L, 1, E] and [1, L, E]).
  * ReduceMean over H, W with keepdims is GlobalAveragePool (torch's adaptive_avg_pool2d to
@@ -568,6 +637,13 @@ static mixrt_status pass_cast_elim(struct pass_state *st, int *removed) {
 static mixrt_status pass_canonicalize(struct pass_state *st, int *removed) {
     struct mixrt_graph *g = st->g;
     for (int ni = 0; ni < st->n_dead; ni++) {
+        bool sunk = false;
+        mixrt_status ss = st->dead[ni] ? MIXRT_STATUS_OK : sink_unary(st, ni, &sunk);
+        if (ss != MIXRT_STATUS_OK) return ss;
+        if (sunk) {
+            (*removed)++;
+            continue;
+        }
         struct mixrt_node *n = &g->nodes[ni];
         if (!st->dead[ni] && mixrt_node_mean_hw(g, n) && mixrt_node_attr_int(n, "keepdims", 1) == 1) {
             n->op_type = "GlobalAveragePool", n->n_inputs = 1, n->n_attrs = 0, n->attrs = NULL, n->opset = 1;
@@ -809,12 +885,44 @@ fail:
     return status;
 }
 
+/* The DepthToSpace di's output y read only by an element-wise activation a (Relu, LeakyRelu,
+ * Sigmoid, Tanh, HardSwish; not a graph output): a runs on di's input and di reads a's result
+ * (the two commute: di only moves elements). */
+static mixrt_status act_before_d2s(struct pass_state *st, int di) {
+    struct mixrt_graph *g = st->g;
+    static const char *const acts[] = {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSwish", NULL};
+    const int x = g->nodes[di].inputs[0], y = g->nodes[di].outputs[0];
+    if (y >= st->n_values || mixrt_pass_count_uses(st, y) != 1) return MIXRT_STATUS_OK;
+    int ai = -1;
+    for (int i = 0; i < st->n_dead && ai < 0; i++)
+        if (!st->dead[i] && g->nodes[i].n_inputs == 1 && g->nodes[i].inputs[0] == y) ai = i;
+    if (ai < 0) return MIXRT_STATUS_OK;
+    const struct mixrt_node *a = &g->nodes[ai];
+    bool act = false;
+    for (int j = 0; acts[j]; j++) act = act || (!a->domain[0] && !strcmp(a->op_type, acts[j]));
+    if (!act || a->n_outputs != 1 || a->outputs[0] < 0 || g->values[a->outputs[0]].dtype != g->values[y].dtype)
+        return MIXRT_STATUS_OK;
+    const int z = a->outputs[0];
+    /* y becomes the activation's output on the pre-permutation shape: x's. */
+    g->values[y].rank = g->values[x].rank;
+    memcpy(g->values[y].dims, g->values[x].dims, sizeof(g->values[y].dims));
+    g->nodes[ai].inputs[0] = x, g->nodes[ai].outputs[0] = y;
+    g->nodes[di].inputs[0] = y, g->nodes[di].outputs[0] = z;
+    g->values[y].producer = ai;
+    g->values[z].producer = di;
+    return MIXRT_STATUS_OK;
+}
+
 /* A ConvTranspose whose kernel equals its stride (2-D, square, no padding, output padding or
  * dilation, one group, constant weights: each output pixel has exactly one tap) becomes a 1x1
- * Conv to Co * s * s channels and DepthToSpace(s, CRD) (MIXRT_PASS_CONV_CPU): the convolution
+ * Conv to Co * s * s channels and DepthToSpace(s, DCR) (MIXRT_PASS_CONV_CPU): the convolution
  * takes the fast conv kernels, bf16 and the layout pass, where oneDNN 2.6's deconvolution in bf16
  * was no faster than in f32 (Mask R-CNN's 2x2 mask-head upsampler: 280 ms in bf16).
- * W'[(co * s + i) * s + j, ci] = W[ci, co, i, j]; B' repeats B[co] s * s times. */
+ * W'[(i * s + j) * Co + co, ci] = W[ci, co, i, j]; B'[(i * s + j) * Co + co] = B[co]. DCR puts
+ * each output pixel's Co channels side by side, so the channels-last DepthToSpace (fuse_conv.c)
+ * moves them as one run. An element-wise activation that is the sole reader of the result moves
+ * before the DepthToSpace (a permutation: they commute), where fuse_conv takes it into the
+ * convolution (Mask R-CNN: its ReLU). */
 static mixrt_status deconv_to_d2s(struct pass_state *st, int ni, bool *done) {
     struct mixrt_graph *g = st->g;
     *done = false;
@@ -857,11 +965,11 @@ static mixrt_status deconv_to_d2s(struct pass_state *st, int ni, bool *done) {
     for (int64_t a = 0; a < ci; a++)
         for (int64_t o = 0; o < co; o++)
             for (int64_t q = 0; q < s * s; q++) /* q = i * s + j */
-                memcpy((char *)tw->data + (size_t)(((o * s * s + q) * ci) + a) * es,
+                memcpy((char *)tw->data + (size_t)(((q * co + o) * ci) + a) * es,
                        (const char *)W->data + (size_t)((a * co + o) * s * s + q) * es, es);
     for (int64_t o = 0; B && o < co; o++)
         for (int64_t q = 0; q < s * s; q++)
-            memcpy((char *)tb->data + (size_t)(o * s * s + q) * es, (const char *)B->data + (size_t)o * es, es);
+            memcpy((char *)tb->data + (size_t)(q * co + o) * es, (const char *)B->data + (size_t)o * es, es);
     const char *base = n->name;
     int vw = mixrt_graph_add_unique_value(g, base, "_d2s_W");
     int vb = B && vw >= 0 ? mixrt_graph_add_unique_value(g, base, "_d2s_B") : -1;
@@ -881,12 +989,17 @@ static mixrt_status deconv_to_d2s(struct pass_state *st, int ni, bool *done) {
         if (tb) mixrt_tensor_release(ctx, tb);
         return MIXRT_STATUS_OUT_OF_MEMORY;
     }
-    md->s = "CRD", md->s_len = 3;
+    md->s = "DCR", md->s_len = 3;
     mixrt_pass_set_const(g, vw, tw);
     if (B) mixrt_pass_set_const(g, vb, tb);
     struct mixrt_node *cv = &g->nodes[ni], *d = &g->nodes[di]; /* after add_node: nodes may move */
     const int y = cv->outputs[0];
     g->values[vt].dtype = g->values[y].dtype;
+    if (g->values[cv->inputs[0]].rank == 4) { /* [N, Co * s * s, H, W]: the layout pass reads it this round */
+        g->values[vt].rank = 4;
+        memcpy(g->values[vt].dims, g->values[cv->inputs[0]].dims, 4 * sizeof(g->values[vt].dims[0]));
+        g->values[vt].dims[1] = (struct mixrt_dim){oc, NULL};
+    }
     io[0] = cv->inputs[0], io[1] = vw, io[2] = vb, io[3] = vt, io[4] = vt, io[5] = y;
     one[0] = one[1] = 1;
     at[0].name = "kernel_shape", at[0].type = MIXRT_ATTR_INTS, at[0].ints = one, at[0].n = 2;
@@ -900,7 +1013,7 @@ static mixrt_status deconv_to_d2s(struct pass_state *st, int ni, bool *done) {
     g->values[vt].producer = ni;
     g->values[y].producer = di;
     *done = true;
-    return MIXRT_STATUS_OK;
+    return act_before_d2s(st, di);
 }
 
 static mixrt_status pass_conv_bn(struct pass_state *st, int *removed) {

@@ -431,6 +431,7 @@ static const struct flex_op mixrt_flex_ops[] = {
     {"Gelu", 0, false},     {"LayerNormalization", 0, false}, {"RMSNormalization", 0, false},
     {"Resize", 6u, false}, /* fuse_conv.c's channels-last one: roi and scales keep their dtype */
     {"ElementwiseChain", 0, false}, /* fuse_eltwise.c: X0 and every operand are T */
+    {"DepthToSpace", 0, false},     /* fuse_conv.c's channels-last one */
 };
 
 static const struct flex_op *flex_find(const struct mixrt_node *n) {
@@ -780,6 +781,10 @@ mixrt_status mixrt_plan_lower(struct mixrt_graph *g, const struct mixrt_build_op
                               "'%s:%s': %s", g->nodes[ni].op_type, g->nodes[ni].name, rule->glob,
                               prec_name(rule->dtype), why);
             }
+            /* Shape and Size read only dims: any dtype will do, and a Cast back to f32 of a large
+             * value whose shape alone is asked (Mask R-CNN's mask logits) costs a full pass. */
+            const struct mixrt_node *nd = &g->nodes[ni];
+            if (!nd->domain[0] && (!strcmp(nd->op_type, "Shape") || !strcmp(nd->op_type, "Size"))) continue;
             for (int j = 0; j < g->nodes[ni].n_inputs; j++) {
                 int vi = g->nodes[ni].inputs[j];
                 if (vi < 0) continue;

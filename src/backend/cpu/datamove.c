@@ -510,7 +510,7 @@ static mixrt_status concat_run(struct mixrt_kernel_ctx *k) {
         dims[axis] += x->dims[axis];
     }
     struct mixrt_tensor *o = NULL;
-    mixrt_status status = mixrt_kernel_output(k, 0, x0->dtype, x0->rank, dims, &o);
+    mixrt_status status = mixrt_kernel_output_uninit(k, 0, x0->dtype, x0->rank, dims, &o); /* every column block */
     if (status != MIXRT_STATUS_OK) return status;
     if (mixrt_tensor_numel(o) == 0) return MIXRT_STATUS_OK;
     size_t es = mixrt_dtype_size(x0->dtype);
@@ -1316,10 +1316,50 @@ static mixrt_status d2s_run(struct mixrt_kernel_ctx *k) {
     return MIXRT_STATUS_OK;
 }
 
+/* The channels-last DepthToSpace of the layout pass (fuse_conv.c): [N, H, W, C] -> [N, H * b,
+ * W * b, C / b^2], read in the output's order [N, H, b, W, b, c]: in DCR mode each output
+ * pixel's c channels are one contiguous run of the input. */
+static bool d2s_last_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    const struct mixrt_value *x = in_value(g, n, 0);
+    const char *mode = mixrt_node_attr_string(n, "mode", "DCR");
+    if (strcmp(n->domain, MIXRT_DOMAIN) || n->n_outputs != 1 || !plain(x) || !movable(x->dtype) ||
+        !plain(&g->values[n->outputs[0]]))
+        return no(why, why_size, "%s", "the channels-last DepthToSpace: one plain input and output");
+    if (strcmp(mode, "DCR") && strcmp(mode, "CRD")) return no(why, why_size, "DepthToSpace mode '%s'", mode);
+    if (x->rank >= 0 && x->rank != 4) return no(why, why_size, "%s", "DepthToSpace input not 4-D");
+    return true;
+}
+
+static mixrt_status d2s_last_run(struct mixrt_kernel_ctx *k) {
+    const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0);
+    const int64_t b = mixrt_node_attr_int(k->node, "blocksize", 0);
+    const char *mode = mixrt_node_attr_string(k->node, "mode", "DCR");
+    const bool crd = !strcmp(mode, "CRD");
+    if (!fast_tensor(x) || x->rank != 4 || b <= 0 || b > 1024 || (!crd && strcmp(mode, "DCR")) ||
+        x->dims[3] % (b * b) || x->dims[1] > INT64_MAX / b / 4 || x->dims[2] > INT64_MAX / b / 4)
+        return mixrt_cpu_run_reference(k); /* its errors for bad attributes and shapes */
+    const int64_t N = x->dims[0], H = x->dims[1], W = x->dims[2], C = x->dims[3], c = C / (b * b);
+    const int64_t dims[4] = {N, H * b, W * b, c};
+    struct mixrt_tensor *o = NULL;
+    mixrt_status status = mixrt_kernel_output_uninit(k, 0, x->dtype, 4, dims, &o);
+    if (status != MIXRT_STATUS_OK) return status;
+    if (mixrt_tensor_numel(o) == 0) return MIXRT_STATUS_OK;
+    struct dm_loop L;
+    L.r = 6;
+    const int64_t d6[6] = {N, H, b, W, b, c};
+    /* source strides of (n, h, i, w, j, c) */
+    const int64_t s6[6] = {H * W * C, W * C, crd ? b : b * c, C, crd ? 1 : c, crd ? b * b : 1};
+    for (int i = 0; i < 6; i++) L.d[i] = d6[i], L.ss[i] = s6[i];
+    row_strides(6, d6, L.ds);
+    dm_copy(o->data, x->data, mixrt_dtype_size(x->dtype), &L);
+    return MIXRT_STATUS_OK;
+}
+
 #define DM(name, op, sup, run) {name, "", op, sup, NULL, NULL, run}
 const struct mixrt_cpu_kernel mixrt_datamove_kernels[] = {
     DM("dm_transpose", "Transpose", transpose_supports, transpose_run),
     DM("dm_depthtospace", "DepthToSpace", d2s_supports, d2s_run),
+    {"dm_depthtospace_nhwc", MIXRT_DOMAIN, "DepthToSpace", d2s_last_supports, NULL, NULL, d2s_last_run},
     DM("dm_gather", "Gather", gather_supports, gather_run),
     DM("dm_concat", "Concat", concat_supports, concat_run),
     DM("dm_split", "Split", split_supports, split_run),

@@ -250,6 +250,26 @@ fail:
     return status;
 }
 
+/* The channels-last DepthToSpace of the layout pass: the ONNX reference (blocksize, mode as the
+ * node has them) on the channels-first f64 copy. */
+static mixrt_status run_depth_to_space_last(struct mixrt_kernel_ctx *k) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct mixrt_tensor xf = {0}, yf = {0};
+    const struct mixrt_tensor *x = NULL;
+    MIXRT_TRY(mixrt_kernel_input(k, 0, &x));
+    MIXRT_TRY(mixrt_kernel_check_float(k, 0));
+    if (x->rank != 4)
+        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "input #0 has rank %d, expected 4 (N, H, W, C)", x->rank);
+    MIXRT_TRY(load_f64(k, x, true, &xf));
+    const struct mixrt_tensor *in[1] = {&xf};
+    MIXRT_TRY(run_onnx(k, "DepthToSpace", 13, 1, in, &yf));
+    MIXRT_TRY(store_out(k, &yf, true, x->dtype, NULL, MIXRT_FCONV_NONE, 0, 0));
+fail:
+    mixrt_tensor_release(k->ctx, &xf);
+    mixrt_tensor_release(k->ctx, &yf);
+    return status;
+}
+
 /* Opsets: the newest ONNX versions, whose attribute sets are supersets of the older ones. */
 static mixrt_status run_max_pool(struct mixrt_kernel_ctx *k) { return run_pool(k, "MaxPool", 12); }
 static mixrt_status run_average_pool(struct mixrt_kernel_ctx *k) { return run_pool(k, "AveragePool", 19); }
@@ -264,5 +284,6 @@ const struct mixrt_op_def mixrt_ref_ops_fused_conv[] = {
     {MIXRT_DOMAIN, "GlobalAveragePool", 1, 1, run_global_average_pool},
     {MIXRT_DOMAIN, "InstanceNormalization", 1, 1, run_instance_norm_last},
     {MIXRT_DOMAIN, "Resize", 1, 1, run_resize_last},
+    {MIXRT_DOMAIN, "DepthToSpace", 1, 1, run_depth_to_space_last},
     {NULL, NULL, 0, 0, NULL},
 };
