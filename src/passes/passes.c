@@ -614,6 +614,20 @@ static mixrt_status sink_unary(struct pass_state *st, int ui, bool *done) {
     if (sel < 0) return MIXRT_STATUS_OK;
     const int s = g->nodes[sel].outputs[0];
     if (s >= st->n_values || g->values[s].dtype != g->values[y].dtype) return MIXRT_STATUS_OK;
+    /* The movers' outputs and y now hold U's input moved: renamed "<name>/before_<U>", so that
+     * nothing matching values by name (mixrt check's layer trace) takes them for what they were. */
+    for (int i = first;; i = g->nodes[i].outputs[0] == s ? -1 : sole_reader(st, g->nodes[i].outputs[0], false)) {
+        int v = i == sel ? y : g->nodes[i].outputs[0];
+        const char *old_name = g->values[v].name, *op = g->nodes[ui].op_type;
+        size_t lo = strlen(old_name), lp = strlen(op);
+        char *nm = mixrt_arena_alloc(g->arena, lo + lp + 9, 1);
+        if (!nm) return MIXRT_STATUS_OUT_OF_MEMORY;
+        memcpy(nm, old_name, lo);
+        memcpy(nm + lo, "/before_", 8);
+        memcpy(nm + lo + 8, op, lp + 1);
+        g->values[v].name = nm;
+        if (i == sel) break;
+    }
     /* x -> movers -> selection -> y -> U -> s: y takes the selection's shape; the Shapes of y
      * read x (the same dims). */
     for (int i = 0; i < st->n_dead; i++)
