@@ -228,7 +228,7 @@ static void d2s_case(mixrt_dtype dt, const int64_t *dims, int64_t b, const char 
     finish(dims_desc(desc, sizeof(desc), dt, 4, dims, p), expect);
 }
 
-/* Both modes (CRD: the ConvTranspose rewrite's; DCR, the default), blocks 1-4, odd planes, one
+/* Both modes (CRD; DCR, the default and the ConvTranspose rewrite's), blocks 1-4, odd planes, one
  * pixel, zero-size dims; channels not divisible by b^2 fail as the reference does. */
 static void d2s_cases(void) {
     static const char *const modes[] = {"CRD", "DCR", NULL};
@@ -244,6 +244,42 @@ static void d2s_cases(void) {
             d2s_case(dt, (int64_t[]){1, 8, 0, 4}, 2, modes[m], MIXRT_STATUS_OK);
             d2s_case(dt, (int64_t[]){1, 6, 3, 4}, 2, modes[m], MIXRT_STATUS_INVALID_MODEL);
         }
+}
+
+/* ---- ScatterND ---------------------------------------------------------------------------- */
+
+static void scatter_nd_case(mixrt_dtype dt, int rank, const int64_t *dims, int irank, const int64_t *idims,
+                            const int64_t *iv, int urank, const int64_t *udims, mixrt_status expect) {
+    if (!begin("ScatterND", 16, 3, 1)) return;
+    char desc[256], ex[96], s[64];
+    snprintf(ex, sizeof(ex), "indices %s", mixrt_dims_str(s, sizeof(s), irank, idims));
+    in_rand(0, dt, rank, dims);
+    in_ints(1, MIXRT_DTYPE_I64, irank, idims, iv);
+    in_rand(2, dt, urank, udims);
+    finish(dims_desc(desc, sizeof(desc), dt, rank, dims, ex), expect);
+}
+
+/* Rows (the MultiScaleRoIAlign rewrite's [k, 1] indices, negative ones too), slices of a 2-index
+ * prefix, single elements, batched index rows, no rows; an index out of range and updates of
+ * the wrong shape fail as the reference does. */
+static void scatter_nd_cases(void) {
+    for (int t = 0; t < 4; t++) {
+        mixrt_dtype dt = dts[t];
+        scatter_nd_case(dt, 4, (int64_t[]){6, 3, 2, 2}, 2, (int64_t[]){4, 1}, (int64_t[]){4, 0, -1, 2}, 4,
+                        (int64_t[]){4, 3, 2, 2}, MIXRT_STATUS_OK);
+        scatter_nd_case(dt, 3, (int64_t[]){5, 4, 3}, 2, (int64_t[]){3, 2}, (int64_t[]){0, 3, 4, -4, 2, 1}, 2,
+                        (int64_t[]){3, 3}, MIXRT_STATUS_OK);
+        scatter_nd_case(dt, 2, (int64_t[]){4, 5}, 2, (int64_t[]){2, 2}, (int64_t[]){3, 4, 0, 0}, 1, (int64_t[]){2},
+                        MIXRT_STATUS_OK);
+        scatter_nd_case(dt, 2, (int64_t[]){5, 3}, 3, (int64_t[]){2, 2, 1}, (int64_t[]){1, 4, 0, 2}, 3,
+                        (int64_t[]){2, 2, 3}, MIXRT_STATUS_OK);
+        scatter_nd_case(dt, 4, (int64_t[]){6, 3, 2, 2}, 2, (int64_t[]){0, 1}, NULL, 4, (int64_t[]){0, 3, 2, 2},
+                        MIXRT_STATUS_OK);
+        scatter_nd_case(dt, 2, (int64_t[]){4, 5}, 2, (int64_t[]){2, 1}, (int64_t[]){1, 4}, 2, (int64_t[]){2, 5},
+                        MIXRT_STATUS_INVALID_MODEL);
+        scatter_nd_case(dt, 2, (int64_t[]){4, 5}, 2, (int64_t[]){2, 1}, (int64_t[]){1, 2}, 2, (int64_t[]){2, 4},
+                        MIXRT_STATUS_INVALID_MODEL);
+    }
 }
 
 /* ---- Gather ------------------------------------------------------------------------------- */
@@ -631,6 +667,13 @@ static void refusal_cases(void) {
     k = kernel_for("Gather");
     TU_CHECK(k && !k->supports(kh_G, kh_N, why, sizeof(why)), "Gather with int16 indices not refused");
     kh_end();
+    kh_begin("ScatterND", 16, 3, 1);
+    kh_attr_str("reduction", "add");
+    for (int i = 0; i < 3; i++) kh_G->values[kh_N->inputs[i]].dtype = i == 1 ? MIXRT_DTYPE_I64 : MIXRT_DTYPE_F32;
+    k = kernel_for("ScatterND");
+    TU_CHECK(k && !k->supports(kh_G, kh_N, why, sizeof(why)) && strstr(why, "reduction"),
+             "ScatterND with a reduction not refused: %s", why);
+    kh_end();
     kh_begin("Slice", 13, 3, 1); /* starts not a constant: refused (the builder could not time it) */
     kh_G->values[kh_N->inputs[0]].dtype = MIXRT_DTYPE_F32;
     k = kernel_for("Slice");
@@ -668,6 +711,7 @@ int main(int argc, char **argv) {
     pad_cases();
     resize_cases();
     d2s_cases();
+    scatter_nd_cases();
     if (g_only < 0) refusal_cases();
     printf("test_datamove_kernels: %d cases\n", g_cases_run);
     mixrt_context_destroy(kh_ctx);

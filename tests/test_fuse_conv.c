@@ -756,8 +756,53 @@ static void test_passes_sink(void) {
     mixrt_graph_destroy(g);
 }
 
+/* torchvision's MultiScaleRoIAlign filling one level in: rows r (TopK's distinct indices) ->
+ * Reshape [-1, 1, 1, 1] -> Expand to the updates' shape -> ScatterElements(data, ., updates,
+ * axis 0). */
+static void build_scatter_rows(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) {
+    const int64_t xd[2] = {1, 6}, dd[4] = {6, 3, 2, 2}, ud[4] = {4, 3, 2, 2};
+    int x = add_input(g, "x", MIXRT_DTYPE_F32, 2, xd);
+    int data = add_input(g, "data", MIXRT_DTYPE_F32, 4, dd);
+    int upd = add_input(g, "upd", MIXRT_DTYPE_F32, 4, ud);
+    int k = add_const_values(ctx, g, "k", MIXRT_DTYPE_I64, 1, (int64_t[]){1}, (double[]){4});
+    int tk = add_node(g, "TopK", 2, (int[]){x, k}, "tk_values", 2, (int64_t[]){1, 4});
+    struct mixrt_node *tn = &g->nodes[tk];
+    int *outs = mixrt_arena_calloc(g->arena, 2, sizeof(int));
+    outs[0] = tn->outputs[0];
+    outs[1] = add_value(g, "tk_indices", MIXRT_DTYPE_I64, 2, (int64_t[]){1, 4});
+    g->values[outs[1]].producer = tk;
+    tn->outputs = outs, tn->n_outputs = 2;
+    int s4 = add_const_values(ctx, g, "s4", MIXRT_DTYPE_I64, 1, (int64_t[]){4}, (double[]){-1, 1, 1, 1});
+    int r = add_node(g, "Reshape", 2, (int[]){outs[1], s4}, "r", 4, (int64_t[]){4, 1, 1, 1});
+    g->values[out_of(g, r)].dtype = MIXRT_DTYPE_I64;
+    int sh = add_node(g, "Shape", 1, (int[]){upd}, "sh", 1, (int64_t[]){4});
+    g->values[out_of(g, sh)].dtype = MIXRT_DTYPE_I64;
+    int ex = add_node(g, "Expand", 2, (int[]){out_of(g, r), out_of(g, sh)}, "ex", 4, ud);
+    g->values[out_of(g, ex)].dtype = MIXRT_DTYPE_I64;
+    int sc = add_node(g, "ScatterElements", 3, (int[]){data, out_of(g, ex), upd}, "sc", 4, dd);
+    node_attr_int(g, sc, "axis", 0);
+    graph_set_output(g, out_of(g, sc));
+    in[0] = rand_tensor(MIXRT_DTYPE_F32, 2, xd);
+    in[1] = rand_tensor(MIXRT_DTYPE_F32, 4, dd);
+    in[2] = rand_tensor(MIXRT_DTYPE_F32, 4, ud);
+    *n_in = 3;
+}
+
+static void test_passes_scatter_rows(void) {
+    /* CPU engines: one ScatterND of whole rows, no ScatterElements. */
+    struct mixrt_graph *g = check_pass("scatter rows", build_scatter_rows, MIXRT_PASS_ALL | MIXRT_PASS_CONV_CPU);
+    TU_CHECK(count_op(g, "", "ScatterND") == 1 && count_op(g, "", "ScatterElements") == 0,
+             "scatter rows: expected ScatterND in place of ScatterElements (%d, %d)", count_op(g, "", "ScatterND"),
+             count_op(g, "", "ScatterElements"));
+    mixrt_graph_destroy(g);
+    g = check_pass("scatter rows (no CONV_CPU)", build_scatter_rows, MIXRT_PASS_ALL);
+    TU_CHECK(count_op(g, "", "ScatterElements") == 1, "scatter rows (no CONV_CPU): the ScatterElements should stay");
+    mixrt_graph_destroy(g);
+}
+
 static void test_passes(void) {
     test_passes_groupnorm();
+    test_passes_scatter_rows();
     test_passes_sink();
     test_passes_deconv();
     test_passes_shape_read();

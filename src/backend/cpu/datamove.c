@@ -1316,6 +1316,56 @@ static mixrt_status d2s_run(struct mixrt_kernel_ctx *k) {
     return MIXRT_STATUS_OK;
 }
 
+/* ---- ScatterND ------------------------------------------------------------------------------
+ * Without a reduction: the data copied, then each index row's slice copied over (torchvision's
+ * MultiScaleRoIAlign puts each level's pooled boxes into their rows this way once passes.c has
+ * rewritten its ScatterElements). Indices in [-d, d - 1]; any other case is the reference's. */
+static bool scatter_nd_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    if (!common_supports(g, n, 11, why, why_size)) return false;
+    const struct mixrt_value *i = in_value(g, n, 1), *u = in_value(g, n, 2);
+    if (!plain(i) || (i->dtype != MIXRT_DTYPE_I64 && i->dtype != MIXRT_DTYPE_I32))
+        return no(why, why_size, "%s", "ScatterND indices not int32 or int64");
+    if (!plain(u) || u->dtype != in_value(g, n, 0)->dtype) return no(why, why_size, "%s", "ScatterND updates' dtype");
+    if (n->opset >= 16 && strcmp(mixrt_node_attr_string(n, "reduction", "none"), "none"))
+        return no(why, why_size, "%s", "ScatterND with a reduction");
+    return true;
+}
+
+static mixrt_status scatter_nd_run(struct mixrt_kernel_ctx *k) {
+    const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0), *ind = mixrt_kernel_opt_input(k, 1),
+                              *u = mixrt_kernel_opt_input(k, 2);
+    if (!fast_tensor(x) || !ind || !u || u->dtype != x->dtype || ind->rank < 1 ||
+        (ind->dtype != MIXRT_DTYPE_I64 && ind->dtype != MIXRT_DTYPE_I32) ||
+        (k->opset >= 16 && strcmp(mixrt_node_attr_string(k->node, "reduction", "none"), "none")))
+        return mixrt_cpu_run_reference(k);
+    const int64_t m = ind->dims[ind->rank - 1];
+    bool ok = m >= 1 && m <= x->rank && u->rank == ind->rank - 1 + x->rank - (int)m;
+    for (int d = 0; ok && d < ind->rank - 1; d++) ok = u->dims[d] == ind->dims[d];
+    for (int d = (int)m; ok && d < x->rank; d++) ok = u->dims[ind->rank - 1 + d - m] == x->dims[d];
+    const int64_t per = ok ? prod(ind->dims, 0, ind->rank - 1) : 0, slice = prod(x->dims, (int)m, x->rank);
+    const bool i64 = ind->dtype == MIXRT_DTYPE_I64;
+    for (int64_t j = 0; ok && j < per; j++) /* every index checked before any output exists */
+        for (int64_t t = 0; ok && t < m; t++) {
+            int64_t v = i64 ? ((const int64_t *)ind->data)[j * m + t] : ((const int32_t *)ind->data)[j * m + t];
+            ok = v >= -x->dims[t] && v < x->dims[t];
+        }
+    if (!ok) return mixrt_cpu_run_reference(k); /* its errors for shapes and indices */
+    struct mixrt_tensor *o = NULL;
+    mixrt_status status = mixrt_kernel_output_uninit(k, 0, x->dtype, x->rank, x->dims, &o);
+    if (status != MIXRT_STATUS_OK) return status;
+    const size_t es = mixrt_dtype_size(x->dtype), row = (size_t)slice * es;
+    if (o->nbytes) memcpy(o->data, x->data, o->nbytes);
+    for (int64_t j = 0; j < per && row; j++) {
+        int64_t off = 0;
+        for (int64_t t = 0; t < m; t++) {
+            int64_t v = i64 ? ((const int64_t *)ind->data)[j * m + t] : ((const int32_t *)ind->data)[j * m + t];
+            off = off * x->dims[t] + (v < 0 ? v + x->dims[t] : v);
+        }
+        memcpy((char *)o->data + (size_t)off * row, (const char *)u->data + (size_t)j * row, row);
+    }
+    return MIXRT_STATUS_OK;
+}
+
 /* The channels-last DepthToSpace of the layout pass (fuse_conv.c): [N, H, W, C] -> [N, H * b,
  * W * b, C / b^2], read in the output's order [N, H, b, W, b, c]: in DCR mode each output
  * pixel's c channels are one contiguous run of the input. */
@@ -1359,6 +1409,7 @@ static mixrt_status d2s_last_run(struct mixrt_kernel_ctx *k) {
 const struct mixrt_cpu_kernel mixrt_datamove_kernels[] = {
     DM("dm_transpose", "Transpose", transpose_supports, transpose_run),
     DM("dm_depthtospace", "DepthToSpace", d2s_supports, d2s_run),
+    DM("dm_scatternd", "ScatterND", scatter_nd_supports, scatter_nd_run),
     {"dm_depthtospace_nhwc", MIXRT_DOMAIN, "DepthToSpace", d2s_last_supports, NULL, NULL, d2s_last_run},
     DM("dm_gather", "Gather", gather_supports, gather_run),
     DM("dm_concat", "Concat", concat_supports, concat_run),
