@@ -5,7 +5,8 @@
  * dtype the graph says and the output matches the window computed in f64, rounded to bf16.
  * And lowering drops each weight's f32 data as soon as nothing reads it any more: the
  * planning's peak holds each weight in one precision (plus the one being converted), never the
- * f32 and bf16 copies of all weights together. */
+ * f32 and bf16 copies of all weights together. A Shape of a lowered value reads it as it is (no
+ * Cast back to f32). */
 #include <math.h>
 #include <string.h>
 
@@ -125,8 +126,9 @@ static void test_early_drop(void) {
     static const struct mixrt_opset op17 = {"", 17};
     g->opsets = &op17, g->n_opsets = 1;
     enum { L = 6, D = 256 };
-    int w[L], v = add_input(g, "x", MIXRT_DTYPE_F32, 2, (int64_t[]){4, D});
+    int w[L], v = add_input(g, "x", MIXRT_DTYPE_F32, 2, (int64_t[]){4, D}), mid = -1;
     for (int i = 0; i < L; i++) {
+        if (i == 3) mid = v;
         char wn[8], mn[8];
         snprintf(wn, sizeof(wn), "w%d", i);
         snprintf(mn, sizeof(mn), "mm%d", i);
@@ -138,6 +140,9 @@ static void test_early_drop(void) {
     int sh = add_op_node(g, "Shape", 1, &w[0], "shape");
     add_value(g, "shape", MIXRT_DTYPE_I64, 1, (int64_t[]){2});
     graph_set_output(g, sh);
+    int shm = add_op_node(g, "Shape", 1, &mid, "shape_mid");
+    add_value(g, "shape_mid", MIXRT_DTYPE_I64, 1, (int64_t[]){2});
+    graph_set_output(g, shm);
     TU_CHECK(mixrt_graph_toposort(g, &g->order) == MIXRT_STATUS_OK, "toposort");
     struct mixrt_build_options o;
     mixrt_build_options_init(&o);
@@ -160,6 +165,15 @@ static void test_early_drop(void) {
     for (int i = 0; i < g->n_nodes; i++)
         if (!strcmp(g->nodes[i].op_type, "MatMul") && g->values[g->nodes[i].outputs[0]].dtype == MIXRT_DTYPE_BF16) mm++;
     TU_CHECK(mm == L, "%d of %d MatMuls in bf16", mm, L);
+    /* A Shape reads dims only: it takes mm2's bf16 output as it is, not a Cast back to f32. */
+    const struct mixrt_node *smid = NULL;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!strcmp(g->nodes[i].name, "shape_mid")) smid = &g->nodes[i];
+    int sp = smid ? g->values[smid->inputs[0]].producer : -1;
+    TU_CHECK(smid && g->values[smid->inputs[0]].dtype == MIXRT_DTYPE_BF16 && sp >= 0 &&
+                 !strcmp(g->nodes[sp].op_type, "MatMul"),
+             "the Shape of a bf16 layer's output reads %s made by %s", smid ? mixrt_dtype_name(g->values[smid->inputs[0]].dtype) : "?",
+             sp >= 0 ? g->nodes[sp].op_type : "?");
     mixrt_timing_cache_destroy(tc);
     mixrt_graph_destroy(g);
 }
