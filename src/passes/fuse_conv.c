@@ -428,21 +428,6 @@ static mixrt_status add_transpose(struct layout *L, int in, int out, const int64
     return MIXRT_STATUS_OK;
 }
 
-/* An int64 constant of r values, named after base; -1 when out of memory. */
-static int shape_const(struct mixrt_graph *g, const char *base, const int64_t *dims, int r) {
-    struct mixrt_tensor *t = mixrt_arena_calloc(g->arena, 1, sizeof(*t));
-    int64_t n = r;
-    if (!t || mixrt_tensor_init(g->ctx, t, MIXRT_DTYPE_I64, 1, &n) != MIXRT_STATUS_OK) return -1;
-    memcpy(t->data, dims, (size_t)r * sizeof(int64_t));
-    int sv = mixrt_graph_add_unique_value(g, base, "_shape");
-    if (sv < 0) {
-        mixrt_tensor_release(g->ctx, t);
-        return -1;
-    }
-    mixrt_pass_set_const(g, sv, t);
-    return sv;
-}
-
 /* Static dims of value v (rank r) into d; false when v is not of rank r or a dim is unknown. */
 static bool dims_of(const struct mixrt_graph *g, int v, int r, int64_t *d) {
     if (v < 0 || g->values[v].rank != r) return false;
@@ -500,7 +485,7 @@ static int twin_from_tokens(struct layout *L, int v) {
     int64_t vd[4];
     if (u < 0 || !dims_of(g, v, 4, vd)) return -1;
     int64_t td[4] = {vd[0], vd[2], vd[3], vd[1]};
-    int sv = shape_const(g, g->values[v].name, td, 4);
+    int sv = mixrt_pass_i64_const(g, g->values[v].name, "_shape", td, 4);
     int t = sv >= 0 ? permuted_value(g, v, "_nhwc", to_last_perm) : -1;
     int ni = t >= 0 ? mixrt_graph_add_node(g, g->values[t].name, "Reshape", "") : -1;
     int *io = ni >= 0 ? mixrt_arena_calloc(g->arena, 3, sizeof(int)) : NULL;
@@ -529,7 +514,7 @@ static mixrt_status tokens_from_twin(struct layout *L, int ni, bool *done) {
     if (!(rd[0] == vd[0] && rd[1] == vd[1] && rd[2] == vd[2] * vd[3] && yd[1] == rd[2] && yd[2] == rd[1]) ||
         g->values[t].dtype != g->values[y].dtype)
         return MIXRT_STATUS_OK;
-    int sv = shape_const(g, g->nodes[ni].name, yd, 3);
+    int sv = mixrt_pass_i64_const(g, g->nodes[ni].name, "_shape", yd, 3);
     int *ins = sv >= 0 ? mixrt_arena_calloc(g->arena, 2, sizeof(int)) : NULL;
     if (!ins) return MIXRT_STATUS_OUT_OF_MEMORY;
     struct mixrt_node *n = &g->nodes[ni];
@@ -837,7 +822,7 @@ static mixrt_status shape_through_transpose(struct layout *L, int ni, bool *done
     start = start < 0 ? 0 : start > r ? r : start;
     end = end < start ? start : end > r ? r : end;
     const int y = n->outputs[0];
-    int idx = shape_const(g, g->values[y].name, q + start, (int)(end - start));
+    int idx = mixrt_pass_i64_const(g, g->values[y].name, "_shape", q + start, end - start);
     int s2 = idx >= 0 ? mixrt_graph_add_unique_value(g, g->values[y].name, "_full") : -1;
     size_t lb = strlen(g->values[y].name);
     char *name = s2 >= 0 ? mixrt_arena_alloc(g->arena, lb + 8, 1) : NULL;

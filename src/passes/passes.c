@@ -1052,12 +1052,11 @@ static int add_plain_node(struct mixrt_graph *g, const char *base, const char *s
     return ni;
 }
 
-/* An int64 1-D constant of n values named after base; -1 when out of memory. */
-static int i64_const(struct mixrt_graph *g, const char *base, const int64_t *v, int64_t n) {
+int mixrt_pass_i64_const(struct mixrt_graph *g, const char *base, const char *suffix, const int64_t *v, int64_t n) {
     struct mixrt_tensor *t = mixrt_arena_calloc(g->arena, 1, sizeof(*t));
     if (!t || mixrt_tensor_init(g->ctx, t, MIXRT_DTYPE_I64, 1, &n) != MIXRT_STATUS_OK) return -1;
-    memcpy(t->data, v, (size_t)n * sizeof(int64_t));
-    int cv = mixrt_graph_add_unique_value(g, base, "_const");
+    if (n) memcpy(t->data, v, (size_t)n * sizeof(int64_t));
+    int cv = mixrt_graph_add_unique_value(g, base, suffix);
     if (cv < 0) {
         mixrt_tensor_release(g->ctx, t);
         return -1;
@@ -1107,7 +1106,8 @@ static mixrt_status scatter_rows(struct pass_state *st, int ni, bool *done) {
             return MIXRT_STATUS_OK;
     const char *base = n->name;
     const int64_t m1[2] = {-1, 1}, one = 1;
-    int c_m1 = i64_const(g, base, m1, 2), c_one = c_m1 >= 0 ? i64_const(g, base, &one, 1) : -1;
+    int c_m1 = mixrt_pass_i64_const(g, base, "_const", m1, 2);
+    int c_one = c_m1 >= 0 ? mixrt_pass_i64_const(g, base, "_const", &one, 1) : -1;
     int r2 = c_one >= 0 ? i64_value(g, base, "_rows", 2, 1) : -1;
     int kd = r2 >= 0 ? i64_value(g, base, "_count", 1, 1) : -1;
     int ts = kd >= 0 ? i64_value(g, base, "_rows_shape", 1, 2) : -1;

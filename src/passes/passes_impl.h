@@ -35,6 +35,9 @@ void mixrt_pass_replace_uses(struct mixrt_pass_state *st, int from, int to);
 /* Makes value vi the constant t (its dtype and shape; no producer). */
 void mixrt_pass_set_const(struct mixrt_graph *g, int vi, struct mixrt_tensor *t);
 
+/* A new constant value "<base><suffix>": the n int64 values v, 1-D; -1 when out of memory. */
+int mixrt_pass_i64_const(struct mixrt_graph *g, const char *base, const char *suffix, const int64_t *v, int64_t n);
+
 /* Appends attribute name of the given type to node ni (the caller sets its value); NULL on
  * out-of-memory. */
 struct mixrt_attr *mixrt_pass_attr_add(struct mixrt_graph *g, int ni, const char *name, enum mixrt_attr_type type);

@@ -1279,11 +1279,11 @@ fail:
 }
 
 /* ---- DepthToSpace ----------------------------------------------------------------------------
- * [N, C, H, W] -> [N, C / b^2, H * b, W * b] as one strided copy: the input seen as [N, c, b, b, H, W]
- * (CRD) or [N, b, b, c, H, W] (DCR), read in the output's order [N, c, H, b, W, b]. ConvTranspose
- * with kernel == stride becomes a 1x1 convolution and this (fuse_conv.c). */
-static bool d2s_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
-    if (!common_supports(g, n, 1, why, why_size)) return false;
+ * ConvTranspose with kernel == stride becomes a 1x1 convolution and this (passes.c), channels-last
+ * in a layout region (fuse_conv.c). */
+
+/* Attributes and rank for both layouts (the reference names what is wrong otherwise). */
+static bool d2s_check(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
     const char *mode = mixrt_node_attr_string(n, "mode", "DCR");
     if (strcmp(mode, "DCR") && strcmp(mode, "CRD")) return no(why, why_size, "DepthToSpace mode '%s'", mode);
     const struct mixrt_value *x = in_value(g, n, 0);
@@ -1291,30 +1291,53 @@ static bool d2s_supports(const struct mixrt_graph *g, const struct mixrt_node *n
     return true;
 }
 
-static mixrt_status d2s_run(struct mixrt_kernel_ctx *k) {
+static bool d2s_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    return common_supports(g, n, 1, why, why_size) && d2s_check(g, n, why, why_size);
+}
+
+/* The channels-last one of the layout pass (fuse_conv.c), com.mixrt's. */
+static bool d2s_last_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    const struct mixrt_value *x = in_value(g, n, 0);
+    if (strcmp(n->domain, MIXRT_DOMAIN) || n->n_outputs != 1 || !plain(x) || !movable(x->dtype) ||
+        !plain(&g->values[n->outputs[0]]))
+        return no(why, why_size, "%s", "the channels-last DepthToSpace: one plain input and output");
+    return d2s_check(g, n, why, why_size);
+}
+
+/* [N, C, H, W] -> [N, C / b^2, H * b, W * b] as one strided copy: the input seen as [N, c, b, b,
+ * H, W] (CRD) or [N, b, b, c, H, W] (DCR), read in the output's order [N, c, H, b, W, b].
+ * Channels-last (last): [N, H, W, C] -> [N, H * b, W * b, c] read in the order [N, H, b, W, b,
+ * c]; in DCR mode each output pixel's c channels are one contiguous run of the input. */
+static mixrt_status d2s_any(struct mixrt_kernel_ctx *k, bool last) {
     const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0);
     const int64_t b = mixrt_node_attr_int(k->node, "blocksize", 0);
     const char *mode = mixrt_node_attr_string(k->node, "mode", "DCR");
     const bool crd = !strcmp(mode, "CRD");
+    const int ci = last ? 3 : 1, hi = last ? 1 : 2, wi = last ? 2 : 3;
     if (!fast_tensor(x) || x->rank != 4 || b <= 0 || b > 1024 || (!crd && strcmp(mode, "DCR")) ||
-        x->dims[1] % (b * b) || x->dims[2] > INT64_MAX / b / 4 || x->dims[3] > INT64_MAX / b / 4)
+        x->dims[ci] % (b * b) || x->dims[hi] > INT64_MAX / b / 4 || x->dims[wi] > INT64_MAX / b / 4)
         return mixrt_cpu_run_reference(k); /* its errors for bad attributes and shapes */
-    const int64_t N = x->dims[0], c = x->dims[1] / (b * b), H = x->dims[2], W = x->dims[3], hw = H * W;
-    const int64_t dims[4] = {N, c, H * b, W * b};
+    const int64_t N = x->dims[0], C = x->dims[ci], c = C / (b * b), H = x->dims[hi], W = x->dims[wi], hw = H * W;
+    const int64_t dims[4] = {N, last ? H * b : c, last ? W * b : H * b, last ? c : W * b};
     struct mixrt_tensor *o = NULL;
     mixrt_status status = mixrt_kernel_output_uninit(k, 0, x->dtype, 4, dims, &o);
     if (status != MIXRT_STATUS_OK) return status;
     if (mixrt_tensor_numel(o) == 0) return MIXRT_STATUS_OK;
     struct dm_loop L;
     L.r = 6;
-    const int64_t d6[6] = {N, c, H, b, W, b};
-    /* source strides of (n, c, h, i, w, j) */
-    const int64_t s6[6] = {x->dims[1] * hw, crd ? b * b * hw : hw, W, crd ? b * hw : b * c * hw, 1, crd ? hw : c * hw};
-    for (int i = 0; i < 6; i++) L.d[i] = d6[i], L.ss[i] = s6[i];
-    row_strides(6, d6, L.ds);
+    /* source strides of (n, c, h, i, w, j), or of (n, h, i, w, j, c) channels-last */
+    const int64_t first[6] = {N, c, H, b, W, b}, s_first[6] = {C * hw, crd ? b * b * hw : hw, W,
+                                                               crd ? b * hw : b * c * hw, 1, crd ? hw : c * hw};
+    const int64_t lastd[6] = {N, H, b, W, b, c}, s_last[6] = {hw * C, W * C, crd ? b : b * c, C, crd ? 1 : c,
+                                                             crd ? b * b : 1};
+    for (int i = 0; i < 6; i++) L.d[i] = last ? lastd[i] : first[i], L.ss[i] = last ? s_last[i] : s_first[i];
+    row_strides(6, L.d, L.ds);
     dm_copy(o->data, x->data, mixrt_dtype_size(x->dtype), &L);
     return MIXRT_STATUS_OK;
 }
+
+static mixrt_status d2s_run(struct mixrt_kernel_ctx *k) { return d2s_any(k, false); }
+static mixrt_status d2s_last_run(struct mixrt_kernel_ctx *k) { return d2s_any(k, true); }
 
 /* ---- ScatterND ------------------------------------------------------------------------------
  * Without a reduction: the data copied, then each index row's slice copied over (torchvision's
@@ -1363,45 +1386,6 @@ static mixrt_status scatter_nd_run(struct mixrt_kernel_ctx *k) {
         }
         memcpy((char *)o->data + (size_t)off * row, (const char *)u->data + (size_t)j * row, row);
     }
-    return MIXRT_STATUS_OK;
-}
-
-/* The channels-last DepthToSpace of the layout pass (fuse_conv.c): [N, H, W, C] -> [N, H * b,
- * W * b, C / b^2], read in the output's order [N, H, b, W, b, c]: in DCR mode each output
- * pixel's c channels are one contiguous run of the input. */
-static bool d2s_last_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
-    const struct mixrt_value *x = in_value(g, n, 0);
-    const char *mode = mixrt_node_attr_string(n, "mode", "DCR");
-    if (strcmp(n->domain, MIXRT_DOMAIN) || n->n_outputs != 1 || !plain(x) || !movable(x->dtype) ||
-        !plain(&g->values[n->outputs[0]]))
-        return no(why, why_size, "%s", "the channels-last DepthToSpace: one plain input and output");
-    if (strcmp(mode, "DCR") && strcmp(mode, "CRD")) return no(why, why_size, "DepthToSpace mode '%s'", mode);
-    if (x->rank >= 0 && x->rank != 4) return no(why, why_size, "%s", "DepthToSpace input not 4-D");
-    return true;
-}
-
-static mixrt_status d2s_last_run(struct mixrt_kernel_ctx *k) {
-    const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0);
-    const int64_t b = mixrt_node_attr_int(k->node, "blocksize", 0);
-    const char *mode = mixrt_node_attr_string(k->node, "mode", "DCR");
-    const bool crd = !strcmp(mode, "CRD");
-    if (!fast_tensor(x) || x->rank != 4 || b <= 0 || b > 1024 || (!crd && strcmp(mode, "DCR")) ||
-        x->dims[3] % (b * b) || x->dims[1] > INT64_MAX / b / 4 || x->dims[2] > INT64_MAX / b / 4)
-        return mixrt_cpu_run_reference(k); /* its errors for bad attributes and shapes */
-    const int64_t N = x->dims[0], H = x->dims[1], W = x->dims[2], C = x->dims[3], c = C / (b * b);
-    const int64_t dims[4] = {N, H * b, W * b, c};
-    struct mixrt_tensor *o = NULL;
-    mixrt_status status = mixrt_kernel_output_uninit(k, 0, x->dtype, 4, dims, &o);
-    if (status != MIXRT_STATUS_OK) return status;
-    if (mixrt_tensor_numel(o) == 0) return MIXRT_STATUS_OK;
-    struct dm_loop L;
-    L.r = 6;
-    const int64_t d6[6] = {N, H, b, W, b, c};
-    /* source strides of (n, h, i, w, j, c) */
-    const int64_t s6[6] = {H * W * C, W * C, crd ? b : b * c, C, crd ? 1 : c, crd ? b * b : 1};
-    for (int i = 0; i < 6; i++) L.d[i] = d6[i], L.ss[i] = s6[i];
-    row_strides(6, d6, L.ds);
-    dm_copy(o->data, x->data, mixrt_dtype_size(x->dtype), &L);
     return MIXRT_STATUS_OK;
 }
 
