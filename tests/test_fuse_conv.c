@@ -727,11 +727,13 @@ static void test_passes_shape_read(void) {
 }
 
 /* Mask R-CNN's mask selection in small: conv -> Sigmoid -> Flatten -> Gather of two rows, the
- * Sigmoid's output also read by a Shape (a second graph output). */
-static void build_sink(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) {
+ * Sigmoid's output also read by a Shape (graph output 2), the conv's also a graph output (no
+ * fusion could take the Sigmoid; Mask R-CNN's conv output is read by a Shape). With `alone`,
+ * the conv's output has the op, a Relu, as its only reader. */
+static void build_sink_any(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in, bool alone) {
     int x = add_input(g, "x", MIXRT_DTYPE_F32, 4, X_DIMS);
     int c1 = add_conv(g, x, 6, 3, 1, "c1");
-    int sg = add_node(g, "Sigmoid", 1, (int[]){out_of(g, c1)}, "sg", 4, (int64_t[]){1, 6, 9, 7});
+    int sg = add_node(g, alone ? "Relu" : "Sigmoid", 1, (int[]){out_of(g, c1)}, "sg", 4, (int64_t[]){1, 6, 9, 7});
     int fl = add_node(g, "Flatten", 1, (int[]){out_of(g, sg)}, "fl", 2, (int64_t[]){6, 63});
     node_attr_int(g, fl, "axis", 2);
     int ix = add_const_values(ctx, g, "ix", MIXRT_DTYPE_I64, 1, (int64_t[]){2}, (double[]){4, 1});
@@ -740,8 +742,13 @@ static void build_sink(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **i
     g->values[out_of(g, sh)].dtype = MIXRT_DTYPE_I64;
     graph_set_output(g, out_of(g, ga));
     graph_set_output(g, out_of(g, sh));
+    if (!alone) graph_set_output(g, out_of(g, c1));
     in[0] = rand_tensor(MIXRT_DTYPE_F32, 4, X_DIMS);
     *n_in = 1;
+}
+static void build_sink(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) { build_sink_any(g, n_in, in, false); }
+static void build_sink_fused(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) {
+    build_sink_any(g, n_in, in, true);
 }
 
 static void test_passes_sink(void) {
@@ -753,6 +760,15 @@ static void test_passes_sink(void) {
     int p = sg >= 0 ? g->values[g->nodes[sg].inputs[0]].producer : -1;
     TU_CHECK(p >= 0 && !strcmp(g->nodes[p].op_type, "Gather") && g->values[g->nodes[sg].outputs[0]].dims[0].value == 2,
              "sink: expected the Sigmoid after the Gather (it reads %s)", p >= 0 ? g->nodes[p].op_type : "?");
+    mixrt_graph_destroy(g);
+    /* The conv's only reader: the Relu stays for the conv to take (no Relu node left). */
+    g = check_pass("sink (fusable)", build_sink_fused, MIXRT_PASS_ALL | MIXRT_PASS_CONV_CPU);
+    int relu_convs = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        relu_convs += !strcmp(g->nodes[i].op_type, "FusedConv") &&
+                      !strcmp(mixrt_node_attr_string(&g->nodes[i], "activation", ""), "Relu");
+    TU_CHECK(relu_convs == 1 && count_op(g, "", "Relu") == 0, "sink (fusable): the Relu should fuse into the conv (%d "
+             "fused, %d Relu nodes)", relu_convs, count_op(g, "", "Relu"));
     mixrt_graph_destroy(g);
 }
 

@@ -589,7 +589,8 @@ static int sole_reader(struct pass_state *st, int v, bool shapes) {
  * Transpose, up to 4 of them; Shape and Size may read it too) into a Gather or Slice of its
  * data runs after that selection
  * instead: the two commute, and the selection is usually much smaller (Mask R-CNN applies its
- * Sigmoid to 91 classes' masks and keeps one: 12 ms of its bf16 run). *done when moved. */
+ * Sigmoid to 91 classes' masks and keeps one: 12 ms of its bf16 run). Not where a fusion would
+ * take the op into its producer. *done when moved. */
 static mixrt_status sink_unary(struct pass_state *st, int ui, bool *done) {
     static const char *const unary[] = {"Sigmoid", "Relu", "Tanh", "Exp", "Neg", "Abs", "Erf", "Softplus", NULL};
     static const char *const moves[] = {"Flatten", "Reshape", "Squeeze", "Unsqueeze", "Transpose", NULL};
@@ -600,6 +601,14 @@ static mixrt_status sink_unary(struct pass_state *st, int ui, bool *done) {
     if (!plain_op(u, unary) || u->n_inputs != 1 || u->n_outputs != 1 || u->inputs[0] < 0 || u->outputs[0] < 0)
         return MIXRT_STATUS_OK;
     const int x = u->inputs[0], y = u->outputs[0];
+    /* Left where the fusions would take it into its producer (a conv, product, residual add or
+     * norm epilogue) - they need it to be x's only reader; Mask R-CNN's mask logits are also
+     * read by a Shape. */
+    static const char *const fusable[] = {"Conv", "ConvTranspose", "MatMul", "Gemm", "Add", "BatchNormalization",
+                                          "InstanceNormalization", "LayerNormalization", NULL};
+    const int xp = x < st->n_values ? g->values[x].producer : -1;
+    if (xp >= 0 && !mixrt_pass_is_dead(st, xp) && plain_op(&g->nodes[xp], fusable) && mixrt_pass_count_uses(st, x) == 1)
+        return MIXRT_STATUS_OK;
     int first = sole_reader(st, y, true), cur = first, sel = -1;
     for (int hop = 0; cur >= 0 && hop < 5; hop++) {
         const struct mixrt_node *m = &g->nodes[cur];
