@@ -90,6 +90,22 @@ static int count_op(const struct mixrt_graph *g, const char *domain, const char 
     return n;
 }
 
+/* The last node of op in domain, or -1. */
+static int last_op(const struct mixrt_graph *g, const char *domain, const char *op) {
+    int k = -1;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!strcmp(g->nodes[i].op_type, op) && !strcmp(g->nodes[i].domain, domain)) k = i;
+    return k;
+}
+
+/* FusedConv nodes with activation act. */
+static int act_convs(const struct mixrt_graph *g, const char *act) {
+    int n = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        n += !strcmp(g->nodes[i].op_type, "FusedConv") && !strcmp(mixrt_node_attr_string(&g->nodes[i], "activation", ""), act);
+    return n;
+}
+
 /* Runs g with the reference executor on inputs; output 0 as doubles (malloc'd), *n set. */
 static double *run_graph(struct mixrt_graph *g, int n_in, const struct mixrt_tensor *const *in, size_t *n) {
     struct mixrt_tensor outs[4];
@@ -623,9 +639,7 @@ static void test_passes_groupnorm(void) {
     /* CPU engines: the group norm is one channels-last InstanceNormalization with num_groups,
      * taking the affine and the Relu; only the region's entry and exit Transposes are left. */
     struct mixrt_graph *g = check_pass("groupnorm2d", build_groupnorm2d, MIXRT_PASS_ALL | MIXRT_PASS_CONV_CPU);
-    int gn = -1;
-    for (int i = 0; i < g->n_nodes; i++)
-        if (!strcmp(g->nodes[i].op_type, "InstanceNormalization") && !strcmp(g->nodes[i].domain, MIXRT_DOMAIN)) gn = i;
+    int gn = last_op(g, MIXRT_DOMAIN, "InstanceNormalization");
     TU_CHECK(gn >= 0 && mixrt_node_attr_int(&g->nodes[gn], "num_groups", 0) == 4 &&
                  !strcmp(mixrt_node_attr_string(&g->nodes[gn], "activation", ""), "Relu"),
              "groupnorm2d: expected a channels-last InstanceNormalization with num_groups 4 and Relu");
@@ -665,12 +679,7 @@ static void test_passes_deconv(void) {
     /* CPU engines: the ConvTranspose is a 1x1 conv taking the Relu, then a channels-last
      * DepthToSpace in DCR mode; only the region's entry and exit Transposes are left. */
     struct mixrt_graph *g = check_pass("deconv", build_deconv, MIXRT_PASS_ALL | MIXRT_PASS_CONV_CPU);
-    int d2s = -1, relu_convs = 0;
-    for (int i = 0; i < g->n_nodes; i++) {
-        const struct mixrt_node *n = &g->nodes[i];
-        if (!strcmp(n->op_type, "DepthToSpace") && !strcmp(n->domain, MIXRT_DOMAIN)) d2s = i;
-        relu_convs += !strcmp(n->op_type, "FusedConv") && !strcmp(mixrt_node_attr_string(n, "activation", ""), "Relu");
-    }
+    int d2s = last_op(g, MIXRT_DOMAIN, "DepthToSpace"), relu_convs = act_convs(g, "Relu");
     TU_CHECK(d2s >= 0 && !strcmp(mixrt_node_attr_string(&g->nodes[d2s], "mode", ""), "DCR") &&
                  mixrt_node_attr_int(&g->nodes[d2s], "blocksize", 0) == 2,
              "deconv: expected a channels-last DepthToSpace, DCR, blocksize 2");
@@ -714,9 +723,7 @@ static void test_passes_shape_read(void) {
     /* The Shape reads the channels-last twin through a Gather of the permutation: r2 keeps no
      * exit Transpose (the entry one and the output's are left). */
     struct mixrt_graph *g = check_pass("shape read", build_shape_read, MIXRT_PASS_ALL | MIXRT_PASS_CONV_CPU);
-    int sh = -1;
-    for (int i = 0; i < g->n_nodes; i++)
-        if (!strcmp(g->nodes[i].op_type, "Shape")) sh = i;
+    int sh = last_op(g, "", "Shape");
     bool via_gather = false;
     for (int i = 0; sh >= 0 && i < g->n_nodes; i++)
         via_gather = via_gather || (!strcmp(g->nodes[i].op_type, "Gather") && g->nodes[i].inputs[0] == out_of(g, sh));
@@ -754,19 +761,14 @@ static void build_sink_fused(struct mixrt_graph *g, int *n_in, struct mixrt_tens
 static void test_passes_sink(void) {
     /* The Sigmoid runs on the two gathered rows; the Shape reads the convolution's output. */
     struct mixrt_graph *g = check_pass("sink", build_sink, MIXRT_PASS_ALL | MIXRT_PASS_CONV_CPU);
-    int sg = -1;
-    for (int i = 0; i < g->n_nodes; i++)
-        if (!strcmp(g->nodes[i].op_type, "Sigmoid")) sg = i;
+    int sg = last_op(g, "", "Sigmoid");
     int p = sg >= 0 ? g->values[g->nodes[sg].inputs[0]].producer : -1;
     TU_CHECK(p >= 0 && !strcmp(g->nodes[p].op_type, "Gather") && g->values[g->nodes[sg].outputs[0]].dims[0].value == 2,
              "sink: expected the Sigmoid after the Gather (it reads %s)", p >= 0 ? g->nodes[p].op_type : "?");
     mixrt_graph_destroy(g);
     /* The conv's only reader: the Relu stays for the conv to take (no Relu node left). */
     g = check_pass("sink (fusable)", build_sink_fused, MIXRT_PASS_ALL | MIXRT_PASS_CONV_CPU);
-    int relu_convs = 0;
-    for (int i = 0; i < g->n_nodes; i++)
-        relu_convs += !strcmp(g->nodes[i].op_type, "FusedConv") &&
-                      !strcmp(mixrt_node_attr_string(&g->nodes[i], "activation", ""), "Relu");
+    int relu_convs = act_convs(g, "Relu");
     TU_CHECK(relu_convs == 1 && count_op(g, "", "Relu") == 0, "sink (fusable): the Relu should fuse into the conv (%d "
              "fused, %d Relu nodes)", relu_convs, count_op(g, "", "Relu"));
     mixrt_graph_destroy(g);

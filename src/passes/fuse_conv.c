@@ -12,19 +12,6 @@
 
 static bool is_op(const struct mixrt_node *n, const char *op) { return !n->domain[0] && !strcmp(n->op_type, op); }
 
-/* The one live node reading value vi when vi has exactly one use (so it is no graph output and
- * no subgraph reads it), else -1. */
-static int sole_consumer(const struct mixrt_pass_state *st, int vi) {
-    if (mixrt_pass_count_uses(st, vi) != 1) return -1;
-    const struct mixrt_graph *g = st->g;
-    for (int i = 0; i < g->n_nodes; i++) {
-        if (mixrt_pass_is_dead(st, i)) continue;
-        for (int j = 0; j < g->nodes[i].n_inputs; j++)
-            if (g->nodes[i].inputs[j] == vi) return i;
-    }
-    return -1;
-}
-
 /* Appends an attribute to node ni (arena storage); NULL on out-of-memory. */
 
 /* Sets (or adds) int attribute name of node ni. */
@@ -79,7 +66,7 @@ struct chain {
 /* Matches an activation reading cur (cur's only reader(s)); fills c and returns true. */
 static bool match_act(const struct mixrt_pass_state *st, int cur, struct chain *c) {
     const struct mixrt_graph *g = st->g;
-    int ni = sole_consumer(st, cur);
+    int ni = mixrt_pass_sole_reader(st, cur);
     if (ni < 0) {
         /* SiLU: cur read by exactly Sigmoid(cur) and Mul(cur, that). */
         if (mixrt_pass_count_uses(st, cur) != 2) return false;
@@ -97,7 +84,7 @@ static bool match_act(const struct mixrt_pass_state *st, int cur, struct chain *
         if (s < 0 || m < 0 || g->nodes[s].n_outputs != 1) return false;
         int so = g->nodes[s].outputs[0];
         const struct mixrt_node *mn = &g->nodes[m];
-        if (so < 0 || sole_consumer(st, so) != m || mn->n_outputs != 1 || mn->outputs[0] < 0) return false;
+        if (so < 0 || mixrt_pass_sole_reader(st, so) != m || mn->n_outputs != 1 || mn->outputs[0] < 0) return false;
         if (!((mn->inputs[0] == cur && mn->inputs[1] == so) || (mn->inputs[1] == cur && mn->inputs[0] == so)))
             return false;
         if (!same_shape(&g->values[mn->outputs[0]], &g->values[cur])) return false;
@@ -173,7 +160,7 @@ static mixrt_status fuse_one(struct mixrt_pass_state *st, int ci, int *absorbed)
     int y = cv->outputs[0];
     if (!mixrt_dtype_is_float(g->values[y].dtype)) return MIXRT_STATUS_OK;
     struct chain c = {.z = -1, .add = -1, .act_nodes = {-1, -1}, .act = MIXRT_FCONV_NONE, .out = y};
-    int ai = sole_consumer(st, y);
+    int ai = mixrt_pass_sole_reader(st, y);
     if (ai >= 0) {
         const struct mixrt_node *a = &g->nodes[ai];
         if (is_op(a, "Add") && a->opset >= 7 && a->n_inputs == 2 && a->n_outputs == 1 && a->outputs[0] >= 0) {
@@ -232,7 +219,7 @@ static mixrt_status norm_fold_affine(struct mixrt_pass_state *st, int ni, bool *
     struct mixrt_graph *g = st->g;
     *done = false;
     const struct mixrt_node *n = &g->nodes[ni];
-    int y = n->outputs[0], mi = sole_consumer(st, y);
+    int y = n->outputs[0], mi = mixrt_pass_sole_reader(st, y);
     if (mi < 0 || mi >= st->n_dead) return MIXRT_STATUS_OK;
     const struct mixrt_node *m = &g->nodes[mi];
     bool mul = is_op(m, "Mul"), add = is_op(m, "Add"), sub = is_op(m, "Sub");
@@ -747,7 +734,7 @@ static mixrt_status group_norm_last(struct layout *L, int ni, bool *done) {
     int64_t xd[4], ad[3], yd[4];
     if (b >= st->n_values || st->is_output[b] || st->outer_used[b] || !is_plain_reshape(st, g->values[a].producer, &x) ||
         !dims_of(g, x, 4, xd) || !dims_of(g, a, 3, ad) || (t = twin_of(L, x)) < 0 ||
-        (r2 = sole_consumer(st, b)) < 0 || r2 >= st->n_dead || !is_plain_reshape(st, r2, &bin) || bin != b ||
+        (r2 = mixrt_pass_sole_reader(st, b)) < 0 || r2 >= st->n_dead || !is_plain_reshape(st, r2, &bin) || bin != b ||
         (y = g->nodes[r2].outputs[0]) < 0 || y >= st->n_values || !dims_of(g, y, 4, yd))
         return MIXRT_STATUS_OK;
     const int64_t C = xd[1], G = ad[1];
@@ -822,32 +809,20 @@ static mixrt_status shape_through_transpose(struct layout *L, int ni, bool *done
     start = start < 0 ? 0 : start > r ? r : start;
     end = end < start ? start : end > r ? r : end;
     const int y = n->outputs[0];
-    int idx = mixrt_pass_i64_const(g, g->values[y].name, "_shape", q + start, end - start);
-    int s2 = idx >= 0 ? mixrt_graph_add_unique_value(g, g->values[y].name, "_full") : -1;
-    size_t lb = strlen(g->values[y].name);
-    char *name = s2 >= 0 ? mixrt_arena_alloc(g->arena, lb + 8, 1) : NULL;
-    int gi = -1;
-    if (name) {
-        memcpy(name, g->values[y].name, lb);
-        memcpy(name + lb, "/gather", 8);
-        gi = mixrt_graph_add_node(g, name, "Gather", "");
-    }
-    int *io = gi >= 0 ? mixrt_arena_calloc(g->arena, 4, sizeof(int)) : NULL;
-    struct mixrt_attr *ax = io ? mixrt_pass_attr_add(g, gi, "axis", MIXRT_ATTR_INT) : NULL;
+    const char *yn = g->values[y].name;
+    int idx = mixrt_pass_i64_const(g, yn, "_shape", q + start, end - start);
+    int s2 = idx >= 0 ? mixrt_graph_add_unique_value(g, yn, "_full") : -1;
+    int gi = s2 >= 0 ? mixrt_pass_add_node(g, yn, "/gather", "Gather", L->opset, (int[]){s2, idx}, 2, y) : -1;
+    struct mixrt_attr *ax = gi >= 0 ? mixrt_pass_attr_add(g, gi, "axis", MIXRT_ATTR_INT) : NULL;
     if (!ax) return MIXRT_STATUS_OUT_OF_MEMORY;
     ax->i = 0;
     g->values[s2].dtype = MIXRT_DTYPE_I64;
     g->values[s2].rank = 1;
     g->values[s2].dims[0] = (struct mixrt_dim){r, NULL};
-    io[0] = t, io[1] = s2, io[2] = idx, io[3] = y;
-    struct mixrt_node *sh = &g->nodes[ni], *ga = &g->nodes[gi]; /* after add_node: nodes may move */
-    sh->inputs = io, sh->outputs = io + 1;
+    struct mixrt_node *sh = &g->nodes[ni]; /* after add_node: nodes may move */
+    sh->inputs[0] = t, sh->outputs[0] = s2;
     sh->n_attrs = 0; /* start and end, Shape's only attributes, are in the indices now */
-    ga->opset = L->opset;
-    ga->inputs = io + 1, ga->n_inputs = 2;
-    ga->outputs = io + 3, ga->n_outputs = 1;
     g->values[s2].producer = ni;
-    g->values[y].producer = gi;
     *done = true;
     return MIXRT_STATUS_OK;
 }

@@ -442,18 +442,6 @@ static const char *activation_of(const struct mixrt_graph *g, int ni) {
     return NULL;
 }
 
-/* The single live reader of value vi (a graph output or subgraph read counts as a second). */
-static int sole_reader(const struct mixrt_pass_state *st, int vi) {
-    if (mixrt_pass_count_uses(st, vi) != 1) return -1;
-    const struct mixrt_graph *g = st->g;
-    for (int i = 0; i < g->n_nodes; i++) {
-        if (mixrt_pass_is_dead(st, i)) continue;
-        for (int j = 0; j < g->nodes[i].n_inputs; j++)
-            if (g->nodes[i].inputs[j] == vi) return i;
-    }
-    return -1;
-}
-
 /* A new constant value named after base (suffix) holding t. */
 static int new_const(struct mixrt_graph *g, int base, const char *suffix, struct mixrt_tensor *t) {
     int vi = mixrt_graph_add_unique_value(g, g->values[base].name, suffix);
@@ -560,7 +548,7 @@ static mixrt_status match_matmul(struct mixrt_pass_state *st, int root, bool *do
     }
     int cur = r->outputs[0];
     /* Bias: Add(cur, constant [N]). */
-    int nx = sole_reader(st, cur);
+    int nx = mixrt_pass_sole_reader(st, cur);
     if (bias < 0 && is_op(st, nx, "Add") && g->nodes[nx].n_inputs == 2) {
         int other = g->nodes[nx].inputs[0] == cur ? g->nodes[nx].inputs[1] : g->nodes[nx].inputs[0];
         const struct mixrt_tensor *bt = mixrt_graph_is_fixed_const(g, other) ? g->values[other].init : NULL;
@@ -568,7 +556,7 @@ static mixrt_status match_matmul(struct mixrt_pass_state *st, int root, bool *do
             bias = other;
             take(&m, nx);
             cur = g->nodes[nx].outputs[0];
-            nx = sole_reader(st, cur);
+            nx = mixrt_pass_sole_reader(st, cur);
         }
     }
     /* Layer scale (ConvNeXt, CaiT): Mul(cur, constant [N] or scalar) folds into the weight's
@@ -580,13 +568,13 @@ static mixrt_status match_matmul(struct mixrt_pass_state *st, int root, bool *do
         if (status != MIXRT_STATUS_OK) return status;
         take(&m, nx);
         cur = g->nodes[nx].outputs[0];
-        nx = sole_reader(st, cur);
+        nx = mixrt_pass_sole_reader(st, cur);
     }
     /* Residual: Add(cur, Z) with Z exactly cur's shape (no broadcast). */
     if ((z = residual_of(st, nx, cur, dt)) >= 0) {
         take(&m, nx);
         cur = g->nodes[nx].outputs[0];
-        nx = sole_reader(st, cur);
+        nx = mixrt_pass_sole_reader(st, cur);
     }
     if (nx >= 0 && !mixrt_pass_is_dead(st, nx) && activation_of(g, nx) && g->nodes[nx].outputs[0] >= 0) {
         act = activation_of(g, nx);
@@ -629,7 +617,7 @@ static mixrt_status match_gemm_reshape(struct mixrt_pass_state *st, int root, bo
         const struct mixrt_tensor *ct = mixrt_graph_is_fixed_const(g, c) ? g->values[c].init : NULL;
         if (!ct || ct->dtype != w->dtype || ct->rank != 1 || ct->dims[0] != N) return MIXRT_STATUS_OK;
     }
-    int ra = sole_producer(st, a, "Reshape"), rb = sole_reader(st, y2);
+    int ra = sole_producer(st, a, "Reshape"), rb = mixrt_pass_sole_reader(st, y2);
     if (ra < 0 || !is_op(st, rb, "Reshape") || g->nodes[rb].inputs[0] != y2) return MIXRT_STATUS_OK;
     int x = g->nodes[ra].inputs[0], y = g->nodes[rb].outputs[0];
     const struct mixrt_value *xv = &g->values[x], *yv = &g->values[y];
@@ -736,7 +724,7 @@ static mixrt_status match_residual(struct mixrt_pass_state *st, int root, bool *
         r->outputs[0] < 0 || r->n_inputs < 2 || (r->n_inputs > 3 && r->inputs[3] >= 0) ||
         strcmp(mixrt_node_attr_string(r, "activation", "none"), "none"))
         return MIXRT_STATUS_OK;
-    int cur = r->outputs[0], nx = sole_reader(st, cur);
+    int cur = r->outputs[0], nx = mixrt_pass_sole_reader(st, cur);
     int w = r->inputs[1], bias = r->n_inputs > 2 ? r->inputs[2] : -1;
     const struct mixrt_tensor *wt = mixrt_graph_is_fixed_const(g, w) ? g->values[w].init : NULL;
     int64_t trans_b = mixrt_node_attr_int(r, "transB", 0) != 0;
@@ -760,7 +748,7 @@ static mixrt_status match_residual(struct mixrt_pass_state *st, int root, bool *
         g->values[y].producer = root;
         st->dead[nx] = true;
         *done = true;
-        cur = y, nx = sole_reader(st, cur);
+        cur = y, nx = mixrt_pass_sole_reader(st, cur);
     }
     int other = residual_of(st, nx, cur, g->values[cur].dtype);
     if (other < 0) return MIXRT_STATUS_OK;

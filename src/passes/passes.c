@@ -106,6 +106,16 @@ int mixrt_pass_count_uses(const struct pass_state *st, int vi) {
     return uses;
 }
 
+int mixrt_pass_sole_reader(const struct pass_state *st, int vi) {
+    if (mixrt_pass_count_uses(st, vi) != 1) return -1;
+    const struct mixrt_graph *g = st->g;
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (mixrt_pass_is_dead(st, i)) continue;
+        for (int j = 0; j < g->nodes[i].n_inputs; j++)
+            if (g->nodes[i].inputs[j] == vi) return i;
+    }
+    return -1;
+}
 
 /* Makes value vi a constant holding t (an arena struct owning its data). */
 struct mixrt_attr *mixrt_pass_attr_add(struct mixrt_graph *g, int ni, const char *name, enum mixrt_attr_type type) {
@@ -572,17 +582,22 @@ static bool shape_reader(const struct mixrt_node *n) {
     return plain_op(n, ops) && n->n_inputs == 1;
 }
 
-/* The one live node reading value v (as input 0, its only use besides Shape and Size nodes when
- * `shapes`), or -1. */
-static int sole_reader(struct pass_state *st, int v, bool shapes) {
+/* The one live node reading value v, as its input 0, besides Shape and Size nodes; or -1. */
+static int reader_besides_shapes(struct pass_state *st, int v) {
     int uses = v >= 0 && v < st->n_values ? mixrt_pass_count_uses(st, v) : 0, found = -1;
-    for (int i = 0; i < st->n_dead && uses > 0; i++) {
+    for (int i = 0; i < st->g->n_nodes && uses > 0; i++) {
         const struct mixrt_node *n = &st->g->nodes[i];
-        if (st->dead[i] || n->n_inputs < 1 || n->inputs[0] != v) continue;
-        if (shapes && shape_reader(n)) uses--;
+        if (mixrt_pass_is_dead(st, i) || n->n_inputs < 1 || n->inputs[0] != v) continue;
+        if (shape_reader(n)) uses--;
         else if (found < 0) found = i;
     }
     return uses == 1 ? found : -1;
+}
+
+/* mixrt_pass_sole_reader of v when it reads v as its input 0 (the data of a move or selection). */
+static int data_reader(struct pass_state *st, int v) {
+    int r = mixrt_pass_sole_reader(st, v);
+    return r >= 0 && st->g->nodes[r].inputs[0] == v ? r : -1;
 }
 
 /* A unary element-wise op whose result only moves (Flatten, Reshape, Squeeze, Unsqueeze,
@@ -609,24 +624,22 @@ static mixrt_status sink_unary(struct pass_state *st, int ui, bool *done) {
     const int xp = x < st->n_values ? g->values[x].producer : -1;
     if (xp >= 0 && !mixrt_pass_is_dead(st, xp) && plain_op(&g->nodes[xp], fusable) && mixrt_pass_count_uses(st, x) == 1)
         return MIXRT_STATUS_OK;
-    int first = sole_reader(st, y, true), cur = first, sel = -1;
-    for (int hop = 0; cur >= 0 && hop < 5; hop++) {
+    /* chain[0..n): the movers, then the selection */
+    int chain[5], n = 0, cur = reader_besides_shapes(st, y);
+    while (cur >= 0 && n < 5) {
         const struct mixrt_node *m = &g->nodes[cur];
-        if (m->n_outputs != 1 || m->outputs[0] < 0) break;
-        if (plain_op(m, selects)) {
-            sel = cur;
-            break;
-        }
-        if (!plain_op(m, moves)) break;
-        cur = sole_reader(st, m->outputs[0], false);
+        if (m->n_outputs != 1 || m->outputs[0] < 0 || !(plain_op(m, selects) || plain_op(m, moves))) break;
+        chain[n++] = cur;
+        if (plain_op(m, selects)) break;
+        cur = data_reader(st, m->outputs[0]);
     }
-    if (sel < 0) return MIXRT_STATUS_OK;
-    const int s = g->nodes[sel].outputs[0];
+    if (!n || !plain_op(&g->nodes[chain[n - 1]], selects)) return MIXRT_STATUS_OK;
+    const int first = chain[0], sel = chain[n - 1], s = g->nodes[sel].outputs[0];
     if (s >= st->n_values || g->values[s].dtype != g->values[y].dtype) return MIXRT_STATUS_OK;
     /* The movers' outputs and y now hold U's input moved: renamed "<name>/before_<U>", so that
      * nothing matching values by name (mixrt check's layer trace) takes them for what they were. */
-    for (int i = first;; i = g->nodes[i].outputs[0] == s ? -1 : sole_reader(st, g->nodes[i].outputs[0], false)) {
-        int v = i == sel ? y : g->nodes[i].outputs[0];
+    for (int c = 0; c < n; c++) {
+        int v = c == n - 1 ? y : g->nodes[chain[c]].outputs[0];
         const char *old_name = g->values[v].name, *op = g->nodes[ui].op_type;
         size_t lo = strlen(old_name), lp = strlen(op);
         char *nm = mixrt_arena_alloc(g->arena, lo + lp + 9, 1);
@@ -635,12 +648,12 @@ static mixrt_status sink_unary(struct pass_state *st, int ui, bool *done) {
         memcpy(nm + lo, "/before_", 8);
         memcpy(nm + lo + 8, op, lp + 1);
         g->values[v].name = nm;
-        if (i == sel) break;
     }
     /* x -> movers -> selection -> y -> U -> s: y takes the selection's shape; the Shapes of y
      * read x (the same dims). */
-    for (int i = 0; i < st->n_dead; i++)
-        if (!st->dead[i] && shape_reader(&g->nodes[i]) && g->nodes[i].inputs[0] == y) g->nodes[i].inputs[0] = x;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!mixrt_pass_is_dead(st, i) && shape_reader(&g->nodes[i]) && g->nodes[i].inputs[0] == y)
+            g->nodes[i].inputs[0] = x;
     g->nodes[first].inputs[0] = x;
     g->nodes[sel].outputs[0] = y;
     g->values[y].rank = g->values[s].rank;
@@ -915,15 +928,11 @@ static mixrt_status act_before_d2s(struct pass_state *st, int di) {
     struct mixrt_graph *g = st->g;
     static const char *const acts[] = {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSwish", NULL};
     const int x = g->nodes[di].inputs[0], y = g->nodes[di].outputs[0];
-    if (y >= st->n_values || mixrt_pass_count_uses(st, y) != 1) return MIXRT_STATUS_OK;
-    int ai = -1;
-    for (int i = 0; i < st->n_dead && ai < 0; i++)
-        if (!st->dead[i] && g->nodes[i].n_inputs == 1 && g->nodes[i].inputs[0] == y) ai = i;
+    const int ai = y < st->n_values ? mixrt_pass_sole_reader(st, y) : -1;
     if (ai < 0) return MIXRT_STATUS_OK;
     const struct mixrt_node *a = &g->nodes[ai];
-    bool act = false;
-    for (int j = 0; acts[j]; j++) act = act || (!a->domain[0] && !strcmp(a->op_type, acts[j]));
-    if (!act || a->n_outputs != 1 || a->outputs[0] < 0 || g->values[a->outputs[0]].dtype != g->values[y].dtype)
+    if (!plain_op(a, acts) || a->n_inputs != 1 || a->n_outputs != 1 || a->outputs[0] < 0 ||
+        g->values[a->outputs[0]].dtype != g->values[y].dtype)
         return MIXRT_STATUS_OK;
     const int z = a->outputs[0];
     /* y becomes the activation's output on the pre-permutation shape: x's. */
@@ -1039,10 +1048,8 @@ static mixrt_status deconv_to_d2s(struct pass_state *st, int ni, bool *done) {
     return act_before_d2s(st, di);
 }
 
-/* Appends node op (default domain, opset) named "<base><sfx>" reading in[0..n_in) and writing
- * out; its index, or -1 when out of memory. */
-static int add_plain_node(struct mixrt_graph *g, const char *base, const char *sfx, const char *op, int64_t opset,
-                          const int *in, int n_in, int out) {
+int mixrt_pass_add_node(struct mixrt_graph *g, const char *base, const char *sfx, const char *op, int64_t opset,
+                        const int *in, int n_in, int out) {
     size_t lb = strlen(base), ls = strlen(sfx);
     char *name = mixrt_arena_alloc(g->arena, lb + ls + 1, 1);
     int *io = name ? mixrt_arena_calloc(g->arena, (size_t)n_in + 1, sizeof(int)) : NULL;
@@ -1123,10 +1130,10 @@ static mixrt_status scatter_rows(struct pass_state *st, int ni, bool *done) {
     int ix = ts >= 0 ? i64_value(g, base, "_row_index", 2, 1) : -1;
     if (ix < 0) return MIXRT_STATUS_OUT_OF_MEMORY;
     const int u_in = n->inputs[2];
-    int a = add_plain_node(g, base, "/rows", "Reshape", opset, (int[]){r, c_m1}, 2, r2);
-    int b = a >= 0 ? add_plain_node(g, base, "/count", "Shape", opset, (int[]){u_in}, 1, kd) : -1;
-    int c = b >= 0 ? add_plain_node(g, base, "/rows_shape", "Concat", opset, (int[]){kd, c_one}, 2, ts) : -1;
-    int e = c >= 0 ? add_plain_node(g, base, "/row_index", "Expand", opset, (int[]){r2, ts}, 2, ix) : -1;
+    int a = mixrt_pass_add_node(g, base, "/rows", "Reshape", opset, (int[]){r, c_m1}, 2, r2);
+    int b = a >= 0 ? mixrt_pass_add_node(g, base, "/count", "Shape", opset, (int[]){u_in}, 1, kd) : -1;
+    int c = b >= 0 ? mixrt_pass_add_node(g, base, "/rows_shape", "Concat", opset, (int[]){kd, c_one}, 2, ts) : -1;
+    int e = c >= 0 ? mixrt_pass_add_node(g, base, "/row_index", "Expand", opset, (int[]){r2, ts}, 2, ix) : -1;
     struct mixrt_attr *end = e >= 0 ? mixrt_pass_attr_add(g, b, "end", MIXRT_ATTR_INT) : NULL;
     if (end) end->i = 1; /* set before the next attribute: adding one may move the array */
     struct mixrt_attr *ax = end ? mixrt_pass_attr_add(g, c, "axis", MIXRT_ATTR_INT) : NULL;

@@ -35,6 +35,13 @@ void mixrt_pass_replace_uses(struct mixrt_pass_state *st, int from, int to);
 /* Makes value vi the constant t (its dtype and shape; no producer). */
 void mixrt_pass_set_const(struct mixrt_graph *g, int vi, struct mixrt_tensor *t);
 
+/* The one live node reading value vi when vi has exactly one use (so it is no graph output
+ * and no subgraph reads it), else -1. */
+int mixrt_pass_sole_reader(const struct mixrt_pass_state *st, int vi);
+/* Appends node op (default domain, opset) named "<base><sfx>" reading in[0..n_in) and writing
+ * out (its producer now); the node's index, or -1 when out of memory. */
+int mixrt_pass_add_node(struct mixrt_graph *g, const char *base, const char *sfx, const char *op, int64_t opset,
+                        const int *in, int n_in, int out);
 /* A new constant value "<base><suffix>": the n int64 values v, 1-D; -1 when out of memory. */
 int mixrt_pass_i64_const(struct mixrt_graph *g, const char *base, const char *suffix, const int64_t *v, int64_t n);
 

@@ -422,6 +422,11 @@ static mixrt_status transpose_run(struct mixrt_kernel_ctx *k) {
 
 /* ---- Gather ------------------------------------------------------------------------------------ */
 
+/* Element j of an int64 (i64) or int32 index tensor's data. */
+static inline int64_t index_at(const void *ind, bool i64, size_t j) {
+    return i64 ? ((const int64_t *)ind)[j] : ((const int32_t *)ind)[j];
+}
+
 struct gather_job {
     const char *src;
     char *dst;
@@ -435,7 +440,7 @@ struct gather_job {
 static void gather_rows(const struct gather_job *J, int64_t r0, int64_t r1) {
     int64_t b = r0 / J->ni, j = r0 % J->ni;
     for (int64_t r = r0; r < r1; r++) {
-        int64_t v = J->i64 ? ((const int64_t *)J->ind)[j] : ((const int32_t *)J->ind)[j];
+        int64_t v = index_at(J->ind, J->i64, (size_t)j);
         if (v < 0) v += J->len;
         memcpy(J->dst + (size_t)r * J->row, J->src + (size_t)(b * J->len + v) * J->row, J->row);
         if (++j == J->ni) j = 0, b++;
@@ -455,7 +460,7 @@ static mixrt_status gather_run(struct mixrt_kernel_ctx *k) {
      * size (the reference checks them too, and names the first bad one the same way) */
     bool i64 = ind->dtype == MIXRT_DTYPE_I64;
     for (size_t j = 0; j < ni && (len > 0 || (outer > 0 && inner > 0)); j++) {
-        int64_t v = i64 ? ((const int64_t *)ind->data)[j] : ((const int32_t *)ind->data)[j];
+        int64_t v = index_at(ind->data, i64, j);
         if (v < -len || v >= len) {
             const char *nm = k->node->inputs[1] >= 0 ? k->graph->values[k->node->inputs[1]].name : "";
             char d[256];
@@ -1369,7 +1374,7 @@ static mixrt_status scatter_nd_run(struct mixrt_kernel_ctx *k) {
     const bool i64 = ind->dtype == MIXRT_DTYPE_I64;
     for (int64_t j = 0; ok && j < per; j++) /* every index checked before any output exists */
         for (int64_t t = 0; ok && t < m; t++) {
-            int64_t v = i64 ? ((const int64_t *)ind->data)[j * m + t] : ((const int32_t *)ind->data)[j * m + t];
+            int64_t v = index_at(ind->data, i64, (size_t)(j * m + t));
             ok = v >= -x->dims[t] && v < x->dims[t];
         }
     if (!ok) return mixrt_cpu_run_reference(k); /* its errors for shapes and indices */
@@ -1381,7 +1386,7 @@ static mixrt_status scatter_nd_run(struct mixrt_kernel_ctx *k) {
     for (int64_t j = 0; j < per && row; j++) {
         int64_t off = 0;
         for (int64_t t = 0; t < m; t++) {
-            int64_t v = i64 ? ((const int64_t *)ind->data)[j * m + t] : ((const int32_t *)ind->data)[j * m + t];
+            int64_t v = index_at(ind->data, i64, (size_t)(j * m + t));
             off = off * x->dims[t] + (v < 0 ? v + x->dims[t] : v);
         }
         memcpy((char *)o->data + (size_t)off * row, (const char *)u->data + (size_t)j * row, row);

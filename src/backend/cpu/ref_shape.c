@@ -147,14 +147,13 @@ static mixrt_status strided_copy(struct mixrt_kernel_ctx *k, struct mixrt_tensor
     return MIXRT_STATUS_OK;
 }
 
-/* Output i as a full copy of input t with new dims (same element count). */
+/* Output i as a full copy of input t with new dims (same element count: Reshape checks it, the
+ * other callers build dims from t's; so every element is copied and the output starts
+ * uninitialized). */
 static mixrt_status copy_reshaped(struct mixrt_kernel_ctx *k, int oi, const struct mixrt_tensor *t, int rank,
                                   const int64_t *dims) {
     struct mixrt_tensor *o = NULL;
-    size_t n;
-    bool all = rank >= 0 && rank <= MIXRT_MAX_RANK && mixrt_dims_numel(rank, dims, &n) && n == mixrt_tensor_numel(t);
-    mixrt_status status = all ? mixrt_kernel_output_uninit(k, oi, t->dtype, rank, dims, &o) /* every element copied */
-                              : mixrt_kernel_output(k, oi, t->dtype, rank, dims, &o);
+    mixrt_status status = mixrt_kernel_output_uninit(k, oi, t->dtype, rank, dims, &o);
     if (status != MIXRT_STATUS_OK) return status;
     return copy_elems(k, o, 0, t, 0, mixrt_tensor_numel(t));
 }
