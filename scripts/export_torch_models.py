@@ -51,6 +51,17 @@ VISION = {
     "tv_inception_v3": ("torchvision", "inception_v3"),
     "tv_swin_v2_t": ("torchvision", "swin_v2_t"),
     "tv_efficientnet_b3": ("torchvision", "efficientnet_b3"),
+    # session 32: more families - (2+1)-D and mixed 3-D convs, 3-D attention (pooling attention,
+    # shifted 3-D windows), smaller classification nets
+    "tv_mc3_18": ("torchvision.video", "mc3_18"),
+    "tv_r2plus1d_18": ("torchvision.video", "r2plus1d_18"),
+    "tv_s3d": ("torchvision.video", "s3d"),
+    "tv_mvit_v2_s": ("torchvision.video", "mvit_v2_s"),
+    "tv_swin3d_t": ("torchvision.video", "swin3d_t"),
+    "tv_regnet_x_400mf": ("torchvision", "regnet_x_400mf"),
+    "tv_shufflenet_v2_x0_5": ("torchvision", "shufflenet_v2_x0_5"),
+    "tv_vit_b_32": ("torchvision", "vit_b_32"),
+    "tv_deeplabv3_resnet50": ("torchvision.segmentation", "deeplabv3_resnet50"),
     "timm_deit_small": ("timm", "deit_small_patch16_224"),
     "timm_resnet18": ("timm", "resnet18"),
 }
@@ -63,6 +74,8 @@ DETECTION = {
     "tv_fcos": "fcos_resnet50_fpn",
     "tv_maskrcnn": "maskrcnn_resnet50_fpn",
     "tv_keypointrcnn": "keypointrcnn_resnet50_fpn",
+    "tv_ssd300": "ssd300_vgg16",
+    "tv_fasterrcnn_v2": "fasterrcnn_resnet50_fpn_v2",
 }
 # what a detector returns beyond boxes, scores and labels (masks: [n, 1, h, w] probabilities)
 DETECTION_EXTRA = {"tv_maskrcnn": ["masks"], "tv_keypointrcnn": ["keypoints", "keypoints_scores"]}
@@ -72,7 +85,69 @@ TEXT = ["hf_bert", "hf_gpt2", "hf_distilbert", "hf_roberta", "hf_llama_tiny", "h
         "hf_wav2vec2", "hf_whisper_encoder", "hf_clip_vision", "hf_swin", "hf_segformer", "hf_dinov2",
         "hf_convnext", "hf_gpt2_past", "hf_beit", "hf_levit", "hf_mobilevit", "hf_yolos", "hf_detr",
         "hf_t5", "hf_whisper", "hf_gpt_bigcode_tiny", "hf_gemma_tiny", "hf_falcon_tiny", "hf_squeezebert",
-        "hf_xlm_roberta", "tv_raft_small"]
+        "hf_xlm_roberta", "tv_raft_small",
+        # session 32: more families
+        "hf_deit", "hf_convnextv2", "hf_regnet", "hf_poolformer", "hf_cvt", "hf_pvt", "hf_dpt", "hf_glpn",
+        "hf_siglip_vision", "hf_data2vec_vision", "hf_focalnet", "hf_swinv2", "hf_bit", "hf_efficientnet",
+        "hf_mobilenet_v2", "hf_mpnet", "hf_funnel", "hf_xlnet", "hf_roformer", "hf_gptj_tiny", "hf_codegen_tiny",
+        "hf_stablelm_tiny", "hf_mixtral_tiny", "hf_nystromformer", "hf_canine", "hf_layoutlm", "hf_ernie",
+        "hf_olmo_tiny", "hf_starcoder2_tiny", "hf_granite_tiny", "hf_cohere_tiny", "hf_phi3_tiny",
+        "hf_gpt_neox_tiny", "hf_pegasus", "hf_marian", "hf_blenderbot_small", "hf_hubert", "hf_wavlm",
+        "hf_data2vec_audio", "hf_sew"]
+
+# session 32's families: (module class, config class, config keywords, input kind); kinds as
+# text_model returns them (False: pixel_values, True: input_ids and attention_mask).
+SMALL_LM = dict(hidden_size=512, intermediate_size=1376, num_hidden_layers=4, num_attention_heads=8,
+                vocab_size=8000, max_position_embeddings=512)
+MORE = {
+    "hf_deit": ("DeiTForImageClassificationWithTeacher", "DeiTConfig", {}, False),
+    "hf_convnextv2": ("ConvNextV2ForImageClassification", "ConvNextV2Config", {}, False),
+    "hf_regnet": ("RegNetForImageClassification", "RegNetConfig", {}, False),
+    "hf_poolformer": ("PoolFormerForImageClassification", "PoolFormerConfig", {}, False),
+    "hf_cvt": ("CvtForImageClassification", "CvtConfig", {}, False),
+    "hf_pvt": ("PvtForImageClassification", "PvtConfig", {}, False),
+    "hf_dpt": ("DPTForDepthEstimation", "DPTConfig", {"image_size": 224}, False),
+    "hf_glpn": ("GLPNForDepthEstimation", "GLPNConfig", {}, False),
+    "hf_siglip_vision": ("SiglipVisionModel", "SiglipVisionConfig", {}, False),
+    "hf_data2vec_vision": ("Data2VecVisionForImageClassification", "Data2VecVisionConfig", {}, False),
+    "hf_focalnet": ("FocalNetForImageClassification", "FocalNetConfig", {}, False),
+    "hf_swinv2": ("Swinv2ForImageClassification", "Swinv2Config", {}, False),
+    "hf_bit": ("BitForImageClassification", "BitConfig", {}, False),
+    "hf_efficientnet": ("EfficientNetForImageClassification", "EfficientNetConfig", {"image_size": 224}, False),
+    "hf_mobilenet_v2": ("MobileNetV2ForImageClassification", "MobileNetV2Config", {}, False),
+    "hf_mpnet": ("MPNetModel", "MPNetConfig", {}, True),
+    "hf_funnel": ("FunnelModel", "FunnelConfig", {}, True),
+    "hf_xlnet": ("XLNetModel", "XLNetConfig", {"n_layer": 4}, True),
+    "hf_roformer": ("RoFormerModel", "RoFormerConfig", {}, True),
+    "hf_gptj_tiny": ("GPTJForCausalLM", "GPTJConfig",
+                     dict(n_embd=512, n_layer=4, n_head=8, rotary_dim=32, vocab_size=8000, n_positions=512), True),
+    "hf_codegen_tiny": ("CodeGenForCausalLM", "CodeGenConfig",
+                        dict(n_embd=512, n_layer=4, n_head=8, rotary_dim=32, vocab_size=8000, n_positions=512), True),
+    "hf_stablelm_tiny": ("StableLmForCausalLM", "StableLmConfig", dict(SMALL_LM), True),
+    "hf_mixtral_tiny": ("MixtralForCausalLM", "MixtralConfig",
+                        dict(SMALL_LM, num_key_value_heads=4, num_local_experts=4, num_experts_per_tok=2), True),
+    "hf_nystromformer": ("NystromformerModel", "NystromformerConfig", {"num_hidden_layers": 4}, True),
+    "hf_canine": ("CanineModel", "CanineConfig", {}, True),
+    "hf_layoutlm": ("LayoutLMModel", "LayoutLMConfig", {}, True),
+    "hf_ernie": ("ErnieModel", "ErnieConfig", {}, True),
+    "hf_olmo_tiny": ("OlmoForCausalLM", "OlmoConfig", dict(SMALL_LM), True),
+    "hf_starcoder2_tiny": ("Starcoder2ForCausalLM", "Starcoder2Config", dict(SMALL_LM, num_key_value_heads=2), True),
+    "hf_granite_tiny": ("GraniteForCausalLM", "GraniteConfig", dict(SMALL_LM, num_key_value_heads=4), True),
+    "hf_cohere_tiny": ("CohereForCausalLM", "CohereConfig", dict(SMALL_LM, num_key_value_heads=4), True),
+    "hf_phi3_tiny": ("Phi3ForCausalLM", "Phi3Config", dict(SMALL_LM, num_key_value_heads=4, pad_token_id=0), True),
+    "hf_gpt_neox_tiny": ("GPTNeoXForCausalLM", "GPTNeoXConfig", dict(SMALL_LM), True),
+    "hf_pegasus": ("PegasusForConditionalGeneration", "PegasusConfig",
+                   dict(d_model=512, encoder_layers=2, decoder_layers=2, encoder_ffn_dim=1024, decoder_ffn_dim=1024,
+                        encoder_attention_heads=8, decoder_attention_heads=8, vocab_size=8000), "seq2seq"),
+    "hf_marian": ("MarianMTModel", "MarianConfig", dict(encoder_layers=2, decoder_layers=2, vocab_size=8000,
+                                                         decoder_vocab_size=8000, pad_token_id=0), "seq2seq"),
+    "hf_blenderbot_small": ("BlenderbotSmallForConditionalGeneration", "BlenderbotSmallConfig",
+                            dict(encoder_layers=2, decoder_layers=2, vocab_size=8000), "seq2seq"),
+    "hf_hubert": ("HubertModel", "HubertConfig", {"num_hidden_layers": 4}, "audio"),
+    "hf_wavlm": ("WavLMModel", "WavLMConfig", {"num_hidden_layers": 4}, "audio"),
+    "hf_data2vec_audio": ("Data2VecAudioModel", "Data2VecAudioConfig", {"num_hidden_layers": 4}, "audio"),
+    "hf_sew": ("SEWModel", "SEWConfig", {"num_hidden_layers": 4}, "audio"),
+}
 
 
 
@@ -169,6 +244,9 @@ def text_model(name):
         return tf.SqueezeBertModel(tf.SqueezeBertConfig()), True
     if name == "hf_xlm_roberta":  # a 250002-row embedding table
         return tf.XLMRobertaModel(tf.XLMRobertaConfig(vocab_size=250002)), True
+    if name in MORE:
+        cls, cfg, kw, kind = MORE[name]
+        return getattr(tf, cls)(getattr(tf, cfg)(**kw)), kind
     raise KeyError(name)
 
 
@@ -188,6 +266,8 @@ def wrap(m, keys):
                 return o[0]
             if isinstance(o, dict) and "out" in o:  # torchvision segmentation: {"out", "aux"}
                 return o["out"]
+            if getattr(o, "predicted_depth", None) is not None:  # DPT, GLPN
+                return o.predicted_depth
             return o.logits if hasattr(o, "logits") and o.logits is not None else o.last_hidden_state
     return Wrapped()
 
@@ -270,6 +350,8 @@ def make(name, seq, eager=False, batch=1):
             import timm
             m = timm.create_model(arch, pretrained=False)
         shape = (batch, 3, 16, 112, 112) if lib.endswith("video") else (batch, 3, 224, 224)
+        if arch in ("s3d", "mvit_v2_s", "swin3d_t"):  # global pools and position tables of 224 x 224 clips
+            shape = (batch, 3, 16, 224, 224)
         return m.eval(), [("x", torch.randn(*shape))]
     m, text = text_model(name)
     m = m.eval()
