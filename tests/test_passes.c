@@ -844,10 +844,62 @@ static void test_reduce_mean_gap(void) {
     }
 }
 
+/* An AveragePool / MaxPool whose one window covers the whole input (no pads, kernel >= input,
+ * ceil_mode rounding a kernel past it up to one window) becomes the global pool: the same
+ * output, and that output is the mean / max of each plane (computed here in f64). A kernel
+ * short of the input, pads, or a kernel past it by a stride stay. */
+static void test_whole_window_pool(void) {
+    static const struct {
+        const char *op;
+        int64_t k[2], s[2], pads;
+        int ceil;
+        bool global;
+    } cases[] = {{"AveragePool", {7, 5}, {1, 1}, 0, 0, true},      {"AveragePool", {2560, 2560}, {2560, 2560}, 0, 1, true},
+                 {"MaxPool", {10, 9}, {10, 12}, 0, 1, true},        {"AveragePool", {6, 5}, {1, 1}, 0, 0, false},
+                 {"AveragePool", {10, 9}, {10, 12}, 1, 1, false}, {"MaxPool", {7, 4}, {1, 1}, 0, 0, false}};
+    const int64_t d[4] = {2, 3, 7, 5};
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        struct mixrt_graph *g = new_graph();
+        int x = add_input(g, "x", MIXRT_DTYPE_F32, 4, d);
+        int y = add_op_node(g, cases[c].op, 1, (int[]){x}, "y");
+        g->nodes[g->values[y].producer].opset = 12;
+        set_ints(g, y, "kernel_shape", 2, cases[c].k);
+        set_ints(g, y, "strides", 2, cases[c].s);
+        set_ints(g, y, "pads", 4, (int64_t[]){cases[c].pads, cases[c].pads, cases[c].pads, cases[c].pads});
+        set_int(g, y, "ceil_mode", cases[c].ceil);
+        graph_set_output(g, y);
+        struct mixrt_tensor *xt = tensor(MIXRT_DTYPE_F32, 4, d);
+        double before[256], after[256];
+        size_t n = run(g, 1, (const struct mixrt_tensor *[]){xt}, before, 256);
+        struct mixrt_pass_stats st;
+        TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_CAST_ELIM, &st) == MIXRT_STATUS_OK, "passes");
+        int globals = count_op(g, "GlobalAveragePool") + count_op(g, "GlobalMaxPool");
+        TU_CHECK((globals == 1) == cases[c].global, "pool case %zu: %d global pools", c, globals);
+        TU_CHECK(n > 0 && n <= 256 && run(g, 1, (const struct mixrt_tensor *[]){xt}, after, 256) == n,
+                 "pool case %zu: runs", c);
+        double worst = 0;
+        for (size_t i = 0; i < n && i < 256; i++)
+            if (fabs(before[i] - after[i]) > worst) worst = fabs(before[i] - after[i]);
+        TU_CHECK(worst <= 1e-6, "pool case %zu: output changed by %g", c, worst);
+        if (cases[c].global && n == 6) {
+            const float *xv = xt->data;
+            for (int p = 0; p < 6; p++) {
+                double m = strcmp(cases[c].op, "MaxPool") ? 0.0 : -INFINITY;
+                for (int i = 0; i < 35; i++)
+                    m = strcmp(cases[c].op, "MaxPool") ? m + xv[p * 35 + i] / 35.0 : fmax(m, xv[p * 35 + i]);
+                TU_CHECK(fabs(after[p] - m) <= 1e-6, "pool case %zu: plane %d is %g, want %g", c, p, after[p], m);
+            }
+        }
+        mixrt_tensor_destroy(ctx, xt);
+        mixrt_graph_destroy(g);
+    }
+}
+
 int main(void) {
     mixrt_context_create(NULL, &ctx);
     test_transpose_view();
     test_reduce_mean_gap();
+    test_whole_window_pool();
     test_infer_data_ops();
     test_einsum();
     test_merge_matmul();

@@ -315,6 +315,24 @@ static void test_pools(void) {
     static const double a2[] = {1, 3, 5, 3}, a3[] = {1.5, 3, 5, 6};
     run_pool1d("AveragePool", 11, 6, x6, 3, 2, 1, 1, 1, 1, a2, 4);
     run_pool1d("AveragePool", 11, 6, x6, 3, 2, 1, 1, 1, 0, a3, 4);
+    /* ceil_mode with a kernel past the input by less than a stride: one window, clipped to the
+     * input (HF EfficientNet's kernel 2560 on 7 pixels; ONNX Runtime and PyTorch agree). */
+    static const double a4[] = {3}, m4[] = {5};
+    run_pool1d("AveragePool", 11, 5, x5, 9, 8, 0, 0, 1, 1, a4, 1);
+    run_pool1d("AveragePool", 11, 5, x5, 2560, 2560, 0, 0, 1, 0, a4, 1);
+    run_pool1d("MaxPool", 12, 5, x5, 9, 8, 0, 0, 1, 0, m4, 1);
+    {
+        /* past it by a stride or more: no window, an error */
+        struct kh_case t;
+        kh_case_begin(&t, "AveragePool", 11, 1, 1);
+        int64_t xd[3] = {1, 1, 5}, k = 9, s = 4;
+        kh_case_in(&t, 0, kh_new_tensor(MIXRT_DTYPE_F32, 3, xd, x5));
+        kh_case_attr_ints(&t, "kernel_shape", 1, &k);
+        kh_case_attr_ints(&t, "strides", 1, &s);
+        kh_case_attr_int(&t, "ceil_mode", 1);
+        TU_CHECK(kh_case_run(&t) == MIXRT_STATUS_INVALID_MODEL, "AveragePool k 9 s 4 on 5 with ceil_mode: refused");
+        kh_case_end(&t);
+    }
     /* LpPool p=2 (opset 2 int p) with pads counting as zeros. */
     const double l1[] = {sqrt(1 + 4), sqrt(9 + 16), 5};
     {

@@ -670,6 +670,35 @@ static mixrt_status sink_unary(struct pass_state *st, int ui, bool *done) {
  * output dims (torch's sequence-first attention at batch 1 swaps [L, 1, E] and [1, L, E]).
  * ReduceMean over H, W with keepdims is GlobalAveragePool (torch's adaptive_avg_pool2d to
  * 1x1), which the layout pass keeps channels-last. */
+/* An AveragePool or MaxPool whose one window covers its whole input: no pads, dilation 1, the
+ * kernel at least the input on every spatial axis and one output position (ceil_mode lets a
+ * kernel run past the input: HF EfficientNet pools its 7x7 map with kernel and stride 2560).
+ * The window clipped to the input is all of it, so it is a global pool - which the fast kernels
+ * run, where they refuse (and the reference would walk) a 2560x2560 window. */
+static bool whole_window_pool(const struct mixrt_graph *g, const struct mixrt_node *n) {
+    bool avg = !n->domain[0] && !strcmp(n->op_type, "AveragePool"), max = !n->domain[0] && !strcmp(n->op_type, "MaxPool");
+    if ((!avg && !max) || n->n_inputs != 1 || n->n_outputs != 1 || n->inputs[0] < 0 || n->outputs[0] < 0) return false;
+    const struct mixrt_value *x = &g->values[n->inputs[0]], *y = &g->values[n->outputs[0]];
+    int nd = x->rank - 2;
+    if (nd < 1 || y->rank != x->rank || !mixrt_dtype_is_float(x->dtype)) return false;
+    size_t nk = 0, ns = 0, np = 0, ndl = 0;
+    const int64_t *ks = mixrt_node_attr_ints(n, "kernel_shape", &nk), *sd = mixrt_node_attr_ints(n, "strides", &ns),
+                  *pd = mixrt_node_attr_ints(n, "pads", &np), *dl = mixrt_node_attr_ints(n, "dilations", &ndl);
+    const char *ap = mixrt_node_attr_string(n, "auto_pad", "NOTSET");
+    if (!ks || nk != (size_t)nd || (sd && ns != (size_t)nd) || (pd && np != 2 * (size_t)nd) ||
+        (dl && ndl != (size_t)nd) || (strcmp(ap, "NOTSET") && strcmp(ap, "VALID") && ap[0]))
+        return false;
+    if (max && (mixrt_node_attr_int(n, "storage_order", 0) != 0)) return false;
+    bool ceil_mode = mixrt_node_attr_int(n, "ceil_mode", 0) != 0;
+    for (int i = 0; i < nd; i++) {
+        int64_t in = x->dims[2 + i].value, k = ks[i], s = sd ? sd[i] : 1;
+        if (in < 1 || k < in || s < 1 || (dl && dl[i] != 1) || (pd && (pd[i] != 0 || pd[nd + i] != 0))) return false;
+        /* one output: the kernel fits exactly, or ceil_mode rounds the overhang up to one window */
+        if (k > in && !(ceil_mode && k - in < s)) return false;
+    }
+    return true;
+}
+
 static mixrt_status pass_canonicalize(struct pass_state *st, int *removed) {
     struct mixrt_graph *g = st->g;
     for (int ni = 0; ni < st->n_dead; ni++) {
@@ -683,6 +712,12 @@ static mixrt_status pass_canonicalize(struct pass_state *st, int *removed) {
         struct mixrt_node *n = &g->nodes[ni];
         if (!st->dead[ni] && mixrt_node_mean_hw(g, n) && mixrt_node_attr_int(n, "keepdims", 1) == 1) {
             n->op_type = "GlobalAveragePool", n->n_inputs = 1, n->n_attrs = 0, n->attrs = NULL, n->opset = 1;
+            (*removed)++;
+            continue;
+        }
+        if (!st->dead[ni] && whole_window_pool(g, n)) {
+            n->op_type = !strcmp(n->op_type, "MaxPool") ? "GlobalMaxPool" : "GlobalAveragePool";
+            n->n_attrs = 0, n->attrs = NULL, n->opset = 1;
             (*removed)++;
             continue;
         }

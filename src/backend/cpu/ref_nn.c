@@ -138,6 +138,12 @@ mixrt_status mixrt_nn_window_forward(struct mixrt_kernel_ctx *k, struct mixrt_nn
             continue;
         }
         int64_t span = in + w->pb[i] + w->pe[i] - dk;
+        /* ceil_mode: a kernel past the padded input by less than a stride still has one window
+         * (ONNX's ceil((span) / s + 1)), clipped to the input */
+        if (span < 0 && ceil_mode && -span < s) {
+            w->out[i] = 1;
+            continue;
+        }
         if (span < 0)
             return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
                                       "spatial axis %d: the dilated kernel extent %lld exceeds the padded input "

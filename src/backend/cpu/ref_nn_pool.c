@@ -72,19 +72,27 @@ static mixrt_status run_pool(struct mixrt_kernel_ctx *k, enum pool_kind kind) {
         dy = mixrt_nn_alloc(k, ny);
         if (!dy) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
     }
-    int64_t in_sp = 1, out_sp = 1, istr[MIXRT_MAX_RANK], cstr[MIXRT_MAX_RANK], k_sp = 1;
+    int64_t in_sp = 1, out_sp = 1, istr[MIXRT_MAX_RANK], cstr[MIXRT_MAX_RANK];
     for (int i = nd - 1; i >= 0; i--) istr[i] = in_sp, in_sp *= win.in[i];
     for (int i = 0; i < nd; i++) cstr[i] = i ? cstr[i - 1] * win.in[i - 1] : 1; /* storage_order 1 */
-    for (int i = 0; i < nd; i++) out_sp *= win.out[i], k_sp *= win.k[i];
+    for (int i = 0; i < nd; i++) out_sp *= win.out[i];
     int64_t planes = x->dims[0] * x->dims[1];
     int64_t o[MIXRT_MAX_RANK], t[MIXRT_MAX_RANK], pos[MIXRT_MAX_RANK];
     for (int64_t pl = 0; pl < planes; pl++) {
         memset(o, 0, sizeof(o));
         for (int64_t oi = 0; oi < out_sp; oi++) {
             double acc = kind == POOL_MAX ? -INFINITY : 0.0;
-            int64_t iacc = 0, best = -1, cnt = 0;
+            int64_t iacc = 0, best = -1, cnt = 0, kh[MIXRT_MAX_RANK], taps = 1;
+            /* Taps past the end padding count for nothing: a ceil_mode window may run far past
+             * it (HF EfficientNet: kernel 2560 on a 7x7 map). Windows start at or after -pb. */
+            for (int i = 0; i < nd; i++) {
+                int64_t room = win.in[i] + win.pe[i] - (o[i] * win.s[i] - win.pb[i]);
+                kh[i] = room <= 0 ? 0 : (room + win.d[i] - 1) / win.d[i];
+                if (kh[i] > win.k[i]) kh[i] = win.k[i];
+                taps *= kh[i];
+            }
             memset(t, 0, sizeof(t));
-            for (int64_t ti = 0; ti < k_sp; ti++) {
+            for (int64_t ti = 0; ti < taps; ti++) {
                 bool inside = true, inpad = true;
                 int64_t flat = 0;
                 for (int i = 0; i < nd; i++) {
@@ -113,7 +121,7 @@ static mixrt_status run_pool(struct mixrt_kernel_ctx *k, enum pool_kind kind) {
                     cnt++;
                 }
                 for (int i = nd - 1; i >= 0; i--) {
-                    if (++t[i] < win.k[i]) break;
+                    if (++t[i] < kh[i]) break;
                     t[i] = 0;
                 }
             }
