@@ -497,6 +497,13 @@ static void test_einsum(void) {
         {"ibh,jbh->bij", 3, 3, {4, 3, 5}, {6, 3, 5}, true},
         {"bqd, bkd -> bkq", 3, 3, {2, 4, 3}, {2, 5, 3}, true},
         {"ij,jk->ik", 2, 2, {3, 4}, {4, 5}, true},
+        /* several letters per role (XLNet, Funnel), an outer product */
+        {"ibh,hnd->ibnd", 3, 3, {4, 2, 6}, {6, 3, 5}, true},
+        {"ibnd,hnd->ibh", 4, 3, {4, 2, 3, 5}, {6, 3, 5}, true},
+        {"binh,tnh->bnit", 4, 3, {2, 4, 3, 5}, {6, 3, 5}, true},
+        {"bind,snd->bnis", 4, 3, {2, 4, 3, 5}, {6, 3, 5}, true},
+        {"td,dnh->tnh", 2, 3, {4, 6}, {6, 3, 5}, true},
+        {"ij,kl->ijkl", 2, 2, {3, 2}, {4, 5}, true},
         {"bij,bjk->bk", 3, 3, {2, 3, 4}, {2, 4, 5}, false},
         {"ij,ij->ij", 2, 2, {3, 4}, {3, 4}, false},
     };
@@ -535,6 +542,42 @@ static void test_einsum(void) {
         TU_CHECK(worst <= 1e-5, "%s: lowered graph differs from the Einsum by %g", cases[c].eq, worst);
         mixrt_tensor_destroy(ctx, ta);
         mixrt_tensor_destroy(ctx, tb);
+        mixrt_graph_destroy(g);
+    }
+    /* One operand: a permutation becomes a Transpose (XLNet's "ijbn->bnij"); a diagonal stays. */
+    static const struct {
+        const char *eq;
+        int r;
+        int64_t d[4];
+        bool lowered;
+    } ones[] = {{"ijbn->bnij", 4, {2, 3, 4, 5}, true}, {"ii->i", 2, {4, 4}, false}};
+    for (size_t c = 0; c < sizeof(ones) / sizeof(ones[0]); c++) {
+        struct mixrt_graph *g = new_graph();
+        int a = add_input(g, "a", MIXRT_DTYPE_F32, ones[c].r, ones[c].d);
+        int y = add_op_node(g, "Einsum", 1, (int[]){a}, "y");
+        g->nodes[g->values[y].producer].opset = 12;
+        struct mixrt_attr *eq = node_attr_add(g, g->values[y].producer, "equation", MIXRT_ATTR_STRING);
+        eq->s = ones[c].eq;
+        eq->s_len = strlen(ones[c].eq);
+        graph_set_output(g, y);
+        struct mixrt_tensor *ta = tensor(MIXRT_DTYPE_F32, ones[c].r, ones[c].d);
+        tu_seed(0xe1600u + c);
+        for (size_t i = 0; i < mixrt_tensor_numel(ta); i++) ((float *)ta->data)[i] = (float)tu_uniform(-1, 1);
+        double before[256], after[256];
+        const struct mixrt_tensor *in[1] = {ta};
+        size_t n = run(g, 1, in, before, 256);
+        struct mixrt_pass_stats st;
+        TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_ALL, &st) == MIXRT_STATUS_OK, "%s: passes", ones[c].eq);
+        bool lowered = count_op(g, "Einsum") == 0;
+        TU_CHECK(lowered == ones[c].lowered, "%s: lowered %d (expected %d)", ones[c].eq, lowered, ones[c].lowered);
+        size_t m = run(g, 1, in, after, 256);
+        TU_CHECK(n > 0 && m == n, "%s: %zu outputs before, %zu after", ones[c].eq, n, m);
+        for (size_t i = 0; i < n && i < m; i++)
+            if (before[i] != after[i]) {
+                TU_CHECK(false, "%s: element %zu is %g, the Einsum's %g", ones[c].eq, i, after[i], before[i]);
+                break;
+            }
+        mixrt_tensor_destroy(ctx, ta);
         mixrt_graph_destroy(g);
     }
 }
