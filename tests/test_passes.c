@@ -938,8 +938,75 @@ static void test_whole_window_pool(void) {
     }
 }
 
+/* Conv(Pad(x)) with zeros on the spatial axes only becomes Conv(x) with the pads added to the
+ * Conv's own (TensorFlow-style same padding: HF MobileNetV2); the output is the same (random x
+ * and weights). A non-zero value, pads on N, a reflect Pad, or a second reader of the padded
+ * value leave the Pad. Opset 11 (pads an input) and opset 2 (an attribute). */
+static void test_pad_into_conv(void) {
+    static const struct {
+        int opset;
+        int64_t pads[8];
+        double value;
+        const char *mode;
+        bool second_reader, folded;
+    } cases[] = {
+        {13, {0, 0, 0, 1, 0, 0, 1, 2}, 0, "constant", false, true},
+        {2, {0, 0, 1, 1, 0, 0, 2, 0}, 0, "constant", false, true},
+        {13, {0, 0, 0, 1, 0, 0, 1, 2}, 0.5, "constant", false, false},
+        {13, {1, 0, 0, 1, 0, 0, 1, 2}, 0, "constant", false, false},
+        {13, {0, 0, 0, 1, 0, 0, 1, 2}, 0, "reflect", false, false},
+        {13, {0, 0, 0, 1, 0, 0, 1, 2}, 0, "constant", true, false},
+    };
+    const int64_t xd[4] = {1, 2, 5, 6}, wd[4] = {3, 2, 3, 3};
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        struct mixrt_graph *g = new_graph();
+        int x = add_input(g, "x", MIXRT_DTYPE_F32, 4, xd);
+        double wv[54];
+        tu_seed(0x9ad00u + c);
+        for (int i = 0; i < 54; i++) wv[i] = tu_uniform(-1, 1);
+        int w = add_const_values(ctx, g, "w", MIXRT_DTYPE_F32, 4, wd, wv);
+        int p;
+        if (cases[c].opset >= 11) {
+            double pv[8];
+            for (int i = 0; i < 8; i++) pv[i] = (double)cases[c].pads[i];
+            int pads = add_const_values(ctx, g, "pads", MIXRT_DTYPE_I64, 1, (int64_t[]){8}, pv);
+            int val = add_const_values(ctx, g, "val", MIXRT_DTYPE_F32, 0, NULL, &cases[c].value);
+            p = add_op_node(g, "Pad", 3, (int[]){x, pads, val}, "p");
+        } else {
+            p = add_op_node(g, "Pad", 1, (int[]){x}, "p");
+            set_ints(g, p, "pads", 8, cases[c].pads);
+        }
+        struct mixrt_node *pn = &g->nodes[g->values[p].producer];
+        pn->opset = cases[c].opset;
+        struct mixrt_attr *mode = node_attr_add(g, g->values[p].producer, "mode", MIXRT_ATTR_STRING);
+        mode->s = cases[c].mode, mode->s_len = strlen(cases[c].mode);
+        int y = add_op_node(g, "Conv", 2, (int[]){p, w}, "y");
+        g->nodes[g->values[y].producer].opset = 11;
+        set_ints(g, y, "pads", 4, (int64_t[]){1, 0, 0, 1});
+        graph_set_output(g, y);
+        if (cases[c].second_reader) graph_set_output(g, add_op_node(g, "Relu", 1, (int[]){p}, "r"));
+        struct mixrt_tensor *xt = tensor(MIXRT_DTYPE_F32, 4, xd);
+        for (size_t i = 0; i < mixrt_tensor_numel(xt); i++) ((float *)xt->data)[i] = (float)tu_uniform(-1, 1);
+        double before[512], after[512];
+        size_t n = run(g, 1, (const struct mixrt_tensor *[]){xt}, before, 512);
+        struct mixrt_pass_stats st;
+        TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_ALL, &st) == MIXRT_STATUS_OK, "pad case %zu: passes: %s", c,
+                 mixrt_context_last_error(ctx));
+        TU_CHECK((count_op(g, "Pad") == 0) == cases[c].folded, "pad case %zu: %d Pads left", c, count_op(g, "Pad"));
+        size_t m = run(g, 1, (const struct mixrt_tensor *[]){xt}, after, 512);
+        TU_CHECK(n > 0 && n <= 512 && m == n, "pad case %zu: %zu outputs before, %zu after", c, n, m);
+        double worst = 0;
+        for (size_t i = 0; i < n && i < m; i++)
+            if (fabs(before[i] - after[i]) > worst) worst = fabs(before[i] - after[i]);
+        TU_CHECK(worst <= 1e-6, "pad case %zu: output changed by %g", c, worst);
+        mixrt_tensor_destroy(ctx, xt);
+        mixrt_graph_destroy(g);
+    }
+}
+
 int main(void) {
     mixrt_context_create(NULL, &ctx);
+    test_pad_into_conv();
     test_transpose_view();
     test_reduce_mean_gap();
     test_whole_window_pool();
