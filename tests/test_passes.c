@@ -936,6 +936,40 @@ static void test_whole_window_pool(void) {
         mixrt_tensor_destroy(ctx, xt);
         mixrt_graph_destroy(g);
     }
+    /* The layout pass's channels-last pool (com.mixrt, [N, H, W, C]): its shape may be known only
+     * after that pass ran (HF EfficientNet's); the channels-last global pool, the same output. */
+    {
+        const int64_t dl[4] = {2, 7, 5, 3};
+        struct mixrt_graph *g = new_graph();
+        TU_CHECK(mixrt_graph_require_opset(g, MIXRT_DOMAIN, MIXRT_DOMAIN_VERSION) == MIXRT_STATUS_OK, "opset");
+        int x = add_input(g, "x", MIXRT_DTYPE_F32, 4, dl);
+        int y = add_op_node(g, "AveragePool", 1, (int[]){x}, "y");
+        struct mixrt_node *pn = &g->nodes[g->values[y].producer];
+        pn->domain = MIXRT_DOMAIN, pn->opset = MIXRT_DOMAIN_VERSION;
+        set_ints(g, y, "kernel_shape", 2, (int64_t[]){2560, 2560});
+        set_ints(g, y, "strides", 2, (int64_t[]){2560, 2560});
+        set_int(g, y, "ceil_mode", 1);
+        graph_set_output(g, y);
+        struct mixrt_tensor *xt = tensor(MIXRT_DTYPE_F32, 4, dl);
+        double before[8], after[8];
+        size_t n = run(g, 1, (const struct mixrt_tensor *[]){xt}, before, 8);
+        struct mixrt_pass_stats st;
+        TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_CAST_ELIM, &st) == MIXRT_STATUS_OK, "passes");
+        bool global = false;
+        for (int i = 0; i < g->n_nodes; i++)
+            global = global || (!strcmp(g->nodes[i].op_type, "GlobalAveragePool") && !strcmp(g->nodes[i].domain, MIXRT_DOMAIN));
+        TU_CHECK(global, "channels-last pool: a com.mixrt GlobalAveragePool");
+        TU_CHECK(n == 6 && run(g, 1, (const struct mixrt_tensor *[]){xt}, after, 8) == n, "channels-last pool: runs");
+        const float *xv = xt->data;
+        for (int p = 0; p < 6 && n == 6; p++) {
+            double m = 0;
+            for (int i = 0; i < 35; i++) m += xv[(p / 3) * 105 + i * 3 + p % 3] / 35.0;
+            TU_CHECK(fabs(before[p] - m) <= 1e-6 && fabs(after[p] - m) <= 1e-6,
+                     "channels-last pool: [%d] %g before, %g after, want %g", p, before[p], after[p], m);
+        }
+        mixrt_tensor_destroy(ctx, xt);
+        mixrt_graph_destroy(g);
+    }
 }
 
 /* Conv(Pad(x)) with zeros on the spatial axes only becomes Conv(x) with the pads added to the
@@ -956,6 +990,7 @@ static void test_pad_into_conv(void) {
         {13, {1, 0, 0, 1, 0, 0, 1, 2}, 0, "constant", false, false},
         {13, {0, 0, 0, 1, 0, 0, 1, 2}, 0, "reflect", false, false},
         {13, {0, 0, 0, 1, 0, 0, 1, 2}, 0, "constant", true, false},
+        {13, {0, 0, 0, 1, 0, 0, 1, 2}, 0, "VALID", false, true}, /* a constant Pad, the Conv auto_pad VALID */
     };
     const int64_t xd[4] = {1, 2, 5, 6}, wd[4] = {3, 2, 3, 3};
     for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
@@ -978,11 +1013,17 @@ static void test_pad_into_conv(void) {
         }
         struct mixrt_node *pn = &g->nodes[g->values[p].producer];
         pn->opset = cases[c].opset;
+        bool valid = !strcmp(cases[c].mode, "VALID");
         struct mixrt_attr *mode = node_attr_add(g, g->values[p].producer, "mode", MIXRT_ATTR_STRING);
-        mode->s = cases[c].mode, mode->s_len = strlen(cases[c].mode);
+        mode->s = valid ? "constant" : cases[c].mode, mode->s_len = strlen(mode->s);
         int y = add_op_node(g, "Conv", 2, (int[]){p, w}, "y");
         g->nodes[g->values[y].producer].opset = 11;
-        set_ints(g, y, "pads", 4, (int64_t[]){1, 0, 0, 1});
+        if (valid) {
+            struct mixrt_attr *ap = node_attr_add(g, g->values[y].producer, "auto_pad", MIXRT_ATTR_STRING);
+            ap->s = "VALID", ap->s_len = 5;
+        } else {
+            set_ints(g, y, "pads", 4, (int64_t[]){1, 0, 0, 1});
+        }
         graph_set_output(g, y);
         if (cases[c].second_reader) graph_set_output(g, add_op_node(g, "Relu", 1, (int[]){p}, "r"));
         struct mixrt_tensor *xt = tensor(MIXRT_DTYPE_F32, 4, xd);

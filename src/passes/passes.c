@@ -676,11 +676,16 @@ static mixrt_status sink_unary(struct pass_state *st, int ui, bool *done) {
  * The window clipped to the input is all of it, so it is a global pool - which the fast kernels
  * run, where they refuse (and the reference would walk) a 2560x2560 window. */
 static bool whole_window_pool(const struct mixrt_graph *g, const struct mixrt_node *n) {
-    bool avg = !n->domain[0] && !strcmp(n->op_type, "AveragePool"), max = !n->domain[0] && !strcmp(n->op_type, "MaxPool");
-    if ((!avg && !max) || n->n_inputs != 1 || n->n_outputs != 1 || n->inputs[0] < 0 || n->outputs[0] < 0) return false;
-    const struct mixrt_value *x = &g->values[n->inputs[0]], *y = &g->values[n->outputs[0]];
-    int nd = x->rank - 2;
-    if (nd < 1 || y->rank != x->rank || !mixrt_dtype_is_float(x->dtype)) return false;
+    /* com.mixrt's pools are the layout pass's channels-last ones (a shape may be known only
+     * after that pass has run): spatial axes from 1 there, from 2 in ONNX's */
+    bool last = !strcmp(n->domain, MIXRT_DOMAIN);
+    bool avg = !strcmp(n->op_type, "AveragePool"), max = !strcmp(n->op_type, "MaxPool");
+    if ((n->domain[0] && !last) || (!avg && !max) || n->n_inputs != 1 || n->n_outputs != 1 || n->inputs[0] < 0 ||
+        n->outputs[0] < 0)
+        return false;
+    const struct mixrt_value *x = &g->values[n->inputs[0]];
+    int nd = x->rank - 2, sp = last ? 1 : 2;
+    if (nd < 1 || !mixrt_dtype_is_float(x->dtype)) return false;
     size_t nk = 0, ns = 0, np = 0, ndl = 0;
     const int64_t *ks = mixrt_node_attr_ints(n, "kernel_shape", &nk), *sd = mixrt_node_attr_ints(n, "strides", &ns),
                   *pd = mixrt_node_attr_ints(n, "pads", &np), *dl = mixrt_node_attr_ints(n, "dilations", &ndl);
@@ -691,7 +696,7 @@ static bool whole_window_pool(const struct mixrt_graph *g, const struct mixrt_no
     if (max && (mixrt_node_attr_int(n, "storage_order", 0) != 0)) return false;
     bool ceil_mode = mixrt_node_attr_int(n, "ceil_mode", 0) != 0;
     for (int i = 0; i < nd; i++) {
-        int64_t in = x->dims[2 + i].value, k = ks[i], s = sd ? sd[i] : 1;
+        int64_t in = x->dims[sp + i].value, k = ks[i], s = sd ? sd[i] : 1;
         if (in < 1 || k < in || s < 1 || (dl && dl[i] != 1) || (pd && (pd[i] != 0 || pd[nd + i] != 0))) return false;
         /* one output: the kernel fits exactly, or ceil_mode rounds the overhang up to one window */
         if (k > in && !(ceil_mode && k - in < s)) return false;
@@ -1195,8 +1200,9 @@ static mixrt_status pad_into_conv(struct pass_state *st, int ci, bool *done) {
     const struct mixrt_node *conv = &g->nodes[ci];
     if (conv->domain[0] || strcmp(conv->op_type, "Conv") || conv->n_inputs < 2 || conv->inputs[0] < 0) return MIXRT_STATUS_OK;
     const char *ap = mixrt_node_attr_string(conv, "auto_pad", "NOTSET");
+    bool valid = !strcmp(ap, "VALID"); /* no pads of its own (HF EfficientNet's depthwise convs) */
     int pv = conv->inputs[0], pi = g->values[pv].producer, r = g->values[pv].rank, nd = r - 2;
-    if ((ap[0] && strcmp(ap, "NOTSET")) || pi < 0 || st->dead[pi] || nd < 1 || nd > 3 ||
+    if ((ap[0] && strcmp(ap, "NOTSET") && !valid) || pi < 0 || st->dead[pi] || nd < 1 || nd > 3 ||
         mixrt_pass_sole_reader(st, pv) != ci)
         return MIXRT_STATUS_OK;
     const struct mixrt_node *pad = &g->nodes[pi];
@@ -1226,7 +1232,7 @@ static mixrt_status pad_into_conv(struct pass_state *st, int ci, bool *done) {
     for (int i = 0; i < 2 * r; i++)
         if (pp[i] < 0 || ((i % r) < 2 && pp[i] != 0)) return MIXRT_STATUS_OK;
     size_t nc = 0;
-    const int64_t *cp = mixrt_node_attr_ints(conv, "pads", &nc);
+    const int64_t *cp = valid ? NULL : mixrt_node_attr_ints(conv, "pads", &nc);
     if (cp && nc != (size_t)(2 * nd)) return MIXRT_STATUS_OK;
     int64_t *np = mixrt_arena_calloc(g->arena, (size_t)(2 * nd), sizeof(int64_t));
     if (!np) return MIXRT_STATUS_OUT_OF_MEMORY;
@@ -1237,6 +1243,10 @@ static mixrt_status pad_into_conv(struct pass_state *st, int ci, bool *done) {
     struct mixrt_attr *a = (struct mixrt_attr *)mixrt_node_attr(conv, "pads");
     if (!a && !(a = mixrt_pass_attr_add(g, ci, "pads", MIXRT_ATTR_INTS))) return MIXRT_STATUS_OUT_OF_MEMORY;
     a->type = MIXRT_ATTR_INTS, a->ints = np, a->n = (size_t)(2 * nd);
+    if (valid) {
+        struct mixrt_attr *apa = (struct mixrt_attr *)mixrt_node_attr(&g->nodes[ci], "auto_pad");
+        apa->s = "NOTSET", apa->s_len = 6;
+    }
     g->nodes[ci].inputs[0] = g->nodes[pi].inputs[0];
     st->dead[pi] = true;
     *done = true;
