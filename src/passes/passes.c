@@ -1193,7 +1193,8 @@ static mixrt_status scatter_rows(struct pass_state *st, int ni, bool *done) {
  * none on N or C) and the Conv its only reader: Conv(x) with those pads added to its own, as
  * TensorFlow-style "same" padding exports (HF MobileNetV2: 52 Pads, each a layout break with a
  * Transpose on either side, 55 % of its f32 run). Pad's pads and value come from its inputs
- * (opset >= 11; no axes) or attributes (before). */
+ * (opset >= 11; no axes) or attributes (before). Without MIXRT_PASS_CONV_CPU (CUDA engines,
+ * whose convolutions pad evenly) only where the sums are even on every axis. */
 static mixrt_status pad_into_conv(struct pass_state *st, int ci, bool *done) {
     struct mixrt_graph *g = st->g;
     *done = false;
@@ -1239,6 +1240,9 @@ static mixrt_status pad_into_conv(struct pass_state *st, int ci, bool *done) {
     for (int i = 0; i < nd; i++) {
         np[i] = (cp ? cp[i] : 0) + pp[2 + i];
         np[nd + i] = (cp ? cp[nd + i] : 0) + pp[r + 2 + i];
+        /* the CUDA backend's convolutions pad symmetrically (cuDNN): an uneven fold would send
+         * the conv to the CPU there (HF EfficientNet's stride-2 pads are 0 before, 1 after) */
+        if (!(st->flags & MIXRT_PASS_CONV_CPU) && np[i] != np[nd + i]) return MIXRT_STATUS_OK;
     }
     struct mixrt_attr *a = (struct mixrt_attr *)mixrt_node_attr(conv, "pads");
     if (!a && !(a = mixrt_pass_attr_add(g, ci, "pads", MIXRT_ATTR_INTS))) return MIXRT_STATUS_OUT_OF_MEMORY;
