@@ -294,6 +294,16 @@ nodes = [h.make_node("Conv", ["x", "w1", "b1"], ["c1"], kernel_shape=[3], pads=[
 save(nodes, [h.make_tensor_value_info("x", T.FLOAT, [2, 8, 30])], [h.make_tensor_value_info("y", T.FLOAT, [2, 12, 7])],
      [("w1", cw(16, 8, 3)), ("b1", cw(16)), ("w2", cw(16, 16, 3)), ("b2", cw(16)), ("w3", cw(12, 16, 2))],
      "conv1d", infer=True)
+# same_pad.onnx - TensorFlow-style auto_pad SAME_UPPER convs (HF EfficientNet's): a depthwise 3x3
+# and a 1x1 at stride 1 (even pads: on CUDA), and a 3x3 at stride 2 on 12 pixels (total pad 1,
+# uneven: cuDNN pads symmetrically, so that one runs on the CPU).
+nodes = [h.make_node("Conv", ["x", "wd", "bd"], ["c1"], kernel_shape=[3, 3], auto_pad="SAME_UPPER", group=8),
+         h.make_node("Relu", ["c1"], ["a1"]),
+         h.make_node("Conv", ["a1", "wp"], ["y"], kernel_shape=[1, 1], auto_pad="SAME_UPPER"),
+         h.make_node("Conv", ["a1", "ws"], ["y2"], kernel_shape=[3, 3], strides=[2, 2], auto_pad="SAME_UPPER")]
+save(nodes, [h.make_tensor_value_info("x", T.FLOAT, [2, 8, 12, 12])],
+     [h.make_tensor_value_info("y", T.FLOAT, [2, 16, 12, 12]), h.make_tensor_value_info("y2", T.FLOAT, [2, 4, 6, 6])],
+     [("wd", cw(8, 1, 3, 3)), ("bd", cw(8)), ("wp", cw(16, 8, 1, 1)), ("ws", cw(4, 8, 3, 3))], "same_pad", infer=True)
 print("models:", out)
 PY
     exit $?

@@ -372,6 +372,15 @@ int main(void) {
             TU_CHECK(cpu == 0 && seg == 1, "conv1d %s: %d CPU layers, %d segments (expected all on CUDA)", precs[p], cpu,
                      seg);
         }
+    /* auto_pad SAME_UPPER convs (same_pad.onnx, HF EfficientNet's): the stride-1 ones with even
+     * pads on CUDA, the stride-2 one with an uneven pad on the CPU (one layer). */
+    if (small_model("same_pad"))
+        for (int p = 0; p < 3; p++) {
+            int cpu = -1, seg = -1;
+            small_check("same_pad", precs[p], &cpu, &seg);
+            TU_CHECK(cpu == 1, "same_pad %s: %d CPU layers, %d segments (expected the stride-2 conv alone)", precs[p],
+                     cpu, seg);
+        }
     /* Upsampling (resize.onnx: bilinear half_pixel and align_corners, nearest asymmetric floor,
      * pytorch_half_pixel down to 5 columns): every Resize on cuda_resize, one segment. */
     if (small_model("resize"))

@@ -621,7 +621,8 @@ static bool conv_geom(const struct mixrt_graph *g, const struct mixrt_node *n, s
     size_t np = 0, ns = 0, nd = 0;
     const int64_t *pads = mixrt_node_attr_ints(n, "pads", &np), *strides = mixrt_node_attr_ints(n, "strides", &ns);
     const int64_t *dil = mixrt_node_attr_ints(n, "dilations", &nd);
-    if (strcmp(ap, "NOTSET") && strcmp(ap, "VALID")) return false;
+    bool same = !strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER");
+    if (strcmp(ap, "NOTSET") && strcmp(ap, "VALID") && !same) return false;
     const int sp = rk - 2; /* spatial axes */
     if ((pads && np != (size_t)(2 * sp)) || (strides && ns != (size_t)sp) || (dil && nd != (size_t)sp)) return false;
     int64_t ph = 0, pw = 0;
@@ -642,6 +643,18 @@ static bool conv_geom(const struct mixrt_graph *g, const struct mixrt_node *n, s
     d->oh = nhwc ? dim(g, y, 1) : sp == 1 ? 1 : dim(g, y, 2);
     d->ow = nhwc ? dim(g, y, 2) : dim(g, y, rk - 1);
     d->r = sp == 1 ? 1 : dim(g, w, 2), d->s = dim(g, w, rk - 1);
+    if (same) { /* SAME_*: the pads the output size needs, when they come out even (HF EfficientNet) */
+        int64_t in[2] = {d->h, d->w}, out[2] = {d->oh, d->ow}, pd[2] = {0, 0};
+        if (d->h < 1 || d->w < 1 || d->oh < 1 || d->ow < 1 || d->r < 1 || d->s < 1) return false;
+        for (int i = 2 - sp; i < 2; i++) {
+            int64_t s_i = strides ? strides[i - (2 - sp)] : 1, d_i = dil ? dil[i - (2 - sp)] : 1;
+            int64_t k_i = i == 0 ? d->r : d->s, total = (out[i] - 1) * s_i + (k_i - 1) * d_i + 1 - in[i];
+            if (total < 0) total = 0;
+            if (total % 2) return false; /* uneven: cuDNN pads symmetrically */
+            pd[i] = total / 2;
+        }
+        ph = pd[0], pw = pd[1];
+    }
     if (group < 1 || group > INT32_MAX || ph > 65535 || pw > 65535 || dim(g, w, 0) != d->k ||
         dim(g, w, 1) * group != d->c || dim(g, y, 0) != d->n)
         return false;
