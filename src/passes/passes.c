@@ -721,8 +721,9 @@ static mixrt_status pass_canonicalize(struct pass_state *st, int *removed) {
             continue;
         }
         if (!st->dead[ni] && whole_window_pool(g, n)) {
+            /* the node's opset stays: the global pools read the same at every version */
             n->op_type = !strcmp(n->op_type, "MaxPool") ? "GlobalMaxPool" : "GlobalAveragePool";
-            n->n_attrs = 0, n->attrs = NULL, n->opset = 1;
+            n->n_attrs = 0, n->attrs = NULL;
             (*removed)++;
             continue;
         }
