@@ -3,6 +3,7 @@
  * and does not fire where it must not (lossy Cast pair, overridable initializer, random
  * op, symbolic shape, BatchNormalization whose Conv output has a second reader). */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/exec_ref.h"
@@ -54,6 +55,23 @@ static struct mixrt_graph *new_graph(void) {
     struct mixrt_graph *g;
     TU_CHECK(mixrt_graph_create(ctx, NULL, &g) == MIXRT_STATUS_OK, "graph create");
     return g;
+}
+
+/* Runs g (first output into after[0..cap)), then the passes with flags, then g again: the
+ * largest difference between the two runs, or -1 when either failed or their sizes differ.
+ * after holds the rewritten graph's output. */
+static double passes_change(struct mixrt_graph *g, int n_in, const struct mixrt_tensor *const *in, unsigned flags,
+                            double *after, size_t cap) {
+    double *before = calloc(cap, sizeof(double));
+    size_t n = before ? run(g, n_in, in, before, cap) : 0;
+    struct mixrt_pass_stats st;
+    TU_CHECK(mixrt_passes_run(g, flags, &st) == MIXRT_STATUS_OK, "passes: %s", mixrt_context_last_error(ctx));
+    size_t m = n > 0 && n <= cap ? run(g, n_in, in, after, cap) : 0;
+    double worst = m == n && n > 0 ? 0 : -1;
+    for (size_t i = 0; worst >= 0 && i < n; i++)
+        if (fabs(before[i] - after[i]) > worst) worst = fabs(before[i] - after[i]);
+    free(before);
+    return worst;
 }
 
 static void test_const_fold(void) {
@@ -912,19 +930,12 @@ static void test_whole_window_pool(void) {
         set_int(g, y, "ceil_mode", cases[c].ceil);
         graph_set_output(g, y);
         struct mixrt_tensor *xt = tensor(MIXRT_DTYPE_F32, 4, d);
-        double before[256], after[256];
-        size_t n = run(g, 1, (const struct mixrt_tensor *[]){xt}, before, 256);
-        struct mixrt_pass_stats st;
-        TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_CAST_ELIM, &st) == MIXRT_STATUS_OK, "passes");
+        double after[256];
+        double worst = passes_change(g, 1, (const struct mixrt_tensor *[]){xt}, MIXRT_PASS_CAST_ELIM, after, 256);
         int globals = count_op(g, "GlobalAveragePool") + count_op(g, "GlobalMaxPool");
         TU_CHECK((globals == 1) == cases[c].global, "pool case %zu: %d global pools", c, globals);
-        TU_CHECK(n > 0 && n <= 256 && run(g, 1, (const struct mixrt_tensor *[]){xt}, after, 256) == n,
-                 "pool case %zu: runs", c);
-        double worst = 0;
-        for (size_t i = 0; i < n && i < 256; i++)
-            if (fabs(before[i] - after[i]) > worst) worst = fabs(before[i] - after[i]);
-        TU_CHECK(worst <= 1e-6, "pool case %zu: output changed by %g", c, worst);
-        if (cases[c].global && n == 6) {
+        TU_CHECK(worst >= 0 && worst <= 1e-6, "pool case %zu: output changed by %g (-1: a run failed)", c, worst);
+        if (cases[c].global) {
             const float *xv = xt->data;
             for (int p = 0; p < 6; p++) {
                 double m = strcmp(cases[c].op, "MaxPool") ? 0.0 : -INFINITY;
@@ -951,21 +962,18 @@ static void test_whole_window_pool(void) {
         set_int(g, y, "ceil_mode", 1);
         graph_set_output(g, y);
         struct mixrt_tensor *xt = tensor(MIXRT_DTYPE_F32, 4, dl);
-        double before[8], after[8];
-        size_t n = run(g, 1, (const struct mixrt_tensor *[]){xt}, before, 8);
-        struct mixrt_pass_stats st;
-        TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_CAST_ELIM, &st) == MIXRT_STATUS_OK, "passes");
+        double after[8];
+        double worst = passes_change(g, 1, (const struct mixrt_tensor *[]){xt}, MIXRT_PASS_CAST_ELIM, after, 8);
         bool global = false;
         for (int i = 0; i < g->n_nodes; i++)
             global = global || (!strcmp(g->nodes[i].op_type, "GlobalAveragePool") && !strcmp(g->nodes[i].domain, MIXRT_DOMAIN));
         TU_CHECK(global, "channels-last pool: a com.mixrt GlobalAveragePool");
-        TU_CHECK(n == 6 && run(g, 1, (const struct mixrt_tensor *[]){xt}, after, 8) == n, "channels-last pool: runs");
+        TU_CHECK(worst >= 0 && worst <= 1e-6, "channels-last pool: output changed by %g (-1: a run failed)", worst);
         const float *xv = xt->data;
-        for (int p = 0; p < 6 && n == 6; p++) {
+        for (int p = 0; p < 6 && worst >= 0; p++) {
             double m = 0;
             for (int i = 0; i < 35; i++) m += xv[(p / 3) * 105 + i * 3 + p % 3] / 35.0;
-            TU_CHECK(fabs(before[p] - m) <= 1e-6 && fabs(after[p] - m) <= 1e-6,
-                     "channels-last pool: [%d] %g before, %g after, want %g", p, before[p], after[p], m);
+            TU_CHECK(fabs(after[p] - m) <= 1e-6, "channels-last pool: [%d] %g, want %g", p, after[p], m);
         }
         mixrt_tensor_destroy(ctx, xt);
         mixrt_graph_destroy(g);
@@ -1032,19 +1040,11 @@ static void test_pad_into_conv(void) {
         if (cases[c].second_reader) graph_set_output(g, add_op_node(g, "Relu", 1, (int[]){p}, "r"));
         struct mixrt_tensor *xt = tensor(MIXRT_DTYPE_F32, 4, xd);
         for (size_t i = 0; i < mixrt_tensor_numel(xt); i++) ((float *)xt->data)[i] = (float)tu_uniform(-1, 1);
-        double before[512], after[512];
-        size_t n = run(g, 1, (const struct mixrt_tensor *[]){xt}, before, 512);
-        struct mixrt_pass_stats st;
-        TU_CHECK(mixrt_passes_run(g, cases[c].cuda ? MIXRT_PASS_ALL : MIXRT_PASS_ALL | MIXRT_PASS_CONV_CPU, &st) ==
-                     MIXRT_STATUS_OK,
-                 "pad case %zu: passes: %s", c, mixrt_context_last_error(ctx));
+        double after[512];
+        double worst = passes_change(g, 1, (const struct mixrt_tensor *[]){xt},
+                                     cases[c].cuda ? MIXRT_PASS_ALL : MIXRT_PASS_ALL | MIXRT_PASS_CONV_CPU, after, 512);
         TU_CHECK((count_op(g, "Pad") == 0) == cases[c].folded, "pad case %zu: %d Pads left", c, count_op(g, "Pad"));
-        size_t m = run(g, 1, (const struct mixrt_tensor *[]){xt}, after, 512);
-        TU_CHECK(n > 0 && n <= 512 && m == n, "pad case %zu: %zu outputs before, %zu after", c, n, m);
-        double worst = 0;
-        for (size_t i = 0; i < n && i < m; i++)
-            if (fabs(before[i] - after[i]) > worst) worst = fabs(before[i] - after[i]);
-        TU_CHECK(worst <= 1e-6, "pad case %zu: output changed by %g", c, worst);
+        TU_CHECK(worst >= 0 && worst <= 1e-6, "pad case %zu: output changed by %g (-1: a run failed)", c, worst);
         mixrt_tensor_destroy(ctx, xt);
         mixrt_graph_destroy(g);
     }
