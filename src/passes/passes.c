@@ -1204,7 +1204,8 @@ static mixrt_status pad_into_conv(struct pass_state *st, int ci, bool *done) {
     const char *ap = mixrt_node_attr_string(conv, "auto_pad", "NOTSET");
     bool valid = !strcmp(ap, "VALID"); /* no pads of its own (HF EfficientNet's depthwise convs) */
     int pv = conv->inputs[0], pi = g->values[pv].producer, r = g->values[pv].rank, nd = r - 2;
-    if ((ap[0] && strcmp(ap, "NOTSET") && !valid) || pi < 0 || st->dead[pi] || nd < 1 || nd > 3 ||
+    /* pi past n_dead: a node this pass added (deconv_to_d2s), left for the next round */
+    if ((ap[0] && strcmp(ap, "NOTSET") && !valid) || pi < 0 || pi >= st->n_dead || st->dead[pi] || nd < 1 || nd > 3 ||
         mixrt_pass_sole_reader(st, pv) != ci)
         return MIXRT_STATUS_OK;
     const struct mixrt_node *pad = &g->nodes[pi];
