@@ -980,6 +980,53 @@ static void test_whole_window_pool(void) {
     }
 }
 
+/* A 3-D MaxPool / AveragePool becomes two 2-D pools over reshaped views (H, W, then D) with the
+ * same output on random data: strides, pads on every axis, ceil_mode, count_include_pad both
+ * ways; a dilated one stays 3-D. */
+static void test_pool3d_split(void) {
+    static const struct {
+        const char *op;
+        int64_t k[3], s[3], p[6];
+        int ceil, cip, dil;
+        bool split;
+    } cases[] = {
+        {"MaxPool", {3, 3, 3}, {1, 1, 1}, {1, 1, 1, 1, 1, 1}, 0, 0, 1, true},
+        {"MaxPool", {2, 3, 2}, {2, 2, 1}, {0, 1, 0, 1, 0, 1}, 1, 0, 1, true},
+        {"AveragePool", {3, 2, 3}, {2, 1, 2}, {1, 0, 1, 0, 1, 1}, 1, 0, 1, true},
+        {"AveragePool", {3, 3, 2}, {1, 2, 2}, {1, 1, 0, 1, 1, 1}, 0, 1, 1, true},
+        {"MaxPool", {2, 2, 2}, {1, 1, 1}, {0, 0, 0, 0, 0, 0}, 0, 0, 2, false},
+    };
+    const int64_t d[5] = {2, 3, 5, 6, 7};
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        struct mixrt_graph *g = new_graph();
+        int x = add_input(g, "x", MIXRT_DTYPE_F32, 5, d);
+        int y = add_op_node(g, cases[c].op, 1, (int[]){x}, "y");
+        g->nodes[g->values[y].producer].opset = 12;
+        set_ints(g, y, "kernel_shape", 3, cases[c].k);
+        set_ints(g, y, "strides", 3, cases[c].s);
+        set_ints(g, y, "pads", 6, cases[c].p);
+        set_int(g, y, "ceil_mode", cases[c].ceil);
+        if (!strcmp(cases[c].op, "AveragePool")) set_int(g, y, "count_include_pad", cases[c].cip);
+        if (cases[c].dil > 1) set_ints(g, y, "dilations", 3, (int64_t[]){cases[c].dil, cases[c].dil, cases[c].dil});
+        graph_set_output(g, y);
+        struct mixrt_tensor *xt = tensor(MIXRT_DTYPE_F32, 5, d);
+        tu_seed(0x3d900u + c);
+        for (size_t i = 0; i < mixrt_tensor_numel(xt); i++) ((float *)xt->data)[i] = (float)tu_uniform(-1, 1);
+        double after[2048];
+        double worst = passes_change(g, 1, (const struct mixrt_tensor *[]){xt}, MIXRT_PASS_ALL, after, 2048);
+        int rank5 = 0;
+        for (int i = 0; i < g->n_nodes; i++)
+            if (!strcmp(g->nodes[i].op_type, cases[c].op) && g->nodes[i].inputs[0] >= 0 &&
+                g->values[g->nodes[i].inputs[0]].rank == 5)
+                rank5++;
+        TU_CHECK((rank5 == 0) == cases[c].split && count_op(g, cases[c].op) == (cases[c].split ? 2 : 1),
+                 "pool3d case %zu: %d 3-D pools, %d %s nodes", c, rank5, count_op(g, cases[c].op), cases[c].op);
+        TU_CHECK(worst >= 0 && worst <= 1e-6, "pool3d case %zu: output changed by %g (-1: a run failed)", c, worst);
+        mixrt_tensor_destroy(ctx, xt);
+        mixrt_graph_destroy(g);
+    }
+}
+
 /* Conv(Pad(x)) with zeros on the spatial axes only becomes Conv(x) with the pads added to the
  * Conv's own (TensorFlow-style same padding: HF MobileNetV2); the output is the same (random x
  * and weights). A non-zero value, pads on N, a reflect Pad, or a second reader of the padded
@@ -1053,6 +1100,7 @@ static void test_pad_into_conv(void) {
 int main(void) {
     mixrt_context_create(NULL, &ctx);
     test_pad_into_conv();
+    test_pool3d_split();
     test_transpose_view();
     test_reduce_mean_gap();
     test_whole_window_pool();
