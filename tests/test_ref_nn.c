@@ -316,7 +316,7 @@ static void test_pools(void) {
     run_pool1d("AveragePool", 11, 6, x6, 3, 2, 1, 1, 1, 1, a2, 4);
     run_pool1d("AveragePool", 11, 6, x6, 3, 2, 1, 1, 1, 0, a3, 4);
     /* ceil_mode with a kernel past the input by less than a stride: one window, clipped to the
-     * input (HF EfficientNet's kernel 2560 on 7 pixels; ONNX Runtime and PyTorch agree). */
+     * input (HF EfficientNet's kernel 2560 on 7 pixels; ONNX Runtime agrees). */
     static const double a4[] = {3}, m4[] = {5};
     run_pool1d("AveragePool", 11, 5, x5, 9, 8, 0, 0, 1, 1, a4, 1);
     run_pool1d("AveragePool", 11, 5, x5, 2560, 2560, 0, 0, 1, 0, a4, 1);

@@ -1324,7 +1324,7 @@ static mixrt_status pool3d_split(struct pass_state *st, int ni, bool *done) {
     if (p) memcpy(p6, p, sizeof(p6));
     const int64_t d1[4] = {xd[0], xd[1] * xd[2], xd[3], xd[4]}, d2[4] = {xd[0], xd[1] * xd[2], yd[3], yd[4]},
                   d3[4] = {xd[0], xd[1], xd[2], yd[3] * yd[4]}, d4[4] = {xd[0], xd[1], yd[2], yd[3] * yd[4]};
-    int64_t opset = mixrt_graph_opset(g, "");
+    int64_t opset = mixrt_graph_opset(g, ""), ropset = opset > 5 ? opset : 5; /* Reshape with its shape an input */
     int s1 = mixrt_pass_i64_const(g, n->name, "/pool3d_s1", d1, 4), s3 = mixrt_pass_i64_const(g, n->name, "/pool3d_s3", d3, 4);
     int s5 = mixrt_pass_i64_const(g, n->name, "/pool3d_s5", yd, 5);
     int v1 = static_value(g, x, "/pool3d_hw_in", d1, 4), v2 = static_value(g, x, "/pool3d_hw", d2, 4);
@@ -1333,11 +1333,11 @@ static mixrt_status pool3d_split(struct pass_state *st, int ni, bool *done) {
     struct mixrt_node copy = g->nodes[ni]; /* the nodes array grows below */
     const int64_t khw[2] = {k[1], k[2]}, shw[2] = {sh, sw}, phw[4] = {p6[1], p6[2], p6[4], p6[5]};
     const int64_t kd[2] = {k[0], 1}, sdd[2] = {sd, 1}, pd[4] = {p6[0], 0, p6[3], 0};
-    if (mixrt_pass_add_node(g, copy.name, "/pool3d_r1", "Reshape", opset > 5 ? opset : 5, (int[]){x, s1}, 2, v1) < 0 ||
+    if (mixrt_pass_add_node(g, copy.name, "/pool3d_r1", "Reshape", ropset, (int[]){x, s1}, 2, v1) < 0 ||
         pool2d_node(g, &copy, "/pool3d_hw", v1, v2, khw, shw, phw, ceil, cip) < 0 ||
-        mixrt_pass_add_node(g, copy.name, "/pool3d_r3", "Reshape", opset > 5 ? opset : 5, (int[]){v2, s3}, 2, v3) < 0 ||
+        mixrt_pass_add_node(g, copy.name, "/pool3d_r3", "Reshape", ropset, (int[]){v2, s3}, 2, v3) < 0 ||
         pool2d_node(g, &copy, "/pool3d_d", v3, v4, kd, sdd, pd, ceil, cip) < 0 ||
-        mixrt_pass_add_node(g, copy.name, "/pool3d_r5", "Reshape", opset > 5 ? opset : 5, (int[]){v4, s5}, 2, y) < 0)
+        mixrt_pass_add_node(g, copy.name, "/pool3d_r5", "Reshape", ropset, (int[]){v4, s5}, 2, y) < 0)
         return MIXRT_STATUS_OUT_OF_MEMORY;
     st->dead[ni] = true;
     *done = true;
