@@ -288,6 +288,41 @@ static void test_nms_random(void) {
     free(bx), free(sc), free(want);
 }
 
+/* Boxes of every size from 1/8 to 512 wide in 24 groups along x, the way torchvision's batched
+ * NMS offsets each class, and one in 40 across all of them: 2400 candidates put the kernel's
+ * index on four levels of cells, and boxes land on each. The selection equals nms_naive's, row
+ * for row. */
+static void test_nms_levels(void) {
+    enum { N = 2400 };
+    double *bx = malloc(N * 4 * sizeof(double)), *sc = malloc(N * sizeof(double));
+    int64_t *want = malloc(N * 3 * sizeof(int64_t));
+    for (int i = 0; i < N; i++) {
+        double *b = bx + (size_t)i * 4, w = ldexp(1.0, (int)(tu_rand() % 13) - 3) * (1 + tu_rand() % 64 / 64.0);
+        double h = ldexp(1.0, (int)(tu_rand() % 10) - 3), x = (double)(tu_rand() % 24) * 20 + tu_rand() % 1024 / 64.0;
+        double y = tu_rand() % 4096 / 64.0;
+        if (tu_rand() % 40 == 0) x = -1000, w = 4000;
+        b[0] = y, b[1] = x, b[2] = y + h, b[3] = x + w;
+        sc[i] = (double)(tu_rand() % 100000) / 100000.0;
+    }
+    double iou = 0.3;
+    size_t nw = nms_naive(bx, sc, 1, 1, N, 0, N, iou, 0.0, want);
+    int64_t db[3] = {1, N, 4}, ds[3] = {1, 1, N}, d1[1] = {1};
+    struct mixrt_tensor b = kh_tensor(MIXRT_DTYPE_F64, 3, db, bx), s = kh_tensor(MIXRT_DTYPE_F64, 3, ds, sc);
+    struct mixrt_tensor mx = kh_tensor(MIXRT_DTYPE_I64, 1, d1, (double[]){(double)N});
+    struct mixrt_tensor ti = kh_tensor(MIXRT_DTYPE_F64, 0, NULL, (double[]){iou});
+    kh_begin("NonMaxSuppression", 11, 4, 1);
+    kh_in[0] = &b, kh_in[1] = &s, kh_in[2] = &mx, kh_in[3] = &ti;
+    TU_CHECK(kh_run() == MIXRT_STATUS_OK, "NMS levels: %s", mixrt_context_last_error(kh_ctx));
+    bool same = kh_out[0].rank == 2 && kh_out[0].dims[0] == (int64_t)nw &&
+                (nw == 0 || !memcmp(kh_out[0].data, want, nw * 3 * sizeof(int64_t)));
+    TU_CHECK(same && nw > 200 && nw < N, "NMS levels: %lld rows, the naive greedy %zu",
+             (long long)(kh_out[0].rank == 2 ? kh_out[0].dims[0] : -1), nw);
+    kh_end();
+    mixrt_tensor_release(kh_ctx, &b), mixrt_tensor_release(kh_ctx, &s), mixrt_tensor_release(kh_ctx, &mx);
+    mixrt_tensor_release(kh_ctx, &ti);
+    free(bx), free(sc), free(want);
+}
+
 /* ---- RoiAlign ---- */
 
 static void test_roi_align(void) {
@@ -630,6 +665,7 @@ int main(void) {
     test_nms();
     tu_seed(0x5e1ec7);
     test_nms_random();
+    test_nms_levels();
     test_roi_align();
     test_random();
     test_constant();

@@ -309,27 +309,42 @@ static bool nms_suppress(const struct nms_box *a, const struct nms_box *b, doubl
     return inter / uni > thr;
 }
 
-/* Picked boxes indexed by x, for classes of NMS_GRID_MIN candidates or more: cells over the
- * candidates' x range, a picked box listed in every cell its [x0, x1] covers (more than
- * NMS_SPAN cells, or a non-finite x: in the list checked for every candidate). A box
- * suppresses only one whose x range overlaps its own (the intersection must be positive), so
- * a candidate checked against the boxes in the cells of its own range meets every picked box
- * that can suppress it: the same greedy selection as checking all (SSDlite's 27000 candidates
- * and 5760 kept, class-offset boxes: 6e7 pair tests that way). */
+/* Picked boxes indexed by x, for classes of NMS_GRID_MIN candidates or more: levels of cells
+ * over the candidates' x range, each level's cells 4x the width of the one below, a picked box
+ * listed in every cell its [x0, x1] covers on the finest level where that is at most NMS_SPAN
+ * cells (a non-finite x: in the list checked for every candidate). A box suppresses only one
+ * whose x range overlaps its own (the intersection must be positive), so a candidate checked
+ * against the boxes in the cells of its own range on every level meets every picked box that
+ * can suppress it: the same greedy selection as checking all. One level with a list for the
+ * wide boxes was not enough: SSD300's class-offset boxes (36000 candidates, 24000 kept) put
+ * 2200 wide boxes in that list, 8e7 pair tests, 400 ms. */
 #define NMS_GRID_MIN 64
 #define NMS_SPAN 16
+#define NMS_LEVELS 8
 
 struct nms_grid {
-    double x0, inv_w;
-    int cells;
-    int32_t *head, *next, *who; /* per cell its first entry (-1: none); per entry the next, the picked box */
-    int32_t always;             /* the first entry of the list every candidate checks */
+    double x0, inv_w[NMS_LEVELS];
+    int levels, cells[NMS_LEVELS], total; /* cells per level; total over the levels */
+    int32_t *head[NMS_LEVELS];           /* per level, per cell its first entry (-1: none) */
+    int32_t *heads, *next, *who;         /* all levels' heads; per entry the next, the picked box */
+    size_t used[NMS_LEVELS];             /* entries per level (a level with none is skipped) */
+    int32_t always;                      /* the first entry of the list every candidate checks */
     size_t n;
 };
 
-static int nms_cell(const struct nms_grid *gr, double x) {
-    double c = floor((x - gr->x0) * gr->inv_w);
-    return c < 0 ? 0 : c >= (double)gr->cells ? gr->cells - 1 : (int)c;
+/* Level 0 has c0 cells, each level above a quarter of the one below (at least one), up to the
+ * first of NMS_SPAN cells or fewer: every finite box fits there. */
+static void nms_grid_shape(struct nms_grid *gr, int c0) {
+    gr->levels = 0, gr->total = 0;
+    for (int c = c0;; c = c / 4 > 0 ? c / 4 : 1) {
+        gr->cells[gr->levels++] = c, gr->total += c;
+        if (c <= NMS_SPAN || gr->levels == NMS_LEVELS) break;
+    }
+}
+
+static int nms_cell(const struct nms_grid *gr, int l, double x) {
+    double c = floor((x - gr->x0) * gr->inv_w[l]);
+    return c < 0 ? 0 : c >= (double)gr->cells[l] ? gr->cells[l] - 1 : (int)c;
 }
 
 static void nms_grid_add(struct nms_grid *gr, int32_t *head, int32_t who) {
@@ -343,18 +358,25 @@ static bool nms_grid_suppressed(const struct nms_grid *gr, const struct nms_box 
                                 double thr) {
     for (int32_t e = gr->always; e >= 0; e = gr->next[e])
         if (nms_suppress(&picked[gr->who[e]], bx, thr)) return true;
-    for (int c = nms_cell(gr, bx->x0), c1 = nms_cell(gr, bx->x1); c <= c1; c++)
-        for (int32_t e = gr->head[c]; e >= 0; e = gr->next[e])
-            if (nms_suppress(&picked[gr->who[e]], bx, thr)) return true;
+    for (int l = 0; l < gr->levels; l++) {
+        if (!gr->used[l]) continue;
+        for (int c = nms_cell(gr, l, bx->x0), c1 = nms_cell(gr, l, bx->x1); c <= c1; c++)
+            for (int32_t e = gr->head[l][c]; e >= 0; e = gr->next[e])
+                if (nms_suppress(&picked[gr->who[e]], bx, thr)) return true;
+    }
     return false;
 }
 
 static void nms_grid_insert(struct nms_grid *gr, const struct nms_box *bx, int32_t who) {
-    if (!isfinite(bx->x0) || !isfinite(bx->x1) || nms_cell(gr, bx->x1) - nms_cell(gr, bx->x0) >= NMS_SPAN) {
-        nms_grid_add(gr, &gr->always, who);
-        return;
+    if (isfinite(bx->x0) && isfinite(bx->x1)) {
+        for (int l = 0; l < gr->levels; l++) {
+            int c = nms_cell(gr, l, bx->x0), c1 = nms_cell(gr, l, bx->x1);
+            if (c1 - c >= NMS_SPAN) continue;
+            for (; c <= c1; c++) nms_grid_add(gr, &gr->head[l][c], who), gr->used[l]++;
+            return;
+        }
     }
-    for (int c = nms_cell(gr, bx->x0), c1 = nms_cell(gr, bx->x1); c <= c1; c++) nms_grid_add(gr, &gr->head[c], who);
+    nms_grid_add(gr, &gr->always, who);
 }
 
 /* A scalar (or one-element) input as double; *has false when absent. */
@@ -381,7 +403,7 @@ static mixrt_status run_non_max_suppression(struct mixrt_kernel_ctx *k) {
     struct nms_cand *cand = NULL;
     struct nms_box *box = NULL, *picked = NULL;
     int64_t *sel = NULL;
-    struct nms_grid grid = {.head = NULL, .next = NULL, .who = NULL};
+    struct nms_grid grid = {.heads = NULL, .next = NULL, .who = NULL};
     size_t grid_entries = 0;
     size_t nb = 0, ns = 0, nsel_cap = 0, nspatial = 0, per_class = 0;
     char d[256], d2[256];
@@ -427,14 +449,14 @@ static mixrt_status run_non_max_suppression(struct mixrt_kernel_ctx *k) {
     box = mixrt_calloc(k->ctx, nspatial ? nspatial : 1, sizeof(*box));
     picked = mixrt_calloc(k->ctx, per_class ? per_class : 1, sizeof(*picked));
     sel = mixrt_calloc(k->ctx, nsel_cap ? nsel_cap * 3 : 1, sizeof(*sel));
-    /* the grid: cells ~ candidates / 8, each picked box in at most NMS_SPAN cells */
-    grid.cells = nspatial / 8 < 16 ? 16 : nspatial / 8 > 65536 ? 65536 : (int)(nspatial / 8);
+    /* the grid: level 0 cells ~ candidates / 8, each picked box in at most NMS_SPAN cells */
+    nms_grid_shape(&grid, nspatial / 8 < 16 ? 16 : nspatial / 8 > 65536 ? 65536 : (int)(nspatial / 8));
     grid_entries = per_class * NMS_SPAN + 1;
     if (nspatial >= NMS_GRID_MIN && grid_entries <= ((size_t)1 << 24)) { /* else pairs, all of them */
-        grid.head = mixrt_alloc(k->ctx, (size_t)grid.cells * sizeof(int32_t));
+        grid.heads = mixrt_alloc(k->ctx, (size_t)grid.total * sizeof(int32_t));
         grid.next = mixrt_alloc(k->ctx, grid_entries * sizeof(int32_t));
         grid.who = mixrt_alloc(k->ctx, grid_entries * sizeof(int32_t));
-        if (!grid.head || !grid.next || !grid.who) {
+        if (!grid.heads || !grid.next || !grid.who) {
             status = MIXRT_STATUS_OUT_OF_MEMORY;
             goto fail;
         }
@@ -453,7 +475,7 @@ static mixrt_status run_non_max_suppression(struct mixrt_kernel_ctx *k) {
             for (size_t i = 0; i < nspatial; i++)
                 if (!isnan(sc[i]) && (!has_score || sc[i] > score_thr)) cand[nc++] = (struct nms_cand){sc[i], (int64_t)i};
             qsort(cand, nc, sizeof(*cand), nms_cand_cmp);
-            bool use_grid = nc >= NMS_GRID_MIN && grid.head;
+            bool use_grid = nc >= NMS_GRID_MIN && grid.heads;
             if (use_grid) {
                 double lo = INFINITY, hi = -INFINITY;
                 for (size_t i = 0; i < nc; i++) {
@@ -461,8 +483,11 @@ static mixrt_status run_non_max_suppression(struct mixrt_kernel_ctx *k) {
                     if (isfinite(bx->x0) && isfinite(bx->x1)) lo = fmin(lo, bx->x0), hi = fmax(hi, bx->x1);
                 }
                 grid.x0 = lo < hi ? lo : 0.0;
-                grid.inv_w = lo < hi ? (double)grid.cells / (hi - lo) : 0.0;
-                for (int q = 0; q < grid.cells; q++) grid.head[q] = -1;
+                for (int l = 0, at = 0; l < grid.levels; at += grid.cells[l], l++) {
+                    grid.inv_w[l] = lo < hi ? (double)grid.cells[l] / (hi - lo) : 0.0;
+                    grid.head[l] = grid.heads + at, grid.used[l] = 0;
+                }
+                for (int q = 0; q < grid.total; q++) grid.heads[q] = -1;
                 grid.always = -1, grid.n = 0;
             }
             for (size_t i = 0; i < nc && np < per_class; i++) {
@@ -495,7 +520,7 @@ fail:
     if (box) mixrt_free(k->ctx, box, (nspatial ? nspatial : 1) * sizeof(*box));
     if (picked) mixrt_free(k->ctx, picked, (per_class ? per_class : 1) * sizeof(*picked));
     if (sel) mixrt_free(k->ctx, sel, (nsel_cap ? nsel_cap * 3 : 1) * sizeof(*sel));
-    if (grid.head) mixrt_free(k->ctx, grid.head, (size_t)grid.cells * sizeof(int32_t));
+    if (grid.heads) mixrt_free(k->ctx, grid.heads, (size_t)grid.total * sizeof(int32_t));
     if (grid.next) mixrt_free(k->ctx, grid.next, grid_entries * sizeof(int32_t));
     if (grid.who) mixrt_free(k->ctx, grid.who, grid_entries * sizeof(int32_t));
     return status;
