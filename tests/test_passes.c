@@ -1097,10 +1097,194 @@ static void test_pad_into_conv(void) {
     }
 }
 
+/* Node op with the given inputs and n_out outputs named outs[] (new values). */
+static int multi_node(struct mixrt_graph *g, const char *name, const char *op, int n_in, const int *ins, int n_out,
+                      const char *const *outs) {
+    int ni = mixrt_graph_add_node(g, name, op, "");
+    struct mixrt_node *n = &g->nodes[ni];
+    n->opset = 17;
+    n->n_inputs = n_in, n->n_outputs = n_out;
+    n->inputs = mixrt_arena_calloc(g->arena, (size_t)n_in, sizeof(int));
+    n->outputs = mixrt_arena_calloc(g->arena, (size_t)n_out, sizeof(int));
+    memcpy(n->inputs, ins, (size_t)n_in * sizeof(int));
+    for (int j = 0; j < n_out; j++) {
+        n->outputs[j] = mixrt_graph_get_or_add_value(g, outs[j]);
+        g->values[n->outputs[j]].producer = ni;
+    }
+    return ni;
+}
+
+/* A value of body b that names the main graph's value (read by name). */
+static int outer_value(struct mixrt_graph *b, const struct mixrt_graph *g, int v) {
+    const struct mixrt_value *mv = &g->values[v];
+    int bv = add_value(b, mv->name, mv->dtype, mv->rank, (int64_t[]){mv->dims[0].value, mv->dims[1].value});
+    b->values[bv].flags |= MIXRT_VALUE_OUTER;
+    return bv;
+}
+
+/* Loop(3 trips, true) over x [6, 4]: carries acc += x[i] and a sequence of x[i] * c (c the
+ * body's constant), scans x[i] - acc; the graph reads the sums, the sequence's last element
+ * and the scan. With a constant trip count the Loop becomes three copies of its body and the
+ * SequenceAt its element (no Loop, no SequenceAt left); the output is the same bit for bit
+ * (random x). With the trip count a graph input, or a body whose condition is computed from
+ * data, the Loop stays. */
+static void test_unroll_loop(void) {
+    for (int variant = 0; variant < 3; variant++) {
+        struct mixrt_graph *g = new_graph(), *b = NULL;
+        TU_CHECK(mixrt_graph_require_opset(g, "", 17) == MIXRT_STATUS_OK, "opset");
+        int x = add_input(g, "x", MIXRT_DTYPE_F32, 2, (int64_t[]){6, 4});
+        int m = variant == 1 ? add_input(g, "m", MIXRT_DTYPE_I64, 0, NULL)
+                             : add_const_values(ctx, g, "m", MIXRT_DTYPE_I64, 0, NULL, (double[]){3});
+        int cond = add_const_values(ctx, g, "cond", MIXRT_DTYPE_BOOL, 0, NULL, (double[]){1});
+        int acc0 = add_const_values(ctx, g, "acc0", MIXRT_DTYPE_F32, 1, (int64_t[]){4}, (double[]){0.5, -1, 2, 0.25});
+        int seq0 = add_op_node(g, "SequenceEmpty", 0, NULL, "seq0");
+        set_int(g, seq0, "dtype", MIXRT_DTYPE_F32);
+        g->values[seq0].flags |= MIXRT_VALUE_SEQUENCE;
+        TU_CHECK(mixrt_graph_create(ctx, g, &b) == MIXRT_STATUS_OK, "body");
+        int it = add_input(b, "it", MIXRT_DTYPE_I64, 0, NULL), cin = add_input(b, "cin", MIXRT_DTYPE_BOOL, 0, NULL);
+        int acc = add_input(b, "acc", MIXRT_DTYPE_F32, 1, (int64_t[]){4});
+        int seq = add_input(b, "seq", MIXRT_DTYPE_F32, 0, NULL);
+        b->values[seq].rank = -1, b->values[seq].flags |= MIXRT_VALUE_SEQUENCE;
+        int bx = outer_value(b, g, x);
+        int c = add_const_values(ctx, b, "c", MIXRT_DTYPE_F32, 1, (int64_t[]){4}, (double[]){3, -0.5, 1.5, 2});
+        int row = add_op_node(b, "Gather", 2, (int[]){bx, it}, "row");
+        int acc2 = add_op_node(b, "Add", 2, (int[]){acc, row}, "acc2");
+        int scaled = add_op_node(b, "Mul", 2, (int[]){row, c}, "scaled");
+        int seq2 = add_op_node(b, "SequenceInsert", 2, (int[]){seq, scaled}, "seq2");
+        int sc = add_op_node(b, "Sub", 2, (int[]){row, acc}, "sc");
+        int cout;
+        if (variant == 2) { /* the condition computed from the data: stays a Loop */
+            int s = add_op_node(b, "ReduceSum", 1, (int[]){acc2}, "s");
+            set_int(b, s, "keepdims", 0);
+            cout = add_op_node(b, "Less", 2, (int[]){s, add_const_values(ctx, b, "lim", MIXRT_DTYPE_F32, 0, NULL,
+                                                                        (double[]){1e9})}, "cout");
+        } else {
+            cout = add_op_node(b, "Identity", 1, (int[]){cin}, "cout");
+        }
+        (void)cout;
+        graph_set_output(b, cout), graph_set_output(b, acc2), graph_set_output(b, seq2), graph_set_output(b, sc);
+        TU_CHECK(mixrt_graph_toposort(b, &b->order) == MIXRT_STATUS_OK, "body order");
+        int li = multi_node(g, "loop", "Loop", 4, (int[]){m, cond, acc0, seq0}, 3,
+                            (const char *const[]){"accs", "seqs", "scans"});
+        node_attr_add(g, li, "body", MIXRT_ATTR_GRAPH)->g = b;
+        int seqs = g->nodes[li].outputs[1];
+        g->values[seqs].flags |= MIXRT_VALUE_SEQUENCE;
+        int last = add_const_values(ctx, g, "last", MIXRT_DTYPE_I64, 0, NULL, (double[]){-1});
+        int e = add_op_node(g, "SequenceAt", 2, (int[]){seqs, last}, "e");
+        int flat = add_op_node(g, "Reshape", 2, (int[]){g->nodes[li].outputs[2],
+                                                        add_const_values(ctx, g, "m1", MIXRT_DTYPE_I64, 1, (int64_t[]){1},
+                                                                         (double[]){-1})}, "flat");
+        int y = add_op_node(g, "Concat", 3, (int[]){g->nodes[li].outputs[0], e, flat}, "y");
+        set_int(g, y, "axis", 0);
+        graph_set_output(g, y);
+        struct mixrt_tensor *xt = tensor(MIXRT_DTYPE_F32, 2, (int64_t[]){6, 4}), *mt = NULL;
+        tu_seed(0x100b + variant);
+        for (size_t i = 0; i < 24; i++) ((float *)xt->data)[i] = (float)tu_uniform(-2, 2);
+        mixrt_tensor_create(ctx, MIXRT_DTYPE_I64, 0, NULL, &mt);
+        ((int64_t *)mt->data)[0] = 3;
+        const struct mixrt_tensor *ins[2] = {xt, mt};
+        double after[64];
+        double worst = passes_change(g, variant == 1 ? 2 : 1, ins, MIXRT_PASS_ALL, after, 64);
+        bool unrolled = variant == 0;
+        TU_CHECK((count_op(g, "Loop") == 0) == unrolled && (count_op(g, "SequenceAt") == 0) == unrolled,
+                 "loop variant %d: %d Loop and %d SequenceAt nodes left", variant, count_op(g, "Loop"),
+                 count_op(g, "SequenceAt"));
+        TU_CHECK(worst == 0, "loop variant %d: output changed by %g (-1: a run failed)", variant, worst);
+        /* the sums by hand: acc0 + x[0] + x[1] + x[2], then x[2] * c */
+        double want0 = 0.5 + ((float *)xt->data)[0] + ((float *)xt->data)[4] + ((float *)xt->data)[8];
+        TU_CHECK(fabs(after[0] - want0) < 1e-5 && fabs(after[4] - ((float *)xt->data)[8] * 3.0) < 1e-5,
+                 "loop variant %d: y[0] %g (want %g), y[4] %g", variant, after[0], want0, after[4]);
+        mixrt_tensor_destroy(ctx, xt), mixrt_tensor_destroy(ctx, mt);
+        mixrt_graph_destroy(g);
+    }
+}
+
+/* If(constant) becomes the branch it takes (then: x + x; else: -x), both ways; If(input)
+ * stays. */
+static void test_inline_if(void) {
+    for (int variant = 0; variant < 3; variant++) {
+        struct mixrt_graph *g = new_graph(), *tb = NULL, *eb = NULL;
+        TU_CHECK(mixrt_graph_require_opset(g, "", 17) == MIXRT_STATUS_OK, "opset");
+        int x = add_input(g, "x", MIXRT_DTYPE_F32, 2, (int64_t[]){3, 5});
+        int c = variant == 2 ? add_input(g, "c", MIXRT_DTYPE_BOOL, 0, NULL)
+                             : add_const_values(ctx, g, "c", MIXRT_DTYPE_BOOL, 0, NULL, (double[]){variant == 0});
+        TU_CHECK(mixrt_graph_create(ctx, g, &tb) == MIXRT_STATUS_OK && mixrt_graph_create(ctx, g, &eb) == MIXRT_STATUS_OK,
+                 "branches");
+        int tx = outer_value(tb, g, x), ex = outer_value(eb, g, x);
+        graph_set_output(tb, add_op_node(tb, "Add", 2, (int[]){tx, tx}, "twice"));
+        graph_set_output(eb, add_op_node(eb, "Neg", 1, (int[]){ex}, "neg"));
+        TU_CHECK(mixrt_graph_toposort(tb, &tb->order) == MIXRT_STATUS_OK &&
+                     mixrt_graph_toposort(eb, &eb->order) == MIXRT_STATUS_OK,
+                 "branch order");
+        int y = add_op_node(g, "If", 1, (int[]){c}, "y");
+        node_attr_add(g, g->values[y].producer, "then_branch", MIXRT_ATTR_GRAPH)->g = tb;
+        node_attr_add(g, g->values[y].producer, "else_branch", MIXRT_ATTR_GRAPH)->g = eb;
+        graph_set_output(g, y);
+        struct mixrt_tensor *xt = tensor(MIXRT_DTYPE_F32, 2, (int64_t[]){3, 5}), *ct = NULL;
+        mixrt_tensor_create(ctx, MIXRT_DTYPE_BOOL, 0, NULL, &ct);
+        ((uint8_t *)ct->data)[0] = 1;
+        double after[16];
+        double worst = passes_change(g, variant == 2 ? 2 : 1, (const struct mixrt_tensor *[]){xt, ct}, MIXRT_PASS_ALL,
+                                     after, 16);
+        double x0 = mixrt_load_f64(xt->data, MIXRT_DTYPE_F32, 1), want = variant == 1 ? -x0 : 2 * x0;
+        TU_CHECK((count_op(g, "If") == 0) == (variant != 2) && worst == 0 && after[1] == want,
+                 "if variant %d: %d If left, changed by %g, y[1] %g (want %g)", variant, count_op(g, "If"), worst,
+                 after[1], want);
+        mixrt_tensor_destroy(ctx, xt), mixrt_tensor_destroy(ctx, ct);
+        mixrt_graph_destroy(g);
+    }
+}
+
+/* ScatterND whose constant indices enumerate a box of data (start [0, 1, 2, 0], the updates'
+ * shape [2, 2, 3, 4]) becomes slices of data concatenated with the updates: the same output
+ * bit for bit (random data and updates). Indices out of the box's order stay a ScatterND. */
+static void test_scatter_box(void) {
+    const int64_t dd[4] = {2, 3, 5, 4}, ud[4] = {2, 2, 3, 4}, st0[4] = {0, 1, 2, 0};
+    for (int variant = 0; variant < 2; variant++) {
+        struct mixrt_graph *g = new_graph();
+        TU_CHECK(mixrt_graph_require_opset(g, "", 17) == MIXRT_STATUS_OK, "opset");
+        int data = add_input(g, "data", MIXRT_DTYPE_F32, 4, dd), upd = add_input(g, "upd", MIXRT_DTYPE_F32, 4, ud);
+        double idx[2 * 2 * 3 * 4 * 4];
+        int p = 0;
+        for (int a = 0; a < 2; a++)
+            for (int b2 = 0; b2 < 2; b2++)
+                for (int c = 0; c < 3; c++)
+                    for (int d = 0; d < 4; d++, p++) {
+                        const int at[4] = {a, b2, c, d};
+                        for (int k = 0; k < 4; k++) idx[p * 4 + k] = (double)(st0[k] + at[k]);
+                    }
+        if (variant == 1) /* two rows swapped: a scatter, not a box in order */
+            for (int k = 0; k < 4; k++) {
+                double t = idx[4 + k];
+                idx[4 + k] = idx[k], idx[k] = t;
+            }
+        int ix = add_const_values(ctx, g, "ix", MIXRT_DTYPE_I64, 5, (int64_t[]){2, 2, 3, 4, 4}, idx);
+        int y = add_op_node(g, "ScatterND", 3, (int[]){data, ix, upd}, "y");
+        graph_set_output(g, y);
+        struct mixrt_tensor *dt = tensor(MIXRT_DTYPE_F32, 4, dd), *ut = tensor(MIXRT_DTYPE_F32, 4, ud);
+        tu_seed(0x5ca7 + variant);
+        for (size_t i = 0; i < mixrt_tensor_numel(dt); i++) ((float *)dt->data)[i] = (float)tu_uniform(-1, 1);
+        for (size_t i = 0; i < mixrt_tensor_numel(ut); i++) ((float *)ut->data)[i] = (float)tu_uniform(2, 3);
+        double after[128];
+        double worst = passes_change(g, 2, (const struct mixrt_tensor *[]){dt, ut}, MIXRT_PASS_ALL, after, 128);
+        /* element [1, 2, 4, 3] of the output is updates' [1, 1, 2, 3] */
+        double want = mixrt_load_f64(ut->data, MIXRT_DTYPE_F32, ((1 * 2 + 1) * 3 + 2) * 4 + 3);
+        double got = after[((1 * 3 + 2) * 5 + 4) * 4 + 3];
+        TU_CHECK((count_op(g, "ScatterND") == 0) == (variant == 0) && worst == 0 && got == want,
+                 "scatter box variant %d: %d ScatterND left, changed by %g, y %g (want %g)", variant,
+                 count_op(g, "ScatterND"), worst, got, want);
+        mixrt_tensor_destroy(ctx, dt), mixrt_tensor_destroy(ctx, ut);
+        mixrt_graph_destroy(g);
+    }
+}
+
 int main(void) {
     mixrt_context_create(NULL, &ctx);
     test_pad_into_conv();
     test_pool3d_split();
+    test_unroll_loop();
+    test_inline_if();
+    test_scatter_box();
     test_transpose_view();
     test_reduce_mean_gap();
     test_whole_window_pool();

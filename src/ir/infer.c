@@ -480,6 +480,8 @@ static struct shape infer_dtype_only(const struct mixrt_graph *g, const struct m
         concat_shape_elements(g, n->inputs[0], &out);
         return out;
     }
+    /* ScatterND and ReverseSequence write into a copy of their data */
+    if (oi == 0 && (!strcmp(op, "ScatterND") || !strcmp(op, "ReverseSequence")) && x->rank >= 0) return *x;
     for (int i = 0; same0[i]; i++)
         if (oi == 0 && !strcmp(op, same0[i])) return unknown_shape(x->dtype);
     if (!strcmp(op, "Split")) return unknown_shape(x->dtype);

@@ -10,7 +10,9 @@
 #include "ir/graph.h"
 
 enum mixrt_pass_flags {
-    MIXRT_PASS_CONST_FOLD = 1u << 0, /* nodes with only constant inputs become constants */
+    MIXRT_PASS_CONST_FOLD = 1u << 0, /* nodes with only constant inputs become constants; Loops of
+                                      * a constant trip count unrolled, reads of sequences whose
+                                      * elements are known made direct (unroll_loop.c) */
     MIXRT_PASS_SHAPE_FOLD = 1u << 1, /* Shape/Size of statically known shapes become constants */
     MIXRT_PASS_DCE = 1u << 2,        /* nodes that reach no graph output are removed */
     MIXRT_PASS_CAST_ELIM = 1u << 3,  /* no-op Casts and lossless A->B->A Cast pairs removed; Transposes
@@ -64,11 +66,14 @@ struct mixrt_pass_stats {
     int eltwise_fused; /* nodes absorbed into ElementwiseChain nodes */
     int einsum_lowered;
     int matmul_merged; /* products merged into another */
+    int loops_unrolled; /* Loops unrolled and sequence reads made direct */
 };
 
 /* Outputs larger than this are not folded into constants (they would bloat the model)... */
 #define MIXRT_PASS_FOLD_MAX_BYTES ((size_t)64 << 20)
-/* ...except those of ops that only move their input's elements (Transpose, Reshape, Cast to
+/* ...nor (but up to this) the indices a ScatterND reads alone: a box of them becomes slices. */
+#define MIXRT_PASS_FOLD_INDEX_MAX_BYTES ((size_t)512 << 20)
+/* ...and except those of ops that only move their input's elements (Transpose, Reshape, Cast to
  * a narrower or equal type, ...) into an output no larger than it, up to this: a tied LM
  * head's Transpose of the embedding table (GPT-2: 154 MB) is otherwise redone every run. */
 #define MIXRT_PASS_FOLD_MOVE_MAX_BYTES ((size_t)2 << 30)
