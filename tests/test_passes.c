@@ -1235,42 +1235,57 @@ static void test_inline_if(void) {
     }
 }
 
-/* ScatterND whose constant indices enumerate a box of data (start [0, 1, 2, 0], the updates'
- * shape [2, 2, 3, 4]) becomes slices of data concatenated with the updates: the same output
- * bit for bit (random data and updates). Indices out of the box's order stay a ScatterND. */
+/* ScatterND whose constant indices enumerate a box of data becomes slices of data
+ * concatenated with the updates: the same output bit for bit (random data and updates).
+ * Element indices [2, 2, 3, 4, 4] (box start [0, 1, 2, 0], the updates' shape [2, 2, 3, 4]) and
+ * slice indices [3, 1] (rows 1-3 of data [5, 3, 4], as torch's dynamo export writes them);
+ * the same indices with two rows swapped stay a ScatterND. */
 static void test_scatter_box(void) {
     const int64_t dd[4] = {2, 3, 5, 4}, ud[4] = {2, 2, 3, 4}, st0[4] = {0, 1, 2, 0};
-    for (int variant = 0; variant < 2; variant++) {
+    const int64_t sd[3] = {5, 3, 4}, su[3] = {3, 3, 4};
+    for (int variant = 0; variant < 4; variant++) {
+        const bool rows = variant >= 2, shuffled = variant % 2 == 1;
         struct mixrt_graph *g = new_graph();
         TU_CHECK(mixrt_graph_require_opset(g, "", 17) == MIXRT_STATUS_OK, "opset");
-        int data = add_input(g, "data", MIXRT_DTYPE_F32, 4, dd), upd = add_input(g, "upd", MIXRT_DTYPE_F32, 4, ud);
+        int data = add_input(g, "data", MIXRT_DTYPE_F32, rows ? 3 : 4, rows ? sd : dd);
+        int upd = add_input(g, "upd", MIXRT_DTYPE_F32, rows ? 3 : 4, rows ? su : ud);
         double idx[2 * 2 * 3 * 4 * 4];
         int p = 0;
-        for (int a = 0; a < 2; a++)
-            for (int b2 = 0; b2 < 2; b2++)
-                for (int c = 0; c < 3; c++)
-                    for (int d = 0; d < 4; d++, p++) {
-                        const int at[4] = {a, b2, c, d};
-                        for (int k = 0; k < 4; k++) idx[p * 4 + k] = (double)(st0[k] + at[k]);
-                    }
-        if (variant == 1) /* two rows swapped: a scatter, not a box in order */
-            for (int k = 0; k < 4; k++) {
-                double t = idx[4 + k];
-                idx[4 + k] = idx[k], idx[k] = t;
+        if (rows) {
+            for (p = 0; p < 3; p++) idx[p] = 1 + p;
+        } else {
+            for (int a = 0; a < 2; a++)
+                for (int b2 = 0; b2 < 2; b2++)
+                    for (int c = 0; c < 3; c++)
+                        for (int d = 0; d < 4; d++, p++) {
+                            const int at[4] = {a, b2, c, d};
+                            for (int k = 0; k < 4; k++) idx[p * 4 + k] = (double)(st0[k] + at[k]);
+                        }
+        }
+        const int k = rows ? 1 : 4;
+        if (shuffled) /* rows 0 and 1 swapped: a scatter, not a box in order */
+            for (int j = 0; j < k; j++) {
+                double t = idx[k + j];
+                idx[k + j] = idx[j], idx[j] = t;
             }
-        int ix = add_const_values(ctx, g, "ix", MIXRT_DTYPE_I64, 5, (int64_t[]){2, 2, 3, 4, 4}, idx);
+        int ix = rows ? add_const_values(ctx, g, "ix", MIXRT_DTYPE_I64, 2, (int64_t[]){3, 1}, idx)
+                      : add_const_values(ctx, g, "ix", MIXRT_DTYPE_I64, 5, (int64_t[]){2, 2, 3, 4, 4}, idx);
         int y = add_op_node(g, "ScatterND", 3, (int[]){data, ix, upd}, "y");
         graph_set_output(g, y);
-        struct mixrt_tensor *dt = tensor(MIXRT_DTYPE_F32, 4, dd), *ut = tensor(MIXRT_DTYPE_F32, 4, ud);
+        struct mixrt_tensor *dt = tensor(MIXRT_DTYPE_F32, rows ? 3 : 4, rows ? sd : dd);
+        struct mixrt_tensor *ut = tensor(MIXRT_DTYPE_F32, rows ? 3 : 4, rows ? su : ud);
         tu_seed(0x5ca7 + variant);
         for (size_t i = 0; i < mixrt_tensor_numel(dt); i++) ((float *)dt->data)[i] = (float)tu_uniform(-1, 1);
         for (size_t i = 0; i < mixrt_tensor_numel(ut); i++) ((float *)ut->data)[i] = (float)tu_uniform(2, 3);
         double after[128];
         double worst = passes_change(g, 2, (const struct mixrt_tensor *[]){dt, ut}, MIXRT_PASS_ALL, after, 128);
-        /* element [1, 2, 4, 3] of the output is updates' [1, 1, 2, 3] */
-        double want = mixrt_load_f64(ut->data, MIXRT_DTYPE_F32, ((1 * 2 + 1) * 3 + 2) * 4 + 3);
-        double got = after[((1 * 3 + 2) * 5 + 4) * 4 + 3];
-        TU_CHECK((count_op(g, "ScatterND") == 0) == (variant == 0) && worst == 0 && got == want,
+        /* element [1, 2, 4, 3] of the output is updates' [1, 1, 2, 3]; in the row case [3, 2, 1]
+         * is updates' [2, 2, 1] (swapped rows: [0, 1, 2, 0] and [1, 1, 2, 0] trade places, the
+         * element checked is neither) */
+        double want = rows ? mixrt_load_f64(ut->data, MIXRT_DTYPE_F32, (2 * 3 + 2) * 4 + 1)
+                           : mixrt_load_f64(ut->data, MIXRT_DTYPE_F32, ((1 * 2 + 1) * 3 + 2) * 4 + 3);
+        double got = rows ? after[(3 * 3 + 2) * 4 + 1] : after[((1 * 3 + 2) * 5 + 4) * 4 + 3];
+        TU_CHECK((count_op(g, "ScatterND") == 0) == !shuffled && worst == 0 && got == want,
                  "scatter box variant %d: %d ScatterND left, changed by %g, y %g (want %g)", variant,
                  count_op(g, "ScatterND"), worst, got, want);
         mixrt_tensor_destroy(ctx, dt), mixrt_tensor_destroy(ctx, ut);

@@ -267,12 +267,13 @@ done:
     return status;
 }
 
-/* ScatterND(data, indices, updates) whose constant indices list, in order, every element of one
- * box of data (start[a] + i on axis a, the box of updates' shape) is data with that box
- * replaced: data's slices around the box concatenated with updates, axis by axis from the last
+/* ScatterND(data, indices, updates) whose constant indices list, in order, every element (or
+ * every slice over the trailing axes) of one box of data (start[a] + i on axis a, the box of
+ * updates' shape) is data with that box replaced: data's slices around the box concatenated with updates, axis by axis from the last
  * (the result's own elements, moved). TorchScript's MViT writes its relative-position terms
  * into attn[:, :, 1:, 1:] so: indices of up to 73 MB made by Expands and a Concat, 3.5 s of a
- * 5.4 s run, and 3.3 GB of its plan once folded. */
+ * 5.4 s run, and 3.3 GB of its plan once folded; its dynamo export writes rows of the same
+ * terms by [k, 1] indices. */
 static mixrt_status scatter_box(struct pass_state *st, int ni, bool *done) {
     struct mixrt_graph *g = st->g;
     const struct mixrt_node *n = &g->nodes[ni];
@@ -283,24 +284,27 @@ static mixrt_status scatter_box(struct pass_state *st, int ni, bool *done) {
         return MIXRT_STATUS_OK;
     const struct mixrt_value *dv = &g->values[n->inputs[0]], *uv = &g->values[n->inputs[2]];
     const struct mixrt_tensor *ix = g->values[n->inputs[1]].init;
-    const int r = dv->rank;
+    const int r = dv->rank, k = ix->rank >= 2 ? (int)ix->dims[ix->rank - 1] : 0;
     int64_t opset = mixrt_graph_opset(g, "");
-    if (r < 1 || uv->rank != r || ix->rank != r + 1 || ix->dims[r] != r || !mixrt_dtype_is_int(ix->dtype) || opset < 11)
+    /* indices [n_0 .. n_k-1, k]: one row per element (k == r) or per slice over the last r - k
+     * axes; updates [n_0 .. n_k-1, d_k .. d_r-1] */
+    if (r < 1 || uv->rank != r || k < 1 || k > r || ix->rank != k + 1 || !mixrt_dtype_is_int(ix->dtype) || opset < 11 ||
+        mixrt_tensor_numel(ix) == 0)
         return MIXRT_STATUS_OK;
     int64_t d[MIXRT_MAX_RANK], start[MIXRT_MAX_RANK], cnt[MIXRT_MAX_RANK], at[MIXRT_MAX_RANK];
     for (int a = 0; a < r; a++) {
-        d[a] = dv->dims[a].value, cnt[a] = uv->dims[a].value;
-        if (d[a] < 1 || cnt[a] < 1 || ix->dims[a] != cnt[a]) return MIXRT_STATUS_OK;
-        start[a] = mixrt_load_i64(ix->data, ix->dtype, (size_t)a);
+        d[a] = dv->dims[a].value, cnt[a] = a < k ? ix->dims[a] : d[a];
+        if (d[a] < 1 || cnt[a] < 1 || uv->dims[a].value != cnt[a]) return MIXRT_STATUS_OK;
+        start[a] = a < k ? mixrt_load_i64(ix->data, ix->dtype, (size_t)a) : 0;
         if (start[a] < 0 || start[a] + cnt[a] > d[a]) return MIXRT_STATUS_OK;
         at[a] = 0;
     }
-    /* every row of the indices: the box's element at the same place */
-    size_t rows = mixrt_tensor_numel(ix) / (size_t)r;
+    /* every row of the indices: the box's element (or slice) at the same place */
+    size_t rows = mixrt_tensor_numel(ix) / (size_t)k;
     for (size_t p = 0; p < rows; p++) {
-        for (int a = 0; a < r; a++)
-            if (mixrt_load_i64(ix->data, ix->dtype, p * (size_t)r + (size_t)a) != start[a] + at[a]) return MIXRT_STATUS_OK;
-        for (int a = r - 1; a >= 0 && ++at[a] == cnt[a]; a--) at[a] = 0;
+        for (int a = 0; a < k; a++)
+            if (mixrt_load_i64(ix->data, ix->dtype, p * (size_t)k + (size_t)a) != start[a] + at[a]) return MIXRT_STATUS_OK;
+        for (int a = k - 1; a >= 0 && ++at[a] == cnt[a]; a--) at[a] = 0;
     }
     int outer = -1; /* the first axis the box does not cover whole: its Concat writes the output */
     for (int a = r - 1; a >= 0; a--)
