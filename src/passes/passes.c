@@ -354,6 +354,20 @@ static mixrt_status scatter_box(struct pass_state *st, int ni, bool *done) {
     return MIXRT_STATUS_OK;
 }
 
+/* Value v reaches a ScatterND's indices through sole readers only, each a default-domain op
+ * of one output (the Unsqueezes, Expands and Concat that build them), within 8 steps. */
+static bool feeds_scatter_indices(const struct pass_state *st, int v) {
+    const struct mixrt_graph *g = st->g;
+    for (int step = 0; step < 8 && v >= 0; step++) {
+        int r = mixrt_pass_sole_reader(st, v);
+        const struct mixrt_node *rd = r >= 0 ? &g->nodes[r] : NULL;
+        if (!rd || rd->domain[0] || rd->n_outputs != 1) return false;
+        if (!strcmp(rd->op_type, "ScatterND")) return rd->n_inputs == 3 && rd->inputs[1] == v;
+        v = rd->outputs[0];
+    }
+    return false;
+}
+
 static mixrt_status pass_const_fold(struct pass_state *st, int *removed) {
     struct mixrt_graph *g = st->g;
     /* Live readers per value: a constant whose last reader folds goes at once, so each
@@ -388,16 +402,9 @@ static mixrt_status pass_const_fold(struct pass_state *st, int *removed) {
         }
         if (n_present == 0) continue;
         /* Where inference knows an output is too large, do not even compute it. The indices of
-         * a ScatterND may be larger: scatter_box then turns them into slices and lets them go. */
+         * a ScatterND (and what builds them) may be larger: scatter_box then turns them into
+         * slices and lets them go. */
         size_t cap = fold_cap(g, nd);
-        if (nd->n_outputs == 1 && nd->outputs[0] >= 0) {
-            int r = mixrt_pass_sole_reader(st, nd->outputs[0]);
-            const struct mixrt_node *rd = r >= 0 ? &g->nodes[r] : NULL;
-            if (rd && !rd->domain[0] && !strcmp(rd->op_type, "ScatterND") && rd->n_inputs == 3 &&
-                rd->inputs[1] == nd->outputs[0] && cap < MIXRT_PASS_FOLD_INDEX_MAX_BYTES)
-                cap = MIXRT_PASS_FOLD_INDEX_MAX_BYTES;
-            nd = &g->nodes[ni];
-        }
         bool too_big = false;
         for (int j = 0; j < nd->n_outputs && !too_big; j++) {
             const struct mixrt_value *v = nd->outputs[j] >= 0 ? &g->values[nd->outputs[j]] : NULL;
@@ -405,6 +412,10 @@ static mixrt_status pass_const_fold(struct pass_state *st, int *removed) {
             double bytes = (double)mixrt_dtype_size(v->dtype);
             for (int d = 0; d < v->rank; d++) bytes *= v->dims[d].value >= 0 ? (double)v->dims[d].value : 1.0;
             too_big = bytes > (double)cap;
+        }
+        if (too_big && nd->n_outputs == 1 && feeds_scatter_indices(st, nd->outputs[0])) {
+            cap = MIXRT_PASS_FOLD_INDEX_MAX_BYTES;
+            too_big = false;
         }
         if (too_big) continue;
         bool folded;
