@@ -127,6 +127,13 @@ check)
     if "$mixrt" build "$models/cnn_bf16.onnx" -o "$d/m.plan" --precision fp32,bf16 >/dev/null 2>&1 &&
         "$mixrt" check "$d/m.plan" --model "$models/cnn_bf16.onnx" >"$d/out.txt" 2>&1 && grep -q '^PASS$' "$d/out.txt"; then ok
     else fail "check of a plan with --model" "$mixrt" check "$d/m.plan" --model "$models/cnn_bf16.onnx"; fi
+    # A trace over its memory budget (a test hook makes it 64 KB): the outputs still PASS, and
+    # the trace says where it stopped; without the hook the trace has no such line.
+    if MIXRT_CHECK_TRACE_BYTES=65536 "$mixrt" check "$models/cnn_f32.onnx" >"$d/budget.txt" 2>&1 &&
+        grep -q '^PASS$' "$d/budget.txt" && grep -q 'the trace stops after' "$d/budget.txt" &&
+        "$mixrt" check "$models/cnn_f32.onnx" >"$d/full.txt" 2>&1 && ! grep -q 'the trace stops' "$d/full.txt"; then ok
+    else fail "check with a 64 KB trace budget: $(grep -E 'PASS|FAIL|trace' "$d/budget.txt" | head -c 300)" \
+        "$mixrt" check "$models/cnn_f32.onnx"; fi
     # A tolerance nothing meets: exit 1 and one error line.
     "$mixrt" check "$models/cnn_f32.onnx" --precision fp32,bf16 --tolerance 0 >/dev/null 2>"$d/err"
     rc=$?
