@@ -905,6 +905,22 @@ static void test_reduce_mean_gap(void) {
     }
 }
 
+/* A graph of one pool node op (opset 12) over input x [xd] with sp spatial axes: kernel k,
+ * strides st, pads p (2 * sp), ceil_mode; its output "y" the graph's output, returned in *y. */
+static struct mixrt_graph *pool_graph(const char *op, int sp, const int64_t *xd, const int64_t *k, const int64_t *st,
+                                      const int64_t *p, int64_t ceil, int *y) {
+    struct mixrt_graph *g = new_graph();
+    int x = add_input(g, "x", MIXRT_DTYPE_F32, sp + 2, xd);
+    *y = add_op_node(g, op, 1, (int[]){x}, "y");
+    g->nodes[g->values[*y].producer].opset = 12;
+    set_ints(g, *y, "kernel_shape", (size_t)sp, k);
+    set_ints(g, *y, "strides", (size_t)sp, st);
+    set_ints(g, *y, "pads", 2 * (size_t)sp, p);
+    set_int(g, *y, "ceil_mode", ceil);
+    graph_set_output(g, *y);
+    return g;
+}
+
 /* An AveragePool / MaxPool whose one window covers the whole input (no pads, kernel >= input,
  * ceil_mode rounding a kernel past it up to one window) becomes the global pool: the same
  * output, and that output is the mean / max of each plane (computed here in f64). A kernel
@@ -920,15 +936,9 @@ static void test_whole_window_pool(void) {
                  {"AveragePool", {10, 9}, {10, 12}, 1, 1, false}, {"MaxPool", {7, 4}, {1, 1}, 0, 0, false}};
     const int64_t d[4] = {2, 3, 7, 5};
     for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
-        struct mixrt_graph *g = new_graph();
-        int x = add_input(g, "x", MIXRT_DTYPE_F32, 4, d);
-        int y = add_op_node(g, cases[c].op, 1, (int[]){x}, "y");
-        g->nodes[g->values[y].producer].opset = 12;
-        set_ints(g, y, "kernel_shape", 2, cases[c].k);
-        set_ints(g, y, "strides", 2, cases[c].s);
-        set_ints(g, y, "pads", 4, (int64_t[]){cases[c].pads, cases[c].pads, cases[c].pads, cases[c].pads});
-        set_int(g, y, "ceil_mode", cases[c].ceil);
-        graph_set_output(g, y);
+        int y;
+        const int64_t pads[4] = {cases[c].pads, cases[c].pads, cases[c].pads, cases[c].pads};
+        struct mixrt_graph *g = pool_graph(cases[c].op, 2, d, cases[c].k, cases[c].s, pads, cases[c].ceil, &y);
         struct mixrt_tensor *xt = tensor(MIXRT_DTYPE_F32, 4, d);
         double after[256];
         double worst = passes_change(g, 1, (const struct mixrt_tensor *[]){xt}, MIXRT_PASS_CAST_ELIM, after, 256);
@@ -998,17 +1008,10 @@ static void test_pool3d_split(void) {
     };
     const int64_t d[5] = {2, 3, 5, 6, 7};
     for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
-        struct mixrt_graph *g = new_graph();
-        int x = add_input(g, "x", MIXRT_DTYPE_F32, 5, d);
-        int y = add_op_node(g, cases[c].op, 1, (int[]){x}, "y");
-        g->nodes[g->values[y].producer].opset = 12;
-        set_ints(g, y, "kernel_shape", 3, cases[c].k);
-        set_ints(g, y, "strides", 3, cases[c].s);
-        set_ints(g, y, "pads", 6, cases[c].p);
-        set_int(g, y, "ceil_mode", cases[c].ceil);
+        int y;
+        struct mixrt_graph *g = pool_graph(cases[c].op, 3, d, cases[c].k, cases[c].s, cases[c].p, cases[c].ceil, &y);
         if (!strcmp(cases[c].op, "AveragePool")) set_int(g, y, "count_include_pad", cases[c].cip);
         if (cases[c].dil > 1) set_ints(g, y, "dilations", 3, (int64_t[]){cases[c].dil, cases[c].dil, cases[c].dil});
-        graph_set_output(g, y);
         struct mixrt_tensor *xt = tensor(MIXRT_DTYPE_F32, 5, d);
         tu_seed(0x3d900u + c);
         for (size_t i = 0; i < mixrt_tensor_numel(xt); i++) ((float *)xt->data)[i] = (float)tu_uniform(-1, 1);
@@ -1161,7 +1164,6 @@ static void test_unroll_loop(void) {
         } else {
             cout = add_op_node(b, "Identity", 1, (int[]){cin}, "cout");
         }
-        (void)cout;
         graph_set_output(b, cout), graph_set_output(b, acc2), graph_set_output(b, seq2), graph_set_output(b, sc);
         TU_CHECK(mixrt_graph_toposort(b, &b->order) == MIXRT_STATUS_OK, "body order");
         int li = multi_node(g, "loop", "Loop", 4, (int[]){m, cond, acc0, seq0}, 3,
@@ -1280,8 +1282,8 @@ static void test_scatter_box(void) {
         double after[128];
         double worst = passes_change(g, 2, (const struct mixrt_tensor *[]){dt, ut}, MIXRT_PASS_ALL, after, 128);
         /* element [1, 2, 4, 3] of the output is updates' [1, 1, 2, 3]; in the row case [3, 2, 1]
-         * is updates' [2, 2, 1] (swapped rows: [0, 1, 2, 0] and [1, 1, 2, 0] trade places, the
-         * element checked is neither) */
+         * is updates' [2, 2, 1] (the swapped index rows - [0, 1, 2, 0] and [0, 1, 2, 1], or rows
+         * 1 and 2 - do not write the element checked) */
         double want = rows ? mixrt_load_f64(ut->data, MIXRT_DTYPE_F32, (2 * 3 + 2) * 4 + 1)
                            : mixrt_load_f64(ut->data, MIXRT_DTYPE_F32, ((1 * 2 + 1) * 3 + 2) * 4 + 3);
         double got = rows ? after[(3 * 3 + 2) * 4 + 1] : after[((1 * 3 + 2) * 5 + 4) * 4 + 3];

@@ -94,6 +94,13 @@ static void observe_ref(void *user, const struct mixrt_graph *g, int node, int v
     if (s->oom || !t || value < 0 || value >= g->n_values) return;
     const char *name = g->values[value].name;
     if (!name || find_ref(s, name)) return;
+    /* Past the budget the trace stops (smaller values after it too): the outputs are compared in
+     * full all the same. */
+    size_t bytes = mixrt_tensor_numel(t) * sizeof(double);
+    if (s->refs_dropped || s->ref_bytes + bytes > s->ref_budget) {
+        s->refs_dropped++;
+        return;
+    }
     if (s->n_refs == s->cap_refs) {
         size_t cap = s->cap_refs ? 2 * s->cap_refs : 64;
         struct ref_value *r = realloc(s->refs, cap * sizeof(*r));
@@ -103,12 +110,6 @@ static void observe_ref(void *user, const struct mixrt_graph *g, int node, int v
         }
         s->refs = r;
         s->cap_refs = cap;
-    }
-    /* Past the budget the trace stops: the outputs are compared in full all the same. */
-    size_t bytes = mixrt_tensor_numel(t) * sizeof(double);
-    if (s->ref_bytes + bytes > s->ref_budget) {
-        s->refs_dropped++;
-        return;
     }
     struct ref_value *r = &s->refs[s->n_refs];
     r->v = to_f64(t, &r->n);

@@ -267,13 +267,25 @@ done:
     return status;
 }
 
+/* Slice data[s0[i], e0[i]) on every axis i < r (axes a constant [0, r)) into a new value; -1 when
+ * out of memory. */
+static int box_slice(struct mixrt_graph *g, const char *base, int data, int axes, const int64_t *s0, const int64_t *e0,
+                     int r, int64_t opset) {
+    int sv = mixrt_pass_i64_const(g, base, "_starts", s0, r), ev = mixrt_pass_i64_const(g, base, "_ends", e0, r);
+    int pv = sv >= 0 && ev >= 0 ? mixrt_graph_add_unique_value(g, base, "_part") : -1;
+    if (pv < 0 || mixrt_pass_add_node(g, base, "_slice", "Slice", opset, (int[]){data, sv, ev, axes}, 4, pv) < 0)
+        return -1;
+    return pv;
+}
+
 /* ScatterND(data, indices, updates) whose constant indices list, in order, every element (or
  * every slice over the trailing axes) of one box of data (start[a] + i on axis a, the box of
- * updates' shape) is data with that box replaced: data's slices around the box concatenated with updates, axis by axis from the last
- * (the result's own elements, moved). TorchScript's MViT writes its relative-position terms
- * into attn[:, :, 1:, 1:] so: indices of up to 73 MB made by Expands and a Concat, 3.5 s of a
- * 5.4 s run, and 3.3 GB of its plan once folded; its dynamo export writes rows of the same
- * terms by [k, 1] indices. */
+ * updates' shape) is data with that box replaced: data's slices around the box concatenated
+ * with the updates, axis by axis from the last (the result's own elements, moved).
+ * TorchScript's MViT writes its relative-position terms into attn[:, :, 1:, 1:] so, by indices
+ * of up to 629 MB built by Expands and a Concat (3.5 s of a 5.4 s run when rebuilt each run,
+ * 3.3 GB of its plan when folded and kept); its dynamo export writes rows of the same terms
+ * by [k, 1] indices. */
 static mixrt_status scatter_box(struct pass_state *st, int ni, bool *done) {
     struct mixrt_graph *g = st->g;
     const struct mixrt_node *n = &g->nodes[ni];
@@ -312,35 +324,29 @@ static mixrt_status scatter_box(struct pass_state *st, int ni, bool *done) {
     const int data = n->inputs[0], out = n->outputs[0];
     int cur = n->inputs[2];
     const char *base = n->name;
-    if (outer < 0) { /* the box is all of data */
-        if (mixrt_pass_add_node(g, base, "_box", "Identity", opset, &cur, 1, out) < 0) return MIXRT_STATUS_OUT_OF_MEMORY;
-    }
+    st->dead[ni] = true;
+    *done = true;
+    if (outer < 0) /* the box is all of data */
+        return mixrt_pass_add_node(g, base, "_box", "Identity", opset, &cur, 1, out) < 0 ? MIXRT_STATUS_OUT_OF_MEMORY
+                                                                                       : MIXRT_STATUS_OK;
     int64_t axes[MIXRT_MAX_RANK];
     for (int a = 0; a < r; a++) axes[a] = a;
-    int ax = outer >= 0 ? mixrt_pass_i64_const(g, base, "_axes", axes, r) : 0;
+    int ax = mixrt_pass_i64_const(g, base, "_axes", axes, r);
     if (ax < 0) return MIXRT_STATUS_OUT_OF_MEMORY;
-    for (int a = r - 1; a >= 0 && outer >= 0; a--) {
+    for (int a = r - 1; a >= outer; a--) {
         if (start[a] == 0 && cnt[a] == d[a]) continue;
+        /* cur covers the box on the axes before a and all of the axes after it */
+        int64_t s0[MIXRT_MAX_RANK], e0[MIXRT_MAX_RANK];
+        for (int b = 0; b < r; b++) s0[b] = b < a ? start[b] : 0, e0[b] = b < a ? start[b] + cnt[b] : d[b];
         int parts[3], np = 0;
-        for (int side = 0; side < 2; side++) {
-            int64_t s0[MIXRT_MAX_RANK], e0[MIXRT_MAX_RANK];
-            for (int b = 0; b < r; b++) {
-                s0[b] = b < a ? start[b] : 0;
-                e0[b] = b < a ? start[b] + cnt[b] : d[b];
-            }
-            s0[a] = side ? start[a] + cnt[a] : 0;
-            e0[a] = side ? d[a] : start[a];
-            if (e0[a] <= s0[a]) {
-                if (side == 0) parts[np++] = cur;
-                continue;
-            }
-            int sv = mixrt_pass_i64_const(g, base, "_starts", s0, r), ev = mixrt_pass_i64_const(g, base, "_ends", e0, r);
-            int pv = sv >= 0 && ev >= 0 ? mixrt_graph_add_unique_value(g, base, "_part") : -1;
-            int in[4] = {data, sv, ev, ax};
-            if (pv < 0 || mixrt_pass_add_node(g, base, "_slice", "Slice", opset, in, 4, pv) < 0)
-                return MIXRT_STATUS_OUT_OF_MEMORY;
-            parts[np++] = pv;
-            if (side == 0) parts[np++] = cur;
+        if (start[a] > 0) {
+            e0[a] = start[a];
+            if ((parts[np++] = box_slice(g, base, data, ax, s0, e0, r, opset)) < 0) return MIXRT_STATUS_OUT_OF_MEMORY;
+        }
+        parts[np++] = cur;
+        if (start[a] + cnt[a] < d[a]) {
+            s0[a] = start[a] + cnt[a], e0[a] = d[a];
+            if ((parts[np++] = box_slice(g, base, data, ax, s0, e0, r, opset)) < 0) return MIXRT_STATUS_OUT_OF_MEMORY;
         }
         int next = a == outer ? out : mixrt_graph_add_unique_value(g, base, "_box");
         int ci = next >= 0 ? mixrt_pass_add_node(g, base, "_concat", "Concat", opset, parts, np, next) : -1;
@@ -349,8 +355,6 @@ static mixrt_status scatter_box(struct pass_state *st, int ni, bool *done) {
         at_->i = a;
         cur = next;
     }
-    st->dead[ni] = true;
-    *done = true;
     return MIXRT_STATUS_OK;
 }
 
@@ -1227,10 +1231,7 @@ int mixrt_pass_add_node(struct mixrt_graph *g, const char *base, const char *sfx
     return ni;
 }
 
-int mixrt_pass_i64_const(struct mixrt_graph *g, const char *base, const char *suffix, const int64_t *v, int64_t n) {
-    struct mixrt_tensor *t = mixrt_arena_calloc(g->arena, 1, sizeof(*t));
-    if (!t || mixrt_tensor_init(g->ctx, t, MIXRT_DTYPE_I64, 1, &n) != MIXRT_STATUS_OK) return -1;
-    if (n) memcpy(t->data, v, (size_t)n * sizeof(int64_t));
+int mixrt_pass_add_const(struct mixrt_graph *g, const char *base, const char *suffix, struct mixrt_tensor *t) {
     int cv = mixrt_graph_add_unique_value(g, base, suffix);
     if (cv < 0) {
         mixrt_tensor_release(g->ctx, t);
@@ -1238,6 +1239,13 @@ int mixrt_pass_i64_const(struct mixrt_graph *g, const char *base, const char *su
     }
     mixrt_pass_set_const(g, cv, t);
     return cv;
+}
+
+int mixrt_pass_i64_const(struct mixrt_graph *g, const char *base, const char *suffix, const int64_t *v, int64_t n) {
+    struct mixrt_tensor *t = mixrt_arena_calloc(g->arena, 1, sizeof(*t));
+    if (!t || mixrt_tensor_init(g->ctx, t, MIXRT_DTYPE_I64, 1, &n) != MIXRT_STATUS_OK) return -1;
+    if (n) memcpy(t->data, v, (size_t)n * sizeof(int64_t));
+    return mixrt_pass_add_const(g, base, suffix, t);
 }
 
 /* A new int64 value named after base with rank r (dims unknown but the last, when last >= 0). */

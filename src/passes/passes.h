@@ -10,9 +10,11 @@
 #include "ir/graph.h"
 
 enum mixrt_pass_flags {
-    MIXRT_PASS_CONST_FOLD = 1u << 0, /* nodes with only constant inputs become constants; Loops of
-                                      * a constant trip count unrolled, reads of sequences whose
-                                      * elements are known made direct (unroll_loop.c) */
+    MIXRT_PASS_CONST_FOLD = 1u << 0, /* nodes with only constant inputs become constants; a
+                                      * ScatterND of constant box indices slices + Concat; Loops of
+                                      * a constant trip count unrolled, Ifs of a constant condition
+                                      * inlined, reads of sequences whose elements are known made
+                                      * direct (unroll_loop.c) */
     MIXRT_PASS_SHAPE_FOLD = 1u << 1, /* Shape/Size of statically known shapes become constants */
     MIXRT_PASS_DCE = 1u << 2,        /* nodes that reach no graph output are removed */
     MIXRT_PASS_CAST_ELIM = 1u << 3,  /* no-op Casts and lossless A->B->A Cast pairs removed; Transposes
@@ -66,7 +68,7 @@ struct mixrt_pass_stats {
     int eltwise_fused; /* nodes absorbed into ElementwiseChain nodes */
     int einsum_lowered;
     int matmul_merged; /* products merged into another */
-    int loops_unrolled; /* Loops unrolled and sequence reads made direct */
+    int loops_unrolled; /* Loops unrolled, Ifs inlined and sequence reads made direct */
 };
 
 /* Outputs larger than this are not folded into constants (they would bloat the model)... */

@@ -42,6 +42,9 @@ int mixrt_pass_sole_reader(const struct mixrt_pass_state *st, int vi);
  * out (its producer now); the node's index, or -1 when out of memory. */
 int mixrt_pass_add_node(struct mixrt_graph *g, const char *base, const char *sfx, const char *op, int64_t opset,
                         const int *in, int n_in, int out);
+/* A new constant value "<base><suffix>" holding t (an arena struct owning its data, released
+ * when the value cannot be added); its index, or -1 when out of memory. */
+int mixrt_pass_add_const(struct mixrt_graph *g, const char *base, const char *suffix, struct mixrt_tensor *t);
 /* A new constant value "<base><suffix>": the n int64 values v, 1-D; -1 when out of memory. */
 int mixrt_pass_i64_const(struct mixrt_graph *g, const char *base, const char *suffix, const int64_t *v, int64_t n);
 

@@ -6,8 +6,8 @@
  * TorchScript exports a Python loop over a tensor's pieces this way: torchvision's MViT makes
  * each attention block's q, k, v pieces by a Loop of Slices into a sequence, read back by
  * SequenceAt. Left as they were, every shape after the first Loop is unknown, and the convs,
- * products and Einsums behind it ran on the f64 reference (20 s a run, where the dynamo export of
- * the same model takes 1.7 s).
+ * products and Einsums behind it ran on the f64 reference (20.5 s a run, where the dynamo export
+ * of the same model took 1.9 s).
  * Invariant: the copies compute what the Loop computed, in the same order and precision; a
  * Loop the rewrite cannot prove that for (a data-dependent trip count or condition, a body
  * with subgraphs or tensor attributes, a name it cannot resolve) is left as it is. */
@@ -34,10 +34,18 @@ static bool const_int(const struct mixrt_graph *g, int v, int64_t *out) {
     return true;
 }
 
-static bool const_true(const struct mixrt_graph *g, int v) {
+/* Value v of g holds one bool; *out gets it. */
+static bool const_bool(const struct mixrt_graph *g, int v, bool *out) {
     if (!mixrt_graph_is_fixed_const(g, v)) return false;
     const struct mixrt_tensor *t = g->values[v].init;
-    return t->dtype == MIXRT_DTYPE_BOOL && mixrt_tensor_numel(t) == 1 && ((const uint8_t *)t->data)[0] != 0;
+    if (t->dtype != MIXRT_DTYPE_BOOL || mixrt_tensor_numel(t) != 1) return false;
+    *out = ((const uint8_t *)t->data)[0] != 0;
+    return true;
+}
+
+static bool const_true(const struct mixrt_graph *g, int v) {
+    bool b = false;
+    return const_bool(g, v, &b) && b;
 }
 
 /* The body's condition output is true on every trip that starts with it true: a true
@@ -58,6 +66,13 @@ static bool cond_stays_true(const struct mixrt_graph *main, const struct mixrt_g
     return false;
 }
 
+/* Body value bv has a definition the copies can map: an outer name the main graph has, a
+ * constant, an input of the body, or a node's output. */
+static bool defined(const struct mixrt_graph *main, const struct mixrt_value *bv) {
+    if (bv->flags & MIXRT_VALUE_OUTER) return mixrt_graph_find_value(main, bv->name) >= 0;
+    return bv->producer >= 0 || bv->init || (bv->flags & MIXRT_VALUE_GRAPH_INPUT);
+}
+
 /* A body the copies can take: no subgraphs or tensor attributes (the copies share the
  * attribute data, which the Loop's release would free), every value it reads defined. */
 static bool body_copyable(const struct mixrt_graph *main, const struct mixrt_graph *b) {
@@ -65,23 +80,11 @@ static bool body_copyable(const struct mixrt_graph *main, const struct mixrt_gra
         const struct mixrt_node *n = &b->nodes[i];
         for (int a = 0; a < n->n_attrs; a++)
             if (n->attrs[a].g || n->attrs[a].graphs || n->attrs[a].t || n->attrs[a].tensors) return false;
-        for (int j = 0; j < n->n_inputs; j++) {
-            int v = n->inputs[j];
-            if (v < 0) continue;
-            const struct mixrt_value *bv = &b->values[v];
-            if (bv->flags & MIXRT_VALUE_OUTER) {
-                if (mixrt_graph_find_value(main, bv->name) < 0) return false;
-            } else if (bv->producer < 0 && !bv->init && !(bv->flags & MIXRT_VALUE_GRAPH_INPUT)) {
-                return false;
-            }
-        }
+        for (int j = 0; j < n->n_inputs; j++)
+            if (n->inputs[j] >= 0 && !defined(main, &b->values[n->inputs[j]])) return false;
     }
-    for (int i = 0; i < b->n_outputs; i++) {
-        const struct mixrt_value *bv = &b->values[b->outputs[i]];
-        if ((bv->flags & MIXRT_VALUE_OUTER) && mixrt_graph_find_value(main, bv->name) < 0) return false;
-        if (!(bv->flags & MIXRT_VALUE_OUTER) && bv->producer < 0 && !bv->init && !(bv->flags & MIXRT_VALUE_GRAPH_INPUT))
-            return false;
-    }
+    for (int i = 0; i < b->n_outputs; i++)
+        if (!defined(main, &b->values[b->outputs[i]])) return false;
     return true;
 }
 
@@ -91,13 +94,7 @@ static int scalar_const(struct mixrt_graph *g, const char *base, const char *sfx
     if (!tt || mixrt_tensor_init(g->ctx, tt, t, 0, NULL) != MIXRT_STATUS_OK) return -1;
     if (t == MIXRT_DTYPE_BOOL) ((uint8_t *)tt->data)[0] = v != 0;
     else mixrt_store_i64(tt->data, t, 0, v);
-    int cv = mixrt_graph_add_unique_value(g, base, sfx);
-    if (cv < 0) {
-        mixrt_tensor_release(g->ctx, tt);
-        return -1;
-    }
-    mixrt_pass_set_const(g, cv, tt);
-    return cv;
+    return mixrt_pass_add_const(g, base, sfx, tt);
 }
 
 /* Loop outputs take value v: their readers read v instead, or (a graph output, a name a
@@ -124,10 +121,9 @@ static mixrt_status stack_scan(struct mixrt_pass_state *st, const char *base, co
     int *parts = mixrt_arena_calloc(g->arena, (size_t)trips, sizeof(int));
     if (axes == -1 || !parts) return MIXRT_STATUS_OUT_OF_MEMORY;
     for (int64_t t = 0; t < trips; t++) {
-        int in[2] = {v[t], axes}, u = mixrt_graph_add_unique_value(g, base, "_scan");
+        int in[2] = {v[t], axes}, u = trips == 1 ? out : mixrt_graph_add_unique_value(g, base, "_scan");
         if (u < 0) return MIXRT_STATUS_OUT_OF_MEMORY;
-        int ni = mixrt_pass_add_node(g, base, "_unsqueeze", "Unsqueeze", opset, in, opset >= 13 ? 2 : 1,
-                                     trips == 1 ? out : u);
+        int ni = mixrt_pass_add_node(g, base, "_unsqueeze", "Unsqueeze", opset, in, opset >= 13 ? 2 : 1, u);
         if (ni < 0) return MIXRT_STATUS_OUT_OF_MEMORY;
         if (opset < 13) {
             struct mixrt_attr *a = mixrt_pass_attr_add(g, ni, "axes", MIXRT_ATTR_INTS);
@@ -196,10 +192,9 @@ static mixrt_status map_shared(struct mixrt_graph *g, const struct mixrt_graph *
             map[v] = mixrt_graph_find_value(g, bv->name);
         } else if (bv->init && !(bv->flags & MIXRT_VALUE_GRAPH_INPUT)) {
             struct mixrt_tensor *t = mixrt_arena_calloc(g->arena, 1, sizeof(*t));
-            int cv = t ? mixrt_graph_add_unique_value(g, bv->name, "_c") : -1;
-            if (cv < 0 || mixrt_tensor_copy(g->ctx, t, bv->init) != MIXRT_STATUS_OK) return MIXRT_STATUS_OUT_OF_MEMORY;
-            mixrt_pass_set_const(g, cv, t);
-            map[v] = cv;
+            if (!t || mixrt_tensor_copy(g->ctx, t, bv->init) != MIXRT_STATUS_OK ||
+                (map[v] = mixrt_pass_add_const(g, bv->name, "_c", t)) < 0)
+                return MIXRT_STATUS_OUT_OF_MEMORY;
         }
     }
     return MIXRT_STATUS_OK;
@@ -211,12 +206,10 @@ static mixrt_status inline_if(struct mixrt_pass_state *st, int ni, bool *done) {
     struct mixrt_graph *g = st->g;
     const struct mixrt_node *n = &g->nodes[ni];
     *done = false;
+    bool take_then = false;
     if (n->domain[0] || strcmp(n->op_type, "If") || n->n_inputs < 1 || n->inputs[0] < 0 ||
-        !mixrt_graph_is_fixed_const(g, n->inputs[0]))
+        !const_bool(g, n->inputs[0], &take_then))
         return MIXRT_STATUS_OK;
-    const struct mixrt_tensor *c = g->values[n->inputs[0]].init;
-    if (c->dtype != MIXRT_DTYPE_BOOL || mixrt_tensor_numel(c) != 1) return MIXRT_STATUS_OK;
-    bool take_then = ((const uint8_t *)c->data)[0] != 0;
     const struct mixrt_attr *a = mixrt_node_attr(n, take_then ? "then_branch" : "else_branch");
     const struct mixrt_graph *b = a && a->type == MIXRT_ATTR_GRAPH ? a->g : NULL;
     if (!b || b->n_inputs || b->n_outputs < n->n_outputs || (int64_t)b->n_nodes > UNROLL_MAX_NODES ||
@@ -360,14 +353,14 @@ static mixrt_status fold_sequence_read(struct mixrt_pass_state *st, int ni, bool
         int c = scalar_const(g, n->name, "_len", MIXRT_DTYPE_I64, k);
         if (c < 0) return MIXRT_STATUS_OUT_OF_MEMORY;
         mixrt_pass_replace_uses(st, out, c);
-    } else {
+        g->values[out].producer = -1;
+    } else { /* give_value leaves out's producer -1 or the Identity it adds */
         int64_t i = 0;
         if (!const_int(g, n->inputs[1], &i) || i < -k || i >= k) return MIXRT_STATUS_OK;
         mixrt_status s = give_value(st, n->name, out, el[i < 0 ? i + k : i]);
         if (s != MIXRT_STATUS_OK) return s;
     }
     st->dead[ni] = true;
-    g->values[out].producer = g->values[out].producer == ni ? -1 : g->values[out].producer;
     *done = true;
     return MIXRT_STATUS_OK;
 }
