@@ -304,6 +304,25 @@ nodes = [h.make_node("Conv", ["x", "wd", "bd"], ["c1"], kernel_shape=[3, 3], aut
 save(nodes, [h.make_tensor_value_info("x", T.FLOAT, [2, 8, 12, 12])],
      [h.make_tensor_value_info("y", T.FLOAT, [2, 16, 12, 12]), h.make_tensor_value_info("y2", T.FLOAT, [2, 4, 6, 6])],
      [("wd", cw(8, 1, 3, 3)), ("bd", cw(8)), ("wp", cw(16, 8, 1, 1)), ("ws", cw(4, 8, 3, 3))], "same_pad", infer=True)
+# conv3d.onnx - video nets' 3-D convolutions (r3d / R(2+1)D / S3D / MViT): a 3x3x3 stem with
+# bias and Relu at stride (1, 2, 2), a (1, 3, 3) spatial and a (3, 1, 1) temporal conv
+# (R(2+1)D's pair; the second strided and dilated in time), a depthwise 3x3x3 (MViT's pooling
+# conv) with a residual Add, a 3-D MaxPool, and the 3-D global average: all on CUDA.
+nodes = [h.make_node("Conv", ["x", "w1", "b1"], ["c1"], kernel_shape=[3, 3, 3], pads=[1, 1, 1, 1, 1, 1],
+                     strides=[1, 2, 2]),
+         h.make_node("Relu", ["c1"], ["a1"]),
+         h.make_node("Conv", ["a1", "w2"], ["c2"], kernel_shape=[1, 3, 3], pads=[0, 1, 1, 0, 1, 1]),
+         h.make_node("Conv", ["c2", "w3", "b3"], ["c3"], kernel_shape=[3, 1, 1], pads=[2, 0, 0, 2, 0, 0],
+                     strides=[2, 1, 1], dilations=[2, 1, 1]),
+         h.make_node("Relu", ["c3"], ["a3"]),
+         h.make_node("Conv", ["a3", "w4", "b4"], ["c4"], kernel_shape=[3, 3, 3], pads=[1, 1, 1, 1, 1, 1], group=16),
+         h.make_node("Add", ["c4", "a3"], ["r4"]),
+         h.make_node("MaxPool", ["r4"], ["p4"], kernel_shape=[1, 3, 3], strides=[1, 2, 2], pads=[0, 1, 1, 0, 1, 1]),
+         h.make_node("GlobalAveragePool", ["p4"], ["y"])]
+save(nodes, [h.make_tensor_value_info("x", T.FLOAT, [2, 3, 8, 20, 18])],
+     [h.make_tensor_value_info("y", T.FLOAT, [2, 16, 1, 1, 1]), h.make_tensor_value_info("p4", T.FLOAT, [2, 16, 4, 5, 5])],
+     [("w1", cw(8, 3, 3, 3, 3)), ("b1", cw(8)), ("w2", cw(12, 8, 1, 3, 3)), ("w3", cw(16, 12, 3, 1, 1)),
+      ("b3", cw(16)), ("w4", cw(16, 1, 3, 3, 3)), ("b4", cw(16))], "conv3d", infer=True)
 print("models:", out)
 PY
     exit $?

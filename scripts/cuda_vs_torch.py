@@ -2,9 +2,10 @@
 """cuda_vs_torch.py - the GPU peer for `mixrt bench --backend cuda`: PyTorch eager and
 torch.compile (mode reduce-overhead: CUDA graphs) latency of BERT-base and GPT-2 (HF
 transformers, random init, same shapes as the zoo models: batch B, sequence 128), ResNet-50
-and ViT-B/16 (HF) and MobileNetV2 and EfficientNet-B0 (torchvision; not run yet on the H200)
-in bf16 on the same GPU, in the same run as mixrt's bench rows (run mixrt first, then this).
-usage: python3 scripts/cuda_vs_torch.py [--batch 1[,32]] [--models bert,gpt2,resnet50,vit,mobilenetv2,efficientnet]
+and ViT-B/16 (HF), MobileNetV2 and EfficientNet-B0 (torchvision) and torchvision's video nets
+(r3d_18, mc3_18, r2plus1d_18, s3d, mvit_v2_s) in bf16 on the same GPU, in the same run as
+mixrt's bench rows (run mixrt first, then this).
+usage: python3 scripts/cuda_vs_torch.py [--batch 1[,32]] [--models bert,gpt2,resnet50,vit,mobilenetv2,efficientnet,r3d_18,...]
 Prints one line per (model, mode): median ms over timed iterations (CUDA events).
   python3 scripts/cuda_vs_torch.py --rebatch SRC.onnx DST.onnx N [INPUT_DIR OUT_DIR]
 rewrites a zoo model exported at batch 1 for batch N (graph inputs/outputs dim 0, and the
@@ -42,6 +43,14 @@ def make(name, batch):
         m = tvm.mobilenet_v2() if name == "mobilenetv2" else tvm.efficientnet_b0()
         m = m.cuda().eval().to(torch.bfloat16)
         return m, {"x": torch.randn(batch, 3, 224, 224, device="cuda", dtype=torch.bfloat16)}
+    if name in ("r3d_18", "mc3_18", "r2plus1d_18", "s3d", "mvit_v2_s"):
+        # torchvision's video nets, random init, on the clips export_torch_models.py exports
+        # them with (16 frames of 112 x 112; 224 x 224 where global pools or position tables
+        # need it).
+        import torchvision.models.video as tvv
+        m = getattr(tvv, name)(weights=None).cuda().eval().to(torch.bfloat16)
+        hw = 224 if name in ("s3d", "mvit_v2_s") else 112
+        return m, {"x": torch.randn(batch, 3, 16, hw, hw, device="cuda", dtype=torch.bfloat16)}
     if name in ("resnet50", "vit"):
         # HF ResNetConfig() is ResNet-50 (bottleneck, depths 3-4-6-3); ViTConfig() is ViT-B/16.
         m = tf.ResNetForImageClassification(tf.ResNetConfig()) if name == "resnet50" else \

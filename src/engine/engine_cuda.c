@@ -580,7 +580,7 @@ static bool copyable(mixrt_dtype d) {
 }
 
 /* Conv / com.mixrt FusedConv as one cuDNN convolution (or, for a patch conv, one GEMM) plus
- * one epilogue kernel for bias, residual and activation: 2-D, constant W, symmetric
+ * one epilogue kernel for bias, residual and activation: 1-D, 2-D or 3-D (NCDHW), constant W, symmetric
  * explicit pads, activations the unary kernels have. On by default (verified on the H200,
  * notes/cuda.md); MIXRT_CUDA_CONV=0 keeps convolutions on the CPU. */
 static bool conv_geom(const struct mixrt_graph *g, const struct mixrt_node *n, struct cu_step *st) {
@@ -595,9 +595,9 @@ static bool conv_geom(const struct mixrt_graph *g, const struct mixrt_node *n, s
     /* 1-D convs (Whisper's and wav2vec2's audio stems) run as 2-D ones of height 1: [N, C, L]
      * is [N, C, 1, L] in memory. */
     int rk = g->values[x].rank;
-    if ((rk != 4 && rk != 3) || g->values[w].rank != rk || g->values[y].rank != rk) return false;
+    if (rk < 3 || rk > 5 || g->values[w].rank != rk || g->values[y].rank != rk) return false;
     bool nhwc = fused && mixrt_node_attr_int(n, "channels_last", 0) == 1;
-    if (rk == 3 && nhwc) return false;
+    if (rk != 4 && nhwc) return false;
     st->conv_act = -1;
     if (fused) {
         enum mixrt_fconv_act act;
@@ -625,12 +625,14 @@ static bool conv_geom(const struct mixrt_graph *g, const struct mixrt_node *n, s
     if (strcmp(ap, "NOTSET") && strcmp(ap, "VALID") && !same) return false;
     const int sp = rk - 2; /* spatial axes */
     if ((pads && np != (size_t)(2 * sp)) || (strides && ns != (size_t)sp) || (dil && nd != (size_t)sp)) return false;
-    int64_t ph = 0, pw = 0;
-    if (pads && strcmp(ap, "VALID")) {
-        if (pads[0] != pads[sp] || (sp == 2 && pads[1] != pads[3])) return false; /* cuDNN pads symmetrically */
-        if (sp == 2) ph = pads[0], pw = pads[1];
-        else pw = pads[0];
-    }
+    /* Spatial axis i of 3 (depth, height, width) is the graph's axis i - (3 - sp); a 2-D
+     * conv has no depth, a 1-D one height 1 as well. */
+    int64_t pd3[3] = {0, 0, 0};
+    if (pads && strcmp(ap, "VALID"))
+        for (int i = 0; i < sp; i++) {
+            if (pads[i] != pads[sp + i]) return false; /* cuDNN pads symmetrically */
+            pd3[3 - sp + i] = pads[i];
+        }
     int64_t group = mixrt_node_attr_int(n, "group", 1);
     struct mixrt_cuda_conv_desc *d = &st->cd;
     memset(d, 0, sizeof(*d));
@@ -642,25 +644,34 @@ static bool conv_geom(const struct mixrt_graph *g, const struct mixrt_node *n, s
     d->k = nhwc ? dim(g, y, 3) : dim(g, y, 1);
     d->oh = nhwc ? dim(g, y, 1) : sp == 1 ? 1 : dim(g, y, 2);
     d->ow = nhwc ? dim(g, y, 2) : dim(g, y, rk - 1);
-    d->r = sp == 1 ? 1 : dim(g, w, 2), d->s = dim(g, w, rk - 1);
+    d->r = sp == 1 ? 1 : dim(g, w, rk - 2), d->s = dim(g, w, rk - 1);
+    if (sp == 3) { /* NCDHW: the H, W fields hold axes 3 and 4, depth its own */
+        d->d = dim(g, x, 2), d->h = dim(g, x, 3), d->od = dim(g, y, 2), d->oh = dim(g, y, 3), d->t = dim(g, w, 2);
+        if (d->d < 1 || d->od < 1 || d->t < 1) return false;
+    }
+    int64_t st3[3] = {1, 1, 1}, dl3[3] = {1, 1, 1};
+    for (int i = 0; i < sp; i++) {
+        if (strides) st3[3 - sp + i] = strides[i];
+        if (dil) dl3[3 - sp + i] = dil[i];
+    }
+    for (int i = 0; i < 3; i++)
+        if (st3[i] < 1 || st3[i] > 65535 || dl3[i] < 1 || dl3[i] > 65535) return false;
     if (same) { /* SAME_*: the pads the output size needs, when they come out even (HF EfficientNet) */
-        int64_t in[2] = {d->h, d->w}, out[2] = {d->oh, d->ow}, pd[2] = {0, 0};
+        int64_t in[3] = {d->d, d->h, d->w}, out[3] = {d->od, d->oh, d->ow}, kk[3] = {d->t, d->r, d->s};
         if (d->h < 1 || d->w < 1 || d->oh < 1 || d->ow < 1 || d->r < 1 || d->s < 1) return false;
-        for (int i = 2 - sp; i < 2; i++) {
-            int64_t s_i = strides ? strides[i - (2 - sp)] : 1, d_i = dil ? dil[i - (2 - sp)] : 1;
-            int64_t k_i = i == 0 ? d->r : d->s, total = (out[i] - 1) * s_i + (k_i - 1) * d_i + 1 - in[i];
+        for (int i = 3 - sp; i < 3; i++) {
+            int64_t total = (out[i] - 1) * st3[i] + (kk[i] - 1) * dl3[i] + 1 - in[i];
             if (total < 0) total = 0;
             if (total % 2) return false; /* uneven: cuDNN pads symmetrically */
-            pd[i] = total / 2;
+            pd3[i] = total / 2;
         }
-        ph = pd[0], pw = pd[1];
     }
-    if (group < 1 || group > INT32_MAX || ph > 65535 || pw > 65535 || dim(g, w, 0) != d->k ||
-        dim(g, w, 1) * group != d->c || dim(g, y, 0) != d->n)
+    if (group < 1 || group > INT32_MAX || pd3[0] > 65535 || pd3[1] > 65535 || pd3[2] > 65535 ||
+        dim(g, w, 0) != d->k || dim(g, w, 1) * group != d->c || dim(g, y, 0) != d->n)
         return false;
-    d->pad_h = (int)ph, d->pad_w = (int)pw, d->groups = (int)group;
-    d->stride_h = strides && sp == 2 ? (int)strides[0] : 1, d->stride_w = strides ? (int)strides[sp - 1] : 1;
-    d->dil_h = dil && sp == 2 ? (int)dil[0] : 1, d->dil_w = dil ? (int)dil[sp - 1] : 1;
+    d->pad_h = (int)pd3[1], d->pad_w = (int)pd3[2], d->groups = (int)group;
+    d->stride_h = (int)st3[1], d->stride_w = (int)st3[2], d->dil_h = (int)dl3[1], d->dil_w = (int)dl3[2];
+    if (sp == 3) d->pad_d = (int)pd3[0], d->stride_d = (int)st3[0], d->dil_d = (int)dl3[0];
     st->conv_b = st->conv_z = -1;
     if (b >= 0) {
         if (dt_of(g, b) != dt || numel(g, b) != (size_t)d->k) return false;
@@ -673,7 +684,7 @@ static bool conv_geom(const struct mixrt_graph *g, const struct mixrt_node *n, s
     /* Kernel == stride, no pads, no dilation, one group (ViT's patch embedding, and 1x1
      * convs): every input element is read once, so a space-to-depth copy and a GEMM do it
      * (no cuDNN; MIXRT_CUDA_PATCH=off: cuDNN). */
-    st->patch = group == 1 && d->pad_h == 0 && d->pad_w == 0 && d->dil_h == 1 && d->dil_w == 1 &&
+    st->patch = sp < 3 && group == 1 && d->pad_h == 0 && d->pad_w == 0 && d->dil_h == 1 && d->dil_w == 1 &&
                 d->stride_h == d->r && d->stride_w == d->s && d->oh == d->h / d->r && d->ow == d->w / d->s &&
                 !(getenv("MIXRT_CUDA_PATCH") && !strcmp(getenv("MIXRT_CUDA_PATCH"), "off"));
     /* Few input channels, channels-last: im2col + one product (MIXRT_CUDA_IM2COL=off: cuDNN). */
@@ -726,6 +737,21 @@ static bool pool_geom(const struct mixrt_graph *g, const struct mixrt_node *n, s
     bool glob = !strcmp(n->op_type, "GlobalAveragePool");
     if (!maxp && !avg && !glob) return false;
     int x = in_at(n, 0), y = out_at(n, 0);
+    if (glob && onnx && n->n_inputs == 1 && g->values[x].rank == 5 && g->values[y].rank == 5) {
+        /* 3-D global average (video nets' head): NCDHW averaged over D, H, W is the 2-D one
+         * over [N, C, D*H, W], the same bytes. */
+        if (!cu_float(dt_of(g, x)) || dt_of(g, y) != dt_of(g, x)) return false;
+        memset(a, 0, sizeof(*a));
+        a->n = dim(g, x, 0), a->c = dim(g, x, 1), a->h = dim(g, x, 2) * dim(g, x, 3), a->w = dim(g, x, 4);
+        a->oh = a->ow = 1;
+        if (a->n < 1 || a->c < 1 || dim(g, x, 2) < 1 || dim(g, x, 3) < 1 || a->w < 1 || a->h > INT32_MAX ||
+            a->w > INT32_MAX || numel(g, y) != (size_t)(a->n * a->c))
+            return false;
+        a->avg = 1;
+        a->sh = a->sw = a->dh = a->dw = 1;
+        a->kh = (int)a->h, a->kw = (int)a->w;
+        return true;
+    }
     if (n->n_inputs != 1 || g->values[x].rank != 4 || g->values[y].rank != 4) return false;
     mixrt_dtype dt = dt_of(g, x);
     if (!cu_float(dt) || dt_of(g, y) != dt) return false;
@@ -2408,7 +2434,8 @@ static mixrt_status run_cuda_step(struct mixrt_engine *e, int i) {
         const void *zp = z >= 0 && !st->conv_z_done ? dptr(c, z) : NULL;
         int act = st->conv_act_done ? -1 : st->conv_act;
         if (bp || zp || act >= 0)
-            MIXRT_TRY(t->bias_act(c->dev, dt, yp, bp, (size_t)cd->k, cd->nhwc ? 1 : (size_t)(cd->oh * cd->ow), zp, act,
+            MIXRT_TRY(t->bias_act(c->dev, dt, yp, bp, (size_t)cd->k,
+                                  cd->nhwc ? 1 : (size_t)(cd->oh * cd->ow * (cd->od > 0 ? cd->od : 1)), zp, act,
                                   ny));
         break;
     }

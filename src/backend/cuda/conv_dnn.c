@@ -1,4 +1,4 @@
-/* conv_dnn.c - 2-D convolution through cuDNN 9's convolution API (NCHW or NHWC, f32 / bf16 /
+/* conv_dnn.c - 2-D and 3-D convolution through cuDNN 9's convolution API (NCHW or NHWC, f32 / bf16 /
  * f16), with cuDNN loaded by dlopen on first use so libmixrt_cuda.so still loads where cuDNN
  * is absent (a conv plan then fails with UNSUPPORTED naming the library). Invariant: a plan
  * holds descriptors whose shapes were accepted by cuDNN and an algorithm whose workspace fits
@@ -23,14 +23,23 @@ struct dnn_api {
     cudnnStatus_t (*CreateTensorDescriptor)(cudnnTensorDescriptor_t *);
     cudnnStatus_t (*SetTensor4dDescriptor)(cudnnTensorDescriptor_t, cudnnTensorFormat_t, cudnnDataType_t, int, int,
                                            int, int);
+    cudnnStatus_t (*SetTensorNdDescriptorEx)(cudnnTensorDescriptor_t, cudnnTensorFormat_t, cudnnDataType_t, int,
+                                             const int *);
     cudnnStatus_t (*DestroyTensorDescriptor)(cudnnTensorDescriptor_t);
     cudnnStatus_t (*CreateFilterDescriptor)(cudnnFilterDescriptor_t *);
     cudnnStatus_t (*SetFilter4dDescriptor)(cudnnFilterDescriptor_t, cudnnDataType_t, cudnnTensorFormat_t, int, int,
                                            int, int);
+    cudnnStatus_t (*SetFilterNdDescriptor)(cudnnFilterDescriptor_t, cudnnDataType_t, cudnnTensorFormat_t, int,
+                                           const int *);
     cudnnStatus_t (*DestroyFilterDescriptor)(cudnnFilterDescriptor_t);
     cudnnStatus_t (*CreateConvolutionDescriptor)(cudnnConvolutionDescriptor_t *);
     cudnnStatus_t (*SetConvolution2dDescriptor)(cudnnConvolutionDescriptor_t, int, int, int, int, int, int,
                                                 cudnnConvolutionMode_t, cudnnDataType_t);
+    cudnnStatus_t (*SetConvolutionNdDescriptor)(cudnnConvolutionDescriptor_t, int, const int *, const int *,
+                                                const int *, cudnnConvolutionMode_t, cudnnDataType_t);
+    cudnnStatus_t (*GetConvolutionNdForwardOutputDim)(const cudnnConvolutionDescriptor_t,
+                                                      const cudnnTensorDescriptor_t, const cudnnFilterDescriptor_t,
+                                                      int, int *);
     cudnnStatus_t (*SetConvolutionGroupCount)(cudnnConvolutionDescriptor_t, int);
     cudnnStatus_t (*SetConvolutionMathType)(cudnnConvolutionDescriptor_t, cudnnMathType_t);
     cudnnStatus_t (*DestroyConvolutionDescriptor)(cudnnConvolutionDescriptor_t);
@@ -82,7 +91,8 @@ static mixrt_status dnn_load(mixrt_context_t ctx) {
                 DNN_SYM(SetConvolutionGroupCount), DNN_SYM(SetConvolutionMathType),
                 DNN_SYM(DestroyConvolutionDescriptor), DNN_SYM(GetConvolution2dForwardOutputDim),
                 DNN_SYM(GetConvolutionForwardAlgorithm_v7), DNN_SYM(FindConvolutionForwardAlgorithm),
-                DNN_SYM(ConvolutionForward),
+                DNN_SYM(ConvolutionForward), DNN_SYM(SetTensorNdDescriptorEx), DNN_SYM(SetFilterNdDescriptor),
+                DNN_SYM(SetConvolutionNdDescriptor), DNN_SYM(GetConvolutionNdForwardOutputDim),
 #undef DNN_SYM
             };
             g_dnn_state = 1;
@@ -170,7 +180,10 @@ mixrt_status mixrt_cuda_conv_create(mixrt_cuda_device_t dev, const struct mixrt_
                          d->groups > 0 && d->c % d->groups == 0 && d->k % d->groups == 0 && d->stride_h > 0 &&
                          d->stride_w > 0 && d->dil_h > 0 && d->dil_w > 0 && d->pad_h >= 0 && d->pad_w >= 0 &&
                          d->n <= INT32_MAX && d->c <= INT32_MAX && d->h <= INT32_MAX && d->w <= INT32_MAX &&
-                         d->k <= INT32_MAX,
+                         d->k <= INT32_MAX && d->d >= 0 &&
+                         (d->d == 0 || (!d->nhwc && d->t > 0 && d->od > 0 && d->stride_d > 0 && d->dil_d > 0 &&
+                                        d->pad_d >= 0 && d->d <= INT32_MAX && d->t <= INT32_MAX &&
+                                        d->od <= INT32_MAX)),
                 MIXRT_STATUS_INVALID_ARGUMENT,
                 "cannot plan CUDA conv '%s': N %lld C %lld H %lld W %lld K %lld R %lld S %lld groups %d", nm,
                 (long long)d->n, (long long)d->c, (long long)d->h, (long long)d->w, (long long)d->k, (long long)d->r,
@@ -183,9 +196,15 @@ mixrt_status mixrt_cuda_conv_create(mixrt_cuda_device_t dev, const struct mixrt_
     c->dev = dev;
     c->desc = *d;
     c->desc.name = NULL;
-    snprintf(c->name, sizeof c->name, "%s %s %s N%lld C%lld %lldx%lld K%lld %lldx%lld g%d", nm,
-             mixrt_dtype_name(d->dtype), d->nhwc ? "NHWC" : "NCHW", (long long)d->n, (long long)d->c, (long long)d->h,
-             (long long)d->w, (long long)d->k, (long long)d->r, (long long)d->s, d->groups);
+    const bool d3 = d->d > 0;
+    if (d3)
+        snprintf(c->name, sizeof c->name, "%s %s NCDHW N%lld C%lld %lldx%lldx%lld K%lld %lldx%lldx%lld g%d", nm,
+                 mixrt_dtype_name(d->dtype), (long long)d->n, (long long)d->c, (long long)d->d, (long long)d->h,
+                 (long long)d->w, (long long)d->k, (long long)d->t, (long long)d->r, (long long)d->s, d->groups);
+    else
+        snprintf(c->name, sizeof c->name, "%s %s %s N%lld C%lld %lldx%lld K%lld %lldx%lld g%d", nm,
+                 mixrt_dtype_name(d->dtype), d->nhwc ? "NHWC" : "NCHW", (long long)d->n, (long long)d->c,
+                 (long long)d->h, (long long)d->w, (long long)d->k, (long long)d->r, (long long)d->s, d->groups);
     cudnnDataType_t t = d->dtype == MIXRT_DTYPE_BF16 ? CUDNN_DATA_BFLOAT16
                         : d->dtype == MIXRT_DTYPE_F16 ? CUDNN_DATA_HALF
                                                       : CUDNN_DATA_FLOAT;
@@ -194,26 +213,57 @@ mixrt_status mixrt_cuda_conv_create(mixrt_cuda_device_t dev, const struct mixrt_
     DNN_TRY(ctx, g_dnn.CreateTensorDescriptor(&c->yd), "cudnnCreateTensorDescriptor(%s)", c->name);
     DNN_TRY(ctx, g_dnn.CreateFilterDescriptor(&c->wd), "cudnnCreateFilterDescriptor(%s)", c->name);
     DNN_TRY(ctx, g_dnn.CreateConvolutionDescriptor(&c->cd), "cudnnCreateConvolutionDescriptor(%s)", c->name);
-    DNN_TRY(ctx, g_dnn.SetTensor4dDescriptor(c->xd, f, t, (int)d->n, (int)d->c, (int)d->h, (int)d->w),
-            "cudnnSetTensor4dDescriptor(X, %s)", c->name);
-    /* The filter is in the activations' format: KCRS with NCHW, KRSC with NHWC. */
-    DNN_TRY(ctx, g_dnn.SetFilter4dDescriptor(c->wd, t, f, (int)d->k, (int)(d->c / d->groups), (int)d->r, (int)d->s),
-            "cudnnSetFilter4dDescriptor(%s)", c->name);
-    DNN_TRY(ctx,
-            g_dnn.SetConvolution2dDescriptor(c->cd, d->pad_h, d->pad_w, d->stride_h, d->stride_w, d->dil_h, d->dil_w,
-                                             CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
-            "cudnnSetConvolution2dDescriptor(%s)", c->name);
+    if (d3) {
+        /* 3-D: packed NCDHW activations, KCTRS filter, one pad / stride / dilation per axis. */
+        const int xdim[5] = {(int)d->n, (int)d->c, (int)d->d, (int)d->h, (int)d->w};
+        const int wdim[5] = {(int)d->k, (int)(d->c / d->groups), (int)d->t, (int)d->r, (int)d->s};
+        const int pad[3] = {d->pad_d, d->pad_h, d->pad_w}, str[3] = {d->stride_d, d->stride_h, d->stride_w};
+        const int dil[3] = {d->dil_d, d->dil_h, d->dil_w};
+        DNN_TRY(ctx, g_dnn.SetTensorNdDescriptorEx(c->xd, CUDNN_TENSOR_NCHW, t, 5, xdim),
+                "cudnnSetTensorNdDescriptorEx(X, %s)", c->name);
+        DNN_TRY(ctx, g_dnn.SetFilterNdDescriptor(c->wd, t, CUDNN_TENSOR_NCHW, 5, wdim), "cudnnSetFilterNdDescriptor(%s)",
+                c->name);
+        DNN_TRY(ctx, g_dnn.SetConvolutionNdDescriptor(c->cd, 3, pad, str, dil, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
+                "cudnnSetConvolutionNdDescriptor(%s)", c->name);
+    } else {
+        DNN_TRY(ctx, g_dnn.SetTensor4dDescriptor(c->xd, f, t, (int)d->n, (int)d->c, (int)d->h, (int)d->w),
+                "cudnnSetTensor4dDescriptor(X, %s)", c->name);
+        /* The filter is in the activations' format: KCRS with NCHW, KRSC with NHWC. */
+        DNN_TRY(ctx,
+                g_dnn.SetFilter4dDescriptor(c->wd, t, f, (int)d->k, (int)(d->c / d->groups), (int)d->r, (int)d->s),
+                "cudnnSetFilter4dDescriptor(%s)", c->name);
+        DNN_TRY(ctx,
+                g_dnn.SetConvolution2dDescriptor(c->cd, d->pad_h, d->pad_w, d->stride_h, d->stride_w, d->dil_h,
+                                                 d->dil_w, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
+                "cudnnSetConvolution2dDescriptor(%s)", c->name);
+    }
     if (d->groups > 1) DNN_TRY(ctx, g_dnn.SetConvolutionGroupCount(c->cd, d->groups), "cudnnSetConvolutionGroupCount(%s)", c->name);
     /* f32 stays f32 (FMA math: TF32 would round the inputs); 16-bit types on tensor cores. */
     DNN_TRY(ctx, g_dnn.SetConvolutionMathType(c->cd, t == CUDNN_DATA_FLOAT ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH),
             "cudnnSetConvolutionMathType(%s)", c->name);
-    int on, oc, oh, ow;
-    DNN_TRY(ctx, g_dnn.GetConvolution2dForwardOutputDim(c->cd, c->xd, c->wd, &on, &oc, &oh, &ow),
-            "cudnnGetConvolution2dForwardOutputDim(%s)", c->name);
-    MIXRT_CHECK(ctx, on == d->n && oc == d->k && oh == d->oh && ow == d->ow, MIXRT_STATUS_INVALID_ARGUMENT,
-                "cannot plan CUDA conv '%s': cuDNN makes a [%d,%d,%d,%d] output, the graph says [%lld,%lld,%lld,%lld]",
-                c->name, on, oc, oh, ow, (long long)d->n, (long long)d->k, (long long)d->oh, (long long)d->ow);
-    DNN_TRY(ctx, g_dnn.SetTensor4dDescriptor(c->yd, f, t, on, oc, oh, ow), "cudnnSetTensor4dDescriptor(Y, %s)", c->name);
+    if (d3) {
+        int od[5];
+        DNN_TRY(ctx, g_dnn.GetConvolutionNdForwardOutputDim(c->cd, c->xd, c->wd, 5, od),
+                "cudnnGetConvolutionNdForwardOutputDim(%s)", c->name);
+        MIXRT_CHECK(ctx, od[0] == d->n && od[1] == d->k && od[2] == d->od && od[3] == d->oh && od[4] == d->ow,
+                    MIXRT_STATUS_INVALID_ARGUMENT,
+                    "cannot plan CUDA conv '%s': cuDNN makes a [%d,%d,%d,%d,%d] output, the graph says "
+                    "[%lld,%lld,%lld,%lld,%lld]",
+                    c->name, od[0], od[1], od[2], od[3], od[4], (long long)d->n, (long long)d->k, (long long)d->od,
+                    (long long)d->oh, (long long)d->ow);
+        DNN_TRY(ctx, g_dnn.SetTensorNdDescriptorEx(c->yd, CUDNN_TENSOR_NCHW, t, 5, od),
+                "cudnnSetTensorNdDescriptorEx(Y, %s)", c->name);
+    } else {
+        int on, oc, oh, ow;
+        DNN_TRY(ctx, g_dnn.GetConvolution2dForwardOutputDim(c->cd, c->xd, c->wd, &on, &oc, &oh, &ow),
+                "cudnnGetConvolution2dForwardOutputDim(%s)", c->name);
+        MIXRT_CHECK(ctx, on == d->n && oc == d->k && oh == d->oh && ow == d->ow, MIXRT_STATUS_INVALID_ARGUMENT,
+                    "cannot plan CUDA conv '%s': cuDNN makes a [%d,%d,%d,%d] output, the graph says "
+                    "[%lld,%lld,%lld,%lld]",
+                    c->name, on, oc, oh, ow, (long long)d->n, (long long)d->k, (long long)d->oh, (long long)d->ow);
+        DNN_TRY(ctx, g_dnn.SetTensor4dDescriptor(c->yd, f, t, on, oc, oh, ow), "cudnnSetTensor4dDescriptor(Y, %s)",
+                c->name);
+    }
     cudnnConvolutionFwdAlgoPerf_t perf[8];
     int found = 0;
     DNN_TRY(ctx, g_dnn.GetConvolutionForwardAlgorithm_v7(h, c->xd, c->wd, c->cd, c->yd, 8, &found, perf),

@@ -11,7 +11,7 @@
 #include "backend/cuda/cuda_backend.h"
 
 #define MIXRT_CUDA_TABLE_SYMBOL "mixrt_cuda_backend_v1"
-#define MIXRT_CUDA_TABLE_VERSION 1u
+#define MIXRT_CUDA_TABLE_VERSION 2u /* 2: conv descriptors carry a depth (3-D convs) */
 
 struct mixrt_cuda_table {
     uint32_t version, size;
