@@ -374,14 +374,21 @@ int main(void) {
         }
     /* 3-D convs (conv3d.onnx: padded, strided, dilated in time, (1, 3, 3) and (3, 1, 1) kernels,
      * depthwise with a residual, bias and Relu; a 3-D MaxPool and global average after): every
-     * layer on CUDA, one segment. */
-    if (small_model("conv3d"))
-        for (int p = 0; p < 3; p++) {
-            int cpu = -1, seg = -1;
-            small_check("conv3d", precs[p], &cpu, &seg);
-            TU_CHECK(cpu == 0 && seg == 1, "conv3d %s: %d CPU layers, %d segments (expected all on CUDA)", precs[p], cpu,
-                     seg);
+     * layer on CUDA, one segment, with the timed layout choice and each layout forced
+     * (MIXRT_CUDA_CONV3D: NCDHW convs, or NDHWC ones between tiled transposes). */
+    if (small_model("conv3d")) {
+        static const char *const lay[] = {NULL, "ncdhw", "ndhwc"};
+        for (int l = 0; l < 3; l++) {
+            if (lay[l]) setenv("MIXRT_CUDA_CONV3D", lay[l], 1);
+            for (int p = 0; p < 3; p++) {
+                int cpu = -1, seg = -1;
+                small_check("conv3d", precs[p], &cpu, &seg);
+                TU_CHECK(cpu == 0 && seg == 1, "conv3d %s (%s): %d CPU layers, %d segments (expected all on CUDA)",
+                         precs[p], lay[l] ? lay[l] : "timed", cpu, seg);
+            }
         }
+        unsetenv("MIXRT_CUDA_CONV3D");
+    }
     /* auto_pad SAME_UPPER convs (same_pad.onnx, HF EfficientNet's): the stride-1 ones with even
      * pads on CUDA, the stride-2 one with an uneven pad on the CPU (one layer). */
     if (small_model("same_pad"))

@@ -434,6 +434,12 @@ static void test_strided_copy(void) {
         {"concat rows f32", 4, 2, {5, 12}, 0, {5, 12}, {0, 1}, 4},
         {"size-1 axes u8", 1, 4, {1, 3, 1, 64}, 0, {1, 3, 1, 64}, {0, 1, 2, 3}, 0},
         {"8-byte 16B", 8, 3, {3, 2, 6}, 2, {3, 2, 4}, {0, 1, 2}, 0},
+        /* batched 2-D transposes of 16 x 16 and more: the tiled kernel (partial tiles) */
+        {"tiled ncs->nsc", 2, 3, {2, 40, 77}, 0, {2, 77, 40}, {0, 2, 1}, 0},
+        {"tiled nchw->nhwc", 2, 4, {2, 24, 5, 7}, 0, {2, 5, 7, 24}, {0, 2, 3, 1}, 0},
+        {"tiled 2-D f32", 4, 2, {33, 70}, 0, {70, 33}, {1, 0}, 0},
+        {"tiled u8", 1, 3, {3, 16, 50}, 0, {3, 50, 16}, {0, 2, 1}, 0},
+        {"tiled 8-byte", 8, 3, {3, 20, 18}, 0, {3, 18, 20}, {0, 2, 1}, 0},
     };
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const struct copy_case *cc = &cases[t];

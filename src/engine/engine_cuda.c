@@ -111,6 +111,9 @@ struct cu_step {
      * (MIXRT_CUDA_DWCONV=off: cuDNN). MobileNetV2 at b32 ran 4.65 ms on the H200 with cuDNN's. */
     bool dw;
     struct mixrt_cuda_dwconv_args dwa;
+    /* A 3-D conv run channels-last (conv planned NDHWC, W as KTRSC in wperm): X transposed
+     * into the engine's conv3d scratch, Y transposed back from it (see conv3d_layout). */
+    bool cl3;
     void *col;
     size_t col_bytes;
     struct mixrt_cuda_pool_args pool;
@@ -179,6 +182,8 @@ struct mixrt_engine_cuda {
     mixrt_cuda_graph_t graph; /* the whole run's kernels when there is no CPU step */
     void *att_scratch; /* shared by the batched-GEMM attention layers (they run one by one) */
     size_t att_scratch_bytes;
+    void *cl3_scratch; /* shared by the channels-last 3-D convs: X then Y, transposed */
+    size_t cl3_scratch_bytes;
     bool graph_tried;
     bool sync_each;
     /* Pinned staging of the final device-to-host copies (MIXRT_CUDA_PINNED=off: straight
@@ -577,6 +582,40 @@ static bool trailing_bcast(const struct mixrt_graph *g, int b, int y) {
 static bool copyable(mixrt_dtype d) {
     size_t s = mixrt_dtype_size(d);
     return d != MIXRT_DTYPE_STRING && (s == 1 || s == 2 || s == 4 || s == 8);
+}
+
+/* A 3-D conv's layout: cuDNN's NDHWC kernels (channels innermost, as its tensor-core kernels
+ * read them) between two transposes, where that measures faster than its NCDHW conv. cuDNN's
+ * timed search ran both convs at create; the transposes (strided copies) are charged their
+ * bytes, read and written, at 1.5 TB/s plus 4 us. MIXRT_CUDA_CONV3D=ncdhw or =ndhwc forces one
+ * (tests). A refused NDHWC plan keeps the NCDHW one. */
+static void conv3d_layout(struct mixrt_engine *e, struct cu_step *st, const struct mixrt_node *n) {
+    struct mixrt_engine_cuda *c = e->cuda;
+    const char *env = getenv("MIXRT_CUDA_CONV3D");
+    if (env && !strcmp(env, "ncdhw")) return;
+    bool force = env && !strcmp(env, "ndhwc");
+    struct mixrt_cuda_conv_desc d = st->cd;
+    d.nhwc = true;
+    mixrt_cuda_conv_t cl = NULL;
+    if (c->t->conv_create(c->dev, &d, &cl) != MIXRT_STATUS_OK) {
+        mixrt_context_clear_error(e->ctx);
+        return;
+    }
+    double es = (double)mixrt_dtype_size(d.dtype);
+    double xe = (double)(d.n * d.c * d.d * d.h * d.w), ye = (double)(d.n * d.k * d.od * d.oh * d.ow);
+    double t_nc = c->t->conv_time_ms(st->conv), t_cl = c->t->conv_time_ms(cl);
+    double t_tr = 2.0 * (xe + ye) * es / 1.5e9 + 0.004;
+    bool take = force || (t_nc >= 0 && t_cl >= 0 && t_cl + t_tr < t_nc);
+    if (e->opts.verbose)
+        mixrt_log(e->ctx, MIXRT_LOG_NOTE, "layer '%s' (%s): 3-D conv NCDHW %.3f ms, NDHWC %.3f + transposes ~%.3f ms: "
+                  "%s", n->name, n->op_type, t_nc, t_cl, t_tr, take ? "NDHWC" : "NCDHW");
+    if (!take) {
+        c->t->conv_destroy(cl);
+        return;
+    }
+    c->t->conv_destroy(st->conv);
+    st->conv = cl;
+    st->cl3 = true;
 }
 
 /* Conv / com.mixrt FusedConv as one cuDNN convolution (or, for a patch conv, one GEMM) plus
@@ -1433,6 +1472,7 @@ mixrt_status mixrt_engine_cuda_assign(struct mixrt_engine *e) {
             mixrt_context_clear_error(e->ctx);
             c->steps[i].op = CU_NONE;
         }
+        if (c->steps[i].op == CU_CONV && c->steps[i].cd.d > 0 && c->steps[i].conv) conv3d_layout(e, &c->steps[i], n);
         for (int j = 0; j < n->n_outputs; j++)
             if (n->outputs[j] >= 0) dev_side[n->outputs[j]] = c->steps[i].op != CU_NONE;
         if (c->steps[i].op == CU_GEMM && c->steps[i].gg.gelu_approx) {
@@ -1777,6 +1817,24 @@ mixrt_status mixrt_engine_cuda_prepare(struct mixrt_engine *e) {
     /* Channels-last convs read W as KRSC: a reordered device copy of the OIHW weight. */
     for (int s = 0; s < ns; s++) {
         struct cu_step *st = &c->steps[g->order[s]];
+        if (st->op == CU_CONV && st->cl3) { /* KCTRS -> KTRSC; X and Y through the shared scratch */
+            int w = g->nodes[g->order[s]].inputs[1];
+            const struct mixrt_cuda_conv_desc *cd = &st->cd;
+            int64_t cg = cd->c / cd->groups, trs = cd->t * cd->r * cd->s;
+            int64_t od5[5] = {cd->k, cd->t, cd->r, cd->s, cg}, is5[5] = {cg * trs, cd->r * cd->s, cd->s, 1, trs};
+            size_t es = mixrt_dtype_size(dt_of(g, w));
+            st->wperm_bytes = vbytes(g, w);
+            MIXRT_TRY(t->alloc(c->dev, st->wperm_bytes, g->values[w].name, &st->wperm));
+            MIXRT_TRY(t->strided_copy(c->dev, es, c->wptr[w], st->wperm, 5, od5, is5, NULL));
+            size_t need = (size_t)(cd->n * cd->c * cd->d * cd->h * cd->w + cd->n * cd->k * cd->od * cd->oh * cd->ow) * es;
+            if (need > c->cl3_scratch_bytes) {
+                if (c->cl3_scratch) t->free(c->dev, c->cl3_scratch, c->cl3_scratch_bytes);
+                c->cl3_scratch = NULL, c->cl3_scratch_bytes = 0;
+                MIXRT_TRY(t->alloc(c->dev, need, "3-D conv scratch", &c->cl3_scratch));
+                c->cl3_scratch_bytes = need;
+            }
+            continue;
+        }
         if (st->op != CU_CONV || !st->cd.nhwc) continue;
         int w = g->nodes[g->order[s]].inputs[1];
         int64_t k = st->cd.k, cg = st->cd.c / st->cd.groups, r = st->cd.r, sw = st->cd.s;
@@ -2425,6 +2483,16 @@ static mixrt_status run_cuda_step(struct mixrt_engine *e, int i) {
                 MIXRT_TRY(t->gemm_run(st->gemm, col, w, st->conv_bias_done ? dptr(c, b) : NULL, yp));
             else
                 MIXRT_TRY(t->gemm_run(st->gemm, w, col, NULL, yp));
+        } else if (st->cl3) {
+            /* NCDHW -> NDHWC, the conv, NDHWC -> NCDHW (the scratch: X's copy, then Y's). */
+            int64_t C = cd->c, K = cd->k, xs = cd->d * cd->h * cd->w, ys = cd->od * cd->oh * cd->ow;
+            int64_t xd4[3] = {cd->n, xs, C}, xi4[3] = {C * xs, 1, xs};
+            int64_t yd4[3] = {cd->n, K, ys}, yi4[3] = {ys * K, 1, K};
+            size_t es = mixrt_dtype_size(dt);
+            uint8_t *xt = c->cl3_scratch, *yt = xt + (size_t)(cd->n * C * xs) * es;
+            MIXRT_TRY(t->strided_copy(c->dev, es, xp, xt, 3, xd4, xi4, NULL));
+            MIXRT_TRY(t->conv_run(st->conv, xt, w, yt, false));
+            MIXRT_TRY(t->strided_copy(c->dev, es, yt, yp, 3, yd4, yi4, NULL));
         } else {
             MIXRT_TRY(t->conv_run(st->conv, xp, w, yp, false));
         }
@@ -3055,6 +3123,7 @@ void mixrt_engine_cuda_destroy(struct mixrt_engine_cuda *c) {
             if (c->steps[i].att_pv) t->gemm_destroy(c->steps[i].att_pv);
         }
         if (c->att_scratch) t->free(c->dev, c->att_scratch, c->att_scratch_bytes);
+        if (c->cl3_scratch) t->free(c->dev, c->cl3_scratch, c->cl3_scratch_bytes);
         for (int i = 0; c->steps && i < c->n_nodes; i++) {
             if (c->steps[i].conv) t->conv_destroy(c->steps[i].conv);
             if (c->steps[i].wperm) t->free(c->dev, c->steps[i].wperm, c->steps[i].wperm_bytes);

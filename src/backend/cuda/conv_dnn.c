@@ -134,6 +134,7 @@ struct mixrt_cuda_conv {
     cudnnConvolutionDescriptor_t cd;
     cudnnConvolutionFwdAlgo_t algo;
     size_t ws;
+    float ms; /* the chosen algorithm's time in cuDNN's search; -1 when not searched */
 };
 
 /* The device's cuDNN handle, made on the first conv plan and bound to its stream. */
@@ -181,7 +182,7 @@ mixrt_status mixrt_cuda_conv_create(mixrt_cuda_device_t dev, const struct mixrt_
                          d->stride_w > 0 && d->dil_h > 0 && d->dil_w > 0 && d->pad_h >= 0 && d->pad_w >= 0 &&
                          d->n <= INT32_MAX && d->c <= INT32_MAX && d->h <= INT32_MAX && d->w <= INT32_MAX &&
                          d->k <= INT32_MAX && d->d >= 0 &&
-                         (d->d == 0 || (!d->nhwc && d->t > 0 && d->od > 0 && d->stride_d > 0 && d->dil_d > 0 &&
+                         (d->d == 0 || (d->t > 0 && d->od > 0 && d->stride_d > 0 && d->dil_d > 0 &&
                                         d->pad_d >= 0 && d->d <= INT32_MAX && d->t <= INT32_MAX &&
                                         d->od <= INT32_MAX)),
                 MIXRT_STATUS_INVALID_ARGUMENT,
@@ -198,8 +199,9 @@ mixrt_status mixrt_cuda_conv_create(mixrt_cuda_device_t dev, const struct mixrt_
     c->desc.name = NULL;
     const bool d3 = d->d > 0;
     if (d3)
-        snprintf(c->name, sizeof c->name, "%s %s NCDHW N%lld C%lld %lldx%lldx%lld K%lld %lldx%lldx%lld g%d", nm,
-                 mixrt_dtype_name(d->dtype), (long long)d->n, (long long)d->c, (long long)d->d, (long long)d->h,
+        snprintf(c->name, sizeof c->name, "%s %s %s N%lld C%lld %lldx%lldx%lld K%lld %lldx%lldx%lld g%d", nm,
+                 mixrt_dtype_name(d->dtype), d->nhwc ? "NDHWC" : "NCDHW", (long long)d->n, (long long)d->c,
+                 (long long)d->d, (long long)d->h,
                  (long long)d->w, (long long)d->k, (long long)d->t, (long long)d->r, (long long)d->s, d->groups);
     else
         snprintf(c->name, sizeof c->name, "%s %s %s N%lld C%lld %lldx%lld K%lld %lldx%lld g%d", nm,
@@ -214,15 +216,15 @@ mixrt_status mixrt_cuda_conv_create(mixrt_cuda_device_t dev, const struct mixrt_
     DNN_TRY(ctx, g_dnn.CreateFilterDescriptor(&c->wd), "cudnnCreateFilterDescriptor(%s)", c->name);
     DNN_TRY(ctx, g_dnn.CreateConvolutionDescriptor(&c->cd), "cudnnCreateConvolutionDescriptor(%s)", c->name);
     if (d3) {
-        /* 3-D: packed NCDHW activations, KCTRS filter, one pad / stride / dilation per axis. */
+        /* 3-D: packed NCDHW activations and KCTRS filter (NDHWC and KTRSC with nhwc), one pad /
+         * stride / dilation per axis; dims are given in NCDHW order either way. */
         const int xdim[5] = {(int)d->n, (int)d->c, (int)d->d, (int)d->h, (int)d->w};
         const int wdim[5] = {(int)d->k, (int)(d->c / d->groups), (int)d->t, (int)d->r, (int)d->s};
         const int pad[3] = {d->pad_d, d->pad_h, d->pad_w}, str[3] = {d->stride_d, d->stride_h, d->stride_w};
         const int dil[3] = {d->dil_d, d->dil_h, d->dil_w};
-        DNN_TRY(ctx, g_dnn.SetTensorNdDescriptorEx(c->xd, CUDNN_TENSOR_NCHW, t, 5, xdim),
+        DNN_TRY(ctx, g_dnn.SetTensorNdDescriptorEx(c->xd, f, t, 5, xdim),
                 "cudnnSetTensorNdDescriptorEx(X, %s)", c->name);
-        DNN_TRY(ctx, g_dnn.SetFilterNdDescriptor(c->wd, t, CUDNN_TENSOR_NCHW, 5, wdim), "cudnnSetFilterNdDescriptor(%s)",
-                c->name);
+        DNN_TRY(ctx, g_dnn.SetFilterNdDescriptor(c->wd, t, f, 5, wdim), "cudnnSetFilterNdDescriptor(%s)", c->name);
         DNN_TRY(ctx, g_dnn.SetConvolutionNdDescriptor(c->cd, 3, pad, str, dil, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
                 "cudnnSetConvolutionNdDescriptor(%s)", c->name);
     } else {
@@ -251,7 +253,7 @@ mixrt_status mixrt_cuda_conv_create(mixrt_cuda_device_t dev, const struct mixrt_
                     "[%lld,%lld,%lld,%lld,%lld]",
                     c->name, od[0], od[1], od[2], od[3], od[4], (long long)d->n, (long long)d->k, (long long)d->od,
                     (long long)d->oh, (long long)d->ow);
-        DNN_TRY(ctx, g_dnn.SetTensorNdDescriptorEx(c->yd, CUDNN_TENSOR_NCHW, t, 5, od),
+        DNN_TRY(ctx, g_dnn.SetTensorNdDescriptorEx(c->yd, f, t, 5, od),
                 "cudnnSetTensorNdDescriptorEx(Y, %s)", c->name);
     } else {
         int on, oc, oh, ow;
@@ -284,6 +286,7 @@ mixrt_status mixrt_cuda_conv_create(mixrt_cuda_device_t dev, const struct mixrt_
                 c->name, dev->workspace_bytes, found);
     c->algo = perf[pick].algo;
     c->ws = perf[pick].memory;
+    c->ms = -1.0f;
     /* Timed choice: cuDNN runs its candidates on scratch buffers of its own and ranks them
      * by time; the fastest one that fits the workspace (and, for f32, computes in FMA math,
      * not TF32, and is not FFT / Winograd) replaces the heuristic's pick. A failure keeps
@@ -307,6 +310,7 @@ mixrt_status mixrt_cuda_conv_create(mixrt_cuda_device_t dev, const struct mixrt_
                     continue;
                 c->algo = a;
                 c->ws = tp[i].memory;
+                c->ms = tp[i].time;
                 break; /* sorted by time */
             }
         }
@@ -332,3 +336,5 @@ mixrt_status mixrt_cuda_conv_run(mixrt_cuda_conv_t c, const void *x, const void 
 fail:
     return status;
 }
+
+float mixrt_cuda_conv_time_ms(mixrt_cuda_conv_t c) { return c ? c->ms : -1.0f; }

@@ -179,7 +179,7 @@ MIXRT_CUDA_API void mixrt_cuda_gemm_get_choice(mixrt_cuda_gemm_t g, int *n_candi
  * into Y first), X [n, c, h, w] and Y [n, k, oh, ow] in NCHW, or stored NHWC when nhwc; W
  * in the same format as the activations (KCRS, or KRSC with nhwc) of c / groups input
  * channels; with d > 0, 3-D: X [n, c, d, h, w], Y [n, k, od, oh, ow], W [k, c / groups, t, r, s]
- * (NCDHW only). Symmetric padding only. f32 computes in f32 (no TF32); bf16 / f16 on tensor
+ * (NCDHW; NDHWC and KTRSC with nhwc). Symmetric padding only. f32 computes in f32 (no TF32); bf16 / f16 on tensor
  * cores with f32 accumulation. cuDNN is libcudnn.so.9 from the search path, or the file
  * MIXRT_CUDNN_LIBRARY names. Without it: UNSUPPORTED "cuDNN: cannot load ...". */
 struct mixrt_cuda_conv_desc {
@@ -188,7 +188,7 @@ struct mixrt_cuda_conv_desc {
     int64_t n, c, h, w, k, r, s, oh, ow;
     int pad_h, pad_w, stride_h, stride_w, dil_h, dil_w, groups;
     const char *name;
-    /* 3-D (NCDHW only): input depth d > 0, kernel depth t, output depth od; d == 0 is 2-D. */
+    /* 3-D: input depth d > 0, kernel depth t, output depth od; d == 0 is 2-D. */
     int64_t d, t, od;
     int pad_d, stride_d, dil_d;
 };
@@ -197,6 +197,8 @@ MIXRT_CUDA_API mixrt_status mixrt_cuda_conv_create(mixrt_cuda_device_t dev, cons
 MIXRT_CUDA_API void mixrt_cuda_conv_destroy(mixrt_cuda_conv_t c);
 MIXRT_CUDA_API mixrt_status mixrt_cuda_conv_run(mixrt_cuda_conv_t c, const void *x, const void *w, void *y,
                                                 bool accumulate);
+/* The chosen algorithm's time in cuDNN's timed search at create (ms; < 0 when none ran). */
+MIXRT_CUDA_API float mixrt_cuda_conv_time_ms(mixrt_cuda_conv_t c);
 
 /* ---- own kernels ------------------------------------------------------------------ */
 

@@ -230,6 +230,10 @@ mixrt_status mixrt_cuda_conv_create(mixrt_cuda_device_t dev, const struct mixrt_
     return MIXRT_STATUS_UNSUPPORTED;
 }
 void mixrt_cuda_conv_destroy(mixrt_cuda_conv_t c) { (void)c; }
+float mixrt_cuda_conv_time_ms(mixrt_cuda_conv_t c) {
+    (void)c;
+    return -1.0f;
+}
 mixrt_status mixrt_cuda_conv_run(mixrt_cuda_conv_t c, const void *x, const void *w, void *y, bool accumulate) {
     (void)c, (void)x, (void)w, (void)y, (void)accumulate;
     return MIXRT_STATUS_UNSUPPORTED;

@@ -87,6 +87,7 @@ struct mixrt_cuda_table {
     mixrt_status (*reduce_rows)(mixrt_cuda_device_t, mixrt_dtype, const void *, void *, size_t, size_t, bool);
     mixrt_status (*instance_norm)(mixrt_cuda_device_t, mixrt_dtype, const void *, const void *, const void *, void *,
                                   size_t, size_t, size_t, float);
+    float (*conv_time_ms)(mixrt_cuda_conv_t);
 };
 
 #endif /* MIXRT_BACKEND_CUDA_TABLE_H */

@@ -38,6 +38,32 @@ void transpose_launch(cudaStream_t s, unsigned g, const void *x, void *y, size_t
     else transpose_kernel<E, size_t><<<g, 256, 0, s>>>((const E *)x, (E *)y, n, a);
 }
 
+/* A batched 2-D transpose, y[b][c][r] = x[b][r][c] (x [B][rows][cols]), through 32 x 33 tiles
+ * of shared memory so that both the reads and the writes run along rows (the rank loop
+ * above reads a transpose's input one element per cache line). grid (ceil(cols / 32),
+ * ceil(rows / 32), B), 32 x 8 threads. */
+template <typename E> __global__ void transpose_tiled_kernel(const E *x, E *y, int rows, int cols, long long plane) {
+    __shared__ E tile[32][33];
+    const E *xb = x + blockIdx.z * plane;
+    E *yb = y + blockIdx.z * plane;
+    const int c0 = blockIdx.x * 32, r0 = blockIdx.y * 32;
+    for (int j = threadIdx.y; j < 32; j += 8) {
+        const int r = r0 + j, c = c0 + threadIdx.x;
+        if (r < rows && c < cols) tile[j][threadIdx.x] = xb[(long long)r * cols + c];
+    }
+    __syncthreads();
+    for (int j = threadIdx.y; j < 32; j += 8) {
+        const int c = c0 + j, r = r0 + threadIdx.x;
+        if (c < cols && r < rows) yb[(long long)c * rows + r] = tile[threadIdx.x][j];
+    }
+}
+
+template <typename E>
+void transpose_tiled_launch(cudaStream_t s, const void *x, void *y, long long b, long long rows, long long cols) {
+    dim3 grid((unsigned)((cols + 31) / 32), (unsigned)((rows + 31) / 32), (unsigned)b);
+    transpose_tiled_kernel<E><<<grid, dim3(32, 8), 0, s>>>((const E *)x, (E *)y, (int)rows, (int)cols, rows * cols);
+}
+
 /* grid (Sq, H, B); dynamic shared: Sk + D floats. */
 template <typename T, typename MT>
 __global__ void attention_kernel(const T *q, const T *k, const T *v, const MT *mask, T *y,
@@ -515,6 +541,24 @@ extern "C" cudaError_t mixrt_cuda_launch_transpose(cudaStream_t s, int max_block
                                                    void *y, int rank, const long long *out_dims,
                                                    const long long *in_strides, const long long *out_strides,
                                                    size_t n) {
+    /* A batched 2-D transpose (y contiguous; x [B][rows][cols] read as its transpose, B = 1 at
+     * rank 2) of at least 16 x 16 goes through the tiled kernel. */
+    if ((rank == 2 || rank == 3) && elem_size <= 8) {
+        int o = rank - 2;
+        long long cols = out_dims[o], rows = out_dims[o + 1], b = rank == 3 ? out_dims[0] : 1;
+        bool tr = in_strides[o] == 1 && in_strides[o + 1] == cols && out_strides[o + 1] == 1 &&
+                  out_strides[o] == rows && (rank == 2 || (in_strides[0] == rows * cols && out_strides[0] == rows * cols));
+        if (tr && rows >= 16 && cols >= 16 && rows < (1ll << 31) && cols < (1ll << 31) && rows * cols < (1ll << 40) &&
+            (rows + 31) / 32 <= 65535 && b <= 65535) {
+            switch (elem_size) {
+            case 1: transpose_tiled_launch<uint8_t>(s, x, y, b, rows, cols); break;
+            case 2: transpose_tiled_launch<uint16_t>(s, x, y, b, rows, cols); break;
+            case 4: transpose_tiled_launch<uint32_t>(s, x, y, b, rows, cols); break;
+            default: transpose_tiled_launch<unsigned long long>(s, x, y, b, rows, cols); break;
+            }
+            return cudaGetLastError();
+        }
+    }
     perm_args a;
     a.rank = rank;
     for (int d = 0; d < rank; d++)
