@@ -112,8 +112,10 @@ struct cu_step {
     bool dw;
     struct mixrt_cuda_dwconv_args dwa;
     /* A 3-D conv run channels-last (conv planned NDHWC, W as KTRSC in wperm): X transposed
-     * into the engine's conv3d scratch, Y transposed back from it (see conv3d_layout). */
-    bool cl3;
+     * into the engine's conv3d scratch, Y transposed back from it (see conv3d_layout); not
+     * where X comes NDHWC from a channels-last conv before (cl3_in), or Y goes NDHWC to one
+     * after (cl3_out: its sole reader; see conv3d_chains). */
+    bool cl3, cl3_in, cl3_out;
     void *col;
     size_t col_bytes;
     struct mixrt_cuda_pool_args pool;
@@ -584,16 +586,18 @@ static bool copyable(mixrt_dtype d) {
     return d != MIXRT_DTYPE_STRING && (s == 1 || s == 2 || s == 4 || s == 8);
 }
 
-/* A 3-D conv's layout: cuDNN's NDHWC kernels (channels innermost, as its tensor-core kernels
- * read them) between two transposes, where that measures faster than its NCDHW conv. cuDNN's
- * timed search ran both convs at create; the transposes (strided copies) are charged their
- * bytes, read and written, at 1.5 TB/s plus 4 us. MIXRT_CUDA_CONV3D=ncdhw or =ndhwc forces one
- * (tests). A refused NDHWC plan keeps the NCDHW one. */
+/* A 3-D conv's layout: a conv of one group runs on cuDNN's NDHWC kernels (channels innermost,
+ * as its tensor-core kernels read them) between two transposes, a grouped one (MViT's
+ * depthwise pooling convs) NCDHW. Measured on the H200 (notes/cuda.md, session 34), bf16:
+ * NDHWC everywhere r3d-18 0.90 ms, S3D 2.32, against NCDHW 1.12 and 4.90; MViT's depthwise
+ * convs 9.81 NDHWC against 8.37. cuDNN's own search ranked the two badly (its first runs of
+ * a kernel count in), so its times only go into the verbose note. MIXRT_CUDA_CONV3D=ncdhw or
+ * =ndhwc forces one. A refused NDHWC plan keeps the NCDHW one. */
 static void conv3d_layout(struct mixrt_engine *e, struct cu_step *st, const struct mixrt_node *n) {
     struct mixrt_engine_cuda *c = e->cuda;
     const char *env = getenv("MIXRT_CUDA_CONV3D");
     if (env && !strcmp(env, "ncdhw")) return;
-    bool force = env && !strcmp(env, "ndhwc");
+    if (!(env && !strcmp(env, "ndhwc")) && st->cd.groups != 1) return;
     struct mixrt_cuda_conv_desc d = st->cd;
     d.nhwc = true;
     mixrt_cuda_conv_t cl = NULL;
@@ -601,21 +605,31 @@ static void conv3d_layout(struct mixrt_engine *e, struct cu_step *st, const stru
         mixrt_context_clear_error(e->ctx);
         return;
     }
-    double es = (double)mixrt_dtype_size(d.dtype);
-    double xe = (double)(d.n * d.c * d.d * d.h * d.w), ye = (double)(d.n * d.k * d.od * d.oh * d.ow);
-    double t_nc = c->t->conv_time_ms(st->conv), t_cl = c->t->conv_time_ms(cl);
-    double t_tr = 2.0 * (xe + ye) * es / 1.5e9 + 0.004;
-    bool take = force || (t_nc >= 0 && t_cl >= 0 && t_cl + t_tr < t_nc);
     if (e->opts.verbose)
-        mixrt_log(e->ctx, MIXRT_LOG_NOTE, "layer '%s' (%s): 3-D conv NCDHW %.3f ms, NDHWC %.3f + transposes ~%.3f ms: "
-                  "%s", n->name, n->op_type, t_nc, t_cl, t_tr, take ? "NDHWC" : "NCDHW");
-    if (!take) {
-        c->t->conv_destroy(cl);
-        return;
-    }
+        mixrt_log(e->ctx, MIXRT_LOG_NOTE, "layer '%s' (%s): 3-D conv NDHWC (cuDNN's search: NCDHW %.3f ms, NDHWC %.3f "
+                  "ms)", n->name, n->op_type, c->t->conv_time_ms(st->conv), c->t->conv_time_ms(cl));
     c->t->conv_destroy(st->conv);
     st->conv = cl;
     st->cl3 = true;
+}
+
+/* Channels-last chains: a channels-last 3-D conv without a residual whose output only a
+ * channels-last conv reads, as its X (R(2+1)D's and S3D's (1, k, k) then (k, 1, 1) pairs,
+ * r3d's conv1 -> conv2), hands it over NDHWC: the transposes back and forth go. Nothing else
+ * sees that value (not a graph output, one reader). */
+static void conv3d_chains(struct mixrt_engine *e) {
+    struct mixrt_engine_cuda *c = e->cuda;
+    const struct mixrt_graph *g = mixrt_model_graph(e->model);
+    for (int i = 0; i < g->n_nodes; i++) {
+        struct cu_step *a = &c->steps[i];
+        int v = out_at(&g->nodes[i], 0);
+        if (a->op != CU_CONV || !a->cl3 || a->conv_z >= 0 || v < 0 ||
+            (g->values[v].flags & MIXRT_VALUE_GRAPH_OUTPUT) || readers(g, v) != 1)
+            continue;
+        for (int j = 0; j < g->n_nodes; j++)
+            if (in_at(&g->nodes[j], 0) == v && c->steps[j].op == CU_CONV && c->steps[j].cl3)
+                a->cl3_out = c->steps[j].cl3_in = true;
+    }
 }
 
 /* Conv / com.mixrt FusedConv as one cuDNN convolution (or, for a patch conv, one GEMM) plus
@@ -1492,6 +1506,7 @@ mixrt_status mixrt_engine_cuda_assign(struct mixrt_engine *e) {
                           "or shapes)", n->name, n->op_type);
         }
     }
+    conv3d_chains(e);
     MIXRT_TRY(split_views(e));
     mask_rows(e);
     MIXRT_TRY(hoist_cpu_prologue(e));
@@ -2490,9 +2505,9 @@ static mixrt_status run_cuda_step(struct mixrt_engine *e, int i) {
             int64_t yd4[3] = {cd->n, K, ys}, yi4[3] = {ys * K, 1, K};
             size_t es = mixrt_dtype_size(dt);
             uint8_t *xt = c->cl3_scratch, *yt = xt + (size_t)(cd->n * C * xs) * es;
-            MIXRT_TRY(t->strided_copy(c->dev, es, xp, xt, 3, xd4, xi4, NULL));
-            MIXRT_TRY(t->conv_run(st->conv, xt, w, yt, false));
-            MIXRT_TRY(t->strided_copy(c->dev, es, yt, yp, 3, yd4, yi4, NULL));
+            if (!st->cl3_in) MIXRT_TRY(t->strided_copy(c->dev, es, xp, xt, 3, xd4, xi4, NULL));
+            MIXRT_TRY(t->conv_run(st->conv, st->cl3_in ? xp : xt, w, st->cl3_out ? yp : (void *)yt, false));
+            if (!st->cl3_out) MIXRT_TRY(t->strided_copy(c->dev, es, yt, yp, 3, yd4, yi4, NULL));
         } else {
             MIXRT_TRY(t->conv_run(st->conv, xp, w, yp, false));
         }
@@ -2503,7 +2518,8 @@ static mixrt_status run_cuda_step(struct mixrt_engine *e, int i) {
         int act = st->conv_act_done ? -1 : st->conv_act;
         if (bp || zp || act >= 0)
             MIXRT_TRY(t->bias_act(c->dev, dt, yp, bp, (size_t)cd->k,
-                                  cd->nhwc ? 1 : (size_t)(cd->oh * cd->ow * (cd->od > 0 ? cd->od : 1)), zp, act,
+                                  cd->nhwc || st->cl3_out ? 1 : (size_t)(cd->oh * cd->ow * (cd->od > 0 ? cd->od : 1)),
+                                  zp, act,
                                   ny));
         break;
     }
