@@ -331,23 +331,31 @@ static void check_case(const struct cfg *c) {
         mixrt_kernel_fn fns[2] = {NULL, NULL}; /* the other node (the head-scale Mul): the reference */
         fns[an] = fk->run;
         double tol = lowp ? 1e-2 : 2e-6;
-        for (int scalar = 0; scalar < 2; scalar++)
+        /* The CPU's own table, the AVX2 one (where the CPU has AVX2 and FMA; on an AVX2-only CPU
+         * it is the CPU's own), and the scalar twins. */
+        static const char *const isas[] = {"isa", "avx2", "scalar"};
+        for (int isa = 0; isa < 3; isa++)
             for (int threads = 1; threads <= 2; threads++) {
+                if (isa == 1 && !(mixrt_cpu_features()->avx2 && mixrt_cpu_features()->fma)) continue;
 #ifdef _OPENMP
                 omp_set_num_threads(threads);
 #endif
-                mixrt_attention_force_scalar(scalar);
+                mixrt_attention_force_avx2(isa == 1);
+                mixrt_attention_force_scalar(isa == 2);
+                TU_CHECK(isa == 0 || !strcmp(mixrt_attention_isa()->name, isas[isa]), "%s: forced %s, got %s",
+                         cfg_str(c), isas[isa], mixrt_attention_isa()->name);
                 double *y2 = run(g, n_in, in, fns, &n2);
                 if (y2 && n2 == n1) {
                     double e = nerr(y2, y1, n1);
-                    TU_CHECK(e <= tol, "%s: fast (%s, %d threads) vs reference error %.3g > %.3g", cfg_str(c),
-                             scalar ? "scalar" : "isa", threads, e, tol);
+                    TU_CHECK(e <= tol, "%s: fast (%s %s, %d threads) vs reference error %.3g > %.3g", cfg_str(c),
+                             isas[isa], mixrt_attention_isa()->name, threads, e, tol);
                     TU_CHECK(has_nan(y2, n2) == has_nan(y1, n1), "%s: NaN in fast %d, reference %d", cfg_str(c),
                              has_nan(y2, n2), has_nan(y1, n1));
                 }
                 free(y2);
             }
         mixrt_attention_force_scalar(false);
+        mixrt_attention_force_avx2(false);
     }
     free(y0);
     free(y1);

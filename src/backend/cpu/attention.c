@@ -141,16 +141,33 @@ const struct mixrt_attention_isa mixrt_attention_isa_scalar = {
     .pack_v_pairs = pack_v_pairs_scalar,
 };
 
-static int g_force_scalar; /* tests only */
+#if defined(__x86_64__)
+const struct mixrt_attention_isa mixrt_attention_isa_avx2 = {
+    .name = "avx2",
+    .scores = mixrt_attn_scores_avx2,
+    .softmax = mixrt_attn_softmax_avx2,
+    .softmax_bf16 = softmax_bf16_scalar,
+    .pv = mixrt_attn_pv_avx2,
+    .scores_bf16 = scores_bf16_scalar,
+    .pv_bf16 = pv_bf16_scalar,
+    .pack_k = pack_k_scalar,
+    .pack_v = pack_v_scalar,
+    .pack_v_pairs = pack_v_pairs_scalar,
+};
+#endif
+
+static int g_force_scalar, g_force_avx2; /* tests only */
 
 void mixrt_attention_force_scalar(bool scalar) { g_force_scalar = scalar; }
+void mixrt_attention_force_avx2(bool avx2) { g_force_avx2 = avx2; }
 
 const struct mixrt_attention_isa *mixrt_attention_isa(void) {
 #if defined(__x86_64__)
     const struct mixrt_cpu_features *f = mixrt_cpu_features();
     /* attention_avx512.c is compiled with F/BW/VL/DQ enabled: all four must be there. */
-    if (!g_force_scalar && f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq)
+    if (!g_force_scalar && !g_force_avx2 && f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq)
         return f->avx512_bf16 ? &mixrt_attention_isa_avx512bf16 : &mixrt_attention_isa_avx512;
+    if (!g_force_scalar && f->avx2 && f->fma) return &mixrt_attention_isa_avx2;
 #endif
     return &mixrt_attention_isa_scalar;
 }

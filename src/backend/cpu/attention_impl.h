@@ -82,10 +82,20 @@ struct mixrt_attention_isa {
 extern const struct mixrt_attention_isa mixrt_attention_isa_scalar;
 extern const struct mixrt_attention_isa mixrt_attention_isa_avx512;     /* x86-64 only */
 extern const struct mixrt_attention_isa mixrt_attention_isa_avx512bf16; /* x86-64 only */
+extern const struct mixrt_attention_isa mixrt_attention_isa_avx2;       /* x86-64 only */
+/* attention_avx2.c: the f32 primitives in AVX2 + FMA (the rest of that table is scalar). */
+void mixrt_attn_scores_avx2(const float *q, size_t ldq, int rows, const float *kp, size_t d, size_t n, float scale,
+                            float *s, size_t lds);
+void mixrt_attn_softmax_avx2(float *s, size_t lds, int rows, size_t n, float *inv);
+void mixrt_attn_pv_avx2(const float *p, size_t ldp, int rows, const float *vp, size_t ldj, size_t n, size_t dv,
+                        const float *inv, float *o, size_t ldo);
 /* AVX-512 (with the bf16 pair primitives when the CPU has AVX512-BF16) when the CPU has
- * F/BW/VL/DQ, else scalar (whose bf16 pair primitives emulate vdpbf16ps in f32). */
+ * F/BW/VL/DQ, else AVX2 + FMA f32 primitives where the CPU has those, else scalar (whose bf16
+ * pair primitives emulate vdpbf16ps in f32). */
 const struct mixrt_attention_isa *mixrt_attention_isa(void);
 /* Tests: force the scalar twin for the calls that follow (not thread-safe). */
 void mixrt_attention_force_scalar(bool scalar);
+/* Tests: force the AVX2 table where the CPU has AVX2 and FMA (not thread-safe). */
+void mixrt_attention_force_avx2(bool avx2);
 
 #endif /* MIXRT_BACKEND_CPU_ATTENTION_IMPL_H */
