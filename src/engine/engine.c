@@ -884,6 +884,14 @@ mixrt_status mixrt_engine_build(mixrt_context_t ctx, const char *model_path, con
         MIXRT_TRY(mixrt_plan_canonicalize(g, MIXRT_DTYPE_F32));
         MIXRT_TRY(mixrt_passes_run(g, MIXRT_PASS_CAST_ELIM | MIXRT_PASS_DCE, NULL));
         PHASE("canonicalization");
+        /* bf16 asked of a CPU engine on a CPU without AVX512-BF16: oneDNN's and mixrt's bf16
+         * kernels refuse it (no native bf16 dot product), so the planner keeps those layers
+         * f32; said once, where the user can see why the engine is not bf16. */
+#if defined(__x86_64__)
+        if (!cuda && (e->opts.precisions & MIXRT_PRECISION_BF16) && !mixrt_cpu_features()->avx512_bf16)
+            mixrt_log(ctx, MIXRT_LOG_NOTE, "this CPU has no AVX512-BF16 (%s): bf16 layers fall back to f32 here "
+                      "(see the layers per precision)", e->target);
+#endif
         MIXRT_TRY(mixrt_plan_lower(g, &e->opts, tc));
         PHASE("precision planning");
         MIXRT_TRY(mixrt_passes_run(g, MIXRT_PASS_CAST_ELIM | MIXRT_PASS_DCE, NULL));
