@@ -227,9 +227,15 @@ static void run_case(const struct tcase *c) {
     for (int o = 0; o < c->n_out; o++) mixrt_tensor_release(kh_ctx, &kh_out[o]);
     bool is_bf16 = rdt == MIXRT_DTYPE_BF16;
     double tol = is_bf16 ? 8e-3 : 1e-6, atol = is_bf16 ? 1e-2 : 1e-5, rtol = is_bf16 ? 1.6e-2 : 1e-5;
-    for (int pass = g_scalar_only ? 1 : 0; pass < 2; pass++) {
+    /* Passes: the CPU's own table, the scalar one, and the AVX2 one where the CPU has AVX2
+     * and FMA (on an AVX2-only CPU the first pass is that one too). */
+    const struct mixrt_cpu_features *cf = mixrt_cpu_features();
+    int passes = cf->avx2 && cf->fma ? 3 : 2;
+    for (int pass = g_scalar_only ? 1 : 0; pass < passes; pass++) {
         mixrt_nnops_force_scalar(pass == 1);
+        mixrt_nnops_force_avx2(pass == 2);
         const char *isa = mixrt_nnops_isa()->name;
+        if (pass == 2) TU_CHECK(!strcmp(isa, "avx2"), "case %d %s: forced AVX2, got %s", id, desc, isa);
         t0 = now_s();
         mixrt_status st = kh_run_kernel(kern->run, NULL);
         double t_fast = now_s() - t0;
@@ -280,6 +286,7 @@ static void run_case(const struct tcase *c) {
         for (int o = 0; o < c->n_out; o++) mixrt_tensor_release(kh_ctx, &kh_out[o]);
     }
     mixrt_nnops_force_scalar(false);
+    mixrt_nnops_force_avx2(false);
     /* Small cases: fail each allocation in turn; the kernel reports OUT_OF_MEMORY (or
      * succeeds) and frees everything it took. */
     if (c->expect == MIXRT_STATUS_OK && rst == MIXRT_STATUS_OK && c->n_in && mixrt_tensor_numel(&in[0]) <= 4096) {

@@ -79,15 +79,18 @@ static void gemv_scalar(const float *w, size_t rows, size_t n, const float *x, f
 const struct mixrt_nnops_isa mixrt_nnops_isa_scalar = {"scalar",   sum_scalar,  sumsq_dev_scalar,
                                                        max_scalar, exp_scalar, vmax_scalar, gemv_scalar};
 
-static int g_force_scalar; /* tests only */
+static int g_force_scalar, g_force_avx2; /* tests only */
 
 void mixrt_nnops_force_scalar(bool scalar) { g_force_scalar = scalar; }
+void mixrt_nnops_force_avx2(bool avx2) { g_force_avx2 = avx2; }
 
 const struct mixrt_nnops_isa *mixrt_nnops_isa(void) {
 #if defined(__x86_64__)
     const struct mixrt_cpu_features *f = mixrt_cpu_features();
     /* nnops_avx512.c is compiled with F/BW/VL/DQ enabled: all four must be there. */
-    if (!g_force_scalar && f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq) return &mixrt_nnops_isa_avx512;
+    if (!g_force_scalar && !g_force_avx2 && f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq)
+        return &mixrt_nnops_isa_avx512;
+    if (!g_force_scalar && f->avx2 && f->fma) return &mixrt_nnops_isa_avx2;
 #endif
     return &mixrt_nnops_isa_scalar;
 }

@@ -13,7 +13,7 @@
 #define MIXRT_NNOPS_BLOCK 256
 
 struct mixrt_nnops_isa {
-    const char *name; /* "avx512" or "scalar" */
+    const char *name; /* "avx512", "avx2" or "scalar" */
     /* Sum of x[0..n) (n <= MIXRT_NNOPS_BLOCK for the error bound; any n works). */
     float (*sum)(const float *x, size_t n);
     /* Sum of (x[i] - mean)^2, same block rule. */
@@ -30,7 +30,7 @@ struct mixrt_nnops_isa {
 };
 
 /* The table the kernels use: AVX-512 when the CPU has AVX512F/BW/VL/DQ (and the OS saves
- * their state), else scalar. */
+ * their state), else AVX2 where it has AVX2 and FMA, else scalar. */
 const struct mixrt_nnops_isa *mixrt_nnops_isa(void);
 /* Tests: force the scalar table (true) or the CPUID choice (false) for the calls that
  * follow. Not thread-safe; tests only. */
@@ -40,5 +40,9 @@ void mixrt_nnops_force_scalar(bool scalar);
  * in mixrt_nnops_isa. The scalar table (nnops.c) runs anywhere. */
 extern const struct mixrt_nnops_isa mixrt_nnops_isa_avx512;
 extern const struct mixrt_nnops_isa mixrt_nnops_isa_scalar;
+/* The AVX2 + FMA table (nnops_avx2.c, x86-64 builds only), for CPUs without AVX-512. */
+extern const struct mixrt_nnops_isa mixrt_nnops_isa_avx2;
+/* Tests: force the AVX2 table where the CPU has AVX2 and FMA (not thread-safe). */
+void mixrt_nnops_force_avx2(bool avx2);
 
 #endif /* MIXRT_BACKEND_CPU_NNOPS_IMPL_H */
