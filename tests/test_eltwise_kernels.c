@@ -249,9 +249,13 @@ static void run_case(const struct ecase *c) {
     if (rst == MIXRT_STATUS_OK) mixrt_tensor_copy(kh_ctx, &ref, &kh_out[0]);
     mixrt_tensor_release(kh_ctx, &kh_out[0]);
 
-    for (int isa = 0; isa < 2; isa++) {
-        if (isa == 0 && !mixrt_elt_has_avx512()) continue;
+    /* The CPU's widest spans (AVX-512 or AVX2), the scalar twins, and the AVX2 spans forced
+     * where the CPU has AVX-512 too. */
+    for (int isa = 0; isa < 3; isa++) {
+        if (isa == 0 && !mixrt_elt_has_avx512() && !mixrt_elt_has_avx2()) continue;
+        if (isa == 2 && !(mixrt_elt_has_avx512() && mixrt_elt_has_avx2())) continue;
         mixrt_elt_force_scalar(isa == 1);
+        mixrt_elt_force_avx2(isa == 2);
         const char *isa_name = mixrt_elt_isa();
         mixrt_status st = kh_run_kernel(kern->run, NULL);
         if (c->expect != MIXRT_STATUS_OK) {
@@ -281,6 +285,7 @@ static void run_case(const struct ecase *c) {
         mixrt_tensor_release(kh_ctx, &kh_out[0]);
     }
     mixrt_elt_force_scalar(false);
+    mixrt_elt_force_avx2(false);
     if (v1) v1->init = NULL; /* the case owns in[1] */
     kh_end();
     mixrt_tensor_release(kh_ctx, &ref);

@@ -247,9 +247,10 @@ void mixrt_elt_binary_scalar(enum mixrt_elt_op op, const float *a, int sa, const
 
 /* ---- dispatch ------------------------------------------------------------------------------ */
 
-static bool forced_scalar;
+static bool forced_scalar, forced_avx2;
 
 void mixrt_elt_force_scalar(bool on) { forced_scalar = on; }
+void mixrt_elt_force_avx2(bool on) { forced_avx2 = on; }
 
 bool mixrt_elt_has_avx512(void) {
 #if defined(__x86_64__)
@@ -261,21 +262,38 @@ bool mixrt_elt_has_avx512(void) {
 #endif
 }
 
-const char *mixrt_elt_isa(void) { return mixrt_elt_has_avx512() ? "avx512" : "scalar"; }
-
-static mixrt_elt_unary_fn unary_fn(void) {
+bool mixrt_elt_has_avx2(void) {
 #if defined(__x86_64__)
-    if (mixrt_elt_has_avx512()) return mixrt_elt_unary_avx512;
+    const struct mixrt_cpu_features *f = mixrt_cpu_features();
+    const char *e = getenv("MIXRT_ELTWISE_ISA");
+    return f->avx2 && f->fma && !forced_scalar && !(e && !strcmp(e, "scalar"));
+#else
+    return false;
+#endif
+}
+
+const char *mixrt_elt_isa(void) {
+    return mixrt_elt_has_avx512() && !forced_avx2 ? "avx512" : mixrt_elt_has_avx2() ? "avx2" : "scalar";
+}
+
+mixrt_elt_unary_fn mixrt_elt_unary_isa(void) {
+#if defined(__x86_64__)
+    if (mixrt_elt_has_avx512() && !forced_avx2) return mixrt_elt_unary_avx512;
+    if (mixrt_elt_has_avx2()) return mixrt_elt_unary_avx2;
 #endif
     return mixrt_elt_unary_scalar;
 }
 
-static mixrt_elt_binary_fn binary_fn(void) {
+mixrt_elt_binary_fn mixrt_elt_binary_isa(void) {
 #if defined(__x86_64__)
-    if (mixrt_elt_has_avx512()) return mixrt_elt_binary_avx512;
+    if (mixrt_elt_has_avx512() && !forced_avx2) return mixrt_elt_binary_avx512;
+    if (mixrt_elt_has_avx2()) return mixrt_elt_binary_avx2;
 #endif
     return mixrt_elt_binary_scalar;
 }
+
+static mixrt_elt_unary_fn unary_fn(void) { return mixrt_elt_unary_isa(); }
+static mixrt_elt_binary_fn binary_fn(void) { return mixrt_elt_binary_isa(); }
 
 void mixrt_elt_fconv_act(enum mixrt_fconv_act act, float p0, float p1, float *v, size_t n) {
     const mixrt_elt_unary_fn un = unary_fn();

@@ -95,11 +95,8 @@ static mixrt_status chain_run(struct mixrt_kernel_ctx *k) {
         if (mixrt_tensor_numel(t) == 1) one[s] = (float)mixrt_load_f64(t->data, t->dtype, 0); /* exact */
         else opd[s] = t->data;
     }
-    mixrt_elt_unary_fn ufn = mixrt_elt_unary_scalar;
-    mixrt_elt_binary_fn bfn = mixrt_elt_binary_scalar;
-#if defined(__x86_64__)
-    if (mixrt_elt_has_avx512()) ufn = mixrt_elt_unary_avx512, bfn = mixrt_elt_binary_avx512;
-#endif
+    mixrt_elt_unary_fn ufn = mixrt_elt_unary_isa();
+    mixrt_elt_binary_fn bfn = mixrt_elt_binary_isa();
     bool bf16 = x->dtype == MIXRT_DTYPE_BF16;
     long tiles = (long)((n + CHAIN_TILE - 1) / CHAIN_TILE);
 #ifdef _OPENMP

@@ -42,6 +42,15 @@ void mixrt_elt_binary_avx512(enum mixrt_elt_op op, const float *a, int sa, const
 void mixrt_elt_unary_avx512(enum mixrt_elt_op op, const struct mixrt_elt_params *p, const float *x, float *y,
                             size_t n);
 
+/* The AVX2 + FMA spans (eltwise_avx2.c; Log through the scalar twin). Call only when
+ * mixrt_elt_has_avx2(). */
+void mixrt_elt_binary_avx2(enum mixrt_elt_op op, const float *a, int sa, const float *b, int sb, float *y, size_t n);
+void mixrt_elt_unary_avx2(enum mixrt_elt_op op, const struct mixrt_elt_params *p, const float *x, float *y, size_t n);
+/* The spans the kernels use: AVX-512 where mixrt_elt_has_avx512(), else AVX2 where
+ * mixrt_elt_has_avx2(), else scalar. */
+mixrt_elt_unary_fn mixrt_elt_unary_isa(void);
+mixrt_elt_binary_fn mixrt_elt_binary_isa(void);
+
 /* A FusedConv activation (enum mixrt_fconv_act, fused_conv_impl.h; p0, p1 its parameters) in
  * place over v[0..n), by the unary spans above (exact forms) on this CPU's ISA: the kernels that
  * finish an f32 row themselves (conv1x1_gemv, the depthwise kernel's staged rows). */
@@ -61,9 +70,14 @@ void mixrt_elt_silu_to_bf16(const float *x, mixrt_bf16 *y, size_t n);
 
 /* AVX512F/DQ/BW/VL usable and not forced off (MIXRT_ELTWISE_ISA=scalar, or the test hook). */
 bool mixrt_elt_has_avx512(void);
+/* AVX2 and FMA usable and not forced off (as above). */
+bool mixrt_elt_has_avx2(void);
 /* Test hook: true makes the kernels use the scalar twins from now on (process-wide). */
 void mixrt_elt_force_scalar(bool on);
-/* "avx512" or "scalar": what the kernels use now. */
+/* Test hook: true makes the span kernels use the AVX2 twins where the CPU has AVX2 and FMA
+ * (process-wide; the AVX-512-only kernels are not affected). */
+void mixrt_elt_force_avx2(bool on);
+/* "avx512", "avx2" or "scalar": the spans the kernels use now. */
 const char *mixrt_elt_isa(void);
 
 /* ---- shared constants of the transcendental approximations ----

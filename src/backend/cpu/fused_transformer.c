@@ -59,10 +59,7 @@ static mixrt_status gelu_run(struct mixrt_kernel_ctx *k) {
                                      ap));
     enum mixrt_elt_op op = !strcmp(ap, "tanh") ? ELT_GELU_TANH : ELT_GELU;
     MIXRT_TRY(mixrt_kernel_output(k, 0, x->dtype, x->rank, x->dims, &y));
-    mixrt_elt_unary_fn fn = mixrt_elt_unary_scalar;
-#if defined(__x86_64__)
-    if (mixrt_elt_has_avx512()) fn = mixrt_elt_unary_avx512;
-#endif
+    mixrt_elt_unary_fn fn = mixrt_elt_unary_isa();
     struct mixrt_elt_params p = {0, 0, 0, 0};
     size_t n = mixrt_tensor_numel(x);
     long chunks = (long)((n + GELU_CHUNK - 1) / GELU_CHUNK);

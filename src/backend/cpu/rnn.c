@@ -315,7 +315,7 @@ static mixrt_status run_rnn(struct mixrt_kernel_ctx *k) {
     if (!yf || !hf || !cf || !work)
         MIXRT_TRY(mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for the f32 outputs and work rows"));
     const struct mixrt_nnops_isa *isa = mixrt_nnops_isa();
-    s.unary = mixrt_elt_has_avx512() ? mixrt_elt_unary_avx512 : mixrt_elt_unary_scalar;
+    s.unary = mixrt_elt_unary_isa();
     float *gxall = work, *gh = gxall + (size_t)(T ? T : 1) * GH, *h = gh + GH, *c = h + H, *t1 = c + H;
     for (int64_t dir = 0; dir < D; dir++) {
         bool reverse = s.reverse_only || dir == 1;
