@@ -10,6 +10,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/vec_avx2.h"
+
 #define PANEL MIXRT_ATTN_PANEL
 
 /* Rows per register tile: 3 rows x 4 vectors of 8 = 12 accumulators, a broadcast, and
@@ -48,46 +50,6 @@ void mixrt_attn_scores_avx2(const float *q, size_t ldq, int rows, const float *k
                         s + (size_t)r0 * lds + j0, lds);
 }
 
-/* exp(x) for x <= 0 (finite or -inf): 2^n * e^t with n = round(x log2 e), t = x - n ln 2 in
- * [-ln2 / 2, ln2 / 2] (ln 2 in two parts), e^t by its Taylor series to t^7 (remainder under
- * 6e-9 relative); x below -87.3 (2^n subnormal or less) gives 0, as -inf does. */
-static inline __m256 exp_nonpos(__m256 x) {
-    const __m256 lo = _mm256_set1_ps(-87.3f);
-    __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
-    x = _mm256_max_ps(x, lo);
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 t = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
-    t = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860682030941723e-06f), t);
-    __m256 p = _mm256_set1_ps(1.0f / 5040.0f);
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.0f / 720.0f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.0f / 120.0f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.0f / 24.0f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.0f / 6.0f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.5f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.0f));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    p = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-    return _mm256_andnot_ps(under, p);
-}
-
-static inline float hmax8(__m256 v) {
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    m = _mm_max_ss(m, _mm_movehdup_ps(m));
-    return _mm_cvtss_f32(m);
-}
-
-static inline float hsum8(__m256 v) {
-    __m128 m = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    m = _mm_add_ps(m, _mm_movehl_ps(m, m));
-    m = _mm_add_ss(m, _mm_movehdup_ps(m));
-    return _mm_cvtss_f32(m);
-}
-
-/* One row in place; false (nothing written) when the row holds a NaN or has no finite
- * maximum, which the caller leaves to the scalar twin (it defines those rows' NaNs). */
 static bool softmax_row(float *sr, size_t n, float *inv) {
     __m256 mx = _mm256_set1_ps(-INFINITY), nan = _mm256_setzero_ps();
     size_t j = 0;
@@ -96,7 +58,7 @@ static bool softmax_row(float *sr, size_t n, float *inv) {
         nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
         mx = _mm256_max_ps(mx, v);
     }
-    float m = hmax8(mx);
+    float m = mixrt_v256_hmax(mx);
     bool bad = _mm256_movemask_ps(nan) != 0;
     for (; j < n; j++) {
         bad = bad || sr[j] != sr[j];
@@ -105,18 +67,18 @@ static bool softmax_row(float *sr, size_t n, float *inv) {
     if (bad || !(m > -INFINITY) || m == INFINITY) return false;
     __m256 vm = _mm256_set1_ps(m), sum = _mm256_setzero_ps();
     for (j = 0; j + 8 <= n; j += 8) {
-        __m256 e = exp_nonpos(_mm256_sub_ps(_mm256_loadu_ps(sr + j), vm));
+        __m256 e = mixrt_v256_exp(_mm256_sub_ps(_mm256_loadu_ps(sr + j), vm));
         _mm256_storeu_ps(sr + j, e);
         sum = _mm256_add_ps(sum, e);
     }
-    float total = hsum8(sum);
+    float total = mixrt_v256_hsum(sum);
     if (j < n) {
         float tail[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
         memcpy(tail, sr + j, (n - j) * sizeof(float));
-        __m256 e = exp_nonpos(_mm256_sub_ps(_mm256_loadu_ps(tail), vm));
+        __m256 e = mixrt_v256_exp(_mm256_sub_ps(_mm256_loadu_ps(tail), vm));
         _mm256_storeu_ps(tail, e);
         memcpy(sr + j, tail, (n - j) * sizeof(float));
-        total += hsum8(e);
+        total += mixrt_v256_hsum(e);
     }
     *inv = 1.0f / total;
     return true;

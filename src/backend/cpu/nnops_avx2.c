@@ -10,18 +10,13 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/vec_avx2.h"
+
 /* The last k < 8 elements of x as a vector, fill past them. */
 static inline __m256 load_tail(const float *x, size_t k, float fill) {
     float t[8] = {fill, fill, fill, fill, fill, fill, fill, fill};
     memcpy(t, x, k * sizeof(float));
     return _mm256_loadu_ps(t);
-}
-
-static inline float hsum(__m256 v) {
-    __m128 m = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    m = _mm_add_ps(m, _mm_movehl_ps(m, m));
-    m = _mm_add_ss(m, _mm_movehdup_ps(m));
-    return _mm_cvtss_f32(m);
 }
 
 static float sum_avx2(const float *x, size_t n) {
@@ -35,7 +30,7 @@ static float sum_avx2(const float *x, size_t n) {
     }
     for (; i + 8 <= n; i += 8) a0 = _mm256_add_ps(a0, _mm256_loadu_ps(x + i));
     if (i < n) a1 = _mm256_add_ps(a1, load_tail(x + i, n - i, 0.0f));
-    return hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    return mixrt_v256_hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
 }
 
 static float sumsq_dev_avx2(const float *x, size_t n, float mean) {
@@ -54,7 +49,7 @@ static float sumsq_dev_avx2(const float *x, size_t n, float mean) {
         __m256 d = _mm256_sub_ps(load_tail(x + i, n - i, mean), m); /* padding lanes give 0 */
         a1 = _mm256_fmadd_ps(d, d, a1);
     }
-    return hsum(_mm256_add_ps(a0, a1));
+    return mixrt_v256_hsum(_mm256_add_ps(a0, a1));
 }
 
 /* max keeping a NaN from either side: vmaxps returns its second operand when either is NaN
@@ -69,10 +64,7 @@ static float max_avx2(const float *x, size_t n) {
     for (; i + 8 <= n; i += 8) a = max_nan(a, _mm256_loadu_ps(x + i));
     if (i < n) a = max_nan(a, load_tail(x + i, n - i, -INFINITY));
     if (_mm256_movemask_ps(_mm256_cmp_ps(a, a, _CMP_UNORD_Q))) return NAN;
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    m = _mm_max_ss(m, _mm_movehdup_ps(m));
-    return _mm_cvtss_f32(m);
+    return mixrt_v256_hmax(a);
 }
 
 static void vmax_avx2(float *acc, const float *x, size_t n) {
@@ -82,44 +74,12 @@ static void vmax_avx2(float *acc, const float *x, size_t n) {
         if (acc[i] == acc[i] && (x[i] > acc[i] || x[i] != x[i])) acc[i] = x[i];
 }
 
-/* exp(x) = 2^j exp(r), j = round(x log2 e), r = x - j ln 2 (ln 2 in two parts, the high one
- * short so j * hi is exact), exp(r) by its Taylor series to r^7; 2^j as two factors built in
- * the exponent bits (each normal for j in [-159, 128], so subnormal results round once more
- * but stay), x held to [-110, ln(FLT_MAX)]: below, 0; above, inf; NaN lanes pass through. */
-static inline __m256 exp_ps(__m256 x) {
-    const __m256 lo = _mm256_set1_ps(-110.0f), hi = _mm256_set1_ps(88.72283935f);
-    __m256 nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q), under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ),
-           over = _mm256_cmp_ps(x, hi, _CMP_GT_OQ);
-    __m256 xc = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
-    __m256 j = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(j, _mm256_set1_ps(0.693359375f), xc);
-    r = _mm256_fnmadd_ps(j, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.0f / 5040.0f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    /* 2^j = 2^h 2^(j - h), h = floor(j / 2) */
-    __m256i ji = _mm256_cvtps_epi32(j), h = _mm256_srai_epi32(ji, 1);
-    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h, _mm256_set1_epi32(127)), 23));
-    __m256 s2 = _mm256_castsi256_ps(
-        _mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(ji, h), _mm256_set1_epi32(127)), 23));
-    p = _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
-    p = _mm256_andnot_ps(under, p);
-    p = _mm256_blendv_ps(p, _mm256_set1_ps(INFINITY), over);
-    return _mm256_blendv_ps(p, x, nan);
-}
-
 static void exp_avx2(const float *x, float *y, size_t n) {
     size_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, exp_ps(_mm256_loadu_ps(x + i)));
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, mixrt_v256_exp(_mm256_loadu_ps(x + i)));
     if (i < n) {
         float t[8];
-        _mm256_storeu_ps(t, exp_ps(load_tail(x + i, n - i, 0.0f)));
+        _mm256_storeu_ps(t, mixrt_v256_exp(load_tail(x + i, n - i, 0.0f)));
         memcpy(y + i, t, (n - i) * sizeof(float));
     }
 }
@@ -144,14 +104,14 @@ static void gemv_avx2(const float *w, size_t rows, size_t n, const float *x, flo
             a2 = _mm256_fmadd_ps(load_tail(w2 + nv, n - nv, 0.0f), xv, a2);
             a3 = _mm256_fmadd_ps(load_tail(w3 + nv, n - nv, 0.0f), xv, a3);
         }
-        y[r] = hsum(a0), y[r + 1] = hsum(a1), y[r + 2] = hsum(a2), y[r + 3] = hsum(a3);
+        y[r] = mixrt_v256_hsum(a0), y[r + 1] = mixrt_v256_hsum(a1), y[r + 2] = mixrt_v256_hsum(a2), y[r + 3] = mixrt_v256_hsum(a3);
     }
     for (; r < rows; r++) {
         const float *w0 = w + r * n;
         __m256 a0 = _mm256_setzero_ps();
         for (size_t i = 0; i < nv; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + i), _mm256_loadu_ps(x + i), a0);
         if (nv < n) a0 = _mm256_fmadd_ps(load_tail(w0 + nv, n - nv, 0.0f), load_tail(x + nv, n - nv, 0.0f), a0);
-        y[r] = hsum(a0);
+        y[r] = mixrt_v256_hsum(a0);
     }
 }
 
