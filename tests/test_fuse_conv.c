@@ -1316,7 +1316,8 @@ static void test_kernels(int only) {
                 c.act = act, c.bias = (act + si) % 2 == 0, c.z = (act / 2 + si) % 2 == 0;
                 id++;
                 if (only && id != only) continue;
-                for (int sc = 0; sc < 2; sc++) { /* the AVX-512 span, then the scalar one */
+                for (int sc = 0; sc < 3; sc++) { /* the CPU's widest span, the scalar one, AVX2 */
+                    if (sc == 2 && !(mixrt_cpu_features()->avx2 && mixrt_cpu_features()->fma)) continue;
                     mixrt_gemv_force_scalar(sc);
                     conv_case_run(id, &c, dts[d], "conv1x1_gemv");
                 }

@@ -736,12 +736,13 @@ static void test_fast_fmm_gemv(void) {
                         struct mixrt_graph *g = fmm_node(dt, M, K, N, acts[a], bz & 1, bz & 2, tb);
                         struct mixrt_tensor *A = rand_tensor(dt, 2, (int64_t[]){M, K}, -1, 1);
                         struct mixrt_tensor *Z = rand_tensor(dt, 2, (int64_t[]){M, N}, -1, 1);
-                        for (int sc = 0; sc < 2; sc++) {
+                        for (int sc = 0; sc < 3; sc++) { /* widest spans, scalar, AVX2 */
+                            if (sc == 2 && !(mixrt_cpu_features()->avx2 && mixrt_cpu_features()->fma)) continue;
                             char what[192];
                             snprintf(what, sizeof(what),
                                      "fmm_gemv %s M=%lld K=%lld N=%lld act=%s bias=%d Z=%d transB=%d%s",
                                      mixrt_dtype_name(dt), (long long)M, (long long)K, (long long)N, acts[a], bz & 1,
-                                     (bz >> 1) & 1, tb, sc ? " scalar" : "");
+                                     (bz >> 1) & 1, tb, sc == 1 ? " scalar" : sc == 2 ? " avx2" : "");
                             mixrt_gemv_force_scalar(sc);
                             check_fast(what, kern, g, bz & 2 ? 2 : 1, (const struct mixrt_tensor *const[]){A, Z}, tol);
                         }

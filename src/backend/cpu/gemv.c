@@ -126,8 +126,19 @@ fail:
     return status;
 }
 
-static int g_force_scalar; /* tests only */
+static int g_force_scalar; /* tests only: 1 scalar, 2 AVX2 */
 void mixrt_gemv_force_scalar(int on) { g_force_scalar = on; }
+
+/* The spans to use: 2 AVX-512, 1 AVX2 + FMA, 0 scalar. */
+static int span_isa(void) {
+#if defined(__x86_64__)
+    const struct mixrt_cpu_features *f = mixrt_cpu_features();
+    if (g_force_scalar == 1) return 0;
+    if (g_force_scalar != 2 && mixrt_elt_has_avx512()) return 2;
+    if (f->avx2 && f->fma) return 1;
+#endif
+    return 0;
+}
 
 static void span_scalar(const float *x, size_t k, const float *w, const uint16_t *wb, size_t m, float *y) {
     for (size_t i = 0; i < k; i++)
@@ -156,7 +167,8 @@ static mixrt_status gemv_run(struct mixrt_kernel_ctx *k) {
     struct mixrt_tensor *y = NULL;
     mixrt_status status = mixrt_kernel_output_uninit(k, 0, x->dtype, 4, ydims, &y);
     if (status != MIXRT_STATUS_OK) return status;
-    const bool bf = x->dtype == MIXRT_DTYPE_BF16, vec = mixrt_elt_has_avx512() && !g_force_scalar;
+    const bool bf = x->dtype == MIXRT_DTYPE_BF16;
+    const int vec = span_isa();
     const size_t C = (size_t)st->c, M = (size_t)st->m;
     /* Row buffers from the engine's scratch (an engine may run on a caller's small stack). */
     const size_t wbytes = (C + 2 * M) * sizeof(float);
@@ -175,8 +187,10 @@ static mixrt_status gemv_run(struct mixrt_kernel_ctx *k) {
         else
             memcpy(acc, st->b, M * sizeof(float));
 #if defined(__x86_64__)
-        if (vec && st->w) mixrt_gemv_row_avx512(xr, C, st->w, M, acc);
-        else if (vec) mixrt_gemv_row_bf16w_avx512(xr, C, st->wb, M, acc);
+        if (vec == 2 && st->w) mixrt_gemv_row_avx512(xr, C, st->w, M, acc);
+        else if (vec == 2) mixrt_gemv_row_bf16w_avx512(xr, C, st->wb, M, acc);
+        else if (vec == 1 && st->w) mixrt_gemv_row_avx2(xr, C, st->w, M, acc);
+        else if (vec == 1) mixrt_gemv_row_bf16w_avx2(xr, C, st->wb, M, acc);
         else
 #endif
             span_scalar(xr, C, st->w, st->wb, M, acc);
@@ -316,15 +330,20 @@ static void fmv_span_scalar(const float *a, int R, size_t K, const void *b, bool
 
 /* abf: A's bf16 bits when A is bf16 and the CPU has AVX512-BF16, else NULL. */
 static void fmv_span(const float *a, const uint16_t *abf, int R, size_t K, const void *b, bool bf, bool tb, size_t N,
-                     size_t j0, size_t j1, float *y, bool vec) {
+                     size_t j0, size_t j1, float *y, int vec) {
 #if defined(__x86_64__)
-    if (vec && abf && tb) {
+    if (vec == 2 && abf && tb) {
         mixrt_fmv_nk_dp_avx512(abf, R, K, b, N, j0, j1, y);
         return;
     }
-    if (vec) {
+    if (vec == 2) {
         if (tb) mixrt_fmv_nk_avx512(a, R, K, b, bf, N, j0, j1, y);
         else mixrt_fmv_kn_avx512(a, R, K, b, bf, N, j0, j1, y);
+        return;
+    }
+    if (vec == 1) {
+        if (tb) mixrt_fmv_nk_avx2(a, R, K, b, bf, N, j0, j1, y);
+        else mixrt_fmv_kn_avx2(a, R, K, b, bf, N, j0, j1, y);
         return;
     }
 #endif
@@ -350,7 +369,8 @@ static mixrt_status fmv_run(struct mixrt_kernel_ctx *k) {
     struct mixrt_tensor *y = NULL;
     mixrt_status status = mixrt_kernel_output_uninit(k, 0, a->dtype, a->rank, yd, &y);
     if (status != MIXRT_STATUS_OK) return status;
-    const bool bf = a->dtype == MIXRT_DTYPE_BF16, vec = mixrt_elt_has_avx512() && !g_force_scalar;
+    const bool bf = a->dtype == MIXRT_DTYPE_BF16;
+    const int vec = span_isa();
     const int R = (int)st->rows;
     const size_t K = (size_t)st->K, N = (size_t)st->N;
     /* f32 rows of A (widened for bf16) and of Y, from the engine's scratch */
@@ -359,7 +379,7 @@ static mixrt_status fmv_run(struct mixrt_kernel_ctx *k) {
     float *ys = mixrt_kernel_scratch(k, wbytes, &owned);
     if (!ys) return mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for %zu bytes of rows", wbytes);
     const float *af = (const float *)a->data;
-    const uint16_t *abf = bf && vec && mixrt_convert_has_avx512bf16() ? (const uint16_t *)a->data : NULL;
+    const uint16_t *abf = bf && vec == 2 && mixrt_convert_has_avx512bf16() ? (const uint16_t *)a->data : NULL;
     if (bf && !(abf && st->trans_b)) {
         float *w = ys + (size_t)R * N;
         mixrt_bf16_to_f32((const mixrt_bf16 *)a->data, w, (size_t)R * K);
@@ -388,7 +408,9 @@ static mixrt_status fmv_run(struct mixrt_kernel_ctx *k) {
 #endif
         for (int t = 0; t < nt; t++) {
             size_t k0 = K * (size_t)t / (size_t)nt, k1 = K * (size_t)(t + 1) / (size_t)nt;
-            mixrt_fmv_kn_krange_avx512(af, R, K, k0, k1, b->data, bf, N, t ? part + (size_t)(t - 1) * R * N : ys);
+            float *yt = t ? part + (size_t)(t - 1) * R * N : ys;
+            if (vec == 2) mixrt_fmv_kn_krange_avx512(af, R, K, k0, k1, b->data, bf, N, yt);
+            else mixrt_fmv_kn_krange_avx2(af, R, K, k0, k1, b->data, bf, N, yt);
         }
         for (int t = 1; t < nt; t++) {
             const float *p = part + (size_t)(t - 1) * R * N;

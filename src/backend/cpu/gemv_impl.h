@@ -31,8 +31,18 @@ void mixrt_fmv_nk_dp_avx512(const uint16_t *a, int R, size_t K, const uint16_t *
 struct mixrt_graph;
 struct mixrt_node;
 bool mixrt_fmv_streams_big_b(const struct mixrt_graph *g, const struct mixrt_node *n);
+/* The AVX2 + FMA twins of the f32 / bf16-weight spans above (gemv_avx2.c), for CPUs without
+ * AVX-512: call only where the CPU has AVX2 and FMA. */
+void mixrt_gemv_row_avx2(const float *x, size_t k, const float *w, size_t m, float *y);
+void mixrt_gemv_row_bf16w_avx2(const float *x, size_t k, const uint16_t *w, size_t m, float *y);
+void mixrt_fmv_kn_krange_avx2(const float *a, int R, size_t lda, size_t k0, size_t k1, const void *b, bool bf,
+                              size_t N, float *y);
+void mixrt_fmv_kn_avx2(const float *a, int R, size_t K, const void *b, bool bf, size_t N, size_t j0, size_t j1,
+                       float *y);
+void mixrt_fmv_nk_avx2(const float *a, int R, size_t K, const void *b, bool bf, size_t N, size_t j0, size_t j1,
+                       float *y);
 /* Tests: the scalar span (and the scalar element-wise activations' dispatch left as is) for the
- * runs that follow (not thread-safe). */
+ * runs that follow (not thread-safe). 2: the AVX2 spans where the CPU has AVX2 and FMA. */
 void mixrt_gemv_force_scalar(int on);
 
 #endif /* MIXRT_BACKEND_CPU_GEMV_IMPL_H */
