@@ -215,14 +215,12 @@ static void test_dtype_independence(void) {
             }
             TU_CHECK(ia >= na && ib >= nb && compared > 5, "%s vs %s: layer lists differ in length (%zu/%zu, %zu "
                      "compared)", pairs[p][0], pairs[p][1], ia, ib, compared);
-            /* Only where the CPU has bf16 dot products: elsewhere the bf16 kernels refuse and the
-             * engine is f32 (the build says so). */
+            /* Only where the CPU has bf16 dot products: elsewhere the products and convs refuse
+             * bf16 (the build says so) and whether a memory-bound layer runs bf16 is up to the
+             * timing, so nothing is asserted there. */
             if (mixrt_cpu_features()->avx512_bf16)
                 TU_CHECK(count_precision(ea, NULL, MIXRT_DTYPE_BF16) > 0, "%s {fp32,bf16}: some layer should be "
                          "bf16 on this CPU", pairs[p][0]);
-            else
-                TU_CHECK(count_precision(ea, NULL, MIXRT_DTYPE_BF16) == 0, "%s {fp32,bf16}: a bf16 layer on a CPU "
-                         "without AVX512-BF16", pairs[p][0]);
         }
         mixrt_engine_destroy(ea);
         mixrt_engine_destroy(eb);
