@@ -5,12 +5,16 @@
  * unfused. Then the fast kernels (oneDNN FusedMatMul with packed weights, Gelu) against the
  * reference kernels on random data at odd sizes, by normalized error. */
 #include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include <string.h>
 
 #include "backend/cpu/exec_ref.h"
 #include "backend/cpu/eltwise_impl.h"
 #include "backend/cpu/gemv_impl.h"
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/sgemm_impl.h"
 #include "passes/passes.h"
 #include "graph_build.h"
 #include "testutil.h"
@@ -810,6 +814,169 @@ static void test_fast_fmm_gemv(void) {
 #endif
 }
 
+/* fmm_sgemm / mm_sgemm (sgemm.c): f32 products by B packed in 16-column panels. Against the
+ * reference kernel at sizes on both sides of the tile (6 rows, 16 columns), the K block (256)
+ * and the task's rows (72), every activation, bias, Z and transB; the AVX2 tile and its scalar
+ * twin give equal bits, and so do one and two threads. The packed B handed to a second prepare
+ * (a plan's) is adopted and gives the same bits; another layout is refused. */
+static double *sg_run_bits(const struct mixrt_cpu_kernel *kern, struct mixrt_graph *g, int n_in,
+                           const struct mixrt_tensor *const *in, size_t *n, int scalar, int threads) {
+    mixrt_sgemm_force_scalar(scalar);
+#ifdef _OPENMP
+    int was = omp_get_max_threads();
+    omp_set_num_threads(threads);
+#else
+    (void)threads;
+#endif
+    double *d = run_fast(kern, g, n_in, in, n);
+#ifdef _OPENMP
+    omp_set_num_threads(was);
+#endif
+    mixrt_sgemm_force_scalar(0);
+    return d;
+}
+
+static void test_fast_sgemm(void) {
+    const struct mixrt_cpu_kernel *kern = mixrt_cpu_kernel_find("fmm_sgemm", MIXRT_DOMAIN, "FusedMatMul");
+    const struct mixrt_cpu_kernel *mk = mixrt_cpu_kernel_find("mm_sgemm", "", "MatMul");
+    TU_CHECK(kern != NULL && mk != NULL, "fmm_sgemm and mm_sgemm are registered");
+    if (!kern || !mk) return;
+    if (!(mixrt_cpu_features()->avx2 && mixrt_cpu_features()->fma)) {
+        struct mixrt_graph *g = fmm_node(MIXRT_DTYPE_F32, 7, 8, 9, "none", false, false, false);
+        TU_CHECK(!kern->supports(g, &g->nodes[0], NULL, 0), "fmm_sgemm took a node on a CPU without AVX2 and FMA");
+        mixrt_graph_destroy(g);
+        printf("test_fuse_transformer: no AVX2 and FMA here, fmm_sgemm's products not run (refused as checked)\n");
+        return;
+    }
+    static const char *const acts[] = {"none", "relu", "gelu", "gelu_tanh", "sigmoid", "tanh"};
+    static const int64_t Ms[] = {1, 5, 6, 7, 73, 145}, Ks[] = {1, 3, 256, 257, 769}, Ns[] = {1, 15, 16, 17, 70, 260};
+    int idx = 0, exact = 0;
+    for (int mi = 0; mi < 6; mi++)
+        for (int ki = 0; ki < 5; ki++)
+            for (int ni = 0; ni < 6; ni++, idx++) {
+                int64_t M = Ms[mi], K = Ks[ki], N = Ns[ni];
+                if (M * K * N > 4000000 && ni != 5) continue; /* the big ones once per M */
+                int a = idx % 6, bz = (idx / 6) % 4;
+                bool tb = idx % 5 == 1;
+                struct mixrt_graph *g = fmm_node(MIXRT_DTYPE_F32, M, K, N, acts[a], bz & 1, bz & 2, tb);
+                struct mixrt_tensor *A = rand_tensor(MIXRT_DTYPE_F32, 2, (int64_t[]){M, K}, -1, 1);
+                struct mixrt_tensor *Z = rand_tensor(MIXRT_DTYPE_F32, 2, (int64_t[]){M, N}, -1, 1);
+                const struct mixrt_tensor *const in[] = {A, Z};
+                char what[160];
+                snprintf(what, sizeof(what), "fmm_sgemm M=%lld K=%lld N=%lld act=%s bias=%d Z=%d transB=%d",
+                         (long long)M, (long long)K, (long long)N, acts[a], bz & 1, (bz >> 1) & 1, tb);
+                check_fast(what, kern, g, bz & 2 ? 2 : 1, in, 2e-5);
+                size_t n0 = 0, n1 = 0, n2 = 0;
+                double *v = sg_run_bits(kern, g, bz & 2 ? 2 : 1, in, &n0, 0, 2);
+                double *sc = sg_run_bits(kern, g, bz & 2 ? 2 : 1, in, &n1, 1, 2);
+                double *one = sg_run_bits(kern, g, bz & 2 ? 2 : 1, in, &n2, 0, 1);
+                bool same_sc = v && sc && n0 == n1 && !memcmp(v, sc, n0 * sizeof(double));
+                bool same_1 = v && one && n0 == n2 && !memcmp(v, one, n0 * sizeof(double));
+                TU_CHECK(same_sc && same_1, "%s: AVX2 tile vs scalar twin equal %d, 2 vs 1 threads equal %d", what,
+                         same_sc, same_1);
+                exact += same_sc && same_1;
+                if (v) mixrt_free(ctx, v, n0 * sizeof(double));
+                if (sc) mixrt_free(ctx, sc, n1 * sizeof(double));
+                if (one) mixrt_free(ctx, one, n2 * sizeof(double));
+                mixrt_tensor_destroy(ctx, A);
+                mixrt_tensor_destroy(ctx, Z);
+                mixrt_graph_destroy(g);
+            }
+    printf("test_fuse_transformer: fmm_sgemm: %d products, AVX2 = scalar = one thread bit for bit\n", exact);
+    /* rank-3 A: the batch dims fold into the rows */
+    {
+        struct mixrt_graph *g = fmm_node(MIXRT_DTYPE_F32, 10, 33, 40, "gelu", true, false, true);
+        struct mixrt_value *a = &g->values[g->inputs[0]], *y = &g->values[g->outputs[0]];
+        a->rank = y->rank = 3;
+        a->dims[0].value = y->dims[0].value = 2;
+        a->dims[1].value = y->dims[1].value = 5;
+        a->dims[2].value = 33, y->dims[2].value = 40;
+        struct mixrt_tensor *A = rand_tensor(MIXRT_DTYPE_F32, 3, (int64_t[]){2, 5, 33}, -1, 1);
+        check_fast("fmm_sgemm A [2,5,33] transB", kern, g, 1, (const struct mixrt_tensor *const[]){A}, 2e-5);
+        mixrt_tensor_destroy(ctx, A);
+        mixrt_graph_destroy(g);
+    }
+    /* ONNX MatMul by a constant */
+    for (int c = 0; c < 2; c++) {
+        int64_t M = c ? 130 : 3, K = c ? 300 : 17, N = c ? 33 : 100;
+        struct mixrt_graph *g = mm_node(MIXRT_DTYPE_F32, M, K, N, 0);
+        struct mixrt_tensor *A = rand_tensor(MIXRT_DTYPE_F32, 2, (int64_t[]){M, K}, -1, 1);
+        char what[96];
+        snprintf(what, sizeof(what), "mm_sgemm M=%lld K=%lld N=%lld", (long long)M, (long long)K, (long long)N);
+        check_fast(what, mk, g, 1, (const struct mixrt_tensor *const[]){A}, 2e-5);
+        mixrt_tensor_destroy(ctx, A);
+        mixrt_graph_destroy(g);
+    }
+    /* bf16 is refused (f32 only) */
+    struct mixrt_graph *g = fmm_node(MIXRT_DTYPE_BF16, 7, 8, 9, "none", false, false, false);
+    TU_CHECK(!kern->supports(g, &g->nodes[0], NULL, 0), "fmm_sgemm took a bf16 node");
+    mixrt_graph_destroy(g);
+    /* A plan's packed B: adopted when its layout is the node's, refused otherwise. */
+    const struct mixrt_cpu_kernel_packing *h = mixrt_cpu_kernel_packing_find("fmm_sgemm");
+    TU_CHECK(h && h->layout_size == MIXRT_SGEMM_LAYOUT_SIZE, "fmm_sgemm's packing hooks");
+    g = fmm_node(MIXRT_DTYPE_F32, 9, 40, 21, "relu", true, false, false);
+    struct mixrt_graph *g2 = fmm_node(MIXRT_DTYPE_F32, 9, 40, 21, "relu", true, false, true); /* transB */
+    void *st = NULL, *st2 = NULL;
+    struct mixrt_cpu_packed p;
+    if (h && kern->prepare(ctx, g, &g->nodes[0], &st) == MIXRT_STATUS_OK && h->get(st, &p)) {
+        struct mixrt_tensor *A = rand_tensor(MIXRT_DTYPE_F32, 2, (int64_t[]){9, 40}, -1, 1);
+        size_t n0 = 0, n1 = 0;
+        double *ref = run_fast(kern, g, 1, (const struct mixrt_tensor *const[]){A}, &n0);
+        /* the plan's bytes are a copy: the state that made them may be gone */
+        void *copy = mixrt_alloc(ctx, p.size);
+        memcpy(copy, p.data, p.size);
+        unsigned char lay[MIXRT_SGEMM_LAYOUT_SIZE];
+        memcpy(lay, p.layout, sizeof lay);
+        struct mixrt_cpu_packed q = p;
+        q.data = copy, q.layout = lay;
+        kern->release(ctx, st);
+        mixrt_cpu_packed_offer(&g->nodes[0], &q);
+        unsigned long before = mixrt_cpu_weight_reorders();
+        TU_CHECK(kern->prepare(ctx, g, &g->nodes[0], &st) == MIXRT_STATUS_OK, "prepare with an offer");
+        char why[256] = "";
+        TU_CHECK(mixrt_cpu_packed_outcome(why, sizeof why) == 1 && mixrt_cpu_weight_reorders() == before,
+                 "fmm_sgemm did not adopt its own layout: %s", why);
+        /* run on the adopted bytes: run_fast prepares afresh, so run the state by hand */
+        const struct mixrt_tensor *in[2] = {A, g->values[g->nodes[0].inputs[1]].init};
+        const struct mixrt_tensor *in3[3] = {A, in[1], g->values[g->nodes[0].inputs[2]].init};
+        (void)in;
+        struct mixrt_tensor out;
+        memset(&out, 0, sizeof(out));
+        const struct mixrt_seq *in_seq[3] = {NULL, NULL, NULL};
+        bool is_seq = false, wanted = true;
+        struct mixrt_seq oseq;
+        memset(&oseq, 0, sizeof(oseq));
+        struct mixrt_kernel_ctx k = {
+            .ctx = ctx, .graph = g, .node = &g->nodes[0], .opset = g->nodes[0].opset, .n_in = 3, .in = in3,
+            .in_seq = in_seq, .n_out = 1, .out = &out, .out_seq = &oseq, .out_is_seq = &is_seq, .out_wanted = &wanted,
+            .env = NULL, .state = st,
+        };
+        double *got = NULL;
+        TU_CHECK(kern->run(&k) == MIXRT_STATUS_OK && mixrt_tensor_to_f64(ctx, &out, &got) == MIXRT_STATUS_OK,
+                 "run on adopted bytes: %s", mixrt_context_last_error(ctx));
+        n1 = got ? mixrt_tensor_numel(&out) : 0;
+        TU_CHECK(ref && got && n0 == n1 && !memcmp(ref, got, n0 * sizeof(double)),
+                 "fmm_sgemm on a plan's packed B differs from its own packing");
+        mixrt_tensor_release(ctx, &out);
+        kern->release(ctx, st);
+        /* the same bytes offered to the transB node (another layout): refused, packed afresh */
+        mixrt_cpu_packed_offer(&g2->nodes[0], &q);
+        TU_CHECK(kern->prepare(ctx, g2, &g2->nodes[0], &st2) == MIXRT_STATUS_OK, "prepare transB with an offer");
+        TU_CHECK(mixrt_cpu_packed_outcome(why, sizeof why) == 0, "fmm_sgemm adopted another layout's bytes");
+        mixrt_cpu_packed_offer(NULL, NULL);
+        kern->release(ctx, st2);
+        mixrt_free(ctx, copy, p.size);
+        if (ref) mixrt_free(ctx, ref, n0 * sizeof(double));
+        if (got) mixrt_free(ctx, got, n1 * sizeof(double));
+        mixrt_tensor_destroy(ctx, A);
+    } else {
+        TU_CHECK(0, "fmm_sgemm prepare / packed get: %s", mixrt_context_last_error(ctx));
+        if (st) kern->release(ctx, st);
+    }
+    mixrt_graph_destroy(g);
+    mixrt_graph_destroy(g2);
+}
+
 static void test_fast_gelu(void) {
     const struct mixrt_cpu_kernel *kern = mixrt_cpu_kernel_find("elt_gelu", MIXRT_DOMAIN, "Gelu");
     TU_CHECK(kern != NULL, "com.mixrt elt_gelu is registered");
@@ -848,6 +1015,7 @@ int main(void) {
     test_gemm_reshape();
     test_fast_fused_matmul();
     test_fast_fmm_gemv();
+    test_fast_sgemm();
     test_fast_gelu();
     TU_CHECK(mixrt_context_bytes_in_use(ctx) == 0, "no leak: %zu bytes", mixrt_context_bytes_in_use(ctx));
     mixrt_context_destroy(ctx);

@@ -745,17 +745,22 @@ static void check_same(const struct mixrt_cpu_kernel_packing *h, void *st, const
     free(bad);
 }
 
-/* dnnl_conv's and dnnl_fused_matmul's packed weights (B as [K, N] and transposed) checked in
- * slices, f32 and bf16, each weight about 9.5 MB. */
+/* dnnl_conv's, dnnl_fused_matmul's and fmm_sgemm's (f32 only, where the CPU has AVX2 and FMA)
+ * packed weights (B as [K, N] and transposed) checked in slices, each weight about 9.5 MB. */
 static void test_same_hooks(mixrt_dtype dt) {
     const bool bf = dt == MIXRT_DTYPE_BF16;
-    for (int c = 0; c < 3; c++) {
-        const char *kname = c == 0 ? "dnnl_conv" : "dnnl_fused_matmul";
+    for (int c = 0; c < 5; c++) {
+        if (c >= 3 && (bf || !mixrt_cpu_features()->avx2 || !mixrt_cpu_features()->fma)) {
+            printf("  fmm_sgemm's hooks: not on %s\n", bf ? "bf16" : "a CPU without AVX2 and FMA");
+            continue;
+        }
+        const char *kname = c == 0 ? "dnnl_conv" : c < 3 ? "dnnl_fused_matmul" : "fmm_sgemm";
         const struct mixrt_cpu_kernel *kern = c == 0 ? mixrt_cpu_kernel_find(kname, "", "Conv")
                                                      : mixrt_cpu_kernel_find(kname, MIXRT_DOMAIN, "FusedMatMul");
         const struct mixrt_cpu_kernel_packing *h = mixrt_cpu_kernel_packing_find(kname);
+        const bool tb = c == 2 || c == 4;
         char label[96];
-        snprintf(label, sizeof label, "same %s%s %s", kname, c == 2 ? " transB" : "", bf ? "bf16" : "f32");
+        snprintf(label, sizeof label, "same %s%s %s", kname, tb ? " transB" : "", bf ? "bf16" : "f32");
         TU_CHECK(kern && h, "%s: kernel or hooks missing", label);
         if (!kern || !h) continue;
         int64_t xd[4] = {1, 512, 5, 5}, wd[4] = {bf ? 1040 : 520, 512, 3, 3};
@@ -763,7 +768,7 @@ static void test_same_hooks(mixrt_dtype dt) {
         if (c) { /* A [3, K], B [K, N] or [N, K] */
             int64_t K = 2100, N = bf ? 2200 : 1100;
             xd[0] = 3, xd[1] = K, rx = 2, rw = 2;
-            wd[0] = c == 1 ? K : N, wd[1] = c == 1 ? N : K;
+            wd[0] = tb ? N : K, wd[1] = tb ? K : N;
         }
         struct mixrt_tensor x = kh_tensor(dt, rx, xd, NULL), w = kh_tensor(dt, rw, wd, NULL);
         for (size_t j = 0; j < mixrt_tensor_numel(&w); j++) mixrt_store_f64(w.data, dt, j, tu_uniform(-1, 1));
@@ -773,7 +778,7 @@ static void test_same_hooks(mixrt_dtype dt) {
         } else {
             kh_begin("FusedMatMul", 1, 2, 1);
             kh_N->domain = MIXRT_DOMAIN;
-            if (c == 2) kh_attr_int("transB", 1);
+            if (tb) kh_attr_int("transB", 1);
         }
         struct mixrt_value *wv = typed_xw(&x, &w, dt);
         kh_in[0] = &x, kh_in[1] = &w;

@@ -41,6 +41,7 @@ static const struct mixrt_cpu_kernel ref_kernel = {"ref", "*", "*", ref_supports
 static const struct mixrt_cpu_kernel *const families[] = {
     mixrt_dwconv_kernels, /* depthwise FusedConv: timed against oneDNN's, the faster kept */
     mixrt_gemv_kernels,   /* 1x1 FusedConv on a few pixels (squeeze-excite): timed the same way */
+    mixrt_sgemm_kernels,  /* f32 products by a packed constant, timed against oneDNN's */
     mixrt_fused_conv_kernels, mixrt_fused_transformer_kernels, mixrt_attention_kernels, mixrt_dnnl_kernels,
     mixrt_eltwise_kernels,    mixrt_nnops_kernels,             mixrt_resize_kernels,        mixrt_datamove_kernels,
     mixrt_eltwise_chain_kernels, mixrt_rnn_kernels,           mixrt_select_kernels,        mixrt_roialign_kernels,
@@ -77,6 +78,14 @@ const struct mixrt_cpu_kernel *mixrt_cpu_kernel_find(const char *name, const cha
 
 /* ---- packed weights in plans ---- */
 
+/* The own kernels' hooks: their layout sizes are known here. */
+static const struct mixrt_cpu_kernel_packing own_packings[] = {
+    {"fmm_sgemm", mixrt_sgemm_packed_lib, MIXRT_SGEMM_LAYOUT_SIZE, mixrt_sgemm_packed_get, mixrt_sgemm_unpack,
+     mixrt_sgemm_same},
+    {"mm_sgemm", mixrt_sgemm_packed_lib, MIXRT_SGEMM_LAYOUT_SIZE, mixrt_sgemm_packed_get, mixrt_sgemm_unpack,
+     mixrt_sgemm_same},
+};
+
 #ifdef MIXRT_HAVE_DNNL
 static const struct mixrt_cpu_kernel_packing packings[] = {
     {"dnnl_conv", mixrt_dnnl_packed_lib, 0, mixrt_dnnl_conv_packed_get, mixrt_dnnl_conv_unpack, mixrt_dnnl_conv_same},
@@ -105,6 +114,8 @@ static void packings_init(void) {
 #endif
 
 const struct mixrt_cpu_kernel_packing *mixrt_cpu_kernel_packing_find(const char *name) {
+    for (size_t i = 0; name && i < sizeof(own_packings) / sizeof(own_packings[0]); i++)
+        if (!strcmp(own_packings[i].kernel, name)) return &own_packings[i];
 #ifdef MIXRT_HAVE_DNNL
     pthread_once(&packings_once, packings_init);
     for (size_t i = 0; name && i < N_PACKINGS; i++)

@@ -64,6 +64,7 @@ extern const struct mixrt_cpu_kernel mixrt_select_kernels[];   /* select.c: ArgM
 extern const struct mixrt_cpu_kernel mixrt_fused_transformer_kernels[];
 extern const struct mixrt_cpu_kernel mixrt_dwconv_kernels[]; /* dwconv.c: depthwise channels-last FusedConv */
 extern const struct mixrt_cpu_kernel mixrt_gemv_kernels[];   /* gemv.c: 1x1 channels-last FusedConv on <= 8 pixels */
+extern const struct mixrt_cpu_kernel mixrt_sgemm_kernels[];  /* sgemm.c: f32 products by a packed constant B */
 extern const struct mixrt_cpu_kernel mixrt_fused_conv_kernels[];
 extern const struct mixrt_cpu_kernel mixrt_attention_kernels[]; /* attention.c */
 extern const struct mixrt_cpu_kernel mixrt_eltwise_chain_kernels[]; /* eltwise_chain.c: ElementwiseChain */
@@ -159,6 +160,18 @@ void mixrt_resize_taps_free(mixrt_context_t ctx, struct mixrt_resize_taps *t);
 void mixrt_cpu_weight_reorder_counted(void);
 unsigned long mixrt_cpu_weight_reorders(void);
 
+/* FusedMatMul's activation attribute as an index: 0 none, 1 relu, 2 gelu, 3 gelu_tanh,
+ * 4 sigmoid, 5 tanh; -1 for another name (fused_transformer.c). */
+int mixrt_fmm_activation(const struct mixrt_node *n);
+
+/* Hooks of the own packed f32 product (sgemm.c); its layout descriptor is MIXRT_SGEMM_LAYOUT_SIZE
+ * bytes (K, N, transB as int64). */
+#define MIXRT_SGEMM_LAYOUT_SIZE 24
+const char *mixrt_sgemm_packed_lib(void);
+bool mixrt_sgemm_packed_get(const void *state, struct mixrt_cpu_packed *out);
+bool mixrt_sgemm_unpack(mixrt_context_t ctx, const void *state, void *dst, size_t size);
+int mixrt_sgemm_same(mixrt_context_t ctx, const void *state, const void *ref, size_t size);
+
 #ifdef MIXRT_HAVE_DNNL
 /* Hooks of the oneDNN kernels (dnnl_conv.c, fused_transformer.c). */
 const char *mixrt_dnnl_packed_lib(void);
@@ -167,9 +180,6 @@ bool mixrt_dnnl_conv_packed_get(const void *state, struct mixrt_cpu_packed *out)
 bool mixrt_fmm_packed_get(const void *state, struct mixrt_cpu_packed *out);
 bool mixrt_dnnl_conv_unpack(mixrt_context_t ctx, const void *state, void *dst, size_t size);
 bool mixrt_fmm_unpack(mixrt_context_t ctx, const void *state, void *dst, size_t size);
-/* FusedMatMul's activation attribute as an index: 0 none, 1 relu, 2 gelu, 3 gelu_tanh,
- * 4 sigmoid, 5 tanh; -1 for another name (fused_transformer.c). */
-int mixrt_fmm_activation(const struct mixrt_node *n);
 int mixrt_dnnl_conv_same(mixrt_context_t ctx, const void *state, const void *ref, size_t size);
 int mixrt_fmm_same(mixrt_context_t ctx, const void *state, const void *ref, size_t size);
 /* Makes *mem (a dnnl_memory_t, replaced and the old one destroyed on success) read p when p

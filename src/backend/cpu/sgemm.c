@@ -1,0 +1,402 @@
+/* sgemm.c - FusedMatMul and MatMul by a constant f32 matrix on the team's own product (fmm_sgemm,
+ * mm_sgemm): B packed once at prepare into 16-column panels (sgemm_impl.h), A read in place, the
+ * bias, Z and ReLU applied in the tile's last K block and the other activations by
+ * mixrt_elt_fconv_act on each tile's rows while they are in cache. Made for CPUs with AVX2 and
+ * FMA but without AVX-512, where oneDNN 2.6 runs these products through its gemm:jit (B packed
+ * again on every call, ~60 GFLOP/s on two Zen 3 cores against ~130 here); offered wherever the
+ * CPU has AVX2 and FMA, and timed against the other candidates like every kernel.
+ *
+ * Blocking: the output is cut into tasks of up to SG_MC rows by a group of panels; a task runs
+ * SG_SUB panels at a time the K blocks (SG_KC) in order, in each every panel's block (kc x 16
+ * floats, in L1) against the row tiles (6 rows) of the A block (in L2). Every output element is computed by one task, in one order, whatever the thread
+ * count: results do not depend on it. */
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "backend/cpu/eltwise_impl.h"
+#include "backend/cpu/fused_conv_impl.h"
+#include "backend/cpu/kernels.h"
+#include "backend/cpu/sgemm_impl.h"
+
+#define SG_KC 256 /* K block: the panel's block is 16 KiB */
+#define SG_MC 72  /* rows of a task: its A block (72 x 256 f32, 72 KiB) stays in L2 */
+#define SG_SUB 16 /* panels a task runs together: their C block (72 x 256 f32) stays in L2 */
+
+/* The packed layout a plan records: what the packing read. */
+_Static_assert(MIXRT_SGEMM_LAYOUT_SIZE == 3 * sizeof(int64_t), "layout size");
+struct sg_layout {
+    int64_t K, N, trans_b;
+};
+
+/* Packed B shared between the nodes that read one constant (a weight-tied model: ALBERT's one
+ * layer run 12 times, a tied LM head), as fused_transformer.c does for oneDNN's copies: keyed by
+ * the constant's graph and value and the layout; an entry lives while a state holds it. */
+struct sg_shared {
+    struct sg_shared *next;
+    const struct mixrt_graph *graph;
+    int value;
+    struct sg_layout lay;
+    float *bp;
+    int refs;
+};
+static pthread_mutex_t g_sg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sg_shared *g_sg_shared;
+
+struct sg_state {
+    struct sg_layout lay;
+    enum mixrt_fconv_act act;
+    const float *bp; /* [panels][K][16]: shared->bp, or a plan's bytes (adopted) */
+    size_t bp_bytes;
+    struct sg_shared *shared;
+    float *bias;     /* [panels * 16], zero padded; NULL without a bias */
+    size_t bias_bytes;
+};
+
+static int g_force_scalar;
+void mixrt_sgemm_force_scalar(int on) { g_force_scalar = on; }
+
+static bool refuse(char *why, size_t why_size, const char *msg) {
+    if (why && why_size) snprintf(why, why_size, "%s", msg);
+    return false;
+}
+
+static bool cpu_ok(void) { return mixrt_cpu_features()->avx2 && mixrt_cpu_features()->fma; }
+
+/* FusedMatMul's activation (MatMul: none) as the FusedConv activation it means. */
+static bool sg_act(const struct mixrt_node *n, enum mixrt_fconv_act *act) {
+    static const enum mixrt_fconv_act acts[] = {MIXRT_FCONV_NONE,      MIXRT_FCONV_RELU,    MIXRT_FCONV_GELU,
+                                                MIXRT_FCONV_GELU_TANH, MIXRT_FCONV_SIGMOID, MIXRT_FCONV_TANH};
+    int i = mixrt_fmm_activation(n);
+    if (i < 0 || i >= (int)(sizeof(acts) / sizeof(acts[0]))) return false;
+    *act = acts[i];
+    return true;
+}
+
+static bool sg_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    enum mixrt_fconv_act act;
+    if (!cpu_ok()) return refuse(why, why_size, "the CPU has no AVX2 and FMA");
+    if (n->n_inputs < 2 || n->inputs[0] < 0 || n->inputs[1] < 0 || n->n_outputs < 1 || n->outputs[0] < 0)
+        return refuse(why, why_size, "A, B or Y absent");
+    if (!sg_act(n, &act)) return refuse(why, why_size, "unknown activation");
+    const struct mixrt_value *av = &g->values[n->inputs[0]], *yv = &g->values[n->outputs[0]];
+    if (av->dtype != MIXRT_DTYPE_F32 || yv->dtype != MIXRT_DTYPE_F32) return refuse(why, why_size, "A or Y not f32");
+    if (!mixrt_graph_is_fixed_const(g, n->inputs[1])) return refuse(why, why_size, "B is not a constant");
+    const struct mixrt_tensor *b = g->values[n->inputs[1]].init;
+    if (b->rank != 2 || b->dtype != MIXRT_DTYPE_F32 || b->dims[0] < 1 || b->dims[1] < 1)
+        return refuse(why, why_size, "B is not an f32 matrix");
+    const bool tb = mixrt_node_attr_int(n, "transB", 0) != 0;
+    const int64_t K = tb ? b->dims[1] : b->dims[0];
+    int bi = n->n_inputs > 2 ? n->inputs[2] : -1, zi = n->n_inputs > 3 ? n->inputs[3] : -1;
+    if (bi >= 0 && (!mixrt_graph_is_fixed_const(g, bi) || !mixrt_dtype_is_float(g->values[bi].dtype)))
+        return refuse(why, why_size, "the bias is not a float constant");
+    if (zi >= 0 && g->values[zi].dtype != MIXRT_DTYPE_F32) return refuse(why, why_size, "Z is not f32");
+    if (av->rank < 1 || (av->dims[av->rank - 1].value >= 0 && av->dims[av->rank - 1].value != K))
+        return refuse(why, why_size, "A's last dim is not B's K");
+    return true;
+}
+
+/* Packs B ([K][N], or [N][K] with transB) into panels. */
+static void sg_pack(const float *b, const struct sg_layout *l, float *bp) {
+    const int64_t K = l->K, N = l->N, P = (N + MIXRT_SG_NR - 1) / MIXRT_SG_NR;
+    for (int64_t p = 0; p < P; p++) {
+        float *dst = bp + (size_t)(p * K) * MIXRT_SG_NR;
+        for (int j = 0; j < MIXRT_SG_NR; j++) {
+            const int64_t col = p * MIXRT_SG_NR + j;
+            for (int64_t k = 0; k < K; k++)
+                dst[(size_t)k * MIXRT_SG_NR + (size_t)j] =
+                    col < N ? (l->trans_b ? b[(size_t)(col * K + k)] : b[(size_t)(k * N + col)]) : 0.0f;
+        }
+    }
+}
+
+/* B's element (k, col) in the packed copy. */
+static inline float sg_packed_at(const struct sg_state *st, int64_t k, int64_t col) {
+    const int64_t p = col / MIXRT_SG_NR;
+    return st->bp[(size_t)(p * st->lay.K + k) * MIXRT_SG_NR + (size_t)(col % MIXRT_SG_NR)];
+}
+
+static size_t sg_packed_bytes(const struct sg_layout *l) {
+    return (size_t)((l->N + MIXRT_SG_NR - 1) / MIXRT_SG_NR) * MIXRT_SG_NR * (size_t)l->K * sizeof(float);
+}
+
+static void sg_release(mixrt_context_t ctx, void *state) {
+    struct sg_state *st = state;
+    if (!st) return;
+    struct sg_shared *e = st->shared;
+    if (e) {
+        pthread_mutex_lock(&g_sg_lock);
+        if (--e->refs == 0) {
+            for (struct sg_shared **pp = &g_sg_shared; *pp; pp = &(*pp)->next)
+                if (*pp == e) {
+                    *pp = e->next;
+                    break;
+                }
+            free(e->bp);
+            free(e);
+        }
+        pthread_mutex_unlock(&g_sg_lock);
+    }
+    mixrt_free(ctx, st->bias, st->bias_bytes);
+    mixrt_free(ctx, st, sizeof(*st));
+}
+
+static const char g_sg_lib[] = "mixrt sgemm f32 panels of 16 (k-major), v1";
+
+/* Takes the plan's packed B offered for n when its layout is st's. */
+static bool sg_adopt(const struct mixrt_node *n, struct sg_state *st) {
+    const struct mixrt_cpu_packed *p = mixrt_cpu_packed_offered(n);
+    if (!p) return false;
+    char why[128];
+    if (!p->lib || strcmp(p->lib, g_sg_lib) || p->layout_size != sizeof(st->lay) ||
+        memcmp(p->layout, &st->lay, sizeof(st->lay))) {
+        mixrt_cpu_packed_took(false, "the kernel here wants another weights layout (B's K, N or transB)");
+        return false;
+    }
+    if (p->size != st->bp_bytes) {
+        snprintf(why, sizeof why, "it has %zu bytes, its layout %zu", p->size, st->bp_bytes);
+        mixrt_cpu_packed_took(false, why);
+        return false;
+    }
+    st->bp = p->data; /* only read */
+    mixrt_cpu_packed_took(true, NULL);
+    return true;
+}
+
+static mixrt_status sg_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                               void **state) {
+    char why[160] = "";
+    if (!sg_supports(g, n, why, sizeof(why)))
+        return mixrt_error(ctx, MIXRT_STATUS_UNSUPPORTED, "cannot build %s node '%s' with the packed f32 product: %s",
+                           n->op_type, n->name, why);
+    const struct mixrt_tensor *b = g->values[n->inputs[1]].init;
+    struct sg_state *st = mixrt_alloc(ctx, sizeof(*st));
+    if (!st) return MIXRT_STATUS_OUT_OF_MEMORY;
+    memset(st, 0, sizeof(*st));
+    st->lay.trans_b = mixrt_node_attr_int(n, "transB", 0) != 0;
+    st->lay.K = st->lay.trans_b ? b->dims[1] : b->dims[0];
+    st->lay.N = st->lay.trans_b ? b->dims[0] : b->dims[1];
+    (void)sg_act(n, &st->act);
+    st->bp_bytes = sg_packed_bytes(&st->lay);
+    const size_t padded = st->bp_bytes / ((size_t)st->lay.K * sizeof(float));
+    int bi = n->n_inputs > 2 ? n->inputs[2] : -1;
+    if (bi >= 0) {
+        const struct mixrt_tensor *bias = g->values[bi].init;
+        if (bias->rank != 1 || bias->dims[0] != st->lay.N) {
+            sg_release(ctx, st);
+            return mixrt_error(ctx, MIXRT_STATUS_INVALID_MODEL, "%s node '%s': the bias is not a vector of N = %lld",
+                               n->op_type, n->name, (long long)st->lay.N);
+        }
+        st->bias_bytes = padded * sizeof(float);
+        if (!(st->bias = mixrt_alloc(ctx, st->bias_bytes))) {
+            sg_release(ctx, st);
+            return MIXRT_STATUS_OUT_OF_MEMORY;
+        }
+        memset(st->bias, 0, st->bias_bytes);
+        for (int64_t j = 0; j < st->lay.N; j++) st->bias[j] = (float)mixrt_load_f64(bias->data, bias->dtype, (size_t)j);
+    }
+    if (!sg_adopt(n, st)) {
+        pthread_mutex_lock(&g_sg_lock);
+        struct sg_shared *e = g_sg_shared;
+        while (e && !(e->graph == g && e->value == n->inputs[1] && !memcmp(&e->lay, &st->lay, sizeof(st->lay))))
+            e = e->next;
+        if (e) e->refs++;
+        pthread_mutex_unlock(&g_sg_lock);
+        if (!e) {
+            /* packed outside the lock, listed once filled (two nodes packing the same constant at
+             * once would each list one: correct, one copy more) */
+            e = calloc(1, sizeof(*e));
+            if (!e || !b->data || posix_memalign((void **)&e->bp, 64, st->bp_bytes) != 0) {
+                bool gone = e && !b->data;
+                free(e);
+                sg_release(ctx, st);
+                if (gone)
+                    return mixrt_error(ctx, MIXRT_STATUS_INTERNAL, "%s node '%s': B's bytes are gone (dropped after "
+                                       "packing)", n->op_type, n->name);
+                return mixrt_error(ctx, MIXRT_STATUS_OUT_OF_MEMORY, "%s node '%s': no memory for %zu bytes of packed "
+                                   "weights", n->op_type, n->name, st->bp_bytes);
+            }
+            e->graph = g, e->value = n->inputs[1], e->lay = st->lay, e->refs = 1;
+            sg_pack((const float *)b->data, &st->lay, e->bp);
+            mixrt_cpu_weight_reorder_counted();
+            pthread_mutex_lock(&g_sg_lock);
+            e->next = g_sg_shared;
+            g_sg_shared = e;
+            pthread_mutex_unlock(&g_sg_lock);
+        }
+        st->shared = e;
+        st->bp = e->bp;
+    }
+    *state = st;
+    return MIXRT_STATUS_OK;
+}
+
+/* The scalar tile: sgemm_impl.h's operations in its order (the AVX2 tile's twin). */
+static void sg_tile_scalar(int mr, int nr, size_t kc, const float *a, size_t lda, const float *bp, float *c,
+                           size_t ldc, int flags, const float *bias, const float *z, size_t ldz) {
+    for (int r = 0; r < mr; r++)
+        for (int j = 0; j < nr; j++) {
+            float acc = 0.0f;
+            for (size_t k = 0; k < kc; k++) acc = fmaf(a[(size_t)r * lda + k], bp[k * MIXRT_SG_NR + (size_t)j], acc);
+            float *cv = &c[(size_t)r * ldc + (size_t)j];
+            float v = flags & MIXRT_SG_FIRST ? acc : *cv + acc;
+            if (flags & MIXRT_SG_LAST) {
+                if (bias) v += bias[j];
+                if (z) v += z[(size_t)r * ldz + (size_t)j];
+                if ((flags & MIXRT_SG_RELU) && !(v > 0.0f)) v = v == v ? 0.0f : v;
+            }
+            *cv = v;
+        }
+}
+
+struct sg_run {
+    const float *a, *bp, *bias, *z;
+    float *y;
+    size_t M, K, N, P, kc_step;
+    size_t mchunks, pg; /* tasks: mchunks x ceil(P / pg) */
+    enum mixrt_fconv_act act;
+    mixrt_sg_tile_fn tile;
+};
+
+/* One task: rows [m0, m1) by panels [p0, p1), SG_SUB panels at a time: per K block, each
+ * panel's block against every row tile. The activations other than ReLU then run over the
+ * sub-block's rows (SG_SUB * 16 columns each, still in L2). */
+static void sg_task(const struct sg_run *r, size_t m0, size_t m1, size_t p0, size_t p1) {
+    const int relu = r->act == MIXRT_FCONV_RELU ? MIXRT_SG_RELU : 0;
+    const bool span_act = r->act != MIXRT_FCONV_NONE && r->act != MIXRT_FCONV_RELU;
+    for (size_t s0 = p0; s0 < p1; s0 += SG_SUB) {
+        const size_t s1 = s0 + SG_SUB < p1 ? s0 + SG_SUB : p1;
+        for (size_t k0 = 0; k0 < r->K; k0 += r->kc_step) {
+            const size_t kc = r->K - k0 < r->kc_step ? r->K - k0 : r->kc_step;
+            const bool last = k0 + kc == r->K;
+            const int flags = (k0 == 0 ? MIXRT_SG_FIRST : 0) | (last ? MIXRT_SG_LAST | relu : 0);
+            for (size_t p = s0; p < s1; p++) {
+                const size_t col = p * MIXRT_SG_NR;
+                const int nr = (int)(r->N - col < MIXRT_SG_NR ? r->N - col : MIXRT_SG_NR);
+                const float *bp = r->bp + (p * r->K + k0) * MIXRT_SG_NR;
+                for (size_t i = m0; i < m1; i += MIXRT_SG_MR) {
+                    const int mr = (int)(m1 - i < MIXRT_SG_MR ? m1 - i : MIXRT_SG_MR);
+                    r->tile(mr, nr, kc, r->a + i * r->K + k0, r->K, bp, r->y + i * r->N + col, r->N, flags,
+                            r->bias ? r->bias + col : NULL, r->z ? r->z + i * r->N + col : NULL, r->N);
+                }
+            }
+        }
+        if (span_act) {
+            const size_t c0 = s0 * MIXRT_SG_NR, c1 = s1 * MIXRT_SG_NR < r->N ? s1 * MIXRT_SG_NR : r->N;
+            for (size_t i = m0; i < m1; i++) mixrt_elt_fconv_act(r->act, 0.0f, 0.0f, r->y + i * r->N + c0, c1 - c0);
+        }
+    }
+}
+
+static void sg_product(struct sg_run *r) {
+    r->P = (r->N + MIXRT_SG_NR - 1) / MIXRT_SG_NR;
+    /* K blocks of equal size, at most SG_KC */
+    const size_t nkb = (r->K + SG_KC - 1) / SG_KC;
+    r->kc_step = (r->K + nkb - 1) / nkb;
+    int nt = 1;
+#ifdef _OPENMP
+    if (r->M * r->N * r->K >= ((size_t)1 << 18)) nt = omp_get_max_threads();
+#endif
+    /* Row chunks of whole tiles, as even as SG_MC allows; panel groups so that there are about
+     * four tasks a thread (the last ones balance the threads). */
+    const size_t tiles = (r->M + MIXRT_SG_MR - 1) / MIXRT_SG_MR, tmc = SG_MC / MIXRT_SG_MR;
+    r->mchunks = (tiles + tmc - 1) / tmc;
+    const size_t rows_per = (tiles + r->mchunks - 1) / r->mchunks * MIXRT_SG_MR;
+    size_t groups = ((size_t)nt * 4 + r->mchunks - 1) / r->mchunks;
+    if (nt == 1) groups = 1;
+    if (groups > r->P) groups = r->P;
+    r->pg = (r->P + groups - 1) / groups;
+    groups = (r->P + r->pg - 1) / r->pg;
+    const size_t tasks = r->mchunks * groups;
+    if ((size_t)nt > tasks) nt = (int)tasks;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+#endif
+    for (size_t t = 0; t < tasks; t++) {
+        const size_t mc = t % r->mchunks, gi = t / r->mchunks;
+        const size_t m0 = mc * rows_per, m1 = m0 + rows_per < r->M ? m0 + rows_per : r->M;
+        const size_t p0 = gi * r->pg, p1 = p0 + r->pg < r->P ? p0 + r->pg : r->P;
+        if (m0 < m1) sg_task(r, m0, m1, p0, p1);
+    }
+}
+
+static mixrt_status sg_run(struct mixrt_kernel_ctx *k) {
+    const struct sg_state *st = k->state;
+    const struct mixrt_tensor *a = mixrt_kernel_opt_input(k, 0), *b = mixrt_kernel_opt_input(k, 1),
+                              *z = mixrt_kernel_opt_input(k, 3);
+    const int64_t K = st ? st->lay.K : 0, N = st ? st->lay.N : 0;
+    /* Anything but the case prepare saw goes to the reference kernel, which words the errors
+     * (B must still match: a node whose constant changed is not this state's). */
+    if (!st || !a || !b || a->dtype != MIXRT_DTYPE_F32 || a->rank < 1 || a->dims[a->rank - 1] != K ||
+        b->rank != 2 || b->dims[st->lay.trans_b ? 1 : 0] != K || b->dims[st->lay.trans_b ? 0 : 1] != N ||
+        (mixrt_kernel_opt_input(k, 2) != NULL) != (st->bias != NULL))
+        return mixrt_cpu_run_reference(k);
+    int64_t yd[MIXRT_MAX_RANK];
+    for (int d = 0; d < a->rank - 1; d++) yd[d] = a->dims[d];
+    yd[a->rank - 1] = N;
+    if (z && (z->dtype != MIXRT_DTYPE_F32 || z->rank != a->rank ||
+              memcmp(z->dims, yd, (size_t)a->rank * sizeof(int64_t))))
+        return mixrt_cpu_run_reference(k);
+    struct mixrt_tensor *y = NULL;
+    mixrt_status status = mixrt_kernel_output_uninit(k, 0, MIXRT_DTYPE_F32, a->rank, yd, &y);
+    if (status != MIXRT_STATUS_OK) return status;
+    struct sg_run r = {
+        .a = a->data, .bp = st->bp, .bias = st->bias, .z = z ? z->data : NULL, .y = y->data,
+        .M = mixrt_tensor_numel(a) / (size_t)K, .K = (size_t)K, .N = (size_t)N, .act = st->act,
+        .tile = sg_tile_scalar,
+    };
+#if defined(__x86_64__)
+    if (!g_force_scalar) r.tile = mixrt_sg_tile_avx2;
+#endif
+    if (r.M > 0) sg_product(&r);
+    return MIXRT_STATUS_OK;
+}
+
+/* ---- packed B in plan files (kernels.h) ---- */
+
+const char *mixrt_sgemm_packed_lib(void) { return g_sg_lib; }
+
+bool mixrt_sgemm_packed_get(const void *state, struct mixrt_cpu_packed *out) {
+    const struct sg_state *st = state;
+    if (!st || !st->bp) return false;
+    *out = (struct mixrt_cpu_packed){g_sg_lib, &st->lay, sizeof(st->lay), st->bp, st->bp_bytes};
+    return true;
+}
+
+bool mixrt_sgemm_unpack(mixrt_context_t ctx, const void *state, void *dst, size_t size) {
+    const struct sg_state *st = state;
+    (void)ctx;
+    if (!st || !st->bp || size != (size_t)(st->lay.K * st->lay.N) * sizeof(float)) return false;
+    float *b = dst;
+    for (int64_t k = 0; k < st->lay.K; k++)
+        for (int64_t j = 0; j < st->lay.N; j++)
+            b[st->lay.trans_b ? (size_t)(j * st->lay.K + k) : (size_t)(k * st->lay.N + j)] = sg_packed_at(st, k, j);
+    return true;
+}
+
+int mixrt_sgemm_same(mixrt_context_t ctx, const void *state, const void *ref, size_t size) {
+    const struct sg_state *st = state;
+    (void)ctx;
+    if (!st || !st->bp || size != (size_t)(st->lay.K * st->lay.N) * sizeof(float)) return 0;
+    const float *b = ref;
+    for (int64_t k = 0; k < st->lay.K; k++)
+        for (int64_t j = 0; j < st->lay.N; j++) {
+            const float v = sg_packed_at(st, k, j);
+            if (memcmp(&v, &b[st->lay.trans_b ? (size_t)(j * st->lay.K + k) : (size_t)(k * st->lay.N + j)], sizeof v))
+                return 0;
+        }
+    return 1;
+}
+
+const struct mixrt_cpu_kernel mixrt_sgemm_kernels[] = {
+    {"fmm_sgemm", MIXRT_DOMAIN, "FusedMatMul", sg_supports, sg_prepare, sg_release, sg_run},
+    /* ONNX MatMul by a constant matrix (no bias, no activation) */
+    {"mm_sgemm", "", "MatMul", sg_supports, sg_prepare, sg_release, sg_run},
+    {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+};
