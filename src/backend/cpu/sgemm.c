@@ -26,8 +26,8 @@
 #include "backend/cpu/sgemm_impl.h"
 
 #define SG_KC 256 /* K block: the panel's block is 16 KiB */
-#define SG_MC 72  /* rows of a task: its A block (72 x 256 f32, 72 KiB) stays in L2 */
-#define SG_SUB 16 /* panels a task runs together: their C block (72 x 256 f32) stays in L2 */
+#define SG_MC 120 /* rows of a task: its A block (120 x 256 f32, 120 KiB) stays in L2 */
+#define SG_SUB 16 /* panels a task runs together: their C block (120 x 256 f32) stays in L2 */
 
 /* The packed layout a plan records: what the packing read. */
 _Static_assert(MIXRT_SGEMM_LAYOUT_SIZE == 3 * sizeof(int64_t), "layout size");
@@ -309,6 +309,7 @@ static void sg_product(struct sg_run *r) {
     r->mchunks = (tiles + tmc - 1) / tmc;
     const size_t rows_per = (tiles + r->mchunks - 1) / r->mchunks * MIXRT_SG_MR;
     size_t groups = ((size_t)nt * 4 + r->mchunks - 1) / r->mchunks;
+    while ((r->mchunks * groups) % (size_t)nt) groups++; /* every thread as many tasks */
     if (nt == 1) groups = 1;
     if (groups > r->P) groups = r->P;
     r->pg = (r->P + groups - 1) / groups;
