@@ -1286,6 +1286,7 @@ static void test_kernels(int only) {
         {1, 17, 7, 10, 5, 1, 1, 1, 1, 0, true, false, false, 0},  {2, 64, 9, 9, 64, 1, 2, 1, 1, 0, true, false, false, 0},
         {1, 1, 5, 5, 33, 1, 1, 1, 1, 0, true, false, false, 0},   {1, 48, 7, 7, 128, 1, 2, 1, 1, 0, true, false, false, 0},
         {3, 16, 4, 6, 17, 1, 3, 1, 1, 0, true, false, false, 0},  {1, 64, 28, 28, 256, 1, 1, 1, 1, 0, true, false, false, 0},
+        {1, 300, 5, 7, 20, 1, 1, 1, 1, 0, true, false, false, 0}, /* C over one K block of conv1x1_sgemm (256) */
     };
     for (size_t si = 0; si < sizeof(one) / sizeof(one[0]); si++)
         for (int d = 0; d < 2; d++)
@@ -1295,6 +1296,12 @@ static void test_kernels(int only) {
                 id++;
                 if (only && id != only) continue;
                 conv_case_run(id, &c, dts[d], "dnnl_conv1x1_mm");
+                /* the own packed product: f32 where the CPU has AVX2 and FMA, bf16 refused */
+                if (mixrt_cpu_features()->avx2 && mixrt_cpu_features()->fma) {
+                    expect_refusal = dts[d] == MIXRT_DTYPE_BF16;
+                    conv_case_run(id, &c, dts[d], "conv1x1_sgemm");
+                    expect_refusal = false;
+                }
                 bool split = dts[d] == MIXRT_DTYPE_BF16 && !c.z && !strcmp(acts[act], "SiLU");
                 if (split || !strcmp(acts[act], "SiLU") || act == 1) {
                     expect_refusal = !split;

@@ -15,39 +15,78 @@
 #define PANEL MIXRT_ATTN_PANEL
 
 /* Rows per register tile: 3 rows x 4 vectors of 8 = 12 accumulators, a broadcast, and
- * the 4 panel vectors read as memory operands: within the 16 ymm registers. */
+ * the 4 panel vectors: within the 16 ymm registers. The accumulators are named variables and
+ * the row count a constant of each instance (as arrays indexed in loops that stop at `rows`,
+ * gcc 12 kept them on the stack, a store per fma: BERT-base's attention at ~44 GFLOP/s). */
 #define TR 3
 
-static inline void scores_tile(const float *q, size_t ldq, int rows, const float *panel, size_t d, float scale,
-                               float *s, size_t lds) {
-    __m256 acc[TR][4];
-    for (int r = 0; r < TR; r++)
-        for (int v = 0; v < 4; v++) acc[r][v] = _mm256_setzero_ps();
-    for (size_t c = 0; c < d; c++) {
-        const float *kc = panel + c * PANEL;
-        __m256 k0 = _mm256_loadu_ps(kc), k1 = _mm256_loadu_ps(kc + 8), k2 = _mm256_loadu_ps(kc + 16),
-               k3 = _mm256_loadu_ps(kc + 24);
-        for (int r = 0; r < TR; r++) {
-            if (r >= rows) break;
-            __m256 b = _mm256_broadcast_ss(q + (size_t)r * ldq + c);
-            acc[r][0] = _mm256_fmadd_ps(b, k0, acc[r][0]);
-            acc[r][1] = _mm256_fmadd_ps(b, k1, acc[r][1]);
-            acc[r][2] = _mm256_fmadd_ps(b, k2, acc[r][2]);
-            acc[r][3] = _mm256_fmadd_ps(b, k3, acc[r][3]);
-        }
+/* One row of the 3 x 32 register tile: scale * its 4 vectors into dst (cols of them, <= 32). */
+static inline __attribute__((always_inline)) void row_store(float *dst, __m256 x0, __m256 x1, __m256 x2, __m256 x3,
+                                                            __m256 sc, size_t cols) {
+    x0 = _mm256_mul_ps(x0, sc), x1 = _mm256_mul_ps(x1, sc), x2 = _mm256_mul_ps(x2, sc), x3 = _mm256_mul_ps(x3, sc);
+    if (cols == PANEL) {
+        _mm256_storeu_ps(dst, x0), _mm256_storeu_ps(dst + 8, x1);
+        _mm256_storeu_ps(dst + 16, x2), _mm256_storeu_ps(dst + 24, x3);
+        return;
     }
-    __m256 sc = _mm256_set1_ps(scale);
-    for (int r = 0; r < rows; r++)
-        for (int v = 0; v < 4; v++) _mm256_storeu_ps(s + (size_t)r * lds + v * 8, _mm256_mul_ps(acc[r][v], sc));
+    float tmp[PANEL];
+    _mm256_storeu_ps(tmp, x0), _mm256_storeu_ps(tmp + 8, x1), _mm256_storeu_ps(tmp + 16, x2);
+    _mm256_storeu_ps(tmp + 24, x3);
+    memcpy(dst, tmp, cols * sizeof(float));
+}
+
+/* acc_r += x[r * ldx + t] * panel[t * 32 .. + 32) for t < n, rows r < R; then row_store of each
+ * row with scale sc(r) into out + r * ldo. */
+#define TILE_BODY(R, x, ldx, panel, n, sc, out, ldo, cols)                                                             \
+    do {                                                                                                               \
+        __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00,            \
+               a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00;                                                  \
+        const float *x0 = (x), *x1 = R > 1 ? x0 + (ldx) : x0, *x2 = R > 2 ? x0 + 2 * (ldx) : x0;                       \
+        for (size_t t = 0; t < (n); t++) {                                                                             \
+            const float *pt = (panel) + t * PANEL;                                                                     \
+            const __m256 v0 = _mm256_loadu_ps(pt), v1 = _mm256_loadu_ps(pt + 8), v2 = _mm256_loadu_ps(pt + 16),       \
+                         v3 = _mm256_loadu_ps(pt + 24);                                                                \
+            __m256 b = _mm256_broadcast_ss(x0 + t);                                                                    \
+            a00 = _mm256_fmadd_ps(b, v0, a00), a01 = _mm256_fmadd_ps(b, v1, a01);                                      \
+            a02 = _mm256_fmadd_ps(b, v2, a02), a03 = _mm256_fmadd_ps(b, v3, a03);                                      \
+            if (R > 1) {                                                                                               \
+                b = _mm256_broadcast_ss(x1 + t);                                                                       \
+                a10 = _mm256_fmadd_ps(b, v0, a10), a11 = _mm256_fmadd_ps(b, v1, a11);                                  \
+                a12 = _mm256_fmadd_ps(b, v2, a12), a13 = _mm256_fmadd_ps(b, v3, a13);                                  \
+            }                                                                                                          \
+            if (R > 2) {                                                                                               \
+                b = _mm256_broadcast_ss(x2 + t);                                                                       \
+                a20 = _mm256_fmadd_ps(b, v0, a20), a21 = _mm256_fmadd_ps(b, v1, a21);                                  \
+                a22 = _mm256_fmadd_ps(b, v2, a22), a23 = _mm256_fmadd_ps(b, v3, a23);                                  \
+            }                                                                                                          \
+        }                                                                                                              \
+        row_store((out), a00, a01, a02, a03, sc(0), cols);                                                             \
+        if (R > 1) row_store((out) + (ldo), a10, a11, a12, a13, sc(1), cols);                                          \
+        if (R > 2) row_store((out) + 2 * (ldo), a20, a21, a22, a23, sc(2), cols);                                      \
+    } while (0)
+
+static inline __attribute__((always_inline)) void scores_tile(const int R, const float *q, size_t ldq,
+                                                              const float *panel, size_t d, float scale, float *s,
+                                                              size_t lds) {
+    const __m256 vs = _mm256_set1_ps(scale);
+#define SCORE_SCALE(r) vs
+    TILE_BODY(R, q, ldq, panel, d, SCORE_SCALE, s, lds, PANEL);
+#undef SCORE_SCALE
 }
 
 /* s[r * lds + j] for j up to the next multiple of 32 (the panels are zero past n). */
 void mixrt_attn_scores_avx2(const float *q, size_t ldq, int rows, const float *kp, size_t d, size_t n, float scale,
                             float *s, size_t lds) {
     for (size_t j0 = 0; j0 < n; j0 += PANEL)
-        for (int r0 = 0; r0 < rows; r0 += TR)
-            scores_tile(q + (size_t)r0 * ldq, ldq, rows - r0 < TR ? rows - r0 : TR, kp + j0 * d, d, scale,
-                        s + (size_t)r0 * lds + j0, lds);
+        for (int r0 = 0; r0 < rows; r0 += TR) {
+            const float *qr = q + (size_t)r0 * ldq, *panel = kp + j0 * d;
+            float *sr = s + (size_t)r0 * lds + j0;
+            switch (rows - r0 < TR ? rows - r0 : TR) {
+            case 3: scores_tile(3, qr, ldq, panel, d, scale, sr, lds); break;
+            case 2: scores_tile(2, qr, ldq, panel, d, scale, sr, lds); break;
+            default: scores_tile(1, qr, ldq, panel, d, scale, sr, lds); break;
+            }
+        }
 }
 
 static bool softmax_row(float *sr, size_t n, float *inv) {
@@ -91,43 +130,27 @@ void mixrt_attn_softmax_avx2(float *s, size_t lds, int rows, size_t n, float *in
 }
 
 /* o = inv * P V for up to TR rows and one 32-column panel of V (cols <= 32 of them kept). */
-static inline void pv_tile(const float *p, size_t ldp, int rows, const float *panel, size_t n, const float *inv,
-                           float *o, size_t ldo, size_t cols) {
-    __m256 acc[TR][4];
-    for (int r = 0; r < TR; r++)
-        for (int v = 0; v < 4; v++) acc[r][v] = _mm256_setzero_ps();
-    for (size_t j = 0; j < n; j++) {
-        const float *vj = panel + j * PANEL;
-        __m256 v0 = _mm256_loadu_ps(vj), v1 = _mm256_loadu_ps(vj + 8), v2 = _mm256_loadu_ps(vj + 16),
-               v3 = _mm256_loadu_ps(vj + 24);
-        for (int r = 0; r < TR; r++) {
-            if (r >= rows) break;
-            __m256 b = _mm256_broadcast_ss(p + (size_t)r * ldp + j);
-            acc[r][0] = _mm256_fmadd_ps(b, v0, acc[r][0]);
-            acc[r][1] = _mm256_fmadd_ps(b, v1, acc[r][1]);
-            acc[r][2] = _mm256_fmadd_ps(b, v2, acc[r][2]);
-            acc[r][3] = _mm256_fmadd_ps(b, v3, acc[r][3]);
-        }
-    }
-    for (int r = 0; r < rows; r++) {
-        __m256 sc = _mm256_set1_ps(inv[r]);
-        float *orow = o + (size_t)r * ldo;
-        if (cols == PANEL) {
-            for (int v = 0; v < 4; v++) _mm256_storeu_ps(orow + v * 8, _mm256_mul_ps(acc[r][v], sc));
-        } else {
-            float tmp[PANEL];
-            for (int v = 0; v < 4; v++) _mm256_storeu_ps(tmp + v * 8, _mm256_mul_ps(acc[r][v], sc));
-            memcpy(orow, tmp, cols * sizeof(float));
-        }
-    }
+static inline __attribute__((always_inline)) void pv_tile(const int R, const float *p, size_t ldp, const float *panel,
+                                                          size_t n, const float *inv, float *o, size_t ldo,
+                                                          size_t cols) {
+#define PV_SCALE(r) _mm256_set1_ps(inv[r])
+    TILE_BODY(R, p, ldp, panel, n, PV_SCALE, o, ldo, cols);
+#undef PV_SCALE
 }
 
 void mixrt_attn_pv_avx2(const float *p, size_t ldp, int rows, const float *vp, size_t ldj, size_t n, size_t dv,
                         const float *inv, float *o, size_t ldo) {
     for (size_t c0 = 0; c0 < dv; c0 += PANEL)
-        for (int r0 = 0; r0 < rows; r0 += TR)
-            pv_tile(p + (size_t)r0 * ldp, ldp, rows - r0 < TR ? rows - r0 : TR, vp + c0 * ldj, n, inv + r0,
-                    o + (size_t)r0 * ldo + c0, ldo, dv - c0 < PANEL ? dv - c0 : PANEL);
+        for (int r0 = 0; r0 < rows; r0 += TR) {
+            const float *pr = p + (size_t)r0 * ldp, *panel = vp + c0 * ldj;
+            float *orow = o + (size_t)r0 * ldo + c0;
+            const size_t cols = dv - c0 < PANEL ? dv - c0 : PANEL;
+            switch (rows - r0 < TR ? rows - r0 : TR) {
+            case 3: pv_tile(3, pr, ldp, panel, n, inv + r0, orow, ldo, cols); break;
+            case 2: pv_tile(2, pr, ldp, panel, n, inv + r0, orow, ldo, cols); break;
+            default: pv_tile(1, pr, ldp, panel, n, inv + r0, orow, ldo, cols); break;
+            }
+        }
 }
 
 #endif /* __x86_64__ */

@@ -52,6 +52,7 @@ static struct sg_shared *g_sg_shared;
 struct sg_state {
     struct sg_layout lay;
     enum mixrt_fconv_act act;
+    float p0, p1; /* the activation's parameters (Clip, LeakyRelu) */
     const float *bp; /* [panels][K][16]: shared->bp, or a plan's bytes (adopted) */
     size_t bp_bytes;
     struct sg_shared *shared;
@@ -169,20 +170,17 @@ static bool sg_adopt(const struct mixrt_node *n, struct sg_state *st) {
     return true;
 }
 
-static mixrt_status sg_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
-                               void **state) {
-    char why[160] = "";
-    if (!sg_supports(g, n, why, sizeof(why)))
-        return mixrt_error(ctx, MIXRT_STATUS_UNSUPPORTED, "cannot build %s node '%s' with the packed f32 product: %s",
-                           n->op_type, n->name, why);
+/* The state for node n of g whose constant input 1 is B in layout lay (packed here, adopted
+ * from a plan, or shared with another node reading the same constant) and input 2 the bias. */
+static mixrt_status sg_state_make(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                                  const struct sg_layout *lay, enum mixrt_fconv_act act, float p0, float p1,
+                                  void **state) {
     const struct mixrt_tensor *b = g->values[n->inputs[1]].init;
     struct sg_state *st = mixrt_alloc(ctx, sizeof(*st));
     if (!st) return MIXRT_STATUS_OUT_OF_MEMORY;
     memset(st, 0, sizeof(*st));
-    st->lay.trans_b = mixrt_node_attr_int(n, "transB", 0) != 0;
-    st->lay.K = st->lay.trans_b ? b->dims[1] : b->dims[0];
-    st->lay.N = st->lay.trans_b ? b->dims[0] : b->dims[1];
-    (void)sg_act(n, &st->act);
+    st->lay = *lay;
+    st->act = act, st->p0 = p0, st->p1 = p1;
     st->bp_bytes = sg_packed_bytes(&st->lay);
     const size_t padded = st->bp_bytes / ((size_t)st->lay.K * sizeof(float));
     int bi = n->n_inputs > 2 ? n->inputs[2] : -1;
@@ -237,6 +235,23 @@ static mixrt_status sg_prepare(mixrt_context_t ctx, const struct mixrt_graph *g,
     return MIXRT_STATUS_OK;
 }
 
+
+static mixrt_status sg_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                               void **state) {
+    char why[160] = "";
+    if (!sg_supports(g, n, why, sizeof(why)))
+        return mixrt_error(ctx, MIXRT_STATUS_UNSUPPORTED, "cannot build %s node '%s' with the packed f32 product: %s",
+                           n->op_type, n->name, why);
+    const struct mixrt_tensor *b = g->values[n->inputs[1]].init;
+    struct sg_layout lay;
+    lay.trans_b = mixrt_node_attr_int(n, "transB", 0) != 0;
+    lay.K = lay.trans_b ? b->dims[1] : b->dims[0];
+    lay.N = lay.trans_b ? b->dims[0] : b->dims[1];
+    enum mixrt_fconv_act act = MIXRT_FCONV_NONE;
+    (void)sg_act(n, &act);
+    return sg_state_make(ctx, g, n, &lay, act, 0.0f, 0.0f, state);
+}
+
 /* The scalar tile: sgemm_impl.h's operations in its order (the AVX2 tile's twin). */
 static void sg_tile_scalar(int mr, int nr, size_t kc, const float *a, size_t lda, const float *bp, float *c,
                            size_t ldc, int flags, const float *bias, const float *z, size_t ldz) {
@@ -261,6 +276,7 @@ struct sg_run {
     size_t M, K, N, P, kc_step;
     size_t mchunks, pg; /* tasks: mchunks x ceil(P / pg) */
     enum mixrt_fconv_act act;
+    float p0, p1;
     mixrt_sg_tile_fn tile;
 };
 
@@ -289,12 +305,16 @@ static void sg_task(const struct sg_run *r, size_t m0, size_t m1, size_t p0, siz
         }
         if (span_act) {
             const size_t c0 = s0 * MIXRT_SG_NR, c1 = s1 * MIXRT_SG_NR < r->N ? s1 * MIXRT_SG_NR : r->N;
-            for (size_t i = m0; i < m1; i++) mixrt_elt_fconv_act(r->act, 0.0f, 0.0f, r->y + i * r->N + c0, c1 - c0);
+            for (size_t i = m0; i < m1; i++) mixrt_elt_fconv_act(r->act, r->p0, r->p1, r->y + i * r->N + c0, c1 - c0);
         }
     }
 }
 
 static void sg_product(struct sg_run *r) {
+    r->tile = sg_tile_scalar;
+#if defined(__x86_64__)
+    if (!g_force_scalar) r->tile = mixrt_sg_tile_avx2;
+#endif
     r->P = (r->N + MIXRT_SG_NR - 1) / MIXRT_SG_NR;
     /* K blocks of equal size, at most SG_KC */
     const size_t nkb = (r->K + SG_KC - 1) / SG_KC;
@@ -349,13 +369,112 @@ static mixrt_status sg_run(struct mixrt_kernel_ctx *k) {
     if (status != MIXRT_STATUS_OK) return status;
     struct sg_run r = {
         .a = a->data, .bp = st->bp, .bias = st->bias, .z = z ? z->data : NULL, .y = y->data,
-        .M = mixrt_tensor_numel(a) / (size_t)K, .K = (size_t)K, .N = (size_t)N, .act = st->act,
-        .tile = sg_tile_scalar,
+        .M = mixrt_tensor_numel(a) / (size_t)K, .K = (size_t)K, .N = (size_t)N, .act = st->act, .p0 = st->p0,
+        .p1 = st->p1,
     };
-#if defined(__x86_64__)
-    if (!g_force_scalar) r.tile = mixrt_sg_tile_avx2;
-#endif
     if (r.M > 0) sg_product(&r);
+    return MIXRT_STATUS_OK;
+}
+
+/* ---- 1x1 channels-last FusedConv: Y [n, oh, ow, M] = X's pixels [rows, C] by W [M, C] read transposed ---- */
+
+static bool c1_strides(const struct mixrt_node *n, int64_t *sh, int64_t *sw) {
+    size_t ns = 0;
+    const int64_t *st = mixrt_node_attr_ints(n, "strides", &ns);
+    if (st && ns != 2) return false;
+    *sh = st ? st[0] : 1, *sw = st ? st[1] : 1;
+    return *sh >= 1 && *sw >= 1;
+}
+
+static bool c1_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    enum mixrt_fconv_act act;
+    float p0, p1;
+    int64_t sh, sw;
+    if (!cpu_ok()) return refuse(why, why_size, "the CPU has no AVX2 and FMA");
+    if (n->n_inputs < 2 || n->inputs[0] < 0 || n->inputs[1] < 0 || n->n_outputs < 1 || n->outputs[0] < 0)
+        return refuse(why, why_size, "X, W or Y absent");
+    if (!mixrt_fconv_read_act(n, &act, &p0, &p1)) return refuse(why, why_size, "malformed activation");
+    if (mixrt_node_attr_int(n, "channels_last", 0) != 1) return refuse(why, why_size, "not channels-last");
+    if (mixrt_node_attr_int(n, "group", 1) != 1) return refuse(why, why_size, "grouped");
+    const struct mixrt_value *xv = &g->values[n->inputs[0]], *yv = &g->values[n->outputs[0]];
+    if (xv->dtype != MIXRT_DTYPE_F32 || yv->dtype != MIXRT_DTYPE_F32)
+        return refuse(why, why_size, "X or Y not f32 (bf16: oneDNN's kernels)");
+    if (!mixrt_graph_is_fixed_const(g, n->inputs[1])) return refuse(why, why_size, "W is not a constant");
+    const struct mixrt_tensor *w = g->values[n->inputs[1]].init;
+    if (w->rank != 4 || w->dtype != MIXRT_DTYPE_F32 || w->dims[2] != 1 || w->dims[3] != 1 || w->dims[0] < 1 ||
+        w->dims[1] < 1 || xv->rank != 4)
+        return refuse(why, why_size, "not a 2-D 1x1 convolution of f32 weights");
+    if (!c1_strides(n, &sh, &sw)) return refuse(why, why_size, "malformed strides");
+    size_t np = 0;
+    const int64_t *pads = mixrt_node_attr_ints(n, "pads", &np);
+    for (size_t i = 0; pads && i < np; i++)
+        if (pads[i] != 0) return refuse(why, why_size, "padded");
+    const char *ap = mixrt_node_attr_string(n, "auto_pad", "NOTSET");
+    if (strcmp(ap, "NOTSET") && strcmp(ap, "VALID") && ap[0]) return refuse(why, why_size, "auto_pad");
+    int bi = n->n_inputs > 2 ? n->inputs[2] : -1, zi = n->n_inputs > 3 ? n->inputs[3] : -1;
+    if (bi >= 0 && (!mixrt_graph_is_fixed_const(g, bi) || !mixrt_dtype_is_float(g->values[bi].dtype)))
+        return refuse(why, why_size, "the bias is not a float constant");
+    if (zi >= 0 && g->values[zi].dtype != MIXRT_DTYPE_F32) return refuse(why, why_size, "Z is not f32");
+    return true;
+}
+
+static mixrt_status c1_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                               void **state) {
+    char why[160] = "";
+    if (!c1_supports(g, n, why, sizeof(why)))
+        return mixrt_error(ctx, MIXRT_STATUS_UNSUPPORTED, "cannot build %s node '%s' with the packed f32 product: %s",
+                           n->op_type, n->name, why);
+    const struct mixrt_tensor *w = g->values[n->inputs[1]].init;
+    struct sg_layout lay = {w->dims[1], w->dims[0], 1}; /* W [M, C, 1, 1] is B [N, K] */
+    enum mixrt_fconv_act act = MIXRT_FCONV_NONE;
+    float p0 = 0.0f, p1 = 0.0f;
+    (void)mixrt_fconv_read_act(n, &act, &p0, &p1);
+    return sg_state_make(ctx, g, n, &lay, act, p0, p1, state);
+}
+
+static mixrt_status c1_run(struct mixrt_kernel_ctx *k) {
+    const struct sg_state *st = k->state;
+    const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0), *w = mixrt_kernel_opt_input(k, 1),
+                              *z = mixrt_kernel_opt_input(k, 3);
+    int64_t sh = 1, sw = 1;
+    const int64_t C = st ? st->lay.K : 0, M = st ? st->lay.N : 0;
+    /* anything but the case prepare saw: the reference kernel, which words the errors */
+    if (!st || !x || !w || !c1_strides(k->node, &sh, &sw) || x->dtype != MIXRT_DTYPE_F32 || x->rank != 4 ||
+        x->dims[3] != C || w->rank != 4 || w->dims[0] != M || w->dims[1] != C || mixrt_tensor_numel(x) == 0 ||
+        (mixrt_kernel_opt_input(k, 2) != NULL) != (st->bias != NULL))
+        return mixrt_cpu_run_reference(k);
+    const int64_t n = x->dims[0], h = x->dims[1], wd = x->dims[2], oh = (h - 1) / sh + 1, ow = (wd - 1) / sw + 1;
+    int64_t yd[4] = {n, oh, ow, M};
+    if (z && (z->dtype != MIXRT_DTYPE_F32 || z->rank != 4 || memcmp(z->dims, yd, sizeof(yd))))
+        return mixrt_cpu_run_reference(k);
+    struct mixrt_tensor *y = NULL;
+    mixrt_status status = mixrt_kernel_output_uninit(k, 0, MIXRT_DTYPE_F32, 4, yd, &y);
+    if (status != MIXRT_STATUS_OK) return status;
+    const size_t rows = (size_t)(n * oh * ow), row = (size_t)C * sizeof(float);
+    const float *a = x->data;
+    float *sub = NULL;
+    bool owned = false;
+    if (sh > 1 || sw > 1) { /* every stride-th pixel into dense rows */
+        sub = mixrt_kernel_scratch(k, rows * row, &owned);
+        if (!sub) return mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for %zu bytes of rows", rows * row);
+        const int64_t lines = n * oh;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (rows * row >= ((size_t)1 << 16))
+#endif
+        for (int64_t l = 0; l < lines; l++) {
+            const int64_t b = l / oh, i = l % oh;
+            const char *s0 = (const char *)x->data + (size_t)((b * h + i * sh) * wd) * row;
+            char *d0 = (char *)sub + (size_t)(l * ow) * row;
+            for (int64_t j = 0; j < ow; j++) memcpy(d0 + (size_t)j * row, s0 + (size_t)(j * sw) * row, row);
+        }
+        a = sub;
+    }
+    struct sg_run r = {
+        .a = a, .bp = st->bp, .bias = st->bias, .z = z ? z->data : NULL, .y = y->data, .M = rows, .K = (size_t)C,
+        .N = (size_t)M, .act = st->act, .p0 = st->p0, .p1 = st->p1,
+    };
+    sg_product(&r);
+    if (owned) mixrt_free(k->ctx, sub, rows * row);
     return MIXRT_STATUS_OK;
 }
 
@@ -399,5 +518,7 @@ const struct mixrt_cpu_kernel mixrt_sgemm_kernels[] = {
     {"fmm_sgemm", MIXRT_DOMAIN, "FusedMatMul", sg_supports, sg_prepare, sg_release, sg_run},
     /* ONNX MatMul by a constant matrix (no bias, no activation) */
     {"mm_sgemm", "", "MatMul", sg_supports, sg_prepare, sg_release, sg_run},
+    /* 1x1 channels-last FusedConv (ResNet's bottleneck ends, MobileNet's pointwise convs) */
+    {"conv1x1_sgemm", MIXRT_DOMAIN, "FusedConv", c1_supports, c1_prepare, sg_release, c1_run},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };
