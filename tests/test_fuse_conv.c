@@ -1272,6 +1272,13 @@ static void test_kernels(int only) {
                     id++;
                     if (only && id != only) continue;
                     conv_case_run(id, &c, dts[d], "dnnl_fused_conv");
+                    /* the own implicit-GEMM conv: f32 channels-last of one group, where the CPU has
+                     * AVX2 and FMA; the rest refused */
+                    if (mixrt_cpu_features()->avx2 && mixrt_cpu_features()->fma) {
+                        expect_refusal = !(last && c.group == 1 && dts[d] == MIXRT_DTYPE_F32);
+                        conv_case_run(id, &c, dts[d], "conv_sgemm");
+                        expect_refusal = false;
+                    }
                     /* the bf16 SiLU kept as oneDNN's post-op: taken exactly where the split applies */
                     bool split = dts[d] == MIXRT_DTYPE_BF16 && last && !c.z && !strcmp(acts[act], "SiLU");
                     if (split || (last && !strcmp(acts[act], "SiLU")) || act == 1) {
@@ -1299,7 +1306,7 @@ static void test_kernels(int only) {
                 /* the own packed product: f32 where the CPU has AVX2 and FMA, bf16 refused */
                 if (mixrt_cpu_features()->avx2 && mixrt_cpu_features()->fma) {
                     expect_refusal = dts[d] == MIXRT_DTYPE_BF16;
-                    conv_case_run(id, &c, dts[d], "conv1x1_sgemm");
+                    conv_case_run(id, &c, dts[d], "conv_sgemm");
                     expect_refusal = false;
                 }
                 bool split = dts[d] == MIXRT_DTYPE_BF16 && !c.z && !strcmp(acts[act], "SiLU");

@@ -84,7 +84,7 @@ static const struct mixrt_cpu_kernel_packing own_packings[] = {
      mixrt_sgemm_same},
     {"mm_sgemm", mixrt_sgemm_packed_lib, MIXRT_SGEMM_LAYOUT_SIZE, mixrt_sgemm_packed_get, mixrt_sgemm_unpack,
      mixrt_sgemm_same},
-    {"conv1x1_sgemm", mixrt_sgemm_packed_lib, MIXRT_SGEMM_LAYOUT_SIZE, mixrt_sgemm_packed_get, mixrt_sgemm_unpack,
+    {"conv_sgemm", mixrt_sgemm_packed_lib, MIXRT_SGEMM_LAYOUT_SIZE, mixrt_sgemm_packed_get, mixrt_sgemm_unpack,
      mixrt_sgemm_same},
 };
 

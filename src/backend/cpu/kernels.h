@@ -165,8 +165,8 @@ unsigned long mixrt_cpu_weight_reorders(void);
 int mixrt_fmm_activation(const struct mixrt_node *n);
 
 /* Hooks of the own packed f32 product (sgemm.c); its layout descriptor is MIXRT_SGEMM_LAYOUT_SIZE
- * bytes (K, N, transB as int64). */
-#define MIXRT_SGEMM_LAYOUT_SIZE 24
+ * bytes (K, N, transB, a convolution's taps as int64). */
+#define MIXRT_SGEMM_LAYOUT_SIZE 32
 const char *mixrt_sgemm_packed_lib(void);
 bool mixrt_sgemm_packed_get(const void *state, struct mixrt_cpu_packed *out);
 bool mixrt_sgemm_unpack(mixrt_context_t ctx, const void *state, void *dst, size_t size);

@@ -30,10 +30,20 @@
 #define SG_SUB 16 /* panels a task runs together: their C block (120 x 256 f32) stays in L2 */
 
 /* The packed layout a plan records: what the packing read. */
-_Static_assert(MIXRT_SGEMM_LAYOUT_SIZE == 3 * sizeof(int64_t), "layout size");
+_Static_assert(MIXRT_SGEMM_LAYOUT_SIZE == 4 * sizeof(int64_t), "layout size");
+/* taps > 1: a convolution's W [N, C, taps] (transB) read as B [K = taps * C, N], k = t * C + c:
+ * each tap's C channels together, as the input pixels hold them (channels-last). */
 struct sg_layout {
-    int64_t K, N, trans_b;
+    int64_t K, N, trans_b, taps;
 };
+
+/* Where B's element (k, col) lies in the graph's tensor. */
+static inline size_t sg_b_index(const struct sg_layout *l, int64_t k, int64_t col) {
+    if (!l->trans_b) return (size_t)(k * l->N + col);
+    if (l->taps <= 1) return (size_t)(col * l->K + k);
+    const int64_t C = l->K / l->taps;
+    return (size_t)((col * C + k % C) * l->taps + k / C);
+}
 
 /* Packed B shared between the nodes that read one constant (a weight-tied model: ALBERT's one
  * layer run 12 times, a tied LM head), as fused_transformer.c does for oneDNN's copies: keyed by
@@ -111,8 +121,7 @@ static void sg_pack(const float *b, const struct sg_layout *l, float *bp) {
         for (int j = 0; j < MIXRT_SG_NR; j++) {
             const int64_t col = p * MIXRT_SG_NR + j;
             for (int64_t k = 0; k < K; k++)
-                dst[(size_t)k * MIXRT_SG_NR + (size_t)j] =
-                    col < N ? (l->trans_b ? b[(size_t)(col * K + k)] : b[(size_t)(k * N + col)]) : 0.0f;
+                dst[(size_t)k * MIXRT_SG_NR + (size_t)j] = col < N ? b[sg_b_index(l, k, col)] : 0.0f;
         }
     }
 }
@@ -148,7 +157,7 @@ static void sg_release(mixrt_context_t ctx, void *state) {
     mixrt_free(ctx, st, sizeof(*st));
 }
 
-static const char g_sg_lib[] = "mixrt sgemm f32 panels of 16 (k-major), v1";
+static const char g_sg_lib[] = "mixrt sgemm f32 panels of 16 (k-major, taps first), v2";
 
 /* Takes the plan's packed B offered for n when its layout is st's. */
 static bool sg_adopt(const struct mixrt_node *n, struct sg_state *st) {
@@ -247,18 +256,19 @@ static mixrt_status sg_prepare(mixrt_context_t ctx, const struct mixrt_graph *g,
     lay.trans_b = mixrt_node_attr_int(n, "transB", 0) != 0;
     lay.K = lay.trans_b ? b->dims[1] : b->dims[0];
     lay.N = lay.trans_b ? b->dims[0] : b->dims[1];
+    lay.taps = 1;
     enum mixrt_fconv_act act = MIXRT_FCONV_NONE;
     (void)sg_act(n, &act);
     return sg_state_make(ctx, g, n, &lay, act, 0.0f, 0.0f, state);
 }
 
 /* The scalar tile: sgemm_impl.h's operations in its order (the AVX2 tile's twin). */
-static void sg_tile_scalar(int mr, int nr, size_t kc, const float *a, size_t lda, const float *bp, float *c,
-                           size_t ldc, int flags, const float *bias, const float *z, size_t ldz) {
+static void sg_tile_scalar(int mr, int nr, size_t kc, const float *const *a, const float *bp, float *c, size_t ldc,
+                           int flags, const float *bias, const float *z, size_t ldz) {
     for (int r = 0; r < mr; r++)
         for (int j = 0; j < nr; j++) {
             float acc = 0.0f;
-            for (size_t k = 0; k < kc; k++) acc = fmaf(a[(size_t)r * lda + k], bp[k * MIXRT_SG_NR + (size_t)j], acc);
+            for (size_t k = 0; k < kc; k++) acc = fmaf(a[r][k], bp[k * MIXRT_SG_NR + (size_t)j], acc);
             float *cv = &c[(size_t)r * ldc + (size_t)j];
             float v = flags & MIXRT_SG_FIRST ? acc : *cv + acc;
             if (flags & MIXRT_SG_LAST) {
@@ -270,15 +280,43 @@ static void sg_tile_scalar(int mr, int nr, size_t kc, const float *a, size_t lda
         }
 }
 
+/* A channels-last 2-D convolution's input as the product's A: row p (an output pixel) over the
+ * K block of tap t, channels [c0, c0 + kc) is the input pixel under that tap, or zeros. */
+struct sg_conv {
+    const float *x; /* [n][h][w][c] */
+    int64_t h, w, c, oh, ow, kw, sh, sw, dh, dw, pt, pl;
+};
+
+static const float g_sg_zeros[SG_KC];
+
 struct sg_run {
     const float *a, *bp, *bias, *z;
+    const struct sg_conv *cv; /* NULL: A is a matrix [M][K] */
     float *y;
-    size_t M, K, N, P, kc_step;
-    size_t mchunks, pg; /* tasks: mchunks x ceil(P / pg) */
+    size_t M, K, N, P;
+    size_t taps, C, c_step; /* K = taps * C; K blocks: per tap, C in steps of c_step */
+    size_t mchunks, pg;     /* tasks: mchunks x ceil(P / pg) */
     enum mixrt_fconv_act act;
     float p0, p1;
     mixrt_sg_tile_fn tile;
 };
+
+/* rp[q] = row m0 + q of A at the K block (tap t, channel c0), q < m1 - m0. */
+static void sg_rows(const struct sg_run *r, size_t m0, size_t m1, size_t t, size_t c0, const float **rp) {
+    const struct sg_conv *v = r->cv;
+    if (!v) {
+        for (size_t i = m0; i < m1; i++) rp[i - m0] = r->a + i * r->K + t * r->C + c0;
+        return;
+    }
+    const int64_t ky = (int64_t)t / v->kw, kx = (int64_t)t % v->kw, plane = v->oh * v->ow;
+    for (size_t i = m0; i < m1; i++) {
+        const int64_t p = (int64_t)i, b = p / plane, oy = p % plane / v->ow, ox = p % v->ow;
+        const int64_t iy = oy * v->sh - v->pt + ky * v->dh, ix = ox * v->sw - v->pl + kx * v->dw;
+        rp[i - m0] = iy >= 0 && iy < v->h && ix >= 0 && ix < v->w
+                         ? v->x + (size_t)(((b * v->h + iy) * v->w + ix) * v->c) + c0
+                         : g_sg_zeros;
+    }
+}
 
 /* One task: rows [m0, m1) by panels [p0, p1), SG_SUB panels at a time: per K block, each
  * panel's block against every row tile. The activations other than ReLU then run over the
@@ -286,23 +324,26 @@ struct sg_run {
 static void sg_task(const struct sg_run *r, size_t m0, size_t m1, size_t p0, size_t p1) {
     const int relu = r->act == MIXRT_FCONV_RELU ? MIXRT_SG_RELU : 0;
     const bool span_act = r->act != MIXRT_FCONV_NONE && r->act != MIXRT_FCONV_RELU;
+    const float *rp[SG_MC + MIXRT_SG_MR];
     for (size_t s0 = p0; s0 < p1; s0 += SG_SUB) {
         const size_t s1 = s0 + SG_SUB < p1 ? s0 + SG_SUB : p1;
-        for (size_t k0 = 0; k0 < r->K; k0 += r->kc_step) {
-            const size_t kc = r->K - k0 < r->kc_step ? r->K - k0 : r->kc_step;
-            const bool last = k0 + kc == r->K;
-            const int flags = (k0 == 0 ? MIXRT_SG_FIRST : 0) | (last ? MIXRT_SG_LAST | relu : 0);
-            for (size_t p = s0; p < s1; p++) {
-                const size_t col = p * MIXRT_SG_NR;
-                const int nr = (int)(r->N - col < MIXRT_SG_NR ? r->N - col : MIXRT_SG_NR);
-                const float *bp = r->bp + (p * r->K + k0) * MIXRT_SG_NR;
-                for (size_t i = m0; i < m1; i += MIXRT_SG_MR) {
-                    const int mr = (int)(m1 - i < MIXRT_SG_MR ? m1 - i : MIXRT_SG_MR);
-                    r->tile(mr, nr, kc, r->a + i * r->K + k0, r->K, bp, r->y + i * r->N + col, r->N, flags,
-                            r->bias ? r->bias + col : NULL, r->z ? r->z + i * r->N + col : NULL, r->N);
+        for (size_t t = 0; t < r->taps; t++)
+            for (size_t c0 = 0; c0 < r->C; c0 += r->c_step) {
+                const size_t kc = r->C - c0 < r->c_step ? r->C - c0 : r->c_step, k0 = t * r->C + c0;
+                const bool last = t + 1 == r->taps && c0 + kc == r->C;
+                const int flags = (k0 == 0 ? MIXRT_SG_FIRST : 0) | (last ? MIXRT_SG_LAST | relu : 0);
+                sg_rows(r, m0, m1, t, c0, rp);
+                for (size_t p = s0; p < s1; p++) {
+                    const size_t col = p * MIXRT_SG_NR;
+                    const int nr = (int)(r->N - col < MIXRT_SG_NR ? r->N - col : MIXRT_SG_NR);
+                    const float *bp = r->bp + (p * r->K + k0) * MIXRT_SG_NR;
+                    for (size_t i = m0; i < m1; i += MIXRT_SG_MR) {
+                        const int mr = (int)(m1 - i < MIXRT_SG_MR ? m1 - i : MIXRT_SG_MR);
+                        r->tile(mr, nr, kc, rp + (i - m0), bp, r->y + i * r->N + col, r->N, flags,
+                                r->bias ? r->bias + col : NULL, r->z ? r->z + i * r->N + col : NULL, r->N);
+                    }
                 }
             }
-        }
         if (span_act) {
             const size_t c0 = s0 * MIXRT_SG_NR, c1 = s1 * MIXRT_SG_NR < r->N ? s1 * MIXRT_SG_NR : r->N;
             for (size_t i = m0; i < m1; i++) mixrt_elt_fconv_act(r->act, r->p0, r->p1, r->y + i * r->N + c0, c1 - c0);
@@ -316,9 +357,10 @@ static void sg_product(struct sg_run *r) {
     if (!g_force_scalar) r->tile = mixrt_sg_tile_avx2;
 #endif
     r->P = (r->N + MIXRT_SG_NR - 1) / MIXRT_SG_NR;
-    /* K blocks of equal size, at most SG_KC */
-    const size_t nkb = (r->K + SG_KC - 1) / SG_KC;
-    r->kc_step = (r->K + nkb - 1) / nkb;
+    if (!r->taps) r->taps = 1, r->C = r->K; /* a matrix product */
+    /* K blocks of equal size within a tap, at most SG_KC */
+    const size_t nkb = (r->C + SG_KC - 1) / SG_KC;
+    r->c_step = (r->C + nkb - 1) / nkb;
     int nt = 1;
 #ifdef _OPENMP
     if (r->M * r->N * r->K >= ((size_t)1 << 18)) nt = omp_get_max_threads();
@@ -376,20 +418,31 @@ static mixrt_status sg_run(struct mixrt_kernel_ctx *k) {
     return MIXRT_STATUS_OK;
 }
 
-/* ---- 1x1 channels-last FusedConv: Y [n, oh, ow, M] = X's pixels [rows, C] by W [M, C] read transposed ---- */
+/* ---- channels-last 2-D FusedConv: Y [n, oh, ow, M] = A [pixels, taps * C] by W [M, C, kh, kw] ----
+ * A is never formed: each row tile reads, per tap, its input pixels where they lie (sg_rows). */
 
-static bool c1_strides(const struct mixrt_node *n, int64_t *sh, int64_t *sw) {
-    size_t ns = 0;
-    const int64_t *st = mixrt_node_attr_ints(n, "strides", &ns);
-    if (st && ns != 2) return false;
-    *sh = st ? st[0] : 1, *sw = st ? st[1] : 1;
-    return *sh >= 1 && *sw >= 1;
+struct c_geom {
+    int64_t sh, sw, dh, dw, pt, pl, pb, pr;
+};
+
+static bool c_attrs(const struct mixrt_node *n, struct c_geom *c) {
+    size_t ns = 0, nd = 0, np = 0;
+    const int64_t *st = mixrt_node_attr_ints(n, "strides", &ns), *dl = mixrt_node_attr_ints(n, "dilations", &nd),
+                  *pd = mixrt_node_attr_ints(n, "pads", &np);
+    if ((st && ns != 2) || (dl && nd != 2) || (pd && np != 4)) return false;
+    c->sh = st ? st[0] : 1, c->sw = st ? st[1] : 1, c->dh = dl ? dl[0] : 1, c->dw = dl ? dl[1] : 1;
+    c->pt = pd ? pd[0] : 0, c->pl = pd ? pd[1] : 0, c->pb = pd ? pd[2] : 0, c->pr = pd ? pd[3] : 0;
+    const char *ap = mixrt_node_attr_string(n, "auto_pad", "NOTSET");
+    if (strcmp(ap, "NOTSET") && strcmp(ap, "VALID") && ap[0]) return false;
+    if (!strcmp(ap, "VALID")) c->pt = c->pl = c->pb = c->pr = 0;
+    return c->sh >= 1 && c->sw >= 1 && c->dh >= 1 && c->dw >= 1 && c->pt >= 0 && c->pl >= 0 && c->pb >= 0 &&
+           c->pr >= 0;
 }
 
-static bool c1_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+static bool c_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
     enum mixrt_fconv_act act;
     float p0, p1;
-    int64_t sh, sw;
+    struct c_geom cg;
     if (!cpu_ok()) return refuse(why, why_size, "the CPU has no AVX2 and FMA");
     if (n->n_inputs < 2 || n->inputs[0] < 0 || n->inputs[1] < 0 || n->n_outputs < 1 || n->outputs[0] < 0)
         return refuse(why, why_size, "X, W or Y absent");
@@ -401,16 +454,10 @@ static bool c1_supports(const struct mixrt_graph *g, const struct mixrt_node *n,
         return refuse(why, why_size, "X or Y not f32 (bf16: oneDNN's kernels)");
     if (!mixrt_graph_is_fixed_const(g, n->inputs[1])) return refuse(why, why_size, "W is not a constant");
     const struct mixrt_tensor *w = g->values[n->inputs[1]].init;
-    if (w->rank != 4 || w->dtype != MIXRT_DTYPE_F32 || w->dims[2] != 1 || w->dims[3] != 1 || w->dims[0] < 1 ||
-        w->dims[1] < 1 || xv->rank != 4)
-        return refuse(why, why_size, "not a 2-D 1x1 convolution of f32 weights");
-    if (!c1_strides(n, &sh, &sw)) return refuse(why, why_size, "malformed strides");
-    size_t np = 0;
-    const int64_t *pads = mixrt_node_attr_ints(n, "pads", &np);
-    for (size_t i = 0; pads && i < np; i++)
-        if (pads[i] != 0) return refuse(why, why_size, "padded");
-    const char *ap = mixrt_node_attr_string(n, "auto_pad", "NOTSET");
-    if (strcmp(ap, "NOTSET") && strcmp(ap, "VALID") && ap[0]) return refuse(why, why_size, "auto_pad");
+    if (w->rank != 4 || w->dtype != MIXRT_DTYPE_F32 || xv->rank != 4 || w->dims[0] < 1 || w->dims[1] < 1 ||
+        w->dims[2] < 1 || w->dims[3] < 1)
+        return refuse(why, why_size, "not a 2-D convolution of f32 weights");
+    if (!c_attrs(n, &cg)) return refuse(why, why_size, "strides, dilations, pads or auto_pad outside this kernel");
     int bi = n->n_inputs > 2 ? n->inputs[2] : -1, zi = n->n_inputs > 3 ? n->inputs[3] : -1;
     if (bi >= 0 && (!mixrt_graph_is_fixed_const(g, bi) || !mixrt_dtype_is_float(g->values[bi].dtype)))
         return refuse(why, why_size, "the bias is not a float constant");
@@ -418,63 +465,53 @@ static bool c1_supports(const struct mixrt_graph *g, const struct mixrt_node *n,
     return true;
 }
 
-static mixrt_status c1_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
-                               void **state) {
+static mixrt_status c_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                              void **state) {
     char why[160] = "";
-    if (!c1_supports(g, n, why, sizeof(why)))
+    if (!c_supports(g, n, why, sizeof(why)))
         return mixrt_error(ctx, MIXRT_STATUS_UNSUPPORTED, "cannot build %s node '%s' with the packed f32 product: %s",
                            n->op_type, n->name, why);
     const struct mixrt_tensor *w = g->values[n->inputs[1]].init;
-    struct sg_layout lay = {w->dims[1], w->dims[0], 1}; /* W [M, C, 1, 1] is B [N, K] */
+    const int64_t taps = w->dims[2] * w->dims[3];
+    struct sg_layout lay = {taps * w->dims[1], w->dims[0], 1, taps};
     enum mixrt_fconv_act act = MIXRT_FCONV_NONE;
     float p0 = 0.0f, p1 = 0.0f;
     (void)mixrt_fconv_read_act(n, &act, &p0, &p1);
     return sg_state_make(ctx, g, n, &lay, act, p0, p1, state);
 }
 
-static mixrt_status c1_run(struct mixrt_kernel_ctx *k) {
+static mixrt_status c_run(struct mixrt_kernel_ctx *k) {
     const struct sg_state *st = k->state;
     const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0), *w = mixrt_kernel_opt_input(k, 1),
                               *z = mixrt_kernel_opt_input(k, 3);
-    int64_t sh = 1, sw = 1;
-    const int64_t C = st ? st->lay.K : 0, M = st ? st->lay.N : 0;
+    struct c_geom cg;
+    const int64_t taps = st ? st->lay.taps : 0, C = st ? st->lay.K / taps : 0, M = st ? st->lay.N : 0;
     /* anything but the case prepare saw: the reference kernel, which words the errors */
-    if (!st || !x || !w || !c1_strides(k->node, &sh, &sw) || x->dtype != MIXRT_DTYPE_F32 || x->rank != 4 ||
-        x->dims[3] != C || w->rank != 4 || w->dims[0] != M || w->dims[1] != C || mixrt_tensor_numel(x) == 0 ||
-        (mixrt_kernel_opt_input(k, 2) != NULL) != (st->bias != NULL))
+    if (!st || !x || !w || !c_attrs(k->node, &cg) || x->dtype != MIXRT_DTYPE_F32 || x->rank != 4 || x->dims[3] != C ||
+        w->rank != 4 || w->dims[0] != M || w->dims[1] != C || w->dims[2] * w->dims[3] != taps ||
+        mixrt_tensor_numel(x) == 0 || (mixrt_kernel_opt_input(k, 2) != NULL) != (st->bias != NULL))
         return mixrt_cpu_run_reference(k);
-    const int64_t n = x->dims[0], h = x->dims[1], wd = x->dims[2], oh = (h - 1) / sh + 1, ow = (wd - 1) / sw + 1;
-    int64_t yd[4] = {n, oh, ow, M};
+    const int64_t kh = w->dims[2], kw = w->dims[3];
+    const int64_t eh = cg.dh * (kh - 1) + 1, ew = cg.dw * (kw - 1) + 1;
+    const int64_t ph = x->dims[1] + cg.pt + cg.pb, pw = x->dims[2] + cg.pl + cg.pr;
+    if (ph < eh || pw < ew) return mixrt_cpu_run_reference(k);
+    struct sg_conv v = {
+        .x = x->data, .h = x->dims[1], .w = x->dims[2], .c = C, .oh = (ph - eh) / cg.sh + 1,
+        .ow = (pw - ew) / cg.sw + 1, .kw = kw, .sh = cg.sh, .sw = cg.sw, .dh = cg.dh, .dw = cg.dw, .pt = cg.pt,
+        .pl = cg.pl,
+    };
+    int64_t yd[4] = {x->dims[0], v.oh, v.ow, M};
     if (z && (z->dtype != MIXRT_DTYPE_F32 || z->rank != 4 || memcmp(z->dims, yd, sizeof(yd))))
         return mixrt_cpu_run_reference(k);
     struct mixrt_tensor *y = NULL;
     mixrt_status status = mixrt_kernel_output_uninit(k, 0, MIXRT_DTYPE_F32, 4, yd, &y);
     if (status != MIXRT_STATUS_OK) return status;
-    const size_t rows = (size_t)(n * oh * ow), row = (size_t)C * sizeof(float);
-    const float *a = x->data;
-    float *sub = NULL;
-    bool owned = false;
-    if (sh > 1 || sw > 1) { /* every stride-th pixel into dense rows */
-        sub = mixrt_kernel_scratch(k, rows * row, &owned);
-        if (!sub) return mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for %zu bytes of rows", rows * row);
-        const int64_t lines = n * oh;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (rows * row >= ((size_t)1 << 16))
-#endif
-        for (int64_t l = 0; l < lines; l++) {
-            const int64_t b = l / oh, i = l % oh;
-            const char *s0 = (const char *)x->data + (size_t)((b * h + i * sh) * wd) * row;
-            char *d0 = (char *)sub + (size_t)(l * ow) * row;
-            for (int64_t j = 0; j < ow; j++) memcpy(d0 + (size_t)j * row, s0 + (size_t)(j * sw) * row, row);
-        }
-        a = sub;
-    }
     struct sg_run r = {
-        .a = a, .bp = st->bp, .bias = st->bias, .z = z ? z->data : NULL, .y = y->data, .M = rows, .K = (size_t)C,
-        .N = (size_t)M, .act = st->act, .p0 = st->p0, .p1 = st->p1,
+        .cv = &v, .bp = st->bp, .bias = st->bias, .z = z ? z->data : NULL, .y = y->data,
+        .M = (size_t)(yd[0] * v.oh * v.ow), .K = (size_t)(taps * C), .N = (size_t)M, .taps = (size_t)taps,
+        .C = (size_t)C, .act = st->act, .p0 = st->p0, .p1 = st->p1,
     };
     sg_product(&r);
-    if (owned) mixrt_free(k->ctx, sub, rows * row);
     return MIXRT_STATUS_OK;
 }
 
@@ -496,7 +533,7 @@ bool mixrt_sgemm_unpack(mixrt_context_t ctx, const void *state, void *dst, size_
     float *b = dst;
     for (int64_t k = 0; k < st->lay.K; k++)
         for (int64_t j = 0; j < st->lay.N; j++)
-            b[st->lay.trans_b ? (size_t)(j * st->lay.K + k) : (size_t)(k * st->lay.N + j)] = sg_packed_at(st, k, j);
+            b[sg_b_index(&st->lay, k, j)] = sg_packed_at(st, k, j);
     return true;
 }
 
@@ -508,7 +545,7 @@ int mixrt_sgemm_same(mixrt_context_t ctx, const void *state, const void *ref, si
     for (int64_t k = 0; k < st->lay.K; k++)
         for (int64_t j = 0; j < st->lay.N; j++) {
             const float v = sg_packed_at(st, k, j);
-            if (memcmp(&v, &b[st->lay.trans_b ? (size_t)(j * st->lay.K + k) : (size_t)(k * st->lay.N + j)], sizeof v))
+            if (memcmp(&v, &b[sg_b_index(&st->lay, k, j)], sizeof v))
                 return 0;
         }
     return 1;
@@ -518,7 +555,7 @@ const struct mixrt_cpu_kernel mixrt_sgemm_kernels[] = {
     {"fmm_sgemm", MIXRT_DOMAIN, "FusedMatMul", sg_supports, sg_prepare, sg_release, sg_run},
     /* ONNX MatMul by a constant matrix (no bias, no activation) */
     {"mm_sgemm", "", "MatMul", sg_supports, sg_prepare, sg_release, sg_run},
-    /* 1x1 channels-last FusedConv (ResNet's bottleneck ends, MobileNet's pointwise convs) */
-    {"conv1x1_sgemm", MIXRT_DOMAIN, "FusedConv", c1_supports, c1_prepare, sg_release, c1_run},
+    /* channels-last 2-D FusedConv of one group (ResNet's, MobileNet's pointwise convs) */
+    {"conv_sgemm", MIXRT_DOMAIN, "FusedConv", c_supports, c_prepare, sg_release, c_run},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };

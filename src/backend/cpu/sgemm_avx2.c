@@ -57,14 +57,14 @@ static inline __attribute__((always_inline)) void row_out(__m256 v0, __m256 v1, 
     if (MR > r)                                                                                                        \
         row_out(c##r##0, c##r##1, c + (size_t)r * ldc, flags, bias, z ? z + (size_t)r * ldz : NULL, full, m0, m1);
 
-static inline __attribute__((always_inline)) void tile(const int MR, int nr, size_t kc, const float *a, size_t lda,
+static inline __attribute__((always_inline)) void tile(const int MR, int nr, size_t kc, const float *const *a,
                                                        const float *bp, float *c, size_t ldc, int flags,
                                                        const float *bias, const float *z, size_t ldz) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
            c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     /* rows past MR alias row 0: never read (the macros test MR) */
-    const float *a0 = a, *a1 = MR > 1 ? a + lda : a, *a2 = MR > 2 ? a + 2 * lda : a, *a3 = MR > 3 ? a + 3 * lda : a,
-                *a4 = MR > 4 ? a + 4 * lda : a, *a5 = MR > 5 ? a + 5 * lda : a;
+    const float *a0 = a[0], *a1 = MR > 1 ? a[1] : a0, *a2 = MR > 2 ? a[2] : a0, *a3 = MR > 3 ? a[3] : a0,
+                *a4 = MR > 4 ? a[4] : a0, *a5 = MR > 5 ? a[5] : a0;
 #pragma GCC unroll 4
     for (size_t k = 0; k < kc; k++) {
         const __m256 b0 = _mm256_loadu_ps(bp + 16 * k), b1 = _mm256_loadu_ps(bp + 16 * k + 8);
@@ -86,15 +86,15 @@ static inline __attribute__((always_inline)) void tile(const int MR, int nr, siz
     SG_ROW_OUT(5)
 }
 
-void mixrt_sg_tile_avx2(int mr, int nr, size_t kc, const float *a, size_t lda, const float *bp, float *c, size_t ldc,
+void mixrt_sg_tile_avx2(int mr, int nr, size_t kc, const float *const *a, const float *bp, float *c, size_t ldc,
                         int flags, const float *bias, const float *z, size_t ldz) {
     switch (mr) {
-    case 6: tile(6, nr, kc, a, lda, bp, c, ldc, flags, bias, z, ldz); break;
-    case 5: tile(5, nr, kc, a, lda, bp, c, ldc, flags, bias, z, ldz); break;
-    case 4: tile(4, nr, kc, a, lda, bp, c, ldc, flags, bias, z, ldz); break;
-    case 3: tile(3, nr, kc, a, lda, bp, c, ldc, flags, bias, z, ldz); break;
-    case 2: tile(2, nr, kc, a, lda, bp, c, ldc, flags, bias, z, ldz); break;
-    default: tile(1, nr, kc, a, lda, bp, c, ldc, flags, bias, z, ldz); break;
+    case 6: tile(6, nr, kc, a, bp, c, ldc, flags, bias, z, ldz); break;
+    case 5: tile(5, nr, kc, a, bp, c, ldc, flags, bias, z, ldz); break;
+    case 4: tile(4, nr, kc, a, bp, c, ldc, flags, bias, z, ldz); break;
+    case 3: tile(3, nr, kc, a, bp, c, ldc, flags, bias, z, ldz); break;
+    case 2: tile(2, nr, kc, a, bp, c, ldc, flags, bias, z, ldz); break;
+    default: tile(1, nr, kc, a, bp, c, ldc, flags, bias, z, ldz); break;
     }
 }
 #endif

@@ -22,14 +22,15 @@ enum {
     MIXRT_SG_RELU = 4,  /* with LAST: max(0, .) */
 };
 
-/* One tile: C [mr][nr] (rows ldc apart) from A [mr][kc] (rows lda apart, at the block's first
- * k) and the panel's block bp [kc][16]. bias: 16 f32 (the panel's, zero padded) or NULL; z: Z
+/* One tile: C [mr][nr] (rows ldc apart) from A [mr][kc] (row r at a[r], from the block's first
+ * k: a matrix's rows, or a convolution's input pixels, a row of zeros where it is padding) and
+ * the panel's block bp [kc][16]. bias: 16 f32 (the panel's, zero padded) or NULL; z: Z
  * at the tile (rows ldz apart) or NULL. Only nr columns of C and Z are touched. mr 1..6, nr
  * 1..16, kc >= 1. */
-typedef void (*mixrt_sg_tile_fn)(int mr, int nr, size_t kc, const float *a, size_t lda, const float *bp, float *c,
+typedef void (*mixrt_sg_tile_fn)(int mr, int nr, size_t kc, const float *const *a, const float *bp, float *c,
                                  size_t ldc, int flags, const float *bias, const float *z, size_t ldz);
 /* Call only where the CPU has AVX2 and FMA. */
-void mixrt_sg_tile_avx2(int mr, int nr, size_t kc, const float *a, size_t lda, const float *bp, float *c, size_t ldc,
+void mixrt_sg_tile_avx2(int mr, int nr, size_t kc, const float *const *a, const float *bp, float *c, size_t ldc,
                         int flags, const float *bias, const float *z, size_t ldz);
 
 /* Tests: 1 runs the scalar tile for the products that follow, 0 the widest (not thread-safe). */
