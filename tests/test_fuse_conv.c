@@ -1450,6 +1450,7 @@ static void test_kernels(int only) {
 }
 
 int main(int argc, char **argv) {
+    setenv("MIXRT_SGEMM", "on", 1); /* the own f32 products also where the CPU has AVX-512 */
     int only = 0;
     for (int i = 1; i + 1 < argc; i++)
         if (!strcmp(argv[i], "--only")) only = atoi(argv[i + 1]);

@@ -1,14 +1,17 @@
-/* sgemm.c - FusedMatMul and MatMul by a constant f32 matrix on the team's own product (fmm_sgemm,
- * mm_sgemm): B packed once at prepare into 16-column panels (sgemm_impl.h), A read in place, the
- * bias, Z and ReLU applied in the tile's last K block and the other activations by
- * mixrt_elt_fconv_act on each tile's rows while they are in cache. Made for CPUs with AVX2 and
- * FMA but without AVX-512, where oneDNN 2.6 runs these products through its gemm:jit (B packed
- * again on every call, ~60 GFLOP/s on two Zen 3 cores against ~130 here); offered wherever the
- * CPU has AVX2 and FMA, and timed against the other candidates like every kernel.
+/* sgemm.c - f32 products by a constant on the team's own kernel: FusedMatMul and MatMul by a
+ * constant matrix (fmm_sgemm, mm_sgemm) and channels-last 2-D FusedConv of one group as an
+ * implicit product (conv_sgemm). B (W) is packed once at prepare into 16-column panels
+ * (sgemm_impl.h); A is read where it lies (a convolution's row tiles read each tap's input
+ * pixels, zeros at the pads); the bias, Z and ReLU come in the tile's last K block, the other
+ * activations by mixrt_elt_fconv_act over the rows while they are in cache. Made for CPUs with
+ * AVX2 and FMA but without AVX-512, where oneDNN 2.6 runs these products through gemm:jit (B
+ * packed again on every call, ~60 GFLOP/s on two Zen 3 cores against ~130 here) and the convs
+ * through jit:avx2; timed against those like every candidate.
  *
  * Blocking: the output is cut into tasks of up to SG_MC rows by a group of panels; a task runs
- * SG_SUB panels at a time the K blocks (SG_KC) in order, in each every panel's block (kc x 16
- * floats, in L1) against the row tiles (6 rows) of the A block (in L2). Every output element is computed by one task, in one order, whatever the thread
+ * SG_SUB panels at a time the K blocks (per tap, at most SG_KC channels) in order, in each
+ * every panel's block (kc x 16 floats, in L1) against the row tiles (6 rows) of the A block
+ * (in L2). Every output element is computed by one task, in one order, whatever the thread
  * count: results do not depend on it. */
 #include <math.h>
 #include <pthread.h>
@@ -78,7 +81,15 @@ static bool refuse(char *why, size_t why_size, const char *msg) {
     return false;
 }
 
-static bool cpu_ok(void) { return mixrt_cpu_features()->avx2 && mixrt_cpu_features()->fma; }
+/* AVX2 and FMA, and no AVX-512: there oneDNN's AVX-512 kernels run these products (measured
+ * ahead of ONNX Runtime on Zen 5) and this 8-lane tile would only lengthen the builder's timing.
+ * MIXRT_SGEMM=on offers the kernels on AVX-512 CPUs too (their tests set it). */
+static bool cpu_ok(void) {
+    const struct mixrt_cpu_features *f = mixrt_cpu_features();
+    if (!f->avx2 || !f->fma) return false;
+    const char *e = getenv("MIXRT_SGEMM");
+    return !f->avx512f || (e && !strcmp(e, "on"));
+}
 
 /* FusedMatMul's activation (MatMul: none) as the FusedConv activation it means. */
 static bool sg_act(const struct mixrt_node *n, enum mixrt_fconv_act *act) {
@@ -92,7 +103,7 @@ static bool sg_act(const struct mixrt_node *n, enum mixrt_fconv_act *act) {
 
 static bool sg_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
     enum mixrt_fconv_act act;
-    if (!cpu_ok()) return refuse(why, why_size, "the CPU has no AVX2 and FMA");
+    if (!cpu_ok()) return refuse(why, why_size, "needs AVX2 and FMA without AVX-512 (MIXRT_SGEMM=on: with it)");
     if (n->n_inputs < 2 || n->inputs[0] < 0 || n->inputs[1] < 0 || n->n_outputs < 1 || n->outputs[0] < 0)
         return refuse(why, why_size, "A, B or Y absent");
     if (!sg_act(n, &act)) return refuse(why, why_size, "unknown activation");
@@ -443,7 +454,7 @@ static bool c_supports(const struct mixrt_graph *g, const struct mixrt_node *n, 
     enum mixrt_fconv_act act;
     float p0, p1;
     struct c_geom cg;
-    if (!cpu_ok()) return refuse(why, why_size, "the CPU has no AVX2 and FMA");
+    if (!cpu_ok()) return refuse(why, why_size, "needs AVX2 and FMA without AVX-512 (MIXRT_SGEMM=on: with it)");
     if (n->n_inputs < 2 || n->inputs[0] < 0 || n->inputs[1] < 0 || n->n_outputs < 1 || n->outputs[0] < 0)
         return refuse(why, why_size, "X, W or Y absent");
     if (!mixrt_fconv_read_act(n, &act, &p0, &p1)) return refuse(why, why_size, "malformed activation");
