@@ -5,6 +5,7 @@
  * unfused. Then the fast kernels (oneDNN FusedMatMul with packed weights, Gelu) against the
  * reference kernels on random data at odd sizes, by normalized error. */
 #include <math.h>
+#include <stdlib.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
