@@ -66,6 +66,17 @@ static inline bool mixrt_fconv_read_act(const struct mixrt_node *n, enum mixrt_f
     return false;
 }
 
+/* FusedMatMul's activation, as mixrt_fmm_activation (kernels.h) indexes it (0 none, 1 relu,
+ * 2 gelu, 3 gelu_tanh, 4 sigmoid, 5 tanh), as the FusedConv activation it means; false for
+ * another index (an unknown name). */
+static inline bool mixrt_fmm_fconv_act(int fmm_index, enum mixrt_fconv_act *act) {
+    static const enum mixrt_fconv_act acts[] = {MIXRT_FCONV_NONE,      MIXRT_FCONV_RELU,    MIXRT_FCONV_GELU,
+                                                MIXRT_FCONV_GELU_TANH, MIXRT_FCONV_SIGMOID, MIXRT_FCONV_TANH};
+    if (fmm_index < 0 || fmm_index >= (int)(sizeof(acts) / sizeof(acts[0]))) return false;
+    *act = acts[fmm_index];
+    return true;
+}
+
 /* The activation in f64 (the reference's math; the ONNX definitions). */
 static inline double mixrt_fconv_apply(enum mixrt_fconv_act act, double p0, double p1, double v) {
     switch (act) {

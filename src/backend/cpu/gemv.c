@@ -232,21 +232,11 @@ struct fmv_state {
     enum mixrt_fconv_act act;
 };
 
-/* FusedMatMul's activation (mixrt_fmm_activation's index) as the FusedConv activation it means. */
-static bool fmv_act(const struct mixrt_node *n, enum mixrt_fconv_act *act) {
-    static const enum mixrt_fconv_act acts[] = {MIXRT_FCONV_NONE,      MIXRT_FCONV_RELU,    MIXRT_FCONV_GELU,
-                                                MIXRT_FCONV_GELU_TANH, MIXRT_FCONV_SIGMOID, MIXRT_FCONV_TANH};
-    int i = mixrt_fmm_activation(n);
-    if (i < 0 || i >= (int)(sizeof(acts) / sizeof(acts[0]))) return false;
-    *act = acts[i];
-    return true;
-}
-
 static bool fmv_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
     enum mixrt_fconv_act act;
     if (n->n_inputs < 2 || n->inputs[0] < 0 || n->inputs[1] < 0 || n->n_outputs < 1 || n->outputs[0] < 0)
         return refuse(why, why_size, "A, B or Y absent");
-    if (!fmv_act(n, &act)) return refuse(why, why_size, "unknown activation");
+    if (!mixrt_fmm_fconv_act(mixrt_fmm_activation(n), &act)) return refuse(why, why_size, "unknown activation");
     const struct mixrt_value *av = &g->values[n->inputs[0]], *yv = &g->values[n->outputs[0]];
     if (!fast_dtype(av->dtype) || yv->dtype != av->dtype) return refuse(why, why_size, "A and Y not both f32 or bf16");
     if (!mixrt_graph_is_fixed_const(g, n->inputs[1])) return refuse(why, why_size, "B is not a constant");
@@ -307,7 +297,7 @@ static mixrt_status fmv_prepare(mixrt_context_t ctx, const struct mixrt_graph *g
     st->N = st->trans_b ? b->dims[0] : b->dims[1];
     st->rows = 1;
     for (int d = 0; d < av->rank - 1; d++) st->rows *= av->dims[d].value;
-    (void)fmv_act(n, &st->act);
+    (void)mixrt_fmm_fconv_act(mixrt_fmm_activation(n), &st->act);
     *state = st;
     return MIXRT_STATUS_OK;
 }

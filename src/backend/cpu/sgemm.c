@@ -91,22 +91,12 @@ static bool cpu_ok(void) {
     return !f->avx512f || (e && !strcmp(e, "on"));
 }
 
-/* FusedMatMul's activation (MatMul: none) as the FusedConv activation it means. */
-static bool sg_act(const struct mixrt_node *n, enum mixrt_fconv_act *act) {
-    static const enum mixrt_fconv_act acts[] = {MIXRT_FCONV_NONE,      MIXRT_FCONV_RELU,    MIXRT_FCONV_GELU,
-                                                MIXRT_FCONV_GELU_TANH, MIXRT_FCONV_SIGMOID, MIXRT_FCONV_TANH};
-    int i = mixrt_fmm_activation(n);
-    if (i < 0 || i >= (int)(sizeof(acts) / sizeof(acts[0]))) return false;
-    *act = acts[i];
-    return true;
-}
-
 static bool sg_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
     enum mixrt_fconv_act act;
     if (!cpu_ok()) return refuse(why, why_size, "needs AVX2 and FMA without AVX-512 (MIXRT_SGEMM=on: with it)");
     if (n->n_inputs < 2 || n->inputs[0] < 0 || n->inputs[1] < 0 || n->n_outputs < 1 || n->outputs[0] < 0)
         return refuse(why, why_size, "A, B or Y absent");
-    if (!sg_act(n, &act)) return refuse(why, why_size, "unknown activation");
+    if (!mixrt_fmm_fconv_act(mixrt_fmm_activation(n), &act)) return refuse(why, why_size, "unknown activation");
     const struct mixrt_value *av = &g->values[n->inputs[0]], *yv = &g->values[n->outputs[0]];
     if (av->dtype != MIXRT_DTYPE_F32 || yv->dtype != MIXRT_DTYPE_F32) return refuse(why, why_size, "A or Y not f32");
     if (!mixrt_graph_is_fixed_const(g, n->inputs[1])) return refuse(why, why_size, "B is not a constant");
@@ -269,7 +259,7 @@ static mixrt_status sg_prepare(mixrt_context_t ctx, const struct mixrt_graph *g,
     lay.N = lay.trans_b ? b->dims[0] : b->dims[1];
     lay.taps = 1;
     enum mixrt_fconv_act act = MIXRT_FCONV_NONE;
-    (void)sg_act(n, &act);
+    (void)mixrt_fmm_fconv_act(mixrt_fmm_activation(n), &act);
     return sg_state_make(ctx, g, n, &lay, act, 0.0f, 0.0f, state);
 }
 
