@@ -884,6 +884,22 @@ static void test_fast_sgemm(void) {
                 mixrt_graph_destroy(g);
             }
     printf("test_fuse_transformer: fmm_sgemm: %d products, AVX2 = scalar = one thread bit for bit\n", exact);
+    /* a B past the caches (over 32 MiB packed): one row chunk of 126 rows (two otherwise) */
+    {
+        const int64_t M = 126, K = 8, N = 1048577;
+        struct mixrt_graph *g = fmm_node(MIXRT_DTYPE_F32, M, K, N, "relu", true, false, false);
+        struct mixrt_tensor *A = rand_tensor(MIXRT_DTYPE_F32, 2, (int64_t[]){M, K}, -1, 1);
+        const struct mixrt_tensor *const in[] = {A};
+        check_fast("fmm_sgemm M=126 K=8 N=1048577 (B of 33.6 MB)", kern, g, 1, in, 2e-5);
+        size_t n0 = 0, n1 = 0;
+        double *v = sg_run_bits(kern, g, 1, in, &n0, 0, 2), *one = sg_run_bits(kern, g, 1, in, &n1, 0, 1);
+        TU_CHECK(v && one && n0 == n1 && !memcmp(v, one, n0 * sizeof(double)),
+                 "fmm_sgemm B of 33.6 MB: 2 and 1 threads differ");
+        if (v) mixrt_free(ctx, v, n0 * sizeof(double));
+        if (one) mixrt_free(ctx, one, n1 * sizeof(double));
+        mixrt_tensor_destroy(ctx, A);
+        mixrt_graph_destroy(g);
+    }
     /* rank-3 A: the batch dims fold into the rows */
     {
         struct mixrt_graph *g = fmm_node(MIXRT_DTYPE_F32, 10, 33, 40, "gelu", true, false, true);
