@@ -68,7 +68,8 @@ void mixrt_elt_silu_bf16_avx512(const float *x, float *y, size_t n);
  * CPU has AVX-512, else x / (1 + e^-x) in f32; one rounding to bf16 either way. */
 void mixrt_elt_silu_to_bf16(const float *x, mixrt_bf16 *y, size_t n);
 
-/* AVX512F/DQ/BW/VL usable and not forced off (MIXRT_ELTWISE_ISA=scalar, or the test hook). */
+/* AVX512F/DQ/BW/VL usable and not forced off (MIXRT_ELTWISE_ISA=scalar, read at the first call,
+ * or the test hook). */
 bool mixrt_elt_has_avx512(void);
 /* AVX2 and FMA usable and not forced off (as above). */
 bool mixrt_elt_has_avx2(void);

@@ -267,7 +267,7 @@ static mixrt_status sg_prepare(mixrt_context_t ctx, const struct mixrt_graph *g,
 
 /* The scalar tile: sgemm_impl.h's operations in its order (the AVX2 tile's twin). */
 static void sg_tile_scalar(int mr, int nr, size_t kc, const float *const *a, const float *bp, float *c, size_t ldc,
-                           int flags, const float *bias, const float *z, size_t ldz) {
+                           int flags, const float *bias, const float *z, size_t ldz, float lo, float hi) {
     for (int r = 0; r < mr; r++)
         for (int j = 0; j < nr; j++) {
             float acc = 0.0f;
@@ -277,7 +277,11 @@ static void sg_tile_scalar(int mr, int nr, size_t kc, const float *const *a, con
             if (flags & MIXRT_SG_LAST) {
                 if (bias) v += bias[j];
                 if (z) v += z[(size_t)r * ldz + (size_t)j];
-                if ((flags & MIXRT_SG_RELU) && !(v > 0.0f)) v = v == v ? 0.0f : v;
+                if (flags & MIXRT_SG_RELU) v = v < 0.0f ? 0.0f : v;
+                if (flags & MIXRT_SG_CLIP) {
+                    v = v < lo ? lo : v;
+                    v = v > hi ? hi : v;
+                }
             }
             *cv = v;
         }
@@ -312,12 +316,17 @@ static void sg_rows(const struct sg_run *r, size_t m0, size_t m1, size_t t, size
         return;
     }
     const int64_t ky = (int64_t)t / v->kw, kx = (int64_t)t % v->kw, plane = v->oh * v->ow;
+    /* the output pixel of row m0, then stepped along (no division per row) */
+    int64_t b = (int64_t)m0 / plane, oy = (int64_t)m0 % plane / v->ow, ox = (int64_t)m0 % v->ow;
     for (size_t i = m0; i < m1; i++) {
-        const int64_t p = (int64_t)i, b = p / plane, oy = p % plane / v->ow, ox = p % v->ow;
         const int64_t iy = oy * v->sh - v->pt + ky * v->dh, ix = ox * v->sw - v->pl + kx * v->dw;
         rp[i - m0] = iy >= 0 && iy < v->h && ix >= 0 && ix < v->w
                          ? v->x + (size_t)(((b * v->h + iy) * v->w + ix) * v->c) + c0
                          : g_sg_zeros;
+        if (++ox == v->ow) {
+            ox = 0;
+            if (++oy == v->oh) oy = 0, b++;
+        }
     }
 }
 
@@ -325,8 +334,9 @@ static void sg_rows(const struct sg_run *r, size_t m0, size_t m1, size_t t, size
  * panel's block against every row tile. The activations other than ReLU then run over the
  * sub-block's rows (SG_SUB * 16 columns each, still in L2). */
 static void sg_task(const struct sg_run *r, size_t m0, size_t m1, size_t p0, size_t p1) {
-    const int relu = r->act == MIXRT_FCONV_RELU ? MIXRT_SG_RELU : 0;
-    const bool span_act = r->act != MIXRT_FCONV_NONE && r->act != MIXRT_FCONV_RELU;
+    /* ReLU and Clip (ReLU6) in the tile's last block; the rest over the rows after */
+    const int tact = r->act == MIXRT_FCONV_RELU ? MIXRT_SG_RELU : r->act == MIXRT_FCONV_CLIP ? MIXRT_SG_CLIP : 0;
+    const bool span_act = r->act != MIXRT_FCONV_NONE && !tact;
     const float *rp[SG_MC_BIG + MIXRT_SG_MR];
     for (size_t s0 = p0; s0 < p1; s0 += SG_SUB) {
         const size_t s1 = s0 + SG_SUB < p1 ? s0 + SG_SUB : p1;
@@ -334,7 +344,7 @@ static void sg_task(const struct sg_run *r, size_t m0, size_t m1, size_t p0, siz
             for (size_t c0 = 0; c0 < r->C; c0 += r->c_step) {
                 const size_t kc = r->C - c0 < r->c_step ? r->C - c0 : r->c_step, k0 = t * r->C + c0;
                 const bool last = t + 1 == r->taps && c0 + kc == r->C;
-                const int flags = (k0 == 0 ? MIXRT_SG_FIRST : 0) | (last ? MIXRT_SG_LAST | relu : 0);
+                const int flags = (k0 == 0 ? MIXRT_SG_FIRST : 0) | (last ? MIXRT_SG_LAST | tact : 0);
                 sg_rows(r, m0, m1, t, c0, rp);
                 for (size_t p = s0; p < s1; p++) {
                     const size_t col = p * MIXRT_SG_NR;
@@ -343,13 +353,20 @@ static void sg_task(const struct sg_run *r, size_t m0, size_t m1, size_t p0, siz
                     for (size_t i = m0; i < m1; i += MIXRT_SG_MR) {
                         const int mr = (int)(m1 - i < MIXRT_SG_MR ? m1 - i : MIXRT_SG_MR);
                         r->tile(mr, nr, kc, rp + (i - m0), bp, r->y + i * r->N + col, r->N, flags,
-                                r->bias ? r->bias + col : NULL, r->z ? r->z + i * r->N + col : NULL, r->N);
+                                r->bias ? r->bias + col : NULL, r->z ? r->z + i * r->N + col : NULL, r->N, r->p0,
+                                r->p1);
                     }
                 }
             }
         if (span_act) {
             const size_t c0 = s0 * MIXRT_SG_NR, c1 = s1 * MIXRT_SG_NR < r->N ? s1 * MIXRT_SG_NR : r->N;
-            for (size_t i = m0; i < m1; i++) mixrt_elt_fconv_act(r->act, r->p0, r->p1, r->y + i * r->N + c0, c1 - c0);
+            /* whole rows are one span (a call per row cost MobileNetV2's 96-column ReLU6 convs
+             * ~4x their product: the span's dispatch reads the environment) */
+            if (c0 == 0 && c1 == r->N)
+                mixrt_elt_fconv_act(r->act, r->p0, r->p1, r->y + m0 * r->N, (m1 - m0) * r->N);
+            else
+                for (size_t i = m0; i < m1; i++)
+                    mixrt_elt_fconv_act(r->act, r->p0, r->p1, r->y + i * r->N + c0, c1 - c0);
         }
     }
 }
@@ -512,9 +529,11 @@ static mixrt_status c_run(struct mixrt_kernel_ctx *k) {
     struct mixrt_tensor *y = NULL;
     mixrt_status status = mixrt_kernel_output_uninit(k, 0, MIXRT_DTYPE_F32, 4, yd, &y);
     if (status != MIXRT_STATUS_OK) return status;
+    /* a 1x1 of stride 1 without pads reads X as the matrix [pixels, C] */
+    const bool plain = taps == 1 && cg.sh == 1 && cg.sw == 1 && cg.pt == 0 && cg.pl == 0 && cg.pb == 0 && cg.pr == 0;
     struct sg_run r = {
-        .cv = &v, .bp = st->bp, .bias = st->bias, .z = z ? z->data : NULL, .y = y->data,
-        .M = (size_t)(yd[0] * v.oh * v.ow), .K = (size_t)(taps * C), .N = (size_t)M, .taps = (size_t)taps,
+        .a = x->data, .cv = plain ? NULL : &v, .bp = st->bp, .bias = st->bias, .z = z ? z->data : NULL, .y = y->data,
+        .M = (size_t)(yd[0] * v.oh * v.ow), .K = (size_t)(taps * C), .N = (size_t)M, .taps = plain ? 0 : (size_t)taps,
         .C = (size_t)C, .act = st->act, .p0 = st->p0, .p1 = st->p1,
     };
     sg_product(&r);

@@ -17,7 +17,7 @@ static inline __m256i lane_mask(int n) {
 /* Row r of the epilogue: v0, v1 (columns 0-7, 8-15) combined with C, bias and Z, stored. */
 static inline __attribute__((always_inline)) void row_out(__m256 v0, __m256 v1, float *cr, int flags,
                                                           const float *bias, const float *zr, bool full, __m256i m0,
-                                                          __m256i m1) {
+                                                          __m256i m1, float lo, float hi) {
     if (!(flags & MIXRT_SG_FIRST)) {
         v0 = _mm256_add_ps(full ? _mm256_loadu_ps(cr) : _mm256_maskload_ps(cr, m0), v0);
         v1 = _mm256_add_ps(full ? _mm256_loadu_ps(cr + 8) : _mm256_maskload_ps(cr + 8, m1), v1);
@@ -32,8 +32,16 @@ static inline __attribute__((always_inline)) void row_out(__m256 v0, __m256 v1, 
             v1 = _mm256_add_ps(v1, full ? _mm256_loadu_ps(zr + 8) : _mm256_maskload_ps(zr + 8, m1));
         }
         if (flags & MIXRT_SG_RELU) {
-            v0 = _mm256_max_ps(v0, _mm256_setzero_ps());
-            v1 = _mm256_max_ps(v1, _mm256_setzero_ps());
+            const __m256 zero = _mm256_setzero_ps();
+            v0 = _mm256_andnot_ps(_mm256_cmp_ps(v0, zero, _CMP_LT_OQ), v0);
+            v1 = _mm256_andnot_ps(_mm256_cmp_ps(v1, zero, _CMP_LT_OQ), v1);
+        }
+        if (flags & MIXRT_SG_CLIP) {
+            const __m256 l = _mm256_set1_ps(lo), h = _mm256_set1_ps(hi);
+            v0 = _mm256_blendv_ps(v0, l, _mm256_cmp_ps(v0, l, _CMP_LT_OQ));
+            v1 = _mm256_blendv_ps(v1, l, _mm256_cmp_ps(v1, l, _CMP_LT_OQ));
+            v0 = _mm256_blendv_ps(v0, h, _mm256_cmp_ps(v0, h, _CMP_GT_OQ));
+            v1 = _mm256_blendv_ps(v1, h, _mm256_cmp_ps(v1, h, _CMP_GT_OQ));
         }
     }
     if (full) {
@@ -55,11 +63,13 @@ static inline __attribute__((always_inline)) void row_out(__m256 v0, __m256 v1, 
     }
 #define SG_ROW_OUT(r)                                                                                                  \
     if (MR > r)                                                                                                        \
-        row_out(c##r##0, c##r##1, c + (size_t)r * ldc, flags, bias, z ? z + (size_t)r * ldz : NULL, full, m0, m1);
+        row_out(c##r##0, c##r##1, c + (size_t)r * ldc, flags, bias, z ? z + (size_t)r * ldz : NULL, full, m0, m1, lo,  \
+                hi);
 
 static inline __attribute__((always_inline)) void tile(const int MR, int nr, size_t kc, const float *const *a,
                                                        const float *bp, float *c, size_t ldc, int flags,
-                                                       const float *bias, const float *z, size_t ldz) {
+                                                       const float *bias, const float *z, size_t ldz, float lo,
+                                                       float hi) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
            c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     /* rows past MR alias row 0: never read (the macros test MR) */
@@ -87,14 +97,14 @@ static inline __attribute__((always_inline)) void tile(const int MR, int nr, siz
 }
 
 void mixrt_sg_tile_avx2(int mr, int nr, size_t kc, const float *const *a, const float *bp, float *c, size_t ldc,
-                        int flags, const float *bias, const float *z, size_t ldz) {
+                        int flags, const float *bias, const float *z, size_t ldz, float lo, float hi) {
     switch (mr) {
-    case 6: tile(6, nr, kc, a, bp, c, ldc, flags, bias, z, ldz); break;
-    case 5: tile(5, nr, kc, a, bp, c, ldc, flags, bias, z, ldz); break;
-    case 4: tile(4, nr, kc, a, bp, c, ldc, flags, bias, z, ldz); break;
-    case 3: tile(3, nr, kc, a, bp, c, ldc, flags, bias, z, ldz); break;
-    case 2: tile(2, nr, kc, a, bp, c, ldc, flags, bias, z, ldz); break;
-    default: tile(1, nr, kc, a, bp, c, ldc, flags, bias, z, ldz); break;
+    case 6: tile(6, nr, kc, a, bp, c, ldc, flags, bias, z, ldz, lo, hi); break;
+    case 5: tile(5, nr, kc, a, bp, c, ldc, flags, bias, z, ldz, lo, hi); break;
+    case 4: tile(4, nr, kc, a, bp, c, ldc, flags, bias, z, ldz, lo, hi); break;
+    case 3: tile(3, nr, kc, a, bp, c, ldc, flags, bias, z, ldz, lo, hi); break;
+    case 2: tile(2, nr, kc, a, bp, c, ldc, flags, bias, z, ldz, lo, hi); break;
+    default: tile(1, nr, kc, a, bp, c, ldc, flags, bias, z, ldz, lo, hi); break;
     }
 }
 #endif

@@ -19,19 +19,21 @@
 enum {
     MIXRT_SG_FIRST = 1, /* C = the block's sum (C not read) */
     MIXRT_SG_LAST = 2,  /* then + bias, + Z */
-    MIXRT_SG_RELU = 4,  /* with LAST: max(0, .) */
+    MIXRT_SG_RELU = 4,  /* with LAST: x < 0 ? 0 : x (-0 and NaN kept, as the element-wise ReLU) */
+    MIXRT_SG_CLIP = 8,  /* with LAST: x < lo ? lo : x, then > hi ? hi (NaN kept, as Clip) */
 };
 
 /* One tile: C [mr][nr] (rows ldc apart) from A [mr][kc] (row r at a[r], from the block's first
  * k: a matrix's rows, or a convolution's input pixels, a row of zeros where it is padding) and
  * the panel's block bp [kc][16]. bias: 16 f32 (the panel's, zero padded) or NULL; z: Z
  * at the tile (rows ldz apart) or NULL. Only nr columns of C and Z are touched. mr 1..6, nr
- * 1..16, kc >= 1. */
+ * 1..16, kc >= 1. lo, hi: MIXRT_SG_CLIP's bounds. */
 typedef void (*mixrt_sg_tile_fn)(int mr, int nr, size_t kc, const float *const *a, const float *bp, float *c,
-                                 size_t ldc, int flags, const float *bias, const float *z, size_t ldz);
+                                 size_t ldc, int flags, const float *bias, const float *z, size_t ldz, float lo,
+                                 float hi);
 /* Call only where the CPU has AVX2 and FMA. */
 void mixrt_sg_tile_avx2(int mr, int nr, size_t kc, const float *const *a, const float *bp, float *c, size_t ldc,
-                        int flags, const float *bias, const float *z, size_t ldz);
+                        int flags, const float *bias, const float *z, size_t ldz, float lo, float hi);
 
 /* Tests: 1 runs the scalar tile for the products that follow, 0 the widest (not thread-safe). */
 void mixrt_sgemm_force_scalar(int on);
