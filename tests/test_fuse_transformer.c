@@ -849,6 +849,17 @@ static void test_fast_sgemm(void) {
         printf("test_fuse_transformer: no AVX2 and FMA here, fmm_sgemm's products not run (refused as checked)\n");
         return;
     }
+    /* on an AVX-512 CPU only when asked (MIXRT_SGEMM=on, set by main): oneDNN's kernels run there */
+    {
+        struct mixrt_graph *g = fmm_node(MIXRT_DTYPE_F32, 7, 8, 9, "none", false, false, false);
+        unsetenv("MIXRT_SGEMM");
+        bool plain = kern->supports(g, &g->nodes[0], NULL, 0);
+        setenv("MIXRT_SGEMM", "on", 1);
+        TU_CHECK(plain == !mixrt_cpu_features()->avx512f && kern->supports(g, &g->nodes[0], NULL, 0),
+                 "fmm_sgemm offered %d without MIXRT_SGEMM (AVX-512: %d), or refused with it", plain,
+                 mixrt_cpu_features()->avx512f);
+        mixrt_graph_destroy(g);
+    }
     static const char *const acts[] = {"none", "relu", "gelu", "gelu_tanh", "sigmoid", "tanh"};
     static const int64_t Ms[] = {1, 5, 6, 7, 73, 145}, Ks[] = {1, 3, 256, 257, 769}, Ns[] = {1, 15, 16, 17, 70, 260};
     int idx = 0, exact = 0;
