@@ -885,12 +885,15 @@ mixrt_status mixrt_engine_build(mixrt_context_t ctx, const char *model_path, con
         MIXRT_TRY(mixrt_passes_run(g, MIXRT_PASS_CAST_ELIM | MIXRT_PASS_DCE, NULL));
         PHASE("canonicalization");
         /* bf16 asked of a CPU engine on a CPU without AVX512-BF16: oneDNN's and mixrt's bf16
-         * kernels refuse it (no native bf16 dot product), so the planner keeps those layers
-         * f32; said once, where the user can see why the engine is not bf16. */
+         * product kernels refuse it (no native bf16 dot product), so the planner keeps those
+         * layers f32; a memory-bound layer may still time faster on bf16 storage (widened to
+         * f32: BERT's one-row pooler) and stay bf16. Said once, where the user can see why the
+         * engine is mostly f32. */
 #if defined(__x86_64__)
         if (!cuda && (e->opts.precisions & MIXRT_PRECISION_BF16) && !mixrt_cpu_features()->avx512_bf16)
-            mixrt_log(ctx, MIXRT_LOG_NOTE, "this CPU has no AVX512-BF16 (%s): bf16 layers fall back to f32 here "
-                      "(see the layers per precision)", e->target);
+            mixrt_log(ctx, MIXRT_LOG_NOTE, "this CPU has no AVX512-BF16 (%s): its products and convolutions fall "
+                      "back to f32 here; only layers that time faster on bf16 storage stay bf16 (see the layers "
+                      "per precision)", e->target);
 #endif
         MIXRT_TRY(mixrt_plan_lower(g, &e->opts, tc));
         PHASE("precision planning");
