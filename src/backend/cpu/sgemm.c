@@ -247,7 +247,6 @@ static mixrt_status sg_state_make(mixrt_context_t ctx, const struct mixrt_graph 
     return MIXRT_STATUS_OK;
 }
 
-
 static mixrt_status sg_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
                                void **state) {
     char why[160] = "";
