@@ -1277,6 +1277,10 @@ static void test_kernels(int only) {
                     if (mixrt_cpu_features()->avx2 && mixrt_cpu_features()->fma) {
                         expect_refusal = !(last && c.group == 1 && dts[d] == MIXRT_DTYPE_F32);
                         conv_case_run(id, &c, dts[d], "conv_sgemm");
+                        /* Winograd: its 3x3 ones of stride 1 */
+                        expect_refusal = !(last && c.group == 1 && dts[d] == MIXRT_DTYPE_F32 && c.k == 3 &&
+                                           c.stride == 1 && c.dil == 1);
+                        conv_case_run(id, &c, dts[d], "conv_wino");
                         expect_refusal = false;
                     }
                     /* the bf16 SiLU kept as oneDNN's post-op: taken exactly where the split applies */
@@ -1287,6 +1291,24 @@ static void test_kernels(int only) {
                         expect_refusal = false;
                     }
                 }
+    /* Winograd F(4x4, 3x3) (conv_wino): outputs not a multiple of the 4x4 tile, pads 0-2, one
+     * output pixel, channels around the vector width and past one K block (256), more tiles
+     * than one block holds (60x60x64: 225 tiles against 222), batches. */
+    static const struct conv_case own_wino[] = {
+        {1, 5, 7, 6, 9, 3, 1, 1, 1, 1, true, false, false, 0},     {2, 19, 9, 13, 21, 3, 1, 1, 1, 0, true, false, false, 0},
+        {1, 64, 14, 14, 64, 3, 1, 1, 1, 1, true, false, false, 0}, {1, 8, 4, 4, 16, 3, 1, 1, 1, 2, true, false, false, 0},
+        {1, 3, 3, 3, 5, 3, 1, 1, 1, 0, true, false, false, 0},     {3, 300, 6, 5, 17, 3, 1, 1, 1, 1, true, false, false, 0},
+        {1, 64, 60, 60, 64, 3, 1, 1, 1, 1, true, false, false, 0}, {1, 1, 5, 9, 1, 3, 1, 1, 1, 1, true, false, false, 0},
+    };
+    if (mixrt_cpu_features()->avx2 && mixrt_cpu_features()->fma)
+        for (size_t si = 0; si < sizeof(own_wino) / sizeof(own_wino[0]); si++)
+            for (int act = 0; act < N_ACTS; act++) {
+                struct conv_case c = own_wino[si];
+                c.act = act, c.bias = (act + si) % 2 == 0, c.z = (act / 2 + si) % 2 == 0;
+                id++;
+                if (only && id != only) continue;
+                conv_case_run(id, &c, MIXRT_DTYPE_F32, "conv_wino");
+            }
     /* Channels-last 1x1 convolutions as a matmul: strides 1-3 (odd sizes leave pixels out),
      * channel counts around the vector width. */
     static const struct conv_case one[] = {

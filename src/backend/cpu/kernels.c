@@ -48,7 +48,8 @@ static const struct mixrt_cpu_kernel *const families[] = {
 };
 
 double mixrt_cpu_kernel_weight_growth(const struct mixrt_cpu_kernel *k) {
-    return k && !strcmp(k->name, "dnnl_wino_conv") ? MIXRT_WINO_WEIGHT_GROWTH : 1.0;
+    return k && (!strcmp(k->name, "dnnl_wino_conv") || !strcmp(k->name, "conv_wino")) ? MIXRT_WINO_WEIGHT_GROWTH
+                                                                                        : 1.0;
 }
 
 const struct mixrt_cpu_kernel *const *mixrt_cpu_kernels_for(const struct mixrt_node *n, size_t *count) {
@@ -86,6 +87,8 @@ static const struct mixrt_cpu_kernel_packing own_packings[] = {
      mixrt_sgemm_same},
     {"conv_sgemm", mixrt_sgemm_packed_lib, MIXRT_SGEMM_LAYOUT_SIZE, mixrt_sgemm_packed_get, mixrt_sgemm_unpack,
      mixrt_sgemm_same},
+    {"conv_wino", mixrt_wino_packed_lib, MIXRT_SGEMM_LAYOUT_SIZE, mixrt_wino_packed_get, mixrt_wino_unpack,
+     mixrt_wino_same},
 };
 
 #ifdef MIXRT_HAVE_DNNL

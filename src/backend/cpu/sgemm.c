@@ -182,6 +182,25 @@ static bool sg_adopt(const struct mixrt_node *n, struct sg_state *st) {
     return true;
 }
 
+/* The bias (node n's constant input 2, N values) as f32 zero padded to `padded`, or NULL
+ * without one. */
+static mixrt_status sg_bias_make(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                                 int64_t N, size_t padded, float **out, size_t *bytes) {
+    const int bi = n->n_inputs > 2 ? n->inputs[2] : -1;
+    *out = NULL, *bytes = 0;
+    if (bi < 0) return MIXRT_STATUS_OK;
+    const struct mixrt_tensor *bias = g->values[bi].init;
+    if (bias->rank != 1 || bias->dims[0] != N)
+        return mixrt_error(ctx, MIXRT_STATUS_INVALID_MODEL, "%s node '%s': the bias is not a vector of N = %lld",
+                           n->op_type, n->name, (long long)N);
+    float *b = mixrt_alloc(ctx, padded * sizeof(float));
+    if (!b) return MIXRT_STATUS_OUT_OF_MEMORY;
+    memset(b, 0, padded * sizeof(float));
+    for (int64_t j = 0; j < N; j++) b[j] = (float)mixrt_load_f64(bias->data, bias->dtype, (size_t)j);
+    *out = b, *bytes = padded * sizeof(float);
+    return MIXRT_STATUS_OK;
+}
+
 /* The state for node n of g whose constant input 1 is B in layout lay (packed here, adopted
  * from a plan, or shared with another node reading the same constant) and input 2 the bias. */
 static mixrt_status sg_state_make(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
@@ -195,21 +214,10 @@ static mixrt_status sg_state_make(mixrt_context_t ctx, const struct mixrt_graph 
     st->act = act, st->p0 = p0, st->p1 = p1;
     st->bp_bytes = sg_packed_bytes(&st->lay);
     const size_t padded = st->bp_bytes / ((size_t)st->lay.K * sizeof(float));
-    int bi = n->n_inputs > 2 ? n->inputs[2] : -1;
-    if (bi >= 0) {
-        const struct mixrt_tensor *bias = g->values[bi].init;
-        if (bias->rank != 1 || bias->dims[0] != st->lay.N) {
-            sg_release(ctx, st);
-            return mixrt_error(ctx, MIXRT_STATUS_INVALID_MODEL, "%s node '%s': the bias is not a vector of N = %lld",
-                               n->op_type, n->name, (long long)st->lay.N);
-        }
-        st->bias_bytes = padded * sizeof(float);
-        if (!(st->bias = mixrt_alloc(ctx, st->bias_bytes))) {
-            sg_release(ctx, st);
-            return MIXRT_STATUS_OUT_OF_MEMORY;
-        }
-        memset(st->bias, 0, st->bias_bytes);
-        for (int64_t j = 0; j < st->lay.N; j++) st->bias[j] = (float)mixrt_load_f64(bias->data, bias->dtype, (size_t)j);
+    mixrt_status status = sg_bias_make(ctx, g, n, st->lay.N, padded, &st->bias, &st->bias_bytes);
+    if (status != MIXRT_STATUS_OK) {
+        sg_release(ctx, st);
+        return status;
     }
     if (!sg_adopt(n, st)) {
         pthread_mutex_lock(&g_sg_lock);
@@ -302,6 +310,7 @@ struct sg_run {
     size_t M, K, N, P;
     size_t taps, C, c_step; /* K = taps * C; K blocks: per tap, C in steps of c_step */
     size_t mchunks, pg;     /* tasks: mchunks x ceil(P / pg) */
+    size_t rows_per;        /* rows of a chunk (whole tiles) */
     enum mixrt_fconv_act act;
     float p0, p1;
     mixrt_sg_tile_fn tile;
@@ -379,7 +388,9 @@ static void sg_task(const struct sg_run *r, size_t m0, size_t m1, size_t p0, siz
     }
 }
 
-static void sg_product(struct sg_run *r) {
+/* Plans r's tasks for nt threads (r->P, taps, C, c_step, mchunks, pg) and returns their
+ * count; sg_task_at runs task t. */
+static size_t sg_plan(struct sg_run *r, int nt) {
     r->tile = sg_tile_scalar;
 #if defined(__x86_64__)
     if (!g_force_scalar) r->tile = mixrt_sg_tile_avx2;
@@ -389,10 +400,6 @@ static void sg_product(struct sg_run *r) {
     /* K blocks of equal size within a tap, at most SG_KC */
     const size_t nkb = (r->C + SG_KC - 1) / SG_KC;
     r->c_step = (r->C + nkb - 1) / nkb;
-    int nt = 1;
-#ifdef _OPENMP
-    if (r->M * r->N * r->K >= ((size_t)1 << 18)) nt = omp_get_max_threads();
-#endif
     /* Row chunks of whole tiles, as even as SG_MC allows; panel groups so that there are about
      * four tasks a thread (the last ones balance the threads). */
     /* A B past the caches (GPT-2's LM head: 154 MB) is read from memory once per row chunk:
@@ -400,24 +407,34 @@ static void sg_product(struct sg_run *r) {
     const bool big_b = r->K * r->P * MIXRT_SG_NR * sizeof(float) > SG_BIG_B;
     const size_t tiles = (r->M + MIXRT_SG_MR - 1) / MIXRT_SG_MR, tmc = (big_b ? SG_MC_BIG : SG_MC) / MIXRT_SG_MR;
     r->mchunks = (tiles + tmc - 1) / tmc;
-    const size_t rows_per = (tiles + r->mchunks - 1) / r->mchunks * MIXRT_SG_MR;
+    r->rows_per = (tiles + r->mchunks - 1) / r->mchunks * MIXRT_SG_MR;
     size_t groups = ((size_t)nt * 4 + r->mchunks - 1) / r->mchunks;
     while ((r->mchunks * groups) % (size_t)nt) groups++; /* every thread as many tasks */
     if (nt == 1) groups = 1;
     if (groups > r->P) groups = r->P;
     r->pg = (r->P + groups - 1) / groups;
     groups = (r->P + r->pg - 1) / r->pg;
-    const size_t tasks = r->mchunks * groups;
+    return r->mchunks * groups;
+}
+
+static void sg_task_at(const struct sg_run *r, size_t t) {
+    const size_t mc = t % r->mchunks, gi = t / r->mchunks;
+    const size_t m0 = mc * r->rows_per, m1 = m0 + r->rows_per < r->M ? m0 + r->rows_per : r->M;
+    const size_t p0 = gi * r->pg, p1 = p0 + r->pg < r->P ? p0 + r->pg : r->P;
+    if (m0 < m1) sg_task(r, m0, m1, p0, p1);
+}
+
+static void sg_product(struct sg_run *r) {
+    int nt = 1;
+#ifdef _OPENMP
+    if (r->M * r->N * r->K >= ((size_t)1 << 18)) nt = omp_get_max_threads();
+#endif
+    const size_t tasks = sg_plan(r, nt);
     if ((size_t)nt > tasks) nt = (int)tasks;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
 #endif
-    for (size_t t = 0; t < tasks; t++) {
-        const size_t mc = t % r->mchunks, gi = t / r->mchunks;
-        const size_t m0 = mc * rows_per, m1 = m0 + rows_per < r->M ? m0 + rows_per : r->M;
-        const size_t p0 = gi * r->pg, p1 = p0 + r->pg < r->P ? p0 + r->pg : r->P;
-        if (m0 < m1) sg_task(r, m0, m1, p0, p1);
-    }
+    for (size_t t = 0; t < tasks; t++) sg_task_at(r, t);
 }
 
 static mixrt_status sg_run(struct mixrt_kernel_ctx *k) {
@@ -548,6 +565,242 @@ static mixrt_status c_run(struct mixrt_kernel_ctx *k) {
     return MIXRT_STATUS_OK;
 }
 
+/* ---- channels-last 3x3 FusedConv of stride 1 by Winograd F(4x4, 3x3) (conv_wino) ----
+ * Each 4x4 output tile is A^T [sum over c of (B^T d_c B) (.) U_c] A, U_c = G g_c G^T: per tile
+ * 36 values of each input channel (wino_avx2.c), then for each of the 36 positions a product
+ * [tiles x C] by [C x M] (the packed product above, U packed at prepare), then back. 4x fewer
+ * multiplications than the direct convolution for 36 / 9 = 4x the weights' bytes (the engine's
+ * Winograd budget weighs them as oneDNN's). Tiles go in blocks whose transformed inputs and
+ * products fit a few MiB of the engine's scratch. Matrices and points: sgemm_impl.h. */
+
+#define W_XI 36
+#define W_BLOCK_BYTES ((size_t)4 << 20) /* transformed tiles and products of one block */
+
+static const char g_w_lib[] = "mixrt winograd F(4x4,3x3) f32, 36 sets of sgemm panels of 16, v1";
+
+struct w_state {
+    struct sg_layout lay; /* K = C, N = M, taps = 36 (the plan's layout) */
+    enum mixrt_fconv_act act;
+    float p0, p1;
+    const float *u; /* 36 packed [C][M]: u_own or a plan's bytes */
+    float *u_own;
+    size_t u_bytes, mat_floats; /* all of them; one of them */
+    float *bias;
+    size_t bias_bytes;
+};
+
+static bool w_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    if (!c_supports(g, n, why, why_size)) return false;
+    const struct mixrt_tensor *w = g->values[n->inputs[1]].init;
+    struct c_geom cg;
+    (void)c_attrs(n, &cg);
+    if (w->dims[2] != 3 || w->dims[3] != 3) return refuse(why, why_size, "not a 3x3 kernel");
+    if (cg.sh != 1 || cg.sw != 1 || cg.dh != 1 || cg.dw != 1) return refuse(why, why_size, "strided or dilated");
+    return true;
+}
+
+static void w_release(mixrt_context_t ctx, void *state) {
+    struct w_state *st = state;
+    if (!st) return;
+    free(st->u_own);
+    mixrt_free(ctx, st->bias, st->bias_bytes);
+    mixrt_free(ctx, st, sizeof(*st));
+}
+
+/* Takes the plan's transformed weights offered for n when they are st's layout. */
+static bool w_adopt(const struct mixrt_node *n, struct w_state *st) {
+    const struct mixrt_cpu_packed *p = mixrt_cpu_packed_offered(n);
+    if (!p) return false;
+    if (!p->lib || strcmp(p->lib, g_w_lib) || p->layout_size != sizeof(st->lay) ||
+        memcmp(p->layout, &st->lay, sizeof(st->lay)) || p->size != st->u_bytes) {
+        mixrt_cpu_packed_took(false, "the kernel here wants another weights layout (C or M)");
+        return false;
+    }
+    st->u = p->data;
+    mixrt_cpu_packed_took(true, NULL);
+    return true;
+}
+
+/* U = G g G^T of every (m, c), in f64, each position's [C][M] packed as the product's B. */
+static void w_transform(const float *wt, int64_t M, int64_t C, float *u, size_t mat_floats) {
+    static const double G[6][3] = {{0.25, 0, 0},
+                                   {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                   {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                   {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                   {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                   {0, 0, 1}};
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t c = 0; c < C; c++) {
+            const float *gk = wt + (size_t)(m * C + c) * 9;
+            double t[6][3];
+            for (int i = 0; i < 6; i++)
+                for (int b = 0; b < 3; b++) t[i][b] = G[i][0] * gk[b] + G[i][1] * gk[3 + b] + G[i][2] * gk[6 + b];
+            const size_t at = (size_t)((m / MIXRT_SG_NR) * C + c) * MIXRT_SG_NR + (size_t)(m % MIXRT_SG_NR);
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 6; j++)
+                    u[(size_t)(i * 6 + j) * mat_floats + at] =
+                        (float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
+        }
+}
+
+static mixrt_status w_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                              void **state) {
+    char why[160] = "";
+    if (!w_supports(g, n, why, sizeof(why)))
+        return mixrt_error(ctx, MIXRT_STATUS_UNSUPPORTED, "cannot build %s node '%s' with the Winograd f32 convolution: %s",
+                           n->op_type, n->name, why);
+    const struct mixrt_tensor *w = g->values[n->inputs[1]].init;
+    struct w_state *st = mixrt_alloc(ctx, sizeof(*st));
+    if (!st) return MIXRT_STATUS_OUT_OF_MEMORY;
+    memset(st, 0, sizeof(*st));
+    const int64_t M = w->dims[0], C = w->dims[1];
+    st->lay = (struct sg_layout){C, M, 0, W_XI};
+    (void)mixrt_fconv_read_act(n, &st->act, &st->p0, &st->p1);
+    const struct sg_layout one = {C, M, 0, 1};
+    st->mat_floats = sg_packed_bytes(&one) / sizeof(float);
+    st->u_bytes = W_XI * st->mat_floats * sizeof(float);
+    mixrt_status status = sg_bias_make(ctx, g, n, M, st->mat_floats / (size_t)C, &st->bias, &st->bias_bytes);
+    if (status != MIXRT_STATUS_OK) {
+        w_release(ctx, st);
+        return status;
+    }
+    if (!w_adopt(n, st)) {
+        if (!w->data) {
+            w_release(ctx, st);
+            return mixrt_error(ctx, MIXRT_STATUS_INTERNAL, "%s node '%s': W's bytes are gone", n->op_type, n->name);
+        }
+        if (posix_memalign((void **)&st->u_own, 64, st->u_bytes) != 0) {
+            st->u_own = NULL;
+            w_release(ctx, st);
+            return mixrt_error(ctx, MIXRT_STATUS_OUT_OF_MEMORY, "%s node '%s': no memory for %zu bytes of transformed "
+                               "weights", n->op_type, n->name, st->u_bytes);
+        }
+        memset(st->u_own, 0, st->u_bytes); /* the panels' columns past M */
+        w_transform((const float *)w->data, M, C, st->u_own, st->mat_floats);
+        mixrt_cpu_weight_reorder_counted();
+        st->u = st->u_own;
+    }
+    *state = st;
+    return MIXRT_STATUS_OK;
+}
+
+struct w_geom {
+    const float *x, *z;
+    float *y;
+    int64_t h, w, c, m, oh, ow, th, tw, pt, pl;
+};
+
+/* Tile t (image-major, then rows, then columns): its input transform into row r of the blocks'
+ * matrices v (ld floats apart). */
+static void w_in(const struct w_geom *gm, size_t t, float *v, size_t ld) {
+    const int64_t per = gm->th * gm->tw, b = (int64_t)t / per, ty = (int64_t)t % per / gm->tw, tx = (int64_t)t % gm->tw;
+    mixrt_wino_in_avx2(gm->x + (size_t)(b * gm->h * gm->w * gm->c), gm->h, gm->w, gm->c, ty * 4 - gm->pt,
+                       tx * 4 - gm->pl, v, ld);
+}
+
+static void w_out(const struct w_geom *gm, const struct w_state *st, size_t t, const float *mm, size_t ld) {
+    const int64_t per = gm->th * gm->tw, b = (int64_t)t / per, oy = (int64_t)t % per / gm->tw * 4,
+                  ox = (int64_t)t % gm->tw * 4;
+    const int rows = (int)(gm->oh - oy < 4 ? gm->oh - oy : 4), cols = (int)(gm->ow - ox < 4 ? gm->ow - ox : 4);
+    const size_t at = (size_t)(((b * gm->oh + oy) * gm->ow + ox) * gm->m), row = (size_t)(gm->ow * gm->m);
+    mixrt_wino_out_avx2(mm, ld, gm->m, st->bias, gm->z ? gm->z + at : NULL, gm->y + at, row, rows, cols);
+    if (st->act != MIXRT_FCONV_NONE)
+        for (int k = 0; k < rows; k++)
+            mixrt_elt_fconv_act(st->act, st->p0, st->p1, gm->y + at + (size_t)k * row, (size_t)cols * (size_t)gm->m);
+}
+
+static mixrt_status w_run(struct mixrt_kernel_ctx *k) {
+    const struct w_state *st = k->state;
+    const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0), *w = mixrt_kernel_opt_input(k, 1),
+                              *z = mixrt_kernel_opt_input(k, 3);
+    struct c_geom cg;
+    const int64_t C = st ? st->lay.K : 0, M = st ? st->lay.N : 0;
+    /* anything but the case prepare saw: the reference kernel, which words the errors */
+    if (!st || !x || !w || !c_attrs(k->node, &cg) || x->dtype != MIXRT_DTYPE_F32 || x->rank != 4 || x->dims[3] != C ||
+        w->rank != 4 || w->dims[0] != M || w->dims[1] != C || w->dims[2] != 3 || w->dims[3] != 3 ||
+        mixrt_tensor_numel(x) == 0 || (mixrt_kernel_opt_input(k, 2) != NULL) != (st->bias != NULL))
+        return mixrt_cpu_run_reference(k);
+    const int64_t oh = x->dims[1] + cg.pt + cg.pb - 2, ow = x->dims[2] + cg.pl + cg.pr - 2;
+    if (oh < 1 || ow < 1) return mixrt_cpu_run_reference(k);
+    int64_t yd[4] = {x->dims[0], oh, ow, M};
+    if (z && (z->dtype != MIXRT_DTYPE_F32 || z->rank != 4 || memcmp(z->dims, yd, sizeof(yd))))
+        return mixrt_cpu_run_reference(k);
+    struct mixrt_tensor *y = NULL;
+    mixrt_status status = mixrt_kernel_output_uninit(k, 0, MIXRT_DTYPE_F32, 4, yd, &y);
+    if (status != MIXRT_STATUS_OK) return status;
+    const struct w_geom gm = {
+        .x = x->data, .z = z ? z->data : NULL, .y = y->data, .h = x->dims[1], .w = x->dims[2], .c = C, .m = M,
+        .oh = oh, .ow = ow, .th = (oh + 3) / 4, .tw = (ow + 3) / 4, .pt = cg.pt, .pl = cg.pl,
+    };
+    const size_t tiles = (size_t)(gm.th * gm.tw * x->dims[0]), per_tile = W_XI * (size_t)(C + M) * sizeof(float);
+    /* tiles a block: whole row tiles of the product, its matrices within W_BLOCK_BYTES */
+    size_t tb = W_BLOCK_BYTES / per_tile / MIXRT_SG_MR * MIXRT_SG_MR;
+    if (tb < MIXRT_SG_MR) tb = MIXRT_SG_MR;
+    if (tb > tiles) tb = tiles;
+    bool owned;
+    float *v = mixrt_kernel_scratch(k, tb * per_tile, &owned);
+    if (!v) return mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for %zu bytes of Winograd tiles",
+                                      tb * per_tile);
+    float *mm = v + W_XI * tb * (size_t)C;
+    int nt = 1;
+#ifdef _OPENMP
+    nt = omp_get_max_threads();
+#endif
+    for (size_t t0 = 0; t0 < tiles; t0 += tb) {
+        const size_t nb = tiles - t0 < tb ? tiles - t0 : tb;
+        /* the 36 products of this block: one thread's plan each (36 x row chunks are tasks enough) */
+        struct sg_run r[W_XI];
+        size_t per = 0;
+        for (int xi = 0; xi < W_XI; xi++) {
+            r[xi] = (struct sg_run){
+                .a = v + (size_t)xi * tb * (size_t)C, .bp = st->u + (size_t)xi * st->mat_floats,
+                .y = mm + (size_t)xi * tb * (size_t)M, .M = nb, .K = (size_t)C, .N = (size_t)M,
+            };
+            per = sg_plan(&r[xi], 1);
+        }
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
+        {
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+            for (size_t t = 0; t < nb; t++) w_in(&gm, t0 + t, v + t * (size_t)C, tb * (size_t)C);
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+            for (size_t q = 0; q < W_XI * per; q++) sg_task_at(&r[q / per], q % per);
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+            for (size_t t = 0; t < nb; t++) w_out(&gm, st, t0 + t, mm + t * (size_t)M, tb * (size_t)M);
+        }
+    }
+    if (owned) mixrt_free(k->ctx, v, tb * per_tile);
+    return MIXRT_STATUS_OK;
+}
+
+const char *mixrt_wino_packed_lib(void) { return g_w_lib; }
+
+bool mixrt_wino_packed_get(const void *state, struct mixrt_cpu_packed *out) {
+    const struct w_state *st = state;
+    if (!st || !st->u) return false;
+    *out = (struct mixrt_cpu_packed){g_w_lib, &st->lay, sizeof(st->lay), st->u, st->u_bytes};
+    return true;
+}
+
+/* The transformed weights hold other numbers (G is not inverted exactly): never unpacked, so
+ * the engine keeps the graph's copy. */
+bool mixrt_wino_unpack(mixrt_context_t ctx, const void *state, void *dst, size_t size) {
+    (void)ctx, (void)state, (void)dst, (void)size;
+    return false;
+}
+
+int mixrt_wino_same(mixrt_context_t ctx, const void *state, const void *ref, size_t size) {
+    (void)ctx, (void)state, (void)ref, (void)size;
+    return 0;
+}
+
 /* ---- packed B in plan files (kernels.h) ---- */
 
 const char *mixrt_sgemm_packed_lib(void) { return g_sg_lib; }
@@ -590,5 +843,7 @@ const struct mixrt_cpu_kernel mixrt_sgemm_kernels[] = {
     {"mm_sgemm", "", "MatMul", sg_supports, sg_prepare, sg_release, sg_run},
     /* channels-last 2-D FusedConv of one group (ResNet's, MobileNet's pointwise convs) */
     {"conv_sgemm", MIXRT_DOMAIN, "FusedConv", c_supports, c_prepare, sg_release, c_run},
+    /* its 3x3 stride-1 ones by Winograd F(4x4, 3x3) (ResNet's, VGG's) */
+    {"conv_wino", MIXRT_DOMAIN, "FusedConv", w_supports, w_prepare, w_release, w_run},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };

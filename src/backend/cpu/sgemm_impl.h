@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define MIXRT_SG_NR 16
 #define MIXRT_SG_MR 6
@@ -34,6 +35,21 @@ typedef void (*mixrt_sg_tile_fn)(int mr, int nr, size_t kc, const float *const *
 /* Call only where the CPU has AVX2 and FMA. */
 void mixrt_sg_tile_avx2(int mr, int nr, size_t kc, const float *const *a, const float *bp, float *c, size_t ldc,
                         int flags, const float *bias, const float *z, size_t ldz, float lo, float hi);
+
+/* Winograd F(4x4, 3x3) (conv_wino, sgemm.c) with the points 0, +-1, +-2 and infinity:
+ *   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+ *   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+ *   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+ * The 36 transformed values of a tile are 36 matrices, ld floats apart; within each, a tile's
+ * row (its channels) starts at the pointer given.
+ * in: the 6x6 input tile at (iy0, ix0) of an image x [h][w][c] (zeros outside) -> v.
+ * out: tile rows mm (mc channels each) -> A^T M A (+ bias, + Z) at y, output pixels mc floats
+ * apart and rows row_stride apart, the first rows x cols of the 4x4 tile only; bias padded to a
+ * multiple of 16 or NULL, z laid out as y or NULL. Call only where the CPU has AVX2 and FMA. */
+void mixrt_wino_in_avx2(const float *x, int64_t h, int64_t w, int64_t c, int64_t iy0, int64_t ix0, float *v,
+                        size_t ld);
+void mixrt_wino_out_avx2(const float *mm, size_t ld, int64_t mc, const float *bias, const float *z, float *y,
+                         size_t row_stride, int rows, int cols);
 
 /* Tests: 1 runs the scalar tile for the products that follow, 0 the widest (not thread-safe). */
 void mixrt_sgemm_force_scalar(int on);
