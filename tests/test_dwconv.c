@@ -541,6 +541,15 @@ int main(int argc, char **argv) {
     TU_CHECK(mixrt_dwconv_bf16dp_runs() == dps, "force_no_bf16dp: the AVX512-BF16 path still ran");
     mixrt_dwconv_force_no_bf16dp(false);
     mixrt_dwconv_force_int_bf16(false);
+    /* the AVX2 kernel (CPUs without AVX-512), also where AVX-512 would be chosen */
+    if (mixrt_cpu_features()->avx2 && mixrt_cpu_features()->fma) {
+        mixrt_dwconv_force_avx2(true);
+        TU_CHECK(!strcmp(mixrt_dwconv_isa()->name, "avx2"), "force_avx2: the row kernel is %s",
+                 mixrt_dwconv_isa()->name);
+        tu_seed(11);
+        id = run_guards(run_all(id));
+        mixrt_dwconv_force_avx2(false);
+    }
     mixrt_dwconv_force_scalar(true);
     tu_seed(11);
     run_guards(run_all(id));

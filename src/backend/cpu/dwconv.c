@@ -68,7 +68,10 @@ static int g_force_int_bf16; /* tests only */
 
 static int g_force_no_bf16dp; /* tests only */
 
+static int g_force_avx2; /* tests only */
+
 void mixrt_dwconv_force_scalar(bool scalar) { g_force_scalar = scalar; }
+void mixrt_dwconv_force_avx2(bool avx2) { g_force_avx2 = avx2; }
 void mixrt_dwconv_force_int_bf16(bool on) { g_force_int_bf16 = on; }
 void mixrt_dwconv_force_no_bf16dp(bool off) { g_force_no_bf16dp = off; }
 
@@ -76,7 +79,9 @@ const struct mixrt_dwconv_isa *mixrt_dwconv_isa(void) {
 #if defined(__x86_64__)
     const struct mixrt_cpu_features *f = mixrt_cpu_features();
     /* dwconv_avx512.c is compiled with F/BW/VL/DQ enabled: all four must be there. */
-    if (!g_force_scalar && f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq) return &mixrt_dwconv_isa_avx512;
+    if (!g_force_scalar && !g_force_avx2 && f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq)
+        return &mixrt_dwconv_isa_avx512;
+    if (!g_force_scalar && f->avx2 && f->fma) return &mixrt_dwconv_isa_avx2;
 #endif
     return &mixrt_dwconv_isa_scalar;
 }

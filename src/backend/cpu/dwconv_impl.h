@@ -1,5 +1,5 @@
 /* dwconv_impl.h - private to the depthwise channels-last FusedConv kernel (dwconv.c: driver and
- * scalar twin; dwconv_avx512.c: the AVX-512 row kernel): the geometry of one node as the driver
+ * scalar twin; dwconv_avx512.c, dwconv_avx2.c: the AVX-512 and AVX2 row kernels): the geometry of one node as the driver
  * resolved it, one output row's operands, and the per-ISA row kernel picked once by CPUID. */
 #ifndef MIXRT_BACKEND_CPU_DWCONV_IMPL_H
 #define MIXRT_BACKEND_CPU_DWCONV_IMPL_H
@@ -81,10 +81,14 @@ struct mixrt_dwconv_isa {
 
 extern const struct mixrt_dwconv_isa mixrt_dwconv_isa_scalar;
 extern const struct mixrt_dwconv_isa mixrt_dwconv_isa_avx512; /* x86-64 only */
-/* AVX-512 when the CPU has F/BW/VL/DQ (and the test hook does not forbid it), else scalar. */
+extern const struct mixrt_dwconv_isa mixrt_dwconv_isa_avx2;   /* x86-64 only: f32 rows (bf16 ones: scalar) */
+/* AVX-512 when the CPU has F/BW/VL/DQ, else AVX2 when it has AVX2 and FMA, else scalar (the
+ * test hooks may force one). */
 const struct mixrt_dwconv_isa *mixrt_dwconv_isa(void);
 /* Tests: force the scalar twin for the calls that follow (not thread-safe). */
 void mixrt_dwconv_force_scalar(bool scalar);
+/* Tests: force the AVX2 kernel (where the CPU has AVX2 and FMA) for the calls that follow. */
+void mixrt_dwconv_force_avx2(bool avx2);
 /* Tests: round bf16 stores by integer arithmetic even where the CPU has AVX512-BF16. */
 void mixrt_dwconv_force_int_bf16(bool on);
 /* Tests: prepare without the AVX512-BF16 path (as on CPUs without it) for the calls that follow. */
