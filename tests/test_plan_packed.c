@@ -1003,6 +1003,10 @@ static double ref_error(mixrt_engine_t e, mixrt_model_t m, const char *what) {
     return err;
 }
 
+/* A Winograd kernel: oneDNN's (AVX-512 CPUs) or the own one (AVX2 CPUs without AVX-512); both
+ * hold the weights 4x larger and are weighed by the engine's Winograd budget. */
+static bool is_wino(const char *kernel) { return !strcmp(kernel, "dnnl_wino_conv") || !strcmp(kernel, "conv_wino"); }
+
 /* Writes PATH: LAYERS 3x3 convolutions 64 -> 64 at 28x28 in f32, each with weights and a bias of
  * its own and a ReLU after it, at batch BATCH ("N": a batch only the data decides). */
 static bool make_relu_convs(const char *path, int layers, const char *batch) {
@@ -1030,7 +1034,7 @@ static bool make_relu_convs(const char *path, int layers, const char *batch) {
 
 /* The Winograd budget (engine.c): six 3x3 convolutions 64 -> 64 at 28x28 in f32, each with
  * weights of its own (147 KB; oneDNN's Winograd holds them 1.8-4x larger). MIXRT_WINO_BUDGET=off
- * keeps what the timing chose; 0 leaves no layer on dnnl_wino_conv; 0.5 and the default (1x the
+ * keeps what the timing chose; 0 leaves no layer on a Winograd kernel; 0.5 and the default (1x the
  * model's constant bytes) keep the plan's packed bytes beyond the budget-0 engine's within that
  * share of the constants, with fewer Winograd layers than "off" where those held more. Every
  * engine's output against the reference executor. */
@@ -1059,7 +1063,7 @@ static void test_wino_budget(void) {
         if (!e) continue;
         for (size_t i = 0; i < mixrt_engine_layer_count(e); i++) {
             struct mixrt_layer_info li;
-            if (mixrt_engine_get_layer(e, i, &li) == MIXRT_STATUS_OK && !strcmp(li.kernel, "dnnl_wino_conv")) wino[b]++;
+            if (mixrt_engine_get_layer(e, i, &li) == MIXRT_STATUS_OK && is_wino(li.kernel)) wino[b]++;
         }
         double err = ref_error(e, m, label);
         TU_CHECK(err >= 0 && err <= 1e-4, "budget %s: relative-norm error %.3g against the reference", label, err);
@@ -1070,11 +1074,11 @@ static void test_wino_budget(void) {
         TU_CHECK(img && find_packed(img, size, &sec, &packed[b]), "budget %s: the plan has no PACKED section", label);
         free(img);
         unlink(plan);
-        printf("  Winograd budget %-7s: %d of 6 layers on dnnl_wino_conv, %zu packed bytes, error %.2g\n", label, wino[b],
+        printf("  Winograd budget %-7s: %d of 6 layers on a Winograd kernel, %zu packed bytes, error %.2g\n", label, wino[b],
                packed[b], err);
         mixrt_engine_destroy(e);
     }
-    TU_CHECK(wino[1] == 0, "budget 0: %d layers still on dnnl_wino_conv", wino[1]);
+    TU_CHECK(wino[1] == 0, "budget 0: %d layers still on a Winograd kernel", wino[1]);
     for (int b = 2; b < 4; b++) {
         const char *label = budgets[b] ? budgets[b] : "default";
         TU_CHECK((double)packed[b] <= (double)packed[1] + share[b] * consts + 4096,
@@ -1098,7 +1102,7 @@ static void test_wino_budget(void) {
     int fl = 0;
     for (size_t i = 0; e && i < mixrt_engine_layer_count(e); i++) {
         struct mixrt_layer_info li;
-        if (mixrt_engine_get_layer(e, i, &li) == MIXRT_STATUS_OK && !strcmp(li.kernel, "dnnl_wino_conv")) fl++;
+        if (mixrt_engine_get_layer(e, i, &li) == MIXRT_STATUS_OK && is_wino(li.kernel)) fl++;
     }
     TU_CHECK(fl == wino[0], "budget 0.5 with the 64 MB floor: %d Winograd layers, %d without a budget", fl, wino[0]);
     mixrt_engine_destroy(e);
@@ -1184,7 +1188,7 @@ static void test_conv_data_batch(void) {
     unlink(path);
 }
 
-/* The layers of PATH's engine on dnnl_wino_conv at MIXRT_WINO_BUDGET=BUDGET (NULL: the default);
+/* The layers of PATH's engine on a Winograd kernel at MIXRT_WINO_BUDGET=BUDGET (NULL: the default);
  * -1 when the build failed. */
 static int wino_layers(const char *path, const char *budget) {
     if (budget) setenv("MIXRT_WINO_BUDGET", budget, 1);
@@ -1196,7 +1200,7 @@ static int wino_layers(const char *path, const char *budget) {
     int n = 0;
     for (size_t i = 0; e && i < mixrt_engine_layer_count(e); i++) {
         struct mixrt_layer_info li;
-        if (mixrt_engine_get_layer(e, i, &li) == MIXRT_STATUS_OK && !strcmp(li.kernel, "dnnl_wino_conv")) n++;
+        if (mixrt_engine_get_layer(e, i, &li) == MIXRT_STATUS_OK && is_wino(li.kernel)) n++;
     }
     mixrt_engine_destroy(e);
     return st == MIXRT_STATUS_OK ? n : -1;
@@ -1205,7 +1209,7 @@ static int wino_layers(const char *path, const char *budget) {
 /* The Winograd budget's data-batch group: two 64-channel 3x3 convolutions (bias, ReLU) at 28x28
  * whose batch only the data decides would hold ~90 MB of Winograd scratchpad at the 100 boxes
  * the builder assumes (36 tiles of 7x7 x (64 + 64) channels, f32, a box), over the 64 MB floor
- * of a budget for this 0.3 MB model: neither may stay on dnnl_wino_conv, whatever the timing
+ * of a budget for this 0.3 MB model: neither may stay on a Winograd kernel, whatever the timing
  * chose (MIXRT_WINO_BUDGET=off shows that choice). The same layers at a fixed batch of 1 need
  * 0.9 MB of scratchpad: they keep the timing's choice within the same budget. */
 static void test_wino_data_batch(void) {
@@ -1217,7 +1221,7 @@ static void test_wino_data_batch(void) {
     /* Each model's second build reads the first one's timings (the process cache): same choices. */
     int off = wino_layers(path[0], "off"), data = wino_layers(path[0], NULL);
     int fixed_off = wino_layers(path[1], "off"), fixed = wino_layers(path[1], NULL);
-    printf("  data-batch 64-channel head: %d of 2 layers on dnnl_wino_conv without a budget, %d with it; "
+    printf("  data-batch 64-channel head: %d of 2 layers on a Winograd kernel without a budget, %d with it; "
            "at a fixed batch of 1: %d and %d\n", off, data, fixed_off, fixed);
     TU_CHECK(data == 0, "the data-batch head kept %d Winograd layers within the default budget", data);
     TU_CHECK(fixed == fixed_off, "the batch-1 twin: %d Winograd layers within the budget, %d without one", fixed,

@@ -139,23 +139,57 @@ static size_t sg_packed_bytes(const struct sg_layout *l) {
     return (size_t)((l->N + MIXRT_SG_NR - 1) / MIXRT_SG_NR) * MIXRT_SG_NR * (size_t)l->K * sizeof(float);
 }
 
+/* Drops a reference to e (NULL: none); the last one frees it. */
+static void sg_shared_put(struct sg_shared *e) {
+    if (!e) return;
+    pthread_mutex_lock(&g_sg_lock);
+    if (--e->refs == 0) {
+        for (struct sg_shared **pp = &g_sg_shared; *pp; pp = &(*pp)->next)
+            if (*pp == e) {
+                *pp = e->next;
+                break;
+            }
+        free(e->bp);
+        free(e);
+    }
+    pthread_mutex_unlock(&g_sg_lock);
+}
+
+/* The shared copy of constant `value` of g in layout lay (bytes long), referenced; made by
+ * fill(arg, dst) from the constant's bytes src when none is listed (counted as a reorder). NULL
+ * when out of memory, or (*gone set) when one must be made and src is NULL (dropped after
+ * packing). */
+static struct sg_shared *sg_shared_get(const struct mixrt_graph *g, int value, const struct sg_layout *lay,
+                                       size_t bytes, const void *src, void (*fill)(const void *arg, float *dst),
+                                       const void *arg, bool *gone) {
+    pthread_mutex_lock(&g_sg_lock);
+    struct sg_shared *e = g_sg_shared;
+    while (e && !(e->graph == g && e->value == value && !memcmp(&e->lay, lay, sizeof(*lay)))) e = e->next;
+    if (e) e->refs++;
+    pthread_mutex_unlock(&g_sg_lock);
+    *gone = !e && !src;
+    if (e || *gone) return e;
+    /* filled outside the lock, listed once filled (two nodes packing the same constant at once
+     * would each list one: correct, one copy more) */
+    e = calloc(1, sizeof(*e));
+    if (!e || posix_memalign((void **)&e->bp, 64, bytes) != 0) {
+        free(e);
+        return NULL;
+    }
+    e->graph = g, e->value = value, e->lay = *lay, e->refs = 1;
+    fill(arg, e->bp);
+    mixrt_cpu_weight_reorder_counted();
+    pthread_mutex_lock(&g_sg_lock);
+    e->next = g_sg_shared;
+    g_sg_shared = e;
+    pthread_mutex_unlock(&g_sg_lock);
+    return e;
+}
+
 static void sg_release(mixrt_context_t ctx, void *state) {
     struct sg_state *st = state;
     if (!st) return;
-    struct sg_shared *e = st->shared;
-    if (e) {
-        pthread_mutex_lock(&g_sg_lock);
-        if (--e->refs == 0) {
-            for (struct sg_shared **pp = &g_sg_shared; *pp; pp = &(*pp)->next)
-                if (*pp == e) {
-                    *pp = e->next;
-                    break;
-                }
-            free(e->bp);
-            free(e);
-        }
-        pthread_mutex_unlock(&g_sg_lock);
-    }
+    sg_shared_put(st->shared);
     mixrt_free(ctx, st->bias, st->bias_bytes);
     mixrt_free(ctx, st, sizeof(*st));
 }
@@ -180,6 +214,16 @@ static bool sg_adopt(const struct mixrt_node *n, struct sg_state *st) {
     st->bp = p->data; /* only read */
     mixrt_cpu_packed_took(true, NULL);
     return true;
+}
+
+struct sg_fill_arg {
+    const float *b;
+    const struct sg_layout *lay;
+};
+
+static void sg_fill(const void *arg, float *dst) {
+    const struct sg_fill_arg *a = arg;
+    sg_pack(a->b, a->lay, dst);
 }
 
 /* The bias (node n's constant input 2, N values) as f32 zero padded to `padded`, or NULL
@@ -220,33 +264,16 @@ static mixrt_status sg_state_make(mixrt_context_t ctx, const struct mixrt_graph 
         return status;
     }
     if (!sg_adopt(n, st)) {
-        pthread_mutex_lock(&g_sg_lock);
-        struct sg_shared *e = g_sg_shared;
-        while (e && !(e->graph == g && e->value == n->inputs[1] && !memcmp(&e->lay, &st->lay, sizeof(st->lay))))
-            e = e->next;
-        if (e) e->refs++;
-        pthread_mutex_unlock(&g_sg_lock);
+        const struct sg_fill_arg fa = {b->data, &st->lay};
+        bool gone;
+        struct sg_shared *e = sg_shared_get(g, n->inputs[1], &st->lay, st->bp_bytes, b->data, sg_fill, &fa, &gone);
         if (!e) {
-            /* packed outside the lock, listed once filled (two nodes packing the same constant at
-             * once would each list one: correct, one copy more) */
-            e = calloc(1, sizeof(*e));
-            if (!e || !b->data || posix_memalign((void **)&e->bp, 64, st->bp_bytes) != 0) {
-                bool gone = e && !b->data;
-                free(e);
-                sg_release(ctx, st);
-                if (gone)
-                    return mixrt_error(ctx, MIXRT_STATUS_INTERNAL, "%s node '%s': B's bytes are gone (dropped after "
-                                       "packing)", n->op_type, n->name);
-                return mixrt_error(ctx, MIXRT_STATUS_OUT_OF_MEMORY, "%s node '%s': no memory for %zu bytes of packed "
-                                   "weights", n->op_type, n->name, st->bp_bytes);
-            }
-            e->graph = g, e->value = n->inputs[1], e->lay = st->lay, e->refs = 1;
-            sg_pack((const float *)b->data, &st->lay, e->bp);
-            mixrt_cpu_weight_reorder_counted();
-            pthread_mutex_lock(&g_sg_lock);
-            e->next = g_sg_shared;
-            g_sg_shared = e;
-            pthread_mutex_unlock(&g_sg_lock);
+            sg_release(ctx, st);
+            if (gone)
+                return mixrt_error(ctx, MIXRT_STATUS_INTERNAL, "%s node '%s': B's bytes are gone (dropped after "
+                                   "packing)", n->op_type, n->name);
+            return mixrt_error(ctx, MIXRT_STATUS_OUT_OF_MEMORY, "%s node '%s': no memory for %zu bytes of packed "
+                               "weights", n->op_type, n->name, st->bp_bytes);
         }
         st->shared = e;
         st->bp = e->bp;
@@ -582,8 +609,8 @@ struct w_state {
     struct sg_layout lay; /* K = C, N = M, taps = 36 (the plan's layout) */
     enum mixrt_fconv_act act;
     float p0, p1;
-    const float *u; /* 36 packed [C][M]: u_own or a plan's bytes */
-    float *u_own;
+    const float *u; /* 36 packed [C][M]: shared->bp or a plan's bytes */
+    struct sg_shared *shared;
     size_t u_bytes, mat_floats; /* all of them; one of them */
     float *bias;
     size_t bias_bytes;
@@ -602,7 +629,7 @@ static bool w_supports(const struct mixrt_graph *g, const struct mixrt_node *n, 
 static void w_release(mixrt_context_t ctx, void *state) {
     struct w_state *st = state;
     if (!st) return;
-    free(st->u_own);
+    sg_shared_put(st->shared);
     mixrt_free(ctx, st->bias, st->bias_bytes);
     mixrt_free(ctx, st, sizeof(*st));
 }
@@ -643,6 +670,18 @@ static void w_transform(const float *wt, int64_t M, int64_t C, float *u, size_t 
         }
 }
 
+struct w_fill_arg {
+    const float *w;
+    int64_t M, C;
+    size_t mat_floats, bytes;
+};
+
+static void w_fill(const void *arg, float *dst) {
+    const struct w_fill_arg *a = arg;
+    memset(dst, 0, a->bytes); /* the panels' columns past M */
+    w_transform(a->w, a->M, a->C, dst, a->mat_floats);
+}
+
 static mixrt_status w_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
                               void **state) {
     char why[160] = "";
@@ -665,20 +704,19 @@ static mixrt_status w_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, 
         return status;
     }
     if (!w_adopt(n, st)) {
-        if (!w->data) {
+        /* shared with the other nodes reading this constant (tied weights), as the products' */
+        const struct w_fill_arg fa = {w->data, M, C, st->mat_floats, st->u_bytes};
+        bool gone;
+        st->shared = sg_shared_get(g, n->inputs[1], &st->lay, st->u_bytes, w->data, w_fill, &fa, &gone);
+        if (!st->shared) {
             w_release(ctx, st);
-            return mixrt_error(ctx, MIXRT_STATUS_INTERNAL, "%s node '%s': W's bytes are gone", n->op_type, n->name);
-        }
-        if (posix_memalign((void **)&st->u_own, 64, st->u_bytes) != 0) {
-            st->u_own = NULL;
-            w_release(ctx, st);
+            if (gone)
+                return mixrt_error(ctx, MIXRT_STATUS_INTERNAL, "%s node '%s': W's bytes are gone (dropped after "
+                                   "packing)", n->op_type, n->name);
             return mixrt_error(ctx, MIXRT_STATUS_OUT_OF_MEMORY, "%s node '%s': no memory for %zu bytes of transformed "
                                "weights", n->op_type, n->name, st->u_bytes);
         }
-        memset(st->u_own, 0, st->u_bytes); /* the panels' columns past M */
-        w_transform((const float *)w->data, M, C, st->u_own, st->mat_floats);
-        mixrt_cpu_weight_reorder_counted();
-        st->u = st->u_own;
+        st->u = st->shared->bp;
     }
     *state = st;
     return MIXRT_STATUS_OK;
