@@ -6,7 +6,9 @@
  * activations by mixrt_elt_fconv_act over the rows while they are in cache. Made for CPUs with
  * AVX2 and FMA but without AVX-512, where oneDNN 2.6 runs these products through gemm:jit (B
  * packed again on every call, ~60 GFLOP/s on two Zen 3 cores against ~130 here) and the convs
- * through jit:avx2; timed against those like every candidate.
+ * through jit:avx2; timed against those like every candidate. Also conv_wino: the 3x3 stride-1
+ * convs by Winograd F(4x4, 3x3), its 36 products per block of tiles on the same kernel (see its
+ * section; transforms in wino_avx2.c).
  *
  * Blocking: the output is cut into tasks of up to SG_MC rows by a group of panels; a task runs
  * SG_SUB panels at a time the K blocks (per tap, at most SG_KC channels) in order, in each
