@@ -93,7 +93,7 @@ DW_INLINE void seg(const struct dw_loop l, const int KH_, const int KW_, const i
     if (NB == 1) {
         const int64_t iw0 = ow * l.sw - l.pl;
         __m256 a0 = bias, a1 = _mm256_setzero_ps(); /* even and odd kernel rows: two chains */
-        for (int64_t kh = l.kl; kh < l.kr && kh < KH; kh++) {
+        for (int64_t kh = l.kl; kh < l.kr; kh++) { /* kr <= KH */
             const int64_t rb = base + (kh - l.kl) * l.rs;
             for (int64_t kw = 0; kw < KW; kw++) {
                 if (border && (iw0 + kw * l.dw < 0 || iw0 + kw * l.dw >= l.w_in)) continue;

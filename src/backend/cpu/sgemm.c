@@ -162,7 +162,8 @@ static void sg_shared_put(struct sg_shared *e) {
  * when out of memory, or (*gone set) when one must be made and src is NULL (dropped after
  * packing). */
 static struct sg_shared *sg_shared_get(const struct mixrt_graph *g, int value, const struct sg_layout *lay,
-                                       size_t bytes, const void *src, void (*fill)(const void *arg, float *dst),
+                                       size_t bytes, const float *src, void (*fill)(const float *src, float *dst,
+                                                                                   const void *arg),
                                        const void *arg, bool *gone) {
     pthread_mutex_lock(&g_sg_lock);
     struct sg_shared *e = g_sg_shared;
@@ -179,7 +180,7 @@ static struct sg_shared *sg_shared_get(const struct mixrt_graph *g, int value, c
         return NULL;
     }
     e->graph = g, e->value = value, e->lay = *lay, e->refs = 1;
-    fill(arg, e->bp);
+    fill(src, e->bp, arg);
     mixrt_cpu_weight_reorder_counted();
     pthread_mutex_lock(&g_sg_lock);
     e->next = g_sg_shared;
@@ -218,15 +219,7 @@ static bool sg_adopt(const struct mixrt_node *n, struct sg_state *st) {
     return true;
 }
 
-struct sg_fill_arg {
-    const float *b;
-    const struct sg_layout *lay;
-};
-
-static void sg_fill(const void *arg, float *dst) {
-    const struct sg_fill_arg *a = arg;
-    sg_pack(a->b, a->lay, dst);
-}
+static void sg_fill(const float *b, float *dst, const void *lay) { sg_pack(b, lay, dst); }
 
 /* The bias (node n's constant input 2, N values) as f32 zero padded to `padded`, or NULL
  * without one. */
@@ -266,9 +259,8 @@ static mixrt_status sg_state_make(mixrt_context_t ctx, const struct mixrt_graph 
         return status;
     }
     if (!sg_adopt(n, st)) {
-        const struct sg_fill_arg fa = {b->data, &st->lay};
         bool gone;
-        struct sg_shared *e = sg_shared_get(g, n->inputs[1], &st->lay, st->bp_bytes, b->data, sg_fill, &fa, &gone);
+        struct sg_shared *e = sg_shared_get(g, n->inputs[1], &st->lay, st->bp_bytes, b->data, sg_fill, &st->lay, &gone);
         if (!e) {
             sg_release(ctx, st);
             if (gone)
@@ -384,15 +376,14 @@ static void sg_task(const struct sg_run *r, size_t m0, size_t m1, size_t p0, siz
                 const bool last = t + 1 == r->taps && c0 + kc == r->C;
                 const int flags = (k0 == 0 ? MIXRT_SG_FIRST : 0) | (last ? MIXRT_SG_LAST | tact : 0);
                 sg_rows(r, m0, m1, t, c0, rp);
+                /* the next panel's block comes into L1 a slice per row tile: its first tile
+                 * found it in L3 otherwise (+10-15 % on BERT-sized products here) */
+                const size_t lines = kc * MIXRT_SG_NR * sizeof(float) / 64, per = (lines + row_tiles - 1) / row_tiles;
                 for (size_t p = s0; p < s1; p++) {
                     const size_t col = p * MIXRT_SG_NR;
                     const int nr = (int)(r->N - col < MIXRT_SG_NR ? r->N - col : MIXRT_SG_NR);
                     const float *bp = r->bp + (p * r->K + k0) * MIXRT_SG_NR;
-                    /* the next panel's block comes into L1 a slice per row tile: its first
-                     * tile found it in L3 otherwise (+10-15 % on BERT-sized products here) */
                     const char *next = p + 1 < s1 ? (const char *)(bp + r->K * MIXRT_SG_NR) : NULL;
-                    const size_t lines = kc * MIXRT_SG_NR * sizeof(float) / 64;
-                    const size_t per = (lines + row_tiles - 1) / row_tiles;
                     size_t fetched = 0;
                     for (size_t i = m0; i < m1; i += MIXRT_SG_MR) {
                         const int mr = (int)(m1 - i < MIXRT_SG_MR ? m1 - i : MIXRT_SG_MR);
@@ -672,16 +663,10 @@ static void w_transform(const float *wt, int64_t M, int64_t C, float *u, size_t 
         }
 }
 
-struct w_fill_arg {
-    const float *w;
-    int64_t M, C;
-    size_t mat_floats, bytes;
-};
-
-static void w_fill(const void *arg, float *dst) {
-    const struct w_fill_arg *a = arg;
-    memset(dst, 0, a->bytes); /* the panels' columns past M */
-    w_transform(a->w, a->M, a->C, dst, a->mat_floats);
+static void w_fill(const float *w, float *dst, const void *state) {
+    const struct w_state *st = state;
+    memset(dst, 0, st->u_bytes); /* the panels' columns past M */
+    w_transform(w, st->lay.N, st->lay.K, dst, st->mat_floats);
 }
 
 static mixrt_status w_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
@@ -707,9 +692,8 @@ static mixrt_status w_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, 
     }
     if (!w_adopt(n, st)) {
         /* shared with the other nodes reading this constant (tied weights), as the products' */
-        const struct w_fill_arg fa = {w->data, M, C, st->mat_floats, st->u_bytes};
         bool gone;
-        st->shared = sg_shared_get(g, n->inputs[1], &st->lay, st->u_bytes, w->data, w_fill, &fa, &gone);
+        st->shared = sg_shared_get(g, n->inputs[1], &st->lay, st->u_bytes, w->data, w_fill, st, &gone);
         if (!st->shared) {
             w_release(ctx, st);
             if (gone)
