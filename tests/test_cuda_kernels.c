@@ -827,28 +827,36 @@ static void test_attention(void) {
 struct conv_case {
     int n, c, h, w, k, r, s, pad, stride, dil, groups;
     bool nhwc, acc;
+    bool bias; /* through mixrt_cuda_conv_run_ex: + bias, then act (the plan's or bias_act's) */
+    int act;   /* 0 none, else a mixrt_cuda_unary_op + 1 */
+    int yoff;  /* Y this many elements past an aligned address (off the graph plan's 16 bytes) */
 };
 
-static void test_conv_case(const struct conv_case *cc, mixrt_dtype dt) {
+/* api: NULL the default plan, else MIXRT_CUDA_CONV_API's value for this case. */
+static void test_conv_case(const struct conv_case *cc, mixrt_dtype dt, const char *api) {
     int oh = (cc->h + 2 * cc->pad - cc->dil * (cc->r - 1) - 1) / cc->stride + 1;
     int ow = (cc->w + 2 * cc->pad - cc->dil * (cc->s - 1) - 1) / cc->stride + 1;
     int cg = cc->c / cc->groups, kg = cc->k / cc->groups;
     size_t nx = (size_t)cc->n * cc->c * cc->h * cc->w, nw = (size_t)cc->k * cg * cc->r * cc->s;
     size_t ny = (size_t)cc->n * cc->k * oh * ow;
-    struct hbuf x, w, z;
+    struct hbuf x, w, z, bv;
     g_arena_off = 0;
     hbuf_random(&x, dt, nx, -1, 1);
     hbuf_random(&w, dt, nw, -1, 1);
     hbuf_random(&z, dt, ny, -1, 1);
+    hbuf_random(&bv, dt, (size_t)cc->k, -1, 1);
     struct mixrt_cuda_conv_desc d = {.dtype = dt, .nhwc = cc->nhwc, .n = cc->n, .c = cc->c, .h = cc->h, .w = cc->w,
                                      .k = cc->k, .r = cc->r, .s = cc->s, .oh = oh, .ow = ow, .pad_h = cc->pad,
                                      .pad_w = cc->pad, .stride_h = cc->stride, .stride_w = cc->stride,
-                                     .dil_h = cc->dil, .dil_w = cc->dil, .groups = cc->groups, .name = "test"};
+                                     .dil_h = cc->dil, .dil_w = cc->dil, .groups = cc->groups, .name = "test",
+                                     .epi_bias = cc->bias, .epi_act = cc->act};
     mixrt_cuda_conv_t conv = NULL;
+    if (api) setenv("MIXRT_CUDA_CONV_API", api, 1);
     mixrt_status st = mixrt_cuda_conv_create(g_dev, &d, &conv);
+    if (api) unsetenv("MIXRT_CUDA_CONV_API");
     if (st != MIXRT_STATUS_OK && strstr(mixrt_context_last_error(g_ctx), "cuDNN: cannot load")) {
         printf("  conv: SKIP (%s)\n", mixrt_context_last_error(g_ctx));
-        hbuf_free(&x), hbuf_free(&w), hbuf_free(&z);
+        hbuf_free(&x), hbuf_free(&w), hbuf_free(&z), hbuf_free(&bv);
         return;
     }
     DEV_OK(st);
@@ -858,8 +866,20 @@ static void test_conv_case(const struct conv_case *cc, mixrt_dtype dt) {
     ((nhwc) ? ((((size_t)(a) * (I) + (i)) * (J) + (j)) * (B) + (b)) : ((((size_t)(a) * (B) + (b)) * (I) + (i)) * (J) + (j)))
     void *dx = dupload(&x), *dw = dupload(&w), *dy;
     if (cc->acc) dy = dupload(&z);
-    else dy = dpoisoned(dt, ny);
-    DEV_OK(mixrt_cuda_conv_run(conv, dx, dw, dy, cc->acc));
+    else dy = (char *)dpoisoned(dt, ny + (size_t)cc->yoff) + (size_t)cc->yoff * mixrt_dtype_size(dt);
+    unsigned did = 0;
+    if (!cc->acc) { /* accumulate is the legacy call's alone */
+        void *db = dupload(&bv);
+        DEV_OK(mixrt_cuda_conv_run_ex(conv, dx, dw, cc->bias ? db : NULL, dy, &did));
+        /* the rest as the engine does it: one bias / activation pass */
+        const bool rb = cc->bias && !(did & MIXRT_CUDA_CONV_DID_BIAS), ra = cc->act && !(did & MIXRT_CUDA_CONV_DID_ACT);
+        if (rb || ra)
+            DEV_OK(mixrt_cuda_bias_act(g_dev, dt, dy, rb ? db : NULL, (size_t)cc->k, cc->nhwc ? 1 : (size_t)(oh * ow), NULL,
+                                       ra ? cc->act - 1 : -1, ny));
+        TU_CHECK(!cc->yoff || did == 0, "conv: a Y off 16-byte alignment ran the graph plan (did %u)", did);
+    } else {
+        DEV_OK(mixrt_cuda_conv_run(conv, dx, dw, dy, cc->acc));
+    }
     double *out = dread(dy, dt, ny), *ref = malloc(ny * sizeof(double));
     for (int b = 0; b < cc->n; b++)
         for (int k = 0; k < cc->k; k++)
@@ -876,28 +896,52 @@ static void test_conv_case(const struct conv_case *cc, mixrt_dtype dt) {
                                      w.v[AT(cc->nhwc, cc->k, cg, cc->r, cc->s, k, c, r, q)];
                             }
                     size_t yo = AT(cc->nhwc, cc->n, cc->k, oh, ow, b, k, i, j);
-                    ref[yo] = s + (cc->acc ? z.v[yo] : 0.0);
+                    s += (cc->acc ? z.v[yo] : 0.0) + (cc->bias ? bv.v[k] : 0.0);
+                    ref[yo] = cc->act ? unary_ref((enum mixrt_cuda_unary_op)(cc->act - 1), s) : s;
                 }
 #undef AT
-    char cs[96];
-    snprintf(cs, sizeof cs, "%dx%dx%dx%d k%d %dx%d p%d s%d d%d g%d%s%s", cc->n, cc->c, cc->h, cc->w, cc->k, cc->r, cc->s,
-             cc->pad, cc->stride, cc->dil, cc->groups, cc->nhwc ? " nhwc" : "", cc->acc ? " +Y" : "");
+    char cs[160];
+    snprintf(cs, sizeof cs, "%dx%dx%dx%d k%d %dx%d p%d s%d d%d g%d%s%s%s act%d%s %s%s, did %u", cc->n, cc->c, cc->h,
+             cc->w, cc->k, cc->r, cc->s, cc->pad, cc->stride, cc->dil, cc->groups, cc->nhwc ? " nhwc" : "",
+             cc->acc ? " +Y" : "", cc->bias ? " +b" : "", cc->act, cc->yoff ? " Y unaligned" : "",
+             mixrt_cuda_conv_kind(conv), api ? " (forced)" : "", did);
     report("conv (cuDNN)", cs, dt, rel_err(out, ref, ny), tol_of(dt));
     mixrt_cuda_conv_destroy(conv);
-    free(out), free(ref), hbuf_free(&x), hbuf_free(&w), hbuf_free(&z);
+    free(out), free(ref), hbuf_free(&x), hbuf_free(&w), hbuf_free(&z), hbuf_free(&bv);
 }
 
 static void test_conv(void) {
     static const struct conv_case cases[] = {
-        {2, 16, 14, 14, 32, 3, 3, 1, 1, 1, 1, false, false},  /* ResNet-like 3x3 */
-        {2, 16, 14, 14, 32, 3, 3, 1, 1, 1, 1, true, false},
-        {1, 64, 28, 28, 64, 1, 1, 0, 1, 1, 1, true, true},    /* 1x1 with a residual in Y */
-        {1, 8, 17, 19, 16, 3, 3, 2, 2, 2, 1, true, false},    /* stride and dilation, odd sizes */
-        {2, 32, 15, 15, 32, 3, 3, 1, 2, 1, 32, true, false},  /* depthwise */
-        {1, 3, 32, 32, 24, 7, 7, 3, 2, 1, 1, false, false},   /* stem, 3 channels */
+        {2, 16, 14, 14, 32, 3, 3, 1, 1, 1, 1, false, false, false, 0, 0},  /* ResNet-like 3x3 */
+        {2, 16, 14, 14, 32, 3, 3, 1, 1, 1, 1, true, false, false, 0, 0},
+        {1, 64, 28, 28, 64, 1, 1, 0, 1, 1, 1, true, true, false, 0, 0},    /* 1x1 with a residual in Y */
+        {1, 8, 17, 19, 16, 3, 3, 2, 2, 2, 1, true, false, false, 0, 0},    /* stride and dilation, odd sizes */
+        {2, 32, 15, 15, 32, 3, 3, 1, 2, 1, 32, true, false, false, 0, 0},  /* depthwise */
+        {1, 3, 32, 32, 24, 7, 7, 3, 2, 1, 1, false, false, false, 0, 0},   /* stem, 3 channels */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        for (int t = 0; t < 3; t++) test_conv_case(&cases[i], k_float_types[t]);
+        for (int t = 0; t < 3; t++) {
+            test_conv_case(&cases[i], k_float_types[t], NULL);
+            test_conv_case(&cases[i], k_float_types[t], "legacy");
+        }
+    /* Epilogues through mixrt_cuda_conv_run_ex: the graph plan's (where cuDNN fuses them) or
+     * bias_act's; each activation the plan maps; a Y off the plan's alignment (legacy call). */
+    static const struct conv_case epi[] = {
+        {2, 16, 14, 14, 32, 3, 3, 1, 1, 1, 1, true, false, true, MIXRT_CUDA_UNARY_RELU + 1, 0},
+        {2, 16, 14, 14, 32, 3, 3, 1, 1, 1, 1, false, false, true, MIXRT_CUDA_UNARY_RELU + 1, 0},
+        {1, 32, 9, 11, 64, 3, 3, 1, 2, 1, 1, true, false, true, MIXRT_CUDA_UNARY_RELU6 + 1, 0},
+        {1, 24, 10, 10, 48, 3, 3, 1, 1, 1, 1, true, false, true, MIXRT_CUDA_UNARY_SILU + 1, 0},
+        {1, 24, 10, 10, 48, 3, 3, 1, 1, 1, 1, true, false, true, MIXRT_CUDA_UNARY_SIGMOID + 1, 0},
+        {1, 24, 10, 10, 48, 3, 3, 1, 1, 1, 1, true, false, true, MIXRT_CUDA_UNARY_TANH + 1, 0},
+        {1, 24, 10, 10, 48, 3, 3, 1, 1, 1, 1, true, false, true, MIXRT_CUDA_UNARY_GELU_ERF + 1, 0},
+        {1, 24, 10, 10, 48, 3, 3, 1, 1, 1, 1, true, false, true, MIXRT_CUDA_UNARY_GELU_TANH + 1, 0},
+        {1, 24, 10, 10, 48, 3, 3, 1, 1, 1, 1, true, false, true, MIXRT_CUDA_UNARY_HARDSWISH + 1, 0}, /* unmapped */
+        {1, 16, 12, 12, 32, 3, 3, 1, 1, 1, 1, true, false, true, 0, 0},
+        {1, 16, 12, 12, 32, 3, 3, 1, 1, 1, 1, true, false, false, MIXRT_CUDA_UNARY_RELU + 1, 0},
+        {1, 16, 12, 12, 32, 3, 3, 1, 1, 1, 1, true, false, true, MIXRT_CUDA_UNARY_RELU + 1, 2},
+    };
+    for (size_t i = 0; i < sizeof epi / sizeof epi[0]; i++)
+        for (int t = 0; t < 3; t++) test_conv_case(&epi[i], k_float_types[t], NULL);
 }
 
 /* ---- broadcast binary ops vs an f64 loop: y [dims] = a [adims] op b [bdims] (1 = broadcast) ---- */

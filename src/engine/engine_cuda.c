@@ -734,6 +734,10 @@ static bool conv_geom(const struct mixrt_graph *g, const struct mixrt_node *n, s
         if (dt_of(g, z) != dt || !same_shape(g, z, y)) return false;
         st->conv_z = z;
     }
+    /* cuDNN's graph plan may take the bias, and the activation when no residual comes between
+     * (conv_run_ex says per run what it applied; bias_act does the rest). */
+    d->epi_bias = st->conv_b >= 0;
+    d->epi_act = st->conv_z < 0 && st->conv_act >= 0 ? st->conv_act + 1 : 0;
     /* Kernel == stride, no pads, no dilation, one group (ViT's patch embedding, and 1x1
      * convs): every input element is read once, so a space-to-depth copy and a GEMM do it
      * (no cuDNN; MIXRT_CUDA_PATCH=off: cuDNN). */
@@ -1486,6 +1490,9 @@ mixrt_status mixrt_engine_cuda_assign(struct mixrt_engine *e) {
             mixrt_context_clear_error(e->ctx);
             c->steps[i].op = CU_NONE;
         }
+        if (c->steps[i].op == CU_CONV && c->steps[i].conv && e->opts.verbose)
+            mixrt_log(e->ctx, MIXRT_LOG_NOTE, "layer '%s' (%s): cuDNN %s plan (%.3f ms in its timing)", n->name,
+                      n->op_type, c->t->conv_kind(c->steps[i].conv), c->t->conv_time_ms(c->steps[i].conv));
         if (c->steps[i].op == CU_CONV && c->steps[i].cd.d > 0 && c->steps[i].conv) conv3d_layout(e, &c->steps[i], n);
         for (int j = 0; j < n->n_outputs; j++)
             if (n->outputs[j] >= 0) dev_side[n->outputs[j]] = c->steps[i].op != CU_NONE;
@@ -2470,6 +2477,7 @@ static mixrt_status run_cuda_step(struct mixrt_engine *e, int i) {
     }
     case CU_CONV: {
         int z = st->conv_z, b = st->conv_b;
+        unsigned did = 0; /* what cuDNN's graph plan applied of the epilogue */
         const struct mixrt_cuda_conv_desc *cd = &st->cd;
         const void *w = st->wperm ? st->wperm : dptr(c, in_at(n, 1));
         if (st->dw) {
@@ -2509,13 +2517,13 @@ static mixrt_status run_cuda_step(struct mixrt_engine *e, int i) {
             MIXRT_TRY(t->conv_run(st->conv, st->cl3_in ? xp : xt, w, st->cl3_out ? yp : (void *)yt, false));
             if (!st->cl3_out) MIXRT_TRY(t->strided_copy(c->dev, es, yt, yp, 3, yd4, yi4, NULL));
         } else {
-            MIXRT_TRY(t->conv_run(st->conv, xp, w, yp, false));
+            MIXRT_TRY(t->conv_run_ex(st->conv, xp, w, b >= 0 ? dptr(c, b) : NULL, yp, &did));
         }
         /* What the product did not do of bias, residual and activation: one pass over Y (f32
          * sum, one rounding). */
-        const void *bp = b >= 0 && !st->conv_bias_done ? dptr(c, b) : NULL;
+        const void *bp = b >= 0 && !st->conv_bias_done && !(did & MIXRT_CUDA_CONV_DID_BIAS) ? dptr(c, b) : NULL;
         const void *zp = z >= 0 && !st->conv_z_done ? dptr(c, z) : NULL;
-        int act = st->conv_act_done ? -1 : st->conv_act;
+        int act = st->conv_act_done || (did & MIXRT_CUDA_CONV_DID_ACT) ? -1 : st->conv_act;
         if (bp || zp || act >= 0)
             MIXRT_TRY(t->bias_act(c->dev, dt, yp, bp, (size_t)cd->k,
                                   cd->nhwc || st->cl3_out ? 1 : (size_t)(cd->oh * cd->ow * (cd->od > 0 ? cd->od : 1)),

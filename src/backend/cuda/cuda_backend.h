@@ -191,6 +191,11 @@ struct mixrt_cuda_conv_desc {
     /* 3-D: input depth d > 0, kernel depth t, output depth od; d == 0 is 2-D. */
     int64_t d, t, od;
     int pad_d, stride_d, dil_d;
+    /* An epilogue the plan may fuse (2-D convs of one group, through cuDNN's graph API):
+     * + bias [k] when epi_bias, then the activation epi_act - 1 (a mixrt_cuda_unary_op;
+     * 0: none). mixrt_cuda_conv_run_ex says per run what it applied. */
+    bool epi_bias;
+    int epi_act;
 };
 MIXRT_CUDA_API mixrt_status mixrt_cuda_conv_create(mixrt_cuda_device_t dev, const struct mixrt_cuda_conv_desc *desc,
                                                    mixrt_cuda_conv_t *out);
@@ -199,6 +204,16 @@ MIXRT_CUDA_API mixrt_status mixrt_cuda_conv_run(mixrt_cuda_conv_t c, const void 
                                                 bool accumulate);
 /* The chosen algorithm's time in cuDNN's timed search at create (ms; < 0 when none ran). */
 MIXRT_CUDA_API float mixrt_cuda_conv_time_ms(mixrt_cuda_conv_t c);
+/* Y = conv(X, W), then the desc's epilogue where the plan fused it and the buffers meet
+ * the graph plan's 16-byte alignment: *done gets MIXRT_CUDA_CONV_DID_BIAS / _ACT for what this
+ * run applied (the caller applies the rest). bias may be NULL only when epi_bias is false. */
+#define MIXRT_CUDA_CONV_DID_BIAS 1u
+#define MIXRT_CUDA_CONV_DID_ACT 2u
+MIXRT_CUDA_API mixrt_status mixrt_cuda_conv_run_ex(mixrt_cuda_conv_t c, const void *x, const void *w,
+                                                   const void *bias, void *y, unsigned *done);
+/* The plan's kind: "legacy" (cudnnConvolutionForward), "graph" (a graph-API execution plan of
+ * the convolution alone) or "graph+bias", "graph+bias+act", "graph+act" (with its epilogue). */
+MIXRT_CUDA_API const char *mixrt_cuda_conv_kind(mixrt_cuda_conv_t c);
 
 /* ---- own kernels ------------------------------------------------------------------ */
 

@@ -238,6 +238,16 @@ mixrt_status mixrt_cuda_conv_run(mixrt_cuda_conv_t c, const void *x, const void 
     (void)c, (void)x, (void)w, (void)y, (void)accumulate;
     return MIXRT_STATUS_UNSUPPORTED;
 }
+mixrt_status mixrt_cuda_conv_run_ex(mixrt_cuda_conv_t c, const void *x, const void *w, const void *bias, void *y,
+                                    unsigned *done) {
+    (void)c, (void)x, (void)w, (void)bias, (void)y;
+    if (done) *done = 0;
+    return MIXRT_STATUS_UNSUPPORTED;
+}
+const char *mixrt_cuda_conv_kind(mixrt_cuda_conv_t c) {
+    (void)c;
+    return "none";
+}
 mixrt_status mixrt_cuda_pool2d(mixrt_cuda_device_t dev, mixrt_dtype dt, const void *x, void *y,
                                const struct mixrt_cuda_pool_args *a) {
     (void)dev, (void)dt, (void)x, (void)y, (void)a;

@@ -64,4 +64,6 @@ const struct mixrt_cuda_table mixrt_cuda_backend_v1 = {
     mixrt_cuda_reduce_rows,
     mixrt_cuda_instance_norm,
     mixrt_cuda_conv_time_ms,
+    mixrt_cuda_conv_run_ex,
+    mixrt_cuda_conv_kind,
 };

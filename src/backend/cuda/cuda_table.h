@@ -11,7 +11,7 @@
 #include "backend/cuda/cuda_backend.h"
 
 #define MIXRT_CUDA_TABLE_SYMBOL "mixrt_cuda_backend_v1"
-#define MIXRT_CUDA_TABLE_VERSION 2u /* 2: conv descriptors carry a depth (3-D convs) */
+#define MIXRT_CUDA_TABLE_VERSION 3u /* 2: conv descriptors carry a depth (3-D convs); 3: and an epilogue */
 
 struct mixrt_cuda_table {
     uint32_t version, size;
@@ -88,6 +88,8 @@ struct mixrt_cuda_table {
     mixrt_status (*instance_norm)(mixrt_cuda_device_t, mixrt_dtype, const void *, const void *, const void *, void *,
                                   size_t, size_t, size_t, float);
     float (*conv_time_ms)(mixrt_cuda_conv_t);
+    mixrt_status (*conv_run_ex)(mixrt_cuda_conv_t, const void *, const void *, const void *, void *, unsigned *);
+    const char *(*conv_kind)(mixrt_cuda_conv_t);
 };
 
 #endif /* MIXRT_BACKEND_CUDA_TABLE_H */
