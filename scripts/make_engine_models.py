@@ -5,6 +5,8 @@
   conv_wide_f32.onnx        two 3x3 convs of 128 -> 128 channels and a Relu: a file over 1 MiB,
                             which the importer maps (constants read back from it, engine.c)
   upsample_head_f32.onnx    Conv, Relu, then a linear Resize up (x4) and one down (x0.5), both outputs
+  box_rows_f32.onnx         a detector head's product: rows picked by NonZero (a count known only at
+                            run time) through Gemm + Relu
   dt_<case>.onnx            one unsupported-dtype case each: float8 input, complex input,
                             int4 input, float8 Cast target, string fed to Add
 usage: /usr/bin/python3 scripts/make_engine_models.py OUT_DIR"""
@@ -143,6 +145,27 @@ def upsample_head(out):
     save(g, os.path.join(out, "upsample_head_f32.onnx"))
 
 
+def box_rows(out):
+    """A detector box head: the rows of x whose maximum is positive (NonZero: their count is known
+    only at run time) through Gemm (bias) and Relu, as Faster R-CNN's fc6 reads its boxes. The
+    planner cannot time the Gemm; it must still pick a precision a fast kernel takes."""
+    rng = np.random.default_rng(17)
+    w = numpy_helper.from_array((rng.standard_normal((256, 96)) * 0.06).astype(np.float32), "w")
+    b = numpy_helper.from_array((rng.standard_normal(96) * 0.1).astype(np.float32), "b")
+    zero = numpy_helper.from_array(np.array(0.0, dtype=np.float32), "zero")
+    ax0 = numpy_helper.from_array(np.array([0], dtype=np.int64), "ax0")
+    nodes = [helper.make_node("ReduceMax", ["x"], ["m"], name="rowmax", axes=[1], keepdims=0),
+             helper.make_node("Greater", ["m", "zero"], ["keep"], name="keep"),
+             helper.make_node("NonZero", ["keep"], ["nz"], name="nonzero"),
+             helper.make_node("Squeeze", ["nz", "ax0"], ["idx"], name="squeeze"),
+             helper.make_node("Gather", ["x", "idx"], ["rows"], name="rows", axis=0),
+             helper.make_node("Gemm", ["rows", "w", "b"], ["g"], name="fc6"),
+             helper.make_node("Relu", ["g"], ["y"], name="relu")]
+    g = helper.make_graph(nodes, "box_rows", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [64, 256])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["boxes", 96])], [w, b, zero, ax0])
+    save(g, os.path.join(out, "box_rows_f32.onnx"))
+
+
 def conv_wide(out):
     """Two 3x3 convs, 128 -> 128 channels on 14x14 (1.2 MB of f32 weights): a model file the
     importer maps, so an engine may drop a weight and read it back from the file."""
@@ -166,6 +189,7 @@ def main():
     tiny(out)
     qdq(out)
     upsample_head(out)
+    box_rows(out)
     conv_wide(out)
 
 

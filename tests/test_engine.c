@@ -361,6 +361,32 @@ static void test_enlarging_output(void) {
     mixrt_engine_destroy(e);
 }
 
+/* A product the planner cannot time (its rows come from NonZero, known only at run time) gets
+ * a precision an optimized kernel takes: on a CPU without AVX512-BF16 that is f32 (the bf16
+ * candidate only the f64 reference runs: Faster R-CNN's box head took 2.1 s so), with it bf16
+ * may stay. The engine's output against the reference executor's. */
+static void test_untimed_product(void) {
+    struct mixrt_build_options o;
+    mixrt_build_options_init(&o);
+    o.precisions = MIXRT_PRECISION_FP32 | MIXRT_PRECISION_BF16;
+    char path[2048];
+    snprintf(path, sizeof(path), "%s/box_rows_f32.onnx", models);
+    mixrt_engine_t e = NULL;
+    double err = engine_error(path, &o, &e);
+    TU_CHECK(err >= 0 && err < 2e-2, "box rows fp32,bf16: error %g", err);
+    int seen = 0;
+    for (size_t i = 0; e && i < mixrt_engine_layer_count(e); i++) {
+        struct mixrt_layer_info li;
+        mixrt_engine_get_layer(e, i, &li);
+        if (!strstr(li.op_type, "MatMul") && strcmp(li.op_type, "Gemm")) continue;
+        seen++;
+        TU_CHECK(strcmp(li.kernel, "ref") != 0, "box rows: the product '%s' (%s) runs on the reference kernel in %s",
+                 li.name, li.op_type, mixrt_dtype_name(li.precision));
+    }
+    TU_CHECK(!e || seen == 1, "box rows: %d products, expected 1", seen);
+    mixrt_engine_destroy(e);
+}
+
 static bool same_outputs(mixrt_engine_t a, mixrt_engine_t b, const char *what) {
     struct mixrt_tensor *in[16] = {0}, *oa[16] = {0}, *ob[16] = {0};
     const char *names[16];
@@ -699,6 +725,7 @@ int main(void) {
     test_unsupported_dtypes();
     test_constraints();
     test_enlarging_output();
+    test_untimed_product();
     test_precisions();
     test_dtype_independence();
     test_timing_cache();
