@@ -1047,7 +1047,8 @@ static void compare_kernels(int id, const char *desc, const char *kname, struct 
             for (size_t i = 0; i < nn; i++)
                 a[i] = mixrt_load_f64(yf.data, yf.dtype, i), b[i] = mixrt_load_f64(yr.data, yr.dtype, i);
             double e = rel_err(a, b, nn), tol = dt == MIXRT_DTYPE_BF16 ? 1e-2 : 1e-5;
-            TU_CHECK(e <= tol, "case %d %s: rel err %g > %g; rerun: test_fuse_conv --only %d", id, desc, e, tol, id);
+            TU_CHECK(e <= tol, "case %d %s (%s): rel err %g > %g; rerun: test_fuse_conv --only %d", id, desc, kname, e, tol,
+                     id);
             free(a);
             free(b);
         }
@@ -1259,6 +1260,13 @@ static void test_kernels(int only) {
         {1, 16, 12, 11, 8, 3, 1, 1, 2, 2, false, false, false, 0},
         {1, 32, 7, 7, 48, 3, 1, 4, 1, 1, false, false, false, 0},
         {1, 3, 23, 19, 16, 7, 2, 1, 1, 3, false, false, false, 0},
+        /* taps that read only padding for whole row tiles (conv_sgemm skips those): ASPP-like
+         * dilation 12 on 14x14 (outer taps meet the input in a band), dilation 9 on 7x7 (every
+         * outer tap all padding, the last block an epilogue alone), a 1x1 conv padded by 3
+         * (border tiles read nothing: bias, Z and activation only) */
+        {1, 40, 14, 14, 24, 3, 1, 1, 12, 12, false, false, false, 0},
+        {1, 24, 7, 7, 16, 3, 1, 1, 9, 9, false, false, false, 0},
+        {1, 8, 5, 5, 8, 1, 1, 1, 1, 3, false, false, false, 0},
     };
     const mixrt_dtype dts[2] = {MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16};
     int id = 0;

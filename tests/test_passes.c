@@ -1100,6 +1100,57 @@ static void test_pad_into_conv(void) {
     }
 }
 
+/* A Conv whose outer kernel taps read only padding at every output position is cut to the
+ * taps that read the input, its pads moved with the cut: 3x3 at dilation 9 on 7x7 becomes 1x1
+ * (dilation 1, no pads); dilations (6, 2) on 5x9 cut H alone (kernel 1x3); dilation 12 on
+ * 14x14 (taps meet the input in a band) and dilation 1 keep their kernel. The graph's output is
+ * the reference executor's before the pass (random x, W, bias). */
+static void test_conv_dead_taps(void) {
+    static const struct {
+        int64_t h, w, dh, dw, ph, pw, kh_after, kw_after;
+    } cases[] = {
+        {7, 7, 9, 9, 9, 9, 1, 1},
+        {5, 9, 6, 2, 6, 2, 1, 3},
+        {14, 14, 12, 12, 12, 12, 3, 3},
+        {6, 6, 1, 1, 1, 1, 3, 3},
+    };
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        struct mixrt_graph *g = new_graph();
+        const int64_t xd[4] = {1, 4, cases[c].h, cases[c].w}, wd[4] = {5, 4, 3, 3};
+        int x = add_input(g, "x", MIXRT_DTYPE_F32, 4, xd);
+        double wv[180], bv[5];
+        tu_seed(0x7a95u + c);
+        for (int i = 0; i < 180; i++) wv[i] = tu_uniform(-1, 1);
+        for (int i = 0; i < 5; i++) bv[i] = tu_uniform(-1, 1);
+        int w = add_const_values(ctx, g, "w", MIXRT_DTYPE_F32, 4, wd, wv);
+        int b = add_const_values(ctx, g, "b", MIXRT_DTYPE_F32, 1, (int64_t[]){5}, bv);
+        int y = add_op_node(g, "Conv", 3, (int[]){x, w, b}, "y");
+        g->nodes[g->values[y].producer].opset = 11;
+        set_ints(g, y, "dilations", 2, (int64_t[]){cases[c].dh, cases[c].dw});
+        set_ints(g, y, "pads", 4, (int64_t[]){cases[c].ph, cases[c].pw, cases[c].ph, cases[c].pw});
+        set_ints(g, y, "kernel_shape", 2, (int64_t[]){3, 3});
+        graph_set_output(g, y);
+        struct mixrt_tensor *xt = tensor(MIXRT_DTYPE_F32, 4, xd);
+        for (size_t i = 0; i < mixrt_tensor_numel(xt); i++) ((float *)xt->data)[i] = (float)tu_uniform(-1, 1);
+        double after[1024];
+        double worst = passes_change(g, 1, (const struct mixrt_tensor *[]){xt}, MIXRT_PASS_ALL, after, 1024);
+        TU_CHECK(worst >= 0 && worst <= 1e-6, "dead taps case %zu: output changed by %g (-1: a run failed)", c, worst);
+        int found = 0;
+        for (int i = 0; i < g->n_nodes; i++) {
+            const struct mixrt_node *n = &g->nodes[i];
+            if (strcmp(n->op_type, "Conv") && strcmp(n->op_type, "FusedConv")) continue;
+            found++;
+            const struct mixrt_tensor *wt = g->values[n->inputs[1]].init;
+            TU_CHECK(wt && wt->rank == 4 && wt->dims[2] == cases[c].kh_after && wt->dims[3] == cases[c].kw_after,
+                     "dead taps case %zu: kernel %lldx%lld, expected %lldx%lld", c, wt ? (long long)wt->dims[2] : -1LL,
+                     wt ? (long long)wt->dims[3] : -1LL, (long long)cases[c].kh_after, (long long)cases[c].kw_after);
+        }
+        TU_CHECK(found == 1, "dead taps case %zu: %d convs", c, found);
+        mixrt_tensor_destroy(ctx, xt);
+        mixrt_graph_destroy(g);
+    }
+}
+
 /* Node op with the given inputs and n_out outputs named outs[] (new values). */
 static int multi_node(struct mixrt_graph *g, const char *name, const char *op, int n_in, const int *ins, int n_out,
                       const char *const *outs) {
@@ -1298,6 +1349,7 @@ static void test_scatter_box(void) {
 int main(void) {
     mixrt_context_create(NULL, &ctx);
     test_pad_into_conv();
+    test_conv_dead_taps();
     test_pool3d_split();
     test_unroll_loop();
     test_inline_if();

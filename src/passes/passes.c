@@ -1470,11 +1470,99 @@ static mixrt_status pool3d_split(struct pass_state *st, int ni, bool *done) {
     return MIXRT_STATUS_OK;
 }
 
+/* Sets n's ints attribute `name` to v[0..k) (a copy in the graph's arena). */
+static mixrt_status set_ints_attr(struct mixrt_graph *g, int ni, const char *name, const int64_t *v, size_t k) {
+    int64_t *c = mixrt_arena_calloc(g->arena, k ? k : 1, sizeof(int64_t));
+    if (!c) return MIXRT_STATUS_OUT_OF_MEMORY;
+    memcpy(c, v, k * sizeof(int64_t));
+    struct mixrt_attr *a = (struct mixrt_attr *)mixrt_node_attr(&g->nodes[ni], name);
+    if (!a && !(a = mixrt_pass_attr_add(g, ni, name, MIXRT_ATTR_INTS))) return MIXRT_STATUS_OUT_OF_MEMORY;
+    a->type = MIXRT_ATTR_INTS, a->ints = c, a->n = k;
+    return MIXRT_STATUS_OK;
+}
+
+/* A Conv whose first or last kernel taps on a spatial axis read only padding, for every output
+ * position: DeepLabV3's ASPP runs 3x3 convs at dilations 12, 24 and 36 on a map of 14x14 (at a
+ * 224 input; 33x33 at 520), where the outer taps of the last two never meet the input and add
+ * zeros (2048 or 960 input channels each). The kernel cut to the taps from the first to the last
+ * that read the input, the pads moved by the cut, computes the same sums with the same outputs
+ * (a cut to one tap is a 1x1 conv: dilation 1 there). Static spatial input dims, explicit pads
+ * (auto_pad NOTSET), constant W; pads that would go negative leave the conv as it is. */
+static mixrt_status conv_dead_taps(struct pass_state *st, int ci, bool *done) {
+    struct mixrt_graph *g = st->g;
+    *done = false;
+    const struct mixrt_node *n = &g->nodes[ci];
+    if (n->domain[0] || strcmp(n->op_type, "Conv") || n->n_inputs < 2 || n->inputs[0] < 0 || n->inputs[1] < 0 ||
+        !mixrt_graph_is_fixed_const(g, n->inputs[1]) || strcmp(mixrt_node_attr_string(n, "auto_pad", "NOTSET"), "NOTSET"))
+        return MIXRT_STATUS_OK;
+    const struct mixrt_tensor *W = g->values[n->inputs[1]].init;
+    const struct mixrt_value *x = &g->values[n->inputs[0]];
+    const int r = W->rank, nd = r - 2;
+    if (nd < 1 || nd > 3 || x->rank != r) return MIXRT_STATUS_OK;
+    size_t ns = 0, ndl = 0, np = 0, nk = 0;
+    const int64_t *sa = mixrt_node_attr_ints(n, "strides", &ns), *da = mixrt_node_attr_ints(n, "dilations", &ndl),
+                  *pa = mixrt_node_attr_ints(n, "pads", &np), *ka = mixrt_node_attr_ints(n, "kernel_shape", &nk);
+    if ((sa && ns != (size_t)nd) || (da && ndl != (size_t)nd) || (pa && np != (size_t)(2 * nd)) ||
+        (ka && nk != (size_t)nd))
+        return MIXRT_STATUS_OK;
+    int64_t k0[3], k1[3], pads[6], dil[3], kern[3];
+    bool cut = false;
+    for (int i = 0; i < nd; i++) {
+        const int64_t I = x->dims[2 + i].value, K = W->dims[2 + i], s = sa ? sa[i] : 1, d = da ? da[i] : 1;
+        const int64_t pb = pa ? pa[i] : 0, pe = pa ? pa[nd + i] : 0;
+        if (I < 1 || K < 1 || s < 1 || d < 1 || pb < 0 || pe < 0 || (ka && ka[i] != K)) return MIXRT_STATUS_OK;
+        const int64_t O = (I + pb + pe - d * (K - 1) - 1) / s + 1;
+        if (O < 1) return MIXRT_STATUS_OK;
+        k0[i] = -1, k1[i] = -1;
+        for (int64_t k = 0; k < K; k++) {
+            /* the first output whose tap k lies at or past the input's start, then inside? */
+            int64_t lo = pb - k * d <= 0 ? 0 : (pb - k * d + s - 1) / s;
+            if (lo < O && lo * s - pb + k * d < I) {
+                if (k0[i] < 0) k0[i] = k;
+                k1[i] = k;
+            }
+        }
+        if (k0[i] < 0) return MIXRT_STATUS_OK; /* no tap reads the input: left to the kernels */
+        pads[i] = pb - k0[i] * d, pads[nd + i] = pe - (K - 1 - k1[i]) * d;
+        if (pads[i] < 0 || pads[nd + i] < 0) return MIXRT_STATUS_OK;
+        kern[i] = k1[i] - k0[i] + 1;
+        dil[i] = kern[i] == 1 ? 1 : d;
+        cut |= kern[i] != K;
+    }
+    if (!cut) return MIXRT_STATUS_OK;
+    /* W [M, C/g, K...] cut to [M, C/g, kern...] */
+    int64_t dims[5] = {W->dims[0], W->dims[1], 1, 1, 1};
+    for (int i = 0; i < nd; i++) dims[2 + i] = kern[i];
+    struct mixrt_tensor *t = mixrt_arena_calloc(g->arena, 1, sizeof(*t));
+    if (!t || mixrt_tensor_init(g->ctx, t, W->dtype, r, dims) != MIXRT_STATUS_OK) return MIXRT_STATUS_OUT_OF_MEMORY;
+    const size_t es = mixrt_dtype_size(W->dtype);
+    const int64_t K0 = W->dims[2], K1 = nd > 1 ? W->dims[3] : 1, K2 = nd > 2 ? W->dims[4] : 1;
+    const int64_t c0 = k0[0], c1 = nd > 1 ? k0[1] : 0, c2 = nd > 2 ? k0[2] : 0;
+    const int64_t n0 = kern[0], n1 = nd > 1 ? kern[1] : 1, n2 = nd > 2 ? kern[2] : 1;
+    size_t o = 0;
+    for (int64_t mc = 0; mc < W->dims[0] * W->dims[1]; mc++)
+        for (int64_t a = 0; a < n0; a++)
+            for (int64_t b = 0; b < n1; b++, o += (size_t)n2)
+                memcpy((char *)t->data + o * es,
+                       (const char *)W->data + (size_t)(((mc * K0 + c0 + a) * K1 + c1 + b) * K2 + c2) * es, (size_t)n2 * es);
+    int vw = mixrt_pass_add_const(g, g->nodes[ci].name, "_taps_W", t);
+    if (vw < 0) return MIXRT_STATUS_OUT_OF_MEMORY;
+    mixrt_status status;
+    if ((status = set_ints_attr(g, ci, "pads", pads, (size_t)(2 * nd))) != MIXRT_STATUS_OK ||
+        (status = set_ints_attr(g, ci, "dilations", dil, (size_t)nd)) != MIXRT_STATUS_OK ||
+        (status = set_ints_attr(g, ci, "kernel_shape", kern, (size_t)nd)) != MIXRT_STATUS_OK)
+        return status;
+    g->nodes[ci].inputs[1] = vw;
+    *done = true;
+    return MIXRT_STATUS_OK;
+}
+
 static mixrt_status pass_conv_bn(struct pass_state *st, int *removed) {
     for (int ni = 0; ni < st->n_dead; ni++) { /* the nodes the pass began with (deconv_to_d2s appends) */
         if (st->dead[ni]) continue;
         bool done;
         mixrt_status status = pad_into_conv(st, ni, &done);
+        if (status == MIXRT_STATUS_OK && !done) status = conv_dead_taps(st, ni, &done);
         if (status == MIXRT_STATUS_OK && !done) status = pool3d_split(st, ni, &done);
         if (status == MIXRT_STATUS_OK && !done) status = fold_conv_bn(st, ni, &done);
         if (status == MIXRT_STATUS_OK && !done) status = bn_to_affine(st, ni, &done);
