@@ -917,6 +917,27 @@ mixrt_status mixrt_plan_lower(struct mixrt_graph *g, const struct mixrt_build_op
             }
             p = mixed ? MIXRT_DTYPE_F32 : narrow;
             how = "follows its inputs";
+            /* Its f32 data inputs larger than its narrow ones: the Casts go on the small side
+             * (a squeeze-excite scale multiplies the f32 map by a gate of C values that a bf16
+             * 1x1 conv made: following the gate cast the whole map down and back, and ran the Mul
+             * on bf16 storage; MobileNetV3-Large {fp32,bf16} on a CPU without AVX512-BF16 was
+             * 1.6x its f32 engine so). Static shapes only. */
+            if (p != MIXRT_DTYPE_F32) {
+                int64_t wide = 0, thin = 0;
+                const struct mixrt_node *fn = &g->nodes[ni];
+                for (int j = 0; j < fn->n_inputs && wide >= 0; j++) {
+                    if (!data_input(g, fn, fo, j) || mixrt_graph_is_fixed_const(g, fn->inputs[j])) continue;
+                    const struct mixrt_value *v = &g->values[fn->inputs[j]];
+                    int64_t k = static_numel(v);
+                    if (k < 0) wide = -1;
+                    else if (v->dtype == MIXRT_DTYPE_F32) wide += k;
+                    else thin += k;
+                }
+                if (wide > thin) {
+                    p = MIXRT_DTYPE_F32;
+                    how = "fp32: its f32 inputs outweigh its narrow ones (the Casts go on the small side)";
+                }
+            }
             if (p == MIXRT_DTYPE_F16 && f16_risky(&g->nodes[ni])) {
                 p = MIXRT_DTYPE_F32;
                 how = "fp32: its outputs may overflow fp16";

@@ -43,6 +43,11 @@ static inline __attribute__((always_inline)) void kn(const float *a, const int R
                 acc[r][q] = acc_y ? _mm256_loadu_ps(y + (size_t)r * N + j + 8 * (size_t)q) : _mm256_setzero_ps();
         for (size_t i = k0; i < k1; i++) {
             const size_t p = i * N + j;
+            /* B's strip is K rows N apart: the hardware prefetchers miss that stride from memory */
+            if (i + 16 < k1) {
+                __builtin_prefetch((const char *)b + (p + 16 * N) * (bf ? 2u : 4u), 0, 0);
+                if (!bf) __builtin_prefetch((const char *)b + (p + 16 * N) * 4u + 64, 0, 0);
+            }
             const __m256 w0 = wload(b, p, bf), w1 = wload(b, p + 8, bf), w2 = wload(b, p + 16, bf),
                          w3 = wload(b, p + 24, bf);
             for (int r = 0; r < R; r++) {
