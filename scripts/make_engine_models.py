@@ -5,6 +5,7 @@
   conv_wide_f32.onnx        two 3x3 convs of 128 -> 128 channels and a Relu: a file over 1 MiB,
                             which the importer maps (constants read back from it, engine.c)
   upsample_head_f32.onnx    Conv, Relu, then a linear Resize up (x4) and one down (x0.5), both outputs
+  se_scale_f32.onnx         a squeeze-excite block: global pool, 1x1 conv, Sigmoid, the map times the gate
   box_rows_f32.onnx         a detector head's product: rows picked by NonZero (a count known only at
                             run time) through Gemm + Relu
   dt_<case>.onnx            one unsupported-dtype case each: float8 input, complex input,
@@ -145,6 +146,21 @@ def upsample_head(out):
     save(g, os.path.join(out, "upsample_head_f32.onnx"))
 
 
+def se_scale(out):
+    """A squeeze-excite block: GlobalAveragePool, a 1x1 conv to 16 gates, Sigmoid, then the
+    [1, 16, 12, 12] map times its [1, 16, 1, 1] gate. With the gate's conv forced bf16 the Mul
+    must stay f32 (the Cast goes on the 16 gates, not on the map)."""
+    rng = np.random.default_rng(19)
+    w = numpy_helper.from_array((rng.standard_normal((16, 16, 1, 1)) * 0.3).astype(np.float32), "w")
+    nodes = [helper.make_node("GlobalAveragePool", ["x"], ["p"], name="pool"),
+             helper.make_node("Conv", ["p", "w"], ["c"], name="gate_fc"),
+             helper.make_node("Sigmoid", ["c"], ["s"], name="gate"),
+             helper.make_node("Mul", ["x", "s"], ["y"], name="scale")]
+    g = helper.make_graph(nodes, "se_scale", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 12, 12])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 12, 12])], [w])
+    save(g, os.path.join(out, "se_scale_f32.onnx"))
+
+
 def box_rows(out):
     """A detector box head: the rows of x whose maximum is positive (NonZero: their count is known
     only at run time) through Gemm (bias) and Relu, as Faster R-CNN's fc6 reads its boxes. The
@@ -190,6 +206,7 @@ def main():
     qdq(out)
     upsample_head(out)
     box_rows(out)
+    se_scale(out)
     conv_wide(out)
 
 

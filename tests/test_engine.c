@@ -387,6 +387,36 @@ static void test_untimed_product(void) {
     mixrt_engine_destroy(e);
 }
 
+/* An op that follows its inputs, with a large f32 input and a small bf16 one, runs f32: the
+ * squeeze-excite scale with its gate's conv forced bf16 (the Cast of 16 gates up, not of the
+ * 16x12x12 map down and back). */
+static void test_follow_wide_input(void) {
+    struct mixrt_build_options o;
+    mixrt_build_options_init(&o);
+    o.precisions = MIXRT_PRECISION_FP32 | MIXRT_PRECISION_BF16;
+    struct mixrt_layer_precision lp[1] = {{"gate_fc", MIXRT_DTYPE_BF16}};
+    o.layer_precisions = lp, o.n_layer_precisions = 1;
+    o.constraints = MIXRT_CONSTRAINTS_OBEY;
+    char path[2048];
+    snprintf(path, sizeof(path), "%s/se_scale_f32.onnx", models);
+    mixrt_engine_t e = NULL;
+    double err = engine_error(path, &o, &e);
+    TU_CHECK(err >= 0 && err < 2e-2, "se scale fp32,bf16: error %g", err);
+    int seen = 0;
+    for (size_t i = 0; e && i < mixrt_engine_layer_count(e); i++) {
+        struct mixrt_layer_info li;
+        mixrt_engine_get_layer(e, i, &li);
+        if (!strcmp(li.name, "gate_fc"))
+            TU_CHECK(li.precision == MIXRT_DTYPE_BF16, "gate_fc runs in %s, forced bf16", mixrt_dtype_name(li.precision));
+        if (strcmp(li.name, "scale")) continue;
+        seen++;
+        TU_CHECK(li.precision == MIXRT_DTYPE_F32, "the scale Mul runs in %s, expected fp32",
+                 mixrt_dtype_name(li.precision));
+    }
+    TU_CHECK(!e || seen == 1, "se scale: %d layers named scale", seen);
+    mixrt_engine_destroy(e);
+}
+
 static bool same_outputs(mixrt_engine_t a, mixrt_engine_t b, const char *what) {
     struct mixrt_tensor *in[16] = {0}, *oa[16] = {0}, *ob[16] = {0};
     const char *names[16];
@@ -726,6 +756,7 @@ int main(void) {
     test_constraints();
     test_enlarging_output();
     test_untimed_product();
+    test_follow_wide_input();
     test_precisions();
     test_dtype_independence();
     test_timing_cache();
