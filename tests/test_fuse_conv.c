@@ -1307,6 +1307,7 @@ static void test_kernels(int only) {
         {1, 64, 14, 14, 64, 3, 1, 1, 1, 1, true, false, false, 0}, {1, 8, 4, 4, 16, 3, 1, 1, 1, 2, true, false, false, 0},
         {1, 3, 3, 3, 5, 3, 1, 1, 1, 0, true, false, false, 0},     {3, 300, 6, 5, 17, 3, 1, 1, 1, 1, true, false, false, 0},
         {1, 64, 60, 60, 64, 3, 1, 1, 1, 1, true, false, false, 0}, {1, 1, 5, 9, 1, 3, 1, 1, 1, 1, true, false, false, 0},
+        {1, 128, 16, 16, 128, 3, 1, 1, 1, 1, true, false, false, 0}, {1, 160, 8, 8, 160, 3, 1, 1, 1, 1, true, false, false, 0},
     };
     if (mixrt_cpu_features()->avx2 && mixrt_cpu_features()->fma)
         for (size_t si = 0; si < sizeof(own_wino) / sizeof(own_wino[0]); si++)
