@@ -1249,6 +1249,8 @@ static void pool_case_run(int id, int kind, int64_t C, int64_t H, int64_t W, int
     mixrt_graph_destroy(g);
 }
 
+void mixrt_gconv_force_scalar(bool scalar); /* gconv.c, tests only */
+
 static void test_kernels(int only) {
     /* N, C, H, W, M, k, stride, group, dil, pad */
     static const struct conv_case shapes[] = {
@@ -1291,6 +1293,12 @@ static void test_kernels(int only) {
                         conv_case_run(id, &c, dts[d], "conv_wino");
                         expect_refusal = false;
                     }
+                    /* the grouped conv of 4 channels a group: the table's cases are all refused but
+                     * none (C 17 or 64 a group of 17, 64, 8) */
+                    expect_refusal = !(last && dts[d] == MIXRT_DTYPE_F32 && c.group > 1 && c.C == 4 * c.group &&
+                                       c.M == c.C && c.C % 8 == 0);
+                    conv_case_run(id, &c, dts[d], "gconv4_nhwc");
+                    expect_refusal = false;
                     /* the bf16 SiLU kept as oneDNN's post-op: taken exactly where the split applies */
                     bool split = dts[d] == MIXRT_DTYPE_BF16 && last && !c.z && !strcmp(acts[act], "SiLU");
                     if (split || (last && !strcmp(acts[act], "SiLU")) || act == 1) {
@@ -1317,6 +1325,27 @@ static void test_kernels(int only) {
                 id++;
                 if (only && id != only) continue;
                 conv_case_run(id, &c, MIXRT_DTYPE_F32, "conv_wino");
+            }
+    /* gconv4_nhwc: grouped convs of 4 input and 4 output channels a group (C = M = 4 * group,
+     * channels-last f32), the AVX2 row kernel and the scalar twin: 16- and 8-channel blocks (C 32,
+     * 24, 40), rows of 4-pixel blocks with tails, strides 2, dilation 2, pads 0-2, 1x1 and 5x5
+     * kernels, batch 2, ResNeXt's 128 channels. */
+    static const struct conv_case own_g4[] = {
+        {1, 32, 9, 9, 32, 3, 1, 8, 1, 1, true, false, false, 0},    {2, 24, 5, 7, 24, 3, 2, 6, 1, 0, true, false, false, 0},
+        {1, 128, 14, 14, 128, 3, 1, 32, 1, 1, true, false, false, 0}, {1, 16, 11, 6, 16, 3, 1, 4, 2, 2, true, false, false, 0},
+        {1, 16, 6, 5, 16, 1, 1, 4, 1, 0, true, false, false, 0},    {1, 40, 8, 9, 40, 5, 2, 10, 1, 2, true, false, false, 0},
+    };
+    for (size_t si = 0; si < sizeof(own_g4) / sizeof(own_g4[0]); si++)
+        for (int act = 0; act < N_ACTS; act++)
+            for (int sc = 0; sc < 2; sc++) {
+                if (!sc && !(mixrt_cpu_features()->avx2 && mixrt_cpu_features()->fma)) continue;
+                struct conv_case c = own_g4[si];
+                c.act = act, c.bias = (act + si) % 2 == 0, c.z = (act / 2 + si) % 2 == 0;
+                id++;
+                if (only && id != only) continue;
+                mixrt_gconv_force_scalar(sc);
+                conv_case_run(id, &c, MIXRT_DTYPE_F32, "gconv4_nhwc");
+                mixrt_gconv_force_scalar(false);
             }
     /* Channels-last 1x1 convolutions as a matmul: strides 1-3 (odd sizes leave pixels out),
      * channel counts around the vector width. */

@@ -35,11 +35,12 @@ mixrt_status mixrt_cpu_released_error(struct mixrt_kernel_ctx *k, int i) {
 
 static const struct mixrt_cpu_kernel ref_kernel = {"ref", "*", "*", ref_supports, NULL, NULL, mixrt_cpu_run_reference};
 
-#define MAX_CANDIDATES 12
+#define MAX_CANDIDATES 16
 
 /* Optimized families, most specialized first. */
 static const struct mixrt_cpu_kernel *const families[] = {
     mixrt_dwconv_kernels, /* depthwise FusedConv: timed against oneDNN's, the faster kept */
+    mixrt_gconv_kernels,  /* grouped FusedConv of 4 channels a group: timed the same way */
     mixrt_gemv_kernels,   /* 1x1 FusedConv on a few pixels (squeeze-excite): timed the same way */
     mixrt_sgemm_kernels,  /* f32 products by a packed constant, timed against oneDNN's */
     mixrt_fused_conv_kernels, mixrt_fused_transformer_kernels, mixrt_attention_kernels, mixrt_dnnl_kernels,

@@ -1,0 +1,206 @@
+/* gconv.c - "gconv4_nhwc": com.mixrt FusedConv when it is a 2-D grouped conv of four input and
+ * four output channels a group (C = M = 4 * group; ResNeXt-50 32x4d's first stage) on
+ * channels-last f32, with W repacked once to f32 [taps][4][C] (gconv_impl.h). oneDNN 2.6's jit
+ * kernels want 8 channels a group on AVX2, so it ran these on its gemm-based code at ~7
+ * GFLOP/s. Rows of output run in parallel (OpenMP); the AVX2 row kernel where the CPU has it,
+ * else the scalar twin, the same sums in the same order (taps, then the group's inputs). Timed
+ * against oneDNN's kernels like every candidate.
+ * Invariant: anything the row kernels cannot do exactly goes to the reference kernel. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "backend/cpu/eltwise_impl.h"
+#include "backend/cpu/fused_conv_impl.h"
+#include "backend/cpu/gconv_impl.h"
+#include "backend/cpu/kernels.h"
+
+static int g_force_scalar; /* tests only */
+void mixrt_gconv_force_scalar(bool scalar);
+void mixrt_gconv_force_scalar(bool scalar) { g_force_scalar = scalar; }
+
+static void row_scalar(const struct mixrt_gconv_row *r) {
+    const int64_t C = r->c, ih0 = r->oy * r->sh - r->pt;
+    for (int64_t ox = 0; ox < r->ow; ox++)
+        for (int64_t m = 0; m < C; m++) {
+            float v = r->b[m];
+            for (int64_t ky = 0; ky < r->kh; ky++) {
+                const int64_t ih = ih0 + ky * r->dh;
+                if (ih < 0 || ih >= r->h) continue;
+                for (int64_t kx = 0; kx < r->kw; kx++) {
+                    const int64_t iw = ox * r->sw - r->pl + kx * r->dw;
+                    if (iw < 0 || iw >= r->wd) continue;
+                    const float *xp = r->x + (ih * r->wd + iw) * C + m / 4 * 4;
+                    const float *wp = r->w + (ky * r->kw + kx) * 4 * C + m;
+                    for (int64_t ci = 0; ci < 4; ci++) v = fmaf(xp[ci], wp[ci * C], v);
+                }
+            }
+            if (r->z) v += r->z[ox * C + m];
+            r->y[ox * C + m] = v;
+        }
+}
+
+static bool refuse(char *why, size_t why_size, const char *msg) {
+    if (why && why_size) snprintf(why, why_size, "%s", msg);
+    return false;
+}
+
+static bool g4_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    enum mixrt_fconv_act act;
+    float p0, p1;
+    const char *env = getenv("MIXRT_GCONV");
+    if (env && !strcmp(env, "off")) return refuse(why, why_size, "disabled by MIXRT_GCONV=off");
+    if (n->n_inputs < 2 || n->inputs[0] < 0 || n->inputs[1] < 0 || n->n_outputs < 1 || n->outputs[0] < 0)
+        return refuse(why, why_size, "X, W or Y absent");
+    if (!mixrt_fconv_read_act(n, &act, &p0, &p1))
+        return refuse(why, why_size, "attribute 'activation' or 'activation_params' is malformed");
+    if (mixrt_node_attr_int(n, "channels_last", 0) != 1) return refuse(why, why_size, "not channels-last");
+    const struct mixrt_value *xv = &g->values[n->inputs[0]], *yv = &g->values[n->outputs[0]];
+    if (xv->dtype != MIXRT_DTYPE_F32 || yv->dtype != MIXRT_DTYPE_F32) return refuse(why, why_size, "X or Y not f32");
+    if (n->n_inputs > 3 && n->inputs[3] >= 0 && g->values[n->inputs[3]].dtype != MIXRT_DTYPE_F32)
+        return refuse(why, why_size, "Z not f32");
+    if (xv->rank != 4) return refuse(why, why_size, "not a 2-D conv (X's rank is not 4)");
+    if (!mixrt_graph_is_fixed_const(g, n->inputs[1])) return refuse(why, why_size, "W is not a constant initializer");
+    const struct mixrt_tensor *w = g->values[n->inputs[1]].init;
+    const int64_t group = mixrt_node_attr_int(n, "group", 1);
+    if (!mixrt_dtype_is_float(w->dtype) || w->rank != 4 || w->dims[1] != 4 || group < 2 || w->dims[0] != 4 * group ||
+        w->dims[2] < 1 || w->dims[3] < 1)
+        return refuse(why, why_size, "not a conv of 4 input and 4 output channels a group");
+    if (xv->dims[3].value != 4 * group || (4 * group) % 8) return refuse(why, why_size, "C != 4 * group, or not a multiple of 8");
+    size_t nk = 0;
+    const int64_t *ks = mixrt_node_attr_ints(n, "kernel_shape", &nk);
+    if (ks && (nk != 2 || ks[0] != w->dims[2] || ks[1] != w->dims[3]))
+        return refuse(why, why_size, "attribute 'kernel_shape' differs from W's");
+    const char *ap = mixrt_node_attr_string(n, "auto_pad", "NOTSET");
+    if (ap[0] && strcmp(ap, "NOTSET") && strcmp(ap, "VALID")) return refuse(why, why_size, "auto_pad SAME_*");
+    if (n->n_inputs > 2 && n->inputs[2] >= 0 && !mixrt_dtype_is_float(g->values[n->inputs[2]].dtype))
+        return refuse(why, why_size, "B is not a float tensor");
+    return true;
+}
+
+struct g4_state {
+    int64_t c, kh, kw;
+    float *w, *b; /* W packed [taps][4][C]; the constant bias (zeros when none), or NULL: read at run */
+    size_t w_bytes;
+};
+
+static void g4_release(mixrt_context_t ctx, void *state) {
+    struct g4_state *st = state;
+    if (!st) return;
+    if (st->w) mixrt_free(ctx, st->w, st->w_bytes);
+    if (st->b) mixrt_free(ctx, st->b, (size_t)st->c * sizeof(float));
+    mixrt_free(ctx, st, sizeof(*st));
+}
+
+static mixrt_status g4_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                               void **state) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    char why[160] = "";
+    if (!g4_supports(g, n, why, sizeof(why)))
+        return mixrt_error(ctx, MIXRT_STATUS_UNSUPPORTED, "cannot build FusedConv node '%s' with gconv4_nhwc: %s",
+                           n->name, why);
+    const struct mixrt_tensor *w = g->values[n->inputs[1]].init;
+    const int bi = n->n_inputs > 2 ? n->inputs[2] : -1;
+    const struct mixrt_tensor *b = bi >= 0 && mixrt_graph_is_fixed_const(g, bi) ? g->values[bi].init : NULL;
+    struct g4_state *st = mixrt_alloc(ctx, sizeof(*st));
+    if (!st) return MIXRT_STATUS_OUT_OF_MEMORY;
+    memset(st, 0, sizeof(*st));
+    st->c = w->dims[0], st->kh = w->dims[2], st->kw = w->dims[3];
+    const int64_t taps = st->kh * st->kw;
+    st->w_bytes = (size_t)(taps * 4 * st->c) * sizeof(float);
+    st->w = mixrt_alloc(ctx, st->w_bytes);
+    if (!st->w) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
+    /* ONNX W [M, 4, KH, KW] -> [tap][ci][m] */
+    for (int64_t m = 0; m < st->c; m++)
+        for (int64_t ci = 0; ci < 4; ci++)
+            for (int64_t t = 0; t < taps; t++)
+                st->w[(t * 4 + ci) * st->c + m] = (float)mixrt_load_f64(w->data, w->dtype, (size_t)((m * 4 + ci) * taps + t));
+    if (bi < 0 || b) {
+        st->b = mixrt_alloc(ctx, (size_t)st->c * sizeof(float));
+        if (!st->b) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
+        MIXRT_CHECK(ctx, !b || (b->rank == 1 && b->dims[0] == st->c), MIXRT_STATUS_INVALID_MODEL,
+                    "cannot build FusedConv node '%s': input #2 (B) has %lld elements, expected %lld", n->name,
+                    b ? (long long)mixrt_tensor_numel(b) : 0LL, (long long)st->c);
+        for (int64_t m = 0; m < st->c; m++) st->b[m] = b ? (float)mixrt_load_f64(b->data, b->dtype, (size_t)m) : 0.0f;
+    }
+    *state = st;
+    return MIXRT_STATUS_OK;
+fail:
+    g4_release(ctx, st);
+    return status;
+}
+
+static mixrt_status g4_run(struct mixrt_kernel_ctx *k) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    const struct g4_state *st = k->state;
+    const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0), *w = mixrt_kernel_opt_input(k, 1),
+                              *b = mixrt_kernel_opt_input(k, 2), *z = mixrt_kernel_opt_input(k, 3);
+    float *braw = NULL;
+    enum mixrt_fconv_act act;
+    float p0, p1;
+    if (!st || !x || !w || x->dtype != MIXRT_DTYPE_F32 || x->rank != 4 || x->dims[3] != st->c || w->rank != 4 ||
+        w->dims[0] != st->c || w->dims[1] != 4 || w->dims[2] != st->kh || w->dims[3] != st->kw ||
+        mixrt_node_attr_int(k->node, "group", 1) != st->c / 4 || !mixrt_fconv_read_act(k->node, &act, &p0, &p1) ||
+        (b && (b->rank != 1 || b->dims[0] != st->c)) || (!st->b && !b) || mixrt_tensor_numel(x) == 0)
+        return mixrt_cpu_run_reference(k);
+    int64_t s[2], d[2], p[4];
+    MIXRT_TRY(mixrt_kernel_attr_ints_n(k, "strides", 2, 1, 1, INT32_MAX, s));
+    MIXRT_TRY(mixrt_kernel_attr_ints_n(k, "dilations", 2, 1, 1, INT32_MAX, d));
+    MIXRT_TRY(mixrt_kernel_attr_ints_n(k, "pads", 4, 0, 0, INT32_MAX, p));
+    const bool valid = !strcmp(mixrt_node_attr_string(k->node, "auto_pad", "NOTSET"), "VALID");
+    if (valid) memset(p, 0, sizeof(p));
+    const int64_t in[2] = {x->dims[1], x->dims[2]}, ks[2] = {st->kh, st->kw};
+    int64_t out[2];
+    for (int i = 0; i < 2; i++) {
+        const int64_t dk = (ks[i] - 1) * d[i] + 1;
+        if (in[i] + p[i] + p[2 + i] < dk) return mixrt_cpu_run_reference(k); /* the reference words it */
+        out[i] = (in[i] + p[i] + p[2 + i] - dk) / s[i] + 1;
+    }
+    const int64_t ydims[4] = {x->dims[0], out[0], out[1], st->c};
+    if (z && (z->dtype != MIXRT_DTYPE_F32 || z->rank != 4 || memcmp(z->dims, ydims, sizeof(ydims))))
+        return mixrt_cpu_run_reference(k);
+    struct mixrt_tensor *y = NULL;
+    MIXRT_TRY(mixrt_kernel_output_uninit(k, 0, MIXRT_DTYPE_F32, 4, ydims, &y));
+    const float *bias = st->b;
+    if (!bias) {
+        if (!(braw = mixrt_alloc(k->ctx, (size_t)st->c * sizeof(float))))
+            MIXRT_TRY(mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for the bias"));
+        for (int64_t m = 0; m < st->c; m++) braw[m] = (float)mixrt_load_f64(b->data, b->dtype, (size_t)m);
+        bias = braw;
+    }
+    bool vec = false;
+#if defined(__x86_64__)
+    vec = !g_force_scalar && mixrt_cpu_features()->avx2 && mixrt_cpu_features()->fma;
+#endif
+    const int64_t rows = ydims[0] * out[0], row_len = out[1] * st->c, x_img = in[0] * in[1] * st->c;
+    const float *xd = x->data, *zd = z ? z->data : NULL;
+    float *yd = y->data;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (rows > 1)
+#endif
+    for (int64_t t = 0; t < rows; t++) {
+        const int64_t n = t / out[0];
+        struct mixrt_gconv_row r = {.x = xd + n * x_img, .w = st->w, .b = bias, .z = zd ? zd + t * row_len : NULL,
+                                    .y = yd + t * row_len, .h = in[0], .wd = in[1], .c = st->c, .ow = out[1],
+                                    .kh = st->kh, .kw = st->kw, .sh = s[0], .sw = s[1], .dh = d[0], .dw = d[1],
+                                    .pt = p[0], .pl = p[1], .oy = t % out[0]};
+#if defined(__x86_64__)
+        if (vec) mixrt_gconv4_row_avx2(&r);
+        else
+#endif
+            row_scalar(&r);
+        if (act != MIXRT_FCONV_NONE) mixrt_elt_fconv_act(act, p0, p1, r.y, (size_t)row_len);
+    }
+    (void)vec;
+fail:
+    if (braw) mixrt_free(k->ctx, braw, (size_t)st->c * sizeof(float));
+    return status;
+}
+
+const struct mixrt_cpu_kernel mixrt_gconv_kernels[] = {
+    {"gconv4_nhwc", MIXRT_DOMAIN, "FusedConv", g4_supports, g4_prepare, g4_release, g4_run},
+    {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+};
