@@ -305,6 +305,38 @@ static struct mixrt_graph *cast_pair(mixrt_dtype a, mixrt_dtype b) {
     return g;
 }
 
+/* An Identity of a constant (TorchScript's per-layer alias of a tied weight) is bypassed, not
+ * folded into a copy: both MatMuls read the one constant afterwards, and the result is the
+ * same. An Identity of a constant that is itself a graph output stays a node (folded). */
+static void test_identity_alias(void) {
+    struct mixrt_graph *g = new_graph();
+    int x = add_input(g, "x", MIXRT_DTYPE_F32, 2, (int64_t[]){2, 3});
+    double wv[9];
+    for (int i = 0; i < 9; i++) wv[i] = tu_uniform(-1, 1);
+    int w = add_const_values(ctx, g, "w", MIXRT_DTYPE_F32, 2, (int64_t[]){3, 3}, wv);
+    int w1 = add_op_node(g, "Identity", 1, (int[]){w}, "w1");
+    int w2 = add_op_node(g, "Identity", 1, (int[]){w}, "w2");
+    int m1 = add_op_node(g, "MatMul", 2, (int[]){x, w1}, "m1");
+    int y = add_op_node(g, "MatMul", 2, (int[]){m1, w2}, "y");
+    graph_set_output(g, y);
+    int wo = add_op_node(g, "Identity", 1, (int[]){w}, "wo");
+    graph_set_output(g, wo);
+    struct mixrt_tensor *xt = tensor(MIXRT_DTYPE_F32, 2, (int64_t[]){2, 3});
+    double after[6];
+    double d = passes_change(g, 1, (const struct mixrt_tensor *[]){xt}, MIXRT_PASS_CONST_FOLD | MIXRT_PASS_DCE, after, 6);
+    TU_CHECK(d == 0, "same result after the passes (%g)", d);
+    TU_CHECK(count_op(g, "Identity") == 0 && count_op(g, "MatMul") == 2, "Identity nodes gone (%d left)",
+             count_op(g, "Identity"));
+    int reads = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!strcmp(g->nodes[i].op_type, "MatMul")) reads += g->nodes[i].inputs[1] == w;
+    TU_CHECK(reads == 2, "both MatMuls read the constant itself (%d do)", reads);
+    TU_CHECK(g->values[g->outputs[1]].init && g->values[g->outputs[1]].init != g->values[w].init,
+             "the graph output is a constant of its own");
+    mixrt_tensor_destroy(ctx, xt);
+    mixrt_graph_destroy(g);
+}
+
 static void test_cast(void) {
     static const mixrt_dtype ok[][2] = {
         {MIXRT_DTYPE_F16, MIXRT_DTYPE_F32}, {MIXRT_DTYPE_BF16, MIXRT_DTYPE_F32}, {MIXRT_DTYPE_I32, MIXRT_DTYPE_I64},
@@ -1364,6 +1396,7 @@ int main(void) {
     test_shape_fold();
     test_dce();
     test_cast();
+    test_identity_alias();
     test_conv_bn();
     test_deconv_d2s();
     TU_CHECK(mixrt_context_bytes_in_use(ctx) == 0, "no leak: %zu bytes", mixrt_context_bytes_in_use(ctx));

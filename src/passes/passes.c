@@ -405,6 +405,19 @@ static mixrt_status pass_const_fold(struct pass_state *st, int *removed) {
             continue;
         }
         if (n_present == 0) continue;
+        /* An Identity of a constant: its readers read the constant itself. Folded, it would be a
+         * copy, and every layer of a weight-tied model exported by TorchScript (ALBERT: one
+         * Identity of each shared weight per layer) would hold and pack its own. */
+        if (!strcmp(nd->op_type, "Identity") && nd->n_inputs == 1 && nd->n_outputs == 1 && nd->outputs[0] >= 0 &&
+            !st->is_output[nd->outputs[0]] && !st->outer_used[nd->outputs[0]]) {
+            int x = nd->inputs[0], y = nd->outputs[0];
+            mixrt_pass_replace_uses(st, y, x);
+            if ((size_t)x < nv && (size_t)y < nv) uses[x] += uses[y] - 1, uses[y] = 0;
+            g->values[y].producer = -1;
+            st->dead[ni] = true;
+            (*removed)++;
+            continue;
+        }
         /* Where inference knows an output is too large, do not even compute it. The indices of
          * a ScatterND (and what builds them) may be larger: scatter_box then turns them into
          * slices and lets them go. */
