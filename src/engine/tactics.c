@@ -624,20 +624,25 @@ bool mixrt_tactics_data_batch(const struct mixrt_graph *g, const struct mixrt_no
     return true;
 }
 
-double mixrt_wino_budget_bytes(const struct mixrt_graph *g, double *factor_out, double *consts_out) {
+double mixrt_wino_budget_for(double consts, double *factor_out) {
     const char *s = getenv("MIXRT_WINO_BUDGET"), *fl = getenv("MIXRT_WINO_BUDGET_MIN_MB");
-    double factor = 1.0, consts = 0;
+    double factor = 1.0;
     if (s && *s) {
         char *end;
         double f = strtod(s, &end);
         factor = !strcmp(s, "off") ? -1.0 : *end || f < 0 ? 1.0 : f;
     }
-    for (int v = 0; v < g->n_values; v++)
-        if (g->values[v].init) consts += (double)g->values[v].init->nbytes;
     if (factor_out) *factor_out = factor;
-    if (consts_out) *consts_out = consts;
     if (factor < 0) return -1;
     const double floor_bytes = (fl && *fl ? atof(fl) : 64.0) * 1e6;
     return factor * (consts > floor_bytes ? consts : floor_bytes);
+}
+
+double mixrt_wino_budget_bytes(const struct mixrt_graph *g, double *factor_out, double *consts_out) {
+    double consts = 0;
+    for (int v = 0; v < g->n_values; v++)
+        if (g->values[v].init) consts += (double)g->values[v].init->nbytes;
+    if (consts_out) *consts_out = consts;
+    return mixrt_wino_budget_for(consts, factor_out);
 }
 

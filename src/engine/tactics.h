@@ -48,6 +48,8 @@ bool mixrt_tactics_data_batch(const struct mixrt_graph *g, const struct mixrt_no
  * two for a log. Data-batch layers' scratchpads are counted at MIXRT_WINO_DATA_BATCH boxes
  * (torchvision's detections per image). */
 double mixrt_wino_budget_bytes(const struct mixrt_graph *g, double *factor, double *consts);
+/* The same budget for consts bytes of constants (*factor may be NULL). */
+double mixrt_wino_budget_for(double consts, double *factor);
 enum { MIXRT_WINO_DATA_BATCH = 100 };
 
 /* A number measured about node n of g with kernel (tag names which: the bytes of its packed

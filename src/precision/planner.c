@@ -507,6 +507,7 @@ struct lower_state {
     int *uses; /* [nv0]: node inputs still reading each constant of the original graph */
     int nv0;
     bool heads_over; /* heads_over_budget(g), taken before any constant is converted */
+    double wino_low; /* wino_budget_low(g, ...): the least Winograd budget the engine may get */
 };
 
 /* Whether g's 3x3 convolutions whose batch only the data decides (detector heads), all on
@@ -530,6 +531,26 @@ static bool heads_over_budget(const struct mixrt_graph *g) {
         extra += (MIXRT_WINO_WEIGHT_GROWTH - 1.0) * (double)w->init->nbytes;
     }
     return extra + img_max * MIXRT_WINO_DATA_BATCH > budget;
+}
+
+/* The smallest Winograd budget engine.c's wino_budget may apply to the lowered g: its constant
+ * bytes counted as if every float constant took the narrowest enabled float type (the budget
+ * is taken from the final engine's constants); -1 when there is no limit. A layer whose
+ * Winograd weights alone add more than that may be sent back to its direct kernel after its
+ * precision was chosen on Winograd's time: FCN-ResNet50's 2048 -> 512 head conv (113 MB of
+ * transformed weights against an 87 MB budget once the backbone went bf16) kept f32 for a
+ * Winograd 2.6x faster than bf16 direct and ran f32 direct, 1.7x slower than bf16. */
+static double wino_budget_low(const struct mixrt_graph *g, unsigned enabled) {
+    size_t narrow = enabled & (MIXRT_PRECISION_BF16 | MIXRT_PRECISION_FP16) ? 2 : 4;
+    double consts = 0;
+    for (int v = 0; v < g->n_values; v++) {
+        const struct mixrt_tensor *t = g->values[v].init;
+        if (!t) continue;
+        size_t es = mixrt_dtype_size(t->dtype);
+        consts += mixrt_dtype_is_float(t->dtype) && es > narrow ? (double)t->nbytes * (double)narrow / (double)es
+                                                               : (double)t->nbytes;
+    }
+    return mixrt_wino_budget_for(consts, NULL);
 }
 
 /* Value vi as dtype `to`: itself, a converted copy of a constant, or a (shared) Cast. */
@@ -668,6 +689,13 @@ static mixrt_status time_as(struct lower_state *ls, int ni, mixrt_dtype p, const
     if (ls->heads_over && best && alt.kern && mixrt_cpu_kernel_weight_growth(best) > 1.0 &&
         mixrt_tactics_data_batch(t, &t->nodes[tn], &img))
         best = alt.kern, *ns = alt.ns;
+    /* Winograd weights no budget this engine may get could hold (wino_budget_low): the layer's
+     * precision is chosen on the time of the kernel it will run. */
+    else if (ls->wino_low >= 0 && best && alt.kern && mixrt_cpu_kernel_weight_growth(best) > 1.0 &&
+             tn >= 0 && t->nodes[tn].n_inputs > 1 && t->nodes[tn].inputs[1] >= 0 && t->values[t->nodes[tn].inputs[1]].init &&
+             (mixrt_cpu_kernel_weight_growth(best) - 1.0) *
+                     (double)(mixrt_tensor_numel(t->values[t->nodes[tn].inputs[1]].init) * 4) > ls->wino_low)
+        best = alt.kern, *ns = alt.ns;
     *kname = best ? best->name : "none";
 fail:
     if (t) {
@@ -713,7 +741,8 @@ mixrt_status mixrt_plan_lower(struct mixrt_graph *g, const struct mixrt_build_op
                               struct mixrt_timing_cache *tc) {
     mixrt_context_t ctx = g->ctx;
     mixrt_status status = MIXRT_STATUS_OK;
-    struct lower_state ls = {g, opts, tc, NULL, 0, 0, NULL, 0, NULL, 0, heads_over_budget(g)};
+    struct lower_state ls = {g, opts, tc, NULL, 0, 0, NULL, 0, NULL, 0, heads_over_budget(g),
+                             wino_budget_low(g, opts->precisions | MIXRT_PRECISION_FP32)};
     int nn0 = g->n_nodes, nv0 = g->n_values;
     int *order = mixrt_calloc(ctx, (size_t)(nn0 > 0 ? nn0 : 1), sizeof(int));
     bool *rule_used = mixrt_calloc(ctx, opts->n_layer_precisions + 1, sizeof(bool));
