@@ -1067,6 +1067,63 @@ static void test_pool3d_split(void) {
  * and weights). A non-zero value, pads on N, a reflect Pad, or a second reader of the padded
  * value leave the Pad. Opset 11 (pads an input) and opset 2 (an attribute). Without
  * MIXRT_PASS_CONV_CPU (CUDA engines) only a fold that leaves the pads even on each axis. */
+/* auto_pad SAME_UPPER / SAME_LOWER / VALID with static input dims becomes explicit pads (and
+ * auto_pad NOTSET): same output, against the reference run of the original node, over kernel
+ * sizes (odd, even, 1), strides, dilations and input sizes that leave odd padding totals. */
+static void test_conv_explicit_pads(void) {
+    static const char *const modes[] = {"SAME_UPPER", "SAME_LOWER", "VALID"};
+    static const int64_t shapes[][6] = {/* H, W, KH, KW, stride, dilation */
+                                        {7, 6, 3, 3, 1, 1}, {7, 6, 1, 1, 1, 1}, {7, 6, 2, 4, 1, 1},
+                                        {7, 6, 3, 3, 2, 1}, {8, 5, 3, 2, 2, 2}, {5, 5, 4, 3, 3, 1}};
+    int checked = 0;
+    for (size_t c = 0; c < sizeof(shapes) / sizeof(shapes[0]); c++)
+        for (int md = 0; md < 3; md++) {
+            const int64_t *sh = shapes[c];
+            const int64_t xd[4] = {1, 2, sh[0], sh[1]}, wd[4] = {3, 2, sh[2], sh[3]};
+            struct mixrt_graph *g = new_graph();
+            int x = add_input(g, "x", MIXRT_DTYPE_F32, 4, xd);
+            double wv[3 * 2 * 4 * 4];
+            tu_seed(0x5a3e00u + c * 3 + (unsigned)md);
+            for (int i = 0; i < (int)(3 * 2 * sh[2] * sh[3]); i++) wv[i] = tu_uniform(-1, 1);
+            int w = add_const_values(ctx, g, "w", MIXRT_DTYPE_F32, 4, wd, wv);
+            int y = add_op_node(g, "Conv", 2, (int[]){x, w}, "y");
+            set_ints(g, y, "strides", 2, (int64_t[]){sh[4], sh[4]});
+            set_ints(g, y, "dilations", 2, (int64_t[]){sh[5], sh[5]});
+            struct mixrt_attr *ap = node_attr_add(g, g->values[y].producer, "auto_pad", MIXRT_ATTR_STRING);
+            ap->s = modes[md], ap->s_len = strlen(modes[md]);
+            graph_set_output(g, y);
+            struct mixrt_tensor *xt = tensor(MIXRT_DTYPE_F32, 4, xd);
+            for (size_t i = 0; i < mixrt_tensor_numel(xt); i++) ((float *)xt->data)[i] = (float)tu_uniform(-1, 1);
+            double after[512];
+            double worst = passes_change(g, 1, (const struct mixrt_tensor *[]){xt}, MIXRT_PASS_ALL, after, 512);
+            const struct mixrt_node *n = NULL;
+            for (int i = 0; i < g->n_nodes; i++)
+                if (!strcmp(g->nodes[i].op_type, "Conv")) n = &g->nodes[i];
+            size_t np = 0;
+            const int64_t *pads = n ? mixrt_node_attr_ints(n, "pads", &np) : NULL;
+            TU_CHECK(n && !strcmp(mixrt_node_attr_string(n, "auto_pad", "NOTSET"), "NOTSET") && pads && np == 4,
+                     "case %zu %s: explicit pads", c, modes[md]);
+            if (pads && np == 4 && md == 2)
+                TU_CHECK(!pads[0] && !pads[1] && !pads[2] && !pads[3], "case %zu VALID: zero pads", c);
+            if (pads && np == 4 && md < 2) {
+                for (int a = 0; a < 2; a++) {
+                    int64_t I = sh[a], s = sh[4], k = (sh[2 + a] - 1) * sh[5] + 1, o = (I + s - 1) / s;
+                    int64_t tot = (o - 1) * s + k - I > 0 ? (o - 1) * s + k - I : 0;
+                    int64_t b = md == 0 ? tot / 2 : tot - tot / 2;
+                    TU_CHECK(pads[a] == b && pads[2 + a] == tot - b, "case %zu %s axis %d: pads %lld, %lld (want %lld, %lld)",
+                             c, modes[md], a, (long long)pads[a], (long long)pads[2 + a], (long long)b,
+                             (long long)(tot - b));
+                }
+            }
+            TU_CHECK(worst >= 0 && worst <= 1e-6, "case %zu %s: output changed by %g (-1: a run failed)", c, modes[md],
+                     worst);
+            checked++;
+            mixrt_tensor_destroy(ctx, xt);
+            mixrt_graph_destroy(g);
+        }
+    TU_CHECK(checked == 18, "18 cases (%d)", checked);
+}
+
 static void test_pad_into_conv(void) {
     static const struct {
         int opset;
@@ -1381,6 +1438,7 @@ static void test_scatter_box(void) {
 int main(void) {
     mixrt_context_create(NULL, &ctx);
     test_pad_into_conv();
+    test_conv_explicit_pads();
     test_conv_dead_taps();
     test_pool3d_split();
     test_unroll_loop();
