@@ -691,11 +691,13 @@ static mixrt_status time_as(struct lower_state *ls, int ni, mixrt_dtype p, const
         best = alt.kern, *ns = alt.ns;
     /* Winograd weights no budget this engine may get could hold (wino_budget_low): the layer's
      * precision is chosen on the time of the kernel it will run. */
-    else if (ls->wino_low >= 0 && best && alt.kern && mixrt_cpu_kernel_weight_growth(best) > 1.0 &&
-             tn >= 0 && t->nodes[tn].n_inputs > 1 && t->nodes[tn].inputs[1] >= 0 && t->values[t->nodes[tn].inputs[1]].init &&
-             (mixrt_cpu_kernel_weight_growth(best) - 1.0) *
-                     (double)(mixrt_tensor_numel(t->values[t->nodes[tn].inputs[1]].init) * 4) > ls->wino_low)
-        best = alt.kern, *ns = alt.ns;
+    else if (ls->wino_low >= 0 && best && alt.kern && mixrt_cpu_kernel_weight_growth(best) > 1.0) {
+        m = &t->nodes[tn];
+        const struct mixrt_tensor *w = m->n_inputs > 1 && m->inputs[1] >= 0 ? t->values[m->inputs[1]].init : NULL;
+        /* the Winograd kernels hold f32 weights, whatever the layer's precision */
+        if (w && (mixrt_cpu_kernel_weight_growth(best) - 1.0) * (double)(mixrt_tensor_numel(w) * 4) > ls->wino_low)
+            best = alt.kern, *ns = alt.ns;
+    }
     *kname = best ? best->name : "none";
 fail:
     if (t) {
