@@ -1,0 +1,151 @@
+/* pwconv_avx512.c - the AVX512-BF16 tile kernel of the pointwise channels-last bf16 conv
+ * (pwconv.c). A tile is up to 4 rows (pixels) by up to 6 blocks of 16 output channels: 24 f32
+ * accumulators, started at the bias; per pair of input channels each row's pair is broadcast
+ * once (one dword) and each block's 16 weight pairs loaded once, then one vdpbf16ps per row and
+ * block. The epilogue adds Z, applies the activation and rounds to bf16 in register (or stores
+ * f32 rows for the driver's activations). Only the last block of a row is masked; no element past
+ * a row's K input channels or N outputs is read or written. Compiled with AVX-512 flags; reached
+ * only through pwconv.c after its CPUID check. */
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <string.h>
+
+#include "backend/cpu/pwconv_impl.h"
+#include "backend/cpu/silu_avx512.h"
+
+#define PW_INLINE static inline __attribute__((always_inline))
+#define PW_ROWS 4
+#define PW_BLOCKS 6
+
+/* vcvtneps2bf16: round to nearest even, subnormal f32 inputs read as zero (the scalar twin keeps
+ * them; below 1.2e-38 either way). */
+PW_INLINE __m256i to_bf16(__m512 v) { return (__m256i)_mm512_cvtneps_pbh(v); }
+
+PW_INLINE __m512 hswish(__m512 x) {
+    const __m512 h = _mm512_mul_ps(_mm512_add_ps(x, _mm512_set1_ps(3.0f)), _mm512_set1_ps(1.0f / 6.0f));
+    return _mm512_mul_ps(x, _mm512_max_ps(_mm512_min_ps(h, _mm512_set1_ps(1.0f)), _mm512_setzero_ps()));
+}
+
+/* The pair of input channels p of row x as one dword; with odd K the last pair holds channel
+ * K - 1 alone (its weight partner is zero; the word past the row is not read). */
+PW_INLINE __m512i pair(const uint16_t *x, int64_t p) {
+    uint32_t v;
+    memcpy(&v, x + 2 * p, sizeof(v));
+    return _mm512_set1_epi32((int)v);
+}
+
+/* What the epilogue reads, as locals (stores through may-alias vector types would otherwise
+ * reload fields through the pointer). */
+struct pw_epi {
+    enum mixrt_pw_act act;
+    bool y_f32;
+    __m512 p0, p1;
+};
+
+PW_INLINE void finish(const struct pw_epi e, __m512 v, const uint16_t *z, void *y, int64_t off, const bool tail,
+                      __mmask16 m) {
+    if (z) {
+        __m256i h = tail ? _mm256_maskz_loadu_epi16(m, z + off) : _mm256_loadu_si256((const __m256i *)(z + off));
+        v = _mm512_add_ps(v, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
+    }
+    switch (e.act) {
+    case MIXRT_PW_ACT_RELU: v = _mm512_max_ps(v, _mm512_setzero_ps()); break;
+    case MIXRT_PW_ACT_CLIP: v = _mm512_min_ps(e.p1, _mm512_max_ps(e.p0, v)); break; /* NaN stays NaN */
+    case MIXRT_PW_ACT_LEAKY: {
+        __mmask16 neg = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ);
+        v = _mm512_mask_mul_ps(v, neg, v, e.p0);
+        break;
+    }
+    case MIXRT_PW_ACT_SILU: v = mixrt_v_silu_bf16(v); break;
+    case MIXRT_PW_ACT_HSWISH: v = hswish(v); break;
+    default: break;
+    }
+    if (e.y_f32) {
+        float *q = (float *)y + off;
+        if (tail) _mm512_mask_storeu_ps(q, m, v);
+        else _mm512_storeu_ps(q, v);
+    } else {
+        uint16_t *q = (uint16_t *)y + off;
+        if (tail) _mm256_mask_storeu_epi16(q, m, to_bf16(v));
+        else _mm256_storeu_si256((__m256i *)q, to_bf16(v));
+    }
+}
+
+/* R rows from row r0, NB blocks from block j0 (the last of them masked by m when tail). */
+PW_INLINE void tile(const struct mixrt_pw_call *c, const struct pw_epi e, const int R, const int NB, int64_t r0,
+                    int64_t j0, const bool tail, __mmask16 m) {
+    __m512 acc[PW_ROWS][PW_BLOCKS];
+    const int64_t K = c->k, N = c->n, kp = c->kp, full = K / 2;
+    const uint16_t *x = c->x + r0 * K;
+    const uint16_t *w = c->w + (size_t)j0 * (size_t)kp * (2 * MIXRT_PW_NBLK);
+    const size_t wstep = (size_t)kp * (2 * MIXRT_PW_NBLK);
+#pragma GCC unroll 6
+    for (int j = 0; j < NB; j++) {
+        const __m512 b = _mm512_loadu_ps(c->b + (j0 + j) * MIXRT_PW_NBLK);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) acc[r][j] = b;
+    }
+    for (int64_t p = 0; p < full; p++) {
+        __m512i wv[PW_BLOCKS];
+#pragma GCC unroll 6
+        for (int j = 0; j < NB; j++) wv[j] = _mm512_loadu_si512(w + j * wstep + (size_t)p * (2 * MIXRT_PW_NBLK));
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            const __m512i a = pair(x + r * K, p);
+#pragma GCC unroll 6
+            for (int j = 0; j < NB; j++) acc[r][j] = _mm512_dpbf16_ps(acc[r][j], (__m512bh)a, (__m512bh)wv[j]);
+        }
+    }
+    if (K % 2) {
+        __m512i wv[PW_BLOCKS];
+#pragma GCC unroll 6
+        for (int j = 0; j < NB; j++) wv[j] = _mm512_loadu_si512(w + j * wstep + (size_t)full * (2 * MIXRT_PW_NBLK));
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            const __m512i a = _mm512_set1_epi32((int)x[r * K + K - 1]);
+#pragma GCC unroll 6
+            for (int j = 0; j < NB; j++) acc[r][j] = _mm512_dpbf16_ps(acc[r][j], (__m512bh)a, (__m512bh)wv[j]);
+        }
+    }
+    const uint16_t *z = c->z;
+    void *y = c->y;
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 6
+        for (int j = 0; j < NB; j++) {
+            const bool t = tail && j == NB - 1;
+            finish(e, acc[r][j], z, y, (r0 + r) * N + (j0 + j) * MIXRT_PW_NBLK, t, t ? m : (__mmask16)0xffff);
+        }
+}
+
+/* All blocks of rows [r0, r0 + R). */
+PW_INLINE void rows(const struct mixrt_pw_call *c, const struct pw_epi e, const int R, int64_t r0) {
+    const int64_t nb = (c->n + MIXRT_PW_NBLK - 1) / MIXRT_PW_NBLK, left = c->n - (nb - 1) * MIXRT_PW_NBLK;
+    const bool tail = left < MIXRT_PW_NBLK;
+    const __mmask16 m = (__mmask16)((1u << left) - 1u);
+    int64_t j0 = 0;
+    for (; j0 + PW_BLOCKS < nb || (j0 + PW_BLOCKS == nb && !tail); j0 += PW_BLOCKS)
+        tile(c, e, R, PW_BLOCKS, r0, j0, false, m);
+    switch (nb - j0) {
+    case 6: tile(c, e, R, 6, r0, j0, tail, m); break;
+    case 5: tile(c, e, R, 5, r0, j0, tail, m); break;
+    case 4: tile(c, e, R, 4, r0, j0, tail, m); break;
+    case 3: tile(c, e, R, 3, r0, j0, tail, m); break;
+    case 2: tile(c, e, R, 2, r0, j0, tail, m); break;
+    case 1: tile(c, e, R, 1, r0, j0, tail, m); break;
+    default: break;
+    }
+}
+
+void mixrt_pw_rows_avx512(const struct mixrt_pw_call *c) {
+    const struct pw_epi e = {c->act, c->y_f32, _mm512_set1_ps(c->p0), _mm512_set1_ps(c->p1)};
+    int64_t r0 = 0;
+    for (; r0 + PW_ROWS <= c->rows; r0 += PW_ROWS) rows(c, e, PW_ROWS, r0);
+    switch (c->rows - r0) {
+    case 3: rows(c, e, 3, r0); break;
+    case 2: rows(c, e, 2, r0); break;
+    case 1: rows(c, e, 1, r0); break;
+    default: break;
+    }
+}
+#endif

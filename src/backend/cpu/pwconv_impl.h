@@ -1,0 +1,61 @@
+/* pwconv_impl.h - private to the pointwise (1x1) channels-last bf16 FusedConv kernel (pwconv.c:
+ * driver and scalar twin; pwconv_avx512.c: the AVX512-BF16 tile kernel): the packed weights'
+ * layout and one call's operands. */
+#ifndef MIXRT_BACKEND_CPU_PWCONV_IMPL_H
+#define MIXRT_BACKEND_CPU_PWCONV_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend/cpu/kernels.h"
+
+/* Output channels a block (one AVX-512 vector of f32). */
+#define MIXRT_PW_NBLK 16
+
+/* Input channels (K) this kernel takes: the whole packed W is read once per few rows, so it
+ * stays in L2 (256 x 1152 bf16 is 576 KiB); past it oneDNN's K blocking is the answer. */
+#define MIXRT_PW_MAX_K 256
+
+/* The packed W of one node: per block of 16 output channels, per pair of input channels, the
+ * pair's two bf16 weights of each of the 16 channels (word 0 the even input channel), zeros
+ * past K and past N: [NB][KP][16][2], KP = ceil(K / 2), NB = ceil(N / 16). */
+static inline size_t mixrt_pw_widx(int64_t kp, int64_t j, int64_t k) {
+    return ((size_t)(j / MIXRT_PW_NBLK) * (size_t)kp + (size_t)(k / 2)) * (2 * MIXRT_PW_NBLK) +
+           (size_t)(j % MIXRT_PW_NBLK) * 2 + (size_t)(k % 2);
+}
+
+/* Activations the tile kernels apply themselves; the others run over f32 rows afterwards. SILU
+ * as the depthwise kernel's (silu_avx512.h: about 1e-4 relative, for bf16 outputs only). */
+enum mixrt_pw_act {
+    MIXRT_PW_ACT_NONE,
+    MIXRT_PW_ACT_RELU,
+    MIXRT_PW_ACT_CLIP,
+    MIXRT_PW_ACT_LEAKY,
+    MIXRT_PW_ACT_SILU,
+    MIXRT_PW_ACT_HSWISH /* x min(max((x + 3) / 6, 0), 1), as the element-wise HardSwish */
+};
+
+/* Rows [0, rows) of one call: y[r][j] = act(b[j] + sum_k x[r][k] w[j][k] + z[r][j]), the sum in
+ * f32 by pairs of input channels (vdpbf16ps), one rounding to bf16 (or f32 rows when y_f32). */
+struct mixrt_pw_call {
+    const uint16_t *x; /* bf16 [rows][k] */
+    const uint16_t *z; /* bf16 [rows][n], or NULL */
+    void *y;           /* [rows][n]: bf16, or f32 when y_f32 */
+    bool y_f32;
+    int64_t rows, k, n, kp;
+    const uint16_t *w; /* packed (mixrt_pw_widx) */
+    const float *b;    /* [NB * 16]: the bias, zeros without one and past N */
+    enum mixrt_pw_act act;
+    float p0, p1; /* Clip: min, max; LeakyRelu: alpha */
+};
+
+/* Tests: the scalar twin instead of the tile kernel (and no CPUID refusal in supports); how many
+ * runs handed their case to the reference kernel. */
+void mixrt_pwconv_force_scalar(bool scalar);
+unsigned long mixrt_pwconv_ref_runs(void);
+
+/* Call only where the CPU has AVX-512 F/BW/VL/DQ and AVX512-BF16. */
+void mixrt_pw_rows_avx512(const struct mixrt_pw_call *c);
+
+#endif /* MIXRT_BACKEND_CPU_PWCONV_IMPL_H */
