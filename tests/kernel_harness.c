@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -275,4 +277,32 @@ void kh_case_check_error(const char *what, mixrt_status st, mixrt_status want, c
              msg);
     TU_CHECK(strstr(msg, "node_under_test") != NULL, "%s: message does not name the node: %s", what, msg);
     if (needle) TU_CHECK(strstr(msg, needle) != NULL, "%s: message lacks '%s': %s", what, needle, msg);
+}
+
+bool kh_guard_alloc(struct kh_guarded *gd, size_t n, bool at_end) {
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), body = (n + pg - 1) / pg * pg;
+    gd->map_size = body + 2 * pg;
+    gd->map = mmap(NULL, gd->map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (gd->map == MAP_FAILED) {
+        gd->map = NULL;
+        return false;
+    }
+    char *b = gd->map;
+    if (mprotect(b, pg, PROT_NONE) || mprotect(b + pg + body, pg, PROT_NONE)) return false;
+    gd->p = at_end ? b + pg + body - n : b + pg;
+    return true;
+}
+
+struct mixrt_tensor kh_guarded_copy(const struct mixrt_tensor *t, struct kh_guarded *gd, bool at_end) {
+    struct mixrt_tensor v = *t;
+    TU_CHECK(kh_guard_alloc(gd, t->nbytes, at_end), "guard pages: mmap/mprotect failed");
+    if (gd->map) memcpy(gd->p, t->data, t->nbytes);
+    v.data = gd->p;
+    v.flags = 0; /* borrowed */
+    return v;
+}
+
+void kh_guard_free(struct kh_guarded *gd) {
+    if (gd->map) munmap(gd->map, gd->map_size);
+    gd->map = NULL;
 }

@@ -94,4 +94,15 @@ bool kh_check_dims(const char *what, const struct mixrt_tensor *o, int rank, con
  * needle is not NULL, contains needle (1 more). */
 void kh_case_check_error(const char *what, mixrt_status st, mixrt_status want, const char *needle);
 
+/* n bytes placed against a PROT_NONE page, ending at it (at_end) or starting right after one, for
+ * kernels that must not read or write outside their tensors; release with kh_guard_free. */
+struct kh_guarded {
+    void *map, *p;
+    size_t map_size;
+};
+bool kh_guard_alloc(struct kh_guarded *gd, size_t n, bool at_end);
+/* A view (borrowed) of t whose data lies in a guarded copy made by kh_guard_alloc. */
+struct mixrt_tensor kh_guarded_copy(const struct mixrt_tensor *t, struct kh_guarded *gd, bool at_end);
+void kh_guard_free(struct kh_guarded *gd);
+
 #endif

@@ -11,12 +11,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "backend/cpu/dwconv_impl.h"
 #include "backend/cpu/exec_ref.h"
 #include "backend/cpu/kernels.h"
+#include "kernel_harness.h"
 #include "testutil.h"
 #include "graph_build.h"
 
@@ -364,33 +363,6 @@ static int run_dp(int id) {
 
 /* ---- guard pages: no read or write outside X, Z and Y ------------------------------------ */
 
-/* n bytes placed against a PROT_NONE page: ending at it (at_end) or starting right after one. */
-struct guarded {
-    void *map, *p;
-    size_t map_size;
-};
-
-static bool guard_alloc(struct guarded *gd, size_t n, bool at_end) {
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE), body = (n + pg - 1) / pg * pg;
-    gd->map_size = body + 2 * pg;
-    gd->map = mmap(NULL, gd->map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (gd->map == MAP_FAILED) return false;
-    char *b = gd->map;
-    if (mprotect(b, pg, PROT_NONE) || mprotect(b + pg + body, pg, PROT_NONE)) return false;
-    gd->p = at_end ? b + pg + body - n : b + pg;
-    return true;
-}
-
-/* A view of t whose data lies in a guarded copy. */
-static struct mixrt_tensor guarded_copy(const struct mixrt_tensor *t, struct guarded *gd, bool at_end) {
-    struct mixrt_tensor v = *t;
-    TU_CHECK(guard_alloc(gd, t->nbytes, at_end), "guard pages: mmap/mprotect failed");
-    memcpy(gd->p, t->data, t->nbytes);
-    v.data = gd->p;
-    v.flags = 0; /* borrowed */
-    return v;
-}
-
 /* Case c with X, Z and Y each against a guard page (after them, then before them); Y poisoned
  * with NaN first, so an element the kernel leaves unwritten shows as an error. */
 static void run_guarded(int id, const struct dw_case *c, mixrt_dtype dt) {
@@ -415,10 +387,10 @@ static void run_guarded(int id, const struct dw_case *c, mixrt_dtype dt) {
              "guard case %d: reference failed", id);
     size_t ny = mixrt_tensor_numel(&yr), esz = mixrt_dtype_size(dt);
     for (int at_end = 0; at_end < 2 && state; at_end++) {
-        struct guarded gx, gz = {0}, gy;
-        struct mixrt_tensor vx = guarded_copy(tx, &gx, at_end), vz;
-        if (tz) vz = guarded_copy(tz, &gz, at_end);
-        TU_CHECK(guard_alloc(&gy, ny * esz, at_end), "guard pages: mmap failed");
+        struct kh_guarded gx, gz = {0}, gy;
+        struct mixrt_tensor vx = kh_guarded_copy(tx, &gx, at_end), vz;
+        if (tz) vz = kh_guarded_copy(tz, &gz, at_end);
+        TU_CHECK(kh_guard_alloc(&gy, ny * esz, at_end), "guard pages: mmap failed");
         memset(gy.p, 0xff, ny * esz); /* NaN in f32 and bf16 */
         const struct mixrt_tensor *in[4] = {&vx, g->values[wi].init, bi >= 0 ? g->values[bi].init : NULL,
                                             tz ? &vz : NULL};
@@ -443,9 +415,9 @@ static void run_guarded(int id, const struct dw_case *c, mixrt_dtype dt) {
             TU_CHECK(e <= tol, "guard case %d (%s, guard %s): rel err %g > %g; rerun: test_dwconv --only %d", id,
                      mixrt_dtype_name(dt), at_end ? "after" : "before", e, tol, id);
         }
-        munmap(gx.map, gx.map_size);
-        if (tz) munmap(gz.map, gz.map_size);
-        munmap(gy.map, gy.map_size);
+        kh_guard_free(&gx);
+        if (tz) kh_guard_free(&gz);
+        kh_guard_free(&gy);
     }
     mixrt_tensor_release(ctx, &yr);
     if (state) kern->release(ctx, state);

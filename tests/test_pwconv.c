@@ -12,13 +12,12 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "backend/cpu/exec_ref.h"
 #include "backend/cpu/fused_conv_impl.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/pwconv_impl.h"
+#include "kernel_harness.h"
 #include "testutil.h"
 #include "graph_build.h"
 
@@ -94,32 +93,6 @@ static mixrt_status run_kernel(mixrt_kernel_fn fn, void *state, struct mixrt_gra
     return fn(&k);
 }
 
-/* n bytes placed against a PROT_NONE page: ending at it (at_end) or starting right after one. */
-struct guarded {
-    void *map, *p;
-    size_t map_size;
-};
-
-static bool guard_alloc(struct guarded *gd, size_t n, bool at_end) {
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE), body = (n + pg - 1) / pg * pg;
-    gd->map_size = body + 2 * pg;
-    gd->map = mmap(NULL, gd->map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (gd->map == MAP_FAILED) return false;
-    char *b = gd->map;
-    if (mprotect(b, pg, PROT_NONE) || mprotect(b + pg + body, pg, PROT_NONE)) return false;
-    gd->p = at_end ? b + pg + body - n : b + pg;
-    return true;
-}
-
-static struct mixrt_tensor guarded_copy(const struct mixrt_tensor *t, struct guarded *gd, bool at_end) {
-    struct mixrt_tensor v = *t;
-    TU_CHECK(guard_alloc(gd, t->nbytes, at_end), "guard pages: mmap/mprotect failed");
-    memcpy(gd->p, t->data, t->nbytes);
-    v.data = gd->p;
-    v.flags = 0; /* borrowed */
-    return v;
-}
-
 /* Y of case c in f64 from the graph's bf16 W (exact), and per element sum |x w| (what the f32
  * sums can move it by). */
 static void pw_f64(const struct pw_case *c, const struct mixrt_tensor *x, const struct mixrt_tensor *w,
@@ -179,16 +152,16 @@ static void run_case(int id, const struct pw_case *c, bool guard) {
         mixrt_status sr = run_kernel(ref, NULL, g, ni, n_in, in, &yr);
         TU_CHECK(sr == MIXRT_STATUS_OK, "case %d %s: reference: %s", id, desc, mixrt_context_last_error(ctx));
         const size_t ny = (size_t)(yd[0] * yd[1] * yd[2] * yd[3]);
-        struct guarded gx = {0}, gz = {0}, gy = {0};
-        for (int rep = 0; rep < (guard ? 2 : 2) && st == MIXRT_STATUS_OK && sr == MIXRT_STATUS_OK; rep++) {
+        struct kh_guarded gx = {0}, gz = {0}, gy = {0};
+        for (int rep = 0; rep < 2 && st == MIXRT_STATUS_OK && sr == MIXRT_STATUS_OK; rep++) {
             /* guard: rep 0 against the page after, rep 1 before; else the second run reuses the state */
             struct mixrt_tensor yf, vx = *tx, vz;
             const struct mixrt_tensor *rin[4] = {tx, w, b, tz};
             memset(&yf, 0, sizeof(yf));
             if (guard) {
-                vx = guarded_copy(tx, &gx, rep == 0);
-                if (tz) vz = guarded_copy(tz, &gz, rep == 0);
-                TU_CHECK(guard_alloc(&gy, ny * 2, rep == 0), "guard pages: mmap failed");
+                vx = kh_guarded_copy(tx, &gx, rep == 0);
+                if (tz) vz = kh_guarded_copy(tz, &gz, rep == 0);
+                TU_CHECK(kh_guard_alloc(&gy, ny * 2, rep == 0), "guard pages: mmap failed");
                 memset(gy.p, 0xff, ny * 2); /* NaN */
                 yf.data = gy.p, yf.capacity = ny * 2, yf.flags = MIXRT_TENSOR_PREBOUND | MIXRT_TENSOR_UNINIT;
                 rin[0] = &vx, rin[3] = tz ? &vz : NULL;
@@ -231,9 +204,9 @@ static void run_case(int id, const struct pw_case *c, bool guard) {
                 }
             }
             if (guard) {
-                munmap(gx.map, gx.map_size);
-                if (tz) munmap(gz.map, gz.map_size);
-                munmap(gy.map, gy.map_size);
+                kh_guard_free(&gx);
+                if (tz) kh_guard_free(&gz);
+                kh_guard_free(&gy);
             } else if (sf == MIXRT_STATUS_OK) {
                 mixrt_tensor_release(ctx, &yf);
             }
