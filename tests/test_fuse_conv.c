@@ -5,8 +5,10 @@
  * random data at odd sizes, f32 and bf16, every activation, with and without B and Z.
  * Usage: test_fuse_conv [--only N] (N: a kernel case number, as printed on failure). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend/cpu/exec_ref.h"
 #include "backend/cpu/kernels.h"
@@ -16,6 +18,9 @@
 #include "passes/passes.h"
 #include "backend/cpu/eltwise_impl.h"
 #include "backend/cpu/gemv_impl.h"
+#include "engine/engine_impl.h"
+#include "mixrt/mixrt_engine.h"
+#include "onnx/export.h"
 #include "testutil.h"
 #include "graph_build.h"
 
@@ -818,6 +823,150 @@ static void test_passes_scatter_rows(void) {
     mixrt_graph_destroy(g);
 }
 
+/* A 3-D block as R(2+1)D factors it: Conv 1x3x3 (+B) -> Relu -> Conv 3x1x1 of depth stride 2,
+ * plus a 1x1x1 conv of depth stride 2 of the input -> Add -> Relu -> Conv 1x3x3 of stride 1x2x2
+ * -> Mul by a per-channel [1, C, 1, 1, 1] constant (an operand 3-D regions do not take). */
+static const int64_t X3_DIMS[5] = {1, 16, 4, 10, 9};
+
+static int add_conv3(struct mixrt_graph *g, int x, int64_t M, const int64_t *k, const int64_t *s, const int64_t *pd,
+                     bool bias, const char *name) {
+    const struct mixrt_value *xv = &g->values[x];
+    const int64_t C = xv->dims[1].value;
+    char wn[64], bn[64];
+    snprintf(wn, sizeof(wn), "%s_w", name);
+    snprintf(bn, sizeof(bn), "%s_b", name);
+    int w = add_const_uniform(ctx, g, wn, MIXRT_DTYPE_F32, 5, (int64_t[]){M, C, k[0], k[1], k[2]},
+                              1.0 / sqrt((double)(C * k[0] * k[1] * k[2])));
+    int b = bias ? add_const_uniform(ctx, g, bn, MIXRT_DTYPE_F32, 1, &M, 0.5) : -1;
+    int64_t yd[5] = {xv->dims[0].value, M};
+    for (int i = 0; i < 3; i++) yd[2 + i] = (xv->dims[2 + i].value + 2 * pd[i] - k[i]) / s[i] + 1;
+    int ni = add_node(g, "Conv", bias ? 3 : 2, bias ? (int[]){x, w, b} : (int[]){x, w}, name, 5, yd);
+    node_attr_ints(g, ni, "pads", 6, (int64_t[]){pd[0], pd[1], pd[2], pd[0], pd[1], pd[2]});
+    node_attr_ints(g, ni, "strides", 3, s);
+    node_attr_ints(g, ni, "kernel_shape", 3, k);
+    return ni;
+}
+
+static void build_conv3d(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) {
+    int x = add_input(g, "x", MIXRT_DTYPE_F32, 5, X3_DIMS);
+    static const int64_t k133[3] = {1, 3, 3}, k311[3] = {3, 1, 1}, k111[3] = {1, 1, 1};
+    static const int64_t s1[3] = {1, 1, 1}, s2d[3] = {2, 1, 1}, s2hw[3] = {1, 2, 2};
+    static const int64_t p011[3] = {0, 1, 1}, p100[3] = {1, 0, 0}, p0[3] = {0, 0, 0};
+    int c1 = add_conv3(g, x, 32, k133, s1, p011, true, "c1");
+    const struct mixrt_value *v1 = &g->values[out_of(g, c1)];
+    int64_t d1[5];
+    for (int i = 0; i < 5; i++) d1[i] = v1->dims[i].value;
+    int r1 = add_node(g, "Relu", 1, (int[]){out_of(g, c1)}, "r1", 5, d1);
+    int c2 = add_conv3(g, out_of(g, r1), 16, k311, s2d, p100, true, "c2");
+    int ds = add_conv3(g, x, 16, k111, s2d, p0, false, "ds");
+    int64_t d2[5];
+    for (int i = 0; i < 5; i++) d2[i] = g->values[out_of(g, c2)].dims[i].value;
+    int ad = add_node(g, "Add", 2, (int[]){out_of(g, c2), out_of(g, ds)}, "ad", 5, d2);
+    int r2 = add_node(g, "Relu", 1, (int[]){out_of(g, ad)}, "r2", 5, d2);
+    int c3 = add_conv3(g, out_of(g, r2), 16, k133, s2hw, p011, true, "c3");
+    int64_t d3[5];
+    for (int i = 0; i < 5; i++) d3[i] = g->values[out_of(g, c3)].dims[i].value;
+    int sc = add_const_uniform(ctx, g, "sc", MIXRT_DTYPE_F32, 5, (int64_t[]){1, 16, 1, 1, 1}, 1.0);
+    int mu = add_node(g, "Mul", 2, (int[]){out_of(g, c3), sc}, "mu", 5, d3);
+    graph_set_output(g, out_of(g, mu));
+    in[0] = rand_tensor(MIXRT_DTYPE_F32, 5, X3_DIMS);
+    *n_in = 1;
+}
+
+/* Engines (fp32, {fp32,bf16}) of model path against its f64 reference engine, on input x. */
+static void check_conv3d_engines(const char *path, const struct mixrt_tensor *x) {
+    mixrt_engine_t r = NULL;
+    const char *names[1] = {"x"};
+    struct mixrt_tensor *yr = NULL;
+    TU_CHECK(mixrt_engine_build_reference(ctx, path, NULL, 0, &r) == MIXRT_STATUS_OK &&
+                 mixrt_engine_run(r, 1, names, &x, &yr) == MIXRT_STATUS_OK,
+             "conv3d: reference engine: %s", mixrt_context_last_error(ctx));
+    for (int bf = 0; bf < 2 && yr; bf++) {
+        struct mixrt_build_options o;
+        mixrt_build_options_init(&o);
+        o.precisions = MIXRT_PRECISION_FP32 | (bf ? MIXRT_PRECISION_BF16 : 0);
+        static const struct mixrt_layer_precision all_bf16 = {"*", MIXRT_DTYPE_BF16};
+        if (bf) o.layer_precisions = &all_bf16, o.n_layer_precisions = 1;
+        mixrt_engine_t e = NULL;
+        struct mixrt_tensor *ye = NULL;
+        mixrt_status st = mixrt_engine_build(ctx, path, &o, &e);
+        TU_CHECK(st == MIXRT_STATUS_OK, "conv3d engine (%s): %s", bf ? "bf16" : "fp32", mixrt_context_last_error(ctx));
+        if (st != MIXRT_STATUS_OK) continue;
+        int last = 0, convs = 0;
+        for (size_t i = 0; i < mixrt_engine_layer_count(e); i++) {
+            struct mixrt_layer_info li;
+            mixrt_engine_get_layer(e, i, &li);
+            if (strcmp(li.op_type, "FusedConv")) continue;
+            convs++;
+            last += !strncmp(li.kernel, "dnnl_", 5) || !strcmp(li.kernel, "ref"); /* where oneDNN is built in */
+        }
+        TU_CHECK(convs == 4 && last == 4, "conv3d engine (%s): %d FusedConv layers, %d on oneDNN or the reference",
+                 bf ? "bf16" : "fp32", convs, last);
+        st = mixrt_engine_run(e, 1, names, &x, &ye);
+        TU_CHECK(st == MIXRT_STATUS_OK, "conv3d engine run: %s", mixrt_context_last_error(ctx));
+        if (st == MIXRT_STATUS_OK) {
+            size_t n = mixrt_tensor_numel(yr);
+            double *a = malloc(n * sizeof(double)), *b = malloc(n * sizeof(double));
+            for (size_t i = 0; i < n; i++)
+                a[i] = mixrt_load_f64(ye->data, ye->dtype, i), b[i] = mixrt_load_f64(yr->data, yr->dtype, i);
+            double err = rel_err(a, b, n), tol = bf ? 2e-2 : 1e-5;
+            TU_CHECK(mixrt_tensor_numel(ye) == n && err <= tol, "conv3d engine (%s) vs f64 reference: error %.3g > %.3g",
+                     bf ? "bf16" : "fp32", err, tol);
+            free(a);
+            free(b);
+        }
+        mixrt_tensor_destroy(ctx, ye);
+        mixrt_engine_destroy(e);
+    }
+    mixrt_tensor_destroy(ctx, yr);
+    mixrt_engine_destroy(r);
+}
+
+static void test_passes_conv3d(void) {
+    /* CPU engines: the four convs channels-last, the Relus and the Add between them too; the
+     * Transposes only at the entry and before the per-channel Mul. */
+    struct mixrt_graph *g = check_pass("conv3d", build_conv3d, MIXRT_PASS_ALL | MIXRT_PASS_CONV_CPU);
+    int last = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!strcmp(g->nodes[i].op_type, "FusedConv")) last += mixrt_node_attr_int(&g->nodes[i], "channels_last", 0) == 1;
+    TU_CHECK(count_op(g, MIXRT_DOMAIN, "FusedConv") == 4 && last == 4 && count_op(g, "", "Transpose") == 2 &&
+                 count_op(g, "", "Mul") == 1,
+             "conv3d: expected 4 channels-last FusedConv, 2 Transposes and the Mul (%d FusedConv, %d channels-last, "
+             "%d Transposes)",
+             count_op(g, MIXRT_DOMAIN, "FusedConv"), last, count_op(g, "", "Transpose"));
+    mixrt_graph_destroy(g);
+    /* Without MIXRT_PASS_CONV_CPU (CUDA engines): no 3-D channels-last. */
+    g = check_pass("conv3d (no CONV_CPU)", build_conv3d, MIXRT_PASS_ALL);
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!strcmp(g->nodes[i].op_type, "FusedConv"))
+            TU_CHECK(mixrt_node_attr_int(&g->nodes[i], "channels_last", 0) == 0,
+                     "conv3d (no CONV_CPU): FusedConv '%s' is channels-last", g->nodes[i].name);
+    TU_CHECK(count_op(g, "", "Transpose") == 0, "conv3d (no CONV_CPU): %d Transposes", count_op(g, "", "Transpose"));
+    mixrt_graph_destroy(g);
+    /* The engine's kernels on it (oneDNN's 3-D convs as the 2-D ones they are, Winograd among
+     * them) against the f64 reference engine. */
+    struct mixrt_graph *g0 = new_graph();
+    struct mixrt_tensor *in[4] = {NULL};
+    int n_in = 0;
+    tu_seed(43);
+    build_conv3d(g0, &n_in, in);
+    char path[64];
+    snprintf(path, sizeof(path), "test_conv3d_%d.onnx", (int)getpid());
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    TU_CHECK(mixrt_onnx_export(ctx, g0, NULL, &buf, &len) == MIXRT_STATUS_OK, "conv3d: export: %s",
+             mixrt_context_last_error(ctx));
+    FILE *f = buf ? fopen(path, "wb") : NULL;
+    bool ok = f && fwrite(buf, 1, len, f) == len;
+    if (f) fclose(f);
+    if (buf) mixrt_free(ctx, buf, len);
+    TU_CHECK(ok, "conv3d: writing %s", path);
+    if (ok) check_conv3d_engines(path, in[0]);
+    remove(path);
+    mixrt_tensor_destroy(ctx, in[0]);
+    mixrt_graph_destroy(g0);
+}
+
 static void test_passes(void) {
     test_passes_groupnorm();
     test_passes_scatter_rows();
@@ -825,6 +974,7 @@ static void test_passes(void) {
     test_passes_deconv();
     test_passes_shape_read();
     test_passes_conv1d();
+    test_passes_conv3d();
     test_passes_norm();
     const unsigned fuse = MIXRT_PASS_FUSE_CONV | MIXRT_PASS_DCE | MIXRT_PASS_CONV_BN;
     struct mixrt_graph *g = check_pass("residual", build_residual, fuse);

@@ -327,17 +327,27 @@ static const int64_t op3_perm[3] = {1, 2, 0};
 /* 1-D regions (MIXRT_PASS_CONV_CPU): [N, C, L] <-> [N, L, C] both ways, and the per-channel
  * operand [C, 1] (broadcast against [N, C, L]) to [1, C]. */
 static const int64_t swap3_perm[3] = {0, 2, 1}, op2_perm[2] = {1, 0};
+/* 3-D regions (MIXRT_PASS_CONV_CPU): [N, C, D, H, W] <-> [N, D, H, W, C] (video models' convs). */
+static const int64_t to_last5_perm[5] = {0, 2, 3, 4, 1}, to_first5_perm[5] = {0, 4, 1, 2, 3};
 
 static int perm_rank(const int64_t *perm) {
-    return perm == op2_perm ? 2 : perm == op3_perm || perm == swap3_perm ? 3 : 4;
+    return perm == op2_perm                                ? 2
+           : perm == op3_perm || perm == swap3_perm        ? 3
+           : perm == to_last5_perm || perm == to_first5_perm ? 5
+                                                           : 4;
 }
 
-/* Node n is a Transpose with exactly perm p (rank 4). */
+/* The channels-first <-> channels-last perms of a region of rank r (3, 4 or 5). */
+static const int64_t *to_last_of(int r) { return r == 5 ? to_last5_perm : r == 4 ? to_last_perm : swap3_perm; }
+static const int64_t *to_first_of(int r) { return r == 5 ? to_first5_perm : r == 4 ? to_first_perm : swap3_perm; }
+
+/* Node n is a Transpose with exactly perm p (of p's rank). */
 static bool is_transpose(const struct mixrt_node *n, const int64_t *p) {
     if (!is_op(n, "Transpose") || n->n_inputs != 1 || n->n_outputs != 1) return false;
     size_t np = 0;
     const int64_t *q = mixrt_node_attr_ints(n, "perm", &np);
-    return q && np == 4 && !memcmp(p, q, 4 * sizeof(int64_t));
+    const int r = perm_rank(p);
+    return q && np == (size_t)r && !memcmp(p, q, (size_t)r * sizeof(int64_t));
 }
 
 /* MIXRT_LAYOUT_TOKENS=off keeps the Transposes at token-sequence edges (see
@@ -357,12 +367,20 @@ static bool float_rank(const struct mixrt_graph *g, int vi, int r) {
     return vi >= 0 && g->values[vi].rank == r && mixrt_dtype_is_float(g->values[vi].dtype);
 }
 
-/* The rank of the region node ni's output would join: 4, or 3 when 1-D regions are on; 0
- * for neither. */
+/* MIXRT_LAYOUT_3D=off keeps 3-D convolutions channels-first (each then reorders its input and
+ * output to oneDNN's layouts and back): for measuring. */
+static bool g_3d_on(void) {
+    const char *e = getenv("MIXRT_LAYOUT_3D");
+    return !(e && !strcmp(e, "off"));
+}
+
+/* The rank of the region node ni's output would join: 4, or 3 and 5 when 1-D and 3-D regions
+ * are on (MIXRT_PASS_CONV_CPU); 0 for none. */
 static int region_rank(const struct mixrt_pass_state *st, int ni) {
     const struct mixrt_node *n = &st->g->nodes[ni];
     int r = n->n_outputs >= 1 && n->outputs[0] >= 0 ? st->g->values[n->outputs[0]].rank : 0;
-    return r == 4 || (r == 3 && (st->flags & MIXRT_PASS_CONV_CPU)) ? r : 0;
+    const bool cpu = (st->flags & MIXRT_PASS_CONV_CPU) != 0;
+    return r == 4 || (r == 3 && cpu) || (r == 5 && cpu && g_3d_on()) ? r : 0;
 }
 
 /* The channels-last twin of value v when one exists already (made earlier in this pass, or v
@@ -372,7 +390,9 @@ static int twin_of(struct layout *L, int v) {
     if (v < 0 || v >= L->st->n_values) return -1;
     if (L->last[v] >= 0) return L->last[v];
     int p = g->values[v].producer;
-    if (p >= 0 && !mixrt_pass_is_dead(L->st, p) && is_transpose(&g->nodes[p], to_first_perm)) return g->nodes[p].inputs[0];
+    if (p >= 0 && !mixrt_pass_is_dead(L->st, p) &&
+        is_transpose(&g->nodes[p], g->values[v].rank == 5 ? to_first5_perm : to_first_perm))
+        return g->nodes[p].inputs[0];
     return -1;
 }
 
@@ -401,7 +421,7 @@ static mixrt_status add_transpose(struct layout *L, int in, int out, const int64
     int ni = mixrt_graph_add_node(g, name, "Transpose", "");
     int r = perm_rank(perm);
     int *io = ni >= 0 ? mixrt_arena_calloc(g->arena, 2, sizeof(int)) : NULL;
-    int64_t *p = io ? mixrt_arena_calloc(g->arena, 4, sizeof(int64_t)) : NULL;
+    int64_t *p = io ? mixrt_arena_calloc(g->arena, 5, sizeof(int64_t)) : NULL;
     struct mixrt_attr *a = p ? mixrt_pass_attr_add(g, ni, "perm", MIXRT_ATTR_INTS) : NULL;
     if (!a) return MIXRT_STATUS_OUT_OF_MEMORY;
     memcpy(p, perm, (size_t)r * sizeof(int64_t));
@@ -525,7 +545,10 @@ static mixrt_status twin_make(struct layout *L, int v, int rr, int *out) {
         t = g->nodes[p].inputs[0];
     if (t < 0) {
         int vr = g->values[v].rank;
-        const int64_t *perm = rr == 4 ? (vr == 3 ? op3_perm : to_last_perm) : (vr == 2 ? op2_perm : swap3_perm);
+        if (rr == 5 && vr != 5) return MIXRT_STATUS_INTERNAL; /* layout_kind lets no such operand in */
+        const int64_t *perm = rr == 5   ? to_last5_perm
+                              : rr == 4 ? (vr == 3 ? op3_perm : to_last_perm)
+                                        : (vr == 2 ? op2_perm : swap3_perm);
         if ((t = permuted_value(g, v, "_nhwc", perm)) < 0) return MIXRT_STATUS_OUT_OF_MEMORY;
         mixrt_status status = add_transpose(L, v, t, perm, false);
         if (status != MIXRT_STATUS_OK) return status;
@@ -573,6 +596,7 @@ static bool chan_operand(const struct mixrt_value *v, const struct mixrt_value *
     bool ones = true;
     for (int i = 0; i < v->rank; i++) ones = ones && v->dims[i].value == 1;
     if (ones) return true;
+    if (y->rank == 5) return false; /* 3-D regions: full-size operands only */
     if (y->rank == 3) /* 1-D region: [C, 1] per channel (wav2vec2's group-norm affine) */
         return v->rank == 2 && v->dims[1].value == 1 && v->dims[0].value == y->dims[1].value;
     if (v->rank == 3) /* [C, 1, 1]: per channel */
@@ -688,7 +712,7 @@ static mixrt_status relayout(struct layout *L, int ni, int kind) {
         if (act && ins[j] >= 0) MIXRT_TRY(twin_make(L, ins[j], r, &ins[j]));
     }
     int y = g->nodes[ni].outputs[0];
-    int yt = permuted_value(g, y, "_nhwc", r == 4 ? to_last_perm : swap3_perm);
+    int yt = permuted_value(g, y, "_nhwc", to_last_of(r));
     if (yt < 0) return MIXRT_STATUS_OUT_OF_MEMORY;
     struct mixrt_node *n = &g->nodes[ni];
     n->inputs = ins;
@@ -709,7 +733,7 @@ static mixrt_status relayout(struct layout *L, int ni, int kind) {
     n = &g->nodes[ni];
     n->outputs[0] = yt;
     g->values[yt].producer = ni;
-    MIXRT_TRY(add_transpose(L, yt, y, r == 4 ? to_first_perm : swap3_perm, true));
+    MIXRT_TRY(add_transpose(L, yt, y, to_first_of(r), true));
     L->last[y] = yt;
 fail:
     return status;
