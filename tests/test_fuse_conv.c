@@ -824,8 +824,9 @@ static void test_passes_scatter_rows(void) {
 }
 
 /* A 3-D block as R(2+1)D factors it: Conv 1x3x3 (+B) -> Relu -> Conv 3x1x1 of depth stride 2,
- * plus a 1x1x1 conv of depth stride 2 of the input -> Add -> Relu -> Conv 1x3x3 of stride 1x2x2
- * -> Mul by a per-channel [1, C, 1, 1, 1] constant (an operand 3-D regions do not take). */
+ * plus a 1x1x1 conv of depth stride 2 of the input -> Add -> Relu -> S3D's branches (a 1x1x1
+ * conv; a 3x3x3 MaxPool and a 1x1x1 conv) -> Concat -> Conv 1x3x3 of stride 1x2x2 -> Mul by a
+ * per-channel [1, C, 1, 1, 1] constant (an operand 3-D regions do not take). */
 static const int64_t X3_DIMS[5] = {1, 16, 4, 10, 9};
 
 static int add_conv3(struct mixrt_graph *g, int x, int64_t M, const int64_t *k, const int64_t *s, const int64_t *pd,
@@ -863,7 +864,15 @@ static void build_conv3d(struct mixrt_graph *g, int *n_in, struct mixrt_tensor *
     for (int i = 0; i < 5; i++) d2[i] = g->values[out_of(g, c2)].dims[i].value;
     int ad = add_node(g, "Add", 2, (int[]){out_of(g, c2), out_of(g, ds)}, "ad", 5, d2);
     int r2 = add_node(g, "Relu", 1, (int[]){out_of(g, ad)}, "r2", 5, d2);
-    int c3 = add_conv3(g, out_of(g, r2), 16, k133, s2hw, p011, true, "c3");
+    /* S3D's inception branches: a 1x1x1 conv, and a 3x3x3 max pool then a 1x1x1 conv, concatenated. */
+    int b1 = add_conv3(g, out_of(g, r2), 8, k111, s1, p0, true, "b1");
+    int mp = add_node(g, "MaxPool", 1, (int[]){out_of(g, r2)}, "mp", 5, d2);
+    node_attr_ints(g, mp, "kernel_shape", 3, (int64_t[]){3, 3, 3});
+    node_attr_ints(g, mp, "pads", 6, (int64_t[]){1, 1, 1, 1, 1, 1});
+    int b2 = add_conv3(g, out_of(g, mp), 8, k111, s1, p0, true, "b2");
+    int cc = add_node(g, "Concat", 2, (int[]){out_of(g, b1), out_of(g, b2)}, "cc", 5, d2);
+    node_attr_int(g, cc, "axis", 1);
+    int c3 = add_conv3(g, out_of(g, cc), 16, k133, s2hw, p011, true, "c3");
     int64_t d3[5];
     for (int i = 0; i < 5; i++) d3[i] = g->values[out_of(g, c3)].dims[i].value;
     int sc = add_const_uniform(ctx, g, "sc", MIXRT_DTYPE_F32, 5, (int64_t[]){1, 16, 1, 1, 1}, 1.0);
@@ -900,7 +909,7 @@ static void check_conv3d_engines(const char *path, const struct mixrt_tensor *x)
             convs++;
             last += !strncmp(li.kernel, "dnnl_", 5) || !strcmp(li.kernel, "ref"); /* where oneDNN is built in */
         }
-        TU_CHECK(convs == 4 && last == 4, "conv3d engine (%s): %d FusedConv layers, %d on oneDNN or the reference",
+        TU_CHECK(convs == 6 && last == 6, "conv3d engine (%s): %d FusedConv layers, %d on oneDNN or the reference",
                  bf ? "bf16" : "fp32", convs, last);
         st = mixrt_engine_run(e, 1, names, &x, &ye);
         TU_CHECK(st == MIXRT_STATUS_OK, "conv3d engine run: %s", mixrt_context_last_error(ctx));
@@ -922,18 +931,37 @@ static void check_conv3d_engines(const char *path, const struct mixrt_tensor *x)
     mixrt_engine_destroy(r);
 }
 
+/* A 3-D MaxPool alone (no convolution: no region takes it). */
+static void build_pool3d(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) {
+    int x = add_input(g, "x", MIXRT_DTYPE_F32, 5, X3_DIMS);
+    int mp = add_node(g, "MaxPool", 1, (int[]){x}, "mp", 5, (int64_t[]){1, 16, 2, 5, 4});
+    node_attr_ints(g, mp, "kernel_shape", 3, (int64_t[]){2, 2, 2});
+    node_attr_ints(g, mp, "strides", 3, (int64_t[]){2, 2, 2});
+    graph_set_output(g, out_of(g, mp));
+    in[0] = rand_tensor(MIXRT_DTYPE_F32, 5, X3_DIMS);
+    *n_in = 1;
+}
+
 static void test_passes_conv3d(void) {
+    /* A 3-D pool no region takes is still split into 2-D ones (the round after the layout pass). */
+    struct mixrt_graph *gp = check_pass("pool3d alone", build_pool3d, MIXRT_PASS_ALL | MIXRT_PASS_CONV_CPU);
+    TU_CHECK(count_op(gp, "", "MaxPool") == 2 && count_op(gp, MIXRT_DOMAIN, "MaxPool") == 0,
+             "pool3d alone: expected the 3-D MaxPool split into two 2-D ones (%d ONNX MaxPools)",
+             count_op(gp, "", "MaxPool"));
+    mixrt_graph_destroy(gp);
     /* CPU engines: the four convs channels-last, the Relus and the Add between them too; the
      * Transposes only at the entry and before the per-channel Mul. */
     struct mixrt_graph *g = check_pass("conv3d", build_conv3d, MIXRT_PASS_ALL | MIXRT_PASS_CONV_CPU);
     int last = 0;
     for (int i = 0; i < g->n_nodes; i++)
         if (!strcmp(g->nodes[i].op_type, "FusedConv")) last += mixrt_node_attr_int(&g->nodes[i], "channels_last", 0) == 1;
-    TU_CHECK(count_op(g, MIXRT_DOMAIN, "FusedConv") == 4 && last == 4 && count_op(g, "", "Transpose") == 2 &&
-                 count_op(g, "", "Mul") == 1,
-             "conv3d: expected 4 channels-last FusedConv, 2 Transposes and the Mul (%d FusedConv, %d channels-last, "
-             "%d Transposes)",
-             count_op(g, MIXRT_DOMAIN, "FusedConv"), last, count_op(g, "", "Transpose"));
+    TU_CHECK(count_op(g, MIXRT_DOMAIN, "FusedConv") == 6 && last == 6 && count_op(g, "", "Transpose") == 2 &&
+                 count_op(g, "", "Mul") == 1 && count_op(g, MIXRT_DOMAIN, "MaxPool") == 1 &&
+                 count_op(g, "", "MaxPool") == 0 && count_op(g, "", "Concat") == 1,
+             "conv3d: expected 6 channels-last FusedConv, the channels-last 3-D MaxPool (not split), the Concat, 2 "
+             "Transposes and the Mul (%d FusedConv, %d channels-last, %d Transposes, MaxPool %d com.mixrt / %d ONNX)",
+             count_op(g, MIXRT_DOMAIN, "FusedConv"), last, count_op(g, "", "Transpose"),
+             count_op(g, MIXRT_DOMAIN, "MaxPool"), count_op(g, "", "MaxPool"));
     mixrt_graph_destroy(g);
     /* Without MIXRT_PASS_CONV_CPU (CUDA engines): no 3-D channels-last. */
     g = check_pass("conv3d (no CONV_CPU)", build_conv3d, MIXRT_PASS_ALL);
@@ -942,6 +970,7 @@ static void test_passes_conv3d(void) {
             TU_CHECK(mixrt_node_attr_int(&g->nodes[i], "channels_last", 0) == 0,
                      "conv3d (no CONV_CPU): FusedConv '%s' is channels-last", g->nodes[i].name);
     TU_CHECK(count_op(g, "", "Transpose") == 0, "conv3d (no CONV_CPU): %d Transposes", count_op(g, "", "Transpose"));
+    TU_CHECK(count_op(g, "", "MaxPool") == 2, "conv3d (no CONV_CPU): the 3-D MaxPool should be split into two 2-D ones");
     mixrt_graph_destroy(g);
     /* The engine's kernels on it (oneDNN's 3-D convs as the 2-D ones they are, Winograd among
      * them) against the f64 reference engine. */

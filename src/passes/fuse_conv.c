@@ -369,7 +369,7 @@ static bool float_rank(const struct mixrt_graph *g, int vi, int r) {
 
 /* MIXRT_LAYOUT_3D=off keeps 3-D convolutions channels-first (each then reorders its input and
  * output to oneDNN's layouts and back): for measuring. */
-static bool g_3d_on(void) {
+bool mixrt_pass_layout_3d_on(void) {
     const char *e = getenv("MIXRT_LAYOUT_3D");
     return !(e && !strcmp(e, "off"));
 }
@@ -380,7 +380,7 @@ static int region_rank(const struct mixrt_pass_state *st, int ni) {
     const struct mixrt_node *n = &st->g->nodes[ni];
     int r = n->n_outputs >= 1 && n->outputs[0] >= 0 ? st->g->values[n->outputs[0]].rank : 0;
     const bool cpu = (st->flags & MIXRT_PASS_CONV_CPU) != 0;
-    return r == 4 || (r == 3 && cpu) || (r == 5 && cpu && g_3d_on()) ? r : 0;
+    return r == 4 || (r == 3 && cpu) || (r == 5 && cpu && mixrt_pass_layout_3d_on()) ? r : 0;
 }
 
 /* The channels-last twin of value v when one exists already (made earlier in this pass, or v
@@ -658,7 +658,8 @@ static int layout_kind(struct layout *L, int ni) {
                 if (n->inputs[j] >= 0 && g->values[n->inputs[j]].rank != 0) return KIND_NONE;
             return KIND_ELTWISE;
         }
-    if (r != 4 && !is_op(n, "Add") && !is_op(n, "Mul") && !is_op(n, "Sub") && !is_op(n, "Div")) return KIND_NONE;
+    if (r != 4 && r != 5 && !is_op(n, "Add") && !is_op(n, "Mul") && !is_op(n, "Sub") && !is_op(n, "Div"))
+        return KIND_NONE;
     if ((is_op(n, "MaxPool") && mixrt_node_attr_int(n, "storage_order", 0) == 0) || is_op(n, "AveragePool") ||
         is_op(n, "GlobalAveragePool"))
         return n->n_inputs == 1 ? KIND_POOL : KIND_NONE;
@@ -666,9 +667,9 @@ static int layout_kind(struct layout *L, int ni) {
      * all channels-last already: the same Concat on the last axis. */
     if (is_op(n, "Concat") && n->opset >= 4) {
         int64_t axis = mixrt_node_attr_int(n, "axis", 0);
-        if (axis != 1 && axis != -3) return KIND_NONE;
+        if (axis != 1 && axis != 1 - r) return KIND_NONE;
         for (int j = 0; j < n->n_inputs; j++)
-            if (!float_rank(g, n->inputs[j], 4) || twin_of(L, n->inputs[j]) < 0) return KIND_NONE;
+            if (!float_rank(g, n->inputs[j], r) || twin_of(L, n->inputs[j]) < 0) return KIND_NONE;
         return KIND_CONCAT;
     }
     static const char *const binary[] = {"Add", "Mul", "Sub", "Div", NULL};
@@ -728,7 +729,7 @@ static mixrt_status relayout(struct layout *L, int ni, int kind) {
         n = &g->nodes[ni];
         n->domain = MIXRT_DOMAIN, n->opset = MIXRT_DOMAIN_VERSION, n->n_outputs = 1;
     } else if (kind == KIND_CONCAT) {
-        MIXRT_TRY(attr_set_int(g, ni, "axis", 3));
+        MIXRT_TRY(attr_set_int(g, ni, "axis", r - 1));
     }
     n = &g->nodes[ni];
     n->outputs[0] = yt;

@@ -1446,6 +1446,9 @@ static mixrt_status pool3d_split(struct pass_state *st, int ni, bool *done) {
     int x = n->inputs[0], y = n->outputs[0];
     if (g->values[x].rank != 5 || g->values[y].rank != 5 || !mixrt_dtype_is_float(g->values[x].dtype))
         return MIXRT_STATUS_OK;
+    /* First round of a CPU engine's passes: whole, for a 3-D region to take (the channels-last
+     * pool runs 3-D natively); the next round splits what no region took. */
+    if (st->flags & MIXRT_PASS_DEFER_POOL3D) return MIXRT_STATUS_OK;
     int64_t xd[5], yd[5];
     for (int i = 0; i < 5; i++)
         if ((xd[i] = g->values[x].dims[i].value) < 1 || (yd[i] = g->values[y].dims[i].value) < 1)
@@ -1648,7 +1651,18 @@ static mixrt_status run_one(struct mixrt_graph *g, unsigned flags, pass_fn fn, i
     return status;
 }
 
-mixrt_status mixrt_passes_run(struct mixrt_graph *g, unsigned flags, struct mixrt_pass_stats *stats) {
+/* g has a 3-D MaxPool / AveragePool of the default domain (pool3d_split's kind). */
+static bool has_pool3d(const struct mixrt_graph *g) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct mixrt_node *n = &g->nodes[i];
+        if (!n->domain[0] && (!strcmp(n->op_type, "MaxPool") || !strcmp(n->op_type, "AveragePool")) &&
+            n->n_inputs >= 1 && n->inputs[0] >= 0 && g->values[n->inputs[0]].rank == 5)
+            return true;
+    }
+    return false;
+}
+
+mixrt_status mixrt_passes_run(struct mixrt_graph *g, unsigned flags0, struct mixrt_pass_stats *stats) {
     struct mixrt_pass_stats local;
     if (!stats) stats = &local;
     memset(stats, 0, sizeof(*stats));
@@ -1659,8 +1673,11 @@ mixrt_status mixrt_passes_run(struct mixrt_graph *g, unsigned flags, struct mixr
     mixrt_status status = mixrt_graph_toposort(g, &g->order);
     if (status != MIXRT_STATUS_OK) return status;
     bool changed = true;
+    const bool defer3d = (flags0 & MIXRT_PASS_CONV_CPU) && (flags0 & MIXRT_PASS_LAYOUT) &&
+                         mixrt_pass_layout_3d_on() && has_pool3d(g);
     for (int iter = 0; changed && iter < 64; iter++) { /* torch exports fold shapes one block per round */
-        changed = false;
+        const unsigned flags = iter == 0 && defer3d ? flags0 | MIXRT_PASS_DEFER_POOL3D : flags0;
+        changed = iter == 0 && defer3d; /* a second round splits the 3-D pools no region took */
         /* Shape folding, the fold size check and Cast elimination read inferred types. */
         if ((flags & (MIXRT_PASS_SHAPE_FOLD | MIXRT_PASS_CONST_FOLD | MIXRT_PASS_CAST_ELIM)) &&
             (status = mixrt_graph_infer(g, NULL)) != MIXRT_STATUS_OK)

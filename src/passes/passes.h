@@ -45,11 +45,14 @@ enum mixrt_pass_flags {
     MIXRT_PASS_MERGE_MATMUL = 1u << 11,
     /* What only the CPU's conv kernels take (fuse_conv.c): Gelu as a FusedConv activation,
      * channels-last regions of 1-D convolutions (with their InstanceNormalization, Gelu and
-     * per-channel Mul/Add). Not in MIXRT_PASS_ALL: CUDA's conv kernels refuse both. */
+     * per-channel Mul/Add) and of 3-D ones. Not in MIXRT_PASS_ALL: CUDA's conv kernels refuse both. */
     MIXRT_PASS_CONV_CPU = 1u << 12,
     /* Decomposed RMSNorm (Llama, Mistral, Qwen2, T5) -> com.mixrt RMSNormalization
      * (fuse_transformer.c). Not in MIXRT_PASS_ALL: CPU kernels only (CUDA runs the pieces). */
     MIXRT_PASS_RMSNORM = 1u << 13,
+    /* Internal (mixrt_passes_run sets it for its first round): 3-D pools are left whole, so the
+     * layout pass may take them into a channels-last 3-D region; the next round splits the rest. */
+    MIXRT_PASS_DEFER_POOL3D = 1u << 30,
 };
 
 /* Nodes each pass removed (summed over the fixed-point iterations). */
