@@ -972,8 +972,8 @@ static void test_passes_conv3d(void) {
     TU_CHECK(count_op(g, "", "Transpose") == 0, "conv3d (no CONV_CPU): %d Transposes", count_op(g, "", "Transpose"));
     TU_CHECK(count_op(g, "", "MaxPool") == 2, "conv3d (no CONV_CPU): the 3-D MaxPool should be split into two 2-D ones");
     mixrt_graph_destroy(g);
-    /* The engine's kernels on it (oneDNN's 3-D convs as the 2-D ones they are, Winograd among
-     * them) against the f64 reference engine. */
+    /* The engine's kernels on it (oneDNN's 3-D convs as the 2-D ones they are) against the f64
+     * reference engine. */
     struct mixrt_graph *g0 = new_graph();
     struct mixrt_tensor *in[4] = {NULL};
     int n_in = 0;
