@@ -54,31 +54,48 @@ void mixrt_gemv_row_bf16w_avx512(const float *x, size_t k, const uint16_t *w, si
  * output at the end. R is a constant in each instance (the switches below). */
 /* y [R][N], columns [j0, j1) = a[:, k0:k1] B[k0:k1, j0:j1] (B [K][N], a's rows lda apart):
  * 8 rows of B at a time, each read along the span's contiguous columns (8 sequential streams),
- * y's span accumulated across the row blocks. Serves a wide span on one thread (the 64-column
+ * y's span accumulated across the steps. The 8 rows of a step lie (k1 - k0) / 8 rows apart, so
+ * each stream walks its own contiguous eighth of the range: with 8 consecutive rows a step (the
+ * first form), narrow rows put several streams in one 4 KiB page, where the prefetchers lose them
+ * (GPT-2's c_proj at one decoding step, 3072 x 768 bf16, a thread's half: ~13-22 GB/s that way,
+ * 27-28 spread, in alternating runs; c_fc, 768 x 3072, the same both ways). The rows
+ * left over (fewer than 8) go as one last step. Serves a wide span on one thread (the 64-column
  * strips below walk all K rows at B's row pitch: on GPT-2's tied LM head, 768 x 50257 f32, a
  * 201 KB pitch, one page per 256 bytes read, ~20 GB/s) and a thread's share of K over all
  * columns (one contiguous block of B). */
 #define KN_RB 8
+static inline __attribute__((always_inline)) void kn_step(const float *a, const int R, size_t lda, const size_t *rows,
+                                                          const int nr, bool first, const void *b, const bool bf,
+                                                          size_t N, size_t j0, size_t j1, float *y) {
+    __m512 x[4][KN_RB];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < KN_RB; t++) x[r][t] = _mm512_set1_ps(t < nr ? a[(size_t)r * lda + rows[t]] : 0.0f);
+    for (size_t j = j0; j < j1; j += 16) {
+        const __mmask16 m = left_mask(j1 - j);
+        __m512 acc[4];
+        for (int r = 0; r < R; r++)
+            acc[r] = !first ? _mm512_maskz_loadu_ps(m, y + (size_t)r * N + j) : _mm512_setzero_ps();
+        for (int t = 0; t < nr; t++) {
+            const __m512 w = wload(b, rows[t] * N + j, m, bf);
+            for (int r = 0; r < R; r++) acc[r] = _mm512_fmadd_ps(x[r][t], w, acc[r]);
+        }
+        for (int r = 0; r < R; r++) _mm512_mask_storeu_ps(y + (size_t)r * N + j, m, acc[r]);
+    }
+}
+
 static inline __attribute__((always_inline)) void kn_krange(const float *a, const int R, size_t lda, size_t k0,
                                                             size_t k1, const void *b, const bool bf, size_t N,
                                                             size_t j0, size_t j1, float *y) {
-    for (size_t i0 = k0; i0 < k1; i0 += KN_RB) {
-        const int nr = k1 - i0 >= KN_RB ? KN_RB : (int)(k1 - i0);
-        __m512 x[4][KN_RB];
-        for (int r = 0; r < R; r++)
-            for (int t = 0; t < KN_RB; t++)
-                x[r][t] = _mm512_set1_ps(t < nr ? a[(size_t)r * lda + i0 + (size_t)t] : 0.0f);
-        for (size_t j = j0; j < j1; j += 16) {
-            const __mmask16 m = left_mask(j1 - j);
-            __m512 acc[4];
-            for (int r = 0; r < R; r++)
-                acc[r] = i0 != k0 ? _mm512_maskz_loadu_ps(m, y + (size_t)r * N + j) : _mm512_setzero_ps();
-            for (int t = 0; t < nr; t++) {
-                const __m512 w = wload(b, (i0 + (size_t)t) * N + j, m, bf);
-                for (int r = 0; r < R; r++) acc[r] = _mm512_fmadd_ps(x[r][t], w, acc[r]);
-            }
-            for (int r = 0; r < R; r++) _mm512_mask_storeu_ps(y + (size_t)r * N + j, m, acc[r]);
-        }
+    const size_t L = (k1 - k0) / KN_RB;
+    size_t rows[KN_RB] = {0};
+    for (size_t i = 0; i < L; i++) {
+        for (int t = 0; t < KN_RB; t++) rows[t] = k0 + i + (size_t)t * L;
+        kn_step(a, R, lda, rows, KN_RB, i == 0, b, bf, N, j0, j1, y);
+    }
+    const int left = (int)(k1 - k0 - L * KN_RB);
+    if (left > 0 || L == 0) {
+        for (int t = 0; t < left; t++) rows[t] = k0 + L * KN_RB + (size_t)t;
+        kn_step(a, R, lda, rows, left, L == 0, b, bf, N, j0, j1, y);
     }
 }
 
