@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "onnx/export.h"
 #include "testutil.h"
 
 mixrt_context_t kh_ctx;
@@ -305,4 +306,16 @@ struct mixrt_tensor kh_guarded_copy(const struct mixrt_tensor *t, struct kh_guar
 void kh_guard_free(struct kh_guarded *gd) {
     if (gd->map) munmap(gd->map, gd->map_size);
     gd->map = NULL;
+}
+
+bool kh_export_model(mixrt_context_t ctx, const struct mixrt_graph *g, const char *path) {
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    mixrt_status st = mixrt_onnx_export(ctx, g, NULL, &buf, &len);
+    FILE *f = st == MIXRT_STATUS_OK ? fopen(path, "wb") : NULL;
+    bool ok = f && fwrite(buf, 1, len, f) == len;
+    if (f && fclose(f)) ok = false;
+    if (buf) mixrt_free(ctx, buf, len);
+    TU_CHECK(ok, "exporting %s: %s", path, st == MIXRT_STATUS_OK ? "write failed" : mixrt_context_last_error(ctx));
+    return ok;
 }

@@ -105,4 +105,7 @@ bool kh_guard_alloc(struct kh_guarded *gd, size_t n, bool at_end);
 struct mixrt_tensor kh_guarded_copy(const struct mixrt_tensor *t, struct kh_guarded *gd, bool at_end);
 void kh_guard_free(struct kh_guarded *gd);
 
+/* Writes g as an ONNX model to path (one check; false when export or the write failed). */
+bool kh_export_model(mixrt_context_t ctx, const struct mixrt_graph *g, const char *path);
+
 #endif

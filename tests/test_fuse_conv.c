@@ -19,8 +19,8 @@
 #include "backend/cpu/eltwise_impl.h"
 #include "backend/cpu/gemv_impl.h"
 #include "engine/engine_impl.h"
+#include "kernel_harness.h"
 #include "mixrt/mixrt_engine.h"
-#include "onnx/export.h"
 #include "testutil.h"
 #include "graph_build.h"
 
@@ -901,16 +901,16 @@ static void check_conv3d_engines(const char *path, const struct mixrt_tensor *x)
         mixrt_status st = mixrt_engine_build(ctx, path, &o, &e);
         TU_CHECK(st == MIXRT_STATUS_OK, "conv3d engine (%s): %s", bf ? "bf16" : "fp32", mixrt_context_last_error(ctx));
         if (st != MIXRT_STATUS_OK) continue;
-        int last = 0, convs = 0;
+        int on_dnnl = 0, convs = 0;
         for (size_t i = 0; i < mixrt_engine_layer_count(e); i++) {
             struct mixrt_layer_info li;
             mixrt_engine_get_layer(e, i, &li);
             if (strcmp(li.op_type, "FusedConv")) continue;
             convs++;
-            last += !strncmp(li.kernel, "dnnl_", 5) || !strcmp(li.kernel, "ref"); /* where oneDNN is built in */
+            on_dnnl += !strncmp(li.kernel, "dnnl_", 5) || !strcmp(li.kernel, "ref"); /* where oneDNN is built in */
         }
-        TU_CHECK(convs == 6 && last == 6, "conv3d engine (%s): %d FusedConv layers, %d on oneDNN or the reference",
-                 bf ? "bf16" : "fp32", convs, last);
+        TU_CHECK(convs == 6 && on_dnnl == 6, "conv3d engine (%s): %d FusedConv layers, %d on oneDNN or the reference",
+                 bf ? "bf16" : "fp32", convs, on_dnnl);
         st = mixrt_engine_run(e, 1, names, &x, &ye);
         TU_CHECK(st == MIXRT_STATUS_OK, "conv3d engine run: %s", mixrt_context_last_error(ctx));
         if (st == MIXRT_STATUS_OK) {
@@ -981,15 +981,7 @@ static void test_passes_conv3d(void) {
     build_conv3d(g0, &n_in, in);
     char path[64];
     snprintf(path, sizeof(path), "test_conv3d_%d.onnx", (int)getpid());
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    TU_CHECK(mixrt_onnx_export(ctx, g0, NULL, &buf, &len) == MIXRT_STATUS_OK, "conv3d: export: %s",
-             mixrt_context_last_error(ctx));
-    FILE *f = buf ? fopen(path, "wb") : NULL;
-    bool ok = f && fwrite(buf, 1, len, f) == len;
-    if (f) fclose(f);
-    if (buf) mixrt_free(ctx, buf, len);
-    TU_CHECK(ok, "conv3d: writing %s", path);
+    const bool ok = kh_export_model(ctx, g0, path);
     if (ok) check_conv3d_engines(path, in[0]);
     remove(path);
     mixrt_tensor_destroy(ctx, in[0]);

@@ -144,21 +144,6 @@ static double *run_graph(struct mixrt_graph *g, int n_in, struct mixrt_tensor **
 
 /* ---- (a) the pass ------------------------------------------------------------------------ */
 
-/* Writes g as an ONNX model to path. */
-static bool export_model(const struct mixrt_graph *g, const char *path) {
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    mixrt_status st = mixrt_onnx_export(ctx, g, NULL, &buf, &len);
-    TU_CHECK(st == MIXRT_STATUS_OK, "export: %s", mixrt_context_last_error(ctx));
-    if (st != MIXRT_STATUS_OK) return false;
-    FILE *f = fopen(path, "wb");
-    bool ok = f && fwrite(buf, 1, len, f) == len;
-    if (f) fclose(f);
-    mixrt_free(ctx, buf, len);
-    TU_CHECK(ok, "writing %s", path);
-    return ok;
-}
-
 /* Engines (fp32; bf16 by --layer-precision) from the unfused model against its f64 reference engine. */
 static void check_engines(const char *path) {
     mixrt_engine_t r = NULL;
@@ -226,7 +211,7 @@ static void test_chain_fuses(void) {
         if (d == 0) {
             char path[256];
             snprintf(path, sizeof(path), "/tmp/mixrt_test_fuse_eltwise_%d.onnx", (int)getpid());
-            if (export_model(g, path)) check_engines(path);
+            if (kh_export_model(ctx, g, path)) check_engines(path);
             unlink(path);
         }
         struct mixrt_pass_stats stats;

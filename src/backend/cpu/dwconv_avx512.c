@@ -48,12 +48,6 @@ DW_INLINE __m256i to_bf16_hw(__m512 v) {
     return h;
 }
 
-/* HardSwish as the element-wise kernel computes it ((x + 3) / 6 clamped: no cancellation near -3). */
-DW_INLINE __m512 hswish(__m512 x) {
-    const __m512 h = _mm512_mul_ps(_mm512_add_ps(x, _mm512_set1_ps(3.0f)), _mm512_set1_ps(1.0f / 6.0f));
-    return _mm512_mul_ps(x, _mm512_max_ps(_mm512_min_ps(h, _mm512_set1_ps(1.0f)), _mm512_setzero_ps()));
-}
-
 /* What every output's epilogue reads, copied out of the row's operands into locals: the
  * stores go through may-alias vector types, so fields read through a pointer would be reloaded
  * after each one. */
@@ -83,7 +77,7 @@ DW_INLINE void finish(const struct dw_epi e, const bool bf, const bool tail, __m
         break;
     }
     case MIXRT_DWCONV_ACT_SILU: v = mixrt_v_silu_bf16(v); break;
-    case MIXRT_DWCONV_ACT_HSWISH: v = hswish(v); break;
+    case MIXRT_DWCONV_ACT_HSWISH: v = mixrt_v_hardswish(v); break;
     default: break;
     }
     if (e.y_bf16) {
@@ -145,7 +139,7 @@ DW_INLINE void finish_block(const struct dw_epi e, const bool bf, const bool tai
         break;
     case MIXRT_DWCONV_ACT_HSWISH:
 #pragma GCC unroll 8
-        for (int j = 0; j < NB; j++) acc[j] = hswish(acc[j]);
+        for (int j = 0; j < NB; j++) acc[j] = mixrt_v_hardswish(acc[j]);
         break;
     default: break;
     }
@@ -304,7 +298,7 @@ DW_INLINE void act2(const struct dw_epi e, __m512 *lo, __m512 *hi) {
         *hi = _mm512_mask_mul_ps(*hi, _mm512_cmp_ps_mask(*hi, _mm512_setzero_ps(), _CMP_LT_OQ), *hi, e.p0);
         break;
     case MIXRT_DWCONV_ACT_SILU: *lo = mixrt_v_silu_bf16(*lo), *hi = mixrt_v_silu_bf16(*hi); break;
-    case MIXRT_DWCONV_ACT_HSWISH: *lo = hswish(*lo), *hi = hswish(*hi); break;
+    case MIXRT_DWCONV_ACT_HSWISH: *lo = mixrt_v_hardswish(*lo), *hi = mixrt_v_hardswish(*hi); break;
     default: break;
     }
 }

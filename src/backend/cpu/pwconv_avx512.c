@@ -21,11 +21,6 @@
  * them; below 1.2e-38 either way). */
 PW_INLINE __m256i to_bf16(__m512 v) { return (__m256i)_mm512_cvtneps_pbh(v); }
 
-PW_INLINE __m512 hswish(__m512 x) {
-    const __m512 h = _mm512_mul_ps(_mm512_add_ps(x, _mm512_set1_ps(3.0f)), _mm512_set1_ps(1.0f / 6.0f));
-    return _mm512_mul_ps(x, _mm512_max_ps(_mm512_min_ps(h, _mm512_set1_ps(1.0f)), _mm512_setzero_ps()));
-}
-
 /* The pair of input channels p of row x as one dword; with odd K the last pair holds channel
  * K - 1 alone (its weight partner is zero; the word past the row is not read). */
 PW_INLINE __m512i pair(const uint16_t *x, int64_t p) {
@@ -57,7 +52,7 @@ PW_INLINE void finish(const struct pw_epi e, __m512 v, const uint16_t *z, void *
         break;
     }
     case MIXRT_PW_ACT_SILU: v = mixrt_v_silu_bf16(v); break;
-    case MIXRT_PW_ACT_HSWISH: v = hswish(v); break;
+    case MIXRT_PW_ACT_HSWISH: v = mixrt_v_hardswish(v); break;
     default: break;
     }
     if (e.y_f32) {

@@ -1,4 +1,4 @@
-/* silu_avx512.h - x sigmoid(x) for values rounded to bf16 next, as an inline for the AVX-512
+/* silu_avx512.h - x sigmoid(x) for values rounded to bf16 next (and HardSwish), as inlines for the AVX-512
  * translation units (compiled with MIXRT_AVX512_FLAGS; include from nowhere else). The
  * depthwise kernel's epilogue and the element-wise span after oneDNN's bf16 convolutions
  * (eltwise_avx512.c) share it, so both round the same values the same way. */
@@ -23,6 +23,13 @@ static inline __attribute__((always_inline)) __m512 mixrt_v_silu_bf16(__m512 x) 
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.99999928f));
     const __m512 d = _mm512_add_ps(_mm512_scalef_ps(p, n), _mm512_set1_ps(1.0f));
     return _mm512_mul_ps(x, _mm512_rcp14_ps(d));
+}
+
+/* HardSwish as the element-wise kernel computes it: x min(max((x + 3) / 6, 0), 1) (no
+ * cancellation near -3); the depthwise and pointwise conv epilogues share it. */
+static inline __attribute__((always_inline)) __m512 mixrt_v_hardswish(__m512 x) {
+    const __m512 h = _mm512_mul_ps(_mm512_add_ps(x, _mm512_set1_ps(3.0f)), _mm512_set1_ps(1.0f / 6.0f));
+    return _mm512_mul_ps(x, _mm512_max_ps(_mm512_min_ps(h, _mm512_set1_ps(1.0f)), _mm512_setzero_ps()));
 }
 
 #endif /* MIXRT_BACKEND_CPU_SILU_AVX512_H */
