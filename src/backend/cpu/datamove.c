@@ -497,6 +497,87 @@ static mixrt_status gather_run(struct mixrt_kernel_ctx *k) {
 
 /* ---- Concat, Split --------------------------------------------------------------------------- */
 
+/* Concat with more than one row (a channels-last channel concat: DenseNet's layer i joins its
+ * i inputs of 32 channels, 64-byte bf16 rows, per pixel). Input by input through dm_copy made
+ * one memcpy call per input row; here short rows are copied by fixed-size moves the compiler
+ * inlines (DenseNet-121 bf16: its 62 Concats 2.1-2.2 -> 1.2-1.35 ms), a block of output rows at
+ * a time (each input read as one sequential stream into a block that stays in L2; the block's
+ * size moved the total by under 10 % from 8 KB to 1 MB). */
+#define CONCAT_MAX_IN 1024
+#define CONCAT_BLOCK_BYTES ((size_t)256 << 10)
+
+struct concat_job {
+    char *dst;
+    size_t orow;      /* output row bytes */
+    int64_t outer;    /* rows */
+    int64_t blk;      /* rows a block */
+    int n;            /* inputs with a non-empty row */
+    const char **src; /* input i's data */
+    size_t *len;      /* input i's row bytes */
+};
+
+/* n bytes from s to d, n a multiple of 1, 2, 4 or 8 as the dtype: short rows by fixed-size
+ * moves the compiler inlines, long ones by memcpy. */
+static inline void copy_row(char *d, const char *s, size_t n) {
+    if (n > 256) {
+        memcpy(d, s, n);
+        return;
+    }
+    while (n >= 32) {
+        memcpy(d, s, 32);
+        d += 32, s += 32, n -= 32;
+    }
+    if (n >= 16) {
+        memcpy(d, s, 16);
+        d += 16, s += 16, n -= 16;
+    }
+    if (n >= 8) {
+        memcpy(d, s, 8);
+        d += 8, s += 8, n -= 8;
+    }
+    if (n) memcpy(d, s, n);
+}
+
+/* Blocks [b0, b1) of the job. */
+static void concat_blocks(const struct concat_job *J, int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; b++) {
+        int64_t r0 = b * J->blk, r1 = r0 + J->blk < J->outer ? r0 + J->blk : J->outer;
+        size_t at = 0;
+        for (int i = 0; i < J->n; i++) {
+            size_t len = J->len[i];
+            const char *s = J->src[i] + (size_t)r0 * len;
+            char *d = J->dst + (size_t)r0 * J->orow + at;
+            for (int64_t r = r0; r < r1; r++, s += len, d += J->orow) copy_row(d, s, len);
+            at += len;
+        }
+    }
+}
+
+static void concat_rows(void *dst, size_t orow, int64_t outer, struct mixrt_kernel_ctx *k, int64_t axis,
+                        size_t inner_bytes) {
+    const char *src[CONCAT_MAX_IN];
+    size_t len[CONCAT_MAX_IN];
+    int n = 0;
+    for (int i = 0; i < k->n_in; i++) {
+        size_t l = (size_t)k->in[i]->dims[axis] * inner_bytes;
+        if (!l) continue;
+        src[n] = k->in[i]->data, len[n] = l, n++;
+    }
+    int64_t blk = (int64_t)(CONCAT_BLOCK_BYTES / (orow ? orow : 1));
+    if (blk < 1) blk = 1;
+    struct concat_job J = {dst, orow, outer, blk, n, src, len};
+    int64_t nblk = (outer + blk - 1) / blk;
+    int nt = dm_threads((size_t)outer * orow, nblk);
+    if (nt > 1) {
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static)
+#endif
+        for (int t = 0; t < nt; t++) concat_blocks(&J, nblk * t / nt, nblk * (t + 1) / nt);
+    } else {
+        concat_blocks(&J, 0, nblk);
+    }
+}
+
 static mixrt_status concat_run(struct mixrt_kernel_ctx *k) {
     const struct mixrt_tensor *x0 = mixrt_kernel_opt_input(k, 0);
     if (!fast_tensor(x0) || k->n_in < 1) return mixrt_cpu_run_reference(k);
@@ -521,6 +602,10 @@ static mixrt_status concat_run(struct mixrt_kernel_ctx *k) {
     size_t es = mixrt_dtype_size(x0->dtype);
     int64_t outer = prod(dims, 0, (int)axis), inner = prod(dims, (int)axis + 1, x0->rank);
     int64_t orow = dims[axis] * inner, at = 0;
+    if (outer > 1 && k->n_in <= CONCAT_MAX_IN) {
+        concat_rows(o->data, (size_t)orow * es, outer, k, axis, (size_t)inner * es);
+        return MIXRT_STATUS_OK;
+    }
     /* input i is a [outer, d_i*inner] block copied into columns [at, at + d_i*inner) */
     for (int i = 0; i < k->n_in; i++) {
         const struct mixrt_tensor *x = k->in[i];
