@@ -1023,7 +1023,6 @@ static int profile_run(mixrt_context_t ctx, struct row *r, size_t k, struct prof
     }
     for (size_t run = 0; run < k; run++) {
         memset(pr->sample, 0, nl * sizeof(double));
-        if (getenv("DBG_FLUSH")) { static char *fb; size_t fn = (size_t)atoi(getenv("DBG_FLUSH")) << 20; if (!fb) fb = malloc(fn); for (size_t q = 0; q < fn; q += 64) fb[q] += 1; }
         pr->last_node = -1;
         pr->t_prev = cli_now_ms();
         mixrt_status st = mixrt_engine_run_observed(
