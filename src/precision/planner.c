@@ -429,6 +429,7 @@ static const struct flex_op mixrt_flex_ops[] = {
     {"FusedConv", 0, true}, {"FusedMatMul", 0, true}, {"Attention", 8u, true}, /* mask (input 3) stays f32 */
     {"MaxPool", 0, false},  {"AveragePool", 0, false}, {"GlobalAveragePool", 0, false},
     {"Gelu", 0, false},     {"LayerNormalization", 0, false}, {"RMSNormalization", 0, false},
+    {"InstanceNormalization", 0, false}, /* fuse_conv.c's channels-last one (and its group norm) */
     {"Resize", 6u, false}, /* fuse_conv.c's channels-last one: roi and scales keep their dtype */
     {"ElementwiseChain", 0, false}, /* fuse_eltwise.c: X0 and every operand are T */
     {"DepthToSpace", 0, false},     /* fuse_conv.c's channels-last one */

@@ -754,6 +754,18 @@ static void binary_range(const struct binary_job *J, size_t o0, size_t o1) {
         }
         return;
     }
+#if defined(__x86_64__)
+    /* bf16 spans of both inputs (PoolFormer's pooling residuals): one AVX-512 pass widening,
+     * combining and rounding, not three through f32 staging. */
+    if (!J->f32 && ia && ib && J->fn == mixrt_elt_binary_avx512) {
+        for (size_t o = o0; o < o1; o++) {
+            mixrt_elt_binary_bf16_avx512(J->op, (const mixrt_bf16 *)J->a + oa, (const mixrt_bf16 *)J->b + ob,
+                                         (mixrt_bf16 *)J->y + o * J->inner, J->inner);
+            next_span(L, ctr, &oa, &ob);
+        }
+        return;
+    }
+#endif
     for (size_t o = o0; o < o1; o++) {
         if (J->f32)
             J->fn(J->op, (const float *)J->a + oa, ia, (const float *)J->b + ob, ib, (float *)J->y + o * J->inner,

@@ -297,6 +297,28 @@ void mixrt_elt_binary_row_bf16_avx512(enum mixrt_elt_op op, const mixrt_bf16 *g,
     }
 }
 
+/* y = a op b over n bf16 elements of both: widened exactly, combined in f32, rounded once. */
+#define BF16_BIN_LOOP(OP)                                                                                              \
+    for (size_t i = 0; i < n; i += 16) {                                                                               \
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : tail_mask(n - i);                                        \
+        const __m512 av = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, ab + i)), 16)); \
+        const __m512 bv = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, bb + i)), 16)); \
+        _mm256_mask_storeu_epi16(yb + i, m, mixrt_v_bf16_rne(v_binary(OP, av, bv)));                                  \
+    }
+
+void mixrt_elt_binary_bf16_avx512(enum mixrt_elt_op op, const mixrt_bf16 *a, const mixrt_bf16 *b, mixrt_bf16 *y,
+                                  size_t n) {
+    const uint16_t *ab = (const uint16_t *)a, *bb = (const uint16_t *)b;
+    uint16_t *yb = (uint16_t *)y;
+    switch (op) {
+    case ELT_ADD: BF16_BIN_LOOP(ELT_ADD) break;
+    case ELT_SUB: BF16_BIN_LOOP(ELT_SUB) break;
+    case ELT_MUL: BF16_BIN_LOOP(ELT_MUL) break;
+    default: BF16_BIN_LOOP(op) break;
+    }
+}
+#undef BF16_BIN_LOOP
+
 void mixrt_elt_silu_bf16_avx512(const float *x, float *y, size_t n) {
     size_t i = 0;
     for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, mixrt_v_silu_bf16(_mm512_loadu_ps(x + i)));

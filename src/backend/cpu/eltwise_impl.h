@@ -55,6 +55,10 @@ mixrt_elt_binary_fn mixrt_elt_binary_isa(void);
  * place over v[0..n), by the unary spans above (exact forms) on this CPU's ISA: the kernels that
  * finish an f32 row themselves (conv1x1_gemv, the depthwise kernel's staged rows). */
 void mixrt_elt_fconv_act(enum mixrt_fconv_act act, float p0, float p1, float *v, size_t n);
+/* y[j] = op(a[j], b[j]) for j < n, binary ops only, both bf16: widened exactly, the op in f32, one
+ * rounding as mixrt_f32_to_bf16. Call only when mixrt_elt_has_avx512(). */
+void mixrt_elt_binary_bf16_avx512(enum mixrt_elt_op op, const mixrt_bf16 *a, const mixrt_bf16 *b, mixrt_bf16 *y,
+                                  size_t n);
 /* y[j] = op(g[j], row[j]) (row_first: op(row[j], g[j])) for j < n, binary ops only: g widened
  * exactly, the op in f32, one rounding to bf16 as mixrt_f32_to_bf16. A per-channel operand
  * (squeeze-excite's gate) against rows of channels too long for the staged spans' tiles.

@@ -800,32 +800,52 @@ static bool in_supports(const struct mixrt_graph *g, const struct mixrt_node *n,
 #define IN_LAST_COLS 64
 #define IN_LAST_ROW_FLOATS 4096
 
-/* Channels c0 .. c0 + nc of x [S, C]: each one's f64 mean in m[j] and sum of squared deviations
- * from it in q[j]. */
-static void in_last_moments(const float *x, size_t S, size_t C, size_t c0, size_t nc, double *m, double *q) {
+/* Element i of a channels-last row: f32, or bf16 widened exactly. */
+static inline float in_last_at(const void *x, bool bf, size_t i) {
+    if (!bf) return ((const float *)x)[i];
+    uint32_t u = (uint32_t)((const uint16_t *)x)[i] << 16;
+    float f;
+    memcpy(&f, &u, sizeof(f));
+    return f;
+}
+
+/* Channels c0 .. c0 + nc of x [S, C] (f32, or bf16 when bf): each one's f64 mean in m[j] and
+ * sum of squared deviations from it in q[j]. */
+static void in_last_moments(const void *x, bool bf, size_t S, size_t C, size_t c0, size_t nc, double *m, double *q) {
     double acc[IN_LAST_COLS];
+    float row[IN_LAST_COLS];
+    const float *xf = x;
+    const uint16_t *xh = x;
+    /* one loop per dtype, each over a row of at most IN_LAST_COLS widened into row[] */
+#define IN_LAST_ROW(s)                                                                                                 \
+    const float *r = xf + (s) * C + c0;                                                                                \
+    if (bf) {                                                                                                          \
+        for (size_t j = 0; j < nc; j++) row[j] = in_last_at(xh + (s) * C + c0, true, j);                               \
+        r = row;                                                                                                       \
+    }
     for (size_t j = 0; j < nc; j++) acc[j] = 0.0;
     for (size_t s = 0; s < S; s++) {
-        const float *r = x + s * C + c0;
+        IN_LAST_ROW(s)
         for (size_t j = 0; j < nc; j++) acc[j] += (double)r[j];
     }
     for (size_t j = 0; j < nc; j++) m[j] = S ? acc[j] / (double)S : 0.0, acc[j] = 0.0;
     for (size_t s = 0; s < S; s++) {
-        const float *r = x + s * C + c0;
+        IN_LAST_ROW(s)
         for (size_t j = 0; j < nc; j++) {
             double d = (double)r[j] - m[j];
             acc[j] += d * d;
         }
     }
+#undef IN_LAST_ROW
     for (size_t j = 0; j < nc; j++) q[j] = acc[j];
 }
 
 /* mean[j] and mlo[j]: the f64 mean as an f32 pair (mean + mlo), so x - mean keeps the digits
  * that a per-channel offset far above the spread would cost an f32 mean. */
-static void in_last_stats(const float *x, size_t S, size_t C, size_t c0, size_t nc, float eps, float *mean, float *mlo,
-                          float *inv) {
+static void in_last_stats(const void *x, bool bf, size_t S, size_t C, size_t c0, size_t nc, float eps, float *mean,
+                          float *mlo, float *inv) {
     double m[IN_LAST_COLS], q[IN_LAST_COLS];
-    in_last_moments(x, S, C, c0, nc, m, q);
+    in_last_moments(x, bf, S, C, c0, nc, m, q);
     for (size_t j = 0; j < nc; j++) {
         mean[j] = (float)m[j];
         mlo[j] = (float)(m[j] - (double)mean[j]);
@@ -877,6 +897,7 @@ static mixrt_status in_run(struct mixrt_kernel_ctx *k, bool last) {
     size_t S = N && C ? n / (N * C) : 0;
     float *sc = NULL, *bi = NULL, *xo = NULL, *yo = NULL, *ys = NULL, *st = NULL;
     double *mom = NULL;
+    bool oom = false;
     const float *xs = NULL;
     struct mixrt_tensor *y = NULL;
     sc = param_f32(k, 1, C, &status);
@@ -906,9 +927,9 @@ static mixrt_status in_run(struct mixrt_kernel_ctx *k, bool last) {
     if (n == 0) goto fail;
     if (last && !(st = falloc(k, 3 * C))) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
     if (grouped && !(mom = mixrt_alloc(k->ctx, 2 * C * sizeof(double)))) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
-    MIXRT_TRY(load_f32(k, x, &xs, &xo));
-    MIXRT_TRY(out_f32(k, y, &ys, &yo));
     if (!last) {
+        MIXRT_TRY(load_f32(k, x, &xs, &xo));
+        MIXRT_TRY(out_f32(k, y, &ys, &yo));
         const struct mixrt_nnops_isa *isa = mixrt_nnops_isa();
         for (size_t p = 0; p < N * C; p++) {
             const float *xr = xs + p * S;
@@ -917,20 +938,25 @@ static mixrt_status in_run(struct mixrt_kernel_ctx *k, bool last) {
             float a = inv * sc[p % C], b = bi[p % C];
             for (size_t i = 0; i < S; i++) yr[i] = (xr[i] - m) * a + b;
         }
+        store_f32(y, ys);
     } else {
+        /* bf16 in and out as they are: widened as read, the rows of a block normalized and
+         * activated in f32 scratch, then rounded once into y. */
+        const bool xbf = x->dtype == MIXRT_DTYPE_BF16, ybf = y->dtype == MIXRT_DTYPE_BF16;
+        const size_t es = xbf ? 2 : 4, yes = ybf ? 2 : 4;
         float *mean = st, *mlo = st + C, *a = st + 2 * C;
         const int64_t nblk = (int64_t)((C + IN_LAST_COLS - 1) / IN_LAST_COLS);
         for (size_t b = 0; b < N; b++) {
-            const float *xb = xs + b * S * C;
-            float *yb = ys + b * S * C;
+            const char *xb = (const char *)x->data + b * S * C * es;
+            char *yb = (char *)y->data + b * S * C * yes;
 #pragma omp parallel for schedule(static) if (nblk > 1 && S * C >= 65536)
             for (int64_t blk = 0; blk < nblk; blk++) {
                 size_t c0 = (size_t)blk * IN_LAST_COLS, nc = C - c0 < IN_LAST_COLS ? C - c0 : IN_LAST_COLS;
                 if (grouped) {
-                    in_last_moments(xb, S, C, c0, nc, mom + c0, mom + C + c0);
+                    in_last_moments(xb, xbf, S, C, c0, nc, mom + c0, mom + C + c0);
                     continue;
                 }
-                in_last_stats(xb, S, C, c0, nc, eps, mean + c0, mlo + c0, a + c0);
+                in_last_stats(xb, xbf, S, C, c0, nc, eps, mean + c0, mlo + c0, a + c0);
                 for (size_t j = c0; j < c0 + nc; j++) a[j] *= sc[j];
             }
             if (grouped) {
@@ -939,19 +965,38 @@ static mixrt_status in_run(struct mixrt_kernel_ctx *k, bool last) {
             }
             const size_t rb = C < IN_LAST_ROW_FLOATS ? IN_LAST_ROW_FLOATS / C : 1;
             const int64_t nrb = (int64_t)((S + rb - 1) / rb);
-#pragma omp parallel for schedule(static) if (S * C >= 65536)
-            for (int64_t r = 0; r < nrb; r++) {
-                size_t s0 = (size_t)r * rb, ns = S - s0 < rb ? S - s0 : rb;
-                for (size_t s = s0; s < s0 + ns; s++) {
-                    const float *xr = xb + s * C;
-                    float *yr = yb + s * C;
-                    for (size_t j = 0; j < C; j++) yr[j] = ((xr[j] - mean[j]) - mlo[j]) * a[j] + bi[j];
+#pragma omp parallel if (S * C >= 65536)
+            {
+                /* a block's f32 rows: y itself when f32, else this thread's scratch */
+                float *tmp = ybf ? mixrt_alloc(k->ctx, rb * C * sizeof(float)) : NULL;
+#pragma omp for schedule(static)
+                for (int64_t r = 0; r < nrb; r++) {
+                    if (ybf && !tmp) continue;
+                    size_t s0 = (size_t)r * rb, ns = S - s0 < rb ? S - s0 : rb;
+                    float *yf = ybf ? tmp : (float *)yb + s0 * C;
+                    for (size_t s = s0; s < s0 + ns; s++) {
+                        float *yr = yf + (s - s0) * C;
+                        if (xbf) {
+                            const uint16_t *xr = (const uint16_t *)xb + s * C;
+                            for (size_t j = 0; j < C; j++) yr[j] = in_last_at(xr, true, j);
+                            for (size_t j = 0; j < C; j++) yr[j] = ((yr[j] - mean[j]) - mlo[j]) * a[j] + bi[j];
+                        } else {
+                            const float *xr = (const float *)xb + s * C;
+                            for (size_t j = 0; j < C; j++) yr[j] = ((xr[j] - mean[j]) - mlo[j]) * a[j] + bi[j];
+                        }
+                    }
+                    if (act != MIXRT_FCONV_NONE) mixrt_elt_fconv_act(act, p0, p1, yf, ns * C);
+                    if (ybf) mixrt_f32_to_bf16(yf, (mixrt_bf16 *)yb + s0 * C, ns * C);
                 }
-                if (act != MIXRT_FCONV_NONE) mixrt_elt_fconv_act(act, p0, p1, yb + s0 * C, ns * C);
+                if (tmp) mixrt_free(k->ctx, tmp, rb * C * sizeof(float));
+                else if (ybf) {
+#pragma omp atomic write
+                    oom = true;
+                }
             }
+            if (oom) MIXRT_TRY(mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "%s", "instance norm scratch"));
         }
     }
-    store_f32(y, ys);
 fail:
     if (mom) mixrt_free(k->ctx, mom, 2 * C * sizeof(double));
     ffree(k, st, 3 * C);
