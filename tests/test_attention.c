@@ -70,6 +70,8 @@ struct cfg {
  * [g_win,1,S,S] (0 / -100), Reshape back. 0: none. */
 static int64_t g_win;
 static bool g_win_bias;
+/* Extra pass flags (MIXRT_PASS_ATTN_MASK2: one image's bias and window mask stay two masks). */
+static unsigned g_pass_extra;
 /* Swin-V2's cosine attention: the scores times a constant of one value per head ([H, 1, 1], in
  * [1, 30) as its clamped exp of a learned logit scale; bf16 [1, 8)), after any scalar scale. */
 static bool g_head_scale;
@@ -286,8 +288,16 @@ static void check_case(const struct cfg *c) {
     size_t n0, n1, n2;
     double *y0 = run(g, n_in, in, NULL, &n0);
     struct mixrt_pass_stats stats;
-    mixrt_status st = mixrt_passes_run(g, MIXRT_PASS_FUSE_ATTENTION | MIXRT_PASS_DCE, &stats);
+    mixrt_status st = mixrt_passes_run(g, MIXRT_PASS_FUSE_ATTENTION | MIXRT_PASS_DCE | g_pass_extra, &stats);
     TU_CHECK(st == MIXRT_STATUS_OK, "passes (%s): %s", cfg_str(c), mixrt_context_last_error(ctx));
+    if (g_win) { /* two masks exactly where the flag is set, the scores are one image's, and a bias exists */
+        int an = -1;
+        for (int i = 0; i < g->n_nodes; i++)
+            if (!strcmp(g->nodes[i].op_type, "Attention")) an = i;
+        bool two = (g_pass_extra & MIXRT_PASS_ATTN_MASK2) && c->b == g_win && g_win_bias;
+        TU_CHECK(an >= 0 && g->nodes[an].n_inputs == (two ? 5 : 4), "%s (windows %lld, bias %d, flags %#x): %d inputs",
+                 cfg_str(c), (long long)g_win, g_win_bias, g_pass_extra, an >= 0 ? g->nodes[an].n_inputs : -1);
+    }
     /* the head scale moved onto Q: one Mul left, of Q by the scale along Q's head axis */
     TU_CHECK(count_op(g, "Attention") == 1 && count_op(g, "Softmax") == 0 && count_op(g, "Transpose") == 0 &&
                  count_op(g, "MatMul") == 0 && count_op(g, "Mul") == (g_head_scale ? 1 : 0) &&
@@ -422,11 +432,15 @@ static void test_fusion_cases(void) {
         {2, 16, 2, 32, MIXRT_DTYPE_F32, MASK_NONE, SCALE_MUL, false, 0, 0, true, 0, false, false, false},
     };
     static const int64_t wins[] = {2, 4, 4, 2};
-    for (size_t i = 0; i < sizeof(win) / sizeof(win[0]); i++) {
-        g_win = wins[i], g_win_bias = i < 2;
-        check_case(&win[i]);
-    }
-    g_win = 0, g_win_bias = false;
+    /* and with MIXRT_PASS_ATTN_MASK2: one image's (4 of 4, 2 of 2 windows) bias and window mask
+     * as two inputs, more images' still one whole mask; a bias in every case but one */
+    for (int two = 0; two < 2; two++)
+        for (size_t i = 0; i < sizeof(win) / sizeof(win[0]); i++) {
+            g_win = wins[i], g_win_bias = two ? i != 2 : i < 2;
+            g_pass_extra = two ? MIXRT_PASS_ATTN_MASK2 : 0;
+            check_case(&win[i]);
+        }
+    g_win = 0, g_win_bias = false, g_pass_extra = 0;
     /* Swin-V2's per-head scale on the scores (either operand order), heads-first and not, with
      * masks, causal, bf16, and with the shifted windows and their bias. */
     struct cfg hsc[] = {
@@ -441,7 +455,11 @@ static void test_fusion_cases(void) {
         g_win = i >= 3 ? 2 : 0, g_win_bias = i == 3;
         check_case(&hsc[i]);
     }
-    g_head_scale = false, g_win = 0, g_win_bias = false;
+    /* a one-image window with its bias, two masks, under the head scale */
+    struct cfg hsc2 = {2, 16, 3, 32, MIXRT_DTYPE_BF16, MASK_NONE, SCALE_NONE, false, 0, 0, true, 0, false, false, false};
+    g_win = 2, g_win_bias = true, g_pass_extra = MIXRT_PASS_ATTN_MASK2;
+    check_case(&hsc2);
+    g_head_scale = false, g_win = 0, g_win_bias = false, g_pass_extra = 0;
 }
 
 /* Tile boundaries of the fast kernel (8-row blocks, 32-wide K/V panels, 16-lane vectors,

@@ -868,7 +868,7 @@ mixrt_status mixrt_engine_build(mixrt_context_t ctx, const char *model_path, con
     /* CPU engines: Gelu conv epilogues and 1-D channels-last regions too (MIXRT_CONV_CPU=off
      * leaves them out, to compare). */
     const char *conv_env = getenv("MIXRT_CONV_CPU");
-    unsigned cpu_passes = MIXRT_PASS_ALL | (unsigned)MIXRT_PASS_RMSNORM |
+    unsigned cpu_passes = MIXRT_PASS_ALL | (unsigned)MIXRT_PASS_RMSNORM | (unsigned)MIXRT_PASS_ATTN_MASK2 |
                           (conv_env && !strcmp(conv_env, "off") ? 0u : (unsigned)MIXRT_PASS_CONV_CPU);
     MIXRT_TRY(mixrt_passes_run(g, cuda ? cuda_passes : cpu_passes, NULL));
     PHASE("graph passes");

@@ -503,6 +503,7 @@ static bool attention_geom(const struct mixrt_graph *g, const struct mixrt_node 
     }
     int64_t op[4];
     if (!read_perm(n, "out_perm", 4, op)) return false;
+    if (in_at(n, 4) >= 0) return false; /* a second mask: the CPU kernels' (MIXRT_PASS_ATTN_MASK2) */
     int m = in_at(n, 3);
     int64_t md[4] = {1, 1, 1, 1}, ms[4] = {0, 0, 0, 0};
     if (m >= 0) {

@@ -4,7 +4,8 @@
  * graph output, no subgraph read) are absorbed, so the rewrite never changes another value.
  *
  * com.mixrt Attention, opset 1 (MIXRT_DOMAIN); type T: f32, f64, f16, bf16.
- *   inputs:  Q (T, rank 4), K (T, rank 4), V (T, rank 4), mask (T, optional).
+ *   inputs:  Q (T, rank 4), K (T, rank 4), V (T, rank 4), mask (T, optional), mask2 (T,
+ *            optional: a second additive mask, broadcast like the first; CPU engines only).
  *            The logical tensors are Transpose(X, x_perm) (ONNX Transpose semantics:
  *            dims[i] = X.dims[perm[i]]): Q [B, H, Sq, D], K [B, H, Sk, D] (K, not K^T),
  *            V [B, H, Sk, Dv]. B and H broadcast numpy-style (1 against n) across Q, K, V
@@ -20,7 +21,7 @@
  *            row whose scores are all -inf gives zeros), torch's guard Where(IsNaN(P), 0, P).
  *   output:  Y = Transpose(O, out_perm),
  *            O[b,h,i,:] = sum_j softmax_j(S[b,h,i,:]) V[b,h,j,:],
- *            S = scale * Q.K^T, causal fill, then + mask. */
+ *            S = scale * Q.K^T, causal fill, then + mask, then + mask2. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,7 @@ struct attn_match {
      * scores' axis 0 into [n / win_b, win_b], after constant C1 (-1: none); win_c2 -1: none. */
     int win_c1, win_c2;
     int64_t win_b;
+    bool win_two; /* one image: C1 the mask, C2 as [b, ., Sq, Sk] the second (MIXRT_PASS_ATTN_MASK2) */
     int64_t q_perm[4], k_perm[4], v_perm[4], out_perm[4];
     double scale;
     int hscale; /* a per-head constant on the scores (head_scale), -1: none */
@@ -285,7 +287,7 @@ static bool match_window_mask(const struct mixrt_pass_state *st, int s_in, const
     int64_t sd[4];
     for (int k = 0; k < 4; k++)
         if ((sd[k] = S->dims[k].value) < 1) return false;
-    if (sd[0] * sd[1] * sd[2] * sd[3] > ((int64_t)1 << 24)) return false; /* the mask is made whole */
+    const bool whole_ok = sd[0] * sd[1] * sd[2] * sd[3] <= ((int64_t)1 << 24); /* a whole mask's size */
     for (int side = 0; side < 2; side++) {
         int r1_out = a2->inputs[side], c2 = a2->inputs[1 - side];
         const struct mixrt_node *r1 = live_producer(st, r1_out);
@@ -297,9 +299,13 @@ static bool match_window_mask(const struct mixrt_pass_state *st, int s_in, const
         for (int k = 0; ok && k < 4; k++) ok = X->dims[k].value == sd[k] && (k == 0 || R->dims[k + 1].value == sd[k]);
         int64_t rd[5] = {R->dims[0].value, R->dims[1].value, sd[1], sd[2], sd[3]};
         if (!ok || !bcasts_to(g, c2, rd, 5)) continue;
+        /* One image (R's first dim 1): C2 is itself a mask of the scores [n = b, ...], kept as it
+         * is beside C1 where the CPU's kernels take two; else C1 + C2 are made one whole mask. */
+        const bool two = (st->flags & MIXRT_PASS_ATTN_MASK2) && rd[0] == 1;
+        if (!two && !whole_ok) continue;
         struct attn_match t = *m;
         if (!absorb(&t, st, r2) || !absorb(&t, st, a2) || !absorb(&t, st, r1)) return false;
-        t.win_c2 = c2, t.win_b = rd[1];
+        t.win_c2 = c2, t.win_b = rd[1], t.win_two = two;
         const struct mixrt_node *a1 = live_producer(st, xv);
         if (is_op(a1, "Add") && single_use(st, xv) && a1->n_inputs == 2 && a1->inputs[0] >= 0 && a1->inputs[1] >= 0)
             for (int s1 = 0; s1 < 2; s1++) {
@@ -491,6 +497,27 @@ static mixrt_status window_mask(struct mixrt_graph *g, const struct attn_match *
     return MIXRT_STATUS_OK;
 }
 
+/* The window mask C2 of a one-image match (m->win_two) as a rank-4 constant of the scores:
+ * its broadcast dims past the image axis, [b or 1, H or 1, Sq or 1, Sk or 1], same elements. */
+static mixrt_status window_mask2(struct mixrt_graph *g, const struct attn_match *m, int *out) {
+    const struct mixrt_value *c2 = &g->values[m->win_c2];
+    int64_t d[4] = {1, 1, 1, 1};
+    for (int k = 0; k < c2->rank && k < 4; k++) d[4 - 1 - k] = c2->dims[c2->rank - 1 - k].value;
+    struct mixrt_tensor *t = mixrt_arena_calloc(g->arena, 1, sizeof(*t));
+    if (!t) return MIXRT_STATUS_OUT_OF_MEMORY;
+    mixrt_status status = mixrt_tensor_init(g->ctx, t, c2->dtype, 4, d);
+    if (status != MIXRT_STATUS_OK) return status;
+    if (t->nbytes) memcpy(t->data, c2->init->data, t->nbytes); /* a 5th dim of C2 is 1 (bcasts_to) */
+    int vi = mixrt_graph_add_unique_value(g, c2->name, "/window_mask");
+    if (vi < 0) {
+        mixrt_tensor_release(g->ctx, t);
+        return MIXRT_STATUS_OUT_OF_MEMORY;
+    }
+    mixrt_pass_set_const(g, vi, t);
+    *out = vi;
+    return MIXRT_STATUS_OK;
+}
+
 /* Q scaled per head for m's head scale: a new Mul of m->q (the physical tensor, whose axis
  * q_perm[1] is the logical head axis) by the constant laid along that axis; its output in *out. */
 static mixrt_status scale_q(struct mixrt_graph *g, const struct attn_match *m, int64_t opset, const char *base,
@@ -534,21 +561,27 @@ static mixrt_status scale_q(struct mixrt_graph *g, const struct attn_match *m, i
 static mixrt_status rewrite(struct mixrt_pass_state *st, const struct attn_match *m, const char *base) {
     struct mixrt_graph *g = st->g;
     mixrt_status status = MIXRT_STATUS_OK;
-    int mask = m->mask, q = m->q;
-    if (m->win_c2 >= 0) MIXRT_TRY(window_mask(g, m, g->nodes[m->dead[0]].inputs[0], &mask));
+    int mask = m->mask, mask2 = -1, q = m->q;
+    if (m->win_c2 >= 0 && m->win_two) {
+        MIXRT_TRY(window_mask2(g, m, &mask2));
+        mask = m->win_c1;
+        if (mask < 0) mask = mask2, mask2 = -1;
+    } else if (m->win_c2 >= 0) {
+        MIXRT_TRY(window_mask(g, m, g->nodes[m->dead[0]].inputs[0], &mask));
+    }
     if (m->hscale >= 0) MIXRT_TRY(scale_q(g, m, g->nodes[m->dead[0]].opset, base, &q));
     char name[512];
     snprintf(name, sizeof(name), "%s_attention", base);
     int ni = mixrt_graph_add_node(g, name, "Attention", MIXRT_DOMAIN);
-    int *ins = mixrt_arena_calloc(g->arena, 4, sizeof(int));
+    int *ins = mixrt_arena_calloc(g->arena, 5, sizeof(int));
     int *outs = mixrt_arena_calloc(g->arena, 1, sizeof(int));
     struct mixrt_attr *at = mixrt_arena_calloc(g->arena, 9, sizeof(*at));
     MIXRT_CHECK(g->ctx, ni >= 0 && ins && outs && at, MIXRT_STATUS_OUT_OF_MEMORY, "out of memory");
     struct mixrt_node *nd = &g->nodes[ni];
     nd->opset = MIXRT_DOMAIN_VERSION;
-    ins[0] = q, ins[1] = m->k, ins[2] = m->v, ins[3] = mask;
+    ins[0] = q, ins[1] = m->k, ins[2] = m->v, ins[3] = mask, ins[4] = mask2;
     nd->inputs = ins;
-    nd->n_inputs = mask >= 0 ? 4 : 3;
+    nd->n_inputs = mask2 >= 0 ? 5 : mask >= 0 ? 4 : 3;
     outs[0] = m->out;
     nd->outputs = outs;
     nd->n_outputs = 1;

@@ -50,6 +50,10 @@ enum mixrt_pass_flags {
     /* Decomposed RMSNorm (Llama, Mistral, Qwen2, T5) -> com.mixrt RMSNormalization
      * (fuse_transformer.c). Not in MIXRT_PASS_ALL: CPU kernels only (CUDA runs the pieces). */
     MIXRT_PASS_RMSNORM = 1u << 13,
+    /* Attention may take a second additive mask (input 4; fuse_attention.c): Swin's shifted
+     * windows keep their position bias and window mask apart instead of one whole-scores
+     * constant. Not in MIXRT_PASS_ALL: CPU kernels only. */
+    MIXRT_PASS_ATTN_MASK2 = 1u << 14,
     /* Internal (mixrt_passes_run sets it for its first round): 3-D pools are left whole, so the
      * layout pass may take them into a channels-last 3-D region; the next round splits the rest. */
     MIXRT_PASS_DEFER_POOL3D = 1u << 30,

@@ -426,7 +426,7 @@ static const struct flex_op flex_ops[] = {
 
 /* The com.mixrt ops the fusion and layout passes make (MIXRT_DOMAIN). */
 static const struct flex_op mixrt_flex_ops[] = {
-    {"FusedConv", 0, true}, {"FusedMatMul", 0, true}, {"Attention", 8u, true}, /* mask (input 3) stays f32 */
+    {"FusedConv", 0, true}, {"FusedMatMul", 0, true}, {"Attention", 24u, true}, /* masks (inputs 3, 4) stay f32 */
     {"MaxPool", 0, false},  {"AveragePool", 0, false}, {"GlobalAveragePool", 0, false},
     {"Gelu", 0, false},     {"LayerNormalization", 0, false}, {"RMSNormalization", 0, false},
     {"InstanceNormalization", 0, false}, /* fuse_conv.c's channels-last one (and its group norm) */

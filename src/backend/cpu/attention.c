@@ -189,7 +189,7 @@ static bool attention_supports(const struct mixrt_graph *g, const struct mixrt_n
         return false;
     }
     mixrt_dtype t = MIXRT_DTYPE_UNDEFINED;
-    for (int i = 0; i < n->n_inputs && i < 4; i++) {
+    for (int i = 0; i < n->n_inputs && i < 5; i++) {
         if (n->inputs[i] < 0) {
             if (i < 3) {
                 say(why, why_size, "Q, K or V absent");
@@ -259,6 +259,14 @@ static void row_fill_mask(const struct mixrt_attention_geom *a, float *sr, size_
         else
             for (size_t j = 0; j < n; j++) sr[j] += mr[j];
     }
+    if (a->mask2) { /* the second mask (Swin's window mask beside its position bias), added after */
+        const int64_t *m2 = a->mask2_strides;
+        const float *mr = (const float *)a->mask2->data + (size_t)(b * m2[0] + h * m2[1] + i * m2[2]);
+        if (m2[3] == 0)
+            for (size_t j = 0; j < n; j++) sr[j] += mr[0];
+        else
+            for (size_t j = 0; j < n; j++) sr[j] += mr[j];
+    }
 }
 
 /* Whether the keys past n, which a causal block never scores (their value is the fill plus
@@ -270,6 +278,7 @@ static bool tail_negligible(const struct mixrt_attention_geom *a, const float *s
     const size_t sk = (size_t)a->sk;
     const int64_t *ms = a->mask_strides;
     if (n >= sk) return true;
+    if (a->mask2) return false; /* two masks: every key is scored */
     float top = a->fill;
     for (int r = 0; r < rows; r++) {
         int64_t i = i0 + r, jd = i + (a->sk - a->sq);
@@ -396,7 +405,7 @@ static void run_head_pairs(const struct mixrt_attention_geom *a, const struct mi
         }
         size_t n = block_keys(a, i0, rows), n2;
         float inv[MIXRT_ATTN_ROWS];
-        bool masked = a->causal || a->mask;
+        bool masked = a->causal || a->mask || a->mask2;
         for (;;) { /* a causal block's keys, or all when the rest is not negligible */
             isa->scores_bf16(qp, ldq, rows, kp, dp, n, a->scale, s, lds);
             if (masked)
@@ -462,7 +471,7 @@ static void run_head(const struct mixrt_attention_geom *a, const struct mixrt_at
         }
         size_t n = block_keys(a, i0, rows), n2;
         float inv[MIXRT_ATTN_ROWS];
-        bool masked = a->causal || a->mask;
+        bool masked = a->causal || a->mask || a->mask2;
         for (;;) { /* a causal block's keys, or all when the rest is not negligible */
             isa->scores(qr, ldq, rows, kp, d, n, a->scale, s, lds);
             if (masked)
@@ -523,14 +532,15 @@ static mixrt_status run_attention_fast(struct mixrt_kernel_ctx *k) {
     mixrt_status status = MIXRT_STATUS_OK;
     struct mixrt_attention_geom a;
     struct attn_scratch sc;
-    float *scratch = NULL, *mask32 = NULL;
+    float *scratch = NULL, *mask32[2] = {NULL, NULL};
     void *raw = NULL;
-    size_t raw_size = 0, mask_n = 0;
-    struct mixrt_tensor mask_f32;
+    size_t raw_size = 0, mask_n[2] = {0, 0};
+    struct mixrt_tensor mask_f32[2];
     for (int i = 0; i < 3; i++)
         if (i >= k->n_in || !k->in[i] || !fast_dtype(k->in[i]->dtype) || k->in[i]->dtype != k->in[0]->dtype)
             return mixrt_cpu_run_reference(k);
-    if (k->n_in > 3 && k->in[3] && !fast_dtype(k->in[3]->dtype)) return mixrt_cpu_run_reference(k);
+    for (int i = 3; i < k->n_in && i < 5; i++)
+        if (k->in[i] && !fast_dtype(k->in[i]->dtype)) return mixrt_cpu_run_reference(k);
     MIXRT_TRY(mixrt_attention_geometry(k, &a));
     const struct mixrt_attention_isa *isa = mixrt_attention_isa();
     bool pairs = a.x[0]->dtype == MIXRT_DTYPE_BF16 && isa->scores_bf16 && isa->pv_bf16;
@@ -553,15 +563,18 @@ static mixrt_status run_attention_fast(struct mixrt_kernel_ctx *k) {
     raw = mixrt_alloc(k->ctx, raw_size);
     if (!raw) MIXRT_TRY(mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for %zu bytes of scratch", raw_size));
     scratch = (float *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
-    if (a.mask && a.mask->dtype != MIXRT_DTYPE_F32) { /* widened once, not per row and head */
-        mask_n = mixrt_tensor_numel(a.mask);
-        if (!(mask32 = mixrt_alloc(k->ctx, (mask_n ? mask_n : 1) * sizeof(float))))
+    const struct mixrt_tensor **mp[2] = {&a.mask, &a.mask2};
+    for (int m = 0; m < 2; m++) {
+        if (!*mp[m] || (*mp[m])->dtype == MIXRT_DTYPE_F32) continue;
+        /* widened once, not per row and head */
+        mask_n[m] = mixrt_tensor_numel(*mp[m]);
+        if (!(mask32[m] = mixrt_alloc(k->ctx, (mask_n[m] ? mask_n[m] : 1) * sizeof(float))))
             MIXRT_TRY(mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for the f32 mask"));
-        mixrt_bf16_to_f32(a.mask->data, mask32, mask_n);
-        mask_f32 = *a.mask;
-        mask_f32.dtype = MIXRT_DTYPE_F32;
-        mask_f32.data = mask32;
-        a.mask = &mask_f32;
+        mixrt_bf16_to_f32((*mp[m])->data, mask32[m], mask_n[m]);
+        mask_f32[m] = **mp[m];
+        mask_f32[m].dtype = MIXRT_DTYPE_F32;
+        mask_f32[m].data = mask32[m];
+        *mp[m] = &mask_f32[m];
     }
     void *ydata = y->data;
 #ifdef _OPENMP
@@ -576,7 +589,8 @@ static mixrt_status run_attention_fast(struct mixrt_kernel_ctx *k) {
     }
 fail:
     if (raw) mixrt_free(k->ctx, raw, raw_size);
-    if (mask32) mixrt_free(k->ctx, mask32, (mask_n ? mask_n : 1) * sizeof(float));
+    for (int m = 0; m < 2; m++)
+        if (mask32[m]) mixrt_free(k->ctx, mask32[m], (mask_n[m] ? mask_n[m] : 1) * sizeof(float));
     return status;
 }
 

@@ -15,10 +15,12 @@
 struct mixrt_attention_geom {
     const struct mixrt_tensor *x[3]; /* Q, K, V */
     const struct mixrt_tensor *mask; /* NULL: none */
+    const struct mixrt_tensor *mask2; /* a second additive mask (input 4), NULL: none */
     int64_t perm[3][4], out_perm[4];
     int64_t dims[3][4];    /* logical dims of Q [B,H,Sq,D], K [B,H,Sk,D], V [B,H,Sk,Dv] */
     int64_t strides[3][4]; /* element strides of those views; 0 on broadcast B/H axes */
     int64_t mask_strides[4]; /* over [B,H,Sq,Sk], 0 where the mask broadcasts */
+    int64_t mask2_strides[4]; /* mask2's, likewise */
     int64_t b, h, sq, sk, d, dv;
     int64_t ydims[4];    /* the output's dims */
     int64_t ystrides[4]; /* element strides of O [B,H,Sq,Dv] in the output */

@@ -57,11 +57,14 @@ mixrt_status mixrt_attention_geometry(struct mixrt_kernel_ctx *k, struct mixrt_a
     }
     MIXRT_TRY(read_perm(k, "out_perm", a->out_perm));
     a->mask = mixrt_kernel_opt_input(k, 3);
-    if (a->mask) {
-        MIXRT_TRY(mixrt_kernel_check_float(k, 3));
-        if (a->mask->rank > 4)
-            return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "input #3 (mask) has rank %d, expected at most 4",
-                                      a->mask->rank);
+    a->mask2 = mixrt_kernel_opt_input(k, 4);
+    const struct mixrt_tensor *mt[2] = {a->mask, a->mask2};
+    for (int m = 0; m < 2; m++) {
+        if (!mt[m]) continue;
+        MIXRT_TRY(mixrt_kernel_check_float(k, 3 + m));
+        if (mt[m]->rank > 4)
+            return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "input #%d (mask) has rank %d, expected at most 4",
+                                      3 + m, mt[m]->rank);
     }
     a->sq = a->dims[0][2], a->d = a->dims[0][3], a->sk = a->dims[1][2], a->dv = a->dims[2][3];
     if (a->dims[1][3] != a->d || a->dims[2][2] != a->sk)
@@ -72,17 +75,19 @@ mixrt_status mixrt_attention_geometry(struct mixrt_kernel_ctx *k, struct mixrt_a
                                   (long long)a->dims[0][3], (long long)a->dims[1][0], (long long)a->dims[1][1],
                                   (long long)a->dims[1][2], (long long)a->dims[1][3], (long long)a->dims[2][0],
                                   (long long)a->dims[2][1], (long long)a->dims[2][2], (long long)a->dims[2][3]);
-    int64_t md[4] = {1, 1, 1, 1};
-    if (a->mask) {
-        for (int i = 0; i < a->mask->rank; i++) md[4 - a->mask->rank + i] = a->mask->dims[i];
-        if ((md[2] != 1 && md[2] != a->sq) || (md[3] != 1 && md[3] != a->sk))
+    int64_t md[2][4] = {{1, 1, 1, 1}, {1, 1, 1, 1}};
+    for (int m = 0; m < 2; m++) {
+        if (!mt[m]) continue;
+        for (int i = 0; i < mt[m]->rank; i++) md[m][4 - mt[m]->rank + i] = mt[m]->dims[i];
+        if ((md[m][2] != 1 && md[m][2] != a->sq) || (md[m][3] != 1 && md[m][3] != a->sk))
             return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
-                                      "input #3 (mask) has last dims [%lld,%lld], expected 1 or [Sq=%lld, Sk=%lld]",
-                                      (long long)md[2], (long long)md[3], (long long)a->sq, (long long)a->sk);
+                                      "input #%d (mask) has last dims [%lld,%lld], expected 1 or [Sq=%lld, Sk=%lld]",
+                                      3 + m, (long long)md[m][2], (long long)md[m][3], (long long)a->sq,
+                                      (long long)a->sk);
     }
     a->b = 1, a->h = 1;
-    for (int i = 0; i < 4; i++) {
-        const int64_t *d = i < 3 ? a->dims[i] : md;
+    for (int i = 0; i < 5; i++) {
+        const int64_t *d = i < 3 ? a->dims[i] : md[i - 3];
         if (!bcast(&a->b, d[0]) || !bcast(&a->h, d[1]))
             return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
                                       "batch/head dims [%lld,%lld] of input #%d do not broadcast against [%lld,%lld]",
@@ -92,12 +97,13 @@ mixrt_status mixrt_attention_geometry(struct mixrt_kernel_ctx *k, struct mixrt_a
     for (int i = 0; i < 3; i++)
         for (int d = 0; d < 2; d++)
             if (a->dims[i][d] == 1) a->strides[i][d] = 0;
-    int64_t ms[4] = {0, 0, 0, 0}, acc = 1;
-    for (int d = 3; d >= 0; d--) {
-        ms[d] = md[d] == 1 ? 0 : acc;
-        acc *= md[d];
+    for (int m = 0; m < 2; m++) {
+        int64_t *ms = m ? a->mask2_strides : a->mask_strides, acc = 1;
+        for (int d = 3; d >= 0; d--) {
+            ms[d] = md[m][d] == 1 ? 0 : acc;
+            acc *= md[m][d];
+        }
     }
-    memcpy(a->mask_strides, ms, sizeof(ms));
     a->scale = mixrt_node_attr_float(k->node, "scale", 1.0f);
     int64_t causal = mixrt_node_attr_int(k->node, "causal", 0);
     if (causal != 0 && causal != 1)
@@ -137,7 +143,8 @@ static mixrt_status run_attention(struct mixrt_kernel_ctx *k) {
     if (!s || !o) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
     const void *q = a.x[0]->data, *kk = a.x[1]->data, *v = a.x[2]->data;
     mixrt_dtype qt = a.x[0]->dtype, kt = a.x[1]->dtype, vt = a.x[2]->dtype;
-    const int64_t *qs = a.strides[0], *ks = a.strides[1], *vs = a.strides[2], *ms = a.mask_strides;
+    const int64_t *qs = a.strides[0], *ks = a.strides[1], *vs = a.strides[2], *ms = a.mask_strides,
+                  *m2 = a.mask2_strides;
     for (int64_t b = 0; b < a.b; b++)
         for (int64_t h = 0; h < a.h; h++)
             for (int64_t i = 0; i < a.sq; i++) {
@@ -155,6 +162,9 @@ static mixrt_status run_attention(struct mixrt_kernel_ctx *k) {
                     if (a.mask)
                         acc += mixrt_load_f64(a.mask->data, a.mask->dtype,
                                               (size_t)(b * ms[0] + h * ms[1] + i * ms[2] + j * ms[3]));
+                    if (a.mask2)
+                        acc += mixrt_load_f64(a.mask2->data, a.mask2->dtype,
+                                              (size_t)(b * m2[0] + h * m2[1] + i * m2[2] + j * m2[3]));
                     s[j] = acc;
                     if (acc > mx || isnan(acc)) mx = isnan(mx) ? mx : acc;
                 }
