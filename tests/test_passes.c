@@ -410,6 +410,71 @@ static struct mixrt_graph *conv_bn(mixrt_dtype dt, bool second_reader, bool bias
     return g;
 }
 
+/* Conv then Mul by a constant k of ks dims (a layer scale [3, 1, 1], one value, or a shape the
+ * fold must refuse), k on the left when k_first; a residual Add of x's 3-channel twin after it
+ * when residual; second_reader: the Conv's output is also a graph output. */
+static struct mixrt_graph *conv_mul(mixrt_dtype dt, int kr, const int64_t *kd, bool k_first, bool bias,
+                                    bool second_reader) {
+    struct mixrt_graph *g = new_graph();
+    int x = add_input(g, "x", dt, 4, (int64_t[]){1, 2, 4, 4});
+    double wv[54], bv[3], kv[48];
+    for (int i = 0; i < 54; i++) wv[i] = tu_uniform(-1, 1);
+    for (int i = 0; i < 3; i++) bv[i] = tu_uniform(-1, 1);
+    for (int i = 0; i < 48; i++) kv[i] = tu_uniform(-2, 2);
+    int w = add_const_values(ctx, g, "w", dt, 4, (int64_t[]){3, 2, 3, 3}, wv);
+    int b = add_const_values(ctx, g, "b", dt, 1, (int64_t[]){3}, bv);
+    int c = add_op_node(g, "Conv", bias ? 3 : 2, (int[]){x, w, b}, "c");
+    set_ints(g, c, "pads", 4, (int64_t[]){1, 1, 1, 1});
+    int k = add_const_values(ctx, g, "k", dt, kr, kd, kv);
+    int y = add_op_node(g, "Mul", 2, k_first ? (int[]){k, c} : (int[]){c, k}, "y");
+    graph_set_output(g, y);
+    if (second_reader) graph_set_output(g, c);
+    return g;
+}
+
+static void test_conv_mul(void) {
+    static const mixrt_dtype dts[] = {MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16};
+    static const struct {
+        int r;
+        int64_t d[4];
+        bool folds;
+    } ks[] = {{3, {3, 1, 1}, true},  {4, {1, 3, 1, 1}, true}, {1, {1}, true},    {0, {0}, true},
+              {1, {4}, false} /* on the last axis (W = 4): not per channel */,
+              {3, {3, 4, 4}, false} /* per element */,  {4, {1, 1, 4, 1}, false}};
+    struct mixrt_pass_stats st;
+    for (size_t d = 0; d < 2; d++)
+        for (size_t kc = 0; kc < sizeof(ks) / sizeof(ks[0]); kc++)
+            for (int variant = 0; variant < 4; variant++) {
+                bool k_first = variant & 1, bias = variant & 2;
+                if (!ks[kc].folds && variant) continue;
+                struct mixrt_graph *g = conv_mul(dts[d], ks[kc].r, ks[kc].d, k_first, bias, false);
+                struct mixrt_tensor *x = tensor(dts[d], 4, (int64_t[]){1, 2, 4, 4});
+                double before[48], after[48];
+                TU_CHECK(run(g, 1, (const struct mixrt_tensor *[]){x}, before, 48) == 48, "runs before");
+                TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_CONV_BN | MIXRT_PASS_CONST_FOLD | MIXRT_PASS_DCE, &st) == MIXRT_STATUS_OK, "passes: %s",
+                         mixrt_context_last_error(ctx));
+                TU_CHECK(count_op(g, "Mul") == (ks[kc].folds ? 0 : 1) && count_op(g, "Conv") == 1,
+                         "Mul by k of rank %d (%s, k first %d, bias %d): %d Mul left, expected %d", ks[kc].r,
+                         mixrt_dtype_name(dts[d]), k_first, bias, count_op(g, "Mul"), ks[kc].folds ? 0 : 1);
+                TU_CHECK(run(g, 1, (const struct mixrt_tensor *[]){x}, after, 48) == 48, "runs after");
+                /* bf16: W * k rounds once where Conv then Mul rounded twice */
+                double tol = dts[d] == MIXRT_DTYPE_F32 ? 1e-5 : 0.05, worst = 0;
+                for (int i = 0; i < 48; i++) {
+                    double e = fabs(before[i] - after[i]) / (1 + fabs(before[i]));
+                    if (e > worst) worst = e;
+                }
+                TU_CHECK(worst <= tol, "folded Conv matches Conv * k (rank %d, %s, k first %d, bias %d): worst %g",
+                         ks[kc].r, mixrt_dtype_name(dts[d]), k_first, bias, worst);
+                mixrt_tensor_destroy(ctx, x);
+                mixrt_graph_destroy(g);
+            }
+    /* the Conv's output read elsewhere too: no fold */
+    struct mixrt_graph *g = conv_mul(MIXRT_DTYPE_F32, 3, (int64_t[]){3, 1, 1}, false, true, true);
+    TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_CONV_BN | MIXRT_PASS_CONST_FOLD | MIXRT_PASS_DCE, &st) == MIXRT_STATUS_OK && count_op(g, "Mul") == 1,
+             "a Conv read twice keeps its Mul");
+    mixrt_graph_destroy(g);
+}
+
 /* ConvTranspose with kernel == stride (MIXRT_PASS_CONV_CPU) becomes a 1x1 Conv and a CRD
  * DepthToSpace computing the same (random weights and bias, f32 and bf16, strides 2 and 3,
  * with and without bias); with padding, two groups, a kernel larger than the stride, output
@@ -1456,6 +1521,7 @@ int main(void) {
     test_cast();
     test_identity_alias();
     test_conv_bn();
+    test_conv_mul();
     test_deconv_d2s();
     TU_CHECK(mixrt_context_bytes_in_use(ctx) == 0, "no leak: %zu bytes", mixrt_context_bytes_in_use(ctx));
     mixrt_context_destroy(ctx);

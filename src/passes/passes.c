@@ -1039,6 +1039,98 @@ fail:
     return status;
 }
 
+/* Folds Mul(Conv(x, W, B), c) (either operand order) into Conv(x, W', B') when c is a fixed
+ * float constant of one value per output channel (or one value), laid along the Conv output's
+ * channel axis (PoolFormer's and ConvNeXt-style layer scales, [C, 1, 1]), and only the Mul
+ * reads the Conv: W' = W * c[o], B' = B * c[o] (0 without B), in double, stored in W's dtype.
+ * A residual Add after it then fuses with the Conv like any. */
+static mixrt_status fold_conv_mul(struct pass_state *st, int mul_i, bool *done) {
+    struct mixrt_graph *g = st->g;
+    mixrt_context_t ctx = g->ctx;
+    mixrt_status status = MIXRT_STATUS_OK;
+    double *w = NULL, *b = NULL, *cv = NULL;
+    size_t nw = 0, nc = 0;
+    *done = false;
+    const struct mixrt_node *mul = &g->nodes[mul_i];
+    if (mul->domain[0] || strcmp(mul->op_type, "Mul") || mul->opset < 7 || mul->n_inputs != 2 || mul->n_outputs != 1 ||
+        mul->inputs[0] < 0 || mul->inputs[1] < 0 || mul->outputs[0] < 0)
+        return MIXRT_STATUS_OK;
+    int side = -1;
+    for (int s2 = 0; s2 < 2 && side < 0; s2++) {
+        int p = g->values[mul->inputs[s2]].producer;
+        if (p >= 0 && !st->dead[p] && !g->nodes[p].domain[0] && !strcmp(g->nodes[p].op_type, "Conv") &&
+            mixrt_graph_is_fixed_const(g, mul->inputs[1 - s2]))
+            side = s2;
+    }
+    if (side < 0) return MIXRT_STATUS_OK;
+    int c = mul->inputs[side], k = mul->inputs[1 - side];
+    int conv_i = g->values[c].producer;
+    if (mixrt_pass_count_uses(st, c) != 1) return MIXRT_STATUS_OK;
+    const struct mixrt_node *conv = &g->nodes[conv_i];
+    if (conv->n_inputs < 2 || conv->n_outputs != 1 || conv->outputs[0] != c || !mixrt_graph_is_fixed_const(g, conv->inputs[1]))
+        return MIXRT_STATUS_OK;
+    bool has_b = conv->n_inputs >= 3 && conv->inputs[2] >= 0;
+    if (has_b && !mixrt_graph_is_fixed_const(g, conv->inputs[2])) return MIXRT_STATUS_OK;
+    const struct mixrt_tensor *W = g->values[conv->inputs[1]].init, *K = g->values[k].init;
+    const struct mixrt_tensor *B = has_b ? g->values[conv->inputs[2]].init : NULL;
+    const struct mixrt_value *cvv = &g->values[c], *yv = &g->values[mul->outputs[0]];
+    if (!is_float(W->dtype) || W->rank < 3 || (B && (B->dtype != W->dtype || B->rank != 1)) || !is_float(K->dtype))
+        return MIXRT_STATUS_OK;
+    int64_t co = W->dims[0];
+    /* c: one value, or co values on the Conv output's axis 1 (all its other dims 1), no wider
+     * than the output; the Mul's output keeps the Conv's dtype and shape. */
+    int r = cvv->rank;
+    size_t kn = mixrt_tensor_numel(K);
+    if (co <= 0 || (B && B->dims[0] != co) || r < 3 || K->rank > r || yv->dtype != cvv->dtype || yv->rank != r ||
+        cvv->dtype != W->dtype || (kn != 1 && kn != (size_t)co))
+        return MIXRT_STATUS_OK;
+    for (int i = 0; i < K->rank; i++) {
+        int ax = r - K->rank + i;
+        if (K->dims[i] != 1 && !(ax == 1 && K->dims[i] == co)) return MIXRT_STATUS_OK;
+    }
+    for (int i = 0; i < r; i++)
+        if (yv->dims[i].value != cvv->dims[i].value) return MIXRT_STATUS_OK;
+
+    nw = mixrt_tensor_numel(W), nc = kn;
+    struct mixrt_tensor *tw = mixrt_arena_calloc(g->arena, 1, sizeof(*tw)), *tb = mixrt_arena_calloc(g->arena, 1, sizeof(*tb));
+    int *ins = mixrt_arena_calloc(g->arena, 3, sizeof(int));
+    if (!tw || !tb || !ins) return MIXRT_STATUS_OUT_OF_MEMORY;
+    if ((status = mixrt_tensor_to_f64(ctx, W, &w)) != MIXRT_STATUS_OK) goto fail;
+    if (B && (status = mixrt_tensor_to_f64(ctx, B, &b)) != MIXRT_STATUS_OK) goto fail;
+    if ((status = mixrt_tensor_to_f64(ctx, K, &cv)) != MIXRT_STATUS_OK) goto fail;
+    if ((status = mixrt_tensor_init(ctx, tw, W->dtype, W->rank, W->dims)) != MIXRT_STATUS_OK) goto fail;
+    if ((status = mixrt_tensor_init(ctx, tb, W->dtype, 1, &co)) != MIXRT_STATUS_OK) {
+        mixrt_tensor_release(ctx, tw);
+        goto fail;
+    }
+    size_t per = nw / (size_t)co;
+    for (int64_t o = 0; o < co; o++) {
+        double s = cv[nc == 1 ? 0 : (size_t)o];
+        for (size_t i = 0; i < per; i++)
+            mixrt_store_f64(tw->data, tw->dtype, (size_t)o * per + i, w[(size_t)o * per + i] * s);
+        mixrt_store_f64(tb->data, tb->dtype, (size_t)o, (b ? b[o] : 0.0) * s);
+    }
+    int vw, vb;
+    if ((status = add_weight_pair(g, g->nodes[conv_i].name, "_mulfold_W", tw, "_mulfold_B", tb, &vw, &vb)) !=
+        MIXRT_STATUS_OK)
+        goto fail;
+    struct mixrt_node *cn = &g->nodes[conv_i];
+    ins[0] = cn->inputs[0], ins[1] = vw, ins[2] = vb;
+    cn->inputs = ins;
+    cn->n_inputs = 3;
+    int y = g->nodes[mul_i].outputs[0];
+    cn->outputs[0] = y;
+    g->values[y].producer = conv_i;
+    g->values[c].producer = -1;
+    st->dead[mul_i] = true;
+    *done = true;
+fail:
+    if (w) mixrt_free(ctx, w, (nw ? nw : 1) * sizeof(double));
+    if (b) mixrt_free(ctx, b, (size_t)co * sizeof(double));
+    if (cv) mixrt_free(ctx, cv, (nc ? nc : 1) * sizeof(double));
+    return status;
+}
+
 /* An inference BatchNormalization of a rank-4 tensor that no Conv absorbs (DenseNet's and
  * pre-activation ResNets' BN after a Concat or an Add) becomes a depthwise 1x1 Conv with
  * W[c] = s = scale / sqrt(var + eps) and B[c] = bias - mean * s (computed in double, rounded
@@ -1622,6 +1714,7 @@ static mixrt_status pass_conv_bn(struct pass_state *st, int *removed) {
         if (status == MIXRT_STATUS_OK && !done) status = conv_dead_taps(st, ni, &done);
         if (status == MIXRT_STATUS_OK && !done) status = pool3d_split(st, ni, &done);
         if (status == MIXRT_STATUS_OK && !done) status = fold_conv_bn(st, ni, &done);
+        if (status == MIXRT_STATUS_OK && !done) status = fold_conv_mul(st, ni, &done);
         if (status == MIXRT_STATUS_OK && !done) status = bn_to_affine(st, ni, &done);
         if (status == MIXRT_STATUS_OK && !done) status = deconv_to_d2s(st, ni, &done);
         if (status == MIXRT_STATUS_OK && !done) status = scatter_rows(st, ni, &done);
