@@ -1635,10 +1635,13 @@ static void test_kernels(int only) {
      * blocks, one row, two images, row blocks of the activation (4096 values) split unevenly;
      * every activation. */
     /* num_groups (the layout pass's group norm): groups across the 64-column blocks (130 / 13),
-     * FCOS's 32 of 256, one group, groups of one channel. */
+     * FCOS's 32 of 256, one group, groups of one channel; statistics with the rows shared
+     * between threads. */
     static const int64_t inorm[][4] = {{1, 33, 1, 0},  {1, 7, 17, 0},   {2, 19, 64, 0},   {1, 1, 65, 0},
                                        {2, 41, 130, 0}, {1, 319, 512, 0}, {1, 5, 4099, 0},  {2, 41, 130, 13},
-                                       {1, 100, 256, 32}, {1, 9, 6, 1},  {1, 17, 24, 24}, {2, 3, 12, 4}};
+                                       {1, 100, 256, 32}, {1, 9, 6, 1},  {1, 17, 24, 24}, {2, 3, 12, 4},
+                                       /* rows shared between threads (one or two channel blocks, >= 64K values) */
+                                       {1, 2100, 40, 0}, {2, 1100, 96, 8}};
     for (size_t si = 0; si < sizeof(inorm) / sizeof(inorm[0]); si++)
         for (int d = 0; d < 2; d++)
             for (int act = 0; act < N_ACTS; act++) {

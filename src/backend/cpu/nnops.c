@@ -809,44 +809,78 @@ static inline float in_last_at(const void *x, bool bf, size_t i) {
     return f;
 }
 
-/* Channels c0 .. c0 + nc of x [S, C] (f32, or bf16 when bf): each one's f64 mean in m[j] and
- * sum of squared deviations from it in q[j]. */
-static void in_last_moments(const void *x, bool bf, size_t S, size_t C, size_t c0, size_t nc, double *m, double *q) {
+/* Rows [s0, s1) of channels c0 .. c0 + nc of x [S, C] (f32, or bf16 when bf): per channel the
+ * sum of the values' deviations from center[j] (square false) or of their squares, summed in
+ * f32 over blocks of IN_LAST_ROWS rows and the blocks in f64, into out[j]. The centers are
+ * close to the values (the first row's, then the mean), so x - center is exact wherever they
+ * are within a factor 2 (Sterbenz) and the f32 sums are of spread-sized terms: a per-channel
+ * offset far above the spread costs nothing. */
+#define IN_LAST_ROWS 32
+static void in_last_partial(const void *x, bool bf, size_t C, size_t c0, size_t nc, size_t s0, size_t s1,
+                            const float *center, const float *lo, bool square, double *out) {
     double acc[IN_LAST_COLS];
-    float row[IN_LAST_COLS];
-    const float *xf = x;
-    const uint16_t *xh = x;
-    /* one loop per dtype, each over a row of at most IN_LAST_COLS widened into row[] */
-#define IN_LAST_ROW(s)                                                                                                 \
-    const float *r = xf + (s) * C + c0;                                                                                \
-    if (bf) {                                                                                                          \
-        for (size_t j = 0; j < nc; j++) row[j] = in_last_at(xh + (s) * C + c0, true, j);                               \
-        r = row;                                                                                                       \
-    }
+    float blk[IN_LAST_COLS], row[IN_LAST_COLS];
     for (size_t j = 0; j < nc; j++) acc[j] = 0.0;
-    for (size_t s = 0; s < S; s++) {
-        IN_LAST_ROW(s)
-        for (size_t j = 0; j < nc; j++) acc[j] += (double)r[j];
+    for (size_t s = s0; s < s1; s += IN_LAST_ROWS) {
+        size_t se = s + IN_LAST_ROWS < s1 ? s + IN_LAST_ROWS : s1;
+        for (size_t j = 0; j < nc; j++) blk[j] = 0.0f;
+        for (size_t r = s; r < se; r++) {
+            const float *v = (const float *)x + r * C + c0;
+            if (bf) {
+                const uint16_t *h = (const uint16_t *)x + r * C + c0;
+                for (size_t j = 0; j < nc; j++) row[j] = in_last_at(h, true, j);
+                v = row;
+            }
+            if (!square)
+                for (size_t j = 0; j < nc; j++) blk[j] += v[j] - center[j];
+            else
+                for (size_t j = 0; j < nc; j++) {
+                    float d = (v[j] - center[j]) - lo[j];
+                    blk[j] += d * d;
+                }
+        }
+        for (size_t j = 0; j < nc; j++) acc[j] += (double)blk[j];
     }
-    for (size_t j = 0; j < nc; j++) m[j] = S ? acc[j] / (double)S : 0.0, acc[j] = 0.0;
-    for (size_t s = 0; s < S; s++) {
-        IN_LAST_ROW(s)
-        for (size_t j = 0; j < nc; j++) {
-            double d = (double)r[j] - m[j];
-            acc[j] += d * d;
+    for (size_t j = 0; j < nc; j++) out[j] = acc[j];
+}
+
+/* Per channel of x [S, C]: the mean m[c] and the sum of squared deviations from it q[c] (f64),
+ * over tasks of 64 channels x a share of the rows, nr shares (part holds nr x C doubles). The
+ * mean is the first row's value plus the mean deviation from it; the deviations from it are
+ * (x - hi) - lo with the mean as an f32 pair hi + lo, so its rounding does not count. */
+static void in_last_moments(const void *x, bool bf, size_t S, size_t C, size_t nr, double *part, double *m, double *q) {
+    const int64_t nblk = (int64_t)((C + IN_LAST_COLS - 1) / IN_LAST_COLS), tasks = nblk * (int64_t)nr;
+    if (S == 0) {
+        for (size_t c = 0; c < C; c++) m[c] = q[c] = 0.0;
+        return;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+#pragma omp parallel for schedule(static) if (tasks > 1 && S * C >= 65536)
+        for (int64_t t = 0; t < tasks; t++) {
+            size_t blk = (size_t)(t % nblk), sh = (size_t)(t / nblk);
+            size_t c0 = blk * IN_LAST_COLS, nc = C - c0 < IN_LAST_COLS ? C - c0 : IN_LAST_COLS;
+            size_t s0 = S * sh / nr, s1 = S * (sh + 1) / nr;
+            float ctr[IN_LAST_COLS], lo[IN_LAST_COLS];
+            for (size_t j = 0; j < nc; j++) {
+                ctr[j] = pass ? (float)m[c0 + j] : in_last_at(x, bf, c0 + j);
+                lo[j] = pass ? (float)(m[c0 + j] - (double)ctr[j]) : 0.0f;
+            }
+            in_last_partial(x, bf, C, c0, nc, s0, s1, ctr, lo, pass == 1, part + sh * C + c0);
+        }
+        for (size_t c = 0; c < C; c++) {
+            double v = 0.0;
+            for (size_t sh = 0; sh < nr; sh++) v += part[sh * C + c];
+            if (pass) q[c] = v;
+            else m[c] = (double)in_last_at(x, bf, c) + v / (double)S;
         }
     }
-#undef IN_LAST_ROW
-    for (size_t j = 0; j < nc; j++) q[j] = acc[j];
 }
 
 /* mean[j] and mlo[j]: the f64 mean as an f32 pair (mean + mlo), so x - mean keeps the digits
- * that a per-channel offset far above the spread would cost an f32 mean. */
-static void in_last_stats(const void *x, bool bf, size_t S, size_t C, size_t c0, size_t nc, float eps, float *mean,
-                          float *mlo, float *inv) {
-    double m[IN_LAST_COLS], q[IN_LAST_COLS];
-    in_last_moments(x, bf, S, C, c0, nc, m, q);
-    for (size_t j = 0; j < nc; j++) {
+ * that a per-channel offset far above the spread would cost an f32 mean; inv[j] = 1 / std. */
+static void in_last_stats(const double *m, const double *q, size_t S, size_t C, float eps, float *mean, float *mlo,
+                          float *inv) {
+    for (size_t j = 0; j < C; j++) {
         mean[j] = (float)m[j];
         mlo[j] = (float)(m[j] - (double)mean[j]);
         inv[j] = (float)(1.0 / sqrt((S ? q[j] / (double)S : 0.0) + (double)eps));
@@ -898,6 +932,7 @@ static mixrt_status in_run(struct mixrt_kernel_ctx *k, bool last) {
     float *sc = NULL, *bi = NULL, *xo = NULL, *yo = NULL, *ys = NULL, *st = NULL;
     double *mom = NULL;
     bool oom = false;
+    size_t nr = 1; /* row shares of the channels-last statistics */
     const float *xs = NULL;
     struct mixrt_tensor *y = NULL;
     sc = param_f32(k, 1, C, &status);
@@ -926,7 +961,15 @@ static mixrt_status in_run(struct mixrt_kernel_ctx *k, bool last) {
     MIXRT_TRY(mixrt_kernel_output(k, 0, x->dtype, x->rank, x->dims, &y));
     if (n == 0) goto fail;
     if (last && !(st = falloc(k, 3 * C))) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
-    if (grouped && !(mom = mixrt_alloc(k->ctx, 2 * C * sizeof(double)))) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
+    /* channels-last statistics: m, q and nr row shares' partial sums (in_last_moments), the
+     * rows split between the threads where the channels alone would not employ them */
+#ifdef _OPENMP
+    if (last && S * C >= 65536) {
+        size_t nblk = (C + IN_LAST_COLS - 1) / IN_LAST_COLS, nt = (size_t)omp_get_max_threads();
+        if (nblk < nt) nr = S >= 64 * nt ? nt : 1;
+    }
+#endif
+    if (last && !(mom = mixrt_alloc(k->ctx, (2 + nr) * C * sizeof(double)))) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
     if (!last) {
         MIXRT_TRY(load_f32(k, x, &xs, &xo));
         MIXRT_TRY(out_f32(k, y, &ys, &yo));
@@ -945,24 +988,13 @@ static mixrt_status in_run(struct mixrt_kernel_ctx *k, bool last) {
         const bool xbf = x->dtype == MIXRT_DTYPE_BF16, ybf = y->dtype == MIXRT_DTYPE_BF16;
         const size_t es = xbf ? 2 : 4, yes = ybf ? 2 : 4;
         float *mean = st, *mlo = st + C, *a = st + 2 * C;
-        const int64_t nblk = (int64_t)((C + IN_LAST_COLS - 1) / IN_LAST_COLS);
         for (size_t b = 0; b < N; b++) {
             const char *xb = (const char *)x->data + b * S * C * es;
             char *yb = (char *)y->data + b * S * C * yes;
-#pragma omp parallel for schedule(static) if (nblk > 1 && S * C >= 65536)
-            for (int64_t blk = 0; blk < nblk; blk++) {
-                size_t c0 = (size_t)blk * IN_LAST_COLS, nc = C - c0 < IN_LAST_COLS ? C - c0 : IN_LAST_COLS;
-                if (grouped) {
-                    in_last_moments(xb, xbf, S, C, c0, nc, mom + c0, mom + C + c0);
-                    continue;
-                }
-                in_last_stats(xb, xbf, S, C, c0, nc, eps, mean + c0, mlo + c0, a + c0);
-                for (size_t j = c0; j < c0 + nc; j++) a[j] *= sc[j];
-            }
-            if (grouped) {
-                in_last_pool_groups(mom, mom + C, S, C, (size_t)G, eps, mean, mlo, a);
-                for (size_t j = 0; j < C; j++) a[j] *= sc[j];
-            }
+            in_last_moments(xb, xbf, S, C, nr, mom + 2 * C, mom, mom + C);
+            if (grouped) in_last_pool_groups(mom, mom + C, S, C, (size_t)G, eps, mean, mlo, a);
+            else in_last_stats(mom, mom + C, S, C, eps, mean, mlo, a);
+            for (size_t j = 0; j < C; j++) a[j] *= sc[j];
             const size_t rb = C < IN_LAST_ROW_FLOATS ? IN_LAST_ROW_FLOATS / C : 1;
             const int64_t nrb = (int64_t)((S + rb - 1) / rb);
 #pragma omp parallel if (S * C >= 65536)
@@ -998,7 +1030,7 @@ static mixrt_status in_run(struct mixrt_kernel_ctx *k, bool last) {
         }
     }
 fail:
-    if (mom) mixrt_free(k->ctx, mom, 2 * C * sizeof(double));
+    if (mom) mixrt_free(k->ctx, mom, (2 + nr) * C * sizeof(double));
     ffree(k, st, 3 * C);
     ffree(k, sc, C);
     ffree(k, bi, C);
