@@ -247,7 +247,7 @@ enum stopper { STOP_BRANCH, STOP_OUTPUT, STOP_BROADCAST, STOP_CLIP_INPUT, STOP_M
 /* x -> Relu -> a -> Tanh -> y, with the stopper between the two steps. */
 static void check_stopper(enum stopper s, const char *what) {
     struct mixrt_graph *g = new_graph();
-    int64_t row[1] = {37}, small[3] = {1, 1, 37};
+    int64_t row[2] = {3, 1}, small[3] = {1, 1, 37}; /* row: broadcast along the middle axis */
     int x = add_input(g, "x", MIXRT_DTYPE_F32, 3, s == STOP_MAIN_BROADCAST ? small : SHAPE);
     int n_in = 1, y2 = -1;
     int a = un(g, "Relu", x, "a");
@@ -262,7 +262,7 @@ static void check_stopper(enum stopper s, const char *what) {
         y2 = a;
         break;
     case STOP_BROADCAST: {
-        int b = add_input(g, "b", MIXRT_DTYPE_F32, 1, row);
+        int b = add_input(g, "b", MIXRT_DTYPE_F32, 2, row);
         n_in = 2;
         y = bin(g, "Add", a, b, "y");
         break;
@@ -288,7 +288,7 @@ static void check_stopper(enum stopper s, const char *what) {
     TU_CHECK(mixrt_graph_infer(g, NULL) == MIXRT_STATUS_OK, "infer");
     int n0 = g->n_nodes;
     struct mixrt_tensor *in[2] = {rand_tensor(MIXRT_DTYPE_F32, 3, s == STOP_MAIN_BROADCAST ? small : SHAPE, -2, 2), NULL};
-    if (s == STOP_BROADCAST) in[1] = rand_tensor(MIXRT_DTYPE_F32, 1, row, -1, 1);
+    if (s == STOP_BROADCAST) in[1] = rand_tensor(MIXRT_DTYPE_F32, 2, row, -1, 1);
     if (s == STOP_CLIP_INPUT) in[1] = rand_tensor(MIXRT_DTYPE_F32, 0, NULL, -0.5, 0);
     if (s == STOP_MAIN_BROADCAST) in[1] = rand_tensor(MIXRT_DTYPE_F32, 3, SHAPE, -1, 1);
     size_t na, nb;
@@ -306,10 +306,49 @@ static void check_stopper(enum stopper s, const char *what) {
     mixrt_graph_destroy(g);
 }
 
+/* A per-channel scale of a channels-last tensor (PoolFormer's layer scale between its pooling
+ * residuals): x - b, times a vector along the last axis ([37] and [1,1,37]), plus c, then a
+ * shift by the same vector swapped: one chain, the reference's output unchanged. */
+static void test_last_axis_operand(void) {
+    for (int form = 0; form < 2; form++) {
+        struct mixrt_graph *g = new_graph();
+        int64_t vd[3] = {1, 1, 37};
+        int x = add_input(g, "x", MIXRT_DTYPE_F32, 3, SHAPE), b = add_input(g, "b", MIXRT_DTYPE_F32, 3, SHAPE);
+        int c = add_input(g, "c", MIXRT_DTYPE_F32, 3, SHAPE);
+        double vv[37];
+        for (int i = 0; i < 37; i++) vv[i] = tu_uniform(-2, 2);
+        int ls = add_const_values(ctx, g, "ls", MIXRT_DTYPE_F32, form ? 3 : 1, form ? vd : vd + 2, vv);
+        int v = bin(g, "Sub", x, b, "s");
+        v = bin(g, "Mul", form ? ls : v, form ? v : ls, "m");
+        v = bin(g, "Add", v, c, "a");
+        v = bin(g, "Sub", ls, v, "y");
+        graph_set_output(g, v);
+        TU_CHECK(mixrt_graph_toposort(g, &g->order) == MIXRT_STATUS_OK, "toposort");
+        TU_CHECK(mixrt_graph_infer(g, NULL) == MIXRT_STATUS_OK, "infer: %s", mixrt_context_last_error(ctx));
+        struct mixrt_tensor *in[3];
+        for (int i = 0; i < 3; i++) in[i] = rand_tensor(MIXRT_DTYPE_F32, 3, SHAPE, -2, 2);
+        size_t na, nb;
+        double *y0 = run_graph(g, 3, in, 0, &na);
+        struct mixrt_pass_stats stats;
+        TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_ALL, &stats) == MIXRT_STATUS_OK, "passes: %s",
+                 mixrt_context_last_error(ctx));
+        TU_CHECK(count_op(g, "ElementwiseChain") == 1 && g->n_nodes == 1,
+                 "last-axis operand (form %d): %d chains in %d nodes, expected one", form,
+                 count_op(g, "ElementwiseChain"), g->n_nodes);
+        double *y1 = run_graph(g, 3, in, 0, &nb);
+        TU_CHECK(y0 && y1 && na == nb && nerr(y1, y0, na) <= 1e-6, "last-axis operand (form %d): output changed (%.3g)",
+                 form, y0 && y1 && na == nb ? nerr(y1, y0, na) : -1.0);
+        free(y0);
+        free(y1);
+        for (int i = 0; i < 3; i++) mixrt_tensor_destroy(ctx, in[i]);
+        mixrt_graph_destroy(g);
+    }
+}
+
 static void test_stoppers(void) {
     check_stopper(STOP_BRANCH, "branching value");
     check_stopper(STOP_OUTPUT, "intermediate graph output");
-    check_stopper(STOP_BROADCAST, "non-scalar broadcast operand");
+    check_stopper(STOP_BROADCAST, "broadcast operand not along the last axis");
     check_stopper(STOP_CLIP_INPUT, "non-constant Clip bound");
     check_stopper(STOP_MAIN_BROADCAST, "running value broadcast");
 }
@@ -420,6 +459,33 @@ static void test_kernel_vs_reference(void) {
                     mixrt_tensor_destroy(ctx, x1);
                     mixrt_tensor_destroy(ctx, x2);
                 }
+}
+
+/* Last-axis vector operands against the reference: X0 [rows, C] with C not dividing the tile
+ * (7, 100) and dividing it (64), the tensor from under one tile to many; X1 full, X2 [C] or
+ * [1, C]: Sub(X1), Mul(X2), Add(X2) swapped, Tanh. */
+static void test_kernel_last_axis(void) {
+    static const int64_t cs[] = {7, 64, 100}, rows[] = {1, 9, 77, 300};
+    for (int d = 0; d < 2; d++)
+        for (size_t ci = 0; ci < 3; ci++)
+            for (size_t ri = 0; ri < 4; ri++) {
+                mixrt_dtype dt = d ? MIXRT_DTYPE_BF16 : MIXRT_DTYPE_F32;
+                int64_t xd[2] = {rows[ri], cs[ci]}, vd[2] = {1, cs[ci]};
+                int64_t ops[4] = {MIXRT_CHAIN_SUB, MIXRT_CHAIN_MUL, MIXRT_CHAIN_ADD, MIXRT_CHAIN_TANH};
+                int64_t opd[4] = {1, 2, 2, 0}, sw[4] = {0, 0, 1, 0};
+                begin_node(4, ops, opd, sw, NULL);
+                struct mixrt_tensor *x0 = rand_tensor(dt, 2, xd, -2, 2), *x1 = rand_tensor(dt, 2, xd, -1, 1);
+                struct mixrt_tensor *x2 = rand_tensor(dt, ri % 2 ? 2 : 1, ri % 2 ? vd : vd + 1, 0.25, 1.5);
+                kh_in[0] = x0, kh_in[1] = x1, kh_in[2] = x2;
+                char what[128];
+                snprintf(what, sizeof(what), "last-axis operand [%lld, %lld] %s", (long long)xd[0], (long long)xd[1],
+                         mixrt_dtype_name(dt));
+                compare(what, dt, (size_t)(xd[0] * xd[1]));
+                kh_end();
+                mixrt_tensor_destroy(ctx, x0);
+                mixrt_tensor_destroy(ctx, x1);
+                mixrt_tensor_destroy(ctx, x2);
+            }
 }
 
 /* A long chain of every unary code on one tensor, with NaN and infinities among the inputs. */
@@ -533,7 +599,9 @@ int main(void) {
     tu_seed(0xe17c);
     test_chain_fuses();
     test_stoppers();
+    test_last_axis_operand();
     test_kernel_vs_reference();
+    test_kernel_last_axis();
     test_long_chain_specials();
     test_malformed();
     mixrt_context_destroy(kh_ctx);

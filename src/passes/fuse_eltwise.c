@@ -5,8 +5,10 @@
  *
  * com.mixrt ElementwiseChain, opset 1 (MIXRT_DOMAIN); type T: f32, f64, f16, bf16.
  *   inputs:  X0 (T): the chain's start; the output has its shape and dtype.
- *            X1..Xk (T): operands of the binary steps, each exactly X0's shape or a single
- *            element of any rank <= X0's (broadcast to every element).
+ *            X1..Xk (T): operands of the binary steps, each exactly X0's shape, a single
+ *            element of any rank <= X0's (broadcast to every element), or a vector along
+ *            X0's last axis: [1, ..., 1, C] of rank <= X0's, C > 1 X0's last dim (a per-channel
+ *            scale or shift of a channels-last tensor, broadcast to every row).
  *   attributes (steps s = 0..n-1, 1 <= n <= 64):
  *            ops (ints[n], required): the step codes below.
  *            operands (ints[n], required): a binary step's operand input index (1..k; the
@@ -98,6 +100,16 @@ static bool one_element(const struct mixrt_value *v, int rank) {
     return true;
 }
 
+/* Statically a vector along x's last axis: [1, ..., 1, C], rank <= x's, C > 1 x's (known) last dim. */
+static bool last_axis_vector(const struct mixrt_value *v, const struct mixrt_value *x) {
+    if (v->rank < 1 || x->rank < 1 || v->rank > x->rank) return false;
+    int64_t c = x->dims[x->rank - 1].value;
+    if (c <= 1 || v->dims[v->rank - 1].value != c) return false;
+    for (int i = 0; i < v->rank - 1; i++)
+        if (v->dims[i].value != 1) return false;
+    return true;
+}
+
 static bool plain_value(const struct mixrt_value *v) {
     return !(v->flags & (MIXRT_VALUE_SEQUENCE | MIXRT_VALUE_OPTIONAL)) && is_float(v->dtype);
 }
@@ -145,7 +157,8 @@ static bool match_step(const struct mixrt_graph *g, int ni, int x, struct step *
         int o = n->inputs[1 - side];
         if (o < 0) return false;
         const struct mixrt_value *ov = &g->values[o];
-        if (!plain_value(ov) || ov->dtype != xv->dtype || !(same_shape(ov, xv) || one_element(ov, xv->rank)))
+        if (!plain_value(ov) || ov->dtype != xv->dtype ||
+            !(same_shape(ov, xv) || one_element(ov, xv->rank) || last_axis_vector(ov, xv)))
             return false;
         s->operand = o;
         s->swapped = side == 1;

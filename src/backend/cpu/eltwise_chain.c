@@ -67,6 +67,8 @@ static bool chain_supports(const struct mixrt_graph *g, const struct mixrt_node 
 static mixrt_status chain_run(struct mixrt_kernel_ctx *k) {
     mixrt_status status = MIXRT_STATUS_OK;
     struct mixrt_chain c;
+    float *vec[MIXRT_CHAIN_MAX_STEPS] = {NULL}; /* last-axis vector operands, widened */
+    size_t vlen[MIXRT_CHAIN_MAX_STEPS] = {0};
     struct mixrt_tensor *y = NULL;
     char d[256];
     MIXRT_TRY(mixrt_chain_check(k, &c));
@@ -79,7 +81,8 @@ static mixrt_status chain_run(struct mixrt_kernel_ctx *k) {
     if (n == 0) goto fail;
 
     /* Per step: the span op, its parameters, and for binary steps the operand: a full tensor
-     * (stride 1) or its one value widened here once (stride 0). */
+     * (stride 1), its one value widened here once (stride 0), or a vector along the last axis
+     * (widened here once into vec[s], vlen[s] values; each tile reads it from its offset). */
     enum mixrt_elt_op op[MIXRT_CHAIN_MAX_STEPS];
     struct mixrt_elt_params prm[MIXRT_CHAIN_MAX_STEPS];
     const void *opd[MIXRT_CHAIN_MAX_STEPS];
@@ -92,8 +95,17 @@ static mixrt_status chain_run(struct mixrt_kernel_ctx *k) {
         opd[s] = NULL;
         if (!bin[s]) continue;
         const struct mixrt_tensor *t = k->in[c.s[s].operand];
-        if (mixrt_tensor_numel(t) == 1) one[s] = (float)mixrt_load_f64(t->data, t->dtype, 0); /* exact */
-        else opd[s] = t->data;
+        size_t tn = mixrt_tensor_numel(t);
+        if (tn == 1) {
+            one[s] = (float)mixrt_load_f64(t->data, t->dtype, 0); /* exact */
+        } else if (tn != n) { /* the last-axis vector (mixrt_chain_check) */
+            if (!(vec[s] = mixrt_alloc(k->ctx, tn * sizeof(float))))
+                MIXRT_TRY(mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for an operand row"));
+            for (size_t j = 0; j < tn; j++) vec[s][j] = (float)mixrt_load_f64(t->data, t->dtype, j); /* exact */
+            vlen[s] = tn;
+        } else {
+            opd[s] = t->data;
+        }
     }
     mixrt_elt_unary_fn ufn = mixrt_elt_unary_isa();
     mixrt_elt_binary_fn bfn = mixrt_elt_binary_isa();
@@ -115,7 +127,15 @@ static mixrt_status chain_run(struct mixrt_kernel_ctx *k) {
             } else {
                 const float *o = &one[s];
                 int so = 0;
-                if (opd[s]) {
+                if (vec[s]) { /* vec[s] read from (i0 + j) mod C */
+                    size_t C = vlen[s], at = i0 % C;
+                    for (size_t j = 0; j < m;) {
+                        size_t run = C - at < m - j ? C - at : m - j;
+                        memcpy(obuf + j, vec[s] + at, run * sizeof(float));
+                        j += run, at = 0;
+                    }
+                    o = obuf, so = 1;
+                } else if (opd[s]) {
                     so = 1;
                     if (bf16) mixrt_bf16_to_f32((const mixrt_bf16 *)opd[s] + i0, obuf, m), o = obuf;
                     else o = (const float *)opd[s] + i0;
@@ -128,6 +148,8 @@ static mixrt_status chain_run(struct mixrt_kernel_ctx *k) {
         if (bf16) mixrt_f32_to_bf16(wbuf, (mixrt_bf16 *)y->data + i0, m);
     }
 fail:
+    for (int s = 0; s < MIXRT_CHAIN_MAX_STEPS; s++)
+        if (vec[s]) mixrt_free(k->ctx, vec[s], vlen[s] * sizeof(float));
     return status;
 }
 

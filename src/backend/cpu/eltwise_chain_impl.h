@@ -60,8 +60,12 @@ struct mixrt_chain {
 bool mixrt_chain_parse_attrs(const struct mixrt_node *n, int n_inputs, struct mixrt_chain *c, char *why,
                              size_t why_size);
 /* The kernels' check: attributes (INVALID_MODEL naming the attribute), every input present,
- * of X0's float dtype, each operand X0's shape or one element of rank <= X0's. Messages on
- * the context name the node and input. ref_eltwise_chain.c. */
+ * of X0's float dtype, each operand X0's shape, one element or a vector along X0's last axis
+ * (mixrt_chain_last_axis), of rank <= X0's. Messages on the context name the node and input.
+ * ref_eltwise_chain.c. */
 mixrt_status mixrt_chain_check(struct mixrt_kernel_ctx *k, struct mixrt_chain *c);
+/* Operand t is a vector along x's last axis: [1, ..., 1, C], rank <= x's, C > 1 x's last dim;
+ * element i of the chain reads t[i % C]. */
+bool mixrt_chain_last_axis(const struct mixrt_tensor *t, const struct mixrt_tensor *x);
 
 #endif /* MIXRT_BACKEND_CPU_ELTWISE_CHAIN_IMPL_H */

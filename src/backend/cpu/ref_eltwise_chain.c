@@ -63,6 +63,15 @@ static const char *in_name(const struct mixrt_kernel_ctx *k, int i) {
     return "";
 }
 
+bool mixrt_chain_last_axis(const struct mixrt_tensor *t, const struct mixrt_tensor *x) {
+    if (t->rank < 1 || x->rank < 1 || t->rank > x->rank) return false;
+    int64_t c = x->dims[x->rank - 1];
+    if (c <= 1 || t->dims[t->rank - 1] != c) return false;
+    for (int i = 0; i < t->rank - 1; i++)
+        if (t->dims[i] != 1) return false;
+    return true;
+}
+
 mixrt_status mixrt_chain_check(struct mixrt_kernel_ctx *k, struct mixrt_chain *c) {
     mixrt_status status = MIXRT_STATUS_OK;
     char why[200], d0[256], d1[256];
@@ -77,10 +86,10 @@ mixrt_status mixrt_chain_check(struct mixrt_kernel_ctx *k, struct mixrt_chain *c
         MIXRT_TRY(mixrt_kernel_input(k, i, &t));
         MIXRT_TRY(mixrt_kernel_check_same_dtype(k, 0, i));
         bool same = t->rank == x->rank && !memcmp(t->dims, x->dims, (size_t)x->rank * sizeof(int64_t));
-        if (!same && !(mixrt_tensor_numel(t) == 1 && t->rank <= x->rank))
+        if (!same && !(mixrt_tensor_numel(t) == 1 && t->rank <= x->rank) && !mixrt_chain_last_axis(t, x))
             MIXRT_TRY(mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
-                                         "input #%d '%s' is %s: an operand must be input #0's shape %s or one element "
-                                         "of rank <= %d",
+                                         "input #%d '%s' is %s: an operand must be input #0's shape %s, one element "
+                                         "or a vector along its last axis, of rank <= %d",
                                          i, in_name(k, i), mixrt_tensor_desc(d1, sizeof(d1), t),
                                          mixrt_tensor_desc(d0, sizeof(d0), x), x->rank));
     }
@@ -142,7 +151,8 @@ static mixrt_status run_chain(struct mixrt_kernel_ctx *k) {
                 continue;
             }
             const struct mixrt_tensor *t = k->in[st->operand];
-            double o = mixrt_load_f64(t->data, t->dtype, mixrt_tensor_numel(t) == 1 ? 0 : i);
+            size_t tn = mixrt_tensor_numel(t);
+            double o = mixrt_load_f64(t->data, t->dtype, tn == 1 ? 0 : tn == n ? i : i % tn);
             v = st->swapped ? chain_binary(st->op, o, v) : chain_binary(st->op, v, o);
         }
         mixrt_store_f64(y->data, y->dtype, i, v);
