@@ -204,6 +204,12 @@ static int run_all(int id) {
         {1, 16, 1, 1, 3, 3, 1, 1, 1, 1, {3, 4, 3, 4}, NULL, true, true, 0}, /* windows all in padding */
         {1, 16, 112, 112, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}, NULL, true, true, 0},
         {1, 48, 4, 5, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, NULL, true, false, 0},
+        /* 1x1 at stride 1 without pads (the per-channel affine row path): channel tails, a batch of
+         * two; with a pad or a stride the general path */
+        {1, 200, 3, 7, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, NULL, true, true, 0},
+        {2, 17, 5, 3, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, NULL, false, true, 0},
+        {1, 20, 4, 4, 1, 1, 1, 1, 1, 1, {1, 0, 0, 1}, NULL, true, false, 0},
+        {1, 33, 6, 5, 1, 1, 2, 2, 1, 1, {0, 0, 0, 0}, NULL, true, false, 0},
     };
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
         for (int d = 0; d < 2; d++)

@@ -502,8 +502,39 @@ __attribute__((noinline)) static void row_dp_s2(const struct mixrt_dwconv_geom *
     row_impl(g, r, 3, 3, 2, true, true);
 }
 
+/* A 1x1 kernel at stride 1 without pads (an unfolded BatchNormalization: DenseNet's and
+ * pre-activation nets' BN + ReLU after a Concat or an Add): per pixel and 16 channels one fma,
+ * the epilogue, the store; no tap loop. */
+DW_INLINE void row_1x1_impl(const struct mixrt_dwconv_geom *g, const struct mixrt_dwconv_row *r, const bool bf) {
+    const struct dw_epi e = {r->z, r->y, g->c, r->act, r->y_bf16, r->hw_bf16, false,
+                             _mm512_set1_ps(r->p0), _mm512_set1_ps(r->p1)};
+    const int64_t C = g->c, base = r->oy * g->w * C;
+    for (int64_t ow = 0; ow < g->ow; ow++)
+        for (int64_t c = 0; c < C; c += MIXRT_DWCONV_CBLK) {
+            const bool tail = C - c < MIXRT_DWCONV_CBLK;
+            const __mmask16 m = chan_mask(C - c);
+            /* taps 1: the packed weights are w[c] in order, padded */
+            const __m512 v = _mm512_fmadd_ps(load_x(r->x, base + ow * C + c, m, bf, tail), _mm512_loadu_ps(r->w + c),
+                                             _mm512_loadu_ps(r->b + c));
+            if (tail)
+                finish(e, bf, true, v, ow, c, m);
+            else
+                finish(e, bf, false, v, ow, c, m);
+        }
+}
+
+__attribute__((noinline)) static void row_1x1_bf16(const struct mixrt_dwconv_geom *g, const struct mixrt_dwconv_row *r) {
+    row_1x1_impl(g, r, true);
+}
+
+__attribute__((noinline)) static void row_1x1_f32(const struct mixrt_dwconv_geom *g, const struct mixrt_dwconv_row *r) {
+    row_1x1_impl(g, r, false);
+}
+
 static void row_avx512(const struct mixrt_dwconv_geom *g, const struct mixrt_dwconv_row *r) {
-    if (r->wdp && r->bf16 && g->kh == 3 && g->kw == 3 && g->dw == 1 && (g->sw == 1 || g->sw == 2))
+    if (g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0 && g->ow == g->w)
+        r->bf16 ? row_1x1_bf16(g, r) : row_1x1_f32(g, r);
+    else if (r->wdp && r->bf16 && g->kh == 3 && g->kw == 3 && g->dw == 1 && (g->sw == 1 || g->sw == 2))
         g->sw == 1 ? row_dp_s1(g, r) : row_dp_s2(g, r);
     else if (g->kh == 3 && g->kw == 3)
         DW_SIZED(3, 3);
