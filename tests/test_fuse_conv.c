@@ -16,6 +16,7 @@
 #include "backend/cpu/dnnl_impl.h"
 #endif
 #include "passes/passes.h"
+#include "backend/cpu/concat_affine_impl.h"
 #include "backend/cpu/eltwise_impl.h"
 #include "backend/cpu/gemv_impl.h"
 #include "engine/engine_impl.h"
@@ -883,7 +884,7 @@ static void build_conv3d(struct mixrt_graph *g, int *n_in, struct mixrt_tensor *
 }
 
 /* Engines (fp32, {fp32,bf16}) of model path against its f64 reference engine, on input x. */
-static void check_conv3d_engines(const char *path, const struct mixrt_tensor *x) {
+static void check_conv3d_engines(const char *path, const struct mixrt_tensor *x, int want_convs) {
     mixrt_engine_t r = NULL;
     const char *names[1] = {"x"};
     struct mixrt_tensor *yr = NULL;
@@ -909,8 +910,10 @@ static void check_conv3d_engines(const char *path, const struct mixrt_tensor *x)
             convs++;
             on_dnnl += !strncmp(li.kernel, "dnnl_", 5) || !strcmp(li.kernel, "ref"); /* where oneDNN is built in */
         }
-        TU_CHECK(convs == 6 && on_dnnl == 6, "conv3d engine (%s): %d FusedConv layers, %d on oneDNN or the reference",
-                 bf ? "bf16" : "fp32", convs, on_dnnl);
+        if (want_convs >= 0) /* the conv3d model's: all on oneDNN (or the reference) */
+            TU_CHECK(convs == want_convs && on_dnnl == want_convs,
+                     "conv3d engine (%s): %d FusedConv layers, %d on oneDNN or the reference", bf ? "bf16" : "fp32", convs,
+                     on_dnnl);
         st = mixrt_engine_run(e, 1, names, &x, &ye);
         TU_CHECK(st == MIXRT_STATUS_OK, "conv3d engine run: %s", mixrt_context_last_error(ctx));
         if (st == MIXRT_STATUS_OK) {
@@ -983,7 +986,83 @@ static void test_passes_conv3d(void) {
     char path[64];
     snprintf(path, sizeof(path), "test_conv3d_%d.onnx", (int)getpid());
     const bool ok = kh_export_model(ctx, g0, path);
-    if (ok) check_conv3d_engines(path, in[0]);
+    if (ok) check_conv3d_engines(path, in[0], 6);
+    remove(path);
+    mixrt_tensor_destroy(ctx, in[0]);
+    mixrt_graph_destroy(g0);
+}
+
+/* DenseNet's pattern: each layer joins the block input and every earlier layer's output
+ * (Concat), then BatchNorm + ReLU + conv; the joined tensors are read only by the BatchNorm. */
+static int add_bn_relu(struct mixrt_graph *g, int x, int64_t C, const char *name) {
+    char nm[64];
+    int p[4];
+    for (int i = 0; i < 4; i++) {
+        snprintf(nm, sizeof(nm), "%s_p%d", name, i);
+        p[i] = add_const_uniform(ctx, g, nm, MIXRT_DTYPE_F32, 1, &C, 1.0);
+        if (i == 0 || i == 3) /* scale and variance positive */
+            for (int64_t c = 0; c < C; c++)
+                mixrt_store_f64(g->values[p[i]].init->data, MIXRT_DTYPE_F32, (size_t)c,
+                                0.5 + fabs(mixrt_load_f64(g->values[p[i]].init->data, MIXRT_DTYPE_F32, (size_t)c)));
+    }
+    const struct mixrt_value *xv = &g->values[x];
+    int64_t d[4] = {xv->dims[0].value, C, xv->dims[2].value, xv->dims[3].value};
+    snprintf(nm, sizeof(nm), "%s_bn", name);
+    int bn = add_node(g, "BatchNormalization", 5, (int[]){x, p[0], p[1], p[2], p[3]}, nm, 4, d);
+    snprintf(nm, sizeof(nm), "%s_relu", name);
+    return add_node(g, "Relu", 1, (int[]){out_of(g, bn)}, nm, 4, d);
+}
+
+static void build_dense(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) {
+    int x = add_input(g, "x", MIXRT_DTYPE_F32, 4, X_DIMS);
+    int64_t N = X_DIMS[0], H = X_DIMS[2], W = X_DIMS[3];
+    int c0 = add_conv(g, x, 8, 3, 1, "c0");
+    int f[4] = {out_of(g, c0)}, nf = 1;
+    int64_t C = 8;
+    for (int l = 0; l < 3; l++) {
+        char nm[32];
+        snprintf(nm, sizeof(nm), "cat%d", l);
+        int cc = add_node(g, "Concat", nf, f, nm, 4, (int64_t[]){N, C, H, W});
+        node_attr_int(g, cc, "axis", 1);
+        snprintf(nm, sizeof(nm), "l%d", l);
+        int r = add_bn_relu(g, out_of(g, cc), C, nm);
+        snprintf(nm, sizeof(nm), "conv%d", l);
+        int cv = add_conv(g, out_of(g, r), l == 1 ? 5 : 3, 3, 1, nm);
+        f[nf++] = out_of(g, cv);
+        C += l == 1 ? 5 : 3;
+    }
+    graph_set_output(g, f[nf - 1]);
+    in[0] = rand_tensor(MIXRT_DTYPE_F32, 4, X_DIMS);
+    *n_in = 1;
+}
+
+static void test_passes_concat_affine(void) {
+    /* CPU engines: each Concat and its BatchNorm + ReLU one ConcatAffine (the first joins one
+     * tensor), no Concat or depthwise conv left. */
+    struct mixrt_graph *g = check_pass("dense", build_dense, MIXRT_PASS_ALL | MIXRT_PASS_CONV_CPU);
+    int dw = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        dw += !strcmp(g->nodes[i].op_type, "FusedConv") && mixrt_node_attr_int(&g->nodes[i], "group", 1) > 1;
+    int ca = last_op(g, MIXRT_DOMAIN, "ConcatAffine");
+    TU_CHECK(count_op(g, MIXRT_DOMAIN, "ConcatAffine") == 3 && count_op(g, "", "Concat") == 0 && dw == 0 && ca >= 0 &&
+                 g->nodes[ca].n_inputs == 5 && !strcmp(mixrt_node_attr_string(&g->nodes[ca], "activation", ""), "Relu"),
+             "dense: expected 3 ConcatAffine (the last joining 3 tensors, with Relu), no Concat or depthwise conv "
+             "(%d ConcatAffine, %d Concat, %d depthwise)",
+             count_op(g, MIXRT_DOMAIN, "ConcatAffine"), count_op(g, "", "Concat"), dw);
+    mixrt_graph_destroy(g);
+    /* CUDA engines (no MIXRT_PASS_CONV_CPU): none. */
+    g = check_pass("dense (no CONV_CPU)", build_dense, MIXRT_PASS_ALL);
+    TU_CHECK(count_op(g, MIXRT_DOMAIN, "ConcatAffine") == 0, "dense (no CONV_CPU): no ConcatAffine expected");
+    mixrt_graph_destroy(g);
+    /* fp32 and bf16 engines of the exported model against its f64 reference engine. */
+    struct mixrt_graph *g0 = new_graph();
+    struct mixrt_tensor *in[4] = {NULL};
+    int n_in = 0;
+    tu_seed(44);
+    build_dense(g0, &n_in, in);
+    char path[64];
+    snprintf(path, sizeof(path), "test_dense_%d.onnx", (int)getpid());
+    if (kh_export_model(ctx, g0, path)) check_conv3d_engines(path, in[0], -1);
     remove(path);
     mixrt_tensor_destroy(ctx, in[0]);
     mixrt_graph_destroy(g0);
@@ -991,6 +1070,7 @@ static void test_passes_conv3d(void) {
 
 static void test_passes(void) {
     test_passes_groupnorm();
+    test_passes_concat_affine();
     test_passes_scatter_rows();
     test_passes_sink();
     test_passes_deconv();
@@ -1351,6 +1431,45 @@ static void instnorm_case_run(int id, int64_t N, int64_t S, int64_t C, int64_t G
     mixrt_graph_destroy(g);
 }
 
+/* com.mixrt ConcatAffine of k parts [rows, len[i]] (rank 3: [1, rows, len]), S and B random. */
+static void concat_affine_case_run(int id, int k, int64_t rows, const int64_t *len, int act, mixrt_dtype dt, int mode) {
+    char desc[200];
+    int64_t C = 0;
+    for (int i = 0; i < k; i++) C += len[i];
+    snprintf(desc, sizeof(desc), "%s ConcatAffine k=%d rows=%lld C=%lld act=%s %s", mixrt_dtype_name(dt), k,
+             (long long)rows, (long long)C, acts[act], mode == 1 ? "staged" : mode == 2 ? "integer rounding" : "");
+    struct mixrt_graph *g = new_graph();
+    const struct mixrt_tensor *in[6];
+    struct mixrt_tensor *xs[4];
+    int ins[6];
+    ins[0] = add_const_uniform(ctx, g, "s", MIXRT_DTYPE_F32, 1, &C, 2.0);
+    ins[1] = add_const_uniform(ctx, g, "b", MIXRT_DTYPE_F32, 1, &C, 1.0);
+    in[0] = g->values[ins[0]].init, in[1] = g->values[ins[1]].init;
+    for (int i = 0; i < k; i++) {
+        char nm[16];
+        snprintf(nm, sizeof(nm), "x%d", i);
+        int64_t xd[3] = {1, rows, len[i]};
+        ins[2 + i] = add_input(g, nm, dt, 3, xd);
+        in[2 + i] = xs[i] = rand_tensor(dt, 3, xd);
+    }
+    int ni = mixrt_graph_add_node(g, "ca", "ConcatAffine", MIXRT_DOMAIN);
+    struct mixrt_node *n = &g->nodes[ni];
+    n->opset = 1;
+    n->n_inputs = k + 2;
+    n->inputs = mixrt_arena_calloc(g->arena, (size_t)k + 2, sizeof(int));
+    memcpy(n->inputs, ins, (size_t)(k + 2) * sizeof(int));
+    n->n_outputs = 1;
+    n->outputs = mixrt_arena_calloc(g->arena, 1, sizeof(int));
+    n->outputs[0] = add_value(g, "y", dt, 3, (int64_t[]){1, rows, C});
+    g->values[n->outputs[0]].producer = ni;
+    if (act) node_attr_str(g, ni, "activation", acts[act]);
+    if (act == 2) node_attr_floats(g, ni, "activation_params", 2, (float[]){-0.5f, 0.75f});
+    if (act == 3) node_attr_floats(g, ni, "activation_params", 1, (float[]){0.1f});
+    compare_kernels(id, desc, "concat_affine", g, ni, k + 2, in, dt);
+    for (int i = 0; i < k; i++) mixrt_tensor_destroy(ctx, xs[i]);
+    mixrt_graph_destroy(g);
+}
+
 /* The channels-last DepthToSpace: X [N, H, W, c * b * b] -> [N, H * b, W * b, c]. */
 static void d2s_case_run(int id, int64_t N, int64_t H, int64_t W, int64_t c, int64_t b, bool crd, mixrt_dtype dt) {
     char desc[160];
@@ -1672,6 +1791,22 @@ static void test_kernels(int only) {
             expect_impl = NULL;
         }
     }
+    /* ConcatAffine: parts of 1..100 channels (vector tails), one row to many, every
+     * activation; the row kernel, the staged path, and integer bf16 rounding. */
+    static const struct {
+        int k;
+        int64_t rows, len[4];
+    } cas[] = {{1, 7, {17}}, {2, 300, {64, 32}}, {3, 5, {1, 16, 100}}, {4, 129, {32, 32, 33, 7}}, {2, 1, {48, 3}}};
+    for (size_t si = 0; si < sizeof(cas) / sizeof(cas[0]); si++)
+        for (int d = 0; d < 2; d++)
+            for (int act = 0; act < N_ACTS; act++)
+                for (int mode = 0; mode < 3; mode++) {
+                    id++;
+                    if (only && id != only) continue;
+                    mixrt_concat_affine_force(mode == 2, mode == 1);
+                    concat_affine_case_run(id, cas[si].k, cas[si].rows, cas[si].len, act, dts[d], mode);
+                    mixrt_concat_affine_force(false, false);
+                }
     /* The channels-last DepthToSpace, both modes: Mask R-CNN's mask upsampler (256 channels,
      * blocksize 2), odd sizes, one pixel, blocksizes 3 and 4. */
     static const int64_t d2s[][5] = {{2, 14, 14, 256, 2}, {1, 7, 9, 5, 3}, {3, 1, 1, 1, 2}, {1, 3, 5, 17, 4}};

@@ -18,4 +18,15 @@ static inline __attribute__((always_inline)) __m256i mixrt_v_bf16_rne(__m512 v) 
     return _mm512_cvtepi32_epi16(r); /* values < 2^16: the truncation is exact */
 }
 
+/* mixrt_v_bf16_rne by vcvtneps2bf16 (CPUs with AVX512-BF16 only), which rounds the same way
+ * but reads subnormal inputs as zero: those lanes (rare) take the integer rounding. */
+static inline __attribute__((always_inline)) __m256i mixrt_v_bf16_hw(__m512 v) {
+    __m256i h = (__m256i)_mm512_cvtneps_pbh(v);
+    const __m512i u = _mm512_castps_si512(v);
+    const __mmask16 sub = _mm512_testn_epi32_mask(u, _mm512_set1_epi32(0x7f800000)) &
+                          _mm512_test_epi32_mask(u, _mm512_set1_epi32(0x007fffff));
+    if (__builtin_expect(sub != 0, 0)) h = _mm256_mask_blend_epi16(sub, h, mixrt_v_bf16_rne(v));
+    return h;
+}
+
 #endif /* MIXRT_CORE_BF16_AVX512_H */

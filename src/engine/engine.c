@@ -1052,12 +1052,17 @@ void mixrt_engine_build_stats(mixrt_engine_t e, int *hits, int *misses, double *
     *seconds = e->build_seconds;
 }
 
-/* The dtype a layer computes its float data in: its first float input, else output. */
+/* The dtype a layer computes its float data in: its first float input that is not a constant
+ * (ConcatAffine's f32 scale comes first), else its first float input, else output. */
 static mixrt_dtype layer_precision(const struct mixrt_graph *g, const struct mixrt_node *n) {
     if (!strcmp(n->op_type, "Cast") && n->n_outputs > 0 && n->outputs[0] >= 0) {
         mixrt_dtype d = g->values[n->outputs[0]].dtype;
         return mixrt_dtype_is_float(d) ? d : MIXRT_DTYPE_UNDEFINED;
     }
+    for (int j = 0; j < n->n_inputs; j++)
+        if (n->inputs[j] >= 0 && !mixrt_graph_is_fixed_const(g, n->inputs[j]) &&
+            mixrt_dtype_is_float(g->values[n->inputs[j]].dtype))
+            return g->values[n->inputs[j]].dtype;
     for (int j = 0; j < n->n_inputs; j++)
         if (n->inputs[j] >= 0 && mixrt_dtype_is_float(g->values[n->inputs[j]].dtype)) return g->values[n->inputs[j]].dtype;
     for (int j = 0; j < n->n_outputs; j++)

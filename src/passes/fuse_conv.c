@@ -4,6 +4,7 @@
  * a fused chain or a region keep their names and layout, so their readers never change. */
 #include <math.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "backend/cpu/fused_conv_impl.h"
@@ -924,4 +925,107 @@ mixrt_status mixrt_pass_layout(struct mixrt_pass_state *st, int *removed) {
     }
     mixrt_free(g->ctx, L.last, nv * sizeof(int));
     return status;
+}
+
+/* ---- Concat + per-channel affine -> com.mixrt ConcatAffine (CPU engines) ------------------ */
+
+/* Node ni as the depthwise 1x1 channels-last FusedConv of an unfolded BatchNormalization (passes.c
+ * bn_to_affine, then the layout pass): stride 1, no pads or dilation, no Z, W a constant
+ * [C, 1, 1, 1], its bias a constant [C] or absent. */
+static bool affine_conv(const struct mixrt_pass_state *st, int ni) {
+    const struct mixrt_graph *g = st->g;
+    const struct mixrt_node *n = &g->nodes[ni];
+    if (strcmp(n->domain, MIXRT_DOMAIN) || strcmp(n->op_type, "FusedConv") || n->n_inputs < 2 ||
+        (n->n_inputs > 3 && n->inputs[3] >= 0) || n->n_outputs != 1 || n->outputs[0] < 0 || n->inputs[0] < 0 ||
+        mixrt_node_attr_int(n, "channels_last", 0) != 1 || !mixrt_graph_is_fixed_const(g, n->inputs[1]))
+        return false;
+    const struct mixrt_tensor *w = g->values[n->inputs[1]].init;
+    if (w->rank != 4 || w->dims[1] != 1 || w->dims[2] != 1 || w->dims[3] != 1 ||
+        mixrt_node_attr_int(n, "group", 1) != w->dims[0])
+        return false;
+    if (n->n_inputs > 2 && n->inputs[2] >= 0) {
+        if (!mixrt_graph_is_fixed_const(g, n->inputs[2])) return false;
+        const struct mixrt_tensor *b = g->values[n->inputs[2]].init;
+        if (b->rank != 1 || b->dims[0] != w->dims[0]) return false;
+    }
+    static const char *const ones[] = {"strides", "dilations"};
+    for (int a = 0; a < 2; a++) {
+        size_t na = 0;
+        const int64_t *v = mixrt_node_attr_ints(n, ones[a], &na);
+        for (size_t i = 0; v && i < na; i++)
+            if (v[i] != 1) return false;
+    }
+    size_t np = 0;
+    const int64_t *p = mixrt_node_attr_ints(n, "pads", &np);
+    for (size_t i = 0; p && i < np; i++)
+        if (p[i] != 0) return false;
+    const char *ap = mixrt_node_attr_string(n, "auto_pad", "NOTSET");
+    return !strcmp(ap, "NOTSET") || !strcmp(ap, "VALID");
+}
+
+/* A Concat along the last axis read only by such a conv becomes one com.mixrt ConcatAffine:
+ * Y = act(Concat(X) * W + B), S = W and B as f32 constants; the Concat's output is never made
+ * (DenseNet: each dense layer's Concat of its predecessors' features and the BatchNorm + ReLU
+ * over it, two passes over a tensor that grows with the layer). */
+mixrt_status mixrt_pass_concat_affine(struct mixrt_pass_state *st, int *removed) {
+    struct mixrt_graph *g = st->g;
+    if (!(st->flags & MIXRT_PASS_CONV_CPU)) return MIXRT_STATUS_OK;
+    const char *env = getenv("MIXRT_CONCAT_AFFINE");
+    if (env && !strcmp(env, "off")) return MIXRT_STATUS_OK;
+    for (int ni = 0; ni < st->n_dead; ni++) {
+        if (st->dead[ni] || !affine_conv(st, ni)) continue;
+        int x = g->nodes[ni].inputs[0], ci = g->values[x].producer;
+        if (ci < 0 || mixrt_pass_is_dead(st, ci) || mixrt_pass_sole_reader(st, x) != ni) continue;
+        const struct mixrt_node *cc = &g->nodes[ci];
+        const struct mixrt_value *xv = &g->values[x], *yv = &g->values[g->nodes[ni].outputs[0]];
+        if (!is_op(cc, "Concat") || cc->opset < 4 || cc->n_outputs != 1 || cc->n_inputs < 1 || xv->rank < 2 ||
+            yv->dtype != xv->dtype)
+            continue;
+        int64_t axis = mixrt_node_attr_int(cc, "axis", 0);
+        if (axis != xv->rank - 1 && axis != -1) continue;
+        bool ok = true;
+        for (int i = 0; ok && i < cc->n_inputs; i++)
+            ok = cc->inputs[i] >= 0 && g->values[cc->inputs[i]].dtype == xv->dtype &&
+                 g->values[cc->inputs[i]].rank == xv->rank;
+        if (!ok) continue;
+        /* S and B as f32 constants */
+        const struct mixrt_node *cv = &g->nodes[ni];
+        const struct mixrt_tensor *w = g->values[cv->inputs[1]].init;
+        const struct mixrt_tensor *b = cv->n_inputs > 2 && cv->inputs[2] >= 0 ? g->values[cv->inputs[2]].init : NULL;
+        int64_t C = w->dims[0];
+        struct mixrt_tensor *ts = mixrt_arena_calloc(g->arena, 1, sizeof(*ts)), *tb = mixrt_arena_calloc(g->arena, 1, sizeof(*tb));
+        if (!ts || !tb) return MIXRT_STATUS_OUT_OF_MEMORY;
+        mixrt_status status = mixrt_tensor_init(g->ctx, ts, MIXRT_DTYPE_F32, 1, &C);
+        if (status != MIXRT_STATUS_OK) return status;
+        if ((status = mixrt_tensor_init(g->ctx, tb, MIXRT_DTYPE_F32, 1, &C)) != MIXRT_STATUS_OK) {
+            mixrt_tensor_release(g->ctx, ts);
+            return status;
+        }
+        for (int64_t c = 0; c < C; c++) {
+            ((float *)ts->data)[c] = (float)mixrt_load_f64(w->data, w->dtype, (size_t)c);
+            ((float *)tb->data)[c] = b ? (float)mixrt_load_f64(b->data, b->dtype, (size_t)c) : 0.0f;
+        }
+        const char *base = g->nodes[ni].name;
+        int vs = mixrt_pass_add_const(g, base, "/affine_S", ts), vb = vs >= 0 ? mixrt_pass_add_const(g, base, "/affine_B", tb) : -1;
+        if (vb < 0) return mixrt_error(g->ctx, MIXRT_STATUS_OUT_OF_MEMORY, "out of memory");
+        char name[512];
+        snprintf(name, sizeof(name), "%s_concat_affine", base);
+        int nn = mixrt_graph_add_node(g, name, "ConcatAffine", MIXRT_DOMAIN);
+        cc = &g->nodes[ci], cv = &g->nodes[ni];
+        int *ins = nn >= 0 ? mixrt_arena_calloc(g->arena, (size_t)cc->n_inputs + 2, sizeof(int)) : NULL;
+        int *outs = ins ? mixrt_arena_calloc(g->arena, 1, sizeof(int)) : NULL;
+        if (!outs) return mixrt_error(g->ctx, MIXRT_STATUS_OUT_OF_MEMORY, "out of memory");
+        ins[0] = vs, ins[1] = vb;
+        for (int i = 0; i < cc->n_inputs; i++) ins[2 + i] = cc->inputs[i];
+        outs[0] = cv->outputs[0];
+        struct mixrt_node *nd = &g->nodes[nn];
+        nd->opset = MIXRT_DOMAIN_VERSION;
+        nd->inputs = ins, nd->n_inputs = cc->n_inputs + 2;
+        nd->outputs = outs, nd->n_outputs = 1;
+        nd->attrs = cv->attrs, nd->n_attrs = cv->n_attrs; /* activation, activation_params (the rest unread) */
+        g->values[outs[0]].producer = nn;
+        st->dead[ni] = st->dead[ci] = true;
+        *removed += 2;
+    }
+    return MIXRT_STATUS_OK;
 }

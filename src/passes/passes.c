@@ -1811,6 +1811,11 @@ mixrt_status mixrt_passes_run(struct mixrt_graph *g, unsigned flags0, struct mix
         if ((flags & MIXRT_PASS_LAYOUT) &&
             (status = run_one(g, flags, mixrt_pass_layout, &stats->layout_changed, &changed)) != MIXRT_STATUS_OK)
             return status;
+        /* A Concat and the per-channel affine after it, once the layout pass made both
+         * channels-last. */
+        if ((flags & MIXRT_PASS_LAYOUT) && (flags & MIXRT_PASS_CONV_CPU) && !changed &&
+            (status = run_one(g, flags, mixrt_pass_concat_affine, &stats->conv_fused, &changed)) != MIXRT_STATUS_OK)
+            return status;
         /* Element-wise chains only once the passes above have nothing left to do: their
          * patterns (GELU, bias + activation, conv epilogues, layout) win over a chain. */
         if ((flags & MIXRT_PASS_FUSE_ELTWISE) && !changed &&

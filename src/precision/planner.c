@@ -433,6 +433,7 @@ static const struct flex_op mixrt_flex_ops[] = {
     {"Resize", 6u, false}, /* fuse_conv.c's channels-last one: roi and scales keep their dtype */
     {"ElementwiseChain", 0, false}, /* fuse_eltwise.c: X0 and every operand are T */
     {"DepthToSpace", 0, false},     /* fuse_conv.c's channels-last one */
+    {"ConcatAffine", 3u, false},    /* fuse_conv.c: S and B (inputs 0, 1) stay f32 */
 };
 
 static const struct flex_op *flex_find(const struct mixrt_node *n) {

@@ -37,16 +37,8 @@ DW_INLINE __m512 load_x(const void *p, int64_t off, __mmask16 m, const bool bf, 
  * mixrt_bf16_from_float, so the scalar twin and the library's conversions agree bit for bit. */
 DW_INLINE __m256i to_bf16(__m512 v) { return mixrt_v_bf16_rne(v); }
 
-/* to_bf16 by vcvtneps2bf16 (AVX512-BF16 CPUs only), which rounds the same way but reads subnormal
- * inputs as zero: those lanes (rare) take the integer rounding. */
-DW_INLINE __m256i to_bf16_hw(__m512 v) {
-    __m256i h = (__m256i)_mm512_cvtneps_pbh(v);
-    __m512i u = _mm512_castps_si512(v);
-    __mmask16 sub = _mm512_testn_epi32_mask(u, _mm512_set1_epi32(0x7f800000)) &
-                    _mm512_test_epi32_mask(u, _mm512_set1_epi32(0x007fffff));
-    if (__builtin_expect(sub != 0, 0)) h = _mm256_mask_blend_epi16(sub, h, to_bf16(v));
-    return h;
-}
+/* to_bf16 by vcvtneps2bf16 (AVX512-BF16 CPUs only; core/bf16_avx512.h). */
+DW_INLINE __m256i to_bf16_hw(__m512 v) { return mixrt_v_bf16_hw(v); }
 
 /* What every output's epilogue reads, copied out of the row's operands into locals: the
  * stores go through may-alias vector types, so fields read through a pointer would be reloaded

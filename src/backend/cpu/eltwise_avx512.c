@@ -319,6 +319,56 @@ void mixrt_elt_binary_bf16_avx512(enum mixrt_elt_op op, const mixrt_bf16 *a, con
 }
 #undef BF16_BIN_LOOP
 
+void mixrt_elt_affine_row_avx512(const void *x, bool bf, const float *s, const float *b, float *y, size_t n) {
+    for (size_t i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : tail_mask(n - i);
+        const __m512 v = bf ? _mm512_castsi512_ps(_mm512_slli_epi32(
+                                  _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (const uint16_t *)x + i)), 16))
+                            : _mm512_maskz_loadu_ps(m, (const float *)x + i);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(m, s + i), _mm512_maskz_loadu_ps(m, b + i)));
+    }
+}
+
+/* One vector of mixrt_elt_affine_rows_avx512: x at xo (m: lanes), the affine, activation ACT,
+ * the store (bf16 by vcvtneps2bf16 when HW). */
+#define AFFINE_VEC(ACT, HW, m, xo, so, yo)                                                                             \
+    do {                                                                                                               \
+        __m512 v = bf ? _mm512_castsi512_ps(_mm512_slli_epi32(                                                         \
+                            _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (const uint16_t *)x + (xo))), 16))       \
+                      : _mm512_maskz_loadu_ps(m, (const float *)x + (xo));                                             \
+        v = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(m, s + (so)), _mm512_maskz_loadu_ps(m, b + (so)));                \
+        if (ACT == 1) v = _mm512_max_ps(v, zero);                                                                      \
+        if (ACT == 2) v = _mm512_min_ps(hi, _mm512_max_ps(lo, v));                                                     \
+        if (ACT == 3) v = _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ), v, lo);                       \
+        if (bf) _mm256_mask_storeu_epi16((uint16_t *)y + (yo), m, HW ? mixrt_v_bf16_hw(v) : mixrt_v_bf16_rne(v));      \
+        else _mm512_mask_storeu_ps((float *)y + (yo), m, v);                                                           \
+    } while (0)
+
+#define AFFINE_ROWS(ACT, HW)                                                                                           \
+    for (size_t r = 0; r < rows; r++) {                                                                                \
+        size_t i = 0;                                                                                                  \
+        for (; i + 16 <= len; i += 16) AFFINE_VEC(ACT, HW, full, r * len + i, i, r * ld + i);                          \
+        if (i < len) AFFINE_VEC(ACT, HW, tm, r * len + i, i, r * ld + i);                                              \
+    }
+
+void mixrt_elt_affine_rows_avx512(const void *x, size_t len, size_t rows, bool bf, const float *s, const float *b,
+                                  void *y, size_t ld, int act, float p0, float p1, bool hw) {
+    const __m512 lo = _mm512_set1_ps(p0), hi = _mm512_set1_ps(p1), zero = _mm512_setzero_ps();
+    const __mmask16 full = (__mmask16)0xffff, tm = tail_mask(len % 16);
+    switch (act * 2 + (hw && bf)) { /* as the depthwise kernel's epilogue: NaN kept */
+    case 2: AFFINE_ROWS(1, 0) break;
+    case 3: AFFINE_ROWS(1, 1) break;
+    case 4: AFFINE_ROWS(2, 0) break;
+    case 5: AFFINE_ROWS(2, 1) break;
+    case 6: AFFINE_ROWS(3, 0) break;
+    case 7: AFFINE_ROWS(3, 1) break;
+    case 1: AFFINE_ROWS(0, 1) break;
+    default: AFFINE_ROWS(0, 0) break;
+    }
+}
+#undef AFFINE_ROWS
+#undef AFFINE_VEC
+
 void mixrt_elt_silu_bf16_avx512(const float *x, float *y, size_t n) {
     size_t i = 0;
     for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, mixrt_v_silu_bf16(_mm512_loadu_ps(x + i)));

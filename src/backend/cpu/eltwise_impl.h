@@ -65,6 +65,15 @@ void mixrt_elt_binary_bf16_avx512(enum mixrt_elt_op op, const mixrt_bf16 *a, con
  * Call only when mixrt_elt_has_avx512(). */
 void mixrt_elt_binary_row_bf16_avx512(enum mixrt_elt_op op, const mixrt_bf16 *g, const float *row, int row_first,
                                       mixrt_bf16 *y, size_t n);
+/* y[j] = x[j] * s[j] + b[j] in f32 for j < n (x f32, or bf16 widened exactly when bf; one fma a
+ * value). Call only when mixrt_elt_has_avx512(). */
+void mixrt_elt_affine_row_avx512(const void *x, bool bf, const float *s, const float *b, float *y, size_t n);
+/* Rows r < rows of x [rows, len] (f32, or bf16 when bf): y[r * ld + j] = act(x * s[j] + b[j]), the
+ * output in x's dtype (bf16 rounded once, as mixrt_f32_to_bf16; by vcvtneps2bf16 when hw, which
+ * needs AVX512-BF16); act 0 none, 1 ReLU, 2 Clip [p0, p1], 3 LeakyRelu (p0). Call only when
+ * mixrt_elt_has_avx512(). */
+void mixrt_elt_affine_rows_avx512(const void *x, size_t len, size_t rows, bool bf, const float *s, const float *b,
+                                  void *y, size_t ld, int act, float p0, float p1, bool hw);
 /* y[i] = x[i] sigmoid(x[i]) to about 1e-4 relative, for values rounded to bf16 next
  * (silu_avx512.h); y may equal x. Call only when mixrt_elt_has_avx512(). */
 void mixrt_elt_silu_bf16_avx512(const float *x, float *y, size_t n);

@@ -46,7 +46,7 @@ static const struct mixrt_cpu_kernel *const families[] = {
     mixrt_sgemm_kernels,  /* f32 products by a packed constant, timed against oneDNN's */
     mixrt_fused_conv_kernels, mixrt_fused_transformer_kernels, mixrt_attention_kernels, mixrt_dnnl_kernels,
     mixrt_eltwise_kernels,    mixrt_nnops_kernels,             mixrt_resize_kernels,        mixrt_datamove_kernels,
-    mixrt_eltwise_chain_kernels, mixrt_rnn_kernels,           mixrt_select_kernels,        mixrt_roialign_kernels,
+    mixrt_eltwise_chain_kernels, mixrt_concat_affine_kernels, mixrt_rnn_kernels,           mixrt_select_kernels,        mixrt_roialign_kernels,
 };
 
 double mixrt_cpu_kernel_weight_growth(const struct mixrt_cpu_kernel *k) {

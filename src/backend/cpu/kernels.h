@@ -70,6 +70,7 @@ extern const struct mixrt_cpu_kernel mixrt_sgemm_kernels[];  /* sgemm.c: f32 pro
 extern const struct mixrt_cpu_kernel mixrt_fused_conv_kernels[];
 extern const struct mixrt_cpu_kernel mixrt_attention_kernels[]; /* attention.c */
 extern const struct mixrt_cpu_kernel mixrt_eltwise_chain_kernels[]; /* eltwise_chain.c: ElementwiseChain */
+extern const struct mixrt_cpu_kernel mixrt_concat_affine_kernels[]; /* concat_affine.c: ConcatAffine */
 
 /* ---- packed constant weights in plan files (plan.c) -------------------------------------
  * A kernel that reorders a constant input into a library layout at prepare can hand the

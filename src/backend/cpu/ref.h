@@ -75,6 +75,7 @@ extern const struct mixrt_op_def mixrt_ref_ops_fused_transformer[]; /* ref_fused
 extern const struct mixrt_op_def mixrt_ref_ops_fused_conv[];        /* ref_fused_conv.c */
 extern const struct mixrt_op_def mixrt_ref_ops_attention[];         /* ref_attention.c */
 extern const struct mixrt_op_def mixrt_ref_ops_eltwise_chain[];     /* ref_eltwise_chain.c */
+extern const struct mixrt_op_def mixrt_ref_ops_concat_affine[];     /* ref_concat_affine.c */
 
 /* Finds the kernel for a node. UNSUPPORTED_OP with a message naming op, node, domain
  * and opset when there is none. */

@@ -9,7 +9,7 @@ static const struct mixrt_op_def *const families[] = {
     mixrt_ref_ops_shape,       mixrt_ref_ops_misc,   mixrt_ref_ops_seq, mixrt_ref_ops_string, mixrt_ref_ops_control,
     mixrt_ref_ops_rnn, mixrt_ref_ops_loss, mixrt_ref_ops_quant, mixrt_ref_ops_signal, mixrt_ref_ops_extra,
     mixrt_ref_ops_fused_transformer, mixrt_ref_ops_fused_conv, mixrt_ref_ops_attention,
-    mixrt_ref_ops_eltwise_chain,
+    mixrt_ref_ops_eltwise_chain, mixrt_ref_ops_concat_affine,
 };
 
 mixrt_status mixrt_ref_find(mixrt_context_t ctx, const struct mixrt_node *node, mixrt_kernel_fn *out) {
