@@ -465,6 +465,19 @@ static size_t bcast_off(const struct mixrt_value *c, const int64_t *idx, int r) 
     return off;
 }
 
+/* A new constant "<name>/window_mask" holding t (released when the value cannot be added); its
+ * index in *out. */
+static mixrt_status mask_const(struct mixrt_graph *g, const char *name, struct mixrt_tensor *t, int *out) {
+    int vi = mixrt_graph_add_unique_value(g, name, "/window_mask");
+    if (vi < 0) {
+        mixrt_tensor_release(g->ctx, t);
+        return MIXRT_STATUS_OUT_OF_MEMORY;
+    }
+    mixrt_pass_set_const(g, vi, t);
+    *out = vi;
+    return MIXRT_STATUS_OK;
+}
+
 /* The window mask of m (match_window_mask) as one constant of the scores' dims and dtype:
  * C1 + C2, each element read through its broadcast (C2 through the split of axis 0); the sum
  * in f64, rounded once. */
@@ -487,14 +500,7 @@ static mixrt_status window_mask(struct mixrt_graph *g, const struct attn_match *
                     if (c1) v += mixrt_load_f64(c1->init->data, c1->dtype, bcast_off(c1, i4, 4));
                     mixrt_store_f64(t->data, t->dtype, e, v);
                 }
-    int vi = mixrt_graph_add_unique_value(g, c2->name, "/window_mask");
-    if (vi < 0) {
-        mixrt_tensor_release(g->ctx, t);
-        return MIXRT_STATUS_OUT_OF_MEMORY;
-    }
-    mixrt_pass_set_const(g, vi, t);
-    *out = vi;
-    return MIXRT_STATUS_OK;
+    return mask_const(g, c2->name, t, out);
 }
 
 /* The window mask C2 of a one-image match (m->win_two) as a rank-4 constant of the scores:
@@ -508,14 +514,7 @@ static mixrt_status window_mask2(struct mixrt_graph *g, const struct attn_match 
     mixrt_status status = mixrt_tensor_init(g->ctx, t, c2->dtype, 4, d);
     if (status != MIXRT_STATUS_OK) return status;
     if (t->nbytes) memcpy(t->data, c2->init->data, t->nbytes); /* a 5th dim of C2 is 1 (bcasts_to) */
-    int vi = mixrt_graph_add_unique_value(g, c2->name, "/window_mask");
-    if (vi < 0) {
-        mixrt_tensor_release(g->ctx, t);
-        return MIXRT_STATUS_OUT_OF_MEMORY;
-    }
-    mixrt_pass_set_const(g, vi, t);
-    *out = vi;
-    return MIXRT_STATUS_OK;
+    return mask_const(g, c2->name, t, out);
 }
 
 /* Q scaled per head for m's head scale: a new Mul of m->q (the physical tensor, whose axis

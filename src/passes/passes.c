@@ -953,6 +953,34 @@ static mixrt_status add_weight_pair(struct mixrt_graph *g, const char *base, con
     return MIXRT_STATUS_OK;
 }
 
+/* New weights shaped like W and a bias [co], both W's dtype, uninitialized (arena structs owning
+ * their data); on failure neither is left allocated. */
+static mixrt_status new_weight_pair(struct mixrt_graph *g, const struct mixrt_tensor *W, int64_t co,
+                                    struct mixrt_tensor **tw, struct mixrt_tensor **tb) {
+    *tw = mixrt_arena_calloc(g->arena, 1, sizeof(**tw));
+    *tb = mixrt_arena_calloc(g->arena, 1, sizeof(**tb));
+    if (!*tw || !*tb) return MIXRT_STATUS_OUT_OF_MEMORY;
+    mixrt_status status = mixrt_tensor_init(g->ctx, *tw, W->dtype, W->rank, W->dims);
+    if (status != MIXRT_STATUS_OK) return status;
+    if ((status = mixrt_tensor_init(g->ctx, *tb, W->dtype, 1, &co)) != MIXRT_STATUS_OK) mixrt_tensor_release(g->ctx, *tw);
+    return status;
+}
+
+/* Conv conv_i takes the new weights vw and bias vb (ins: its new input array, 3 ints) and the
+ * output of node ni, which it absorbs (ni dead, the Conv's old output c unproduced). */
+static void conv_absorb(struct pass_state *st, int conv_i, int *ins, int vw, int vb, int ni, int c) {
+    struct mixrt_graph *g = st->g;
+    struct mixrt_node *cv = &g->nodes[conv_i];
+    ins[0] = cv->inputs[0], ins[1] = vw, ins[2] = vb;
+    cv->inputs = ins;
+    cv->n_inputs = 3;
+    int y = g->nodes[ni].outputs[0];
+    cv->outputs[0] = y;
+    g->values[y].producer = conv_i;
+    g->values[c].producer = -1;
+    st->dead[ni] = true;
+}
+
 /* Folds BN(Conv(x, W, B)) into Conv(x, W', B') when the BN runs in inference mode, only
  * the Conv reads into it, and W, B and the BN parameters are fixed constants:
  * s = scale / sqrt(var + eps), W' = W * s[o], B' = (B - mean) * s + bias, in double,
@@ -991,17 +1019,7 @@ static mixrt_status fold_conv_bn(struct pass_state *st, int bn_i, bool *done) {
         np[j] = (size_t)co;
         if ((status = mixrt_tensor_to_f64(ctx, g->values[bn->inputs[j + 1]].init, &p[j])) != MIXRT_STATUS_OK) goto fail;
     }
-    tw = mixrt_arena_calloc(g->arena, 1, sizeof(*tw));
-    tb = mixrt_arena_calloc(g->arena, 1, sizeof(*tb));
-    if (!tw || !tb) {
-        status = MIXRT_STATUS_OUT_OF_MEMORY;
-        goto fail;
-    }
-    if ((status = mixrt_tensor_init(ctx, tw, W->dtype, W->rank, W->dims)) != MIXRT_STATUS_OK) goto fail;
-    if ((status = mixrt_tensor_init(ctx, tb, W->dtype, 1, &co)) != MIXRT_STATUS_OK) {
-        mixrt_tensor_release(ctx, tw);
-        goto fail;
-    }
+    if ((status = new_weight_pair(g, W, co, &tw, &tb)) != MIXRT_STATUS_OK) goto fail;
     size_t per = nw / (size_t)co;
     for (int64_t o = 0; o < co; o++) {
         double s = p[0][o] / sqrt(p[3][o] + eps);
@@ -1019,17 +1037,7 @@ static mixrt_status fold_conv_bn(struct pass_state *st, int bn_i, bool *done) {
     }
     if ((status = add_weight_pair(g, g->nodes[conv_i].name, "_bnfold_W", tw, "_bnfold_B", tb, &vw, &vb)) != MIXRT_STATUS_OK)
         goto fail;
-    struct mixrt_node *cv = &g->nodes[conv_i];
-    ins[0] = cv->inputs[0];
-    ins[1] = vw;
-    ins[2] = vb;
-    cv->inputs = ins;
-    cv->n_inputs = 3;
-    int y = g->nodes[bn_i].outputs[0];
-    cv->outputs[0] = y;
-    g->values[y].producer = conv_i;
-    g->values[c].producer = -1;
-    st->dead[bn_i] = true;
+    conv_absorb(st, conv_i, ins, vw, vb, bn_i, c);
     *done = true;
 fail:
     if (w) mixrt_free(ctx, w, (nw ? nw : 1) * sizeof(double));
@@ -1092,17 +1100,13 @@ static mixrt_status fold_conv_mul(struct pass_state *st, int mul_i, bool *done) 
         if (yv->dims[i].value != cvv->dims[i].value) return MIXRT_STATUS_OK;
 
     nw = mixrt_tensor_numel(W), nc = kn;
-    struct mixrt_tensor *tw = mixrt_arena_calloc(g->arena, 1, sizeof(*tw)), *tb = mixrt_arena_calloc(g->arena, 1, sizeof(*tb));
+    struct mixrt_tensor *tw = NULL, *tb = NULL;
     int *ins = mixrt_arena_calloc(g->arena, 3, sizeof(int));
-    if (!tw || !tb || !ins) return MIXRT_STATUS_OUT_OF_MEMORY;
+    if (!ins) return MIXRT_STATUS_OUT_OF_MEMORY;
     if ((status = mixrt_tensor_to_f64(ctx, W, &w)) != MIXRT_STATUS_OK) goto fail;
     if (B && (status = mixrt_tensor_to_f64(ctx, B, &b)) != MIXRT_STATUS_OK) goto fail;
     if ((status = mixrt_tensor_to_f64(ctx, K, &cv)) != MIXRT_STATUS_OK) goto fail;
-    if ((status = mixrt_tensor_init(ctx, tw, W->dtype, W->rank, W->dims)) != MIXRT_STATUS_OK) goto fail;
-    if ((status = mixrt_tensor_init(ctx, tb, W->dtype, 1, &co)) != MIXRT_STATUS_OK) {
-        mixrt_tensor_release(ctx, tw);
-        goto fail;
-    }
+    if ((status = new_weight_pair(g, W, co, &tw, &tb)) != MIXRT_STATUS_OK) goto fail;
     size_t per = nw / (size_t)co;
     for (int64_t o = 0; o < co; o++) {
         double s = cv[nc == 1 ? 0 : (size_t)o];
@@ -1114,15 +1118,7 @@ static mixrt_status fold_conv_mul(struct pass_state *st, int mul_i, bool *done) 
     if ((status = add_weight_pair(g, g->nodes[conv_i].name, "_mulfold_W", tw, "_mulfold_B", tb, &vw, &vb)) !=
         MIXRT_STATUS_OK)
         goto fail;
-    struct mixrt_node *cn = &g->nodes[conv_i];
-    ins[0] = cn->inputs[0], ins[1] = vw, ins[2] = vb;
-    cn->inputs = ins;
-    cn->n_inputs = 3;
-    int y = g->nodes[mul_i].outputs[0];
-    cn->outputs[0] = y;
-    g->values[y].producer = conv_i;
-    g->values[c].producer = -1;
-    st->dead[mul_i] = true;
+    conv_absorb(st, conv_i, ins, vw, vb, mul_i, c);
     *done = true;
 fail:
     if (w) mixrt_free(ctx, w, (nw ? nw : 1) * sizeof(double));
