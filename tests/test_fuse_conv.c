@@ -934,6 +934,22 @@ static void check_conv3d_engines(const char *path, const struct mixrt_tensor *x,
     mixrt_engine_destroy(r);
 }
 
+/* build's model (seeded), exported to ONNX, through check_conv3d_engines. */
+static void check_exported(const char *name, build_fn build, uint64_t seed, int want_convs) {
+    struct mixrt_graph *g0 = new_graph();
+    struct mixrt_tensor *in[4] = {NULL};
+    int n_in = 0;
+    tu_seed(seed);
+    build(g0, &n_in, in);
+    char path[64];
+    snprintf(path, sizeof(path), "test_%s_%d.onnx", name, (int)getpid());
+    if (kh_export_model(ctx, g0, path)) check_conv3d_engines(path, in[0], want_convs);
+    remove(path);
+    for (int i = 0; i < 4; i++)
+        if (in[i]) mixrt_tensor_destroy(ctx, in[i]);
+    mixrt_graph_destroy(g0);
+}
+
 /* A 3-D MaxPool alone (no convolution: no region takes it). */
 static void build_pool3d(struct mixrt_graph *g, int *n_in, struct mixrt_tensor **in) {
     int x = add_input(g, "x", MIXRT_DTYPE_F32, 5, X3_DIMS);
@@ -978,18 +994,7 @@ static void test_passes_conv3d(void) {
     mixrt_graph_destroy(g);
     /* The engine's kernels on it (oneDNN's 3-D convs as the 2-D ones they are) against the f64
      * reference engine. */
-    struct mixrt_graph *g0 = new_graph();
-    struct mixrt_tensor *in[4] = {NULL};
-    int n_in = 0;
-    tu_seed(43);
-    build_conv3d(g0, &n_in, in);
-    char path[64];
-    snprintf(path, sizeof(path), "test_conv3d_%d.onnx", (int)getpid());
-    const bool ok = kh_export_model(ctx, g0, path);
-    if (ok) check_conv3d_engines(path, in[0], 6);
-    remove(path);
-    mixrt_tensor_destroy(ctx, in[0]);
-    mixrt_graph_destroy(g0);
+    check_exported("conv3d", build_conv3d, 43, 6);
 }
 
 /* DenseNet's pattern: each layer joins the block input and every earlier layer's output
@@ -1055,17 +1060,7 @@ static void test_passes_concat_affine(void) {
     TU_CHECK(count_op(g, MIXRT_DOMAIN, "ConcatAffine") == 0, "dense (no CONV_CPU): no ConcatAffine expected");
     mixrt_graph_destroy(g);
     /* fp32 and bf16 engines of the exported model against its f64 reference engine. */
-    struct mixrt_graph *g0 = new_graph();
-    struct mixrt_tensor *in[4] = {NULL};
-    int n_in = 0;
-    tu_seed(44);
-    build_dense(g0, &n_in, in);
-    char path[64];
-    snprintf(path, sizeof(path), "test_dense_%d.onnx", (int)getpid());
-    if (kh_export_model(ctx, g0, path)) check_conv3d_engines(path, in[0], -1);
-    remove(path);
-    mixrt_tensor_destroy(ctx, in[0]);
-    mixrt_graph_destroy(g0);
+    check_exported("dense", build_dense, 44, -1);
 }
 
 static void test_passes(void) {
