@@ -1,9 +1,11 @@
 /* concat_affine.c - "concat_affine": the fast kernel of com.mixrt ConcatAffine (f32, bf16; the op
- * is in concat_affine_impl.h). Blocks of output rows are made in f32 scratch that stays in L1:
- * each input's row segment widened, scaled and shifted per channel (one fma a value: AVX-512 or
- * the scalar twin), the activation over the block (the element-wise spans), one rounding into Y.
- * So the joined channels are written once, already normalized: DenseNet's Concat and the
- * BatchNorm + ReLU after it were two passes over the joined tensor. */
+ * is in concat_affine_impl.h). With no activation, ReLU, Clip or LeakyRelu on an AVX-512 CPU each
+ * input's rows go straight into Y, a block of rows at a time: one fma a value, the activation and
+ * the rounding in register (mixrt_elt_affine_rows_avx512). Other activations (or no AVX-512):
+ * blocks of output rows in f32 scratch that stays in L1, each part's segment widened, scaled and
+ * shifted (AVX-512 or the scalar twin), the activation over the block (the element-wise spans),
+ * one rounding into Y. Either way the joined channels are written once, already normalized:
+ * DenseNet's Concat and the BatchNorm + ReLU after it were two passes over the joined tensor. */
 #include <stdio.h>
 #include <string.h>
 #ifdef _OPENMP
