@@ -67,9 +67,9 @@ static bool has_avx512_bf16(void) {
 #endif
 }
 
-static void rows_run(const struct mixrt_pw_call *c) {
+void mixrt_pw_rows(const struct mixrt_pw_call *c, bool scalar) {
 #if defined(__x86_64__)
-    if (!g_force_scalar && has_avx512_bf16()) {
+    if (!scalar && has_avx512_bf16()) {
         mixrt_pw_rows_avx512(c);
         return;
     }
@@ -268,7 +268,7 @@ static mixrt_status pw_run(struct mixrt_kernel_ctx *k) {
                                         .act = ka,
                                         .p0 = p0,
                                         .p1 = p1};
-        rows_run(&c);
+        mixrt_pw_rows(&c, g_force_scalar);
         if (staged) {
             const size_t len = (size_t)(nr * st->n);
             mixrt_elt_fconv_act(act, p0, p1, f, len);

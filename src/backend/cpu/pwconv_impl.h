@@ -57,5 +57,8 @@ unsigned long mixrt_pwconv_ref_runs(void);
 
 /* Call only where the CPU has AVX-512 F/BW/VL/DQ and AVX512-BF16. */
 void mixrt_pw_rows_avx512(const struct mixrt_pw_call *c);
+/* One call by the tile kernel where the CPU has AVX512-BF16 and scalar is false, else by the
+ * scalar twin (the Winograd bf16 conv's products go through here too: wino2.c). */
+void mixrt_pw_rows(const struct mixrt_pw_call *c, bool scalar);
 
 #endif /* MIXRT_BACKEND_CPU_PWCONV_IMPL_H */

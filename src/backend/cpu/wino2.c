@@ -1,0 +1,391 @@
+/* wino2.c - "wino_bf16_nhwc": com.mixrt FusedConv when it is a 3x3 conv of stride 1 (one group,
+ * no dilation, explicit pads) on channels-last bf16, by Winograd F(2x2, 3x3), on CPUs with
+ * AVX512-BF16. ResNet-style 3x3 layers run at the machine's bf16 rate through oneDNN's direct
+ * convolution and oneDNN 2.6 has no bf16 Winograd; this one does 16 instead of 36 products per
+ * 2x2 output tile (2.25x fewer) for 16 / 9 of the weights' bf16 bytes. Per block of tiles: the
+ * input transforms (wino2_avx512.c), then per position one [tiles x C] by [C x M] bf16 product
+ * by pwconv's tile kernel (f32 sums, weights pair-packed at prepare), then the output transforms
+ * with bias, Z, the activation and the rounding to bf16. Accuracy: V and U are rounded to bf16
+ * where the direct conv rounds d and g (the per-layer error is about 1.5x the direct bf16
+ * conv's; wino2_impl.h has the matrices); F(4x4, 3x3) would save more products but its points
+ * +-2 cost about 9x the error, so it stays f32 (conv_wino, oneDNN's). Timed against oneDNN's
+ * kernels like every candidate; `MIXRT_WINO_BF16=off` leaves it out. A plan made here and run on
+ * a CPU without AVX512-BF16 runs the scalar twins.
+ * Invariant: anything outside the case prepare saw goes to the reference kernel. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "backend/cpu/eltwise_impl.h"
+#include "backend/cpu/fused_conv_impl.h"
+#include "backend/cpu/wino2_impl.h"
+
+/* Transformed tiles and products of one block: about half the core's L2 (the two vCPUs share
+ * it), so the products read V from it and the output transforms read M from it. */
+#define W2_BLOCK_BYTES ((size_t)768 << 10)
+
+/* ---- the scalar twins of the transforms ------------------------------------------------- */
+
+static inline float bf(uint16_t h) { return mixrt_bf16_to_float((mixrt_bf16){h}); }
+
+static void in_scalar(const struct mixrt_wino2_in *a) {
+    for (int64_t c = 0; c < a->c; c++) {
+        float d[4][4], t[4][4];
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++) {
+                const int64_t y = a->iy0 + i, x = a->ix0 + j;
+                d[i][j] = y >= 0 && y < a->h && x >= 0 && x < a->w ? bf(a->x[(y * a->w + x) * a->c + c]) : 0.0f;
+            }
+        for (int j = 0; j < 4; j++) {
+            t[0][j] = d[0][j] - d[2][j];
+            t[1][j] = d[1][j] + d[2][j];
+            t[2][j] = d[2][j] - d[1][j];
+            t[3][j] = d[1][j] - d[3][j];
+        }
+        for (int i = 0; i < 4; i++) {
+            const float r[4] = {t[i][0] - t[i][2], t[i][1] + t[i][2], t[i][2] - t[i][1], t[i][1] - t[i][3]};
+            for (int j = 0; j < 4; j++) a->v[(size_t)(i * 4 + j) * a->ld + (size_t)c] = mixrt_bf16_from_float(r[j]).bits;
+        }
+    }
+}
+
+static float act_scalar(enum mixrt_pw_act act, float p0, float p1, float v) {
+    switch (act) {
+    case MIXRT_PW_ACT_RELU: return v > 0.0f ? v : 0.0f;
+    case MIXRT_PW_ACT_CLIP: return v < p0 ? p0 : v > p1 ? p1 : v;
+    case MIXRT_PW_ACT_LEAKY: return v >= 0.0f ? v : p0 * v;
+    case MIXRT_PW_ACT_SILU: return v / (1.0f + expf(-v));
+    case MIXRT_PW_ACT_HSWISH: {
+        float h = (v + 3.0f) * (1.0f / 6.0f);
+        return v * (h > 1.0f ? 1.0f : h < 0.0f ? 0.0f : h);
+    }
+    default: return v;
+    }
+}
+
+static void out_scalar(const struct mixrt_wino2_out *a) {
+    for (int64_t c = 0; c < a->m; c++) {
+        float t[2][4];
+        for (int j = 0; j < 4; j++) {
+            const float m0 = a->mm[(size_t)j * a->ld + (size_t)c], m1 = a->mm[(size_t)(4 + j) * a->ld + (size_t)c],
+                        m2 = a->mm[(size_t)(8 + j) * a->ld + (size_t)c], m3 = a->mm[(size_t)(12 + j) * a->ld + (size_t)c];
+            t[0][j] = m0 + m1 + m2;
+            t[1][j] = m1 - m2 - m3;
+        }
+        for (int r = 0; r < a->rows; r++)
+            for (int q = 0; q < a->cols; q++) {
+                float v = q == 0 ? t[r][0] + t[r][1] + t[r][2] : t[r][1] - t[r][2] - t[r][3];
+                v += a->bias[c];
+                const size_t off = (size_t)r * a->row + (size_t)q * (size_t)a->m + (size_t)c;
+                if (a->z) v += bf(a->z[(size_t)r * a->zrow + (size_t)q * (size_t)a->m + (size_t)c]);
+                v = act_scalar(a->act, a->p0, a->p1, v);
+                if (a->y_f32) ((float *)a->y)[off] = v;
+                else ((mixrt_bf16 *)a->y)[off] = mixrt_bf16_from_float(v);
+            }
+    }
+}
+
+static int g_force_scalar; /* tests only */
+void mixrt_wino2_force_scalar(bool scalar) { g_force_scalar = scalar; }
+
+static bool has_avx512_bf16(void) {
+#if defined(__x86_64__)
+    const struct mixrt_cpu_features *f = mixrt_cpu_features();
+    return f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq && f->avx512_bf16;
+#else
+    return false;
+#endif
+}
+
+/* ---- the kernel ------------------------------------------------------------------------- */
+
+struct w2_state {
+    int64_t c, m, kp, nb, pt, pl, pb, pr;
+    uint16_t *u;       /* 16 packed matrices (mixrt_pw_widx), mat elements apart */
+    size_t mat;
+    float *b, *zero;   /* [nb * 16]: the bias (zeros without one), zeros (the products' bias) */
+    size_t u_bytes, b_bytes;
+};
+
+static bool refuse(char *why, size_t why_size, const char *msg) {
+    if (why && why_size) snprintf(why, why_size, "%s", msg);
+    return false;
+}
+
+/* The explicit pads (auto_pad NOTSET or VALID), false when malformed or negative. */
+static bool w2_pads(const struct mixrt_node *n, int64_t *p) {
+    size_t np = 0;
+    const int64_t *pd = mixrt_node_attr_ints(n, "pads", &np);
+    if (pd && np != 4) return false;
+    const char *ap = mixrt_node_attr_string(n, "auto_pad", "NOTSET");
+    if (ap[0] && strcmp(ap, "NOTSET") && strcmp(ap, "VALID")) return false;
+    for (int i = 0; i < 4; i++) p[i] = pd && strcmp(ap, "VALID") ? pd[i] : 0;
+    return p[0] >= 0 && p[1] >= 0 && p[2] >= 0 && p[3] >= 0 && p[0] < 65536 && p[1] < 65536 && p[2] < 65536 &&
+           p[3] < 65536;
+}
+
+static bool w2_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    enum mixrt_fconv_act act;
+    float p0, p1;
+    int64_t pads[4];
+    const char *env = getenv("MIXRT_WINO_BF16"); /* for measuring against oneDNN on the same build */
+    if (env && !strcmp(env, "off")) return refuse(why, why_size, "disabled by MIXRT_WINO_BF16=off");
+    if (!g_force_scalar && !has_avx512_bf16()) return refuse(why, why_size, "the CPU has no AVX512-BF16");
+    if (n->n_inputs < 2 || n->inputs[0] < 0 || n->inputs[1] < 0 || n->n_outputs < 1 || n->outputs[0] < 0)
+        return refuse(why, why_size, "X, W or Y absent");
+    if (!mixrt_fconv_read_act(n, &act, &p0, &p1)) return refuse(why, why_size, "malformed activation");
+    if (mixrt_node_attr_int(n, "channels_last", 0) != 1) return refuse(why, why_size, "not channels-last");
+    if (mixrt_node_attr_int(n, "group", 1) != 1) return refuse(why, why_size, "grouped");
+    const struct mixrt_value *xv = &g->values[n->inputs[0]], *yv = &g->values[n->outputs[0]];
+    if (xv->dtype != MIXRT_DTYPE_BF16 || yv->dtype != MIXRT_DTYPE_BF16)
+        return refuse(why, why_size, "X and Y not both bf16");
+    if (n->n_inputs > 3 && n->inputs[3] >= 0 && g->values[n->inputs[3]].dtype != MIXRT_DTYPE_BF16)
+        return refuse(why, why_size, "Z is not bf16");
+    if (n->n_inputs > 2 && n->inputs[2] >= 0 &&
+        (!mixrt_graph_is_fixed_const(g, n->inputs[2]) || !mixrt_dtype_is_float(g->values[n->inputs[2]].dtype)))
+        return refuse(why, why_size, "B is not a float constant");
+    if (!mixrt_graph_is_fixed_const(g, n->inputs[1])) return refuse(why, why_size, "W is not a constant initializer");
+    const struct mixrt_tensor *w = g->values[n->inputs[1]].init;
+    if (!mixrt_dtype_is_float(w->dtype) || w->rank != 4 || w->dims[2] != 3 || w->dims[3] != 3 || w->dims[0] < 1 ||
+        w->dims[1] < 1 || w->dims[0] > 65536 || w->dims[1] > 65536)
+        return refuse(why, why_size, "W is not a float [M, C, 3, 3] tensor of at most 65536 outputs and inputs");
+    if (!mixrt_node_attr_ints_all(n, "strides", 1, 0) || !mixrt_node_attr_ints_all(n, "dilations", 1, 0))
+        return refuse(why, why_size, "strided or dilated");
+    if (!w2_pads(n, pads)) return refuse(why, why_size, "auto_pad SAME or malformed pads");
+    if (xv->rank >= 0 && xv->rank != 4) return refuse(why, why_size, "X's rank is not 4");
+    if (xv->rank == 4 && xv->dims[3].value >= 0 && xv->dims[3].value != w->dims[1])
+        return refuse(why, why_size, "X's channels differ from W's");
+    return true;
+}
+
+static void w2_release(mixrt_context_t ctx, void *state) {
+    struct w2_state *st = state;
+    if (!st) return;
+    if (st->u) mixrt_free(ctx, st->u, st->u_bytes);
+    if (st->b) mixrt_free(ctx, st->b, 2 * st->b_bytes);
+    mixrt_free(ctx, st, sizeof(*st));
+}
+
+/* U = G g G^T of every (m, c), in f64 from W, rounded once to bf16 into the 16 packed matrices. */
+static void w2_transform(const struct mixrt_tensor *w, struct w2_state *st) {
+    static const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+    for (int64_t m = 0; m < st->m; m++)
+        for (int64_t c = 0; c < st->c; c++) {
+            double gk[9], t[4][3];
+            for (int i = 0; i < 9; i++) gk[i] = mixrt_load_f64(w->data, w->dtype, (size_t)((m * st->c + c) * 9 + i));
+            for (int i = 0; i < 4; i++)
+                for (int b = 0; b < 3; b++) t[i][b] = G[i][0] * gk[b] + G[i][1] * gk[3 + b] + G[i][2] * gk[6 + b];
+            const size_t at = mixrt_pw_widx(st->kp, m, c);
+            for (int i = 0; i < 4; i++)
+                for (int j = 0; j < 4; j++)
+                    st->u[(size_t)(i * 4 + j) * st->mat + at] =
+                        mixrt_bf16_from_float((float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2])).bits;
+        }
+}
+
+static mixrt_status w2_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                               void **state) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    char why[160] = "";
+    if (!w2_supports(g, n, why, sizeof(why)))
+        return mixrt_error(ctx, MIXRT_STATUS_UNSUPPORTED, "cannot build FusedConv node '%s' with wino_bf16_nhwc: %s",
+                           n->name, why);
+    const struct mixrt_tensor *w = g->values[n->inputs[1]].init;
+    const int bi = n->n_inputs > 2 ? n->inputs[2] : -1;
+    const struct mixrt_tensor *b = bi >= 0 ? g->values[bi].init : NULL;
+    struct w2_state *st = mixrt_alloc(ctx, sizeof(*st));
+    if (!st) return MIXRT_STATUS_OUT_OF_MEMORY;
+    memset(st, 0, sizeof(*st));
+    int64_t pads[4];
+    (void)w2_pads(n, pads);
+    st->pt = pads[0], st->pl = pads[1], st->pb = pads[2], st->pr = pads[3];
+    st->m = w->dims[0], st->c = w->dims[1];
+    st->kp = (st->c + 1) / 2, st->nb = (st->m + MIXRT_PW_NBLK - 1) / MIXRT_PW_NBLK;
+    /* 16 x 65536 x 32768 pairs x 32 halves at most: within size_t on 64-bit hosts */
+    st->mat = (size_t)(st->nb * st->kp) * 2 * MIXRT_PW_NBLK;
+    st->u_bytes = MIXRT_WINO2_XI * st->mat * sizeof(uint16_t);
+    st->b_bytes = (size_t)st->nb * MIXRT_PW_NBLK * sizeof(float);
+    st->u = mixrt_alloc(ctx, st->u_bytes);
+    st->b = mixrt_alloc(ctx, 2 * st->b_bytes);
+    if (!st->u || !st->b) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
+    st->zero = st->b + st->nb * MIXRT_PW_NBLK;
+    memset(st->u, 0, st->u_bytes);
+    memset(st->b, 0, 2 * st->b_bytes);
+    if (b) {
+        MIXRT_CHECK(ctx, b->rank == 1 && b->dims[0] == st->m, MIXRT_STATUS_INVALID_MODEL,
+                    "cannot build FusedConv node '%s': input #2 (B) has %lld elements, expected %lld", n->name,
+                    (long long)mixrt_tensor_numel(b), (long long)st->m);
+        for (int64_t j = 0; j < st->m; j++) st->b[j] = (float)mixrt_load_f64(b->data, b->dtype, (size_t)j);
+    }
+    w2_transform(w, st);
+    *state = st;
+    return MIXRT_STATUS_OK;
+fail:
+    w2_release(ctx, st);
+    return status;
+}
+
+static _Atomic unsigned long g_ref_runs;
+unsigned long mixrt_wino2_ref_runs(void) { return g_ref_runs; }
+
+static mixrt_status run_ref(struct mixrt_kernel_ctx *k) {
+    g_ref_runs++;
+    return mixrt_cpu_run_reference(k);
+}
+
+/* One run's geometry and operands. */
+struct w2_geom {
+    const uint16_t *x, *z;
+    uint16_t *y;
+    int64_t h, w, oh, ow, th, tw;
+    enum mixrt_fconv_act act; /* the node's */
+    enum mixrt_pw_act ka;     /* the part the transform applies */
+    float p0, p1;
+    bool staged, scalar;
+};
+
+/* Tile t (image-major, then rows, then columns) into row t_in_block of the block's V. */
+static void w2_in(const struct w2_state *st, const struct w2_geom *gm, size_t t, uint16_t *v, size_t ld) {
+    const int64_t per = gm->th * gm->tw, b = (int64_t)t / per, ty = (int64_t)t % per / gm->tw, tx = (int64_t)t % gm->tw;
+    const struct mixrt_wino2_in a = {.x = gm->x + (size_t)(b * gm->h * gm->w * st->c), .h = gm->h, .w = gm->w,
+                                     .c = st->c, .iy0 = 2 * ty - st->pt, .ix0 = 2 * tx - st->pl, .v = v, .ld = ld};
+#if defined(__x86_64__)
+    if (!gm->scalar) {
+        mixrt_wino2_in_avx512(&a);
+        return;
+    }
+#endif
+    in_scalar(&a);
+}
+
+/* Tile t's output pixels from its products (mm, rows ld floats apart); stage: 4 x m floats of
+ * this thread's when the activation runs over f32 afterwards. */
+static void w2_out(const struct w2_state *st, const struct w2_geom *gm, size_t t, const float *mm, size_t ld,
+                   float *stage) {
+    const int64_t per = gm->th * gm->tw, b = (int64_t)t / per, oy = (int64_t)t % per / gm->tw * 2,
+                  ox = (int64_t)t % gm->tw * 2;
+    const int rows = gm->oh - oy < 2 ? 1 : 2, cols = gm->ow - ox < 2 ? 1 : 2;
+    const size_t at = (size_t)(((b * gm->oh + oy) * gm->ow + ox) * st->m), row = (size_t)(gm->ow * st->m);
+    struct mixrt_wino2_out a = {.mm = mm, .ld = ld, .m = st->m, .bias = st->b, .z = gm->z ? gm->z + at : NULL,
+                                .y = gm->staged ? (void *)stage : (void *)(gm->y + at), .y_f32 = gm->staged,
+                                .row = gm->staged ? 2 * (size_t)st->m : row, .zrow = row, .rows = rows, .cols = cols,
+                                .act = gm->ka, .p0 = gm->p0, .p1 = gm->p1};
+#if defined(__x86_64__)
+    if (!gm->scalar) mixrt_wino2_out_avx512(&a);
+    else out_scalar(&a);
+#else
+    out_scalar(&a);
+#endif
+    if (gm->staged)
+        for (int r = 0; r < rows; r++) {
+            float *f = stage + (size_t)r * 2 * (size_t)st->m;
+            const size_t len = (size_t)cols * (size_t)st->m;
+            mixrt_elt_fconv_act(gm->act, gm->p0, gm->p1, f, len);
+            mixrt_f32_to_bf16(f, (mixrt_bf16 *)gm->y + at + (size_t)r * row, len);
+        }
+}
+
+static mixrt_status w2_run(struct mixrt_kernel_ctx *k) {
+    const struct w2_state *st = k->state;
+    const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0), *w = mixrt_kernel_opt_input(k, 1),
+                              *z = mixrt_kernel_opt_input(k, 3);
+    enum mixrt_fconv_act act;
+    float p0, p1;
+    /* Whatever is not the case prepare saw (the reference words the errors). */
+    if (!st || !x || !w || x->dtype != MIXRT_DTYPE_BF16 || x->rank != 4 || x->dims[3] != st->c || w->rank != 4 ||
+        w->dims[0] != st->m || w->dims[1] != st->c || w->dims[2] != 3 || w->dims[3] != 3 ||
+        !mixrt_fconv_read_act(k->node, &act, &p0, &p1) || mixrt_tensor_numel(x) == 0)
+        return run_ref(k);
+    const int64_t oh = x->dims[1] + st->pt + st->pb - 2, ow = x->dims[2] + st->pl + st->pr - 2;
+    if (oh < 1 || ow < 1) return run_ref(k);
+    const int64_t yd[4] = {x->dims[0], oh, ow, st->m};
+    if (z && (z->dtype != MIXRT_DTYPE_BF16 || z->rank != 4 || memcmp(z->dims, yd, sizeof(yd)))) return run_ref(k);
+    struct mixrt_tensor *y = NULL;
+    mixrt_status status = mixrt_kernel_output_uninit(k, 0, MIXRT_DTYPE_BF16, 4, yd, &y);
+    if (status != MIXRT_STATUS_OK) return status;
+    const enum mixrt_pw_act ka = act == MIXRT_FCONV_RELU         ? MIXRT_PW_ACT_RELU
+                                 : act == MIXRT_FCONV_CLIP       ? MIXRT_PW_ACT_CLIP
+                                 : act == MIXRT_FCONV_LEAKY_RELU ? MIXRT_PW_ACT_LEAKY
+                                 : act == MIXRT_FCONV_SILU       ? MIXRT_PW_ACT_SILU
+                                 : act == MIXRT_FCONV_HARD_SWISH ? MIXRT_PW_ACT_HSWISH
+                                                                 : MIXRT_PW_ACT_NONE;
+    const struct w2_geom gm = {
+        .x = x->data, .z = z ? z->data : NULL, .y = y->data, .h = x->dims[1], .w = x->dims[2], .oh = oh, .ow = ow,
+        .th = (oh + 1) / 2, .tw = (ow + 1) / 2, .act = act, .ka = ka, .p0 = p0, .p1 = p1,
+        .staged = act != MIXRT_FCONV_NONE && ka == MIXRT_PW_ACT_NONE, .scalar = g_force_scalar || !has_avx512_bf16(),
+    };
+    int nt = 1;
+#ifdef _OPENMP
+    nt = omp_get_max_threads();
+    if (nt < 1) nt = 1;
+#endif
+    /* Blocks of whole 4-row tiles of the product, about W2_BLOCK_BYTES each, as even as whole
+     * tiles allow. V's rows are C apart (the tile kernel's row pitch is its K); M's are padded
+     * to whole 16-channel blocks (the padded outputs' weights and bias are zeros). */
+    const size_t tiles = (size_t)(x->dims[0] * gm.th * gm.tw);
+    const size_t vld = (size_t)st->c, mld = (size_t)(st->nb * MIXRT_PW_NBLK);
+    const size_t per_tile = MIXRT_WINO2_XI * (vld * sizeof(uint16_t) + mld * sizeof(float));
+    size_t nblk = (tiles * per_tile + W2_BLOCK_BYTES - 1) / W2_BLOCK_BYTES;
+    if (nblk < 1) nblk = 1;
+    size_t tb = (tiles + nblk - 1) / nblk;
+    tb = (tb + 3) / 4 * 4;
+    if (tb > tiles) tb = tiles;
+    const size_t v_bytes = MIXRT_WINO2_XI * tb * vld * sizeof(uint16_t), m_bytes = MIXRT_WINO2_XI * tb * mld * sizeof(float);
+    const size_t stage_bytes = gm.staged ? (size_t)nt * 4 * mld * sizeof(float) : 0;
+    const size_t bytes = v_bytes + m_bytes + stage_bytes;
+    bool owned;
+    uint16_t *v = mixrt_kernel_scratch(k, bytes, &owned);
+    if (!v) return mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for %zu bytes of Winograd tiles", bytes);
+    float *mm = (float *)((char *)v + v_bytes), *stages = (float *)((char *)mm + m_bytes);
+    /* Products: per position, chunks of whole 4-row tiles, so the threads have at least two
+     * tasks each. */
+    size_t chunks = ((size_t)nt * 2 + MIXRT_WINO2_XI - 1) / MIXRT_WINO2_XI;
+    if (chunks > (tb + 7) / 8) chunks = (tb + 7) / 8;
+    if (chunks < 1) chunks = 1;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
+    {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        for (size_t t0 = 0; t0 < tiles; t0 += tb) {
+            const size_t nb = tiles - t0 < tb ? tiles - t0 : tb;
+            size_t per = (nb + chunks - 1) / chunks;
+            per = (per + 3) / 4 * 4;
+            const size_t nch = (nb + per - 1) / per;
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+            for (size_t t = 0; t < nb; t++) w2_in(st, &gm, t0 + t, v + t * vld, tb * vld);
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+            for (size_t q = 0; q < MIXRT_WINO2_XI * nch; q++) {
+                const size_t xi = q / nch, r0 = q % nch * per, nr = nb - r0 < per ? nb - r0 : per;
+                const struct mixrt_pw_call c = {.x = v + (xi * tb + r0) * vld, .z = NULL,
+                                                .y = mm + (xi * tb + r0) * mld, .y_f32 = true, .rows = (int64_t)nr,
+                                                .k = (int64_t)vld, .n = (int64_t)mld, .kp = st->kp,
+                                                .w = st->u + xi * st->mat, .b = st->zero, .act = MIXRT_PW_ACT_NONE};
+                mixrt_pw_rows(&c, gm.scalar);
+            }
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+            for (size_t t = 0; t < nb; t++)
+                w2_out(st, &gm, t0 + t, mm + t * mld, tb * mld, stages + (size_t)tid * 4 * mld);
+        }
+    }
+    if (owned) mixrt_free(k->ctx, v, bytes);
+    return MIXRT_STATUS_OK;
+}
+
+const struct mixrt_cpu_kernel mixrt_wino2_kernels[] = {
+    {"wino_bf16_nhwc", MIXRT_DOMAIN, "FusedConv", w2_supports, w2_prepare, w2_release, w2_run},
+    {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+};
