@@ -51,6 +51,7 @@ static const struct mixrt_cpu_kernel *const families[] = {
 };
 
 double mixrt_cpu_kernel_weight_growth(const struct mixrt_cpu_kernel *k) {
+    if (k && !strcmp(k->name, "wino_bf16_nhwc")) return MIXRT_WINO2_WEIGHT_GROWTH;
     return k && (!strcmp(k->name, "dnnl_wino_conv") || !strcmp(k->name, "conv_wino")) ? MIXRT_WINO_WEIGHT_GROWTH
                                                                                         : 1.0;
 }

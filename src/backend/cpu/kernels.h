@@ -45,8 +45,10 @@ mixrt_status mixrt_cpu_released_error(struct mixrt_kernel_ctx *k, int i);
 const struct mixrt_cpu_kernel *const *mixrt_cpu_kernels_for(const struct mixrt_node *n, size_t *count);
 /* How many times its constant weights' bytes a kernel holds them in once packed: 1 for most,
  * MIXRT_WINO_WEIGHT_GROWTH for dnnl_wino_conv and conv_wino (Winograd F(4x4, 3x3): each 3x3 kernel
- * transformed to 6x6). */
+ * transformed to 6x6), MIXRT_WINO2_WEIGHT_GROWTH for wino_bf16_nhwc. */
 #define MIXRT_WINO_WEIGHT_GROWTH 4.0
+/* wino_bf16_nhwc's (F(2x2, 3x3): 4x4 bf16 per 3x3 kernel, of the bf16 weights the planner gives it) */
+#define MIXRT_WINO2_WEIGHT_GROWTH (16.0 / 9.0)
 double mixrt_cpu_kernel_weight_growth(const struct mixrt_cpu_kernel *k);
 /* The kernel named name that runs op (domain, op_type), or NULL. */
 const struct mixrt_cpu_kernel *mixrt_cpu_kernel_find(const char *name, const char *domain, const char *op_type);
