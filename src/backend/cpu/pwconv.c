@@ -38,18 +38,7 @@ static void rows_scalar(const struct mixrt_pw_call *c) {
                 v += bf(c->x[r * c->k + k]) * bf(c->w[mixrt_pw_widx(c->kp, j, k)]);
             }
             if (c->z) v += bf(c->z[r * c->n + j]);
-            switch (c->act) {
-            case MIXRT_PW_ACT_RELU: v = v > 0.0f ? v : 0.0f; break;
-            case MIXRT_PW_ACT_CLIP: v = v < c->p0 ? c->p0 : v > c->p1 ? c->p1 : v; break;
-            case MIXRT_PW_ACT_LEAKY: v = v >= 0.0f ? v : c->p0 * v; break;
-            case MIXRT_PW_ACT_SILU: v = v / (1.0f + expf(-v)); break;
-            case MIXRT_PW_ACT_HSWISH: {
-                float h = (v + 3.0f) * (1.0f / 6.0f);
-                v *= h > 1.0f ? 1.0f : h < 0.0f ? 0.0f : h;
-                break;
-            }
-            default: break;
-            }
+            v = mixrt_pw_act_scalar(c->act, c->p0, c->p1, v);
             if (c->y_f32) ((float *)c->y)[r * c->n + j] = v;
             else ((mixrt_bf16 *)c->y)[r * c->n + j] = mixrt_bf16_from_float(v);
         }
@@ -92,12 +81,9 @@ static bool refuse(char *why, size_t why_size, const char *msg) {
     return false;
 }
 
-static bool pw_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+bool mixrt_pw_node_ok(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
     enum mixrt_fconv_act act;
     float p0, p1;
-    const char *env = getenv("MIXRT_PWCONV"); /* for measuring against oneDNN on the same build */
-    if (env && !strcmp(env, "off")) return refuse(why, why_size, "disabled by MIXRT_PWCONV=off");
-    if (!g_force_scalar && !has_avx512_bf16()) return refuse(why, why_size, "the CPU has no AVX512-BF16");
     if (n->n_inputs < 2 || n->inputs[0] < 0 || n->inputs[1] < 0 || n->n_outputs < 1 || n->outputs[0] < 0)
         return refuse(why, why_size, "X, W or Y absent");
     if (!mixrt_fconv_read_act(n, &act, &p0, &p1)) return refuse(why, why_size, "malformed activation");
@@ -110,6 +96,15 @@ static bool pw_supports(const struct mixrt_graph *g, const struct mixrt_node *n,
         return refuse(why, why_size, "Z is not bf16");
     if (n->n_inputs > 2 && n->inputs[2] >= 0 && !mixrt_dtype_is_float(g->values[n->inputs[2]].dtype))
         return refuse(why, why_size, "B is not a float tensor");
+    return true;
+}
+
+static bool pw_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    const char *env = getenv("MIXRT_PWCONV"); /* for measuring against oneDNN on the same build */
+    if (env && !strcmp(env, "off")) return refuse(why, why_size, "disabled by MIXRT_PWCONV=off");
+    if (!g_force_scalar && !has_avx512_bf16()) return refuse(why, why_size, "the CPU has no AVX512-BF16");
+    if (!mixrt_pw_node_ok(g, n, why, why_size)) return false;
+    const struct mixrt_value *xv = &g->values[n->inputs[0]];
     if (!mixrt_graph_is_fixed_const(g, n->inputs[1])) return refuse(why, why_size, "W is not a constant initializer");
     const struct mixrt_tensor *w = g->values[n->inputs[1]].init;
     if (!mixrt_dtype_is_float(w->dtype) || w->rank != 4 || w->dims[2] != 1 || w->dims[3] != 1 || w->dims[0] < 1 ||
@@ -215,12 +210,7 @@ static mixrt_status pw_run(struct mixrt_kernel_ctx *k) {
         for (int64_t j = 0; j < st->n; j++) braw[j] = (float)mixrt_load_f64(b->data, b->dtype, (size_t)j);
         bias = braw;
     }
-    const enum mixrt_pw_act ka = act == MIXRT_FCONV_RELU         ? MIXRT_PW_ACT_RELU
-                                 : act == MIXRT_FCONV_CLIP       ? MIXRT_PW_ACT_CLIP
-                                 : act == MIXRT_FCONV_LEAKY_RELU ? MIXRT_PW_ACT_LEAKY
-                                 : act == MIXRT_FCONV_SILU       ? MIXRT_PW_ACT_SILU
-                                 : act == MIXRT_FCONV_HARD_SWISH ? MIXRT_PW_ACT_HSWISH
-                                                                 : MIXRT_PW_ACT_NONE;
+    const enum mixrt_pw_act ka = mixrt_pw_act_of(act);
     /* An activation the tiles leave out: f32 rows in per-thread scratch, then the activation
      * over them and one rounding to bf16. */
     const bool staged = act != MIXRT_FCONV_NONE && ka == MIXRT_PW_ACT_NONE;

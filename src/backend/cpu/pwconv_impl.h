@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backend/cpu/fused_conv_impl.h"
 #include "backend/cpu/kernels.h"
 
 /* Output channels a block (one AVX-512 vector of f32). */
@@ -35,6 +36,39 @@ enum mixrt_pw_act {
     MIXRT_PW_ACT_SILU,
     MIXRT_PW_ACT_HSWISH /* x min(max((x + 3) / 6, 0), 1), as the element-wise HardSwish */
 };
+
+/* The part of FusedConv activation act the tile kernels apply themselves (NONE: none, or one
+ * the caller runs over f32 rows afterwards). */
+static inline enum mixrt_pw_act mixrt_pw_act_of(enum mixrt_fconv_act act) {
+    switch (act) {
+    case MIXRT_FCONV_RELU: return MIXRT_PW_ACT_RELU;
+    case MIXRT_FCONV_CLIP: return MIXRT_PW_ACT_CLIP;
+    case MIXRT_FCONV_LEAKY_RELU: return MIXRT_PW_ACT_LEAKY;
+    case MIXRT_FCONV_SILU: return MIXRT_PW_ACT_SILU;
+    case MIXRT_FCONV_HARD_SWISH: return MIXRT_PW_ACT_HSWISH;
+    default: return MIXRT_PW_ACT_NONE;
+    }
+}
+
+/* act on one f32 value as the scalar twins apply it (SiLU exact). */
+static inline float mixrt_pw_act_scalar(enum mixrt_pw_act act, float p0, float p1, float v) {
+    switch (act) {
+    case MIXRT_PW_ACT_RELU: return v > 0.0f ? v : 0.0f;
+    case MIXRT_PW_ACT_CLIP: return v < p0 ? p0 : v > p1 ? p1 : v;
+    case MIXRT_PW_ACT_LEAKY: return v >= 0.0f ? v : p0 * v;
+    case MIXRT_PW_ACT_SILU: return v / (1.0f + expf(-v));
+    case MIXRT_PW_ACT_HSWISH: {
+        float h = (v + 3.0f) * (1.0f / 6.0f);
+        return v * (h > 1.0f ? 1.0f : h < 0.0f ? 0.0f : h);
+    }
+    default: return v;
+    }
+}
+
+/* What pw_conv_nhwc and wino_bf16_nhwc (wino2.c) both ask of a FusedConv node: X, W and Y
+ * present, a readable activation, channels-last, one group, X, Y and Z (if any) bf16, B (if any)
+ * a float tensor. False with the reason in why otherwise. pwconv.c. */
+bool mixrt_pw_node_ok(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size);
 
 /* Rows [0, rows) of one call: y[r][j] = act(b[j] + sum_k x[r][k] w[j][k] + z[r][j]), the sum in
  * f32 by pairs of input channels (vdpbf16ps), one rounding to bf16 (or f32 rows when y_f32). */

@@ -53,20 +53,6 @@ static void in_scalar(const struct mixrt_wino2_in *a) {
     }
 }
 
-static float act_scalar(enum mixrt_pw_act act, float p0, float p1, float v) {
-    switch (act) {
-    case MIXRT_PW_ACT_RELU: return v > 0.0f ? v : 0.0f;
-    case MIXRT_PW_ACT_CLIP: return v < p0 ? p0 : v > p1 ? p1 : v;
-    case MIXRT_PW_ACT_LEAKY: return v >= 0.0f ? v : p0 * v;
-    case MIXRT_PW_ACT_SILU: return v / (1.0f + expf(-v));
-    case MIXRT_PW_ACT_HSWISH: {
-        float h = (v + 3.0f) * (1.0f / 6.0f);
-        return v * (h > 1.0f ? 1.0f : h < 0.0f ? 0.0f : h);
-    }
-    default: return v;
-    }
-}
-
 static void out_scalar(const struct mixrt_wino2_out *a) {
     for (int64_t c = 0; c < a->m; c++) {
         float t[2][4];
@@ -82,7 +68,7 @@ static void out_scalar(const struct mixrt_wino2_out *a) {
                 v += a->bias[c];
                 const size_t off = (size_t)r * a->row + (size_t)q * (size_t)a->m + (size_t)c;
                 if (a->z) v += bf(a->z[(size_t)r * a->zrow + (size_t)q * (size_t)a->m + (size_t)c]);
-                v = act_scalar(a->act, a->p0, a->p1, v);
+                v = mixrt_pw_act_scalar(a->act, a->p0, a->p1, v);
                 if (a->y_f32) ((float *)a->y)[off] = v;
                 else ((mixrt_bf16 *)a->y)[off] = mixrt_bf16_from_float(v);
             }
@@ -129,25 +115,14 @@ static bool w2_pads(const struct mixrt_node *n, int64_t *p) {
 }
 
 static bool w2_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
-    enum mixrt_fconv_act act;
-    float p0, p1;
     int64_t pads[4];
     const char *env = getenv("MIXRT_WINO_BF16"); /* for measuring against oneDNN on the same build */
     if (env && !strcmp(env, "off")) return refuse(why, why_size, "disabled by MIXRT_WINO_BF16=off");
     if (!g_force_scalar && !has_avx512_bf16()) return refuse(why, why_size, "the CPU has no AVX512-BF16");
-    if (n->n_inputs < 2 || n->inputs[0] < 0 || n->inputs[1] < 0 || n->n_outputs < 1 || n->outputs[0] < 0)
-        return refuse(why, why_size, "X, W or Y absent");
-    if (!mixrt_fconv_read_act(n, &act, &p0, &p1)) return refuse(why, why_size, "malformed activation");
-    if (mixrt_node_attr_int(n, "channels_last", 0) != 1) return refuse(why, why_size, "not channels-last");
-    if (mixrt_node_attr_int(n, "group", 1) != 1) return refuse(why, why_size, "grouped");
-    const struct mixrt_value *xv = &g->values[n->inputs[0]], *yv = &g->values[n->outputs[0]];
-    if (xv->dtype != MIXRT_DTYPE_BF16 || yv->dtype != MIXRT_DTYPE_BF16)
-        return refuse(why, why_size, "X and Y not both bf16");
-    if (n->n_inputs > 3 && n->inputs[3] >= 0 && g->values[n->inputs[3]].dtype != MIXRT_DTYPE_BF16)
-        return refuse(why, why_size, "Z is not bf16");
-    if (n->n_inputs > 2 && n->inputs[2] >= 0 &&
-        (!mixrt_graph_is_fixed_const(g, n->inputs[2]) || !mixrt_dtype_is_float(g->values[n->inputs[2]].dtype)))
-        return refuse(why, why_size, "B is not a float constant");
+    if (!mixrt_pw_node_ok(g, n, why, why_size)) return false;
+    const struct mixrt_value *xv = &g->values[n->inputs[0]];
+    if (n->n_inputs > 2 && n->inputs[2] >= 0 && !mixrt_graph_is_fixed_const(g, n->inputs[2]))
+        return refuse(why, why_size, "B is not a constant");
     if (!mixrt_graph_is_fixed_const(g, n->inputs[1])) return refuse(why, why_size, "W is not a constant initializer");
     const struct mixrt_tensor *w = g->values[n->inputs[1]].init;
     if (!mixrt_dtype_is_float(w->dtype) || w->rank != 4 || w->dims[2] != 3 || w->dims[3] != 3 || w->dims[0] < 1 ||
@@ -307,12 +282,7 @@ static mixrt_status w2_run(struct mixrt_kernel_ctx *k) {
     struct mixrt_tensor *y = NULL;
     mixrt_status status = mixrt_kernel_output_uninit(k, 0, MIXRT_DTYPE_BF16, 4, yd, &y);
     if (status != MIXRT_STATUS_OK) return status;
-    const enum mixrt_pw_act ka = act == MIXRT_FCONV_RELU         ? MIXRT_PW_ACT_RELU
-                                 : act == MIXRT_FCONV_CLIP       ? MIXRT_PW_ACT_CLIP
-                                 : act == MIXRT_FCONV_LEAKY_RELU ? MIXRT_PW_ACT_LEAKY
-                                 : act == MIXRT_FCONV_SILU       ? MIXRT_PW_ACT_SILU
-                                 : act == MIXRT_FCONV_HARD_SWISH ? MIXRT_PW_ACT_HSWISH
-                                                                 : MIXRT_PW_ACT_NONE;
+    const enum mixrt_pw_act ka = mixrt_pw_act_of(act);
     const struct w2_geom gm = {
         .x = x->data, .z = z ? z->data : NULL, .y = y->data, .h = x->dims[1], .w = x->dims[2], .oh = oh, .ow = ow,
         .th = (oh + 1) / 2, .tw = (ow + 1) / 2, .act = act, .ka = ka, .p0 = p0, .p1 = p1,
