@@ -1,7 +1,7 @@
 /* wino2_avx512.c - the transforms of the bf16 Winograd F(2x2, 3x3) convolution (wino2.c),
  * AVX-512, 16 channels a vector (the last one masked: nothing past a row's channels is read or
  * written). The input transform widens bf16 to f32 (exact), forms B^T d B down the columns then
- * along the rows (exact: sums of four bf16 values) and rounds once to bf16; the output transform
+ * along the rows (exact: sums of four bf16 values) and rounds once to bf16 (subnormals to zero); the output transform
  * forms A^T M A in f32, adds bias and Z, applies the activation and rounds once. The matrices:
  * wino2_impl.h. Compiled with AVX-512 flags; reached only through wino2.c after its CPUID check. */
 #if defined(__x86_64__)
@@ -25,22 +25,27 @@ void mixrt_wino2_in_avx512(const struct mixrt_wino2_in *a) {
     for (int64_t c0 = 0; c0 < a->c; c0 += 16) {
         const __mmask16 m = a->c - c0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (a->c - c0)) - 1u);
         const uint16_t *x = a->x + (size_t)c0;
-        __m512 t[4][4];
-        for (int j = 0; j < 4; j++) {
-            __m512 d[4];
-            for (int i = 0; i < 4; i++)
-                d[i] = rin[i] && cin[j] ? ld_bf16(x + (size_t)(a->iy0 + i) * rowe + (size_t)(a->ix0 + j) * pix, m)
-                                        : _mm512_setzero_ps();
-            t[0][j] = _mm512_sub_ps(d[0], d[2]);
-            t[1][j] = _mm512_add_ps(d[1], d[2]);
-            t[2][j] = _mm512_sub_ps(d[2], d[1]);
-            t[3][j] = _mm512_sub_ps(d[1], d[3]);
-        }
+        /* the 16 inputs stay in registers; each output row i is formed from them (4 + 4 more
+         * registers: no spills of a 4x4 intermediate) */
+        __m512 d[4][4];
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++)
+                d[i][j] = rin[i] && cin[j] ? ld_bf16(x + (size_t)(a->iy0 + i) * rowe + (size_t)(a->ix0 + j) * pix, m)
+                                           : _mm512_setzero_ps();
         uint16_t *v = a->v + (size_t)c0;
         for (int i = 0; i < 4; i++) {
-            const __m512 r[4] = {_mm512_sub_ps(t[i][0], t[i][2]), _mm512_add_ps(t[i][1], t[i][2]),
-                                 _mm512_sub_ps(t[i][2], t[i][1]), _mm512_sub_ps(t[i][1], t[i][3])};
-            for (int j = 0; j < 4; j++) _mm256_mask_storeu_epi16(v + (size_t)(i * 4 + j) * a->ld, m, mixrt_v_bf16_hw(r[j]));
+            __m512 t[4];
+            for (int j = 0; j < 4; j++)
+                t[j] = i == 0   ? _mm512_sub_ps(d[0][j], d[2][j])
+                       : i == 1 ? _mm512_add_ps(d[1][j], d[2][j])
+                       : i == 2 ? _mm512_sub_ps(d[2][j], d[1][j])
+                                : _mm512_sub_ps(d[1][j], d[3][j]);
+            const __m512 r[4] = {_mm512_sub_ps(t[0], t[2]), _mm512_add_ps(t[1], t[2]), _mm512_sub_ps(t[2], t[1]),
+                                 _mm512_sub_ps(t[1], t[3])};
+            /* vcvtneps2bf16 alone: it reads a subnormal as zero, which V (never seen outside the
+             * kernel) may lose; the scalar twin keeps them (below 1.2e-38 either way) */
+            for (int j = 0; j < 4; j++)
+                _mm256_mask_storeu_epi16(v + (size_t)(i * 4 + j) * a->ld, m, (__m256i)_mm512_cvtneps_pbh(r[j]));
         }
     }
 }
