@@ -180,9 +180,11 @@ static mixrt_status wino_run(struct mixrt_kernel_ctx *k) {
         return mixrt_cpu_run_reference(k); /* it words the error */
     const bool post = wino_opts(k->node, &o);
     const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0), *w = mixrt_kernel_opt_input(k, 1);
-    if (!x || !w || mixrt_tensor_numel(x) == 0 || mixrt_tensor_numel(w) == 0) return mixrt_cpu_run_reference(k);
+    /* empty tensors, or (never from supports) not f32: the activation pass below is f32 */
+    if (!x || !w || mixrt_tensor_numel(x) == 0 || mixrt_tensor_numel(w) == 0 || (post && x->dtype != MIXRT_DTYPE_F32))
+        return mixrt_cpu_run_reference(k);
     mixrt_status status = mixrt_dnnl_conv_run_opts(k, &o);
-    if (status == MIXRT_STATUS_OK && post && k->out[0].dtype == MIXRT_DTYPE_F32)
+    if (status == MIXRT_STATUS_OK && post)
         mixrt_elt_fconv_act(act, p0, p1, k->out[0].data, mixrt_tensor_numel(&k->out[0]));
     return status;
 }
