@@ -10,7 +10,7 @@
  * sum over positions |A coefficient| sum over c |V U| (computed here from the exact V and U)
  * times 2^-7, plus the final rounding; X, Z and Y against guard pages; the AVX-512 transforms and
  * tile kernel where the CPU has AVX512-BF16 (reported as skipped where not), the scalar twins
- * always; then the cases it must refuse.
+ * always; then the cases it must refuse, and two nodes sharing one W's transformed copy.
  * Usage: test_wino2 [--only N] (N: a case number, as printed on failure)
  *        test_wino2 --bench  (times against oneDNN's kernels on ResNet-50's 3x3 shapes; prints
  *                             only, asserts nothing about time) */
@@ -400,6 +400,78 @@ static void test_refusals(void) {
     mixrt_graph_destroy(g);
 }
 
+/* Tied weights: two nodes reading one W (x -> conv -> conv, C == M) share one transformed copy
+ * (one transform for both prepares; a second W makes its own), which outlives the first
+ * node's release: the second node's output against the reference after it. */
+static void test_tied(void) {
+    const struct w2_case c = {1, 6, 5, 24, 24, {1, 1, 1, 1}, 1, false, MIXRT_FCONV_RELU, MIXRT_DTYPE_F32};
+    int n0;
+    int64_t yd[4];
+    struct mixrt_graph *g = build(&c, &n0, yd);
+    const int y0 = g->nodes[n0].outputs[0], wi = g_wi, bi = g_bi;
+    int n1 = mixrt_graph_add_node(g, "w2b", "FusedConv", MIXRT_DOMAIN);
+    struct mixrt_node *n = &g->nodes[n1];
+    n->opset = 1;
+    n->n_inputs = 3;
+    n->inputs = mixrt_arena_calloc(g->arena, 3, sizeof(int));
+    n->inputs[0] = y0, n->inputs[1] = wi, n->inputs[2] = bi;
+    n->n_outputs = 1;
+    n->outputs = mixrt_arena_calloc(g->arena, 1, sizeof(int));
+    n->outputs[0] = add_value(g, "y2", MIXRT_DTYPE_BF16, 4, yd);
+    g->values[n->outputs[0]].producer = n1;
+    node_attr_ints(g, n1, "kernel_shape", 2, (int64_t[]){3, 3});
+    node_attr_ints(g, n1, "strides", 2, (int64_t[]){1, 1});
+    node_attr_ints(g, n1, "pads", 4, (int64_t[]){1, 1, 1, 1});
+    node_attr_int(g, n1, "group", 1);
+    node_attr_int(g, n1, "channels_last", 1);
+    node_attr_str(g, n1, "activation", "Relu");
+    const struct mixrt_cpu_kernel *kern = mixrt_cpu_kernel_find("wino_bf16_nhwc", MIXRT_DOMAIN, "FusedConv");
+    mixrt_kernel_fn ref;
+    TU_CHECK(kern && mixrt_ref_find(ctx, &g->nodes[n1], &ref) == MIXRT_STATUS_OK, "tied: kernels");
+    if (!kern) {
+        mixrt_graph_destroy(g);
+        return;
+    }
+    void *s0 = NULL, *s1 = NULL;
+    unsigned long r0 = mixrt_wino2_transforms();
+    TU_CHECK(kern->prepare(ctx, g, &g->nodes[n0], &s0) == MIXRT_STATUS_OK &&
+                 kern->prepare(ctx, g, &g->nodes[n1], &s1) == MIXRT_STATUS_OK,
+             "tied: prepare: %s", mixrt_context_last_error(ctx));
+    TU_CHECK(mixrt_wino2_transforms() - r0 == 1, "tied: %lu weight transforms for two nodes of one W, expected 1",
+             mixrt_wino2_transforms() - r0);
+    kern->release(ctx, s0);
+    struct mixrt_tensor *tx = rand_tensor(MIXRT_DTYPE_BF16, 4, yd, 1.0);
+    const struct mixrt_tensor *in[3] = {tx, g->values[wi].init, g->values[bi].init};
+    struct mixrt_tensor yf, yr;
+    memset(&yf, 0, sizeof(yf));
+    memset(&yr, 0, sizeof(yr));
+    if (s1 && run_kernel(kern->run, s1, g, n1, 3, in, &yf, NULL) == MIXRT_STATUS_OK &&
+        run_kernel(ref, NULL, g, n1, 3, in, &yr, NULL) == MIXRT_STATUS_OK) {
+        double d = 0, q = 0;
+        for (size_t i = 0; i < mixrt_tensor_numel(&yr); i++) {
+            double a = mixrt_load_f64(yf.data, yf.dtype, i), r = mixrt_load_f64(yr.data, yr.dtype, i);
+            d += (a - r) * (a - r), q += r * r;
+        }
+        TU_CHECK(q > 0 && sqrt(d / q) <= 2e-2, "tied: the second node after the first's release: rel err %g",
+                 q > 0 ? sqrt(d / q) : -1.0);
+        mixrt_tensor_release(ctx, &yf);
+        mixrt_tensor_release(ctx, &yr);
+    } else {
+        TU_CHECK(false, "tied: run: %s", mixrt_context_last_error(ctx));
+    }
+    kern->release(ctx, s1);
+    mixrt_tensor_destroy(ctx, tx);
+    mixrt_graph_destroy(g);
+    /* an untied twin: its own W, its own transform */
+    g = build(&c, &n0, yd);
+    r0 = mixrt_wino2_transforms();
+    s0 = NULL;
+    TU_CHECK(kern->prepare(ctx, g, &g->nodes[n0], &s0) == MIXRT_STATUS_OK && mixrt_wino2_transforms() - r0 == 1,
+             "tied: a fresh W did not get its own transform");
+    kern->release(ctx, s0);
+    mixrt_graph_destroy(g);
+}
+
 /* ---- --bench: against oneDNN's kernels on ResNet-50's 3x3 stride-1 shapes ---- */
 
 static double now_ms(void) {
@@ -497,7 +569,7 @@ int main(int argc, char **argv) {
     printf("test_wino2: the scalar twins\n");
     tu_seed(29);
     run_all(id);
-    if (!g_only) test_refusals();
+    if (!g_only) test_refusals(), test_tied();
     mixrt_wino2_force_scalar(false);
     mixrt_context_destroy(ctx);
     return tu_finish("test_wino2");

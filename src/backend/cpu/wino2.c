@@ -13,6 +13,7 @@
  * a CPU without AVX512-BF16 runs the scalar twins.
  * Invariant: anything outside the case prepare saw goes to the reference kernel. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,9 +90,28 @@ static bool has_avx512_bf16(void) {
 
 /* ---- the kernel ------------------------------------------------------------------------- */
 
+/* U of one constant W, shared by the nodes that read it (tied weights: RetinaNet's heads run
+ * one set on five pyramid levels), as sgemm.c shares its panels: keyed by graph and value,
+ * counted, freed with its last reader. */
+struct w2_shared {
+    struct w2_shared *next;
+    const struct mixrt_graph *graph;
+    int value;
+    int64_t c, m;
+    uint16_t *u;
+    int refs;
+};
+static pthread_mutex_t g_w2_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct w2_shared *g_w2_shared;
+/* transforms made (tests); not mixrt_cpu_weight_reorders, which counts the packing kernels'
+ * reorders that plans save (like pw_conv_nhwc's packing, U is made again when a plan loads) */
+static _Atomic unsigned long g_transforms;
+unsigned long mixrt_wino2_transforms(void) { return g_transforms; }
+
 struct w2_state {
     int64_t c, m, kp, nb, pt, pl, pb, pr;
-    uint16_t *u;       /* 16 packed matrices (mixrt_pw_widx), mat elements apart */
+    const uint16_t *u; /* 16 packed matrices (mixrt_pw_widx), mat elements apart: shared->u */
+    struct w2_shared *shared;
     size_t mat;
     float *b, *zero;   /* [nb * 16]: the bias (zeros without one), zeros (the products' bias) */
     size_t u_bytes, b_bytes;
@@ -137,16 +157,32 @@ static bool w2_supports(const struct mixrt_graph *g, const struct mixrt_node *n,
     return true;
 }
 
+static void w2_shared_put(struct w2_shared *e) {
+    if (!e) return;
+    pthread_mutex_lock(&g_w2_lock);
+    if (--e->refs == 0) {
+        for (struct w2_shared **pp = &g_w2_shared; *pp; pp = &(*pp)->next)
+            if (*pp == e) {
+                *pp = e->next;
+                break;
+            }
+        free(e->u);
+        free(e);
+    }
+    pthread_mutex_unlock(&g_w2_lock);
+}
+
 static void w2_release(mixrt_context_t ctx, void *state) {
     struct w2_state *st = state;
     if (!st) return;
-    if (st->u) mixrt_free(ctx, st->u, st->u_bytes);
+    w2_shared_put(st->shared);
     if (st->b) mixrt_free(ctx, st->b, 2 * st->b_bytes);
     mixrt_free(ctx, st, sizeof(*st));
 }
 
-/* U = G g G^T of every (m, c), in f64 from W, rounded once to bf16 into the 16 packed matrices. */
-static void w2_transform(const struct mixrt_tensor *w, struct w2_state *st) {
+/* U = G g G^T of every (m, c), in f64 from W, rounded once to bf16 into the 16 packed matrices
+ * at u (zeroed). */
+static void w2_transform(const struct mixrt_tensor *w, const struct w2_state *st, uint16_t *u) {
     static const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
     for (int64_t m = 0; m < st->m; m++)
         for (int64_t c = 0; c < st->c; c++) {
@@ -157,9 +193,37 @@ static void w2_transform(const struct mixrt_tensor *w, struct w2_state *st) {
             const size_t at = mixrt_pw_widx(st->kp, m, c);
             for (int i = 0; i < 4; i++)
                 for (int j = 0; j < 4; j++)
-                    st->u[(size_t)(i * 4 + j) * st->mat + at] =
+                    u[(size_t)(i * 4 + j) * st->mat + at] =
                         mixrt_bf16_from_float((float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2])).bits;
         }
+}
+
+/* The shared U of W (value wv of g) for st's shape, referenced; made here when none is listed
+ * (filled outside the lock: two nodes preparing one W at once would each list a copy, correct
+ * and one copy more). NULL when out of memory, or (*gone) when W's bytes were dropped. */
+static struct w2_shared *w2_shared_get(const struct mixrt_graph *g, int wv, const struct mixrt_tensor *w,
+                                       const struct w2_state *st, bool *gone) {
+    pthread_mutex_lock(&g_w2_lock);
+    struct w2_shared *e = g_w2_shared;
+    while (e && !(e->graph == g && e->value == wv && e->c == st->c && e->m == st->m)) e = e->next;
+    if (e) e->refs++;
+    pthread_mutex_unlock(&g_w2_lock);
+    *gone = !e && !w->data;
+    if (e || *gone) return e;
+    e = calloc(1, sizeof(*e));
+    if (!e || posix_memalign((void **)&e->u, 64, st->u_bytes) != 0) {
+        free(e);
+        return NULL;
+    }
+    e->graph = g, e->value = wv, e->c = st->c, e->m = st->m, e->refs = 1;
+    memset(e->u, 0, st->u_bytes);
+    w2_transform(w, st, e->u);
+    g_transforms++;
+    pthread_mutex_lock(&g_w2_lock);
+    e->next = g_w2_shared;
+    g_w2_shared = e;
+    pthread_mutex_unlock(&g_w2_lock);
+    return e;
 }
 
 static mixrt_status w2_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
@@ -184,11 +248,9 @@ static mixrt_status w2_prepare(mixrt_context_t ctx, const struct mixrt_graph *g,
     st->mat = (size_t)(st->nb * st->kp) * 2 * MIXRT_PW_NBLK;
     st->u_bytes = MIXRT_WINO2_XI * st->mat * sizeof(uint16_t);
     st->b_bytes = (size_t)st->nb * MIXRT_PW_NBLK * sizeof(float);
-    st->u = mixrt_alloc(ctx, st->u_bytes);
     st->b = mixrt_alloc(ctx, 2 * st->b_bytes);
-    if (!st->u || !st->b) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
+    if (!st->b) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
     st->zero = st->b + st->nb * MIXRT_PW_NBLK;
-    memset(st->u, 0, st->u_bytes);
     memset(st->b, 0, 2 * st->b_bytes);
     if (b) {
         MIXRT_CHECK(ctx, b->rank == 1 && b->dims[0] == st->m, MIXRT_STATUS_INVALID_MODEL,
@@ -196,7 +258,14 @@ static mixrt_status w2_prepare(mixrt_context_t ctx, const struct mixrt_graph *g,
                     (long long)mixrt_tensor_numel(b), (long long)st->m);
         for (int64_t j = 0; j < st->m; j++) st->b[j] = (float)mixrt_load_f64(b->data, b->dtype, (size_t)j);
     }
-    w2_transform(w, st);
+    bool gone;
+    if (!(st->shared = w2_shared_get(g, n->inputs[1], w, st, &gone)))
+        MIXRT_TRY(gone ? mixrt_error(ctx, MIXRT_STATUS_INTERNAL, "FusedConv node '%s': W's bytes are gone (dropped "
+                                     "after packing)", n->name)
+                       : mixrt_error(ctx, MIXRT_STATUS_OUT_OF_MEMORY,
+                                     "FusedConv node '%s': no memory for %zu bytes of Winograd weights", n->name,
+                                     st->u_bytes));
+    st->u = st->shared->u;
     *state = st;
     return MIXRT_STATUS_OK;
 fail:

@@ -57,5 +57,8 @@ void mixrt_wino2_out_avx512(const struct mixrt_wino2_out *a);
  * refusal in supports); how many runs handed their case to the reference kernel. */
 void mixrt_wino2_force_scalar(bool scalar);
 unsigned long mixrt_wino2_ref_runs(void);
+/* How many weight transforms (U) prepares have made: one per constant W and shape, shared by
+ * the nodes that read it. */
+unsigned long mixrt_wino2_transforms(void);
 
 #endif /* MIXRT_BACKEND_CPU_WINO2_IMPL_H */
