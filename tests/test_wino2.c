@@ -66,7 +66,7 @@ static struct mixrt_graph *build(const struct w2_case *c, int *ni_out, int64_t *
     yd[3] = c->m;
     int x = add_input(g, "x", MIXRT_DTYPE_BF16, 4, xd);
     g_wi = add_const_uniform(ctx, g, "w", c->wdt, 4, (int64_t[]){c->m, c->c, 3, 3}, 1.7 / sqrt(9.0 * (double)c->c));
-    g_bi = c->bias == 1 ? add_const_uniform(ctx, g, "b", MIXRT_DTYPE_F32, 1, &c->m, 0.5) : -1;
+    g_bi = c->bias == 1 ? add_const_uniform(ctx, g, "b", c->wdt, 1, &c->m, 0.5) : -1; /* W's dtype, as the planner gives */
     int z = c->z ? add_input(g, "z", MIXRT_DTYPE_BF16, 4, yd) : -1;
     int ni = mixrt_graph_add_node(g, "w2", "FusedConv", MIXRT_DOMAIN);
     struct mixrt_node *n = &g->nodes[ni];
@@ -499,11 +499,12 @@ static double time_kernel(const struct mixrt_cpu_kernel *kern, struct mixrt_grap
 }
 
 static void bench(void) {
+    /* bf16 W and B, as the planner gives the layers (oneDNN refuses mixed dtypes) */
     static const struct w2_case shapes[] = {
-        {1, 56, 56, 64, 64, {1, 1, 1, 1}, 1, false, MIXRT_FCONV_RELU, MIXRT_DTYPE_F32},
-        {1, 28, 28, 128, 128, {1, 1, 1, 1}, 1, false, MIXRT_FCONV_RELU, MIXRT_DTYPE_F32},
-        {1, 14, 14, 256, 256, {1, 1, 1, 1}, 1, false, MIXRT_FCONV_RELU, MIXRT_DTYPE_F32},
-        {1, 7, 7, 512, 512, {1, 1, 1, 1}, 1, false, MIXRT_FCONV_RELU, MIXRT_DTYPE_F32},
+        {1, 56, 56, 64, 64, {1, 1, 1, 1}, 1, false, MIXRT_FCONV_RELU, MIXRT_DTYPE_BF16},
+        {1, 28, 28, 128, 128, {1, 1, 1, 1}, 1, false, MIXRT_FCONV_RELU, MIXRT_DTYPE_BF16},
+        {1, 14, 14, 256, 256, {1, 1, 1, 1}, 1, false, MIXRT_FCONV_RELU, MIXRT_DTYPE_BF16},
+        {1, 7, 7, 512, 512, {1, 1, 1, 1}, 1, false, MIXRT_FCONV_RELU, MIXRT_DTYPE_BF16},
     };
     static const char *const names[] = {"wino_bf16_nhwc", "dnnl_fused_conv"};
     for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
