@@ -47,7 +47,7 @@ static void rows_scalar(const struct mixrt_pw_call *c) {
 static int g_force_scalar; /* tests only */
 void mixrt_pwconv_force_scalar(bool scalar) { g_force_scalar = scalar; }
 
-static bool has_avx512_bf16(void) {
+bool mixrt_pw_hw(void) {
 #if defined(__x86_64__)
     const struct mixrt_cpu_features *f = mixrt_cpu_features();
     return f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq && f->avx512_bf16;
@@ -58,7 +58,7 @@ static bool has_avx512_bf16(void) {
 
 void mixrt_pw_rows(const struct mixrt_pw_call *c, bool scalar) {
 #if defined(__x86_64__)
-    if (!scalar && has_avx512_bf16()) {
+    if (!scalar && mixrt_pw_hw()) {
         mixrt_pw_rows_avx512(c);
         return;
     }
@@ -102,7 +102,7 @@ bool mixrt_pw_node_ok(const struct mixrt_graph *g, const struct mixrt_node *n, c
 static bool pw_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
     const char *env = getenv("MIXRT_PWCONV"); /* for measuring against oneDNN on the same build */
     if (env && !strcmp(env, "off")) return refuse(why, why_size, "disabled by MIXRT_PWCONV=off");
-    if (!g_force_scalar && !has_avx512_bf16()) return refuse(why, why_size, "the CPU has no AVX512-BF16");
+    if (!g_force_scalar && !mixrt_pw_hw()) return refuse(why, why_size, "the CPU has no AVX512-BF16");
     if (!mixrt_pw_node_ok(g, n, why, why_size)) return false;
     const struct mixrt_value *xv = &g->values[n->inputs[0]];
     if (!mixrt_graph_is_fixed_const(g, n->inputs[1])) return refuse(why, why_size, "W is not a constant initializer");

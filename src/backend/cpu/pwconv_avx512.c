@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "backend/cpu/pwconv_impl.h"
-#include "backend/cpu/silu_avx512.h"
 
 #define PW_INLINE static inline __attribute__((always_inline))
 #define PW_ROWS 4
@@ -43,18 +42,7 @@ PW_INLINE void finish(const struct pw_epi e, __m512 v, const uint16_t *z, void *
         __m256i h = tail ? _mm256_maskz_loadu_epi16(m, z + off) : _mm256_loadu_si256((const __m256i *)(z + off));
         v = _mm512_add_ps(v, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
     }
-    switch (e.act) {
-    case MIXRT_PW_ACT_RELU: v = _mm512_max_ps(v, _mm512_setzero_ps()); break;
-    case MIXRT_PW_ACT_CLIP: v = _mm512_min_ps(e.p1, _mm512_max_ps(e.p0, v)); break; /* NaN stays NaN */
-    case MIXRT_PW_ACT_LEAKY: {
-        __mmask16 neg = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ);
-        v = _mm512_mask_mul_ps(v, neg, v, e.p0);
-        break;
-    }
-    case MIXRT_PW_ACT_SILU: v = mixrt_v_silu_bf16(v); break;
-    case MIXRT_PW_ACT_HSWISH: v = mixrt_v_hardswish(v); break;
-    default: break;
-    }
+    v = mixrt_pw_act_v(e.act, v, e.p0, e.p1);
     if (e.y_f32) {
         float *q = (float *)y + off;
         if (tail) _mm512_mask_storeu_ps(q, m, v);

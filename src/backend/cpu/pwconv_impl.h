@@ -65,6 +65,30 @@ static inline float mixrt_pw_act_scalar(enum mixrt_pw_act act, float p0, float p
     }
 }
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+
+#include "backend/cpu/silu_avx512.h"
+
+/* act on 16 f32 lanes in register, as the tile kernels apply it (pwconv_avx512.c and the
+ * Winograd output transform, wino2_avx512.c): NaN stays NaN; SiLU as silu_avx512.h's. AVX-512
+ * translation units only. */
+static inline __attribute__((always_inline)) __m512 mixrt_pw_act_v(enum mixrt_pw_act act, __m512 v, __m512 p0,
+                                                                   __m512 p1) {
+    switch (act) {
+    case MIXRT_PW_ACT_RELU: return _mm512_max_ps(v, _mm512_setzero_ps());
+    case MIXRT_PW_ACT_CLIP: return _mm512_min_ps(p1, _mm512_max_ps(p0, v));
+    case MIXRT_PW_ACT_LEAKY: return _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v, p0);
+    case MIXRT_PW_ACT_SILU: return mixrt_v_silu_bf16(v);
+    case MIXRT_PW_ACT_HSWISH: return mixrt_v_hardswish(v);
+    default: return v;
+    }
+}
+#endif
+
+/* Whether this CPU runs the tile kernel (AVX-512 F/BW/VL/DQ and AVX512-BF16). pwconv.c. */
+bool mixrt_pw_hw(void);
+
 /* What pw_conv_nhwc and wino_bf16_nhwc (wino2.c) both ask of a FusedConv node: X, W and Y
  * present, a readable activation, channels-last, one group, X, Y and Z (if any) bf16, B (if any)
  * a float tensor. False with the reason in why otherwise. pwconv.c. */

@@ -79,14 +79,6 @@ static void out_scalar(const struct mixrt_wino2_out *a) {
 static int g_force_scalar; /* tests only */
 void mixrt_wino2_force_scalar(bool scalar) { g_force_scalar = scalar; }
 
-static bool has_avx512_bf16(void) {
-#if defined(__x86_64__)
-    const struct mixrt_cpu_features *f = mixrt_cpu_features();
-    return f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq && f->avx512_bf16;
-#else
-    return false;
-#endif
-}
 
 /* ---- the kernel ------------------------------------------------------------------------- */
 
@@ -138,7 +130,7 @@ static bool w2_supports(const struct mixrt_graph *g, const struct mixrt_node *n,
     int64_t pads[4];
     const char *env = getenv("MIXRT_WINO_BF16"); /* for measuring against oneDNN on the same build */
     if (env && !strcmp(env, "off")) return refuse(why, why_size, "disabled by MIXRT_WINO_BF16=off");
-    if (!g_force_scalar && !has_avx512_bf16()) return refuse(why, why_size, "the CPU has no AVX512-BF16");
+    if (!g_force_scalar && !mixrt_pw_hw()) return refuse(why, why_size, "the CPU has no AVX512-BF16");
     if (!mixrt_pw_node_ok(g, n, why, why_size)) return false;
     const struct mixrt_value *xv = &g->values[n->inputs[0]];
     if (n->n_inputs > 2 && n->inputs[2] >= 0 && !mixrt_graph_is_fixed_const(g, n->inputs[2]))
@@ -355,7 +347,7 @@ static mixrt_status w2_run(struct mixrt_kernel_ctx *k) {
     const struct w2_geom gm = {
         .x = x->data, .z = z ? z->data : NULL, .y = y->data, .h = x->dims[1], .w = x->dims[2], .oh = oh, .ow = ow,
         .th = (oh + 1) / 2, .tw = (ow + 1) / 2, .act = act, .ka = ka, .p0 = p0, .p1 = p1,
-        .staged = act != MIXRT_FCONV_NONE && ka == MIXRT_PW_ACT_NONE, .scalar = g_force_scalar || !has_avx512_bf16(),
+        .staged = act != MIXRT_FCONV_NONE && ka == MIXRT_PW_ACT_NONE, .scalar = g_force_scalar || !mixrt_pw_hw(),
     };
     int nt = 1;
 #ifdef _OPENMP

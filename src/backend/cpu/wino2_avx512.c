@@ -7,7 +7,6 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#include "backend/cpu/silu_avx512.h"
 #include "backend/cpu/wino2_impl.h"
 #include "core/bf16_avx512.h"
 
@@ -72,16 +71,7 @@ void mixrt_wino2_out_avx512(const struct mixrt_wino2_out *a) {
                 v = _mm512_add_ps(v, b);
                 const size_t off = (size_t)r * a->row + (size_t)q * (size_t)a->m + (size_t)c0;
                 if (a->z) v = _mm512_add_ps(v, ld_bf16(a->z + (size_t)r * a->zrow + (size_t)q * (size_t)a->m + (size_t)c0, m));
-                switch (a->act) {
-                case MIXRT_PW_ACT_RELU: v = _mm512_max_ps(v, _mm512_setzero_ps()); break;
-                case MIXRT_PW_ACT_CLIP: v = _mm512_min_ps(p1, _mm512_max_ps(p0, v)); break;
-                case MIXRT_PW_ACT_LEAKY:
-                    v = _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v, p0);
-                    break;
-                case MIXRT_PW_ACT_SILU: v = mixrt_v_silu_bf16(v); break;
-                case MIXRT_PW_ACT_HSWISH: v = mixrt_v_hardswish(v); break;
-                default: break;
-                }
+                v = mixrt_pw_act_v(a->act, v, p0, p1);
                 if (a->y_f32) _mm512_mask_storeu_ps((float *)a->y + off, m, v);
                 else _mm256_mask_storeu_epi16((uint16_t *)a->y + off, m, mixrt_v_bf16_hw(v));
             }
