@@ -115,4 +115,29 @@ static inline int add_op_node(struct mixrt_graph *g, const char *op, int n_in, c
     return n->outputs[0];
 }
 
+/* A channels-last 2-D com.mixrt FusedConv node `name` (opset 1, one group): X, W, B, Z (value
+ * indices, -1 absent; Z makes it four inputs) -> a new value yname of dtype ydt and dims yd, with
+ * kernel_shape kh x kw, strides 1 and pads[4]; the activation and its parameters are the
+ * caller's. Returns the node's index. */
+static inline int add_fused_conv_nhwc(struct mixrt_graph *g, const char *name, int x, int w, int b, int z,
+                                      const char *yname, mixrt_dtype ydt, const int64_t *yd, int64_t kh, int64_t kw,
+                                      const int64_t *pads) {
+    int ni = mixrt_graph_add_node(g, name, "FusedConv", MIXRT_DOMAIN);
+    struct mixrt_node *n = &g->nodes[ni];
+    n->opset = 1;
+    n->n_inputs = z >= 0 ? 4 : 3;
+    n->inputs = mixrt_arena_calloc(g->arena, 4, sizeof(int));
+    n->inputs[0] = x, n->inputs[1] = w, n->inputs[2] = b, n->inputs[3] = z;
+    n->n_outputs = 1;
+    n->outputs = mixrt_arena_calloc(g->arena, 1, sizeof(int));
+    n->outputs[0] = add_value(g, yname, ydt, 4, yd);
+    g->values[n->outputs[0]].producer = ni;
+    node_attr_ints(g, ni, "kernel_shape", 2, (int64_t[]){kh, kw});
+    node_attr_ints(g, ni, "strides", 2, (int64_t[]){1, 1});
+    node_attr_ints(g, ni, "pads", 4, pads);
+    node_attr_int(g, ni, "group", 1);
+    node_attr_int(g, ni, "channels_last", 1);
+    return ni;
+}
+
 #endif /* MIXRT_TESTS_GRAPH_BUILD_H */
