@@ -1460,7 +1460,10 @@ static void concat_affine_case_run(int id, int k, int64_t rows, const int64_t *l
     if (act) node_attr_str(g, ni, "activation", acts[act]);
     if (act == 2) node_attr_floats(g, ni, "activation_params", 2, (float[]){-0.5f, 0.75f});
     if (act == 3) node_attr_floats(g, ni, "activation_params", 1, (float[]){0.1f});
+    /* staged cases: S read at run time (not a constant: prepare leaves the f32 rows to the run) */
+    if (mode == 1) g->values[ins[0]].flags |= MIXRT_VALUE_GRAPH_INPUT;
     compare_kernels(id, desc, "concat_affine", g, ni, k + 2, in, dt);
+    g->values[ins[0]].flags &= ~MIXRT_VALUE_GRAPH_INPUT;
     for (int i = 0; i < k; i++) mixrt_tensor_destroy(ctx, xs[i]);
     mixrt_graph_destroy(g);
 }

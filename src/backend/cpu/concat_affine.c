@@ -52,6 +52,42 @@ static bool ca_supports(const struct mixrt_graph *g, const struct mixrt_node *n,
     return true;
 }
 
+/* S and B as one f32 row [2][C], made at prepare when both are constants (DenseNet's: the pass
+ * folds them from the BatchNorm), else NULL and made per run. */
+struct ca_state {
+    float *sb;
+    size_t bytes;
+};
+
+static void ca_release(mixrt_context_t ctx, void *state) {
+    struct ca_state *st = state;
+    if (!st) return;
+    if (st->sb) mixrt_free(ctx, st->sb, st->bytes);
+    mixrt_free(ctx, st, sizeof(*st));
+}
+
+static mixrt_status ca_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                               void **state) {
+    struct ca_state *st = mixrt_alloc(ctx, sizeof(*st));
+    if (!st) return MIXRT_STATUS_OUT_OF_MEMORY;
+    memset(st, 0, sizeof(*st));
+    if (n->n_inputs >= 2 && mixrt_graph_is_fixed_const(g, n->inputs[0]) && mixrt_graph_is_fixed_const(g, n->inputs[1])) {
+        const struct mixrt_tensor *s = g->values[n->inputs[0]].init, *b = g->values[n->inputs[1]].init;
+        const size_t c = mixrt_tensor_numel(s);
+        if (s->rank == 1 && b->rank == 1 && mixrt_tensor_numel(b) == c && c > 0 && s->data && b->data) {
+            st->bytes = 2 * c * sizeof(float);
+            if (!(st->sb = mixrt_alloc(ctx, st->bytes))) {
+                ca_release(ctx, st);
+                return MIXRT_STATUS_OUT_OF_MEMORY;
+            }
+            mixrt_convert(st->sb, MIXRT_DTYPE_F32, s->data, s->dtype, c);
+            mixrt_convert(st->sb + c, MIXRT_DTYPE_F32, b->data, b->dtype, c);
+        }
+    }
+    *state = st;
+    return MIXRT_STATUS_OK;
+}
+
 /* y[j] = x[j] * s[j] + b[j] in f32 over n values. */
 static void affine_row(bool vec, const void *x, bool bf, const float *s, const float *b, float *y, size_t n) {
 #if defined(__x86_64__)
@@ -72,17 +108,22 @@ static mixrt_status ca_run(struct mixrt_kernel_ctx *k) {
     int64_t C;
     size_t rows;
     enum mixrt_fconv_act act;
-    float p0, p1, *sb = NULL;
+    float p0, p1, *sb = NULL, *own = NULL;
     struct mixrt_tensor *y = NULL;
+    const struct ca_state *st = k->state;
     for (int i = 2; i < k->n_in; i++)
         if (!k->in[i] || !fast_dtype(k->in[i]->dtype)) return mixrt_cpu_run_reference(k);
     MIXRT_TRY(mixrt_concat_affine_check(k, &C, &rows, &act, &p0, &p1, &y));
     if (!C || !rows) goto fail;
-    /* S and B as f32 rows */
-    if (!(sb = mixrt_alloc(k->ctx, 2 * (size_t)C * sizeof(float))))
-        MIXRT_TRY(mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for S and B"));
-    mixrt_convert(sb, MIXRT_DTYPE_F32, k->in[0]->data, k->in[0]->dtype, (size_t)C);
-    mixrt_convert(sb + C, MIXRT_DTYPE_F32, k->in[1]->data, k->in[1]->dtype, (size_t)C);
+    /* S and B as f32 rows: prepare's, or made here (S or B not constant, or no state) */
+    if (st && st->sb && st->bytes == 2 * (size_t)C * sizeof(float)) {
+        sb = st->sb;
+    } else {
+        if (!(sb = own = mixrt_alloc(k->ctx, 2 * (size_t)C * sizeof(float))))
+            MIXRT_TRY(mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for S and B"));
+        mixrt_convert(sb, MIXRT_DTYPE_F32, k->in[0]->data, k->in[0]->dtype, (size_t)C);
+        mixrt_convert(sb + C, MIXRT_DTYPE_F32, k->in[1]->data, k->in[1]->dtype, (size_t)C);
+    }
     const bool bf = y->dtype == MIXRT_DTYPE_BF16, vec = mixrt_elt_has_avx512();
     /* Activations the row kernel applies itself: each input's rows straight into Y, a block of
      * rows at a time (the inputs read as sequential streams). */
@@ -151,11 +192,11 @@ static mixrt_status ca_run(struct mixrt_kernel_ctx *k) {
     }
     if (oom) MIXRT_TRY(mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for scratch"));
 fail:
-    if (sb) mixrt_free(k->ctx, sb, 2 * (size_t)C * sizeof(float));
+    if (own) mixrt_free(k->ctx, own, 2 * (size_t)C * sizeof(float));
     return status;
 }
 
 const struct mixrt_cpu_kernel mixrt_concat_affine_kernels[] = {
-    {"concat_affine", MIXRT_DOMAIN, "ConcatAffine", ca_supports, NULL, NULL, ca_run},
+    {"concat_affine", MIXRT_DOMAIN, "ConcatAffine", ca_supports, ca_prepare, ca_release, ca_run},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };
