@@ -964,15 +964,17 @@ static void test_transpose_view(void) {
     }
 }
 
-/* ReduceMean over H, W with keepdims (attribute axes before opset 18, an input after; negative
- * axes) becomes GlobalAveragePool, same output; other axes or keepdims 0 stay. */
+/* ReduceMean over H, W (attribute axes before opset 18, an input after; negative axes) becomes
+ * GlobalAveragePool, same output: with keepdims as it is, without it followed by a Reshape to
+ * [N, C]; other axes stay. */
 static void test_reduce_mean_gap(void) {
     static const struct {
         int opset;
         int64_t axes[2];
         int keep;
         bool gap;
-    } cases[] = {{13, {2, 3}, 1, true}, {18, {-1, -2}, 1, true}, {18, {1, 2}, 1, false}, {13, {2, 3}, 0, false}};
+    } cases[] = {{13, {2, 3}, 1, true},  {18, {-1, -2}, 1, true}, {18, {1, 2}, 1, false},
+                 {13, {2, 3}, 0, true},  {18, {3, -2}, 0, true},   {13, {1, 3}, 0, false}};
     const int64_t d[4] = {2, 3, 4, 5};
     for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
         struct mixrt_graph *g = new_graph();
@@ -997,6 +999,14 @@ static void test_reduce_mean_gap(void) {
         for (size_t i = 0; i < n && i < 64; i++)
             if (fabs(before[i] - after[i]) > worst) worst = fabs(before[i] - after[i]);
         TU_CHECK(worst <= 1e-6, "ReduceMean case %zu: output changed by %g", c, worst);
+        /* the output keeps its name and shape: [2, 3, 1, 1] with keepdims, [2, 3] without */
+        const struct mixrt_value *yv = &g->values[g->outputs[0]];
+        TU_CHECK(!strcmp(yv->name, "y") && yv->rank == (cases[c].keep ? 4 : 2) && yv->dims[0].value == 2 &&
+                     (!cases[c].gap || yv->dims[1].value == 3),
+                 "ReduceMean case %zu: output %s rank %d", c, yv->name, yv->rank);
+        if (cases[c].gap)
+            TU_CHECK(count_op(g, "Reshape") == (cases[c].keep ? 0 : 1), "ReduceMean case %zu: %d Reshape", c,
+                     count_op(g, "Reshape"));
         mixrt_tensor_destroy(ctx, xt);
         mixrt_graph_destroy(g);
     }

@@ -839,6 +839,31 @@ static bool whole_window_pool(const struct mixrt_graph *g, const struct mixrt_no
     return true;
 }
 
+/* ReduceMean over H, W without keepdims (torch's x.mean([2, 3]): MnasNet, ConvNeXt) becomes
+ * GlobalAveragePool, which the layout pass keeps channels-last, and a Reshape (a view) of its
+ * [N, C, 1, 1] to [N, C]; left a ReduceMean, it would read an NCHW copy of its input. */
+static mixrt_status mean_hw_flat(struct pass_state *st, int ni) {
+    struct mixrt_graph *g = st->g;
+    const int x = g->nodes[ni].inputs[0], y = g->nodes[ni].outputs[0];
+    static const int64_t keep_n[2] = {0, -1}; /* 0: N as it is */
+    int pv = mixrt_graph_add_unique_value(g, g->values[y].name, "_pooled");
+    int sv = pv >= 0 ? mixrt_pass_i64_const(g, g->nodes[ni].name, "_shape", keep_n, 2) : -1;
+    if (sv < 0) return MIXRT_STATUS_OUT_OF_MEMORY;
+    struct mixrt_value *p = &g->values[pv];
+    p->dtype = g->values[x].dtype;
+    p->rank = 4;
+    p->dims[0] = g->values[x].dims[0], p->dims[1] = g->values[x].dims[1];
+    p->dims[2] = p->dims[3] = (struct mixrt_dim){1, NULL};
+    const int ins[2] = {pv, sv};
+    if (mixrt_pass_add_node(g, g->nodes[ni].name, "/flat", "Reshape", 14, ins, 2, y) < 0)
+        return MIXRT_STATUS_OUT_OF_MEMORY;
+    struct mixrt_node *n = &g->nodes[ni];
+    n->op_type = "GlobalAveragePool", n->n_inputs = 1, n->n_attrs = 0, n->attrs = NULL, n->opset = 1;
+    n->outputs[0] = pv;
+    g->values[pv].producer = ni;
+    return MIXRT_STATUS_OK;
+}
+
 static mixrt_status pass_canonicalize(struct pass_state *st, int *removed) {
     struct mixrt_graph *g = st->g;
     for (int ni = 0; ni < st->n_dead; ni++) {
@@ -852,6 +877,12 @@ static mixrt_status pass_canonicalize(struct pass_state *st, int *removed) {
         struct mixrt_node *n = &g->nodes[ni];
         if (!st->dead[ni] && mixrt_node_mean_hw(g, n) && mixrt_node_attr_int(n, "keepdims", 1) == 1) {
             n->op_type = "GlobalAveragePool", n->n_inputs = 1, n->n_attrs = 0, n->attrs = NULL, n->opset = 1;
+            (*removed)++;
+            continue;
+        }
+        if (!st->dead[ni] && mixrt_node_mean_hw(g, n) && mixrt_node_attr_int(n, "keepdims", 1) == 0) {
+            mixrt_status ms = mean_hw_flat(st, ni);
+            if (ms != MIXRT_STATUS_OK) return ms;
             (*removed)++;
             continue;
         }
