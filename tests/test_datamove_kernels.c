@@ -193,6 +193,9 @@ static void transpose_cases(void) {
         for (int64_t c = 2; c <= 9; c++)
             transpose_case(dt, 4, (int64_t[]){2, c, 13, 21 + c}, (int64_t[]){0, 2, 3, 1});
         transpose_case(dt, 4, (int64_t[]){1, 3, 224, 224}, (int64_t[]){0, 2, 3, 1});
+        /* blocks of 2048 pixels: a block and a ragged one; large enough to split over threads */
+        transpose_case(dt, 4, (int64_t[]){1, 3, 67, 61}, (int64_t[]){0, 2, 3, 1});
+        transpose_case(dt, 4, (int64_t[]){2, 3, 331, 641}, (int64_t[]){0, 2, 3, 1});
         transpose_case(dt, 3, (int64_t[]){3, 16, 1}, (int64_t[]){1, 2, 0});
     }
     /* random ranks 1..6, dims 1..6, random perms */

@@ -135,6 +135,7 @@ struct dm_plan {
     int64_t len, dsi, ssi; /* innermost: count and strides */
     int64_t na, dsa;       /* DK_T2D: the dim with source stride 1 (count, dst stride) in blocks of T2D_BLOCK */
     int64_t nblk;          /* DK_T2D: blocks of that dim per outer item */
+    int64_t ablk;          /* DK_T2D: elements of that dim per block */
     int m;                 /* outer dims */
     int64_t od[DM_MAX], ods[DM_MAX], oss[DM_MAX];
     mixrt_dm_transpose2d_fn t2d;
@@ -199,7 +200,7 @@ static void dm_run_range(const struct dm_plan *P, int64_t o0, int64_t o1) {
         case DK_FILL: fill_elems(d, s, P->es, P->len); break;
         case DK_ELEM: elem_copy(d, P->dsi, s, P->ssi, P->es, P->len); break;
         case DK_T2D: {
-            int64_t a = blk * T2D_BLOCK, an = P->na - a < T2D_BLOCK ? P->na - a : T2D_BLOCK;
+            int64_t a = blk * P->ablk, an = P->na - a < P->ablk ? P->na - a : P->ablk;
             for (int64_t b = 0; b < P->len; b += T2D_BLOCK) {
                 int64_t bn = P->len - b < T2D_BLOCK ? P->len - b : T2D_BLOCK;
                 P->t2d(P->es, s + (b * P->ssi + a) * es, (size_t)P->ssi, d + (a * P->dsa + b) * es, (size_t)P->dsa,
@@ -240,7 +241,10 @@ static void dm_copy(char *dst, const char *src, size_t es, struct dm_loop *L) {
     if (ja >= 0) {
         P.kind = DK_T2D;
         P.na = L->d[ja], P.dsa = L->ds[ja];
-        P.nblk = (P.na + T2D_BLOCK - 1) / T2D_BLOCK;
+        /* A few rows b interleaved into dense rows (an NCHW image of 3 channels to NHWC): the
+         * block holds them all, so it runs long in a (2048 x nb), not in calls of 64. */
+        P.ablk = P.len <= 8 && P.dsa == P.len ? 2048 : T2D_BLOCK;
+        P.nblk = (P.na + P.ablk - 1) / P.ablk;
         P.t2d = transpose_fn(es);
     }
     int64_t outer = 1;
@@ -251,7 +255,7 @@ static void dm_copy(char *dst, const char *src, size_t es, struct dm_loop *L) {
         outer *= L->d[i];
     }
     int64_t items = outer * (P.kind == DK_T2D ? P.nblk : 1);
-    size_t bytes = (size_t)(items * P.len * (int64_t)es * (P.kind == DK_T2D ? T2D_BLOCK : 1));
+    size_t bytes = (size_t)(items * P.len * (int64_t)es * (P.kind == DK_T2D ? P.ablk : 1));
     int nt = dm_threads(bytes, items);
     if (nt > 1) {
 #ifdef _OPENMP

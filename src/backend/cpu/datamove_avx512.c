@@ -84,8 +84,9 @@ static void narrow_init(void) {
             }
 }
 
-static void narrow32(const uint32_t *s, size_t sld, uint32_t *d, size_t na, size_t nb) {
-    pthread_once(&narrow_once, narrow_init);
+/* inlined with nb a constant where it is one (3: RGB), so the row loops unroll */
+static inline __attribute__((always_inline)) void narrow32_n(const uint32_t *s, size_t sld, uint32_t *d, size_t na,
+                                                             size_t nb) {
     __m512i idx[8], r[8];
     __mmask16(*m)[8] = narrow_mask[nb];
     for (size_t k = 0; k < nb; k++) idx[k] = _mm512_loadu_si512((const void *)narrow_idx[nb][k]);
@@ -99,6 +100,12 @@ static void narrow32(const uint32_t *s, size_t sld, uint32_t *d, size_t na, size
         }
     }
     if (a < na) mixrt_dm_transpose2d_scalar(4, s + a, sld, d + a * nb, nb, na - a, nb);
+}
+
+static void narrow32(const uint32_t *s, size_t sld, uint32_t *d, size_t na, size_t nb) {
+    pthread_once(&narrow_once, narrow_init);
+    if (nb == 3) narrow32_n(s, sld, d, na, 3);
+    else narrow32_n(s, sld, d, na, nb);
 }
 
 void mixrt_dm_transpose2d_avx512(size_t es, const void *src, size_t src_ld, void *dst, size_t dst_ld, size_t na,
