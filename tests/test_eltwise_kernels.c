@@ -368,7 +368,10 @@ static void binary_cases(void) {
                        /* rows past the staged tiles (bf16: one AVX-512 pass per row), either side,
                         * channel counts with and without a vector tail */
                        {{1, 48, 48, 1152}, {1, 1, 1, 1152}}, {{2, 1, 1, 1000}, {2, 9, 11, 1000}},
-                       {{1, 28, 28, 240}, {1, 1, 1, 240}}};
+                       {{1, 28, 28, 240}, {1, 1, 1, 240}},
+                       /* short rows in runs of a tiled row: the row changing per image, runs
+                        * cut at 40 rows and at the thread split */
+                       {{2, 1, 1, 40}, {2, 33, 35, 40}}, {{1, 70, 70, 100}, {1, 1, 1, 100}}};
             for (size_t i = 0; i < sizeof(big) / sizeof(big[0]); i++) {
                 struct ecase c = ec(ops[o], 14, dtypes[t]);
                 ein(&c, 0, 4, big[i].a);

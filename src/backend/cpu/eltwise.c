@@ -701,22 +701,34 @@ static void binary_range(const struct binary_job *J, size_t o0, size_t o1) {
                    : -1;
     int full = inner <= CHUNK / 4 ? rows : -1;
 #if defined(__x86_64__)
-    /* bf16 rows longer than the tiles against one repeated row (squeeze-excite's gate over
-     * 144-1152 channels): widened, combined and rounded in one AVX-512 pass per row, the
-     * repeated row widened once per change. */
-    if (rows >= 0 && full < 0 && !J->f32 && inner <= 4096 && J->fn == mixrt_elt_binary_avx512) {
+    /* bf16 rows against one repeated row (squeeze-excite's gate over 24-1152 channels, the
+     * row a per-channel operand of NHWC): widened, combined and rounded in one AVX-512 pass,
+     * the repeated row widened once per change and tiled, so that a run of short rows goes as
+     * one long call (one call per row of 24-72 elements cost more than the pass itself). */
+    if (rows >= 0 && !J->f32 && inner <= 4096 && J->fn == mixrt_elt_binary_avx512) {
         float rowf[4096]; /* 16 KB of stack */
+        const size_t per = 4096 / inner;
         size_t widened_at = (size_t)-1;
-        for (size_t o = o0; o < o1; o++) {
+        for (size_t o = o0; o < o1;) {
+            size_t g = (size_t)(L->d[m - 1] - ctr[m - 1]);
+            if (g > o1 - o) g = o1 - o;
+            if (g > per) g = per;
             size_t rep = rows == 0 ? ob : oa, go = rows == 0 ? oa : ob;
             const mixrt_bf16 *rp = (const mixrt_bf16 *)(rows == 0 ? J->b : J->a) + rep;
             if (widened_at != rep) {
                 mixrt_bf16_to_f32(rp, rowf, inner);
+                size_t want = (per < (size_t)L->d[m - 1] ? per : (size_t)L->d[m - 1]) * inner;
+                for (size_t have = inner; have < want;) { /* copies by doubling */
+                    size_t c = have < want - have ? have : want - have;
+                    memcpy(rowf + have, rowf, c * sizeof(float));
+                    have += c;
+                }
                 widened_at = rep;
             }
             mixrt_elt_binary_row_bf16_avx512(J->op, (const mixrt_bf16 *)(rows == 0 ? J->a : J->b) + go, rowf, rows == 1,
-                                             (mixrt_bf16 *)J->y + o * inner, inner);
-            next_span(L, ctr, &oa, &ob);
+                                             (mixrt_bf16 *)J->y + o * inner, g * inner);
+            o += g;
+            for (size_t k = 0; k < g; k++) next_span(L, ctr, &oa, &ob);
         }
         return;
     }

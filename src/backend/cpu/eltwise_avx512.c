@@ -284,18 +284,30 @@ void mixrt_elt_binary_avx512(enum mixrt_elt_op op, const float *a, int sa, const
     }
 }
 
+/* One loop per (op, side): the op is a loop-invariant constant, not a switch per vector. */
+#define ROW_LOOP(OP, RF)                                                                                               \
+    for (size_t i = 0; i < n; i += 16) {                                                                               \
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : tail_mask(n - i);                                        \
+        const __m512 gv = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, gb + i)), 16)); \
+        const __m512 rv = _mm512_maskz_loadu_ps(m, row + i);                                                           \
+        _mm256_mask_storeu_epi16(yb + i, m, mixrt_v_bf16_rne(RF ? v_binary(OP, rv, gv) : v_binary(OP, gv, rv)));       \
+    }
+
 void mixrt_elt_binary_row_bf16_avx512(enum mixrt_elt_op op, const mixrt_bf16 *g, const float *row, int row_first,
                                       mixrt_bf16 *y, size_t n) {
     const uint16_t *gb = (const uint16_t *)g;
     uint16_t *yb = (uint16_t *)y;
-    for (size_t i = 0; i < n; i += 16) {
-        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : tail_mask(n - i);
-        const __m512 gv = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, gb + i)), 16));
-        const __m512 rv = _mm512_maskz_loadu_ps(m, row + i);
-        const __m512 r = row_first ? v_binary(op, rv, gv) : v_binary(op, gv, rv);
-        _mm256_mask_storeu_epi16(yb + i, m, mixrt_v_bf16_rne(r));
+    if (op == ELT_MUL) { /* commutative: either side */
+        ROW_LOOP(ELT_MUL, 0)
+    } else if (op == ELT_ADD) {
+        ROW_LOOP(ELT_ADD, 0)
+    } else if (row_first) {
+        ROW_LOOP(op, 1)
+    } else {
+        ROW_LOOP(op, 0)
     }
 }
+#undef ROW_LOOP
 
 /* y = a op b over n bf16 elements of both: widened exactly, combined in f32, rounded once. */
 #define BF16_BIN_LOOP(OP)                                                                                              \
