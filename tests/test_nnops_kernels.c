@@ -111,7 +111,8 @@ static const char *describe(const struct tcase *c, char *buf, size_t size) {
     return buf;
 }
 
-static const char *kernel_name(const char *op) {
+static const char *kernel_name(const char *op, const char *domain) {
+    if (domain && !strcmp(domain, MIXRT_DOMAIN) && !strcmp(op, "GlobalAveragePool")) return "nn_gap_nhwc";
     static const char *const map[][2] = {
         {"MaxPool", "nn_maxpool"},          {"AveragePool", "nn_avgpool"},
         {"GlobalAveragePool", "nn_global_avgpool"}, {"GlobalMaxPool", "nn_global_maxpool"},
@@ -169,7 +170,7 @@ static void run_case(const struct tcase *c) {
     g_cases_run++;
     char desc[768];
     describe(c, desc, sizeof(desc));
-    const struct mixrt_cpu_kernel *kern = mixrt_cpu_kernel_find(kernel_name(c->op), c->domain ? c->domain : "", c->op);
+    const struct mixrt_cpu_kernel *kern = mixrt_cpu_kernel_find(kernel_name(c->op, c->domain), c->domain ? c->domain : "", c->op);
     TU_CHECK(kern != NULL, "case %d %s: no nn kernel", id, desc);
     if (!kern) return;
     mixrt_dtype rdt = c->run_dt ? c->run_dt : c->dt;
@@ -720,12 +721,32 @@ static void reduce_cases(void) {
         }
 }
 
+/* com.mixrt's channels-last GlobalAveragePool (the layout pass's), X [N, S.., C]: channel tails
+ * off 16 and 64, dense rows of 8/16/32 channels read 64 wide (whole and with rows left over),
+ * positions split over threads (64K elements and more), ranks 3 and 5, an empty batch. Run
+ * after the others, so their case numbers (and random data) stay as they were. */
+static void gap_last_cases(void) {
+    static const struct {
+        int rank;
+        int64_t d[5];
+    } last[] = {{4, {2, 4, 4, 3}},    {4, {1, 17, 1, 5}},     {4, {1, 112, 112, 32}}, {4, {1, 28, 28, 72}},
+                {4, {1, 7, 7, 1152}}, {4, {2, 56, 56, 24}},   {4, {1, 33, 31, 16}},   {4, {3, 5, 7, 8}},
+                {3, {2, 19, 7}},      {5, {1, 3, 4, 5, 130}}, {4, {0, 2, 2, 3}},      {4, {2, 3, 3, 8192}}};
+    for (int t = 0; t < 2; t++)
+        for (size_t s = 0; s < sizeof(last) / sizeof(last[0]); s++) {
+            struct tcase c = tc("GlobalAveragePool", 1, dtypes[t]);
+            c.domain = MIXRT_DOMAIN;
+            tin(&c, 0, last[s].rank, last[s].d);
+            run_case(&c);
+        }
+}
+
 /* ---- supports() refusals -------------------------------------------------------------------- */
 
 static void refuse(const char *op, int opset, mixrt_dtype dt, int rank, int n_in, int n_out, bool use_out1,
                    const char *attr, int64_t attr_v, const char *what) {
     if (g_only >= 0) return;
-    const struct mixrt_cpu_kernel *k = mixrt_cpu_kernel_find(kernel_name(op), "", op);
+    const struct mixrt_cpu_kernel *k = mixrt_cpu_kernel_find(kernel_name(op, ""), "", op);
     kh_begin(op, opset, n_in, n_out);
     int64_t dims[MAXR] = {1, 2, 3, 4, 5, 6};
     for (int i = 0; i < n_in; i++) type_value(kh_N->inputs[i], dt, i ? 1 : rank, dims);
@@ -773,6 +794,7 @@ int main(int argc, char **argv) {
     softmax_cases();
     norm_cases();
     reduce_cases();
+    gap_last_cases();
     refusal_checks();
     printf("test_nnops_kernels: %d cases run, worst rel-L2 f32 %.3g, bf16 %.3g\n", g_cases_run, g_worst[0],
            g_worst[1]);

@@ -76,8 +76,25 @@ static void gemv_scalar(const float *w, size_t rows, size_t n, const float *x, f
     }
 }
 
+void mixrt_nnops_colsum_scalar(float *acc, const void *x, bool bf, size_t rows, size_t ld, size_t n) {
+    enum { CB = 64 };
+    for (size_t j0 = 0; j0 < n; j0 += CB) {
+        size_t nj = n - j0 < CB ? n - j0 : CB;
+        for (size_t r0 = 0; r0 < rows; r0 += MIXRT_NNOPS_BLOCK) {
+            size_t r1 = rows - r0 < MIXRT_NNOPS_BLOCK ? rows : r0 + MIXRT_NNOPS_BLOCK;
+            float part[CB] = {0};
+            for (size_t r = r0; r < r1; r++)
+                for (size_t j = 0; j < nj; j++)
+                    part[j] += bf ? mixrt_bf16_to_float(((const mixrt_bf16 *)x)[r * ld + j0 + j])
+                                  : ((const float *)x)[r * ld + j0 + j];
+            for (size_t j = 0; j < nj; j++) acc[j0 + j] += part[j];
+        }
+    }
+}
+
 const struct mixrt_nnops_isa mixrt_nnops_isa_scalar = {"scalar",   sum_scalar,  sumsq_dev_scalar,
-                                                       max_scalar, exp_scalar, vmax_scalar, gemv_scalar};
+                                                       max_scalar, exp_scalar, vmax_scalar, gemv_scalar,
+                                                       mixrt_nnops_colsum_scalar};
 
 static int g_force_scalar, g_force_avx2; /* tests only */
 
@@ -588,6 +605,78 @@ fail:
 }
 
 static mixrt_status run_global_avgpool(struct mixrt_kernel_ctx *k) { return run_global_pool(k, false); }
+
+/* The layout pass's channels-last GlobalAveragePool (com.mixrt): X [N, S.., C] -> [N, 1.., C],
+ * each channel's mean over the S.. positions: column sums straight from X (no widened copy),
+ * one division and one rounding per output. Channels up to 8192 (the sums' stack). */
+#define GAP_LAST_MAX_C 8192
+
+static bool gap_last_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    if (!io_supported(g, n, why, why_size)) return false;
+    const struct mixrt_value *x = &g->values[n->inputs[0]];
+    if (x->rank != -1 && x->rank < 3) {
+        say(why, why_size, "%s", "input #0 has rank < 3");
+        return false;
+    }
+    if (x->rank > 0 && x->dims[x->rank - 1].value > GAP_LAST_MAX_C) {
+        say(why, why_size, "%s", "more than 8192 channels");
+        return false;
+    }
+    return true;
+}
+
+static mixrt_status run_gap_last(struct mixrt_kernel_ctx *k) {
+    const struct mixrt_tensor *x = k->n_in > 0 ? k->in[0] : NULL;
+    if (!fast_input(k, 0) || x->rank < 3 || x->dims[x->rank - 1] > GAP_LAST_MAX_C) return mixrt_cpu_run_reference(k);
+    const int r = x->rank;
+    const size_t N = (size_t)x->dims[0], C = (size_t)x->dims[r - 1];
+    int64_t ydims[MIXRT_MAX_RANK];
+    size_t S = 1;
+    for (int i = 0; i < r; i++) {
+        ydims[i] = i == 0 || i == r - 1 ? x->dims[i] : 1;
+        if (i > 0 && i < r - 1) S *= (size_t)x->dims[i];
+    }
+    if (!S && N && C) return mixrt_cpu_run_reference(k); /* the mean of nothing: the reference's answer */
+    struct mixrt_tensor *y = NULL;
+    mixrt_status status = mixrt_kernel_output(k, 0, x->dtype, r, ydims, &y);
+    if (status != MIXRT_STATUS_OK || !N || !C) return status;
+    const bool bf = x->dtype == MIXRT_DTYPE_BF16;
+    const size_t es = bf ? sizeof(mixrt_bf16) : sizeof(float);
+    const struct mixrt_nnops_isa *isa = mixrt_nnops_isa();
+    /* Images of 64K elements and more: the positions split over the threads, each summing
+     * into its own row of part, added in thread order (the same result every run). */
+    int nt = 1;
+#ifdef _OPENMP
+    if (S * C >= 65536) nt = omp_get_max_threads();
+    if (nt > 16) nt = 16;
+    if ((size_t)nt > S) nt = (int)S;
+#endif
+    float acc[GAP_LAST_MAX_C], *part = nt > 1 ? falloc(k, (size_t)nt * C) : NULL;
+    if (nt > 1 && !part) return MIXRT_STATUS_OUT_OF_MEMORY;
+    for (size_t b = 0; b < N; b++) {
+        const char *xb = (const char *)x->data + b * S * C * es;
+        memset(acc, 0, C * sizeof(float));
+        if (nt > 1) {
+            memset(part, 0, (size_t)nt * C * sizeof(float));
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static)
+#endif
+            for (int t = 0; t < nt; t++) {
+                size_t s0 = S * (size_t)t / (size_t)nt, s1 = S * (size_t)(t + 1) / (size_t)nt;
+                isa->colsum(part + (size_t)t * C, xb + s0 * C * es, bf, s1 - s0, C, C);
+            }
+            for (int t = 0; t < nt; t++)
+                for (size_t j = 0; j < C; j++) acc[j] += part[(size_t)t * C + j];
+        } else {
+            isa->colsum(acc, xb, bf, S, C, C);
+        }
+        for (size_t j = 0; j < C; j++) acc[j] = (float)((double)acc[j] / (double)S);
+        if (bf) mixrt_f32_to_bf16(acc, (mixrt_bf16 *)y->data + b * C, C);
+        else memcpy((float *)y->data + b * C, acc, C * sizeof(float));
+    }
+    if (part) ffree(k, part, (size_t)nt * C);
+    return MIXRT_STATUS_OK;
+}
 static mixrt_status run_global_maxpool(struct mixrt_kernel_ctx *k) { return run_global_pool(k, true); }
 
 /* ---- Softmax / LogSoftmax ----------------------------------------------------------------
@@ -1424,6 +1513,7 @@ const struct mixrt_cpu_kernel mixrt_nnops_kernels[] = {
     {"nn_avgpool", "", "AveragePool", pool_supports, NULL, NULL, run_avgpool},
     {"nn_global_avgpool", "", "GlobalAveragePool", global_pool_supports, NULL, NULL, run_global_avgpool},
     {"nn_global_maxpool", "", "GlobalMaxPool", global_pool_supports, NULL, NULL, run_global_maxpool},
+    {"nn_gap_nhwc", MIXRT_DOMAIN, "GlobalAveragePool", gap_last_supports, NULL, NULL, run_gap_last}, /* fuse_conv.c's */
     {"nn_softmax", "", "Softmax", softmax_supports, NULL, NULL, run_softmax},
     {"nn_log_softmax", "", "LogSoftmax", softmax_supports, NULL, NULL, run_log_softmax},
     {"nn_batchnorm", "", "BatchNormalization", bn_supports, NULL, NULL, run_batch_norm},

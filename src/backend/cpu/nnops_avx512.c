@@ -5,6 +5,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <math.h>
+#include <stdint.h>
 
 #include "backend/cpu/nnops_impl.h"
 
@@ -135,8 +136,52 @@ static void gemv_avx512(const float *w, size_t rows, size_t n, const float *x, f
     }
 }
 
+static inline __m512 col_load(const void *x, bool bf, size_t at, __mmask16 m) {
+    if (!bf) return _mm512_maskz_loadu_ps(m, (const float *)x + at);
+    __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)x + at);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+/* Blocks of 64 columns in four register accumulators, rows in blocks of MIXRT_NNOPS_BLOCK. */
+static void colsum_avx512(float *acc, const void *x, bool bf, size_t rows, size_t ld, size_t n) {
+    /* Dense rows of 8, 16 or 32 columns: 64 / n rows read as one of 64 (no masked-off lanes),
+     * the lanes of a column folded at the end. */
+    if (ld == n && n < 64 && 64 % n == 0 && rows * n >= 64) {
+        const size_t per = 64 / n, wide = rows / per;
+        float t[64] = {0};
+        colsum_avx512(t, x, bf, wide, 64, 64);
+        for (size_t c = 0; c < 64; c++) acc[c % n] += t[c];
+        x = (const char *)x + wide * 64 * (bf ? 2 : 4);
+        rows -= wide * per;
+    }
+    for (size_t j0 = 0; j0 < n; j0 += 64) {
+        __mmask16 m[4];
+        for (int v = 0; v < 4; v++) {
+            size_t at = j0 + 16 * (size_t)v;
+            m[v] = at >= n ? 0 : n - at >= 16 ? (__mmask16)0xffff : tail_mask(n - at);
+        }
+        for (size_t r0 = 0; r0 < rows; r0 += MIXRT_NNOPS_BLOCK) {
+            size_t r1 = rows - r0 < MIXRT_NNOPS_BLOCK ? rows : r0 + MIXRT_NNOPS_BLOCK;
+            __m512 p0 = _mm512_setzero_ps(), p1 = p0, p2 = p0, p3 = p0;
+            for (size_t r = r0; r < r1; r++) {
+                size_t at = r * ld + j0;
+                p0 = _mm512_add_ps(p0, col_load(x, bf, at, m[0]));
+                p1 = _mm512_add_ps(p1, col_load(x, bf, at + 16, m[1]));
+                p2 = _mm512_add_ps(p2, col_load(x, bf, at + 32, m[2]));
+                p3 = _mm512_add_ps(p3, col_load(x, bf, at + 48, m[3]));
+            }
+            const __m512 p[4] = {p0, p1, p2, p3};
+            for (int v = 0; v < 4; v++)
+                if (m[v]) {
+                    float *a = acc + j0 + 16 * (size_t)v;
+                    _mm512_mask_storeu_ps(a, m[v], _mm512_add_ps(_mm512_maskz_loadu_ps(m[v], a), p[v]));
+                }
+        }
+    }
+}
+
 const struct mixrt_nnops_isa mixrt_nnops_isa_avx512 = {"avx512",    sum_avx512,  sumsq_dev_avx512, max_avx512,
-                                                       exp_avx512, vmax_avx512, gemv_avx512};
+                                                       exp_avx512, vmax_avx512, gemv_avx512, colsum_avx512};
 #else
 typedef int mixrt_nnops_avx512_unused; /* ISO C: a translation unit needs a declaration */
 #endif

@@ -27,7 +27,14 @@ struct mixrt_nnops_isa {
     /* y[r] = sum_i w[r * n + i] x[i] for r < rows (a row-major matrix times a vector; the
      * recurrent kernels' products): lane accumulators, in a fixed order. */
     void (*gemv)(const float *w, size_t rows, size_t n, const float *x, float *y);
+    /* acc[j] += sum over r < rows of x[r * ld + j], j < n (x f32, or bf16 when bf): column
+     * sums of a row-major block (a channels-last image's channels), in f32 lanes, rows added in
+     * blocks of MIXRT_NNOPS_BLOCK before they reach acc, so the error grows with
+     * MIXRT_NNOPS_BLOCK + rows / MIXRT_NNOPS_BLOCK, not rows. */
+    void (*colsum)(float *acc, const void *x, bool bf, size_t rows, size_t ld, size_t n);
 };
+/* The scalar colsum (nnops.c), also the AVX2 table's. */
+void mixrt_nnops_colsum_scalar(float *acc, const void *x, bool bf, size_t rows, size_t ld, size_t n);
 
 /* The table the kernels use: AVX-512 when the CPU has AVX512F/BW/VL/DQ (and the OS saves
  * their state), else AVX2 where it has AVX2 and FMA, else scalar. */
