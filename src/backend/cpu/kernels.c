@@ -44,6 +44,7 @@ static const struct mixrt_cpu_kernel *const families[] = {
     mixrt_gemv_kernels,   /* 1x1 FusedConv on a few pixels (squeeze-excite): timed the same way */
     mixrt_pwconv_kernels, /* 1x1 bf16 FusedConv of few input channels (expand convs): the same */
     mixrt_wino2_kernels,  /* 3x3 bf16 FusedConv by Winograd F(2x2, 3x3): the same */
+    mixrt_stemconv_kernels, /* FusedConv of <= 4 input channels (an image's first conv): the same */
     mixrt_sgemm_kernels,  /* f32 products by a packed constant, timed against oneDNN's */
     mixrt_fused_conv_kernels, mixrt_fused_transformer_kernels, mixrt_attention_kernels, mixrt_dnnl_kernels,
     mixrt_eltwise_kernels,    mixrt_nnops_kernels,             mixrt_resize_kernels,        mixrt_datamove_kernels,

@@ -1,0 +1,263 @@
+/* test_stemconv.c - the few-input-channel channels-last FusedConv kernel (stemconv.c,
+ * "stem_conv_nhwc") on random data: 1, 3 and 4 input channels; output channels on and around the
+ * 16-channel vectors and the 4- and 8-pixel blocks (1, 16, 24, 32, 40, 64, 72, 96); kernels 1x1,
+ * 3x3, 4x4 (ConvNeXt's patches), 5x5 and 7x7 at strides 1, 2 and 4 with symmetric, uneven and no
+ * pads, inputs narrower than the kernel; batch 2; every activation (in register and over f32
+ * rows); with and without B; f32 and bf16 X and Y. Each output element against an f64
+ * computation of the same conv from the same (rounded) operands, within what the f32 sums and
+ * the one rounding to Y's dtype allow; the kernel must not hand the case to the reference. The
+ * AVX-512 row kernel where the CPU has AVX-512 (reported as skipped where not), the scalar twin
+ * always; then the cases it must refuse.
+ * Usage: test_stemconv [--only N] (N: a case number, as printed on failure). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/fused_conv_impl.h"
+#include "backend/cpu/kernels.h"
+#include "backend/cpu/stemconv_impl.h"
+#include "graph_build.h"
+#include "testutil.h"
+
+static mixrt_context_t ctx;
+static int g_only;
+
+struct st_case {
+    int64_t n, h, w, c, m, k[2], s[2], p[4];
+    bool bias;
+    int act; /* enum mixrt_fconv_act */
+    mixrt_dtype dt;
+};
+
+static struct mixrt_graph *new_graph(void) {
+    struct mixrt_graph *g = NULL;
+    TU_CHECK(mixrt_graph_create(ctx, NULL, &g) == MIXRT_STATUS_OK, "graph create");
+    static const struct mixrt_opset op17 = {"", 17};
+    g->opsets = &op17;
+    g->n_opsets = 1;
+    return g;
+}
+
+static void set_ints(struct mixrt_graph *g, int ni, const char *name, const int64_t *v) {
+    for (int a = 0; a < g->nodes[ni].n_attrs; a++)
+        if (!strcmp(g->nodes[ni].attrs[a].name, name))
+            memcpy(g->nodes[ni].attrs[a].ints, v, g->nodes[ni].attrs[a].n * sizeof(int64_t));
+}
+
+static int g_wi, g_bi;
+
+static struct mixrt_graph *build(const struct st_case *c, int *ni_out, int64_t *yd) {
+    struct mixrt_graph *g = new_graph();
+    const int64_t xd[4] = {c->n, c->h, c->w, c->c};
+    yd[0] = c->n, yd[1] = (c->h + c->p[0] + c->p[2] - c->k[0]) / c->s[0] + 1;
+    yd[2] = (c->w + c->p[1] + c->p[3] - c->k[1]) / c->s[1] + 1, yd[3] = c->m;
+    int x = add_input(g, "x", c->dt, 4, xd);
+    const double a = 1.7 / sqrt((double)(c->c * c->k[0] * c->k[1]));
+    g_wi = add_const_uniform(ctx, g, "w", c->dt, 4, (int64_t[]){c->m, c->c, c->k[0], c->k[1]}, a);
+    g_bi = c->bias ? add_const_uniform(ctx, g, "b", c->dt, 1, &c->m, 0.5) : -1;
+    int ni = add_fused_conv_nhwc(g, "stem", x, g_wi, g_bi, -1, "y", c->dt, yd, c->k[0], c->k[1], c->p);
+    set_ints(g, ni, "strides", c->s);
+    node_attr_str(g, ni, "activation", mixrt_fconv_act_names[c->act]);
+    if (c->act == MIXRT_FCONV_CLIP) node_attr_floats(g, ni, "activation_params", 2, (float[]){-0.5f, 0.75f});
+    if (c->act == MIXRT_FCONV_LEAKY_RELU) node_attr_floats(g, ni, "activation_params", 1, (float[]){0.1f});
+    *ni_out = ni;
+    return g;
+}
+
+static mixrt_status run_kernel(void *state, mixrt_kernel_fn fn, struct mixrt_graph *g, int ni,
+                               const struct mixrt_tensor **in, struct mixrt_tensor *out) {
+    const struct mixrt_seq *in_seq[3] = {NULL, NULL, NULL};
+    bool wanted[1] = {true}, is_seq[1] = {false};
+    struct mixrt_kernel_ctx k = {.ctx = ctx, .graph = g, .node = &g->nodes[ni], .opset = 1, .n_in = 3,
+                                 .in = in, .in_seq = in_seq, .n_out = 1, .out = out, .out_is_seq = is_seq,
+                                 .out_wanted = wanted, .state = state};
+    return fn(&k);
+}
+
+/* Case id against f64: y = act(b + sum over the taps inside X of x w), |got - y| <= 2^-8 |y| +
+ * 2^-14 mag for bf16 Y (one rounding, f32 sums of at most 196 terms), 2^-21 |y| + 2^-18 mag for
+ * f32 (sums, and the activations' f32 evaluation), mag = |b| + sum |x w|; twice those for the
+ * activations' slopes (at most 1.5) and SiLU's bf16 approximation (1e-4). */
+static void run_case(int id, const struct st_case *c) {
+    if (g_only && id != g_only) return;
+    char desc[200];
+    snprintf(desc, sizeof(desc), "N=%lld %lldx%lldx%lld M=%lld k=%lldx%lld s=%lldx%lld p=%lld,%lld,%lld,%lld %s%s act=%s",
+             (long long)c->n, (long long)c->h, (long long)c->w, (long long)c->c, (long long)c->m, (long long)c->k[0],
+             (long long)c->k[1], (long long)c->s[0], (long long)c->s[1], (long long)c->p[0], (long long)c->p[1],
+             (long long)c->p[2], (long long)c->p[3], mixrt_dtype_name(c->dt), c->bias ? " B" : "",
+             mixrt_fconv_act_names[c->act][0] ? mixrt_fconv_act_names[c->act] : "none");
+    int ni;
+    int64_t yd[4];
+    struct mixrt_graph *g = build(c, &ni, yd);
+    const struct mixrt_node *n = &g->nodes[ni];
+    const struct mixrt_cpu_kernel *kern = mixrt_cpu_kernel_find("stem_conv_nhwc", MIXRT_DOMAIN, "FusedConv");
+    TU_CHECK(kern != NULL, "case %d: stem_conv_nhwc is not registered", id);
+    char why[256] = "";
+    bool ok = kern && kern->supports(g, n, why, sizeof(why));
+    TU_CHECK(ok, "case %d %s: refused: %s; rerun: test_stemconv --only %d", id, desc, why, id);
+    struct mixrt_tensor *tx = NULL;
+    TU_CHECK(mixrt_tensor_create(ctx, c->dt, 4, (int64_t[]){c->n, c->h, c->w, c->c}, &tx) == MIXRT_STATUS_OK, "x");
+    for (size_t i = 0; i < mixrt_tensor_numel(tx); i++) mixrt_store_f64(tx->data, c->dt, i, tu_uniform(-1.0, 1.0));
+    const struct mixrt_tensor *w = g->values[g_wi].init, *b = c->bias ? g->values[g_bi].init : NULL;
+    const struct mixrt_tensor *in[3] = {tx, w, b};
+    void *state = NULL;
+    if (ok && kern->prepare(ctx, g, n, &state) == MIXRT_STATUS_OK) {
+        enum mixrt_fconv_act act = MIXRT_FCONV_NONE;
+        float p0 = 0, p1 = 0;
+        TU_CHECK(mixrt_fconv_read_act(n, &act, &p0, &p1), "case %d: activation", id);
+        for (int rep = 0; rep < 2; rep++) { /* the second run reuses the state */
+            struct mixrt_tensor yf;
+            memset(&yf, 0, sizeof(yf));
+            unsigned long refs = mixrt_stemconv_ref_runs();
+            mixrt_status sf = run_kernel(state, kern->run, g, ni, in, &yf);
+            TU_CHECK(sf == MIXRT_STATUS_OK, "case %d %s: run: %s", id, desc, mixrt_context_last_error(ctx));
+            TU_CHECK(mixrt_stemconv_ref_runs() == refs, "case %d %s: ran the reference, not the kernel", id, desc);
+            if (sf != MIXRT_STATUS_OK) continue;
+            TU_CHECK(yf.dtype == c->dt && yf.rank == 4 && !memcmp(yf.dims, yd, sizeof(yd)),
+                     "case %d %s: output shape or dtype wrong", id, desc);
+            size_t bad = 0, first = 0, ny = mixrt_tensor_numel(&yf);
+            double first_ref = 0;
+            for (int64_t bi = 0; bi < yd[0]; bi++)
+                for (int64_t oy = 0; oy < yd[1]; oy++)
+                    for (int64_t ox = 0; ox < yd[2]; ox++)
+                        for (int64_t j = 0; j < c->m; j++) {
+                            double v = b ? mixrt_load_f64(b->data, b->dtype, (size_t)j) : 0.0, mag = fabs(v);
+                            for (int64_t ci = 0; ci < c->c; ci++)
+                                for (int64_t ky = 0; ky < c->k[0]; ky++)
+                                    for (int64_t kx = 0; kx < c->k[1]; kx++) {
+                                        const int64_t iy = oy * c->s[0] - c->p[0] + ky, ix = ox * c->s[1] - c->p[1] + kx;
+                                        if (iy < 0 || iy >= c->h || ix < 0 || ix >= c->w) continue;
+                                        const double t =
+                                            mixrt_load_f64(tx->data, c->dt, (size_t)(((bi * c->h + iy) * c->w + ix) * c->c + ci)) *
+                                            mixrt_load_f64(w->data, w->dtype, (size_t)(((j * c->c + ci) * c->k[0] + ky) * c->k[1] + kx));
+                                        v += t, mag += fabs(t);
+                                    }
+                            const double r = mixrt_fconv_apply(act, p0, p1, v);
+                            const size_t at = (size_t)(((bi * yd[1] + oy) * yd[2] + ox) * c->m + j);
+                            const double got = mixrt_load_f64(yf.data, c->dt, at);
+                            const double tol = c->dt == MIXRT_DTYPE_BF16 ? 2 * (ldexp(fabs(r), -8) + ldexp(mag, -14))
+                                                                         : 2 * (ldexp(fabs(r), -21) + ldexp(mag, -18));
+                            if (!(fabs(got - r) <= tol) && bad++ == 0) first = at, first_ref = r;
+                        }
+            TU_CHECK(bad == 0, "case %d %s: %zu of %zu elements off f64, first #%zu: %g, f64 %g; rerun: test_stemconv --only %d",
+                     id, desc, bad, ny, first, bad ? mixrt_load_f64(yf.data, c->dt, first) : 0.0, first_ref, id);
+            mixrt_tensor_release(ctx, &yf);
+        }
+        kern->release(ctx, state);
+    } else if (ok) {
+        TU_CHECK(false, "case %d %s: prepare: %s", id, desc, mixrt_context_last_error(ctx));
+    }
+    mixrt_tensor_destroy(ctx, tx);
+    mixrt_graph_destroy(g);
+}
+
+static int run_all(int id) {
+    static const struct {
+        int64_t k[2], s[2], p[4];
+    } geo[] = {{{3, 3}, {2, 2}, {1, 1, 1, 1}}, {{3, 3}, {1, 1}, {1, 1, 1, 1}}, {{3, 3}, {2, 2}, {0, 0, 1, 1}},
+               {{7, 7}, {2, 2}, {3, 3, 3, 3}}, {{4, 4}, {4, 4}, {0, 0, 0, 0}}, {{1, 1}, {1, 1}, {0, 0, 0, 0}},
+               {{5, 5}, {2, 1}, {2, 0, 1, 3}}, {{3, 3}, {2, 2}, {2, 2, 2, 2}}};
+    static const int64_t ms[] = {1, 16, 24, 32, 40, 64, 72, 96};
+    static const int64_t cs[] = {3, 1, 4};
+    /* every geometry and output count, f32 and bf16, on ~20x23 images (blocks and edges) */
+    for (size_t gi = 0; gi < sizeof(geo) / sizeof(geo[0]); gi++)
+        for (size_t mi = 0; mi < sizeof(ms) / sizeof(ms[0]); mi++)
+            for (int d = 0; d < 2; d++) {
+                struct st_case c = {2, 19 + (int64_t)gi % 3, 23 + (int64_t)mi % 4, cs[(gi + mi) % 3], ms[mi],
+                                    {geo[gi].k[0], geo[gi].k[1]}, {geo[gi].s[0], geo[gi].s[1]},
+                                    {geo[gi].p[0], geo[gi].p[1], geo[gi].p[2], geo[gi].p[3]}, (mi + gi) % 2 == 0,
+                                    (int)((gi * 3 + mi) % MIXRT_FCONV_ACT_COUNT),
+                                    d ? MIXRT_DTYPE_BF16 : MIXRT_DTYPE_F32};
+                run_case(++id, &c);
+            }
+    /* every activation on a MobileNet stem, both dtypes */
+    for (int a = 0; a < MIXRT_FCONV_ACT_COUNT; a++)
+        for (int d = 0; d < 2; d++) {
+            struct st_case c = {1, 32, 30, 3, 32, {3, 3}, {2, 2}, {1, 1, 1, 1}, true, a,
+                                d ? MIXRT_DTYPE_BF16 : MIXRT_DTYPE_F32};
+            run_case(++id, &c);
+        }
+    /* an input narrower and shorter than the kernel (padding fills the rest) */
+    struct st_case narrow = {1, 2, 3, 3, 24, {5, 5}, {1, 1}, {2, 2, 2, 2}, true, MIXRT_FCONV_RELU, MIXRT_DTYPE_F32};
+    run_case(++id, &narrow);
+    narrow.dt = MIXRT_DTYPE_BF16;
+    run_case(++id, &narrow);
+    return id;
+}
+
+static void check_refuses(const char *what, struct mixrt_graph *g, int ni) {
+    const struct mixrt_cpu_kernel *kern = mixrt_cpu_kernel_find("stem_conv_nhwc", MIXRT_DOMAIN, "FusedConv");
+    if (!kern) return;
+    char why[256] = "";
+    bool ok = kern->supports(g, &g->nodes[ni], why, sizeof(why));
+    TU_CHECK(!ok && why[0], "refuse %s: supports() accepted it (or gave no reason)", what);
+}
+
+static void test_refusals(void) {
+    const struct st_case c = {1, 8, 8, 3, 16, {3, 3}, {2, 2}, {1, 1, 1, 1}, true, MIXRT_FCONV_NONE, MIXRT_DTYPE_F32};
+    const struct st_case five = {1, 8, 8, 5, 16, {3, 3}, {2, 2}, {1, 1, 1, 1}, true, MIXRT_FCONV_NONE, MIXRT_DTYPE_F32};
+    int ni;
+    int64_t yd[4];
+    struct mixrt_graph *g = build(&five, &ni, yd);
+    check_refuses("5 input channels", g, ni);
+    mixrt_graph_destroy(g);
+
+    g = build(&c, &ni, yd);
+    g->values[g->nodes[ni].outputs[0]].dtype = MIXRT_DTYPE_BF16;
+    check_refuses("f32 X, bf16 Y", g, ni);
+    mixrt_graph_destroy(g);
+
+    g = build(&c, &ni, yd);
+    for (int a = 0; a < g->nodes[ni].n_attrs; a++) {
+        if (!strcmp(g->nodes[ni].attrs[a].name, "group")) g->nodes[ni].attrs[a].i = 3;
+    }
+    check_refuses("group 3", g, ni);
+    mixrt_graph_destroy(g);
+
+    g = build(&c, &ni, yd);
+    node_attr_ints(g, ni, "dilations", 2, (int64_t[]){2, 2});
+    check_refuses("dilation 2", g, ni);
+    mixrt_graph_destroy(g);
+
+    g = build(&c, &ni, yd);
+    node_attr_str(g, ni, "auto_pad", "SAME_UPPER");
+    check_refuses("auto_pad SAME_UPPER", g, ni);
+    mixrt_graph_destroy(g);
+
+    g = build(&c, &ni, yd);
+    g->values[g_wi].flags |= MIXRT_VALUE_GRAPH_INPUT;
+    check_refuses("W not constant", g, ni);
+    g->values[g_wi].flags &= ~MIXRT_VALUE_GRAPH_INPUT;
+    mixrt_graph_destroy(g);
+
+    g = build(&c, &ni, yd); /* a residual Z */
+    int z = add_input(g, "z", MIXRT_DTYPE_F32, 4, yd);
+    g->nodes[ni].n_inputs = 4;
+    g->nodes[ni].inputs[3] = z;
+    check_refuses("Z", g, ni);
+    mixrt_graph_destroy(g);
+}
+
+int main(int argc, char **argv) {
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--only")) g_only = atoi(argv[i + 1]);
+    if (mixrt_context_create(NULL, &ctx) != MIXRT_STATUS_OK) return 1;
+    const struct mixrt_cpu_features *f = mixrt_cpu_features();
+    int id = 0;
+    if (f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq) {
+        printf("test_stemconv: the AVX-512 row kernel\n");
+        tu_seed(21);
+        id = run_all(0);
+    } else {
+        printf("test_stemconv: SKIPPED the AVX-512 row kernel (this CPU has no AVX-512); the scalar twin still runs\n");
+        id = 1000;
+    }
+    mixrt_stemconv_force_scalar(true);
+    printf("test_stemconv: the scalar twin\n");
+    tu_seed(21);
+    run_all(id);
+    if (!g_only) test_refusals();
+    mixrt_stemconv_force_scalar(false);
+    mixrt_context_destroy(ctx);
+    return tu_finish("test_stemconv");
+}
