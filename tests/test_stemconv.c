@@ -27,6 +27,7 @@ struct st_case {
     bool bias;
     int act; /* enum mixrt_fconv_act */
     mixrt_dtype dt;
+    bool w_f32; /* W f32 beside a bf16 X */
 };
 
 static struct mixrt_graph *new_graph(void) {
@@ -53,7 +54,7 @@ static struct mixrt_graph *build(const struct st_case *c, int *ni_out, int64_t *
     yd[2] = (c->w + c->p[1] + c->p[3] - c->k[1]) / c->s[1] + 1, yd[3] = c->m;
     int x = add_input(g, "x", c->dt, 4, xd);
     const double a = 1.7 / sqrt((double)(c->c * c->k[0] * c->k[1]));
-    g_wi = add_const_uniform(ctx, g, "w", c->dt, 4, (int64_t[]){c->m, c->c, c->k[0], c->k[1]}, a);
+    g_wi = add_const_uniform(ctx, g, "w", c->w_f32 ? MIXRT_DTYPE_F32 : c->dt, 4, (int64_t[]){c->m, c->c, c->k[0], c->k[1]}, a);
     g_bi = c->bias ? add_const_uniform(ctx, g, "b", c->dt, 1, &c->m, 0.5) : -1;
     int ni = add_fused_conv_nhwc(g, "stem", x, g_wi, g_bi, -1, "y", c->dt, yd, c->k[0], c->k[1], c->p);
     set_ints(g, ni, "strides", c->s);
@@ -81,10 +82,10 @@ static mixrt_status run_kernel(void *state, mixrt_kernel_fn fn, struct mixrt_gra
 static void run_case(int id, const struct st_case *c) {
     if (g_only && id != g_only) return;
     char desc[200];
-    snprintf(desc, sizeof(desc), "N=%lld %lldx%lldx%lld M=%lld k=%lldx%lld s=%lldx%lld p=%lld,%lld,%lld,%lld %s%s act=%s",
+    snprintf(desc, sizeof(desc), "N=%lld %lldx%lldx%lld M=%lld k=%lldx%lld s=%lldx%lld p=%lld,%lld,%lld,%lld %s%s%s act=%s",
              (long long)c->n, (long long)c->h, (long long)c->w, (long long)c->c, (long long)c->m, (long long)c->k[0],
              (long long)c->k[1], (long long)c->s[0], (long long)c->s[1], (long long)c->p[0], (long long)c->p[1],
-             (long long)c->p[2], (long long)c->p[3], mixrt_dtype_name(c->dt), c->bias ? " B" : "",
+             (long long)c->p[2], (long long)c->p[3], mixrt_dtype_name(c->dt), c->w_f32 ? " W f32" : "", c->bias ? " B" : "",
              mixrt_fconv_act_names[c->act][0] ? mixrt_fconv_act_names[c->act] : "none");
     int ni;
     int64_t yd[4];
@@ -167,18 +168,25 @@ static int run_all(int id) {
                                     {geo[gi].k[0], geo[gi].k[1]}, {geo[gi].s[0], geo[gi].s[1]},
                                     {geo[gi].p[0], geo[gi].p[1], geo[gi].p[2], geo[gi].p[3]}, (mi + gi) % 2 == 0,
                                     (int)((gi * 3 + mi) % MIXRT_FCONV_ACT_COUNT),
-                                    d ? MIXRT_DTYPE_BF16 : MIXRT_DTYPE_F32};
+                                    d ? MIXRT_DTYPE_BF16 : MIXRT_DTYPE_F32, false};
                 run_case(++id, &c);
             }
     /* every activation on a MobileNet stem, both dtypes */
     for (int a = 0; a < MIXRT_FCONV_ACT_COUNT; a++)
         for (int d = 0; d < 2; d++) {
             struct st_case c = {1, 32, 30, 3, 32, {3, 3}, {2, 2}, {1, 1, 1, 1}, true, a,
-                                d ? MIXRT_DTYPE_BF16 : MIXRT_DTYPE_F32};
+                                d ? MIXRT_DTYPE_BF16 : MIXRT_DTYPE_F32, false};
             run_case(++id, &c);
         }
+    /* bf16 X with f32 W, 3 and 4 channels */
+    for (int64_t ch = 3; ch <= 4; ch++) {
+        struct st_case c = {2, 21, 26, ch, 40, {3, 3}, {2, 2}, {1, 1, 1, 1}, true, MIXRT_FCONV_SILU, MIXRT_DTYPE_BF16,
+                            true};
+        run_case(++id, &c);
+    }
     /* an input narrower and shorter than the kernel (padding fills the rest) */
-    struct st_case narrow = {1, 2, 3, 3, 24, {5, 5}, {1, 1}, {2, 2, 2, 2}, true, MIXRT_FCONV_RELU, MIXRT_DTYPE_F32};
+    struct st_case narrow = {1, 2, 3, 3, 24, {5, 5}, {1, 1}, {2, 2, 2, 2}, true, MIXRT_FCONV_RELU, MIXRT_DTYPE_F32,
+                             false};
     run_case(++id, &narrow);
     narrow.dt = MIXRT_DTYPE_BF16;
     run_case(++id, &narrow);
@@ -194,8 +202,10 @@ static void check_refuses(const char *what, struct mixrt_graph *g, int ni) {
 }
 
 static void test_refusals(void) {
-    const struct st_case c = {1, 8, 8, 3, 16, {3, 3}, {2, 2}, {1, 1, 1, 1}, true, MIXRT_FCONV_NONE, MIXRT_DTYPE_F32};
-    const struct st_case five = {1, 8, 8, 5, 16, {3, 3}, {2, 2}, {1, 1, 1, 1}, true, MIXRT_FCONV_NONE, MIXRT_DTYPE_F32};
+    const struct st_case c = {1, 8, 8, 3, 16, {3, 3}, {2, 2}, {1, 1, 1, 1}, true, MIXRT_FCONV_NONE, MIXRT_DTYPE_F32,
+                              false};
+    const struct st_case five = {1, 8, 8, 5, 16, {3, 3}, {2, 2}, {1, 1, 1, 1}, true, MIXRT_FCONV_NONE, MIXRT_DTYPE_F32,
+                                 false};
     int ni;
     int64_t yd[4];
     struct mixrt_graph *g = build(&five, &ni, yd);

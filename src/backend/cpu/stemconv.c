@@ -1,14 +1,18 @@
 /* stemconv.c - "stem_conv_nhwc": com.mixrt FusedConv of at most 4 input channels (an image's
  * first conv: MobileNet's and EfficientNet's 3x3 stride-2 stems, ResNet's 7x7, ConvNeXt's 4x4
  * patches) on channels-last f32 or bf16 X and Y, one group, no dilation, explicit pads, any
- * stride, no Z. oneDNN's direct conv has no good blocking for 3 input channels: its 3x3 stems
- * ran at 33-115 GFLOP/s in f32 (HF EfficientNet's 3 -> 64 at 224x224: 0.49 ms timed alone,
- * 1.3 ms in the model) and ~200 in bf16, under half the machine's FMA rate. Here each output
- * pixel is sum over its kh kw c taps of a broadcast input times a vector of output channels,
- * in f32 (bf16 X widened exactly), weights packed once at prepare as [kh][kw][c][M padded to
- * 16] f32; rows of output in parallel; the activation in register where the tile kernels have it
- * (pwconv_impl.h), else over the f32 row afterwards. Timed against oneDNN like every candidate;
- * `MIXRT_STEM_CONV=off` leaves it out. Scalar twin for CPUs without AVX-512.
+ * stride, no Z. oneDNN's f32 direct conv has no good blocking for 3 input channels (HF
+ * EfficientNet's 3 -> 64 3x3 stem: 0.45 ms timed alone, 1.3 ms in the model). Here each output
+ * pixel is the sum over its kh kw c taps of a broadcast input times a vector of output channels,
+ * in f32 (bf16 X widened exactly, row by row), weights packed once at prepare as
+ * [kh][kw][c][M padded to 16] f32; rows of output in parallel; the activation in register where
+ * the tile kernels have it (pwconv_impl.h), else over the f32 row afterwards. Timed against
+ * oneDNN like every candidate; `MIXRT_STEM_CONV=off` leaves it out. Measured (Zen 5, 2 vCPUs):
+ * f32 stems 0.40 vs 0.45 ms (HF EfficientNet), 0.22 vs 0.29-0.34 ms in EfficientNet-B0, ties on
+ * ResNet's 7x7 and MobileNetV2's; bf16 stems lose to oneDNN's bf16 conv (MobileNetV2 148 vs
+ * 94 us: the f32 FMA rate against its vdpbf16ps; pairs of taps by vdpbf16ps with the channels
+ * padded to 4 were tried and still lost, 113 vs 94 us), so there the timing keeps oneDNN.
+ * Scalar twin for CPUs without AVX-512.
  * Invariant: anything outside the case prepare saw goes to the reference kernel. */
 #include <math.h>
 #include <stdio.h>
