@@ -358,6 +358,18 @@ static struct tcase conv_case(mixrt_dtype dt, int rank, const int64_t *x, const 
     return c;
 }
 
+/* Conv with no input channels: every output is its channel's bias, or zero without one (the
+ * kernel writes that itself: its output buffer is not zeroed for it). After the other cases, so
+ * their numbers and random data stay as they were. */
+static void empty_channel_cases(void) {
+    for (int t = 0; t < 2; t++)
+        for (int bias = 0; bias < 2; bias++) {
+            struct tcase c = conv_case(dtypes[t], 4, (int64_t[]){2, 0, 5, 6}, (int64_t[]){4, 0, 3, 3}, bias);
+            tints(&c, "pads", 4, (int64_t[]){1, 1, 1, 1});
+            run_case(&c);
+        }
+}
+
 /* One ConvTranspose case: X [N, C, ..], W [C, M/group, k..], bias [M] when m > 0. */
 static struct tcase deconv_case(mixrt_dtype dt, int rank, const int64_t *x, const int64_t *w, int64_t m) {
     struct tcase c = tc("ConvTranspose", 11, dt);
@@ -687,6 +699,7 @@ int main(int argc, char **argv) {
     gemm_cases();
     conv_cases();
     deconv_cases();
+    empty_channel_cases();
     rebuild_check();
     refusal_checks();
     printf("test_dnnl_kernels: %d cases; worst rel-L2 f32 %.3g, bf16 %.3g\n", g_cases_run, g_worst[0], g_worst[1]);

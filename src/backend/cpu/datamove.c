@@ -418,7 +418,7 @@ static mixrt_status transpose_run(struct mixrt_kernel_ctx *k) {
     for (int i = 0; i < r; i++) dims[i] = L.d[i] = x->dims[perm[i]], L.ss[i] = ist[perm[i]];
     row_strides(r, dims, L.ds);
     struct mixrt_tensor *o = NULL;
-    mixrt_status status = mixrt_kernel_output(k, 0, x->dtype, r, dims, &o);
+    mixrt_status status = mixrt_kernel_output_uninit(k, 0, x->dtype, r, dims, &o); /* a permutation: all of it */
     if (status != MIXRT_STATUS_OK) return status;
     dm_copy(o->data, x->data, mixrt_dtype_size(x->dtype), &L);
     return MIXRT_STATUS_OK;

@@ -808,13 +808,15 @@ mixrt_status mixrt_dnnl_conv_run_opts(struct mixrt_kernel_ctx *k, const struct m
         MIXRT_TRY(mixrt_dnnl_bad_input(k, MIXRT_STATUS_INVALID_MODEL, 3, z, "expected %s %s (Y's dtype and shape)",
                                        mixrt_dtype_name(dt), mixrt_dims_str(d, sizeof(d), x->rank, ydims)));
     }
-    MIXRT_TRY(mixrt_kernel_output(k, 0, dt, x->rank, ydims, &y));
+    /* every element is written below (oneDNN's dst, or the C = 0 answer): no zeroing first */
+    MIXRT_TRY(mixrt_kernel_output_uninit(k, 0, dt, x->rank, ydims, &y));
     size_t ny = mixrt_tensor_numel(y);
     if (ny == 0) goto fail;
     if (g.C == 0) {
         /* No input channels: every output is its channel's bias (or 0); the fused ops send
          * this case to their reference kernel before calling here. */
         size_t per = ny / (size_t)(g.N * g.M);
+        if (!b) memset(y->data, 0, y->nbytes);
         for (size_t i = 0; b && i < ny; i++)
             mixrt_store_f64(y->data, dt, i, mixrt_load_f64(b->data, b->dtype, (i / per) % (size_t)g.M));
         goto fail;

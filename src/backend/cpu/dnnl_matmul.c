@@ -209,8 +209,9 @@ mixrt_status mixrt_dnnl_matmul_run(struct mixrt_kernel_ctx *k) {
     MIXRT_TRY(mixrt_kernel_input(k, 1, &b));
     MIXRT_TRY(mixrt_dnnl_check_dtypes(k, 2, -1, &dt));
     MIXRT_TRY(matmul_geom(k, a, b, &g));
-    MIXRT_TRY(mixrt_kernel_output(k, 0, dt, g.y_rank, g.y_dims, &y));
-    /* Empty output, or K = 0 (an empty sum: the zeroed output is the answer). */
+    MIXRT_TRY(mixrt_kernel_output_uninit(k, 0, dt, g.y_rank, g.y_dims, &y)); /* oneDNN writes all of it */
+    /* Empty output, or K = 0 (an empty sum: zeros are the answer). */
+    if (mixrt_tensor_numel(y) && g.K == 0) memset(y->data, 0, y->nbytes);
     if (mixrt_tensor_numel(y) == 0 || g.K == 0) goto fail;
     pthread_mutex_lock(&st->lock);
     locked = true;
@@ -297,11 +298,12 @@ mixrt_status mixrt_dnnl_gemm_run(struct mixrt_kernel_ctx *k) {
         if (g.bs[i] < 1) g.bs[i] = 1;
     }
     int64_t ydims[2] = {g.M, g.N};
-    MIXRT_TRY(mixrt_kernel_output(k, 0, dt, 2, ydims, &y));
+    MIXRT_TRY(mixrt_kernel_output_uninit(k, 0, dt, 2, ydims, &y)); /* oneDNN writes all of it */
     size_t ny = mixrt_tensor_numel(y);
     if (ny == 0) goto fail;
     bool add_c = c && beta != 0.0f;
     if (g.K == 0) {
+        if (!add_c) memset(y->data, 0, y->nbytes);
         /* alpha * (empty sum) + beta * C. */
         for (size_t i = 0; add_c && i < ny; i++) {
             size_t r = i / (size_t)g.N, q = i % (size_t)g.N;

@@ -318,7 +318,7 @@ static mixrt_status pool_run(struct mixrt_kernel_ctx *k) {
     ydims[0] = p.yd[0];
     for (int i = 0; i < p.nd; i++) ydims[1 + i] = p.yd[2 + i];
     ydims[p.nd + 1] = p.yd[1];
-    MIXRT_TRY(mixrt_kernel_output(k, 0, dt, x->rank, ydims, &y));
+    MIXRT_TRY(mixrt_kernel_output_uninit(k, 0, dt, x->rank, ydims, &y)); /* oneDNN's pooling writes all of it */
     if (mixrt_tensor_numel(y) == 0) goto fail;
     dnnl_engine_t eng;
     dnnl_stream_t strm;

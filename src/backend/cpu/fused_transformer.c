@@ -609,7 +609,7 @@ static mixrt_status fmm_run(struct mixrt_kernel_ctx *k) {
         for (int i = 0; same && i < yr; i++) same = z->dims[i] == yd[i];
         if (!same) MIXRT_TRY(fmm_bad(k, 3, z, "expected exactly the output's shape"));
     }
-    MIXRT_TRY(mixrt_kernel_output(k, 0, dt, yr, yd, &y));
+    MIXRT_TRY(mixrt_kernel_output_uninit(k, 0, dt, yr, yd, &y)); /* the K = 0 answer or oneDNN's: all of it */
     size_t ny = mixrt_tensor_numel(y);
     if (ny == 0) goto fail;
     int64_t M = (int64_t)(ny / (size_t)N);
