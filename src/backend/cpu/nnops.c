@@ -605,6 +605,7 @@ fail:
 }
 
 static mixrt_status run_global_avgpool(struct mixrt_kernel_ctx *k) { return run_global_pool(k, false); }
+static mixrt_status run_global_maxpool(struct mixrt_kernel_ctx *k) { return run_global_pool(k, true); }
 
 /* The layout pass's channels-last GlobalAveragePool (com.mixrt): X [N, S.., C] -> [N, 1.., C],
  * each channel's mean over the S.. positions: column sums straight from X (no widened copy),
@@ -638,7 +639,7 @@ static mixrt_status run_gap_last(struct mixrt_kernel_ctx *k) {
     }
     if (!S && N && C) return mixrt_cpu_run_reference(k); /* the mean of nothing: the reference's answer */
     struct mixrt_tensor *y = NULL;
-    mixrt_status status = mixrt_kernel_output(k, 0, x->dtype, r, ydims, &y);
+    mixrt_status status = mixrt_kernel_output_uninit(k, 0, x->dtype, r, ydims, &y); /* every mean written */
     if (status != MIXRT_STATUS_OK || !N || !C) return status;
     const bool bf = x->dtype == MIXRT_DTYPE_BF16;
     const size_t es = bf ? sizeof(mixrt_bf16) : sizeof(float);
@@ -677,7 +678,6 @@ static mixrt_status run_gap_last(struct mixrt_kernel_ctx *k) {
     if (part) ffree(k, part, (size_t)nt * C);
     return MIXRT_STATUS_OK;
 }
-static mixrt_status run_global_maxpool(struct mixrt_kernel_ctx *k) { return run_global_pool(k, true); }
 
 /* ---- Softmax / LogSoftmax ----------------------------------------------------------------
  * Rows along the axis: contiguous ones (inner == 1) go max, exp, pairwise sum, scale; a
