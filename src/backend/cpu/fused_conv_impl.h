@@ -96,4 +96,19 @@ static inline double mixrt_fconv_apply(enum mixrt_fconv_act act, double p0, doub
     }
 }
 
+/* A 2-D conv node's explicit pads into p[4] (top, left, bottom, right; auto_pad NOTSET or VALID,
+ * zeros when absent), each at most max; false when malformed, negative, over max or SAME. */
+static inline bool mixrt_fconv_explicit_pads(const struct mixrt_node *n, int64_t *p, int64_t max) {
+    size_t np = 0;
+    const int64_t *pd = mixrt_node_attr_ints(n, "pads", &np);
+    if (pd && np != 4) return false;
+    const char *ap = mixrt_node_attr_string(n, "auto_pad", "NOTSET");
+    if (ap[0] && strcmp(ap, "NOTSET") && strcmp(ap, "VALID")) return false;
+    for (int i = 0; i < 4; i++) {
+        p[i] = pd && strcmp(ap, "VALID") ? pd[i] : 0;
+        if (p[i] < 0 || p[i] > max) return false;
+    }
+    return true;
+}
+
 #endif /* MIXRT_BACKEND_CPU_FUSED_CONV_IMPL_H */

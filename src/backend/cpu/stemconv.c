@@ -61,19 +61,8 @@ static bool refuse(char *why, size_t why_size, const char *msg) {
     return false;
 }
 
-/* The explicit pads (auto_pad NOTSET or VALID), false when malformed or negative. */
-static bool stem_pads(const struct mixrt_node *n, int64_t *p) {
-    size_t np = 0;
-    const int64_t *pd = mixrt_node_attr_ints(n, "pads", &np);
-    if (pd && np != 4) return false;
-    const char *ap = mixrt_node_attr_string(n, "auto_pad", "NOTSET");
-    if (ap[0] && strcmp(ap, "NOTSET") && strcmp(ap, "VALID")) return false;
-    for (int i = 0; i < 4; i++) {
-        p[i] = pd && strcmp(ap, "VALID") ? pd[i] : 0;
-        if (p[i] < 0 || p[i] > 1024) return false;
-    }
-    return true;
-}
+/* The explicit pads, at most 1024 each. */
+static bool stem_pads(const struct mixrt_node *n, int64_t *p) { return mixrt_fconv_explicit_pads(n, p, 1024); }
 
 /* Strides (2, each 1..64), false when malformed. */
 static bool stem_strides(const struct mixrt_node *n, int64_t *s) {

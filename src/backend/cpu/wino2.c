@@ -114,17 +114,8 @@ static bool refuse(char *why, size_t why_size, const char *msg) {
     return false;
 }
 
-/* The explicit pads (auto_pad NOTSET or VALID), false when malformed or negative. */
-static bool w2_pads(const struct mixrt_node *n, int64_t *p) {
-    size_t np = 0;
-    const int64_t *pd = mixrt_node_attr_ints(n, "pads", &np);
-    if (pd && np != 4) return false;
-    const char *ap = mixrt_node_attr_string(n, "auto_pad", "NOTSET");
-    if (ap[0] && strcmp(ap, "NOTSET") && strcmp(ap, "VALID")) return false;
-    for (int i = 0; i < 4; i++) p[i] = pd && strcmp(ap, "VALID") ? pd[i] : 0;
-    return p[0] >= 0 && p[1] >= 0 && p[2] >= 0 && p[3] >= 0 && p[0] < 65536 && p[1] < 65536 && p[2] < 65536 &&
-           p[3] < 65536;
-}
+/* The explicit pads, under 65536 each. */
+static bool w2_pads(const struct mixrt_node *n, int64_t *p) { return mixrt_fconv_explicit_pads(n, p, 65535); }
 
 static bool w2_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
     int64_t pads[4];
