@@ -4,7 +4,7 @@
  * stride, no Z. oneDNN's f32 direct conv has no good blocking for 3 input channels (HF
  * EfficientNet's 3 -> 64 3x3 stem: 0.45 ms timed alone, 1.3 ms in the model). Here each output
  * pixel is the sum over its kh kw c taps of a broadcast input times a vector of output channels,
- * in f32 (bf16 X widened exactly, row by row), weights packed once at prepare as
+ * in f32 (bf16 X widened exactly, once), weights packed once at prepare as
  * [kh][kw][c][M padded to 16] f32; rows of output in parallel; the activation in register where
  * the tile kernels have it (pwconv_impl.h), else over the f32 row afterwards. Timed against
  * oneDNN like every candidate; `MIXRT_STEM_CONV=off` leaves it out. Measured (Zen 5, 2 vCPUs):
@@ -208,17 +208,26 @@ static mixrt_status stem_run(struct mixrt_kernel_ctx *k) {
 #endif
     const int64_t rows = x->dims[0] * oh;
     if (nt > rows) nt = (int)rows;
-    /* per thread: the f32 row staged for a bf16 Y's activation, and a bf16 X's kh input rows
-     * widened to f32 */
+    /* per thread: the f32 row staged for a bf16 Y's activation; after them a bf16 X widened to
+     * f32 once (every input row feeds about kh / sh output rows) */
     const int64_t h = x->dims[1], wd = x->dims[2];
-    const size_t row_floats = (size_t)(ow * st->m), in_row = (size_t)(wd * st->c);
-    const size_t stage_f = staged && bf ? row_floats : 0, widen_f = bf ? (size_t)st->kh * in_row : 0;
-    const size_t per_thread = stage_f + widen_f, scratch_bytes = (size_t)nt * per_thread * sizeof(float);
+    const size_t row_floats = (size_t)(ow * st->m), in_row = (size_t)(wd * st->c), img = (size_t)h * in_row;
+    const size_t stage_f = staged && bf ? row_floats : 0, widen_f = bf ? (size_t)x->dims[0] * img : 0;
+    const size_t scratch_bytes = ((size_t)nt * stage_f + widen_f) * sizeof(float);
     bool owned = false;
     float *scratch = scratch_bytes ? mixrt_kernel_scratch(k, scratch_bytes, &owned) : NULL;
     if (scratch_bytes && !scratch)
         return mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for %zu bytes of rows", scratch_bytes);
-    const size_t xes = bf ? 2 : 4, img = (size_t)h * in_row;
+    float *wide = widen_f ? scratch + (size_t)nt * stage_f : NULL;
+    if (wide) {
+        const int64_t in_rows = x->dims[0] * h;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#endif
+        for (int64_t i = 0; i < in_rows; i++)
+            mixrt_bf16_to_f32((const mixrt_bf16 *)x->data + (size_t)i * in_row, wide + (size_t)i * in_row, in_row);
+    }
+    const size_t xes = bf ? 2 : 4;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
 #endif
@@ -229,23 +238,15 @@ static mixrt_status stem_run(struct mixrt_kernel_ctx *k) {
 #endif
         const int64_t b = q / oh, oy = q % oh, top = oy * st->sh - st->pt;
         char *yrow = (char *)y->data + (size_t)q * row_floats * xes;
-        float *mine = scratch ? scratch + (size_t)tid * per_thread : NULL;
-        float *sf = stage_f ? mine : NULL, *wide = widen_f ? mine + stage_f : NULL;
+        float *sf = stage_f ? scratch + (size_t)tid * stage_f : NULL;
         struct mixrt_stem_row r = {.w = wd, .c = st->c, .ow = ow, .kh = st->kh, .kw = st->kw, .sw = st->sw,
                                    .pl = st->pl, .m = st->m, .mp = st->mp, .wp = st->wp, .b = st->b,
                                    .y = sf ? (void *)sf : (void *)yrow, .y_f32 = !bf || sf, .act = ka, .p0 = p0,
                                    .p1 = p1};
-        const char *xb = (const char *)x->data + (size_t)b * img * xes;
+        const float *xf = wide ? wide + (size_t)b * img : (const float *)x->data + (size_t)b * img;
         for (int64_t i = 0; i < st->kh; i++) {
             const int64_t iy = top + i;
-            if (iy < 0 || iy >= h) {
-                r.xrow[i] = NULL;
-            } else if (bf) {
-                mixrt_bf16_to_f32((const mixrt_bf16 *)xb + (size_t)iy * in_row, wide + (size_t)i * in_row, in_row);
-                r.xrow[i] = wide + (size_t)i * in_row;
-            } else {
-                r.xrow[i] = (const float *)xb + (size_t)iy * in_row;
-            }
+            r.xrow[i] = iy < 0 || iy >= h ? NULL : xf + (size_t)iy * in_row;
         }
 #if defined(__x86_64__)
         if (!scalar) mixrt_stem_row_avx512(&r);
