@@ -6,6 +6,8 @@
                             which the importer maps (constants read back from it, engine.c)
   upsample_head_f32.onnx    Conv, Relu, then a linear Resize up (x4) and one down (x0.5), both outputs
   se_scale_f32.onnx         a squeeze-excite block: global pool, 1x1 conv, Sigmoid, the map times the gate
+  small_head_f32.onnx       a classifier of 3 classes: Conv, Relu, global pool, Flatten, Gemm into the
+                            graph output (the planner keeps such a head f32)
   box_rows_f32.onnx         a detector head's product: rows picked by NonZero (a count known only at
                             run time) through Gemm + Relu
   dt_<case>.onnx            one unsupported-dtype case each: float8 input, complex input,
@@ -182,6 +184,24 @@ def box_rows(out):
     save(g, os.path.join(out, "box_rows_f32.onnx"))
 
 
+def small_head(out):
+    """Conv 3 -> 64 (3x3) on 16x16, Relu, GlobalAveragePool, Flatten, then Gemm 64 -> 3 straight
+    into the f32 graph output: a head of 3 values, which the planner keeps f32 (its bf16 time
+    saves nothing, and its error is the one a user compares)."""
+    rng = np.random.default_rng(23)
+    w = numpy_helper.from_array((rng.standard_normal((64, 3, 3, 3)) * 0.3).astype(np.float32), "w")
+    fw = numpy_helper.from_array((rng.standard_normal((3, 64)) * 0.2).astype(np.float32), "fw")
+    fb = numpy_helper.from_array((rng.standard_normal(3) * 0.1).astype(np.float32), "fb")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"], name="relu"),
+             helper.make_node("GlobalAveragePool", ["r"], ["p"], name="pool"),
+             helper.make_node("Flatten", ["p"], ["f"], name="flatten"),
+             helper.make_node("Gemm", ["f", "fw", "fb"], ["y"], name="head", transB=1)]
+    g = helper.make_graph(nodes, "small_head", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])], [w, fw, fb])
+    save(g, os.path.join(out, "small_head_f32.onnx"))
+
+
 def conv_wide(out):
     """Two 3x3 convs, 128 -> 128 channels on 14x14 (1.2 MB of f32 weights): a model file the
     importer maps, so an engine may drop a weight and read it back from the file."""
@@ -207,6 +227,7 @@ def main():
     upsample_head(out)
     box_rows(out)
     se_scale(out)
+    small_head(out)
     conv_wide(out)
 
 

@@ -417,6 +417,30 @@ static void test_follow_wide_input(void) {
     mixrt_engine_destroy(e);
 }
 
+/* A product writing a graph output of a few values (a 3-class head) runs f32 under
+ * {fp32,bf16}: its f32 time is within the planner's margin of its bf16 one. */
+static void test_small_output_head(void) {
+    struct mixrt_build_options o;
+    mixrt_build_options_init(&o);
+    o.precisions = MIXRT_PRECISION_FP32 | MIXRT_PRECISION_BF16;
+    char path[2048];
+    snprintf(path, sizeof(path), "%s/small_head_f32.onnx", models);
+    mixrt_engine_t e = NULL;
+    double err = engine_error(path, &o, &e);
+    TU_CHECK(err >= 0 && err < 2e-2, "small head fp32,bf16: error %g", err);
+    int seen = 0;
+    for (size_t i = 0; e && i < mixrt_engine_layer_count(e); i++) {
+        struct mixrt_layer_info li;
+        mixrt_engine_get_layer(e, i, &li);
+        if (strcmp(li.name, "head")) continue;
+        seen++;
+        TU_CHECK(li.precision == MIXRT_DTYPE_F32, "the head (%s, kernel %s) runs in %s, expected fp32", li.op_type,
+                 li.kernel, mixrt_dtype_name(li.precision));
+    }
+    TU_CHECK(!e || seen == 1, "small head: %d layers named head", seen);
+    mixrt_engine_destroy(e);
+}
+
 static bool same_outputs(mixrt_engine_t a, mixrt_engine_t b, const char *what) {
     struct mixrt_tensor *in[16] = {0}, *oa[16] = {0}, *ob[16] = {0};
     const char *names[16];
@@ -757,6 +781,7 @@ int main(void) {
     test_enlarging_output();
     test_untimed_product();
     test_follow_wide_input();
+    test_small_output_head();
     test_precisions();
     test_dtype_independence();
     test_timing_cache();
