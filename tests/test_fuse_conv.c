@@ -1539,6 +1539,7 @@ static void pool_case_run(int id, int kind, int64_t C, int64_t H, int64_t W, int
 }
 
 void mixrt_gconv_force_scalar(bool scalar); /* gconv.c, tests only */
+void mixrt_gconv_force_avx2(bool avx2);     /* gconv.c, tests only */
 
 static void test_kernels(int only) {
     /* N, C, H, W, M, k, stride, group, dil, pad */
@@ -1587,6 +1588,9 @@ static void test_kernels(int only) {
                     expect_refusal = !(last && dts[d] == MIXRT_DTYPE_F32 && c.group > 1 && c.C == 4 * c.group &&
                                        c.M == c.C && c.C % 8 == 0);
                     conv_case_run(id, &c, dts[d], "gconv4_nhwc");
+                    /* ... and of 8 a group: none of the table's (C 32 in groups of 8 makes 12 outputs a group) */
+                    expect_refusal = true;
+                    conv_case_run(id, &c, dts[d], "gconv8_nhwc");
                     expect_refusal = false;
                     /* the bf16 SiLU kept as oneDNN's post-op: taken exactly where the split applies */
                     bool split = dts[d] == MIXRT_DTYPE_BF16 && last && !c.z && !strcmp(acts[act], "SiLU");
@@ -1616,24 +1620,54 @@ static void test_kernels(int only) {
                 conv_case_run(id, &c, MIXRT_DTYPE_F32, "conv_wino");
             }
     /* gconv4_nhwc: grouped convs of 4 input and 4 output channels a group (C = M = 4 * group,
-     * channels-last f32), the AVX2 row kernel and the scalar twin: 16- and 8-channel blocks (C 32,
-     * 24, 40), rows of 4-pixel blocks with tails, strides 2, dilation 2, pads 0-2, 1x1 and 5x5
-     * kernels, batch 2, ResNeXt's 128 channels. */
+     * channels-last f32), each case by the AVX-512 row kernel (C a multiple of 16; the others go
+     * to AVX2 there too), the AVX2 one and the scalar twin: 32-, 16- and 8-channel blocks (C 32,
+     * 48, 24, 40), rows of 4-pixel blocks with tails, strides 2, dilation 2, pads 0-2, 1x1 and
+     * 5x5 kernels, batch 2, ResNeXt's 128 channels. */
     static const struct conv_case own_g4[] = {
         {1, 32, 9, 9, 32, 3, 1, 8, 1, 1, true, false, false, 0},    {2, 24, 5, 7, 24, 3, 2, 6, 1, 0, true, false, false, 0},
         {1, 128, 14, 14, 128, 3, 1, 32, 1, 1, true, false, false, 0}, {1, 16, 11, 6, 16, 3, 1, 4, 2, 2, true, false, false, 0},
         {1, 16, 6, 5, 16, 1, 1, 4, 1, 0, true, false, false, 0},    {1, 40, 8, 9, 40, 5, 2, 10, 1, 2, true, false, false, 0},
+        {1, 48, 7, 10, 48, 3, 2, 12, 1, 1, true, false, false, 0},  {2, 128, 9, 11, 128, 3, 2, 32, 1, 1, true, false, false, 0},
     };
+    const bool g_avx2 = mixrt_cpu_features()->avx2 && mixrt_cpu_features()->fma;
+    const bool g_avx512 = mixrt_cpu_features()->avx512f && mixrt_cpu_features()->avx512bw &&
+                          mixrt_cpu_features()->avx512vl && mixrt_cpu_features()->avx512dq;
     for (size_t si = 0; si < sizeof(own_g4) / sizeof(own_g4[0]); si++)
         for (int act = 0; act < N_ACTS; act++)
-            for (int sc = 0; sc < 2; sc++) {
-                if (!sc && !(mixrt_cpu_features()->avx2 && mixrt_cpu_features()->fma)) continue;
+            for (int isa = 0; isa < 3; isa++) { /* 0: the CPU's best, 1: AVX2, 2: scalar */
+                if (isa == 1 && !(g_avx2 && g_avx512)) continue; /* without AVX-512, 0 is AVX2 already */
+                if (isa < 2 && !g_avx2) continue;
                 struct conv_case c = own_g4[si];
                 c.act = act, c.bias = (act + si) % 2 == 0, c.z = (act / 2 + si) % 2 == 0;
                 id++;
                 if (only && id != only) continue;
-                mixrt_gconv_force_scalar(sc);
+                mixrt_gconv_force_avx2(isa == 1);
+                mixrt_gconv_force_scalar(isa == 2);
                 conv_case_run(id, &c, MIXRT_DTYPE_F32, "gconv4_nhwc");
+                mixrt_gconv_force_scalar(false);
+                mixrt_gconv_force_avx2(false);
+            }
+    /* gconv8_nhwc: 8 input and 8 output channels a group (ResNeXt-50's second stage: 256
+     * channels, the first conv of stride 2), the AVX-512 row kernel and the scalar twin (without
+     * AVX-512 only the twin, forced: the kernel refuses such CPUs): C 16-256, rows with tails,
+     * strides 2, dilation 2, pads 0-2, 1x1 and 5x5 kernels, batch 2. */
+    static const struct conv_case own_g8[] = {
+        {1, 32, 9, 9, 32, 3, 1, 4, 1, 1, true, false, false, 0},      {2, 16, 5, 7, 16, 3, 2, 2, 1, 0, true, false, false, 0},
+        {1, 256, 14, 13, 256, 3, 2, 32, 1, 1, true, false, false, 0}, {1, 48, 11, 6, 48, 3, 1, 6, 2, 2, true, false, false, 0},
+        {1, 16, 6, 5, 16, 1, 1, 2, 1, 0, true, false, false, 0},      {1, 64, 8, 9, 64, 5, 2, 8, 1, 2, true, false, false, 0},
+        {1, 256, 7, 7, 256, 3, 1, 32, 1, 1, true, false, false, 0},
+    };
+    for (size_t si = 0; si < sizeof(own_g8) / sizeof(own_g8[0]); si++)
+        for (int act = 0; act < N_ACTS; act++)
+            for (int sc = 0; sc < 2; sc++) {
+                if (!sc && !g_avx512) continue;
+                struct conv_case c = own_g8[si];
+                c.act = act, c.bias = (act + si) % 2 == 0, c.z = (act / 2 + si) % 2 == 0;
+                id++;
+                if (only && id != only) continue;
+                mixrt_gconv_force_scalar(sc);
+                conv_case_run(id, &c, MIXRT_DTYPE_F32, "gconv8_nhwc");
                 mixrt_gconv_force_scalar(false);
             }
     /* Channels-last 1x1 convolutions as a matmul: strides 1-3 (odd sizes leave pixels out),

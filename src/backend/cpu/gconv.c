@@ -1,10 +1,12 @@
-/* gconv.c - "gconv4_nhwc": com.mixrt FusedConv when it is a 2-D grouped conv of four input and
- * four output channels a group (C = M = 4 * group; ResNeXt-50 32x4d's first stage) on
- * channels-last f32, with W repacked once to f32 [taps][4][C] (gconv_impl.h). oneDNN 2.6's jit
- * kernels want 8 channels a group on AVX2, so it ran these on its gemm-based code at ~7
- * GFLOP/s. Rows of output run in parallel (OpenMP); the AVX2 row kernel where the CPU has it,
- * else the scalar twin, the same sums in the same order (taps, then the group's inputs). Timed
- * against oneDNN's kernels like every candidate.
+/* gconv.c - "gconv4_nhwc" and "gconv8_nhwc": com.mixrt FusedConv when it is a 2-D grouped conv
+ * of G = 4 (or 8) input and output channels a group (C = M = G * group; ResNeXt-50 32x4d's first
+ * (second) stage) on channels-last f32, with W repacked once to f32 [taps][G][C] (gconv_impl.h).
+ * oneDNN 2.6's jit kernels want 8 channels a group on AVX2, so it ran G = 4 on its gemm-based
+ * code at ~7 GFLOP/s; on AVX-512 it ran ResNeXt-50's G = 4 and G = 8 convs at 40-117 GFLOP/s.
+ * Rows of output run in parallel (OpenMP); the AVX-512 row kernel where the CPU has it and C is
+ * a multiple of 16, else (G = 4) the AVX2 one, else the scalar twin, the same sums in the same
+ * order (taps, then the group's inputs). G = 8 is refused without AVX-512 (oneDNN's AVX2 jit
+ * takes it). Timed against oneDNN's kernels like every candidate.
  * Invariant: anything the row kernels cannot do exactly goes to the reference kernel. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,9 +20,20 @@
 #include "backend/cpu/gconv_impl.h"
 #include "backend/cpu/kernels.h"
 
-static int g_force_scalar; /* tests only */
+static int g_force_scalar, g_force_avx2; /* tests only */
 void mixrt_gconv_force_scalar(bool scalar);
 void mixrt_gconv_force_scalar(bool scalar) { g_force_scalar = scalar; }
+void mixrt_gconv_force_avx2(bool avx2);
+void mixrt_gconv_force_avx2(bool avx2) { g_force_avx2 = avx2; }
+
+static bool has_avx512(void) {
+#if defined(__x86_64__)
+    const struct mixrt_cpu_features *f = mixrt_cpu_features();
+    return f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq;
+#else
+    return false;
+#endif
+}
 
 static void row_scalar(const struct mixrt_gconv_row *r) {
     const int64_t C = r->c, ih0 = r->oy * r->sh - r->pt;
@@ -33,9 +46,9 @@ static void row_scalar(const struct mixrt_gconv_row *r) {
                 for (int64_t kx = 0; kx < r->kw; kx++) {
                     const int64_t iw = ox * r->sw - r->pl + kx * r->dw;
                     if (iw < 0 || iw >= r->wd) continue;
-                    const float *xp = r->x + (ih * r->wd + iw) * C + m / 4 * 4;
-                    const float *wp = r->w + (ky * r->kw + kx) * 4 * C + m;
-                    for (int64_t ci = 0; ci < 4; ci++) v = fmaf(xp[ci], wp[ci * C], v);
+                    const float *xp = r->x + (ih * r->wd + iw) * C + m / r->g * r->g;
+                    const float *wp = r->w + (ky * r->kw + kx) * r->g * C + m;
+                    for (int64_t ci = 0; ci < r->g; ci++) v = fmaf(xp[ci], wp[ci * C], v);
                 }
             }
             if (r->z) v += r->z[ox * C + m];
@@ -48,7 +61,8 @@ static bool refuse(char *why, size_t why_size, const char *msg) {
     return false;
 }
 
-static bool g4_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+static bool gconv_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size,
+                           int64_t G) {
     enum mixrt_fconv_act act;
     float p0, p1;
     const char *env = getenv("MIXRT_GCONV");
@@ -66,10 +80,15 @@ static bool g4_supports(const struct mixrt_graph *g, const struct mixrt_node *n,
     if (!mixrt_graph_is_fixed_const(g, n->inputs[1])) return refuse(why, why_size, "W is not a constant initializer");
     const struct mixrt_tensor *w = g->values[n->inputs[1]].init;
     const int64_t group = mixrt_node_attr_int(n, "group", 1);
-    if (!mixrt_dtype_is_float(w->dtype) || w->rank != 4 || w->dims[1] != 4 || group < 2 || w->dims[0] != 4 * group ||
+    if (!mixrt_dtype_is_float(w->dtype) || w->rank != 4 || w->dims[1] != G || group < 2 || w->dims[0] != G * group ||
         w->dims[2] < 1 || w->dims[3] < 1)
-        return refuse(why, why_size, "not a conv of 4 input and 4 output channels a group");
-    if (xv->dims[3].value != 4 * group || (4 * group) % 8) return refuse(why, why_size, "C != 4 * group, or not a multiple of 8");
+        return refuse(why, why_size, G == 4 ? "not a conv of 4 input and 4 output channels a group"
+                                            : "not a conv of 8 input and 8 output channels a group");
+    if (xv->dims[3].value != G * group || (G * group) % (G == 4 ? 8 : 16))
+        return refuse(why, why_size, G == 4 ? "C != 4 * group, or not a multiple of 8"
+                                            : "C != 8 * group, or not a multiple of 16");
+    if (G == 8 && !g_force_scalar && !has_avx512())
+        return refuse(why, why_size, "needs AVX-512 F/BW/VL/DQ (oneDNN's AVX2 kernels take 8 channels a group)");
     size_t nk = 0;
     const int64_t *ks = mixrt_node_attr_ints(n, "kernel_shape", &nk);
     if (ks && (nk != 2 || ks[0] != w->dims[2] || ks[1] != w->dims[3]))
@@ -81,9 +100,16 @@ static bool g4_supports(const struct mixrt_graph *g, const struct mixrt_node *n,
     return true;
 }
 
+static bool g4_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    return gconv_supports(g, n, why, why_size, 4);
+}
+static bool g8_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    return gconv_supports(g, n, why, why_size, 8);
+}
+
 struct g4_state {
-    int64_t c, kh, kw;
-    float *w, *b; /* W packed [taps][4][C]; the constant bias (zeros when none), or NULL: read at run */
+    int64_t c, kh, kw, g;
+    float *w, *b; /* W packed [taps][G][C]; the constant bias (zeros when none), or NULL: read at run */
     size_t w_bytes;
 };
 
@@ -95,29 +121,29 @@ static void g4_release(mixrt_context_t ctx, void *state) {
     mixrt_free(ctx, st, sizeof(*st));
 }
 
-static mixrt_status g4_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
-                               void **state) {
+static mixrt_status gconv_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                                  void **state, int64_t G) {
     mixrt_status status = MIXRT_STATUS_OK;
     char why[160] = "";
-    if (!g4_supports(g, n, why, sizeof(why)))
-        return mixrt_error(ctx, MIXRT_STATUS_UNSUPPORTED, "cannot build FusedConv node '%s' with gconv4_nhwc: %s",
-                           n->name, why);
+    if (!gconv_supports(g, n, why, sizeof(why), G))
+        return mixrt_error(ctx, MIXRT_STATUS_UNSUPPORTED, "cannot build FusedConv node '%s' with gconv%d_nhwc: %s",
+                           n->name, (int)G, why);
     const struct mixrt_tensor *w = g->values[n->inputs[1]].init;
     const int bi = n->n_inputs > 2 ? n->inputs[2] : -1;
     const struct mixrt_tensor *b = bi >= 0 && mixrt_graph_is_fixed_const(g, bi) ? g->values[bi].init : NULL;
     struct g4_state *st = mixrt_alloc(ctx, sizeof(*st));
     if (!st) return MIXRT_STATUS_OUT_OF_MEMORY;
     memset(st, 0, sizeof(*st));
-    st->c = w->dims[0], st->kh = w->dims[2], st->kw = w->dims[3];
+    st->c = w->dims[0], st->kh = w->dims[2], st->kw = w->dims[3], st->g = G;
     const int64_t taps = st->kh * st->kw;
-    st->w_bytes = (size_t)(taps * 4 * st->c) * sizeof(float);
+    st->w_bytes = (size_t)(taps * G * st->c) * sizeof(float);
     st->w = mixrt_alloc(ctx, st->w_bytes);
     if (!st->w) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
-    /* ONNX W [M, 4, KH, KW] -> [tap][ci][m] */
+    /* ONNX W [M, G, KH, KW] -> [tap][ci][m] */
     for (int64_t m = 0; m < st->c; m++)
-        for (int64_t ci = 0; ci < 4; ci++)
+        for (int64_t ci = 0; ci < G; ci++)
             for (int64_t t = 0; t < taps; t++)
-                st->w[(t * 4 + ci) * st->c + m] = (float)mixrt_load_f64(w->data, w->dtype, (size_t)((m * 4 + ci) * taps + t));
+                st->w[(t * G + ci) * st->c + m] = (float)mixrt_load_f64(w->data, w->dtype, (size_t)((m * G + ci) * taps + t));
     if (bi < 0 || b) {
         st->b = mixrt_alloc(ctx, (size_t)st->c * sizeof(float));
         if (!st->b) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
@@ -133,6 +159,15 @@ fail:
     return status;
 }
 
+static mixrt_status g4_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                               void **state) {
+    return gconv_prepare(ctx, g, n, state, 4);
+}
+static mixrt_status g8_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                               void **state) {
+    return gconv_prepare(ctx, g, n, state, 8);
+}
+
 static mixrt_status g4_run(struct mixrt_kernel_ctx *k) {
     mixrt_status status = MIXRT_STATUS_OK;
     const struct g4_state *st = k->state;
@@ -142,8 +177,8 @@ static mixrt_status g4_run(struct mixrt_kernel_ctx *k) {
     enum mixrt_fconv_act act;
     float p0, p1;
     if (!st || !x || !w || x->dtype != MIXRT_DTYPE_F32 || x->rank != 4 || x->dims[3] != st->c || w->rank != 4 ||
-        w->dims[0] != st->c || w->dims[1] != 4 || w->dims[2] != st->kh || w->dims[3] != st->kw ||
-        mixrt_node_attr_int(k->node, "group", 1) != st->c / 4 || !mixrt_fconv_read_act(k->node, &act, &p0, &p1) ||
+        w->dims[0] != st->c || w->dims[1] != st->g || w->dims[2] != st->kh || w->dims[3] != st->kw ||
+        mixrt_node_attr_int(k->node, "group", 1) != st->c / st->g || !mixrt_fconv_read_act(k->node, &act, &p0, &p1) ||
         (b && (b->rank != 1 || b->dims[0] != st->c)) || (!st->b && !b) || mixrt_tensor_numel(x) == 0)
         return mixrt_cpu_run_reference(k);
     int64_t s[2], d[2], p[4];
@@ -171,9 +206,13 @@ static mixrt_status g4_run(struct mixrt_kernel_ctx *k) {
         for (int64_t m = 0; m < st->c; m++) braw[m] = (float)mixrt_load_f64(b->data, b->dtype, (size_t)m);
         bias = braw;
     }
-    bool vec = false;
+    /* The row kernel: AVX-512 (C a multiple of 16), else AVX2 (G = 4), else the scalar twin. */
+    void (*row_fn)(const struct mixrt_gconv_row *) = row_scalar;
 #if defined(__x86_64__)
-    vec = !g_force_scalar && mixrt_cpu_features()->avx2 && mixrt_cpu_features()->fma;
+    if (!g_force_scalar && !g_force_avx2 && has_avx512() && st->c % 16 == 0)
+        row_fn = st->g == 4 ? mixrt_gconv4_row_avx512 : mixrt_gconv8_row_avx512;
+    else if (!g_force_scalar && st->g == 4 && mixrt_cpu_features()->avx2 && mixrt_cpu_features()->fma)
+        row_fn = mixrt_gconv4_row_avx2;
 #endif
     const int64_t rows = ydims[0] * out[0], row_len = out[1] * st->c, x_img = in[0] * in[1] * st->c;
     const float *xd = x->data, *zd = z ? z->data : NULL;
@@ -186,15 +225,10 @@ static mixrt_status g4_run(struct mixrt_kernel_ctx *k) {
         struct mixrt_gconv_row r = {.x = xd + n * x_img, .w = st->w, .b = bias, .z = zd ? zd + t * row_len : NULL,
                                     .y = yd + t * row_len, .h = in[0], .wd = in[1], .c = st->c, .ow = out[1],
                                     .kh = st->kh, .kw = st->kw, .sh = s[0], .sw = s[1], .dh = d[0], .dw = d[1],
-                                    .pt = p[0], .pl = p[1], .oy = t % out[0]};
-#if defined(__x86_64__)
-        if (vec) mixrt_gconv4_row_avx2(&r);
-        else
-#endif
-            row_scalar(&r);
+                                    .pt = p[0], .pl = p[1], .oy = t % out[0], .g = st->g};
+        row_fn(&r);
         if (act != MIXRT_FCONV_NONE) mixrt_elt_fconv_act(act, p0, p1, r.y, (size_t)row_len);
     }
-    (void)vec;
 fail:
     if (braw) mixrt_free(k->ctx, braw, (size_t)st->c * sizeof(float));
     return status;
@@ -202,5 +236,6 @@ fail:
 
 const struct mixrt_cpu_kernel mixrt_gconv_kernels[] = {
     {"gconv4_nhwc", MIXRT_DOMAIN, "FusedConv", g4_supports, g4_prepare, g4_release, g4_run},
+    {"gconv8_nhwc", MIXRT_DOMAIN, "FusedConv", g8_supports, g8_prepare, g4_release, g4_run},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };
