@@ -286,11 +286,22 @@ void mixrt_elt_binary_avx512(enum mixrt_elt_op op, const float *a, int sa, const
 
 /* One loop per (op, side): the op is a loop-invariant constant, not a switch per vector. */
 #define ROW_LOOP(OP, RF)                                                                                               \
-    for (size_t i = 0; i < n; i += 16) {                                                                               \
-        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : tail_mask(n - i);                                        \
-        const __m512 gv = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, gb + i)), 16)); \
-        const __m512 rv = _mm512_maskz_loadu_ps(m, row + i);                                                           \
-        _mm256_mask_storeu_epi16(yb + i, m, mixrt_v_bf16_rne(RF ? v_binary(OP, rv, gv) : v_binary(OP, gv, rv)));       \
+    {                                                                                                                  \
+        size_t i = 0;                                                                                                  \
+        for (; i + 16 <= n; i += 16) { /* whole vectors unmasked: masked stores are slow on Zen */                     \
+            const __m512 gv = _mm512_castsi512_ps(_mm512_slli_epi32(                                                   \
+                _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(gb + i))), 16));                             \
+            const __m512 rv = _mm512_loadu_ps(row + i);                                                                \
+            _mm256_storeu_si256((__m256i *)(yb + i),                                                                   \
+                                mixrt_v_bf16_rne(RF ? v_binary(OP, rv, gv) : v_binary(OP, gv, rv)));                  \
+        }                                                                                                              \
+        if (i < n) {                                                                                                   \
+            const __mmask16 m = tail_mask(n - i);                                                                      \
+            const __m512 gv = _mm512_castsi512_ps(                                                                     \
+                _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, gb + i)), 16));                   \
+            const __m512 rv = _mm512_maskz_loadu_ps(m, row + i);                                                       \
+            _mm256_mask_storeu_epi16(yb + i, m, mixrt_v_bf16_rne(RF ? v_binary(OP, rv, gv) : v_binary(OP, gv, rv)));   \
+        }                                                                                                              \
     }
 
 void mixrt_elt_binary_row_bf16_avx512(enum mixrt_elt_op op, const mixrt_bf16 *g, const float *row, int row_first,
@@ -311,11 +322,23 @@ void mixrt_elt_binary_row_bf16_avx512(enum mixrt_elt_op op, const mixrt_bf16 *g,
 
 /* y = a op b over n bf16 elements of both: widened exactly, combined in f32, rounded once. */
 #define BF16_BIN_LOOP(OP)                                                                                              \
-    for (size_t i = 0; i < n; i += 16) {                                                                               \
-        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : tail_mask(n - i);                                        \
-        const __m512 av = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, ab + i)), 16)); \
-        const __m512 bv = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, bb + i)), 16)); \
-        _mm256_mask_storeu_epi16(yb + i, m, mixrt_v_bf16_rne(v_binary(OP, av, bv)));                                  \
+    {                                                                                                                  \
+        size_t i = 0;                                                                                                  \
+        for (; i + 16 <= n; i += 16) { /* whole vectors unmasked, as ROW_LOOP */                                       \
+            const __m512 av = _mm512_castsi512_ps(                                                                     \
+                _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(ab + i))), 16));         \
+            const __m512 bv = _mm512_castsi512_ps(                                                                     \
+                _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(bb + i))), 16));         \
+            _mm256_storeu_si256((__m256i *)(yb + i), mixrt_v_bf16_rne(v_binary(OP, av, bv)));                         \
+        }                                                                                                              \
+        if (i < n) {                                                                                                   \
+            const __mmask16 m = tail_mask(n - i);                                                                      \
+            const __m512 av = _mm512_castsi512_ps(                                                                     \
+                _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, ab + i)), 16));                   \
+            const __m512 bv = _mm512_castsi512_ps(                                                                     \
+                _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, bb + i)), 16));                   \
+            _mm256_mask_storeu_epi16(yb + i, m, mixrt_v_bf16_rne(v_binary(OP, av, bv)));                              \
+        }                                                                                                              \
     }
 
 void mixrt_elt_binary_bf16_avx512(enum mixrt_elt_op op, const mixrt_bf16 *a, const mixrt_bf16 *b, mixrt_bf16 *y,
