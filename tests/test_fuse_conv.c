@@ -1645,12 +1645,19 @@ static void test_kernels(int only) {
                 mixrt_gconv_force_avx2(isa == 1);
                 mixrt_gconv_force_scalar(isa == 2);
                 conv_case_run(id, &c, MIXRT_DTYPE_F32, "gconv4_nhwc");
+                /* bf16 X, Z, Y: the AVX-512 kernel (C a multiple of 16; refused otherwise) and
+                 * the scalar twin; not on the AVX2 kernel */
+                if (isa != 1) {
+                    expect_refusal = isa == 0 && !(g_avx512 && c.C % 16 == 0);
+                    conv_case_run(id, &c, MIXRT_DTYPE_BF16, "gconv4_nhwc");
+                    expect_refusal = false;
+                }
                 mixrt_gconv_force_scalar(false);
                 mixrt_gconv_force_avx2(false);
             }
     /* gconv8_nhwc: 8 input and 8 output channels a group (ResNeXt-50's second stage: 256
      * channels, the first conv of stride 2), the AVX-512 row kernel and the scalar twin (without
-     * AVX-512 only the twin, forced: the kernel refuses such CPUs): C 16-256, rows with tails,
+     * AVX-512 only the twin, forced: the kernel refuses such CPUs), f32 and bf16: C 16-256, rows with tails,
      * strides 2, dilation 2, pads 0-2, 1x1 and 5x5 kernels, batch 2. */
     static const struct conv_case own_g8[] = {
         {1, 32, 9, 9, 32, 3, 1, 4, 1, 1, true, false, false, 0},      {2, 16, 5, 7, 16, 3, 2, 2, 1, 0, true, false, false, 0},
@@ -1668,6 +1675,7 @@ static void test_kernels(int only) {
                 if (only && id != only) continue;
                 mixrt_gconv_force_scalar(sc);
                 conv_case_run(id, &c, MIXRT_DTYPE_F32, "gconv8_nhwc");
+                conv_case_run(id, &c, MIXRT_DTYPE_BF16, "gconv8_nhwc");
                 mixrt_gconv_force_scalar(false);
             }
     /* Channels-last 1x1 convolutions as a matmul: strides 1-3 (odd sizes leave pixels out),

@@ -6,7 +6,10 @@
  * Rows of output run in parallel (OpenMP); the AVX-512 row kernel where the CPU has it and C is
  * a multiple of 16, else (G = 4) the AVX2 one, else the scalar twin, the same sums in the same
  * order (taps, then the group's inputs). G = 8 is refused without AVX-512 (oneDNN's AVX2 jit
- * takes it). Timed against oneDNN's kernels like every candidate.
+ * takes it). bf16 X, Z and Y (AVX-512 only): X and Z widened as loaded, each row summed in f32
+ * and rounded once (ResNeXt-50 {fp32,bf16} had run its first stage's convs f32 between Casts:
+ * 146 us + 50 us of Casts against oneDNN's bf16 208 us). Timed against oneDNN's kernels like
+ * every candidate.
  * Invariant: anything the row kernels cannot do exactly goes to the reference kernel. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +38,10 @@ static bool has_avx512(void) {
 #endif
 }
 
+static inline float ldx(const void *p, bool bf, int64_t i) {
+    return bf ? mixrt_bf16_to_float(((const mixrt_bf16 *)p)[i]) : ((const float *)p)[i];
+}
+
 static void row_scalar(const struct mixrt_gconv_row *r) {
     const int64_t C = r->c, ih0 = r->oy * r->sh - r->pt;
     for (int64_t ox = 0; ox < r->ow; ox++)
@@ -46,12 +53,12 @@ static void row_scalar(const struct mixrt_gconv_row *r) {
                 for (int64_t kx = 0; kx < r->kw; kx++) {
                     const int64_t iw = ox * r->sw - r->pl + kx * r->dw;
                     if (iw < 0 || iw >= r->wd) continue;
-                    const float *xp = r->x + (ih * r->wd + iw) * C + m / r->g * r->g;
+                    const int64_t xo = (ih * r->wd + iw) * C + m / r->g * r->g;
                     const float *wp = r->w + (ky * r->kw + kx) * r->g * C + m;
-                    for (int64_t ci = 0; ci < r->g; ci++) v = fmaf(xp[ci], wp[ci * C], v);
+                    for (int64_t ci = 0; ci < r->g; ci++) v = fmaf(ldx(r->x, r->xbf16, xo + ci), wp[ci * C], v);
                 }
             }
-            if (r->z) v += r->z[ox * C + m];
+            if (r->z) v += ldx(r->z, r->xbf16, ox * C + m);
             r->y[ox * C + m] = v;
         }
 }
@@ -73,9 +80,12 @@ static bool gconv_supports(const struct mixrt_graph *g, const struct mixrt_node 
         return refuse(why, why_size, "attribute 'activation' or 'activation_params' is malformed");
     if (mixrt_node_attr_int(n, "channels_last", 0) != 1) return refuse(why, why_size, "not channels-last");
     const struct mixrt_value *xv = &g->values[n->inputs[0]], *yv = &g->values[n->outputs[0]];
-    if (xv->dtype != MIXRT_DTYPE_F32 || yv->dtype != MIXRT_DTYPE_F32) return refuse(why, why_size, "X or Y not f32");
-    if (n->n_inputs > 3 && n->inputs[3] >= 0 && g->values[n->inputs[3]].dtype != MIXRT_DTYPE_F32)
-        return refuse(why, why_size, "Z not f32");
+    if ((xv->dtype != MIXRT_DTYPE_F32 && xv->dtype != MIXRT_DTYPE_BF16) || yv->dtype != xv->dtype)
+        return refuse(why, why_size, "X and Y not both f32 or both bf16");
+    if (n->n_inputs > 3 && n->inputs[3] >= 0 && g->values[n->inputs[3]].dtype != xv->dtype)
+        return refuse(why, why_size, "Z's dtype differs from X's");
+    if (xv->dtype == MIXRT_DTYPE_BF16 && !g_force_scalar && (!has_avx512() || xv->dims[3].value % 16))
+        return refuse(why, why_size, "bf16 needs AVX-512 F/BW/VL/DQ and C a multiple of 16");
     if (xv->rank != 4) return refuse(why, why_size, "not a 2-D conv (X's rank is not 4)");
     if (!mixrt_graph_is_fixed_const(g, n->inputs[1])) return refuse(why, why_size, "W is not a constant initializer");
     const struct mixrt_tensor *w = g->values[n->inputs[1]].init;
@@ -173,14 +183,20 @@ static mixrt_status g4_run(struct mixrt_kernel_ctx *k) {
     const struct g4_state *st = k->state;
     const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0), *w = mixrt_kernel_opt_input(k, 1),
                               *b = mixrt_kernel_opt_input(k, 2), *z = mixrt_kernel_opt_input(k, 3);
-    float *braw = NULL;
+    float *braw = NULL, *scratch = NULL;
+    size_t scratch_bytes = 0;
     enum mixrt_fconv_act act;
     float p0, p1;
-    if (!st || !x || !w || x->dtype != MIXRT_DTYPE_F32 || x->rank != 4 || x->dims[3] != st->c || w->rank != 4 ||
-        w->dims[0] != st->c || w->dims[1] != st->g || w->dims[2] != st->kh || w->dims[3] != st->kw ||
-        mixrt_node_attr_int(k->node, "group", 1) != st->c / st->g || !mixrt_fconv_read_act(k->node, &act, &p0, &p1) ||
-        (b && (b->rank != 1 || b->dims[0] != st->c)) || (!st->b && !b) || mixrt_tensor_numel(x) == 0)
+    if (!st || !x || !w || (x->dtype != MIXRT_DTYPE_F32 && x->dtype != MIXRT_DTYPE_BF16) || x->rank != 4 ||
+        x->dims[3] != st->c || w->rank != 4 || w->dims[0] != st->c || w->dims[1] != st->g || w->dims[2] != st->kh ||
+        w->dims[3] != st->kw || mixrt_node_attr_int(k->node, "group", 1) != st->c / st->g ||
+        !mixrt_fconv_read_act(k->node, &act, &p0, &p1) || (b && (b->rank != 1 || b->dims[0] != st->c)) ||
+        (!st->b && !b) || mixrt_tensor_numel(x) == 0)
         return mixrt_cpu_run_reference(k);
+    const bool bf = x->dtype == MIXRT_DTYPE_BF16;
+#if defined(__x86_64__)
+    if (bf && !g_force_scalar && !(has_avx512() && st->c % 16 == 0)) return mixrt_cpu_run_reference(k);
+#endif
     int64_t s[2], d[2], p[4];
     MIXRT_TRY(mixrt_kernel_attr_ints_n(k, "strides", 2, 1, 1, INT32_MAX, s));
     MIXRT_TRY(mixrt_kernel_attr_ints_n(k, "dilations", 2, 1, 1, INT32_MAX, d));
@@ -195,10 +211,10 @@ static mixrt_status g4_run(struct mixrt_kernel_ctx *k) {
         out[i] = (in[i] + p[i] + p[2 + i] - dk) / s[i] + 1;
     }
     const int64_t ydims[4] = {x->dims[0], out[0], out[1], st->c};
-    if (z && (z->dtype != MIXRT_DTYPE_F32 || z->rank != 4 || memcmp(z->dims, ydims, sizeof(ydims))))
+    if (z && (z->dtype != x->dtype || z->rank != 4 || memcmp(z->dims, ydims, sizeof(ydims))))
         return mixrt_cpu_run_reference(k);
     struct mixrt_tensor *y = NULL;
-    MIXRT_TRY(mixrt_kernel_output_uninit(k, 0, MIXRT_DTYPE_F32, 4, ydims, &y));
+    MIXRT_TRY(mixrt_kernel_output_uninit(k, 0, x->dtype, 4, ydims, &y));
     const float *bias = st->b;
     if (!bias) {
         if (!(braw = mixrt_alloc(k->ctx, (size_t)st->c * sizeof(float))))
@@ -206,31 +222,54 @@ static mixrt_status g4_run(struct mixrt_kernel_ctx *k) {
         for (int64_t m = 0; m < st->c; m++) braw[m] = (float)mixrt_load_f64(b->data, b->dtype, (size_t)m);
         bias = braw;
     }
-    /* The row kernel: AVX-512 (C a multiple of 16), else AVX2 (G = 4), else the scalar twin. */
+    /* The row kernel: AVX-512 (C a multiple of 16), else AVX2 (G = 4, f32), else the scalar twin. */
     void (*row_fn)(const struct mixrt_gconv_row *) = row_scalar;
 #if defined(__x86_64__)
     if (!g_force_scalar && !g_force_avx2 && has_avx512() && st->c % 16 == 0)
-        row_fn = st->g == 4 ? mixrt_gconv4_row_avx512 : mixrt_gconv8_row_avx512;
-    else if (!g_force_scalar && st->g == 4 && mixrt_cpu_features()->avx2 && mixrt_cpu_features()->fma)
+        row_fn = st->g == 4 ? (bf ? mixrt_gconv4_row_avx512_bf16 : mixrt_gconv4_row_avx512)
+                            : (bf ? mixrt_gconv8_row_avx512_bf16 : mixrt_gconv8_row_avx512);
+    else if (!bf && !g_force_scalar && st->g == 4 && mixrt_cpu_features()->avx2 && mixrt_cpu_features()->fma)
         row_fn = mixrt_gconv4_row_avx2;
 #endif
     const int64_t rows = ydims[0] * out[0], row_len = out[1] * st->c, x_img = in[0] * in[1] * st->c;
-    const float *xd = x->data, *zd = z ? z->data : NULL;
-    float *yd = y->data;
+    const size_t esz = bf ? sizeof(mixrt_bf16) : sizeof(float);
+    const char *xd = x->data, *zd = z ? z->data : NULL;
+    char *yd = y->data;
+    int nt = 1;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (rows > 1)
+    nt = omp_get_max_threads();
+    if (nt < 1) nt = 1;
+#endif
+    /* bf16 Y: each row summed into an f32 row of the thread's scratch, the activation over it,
+     * then one rounding to bf16. */
+    if (bf) {
+        scratch_bytes = (size_t)nt * (size_t)row_len * sizeof(float);
+        if (!(scratch = mixrt_alloc(k->ctx, scratch_bytes)))
+            MIXRT_TRY(mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for %zu bytes of scratch",
+                                         scratch_bytes));
+    }
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (rows > 1)
 #endif
     for (int64_t t = 0; t < rows; t++) {
         const int64_t n = t / out[0];
-        struct mixrt_gconv_row r = {.x = xd + n * x_img, .w = st->w, .b = bias, .z = zd ? zd + t * row_len : NULL,
-                                    .y = yd + t * row_len, .h = in[0], .wd = in[1], .c = st->c, .ow = out[1],
-                                    .kh = st->kh, .kw = st->kw, .sh = s[0], .sw = s[1], .dh = d[0], .dw = d[1],
-                                    .pt = p[0], .pl = p[1], .oy = t % out[0], .g = st->g};
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        float *yrow = bf ? scratch + (size_t)tid * (size_t)row_len : (float *)(yd + (size_t)(t * row_len) * esz);
+        struct mixrt_gconv_row r = {.x = xd + (size_t)(n * x_img) * esz, .w = st->w, .b = bias,
+                                    .z = zd ? zd + (size_t)(t * row_len) * esz : NULL, .y = yrow, .xbf16 = bf,
+                                    .h = in[0], .wd = in[1], .c = st->c, .ow = out[1], .kh = st->kh, .kw = st->kw,
+                                    .sh = s[0], .sw = s[1], .dh = d[0], .dw = d[1], .pt = p[0], .pl = p[1],
+                                    .oy = t % out[0], .g = st->g};
         row_fn(&r);
-        if (act != MIXRT_FCONV_NONE) mixrt_elt_fconv_act(act, p0, p1, r.y, (size_t)row_len);
+        if (act != MIXRT_FCONV_NONE) mixrt_elt_fconv_act(act, p0, p1, yrow, (size_t)row_len);
+        if (bf) mixrt_f32_to_bf16(yrow, (mixrt_bf16 *)yd + t * row_len, (size_t)row_len);
     }
 fail:
     if (braw) mixrt_free(k->ctx, braw, (size_t)st->c * sizeof(float));
+    if (scratch) mixrt_free(k->ctx, scratch, scratch_bytes);
     return status;
 }
 

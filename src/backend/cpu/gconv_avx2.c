@@ -26,7 +26,7 @@
 #define ACC_OUT(P, H)                                                                                                  \
     if (np > P && nh > H) {                                                                                            \
         __m256 o = a##P##H;                                                                                            \
-        if (r->z) o = _mm256_add_ps(o, _mm256_loadu_ps(r->z + (ox + P) * C + m0 + 8 * H));                             \
+        if (r->z) o = _mm256_add_ps(o, _mm256_loadu_ps((const float *)r->z + (ox + P) * C + m0 + 8 * H));                             \
         _mm256_storeu_ps(r->y + (ox + P) * C + m0 + 8 * H, o);                                                         \
     }
 
@@ -38,7 +38,7 @@ static inline __attribute__((always_inline)) void block(const struct mixrt_gconv
     for (int64_t ky = 0; ky < r->kh; ky++) {
         const int64_t ih = ih0 + ky * r->dh;
         if (ih < 0 || ih >= r->h) continue;
-        const float *xrow = r->x + ih * r->wd * C;
+        const float *xrow = (const float *)r->x + ih * r->wd * C;
         for (int64_t kx = 0; kx < r->kw; kx++) {
             const float *wt = r->w + (ky * r->kw + kx) * 4 * C + m0;
             const __m256 w00 = _mm256_loadu_ps(wt), w01 = _mm256_loadu_ps(wt + C), w02 = _mm256_loadu_ps(wt + 2 * C),
