@@ -26,7 +26,8 @@
 
 /* bf16 X and Z: each vector widened exactly as it is loaded (vpmovzxwd, vpslld) */
 #define XT uint16_t
-#define LDX(p) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p))), 16))
+#define LDX(p)                                                                                                         \
+    _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p))), 16))
 #define GC_FN(name) name##_bf16
 #define GC_EXPORT(name) name##_bf16
 #include "backend/cpu/gconv_avx512_impl.h"

@@ -19,18 +19,18 @@
 
 /* ---- G = 4: np pixels x nh vectors of 16 channels (8 accumulators, 8 weight vectors) -------- */
 
-#define SP4(v, ci) _mm512_permute_ps((v), (ci) * 0x55)
+#define SP4(v, ci) _mm512_permute_ps((v), (ci)*0x55)
 #define STEP4(P, H)                                                                                                    \
     if (np > P && nh > H && xp##P) {                                                                                   \
-        const __m512 v = LDX(xp##P + m0 + 16 * H);                                                         \
+        const __m512 v = LDX(xp##P + m0 + 16 * H);                                                                     \
         a##P##H = _mm512_fmadd_ps(SP4(v, 0), w##H##0, a##P##H);                                                        \
         a##P##H = _mm512_fmadd_ps(SP4(v, 1), w##H##1, a##P##H);                                                        \
         a##P##H = _mm512_fmadd_ps(SP4(v, 2), w##H##2, a##P##H);                                                        \
         a##P##H = _mm512_fmadd_ps(SP4(v, 3), w##H##3, a##P##H);                                                        \
     }
 
-static inline __attribute__((always_inline)) void GC_FN(block4)(const struct mixrt_gconv_row *r, int64_t ox, const int np,
-                                                         int64_t m0, const int nh) {
+static inline __attribute__((always_inline)) void GC_FN(block4)(const struct mixrt_gconv_row *r, int64_t ox,
+                                                                const int np, int64_t m0, const int nh) {
     const int64_t C = r->c, ih0 = r->oy * r->sh - r->pt;
     const __m512 b0 = _mm512_loadu_ps(r->b + m0), b1 = nh > 1 ? _mm512_loadu_ps(r->b + m0 + 16) : b0;
     __m512 a00 = b0, a01 = b1, a10 = b0, a11 = b1, a20 = b0, a21 = b1, a30 = b0, a31 = b1;
@@ -47,8 +47,9 @@ static inline __attribute__((always_inline)) void GC_FN(block4)(const struct mix
                 w10 = _mm512_loadu_ps(wt + 16), w11 = _mm512_loadu_ps(wt + C + 16),
                 w12 = _mm512_loadu_ps(wt + 2 * C + 16), w13 = _mm512_loadu_ps(wt + 3 * C + 16);
             const XT *xp0 = NULL, *xp1 = NULL, *xp2 = NULL, *xp3 = NULL;
-            PIX(0) PIX(1) PIX(2) PIX(3)
-            STEP4(0, 0) STEP4(0, 1) STEP4(1, 0) STEP4(1, 1) STEP4(2, 0) STEP4(2, 1) STEP4(3, 0) STEP4(3, 1)
+            PIX(0)
+            PIX(1) PIX(2) PIX(3) STEP4(0, 0) STEP4(0, 1) STEP4(1, 0) STEP4(1, 1) STEP4(2, 0) STEP4(2, 1) STEP4(3, 0)
+                STEP4(3, 1)
         }
     }
     OUT(0, 0) OUT(0, 1) OUT(1, 0) OUT(1, 1) OUT(2, 0) OUT(2, 1) OUT(3, 0) OUT(3, 1)
@@ -66,7 +67,8 @@ static inline __attribute__((always_inline)) void GC_FN(block4)(const struct mix
     a##P = _mm512_fmadd_ps(s2, w##K##2, a##P);                                                                         \
     a##P = _mm512_fmadd_ps(s3, w##K##3, a##P);
 
-static inline __attribute__((always_inline)) void GC_FN(block4_k3)(const struct mixrt_gconv_row *r, int64_t ox, int64_t m0) {
+static inline __attribute__((always_inline)) void GC_FN(block4_k3)(const struct mixrt_gconv_row *r, int64_t ox,
+                                                                   int64_t m0) {
     const int64_t C = r->c, ih0 = r->oy * r->sh - r->pt, iw0 = ox - r->pl;
     const __m512 b0 = _mm512_loadu_ps(r->b + m0);
     __m512 a0 = b0, a1 = b0, a2 = b0, a3 = b0, a4 = b0, a5 = b0, a6 = b0, a7 = b0;
@@ -164,23 +166,24 @@ void GC_EXPORT(mixrt_gconv4_row_avx512)(const struct mixrt_gconv_row *r) {
 
 #define STEP8(P)                                                                                                       \
     if (np > P && xp##P) {                                                                                             \
-        const __m512 v = LDX(xp##P + m0);                                                                  \
-        a##P##0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(i0, v), w00, a##P##0);                                        \
-        a##P##0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(i1, v), w01, a##P##0);                                        \
-        a##P##0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(i2, v), w02, a##P##0);                                        \
-        a##P##0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(i3, v), w03, a##P##0);                                        \
-        a##P##0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(i4, v), w04, a##P##0);                                        \
-        a##P##0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(i5, v), w05, a##P##0);                                        \
-        a##P##0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(i6, v), w06, a##P##0);                                        \
-        a##P##0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(i7, v), w07, a##P##0);                                        \
+        const __m512 v = LDX(xp##P + m0);                                                                              \
+        a##P##0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(i0, v), w00, a##P##0);                                         \
+        a##P##0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(i1, v), w01, a##P##0);                                         \
+        a##P##0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(i2, v), w02, a##P##0);                                         \
+        a##P##0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(i3, v), w03, a##P##0);                                         \
+        a##P##0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(i4, v), w04, a##P##0);                                         \
+        a##P##0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(i5, v), w05, a##P##0);                                         \
+        a##P##0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(i6, v), w06, a##P##0);                                         \
+        a##P##0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(i7, v), w07, a##P##0);                                         \
     }
 
-static inline __attribute__((always_inline)) void GC_FN(block8)(const struct mixrt_gconv_row *r, int64_t ox, const int np,
-                                                         int64_t m0) {
+static inline __attribute__((always_inline)) void GC_FN(block8)(const struct mixrt_gconv_row *r, int64_t ox,
+                                                                const int np, int64_t m0) {
     const int64_t C = r->c, ih0 = r->oy * r->sh - r->pt;
     const int nh = 1;
     /* lane l of index ci picks input channel ci of lane l's group (l / 8 * 8 + ci) */
-#define IDX(ci) _mm512_set_epi32(8 + ci, 8 + ci, 8 + ci, 8 + ci, 8 + ci, 8 + ci, 8 + ci, 8 + ci, ci, ci, ci, ci, ci, ci, ci, ci)
+#define IDX(ci)                                                                                                        \
+    _mm512_set_epi32(8 + ci, 8 + ci, 8 + ci, 8 + ci, 8 + ci, 8 + ci, 8 + ci, 8 + ci, ci, ci, ci, ci, ci, ci, ci, ci)
     const __m512i i0 = IDX(0), i1 = IDX(1), i2 = IDX(2), i3 = IDX(3), i4 = IDX(4), i5 = IDX(5), i6 = IDX(6),
                   i7 = IDX(7);
 #undef IDX
@@ -197,8 +200,7 @@ static inline __attribute__((always_inline)) void GC_FN(block8)(const struct mix
                          w05 = _mm512_loadu_ps(wt + 5 * C), w06 = _mm512_loadu_ps(wt + 6 * C),
                          w07 = _mm512_loadu_ps(wt + 7 * C);
             const XT *xp0 = NULL, *xp1 = NULL, *xp2 = NULL, *xp3 = NULL;
-            PIX(0) PIX(1) PIX(2) PIX(3)
-            STEP8(0) STEP8(1) STEP8(2) STEP8(3)
+            PIX(0) PIX(1) PIX(2) PIX(3) STEP8(0) STEP8(1) STEP8(2) STEP8(3)
         }
     }
     OUT(0, 0) OUT(1, 0) OUT(2, 0) OUT(3, 0)
@@ -211,18 +213,20 @@ static inline __attribute__((always_inline)) void GC_FN(block8)(const struct mix
  * timing); the general block wins the stride-2 one (320 against 624 us). ---------------------- */
 
 #define FMA8(P, K)                                                                                                     \
-    a##P = _mm512_fmadd_ps(s0, _mm512_loadu_ps(wt + (K * 8 + 0) * C), a##P);                                          \
-    a##P = _mm512_fmadd_ps(s1, _mm512_loadu_ps(wt + (K * 8 + 1) * C), a##P);                                          \
-    a##P = _mm512_fmadd_ps(s2, _mm512_loadu_ps(wt + (K * 8 + 2) * C), a##P);                                          \
-    a##P = _mm512_fmadd_ps(s3, _mm512_loadu_ps(wt + (K * 8 + 3) * C), a##P);                                          \
-    a##P = _mm512_fmadd_ps(s4, _mm512_loadu_ps(wt + (K * 8 + 4) * C), a##P);                                          \
-    a##P = _mm512_fmadd_ps(s5, _mm512_loadu_ps(wt + (K * 8 + 5) * C), a##P);                                          \
-    a##P = _mm512_fmadd_ps(s6, _mm512_loadu_ps(wt + (K * 8 + 6) * C), a##P);                                          \
+    a##P = _mm512_fmadd_ps(s0, _mm512_loadu_ps(wt + (K * 8 + 0) * C), a##P);                                           \
+    a##P = _mm512_fmadd_ps(s1, _mm512_loadu_ps(wt + (K * 8 + 1) * C), a##P);                                           \
+    a##P = _mm512_fmadd_ps(s2, _mm512_loadu_ps(wt + (K * 8 + 2) * C), a##P);                                           \
+    a##P = _mm512_fmadd_ps(s3, _mm512_loadu_ps(wt + (K * 8 + 3) * C), a##P);                                           \
+    a##P = _mm512_fmadd_ps(s4, _mm512_loadu_ps(wt + (K * 8 + 4) * C), a##P);                                           \
+    a##P = _mm512_fmadd_ps(s5, _mm512_loadu_ps(wt + (K * 8 + 5) * C), a##P);                                           \
+    a##P = _mm512_fmadd_ps(s6, _mm512_loadu_ps(wt + (K * 8 + 6) * C), a##P);                                           \
     a##P = _mm512_fmadd_ps(s7, _mm512_loadu_ps(wt + (K * 8 + 7) * C), a##P);
 
-static inline __attribute__((always_inline)) void GC_FN(block8_k3)(const struct mixrt_gconv_row *r, int64_t ox, int64_t m0) {
+static inline __attribute__((always_inline)) void GC_FN(block8_k3)(const struct mixrt_gconv_row *r, int64_t ox,
+                                                                   int64_t m0) {
     const int64_t C = r->c, ih0 = r->oy * r->sh - r->pt, iw0 = ox - r->pl;
-#define IDX(ci) _mm512_set_epi32(8 + ci, 8 + ci, 8 + ci, 8 + ci, 8 + ci, 8 + ci, 8 + ci, 8 + ci, ci, ci, ci, ci, ci, ci, ci, ci)
+#define IDX(ci)                                                                                                        \
+    _mm512_set_epi32(8 + ci, 8 + ci, 8 + ci, 8 + ci, 8 + ci, 8 + ci, 8 + ci, 8 + ci, ci, ci, ci, ci, ci, ci, ci, ci)
     const __m512i i0 = IDX(0), i1 = IDX(1), i2 = IDX(2), i3 = IDX(3), i4 = IDX(4), i5 = IDX(5), i6 = IDX(6),
                   i7 = IDX(7);
 #undef IDX
