@@ -150,6 +150,8 @@ struct mixrt_cpu_features {
         avx512_vnni;
 };
 const struct mixrt_cpu_features *mixrt_cpu_features(void);
+/* AVX-512 F, BW, VL and DQ together: what the own *_avx512.c files are compiled for. */
+bool mixrt_cpu_avx512(void);
 
 /* Reads a whole file into memory from ctx (free with mixrt_free(ctx, p, *size + 1);
  * a NUL is appended). IO_ERROR naming the path and errno text. */

@@ -53,3 +53,8 @@ const struct mixrt_cpu_features *mixrt_cpu_features(void) {
     }
     return &published;
 }
+
+bool mixrt_cpu_avx512(void) {
+    const struct mixrt_cpu_features *f = mixrt_cpu_features();
+    return f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq;
+}

@@ -79,7 +79,7 @@ const struct mixrt_dwconv_isa *mixrt_dwconv_isa(void) {
 #if defined(__x86_64__)
     const struct mixrt_cpu_features *f = mixrt_cpu_features();
     /* dwconv_avx512.c is compiled with F/BW/VL/DQ enabled: all four must be there. */
-    if (!g_force_scalar && !g_force_avx2 && f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq)
+    if (!g_force_scalar && !g_force_avx2 && mixrt_cpu_avx512())
         return &mixrt_dwconv_isa_avx512;
     if (!g_force_scalar && f->avx2 && f->fma) return &mixrt_dwconv_isa_avx2;
 #endif

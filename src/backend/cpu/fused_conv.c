@@ -106,8 +106,7 @@ static bool wino_supports(const struct mixrt_graph *g, const struct mixrt_node *
     if (!wino_enabled()) return refuse(why, why_size, "MIXRT_DNNL_WINOGRAD=0");
     /* oneDNN 2.6 has Winograd kernels for AVX-512 (F/BW/VL/DQ) only: elsewhere its Winograd
      * request fails and this kernel would run the direct convolution under its name. */
-    const struct mixrt_cpu_features *f = mixrt_cpu_features();
-    if (!(f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq))
+    if (!mixrt_cpu_avx512())
         return refuse(why, why_size, "oneDNN's Winograd needs AVX-512 (this CPU has none)");
     if (!fused_conv_supports(g, n, why, why_size)) return false;
     if (g->values[n->outputs[0]].dtype != MIXRT_DTYPE_F32) return refuse(why, why_size, "not f32");

@@ -29,14 +29,6 @@ void mixrt_gconv_force_scalar(bool scalar) { g_force_scalar = scalar; }
 void mixrt_gconv_force_avx2(bool avx2);
 void mixrt_gconv_force_avx2(bool avx2) { g_force_avx2 = avx2; }
 
-static bool has_avx512(void) {
-#if defined(__x86_64__)
-    const struct mixrt_cpu_features *f = mixrt_cpu_features();
-    return f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq;
-#else
-    return false;
-#endif
-}
 
 static inline float ldx(const void *p, bool bf, int64_t i) {
     return bf ? mixrt_bf16_to_float(((const mixrt_bf16 *)p)[i]) : ((const float *)p)[i];
@@ -84,7 +76,7 @@ static bool gconv_supports(const struct mixrt_graph *g, const struct mixrt_node 
         return refuse(why, why_size, "X and Y not both f32 or both bf16");
     if (n->n_inputs > 3 && n->inputs[3] >= 0 && g->values[n->inputs[3]].dtype != xv->dtype)
         return refuse(why, why_size, "Z's dtype differs from X's");
-    if (xv->dtype == MIXRT_DTYPE_BF16 && !g_force_scalar && (!has_avx512() || xv->dims[3].value % 16))
+    if (xv->dtype == MIXRT_DTYPE_BF16 && !g_force_scalar && (!mixrt_cpu_avx512() || xv->dims[3].value % 16))
         return refuse(why, why_size, "bf16 needs AVX-512 F/BW/VL/DQ and C a multiple of 16");
     if (xv->rank != 4) return refuse(why, why_size, "not a 2-D conv (X's rank is not 4)");
     if (!mixrt_graph_is_fixed_const(g, n->inputs[1])) return refuse(why, why_size, "W is not a constant initializer");
@@ -97,7 +89,7 @@ static bool gconv_supports(const struct mixrt_graph *g, const struct mixrt_node 
     if (xv->dims[3].value != G * group || (G * group) % (G == 4 ? 8 : 16))
         return refuse(why, why_size, G == 4 ? "C != 4 * group, or not a multiple of 8"
                                             : "C != 8 * group, or not a multiple of 16");
-    if (G == 8 && !g_force_scalar && !has_avx512())
+    if (G == 8 && !g_force_scalar && !mixrt_cpu_avx512())
         return refuse(why, why_size, "needs AVX-512 F/BW/VL/DQ (oneDNN's AVX2 kernels take 8 channels a group)");
     size_t nk = 0;
     const int64_t *ks = mixrt_node_attr_ints(n, "kernel_shape", &nk);
@@ -195,7 +187,7 @@ static mixrt_status g4_run(struct mixrt_kernel_ctx *k) {
         return mixrt_cpu_run_reference(k);
     const bool bf = x->dtype == MIXRT_DTYPE_BF16;
 #if defined(__x86_64__)
-    if (bf && !g_force_scalar && !(has_avx512() && st->c % 16 == 0)) return mixrt_cpu_run_reference(k);
+    if (bf && !g_force_scalar && !(mixrt_cpu_avx512() && st->c % 16 == 0)) return mixrt_cpu_run_reference(k);
 #endif
     int64_t s[2], d[2], p[4];
     MIXRT_TRY(mixrt_kernel_attr_ints_n(k, "strides", 2, 1, 1, INT32_MAX, s));
@@ -225,7 +217,7 @@ static mixrt_status g4_run(struct mixrt_kernel_ctx *k) {
     /* The row kernel: AVX-512 (C a multiple of 16), else AVX2 (G = 4, f32), else the scalar twin. */
     void (*row_fn)(const struct mixrt_gconv_row *) = row_scalar;
 #if defined(__x86_64__)
-    if (!g_force_scalar && !g_force_avx2 && has_avx512() && st->c % 16 == 0)
+    if (!g_force_scalar && !g_force_avx2 && mixrt_cpu_avx512() && st->c % 16 == 0)
         row_fn = st->g == 4 ? (bf ? mixrt_gconv4_row_avx512_bf16 : mixrt_gconv4_row_avx512)
                             : (bf ? mixrt_gconv8_row_avx512_bf16 : mixrt_gconv8_row_avx512);
     else if (!bf && !g_force_scalar && st->g == 4 && mixrt_cpu_features()->avx2 && mixrt_cpu_features()->fma)

@@ -50,7 +50,7 @@ void mixrt_pwconv_force_scalar(bool scalar) { g_force_scalar = scalar; }
 bool mixrt_pw_hw(void) {
 #if defined(__x86_64__)
     const struct mixrt_cpu_features *f = mixrt_cpu_features();
-    return f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq && f->avx512_bf16;
+    return mixrt_cpu_avx512() && f->avx512_bf16;
 #else
     return false;
 #endif

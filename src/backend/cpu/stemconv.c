@@ -29,14 +29,6 @@
 static int g_force_scalar; /* tests only */
 void mixrt_stemconv_force_scalar(bool scalar) { g_force_scalar = scalar; }
 
-static bool has_avx512(void) {
-#if defined(__x86_64__)
-    const struct mixrt_cpu_features *f = mixrt_cpu_features();
-    return f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq;
-#else
-    return false;
-#endif
-}
 
 /* The scalar twin of mixrt_stem_row_avx512: the same taps in the same order, by fmaf. */
 static void row_scalar(const struct mixrt_stem_row *r) {
@@ -79,7 +71,7 @@ static bool stem_strides(const struct mixrt_node *n, int64_t *s) {
 static bool stem_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
     const char *env = getenv("MIXRT_STEM_CONV"); /* for measuring against oneDNN on the same build */
     if (env && !strcmp(env, "off")) return refuse(why, why_size, "disabled by MIXRT_STEM_CONV=off");
-    if (!g_force_scalar && !has_avx512()) return refuse(why, why_size, "the CPU has no AVX-512");
+    if (!g_force_scalar && !mixrt_cpu_avx512()) return refuse(why, why_size, "the CPU has no AVX-512");
     enum mixrt_fconv_act act;
     float p0, p1;
     int64_t pads[4], strides[2];
@@ -200,7 +192,7 @@ static mixrt_status stem_run(struct mixrt_kernel_ctx *k) {
     enum mixrt_pw_act ka = mixrt_pw_act_of(act);
     if (ka == MIXRT_PW_ACT_SILU && !bf) ka = MIXRT_PW_ACT_NONE;
     const bool staged = act != MIXRT_FCONV_NONE && ka == MIXRT_PW_ACT_NONE;
-    const bool scalar = g_force_scalar || !has_avx512();
+    const bool scalar = g_force_scalar || !mixrt_cpu_avx512();
     int nt = 1;
 #ifdef _OPENMP
     nt = omp_get_max_threads();
