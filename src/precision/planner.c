@@ -495,7 +495,8 @@ static bool small_f32_output(const struct mixrt_graph *g, const struct mixrt_nod
     if (n->n_outputs < 1 || n->outputs[0] < 0) return false;
     const int yi = n->outputs[0];
     const struct mixrt_value *y = &g->values[yi];
-    if (!mixrt_dtype_is_float(y->dtype)) return false;
+    const int64_t ny = static_numel(y);
+    if (!mixrt_dtype_is_float(y->dtype) || ny <= 0 || ny > 4096) return false;
     if (!(y->flags & MIXRT_VALUE_GRAPH_OUTPUT)) {
         /* or read only by a Cast to the graph output (a bf16 or f16 model's declared output
          * after canonicalization): the same head in the f32 and the bf16 model */
@@ -509,8 +510,6 @@ static bool small_f32_output(const struct mixrt_graph *g, const struct mixrt_nod
             !(g->values[c->outputs[0]].flags & MIXRT_VALUE_GRAPH_OUTPUT))
             return false;
     }
-    int64_t ny = static_numel(y);
-    if (ny <= 0 || ny > 4096) return false;
     /* and at most 256 K constant values (1 MiB in f32): a model's weights come from DRAM on each
      * run (a shared L3 evicts them between runs), where the timing reads them warm, so a larger
      * head would cost more in the model than its timing says (a 1280 -> 1000 classifier: 5 MB) */

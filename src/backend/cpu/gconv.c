@@ -29,7 +29,6 @@ void mixrt_gconv_force_scalar(bool scalar) { g_force_scalar = scalar; }
 void mixrt_gconv_force_avx2(bool avx2);
 void mixrt_gconv_force_avx2(bool avx2) { g_force_avx2 = avx2; }
 
-
 static inline float ldx(const void *p, bool bf, int64_t i) {
     return bf ? mixrt_bf16_to_float(((const mixrt_bf16 *)p)[i]) : ((const float *)p)[i];
 }
@@ -109,14 +108,14 @@ static bool g8_supports(const struct mixrt_graph *g, const struct mixrt_node *n,
     return gconv_supports(g, n, why, why_size, 8);
 }
 
-struct g4_state {
+struct gconv_state {
     int64_t c, kh, kw, g;
     float *w, *b; /* W packed [taps][G][C]; the constant bias (zeros when none), or NULL: read at run */
     size_t w_bytes;
 };
 
-static void g4_release(mixrt_context_t ctx, void *state) {
-    struct g4_state *st = state;
+static void gconv_release(mixrt_context_t ctx, void *state) {
+    struct gconv_state *st = state;
     if (!st) return;
     if (st->w) mixrt_free(ctx, st->w, st->w_bytes);
     if (st->b) mixrt_free(ctx, st->b, (size_t)st->c * sizeof(float));
@@ -133,7 +132,7 @@ static mixrt_status gconv_prepare(mixrt_context_t ctx, const struct mixrt_graph 
     const struct mixrt_tensor *w = g->values[n->inputs[1]].init;
     const int bi = n->n_inputs > 2 ? n->inputs[2] : -1;
     const struct mixrt_tensor *b = bi >= 0 && mixrt_graph_is_fixed_const(g, bi) ? g->values[bi].init : NULL;
-    struct g4_state *st = mixrt_alloc(ctx, sizeof(*st));
+    struct gconv_state *st = mixrt_alloc(ctx, sizeof(*st));
     if (!st) return MIXRT_STATUS_OUT_OF_MEMORY;
     memset(st, 0, sizeof(*st));
     st->c = w->dims[0], st->kh = w->dims[2], st->kw = w->dims[3], st->g = G;
@@ -157,7 +156,7 @@ static mixrt_status gconv_prepare(mixrt_context_t ctx, const struct mixrt_graph 
     *state = st;
     return MIXRT_STATUS_OK;
 fail:
-    g4_release(ctx, st);
+    gconv_release(ctx, st);
     return status;
 }
 
@@ -170,13 +169,14 @@ static mixrt_status g8_prepare(mixrt_context_t ctx, const struct mixrt_graph *g,
     return gconv_prepare(ctx, g, n, state, 8);
 }
 
-static mixrt_status g4_run(struct mixrt_kernel_ctx *k) {
+static mixrt_status gconv_run(struct mixrt_kernel_ctx *k) {
     mixrt_status status = MIXRT_STATUS_OK;
-    const struct g4_state *st = k->state;
+    const struct gconv_state *st = k->state;
     const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0), *w = mixrt_kernel_opt_input(k, 1),
                               *b = mixrt_kernel_opt_input(k, 2), *z = mixrt_kernel_opt_input(k, 3);
     float *braw = NULL, *scratch = NULL;
     size_t scratch_bytes = 0;
+    bool owned = false;
     enum mixrt_fconv_act act;
     float p0, p1;
     if (!st || !x || !w || (x->dtype != MIXRT_DTYPE_F32 && x->dtype != MIXRT_DTYPE_BF16) || x->rank != 4 ||
@@ -186,9 +186,6 @@ static mixrt_status g4_run(struct mixrt_kernel_ctx *k) {
         (!st->b && !b) || mixrt_tensor_numel(x) == 0)
         return mixrt_cpu_run_reference(k);
     const bool bf = x->dtype == MIXRT_DTYPE_BF16;
-#if defined(__x86_64__)
-    if (bf && !g_force_scalar && !(mixrt_cpu_avx512() && st->c % 16 == 0)) return mixrt_cpu_run_reference(k);
-#endif
     int64_t s[2], d[2], p[4];
     MIXRT_TRY(mixrt_kernel_attr_ints_n(k, "strides", 2, 1, 1, INT32_MAX, s));
     MIXRT_TRY(mixrt_kernel_attr_ints_n(k, "dilations", 2, 1, 1, INT32_MAX, d));
@@ -236,7 +233,7 @@ static mixrt_status g4_run(struct mixrt_kernel_ctx *k) {
      * then one rounding to bf16. */
     if (bf) {
         scratch_bytes = (size_t)nt * (size_t)row_len * sizeof(float);
-        if (!(scratch = mixrt_alloc(k->ctx, scratch_bytes)))
+        if (!(scratch = mixrt_kernel_scratch(k, scratch_bytes, &owned)))
             MIXRT_TRY(mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for %zu bytes of scratch",
                                          scratch_bytes));
     }
@@ -261,12 +258,12 @@ static mixrt_status g4_run(struct mixrt_kernel_ctx *k) {
     }
 fail:
     if (braw) mixrt_free(k->ctx, braw, (size_t)st->c * sizeof(float));
-    if (scratch) mixrt_free(k->ctx, scratch, scratch_bytes);
+    if (owned) mixrt_free(k->ctx, scratch, scratch_bytes);
     return status;
 }
 
 const struct mixrt_cpu_kernel mixrt_gconv_kernels[] = {
-    {"gconv4_nhwc", MIXRT_DOMAIN, "FusedConv", g4_supports, g4_prepare, g4_release, g4_run},
-    {"gconv8_nhwc", MIXRT_DOMAIN, "FusedConv", g8_supports, g8_prepare, g4_release, g4_run},
+    {"gconv4_nhwc", MIXRT_DOMAIN, "FusedConv", g4_supports, g4_prepare, gconv_release, gconv_run},
+    {"gconv8_nhwc", MIXRT_DOMAIN, "FusedConv", g8_supports, g8_prepare, gconv_release, gconv_run},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };

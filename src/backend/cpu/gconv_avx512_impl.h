@@ -58,7 +58,7 @@ static inline __attribute__((always_inline)) void GC_FN(block4)(const struct mix
 /* ---- G = 4, 3 taps a row, stride and dilation 1 along the row (ResNeXt's 3x3 convs): eight
  * pixels by 16 channels, each input pixel's four spread vectors made once and used by every
  * (output pixel, kx) pair that reads it: 40 permutes for 96 fmas instead of one a fma, in the
- * same order per output (kx ascending, then ci): 0.80-0.84 of the general block's time on
+ * same order per output (kx ascending, then ci): 0.81-0.84 of the general block's time on
  * ResNeXt-50's 56x56x128 (timed alternately against oneDNN, 4 pairs). ------------------------ */
 
 #define FMA4(P, K)                                                                                                     \
@@ -66,6 +66,15 @@ static inline __attribute__((always_inline)) void GC_FN(block4)(const struct mix
     a##P = _mm512_fmadd_ps(s1, w##K##1, a##P);                                                                         \
     a##P = _mm512_fmadd_ps(s2, w##K##2, a##P);                                                                         \
     a##P = _mm512_fmadd_ps(s3, w##K##3, a##P);
+
+/* Input pixel iw0 + Q (if inside the row): its four spread vectors, then the fmas FMAS of the
+ * (output pixel, kx) pairs that read it. */
+#define Q4(Q, FMAS)                                                                                                    \
+    if (iw0 + Q >= 0 && iw0 + Q < r->wd) {                                                                             \
+        const __m512 v = LDX(xrow + (iw0 + Q) * C);                                                                    \
+        const __m512 s0 = SP4(v, 0), s1 = SP4(v, 1), s2 = SP4(v, 2), s3 = SP4(v, 3);                                  \
+        FMAS                                                                                                           \
+    }
 
 static inline __attribute__((always_inline)) void GC_FN(block4_k3)(const struct mixrt_gconv_row *r, int64_t ox,
                                                                    int64_t m0) {
@@ -83,56 +92,16 @@ static inline __attribute__((always_inline)) void GC_FN(block4_k3)(const struct 
                      w13 = _mm512_loadu_ps(wt + 7 * C), w20 = _mm512_loadu_ps(wt + 8 * C),
                      w21 = _mm512_loadu_ps(wt + 9 * C), w22 = _mm512_loadu_ps(wt + 10 * C),
                      w23 = _mm512_loadu_ps(wt + 11 * C);
-        if (iw0 + 0 >= 0 && iw0 + 0 < r->wd) {
-            const __m512 v = LDX(xrow + (iw0 + 0) * C);
-            const __m512 s0 = SP4(v, 0), s1 = SP4(v, 1), s2 = SP4(v, 2), s3 = SP4(v, 3);
-            FMA4(0, 0)
-        }
-        if (iw0 + 1 >= 0 && iw0 + 1 < r->wd) {
-            const __m512 v = LDX(xrow + (iw0 + 1) * C);
-            const __m512 s0 = SP4(v, 0), s1 = SP4(v, 1), s2 = SP4(v, 2), s3 = SP4(v, 3);
-            FMA4(1, 0) FMA4(0, 1)
-        }
-        if (iw0 + 2 >= 0 && iw0 + 2 < r->wd) {
-            const __m512 v = LDX(xrow + (iw0 + 2) * C);
-            const __m512 s0 = SP4(v, 0), s1 = SP4(v, 1), s2 = SP4(v, 2), s3 = SP4(v, 3);
-            FMA4(2, 0) FMA4(1, 1) FMA4(0, 2)
-        }
-        if (iw0 + 3 >= 0 && iw0 + 3 < r->wd) {
-            const __m512 v = LDX(xrow + (iw0 + 3) * C);
-            const __m512 s0 = SP4(v, 0), s1 = SP4(v, 1), s2 = SP4(v, 2), s3 = SP4(v, 3);
-            FMA4(3, 0) FMA4(2, 1) FMA4(1, 2)
-        }
-        if (iw0 + 4 >= 0 && iw0 + 4 < r->wd) {
-            const __m512 v = LDX(xrow + (iw0 + 4) * C);
-            const __m512 s0 = SP4(v, 0), s1 = SP4(v, 1), s2 = SP4(v, 2), s3 = SP4(v, 3);
-            FMA4(4, 0) FMA4(3, 1) FMA4(2, 2)
-        }
-        if (iw0 + 5 >= 0 && iw0 + 5 < r->wd) {
-            const __m512 v = LDX(xrow + (iw0 + 5) * C);
-            const __m512 s0 = SP4(v, 0), s1 = SP4(v, 1), s2 = SP4(v, 2), s3 = SP4(v, 3);
-            FMA4(5, 0) FMA4(4, 1) FMA4(3, 2)
-        }
-        if (iw0 + 6 >= 0 && iw0 + 6 < r->wd) {
-            const __m512 v = LDX(xrow + (iw0 + 6) * C);
-            const __m512 s0 = SP4(v, 0), s1 = SP4(v, 1), s2 = SP4(v, 2), s3 = SP4(v, 3);
-            FMA4(6, 0) FMA4(5, 1) FMA4(4, 2)
-        }
-        if (iw0 + 7 >= 0 && iw0 + 7 < r->wd) {
-            const __m512 v = LDX(xrow + (iw0 + 7) * C);
-            const __m512 s0 = SP4(v, 0), s1 = SP4(v, 1), s2 = SP4(v, 2), s3 = SP4(v, 3);
-            FMA4(7, 0) FMA4(6, 1) FMA4(5, 2)
-        }
-        if (iw0 + 8 >= 0 && iw0 + 8 < r->wd) {
-            const __m512 v = LDX(xrow + (iw0 + 8) * C);
-            const __m512 s0 = SP4(v, 0), s1 = SP4(v, 1), s2 = SP4(v, 2), s3 = SP4(v, 3);
-            FMA4(7, 1) FMA4(6, 2)
-        }
-        if (iw0 + 9 >= 0 && iw0 + 9 < r->wd) {
-            const __m512 v = LDX(xrow + (iw0 + 9) * C);
-            const __m512 s0 = SP4(v, 0), s1 = SP4(v, 1), s2 = SP4(v, 2), s3 = SP4(v, 3);
-            FMA4(7, 2)
-        }
+        Q4(0, FMA4(0, 0))
+        Q4(1, FMA4(1, 0) FMA4(0, 1))
+        Q4(2, FMA4(2, 0) FMA4(1, 1) FMA4(0, 2))
+        Q4(3, FMA4(3, 0) FMA4(2, 1) FMA4(1, 2))
+        Q4(4, FMA4(4, 0) FMA4(3, 1) FMA4(2, 2))
+        Q4(5, FMA4(5, 0) FMA4(4, 1) FMA4(3, 2))
+        Q4(6, FMA4(6, 0) FMA4(5, 1) FMA4(4, 2))
+        Q4(7, FMA4(7, 0) FMA4(6, 1) FMA4(5, 2))
+        Q4(8, FMA4(7, 1) FMA4(6, 2))
+        Q4(9, FMA4(7, 2))
     }
 #define OUT8(P)                                                                                                        \
     {                                                                                                                  \
@@ -222,6 +191,17 @@ static inline __attribute__((always_inline)) void GC_FN(block8)(const struct mix
     a##P = _mm512_fmadd_ps(s6, _mm512_loadu_ps(wt + (K * 8 + 6) * C), a##P);                                           \
     a##P = _mm512_fmadd_ps(s7, _mm512_loadu_ps(wt + (K * 8 + 7) * C), a##P);
 
+/* As Q4 with the eight spread vectors of G = 8. */
+#define Q8(Q, FMAS)                                                                                                    \
+    if (iw0 + Q >= 0 && iw0 + Q < r->wd) {                                                                             \
+        const __m512 v = LDX(xrow + (iw0 + Q) * C);                                                                    \
+        const __m512 s0 = _mm512_permutexvar_ps(i0, v), s1 = _mm512_permutexvar_ps(i1, v),                            \
+                     s2 = _mm512_permutexvar_ps(i2, v), s3 = _mm512_permutexvar_ps(i3, v),                            \
+                     s4 = _mm512_permutexvar_ps(i4, v), s5 = _mm512_permutexvar_ps(i5, v),                            \
+                     s6 = _mm512_permutexvar_ps(i6, v), s7 = _mm512_permutexvar_ps(i7, v);                            \
+        FMAS                                                                                                           \
+    }
+
 static inline __attribute__((always_inline)) void GC_FN(block8_k3)(const struct mixrt_gconv_row *r, int64_t ox,
                                                                    int64_t m0) {
     const int64_t C = r->c, ih0 = r->oy * r->sh - r->pt, iw0 = ox - r->pl;
@@ -237,86 +217,16 @@ static inline __attribute__((always_inline)) void GC_FN(block8_k3)(const struct 
         if (ih < 0 || ih >= r->h) continue;
         const XT *xrow = (const XT *)r->x + ih * r->wd * C + m0;
         const float *wt = r->w + ky * 3 * 8 * C + m0;
-        if (iw0 + 0 >= 0 && iw0 + 0 < r->wd) {
-            const __m512 v = LDX(xrow + (iw0 + 0) * C);
-            const __m512 s0 = _mm512_permutexvar_ps(i0, v), s1 = _mm512_permutexvar_ps(i1, v),
-                         s2 = _mm512_permutexvar_ps(i2, v), s3 = _mm512_permutexvar_ps(i3, v),
-                         s4 = _mm512_permutexvar_ps(i4, v), s5 = _mm512_permutexvar_ps(i5, v),
-                         s6 = _mm512_permutexvar_ps(i6, v), s7 = _mm512_permutexvar_ps(i7, v);
-            FMA8(0, 0)
-        }
-        if (iw0 + 1 >= 0 && iw0 + 1 < r->wd) {
-            const __m512 v = LDX(xrow + (iw0 + 1) * C);
-            const __m512 s0 = _mm512_permutexvar_ps(i0, v), s1 = _mm512_permutexvar_ps(i1, v),
-                         s2 = _mm512_permutexvar_ps(i2, v), s3 = _mm512_permutexvar_ps(i3, v),
-                         s4 = _mm512_permutexvar_ps(i4, v), s5 = _mm512_permutexvar_ps(i5, v),
-                         s6 = _mm512_permutexvar_ps(i6, v), s7 = _mm512_permutexvar_ps(i7, v);
-            FMA8(1, 0) FMA8(0, 1)
-        }
-        if (iw0 + 2 >= 0 && iw0 + 2 < r->wd) {
-            const __m512 v = LDX(xrow + (iw0 + 2) * C);
-            const __m512 s0 = _mm512_permutexvar_ps(i0, v), s1 = _mm512_permutexvar_ps(i1, v),
-                         s2 = _mm512_permutexvar_ps(i2, v), s3 = _mm512_permutexvar_ps(i3, v),
-                         s4 = _mm512_permutexvar_ps(i4, v), s5 = _mm512_permutexvar_ps(i5, v),
-                         s6 = _mm512_permutexvar_ps(i6, v), s7 = _mm512_permutexvar_ps(i7, v);
-            FMA8(2, 0) FMA8(1, 1) FMA8(0, 2)
-        }
-        if (iw0 + 3 >= 0 && iw0 + 3 < r->wd) {
-            const __m512 v = LDX(xrow + (iw0 + 3) * C);
-            const __m512 s0 = _mm512_permutexvar_ps(i0, v), s1 = _mm512_permutexvar_ps(i1, v),
-                         s2 = _mm512_permutexvar_ps(i2, v), s3 = _mm512_permutexvar_ps(i3, v),
-                         s4 = _mm512_permutexvar_ps(i4, v), s5 = _mm512_permutexvar_ps(i5, v),
-                         s6 = _mm512_permutexvar_ps(i6, v), s7 = _mm512_permutexvar_ps(i7, v);
-            FMA8(3, 0) FMA8(2, 1) FMA8(1, 2)
-        }
-        if (iw0 + 4 >= 0 && iw0 + 4 < r->wd) {
-            const __m512 v = LDX(xrow + (iw0 + 4) * C);
-            const __m512 s0 = _mm512_permutexvar_ps(i0, v), s1 = _mm512_permutexvar_ps(i1, v),
-                         s2 = _mm512_permutexvar_ps(i2, v), s3 = _mm512_permutexvar_ps(i3, v),
-                         s4 = _mm512_permutexvar_ps(i4, v), s5 = _mm512_permutexvar_ps(i5, v),
-                         s6 = _mm512_permutexvar_ps(i6, v), s7 = _mm512_permutexvar_ps(i7, v);
-            FMA8(4, 0) FMA8(3, 1) FMA8(2, 2)
-        }
-        if (iw0 + 5 >= 0 && iw0 + 5 < r->wd) {
-            const __m512 v = LDX(xrow + (iw0 + 5) * C);
-            const __m512 s0 = _mm512_permutexvar_ps(i0, v), s1 = _mm512_permutexvar_ps(i1, v),
-                         s2 = _mm512_permutexvar_ps(i2, v), s3 = _mm512_permutexvar_ps(i3, v),
-                         s4 = _mm512_permutexvar_ps(i4, v), s5 = _mm512_permutexvar_ps(i5, v),
-                         s6 = _mm512_permutexvar_ps(i6, v), s7 = _mm512_permutexvar_ps(i7, v);
-            FMA8(5, 0) FMA8(4, 1) FMA8(3, 2)
-        }
-        if (iw0 + 6 >= 0 && iw0 + 6 < r->wd) {
-            const __m512 v = LDX(xrow + (iw0 + 6) * C);
-            const __m512 s0 = _mm512_permutexvar_ps(i0, v), s1 = _mm512_permutexvar_ps(i1, v),
-                         s2 = _mm512_permutexvar_ps(i2, v), s3 = _mm512_permutexvar_ps(i3, v),
-                         s4 = _mm512_permutexvar_ps(i4, v), s5 = _mm512_permutexvar_ps(i5, v),
-                         s6 = _mm512_permutexvar_ps(i6, v), s7 = _mm512_permutexvar_ps(i7, v);
-            FMA8(6, 0) FMA8(5, 1) FMA8(4, 2)
-        }
-        if (iw0 + 7 >= 0 && iw0 + 7 < r->wd) {
-            const __m512 v = LDX(xrow + (iw0 + 7) * C);
-            const __m512 s0 = _mm512_permutexvar_ps(i0, v), s1 = _mm512_permutexvar_ps(i1, v),
-                         s2 = _mm512_permutexvar_ps(i2, v), s3 = _mm512_permutexvar_ps(i3, v),
-                         s4 = _mm512_permutexvar_ps(i4, v), s5 = _mm512_permutexvar_ps(i5, v),
-                         s6 = _mm512_permutexvar_ps(i6, v), s7 = _mm512_permutexvar_ps(i7, v);
-            FMA8(7, 0) FMA8(6, 1) FMA8(5, 2)
-        }
-        if (iw0 + 8 >= 0 && iw0 + 8 < r->wd) {
-            const __m512 v = LDX(xrow + (iw0 + 8) * C);
-            const __m512 s0 = _mm512_permutexvar_ps(i0, v), s1 = _mm512_permutexvar_ps(i1, v),
-                         s2 = _mm512_permutexvar_ps(i2, v), s3 = _mm512_permutexvar_ps(i3, v),
-                         s4 = _mm512_permutexvar_ps(i4, v), s5 = _mm512_permutexvar_ps(i5, v),
-                         s6 = _mm512_permutexvar_ps(i6, v), s7 = _mm512_permutexvar_ps(i7, v);
-            FMA8(7, 1) FMA8(6, 2)
-        }
-        if (iw0 + 9 >= 0 && iw0 + 9 < r->wd) {
-            const __m512 v = LDX(xrow + (iw0 + 9) * C);
-            const __m512 s0 = _mm512_permutexvar_ps(i0, v), s1 = _mm512_permutexvar_ps(i1, v),
-                         s2 = _mm512_permutexvar_ps(i2, v), s3 = _mm512_permutexvar_ps(i3, v),
-                         s4 = _mm512_permutexvar_ps(i4, v), s5 = _mm512_permutexvar_ps(i5, v),
-                         s6 = _mm512_permutexvar_ps(i6, v), s7 = _mm512_permutexvar_ps(i7, v);
-            FMA8(7, 2)
-        }
+        Q8(0, FMA8(0, 0))
+        Q8(1, FMA8(1, 0) FMA8(0, 1))
+        Q8(2, FMA8(2, 0) FMA8(1, 1) FMA8(0, 2))
+        Q8(3, FMA8(3, 0) FMA8(2, 1) FMA8(1, 2))
+        Q8(4, FMA8(4, 0) FMA8(3, 1) FMA8(2, 2))
+        Q8(5, FMA8(5, 0) FMA8(4, 1) FMA8(3, 2))
+        Q8(6, FMA8(6, 0) FMA8(5, 1) FMA8(4, 2))
+        Q8(7, FMA8(7, 0) FMA8(6, 1) FMA8(5, 2))
+        Q8(8, FMA8(7, 1) FMA8(6, 2))
+        Q8(9, FMA8(7, 2))
     }
 #define OUT8(P)                                                                                                        \
     {                                                                                                                  \
@@ -347,3 +257,5 @@ void GC_EXPORT(mixrt_gconv8_row_avx512)(const struct mixrt_gconv_row *r) {
 #undef FMA4
 #undef STEP8
 #undef FMA8
+#undef Q4
+#undef Q8

@@ -29,7 +29,6 @@
 static int g_force_scalar; /* tests only */
 void mixrt_stemconv_force_scalar(bool scalar) { g_force_scalar = scalar; }
 
-
 /* The scalar twin of mixrt_stem_row_avx512: the same taps in the same order, by fmaf. */
 static void row_scalar(const struct mixrt_stem_row *r) {
     for (int64_t ox = 0; ox < r->ow; ox++) {
