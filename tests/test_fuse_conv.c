@@ -19,6 +19,7 @@
 #include "backend/cpu/concat_affine_impl.h"
 #include "backend/cpu/eltwise_impl.h"
 #include "backend/cpu/gemv_impl.h"
+#include "backend/cpu/nnops_impl.h"
 #include "engine/engine_impl.h"
 #include "kernel_harness.h"
 #include "mixrt/mixrt_engine.h"
@@ -1422,6 +1423,21 @@ static void instnorm_case_run(int id, int64_t N, int64_t S, int64_t C, int64_t G
         compare_kernels(id, desc, "nn_instancenorm_nwc", g, ni, 3, in, dt);
     }
     mixrt_elt_force_scalar(false);
+    /* The statistics and the normalization by the scalar nn-op table: against the reference,
+     * and bit for bit the CPU's own table's output (the same operations lane by lane). */
+    const struct mixrt_cpu_kernel *kern = mixrt_cpu_kernel_find("nn_instancenorm_nwc", MIXRT_DOMAIN,
+                                                                "InstanceNormalization");
+    struct mixrt_tensor y0, y1;
+    mixrt_nnops_force_scalar(true);
+    compare_kernels(id, desc, "nn_instancenorm_nwc", g, ni, 3, in, dt);
+    mixrt_status s1 = run_kernel(kern->run, NULL, g, ni, 3, in, &y1);
+    mixrt_nnops_force_scalar(false);
+    mixrt_status s0 = run_kernel(kern->run, NULL, g, ni, 3, in, &y0);
+    TU_CHECK(s0 == MIXRT_STATUS_OK && s1 == MIXRT_STATUS_OK && y0.nbytes == y1.nbytes &&
+                 !memcmp(y0.data, y1.data, y0.nbytes),
+             "case %d %s: the %s nn-op table's output differs from the scalar one's", id, desc, mixrt_nnops_isa()->name);
+    if (s0 == MIXRT_STATUS_OK) mixrt_tensor_release(ctx, &y0);
+    if (s1 == MIXRT_STATUS_OK) mixrt_tensor_release(ctx, &y1);
     mixrt_tensor_destroy(ctx, tx);
     mixrt_graph_destroy(g);
 }

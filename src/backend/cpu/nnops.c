@@ -92,9 +92,61 @@ void mixrt_nnops_colsum_scalar(float *acc, const void *x, bool bf, size_t rows, 
     }
 }
 
-const struct mixrt_nnops_isa mixrt_nnops_isa_scalar = {"scalar",   sum_scalar,  sumsq_dev_scalar,
-                                                       max_scalar, exp_scalar, vmax_scalar, gemv_scalar,
-                                                       mixrt_nnops_colsum_scalar};
+/* Element i of a channels-last row: f32, or bf16 widened exactly. */
+static inline float in_last_at(const void *x, bool bf, size_t i) {
+    if (!bf) return ((const float *)x)[i];
+    uint32_t u = (uint32_t)((const uint16_t *)x)[i] << 16;
+    float f;
+    memcpy(&f, &u, sizeof(f));
+    return f;
+}
+
+/* The centers are close to the values (the first row's, then the mean), so x - center is exact
+ * wherever they are within a factor 2 (Sterbenz) and the f32 sums are of spread-sized terms: a
+ * per-channel offset far above the spread costs nothing. */
+void mixrt_nnops_in_partial_scalar(const void *x, bool bf, size_t C, size_t c0, size_t nc, size_t s0, size_t s1,
+                                   const float *center, const float *lo, bool square, double *out) {
+    double acc[MIXRT_NNOPS_IN_COLS];
+    float blk[MIXRT_NNOPS_IN_COLS], row[MIXRT_NNOPS_IN_COLS];
+    for (size_t j = 0; j < nc; j++) acc[j] = 0.0;
+    for (size_t s = s0; s < s1; s += MIXRT_NNOPS_IN_ROWS) {
+        size_t se = s + MIXRT_NNOPS_IN_ROWS < s1 ? s + MIXRT_NNOPS_IN_ROWS : s1;
+        for (size_t j = 0; j < nc; j++) blk[j] = 0.0f;
+        for (size_t r = s; r < se; r++) {
+            const float *v = (const float *)x + r * C + c0;
+            if (bf) {
+                const uint16_t *h = (const uint16_t *)x + r * C + c0;
+                for (size_t j = 0; j < nc; j++) row[j] = in_last_at(h, true, j);
+                v = row;
+            }
+            if (!square)
+                for (size_t j = 0; j < nc; j++) blk[j] += v[j] - center[j];
+            else
+                for (size_t j = 0; j < nc; j++) {
+                    float d = (v[j] - center[j]) - lo[j];
+                    blk[j] += d * d;
+                }
+        }
+        for (size_t j = 0; j < nc; j++) acc[j] += (double)blk[j];
+    }
+    for (size_t j = 0; j < nc; j++) out[j] = acc[j];
+}
+
+void mixrt_nnops_in_norm_row_scalar(const void *x, bool bf, size_t C, const float *mean, const float *mlo,
+                                    const float *a, const float *b, float *y) {
+    for (size_t j = 0; j < C; j++) y[j] = ((in_last_at(x, bf, j) - mean[j]) - mlo[j]) * a[j] + b[j];
+}
+
+const struct mixrt_nnops_isa mixrt_nnops_isa_scalar = {"scalar",
+                                                       sum_scalar,
+                                                       sumsq_dev_scalar,
+                                                       max_scalar,
+                                                       exp_scalar,
+                                                       vmax_scalar,
+                                                       gemv_scalar,
+                                                       mixrt_nnops_colsum_scalar,
+                                                       mixrt_nnops_in_partial_scalar,
+                                                       mixrt_nnops_in_norm_row_scalar};
 
 static int g_force_scalar, g_force_avx2; /* tests only */
 
@@ -885,59 +937,19 @@ static bool in_supports(const struct mixrt_graph *g, const struct mixrt_node *n,
  * statistics run down columns of 64 channels in f64, two-pass like row_stats: wav2vec2's first
  * group norm ([1, 3199, 512]) is one read per pass of a tensor that stays in L3. The activation
  * (fused_conv_impl.h) runs on blocks of about IN_LAST_ROW_FLOATS outputs right after they are
- * normalized, while they are still in L1. */
-#define IN_LAST_COLS 64
+ * normalized, while they are still in L1. The per-row sums and the normalization are the
+ * nn-op table's in_partial / in_norm_row (AVX-512 beside the scalar twin, the same bits):
+ * PoolFormer-S12's 56x56x64 bf16 group norm 109 -> 49 us, its 14x14x320 ones 71 -> 24 us (the
+ * scalar loops had been compiled for SSE2 with the bf16 widening element by element). */
+#define IN_LAST_COLS MIXRT_NNOPS_IN_COLS
 #define IN_LAST_ROW_FLOATS 4096
-
-/* Element i of a channels-last row: f32, or bf16 widened exactly. */
-static inline float in_last_at(const void *x, bool bf, size_t i) {
-    if (!bf) return ((const float *)x)[i];
-    uint32_t u = (uint32_t)((const uint16_t *)x)[i] << 16;
-    float f;
-    memcpy(&f, &u, sizeof(f));
-    return f;
-}
-
-/* Rows [s0, s1) of channels c0 .. c0 + nc of x [S, C] (f32, or bf16 when bf): per channel the
- * sum of the values' deviations from center[j] (square false) or of their squares, summed in
- * f32 over blocks of IN_LAST_ROWS rows and the blocks in f64, into out[j]. The centers are
- * close to the values (the first row's, then the mean), so x - center is exact wherever they
- * are within a factor 2 (Sterbenz) and the f32 sums are of spread-sized terms: a per-channel
- * offset far above the spread costs nothing. */
-#define IN_LAST_ROWS 32
-static void in_last_partial(const void *x, bool bf, size_t C, size_t c0, size_t nc, size_t s0, size_t s1,
-                            const float *center, const float *lo, bool square, double *out) {
-    double acc[IN_LAST_COLS];
-    float blk[IN_LAST_COLS], row[IN_LAST_COLS];
-    for (size_t j = 0; j < nc; j++) acc[j] = 0.0;
-    for (size_t s = s0; s < s1; s += IN_LAST_ROWS) {
-        size_t se = s + IN_LAST_ROWS < s1 ? s + IN_LAST_ROWS : s1;
-        for (size_t j = 0; j < nc; j++) blk[j] = 0.0f;
-        for (size_t r = s; r < se; r++) {
-            const float *v = (const float *)x + r * C + c0;
-            if (bf) {
-                const uint16_t *h = (const uint16_t *)x + r * C + c0;
-                for (size_t j = 0; j < nc; j++) row[j] = in_last_at(h, true, j);
-                v = row;
-            }
-            if (!square)
-                for (size_t j = 0; j < nc; j++) blk[j] += v[j] - center[j];
-            else
-                for (size_t j = 0; j < nc; j++) {
-                    float d = (v[j] - center[j]) - lo[j];
-                    blk[j] += d * d;
-                }
-        }
-        for (size_t j = 0; j < nc; j++) acc[j] += (double)blk[j];
-    }
-    for (size_t j = 0; j < nc; j++) out[j] = acc[j];
-}
 
 /* Per channel of x [S, C]: the mean m[c] and the sum of squared deviations from it q[c] (f64),
  * over tasks of 64 channels x a share of the rows, nr shares (part holds nr x C doubles). The
  * mean is the first row's value plus the mean deviation from it; the deviations from it are
  * (x - hi) - lo with the mean as an f32 pair hi + lo, so its rounding does not count. */
-static void in_last_moments(const void *x, bool bf, size_t S, size_t C, size_t nr, double *part, double *m, double *q) {
+static void in_last_moments(const struct mixrt_nnops_isa *isa, const void *x, bool bf, size_t S, size_t C, size_t nr,
+                            double *part, double *m, double *q) {
     const int64_t nblk = (int64_t)((C + IN_LAST_COLS - 1) / IN_LAST_COLS), tasks = nblk * (int64_t)nr;
     if (S == 0) {
         for (size_t c = 0; c < C; c++) m[c] = q[c] = 0.0;
@@ -954,7 +966,7 @@ static void in_last_moments(const void *x, bool bf, size_t S, size_t C, size_t n
                 ctr[j] = pass ? (float)m[c0 + j] : in_last_at(x, bf, c0 + j);
                 lo[j] = pass ? (float)(m[c0 + j] - (double)ctr[j]) : 0.0f;
             }
-            in_last_partial(x, bf, C, c0, nc, s0, s1, ctr, lo, pass == 1, part + sh * C + c0);
+            isa->in_partial(x, bf, C, c0, nc, s0, s1, ctr, lo, pass == 1, part + sh * C + c0);
         }
         for (size_t c = 0; c < C; c++) {
             double v = 0.0;
@@ -1077,10 +1089,11 @@ static mixrt_status in_run(struct mixrt_kernel_ctx *k, bool last) {
         const bool xbf = x->dtype == MIXRT_DTYPE_BF16, ybf = y->dtype == MIXRT_DTYPE_BF16;
         const size_t es = xbf ? 2 : 4, yes = ybf ? 2 : 4;
         float *mean = st, *mlo = st + C, *a = st + 2 * C;
+        const struct mixrt_nnops_isa *isa = mixrt_nnops_isa();
         for (size_t b = 0; b < N; b++) {
             const char *xb = (const char *)x->data + b * S * C * es;
             char *yb = (char *)y->data + b * S * C * yes;
-            in_last_moments(xb, xbf, S, C, nr, mom + 2 * C, mom, mom + C);
+            in_last_moments(isa, xb, xbf, S, C, nr, mom + 2 * C, mom, mom + C);
             if (grouped) in_last_pool_groups(mom, mom + C, S, C, (size_t)G, eps, mean, mlo, a);
             else in_last_stats(mom, mom + C, S, C, eps, mean, mlo, a);
             for (size_t j = 0; j < C; j++) a[j] *= sc[j];
@@ -1095,17 +1108,8 @@ static mixrt_status in_run(struct mixrt_kernel_ctx *k, bool last) {
                     if (ybf && !tmp) continue;
                     size_t s0 = (size_t)r * rb, ns = S - s0 < rb ? S - s0 : rb;
                     float *yf = ybf ? tmp : (float *)yb + s0 * C;
-                    for (size_t s = s0; s < s0 + ns; s++) {
-                        float *yr = yf + (s - s0) * C;
-                        if (xbf) {
-                            const uint16_t *xr = (const uint16_t *)xb + s * C;
-                            for (size_t j = 0; j < C; j++) yr[j] = in_last_at(xr, true, j);
-                            for (size_t j = 0; j < C; j++) yr[j] = ((yr[j] - mean[j]) - mlo[j]) * a[j] + bi[j];
-                        } else {
-                            const float *xr = (const float *)xb + s * C;
-                            for (size_t j = 0; j < C; j++) yr[j] = ((xr[j] - mean[j]) - mlo[j]) * a[j] + bi[j];
-                        }
-                    }
+                    for (size_t s = s0; s < s0 + ns; s++)
+                        isa->in_norm_row(xb + s * C * es, xbf, C, mean, mlo, a, bi, yf + (s - s0) * C);
                     if (act != MIXRT_FCONV_NONE) mixrt_elt_fconv_act(act, p0, p1, yf, ns * C);
                     if (ybf) mixrt_f32_to_bf16(yf, (mixrt_bf16 *)yb + s0 * C, ns * C);
                 }

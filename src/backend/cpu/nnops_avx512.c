@@ -136,6 +136,8 @@ static void gemv_avx512(const float *w, size_t rows, size_t n, const float *x, f
     }
 }
 
+static inline __m512 sq(__m512 d) { return _mm512_mul_ps(d, d); }
+
 static inline __m512 col_load(const void *x, bool bf, size_t at, __mmask16 m) {
     if (!bf) return _mm512_maskz_loadu_ps(m, (const float *)x + at);
     __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)x + at);
@@ -180,8 +182,72 @@ static void colsum_avx512(float *acc, const void *x, bool bf, size_t rows, size_
     }
 }
 
-const struct mixrt_nnops_isa mixrt_nnops_isa_avx512 = {"avx512",    sum_avx512,  sumsq_dev_avx512, max_avx512,
-                                                       exp_avx512, vmax_avx512, gemv_avx512, colsum_avx512};
+/* The scalar twin's sums lane by lane (a lane a channel, rows in order, the same sub, mul and
+ * add: no fma), four vectors of 16 channels; masked lanes load zeros and are not stored. */
+static void in_partial_avx512(const void *x, bool bf, size_t C, size_t c0, size_t nc, size_t s0, size_t s1,
+                              const float *center, const float *lo, bool square, double *out) {
+    __mmask16 m[4];
+    __m512 ct[4], lv[4];
+    __m512d acc[8];
+    for (int v = 0; v < 4; v++) {
+        size_t at = 16 * (size_t)v;
+        m[v] = at >= nc ? 0 : nc - at >= 16 ? (__mmask16)0xffff : tail_mask(nc - at);
+        ct[v] = _mm512_maskz_loadu_ps(m[v], center + at);
+        lv[v] = square ? _mm512_maskz_loadu_ps(m[v], lo + at) : _mm512_setzero_ps();
+        acc[2 * v] = acc[2 * v + 1] = _mm512_setzero_pd();
+    }
+    const int nv = (int)((nc + 15) / 16);
+    for (size_t s = s0; s < s1; s += MIXRT_NNOPS_IN_ROWS) {
+        size_t se = s + MIXRT_NNOPS_IN_ROWS < s1 ? s + MIXRT_NNOPS_IN_ROWS : s1;
+        __m512 b0 = _mm512_setzero_ps(), b1 = b0, b2 = b0, b3 = b0;
+#define IN_ROWS(OP)                                                                                                    \
+    for (size_t r = s; r < se; r++) {                                                                                  \
+        const size_t at = r * C + c0;                                                                                  \
+        b0 = OP(b0, col_load(x, bf, at, m[0]), 0);                                                                     \
+        if (nv > 1) b1 = OP(b1, col_load(x, bf, at + 16, m[1]), 1);                                                    \
+        if (nv > 2) b2 = OP(b2, col_load(x, bf, at + 32, m[2]), 2);                                                    \
+        if (nv > 3) b3 = OP(b3, col_load(x, bf, at + 48, m[3]), 3);                                                    \
+    }
+#define IN_SUM(b, v, i) _mm512_add_ps((b), _mm512_sub_ps((v), ct[i]))
+#define IN_SQ(b, v, i) _mm512_add_ps((b), sq(_mm512_sub_ps(_mm512_sub_ps((v), ct[i]), lv[i])))
+        if (!square) {
+            IN_ROWS(IN_SUM)
+        } else {
+            IN_ROWS(IN_SQ)
+        }
+#undef IN_ROWS
+#undef IN_SUM
+#undef IN_SQ
+        const __m512 b[4] = {b0, b1, b2, b3};
+        for (int v = 0; v < nv; v++) {
+            acc[2 * v] = _mm512_add_pd(acc[2 * v], _mm512_cvtps_pd(_mm512_castps512_ps256(b[v])));
+            acc[2 * v + 1] = _mm512_add_pd(
+                acc[2 * v + 1], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(b[v]), 1))));
+        }
+    }
+    for (int v = 0; v < nv; v++) {
+        size_t at = 16 * (size_t)v;
+        __mmask8 lo8 = (__mmask8)(m[v] & 0xff), hi8 = (__mmask8)(m[v] >> 8);
+        _mm512_mask_storeu_pd(out + at, lo8, acc[2 * v]);
+        _mm512_mask_storeu_pd(out + at + 8, hi8, acc[2 * v + 1]);
+    }
+}
+
+static void in_norm_row_avx512(const void *x, bool bf, size_t C, const float *mean, const float *mlo, const float *a,
+                               const float *b, float *y) {
+    for (size_t j = 0; j < C; j += 16) {
+        const __mmask16 m = C - j >= 16 ? (__mmask16)0xffff : tail_mask(C - j);
+        __m512 v = _mm512_sub_ps(col_load(x, bf, j, m), _mm512_maskz_loadu_ps(m, mean + j));
+        v = _mm512_sub_ps(v, _mm512_maskz_loadu_ps(m, mlo + j));
+        v = _mm512_add_ps(_mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, a + j)), _mm512_maskz_loadu_ps(m, b + j));
+        _mm512_mask_storeu_ps(y + j, m, v);
+    }
+}
+
+const struct mixrt_nnops_isa mixrt_nnops_isa_avx512 = {"avx512",          sum_avx512,        sumsq_dev_avx512,
+                                                       max_avx512,        exp_avx512,        vmax_avx512,
+                                                       gemv_avx512,       colsum_avx512,     in_partial_avx512,
+                                                       in_norm_row_avx512};
 #else
 typedef int mixrt_nnops_avx512_unused; /* ISO C: a translation unit needs a declaration */
 #endif

@@ -32,9 +32,27 @@ struct mixrt_nnops_isa {
      * blocks of MIXRT_NNOPS_BLOCK before they reach acc, so the error grows with
      * MIXRT_NNOPS_BLOCK + rows / MIXRT_NNOPS_BLOCK, not rows. */
     void (*colsum)(float *acc, const void *x, bool bf, size_t rows, size_t ld, size_t n);
+    /* The channels-last InstanceNormalization's partial moments (nnops.c): rows [s0, s1) of
+     * channels c0 .. c0 + nc (nc <= MIXRT_NNOPS_IN_COLS) of x [S][C] (f32, or bf16 when bf): per
+     * channel j the sum of x - center[j] (square false) or of ((x - center[j]) - lo[j])^2, in f32
+     * over blocks of MIXRT_NNOPS_IN_ROWS rows and the blocks in f64, into out[j]. Every table
+     * computes the same operations in the same order per channel: the same bits. */
+    void (*in_partial)(const void *x, bool bf, size_t C, size_t c0, size_t nc, size_t s0, size_t s1,
+                       const float *center, const float *lo, bool square, double *out);
+    /* One channels-last row of C values: y[j] = ((x[j] - mean[j]) - mlo[j]) * a[j] + b[j] in f32
+     * (x f32, or bf16 widened exactly); the same bits in every table. */
+    void (*in_norm_row)(const void *x, bool bf, size_t C, const float *mean, const float *mlo, const float *a,
+                        const float *b, float *y);
 };
+#define MIXRT_NNOPS_IN_COLS 64
+#define MIXRT_NNOPS_IN_ROWS 32
 /* The scalar colsum (nnops.c), also the AVX2 table's. */
 void mixrt_nnops_colsum_scalar(float *acc, const void *x, bool bf, size_t rows, size_t ld, size_t n);
+/* The scalar instance-norm primitives (nnops.c), also the AVX2 table's. */
+void mixrt_nnops_in_partial_scalar(const void *x, bool bf, size_t C, size_t c0, size_t nc, size_t s0, size_t s1,
+                                   const float *center, const float *lo, bool square, double *out);
+void mixrt_nnops_in_norm_row_scalar(const void *x, bool bf, size_t C, const float *mean, const float *mlo,
+                                    const float *a, const float *b, float *y);
 
 /* The table the kernels use: AVX-512 when the CPU has AVX512F/BW/VL/DQ (and the OS saves
  * their state), else AVX2 where it has AVX2 and FMA, else scalar. */
