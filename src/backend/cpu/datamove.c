@@ -668,7 +668,7 @@ static mixrt_status split_run(struct mixrt_kernel_ctx *k) {
         struct mixrt_tensor *o = NULL;
         for (int d = 0; d < x->rank; d++) dims[d] = x->dims[d];
         dims[axis] = split[i];
-        mixrt_status status = mixrt_kernel_output(k, i, x->dtype, x->rank, dims, &o);
+        mixrt_status status = mixrt_kernel_output_uninit(k, i, x->dtype, x->rank, dims, &o); /* copied whole */
         if (status != MIXRT_STATUS_OK) return status;
         struct dm_loop L = {2, {outer, split[i] * inner}, {split[i] * inner, 1}, {len * inner, 1}};
         if (mixrt_tensor_numel(o)) dm_copy(o->data, (const char *)x->data + (size_t)(start * inner) * es, es, &L);
@@ -751,7 +751,7 @@ static mixrt_status slice_run(struct mixrt_kernel_ctx *k) {
         L.ss[d] = cnt > 1 ? st[d] * step : 0;
     }
     struct mixrt_tensor *o = NULL;
-    mixrt_status status = mixrt_kernel_output(k, 0, x->dtype, x->rank, dims, &o);
+    mixrt_status status = mixrt_kernel_output_uninit(k, 0, x->dtype, x->rank, dims, &o); /* copied whole */
     if (status != MIXRT_STATUS_OK) return status;
     if (mixrt_tensor_numel(o) == 0) return MIXRT_STATUS_OK;
     size_t es = mixrt_dtype_size(x->dtype);
@@ -771,7 +771,7 @@ static mixrt_status expand_run(struct mixrt_kernel_ctx *k) {
         if (shape[i] < 0) return mixrt_cpu_run_reference(k);
     if (!mixrt_broadcast_shape(x->rank, x->dims, (int)n, shape, &r, dims)) return mixrt_cpu_run_reference(k);
     struct mixrt_tensor *o = NULL;
-    mixrt_status status = mixrt_kernel_output(k, 0, x->dtype, r, dims, &o);
+    mixrt_status status = mixrt_kernel_output_uninit(k, 0, x->dtype, r, dims, &o); /* copied whole */
     if (status != MIXRT_STATUS_OK) return status;
     if (mixrt_tensor_numel(o) == 0) return MIXRT_STATUS_OK;
     struct dm_loop L;
@@ -794,7 +794,7 @@ static mixrt_status tile_run(struct mixrt_kernel_ctx *k) {
         dims[i] = x->dims[i] * rep[i];
     }
     struct mixrt_tensor *o = NULL;
-    mixrt_status status = mixrt_kernel_output(k, 0, x->dtype, x->rank, dims, &o);
+    mixrt_status status = mixrt_kernel_output_uninit(k, 0, x->dtype, x->rank, dims, &o); /* copied whole */
     if (status != MIXRT_STATUS_OK) return status;
     if (mixrt_tensor_numel(o) == 0) return MIXRT_STATUS_OK;
     /* the output as [rep0, d0, rep1, d1, ...]: the repeat dims read with stride 0 */

@@ -1059,7 +1059,7 @@ static mixrt_status in_run(struct mixrt_kernel_ctx *k, bool last) {
         ffree(k, bi, C);
         return mixrt_cpu_run_reference(k); /* its message names the mismatch */
     }
-    MIXRT_TRY(mixrt_kernel_output(k, 0, x->dtype, x->rank, x->dims, &y));
+    MIXRT_TRY(mixrt_kernel_output_uninit(k, 0, x->dtype, x->rank, x->dims, &y)); /* every element normalized */
     if (n == 0) goto fail;
     if (last && !(st = falloc(k, 3 * C))) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
     /* channels-last statistics: m, q and nr row shares' partial sums (in_last_moments), the
