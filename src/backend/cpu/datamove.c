@@ -481,7 +481,7 @@ static mixrt_status gather_run(struct mixrt_kernel_ctx *k) {
     for (int d = 0; d < ind->rank; d++) dims[q++] = ind->dims[d];
     for (int d = (int)axis + 1; d < x->rank; d++) dims[q++] = x->dims[d];
     struct mixrt_tensor *o = NULL;
-    mixrt_status status = mixrt_kernel_output(k, 0, x->dtype, r, dims, &o);
+    mixrt_status status = mixrt_kernel_output_uninit(k, 0, x->dtype, r, dims, &o); /* indices checked: every row */
     if (status != MIXRT_STATUS_OK) return status;
     if (mixrt_tensor_numel(o) == 0) return MIXRT_STATUS_OK;
     size_t es = mixrt_dtype_size(x->dtype);
@@ -1026,7 +1026,7 @@ static mixrt_status pad_run(struct mixrt_kernel_ctx *k) {
         base += lo * ist[d];
     }
     struct mixrt_tensor *o = NULL;
-    mixrt_status status = mixrt_kernel_output(k, 0, x->dtype, r, dims, &o);
+    mixrt_status status = mixrt_kernel_output_uninit(k, 0, x->dtype, r, dims, &o); /* filled whole below */
     if (status != MIXRT_STATUS_OK) return status;
     size_t n = mixrt_tensor_numel(o);
     if (n == 0) return MIXRT_STATUS_OK;

@@ -58,7 +58,7 @@ static mixrt_status gelu_run(struct mixrt_kernel_ctx *k) {
         MIXRT_TRY(mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "attribute 'approximate' is '%s', expected none or tanh",
                                      ap));
     enum mixrt_elt_op op = !strcmp(ap, "tanh") ? ELT_GELU_TANH : ELT_GELU;
-    MIXRT_TRY(mixrt_kernel_output(k, 0, x->dtype, x->rank, x->dims, &y));
+    MIXRT_TRY(mixrt_kernel_output_uninit(k, 0, x->dtype, x->rank, x->dims, &y)); /* every chunk below */
     mixrt_elt_unary_fn fn = mixrt_elt_unary_isa();
     struct mixrt_elt_params p = {0, 0, 0, 0};
     size_t n = mixrt_tensor_numel(x);
