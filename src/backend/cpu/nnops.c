@@ -767,7 +767,7 @@ static mixrt_status run_softmax_family(struct mixrt_kernel_ctx *k, bool is_log) 
     const float *xs = NULL;
     float *xo = NULL, *ys = NULL, *yo = NULL, *cm = NULL, *cs = NULL, *scr = NULL;
     size_t nscr = 0, n = mixrt_tensor_numel(x);
-    MIXRT_TRY(mixrt_kernel_output(k, 0, x->dtype, x->rank, x->dims, &y));
+    MIXRT_TRY(mixrt_kernel_output_uninit(k, 0, x->dtype, x->rank, x->dims, &y)); /* every row below */
     if (n == 0) return MIXRT_STATUS_OK;
     const struct mixrt_nnops_isa *isa = mixrt_nnops_isa();
     MIXRT_TRY(load_f32(k, x, &xs, &xo));
@@ -886,7 +886,7 @@ static mixrt_status run_batch_norm(struct mixrt_kernel_ctx *k) {
         return mixrt_cpu_run_reference(k);
     }
     double eps = mixrt_node_attr_float(k->node, "epsilon", 1e-5f);
-    MIXRT_TRY(mixrt_kernel_output(k, 0, x->dtype, x->rank, x->dims, &y));
+    MIXRT_TRY(mixrt_kernel_output_uninit(k, 0, x->dtype, x->rank, x->dims, &y)); /* every element below */
     if (n == 0) goto fail;
     /* y = (x - mean) * a + bias with a = scale / sqrt(var + eps) in double: subtracting the
      * mean first keeps f32 exact where a large mean would cancel in x * a + (bias - mean * a). */
