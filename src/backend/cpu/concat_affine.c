@@ -113,9 +113,9 @@ static mixrt_status ca_run(struct mixrt_kernel_ctx *k) {
     const struct ca_state *st = k->state;
     for (int i = 2; i < k->n_in; i++)
         if (!k->in[i] || !fast_dtype(k->in[i]->dtype)) return mixrt_cpu_run_reference(k);
-    /* every row written below (the planned slice was zeroed each run: DenseNet-121's 62 of these
-     * spent ~4 % of its bf16 run in memset) */
-    MIXRT_TRY(mixrt_concat_affine_check(k, &C, &rows, &act, &p0, &p1, &y, true));
+    /* every row written below (the planned slice had been zeroed each run: DenseNet-121's 62 of
+     * these spent ~4 % of its bf16 run in memset) */
+    MIXRT_TRY(mixrt_concat_affine_check(k, &C, &rows, &act, &p0, &p1, &y));
     if (!C || !rows) goto fail;
     /* S and B as f32 rows: prepare's, or made here (S or B not constant, or no state) */
     if (st && st->sb && st->bytes == 2 * (size_t)C * sizeof(float)) {

@@ -18,9 +18,9 @@
 
 /* Checks node k's inputs and attributes (INVALID_MODEL naming the input or attribute): *C the
  * output's last dim, *rows the product of the other dims, the activation and its parameters;
- * the output made (X1's dtype) in *y, left unzeroed where uninit (a caller that writes all of it). */
+ * the output made (X1's dtype) in *y, not zeroed: both kernels write every element of it. */
 mixrt_status mixrt_concat_affine_check(struct mixrt_kernel_ctx *k, int64_t *C, size_t *rows, enum mixrt_fconv_act *act,
-                                       float *p0, float *p1, struct mixrt_tensor **y, bool uninit);
+                                       float *p0, float *p1, struct mixrt_tensor **y);
 
 /* Tests: round bf16 by integer arithmetic even on AVX512-BF16 CPUs; take the staged path (f32
  * blocks, the element-wise activation) for every activation. */

@@ -941,7 +941,6 @@ static bool in_supports(const struct mixrt_graph *g, const struct mixrt_node *n,
  * nn-op table's in_partial / in_norm_row (AVX-512 beside the scalar twin, the same bits):
  * PoolFormer-S12's 56x56x64 bf16 group norm 109 -> 49 us, its 14x14x320 ones 71 -> 24 us (the
  * scalar loops had been compiled for SSE2 with the bf16 widening element by element). */
-#define IN_LAST_COLS MIXRT_NNOPS_IN_COLS
 #define IN_LAST_ROW_FLOATS 4096
 
 /* Per channel of x [S, C]: the mean m[c] and the sum of squared deviations from it q[c] (f64),
@@ -950,7 +949,7 @@ static bool in_supports(const struct mixrt_graph *g, const struct mixrt_node *n,
  * (x - hi) - lo with the mean as an f32 pair hi + lo, so its rounding does not count. */
 static void in_last_moments(const struct mixrt_nnops_isa *isa, const void *x, bool bf, size_t S, size_t C, size_t nr,
                             double *part, double *m, double *q) {
-    const int64_t nblk = (int64_t)((C + IN_LAST_COLS - 1) / IN_LAST_COLS), tasks = nblk * (int64_t)nr;
+    const int64_t nblk = (int64_t)((C + MIXRT_NNOPS_IN_COLS - 1) / MIXRT_NNOPS_IN_COLS), tasks = nblk * (int64_t)nr;
     if (S == 0) {
         for (size_t c = 0; c < C; c++) m[c] = q[c] = 0.0;
         return;
@@ -959,9 +958,9 @@ static void in_last_moments(const struct mixrt_nnops_isa *isa, const void *x, bo
 #pragma omp parallel for schedule(static) if (tasks > 1 && S * C >= 65536)
         for (int64_t t = 0; t < tasks; t++) {
             size_t blk = (size_t)(t % nblk), sh = (size_t)(t / nblk);
-            size_t c0 = blk * IN_LAST_COLS, nc = C - c0 < IN_LAST_COLS ? C - c0 : IN_LAST_COLS;
+            size_t c0 = blk * MIXRT_NNOPS_IN_COLS, nc = C - c0 < MIXRT_NNOPS_IN_COLS ? C - c0 : MIXRT_NNOPS_IN_COLS;
             size_t s0 = S * sh / nr, s1 = S * (sh + 1) / nr;
-            float ctr[IN_LAST_COLS], lo[IN_LAST_COLS];
+            float ctr[MIXRT_NNOPS_IN_COLS], lo[MIXRT_NNOPS_IN_COLS];
             for (size_t j = 0; j < nc; j++) {
                 ctr[j] = pass ? (float)m[c0 + j] : in_last_at(x, bf, c0 + j);
                 lo[j] = pass ? (float)(m[c0 + j] - (double)ctr[j]) : 0.0f;
@@ -1066,7 +1065,7 @@ static mixrt_status in_run(struct mixrt_kernel_ctx *k, bool last) {
      * rows split between the threads where the channels alone would not employ them */
 #ifdef _OPENMP
     if (last && S * C >= 65536) {
-        size_t nblk = (C + IN_LAST_COLS - 1) / IN_LAST_COLS, nt = (size_t)omp_get_max_threads();
+        size_t nblk = (C + MIXRT_NNOPS_IN_COLS - 1) / MIXRT_NNOPS_IN_COLS, nt = (size_t)omp_get_max_threads();
         if (nblk < nt) nr = S >= 64 * nt ? nt : 1;
     }
 #endif

@@ -7,7 +7,7 @@
 #include "backend/cpu/kernels.h"
 
 mixrt_status mixrt_concat_affine_check(struct mixrt_kernel_ctx *k, int64_t *C, size_t *rows, enum mixrt_fconv_act *act,
-                                       float *p0, float *p1, struct mixrt_tensor **y, bool uninit) {
+                                       float *p0, float *p1, struct mixrt_tensor **y) {
     mixrt_status status = MIXRT_STATUS_OK;
     const struct mixrt_tensor *s = NULL, *b = NULL, *x0 = NULL;
     char d0[256], d1[256];
@@ -44,8 +44,7 @@ mixrt_status mixrt_concat_affine_check(struct mixrt_kernel_ctx *k, int64_t *C, s
     size_t r = 1;
     for (int d = 0; d < x0->rank - 1; d++) dims[d] = x0->dims[d], r *= (size_t)x0->dims[d];
     dims[x0->rank - 1] = c;
-    if (uninit) MIXRT_TRY(mixrt_kernel_output_uninit(k, 0, x0->dtype, x0->rank, dims, y));
-    else MIXRT_TRY(mixrt_kernel_output(k, 0, x0->dtype, x0->rank, dims, y));
+    MIXRT_TRY(mixrt_kernel_output_uninit(k, 0, x0->dtype, x0->rank, dims, y));
     *C = c, *rows = r;
 fail:
     return status;
@@ -58,7 +57,7 @@ static mixrt_status run_concat_affine(struct mixrt_kernel_ctx *k) {
     enum mixrt_fconv_act act;
     float p0, p1;
     struct mixrt_tensor *y = NULL;
-    MIXRT_TRY(mixrt_concat_affine_check(k, &C, &rows, &act, &p0, &p1, &y, false));
+    MIXRT_TRY(mixrt_concat_affine_check(k, &C, &rows, &act, &p0, &p1, &y));
     const struct mixrt_tensor *s = k->in[0], *b = k->in[1];
     for (size_t r = 0; r < rows; r++) {
         int64_t at = 0;
