@@ -6,8 +6,10 @@
  * And lowering drops each weight's f32 data as soon as nothing reads it any more: the
  * planning's peak holds each weight in one precision (plus the one being converted), never the
  * f32 and bf16 copies of all weights together. A Shape of a lowered value reads it as it is (no
- * Cast back to f32). */
+ * Cast back to f32). An embedding table (a Gather from a constant of 64 K values or more) is read
+ * in the lowest enabled precision. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/exec_ref.h"
@@ -178,13 +180,95 @@ static void test_early_drop(void) {
     mixrt_graph_destroy(g);
 }
 
+/* An embedding: ids [2, 5] gather rows of a [1024, 64] f32 constant table (64 K values), plus a
+ * dynamic f32 input. Lowered under {fp32, lowp} the Gather reads the table in lowp (nothing
+ * dynamic and float to follow: the lowest enabled precision), under {fp32} in f32, and a
+ * [1023, 64] table (under 64 K values) stays f32 under {fp32, bf16}. Run by the reference
+ * executor the output is table[ids] + x within the table's rounding to lowp (f64 reference). */
+static void test_embedding(unsigned precisions, int64_t rows, mixrt_dtype want) {
+    struct mixrt_graph *g;
+    TU_CHECK(mixrt_graph_create(ctx, NULL, &g) == MIXRT_STATUS_OK, "graph");
+    static const struct mixrt_opset op17 = {"", 17};
+    g->opsets = &op17, g->n_opsets = 1;
+    enum { B = 2, S = 5, D = 64 };
+    int64_t idd[2] = {B, S}, yd[3] = {B, S, D};
+    int ids = add_input(g, "ids", MIXRT_DTYPE_I64, 2, idd);
+    int x = add_input(g, "x", MIXRT_DTYPE_F32, 3, yd);
+    int tab = add_const_uniform(ctx, g, "table", MIXRT_DTYPE_F32, 2, (int64_t[]){rows, D}, 1.0);
+    int e = add_op_node(g, "Gather", 2, (int[]){tab, ids}, "emb");
+    add_value(g, "emb", MIXRT_DTYPE_F32, 3, yd);
+    int y = add_op_node(g, "Add", 2, (int[]){e, x}, "y");
+    add_value(g, "y", MIXRT_DTYPE_F32, 3, yd);
+    graph_set_output(g, y);
+    /* the table's values, kept in f64 before lowering may drop them */
+    double *t64 = malloc((size_t)rows * D * sizeof(double));
+    for (size_t i = 0; i < (size_t)rows * D; i++) t64[i] = mixrt_load_f64(g->values[tab].init->data, MIXRT_DTYPE_F32, i);
+    TU_CHECK(mixrt_graph_toposort(g, &g->order) == MIXRT_STATUS_OK, "toposort");
+    struct mixrt_build_options o;
+    mixrt_build_options_init(&o);
+    o.precisions = precisions;
+    struct mixrt_timing_cache *tc = NULL;
+    TU_CHECK(mixrt_timing_cache_create(ctx, "test", &tc) == MIXRT_STATUS_OK, "timing cache");
+    TU_CHECK(mixrt_plan_lower(g, &o, tc) == MIXRT_STATUS_OK, "lower: %s", mixrt_context_last_error(ctx));
+    const struct mixrt_node *gn = NULL;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!strcmp(g->nodes[i].op_type, "Gather")) gn = &g->nodes[i];
+    mixrt_dtype got = gn ? g->values[gn->outputs[0]].dtype : MIXRT_DTYPE_UNDEFINED;
+    TU_CHECK(got == want && g->values[gn->inputs[0]].dtype == want, "embedding [%lld, %d] under precisions 0x%x: the "
+             "Gather makes %s from a %s table, want %s", (long long)rows, D, precisions, mixrt_dtype_name(got),
+             gn ? mixrt_dtype_name(g->values[gn->inputs[0]].dtype) : "?", mixrt_dtype_name(want));
+    TU_CHECK(g->values[y].dtype == MIXRT_DTYPE_F32, "the output stays f32 (%s)", mixrt_dtype_name(g->values[y].dtype));
+    struct mixrt_tensor *ti, *tx;
+    TU_CHECK(mixrt_tensor_create(ctx, MIXRT_DTYPE_I64, 2, idd, &ti) == MIXRT_STATUS_OK &&
+                 mixrt_tensor_create(ctx, MIXRT_DTYPE_F32, 3, yd, &tx) == MIXRT_STATUS_OK, "inputs");
+    for (int i = 0; i < B * S; i++) ((int64_t *)ti->data)[i] = (int64_t)(tu_uniform(0, 1) * (double)rows) % rows;
+    for (int i = 0; i < B * S * D; i++) ((float *)tx->data)[i] = (float)tu_uniform(-1, 1);
+    TU_CHECK(mixrt_graph_toposort(g, &g->order) == MIXRT_STATUS_OK, "toposort after lowering");
+    const struct mixrt_tensor *in[2] = {ti, tx};
+    struct mixrt_tensor out;
+    memset(&out, 0, sizeof(out));
+    g_mismatch = 0;
+    struct mixrt_exec_opts xo = {NULL, NULL, check_dtype, NULL, NULL, NULL, NULL, NULL, 0};
+    TU_CHECK(mixrt_exec_graph_opts(ctx, g, NULL, 2, in, NULL, &out, NULL, NULL, &xo) == MIXRT_STATUS_OK, "run: %s",
+             mixrt_context_last_error(ctx));
+    TU_CHECK(g_mismatch == 0, "embedding: %d tensors with another dtype than their value's", g_mismatch);
+    /* rounding to bf16 moves a value v by at most |v| 2^-8, to f16 by |v| 2^-11 (and f32 by
+     * |v| 2^-24); the Add follows the Gather (x rounded too), so each of t, x and t + x may be */
+    double u = want == MIXRT_DTYPE_BF16 ? 0x1p-8 : want == MIXRT_DTYPE_F16 ? 0x1p-11 : 0x1p-24, worst = 0, moved = 0;
+    for (int i = 0; i < B * S * D && out.dtype == MIXRT_DTYPE_F32 && mixrt_tensor_numel(&out) == B * S * D; i++) {
+        int64_t r = ((int64_t *)ti->data)[i / D];
+        double ref = t64[r * D + i % D] + (double)((float *)tx->data)[i];
+        double t = t64[r * D + i % D], xv = (double)((float *)tx->data)[i];
+        double err = fabs(mixrt_load_f64(out.data, MIXRT_DTYPE_F32, (size_t)i) - ref);
+        worst = fmax(worst, err / (u * (fabs(t) + fabs(xv) + fabs(ref)) + 1e-30)), moved += err;
+    }
+    TU_CHECK(out.dtype == MIXRT_DTYPE_F32 && mixrt_tensor_numel(&out) == B * S * D, "output f32 [%d, %d, %d]", B, S, D);
+    TU_CHECK(worst <= 1.0, "embedding in %s: worst error %g times the rounding bound over table[ids] + x (f64)",
+             mixrt_dtype_name(want), worst);
+    /* the table really was rounded (lowp) or really was not (f32) */
+    TU_CHECK(want == MIXRT_DTYPE_F32 || moved > B * S * D * 0x1p-24, "embedding in %s: total error %g",
+             mixrt_dtype_name(want), moved);
+    free(t64);
+    mixrt_tensor_release(ctx, &out);
+    mixrt_tensor_destroy(ctx, ti);
+    mixrt_tensor_destroy(ctx, tx);
+    mixrt_timing_cache_destroy(tc);
+    mixrt_graph_destroy(g);
+}
+
 int main(void) {
+    tu_seed(45);
     mixrt_context_create(NULL, &ctx);
     test_window("BlackmanWindow");
     test_window("HannWindow");
     test_window("HammingWindow");
     test_early_drop();
     test_constant_of_shape();
+    test_embedding(MIXRT_PRECISION_FP32 | MIXRT_PRECISION_BF16, 1024, MIXRT_DTYPE_BF16);
+    test_embedding(MIXRT_PRECISION_FP32 | MIXRT_PRECISION_FP16, 1024, MIXRT_DTYPE_F16);
+    test_embedding(MIXRT_PRECISION_FP32 | MIXRT_PRECISION_FP16 | MIXRT_PRECISION_BF16, 1024, MIXRT_DTYPE_BF16);
+    test_embedding(MIXRT_PRECISION_FP32, 1024, MIXRT_DTYPE_F32);
+    test_embedding(MIXRT_PRECISION_FP32 | MIXRT_PRECISION_BF16, 1023, MIXRT_DTYPE_F32);
     TU_CHECK(mixrt_context_bytes_in_use(ctx) == 0, "no leak: %zu bytes", mixrt_context_bytes_in_use(ctx));
     mixrt_context_destroy(ctx);
     return tu_finish("test_planner_canon");

@@ -523,6 +523,15 @@ static bool small_f32_output(const struct mixrt_graph *g, const struct mixrt_nod
     return nw <= (int64_t)1 << 18;
 }
 
+/* n is an ONNX Gather whose data (input 0) is a float constant of at least 64 K values. */
+static bool embedding_gather(const struct mixrt_graph *g, const struct mixrt_node *n) {
+    if (n->domain[0] || strcmp(n->op_type, "Gather") || n->n_inputs < 2 || n->inputs[0] < 0 ||
+        !mixrt_graph_is_fixed_const(g, n->inputs[0]))
+        return false;
+    const struct mixrt_value *t = &g->values[n->inputs[0]];
+    return is_lowp_or_f32(t->dtype) && static_numel(t) >= (int64_t)1 << 16;
+}
+
 /* Input j of n is float data of the type variable T (canonically f32). */
 static bool data_input(const struct mixrt_graph *g, const struct mixrt_node *n, const struct flex_op *fo, int j) {
     int vi = n->inputs[j];
@@ -1000,6 +1009,17 @@ mixrt_status mixrt_plan_lower(struct mixrt_graph *g, const struct mixrt_build_op
             }
             p = mixed ? MIXRT_DTYPE_F32 : narrow;
             how = "follows its inputs";
+            /* A Gather from a constant table of 64 K values or more (an embedding) has no
+             * dynamic float input to follow: it reads the table in the lowest enabled precision
+             * (bf16 before fp16: range), which halves the rows it moves and the table's copy in
+             * the engine, and the ops after it follow (GPT-2 b32 on CUDA: the f32 lookup, the
+             * position Add, the first LayerNorm and two Casts took 53 us). A tied table (GPT-2's
+             * LM head reads it too) is rounded once for both. */
+            if (p == MIXRT_DTYPE_F32 && !mixed && embedding_gather(g, &g->nodes[ni])) {
+                if (enabled & MIXRT_PRECISION_BF16) p = MIXRT_DTYPE_BF16;
+                else if (enabled & MIXRT_PRECISION_FP16) p = MIXRT_DTYPE_F16;
+                if (p != MIXRT_DTYPE_F32) how = "an embedding table: the lowest enabled precision";
+            }
             /* Its f32 data inputs larger than its narrow ones: the Casts go on the small side
              * (a squeeze-excite scale multiplies the f32 map by a gate of C values that a bf16
              * 1x1 conv made: following the gate cast the whole map down and back, and ran the Mul
