@@ -9,6 +9,11 @@
 
 #include "backend/cpu/gemv_impl.h"
 
+/* Software prefetch distance of the streaming spans (kn_step, nk): 1 KiB ahead in each stream.
+ * The hardware prefetchers alone left one core at ~30-36 GB/s on AlexNet's fc6 (bf16 [4096,
+ * 9216], f32 likewise); with this 55-62 GB/s (512 B: 50, 2 KiB: 52-55, 4 KiB: 48). */
+#define PF_BYTES 1024
+
 static inline __mmask16 left_mask(size_t left) {
     return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
 }
@@ -76,6 +81,7 @@ static inline __attribute__((always_inline)) void kn_step(const float *a, const 
         for (int r = 0; r < R; r++)
             acc[r] = !first ? _mm512_maskz_loadu_ps(m, y + (size_t)r * N + j) : _mm512_setzero_ps();
         for (int t = 0; t < nr; t++) {
+            _mm_prefetch((const char *)b + (rows[t] * N + j) * (bf ? 2 : 4) + PF_BYTES, _MM_HINT_T0);
             const __m512 w = wload(b, rows[t] * N + j, m, bf);
             for (int r = 0; r < R; r++) acc[r] = _mm512_fmadd_ps(x[r][t], w, acc[r]);
         }
@@ -134,6 +140,8 @@ static inline __attribute__((always_inline)) void nk_rows(const float *a, const 
         for (int r = 0; r < R; r++)
             for (int q = 0; q < 4; q++) acc[r][q] = _mm512_setzero_ps();
         for (size_t i = 0; i < K; i += 16) {
+            for (int q = 0; q < nb; q++)
+                _mm_prefetch((const char *)b + ((j + (size_t)q) * K + i) * (bf ? 2 : 4) + PF_BYTES, _MM_HINT_T0);
             const __mmask16 m = left_mask(K - i);
             __m512 w[4];
             for (int q = 0; q < 4; q++) w[q] = q < nb ? wload(b, (j + (size_t)q) * K + i, m, bf) : _mm512_setzero_ps();
@@ -158,6 +166,7 @@ static inline __attribute__((always_inline)) void nk_rows_dp(const uint16_t *a, 
         for (int r = 0; r < R; r++)
             for (int q = 0; q < 4; q++) acc[r][q] = _mm512_setzero_ps();
         for (size_t i = 0; i < K; i += 32) {
+            for (int q = 0; q < nb; q++) _mm_prefetch((const char *)(b + (j + (size_t)q) * K + i) + PF_BYTES, _MM_HINT_T0);
             const __mmask32 m = K - i >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << (K - i)) - 1u);
             __m512i w[4];
             for (int q = 0; q < 4; q++)
