@@ -133,7 +133,9 @@ static double binary_ref(enum mixrt_cuda_binary_op op, double a, double b) {
 }
 
 static void test_binary(void) {
-    static const size_t sizes[][2] = {{3711, 1237}, {3711, 3711}, {(1u << 20) + 7, (1u << 20) + 7}, {4096, 4096}, {1000, 1}};
+    /* b_n of whole 16-byte vectors (768, 3072) runs the vector broadcast path */
+    static const size_t sizes[][2] = {{3711, 1237}, {3711, 3711}, {(1u << 20) + 7, (1u << 20) + 7}, {4096, 4096}, {1000, 1},
+                                      {6144, 768}, {15360, 3072}};
     for (int op = 0; op < MIXRT_CUDA_BINARY_COUNT; op++)
         for (int t = 0; t < 3; t++)
             for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
@@ -508,7 +510,9 @@ static void test_softmax(void) {
 
 /* ---- Gather: exact ---- */
 static void test_gather(void) {
-    const size_t rows = 1000, cols = 77, n_idx = 301;
+    const size_t rows = 1000, n_idx = 301;
+    /* 77 columns: element by element; 96: rows of whole 16-byte vectors in every dtype */
+    for (size_t cols = 77; cols <= 96; cols += 19)
     for (int t = 0; t < 3; t++)
         for (int i64 = 0; i64 < 2; i64++) {
             mixrt_dtype dt = k_float_types[t], it = i64 ? MIXRT_DTYPE_I64 : MIXRT_DTYPE_I32;
@@ -530,10 +534,10 @@ static void test_gather(void) {
                 int64_t j = idx[i] < 0 ? idx[i] + (int64_t)rows : idx[i];
                 for (size_t c = 0; c < cols; c++) bad += out[i * cols + c] != tab.v[(size_t)j * cols + c];
             }
-            printf("  %-26s %-28s %-5s %zu wrong%s\n", "gather_rows", i64 ? "1000x77, 301 i64" : "1000x77, 301 i32",
+            printf("  %-26s 1000x%-3zu 301 %-18s %-5s %zu wrong%s\n", "gather_rows", cols, i64 ? "i64" : "i32",
                    mixrt_dtype_name(dt), bad, bad ? "  FAIL" : "");
-            TU_CHECK(bad == 0, "gather_rows %s idx %s: %zu wrong elements", mixrt_dtype_name(dt), mixrt_dtype_name(it),
-                     bad);
+            TU_CHECK(bad == 0, "gather_rows %s idx %s, %zu columns: %zu wrong elements", mixrt_dtype_name(dt),
+                     mixrt_dtype_name(it), cols, bad);
             /* An index out of range is reported by the next sync, and only once. */
             if (t == 0) {
                 idx[17] = (int64_t)rows + 5;
