@@ -720,7 +720,8 @@ static void test_fast_fused_matmul(void) {
 
 /* fmm_gemv (gemv.c): FusedMatMul on 1-4 rows reading B where it lies, both B layouts, f32 and
  * bf16, AVX-512 and scalar spans; column blocks of 64 and B-row blocks of 4 with their tails,
- * K tails of 16, sizes where the threads split B; 5 rows are refused. */
+ * K tails of 16 (817: a whole 32 and 17 after the 64-wide steps of B [N][K]), sizes where the
+ * threads split B; 5 rows are refused. */
 static void test_fast_fmm_gemv(void) {
     const struct mixrt_cpu_kernel *kern = mixrt_cpu_kernel_find("fmm_gemv", MIXRT_DOMAIN, "FusedMatMul");
     TU_CHECK(kern != NULL, "fmm_gemv is registered");
@@ -729,13 +730,13 @@ static void test_fast_fmm_gemv(void) {
     /* N 2100: B [K][N]'s wide-span path on one thread (K 1, 17), shares of K on two (768, 771:
      * odd shares); one row of A over 1 MiB or more of B (K 768 / 771, N 1027 / 2100) takes the
      * AVX2 row-streaming path, columns in chunks of 2048 with their tails */
-    static const int64_t Ks[] = {1, 17, 768, 771}, Ns[] = {1, 3, 65, 130, 1027, 2100};
+    static const int64_t Ks[] = {1, 17, 768, 771, 817}, Ns[] = {1, 3, 65, 130, 1027, 2100};
     int idx = 0;
     for (int di = 0; di < 2; di++) {
         mixrt_dtype dt = di ? MIXRT_DTYPE_BF16 : MIXRT_DTYPE_F32;
         double tol = dt == MIXRT_DTYPE_BF16 ? 8e-3 : 2e-5;
         for (int64_t M = 1; M <= 4; M++)
-            for (int ki = 0; ki < 4; ki++)
+            for (int ki = 0; ki < 5; ki++)
                 for (int ni = 0; ni < 6; ni++)
                     for (int tb = 0; tb < 2; tb++, idx++) {
                         int64_t K = Ks[ki], N = Ns[ni];

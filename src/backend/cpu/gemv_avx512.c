@@ -55,8 +55,8 @@ void mixrt_gemv_row_bf16w_avx512(const float *x, size_t k, const uint16_t *w, si
     span(x, k, w, m, y, true);
 }
 /* fmm_gemv's spans. kn: 64 columns at a time, each row of B read once for the R rows of A
- * (R x 4 accumulators). nk: 4 rows of B at a time, 16 of K a step, one horizontal sum per
- * output at the end. R is a constant in each instance (the switches below). */
+ * (R x 4 accumulators). nk: one row of B at a time (below), one horizontal sum per output at
+ * the end. R is a constant in each instance (the switches below). */
 /* y [R][N], columns [j0, j1) = a[:, k0:k1] B[k0:k1, j0:j1] (B [K][N], a's rows lda apart):
  * 8 rows of B at a time, each read along the span's contiguous columns (8 sequential streams),
  * y's span accumulated across the steps. The 8 rows of a step lie (k1 - k0) / 8 rows apart, so
@@ -132,52 +132,68 @@ static inline __attribute__((always_inline)) void kn_rows(const float *a, const 
     }
 }
 
-static inline __attribute__((always_inline)) void nk_rows(const float *a, const int R, size_t K, const void *b,
-                                                          const bool bf, size_t N, size_t j0, size_t j1, float *y) {
-    for (size_t j = j0; j < j1; j += 4) {
-        const int nb = j1 - j >= 4 ? 4 : (int)(j1 - j);
-        __m512 acc[4][4];
-        for (int r = 0; r < R; r++)
-            for (int q = 0; q < 4; q++) acc[r][q] = _mm512_setzero_ps();
-        for (size_t i = 0; i < K; i += 16) {
-            for (int q = 0; q < nb; q++)
-                _mm_prefetch((const char *)b + ((j + (size_t)q) * K + i) * (bf ? 2 : 4) + PF_BYTES, _MM_HINT_T0);
-            const __mmask16 m = left_mask(K - i);
-            __m512 w[4];
-            for (int q = 0; q < 4; q++) w[q] = q < nb ? wload(b, (j + (size_t)q) * K + i, m, bf) : _mm512_setzero_ps();
-            for (int r = 0; r < R; r++) {
-                const __m512 x = _mm512_maskz_loadu_ps(m, a + (size_t)r * K + i);
-                for (int q = 0; q < 4; q++) acc[r][q] = _mm512_fmadd_ps(x, w[q], acc[r][q]);
-            }
-        }
-        for (int r = 0; r < R; r++)
-            for (int q = 0; q < nb; q++) y[(size_t)r * N + j + (size_t)q] = _mm512_reduce_add_ps(acc[r][q]);
-    }
-}
-
-/* nk with A and B both bf16 (AVX512-BF16): 32 of K a step, pairs by vdpbf16ps - the widening
- * of B above costs more instructions than memory leaves time for. */
+/* nk: one row of B at a time, so that a thread's share of B (rows [j0, j1), contiguous) is one
+ * linear stream. Four rows of B a step (four streams a thread, one A load for four rows) moved
+ * 57-60 GB/s on AlexNet's fc6 with two threads, one row 64-79 (a scratch benchmark, B evicted
+ * before each run: bf16 [4096, 9216] 1.27 -> 0.96-1.00 ms, f32 2.67 -> 2.35; cached shapes
+ * like [1000, 2048] about even). Two accumulators per row of A, one horizontal sum per output.
+ * With A and B both bf16 (AVX512-BF16): 64 of K a step, pairs by vdpbf16ps (widening B costs
+ * more instructions than memory leaves time for). */
 static inline __attribute__((always_inline)) void nk_rows_dp(const uint16_t *a, const int R, size_t K,
                                                              const uint16_t *b, size_t N, size_t j0, size_t j1,
                                                              float *y) {
-    for (size_t j = j0; j < j1; j += 4) {
-        const int nb = j1 - j >= 4 ? 4 : (int)(j1 - j);
-        __m512 acc[4][4];
-        for (int r = 0; r < R; r++)
-            for (int q = 0; q < 4; q++) acc[r][q] = _mm512_setzero_ps();
-        for (size_t i = 0; i < K; i += 32) {
-            for (int q = 0; q < nb; q++) _mm_prefetch((const char *)(b + (j + (size_t)q) * K + i) + PF_BYTES, _MM_HINT_T0);
-            const __mmask32 m = K - i >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << (K - i)) - 1u);
-            __m512i w[4];
-            for (int q = 0; q < 4; q++)
-                w[q] = q < nb ? _mm512_maskz_loadu_epi16(m, b + (j + (size_t)q) * K + i) : _mm512_setzero_si512();
+    for (size_t j = j0; j < j1; j++) {
+        const uint16_t *br = b + j * K;
+        __m512 acc[4][2];
+        for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+        size_t i = 0;
+        for (; i + 64 <= K; i += 64) {
+            _mm_prefetch((const char *)(br + i) + PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch((const char *)(br + i) + PF_BYTES + 64, _MM_HINT_T0);
+            const __m512i w0 = _mm512_loadu_si512(br + i), w1 = _mm512_loadu_si512(br + i + 32);
             for (int r = 0; r < R; r++) {
-                const __m512i x = _mm512_maskz_loadu_epi16(m, a + (size_t)r * K + i);
-                for (int q = 0; q < 4; q++) acc[r][q] = _mm512_dpbf16_ps(acc[r][q], (__m512bh)x, (__m512bh)w[q]);
+                const __m512i x0 = _mm512_loadu_si512(a + (size_t)r * K + i),
+                              x1 = _mm512_loadu_si512(a + (size_t)r * K + i + 32);
+                acc[r][0] = _mm512_dpbf16_ps(acc[r][0], (__m512bh)x0, (__m512bh)w0);
+                acc[r][1] = _mm512_dpbf16_ps(acc[r][1], (__m512bh)x1, (__m512bh)w1);
             }
         }
-        for (int r = 0; r < R; r++)
-            for (int q = 0; q < nb; q++) y[(size_t)r * N + j + (size_t)q] = _mm512_reduce_add_ps(acc[r][q]);
+        for (; i < K; i += 32) {
+            const __mmask32 m = K - i >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << (K - i)) - 1u);
+            const __m512i w = _mm512_maskz_loadu_epi16(m, br + i);
+            for (int r = 0; r < R; r++)
+                acc[r][0] = _mm512_dpbf16_ps(acc[r][0], (__m512bh)_mm512_maskz_loadu_epi16(m, a + (size_t)r * K + i),
+                                             (__m512bh)w);
+        }
+        for (int r = 0; r < R; r++) y[(size_t)r * N + j] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]));
+    }
+}
+
+/* nk with f32 A: B f32, or bf16 widened exactly; 32 of K a step. */
+static inline __attribute__((always_inline)) void nk_rows(const float *a, const int R, size_t K, const void *b,
+                                                          const bool bf, size_t N, size_t j0, size_t j1, float *y) {
+    const size_t es = bf ? 2 : 4;
+    for (size_t j = j0; j < j1; j++) {
+        const size_t row = j * K;
+        __m512 acc[4][2];
+        for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+        size_t i = 0;
+        for (; i + 32 <= K; i += 32) {
+            _mm_prefetch((const char *)b + (row + i) * es + PF_BYTES, _MM_HINT_T0);
+            if (!bf) _mm_prefetch((const char *)b + (row + i) * es + PF_BYTES + 64, _MM_HINT_T0);
+            const __m512 w0 = wload(b, row + i, 0xffff, bf), w1 = wload(b, row + i + 16, 0xffff, bf);
+            for (int r = 0; r < R; r++) {
+                acc[r][0] = _mm512_fmadd_ps(_mm512_loadu_ps(a + (size_t)r * K + i), w0, acc[r][0]);
+                acc[r][1] = _mm512_fmadd_ps(_mm512_loadu_ps(a + (size_t)r * K + i + 16), w1, acc[r][1]);
+            }
+        }
+        for (; i < K; i += 16) {
+            const __mmask16 m = left_mask(K - i);
+            const __m512 w = wload(b, row + i, m, bf);
+            for (int r = 0; r < R; r++)
+                acc[r][0] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + (size_t)r * K + i), w, acc[r][0]);
+        }
+        for (int r = 0; r < R; r++) y[(size_t)r * N + j] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]));
     }
 }
 
