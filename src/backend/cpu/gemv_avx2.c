@@ -124,30 +124,31 @@ static inline bool rows_wanted(int R, size_t k0, size_t k1, size_t N, bool bf) {
     return R == 1 && (k1 - k0) * N * (bf ? 2u : 4u) >= ((size_t)1 << 20);
 }
 
-/* y [R][N], columns [j0, j1) = A B^T with B [N][K]: 4 rows of B at a time, 8 of K a step,
- * one horizontal sum per output, K's tail by scalar fmas. */
+/* y [R][N], columns [j0, j1) = A B^T with B [N][K]: one row of B at a time, so that a thread's
+ * share of B (contiguous rows) is one linear stream, prefetched 1 KiB ahead (as the AVX-512 nk in
+ * gemv_avx512.c; four rows a step made four streams); 16 of K a step in two accumulators per
+ * row of A, one horizontal sum per output, K's tail by scalar fmas. */
 static inline __attribute__((always_inline)) void nk(const float *a, const int R, size_t K, const void *b,
                                                      const bool bf, size_t N, size_t j0, size_t j1, float *y) {
-    const size_t kv = K & ~(size_t)7;
-    for (size_t j = j0; j < j1; j += 4) {
-        const int nb = j1 - j >= 4 ? 4 : (int)(j1 - j);
-        __m256 acc[4][4];
-        for (int r = 0; r < R; r++)
-            for (int q = 0; q < 4; q++) acc[r][q] = _mm256_setzero_ps();
-        for (size_t i = 0; i < kv; i += 8) {
-            __m256 w[4];
-            for (int q = 0; q < 4; q++) w[q] = q < nb ? wload(b, (j + (size_t)q) * K + i, bf) : _mm256_setzero_ps();
+    const size_t kv = K & ~(size_t)15, es = bf ? 2 : 4;
+    for (size_t j = j0; j < j1; j++) {
+        const size_t row = j * K;
+        __m256 acc[4][2];
+        for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+        for (size_t i = 0; i < kv; i += 16) {
+            _mm_prefetch((const char *)b + (row + i) * es + 1024, _MM_HINT_T0);
+            if (!bf) _mm_prefetch((const char *)b + (row + i) * es + 1024 + 32, _MM_HINT_T0);
+            const __m256 w0 = wload(b, row + i, bf), w1 = wload(b, row + i + 8, bf);
             for (int r = 0; r < R; r++) {
-                const __m256 x = _mm256_loadu_ps(a + (size_t)r * K + i);
-                for (int q = 0; q < 4; q++) acc[r][q] = _mm256_fmadd_ps(x, w[q], acc[r][q]);
+                acc[r][0] = _mm256_fmadd_ps(_mm256_loadu_ps(a + (size_t)r * K + i), w0, acc[r][0]);
+                acc[r][1] = _mm256_fmadd_ps(_mm256_loadu_ps(a + (size_t)r * K + i + 8), w1, acc[r][1]);
             }
         }
-        for (int r = 0; r < R; r++)
-            for (int q = 0; q < nb; q++) {
-                float s = mixrt_v256_hsum(acc[r][q]);
-                for (size_t i = kv; i < K; i++) s = fmaf(a[(size_t)r * K + i], wat(b, (j + (size_t)q) * K + i, bf), s);
-                y[(size_t)r * N + j + (size_t)q] = s;
-            }
+        for (int r = 0; r < R; r++) {
+            float s = mixrt_v256_hsum(_mm256_add_ps(acc[r][0], acc[r][1]));
+            for (size_t i = kv; i < K; i++) s = fmaf(a[(size_t)r * K + i], wat(b, row + i, bf), s);
+            y[(size_t)r * N + j] = s;
+        }
     }
 }
 
