@@ -719,7 +719,7 @@ static void test_fast_fused_matmul(void) {
 }
 
 /* fmm_gemv (gemv.c): FusedMatMul on 1-4 rows reading B where it lies, both B layouts, f32 and
- * bf16, AVX-512 and scalar spans; column blocks of 64 and B-row blocks of 4 with their tails,
+ * bf16, AVX-512 and scalar spans; column blocks of 64 and thread shares of 4 B rows with their tails,
  * K tails of 16 (817: a whole 32 and 17 after the 64-wide steps of B [N][K]), sizes where the
  * threads split B; 5 rows are refused. */
 static void test_fast_fmm_gemv(void) {

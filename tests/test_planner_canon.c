@@ -237,15 +237,14 @@ static void test_embedding(unsigned precisions, int64_t rows, mixrt_dtype want) 
     double u = want == MIXRT_DTYPE_BF16 ? 0x1p-8 : want == MIXRT_DTYPE_F16 ? 0x1p-11 : 0x1p-24, worst = 0, moved = 0;
     for (int i = 0; i < B * S * D && out.dtype == MIXRT_DTYPE_F32 && mixrt_tensor_numel(&out) == B * S * D; i++) {
         int64_t r = ((int64_t *)ti->data)[i / D];
-        double ref = t64[r * D + i % D] + (double)((float *)tx->data)[i];
-        double t = t64[r * D + i % D], xv = (double)((float *)tx->data)[i];
+        double t = t64[r * D + i % D], xv = (double)((float *)tx->data)[i], ref = t + xv;
         double err = fabs(mixrt_load_f64(out.data, MIXRT_DTYPE_F32, (size_t)i) - ref);
         worst = fmax(worst, err / (u * (fabs(t) + fabs(xv) + fabs(ref)) + 1e-30)), moved += err;
     }
     TU_CHECK(out.dtype == MIXRT_DTYPE_F32 && mixrt_tensor_numel(&out) == B * S * D, "output f32 [%d, %d, %d]", B, S, D);
     TU_CHECK(worst <= 1.0, "embedding in %s: worst error %g times the rounding bound over table[ids] + x (f64)",
              mixrt_dtype_name(want), worst);
-    /* the table really was rounded (lowp) or really was not (f32) */
+    /* lowp: the table really was rounded (f32: the bound above, u = 2^-24, says it was not) */
     TU_CHECK(want == MIXRT_DTYPE_F32 || moved > B * S * D * 0x1p-24, "embedding in %s: total error %g",
              mixrt_dtype_name(want), moved);
     free(t64);

@@ -1015,7 +1015,7 @@ mixrt_status mixrt_plan_lower(struct mixrt_graph *g, const struct mixrt_build_op
              * the engine, and the ops after it follow (GPT-2 b32 on CUDA: the f32 lookup, the
              * position Add, the first LayerNorm and two Casts took 53 us). A tied table (GPT-2's
              * LM head reads it too) is rounded once for both. */
-            if (p == MIXRT_DTYPE_F32 && !mixed && embedding_gather(g, &g->nodes[ni])) {
+            if (embedding_gather(g, &g->nodes[ni])) {
                 if (enabled & MIXRT_PRECISION_BF16) p = MIXRT_DTYPE_BF16;
                 else if (enabled & MIXRT_PRECISION_FP16) p = MIXRT_DTYPE_F16;
                 if (p != MIXRT_DTYPE_F32) how = "an embedding table: the lowest enabled precision";

@@ -125,9 +125,9 @@ static inline bool rows_wanted(int R, size_t k0, size_t k1, size_t N, bool bf) {
 }
 
 /* y [R][N], columns [j0, j1) = A B^T with B [N][K]: one row of B at a time, so that a thread's
- * share of B (contiguous rows) is one linear stream, prefetched 1 KiB ahead (as the AVX-512 nk in
- * gemv_avx512.c; four rows a step made four streams); 16 of K a step in two accumulators per
- * row of A, one horizontal sum per output, K's tail by scalar fmas. */
+ * share of B (contiguous rows) is one linear stream, prefetched MIXRT_FMV_PF_BYTES ahead (as the
+ * AVX-512 nk in gemv_avx512.c; four rows a step made four streams); 16 of K a step in two
+ * accumulators per row of A, one horizontal sum per output, K's tail by scalar fmas. */
 static inline __attribute__((always_inline)) void nk(const float *a, const int R, size_t K, const void *b,
                                                      const bool bf, size_t N, size_t j0, size_t j1, float *y) {
     const size_t kv = K & ~(size_t)15, es = bf ? 2 : 4;
@@ -136,8 +136,8 @@ static inline __attribute__((always_inline)) void nk(const float *a, const int R
         __m256 acc[4][2];
         for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
         for (size_t i = 0; i < kv; i += 16) {
-            _mm_prefetch((const char *)b + (row + i) * es + 1024, _MM_HINT_T0);
-            if (!bf) _mm_prefetch((const char *)b + (row + i) * es + 1024 + 32, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + (row + i) * es + MIXRT_FMV_PF_BYTES, _MM_HINT_T0);
+            if (!bf) _mm_prefetch((const char *)b + (row + i) * es + MIXRT_FMV_PF_BYTES + 32, _MM_HINT_T0);
             const __m256 w0 = wload(b, row + i, bf), w1 = wload(b, row + i + 8, bf);
             for (int r = 0; r < R; r++) {
                 acc[r][0] = _mm256_fmadd_ps(_mm256_loadu_ps(a + (size_t)r * K + i), w0, acc[r][0]);

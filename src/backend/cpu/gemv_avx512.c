@@ -9,11 +9,6 @@
 
 #include "backend/cpu/gemv_impl.h"
 
-/* Software prefetch distance of the streaming spans (kn_step, nk): 1 KiB ahead in each stream.
- * The hardware prefetchers alone left one core at ~30-36 GB/s on AlexNet's fc6 (bf16 [4096,
- * 9216], f32 likewise); with this 55-62 GB/s (512 B: 50, 2 KiB: 52-55, 4 KiB: 48). */
-#define PF_BYTES 1024
-
 static inline __mmask16 left_mask(size_t left) {
     return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
 }
@@ -81,7 +76,7 @@ static inline __attribute__((always_inline)) void kn_step(const float *a, const 
         for (int r = 0; r < R; r++)
             acc[r] = !first ? _mm512_maskz_loadu_ps(m, y + (size_t)r * N + j) : _mm512_setzero_ps();
         for (int t = 0; t < nr; t++) {
-            _mm_prefetch((const char *)b + (rows[t] * N + j) * (bf ? 2 : 4) + PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + (rows[t] * N + j) * (bf ? 2 : 4) + MIXRT_FMV_PF_BYTES, _MM_HINT_T0);
             const __m512 w = wload(b, rows[t] * N + j, m, bf);
             for (int r = 0; r < R; r++) acc[r] = _mm512_fmadd_ps(x[r][t], w, acc[r]);
         }
@@ -135,8 +130,9 @@ static inline __attribute__((always_inline)) void kn_rows(const float *a, const 
 /* nk: one row of B at a time, so that a thread's share of B (rows [j0, j1), contiguous) is one
  * linear stream. Four rows of B a step (four streams a thread, one A load for four rows) moved
  * 57-60 GB/s on AlexNet's fc6 with two threads, one row 64-79 (a scratch benchmark, B evicted
- * before each run: bf16 [4096, 9216] 1.27 -> 0.96-1.00 ms, f32 2.67 -> 2.35; cached shapes
- * like [1000, 2048] about even). Two accumulators per row of A, one horizontal sum per output.
+ * before each run: bf16 [4096, 9216] 1.27 -> 0.96-1.00 ms, f32 2.67 -> 2.35; a cached [1000,
+ * 2048]: bf16 0.044 -> 0.033 ms, f32 0.060 -> 0.065 at best, 0.26 -> 0.07 on average). Two
+ * accumulators per row of A, one horizontal sum per output.
  * With A and B both bf16 (AVX512-BF16): 64 of K a step, pairs by vdpbf16ps (widening B costs
  * more instructions than memory leaves time for). */
 static inline __attribute__((always_inline)) void nk_rows_dp(const uint16_t *a, const int R, size_t K,
@@ -148,8 +144,8 @@ static inline __attribute__((always_inline)) void nk_rows_dp(const uint16_t *a, 
         for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
         size_t i = 0;
         for (; i + 64 <= K; i += 64) {
-            _mm_prefetch((const char *)(br + i) + PF_BYTES, _MM_HINT_T0);
-            _mm_prefetch((const char *)(br + i) + PF_BYTES + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)(br + i) + MIXRT_FMV_PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch((const char *)(br + i) + MIXRT_FMV_PF_BYTES + 64, _MM_HINT_T0);
             const __m512i w0 = _mm512_loadu_si512(br + i), w1 = _mm512_loadu_si512(br + i + 32);
             for (int r = 0; r < R; r++) {
                 const __m512i x0 = _mm512_loadu_si512(a + (size_t)r * K + i),
@@ -179,8 +175,8 @@ static inline __attribute__((always_inline)) void nk_rows(const float *a, const 
         for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
         size_t i = 0;
         for (; i + 32 <= K; i += 32) {
-            _mm_prefetch((const char *)b + (row + i) * es + PF_BYTES, _MM_HINT_T0);
-            if (!bf) _mm_prefetch((const char *)b + (row + i) * es + PF_BYTES + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + (row + i) * es + MIXRT_FMV_PF_BYTES, _MM_HINT_T0);
+            if (!bf) _mm_prefetch((const char *)b + (row + i) * es + MIXRT_FMV_PF_BYTES + 64, _MM_HINT_T0);
             const __m512 w0 = wload(b, row + i, 0xffff, bf), w1 = wload(b, row + i + 16, 0xffff, bf);
             for (int r = 0; r < R; r++) {
                 acc[r][0] = _mm512_fmadd_ps(_mm512_loadu_ps(a + (size_t)r * K + i), w0, acc[r][0]);
