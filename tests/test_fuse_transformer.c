@@ -819,9 +819,9 @@ static void test_fast_fmm_gemv(void) {
 }
 
 /* fmm_sgemm / mm_sgemm (sgemm.c): f32 products by B packed in 16-column panels. Against the
- * reference kernel at sizes on both sides of the tile (6 rows, 16 columns), the K block (256)
- * and the task's rows (72), every activation, bias, Z and transB; the AVX2 tile and its scalar
- * twin give equal bits, and so do one and two threads. The packed B handed to a second prepare
+ * reference kernel at sizes on both sides of the tile (6 rows, 16 columns; 64 for AVX-512's),
+ * the K block (256) and the task's rows (72), every activation, bias, Z and transB; the widest
+ * tile, the AVX2 one and their scalar twin give equal bits, and so do one and two threads. The packed B handed to a second prepare
  * (a plan's) is adopted and gives the same bits; another layout is refused. */
 static double *sg_run_bits(const struct mixrt_cpu_kernel *kern, struct mixrt_graph *g, int n_in,
                            const struct mixrt_tensor *const *in, size_t *n, int scalar, int threads) {
@@ -864,7 +864,10 @@ static void test_fast_sgemm(void) {
         mixrt_graph_destroy(g);
     }
     static const char *const acts[] = {"none", "relu", "gelu", "gelu_tanh", "sigmoid", "tanh"};
-    static const int64_t Ms[] = {1, 5, 6, 7, 73, 145}, Ks[] = {1, 3, 256, 257, 769}, Ns[] = {1, 15, 16, 17, 70, 260};
+    /* N: one panel part-filled and full, two and three panels part-filled (the AVX-512 tile's
+     * calls of 2 and 3), a call of four then one, sixteen then one */
+    static const int64_t Ms[] = {1, 5, 6, 7, 73, 145}, Ks[] = {1, 3, 256, 257, 769}, Ns[] = {1, 16, 17, 47, 70, 260};
+    const bool avx512 = mixrt_cpu_features()->avx512f;
     int idx = 0, exact = 0;
     for (int mi = 0; mi < 6; mi++)
         for (int ki = 0; ki < 5; ki++)
@@ -882,22 +885,29 @@ static void test_fast_sgemm(void) {
                          (long long)M, (long long)K, (long long)N, acts[a], bz & 1, (bz >> 1) & 1, tb);
                 check_fast(what, kern, g, bz & 2 ? 2 : 1, in, 2e-5);
                 size_t n0 = 0, n1 = 0, n2 = 0;
+                size_t n3 = 0;
                 double *v = sg_run_bits(kern, g, bz & 2 ? 2 : 1, in, &n0, 0, 2);
                 double *sc = sg_run_bits(kern, g, bz & 2 ? 2 : 1, in, &n1, 1, 2);
                 double *one = sg_run_bits(kern, g, bz & 2 ? 2 : 1, in, &n2, 0, 1);
+                /* the AVX2 tile too where the widest is AVX-512's (four panels a call) */
+                double *v2 = avx512 ? sg_run_bits(kern, g, bz & 2 ? 2 : 1, in, &n3, 2, 2) : NULL;
                 bool same_sc = v && sc && n0 == n1 && !memcmp(v, sc, n0 * sizeof(double));
                 bool same_1 = v && one && n0 == n2 && !memcmp(v, one, n0 * sizeof(double));
-                TU_CHECK(same_sc && same_1, "%s: AVX2 tile vs scalar twin equal %d, 2 vs 1 threads equal %d", what,
-                         same_sc, same_1);
-                exact += same_sc && same_1;
+                bool same_2 = !avx512 || (v && v2 && n0 == n3 && !memcmp(v, v2, n0 * sizeof(double)));
+                TU_CHECK(same_sc && same_1 && same_2,
+                         "%s: widest tile vs scalar twin equal %d, 2 vs 1 threads equal %d, vs the AVX2 tile %d", what,
+                         same_sc, same_1, same_2);
+                exact += same_sc && same_1 && same_2;
                 if (v) mixrt_free(ctx, v, n0 * sizeof(double));
                 if (sc) mixrt_free(ctx, sc, n1 * sizeof(double));
                 if (one) mixrt_free(ctx, one, n2 * sizeof(double));
+                if (v2) mixrt_free(ctx, v2, n3 * sizeof(double));
                 mixrt_tensor_destroy(ctx, A);
                 mixrt_tensor_destroy(ctx, Z);
                 mixrt_graph_destroy(g);
             }
-    printf("test_fuse_transformer: fmm_sgemm: %d products, AVX2 = scalar = one thread bit for bit\n", exact);
+    printf("test_fuse_transformer: fmm_sgemm: %d products, widest tile = scalar = one thread%s bit for bit\n", exact,
+           avx512 ? " = AVX2 tile" : "");
     /* a B past the caches (over 32 MiB packed): one row chunk of 126 rows (two otherwise) */
     {
         const int64_t M = 126, K = 8, N = 1048577;

@@ -8,7 +8,8 @@
  * packed again on every call, ~60 GFLOP/s on two Zen 3 cores against ~130 here) and the convs
  * through jit:avx2; timed against those like every candidate. Also conv_wino: the 3x3 stride-1
  * convs by Winograd F(4x4, 3x3), its 36 products per block of tiles on the same kernel (see its
- * section; transforms in wino_avx2.c).
+ * section; transforms in wino_avx2.c). Where the CPU has AVX-512 the tile is sgemm_avx512.c's
+ * (four panels at once) and the convolutions are offered there too (cpu_ok_conv).
  *
  * Blocking: the output is cut into tasks of up to SG_MC rows by a group of panels; a task runs
  * SG_SUB panels at a time the K blocks (per tap, at most SG_KC channels) in order, in each
@@ -85,14 +86,23 @@ static bool refuse(char *why, size_t why_size, const char *msg) {
     return false;
 }
 
-/* AVX2 and FMA, and no AVX-512: there oneDNN's AVX-512 kernels run these products (measured
- * ahead of ONNX Runtime on Zen 5) and this 8-lane tile would only lengthen the builder's timing.
- * MIXRT_SGEMM=on offers the kernels on AVX-512 CPUs too (their tests set it). */
+/* The products by a constant matrix (fmm_sgemm, mm_sgemm): AVX2 and FMA, and no AVX-512. There
+ * oneDNN's AVX-512 kernels run them 8-15 % faster than the AVX-512 tile (BERT's 128 x 768 x 3072:
+ * 1.65 against 1.90 ms) and these would only lengthen the builder's timing. The convolutions
+ * (conv_sgemm, conv_wino) with AVX-512 too: there the 3x3 stride-2 convs of small maps and
+ * Winograd F(4x4, 3x3) on 56x56 and 28x28 maps beat oneDNN's (ResNet-50's 28x28x128: 299
+ * against 395 us in the builder's timing). MIXRT_SGEMM=on offers the products on AVX-512 CPUs
+ * too (their tests set it). */
 static bool cpu_ok(void) {
     const struct mixrt_cpu_features *f = mixrt_cpu_features();
     if (!f->avx2 || !f->fma) return false;
     const char *e = getenv("MIXRT_SGEMM");
     return !f->avx512f || (e && !strcmp(e, "on"));
+}
+
+static bool cpu_ok_conv(void) {
+    const struct mixrt_cpu_features *f = mixrt_cpu_features();
+    return f->avx2 && f->fma;
 }
 
 static bool sg_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
@@ -293,13 +303,14 @@ static mixrt_status sg_prepare(mixrt_context_t ctx, const struct mixrt_graph *g,
     return sg_state_make(ctx, g, n, &lay, act, 0.0f, 0.0f, state);
 }
 
-/* The scalar tile: sgemm_impl.h's operations in its order (the AVX2 tile's twin). */
-static void sg_tile_scalar(int mr, int nr, size_t kc, const float *const *a, const float *bp, float *c, size_t ldc,
-                           int flags, const float *bias, const float *z, size_t ldz, float lo, float hi) {
+/* The scalar tile: sgemm_impl.h's operations in its order (the AVX2 and AVX-512 tiles' twin). */
+static void sg_tile_scalar(int mr, int nr, size_t kc, const float *const *a, const float *bp, size_t ps, float *c,
+                           size_t ldc, int flags, const float *bias, const float *z, size_t ldz, float lo, float hi) {
     for (int r = 0; r < mr; r++)
         for (int j = 0; j < nr; j++) {
+            const float *bq = bp + (size_t)(j / MIXRT_SG_NR) * ps + (size_t)(j % MIXRT_SG_NR);
             float acc = 0.0f;
-            for (size_t k = 0; k < kc; k++) acc = fmaf(a[r][k], bp[k * MIXRT_SG_NR + (size_t)j], acc);
+            for (size_t k = 0; k < kc; k++) acc = fmaf(a[r][k], bq[k * MIXRT_SG_NR], acc);
             float *cv = &c[(size_t)r * ldc + (size_t)j];
             float v = flags & MIXRT_SG_FIRST ? acc : *cv + acc;
             if (flags & MIXRT_SG_LAST) {
@@ -335,6 +346,7 @@ struct sg_run {
     enum mixrt_fconv_act act;
     float p0, p1;
     mixrt_sg_tile_fn tile;
+    size_t np; /* panels a tile call takes: 1, or MIXRT_SG_NP512 with the AVX-512 tile */
 };
 
 /* rp[q] = row m0 + q of A at the K block (tap t, channel c0), q < m1 - m0. */
@@ -387,22 +399,24 @@ static void sg_task(const struct sg_run *r, size_t m0, size_t m1, size_t p0, siz
                     dead[j] = r->cv != NULL;
                     for (size_t q = i0; q < i1 && dead[j]; q++) dead[j] = rp[q] == g_sg_zeros;
                 }
-                /* the next panel's block comes into L1 a slice per row tile: its first tile
-                 * found it in L3 otherwise (+10-15 % on BERT-sized products here) */
-                const size_t lines = kc * MIXRT_SG_NR * sizeof(float) / 64, per = (lines + row_tiles - 1) / row_tiles;
-                for (size_t p = s0; p < s1; p++) {
-                    const size_t col = p * MIXRT_SG_NR;
-                    const int nr = (int)(r->N - col < MIXRT_SG_NR ? r->N - col : MIXRT_SG_NR);
+                /* the next panels' blocks come into L1 a slice per row tile: the first tile found
+                 * them in L3 otherwise (+10-15 % on BERT-sized products here) */
+                const size_t lines = kc * MIXRT_SG_NR * sizeof(float) / 64;
+                for (size_t p = s0; p < s1; p += r->np) {
+                    const size_t np = s1 - p < r->np ? s1 - p : r->np, col = p * MIXRT_SG_NR;
+                    const int nr = (int)(r->N - col < np * MIXRT_SG_NR ? r->N - col : np * MIXRT_SG_NR);
                     const float *bp = r->bp + (p * r->K + k0) * MIXRT_SG_NR;
-                    const char *next = p + 1 < s1 ? (const char *)(bp + r->K * MIXRT_SG_NR) : NULL;
+                    const size_t ps = r->K * MIXRT_SG_NR, nn = s1 - p - np < r->np ? s1 - p - np : r->np;
+                    const size_t all = lines * nn, per = (all + row_tiles - 1) / row_tiles;
                     size_t fetched = 0;
                     for (size_t i = m0, j = 0; i < m1; i += MIXRT_SG_MR, j++) {
                         const int mr = (int)(m1 - i < MIXRT_SG_MR ? m1 - i : MIXRT_SG_MR);
-                        for (size_t q = 0; next && q < per && fetched < lines; q++, fetched++)
-                            __builtin_prefetch(next + fetched * 64, 0, 3);
+                        for (size_t q = 0; q < per && fetched < all; q++, fetched++)
+                            __builtin_prefetch((const char *)(bp + (np + fetched / lines) * ps) + fetched % lines * 64,
+                                               0, 3);
                         if (dead[j] && !last) continue;
                         const int flags = (init[j] ? 0 : MIXRT_SG_FIRST) | (last ? MIXRT_SG_LAST | tact : 0);
-                        r->tile(mr, nr, dead[j] ? 0 : kc, rp + (i - m0), bp, r->y + i * r->N + col, r->N, flags,
+                        r->tile(mr, nr, dead[j] ? 0 : kc, rp + (i - m0), bp, ps, r->y + i * r->N + col, r->N, flags,
                                 r->bias ? r->bias + col : NULL, r->z ? r->z + i * r->N + col : NULL, r->N, r->p0,
                                 r->p1);
                     }
@@ -425,13 +439,15 @@ static void sg_task(const struct sg_run *r, size_t m0, size_t m1, size_t p0, siz
 /* Plans r's tasks for nt threads (r->P, taps, C, c_step, mchunks, pg) and returns their
  * count; sg_task_at runs task t. */
 static size_t sg_plan(struct sg_run *r, int nt) {
-    r->tile = sg_tile_scalar;
+    r->tile = sg_tile_scalar, r->np = 1;
 #if defined(__x86_64__)
-    if (!g_force_scalar) r->tile = mixrt_sg_tile_avx2;
+    if (g_force_scalar == 2 || (!g_force_scalar && !mixrt_cpu_features()->avx512f)) r->tile = mixrt_sg_tile_avx2;
+    else if (!g_force_scalar) r->tile = mixrt_sg_tile_avx512, r->np = MIXRT_SG_NP512;
 #endif
     r->P = (r->N + MIXRT_SG_NR - 1) / MIXRT_SG_NR;
     if (!r->taps) r->taps = 1, r->C = r->K; /* a matrix product */
-    /* K blocks of equal size within a tap, at most SG_KC */
+    /* K blocks of equal size within a tap, at most SG_KC (the AVX-512 tile's four panels then
+     * read 64 KiB a block: measured against 128 and 192, within 3 % either way) */
     const size_t nkb = (r->C + SG_KC - 1) / SG_KC;
     r->c_step = (r->C + nkb - 1) / nkb;
     /* Row chunks of whole tiles, as even as SG_MC allows; panel groups so that there are about
@@ -447,6 +463,7 @@ static size_t sg_plan(struct sg_run *r, int nt) {
     if (nt == 1) groups = 1;
     if (groups > r->P) groups = r->P;
     r->pg = (r->P + groups - 1) / groups;
+    r->pg = (r->pg + r->np - 1) / r->np * r->np; /* whole tile calls */
     groups = (r->P + r->pg - 1) / r->pg;
     return r->mchunks * groups;
 }
@@ -525,7 +542,7 @@ static bool c_supports(const struct mixrt_graph *g, const struct mixrt_node *n, 
     enum mixrt_fconv_act act;
     float p0, p1;
     struct c_geom cg;
-    if (!cpu_ok()) return refuse(why, why_size, "needs AVX2 and FMA without AVX-512 (MIXRT_SGEMM=on: with it)");
+    if (!cpu_ok_conv()) return refuse(why, why_size, "needs AVX2 and FMA");
     if (n->n_inputs < 2 || n->inputs[0] < 0 || n->inputs[1] < 0 || n->n_outputs < 1 || n->outputs[0] < 0)
         return refuse(why, why_size, "X, W or Y absent");
     if (!mixrt_fconv_read_act(n, &act, &p0, &p1)) return refuse(why, why_size, "malformed activation");

@@ -96,8 +96,9 @@ static inline __attribute__((always_inline)) void tile(const int MR, int nr, siz
     SG_ROW_OUT(5)
 }
 
-void mixrt_sg_tile_avx2(int mr, int nr, size_t kc, const float *const *a, const float *bp, float *c, size_t ldc,
-                        int flags, const float *bias, const float *z, size_t ldz, float lo, float hi) {
+void mixrt_sg_tile_avx2(int mr, int nr, size_t kc, const float *const *a, const float *bp, size_t ps, float *c,
+                        size_t ldc, int flags, const float *bias, const float *z, size_t ldz, float lo, float hi) {
+    (void)ps; /* one panel */
     switch (mr) {
     case 6: tile(6, nr, kc, a, bp, c, ldc, flags, bias, z, ldz, lo, hi); break;
     case 5: tile(5, nr, kc, a, bp, c, ldc, flags, bias, z, ldz, lo, hi); break;

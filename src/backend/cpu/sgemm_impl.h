@@ -16,6 +16,7 @@
 
 #define MIXRT_SG_NR 16
 #define MIXRT_SG_MR 6
+#define MIXRT_SG_NP512 4 /* panels the AVX-512 tile takes at once */
 
 enum {
     MIXRT_SG_FIRST = 1, /* C = the block's sum (C not read) */
@@ -26,15 +27,20 @@ enum {
 
 /* One tile: C [mr][nr] (rows ldc apart) from A [mr][kc] (row r at a[r], from the block's first
  * k: a matrix's rows, or a convolution's input pixels, a row of zeros where it is padding) and
- * the panel's block bp [kc][16]. bias: 16 f32 (the panel's, zero padded) or NULL; z: Z
+ * the blocks bp [kc][16] of the ceil(nr / 16) panels it spans, ps floats apart (panel q's at
+ * bp + q * ps, for C's columns 16q..16q+15). bias: 16 f32 a panel (zero padded) or NULL; z: Z
  * at the tile (rows ldz apart) or NULL. Only nr columns of C and Z are touched. mr 1..6, nr
- * 1..16, kc >= 1. lo, hi: MIXRT_SG_CLIP's bounds. */
-typedef void (*mixrt_sg_tile_fn)(int mr, int nr, size_t kc, const float *const *a, const float *bp, float *c,
-                                 size_t ldc, int flags, const float *bias, const float *z, size_t ldz, float lo,
-                                 float hi);
-/* Call only where the CPU has AVX2 and FMA. */
-void mixrt_sg_tile_avx2(int mr, int nr, size_t kc, const float *const *a, const float *bp, float *c, size_t ldc,
-                        int flags, const float *bias, const float *z, size_t ldz, float lo, float hi);
+ * 1..16 (AVX2) or 1..16 * MIXRT_SG_NP512 (AVX-512, scalar), kc >= 0. lo, hi: MIXRT_SG_CLIP's
+ * bounds. */
+typedef void (*mixrt_sg_tile_fn)(int mr, int nr, size_t kc, const float *const *a, const float *bp, size_t ps,
+                                 float *c, size_t ldc, int flags, const float *bias, const float *z, size_t ldz,
+                                 float lo, float hi);
+/* Call only where the CPU has AVX2 and FMA (one panel: nr <= 16). */
+void mixrt_sg_tile_avx2(int mr, int nr, size_t kc, const float *const *a, const float *bp, size_t ps, float *c,
+                        size_t ldc, int flags, const float *bias, const float *z, size_t ldz, float lo, float hi);
+/* Call only where the CPU has AVX-512F (up to MIXRT_SG_NP512 panels). */
+void mixrt_sg_tile_avx512(int mr, int nr, size_t kc, const float *const *a, const float *bp, size_t ps, float *c,
+                          size_t ldc, int flags, const float *bias, const float *z, size_t ldz, float lo, float hi);
 
 /* Winograd F(4x4, 3x3) (conv_wino, sgemm.c) with the points 0, +-1, +-2 and infinity:
  *   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
@@ -51,7 +57,8 @@ void mixrt_wino_in_avx2(const float *x, int64_t h, int64_t w, int64_t c, int64_t
 void mixrt_wino_out_avx2(const float *mm, size_t ld, int64_t mc, const float *bias, const float *z, float *y,
                          size_t row_stride, int rows, int cols);
 
-/* Tests: 1 runs the scalar tile for the products that follow, 0 the widest (not thread-safe). */
+/* Tests: 1 runs the scalar tile for the products that follow, 2 the AVX2 one, 0 the widest the
+ * CPU has (not thread-safe). */
 void mixrt_sgemm_force_scalar(int on);
 
 #endif /* MIXRT_BACKEND_CPU_SGEMM_IMPL_H */
