@@ -92,22 +92,24 @@ static bool refuse(char *why, size_t why_size, const char *msg) {
  * (conv_sgemm, conv_wino) with AVX-512 too: there the 3x3 stride-2 convs of small maps and
  * Winograd F(4x4, 3x3) on 56x56 and 28x28 maps beat oneDNN's (ResNet-50's 28x28x128: 299
  * against 395 us in the builder's timing). MIXRT_SGEMM=on offers the products on AVX-512 CPUs
- * too (their tests set it). */
+ * too (their tests set it); MIXRT_SGEMM=off offers none of them anywhere. */
 static bool cpu_ok(void) {
     const struct mixrt_cpu_features *f = mixrt_cpu_features();
     if (!f->avx2 || !f->fma) return false;
     const char *e = getenv("MIXRT_SGEMM");
+    if (e && !strcmp(e, "off")) return false;
     return !f->avx512f || (e && !strcmp(e, "on"));
 }
 
 static bool cpu_ok_conv(void) {
     const struct mixrt_cpu_features *f = mixrt_cpu_features();
-    return f->avx2 && f->fma;
+    const char *e = getenv("MIXRT_SGEMM"); /* off: none of these kernels (A/B against oneDNN) */
+    return f->avx2 && f->fma && !(e && !strcmp(e, "off"));
 }
 
 static bool sg_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
     enum mixrt_fconv_act act;
-    if (!cpu_ok()) return refuse(why, why_size, "needs AVX2 and FMA without AVX-512 (MIXRT_SGEMM=on: with it)");
+    if (!cpu_ok()) return refuse(why, why_size, "needs AVX2 and FMA without AVX-512 (MIXRT_SGEMM=on: with it), and not MIXRT_SGEMM=off");
     if (n->n_inputs < 2 || n->inputs[0] < 0 || n->inputs[1] < 0 || n->n_outputs < 1 || n->outputs[0] < 0)
         return refuse(why, why_size, "A, B or Y absent");
     if (!mixrt_fmm_fconv_act(mixrt_fmm_activation(n), &act)) return refuse(why, why_size, "unknown activation");
@@ -542,7 +544,7 @@ static bool c_supports(const struct mixrt_graph *g, const struct mixrt_node *n, 
     enum mixrt_fconv_act act;
     float p0, p1;
     struct c_geom cg;
-    if (!cpu_ok_conv()) return refuse(why, why_size, "needs AVX2 and FMA");
+    if (!cpu_ok_conv()) return refuse(why, why_size, "needs AVX2 and FMA (and not MIXRT_SGEMM=off)");
     if (n->n_inputs < 2 || n->inputs[0] < 0 || n->inputs[1] < 0 || n->n_outputs < 1 || n->outputs[0] < 0)
         return refuse(why, why_size, "X, W or Y absent");
     if (!mixrt_fconv_read_act(n, &act, &p0, &p1)) return refuse(why, why_size, "malformed activation");
