@@ -20,6 +20,7 @@
 #include "backend/cpu/eltwise_impl.h"
 #include "backend/cpu/gemv_impl.h"
 #include "backend/cpu/nnops_impl.h"
+#include "backend/cpu/sgemm_impl.h"
 #include "engine/engine_impl.h"
 #include "kernel_harness.h"
 #include "mixrt/mixrt_engine.h"
@@ -32,6 +33,9 @@ static mixrt_context_t ctx;
 static const char *expect_impl;
 static const char *expect_not_impl; /* oneDNN must not have run this implementation */
 static bool expect_refusal; /* the kernel's supports() must say no */
+/* Also run the fast kernel with the AVX2 tile and transforms (sgemm.c) and ask for its bits. */
+static bool expect_avx2_bits;
+static int avx2_bits_equal;
 
 /* ---- graph building -------------------------------------------------------------------- */
 
@@ -1282,6 +1286,20 @@ static void compare_kernels(int id, const char *desc, const char *kname, struct 
                  expect_impl[0] ? expect_impl : "a oneDNN primitive");
     }
 #endif
+    if (expect_avx2_bits && sf == MIXRT_STATUS_OK) {
+        /* the AVX-512 tile and transforms against the AVX2 ones: the same operations in the same
+         * order (sgemm_impl.h), so the same bits */
+        struct mixrt_tensor y2;
+        mixrt_sgemm_force_scalar(2);
+        mixrt_status s2 = run_kernel(kern->run, state, g, ni, n_in, in, &y2);
+        mixrt_sgemm_force_scalar(0);
+        bool eq = s2 == MIXRT_STATUS_OK && y2.rank == yf.rank && y2.dtype == yf.dtype &&
+                  !memcmp(y2.dims, yf.dims, sizeof(int64_t) * (size_t)yf.rank) &&
+                  !memcmp(y2.data, yf.data, mixrt_tensor_numel(&yf) * mixrt_dtype_size(yf.dtype));
+        TU_CHECK(eq, "case %d %s (%s): the AVX2 tile and transforms give other bits than the widest", id, desc, kname);
+        avx2_bits_equal += eq;
+        if (s2 == MIXRT_STATUS_OK) mixrt_tensor_release(ctx, &y2);
+    }
     mixrt_status sr = run_kernel(ref, NULL, g, ni, n_in, in, &yr);
     TU_CHECK(sf == MIXRT_STATUS_OK && sr == MIXRT_STATUS_OK, "case %d %s: run fast %d ref %d: %s", id, desc, sf, sr,
              mixrt_context_last_error(ctx));
@@ -1592,7 +1610,9 @@ static void test_kernels(int only) {
                      * AVX2 and FMA; the rest refused */
                     if (mixrt_cpu_features()->avx2 && mixrt_cpu_features()->fma) {
                         expect_refusal = !(last && c.group == 1 && dts[d] == MIXRT_DTYPE_F32);
+                        expect_avx2_bits = mixrt_cpu_features()->avx512f;
                         conv_case_run(id, &c, dts[d], "conv_sgemm");
+                        expect_avx2_bits = false;
                         /* Winograd: its 3x3 ones of stride 1 */
                         expect_refusal = !(last && c.group == 1 && dts[d] == MIXRT_DTYPE_F32 && c.k == 3 &&
                                            c.stride == 1 && c.dil == 1);
@@ -1626,7 +1646,9 @@ static void test_kernels(int only) {
         {1, 64, 60, 60, 64, 3, 1, 1, 1, 1, true, false, false, 0}, {1, 1, 5, 9, 1, 3, 1, 1, 1, 1, true, false, false, 0},
         {1, 128, 16, 16, 128, 3, 1, 1, 1, 1, true, false, false, 0}, {1, 160, 8, 8, 160, 3, 1, 1, 1, 1, true, false, false, 0},
     };
-    if (mixrt_cpu_features()->avx2 && mixrt_cpu_features()->fma)
+    if (mixrt_cpu_features()->avx2 && mixrt_cpu_features()->fma) {
+        /* where the CPU has AVX-512: its tile and transforms give the AVX2 ones' bits */
+        expect_avx2_bits = mixrt_cpu_features()->avx512f;
         for (size_t si = 0; si < sizeof(own_wino) / sizeof(own_wino[0]); si++)
             for (int act = 0; act < N_ACTS; act++) {
                 struct conv_case c = own_wino[si];
@@ -1635,6 +1657,8 @@ static void test_kernels(int only) {
                 if (only && id != only) continue;
                 conv_case_run(id, &c, MIXRT_DTYPE_F32, "conv_wino");
             }
+        expect_avx2_bits = false;
+    }
     /* gconv4_nhwc: grouped convs of 4 input and 4 output channels a group (C = M = 4 * group,
      * channels-last f32), each case by the AVX-512 row kernel (C a multiple of 16; the others go
      * to AVX2 there too), the AVX2 one and the scalar twin: 32-, 16- and 8-channel blocks (C 32,
@@ -1713,7 +1737,9 @@ static void test_kernels(int only) {
                 /* the own packed product: f32 where the CPU has AVX2 and FMA, bf16 refused */
                 if (mixrt_cpu_features()->avx2 && mixrt_cpu_features()->fma) {
                     expect_refusal = dts[d] == MIXRT_DTYPE_BF16;
+                    expect_avx2_bits = mixrt_cpu_features()->avx512f;
                     conv_case_run(id, &c, dts[d], "conv_sgemm");
+                    expect_avx2_bits = false;
                     expect_refusal = false;
                 }
                 bool split = dts[d] == MIXRT_DTYPE_BF16 && !c.z && !strcmp(acts[act], "SiLU");
@@ -1873,6 +1899,9 @@ static void test_kernels(int only) {
                 if (only && id != only) continue;
                 d2s_case_run(id, d2s[si][0], d2s[si][1], d2s[si][2], d2s[si][3], d2s[si][4], crd, dts[d]);
             }
+    if (mixrt_cpu_features()->avx512f)
+        printf("test_fuse_conv: conv_sgemm / conv_wino: %d cases, the AVX-512 tile and transforms = the AVX2 ones "
+               "bit for bit\n", avx2_bits_equal);
 }
 
 int main(int argc, char **argv) {

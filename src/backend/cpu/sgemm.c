@@ -410,12 +410,15 @@ static void sg_task(const struct sg_run *r, size_t m0, size_t m1, size_t p0, siz
                     const float *bp = r->bp + (p * r->K + k0) * MIXRT_SG_NR;
                     const size_t ps = r->K * MIXRT_SG_NR, nn = s1 - p - np < r->np ? s1 - p - np : r->np;
                     const size_t all = lines * nn, per = (all + row_tiles - 1) / row_tiles;
-                    size_t fetched = 0;
+                    /* the next line to fetch: line fl of panel fp past this call's (counters, not a
+                     * division a line: that cost as much as a Winograd product's tiles) */
+                    size_t fetched = 0, fp = 0, fl = 0;
                     for (size_t i = m0, j = 0; i < m1; i += MIXRT_SG_MR, j++) {
                         const int mr = (int)(m1 - i < MIXRT_SG_MR ? m1 - i : MIXRT_SG_MR);
-                        for (size_t q = 0; q < per && fetched < all; q++, fetched++)
-                            __builtin_prefetch((const char *)(bp + (np + fetched / lines) * ps) + fetched % lines * 64,
-                                               0, 3);
+                        for (size_t q = 0; q < per && fetched < all; q++, fetched++) {
+                            __builtin_prefetch((const char *)(bp + (np + fp) * ps) + fl * 64, 0, 3);
+                            if (++fl == lines) fl = 0, fp++;
+                        }
                         if (dead[j] && !last) continue;
                         const int flags = (init[j] ? 0 : MIXRT_SG_FIRST) | (last ? MIXRT_SG_LAST | tact : 0);
                         r->tile(mr, nr, dead[j] ? 0 : kc, rp + (i - m0), bp, ps, r->y + i * r->N + col, r->N, flags,
@@ -745,14 +748,15 @@ struct w_geom {
     const float *x, *z;
     float *y;
     int64_t h, w, c, m, oh, ow, th, tw, pt, pl;
+    bool wide; /* the AVX-512 transforms (the tile's choice: sg_plan) */
 };
 
 /* Tile t (image-major, then rows, then columns): its input transform into row r of the blocks'
  * matrices v (ld floats apart). */
 static void w_in(const struct w_geom *gm, size_t t, float *v, size_t ld) {
     const int64_t per = gm->th * gm->tw, b = (int64_t)t / per, ty = (int64_t)t % per / gm->tw, tx = (int64_t)t % gm->tw;
-    mixrt_wino_in_avx2(gm->x + (size_t)(b * gm->h * gm->w * gm->c), gm->h, gm->w, gm->c, ty * 4 - gm->pt,
-                       tx * 4 - gm->pl, v, ld);
+    (gm->wide ? mixrt_wino_in_avx512 : mixrt_wino_in_avx2)(gm->x + (size_t)(b * gm->h * gm->w * gm->c), gm->h, gm->w,
+                                                           gm->c, ty * 4 - gm->pt, tx * 4 - gm->pl, v, ld);
 }
 
 static void w_out(const struct w_geom *gm, const struct w_state *st, size_t t, const float *mm, size_t ld) {
@@ -760,7 +764,8 @@ static void w_out(const struct w_geom *gm, const struct w_state *st, size_t t, c
                   ox = (int64_t)t % gm->tw * 4;
     const int rows = (int)(gm->oh - oy < 4 ? gm->oh - oy : 4), cols = (int)(gm->ow - ox < 4 ? gm->ow - ox : 4);
     const size_t at = (size_t)(((b * gm->oh + oy) * gm->ow + ox) * gm->m), row = (size_t)(gm->ow * gm->m);
-    mixrt_wino_out_avx2(mm, ld, gm->m, st->bias, gm->z ? gm->z + at : NULL, gm->y + at, row, rows, cols);
+    (gm->wide ? mixrt_wino_out_avx512 : mixrt_wino_out_avx2)(mm, ld, gm->m, st->bias, gm->z ? gm->z + at : NULL,
+                                                             gm->y + at, row, rows, cols);
     if (st->act != MIXRT_FCONV_NONE)
         for (int k = 0; k < rows; k++)
             mixrt_elt_fconv_act(st->act, st->p0, st->p1, gm->y + at + (size_t)k * row, (size_t)cols * (size_t)gm->m);
@@ -788,6 +793,7 @@ static mixrt_status w_run(struct mixrt_kernel_ctx *k) {
     const struct w_geom gm = {
         .x = x->data, .z = z ? z->data : NULL, .y = y->data, .h = x->dims[1], .w = x->dims[2], .c = C, .m = M,
         .oh = oh, .ow = ow, .th = (oh + 3) / 4, .tw = (ow + 3) / 4, .pt = cg.pt, .pl = cg.pl,
+        .wide = g_force_scalar != 2 && mixrt_cpu_features()->avx512f,
     };
     const size_t tiles = (size_t)(gm.th * gm.tw * x->dims[0]), per_tile = W_XI * (size_t)(C + M) * sizeof(float);
     /* tiles a block: whole row tiles of the product, its matrices within W_BLOCK_BYTES */

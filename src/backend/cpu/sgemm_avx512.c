@@ -18,7 +18,7 @@ static inline __mmask16 panel_mask(int nr, int q) {
 
 /* One accumulator (row r's panel q) combined with C, bias and Z, then stored. */
 static inline __attribute__((always_inline)) void out1(__m512 v, float *cr, int flags, const float *bias,
-                                                        const float *zr, __mmask16 m, float lo, float hi) {
+                                                       const float *zr, __mmask16 m, float lo, float hi) {
     if (!(flags & MIXRT_SG_FIRST)) v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, cr), v);
     if (flags & MIXRT_SG_LAST) {
         if (bias) v = _mm512_add_ps(v, _mm512_loadu_ps(bias));
@@ -61,8 +61,8 @@ static inline __attribute__((always_inline)) void tile(const int MR, const int N
                                                        size_t ldc, int flags, const float *bias, const float *z,
                                                        size_t ldz, float lo, float hi) {
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, c13 = c00,
-           c20 = c00, c21 = c00, c22 = c00, c23 = c00, c30 = c00, c31 = c00, c32 = c00, c33 = c00, c40 = c00,
-           c41 = c00, c42 = c00, c43 = c00, c50 = c00, c51 = c00, c52 = c00, c53 = c00;
+           c20 = c00, c21 = c00, c22 = c00, c23 = c00, c30 = c00, c31 = c00, c32 = c00, c33 = c00, c40 = c00, c41 = c00,
+           c42 = c00, c43 = c00, c50 = c00, c51 = c00, c52 = c00, c53 = c00;
     /* rows past MR alias row 0, panels past NP panel 0: never read (the macros test MR, NP) */
     const float *a0 = a[0], *a1 = MR > 1 ? a[1] : a0, *a2 = MR > 2 ? a[2] : a0, *a3 = MR > 3 ? a[3] : a0,
                 *a4 = MR > 4 ? a[4] : a0, *a5 = MR > 5 ? a[5] : a0;
@@ -91,21 +91,35 @@ static inline __attribute__((always_inline)) void tile(const int MR, const int N
 
 #define SG5_NP(MR)                                                                                                     \
     switch ((nr + 15) / 16) {                                                                                          \
-    case 4: tile(MR, 4, nr, kc, a, bp, ps, c, ldc, flags, bias, z, ldz, lo, hi); break;                                \
-    case 3: tile(MR, 3, nr, kc, a, bp, ps, c, ldc, flags, bias, z, ldz, lo, hi); break;                                \
-    case 2: tile(MR, 2, nr, kc, a, bp, ps, c, ldc, flags, bias, z, ldz, lo, hi); break;                                \
-    default: tile(MR, 1, nr, kc, a, bp, ps, c, ldc, flags, bias, z, ldz, lo, hi); break;                               \
+    case 4:                                                                                                            \
+        tile(MR, 4, nr, kc, a, bp, ps, c, ldc, flags, bias, z, ldz, lo, hi);                                           \
+        break;                                                                                                         \
+    case 3:                                                                                                            \
+        tile(MR, 3, nr, kc, a, bp, ps, c, ldc, flags, bias, z, ldz, lo, hi);                                           \
+        break;                                                                                                         \
+    case 2:                                                                                                            \
+        tile(MR, 2, nr, kc, a, bp, ps, c, ldc, flags, bias, z, ldz, lo, hi);                                           \
+        break;                                                                                                         \
+    default:                                                                                                           \
+        tile(MR, 1, nr, kc, a, bp, ps, c, ldc, flags, bias, z, ldz, lo, hi);                                           \
+        break;                                                                                                         \
     }
 
 void mixrt_sg_tile_avx512(int mr, int nr, size_t kc, const float *const *a, const float *bp, size_t ps, float *c,
                           size_t ldc, int flags, const float *bias, const float *z, size_t ldz, float lo, float hi) {
     switch (mr) {
-    case 6: SG5_NP(6) break;
-    case 5: SG5_NP(5) break;
-    case 4: SG5_NP(4) break;
-    case 3: SG5_NP(3) break;
-    case 2: SG5_NP(2) break;
-    default: SG5_NP(1) break;
+    case 6:
+        SG5_NP(6) break;
+    case 5:
+        SG5_NP(5) break;
+    case 4:
+        SG5_NP(4) break;
+    case 3:
+        SG5_NP(3) break;
+    case 2:
+        SG5_NP(2) break;
+    default:
+        SG5_NP(1) break;
     }
 }
 #endif

@@ -56,6 +56,11 @@ void mixrt_wino_in_avx2(const float *x, int64_t h, int64_t w, int64_t c, int64_t
                         size_t ld);
 void mixrt_wino_out_avx2(const float *mm, size_t ld, int64_t mc, const float *bias, const float *z, float *y,
                          size_t row_stride, int rows, int cols);
+/* The same (equal bits, 16 channels a vector); call only where the CPU has AVX-512F. */
+void mixrt_wino_in_avx512(const float *x, int64_t h, int64_t w, int64_t c, int64_t iy0, int64_t ix0, float *v,
+                          size_t ld);
+void mixrt_wino_out_avx512(const float *mm, size_t ld, int64_t mc, const float *bias, const float *z, float *y,
+                           size_t row_stride, int rows, int cols);
 
 /* Tests: 1 runs the scalar tile for the products that follow, 2 the AVX2 one, 0 the widest the
  * CPU has (not thread-safe). */

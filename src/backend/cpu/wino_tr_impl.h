@@ -1,0 +1,84 @@
+/* wino_tr_impl.h - the body of the Winograd F(4x4, 3x3) transforms of sgemm.c's conv_wino, once
+ * for both instruction sets: wino_avx2.c (8 channels a vector) and wino_avx512.c (16) define the
+ * vector type and operations below, then include this file, so the two run the same operations
+ * in the same order and give equal bits. Not a header to include elsewhere.
+ *
+ * The including file defines: WT_V (a vector of WT_LANES f32), WT_MASK (a lane mask),
+ * WT_ADD, WT_SUB, WT_FMADD (a * b + c), WT_FNMADD (-(a * b) + c), WT_SET1, WT_ZERO, WT_LOADU,
+ * wt_lane_mask(n), wt_load(p, full, m), wt_store(p, v, full, m), and WT_IN / WT_OUT, the names
+ * of the two functions (declared in sgemm_impl.h).
+ *
+ * With B^T, A^T of the points 0, +-1, +-2 (sgemm_impl.h): a 6x6 input tile d becomes
+ * V = B^T d B, the 36 products M = V (.) U are summed over the input channels by the packed
+ * product, and the 4x4 output tile is A^T M A. Each transform is applied down the columns, then
+ * along the rows. */
+
+/* B^T applied to d0..d5: r[0..5]. */
+static inline __attribute__((always_inline)) void wt_bt6(WT_V d0, WT_V d1, WT_V d2, WT_V d3, WT_V d4, WT_V d5,
+                                                         WT_V *r) {
+    const WT_V c2 = WT_SET1(2.0f), c4 = WT_SET1(4.0f), c5 = WT_SET1(5.0f);
+    r[0] = WT_FMADD(c4, d0, WT_FNMADD(c5, d2, d4));       /* 4 d0 - 5 d2 + d4 */
+    r[1] = WT_FNMADD(c4, WT_ADD(d1, d2), WT_ADD(d3, d4)); /* -4 (d1 + d2) + d3 + d4 */
+    r[2] = WT_FMADD(c4, WT_SUB(d1, d2), WT_SUB(d4, d3));  /* 4 (d1 - d2) - d3 + d4 */
+    r[3] = WT_FMADD(c2, WT_SUB(d3, d1), WT_SUB(d4, d2));  /* 2 (d3 - d1) - d2 + d4 */
+    r[4] = WT_FMADD(c2, WT_SUB(d1, d3), WT_SUB(d4, d2));  /* 2 (d1 - d3) - d2 + d4 */
+    r[5] = WT_FMADD(c4, d1, WT_FNMADD(c5, d3, d5));       /* 4 d1 - 5 d3 + d5 */
+}
+
+/* A^T applied to m0..m5: r[0..3]. */
+static inline __attribute__((always_inline)) void wt_at6(WT_V m0, WT_V m1, WT_V m2, WT_V m3, WT_V m4, WT_V m5,
+                                                         WT_V *r) {
+    const WT_V a = WT_ADD(m1, m2), b = WT_SUB(m1, m2), c = WT_ADD(m3, m4), d = WT_SUB(m3, m4);
+    r[0] = WT_ADD(WT_ADD(m0, a), c);                  /* m0 + m1 + m2 + m3 + m4 */
+    r[1] = WT_FMADD(WT_SET1(2.0f), d, b);             /* m1 - m2 + 2 (m3 - m4) */
+    r[2] = WT_FMADD(WT_SET1(4.0f), c, a);             /* m1 + m2 + 4 (m3 + m4) */
+    r[3] = WT_ADD(WT_FMADD(WT_SET1(8.0f), d, b), m5); /* m1 - m2 + 8 (m3 - m4) + m5 */
+}
+
+void WT_IN(const float *x, int64_t h, int64_t w, int64_t c, int64_t iy0, int64_t ix0, float *v, size_t ld) {
+    /* which of the tile's 6 rows and columns lie inside the image (zeros outside: the pads) */
+    bool rin[6], cin[6];
+    for (int i = 0; i < 6; i++) rin[i] = iy0 + i >= 0 && iy0 + i < h, cin[i] = ix0 + i >= 0 && ix0 + i < w;
+    for (int64_t c0 = 0; c0 < c; c0 += WT_LANES) {
+        const bool full = c - c0 >= WT_LANES;
+        const WT_MASK m = wt_lane_mask(full ? WT_LANES : c - c0);
+        WT_V t[6][6], d[6], r[6];
+        for (int j = 0; j < 6; j++) {
+            for (int i = 0; i < 6; i++)
+                d[i] = rin[i] && cin[j]
+                           ? wt_load(x + ((size_t)(iy0 + i) * (size_t)w + (size_t)(ix0 + j)) * (size_t)c + (size_t)c0,
+                                     full, m)
+                           : WT_ZERO();
+            wt_bt6(d[0], d[1], d[2], d[3], d[4], d[5], r);
+            for (int i = 0; i < 6; i++) t[i][j] = r[i];
+        }
+        for (int i = 0; i < 6; i++) {
+            wt_bt6(t[i][0], t[i][1], t[i][2], t[i][3], t[i][4], t[i][5], r);
+            for (int j = 0; j < 6; j++) wt_store(v + (size_t)(i * 6 + j) * ld + (size_t)c0, r[j], full, m);
+        }
+    }
+}
+
+void WT_OUT(const float *mm, size_t ld, int64_t mc, const float *bias, const float *z, float *y, size_t row_stride,
+            int rows, int cols) {
+    for (int64_t c0 = 0; c0 < mc; c0 += WT_LANES) {
+        const bool full = mc - c0 >= WT_LANES;
+        const WT_MASK m = wt_lane_mask(full ? WT_LANES : mc - c0);
+        WT_V t[4][6], e[6], r[4];
+        for (int j = 0; j < 6; j++) {
+            for (int i = 0; i < 6; i++) e[i] = wt_load(mm + (size_t)(i * 6 + j) * ld + (size_t)c0, full, m);
+            wt_at6(e[0], e[1], e[2], e[3], e[4], e[5], r);
+            for (int k = 0; k < 4; k++) t[k][j] = r[k];
+        }
+        const WT_V bv = bias ? WT_LOADU(bias + c0) : WT_ZERO(); /* bias padded to 16 */
+        for (int k = 0; k < rows; k++) {
+            wt_at6(t[k][0], t[k][1], t[k][2], t[k][3], t[k][4], t[k][5], r);
+            for (int l = 0; l < cols; l++) {
+                const size_t at = (size_t)k * row_stride + (size_t)l * (size_t)mc + (size_t)c0;
+                WT_V o = bias ? WT_ADD(r[l], bv) : r[l];
+                if (z) o = WT_ADD(o, wt_load(z + at, full, m));
+                wt_store(y + at, o, full, m);
+            }
+        }
+    }
+}
