@@ -90,8 +90,8 @@ static bool refuse(char *why, size_t why_size, const char *msg) {
  * oneDNN's AVX-512 kernels run them 8-15 % faster than the AVX-512 tile (BERT's 128 x 768 x 3072:
  * 1.65 against 1.90 ms) and these would only lengthen the builder's timing. The convolutions
  * (conv_sgemm, conv_wino) with AVX-512 too: there the 3x3 stride-2 convs of small maps and
- * Winograd F(4x4, 3x3) on 56x56 and 28x28 maps beat oneDNN's (ResNet-50's 28x28x128: 299
- * against 395 us in the builder's timing). MIXRT_SGEMM=on offers the products on AVX-512 CPUs
+ * Winograd F(4x4, 3x3) on 56x56 to 14x14 maps beat oneDNN's (ResNet-50's 28x28x128: 289 against
+ * 396 us, 14x14x256: 397 against 424, timed alone with caches warm). MIXRT_SGEMM=on offers the products on AVX-512 CPUs
  * too (their tests set it); MIXRT_SGEMM=off offers none of them anywhere. */
 static bool cpu_ok(void) {
     const struct mixrt_cpu_features *f = mixrt_cpu_features();
