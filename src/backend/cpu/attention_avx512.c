@@ -11,12 +11,12 @@
 #include <string.h>
 
 #include "backend/cpu/attention_impl.h"
+#include "core/vec_avx512.h"
 
 #define AI static inline __attribute__((always_inline))
 #define PANEL MIXRT_ATTN_PANEL
 #define TILE_ROWS 12 /* register tile height (24 accumulators of 32); blocks are split into these */
 
-static inline __mmask16 tail_mask(size_t k) { return k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << k) - 1u); }
 
 static inline uint32_t ld32(const uint32_t *p) {
     uint32_t v;
@@ -96,7 +96,7 @@ static inline float row_max(const float *s, size_t n) {
         m0 = _mm512_max_ps(_mm512_loadu_ps(s + j), m0);
         m1 = _mm512_max_ps(_mm512_loadu_ps(s + j + 16), m1);
     }
-    for (; j < n; j += 16) m0 = _mm512_max_ps(_mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail_mask(n - j), s + j), m0);
+    for (; j < n; j += 16) m0 = _mm512_max_ps(_mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), mixrt_v512_mask(n - j), s + j), m0);
     return _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
 }
 
@@ -113,7 +113,7 @@ AI float exp_row(float *s, size_t n, float m) {
         a1 = _mm512_add_ps(a1, e1);
     }
     for (; j < n; j += 16) {
-        __mmask16 t = tail_mask(n - j);
+        __mmask16 t = mixrt_v512_mask(n - j);
         __m512 e = exp_neg(_mm512_sub_ps(_mm512_maskz_loadu_ps(t, s + j), vm));
         _mm512_mask_storeu_ps(s + j, t, e);
         a0 = _mm512_mask_add_ps(a0, t, a0, e);
@@ -161,7 +161,7 @@ AI float exp_row_bf16(const float *s, size_t n, float m, uint16_t *p) {
         a1 = _mm512_add_ps(a1, e1);
     }
     for (; j < n; j += 16) {
-        __mmask16 t = tail_mask(n - j);
+        __mmask16 t = mixrt_v512_mask(n - j);
         __m512 e = exp_neg_bf16(_mm512_sub_ps(_mm512_maskz_loadu_ps(t, s + j), vm));
         store_bf16(e, p + j, t);
         a0 = _mm512_mask_add_ps(a0, t, a0, e);
@@ -206,7 +206,7 @@ static void pv_avx512(const float *p, size_t ldp, int rows, const float *vp, siz
         size_t w = dv - c0;
         const float *panel = vp + c0 * ldj;
         bool two = w > 16;
-        __mmask16 last = tail_mask(two ? w - 16 : w);
+        __mmask16 last = mixrt_v512_mask(two ? w - 16 : w);
         for (int r0 = 0; r0 < rows; r0 += TILE_ROWS) {
             const float *pr = p + (size_t)r0 * ldp;
             const float *iv = inv + r0;
@@ -295,7 +295,7 @@ static void pv_bf16_avx512(const uint32_t *pp, size_t ldp, int rows, const uint3
         size_t w = dv - c0;
         const uint32_t *panel = vp + c0 * ldj;
         bool two = w > 16;
-        __mmask16 last = tail_mask(two ? w - 16 : w);
+        __mmask16 last = mixrt_v512_mask(two ? w - 16 : w);
         for (int r0 = 0; r0 < rows; r0 += TILE_ROWS) {
             const uint32_t *pr = pp + (size_t)r0 * ldp;
             const float *iv = inv + r0;
@@ -347,7 +347,7 @@ static void pack_k_avx512(const uint32_t *src, size_t lds, size_t n, size_t m, u
         size_t rows = j0 < n ? (n - j0 < 16 ? n - j0 : 16) : 0;
         for (size_t c0 = 0; c0 < m; c0 += 16) {
             size_t w = m - c0 < 16 ? m - c0 : 16;
-            __mmask16 cm = tail_mask(w);
+            __mmask16 cm = mixrt_v512_mask(w);
             __m512i r[16];
             for (size_t i = 0; i < 16; i++)
                 r[i] = i < rows ? _mm512_maskz_loadu_epi32(cm, src + (j0 + i) * lds + c0) : _mm512_setzero_si512();
@@ -360,7 +360,7 @@ static void pack_k_avx512(const uint32_t *src, size_t lds, size_t n, size_t m, u
 static void pack_v_avx512(const float *src, size_t lds, size_t n, size_t dv, float *dst, size_t ldj) {
     for (size_t c0 = 0; c0 < dv; c0 += PANEL) {
         size_t w = dv - c0;
-        __mmask16 m0 = tail_mask(w), m1 = tail_mask(w > 16 ? w - 16 : 0);
+        __mmask16 m0 = mixrt_v512_mask(w), m1 = mixrt_v512_mask(w > 16 ? w - 16 : 0);
         float *panel = dst + c0 * ldj;
         for (size_t j = 0; j < n; j++) {
             const float *r = src + j * lds + c0;
@@ -373,7 +373,7 @@ static void pack_v_avx512(const float *src, size_t lds, size_t n, size_t dv, flo
 static void pack_v_pairs_avx512(const uint16_t *src, size_t lds, size_t n, size_t dv, uint32_t *dst, size_t ldj) {
     for (size_t c0 = 0; c0 < dv; c0 += PANEL) {
         size_t w = dv - c0;
-        __mmask16 m0 = tail_mask(w), m1 = tail_mask(w > 16 ? w - 16 : 0);
+        __mmask16 m0 = mixrt_v512_mask(w), m1 = mixrt_v512_mask(w > 16 ? w - 16 : 0);
         uint32_t *panel = dst + c0 * ldj;
         for (size_t t = 0; t < (n + 1) / 2; t++) {
             const uint16_t *r0 = src + 2 * t * lds + c0, *r1 = r0 + lds;

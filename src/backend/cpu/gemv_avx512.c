@@ -8,10 +8,7 @@
 #include <stdint.h>
 
 #include "backend/cpu/gemv_impl.h"
-
-static inline __mmask16 left_mask(size_t left) {
-    return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
-}
+#include "core/vec_avx512.h"
 
 /* 16 weights from element p of W (masked lanes 0): f32, or bf16 widened exactly by a shift. */
 static inline __attribute__((always_inline)) __m512 wload(const void *w, size_t p, __mmask16 m, const bool bf) {
@@ -26,8 +23,8 @@ static inline __attribute__((always_inline)) __m512 wload(const void *w, size_t 
 static inline __attribute__((always_inline)) void span(const float *x, size_t k, const void *w, size_t m, float *y,
                                                        const bool bf) {
     for (size_t j = 0; j < m; j += 64) {
-        const __mmask16 m0 = left_mask(m - j), m1 = j + 16 < m ? left_mask(m - j - 16) : 0,
-                        m2 = j + 32 < m ? left_mask(m - j - 32) : 0, m3 = j + 48 < m ? left_mask(m - j - 48) : 0;
+        const __mmask16 m0 = mixrt_v512_mask(m - j), m1 = j + 16 < m ? mixrt_v512_mask(m - j - 16) : 0,
+                        m2 = j + 32 < m ? mixrt_v512_mask(m - j - 32) : 0, m3 = j + 48 < m ? mixrt_v512_mask(m - j - 48) : 0;
         __m512 a0 = _mm512_maskz_loadu_ps(m0, y + j), a1 = _mm512_maskz_loadu_ps(m1, y + j + 16),
                a2 = _mm512_maskz_loadu_ps(m2, y + j + 32), a3 = _mm512_maskz_loadu_ps(m3, y + j + 48);
         for (size_t i = 0, r = j; i < k; i++, r += m) {
@@ -71,7 +68,7 @@ static inline __attribute__((always_inline)) void kn_step(const float *a, const 
     for (int r = 0; r < R; r++)
         for (int t = 0; t < KN_RB; t++) x[r][t] = _mm512_set1_ps(t < nr ? a[(size_t)r * lda + rows[t]] : 0.0f);
     for (size_t j = j0; j < j1; j += 16) {
-        const __mmask16 m = left_mask(j1 - j);
+        const __mmask16 m = mixrt_v512_mask(j1 - j);
         __m512 acc[4];
         for (int r = 0; r < R; r++)
             acc[r] = !first ? _mm512_maskz_loadu_ps(m, y + (size_t)r * N + j) : _mm512_setzero_ps();
@@ -108,7 +105,7 @@ static inline __attribute__((always_inline)) void kn_rows(const float *a, const 
     }
     for (size_t j = j0; j < j1; j += 64) {
         __mmask16 m[4];
-        for (int q = 0; q < 4; q++) m[q] = j + 16 * (size_t)q < j1 ? left_mask(j1 - j - 16 * (size_t)q) : 0;
+        for (int q = 0; q < 4; q++) m[q] = j + 16 * (size_t)q < j1 ? mixrt_v512_mask(j1 - j - 16 * (size_t)q) : 0;
         __m512 acc[4][4];
         for (int r = 0; r < R; r++)
             for (int q = 0; q < 4; q++) acc[r][q] = _mm512_setzero_ps();
@@ -184,7 +181,7 @@ static inline __attribute__((always_inline)) void nk_rows(const float *a, const 
             }
         }
         for (; i < K; i += 16) {
-            const __mmask16 m = left_mask(K - i);
+            const __mmask16 m = mixrt_v512_mask(K - i);
             const __m512 w = wload(b, row + i, m, bf);
             for (int r = 0; r < R; r++)
                 acc[r][0] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + (size_t)r * K + i), w, acc[r][0]);

@@ -86,30 +86,39 @@ static bool refuse(char *why, size_t why_size, const char *msg) {
     return false;
 }
 
-/* The products by a constant matrix (fmm_sgemm, mm_sgemm): AVX2 and FMA, and no AVX-512. There
- * oneDNN's AVX-512 kernels run them 8-15 % faster than the AVX-512 tile (BERT's 128 x 768 x 3072:
- * 1.65 against 1.90 ms) and these would only lengthen the builder's timing. The convolutions
- * (conv_sgemm, conv_wino) with AVX-512 too: there the 3x3 stride-2 convs of small maps and
- * Winograd F(4x4, 3x3) on 56x56 to 14x14 maps beat oneDNN's (ResNet-50's 28x28x128: 289 against
- * 396 us, 14x14x256: 397 against 424, timed alone with caches warm). MIXRT_SGEMM=on offers the products on AVX-512 CPUs
- * too (their tests set it); MIXRT_SGEMM=off offers none of them anywhere. */
-static bool cpu_ok(void) {
-    const struct mixrt_cpu_features *f = mixrt_cpu_features();
-    if (!f->avx2 || !f->fma) return false;
-    const char *e = getenv("MIXRT_SGEMM");
-    if (e && !strcmp(e, "off")) return false;
-    return !f->avx512f || (e && !strcmp(e, "on"));
-}
-
+/* The convolutions (conv_sgemm, conv_wino): AVX2 and FMA, AVX-512 or not. On AVX-512 the 3x3
+ * stride-2 convs of small maps and Winograd F(4x4, 3x3) on 56x56 to 14x14 maps beat oneDNN's
+ * (ResNet-50's 28x28x128: 289 against 396 us, 14x14x256: 397 against 424, timed alone with caches
+ * warm). MIXRT_SGEMM=off offers none of these kernels anywhere (A/B against oneDNN). */
 static bool cpu_ok_conv(void) {
     const struct mixrt_cpu_features *f = mixrt_cpu_features();
-    const char *e = getenv("MIXRT_SGEMM"); /* off: none of these kernels (A/B against oneDNN) */
+    const char *e = getenv("MIXRT_SGEMM");
     return f->avx2 && f->fma && !(e && !strcmp(e, "off"));
+}
+
+/* The products by a constant matrix (fmm_sgemm, mm_sgemm): as the convolutions, but without
+ * AVX-512 unless MIXRT_SGEMM=on (their tests set it). There oneDNN's AVX-512 kernels run them
+ * 8-15 % faster than the AVX-512 tile (BERT's 128 x 768 x 3072: 1.65 against 1.90 ms) and these
+ * would only lengthen the builder's timing. */
+static bool cpu_ok(void) {
+    const char *e = getenv("MIXRT_SGEMM");
+    return cpu_ok_conv() && (!mixrt_cpu_features()->avx512f || (e && !strcmp(e, "on")));
+}
+
+/* The tile the products run, and with it conv_wino's transforms: the widest the CPU has, or the
+ * one a test forced (mixrt_sgemm_force_scalar). */
+enum sg_isa { SG_SCALAR, SG_AVX2, SG_AVX512 };
+static enum sg_isa sg_isa(void) {
+    if (g_force_scalar == 1) return SG_SCALAR;
+    if (g_force_scalar == 2 || !mixrt_cpu_features()->avx512f) return SG_AVX2;
+    return SG_AVX512;
 }
 
 static bool sg_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
     enum mixrt_fconv_act act;
-    if (!cpu_ok()) return refuse(why, why_size, "needs AVX2 and FMA without AVX-512 (MIXRT_SGEMM=on: with it), and not MIXRT_SGEMM=off");
+    if (!cpu_ok())
+        return refuse(why, why_size, "needs AVX2 and FMA without AVX-512 (MIXRT_SGEMM=on: with it), and not "
+                                     "MIXRT_SGEMM=off");
     if (n->n_inputs < 2 || n->inputs[0] < 0 || n->inputs[1] < 0 || n->n_outputs < 1 || n->outputs[0] < 0)
         return refuse(why, why_size, "A, B or Y absent");
     if (!mixrt_fmm_fconv_act(mixrt_fmm_activation(n), &act)) return refuse(why, why_size, "unknown activation");
@@ -446,13 +455,14 @@ static void sg_task(const struct sg_run *r, size_t m0, size_t m1, size_t p0, siz
 static size_t sg_plan(struct sg_run *r, int nt) {
     r->tile = sg_tile_scalar, r->np = 1;
 #if defined(__x86_64__)
-    if (g_force_scalar == 2 || (!g_force_scalar && !mixrt_cpu_features()->avx512f)) r->tile = mixrt_sg_tile_avx2;
-    else if (!g_force_scalar) r->tile = mixrt_sg_tile_avx512, r->np = MIXRT_SG_NP512;
+    const enum sg_isa isa = sg_isa();
+    if (isa == SG_AVX2) r->tile = mixrt_sg_tile_avx2;
+    if (isa == SG_AVX512) r->tile = mixrt_sg_tile_avx512, r->np = MIXRT_SG_NP512;
 #endif
     r->P = (r->N + MIXRT_SG_NR - 1) / MIXRT_SG_NR;
     if (!r->taps) r->taps = 1, r->C = r->K; /* a matrix product */
     /* K blocks of equal size within a tap, at most SG_KC (the AVX-512 tile's four panels then
-     * read 64 KiB a block: measured against 128 and 192, within 3 % either way) */
+     * read 64 KiB a block: 128 and 192 were 0-5 % slower) */
     const size_t nkb = (r->C + SG_KC - 1) / SG_KC;
     r->c_step = (r->C + nkb - 1) / nkb;
     /* Row chunks of whole tiles, as even as SG_MC allows; panel groups so that there are about
@@ -748,7 +758,7 @@ struct w_geom {
     const float *x, *z;
     float *y;
     int64_t h, w, c, m, oh, ow, th, tw, pt, pl;
-    bool wide; /* the AVX-512 transforms (the tile's choice: sg_plan) */
+    bool wide; /* the AVX-512 transforms, with the AVX-512 tile (sg_isa) */
 };
 
 /* Tile t (image-major, then rows, then columns): its input transform into row r of the blocks'
@@ -793,7 +803,7 @@ static mixrt_status w_run(struct mixrt_kernel_ctx *k) {
     const struct w_geom gm = {
         .x = x->data, .z = z ? z->data : NULL, .y = y->data, .h = x->dims[1], .w = x->dims[2], .c = C, .m = M,
         .oh = oh, .ow = ow, .th = (oh + 3) / 4, .tw = (ow + 3) / 4, .pt = cg.pt, .pl = cg.pl,
-        .wide = g_force_scalar != 2 && mixrt_cpu_features()->avx512f,
+        .wide = sg_isa() == SG_AVX512,
     };
     const size_t tiles = (size_t)(gm.th * gm.tw * x->dims[0]), per_tile = W_XI * (size_t)(C + M) * sizeof(float);
     /* tiles a block: whole row tiles of the product, its matrices within W_BLOCK_BYTES */

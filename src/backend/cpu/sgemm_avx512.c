@@ -5,16 +5,11 @@
  * The operations and their order are sgemm_impl.h's, the scalar tile's: results equal bit for
  * bit. */
 #include "backend/cpu/sgemm_impl.h"
+#include "core/vec_avx512.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <stdint.h>
-
-/* Lanes of panel q of a tile nr columns wide. */
-static inline __mmask16 panel_mask(int nr, int q) {
-    const int n = nr - 16 * q;
-    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
-}
 
 /* One accumulator (row r's panel q) combined with C, bias and Z, then stored. */
 static inline __attribute__((always_inline)) void out1(__m512 v, float *cr, int flags, const float *bias,
@@ -80,7 +75,9 @@ static inline __attribute__((always_inline)) void tile(const int MR, const int N
         SG5_ROW_FMA(4)
         SG5_ROW_FMA(5)
     }
-    const __mmask16 m0 = panel_mask(nr, 0), m1 = panel_mask(nr, 1), m2 = panel_mask(nr, 2), m3 = panel_mask(nr, 3);
+    /* the lanes of each panel the tile's nr columns reach */
+    const __mmask16 m0 = mixrt_v512_mask(nr), m1 = mixrt_v512_mask(nr - 16), m2 = mixrt_v512_mask(nr - 32),
+                    m3 = mixrt_v512_mask(nr - 48);
     SG5_ROW_OUT(0)
     SG5_ROW_OUT(1)
     SG5_ROW_OUT(2)

@@ -3,6 +3,7 @@
  * wino_avx2.c's bits. Compiled with the AVX-512 flags; sgemm.c calls them only where the CPU has
  * AVX-512F. */
 #include "backend/cpu/sgemm_impl.h"
+#include "core/vec_avx512.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -22,19 +23,10 @@
 #define WT_IN mixrt_wino_in_avx512
 #define WT_OUT mixrt_wino_out_avx512
 
-/* Lanes 0..n-1 (n 1..16). */
-static inline __mmask16 wt_lane_mask(int64_t n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u); }
-
-static inline __m512 wt_load(const float *p, bool full, __mmask16 m) {
-    return full ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m, p);
-}
-
-static inline void wt_store(float *p, __m512 v, bool full, __mmask16 m) {
-    if (full)
-        _mm512_storeu_ps(p, v);
-    else
-        _mm512_mask_storeu_ps(p, m, v);
-}
+/* Masked loads and stores cost what plain ones do here: the mask alone says which lanes. */
+#define wt_lane_mask mixrt_v512_mask
+#define wt_load(p, full, m) _mm512_maskz_loadu_ps(m, p)
+#define wt_store(p, v, full, m) _mm512_mask_storeu_ps(p, m, v)
 
 #include "backend/cpu/wino_tr_impl.h"
 #endif

@@ -1,0 +1,15 @@
+/* vec_avx512.h - small 16-lane helpers of the AVX-512 kernels. Include only from files compiled
+ * with the AVX-512 flags. */
+#ifndef MIXRT_CORE_VEC_AVX512_H
+#define MIXRT_CORE_VEC_AVX512_H
+
+#include <immintrin.h>
+#include <stdint.h>
+
+/* Lanes 0..n-1 of a vector: all 16 for n >= 16, none for n <= 0 (a tail's masked loads and
+ * stores). */
+static inline __mmask16 mixrt_v512_mask(int64_t n) {
+    return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
+}
+
+#endif /* MIXRT_CORE_VEC_AVX512_H */
