@@ -108,6 +108,40 @@ struct mixrt_pw_call {
     float p0, p1; /* Clip: min, max; LeakyRelu: alpha */
 };
 
+/* ig_conv_nhwc (igconv.c): a channels-last bf16 conv of any kernel size, stride and pads taken as
+ * an implicit product, for few output pixels (ResNet's 7x7 and 14x14 stages): rows are output
+ * pixels, K the (tap, input channel) pairs, k = tap * C + c (C even, so no pair straddles two
+ * taps). One call: every row, the output channels of groups [g0, g1). */
+#define MIXRT_IG_ROWS 6   /* rows a tile at most */
+#define MIXRT_IG_BLOCKS 4 /* 16-channel blocks a tile */
+struct mixrt_ig_call {
+    const uint16_t *const *a; /* [rows][taps]: each row's input pixel at each tap, or a zero row */
+    const uint16_t *z;        /* bf16 [rows][n], or NULL */
+    void *y;                  /* [rows][n]: bf16, or f32 when y_f32 */
+    bool y_f32;
+    int64_t rows, taps, cp, kp, n; /* cp: pairs a tap (C / 2); kp = taps * cp */
+    int64_t chunk;                 /* pairs a K step (partial sums kept in acc between steps) */
+    int64_t g0, g1;                /* groups of 4 output blocks of this call */
+    float *acc;                    /* [rows][MIXRT_IG_BLOCKS * 16] partial sums */
+    const uint16_t *w;             /* packed (mixrt_ig_widx) */
+    const float *b;                /* [NB * 16]: the bias, zeros without one and past N */
+    enum mixrt_pw_act act;
+    float p0, p1;
+};
+/* ig_conv_nhwc's packed W: per group of 4 blocks of 16 output channels, per pair of K, the
+ * 4 blocks' 16 pairs (word 0 the even k): a tile's W of one pair is 256 contiguous bytes.
+ * [NG][KP][4][16][2], zeros past N (the last group's missing blocks too). */
+static inline size_t mixrt_ig_widx(int64_t kp, int64_t j, int64_t k) {
+    const int64_t gw = MIXRT_IG_BLOCKS * MIXRT_PW_NBLK;
+    return (((size_t)(j / gw) * (size_t)kp + (size_t)(k / 2)) * MIXRT_IG_BLOCKS + (size_t)(j % gw / MIXRT_PW_NBLK)) *
+               (2 * MIXRT_PW_NBLK) +
+           (size_t)(j % MIXRT_PW_NBLK) * 2 + (size_t)(k % 2);
+}
+/* Call only where the CPU has AVX-512 F/BW/VL/DQ and AVX512-BF16. pwconv_avx512.c. */
+void mixrt_ig_run_avx512(const struct mixrt_ig_call *c);
+void mixrt_igconv_force_scalar(bool scalar);
+unsigned long mixrt_igconv_ref_runs(void);
+
 /* Tests: the scalar twin instead of the tile kernel (and no CPUID refusal in supports); how many
  * runs handed their case to the reference kernel. */
 void mixrt_pwconv_force_scalar(bool scalar);
