@@ -22,6 +22,7 @@
 #include <malloc.h>
 #endif
 #include <pthread.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "engine/tactics.h"
@@ -356,6 +357,61 @@ static int cmp_double(const void *a, const void *b) {
 #define INTERLEAVE_MAX_BYTES ((size_t)16 << 20)
 enum { MAX_RUNS = 40, MAX_OUT = 8, MAX_TIMED = 8 };
 
+/* Weights-cold timing. An engine whose constants outgrow the caches reads each layer's weights
+ * from memory every run (ResNet-50's 51 MB of bf16 weights), while a candidate timed run after
+ * run finds them cached: oneDNN's bf16 7x7x512 3x3 conv timed 261 us so and ran 363-425 us in
+ * the engine, Winograd's (16/9 the bytes) 235 and 390-457, ig_conv_nhwc (which prefetches its
+ * next weights) 285 and 343-372. So for a node of at least COLD_NODE_BYTES of constants in a
+ * graph of at least COLD_GRAPH_BYTES, every timed run follows a read sweep of COLD_SWEEP_BYTES
+ * (the weights leave the caches) and a touch of the node's other inputs and outputs (which the
+ * engine's previous layer leaves cached); COLD_RUNS runs a candidate, the fastest kept, cached
+ * under its own key. `MIXRT_COLD_TIMING=off` times every node warm, as before. */
+#define COLD_NODE_BYTES ((size_t)1 << 20)
+#define COLD_GRAPH_BYTES ((size_t)48 << 20)
+#define COLD_SWEEP_BYTES ((size_t)64 << 20)
+enum { COLD_RUNS = 6 };
+
+static bool cold_timing(const struct mixrt_graph *g, size_t node_const_bytes) {
+    const char *env = getenv("MIXRT_COLD_TIMING");
+    if ((env && !strcmp(env, "off")) || node_const_bytes < COLD_NODE_BYTES) return false;
+    size_t total = 0;
+    for (int v = 0; v < g->n_values && total < COLD_GRAPH_BYTES; v++)
+        if (g->values[v].init && mixrt_graph_is_fixed_const(g, v)) total += g->values[v].init->nbytes;
+    return total >= COLD_GRAPH_BYTES;
+}
+
+/* The sweep's bytes, written once (untouched pages would all read the one zero page), in huge
+ * pages where the system has them: 64 MiB of 4 KiB pages took 183 ms to fault in here, of 2 MiB
+ * pages 5-9 ms. Held only while one node is timed. */
+static unsigned char *sweep_alloc(void) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    void *p = mmap(NULL, COLD_SWEEP_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    (void)madvise(p, COLD_SWEEP_BYTES, MADV_HUGEPAGE);
+#else
+    void *p = malloc(COLD_SWEEP_BYTES);
+    if (!p) return NULL;
+#endif
+    memset(p, 1, COLD_SWEEP_BYTES);
+    return p;
+}
+
+static void sweep_free(unsigned char *p) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    munmap(p, COLD_SWEEP_BYTES);
+#else
+    free(p);
+#endif
+}
+
+/* Reads n bytes at p a line at a time (volatile: the loads stay). */
+static void touch(const void *p, size_t n) {
+    const volatile unsigned char *b = p;
+    unsigned char s = 0;
+    for (size_t i = 0; i < n; i += 64) s ^= b[i];
+    (void)s;
+}
+
 struct timed {
     const struct mixrt_cpu_kernel *kern;
     void *state;
@@ -404,9 +460,9 @@ static mixrt_status run_once(struct mixrt_graph *g, const struct mixrt_node *n, 
 }
 
 /* Times the nt kernels of tm on node n of g with inputs in, interleaved; each one's fastest
- * run in tm[i].t[0]. */
+ * run in tm[i].t[0]. cold: weights-cold timing (above). */
 static mixrt_status time_kernels(struct mixrt_graph *g, const struct mixrt_node *n, struct timed *tm, int nt,
-                                 const struct mixrt_tensor *const *in) {
+                                 const struct mixrt_tensor *const *in, bool cold) {
     mixrt_context_t ctx = g->ctx;
     mixrt_status status = MIXRT_STATUS_OK;
     /* Outputs of static shape get one buffer each, touched once and handed to every run
@@ -417,6 +473,7 @@ static mixrt_status time_kernels(struct mixrt_graph *g, const struct mixrt_node 
     size_t obytes[MAX_OUT] = {0};
     /* The kernels' scratch, kept across the runs as an engine keeps its own. */
     struct mixrt_exec_scratch scratch = {NULL, 0};
+    unsigned char *sweep = NULL;
     for (int i = 0; i < nt; i++) tm[i].state = NULL, tm[i].runs = 0, tm[i].total = 0, tm[i].done = false;
     MIXRT_CHECK(ctx, n->n_outputs <= MAX_OUT && n->n_inputs <= 16, MIXRT_STATUS_UNSUPPORTED,
                 "%s node '%s' has too many inputs/outputs to time", n->op_type, n->name);
@@ -433,17 +490,27 @@ static mixrt_status time_kernels(struct mixrt_graph *g, const struct mixrt_node 
     }
     for (int i = 0; i < nt; i++)
         if (tm[i].kern->prepare) MIXRT_TRY(tm[i].kern->prepare(ctx, g, n, &tm[i].state));
+    if (cold && !(sweep = sweep_alloc())) cold = false; /* no memory: timed warm */
     /* Round -1 warms caches and lazily made primitives; then each kernel runs until about
-     * 20 ms (at least 4 runs) or MAX_RUNS have passed. */
+     * 20 ms (at least 4 runs) or MAX_RUNS have passed, or COLD_RUNS runs when cold. */
     for (int r = -1, left = nt; left > 0; r++)
         for (int i = 0; i < nt; i++) {
             if (tm[i].done) continue;
             double dt;
+            if (cold && r >= 0) {
+                touch(sweep, COLD_SWEEP_BYTES);
+                for (int j = 0; j < n->n_inputs; j++)
+                    if (in[j] && n->inputs[j] >= 0 && !g->values[n->inputs[j]].init) touch(in[j]->data, in[j]->nbytes);
+                for (int j = 0; j < n->n_outputs && j < MAX_OUT; j++)
+                    if (obuf[j]) touch(obuf[j], obytes[j]);
+            }
             MIXRT_TRY(run_once(g, n, &tm[i], in, obuf, obytes, &scratch, &dt));
             if (r < 0) continue;
             tm[i].t[tm[i].runs++] = dt;
             tm[i].total += dt;
-            if (tm[i].runs == MAX_RUNS || (tm[i].runs >= 4 && tm[i].total >= 20e6)) tm[i].done = true, left--;
+            if (tm[i].runs == MAX_RUNS || (!cold && tm[i].runs >= 4 && tm[i].total >= 20e6) ||
+                (cold && tm[i].runs >= COLD_RUNS))
+                tm[i].done = true, left--;
         }
     /* The minimum: on a shared machine interference only ever adds time, so the fastest
      * run is the best estimate of the kernel's own cost (and the most reproducible). */
@@ -454,6 +521,7 @@ fail:
     for (int j = 0; j < n->n_outputs && j < MAX_OUT; j++)
         if (obuf[j]) mixrt_free(ctx, obuf[j], obytes[j]);
     mixrt_free(ctx, scratch.p, scratch.bytes);
+    if (sweep) sweep_free(sweep);
     return status;
 }
 
@@ -516,6 +584,13 @@ mixrt_status mixrt_tactics_choose(struct mixrt_graph *g, int ni, struct mixrt_ti
             if (timed_dim(n, v, d) < 0 || !mixrt_mul_size(bytes, (size_t)timed_dim(n, v, d), &bytes)) return MIXRT_STATUS_OK;
         if (!mixrt_add_size(total, bytes, &total) || total > ((size_t)256 << 20)) return MIXRT_STATUS_OK;
     }
+    /* Weights-cold or warm (above): the cache keeps the two apart by target. */
+    size_t node_bytes = 0;
+    for (int j = 0; j < n->n_inputs; j++)
+        if (n->inputs[j] >= 0 && g->values[n->inputs[j]].init) node_bytes += g->values[n->inputs[j]].init->nbytes;
+    const bool cold = cold_timing(g, node_bytes);
+    char target[176]; /* the cache's target (160) and the suffix */
+    snprintf(target, sizeof(target), "%s%s", tc ? tc->target : "", cold ? " weights-cold" : "");
     /* Cached times first; the rest measured together (time_kernels), then reported in order. */
     double t[8];
     int src[8]; /* 0 measured, 1 timing cache, 2 measured earlier in this process, -1 skipped */
@@ -524,7 +599,7 @@ mixrt_status mixrt_tactics_choose(struct mixrt_graph *g, int ni, struct mixrt_ti
     for (size_t c = 0; c < ns; c++) {
         t[c] = -1, src[c] = -1, slot[c] = -1;
         if (!strcmp(list[c]->name, "ref") && !only_ref) continue; /* the reference is the slowest by design */
-        bool keyed = node_key(g, n, list[c]->name, tc ? tc->target : "", key, sizeof(key));
+        bool keyed = node_key(g, n, list[c]->name, target, key, sizeof(key));
         struct tc_entry *hit = !remeasure && tc && keyed ? tc_find(tc, key) : NULL;
         if (hit) {
             t[c] = hit->ns, src[c] = 1;
@@ -564,9 +639,9 @@ mixrt_status mixrt_tactics_choose(struct mixrt_graph *g, int ni, struct mixrt_ti
             in[j] = &tin[j];
         }
         if (const_bytes <= INTERLEAVE_MAX_BYTES) {
-            MIXRT_TRY(time_kernels(g, n, tm, nt, in));
+            MIXRT_TRY(time_kernels(g, n, tm, nt, in, cold));
         } else {
-            for (int i = 0; i < nt; i++) MIXRT_TRY(time_kernels(g, n, &tm[i], 1, in));
+            for (int i = 0; i < nt; i++) MIXRT_TRY(time_kernels(g, n, &tm[i], 1, in, cold));
         }
         if (measured) *measured = true;
 #ifdef __GLIBC__
@@ -581,7 +656,7 @@ mixrt_status mixrt_tactics_choose(struct mixrt_graph *g, int ni, struct mixrt_ti
         if (src[c] < 0) continue;
         if (src[c] == 0) {
             t[c] = tm[slot[c]].t[0];
-            bool keyed = node_key(g, n, list[c]->name, tc ? tc->target : "", key, sizeof(key));
+            bool keyed = node_key(g, n, list[c]->name, target, key, sizeof(key));
             if (remeasure && keyed) {
                 /* A second window: the fastest of both measurements stands. */
                 struct tc_entry *old = tc ? tc_find(tc, key) : NULL;
