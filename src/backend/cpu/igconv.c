@@ -42,8 +42,8 @@ static inline float bf(uint16_t h) { return mixrt_bf16_to_float((mixrt_bf16){h})
  * then the even one (vdpbf16ps's order), then Z, the activation and one rounding. */
 static void ig_scalar(const struct mixrt_ig_call *c) {
     for (int64_t r = 0; r < c->rows; r++)
-        for (int64_t j = c->g0 * MIXRT_IG_BLOCKS * MIXRT_PW_NBLK; j < c->g1 * MIXRT_IG_BLOCKS * MIXRT_PW_NBLK && j < c->n;
-             j++) {
+        for (int64_t j = c->g0 * MIXRT_IG_BLOCKS * MIXRT_PW_NBLK;
+             j < c->g1 * MIXRT_IG_BLOCKS * MIXRT_PW_NBLK && j < c->n; j++) {
             float v = c->b[j];
             for (int64_t t = 0; t < c->taps; t++) {
                 const uint16_t *x = c->a[r * c->taps + t];
@@ -55,8 +55,10 @@ static void ig_scalar(const struct mixrt_ig_call *c) {
             }
             if (c->z) v += bf(c->z[r * c->n + j]);
             v = mixrt_pw_act_scalar(c->act, c->p0, c->p1, v);
-            if (c->y_f32) ((float *)c->y)[r * c->n + j] = v;
-            else ((mixrt_bf16 *)c->y)[r * c->n + j] = mixrt_bf16_from_float(v);
+            if (c->y_f32)
+                ((float *)c->y)[r * c->n + j] = v;
+            else
+                ((mixrt_bf16 *)c->y)[r * c->n + j] = mixrt_bf16_from_float(v);
         }
 }
 
@@ -97,10 +99,13 @@ static bool ig_supports(const struct mixrt_graph *g, const struct mixrt_node *n,
     if (!mixrt_graph_is_fixed_const(g, n->inputs[1])) return refuse(why, why_size, "W is not a constant initializer");
     const struct mixrt_tensor *w = g->values[n->inputs[1]].init;
     if (!mixrt_dtype_is_float(w->dtype) || w->rank != 4 || w->dims[0] < 1 || w->dims[0] > 65536 || w->dims[1] < 2 ||
-        w->dims[1] > 65536 || w->dims[1] % 2 || w->dims[2] < 1 || w->dims[2] > 16 || w->dims[3] < 1 ||
-        w->dims[3] > 16)
+        w->dims[1] > 65536 || w->dims[1] % 2 || w->dims[2] < 1 || w->dims[2] > 16 || w->dims[3] < 1 || w->dims[3] > 16)
         return refuse(why, why_size,
                       "W is not a float [M, C, KH, KW] tensor of M <= 65536, even C <= 65536, KH and KW <= 16");
+    size_t nks = 0;
+    const int64_t *ks = mixrt_node_attr_ints(n, "kernel_shape", &nks);
+    if (ks && (nks != 2 || ks[0] != w->dims[2] || ks[1] != w->dims[3]))
+        return refuse(why, why_size, "kernel_shape differs from W's");
     int64_t pads[4], s[2], d[2];
     if (!two_ints(n, "strides", s) || !two_ints(n, "dilations", d))
         return refuse(why, why_size, "strides or dilations malformed or over 64");
@@ -113,7 +118,9 @@ static bool ig_supports(const struct mixrt_graph *g, const struct mixrt_node *n,
     const int64_t eh = xv->dims[1].value + pads[0] + pads[2] - (w->dims[2] - 1) * d[0] - 1,
                   ew = xv->dims[2].value + pads[1] + pads[3] - (w->dims[3] - 1) * d[1] - 1;
     if (eh < 0 || ew < 0) return refuse(why, why_size, "the kernel is larger than the padded image");
-    if (xv->dims[0].value * (eh / s[0] + 1) * (ew / s[1] + 1) > IG_MAX_ROWS)
+    /* each factor at most IG_MAX_ROWS before the product (no overflow on absurd shapes) */
+    const int64_t nb = xv->dims[0].value, oh = eh / s[0] + 1, ow = ew / s[1] + 1;
+    if (nb > IG_MAX_ROWS || oh > IG_MAX_ROWS || ow > IG_MAX_ROWS || nb * oh * ow > IG_MAX_ROWS)
         return refuse(why, why_size, "more than 1024 output pixels (a case for the blocked kernels)");
     return true;
 }
@@ -171,8 +178,9 @@ static mixrt_status ig_prepare(mixrt_context_t ctx, const struct mixrt_graph *g,
             for (int64_t t = 0; t < taps; t++) {
                 const size_t src = (size_t)(j * st->c + ch) * (size_t)taps + (size_t)t;
                 st->w[mixrt_ig_widx(st->kp, j, t * st->c + ch)] =
-                    w->dtype == MIXRT_DTYPE_BF16 ? ((const uint16_t *)w->data)[src]
-                                                 : mixrt_bf16_from_float((float)mixrt_load_f64(w->data, w->dtype, src)).bits;
+                    w->dtype == MIXRT_DTYPE_BF16
+                        ? ((const uint16_t *)w->data)[src]
+                        : mixrt_bf16_from_float((float)mixrt_load_f64(w->data, w->dtype, src)).bits;
             }
     if (b) {
         MIXRT_CHECK(ctx, b->rank == 1 && b->dims[0] == st->n, MIXRT_STATUS_INVALID_MODEL,
@@ -218,8 +226,7 @@ static mixrt_status ig_run(struct mixrt_kernel_ctx *k) {
     if (eh < 0 || ew < 0) return run_ref(k);
     const int64_t oh = eh / st->sh + 1, ow = ew / st->sw + 1;
     const int64_t ydims[4] = {x->dims[0], oh, ow, st->n};
-    if (z && (z->dtype != MIXRT_DTYPE_BF16 || z->rank != 4 || memcmp(z->dims, ydims, sizeof(ydims))))
-        return run_ref(k);
+    if (z && (z->dtype != MIXRT_DTYPE_BF16 || z->rank != 4 || memcmp(z->dims, ydims, sizeof(ydims)))) return run_ref(k);
     struct mixrt_tensor *y = NULL;
     MIXRT_TRY(mixrt_kernel_output_uninit(k, 0, MIXRT_DTYPE_BF16, 4, ydims, &y));
     const float *bias = st->b;
@@ -249,8 +256,8 @@ static mixrt_status ig_run(struct mixrt_kernel_ctx *k) {
     const size_t yf = staged ? (size_t)rows * (size_t)st->n * sizeof(float) : 0;
     scratch_bytes = table + (size_t)nt * accb + yf;
     if (!(scratch = mixrt_kernel_scratch(k, scratch_bytes, &owned)))
-        MIXRT_TRY(mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for %zu bytes of scratch",
-                                     scratch_bytes));
+        MIXRT_TRY(
+            mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for %zu bytes of scratch", scratch_bytes));
     const uint16_t **a = scratch;
     float *accs = (float *)((char *)scratch + table), *yst = staged ? accs + (size_t)nt * (accb / sizeof(float)) : NULL;
     const uint16_t *xd = x->data;
@@ -289,8 +296,10 @@ static mixrt_status ig_run(struct mixrt_kernel_ctx *k) {
                                         .p1 = p1};
         if (g0 >= g1) continue;
 #if defined(__x86_64__)
-        if (!scalar) mixrt_ig_run_avx512(&c);
-        else ig_scalar(&c);
+        if (!scalar)
+            mixrt_ig_run_avx512(&c);
+        else
+            ig_scalar(&c);
 #else
         ig_scalar(&c);
 #endif

@@ -135,7 +135,8 @@ void mixrt_pw_rows_avx512(const struct mixrt_pw_call *c) {
 /* ---- ig_conv_nhwc's tile (igconv.c) ------------------------------------------------------ */
 
 /* R rows from r0 by NB blocks of group g (blocks 4 g ..), over pairs [k0, k0 + np) of the
- * flattened K (a step never straddles a tap: C is even and steps end at taps). first: the sums
+ * flattened K (a step may start and end inside a tap; no pair straddles two, C being even).
+ * first: the sums
  * start at the bias, else at acc; last: the epilogue into y, else the sums go back to acc. pf: a
  * line of the next step's W to bring in each pair step, so the rows' tiles of one step fetch the
  * next step's W while they compute. */
