@@ -206,12 +206,15 @@ PW_INLINE void ig_tile(const struct mixrt_ig_call *c, const struct pw_epi e, con
 #pragma GCC unroll 4
         for (int j = 0; j < NB; j++) {
             const bool tl = tail && j == NB - 1;
-            finish(e, acc[r][j], c->z, c->y, (r0 + r) * c->n + (jb + j) * MIXRT_PW_NBLK, tl, tl ? m : (__mmask16)0xffff);
+            finish(e, acc[r][j], c->z, c->y, (r0 + r) * c->n + (jb + j) * MIXRT_PW_NBLK, tl,
+                   tl ? m : (__mmask16)0xffff);
         }
 }
 
-#define IG_CASE(R, NB)                                                                                               \
-    case (R) * 8 + (NB): ig_tile(c, e, R, NB, r0, g, k0, np, first, last, tl, m, pf); break;
+#define IG_CASE(R, NB)                                                                                                 \
+    case (R)*8 + (NB):                                                                                                 \
+        ig_tile(c, e, R, NB, r0, g, k0, np, first, last, tl, m, pf);                                                   \
+        break;
 #define IG_ROWS(R) IG_CASE(R, 1) IG_CASE(R, 2) IG_CASE(R, 3) IG_CASE(R, 4)
 
 void mixrt_ig_run_avx512(const struct mixrt_ig_call *c) {
@@ -227,26 +230,30 @@ void mixrt_ig_run_avx512(const struct mixrt_ig_call *c) {
         const int NB = (int)(nbt - jb < MIXRT_IG_BLOCKS ? nbt - jb : MIXRT_IG_BLOCKS);
         const bool tl = tail && jb + NB == nbt;
         for (int64_t k0 = 0; k0 < c->kp; k0 += c->chunk) {
-                const int64_t np = c->kp - k0 < c->chunk ? c->kp - k0 : c->chunk;
-                const bool first = k0 == 0, last = k0 + np == c->kp;
-                /* the next step's W (this group's next pairs, else the next group's first), one
-                 * contiguous run of 4 lines a pair; row tile rt brings lines [rt np, rt np + np)
-                 * of it, and tiles past its end re-touch their own (lines past what this step's
-                 * tiles cover are left to the hardware's prefetcher) */
-                const int64_t ng = last ? g + 1 : g, nk = last ? 0 : k0 + np;
-                const char *here = (const char *)(c->w + mixrt_ig_widx(c->kp, jb * MIXRT_PW_NBLK, 2 * k0));
-                const char *next = ng < c->g1 ? (const char *)(c->w + mixrt_ig_widx(c->kp, ng * MIXRT_IG_BLOCKS * MIXRT_PW_NBLK, 2 * nk)) : NULL;
-                const int64_t nlines = next ? MIXRT_IG_BLOCKS * (c->kp - nk < c->chunk ? c->kp - nk : c->chunk) : 0;
-                for (int64_t rt = 0; rt < nrt; rt++) {
-                    const int64_t r0 = rt * c->rows / nrt;
-                    const int R = (int)((rt + 1) * c->rows / nrt - r0);
-                    const char *pf = rt * np < nlines ? next + (size_t)(rt * np) * line : here;
-                    switch (R * 8 + NB) {
-                        IG_ROWS(1) IG_ROWS(2) IG_ROWS(3) IG_ROWS(4) IG_ROWS(5) IG_ROWS(6)
-                    default: break;
-                    }
+            const int64_t np = c->kp - k0 < c->chunk ? c->kp - k0 : c->chunk;
+            const bool first = k0 == 0, last = k0 + np == c->kp;
+            /* the next step's W (this group's next pairs, else the next group's first), one
+             * contiguous run of 4 lines a pair; row tile rt brings lines [rt np, rt np + np)
+             * of it, and tiles past its end re-touch their own (lines past what this step's
+             * tiles cover are left to the hardware's prefetcher) */
+            const int64_t ng = last ? g + 1 : g, nk = last ? 0 : k0 + np;
+            const char *here = (const char *)(c->w + mixrt_ig_widx(c->kp, jb * MIXRT_PW_NBLK, 2 * k0));
+            const char *next =
+                ng < c->g1 ? (const char *)(c->w + mixrt_ig_widx(c->kp, ng * MIXRT_IG_BLOCKS * MIXRT_PW_NBLK, 2 * nk))
+                           : NULL;
+            const int64_t nlines = next ? MIXRT_IG_BLOCKS * (c->kp - nk < c->chunk ? c->kp - nk : c->chunk) : 0;
+            for (int64_t rt = 0; rt < nrt; rt++) {
+                const int64_t r0 = rt * c->rows / nrt;
+                const int R = (int)((rt + 1) * c->rows / nrt - r0);
+                const char *pf = rt * np < nlines ? next + (size_t)(rt * np) * line : here;
+                /* clang-format off */
+                switch (R * 8 + NB) {
+                    IG_ROWS(1) IG_ROWS(2) IG_ROWS(3) IG_ROWS(4) IG_ROWS(5) IG_ROWS(6)
+                default: break;
                 }
+                /* clang-format on */
             }
+        }
     }
 }
 #undef IG_ROWS
