@@ -177,17 +177,9 @@ static mixrt_status ig_prepare(mixrt_context_t ctx, const struct mixrt_graph *g,
         for (int64_t ch = 0; ch < st->c; ch++)
             for (int64_t t = 0; t < taps; t++) {
                 const size_t src = (size_t)(j * st->c + ch) * (size_t)taps + (size_t)t;
-                st->w[mixrt_ig_widx(st->kp, j, t * st->c + ch)] =
-                    w->dtype == MIXRT_DTYPE_BF16
-                        ? ((const uint16_t *)w->data)[src]
-                        : mixrt_bf16_from_float((float)mixrt_load_f64(w->data, w->dtype, src)).bits;
+                st->w[mixrt_ig_widx(st->kp, j, t * st->c + ch)] = mixrt_pw_wbits(w, src);
             }
-    if (b) {
-        MIXRT_CHECK(ctx, b->rank == 1 && b->dims[0] == st->n, MIXRT_STATUS_INVALID_MODEL,
-                    "cannot build FusedConv node '%s': input #2 (B) has %lld elements, expected %lld", n->name,
-                    (long long)mixrt_tensor_numel(b), (long long)st->n);
-        for (int64_t j = 0; j < st->n; j++) st->b[j] = (float)mixrt_load_f64(b->data, b->dtype, (size_t)j);
-    }
+    if (b) MIXRT_TRY(mixrt_pw_bias(ctx, n, b, st->n, st->b));
     *state = st;
     return MIXRT_STATUS_OK;
 fail:
@@ -231,10 +223,7 @@ static mixrt_status ig_run(struct mixrt_kernel_ctx *k) {
     MIXRT_TRY(mixrt_kernel_output_uninit(k, 0, MIXRT_DTYPE_BF16, 4, ydims, &y));
     const float *bias = st->b;
     if (!st->b_const) { /* B read at run time, widened to the padded f32 row the tiles read */
-        if (!(braw = mixrt_alloc(k->ctx, st->b_bytes)))
-            MIXRT_TRY(mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for the bias"));
-        memset(braw, 0, st->b_bytes);
-        for (int64_t j = 0; j < st->n; j++) braw[j] = (float)mixrt_load_f64(b->data, b->dtype, (size_t)j);
+        if (!(braw = mixrt_pw_run_bias(k, b, st->n, st->b_bytes))) return MIXRT_STATUS_OUT_OF_MEMORY;
         bias = braw;
     }
     const enum mixrt_pw_act ka = mixrt_pw_act_of(act);

@@ -76,6 +76,27 @@ struct pw_state {
     size_t w_bytes, b_bytes;
 };
 
+mixrt_status mixrt_pw_bias(mixrt_context_t ctx, const struct mixrt_node *n, const struct mixrt_tensor *b, int64_t m,
+                           float *dst) {
+    if (b->rank != 1 || b->dims[0] != m)
+        return mixrt_error(ctx, MIXRT_STATUS_INVALID_MODEL,
+                           "cannot build FusedConv node '%s': input #2 (B) has %lld elements, expected %lld", n->name,
+                           (long long)mixrt_tensor_numel(b), (long long)m);
+    for (int64_t j = 0; j < m; j++) dst[j] = (float)mixrt_load_f64(b->data, b->dtype, (size_t)j);
+    return MIXRT_STATUS_OK;
+}
+
+float *mixrt_pw_run_bias(struct mixrt_kernel_ctx *k, const struct mixrt_tensor *b, int64_t m, size_t bytes) {
+    float *r = mixrt_alloc(k->ctx, bytes);
+    if (!r) {
+        (void)mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for the bias");
+        return NULL;
+    }
+    memset(r, 0, bytes);
+    for (int64_t j = 0; j < m; j++) r[j] = (float)mixrt_load_f64(b->data, b->dtype, (size_t)j);
+    return r;
+}
+
 static bool refuse(char *why, size_t why_size, const char *msg) {
     if (why && why_size) snprintf(why, why_size, "%s", msg);
     return false;
@@ -157,16 +178,8 @@ static mixrt_status pw_prepare(mixrt_context_t ctx, const struct mixrt_graph *g,
     /* W [N, K, 1, 1] rounded to bf16 (exact for bf16 weights, as oneDNN's bf16 conv rounds f32 ones). */
     for (int64_t j = 0; j < st->n; j++)
         for (int64_t k = 0; k < st->k; k++)
-            st->w[mixrt_pw_widx(st->kp, j, k)] =
-                w->dtype == MIXRT_DTYPE_BF16
-                    ? ((const uint16_t *)w->data)[j * st->k + k]
-                    : mixrt_bf16_from_float((float)mixrt_load_f64(w->data, w->dtype, (size_t)(j * st->k + k))).bits;
-    if (b) {
-        MIXRT_CHECK(ctx, b->rank == 1 && b->dims[0] == st->n, MIXRT_STATUS_INVALID_MODEL,
-                    "cannot build FusedConv node '%s': input #2 (B) has %lld elements, expected %lld", n->name,
-                    (long long)mixrt_tensor_numel(b), (long long)st->n);
-        for (int64_t j = 0; j < st->n; j++) st->b[j] = (float)mixrt_load_f64(b->data, b->dtype, (size_t)j);
-    }
+            st->w[mixrt_pw_widx(st->kp, j, k)] = mixrt_pw_wbits(w, (size_t)(j * st->k + k));
+    if (b) MIXRT_TRY(mixrt_pw_bias(ctx, n, b, st->n, st->b));
     *state = st;
     return MIXRT_STATUS_OK;
 fail:
@@ -204,10 +217,7 @@ static mixrt_status pw_run(struct mixrt_kernel_ctx *k) {
     MIXRT_TRY(mixrt_kernel_output_uninit(k, 0, MIXRT_DTYPE_BF16, 4, ydims, &y));
     const float *bias = st->b;
     if (!st->b_const) { /* B read at run time, widened to the padded f32 row the tiles read */
-        if (!(braw = mixrt_alloc(k->ctx, st->b_bytes)))
-            MIXRT_TRY(mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for the bias"));
-        memset(braw, 0, st->b_bytes);
-        for (int64_t j = 0; j < st->n; j++) braw[j] = (float)mixrt_load_f64(b->data, b->dtype, (size_t)j);
+        if (!(braw = mixrt_pw_run_bias(k, b, st->n, st->b_bytes))) return MIXRT_STATUS_OUT_OF_MEMORY;
         bias = braw;
     }
     const enum mixrt_pw_act ka = mixrt_pw_act_of(act);

@@ -142,6 +142,22 @@ void mixrt_ig_run_avx512(const struct mixrt_ig_call *c);
 void mixrt_igconv_force_scalar(bool scalar);
 unsigned long mixrt_igconv_ref_runs(void);
 
+/* The f32 bias row the tile kernels read, from the constant B of node n (m values; dst has room
+ * for them, zeros past them are the caller's): INVALID_MODEL naming the node when B is not
+ * [m]. pwconv.c; pw_conv_nhwc, ig_conv_nhwc and wino_bf16_nhwc. */
+mixrt_status mixrt_pw_bias(mixrt_context_t ctx, const struct mixrt_node *n, const struct mixrt_tensor *b, int64_t m,
+                           float *dst);
+/* The same row for a B read at run time: bytes of zeros (the padded row) with B's m values
+ * widened at the start, in an allocation of bytes the caller frees; NULL with the kernel's
+ * error set when out of memory. */
+float *mixrt_pw_run_bias(struct mixrt_kernel_ctx *k, const struct mixrt_tensor *b, int64_t m, size_t bytes);
+/* Element i of float tensor w as bf16 bits (exact for bf16; f32 / f16 / f64 rounded once, as
+ * oneDNN's bf16 convs round f32 weights). */
+static inline uint16_t mixrt_pw_wbits(const struct mixrt_tensor *w, size_t i) {
+    return w->dtype == MIXRT_DTYPE_BF16 ? ((const uint16_t *)w->data)[i]
+                                        : mixrt_bf16_from_float((float)mixrt_load_f64(w->data, w->dtype, i)).bits;
+}
+
 /* Tests: the scalar twin instead of the tile kernel (and no CPUID refusal in supports); how many
  * runs handed their case to the reference kernel. */
 void mixrt_pwconv_force_scalar(bool scalar);

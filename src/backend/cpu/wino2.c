@@ -235,12 +235,7 @@ static mixrt_status w2_prepare(mixrt_context_t ctx, const struct mixrt_graph *g,
     if (!st->b) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
     st->zero = st->b + st->nb * MIXRT_PW_NBLK;
     memset(st->b, 0, 2 * st->b_bytes);
-    if (b) {
-        MIXRT_CHECK(ctx, b->rank == 1 && b->dims[0] == st->m, MIXRT_STATUS_INVALID_MODEL,
-                    "cannot build FusedConv node '%s': input #2 (B) has %lld elements, expected %lld", n->name,
-                    (long long)mixrt_tensor_numel(b), (long long)st->m);
-        for (int64_t j = 0; j < st->m; j++) st->b[j] = (float)mixrt_load_f64(b->data, b->dtype, (size_t)j);
-    }
+    if (b) MIXRT_TRY(mixrt_pw_bias(ctx, n, b, st->m, st->b));
     bool gone;
     if (!(st->shared = w2_shared_get(g, n->inputs[1], w, st, &gone)))
         MIXRT_TRY(gone ? mixrt_error(ctx, MIXRT_STATUS_INTERNAL, "FusedConv node '%s': W's bytes are gone (dropped "
