@@ -1419,7 +1419,9 @@ int mixrt_cmd_bench(int argc, char **argv) {
     /* Rounds run every row once, in an order rotated by one each round (A B C, B C A,
      * C A B, ...): no row always follows the same one. The row after the peer finds
      * mixrt's worker threads asleep (measured on 2 busy cores: 0.3 ms -> 3-5 ms when one
-     * row always took that place); rotated, each row pays that in 1/n of its rounds. */
+     * row always took that place); rotated, each row pays that in 1/n of its rounds. (A
+     * worker woken onto the caller's CPU made 10-15 % of those runs 5x slower until runs
+     * bound the team to the CPUs: src/core/threads.c.) */
     size_t warm_rounds = 0;
     double t0 = cli_now_ms();
     progress_begin("warm-up");

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "backend/cpu/exec_ref.h"
+#include "core/threads.h"
 #include "engine/engine_cuda.h"
 #include "engine/engine_internal.h"
 #include "engine/memplan.h"
@@ -977,7 +978,11 @@ mixrt_status mixrt_engine_run_observed(mixrt_engine_t e, size_t n_inputs, const 
     struct observe_bridge b = {observe, user};
     struct mixrt_exec_opts xo = {e->fns, e->states, observe ? bridge : NULL, &b,
                                  e->memplan ? &e->memplan->mem : NULL, NULL, &e->scratch, e->subs, e->n_subs};
-    return mixrt_model_run_opts(e->model, n_inputs, names, inputs, outputs, &xo);
+    struct mixrt_thread_binding tb;
+    mixrt_threads_bind_begin(&tb);
+    mixrt_status st = mixrt_model_run_opts(e->model, n_inputs, names, inputs, outputs, &xo);
+    mixrt_threads_bind_end(&tb);
+    return st;
 }
 
 mixrt_status mixrt_engine_run_into(mixrt_engine_t e, size_t n_inputs, const char *const *names,
@@ -1013,7 +1018,10 @@ mixrt_status mixrt_engine_run_into(mixrt_engine_t e, size_t n_inputs, const char
     struct observe_bridge b = {NULL, NULL};
     struct mixrt_exec_opts xo = {e->fns, e->states, NULL, &b, e->memplan ? &e->memplan->mem : NULL, outputs,
                                  &e->scratch, e->subs, e->n_subs};
+    struct mixrt_thread_binding tb;
+    mixrt_threads_bind_begin(&tb);
     status = mixrt_model_run_opts(e->model, n_inputs, names, inputs, shells, &xo);
+    mixrt_threads_bind_end(&tb);
     /* The tensors returned borrow the caller's data: only their structs are freed. */
     if (status == MIXRT_STATUS_OK)
         for (int i = 0; i < g->n_outputs; i++) mixrt_tensor_destroy(e->ctx, shells[i]);
