@@ -1,6 +1,7 @@
 /* test_threads.c - where a CPU engine's run puts its threads (src/core/threads.c): with one
- * OpenMP thread per CPU the caller may use, the calling thread runs on the first of those CPUs
- * while the run lasts and gets its own mask back after it, and worker t stays on the t-th CPU;
+ * OpenMP thread per CPU the caller may use, worker t stays on the t-th of those CPUs and a
+ * caller found elsewhere than on the first is bound there while the run lasts and gets its own
+ * mask back after it;
  * with a smaller team, a caller restricted by the application, MIXRT_AFFINITY=off (the second
  * registration of this test) or the user's own OMP_PROC_BIND / OMP_PLACES / GOMP_CPU_AFFINITY,
  * nothing is bound. Each run's outputs are compared with the f64 reference engine's, so the
@@ -24,7 +25,7 @@
 static mixrt_context_t ctx;
 
 struct seen {
-    cpu_set_t want; /* the caller's mask every layer should see */
+    cpu_set_t want, alt; /* the caller's mask every layer should see: one of these */
     int layers, wrong;
 };
 
@@ -33,7 +34,8 @@ static void observe(void *user, const struct mixrt_graph *g, int node, int value
     struct seen *s = user;
     cpu_set_t now;
     s->layers++;
-    if (sched_getaffinity(0, sizeof(now), &now) != 0 || !CPU_EQUAL(&now, &s->want)) s->wrong++;
+    if (sched_getaffinity(0, sizeof(now), &now) != 0 || !(CPU_EQUAL(&now, &s->want) || CPU_EQUAL(&now, &s->alt)))
+        s->wrong++;
 }
 
 static int nth_cpu(const cpu_set_t *set, int t) {
@@ -67,8 +69,9 @@ static double out_error(const struct mixrt_tensor *a, const struct mixrt_tensor 
 }
 
 /* One observed run of e (and of the reference r), the caller's mask during it checked against
- * want and after it against before. */
-static void run_checked(mixrt_engine_t e, mixrt_engine_t r, const cpu_set_t *want, const char *what) {
+ * want or alt and after it against before. */
+static void run_checked(mixrt_engine_t e, mixrt_engine_t r, const cpu_set_t *want, const cpu_set_t *alt,
+                        const char *what) {
     int64_t dims[2] = {4, 64};
     struct mixrt_tensor *x = NULL, *y[8] = {0}, *yr[8] = {0};
     TU_CHECK(mixrt_tensor_create(ctx, MIXRT_DTYPE_F32, 2, dims, &x) == MIXRT_STATUS_OK, "%s: input", what);
@@ -78,7 +81,7 @@ static void run_checked(mixrt_engine_t e, mixrt_engine_t r, const cpu_set_t *wan
     const struct mixrt_tensor *in[1] = {x};
     cpu_set_t before, after;
     TU_CHECK(sched_getaffinity(0, sizeof(before), &before) == 0, "%s: sched_getaffinity", what);
-    struct seen s = {*want, 0, 0};
+    struct seen s = {*want, *alt, 0, 0};
     mixrt_status st = mixrt_engine_run_observed(e, 1, names, in, y, observe, &s);
     TU_CHECK(st == MIXRT_STATUS_OK, "%s: run failed: %s", what, mixrt_context_last_error(ctx));
     TU_CHECK(s.layers > 0 && s.wrong == 0, "%s: the caller's mask was not the expected one in %d of %d layers", what,
@@ -148,28 +151,34 @@ int main(void) {
     printf("test_threads: %d CPUs, team of %d, binding %s\n", CPU_COUNT(&mask), team,
            bind ? "expected" : "not expected");
 
-    /* the default team: bound during the run (twice: the workers' binding is made once) */
-    cpu_set_t first = only(nth_cpu(&mask, 0));
-    run_checked(e, r, bind ? &first : &mask, "default team");
-    run_checked(e, r, bind ? &first : &mask, "default team, second run");
+    /* the default team, the caller wherever the scheduler has it: bound to the first CPU for
+     * the run, or left alone because it is there (twice: the workers are bound once) */
+    cpu_set_t first = only(nth_cpu(&mask, 0)), last = only(nth_cpu(&mask, CPU_COUNT(&mask) - 1));
+    run_checked(e, r, bind ? &first : &mask, &mask, "default team");
+    run_checked(e, r, bind ? &first : &mask, &mask, "default team, second run");
 #ifdef _OPENMP
     check_workers(team, &mask, bind, "default team");
 #endif
 
-    /* the caller on the last CPU of its mask when the run starts: moved to the first one */
-    if (bind) {
-        cpu_set_t last = only(nth_cpu(&mask, CPU_COUNT(&mask) - 1));
-        if (sched_setaffinity(0, sizeof(last), &last) == 0) {
-            (void)sched_setaffinity(0, sizeof(mask), &mask); /* the mask back; it may stay on the last */
-            run_checked(e, r, &first, "caller started on the last CPU");
-        }
+    /* the caller on the last CPU of its mask when the run starts (its mask widened back: a
+     * running thread alone on its CPU stays there): bound to the first CPU for the run */
+    if (CPU_COUNT(&mask) >= 2) {
+        TU_CHECK(sched_setaffinity(0, sizeof(last), &last) == 0 && sched_setaffinity(0, sizeof(mask), &mask) == 0,
+                 "sched_setaffinity");
+        run_checked(e, r, bind ? &first : &mask, bind ? &first : &mask, "caller started on the last CPU");
+        /* on the first CPU: already in place, its mask left as it is */
+        TU_CHECK(sched_setaffinity(0, sizeof(first), &first) == 0 && sched_setaffinity(0, sizeof(mask), &mask) == 0,
+                 "sched_setaffinity");
+        run_checked(e, r, &mask, &mask, "caller started on the first CPU");
+#ifdef _OPENMP
+        check_workers(team, &mask, bind, "after the runs");
+#endif
     }
 
-    /* a caller the application restricted to one CPU: left as it is */
+    /* a caller the application restricted to one CPU other than the first: left as it is */
     if (CPU_COUNT(&mask) >= 2) {
-        cpu_set_t one = only(nth_cpu(&mask, 1));
-        TU_CHECK(sched_setaffinity(0, sizeof(one), &one) == 0, "sched_setaffinity");
-        run_checked(e, r, &one, "caller restricted to one CPU");
+        TU_CHECK(sched_setaffinity(0, sizeof(last), &last) == 0, "sched_setaffinity");
+        run_checked(e, r, &last, &last, "caller restricted to one CPU");
         TU_CHECK(sched_setaffinity(0, sizeof(mask), &mask) == 0, "sched_setaffinity back");
     }
 
@@ -177,7 +186,7 @@ int main(void) {
     /* a team smaller than the CPU set: nothing bound during the run */
     if (team >= 2) {
         omp_set_num_threads(team - 1);
-        run_checked(e, r, &mask, "team smaller than the CPU set");
+        run_checked(e, r, &mask, &mask, "team smaller than the CPU set");
         omp_set_num_threads(team);
     }
     /* a run inside the application's own parallel region: nothing bound */
@@ -186,7 +195,7 @@ int main(void) {
     {
         cpu_set_t now;
         inside_ok = sched_getaffinity(0, sizeof(now), &now) == 0;
-        if (inside_ok) run_checked(e, r, &now, "run inside a parallel region");
+        if (inside_ok) run_checked(e, r, &now, &now, "run inside a parallel region");
     }
     TU_CHECK(inside_ok, "sched_getaffinity inside a parallel region");
 #endif
