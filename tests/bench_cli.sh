@@ -114,6 +114,16 @@ assert set(rows[0]) - {'profile'} <= set(p), set(rows[0]) - set(p)
     if ! grep -q '^ort ' "$d/out.txt" || ! grep -q 'outputs agree' "$d/out.txt"; then
         fail "no ort row or agreement line in the table: $(head -c 600 "$d/out.txt")" "$mixrt" bench "$m" --peer ort --iterations 5
     else ok; fi
+    # --profile with the peer: each observed run after one of the peer's (not counted in its row).
+    check_json "--profile with --peer ort" "$common
+assert rows[-1]['spec'] == 'ort' and rows[-1]['runs'] == 4, rows[-1]
+p = rows[0]['profile']
+assert p['after_peer'] is True and p['runs'] == 4 and len(p['layers']) > 3, p
+" -- "$mixrt" bench "$m" --peer ort --profile --iterations 4 --warmup-ms 0 --json "$d/b.json"
+    if ! grep -q '^profile of fp32 (4 observed runs, each after a run of the peer;' "$d/out.txt"; then
+        fail "profile header does not say the runs followed the peer's: $(grep -m1 '^profile' "$d/out.txt")" \
+            "$mixrt" bench "$m" --peer ort --profile --iterations 4
+    else ok; fi
     # A 16-bit model ORT runs (f16): agreement within 2e-2.
     check_json "--peer ort on the f16 transformer" "$common
 assert rows[-1]['spec'] == 'ort' and rows[-1]['peer_agrees'] is True, rows[-1]
@@ -137,6 +147,7 @@ profile)
     check_json "--profile" "$common
 p = rows[0]['profile']
 assert p['runs'] == 3, ('K = iterations when fewer than 10', p['runs'])
+assert p['after_peer'] is False, p['after_peer']
 L = p['layers']
 names = '$names'.split(',')
 assert len(L) == len(names) > 3, (len(L), names)

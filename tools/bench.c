@@ -893,6 +893,7 @@ struct profile {
     struct op_prof *ops;
     size_t n_ops;
     double total_ms;
+    bool after_peer; /* each observed run followed one of the peer's */
 };
 
 static void profile_observe(void *user, const struct mixrt_graph *g, int node, int value,
@@ -989,7 +990,9 @@ static void profile_free(struct profile *pr) {
 }
 
 /* K observed runs of row r; per layer the median over runs. Returns 0 or 1 (error printed). */
-static int profile_run(mixrt_context_t ctx, struct row *r, size_t k, struct profile *pr) {
+/* k observed runs of r; with a peer, each after one (untimed) run of the peer, as in the
+ * measured rounds: its caches and threads are what r's runs found there. */
+static int profile_run(mixrt_context_t ctx, struct row *r, size_t k, struct profile *pr, struct peer *peer) {
     memset(pr, 0, sizeof(*pr));
     const struct mixrt_graph *g = mixrt_engine_graph(r->e);
     size_t nl = mixrt_engine_layer_count(r->e);
@@ -1021,7 +1024,10 @@ static int profile_run(mixrt_context_t ctx, struct row *r, size_t k, struct prof
                                             0,
                                             -1};
     }
+    pr->after_peer = peer && peer->on;
     for (size_t run = 0; run < k; run++) {
+        double peer_ms;
+        if (pr->after_peer && !peer_request(peer, "run", &peer_ms)) pr->after_peer = false; /* gone: go on */
         memset(pr->sample, 0, nl * sizeof(double));
         pr->last_node = -1;
         pr->t_prev = cli_now_ms();
@@ -1067,9 +1073,9 @@ static int cmp_op_ms(const void *a, const void *b) {
 }
 
 static void profile_print(const struct profile *pr, const struct row *r) {
-    printf("\nprofile of %s (%zu observed runs; layer time = median over runs of the time from the previous "
+    printf("\nprofile of %s (%zu observed runs%s; layer time = median over runs of the time from the previous "
            "layer's output to its own):\n",
-           r->spec, pr->k);
+           r->spec, pr->k, pr->after_peer ? ", each after a run of the peer" : "");
     struct layer_prof *sorted = malloc((pr->n_layers ? pr->n_layers : 1) * sizeof(*sorted));
     if (!sorted) return;
     memcpy(sorted, pr->layers, pr->n_layers * sizeof(*sorted));
@@ -1113,7 +1119,8 @@ static void json_num(FILE *f, double v) {
 }
 
 static void profile_json(FILE *jf, const struct profile *pr) {
-    fprintf(jf, ", \"profile\": {\"runs\": %zu, \"total_ms\": ", pr->k);
+    fprintf(jf, ", \"profile\": {\"runs\": %zu, \"after_peer\": %s, \"total_ms\": ", pr->k,
+            pr->after_peer ? "true" : "false");
     json_num(jf, pr->total_ms);
     fputs(", \"layers\": [", jf);
     for (size_t l = 0; l < pr->n_layers; l++) {
@@ -1163,7 +1170,8 @@ static const char bench_help[] =
     "  --peer ort: the same model and inputs through ONNX Runtime (npm onnxruntime-node, installed\n"
     "    on first use into ~/.cache/mixrt/ort or $MIXRT_ORT_DIR; needs node and npm) as one more\n"
     "    row of the same rounds, same thread count; its outputs are checked against mixrt's.\n"
-    "  --profile: up to 10 observed runs of row 1 after the timed ones: per layer median time,\n"
+    "  --profile: up to 10 observed runs of row 1 after the timed ones (with --peer, each after a\n"
+    "    run of the peer, as in the rounds): per layer median time,\n"
     "    share, precision, kernel, GFLOP/s (Conv, ConvTranspose, MatMul, Gemm); per op type.\n"
     "  --threads N sets the OpenMP threads (mixrt's and oneDNN's) before any engine exists.\n"
     "  --json FILE: DESIGN.md's object plus batch, items_per_s, ratio_p10, ratio_p90,\n"
@@ -1542,7 +1550,7 @@ int mixrt_cmd_bench(int argc, char **argv) {
         char phase[sizeof(P.phase)];
         snprintf(phase, sizeof(phase), "profiling %.100s (%zu observed runs)", rows[0].spec, k);
         progress_wait_begin(phase);
-        int bad = profile_run(ctx, &rows[0], k, &prof);
+        int bad = profile_run(ctx, &rows[0], k, &prof, &peer);
         progress_wait_end();
         if (bad) goto done;
     }
