@@ -1,5 +1,5 @@
 /* test_datamove_kernels.c - the dm_* kernel candidates (datamove.c) against the reference
- * kernels: Transpose, Gather, Concat, Split, Slice, Expand, Tile, Where, Pad and Resize on
+ * kernels: Transpose, TransposeCast, Gather, Concat, Split, Slice, Expand, Tile, Where, Pad and Resize on
  * random bits of every element size (1, 2, 4, 8 bytes), odd and tile-edge sizes, zero-size
  * dims, rank 0/1, identity perms, negative indices/axes/steps; each on the AVX-512 tiles and
  * the scalar twins, single-threaded and split over threads. Outputs must be bit-identical
@@ -50,6 +50,7 @@ static bool begin(const char *op, int opset, int n_in, int n_out) {
 }
 
 static const struct mixrt_cpu_kernel *kernel_for(const char *op) {
+    if (!strcmp(op, "TransposeCast")) return mixrt_cpu_kernel_find("dm_transpose_cast", MIXRT_DOMAIN, op);
     char name[64];
     snprintf(name, sizeof(name), "dm_%s", op);
     for (char *p = name; *p; p++)
@@ -166,6 +167,40 @@ static void transpose_case(mixrt_dtype dt, int rank, const int64_t *dims, const 
     if (perm) kh_attr_ints("perm", (int64_t *)perm, (size_t)rank);
     in_rand(0, dt, rank, dims);
     finish(dims_desc(desc, sizeof(desc), dt, rank, dims, p), MIXRT_STATUS_OK);
+}
+
+/* ---- TransposeCast (com.mixrt): a Transpose and the Cast after it in one pass ---------------- */
+
+/* Random bits in (NaN, infinities, subnormals, ties included) for the bit moves and the rounding;
+ * the reference is the ONNX Transpose followed by mixrt_convert. */
+static void tcast_case(mixrt_dtype dt, mixrt_dtype to, int rank, const int64_t *dims, const int64_t *perm) {
+    if (!begin("TransposeCast", 1, 1, 1)) return;
+    kh_N->domain = MIXRT_DOMAIN;
+    char desc[256], p[128] = "perm=default", extra[200];
+    if (perm) mixrt_dims_str(p, sizeof(p), rank, perm);
+    if (perm) kh_attr_ints("perm", (int64_t *)perm, (size_t)rank);
+    kh_attr_int("to", (int64_t)to);
+    kh_G->values[kh_N->outputs[0]].dtype = to;
+    in_rand(0, dt, rank, dims);
+    snprintf(extra, sizeof(extra), "%s to %s", p, mixrt_dtype_name(to));
+    finish(dims_desc(desc, sizeof(desc), dt, rank, dims, extra), MIXRT_STATUS_OK);
+}
+
+static void tcast_cases(void) {
+    /* the image path (f32 NCHW of 1-8 channels to bf16 NHWC): pixel counts around 16, a ragged
+     * last vector, two images; 9 channels and the other pairs take the scratch path */
+    for (int64_t c = 1; c <= 9; c++) tcast_case(MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16, 4, (int64_t[]){2, c, 13, 21 + c},
+                                                 (int64_t[]){0, 2, 3, 1});
+    tcast_case(MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16, 4, (int64_t[]){1, 3, 224, 224}, (int64_t[]){0, 2, 3, 1});
+    tcast_case(MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16, 4, (int64_t[]){1, 4, 4, 4}, (int64_t[]){0, 2, 3, 1});
+    tcast_case(MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16, 4, (int64_t[]){1, 3, 1, 15}, (int64_t[]){0, 2, 3, 1});
+    tcast_case(MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16, 4, (int64_t[]){0, 3, 8, 8}, (int64_t[]){0, 2, 3, 1});
+    tcast_case(MIXRT_DTYPE_F32, MIXRT_DTYPE_F16, 4, (int64_t[]){1, 3, 67, 61}, (int64_t[]){0, 2, 3, 1});
+    tcast_case(MIXRT_DTYPE_BF16, MIXRT_DTYPE_F32, 4, (int64_t[]){2, 3, 17, 19}, (int64_t[]){0, 2, 3, 1});
+    tcast_case(MIXRT_DTYPE_F16, MIXRT_DTYPE_BF16, 4, (int64_t[]){1, 64, 12, 20}, (int64_t[]){0, 2, 3, 1});
+    tcast_case(MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16, 4, (int64_t[]){1, 128, 12, 64}, (int64_t[]){0, 2, 1, 3});
+    tcast_case(MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16, 3, (int64_t[]){3, 17, 129}, NULL);
+    tcast_case(MIXRT_DTYPE_F64, MIXRT_DTYPE_F32, 2, (int64_t[]){33, 47}, (int64_t[]){1, 0});
 }
 
 static void transpose_cases(void) {
@@ -670,6 +705,18 @@ static void refusal_cases(void) {
     kh_G->values[kh_N->inputs[0]].dtype = MIXRT_DTYPE_UNDEFINED;
     TU_CHECK(k && !k->supports(kh_G, kh_N, why, sizeof(why)), "Transpose of an unknown dtype not refused");
     kh_end();
+    kh_begin("TransposeCast", 1, 1, 1);
+    kh_N->domain = MIXRT_DOMAIN;
+    kh_attr_int("to", MIXRT_DTYPE_BF16);
+    kh_G->values[kh_N->inputs[0]].dtype = MIXRT_DTYPE_I64;
+    kh_G->values[kh_N->outputs[0]].dtype = MIXRT_DTYPE_BF16;
+    k = kernel_for("TransposeCast");
+    TU_CHECK(k && !k->supports(kh_G, kh_N, why, sizeof(why)), "TransposeCast of int64 not refused");
+    kh_G->values[kh_N->inputs[0]].dtype = MIXRT_DTYPE_F32;
+    TU_CHECK(k && k->supports(kh_G, kh_N, why, sizeof(why)), "TransposeCast f32 to bf16 refused: %s", why);
+    kh_G->values[kh_N->outputs[0]].dtype = MIXRT_DTYPE_F16;
+    TU_CHECK(k && !k->supports(kh_G, kh_N, why, sizeof(why)), "TransposeCast whose output is not 'to' not refused");
+    kh_end();
     kh_begin("Gather", 13, 2, 1);
     kh_G->values[kh_N->inputs[0]].dtype = MIXRT_DTYPE_F32;
     kh_G->values[kh_N->inputs[1]].dtype = MIXRT_DTYPE_I16;
@@ -709,6 +756,7 @@ int main(int argc, char **argv) {
     if (!mixrt_dm_has_avx512()) printf("test_datamove_kernels: no AVX-512 here; testing the scalar twins only\n");
     tu_seed(0xd47au);
     transpose_cases();
+    tcast_cases();
     gather_cases();
     concat_cases();
     split_cases();

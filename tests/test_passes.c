@@ -927,6 +927,47 @@ static void test_infer_data_ops(void) {
     check_inferred(g, "Split", 2, (int64_t[]){2, 6});
 }
 
+/* A Transpose read only by a float Cast becomes one TransposeCast (MIXRT_PASS_TRANSPOSE_CAST
+ * only): the same output bits on random data, through the reference kernels. It stays apart
+ * when the Transpose has a second reader, is a graph output, or the Cast is not float to float. */
+static void test_transpose_cast(void) {
+    const int64_t d[4] = {2, 3, 5, 7}, perm[4] = {0, 2, 3, 1};
+    for (int c = 0; c < 5; c++) {
+        struct mixrt_graph *g = new_graph();
+        int x = add_input(g, "x", MIXRT_DTYPE_F32, 4, d);
+        int t = add_op_node(g, "Transpose", 1, (int[]){x}, "t");
+        set_ints(g, t, "perm", 4, perm);
+        int y = add_op_node(g, "Cast", 1, (int[]){t}, "y");
+        set_int(g, y, "to", c == 3 ? MIXRT_DTYPE_I32 : MIXRT_DTYPE_BF16);
+        graph_set_output(g, y);
+        if (c == 1) graph_set_output(g, add_op_node(g, "Relu", 1, (int[]){t}, "r")); /* a second reader */
+        if (c == 2) graph_set_output(g, t);                                            /* a graph output */
+        struct mixrt_tensor *xt = tensor(MIXRT_DTYPE_F32, 4, d);
+        for (size_t i = 0; i < mixrt_tensor_numel(xt); i++) ((float *)xt->data)[i] = (float)tu_uniform(-3, 3);
+        double after[256];
+        unsigned flags = MIXRT_PASS_CAST_ELIM | (c == 4 ? 0u : (unsigned)MIXRT_PASS_TRANSPOSE_CAST);
+        double worst = passes_change(g, 1, (const struct mixrt_tensor *[]){xt}, flags, after, 256);
+        bool fused = c == 0;
+        TU_CHECK(count_op(g, "TransposeCast") == fused && count_op(g, "Cast") == !fused &&
+                     count_op(g, "Transpose") == !fused,
+                 "transpose-cast case %d: %d TransposeCast, %d Cast, %d Transpose (fused expected: %d)", c,
+                 count_op(g, "TransposeCast"), count_op(g, "Cast"), count_op(g, "Transpose"), fused);
+        TU_CHECK(worst == 0, "transpose-cast case %d: output changed by %g (-1: a run failed)", c, worst);
+        if (fused) {
+            const struct mixrt_value *yv = &g->values[g->outputs[0]];
+            TU_CHECK(yv->dtype == MIXRT_DTYPE_BF16 && yv->rank == 4 && yv->dims[1].value == 5 && yv->dims[3].value == 3,
+                     "transpose-cast: output is not bf16 [2, 5, 7, 3]");
+            /* an element checked by hand: y[1, 4, 6, 2] = bf16(x[1, 2, 4, 6]) */
+            float xv = ((const float *)xt->data)[((1 * 3 + 2) * 5 + 4) * 7 + 6];
+            double want = mixrt_bf16_to_float(mixrt_bf16_from_float(xv));
+            TU_CHECK(after[((1 * 5 + 4) * 7 + 6) * 3 + 2] == want, "transpose-cast: element [1, 4, 6, 2] is %g, want %g",
+                     after[((1 * 5 + 4) * 7 + 6) * 3 + 2], want);
+        }
+        mixrt_tensor_destroy(ctx, xt);
+        mixrt_graph_destroy(g);
+    }
+}
+
 /* Transposes that move only axes of size 1 become Reshapes (same output); others stay. */
 static void test_transpose_view(void) {
     static const struct {
@@ -1520,6 +1561,7 @@ int main(void) {
     test_inline_if();
     test_scatter_box();
     test_transpose_view();
+    test_transpose_cast();
     test_reduce_mean_gap();
     test_whole_window_pool();
     test_infer_data_ops();

@@ -898,7 +898,9 @@ mixrt_status mixrt_engine_build(mixrt_context_t ctx, const char *model_path, con
 #endif
         MIXRT_TRY(mixrt_plan_lower(g, &e->opts, tc));
         PHASE("precision planning");
-        MIXRT_TRY(mixrt_passes_run(g, MIXRT_PASS_CAST_ELIM | MIXRT_PASS_DCE, NULL));
+        const char *tc_env = getenv("MIXRT_TRANSPOSE_CAST");
+        unsigned tcast = cuda || (tc_env && !strcmp(tc_env, "off")) ? 0u : (unsigned)MIXRT_PASS_TRANSPOSE_CAST;
+        MIXRT_TRY(mixrt_passes_run(g, MIXRT_PASS_CAST_ELIM | MIXRT_PASS_DCE | tcast, NULL));
         PHASE("cast elimination");
     }
     drop_unused_constants(g);

@@ -618,6 +618,18 @@ static struct shape infer_node(const struct mixrt_graph *g, const struct mixrt_n
         /* Conv fused while its input's rank was unknown: a channels-first FusedConv has Conv's
          * shape (its extra inputs - bias, residual - do not change it). */
         if (!strcmp(op, "FusedConv") && !mixrt_node_attr_int(n, "channels_last", 0)) return infer_window(g, n, true);
+        if (!strcmp(op, "TransposeCast")) { /* Transpose's shape, Cast's dtype */
+            out = unknown_shape((mixrt_dtype)mixrt_node_attr_int(n, "to", 0));
+            if (x.rank < 0) return out;
+            size_t np;
+            const int64_t *perm = mixrt_node_attr_ints(n, "perm", &np);
+            out.rank = x.rank;
+            for (int i = 0; i < x.rank; i++) {
+                int64_t p = np == (size_t)x.rank ? perm[i] : x.rank - 1 - i;
+                if (p < 0 || p >= x.rank) return unknown_shape(out.dtype);
+                out.d[i] = x.d[p];
+            }
+        }
         return out;
     }
     if (n->domain[0]) return out;

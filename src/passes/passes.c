@@ -704,6 +704,46 @@ static mixrt_status pass_cast_elim(struct pass_state *st, int *removed) {
     return MIXRT_STATUS_OK;
 }
 
+/* ---- Transpose + Cast as one pass over the data (MIXRT_PASS_TRANSPOSE_CAST) ------------------- */
+
+/* A float Cast whose input only a default-domain Transpose writes and only it reads (the image of
+ * a CNN: NCHW f32 -> NHWC by the layout pass, then to bf16 by the planner) becomes one com.mixrt
+ * TransposeCast (the Transpose's perm, the Cast's to): one read of the f32 and one write of the
+ * narrow result, no f32 copy in between. */
+static mixrt_status pass_transpose_cast(struct pass_state *st, int *removed) {
+    struct mixrt_graph *g = st->g;
+    for (int s = 0; s < g->n_nodes; s++) {
+        int ci = g->order[s];
+        const struct mixrt_node *c = &g->nodes[ci];
+        if (st->dead[ci] || !is_cast(c) || c->n_outputs != 1) continue;
+        int x = c->inputs[0], y = c->outputs[0], ti = g->values[x].producer;
+        mixrt_dtype to = (mixrt_dtype)mixrt_node_attr_int(c, "to", 0), xt = g->values[x].dtype;
+        if (ti < 0 || st->dead[ti] || !mixrt_dtype_is_float(to) || !mixrt_dtype_is_float(xt) || to == xt ||
+            g->values[y].dtype != to || (g->values[x].flags & MIXRT_VALUE_SEQUENCE) || st->is_output[x] ||
+            st->outer_used[x] || mixrt_pass_count_uses(st, x) != 1)
+            continue;
+        const struct mixrt_node *t = &g->nodes[ti];
+        if (t->domain[0] || strcmp(t->op_type, "Transpose") || t->n_inputs != 1 || t->n_outputs != 1 ||
+            t->inputs[0] < 0 || g->values[t->inputs[0]].dtype != xt)
+            continue;
+        mixrt_status status = mixrt_graph_require_opset(g, MIXRT_DOMAIN, MIXRT_DOMAIN_VERSION);
+        if (status != MIXRT_STATUS_OK) return status;
+        struct mixrt_attr *a = mixrt_pass_attr_add(g, ti, "to", MIXRT_ATTR_INT);
+        if (!a) return MIXRT_STATUS_OUT_OF_MEMORY;
+        a->i = (int64_t)to;
+        struct mixrt_node *tn = &g->nodes[ti];
+        tn->op_type = "TransposeCast";
+        tn->domain = MIXRT_DOMAIN;
+        tn->opset = MIXRT_DOMAIN_VERSION;
+        tn->outputs[0] = y;
+        g->values[y].producer = ti;
+        g->values[x].producer = -1;
+        st->dead[ci] = true;
+        (*removed)++;
+    }
+    return MIXRT_STATUS_OK;
+}
+
 /* ---- canonical forms: Transposes that move no data, ReduceMean as a pool ---------------------- */
 
 static bool plain_op(const struct mixrt_node *n, const char *const *ops) {
@@ -1816,6 +1856,9 @@ mixrt_status mixrt_passes_run(struct mixrt_graph *g, unsigned flags0, struct mix
             return status;
         if ((flags & MIXRT_PASS_CAST_ELIM) &&
             (status = run_one(g, flags, pass_canonicalize, &stats->canonicalized, &changed)) != MIXRT_STATUS_OK)
+            return status;
+        if ((flags & MIXRT_PASS_TRANSPOSE_CAST) &&
+            (status = run_one(g, flags, pass_transpose_cast, &stats->casts_removed, &changed)) != MIXRT_STATUS_OK)
             return status;
         /* Folding can make shapes known (a position-id Range over Shape becomes a constant):
          * the fusions below read them, and the ops they make are not re-inferred later. */

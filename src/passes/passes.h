@@ -54,6 +54,9 @@ enum mixrt_pass_flags {
      * windows keep their position bias and window mask apart instead of one whole-scores
      * constant. Not in MIXRT_PASS_ALL: CPU kernels only. */
     MIXRT_PASS_ATTN_MASK2 = 1u << 14,
+    /* A Transpose read only by a float Cast -> com.mixrt TransposeCast (passes.c), after the
+     * precision planner placed the Cast. Not in MIXRT_PASS_ALL: CPU kernels only. */
+    MIXRT_PASS_TRANSPOSE_CAST = 1u << 15,
     /* Internal (mixrt_passes_run sets it for its first round): 3-D pools are left whole, so the
      * layout pass may take them into a channels-last 3-D region; the next round splits the rest. */
     MIXRT_PASS_DEFER_POOL3D = 1u << 30,

@@ -85,6 +85,11 @@ void mixrt_dm_transpose2d_scalar(size_t es, const void *src, size_t src_ld, void
     }
 }
 
+void mixrt_dm_narrow_f32_bf16_scalar(const float *src, size_t src_ld, uint16_t *dst, size_t na, size_t nb) {
+    for (size_t a = 0; a < na; a++)
+        for (size_t b = 0; b < nb; b++) dst[a * nb + b] = mixrt_bf16_from_float(src[b * src_ld + a]).bits;
+}
+
 static mixrt_dm_transpose2d_fn transpose_fn(size_t es) {
 #if defined(__x86_64__)
     if ((es == 2 || es == 4) && mixrt_dm_has_avx512()) return mixrt_dm_transpose2d_avx512;
@@ -422,6 +427,74 @@ static mixrt_status transpose_run(struct mixrt_kernel_ctx *k) {
     if (status != MIXRT_STATUS_OK) return status;
     dm_copy(o->data, x->data, mixrt_dtype_size(x->dtype), &L);
     return MIXRT_STATUS_OK;
+}
+
+/* ---- TransposeCast (com.mixrt): a Transpose whose only reader was a Cast ----------------------- */
+
+static bool transpose_cast_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why,
+                                    size_t why_size) {
+    const struct mixrt_value *x = in_value(g, n, 0);
+    if (strcmp(n->domain, MIXRT_DOMAIN) || n->n_outputs != 1 || n->outputs[0] < 0 || !plain(x) ||
+        !plain(&g->values[n->outputs[0]]))
+        return no(why, why_size, "%s", "TransposeCast: one plain input and output");
+    mixrt_dtype to = g->values[n->outputs[0]].dtype;
+    if (!movable(x->dtype) || !mixrt_dtype_is_float(x->dtype) || !mixrt_dtype_is_float(to) ||
+        mixrt_node_attr_int(n, "to", 0) != (int64_t)to)
+        return no(why, why_size, "%s", "TransposeCast: float to float, 'to' the output's dtype");
+    return true;
+}
+
+/* NCHW f32 with at most 8 channels to NHWC bf16 (the image at a CNN's input) in one pass over
+ * the registers; anything else transposed into the kernel scratch, then converted. */
+static mixrt_status transpose_cast_run(struct mixrt_kernel_ctx *k) {
+    const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0);
+    mixrt_dtype to = (mixrt_dtype)mixrt_node_attr_int(k->node, "to", 0);
+    if (!fast_tensor(x) || !mixrt_dtype_is_float(x->dtype) || !mixrt_dtype_is_float(to))
+        return mixrt_cpu_run_reference(k);
+    int r = x->rank;
+    int64_t perm[MIXRT_MAX_RANK], dims[MIXRT_MAX_RANK], ist[MIXRT_MAX_RANK];
+    size_t np = 0;
+    const int64_t *p = mixrt_node_attr_ints(k->node, "perm", &np);
+    if (!mixrt_node_attr(k->node, "perm")) {
+        for (int i = 0; i < r; i++) perm[i] = r - 1 - i;
+    } else {
+        if (np != (size_t)r) return mixrt_cpu_run_reference(k);
+        for (int i = 0; i < r; i++) perm[i] = p[i];
+    }
+    bool seen[MIXRT_MAX_RANK] = {false};
+    for (int i = 0; i < r; i++) {
+        if (perm[i] < 0 || perm[i] >= r || seen[perm[i]]) return mixrt_cpu_run_reference(k);
+        seen[perm[i]] = true;
+    }
+    row_strides(r, x->dims, ist);
+    struct dm_loop L;
+    L.r = r;
+    for (int i = 0; i < r; i++) dims[i] = L.d[i] = x->dims[perm[i]], L.ss[i] = ist[perm[i]];
+    row_strides(r, dims, L.ds);
+    struct mixrt_tensor *o = NULL;
+    mixrt_status status = mixrt_kernel_output_uninit(k, 0, to, r, dims, &o); /* a permutation: all of it */
+    if (status != MIXRT_STATUS_OK) return status;
+    size_t n = mixrt_tensor_numel(x);
+    if (n == 0) return MIXRT_STATUS_OK;
+    if (x->dtype == MIXRT_DTYPE_F32 && to == MIXRT_DTYPE_BF16 && r == 4 && perm[0] == 0 && perm[1] == 2 &&
+        perm[2] == 3 && perm[3] == 1 && x->dims[1] <= 8) {
+        size_t c = (size_t)x->dims[1], hw = (size_t)(x->dims[2] * x->dims[3]);
+        for (int64_t b = 0; b < x->dims[0]; b++) {
+            const float *src = (const float *)x->data + (size_t)b * c * hw;
+            uint16_t *dst = (uint16_t *)o->data + (size_t)b * hw * c;
+            if (mixrt_dm_has_avx512()) mixrt_dm_narrow_f32_bf16_avx512(src, hw, dst, hw, c);
+            else mixrt_dm_narrow_f32_bf16_scalar(src, hw, dst, hw, c);
+        }
+        return MIXRT_STATUS_OK;
+    }
+    bool owned = false;
+    size_t es = mixrt_dtype_size(x->dtype);
+    void *tmp = mixrt_kernel_scratch(k, n * es, &owned);
+    if (!tmp) return mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for %zu bytes of scratch", n * es);
+    dm_copy(tmp, x->data, es, &L);
+    status = mixrt_convert(o->data, to, tmp, x->dtype, n);
+    if (owned) mixrt_free(k->ctx, tmp, n * es);
+    return status;
 }
 
 /* ---- Gather ------------------------------------------------------------------------------------ */
@@ -1489,6 +1562,7 @@ const struct mixrt_cpu_kernel mixrt_datamove_kernels[] = {
     DM("dm_depthtospace", "DepthToSpace", d2s_supports, d2s_run),
     DM("dm_scatternd", "ScatterND", scatter_nd_supports, scatter_nd_run),
     {"dm_depthtospace_nhwc", MIXRT_DOMAIN, "DepthToSpace", d2s_last_supports, NULL, NULL, d2s_last_run},
+    {"dm_transpose_cast", MIXRT_DOMAIN, "TransposeCast", transpose_cast_supports, NULL, NULL, transpose_cast_run},
     DM("dm_gather", "Gather", gather_supports, gather_run),
     DM("dm_concat", "Concat", concat_supports, concat_run),
     DM("dm_split", "Split", split_supports, split_run),

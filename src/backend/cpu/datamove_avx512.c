@@ -9,6 +9,8 @@
 #include <immintrin.h>
 #include <pthread.h>
 
+#include "core/bf16_avx512.h"
+
 /* 16 rows of 16 u32 at s (row stride sld) to 16 rows at d (row stride dld), transposed. */
 static inline void tile32(const uint32_t *s, size_t sld, uint32_t *d, size_t dld) {
     __m512i r[16], t[16];
@@ -108,6 +110,36 @@ static void narrow32(const uint32_t *s, size_t sld, uint32_t *d, size_t na, size
     else narrow32_n(s, sld, d, na, nb);
 }
 
+/* narrow32_n with each packed vector rounded to bf16 (16 lanes: 32 bytes) on the way out; the
+ * columns a it did not reach (na % 16) are returned for the scalar twin. */
+static inline __attribute__((always_inline)) size_t narrow_bf16_n(const float *s, size_t sld, uint16_t *d, size_t na,
+                                                                  size_t nb) {
+    __m512i idx[8], r[8];
+    __mmask16(*m)[8] = narrow_mask[nb];
+    for (size_t k = 0; k < nb; k++) idx[k] = _mm512_loadu_si512((const void *)narrow_idx[nb][k]);
+    size_t a = 0;
+    for (; a + 16 <= na; a += 16) {
+        for (size_t c = 0; c < nb; c++) r[c] = _mm512_loadu_si512((const void *)(s + c * sld + a));
+        for (size_t k = 0; k < nb; k++) {
+            __m512i o = _mm512_permutexvar_epi32(idx[k], r[0]);
+            for (size_t c = 1; c < nb; c++) o = _mm512_mask_permutexvar_epi32(o, m[k][c], idx[k], r[c]);
+            _mm256_storeu_si256((__m256i *)(d + a * nb + 16 * k), mixrt_v_bf16_rne(_mm512_castsi512_ps(o)));
+        }
+    }
+    return a;
+}
+
+void mixrt_dm_narrow_f32_bf16_avx512(const float *s, size_t sld, uint16_t *d, size_t na, size_t nb) {
+    size_t a = 0;
+    if (nb == 1) {
+        for (; a + 16 <= na; a += 16) _mm256_storeu_si256((__m256i *)(d + a), mixrt_v_bf16_rne(_mm512_loadu_ps(s + a)));
+    } else if (nb <= 8) {
+        pthread_once(&narrow_once, narrow_init);
+        a = nb == 3 ? narrow_bf16_n(s, sld, d, na, 3) : narrow_bf16_n(s, sld, d, na, nb);
+    }
+    if (a < na) mixrt_dm_narrow_f32_bf16_scalar(s + a, sld, d + a * nb, na - a, nb);
+}
+
 void mixrt_dm_transpose2d_avx512(size_t es, const void *src, size_t src_ld, void *dst, size_t dst_ld, size_t na,
                                  size_t nb) {
     if (es == 4 && nb >= 2 && nb <= 8 && dst_ld == nb && na >= 16) {
@@ -136,6 +168,9 @@ void mixrt_dm_transpose2d_avx512(size_t es, const void *src, size_t src_ld, void
 }
 
 #else
+void mixrt_dm_narrow_f32_bf16_avx512(const float *s, size_t sld, uint16_t *d, size_t na, size_t nb) {
+    mixrt_dm_narrow_f32_bf16_scalar(s, sld, d, na, nb);
+}
 void mixrt_dm_transpose2d_avx512(size_t es, const void *src, size_t src_ld, void *dst, size_t dst_ld, size_t na,
                                  size_t nb) {
     mixrt_dm_transpose2d_scalar(es, src, src_ld, dst, dst_ld, na, nb);

@@ -20,6 +20,13 @@ void mixrt_dm_transpose2d_scalar(size_t es, const void *src, size_t src_ld, void
 void mixrt_dm_transpose2d_avx512(size_t es, const void *src, size_t src_ld, void *dst, size_t dst_ld, size_t na,
                                  size_t nb);
 
+/* Planar f32 rows to packed bf16 (an NCHW image of nb channels to NHWC, cast on the way):
+ * dst[a*nb + b] = bf16(src[b*src_ld + a]) for a < na, b < nb (1..8), rounded to nearest even
+ * (NaN made quiet), bit for bit mixrt_convert's. The AVX-512 form: call only when
+ * mixrt_dm_has_avx512(). */
+void mixrt_dm_narrow_f32_bf16_scalar(const float *src, size_t src_ld, uint16_t *dst, size_t na, size_t nb);
+void mixrt_dm_narrow_f32_bf16_avx512(const float *src, size_t src_ld, uint16_t *dst, size_t na, size_t nb);
+
 /* AVX512F/BW/VL usable and not forced off (MIXRT_DATAMOVE_ISA=scalar, or the test hook). */
 bool mixrt_dm_has_avx512(void);
 /* Test hook: true makes the kernels use the scalar twins from now on (process-wide). */

@@ -270,6 +270,27 @@ fail:
     return status;
 }
 
+/* TransposeCast (passes.c fuses a Transpose and the Cast that was its only reader): the ONNX
+ * reference Transpose (the node's perm), then mixrt_convert to the dtype 'to'. */
+static mixrt_status run_transpose_cast(struct mixrt_kernel_ctx *k) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    struct mixrt_tensor t = {0}, *o = NULL;
+    const struct mixrt_tensor *x = NULL;
+    MIXRT_TRY(mixrt_kernel_input(k, 0, &x));
+    MIXRT_TRY(mixrt_kernel_check_float(k, 0));
+    mixrt_dtype to = (mixrt_dtype)mixrt_node_attr_int(k->node, "to", 0);
+    if (!mixrt_dtype_is_float(to))
+        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "attribute 'to' is %s, not a float type",
+                                  mixrt_dtype_name(to));
+    const struct mixrt_tensor *in[1] = {x};
+    MIXRT_TRY(run_onnx(k, "Transpose", 21, 1, in, &t));
+    MIXRT_TRY(mixrt_kernel_output(k, 0, to, t.rank, t.dims, &o));
+    MIXRT_TRY(mixrt_convert(o->data, to, t.data, t.dtype, mixrt_tensor_numel(&t)));
+fail:
+    mixrt_tensor_release(k->ctx, &t);
+    return status;
+}
+
 /* Opsets: the newest ONNX versions, whose attribute sets are supersets of the older ones. */
 static mixrt_status run_max_pool(struct mixrt_kernel_ctx *k) { return run_pool(k, "MaxPool", 12); }
 static mixrt_status run_average_pool(struct mixrt_kernel_ctx *k) { return run_pool(k, "AveragePool", 19); }
@@ -285,5 +306,6 @@ const struct mixrt_op_def mixrt_ref_ops_fused_conv[] = {
     {MIXRT_DOMAIN, "InstanceNormalization", 1, 1, run_instance_norm_last},
     {MIXRT_DOMAIN, "Resize", 1, 1, run_resize_last},
     {MIXRT_DOMAIN, "DepthToSpace", 1, 1, run_depth_to_space_last},
+    {MIXRT_DOMAIN, "TransposeCast", 1, 1, run_transpose_cast},
     {NULL, NULL, 0, 0, NULL},
 };
