@@ -398,25 +398,31 @@ static bool fast_tensor(const struct mixrt_tensor *t) { return t && movable(t->d
 
 /* ---- Transpose ---------------------------------------------------------------------------------- */
 
+/* The node's perm for rank r (absent: the axes reversed); false when it is not a permutation of
+ * 0..r-1. */
+static bool node_perm(const struct mixrt_node *n, int r, int64_t *perm) {
+    size_t np = 0;
+    const int64_t *p = mixrt_node_attr_ints(n, "perm", &np);
+    if (!mixrt_node_attr(n, "perm")) {
+        for (int i = 0; i < r; i++) perm[i] = r - 1 - i;
+        return true;
+    }
+    if (np != (size_t)r) return false;
+    bool seen[MIXRT_MAX_RANK] = {false};
+    for (int i = 0; i < r; i++) {
+        if (p[i] < 0 || p[i] >= r || seen[p[i]]) return false;
+        seen[p[i]] = true;
+        perm[i] = p[i];
+    }
+    return true;
+}
+
 static mixrt_status transpose_run(struct mixrt_kernel_ctx *k) {
     const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0);
     if (!fast_tensor(x)) return mixrt_cpu_run_reference(k);
     int r = x->rank;
     int64_t perm[MIXRT_MAX_RANK], dims[MIXRT_MAX_RANK], ist[MIXRT_MAX_RANK];
-    size_t np = 0;
-    const int64_t *p = mixrt_node_attr_ints(k->node, "perm", &np);
-    if (!mixrt_node_attr(k->node, "perm")) {
-        np = (size_t)r;
-        for (int i = 0; i < r; i++) perm[i] = r - 1 - i;
-    } else {
-        if (np != (size_t)r) return mixrt_cpu_run_reference(k);
-        for (int i = 0; i < r; i++) perm[i] = p[i];
-    }
-    bool seen[MIXRT_MAX_RANK] = {false};
-    for (int i = 0; i < r; i++) {
-        if (perm[i] < 0 || perm[i] >= r || seen[perm[i]]) return mixrt_cpu_run_reference(k);
-        seen[perm[i]] = true;
-    }
+    if (!node_perm(k->node, r, perm)) return mixrt_cpu_run_reference(k); /* its error */
     row_strides(r, x->dims, ist);
     struct dm_loop L;
     L.r = r;
@@ -453,19 +459,7 @@ static mixrt_status transpose_cast_run(struct mixrt_kernel_ctx *k) {
         return mixrt_cpu_run_reference(k);
     int r = x->rank;
     int64_t perm[MIXRT_MAX_RANK], dims[MIXRT_MAX_RANK], ist[MIXRT_MAX_RANK];
-    size_t np = 0;
-    const int64_t *p = mixrt_node_attr_ints(k->node, "perm", &np);
-    if (!mixrt_node_attr(k->node, "perm")) {
-        for (int i = 0; i < r; i++) perm[i] = r - 1 - i;
-    } else {
-        if (np != (size_t)r) return mixrt_cpu_run_reference(k);
-        for (int i = 0; i < r; i++) perm[i] = p[i];
-    }
-    bool seen[MIXRT_MAX_RANK] = {false};
-    for (int i = 0; i < r; i++) {
-        if (perm[i] < 0 || perm[i] >= r || seen[perm[i]]) return mixrt_cpu_run_reference(k);
-        seen[perm[i]] = true;
-    }
+    if (!node_perm(k->node, r, perm)) return mixrt_cpu_run_reference(k); /* its error */
     row_strides(r, x->dims, ist);
     struct dm_loop L;
     L.r = r;

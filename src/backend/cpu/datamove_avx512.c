@@ -86,9 +86,11 @@ static void narrow_init(void) {
             }
 }
 
-/* inlined with nb a constant where it is one (3: RGB), so the row loops unroll */
-static inline __attribute__((always_inline)) void narrow32_n(const uint32_t *s, size_t sld, uint32_t *d, size_t na,
-                                                             size_t nb) {
+/* inlined with nb a constant where it is one (3: RGB), so the row loops unroll, and with bf16
+ * constant: each packed vector stored as it is (d: u32) or rounded to bf16 (d: u16, 32 bytes a
+ * vector). Returns the columns a done; the rest (na % 16) are the scalar twins'. */
+static inline __attribute__((always_inline)) size_t narrow_n(const uint32_t *s, size_t sld, void *d, size_t na,
+                                                             size_t nb, bool bf16) {
     __m512i idx[8], r[8];
     __mmask16(*m)[8] = narrow_mask[nb];
     for (size_t k = 0; k < nb; k++) idx[k] = _mm512_loadu_si512((const void *)narrow_idx[nb][k]);
@@ -98,35 +100,19 @@ static inline __attribute__((always_inline)) void narrow32_n(const uint32_t *s, 
         for (size_t k = 0; k < nb; k++) {
             __m512i o = _mm512_permutexvar_epi32(idx[k], r[0]);
             for (size_t c = 1; c < nb; c++) o = _mm512_mask_permutexvar_epi32(o, m[k][c], idx[k], r[c]);
-            _mm512_storeu_si512((void *)(d + a * nb + 16 * k), o);
+            if (bf16)
+                _mm256_storeu_si256((__m256i *)((uint16_t *)d + a * nb + 16 * k),
+                                    mixrt_v_bf16_rne(_mm512_castsi512_ps(o)));
+            else _mm512_storeu_si512((void *)((uint32_t *)d + a * nb + 16 * k), o);
         }
     }
-    if (a < na) mixrt_dm_transpose2d_scalar(4, s + a, sld, d + a * nb, nb, na - a, nb);
+    return a;
 }
 
 static void narrow32(const uint32_t *s, size_t sld, uint32_t *d, size_t na, size_t nb) {
     pthread_once(&narrow_once, narrow_init);
-    if (nb == 3) narrow32_n(s, sld, d, na, 3);
-    else narrow32_n(s, sld, d, na, nb);
-}
-
-/* narrow32_n with each packed vector rounded to bf16 (16 lanes: 32 bytes) on the way out; the
- * columns a it did not reach (na % 16) are returned for the scalar twin. */
-static inline __attribute__((always_inline)) size_t narrow_bf16_n(const float *s, size_t sld, uint16_t *d, size_t na,
-                                                                  size_t nb) {
-    __m512i idx[8], r[8];
-    __mmask16(*m)[8] = narrow_mask[nb];
-    for (size_t k = 0; k < nb; k++) idx[k] = _mm512_loadu_si512((const void *)narrow_idx[nb][k]);
-    size_t a = 0;
-    for (; a + 16 <= na; a += 16) {
-        for (size_t c = 0; c < nb; c++) r[c] = _mm512_loadu_si512((const void *)(s + c * sld + a));
-        for (size_t k = 0; k < nb; k++) {
-            __m512i o = _mm512_permutexvar_epi32(idx[k], r[0]);
-            for (size_t c = 1; c < nb; c++) o = _mm512_mask_permutexvar_epi32(o, m[k][c], idx[k], r[c]);
-            _mm256_storeu_si256((__m256i *)(d + a * nb + 16 * k), mixrt_v_bf16_rne(_mm512_castsi512_ps(o)));
-        }
-    }
-    return a;
+    size_t a = nb == 3 ? narrow_n(s, sld, d, na, 3, false) : narrow_n(s, sld, d, na, nb, false);
+    if (a < na) mixrt_dm_transpose2d_scalar(4, s + a, sld, d + a * nb, nb, na - a, nb);
 }
 
 void mixrt_dm_narrow_f32_bf16_avx512(const float *s, size_t sld, uint16_t *d, size_t na, size_t nb) {
@@ -135,7 +121,8 @@ void mixrt_dm_narrow_f32_bf16_avx512(const float *s, size_t sld, uint16_t *d, si
         for (; a + 16 <= na; a += 16) _mm256_storeu_si256((__m256i *)(d + a), mixrt_v_bf16_rne(_mm512_loadu_ps(s + a)));
     } else if (nb <= 8) {
         pthread_once(&narrow_once, narrow_init);
-        a = nb == 3 ? narrow_bf16_n(s, sld, d, na, 3) : narrow_bf16_n(s, sld, d, na, nb);
+        const uint32_t *u = (const uint32_t *)s;
+        a = nb == 3 ? narrow_n(u, sld, d, na, 3, true) : narrow_n(u, sld, d, na, nb, true);
     }
     if (a < na) mixrt_dm_narrow_f32_bf16_scalar(s + a, sld, d + a * nb, na - a, nb);
 }
