@@ -417,17 +417,26 @@ static bool node_perm(const struct mixrt_node *n, int r, int64_t *perm) {
     return true;
 }
 
+/* The copy that transposes x by the node's perm (dims: the output's); false for a bad perm. */
+static bool transpose_loop(const struct mixrt_node *n, const struct mixrt_tensor *x, int64_t *perm, int64_t *dims,
+                           struct dm_loop *L) {
+    int r = x->rank;
+    int64_t ist[MIXRT_MAX_RANK];
+    if (!node_perm(n, r, perm)) return false;
+    row_strides(r, x->dims, ist);
+    L->r = r;
+    for (int i = 0; i < r; i++) dims[i] = L->d[i] = x->dims[perm[i]], L->ss[i] = ist[perm[i]];
+    row_strides(r, dims, L->ds);
+    return true;
+}
+
 static mixrt_status transpose_run(struct mixrt_kernel_ctx *k) {
     const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0);
     if (!fast_tensor(x)) return mixrt_cpu_run_reference(k);
     int r = x->rank;
-    int64_t perm[MIXRT_MAX_RANK], dims[MIXRT_MAX_RANK], ist[MIXRT_MAX_RANK];
-    if (!node_perm(k->node, r, perm)) return mixrt_cpu_run_reference(k); /* its error */
-    row_strides(r, x->dims, ist);
+    int64_t perm[MIXRT_MAX_RANK], dims[MIXRT_MAX_RANK];
     struct dm_loop L;
-    L.r = r;
-    for (int i = 0; i < r; i++) dims[i] = L.d[i] = x->dims[perm[i]], L.ss[i] = ist[perm[i]];
-    row_strides(r, dims, L.ds);
+    if (!transpose_loop(k->node, x, perm, dims, &L)) return mixrt_cpu_run_reference(k); /* its error */
     struct mixrt_tensor *o = NULL;
     mixrt_status status = mixrt_kernel_output_uninit(k, 0, x->dtype, r, dims, &o); /* a permutation: all of it */
     if (status != MIXRT_STATUS_OK) return status;
@@ -458,13 +467,9 @@ static mixrt_status transpose_cast_run(struct mixrt_kernel_ctx *k) {
     if (!fast_tensor(x) || !mixrt_dtype_is_float(x->dtype) || !mixrt_dtype_is_float(to))
         return mixrt_cpu_run_reference(k);
     int r = x->rank;
-    int64_t perm[MIXRT_MAX_RANK], dims[MIXRT_MAX_RANK], ist[MIXRT_MAX_RANK];
-    if (!node_perm(k->node, r, perm)) return mixrt_cpu_run_reference(k); /* its error */
-    row_strides(r, x->dims, ist);
+    int64_t perm[MIXRT_MAX_RANK], dims[MIXRT_MAX_RANK];
     struct dm_loop L;
-    L.r = r;
-    for (int i = 0; i < r; i++) dims[i] = L.d[i] = x->dims[perm[i]], L.ss[i] = ist[perm[i]];
-    row_strides(r, dims, L.ds);
+    if (!transpose_loop(k->node, x, perm, dims, &L)) return mixrt_cpu_run_reference(k); /* its error */
     struct mixrt_tensor *o = NULL;
     mixrt_status status = mixrt_kernel_output_uninit(k, 0, to, r, dims, &o); /* a permutation: all of it */
     if (status != MIXRT_STATUS_OK) return status;
