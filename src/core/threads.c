@@ -32,8 +32,10 @@
 _Static_assert(sizeof(cpu_set_t) == sizeof(((struct mixrt_thread_binding *)0)->saved), "saved holds a cpu_set_t");
 
 /* Per application thread: each one that runs engines has its own libgomp pool. */
-static _Thread_local int pinned_team;     /* team size whose workers are bound; 0 none */
-static _Thread_local cpu_set_t pinned_on; /* the CPU set they were bound within */
+static _Thread_local int pinned_team;     /* team size whose workers are bound; 0 none; -team: */
+                                          /* binding that team failed (not tried again) */
+static _Thread_local cpu_set_t pinned_on; /* the CPU set they were bound within (or tried) */
+static _Thread_local int pinned_first;    /* its first CPU: the caller's */
 
 static bool placement_wanted(void) {
     static int wanted = -1; /* read once: the environment of the process's start */
@@ -68,8 +70,9 @@ static void bind_workers(const cpu_set_t *mask, int team) {
             ok = 0;
         }
     }
-    pinned_team = ok ? team : 0;
+    pinned_team = ok ? team : -team;
     pinned_on = *mask;
+    pinned_first = nth_cpu(mask, 0);
 }
 
 void mixrt_threads_bind_begin(struct mixrt_thread_binding *b) {
@@ -78,11 +81,11 @@ void mixrt_threads_bind_begin(struct mixrt_thread_binding *b) {
     int team = omp_get_max_threads();
     if (team < 2) return;
     /* the common case, without a system call: the workers bound, the caller where it belongs */
-    if (pinned_team == team && sched_getcpu() == nth_cpu(&pinned_on, 0)) return;
+    if (pinned_team == team && sched_getcpu() == pinned_first) return;
     cpu_set_t mask;
     if (sched_getaffinity(0, sizeof(mask), &mask) != 0 || CPU_COUNT(&mask) != team) return;
-    if (pinned_team != team || !CPU_EQUAL(&pinned_on, &mask)) bind_workers(&mask, team);
-    int first = nth_cpu(&mask, 0);
+    if ((pinned_team != team && pinned_team != -team) || !CPU_EQUAL(&pinned_on, &mask)) bind_workers(&mask, team);
+    int first = pinned_first;
     if (pinned_team != team || sched_getcpu() == first) return;
     cpu_set_t one;
     CPU_ZERO(&one);
