@@ -44,20 +44,6 @@ bool mixrt_dm_has_avx512(void) {
 const char *mixrt_dm_isa(void) { return mixrt_dm_has_avx512() ? "avx512" : "scalar"; }
 
 /* Threads for moving bytes (1 when small or without OpenMP). */
-/* TransposeCast's image path: pieces of this many pixels (a multiple of 16), split over the
- * threads from this many input bytes (the copies' threshold, when a test sets one). */
-#define TC_PIECE ((size_t)2048)
-#define TC_PAR_BYTES_DEFAULT ((size_t)64 << 10)
-
-static int max_threads(void) {
-#ifdef _OPENMP
-    int t = omp_get_max_threads();
-    return t < 1 ? 1 : t;
-#else
-    return 1;
-#endif
-}
-
 static int dm_threads(size_t bytes, int64_t items) {
 #ifdef _OPENMP
     size_t lim = par_bytes_override ? par_bytes_override : DM_PAR_BYTES_DEFAULT;
@@ -491,25 +477,12 @@ static mixrt_status transpose_cast_run(struct mixrt_kernel_ctx *k) {
     if (n == 0) return MIXRT_STATUS_OK;
     if (x->dtype == MIXRT_DTYPE_F32 && to == MIXRT_DTYPE_BF16 && r == 4 && perm[0] == 0 && perm[1] == 2 &&
         perm[2] == 3 && perm[3] == 1 && x->dims[1] <= 8) {
-        /* Pieces of TC_PIECE pixels handed out one at a time: this is usually a run's first
-         * layer, and the worker threads wake from sleep (60-75 us on the project's VM) while the
-         * calling thread takes the pieces (it may do all of them), instead of the run waiting
-         * for them at the first conv's barrier with nothing done. */
-        const size_t c = (size_t)x->dims[1], hw = (size_t)(x->dims[2] * x->dims[3]);
-        const int64_t per_img = (int64_t)((hw + TC_PIECE - 1) / TC_PIECE), pieces = x->dims[0] * per_img;
-        const bool avx = mixrt_dm_has_avx512();
-        size_t lim = par_bytes_override ? par_bytes_override : TC_PAR_BYTES_DEFAULT;
-        int nt = n * sizeof(float) >= lim && pieces >= 2 ? max_threads() : 1;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
-#endif
-        for (int64_t q = 0; q < pieces; q++) {
-            const size_t b = (size_t)(q / per_img), a0 = (size_t)(q % per_img) * TC_PIECE;
-            const size_t na = hw - a0 < TC_PIECE ? hw - a0 : TC_PIECE;
-            const float *src = (const float *)x->data + b * c * hw + a0;
-            uint16_t *dst = (uint16_t *)o->data + (b * hw + a0) * c;
-            if (avx) mixrt_dm_narrow_f32_bf16_avx512(src, hw, dst, na, c);
-            else mixrt_dm_narrow_f32_bf16_scalar(src, hw, dst, na, c);
+        size_t c = (size_t)x->dims[1], hw = (size_t)(x->dims[2] * x->dims[3]);
+        for (int64_t b = 0; b < x->dims[0]; b++) {
+            const float *src = (const float *)x->data + (size_t)b * c * hw;
+            uint16_t *dst = (uint16_t *)o->data + (size_t)b * hw * c;
+            if (mixrt_dm_has_avx512()) mixrt_dm_narrow_f32_bf16_avx512(src, hw, dst, hw, c);
+            else mixrt_dm_narrow_f32_bf16_scalar(src, hw, dst, hw, c);
         }
         return MIXRT_STATUS_OK;
     }
