@@ -1065,7 +1065,10 @@ void mixrt_engine_build_stats(mixrt_engine_t e, int *hits, int *misses, double *
 /* The dtype a layer computes its float data in: its first float input that is not a constant
  * (ConcatAffine's f32 scale comes first), else its first float input, else output. */
 static mixrt_dtype layer_precision(const struct mixrt_graph *g, const struct mixrt_node *n) {
-    if (!strcmp(n->op_type, "Cast") && n->n_outputs > 0 && n->outputs[0] >= 0) {
+    /* a conversion (TransposeCast: the image's NHWC copy made bf16) is said in what it makes */
+    bool cast = !strcmp(n->op_type, "Cast") ||
+                (!strcmp(n->op_type, "TransposeCast") && !strcmp(n->domain, MIXRT_DOMAIN));
+    if (cast && n->n_outputs > 0 && n->outputs[0] >= 0) {
         mixrt_dtype d = g->values[n->outputs[0]].dtype;
         return mixrt_dtype_is_float(d) ? d : MIXRT_DTYPE_UNDEFINED;
     }
