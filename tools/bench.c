@@ -989,9 +989,9 @@ static void profile_free(struct profile *pr) {
     memset(pr, 0, sizeof(*pr));
 }
 
-/* K observed runs of row r; per layer the median over runs. Returns 0 or 1 (error printed). */
-/* k observed runs of r; with a peer, each after one (untimed) run of the peer, as in the
- * measured rounds: its caches and threads are what r's runs found there. */
+/* K observed runs of row r; per layer the median over runs. With a peer, each run after one
+ * (untimed) run of the peer, as in the measured rounds: r's runs find the caches and threads
+ * the peer left. Returns 0 or 1 (error printed). */
 static int profile_run(mixrt_context_t ctx, struct row *r, size_t k, struct profile *pr, struct peer *peer) {
     memset(pr, 0, sizeof(*pr));
     const struct mixrt_graph *g = mixrt_engine_graph(r->e);
@@ -1428,8 +1428,9 @@ int mixrt_cmd_bench(int argc, char **argv) {
      * C A B, ...): no row always follows the same one. The row after the peer finds
      * mixrt's worker threads asleep (measured on 2 busy cores: 0.3 ms -> 3-5 ms when one
      * row always took that place); rotated, each row pays that in 1/n of its rounds. (A
-     * worker woken onto the caller's CPU made 10-15 % of those runs 5x slower until runs
-     * bound the team to the CPUs: src/core/threads.c.) */
+     * worker woken onto the caller's CPU made more than one in ten of those runs 4-5x slower -
+     * MnasNet p90 10.9 ms against a 2.5 ms median - until runs bound the team to the CPUs:
+     * src/core/threads.c.) */
     size_t warm_rounds = 0;
     double t0 = cli_now_ms();
     progress_begin("warm-up");

@@ -598,6 +598,19 @@ static struct shape infer_matmul(const struct shape *a, const struct shape *b) {
     return out;
 }
 
+/* x (rank known) permuted by the node's perm (absent: reversed); unknown for a bad perm. */
+static struct shape transposed(const struct mixrt_node *n, const struct shape *x) {
+    size_t np;
+    const int64_t *perm = mixrt_node_attr_ints(n, "perm", &np);
+    struct shape out = *x;
+    for (int i = 0; i < x->rank; i++) {
+        int64_t p = np == (size_t)x->rank ? perm[i] : x->rank - 1 - i;
+        if (p < 0 || p >= x->rank) return unknown_shape(x->dtype);
+        out.d[i] = x->d[p];
+    }
+    return out;
+}
+
 static struct shape infer_node(const struct mixrt_graph *g, const struct mixrt_node *n, int oi) {
     const char *op = n->op_type;
     struct shape x = n->n_inputs > 0 ? value_shape(g, n->inputs[0]) : unknown_shape(MIXRT_DTYPE_UNDEFINED);
@@ -619,16 +632,8 @@ static struct shape infer_node(const struct mixrt_graph *g, const struct mixrt_n
          * shape (its extra inputs - bias, residual - do not change it). */
         if (!strcmp(op, "FusedConv") && !mixrt_node_attr_int(n, "channels_last", 0)) return infer_window(g, n, true);
         if (!strcmp(op, "TransposeCast")) { /* Transpose's shape, Cast's dtype */
-            out = unknown_shape((mixrt_dtype)mixrt_node_attr_int(n, "to", 0));
-            if (x.rank < 0) return out;
-            size_t np;
-            const int64_t *perm = mixrt_node_attr_ints(n, "perm", &np);
-            out.rank = x.rank;
-            for (int i = 0; i < x.rank; i++) {
-                int64_t p = np == (size_t)x.rank ? perm[i] : x.rank - 1 - i;
-                if (p < 0 || p >= x.rank) return unknown_shape(out.dtype);
-                out.d[i] = x.d[p];
-            }
+            x.dtype = (mixrt_dtype)mixrt_node_attr_int(n, "to", 0);
+            return x.rank >= 0 ? transposed(n, &x) : unknown_shape(x.dtype);
         }
         return out;
     }
@@ -709,17 +714,7 @@ static struct shape infer_node(const struct mixrt_graph *g, const struct mixrt_n
         out.d[1] = b >= 0 ? dim_known(b) : dim_unknown();
         return out;
     }
-    if (oi == 0 && !strcmp(op, "Transpose") && x.rank >= 0) {
-        size_t np;
-        const int64_t *perm = mixrt_node_attr_ints(n, "perm", &np);
-        out = x;
-        for (int i = 0; i < x.rank; i++) {
-            int64_t p = np == (size_t)x.rank ? perm[i] : x.rank - 1 - i;
-            if (p < 0 || p >= x.rank) return unknown_shape(x.dtype);
-            out.d[i] = x.d[p];
-        }
-        return out;
-    }
+    if (oi == 0 && !strcmp(op, "Transpose") && x.rank >= 0) return transposed(n, &x);
     if (oi == 0 && !strcmp(op, "Reshape") && n->opset >= 5 && n->n_inputs >= 2) {
         int64_t sh[MIXRT_MAX_RANK];
         int r;

@@ -478,12 +478,10 @@ static mixrt_status transpose_cast_run(struct mixrt_kernel_ctx *k) {
     if (x->dtype == MIXRT_DTYPE_F32 && to == MIXRT_DTYPE_BF16 && r == 4 && perm[0] == 0 && perm[1] == 2 &&
         perm[2] == 3 && perm[3] == 1 && x->dims[1] <= 8) {
         size_t c = (size_t)x->dims[1], hw = (size_t)(x->dims[2] * x->dims[3]);
-        for (int64_t b = 0; b < x->dims[0]; b++) {
-            const float *src = (const float *)x->data + (size_t)b * c * hw;
-            uint16_t *dst = (uint16_t *)o->data + (size_t)b * hw * c;
-            if (mixrt_dm_has_avx512()) mixrt_dm_narrow_f32_bf16_avx512(src, hw, dst, hw, c);
-            else mixrt_dm_narrow_f32_bf16_scalar(src, hw, dst, hw, c);
-        }
+        void (*narrow)(const float *, size_t, uint16_t *, size_t, size_t) =
+            mixrt_dm_has_avx512() ? mixrt_dm_narrow_f32_bf16_avx512 : mixrt_dm_narrow_f32_bf16_scalar;
+        for (int64_t b = 0; b < x->dims[0]; b++)
+            narrow((const float *)x->data + (size_t)b * c * hw, hw, (uint16_t *)o->data + (size_t)b * hw * c, hw, c);
         return MIXRT_STATUS_OK;
     }
     bool owned = false;
