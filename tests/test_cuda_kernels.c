@@ -673,7 +673,9 @@ static void att_strides(const struct att_case *c, int s, int d, long long *st) {
  * flash kernel forced (MIXRT_CUDA_FLASH=on) with 4 warps per block, 3 the whole-head kernel
  * forced (=off), 4 the flash kernel with 1 warp per block, 5 the flash kernel (4 warps) into
  * a y one element off 16-byte alignment (its element-wise stores instead of the staged rows),
- * 6 the flash kernel with 8 warps per block. */
+ * 6 the flash kernel with 8 warps per block, 7 with 4 warps a block taking two runs of 64
+ * query rows in turn, 8 with 1 warp taking four runs of 16 (the runs' loop; partial last
+ * blocks where sq is not a multiple of the block's rows). */
 static void test_attention_case(const struct att_case *c, mixrt_dtype dt, int fast) {
     size_t nq = (size_t)c->b * c->h * c->sq * c->d, nk = (size_t)c->b * c->h * c->sk * c->d;
     size_t nv = (size_t)c->b * c->h * c->sk * c->dv, ny = (size_t)c->b * c->h * c->sq * c->dv;
@@ -713,9 +715,10 @@ static void test_attention_case(const struct att_case *c, mixrt_dtype dt, int fa
     void *dq = dupload(&q), *dk = dupload(&k), *dv = dupload(&v), *dm = c->mask ? dupload(&m) : NULL;
     void *dy = fast == 5 ? (char *)dpoisoned(dt, ny + 1) + mixrt_dtype_size(dt) : dpoisoned(dt, ny);
     bool done = false;
-    bool flash = fast == 2 || fast == 4 || fast == 5 || fast == 6;
+    bool flash = fast == 2 || fast >= 4;
+    static const char *const fw[] = {"4", "4", "4", "4", "1", "4", "8", "4x2", "1x4"};
     if (flash) setenv("MIXRT_CUDA_FLASH", "on", 1);
-    if (flash) setenv("MIXRT_CUDA_FLASH_WARPS", fast == 4 ? "1" : fast == 6 ? "8" : "4", 1);
+    if (flash) setenv("MIXRT_CUDA_FLASH_WARPS", fw[fast], 1);
     if (fast == 3) setenv("MIXRT_CUDA_FLASH", "off", 1);
     if (fast) DEV_OK(mixrt_cuda_attention_fast(g_dev, dt, dq, dk, dv, dm, dy, &a, &done));
     else DEV_OK(mixrt_cuda_attention(g_dev, dt, dq, dk, dv, dm, dy, &a));
@@ -767,7 +770,8 @@ static void test_attention_case(const struct att_case *c, mixrt_dtype dt, int fa
     double tol = fast && dt == MIXRT_DTYPE_F16 ? 2e-3 : tol_of(dt);
     static const char *const kn[] = {"attention (rows)", "attention (fast)", "attention (flash)",
                                      "attention (whole-head)", "attention (flash, 1 warp)",
-                                     "attention (flash, unaligned y)", "attention (flash, 8 warps)"};
+                                     "attention (flash, unaligned y)", "attention (flash, 8 warps)",
+                                     "attention (flash, 4 warps x 2 runs)", "attention (flash, 1 warp x 4 runs)"};
     report(kn[fast], cs, dt, rel_err(out, ref, ny), tol);
     free(out), free(ref), free(p), hbuf_free(&q), hbuf_free(&k), hbuf_free(&v), hbuf_free(&m);
 }
@@ -816,12 +820,16 @@ static void test_attention(void) {
                 test_attention_case(&cases[i], k_float_types[t], 2);
                 test_attention_case(&cases[i], k_float_types[t], 4);
                 test_attention_case(&cases[i], k_float_types[t], 6);
+                test_attention_case(&cases[i], k_float_types[t], 7);
+                test_attention_case(&cases[i], k_float_types[t], 8);
             }
     for (size_t i = 0; i < sizeof flash / sizeof flash[0]; i++)
         for (int t = 1; t < 3; t++) {
             test_attention_case(&flash[i], k_float_types[t], 2);
             test_attention_case(&flash[i], k_float_types[t], 4);
             test_attention_case(&flash[i], k_float_types[t], 6);
+            test_attention_case(&flash[i], k_float_types[t], 7);
+            test_attention_case(&flash[i], k_float_types[t], 8);
             if (i < 3) test_attention_case(&flash[i], k_float_types[t], 3);
             if (i == 0 || i == 2 || i == 5) test_attention_case(&flash[i], k_float_types[t], 5);
         }

@@ -154,7 +154,7 @@ __device__ __forceinline__ void fl_load_mask(MT *dst, const MT *mask, size_t bas
 template <typename T, typename MT, int D, int NW>
 __global__ void __launch_bounds__(32 * NW, NW == 8 ? (D <= 64 ? 2 : 1) : (D <= 64 ? 12 : 8) / NW)
     attention_flash_kernel(const T *q, const T *k, const T *v, const MT *mask, T *y, struct mixrt_cuda_attention_args a,
-                           int vec) {
+                           int vec, int chunks) {
     constexpr int LD = D + 8, NQ = 16 * NW;
     extern __shared__ __align__(16) uint16_t fsm[];
     /* Q (later this block's output rows), then two K/V buffers (tile t + 1 loads while tile
@@ -163,196 +163,207 @@ __global__ void __launch_bounds__(32 * NW, NW == 8 ? (D <= 64 ? 2 : 1) : (D <= 6
     const int MR = a.mask_strides[2] != 0 ? NQ : 1;
     MT *mt0 = (MT *)(kb1 + 2 * FL_KT * LD), *mt1 = mt0 + MR * FL_MLD;
     const int w = threadIdx.x / 32, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-    const long long h = blockIdx.y, b = blockIdx.z, i0 = (long long)blockIdx.x * NQ;
+    const long long h = blockIdx.y, b = blockIdx.z;
     const long long *Qs = a.q_strides, *Ks = a.k_strides, *Vs = a.v_strides, *Ms = a.mask_strides;
     const int SK = (int)a.sk;
-    long long qleft = a.sq - i0;
-    const int qv = qleft > NQ ? NQ : (int)qleft;
-    fl_load<T, D, LD>(qs, q, (size_t)(b * Qs[0] + h * Qs[1] + i0 * Qs[2]), Qs[2], Qs[3], NQ, qv, (vec & 1) != 0);
-    const size_t mbase = mask ? (size_t)(b * Ms[0] + h * Ms[1] + i0 * Ms[2]) : 0;
-    auto load_kv = [&](int j0, uint16_t *kb, MT *mt) {
-        const int kv = SK - j0 > FL_KT ? FL_KT : SK - j0;
-        if (mask)
-            fl_load_mask<MT>(mt, mask, mbase + (size_t)((long long)j0 * Ms[3]), Ms[2], Ms[3], MR, MR == 1 ? 1 : qv, kv,
-                             (vec & FL_MASK_VEC) != 0);
-        fl_load<T, D, LD>(kb, k, (size_t)(b * Ks[0] + h * Ks[1] + (long long)j0 * Ks[2]), Ks[2], Ks[3], FL_KT, kv,
-                          (vec & 2) != 0);
-        fl_load<T, D, LD>(kb + FL_KT * LD, v, (size_t)(b * Vs[0] + h * Vs[1] + (long long)j0 * Vs[2]), Vs[2], Vs[3],
-                          FL_KT, kv, (vec & 4) != 0);
-    };
-    load_kv(0, kb0, mt0);
-    fl_commit();
-    fl_wait<0>(); /* Q is needed first; tile 0 came with it */
-    __syncthreads();
-    /* Q fragments for the whole key loop. */
-    uint32_t qa[D / 16][4];
-    const int rw = 16 * w;
-#pragma unroll
-    for (int kc = 0; kc < D / 16; kc++) {
-        const uint16_t *q0 = qs + (rw + g) * LD + kc * 16 + 2 * t, *q8 = q0 + 8 * LD;
-        qa[kc][0] = *(const uint32_t *)q0;
-        qa[kc][1] = *(const uint32_t *)q8;
-        qa[kc][2] = *(const uint32_t *)(q0 + 8);
-        qa[kc][3] = *(const uint32_t *)(q8 + 8);
-    }
-    float o[D / 8][4];
-#pragma unroll
-    for (int n = 0; n < D / 8; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
-    float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.0f, 0.0f};
-    const int ia = (int)i0 + rw + g; /* this thread's two query rows: ia, ia + 8 (sq < 2^31) */
-    /* Causal: key j of row ia is filled past ia + sk - sq (row ia + 8: 8 more keys); sq and
-     * sk are below 2^30 (mixrt_cuda_attention_fast declines others), so ints hold it. */
-    const int lim_a = ia + (SK - (int)a.sq);
-    const int mra = MR == 1 ? 0 : (rw + g) * FL_MLD, mrb = MR == 1 ? 0 : (rw + g + 8) * FL_MLD;
-    /* ldmatrix row addresses (elements): K non-transposed, row lane % 8 of key tile n, column
-     * chunk lane / 8 (two 16-wide k chunks per x4); V transposed, key lane % 8 + 8 (lane / 8
-     * & 1) of chunk kc, columns 8 (lane / 16) of the output tile pair. */
-    const int koff = (lane & 7) * LD + (lane >> 3) * 8;
-    const int voff = ((lane & 7) + ((lane >> 3) & 1) * 8) * LD + (lane >> 4) * 8;
-    for (int j0 = 0, tile = 0; j0 < SK; j0 += FL_KT, tile++) {
-        const int kv = SK - j0 > FL_KT ? FL_KT : SK - j0;
-        const uint16_t *ks = (tile & 1) ? kb1 : kb0, *vs = ks + FL_KT * LD;
-        const MT *mt = (tile & 1) ? mt1 : mt0;
-        if (j0 + FL_KT < SK) { /* the next tile into the other buffer, freed by the last barrier */
-            load_kv(j0 + FL_KT, (tile & 1) ? kb0 : kb1, (tile & 1) ? mt0 : mt1);
-            fl_commit();
-            fl_wait<1>(); /* this tile's copies are done (the newest group may still fly) */
-        } else {
-            fl_wait<0>();
-        }
+    /* The block's `chunks` runs of NQ query rows, one after the other: the K/V tiles of the
+     * later ones come again (from L2, the earlier run having just read them), and a grid of
+     * fewer, longer blocks can be resident at once (GPT-2 b32: 384 blocks of 4 warps, 3 per
+     * SM, one wave; 8 warps, 2 per SM: 1.45 waves). */
+    for (int ch = 0; ch < chunks; ch++) {
+        const long long i0 = ((long long)blockIdx.x * chunks + ch) * NQ;
+        if (i0 >= a.sq) break;
+        /* the last run's output rows have left qs (its key loop's last barrier freed K/V) */
+        if (ch) __syncthreads();
+        long long qleft = a.sq - i0;
+        const int qv = qleft > NQ ? NQ : (int)qleft;
+        fl_load<T, D, LD>(qs, q, (size_t)(b * Qs[0] + h * Qs[1] + i0 * Qs[2]), Qs[2], Qs[3], NQ, qv, (vec & 1) != 0);
+        const size_t mbase = mask ? (size_t)(b * Ms[0] + h * Ms[1] + i0 * Ms[2]) : 0;
+        auto load_kv = [&](int j0, uint16_t *kb, MT *mt) {
+            const int kv = SK - j0 > FL_KT ? FL_KT : SK - j0;
+            if (mask)
+                fl_load_mask<MT>(mt, mask, mbase + (size_t)((long long)j0 * Ms[3]), Ms[2], Ms[3], MR, MR == 1 ? 1 : qv,
+                                 kv, (vec & FL_MASK_VEC) != 0);
+            fl_load<T, D, LD>(kb, k, (size_t)(b * Ks[0] + h * Ks[1] + (long long)j0 * Ks[2]), Ks[2], Ks[3], FL_KT, kv,
+                              (vec & 2) != 0);
+            fl_load<T, D, LD>(kb + FL_KT * LD, v, (size_t)(b * Vs[0] + h * Vs[1] + (long long)j0 * Vs[2]), Vs[2], Vs[3],
+                              FL_KT, kv, (vec & 4) != 0);
+        };
+        load_kv(0, kb0, mt0);
+        fl_commit();
+        fl_wait<0>(); /* Q is needed first; tile 0 came with it */
         __syncthreads();
-        /* S = Q K^T for 16 rows x 64 keys: 8 tiles of 8 keys. */
-        float s[FL_KT / 8][4];
+        /* Q fragments for the whole key loop. */
+        uint32_t qa[D / 16][4];
+        const int rw = 16 * w;
 #pragma unroll
-        for (int n = 0; n < FL_KT / 8; n++) {
-            s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
-#pragma unroll
-            for (int kc = 0; kc < D / 16; kc += 2) {
-                uint32_t kf[4];
-                fl_ldsm4(kf, ks + n * 8 * LD + kc * 16 + koff);
-                fl_mma<T>(s[n], qa[kc], kf[0], kf[1]);
-                fl_mma<T>(s[n], qa[kc + 1], kf[2], kf[3]);
-            }
+        for (int kc = 0; kc < D / 16; kc++) {
+            const uint16_t *q0 = qs + (rw + g) * LD + kc * 16 + 2 * t, *q8 = q0 + 8 * LD;
+            qa[kc][0] = *(const uint32_t *)q0;
+            qa[kc][1] = *(const uint32_t *)q8;
+            qa[kc][2] = *(const uint32_t *)(q0 + 8);
+            qa[kc][3] = *(const uint32_t *)(q8 + 8);
         }
-        /* Scale, causal fill, mask; keys past sk drop out (-inf). */
-        const MT *ma = mt + mra, *mb = mt + mrb;
-        const int jc = lim_a - j0; /* row ia's last unfilled key, tile-relative */
-        float mx[2] = {-INFINITY, -INFINITY};
+        float o[D / 8][4];
 #pragma unroll
-        for (int n = 0; n < FL_KT / 8; n++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int jl = n * 8 + 2 * t + (e & 1);
-                const bool lo = e < 2;
-                const float mv = mask ? mixrt_cu_load(lo ? ma : mb, (size_t)jl) : 0.0f;
-                const bool past = a.causal && jl > jc + (lo ? 0 : 8);
-                /* past: fill + m without causal_add (the score is not read: an inf or NaN one
-                 * stays out), s * scale + fill with it. Written as selects around one fma: the
-                 * branchy form (3951d5d) spilled 40-52 bytes in the D = 64, 8-warp kernels and
-                 * cost BERT / GPT-2 b32 2-3 %; this one spills in none (ptxas -v, CUDA 13.0) */
-                const float fm = a.fill + mv;
-                float x = fmaf(s[n][e], a.scale, past ? a.fill : mv);
-                x = past && !a.causal_add ? fm : x;
-                if (jl >= kv) x = -INFINITY;
-                s[n][e] = x;
-                mx[lo ? 0 : 1] = fmaxf(mx[lo ? 0 : 1], x);
+        for (int n = 0; n < D / 8; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+        float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.0f, 0.0f};
+        const int ia = (int)i0 + rw + g; /* this thread's two query rows: ia, ia + 8 (sq < 2^31) */
+        /* Causal: key j of row ia is filled past ia + sk - sq (row ia + 8: 8 more keys); sq and
+         * sk are below 2^30 (mixrt_cuda_attention_fast declines others), so ints hold it. */
+        const int lim_a = ia + (SK - (int)a.sq);
+        const int mra = MR == 1 ? 0 : (rw + g) * FL_MLD, mrb = MR == 1 ? 0 : (rw + g + 8) * FL_MLD;
+        /* ldmatrix row addresses (elements): K non-transposed, row lane % 8 of key tile n, column
+         * chunk lane / 8 (two 16-wide k chunks per x4); V transposed, key lane % 8 + 8 (lane / 8
+         * & 1) of chunk kc, columns 8 (lane / 16) of the output tile pair. */
+        const int koff = (lane & 7) * LD + (lane >> 3) * 8;
+        const int voff = ((lane & 7) + ((lane >> 3) & 1) * 8) * LD + (lane >> 4) * 8;
+        for (int j0 = 0, tile = 0; j0 < SK; j0 += FL_KT, tile++) {
+            const int kv = SK - j0 > FL_KT ? FL_KT : SK - j0;
+            const uint16_t *ks = (tile & 1) ? kb1 : kb0, *vs = ks + FL_KT * LD;
+            const MT *mt = (tile & 1) ? mt1 : mt0;
+            if (j0 + FL_KT < SK) { /* the next tile into the other buffer, freed by the last barrier */
+                load_kv(j0 + FL_KT, (tile & 1) ? kb0 : kb1, (tile & 1) ? mt0 : mt1);
+                fl_commit();
+                fl_wait<1>(); /* this tile's copies are done (the newest group may still fly) */
+            } else {
+                fl_wait<0>();
             }
-        float alpha[2], mu[2];
+            __syncthreads();
+            /* S = Q K^T for 16 rows x 64 keys: 8 tiles of 8 keys. */
+            float s[FL_KT / 8][4];
+#pragma unroll
+            for (int n = 0; n < FL_KT / 8; n++) {
+                s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+#pragma unroll
+                for (int kc = 0; kc < D / 16; kc += 2) {
+                    uint32_t kf[4];
+                    fl_ldsm4(kf, ks + n * 8 * LD + kc * 16 + koff);
+                    fl_mma<T>(s[n], qa[kc], kf[0], kf[1]);
+                    fl_mma<T>(s[n], qa[kc + 1], kf[2], kf[3]);
+                }
+            }
+            /* Scale, causal fill, mask; keys past sk drop out (-inf). */
+            const MT *ma = mt + mra, *mb = mt + mrb;
+            const int jc = lim_a - j0; /* row ia's last unfilled key, tile-relative */
+            float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+            for (int n = 0; n < FL_KT / 8; n++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const int jl = n * 8 + 2 * t + (e & 1);
+                    const bool lo = e < 2;
+                    const float mv = mask ? mixrt_cu_load(lo ? ma : mb, (size_t)jl) : 0.0f;
+                    const bool past = a.causal && jl > jc + (lo ? 0 : 8);
+                    /* past: fill + m without causal_add (the score is not read: an inf or NaN one
+                     * stays out), s * scale + fill with it. Written as selects around one fma: the
+                     * branchy form (3951d5d) spilled 40-52 bytes in the D = 64, 8-warp kernels and
+                     * cost BERT / GPT-2 b32 2-3 %; this one spills in none (ptxas -v, CUDA 13.0) */
+                    const float fm = a.fill + mv;
+                    float x = fmaf(s[n][e], a.scale, past ? a.fill : mv);
+                    x = past && !a.causal_add ? fm : x;
+                    if (jl >= kv) x = -INFINITY;
+                    s[n][e] = x;
+                    mx[lo ? 0 : 1] = fmaxf(mx[lo ? 0 : 1], x);
+                }
+            float alpha[2], mu[2];
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+                mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+            }
+            /* A tile every row of the warp has already outgrown by 128 (a causal tile past the
+             * diagonal, masked keys): each exp is 0 (f32 underflow), alpha 1 - nothing to add, so
+             * the exps and P V are skipped without changing a result. */
+            if (__all_sync(0xffffffffu, mx[0] < m_run[0] - 128.0f && mx[1] < m_run[1] - 128.0f)) goto tile_done;
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                float mn = fmaxf(m_run[r], mx[r]);
+                mu[r] = mn == -INFINITY ? 0.0f : mn; /* a row masked with -inf so far: exps 0, no NaN yet */
+                alpha[r] = __expf(m_run[r] - mu[r]);
+                m_run[r] = mn;
+                l_run[r] *= alpha[r];
+            }
+#pragma unroll
+            for (int n = 0; n < D / 8; n++)
+                o[n][0] *= alpha[0], o[n][1] *= alpha[0], o[n][2] *= alpha[1], o[n][3] *= alpha[1];
+            /* P (rounded to T) as A fragments: key chunk kc = score tiles 2 kc and 2 kc + 1. */
+            uint32_t pa[FL_KT / 16][4];
+#pragma unroll
+            for (int n = 0; n < FL_KT / 8; n++) {
+                float p0 = __expf(s[n][0] - mu[0]), p1 = __expf(s[n][1] - mu[0]);
+                float p2 = __expf(s[n][2] - mu[1]), p3 = __expf(s[n][3] - mu[1]);
+                l_run[0] += p0 + p1;
+                l_run[1] += p2 + p3;
+                pa[n / 2][(n & 1) * 2 + 0] = fl_pack2<T>(p0, p1);
+                pa[n / 2][(n & 1) * 2 + 1] = fl_pack2<T>(p2, p3);
+            }
+            /* O += P V: V [keys, D] as column-major B, two output tiles per transposed x4. */
+#pragma unroll
+            for (int kc = 0; kc < FL_KT / 16; kc++)
+#pragma unroll
+                for (int n = 0; n < D / 8; n += 2) {
+                    uint32_t vf[4];
+                    fl_ldsm4t(vf, vs + kc * 16 * LD + n * 8 + voff);
+                    fl_mma<T>(o[n], pa[kc], vf[0], vf[1]);
+                    fl_mma<T>(o[n + 1], pa[kc], vf[2], vf[3]);
+                }
+        tile_done:
+            __syncthreads(); /* every warp is done with this buffer before it is refilled */
+        }
+        /* Row sums over the 4 threads of a row, then O / l. */
 #pragma unroll
         for (int r = 0; r < 2; r++) {
-            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+            l_run[r] += __shfl_xor_sync(0xffffffffu, l_run[r], 1);
+            l_run[r] += __shfl_xor_sync(0xffffffffu, l_run[r], 2);
         }
-        /* A tile every row of the warp has already outgrown by 128 (a causal tile past the
-         * diagonal, masked keys): each exp is 0 (f32 underflow), alpha 1 - nothing to add, so
-         * the exps and P V are skipped without changing a result. */
-        if (__all_sync(0xffffffffu, mx[0] < m_run[0] - 128.0f && mx[1] < m_run[1] - 128.0f)) goto tile_done;
+        /* nan_zero: a row with no finite score kept l = 0 and O = 0 (its exps were 0): zeros,
+         * not 0 / 0. */
+        const float inv_a = a.nan_zero && !(l_run[0] > 0.0f) ? 0.0f : 1.0f / l_run[0];
+        const float inv_b = a.nan_zero && !(l_run[1] > 0.0f) ? 0.0f : 1.0f / l_run[1];
+        const long long *Ys = a.y_strides;
+        if (vec & FL_Y_VEC) {
+            /* y rows are 16-byte aligned and contiguous: the warp's 16 rows go through its own Q
+             * rows of shared memory (no other warp reads them), then out as 16-byte stores; pairs
+             * rounded by one conversion each (RNE; a NaN comes out as the canonical NaN). */
+            uint16_t *ot = qs + rw * LD;
 #pragma unroll
-        for (int r = 0; r < 2; r++) {
-            float mn = fmaxf(m_run[r], mx[r]);
-            mu[r] = mn == -INFINITY ? 0.0f : mn; /* a row masked with -inf so far: exps 0, no NaN yet */
-            alpha[r] = __expf(m_run[r] - mu[r]);
-            m_run[r] = mn;
-            l_run[r] *= alpha[r];
-        }
-#pragma unroll
-        for (int n = 0; n < D / 8; n++) o[n][0] *= alpha[0], o[n][1] *= alpha[0], o[n][2] *= alpha[1], o[n][3] *= alpha[1];
-        /* P (rounded to T) as A fragments: key chunk kc = score tiles 2 kc and 2 kc + 1. */
-        uint32_t pa[FL_KT / 16][4];
-#pragma unroll
-        for (int n = 0; n < FL_KT / 8; n++) {
-            float p0 = __expf(s[n][0] - mu[0]), p1 = __expf(s[n][1] - mu[0]);
-            float p2 = __expf(s[n][2] - mu[1]), p3 = __expf(s[n][3] - mu[1]);
-            l_run[0] += p0 + p1;
-            l_run[1] += p2 + p3;
-            pa[n / 2][(n & 1) * 2 + 0] = fl_pack2<T>(p0, p1);
-            pa[n / 2][(n & 1) * 2 + 1] = fl_pack2<T>(p2, p3);
-        }
-        /* O += P V: V [keys, D] as column-major B, two output tiles per transposed x4. */
-#pragma unroll
-        for (int kc = 0; kc < FL_KT / 16; kc++)
-#pragma unroll
-            for (int n = 0; n < D / 8; n += 2) {
-                uint32_t vf[4];
-                fl_ldsm4t(vf, vs + kc * 16 * LD + n * 8 + voff);
-                fl_mma<T>(o[n], pa[kc], vf[0], vf[1]);
-                fl_mma<T>(o[n + 1], pa[kc], vf[2], vf[3]);
+            for (int n = 0; n < D / 8; n++) {
+                const int c0 = n * 8 + 2 * t;
+                *(uint32_t *)(ot + g * LD + c0) = fl_pack2<T>(o[n][0] * inv_a, o[n][1] * inv_a);
+                *(uint32_t *)(ot + (g + 8) * LD + c0) = fl_pack2<T>(o[n][2] * inv_b, o[n][3] * inv_b);
             }
-    tile_done:
-        __syncthreads(); /* every warp is done with this buffer before it is refilled */
-    }
-    /* Row sums over the 4 threads of a row, then O / l. */
+            __syncwarp();
+            constexpr int CV = D / 8;
 #pragma unroll
-    for (int r = 0; r < 2; r++) {
-        l_run[r] += __shfl_xor_sync(0xffffffffu, l_run[r], 1);
-        l_run[r] += __shfl_xor_sync(0xffffffffu, l_run[r], 2);
-    }
-    /* nan_zero: a row with no finite score kept l = 0 and O = 0 (its exps were 0): zeros,
-     * not 0 / 0. */
-    const float inv_a = a.nan_zero && !(l_run[0] > 0.0f) ? 0.0f : 1.0f / l_run[0];
-    const float inv_b = a.nan_zero && !(l_run[1] > 0.0f) ? 0.0f : 1.0f / l_run[1];
-    const long long *Ys = a.y_strides;
-    if (vec & FL_Y_VEC) {
-        /* y rows are 16-byte aligned and contiguous: the warp's 16 rows go through its own Q
-         * rows of shared memory (no other warp reads them), then out as 16-byte stores; pairs
-         * rounded by one conversion each (RNE; a NaN comes out as the canonical NaN). */
-        uint16_t *ot = qs + rw * LD;
+            for (int idx = lane; idx < 16 * CV; idx += 32) {
+                const int r = idx / CV, c = (idx % CV) * 8;
+                const long long i = i0 + rw + r;
+                if (i < a.sq)
+                    *(uint4 *)(y + (size_t)(b * Ys[0] + h * Ys[1] + i * Ys[2]) + c) =
+                        *(const uint4 *)(qs + (rw + r) * LD + c);
+            }
+            continue;
+        }
+        const bool row_a = ia < a.sq, row_b = ia + 8 < a.sq;
+        const size_t ya = (size_t)(b * Ys[0] + h * Ys[1] + (long long)ia * Ys[2]), yb = ya + (size_t)(8 * Ys[2]);
 #pragma unroll
         for (int n = 0; n < D / 8; n++) {
-            const int c0 = n * 8 + 2 * t;
-            *(uint32_t *)(ot + g * LD + c0) = fl_pack2<T>(o[n][0] * inv_a, o[n][1] * inv_a);
-            *(uint32_t *)(ot + (g + 8) * LD + c0) = fl_pack2<T>(o[n][2] * inv_b, o[n][3] * inv_b);
+            const long long c0 = n * 8 + 2 * t;
+            if (row_a) {
+                mixrt_cu_store(y, ya + (size_t)(c0 * Ys[3]), o[n][0] * inv_a);
+                mixrt_cu_store(y, ya + (size_t)((c0 + 1) * Ys[3]), o[n][1] * inv_a);
+            }
+            if (row_b) {
+                mixrt_cu_store(y, yb + (size_t)(c0 * Ys[3]), o[n][2] * inv_b);
+                mixrt_cu_store(y, yb + (size_t)((c0 + 1) * Ys[3]), o[n][3] * inv_b);
+            }
         }
-        __syncwarp();
-        constexpr int CV = D / 8;
-#pragma unroll
-        for (int idx = lane; idx < 16 * CV; idx += 32) {
-            const int r = idx / CV, c = (idx % CV) * 8;
-            const long long i = i0 + rw + r;
-            if (i < a.sq)
-                *(uint4 *)(y + (size_t)(b * Ys[0] + h * Ys[1] + i * Ys[2]) + c) =
-                    *(const uint4 *)(qs + (rw + r) * LD + c);
-        }
-        return;
-    }
-    const bool row_a = ia < a.sq, row_b = ia + 8 < a.sq;
-    const size_t ya = (size_t)(b * Ys[0] + h * Ys[1] + (long long)ia * Ys[2]), yb = ya + (size_t)(8 * Ys[2]);
-#pragma unroll
-    for (int n = 0; n < D / 8; n++) {
-        const long long c0 = n * 8 + 2 * t;
-        if (row_a) {
-            mixrt_cu_store(y, ya + (size_t)(c0 * Ys[3]), o[n][0] * inv_a);
-            mixrt_cu_store(y, ya + (size_t)((c0 + 1) * Ys[3]), o[n][1] * inv_a);
-        }
-        if (row_b) {
-            mixrt_cu_store(y, yb + (size_t)(c0 * Ys[3]), o[n][2] * inv_b);
-            mixrt_cu_store(y, yb + (size_t)((c0 + 1) * Ys[3]), o[n][3] * inv_b);
-        }
-    }
+    } /* chunks */
 }
 
 template <typename T, typename MT, int D, int NW>
-cudaError_t flash_launch(cudaStream_t s, int vec, const void *q, const void *k, const void *v, const void *mask,
+cudaError_t flash_launch(cudaStream_t s, int vec, int chunks, const void *q, const void *k, const void *v, const void *mask,
                          void *y, const struct mixrt_cuda_attention_args *a) {
     constexpr int LD = D + 8, NQ = 16 * NW;
     size_t smem = (size_t)(NQ + 4 * FL_KT) * LD * sizeof(uint16_t);
@@ -371,29 +382,30 @@ cudaError_t flash_launch(cudaStream_t s, int vec, const void *q, const void *k, 
                                                cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
         if (err != cudaSuccess) return err;
     }
-    dim3 grid((unsigned)((a->sq + NQ - 1) / NQ), (unsigned)a->h, (unsigned)a->b);
+    const long long rows = (long long)NQ * chunks;
+    dim3 grid((unsigned)((a->sq + rows - 1) / rows), (unsigned)a->h, (unsigned)a->b);
     attention_flash_kernel<T, MT, D, NW><<<grid, 32 * NW, smem, s>>>((const T *)q, (const T *)k, (const T *)v,
-                                                                     (const MT *)mask, (T *)y, *a, vec);
+                                                                     (const MT *)mask, (T *)y, *a, vec, chunks);
     return cudaGetLastError();
 }
 
 template <typename T, typename MT, int NW>
-cudaError_t flash_by_d(cudaStream_t s, int vec, const void *q, const void *k, const void *v, const void *mask, void *y,
+cudaError_t flash_by_d(cudaStream_t s, int vec, int chunks, const void *q, const void *k, const void *v, const void *mask, void *y,
                        const struct mixrt_cuda_attention_args *a) {
     switch (a->d) {
-    case 32: return flash_launch<T, MT, 32, NW>(s, vec, q, k, v, mask, y, a);
-    case 64: return flash_launch<T, MT, 64, NW>(s, vec, q, k, v, mask, y, a);
-    case 128: return flash_launch<T, MT, 128, NW>(s, vec, q, k, v, mask, y, a);
+    case 32: return flash_launch<T, MT, 32, NW>(s, vec, chunks, q, k, v, mask, y, a);
+    case 64: return flash_launch<T, MT, 64, NW>(s, vec, chunks, q, k, v, mask, y, a);
+    case 128: return flash_launch<T, MT, 128, NW>(s, vec, chunks, q, k, v, mask, y, a);
     default: return cudaErrorInvalidValue;
     }
 }
 
 template <typename T, typename MT>
-cudaError_t flash_by_warps(cudaStream_t s, int warps, int vec, const void *q, const void *k, const void *v,
+cudaError_t flash_by_warps(cudaStream_t s, int warps, int vec, int chunks, const void *q, const void *k, const void *v,
                            const void *mask, void *y, const struct mixrt_cuda_attention_args *a) {
-    return warps == 1   ? flash_by_d<T, MT, 1>(s, vec, q, k, v, mask, y, a)
-           : warps == 4 ? flash_by_d<T, MT, 4>(s, vec, q, k, v, mask, y, a)
-                        : flash_by_d<T, MT, 8>(s, vec, q, k, v, mask, y, a);
+    return warps == 1   ? flash_by_d<T, MT, 1>(s, vec, chunks, q, k, v, mask, y, a)
+           : warps == 4 ? flash_by_d<T, MT, 4>(s, vec, chunks, q, k, v, mask, y, a)
+                        : flash_by_d<T, MT, 8>(s, vec, chunks, q, k, v, mask, y, a);
 }
 
 } // namespace
@@ -402,17 +414,18 @@ extern "C" int mixrt_cuda_attention_flash_fits(long long d, long long dv) {
     return d == dv && (d == 32 || d == 64 || d == 128);
 }
 
-extern "C" cudaError_t mixrt_cuda_launch_attention_flash(cudaStream_t s, int elem, int warps, int vec, const void *q,
+extern "C" cudaError_t mixrt_cuda_launch_attention_flash(cudaStream_t s, int elem, int warps, int chunks, int vec,
+                                                         const void *q,
                                                          const void *k, const void *v, const void *mask, void *y,
                                                          const struct mixrt_cuda_attention_args *a) {
-    if (warps != 1 && warps != 4 && warps != 8) return cudaErrorInvalidValue;
+    if ((warps != 1 && warps != 4 && warps != 8) || chunks < 1 || chunks > 8) return cudaErrorInvalidValue;
     switch (elem) {
     case MIXRT_CUDA_ELEM_BF16:
-        return a->mask_f32 ? flash_by_warps<mixrt_cu_bf16, float>(s, warps, vec, q, k, v, mask, y, a)
-                           : flash_by_warps<mixrt_cu_bf16, mixrt_cu_bf16>(s, warps, vec, q, k, v, mask, y, a);
+        return a->mask_f32 ? flash_by_warps<mixrt_cu_bf16, float>(s, warps, vec, chunks, q, k, v, mask, y, a)
+                           : flash_by_warps<mixrt_cu_bf16, mixrt_cu_bf16>(s, warps, vec, chunks, q, k, v, mask, y, a);
     case MIXRT_CUDA_ELEM_F16:
-        return a->mask_f32 ? flash_by_warps<__half, float>(s, warps, vec, q, k, v, mask, y, a)
-                           : flash_by_warps<__half, __half>(s, warps, vec, q, k, v, mask, y, a);
+        return a->mask_f32 ? flash_by_warps<__half, float>(s, warps, vec, chunks, q, k, v, mask, y, a)
+                           : flash_by_warps<__half, __half>(s, warps, vec, chunks, q, k, v, mask, y, a);
     default: return cudaErrorInvalidValue;
     }
 }

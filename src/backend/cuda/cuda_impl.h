@@ -77,10 +77,10 @@ cudaError_t mixrt_cuda_launch_attention(cudaStream_t s, int elem, const void *q,
  * `groups` 16-row query groups needs, and the launch. vec bits: 1 Q, 2 K, 4 V rows load as
  * 16-byte moves. mask_kind: 0 no mask, 1 one mask row for all query rows, 2 a row each. */
 size_t mixrt_cuda_attention_tc_smem(long long sk, long long d, long long dv, int groups, int mask_kind);
-/* attention_flash.cu: d == dv in {32, 64, 128}, bf16 / f16 (elem), any sk; warps (1 or 4)
- * per block of 16 query rows each. */
+/* attention_flash.cu: d == dv in {32, 64, 128}, bf16 / f16 (elem), any sk; warps (1, 4 or 8)
+ * per block of 16 query rows each, the block taking `chunks` (1-8) such runs of rows in turn. */
 int mixrt_cuda_attention_flash_fits(long long d, long long dv);
-cudaError_t mixrt_cuda_launch_attention_flash(cudaStream_t s, int elem, int warps, int vec, const void *q,
+cudaError_t mixrt_cuda_launch_attention_flash(cudaStream_t s, int elem, int warps, int chunks, int vec, const void *q,
                                               const void *k, const void *v, const void *mask, void *y,
                                               const struct mixrt_cuda_attention_args *a);
 cudaError_t mixrt_cuda_launch_attention_tc(cudaStream_t s, int elem, int groups, int vec, const void *q,

@@ -1,6 +1,7 @@
 /* engine_ops.c - C entry points of the engine's extra CUDA kernels (strided copy, Attention)
  * and CUDA-graph capture/replay of the device's stream. Invariant: as in kernels.c,
  * nothing is launched with arguments these checks did not accept. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -194,20 +195,24 @@ mixrt_status mixrt_cuda_attention_fast(mixrt_cuda_device_t dev, mixrt_dtype dt, 
         /* 8 warps (128 query rows) per block share each K/V tile where that still gives two
          * blocks per SM and pads no more query rows than 64-row blocks would (sq 128: each
          * head's K/V read once, not twice); else 4 warps under the same rule; else 1 warp per
-         * block, four times the blocks (batch 1). MIXRT_CUDA_FLASH_WARPS=1 / 4 / 8 forces one. */
+         * block, four times the blocks (batch 1). MIXRT_CUDA_FLASH_WARPS=1 / 4 / 8 forces one;
+         * "WxR" (R of 1, 2, 4, 8) also has each block take R runs of 16 W query rows in turn. */
         const char *wenv = getenv("MIXRT_CUDA_FLASH_WARPS");
         bool big = flash_blocks >= 2LL * dev->info.sm_count;
-        int warps = wenv && (!strcmp(wenv, "1") || !strcmp(wenv, "4") || !strcmp(wenv, "8")) ? atoi(wenv)
-                    : big && a->b * a->h * (rows8 / 128) >= 2LL * dev->info.sm_count &&
-                              rows8 == (a->sq + 63) / 64 * 64
+        int warps = big && a->b * a->h * (rows8 / 128) >= 2LL * dev->info.sm_count && rows8 == (a->sq + 63) / 64 * 64
                         ? 8
                     : big ? 4
                           : 1;
+        int chunks = 1, fw = 0, fr = 1;
+        char tail = 0;
+        if (wenv && (sscanf(wenv, "%dx%d%c", &fw, &fr, &tail) == 2 || sscanf(wenv, "%d%c", &fw, &tail) == 1) &&
+            (fw == 1 || fw == 4 || fw == 8) && (fr == 1 || fr == 2 || fr == 4 || fr == 8))
+            warps = fw, chunks = fr;
         MIXRT_CUDA_TRY(dev->ctx,
-                       mixrt_cuda_launch_attention_flash(dev->stream, mixrt_cuda_elem_of(dt), warps, vec, q, k, v, mask,
-                                                         y, a),
-                       "kernel launch (flash attention, %s, [%lld,%lld,%lld,%lld] x Sk %lld, %d warps)",
-                       mixrt_dtype_name(dt), a->b, a->h, a->sq, a->d, a->sk, warps);
+                       mixrt_cuda_launch_attention_flash(dev->stream, mixrt_cuda_elem_of(dt), warps, chunks, vec, q, k,
+                                                         v, mask, y, a),
+                       "kernel launch (flash attention, %s, [%lld,%lld,%lld,%lld] x Sk %lld, %d warps x %d)",
+                       mixrt_dtype_name(dt), a->b, a->h, a->sq, a->d, a->sk, warps, chunks);
         *done = true;
         return MIXRT_STATUS_OK;
     }

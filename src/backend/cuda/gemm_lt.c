@@ -12,7 +12,7 @@
 /* The heuristic's first 8 candidates are timed (MIXRT_CUDA_GEMM_ALGOS=N takes N, 1..16, to
  * compare: 16 made no difference on BERT b32, 1.783 vs 1.785 ms, H200 call 31). */
 #define MIXRT_CUDA_GEMM_HEURISTIC_ALGOS 16
-#define MIXRT_CUDA_GEMM_MAX_ALGOS 28 /* the heuristic's 16, up to 6 split-K and 6 tile variants */
+#define MIXRT_CUDA_GEMM_MAX_ALGOS 30 /* the heuristic's 16, up to 6 split-K and 8 tile variants */
 
 struct mixrt_cuda_gemm {
     struct mixrt_cuda_device *dev;
@@ -125,7 +125,8 @@ static void gemm_add_splitk(struct mixrt_cuda_gemm *g) {
  * can leave a wave's tail, and 128 x 192 and the other wide tiles cut it into other counts; the
  * tuner keeps one only when it is measured faster (H200, notes/cuda.md session 18: BERT b32
  * 1.62 vs 1.64 ms; GPT-2 b32 unchanged - its builds kept the heuristic's tiles, already 192 x
- * 128 for the 4096 x 768 attention output product). The variant
+ * 128 for the 4096 x 768 attention output product, 192 tiles for 132 SMs: the half tiles
+ * 128 x 64 and 64 x 128 give it 384, 2.9 waves). The variant
  * keeps the candidate's stages and cluster shape when cuBLASLt's check accepts them, else the
  * first stage count (then the automatic cluster shape) it does. MIXRT_CUDA_GEMM_TILES=off:
  * none (A/B). */
@@ -149,9 +150,10 @@ static void gemm_add_tiles(struct mixrt_cuda_gemm *g) {
     static const uint32_t want[] = {CUBLASLT_MATMUL_TILE_128x192, CUBLASLT_MATMUL_TILE_192x128,
                                     CUBLASLT_MATMUL_TILE_128x256, CUBLASLT_MATMUL_TILE_256x128,
                                     CUBLASLT_MATMUL_TILE_128x160, CUBLASLT_MATMUL_TILE_160x128,
-                                    CUBLASLT_MATMUL_TILE_128x128};
+                                    CUBLASLT_MATMUL_TILE_128x128, CUBLASLT_MATMUL_TILE_128x64,
+                                    CUBLASLT_MATMUL_TILE_64x128};
     int added = 0;
-    for (size_t i = 0; i < sizeof want / sizeof want[0] && added < 6 && g->n_algos < MIXRT_CUDA_GEMM_MAX_ALGOS; i++) {
+    for (size_t i = 0; i < sizeof want / sizeof want[0] && added < 8 && g->n_algos < MIXRT_CUDA_GEMM_MAX_ALGOS; i++) {
         bool cap = false;
         for (size_t j = 0; j < n_caps; j++) cap = cap || caps[j] == want[i];
         if (!cap || want[i] == own) continue;
