@@ -968,6 +968,62 @@ static void test_transpose_cast(void) {
     }
 }
 
+/* Cast (lossless widening) -> Transpose -> Cast back (a bf16 model's image after the planner's
+ * boundary cast): one Transpose of the original value, no Cast; other pairs are left to the
+ * TransposeCast fusion. Outputs bit for bit as before; an element checked by hand. */
+static void test_transpose_cast_pair(void) {
+    const int64_t d[4] = {2, 3, 5, 7}, perm[4] = {0, 2, 3, 1};
+    static const struct {
+        mixrt_dtype in, mid, out;
+        int extra; /* 1: the widened value read by a Relu too; 2: the transposed one a graph output */
+        int transposes, casts, tcasts;
+    } cases[] = {
+        {MIXRT_DTYPE_BF16, MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16, 0, 1, 0, 0},
+        {MIXRT_DTYPE_F16, MIXRT_DTYPE_F32, MIXRT_DTYPE_F16, 0, 1, 0, 0},
+        {MIXRT_DTYPE_BF16, MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16, 1, 1, 1, 0},
+        {MIXRT_DTYPE_F16, MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16, 0, 0, 1, 1}, /* not back to f16 */
+        {MIXRT_DTYPE_F32, MIXRT_DTYPE_F16, MIXRT_DTYPE_F32, 0, 0, 1, 1},  /* f32 -> f16 loses */
+        {MIXRT_DTYPE_BF16, MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16, 2, 1, 2, 0},
+    };
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        struct mixrt_graph *g = new_graph();
+        int x = add_input(g, "x", cases[c].in, 4, d);
+        int w = add_op_node(g, "Cast", 1, (int[]){x}, "w");
+        set_int(g, w, "to", cases[c].mid);
+        int t = add_op_node(g, "Transpose", 1, (int[]){w}, "t");
+        set_ints(g, t, "perm", 4, perm);
+        int y = add_op_node(g, "Cast", 1, (int[]){t}, "y");
+        set_int(g, y, "to", cases[c].out);
+        graph_set_output(g, y);
+        if (cases[c].extra == 1) graph_set_output(g, add_op_node(g, "Relu", 1, (int[]){w}, "r"));
+        if (cases[c].extra == 2) graph_set_output(g, t);
+        struct mixrt_tensor *xt = tensor(cases[c].in, 4, d);
+        for (size_t i = 0; i < mixrt_tensor_numel(xt); i++) mixrt_store_f64(xt->data, cases[c].in, i, tu_uniform(-3, 3));
+        double after[512];
+        double worst = passes_change(g, 1, (const struct mixrt_tensor *[]){xt},
+                                     MIXRT_PASS_CAST_ELIM | MIXRT_PASS_TRANSPOSE_CAST, after, 512);
+        TU_CHECK(count_op(g, "Transpose") == cases[c].transposes && count_op(g, "Cast") == cases[c].casts &&
+                     count_op(g, "TransposeCast") == cases[c].tcasts,
+                 "transpose-cast pair case %zu: %d Transpose, %d Cast, %d TransposeCast (want %d, %d, %d)", c,
+                 count_op(g, "Transpose"), count_op(g, "Cast"), count_op(g, "TransposeCast"), cases[c].transposes,
+                 cases[c].casts, cases[c].tcasts);
+        TU_CHECK(worst == 0, "transpose-cast pair case %zu: output changed by %g (-1: a run failed)", c, worst);
+        if (cases[c].transposes == 1 && cases[c].casts < 2) {
+            int ti = -1;
+            for (int n = 0; n < g->n_nodes; n++)
+                if (!strcmp(g->nodes[n].op_type, "Transpose")) ti = n;
+            TU_CHECK(ti >= 0 && g->nodes[ti].inputs[0] == x, "transpose-cast pair case %zu: the Transpose does not read x",
+                     c);
+            /* y[1, 4, 6, 2] = x[1, 2, 4, 6], the same bits */
+            double xv = mixrt_load_f64(xt->data, cases[c].in, ((1 * 3 + 2) * 5 + 4) * 7 + 6);
+            TU_CHECK(after[((1 * 5 + 4) * 7 + 6) * 3 + 2] == xv, "transpose-cast pair case %zu: element is %g, want %g",
+                     c, after[((1 * 5 + 4) * 7 + 6) * 3 + 2], xv);
+        }
+        mixrt_tensor_destroy(ctx, xt);
+        mixrt_graph_destroy(g);
+    }
+}
+
 /* Transposes that move only axes of size 1 become Reshapes (same output); others stay. */
 static void test_transpose_view(void) {
     static const struct {
@@ -1562,6 +1618,7 @@ int main(void) {
     test_scatter_box();
     test_transpose_view();
     test_transpose_cast();
+    test_transpose_cast_pair();
     test_reduce_mean_gap();
     test_whole_window_pool();
     test_infer_data_ops();

@@ -115,6 +115,32 @@ static void narrow32(const uint32_t *s, size_t sld, uint32_t *d, size_t na, size
     if (a < na) mixrt_dm_transpose2d_scalar(4, s + a, sld, d + a * nb, nb, na - a, nb);
 }
 
+/* The same for 2-byte elements (a bf16 or f16 image): 16 columns of each row widened to 32-bit
+ * lanes, picked by the same permutes, packed back to 16 bits (vpmovdw). */
+static inline __attribute__((always_inline)) size_t narrow_n16(const uint16_t *s, size_t sld, uint16_t *d, size_t na,
+                                                               size_t nb) {
+    __m512i idx[8], r[8];
+    __mmask16(*m)[8] = narrow_mask[nb];
+    for (size_t k = 0; k < nb; k++) idx[k] = _mm512_loadu_si512((const void *)narrow_idx[nb][k]);
+    size_t a = 0;
+    for (; a + 16 <= na; a += 16) {
+        for (size_t c = 0; c < nb; c++)
+            r[c] = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(s + c * sld + a)));
+        for (size_t k = 0; k < nb; k++) {
+            __m512i o = _mm512_permutexvar_epi32(idx[k], r[0]);
+            for (size_t c = 1; c < nb; c++) o = _mm512_mask_permutexvar_epi32(o, m[k][c], idx[k], r[c]);
+            _mm256_storeu_si256((__m256i *)(d + a * nb + 16 * k), _mm512_cvtepi32_epi16(o));
+        }
+    }
+    return a;
+}
+
+static void narrow16(const uint16_t *s, size_t sld, uint16_t *d, size_t na, size_t nb) {
+    pthread_once(&narrow_once, narrow_init);
+    size_t a = nb == 3 ? narrow_n16(s, sld, d, na, 3) : narrow_n16(s, sld, d, na, nb);
+    if (a < na) mixrt_dm_transpose2d_scalar(2, s + a, sld, d + a * nb, nb, na - a, nb);
+}
+
 void mixrt_dm_narrow_f32_bf16_avx512(const float *s, size_t sld, uint16_t *d, size_t na, size_t nb) {
     size_t a = 0;
     if (nb == 1) {
@@ -129,8 +155,9 @@ void mixrt_dm_narrow_f32_bf16_avx512(const float *s, size_t sld, uint16_t *d, si
 
 void mixrt_dm_transpose2d_avx512(size_t es, const void *src, size_t src_ld, void *dst, size_t dst_ld, size_t na,
                                  size_t nb) {
-    if (es == 4 && nb >= 2 && nb <= 8 && dst_ld == nb && na >= 16) {
-        narrow32(src, src_ld, dst, na, nb);
+    if ((es == 4 || es == 2) && nb >= 2 && nb <= 8 && dst_ld == nb && na >= 16) {
+        if (es == 4) narrow32(src, src_ld, dst, na, nb);
+        else narrow16(src, src_ld, dst, na, nb);
         return;
     }
     if ((es != 4 && es != 2) || na < 16 || nb < 16) {
@@ -155,6 +182,32 @@ void mixrt_dm_transpose2d_avx512(size_t es, const void *src, size_t src_ld, void
 }
 
 #else
+/* The same for 2-byte elements (a bf16 or f16 image): 16 columns of each row widened to 32-bit
+ * lanes, picked by the same permutes, packed back to 16 bits (vpmovdw). */
+static inline __attribute__((always_inline)) size_t narrow_n16(const uint16_t *s, size_t sld, uint16_t *d, size_t na,
+                                                               size_t nb) {
+    __m512i idx[8], r[8];
+    __mmask16(*m)[8] = narrow_mask[nb];
+    for (size_t k = 0; k < nb; k++) idx[k] = _mm512_loadu_si512((const void *)narrow_idx[nb][k]);
+    size_t a = 0;
+    for (; a + 16 <= na; a += 16) {
+        for (size_t c = 0; c < nb; c++)
+            r[c] = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(s + c * sld + a)));
+        for (size_t k = 0; k < nb; k++) {
+            __m512i o = _mm512_permutexvar_epi32(idx[k], r[0]);
+            for (size_t c = 1; c < nb; c++) o = _mm512_mask_permutexvar_epi32(o, m[k][c], idx[k], r[c]);
+            _mm256_storeu_si256((__m256i *)(d + a * nb + 16 * k), _mm512_cvtepi32_epi16(o));
+        }
+    }
+    return a;
+}
+
+static void narrow16(const uint16_t *s, size_t sld, uint16_t *d, size_t na, size_t nb) {
+    pthread_once(&narrow_once, narrow_init);
+    size_t a = nb == 3 ? narrow_n16(s, sld, d, na, 3) : narrow_n16(s, sld, d, na, nb);
+    if (a < na) mixrt_dm_transpose2d_scalar(2, s + a, sld, d + a * nb, nb, na - a, nb);
+}
+
 void mixrt_dm_narrow_f32_bf16_avx512(const float *s, size_t sld, uint16_t *d, size_t na, size_t nb) {
     mixrt_dm_narrow_f32_bf16_scalar(s, sld, d, na, nb);
 }
