@@ -390,6 +390,20 @@ static bool numeric(mixrt_dtype dt) {
     return mixrt_dtype_is_float(dt) || mixrt_dtype_is_int(dt) || dt == MIXRT_DTYPE_BOOL;
 }
 
+/* Between bf16 and f16 through f32 in blocks: the widening is exact, so each value is rounded
+ * once, as the element-by-element path rounds it, at the vector paths' speed (a 16-bit model's
+ * image went element by element: 1.8 ms for 150 K values). */
+static void convert16(void *dst, mixrt_dtype dt, const void *src, mixrt_dtype st, size_t n) {
+    float buf[1024];
+    for (size_t i = 0; i < n; i += 1024) {
+        size_t m = n - i < 1024 ? n - i : 1024;
+        if (st == MIXRT_DTYPE_BF16) mixrt_bf16_to_f32((const mixrt_bf16 *)src + i, buf, m);
+        else mixrt_f16_to_f32((const mixrt_f16 *)src + i, buf, m);
+        if (dt == MIXRT_DTYPE_BF16) mixrt_f32_to_bf16(buf, (mixrt_bf16 *)dst + i, m);
+        else mixrt_f32_to_f16(buf, (mixrt_f16 *)dst + i, m);
+    }
+}
+
 mixrt_status mixrt_convert(void *dst, mixrt_dtype dt, const void *src, mixrt_dtype st, size_t n) {
     if (!numeric(dt) || !numeric(st)) return MIXRT_STATUS_UNSUPPORTED_DTYPE;
     if (n == 0) return MIXRT_STATUS_OK;
@@ -410,6 +424,8 @@ mixrt_status mixrt_convert(void *dst, mixrt_dtype dt, const void *src, mixrt_dty
         mixrt_f64_to_f32(src, dst, n);
     else if (st == MIXRT_DTYPE_F32 && dt == MIXRT_DTYPE_F64)
         mixrt_f32_to_f64(src, dst, n);
+    else if ((st == MIXRT_DTYPE_BF16 && dt == MIXRT_DTYPE_F16) || (st == MIXRT_DTYPE_F16 && dt == MIXRT_DTYPE_BF16))
+        convert16(dst, dt, src, st, n);
     else if (mixrt_dtype_is_float(st)) {
         for (size_t i = 0; i < n; i++) {
             double v = load_float(src, st, i);

@@ -709,10 +709,11 @@ static mixrt_status pass_cast_elim(struct pass_state *st, int *removed) {
 /* A float Cast whose input only a default-domain Transpose writes and only it reads (the image of
  * a CNN: NCHW f32 -> NHWC by the layout pass, then to bf16 by the planner) becomes one com.mixrt
  * TransposeCast (the Transpose's perm, the Cast's to): one read of the f32 and one write of the
- * narrow result, no f32 copy in between. Where the Transpose reads a lossless widening Cast of
- * a value already in the final dtype (a bf16 model's image: the planner's boundary cast
- * bf16 -> f32, then f32 -> bf16 after the Transpose), both Casts go and the Transpose moves the
- * original value: the pair gives back every value it was given (a NaN stays a NaN). */
+ * narrow result, no f32 copy in between. Where the Transpose reads a lossless widening Cast (a
+ * 16-bit model's image: the planner's boundary cast to f32), it moves the Cast's input instead:
+ * back to that dtype (bf16 -> f32 -> bf16) it is a plain Transpose, no Cast left (the pair gives
+ * back every value it was given; a NaN stays a NaN); else a TransposeCast from it (f16 -> bf16:
+ * the values the f32 held, rounded once as before). */
 static mixrt_status pass_transpose_cast(struct pass_state *st, int *removed) {
     struct mixrt_graph *g = st->g;
     for (int s = 0; s < g->n_nodes; s++) {
@@ -729,24 +730,31 @@ static mixrt_status pass_transpose_cast(struct pass_state *st, int *removed) {
         if (t->domain[0] || strcmp(t->op_type, "Transpose") || t->n_inputs != 1 || t->n_outputs != 1 ||
             t->inputs[0] < 0 || g->values[t->inputs[0]].dtype != xt)
             continue;
+        /* The Transpose's input: a lossless widening Cast of w? Then it moves w, converted
+         * once from w's dtype (the same values: the widening changed none). */
         const int x0 = t->inputs[0], wi = g->values[x0].producer;
-        if (wi >= 0 && !st->dead[wi] && is_cast(&g->nodes[wi]) && g->nodes[wi].n_inputs == 1 &&
-            g->nodes[wi].inputs[0] >= 0 && g->values[g->nodes[wi].inputs[0]].dtype == to &&
-            !(g->values[g->nodes[wi].inputs[0]].flags & MIXRT_VALUE_SEQUENCE) && holds_exactly(to, xt)) {
-            const int w = g->nodes[wi].inputs[0];
+        const int w = wi >= 0 && !st->dead[wi] && is_cast(&g->nodes[wi]) && g->nodes[wi].n_inputs == 1
+                          ? g->nodes[wi].inputs[0]
+                          : -1;
+        const bool widened = w >= 0 && mixrt_dtype_is_float(g->values[w].dtype) &&
+                             !(g->values[w].flags & MIXRT_VALUE_SEQUENCE) && holds_exactly(g->values[w].dtype, xt);
+        if (widened) {
             struct mixrt_node *tn = &g->nodes[ti];
             tn->inputs[0] = w;
-            tn->outputs[0] = y;
-            g->values[y].producer = ti;
-            g->values[x].producer = -1;
-            st->dead[ci] = true;
-            (*removed)++;
             if (!st->is_output[x0] && !st->outer_used[x0] && mixrt_pass_count_uses(st, x0) == 0) {
                 st->dead[wi] = true;
                 g->values[x0].producer = -1;
                 (*removed)++;
             }
-            continue;
+            if (g->values[w].dtype == to) { /* and back: a plain Transpose of w */
+                tn->outputs[0] = y;
+                g->values[y].producer = ti;
+                g->values[x].producer = -1;
+                st->dead[ci] = true;
+                (*removed)++;
+                continue;
+            }
+            /* else a TransposeCast from w's dtype, below */
         }
         mixrt_status status = mixrt_graph_require_opset(g, MIXRT_DOMAIN, MIXRT_DOMAIN_VERSION);
         if (status != MIXRT_STATUS_OK) return status;
