@@ -195,6 +195,10 @@ static void tcast_cases(void) {
     tcast_case(MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16, 4, (int64_t[]){1, 4, 4, 4}, (int64_t[]){0, 2, 3, 1});
     tcast_case(MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16, 4, (int64_t[]){1, 3, 1, 15}, (int64_t[]){0, 2, 3, 1});
     tcast_case(MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16, 4, (int64_t[]){0, 3, 8, 8}, (int64_t[]){0, 2, 3, 1});
+    /* the f16 image path (an f16 model's), the same shapes */
+    for (int64_t c = 1; c <= 9; c++) tcast_case(MIXRT_DTYPE_F16, MIXRT_DTYPE_BF16, 4, (int64_t[]){2, c, 13, 21 + c},
+                                                 (int64_t[]){0, 2, 3, 1});
+    tcast_case(MIXRT_DTYPE_F16, MIXRT_DTYPE_BF16, 4, (int64_t[]){1, 3, 224, 224}, (int64_t[]){0, 2, 3, 1});
     tcast_case(MIXRT_DTYPE_F32, MIXRT_DTYPE_F16, 4, (int64_t[]){1, 3, 67, 61}, (int64_t[]){0, 2, 3, 1});
     tcast_case(MIXRT_DTYPE_BF16, MIXRT_DTYPE_F32, 4, (int64_t[]){2, 3, 17, 19}, (int64_t[]){0, 2, 3, 1});
     tcast_case(MIXRT_DTYPE_F16, MIXRT_DTYPE_BF16, 4, (int64_t[]){1, 64, 12, 20}, (int64_t[]){0, 2, 3, 1});

@@ -90,6 +90,12 @@ void mixrt_dm_narrow_f32_bf16_scalar(const float *src, size_t src_ld, uint16_t *
         for (size_t b = 0; b < nb; b++) dst[a * nb + b] = mixrt_bf16_from_float(src[b * src_ld + a]).bits;
 }
 
+void mixrt_dm_narrow_f16_bf16_scalar(const uint16_t *src, size_t src_ld, uint16_t *dst, size_t na, size_t nb) {
+    for (size_t a = 0; a < na; a++)
+        for (size_t b = 0; b < nb; b++)
+            dst[a * nb + b] = mixrt_bf16_from_float(mixrt_f16_to_float((mixrt_f16){src[b * src_ld + a]})).bits;
+}
+
 static mixrt_dm_transpose2d_fn transpose_fn(size_t es) {
 #if defined(__x86_64__)
     if ((es == 2 || es == 4) && mixrt_dm_has_avx512()) return mixrt_dm_transpose2d_avx512;
@@ -459,8 +465,8 @@ static bool transpose_cast_supports(const struct mixrt_graph *g, const struct mi
     return true;
 }
 
-/* NCHW f32 with at most 8 channels to NHWC bf16 (the image at a CNN's input) in one pass over
- * the registers; anything else transposed into the kernel scratch, then converted. */
+/* NCHW f32 or f16 with at most 8 channels to NHWC bf16 (the image at a CNN's input) in one pass
+ * over the registers; anything else transposed into the kernel scratch, then converted. */
 static mixrt_status transpose_cast_run(struct mixrt_kernel_ctx *k) {
     const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0);
     mixrt_dtype to = (mixrt_dtype)mixrt_node_attr_int(k->node, "to", 0);
@@ -475,13 +481,19 @@ static mixrt_status transpose_cast_run(struct mixrt_kernel_ctx *k) {
     if (status != MIXRT_STATUS_OK) return status;
     size_t n = mixrt_tensor_numel(x);
     if (n == 0) return MIXRT_STATUS_OK;
-    if (x->dtype == MIXRT_DTYPE_F32 && to == MIXRT_DTYPE_BF16 && r == 4 && perm[0] == 0 && perm[1] == 2 &&
-        perm[2] == 3 && perm[3] == 1 && x->dims[1] <= 8) {
+    if ((x->dtype == MIXRT_DTYPE_F32 || x->dtype == MIXRT_DTYPE_F16) && to == MIXRT_DTYPE_BF16 && r == 4 &&
+        perm[0] == 0 && perm[1] == 2 && perm[2] == 3 && perm[3] == 1 && x->dims[1] <= 8) {
         size_t c = (size_t)x->dims[1], hw = (size_t)(x->dims[2] * x->dims[3]);
+        const bool v = mixrt_dm_has_avx512();
         void (*narrow)(const float *, size_t, uint16_t *, size_t, size_t) =
-            mixrt_dm_has_avx512() ? mixrt_dm_narrow_f32_bf16_avx512 : mixrt_dm_narrow_f32_bf16_scalar;
-        for (int64_t b = 0; b < x->dims[0]; b++)
-            narrow((const float *)x->data + (size_t)b * c * hw, hw, (uint16_t *)o->data + (size_t)b * hw * c, hw, c);
+            v ? mixrt_dm_narrow_f32_bf16_avx512 : mixrt_dm_narrow_f32_bf16_scalar;
+        void (*narrow_h)(const uint16_t *, size_t, uint16_t *, size_t, size_t) =
+            v ? mixrt_dm_narrow_f16_bf16_avx512 : mixrt_dm_narrow_f16_bf16_scalar;
+        for (int64_t b = 0; b < x->dims[0]; b++) {
+            uint16_t *ob = (uint16_t *)o->data + (size_t)b * hw * c;
+            if (x->dtype == MIXRT_DTYPE_F32) narrow((const float *)x->data + (size_t)b * c * hw, hw, ob, hw, c);
+            else narrow_h((const uint16_t *)x->data + (size_t)b * c * hw, hw, ob, hw, c);
+        }
         return MIXRT_STATUS_OK;
     }
     bool owned = false;

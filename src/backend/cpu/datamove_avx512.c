@@ -86,24 +86,38 @@ static void narrow_init(void) {
             }
 }
 
-/* inlined with nb a constant where it is one (3: RGB), so the row loops unroll, and with bf16
- * constant: each packed vector stored as it is (d: u32) or rounded to bf16 (d: u16, 32 bytes a
- * vector). Returns the columns a done; the rest (na % 16) are the scalar twins'. */
-static inline __attribute__((always_inline)) size_t narrow_n(const uint32_t *s, size_t sld, void *d, size_t na,
-                                                             size_t nb, bool bf16) {
+/* Source rows: 32-bit elements, 16-bit ones (moved as they are) or f16 (widened to f32 on the
+ * load); output vectors: stored as they are (32 or 16 bits) or rounded to bf16. */
+enum { NR_SRC32, NR_SRC16, NR_SRC_F16 };
+enum { NR_OUT32, NR_OUT16, NR_OUT_BF16 };
+
+/* inlined with nb a constant where it is one (3: RGB), so the row loops unroll, and with the
+ * kinds constant. 16 columns a of each row a step (16-bit rows widened to 32-bit lanes for the
+ * permutes, packed back by vpmovdw). Returns the columns a done; the rest (na % 16) are the
+ * scalar twins'. */
+static inline __attribute__((always_inline)) size_t narrow_n(const void *s, size_t sld, void *d, size_t na, size_t nb,
+                                                             int src, int out) {
     __m512i idx[8], r[8];
     __mmask16(*m)[8] = narrow_mask[nb];
     for (size_t k = 0; k < nb; k++) idx[k] = _mm512_loadu_si512((const void *)narrow_idx[nb][k]);
     size_t a = 0;
     for (; a + 16 <= na; a += 16) {
-        for (size_t c = 0; c < nb; c++) r[c] = _mm512_loadu_si512((const void *)(s + c * sld + a));
+        for (size_t c = 0; c < nb; c++) {
+            if (src == NR_SRC32) {
+                r[c] = _mm512_loadu_si512((const void *)((const uint32_t *)s + c * sld + a));
+            } else {
+                __m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)s + c * sld + a));
+                r[c] = src == NR_SRC16 ? _mm512_cvtepu16_epi32(h) : _mm512_castps_si512(_mm512_cvtph_ps(h));
+            }
+        }
         for (size_t k = 0; k < nb; k++) {
             __m512i o = _mm512_permutexvar_epi32(idx[k], r[0]);
             for (size_t c = 1; c < nb; c++) o = _mm512_mask_permutexvar_epi32(o, m[k][c], idx[k], r[c]);
-            if (bf16)
+            if (out == NR_OUT32)
+                _mm512_storeu_si512((void *)((uint32_t *)d + a * nb + 16 * k), o);
+            else
                 _mm256_storeu_si256((__m256i *)((uint16_t *)d + a * nb + 16 * k),
-                                    mixrt_v_bf16_rne(_mm512_castsi512_ps(o)));
-            else _mm512_storeu_si512((void *)((uint32_t *)d + a * nb + 16 * k), o);
+                                    out == NR_OUT16 ? _mm512_cvtepi32_epi16(o) : mixrt_v_bf16_rne(_mm512_castsi512_ps(o)));
         }
     }
     return a;
@@ -111,33 +125,13 @@ static inline __attribute__((always_inline)) size_t narrow_n(const uint32_t *s, 
 
 static void narrow32(const uint32_t *s, size_t sld, uint32_t *d, size_t na, size_t nb) {
     pthread_once(&narrow_once, narrow_init);
-    size_t a = nb == 3 ? narrow_n(s, sld, d, na, 3, false) : narrow_n(s, sld, d, na, nb, false);
+    size_t a = nb == 3 ? narrow_n(s, sld, d, na, 3, NR_SRC32, NR_OUT32) : narrow_n(s, sld, d, na, nb, NR_SRC32, NR_OUT32);
     if (a < na) mixrt_dm_transpose2d_scalar(4, s + a, sld, d + a * nb, nb, na - a, nb);
-}
-
-/* The same for 2-byte elements (a bf16 or f16 image): 16 columns of each row widened to 32-bit
- * lanes, picked by the same permutes, packed back to 16 bits (vpmovdw). */
-static inline __attribute__((always_inline)) size_t narrow_n16(const uint16_t *s, size_t sld, uint16_t *d, size_t na,
-                                                               size_t nb) {
-    __m512i idx[8], r[8];
-    __mmask16(*m)[8] = narrow_mask[nb];
-    for (size_t k = 0; k < nb; k++) idx[k] = _mm512_loadu_si512((const void *)narrow_idx[nb][k]);
-    size_t a = 0;
-    for (; a + 16 <= na; a += 16) {
-        for (size_t c = 0; c < nb; c++)
-            r[c] = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(s + c * sld + a)));
-        for (size_t k = 0; k < nb; k++) {
-            __m512i o = _mm512_permutexvar_epi32(idx[k], r[0]);
-            for (size_t c = 1; c < nb; c++) o = _mm512_mask_permutexvar_epi32(o, m[k][c], idx[k], r[c]);
-            _mm256_storeu_si256((__m256i *)(d + a * nb + 16 * k), _mm512_cvtepi32_epi16(o));
-        }
-    }
-    return a;
 }
 
 static void narrow16(const uint16_t *s, size_t sld, uint16_t *d, size_t na, size_t nb) {
     pthread_once(&narrow_once, narrow_init);
-    size_t a = nb == 3 ? narrow_n16(s, sld, d, na, 3) : narrow_n16(s, sld, d, na, nb);
+    size_t a = nb == 3 ? narrow_n(s, sld, d, na, 3, NR_SRC16, NR_OUT16) : narrow_n(s, sld, d, na, nb, NR_SRC16, NR_OUT16);
     if (a < na) mixrt_dm_transpose2d_scalar(2, s + a, sld, d + a * nb, nb, na - a, nb);
 }
 
@@ -148,9 +142,23 @@ void mixrt_dm_narrow_f32_bf16_avx512(const float *s, size_t sld, uint16_t *d, si
     } else if (nb <= 8) {
         pthread_once(&narrow_once, narrow_init);
         const uint32_t *u = (const uint32_t *)s;
-        a = nb == 3 ? narrow_n(u, sld, d, na, 3, true) : narrow_n(u, sld, d, na, nb, true);
+        a = nb == 3 ? narrow_n(u, sld, d, na, 3, NR_SRC32, NR_OUT_BF16) : narrow_n(u, sld, d, na, nb, NR_SRC32, NR_OUT_BF16);
     }
     if (a < na) mixrt_dm_narrow_f32_bf16_scalar(s + a, sld, d + a * nb, na - a, nb);
+}
+
+void mixrt_dm_narrow_f16_bf16_avx512(const uint16_t *s, size_t sld, uint16_t *d, size_t na, size_t nb) {
+    size_t a = 0;
+    if (nb == 1) {
+        for (; a + 16 <= na; a += 16)
+            _mm256_storeu_si256((__m256i *)(d + a),
+                                mixrt_v_bf16_rne(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(s + a)))));
+    } else if (nb <= 8) {
+        pthread_once(&narrow_once, narrow_init);
+        a = nb == 3 ? narrow_n(s, sld, d, na, 3, NR_SRC_F16, NR_OUT_BF16)
+                    : narrow_n(s, sld, d, na, nb, NR_SRC_F16, NR_OUT_BF16);
+    }
+    if (a < na) mixrt_dm_narrow_f16_bf16_scalar(s + a, sld, d + a * nb, na - a, nb);
 }
 
 void mixrt_dm_transpose2d_avx512(size_t es, const void *src, size_t src_ld, void *dst, size_t dst_ld, size_t na,
@@ -182,34 +190,11 @@ void mixrt_dm_transpose2d_avx512(size_t es, const void *src, size_t src_ld, void
 }
 
 #else
-/* The same for 2-byte elements (a bf16 or f16 image): 16 columns of each row widened to 32-bit
- * lanes, picked by the same permutes, packed back to 16 bits (vpmovdw). */
-static inline __attribute__((always_inline)) size_t narrow_n16(const uint16_t *s, size_t sld, uint16_t *d, size_t na,
-                                                               size_t nb) {
-    __m512i idx[8], r[8];
-    __mmask16(*m)[8] = narrow_mask[nb];
-    for (size_t k = 0; k < nb; k++) idx[k] = _mm512_loadu_si512((const void *)narrow_idx[nb][k]);
-    size_t a = 0;
-    for (; a + 16 <= na; a += 16) {
-        for (size_t c = 0; c < nb; c++)
-            r[c] = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(s + c * sld + a)));
-        for (size_t k = 0; k < nb; k++) {
-            __m512i o = _mm512_permutexvar_epi32(idx[k], r[0]);
-            for (size_t c = 1; c < nb; c++) o = _mm512_mask_permutexvar_epi32(o, m[k][c], idx[k], r[c]);
-            _mm256_storeu_si256((__m256i *)(d + a * nb + 16 * k), _mm512_cvtepi32_epi16(o));
-        }
-    }
-    return a;
-}
-
-static void narrow16(const uint16_t *s, size_t sld, uint16_t *d, size_t na, size_t nb) {
-    pthread_once(&narrow_once, narrow_init);
-    size_t a = nb == 3 ? narrow_n16(s, sld, d, na, 3) : narrow_n16(s, sld, d, na, nb);
-    if (a < na) mixrt_dm_transpose2d_scalar(2, s + a, sld, d + a * nb, nb, na - a, nb);
-}
-
 void mixrt_dm_narrow_f32_bf16_avx512(const float *s, size_t sld, uint16_t *d, size_t na, size_t nb) {
     mixrt_dm_narrow_f32_bf16_scalar(s, sld, d, na, nb);
+}
+void mixrt_dm_narrow_f16_bf16_avx512(const uint16_t *s, size_t sld, uint16_t *d, size_t na, size_t nb) {
+    mixrt_dm_narrow_f16_bf16_scalar(s, sld, d, na, nb);
 }
 void mixrt_dm_transpose2d_avx512(size_t es, const void *src, size_t src_ld, void *dst, size_t dst_ld, size_t na,
                                  size_t nb) {

@@ -26,6 +26,9 @@ void mixrt_dm_transpose2d_avx512(size_t es, const void *src, size_t src_ld, void
  * mixrt_dm_has_avx512(). */
 void mixrt_dm_narrow_f32_bf16_scalar(const float *src, size_t src_ld, uint16_t *dst, size_t na, size_t nb);
 void mixrt_dm_narrow_f32_bf16_avx512(const float *src, size_t src_ld, uint16_t *dst, size_t na, size_t nb);
+/* The same from f16 rows (an f16 model's image): each value widened exactly, rounded once. */
+void mixrt_dm_narrow_f16_bf16_scalar(const uint16_t *src, size_t src_ld, uint16_t *dst, size_t na, size_t nb);
+void mixrt_dm_narrow_f16_bf16_avx512(const uint16_t *src, size_t src_ld, uint16_t *dst, size_t na, size_t nb);
 
 /* AVX512F/BW/VL usable and not forced off (MIXRT_DATAMOVE_ISA=scalar, or the test hook). */
 bool mixrt_dm_has_avx512(void);
