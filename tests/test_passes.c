@@ -391,6 +391,50 @@ static void test_cast(void) {
     mixrt_graph_destroy(g);
 }
 
+/* A lossless Cast A->B then a Cast B->C: the second reads A (one Cast left, or two when the
+ * B value is read elsewhere too); a lossy first Cast keeps both. Outputs as before, on random
+ * data (integers: small whole numbers). */
+static void test_cast_chain(void) {
+    static const struct {
+        mixrt_dtype a, b, c;
+        bool b_out; /* the B value is a graph output too */
+        int casts;
+    } cases[] = {
+        {MIXRT_DTYPE_BF16, MIXRT_DTYPE_F32, MIXRT_DTYPE_F16, false, 1},
+        {MIXRT_DTYPE_F16, MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16, false, 1},
+        {MIXRT_DTYPE_I32, MIXRT_DTYPE_I64, MIXRT_DTYPE_F32, false, 1},
+        {MIXRT_DTYPE_F16, MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16, true, 2},
+        {MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16, MIXRT_DTYPE_F16, false, 2}, /* f32 -> bf16 loses */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct mixrt_graph *g = new_graph();
+        int x = add_input(g, "x", cases[i].a, 1, (int64_t[]){40});
+        int m = add_op_node(g, "Cast", 1, (int[]){x}, "m");
+        set_int(g, m, "to", cases[i].b);
+        int y = add_op_node(g, "Cast", 1, (int[]){m}, "y");
+        set_int(g, y, "to", cases[i].c);
+        graph_set_output(g, y);
+        if (cases[i].b_out) graph_set_output(g, m);
+        struct mixrt_tensor *xt = tensor(cases[i].a, 1, (int64_t[]){40});
+        for (size_t j = 0; j < 40; j++)
+            mixrt_store_f64(xt->data, cases[i].a, j,
+                            mixrt_dtype_is_float(cases[i].a) ? tu_uniform(-70000, 70000) * (j % 3 ? 1e-4 : 1)
+                                                             : (double)((int)(tu_rand() % 2001) - 1000));
+        double after[80];
+        double worst = passes_change(g, 1, (const struct mixrt_tensor *[]){xt}, MIXRT_PASS_CAST_ELIM | MIXRT_PASS_DCE,
+                                     after, 80);
+        int reads_x = 0;
+        for (int n = 0; n < g->n_nodes; n++) reads_x += !strcmp(g->nodes[n].op_type, "Cast") && g->nodes[n].inputs[0] == x;
+        TU_CHECK(count_op(g, "Cast") == cases[i].casts && reads_x == (cases[i].casts == 1 ? 1 : cases[i].b_out ? 2 : 1),
+                 "cast chain %s->%s->%s: %d Casts, %d read x", mixrt_dtype_name(cases[i].a), mixrt_dtype_name(cases[i].b),
+                 mixrt_dtype_name(cases[i].c), count_op(g, "Cast"), reads_x);
+        TU_CHECK(worst == 0, "cast chain %s->%s->%s: output changed by %g", mixrt_dtype_name(cases[i].a),
+                 mixrt_dtype_name(cases[i].b), mixrt_dtype_name(cases[i].c), worst);
+        mixrt_tensor_destroy(ctx, xt);
+        mixrt_graph_destroy(g);
+    }
+}
+
 static struct mixrt_graph *conv_bn(mixrt_dtype dt, bool second_reader, bool bias) {
     struct mixrt_graph *g = new_graph();
     int x = add_input(g, "x", dt, 4, (int64_t[]){1, 2, 4, 4});
@@ -1620,6 +1664,7 @@ int main(void) {
     test_transpose_view();
     test_transpose_cast();
     test_transpose_cast_pair();
+    test_cast_chain();
     test_reduce_mean_gap();
     test_whole_window_pool();
     test_infer_data_ops();

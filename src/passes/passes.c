@@ -640,7 +640,9 @@ void mixrt_pass_replace_uses(struct pass_state *st, int from, int to) {
 /* A Cast to its input's own dtype, and the second Cast of a lossless pair A->B->A, reads
  * the original value instead: it is bypassed (its readers use that value) unless its
  * output is a graph output or read by a subgraph by name, where it becomes an Identity.
- * The first Cast of a pair goes too when nothing else reads it. */
+ * The first Cast of a pair goes too when nothing else reads it. After a lossless Cast A->B,
+ * a Cast B->C (C not A) reads A itself: the same values come in (a 16-bit model's logits:
+ * bf16 -> f32 -> f16 became one bf16 -> f16, no f32 copy of 6.4 M values). */
 static mixrt_status pass_cast_elim(struct pass_state *st, int *removed) {
     struct mixrt_graph *g = st->g;
     for (int s = 0; s < g->n_nodes; s++) {
@@ -660,7 +662,18 @@ static mixrt_status pass_cast_elim(struct pass_state *st, int *removed) {
             int w = c1->inputs[0];
             mixrt_dtype wt = g->values[w].dtype;
             mixrt_dtype mid = (mixrt_dtype)mixrt_node_attr_int(c1, "to", 0);
-            if (wt != MIXRT_DTYPE_UNDEFINED && wt == to && holds_exactly(wt, mid)) src = w;
+            if (wt != MIXRT_DTYPE_UNDEFINED && wt == to && holds_exactly(wt, mid)) {
+                src = w;
+            } else if (wt != MIXRT_DTYPE_UNDEFINED && mid != MIXRT_DTYPE_UNDEFINED && holds_exactly(wt, mid) &&
+                       !(g->values[w].flags & MIXRT_VALUE_SEQUENCE)) {
+                nd->inputs[0] = w; /* A -> C directly */
+                if (mixrt_pass_count_uses(st, x) == 0 && !st->is_output[x] && !st->outer_used[x]) {
+                    st->dead[first] = true;
+                    g->values[x].producer = -1;
+                    (*removed)++;
+                }
+                continue;
+            }
         }
         if (src < 0) continue;
         int sp = g->values[src].producer;
