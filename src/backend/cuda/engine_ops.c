@@ -196,7 +196,10 @@ mixrt_status mixrt_cuda_attention_fast(mixrt_cuda_device_t dev, mixrt_dtype dt, 
          * blocks per SM and pads no more query rows than 64-row blocks would (sq 128: each
          * head's K/V read once, not twice); else 4 warps under the same rule; else 1 warp per
          * block, four times the blocks (batch 1). MIXRT_CUDA_FLASH_WARPS=1 / 4 / 8 forces one;
-         * "WxR" (R of 1, 2, 4, 8) also has each block take R runs of 16 W query rows in turn. */
+         * "WxR" (R of 1, 2, 4, 8) also has each block take R runs of 16 W query rows in turn
+         * (measured, H200: 4x2 - 384 blocks in 0.97 waves at GPT-2 / BERT b32 against 8 warps'
+         * 1.45 - ran as fast, 2.141-2.145 against 2.139 ms and 1.617-1.619 against 1.606-1.615:
+         * the kernel is bound by its instruction issue, not by the waves). */
         const char *wenv = getenv("MIXRT_CUDA_FLASH_WARPS");
         bool big = flash_blocks >= 2LL * dev->info.sm_count;
         int warps = big && a->b * a->h * (rows8 / 128) >= 2LL * dev->info.sm_count && rows8 == (a->sq + 63) / 64 * 64
@@ -204,17 +207,6 @@ mixrt_status mixrt_cuda_attention_fast(mixrt_cuda_device_t dev, mixrt_dtype dt, 
                     : big ? 4
                           : 1;
         int chunks = 1, fw = 0, fr = 1;
-        /* 8 warps, 2 blocks an SM (d <= 64; 1 above), against 4 warps taking the same 128 rows
-         * in two runs, 3 an SM (2): the 4-warp grid where it needs fewer waves (GPT-2 and BERT
-         * b32: 384 blocks, 1.45 waves of 8 warps, 0.97 of 4 x 2). Not with a mask row per query
-         * row (its two 64-row f32 tiles: 3 blocks no longer fit in shared memory).
-         * MIXRT_CUDA_FLASH_RUNS=off: 8 warps as before. */
-        const char *renv = getenv("MIXRT_CUDA_FLASH_RUNS");
-        if (warps == 8 && (!mask || a->mask_strides[2] == 0) && !(renv && !strcmp(renv, "off"))) {
-            long long blocks = a->b * a->h * (rows8 / 128), sms = dev->info.sm_count;
-            long long per8 = (a->d <= 64 ? 2 : 1) * sms, per4 = (a->d <= 64 ? 3 : 2) * sms;
-            if ((blocks + per4 - 1) / per4 < (blocks + per8 - 1) / per8) warps = 4, chunks = 2;
-        }
         char tail = 0;
         if (wenv && (sscanf(wenv, "%dx%d%c", &fw, &fr, &tail) == 2 || sscanf(wenv, "%d%c", &fw, &tail) == 1) &&
             (fw == 1 || fw == 4 || fw == 8) && (fr == 1 || fr == 2 || fr == 4 || fr == 8))
