@@ -800,7 +800,9 @@ static void test_attention(void) {
      * several key tiles with a partial last one, sk 4096 with causal sq < sk, d 128, a
      * padding mask, fully masked rows (f32 lowest; causal with sq > sk: -1e4 fill rows).
      * The mask tiles staged in shared memory take each load path: 16-byte copies (f32 sk 192
-     * / 300, 16-bit sk 128), 4-byte copies (f32 sk 53), 2-byte synchronous (16-bit sk 150). */
+     * / 300, 16-bit sk 128), 4-byte copies (f32 sk 53), 2-byte synchronous (16-bit sk 150).
+     * Cases without a causal limit, with sk a multiple of 64 and one mask row (or none) run
+     * the PLAIN kernels (BERT's), the others the general one. */
     static const struct att_case flash[] = {
         {4, 12, 128, 192, 64, 64, true, 1, 0, true, false},    /* BERT b32's f32 padding mask, 3 key tiles */
         {4, 12, 128, 128, 64, 64, true, 1, 0, false, false},   /* BERT-like heads, padding mask */
@@ -813,6 +815,10 @@ static void test_attention(void) {
         {1, 2, 300, 300, 64, 64, true, 2, 1, 2, false},        /* row 1 all -inf under nan_zero: zeros */
         {2, 3, 37, 53, 32, 32, false, 2, 0, 2, false},         /* the same, d 32, odd lengths */
         {2, 12, 197, 197, 64, 64, true, 0, 0, false, false},   /* ViT-B/16: idle warps, a 5-key last tile */
+        /* the PLAIN kernels (no causal limit, sk a multiple of 64, one mask row or none) */
+        {2, 3, 64, 256, 64, 64, false, 0, 0, false, false},    /* no mask, 4 key tiles */
+        {1, 4, 50, 128, 32, 32, true, 1, 0, false, false},     /* d 32, a 16-bit mask row */
+        {2, 2, 70, 64, 128, 128, true, 1, 0, true, false},     /* d 128, an f32 mask row */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         if (cases[i].d == cases[i].dv && (cases[i].d == 32 || cases[i].d == 64 || cases[i].d == 128))
