@@ -662,6 +662,8 @@ struct att_case {
     bool nan_key; /* causal: key sk - 1 of batch 0, head 0 all +inf, so its score is NaN (q has
                    * both signs); the fill replaces it in every row but the last, which sees it
                    * unfilled (NaN there in the reference too: that row is left out) */
+    bool causal_add; /* keys past the causal limit score s * scale + fill, the mask not added
+                      * (GPT-2's mask row after the engine's mask_rows); else fill + mask */
 };
 
 static void att_strides(const struct att_case *c, int s, int d, long long *st) {
@@ -709,7 +711,7 @@ static void test_attention_case(const struct att_case *c, mixrt_dtype dt, int fa
             if (dt == MIXRT_DTYPE_F32) ((float *)k.raw)[at] = INFINITY;
             else ((uint16_t *)k.raw)[at] = dt == MIXRT_DTYPE_BF16 ? 0x7f80 : 0x7c00;
         }
-    a.scale = 1.0f / sqrtf((float)c->d), a.causal = c->causal, a.fill = -1e4f;
+    a.scale = 1.0f / sqrtf((float)c->d), a.causal = c->causal, a.fill = -1e4f, a.causal_add = c->causal_add;
     a.mask_f32 = c->mask_f32 && dt != MIXRT_DTYPE_F32;
     a.nan_zero = c->mask_f32 == 2;
     void *dq = dupload(&q), *dk = dupload(&k), *dv = dupload(&v), *dm = c->mask ? dupload(&m) : NULL;
@@ -736,8 +738,9 @@ static void test_attention_case(const struct att_case *c, mixrt_dtype dt, int fa
                         s += q.v[bi * a.q_strides[0] + hi * a.q_strides[1] + i * a.q_strides[2] + e] *
                              k.v[bi * a.k_strides[0] + hi * a.k_strides[1] + j * a.k_strides[2] + e];
                     s *= (double)a.scale;
-                    if (c->causal && j > i + (c->sk - c->sq)) s = a.fill;
-                    if (c->mask) s += m.v[bi * a.mask_strides[0] + i * a.mask_strides[2] + j];
+                    bool past = c->causal && j > i + (c->sk - c->sq);
+                    if (past) s = c->causal_add ? s + a.fill : a.fill;
+                    if (c->mask && !(past && c->causal_add)) s += m.v[bi * a.mask_strides[0] + i * a.mask_strides[2] + j];
                     p[j] = s;
                     mx = fmax(mx, s);
                 }
@@ -762,7 +765,8 @@ static void test_attention_case(const struct att_case *c, mixrt_dtype dt, int fa
     char cs[96];
     snprintf(cs, sizeof cs, "%dx%dx%dx%d sk%d dv%d%s%s%s", c->b, c->h, c->sq, c->d, c->sk, c->dv,
              c->heads_last ? " bshd" : "", c->mask ? (c->mask == 1 ? " mask" : " mask2d") : "",
-             c->causal ? (c->mask_f32 ? " causal f32mask" : " causal") : (c->mask_f32 ? " f32mask" : ""));
+             c->causal ? (c->mask_f32 ? (c->causal_add ? " causal+add f32mask" : " causal f32mask") : " causal")
+                       : (c->mask_f32 ? " f32mask" : ""));
     if (c->mask_f32 == 2) snprintf(cs + strlen(cs), sizeof cs - strlen(cs), " -inf row, nan_zero");
     if (c->nan_key) snprintf(cs + strlen(cs), sizeof cs - strlen(cs), " NaN key past the diagonal");
     /* The tensor-core kernel rounds the probabilities to dt before P V: about one more
@@ -778,17 +782,17 @@ static void test_attention_case(const struct att_case *c, mixrt_dtype dt, int fa
 
 static void test_attention(void) {
     static const struct att_case cases[] = {
-        {1, 12, 128, 128, 64, 64, true, 1, 0, false, false},  /* BERT-base, batch 1 */
-        {2, 3, 37, 53, 32, 16, false, 1, 0, false, false},    /* odd lengths: padded key and query tiles */
-        {2, 2, 70, 70, 64, 64, true, 0, 1, false, false},     /* causal (GPT-2) */
-        {1, 4, 16, 80, 48, 32, false, 2, 1, false, false},    /* causal with sq < sk, 2-D mask */
-        {3, 5, 200, 33, 16, 48, true, 0, 0, false, false},    /* many query tiles, short keys */
-        {2, 3, 24, 40, 32, 32, false, 2, 0, true, false}, /* f32 mask, row 1 fully masked (-FLT_MAX) */
-        {1, 2, 40, 40, 64, 64, true, 2, 1, true, false},  /* the same with causal (GPT-2's pattern) */
-        {2, 3, 24, 40, 32, 32, false, 2, 0, 2, false},    /* row 1 all -inf, nan_zero: zeros */
-        {1, 2, 40, 40, 64, 64, true, 2, 1, 2, false},     /* the same with causal */
-        {2, 2, 70, 70, 64, 64, true, 0, 1, false, true}, /* causal, a NaN score the fill replaces */
-        {1, 2, 40, 72, 32, 32, false, 2, 1, true, true}, /* the same with sq < sk and an f32 mask */
+        {1, 12, 128, 128, 64, 64, true, 1, 0, false, false, false},  /* BERT-base, batch 1 */
+        {2, 3, 37, 53, 32, 16, false, 1, 0, false, false, false},    /* odd lengths: padded key and query tiles */
+        {2, 2, 70, 70, 64, 64, true, 0, 1, false, false, false},     /* causal (GPT-2) */
+        {1, 4, 16, 80, 48, 32, false, 2, 1, false, false, false},    /* causal with sq < sk, 2-D mask */
+        {3, 5, 200, 33, 16, 48, true, 0, 0, false, false, false},    /* many query tiles, short keys */
+        {2, 3, 24, 40, 32, 32, false, 2, 0, true, false, false}, /* f32 mask, row 1 fully masked (-FLT_MAX) */
+        {1, 2, 40, 40, 64, 64, true, 2, 1, true, false, false},  /* the same with causal (GPT-2's pattern) */
+        {2, 3, 24, 40, 32, 32, false, 2, 0, 2, false, false},    /* row 1 all -inf, nan_zero: zeros */
+        {1, 2, 40, 40, 64, 64, true, 2, 1, 2, false, false},     /* the same with causal */
+        {2, 2, 70, 70, 64, 64, true, 0, 1, false, true, false}, /* causal, a NaN score the fill replaces */
+        {1, 2, 40, 72, 32, 32, false, 2, 1, true, true, false}, /* the same with sq < sk and an f32 mask */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int t = 0; t < 3; t++) {
@@ -804,21 +808,25 @@ static void test_attention(void) {
      * Cases without a causal limit, with sk a multiple of 64 and one mask row (or none) run
      * the PLAIN kernels (BERT's), the others the general one. */
     static const struct att_case flash[] = {
-        {4, 12, 128, 192, 64, 64, true, 1, 0, true, false},    /* BERT b32's f32 padding mask, 3 key tiles */
-        {4, 12, 128, 128, 64, 64, true, 1, 0, false, false},   /* BERT-like heads, padding mask */
-        {3, 12, 128, 128, 64, 64, false, 0, 1, false, false},  /* GPT-2-like, causal */
-        {1, 2, 300, 300, 64, 64, true, 2, 1, true, false},     /* 5 key tiles, f32 mask, row 1 fully masked */
-        {1, 1, 64, 4096, 64, 64, false, 0, 1, false, false},   /* long keys, causal with sq < sk */
-        {2, 2, 77, 150, 128, 128, true, 1, 0, false, false},   /* d 128, odd lengths */
-        {2, 3, 37, 53, 32, 32, false, 2, 0, true, false},      /* d 32, odd lengths, fully masked row */
-        {1, 2, 90, 20, 64, 64, false, 0, 1, false, false},     /* causal sq > sk: early rows all fill */
-        {1, 2, 300, 300, 64, 64, true, 2, 1, 2, false},        /* row 1 all -inf under nan_zero: zeros */
-        {2, 3, 37, 53, 32, 32, false, 2, 0, 2, false},         /* the same, d 32, odd lengths */
-        {2, 12, 197, 197, 64, 64, true, 0, 0, false, false},   /* ViT-B/16: idle warps, a 5-key last tile */
+        {4, 12, 128, 192, 64, 64, true, 1, 0, true, false, false},    /* BERT b32's f32 padding mask, 3 key tiles */
+        {4, 12, 128, 128, 64, 64, true, 1, 0, false, false, false},   /* BERT-like heads, padding mask */
+        {3, 12, 128, 128, 64, 64, false, 0, 1, false, false, false},  /* GPT-2-like, causal */
+        {1, 2, 300, 300, 64, 64, true, 2, 1, true, false, false},     /* 5 key tiles, f32 mask, row 1 fully masked */
+        {1, 1, 64, 4096, 64, 64, false, 0, 1, false, false, false},   /* long keys, causal with sq < sk */
+        {2, 2, 77, 150, 128, 128, true, 1, 0, false, false, false},   /* d 128, odd lengths */
+        {2, 3, 37, 53, 32, 32, false, 2, 0, true, false, false},      /* d 32, odd lengths, fully masked row */
+        {1, 2, 90, 20, 64, 64, false, 0, 1, false, false, false},     /* causal sq > sk: early rows all fill */
+        {1, 2, 300, 300, 64, 64, true, 2, 1, 2, false, false},        /* row 1 all -inf under nan_zero: zeros */
+        {2, 3, 37, 53, 32, 32, false, 2, 0, 2, false, false},         /* the same, d 32, odd lengths */
+        {2, 12, 197, 197, 64, 64, true, 0, 0, false, false, false},   /* ViT-B/16: idle warps, a 5-key last tile */
         /* the PLAIN kernels (no causal limit, sk a multiple of 64, one mask row or none) */
-        {2, 3, 64, 256, 64, 64, false, 0, 0, false, false},    /* no mask, 4 key tiles */
-        {1, 4, 50, 128, 32, 32, true, 1, 0, false, false},     /* d 32, a 16-bit mask row */
-        {2, 2, 70, 64, 128, 128, true, 1, 0, true, false},     /* d 128, an f32 mask row */
+        {2, 3, 64, 256, 64, 64, false, 0, 0, false, false, false},    /* no mask, 4 key tiles */
+        {1, 4, 50, 128, 32, 32, true, 1, 0, false, false, false},     /* d 32, a 16-bit mask row */
+        {2, 2, 70, 64, 128, 128, true, 1, 0, true, false, false},     /* d 128, an f32 mask row */
+        /* FL_CAUSAL_ROW: GPT-2's f32 mask row with the causal limit, past it s + fill */
+        {2, 4, 128, 128, 64, 64, false, 1, 1, true, false, true},
+        {1, 2, 64, 192, 64, 64, true, 1, 1, true, false, true}, /* sq < sk */
+        {1, 2, 96, 128, 32, 32, false, 1, 1, false, false, false}, /* a 16-bit row, fill + mask */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         if (cases[i].d == cases[i].dv && (cases[i].d == 32 || cases[i].d == 64 || cases[i].d == 128))

@@ -151,7 +151,12 @@ __device__ __forceinline__ void fl_load_mask(MT *dst, const MT *mask, size_t bas
  * (LD = D + 8 halves: the 8 rows of an ldmatrix / fragment load hit 32 different banks).
  * Thread lane of warp w holds query rows r0 = 16 w + lane / 4 and r0 + 8, score / output
  * columns 2 (lane % 4) + {0, 1} of every 8-wide tile (the m16n8 accumulator layout). */
-template <typename T, typename MT, int D, int NW, bool PLAIN>
+/* Scoring kinds: FL_GENERAL (any mask, causal limit and key count), FL_PLAIN (no causal limit,
+ * sk a multiple of 64, one mask row or none), FL_CAUSAL_ROW (the same with the causal limit:
+ * GPT-2's mask row and causal fill). */
+enum { FL_GENERAL, FL_PLAIN, FL_CAUSAL_ROW };
+
+template <typename T, typename MT, int D, int NW, int KIND>
 __global__ void __launch_bounds__(32 * NW, NW == 8 ? (D <= 64 ? 2 : 1) : (D <= 64 ? 12 : 8) / NW)
     attention_flash_kernel(const T *q, const T *k, const T *v, const MT *mask, T *y, struct mixrt_cuda_attention_args a,
                            int vec, int chunks) {
@@ -247,18 +252,29 @@ __global__ void __launch_bounds__(32 * NW, NW == 8 ? (D <= 64 ? 2 : 1) : (D <= 6
             const MT *ma = mt + mra, *mb = mt + mrb;
             const int jc = lim_a - j0; /* row ia's last unfilled key, tile-relative */
             float mx[2] = {-INFINITY, -INFINITY};
-            /* PLAIN (no causal limit, sk a multiple of 64, one mask row or none: BERT, ViT): each
-             * score is s * scale + m, m read once for both of a thread's rows - the general loop's
-             * operations on these scores, so its bits, at a third of its instructions (the kernel
-             * is bound by its issue: ncu, BERT b32). A kernel of its own: the two loops in one
-             * spilled 36-52 bytes in the D = 64, 8-warp kernels. */
-            if (PLAIN) {
+            /* FL_PLAIN (BERT; ViT's 197 keys are not a multiple of 64): each score is s * scale
+             * + m, m read once for both of a thread's rows; FL_CAUSAL_ROW (GPT-2) adds the causal
+             * limit: past it s * scale + fill (causal_add), or the fill alone. The general loop's
+             * operations on these scores, so its bits, at a fraction of its instructions (the
+             * kernel is bound by its issue: ncu, BERT b32). Kernels of their own: the loops in
+             * one kernel spilled 36-52 bytes in the D = 64, 8-warp kernels. */
+            if (KIND != FL_GENERAL) {
 #pragma unroll
                 for (int n = 0; n < FL_KT / 8; n++) {
                     float m0 = 0.0f, m1 = 0.0f;
                     if (mask) m0 = mixrt_cu_load(ma, (size_t)(n * 8 + 2 * t)), m1 = mixrt_cu_load(ma, (size_t)(n * 8 + 2 * t + 1));
-                    s[n][0] = fmaf(s[n][0], a.scale, m0), s[n][1] = fmaf(s[n][1], a.scale, m1);
-                    s[n][2] = fmaf(s[n][2], a.scale, m0), s[n][3] = fmaf(s[n][3], a.scale, m1);
+                    if (KIND == FL_PLAIN) {
+                        s[n][0] = fmaf(s[n][0], a.scale, m0), s[n][1] = fmaf(s[n][1], a.scale, m1);
+                        s[n][2] = fmaf(s[n][2], a.scale, m0), s[n][3] = fmaf(s[n][3], a.scale, m1);
+                    } else {
+                        const int j = n * 8 + 2 * t;
+#pragma unroll
+                        for (int e = 0; e < 4; e++) {
+                            const bool past = (j + (e & 1)) > jc + (e < 2 ? 0 : 8);
+                            const float x = fmaf(s[n][e], a.scale, past ? a.fill : (e & 1) ? m1 : m0);
+                            s[n][e] = past && !a.causal_add ? a.fill + ((e & 1) ? m1 : m0) : x;
+                        }
+                    }
                     mx[0] = fmaxf(mx[0], fmaxf(s[n][0], s[n][1]));
                     mx[1] = fmaxf(mx[1], fmaxf(s[n][2], s[n][3]));
                 }
@@ -393,10 +409,11 @@ cudaError_t flash_launch(cudaStream_t s, int vec, int chunks, const void *q, con
     }
     const long long *ys = a->y_strides;
     if (ys[3] == 1 && ys[0] % 8 == 0 && ys[1] % 8 == 0 && ys[2] % 8 == 0 && (uintptr_t)y % 16 == 0) vec |= FL_Y_VEC;
-    const bool plain = !a->causal && (!mask || a->mask_strides[2] == 0) && a->sk % FL_KT == 0 &&
-                       !(vec & MIXRT_CUDA_FLASH_NO_PLAIN);
+    const bool plain = (!mask || a->mask_strides[2] == 0) && a->sk % FL_KT == 0 && !(vec & MIXRT_CUDA_FLASH_NO_PLAIN);
     void (*kern)(const T *, const T *, const T *, const MT *, T *, struct mixrt_cuda_attention_args, int, int) =
-        plain ? attention_flash_kernel<T, MT, D, NW, true> : attention_flash_kernel<T, MT, D, NW, false>;
+        !plain      ? attention_flash_kernel<T, MT, D, NW, FL_GENERAL>
+        : a->causal ? attention_flash_kernel<T, MT, D, NW, FL_CAUSAL_ROW>
+                    : attention_flash_kernel<T, MT, D, NW, FL_PLAIN>;
     if (smem > 48 * 1024) {
         cudaError_t err = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
         if (err != cudaSuccess) return err;
