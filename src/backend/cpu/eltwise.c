@@ -935,17 +935,13 @@ static mixrt_status run_cast(struct mixrt_kernel_ctx *k) {
     enum { PIECE = (size_t)1 << 16 };
     const int64_t pieces = (int64_t)((n + PIECE - 1) / PIECE);
     const size_t xs = mixrt_dtype_size(x->dtype), ys = mixrt_dtype_size(dt);
-    bool ok = true;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) reduction(&& : ok) if (pieces > 1)
+#pragma omp parallel for schedule(static) if (pieces > 1)
 #endif
-    for (int64_t c = 0; c < pieces; c++) {
+    for (int64_t c = 0; c < pieces; c++) { /* both dtypes checked above: the conversion cannot fail */
         const size_t i0 = (size_t)c * PIECE, m = n - i0 < PIECE ? n - i0 : PIECE;
-        ok = mixrt_convert((char *)out->data + i0 * ys, dt, (const char *)x->data + i0 * xs, x->dtype, m) ==
-                 MIXRT_STATUS_OK &&
-             ok;
+        (void)mixrt_convert((char *)out->data + i0 * ys, dt, (const char *)x->data + i0 * xs, x->dtype, m);
     }
-    if (!ok) return bad_input(k, MIXRT_STATUS_UNSUPPORTED_DTYPE, 0, x, "f32, bf16 or f16");
     return MIXRT_STATUS_OK;
 }
 
