@@ -207,14 +207,14 @@ mixrt_status mixrt_cuda_attention_fast(mixrt_cuda_device_t dev, mixrt_dtype dt, 
                     : big ? 4
                           : 1;
         int chunks = 1, fw = 0, fr = 1;
-        /* The PLAIN / CAUSAL_ROW scoring kernels are opt-in (MIXRT_CUDA_FLASH_PLAIN=on) until
-         * they have run on a GPU: session 49 got no device after writing them. */
-        const char *penv = getenv("MIXRT_CUDA_FLASH_PLAIN");
-        if (!(penv && !strcmp(penv, "on"))) vec |= MIXRT_CUDA_FLASH_NO_PLAIN;
         char tail = 0;
         if (wenv && (sscanf(wenv, "%dx%d%c", &fw, &fr, &tail) == 2 || sscanf(wenv, "%d%c", &fw, &tail) == 1) &&
             (fw == 1 || fw == 4 || fw == 8) && (fr == 1 || fr == 2 || fr == 4 || fr == 8))
             warps = fw, chunks = fr;
+        /* The PLAIN / CAUSAL_ROW scoring kernels are opt-in (MIXRT_CUDA_FLASH_PLAIN=on) until
+         * they have run on a GPU: session 49 got no device after writing them. */
+        const char *penv = getenv("MIXRT_CUDA_FLASH_PLAIN");
+        if (!(penv && !strcmp(penv, "on"))) vec |= MIXRT_CUDA_FLASH_NO_PLAIN;
         MIXRT_CUDA_TRY(dev->ctx,
                        mixrt_cuda_launch_attention_flash(dev->stream, mixrt_cuda_elem_of(dt), warps, chunks, vec, q, k,
                                                          v, mask, y, a),

@@ -125,8 +125,9 @@ static void gemm_add_splitk(struct mixrt_cuda_gemm *g) {
  * can leave a wave's tail, and 128 x 192 and the other wide tiles cut it into other counts; the
  * tuner keeps one only when it is measured faster (H200, notes/cuda.md session 18: BERT b32
  * 1.62 vs 1.64 ms; GPT-2 b32 unchanged - its builds kept the heuristic's tiles, already 192 x
- * 128 for the 4096 x 768 attention output product, 192 tiles for 132 SMs: the half tiles
- * 128 x 64 and 64 x 128 give it 384, 2.9 waves). The variant
+ * 128 for the 4096 x 768 attention output product; session 45's profile put that product at
+ * 324 TFLOP/s, so the half tiles 128 x 64 and 64 x 128 are offered too - whether one wins was
+ * not measured on its own). The variant
  * keeps the candidate's stages and cluster shape when cuBLASLt's check accepts them, else the
  * first stage count (then the automatic cluster shape) it does. MIXRT_CUDA_GEMM_TILES=off:
  * none (A/B). */
