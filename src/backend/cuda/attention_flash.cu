@@ -255,9 +255,10 @@ __global__ void __launch_bounds__(32 * NW, NW == 8 ? (D <= 64 ? 2 : 1) : (D <= 6
             /* FL_PLAIN (BERT; ViT's 197 keys are not a multiple of 64): each score is s * scale
              * + m, m read once for both of a thread's rows; FL_CAUSAL_ROW (GPT-2) adds the causal
              * limit: past it s * scale + fill (causal_add), or the fill alone. The general loop's
-             * operations on these scores, so its bits, at a fraction of its instructions (the
-             * kernel is bound by its issue: ncu, BERT b32). Kernels of their own: the loops in
-             * one kernel spilled 36-52 bytes in the D = 64, 8-warp kernels. */
+             * operations on these scores, so its bits, with fewer instructions (the kernel is
+             * bound by its issue: ncu, BERT b32; the gain is not measured yet, so these kernels
+             * are opt-in). Kernels of their own: the loops in one kernel spilled 36-52 bytes in
+             * the D = 64, 8-warp kernels. */
             if (KIND != FL_GENERAL) {
 #pragma unroll
                 for (int n = 0; n < FL_KT / 8; n++) {
