@@ -331,6 +331,26 @@ static void set_attr_ints0(struct mixrt_graph *g, int ni, const char *name, int6
         if (!strcmp(g->nodes[ni].attrs[a].name, name)) g->nodes[ni].attrs[a].ints[0] = v;
 }
 
+/* The kernel takes 3x3 layers of at least 256 input channels, and refuses fewer. */
+static void test_min_channels(bool hw) {
+    const struct mixrt_cpu_kernel *kern = mixrt_cpu_kernel_find("wino_bf16_nhwc", MIXRT_DOMAIN, "FusedConv");
+    TU_CHECK(kern != NULL, "wino_bf16_nhwc is not registered");
+    if (!kern) return;
+    static const int64_t cs[] = {64, 128, 255, 256, 512};
+    for (size_t i = 0; i < sizeof(cs) / sizeof(cs[0]); i++) {
+        const struct w2_case c = {1, 6, 6, cs[i], 32, {1, 1, 1, 1}, 1, false, MIXRT_FCONV_NONE, MIXRT_DTYPE_BF16};
+        int ni;
+        int64_t yd[4];
+        struct mixrt_graph *g = build(&c, &ni, yd);
+        char why[256] = "";
+        const bool ok = kern->supports(g, &g->nodes[ni], why, sizeof(why));
+        const bool want = hw && cs[i] >= 256;
+        TU_CHECK(ok == want, "C = %lld: supports() %s (%s)", (long long)cs[i], ok ? "took it" : "refused it", why);
+        if (!want && hw) TU_CHECK(strstr(why, "input channels") != NULL, "C = %lld: reason '%s'", (long long)cs[i], why);
+        mixrt_graph_destroy(g);
+    }
+}
+
 static void test_refusals(void) {
     const struct w2_case c = {1, 6, 6, 16, 32, {1, 1, 1, 1}, 1, false, MIXRT_FCONV_NONE, MIXRT_DTYPE_BF16};
     int ni;
@@ -523,6 +543,8 @@ int main(int argc, char **argv) {
     const struct mixrt_cpu_features *f = mixrt_cpu_features();
     const bool hw = f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq && f->avx512_bf16;
     int id = 0;
+    if (!g_only) test_min_channels(hw);
+    mixrt_wino2_min_channels(1); /* the cases below are small */
     if (hw) {
         printf("test_wino2: the AVX-512 transforms and AVX512-BF16 tile kernel\n");
         tu_seed(29);

@@ -79,6 +79,15 @@ static void out_scalar(const struct mixrt_wino2_out *a) {
 static int g_force_scalar; /* tests only */
 void mixrt_wino2_force_scalar(bool scalar) { g_force_scalar = scalar; }
 
+/* At fewer input channels the products' K is too short to pay for the transforms: in the
+ * engine, ResNet-50's 56x56x64 layers ran 0.53-0.72 ms here against oneDNN's direct conv's
+ * 0.30-0.38 (one thread: 0.60 against 0.59), 28x28x128 0.38-0.46 against 0.29-0.38, while
+ * 14x14x256 ran 0.28-0.32 against 0.29-0.41. The timing alone did not keep them out: this
+ * kernel's time for the 64-channel layer varied 241-600 us between builds, and a plan with
+ * it on ResNet-50's three 64-channel layers ran 0.5-1 ms slower. Tests lower it. */
+static int64_t g_min_channels = 256;
+void mixrt_wino2_min_channels(int64_t c) { g_min_channels = c; }
+
 
 /* ---- the kernel ------------------------------------------------------------------------- */
 
@@ -131,6 +140,12 @@ static bool w2_supports(const struct mixrt_graph *g, const struct mixrt_node *n,
     if (!mixrt_dtype_is_float(w->dtype) || w->rank != 4 || w->dims[2] != 3 || w->dims[3] != 3 || w->dims[0] < 1 ||
         w->dims[1] < 1 || w->dims[0] > 65536 || w->dims[1] > 65536)
         return refuse(why, why_size, "W is not a float [M, C, 3, 3] tensor of at most 65536 outputs and inputs");
+    if (w->dims[1] < g_min_channels) {
+        if (why && why_size)
+            snprintf(why, why_size, "fewer than %lld input channels (the direct convolution is faster)",
+                     (long long)g_min_channels);
+        return false;
+    }
     if (!mixrt_node_attr_ints_all(n, "strides", 1, 0) || !mixrt_node_attr_ints_all(n, "dilations", 1, 0))
         return refuse(why, why_size, "strided or dilated");
     if (!w2_pads(n, pads)) return refuse(why, why_size, "auto_pad SAME or malformed pads");

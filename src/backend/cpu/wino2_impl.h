@@ -56,6 +56,8 @@ void mixrt_wino2_out_avx512(const struct mixrt_wino2_out *a);
 /* Tests: the scalar twins (transforms and products) instead of the AVX-512 ones (and no CPUID
  * refusal in supports); how many runs handed their case to the reference kernel. */
 void mixrt_wino2_force_scalar(bool scalar);
+/* The fewest input channels supports() takes (256; tests lower it to run small cases). */
+void mixrt_wino2_min_channels(int64_t c);
 unsigned long mixrt_wino2_ref_runs(void);
 /* How many weight transforms (U) prepares have made: one per constant W and shape, shared by
  * the nodes that read it. */
