@@ -643,6 +643,16 @@ void mixrt_pass_replace_uses(struct pass_state *st, int from, int to) {
  * The first Cast of a pair goes too when nothing else reads it. After a lossless Cast A->B,
  * a Cast B->C (C not A) reads A itself: the same values come in (a 16-bit model's logits:
  * bf16 -> f32 -> f16 became one bf16 -> f16, no f32 copy of 6.4 M values). */
+/* Node ni (one output) goes when nothing reads its output any more: no node, no graph output,
+ * no outer graph (mixrt_pass_count_uses counts all three). */
+static void drop_if_unread(struct pass_state *st, int ni, int *removed) {
+    const int v = st->g->nodes[ni].outputs[0];
+    if (mixrt_pass_count_uses(st, v) != 0) return;
+    st->dead[ni] = true;
+    st->g->values[v].producer = -1;
+    (*removed)++;
+}
+
 static mixrt_status pass_cast_elim(struct pass_state *st, int *removed) {
     struct mixrt_graph *g = st->g;
     for (int s = 0; s < g->n_nodes; s++) {
@@ -667,11 +677,7 @@ static mixrt_status pass_cast_elim(struct pass_state *st, int *removed) {
             } else if (wt != MIXRT_DTYPE_UNDEFINED && mid != MIXRT_DTYPE_UNDEFINED && holds_exactly(wt, mid) &&
                        !(g->values[w].flags & MIXRT_VALUE_SEQUENCE)) {
                 nd->inputs[0] = w; /* A -> C directly */
-                if (mixrt_pass_count_uses(st, x) == 0 && !st->is_output[x] && !st->outer_used[x]) {
-                    st->dead[first] = true;
-                    g->values[x].producer = -1;
-                    (*removed)++;
-                }
+                drop_if_unread(st, first, removed);
                 continue;
             }
         }
@@ -708,11 +714,7 @@ static mixrt_status pass_cast_elim(struct pass_state *st, int *removed) {
             g->values[y].producer = -1;
             (*removed)++;
         }
-        if (first >= 0 && mixrt_pass_count_uses(st, g->nodes[first].outputs[0]) == 0) {
-            st->dead[first] = true;
-            g->values[g->nodes[first].outputs[0]].producer = -1;
-            (*removed)++;
-        }
+        if (first >= 0) drop_if_unread(st, first, removed);
     }
     return MIXRT_STATUS_OK;
 }
@@ -754,11 +756,7 @@ static mixrt_status pass_transpose_cast(struct pass_state *st, int *removed) {
         if (widened) {
             struct mixrt_node *tn = &g->nodes[ti];
             tn->inputs[0] = w;
-            if (!st->is_output[x0] && !st->outer_used[x0] && mixrt_pass_count_uses(st, x0) == 0) {
-                st->dead[wi] = true;
-                g->values[x0].producer = -1;
-                (*removed)++;
-            }
+            drop_if_unread(st, wi, removed);
             if (g->values[w].dtype == to) { /* and back: a plain Transpose of w */
                 tn->outputs[0] = y;
                 g->values[y].producer = ti;
