@@ -1573,6 +1573,8 @@ static void pool_case_run(int id, int kind, int64_t C, int64_t H, int64_t W, int
 }
 
 void mixrt_gconv_force_scalar(bool scalar); /* gconv.c, tests only */
+void mixrt_sgemm_conv_z1x1(bool take);      /* sgemm.c, tests only */
+static int z1x1_refused; /* 1x1 cases with Z conv_sgemm refused by default */
 void mixrt_gconv_force_avx2(bool avx2);     /* gconv.c, tests only */
 
 static void test_kernels(int only) {
@@ -1613,6 +1615,16 @@ static void test_kernels(int only) {
                         expect_avx2_bits = mixrt_cpu_features()->avx512f;
                         conv_case_run(id, &c, dts[d], "conv_sgemm");
                         expect_avx2_bits = false;
+#ifdef MIXRT_HAVE_DNNL
+                        /* by default a 1x1 conv with Z is oneDNN's (main lets conv_sgemm take it) */
+                        if (!expect_refusal && c.k == 1 && c.z) {
+                            mixrt_sgemm_conv_z1x1(false);
+                            expect_refusal = true;
+                            conv_case_run(id, &c, dts[d], "conv_sgemm");
+                            mixrt_sgemm_conv_z1x1(true);
+                            z1x1_refused++;
+                        }
+#endif
                         /* Winograd: its 3x3 ones of stride 1 */
                         expect_refusal = !(last && c.group == 1 && dts[d] == MIXRT_DTYPE_F32 && c.k == 3 &&
                                            c.stride == 1 && c.dil == 1);
@@ -1911,8 +1923,12 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "--only")) only = atoi(argv[i + 1]);
     if (mixrt_context_create(NULL, &ctx) != MIXRT_STATUS_OK) return 1;
     tu_seed(7);
+    mixrt_sgemm_conv_z1x1(true); /* conv_sgemm's own 1x1 convs with Z, checked like the rest */
     if (!only) test_passes();
     test_kernels(only);
+#ifdef MIXRT_HAVE_DNNL
+    if (!only) TU_CHECK(z1x1_refused > 0, "no 1x1 case with Z checked conv_sgemm's default refusal");
+#endif
     mixrt_context_destroy(ctx);
     return tu_finish("test_fuse_conv");
 }

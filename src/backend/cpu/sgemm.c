@@ -81,6 +81,13 @@ struct sg_state {
 static int g_force_scalar;
 void mixrt_sgemm_force_scalar(int on) { g_force_scalar = on; }
 
+/* A 1x1 conv with a residual Z goes to oneDNN where it is built in: conv_sgemm timed even with
+ * it alone but ran 1.3-2x its time in ResNet-50 (the conv3 layers, 0.40-0.61 ms against
+ * oneDNN's 0.30-0.39), and a plan with those 7 layers on oneDNN instead ran 4.3 % faster (19.78
+ * against 20.66 ms, 6 alternated pairs, the same timing cache otherwise). Tests turn it off. */
+static bool g_z1x1_all;
+void mixrt_sgemm_conv_z1x1(bool take) { g_z1x1_all = take; }
+
 static bool refuse(char *why, size_t why_size, const char *msg) {
     if (why && why_size) snprintf(why, why_size, "%s", msg);
     return false;
@@ -576,6 +583,10 @@ static bool c_supports(const struct mixrt_graph *g, const struct mixrt_node *n, 
     if (bi >= 0 && (!mixrt_graph_is_fixed_const(g, bi) || !mixrt_dtype_is_float(g->values[bi].dtype)))
         return refuse(why, why_size, "the bias is not a float constant");
     if (zi >= 0 && g->values[zi].dtype != MIXRT_DTYPE_F32) return refuse(why, why_size, "Z is not f32");
+#ifdef MIXRT_HAVE_DNNL
+    if (zi >= 0 && w->dims[2] == 1 && w->dims[3] == 1 && !g_z1x1_all)
+        return refuse(why, why_size, "a 1x1 conv with a residual Z (oneDNN's run faster in the model)");
+#endif
     return true;
 }
 

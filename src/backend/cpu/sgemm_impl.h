@@ -65,5 +65,7 @@ void mixrt_wino_out_avx512(const float *mm, size_t ld, int64_t mc, const float *
 /* Tests: 1 runs the scalar tile for the products that follow, 2 the AVX2 one, 0 the widest the
  * CPU has (not thread-safe). */
 void mixrt_sgemm_force_scalar(int on);
+/* Tests: conv_sgemm takes 1x1 convs with a residual Z also where oneDNN is built in. */
+void mixrt_sgemm_conv_z1x1(bool take);
 
 #endif /* MIXRT_BACKEND_CPU_SGEMM_IMPL_H */
