@@ -19,7 +19,8 @@ import zoo_lib as z
 CALIB = 224
 
 
-def conv(g, x, xc, cin, cout, k, stride, group, relu6, name, gamma_range=(0.5, 1.0)):
+def conv(g, x, xc, cin, cout, k, stride, group, relu6, name, gamma_range=(0.5, 1.0), relu=False):
+    """relu: a Relu in place of the Clip(0, 6) (mnasnet.py); relu6 then says there is one."""
     with g.scope(name):
         fan_in = cin // group * k * k
         w = g.normal((cout, cin // group, k, k), np.sqrt(2.0 / fan_in))
@@ -41,7 +42,10 @@ def conv(g, x, xc, cin, cout, k, stride, group, relu6, name, gamma_range=(0.5, 1
         y = g.op("Conv", [x, g.init(name + ".weight", wf), g.init(name + ".bias", bf)], kernel_shape=[k, k],
                  strides=[stride, stride], pads=[k // 2] * 4, dilations=[1, 1], group=group)
         yc = yc * scale[:, None, None] + bf[:, None, None]
-        if relu6:
+        if relu6 and relu:
+            y = g.op("Relu", [y])
+            yc = np.maximum(yc, 0)
+        elif relu6:
             y = g.op("Clip", [y, g.scalar(0.0), g.scalar(6.0)])
             yc = np.clip(yc, 0, 6)
     return y, yc.astype(np.float32)
