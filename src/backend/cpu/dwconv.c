@@ -1,9 +1,9 @@
 /* dwconv.c - "dw_conv_nhwc": com.mixrt FusedConv when it is a 2-D depthwise conv (group == C ==
  * M) on channels-last f32 or bf16, with the weights repacked once to f32 [C/16][taps][16]; rows
  * of output run in parallel (OpenMP), each summed in f32 and rounded once to the output dtype.
- * bf16 3x3 and 5x5 layers on AVX512-BF16 CPUs also get the weights rounded to bf16 and
- * pair-packed for vdpbf16ps (dp_wanted; 3x3: 0.70-0.86 of the FMA path's time on MobileNetV2's
- * ten dw shapes, 2 threads of a Zen 5 VM).
+ * bf16 3x3 layers on AVX512-BF16 CPUs also get the weights rounded to bf16 and pair-packed for
+ * vdpbf16ps (dp_wanted; 0.70-0.86 of the FMA path's time on MobileNetV2's ten dw shapes, 2
+ * threads of a Zen 5 VM).
  * Invariant: anything the row kernels cannot do exactly goes to the reference kernel. */
 #include <math.h>
 #include <stdio.h>
@@ -154,7 +154,7 @@ static void dw_release(mixrt_context_t ctx, void *state) {
 }
 
 /* Whether node n (which dw_supports took) runs its interior columns on the AVX512-BF16 path:
- * a 3x3 or 5x5 kernel on bf16 X, column stride 1 or 2 without column dilation, on a CPU with
+ * a 3x3 kernel on bf16 X, column stride 1 or 2 without column dilation, on a CPU with
  * AVX512-BF16, not turned off (MIXRT_DWCONV_BF16DP=off: for measuring against the f32 FMA path on
  * the same plan). Its weights are then bf16, as in oneDNN's bf16 conv. */
 static bool dp_wanted(const struct mixrt_graph *g, const struct mixrt_node *n, const struct mixrt_tensor *w) {
@@ -165,8 +165,7 @@ static bool dp_wanted(const struct mixrt_graph *g, const struct mixrt_node *n, c
     const int64_t *s = mixrt_node_attr_ints(n, "strides", &ns), *d = mixrt_node_attr_ints(n, "dilations", &nd);
     return !g_force_no_bf16dp && !g_force_scalar && !(env && !strcmp(env, "off")) && f->avx512f && f->avx512bw &&
            f->avx512vl && f->avx512dq && f->avx512_bf16 && g->values[n->inputs[0]].dtype == MIXRT_DTYPE_BF16 &&
-           ((w->dims[2] == 3 && w->dims[3] == 3) || (w->dims[2] == 5 && w->dims[3] == 5)) &&
-           (!s || (ns == 2 && (s[1] == 1 || s[1] == 2))) &&
+           w->dims[2] == 3 && w->dims[3] == 3 && (!s || (ns == 2 && (s[1] == 1 || s[1] == 2))) &&
            (!d || (nd == 2 && d[1] == 1));
 #else
     (void)g, (void)n, (void)w;
@@ -210,18 +209,18 @@ static mixrt_status dw_prepare(mixrt_context_t ctx, const struct mixrt_graph *g,
                 (float)mixrt_load_f64(w->data, w->dtype, (size_t)(c * st->kh * st->kw + t));
     if (dp_wanted(g, n, w)) {
         const int64_t blocks = (st->c + MIXRT_DWCONV_DP_CBLK - 1) / MIXRT_DWCONV_DP_CBLK;
-        st->wdp_bytes = (size_t)(blocks * mixrt_dwconv_dp_block(st->kh)) * sizeof(uint16_t);
+        st->wdp_bytes = (size_t)blocks * MIXRT_DWCONV_DP_BLOCK * sizeof(uint16_t);
         if (!(st->wdp = mixrt_alloc(ctx, st->wdp_bytes))) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
         memset(st->wdp, 0, st->wdp_bytes);
         /* The f32 weights rounded to bf16 too: the border columns (f32 FMA path) and the scalar
          * twin then compute with the weights the pairs hold. */
-        const int64_t k = st->kh;
         for (int64_t c = 0; c < st->c; c++)
-            for (int64_t t = 0; t < k * k; t++) {
-                float *wf = &st->w[mixrt_dwconv_widx(c, t, k * k)];
+            for (int t = 0; t < 9; t++) {
+                float *wf = &st->w[mixrt_dwconv_widx(c, t, 9)];
                 mixrt_bf16 h = mixrt_bf16_from_float(*wf);
                 *wf = mixrt_bf16_to_float(h);
-                st->wdp[mixrt_dwconv_dp_widx(c, k, t / k, t % k)] = h.bits;
+                const int kh = t / 3, kw = t % 3;
+                st->wdp[mixrt_dwconv_dp_widx(c, kh == 2 ? 3 + kw : kw, kh == 1)] = h.bits;
             }
     }
     if (b) {

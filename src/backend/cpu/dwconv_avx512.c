@@ -3,9 +3,9 @@
  * the row, each input vector loaded once for every output of the block it feeds; border columns
  * and other kernels go one column at a time with their taps checked. Channel blocks of 16 are the
  * inner loop; each vector is the sum of its taps by FMA in f32, stored as f32 or rounded to bf16
- * in register. Only the channel tail is masked (no lane past C is read or written). bf16 3x3 and
- * 5x5 rows whose row carries pair-packed weights (r->wdp: the CPU has AVX512-BF16) sum their
- * interior columns by vdpbf16ps instead, 32 channels at a time (see its section). Compiled with AVX-512
+ * in register. Only the channel tail is masked (no lane past C is read or written). bf16 3x3 rows
+ * whose row carries pair-packed weights (r->wdp: the CPU has AVX512-BF16) sum their interior
+ * columns by vdpbf16ps instead, 32 channels at a time (see its section). Compiled with AVX-512
  * flags; reached only through mixrt_dwconv_isa() after its CPUID check. */
 #if defined(__x86_64__)
 #include <float.h>
@@ -234,13 +234,11 @@ DW_INLINE void seg_all(const struct dw_loop l, const int KH_, const int KW_, con
     if (c < l.c) seg(l, KH_, KW_, S_, NB, bf, true, border, ow, c);
 }
 
-/* ---- the AVX512-BF16 path (3x3 and 5x5, bf16 X, column stride 1 or 2) -------------------- *
+/* ---- the AVX512-BF16 path (3x3, bf16 X, column stride 1 or 2) ---------------------------- *
  * 32 channels of kernel rows 0 and 1 at one column, interleaved word by word (vpunpck{l,h}wd),
- * make two vectors of bf16 pairs; so do rows 2 and 3 of a 5x5 kernel, and its last row (row 2 of
- * a 3x3 one) is interleaved with zeros. vdpbf16ps adds both products of a pair to an f32 lane:
- * per output and 32 channels of a 3x3 kernel 12 vdpbf16ps, per input column 3 loads and 4
- * unpacks, where the FMA path spends 18 FMAs and 12 widening ops (vpmovzxwd + vpslld); of a 5x5
- * kernel 30 vdpbf16ps, 5 loads and 6 unpacks against 50 FMAs and 20 widening ops.
+ * make two vectors of bf16 pairs; row 2 is interleaved with zeros. vdpbf16ps adds both products
+ * of a pair to an f32 lane: per output and 32 channels 12 vdpbf16ps, per input column 3 loads
+ * and 4 unpacks, where the FMA path spends 18 FMAs and 12 widening ops (vpmovzxwd + vpslld).
  * The accumulators stay in the unpacks' channel order (dwconv_impl.h) through the epilogue: the
  * bias is permuted into it once per block, Z widened into it by the same unpacks (with zeros
  * below), and one vpermq after vcvtne2ps2bf16 puts the 32 bf16 back in channel order.
@@ -254,33 +252,26 @@ DW_INLINE __m512i load_row32(const void *p, __mmask32 mr, const bool masked) {
 
 DW_INLINE __m512 dpbf(__m512 acc, __m512i x, __m512i w) { return _mm512_dpbf16_ps(acc, (__m512bh)x, (__m512bh)w); }
 
-/* Outputs [0, NB) of seg_dp of a K_ x K_ kernel: lo[j], hi[j] += the taps (both halves of the
- * unpacks). Per input column K_ loads and (K_ + 1) / 2 pairs of unpacks (kernel rows 2p and 2p + 1;
- * the last row of an odd K_ with zeros). */
-DW_INLINE void dp_cols(const char *x, const __m512i *wp, const int64_t *rows, const __mmask32 *mr, const int K_,
-                       const int S_, const int NB, const bool masked, int64_t off, int64_t cs, __m512 *lo,
-                       __m512 *hi) {
-    const int NCOL = (NB - 1) * S_ + K_, NP = (K_ + 1) / 2;
+/* Outputs [0, NB) of seg_dp: lo[j], hi[j] += the taps (both halves of the unpacks). */
+DW_INLINE void dp_cols(const char *x, const __m512i *wp, const int64_t rows[3], const __mmask32 mr[3], const int S_,
+                       const int NB, const bool masked, int64_t off, int64_t cs, __m512 *lo, __m512 *hi) {
+    const int NCOL = (NB - 1) * S_ + 3;
 #pragma GCC unroll 32
     for (int col = 0; col < NCOL; col++) {
         const int64_t o = off + col * cs;
-        __m512i ul[4], uh[4];
-#pragma GCC unroll 4
-        for (int p = 0; p < NP; p++) {
-            const __m512i a = load_row32(x + rows[2 * p] + o, mr[2 * p], masked);
-            const __m512i b = 2 * p + 1 < K_ ? load_row32(x + rows[2 * p + 1] + o, mr[2 * p + 1], masked)
-                                             : _mm512_setzero_si512();
-            ul[p] = _mm512_unpacklo_epi16(a, b), uh[p] = _mm512_unpackhi_epi16(a, b);
-        }
+        const __m512i x0 = load_row32(x + rows[0] + o, mr[0], masked);
+        const __m512i x1 = load_row32(x + rows[1] + o, mr[1], masked);
+        const __m512i x2 = load_row32(x + rows[2] + o, mr[2], masked);
+        const __m512i al = _mm512_unpacklo_epi16(x0, x1), ah = _mm512_unpackhi_epi16(x0, x1);
+        const __m512i zl = _mm512_unpacklo_epi16(x2, _mm512_setzero_si512());
+        const __m512i zh = _mm512_unpackhi_epi16(x2, _mm512_setzero_si512());
 #pragma GCC unroll 8
         for (int j = 0; j < NB; j++) {
             const int kw = col - j * S_;
-            if (kw < 0 || kw >= K_) continue;
-#pragma GCC unroll 4
-            for (int p = 0; p < NP; p++) {
-                lo[j] = dpbf(lo[j], ul[p], _mm512_loadu_si512(wp + 2 * (p * K_ + kw)));
-                hi[j] = dpbf(hi[j], uh[p], _mm512_loadu_si512(wp + 2 * (p * K_ + kw) + 1));
-            }
+            if (kw < 0 || kw > 2) continue;
+            lo[j] = dpbf(dpbf(lo[j], al, _mm512_loadu_si512(wp + 2 * kw)), zl, _mm512_loadu_si512(wp + 2 * (3 + kw)));
+            hi[j] = dpbf(dpbf(hi[j], ah, _mm512_loadu_si512(wp + 2 * kw + 1)), zh,
+                         _mm512_loadu_si512(wp + 2 * (3 + kw) + 1));
         }
     }
 }
@@ -307,14 +298,14 @@ DW_INLINE void act2(const struct dw_epi e, __m512 *lo, __m512 *hi) {
 /* Output columns [ow, ow + NB) (every tap inside the row) at channels [c, c + 32), column
  * stride S_; rows[kh]: kernel row kh's byte offset in X. masked: the channel tail (mt: its
  * channels) or a kernel row outside the input (rows[kh] then names a row inside it and mr[kh]
- * is 0). NB is at most 4: 2 x 4 accumulators and a 3x3 kernel's 12 weight vectors stay in
- * registers (a 5x5 kernel's 30 are read as operands). Measured on MobileNetV2's bf16
+ * is 0). NB is at most 4: 2 x 4
+ * accumulators and the 12 weight vectors stay in registers. Measured on MobileNetV2's bf16
  * shapes, 2 threads, against the FMA path: 8 columns (16 accumulators, spilling) 0.97 of its
  * time summed over the ten shapes; 8 columns with the halves in two passes (inputs loaded twice)
  * 1.01; 6 columns 0.87; 4 columns 0.85. */
-DW_INLINE void seg_dp(const struct dw_loop l, const int64_t *rows, const __mmask32 *mr, __mmask32 mt, const int K_,
-                      const int S_, const int NB, const bool masked, int64_t ow, int64_t c) {
-    const __m512i *wp = (const __m512i *)(l.wdp + c / MIXRT_DWCONV_DP_CBLK * mixrt_dwconv_dp_block(K_));
+DW_INLINE void seg_dp(const struct dw_loop l, const int64_t rows[3], const __mmask32 mr[3], __mmask32 mt, const int S_,
+                      const int NB, const bool masked, int64_t ow, int64_t c) {
+    const __m512i *wp = (const __m512i *)(l.wdp + c / MIXRT_DWCONV_DP_CBLK * MIXRT_DWCONV_DP_BLOCK);
     const __m512i idx_lo = _mm512_set_epi32(27, 26, 25, 24, 19, 18, 17, 16, 11, 10, 9, 8, 3, 2, 1, 0);
     const __m512 b0 = _mm512_loadu_ps(l.b + c), b1 = _mm512_loadu_ps(l.b + c + 16);
     const int64_t off = ow * l.ss + c * 2;
@@ -324,7 +315,7 @@ DW_INLINE void seg_dp(const struct dw_loop l, const int64_t *rows, const __mmask
 #pragma GCC unroll 8
     for (int j = 0; j < NB; j++)
         hi[j] = _mm512_permutex2var_ps(b0, _mm512_add_epi32(idx_lo, _mm512_set1_epi32(4)), b1);
-    dp_cols(l.x, wp, rows, mr, K_, S_, NB, masked, off, l.cs, lo, hi);
+    dp_cols(l.x, wp, rows, mr, S_, NB, masked, off, l.cs, lo, hi);
     const struct dw_epi e = l.e;
 #pragma GCC unroll 8
     for (int j = 0; j < NB; j++) {
@@ -369,93 +360,69 @@ DW_INLINE void seg_dp(const struct dw_loop l, const int64_t *rows, const __mmask
 }
 
 /* seg_dp over every channel block. */
-DW_INLINE void seg_dp_all(const struct dw_loop *lp, const int64_t *rows, const __mmask32 *mr, const int K_,
-                          const int S_, const int NB, const bool full_rows, int64_t ow) {
+DW_INLINE void seg_dp_all(const struct dw_loop *lp, const int64_t rows[3], const __mmask32 mr[3], const int S_,
+                          const int NB, const bool full_rows, int64_t ow) {
     const struct dw_loop l = *lp;
     int64_t c = 0;
     for (; c + MIXRT_DWCONV_DP_CBLK <= l.c; c += MIXRT_DWCONV_DP_CBLK)
-        seg_dp(l, rows, mr, ~(__mmask32)0, K_, S_, NB, !full_rows, ow, c);
+        seg_dp(l, rows, mr, ~(__mmask32)0, S_, NB, !full_rows, ow, c);
     if (c + 16 >= l.c) { /* a tail of up to 16 channels: half a block would idle, the FMA path's
                           * 16 lanes (with the same bf16 weights) fit it (56x56x144, 2 threads:
                           * 1.08 -> 1.01 of the FMA path's time, 8-column blocks then) */
         if (c + 16 == l.c)
-            seg(l, K_, K_, S_, NB, true, false, false, ow, c);
+            seg(l, 3, 3, S_, NB, true, false, false, ow, c);
         else if (c < l.c)
-            seg(l, K_, K_, S_, NB, true, true, false, ow, c);
+            seg(l, 3, 3, S_, NB, true, true, false, ow, c);
     } else {
         const __mmask32 t = (__mmask32)((1u << (l.c - c)) - 1u); /* 16 < l.c - c < 32 */
-        __mmask32 mt[5];
-#pragma GCC unroll 5
-        for (int kh = 0; kh < K_; kh++) mt[kh] = mr[kh] & t;
-        seg_dp(l, rows, mt, t, K_, S_, NB, true, ow, c);
+        const __mmask32 mt[3] = {mr[0] & t, mr[1] & t, mr[2] & t};
+        seg_dp(l, rows, mt, t, S_, NB, true, ow, c);
     }
 }
 
 /* Each width of column block its own function: inlined into the row function they made it so
  * large that GCC's register allocation sent loaded vectors through the stack (stored, then read
  * back as the unpack's operand). */
-#define DW_DP_COLS(K_, S_, NB, FULL)                                                                                   \
-    __attribute__((noinline)) static void dp_cols_##K_##_##S_##_##NB##_##FULL(                                        \
-        const struct dw_loop *lp, const int64_t *rows, const __mmask32 *mr, int64_t ow) {                            \
-        seg_dp_all(lp, rows, mr, K_, S_, NB, FULL, ow);                                                                \
+#define DW_DP_COLS(S_, NB, FULL)                                                                                       \
+    __attribute__((noinline)) static void dp_cols_##S_##_##NB##_##FULL(                                               \
+        const struct dw_loop *lp, const int64_t rows[3], const __mmask32 mr[3], int64_t ow) {                     \
+        seg_dp_all(lp, rows, mr, S_, NB, FULL, ow);                                                                    \
     }
-#define DW_DP_COLS_S(K_, S_)                                                                                           \
-    DW_DP_COLS(K_, S_, 4, 1) DW_DP_COLS(K_, S_, 2, 1) DW_DP_COLS(K_, S_, 1, 1) DW_DP_COLS(K_, S_, 4, 0)               \
-    DW_DP_COLS(K_, S_, 2, 0) DW_DP_COLS(K_, S_, 1, 0)
-DW_DP_COLS_S(3, 1)
-DW_DP_COLS_S(3, 2)
-DW_DP_COLS_S(5, 1)
-DW_DP_COLS_S(5, 2)
+#define DW_DP_COLS_S(S_)                                                                                               \
+    DW_DP_COLS(S_, 4, 1) DW_DP_COLS(S_, 2, 1) DW_DP_COLS(S_, 1, 1) DW_DP_COLS(S_, 4, 0) DW_DP_COLS(S_, 2, 0)           \
+    DW_DP_COLS(S_, 1, 0)
+DW_DP_COLS_S(1)
+DW_DP_COLS_S(2)
 #undef DW_DP_COLS_S
 #undef DW_DP_COLS
 
 /* The interior columns [ow, ow_hi) of a row on the AVX512-BF16 path; returns where it stopped. */
-#define DW_DP_ROW(K_, S_, FULL)                                                                                        \
+#define DW_DP_ROW(S_, FULL)                                                                                            \
     do {                                                                                                               \
-        for (; ow + 4 <= ow_hi; ow += 4) dp_cols_##K_##_##S_##_4_##FULL(&l, rows, mr, ow);                            \
-        if (ow + 2 <= ow_hi) dp_cols_##K_##_##S_##_2_##FULL(&l, rows, mr, ow), ow += 2;                               \
-        if (ow < ow_hi) dp_cols_##K_##_##S_##_1_##FULL(&l, rows, mr, ow), ow++;                                       \
+        for (; ow + 4 <= ow_hi; ow += 4) dp_cols_##S_##_4_##FULL(&l, rows, mr, ow);                                   \
+        if (ow + 2 <= ow_hi) dp_cols_##S_##_2_##FULL(&l, rows, mr, ow), ow += 2;                                      \
+        if (ow < ow_hi) dp_cols_##S_##_1_##FULL(&l, rows, mr, ow), ow++;                                              \
     } while (0)
 
-DW_INLINE int64_t interior_dp(const struct dw_loop l, const int K_, const int S_, int64_t ow, int64_t ow_hi) {
+DW_INLINE int64_t interior_dp(const struct dw_loop l, const int S_, int64_t ow, int64_t ow_hi) {
     /* Kernel row kh's byte offset in X (output column 0, channel 0; before the row on the left
      * border, so only an offset, see struct dw_loop), or row kl's with mask 0 outside. */
-    int64_t rows[5];
-    __mmask32 mr[5];
-    for (int kh = 0; kh < K_; kh++) {
+    int64_t rows[3];
+    __mmask32 mr[3];
+    for (int kh = 0; kh < 3; kh++) {
         const bool in = kh >= l.kl && kh < l.kr;
         rows[kh] = l.base0 + ((in ? kh : l.kl) - l.kl) * l.rs;
         mr[kh] = in ? ~(__mmask32)0 : 0;
     }
-    const bool full = l.kl == 0 && l.kr == K_;
-    if (K_ == 3 && S_ == 1)
-        {
-        if (full)
-            DW_DP_ROW(3, 1, 1);
-        else
-            DW_DP_ROW(3, 1, 0);
-    }
-    else if (K_ == 3)
-        {
-        if (full)
-            DW_DP_ROW(3, 2, 1);
-        else
-            DW_DP_ROW(3, 2, 0);
-    }
+    const bool full = l.kl == 0 && l.kr == 3;
+    if (S_ == 1 && full)
+        DW_DP_ROW(1, 1);
     else if (S_ == 1)
-        {
-        if (full)
-            DW_DP_ROW(5, 1, 1);
-        else
-            DW_DP_ROW(5, 1, 0);
-    }
+        DW_DP_ROW(1, 0);
+    else if (full)
+        DW_DP_ROW(2, 1);
     else
-        {
-        if (full)
-            DW_DP_ROW(5, 2, 1);
-        else
-            DW_DP_ROW(5, 2, 0);
-    }
+        DW_DP_ROW(2, 0);
     return ow;
 }
 
@@ -464,7 +431,7 @@ DW_INLINE int64_t interior_dp(const struct dw_loop l, const int K_, const int S_
 /* Output columns a blocked step computes together. */
 #define DW_BLOCK(KW_) ((KW_) <= 3 ? 8 : 4)
 
-/* DP_: the interior columns on the AVX512-BF16 path (3x3 or 5x5, bf16, S_ 1 or 2, r->wdp set). */
+/* DP_: the interior columns on the AVX512-BF16 path (3x3, bf16, S_ 1 or 2, r->wdp set). */
 DW_INLINE void row_impl(const struct mixrt_dwconv_geom *g, const struct mixrt_dwconv_row *r, const int KH_,
                         const int KW_, const int S_, const bool bf, const bool DP_) {
     const int64_t KH = KH_ ? KH_ : g->kh, C = g->c, esz = bf ? 2 : 4;
@@ -488,7 +455,7 @@ DW_INLINE void row_impl(const struct mixrt_dwconv_geom *g, const struct mixrt_dw
     int64_t ow = 0;
     for (; ow < ow_lo; ow++) seg_all(l, KH_, KW_, S_, 1, bf, true, ow);
     if (DP_ && kl < kr) {
-        ow = interior_dp(l, KH_, S_, ow, ow_hi);
+        ow = interior_dp(l, S_, ow, ow_hi);
     } else if (KH_ && KW_ && S_) {
         for (; ow + DW_BLOCK(KW_) <= ow_hi; ow += DW_BLOCK(KW_)) seg_all(l, KH_, KW_, S_, DW_BLOCK(KW_), bf, false, ow);
         if (DW_BLOCK(KW_) > 4 && ow + 4 <= ow_hi) {
@@ -519,20 +486,12 @@ DW_INLINE void row_impl(const struct mixrt_dwconv_geom *g, const struct mixrt_dw
 
 /* The AVX512-BF16 rows, compiled apart from the FMA ones (one function holding both spilled
  * more in the FMA path: 112x112x32 went from 0.111 to 0.175 ms on one core). */
-__attribute__((noinline)) static void row_dp3_s1(const struct mixrt_dwconv_geom *g, const struct mixrt_dwconv_row *r) {
+__attribute__((noinline)) static void row_dp_s1(const struct mixrt_dwconv_geom *g, const struct mixrt_dwconv_row *r) {
     row_impl(g, r, 3, 3, 1, true, true);
 }
 
-__attribute__((noinline)) static void row_dp3_s2(const struct mixrt_dwconv_geom *g, const struct mixrt_dwconv_row *r) {
+__attribute__((noinline)) static void row_dp_s2(const struct mixrt_dwconv_geom *g, const struct mixrt_dwconv_row *r) {
     row_impl(g, r, 3, 3, 2, true, true);
-}
-
-__attribute__((noinline)) static void row_dp5_s1(const struct mixrt_dwconv_geom *g, const struct mixrt_dwconv_row *r) {
-    row_impl(g, r, 5, 5, 1, true, true);
-}
-
-__attribute__((noinline)) static void row_dp5_s2(const struct mixrt_dwconv_geom *g, const struct mixrt_dwconv_row *r) {
-    row_impl(g, r, 5, 5, 2, true, true);
 }
 
 /* A 1x1 kernel at stride 1 without pads (an unfolded BatchNormalization: DenseNet's and
@@ -568,9 +527,7 @@ static void row_avx512(const struct mixrt_dwconv_geom *g, const struct mixrt_dwc
     if (g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0 && g->ow == g->w)
         r->bf16 ? row_1x1_bf16(g, r) : row_1x1_f32(g, r);
     else if (r->wdp && r->bf16 && g->kh == 3 && g->kw == 3 && g->dw == 1 && (g->sw == 1 || g->sw == 2))
-        g->sw == 1 ? row_dp3_s1(g, r) : row_dp3_s2(g, r);
-    else if (r->wdp && r->bf16 && g->kh == 5 && g->kw == 5 && g->dw == 1 && (g->sw == 1 || g->sw == 2))
-        g->sw == 1 ? row_dp5_s1(g, r) : row_dp5_s2(g, r);
+        g->sw == 1 ? row_dp_s1(g, r) : row_dp_s2(g, r);
     else if (g->kh == 3 && g->kw == 3)
         DW_SIZED(3, 3);
     else if (g->kh == 5 && g->kw == 5)

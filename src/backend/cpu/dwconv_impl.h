@@ -29,24 +29,19 @@ static inline int64_t mixrt_dwconv_widx(int64_t c, int64_t t, int64_t taps) {
     return (c / MIXRT_DWCONV_CBLK * taps + t) * MIXRT_DWCONV_CBLK + c % MIXRT_DWCONV_CBLK;
 }
 
-/* The AVX512-BF16 path of 3x3 and 5x5 kernels on bf16 input (vdpbf16ps: two bf16 products per
- * f32 lane): per block of 32 channels, K * (K + 1) / 2 tap pairs x 2 halves x 32 bf16 (K 3: 6
- * pairs, K 5: 15). Pair (kh / 2) * K + kw holds kernel rows kh and kh + 1 (kh even) at column
- * kw, the last kernel row (K odd) with zero. A half holds the channels vpunpck{l,h}wd put in its
- * 16 dword lanes: lane i of half 0 is channel (i / 4) * 8 + i % 4 of the block, of half 1 that
- * plus 4; word 0 of a lane the even row's tap. */
+/* The AVX512-BF16 path of 3x3 kernels on bf16 input (vdpbf16ps: two bf16 products per f32
+ * lane): per block of 32 channels, 6 tap pairs x 2 halves x 32 bf16. Pairs 0..2: kernel rows 0
+ * and 1 at column kw = pair; pairs 3..5: row 2 at column kw = pair - 3 with zero. A half holds
+ * the channels vpunpck{l,h}wd put in its 16 dword lanes: lane i of half 0 is channel
+ * (i / 4) * 8 + i % 4 of the block, of half 1 that plus 4; word 0 of a lane the first tap. */
 #define MIXRT_DWCONV_DP_CBLK 32
+#define MIXRT_DWCONV_DP_PAIRS 6
+#define MIXRT_DWCONV_DP_BLOCK (MIXRT_DWCONV_DP_PAIRS * 2 * MIXRT_DWCONV_DP_CBLK) /* bf16 per block */
 
-/* Tap pairs, and bf16 per block of 32 channels, of a K x K kernel on that path. */
-static inline int64_t mixrt_dwconv_dp_pairs(int64_t k) { return (k + 1) / 2 * k; }
-static inline int64_t mixrt_dwconv_dp_block(int64_t k) { return mixrt_dwconv_dp_pairs(k) * 2 * MIXRT_DWCONV_DP_CBLK; }
-
-/* Index in the pair-packed weights of a K x K kernel of channel c, tap (kh, kw). */
-static inline int64_t mixrt_dwconv_dp_widx(int64_t c, int64_t k, int64_t kh, int64_t kw) {
+/* Index in the pair-packed weights of channel c, pair p, tap of the pair t (0 or 1). */
+static inline int64_t mixrt_dwconv_dp_widx(int64_t c, int p, int t) {
     const int64_t cc = c % MIXRT_DWCONV_DP_CBLK, half = cc % 8 >= 4, lane = cc / 8 * 4 + cc % 4;
-    const int64_t p = kh / 2 * k + kw;
-    return ((c / MIXRT_DWCONV_DP_CBLK * mixrt_dwconv_dp_pairs(k) + p) * 2 + half) * MIXRT_DWCONV_DP_CBLK + lane * 2 +
-           kh % 2;
+    return ((c / MIXRT_DWCONV_DP_CBLK * MIXRT_DWCONV_DP_PAIRS + p) * 2 + half) * MIXRT_DWCONV_DP_CBLK + lane * 2 + t;
 }
 
 /* Activations a row kernel applies itself (the others run over the finished f32 row). SILU
@@ -69,7 +64,7 @@ struct mixrt_dwconv_row {
     int64_t oy;          /* output row */
     const float *w;      /* packed weights */
     const float *b;      /* packed bias (zeros without one), padded to MIXRT_DWCONV_DP_CBLK */
-    const uint16_t *wdp; /* the pair-packed bf16 weights of a 3x3 or 5x5 kernel (see above), or NULL; when
+    const uint16_t *wdp; /* the pair-packed bf16 weights of a 3x3 kernel (see above), or NULL; when
                           * set, the AVX-512 kernel sums the interior columns by vdpbf16ps */
     const void *z;       /* Z's row [OW, C], or NULL */
     void *y;             /* the row [OW, C] written: bf16 (rounded to nearest even) when y_bf16, else f32 */
