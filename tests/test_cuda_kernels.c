@@ -721,9 +721,9 @@ static void test_attention_case(const struct att_case *c, mixrt_dtype dt, int fa
     static const char *const fw[] = {"4", "4", "4", "4", "1", "4", "8", "4x2", "1x4"};
     if (flash) setenv("MIXRT_CUDA_FLASH", "on", 1);
     if (flash) setenv("MIXRT_CUDA_FLASH_WARPS", fw[fast], 1);
-    /* modes 2 and 6 with the opt-in PLAIN / CAUSAL_ROW scoring kernels (the shapes they take run
-     * them; the others the general kernel, as in every other mode) */
-    if (fast == 2 || fast == 6) setenv("MIXRT_CUDA_FLASH_PLAIN", "on", 1);
+    /* modes 2 and 6 with the PLAIN / CAUSAL_ROW scoring kernels (the default: the shapes they take
+     * run them; the others the general kernel), every other mode with MIXRT_CUDA_FLASH_PLAIN=off */
+    setenv("MIXRT_CUDA_FLASH_PLAIN", fast == 2 || fast == 6 ? "on" : "off", 1);
     if (fast == 3) setenv("MIXRT_CUDA_FLASH", "off", 1);
     if (fast) DEV_OK(mixrt_cuda_attention_fast(g_dev, dt, dq, dk, dv, dm, dy, &a, &done));
     else DEV_OK(mixrt_cuda_attention(g_dev, dt, dq, dk, dv, dm, dy, &a));
@@ -810,8 +810,8 @@ static void test_attention(void) {
      * The mask tiles staged in shared memory take each load path: 16-byte copies (f32 sk 192
      * / 300, 16-bit sk 128), 4-byte copies (f32 sk 53), 2-byte synchronous (16-bit sk 150).
      * Cases with sk a multiple of 64 and one mask row (or none) run the PLAIN (no causal
-     * limit) or CAUSAL_ROW kernels in modes 2 and 6 (MIXRT_CUDA_FLASH_PLAIN=on), the general
-     * kernel in the other modes. */
+     * limit) or CAUSAL_ROW kernels in modes 2 and 6 (the default), the general kernel in the
+     * other modes (MIXRT_CUDA_FLASH_PLAIN=off). */
     static const struct att_case flash[] = {
         {4, 12, 128, 192, 64, 64, true, 1, 0, true, false, false},    /* BERT b32's f32 padding mask, 3 key tiles */
         {4, 12, 128, 128, 64, 64, true, 1, 0, false, false, false},   /* BERT-like heads, padding mask */

@@ -80,8 +80,8 @@ size_t mixrt_cuda_attention_tc_smem(long long sk, long long d, long long dv, int
 /* attention_flash.cu: d == dv in {32, 64, 128}, bf16 / f16 (elem), any sk; warps (1, 4 or 8)
  * per block of 16 query rows each, the block taking `chunks` (1-8) such runs of rows in turn. */
 int mixrt_cuda_attention_flash_fits(long long d, long long dv);
-/* A vec bit: the flash kernel scores every tile by its general loop (the default until
- * MIXRT_CUDA_FLASH_PLAIN=on has been measured on a GPU). */
+/* A vec bit: the flash kernel scores every tile by its general loop, not by the PLAIN /
+ * CAUSAL_ROW kernels a shape may take (MIXRT_CUDA_FLASH_PLAIN=off). */
 #define MIXRT_CUDA_FLASH_NO_PLAIN 32
 cudaError_t mixrt_cuda_launch_attention_flash(cudaStream_t s, int elem, int warps, int chunks, int vec, const void *q,
                                               const void *k, const void *v, const void *mask, void *y,
