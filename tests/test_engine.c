@@ -223,9 +223,18 @@ static void test_dtype_independence(void) {
             /* Only where the CPU has bf16 dot products: elsewhere the products and convs refuse
              * bf16 (the build says so) and whether a memory-bound layer runs bf16 is up to the
              * timing, so nothing is asserted there. */
-            if (mixrt_cpu_features()->avx512_bf16)
+            if (mixrt_cpu_features()->avx512_bf16) {
+#if defined(__SANITIZE_ADDRESS__)
+                /* Under ASan the builder times instrumented code, and a CI run once found f32
+                 * faster for every layer of the small cnn (session 51): reported, not asserted. */
+                if (count_precision(ea, NULL, MIXRT_DTYPE_BF16) == 0)
+                    printf("test_engine: %s {fp32,bf16}: no bf16 layer under ASan's timings (not asserted "
+                           "in this build; the Release build asserts it)\n", pairs[p][0]);
+#else
                 TU_CHECK(count_precision(ea, NULL, MIXRT_DTYPE_BF16) > 0, "%s {fp32,bf16}: some layer should be "
                          "bf16 on this CPU", pairs[p][0]);
+#endif
+            }
         }
         mixrt_engine_destroy(ea);
         mixrt_engine_destroy(eb);

@@ -688,9 +688,15 @@ static void w_release(mixrt_context_t ctx, void *state) {
 static bool w_adopt(const struct mixrt_node *n, struct w_state *st) {
     const struct mixrt_cpu_packed *p = mixrt_cpu_packed_offered(n);
     if (!p) return false;
+    char why[128];
     if (!p->lib || strcmp(p->lib, g_w_lib) || p->layout_size != sizeof(st->lay) ||
-        memcmp(p->layout, &st->lay, sizeof(st->lay)) || p->size != st->u_bytes) {
+        memcmp(p->layout, &st->lay, sizeof(st->lay))) {
         mixrt_cpu_packed_took(false, "the kernel here wants another weights layout (C or M)");
+        return false;
+    }
+    if (p->size != st->u_bytes) { /* named as sg_adopt and the oneDNN kernels name it */
+        snprintf(why, sizeof why, "it has %zu bytes, its layout %zu", p->size, st->u_bytes);
+        mixrt_cpu_packed_took(false, why);
         return false;
     }
     st->u = p->data;
