@@ -10,11 +10,11 @@ import numpy as np
 from onnx import TensorProto
 
 import zoo_lib as z
-from mobilenetv2 import CALIB, conv as conv6
+from mobilenetv2 import CALIB, classifier, conv as conv6
 
 
 def conv(g, x, xc, cin, cout, k, stride, group, relu, name, gamma_range=(0.5, 1.0)):
-    """mobilenetv2's folded conv, with ReLU in place of its Clip(0, 6)."""
+    """mobilenetv2's folded conv, followed by a Relu where relu is set (none otherwise)."""
     return conv6(g, x, xc, cin, cout, k, stride, group, relu, name, gamma_range=gamma_range, relu=True)
 
 
@@ -45,11 +45,4 @@ def build(seed):
         idx += 1
     y, yc = conv(g, y, yc, 320, 1280, 1, 1, 1, True, "layers/layers.14")
     y = g.op("ReduceMean", [y], axes=[2, 3], keepdims=0)
-    w = g.normal((1000, 1280), np.sqrt(1.0 / 1280))
-    b = g.uniform((1000,), 0.02)
-    with g.scope("classifier/classifier.1"):
-        y = g.op("Gemm", [y, g.init("classifier.1.weight", w), g.init("classifier.1.bias", b)], alpha=1.0,
-                 beta=1.0, transB=1)
-    g.output(y, "output", TensorProto.FLOAT, [1, 1000])
-    inputs = {"input": np.random.default_rng(seed + 1).standard_normal((1, 3, 224, 224), dtype=np.float32)}
-    return g, inputs
+    return classifier(g, y, seed)

@@ -20,7 +20,7 @@ CALIB = 224
 
 
 def conv(g, x, xc, cin, cout, k, stride, group, relu6, name, gamma_range=(0.5, 1.0), relu=False):
-    """relu: a Relu in place of the Clip(0, 6) (mnasnet.py); relu6 then says there is one."""
+    """relu6: an activation follows (Clip(0, 6), or Relu where relu is set: mnasnet.py)."""
     with g.scope(name):
         fan_in = cin // group * k * k
         w = g.normal((cout, cin // group, k, k), np.sqrt(2.0 / fan_in))
@@ -78,6 +78,11 @@ def build(seed):
     y, yc = conv(g, y, yc, 320, 1280, 1, 1, 1, True, "features/features.18")
     y = g.op("GlobalAveragePool", [y])
     y = g.op("Flatten", [y], axis=1)
+    return classifier(g, y, seed)
+
+
+def classifier(g, y, seed):
+    """The 1280 -> 1000 Gemm head on pooled features y, the graph output, and the seeded input."""
     w = g.normal((1000, 1280), np.sqrt(1.0 / 1280))
     b = g.uniform((1000,), 0.02)
     with g.scope("classifier/classifier.1"):
