@@ -1029,3 +1029,119 @@ mixrt_status mixrt_pass_concat_affine(struct mixrt_pass_state *st, int *removed)
     }
     return MIXRT_STATUS_OK;
 }
+
+/* ---- inverted-residual blocks (MIXRT_PASS_MBCONV) --------------------------------------------- */
+
+static bool is_fconv(const struct mixrt_node *n) {
+    return !strcmp(n->domain, MIXRT_DOMAIN) && !strcmp(n->op_type, "FusedConv");
+}
+
+/* An activation mbconv_nhwc's kernels apply themselves (mbconv.c's read_acts). */
+static bool mb_act_ok(const struct mixrt_node *n) {
+    enum mixrt_fconv_act a;
+    float p0, p1;
+    return mixrt_fconv_read_act(n, &a, &p0, &p1) &&
+           (a == MIXRT_FCONV_NONE || a == MIXRT_FCONV_RELU || a == MIXRT_FCONV_CLIP || a == MIXRT_FCONV_LEAKY_RELU ||
+            a == MIXRT_FCONV_SILU || a == MIXRT_FCONV_HARD_SWISH);
+}
+
+/* A channels-last bf16 FusedConv node with constant float W of rank 4 and constant B, X and Y
+ * bf16, no auto_pad, its activation one the kernels apply; kw the W. */
+static bool mb_conv(const struct mixrt_graph *g, const struct mixrt_node *n, const struct mixrt_tensor **w) {
+    if (!is_fconv(n) || n->n_inputs < 3 || n->n_outputs != 1 || n->inputs[0] < 0 || n->inputs[1] < 0 ||
+        n->inputs[2] < 0 || n->outputs[0] < 0 || mixrt_node_attr_int(n, "channels_last", 0) != 1 || !mb_act_ok(n))
+        return false;
+    const char *ap = mixrt_node_attr_string(n, "auto_pad", "NOTSET");
+    if (ap[0] && strcmp(ap, "NOTSET")) return false;
+    if (!mixrt_graph_is_fixed_const(g, n->inputs[1]) || !mixrt_graph_is_fixed_const(g, n->inputs[2])) return false;
+    *w = g->values[n->inputs[1]].init;
+    return mixrt_dtype_is_float((*w)->dtype) && mixrt_dtype_is_float(g->values[n->inputs[2]].dtype) &&
+           (*w)->rank == 4 && g->values[n->inputs[0]].dtype == MIXRT_DTYPE_BF16 &&
+           g->values[n->outputs[0]].dtype == MIXRT_DTYPE_BF16 && mixrt_node_attr_ints_all(n, "dilations", 1, 0);
+}
+
+/* mb_conv and a 1x1 product: one group, stride 1, no pads. */
+static bool mb_pointwise(const struct mixrt_graph *g, const struct mixrt_node *n, const struct mixrt_tensor **w) {
+    return mb_conv(g, n, w) && (*w)->dims[2] == 1 && (*w)->dims[3] == 1 && mixrt_node_attr_int(n, "group", 1) == 1 &&
+           mixrt_node_attr_ints_all(n, "strides", 1, 0) && mixrt_node_attr_ints_all(n, "pads", 0, 0);
+}
+
+/* Adds attribute `name` to node ni as a copy of src's attribute `from` (the graph arena holds
+ * both: the copy shares its strings and lists); absent in src: nothing added. */
+static mixrt_status attr_copy(struct mixrt_graph *g, int ni, const struct mixrt_node *src, const char *from,
+                              const char *name) {
+    const struct mixrt_attr *a = mixrt_node_attr(src, from);
+    if (!a) return MIXRT_STATUS_OK;
+    const struct mixrt_attr copy = *a;
+    struct mixrt_attr *d = mixrt_pass_attr_add(g, ni, name, copy.type);
+    if (!d) return MIXRT_STATUS_OUT_OF_MEMORY;
+    const char *nm = d->name;
+    *d = copy;
+    d->name = nm;
+    return MIXRT_STATUS_OK;
+}
+
+/* Rows the block's input has at least for the fusion (MIXRT_MBCONV_MIN_ROWS): on MobileNetV2's
+ * chain of blocks (2 threads, the same kernels run separately over whole tensors against fused)
+ * the blocks of 112, 56 and 28 rows ran 0.79-0.92 of their separate time, those of 14 rows
+ * 0.96-1.09 and of 7 rows 1.2-1.3 (one image row per project call: the 1x1 tiles then run short,
+ * and the rows at the thread boundary are expanded twice). */
+#define MB_MIN_ROWS 28
+
+/* FusedConv 1x1 (expand) -> depthwise FusedConv -> FusedConv 1x1 (project, Z the expand's input
+ * or none), all channels-last bf16 after the precision planner, each intermediate read only by
+ * the next, the block's input at least MB_MIN_ROWS rows high -> one com.mixrt FusedMBConv (the
+ * depthwise node, its attributes kept, the other two's activations as expand_ and
+ * project_activation; inputs X, W1, B1, W2, B2, W3, B3 [, Z]), run by mbconv_nhwc without the
+ * expanded and depthwise tensors in memory. MIXRT_MBCONV=off: not. */
+mixrt_status mixrt_pass_mbconv(struct mixrt_pass_state *st, int *removed) {
+    struct mixrt_graph *g = st->g;
+    const char *env = getenv("MIXRT_MBCONV");
+    if (env && !strcmp(env, "off")) return MIXRT_STATUS_OK;
+    const char *rows_env = getenv("MIXRT_MBCONV_MIN_ROWS");
+    const int64_t min_rows = rows_env && atoll(rows_env) > 0 ? atoll(rows_env) : MB_MIN_ROWS;
+    const int n0 = g->n_nodes;
+    for (int di = 0; di < n0; di++) {
+        const struct mixrt_node *d = &g->nodes[di];
+        const struct mixrt_tensor *w1, *w2, *w3;
+        if (st->dead[di] || !mb_conv(g, d, &w2) || (d->n_inputs > 3 && d->inputs[3] >= 0)) continue;
+        const int64_t e_ch = w2->dims[0];
+        if (w2->dims[1] != 1 || mixrt_node_attr_int(d, "group", 1) != e_ch) continue;
+        const int xd = d->inputs[0], yd = d->outputs[0], ei = g->values[xd].producer;
+        if (ei < 0 || st->dead[ei] || st->is_output[xd] || st->outer_used[xd] || mixrt_pass_count_uses(st, xd) != 1)
+            continue;
+        const struct mixrt_node *e = &g->nodes[ei];
+        if (!mb_pointwise(g, e, &w1) || (e->n_inputs > 3 && e->inputs[3] >= 0) || w1->dims[0] != e_ch) continue;
+        const int pi = mixrt_pass_sole_reader(st, yd);
+        if (pi < 0 || st->outer_used[yd]) continue;
+        const struct mixrt_node *p = &g->nodes[pi];
+        if (p->inputs[0] != yd || !mb_pointwise(g, p, &w3) || w3->dims[1] != e_ch) continue;
+        const int x = e->inputs[0], z = p->n_inputs > 3 ? p->inputs[3] : -1;
+        if (z >= 0 && z != x) continue; /* a residual from elsewhere */
+        const struct mixrt_value *xv = &g->values[x];
+        if (xv->rank != 4 || xv->dims[1].value < min_rows || xv->dims[3].value != w1->dims[1]) continue;
+        /* The depthwise node becomes the block. */
+        int *io = mixrt_arena_calloc(g->arena, 9, sizeof(int));
+        if (!io) return MIXRT_STATUS_OUT_OF_MEMORY;
+        const int n_in = z >= 0 ? 8 : 7, y = p->outputs[0];
+        const int in[8] = {x, e->inputs[1], e->inputs[2], d->inputs[1], d->inputs[2], p->inputs[1], p->inputs[2], z};
+        memcpy(io, in, sizeof(int) * (size_t)n_in);
+        io[n_in] = y;
+        mixrt_status status = mixrt_graph_require_opset(g, MIXRT_DOMAIN, MIXRT_DOMAIN_VERSION);
+        if (status == MIXRT_STATUS_OK) status = attr_copy(g, di, e, "activation", "expand_activation");
+        if (status == MIXRT_STATUS_OK) status = attr_copy(g, di, e, "activation_params", "expand_activation_params");
+        if (status == MIXRT_STATUS_OK) status = attr_copy(g, di, p, "activation", "project_activation");
+        if (status == MIXRT_STATUS_OK) status = attr_copy(g, di, p, "activation_params", "project_activation_params");
+        if (status != MIXRT_STATUS_OK) return status;
+        absorb(st, ei);
+        absorb(st, pi);
+        struct mixrt_node *b = &g->nodes[di];
+        b->op_type = "FusedMBConv";
+        b->inputs = io, b->n_inputs = n_in;
+        b->outputs = io + n_in, b->n_outputs = 1;
+        g->values[yd].producer = -1;
+        g->values[y].producer = di;
+        *removed += 2;
+    }
+    return MIXRT_STATUS_OK;
+}

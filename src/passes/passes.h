@@ -57,6 +57,10 @@ enum mixrt_pass_flags {
     /* A Transpose read only by a float Cast -> com.mixrt TransposeCast (passes.c), after the
      * precision planner placed the Cast. Not in MIXRT_PASS_ALL: CPU kernels only. */
     MIXRT_PASS_TRANSPOSE_CAST = 1u << 15,
+    /* Inverted-residual blocks (expand 1x1, depthwise, project 1x1) of bf16 FusedConvs as one
+     * com.mixrt FusedMBConv (fuse_conv.c), after the precision planner placed them in bf16. Not in
+     * MIXRT_PASS_ALL: CPU engines on CPUs with AVX512-BF16 only. */
+    MIXRT_PASS_MBCONV = 1u << 16,
     /* Internal (mixrt_passes_run sets it for its first round): 3-D pools are left whole, so the
      * layout pass may take them into a channels-last 3-D region; the next round splits the rest. */
     MIXRT_PASS_DEFER_POOL3D = 1u << 30,

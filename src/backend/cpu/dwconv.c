@@ -2,7 +2,7 @@
  * M) on channels-last f32 or bf16, with the weights repacked once to f32 [C/16][taps][16]; rows
  * of output run in parallel (OpenMP), each summed in f32 and rounded once to the output dtype.
  * bf16 3x3 layers on AVX512-BF16 CPUs also get the weights rounded to bf16 and pair-packed for
- * vdpbf16ps (dp_wanted; 0.70-0.86 of the FMA path's time on MobileNetV2's ten dw shapes, 2
+ * vdpbf16ps (mixrt_dwconv_dp_wanted; 0.70-0.86 of the FMA path's time on MobileNetV2's ten dw shapes, 2
  * threads of a Zen 5 VM).
  * Invariant: anything the row kernels cannot do exactly goes to the reference kernel. */
 #include <math.h>
@@ -89,14 +89,15 @@ const struct mixrt_dwconv_isa *mixrt_dwconv_isa(void) {
 /* ---- the kernel ------------------------------------------------------------------------- */
 
 /* What prepare made: the packed weights (and bias when it is a constant). */
-struct dw_state {
-    int64_t c, kh, kw, cp;
-    float *w;      /* [cp / 16][kh * kw][16] (mixrt_dwconv_widx) */
-    float *b;      /* [cp rounded up to MIXRT_DWCONV_DP_CBLK]: the constant bias, zeros without one */
-    bool b_const;  /* false: B is an input read at run time */
-    uint16_t *wdp; /* AVX512-BF16 path: the weights pair-packed (mixrt_dwconv_dp_widx), else NULL */
-    size_t w_bytes, b_bytes, wdp_bytes;
-};
+
+enum mixrt_dwconv_act mixrt_dwconv_act_of(enum mixrt_fconv_act act, bool bf16) {
+    return act == MIXRT_FCONV_RELU           ? MIXRT_DWCONV_ACT_RELU
+           : act == MIXRT_FCONV_CLIP         ? MIXRT_DWCONV_ACT_CLIP
+           : act == MIXRT_FCONV_LEAKY_RELU   ? MIXRT_DWCONV_ACT_LEAKY
+           : act == MIXRT_FCONV_SILU && bf16 ? MIXRT_DWCONV_ACT_SILU
+           : act == MIXRT_FCONV_HARD_SWISH   ? MIXRT_DWCONV_ACT_HSWISH
+                                             : MIXRT_DWCONV_ACT_NONE;
+}
 
 static bool refuse(char *why, size_t why_size, const char *fmt, const char *arg) {
     if (why && why_size) snprintf(why, why_size, fmt, arg);
@@ -144,8 +145,7 @@ static bool dw_supports(const struct mixrt_graph *g, const struct mixrt_node *n,
     return true;
 }
 
-static void dw_release(mixrt_context_t ctx, void *state) {
-    struct dw_state *st = state;
+void mixrt_dwconv_state_free(mixrt_context_t ctx, struct mixrt_dwconv_state *st) {
     if (!st) return;
     if (st->w) mixrt_free(ctx, st->w, st->w_bytes);
     if (st->b) mixrt_free(ctx, st->b, st->b_bytes);
@@ -157,7 +157,7 @@ static void dw_release(mixrt_context_t ctx, void *state) {
  * a 3x3 kernel on bf16 X, column stride 1 or 2 without column dilation, on a CPU with
  * AVX512-BF16, not turned off (MIXRT_DWCONV_BF16DP=off: for measuring against the f32 FMA path on
  * the same plan). Its weights are then bf16, as in oneDNN's bf16 conv. */
-static bool dp_wanted(const struct mixrt_graph *g, const struct mixrt_node *n, const struct mixrt_tensor *w) {
+bool mixrt_dwconv_dp_wanted(const struct mixrt_graph *g, const struct mixrt_node *n, const struct mixrt_tensor *w) {
 #if defined(__x86_64__)
     const struct mixrt_cpu_features *f = mixrt_cpu_features();
     const char *env = getenv("MIXRT_DWCONV_BF16DP");
@@ -173,27 +173,20 @@ static bool dp_wanted(const struct mixrt_graph *g, const struct mixrt_node *n, c
 #endif
 }
 
-static mixrt_status dw_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
-                               void **state) {
+mixrt_status mixrt_dwconv_pack(mixrt_context_t ctx, const char *name, const struct mixrt_tensor *w,
+                               const struct mixrt_tensor *b, bool dp, struct mixrt_dwconv_state **out) {
     mixrt_status status = MIXRT_STATUS_OK;
-    char why[160] = "";
-    if (!dw_supports(g, n, why, sizeof(why)))
-        return mixrt_error(ctx, MIXRT_STATUS_UNSUPPORTED, "cannot build FusedConv node '%s' with dw_conv_nhwc: %s",
-                           n->name, why);
-    const struct mixrt_tensor *w = g->values[n->inputs[1]].init;
-    int bi = n->n_inputs > 2 ? n->inputs[2] : -1;
-    const struct mixrt_tensor *b = bi >= 0 && mixrt_graph_is_fixed_const(g, bi) ? g->values[bi].init : NULL;
-    struct dw_state *st = mixrt_alloc(ctx, sizeof(*st));
+    struct mixrt_dwconv_state *st = mixrt_alloc(ctx, sizeof(*st));
     if (!st) return MIXRT_STATUS_OUT_OF_MEMORY;
     memset(st, 0, sizeof(*st));
     st->c = w->dims[0], st->kh = w->dims[2], st->kw = w->dims[3];
     st->cp = (st->c + MIXRT_DWCONV_CBLK - 1) / MIXRT_DWCONV_CBLK * MIXRT_DWCONV_CBLK;
-    st->b_const = bi < 0 || b != NULL;
+    st->b_const = true;
     size_t taps, wn;
     MIXRT_CHECK(ctx,
                 mixrt_mul_size((size_t)st->kh, (size_t)st->kw, &taps) && mixrt_mul_size(taps, (size_t)st->cp, &wn) &&
                     mixrt_mul_size(wn, sizeof(float), &st->w_bytes),
-                MIXRT_STATUS_INVALID_MODEL, "cannot build FusedConv node '%s': W's size overflows", n->name);
+                MIXRT_STATUS_INVALID_MODEL, "cannot build node '%s': W's size overflows", name);
     /* The bias padded to the AVX512-BF16 path's 32 channels (it reads whole blocks). */
     st->b_bytes = (size_t)((st->c + MIXRT_DWCONV_DP_CBLK - 1) / MIXRT_DWCONV_DP_CBLK * MIXRT_DWCONV_DP_CBLK) *
                   sizeof(float);
@@ -207,7 +200,7 @@ static mixrt_status dw_prepare(mixrt_context_t ctx, const struct mixrt_graph *g,
         for (int64_t t = 0; t < st->kh * st->kw; t++)
             st->w[mixrt_dwconv_widx(c, t, st->kh * st->kw)] =
                 (float)mixrt_load_f64(w->data, w->dtype, (size_t)(c * st->kh * st->kw + t));
-    if (dp_wanted(g, n, w)) {
+    if (dp) {
         const int64_t blocks = (st->c + MIXRT_DWCONV_DP_CBLK - 1) / MIXRT_DWCONV_DP_CBLK;
         st->wdp_bytes = (size_t)blocks * MIXRT_DWCONV_DP_BLOCK * sizeof(uint16_t);
         if (!(st->wdp = mixrt_alloc(ctx, st->wdp_bytes))) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
@@ -225,15 +218,34 @@ static mixrt_status dw_prepare(mixrt_context_t ctx, const struct mixrt_graph *g,
     }
     if (b) {
         MIXRT_CHECK(ctx, b->rank == 1 && b->dims[0] == st->c, MIXRT_STATUS_INVALID_MODEL,
-                    "cannot build FusedConv node '%s': input #2 (B) has %lld elements, expected %lld", n->name,
+                    "cannot build node '%s': the depthwise bias has %lld elements, expected %lld", name,
                     (long long)mixrt_tensor_numel(b), (long long)st->c);
         for (int64_t c = 0; c < st->c; c++) st->b[c] = (float)mixrt_load_f64(b->data, b->dtype, (size_t)c);
     }
-    *state = st;
+    *out = st;
     return MIXRT_STATUS_OK;
 fail:
-    dw_release(ctx, st);
+    mixrt_dwconv_state_free(ctx, st);
     return status;
+}
+
+static void dw_release(mixrt_context_t ctx, void *state) { mixrt_dwconv_state_free(ctx, state); }
+
+static mixrt_status dw_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                               void **state) {
+    char why[160] = "";
+    if (!dw_supports(g, n, why, sizeof(why)))
+        return mixrt_error(ctx, MIXRT_STATUS_UNSUPPORTED, "cannot build FusedConv node '%s' with dw_conv_nhwc: %s",
+                           n->name, why);
+    const struct mixrt_tensor *w = g->values[n->inputs[1]].init;
+    int bi = n->n_inputs > 2 ? n->inputs[2] : -1;
+    const struct mixrt_tensor *b = bi >= 0 && mixrt_graph_is_fixed_const(g, bi) ? g->values[bi].init : NULL;
+    struct mixrt_dwconv_state *st = NULL;
+    mixrt_status status = mixrt_dwconv_pack(ctx, n->name, w, b, mixrt_dwconv_dp_wanted(g, n, w), &st);
+    if (status != MIXRT_STATUS_OK) return status;
+    st->b_const = bi < 0 || b != NULL;
+    *state = st;
+    return MIXRT_STATUS_OK;
 }
 
 static _Atomic unsigned long g_ref_runs, g_dp_runs;
@@ -248,7 +260,7 @@ static mixrt_status run_ref(struct mixrt_kernel_ctx *k) {
 
 /* The geometry of k's node on X (checked [N, H, W, C] with C == st->c); UNSUPPORTED for shapes
  * the reference kernel should word (then the caller runs it), other errors recorded. */
-static mixrt_status dw_geometry(struct mixrt_kernel_ctx *k, const struct dw_state *st, const struct mixrt_tensor *x,
+mixrt_status mixrt_dwconv_geometry(struct mixrt_kernel_ctx *k, const struct mixrt_dwconv_state *st, const struct mixrt_tensor *x,
                                 struct mixrt_dwconv_geom *g) {
     mixrt_status status = MIXRT_STATUS_OK;
     int64_t s[2], d[2], p[4];
@@ -290,7 +302,7 @@ fail:
 
 static mixrt_status dw_run(struct mixrt_kernel_ctx *k) {
     mixrt_status status = MIXRT_STATUS_OK;
-    const struct dw_state *st = k->state;
+    const struct mixrt_dwconv_state *st = k->state;
     const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0), *w = mixrt_kernel_opt_input(k, 1),
                               *b = mixrt_kernel_opt_input(k, 2), *z = mixrt_kernel_opt_input(k, 3);
     float *braw = NULL, *scratch = NULL;
@@ -305,7 +317,7 @@ static mixrt_status dw_run(struct mixrt_kernel_ctx *k) {
         (!st->b_const && !b) || mixrt_tensor_numel(x) == 0)
         return run_ref(k);
     struct mixrt_dwconv_geom g;
-    mixrt_status gs = dw_geometry(k, st, x, &g);
+    mixrt_status gs = mixrt_dwconv_geometry(k, st, x, &g);
     if (gs == MIXRT_STATUS_UNSUPPORTED) return run_ref(k);
     if (gs != MIXRT_STATUS_OK) return gs;
     const int64_t ydims[4] = {x->dims[0], g.oh, g.ow, g.c};
@@ -321,12 +333,7 @@ static mixrt_status dw_run(struct mixrt_kernel_ctx *k) {
         bias = braw;
     }
     const bool bf = x->dtype == MIXRT_DTYPE_BF16;
-    enum mixrt_dwconv_act ka = act == MIXRT_FCONV_RELU         ? MIXRT_DWCONV_ACT_RELU
-                               : act == MIXRT_FCONV_CLIP       ? MIXRT_DWCONV_ACT_CLIP
-                               : act == MIXRT_FCONV_LEAKY_RELU ? MIXRT_DWCONV_ACT_LEAKY
-                               : act == MIXRT_FCONV_SILU && bf ? MIXRT_DWCONV_ACT_SILU
-                               : act == MIXRT_FCONV_HARD_SWISH ? MIXRT_DWCONV_ACT_HSWISH
-                                                               : MIXRT_DWCONV_ACT_NONE;
+    enum mixrt_dwconv_act ka = mixrt_dwconv_act_of(act, bf);
     bool post = act != MIXRT_FCONV_NONE && ka == MIXRT_DWCONV_ACT_NONE;
     const int64_t rows = ydims[0] * g.oh;
     const size_t row_len = (size_t)(g.ow * g.c), esize = bf ? sizeof(mixrt_bf16) : sizeof(float);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backend/cpu/fused_conv_impl.h"
 #include "backend/cpu/kernels.h"
 
 /* Channels padded to this in the packed weights and bias (one AVX-512 vector of f32). */
@@ -73,6 +74,32 @@ struct mixrt_dwconv_row {
     enum mixrt_dwconv_act act;
     float p0, p1; /* Clip: min, max; LeakyRelu: alpha */
 };
+
+/* One depthwise conv's packed operands (dwconv.c packs them; dw_conv_nhwc and mbconv_nhwc hold
+ * them as their state or part of it). */
+struct mixrt_dwconv_state {
+    int64_t c, kh, kw, cp;
+    float *w;      /* [cp / 16][kh * kw][16] (mixrt_dwconv_widx) */
+    float *b;      /* [cp rounded up to MIXRT_DWCONV_DP_CBLK]: the constant bias, zeros without one */
+    bool b_const;  /* false: B is an input read at run time */
+    uint16_t *wdp; /* AVX512-BF16 path: the weights pair-packed (mixrt_dwconv_dp_widx), else NULL */
+    size_t w_bytes, b_bytes, wdp_bytes;
+};
+
+/* Packs W [C, 1, KH, KW] and B ([C] or NULL: zeros) of node `name` into a new state (b_const
+ * true); dp: also the AVX512-BF16 pairs of a 3x3 kernel (see mixrt_dwconv_dp_wanted). */
+mixrt_status mixrt_dwconv_pack(mixrt_context_t ctx, const char *name, const struct mixrt_tensor *w,
+                               const struct mixrt_tensor *b, bool dp, struct mixrt_dwconv_state **out);
+void mixrt_dwconv_state_free(mixrt_context_t ctx, struct mixrt_dwconv_state *st);
+/* Whether a node with W w on this CPU runs its 3x3 interior columns by vdpbf16ps: bf16 X, column
+ * stride 1 or 2 without column dilation (the node's strides / dilations), not turned off. */
+bool mixrt_dwconv_dp_wanted(const struct mixrt_graph *g, const struct mixrt_node *n, const struct mixrt_tensor *w);
+/* The geometry of k's node (its strides, dilations, pads, auto_pad) on X [N, H, W, st->c];
+ * UNSUPPORTED for shapes the reference kernel should word, other errors recorded. */
+mixrt_status mixrt_dwconv_geometry(struct mixrt_kernel_ctx *k, const struct mixrt_dwconv_state *st,
+                                   const struct mixrt_tensor *x, struct mixrt_dwconv_geom *g);
+/* The row kernels' own form of FusedConv activation act (NONE where they leave it out). */
+enum mixrt_dwconv_act mixrt_dwconv_act_of(enum mixrt_fconv_act act, bool bf16);
 
 struct mixrt_dwconv_isa {
     const char *name; /* "avx512" or "scalar" */

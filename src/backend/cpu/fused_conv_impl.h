@@ -44,12 +44,15 @@ static const char *const mixrt_fconv_act_names[] = {"", "Relu", "Clip", "LeakyRe
 _Static_assert(sizeof(mixrt_fconv_act_names) / sizeof(mixrt_fconv_act_names[0]) == MIXRT_FCONV_ACT_COUNT,
                "one name per activation");
 
-/* The activation of a FusedConv node and its two parameters (Clip: min, max; LeakyRelu:
- * alpha). False when the name is unknown or the parameter count is wrong. */
-static inline bool mixrt_fconv_read_act(const struct mixrt_node *n, enum mixrt_fconv_act *act, float *p0, float *p1) {
-    const char *name = mixrt_node_attr_string(n, "activation", "");
+/* The activation node n names in attribute act_attr and its two parameters from params_attr
+ * (Clip: min, max; LeakyRelu: alpha). False when the name is unknown or the parameter count is
+ * wrong. */
+static inline bool mixrt_fconv_read_act_attrs(const struct mixrt_node *n, const char *act_attr, const char *params_attr,
+                                              enum mixrt_fconv_act *act, float *p0, float *p1) {
+    const char *name = mixrt_node_attr_string(n, act_attr, "");
     size_t np = 0;
-    const float *p = mixrt_node_attr_floats(n, "activation_params", &np);
+    *act = MIXRT_FCONV_NONE, *p0 = 0.0f, *p1 = 0.0f;
+    const float *p = mixrt_node_attr_floats(n, params_attr, &np);
     for (int a = 0; a < MIXRT_FCONV_ACT_COUNT; a++) {
         if (strcmp(name, mixrt_fconv_act_names[a])) continue;
         *act = (enum mixrt_fconv_act)a;
@@ -64,6 +67,11 @@ static inline bool mixrt_fconv_read_act(const struct mixrt_node *n, enum mixrt_f
         return true;
     }
     return false;
+}
+
+/* FusedConv's activation ("activation", "activation_params"). */
+static inline bool mixrt_fconv_read_act(const struct mixrt_node *n, enum mixrt_fconv_act *act, float *p0, float *p1) {
+    return mixrt_fconv_read_act_attrs(n, "activation", "activation_params", act, p0, p1);
 }
 
 /* FusedMatMul's activation, as mixrt_fmm_activation (kernels.h) indexes it (0 none, 1 relu,

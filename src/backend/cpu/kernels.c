@@ -39,6 +39,7 @@ static const struct mixrt_cpu_kernel ref_kernel = {"ref", "*", "*", ref_supports
 
 /* Optimized families, most specialized first. */
 static const struct mixrt_cpu_kernel *const families[] = {
+    mixrt_mbconv_kernels, /* FusedMBConv (pass_mbconv's inverted-residual blocks): the only fast kernel */
     mixrt_dwconv_kernels, /* depthwise FusedConv: timed against oneDNN's, the faster kept */
     mixrt_gconv_kernels,  /* grouped FusedConv of 4 channels a group: timed the same way */
     mixrt_gemv_kernels,   /* 1x1 FusedConv on a few pixels (squeeze-excite): timed the same way */

@@ -68,13 +68,6 @@ void mixrt_pw_rows(const struct mixrt_pw_call *c, bool scalar) {
 
 /* ---- the kernel ------------------------------------------------------------------------- */
 
-struct pw_state {
-    int64_t k, n, kp, nb;
-    uint16_t *w; /* packed (mixrt_pw_widx) */
-    float *b;    /* [nb * 16] */
-    bool b_const;
-    size_t w_bytes, b_bytes;
-};
 
 mixrt_status mixrt_pw_bias(mixrt_context_t ctx, const struct mixrt_node *n, const struct mixrt_tensor *b, int64_t m,
                            float *dst) {
@@ -143,32 +136,30 @@ static bool pw_supports(const struct mixrt_graph *g, const struct mixrt_node *n,
     return true;
 }
 
-static void pw_release(mixrt_context_t ctx, void *state) {
-    struct pw_state *st = state;
+void mixrt_pw_state_free(mixrt_context_t ctx, struct mixrt_pw_state *st) {
     if (!st) return;
     if (st->w) mixrt_free(ctx, st->w, st->w_bytes);
     if (st->b) mixrt_free(ctx, st->b, st->b_bytes);
     mixrt_free(ctx, st, sizeof(*st));
 }
 
-static mixrt_status pw_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
-                               void **state) {
+static void pw_release(mixrt_context_t ctx, void *state) { mixrt_pw_state_free(ctx, state); }
+
+mixrt_status mixrt_pw_pack(mixrt_context_t ctx, const struct mixrt_node *n, const struct mixrt_tensor *w,
+                           const struct mixrt_tensor *b, struct mixrt_pw_state **out) {
     mixrt_status status = MIXRT_STATUS_OK;
-    char why[160] = "";
-    if (!pw_supports(g, n, why, sizeof(why)))
-        return mixrt_error(ctx, MIXRT_STATUS_UNSUPPORTED, "cannot build FusedConv node '%s' with pw_conv_nhwc: %s",
-                           n->name, why);
-    const struct mixrt_tensor *w = g->values[n->inputs[1]].init;
-    int bi = n->n_inputs > 2 ? n->inputs[2] : -1;
-    const struct mixrt_tensor *b = bi >= 0 && mixrt_graph_is_fixed_const(g, bi) ? g->values[bi].init : NULL;
-    struct pw_state *st = mixrt_alloc(ctx, sizeof(*st));
+    struct mixrt_pw_state *st = mixrt_alloc(ctx, sizeof(*st));
     if (!st) return MIXRT_STATUS_OUT_OF_MEMORY;
     memset(st, 0, sizeof(*st));
     st->n = w->dims[0], st->k = w->dims[1];
     st->kp = (st->k + 1) / 2, st->nb = (st->n + MIXRT_PW_NBLK - 1) / MIXRT_PW_NBLK;
-    st->b_const = bi < 0 || b != NULL;
-    /* Both at most 65536 x 256 x 2 bytes (supports). */
-    st->w_bytes = (size_t)(st->nb * st->kp) * 2 * MIXRT_PW_NBLK * sizeof(uint16_t);
+    st->b_const = true;
+    size_t wn;
+    MIXRT_CHECK(ctx,
+                mixrt_mul_size((size_t)(st->nb * st->kp), 2 * MIXRT_PW_NBLK * sizeof(uint16_t), &wn) &&
+                    st->n <= 65536 && st->k <= INT32_MAX,
+                MIXRT_STATUS_INVALID_MODEL, "cannot build node '%s': W's size overflows", n->name);
+    st->w_bytes = wn;
     st->b_bytes = (size_t)st->nb * MIXRT_PW_NBLK * sizeof(float);
     st->w = mixrt_alloc(ctx, st->w_bytes);
     st->b = mixrt_alloc(ctx, st->b_bytes);
@@ -180,11 +171,28 @@ static mixrt_status pw_prepare(mixrt_context_t ctx, const struct mixrt_graph *g,
         for (int64_t k = 0; k < st->k; k++)
             st->w[mixrt_pw_widx(st->kp, j, k)] = mixrt_pw_wbits(w, (size_t)(j * st->k + k));
     if (b) MIXRT_TRY(mixrt_pw_bias(ctx, n, b, st->n, st->b));
-    *state = st;
+    *out = st;
     return MIXRT_STATUS_OK;
 fail:
-    pw_release(ctx, st);
+    mixrt_pw_state_free(ctx, st);
     return status;
+}
+
+static mixrt_status pw_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                               void **state) {
+    char why[160] = "";
+    if (!pw_supports(g, n, why, sizeof(why)))
+        return mixrt_error(ctx, MIXRT_STATUS_UNSUPPORTED, "cannot build FusedConv node '%s' with pw_conv_nhwc: %s",
+                           n->name, why);
+    const struct mixrt_tensor *w = g->values[n->inputs[1]].init;
+    int bi = n->n_inputs > 2 ? n->inputs[2] : -1;
+    const struct mixrt_tensor *b = bi >= 0 && mixrt_graph_is_fixed_const(g, bi) ? g->values[bi].init : NULL;
+    struct mixrt_pw_state *st = NULL;
+    mixrt_status status = mixrt_pw_pack(ctx, n, w, b, &st);
+    if (status != MIXRT_STATUS_OK) return status;
+    st->b_const = bi < 0 || b != NULL;
+    *state = st;
+    return MIXRT_STATUS_OK;
 }
 
 static _Atomic unsigned long g_ref_runs;
@@ -197,7 +205,7 @@ static mixrt_status run_ref(struct mixrt_kernel_ctx *k) {
 
 static mixrt_status pw_run(struct mixrt_kernel_ctx *k) {
     mixrt_status status = MIXRT_STATUS_OK;
-    const struct pw_state *st = k->state;
+    const struct mixrt_pw_state *st = k->state;
     const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0), *w = mixrt_kernel_opt_input(k, 1),
                               *b = mixrt_kernel_opt_input(k, 2), *z = mixrt_kernel_opt_input(k, 3);
     float *braw = NULL, *scratch = NULL;

@@ -108,6 +108,19 @@ struct mixrt_pw_call {
     float p0, p1; /* Clip: min, max; LeakyRelu: alpha */
 };
 
+/* One 1x1 conv's packed operands (pw_conv_nhwc's state; mbconv_nhwc holds two). */
+struct mixrt_pw_state {
+    int64_t k, n, kp, nb;
+    uint16_t *w; /* packed (mixrt_pw_widx) */
+    float *b;    /* [nb * 16] */
+    bool b_const;
+    size_t w_bytes, b_bytes;
+};
+/* Packs W [N, K, 1, 1] (N <= 65536) and B ([N] or NULL: zeros) of node n into a new state
+ * (b_const true). pwconv.c. */
+mixrt_status mixrt_pw_pack(mixrt_context_t ctx, const struct mixrt_node *n, const struct mixrt_tensor *w,
+                           const struct mixrt_tensor *b, struct mixrt_pw_state **out);
+void mixrt_pw_state_free(mixrt_context_t ctx, struct mixrt_pw_state *st);
 /* ig_conv_nhwc (igconv.c): a channels-last bf16 conv of any kernel size, stride and pads taken as
  * an implicit product, for few output pixels (ResNet's 7x7 and 14x14 stages): rows are output
  * pixels, K the (tap, input channel) pairs, k = tap * C + c (C even, so no pair straddles two
@@ -162,6 +175,10 @@ static inline uint16_t mixrt_pw_wbits(const struct mixrt_tensor *w, size_t i) {
  * runs handed their case to the reference kernel. */
 void mixrt_pwconv_force_scalar(bool scalar);
 unsigned long mixrt_pwconv_ref_runs(void);
+/* mbconv.c (FusedMBConv, built on this file's tile kernel and dwconv.c's row kernels): tests
+ * force the scalar twins, and count the runs that went to the reference kernel. */
+void mixrt_mbconv_force_scalar(bool scalar);
+unsigned long mixrt_mbconv_ref_runs(void);
 
 /* Call only where the CPU has AVX-512 F/BW/VL/DQ and AVX512-BF16. */
 void mixrt_pw_rows_avx512(const struct mixrt_pw_call *c);

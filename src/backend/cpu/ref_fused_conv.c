@@ -298,8 +298,117 @@ static mixrt_status run_global_average_pool(struct mixrt_kernel_ctx *k) {
     return run_pool(k, "GlobalAveragePool", 1);
 }
 
+/* v as dtype dt holds it (the unfused graph stores each conv's output in X's dtype). */
+static double round_to(mixrt_dtype dt, double v) {
+    uint64_t buf = 0;
+    mixrt_store_f64(&buf, dt, 0, v);
+    return mixrt_load_f64(&buf, dt, 0);
+}
+
+/* com.mixrt FusedMBConv (channels-last): expand 1x1 conv (W1 [E, C, 1, 1], B1, expand_activation)
+ * -> depthwise conv (W2 [E, 1, KH, KW], B2, the node's kernel_shape / strides / pads / dilations,
+ * activation) -> project 1x1 conv (W3 [M, E, 1, 1], B3, project_activation, residual Z), each
+ * stage's output rounded to X's dtype as the three FusedConvs it replaces store them; sums in
+ * f64. */
+static mixrt_status run_fused_mbconv(struct mixrt_kernel_ctx *k) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    const struct mixrt_tensor *x = NULL, *w1 = NULL, *w2 = NULL, *w3 = NULL;
+    const struct mixrt_tensor *b1 = mixrt_kernel_opt_input(k, 2), *b2 = mixrt_kernel_opt_input(k, 4),
+                              *b3 = mixrt_kernel_opt_input(k, 6), *z = mixrt_kernel_opt_input(k, 7);
+    double *e = NULL, *d = NULL;
+    size_t e_n = 0, d_n = 0;
+    enum mixrt_fconv_act a1, a2, a3;
+    float p[6];
+    if (!mixrt_fconv_read_act_attrs(k->node, "expand_activation", "expand_activation_params", &a1, &p[0], &p[1]) ||
+        !mixrt_fconv_read_act_attrs(k->node, "activation", "activation_params", &a2, &p[2], &p[3]) ||
+        !mixrt_fconv_read_act_attrs(k->node, "project_activation", "project_activation_params", &a3, &p[4], &p[5]))
+        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "an activation attribute is malformed");
+    if (mixrt_node_attr_int(k->node, "channels_last", 0) != 1)
+        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "attribute 'channels_last' is not 1");
+    MIXRT_TRY(mixrt_kernel_input(k, 0, &x));
+    MIXRT_TRY(mixrt_kernel_input(k, 1, &w1));
+    MIXRT_TRY(mixrt_kernel_input(k, 3, &w2));
+    MIXRT_TRY(mixrt_kernel_input(k, 5, &w3));
+    for (int i = 0; i < 8; i++)
+        if (mixrt_kernel_opt_input(k, i)) MIXRT_TRY(mixrt_kernel_check_float(k, i));
+    if (x->rank != 4 || w1->rank != 4 || w2->rank != 4 || w3->rank != 4)
+        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "X, W1, W2 and W3 must have rank 4");
+    const int64_t N = x->dims[0], H = x->dims[1], W = x->dims[2], C = x->dims[3], E = w1->dims[0],
+                  M = w3->dims[0], KH = w2->dims[2], KW = w2->dims[3];
+    if (w1->dims[1] != C || w1->dims[2] != 1 || w1->dims[3] != 1 || w2->dims[0] != E || w2->dims[1] != 1 ||
+        w3->dims[1] != E || w3->dims[2] != 1 || w3->dims[3] != 1 || (b1 && mixrt_tensor_numel(b1) != (size_t)E) ||
+        (b2 && mixrt_tensor_numel(b2) != (size_t)E) || (b3 && mixrt_tensor_numel(b3) != (size_t)M) ||
+        mixrt_node_attr_int(k->node, "group", 1) != E)
+        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
+                                  "weights do not chain: X [.., %lld], W1 [%lld, %lld], W2 [%lld, 1, %lld, %lld], W3 "
+                                  "[%lld, %lld], group %lld",
+                                  (long long)C, (long long)w1->dims[0], (long long)w1->dims[1], (long long)w2->dims[0],
+                                  (long long)KH, (long long)KW, (long long)M, (long long)w3->dims[1],
+                                  (long long)mixrt_node_attr_int(k->node, "group", 1));
+    int64_t s[2], dl[2], pd[4];
+    MIXRT_TRY(mixrt_kernel_attr_ints_n(k, "strides", 2, 1, 1, INT32_MAX, s));
+    MIXRT_TRY(mixrt_kernel_attr_ints_n(k, "dilations", 2, 1, 1, INT32_MAX, dl));
+    MIXRT_TRY(mixrt_kernel_attr_ints_n(k, "pads", 4, 0, 0, INT32_MAX, pd));
+    const char *ap = mixrt_node_attr_string(k->node, "auto_pad", "NOTSET");
+    if (ap[0] && strcmp(ap, "NOTSET"))
+        return mixrt_kernel_error(k, MIXRT_STATUS_UNSUPPORTED, "attribute 'auto_pad' is '%s', expected NOTSET", ap);
+    const int64_t ekh = (KH - 1) * dl[0] + 1, ekw = (KW - 1) * dl[1] + 1;
+    if (H + pd[0] + pd[2] < ekh || W + pd[1] + pd[3] < ekw)
+        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "the depthwise kernel is larger than the padded input");
+    const int64_t OH = (H + pd[0] + pd[2] - ekh) / s[0] + 1, OW = (W + pd[1] + pd[3] - ekw) / s[1] + 1;
+    const int64_t ydims[4] = {N, OH, OW, M};
+    if (z && (z->rank != 4 || memcmp(z->dims, ydims, sizeof(ydims))))
+        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "input #7 (Z) is not [%lld, %lld, %lld, %lld]",
+                                  (long long)N, (long long)OH, (long long)OW, (long long)M);
+    const mixrt_dtype dt = x->dtype;
+    struct mixrt_tensor *y = NULL;
+    MIXRT_TRY(mixrt_kernel_output(k, 0, dt, 4, ydims, &y));
+    e_n = (size_t)(H * W * E), d_n = (size_t)(OH * OW * E);
+    e = mixrt_alloc(k->ctx, (e_n ? e_n : 1) * sizeof(double));
+    d = mixrt_alloc(k->ctx, (d_n ? d_n : 1) * sizeof(double));
+    if (!e || !d) MIXRT_TRY(mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "out of memory"));
+    for (int64_t n = 0; n < N; n++) {
+        const size_t xo = (size_t)(n * H * W * C);
+        for (int64_t q = 0; q < H * W; q++)
+            for (int64_t j = 0; j < E; j++) {
+                double v = b1 ? mixrt_load_f64(b1->data, b1->dtype, (size_t)j) : 0.0;
+                for (int64_t c = 0; c < C; c++)
+                    v += mixrt_load_f64(x->data, dt, xo + (size_t)(q * C + c)) *
+                         mixrt_load_f64(w1->data, w1->dtype, (size_t)(j * C + c));
+                e[q * E + j] = round_to(dt, mixrt_fconv_apply(a1, p[0], p[1], v));
+            }
+        for (int64_t oy = 0; oy < OH; oy++)
+            for (int64_t ox = 0; ox < OW; ox++)
+                for (int64_t j = 0; j < E; j++) {
+                    double v = b2 ? mixrt_load_f64(b2->data, b2->dtype, (size_t)j) : 0.0;
+                    for (int64_t ky = 0; ky < KH; ky++)
+                        for (int64_t kx = 0; kx < KW; kx++) {
+                            const int64_t iy = oy * s[0] - pd[0] + ky * dl[0], ix = ox * s[1] - pd[1] + kx * dl[1];
+                            if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                            v += e[(iy * W + ix) * E + j] *
+                                 mixrt_load_f64(w2->data, w2->dtype, (size_t)((j * KH + ky) * KW + kx));
+                        }
+                    d[(oy * OW + ox) * E + j] = round_to(dt, mixrt_fconv_apply(a2, p[2], p[3], v));
+                }
+        const size_t yo = (size_t)(n * OH * OW * M);
+        for (int64_t q = 0; q < OH * OW; q++)
+            for (int64_t m = 0; m < M; m++) {
+                double v = b3 ? mixrt_load_f64(b3->data, b3->dtype, (size_t)m) : 0.0;
+                for (int64_t j = 0; j < E; j++)
+                    v += d[q * E + j] * mixrt_load_f64(w3->data, w3->dtype, (size_t)(m * E + j));
+                if (z) v += mixrt_load_f64(z->data, z->dtype, yo + (size_t)(q * M + m));
+                mixrt_store_f64(y->data, dt, yo + (size_t)(q * M + m), mixrt_fconv_apply(a3, p[4], p[5], v));
+            }
+    }
+fail:
+    if (e) mixrt_free(k->ctx, e, (e_n ? e_n : 1) * sizeof(double));
+    if (d) mixrt_free(k->ctx, d, (d_n ? d_n : 1) * sizeof(double));
+    return status;
+}
+
 const struct mixrt_op_def mixrt_ref_ops_fused_conv[] = {
     {MIXRT_DOMAIN, "FusedConv", 1, 1, run_fused_conv},
+    {MIXRT_DOMAIN, "FusedMBConv", 1, 1, run_fused_mbconv},
     {MIXRT_DOMAIN, "MaxPool", 1, 1, run_max_pool},
     {MIXRT_DOMAIN, "AveragePool", 1, 1, run_average_pool},
     {MIXRT_DOMAIN, "GlobalAveragePool", 1, 1, run_global_average_pool},
