@@ -5,7 +5,7 @@
  * strides 1 and 2 with symmetric and asymmetric pads, every activation the kernels apply, with and
  * without the residual, batches of one and two, channel counts on and around the 16-channel
  * blocks; the AVX512-BF16 kernels where the CPU has them and the scalar twins always; then the
- * pass (pass_mbconv) through engines built from an ONNX model: the blocks of 28 rows and more
+ * pass (pass_mbconv) through engines built from an ONNX model: the blocks of 14 rows and more
  * fused, smaller ones not, MIXRT_MBCONV=off none, outputs against the f64 reference engine, and a
  * plan round trip.
  * Usage: test_mbconv [--only N] (N: a kernel case number, as printed on failure). */
@@ -339,14 +339,17 @@ static void test_pass(void) {
                "it does)\n");
         return;
     }
-    /* x [1, 16, 56, 56]: a block of 56 rows (stride 2 -> 28), one of 28 rows with the residual,
-     * one of 28 rows stride 2 (-> 14), one of 14 rows with the residual (not fused: under 28). */
+    /* x [1, 16, 56, 56]: blocks of 56 rows (stride 2 -> 28), 28 rows with the residual, 28 rows
+     * stride 2 (-> 14), 14 rows with the residual, 14 rows stride 2 (-> 7): fused; 7 rows with the
+     * residual: not (under MB_MIN_ROWS). */
     struct mixrt_graph *g = new_graph();
     int x = add_input(g, "x", MIXRT_DTYPE_F32, 4, (int64_t[]){1, 16, 56, 56});
     int y = block(g, "b1", x, 16, 64, 24, 3, 2);
     y = block(g, "b2", y, 24, 72, 24, 3, 1);
     y = block(g, "b3", y, 24, 72, 40, 5, 2);
     y = block(g, "b4", y, 40, 120, 40, 5, 1);
+    y = block(g, "b5", y, 40, 120, 48, 3, 2);
+    y = block(g, "b6", y, 48, 144, 48, 3, 1);
     graph_set_output(g, y);
     char path[64], plan[64];
     snprintf(path, sizeof(path), "test_mbconv_%d.onnx", (int)getpid());
@@ -379,8 +382,8 @@ static void test_pass(void) {
         if (off)
             TU_CHECK(fused == 0, "MIXRT_MBCONV=off: %d FusedMBConv layers", fused);
         else
-            TU_CHECK(fused == 3 && fast == 3 && count_layers(e, "FusedConv", NULL) == 3,
-                     "expected blocks 1-3 (56 and 28 rows) fused on mbconv_nhwc, block 4 (14 rows) three FusedConvs: "
+            TU_CHECK(fused == 5 && fast == 5 && count_layers(e, "FusedConv", NULL) == 3,
+                     "expected blocks 1-5 (56 to 14 rows) fused on mbconv_nhwc, block 6 (7 rows) three FusedConvs: "
                      "%d FusedMBConv (%d on mbconv_nhwc), %d FusedConv",
                      fused, fast, count_layers(e, "FusedConv", NULL));
         double err = engine_err(e, tx, yr);
@@ -394,7 +397,7 @@ static void test_pass(void) {
             if (st == MIXRT_STATUS_OK) st = mixrt_engine_load(ctx, plan, &l);
             TU_CHECK(st == MIXRT_STATUS_OK, "plan round trip: %s", mixrt_context_last_error(ctx));
             if (l) {
-                TU_CHECK(count_layers(l, "FusedMBConv", "mbconv_nhwc") == 3, "loaded plan: %d FusedMBConv layers",
+                TU_CHECK(count_layers(l, "FusedMBConv", "mbconv_nhwc") == 5, "loaded plan: %d FusedMBConv layers",
                          count_layers(l, "FusedMBConv", "mbconv_nhwc"));
                 struct mixrt_tensor *ya = NULL, *yb = NULL;
                 TU_CHECK(mixrt_engine_run(e, 1, names, &xin, &ya) == MIXRT_STATUS_OK &&

@@ -1081,12 +1081,13 @@ static mixrt_status attr_copy(struct mixrt_graph *g, int ni, const struct mixrt_
     return MIXRT_STATUS_OK;
 }
 
-/* Rows the block's input has at least for the fusion (MIXRT_MBCONV_MIN_ROWS): on MobileNetV2's
- * chain of blocks (2 threads, the same kernels run separately over whole tensors against fused)
- * the blocks of 112, 56 and 28 rows ran 0.79-0.92 of their separate time, those of 14 rows
- * 0.96-1.09 and of 7 rows 1.2-1.3 (one image row per project call: the 1x1 tiles then run short,
- * and the rows at the thread boundary are expanded twice). */
-#define MB_MIN_ROWS 28
+/* Rows the block's input has at least for the fusion (MIXRT_MBCONV_MIN_ROWS). Measured on the
+ * engines ({fp32,bf16}, 2 threads, plans of one timing cache run alternately, 2 s each, five
+ * pairs): blocks from 14 rows on against from 28 rows on, MobileNetV2 0.86-0.98 of the time
+ * (mean 0.94), MnasNet 0.95-1.05 (0.985); from 7 rows on against from 14, MnasNet 1.13-1.42 (its
+ * 7x7 blocks of 1152 channels: one image row of 7 pixels per project call runs the 1x1 tiles
+ * short, and the thread boundary's rows are expanded twice), MobileNetV2 1.00-1.06. */
+#define MB_MIN_ROWS 14
 
 /* FusedConv 1x1 (expand) -> depthwise FusedConv -> FusedConv 1x1 (project, Z the expand's input
  * or none), all channels-last bf16 after the precision planner, each intermediate read only by
