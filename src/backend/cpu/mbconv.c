@@ -1,5 +1,5 @@
 /* mbconv.c - "mbconv_nhwc": com.mixrt FusedMBConv (an inverted-residual block: expand 1x1 ->
- * depthwise -> project 1x1, pass_mbconv in passes.c) on channels-last bf16. Each thread takes a
+ * depthwise -> project 1x1, mixrt_pass_mbconv in fuse_conv.c) on channels-last bf16. Each thread takes a
  * contiguous share of the output rows and walks them in order: the expanded input rows its next
  * output row needs go into a per-thread window (each computed once per thread, the pointwise
  * tile kernel over a whole image row), the depthwise row kernel writes that output row into a
