@@ -36,6 +36,7 @@ struct mb_case {
     int64_t pads[4];
     bool z;
     int a1, a2, a3; /* indices into acts */
+    bool noexp;     /* no expand (W1, B1 absent; e == c) */
 };
 
 static struct mixrt_graph *new_graph(void) {
@@ -75,8 +76,8 @@ static struct mixrt_graph *build_node(const struct mb_case *c, int *ni_out, int 
     yd[0] = c->n, yd[1] = out_dim(c->h, c->kh, c->s, c->pads[0], c->pads[2]);
     yd[2] = out_dim(c->w, c->kw, c->s, c->pads[1], c->pads[3]), yd[3] = c->m;
     int x = add_input(g, "x", dt, 4, (int64_t[]){c->n, c->h, c->w, c->c});
-    w_out[0] = add_const_uniform(ctx, g, "w1", dt, 4, (int64_t[]){c->e, c->c, 1, 1}, 1.5 / sqrt((double)c->c));
-    w_out[1] = add_const_uniform(ctx, g, "b1", dt, 1, &c->e, 0.5);
+    w_out[0] = c->noexp ? -1 : add_const_uniform(ctx, g, "w1", dt, 4, (int64_t[]){c->e, c->c, 1, 1}, 1.5 / sqrt((double)c->c));
+    w_out[1] = c->noexp ? -1 : add_const_uniform(ctx, g, "b1", dt, 1, &c->e, 0.5);
     w_out[2] = add_const_uniform(ctx, g, "w2", dt, 4, (int64_t[]){c->e, 1, c->kh, c->kw}, 1.5 / sqrt((double)(c->kh * c->kw)));
     w_out[3] = add_const_uniform(ctx, g, "b2", dt, 1, &c->e, 0.5);
     w_out[4] = add_const_uniform(ctx, g, "w3", dt, 4, (int64_t[]){c->m, c->e, 1, 1}, 1.5 / sqrt((double)c->e));
@@ -99,7 +100,7 @@ static struct mixrt_graph *build_node(const struct mb_case *c, int *ni_out, int 
     node_attr_ints(g, ni, "pads", 4, c->pads);
     node_attr_int(g, ni, "group", c->e);
     node_attr_int(g, ni, "channels_last", 1);
-    act_attrs(g, ni, "expand_activation", "expand_activation_params", c->a1);
+    if (!c->noexp) act_attrs(g, ni, "expand_activation", "expand_activation_params", c->a1);
     act_attrs(g, ni, "activation", "activation_params", c->a2);
     act_attrs(g, ni, "project_activation", "project_activation_params", c->a3);
     *ni_out = ni;
@@ -122,8 +123,8 @@ static void run_case(int id, const struct mb_case *c, bool scalar) {
     if (g_only && id != g_only) return;
     char desc[320];
     snprintf(desc, sizeof(desc),
-             "%s N=%lld %lldx%lldx%lld E=%lld M=%lld k=%lldx%lld s=%lld p=%lld,%lld,%lld,%lld%s acts=%s/%s/%s",
-             scalar ? "scalar" : "fast", (long long)c->n, (long long)c->h, (long long)c->w, (long long)c->c,
+             "%s%s N=%lld %lldx%lldx%lld E=%lld M=%lld k=%lldx%lld s=%lld p=%lld,%lld,%lld,%lld%s acts=%s/%s/%s",
+             scalar ? "scalar" : "fast", c->noexp ? " no-expand" : "", (long long)c->n, (long long)c->h, (long long)c->w, (long long)c->c,
              (long long)c->e, (long long)c->m, (long long)c->kh, (long long)c->kw, (long long)c->s,
              (long long)c->pads[0], (long long)c->pads[1], (long long)c->pads[2], (long long)c->pads[3],
              c->z ? " Z" : "", acts[c->a1], acts[c->a2], acts[c->a3]);
@@ -141,7 +142,7 @@ static void run_case(int id, const struct mb_case *c, bool scalar) {
     struct mixrt_tensor *tx = rand_tensor(MIXRT_DTYPE_BF16, 4, (int64_t[]){c->n, c->h, c->w, c->c});
     struct mixrt_tensor *tz = c->z ? rand_tensor(MIXRT_DTYPE_BF16, 4, yd) : NULL;
     const struct mixrt_tensor *in[8] = {tx, NULL, NULL, NULL, NULL, NULL, NULL, tz};
-    for (int i = 0; i < 6; i++) in[1 + i] = g->values[wv[i]].init;
+    for (int i = 0; i < 6; i++) in[1 + i] = wv[i] >= 0 ? g->values[wv[i]].init : NULL;
     const int n_in = c->z ? 8 : 7;
     void *state = NULL;
     if (ok) {
@@ -194,16 +195,20 @@ static int run_all(int id, bool scalar) {
     /* Hand-picked: MobileNetV2's and MnasNet's first blocks (small widths), heights around the
      * 12-row window and the thread split, the kernel sizes and strides, pads that leave rows out. */
     static const struct mb_case fixed[] = {
-        {1, 30, 28, 16, 96, 24, 3, 3, 2, {1, 1, 1, 1}, false, 2, 2, 0},
-        {1, 28, 20, 24, 144, 24, 3, 3, 1, {1, 1, 1, 1}, true, 2, 2, 0},
-        {1, 28, 14, 40, 120, 40, 5, 5, 1, {2, 2, 2, 2}, true, 1, 1, 0},
-        {1, 29, 13, 40, 120, 80, 5, 5, 2, {2, 2, 2, 2}, false, 1, 1, 0},
-        {2, 13, 9, 17, 33, 15, 3, 3, 1, {1, 1, 1, 1}, true, 4, 5, 3},
-        {1, 25, 7, 8, 48, 16, 3, 5, 1, {1, 2, 1, 2}, false, 3, 4, 1},
-        {1, 12, 11, 32, 64, 32, 3, 3, 2, {0, 1, 1, 0}, false, 5, 3, 2},
-        {1, 1, 5, 16, 32, 16, 3, 3, 1, {1, 1, 1, 1}, true, 0, 2, 4},
-        {2, 3, 3, 4, 16, 8, 3, 3, 1, {2, 2, 2, 2}, false, 2, 1, 5},
-        {1, 40, 6, 8, 24, 8, 3, 3, 3, {1, 1, 1, 1}, false, 1, 1, 1}, /* stride past the kernel */
+        {1, 30, 28, 16, 96, 24, 3, 3, 2, {1, 1, 1, 1}, false, 2, 2, 0, false},
+        {1, 28, 20, 24, 144, 24, 3, 3, 1, {1, 1, 1, 1}, true, 2, 2, 0, false},
+        {1, 28, 14, 40, 120, 40, 5, 5, 1, {2, 2, 2, 2}, true, 1, 1, 0, false},
+        {1, 29, 13, 40, 120, 80, 5, 5, 2, {2, 2, 2, 2}, false, 1, 1, 0, false},
+        {2, 13, 9, 17, 33, 15, 3, 3, 1, {1, 1, 1, 1}, true, 4, 5, 3, false},
+        {1, 25, 7, 8, 48, 16, 3, 5, 1, {1, 2, 1, 2}, false, 3, 4, 1, false},
+        {1, 12, 11, 32, 64, 32, 3, 3, 2, {0, 1, 1, 0}, false, 5, 3, 2, false},
+        {1, 1, 5, 16, 32, 16, 3, 3, 1, {1, 1, 1, 1}, true, 0, 2, 4, false},
+        {2, 3, 3, 4, 16, 8, 3, 3, 1, {2, 2, 2, 2}, false, 2, 1, 5, false},
+        {1, 40, 6, 8, 24, 8, 3, 3, 3, {1, 1, 1, 1}, false, 1, 1, 1, false}, /* stride past the kernel */
+        /* no expand: MobileNetV2's and MnasNet's first block (the depthwise conv on the stem) */
+        {1, 28, 28, 32, 32, 16, 3, 3, 1, {1, 1, 1, 1}, false, 0, 2, 0, true},
+        {2, 15, 9, 17, 17, 17, 5, 5, 2, {2, 2, 2, 2}, true, 0, 4, 1, true},
+        {1, 14, 13, 16, 16, 16, 3, 3, 1, {1, 1, 1, 1}, true, 0, 1, 0, true},
     };
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) run_case(++id, &fixed[i], scalar);
     static const int64_t chs[] = {1, 3, 15, 16, 17, 32, 48};
@@ -222,6 +227,7 @@ static int run_all(int id, bool scalar) {
         c.w = c.kw + (int64_t)(tu_rand() % 12);
         c.a1 = (int)(tu_rand() % N_ACTS), c.a2 = (int)(tu_rand() % N_ACTS), c.a3 = (int)(tu_rand() % N_ACTS);
         c.z = tu_rand() % 2;
+        if (r % 4 == 3) c.noexp = true, c.e = c.c;
         run_case(++id, &c, scalar);
     }
     return id;
@@ -231,7 +237,7 @@ static int run_all(int id, bool scalar) {
 static void test_refusals(void) {
     const struct mixrt_cpu_kernel *kern = mixrt_cpu_kernel_find("mbconv_nhwc", MIXRT_DOMAIN, "FusedMBConv");
     if (!kern) return;
-    const struct mb_case c = {1, 8, 8, 16, 32, 16, 3, 3, 1, {1, 1, 1, 1}, false, 2, 2, 0};
+    const struct mb_case c = {1, 8, 8, 16, 32, 16, 3, 3, 1, {1, 1, 1, 1}, false, 2, 2, 0, false};
     int ni, wv[6];
     int64_t yd[4];
     char why[256];
@@ -288,14 +294,19 @@ static int clip6(struct mixrt_graph *g, int x, const char *name) {
     return add_op_node(g, "Clip", 3, (int[]){x, lo, hi}, name);
 }
 
-/* An inverted-residual block on x [1, c, h, h]: expand (Clip 0..6), depthwise k x k stride s
+/* An inverted-residual block on x [1, c, h, h]: expand (Clip 0..6; none when e is 0), depthwise k x k stride s
  * (Clip), project, + x when s == 1 and c == m. */
 static int block(struct mixrt_graph *g, const char *p, int x, int64_t c, int64_t e, int64_t m, int64_t k, int64_t s) {
     char nm[64];
-    snprintf(nm, sizeof(nm), "%s_expand", p);
-    int y = conv_node(g, nm, x, c, e, 1, 1, 1);
-    snprintf(nm, sizeof(nm), "%s_expand_act", p);
-    y = clip6(g, y, nm);
+    int y = x;
+    if (e) { /* e == 0: no expand, the depthwise conv on x's c channels */
+        snprintf(nm, sizeof(nm), "%s_expand", p);
+        y = conv_node(g, nm, x, c, e, 1, 1, 1);
+        snprintf(nm, sizeof(nm), "%s_expand_act", p);
+        y = clip6(g, y, nm);
+    } else {
+        e = c;
+    }
     snprintf(nm, sizeof(nm), "%s_dw", p);
     y = conv_node(g, nm, y, e, e, k, s, e);
     snprintf(nm, sizeof(nm), "%s_dw_act", p);
@@ -339,12 +350,13 @@ static void test_pass(void) {
                "it does)\n");
         return;
     }
-    /* x [1, 16, 56, 56]: blocks of 56 rows (stride 2 -> 28), 28 rows with the residual, 28 rows
+    /* x [1, 16, 56, 56]: blocks of 56 rows (one without expand, then stride 2 -> 28), 28 rows with the residual, 28 rows
      * stride 2 (-> 14), 14 rows with the residual, 14 rows stride 2 (-> 7): fused; 7 rows with the
      * residual: not (under MB_MIN_ROWS). */
     struct mixrt_graph *g = new_graph();
     int x = add_input(g, "x", MIXRT_DTYPE_F32, 4, (int64_t[]){1, 16, 56, 56});
-    int y = block(g, "b1", x, 16, 64, 24, 3, 2);
+    int y = block(g, "b0", x, 16, 0, 16, 3, 1); /* no expand */
+    y = block(g, "b1", y, 16, 64, 24, 3, 2);
     y = block(g, "b2", y, 24, 72, 24, 3, 1);
     y = block(g, "b3", y, 24, 72, 40, 5, 2);
     y = block(g, "b4", y, 40, 120, 40, 5, 1);
@@ -371,6 +383,7 @@ static void test_pass(void) {
     o.precisions = MIXRT_PRECISION_FP32 | MIXRT_PRECISION_BF16;
     static const struct mixrt_layer_precision all_bf16 = {"*", MIXRT_DTYPE_BF16};
     o.layer_precisions = &all_bf16, o.n_layer_precisions = 1;
+    o.constraints = MIXRT_CONSTRAINTS_OBEY; /* every block bf16, whatever the timing says (a preference can lose) */
     for (int off = 0; off < 2 && yr; off++) {
         if (off) setenv("MIXRT_MBCONV", "off", 1);
         mixrt_engine_t e = NULL;
@@ -382,8 +395,8 @@ static void test_pass(void) {
         if (off)
             TU_CHECK(fused == 0, "MIXRT_MBCONV=off: %d FusedMBConv layers", fused);
         else
-            TU_CHECK(fused == 5 && fast == 5 && count_layers(e, "FusedConv", NULL) == 3,
-                     "expected blocks 1-5 (56 to 14 rows) fused on mbconv_nhwc, block 6 (7 rows) three FusedConvs: "
+            TU_CHECK(fused == 6 && fast == 6 && count_layers(e, "FusedConv", NULL) == 3,
+                     "expected blocks 0-5 (56 to 14 rows) fused on mbconv_nhwc, block 6 (7 rows) three FusedConvs: "
                      "%d FusedMBConv (%d on mbconv_nhwc), %d FusedConv",
                      fused, fast, count_layers(e, "FusedConv", NULL));
         double err = engine_err(e, tx, yr);
@@ -397,7 +410,7 @@ static void test_pass(void) {
             if (st == MIXRT_STATUS_OK) st = mixrt_engine_load(ctx, plan, &l);
             TU_CHECK(st == MIXRT_STATUS_OK, "plan round trip: %s", mixrt_context_last_error(ctx));
             if (l) {
-                TU_CHECK(count_layers(l, "FusedMBConv", "mbconv_nhwc") == 5, "loaded plan: %d FusedMBConv layers",
+                TU_CHECK(count_layers(l, "FusedMBConv", "mbconv_nhwc") == 6, "loaded plan: %d FusedMBConv layers",
                          count_layers(l, "FusedMBConv", "mbconv_nhwc"));
                 struct mixrt_tensor *ya = NULL, *yb = NULL;
                 TU_CHECK(mixrt_engine_run(e, 1, names, &xin, &ya) == MIXRT_STATUS_OK &&

@@ -1089,12 +1089,13 @@ static mixrt_status attr_copy(struct mixrt_graph *g, int ni, const struct mixrt_
  * short, and the thread boundary's rows are expanded twice), MobileNetV2 1.00-1.06. */
 #define MB_MIN_ROWS 14
 
-/* FusedConv 1x1 (expand) -> depthwise FusedConv -> FusedConv 1x1 (project, Z the expand's input
+/* [FusedConv 1x1 (expand) ->] depthwise FusedConv -> FusedConv 1x1 (project, Z the block's input
  * or none), all channels-last bf16 after the precision planner, each intermediate read only by
  * the next, the block's input at least MB_MIN_ROWS rows high -> one com.mixrt FusedMBConv (the
  * depthwise node, its attributes kept, the other two's activations as expand_ and
- * project_activation; inputs X, W1, B1, W2, B2, W3, B3 [, Z]), run by mbconv_nhwc without the
- * expanded and depthwise tensors in memory. MIXRT_MBCONV=off: not. */
+ * project_activation; inputs X, W1, B1, W2, B2, W3, B3 [, Z], W1 and B1 absent without an
+ * expand), run by mbconv_nhwc without the expanded and depthwise tensors in memory.
+ * MIXRT_MBCONV=off: not. */
 mixrt_status mixrt_pass_mbconv(struct mixrt_pass_state *st, int *removed) {
     struct mixrt_graph *g = st->g;
     const char *env = getenv("MIXRT_MBCONV");
@@ -1108,33 +1109,37 @@ mixrt_status mixrt_pass_mbconv(struct mixrt_pass_state *st, int *removed) {
         if (st->dead[di] || !mb_conv(g, d, &w2) || (d->n_inputs > 3 && d->inputs[3] >= 0)) continue;
         const int64_t e_ch = w2->dims[0];
         if (w2->dims[1] != 1 || mixrt_node_attr_int(d, "group", 1) != e_ch) continue;
-        const int xd = d->inputs[0], yd = d->outputs[0], ei = g->values[xd].producer;
-        if (ei < 0 || st->dead[ei] || st->is_output[xd] || st->outer_used[xd] || mixrt_pass_count_uses(st, xd) != 1)
-            continue;
-        const struct mixrt_node *e = &g->nodes[ei];
-        if (!mb_pointwise(g, e, &w1) || (e->n_inputs > 3 && e->inputs[3] >= 0) || w1->dims[0] != e_ch) continue;
-        const int pi = mixrt_pass_sole_reader(st, yd);
+        const int xd = d->inputs[0], yd = d->outputs[0], pi = mixrt_pass_sole_reader(st, yd);
         if (pi < 0 || st->outer_used[yd]) continue;
         const struct mixrt_node *p = &g->nodes[pi];
         if (p->inputs[0] != yd || !mb_pointwise(g, p, &w3) || w3->dims[1] != e_ch) continue;
-        const int x = e->inputs[0], z = p->n_inputs > 3 ? p->inputs[3] : -1;
+        /* The expand: the depthwise input's producer when it is a fusable 1x1 read only here;
+         * else none (the block starts at the depthwise conv: MobileNetV2's first, MnasNet's). */
+        int ei = g->values[xd].producer;
+        if (ei < 0 || st->dead[ei] || st->is_output[xd] || st->outer_used[xd] || mixrt_pass_count_uses(st, xd) != 1 ||
+            !mb_pointwise(g, &g->nodes[ei], &w1) || (g->nodes[ei].n_inputs > 3 && g->nodes[ei].inputs[3] >= 0) ||
+            w1->dims[0] != e_ch)
+            ei = -1;
+        const struct mixrt_node *e = ei >= 0 ? &g->nodes[ei] : NULL;
+        const int x = e ? e->inputs[0] : xd, z = p->n_inputs > 3 ? p->inputs[3] : -1;
         if (z >= 0 && z != x) continue; /* a residual from elsewhere */
         const struct mixrt_value *xv = &g->values[x];
-        if (xv->rank != 4 || xv->dims[1].value < min_rows || xv->dims[3].value != w1->dims[1]) continue;
+        if (xv->rank != 4 || xv->dims[1].value < min_rows || xv->dims[3].value != (e ? w1->dims[1] : e_ch)) continue;
         /* The depthwise node becomes the block. */
         int *io = mixrt_arena_calloc(g->arena, 9, sizeof(int));
         if (!io) return MIXRT_STATUS_OUT_OF_MEMORY;
         const int n_in = z >= 0 ? 8 : 7, y = p->outputs[0];
-        const int in[8] = {x, e->inputs[1], e->inputs[2], d->inputs[1], d->inputs[2], p->inputs[1], p->inputs[2], z};
+        const int in[8] = {x,           e ? e->inputs[1] : -1, e ? e->inputs[2] : -1, d->inputs[1],
+                           d->inputs[2], p->inputs[1],          p->inputs[2],          z};
         memcpy(io, in, sizeof(int) * (size_t)n_in);
         io[n_in] = y;
         mixrt_status status = mixrt_graph_require_opset(g, MIXRT_DOMAIN, MIXRT_DOMAIN_VERSION);
-        if (status == MIXRT_STATUS_OK) status = attr_copy(g, di, e, "activation", "expand_activation");
-        if (status == MIXRT_STATUS_OK) status = attr_copy(g, di, e, "activation_params", "expand_activation_params");
+        if (status == MIXRT_STATUS_OK && e) status = attr_copy(g, di, e, "activation", "expand_activation");
+        if (status == MIXRT_STATUS_OK && e) status = attr_copy(g, di, e, "activation_params", "expand_activation_params");
         if (status == MIXRT_STATUS_OK) status = attr_copy(g, di, p, "activation", "project_activation");
         if (status == MIXRT_STATUS_OK) status = attr_copy(g, di, p, "activation_params", "project_activation_params");
         if (status != MIXRT_STATUS_OK) return status;
-        absorb(st, ei);
+        if (e) absorb(st, ei);
         absorb(st, pi);
         struct mixrt_node *b = &g->nodes[di];
         b->op_type = "FusedMBConv";
@@ -1142,7 +1147,7 @@ mixrt_status mixrt_pass_mbconv(struct mixrt_pass_state *st, int *removed) {
         b->outputs = io + n_in, b->n_outputs = 1;
         g->values[yd].producer = -1;
         g->values[y].producer = di;
-        *removed += 2;
+        *removed += e ? 2 : 1;
     }
     return MIXRT_STATUS_OK;
 }

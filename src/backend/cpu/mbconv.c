@@ -29,7 +29,7 @@
 #define MB_WINDOW_ROWS 12
 
 struct mb_state {
-    struct mixrt_pw_state *ex, *pr;   /* expand, project */
+    struct mixrt_pw_state *ex, *pr;   /* expand (NULL: none, the depthwise conv reads X), project */
     struct mixrt_dwconv_state *dw;    /* depthwise */
     enum mixrt_pw_act a1, a3;         /* expand's and project's activations */
     enum mixrt_dwconv_act a2;         /* the depthwise one */
@@ -61,28 +61,32 @@ static bool mb_supports(const struct mixrt_graph *g, const struct mixrt_node *n,
     enum mixrt_dwconv_act a2;
     float p[6];
     if (n->n_inputs < 7 || n->n_outputs < 1 || n->outputs[0] < 0) return refuse(why, why_size, "inputs or Y absent");
+    /* W1 and B1 both absent: a block without expand (the depthwise conv reads X) */
+    const bool expand = n->inputs[1] >= 0;
     for (int i = 0; i < 7; i++)
-        if (n->inputs[i] < 0) return refuse(why, why_size, "an input of X, W1, B1, W2, B2, W3, B3 is absent");
+        if (n->inputs[i] < 0 && (expand || (i != 1 && i != 2)))
+            return refuse(why, why_size, "an input of X, W1, B1, W2, B2, W3, B3 is absent");
     if (!read_acts(n, &a1, &a2, &a3, p)) return refuse(why, why_size, "an activation the kernels leave out");
     if (mixrt_node_attr_int(n, "channels_last", 0) != 1) return refuse(why, why_size, "not channels-last");
     const struct mixrt_value *xv = &g->values[n->inputs[0]], *yv = &g->values[n->outputs[0]];
     if (xv->dtype != MIXRT_DTYPE_BF16 || yv->dtype != MIXRT_DTYPE_BF16) return refuse(why, why_size, "X or Y not bf16");
     if (n->n_inputs > 7 && n->inputs[7] >= 0 && g->values[n->inputs[7]].dtype != MIXRT_DTYPE_BF16)
         return refuse(why, why_size, "Z is not bf16");
-    for (int i = 1; i < 7; i++)
+    for (int i = expand ? 1 : 3; i < 7; i++)
         if (!mixrt_graph_is_fixed_const(g, n->inputs[i]) || !mixrt_dtype_is_float(g->values[n->inputs[i]].dtype))
             return refuse(why, why_size, "a weight or bias is not a float constant");
-    const struct mixrt_tensor *w1 = g->values[n->inputs[1]].init, *w2 = g->values[n->inputs[3]].init,
+    const struct mixrt_tensor *w1 = expand ? g->values[n->inputs[1]].init : NULL, *w2 = g->values[n->inputs[3]].init,
                               *w3 = g->values[n->inputs[5]].init;
-    if (w1->rank != 4 || w2->rank != 4 || w3->rank != 4 || w1->dims[2] != 1 || w1->dims[3] != 1 || w2->dims[1] != 1 ||
-        w3->dims[2] != 1 || w3->dims[3] != 1 || w2->dims[0] != w1->dims[0] || w3->dims[1] != w1->dims[0] ||
-        w1->dims[0] < 1 || w1->dims[0] > 65536 || w3->dims[0] < 1 || w3->dims[0] > 65536 || w1->dims[1] < 1 ||
-        w2->dims[2] < 1 || w2->dims[3] < 1 || mixrt_node_attr_int(n, "group", 1) != w1->dims[0])
+    const int64_t e_ch = w2->rank == 4 ? w2->dims[0] : -1, c_ch = w1 ? (w1->rank == 4 ? w1->dims[1] : -1) : e_ch;
+    if ((w1 && (w1->rank != 4 || w1->dims[2] != 1 || w1->dims[3] != 1 || w1->dims[0] != e_ch || c_ch < 1)) ||
+        w2->rank != 4 || w3->rank != 4 || w2->dims[1] != 1 || w3->dims[2] != 1 || w3->dims[3] != 1 ||
+        w3->dims[1] != e_ch || e_ch < 1 || e_ch > 65536 || w3->dims[0] < 1 || w3->dims[0] > 65536 || w2->dims[2] < 1 ||
+        w2->dims[3] < 1 || mixrt_node_attr_int(n, "group", 1) != e_ch)
         return refuse(why, why_size, "weights that do not chain (W1 [E, C, 1, 1], W2 [E, 1, KH, KW], W3 [M, E, 1, 1])");
     const char *ap = mixrt_node_attr_string(n, "auto_pad", "NOTSET");
     if (ap[0] && strcmp(ap, "NOTSET")) return refuse(why, why_size, "auto_pad other than NOTSET");
     if (!mixrt_node_attr_ints_all(n, "dilations", 1, 0)) return refuse(why, why_size, "a dilated depthwise conv");
-    if (xv->rank >= 0 && (xv->rank != 4 || (xv->dims[3].value >= 0 && xv->dims[3].value != w1->dims[1])))
+    if (xv->rank >= 0 && (xv->rank != 4 || (xv->dims[3].value >= 0 && xv->dims[3].value != c_ch)))
         return refuse(why, why_size, "X is not [N, H, W, C] with W1's C");
     return true;
 }
@@ -104,12 +108,12 @@ static mixrt_status mb_prepare(mixrt_context_t ctx, const struct mixrt_graph *g,
         return mixrt_error(ctx, MIXRT_STATUS_UNSUPPORTED, "cannot build FusedMBConv node '%s' with mbconv_nhwc: %s",
                            n->name, why);
     const struct mixrt_tensor *t[7];
-    for (int i = 1; i < 7; i++) t[i] = g->values[n->inputs[i]].init;
+    for (int i = 1; i < 7; i++) t[i] = n->inputs[i] >= 0 ? g->values[n->inputs[i]].init : NULL;
     struct mb_state *st = mixrt_alloc(ctx, sizeof(*st));
     if (!st) return MIXRT_STATUS_OUT_OF_MEMORY;
     memset(st, 0, sizeof(*st));
     (void)read_acts(n, &st->a1, &st->a2, &st->a3, st->p);
-    MIXRT_TRY(mixrt_pw_pack(ctx, n, t[1], t[2], &st->ex));
+    if (n->inputs[1] >= 0) MIXRT_TRY(mixrt_pw_pack(ctx, n, t[1], t[2], &st->ex));
     MIXRT_TRY(mixrt_dwconv_pack(ctx, n->name, t[3], t[4], mixrt_dwconv_dp_wanted(g, n, t[3]), &st->dw));
     MIXRT_TRY(mixrt_pw_pack(ctx, n, t[5], t[6], &st->pr));
     *state = st;
@@ -137,17 +141,17 @@ static mixrt_status mb_run(struct mixrt_kernel_ctx *k) {
     uint16_t *scratch = NULL;
     size_t scratch_bytes = 0;
     bool owned = false;
-    if (!st || !x || x->dtype != MIXRT_DTYPE_BF16 || x->rank != 4 || x->dims[3] != st->ex->k ||
+    if (!st || !x || x->dtype != MIXRT_DTYPE_BF16 || x->rank != 4 || x->dims[3] != (st->ex ? st->ex->k : st->dw->c) ||
         mixrt_tensor_numel(x) == 0)
         return run_ref(k);
     struct mixrt_dwconv_geom g;
     /* the depthwise geometry on the expanded tensor [N, H, W, E] */
     struct mixrt_tensor xe = *x;
-    xe.dims[3] = st->ex->n;
+    xe.dims[3] = st->dw->c;
     mixrt_status gs = mixrt_dwconv_geometry(k, st->dw, &xe, &g);
     if (gs == MIXRT_STATUS_UNSUPPORTED) return run_ref(k);
     if (gs != MIXRT_STATUS_OK) return gs;
-    const int64_t N = x->dims[0], H = g.h, W = g.w, C = st->ex->k, E = st->ex->n, M = st->pr->n;
+    const int64_t N = x->dims[0], H = g.h, W = g.w, C = x->dims[3], E = st->dw->c, M = st->pr->n;
     const int64_t ydims[4] = {N, g.oh, g.ow, M};
     if (z && (z->dtype != MIXRT_DTYPE_BF16 || z->rank != 4 || memcmp(z->dims, ydims, sizeof(ydims)))) return run_ref(k);
     struct mixrt_tensor *y = NULL;
@@ -165,7 +169,8 @@ static mixrt_status mb_run(struct mixrt_kernel_ctx *k) {
 #endif
     const int64_t rows = N * g.oh;
     if (nt > rows) nt = (int)rows;
-    const size_t erow = (size_t)(W * E), drow = (size_t)(g.ow * E), per_thread = (size_t)cap * erow + drow;
+    /* without expand the depthwise conv reads X itself: no window */
+    const size_t erow = (size_t)(W * E), drow = (size_t)(g.ow * E), per_thread = (st->ex ? (size_t)cap * erow : 0) + drow;
     if (!mixrt_mul_size(per_thread, (size_t)nt * sizeof(uint16_t), &scratch_bytes))
         MIXRT_TRY(mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "scratch size overflows"));
     /* the engine's scratch, kept from run to run (and warm from the kernels before) */
@@ -190,60 +195,67 @@ static mixrt_status mb_run(struct mixrt_kernel_ctx *k) {
 #ifdef _OPENMP
         tid = omp_get_thread_num(), nth = omp_get_num_threads();
 #endif
-        uint16_t *win = scratch + (size_t)tid * per_thread, *dr = win + (size_t)cap * erow;
+        uint16_t *win = scratch + (size_t)tid * per_thread, *dr = win + (st->ex ? (size_t)cap * erow : 0);
         const int64_t t0 = rows * tid / nth, t1 = rows * (tid + 1) / nth;
         int64_t img = -1, wf = 0, wn = 0; /* the window holds image img's expanded rows [wf, wf + wn) */
         struct mixrt_dwconv_geom gg = g;
         for (int64_t t = t0; t < t1; t++) {
             const int64_t n = t / g.oh, oy = t % g.oh;
             const uint16_t *xi = xd + (size_t)(n * H * W * C);
-            int64_t lo = oy * g.sh - g.pt, hi = lo + (g.kh - 1) * g.dh + 1;
-            if (lo < 0) lo = 0;
-            if (hi > H) hi = H;
-            if (hi < lo) hi = lo;
-            if (n != img || wn == 0 || lo >= wf + wn || lo < wf) {
-                img = n, wf = lo, wn = 0; /* nothing kept is of use */
-            } else if (hi - wf > cap) { /* keep rows [lo, wf + wn), moved to the front */
-                const int64_t keep = wf + wn - lo;
-                memmove(win, win + (size_t)(lo - wf) * erow, (size_t)keep * erow * sizeof(uint16_t));
-                wf = lo, wn = keep;
+            if (!st->ex) { /* the depthwise row straight from X */
+                const struct mixrt_dwconv_row r = {.x = xi, .bf16 = true, .oy = oy, .w = st->dw->w, .b = st->dw->b,
+                                                   .wdp = wdp, .z = NULL, .y = dr, .y_bf16 = true, .hw_bf16 = hw_bf16,
+                                                   .act = st->a2, .p0 = st->p[2], .p1 = st->p[3]};
+                isa->row(&g, &r);
+            } else {
+                int64_t lo = oy * g.sh - g.pt, hi = lo + (g.kh - 1) * g.dh + 1;
+                if (lo < 0) lo = 0;
+                if (hi > H) hi = H;
+                if (hi < lo) hi = lo;
+                if (n != img || wn == 0 || lo >= wf + wn || lo < wf) {
+                    img = n, wf = lo, wn = 0; /* nothing kept is of use */
+                } else if (hi - wf > cap) { /* keep rows [lo, wf + wn), moved to the front */
+                    const int64_t keep = wf + wn - lo;
+                    memmove(win, win + (size_t)(lo - wf) * erow, (size_t)keep * erow * sizeof(uint16_t));
+                    wf = lo, wn = keep;
+                }
+                if (wf + wn < hi) { /* the missing rows [wf + wn, hi), expanded in one call */
+                    const int64_t r0 = wf + wn, nr = hi - r0;
+                    const struct mixrt_pw_call c = {.x = xi + (size_t)(r0 * W * C),
+                                                    .z = NULL,
+                                                    .y = win + (size_t)wn * erow,
+                                                    .y_f32 = false,
+                                                    .rows = nr * W,
+                                                    .k = C,
+                                                    .n = E,
+                                                    .kp = st->ex->kp,
+                                                    .w = st->ex->w,
+                                                    .b = st->ex->b,
+                                                    .act = st->a1,
+                                                    .p0 = st->p[0],
+                                                    .p1 = st->p[1]};
+                    mixrt_pw_rows(&c, scalar);
+                    wn += nr;
+                }
+                /* The depthwise kernel sees the image from row wf on at win: row ih at win[ih - wf]
+                 * (the rows before wf are outside every tap of this output row). */
+                gg.h = H - wf;
+                gg.pt = g.pt + wf;
+                const struct mixrt_dwconv_row r = {.x = win,
+                                                   .bf16 = true,
+                                                   .oy = oy,
+                                                   .w = st->dw->w,
+                                                   .b = st->dw->b,
+                                                   .wdp = wdp,
+                                                   .z = NULL,
+                                                   .y = dr,
+                                                   .y_bf16 = true,
+                                                   .hw_bf16 = hw_bf16,
+                                                   .act = st->a2,
+                                                   .p0 = st->p[2],
+                                                   .p1 = st->p[3]};
+                isa->row(&gg, &r);
             }
-            if (wf + wn < hi) { /* the missing rows [wf + wn, hi), expanded in one call */
-                const int64_t r0 = wf + wn, nr = hi - r0;
-                const struct mixrt_pw_call c = {.x = xi + (size_t)(r0 * W * C),
-                                                .z = NULL,
-                                                .y = win + (size_t)wn * erow,
-                                                .y_f32 = false,
-                                                .rows = nr * W,
-                                                .k = C,
-                                                .n = E,
-                                                .kp = st->ex->kp,
-                                                .w = st->ex->w,
-                                                .b = st->ex->b,
-                                                .act = st->a1,
-                                                .p0 = st->p[0],
-                                                .p1 = st->p[1]};
-                mixrt_pw_rows(&c, scalar);
-                wn += nr;
-            }
-            /* The depthwise kernel sees the image from row wf on at win: row ih at win[ih - wf]
-             * (the rows before wf are outside every tap of this output row). */
-            gg.h = H - wf;
-            gg.pt = g.pt + wf;
-            const struct mixrt_dwconv_row r = {.x = win,
-                                               .bf16 = true,
-                                               .oy = oy,
-                                               .w = st->dw->w,
-                                               .b = st->dw->b,
-                                               .wdp = wdp,
-                                               .z = NULL,
-                                               .y = dr,
-                                               .y_bf16 = true,
-                                               .hw_bf16 = hw_bf16,
-                                               .act = st->a2,
-                                               .p0 = st->p[2],
-                                               .p1 = st->p[3]};
-            isa->row(&gg, &r);
             const size_t yo = (size_t)(t * g.ow * M);
             const struct mixrt_pw_call c = {.x = dr,
                                             .z = zd ? zd + yo : NULL,

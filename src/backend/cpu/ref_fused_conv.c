@@ -305,8 +305,8 @@ static double round_to(mixrt_dtype dt, double v) {
     return mixrt_load_f64(&buf, dt, 0);
 }
 
-/* com.mixrt FusedMBConv (channels-last): expand 1x1 conv (W1 [E, C, 1, 1], B1, expand_activation)
- * -> depthwise conv (W2 [E, 1, KH, KW], B2, the node's kernel_shape / strides / pads / dilations,
+/* com.mixrt FusedMBConv (channels-last): expand 1x1 conv (W1 [E, C, 1, 1], B1, expand_activation;
+ * W1 and B1 absent: no expand, E = C) -> depthwise conv (W2 [E, 1, KH, KW], B2, the node's kernel_shape / strides / pads / dilations,
  * activation) -> project 1x1 conv (W3 [M, E, 1, 1], B3, project_activation, residual Z), each
  * stage's output rounded to X's dtype as the three FusedConvs it replaces store them; sums in
  * f64. */
@@ -326,23 +326,24 @@ static mixrt_status run_fused_mbconv(struct mixrt_kernel_ctx *k) {
     if (mixrt_node_attr_int(k->node, "channels_last", 0) != 1)
         return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "attribute 'channels_last' is not 1");
     MIXRT_TRY(mixrt_kernel_input(k, 0, &x));
-    MIXRT_TRY(mixrt_kernel_input(k, 1, &w1));
+    w1 = mixrt_kernel_opt_input(k, 1); /* absent (with B1): a block without expand, X is the depthwise input */
+    if (!w1 && b1) return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "B1 without W1");
     MIXRT_TRY(mixrt_kernel_input(k, 3, &w2));
     MIXRT_TRY(mixrt_kernel_input(k, 5, &w3));
     for (int i = 0; i < 8; i++)
         if (mixrt_kernel_opt_input(k, i)) MIXRT_TRY(mixrt_kernel_check_float(k, i));
-    if (x->rank != 4 || w1->rank != 4 || w2->rank != 4 || w3->rank != 4)
+    if (x->rank != 4 || (w1 && w1->rank != 4) || w2->rank != 4 || w3->rank != 4)
         return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "X, W1, W2 and W3 must have rank 4");
-    const int64_t N = x->dims[0], H = x->dims[1], W = x->dims[2], C = x->dims[3], E = w1->dims[0],
+    const int64_t N = x->dims[0], H = x->dims[1], W = x->dims[2], C = x->dims[3], E = w1 ? w1->dims[0] : C,
                   M = w3->dims[0], KH = w2->dims[2], KW = w2->dims[3];
-    if (w1->dims[1] != C || w1->dims[2] != 1 || w1->dims[3] != 1 || w2->dims[0] != E || w2->dims[1] != 1 ||
+    if ((w1 && (w1->dims[1] != C || w1->dims[2] != 1 || w1->dims[3] != 1)) || w2->dims[0] != E || w2->dims[1] != 1 ||
         w3->dims[1] != E || w3->dims[2] != 1 || w3->dims[3] != 1 || (b1 && mixrt_tensor_numel(b1) != (size_t)E) ||
         (b2 && mixrt_tensor_numel(b2) != (size_t)E) || (b3 && mixrt_tensor_numel(b3) != (size_t)M) ||
         mixrt_node_attr_int(k->node, "group", 1) != E)
         return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
                                   "weights do not chain: X [.., %lld], W1 [%lld, %lld], W2 [%lld, 1, %lld, %lld], W3 "
                                   "[%lld, %lld], group %lld",
-                                  (long long)C, (long long)w1->dims[0], (long long)w1->dims[1], (long long)w2->dims[0],
+                                  (long long)C, (long long)E, (long long)(w1 ? w1->dims[1] : C), (long long)w2->dims[0],
                                   (long long)KH, (long long)KW, (long long)M, (long long)w3->dims[1],
                                   (long long)mixrt_node_attr_int(k->node, "group", 1));
     int64_t s[2], dl[2], pd[4];
@@ -371,6 +372,10 @@ static mixrt_status run_fused_mbconv(struct mixrt_kernel_ctx *k) {
         const size_t xo = (size_t)(n * H * W * C);
         for (int64_t q = 0; q < H * W; q++)
             for (int64_t j = 0; j < E; j++) {
+                if (!w1) { /* no expand: the depthwise conv reads X */
+                    e[q * E + j] = mixrt_load_f64(x->data, dt, xo + (size_t)(q * C + j));
+                    continue;
+                }
                 double v = b1 ? mixrt_load_f64(b1->data, b1->dtype, (size_t)j) : 0.0;
                 for (int64_t c = 0; c < C; c++)
                     v += mixrt_load_f64(x->data, dt, xo + (size_t)(q * C + c)) *
