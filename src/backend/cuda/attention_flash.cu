@@ -23,6 +23,11 @@ constexpr int FL_MLD = FL_KT + 8;
 /* vec bits set by flash_launch: the mask's rows load as 16-byte copies; y's rows take
  * 16-byte stores */
 constexpr int FL_MASK_VEC = 8, FL_Y_VEC = 16;
+/* vec bit from the launcher's caller: no S skip on wholly-past causal tiles */
+constexpr int FL_NO_PASTSKIP = MIXRT_CUDA_FLASH_NO_PASTSKIP;
+
+template <typename T> struct fl_half { static constexpr bool value = false; };
+template <> struct fl_half<__half> { static constexpr bool value = true; };
 
 /* Two values rounded to T (RNE) in one register, lo in the low half: one conversion
  * instruction per pair (probabilities, and the output rows staged for 16-byte stores). */
@@ -161,6 +166,9 @@ __global__ void __launch_bounds__(32 * NW, NW == 8 ? (D <= 64 ? 2 : 1) : (D <= 6
     attention_flash_kernel(const T *q, const T *k, const T *v, const MT *mask, T *y, struct mixrt_cuda_attention_args a,
                            int vec, int chunks) {
     constexpr int LD = D + 8, NQ = 16 * NW;
+    /* the past-tile skip below: not in the f16 kernels with a 16-bit mask (ptxas: the branch
+     * took their spills from 12 to 44 bytes; the bf16 ones spill none with it) */
+    constexpr bool FL_SKIPS = KIND == FL_CAUSAL_ROW && !(fl_half<T>::value && sizeof(MT) == 2);
     extern __shared__ __align__(16) uint16_t fsm[];
     /* Q (later this block's output rows), then two K/V buffers (tile t + 1 loads while tile
      * t computes), then two mask tiles of MR rows (none without a mask). */
@@ -235,11 +243,18 @@ __global__ void __launch_bounds__(32 * NW, NW == 8 ? (D <= 64 ? 2 : 1) : (D <= 6
                 fl_wait<0>();
             }
             __syncthreads();
-            /* S = Q K^T for 16 rows x 64 keys: 8 tiles of 8 keys. */
+            /* S = Q K^T for 16 rows x 64 keys: 8 tiles of 8 keys. FL_CAUSAL_ROW without causal_add:
+             * a tile past the causal limit of every row of this warp scores fill + m alone (its S is
+             * not read), so the product is skipped there - the first 64 rows' second tile of a
+             * 128-token causal head (warp-uniform: ldmatrix and mma stay whole-warp).
+             * MIXRT_CUDA_FLASH_PASTSKIP=off computes it anyway. */
+            const bool s_skip = FL_SKIPS && !a.causal_add && !(vec & FL_NO_PASTSKIP) && j0 > lim_a - g + 15;
             float s[FL_KT / 8][4];
 #pragma unroll
+            for (int n = 0; n < FL_KT / 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+            if (!s_skip)
+#pragma unroll
             for (int n = 0; n < FL_KT / 8; n++) {
-                s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
 #pragma unroll
                 for (int kc = 0; kc < D / 16; kc += 2) {
                     uint32_t kf[4];

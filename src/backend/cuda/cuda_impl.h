@@ -83,6 +83,9 @@ int mixrt_cuda_attention_flash_fits(long long d, long long dv);
 /* A vec bit: the flash kernel scores every tile by its general loop, not by the PLAIN /
  * CAUSAL_ROW kernels a shape may take (MIXRT_CUDA_FLASH_PLAIN=off). */
 #define MIXRT_CUDA_FLASH_NO_PLAIN 32
+/* A vec bit: the CAUSAL_ROW kernel computes S on tiles past every row's causal limit too
+ * (MIXRT_CUDA_FLASH_PASTSKIP=off; it skips them by default, their scores being fill + m). */
+#define MIXRT_CUDA_FLASH_NO_PASTSKIP 64
 cudaError_t mixrt_cuda_launch_attention_flash(cudaStream_t s, int elem, int warps, int chunks, int vec, const void *q,
                                               const void *k, const void *v, const void *mask, void *y,
                                               const struct mixrt_cuda_attention_args *a);
