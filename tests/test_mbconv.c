@@ -205,6 +205,10 @@ static int run_all(int id, bool scalar) {
         {1, 1, 5, 16, 32, 16, 3, 3, 1, {1, 1, 1, 1}, true, 0, 2, 4, false},
         {2, 3, 3, 4, 16, 8, 3, 3, 1, {2, 2, 2, 2}, false, 2, 1, 5, false},
         {1, 40, 6, 8, 24, 8, 3, 3, 3, {1, 1, 1, 1}, false, 1, 1, 1, false}, /* stride past the kernel */
+        /* bottom pads past the kernel: the last output rows read no input row at all */
+        {1, 4, 6, 8, 16, 8, 3, 3, 1, {1, 1, 3, 1}, true, 2, 2, 1, false},
+        {2, 5, 7, 16, 32, 16, 3, 3, 2, {0, 1, 4, 2}, false, 1, 4, 0, false},
+        {1, 4, 6, 16, 16, 8, 3, 3, 1, {1, 1, 3, 1}, false, 0, 2, 1, true},
         /* no expand: MobileNetV2's and MnasNet's first block (the depthwise conv on the stem) */
         {1, 28, 28, 32, 32, 16, 3, 3, 1, {1, 1, 1, 1}, false, 0, 2, 0, true},
         {2, 15, 9, 17, 17, 17, 5, 5, 2, {2, 2, 2, 2}, true, 0, 4, 1, true},

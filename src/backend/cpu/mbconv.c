@@ -210,6 +210,7 @@ static mixrt_status mb_run(struct mixrt_kernel_ctx *k) {
             } else {
                 int64_t lo = oy * g.sh - g.pt, hi = lo + (g.kh - 1) * g.dh + 1;
                 if (lo < 0) lo = 0;
+                if (lo > H) lo = H; /* a row whose taps all fall in the bottom padding */
                 if (hi > H) hi = H;
                 if (hi < lo) hi = lo;
                 if (n != img || wn == 0 || lo >= wf + wn || lo < wf) {
