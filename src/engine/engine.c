@@ -900,8 +900,8 @@ mixrt_status mixrt_engine_build(mixrt_context_t ctx, const char *model_path, con
         PHASE("precision planning");
         const char *tc_env = getenv("MIXRT_TRANSPOSE_CAST");
         unsigned tcast = cuda || (tc_env && !strcmp(tc_env, "off")) ? 0u : (unsigned)MIXRT_PASS_TRANSPOSE_CAST;
-        /* bf16 inverted-residual blocks as one node (CPU engines where the CPU has AVX512-BF16:
-         * elsewhere its kernels run their scalar twins). */
+        /* bf16 inverted-residual blocks as one node: CPU engines on CPUs with AVX512-BF16 (on
+         * others mbconv_nhwc would run its scalar twins, slower than the convs apart). */
         unsigned mbconv = 0;
 #if defined(__x86_64__)
         if (!cuda && mixrt_cpu_features()->avx512_bf16) mbconv = (unsigned)MIXRT_PASS_MBCONV;

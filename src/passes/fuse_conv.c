@@ -1036,20 +1036,20 @@ static bool is_fconv(const struct mixrt_node *n) {
     return !strcmp(n->domain, MIXRT_DOMAIN) && !strcmp(n->op_type, "FusedConv");
 }
 
-/* An activation mbconv_nhwc's kernels apply themselves (mbconv.c's read_acts). */
-static bool mb_act_ok(const struct mixrt_node *n) {
+/* node n's activation one mbconv_nhwc applies in that stage (depthwise or 1x1). */
+static bool mb_act_ok(const struct mixrt_node *n, bool depthwise) {
     enum mixrt_fconv_act a;
     float p0, p1;
-    return mixrt_fconv_read_act(n, &a, &p0, &p1) &&
-           (a == MIXRT_FCONV_NONE || a == MIXRT_FCONV_RELU || a == MIXRT_FCONV_CLIP || a == MIXRT_FCONV_LEAKY_RELU ||
-            a == MIXRT_FCONV_SILU || a == MIXRT_FCONV_HARD_SWISH);
+    return mixrt_fconv_read_act(n, &a, &p0, &p1) && mixrt_mbconv_act_ok(a, depthwise);
 }
 
 /* A channels-last bf16 FusedConv node with constant float W of rank 4 and constant B, X and Y
- * bf16, no auto_pad, its activation one the kernels apply; kw the W. */
-static bool mb_conv(const struct mixrt_graph *g, const struct mixrt_node *n, const struct mixrt_tensor **w) {
+ * bf16, no auto_pad, its activation one the kernels apply in that stage; *w its W. */
+static bool mb_conv(const struct mixrt_graph *g, const struct mixrt_node *n, bool depthwise,
+                    const struct mixrt_tensor **w) {
     if (!is_fconv(n) || n->n_inputs < 3 || n->n_outputs != 1 || n->inputs[0] < 0 || n->inputs[1] < 0 ||
-        n->inputs[2] < 0 || n->outputs[0] < 0 || mixrt_node_attr_int(n, "channels_last", 0) != 1 || !mb_act_ok(n))
+        n->inputs[2] < 0 || n->outputs[0] < 0 || mixrt_node_attr_int(n, "channels_last", 0) != 1 ||
+        !mb_act_ok(n, depthwise))
         return false;
     const char *ap = mixrt_node_attr_string(n, "auto_pad", "NOTSET");
     if (ap[0] && strcmp(ap, "NOTSET")) return false;
@@ -1062,7 +1062,7 @@ static bool mb_conv(const struct mixrt_graph *g, const struct mixrt_node *n, con
 
 /* mb_conv and a 1x1 product: one group, stride 1, no pads. */
 static bool mb_pointwise(const struct mixrt_graph *g, const struct mixrt_node *n, const struct mixrt_tensor **w) {
-    return mb_conv(g, n, w) && (*w)->dims[2] == 1 && (*w)->dims[3] == 1 && mixrt_node_attr_int(n, "group", 1) == 1 &&
+    return mb_conv(g, n, false, w) && (*w)->dims[2] == 1 && (*w)->dims[3] == 1 && mixrt_node_attr_int(n, "group", 1) == 1 &&
            mixrt_node_attr_ints_all(n, "strides", 1, 0) && mixrt_node_attr_ints_all(n, "pads", 0, 0);
 }
 
@@ -1106,7 +1106,7 @@ mixrt_status mixrt_pass_mbconv(struct mixrt_pass_state *st, int *removed) {
     for (int di = 0; di < n0; di++) {
         const struct mixrt_node *d = &g->nodes[di];
         const struct mixrt_tensor *w1, *w2, *w3;
-        if (st->dead[di] || !mb_conv(g, d, &w2) || (d->n_inputs > 3 && d->inputs[3] >= 0)) continue;
+        if (st->dead[di] || !mb_conv(g, d, true, &w2) || (d->n_inputs > 3 && d->inputs[3] >= 0)) continue;
         const int64_t e_ch = w2->dims[0];
         if (w2->dims[1] != 1 || mixrt_node_attr_int(d, "group", 1) != e_ch) continue;
         const int xd = d->inputs[0], yd = d->outputs[0], pi = mixrt_pass_sole_reader(st, yd);

@@ -88,8 +88,6 @@ const struct mixrt_dwconv_isa *mixrt_dwconv_isa(void) {
 
 /* ---- the kernel ------------------------------------------------------------------------- */
 
-/* What prepare made: the packed weights (and bias when it is a constant). */
-
 enum mixrt_dwconv_act mixrt_dwconv_act_of(enum mixrt_fconv_act act, bool bf16) {
     return act == MIXRT_FCONV_RELU           ? MIXRT_DWCONV_ACT_RELU
            : act == MIXRT_FCONV_CLIP         ? MIXRT_DWCONV_ACT_CLIP

@@ -69,6 +69,10 @@ static inline bool mixrt_fconv_read_act_attrs(const struct mixrt_node *n, const 
     return false;
 }
 
+/* mbconv.c: whether mbconv_nhwc applies activation act itself in a block's depthwise stage
+ * (depthwise) or in a 1x1 stage; the fusion pass asks it of each conv it fuses. */
+bool mixrt_mbconv_act_ok(enum mixrt_fconv_act act, bool depthwise);
+
 /* FusedConv's activation ("activation", "activation_params"). */
 static inline bool mixrt_fconv_read_act(const struct mixrt_node *n, enum mixrt_fconv_act *act, float *p0, float *p1) {
     return mixrt_fconv_read_act_attrs(n, "activation", "activation_params", act, p0, p1);

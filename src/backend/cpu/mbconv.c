@@ -41,6 +41,11 @@ static bool refuse(char *why, size_t why_size, const char *msg) {
     return false;
 }
 
+bool mixrt_mbconv_act_ok(enum mixrt_fconv_act act, bool depthwise) {
+    return act == MIXRT_FCONV_NONE ||
+           (depthwise ? mixrt_dwconv_act_of(act, true) != MIXRT_DWCONV_ACT_NONE : mixrt_pw_act_of(act) != MIXRT_PW_ACT_NONE);
+}
+
 /* The three activations of node n as the kernels apply them; false for one they leave out. */
 static bool read_acts(const struct mixrt_node *n, enum mixrt_pw_act *a1, enum mixrt_dwconv_act *a2,
                       enum mixrt_pw_act *a3, float *p) {
@@ -50,12 +55,11 @@ static bool read_acts(const struct mixrt_node *n, enum mixrt_pw_act *a1, enum mi
         !mixrt_fconv_read_act_attrs(n, "project_activation", "project_activation_params", &f3, &p[4], &p[5]))
         return false;
     *a1 = mixrt_pw_act_of(f1), *a2 = mixrt_dwconv_act_of(f2, true), *a3 = mixrt_pw_act_of(f3);
-    return (f1 == MIXRT_FCONV_NONE || *a1 != MIXRT_PW_ACT_NONE) && (f2 == MIXRT_FCONV_NONE || *a2 != MIXRT_DWCONV_ACT_NONE) &&
-           (f3 == MIXRT_FCONV_NONE || *a3 != MIXRT_PW_ACT_NONE);
+    return mixrt_mbconv_act_ok(f1, false) && mixrt_mbconv_act_ok(f2, true) && mixrt_mbconv_act_ok(f3, false);
 }
 
-/* Whether the kernels take node n: what mixrt_fused_mbconv_ok (the pass's test) asks, again on
- * the node as stored (a plan may hold one). */
+/* Whether the kernels take node n: what mixrt_pass_mbconv checks on the three convs it fuses,
+ * again on the node as stored (a plan may hold one). */
 static bool mb_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
     enum mixrt_pw_act a1, a3;
     enum mixrt_dwconv_act a2;
@@ -202,12 +206,11 @@ static mixrt_status mb_run(struct mixrt_kernel_ctx *k) {
         for (int64_t t = t0; t < t1; t++) {
             const int64_t n = t / g.oh, oy = t % g.oh;
             const uint16_t *xi = xd + (size_t)(n * H * W * C);
-            if (!st->ex) { /* the depthwise row straight from X */
-                const struct mixrt_dwconv_row r = {.x = xi, .bf16 = true, .oy = oy, .w = st->dw->w, .b = st->dw->b,
-                                                   .wdp = wdp, .z = NULL, .y = dr, .y_bf16 = true, .hw_bf16 = hw_bf16,
-                                                   .act = st->a2, .p0 = st->p[2], .p1 = st->p[3]};
-                isa->row(&g, &r);
-            } else {
+            /* the depthwise input: X itself without expand, else the window (the image from row
+             * wf on: row ih at win[ih - wf]; the rows before wf are outside every tap of oy) */
+            const uint16_t *dx = xi;
+            const struct mixrt_dwconv_geom *dg = &g;
+            if (st->ex) {
                 int64_t lo = oy * g.sh - g.pt, hi = lo + (g.kh - 1) * g.dh + 1;
                 if (lo < 0) lo = 0;
                 if (lo > H) lo = H; /* a row whose taps all fall in the bottom padding */
@@ -238,25 +241,24 @@ static mixrt_status mb_run(struct mixrt_kernel_ctx *k) {
                     mixrt_pw_rows(&c, scalar);
                     wn += nr;
                 }
-                /* The depthwise kernel sees the image from row wf on at win: row ih at win[ih - wf]
-                 * (the rows before wf are outside every tap of this output row). */
                 gg.h = H - wf;
                 gg.pt = g.pt + wf;
-                const struct mixrt_dwconv_row r = {.x = win,
-                                                   .bf16 = true,
-                                                   .oy = oy,
-                                                   .w = st->dw->w,
-                                                   .b = st->dw->b,
-                                                   .wdp = wdp,
-                                                   .z = NULL,
-                                                   .y = dr,
-                                                   .y_bf16 = true,
-                                                   .hw_bf16 = hw_bf16,
-                                                   .act = st->a2,
-                                                   .p0 = st->p[2],
-                                                   .p1 = st->p[3]};
-                isa->row(&gg, &r);
+                dx = win, dg = &gg;
             }
+            const struct mixrt_dwconv_row r = {.x = dx,
+                                               .bf16 = true,
+                                               .oy = oy,
+                                               .w = st->dw->w,
+                                               .b = st->dw->b,
+                                               .wdp = wdp,
+                                               .z = NULL,
+                                               .y = dr,
+                                               .y_bf16 = true,
+                                               .hw_bf16 = hw_bf16,
+                                               .act = st->a2,
+                                               .p0 = st->p[2],
+                                               .p1 = st->p[3]};
+            isa->row(dg, &r);
             const size_t yo = (size_t)(t * g.ow * M);
             const struct mixrt_pw_call c = {.x = dr,
                                             .z = zd ? zd + yo : NULL,

@@ -68,7 +68,6 @@ void mixrt_pw_rows(const struct mixrt_pw_call *c, bool scalar) {
 
 /* ---- the kernel ------------------------------------------------------------------------- */
 
-
 mixrt_status mixrt_pw_bias(mixrt_context_t ctx, const struct mixrt_node *n, const struct mixrt_tensor *b, int64_t m,
                            float *dst) {
     if (b->rank != 1 || b->dims[0] != m)
