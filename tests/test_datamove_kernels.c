@@ -1,5 +1,6 @@
 /* test_datamove_kernels.c - the dm_* kernel candidates (datamove.c) against the reference
- * kernels: Transpose, TransposeCast, Gather, Concat, Split, Slice, Expand, Tile, Where, Pad and Resize on
+ * kernels: Transpose, TransposeCast, Gather, Concat, Split, Slice, Expand, Tile, Where, Pad, Resize,
+ * ScatterND, GatherND and NonZero on
  * random bits of every element size (1, 2, 4, 8 bytes), odd and tile-edge sizes, zero-size
  * dims, rank 0/1, identity perms, negative indices/axes/steps; each on the AVX-512 tiles and
  * the scalar twins, single-threaded and split over threads. Outputs must be bit-identical
@@ -78,7 +79,7 @@ static void finish(const char *desc, mixrt_status expect) {
         kh_in[i] = &g_in[i];
         /* the inputs that shape the result are constants, as supports() requires (the case
          * owns the tensors: init is cleared before the graph goes) */
-        if (i >= 1 && strcmp(op, "Gather") && strcmp(op, "Concat") && strcmp(op, "Where") && strcmp(op, "And") &&
+        if (i >= 1 && strcmp(op, "Gather") && strcmp(op, "GatherND") && strcmp(op, "Concat") && strcmp(op, "Where") && strcmp(op, "And") &&
             strcmp(op, "Or") && strcmp(op, "Xor")) {
             v->init = &g_in[i];
             v->flags |= MIXRT_VALUE_INITIALIZER;
@@ -321,6 +322,76 @@ static void scatter_nd_cases(void) {
                         MIXRT_STATUS_INVALID_MODEL);
         scatter_nd_case(dt, 2, (int64_t[]){4, 5}, 2, (int64_t[]){2, 1}, (int64_t[]){1, 2}, 2, (int64_t[]){2, 4},
                         MIXRT_STATUS_INVALID_MODEL);
+    }
+}
+
+/* ---- GatherND, NonZero --------------------------------------------------------------------- */
+
+static void gather_nd_case(mixrt_dtype dt, int rank, const int64_t *dims, int irank, const int64_t *idims,
+                           const int64_t *iv, int64_t batch_dims, mixrt_status expect) {
+    if (!begin("GatherND", 13, 2, 1)) return;
+    char desc[256], ex[96], s[64];
+    snprintf(ex, sizeof(ex), "indices %s batch_dims %lld", mixrt_dims_str(s, sizeof(s), irank, idims),
+             (long long)batch_dims);
+    if (batch_dims) kh_attr_int("batch_dims", batch_dims);
+    in_rand(0, dt, rank, dims);
+    in_ints(1, MIXRT_DTYPE_I64, irank, idims, iv);
+    finish(dims_desc(desc, sizeof(desc), dt, rank, dims, ex), expect);
+}
+
+/* A detection head's [k, 1] rows of a score vector, 2-index slices, whole-tuple scalars (negative
+ * indices), batch_dims 1 and 2, no index rows; an index out of range and a tuple longer than the
+ * data's rank fail as the reference does. */
+static void gather_nd_cases(void) {
+    static const int64_t rows[5] = {0, 3233, 17, -1, 2000};
+    for (int t = 0; t < 4; t++) {
+        mixrt_dtype dt = dts[t];
+        gather_nd_case(dt, 1, (int64_t[]){3234}, 2, (int64_t[]){5, 1}, rows, 0, MIXRT_STATUS_OK);
+        gather_nd_case(dt, 3, (int64_t[]){5, 4, 3}, 2, (int64_t[]){3, 2}, (int64_t[]){0, 3, 4, -4, 2, 1}, 0,
+                       MIXRT_STATUS_OK);
+        gather_nd_case(dt, 2, (int64_t[]){4, 5}, 3, (int64_t[]){2, 2, 2}, (int64_t[]){3, 4, 0, 0, -1, -5, 2, 2}, 0,
+                       MIXRT_STATUS_OK);
+        gather_nd_case(dt, 3, (int64_t[]){2, 3, 4}, 3, (int64_t[]){2, 2, 1}, (int64_t[]){2, 0, 1, -3}, 1,
+                       MIXRT_STATUS_OK);
+        gather_nd_case(dt, 4, (int64_t[]){2, 3, 4, 5}, 4, (int64_t[]){2, 3, 3, 1}, (int64_t[]){0, 1, 2, 3, 0, 1, 2, 3, 0,
+                       1, 2, 3, 3, 2, 1, 0, -1, -2}, 2, MIXRT_STATUS_OK);
+        gather_nd_case(dt, 2, (int64_t[]){4, 5}, 2, (int64_t[]){0, 1}, NULL, 0, MIXRT_STATUS_OK);
+        gather_nd_case(dt, 2, (int64_t[]){4, 5}, 2, (int64_t[]){2, 1}, (int64_t[]){1, 4}, 0, MIXRT_STATUS_INVALID_MODEL);
+        gather_nd_case(dt, 2, (int64_t[]){4, 5}, 2, (int64_t[]){1, 3}, (int64_t[]){1, 2, 0}, 0,
+                       MIXRT_STATUS_INVALID_MODEL);
+    }
+}
+
+static void nonzero_case(mixrt_dtype dt, int rank, const int64_t *dims, int plant) {
+    if (!begin("NonZero", 13, 1, 1)) return;
+    char desc[256];
+    in_rand(0, dt, rank, dims);
+    /* plant: zeros (and -0, NaN for floats) over a third of the elements, so rows hold both */
+    size_t n = mixrt_tensor_numel(&g_in[0]);
+    for (size_t i = 0; plant && i < n; i++) {
+        if (i % 3 == 0) mixrt_store_f64(g_in[0].data, dt, i, 0.0);
+        if (mixrt_dtype_is_float(dt) && i % 7 == 1) mixrt_store_f64(g_in[0].data, dt, i, -0.0);
+        if (mixrt_dtype_is_float(dt) && i % 11 == 2) mixrt_store_f64(g_in[0].data, dt, i, NAN);
+    }
+    finish(dims_desc(desc, sizeof(desc), dt, rank, dims, plant ? "planted zeros" : "random bits"), MIXRT_STATUS_OK);
+}
+
+/* Every element size, bool, ranks 0-4, an empty tensor, all zeros, rows of 1. */
+static void nonzero_cases(void) {
+    const mixrt_dtype more[2] = {MIXRT_DTYPE_BOOL, MIXRT_DTYPE_F64};
+    for (int t = 0; t < 6; t++) {
+        mixrt_dtype dt = t < 4 ? dts[t] : more[t - 4];
+        nonzero_case(dt, 1, (int64_t[]){3234}, 1);
+        nonzero_case(dt, 3, (int64_t[]){4, 5, 7}, 1);
+        nonzero_case(dt, 4, (int64_t[]){2, 3, 1, 9}, 0);
+        nonzero_case(dt, 2, (int64_t[]){17, 1}, 1);
+        nonzero_case(dt, 0, NULL, 0);
+        nonzero_case(dt, 2, (int64_t[]){3, 0}, 0);
+    }
+    if (begin("NonZero", 13, 1, 1)) { /* all zeros: a [2, 0] output */
+        g_in[0] = kh_tensor(MIXRT_DTYPE_F32, 2, (int64_t[]){6, 6}, NULL);
+        g_nin = 1;
+        finish("f32 [6,6] zeros", MIXRT_STATUS_OK);
     }
 }
 
@@ -773,6 +844,8 @@ int main(int argc, char **argv) {
     resize_cases();
     d2s_cases();
     scatter_nd_cases();
+    gather_nd_cases();
+    nonzero_cases();
     if (g_only < 0) refusal_cases();
     printf("test_datamove_kernels: %d cases\n", g_cases_run);
     mixrt_context_destroy(kh_ctx);

@@ -3,7 +3,7 @@
  * planted ties, NaNs and signed zeros: lengths under and over a vector, tails off 16, many rows
  * (threads), trailing dims of 1, keepdims, select_last_index, largest / smallest; the AVX-512
  * scans and the scalar twins; and cases the fast kernels hand to the reference (an inner
- * axis, a large k, bf16) still answering as it does. */
+ * axis, bf16) still answering as it does; TopK of a large k by the keys' selection and sort. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,7 +95,11 @@ static void test_topk(void) {
         int64_t k;
     } cases[] = {
         {2, {3, 200}, 1, 5},     {2, {64, 5003}, -1, 5}, {2, {2, 50257}, 1, 10}, {3, {6, 321, 1}, 1, 3},
-        {2, {4, 100}, 1, 1},     {2, {3, 40}, 1, 8}, /* k * 16 >= len: the reference */
+        {2, {4, 100}, 1, 1},
+        /* k * 16 >= len: the keys' quickselect and sort (a detection head's 300 of 3234; k = len; a
+         * row under the 16-key insertion sort; one element) */
+        {2, {3, 40}, 1, 8},      {2, {5, 3234}, 1, 300}, {2, {3, 17}, 1, 17}, {2, {2, 1000}, 1, 999},
+        {2, {7, 9}, -1, 4},      {1, {1}, 0, 1},         {3, {4, 2000, 1}, 1, 1000},
         {2, {9, 30}, 0, 2}, /* inner axis: the reference */
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)

@@ -114,7 +114,105 @@ static mixrt_status run_arg(struct mixrt_kernel_ctx *k, bool is_max) {
 static mixrt_status run_argmax(struct mixrt_kernel_ctx *k) { return run_arg(k, true); }
 static mixrt_status run_argmin(struct mixrt_kernel_ctx *k) { return run_arg(k, false); }
 
-/* TopK of a small k (k * 16 < len, like the reference's selection path) along the rows. */
+/* ---- TopK of a large k ---------------------------------------------------------------------
+ * Where k * 16 >= len (detection heads: the 300 best of ~3000 anchors per class) the reference
+ * sorts the whole row by a comparison function. Here each element becomes one 64-bit key whose
+ * ascending order is the reference's order: the f32's bits mapped to an unsigned order (NaN
+ * above every number, -0 as +0, as its comparison has them), inverted for largest, the index in
+ * the low 32 bits (ties by index; len < 2^31). Keys are distinct, so the k smallest are picked
+ * by a quickselect and sorted, and the values read back by index. */
+
+static inline uint64_t topk_key(float v, size_t j, bool largest) {
+    uint32_t b;
+    if (v != v) {
+        b = 0xFFFFFFFFu;
+    } else {
+        if (v == 0.0f) v = 0.0f; /* -0 ties with +0 */
+        memcpy(&b, &v, sizeof b);
+        b = (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+    }
+    if (largest) b = ~b;
+    return ((uint64_t)b << 32) | (uint64_t)(uint32_t)j;
+}
+
+static inline void key_swap(uint64_t *a, size_t i, size_t j) {
+    uint64_t t = a[i];
+    a[i] = a[j], a[j] = t;
+}
+
+/* Partitions a[lo..hi] (hi inclusive, hi - lo >= 2) around the median of three: returns p with
+ * a[lo..p) < a[p] < a(p..hi]. */
+static size_t key_partition(uint64_t *a, size_t lo, size_t hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (a[mid] < a[lo]) key_swap(a, mid, lo);
+    if (a[hi] < a[lo]) key_swap(a, hi, lo);
+    if (a[hi] < a[mid]) key_swap(a, hi, mid);
+    key_swap(a, mid, hi - 1); /* the pivot beside hi; a[lo] <= pivot <= a[hi] guard the scans */
+    const uint64_t pv = a[hi - 1];
+    size_t i = lo, j = hi - 1;
+    for (;;) {
+        while (a[++i] < pv) {}
+        while (pv < a[--j]) {}
+        if (i >= j) break;
+        key_swap(a, i, j);
+    }
+    key_swap(a, i, hi - 1);
+    return i;
+}
+
+static void key_insertion(uint64_t *a, size_t lo, size_t hi) {
+    for (size_t i = lo + 1; i <= hi; i++) {
+        uint64_t v = a[i];
+        size_t j = i;
+        for (; j > lo && a[j - 1] > v; j--) a[j] = a[j - 1];
+        a[j] = v;
+    }
+}
+
+/* Sorts a[lo..hi]: quicksort on the larger side by loop, the smaller by recursion (depth log n),
+ * insertion sort under 16 keys. Median-of-three on distinct keys. */
+static void key_sort(uint64_t *a, size_t lo, size_t hi) {
+    while (hi > lo && hi - lo >= 16) {
+        size_t p = key_partition(a, lo, hi);
+        if (p - lo < hi - p) {
+            if (p > lo) key_sort(a, lo, p - 1);
+            lo = p + 1;
+        } else {
+            key_sort(a, p + 1, hi);
+            if (p == lo) return;
+            hi = p - 1;
+        }
+    }
+    if (hi > lo) key_insertion(a, lo, hi);
+}
+
+/* Leaves the k smallest of a[0..n) in a[0..k), sorted (1 <= k <= n). */
+static void key_topk(uint64_t *a, size_t n, size_t k) {
+    size_t lo = 0, hi = n - 1;
+    while (hi > lo && hi - lo >= 16) { /* quickselect: position k - 1 in [lo, hi] */
+        size_t p = key_partition(a, lo, hi);
+        if (p == k - 1) break;
+        if (p > k - 1) hi = p - 1;
+        else lo = p + 1;
+    }
+    if (hi > lo && hi - lo < 16) key_insertion(a, lo, hi);
+    key_sort(a, 0, k - 1);
+}
+
+void mixrt_sel_topk_keys(const float *x, size_t len, size_t k, bool largest, uint64_t *keys, float *vals,
+                         int64_t *idx) {
+    for (size_t j = 0; j < len; j++) keys[j] = topk_key(x[j], j, largest);
+    key_topk(keys, len, k);
+    for (size_t j = 0; j < k; j++) {
+        const uint32_t i = (uint32_t)keys[j];
+        vals[j] = x[i];
+        idx[j] = (int64_t)i;
+    }
+}
+
+/* TopK along the rows: a small k (k * 16 < len, like the reference's selection path) by the
+ * scans of select_avx512.c or the scalar twin, a larger one by the keys above (their scratch a
+ * row of len keys per thread). */
 static mixrt_status run_topk(struct mixrt_kernel_ctx *k) {
     const struct mixrt_tensor *x = k->n_in > 0 ? k->in[0] : NULL, *kt = k->n_in > 1 ? k->in[1] : NULL;
     size_t outer, len;
@@ -124,7 +222,8 @@ static mixrt_status run_topk(struct mixrt_kernel_ctx *k) {
         !rows_of(x, mixrt_node_attr_int(k->node, "axis", -1), &axis, &outer, &len))
         return mixrt_cpu_run_reference(k);
     int64_t kk = mixrt_load_i64(kt->data, kt->dtype, 0);
-    if (kk < 1 || (uint64_t)kk * 16 >= len) return mixrt_cpu_run_reference(k);
+    if (kk < 1 || (uint64_t)kk > len) return mixrt_cpu_run_reference(k);
+    const bool large = (uint64_t)kk * 16 >= len;
     bool largest = k->opset < 11 || mixrt_node_attr_int(k->node, "largest", 1) != 0;
     int64_t odims[MIXRT_MAX_RANK];
     memcpy(odims, x->dims, sizeof(odims));
@@ -139,11 +238,26 @@ static mixrt_status run_topk(struct mixrt_kernel_ctx *k) {
     size_t K = (size_t)kk;
     mixrt_sel_topk_fn fn = use_avx512() ? mixrt_sel_topk_avx512 : mixrt_sel_topk_scalar;
     int nt = threads_for(outer, len);
+    uint64_t *keys = NULL;
+    bool owned = false;
+    const size_t key_bytes = large ? (size_t)nt * len * sizeof(uint64_t) : 0;
+    if (large && !(keys = mixrt_kernel_scratch(k, key_bytes, &owned)))
+        return mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for %zu bytes of scratch", key_bytes);
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
 #endif
-    for (long long r = 0; r < (long long)outer; r++)
-        fn(xf + (size_t)r * len, len, K, largest, ov + (size_t)r * K, oi + (size_t)r * K);
+    for (long long r = 0; r < (long long)outer; r++) {
+        int t = 0;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+#endif
+        if (large)
+            mixrt_sel_topk_keys(xf + (size_t)r * len, len, K, largest, keys + (size_t)t * len, ov + (size_t)r * K,
+                                oi + (size_t)r * K);
+        else
+            fn(xf + (size_t)r * len, len, K, largest, ov + (size_t)r * K, oi + (size_t)r * K);
+    }
+    if (owned) mixrt_free(k->ctx, keys, key_bytes);
     return MIXRT_STATUS_OK;
 }
 
