@@ -395,6 +395,7 @@ enum mm_case {
     MM_GEMM_TRANSB,   /* Gemm(A, B^T, C) -> Sigmoid */
     MM_BIAS_SCALE_RESIDUAL, /* MatMul -> Add(bias) -> Mul(gamma [N]) -> Add(Z): gamma folded */
     MM_SCALAR_SCALE_RELU,   /* MatMul -> Mul(0.37) -> Relu, no bias: the scalar folded */
+    MM_GEMM_BARE,     /* Gemm(A, B^T) alone (a dynamo export's bias-less classifier): FusedMatMul all the same */
     MM_NEG_TWO_USES,  /* MatMul output is also a graph output */
     MM_NEG_BIAS_2D,   /* bias [1, N] (rank 2): not a FusedMatMul bias */
     MM_NEG_B_INPUT,   /* B is a graph input (attention-like) */
@@ -405,7 +406,7 @@ static struct mixrt_graph *mm_graph(enum mm_case c, mixrt_dtype dt, int *n_in) {
     struct mixrt_graph *g = new_graph();
     const int64_t M = 7, K = 19, N = 13;
     int64_t ad[3] = {2, M, K}, bd[2] = {K, N}, btd[2] = {N, K}, yd[3] = {2, M, N}, a2[2] = {M, K}, y2[2] = {M, N};
-    bool gemm = c == MM_GEMM_TRANSB;
+    bool gemm = c == MM_GEMM_TRANSB || c == MM_GEMM_BARE;
     int a = add_input(g, "a", dt, gemm ? 2 : 3, gemm ? a2 : ad);
     int z = c == MM_BIAS_RESIDUAL || c == MM_BIAS_SCALE_RESIDUAL ? add_input(g, "z", dt, 3, yd) : -1;
     int b = c == MM_NEG_B_INPUT ? add_input(g, "b", dt, 2, bd)
@@ -415,6 +416,12 @@ static struct mixrt_graph *mm_graph(enum mm_case c, mixrt_dtype dt, int *n_in) {
     int bias = c == MM_NEG_BIAS_2D ? add_const(g, "bias", dt, 2, (int64_t[]){1, N}, NULL, -1, 1)
                                    : add_const(g, "bias", dt, 1, &N, NULL, -1, 1);
     int y;
+    if (c == MM_GEMM_BARE) {
+        y = add_node(g, "Gemm", 2, (int[]){a, b}, "y", like_y);
+        new_attr(g, y, "transB", MIXRT_ATTR_INT)->i = 1;
+        graph_set_output(g, y);
+        return g;
+    }
     if (gemm) {
         int mm = add_node(g, "Gemm", 3, (int[]){a, b, bias}, "mm", like_y);
         new_attr(g, mm, "transB", MIXRT_ATTR_INT)->i = 1;
@@ -467,8 +474,8 @@ static struct mixrt_graph *mm_graph(enum mm_case c, mixrt_dtype dt, int *n_in) {
 static void test_matmul_fusion(void) {
     static const char *const names[] = {"bias+Relu", "bias+GELU(erf)", "bias+GELU(tanh)", "bias+residual",
                                         "Gemm transB+C+Sigmoid", "bias+layer scale+residual", "scalar scale+Relu",
-                                        "MatMul output read twice", "bias of shape [1,N]", "B a graph input"};
-    static const char *const acts[] = {"relu", "gelu", "gelu_tanh", "none", "sigmoid", "none", "relu"};
+                                        "bare Gemm transB", "MatMul output read twice", "bias of shape [1,N]", "B a graph input"};
+    static const char *const acts[] = {"relu", "gelu", "gelu_tanh", "none", "sigmoid", "none", "relu", "none"};
     static const mixrt_dtype dts[] = {MIXRT_DTYPE_F32, MIXRT_DTYPE_F64, MIXRT_DTYPE_BF16, MIXRT_DTYPE_F16};
     for (int c = 0; c < MM_CASES; c++)
         for (int di = 0; di < 4; di++) {
@@ -488,14 +495,16 @@ static void test_matmul_fusion(void) {
             }
             bool pos = c < MM_NEG_TWO_USES;
             double tol = dt == MIXRT_DTYPE_BF16 ? 2e-2 : dt == MIXRT_DTYPE_F16 ? 5e-3 : 1e-6;
-            check_fusion(what, g, n_in, in, "FusedMatMul", pos ? 1 : 0, pos ? (c == MM_GEMM_TRANSB ? "Gemm" : "MatMul") : NULL, tol);
+            check_fusion(what, g, n_in, in, "FusedMatMul", pos ? 1 : 0, pos ? (c == MM_GEMM_TRANSB || c == MM_GEMM_BARE ? "Gemm" : "MatMul") : NULL, tol);
             const struct mixrt_node *f = find_op(g, "FusedMatMul");
             if (pos && f) {
                 TU_CHECK(!strcmp(mixrt_node_attr_string(f, "activation", ""), acts[c]), "%s: activation '%s'", what,
                          mixrt_node_attr_string(f, "activation", ""));
                 TU_CHECK(count_op(g, "Add") == 0 && count_op(g, "Mul") == 0 && g->n_nodes == 1, "%s: one node left (%d)",
                          what, g->n_nodes);
-                int want_in = c == MM_BIAS_RESIDUAL || c == MM_BIAS_SCALE_RESIDUAL ? 4 : c == MM_SCALAR_SCALE_RELU ? 2 : 3;
+                int want_in = c == MM_BIAS_RESIDUAL || c == MM_BIAS_SCALE_RESIDUAL ? 4
+                              : c == MM_SCALAR_SCALE_RELU || c == MM_GEMM_BARE ? 2
+                                                                                 : 3;
                 TU_CHECK(f->n_inputs == want_in, "%s: %d inputs, expected %d", what, f->n_inputs, want_in);
             }
             if (c == MM_NEG_BIAS_2D) TU_CHECK(count_op(g, "Relu") == 1 && count_op(g, "Add") == 1, "%s: left alone", what);
