@@ -37,6 +37,7 @@ struct mb_case {
     bool z;
     int a1, a2, a3; /* indices into acts */
     bool noexp;     /* no expand (W1, B1 absent; e == c) */
+    int nobias;     /* bits 0-2: B1, B2, B3 absent (convs without bias, as the dynamo exporter writes them) */
 };
 
 static struct mixrt_graph *new_graph(void) {
@@ -77,11 +78,11 @@ static struct mixrt_graph *build_node(const struct mb_case *c, int *ni_out, int 
     yd[2] = out_dim(c->w, c->kw, c->s, c->pads[1], c->pads[3]), yd[3] = c->m;
     int x = add_input(g, "x", dt, 4, (int64_t[]){c->n, c->h, c->w, c->c});
     w_out[0] = c->noexp ? -1 : add_const_uniform(ctx, g, "w1", dt, 4, (int64_t[]){c->e, c->c, 1, 1}, 1.5 / sqrt((double)c->c));
-    w_out[1] = c->noexp ? -1 : add_const_uniform(ctx, g, "b1", dt, 1, &c->e, 0.5);
+    w_out[1] = c->noexp || (c->nobias & 1) ? -1 : add_const_uniform(ctx, g, "b1", dt, 1, &c->e, 0.5);
     w_out[2] = add_const_uniform(ctx, g, "w2", dt, 4, (int64_t[]){c->e, 1, c->kh, c->kw}, 1.5 / sqrt((double)(c->kh * c->kw)));
-    w_out[3] = add_const_uniform(ctx, g, "b2", dt, 1, &c->e, 0.5);
+    w_out[3] = c->nobias & 2 ? -1 : add_const_uniform(ctx, g, "b2", dt, 1, &c->e, 0.5);
     w_out[4] = add_const_uniform(ctx, g, "w3", dt, 4, (int64_t[]){c->m, c->e, 1, 1}, 1.5 / sqrt((double)c->e));
-    w_out[5] = add_const_uniform(ctx, g, "b3", dt, 1, &c->m, 0.5);
+    w_out[5] = c->nobias & 4 ? -1 : add_const_uniform(ctx, g, "b3", dt, 1, &c->m, 0.5);
     int z = c->z ? add_input(g, "z", dt, 4, yd) : -1;
     int ni = mixrt_graph_add_node(g, "block", "FusedMBConv", MIXRT_DOMAIN);
     struct mixrt_node *n = &g->nodes[ni];
@@ -123,8 +124,8 @@ static void run_case(int id, const struct mb_case *c, bool scalar) {
     if (g_only && id != g_only) return;
     char desc[320];
     snprintf(desc, sizeof(desc),
-             "%s%s N=%lld %lldx%lldx%lld E=%lld M=%lld k=%lldx%lld s=%lld p=%lld,%lld,%lld,%lld%s acts=%s/%s/%s",
-             scalar ? "scalar" : "fast", c->noexp ? " no-expand" : "", (long long)c->n, (long long)c->h, (long long)c->w, (long long)c->c,
+             "%s%s nobias=%d N=%lld %lldx%lldx%lld E=%lld M=%lld k=%lldx%lld s=%lld p=%lld,%lld,%lld,%lld%s acts=%s/%s/%s",
+             scalar ? "scalar" : "fast", c->noexp ? " no-expand" : "", c->nobias, (long long)c->n, (long long)c->h, (long long)c->w, (long long)c->c,
              (long long)c->e, (long long)c->m, (long long)c->kh, (long long)c->kw, (long long)c->s,
              (long long)c->pads[0], (long long)c->pads[1], (long long)c->pads[2], (long long)c->pads[3],
              c->z ? " Z" : "", acts[c->a1], acts[c->a2], acts[c->a3]);
@@ -195,26 +196,35 @@ static int run_all(int id, bool scalar) {
     /* Hand-picked: MobileNetV2's and MnasNet's first blocks (small widths), heights around the
      * 12-row window and the thread split, the kernel sizes and strides, pads that leave rows out. */
     static const struct mb_case fixed[] = {
-        {1, 30, 28, 16, 96, 24, 3, 3, 2, {1, 1, 1, 1}, false, 2, 2, 0, false},
-        {1, 28, 20, 24, 144, 24, 3, 3, 1, {1, 1, 1, 1}, true, 2, 2, 0, false},
-        {1, 28, 14, 40, 120, 40, 5, 5, 1, {2, 2, 2, 2}, true, 1, 1, 0, false},
-        {1, 29, 13, 40, 120, 80, 5, 5, 2, {2, 2, 2, 2}, false, 1, 1, 0, false},
-        {2, 13, 9, 17, 33, 15, 3, 3, 1, {1, 1, 1, 1}, true, 4, 5, 3, false},
-        {1, 25, 7, 8, 48, 16, 3, 5, 1, {1, 2, 1, 2}, false, 3, 4, 1, false},
-        {1, 12, 11, 32, 64, 32, 3, 3, 2, {0, 1, 1, 0}, false, 5, 3, 2, false},
-        {1, 1, 5, 16, 32, 16, 3, 3, 1, {1, 1, 1, 1}, true, 0, 2, 4, false},
-        {2, 3, 3, 4, 16, 8, 3, 3, 1, {2, 2, 2, 2}, false, 2, 1, 5, false},
-        {1, 40, 6, 8, 24, 8, 3, 3, 3, {1, 1, 1, 1}, false, 1, 1, 1, false}, /* stride past the kernel */
+        {1, 30, 28, 16, 96, 24, 3, 3, 2, {1, 1, 1, 1}, false, 2, 2, 0, false, 0},
+        {1, 28, 20, 24, 144, 24, 3, 3, 1, {1, 1, 1, 1}, true, 2, 2, 0, false, 0},
+        {1, 28, 14, 40, 120, 40, 5, 5, 1, {2, 2, 2, 2}, true, 1, 1, 0, false, 0},
+        {1, 29, 13, 40, 120, 80, 5, 5, 2, {2, 2, 2, 2}, false, 1, 1, 0, false, 0},
+        {2, 13, 9, 17, 33, 15, 3, 3, 1, {1, 1, 1, 1}, true, 4, 5, 3, false, 0},
+        {1, 25, 7, 8, 48, 16, 3, 5, 1, {1, 2, 1, 2}, false, 3, 4, 1, false, 0},
+        {1, 12, 11, 32, 64, 32, 3, 3, 2, {0, 1, 1, 0}, false, 5, 3, 2, false, 0},
+        {1, 1, 5, 16, 32, 16, 3, 3, 1, {1, 1, 1, 1}, true, 0, 2, 4, false, 0},
+        {2, 3, 3, 4, 16, 8, 3, 3, 1, {2, 2, 2, 2}, false, 2, 1, 5, false, 0},
+        {1, 40, 6, 8, 24, 8, 3, 3, 3, {1, 1, 1, 1}, false, 1, 1, 1, false, 0}, /* stride past the kernel */
         /* bottom pads past the kernel: the last output rows read no input row at all */
-        {1, 4, 6, 8, 16, 8, 3, 3, 1, {1, 1, 3, 1}, true, 2, 2, 1, false},
-        {2, 5, 7, 16, 32, 16, 3, 3, 2, {0, 1, 4, 2}, false, 1, 4, 0, false},
-        {1, 4, 6, 16, 16, 8, 3, 3, 1, {1, 1, 3, 1}, false, 0, 2, 1, true},
+        {1, 4, 6, 8, 16, 8, 3, 3, 1, {1, 1, 3, 1}, true, 2, 2, 1, false, 0},
+        {2, 5, 7, 16, 32, 16, 3, 3, 2, {0, 1, 4, 2}, false, 1, 4, 0, false, 0},
+        {1, 4, 6, 16, 16, 8, 3, 3, 1, {1, 1, 3, 1}, false, 0, 2, 1, true, 0},
         /* no expand: MobileNetV2's and MnasNet's first block (the depthwise conv on the stem) */
-        {1, 28, 28, 32, 32, 16, 3, 3, 1, {1, 1, 1, 1}, false, 0, 2, 0, true},
-        {2, 15, 9, 17, 17, 17, 5, 5, 2, {2, 2, 2, 2}, true, 0, 4, 1, true},
-        {1, 14, 13, 16, 16, 16, 3, 3, 1, {1, 1, 1, 1}, true, 0, 1, 0, true},
+        {1, 28, 28, 32, 32, 16, 3, 3, 1, {1, 1, 1, 1}, false, 0, 2, 0, true, 0},
+        {2, 15, 9, 17, 17, 17, 5, 5, 2, {2, 2, 2, 2}, true, 0, 4, 1, true, 0},
+        {1, 14, 13, 16, 16, 16, 3, 3, 1, {1, 1, 1, 1}, true, 0, 1, 0, true, 0},
     };
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) run_case(++id, &fixed[i], scalar);
+    /* convs without bias (a dynamo export of a freshly initialized net): all three, the
+     * depthwise one alone, and a block without expand */
+    static const int nobias_of[3] = {7, 2, 6};
+    static const size_t nobias_case[3] = {0, 1, 13};
+    for (int i = 0; i < 3; i++) {
+        struct mb_case c = fixed[nobias_case[i]];
+        c.nobias = nobias_of[i];
+        run_case(++id, &c, scalar);
+    }
     static const int64_t chs[] = {1, 3, 15, 16, 17, 32, 48};
     for (int r = 0; r < (scalar ? 12 : 40); r++) {
         struct mb_case c;
@@ -232,6 +242,7 @@ static int run_all(int id, bool scalar) {
         c.a1 = (int)(tu_rand() % N_ACTS), c.a2 = (int)(tu_rand() % N_ACTS), c.a3 = (int)(tu_rand() % N_ACTS);
         c.z = tu_rand() % 2;
         if (r % 4 == 3) c.noexp = true, c.e = c.c;
+        if (r % 5 == 2) c.nobias = 1 + (r / 5) % 7; /* not from tu_rand: the other draws stay as they were */
         run_case(++id, &c, scalar);
     }
     return id;
@@ -241,7 +252,7 @@ static int run_all(int id, bool scalar) {
 static void test_refusals(void) {
     const struct mixrt_cpu_kernel *kern = mixrt_cpu_kernel_find("mbconv_nhwc", MIXRT_DOMAIN, "FusedMBConv");
     if (!kern) return;
-    const struct mb_case c = {1, 8, 8, 16, 32, 16, 3, 3, 1, {1, 1, 1, 1}, false, 2, 2, 0, false};
+    const struct mb_case c = {1, 8, 8, 16, 32, 16, 3, 3, 1, {1, 1, 1, 1}, false, 2, 2, 0, false, 0};
     int ni, wv[6];
     int64_t yd[4];
     char why[256];
@@ -272,6 +283,8 @@ static void test_refusals(void) {
 
 /* ---- the pass, through engines built from an ONNX model ---------------------------------- */
 
+static bool g_conv_nobias; /* conv_node leaves B out (the dynamo exporter's zero-bias convs) */
+
 static int conv_node(struct mixrt_graph *g, const char *name, int x, int64_t cin, int64_t cout, int64_t k, int64_t s,
                      int64_t group) {
     char wn[64], bn[64];
@@ -279,8 +292,8 @@ static int conv_node(struct mixrt_graph *g, const char *name, int x, int64_t cin
     snprintf(bn, sizeof(bn), "%s_b", name);
     int w = add_const_uniform(ctx, g, wn, MIXRT_DTYPE_F32, 4, (int64_t[]){cout, cin / group, k, k},
                               1.5 / sqrt((double)(cin / group * k * k)));
-    int b = add_const_uniform(ctx, g, bn, MIXRT_DTYPE_F32, 1, &cout, 0.5);
-    int y = add_op_node(g, "Conv", 3, (int[]){x, w, b}, name);
+    int b = g_conv_nobias ? -1 : add_const_uniform(ctx, g, bn, MIXRT_DTYPE_F32, 1, &cout, 0.5);
+    int y = add_op_node(g, "Conv", b >= 0 ? 3 : 2, (int[]){x, w, b}, name);
     int ni = g->values[y].producer;
     node_attr_ints(g, ni, "kernel_shape", 2, (int64_t[]){k, k});
     node_attr_ints(g, ni, "strides", 2, (int64_t[]){s, s});
@@ -359,11 +372,15 @@ static void test_pass(void) {
      * residual: not (under MB_MIN_ROWS). */
     struct mixrt_graph *g = new_graph();
     int x = add_input(g, "x", MIXRT_DTYPE_F32, 4, (int64_t[]){1, 16, 56, 56});
+    g_conv_nobias = true; /* blocks 0 and 4 without biases, as a dynamo export of a fresh net */
     int y = block(g, "b0", x, 16, 0, 16, 3, 1); /* no expand */
+    g_conv_nobias = false;
     y = block(g, "b1", y, 16, 64, 24, 3, 2);
     y = block(g, "b2", y, 24, 72, 24, 3, 1);
     y = block(g, "b3", y, 24, 72, 40, 5, 2);
+    g_conv_nobias = true;
     y = block(g, "b4", y, 40, 120, 40, 5, 1);
+    g_conv_nobias = false;
     y = block(g, "b5", y, 40, 120, 48, 3, 2);
     y = block(g, "b6", y, 48, 144, 48, 3, 1);
     graph_set_output(g, y);

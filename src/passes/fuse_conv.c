@@ -1043,19 +1043,24 @@ static bool mb_act_ok(const struct mixrt_node *n, bool depthwise) {
     return mixrt_fconv_read_act(n, &a, &p0, &p1) && mixrt_mbconv_act_ok(a, depthwise);
 }
 
-/* A channels-last bf16 FusedConv node with constant float W of rank 4 and constant B, X and Y
- * bf16, no auto_pad, its activation one the kernels apply in that stage; *w its W. */
+/* Node n's bias input, or -1 when it has none (a conv without bias: the dynamo exporter drops a
+ * folded BatchNorm's bias when it is all zeros, as it is in a freshly initialized torchvision
+ * net). */
+static int mb_bias(const struct mixrt_node *n) { return n->n_inputs > 2 ? n->inputs[2] : -1; }
+
+/* A channels-last bf16 FusedConv node with constant float W of rank 4 and a constant B or none,
+ * X and Y bf16, no auto_pad, its activation one the kernels apply in that stage; *w its W. */
 static bool mb_conv(const struct mixrt_graph *g, const struct mixrt_node *n, bool depthwise,
                     const struct mixrt_tensor **w) {
-    if (!is_fconv(n) || n->n_inputs < 3 || n->n_outputs != 1 || n->inputs[0] < 0 || n->inputs[1] < 0 ||
-        n->inputs[2] < 0 || n->outputs[0] < 0 || mixrt_node_attr_int(n, "channels_last", 0) != 1 ||
-        !mb_act_ok(n, depthwise))
+    if (!is_fconv(n) || n->n_inputs < 2 || n->n_outputs != 1 || n->inputs[0] < 0 || n->inputs[1] < 0 ||
+        n->outputs[0] < 0 || mixrt_node_attr_int(n, "channels_last", 0) != 1 || !mb_act_ok(n, depthwise))
         return false;
     const char *ap = mixrt_node_attr_string(n, "auto_pad", "NOTSET");
     if (ap[0] && strcmp(ap, "NOTSET")) return false;
-    if (!mixrt_graph_is_fixed_const(g, n->inputs[1]) || !mixrt_graph_is_fixed_const(g, n->inputs[2])) return false;
+    const int b = mb_bias(n);
+    if (!mixrt_graph_is_fixed_const(g, n->inputs[1]) || (b >= 0 && !mixrt_graph_is_fixed_const(g, b))) return false;
     *w = g->values[n->inputs[1]].init;
-    return mixrt_dtype_is_float((*w)->dtype) && mixrt_dtype_is_float(g->values[n->inputs[2]].dtype) &&
+    return mixrt_dtype_is_float((*w)->dtype) && (b < 0 || mixrt_dtype_is_float(g->values[b].dtype)) &&
            (*w)->rank == 4 && g->values[n->inputs[0]].dtype == MIXRT_DTYPE_BF16 &&
            g->values[n->outputs[0]].dtype == MIXRT_DTYPE_BF16 && mixrt_node_attr_ints_all(n, "dilations", 1, 0);
 }
@@ -1094,7 +1099,8 @@ static mixrt_status attr_copy(struct mixrt_graph *g, int ni, const struct mixrt_
  * the next, the block's input at least MB_MIN_ROWS rows high -> one com.mixrt FusedMBConv (the
  * depthwise node, its attributes kept, the other two's activations as expand_ and
  * project_activation; inputs X, W1, B1, W2, B2, W3, B3 [, Z], W1 and B1 absent without an
- * expand), run by mbconv_nhwc without the expanded and depthwise tensors in memory.
+ * expand; any of B1, B2, B3 absent where its conv has no bias), run by mbconv_nhwc without the
+ * expanded and depthwise tensors in memory.
  * MIXRT_MBCONV=off: not. */
 mixrt_status mixrt_pass_mbconv(struct mixrt_pass_state *st, int *removed) {
     struct mixrt_graph *g = st->g;
@@ -1129,8 +1135,8 @@ mixrt_status mixrt_pass_mbconv(struct mixrt_pass_state *st, int *removed) {
         int *io = mixrt_arena_calloc(g->arena, 9, sizeof(int));
         if (!io) return MIXRT_STATUS_OUT_OF_MEMORY;
         const int n_in = z >= 0 ? 8 : 7, y = p->outputs[0];
-        const int in[8] = {x,           e ? e->inputs[1] : -1, e ? e->inputs[2] : -1, d->inputs[1],
-                           d->inputs[2], p->inputs[1],          p->inputs[2],          z};
+        const int in[8] = {x,          e ? e->inputs[1] : -1, e ? mb_bias(e) : -1, d->inputs[1],
+                           mb_bias(d), p->inputs[1],          mb_bias(p),          z};
         memcpy(io, in, sizeof(int) * (size_t)n_in);
         io[n_in] = y;
         mixrt_status status = mixrt_graph_require_opset(g, MIXRT_DOMAIN, MIXRT_DOMAIN_VERSION);

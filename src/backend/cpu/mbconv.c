@@ -65,11 +65,11 @@ static bool mb_supports(const struct mixrt_graph *g, const struct mixrt_node *n,
     enum mixrt_dwconv_act a2;
     float p[6];
     if (n->n_inputs < 7 || n->n_outputs < 1 || n->outputs[0] < 0) return refuse(why, why_size, "inputs or Y absent");
-    /* W1 and B1 both absent: a block without expand (the depthwise conv reads X) */
+    /* W1 and B1 both absent: a block without expand (the depthwise conv reads X); a B absent: that
+     * conv has no bias (zeros) */
     const bool expand = n->inputs[1] >= 0;
-    for (int i = 0; i < 7; i++)
-        if (n->inputs[i] < 0 && (expand || (i != 1 && i != 2)))
-            return refuse(why, why_size, "an input of X, W1, B1, W2, B2, W3, B3 is absent");
+    if (n->inputs[0] < 0 || n->inputs[3] < 0 || n->inputs[5] < 0 || (!expand && n->inputs[2] >= 0))
+        return refuse(why, why_size, "X, W2 or W3 absent, or B1 without W1");
     if (!read_acts(n, &a1, &a2, &a3, p)) return refuse(why, why_size, "an activation the kernels leave out");
     if (mixrt_node_attr_int(n, "channels_last", 0) != 1) return refuse(why, why_size, "not channels-last");
     const struct mixrt_value *xv = &g->values[n->inputs[0]], *yv = &g->values[n->outputs[0]];
@@ -77,7 +77,8 @@ static bool mb_supports(const struct mixrt_graph *g, const struct mixrt_node *n,
     if (n->n_inputs > 7 && n->inputs[7] >= 0 && g->values[n->inputs[7]].dtype != MIXRT_DTYPE_BF16)
         return refuse(why, why_size, "Z is not bf16");
     for (int i = expand ? 1 : 3; i < 7; i++)
-        if (!mixrt_graph_is_fixed_const(g, n->inputs[i]) || !mixrt_dtype_is_float(g->values[n->inputs[i]].dtype))
+        if (n->inputs[i] >= 0 &&
+            (!mixrt_graph_is_fixed_const(g, n->inputs[i]) || !mixrt_dtype_is_float(g->values[n->inputs[i]].dtype)))
             return refuse(why, why_size, "a weight or bias is not a float constant");
     const struct mixrt_tensor *w1 = expand ? g->values[n->inputs[1]].init : NULL, *w2 = g->values[n->inputs[3]].init,
                               *w3 = g->values[n->inputs[5]].init;
