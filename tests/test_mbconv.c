@@ -167,8 +167,9 @@ static void run_case(int id, const struct mb_case *c, bool scalar) {
             bool same = yf.rank == 4 && !memcmp(yf.dims, yr.dims, sizeof(yd)) && !memcmp(yr.dims, yd, sizeof(yd)) &&
                         yf.dtype == MIXRT_DTYPE_BF16 && yr.dtype == MIXRT_DTYPE_BF16;
             TU_CHECK(same && nn > 0, "case %d %s: output shapes or dtypes differ", id, desc);
-            if (same) {
-                double *a = malloc(nn * sizeof(double)), *b = malloc(nn * sizeof(double));
+            double *a = same ? malloc(nn * sizeof(double)) : NULL, *b = same ? malloc(nn * sizeof(double)) : NULL;
+            TU_CHECK(!same || (a && b), "case %d: out of memory", id);
+            if (same && a && b) {
                 double norm = 0;
                 for (size_t i = 0; i < nn; i++) {
                     a[i] = mixrt_load_f64(yf.data, yf.dtype, i), b[i] = mixrt_load_f64(yr.data, yr.dtype, i);
@@ -179,9 +180,9 @@ static void run_case(int id, const struct mb_case *c, bool scalar) {
                 double e = rel_err(a, b, nn), tol = 1e-2;
                 TU_CHECK(norm > 0, "case %d %s: the reference output is all zeros (the test is vacuous)", id, desc);
                 TU_CHECK(e <= tol, "case %d %s: rel err %g > %g; rerun: test_mbconv --only %d", id, desc, e, tol, id);
-                free(a);
-                free(b);
             }
+            free(a);
+            free(b);
         }
         if (sf == MIXRT_STATUS_OK) mixrt_tensor_release(ctx, &yf);
         if (sr == MIXRT_STATUS_OK) mixrt_tensor_release(ctx, &yr);
