@@ -38,10 +38,13 @@ static void compare(const char *name, const char *desc, int n_out) {
     for (int o = 0; o < n_out; o++) mixrt_tensor_release(kh_ctx, &kh_out[o]);
     const struct mixrt_cpu_kernel *k = mixrt_cpu_kernel_find(name, "", kh_N->op_type);
     TU_CHECK(k != NULL, "%s: kernel %s exists", desc, name);
-    for (int scalar = 0; k && scalar < 2; scalar++) {
-        mixrt_select_force_scalar(scalar != 0);
+    /* modes: the AVX-512 scans, the scalar twins, and (large k) the heapsort fallback alone */
+    for (int scalar = 0; k && scalar < 3; scalar++) {
+        mixrt_select_force_scalar(scalar == 1);
+        mixrt_select_force_heapsort(scalar == 2);
         mixrt_status fs = kh_run_kernel(k->run, NULL);
-        TU_CHECK(fs == MIXRT_STATUS_OK, "%s (%s): %s", desc, scalar ? "scalar" : "avx512",
+        static const char *const mode_names[3] = {"avx512", "scalar", "heapsort"};
+        TU_CHECK(fs == MIXRT_STATUS_OK, "%s (%s): %s", desc, mode_names[scalar],
                  mixrt_context_last_error(kh_ctx));
         for (int o = 0; o < n_out && fs == MIXRT_STATUS_OK && rs == MIXRT_STATUS_OK; o++) {
             const struct mixrt_tensor *a = &ref[o], *b = &kh_out[o];
@@ -49,11 +52,12 @@ static void compare(const char *name, const char *desc, int n_out) {
             for (int d = 0; same && d < a->rank; d++) same = a->dims[d] == b->dims[d];
             /* bytes: NaN values copied from x, -0.0 vs 0.0 told apart */
             TU_CHECK(same && !memcmp(a->data, b->data, a->nbytes), "%s (%s): output %d differs from the reference",
-                     desc, scalar ? "scalar" : "avx512", o);
+                     desc, mode_names[scalar], o);
         }
         for (int o = 0; o < n_out; o++) mixrt_tensor_release(kh_ctx, &kh_out[o]);
     }
     mixrt_select_force_scalar(false);
+    mixrt_select_force_heapsort(false);
     for (int o = 0; o < n_out; o++) mixrt_tensor_release(kh_ctx, &ref[o]);
 }
 

@@ -169,16 +169,53 @@ static void key_insertion(uint64_t *a, size_t lo, size_t hi) {
     }
 }
 
+/* Heapsort of a[lo..hi]: the fallback that bounds the quicksort and the quickselect below at
+ * n log n whatever the data (median-of-three has inputs that make it quadratic). */
+static void key_sift(uint64_t *a, size_t n, size_t i) {
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n) return;
+        if (c + 1 < n && a[c + 1] > a[c]) c++;
+        if (a[i] >= a[c]) return;
+        key_swap(a, i, c);
+        i = c;
+    }
+}
+
+static void key_heapsort(uint64_t *a, size_t n) {
+    for (size_t i = n / 2; i-- > 0;) key_sift(a, n, i);
+    for (size_t e = n; e-- > 1;) {
+        key_swap(a, 0, e);
+        key_sift(a, e, 0);
+    }
+}
+
+static bool g_heapsort_only; /* tests: no partition round at all (the fallback alone) */
+void mixrt_select_force_heapsort(bool on) { g_heapsort_only = on; }
+
+/* Partition rounds allowed a call: about 2 log2 n, then the heapsort. */
+static int key_depth(size_t n) {
+    if (g_heapsort_only) return 0;
+    int d = 8;
+    for (; n > 1; n >>= 1) d += 2;
+    return d;
+}
+
 /* Sorts a[lo..hi]: quicksort on the larger side by loop, the smaller by recursion (depth log n),
- * insertion sort under 16 keys. Median-of-three on distinct keys. */
-static void key_sort(uint64_t *a, size_t lo, size_t hi) {
+ * insertion sort under 16 keys, the heapsort once depth partitions are spent. Median-of-three
+ * on distinct keys. */
+static void key_sort(uint64_t *a, size_t lo, size_t hi, int depth) {
     while (hi > lo && hi - lo >= 16) {
+        if (depth-- <= 0) {
+            key_heapsort(a + lo, hi - lo + 1);
+            return;
+        }
         size_t p = key_partition(a, lo, hi);
         if (p - lo < hi - p) {
-            if (p > lo) key_sort(a, lo, p - 1);
+            if (p > lo) key_sort(a, lo, p - 1, depth);
             lo = p + 1;
         } else {
-            key_sort(a, p + 1, hi);
+            key_sort(a, p + 1, hi, depth);
             if (p == lo) return;
             hi = p - 1;
         }
@@ -189,14 +226,18 @@ static void key_sort(uint64_t *a, size_t lo, size_t hi) {
 /* Leaves the k smallest of a[0..n) in a[0..k), sorted (1 <= k <= n). */
 static void key_topk(uint64_t *a, size_t n, size_t k) {
     size_t lo = 0, hi = n - 1;
-    while (hi > lo && hi - lo >= 16) { /* quickselect: position k - 1 in [lo, hi] */
+    for (int depth = key_depth(n); hi > lo && hi - lo >= 16;) { /* quickselect: position k - 1 in [lo, hi] */
+        if (depth-- <= 0) { /* too many rounds: sort what is left, which places k - 1 too */
+            key_sort(a, lo, hi, 0);
+            break;
+        }
         size_t p = key_partition(a, lo, hi);
         if (p == k - 1) break;
         if (p > k - 1) hi = p - 1;
         else lo = p + 1;
     }
     if (hi > lo && hi - lo < 16) key_insertion(a, lo, hi);
-    key_sort(a, 0, k - 1);
+    key_sort(a, 0, k - 1, key_depth(k));
 }
 
 void mixrt_sel_topk_keys(const float *x, size_t len, size_t k, bool largest, uint64_t *keys, float *vals,

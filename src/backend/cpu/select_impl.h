@@ -30,6 +30,8 @@ void mixrt_select_force_scalar(bool scalar);
  * the reference's order (k >= 1). */
 void mixrt_sel_topk_keys(const float *x, size_t len, size_t k, bool largest, uint64_t *keys, float *vals,
                          int64_t *idx);
+/* Tests: the large-k path's heapsort fallback alone, as when its partition rounds run out. */
+void mixrt_select_force_heapsort(bool on);
 
 static inline bool mixrt_sel_before(float v, int64_t j, float w, int64_t i, bool largest) {
     bool vn = v != v, wn = w != w;
