@@ -3,7 +3,7 @@
  * planted ties, NaNs and signed zeros: lengths under and over a vector, tails off 16, many rows
  * (threads), trailing dims of 1, keepdims, select_last_index, largest / smallest; the AVX-512
  * scans and the scalar twins; and cases the fast kernels hand to the reference (an inner
- * axis, bf16) still answering as it does; TopK of a large k by the keys' selection and sort. */
+ * axis, bf16) still answering as it does; TopK of a large k by the keys' bounded heap. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,13 +38,10 @@ static void compare(const char *name, const char *desc, int n_out) {
     for (int o = 0; o < n_out; o++) mixrt_tensor_release(kh_ctx, &kh_out[o]);
     const struct mixrt_cpu_kernel *k = mixrt_cpu_kernel_find(name, "", kh_N->op_type);
     TU_CHECK(k != NULL, "%s: kernel %s exists", desc, name);
-    /* modes: the AVX-512 scans, the scalar twins, and (large k) the heapsort fallback alone */
-    for (int scalar = 0; k && scalar < 3; scalar++) {
-        mixrt_select_force_scalar(scalar == 1);
-        mixrt_select_force_heapsort(scalar == 2);
+    for (int scalar = 0; k && scalar < 2; scalar++) {
+        mixrt_select_force_scalar(scalar != 0);
         mixrt_status fs = kh_run_kernel(k->run, NULL);
-        static const char *const mode_names[3] = {"avx512", "scalar", "heapsort"};
-        TU_CHECK(fs == MIXRT_STATUS_OK, "%s (%s): %s", desc, mode_names[scalar],
+        TU_CHECK(fs == MIXRT_STATUS_OK, "%s (%s): %s", desc, scalar ? "scalar" : "avx512",
                  mixrt_context_last_error(kh_ctx));
         for (int o = 0; o < n_out && fs == MIXRT_STATUS_OK && rs == MIXRT_STATUS_OK; o++) {
             const struct mixrt_tensor *a = &ref[o], *b = &kh_out[o];
@@ -52,12 +49,11 @@ static void compare(const char *name, const char *desc, int n_out) {
             for (int d = 0; same && d < a->rank; d++) same = a->dims[d] == b->dims[d];
             /* bytes: NaN values copied from x, -0.0 vs 0.0 told apart */
             TU_CHECK(same && !memcmp(a->data, b->data, a->nbytes), "%s (%s): output %d differs from the reference",
-                     desc, mode_names[scalar], o);
+                     desc, scalar ? "scalar" : "avx512", o);
         }
         for (int o = 0; o < n_out; o++) mixrt_tensor_release(kh_ctx, &kh_out[o]);
     }
     mixrt_select_force_scalar(false);
-    mixrt_select_force_heapsort(false);
     for (int o = 0; o < n_out; o++) mixrt_tensor_release(kh_ctx, &ref[o]);
 }
 
@@ -100,8 +96,8 @@ static void test_topk(void) {
     } cases[] = {
         {2, {3, 200}, 1, 5},     {2, {64, 5003}, -1, 5}, {2, {2, 50257}, 1, 10}, {3, {6, 321, 1}, 1, 3},
         {2, {4, 100}, 1, 1},
-        /* k * 16 >= len: the keys' quickselect and sort (a detection head's 300 of 3234; k = len; a
-         * row under the 16-key insertion sort; one element) */
+        /* k * 16 >= len: the keys' bounded heap (a detection head's 300 of 3234; k = len; short rows;
+         * one element) */
         {2, {3, 40}, 1, 8},      {2, {5, 3234}, 1, 300}, {2, {3, 17}, 1, 17}, {2, {2, 1000}, 1, 999},
         {2, {7, 9}, -1, 4},      {1, {1}, 0, 1},         {3, {4, 2000, 1}, 1, 1000},
         {2, {9, 30}, 0, 2}, /* inner axis: the reference */

@@ -1615,10 +1615,8 @@ static mixrt_status gather_nd_run(struct mixrt_kernel_ctx *k) {
                 const int64_t v = index_at(ind->data, i64, (size_t)((bi * per + j) * m + t)), dim = x->dims[b + t];
                 off = off * dim + (v < 0 ? v + dim : v);
             }
-            const char *src = xd + ((size_t)(bi * bstride) + (size_t)off * (size_t)slice) * es;
-            char *dst = od + (size_t)(bi * per + j) * row;
-            if (row == 4) memcpy(dst, src, 4);
-            else memcpy(dst, src, row);
+            memcpy(od + (size_t)(bi * per + j) * row, xd + ((size_t)(bi * bstride) + (size_t)off * (size_t)slice) * es,
+                   row);
         }
     return MIXRT_STATUS_OK;
 }

@@ -119,8 +119,8 @@ static mixrt_status run_argmin(struct mixrt_kernel_ctx *k) { return run_arg(k, f
  * sorts the whole row by a comparison function. Here each element becomes one 64-bit key whose
  * ascending order is the reference's order: the f32's bits mapped to an unsigned order (NaN
  * above every number, -0 as +0, as its comparison has them), inverted for largest, the index in
- * the low 32 bits (ties by index; len < 2^31). Keys are distinct, so the k smallest are picked
- * by a quickselect and sorted, and the values read back by index. */
+ * the low 32 bits (ties by index; len < 2^31). The k smallest keys are kept in a max-heap (a key
+ * under its root replaces the root), which is then sorted in place: n log k whatever the data. */
 
 static inline uint64_t topk_key(float v, size_t j, bool largest) {
     uint32_t b;
@@ -135,125 +135,40 @@ static inline uint64_t topk_key(float v, size_t j, bool largest) {
     return ((uint64_t)b << 32) | (uint64_t)(uint32_t)j;
 }
 
-static inline void key_swap(uint64_t *a, size_t i, size_t j) {
-    uint64_t t = a[i];
-    a[i] = a[j], a[j] = t;
-}
-
-/* Partitions a[lo..hi] (hi inclusive, hi - lo >= 2) around the median of three: returns p with
- * a[lo..p) < a[p] < a(p..hi]. */
-static size_t key_partition(uint64_t *a, size_t lo, size_t hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (a[mid] < a[lo]) key_swap(a, mid, lo);
-    if (a[hi] < a[lo]) key_swap(a, hi, lo);
-    if (a[hi] < a[mid]) key_swap(a, hi, mid);
-    key_swap(a, mid, hi - 1); /* the pivot beside hi; a[lo] <= pivot <= a[hi] guard the scans */
-    const uint64_t pv = a[hi - 1];
-    size_t i = lo, j = hi - 1;
-    for (;;) {
-        while (a[++i] < pv) {}
-        while (pv < a[--j]) {}
-        if (i >= j) break;
-        key_swap(a, i, j);
+/* Sift-down from i in the max-heap h[0..n). */
+static void key_sift(uint64_t *h, size_t n, size_t i) {
+    const uint64_t v = h[i];
+    for (size_t c; (c = 2 * i + 1) < n; i = c) {
+        if (c + 1 < n && h[c + 1] > h[c]) c++;
+        if (v >= h[c]) break;
+        h[i] = h[c];
     }
-    key_swap(a, i, hi - 1);
-    return i;
+    h[i] = v;
 }
 
-static void key_insertion(uint64_t *a, size_t lo, size_t hi) {
-    for (size_t i = lo + 1; i <= hi; i++) {
-        uint64_t v = a[i];
-        size_t j = i;
-        for (; j > lo && a[j - 1] > v; j--) a[j] = a[j - 1];
-        a[j] = v;
-    }
-}
-
-/* Heapsort of a[lo..hi]: the fallback that bounds the quicksort and the quickselect below at
- * n log n whatever the data (median-of-three has inputs that make it quadratic). */
-static void key_sift(uint64_t *a, size_t n, size_t i) {
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n) return;
-        if (c + 1 < n && a[c + 1] > a[c]) c++;
-        if (a[i] >= a[c]) return;
-        key_swap(a, i, c);
-        i = c;
-    }
-}
-
-static void key_heapsort(uint64_t *a, size_t n) {
-    for (size_t i = n / 2; i-- > 0;) key_sift(a, n, i);
-    for (size_t e = n; e-- > 1;) {
-        key_swap(a, 0, e);
-        key_sift(a, e, 0);
-    }
-}
-
-static bool g_heapsort_only; /* tests: no partition round at all (the fallback alone) */
-void mixrt_select_force_heapsort(bool on) { g_heapsort_only = on; }
-
-/* Partition rounds allowed a call: about 2 log2 n, then the heapsort. */
-static int key_depth(size_t n) {
-    if (g_heapsort_only) return 0;
-    int d = 8;
-    for (; n > 1; n >>= 1) d += 2;
-    return d;
-}
-
-/* Sorts a[lo..hi]: quicksort on the larger side by loop, the smaller by recursion (depth log n),
- * insertion sort under 16 keys, the heapsort once depth partitions are spent. Median-of-three
- * on distinct keys. */
-static void key_sort(uint64_t *a, size_t lo, size_t hi, int depth) {
-    while (hi > lo && hi - lo >= 16) {
-        if (depth-- <= 0) {
-            key_heapsort(a + lo, hi - lo + 1);
-            return;
-        }
-        size_t p = key_partition(a, lo, hi);
-        if (p - lo < hi - p) {
-            if (p > lo) key_sort(a, lo, p - 1, depth);
-            lo = p + 1;
-        } else {
-            key_sort(a, p + 1, hi, depth);
-            if (p == lo) return;
-            hi = p - 1;
-        }
-    }
-    if (hi > lo) key_insertion(a, lo, hi);
-}
-
-/* Leaves the k smallest of a[0..n) in a[0..k), sorted (1 <= k <= n). */
-static void key_topk(uint64_t *a, size_t n, size_t k) {
-    size_t lo = 0, hi = n - 1;
-    for (int depth = key_depth(n); hi > lo && hi - lo >= 16;) { /* quickselect: position k - 1 in [lo, hi] */
-        if (depth-- <= 0) { /* too many rounds: sort what is left, which places k - 1 too */
-            key_sort(a, lo, hi, 0);
-            break;
-        }
-        size_t p = key_partition(a, lo, hi);
-        if (p == k - 1) break;
-        if (p > k - 1) hi = p - 1;
-        else lo = p + 1;
-    }
-    if (hi > lo && hi - lo < 16) key_insertion(a, lo, hi);
-    key_sort(a, 0, k - 1, key_depth(k));
-}
-
-void mixrt_sel_topk_keys(const float *x, size_t len, size_t k, bool largest, uint64_t *keys, float *vals,
+void mixrt_sel_topk_keys(const float *x, size_t len, size_t k, bool largest, uint64_t *heap, float *vals,
                          int64_t *idx) {
-    for (size_t j = 0; j < len; j++) keys[j] = topk_key(x[j], j, largest);
-    key_topk(keys, len, k);
+    for (size_t j = 0; j < k; j++) heap[j] = topk_key(x[j], j, largest);
+    for (size_t i = k / 2; i-- > 0;) key_sift(heap, k, i);
+    for (size_t j = k; j < len; j++) {
+        const uint64_t key = topk_key(x[j], j, largest);
+        if (key < heap[0]) heap[0] = key, key_sift(heap, k, 0);
+    }
+    for (size_t e = k; e-- > 1;) { /* heapsort: ascending */
+        const uint64_t top = heap[0];
+        heap[0] = heap[e], heap[e] = top;
+        key_sift(heap, e, 0);
+    }
     for (size_t j = 0; j < k; j++) {
-        const uint32_t i = (uint32_t)keys[j];
+        const uint32_t i = (uint32_t)heap[j];
         vals[j] = x[i];
         idx[j] = (int64_t)i;
     }
 }
 
 /* TopK along the rows: a small k (k * 16 < len, like the reference's selection path) by the
- * scans of select_avx512.c or the scalar twin, a larger one by the keys above (their scratch a
- * row of len keys per thread). */
+ * scans of select_avx512.c or the scalar twin, a larger one by the keys above (their scratch k
+ * keys per thread). */
 static mixrt_status run_topk(struct mixrt_kernel_ctx *k) {
     const struct mixrt_tensor *x = k->n_in > 0 ? k->in[0] : NULL, *kt = k->n_in > 1 ? k->in[1] : NULL;
     size_t outer, len;
@@ -281,7 +196,7 @@ static mixrt_status run_topk(struct mixrt_kernel_ctx *k) {
     int nt = threads_for(outer, len);
     uint64_t *keys = NULL;
     bool owned = false;
-    const size_t key_bytes = large ? (size_t)nt * len * sizeof(uint64_t) : 0;
+    const size_t key_bytes = large ? (size_t)nt * K * sizeof(uint64_t) : 0;
     if (large && !(keys = mixrt_kernel_scratch(k, key_bytes, &owned)))
         return mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for %zu bytes of scratch", key_bytes);
 #ifdef _OPENMP
@@ -293,7 +208,7 @@ static mixrt_status run_topk(struct mixrt_kernel_ctx *k) {
         t = omp_get_thread_num();
 #endif
         if (large)
-            mixrt_sel_topk_keys(xf + (size_t)r * len, len, K, largest, keys + (size_t)t * len, ov + (size_t)r * K,
+            mixrt_sel_topk_keys(xf + (size_t)r * len, len, K, largest, keys + (size_t)t * K, ov + (size_t)r * K,
                                 oi + (size_t)r * K);
         else
             fn(xf + (size_t)r * len, len, K, largest, ov + (size_t)r * K, oi + (size_t)r * K);

@@ -26,12 +26,10 @@ void mixrt_sel_topk_avx512(const float *x, size_t len, size_t k, bool largest, f
 void mixrt_select_force_scalar(bool scalar);
 
 /* Shared by both: v (index j) goes before w (index i) in the order of the selection. */
-/* TopK of a large k (select.c): keys is scratch of len values; vals / idx get the k best, in
- * the reference's order (k >= 1). */
-void mixrt_sel_topk_keys(const float *x, size_t len, size_t k, bool largest, uint64_t *keys, float *vals,
+/* TopK of a large k (select.c): heap is scratch of k keys; vals / idx get the k best, in the
+ * reference's order (1 <= k <= len). */
+void mixrt_sel_topk_keys(const float *x, size_t len, size_t k, bool largest, uint64_t *heap, float *vals,
                          int64_t *idx);
-/* Tests: the large-k path's heapsort fallback alone, as when its partition rounds run out. */
-void mixrt_select_force_heapsort(bool on);
 
 static inline bool mixrt_sel_before(float v, int64_t j, float w, int64_t i, bool largest) {
     bool vn = v != v, wn = w != w;
