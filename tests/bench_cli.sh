@@ -80,6 +80,24 @@ assert all(r['backend'] == 'cpu' for r in rows)
 assert rows[2]['typing'] == 'strong' and rows[0]['typing'] == 'weak'
 assert all(isinstance(r['activation_bytes'], int) and r['activation_bytes'] > 0 for r in rows), [r['activation_bytes'] for r in rows]
 " -- "$mixrt" bench "$m" --compare "fp32;fp32,bf16;bf16:strong" --iterations 7 --warmup-ms 0 --json "$d/b.json"
+    # PLAN SPECs: engines built beforehand (here in two precisions) run as rows of one bench,
+    # their precisions read from the plans; a PLAN with @PRECISIONS is a usage error.
+    if "$mixrt" build "$m" --precision fp32,bf16 -o "$d/a.plan" >/dev/null 2>"$d/err" &&
+        "$mixrt" build "$m" -o "$d/b.plan" >/dev/null 2>>"$d/err"; then
+        check_json "--compare with PLAN SPECs" "$common
+assert [r['spec'] for r in rows] == ['$d/a.plan', 'fp32', '$d/b.plan'], [r['spec'] for r in rows]
+assert [r['precision'] for r in rows] == ['fp32,bf16', 'fp32', 'fp32'], [r['precision'] for r in rows]
+assert rows[0]['model'] == '$d/a.plan' and rows[1]['model'] == '$m', rows
+assert d['rounds'] == 5, d['rounds']
+" -- "$mixrt" bench "$m" --compare "$d/a.plan;fp32;$d/b.plan" --iterations 5 --warmup-ms 0 --json "$d/b.json"
+        cmd=("$mixrt" bench "$m" --compare "$d/a.plan@bf16")
+        "${cmd[@]}" >"$d/out.txt" 2>"$d/err"
+        rc=$?
+        if [ "$rc" = 2 ] && grep -q "must be a .onnx" "$d/err"; then ok
+        else fail "PLAN@PRECISIONS: exit $rc ($(tail -n1 "$d/err"))" "${cmd[@]}"; fi
+    else
+        fail "building the PLAN SPECs' plans: $(tail -n1 "$d/err")" "$mixrt" build "$m" -o "$d/b.plan"
+    fi
     check_json "--iterations 1" "$common
 assert d['rounds'] == 1 and len(rows) == 1
 " -- "$mixrt" bench "$m" --iterations 1 --warmup-ms 0 --json "$d/b.json"

@@ -251,15 +251,22 @@ static void progress_wait_end(void) {
 
 /* ---- specs, machine ---- */
 
-/* Parses "[MODEL@]PRECISIONS[:strong]". */
+/* Parses "[MODEL@]PRECISIONS[:strong]", or "PLAN" (a .plan file: its engine as built, so
+ * engines built with different options or environment run interleaved in one bench). */
 static void parse_spec(const char *spec, const char *default_model, struct row *r, char **model_copy) {
     if (strlen(spec) >= sizeof(r->spec)) cli_die_usage("--compare: SPEC too long: '%s'", spec);
     snprintf(r->spec, sizeof(r->spec), "%s", spec);
+    *model_copy = NULL;
+    if (!strchr(spec, '@') && cli_is_plan(spec)) {
+        *model_copy = strdup(spec);
+        if (!*model_copy) cli_die_usage("out of memory");
+        r->model = *model_copy;
+        return;
+    }
     char buf[512];
     snprintf(buf, sizeof(buf), "%s", spec);
     char *prec = buf;
     char *at = strrchr(buf, '@');
-    *model_copy = NULL;
     r->model = default_model;
     if (at) {
         *at = 0;
@@ -1164,7 +1171,8 @@ static const char bench_help[] =
     "  Warms up for MS ms (default 200), then runs N times or for S seconds (default 3, at least\n"
     "  10 runs); per row min/mean/median/p90/p95/p99/max latency, inferences/s and items/s\n"
     "  (batch = dim 0 of the first input of rank >= 2), peak resident and planned activation memory.\n"
-    "  --compare: each SPEC is [MODEL@]PRECISIONS[:strong]; rows run interleaved, one run each per\n"
+    "  --compare: each SPEC is [MODEL@]PRECISIONS[:strong] or a PLAN file (its engine as built: A/B\n"
+    "    of build options or environment knobs); rows run interleaved, one run each per\n"
     "    round, the order rotated each round; ratio = median / row 1's median, ratio [p10, p90] =\n"
     "    10th-90th percentile over rounds of each round's time / row 1's time in that round.\n"
     "  --peer ort: the same model and inputs through ONNX Runtime (npm onnxruntime-node, installed\n"
