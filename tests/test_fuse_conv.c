@@ -1629,6 +1629,7 @@ static void test_kernels(int only) {
                         expect_refusal = !(last && c.group == 1 && dts[d] == MIXRT_DTYPE_F32 && c.k == 3 &&
                                            c.stride == 1 && c.dil == 1);
                         conv_case_run(id, &c, dts[d], "conv_wino");
+                        conv_case_run(id, &c, dts[d], "conv_wino2");
                         expect_refusal = false;
                     }
                     /* the grouped conv of 4 channels a group: the table's cases are all refused but
@@ -1648,9 +1649,9 @@ static void test_kernels(int only) {
                         expect_refusal = false;
                     }
                 }
-    /* Winograd F(4x4, 3x3) (conv_wino): outputs not a multiple of the 4x4 tile, pads 0-2, one
-     * output pixel, channels around the vector width and past one K block (256), more tiles
-     * than one block holds (60x60x64: 225 tiles against 222), batches. */
+    /* Winograd F(4x4, 3x3) (conv_wino) and F(2x2, 3x3) (conv_wino2): outputs not a multiple of
+     * the tile, pads 0-2, one output pixel, channels around the vector width and past one K block
+     * (256), more tiles than one block holds (60x60x64: 225 tiles against 222), batches. */
     static const struct conv_case own_wino[] = {
         {1, 5, 7, 6, 9, 3, 1, 1, 1, 1, true, false, false, 0},     {2, 19, 9, 13, 21, 3, 1, 1, 1, 0, true, false, false, 0},
         {1, 64, 14, 14, 64, 3, 1, 1, 1, 1, true, false, false, 0}, {1, 8, 4, 4, 16, 3, 1, 1, 1, 2, true, false, false, 0},
@@ -1668,6 +1669,7 @@ static void test_kernels(int only) {
                 id++;
                 if (only && id != only) continue;
                 conv_case_run(id, &c, MIXRT_DTYPE_F32, "conv_wino");
+                conv_case_run(id, &c, MIXRT_DTYPE_F32, "conv_wino2");
             }
         expect_avx2_bits = false;
     }
@@ -1912,7 +1914,7 @@ static void test_kernels(int only) {
                 d2s_case_run(id, d2s[si][0], d2s[si][1], d2s[si][2], d2s[si][3], d2s[si][4], crd, dts[d]);
             }
     if (mixrt_cpu_features()->avx512f)
-        printf("test_fuse_conv: conv_sgemm / conv_wino: %d cases, the AVX-512 tile and transforms = the AVX2 ones "
+        printf("test_fuse_conv: conv_sgemm / conv_wino / conv_wino2: %d cases, the AVX-512 tile and transforms = the AVX2 ones "
                "bit for bit\n", avx2_bits_equal);
 }
 

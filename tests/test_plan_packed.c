@@ -1013,9 +1013,11 @@ static double ref_error(mixrt_engine_t e, mixrt_model_t m, const char *what) {
     return err;
 }
 
-/* A Winograd kernel: oneDNN's (AVX-512 CPUs) or the own one (AVX2 CPUs without AVX-512); both
- * hold the weights 4x larger and are weighed by the engine's Winograd budget. */
-static bool is_wino(const char *kernel) { return !strcmp(kernel, "dnnl_wino_conv") || !strcmp(kernel, "conv_wino"); }
+/* A Winograd kernel: oneDNN's (AVX-512 CPUs) or the own ones; each holds the weights larger
+ * (4x, or 16 / 9 for F(2x2, 3x3)) and is weighed by the engine's Winograd budget. */
+static bool is_wino(const char *kernel) {
+    return !strcmp(kernel, "dnnl_wino_conv") || !strcmp(kernel, "conv_wino") || !strcmp(kernel, "conv_wino2");
+}
 
 /* Writes PATH: LAYERS 3x3 convolutions 64 -> 64 at 28x28 in f32, each with weights and a bias of
  * its own and a ReLU after it, at batch BATCH ("N": a batch only the data decides). */

@@ -54,7 +54,7 @@ static const struct mixrt_cpu_kernel *const families[] = {
 };
 
 double mixrt_cpu_kernel_weight_growth(const struct mixrt_cpu_kernel *k) {
-    if (k && !strcmp(k->name, "wino_bf16_nhwc")) return MIXRT_WINO2_WEIGHT_GROWTH;
+    if (k && (!strcmp(k->name, "wino_bf16_nhwc") || !strcmp(k->name, "conv_wino2"))) return MIXRT_WINO2_WEIGHT_GROWTH;
     return k && (!strcmp(k->name, "dnnl_wino_conv") || !strcmp(k->name, "conv_wino")) ? MIXRT_WINO_WEIGHT_GROWTH
                                                                                         : 1.0;
 }
@@ -95,6 +95,8 @@ static const struct mixrt_cpu_kernel_packing own_packings[] = {
     {"conv_sgemm", mixrt_sgemm_packed_lib, MIXRT_SGEMM_LAYOUT_SIZE, mixrt_sgemm_packed_get, mixrt_sgemm_unpack,
      mixrt_sgemm_same},
     {"conv_wino", mixrt_wino_packed_lib, MIXRT_SGEMM_LAYOUT_SIZE, mixrt_wino_packed_get, mixrt_wino_unpack,
+     mixrt_wino_same},
+    {"conv_wino2", mixrt_wino2f_packed_lib, MIXRT_SGEMM_LAYOUT_SIZE, mixrt_wino_packed_get, mixrt_wino_unpack,
      mixrt_wino_same},
 };
 

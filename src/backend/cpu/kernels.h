@@ -45,9 +45,10 @@ mixrt_status mixrt_cpu_released_error(struct mixrt_kernel_ctx *k, int i);
 const struct mixrt_cpu_kernel *const *mixrt_cpu_kernels_for(const struct mixrt_node *n, size_t *count);
 /* How many times its constant weights' bytes a kernel holds them in once packed: 1 for most,
  * MIXRT_WINO_WEIGHT_GROWTH for dnnl_wino_conv and conv_wino (Winograd F(4x4, 3x3): each 3x3 kernel
- * transformed to 6x6), MIXRT_WINO2_WEIGHT_GROWTH for wino_bf16_nhwc. */
+ * transformed to 6x6), MIXRT_WINO2_WEIGHT_GROWTH for wino_bf16_nhwc and conv_wino2. */
 #define MIXRT_WINO_WEIGHT_GROWTH 4.0
-/* wino_bf16_nhwc's (F(2x2, 3x3): 4x4 bf16 per 3x3 kernel, of the bf16 weights the planner gives it) */
+/* wino_bf16_nhwc's and conv_wino2's (F(2x2, 3x3): 4x4 values per 3x3 kernel, in the dtype the
+ * kernel computes in) */
 #define MIXRT_WINO2_WEIGHT_GROWTH (16.0 / 9.0)
 double mixrt_cpu_kernel_weight_growth(const struct mixrt_cpu_kernel *k);
 /* The kernel named name that runs op (domain, op_type), or NULL. */
@@ -180,9 +181,10 @@ const char *mixrt_sgemm_packed_lib(void);
 bool mixrt_sgemm_packed_get(const void *state, struct mixrt_cpu_packed *out);
 bool mixrt_sgemm_unpack(mixrt_context_t ctx, const void *state, void *dst, size_t size);
 int mixrt_sgemm_same(mixrt_context_t ctx, const void *state, const void *ref, size_t size);
-/* conv_wino's (sgemm.c): its Winograd-domain weights, same layout size; never unpacked (they
- * hold other numbers), so the graph keeps its copy. */
+/* conv_wino's and conv_wino2's (sgemm.c): their Winograd-domain weights, same layout size;
+ * never unpacked (they hold other numbers), so the graph keeps its copy. */
 const char *mixrt_wino_packed_lib(void);
+const char *mixrt_wino2f_packed_lib(void);
 bool mixrt_wino_packed_get(const void *state, struct mixrt_cpu_packed *out);
 bool mixrt_wino_unpack(mixrt_context_t ctx, const void *state, void *dst, size_t size);
 int mixrt_wino_same(mixrt_context_t ctx, const void *state, const void *ref, size_t size);

@@ -642,21 +642,54 @@ static mixrt_status c_run(struct mixrt_kernel_ctx *k) {
     return MIXRT_STATUS_OK;
 }
 
-/* ---- channels-last 3x3 FusedConv of stride 1 by Winograd F(4x4, 3x3) (conv_wino) ----
- * Each 4x4 output tile is A^T [sum over c of (B^T d_c B) (.) U_c] A, U_c = G g_c G^T: per tile
- * 36 values of each input channel (wino_avx2.c), then for each of the 36 positions a product
- * [tiles x C] by [C x M] (the packed product above, U packed at prepare), then back. 4x fewer
- * multiplications than the direct convolution for 36 / 9 = 4x the weights' bytes (the engine's
- * Winograd budget weighs them as oneDNN's). Tiles go in blocks whose transformed inputs and
- * products fit a few MiB of the engine's scratch. Matrices and points: sgemm_impl.h. */
+/* ---- channels-last 3x3 FusedConv of stride 1 by Winograd (conv_wino, conv_wino2) ----
+ * conv_wino, F(4x4, 3x3): each 4x4 output tile is A^T [sum over c of (B^T d_c B) (.) U_c] A,
+ * U_c = G g_c G^T: per tile 36 values of each input channel (wino_avx2.c), then for each of the
+ * 36 positions a product [tiles x C] by [C x M] (the packed product above, U packed at prepare),
+ * then back. 4x fewer multiplications than the direct convolution for 36 / 9 = 4x the weights'
+ * bytes (the engine's Winograd budget weighs them as oneDNN's). conv_wino2, F(2x2, 3x3): the
+ * same with 16 positions and 2x2 output tiles, 2.25x fewer multiplications for 16 / 9 the bytes;
+ * for convs whose weights stream from memory every run, ResNet-50's 14x14x256 ones: F(4x4, 3x3)
+ * reads 9.4 MB a conv there, and its 16 tiles make products of 16 rows. Tiles go in blocks whose
+ * transformed inputs and products fit a few MiB of the engine's scratch. Matrices and points:
+ * sgemm_impl.h. */
 
-#define W_XI 36
+#define W_XI_MAX 36
 #define W_BLOCK_BYTES ((size_t)4 << 20) /* transformed tiles and products of one block */
 
-static const char g_w_lib[] = "mixrt winograd F(4x4,3x3) f32, 36 sets of sgemm panels of 16, v1";
+typedef void (*w_in_fn)(const float *x, int64_t h, int64_t w, int64_t c, int64_t iy0, int64_t ix0, float *v,
+                        size_t ld);
+typedef void (*w_out_fn)(const float *mm, size_t ld, int64_t mc, const float *bias, const float *z, float *y,
+                         size_t row_stride, int rows, int cols);
+
+/* One variant: output tile side f, xi = (f + 2)^2 positions, G (xi rows of 3), the transforms
+ * (AVX2, AVX-512) and the name of its weights' layout in plans. */
+struct w_var {
+    int f, xi;
+    const double (*g)[3];
+    w_in_fn in[2];
+    w_out_fn out[2];
+    const char *lib;
+};
+
+static const double g_w_g4[6][3] = {{0.25, 0, 0},
+                                    {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                    {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                    {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                    {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                    {0, 0, 1}};
+static const double g_w_g2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+
+static const struct w_var g_w4 = {4, 36, g_w_g4, {mixrt_wino_in_avx2, mixrt_wino_in_avx512},
+                                  {mixrt_wino_out_avx2, mixrt_wino_out_avx512},
+                                  "mixrt winograd F(4x4,3x3) f32, 36 sets of sgemm panels of 16, v1"};
+static const struct w_var g_w2 = {2, 16, g_w_g2, {mixrt_wino2f_in_avx2, mixrt_wino2f_in_avx512},
+                                  {mixrt_wino2f_out_avx2, mixrt_wino2f_out_avx512},
+                                  "mixrt winograd F(2x2,3x3) f32, 16 sets of sgemm panels of 16, v1"};
 
 struct w_state {
-    struct sg_layout lay; /* K = C, N = M, taps = 36 (the plan's layout) */
+    const struct w_var *var;
+    struct sg_layout lay; /* K = C, N = M, taps = xi (the plan's layout) */
     enum mixrt_fconv_act act;
     float p0, p1;
     const float *u; /* 36 packed [C][M]: shared->bp or a plan's bytes */
@@ -676,6 +709,12 @@ static bool w_supports(const struct mixrt_graph *g, const struct mixrt_node *n, 
     return true;
 }
 
+static bool w2_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    const char *env = getenv("MIXRT_WINO2F"); /* A/B against the other kernels on one build */
+    if (env && !strcmp(env, "off")) return refuse(why, why_size, "disabled by MIXRT_WINO2F=off");
+    return w_supports(g, n, why, why_size);
+}
+
 static void w_release(mixrt_context_t ctx, void *state) {
     struct w_state *st = state;
     if (!st) return;
@@ -689,7 +728,7 @@ static bool w_adopt(const struct mixrt_node *n, struct w_state *st) {
     const struct mixrt_cpu_packed *p = mixrt_cpu_packed_offered(n);
     if (!p) return false;
     char why[128];
-    if (!p->lib || strcmp(p->lib, g_w_lib) || p->layout_size != sizeof(st->lay) ||
+    if (!p->lib || strcmp(p->lib, st->var->lib) || p->layout_size != sizeof(st->lay) ||
         memcmp(p->layout, &st->lay, sizeof(st->lay))) {
         mixrt_cpu_packed_took(false, "the kernel here wants another weights layout (C or M)");
         return false;
@@ -705,23 +744,19 @@ static bool w_adopt(const struct mixrt_node *n, struct w_state *st) {
 }
 
 /* U = G g G^T of every (m, c), in f64, each position's [C][M] packed as the product's B. */
-static void w_transform(const float *wt, int64_t M, int64_t C, float *u, size_t mat_floats) {
-    static const double G[6][3] = {{0.25, 0, 0},
-                                   {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                                   {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                   {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                                   {1.0 / 24, -1.0 / 12, 1.0 / 6},
-                                   {0, 0, 1}};
+static void w_transform(const struct w_var *var, const float *wt, int64_t M, int64_t C, float *u, size_t mat_floats) {
+    const double(*G)[3] = var->g;
+    const int n = var->f + 2;
     for (int64_t m = 0; m < M; m++)
         for (int64_t c = 0; c < C; c++) {
             const float *gk = wt + (size_t)(m * C + c) * 9;
             double t[6][3];
-            for (int i = 0; i < 6; i++)
+            for (int i = 0; i < n; i++)
                 for (int b = 0; b < 3; b++) t[i][b] = G[i][0] * gk[b] + G[i][1] * gk[3 + b] + G[i][2] * gk[6 + b];
             const size_t at = (size_t)((m / MIXRT_SG_NR) * C + c) * MIXRT_SG_NR + (size_t)(m % MIXRT_SG_NR);
-            for (int i = 0; i < 6; i++)
-                for (int j = 0; j < 6; j++)
-                    u[(size_t)(i * 6 + j) * mat_floats + at] =
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < n; j++)
+                    u[(size_t)(i * n + j) * mat_floats + at] =
                         (float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
         }
 }
@@ -729,11 +764,11 @@ static void w_transform(const float *wt, int64_t M, int64_t C, float *u, size_t 
 static void w_fill(const float *w, float *dst, const void *state) {
     const struct w_state *st = state;
     memset(dst, 0, st->u_bytes); /* the panels' columns past M */
-    w_transform(w, st->lay.N, st->lay.K, dst, st->mat_floats);
+    w_transform(st->var, w, st->lay.N, st->lay.K, dst, st->mat_floats);
 }
 
-static mixrt_status w_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
-                              void **state) {
+static mixrt_status w_prepare_var(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                                  void **state, const struct w_var *var) {
     char why[160] = "";
     if (!w_supports(g, n, why, sizeof(why)))
         return mixrt_error(ctx, MIXRT_STATUS_UNSUPPORTED, "cannot build %s node '%s' with the Winograd f32 convolution: %s",
@@ -742,12 +777,13 @@ static mixrt_status w_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, 
     struct w_state *st = mixrt_alloc(ctx, sizeof(*st));
     if (!st) return MIXRT_STATUS_OUT_OF_MEMORY;
     memset(st, 0, sizeof(*st));
+    st->var = var;
     const int64_t M = w->dims[0], C = w->dims[1];
-    st->lay = (struct sg_layout){C, M, 0, W_XI};
+    st->lay = (struct sg_layout){C, M, 0, var->xi};
     (void)mixrt_fconv_read_act(n, &st->act, &st->p0, &st->p1);
     const struct sg_layout one = {C, M, 0, 1};
     st->mat_floats = sg_packed_bytes(&one) / sizeof(float);
-    st->u_bytes = W_XI * st->mat_floats * sizeof(float);
+    st->u_bytes = (size_t)var->xi * st->mat_floats * sizeof(float);
     mixrt_status status = sg_bias_make(ctx, g, n, M, st->mat_floats / (size_t)C, &st->bias, &st->bias_bytes);
     if (status != MIXRT_STATUS_OK) {
         w_release(ctx, st);
@@ -771,28 +807,38 @@ static mixrt_status w_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, 
     return MIXRT_STATUS_OK;
 }
 
+static mixrt_status w_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                              void **state) {
+    return w_prepare_var(ctx, g, n, state, &g_w4);
+}
+
+static mixrt_status w2_prepare(mixrt_context_t ctx, const struct mixrt_graph *g, const struct mixrt_node *n,
+                               void **state) {
+    return w_prepare_var(ctx, g, n, state, &g_w2);
+}
+
 struct w_geom {
     const float *x, *z;
     float *y;
-    int64_t h, w, c, m, oh, ow, th, tw, pt, pl;
-    bool wide; /* the AVX-512 transforms, with the AVX-512 tile (sg_isa) */
+    int64_t h, w, c, m, oh, ow, th, tw, pt, pl, f;
+    w_in_fn in;
+    w_out_fn out;
 };
 
 /* Tile t (image-major, then rows, then columns): its input transform into row r of the blocks'
  * matrices v (ld floats apart). */
 static void w_in(const struct w_geom *gm, size_t t, float *v, size_t ld) {
     const int64_t per = gm->th * gm->tw, b = (int64_t)t / per, ty = (int64_t)t % per / gm->tw, tx = (int64_t)t % gm->tw;
-    (gm->wide ? mixrt_wino_in_avx512 : mixrt_wino_in_avx2)(gm->x + (size_t)(b * gm->h * gm->w * gm->c), gm->h, gm->w,
-                                                           gm->c, ty * 4 - gm->pt, tx * 4 - gm->pl, v, ld);
+    gm->in(gm->x + (size_t)(b * gm->h * gm->w * gm->c), gm->h, gm->w, gm->c, ty * gm->f - gm->pt, tx * gm->f - gm->pl,
+           v, ld);
 }
 
 static void w_out(const struct w_geom *gm, const struct w_state *st, size_t t, const float *mm, size_t ld) {
-    const int64_t per = gm->th * gm->tw, b = (int64_t)t / per, oy = (int64_t)t % per / gm->tw * 4,
-                  ox = (int64_t)t % gm->tw * 4;
-    const int rows = (int)(gm->oh - oy < 4 ? gm->oh - oy : 4), cols = (int)(gm->ow - ox < 4 ? gm->ow - ox : 4);
+    const int64_t f = gm->f, per = gm->th * gm->tw, b = (int64_t)t / per, oy = (int64_t)t % per / gm->tw * f,
+                  ox = (int64_t)t % gm->tw * f;
+    const int rows = (int)(gm->oh - oy < f ? gm->oh - oy : f), cols = (int)(gm->ow - ox < f ? gm->ow - ox : f);
     const size_t at = (size_t)(((b * gm->oh + oy) * gm->ow + ox) * gm->m), row = (size_t)(gm->ow * gm->m);
-    (gm->wide ? mixrt_wino_out_avx512 : mixrt_wino_out_avx2)(mm, ld, gm->m, st->bias, gm->z ? gm->z + at : NULL,
-                                                             gm->y + at, row, rows, cols);
+    gm->out(mm, ld, gm->m, st->bias, gm->z ? gm->z + at : NULL, gm->y + at, row, rows, cols);
     if (st->act != MIXRT_FCONV_NONE)
         for (int k = 0; k < rows; k++)
             mixrt_elt_fconv_act(st->act, st->p0, st->p1, gm->y + at + (size_t)k * row, (size_t)cols * (size_t)gm->m);
@@ -817,12 +863,16 @@ static mixrt_status w_run(struct mixrt_kernel_ctx *k) {
     struct mixrt_tensor *y = NULL;
     mixrt_status status = mixrt_kernel_output_uninit(k, 0, MIXRT_DTYPE_F32, 4, yd, &y);
     if (status != MIXRT_STATUS_OK) return status;
+    const struct w_var *var = st->var;
+    const int wide = sg_isa() == SG_AVX512; /* the AVX-512 transforms with the AVX-512 tile */
+    const int64_t f = var->f;
     const struct w_geom gm = {
         .x = x->data, .z = z ? z->data : NULL, .y = y->data, .h = x->dims[1], .w = x->dims[2], .c = C, .m = M,
-        .oh = oh, .ow = ow, .th = (oh + 3) / 4, .tw = (ow + 3) / 4, .pt = cg.pt, .pl = cg.pl,
-        .wide = sg_isa() == SG_AVX512,
+        .oh = oh, .ow = ow, .th = (oh + f - 1) / f, .tw = (ow + f - 1) / f, .pt = cg.pt, .pl = cg.pl, .f = f,
+        .in = var->in[wide], .out = var->out[wide],
     };
-    const size_t tiles = (size_t)(gm.th * gm.tw * x->dims[0]), per_tile = W_XI * (size_t)(C + M) * sizeof(float);
+    const int xi = var->xi;
+    const size_t tiles = (size_t)(gm.th * gm.tw * x->dims[0]), per_tile = (size_t)xi * (size_t)(C + M) * sizeof(float);
     /* tiles a block: whole row tiles of the product, its matrices within W_BLOCK_BYTES */
     size_t tb = W_BLOCK_BYTES / per_tile / MIXRT_SG_MR * MIXRT_SG_MR;
     if (tb < MIXRT_SG_MR) tb = MIXRT_SG_MR;
@@ -831,22 +881,22 @@ static mixrt_status w_run(struct mixrt_kernel_ctx *k) {
     float *v = mixrt_kernel_scratch(k, tb * per_tile, &owned);
     if (!v) return mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for %zu bytes of Winograd tiles",
                                       tb * per_tile);
-    float *mm = v + W_XI * tb * (size_t)C;
+    float *mm = v + (size_t)xi * tb * (size_t)C;
     int nt = 1;
 #ifdef _OPENMP
     nt = omp_get_max_threads();
 #endif
     for (size_t t0 = 0; t0 < tiles; t0 += tb) {
         const size_t nb = tiles - t0 < tb ? tiles - t0 : tb;
-        /* the 36 products of this block: one thread's plan each (36 x row chunks are tasks enough) */
-        struct sg_run r[W_XI];
+        /* the xi products of this block: one thread's plan each (xi x row chunks are tasks enough) */
+        struct sg_run r[W_XI_MAX];
         size_t per = 0;
-        for (int xi = 0; xi < W_XI; xi++) {
-            r[xi] = (struct sg_run){
-                .a = v + (size_t)xi * tb * (size_t)C, .bp = st->u + (size_t)xi * st->mat_floats,
-                .y = mm + (size_t)xi * tb * (size_t)M, .M = nb, .K = (size_t)C, .N = (size_t)M,
+        for (int q = 0; q < xi; q++) {
+            r[q] = (struct sg_run){
+                .a = v + (size_t)q * tb * (size_t)C, .bp = st->u + (size_t)q * st->mat_floats,
+                .y = mm + (size_t)q * tb * (size_t)M, .M = nb, .K = (size_t)C, .N = (size_t)M,
             };
-            per = sg_plan(&r[xi], 1);
+            per = sg_plan(&r[q], 1);
         }
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -859,7 +909,7 @@ static mixrt_status w_run(struct mixrt_kernel_ctx *k) {
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
-            for (size_t q = 0; q < W_XI * per; q++) sg_task_at(&r[q / per], q % per);
+            for (size_t q = 0; q < (size_t)xi * per; q++) sg_task_at(&r[q / per], q % per);
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
@@ -870,12 +920,14 @@ static mixrt_status w_run(struct mixrt_kernel_ctx *k) {
     return MIXRT_STATUS_OK;
 }
 
-const char *mixrt_wino_packed_lib(void) { return g_w_lib; }
+const char *mixrt_wino_packed_lib(void) { return g_w4.lib; }
+const char *mixrt_wino2f_packed_lib(void) { return g_w2.lib; }
 
+/* conv_wino's and conv_wino2's: each state names its own layout */
 bool mixrt_wino_packed_get(const void *state, struct mixrt_cpu_packed *out) {
     const struct w_state *st = state;
     if (!st || !st->u) return false;
-    *out = (struct mixrt_cpu_packed){g_w_lib, &st->lay, sizeof(st->lay), st->u, st->u_bytes};
+    *out = (struct mixrt_cpu_packed){st->var->lib, &st->lay, sizeof(st->lay), st->u, st->u_bytes};
     return true;
 }
 
@@ -935,5 +987,7 @@ const struct mixrt_cpu_kernel mixrt_sgemm_kernels[] = {
     {"conv_sgemm", MIXRT_DOMAIN, "FusedConv", c_supports, c_prepare, sg_release, c_run},
     /* its 3x3 stride-1 ones by Winograd F(4x4, 3x3) (ResNet's, VGG's) */
     {"conv_wino", MIXRT_DOMAIN, "FusedConv", w_supports, w_prepare, w_release, w_run},
+    /* ... and by F(2x2, 3x3) (fewer weight bytes: ResNet-50's 14x14 stage) */
+    {"conv_wino2", MIXRT_DOMAIN, "FusedConv", w2_supports, w2_prepare, w_release, w_run},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };

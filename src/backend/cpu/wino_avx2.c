@@ -20,6 +20,8 @@
 #define WT_LOADU _mm256_loadu_ps
 #define WT_IN mixrt_wino_in_avx2
 #define WT_OUT mixrt_wino_out_avx2
+#define WT_IN2 mixrt_wino2f_in_avx2
+#define WT_OUT2 mixrt_wino2f_out_avx2
 
 /* Lanes 0..n-1 (n 1..8). */
 static inline __m256i wt_lane_mask(int64_t n) {

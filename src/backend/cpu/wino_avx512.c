@@ -22,6 +22,8 @@
 #define WT_LOADU _mm512_loadu_ps
 #define WT_IN mixrt_wino_in_avx512
 #define WT_OUT mixrt_wino_out_avx512
+#define WT_IN2 mixrt_wino2f_in_avx512
+#define WT_OUT2 mixrt_wino2f_out_avx512
 
 /* Masked loads and stores cost what plain ones do here: the mask alone says which lanes. */
 #define wt_lane_mask mixrt_v512_mask

@@ -1,4 +1,5 @@
-/* wino_tr_impl.h - the body of the Winograd F(4x4, 3x3) transforms of sgemm.c's conv_wino, once
+/* wino_tr_impl.h - the body of the Winograd F(4x4, 3x3) and F(2x2, 3x3) transforms of sgemm.c's
+ * conv_wino and conv_wino2, once
  * for both instruction sets: wino_avx2.c (8 channels a vector) and wino_avx512.c (16) define the
  * vector type and operations below, then include this file, so the two run the same operations
  * in the same order and give equal bits. Not a header to include elsewhere.
@@ -6,7 +7,7 @@
  * The including file defines: WT_V (a vector of WT_LANES f32), WT_MASK (a lane mask),
  * WT_ADD, WT_SUB, WT_FMADD (a * b + c), WT_FNMADD (-(a * b) + c), WT_SET1, WT_ZERO, WT_LOADU,
  * wt_lane_mask(n), wt_load(p, full, m), wt_store(p, v, full, m), and WT_IN / WT_OUT, the names
- * of the two functions (declared in sgemm_impl.h).
+ * of the two F(4x4, 3x3) functions, WT_IN2 / WT_OUT2 those of F(2x2, 3x3) (sgemm_impl.h).
  *
  * With B^T, A^T of the points 0, +-1, +-2 (sgemm_impl.h): a 6x6 input tile d becomes
  * V = B^T d B, the 36 products M = V (.) U are summed over the input channels by the packed
@@ -73,6 +74,70 @@ void WT_OUT(const float *mm, size_t ld, int64_t mc, const float *bias, const flo
         const WT_V bv = bias ? WT_LOADU(bias + c0) : WT_ZERO(); /* bias padded to 16 */
         for (int k = 0; k < rows; k++) {
             wt_at6(t[k][0], t[k][1], t[k][2], t[k][3], t[k][4], t[k][5], r);
+            for (int l = 0; l < cols; l++) {
+                const size_t at = (size_t)k * row_stride + (size_t)l * (size_t)mc + (size_t)c0;
+                WT_V o = bias ? WT_ADD(r[l], bv) : r[l];
+                if (z) o = WT_ADD(o, wt_load(z + at, full, m));
+                wt_store(y + at, o, full, m);
+            }
+        }
+    }
+}
+
+/* ---- F(2x2, 3x3) (conv_wino2): 4x4 input tiles, 16 products, 2x2 output tiles ----
+ * B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], A^T = [1 1 1 0; 0 1 -1 -1] (sgemm_impl.h). */
+
+/* B^T applied to d0..d3: r[0..3]. */
+static inline __attribute__((always_inline)) void wt_bt4(WT_V d0, WT_V d1, WT_V d2, WT_V d3, WT_V *r) {
+    r[0] = WT_SUB(d0, d2);
+    r[1] = WT_ADD(d1, d2);
+    r[2] = WT_SUB(d2, d1);
+    r[3] = WT_SUB(d1, d3);
+}
+
+/* A^T applied to m0..m3: r[0..1]. */
+static inline __attribute__((always_inline)) void wt_at4(WT_V m0, WT_V m1, WT_V m2, WT_V m3, WT_V *r) {
+    r[0] = WT_ADD(WT_ADD(m0, m1), m2);
+    r[1] = WT_SUB(WT_SUB(m1, m2), m3);
+}
+
+void WT_IN2(const float *x, int64_t h, int64_t w, int64_t c, int64_t iy0, int64_t ix0, float *v, size_t ld) {
+    bool rin[4], cin[4];
+    for (int i = 0; i < 4; i++) rin[i] = iy0 + i >= 0 && iy0 + i < h, cin[i] = ix0 + i >= 0 && ix0 + i < w;
+    for (int64_t c0 = 0; c0 < c; c0 += WT_LANES) {
+        const bool full = c - c0 >= WT_LANES;
+        const WT_MASK m = wt_lane_mask(full ? WT_LANES : c - c0);
+        WT_V t[4][4], d[4], r[4];
+        for (int j = 0; j < 4; j++) {
+            for (int i = 0; i < 4; i++)
+                d[i] = rin[i] && cin[j]
+                           ? wt_load(x + ((size_t)(iy0 + i) * (size_t)w + (size_t)(ix0 + j)) * (size_t)c + (size_t)c0,
+                                     full, m)
+                           : WT_ZERO();
+            wt_bt4(d[0], d[1], d[2], d[3], r);
+            for (int i = 0; i < 4; i++) t[i][j] = r[i];
+        }
+        for (int i = 0; i < 4; i++) {
+            wt_bt4(t[i][0], t[i][1], t[i][2], t[i][3], r);
+            for (int j = 0; j < 4; j++) wt_store(v + (size_t)(i * 4 + j) * ld + (size_t)c0, r[j], full, m);
+        }
+    }
+}
+
+void WT_OUT2(const float *mm, size_t ld, int64_t mc, const float *bias, const float *z, float *y, size_t row_stride,
+             int rows, int cols) {
+    for (int64_t c0 = 0; c0 < mc; c0 += WT_LANES) {
+        const bool full = mc - c0 >= WT_LANES;
+        const WT_MASK m = wt_lane_mask(full ? WT_LANES : mc - c0);
+        WT_V t[2][4], e[4], r[2];
+        for (int j = 0; j < 4; j++) {
+            for (int i = 0; i < 4; i++) e[i] = wt_load(mm + (size_t)(i * 4 + j) * ld + (size_t)c0, full, m);
+            wt_at4(e[0], e[1], e[2], e[3], r);
+            t[0][j] = r[0], t[1][j] = r[1];
+        }
+        const WT_V bv = bias ? WT_LOADU(bias + c0) : WT_ZERO(); /* bias padded to 16 */
+        for (int k = 0; k < rows; k++) {
+            wt_at4(t[k][0], t[k][1], t[k][2], t[k][3], r);
             for (int l = 0; l < cols; l++) {
                 const size_t at = (size_t)k * row_stride + (size_t)l * (size_t)mc + (size_t)c0;
                 WT_V o = bias ? WT_ADD(r[l], bv) : r[l];
