@@ -54,6 +54,7 @@ struct mixrt_attr *mixrt_pass_attr_add(struct mixrt_graph *g, int ni, const char
 
 /* The fusion and layout passes, each in its own file. */
 mixrt_status mixrt_pass_fuse_transformer(struct mixrt_pass_state *st, int *removed); /* fuse_transformer.c */
+mixrt_status mixrt_pass_bare_matmul(struct mixrt_pass_state *st, int *removed);      /* fuse_transformer.c */
 mixrt_status mixrt_pass_fuse_conv(struct mixrt_pass_state *st, int *removed);        /* fuse_conv.c */
 mixrt_status mixrt_pass_layout(struct mixrt_pass_state *st, int *removed);           /* fuse_conv.c */
 mixrt_status mixrt_pass_mbconv(struct mixrt_pass_state *st, int *removed);           /* fuse_conv.c */
