@@ -508,10 +508,14 @@ PY
         for z in $(echo ${NCU_MODELS:-bert} | tr , ' '); do
             python3 scripts/cuda_vs_torch.py --rebatch $ZOO/$z/bf16.onnx /tmp/${z}_ncu.onnx ${NCU_BATCH:-32} $ZOO/$z/inputs_bf16 /tmp/${z}_ncu_in || continue
             for k in ${NCU_KERNELS:-attention_flash}; do
+                # NCU_METRICS adds metrics to the full set, e.g. the per-reason stalls:
+                # 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio'
                 timeout 240 ncu --graph-profiling node -k "regex:$k" -s ${NCU_SKIP:-20} -c 1 --set full \
+                    ${NCU_METRICS:+--metrics "$NCU_METRICS"} \
                     "$M" bench /tmp/${z}_ncu.onnx $P $(ins $z /tmp/${z}_ncu_in) --outputs device --duration-s 0.2 --warmup-ms 20 >"$LOG/ncu_${z}_$k.log" 2>&1
                 echo "-- ncu $z $k rc=$?"
                 grep -E "^  [a-zA-Z_].*\(|Duration|Memory Throughput|DRAM Throughput|Compute \(SM\) Throughput|Registers Per|Achieved Occupancy|Theoretical Occupancy|Block Limit|Grid Size|Dynamic Shared|Stall|Warp Cycles Per Issued|Issued Ipc|L1/TEX Hit|Bank|Est. Speedup|One or More|Local" "$LOG/ncu_${z}_$k.log" | head -60
+                [ -n "${NCU_METRICS:-}" ] && grep -E "stalled_.*ratio +[0-9.]+$" "$LOG/ncu_${z}_$k.log" | awk '$NF + 0 >= 0.05' | head -30
             done
         done
     fi
