@@ -692,7 +692,7 @@ struct w_state {
     struct sg_layout lay; /* K = C, N = M, taps = xi (the plan's layout) */
     enum mixrt_fconv_act act;
     float p0, p1;
-    const float *u; /* 36 packed [C][M]: shared->bp or a plan's bytes */
+    const float *u; /* xi packed [C][M]: shared->bp or a plan's bytes */
     struct sg_shared *shared;
     size_t u_bytes, mat_floats; /* all of them; one of them */
     float *bias;
