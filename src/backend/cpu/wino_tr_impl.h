@@ -36,54 +36,6 @@ static inline __attribute__((always_inline)) void wt_at6(WT_V m0, WT_V m1, WT_V 
     r[3] = WT_ADD(WT_FMADD(WT_SET1(8.0f), d, b), m5); /* m1 - m2 + 8 (m3 - m4) + m5 */
 }
 
-void WT_IN(const float *x, int64_t h, int64_t w, int64_t c, int64_t iy0, int64_t ix0, float *v, size_t ld) {
-    /* which of the tile's 6 rows and columns lie inside the image (zeros outside: the pads) */
-    bool rin[6], cin[6];
-    for (int i = 0; i < 6; i++) rin[i] = iy0 + i >= 0 && iy0 + i < h, cin[i] = ix0 + i >= 0 && ix0 + i < w;
-    for (int64_t c0 = 0; c0 < c; c0 += WT_LANES) {
-        const bool full = c - c0 >= WT_LANES;
-        const WT_MASK m = wt_lane_mask(full ? WT_LANES : c - c0);
-        WT_V t[6][6], d[6], r[6];
-        for (int j = 0; j < 6; j++) {
-            for (int i = 0; i < 6; i++)
-                d[i] = rin[i] && cin[j]
-                           ? wt_load(x + ((size_t)(iy0 + i) * (size_t)w + (size_t)(ix0 + j)) * (size_t)c + (size_t)c0,
-                                     full, m)
-                           : WT_ZERO();
-            wt_bt6(d[0], d[1], d[2], d[3], d[4], d[5], r);
-            for (int i = 0; i < 6; i++) t[i][j] = r[i];
-        }
-        for (int i = 0; i < 6; i++) {
-            wt_bt6(t[i][0], t[i][1], t[i][2], t[i][3], t[i][4], t[i][5], r);
-            for (int j = 0; j < 6; j++) wt_store(v + (size_t)(i * 6 + j) * ld + (size_t)c0, r[j], full, m);
-        }
-    }
-}
-
-void WT_OUT(const float *mm, size_t ld, int64_t mc, const float *bias, const float *z, float *y, size_t row_stride,
-            int rows, int cols) {
-    for (int64_t c0 = 0; c0 < mc; c0 += WT_LANES) {
-        const bool full = mc - c0 >= WT_LANES;
-        const WT_MASK m = wt_lane_mask(full ? WT_LANES : mc - c0);
-        WT_V t[4][6], e[6], r[4];
-        for (int j = 0; j < 6; j++) {
-            for (int i = 0; i < 6; i++) e[i] = wt_load(mm + (size_t)(i * 6 + j) * ld + (size_t)c0, full, m);
-            wt_at6(e[0], e[1], e[2], e[3], e[4], e[5], r);
-            for (int k = 0; k < 4; k++) t[k][j] = r[k];
-        }
-        const WT_V bv = bias ? WT_LOADU(bias + c0) : WT_ZERO(); /* bias padded to 16 */
-        for (int k = 0; k < rows; k++) {
-            wt_at6(t[k][0], t[k][1], t[k][2], t[k][3], t[k][4], t[k][5], r);
-            for (int l = 0; l < cols; l++) {
-                const size_t at = (size_t)k * row_stride + (size_t)l * (size_t)mc + (size_t)c0;
-                WT_V o = bias ? WT_ADD(r[l], bv) : r[l];
-                if (z) o = WT_ADD(o, wt_load(z + at, full, m));
-                wt_store(y + at, o, full, m);
-            }
-        }
-    }
-}
-
 /* ---- F(2x2, 3x3) (conv_wino2): 4x4 input tiles, 16 products, 2x2 output tiles ----
  * B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], A^T = [1 1 1 0; 0 1 -1 -1] (sgemm_impl.h). */
 
@@ -101,44 +53,61 @@ static inline __attribute__((always_inline)) void wt_at4(WT_V m0, WT_V m1, WT_V 
     r[1] = WT_SUB(WT_SUB(m1, m2), m3);
 }
 
-void WT_IN2(const float *x, int64_t h, int64_t w, int64_t c, int64_t iy0, int64_t ix0, float *v, size_t ld) {
-    bool rin[4], cin[4];
-    for (int i = 0; i < 4; i++) rin[i] = iy0 + i >= 0 && iy0 + i < h, cin[i] = ix0 + i >= 0 && ix0 + i < w;
+/* B^T (n 6: F(4x4, 3x3); n 4: F(2x2, 3x3)) applied to d[0..n): r[0..n). */
+static inline __attribute__((always_inline)) void wt_bt(const int n, const WT_V *d, WT_V *r) {
+    if (n == 6) wt_bt6(d[0], d[1], d[2], d[3], d[4], d[5], r);
+    else wt_bt4(d[0], d[1], d[2], d[3], r);
+}
+
+/* A^T applied to m[0..n): r[0..n - 2). */
+static inline __attribute__((always_inline)) void wt_at(const int n, const WT_V *m, WT_V *r) {
+    if (n == 6) wt_at6(m[0], m[1], m[2], m[3], m[4], m[5], r);
+    else wt_at4(m[0], m[1], m[2], m[3], r);
+}
+
+/* The input transform of an n x n tile at (iy0, ix0); both variants, n a constant once inlined. */
+static inline __attribute__((always_inline)) void wt_in(const int n, const float *x, int64_t h, int64_t w, int64_t c,
+                                                        int64_t iy0, int64_t ix0, float *v, size_t ld) {
+    /* which of the tile's n rows and columns lie inside the image (zeros outside: the pads) */
+    bool rin[6], cin[6];
+    for (int i = 0; i < n; i++) rin[i] = iy0 + i >= 0 && iy0 + i < h, cin[i] = ix0 + i >= 0 && ix0 + i < w;
     for (int64_t c0 = 0; c0 < c; c0 += WT_LANES) {
         const bool full = c - c0 >= WT_LANES;
         const WT_MASK m = wt_lane_mask(full ? WT_LANES : c - c0);
-        WT_V t[4][4], d[4], r[4];
-        for (int j = 0; j < 4; j++) {
-            for (int i = 0; i < 4; i++)
+        WT_V t[6][6], d[6], r[6];
+        for (int j = 0; j < n; j++) {
+            for (int i = 0; i < n; i++)
                 d[i] = rin[i] && cin[j]
                            ? wt_load(x + ((size_t)(iy0 + i) * (size_t)w + (size_t)(ix0 + j)) * (size_t)c + (size_t)c0,
                                      full, m)
                            : WT_ZERO();
-            wt_bt4(d[0], d[1], d[2], d[3], r);
-            for (int i = 0; i < 4; i++) t[i][j] = r[i];
+            wt_bt(n, d, r);
+            for (int i = 0; i < n; i++) t[i][j] = r[i];
         }
-        for (int i = 0; i < 4; i++) {
-            wt_bt4(t[i][0], t[i][1], t[i][2], t[i][3], r);
-            for (int j = 0; j < 4; j++) wt_store(v + (size_t)(i * 4 + j) * ld + (size_t)c0, r[j], full, m);
+        for (int i = 0; i < n; i++) {
+            wt_bt(n, t[i], r);
+            for (int j = 0; j < n; j++) wt_store(v + (size_t)(i * n + j) * ld + (size_t)c0, r[j], full, m);
         }
     }
 }
 
-void WT_OUT2(const float *mm, size_t ld, int64_t mc, const float *bias, const float *z, float *y, size_t row_stride,
-             int rows, int cols) {
+/* The output transform of an n x n tile's products into its first rows x cols outputs. */
+static inline __attribute__((always_inline)) void wt_out(const int n, const float *mm, size_t ld, int64_t mc,
+                                                         const float *bias, const float *z, float *y,
+                                                         size_t row_stride, int rows, int cols) {
     for (int64_t c0 = 0; c0 < mc; c0 += WT_LANES) {
         const bool full = mc - c0 >= WT_LANES;
         const WT_MASK m = wt_lane_mask(full ? WT_LANES : mc - c0);
-        WT_V t[2][4], e[4], r[2];
-        for (int j = 0; j < 4; j++) {
-            for (int i = 0; i < 4; i++) e[i] = wt_load(mm + (size_t)(i * 4 + j) * ld + (size_t)c0, full, m);
-            wt_at4(e[0], e[1], e[2], e[3], r);
-            t[0][j] = r[0], t[1][j] = r[1];
+        WT_V t[4][6], e[6], r[4];
+        for (int j = 0; j < n; j++) {
+            for (int i = 0; i < n; i++) e[i] = wt_load(mm + (size_t)(i * n + j) * ld + (size_t)c0, full, m);
+            wt_at(n, e, r);
+            for (int k = 0; k < n - 2; k++) t[k][j] = r[k];
         }
         const WT_V bv = bias ? WT_LOADU(bias + c0) : WT_ZERO(); /* bias padded to 16 */
-        for (int k = 0; k < rows; k++) {
-            wt_at4(t[k][0], t[k][1], t[k][2], t[k][3], r);
-            for (int l = 0; l < cols; l++) {
+        for (int k = 0; k < rows && k < n - 2; k++) {
+            wt_at(n, t[k], r);
+            for (int l = 0; l < cols && l < n - 2; l++) {
                 const size_t at = (size_t)k * row_stride + (size_t)l * (size_t)mc + (size_t)c0;
                 WT_V o = bias ? WT_ADD(r[l], bv) : r[l];
                 if (z) o = WT_ADD(o, wt_load(z + at, full, m));
@@ -146,4 +115,19 @@ void WT_OUT2(const float *mm, size_t ld, int64_t mc, const float *bias, const fl
             }
         }
     }
+}
+
+void WT_IN(const float *x, int64_t h, int64_t w, int64_t c, int64_t iy0, int64_t ix0, float *v, size_t ld) {
+    wt_in(6, x, h, w, c, iy0, ix0, v, ld);
+}
+void WT_OUT(const float *mm, size_t ld, int64_t mc, const float *bias, const float *z, float *y, size_t row_stride,
+            int rows, int cols) {
+    wt_out(6, mm, ld, mc, bias, z, y, row_stride, rows, cols);
+}
+void WT_IN2(const float *x, int64_t h, int64_t w, int64_t c, int64_t iy0, int64_t ix0, float *v, size_t ld) {
+    wt_in(4, x, h, w, c, iy0, ix0, v, ld);
+}
+void WT_OUT2(const float *mm, size_t ld, int64_t mc, const float *bias, const float *z, float *y, size_t row_stride,
+             int rows, int cols) {
+    wt_out(4, mm, ld, mc, bias, z, y, row_stride, rows, cols);
 }
