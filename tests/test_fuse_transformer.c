@@ -125,14 +125,18 @@ static double *run_graph(struct mixrt_graph *g, int n_in, const struct mixrt_ten
     return d;
 }
 
-static double rel_err(const double *a, const double *b, size_t n) {
+/* ||a - b|| / ||b||, ||b||^2 taken as at least den_min (0: ||a - b|| where b is all zeros). */
+static double rel_err_min(const double *a, const double *b, size_t n, double den_min) {
     double num = 0, den = 0;
     for (size_t i = 0; i < n; i++) {
         num += (a[i] - b[i]) * (a[i] - b[i]);
         den += b[i] * b[i];
     }
+    if (den < den_min) den = den_min;
     return den > 0 ? sqrt(num / den) : sqrt(num);
 }
+
+static double rel_err(const double *a, const double *b, size_t n) { return rel_err_min(a, b, n, 0.0); }
 
 static unsigned g_extra_passes; /* flags check_fusion adds (MIXRT_PASS_RMSNORM) */
 
@@ -659,17 +663,6 @@ static double *run_fast(const struct mixrt_cpu_kernel *kern, struct mixrt_graph 
     return d;
 }
 
-/* The relative-norm error of the kernel's output against the reference's, over a norm of at
- * least 1e-3 per element: a case of a few outputs that all fall in GELU's negative tail (one
- * output of -1.05e-10, the kernel's -0; three of 1e-15 .. 1e-32) has nothing left to compare
- * relatively, while the cases' outputs are O(1) otherwise. */
-static double rel_err_floor(const double *a, const double *b, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) num += (a[i] - b[i]) * (a[i] - b[i]), den += b[i] * b[i];
-    const double floor = 1e-6 * (double)n;
-    return sqrt(num / (den > floor ? den : floor));
-}
-
 static void check_fast(const char *what, const struct mixrt_cpu_kernel *kern, struct mixrt_graph *g, int n_in,
                        const struct mixrt_tensor *const *in, double tol) {
     size_t nr = 0, nf = 0;
@@ -677,7 +670,10 @@ static void check_fast(const char *what, const struct mixrt_cpu_kernel *kern, st
     double *fast = run_fast(kern, g, n_in, in, &nf);
     TU_CHECK(ref && fast && nr == nf, "%s: outputs (%zu vs %zu elements)", what, nf, nr);
     if (ref && fast && nr == nf) {
-        double e = rel_err_floor(fast, ref, nr);
+        /* over a norm of at least 1e-3 per element: a case of a few outputs that all fall in
+         * GELU's negative tail (one of -1.05e-10, the kernel's -0; three of 1e-15 .. 1e-32) has
+         * nothing left to compare relatively; the cases' outputs are O(1) otherwise */
+        double e = rel_err_min(fast, ref, nr, 1e-6 * (double)nr);
         TU_CHECK(e <= tol, "%s: rel-norm error %.3g > %.3g (%s vs reference)", what, e, tol, kern->name);
     }
     if (ref) mixrt_free(ctx, ref, nr * sizeof(double));

@@ -773,12 +773,16 @@ static mixrt_status match_residual(struct mixrt_pass_state *st, int root, bool *
     return MIXRT_STATUS_OK;
 }
 
+/* A measurement knob: MIXRT_FUSE_TRANSFORMER=off builds what the graph gave without these
+ * fusions (the bare products' pass below included), to compare engines of one binary. */
+static bool fusions_off(void) {
+    const char *env = getenv("MIXRT_FUSE_TRANSFORMER");
+    return env && !strcmp(env, "off");
+}
+
 mixrt_status mixrt_pass_fuse_transformer(struct mixrt_pass_state *st, int *removed) {
     struct mixrt_graph *g = st->g;
-    /* A measurement knob: MIXRT_FUSE_TRANSFORMER=off builds what the graph gave without
-     * these fusions, to compare engines of one binary. */
-    const char *env = getenv("MIXRT_FUSE_TRANSFORMER");
-    if (env && !strcmp(env, "off")) return MIXRT_STATUS_OK;
+    if (fusions_off()) return MIXRT_STATUS_OK;
     bool domain_done = false;
     typedef mixrt_status (*matcher)(struct mixrt_pass_state *, int, bool *, bool *);
     /* GELU and LayerNorm first: the MatMul fusion takes a Gelu as its activation. */
@@ -807,11 +811,11 @@ mixrt_status mixrt_pass_fuse_transformer(struct mixrt_pass_state *st, int *remov
 /* Products of a constant B left bare once the other passes have nothing left to do become
  * FusedMatMul, for its kernels (weights packed once at build, the fmm_* kernels): dynamo
  * exports of freshly initialized models drop zero biases, and BERT's bias-less 768 x 768
- * projections ran on dnnl_matmul at 465 GFLOP/s bf16 against dnnl_fused_matmul's 630. */
+ * projections ran on dnnl_matmul at 465 GFLOP/s bf16 (`bench --profile`), where its
+ * FusedMatMul layers' total puts dnnl_fused_matmul's at ~630. */
 mixrt_status mixrt_pass_bare_matmul(struct mixrt_pass_state *st, int *removed) {
     struct mixrt_graph *g = st->g;
-    const char *env = getenv("MIXRT_FUSE_TRANSFORMER");
-    if (env && !strcmp(env, "off")) return MIXRT_STATUS_OK;
+    if (fusions_off()) return MIXRT_STATUS_OK;
     bool domain_done = false;
     for (int s = 0; s < st->n_dead; s++) {
         int ni = g->order[s];

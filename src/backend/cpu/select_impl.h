@@ -25,12 +25,12 @@ void mixrt_sel_topk_avx512(const float *x, size_t len, size_t k, bool largest, f
 /* Tests: the scalar twins even where AVX-512 runs. */
 void mixrt_select_force_scalar(bool scalar);
 
-/* Shared by both: v (index j) goes before w (index i) in the order of the selection. */
 /* TopK of a large k (select.c): heap is scratch of k keys; vals / idx get the k best, in the
  * reference's order (1 <= k <= len). */
 void mixrt_sel_topk_keys(const float *x, size_t len, size_t k, bool largest, uint64_t *heap, float *vals,
                          int64_t *idx);
 
+/* Shared by both: v (index j) goes before w (index i) in the order of the selection. */
 static inline bool mixrt_sel_before(float v, int64_t j, float w, int64_t i, bool largest) {
     bool vn = v != v, wn = w != w;
     if (vn || wn) return largest ? (vn && !wn) || (vn && wn && j < i) : (!vn && wn) || (vn && wn && j < i);

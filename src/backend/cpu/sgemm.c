@@ -662,7 +662,7 @@ typedef void (*w_in_fn)(const float *x, int64_t h, int64_t w, int64_t c, int64_t
 typedef void (*w_out_fn)(const float *mm, size_t ld, int64_t mc, const float *bias, const float *z, float *y,
                          size_t row_stride, int rows, int cols);
 
-/* One variant: output tile side f, xi = (f + 2)^2 positions, G (xi rows of 3), the transforms
+/* One variant: output tile side f, xi = (f + 2)^2 positions, G (f + 2 rows of 3), the transforms
  * (AVX2, AVX-512) and the name of its weights' layout in plans. */
 struct w_var {
     int f, xi;
