@@ -724,12 +724,16 @@ static void test_attention_case(const struct att_case *c, mixrt_dtype dt, int fa
     /* modes 2 and 6 with the PLAIN / CAUSAL_ROW scoring kernels (the default: the shapes they take
      * run them; the others the general kernel), every other mode with MIXRT_CUDA_FLASH_PLAIN=off */
     setenv("MIXRT_CUDA_FLASH_PLAIN", fast == 2 || fast == 6 ? "on" : "off", 1);
+    /* mode 4 issues each K/V tile as the one before it starts (MIXRT_CUDA_FLASH_EARLYKV=off);
+     * the others two ahead, tile 1 beside Q (the default) */
+    setenv("MIXRT_CUDA_FLASH_EARLYKV", fast == 4 ? "off" : "on", 1);
     if (fast == 3) setenv("MIXRT_CUDA_FLASH", "off", 1);
     if (fast) DEV_OK(mixrt_cuda_attention_fast(g_dev, dt, dq, dk, dv, dm, dy, &a, &done));
     else DEV_OK(mixrt_cuda_attention(g_dev, dt, dq, dk, dv, dm, dy, &a));
     unsetenv("MIXRT_CUDA_FLASH");
     unsetenv("MIXRT_CUDA_FLASH_WARPS");
     unsetenv("MIXRT_CUDA_FLASH_PLAIN");
+    unsetenv("MIXRT_CUDA_FLASH_EARLYKV");
     TU_CHECK(!fast || done, "attention_fast declined %dx%dx%dx%d sk %d", c->b, c->h, c->sq, c->d, c->sk);
     double *out = dread(dy, dt, ny), *ref = malloc(ny * sizeof(double)), *p = malloc((size_t)c->sk * sizeof(double));
     for (long long bi = 0; bi < c->b; bi++)

@@ -25,6 +25,8 @@ constexpr int FL_MLD = FL_KT + 8;
 constexpr int FL_MASK_VEC = 8, FL_Y_VEC = 16;
 /* vec bit from the launcher's caller: no S skip on wholly-past causal tiles */
 constexpr int FL_NO_PASTSKIP = MIXRT_CUDA_FLASH_NO_PASTSKIP;
+/* vec bit from the launcher's caller: tile 1 goes out after Q and tile 0 arrived */
+constexpr int FL_LATE_KV = MIXRT_CUDA_FLASH_LATE_KV;
 
 template <typename T> struct fl_half { static constexpr bool value = false; };
 template <> struct fl_half<__half> { static constexpr bool value = true; };
@@ -204,18 +206,29 @@ __global__ void __launch_bounds__(32 * NW, NW == 8 ? (D <= 64 ? 2 : 1) : (D <= 6
         };
         load_kv(0, kb0, mt0);
         fl_commit();
-        fl_wait<0>(); /* Q is needed first; tile 0 came with it */
-        __syncthreads();
-        /* Q fragments for the whole key loop. */
+        /* Q and tile 0 are one group. In the PLAIN / CAUSAL_ROW kernels the key loop's first
+         * pass puts tile 1 in flight before it waits for them (and takes the Q fragments then),
+         * so a 128-key head has all its K/V on the way at once: one memory latency per block,
+         * not two (tile 1 went out only after tile 0 arrived). MIXRT_CUDA_FLASH_EARLYKV=off
+         * waits for Q and tile 0 here, as before. The general kernel waits here always: the
+         * Q fragments taken inside its loop cost it 20-36 bytes of spills (ptxas -v). */
+        constexpr bool QLOOP = KIND != FL_GENERAL;
         uint32_t qa[D / 16][4];
         const int rw = 16 * w;
+        auto load_qa = [&]() {
 #pragma unroll
-        for (int kc = 0; kc < D / 16; kc++) {
-            const uint16_t *q0 = qs + (rw + g) * LD + kc * 16 + 2 * t, *q8 = q0 + 8 * LD;
-            qa[kc][0] = *(const uint32_t *)q0;
-            qa[kc][1] = *(const uint32_t *)q8;
-            qa[kc][2] = *(const uint32_t *)(q0 + 8);
-            qa[kc][3] = *(const uint32_t *)(q8 + 8);
+            for (int kc = 0; kc < D / 16; kc++) {
+                const uint16_t *q0 = qs + (rw + g) * LD + kc * 16 + 2 * t, *q8 = q0 + 8 * LD;
+                qa[kc][0] = *(const uint32_t *)q0;
+                qa[kc][1] = *(const uint32_t *)q8;
+                qa[kc][2] = *(const uint32_t *)(q0 + 8);
+                qa[kc][3] = *(const uint32_t *)(q8 + 8);
+            }
+        };
+        if (!QLOOP || (vec & FL_LATE_KV)) fl_wait<0>();
+        if (!QLOOP) {
+            __syncthreads();
+            load_qa();
         }
         float o[D / 8][4];
 #pragma unroll
@@ -243,6 +256,7 @@ __global__ void __launch_bounds__(32 * NW, NW == 8 ? (D <= 64 ? 2 : 1) : (D <= 6
                 fl_wait<0>();
             }
             __syncthreads();
+            if (QLOOP && !tile) load_qa(); /* the Q fragments for the whole key loop */
             /* S = Q K^T for 16 rows x 64 keys: 8 tiles of 8 keys. FL_CAUSAL_ROW without causal_add:
              * a tile past the causal limit of every row of this warp scores fill + m alone (its S is
              * not read), so the product is skipped there - the first 64 rows' second tile of a
