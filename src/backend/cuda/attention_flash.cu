@@ -25,7 +25,7 @@ constexpr int FL_MLD = FL_KT + 8;
 constexpr int FL_MASK_VEC = 8, FL_Y_VEC = 16;
 /* vec bit from the launcher's caller: no S skip on wholly-past causal tiles */
 constexpr int FL_NO_PASTSKIP = MIXRT_CUDA_FLASH_NO_PASTSKIP;
-/* vec bit from the launcher's caller: tile 1 goes out after Q and tile 0 arrived */
+/* vec bit from the launcher's caller: tile 1 goes out after Q and tile 0 arrived (the default) */
 constexpr int FL_LATE_KV = MIXRT_CUDA_FLASH_LATE_KV;
 
 template <typename T> struct fl_half { static constexpr bool value = false; };
@@ -206,12 +206,13 @@ __global__ void __launch_bounds__(32 * NW, NW == 8 ? (D <= 64 ? 2 : 1) : (D <= 6
         };
         load_kv(0, kb0, mt0);
         fl_commit();
-        /* Q and tile 0 are one group. In the PLAIN / CAUSAL_ROW kernels the key loop's first
-         * pass puts tile 1 in flight before it waits for them (and takes the Q fragments then),
-         * so a 128-key head has all its K/V on the way at once: one memory latency per block,
-         * not two (tile 1 went out only after tile 0 arrived). MIXRT_CUDA_FLASH_EARLYKV=off
-         * waits for Q and tile 0 here, as before. The general kernel waits here always: the
-         * Q fragments taken inside its loop cost it 20-36 bytes of spills (ptxas -v). */
+        /* Q and tile 0 are one group. Early (MIXRT_CUDA_FLASH_EARLYKV=on; opt-in until measured
+         * on a GPU), the PLAIN / CAUSAL_ROW kernels' key loop puts tile 1 in flight in its first
+         * pass before it waits for them (and takes the Q fragments then), so a 128-key head has
+         * all its K/V on the way at once: one memory latency per block, not two. Otherwise
+         * (FL_LATE_KV) Q and tile 0 are waited for here, and tile 1 goes out after they arrived.
+         * The general kernel waits here always: the Q fragments taken inside its loop cost it
+         * 20-36 bytes of spills (ptxas -v). */
         constexpr bool QLOOP = KIND != FL_GENERAL;
         uint32_t qa[D / 16][4];
         const int rw = 16 * w;

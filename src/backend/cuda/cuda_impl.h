@@ -86,8 +86,9 @@ int mixrt_cuda_attention_flash_fits(long long d, long long dv);
 /* A vec bit: the CAUSAL_ROW kernel computes S on tiles past every row's causal limit too
  * (MIXRT_CUDA_FLASH_PASTSKIP=off; it skips them by default, their scores being fill + m). */
 #define MIXRT_CUDA_FLASH_NO_PASTSKIP 64
-/* A vec bit: the flash kernel issues each K/V tile as the tile before it starts computing
- * (MIXRT_CUDA_FLASH_EARLYKV=off), not two tiles ahead with tile 1 issued beside Q and tile 0. */
+/* A vec bit: the PLAIN / CAUSAL_ROW flash kernels issue K/V tile 1 only after Q and tile 0
+ * have arrived (the order before session 55), not before their first wait. Set unless
+ * MIXRT_CUDA_FLASH_EARLYKV=on (opt-in until it is measured on a GPU). */
 #define MIXRT_CUDA_FLASH_LATE_KV 128
 cudaError_t mixrt_cuda_launch_attention_flash(cudaStream_t s, int elem, int warps, int chunks, int vec, const void *q,
                                               const void *k, const void *v, const void *mask, void *y,

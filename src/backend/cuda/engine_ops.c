@@ -218,8 +218,9 @@ mixrt_status mixrt_cuda_attention_fast(mixrt_cuda_device_t dev, mixrt_dtype dt, 
         if (penv && !strcmp(penv, "off")) vec |= MIXRT_CUDA_FLASH_NO_PLAIN;
         const char *senv = getenv("MIXRT_CUDA_FLASH_PASTSKIP");
         if (senv && !strcmp(senv, "off")) vec |= MIXRT_CUDA_FLASH_NO_PASTSKIP;
+        /* K/V tile 1 before the first wait (attention_flash.cu): opt-in, =on, until measured */
         const char *eenv = getenv("MIXRT_CUDA_FLASH_EARLYKV");
-        if (eenv && !strcmp(eenv, "off")) vec |= MIXRT_CUDA_FLASH_LATE_KV;
+        if (!eenv || strcmp(eenv, "on")) vec |= MIXRT_CUDA_FLASH_LATE_KV;
         MIXRT_CUDA_TRY(dev->ctx,
                        mixrt_cuda_launch_attention_flash(dev->stream, mixrt_cuda_elem_of(dt), warps, chunks, vec, q, k,
                                                          v, mask, y, a),
