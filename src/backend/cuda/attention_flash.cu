@@ -206,14 +206,14 @@ __global__ void __launch_bounds__(32 * NW, NW == 8 ? (D <= 64 ? 2 : 1) : (D <= 6
         };
         load_kv(0, kb0, mt0);
         fl_commit();
-        /* Q and tile 0 are one group. Early (MIXRT_CUDA_FLASH_EARLYKV=on; opt-in until measured
-         * on a GPU), the PLAIN / CAUSAL_ROW kernels' key loop puts tile 1 in flight in its first
-         * pass before it waits for them (and takes the Q fragments then), so a 128-key head has
-         * all its K/V on the way at once: one memory latency per block, not two. Otherwise
-         * (FL_LATE_KV) Q and tile 0 are waited for here, and tile 1 goes out after they arrived.
-         * The general kernel waits here always: the Q fragments taken inside its loop cost it
-         * 20-36 bytes of spills (ptxas -v). */
-        constexpr bool QLOOP = KIND != FL_GENERAL;
+        /* Q and tile 0 are one group. Otherwise than early, the block waits for them here, as
+         * it always did, and tile 1 goes out as the key loop starts. Early
+         * (MIXRT_CUDA_FLASH_EARLYKV=on, opt-in until measured on a GPU; the PLAIN / CAUSAL_ROW
+         * kernels only - the general one spilled 20-36 bytes with it, ptxas -v) the loop's first
+         * pass puts tile 1 in flight before it waits for them and takes the Q fragments after,
+         * so a 128-key head has all its K/V on the way at once: one memory latency per block,
+         * not two. */
+        const bool early = KIND != FL_GENERAL && !(vec & FL_LATE_KV);
         uint32_t qa[D / 16][4];
         const int rw = 16 * w;
         auto load_qa = [&]() {
@@ -226,8 +226,8 @@ __global__ void __launch_bounds__(32 * NW, NW == 8 ? (D <= 64 ? 2 : 1) : (D <= 6
                 qa[kc][3] = *(const uint32_t *)(q8 + 8);
             }
         };
-        if (!QLOOP || (vec & FL_LATE_KV)) fl_wait<0>();
-        if (!QLOOP) {
+        if (!early) {
+            fl_wait<0>();
             __syncthreads();
             load_qa();
         }
@@ -257,7 +257,7 @@ __global__ void __launch_bounds__(32 * NW, NW == 8 ? (D <= 64 ? 2 : 1) : (D <= 6
                 fl_wait<0>();
             }
             __syncthreads();
-            if (QLOOP && !tile) load_qa(); /* the Q fragments for the whole key loop */
+            if (early && !tile) load_qa(); /* the Q fragments for the whole key loop */
             /* S = Q K^T for 16 rows x 64 keys: 8 tiles of 8 keys. FL_CAUSAL_ROW without causal_add:
              * a tile past the causal limit of every row of this warp scores fill + m alone (its S is
              * not read), so the product is skipped there - the first 64 rows' second tile of a
