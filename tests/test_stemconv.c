@@ -21,6 +21,7 @@
 
 static mixrt_context_t ctx;
 static int g_only;
+static bool g_scalar_mode; /* the scalar twins run (mixrt_stemconv_force_scalar) */
 
 struct st_case {
     int64_t n, h, w, c, m, k[2], s[2], p[4];
@@ -193,6 +194,181 @@ static int run_all(int id) {
     return id;
 }
 
+/* ---- FusedConvMaxPool ("stem_pool_nhwc") ---------------------------------------------------- */
+
+struct pool_case {
+    struct st_case cv;
+    int64_t k[2], s[2], p[4];
+    bool ceil_mode;
+    int poison; /* 0: none, 1: an infinity in X, 2: a NaN in X */
+};
+
+/* ONNX MaxPool's output length (the reference's rule). */
+static int64_t pooled(int64_t n, int64_t k, int64_t s, int64_t pb, int64_t pe, bool ceil_mode) {
+    const int64_t span = n + pb + pe - k;
+    int64_t out = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+    if (ceil_mode && out > 1 && (out - 1) * s >= n + pb) out--;
+    return out;
+}
+
+/* Case id against f64: the conv as in run_case, rounded to Y's dtype (as the FusedConv the node
+ * replaces stored it), then the max over each window (NaN wins); the kernel (and, on the same
+ * inputs, the reference kernel - the engine's oracle for this op) within the conv's tolerance of
+ * the window's largest magnitude, NaN exactly where f64 has one. */
+static void run_pool_case(int id, const struct pool_case *pc) {
+    if (g_only && id != g_only) return;
+    const struct st_case *c = &pc->cv;
+    char desc[240];
+    snprintf(desc, sizeof(desc), "N=%lld %lldx%lldx%lld M=%lld conv k=%lld s=%lld p=%lld pool k=%lldx%lld s=%lldx%lld p=%lld,%lld,%lld,%lld%s %s act=%s poison=%d",
+             (long long)c->n, (long long)c->h, (long long)c->w, (long long)c->c, (long long)c->m, (long long)c->k[0],
+             (long long)c->s[0], (long long)c->p[0], (long long)pc->k[0], (long long)pc->k[1], (long long)pc->s[0],
+             (long long)pc->s[1], (long long)pc->p[0], (long long)pc->p[1], (long long)pc->p[2], (long long)pc->p[3],
+             pc->ceil_mode ? " ceil" : "", mixrt_dtype_name(c->dt),
+             mixrt_fconv_act_names[c->act][0] ? mixrt_fconv_act_names[c->act] : "none", pc->poison);
+    int ni;
+    int64_t cd[4];
+    struct mixrt_graph *g = build(c, &ni, cd);
+    const int64_t pd[4] = {c->n, pooled(cd[1], pc->k[0], pc->s[0], pc->p[0], pc->p[2], pc->ceil_mode),
+                           pooled(cd[2], pc->k[1], pc->s[1], pc->p[1], pc->p[3], pc->ceil_mode), c->m};
+    g->nodes[ni].op_type = "FusedConvMaxPool";
+    node_attr_ints(g, ni, "pool_kernel_shape", 2, pc->k);
+    node_attr_ints(g, ni, "pool_strides", 2, pc->s);
+    node_attr_ints(g, ni, "pool_pads", 4, pc->p);
+    if (pc->ceil_mode) node_attr_int(g, ni, "pool_ceil_mode", 1);
+    struct mixrt_value *yv = &g->values[g->nodes[ni].outputs[0]];
+    for (int i = 0; i < 4; i++) yv->dims[i].value = pd[i];
+    const struct mixrt_node *n = &g->nodes[ni];
+    const struct mixrt_cpu_kernel *kern = mixrt_cpu_kernel_find("stem_pool_nhwc", MIXRT_DOMAIN, "FusedConvMaxPool");
+    TU_CHECK(kern != NULL, "case %d: stem_pool_nhwc is not registered", id);
+    char why[256] = "";
+    bool ok = kern && kern->supports(g, n, why, sizeof(why));
+    TU_CHECK(ok, "case %d %s: refused: %s; rerun: test_stemconv --only %d", id, desc, why, id);
+    mixrt_kernel_fn ref = NULL;
+    TU_CHECK(mixrt_ref_find(ctx, n, &ref) == MIXRT_STATUS_OK && ref, "case %d: no reference kernel", id);
+    struct mixrt_tensor *tx = NULL;
+    TU_CHECK(mixrt_tensor_create(ctx, c->dt, 4, (int64_t[]){c->n, c->h, c->w, c->c}, &tx) == MIXRT_STATUS_OK, "x");
+    const size_t nx = mixrt_tensor_numel(tx);
+    for (size_t i = 0; i < nx; i++) mixrt_store_f64(tx->data, c->dt, i, tu_uniform(-1.0, 1.0));
+    if (pc->poison) mixrt_store_f64(tx->data, c->dt, nx / 3, pc->poison == 1 ? INFINITY : NAN);
+    const struct mixrt_tensor *w = g->values[g_wi].init, *b = c->bias ? g->values[g_bi].init : NULL;
+    const struct mixrt_tensor *in[3] = {tx, w, b};
+    enum mixrt_fconv_act act = MIXRT_FCONV_NONE;
+    float p0 = 0, p1 = 0;
+    TU_CHECK(mixrt_fconv_read_act(n, &act, &p0, &p1), "case %d: activation", id);
+    /* the conv in f64, rounded to the dtype; its magnitudes */
+    const size_t ncv = (size_t)(cd[0] * cd[1] * cd[2] * cd[3]);
+    double *cv = malloc(ncv * sizeof(double)), *mg = malloc(ncv * sizeof(double));
+    TU_CHECK(cv && mg, "out of memory");
+    for (int64_t bi = 0; bi < cd[0]; bi++)
+        for (int64_t oy = 0; oy < cd[1]; oy++)
+            for (int64_t ox = 0; ox < cd[2]; ox++)
+                for (int64_t j = 0; j < c->m; j++) {
+                    double v = b ? mixrt_load_f64(b->data, b->dtype, (size_t)j) : 0.0, mag = fabs(v);
+                    for (int64_t ci = 0; ci < c->c; ci++)
+                        for (int64_t ky = 0; ky < c->k[0]; ky++)
+                            for (int64_t kx = 0; kx < c->k[1]; kx++) {
+                                const int64_t iy = oy * c->s[0] - c->p[0] + ky, ix = ox * c->s[1] - c->p[1] + kx;
+                                if (iy < 0 || iy >= c->h || ix < 0 || ix >= c->w) continue;
+                                const double t =
+                                    mixrt_load_f64(tx->data, c->dt, (size_t)(((bi * c->h + iy) * c->w + ix) * c->c + ci)) *
+                                    mixrt_load_f64(w->data, w->dtype, (size_t)(((j * c->c + ci) * c->k[0] + ky) * c->k[1] + kx));
+                                v += t, mag += fabs(t);
+                            }
+                    uint64_t buf = 0;
+                    mixrt_store_f64(&buf, c->dt, 0, mixrt_fconv_apply(act, p0, p1, v));
+                    const size_t at = (size_t)(((bi * cd[1] + oy) * cd[2] + ox) * c->m + j);
+                    cv[at] = mixrt_load_f64(&buf, c->dt, 0), mg[at] = mag;
+                }
+    void *state = NULL;
+    if (ok && kern->prepare(ctx, g, n, &state) == MIXRT_STATUS_OK) {
+        for (int rep = 0; rep < 3; rep++) { /* the kernel twice (the second reuses the state), then the reference */
+            struct mixrt_tensor yf;
+            memset(&yf, 0, sizeof(yf));
+            unsigned long refs = mixrt_stemconv_ref_runs(), f32r = mixrt_stemconv_f32_runs();
+            mixrt_status sf = run_kernel(rep < 2 ? state : NULL, rep < 2 ? kern->run : ref, g, ni, in, &yf);
+            const char *who = rep < 2 ? "stem_pool_nhwc" : "the reference";
+            TU_CHECK(sf == MIXRT_STATUS_OK, "case %d %s: %s: %s", id, desc, who, mixrt_context_last_error(ctx));
+            TU_CHECK(mixrt_stemconv_ref_runs() == refs, "case %d %s: ran the reference, not the kernel", id, desc);
+            /* a bf16 X with an infinity or NaN and an odd kw * c takes the f32 path; else not */
+            const bool f32_path = rep < 2 && c->dt == MIXRT_DTYPE_BF16 && !c->w_f32 && !g_scalar_mode && pc->poison &&
+                                  (c->k[1] * c->c) % 2 == 1 && mixrt_cpu_features()->avx512_bf16;
+            if (rep < 2)
+                TU_CHECK(mixrt_stemconv_f32_runs() - f32r == (f32_path ? 1u : 0u),
+                         "case %d %s: f32 path taken %lu times, expected %d", id, desc, mixrt_stemconv_f32_runs() - f32r,
+                         f32_path);
+            if (sf != MIXRT_STATUS_OK) continue;
+            TU_CHECK(yf.dtype == c->dt && yf.rank == 4 && !memcmp(yf.dims, pd, sizeof(pd)),
+                     "case %d %s: %s: output shape or dtype wrong", id, desc, who);
+            size_t bad = 0, first = 0, ny = mixrt_tensor_numel(&yf);
+            double first_ref = 0;
+            for (int64_t bi = 0; bi < pd[0]; bi++)
+                for (int64_t py = 0; py < pd[1]; py++)
+                    for (int64_t px = 0; px < pd[2]; px++)
+                        for (int64_t j = 0; j < c->m; j++) {
+                            double r = -INFINITY, mag = 0;
+                            for (int64_t ky = 0; ky < pc->k[0]; ky++)
+                                for (int64_t kx = 0; kx < pc->k[1]; kx++) {
+                                    const int64_t cy = py * pc->s[0] - pc->p[0] + ky, cx = px * pc->s[1] - pc->p[1] + kx;
+                                    if (cy < 0 || cy >= cd[1] || cx < 0 || cx >= cd[2]) continue;
+                                    const size_t at = (size_t)(((bi * cd[1] + cy) * cd[2] + cx) * c->m + j);
+                                    if (cv[at] > r || (isnan(cv[at]) && !isnan(r))) r = cv[at];
+                                    if (mg[at] > mag) mag = mg[at];
+                                }
+                            const size_t at = (size_t)(((bi * pd[1] + py) * pd[2] + px) * c->m + j);
+                            const double got = mixrt_load_f64(yf.data, c->dt, at);
+                            const double tol = c->dt == MIXRT_DTYPE_BF16 ? 2 * (ldexp(fabs(r), -8) + ldexp(mag, -14))
+                                                                         : 2 * (ldexp(fabs(r), -21) + ldexp(mag, -18));
+                            const bool same = isnan(r) ? isnan(got) : isinf(r) ? got == r : fabs(got - r) <= tol;
+                            if (!same && bad++ == 0) first = at, first_ref = r;
+                        }
+            TU_CHECK(bad == 0, "case %d %s: %s: %zu of %zu elements off f64, first #%zu: %g, f64 %g; rerun: test_stemconv --only %d",
+                     id, desc, who, bad, ny, first, bad ? mixrt_load_f64(yf.data, c->dt, first) : 0.0, first_ref, id);
+            mixrt_tensor_release(ctx, &yf);
+        }
+        kern->release(ctx, state);
+    } else if (ok) {
+        TU_CHECK(false, "case %d %s: prepare: %s", id, desc, mixrt_context_last_error(ctx));
+    }
+    free(cv);
+    free(mg);
+    mixrt_tensor_destroy(ctx, tx);
+    mixrt_graph_destroy(g);
+}
+
+static int run_pool_all(int id) {
+    /* ResNet's stem and pool; GoogLeNet's ceil-mode pool; a 2x2 stride-2 pool; uneven pool pads;
+     * a stride-1 3x3 pool (rows shared by many windows); a pool window wider than the stride */
+    static const struct {
+        int64_t ck, cs, cp, k[2], s[2], p[4];
+        bool ceil_mode;
+    } geo[] = {{7, 2, 3, {3, 3}, {2, 2}, {1, 1, 1, 1}, false}, {7, 2, 3, {3, 3}, {2, 2}, {0, 0, 0, 0}, true},
+               {3, 2, 1, {2, 2}, {2, 2}, {0, 0, 0, 0}, false}, {3, 1, 1, {3, 2}, {2, 1}, {2, 0, 0, 1}, false},
+               {5, 2, 2, {3, 3}, {1, 1}, {1, 1, 1, 1}, false}, {4, 4, 0, {5, 4}, {3, 2}, {1, 0, 2, 1}, true}};
+    static const int64_t ms[] = {64, 16, 24, 40};
+    for (size_t gi = 0; gi < sizeof(geo) / sizeof(geo[0]); gi++)
+        for (size_t mi = 0; mi < sizeof(ms) / sizeof(ms[0]); mi++)
+            for (int d = 0; d < 2; d++) {
+                const int64_t cp = geo[gi].cp;
+                struct pool_case pc = {{1 + (int64_t)(mi % 2), 29 + (int64_t)gi % 3, 31 + (int64_t)mi % 4, 3 - (int64_t)(mi == 2) + (int64_t)(mi == 3),
+                                        ms[mi], {geo[gi].ck, geo[gi].ck}, {geo[gi].cs, geo[gi].cs}, {cp, cp, cp, cp},
+                                        (mi + gi) % 2 == 0, (int)((gi * 5 + mi * 3 + (size_t)d) % MIXRT_FCONV_ACT_COUNT),
+                                        d ? MIXRT_DTYPE_BF16 : MIXRT_DTYPE_F32, false},
+                                       {geo[gi].k[0], geo[gi].k[1]}, {geo[gi].s[0], geo[gi].s[1]},
+                                       {geo[gi].p[0], geo[gi].p[1], geo[gi].p[2], geo[gi].p[3]}, geo[gi].ceil_mode, 0};
+                run_pool_case(++id, &pc);
+            }
+    /* an infinity and a NaN in X (the bf16 pairs kernel hands an odd kw * c to the f32 path; the
+     * pool keeps NaN), ResNet's geometry, ReLU, both dtypes */
+    for (int poison = 1; poison <= 2; poison++)
+        for (int d = 0; d < 2; d++) {
+            struct pool_case pc = {{1, 40, 36, 3, 64, {7, 7}, {2, 2}, {3, 3, 3, 3}, true, MIXRT_FCONV_RELU,
+                                    d ? MIXRT_DTYPE_BF16 : MIXRT_DTYPE_F32, false},
+                                   {3, 3}, {2, 2}, {1, 1, 1, 1}, false, poison};
+            run_pool_case(++id, &pc);
+        }
+    return id;
+}
+
 static void check_refuses(const char *what, struct mixrt_graph *g, int ni) {
     const struct mixrt_cpu_kernel *kern = mixrt_cpu_kernel_find("stem_conv_nhwc", MIXRT_DOMAIN, "FusedConv");
     if (!kern) return;
@@ -240,6 +416,19 @@ static void test_refusals(void) {
     g->values[g_wi].flags &= ~MIXRT_VALUE_GRAPH_INPUT;
     mixrt_graph_destroy(g);
 
+    const struct mixrt_cpu_kernel *pk = mixrt_cpu_kernel_find("stem_pool_nhwc", MIXRT_DOMAIN, "FusedConvMaxPool");
+    TU_CHECK(pk != NULL, "stem_pool_nhwc is not registered");
+    for (int bad = 0; pk && bad < 3; bad++) { /* no pool kernel, a pad as large as the kernel, a dilated pool */
+        g = build(&c, &ni, yd);
+        g->nodes[ni].op_type = "FusedConvMaxPool";
+        if (bad > 0) node_attr_ints(g, ni, "pool_kernel_shape", 2, (int64_t[]){3, 3});
+        if (bad == 1) node_attr_ints(g, ni, "pool_pads", 4, (int64_t[]){1, 3, 1, 1});
+        if (bad == 2) node_attr_ints(g, ni, "pool_dilations", 2, (int64_t[]){2, 2});
+        char why[256] = "";
+        TU_CHECK(!pk->supports(g, &g->nodes[ni], why, sizeof(why)) && why[0], "refuse pool case %d: accepted", bad);
+        mixrt_graph_destroy(g);
+    }
+
     g = build(&c, &ni, yd); /* a residual Z */
     int z = add_input(g, "z", MIXRT_DTYPE_F32, 4, yd);
     g->nodes[ni].n_inputs = 4;
@@ -258,14 +447,17 @@ int main(int argc, char **argv) {
         printf("test_stemconv: the AVX-512 row kernel\n");
         tu_seed(21);
         id = run_all(0);
+        id = run_pool_all(id);
     } else {
         printf("test_stemconv: SKIPPED the AVX-512 row kernel (this CPU has no AVX-512); the scalar twin still runs\n");
         id = 1000;
     }
     mixrt_stemconv_force_scalar(true);
+    g_scalar_mode = true;
     printf("test_stemconv: the scalar twin\n");
     tu_seed(21);
-    run_all(id);
+    id = run_all(id);
+    run_pool_all(id);
     if (!g_only) test_refusals();
     mixrt_stemconv_force_scalar(false);
     mixrt_context_destroy(ctx);

@@ -905,6 +905,8 @@ mixrt_status mixrt_engine_build(mixrt_context_t ctx, const char *model_path, con
         unsigned mbconv = 0;
 #if defined(__x86_64__)
         if (!cuda && mixrt_cpu_features()->avx512_bf16) mbconv = (unsigned)MIXRT_PASS_MBCONV;
+        /* An image's first conv and its MaxPool as one node: stem_pool_nhwc needs AVX-512. */
+        if (!cuda && mixrt_cpu_avx512()) mbconv |= (unsigned)MIXRT_PASS_STEM_POOL;
 #endif
         MIXRT_TRY(mixrt_passes_run(g, MIXRT_PASS_CAST_ELIM | MIXRT_PASS_DCE | tcast | mbconv, NULL));
         PHASE("cast elimination");

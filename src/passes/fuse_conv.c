@@ -9,6 +9,7 @@
 
 #include "backend/cpu/fused_conv_impl.h"
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/stemconv_impl.h"
 #include "passes/passes_impl.h"
 
 static bool is_op(const struct mixrt_node *n, const char *op) { return !n->domain[0] && !strcmp(n->op_type, op); }
@@ -1154,6 +1155,91 @@ mixrt_status mixrt_pass_mbconv(struct mixrt_pass_state *st, int *removed) {
         g->values[yd].producer = -1;
         g->values[y].producer = di;
         *removed += e ? 2 : 1;
+    }
+    return MIXRT_STATUS_OK;
+}
+
+/* ---- an image's first conv and the MaxPool after it (MIXRT_PASS_STEM_POOL) ------------------ */
+
+/* Whether ints attribute name of n is absent or holds count values in [lo, hi]. */
+static bool ints_in(const struct mixrt_node *n, const char *name, size_t count, int64_t lo, int64_t hi) {
+    size_t k = 0;
+    const int64_t *v = mixrt_node_attr_ints(n, name, &k);
+    if (!v) return mixrt_node_attr(n, name) == NULL;
+    if (k != count) return false;
+    for (size_t i = 0; i < k; i++)
+        if (v[i] < lo || v[i] > hi) return false;
+    return true;
+}
+
+/* A channels-last FusedConv of at most MIXRT_STEM_MAX_C input channels (an image's first
+ * conv: ResNet's, DenseNet's, GoogLeNet's 7x7 stride 2), one group, no dilation, explicit pads,
+ * no residual, constant W (and B), X and Y both f32 or both bf16, whose output only a
+ * channels-last MaxPool reads (2-D kernel of at most 16, explicit pads smaller than the kernel,
+ * no dilation, no Indices) -> one com.mixrt FusedConvMaxPool: the conv node with the pool's
+ * kernel_shape, strides, pads and ceil_mode as pool_kernel_shape, pool_strides, pool_pads and
+ * pool_ceil_mode, writing the pool's output. stem_pool_nhwc pools each conv row while it is in
+ * cache, so the conv's output (ResNet-50: 112 x 112 x 64) is never written out.
+ * MIXRT_STEM_POOL=off: not. */
+mixrt_status mixrt_pass_stem_pool(struct mixrt_pass_state *st, int *removed) {
+    struct mixrt_graph *g = st->g;
+    const char *env = getenv("MIXRT_STEM_POOL");
+    if (env && !strcmp(env, "off")) return MIXRT_STATUS_OK;
+    const int n0 = g->n_nodes;
+    for (int ci = 0; ci < n0; ci++) {
+        const struct mixrt_node *c = &g->nodes[ci];
+        if (st->dead[ci] || !is_fconv(c) || c->n_inputs < 2 || c->n_outputs != 1 || c->inputs[0] < 0 ||
+            c->inputs[1] < 0 || c->outputs[0] < 0 || (c->n_inputs > 3 && c->inputs[3] >= 0) ||
+            mixrt_node_attr_int(c, "channels_last", 0) != 1 || mixrt_node_attr_int(c, "group", 1) != 1 ||
+            !mixrt_node_attr_ints_all(c, "dilations", 1, 0) || !ints_in(c, "strides", 2, 1, 64) ||
+            !ints_in(c, "pads", 4, 0, 1024))
+            continue;
+        const char *ap = mixrt_node_attr_string(c, "auto_pad", "NOTSET");
+        enum mixrt_fconv_act act;
+        float p0, p1;
+        if ((ap[0] && strcmp(ap, "NOTSET")) || !mixrt_fconv_read_act(c, &act, &p0, &p1)) continue;
+        const int b = c->n_inputs > 2 ? c->inputs[2] : -1;
+        if (!mixrt_graph_is_fixed_const(g, c->inputs[1]) || (b >= 0 && !mixrt_graph_is_fixed_const(g, b))) continue;
+        const struct mixrt_tensor *w = g->values[c->inputs[1]].init;
+        if (!mixrt_dtype_is_float(w->dtype) || w->rank != 4 || w->dims[0] < 1 || w->dims[0] > 1024 || w->dims[1] < 1 ||
+            w->dims[1] > MIXRT_STEM_MAX_C || w->dims[2] < 1 || w->dims[2] > 16 || w->dims[3] < 1 ||
+            w->dims[3] > 16 || (b >= 0 && !mixrt_dtype_is_float(g->values[b].dtype)))
+            continue;
+        const int xv = c->inputs[0], yv = c->outputs[0];
+        const mixrt_dtype dt = g->values[xv].dtype;
+        if ((dt != MIXRT_DTYPE_F32 && dt != MIXRT_DTYPE_BF16) || g->values[yv].dtype != dt ||
+            g->values[xv].rank != 4 || g->values[xv].dims[3].value != w->dims[1])
+            continue;
+        const int pi = mixrt_pass_sole_reader(st, yv);
+        if (pi < 0 || st->outer_used[yv] || st->is_output[yv]) continue;
+        const struct mixrt_node *p = &g->nodes[pi];
+        if (strcmp(p->domain, MIXRT_DOMAIN) || strcmp(p->op_type, "MaxPool") || p->n_inputs != 1 ||
+            p->inputs[0] != yv || p->n_outputs < 1 || p->outputs[0] < 0 || (p->n_outputs > 1 && p->outputs[1] >= 0) ||
+            !ints_in(p, "kernel_shape", 2, 1, 16) || !mixrt_node_attr(p, "kernel_shape") ||
+            !ints_in(p, "strides", 2, 1, 16) || !ints_in(p, "pads", 4, 0, 15) ||
+            !mixrt_node_attr_ints_all(p, "dilations", 1, 0))
+            continue;
+        const char *pap = mixrt_node_attr_string(p, "auto_pad", "NOTSET");
+        const int64_t ceil_mode = mixrt_node_attr_int(p, "ceil_mode", 0);
+        if ((pap[0] && strcmp(pap, "NOTSET")) || (ceil_mode != 0 && ceil_mode != 1)) continue;
+        size_t nk = 0, npd = 0;
+        const int64_t *pk = mixrt_node_attr_ints(p, "kernel_shape", &nk), *pp = mixrt_node_attr_ints(p, "pads", &npd);
+        bool pads_ok = true;
+        for (size_t i = 0; pp && i < 4; i++) pads_ok = pads_ok && pp[i] < pk[i % 2];
+        if (!pads_ok || g->values[p->outputs[0]].dtype != dt) continue;
+        const int y = p->outputs[0];
+        mixrt_status status = attr_copy(g, ci, p, "kernel_shape", "pool_kernel_shape");
+        if (status == MIXRT_STATUS_OK) status = attr_copy(g, ci, p, "strides", "pool_strides");
+        if (status == MIXRT_STATUS_OK) status = attr_copy(g, ci, p, "pads", "pool_pads");
+        if (status == MIXRT_STATUS_OK && ceil_mode) status = attr_set_int(g, ci, "pool_ceil_mode", 1);
+        if (status != MIXRT_STATUS_OK) return status;
+        absorb(st, pi);
+        struct mixrt_node *f = &g->nodes[ci];
+        f->op_type = "FusedConvMaxPool";
+        f->outputs[0] = y;
+        g->values[yv].producer = -1;
+        g->values[y].producer = ci;
+        *removed += 1;
     }
     return MIXRT_STATUS_OK;
 }

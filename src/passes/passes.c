@@ -1904,6 +1904,9 @@ mixrt_status mixrt_passes_run(struct mixrt_graph *g, unsigned flags0, struct mix
         if ((flags & MIXRT_PASS_MBCONV) &&
             (status = run_one(g, flags, mixrt_pass_mbconv, &stats->conv_fused, &changed)) != MIXRT_STATUS_OK)
             return status;
+        if ((flags & MIXRT_PASS_STEM_POOL) &&
+            (status = run_one(g, flags, mixrt_pass_stem_pool, &stats->conv_fused, &changed)) != MIXRT_STATUS_OK)
+            return status;
         /* Folding can make shapes known (a position-id Range over Shape becomes a constant):
          * the fusions below read them, and the ops they make are not re-inferred later. */
         if (changed && (status = mixrt_graph_infer(g, NULL)) != MIXRT_STATUS_OK) return status;

@@ -61,6 +61,10 @@ enum mixrt_pass_flags {
      * com.mixrt FusedMBConv (fuse_conv.c), after the precision planner placed them in bf16. Not in
      * MIXRT_PASS_ALL: CPU engines on CPUs with AVX512-BF16 only. */
     MIXRT_PASS_MBCONV = 1u << 16,
+    /* An image's first conv (at most 4 input channels) and the channels-last MaxPool that alone
+     * reads it as one com.mixrt FusedConvMaxPool (fuse_conv.c), after the precision planner. Not
+     * in MIXRT_PASS_ALL: CPU engines on CPUs with AVX-512 only (stem_pool_nhwc's). */
+    MIXRT_PASS_STEM_POOL = 1u << 17,
     /* Internal (mixrt_passes_run sets it for its first round): 3-D pools are left whole, so the
      * layout pass may take them into a channels-last 3-D region; the next round splits the rest. */
     MIXRT_PASS_DEFER_POOL3D = 1u << 30,

@@ -58,6 +58,7 @@ mixrt_status mixrt_pass_bare_matmul(struct mixrt_pass_state *st, int *removed); 
 mixrt_status mixrt_pass_fuse_conv(struct mixrt_pass_state *st, int *removed);        /* fuse_conv.c */
 mixrt_status mixrt_pass_layout(struct mixrt_pass_state *st, int *removed);           /* fuse_conv.c */
 mixrt_status mixrt_pass_mbconv(struct mixrt_pass_state *st, int *removed);           /* fuse_conv.c */
+mixrt_status mixrt_pass_stem_pool(struct mixrt_pass_state *st, int *removed);        /* fuse_conv.c */
 /* A channel Concat read only by a depthwise 1x1 conv (an unfolded BatchNorm) -> com.mixrt
  * ConcatAffine (MIXRT_PASS_CONV_CPU engines; MIXRT_CONCAT_AFFINE=off: not). fuse_conv.c. */
 mixrt_status mixrt_pass_concat_affine(struct mixrt_pass_state *st, int *removed);

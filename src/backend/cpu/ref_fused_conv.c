@@ -411,9 +411,52 @@ fail:
     return status;
 }
 
+/* com.mixrt FusedConvMaxPool (the stem_pool pass): the channels-last FusedConv of X, W, B (the
+ * node's conv attributes and activation), stored in X's dtype as the FusedConv it replaces stored
+ * it, then the channels-last MaxPool of pool_kernel_shape, pool_strides, pool_pads and
+ * pool_ceil_mode (the pool's attributes renamed) into output 0. */
+static mixrt_status run_fused_conv_max_pool(struct mixrt_kernel_ctx *k) {
+    static const char *const names[4][2] = {
+        {"pool_kernel_shape", "kernel_shape"}, {"pool_strides", "strides"}, {"pool_pads", "pads"},
+        {"pool_ceil_mode", "ceil_mode"}};
+    if (mixrt_kernel_opt_input(k, 3)) return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "input #3 (a residual) is not taken");
+    if (mixrt_node_attr_int(k->node, "channels_last", 0) != 1)
+        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "attribute 'channels_last' is not 1");
+    if (!mixrt_node_attr(k->node, "pool_kernel_shape"))
+        return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL, "attribute 'pool_kernel_shape' is required");
+    struct mixrt_attr pa[4];
+    int n_pa = 0;
+    for (int i = 0; i < 4; i++) {
+        const struct mixrt_attr *a = mixrt_node_attr(k->node, names[i][0]);
+        if (!a) continue;
+        pa[n_pa] = *a;
+        pa[n_pa++].name = names[i][1];
+    }
+    struct mixrt_node cn = *k->node, pn = *k->node;
+    cn.op_type = "FusedConv";
+    pn.op_type = "MaxPool", pn.n_inputs = 1, pn.n_outputs = 1, pn.attrs = pa, pn.n_attrs = n_pa;
+    struct mixrt_tensor mid[1];
+    memset(mid, 0, sizeof(mid));
+    bool wanted[1] = {true}, is_seq[1] = {false};
+    struct mixrt_kernel_ctx conv = *k;
+    conv.node = &cn, conv.n_in = k->n_in < 3 ? k->n_in : 3, conv.n_out = 1, conv.out = mid, conv.out_seq = NULL;
+    conv.out_is_seq = is_seq, conv.out_wanted = wanted, conv.state = NULL;
+    mixrt_status status = run_fused_conv(&conv);
+    if (status == MIXRT_STATUS_OK) {
+        const struct mixrt_tensor *in[1] = {&mid[0]};
+        struct mixrt_kernel_ctx pool = *k;
+        pool.node = &pn, pool.opset = MIXRT_DOMAIN_VERSION, pool.n_in = 1, pool.in = in, pool.n_out = 1,
+        pool.state = NULL;
+        status = run_max_pool(&pool);
+    }
+    mixrt_tensor_release(k->ctx, &mid[0]);
+    return status;
+}
+
 const struct mixrt_op_def mixrt_ref_ops_fused_conv[] = {
     {MIXRT_DOMAIN, "FusedConv", 1, 1, run_fused_conv},
     {MIXRT_DOMAIN, "FusedMBConv", 1, 1, run_fused_mbconv},
+    {MIXRT_DOMAIN, "FusedConvMaxPool", 1, 1, run_fused_conv_max_pool},
     {MIXRT_DOMAIN, "MaxPool", 1, 1, run_max_pool},
     {MIXRT_DOMAIN, "AveragePool", 1, 1, run_average_pool},
     {MIXRT_DOMAIN, "GlobalAveragePool", 1, 1, run_global_average_pool},

@@ -13,6 +13,7 @@
 
 #include "backend/cpu/stemconv_impl.h"
 #include "core/bf16_avx512.h"
+#include <stdbool.h>
 
 #define ST_INLINE static inline __attribute__((always_inline))
 
@@ -77,6 +78,159 @@ void mixrt_stem_row_avx512(const struct mixrt_stem_row *r) {
         default: row_nv(r, 4, 4, m0); break;
         }
     }
+}
+
+/* P pixels from ox by pairs of taps (vdpbf16ps), NV vectors of output channels from m0. */
+ST_INLINE void dp_block(const struct mixrt_stem_dp_row *r, const int P, const int NV, int64_t ox, int64_t m0) {
+    __m512 acc[12][4];
+    for (int v = 0; v < NV; v++) {
+        const __m512 b = _mm512_loadu_ps(r->b + m0 + 16 * v);
+        for (int p = 0; p < P; p++) acc[p][v] = b;
+    }
+    const int64_t step = r->sw * r->c, np = r->np, mp2 = r->mp * 2;
+    for (int64_t kh = 0; kh < r->kh; kh++) {
+        const uint16_t *xs = r->xrow[kh];
+        if (!xs) continue;
+        xs += ox * step;
+        const uint16_t *wt = r->wq + (size_t)(kh * np) * (size_t)mp2 + (size_t)(m0 * 2);
+        for (int64_t j = 0; j < np; j++) {
+            __m512i wv[4];
+            for (int v = 0; v < NV; v++) wv[v] = _mm512_loadu_si512(wt + (size_t)j * (size_t)mp2 + 32 * v);
+            for (int p = 0; p < P; p++) {
+                uint32_t pair;
+                __builtin_memcpy(&pair, xs + p * step + 2 * j, sizeof(pair));
+                const __m512bh xv = (__m512bh)_mm512_set1_epi32((int)pair);
+                for (int v = 0; v < NV; v++) acc[p][v] = _mm512_dpbf16_ps(acc[p][v], xv, (__m512bh)wv[v]);
+            }
+        }
+    }
+    const __m512 p0 = _mm512_set1_ps(r->p0), p1 = _mm512_set1_ps(r->p1);
+    for (int p = 0; p < P; p++)
+        for (int v = 0; v < NV; v++) {
+            const int64_t j = m0 + 16 * v, left = r->m - j;
+            const __mmask16 mk = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+            const __m512 o = mixrt_pw_act_v(r->act, acc[p][v], p0, p1);
+            const size_t off = (size_t)((ox + p) * r->m + j);
+            if (r->y_f32) _mm512_mask_storeu_ps((float *)r->y + off, mk, o);
+            else _mm256_mask_storeu_epi16((uint16_t *)r->y + off, mk, mixrt_v_bf16_rne(o));
+        }
+}
+
+/* The row for NV vectors of channels from m0: blocks of P pixels, the rest by 4, 2 and 1. */
+ST_INLINE void dp_row_nv(const struct mixrt_stem_dp_row *r, const int P, const int NV, int64_t m0) {
+    int64_t ox = 0;
+    for (; ox + P <= r->ow; ox += P) dp_block(r, P, NV, ox, m0);
+    for (; P > 4 && ox + 4 <= r->ow; ox += 4) dp_block(r, 4, NV, ox, m0);
+    if (ox + 2 <= r->ow) dp_block(r, 2, NV, ox, m0), ox += 2;
+    if (ox < r->ow) dp_block(r, 1, NV, ox, m0);
+}
+
+void mixrt_stem_dp_row_avx512(const struct mixrt_stem_dp_row *r) {
+    for (int64_t m0 = 0; m0 < r->m; m0 += 64) {
+        switch ((r->m - m0 + 15) / 16) {
+        case 1: dp_row_nv(r, 12, 1, m0); break;
+        case 2: dp_row_nv(r, 12, 2, m0); break;
+        case 3: dp_row_nv(r, 8, 3, m0); break;
+        default: dp_row_nv(r, 6, 4, m0); break;
+        }
+    }
+}
+
+/* The exact form: every window tap against the running max, a NaN put back where vmaxps (which
+ * keeps its second operand where either is NaN) would drop it. */
+static void pool_row_nan(const float *const *rows, int nrows, int64_t ow, int64_t m, int64_t pw, int64_t kw, int64_t sw,
+                         int64_t pl, void *y, bool y_f32) {
+    const __m512 ninf = _mm512_set1_ps(-__builtin_inff());
+    for (int64_t px = 0; px < pw; px++) {
+        int64_t c0 = px * sw - pl, c1 = c0 + kw;
+        if (c0 < 0) c0 = 0;
+        if (c1 > ow) c1 = ow;
+        for (int64_t j = 0; j < m; j += 16) {
+            const int64_t left = m - j;
+            const __mmask16 mk = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+            __m512 acc = ninf;
+            for (int r = 0; r < nrows; r++)
+                for (int64_t cx = c0; cx < c1; cx++) {
+                    const __m512 v = _mm512_mask_loadu_ps(ninf, mk, rows[r] + cx * m + j);
+                    acc = _mm512_mask_mov_ps(_mm512_max_ps(v, acc), _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);
+                }
+            const size_t off = (size_t)(px * m + j);
+            if (y_f32) _mm512_mask_storeu_ps((float *)y + off, mk, acc);
+            else _mm256_mask_storeu_epi16((uint16_t *)y + off, mk, mixrt_v_bf16_rne(acc));
+        }
+    }
+}
+
+void mixrt_stem_pool_row_avx512(const float *const *rows, int nrows, int64_t ow, int64_t m, int64_t pw, int64_t kw,
+                                int64_t sw, int64_t pl, void *y, bool y_f32, float *tmp) {
+    /* Separable: the max down the rows into tmp (the rows are [ow][m] alike, so element-wise over
+     * ow * m values), watching for NaN; then across each window's columns. A NaN anywhere: the
+     * exact form. */
+    const size_t n = (size_t)(ow * m);
+    __mmask16 nan = 0;
+    if (nrows < 1) {
+        pool_row_nan(rows, nrows, ow, m, pw, kw, sw, pl, y, y_f32);
+        return;
+    }
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 acc = _mm512_loadu_ps(rows[0] + i);
+        nan |= _mm512_cmp_ps_mask(acc, acc, _CMP_UNORD_Q);
+        for (int r = 1; r < nrows; r++) {
+            const __m512 v = _mm512_loadu_ps(rows[r] + i);
+            nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+            acc = _mm512_max_ps(acc, v);
+        }
+        _mm512_storeu_ps(tmp + i, acc);
+    }
+    if (i < n) {
+        const __mmask16 mk = (__mmask16)((1u << (n - i)) - 1u);
+        __m512 acc = _mm512_maskz_loadu_ps(mk, rows[0] + i);
+        nan |= _mm512_mask_cmp_ps_mask(mk, acc, acc, _CMP_UNORD_Q);
+        for (int r = 1; r < nrows; r++) {
+            const __m512 v = _mm512_maskz_loadu_ps(mk, rows[r] + i);
+            nan |= _mm512_mask_cmp_ps_mask(mk, v, v, _CMP_UNORD_Q);
+            acc = _mm512_max_ps(acc, v);
+        }
+        _mm512_mask_storeu_ps(tmp + i, mk, acc);
+    }
+    if (nan) {
+        pool_row_nan(rows, nrows, ow, m, pw, kw, sw, pl, y, y_f32);
+        return;
+    }
+    const __m512 ninf = _mm512_set1_ps(-__builtin_inff());
+    for (int64_t px = 0; px < pw; px++) {
+        int64_t c0 = px * sw - pl, c1 = c0 + kw;
+        if (c0 < 0) c0 = 0;
+        if (c1 > ow) c1 = ow;
+        for (int64_t j = 0; j < m; j += 16) {
+            const int64_t left = m - j;
+            const __mmask16 mk = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+            __m512 acc = ninf;
+            for (int64_t cx = c0; cx < c1; cx++) acc = _mm512_max_ps(acc, _mm512_mask_loadu_ps(ninf, mk, tmp + cx * m + j));
+            const size_t off = (size_t)(px * m + j);
+            if (y_f32) _mm512_mask_storeu_ps((float *)y + off, mk, acc);
+            else _mm256_mask_storeu_epi16((uint16_t *)y + off, mk, mixrt_v_bf16_rne(acc));
+        }
+    }
+}
+
+bool mixrt_stem_copy_finite_avx512(const uint16_t *src, uint16_t *dst, size_t n) {
+    const __m512i ex = _mm512_set1_epi16(0x7f80);
+    __mmask32 bad = 0;
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        const __m512i v = _mm512_loadu_si512(src + i);
+        _mm512_storeu_si512(dst + i, v);
+        bad |= _mm512_cmpeq_epi16_mask(_mm512_and_si512(v, ex), ex);
+    }
+    if (i < n) {
+        const __mmask32 mk = (__mmask32)((1u << (n - i)) - 1u);
+        const __m512i v = _mm512_maskz_loadu_epi16(mk, src + i);
+        _mm512_mask_storeu_epi16(dst + i, mk, v);
+        bad |= _mm512_mask_cmpeq_epi16_mask(mk, _mm512_and_si512(v, ex), ex);
+    }
+    return bad == 0;
 }
 
 #else

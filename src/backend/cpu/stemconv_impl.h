@@ -33,9 +33,44 @@ struct mixrt_stem_row {
 /* Call only where the CPU has AVX-512 F/BW/VL/DQ. */
 void mixrt_stem_row_avx512(const struct mixrt_stem_row *r);
 
+/* One output row of a bf16 X by vdpbf16ps: in NHWC a window row's kw * c taps are consecutive,
+ * so they are taken in pairs (np = ceil(kw * c / 2) of them a kernel row), each pair's two input
+ * values broadcast as one 32-bit lane and multiplied by a 16-channel vector of weight pairs. An
+ * odd kw * c has a last pair whose second weight is zero and whose input value is the next one
+ * in the row (the driver pads the rows for it, and takes this kernel only for finite X: an
+ * infinity times that zero would be NaN). Rows are padded copies of X: pl zero columns on the
+ * left and enough on the right that every window lies inside, so the kernel has no edge cases;
+ * kernel rows above or below X are NULL (skipped). */
+struct mixrt_stem_dp_row {
+    const uint16_t *xrow[16]; /* per kh: the padded bf16 row ([.][c]), pixel ox's window at ox * sw * c; NULL: zero */
+    int64_t c, ow, kh, sw, np;
+    int64_t m, mp;
+    const uint16_t *wq; /* packed W: [kh][np][mp][2] bf16, zeros past m and past kw * c */
+    const float *b;     /* [mp] */
+    void *y;            /* the output row, [ow][m]: f32 when y_f32, else bf16 */
+    bool y_f32;
+    enum mixrt_pw_act act;
+    float p0, p1;
+};
+
+/* Call only where the CPU has AVX-512 F/BW/VL/DQ and AVX512-BF16. */
+void mixrt_stem_dp_row_avx512(const struct mixrt_stem_dp_row *r);
+
+/* The max over each of pw pooling windows (kw columns from px * sw - pl, clipped to [0, ow)) of
+ * the nrows f32 conv rows ([ow][m]), NaN winning as in the reference MaxPool; y: [pw][m], f32
+ * when y_f32, else rounded to bf16 (max and rounding commute: rounding keeps order); tmp: ow * m
+ * floats of scratch. AVX-512 only. */
+void mixrt_stem_pool_row_avx512(const float *const *rows, int nrows, int64_t ow, int64_t m, int64_t pw, int64_t kw,
+                                int64_t sw, int64_t pl, void *y, bool y_f32, float *tmp);
+
+/* Copies n bf16 values from src to dst; false when one of them is an infinity or a NaN. AVX-512
+ * F/BW only. */
+bool mixrt_stem_copy_finite_avx512(const uint16_t *src, uint16_t *dst, size_t n);
+
 /* Tests: the scalar twin instead of the AVX-512 row kernel; how many runs handed their case to
- * the reference kernel. */
+ * the reference kernel; how many bf16 runs took the f32 path for a non-finite X. */
 void mixrt_stemconv_force_scalar(bool scalar);
 unsigned long mixrt_stemconv_ref_runs(void);
+unsigned long mixrt_stemconv_f32_runs(void);
 
 #endif /* MIXRT_BACKEND_CPU_STEMCONV_IMPL_H */
