@@ -1,17 +1,25 @@
 /* stemconv.c - "stem_conv_nhwc": com.mixrt FusedConv of at most 4 input channels (an image's
  * first conv: MobileNet's and EfficientNet's 3x3 stride-2 stems, ResNet's 7x7, ConvNeXt's 4x4
  * patches) on channels-last f32 or bf16 X and Y, one group, no dilation, explicit pads, any
- * stride, no Z. oneDNN's f32 direct conv has no good blocking for 3 input channels (HF
- * EfficientNet's 3 -> 64 3x3 stem: 0.45 ms timed alone, 1.3 ms in the model). Here each output
- * pixel is the sum over its kh kw c taps of a broadcast input times a vector of output channels,
- * in f32 (bf16 X widened exactly, once), weights packed once at prepare as
- * [kh][kw][c][M padded to 16] f32; rows of output in parallel; the activation in register where
- * the tile kernels have it (pwconv_impl.h), else over the f32 row afterwards. Timed against
- * oneDNN like every candidate; `MIXRT_STEM_CONV=off` leaves it out. Measured (Zen 5, 2 vCPUs):
- * f32 stems 0.40 vs 0.45 ms (HF EfficientNet), 0.22 vs 0.29-0.34 ms in EfficientNet-B0, ties on
- * ResNet's 7x7 and MobileNetV2's; bf16 stems lose to oneDNN's bf16 conv (MobileNetV2 148 vs
- * 94 us: the f32 FMA rate against its vdpbf16ps; pairs of taps by vdpbf16ps with the channels
- * padded to 4 were tried and still lost, 113 vs 94 us), so there the timing keeps oneDNN.
+ * stride, no Z; and "stem_pool_nhwc": the same conv with the MaxPool that alone read it
+ * (com.mixrt FusedConvMaxPool, fuse_conv.c's stem_pool pass), each conv row pooled while it is
+ * in cache, so the conv's output is never written out.
+ * oneDNN's f32 direct conv has no good blocking for 3 input channels (HF EfficientNet's 3 -> 64
+ * 3x3 stem: 0.45 ms timed alone, 1.3 ms in the model). Here, for f32 X (and a bf16 X on CPUs
+ * without AVX512-BF16, widened exactly, once), each output pixel is the sum over its kh kw c
+ * taps of a broadcast input times a vector of output channels, weights packed once at prepare
+ * as [kh][kw][c][M padded to 16] f32. A bf16 X with bf16 W on a CPU with AVX512-BF16 takes
+ * vdpbf16ps over pairs of consecutive taps of a kernel row (in NHWC a window row's kw * c taps
+ * are consecutive: ResNet's 7 x 3 = 21 make 11 pairs, the last with a zero weight), on a copy of
+ * X whose rows are padded so every window lies inside: 7 x 11 products a pixel where padding the
+ * channels to 4 (as oneDNN's bf16 conv does, and a try of this kernel did, losing 113 vs 94 us
+ * on MobileNetV2's stem) takes 7 x 14. Rows of output in parallel; the activation in register
+ * where the tile kernels have it (pwconv_impl.h), else over the f32 row afterwards. Timed
+ * against oneDNN like every candidate; `MIXRT_STEM_CONV=off` leaves it out. Measured (Zen 5, 2
+ * vCPUs): f32 stems 0.40 vs 0.45 ms (HF EfficientNet), 0.22 vs 0.29-0.34 ms in
+ * EfficientNet-B0, ties on ResNet's 7x7 and MobileNetV2's; ResNet's bf16 7x7 stem 0.34-0.36 ms
+ * against oneDNN's 0.39-0.42, and with its MaxPool fused 0.357 against 0.374 (ours, then
+ * oneDNN's pool) and 0.435 (oneDNN's both).
  * Scalar twin for CPUs without AVX-512.
  * Invariant: anything outside the case prepare saw goes to the reference kernel. */
 #include <math.h>
