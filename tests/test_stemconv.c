@@ -76,6 +76,24 @@ static mixrt_status run_kernel(void *state, mixrt_kernel_fn fn, struct mixrt_gra
     return fn(&k);
 }
 
+/* The conv's output (bi, oy, ox, j) in f64 before the activation: b + the sum over the taps
+ * inside X of x w; *mag = |b| + sum |x w|. */
+static double conv_f64(const struct st_case *c, const struct mixrt_tensor *tx, const struct mixrt_tensor *w,
+                       const struct mixrt_tensor *b, int64_t bi, int64_t oy, int64_t ox, int64_t j, double *mag) {
+    double v = b ? mixrt_load_f64(b->data, b->dtype, (size_t)j) : 0.0;
+    *mag = fabs(v);
+    for (int64_t ci = 0; ci < c->c; ci++)
+        for (int64_t ky = 0; ky < c->k[0]; ky++)
+            for (int64_t kx = 0; kx < c->k[1]; kx++) {
+                const int64_t iy = oy * c->s[0] - c->p[0] + ky, ix = ox * c->s[1] - c->p[1] + kx;
+                if (iy < 0 || iy >= c->h || ix < 0 || ix >= c->w) continue;
+                const double t = mixrt_load_f64(tx->data, c->dt, (size_t)(((bi * c->h + iy) * c->w + ix) * c->c + ci)) *
+                                 mixrt_load_f64(w->data, w->dtype, (size_t)(((j * c->c + ci) * c->k[0] + ky) * c->k[1] + kx));
+                v += t, *mag += fabs(t);
+            }
+    return v;
+}
+
 /* Case id against f64: y = act(b + sum over the taps inside X of x w), |got - y| <= 2^-8 |y| +
  * 2^-14 mag for bf16 Y (one rounding, f32 sums of at most 196 terms), 2^-21 |y| + 2^-18 mag for
  * f32 (sums, and the activations' f32 evaluation), mag = |b| + sum |x w|; twice those for the
@@ -123,17 +141,8 @@ static void run_case(int id, const struct st_case *c) {
                 for (int64_t oy = 0; oy < yd[1]; oy++)
                     for (int64_t ox = 0; ox < yd[2]; ox++)
                         for (int64_t j = 0; j < c->m; j++) {
-                            double v = b ? mixrt_load_f64(b->data, b->dtype, (size_t)j) : 0.0, mag = fabs(v);
-                            for (int64_t ci = 0; ci < c->c; ci++)
-                                for (int64_t ky = 0; ky < c->k[0]; ky++)
-                                    for (int64_t kx = 0; kx < c->k[1]; kx++) {
-                                        const int64_t iy = oy * c->s[0] - c->p[0] + ky, ix = ox * c->s[1] - c->p[1] + kx;
-                                        if (iy < 0 || iy >= c->h || ix < 0 || ix >= c->w) continue;
-                                        const double t =
-                                            mixrt_load_f64(tx->data, c->dt, (size_t)(((bi * c->h + iy) * c->w + ix) * c->c + ci)) *
-                                            mixrt_load_f64(w->data, w->dtype, (size_t)(((j * c->c + ci) * c->k[0] + ky) * c->k[1] + kx));
-                                        v += t, mag += fabs(t);
-                                    }
+                            double mag;
+                            const double v = conv_f64(c, tx, w, b, bi, oy, ox, j, &mag);
                             const double r = mixrt_fconv_apply(act, p0, p1, v);
                             const size_t at = (size_t)(((bi * yd[1] + oy) * yd[2] + ox) * c->m + j);
                             const double got = mixrt_load_f64(yf.data, c->dt, at);
@@ -263,17 +272,8 @@ static void run_pool_case(int id, const struct pool_case *pc) {
         for (int64_t oy = 0; oy < cd[1]; oy++)
             for (int64_t ox = 0; ox < cd[2]; ox++)
                 for (int64_t j = 0; j < c->m; j++) {
-                    double v = b ? mixrt_load_f64(b->data, b->dtype, (size_t)j) : 0.0, mag = fabs(v);
-                    for (int64_t ci = 0; ci < c->c; ci++)
-                        for (int64_t ky = 0; ky < c->k[0]; ky++)
-                            for (int64_t kx = 0; kx < c->k[1]; kx++) {
-                                const int64_t iy = oy * c->s[0] - c->p[0] + ky, ix = ox * c->s[1] - c->p[1] + kx;
-                                if (iy < 0 || iy >= c->h || ix < 0 || ix >= c->w) continue;
-                                const double t =
-                                    mixrt_load_f64(tx->data, c->dt, (size_t)(((bi * c->h + iy) * c->w + ix) * c->c + ci)) *
-                                    mixrt_load_f64(w->data, w->dtype, (size_t)(((j * c->c + ci) * c->k[0] + ky) * c->k[1] + kx));
-                                v += t, mag += fabs(t);
-                            }
+                    double mag;
+                    const double v = conv_f64(c, tx, w, b, bi, oy, ox, j, &mag);
                     uint64_t buf = 0;
                     mixrt_store_f64(&buf, c->dt, 0, mixrt_fconv_apply(act, p0, p1, v));
                     const size_t at = (size_t)(((bi * cd[1] + oy) * cd[2] + ox) * c->m + j);

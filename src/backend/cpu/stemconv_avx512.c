@@ -19,6 +19,22 @@
 
 #define ST_INLINE static inline __attribute__((always_inline))
 
+/* A block's accumulators (P pixels from ox, NV vectors of channels from m0) activated and
+ * stored into the output row ([ow][m]): f32, or rounded to bf16; the row's last vector masked. */
+ST_INLINE void store_block(const int P, const int NV, __m512 (*acc)[4], enum mixrt_pw_act act, float fp0, float fp1,
+                           int64_t m, void *y, bool y_f32, int64_t ox, int64_t m0) {
+    const __m512 p0 = _mm512_set1_ps(fp0), p1 = _mm512_set1_ps(fp1);
+    for (int p = 0; p < P; p++)
+        for (int v = 0; v < NV; v++) {
+            const int64_t j = m0 + 16 * v, left = m - j;
+            const __mmask16 mk = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+            const __m512 o = mixrt_pw_act_v(act, acc[p][v], p0, p1);
+            const size_t off = (size_t)((ox + p) * m + j);
+            if (y_f32) _mm512_mask_storeu_ps((float *)y + off, mk, o);
+            else _mm256_mask_storeu_epi16((uint16_t *)y + off, mk, mixrt_v_bf16_rne(o));
+        }
+}
+
 /* P pixels from ox (each window's taps from column kw0 to kw1 inside X), NV vectors of output
  * channels from m0. */
 ST_INLINE void block(const struct mixrt_stem_row *r, const int P, const int NV, int64_t ox, int64_t m0, int64_t kw0,
@@ -43,16 +59,7 @@ ST_INLINE void block(const struct mixrt_stem_row *r, const int P, const int NV, 
             }
         }
     }
-    const __m512 p0 = _mm512_set1_ps(r->p0), p1 = _mm512_set1_ps(r->p1);
-    for (int p = 0; p < P; p++)
-        for (int v = 0; v < NV; v++) {
-            const int64_t j = m0 + 16 * v, left = r->m - j;
-            const __mmask16 mk = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
-            const __m512 o = mixrt_pw_act_v(r->act, acc[p][v], p0, p1);
-            const size_t off = (size_t)((ox + p) * r->m + j);
-            if (r->y_f32) _mm512_mask_storeu_ps((float *)r->y + off, mk, o);
-            else _mm256_mask_storeu_epi16((uint16_t *)r->y + off, mk, mixrt_v_bf16_rne(o));
-        }
+    store_block(P, NV, acc, r->act, r->p0, r->p1, r->m, r->y, r->y_f32, ox, m0);
 }
 
 /* The row for NV vectors of channels from m0, P pixels a block where the windows fit. */
@@ -106,16 +113,7 @@ ST_INLINE void dp_block(const struct mixrt_stem_dp_row *r, const int P, const in
             }
         }
     }
-    const __m512 p0 = _mm512_set1_ps(r->p0), p1 = _mm512_set1_ps(r->p1);
-    for (int p = 0; p < P; p++)
-        for (int v = 0; v < NV; v++) {
-            const int64_t j = m0 + 16 * v, left = r->m - j;
-            const __mmask16 mk = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
-            const __m512 o = mixrt_pw_act_v(r->act, acc[p][v], p0, p1);
-            const size_t off = (size_t)((ox + p) * r->m + j);
-            if (r->y_f32) _mm512_mask_storeu_ps((float *)r->y + off, mk, o);
-            else _mm256_mask_storeu_epi16((uint16_t *)r->y + off, mk, mixrt_v_bf16_rne(o));
-        }
+    store_block(P, NV, acc, r->act, r->p0, r->p1, r->m, r->y, r->y_f32, ox, m0);
 }
 
 /* The row for NV vectors of channels from m0: blocks of P pixels, the rest by 4, 2 and 1. */
