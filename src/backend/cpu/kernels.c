@@ -46,7 +46,8 @@ static const struct mixrt_cpu_kernel *const families[] = {
     mixrt_pwconv_kernels, /* 1x1 bf16 FusedConv of few input channels (expand convs): the same */
     mixrt_igconv_kernels, /* bf16 FusedConv of few output pixels (ResNet's last stage): the same */
     mixrt_wino2_kernels,  /* 3x3 bf16 FusedConv by Winograd F(2x2, 3x3): the same */
-    mixrt_stemconv_kernels, /* FusedConv of <= 4 input channels (an image's first conv): the same */
+    mixrt_stemconv_kernels, /* FusedConv of <= 4 input channels (an image's first conv): the same; and
+                             * FusedConvMaxPool (pass_stem_pool's): the only fast kernel */
     mixrt_sgemm_kernels,  /* f32 products by a packed constant, timed against oneDNN's */
     mixrt_fused_conv_kernels, mixrt_fused_transformer_kernels, mixrt_attention_kernels, mixrt_dnnl_kernels,
     mixrt_eltwise_kernels,    mixrt_nnops_kernels,             mixrt_resize_kernels,        mixrt_datamove_kernels,

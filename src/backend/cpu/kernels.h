@@ -71,7 +71,7 @@ extern const struct mixrt_cpu_kernel mixrt_gconv_kernels[];  /* gconv.c: grouped
 extern const struct mixrt_cpu_kernel mixrt_pwconv_kernels[]; /* pwconv.c: 1x1 channels-last bf16 FusedConv, K <= 256 */
 extern const struct mixrt_cpu_kernel mixrt_igconv_kernels[]; /* igconv.c: bf16 FusedConv of few output pixels */
 extern const struct mixrt_cpu_kernel mixrt_wino2_kernels[];  /* wino2.c: 3x3 channels-last bf16 FusedConv, Winograd F(2x2, 3x3) */
-extern const struct mixrt_cpu_kernel mixrt_stemconv_kernels[]; /* stemconv.c: channels-last FusedConv of <= 4 input channels */
+extern const struct mixrt_cpu_kernel mixrt_stemconv_kernels[]; /* stemconv.c: channels-last FusedConv of <= 4 input channels, FusedConvMaxPool */
 extern const struct mixrt_cpu_kernel mixrt_gemv_kernels[];   /* gemv.c: 1x1 channels-last FusedConv on <= 8 pixels */
 extern const struct mixrt_cpu_kernel mixrt_sgemm_kernels[];  /* sgemm.c: f32 products by a packed constant B */
 extern const struct mixrt_cpu_kernel mixrt_fused_conv_kernels[];
