@@ -725,8 +725,8 @@ static void test_attention_case(const struct att_case *c, mixrt_dtype dt, int fa
      * run them; the others the general kernel), every other mode with MIXRT_CUDA_FLASH_PLAIN=off */
     setenv("MIXRT_CUDA_FLASH_PLAIN", fast == 2 || fast == 6 ? "on" : "off", 1);
     /* The K/V order matters to the PLAIN / CAUSAL_ROW kernels only, so to modes 2 and 6: mode 2
-     * (4 warps) issues tile 1 after Q and tile 0 arrived (MIXRT_CUDA_FLASH_EARLYKV=off, the
-     * default), mode 6 (8 warps) before the first wait (=on) */
+     * (4 warps) issues tile 1 after Q and tile 0 arrived (MIXRT_CUDA_FLASH_EARLYKV=off), mode 6
+     * (8 warps, the engines' default) before the first wait (=on, the default) */
     setenv("MIXRT_CUDA_FLASH_EARLYKV", fast == 6 ? "on" : "off", 1);
     if (fast == 3) setenv("MIXRT_CUDA_FLASH", "off", 1);
     if (fast) DEV_OK(mixrt_cuda_attention_fast(g_dev, dt, dq, dk, dv, dm, dy, &a, &done));

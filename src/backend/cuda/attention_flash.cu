@@ -207,12 +207,13 @@ __global__ void __launch_bounds__(32 * NW, NW == 8 ? (D <= 64 ? 2 : 1) : (D <= 6
         load_kv(0, kb0, mt0);
         fl_commit();
         /* Q and tile 0 are one group. Otherwise than early, the block waits for them here, as
-         * it always did, and tile 1 goes out as the key loop starts. Early
-         * (MIXRT_CUDA_FLASH_EARLYKV=on, opt-in until measured on a GPU; the PLAIN / CAUSAL_ROW
-         * kernels only - the general one spilled 20-36 bytes with it, ptxas -v) the loop's first
-         * pass puts tile 1 in flight before it waits for them and takes the Q fragments after,
-         * so a 128-key head has all its K/V on the way at once: one memory latency per block,
-         * not two. */
+         * it did before session 56, and tile 1 goes out as the key loop starts. Early (the
+         * default; MIXRT_CUDA_FLASH_EARLYKV=off: not; the PLAIN / CAUSAL_ROW kernels only - the
+         * general one spilled 20-36 bytes with it, ptxas -v) the loop's first pass puts tile 1
+         * in flight before it waits for them and takes the Q fragments after, so a 128-key head
+         * has all its K/V on the way at once. Measured (H100, b32): BERT -0.3 %, GPT-2 within
+         * the spread - far under the ~2 % predicted: one memory latency per block is a small
+         * part of the kernel's 21 us at 21 % achieved occupancy (ncu). */
         const bool early = KIND != FL_GENERAL && !(vec & FL_LATE_KV);
         uint32_t qa[D / 16][4];
         const int rw = 16 * w;

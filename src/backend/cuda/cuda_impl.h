@@ -87,8 +87,8 @@ int mixrt_cuda_attention_flash_fits(long long d, long long dv);
  * (MIXRT_CUDA_FLASH_PASTSKIP=off; it skips them by default, their scores being fill + m). */
 #define MIXRT_CUDA_FLASH_NO_PASTSKIP 64
 /* A vec bit: the PLAIN / CAUSAL_ROW flash kernels issue K/V tile 1 only after Q and tile 0
- * have arrived (the order before session 55), not before their first wait. Set unless
- * MIXRT_CUDA_FLASH_EARLYKV=on (opt-in until it is measured on a GPU). */
+ * have arrived (the order before session 55), not before their first wait. Set by
+ * MIXRT_CUDA_FLASH_EARLYKV=off (the early order is the default since session 56). */
 #define MIXRT_CUDA_FLASH_LATE_KV 128
 cudaError_t mixrt_cuda_launch_attention_flash(cudaStream_t s, int elem, int warps, int chunks, int vec, const void *q,
                                               const void *k, const void *v, const void *mask, void *y,

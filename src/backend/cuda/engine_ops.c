@@ -218,9 +218,11 @@ mixrt_status mixrt_cuda_attention_fast(mixrt_cuda_device_t dev, mixrt_dtype dt, 
         if (penv && !strcmp(penv, "off")) vec |= MIXRT_CUDA_FLASH_NO_PLAIN;
         const char *senv = getenv("MIXRT_CUDA_FLASH_PASTSKIP");
         if (senv && !strcmp(senv, "off")) vec |= MIXRT_CUDA_FLASH_NO_PASTSKIP;
-        /* K/V tile 1 before the first wait (attention_flash.cu): opt-in, =on, until measured */
+        /* K/V tile 1 before the first wait (attention_flash.cu; H100, session 56: BERT b32
+         * 1.629 / 1.627 -> 1.624 / 1.620 ms, GPT-2 b32 the same within 0.3 %);
+         * MIXRT_CUDA_FLASH_EARLYKV=off issues it after Q and tile 0 arrived, as before. */
         const char *eenv = getenv("MIXRT_CUDA_FLASH_EARLYKV");
-        if (!eenv || strcmp(eenv, "on")) vec |= MIXRT_CUDA_FLASH_LATE_KV;
+        if (eenv && !strcmp(eenv, "off")) vec |= MIXRT_CUDA_FLASH_LATE_KV;
         MIXRT_CUDA_TRY(dev->ctx,
                        mixrt_cuda_launch_attention_flash(dev->stream, mixrt_cuda_elem_of(dt), warps, chunks, vec, q, k,
                                                          v, mask, y, a),
