@@ -194,25 +194,10 @@ void mixrt_stem_pool_row_avx512(const float *const *rows, int nrows, int64_t ow,
         }
         _mm512_mask_storeu_ps(tmp + i, mk, acc);
     }
-    if (nan) {
-        pool_row_nan(rows, nrows, ow, m, pw, kw, sw, pl, y, y_f32);
-        return;
-    }
-    const __m512 ninf = _mm512_set1_ps(-__builtin_inff());
-    for (int64_t px = 0; px < pw; px++) {
-        int64_t c0 = px * sw - pl, c1 = c0 + kw;
-        if (c0 < 0) c0 = 0;
-        if (c1 > ow) c1 = ow;
-        for (int64_t j = 0; j < m; j += 16) {
-            const int64_t left = m - j;
-            const __mmask16 mk = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
-            __m512 acc = ninf;
-            for (int64_t cx = c0; cx < c1; cx++) acc = _mm512_max_ps(acc, _mm512_mask_loadu_ps(ninf, mk, tmp + cx * m + j));
-            const size_t off = (size_t)(px * m + j);
-            if (y_f32) _mm512_mask_storeu_ps((float *)y + off, mk, acc);
-            else _mm256_mask_storeu_epi16((uint16_t *)y + off, mk, mixrt_v_bf16_rne(acc));
-        }
-    }
+    /* across: the exact form over the one row tmp (the rows themselves when one held a NaN) */
+    const float *const across[1] = {tmp};
+    if (nan) pool_row_nan(rows, nrows, ow, m, pw, kw, sw, pl, y, y_f32);
+    else pool_row_nan(across, 1, ow, m, pw, kw, sw, pl, y, y_f32);
 }
 
 bool mixrt_stem_copy_finite_avx512(const uint16_t *src, uint16_t *dst, size_t n) {
