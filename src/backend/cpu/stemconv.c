@@ -75,8 +75,8 @@ static bool stem_strides(const struct mixrt_node *n, int64_t *s) {
     return true;
 }
 
-/* The conv part of both kernels (FusedConv, FusedConvMaxPool). */
-static bool conv_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+/* stem_conv_nhwc's case, and the conv part of stem_pool_nhwc's. */
+static bool stem_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
     const char *env = getenv("MIXRT_STEM_CONV"); /* for measuring against oneDNN on the same build */
     if (env && !strcmp(env, "off") && !strcmp(n->op_type, "FusedConv"))
         return refuse(why, why_size, "disabled by MIXRT_STEM_CONV=off");
@@ -109,10 +109,6 @@ static bool conv_supports(const struct mixrt_graph *g, const struct mixrt_node *
     return true;
 }
 
-static bool stem_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
-    return conv_supports(g, n, why, why_size);
-}
-
 /* The pool of a FusedConvMaxPool: kernel (2, each 1..16), strides (1..16), pads (each below its
  * kernel), ceil_mode 0 or 1; false when malformed. */
 static bool pool_attrs(const struct mixrt_node *n, int64_t *k, int64_t *s, int64_t *p, bool *ceil_mode) {
@@ -139,7 +135,7 @@ static bool pool_supports(const struct mixrt_graph *g, const struct mixrt_node *
     if (!pool_attrs(n, k, s, p, &cm))
         return refuse(why, why_size, "pool_kernel_shape, pool_strides, pool_pads or pool_ceil_mode malformed");
     if (mixrt_node_attr(n, "pool_dilations")) return refuse(why, why_size, "a dilated pool");
-    return conv_supports(g, n, why, why_size);
+    return stem_supports(g, n, why, why_size);
 }
 
 /* The pooled length of an axis of n conv outputs (the MaxPool reference's rule); 0 when none. */
