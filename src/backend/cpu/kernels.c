@@ -44,7 +44,7 @@ static const struct mixrt_cpu_kernel *const families[] = {
     mixrt_gconv_kernels,  /* grouped FusedConv of 4 channels a group: timed the same way */
     mixrt_gemv_kernels,   /* 1x1 FusedConv on a few pixels (squeeze-excite): timed the same way */
     mixrt_pwconv_kernels, /* 1x1 bf16 FusedConv of few input channels (expand convs): the same */
-    mixrt_igconv_kernels, /* bf16 FusedConv of few output pixels (ResNet's last stage): the same */
+    mixrt_igconv_kernels, /* bf16 and f32 FusedConv of few output pixels (ResNet's last stages): the same */
     mixrt_wino2_kernels,  /* 3x3 bf16 FusedConv by Winograd F(2x2, 3x3): the same */
     mixrt_stemconv_kernels, /* FusedConv of <= 4 input channels (an image's first conv): the same; and
                              * FusedConvMaxPool (pass_stem_pool's): the only fast kernel */

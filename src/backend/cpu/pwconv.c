@@ -95,6 +95,11 @@ static bool refuse(char *why, size_t why_size, const char *msg) {
 }
 
 bool mixrt_pw_node_ok(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
+    return mixrt_pw_node_ok_dtype(g, n, MIXRT_DTYPE_BF16, why, why_size);
+}
+
+bool mixrt_pw_node_ok_dtype(const struct mixrt_graph *g, const struct mixrt_node *n, mixrt_dtype dt, char *why,
+                            size_t why_size) {
     enum mixrt_fconv_act act;
     float p0, p1;
     if (n->n_inputs < 2 || n->inputs[0] < 0 || n->inputs[1] < 0 || n->n_outputs < 1 || n->outputs[0] < 0)
@@ -103,10 +108,14 @@ bool mixrt_pw_node_ok(const struct mixrt_graph *g, const struct mixrt_node *n, c
     if (mixrt_node_attr_int(n, "channels_last", 0) != 1) return refuse(why, why_size, "not channels-last");
     if (mixrt_node_attr_int(n, "group", 1) != 1) return refuse(why, why_size, "grouped");
     const struct mixrt_value *xv = &g->values[n->inputs[0]], *yv = &g->values[n->outputs[0]];
-    if (xv->dtype != MIXRT_DTYPE_BF16 || yv->dtype != MIXRT_DTYPE_BF16)
-        return refuse(why, why_size, "X and Y not both bf16");
-    if (n->n_inputs > 3 && n->inputs[3] >= 0 && g->values[n->inputs[3]].dtype != MIXRT_DTYPE_BF16)
-        return refuse(why, why_size, "Z is not bf16");
+    if (xv->dtype != dt || yv->dtype != dt) {
+        if (why && why_size) snprintf(why, why_size, "X and Y not both %s", mixrt_dtype_name(dt));
+        return false;
+    }
+    if (n->n_inputs > 3 && n->inputs[3] >= 0 && g->values[n->inputs[3]].dtype != dt) {
+        if (why && why_size) snprintf(why, why_size, "Z is not %s", mixrt_dtype_name(dt));
+        return false;
+    }
     if (n->n_inputs > 2 && n->inputs[2] >= 0 && !mixrt_dtype_is_float(g->values[n->inputs[2]].dtype))
         return refuse(why, why_size, "B is not a float tensor");
     return true;

@@ -1,11 +1,12 @@
 /* pwconv_avx512.c - the AVX512-BF16 tile kernel of the pointwise channels-last bf16 conv
- * (pwconv.c). A tile is up to 4 rows (pixels) by up to 6 blocks of 16 output channels: 24 f32
- * accumulators, started at the bias; per pair of input channels each row's pair is broadcast
- * once (one dword) and each block's 16 weight pairs loaded once, then one vdpbf16ps per row and
- * block. The epilogue adds Z, applies the activation and rounds to bf16 in register (or stores
- * f32 rows for the driver's activations). Only the last block of a row is masked; no element past
- * a row's K input channels or N outputs is read or written. Compiled with AVX-512 flags; reached
- * only through pwconv.c after its CPUID check. */
+ * (pwconv.c); below it ig_conv_nhwc's bf16 tile and igf_conv_nhwc's f32 one (igconv.c; AVX-512F
+ * instructions only). A pw tile is up to 4 rows (pixels) by up to 6 blocks of 16 output channels:
+ * 24 f32 accumulators, started at the bias; per pair of input channels each row's pair is
+ * broadcast once (one dword) and each block's 16 weight pairs loaded once, then one vdpbf16ps per
+ * row and block. The epilogue adds Z, applies the activation and rounds to bf16 in register (or
+ * stores f32 rows for the driver's activations). Only the last block of a row is masked; no
+ * element past a row's K input channels or N outputs is read or written. Compiled with AVX-512
+ * flags; reached only through pwconv.c and igconv.c after their CPUID checks. */
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <string.h>
@@ -258,4 +259,119 @@ void mixrt_ig_run_avx512(const struct mixrt_ig_call *c) {
 }
 #undef IG_ROWS
 #undef IG_CASE
+
+/* ---- igf_conv_nhwc's tile (igconv.c): ig_tile's f32 twin ---------------------------------- */
+
+/* R rows from r0 by NB blocks of group g, over k [k0, k0 + nk) of the flattened K (a step may
+ * start and end inside a tap); first, last and pf as ig_tile's. Per k: the 4 blocks' W loaded
+ * once, each row's x broadcast into a register (not a memory operand, as ig_tile), one FMA per
+ * row and block. The epilogue: Z, the activation, f32 stores (the last block masked by m when
+ * tail). */
+PW_INLINE void igf_tile(const struct mixrt_igf_call *c, const struct pw_epi e, const int R, const int NB, int64_t r0,
+                        int64_t g, int64_t k0, int64_t nk, bool first, bool last, bool tail, __mmask16 m,
+                        const char *pf) {
+    __m512 acc[MIXRT_IG_ROWS][MIXRT_IG_BLOCKS];
+    const float *ar[MIXRT_IG_ROWS];
+    const int64_t jb = g * MIXRT_IG_BLOCKS, gw = MIXRT_IG_BLOCKS * MIXRT_PW_NBLK;
+    const float *w = c->w + mixrt_igf_widx(c->k, jb * MIXRT_PW_NBLK, k0);
+    float *ac = c->acc + r0 * gw;
+#pragma GCC unroll 4
+    for (int j = 0; j < NB; j++) {
+        const __m512 b = _mm512_loadu_ps(c->b + (jb + j) * MIXRT_PW_NBLK);
+#pragma GCC unroll 6
+        for (int r = 0; r < R; r++) acc[r][j] = first ? b : _mm512_loadu_ps(ac + r * gw + j * MIXRT_PW_NBLK);
+    }
+    if (last) { /* the tile's Y and Z lines, as ig_tile */
+        const size_t rb = (size_t)NB * MIXRT_PW_NBLK * sizeof(float);
+#pragma GCC unroll 6
+        for (int r = 0; r < R; r++) {
+            const size_t off = (size_t)((r0 + r) * c->n + jb * MIXRT_PW_NBLK);
+            for (size_t bq = 0; bq < rb; bq += 64) _mm_prefetch((const char *)(c->y + off) + bq, _MM_HINT_ET0);
+            if (c->z)
+                for (size_t bq = 0; bq < rb; bq += 64) _mm_prefetch((const char *)(c->z + off) + bq, _MM_HINT_T0);
+        }
+    }
+    for (int64_t k = k0, t = k0 / c->c; k < k0 + nk; t++) {
+        const int64_t q0 = k - t * c->c, seg = c->c - q0 < k0 + nk - k ? c->c - q0 : k0 + nk - k;
+#pragma GCC unroll 6
+        for (int r = 0; r < R; r++) ar[r] = c->a[(r0 + r) * c->taps + t] + q0;
+        for (int64_t p = 0; p < seg; p++) {
+            __m512 wv[MIXRT_IG_BLOCKS];
+#pragma GCC unroll 4
+            for (int j = 0; j < NB; j++) wv[j] = _mm512_loadu_ps(w + j * MIXRT_PW_NBLK);
+            w += gw;
+            _mm_prefetch(pf, _MM_HINT_T1);
+            pf += 64;
+#pragma GCC unroll 6
+            for (int r = 0; r < R; r++) {
+                const __m512 a = _mm512_set1_ps(ar[r][p]);
+#pragma GCC unroll 4
+                for (int j = 0; j < NB; j++) acc[r][j] = _mm512_fmadd_ps(wv[j], a, acc[r][j]);
+            }
+        }
+        k += seg;
+    }
+    if (!last) {
+#pragma GCC unroll 6
+        for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+            for (int j = 0; j < NB; j++) _mm512_storeu_ps(ac + r * gw + j * MIXRT_PW_NBLK, acc[r][j]);
+        return;
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int j = 0; j < NB; j++) {
+            const bool tl = tail && j == NB - 1;
+            const __mmask16 mj = tl ? m : (__mmask16)0xffff;
+            const int64_t off = (r0 + r) * c->n + (jb + j) * MIXRT_PW_NBLK;
+            __m512 v = acc[r][j];
+            if (c->z) v = _mm512_add_ps(v, tl ? _mm512_maskz_loadu_ps(mj, c->z + off) : _mm512_loadu_ps(c->z + off));
+            v = mixrt_pw_act_v(e.act, v, e.p0, e.p1);
+            if (tl) _mm512_mask_storeu_ps(c->y + off, mj, v);
+            else _mm512_storeu_ps(c->y + off, v);
+        }
+}
+
+#define IGF_CASE(R, NB)                                                                                                \
+    case (R)*8 + (NB):                                                                                                 \
+        igf_tile(c, e, R, NB, r0, g, k0, nk, first, last, tl, m, pf);                                                  \
+        break;
+#define IGF_ROWS(R) IGF_CASE(R, 1) IGF_CASE(R, 2) IGF_CASE(R, 3) IGF_CASE(R, 4)
+
+/* As mixrt_ig_run_avx512, by k instead of pairs: a k's W is 4 lines, as a pair's there. */
+void mixrt_igf_run_avx512(const struct mixrt_igf_call *c) {
+    const struct pw_epi e = {c->act, true, _mm512_set1_ps(c->p0), _mm512_set1_ps(c->p1)};
+    const int64_t nbt = (c->n + MIXRT_PW_NBLK - 1) / MIXRT_PW_NBLK, left = c->n - (nbt - 1) * MIXRT_PW_NBLK;
+    const bool tail = left < MIXRT_PW_NBLK;
+    const __mmask16 m = (__mmask16)((1u << left) - 1u);
+    const int64_t nrt = (c->rows + MIXRT_IG_ROWS - 1) / MIXRT_IG_ROWS, gw = MIXRT_IG_BLOCKS * MIXRT_PW_NBLK;
+    const size_t line = 64;
+    for (int64_t g = c->g0; g < c->g1; g++) {
+        const int64_t jb = g * MIXRT_IG_BLOCKS;
+        const int NB = (int)(nbt - jb < MIXRT_IG_BLOCKS ? nbt - jb : MIXRT_IG_BLOCKS);
+        const bool tl = tail && jb + NB == nbt;
+        for (int64_t k0 = 0; k0 < c->k; k0 += c->chunk) {
+            const int64_t nk = c->k - k0 < c->chunk ? c->k - k0 : c->chunk;
+            const bool first = k0 == 0, last = k0 + nk == c->k;
+            const int64_t ng = last ? g + 1 : g, nx = last ? 0 : k0 + nk;
+            const char *here = (const char *)(c->w + mixrt_igf_widx(c->k, jb * MIXRT_PW_NBLK, k0));
+            const char *next = ng < c->g1 ? (const char *)(c->w + mixrt_igf_widx(c->k, ng * gw, nx)) : NULL;
+            const int64_t nlines = next ? MIXRT_IG_BLOCKS * (c->k - nx < c->chunk ? c->k - nx : c->chunk) : 0;
+            for (int64_t rt = 0; rt < nrt; rt++) {
+                const int64_t r0 = rt * c->rows / nrt;
+                const int R = (int)((rt + 1) * c->rows / nrt - r0);
+                const char *pf = rt * nk < nlines ? next + (size_t)(rt * nk) * line : here;
+                /* clang-format off */
+                switch (R * 8 + NB) {
+                    IGF_ROWS(1) IGF_ROWS(2) IGF_ROWS(3) IGF_ROWS(4) IGF_ROWS(5) IGF_ROWS(6)
+                default: break;
+                }
+                /* clang-format on */
+            }
+        }
+    }
+}
+#undef IGF_ROWS
+#undef IGF_CASE
 #endif

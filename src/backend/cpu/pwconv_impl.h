@@ -93,6 +93,9 @@ bool mixrt_pw_hw(void);
  * present, a readable activation, channels-last, one group, X, Y and Z (if any) bf16, B (if any)
  * a float tensor. False with the reason in why otherwise. pwconv.c. */
 bool mixrt_pw_node_ok(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size);
+/* The same with X, Y and Z (if any) of dtype dt (igf_conv_nhwc: f32). */
+bool mixrt_pw_node_ok_dtype(const struct mixrt_graph *g, const struct mixrt_node *n, mixrt_dtype dt, char *why,
+                            size_t why_size);
 
 /* Rows [0, rows) of one call: y[r][j] = act(b[j] + sum_k x[r][k] w[j][k] + z[r][j]), the sum in
  * f32 by pairs of input channels (vdpbf16ps), one rounding to bf16 (or f32 rows when y_f32). */
@@ -154,6 +157,37 @@ static inline size_t mixrt_ig_widx(int64_t kp, int64_t j, int64_t k) {
 void mixrt_ig_run_avx512(const struct mixrt_ig_call *c);
 void mixrt_igconv_force_scalar(bool scalar);
 unsigned long mixrt_igconv_ref_runs(void);
+
+/* igf_conv_nhwc (igconv.c): ig_conv_nhwc's f32 twin, on channels-last f32 X, Y and Z, any C (K =
+ * taps * C, k = tap * C + c), the products by FMA in f32. One call: every row, the output
+ * channels of groups [g0, g1). Activations outside MIXRT_PW_ACT_RELU .. LEAKY and HSWISH (SiLU's
+ * in-register form is for bf16 outputs) run over Y afterwards. */
+struct mixrt_igf_call {
+    const float *const *a;       /* [rows][taps]: each row's input pixel at each tap, or a zero row */
+    const float *z;              /* f32 [rows][n], or NULL */
+    float *y;                    /* f32 [rows][n] */
+    int64_t rows, taps, c, k, n; /* k = taps * c */
+    int64_t chunk;               /* k a step (partial sums kept in acc between steps) */
+    int64_t g0, g1;              /* groups of 4 output blocks of this call */
+    float *acc;                  /* [rows][MIXRT_IG_BLOCKS * 16] partial sums */
+    const float *w;              /* packed (mixrt_igf_widx) */
+    const float *b;              /* [NB * 16]: the bias, zeros without one and past N */
+    enum mixrt_pw_act act;
+    float p0, p1;
+};
+/* igf_conv_nhwc's packed W: per group of 4 blocks of 16 output channels, per k, the 64 channels'
+ * weights (a tile's W of one k is 256 contiguous bytes, as ig's of one pair): [NG][K][64], zeros
+ * past N. */
+static inline size_t mixrt_igf_widx(int64_t k, int64_t j, int64_t kk) {
+    const int64_t gw = MIXRT_IG_BLOCKS * MIXRT_PW_NBLK;
+    return ((size_t)(j / gw) * (size_t)k + (size_t)kk) * (size_t)gw + (size_t)(j % gw);
+}
+/* Call only where the CPU has AVX-512 F/BW/VL/DQ (mixrt_cpu_avx512). pwconv_avx512.c. */
+void mixrt_igf_run_avx512(const struct mixrt_igf_call *c);
+/* Tests: the scalar twin instead of the tile (and no CPUID refusal in supports); how many runs
+ * handed their case to the reference kernel. */
+void mixrt_igfconv_force_scalar(bool scalar);
+unsigned long mixrt_igfconv_ref_runs(void);
 
 /* The f32 bias row the tile kernels read, from the constant B of node n (m values; dst has room
  * for them, zeros past them are the caller's): INVALID_MODEL naming the node when B is not
