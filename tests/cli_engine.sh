@@ -140,6 +140,34 @@ check)
     if [ "$rc" -eq 1 ] && [ "$(grep -vc '^mixrt: note: ' "$d/err")" -eq 1 ] && grep -q '^mixrt: error: check failed' "$d/err"; then ok
     else fail "check with --tolerance 0 gave exit $rc, stderr: $(head -c 300 "$d/err")" \
         "$mixrt" check "$models/cnn_f32.onnx" --precision fp32,bf16 --tolerance 0; fi
+    # A ceil_mode MaxPool whose last window would start in the end padding (H 5, k 2, s 3, end
+    # pad 1: 2 rows, not 3), declared [1,2,2,3] as torch.onnx.export writes it, then Flatten and
+    # a MatMul sized for it: the engine builds, runs and gives NumPy's f64 result (ONNX Runtime
+    # gives the same shape; the build once failed on a 3-row inferred shape).
+    "$py" - "$d/ceil.onnx" "$d/ceil_x.npy" "$d/ceil_y.npy" <<'PY'
+import sys, numpy as np, onnx
+from onnx import helper as h, TensorProto as T, numpy_helper as nh
+rng = np.random.default_rng(3)
+x = rng.standard_normal((1, 2, 5, 7)).astype(np.float32)
+w = rng.standard_normal((12, 3)).astype(np.float32)
+nodes = [h.make_node("MaxPool", ["x"], ["p"], kernel_shape=[2, 2], strides=[3, 3], pads=[0, 0, 1, 1], ceil_mode=1),
+         h.make_node("Flatten", ["p"], ["f"]), h.make_node("MatMul", ["f", "w"], ["y"])]
+g = h.make_graph(nodes, "ceil_pool", [h.make_tensor_value_info("x", T.FLOAT, [1, 2, 5, 7])],
+                 [h.make_tensor_value_info("y", T.FLOAT, [1, 3])], [nh.from_array(w, "w")],
+                 value_info=[h.make_tensor_value_info("p", T.FLOAT, [1, 2, 2, 3])])
+onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 13)]), sys.argv[1])
+xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (0, 1), (0, 1)), constant_values=-np.inf)
+p = np.array([[[[xp[0, c, 3 * i:3 * i + 2, 3 * j:3 * j + 2].max() for j in range(3)] for i in range(2)]
+               for c in range(2)]])
+np.save(sys.argv[2], x)
+np.save(sys.argv[3], p.reshape(1, 12) @ w.astype(np.float64))
+PY
+    cmd=("$mixrt" run "$d/ceil.onnx" --input "x=$d/ceil_x.npy" --output-dir "$d/ceil_out" --output-format npy)
+    if "${cmd[@]}" >/dev/null 2>"$d/ceil.err" &&
+        "$py" -c 'import numpy as np,sys; y=np.load(sys.argv[1]); r=np.load(sys.argv[2]); assert y.shape==(1,3), y.shape; assert np.abs(y-r).max()<=1e-4*np.abs(r).max(), (y,r)' \
+            "$d/ceil_out/y.npy" "$d/ceil_y.npy" 2>"$d/ceil_cmp.err" &&
+        "$mixrt" check "$d/ceil.onnx" >"$d/ceil_check.txt" 2>&1 && grep -q '^PASS$' "$d/ceil_check.txt"; then ok
+    else fail "ceil_mode pool with a dropped last window: $(tail -n1 "$d/ceil.err") $(tail -n1 "$d/ceil_cmp.err") $(grep -E 'PASS|FAIL|error' "$d/ceil_check.txt" | head -c 200)" "${cmd[@]}"; fi
     ;;
 
 bench)

@@ -61,6 +61,54 @@ static void set_int(struct mixrt_graph *g, int ni, const char *name, int64_t v) 
 
 static const struct mixrt_value *val(const struct mixrt_graph *g, const char *name);
 
+/* Pool output shapes with ceil_mode (worked by hand): a last window that would start in the end
+ * padding is not one (ONNX Runtime's and PyTorch's rule, and the kernels'), a partial window that
+ * starts inside the input is; a kernel past the padded input by less than a stride gives one. A
+ * declaration that agrees (as torch.onnx.export writes it) is no contradiction. */
+static void ceil_pool_shapes(mixrt_context_t ctx) {
+    struct mixrt_graph *g;
+    TU_CHECK(mixrt_graph_create(ctx, NULL, &g) == MIXRT_STATUS_OK, "graph create");
+    int x = add_value(g, "x", MIXRT_DTYPE_F32, 4, (int64_t[]){1, 2, 5, 7}, NULL);
+    g->values[x].flags |= MIXRT_VALUE_GRAPH_INPUT;
+    /* H 5, k 2, s 3, pads 0 + 1: windows at 0, 3, 6 - 6 lies in the end pad: 2. W 7: 0, 3, 6 (6
+     * inside the input, its window half in the pad): 3. Without ceil_mode: 2 and 3 too. */
+    int a = add_node(g, "MaxPool", 1, (int[]){x}, "p_drop");
+    set_ints(g, a, "kernel_shape", 2, (int64_t[]){2, 2});
+    set_ints(g, a, "strides", 2, (int64_t[]){3, 3});
+    set_ints(g, a, "pads", 4, (int64_t[]){0, 0, 1, 1});
+    set_int(g, a, "ceil_mode", 1);
+    int decl = add_value(g, "p_drop", MIXRT_DTYPE_F32, 4, (int64_t[]){1, 2, 2, 3}, NULL);
+    (void)decl;
+    int b = add_node(g, "MaxPool", 1, (int[]){x}, "p_floor");
+    set_ints(g, b, "kernel_shape", 2, (int64_t[]){2, 2});
+    set_ints(g, b, "strides", 2, (int64_t[]){3, 3});
+    set_ints(g, b, "pads", 4, (int64_t[]){0, 0, 1, 1});
+    /* k 2, s 2, no pads: H 5 -> windows 0, 2, 4 (the last half past the input): 3; W 7 -> 4. */
+    int c = add_node(g, "AveragePool", 1, (int[]){x}, "p_up");
+    set_ints(g, c, "kernel_shape", 2, (int64_t[]){2, 2});
+    set_ints(g, c, "strides", 2, (int64_t[]){2, 2});
+    set_int(g, c, "ceil_mode", 1);
+    /* k 9 over H 5 with stride 8: past the input by 4 < 8, one window; W k 1 s 1: 7 */
+    int d = add_node(g, "MaxPool", 1, (int[]){x}, "p_one");
+    set_ints(g, d, "kernel_shape", 2, (int64_t[]){9, 1});
+    set_ints(g, d, "strides", 2, (int64_t[]){8, 1});
+    set_int(g, d, "ceil_mode", 1);
+    int contradictions = -1;
+    TU_CHECK(mixrt_graph_infer(g, &contradictions) == MIXRT_STATUS_OK, "infer: %s", mixrt_context_last_error(ctx));
+    TU_CHECK(contradictions == 0, "the declared [1,2,2,3] agrees (%d contradictions)", contradictions);
+    static const struct {
+        const char *name;
+        int64_t h, w;
+    } want[] = {{"p_drop", 2, 3}, {"p_floor", 2, 3}, {"p_up", 3, 4}, {"p_one", 1, 7}};
+    for (int i = 0; i < 4; i++) {
+        const struct mixrt_value *v = val(g, want[i].name);
+        TU_CHECK(v->rank == 4 && v->dims[2].value == want[i].h && v->dims[3].value == want[i].w,
+                 "%s: [%lld, %lld], expected [%lld, %lld]", want[i].name, (long long)(v->rank > 2 ? v->dims[2].value : -9),
+                 (long long)(v->rank > 3 ? v->dims[3].value : -9), (long long)want[i].h, (long long)want[i].w);
+    }
+    mixrt_graph_destroy(g);
+}
+
 /* ConvTranspose output shapes (the spec's formulas, worked by hand below): explicit pads with
  * output_padding, dilations and groups; output_shape; auto_pad SAME_UPPER. */
 static void conv_transpose_shapes(mixrt_context_t ctx) {
@@ -169,6 +217,7 @@ int main(void) {
              "inferred type wins: %s rank %d", mixrt_dtype_name(bv->dtype), bv->rank);
     mixrt_graph_destroy(g);
     conv_transpose_shapes(ctx);
+    ceil_pool_shapes(ctx);
     TU_CHECK(mixrt_context_bytes_in_use(ctx) == 0, "no leak: %zu bytes", mixrt_context_bytes_in_use(ctx));
     mixrt_context_destroy(ctx);
     return tu_finish("test_infer");

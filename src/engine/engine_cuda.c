@@ -852,10 +852,8 @@ static bool pool_geom(const struct mixrt_graph *g, const struct mixrt_node *n, s
         } else {
             if (pd && (!strcmp(ap, "NOTSET") || !ap[0])) pb[i] = pd[i], pe[i] = pd[2 + i];
             if (pb[i] < 0 || pe[i] < 0 || pb[i] > 65535 || pe[i] > 65535) return false;
-            int64_t span = in[i] + pb[i] + pe[i] - dk;
-            if (span < 0) return false;
-            o = (ceil_mode ? (span + s[i] - 1) / s[i] : span / s[i]) + 1;
-            if (ceil_mode && o > 1 && (o - 1) * s[i] >= in[i] + pb[i]) o--; /* no window starts in the end pad */
+            if (in[i] + pb[i] + pe[i] < dk) return false;
+            o = mixrt_window_out(in[i], dk, s[i], pb[i], pe[i], ceil_mode);
         }
         if (o != out[i]) return false;
     }

@@ -155,6 +155,21 @@ static inline bool mixrt_graph_is_fixed_const(const struct mixrt_graph *g, int v
     return vi >= 0 && g->values[vi].init && !(g->values[vi].flags & (MIXRT_VALUE_GRAPH_INPUT | MIXRT_VALUE_OUTER));
 }
 
+/* Output positions of a conv / pool window along one spatial axis (explicit pads): input in,
+ * dilated kernel extent dk >= 1, stride s >= 1, pads pb (begin) and pe (end). Floor, or with
+ * ceil_mode the partial last window too, except one that would start in the end padding (ONNX
+ * Runtime and PyTorch drop it: MaxPool k 2 s 3 on 5 with end pad 1 gives 2, not 3), and one
+ * window where the kernel overhangs the padded input by less than a stride. 0: no window.
+ * Shape inference, the reference kernels and every pooling kernel take their sizes from here. */
+static inline int64_t mixrt_window_out(int64_t in, int64_t dk, int64_t s, int64_t pb, int64_t pe, bool ceil_mode) {
+    const int64_t span = in + pb + pe - dk;
+    if (span < 0) return ceil_mode && -span < s ? 1 : 0;
+    int64_t out = (ceil_mode ? span / s + (span % s != 0) : span / s) + 1;
+    /* (out - 1) s >= in + pb, by division (no overflow for any s) */
+    if (ceil_mode && out > 1 && out - 1 > (in + pb - 1) / s) out--;
+    return out;
+}
+
 /* Attribute lookup; NULL when absent. */
 const struct mixrt_attr *mixrt_node_attr(const struct mixrt_node *n, const char *name);
 int64_t mixrt_node_attr_int(const struct mixrt_node *n, const char *name, int64_t dflt);

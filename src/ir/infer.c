@@ -139,10 +139,9 @@ static int64_t window_out(int64_t in, int64_t k, int64_t stride, int64_t dil, in
     if (!strcmp(auto_pad, "SAME_UPPER") || !strcmp(auto_pad, "SAME_LOWER")) return in / stride + (in % stride != 0);
     if (!strcmp(auto_pad, "VALID")) pb = pe = 0;
     int64_t padded = add_dims(add_dims(in, pb), pe);
-    if (ek >= 0 && padded >= 0 && padded < ek && ceil_mode && ek - padded < stride) return 1; /* see ref_nn.c */
-    if (ek < 0 || padded < 0 || padded < ek) return -1;
-    int64_t span = padded - ek;
-    return (ceil_mode ? span / stride + (span % stride != 0) : span / stride) + 1;
+    if (ek < 0 || padded < 0) return -1;
+    int64_t out = mixrt_window_out(in, ek, stride, pb, pe, ceil_mode);
+    return out >= 1 ? out : -1;
 }
 
 /* Axes list of a Reduce or Squeeze node: from the attribute (older opsets) or a constant input;

@@ -244,12 +244,10 @@ static mixrt_status pool_geom(struct mixrt_kernel_ctx *k, const struct mixrt_ten
         } else {
             pb = valid ? 0 : pads[i], pe = valid ? 0 : pads[p->nd + i];
             if (in + pb + pe < dk) return MIXRT_STATUS_UNSUPPORTED; /* the reference words it */
-            int64_t span = in + pb + pe - dk;
-            out = (ceil_mode ? (span + st[i] - 1) / st[i] : span / st[i]) + 1;
             /* ceil_mode: a last window may hang past the end padding (oneDNN pads it further,
              * as padding: no tap for max, none counted for exclude-padding averages), but it
-             * must start inside the input or the begin padding (the ONNX reference's rule). */
-            if (ceil_mode && out > 1 && (out - 1) * st[i] >= in + pb) out--;
+             * must start inside the input or the begin padding (mixrt_window_out's rule). */
+            out = mixrt_window_out(in, dk, st[i], pb, pe, ceil_mode);
         }
         /* oneDNN wants every window to touch the input. */
         if (pb >= dk || pe >= dk) return MIXRT_STATUS_UNSUPPORTED;

@@ -402,10 +402,8 @@ static bool pool_geometry(const struct mixrt_node *n, const struct mixrt_tensor 
             a->pe = total - a->pb;
             continue;
         }
-        int64_t span = a->in + a->pb + a->pe - dk;
-        if (span < 0) return false;
-        a->out = (ceil_mode ? (span + a->s - 1) / a->s : span / a->s) + 1;
-        if (ceil_mode && a->out > 1 && (a->out - 1) * a->s >= a->in + a->pb) a->out--;
+        if (a->in + a->pb + a->pe < dk) return false;
+        a->out = mixrt_window_out(a->in, dk, a->s, a->pb, a->pe, ceil_mode);
     }
     if (nd == 1) { /* [N, C, W] as [N, C, 1, W] */
         ax[1] = ax[0];

@@ -137,22 +137,16 @@ mixrt_status mixrt_nn_window_forward(struct mixrt_kernel_ctx *k, struct mixrt_nn
             w->out[i] = out;
             continue;
         }
-        int64_t span = in + w->pb[i] + w->pe[i] - dk;
         /* ceil_mode: a kernel past the padded input by less than a stride still has one window
-         * (ONNX's ceil((span) / s + 1)), clipped to the input */
-        if (span < 0 && ceil_mode && -span < s) {
-            w->out[i] = 1;
-            continue;
-        }
-        if (span < 0)
+         * (ONNX's ceil((span) / s + 1)), clipped to the input; a window may not start in the end
+         * padding (ONNX and PyTorch drop it) */
+        const int64_t out = mixrt_window_out(in, dk, s, w->pb[i], w->pe[i], ceil_mode);
+        if (out < 1)
             return mixrt_kernel_error(k, MIXRT_STATUS_INVALID_MODEL,
                                       "spatial axis %d: the dilated kernel extent %lld exceeds the padded input "
                                       "%lld (input %lld, pads %lld+%lld): output dim would be < 1",
                                       i, (long long)dk, (long long)(in + w->pb[i] + w->pe[i]), (long long)in,
                                       (long long)w->pb[i], (long long)w->pe[i]);
-        int64_t out = (ceil_mode ? mixrt_nn_ceil_div(span, s) : span / s) + 1;
-        /* A window may not start in the end padding (ONNX and PyTorch drop it). */
-        if (ceil_mode && out > 1 && (out - 1) * s >= in + w->pb[i]) out--;
         w->out[i] = out;
     }
     return MIXRT_STATUS_OK;

@@ -138,14 +138,6 @@ static bool pool_supports(const struct mixrt_graph *g, const struct mixrt_node *
     return stem_supports(g, n, why, why_size);
 }
 
-/* The pooled length of an axis of n conv outputs (the MaxPool reference's rule); 0 when none. */
-static int64_t pool_out(int64_t n, int64_t k, int64_t s, int64_t pb, int64_t pe, bool ceil_mode) {
-    const int64_t span = n + pb + pe - k;
-    if (span < 0) return ceil_mode && -span < s ? 1 : 0;
-    int64_t out = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
-    if (ceil_mode && out > 1 && (out - 1) * s >= n + pb) out--;
-    return out;
-}
 
 struct stem_state {
     int64_t m, c, kh, kw, mp, sh, sw, pt, pl, pb, pr;
@@ -334,8 +326,8 @@ static mixrt_status stem_run(struct mixrt_kernel_ctx *k) {
     if (x->dims[1] + st->pt + st->pb < st->kh || x->dims[2] + st->pl + st->pr < st->kw) return run_ref(k);
     int64_t ph = oh, pw = ow;
     if (st->pool) {
-        ph = pool_out(oh, st->pk[0], st->ps[0], st->pp[0], st->pp[2], st->pool_ceil);
-        pw = pool_out(ow, st->pk[1], st->ps[1], st->pp[1], st->pp[3], st->pool_ceil);
+        ph = mixrt_window_out(oh, st->pk[0], st->ps[0], st->pp[0], st->pp[2], st->pool_ceil);
+        pw = mixrt_window_out(ow, st->pk[1], st->ps[1], st->pp[1], st->pp[3], st->pool_ceil);
         if (ph < 1 || pw < 1) return run_ref(k);
     }
     const int64_t yd[4] = {x->dims[0], ph, pw, st->m};
