@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend/cpu/kernels.h"
 #include "engine/engine_impl.h"
 #include "engine/plan_file.h"
 #include "mixrt/mixrt_engine.h"
@@ -779,6 +780,15 @@ static int write_corpus(const char *dir) {
     return 0;
 }
 
+/* Every op type's kernels fit the candidate list (the reference kernel last): past it the later
+ * families' kernels were never offered to the builder, silently (FusedConv had 16 with the
+ * reference once igf_conv_nhwc came, and dnnl_conv1x1_mm fell off the list of 16). */
+static void test_candidate_room(void) {
+    const size_t most = mixrt_cpu_kernels_most();
+    TU_CHECK(most >= 16 && most <= MIXRT_CPU_MAX_CANDIDATES, "the largest candidate list (%zu, FusedConv's) fits %d",
+             most, MIXRT_CPU_MAX_CANDIDATES);
+}
+
 int main(void) {
     const char *bin = getenv("MIXRT_BINARY_DIR");
     snprintf(models, sizeof(models), "%s/tests/engine_models", bin ? bin : "build");
@@ -790,6 +800,7 @@ int main(void) {
         mixrt_context_destroy(ctx);
         return rc;
     }
+    test_candidate_room();
     test_unsupported_dtypes();
     test_constraints();
     test_enlarging_output();

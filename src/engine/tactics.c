@@ -355,7 +355,7 @@ static int cmp_double(const void *a, const void *b) {
  * until the last finishes, so a node whose constants hold more than INTERLEAVE_MAX_BYTES
  * times its candidates one by one (each packed copy would add its size). */
 #define INTERLEAVE_MAX_BYTES ((size_t)16 << 20)
-enum { MAX_RUNS = 40, MAX_OUT = 8, MAX_TIMED = 8 };
+enum { MAX_RUNS = 40, MAX_OUT = 8, MAX_TIMED = MIXRT_CPU_MAX_CANDIDATES };
 
 /* Weights-cold timing. An engine whose constants outgrow the caches reads each layer's weights
  * from memory every run (ResNet-50's 51 MB of bf16 weights), while a candidate timed run after
@@ -555,13 +555,13 @@ mixrt_status mixrt_tactics_choose(struct mixrt_graph *g, int ni, struct mixrt_ti
     const struct mixrt_node *n = &g->nodes[ni];
     size_t nc;
     const struct mixrt_cpu_kernel *const *cands = mixrt_cpu_kernels_for(n, &nc);
-    const struct mixrt_cpu_kernel *list[8];
+    const struct mixrt_cpu_kernel *list[MIXRT_CPU_MAX_CANDIDATES];
     size_t ns = 0;
     struct mixrt_tensor tin[16];
     const struct mixrt_tensor *in[16] = {0};
     bool made[16] = {0};
     char why[256], key[4096];
-    for (size_t i = 0; i < nc && ns < 8; i++) {
+    for (size_t i = 0; i < nc && ns < MIXRT_CPU_MAX_CANDIDATES; i++) {
         why[0] = 0;
         if (cands[i]->supports(g, n, why, sizeof(why))) list[ns++] = cands[i];
         else if (verbose && strcmp(cands[i]->name, "ref"))
@@ -598,10 +598,10 @@ mixrt_status mixrt_tactics_choose(struct mixrt_graph *g, int ni, struct mixrt_ti
     char target[176]; /* the cache's target (160) and the suffix */
     snprintf(target, sizeof(target), "%s%s", tc ? tc->target : "", cold ? " weights-cold" : "");
     /* Cached times first; the rest measured together (time_kernels), then reported in order. */
-    double t[8];
-    int src[8]; /* 0 measured, 1 timing cache, 2 measured earlier in this process, -1 skipped */
+    double t[MIXRT_CPU_MAX_CANDIDATES];
+    int src[MIXRT_CPU_MAX_CANDIDATES]; /* 0 measured, 1 timing cache, 2 measured earlier in this process, -1 skipped */
     struct timed tm[MAX_TIMED];
-    int nt = 0, slot[8];
+    int nt = 0, slot[MIXRT_CPU_MAX_CANDIDATES];
     for (size_t c = 0; c < ns; c++) {
         t[c] = -1, src[c] = -1, slot[c] = -1;
         if (!strcmp(list[c]->name, "ref") && !only_ref) continue; /* the reference is the slowest by design */

@@ -35,7 +35,6 @@ mixrt_status mixrt_cpu_released_error(struct mixrt_kernel_ctx *k, int i) {
 
 static const struct mixrt_cpu_kernel ref_kernel = {"ref", "*", "*", ref_supports, NULL, NULL, mixrt_cpu_run_reference};
 
-#define MAX_CANDIDATES 16
 
 /* Optimized families, most specialized first. */
 static const struct mixrt_cpu_kernel *const families[] = {
@@ -62,7 +61,7 @@ double mixrt_cpu_kernel_weight_growth(const struct mixrt_cpu_kernel *k) {
 
 const struct mixrt_cpu_kernel *const *mixrt_cpu_kernels_for(const struct mixrt_node *n, size_t *count) {
     /* Thread-local so concurrent builds do not race on the list. */
-    static _Thread_local const struct mixrt_cpu_kernel *list[MAX_CANDIDATES];
+    static _Thread_local const struct mixrt_cpu_kernel *list[MIXRT_CPU_MAX_CANDIDATES];
     size_t c = 0;
     /* Optimized kernels only for nodes the reference kernel runs: that is where the op
      * and its opset are known (an opset from the future is refused by name), and every
@@ -70,11 +69,24 @@ const struct mixrt_cpu_kernel *const *mixrt_cpu_kernels_for(const struct mixrt_n
     mixrt_kernel_fn ref_fn;
     bool known = mixrt_ref_find(NULL, n, &ref_fn) == MIXRT_STATUS_OK;
     for (size_t f = 0; known && f < sizeof(families) / sizeof(families[0]); f++)
-        for (const struct mixrt_cpu_kernel *k = families[f]; k->name && c < MAX_CANDIDATES - 1; k++)
+        for (const struct mixrt_cpu_kernel *k = families[f]; k->name && c < MIXRT_CPU_MAX_CANDIDATES - 1; k++)
             if (!strcmp(k->op_type, n->op_type) && !strcmp(k->domain, n->domain)) list[c++] = k;
     list[c++] = &ref_kernel;
     *count = c;
     return list;
+}
+
+size_t mixrt_cpu_kernels_most(void) {
+    size_t most = 0;
+    for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++)
+        for (const struct mixrt_cpu_kernel *k = families[f]; k->name; k++) {
+            size_t c = 1; /* the reference kernel */
+            for (size_t e = 0; e < sizeof(families) / sizeof(families[0]); e++)
+                for (const struct mixrt_cpu_kernel *o = families[e]; o->name; o++)
+                    c += !strcmp(o->op_type, k->op_type) && !strcmp(o->domain, k->domain);
+            if (c > most) most = c;
+        }
+    return most;
 }
 
 const struct mixrt_cpu_kernel *mixrt_cpu_kernel_find(const char *name, const char *domain, const char *op_type) {

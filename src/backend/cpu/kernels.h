@@ -43,6 +43,12 @@ mixrt_status mixrt_cpu_released_error(struct mixrt_kernel_ctx *k, int i);
  * Never empty: the reference kernel is always last even when it has no kernel for the
  * node (then its supports() says so). */
 const struct mixrt_cpu_kernel *const *mixrt_cpu_kernels_for(const struct mixrt_node *n, size_t *count);
+/* Room in that list, the reference kernel included: every op type's kernels must fit it, or the
+ * later families' would never be offered (session 57: a 15th FusedConv kernel pushed
+ * dnnl_conv1x1_mm out of every build, unnoticed). mixrt_cpu_kernels_most() counts the largest
+ * list any op type can get, for the test that keeps them within it. */
+#define MIXRT_CPU_MAX_CANDIDATES 32
+size_t mixrt_cpu_kernels_most(void);
 /* How many times its constant weights' bytes a kernel holds them in once packed: 1 for most,
  * MIXRT_WINO_WEIGHT_GROWTH for dnnl_wino_conv and conv_wino (Winograd F(4x4, 3x3): each 3x3 kernel
  * transformed to 6x6), MIXRT_WINO2_WEIGHT_GROWTH for wino_bf16_nhwc and conv_wino2. */
