@@ -18,11 +18,14 @@
  * "igf_conv_nhwc" is its f32 twin (f32 X, Y and Z, any C, W packed in f32, FMA per k, CPUs with
  * AVX-512F; `MIXRT_IGFCONV=off` leaves it out): the same checks, row table, threading and K steps.
  * ResNet-50 f32's layer3/layer4 convs (1-9 MB of f32 weights each) otherwise read their weights
- * from memory at 300-370 GFLOP/s in the model. Measured there (batch 1, 2 threads, Zen 5): the
- * builder picks it for 6 of layer4's 10 convs (its 1x1s to 2048 channels, the 49-row stride-2
- * downsample, the 3x3s of layer4.1-2; timed warm 2-10 % under oneDNN / conv_sgemm), none of
- * layer3's (196 rows: 15-25 % over them); the model ran 0.940 and 0.954 of MIXRT_IGFCONV=off's
- * time in interleaved runs.
+ * from memory at 300-370 GFLOP/s in the model. Measured there (batch 1, 2 threads, Zen 5): timed
+ * warm it is within a few % of oneDNN's 1x1 (dnnl_conv1x1_mm) and conv_sgemm on layer4 (256 vs
+ * 234-241 us on a 2048 -> 512 1x1; 564 vs 593 on the 3x3s), 15-25 % over them at layer3's 196
+ * rows, so builds take it on 0-6 of layer4's convs as the timings fall; in the model it ran
+ * layer4's 1x1s 10-20 % under them (prefetching its weights), yet a plan with it on five of
+ * layer4's convs (weights-cold timing forced for f32) ran 1.004 of one without it (interleaved,
+ * with ONNX Runtime). The first measurement (0.94-0.95 of MIXRT_IGFCONV=off) compared plans that
+ * both lacked dnnl_conv1x1_mm (the candidate list was full; kernels.h).
  * Invariant: anything outside the case prepare saw goes to the reference kernel. */
 #include <math.h>
 #include <stdio.h>
