@@ -11,8 +11,9 @@
 #include "passes/passes_impl.h"
 #include "precision/planner.h"
 
-/* How much faster (timed alone, its Casts included) an f32 layer among lower-precision ones must
- * be than the best lower precision to be chosen (below: the planner's timed choice). */
+/* What an f32 layer among lower-precision ones is charged over its time alone (its Casts
+ * included) when the planner's timed choice compares it: with the 3 % tie rule it needs about
+ * 1.29x the speed of the best lower precision to be chosen. */
 #define ISLAND_BAR 1.25
 
 /* ---- small graph-editing helpers --------------------------------------------------------- */
@@ -958,7 +959,7 @@ mixrt_status mixrt_plan_lower(struct mixrt_graph *g, const struct mixrt_build_op
                         MIXRT_TRY(time_cast(&ls, &g->values[nd->outputs[0]], MIXRT_DTYPE_F32, lowp_in, &cn));
                         if (cn > 0) tp[c] += cn;
                     }
-                    /* An island must also win by ISLAND_BAR: in the engine its f32 data and the
+                    /* An island is charged ISLAND_BAR over that: in the engine its f32 data and the
                      * Casts' extra passes cost more than timed alone (ResNet-50 {fp32,bf16}: three
                      * layer2 3x3 convs went f32 Winograd, 218 us + Casts against 287 for the best
                      * bf16 kernel, ran 0.36-0.38 ms each in the model, and the plan without them

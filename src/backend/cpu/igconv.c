@@ -21,10 +21,10 @@
  * from memory at 300-370 GFLOP/s in the model. Measured there (batch 1, 2 threads, Zen 5): timed
  * warm it is within a few % of oneDNN's 1x1 (dnnl_conv1x1_mm) and conv_sgemm on layer4 (256 vs
  * 234-241 us on a 2048 -> 512 1x1; 564 vs 593 on the 3x3s), 15-25 % over them at layer3's 196
- * rows, so builds take it on 0-6 of layer4's convs as the timings fall; in the model it ran
- * layer4's 1x1s 10-20 % under them (prefetching its weights), yet a plan with it on five of
- * layer4's convs (weights-cold timing forced for f32) ran 1.004 of one without it (interleaved,
- * with ONNX Runtime). The first measurement (0.94-0.95 of MIXRT_IGFCONV=off) compared plans that
+ * rows, so builds take it on 0-6 of layer4's convs as the timings fall; in the model (a profile of
+ * plans without dnnl_conv1x1_mm) it ran layer4's 1x1s 15-23 % under conv_sgemm / dnnl_fused_conv
+ * (prefetching its weights), yet a plan with it on five of layer4's convs (weights-cold timing
+ * forced for f32) ran 1.004 of one with dnnl_conv1x1_mm there (interleaved, with ONNX Runtime). The first measurement (0.94-0.95 of MIXRT_IGFCONV=off) compared plans that
  * both lacked dnnl_conv1x1_mm (the candidate list was full; kernels.h).
  * Invariant: anything outside the case prepare saw goes to the reference kernel. */
 #include <math.h>

@@ -35,7 +35,6 @@ mixrt_status mixrt_cpu_released_error(struct mixrt_kernel_ctx *k, int i) {
 
 static const struct mixrt_cpu_kernel ref_kernel = {"ref", "*", "*", ref_supports, NULL, NULL, mixrt_cpu_run_reference};
 
-
 /* Optimized families, most specialized first. */
 static const struct mixrt_cpu_kernel *const families[] = {
     mixrt_mbconv_kernels, /* FusedMBConv (pass_mbconv's inverted-residual blocks): the only fast kernel */

@@ -44,9 +44,10 @@ mixrt_status mixrt_cpu_released_error(struct mixrt_kernel_ctx *k, int i);
  * node (then its supports() says so). */
 const struct mixrt_cpu_kernel *const *mixrt_cpu_kernels_for(const struct mixrt_node *n, size_t *count);
 /* Room in that list, the reference kernel included: every op type's kernels must fit it, or the
- * later families' would never be offered (session 57: a 15th FusedConv kernel pushed
- * dnnl_conv1x1_mm out of every build, unnoticed). mixrt_cpu_kernels_most() counts the largest
- * list any op type can get, for the test that keeps them within it. */
+ * later families' are never offered (session 57: FusedConv's 18 and the reference overran the old
+ * 16, so dnnl_conv1x1_mm_swish, dnnl_conv1d_mm and, once igf_conv_nhwc came ahead of it,
+ * dnnl_conv1x1_mm were left out of every build, unnoticed). mixrt_cpu_kernels_most() counts the
+ * largest list any op type can get, for the test that keeps them within it. */
 #define MIXRT_CPU_MAX_CANDIDATES 32
 size_t mixrt_cpu_kernels_most(void);
 /* How many times its constant weights' bytes a kernel holds them in once packed: 1 for most,

@@ -138,7 +138,6 @@ static bool pool_supports(const struct mixrt_graph *g, const struct mixrt_node *
     return stem_supports(g, n, why, why_size);
 }
 
-
 struct stem_state {
     int64_t m, c, kh, kw, mp, sh, sw, pt, pl, pb, pr;
     int64_t np;               /* bf16 pairs kernel: tap pairs a kernel row (0: not packed) */
