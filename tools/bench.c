@@ -34,6 +34,7 @@
 #if defined(__has_include)
 #if __has_include("report.h")
 #include "report.h"
+#include "rounds.h"
 #define BENCH_HAVE_REPORT 1
 #endif
 #endif
@@ -1173,8 +1174,9 @@ static const char bench_help[] =
     "  (batch = dim 0 of the first input of rank >= 2), peak resident and planned activation memory.\n"
     "  --compare: each SPEC is [MODEL@]PRECISIONS[:strong] or a PLAN file (its engine as built: A/B\n"
     "    of build options or environment knobs); rows run interleaved, one run each per\n"
-    "    round, the order rotated each round; ratio = median / row 1's median, ratio [p10, p90] =\n"
-    "    10th-90th percentile over rounds of each round's time / row 1's time in that round.\n"
+    "    round, each round's order chosen so that every row runs after every row about as\n"
+    "    often; ratio = median / row 1's median, ratio [p10, p90] = 10th-90th percentile over\n"
+    "    rounds of each round's time / row 1's time in that round.\n"
     "  --peer ort: the same model and inputs through ONNX Runtime (npm onnxruntime-node, installed\n"
     "    on first use into ~/.cache/mixrt/ort or $MIXRT_ORT_DIR; needs node and npm) as one more\n"
     "    row of the same rounds, same thread count; its outputs are checked against mixrt's.\n"
@@ -1337,6 +1339,7 @@ int mixrt_cmd_bench(int argc, char **argv) {
     struct cli_inputs peer_in = {0};
     struct profile prof = {0};
     double *scratch = NULL;
+    int *order_of = NULL; /* a round's order of the rows (rounds.h) */
     int rc = 1, n_alloc = n_rows; /* rows to free: a peer row dropped mid-run included */
     FILE *jf = NULL;
     struct sigaction old_pipe, ign = {.sa_handler = SIG_IGN};
@@ -1432,19 +1435,28 @@ int mixrt_cmd_bench(int argc, char **argv) {
     }
     cli_notes_quiet = false;
 
-    /* Rounds run every row once, in an order rotated by one each round (A B C, B C A,
-     * C A B, ...): no row always follows the same one. The row after the peer finds
-     * mixrt's worker threads asleep (measured on 2 busy cores: 0.3 ms -> 3-5 ms when one
-     * row always took that place); rotated, each row pays that in 1/n of its rounds. (A
-     * worker woken onto the caller's CPU made more than one in ten of those runs 4-5x slower -
-     * MnasNet p90 10.9 ms against a 2.5 ms median - until runs bound the team to the CPUs:
-     * src/core/threads.c.) */
+    /* Rounds run every row once, each in an order that evens out which row runs right after
+     * which (tools/rounds.c). The row after the peer finds the caches cold and mixrt's worker
+     * threads asleep (measured on 2 busy cores: 0.3 ms -> 3-5 ms when one row always took that
+     * place). The rotation that stood here (A B C, B C A, C A B) still put the first row after
+     * the peer in two rounds of three with two rows and the peer: one MnasNet plan in both rows
+     * read 1.915 / 1.866 ms. (A worker woken onto the caller's CPU made more than one in ten of
+     * those runs 4-5x slower - MnasNet p90 10.9 ms against a 2.5 ms median - until runs bound
+     * the team to the CPUs: src/core/threads.c.) */
+    static struct rounds order_state;
+    order_of = malloc((size_t)n_rows * sizeof(int));
+    if (!order_of) {
+        rc = cli_fail("out of memory");
+        goto done;
+    }
+    rounds_init(&order_state);
     size_t warm_rounds = 0;
     double t0 = cli_now_ms();
     progress_begin("warm-up");
     do {
+        rounds_next(&order_state, warm_rounds, n_rows, order_of);
         for (int j = 0; j < n_rows; j++) {
-            int r = (int)((warm_rounds + (size_t)j) % (size_t)n_rows);
+            int r = order_of[j];
             double ms;
             if (rows[r].is_peer && !peer_request(&peer, "run", &ms)) {
                 /* the peer is the last row: the others go on without it */
@@ -1463,14 +1475,16 @@ int mixrt_cmd_bench(int argc, char **argv) {
     } while (cli_now_ms() - t0 < warmup_ms);
     progress_end();
 
-    /* Measured rounds, rotated likewise; ms[k] of every row is round k's. */
+    /* Measured rounds, ordered likewise (the counts afresh); ms[k] of every row is round k's. */
+    rounds_reset_counts(&order_state);
     t0 = cli_now_ms();
     size_t rounds = 0;
     progress_begin("measuring");
     while (iterations ? rounds < iterations : (rounds < 10 || cli_now_ms() - t0 < duration_s * 1e3)) {
         bool dropped = false;
+        rounds_next(&order_state, rounds, n_rows, order_of);
         for (int j = 0; j < n_rows; j++) {
-            struct row *w = &rows[(rounds + (size_t)j) % (size_t)n_rows];
+            struct row *w = &rows[order_of[j]];
             if (w->runs == w->cap) {
                 double *m = realloc(w->ms, 2 * w->cap * sizeof(double));
                 if (!m) {
@@ -1789,6 +1803,7 @@ done:
     if (pipe_ignored) sigaction(SIGPIPE, &old_pipe, NULL);
     profile_free(&prof);
     free(scratch);
+    free(order_of);
     for (int r = 0; r < n_alloc; r++) {
         struct row *w = &rows[r];
         if (w->outs)
