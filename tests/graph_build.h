@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "backend/cpu/ref.h"
 #include "core/core.h"
 #include "ir/graph.h"
 #include "testutil.h"
@@ -138,6 +139,29 @@ static inline int add_fused_conv_nhwc(struct mixrt_graph *g, const char *name, i
     node_attr_int(g, ni, "group", 1);
     node_attr_int(g, ni, "channels_last", 1);
     return ni;
+}
+
+/* Runs kernel fn (its prepared state, or NULL: the reference) on node ni of g with inputs
+ * in[0..n_in) (at most 8) and one wanted output, *out as the caller left it: zeroed (the kernel
+ * allocates it, owned by the caller after) or a buffer bound with MIXRT_TENSOR_PREBOUND.
+ * scratch may be NULL. */
+static inline mixrt_status run_node_into(mixrt_context_t ctx, mixrt_kernel_fn fn, void *state, struct mixrt_graph *g,
+                                         int ni, int n_in, const struct mixrt_tensor **in, struct mixrt_tensor *out,
+                                         struct mixrt_exec_scratch *scratch) {
+    const struct mixrt_seq *in_seq[8] = {NULL};
+    bool wanted[1] = {true}, is_seq[1] = {false};
+    if (n_in < 0 || n_in > 8) return MIXRT_STATUS_INVALID_ARGUMENT;
+    struct mixrt_kernel_ctx k = {.ctx = ctx, .graph = g, .node = &g->nodes[ni], .opset = 1, .n_in = n_in,
+                                 .in = in, .in_seq = in_seq, .n_out = 1, .out = out, .out_is_seq = is_seq,
+                                 .out_wanted = wanted, .state = state, .scratch = scratch};
+    return fn(&k);
+}
+
+/* The same into a fresh output: *out is zeroed first, and owned by the caller after. */
+static inline mixrt_status run_node(mixrt_context_t ctx, mixrt_kernel_fn fn, void *state, struct mixrt_graph *g,
+                                    int ni, int n_in, const struct mixrt_tensor **in, struct mixrt_tensor *out) {
+    memset(out, 0, sizeof(*out));
+    return run_node_into(ctx, fn, state, g, ni, n_in, in, out, NULL);
 }
 
 #endif /* MIXRT_TESTS_GRAPH_BUILD_H */

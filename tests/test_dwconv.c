@@ -64,18 +64,6 @@ static int64_t out_dim(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb, 
     return (in + pb + pe - dk) / s + 1;
 }
 
-/* Runs fn on node ni of g with inputs in[0..n_in); the output (owned) in *out. */
-static mixrt_status run_kernel(mixrt_kernel_fn fn, void *state, struct mixrt_graph *g, int ni, int n_in,
-                               const struct mixrt_tensor **in, struct mixrt_tensor *out) {
-    const struct mixrt_seq *in_seq[4] = {NULL, NULL, NULL, NULL};
-    bool wanted[1] = {true}, is_seq[1] = {false};
-    memset(out, 0, sizeof(*out));
-    struct mixrt_kernel_ctx k = {.ctx = ctx, .graph = g, .node = &g->nodes[ni], .opset = 1, .n_in = n_in,
-                                 .in = in, .in_seq = in_seq, .n_out = 1, .out = out, .out_is_seq = is_seq,
-                                 .out_wanted = wanted, .state = state};
-    return fn(&k);
-}
-
 /* A FusedConv node for case c (dtype dt; W of dt too, unless wdt says otherwise). */
 static struct mixrt_graph *build(const struct dw_case *c, mixrt_dtype dt, int *ni_out, int *w_out, int *b_out,
                                  int64_t *yd) {
@@ -151,10 +139,10 @@ static void run_case(int id, const struct dw_case *c, mixrt_dtype dt) {
         mixrt_status sf = MIXRT_STATUS_OK;
         for (int rep = 0; rep < 2 && sf == MIXRT_STATUS_OK; rep++) { /* the second run reuses the state */
             if (rep) mixrt_tensor_release(ctx, &yf);
-            sf = run_kernel(kern->run, state, g, ni, n_in, in, &yf);
+            sf = run_node(ctx, kern->run, state, g, ni, n_in, in, &yf);
         }
         TU_CHECK(mixrt_dwconv_ref_runs() == refs, "case %d %s: ran the reference, not the row kernel", id, desc);
-        mixrt_status sr = run_kernel(ref, NULL, g, ni, n_in, in, &yr);
+        mixrt_status sr = run_node(ctx, ref, NULL, g, ni, n_in, in, &yr);
         TU_CHECK(sf == MIXRT_STATUS_OK && sr == MIXRT_STATUS_OK, "case %d %s: run fast %d ref %d: %s", id, desc, sf,
                  sr, mixrt_context_last_error(ctx));
         if (sf == MIXRT_STATUS_OK && sr == MIXRT_STATUS_OK) {
@@ -304,7 +292,7 @@ static void run_dp_case(int id, const struct dw_case *c) {
              "dp case %d: refused or prepare failed", id);
     struct mixrt_tensor yf;
     unsigned long dps = mixrt_dwconv_bf16dp_runs();
-    mixrt_status st = state ? run_kernel(kern->run, state, g, ni, c->z ? 4 : 3, in, &yf) : MIXRT_STATUS_INTERNAL;
+    mixrt_status st = state ? run_node(ctx, kern->run, state, g, ni, c->z ? 4 : 3, in, &yf) : MIXRT_STATUS_INTERNAL;
     TU_CHECK(st == MIXRT_STATUS_OK, "dp case %d: run: %s", id, mixrt_context_last_error(ctx));
     TU_CHECK(mixrt_dwconv_bf16dp_runs() == dps + 1, "dp case %d: did not take the AVX512-BF16 path", id);
     if (st == MIXRT_STATUS_OK) {
@@ -389,7 +377,7 @@ static void run_guarded(int id, const struct dw_case *c, mixrt_dtype dt) {
     struct mixrt_tensor yr;
     const struct mixrt_tensor *rin[4] = {tx, g->values[wi].init, bi >= 0 ? g->values[bi].init : NULL, tz};
     TU_CHECK(mixrt_ref_find(ctx, n, &ref) == MIXRT_STATUS_OK &&
-                 run_kernel(ref, NULL, g, ni, n_in, rin, &yr) == MIXRT_STATUS_OK,
+                 run_node(ctx, ref, NULL, g, ni, n_in, rin, &yr) == MIXRT_STATUS_OK,
              "guard case %d: reference failed", id);
     size_t ny = mixrt_tensor_numel(&yr), esz = mixrt_dtype_size(dt);
     for (int at_end = 0; at_end < 2 && state; at_end++) {

@@ -1229,18 +1229,6 @@ static const char *const acts[] = {"",     "Relu", "Clip", "LeakyRelu", "Sigmoid
                                    "SiLU", "Tanh", "Gelu", "GeluTanh"};
 #define N_ACTS ((int)(sizeof(acts) / sizeof(acts[0])))
 
-/* Runs fn on node ni of g with inputs in[0..n_in); the output (owned) in *out. */
-static mixrt_status run_kernel(mixrt_kernel_fn fn, void *state, struct mixrt_graph *g, int ni, int n_in,
-                               const struct mixrt_tensor **in, struct mixrt_tensor *out) {
-    const struct mixrt_seq *in_seq[4] = {NULL, NULL, NULL, NULL};
-    bool wanted[1] = {true}, is_seq[1] = {false};
-    memset(out, 0, sizeof(*out));
-    struct mixrt_kernel_ctx k = {.ctx = ctx, .graph = g, .node = &g->nodes[ni], .opset = 1, .n_in = n_in,
-                                 .in = in, .in_seq = in_seq, .n_out = 1, .out = out, .out_is_seq = is_seq,
-                                 .out_wanted = wanted, .state = state};
-    return fn(&k);
-}
-
 /* Runs the fast kernel (prepared) and the reference on node ni; checks the normalized error. */
 static void compare_kernels(int id, const char *desc, const char *kname, struct mixrt_graph *g, int ni, int n_in,
                             const struct mixrt_tensor **in, mixrt_dtype dt) {
@@ -1270,7 +1258,7 @@ static void compare_kernels(int id, const char *desc, const char *kname, struct 
     mixrt_status sf = MIXRT_STATUS_OK;
     for (int rep = 0; rep < 2 && sf == MIXRT_STATUS_OK; rep++) { /* the second run reuses the state */
         if (rep) mixrt_tensor_release(ctx, &yf);
-        sf = run_kernel(kern->run, state, g, ni, n_in, in, &yf);
+        sf = run_node(ctx, kern->run, state, g, ni, n_in, in, &yf);
     }
 #ifdef MIXRT_HAVE_DNNL
     if (expect_not_impl && sf == MIXRT_STATUS_OK) {
@@ -1291,7 +1279,7 @@ static void compare_kernels(int id, const char *desc, const char *kname, struct 
          * order (sgemm_impl.h), so the same bits */
         struct mixrt_tensor y2;
         mixrt_sgemm_force_scalar(2);
-        mixrt_status s2 = run_kernel(kern->run, state, g, ni, n_in, in, &y2);
+        mixrt_status s2 = run_node(ctx, kern->run, state, g, ni, n_in, in, &y2);
         mixrt_sgemm_force_scalar(0);
         bool eq = s2 == MIXRT_STATUS_OK && y2.rank == yf.rank && y2.dtype == yf.dtype &&
                   !memcmp(y2.dims, yf.dims, sizeof(int64_t) * (size_t)yf.rank) &&
@@ -1300,7 +1288,7 @@ static void compare_kernels(int id, const char *desc, const char *kname, struct 
         avx2_bits_equal += eq;
         if (s2 == MIXRT_STATUS_OK) mixrt_tensor_release(ctx, &y2);
     }
-    mixrt_status sr = run_kernel(ref, NULL, g, ni, n_in, in, &yr);
+    mixrt_status sr = run_node(ctx, ref, NULL, g, ni, n_in, in, &yr);
     TU_CHECK(sf == MIXRT_STATUS_OK && sr == MIXRT_STATUS_OK, "case %d %s: run fast %d ref %d: %s", id, desc, sf, sr,
              mixrt_context_last_error(ctx));
     if (sf == MIXRT_STATUS_OK && sr == MIXRT_STATUS_OK) {
@@ -1448,9 +1436,9 @@ static void instnorm_case_run(int id, int64_t N, int64_t S, int64_t C, int64_t G
     struct mixrt_tensor y0, y1;
     mixrt_nnops_force_scalar(true);
     compare_kernels(id, desc, "nn_instancenorm_nwc", g, ni, 3, in, dt);
-    mixrt_status s1 = run_kernel(kern->run, NULL, g, ni, 3, in, &y1);
+    mixrt_status s1 = run_node(ctx, kern->run, NULL, g, ni, 3, in, &y1);
     mixrt_nnops_force_scalar(false);
-    mixrt_status s0 = run_kernel(kern->run, NULL, g, ni, 3, in, &y0);
+    mixrt_status s0 = run_node(ctx, kern->run, NULL, g, ni, 3, in, &y0);
     TU_CHECK(s0 == MIXRT_STATUS_OK && s1 == MIXRT_STATUS_OK && y0.nbytes == y1.nbytes &&
                  !memcmp(y0.data, y1.data, y0.nbytes),
              "case %d %s: the %s nn-op table's output differs from the scalar one's", id, desc, mixrt_nnops_isa()->name);

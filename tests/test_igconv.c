@@ -106,25 +106,6 @@ static struct mixrt_graph *build(const struct ig_case *c, int *ni_out, int64_t *
     return g;
 }
 
-static mixrt_status run_kernel(mixrt_kernel_fn fn, void *state, struct mixrt_graph *g, int ni, int n_in,
-                               const struct mixrt_tensor **in, struct mixrt_tensor *out) {
-    const struct mixrt_seq *in_seq[4] = {NULL, NULL, NULL, NULL};
-    bool wanted[1] = {true}, is_seq[1] = {false};
-    struct mixrt_kernel_ctx k = {.ctx = ctx,
-                                 .graph = g,
-                                 .node = &g->nodes[ni],
-                                 .opset = 1,
-                                 .n_in = n_in,
-                                 .in = in,
-                                 .in_seq = in_seq,
-                                 .n_out = 1,
-                                 .out = out,
-                                 .out_is_seq = is_seq,
-                                 .out_wanted = wanted,
-                                 .state = state};
-    return fn(&k);
-}
-
 /* Y of case c in f64 from the graph's bf16 W (exact), and each element's tolerance (see
  * run_case). The sums run in the kernel's order (the bias, then tap by tap the pairs of input
  * channels, then Z) so that pb, the sum of the magnitudes of every partial result the f32 sums
@@ -300,7 +281,7 @@ static void run_case(int id, int idx, const struct ig_case *c, bool guard, bool 
         if (rep == 0 || fresh) {
             if (sr == MIXRT_STATUS_OK) mixrt_tensor_release(ctx, &yr);
             memset(&yr, 0, sizeof(yr));
-            sr = run_kernel(ref, NULL, g, ni, n_in, in, &yr);
+            sr = run_node_into(ctx, ref, NULL, g, ni, n_in, in, &yr, NULL);
             TU_CHECK(sr == MIXRT_STATUS_OK, "case %d %s: reference: %s", id, desc, mixrt_context_last_error(ctx));
         }
         if (sr != MIXRT_STATUS_OK) break;
@@ -319,7 +300,7 @@ static void run_case(int id, int idx, const struct ig_case *c, bool guard, bool 
             yf.data = gy.p, yf.capacity = ny * 2, yf.flags = MIXRT_TENSOR_PREBOUND | MIXRT_TENSOR_UNINIT;
         }
         unsigned long refs = mixrt_igconv_ref_runs();
-        mixrt_status sf = run_kernel(kern->run, state, g, ni, n_in, rin, &yf);
+        mixrt_status sf = run_node_into(ctx, kern->run, state, g, ni, n_in, rin, &yf, NULL);
         TU_CHECK(sf == MIXRT_STATUS_OK, "case %d %s: run %d: %s", id, desc, rep + 1, mixrt_context_last_error(ctx));
         TU_CHECK(mixrt_igconv_ref_runs() == refs, "case %d %s: ran the reference, not the kernel", id, desc);
         if (sf == MIXRT_STATUS_OK) {

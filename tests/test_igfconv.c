@@ -84,25 +84,6 @@ static struct mixrt_graph *build(const struct igf_case *c, int *ni_out, int64_t 
     return g;
 }
 
-static mixrt_status run_kernel(mixrt_kernel_fn fn, void *state, struct mixrt_graph *g, int ni, int n_in,
-                               const struct mixrt_tensor **in, struct mixrt_tensor *out) {
-    const struct mixrt_seq *in_seq[4] = {NULL, NULL, NULL, NULL};
-    bool wanted[1] = {true}, is_seq[1] = {false};
-    struct mixrt_kernel_ctx k = {.ctx = ctx,
-                                 .graph = g,
-                                 .node = &g->nodes[ni],
-                                 .opset = 1,
-                                 .n_in = n_in,
-                                 .in = in,
-                                 .in_seq = in_seq,
-                                 .n_out = 1,
-                                 .out = out,
-                                 .out_is_seq = is_seq,
-                                 .out_wanted = wanted,
-                                 .state = state};
-    return fn(&k);
-}
-
 /* Y of case c in f64 and each element's tolerance:
  *   |y - f64| <= 2^-22 pb + 2^-20 |f64| + 2^-30 mag,
  * pb the sum of the magnitudes of every partial sum and product the f32 arithmetic rounds (the
@@ -239,7 +220,7 @@ static void run_case(int id, int idx, const struct igf_case *c, bool guard, int 
             yf.data = gy.p, yf.capacity = ny * 4, yf.flags = MIXRT_TENSOR_PREBOUND | MIXRT_TENSOR_UNINIT;
         }
         const unsigned long refs = mixrt_igfconv_ref_runs();
-        mixrt_status sf = run_kernel(kern->run, state, g, ni, n_in, rin, &yf);
+        mixrt_status sf = run_node_into(ctx, kern->run, state, g, ni, n_in, rin, &yf, NULL);
         TU_CHECK(sf == MIXRT_STATUS_OK, "case %d %s: run %d: %s", id, desc, rep + 1, mixrt_context_last_error(ctx));
         TU_CHECK(mixrt_igfconv_ref_runs() == refs, "case %d %s: ran the reference, not the kernel", id, desc);
         if (sf == MIXRT_STATUS_OK) {
@@ -490,7 +471,7 @@ static void test_other_shapes(void) {
         struct mixrt_tensor yf;
         memset(&yf, 0, sizeof(yf));
         const unsigned long refs = mixrt_igfconv_ref_runs();
-        mixrt_status s = run_kernel(kern->run, state, g, ni, 4, in, &yf);
+        mixrt_status s = run_node_into(ctx, kern->run, state, g, ni, 4, in, &yf, NULL);
         TU_CHECK(s == MIXRT_STATUS_OK, "other shapes %d: run: %s", i, mixrt_context_last_error(ctx));
         TU_CHECK(mixrt_igfconv_ref_runs() == refs + (i == 0),
                  i == 0 ? "other shapes: C 6 -> M 16 on a C 5 -> M 17 state did not go to the reference kernel"

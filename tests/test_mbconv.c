@@ -108,17 +108,6 @@ static struct mixrt_graph *build_node(const struct mb_case *c, int *ni_out, int 
     return g;
 }
 
-static mixrt_status run_kernel(mixrt_kernel_fn fn, void *state, struct mixrt_graph *g, int ni, int n_in,
-                               const struct mixrt_tensor **in, struct mixrt_tensor *out) {
-    const struct mixrt_seq *in_seq[8] = {NULL};
-    bool wanted[1] = {true}, is_seq[1] = {false};
-    memset(out, 0, sizeof(*out));
-    struct mixrt_kernel_ctx k = {.ctx = ctx, .graph = g, .node = &g->nodes[ni], .opset = 1, .n_in = n_in,
-                                 .in = in, .in_seq = in_seq, .n_out = 1, .out = out, .out_is_seq = is_seq,
-                                 .out_wanted = wanted, .state = state};
-    return fn(&k);
-}
-
 /* Case id: mbconv_nhwc (scalar twins when scalar) against the reference kernel. */
 static void run_case(int id, const struct mb_case *c, bool scalar) {
     if (g_only && id != g_only) return;
@@ -155,11 +144,11 @@ static void run_case(int id, const struct mb_case *c, bool scalar) {
         mixrt_status sf = MIXRT_STATUS_OK;
         for (int rep = 0; rep < 2 && sf == MIXRT_STATUS_OK; rep++) { /* the second run reuses the state */
             if (rep) mixrt_tensor_release(ctx, &yf);
-            sf = run_kernel(kern->run, state, g, ni, n_in, in, &yf);
+            sf = run_node(ctx, kern->run, state, g, ni, n_in, in, &yf);
         }
         mixrt_mbconv_force_scalar(false);
         TU_CHECK(mixrt_mbconv_ref_runs() == refs, "case %d %s: ran the reference, not the kernels", id, desc);
-        mixrt_status sr = run_kernel(ref, NULL, g, ni, n_in, in, &yr);
+        mixrt_status sr = run_node(ctx, ref, NULL, g, ni, n_in, in, &yr);
         TU_CHECK(sf == MIXRT_STATUS_OK && sr == MIXRT_STATUS_OK, "case %d %s: run fast %d ref %d: %s", id, desc, sf,
                  sr, mixrt_context_last_error(ctx));
         if (sf == MIXRT_STATUS_OK && sr == MIXRT_STATUS_OK) {

@@ -69,16 +69,6 @@ static struct mixrt_graph *build(const struct pw_case *c, int *ni_out, int64_t *
     return g;
 }
 
-static mixrt_status run_kernel(mixrt_kernel_fn fn, void *state, struct mixrt_graph *g, int ni, int n_in,
-                               const struct mixrt_tensor **in, struct mixrt_tensor *out) {
-    const struct mixrt_seq *in_seq[4] = {NULL, NULL, NULL, NULL};
-    bool wanted[1] = {true}, is_seq[1] = {false};
-    struct mixrt_kernel_ctx k = {.ctx = ctx, .graph = g, .node = &g->nodes[ni], .opset = 1, .n_in = n_in,
-                                 .in = in, .in_seq = in_seq, .n_out = 1, .out = out, .out_is_seq = is_seq,
-                                 .out_wanted = wanted, .state = state};
-    return fn(&k);
-}
-
 /* Y of case c in f64 from the graph's bf16 W (exact), and per element sum |x w| (what the f32
  * sums can move it by). */
 static void pw_f64(const struct pw_case *c, const struct mixrt_tensor *x, const struct mixrt_tensor *w,
@@ -135,7 +125,7 @@ static void run_case(int id, const struct pw_case *c, bool guard) {
         TU_CHECK(st == MIXRT_STATUS_OK, "case %d %s: prepare: %s", id, desc, mixrt_context_last_error(ctx));
         struct mixrt_tensor yr;
         memset(&yr, 0, sizeof(yr));
-        mixrt_status sr = run_kernel(ref, NULL, g, ni, n_in, in, &yr);
+        mixrt_status sr = run_node_into(ctx, ref, NULL, g, ni, n_in, in, &yr, NULL);
         TU_CHECK(sr == MIXRT_STATUS_OK, "case %d %s: reference: %s", id, desc, mixrt_context_last_error(ctx));
         const size_t ny = (size_t)(yd[0] * yd[1] * yd[2] * yd[3]);
         struct kh_guarded gx = {0}, gz = {0}, gy = {0};
@@ -153,7 +143,7 @@ static void run_case(int id, const struct pw_case *c, bool guard) {
                 rin[0] = &vx, rin[3] = tz ? &vz : NULL;
             }
             unsigned long refs = mixrt_pwconv_ref_runs();
-            mixrt_status sf = run_kernel(kern->run, state, g, ni, n_in, rin, &yf);
+            mixrt_status sf = run_node_into(ctx, kern->run, state, g, ni, n_in, rin, &yf, NULL);
             TU_CHECK(sf == MIXRT_STATUS_OK, "case %d %s: run: %s", id, desc, mixrt_context_last_error(ctx));
             TU_CHECK(mixrt_pwconv_ref_runs() == refs, "case %d %s: ran the reference, not the kernel", id, desc);
             if (sf == MIXRT_STATUS_OK) {

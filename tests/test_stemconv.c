@@ -66,16 +66,6 @@ static struct mixrt_graph *build(const struct st_case *c, int *ni_out, int64_t *
     return g;
 }
 
-static mixrt_status run_kernel(void *state, mixrt_kernel_fn fn, struct mixrt_graph *g, int ni,
-                               const struct mixrt_tensor **in, struct mixrt_tensor *out) {
-    const struct mixrt_seq *in_seq[3] = {NULL, NULL, NULL};
-    bool wanted[1] = {true}, is_seq[1] = {false};
-    struct mixrt_kernel_ctx k = {.ctx = ctx, .graph = g, .node = &g->nodes[ni], .opset = 1, .n_in = 3,
-                                 .in = in, .in_seq = in_seq, .n_out = 1, .out = out, .out_is_seq = is_seq,
-                                 .out_wanted = wanted, .state = state};
-    return fn(&k);
-}
-
 /* The conv's output (bi, oy, ox, j) in f64 before the activation: b + the sum over the taps
  * inside X of x w; *mag = |b| + sum |x w|. */
 static double conv_f64(const struct st_case *c, const struct mixrt_tensor *tx, const struct mixrt_tensor *w,
@@ -129,7 +119,7 @@ static void run_case(int id, const struct st_case *c) {
             struct mixrt_tensor yf;
             memset(&yf, 0, sizeof(yf));
             unsigned long refs = mixrt_stemconv_ref_runs();
-            mixrt_status sf = run_kernel(state, kern->run, g, ni, in, &yf);
+            mixrt_status sf = run_node_into(ctx, kern->run, state, g, ni, 3, in, &yf, NULL);
             TU_CHECK(sf == MIXRT_STATUS_OK, "case %d %s: run: %s", id, desc, mixrt_context_last_error(ctx));
             TU_CHECK(mixrt_stemconv_ref_runs() == refs, "case %d %s: ran the reference, not the kernel", id, desc);
             if (sf != MIXRT_STATUS_OK) continue;
@@ -285,7 +275,7 @@ static void run_pool_case(int id, const struct pool_case *pc) {
             struct mixrt_tensor yf;
             memset(&yf, 0, sizeof(yf));
             unsigned long refs = mixrt_stemconv_ref_runs(), f32r = mixrt_stemconv_f32_runs();
-            mixrt_status sf = run_kernel(rep < 2 ? state : NULL, rep < 2 ? kern->run : ref, g, ni, in, &yf);
+            mixrt_status sf = run_node_into(ctx, rep < 2 ? kern->run : ref, rep < 2 ? state : NULL, g, ni, 3, in, &yf, NULL);
             const char *who = rep < 2 ? "stem_pool_nhwc" : "the reference";
             TU_CHECK(sf == MIXRT_STATUS_OK, "case %d %s: %s: %s", id, desc, who, mixrt_context_last_error(ctx));
             TU_CHECK(mixrt_stemconv_ref_runs() == refs, "case %d %s: ran the reference, not the kernel", id, desc);

@@ -76,17 +76,6 @@ static struct mixrt_graph *build(const struct w2_case *c, int *ni_out, int64_t *
     return g;
 }
 
-static mixrt_status run_kernel(mixrt_kernel_fn fn, void *state, struct mixrt_graph *g, int ni, int n_in,
-                               const struct mixrt_tensor **in, struct mixrt_tensor *out,
-                               struct mixrt_exec_scratch *scratch) {
-    const struct mixrt_seq *in_seq[4] = {NULL, NULL, NULL, NULL};
-    bool wanted[1] = {true}, is_seq[1] = {false};
-    struct mixrt_kernel_ctx k = {.ctx = ctx, .graph = g, .node = &g->nodes[ni], .opset = 1, .n_in = n_in,
-                                 .in = in, .in_seq = in_seq, .n_out = 1, .out = out, .out_is_seq = is_seq,
-                                 .out_wanted = wanted, .state = state, .scratch = scratch};
-    return fn(&k);
-}
-
 /* Y of case c in f64 (the direct convolution of the bf16 X and the graph's W, bias, Z, the
  * activation), and per element the f64 Winograd magnitude: over the 16 positions of its tile,
  * |A^T coefficient of its pixel| times sum over c of |V U| with V = B^T d B and U = G g G^T exact
@@ -197,7 +186,7 @@ static void run_case(int id, const struct w2_case *c, bool guard) {
         TU_CHECK(st == MIXRT_STATUS_OK, "case %d %s: prepare: %s", id, desc, mixrt_context_last_error(ctx));
         struct mixrt_tensor yr;
         memset(&yr, 0, sizeof(yr));
-        mixrt_status sr = run_kernel(ref, NULL, g, ni, n_in, in, &yr, NULL);
+        mixrt_status sr = run_node_into(ctx, ref, NULL, g, ni, n_in, in, &yr, NULL);
         TU_CHECK(sr == MIXRT_STATUS_OK, "case %d %s: reference: %s", id, desc, mixrt_context_last_error(ctx));
         const size_t ny = (size_t)(yd[0] * yd[1] * yd[2] * yd[3]);
         struct kh_guarded gx = {0}, gz = {0}, gy = {0};
@@ -215,7 +204,7 @@ static void run_case(int id, const struct w2_case *c, bool guard) {
                 rin[0] = &vx, rin[3] = tz ? &vz : NULL;
             }
             unsigned long refs = mixrt_wino2_ref_runs();
-            mixrt_status sf = run_kernel(kern->run, state, g, ni, n_in, rin, &yf, NULL);
+            mixrt_status sf = run_node_into(ctx, kern->run, state, g, ni, n_in, rin, &yf, NULL);
             TU_CHECK(sf == MIXRT_STATUS_OK, "case %d %s: run: %s", id, desc, mixrt_context_last_error(ctx));
             TU_CHECK(mixrt_wino2_ref_runs() == refs, "case %d %s: ran the reference, not the kernel", id, desc);
             if (sf == MIXRT_STATUS_OK) {
@@ -437,8 +426,8 @@ static void test_tied(void) {
     struct mixrt_tensor yf, yr;
     memset(&yf, 0, sizeof(yf));
     memset(&yr, 0, sizeof(yr));
-    if (s1 && run_kernel(kern->run, s1, g, n1, 3, in, &yf, NULL) == MIXRT_STATUS_OK &&
-        run_kernel(ref, NULL, g, n1, 3, in, &yr, NULL) == MIXRT_STATUS_OK) {
+    if (s1 && run_node_into(ctx, kern->run, s1, g, n1, 3, in, &yf, NULL) == MIXRT_STATUS_OK &&
+        run_node_into(ctx, ref, NULL, g, n1, 3, in, &yr, NULL) == MIXRT_STATUS_OK) {
         double d = 0, q = 0;
         for (size_t i = 0; i < mixrt_tensor_numel(&yr); i++) {
             double a = mixrt_load_f64(yf.data, yf.dtype, i), r = mixrt_load_f64(yr.data, yr.dtype, i);
@@ -481,7 +470,7 @@ static double time_kernel(const struct mixrt_cpu_kernel *kern, struct mixrt_grap
     double best = 1e30;
     for (int r = 0; r < 60; r++) {
         double t0 = now_ms();
-        if (run_kernel(kern->run, state, g, ni, n_in, in, yf, &scratch) != MIXRT_STATUS_OK) best = -1;
+        if (run_node_into(ctx, kern->run, state, g, ni, n_in, in, yf, &scratch) != MIXRT_STATUS_OK) best = -1;
         double t = now_ms() - t0;
         if (best >= 0 && t < best) best = t;
     }
