@@ -962,8 +962,10 @@ mixrt_status mixrt_plan_lower(struct mixrt_graph *g, const struct mixrt_build_op
                     /* An island is charged ISLAND_BAR over that: in the engine its f32 data and the
                      * Casts' extra passes cost more than timed alone (ResNet-50 {fp32,bf16}: three
                      * layer2 3x3 convs went f32 Winograd, 218 us + Casts against 287 for the best
-                     * bf16 kernel, ran 0.36-0.38 ms each in the model, and the plan without them
-                     * ran 0.959 of the one with). */
+                     * bf16 kernel, ran 0.36-0.38 ms each in the model's profile). The plan-level
+                     * A/B of session 57 (0.948-0.959 without them) is not evidence: `mixrt bench`
+                     * then ran row 1 after the peer in 3 rounds of 4 and row 3 never (fixed in
+                     * tools/rounds.c). */
                     score[c] = lowp_in != MIXRT_DTYPE_F32 ? tp[c] * ISLAND_BAR : tp[c];
                 }
                 /* Fastest wins; within 3% the lower precision does (less memory traffic
