@@ -43,19 +43,22 @@ bool mixrt_dm_has_avx512(void) {
 
 const char *mixrt_dm_isa(void) { return mixrt_dm_has_avx512() ? "avx512" : "scalar"; }
 
-/* Threads for moving bytes (1 when small or without OpenMP). */
-static int dm_threads(size_t bytes, int64_t items) {
+/* Threads for moving bytes (1 when fewer than lim, unless a test set its own bound, or without
+ * OpenMP). */
+static int dm_threads_over(size_t bytes, int64_t items, size_t lim) {
 #ifdef _OPENMP
-    size_t lim = par_bytes_override ? par_bytes_override : DM_PAR_BYTES_DEFAULT;
+    if (par_bytes_override) lim = par_bytes_override;
     if (bytes < lim || items < 2) return 1;
     int t = omp_get_max_threads();
     if (t > items) t = (int)items;
     return t < 1 ? 1 : t;
 #else
-    (void)bytes, (void)items;
+    (void)bytes, (void)items, (void)lim;
     return 1;
 #endif
 }
+
+static int dm_threads(size_t bytes, int64_t items) { return dm_threads_over(bytes, items, DM_PAR_BYTES_DEFAULT); }
 
 /* ---- scalar twins --------------------------------------------------------------------------- */
 
@@ -591,6 +594,17 @@ static mixrt_status gather_run(struct mixrt_kernel_ctx *k) {
  * size moved the total by under 10 % from 8 KB to 1 MB). */
 #define CONCAT_MAX_IN 1024
 #define CONCAT_BLOCK_BYTES ((size_t)256 << 10)
+/* From this many output bytes (and two blocks) the blocks go to both threads, each the block
+ * rows the convolutions before it split alike (by rows), instead of DM_PAR_BYTES_DEFAULT's one
+ * thread below 4 MB: `bench --compare "fp32;fp32,bf16" --peer ort`, two alternated pairs each,
+ * one timing cache, ratios to ONNX Runtime one thread -> two: SqueezeNet 1.1 (eight 0.17-1.5 MB
+ * fire Concats, 0.49 ms of a 3.3 ms f32 run on one thread) 0.918 / 0.547 -> 0.842 / 0.525 and
+ * 0.960 / 0.575 -> 0.856 / 0.532, GoogLeNet 0.772 -> 0.756 and 0.773 -> 0.750 in f32,
+ * Inception-v3 0.886 / 0.515 -> 0.870 / 0.506 and 0.877 / 0.511 -> 0.867 / 0.505; DenseNet-121
+ * and ShuffleNetV2 within +-0.5 %. Every data-movement kernel on two threads from 64 KB took
+ * ShuffleNetV2 from 2.86 / 1.78 to 3.31 / 2.11 ms (its transposes lose), so only Concat moves;
+ * cutting the rows of concats under two blocks into one block a thread changed nothing. */
+#define CONCAT_PAR_BYTES ((size_t)64 << 10)
 
 struct concat_job {
     char *dst;
@@ -653,7 +667,7 @@ static void concat_rows(void *dst, size_t orow, int64_t outer, struct mixrt_kern
     if (blk < 1) blk = 1;
     struct concat_job J = {dst, orow, outer, blk, n, src, len};
     int64_t nblk = (outer + blk - 1) / blk;
-    int nt = dm_threads((size_t)outer * orow, nblk);
+    int nt = dm_threads_over((size_t)outer * orow, nblk, CONCAT_PAR_BYTES);
     if (nt > 1) {
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) schedule(static)
