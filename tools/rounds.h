@@ -12,7 +12,7 @@
 enum { ROUNDS_MAX_ROWS = 64 };
 
 struct rounds {
-    int last;                                     /* the row that ran last, -1 before the first */
+    int last;                                         /* the row that ran last, -1 before the first */
     unsigned after[ROUNDS_MAX_ROWS][ROUNDS_MAX_ROWS]; /* after[a][b]: times b ran right after a */
 };
 
