@@ -30,11 +30,11 @@
 #include "commands.h"
 #include "engine/engine_impl.h"
 #include "mixrt/mixrt_io.h"
+#include "rounds.h"
 
 #if defined(__has_include)
 #if __has_include("report.h")
 #include "report.h"
-#include "rounds.h"
 #define BENCH_HAVE_REPORT 1
 #endif
 #endif

@@ -2,7 +2,7 @@
  * transition counts; over the rounds every row comes to run after every row (itself included,
  * across a round's boundary) within a count or two as often as any other. The rotation that
  * stood here before (round k ran k % n, k % n + 1, ...) put row 1 after the peer in two rounds
- * of three with three rows. */
+ * of three with two rows and the peer. */
 #include "rounds.h"
 
 #include <stdbool.h>

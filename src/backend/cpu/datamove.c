@@ -594,17 +594,18 @@ static mixrt_status gather_run(struct mixrt_kernel_ctx *k) {
  * size moved the total by under 10 % from 8 KB to 1 MB). */
 #define CONCAT_MAX_IN 1024
 #define CONCAT_BLOCK_BYTES ((size_t)256 << 10)
-/* From this many output bytes (and two blocks) the blocks go to both threads, each the block
- * rows the convolutions before it split alike (by rows), instead of DM_PAR_BYTES_DEFAULT's one
- * thread below 4 MB: `bench --compare "fp32;fp32,bf16" --peer ort`, two alternated pairs each,
- * one timing cache, ratios to ONNX Runtime one thread -> two: SqueezeNet 1.1 (eight 0.17-1.5 MB
- * fire Concats, 0.49 ms of a 3.3 ms f32 run on one thread) 0.918 / 0.547 -> 0.842 / 0.525 and
- * 0.960 / 0.575 -> 0.856 / 0.532, GoogLeNet 0.772 -> 0.756 and 0.773 -> 0.750 in f32,
- * Inception-v3 0.886 / 0.515 -> 0.870 / 0.506 and 0.877 / 0.511 -> 0.867 / 0.505; DenseNet-121
- * and ShuffleNetV2 within +-0.5 %. Every data-movement kernel on two threads from 64 KB took
- * ShuffleNetV2 from 2.86 / 1.78 to 3.31 / 2.11 ms (its transposes lose), so only Concat moves;
- * cutting the rows of concats under two blocks into one block a thread changed nothing. */
-#define CONCAT_PAR_BYTES ((size_t)64 << 10)
+/* A Concat of two blocks or more (over CONCAT_BLOCK_BYTES of output) shares them between the
+ * threads, each taking the block rows the convolutions before it split alike (by rows); the
+ * other moves stay on one thread below DM_PAR_BYTES_DEFAULT (4 MB). Measured with a 64 KB
+ * bound, which two blocks always pass (`bench --compare "fp32;fp32,bf16" --peer ort`, two
+ * alternated pairs each, one timing cache), ratios to ONNX Runtime one thread -> two:
+ * SqueezeNet 1.1 (eight 0.26-1.55 MB f32 fire Concats, 0.49 ms of a 3.3 ms f32 run on one
+ * thread) 0.918 / 0.547 -> 0.842 / 0.525 and 0.960 / 0.575 -> 0.856 / 0.532, GoogLeNet f32
+ * 0.772 -> 0.756 and 0.773 -> 0.750, Inception-v3 0.886 / 0.515 -> 0.870 / 0.506 and 0.877 /
+ * 0.511 -> 0.867 / 0.505; DenseNet-121 and ShuffleNetV2 within +-0.5 %. Every data-movement
+ * kernel on two threads from 64 KB took ShuffleNetV2 from 2.86 / 1.78 to 3.31 / 2.11 ms (its
+ * transposes lose), so only Concat moves; cutting the rows of a Concat under two blocks into one
+ * block a thread changed nothing. */
 
 struct concat_job {
     char *dst;
@@ -667,7 +668,7 @@ static void concat_rows(void *dst, size_t orow, int64_t outer, struct mixrt_kern
     if (blk < 1) blk = 1;
     struct concat_job J = {dst, orow, outer, blk, n, src, len};
     int64_t nblk = (outer + blk - 1) / blk;
-    int nt = dm_threads_over((size_t)outer * orow, nblk, CONCAT_PAR_BYTES);
+    int nt = dm_threads_over((size_t)outer * orow, nblk, 0); /* two blocks or more (above) */
     if (nt > 1) {
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) schedule(static)

@@ -24,8 +24,9 @@
  * rows, so builds take it on 0-6 of layer4's convs as the timings fall; in the model (a profile of
  * plans without dnnl_conv1x1_mm) it ran layer4's 1x1s 15-23 % under conv_sgemm / dnnl_fused_conv
  * (prefetching its weights), yet a plan with it on five of layer4's convs (weights-cold timing
- * forced for f32) ran 1.004 of one with dnnl_conv1x1_mm there (interleaved, with ONNX Runtime). The first measurement (0.94-0.95 of MIXRT_IGFCONV=off) compared plans that
- * both lacked dnnl_conv1x1_mm (the candidate list was full; kernels.h).
+ * forced for f32) ran 1.004 of one with dnnl_conv1x1_mm there (interleaved, with ONNX Runtime).
+ * The first measurement (0.94-0.95 of MIXRT_IGFCONV=off) compared plans that both lacked
+ * dnnl_conv1x1_mm (the candidate list was full; kernels.h).
  * Invariant: anything outside the case prepare saw goes to the reference kernel. */
 #include <math.h>
 #include <stdio.h>
