@@ -334,7 +334,7 @@ static int run_pool_all(int id) {
     } geo[] = {{7, 2, 3, {3, 3}, {2, 2}, {1, 1, 1, 1}, false}, {7, 2, 3, {3, 3}, {2, 2}, {0, 0, 0, 0}, true},
                {3, 2, 1, {2, 2}, {2, 2}, {0, 0, 0, 0}, false}, {3, 1, 1, {3, 2}, {2, 1}, {2, 0, 0, 1}, false},
                {5, 2, 2, {3, 3}, {1, 1}, {1, 1, 1, 1}, false}, {4, 4, 0, {5, 4}, {3, 2}, {1, 0, 2, 1}, true}};
-    static const int64_t ms[] = {64, 16, 24, 40};
+    static const int64_t ms[] = {64, 16, 24, 40, 48, 96}; /* 48, 96: the pool's 3- and 4 + 2-vector paths */
     for (size_t gi = 0; gi < sizeof(geo) / sizeof(geo[0]); gi++)
         for (size_t mi = 0; mi < sizeof(ms) / sizeof(ms[0]); mi++)
             for (int d = 0; d < 2; d++) {
@@ -348,14 +348,17 @@ static int run_pool_all(int id) {
                 run_pool_case(++id, &pc);
             }
     /* an infinity and a NaN in X (the bf16 pairs kernel hands an odd kw * c to the f32 path; the
-     * pool keeps NaN), ResNet's geometry, ReLU, both dtypes */
+     * pool keeps NaN), ResNet's geometry, ReLU and none (ReLU's max with 0 drops a NaN: without
+     * it the NaN reaches the pool, whose fast passes must see it), both dtypes */
     for (int poison = 1; poison <= 2; poison++)
-        for (int d = 0; d < 2; d++) {
-            struct pool_case pc = {{1, 40, 36, 3, 64, {7, 7}, {2, 2}, {3, 3, 3, 3}, true, MIXRT_FCONV_RELU,
-                                    d ? MIXRT_DTYPE_BF16 : MIXRT_DTYPE_F32, false},
-                                   {3, 3}, {2, 2}, {1, 1, 1, 1}, false, poison};
-            run_pool_case(++id, &pc);
-        }
+        for (int a = 0; a < 2; a++)
+            for (int d = 0; d < 2; d++) {
+                struct pool_case pc = {{1, 40, 36, 3, 64, {7, 7}, {2, 2}, {3, 3, 3, 3}, true,
+                                        a ? MIXRT_FCONV_NONE : MIXRT_FCONV_RELU, d ? MIXRT_DTYPE_BF16 : MIXRT_DTYPE_F32,
+                                        false},
+                                       {3, 3}, {2, 2}, {1, 1, 1, 1}, false, poison};
+                run_pool_case(++id, &pc);
+            }
     return id;
 }
 

@@ -136,10 +136,16 @@ void mixrt_stem_dp_row_avx512(const struct mixrt_stem_dp_row *r) {
     }
 }
 
-/* The exact form: every window tap against the running max, a NaN put back where vmaxps (which
- * keeps its second operand where either is NaN) would drop it. */
-static void pool_row_nan(const float *const *rows, int nrows, int64_t ow, int64_t m, int64_t pw, int64_t kw, int64_t sw,
-                         int64_t pl, void *y, bool y_f32) {
+/* The running max with NaN winning: vmaxps keeps its second operand where either is NaN, so a
+ * NaN in acc stays and a NaN in v is put back. */
+static inline __attribute__((always_inline)) __m512 max_nan(__m512 acc, __m512 v) {
+    return _mm512_mask_mov_ps(_mm512_max_ps(v, acc), _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);
+}
+
+/* The exact form of the pool across: every tap through max_nan, masked where m is not a
+ * multiple of 16. */
+static void hpool_exact(const float *row, int64_t ow, int64_t m, int64_t pw, int64_t kw, int64_t sw, int64_t pl,
+                        float *out) {
     const __m512 ninf = _mm512_set1_ps(-__builtin_inff());
     for (int64_t px = 0; px < pw; px++) {
         int64_t c0 = px * sw - pl, c1 = c0 + kw;
@@ -149,55 +155,79 @@ static void pool_row_nan(const float *const *rows, int nrows, int64_t ow, int64_
             const int64_t left = m - j;
             const __mmask16 mk = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
             __m512 acc = ninf;
-            for (int r = 0; r < nrows; r++)
-                for (int64_t cx = c0; cx < c1; cx++) {
-                    const __m512 v = _mm512_mask_loadu_ps(ninf, mk, rows[r] + cx * m + j);
-                    acc = _mm512_mask_mov_ps(_mm512_max_ps(v, acc), _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);
-                }
-            const size_t off = (size_t)(px * m + j);
-            if (y_f32) _mm512_mask_storeu_ps((float *)y + off, mk, acc);
-            else _mm256_mask_storeu_epi16((uint16_t *)y + off, mk, mixrt_v_bf16_rne(acc));
+            for (int64_t cx = c0; cx < c1; cx++) acc = max_nan(acc, _mm512_mask_loadu_ps(ninf, mk, row + cx * m + j));
+            _mm512_mask_storeu_ps(out + px * m + j, mk, acc);
         }
     }
 }
 
-void mixrt_stem_pool_row_avx512(const float *const *rows, int nrows, int64_t ow, int64_t m, int64_t pw, int64_t kw,
-                                int64_t sw, int64_t pl, void *y, bool y_f32, float *tmp) {
-    /* Separable: the max down the rows into tmp (the rows are [ow][m] alike, so element-wise over
-     * ow * m values), watching for NaN; then across each window's columns. A NaN anywhere: the
-     * exact form. */
-    const size_t n = (size_t)(ow * m);
+/* 16 * NV channels from j of each window: plain vmaxps, whose result drops a NaN of v, and
+ * beside it the sum of every tap, which a NaN anywhere makes NaN (an infinity of each sign
+ * too: then the exact form runs for nothing). Returns the sum's NaN lanes. */
+static inline __attribute__((always_inline)) __mmask16 hpool_fast(const int NV, const float *row, int64_t ow, int64_t m,
+                                                                  int64_t pw, int64_t kw, int64_t sw, int64_t pl,
+                                                                  float *out, int64_t j) {
+    __m512 sum[4];
+    for (int v = 0; v < NV; v++) sum[v] = _mm512_setzero_ps();
+    for (int64_t px = 0; px < pw; px++) {
+        int64_t c0 = px * sw - pl, c1 = c0 + kw;
+        if (c0 < 0) c0 = 0;
+        if (c1 > ow) c1 = ow;
+        __m512 acc[4];
+        for (int v = 0; v < NV; v++) acc[v] = _mm512_set1_ps(-__builtin_inff());
+        for (int64_t cx = c0; cx < c1; cx++) {
+            const float *p = row + cx * m + j;
+            for (int v = 0; v < NV; v++) {
+                const __m512 x = _mm512_loadu_ps(p + 16 * v);
+                acc[v] = _mm512_max_ps(x, acc[v]);
+                sum[v] = _mm512_add_ps(sum[v], x);
+            }
+        }
+        for (int v = 0; v < NV; v++) _mm512_storeu_ps(out + px * m + j + 16 * v, acc[v]);
+    }
     __mmask16 nan = 0;
-    if (nrows < 1) {
-        pool_row_nan(rows, nrows, ow, m, pw, kw, sw, pl, y, y_f32);
-        return;
+    for (int v = 0; v < NV; v++) nan |= _mm512_cmp_ps_mask(sum[v], sum[v], _CMP_UNORD_Q);
+    return nan;
+}
+
+void mixrt_stem_hpool_avx512(const float *row, int64_t ow, int64_t m, int64_t pw, int64_t kw, int64_t sw, int64_t pl,
+                             float *out) {
+    __mmask16 nan = 0;
+    int64_t j = 0;
+    for (; j + 64 <= m; j += 64) nan |= hpool_fast(4, row, ow, m, pw, kw, sw, pl, out, j);
+    switch ((m - j) / 16) {
+    case 3: nan |= hpool_fast(3, row, ow, m, pw, kw, sw, pl, out, j); break;
+    case 2: nan |= hpool_fast(2, row, ow, m, pw, kw, sw, pl, out, j); break;
+    case 1: nan |= hpool_fast(1, row, ow, m, pw, kw, sw, pl, out, j); break;
+    default: break;
     }
+    if (nan || m % 16) hpool_exact(row, ow, m, pw, kw, sw, pl, out);
+}
+
+void mixrt_stem_vpool_avx512(const float *const *rows, int nrows, size_t n, void *y, bool y_f32) {
+    const __m512 ninf = _mm512_set1_ps(-__builtin_inff());
+    __mmask16 nan = 0;
     size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m512 acc = _mm512_loadu_ps(rows[0] + i);
-        nan |= _mm512_cmp_ps_mask(acc, acc, _CMP_UNORD_Q);
+    /* plain vmaxps and the sum's NaN watch, as hpool_fast */
+    for (; nrows > 0 && i + 16 <= n; i += 16) {
+        __m512 acc = _mm512_loadu_ps(rows[0] + i), sum = acc;
         for (int r = 1; r < nrows; r++) {
-            const __m512 v = _mm512_loadu_ps(rows[r] + i);
-            nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-            acc = _mm512_max_ps(acc, v);
+            const __m512 x = _mm512_loadu_ps(rows[r] + i);
+            acc = _mm512_max_ps(x, acc);
+            sum = _mm512_add_ps(sum, x);
         }
-        _mm512_storeu_ps(tmp + i, acc);
+        nan |= _mm512_cmp_ps_mask(sum, sum, _CMP_UNORD_Q);
+        if (y_f32) _mm512_storeu_ps((float *)y + i, acc);
+        else _mm256_storeu_si256((__m256i *)((uint16_t *)y + i), mixrt_v_bf16_rne(acc));
     }
-    if (i < n) {
-        const __mmask16 mk = (__mmask16)((1u << (n - i)) - 1u);
-        __m512 acc = _mm512_maskz_loadu_ps(mk, rows[0] + i);
-        nan |= _mm512_mask_cmp_ps_mask(mk, acc, acc, _CMP_UNORD_Q);
-        for (int r = 1; r < nrows; r++) {
-            const __m512 v = _mm512_maskz_loadu_ps(mk, rows[r] + i);
-            nan |= _mm512_mask_cmp_ps_mask(mk, v, v, _CMP_UNORD_Q);
-            acc = _mm512_max_ps(acc, v);
-        }
-        _mm512_mask_storeu_ps(tmp + i, mk, acc);
+    if (nan) i = 0;
+    for (; i < n; i += 16) { /* the exact form: the tail, or every value after a NaN */
+        const __mmask16 mk = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1u);
+        __m512 acc = ninf;
+        for (int r = 0; r < nrows; r++) acc = max_nan(acc, _mm512_mask_loadu_ps(ninf, mk, rows[r] + i));
+        if (y_f32) _mm512_mask_storeu_ps((float *)y + i, mk, acc);
+        else _mm256_mask_storeu_epi16((uint16_t *)y + i, mk, mixrt_v_bf16_rne(acc));
     }
-    /* across: the exact form over the one row tmp (the rows themselves when one held a NaN) */
-    const float *const across[1] = {tmp};
-    if (nan) pool_row_nan(rows, nrows, ow, m, pw, kw, sw, pl, y, y_f32);
-    else pool_row_nan(across, 1, ow, m, pw, kw, sw, pl, y, y_f32);
 }
 
 bool mixrt_stem_copy_finite_avx512(const uint16_t *src, uint16_t *dst, size_t n) {

@@ -56,12 +56,14 @@ struct mixrt_stem_dp_row {
 /* Call only where the CPU has AVX-512 F/BW/VL/DQ and AVX512-BF16. */
 void mixrt_stem_dp_row_avx512(const struct mixrt_stem_dp_row *r);
 
-/* The max over each of pw pooling windows (kw columns from px * sw - pl, clipped to [0, ow)) of
- * the nrows f32 conv rows ([ow][m]), NaN winning as in the reference MaxPool; y: [pw][m], f32
- * when y_f32, else rounded to bf16 (max and rounding commute: rounding keeps order); tmp: ow * m
- * floats of scratch. AVX-512 only. */
-void mixrt_stem_pool_row_avx512(const float *const *rows, int nrows, int64_t ow, int64_t m, int64_t pw, int64_t kw,
-                                int64_t sw, int64_t pl, void *y, bool y_f32, float *tmp);
+/* The pool in two passes, across then down (max is separable; NaN wins, as in the reference
+ * MaxPool). Across: out [pw][m] = the max over each of pw windows (kw columns from px * sw - pl,
+ * clipped to [0, ow)) of one f32 conv row [ow][m]. Down: y [n] = the max of nrows such rows
+ * (-inf for none), f32 when y_f32, else rounded to bf16 (max and rounding commute: rounding
+ * keeps order). AVX-512 F/BW only. */
+void mixrt_stem_hpool_avx512(const float *row, int64_t ow, int64_t m, int64_t pw, int64_t kw, int64_t sw, int64_t pl,
+                             float *out);
+void mixrt_stem_vpool_avx512(const float *const *rows, int nrows, size_t n, void *y, bool y_f32);
 
 /* Copies n bf16 values from src to dst; false when one of them is an infinity or a NaN. AVX-512
  * F/BW only. */
