@@ -124,17 +124,48 @@ static inline __attribute__((always_inline)) void kn_rows(const float *a, const 
     }
 }
 
-/* nk: one row of B at a time, so that a thread's share of B (rows [j0, j1), contiguous) is one
- * linear stream. Four rows of B a step (four streams a thread, one A load for four rows) moved
- * 57-60 GB/s on AlexNet's fc6 with two threads, one row 64-79 (a scratch benchmark, B evicted
- * before each run: bf16 [4096, 9216] 1.27 -> 0.96-1.00 ms, f32 2.67 -> 2.35; a cached [1000,
- * 2048]: bf16 0.044 -> 0.033 ms, f32 0.060 -> 0.065 at best, 0.26 -> 0.07 on average). Two
- * accumulators per row of A, one horizontal sum per output.
- * With A and B both bf16 (AVX512-BF16): 64 of K a step, pairs by vdpbf16ps (widening B costs
- * more instructions than memory leaves time for). */
+/* nk: four rows of B a step (four streams a thread, each prefetched MIXRT_FMV_PF_BYTES ahead,
+ * one load of A for the four), then the rows left over (fewer than four) one at a time. On
+ * AlexNet's classifier in f32 (B [4096, 9216] then [4096, 4096], 218 MB read from memory every
+ * run), timed against ONNX Runtime in the same run: one row a step ran at 0.80-0.86x ONNX
+ * Runtime's speed, four rows 1.31-1.34x (prefetch 512 B ahead: 1.25, 768 B: 1.19-1.31, 2 KiB:
+ * 1.24-1.26). An earlier scratch benchmark had found one row a step faster (64-79 GB/s against
+ * 57-60 with a four-row form); in the model, with ONNX Runtime's run between ours, it is not.
+ * Per output, accumulators of 16 lanes summed horizontally at the end.
+ * With A and B both bf16 (AVX512-BF16): 32 of K a step (one cache line of each row), pairs by
+ * vdpbf16ps (widening B costs more instructions than memory leaves time for). */
 static inline __attribute__((always_inline)) void nk_rows_dp(const uint16_t *a, const int R, size_t K,
                                                              const uint16_t *b, size_t N, size_t j0, size_t j1,
                                                              float *y) {
+    for (; j0 + 4 <= j1; j0 += 4) {
+        const uint16_t *br = b + j0 * K;
+        __m512 acc[4][4];
+        for (int r = 0; r < R; r++)
+            for (int q = 0; q < 4; q++) acc[r][q] = _mm512_setzero_ps();
+        size_t i = 0;
+        for (; i + 32 <= K; i += 32) {
+            __m512i w[4];
+            for (int q = 0; q < 4; q++) {
+                _mm_prefetch((const char *)(br + (size_t)q * K + i) + MIXRT_FMV_PF_BYTES, _MM_HINT_T0);
+                w[q] = _mm512_loadu_si512(br + (size_t)q * K + i);
+            }
+            for (int r = 0; r < R; r++) {
+                const __m512i x = _mm512_loadu_si512(a + (size_t)r * K + i);
+                for (int q = 0; q < 4; q++) acc[r][q] = _mm512_dpbf16_ps(acc[r][q], (__m512bh)x, (__m512bh)w[q]);
+            }
+        }
+        if (i < K) {
+            const __mmask32 m = (__mmask32)((1u << (K - i)) - 1u);
+            __m512i w[4];
+            for (int q = 0; q < 4; q++) w[q] = _mm512_maskz_loadu_epi16(m, br + (size_t)q * K + i);
+            for (int r = 0; r < R; r++) {
+                const __m512i x = _mm512_maskz_loadu_epi16(m, a + (size_t)r * K + i);
+                for (int q = 0; q < 4; q++) acc[r][q] = _mm512_dpbf16_ps(acc[r][q], (__m512bh)x, (__m512bh)w[q]);
+            }
+        }
+        for (int r = 0; r < R; r++)
+            for (int q = 0; q < 4; q++) y[(size_t)r * N + j0 + (size_t)q] = _mm512_reduce_add_ps(acc[r][q]);
+    }
     for (size_t j = j0; j < j1; j++) {
         const uint16_t *br = b + j * K;
         __m512 acc[4][2];
@@ -162,10 +193,41 @@ static inline __attribute__((always_inline)) void nk_rows_dp(const uint16_t *a, 
     }
 }
 
-/* nk with f32 A: B f32, or bf16 widened exactly; 32 of K a step. */
+/* nk with f32 A: B f32, or bf16 widened exactly; four rows of B by 16 of K a step (a bf16 row's
+ * line holds two steps: prefetched every other one), the rows left over by 32 of K. */
 static inline __attribute__((always_inline)) void nk_rows(const float *a, const int R, size_t K, const void *b,
                                                           const bool bf, size_t N, size_t j0, size_t j1, float *y) {
     const size_t es = bf ? 2 : 4;
+    for (; j0 + 4 <= j1; j0 += 4) {
+        const size_t row = j0 * K;
+        __m512 acc[4][4];
+        for (int r = 0; r < R; r++)
+            for (int q = 0; q < 4; q++) acc[r][q] = _mm512_setzero_ps();
+        size_t i = 0;
+        for (; i + 16 <= K; i += 16) {
+            __m512 w[4];
+            for (int q = 0; q < 4; q++) {
+                if (!bf || !(i & 16))
+                    _mm_prefetch((const char *)b + (row + (size_t)q * K + i) * es + MIXRT_FMV_PF_BYTES, _MM_HINT_T0);
+                w[q] = wload(b, row + (size_t)q * K + i, 0xffff, bf);
+            }
+            for (int r = 0; r < R; r++) {
+                const __m512 x = _mm512_loadu_ps(a + (size_t)r * K + i);
+                for (int q = 0; q < 4; q++) acc[r][q] = _mm512_fmadd_ps(x, w[q], acc[r][q]);
+            }
+        }
+        if (i < K) {
+            const __mmask16 m = mixrt_v512_mask(K - i);
+            __m512 w[4];
+            for (int q = 0; q < 4; q++) w[q] = wload(b, row + (size_t)q * K + i, m, bf);
+            for (int r = 0; r < R; r++) {
+                const __m512 x = _mm512_maskz_loadu_ps(m, a + (size_t)r * K + i);
+                for (int q = 0; q < 4; q++) acc[r][q] = _mm512_fmadd_ps(x, w[q], acc[r][q]);
+            }
+        }
+        for (int r = 0; r < R; r++)
+            for (int q = 0; q < 4; q++) y[(size_t)r * N + j0 + (size_t)q] = _mm512_reduce_add_ps(acc[r][q]);
+    }
     for (size_t j = j0; j < j1; j++) {
         const size_t row = j * K;
         __m512 acc[4][2];
