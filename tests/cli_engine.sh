@@ -140,6 +140,32 @@ check)
     if [ "$rc" -eq 1 ] && [ "$(grep -vc '^mixrt: note: ' "$d/err")" -eq 1 ] && grep -q '^mixrt: error: check failed' "$d/err"; then ok
     else fail "check with --tolerance 0 gave exit $rc, stderr: $(head -c 300 "$d/err")" \
         "$mixrt" check "$models/cnn_f32.onnx" --precision fp32,bf16 --tolerance 0; fi
+    # An output whose length the data decides (NonZero after a threshold): values of 1.001 go
+    # through a product by the identity, which bf16 rounds to 1.0, under the threshold 1.0004 -
+    # the f64 reference keeps 256 of them, the bf16 engine none (8 rows: a one-row product stays
+    # f32). check names both shapes, the
+    # first intermediate whose shape differs (the NonZero's), in the table, the error line and
+    # the JSON.
+    "$py" - "$d/nz.onnx" "$d/nz_x.npy" <<'PYEOF' || fail "nz model" "$py"
+import sys, numpy as np, onnx
+from onnx import helper as h, TensorProto as T, numpy_helper as nh
+nodes = [h.make_node("MatMul", ["x", "I"], ["m"]), h.make_node("Greater", ["m", "t"], ["g"]),
+         h.make_node("NonZero", ["g"], ["y"])]
+g = h.make_graph(nodes, "nz", [h.make_tensor_value_info("x", T.FLOAT, [8, 64])],
+                 [h.make_tensor_value_info("y", T.INT64, None)],
+                 [nh.from_array(np.eye(64, dtype=np.float32), "I"), nh.from_array(np.array(1.0004, np.float32), "t")])
+onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 17)]), sys.argv[1])
+x = np.where(np.arange(512) % 2 == 0, 1.001, 0.5).astype(np.float32).reshape(8, 64)
+np.save(sys.argv[2], x)
+PYEOF
+    cmd=("$mixrt" check "$d/nz.onnx" --input "x=$d/nz_x.npy" --precision fp32,bf16 --json "$d/nz.json")
+    "${cmd[@]}" >"$d/nz.txt" 2>"$d/nz.err"
+    rc=$?
+    if [ "$rc" -eq 1 ] && grep -q "y  *shape \[2, 0\] against the reference's \[2, 256\]  FAIL" "$d/nz.txt" &&
+        grep -q "the first, in execution order: 'y' of NonZero node" "$d/nz.txt" &&
+        grep -q "^mixrt: error: check failed: output 'y' has shape \[2, 0\] against the reference's \[2, 256\]" "$d/nz.err" &&
+        "$py" -c 'import json,sys; o=json.load(open(sys.argv[1]))["outputs"][0]; assert o["pass"] is False and o["shape_mismatch"] == "shape [2, 0] against the reference'"'"'s [2, 256]", o' "$d/nz.json"; then ok
+    else fail "check of a data-dependent count (exit $rc): $(cat "$d/nz.txt" "$d/nz.err" | grep -E 'shape|error' | head -c 400)" "${cmd[@]}"; fi
     # A ceil_mode MaxPool whose last window would start in the end padding (H 5, k 2, s 3, end
     # pad 1: 2 rows, not 3), declared [1,2,2,3] as torch.onnx.export writes it, then Flatten and
     # a MatMul sized for it: the engine builds, runs and gives NumPy's f64 result (ONNX Runtime

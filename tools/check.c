@@ -38,6 +38,11 @@ struct check_state {
     double *err_by_value; /* per planned-graph value: rel error, or -1 when not matched */
     int n_values;
     size_t skipped_shape;
+    /* the first of them in execution order: where a data-dependent count (NonZero, TopK, NMS)
+     * first came out differently */
+    int first_diff_node, first_diff_value;
+    int first_diff_rank, first_diff_ref_rank;
+    int64_t first_diff_dims[MIXRT_MAX_RANK], first_diff_ref_dims[MIXRT_MAX_RANK];
     size_t ref_bytes, ref_budget, refs_dropped; /* the reference's intermediates kept, in bytes */
     bool oom;
 };
@@ -52,6 +57,15 @@ static double *to_f64(const struct mixrt_tensor *t, size_t *n) {
         return NULL;
     }
     return v;
+}
+
+/* dims as "[a, b, c]" into buf. */
+static const char *dims_str(int rank, const int64_t *dims, char *buf, size_t size) {
+    size_t at = (size_t)snprintf(buf, size, "[");
+    for (int d = 0; d < rank && at < size; d++)
+        at += (size_t)snprintf(buf + at, size - at, "%s%lld", d ? ", " : "", (long long)dims[d]);
+    if (at < size) snprintf(buf + at, size - at, "]");
+    return buf;
 }
 
 /* Relative-norm error ||a-b||_2/||b||_2 (the absolute norm when b is all zeros) and the
@@ -150,7 +164,12 @@ static void observe_engine(void *user, const struct mixrt_graph *g, int node, in
     memcpy(want, t->dims, sizeof(want));
     if (nhwc) want[0] = t->dims[0], want[1] = t->dims[3], want[2] = t->dims[1], want[3] = t->dims[2];
     if (r->rank != t->rank || memcmp(r->dims, want, (size_t)t->rank * sizeof(int64_t))) {
-        s->skipped_shape++;
+        if (!s->skipped_shape++) {
+            s->first_diff_node = node, s->first_diff_value = value;
+            s->first_diff_rank = t->rank, s->first_diff_ref_rank = r->rank;
+            memcpy(s->first_diff_dims, want, sizeof(want));
+            memcpy(s->first_diff_ref_dims, r->dims, sizeof(r->dims));
+        }
         return;
     }
     size_t n;
@@ -362,8 +381,10 @@ int mixrt_cmd_check(int argc, char **argv) {
            o && o->strongly_typed ? "strong" : "weak", ref_path, tolerance);
     printf("outputs (rel-norm error = ||a-b||/||b||):\n");
     double out_rel[CLI_MAX_INPUTS], out_abs[CLI_MAX_INPUTS];
+    static char out_shapes[CLI_MAX_INPUTS][256]; /* "shape [..] against the reference's [..]", or "" */
     const char *fail_name = NULL;
     double fail_rel = 0;
+    char fail_shape[256] = ""; /* the first failing output's shapes, when they differ */
     for (size_t i = 0; i < io.n_out; i++) {
         size_t k;
         out_rel[i % CLI_MAX_INPUTS] = out_abs[i % CLI_MAX_INPUTS] = INFINITY;
@@ -378,20 +399,32 @@ int mixrt_cmd_check(int argc, char **argv) {
         free(a);
         free(r);
         bool pass = same_shape && rel <= tolerance;
+        char shapes[256] = "";
+        if (!same_shape && k < rio.n_out) {
+            char da[112], db[112];
+            if (!a || !r)
+                snprintf(shapes, sizeof(shapes), "dtype %s against the reference's %s", mixrt_dtype_name(outs[i]->dtype),
+                         mixrt_dtype_name(routs[k]->dtype));
+            else
+                snprintf(shapes, sizeof(shapes), "shape %s against the reference's %s",
+                         dims_str(outs[i]->rank, outs[i]->dims, da, sizeof(da)),
+                         dims_str(routs[k]->rank, routs[k]->dims, db, sizeof(db)));
+        }
         if (i < CLI_MAX_INPUTS) {
             out_rel[i] = rel;
             out_abs[i] = mabs;
+            snprintf(out_shapes[i], sizeof(out_shapes[i]), "%s", shapes);
         }
         if (!pass && !fail_name) {
             fail_name = io.out[i].name;
             fail_rel = rel;
+            snprintf(fail_shape, sizeof(fail_shape), "%s", shapes);
         }
         all_pass = all_pass && pass;
         if (same_shape)
             printf("  %-28s rel-norm %.3e  max-abs %.3e  %s\n", io.out[i].name, rel, mabs, pass ? "PASS" : "FAIL");
         else
-            printf("  %-28s %s  FAIL\n", io.out[i].name,
-                   k == rio.n_out ? "not an output of the reference" : "shape or dtype differs from the reference");
+            printf("  %-28s %s  FAIL\n", io.out[i].name, k == rio.n_out ? "not an output of the reference" : shapes);
     }
 
     /* Per-layer trace and jumps. */
@@ -404,7 +437,15 @@ int mixrt_cmd_check(int argc, char **argv) {
                g->values[te->value].name,
                te->rel, te->max_abs);
     }
-    if (s.skipped_shape) printf("  (%zu values skipped: their shape differs from the reference's)\n", s.skipped_shape);
+    if (s.skipped_shape) {
+        char da[112], db[112];
+        printf("  (%zu values skipped: their shape differs from the reference's; the first, in execution order: '%s' "
+               "of %s node '%s', %s against %s)\n",
+               s.skipped_shape, g->values[s.first_diff_value].name ? g->values[s.first_diff_value].name : "?",
+               g->nodes[s.first_diff_node].op_type, g->nodes[s.first_diff_node].name,
+               dims_str(s.first_diff_rank, s.first_diff_dims, da, sizeof(da)),
+               dims_str(s.first_diff_ref_rank, s.first_diff_ref_dims, db, sizeof(db)));
+    }
     if (s.refs_dropped)
         printf("  (the trace stops after %.0f MiB of the reference's intermediates, its memory budget: %zu later "
                "values not traced; the outputs above are compared in full)\n",
@@ -470,6 +511,9 @@ int mixrt_cmd_check(int argc, char **argv) {
             json_num(jf, out_rel[i]);
             fputs(", \"max_abs_error\": ", jf);
             json_num(jf, out_abs[i]);
+            fputs(", \"shape_mismatch\": ", jf);
+            if (out_shapes[i][0]) cli_json_string(jf, out_shapes[i]);
+            else fputs("null", jf);
             fprintf(jf, ", \"pass\": %s}", out_rel[i] <= tolerance ? "true" : "false");
         }
         fputs("],\n \"layers\": [", jf);
@@ -509,8 +553,12 @@ int mixrt_cmd_check(int argc, char **argv) {
         jf = NULL;
     }
     if (!all_pass) {
-        rc = cli_fail("check failed: output '%s' rel-norm error %.3g exceeds the tolerance %g", fail_name ? fail_name : "?",
-                      fail_rel, tolerance);
+        if (fail_shape[0])
+            rc = cli_fail("check failed: output '%s' has %s (a count the data decides, as NMS's, can differ "
+                          "with precision)", fail_name ? fail_name : "?", fail_shape);
+        else
+            rc = cli_fail("check failed: output '%s' rel-norm error %.3g exceeds the tolerance %g",
+                          fail_name ? fail_name : "?", fail_rel, tolerance);
         goto done;
     }
     printf("PASS\n");
