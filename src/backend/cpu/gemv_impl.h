@@ -14,7 +14,8 @@ void mixrt_gemv_row_avx512(const float *x, size_t k, const float *w, size_t m, f
 void mixrt_gemv_row_bf16w_avx512(const float *x, size_t k, const uint16_t *w, size_t m, float *y);
 /* Software prefetch distance of fmm_gemv's streaming spans (AVX-512 and AVX2): 1 KiB ahead in
  * each stream of B. The hardware prefetchers alone left one core at ~30-36 GB/s on AlexNet's fc6
- * (bf16 [4096, 9216], f32 likewise); with this 52-62 GB/s (512 B: 50, 2 KiB: 52-55, 4 KiB: 48). */
+ * (bf16 [4096, 9216], f32 likewise); with this 52-62 GB/s (512 B: 50, 2 KiB: 52-55, 4 KiB: 48).
+ * The four-row steps of B [N][K] (gemv_avx512.c) measured best at 1 KiB too. */
 #define MIXRT_FMV_PF_BYTES 1024
 /* fmm_gemv: y [R][N] = a [R][K] B for the columns [j0, j1) of B [K][N] (kn), or for its rows
  * [j0, j1) of B [N][K] (nk, B transposed); B f32, or bf16 bits (bf) widened exactly; R <= 4.
