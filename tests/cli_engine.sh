@@ -143,9 +143,8 @@ check)
     # An output whose length the data decides (NonZero after a threshold): values of 1.001 go
     # through a product by the identity, which bf16 rounds to 1.0, under the threshold 1.0004 -
     # the f64 reference keeps 256 of them, the bf16 engine none (8 rows: a one-row product stays
-    # f32). check names both shapes, the
-    # first intermediate whose shape differs (the NonZero's), in the table, the error line and
-    # the JSON.
+    # f32). check names both shapes in the table, the error line and the JSON, and the first
+    # intermediate whose shape differs (the NonZero's).
     "$py" - "$d/nz.onnx" "$d/nz_x.npy" <<'PYEOF' || fail "nz model" "$py"
 import sys, numpy as np, onnx
 from onnx import helper as h, TensorProto as T, numpy_helper as nh

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "backend/cpu/nnops_impl.h"
+#include "core/vec_avx512.h"
 
 static inline __mmask16 tail_mask(size_t k) { return (__mmask16)((1u << k) - 1u); }
 
@@ -45,27 +46,23 @@ static float sumsq_dev_avx512(const float *x, size_t n, float mean) {
     return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
 }
 
-/* max keeping a NaN from either side: vmaxps returns its second operand when either is
- * NaN, which covers a NaN in v; a NaN already in acc is kept by the mask. */
-static inline __m512 max_nan(__m512 acc, __m512 v) {
-    return _mm512_mask_mov_ps(_mm512_max_ps(acc, v), _mm512_cmp_ps_mask(acc, acc, _CMP_UNORD_Q), acc);
-}
-
 static float max_avx512(const float *x, size_t n) {
     __m512 a = _mm512_set1_ps(-INFINITY);
     size_t i = 0;
-    for (; i + 16 <= n; i += 16) a = max_nan(a, _mm512_loadu_ps(x + i));
-    if (i < n) a = max_nan(a, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail_mask(n - i), x + i));
+    for (; i + 16 <= n; i += 16) a = mixrt_v512_max_nan(a, _mm512_loadu_ps(x + i));
+    if (i < n) a = mixrt_v512_max_nan(a, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail_mask(n - i), x + i));
     if (_mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q)) return NAN;
     return _mm512_reduce_max_ps(a);
 }
 
 static void vmax_avx512(float *acc, const float *x, size_t n) {
     size_t i = 0;
-    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(acc + i, max_nan(_mm512_loadu_ps(acc + i), _mm512_loadu_ps(x + i)));
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(acc + i, mixrt_v512_max_nan(_mm512_loadu_ps(acc + i), _mm512_loadu_ps(x + i)));
     if (i < n) {
         __mmask16 k = tail_mask(n - i);
-        _mm512_mask_storeu_ps(acc + i, k, max_nan(_mm512_maskz_loadu_ps(k, acc + i), _mm512_maskz_loadu_ps(k, x + i)));
+        _mm512_mask_storeu_ps(acc + i, k,
+                              mixrt_v512_max_nan(_mm512_maskz_loadu_ps(k, acc + i), _mm512_maskz_loadu_ps(k, x + i)));
     }
 }
 

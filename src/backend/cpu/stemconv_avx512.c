@@ -15,6 +15,7 @@
 
 #include "backend/cpu/stemconv_impl.h"
 #include "core/bf16_avx512.h"
+#include "core/vec_avx512.h"
 #include <stdbool.h>
 
 #define ST_INLINE static inline __attribute__((always_inline))
@@ -136,26 +137,20 @@ void mixrt_stem_dp_row_avx512(const struct mixrt_stem_dp_row *r) {
     }
 }
 
-/* The running max with NaN winning: vmaxps keeps its second operand where either is NaN, so a
- * NaN in acc stays and a NaN in v is put back. */
-static inline __attribute__((always_inline)) __m512 max_nan(__m512 acc, __m512 v) {
-    return _mm512_mask_mov_ps(_mm512_max_ps(v, acc), _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);
-}
-
-/* The exact form of the pool across: every tap through max_nan, masked where m is not a
- * multiple of 16. */
+/* The exact form of the pool across for channels [j0, m): every tap through
+ * mixrt_v512_max_nan, the last vector masked. */
 static void hpool_exact(const float *row, int64_t ow, int64_t m, int64_t pw, int64_t kw, int64_t sw, int64_t pl,
-                        float *out) {
+                        float *out, int64_t j0) {
     const __m512 ninf = _mm512_set1_ps(-__builtin_inff());
     for (int64_t px = 0; px < pw; px++) {
         int64_t c0 = px * sw - pl, c1 = c0 + kw;
         if (c0 < 0) c0 = 0;
         if (c1 > ow) c1 = ow;
-        for (int64_t j = 0; j < m; j += 16) {
-            const int64_t left = m - j;
-            const __mmask16 mk = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+        for (int64_t j = j0; j < m; j += 16) {
+            const __mmask16 mk = mixrt_v512_mask(m - j);
             __m512 acc = ninf;
-            for (int64_t cx = c0; cx < c1; cx++) acc = max_nan(acc, _mm512_mask_loadu_ps(ninf, mk, row + cx * m + j));
+            for (int64_t cx = c0; cx < c1; cx++)
+                acc = mixrt_v512_max_nan(acc, _mm512_mask_loadu_ps(ninf, mk, row + cx * m + j));
             _mm512_mask_storeu_ps(out + px * m + j, mk, acc);
         }
     }
@@ -201,7 +196,9 @@ void mixrt_stem_hpool_avx512(const float *row, int64_t ow, int64_t m, int64_t pw
     case 1: nan |= hpool_fast(1, row, ow, m, pw, kw, sw, pl, out, j); break;
     default: break;
     }
-    if (nan || m % 16) hpool_exact(row, ow, m, pw, kw, sw, pl, out);
+    /* after a NaN every channel again; else the channels past the last whole vector */
+    const int64_t done = j + (m - j) / 16 * 16;
+    if (nan || done < m) hpool_exact(row, ow, m, pw, kw, sw, pl, out, nan ? 0 : done);
 }
 
 void mixrt_stem_vpool_avx512(const float *const *rows, int nrows, size_t n, void *y, bool y_f32) {
@@ -222,9 +219,9 @@ void mixrt_stem_vpool_avx512(const float *const *rows, int nrows, size_t n, void
     }
     if (nan) i = 0;
     for (; i < n; i += 16) { /* the exact form: the tail, or every value after a NaN */
-        const __mmask16 mk = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1u);
+        const __mmask16 mk = mixrt_v512_mask((int64_t)(n - i));
         __m512 acc = ninf;
-        for (int r = 0; r < nrows; r++) acc = max_nan(acc, _mm512_mask_loadu_ps(ninf, mk, rows[r] + i));
+        for (int r = 0; r < nrows; r++) acc = mixrt_v512_max_nan(acc, _mm512_mask_loadu_ps(ninf, mk, rows[r] + i));
         if (y_f32) _mm512_mask_storeu_ps((float *)y + i, mk, acc);
         else _mm256_mask_storeu_epi16((uint16_t *)y + i, mk, mixrt_v_bf16_rne(acc));
     }
