@@ -1563,6 +1563,7 @@ static void pool_case_run(int id, int kind, int64_t C, int64_t H, int64_t W, int
 void mixrt_gconv_force_scalar(bool scalar); /* gconv.c, tests only */
 void mixrt_sgemm_conv_z1x1(bool take);      /* sgemm.c, tests only */
 void mixrt_gconv_force_avx2(bool avx2);     /* gconv.c, tests only */
+void mixrt_gconv16_force_scalar(bool scalar); /* gconv16.c, tests only */
 static int z1x1_refused;                    /* 1x1 cases with Z conv_sgemm refused by default */
 
 static void test_kernels(int only) {
@@ -1628,6 +1629,8 @@ static void test_kernels(int only) {
                     /* ... and of 8 a group: none of the table's (C 32 in groups of 8 makes 12 outputs a group) */
                     expect_refusal = true;
                     conv_case_run(id, &c, dts[d], "gconv8_nhwc");
+                    /* ... and of 16k a group: none of the table's */
+                    conv_case_run(id, &c, dts[d], "gconv16_nhwc");
                     expect_refusal = false;
                     /* the bf16 SiLU kept as oneDNN's post-op: taken exactly where the split applies */
                     bool split = dts[d] == MIXRT_DTYPE_BF16 && last && !c.z && !strcmp(acts[act], "SiLU");
@@ -1719,6 +1722,40 @@ static void test_kernels(int only) {
                 conv_case_run(id, &c, MIXRT_DTYPE_F32, "gconv8_nhwc");
                 conv_case_run(id, &c, MIXRT_DTYPE_BF16, "gconv8_nhwc");
                 mixrt_gconv_force_scalar(false);
+            }
+    /* gconv16_nhwc: G a multiple of 16 input and output channels a group, bf16 (RegNet-X's 16,
+     * ResNeXt's 16 and 32), the AVX512-BF16 kernel where the CPU has it and the scalar twin
+     * (forced: without AVX512-BF16 the kernel refuses), f32 refused. The 3-tap-wide form at
+     * strides 1 and 2: rows of 1-8 pixels (two rows a block, odd row counts), 9-16 and past 16
+     * (blocks of 16 and tails), pads 0-2 (edge pixels and whole padded rows); the general block:
+     * stride 3, dilation 2, 1x1 and 5x5 kernels, kernel width 3 with stride 1 but dilation 2;
+     * G 16, 32, 48 and 64, groups 2-25, batch 2. */
+    static const struct conv_case own_g16[] = {
+        {1, 32, 9, 9, 32, 3, 1, 2, 1, 1, true, false, false, 0},      {1, 64, 12, 12, 64, 3, 2, 4, 1, 1, true, false, false, 0},
+        {2, 32, 7, 7, 32, 3, 1, 2, 1, 1, true, false, false, 0},      {1, 400, 7, 7, 400, 3, 1, 25, 1, 1, true, false, false, 0},
+        {1, 160, 14, 14, 160, 3, 2, 10, 1, 1, true, false, false, 0}, {1, 32, 37, 19, 32, 3, 1, 2, 1, 1, true, false, false, 0},
+        {1, 64, 35, 6, 64, 3, 2, 2, 1, 0, true, false, false, 0},     {1, 96, 5, 11, 96, 3, 1, 2, 1, 2, true, false, false, 0},
+        {1, 128, 10, 9, 128, 3, 1, 2, 1, 1, true, false, false, 0},   {1, 48, 11, 10, 48, 3, 3, 3, 1, 1, true, false, false, 0},
+        {1, 32, 11, 12, 32, 3, 1, 2, 2, 2, true, false, false, 0},    {1, 32, 6, 5, 32, 1, 1, 2, 1, 0, true, false, false, 0},
+        {2, 64, 9, 8, 64, 5, 2, 2, 1, 2, true, false, false, 0},      {1, 16, 4, 3, 16, 3, 1, 1, 1, 1, true, false, false, 0},
+    };
+    const bool g_bf16 = g_avx512 && mixrt_cpu_features()->avx512_bf16;
+    for (size_t si = 0; si < sizeof(own_g16) / sizeof(own_g16[0]); si++)
+        for (int act = 0; act < N_ACTS; act++)
+            for (int sc = 0; sc < 2; sc++) {
+                if (!sc && !g_bf16) continue;
+                struct conv_case c = own_g16[si];
+                c.act = act, c.bias = (act + si) % 2 == 0, c.z = (act / 2 + si) % 2 == 0;
+                id++;
+                if (only && id != only) continue;
+                mixrt_gconv16_force_scalar(sc);
+                /* one group (the last case) is a dense conv: refused */
+                expect_refusal = c.group < 2;
+                conv_case_run(id, &c, MIXRT_DTYPE_BF16, "gconv16_nhwc");
+                expect_refusal = true;
+                conv_case_run(id, &c, MIXRT_DTYPE_F32, "gconv16_nhwc");
+                expect_refusal = false;
+                mixrt_gconv16_force_scalar(false);
             }
     /* Channels-last 1x1 convolutions as a matmul: strides 1-3 (odd sizes leave pixels out),
      * channel counts around the vector width. */
