@@ -1563,7 +1563,7 @@ static void pool_case_run(int id, int kind, int64_t C, int64_t H, int64_t W, int
 void mixrt_gconv_force_scalar(bool scalar); /* gconv.c, tests only */
 void mixrt_sgemm_conv_z1x1(bool take);      /* sgemm.c, tests only */
 void mixrt_gconv_force_avx2(bool avx2);     /* gconv.c, tests only */
-void mixrt_gconv16_force_scalar(bool scalar); /* gconv16.c, tests only */
+void mixrt_gconv16_force_scalar(bool scalar); /* gconv.c, tests only */
 static int z1x1_refused;                    /* 1x1 cases with Z conv_sgemm refused by default */
 
 static void test_kernels(int only) {

@@ -1,4 +1,4 @@
-/* gconv16_avx512.c - the AVX512-BF16 kernel of gconv16_nhwc (gconv16.c): a grouped channels-last
+/* gconv16_avx512.c - the AVX512-BF16 kernel of gconv16_nhwc (gconv.c): a grouped channels-last
  * bf16 conv whose groups have G input and G output channels, G a multiple of 16 (RegNet-X's
  * group width 16, ResNeXt-50's third and fourth stages: 16 and 32). A vector of 16 output
  * channels lies in one group, so the inputs it reads are that group's G channels of each pixel:
@@ -12,7 +12,7 @@
  * pixels or fewer take two output rows a block instead (7x7 stages), sharing the weights.
  * Other kernel shapes take the general block (per tap and pair, one broadcast a pixel).
  * Sums run in the scalar twin's order: taps' rows, pairs, taps' columns. Compiled with AVX-512
- * flags; reached only through gconv16.c after its CPUID check. */
+ * flags; reached only through gconv.c after its CPUID check. */
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* gconv_impl.h - private to the grouped channels-last FusedConvs of G = 4 or 8 channels a group
  * (gconv.c: driver and scalar twin; gconv_avx2.c: the AVX2 row kernel of G = 4;
  * gconv_avx512.c: the AVX-512 row kernels of G = 4 and 8) and of G a multiple of 16 in bf16
- * (gconv16.c: driver and scalar twin; gconv16_avx512.c: the AVX512-BF16 kernel). */
+ * (gconv.c too; gconv16_avx512.c: the AVX512-BF16 kernel). */
 #ifndef MIXRT_BACKEND_CPU_GCONV_IMPL_H
 #define MIXRT_BACKEND_CPU_GCONV_IMPL_H
 

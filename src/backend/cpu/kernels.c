@@ -39,8 +39,7 @@ static const struct mixrt_cpu_kernel ref_kernel = {"ref", "*", "*", ref_supports
 static const struct mixrt_cpu_kernel *const families[] = {
     mixrt_mbconv_kernels, /* FusedMBConv (pass_mbconv's inverted-residual blocks): the only fast kernel */
     mixrt_dwconv_kernels, /* depthwise FusedConv: timed against oneDNN's, the faster kept */
-    mixrt_gconv_kernels,  /* grouped FusedConv of 4 channels a group: timed the same way */
-    mixrt_gconv16_kernels, /* grouped bf16 FusedConv of 16k channels a group: the same */
+    mixrt_gconv_kernels,  /* grouped FusedConv of 4, 8 and 16k channels a group: timed the same way */
     mixrt_gemv_kernels,   /* 1x1 FusedConv on a few pixels (squeeze-excite): timed the same way */
     mixrt_pwconv_kernels, /* 1x1 bf16 FusedConv of few input channels (expand convs): the same */
     mixrt_igconv_kernels, /* bf16 and f32 FusedConv of few output pixels (ResNet's last stages): the same */

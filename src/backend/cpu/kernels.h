@@ -74,8 +74,7 @@ extern const struct mixrt_cpu_kernel mixrt_select_kernels[];   /* select.c: ArgM
 extern const struct mixrt_cpu_kernel mixrt_fused_transformer_kernels[];
 extern const struct mixrt_cpu_kernel mixrt_dwconv_kernels[]; /* dwconv.c: depthwise channels-last FusedConv */
 extern const struct mixrt_cpu_kernel mixrt_mbconv_kernels[]; /* mbconv.c: FusedMBConv, bf16 inverted-residual block */
-extern const struct mixrt_cpu_kernel mixrt_gconv16_kernels[]; /* gconv16.c: grouped bf16 FusedConv, G % 16 == 0 */
-extern const struct mixrt_cpu_kernel mixrt_gconv_kernels[];  /* gconv.c: grouped FusedConv, 4 channels a group */
+extern const struct mixrt_cpu_kernel mixrt_gconv_kernels[];  /* gconv.c: grouped FusedConv, 4, 8 or 16k channels a group */
 extern const struct mixrt_cpu_kernel mixrt_pwconv_kernels[]; /* pwconv.c: 1x1 channels-last bf16 FusedConv, K <= 256 */
 extern const struct mixrt_cpu_kernel mixrt_igconv_kernels[]; /* igconv.c: bf16 and f32 FusedConv of few output pixels */
 extern const struct mixrt_cpu_kernel mixrt_wino2_kernels[];  /* wino2.c: 3x3 channels-last bf16 FusedConv, Winograd F(2x2, 3x3) */
