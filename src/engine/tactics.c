@@ -421,6 +421,12 @@ static void touch(const void *p, size_t n) {
     (void)s;
 }
 
+/* Whether n is a convolution (ONNX Conv or com.mixrt FusedConv). */
+static bool is_conv(const struct mixrt_node *n) {
+    return (!strcmp(n->domain, MIXRT_DOMAIN) && !strcmp(n->op_type, "FusedConv")) ||
+           (!n->domain[0] && !strcmp(n->op_type, "Conv"));
+}
+
 /* Producer-split timing. In the engine a conv's input was just written by the layer before,
  * whose threads each wrote their share of its rows, so each thread's cache holds its share,
  * modified; a candidate timed run after run finds the whole input in both threads' caches. A
@@ -433,9 +439,7 @@ static void touch(const void *p, size_t n) {
 static bool split_timing(const struct mixrt_graph *g, const struct mixrt_node *n) {
     const char *env = getenv("MIXRT_SPLIT_TIMING");
     if (env && !strcmp(env, "off")) return false;
-    const bool conv = (!strcmp(n->domain, MIXRT_DOMAIN) && !strcmp(n->op_type, "FusedConv")) ||
-                      (!n->domain[0] && !strcmp(n->op_type, "Conv"));
-    if (!conv || n->n_inputs < 2 || n->inputs[0] < 0 || n->inputs[1] < 0 || mixrt_node_attr_int(n, "group", 1) < 2)
+    if (!is_conv(n) || n->n_inputs < 2 || n->inputs[0] < 0 || n->inputs[1] < 0 || mixrt_node_attr_int(n, "group", 1) < 2)
         return false;
     const struct mixrt_value *w = &g->values[n->inputs[1]];
     return w->rank >= 3 && w->dims[1].value > 1;
@@ -579,9 +583,7 @@ fail:
  * the batch. -1: unknown, not timed. */
 static int64_t timed_dim(const struct mixrt_node *n, const struct mixrt_value *v, int d) {
     int64_t x = v->dims[d].value;
-    bool conv = (!strcmp(n->domain, MIXRT_DOMAIN) && !strcmp(n->op_type, "FusedConv")) ||
-                (!n->domain[0] && !strcmp(n->op_type, "Conv"));
-    if (x >= 0 || d != 0 || !conv || v->rank < 3) return x;
+    if (x >= 0 || d != 0 || !is_conv(n) || v->rank < 3) return x;
     for (int e = 1; e < v->rank; e++)
         if (v->dims[e].value < 0) return x;
     return 1;

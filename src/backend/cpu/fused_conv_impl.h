@@ -108,6 +108,19 @@ static inline double mixrt_fconv_apply(enum mixrt_fconv_act act, double p0, doub
     }
 }
 
+/* A 2-D conv node's two attribute ints (strides or dilations) into v[2], each 1..64, 1 when
+ * absent; false when malformed. */
+static inline bool mixrt_fconv_two_ints(const struct mixrt_node *n, const char *name, int64_t *v) {
+    size_t ns = 0;
+    const int64_t *d = mixrt_node_attr_ints(n, name, &ns);
+    if (d && ns != 2) return false;
+    for (int i = 0; i < 2; i++) {
+        v[i] = d ? d[i] : 1;
+        if (v[i] < 1 || v[i] > 64) return false;
+    }
+    return true;
+}
+
 /* A 2-D conv node's explicit pads into p[4] (top, left, bottom, right; auto_pad NOTSET or VALID,
  * zeros when absent), each at most max; false when malformed, negative, over max or SAME. */
 static inline bool mixrt_fconv_explicit_pads(const struct mixrt_node *n, int64_t *p, int64_t max) {

@@ -161,16 +161,6 @@ static bool g8_supports(const struct mixrt_graph *g, const struct mixrt_node *n,
     return gconv_supports(g, n, why, why_size, 8);
 }
 
-static bool two_ints(const struct mixrt_node *n, const char *name, int64_t *v) {
-    size_t k = 0;
-    const int64_t *a = mixrt_node_attr_ints(n, name, &k);
-    v[0] = v[1] = 1;
-    if (!a) return true;
-    if (k != 2 || a[0] < 1 || a[1] < 1 || a[0] > 64 || a[1] > 64) return false;
-    v[0] = a[0], v[1] = a[1];
-    return true;
-}
-
 static bool gdp_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
     int64_t s[2], d[2], pads[4];
     if (!gconv_node_ok(n, why, why_size)) return false;
@@ -195,7 +185,7 @@ static bool gdp_supports(const struct mixrt_graph *g, const struct mixrt_node *n
     const int64_t *ks = mixrt_node_attr_ints(n, "kernel_shape", &nk);
     if (ks && (nk != 2 || ks[0] != w->dims[2] || ks[1] != w->dims[3]))
         return refuse(why, why_size, "attribute 'kernel_shape' differs from W's");
-    if (!two_ints(n, "strides", s) || !two_ints(n, "dilations", d))
+    if (!mixrt_fconv_two_ints(n, "strides", s) || !mixrt_fconv_two_ints(n, "dilations", d))
         return refuse(why, why_size, "strides or dilations malformed or over 64");
     if (!mixrt_fconv_explicit_pads(n, pads, 1024)) return refuse(why, why_size, "auto_pad SAME or malformed pads");
     return true;

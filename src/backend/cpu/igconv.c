@@ -121,18 +121,6 @@ static bool refuse(char *why, size_t why_size, const char *msg) {
     return false;
 }
 
-/* Two attribute ints (strides or dilations), each 1..64, 1 when absent; false when malformed. */
-static bool two_ints(const struct mixrt_node *n, const char *name, int64_t *v) {
-    size_t ns = 0;
-    const int64_t *d = mixrt_node_attr_ints(n, name, &ns);
-    if (d && ns != 2) return false;
-    for (int i = 0; i < 2; i++) {
-        v[i] = d ? d[i] : 1;
-        if (v[i] < 1 || v[i] > 64) return false;
-    }
-    return true;
-}
-
 /* ig's check (f32 false) or igf's: what both ask, but for X's dtype, C's parity and the CPU. */
 static bool ig_check(const struct mixrt_graph *g, const struct mixrt_node *n, bool f32, char *why, size_t why_size) {
     /* for measuring against oneDNN on the same build */
@@ -153,7 +141,7 @@ static bool ig_check(const struct mixrt_graph *g, const struct mixrt_node *n, bo
     if (ks && (nks != 2 || ks[0] != w->dims[2] || ks[1] != w->dims[3]))
         return refuse(why, why_size, "kernel_shape differs from W's");
     int64_t pads[4], s[2], d[2];
-    if (!two_ints(n, "strides", s) || !two_ints(n, "dilations", d))
+    if (!mixrt_fconv_two_ints(n, "strides", s) || !mixrt_fconv_two_ints(n, "dilations", d))
         return refuse(why, why_size, "strides or dilations malformed or over 64");
     if (!mixrt_fconv_explicit_pads(n, pads, 1024)) return refuse(why, why_size, "auto_pad SAME or malformed pads");
     const struct mixrt_value *xv = &g->values[n->inputs[0]];
@@ -206,8 +194,8 @@ static mixrt_status ig_prepare_as(mixrt_context_t ctx, const struct mixrt_graph 
     memset(st, 0, sizeof(*st));
     int64_t pads[4] = {0, 0, 0, 0}, s[2] = {1, 1}, d[2] = {1, 1};
     (void)mixrt_fconv_explicit_pads(n, pads, 1024);
-    (void)two_ints(n, "strides", s);
-    (void)two_ints(n, "dilations", d);
+    (void)mixrt_fconv_two_ints(n, "strides", s);
+    (void)mixrt_fconv_two_ints(n, "dilations", d);
     st->pt = pads[0], st->pl = pads[1], st->pb = pads[2], st->pr = pads[3];
     st->sh = s[0], st->sw = s[1], st->dh = d[0], st->dw = d[1];
     st->f32 = f32;
