@@ -509,6 +509,23 @@ static void split_cases(void) {
             in_rand(0, dt, 2, (int64_t[]){4, 7});
             finish(dims_desc(desc, sizeof(desc), dt, 2, (int64_t[]){4, 7}, "num_outputs=3"), MIXRT_STATUS_OK);
         }
+        /* channels-last splits of a merged 1x1 conv's output (merge_conv: GoogLeNet 4a's 192, 96
+         * and 16 channels; pieces of 1 to 300 bytes), one of many rows (several blocks: the
+         * threads' path), one with an empty piece */
+        static const struct {
+            int64_t d[4], parts[3];
+        } cl[] = {{{1, 7, 9, 304}, {192, 96, 16}}, {{2, 5, 3, 40}, {1, 32, 7}}, {{1, 56, 56, 176}, {64, 96, 16}},
+                  {{1, 4, 4, 19}, {0, 17, 2}}};
+        for (size_t c = 0; c < sizeof(cl) / sizeof(cl[0]); c++) {
+            if (!begin("Split", 13, 2, 3)) continue;
+            char ex[64];
+            snprintf(ex, sizeof(ex), "axis=-1 split=[%lld,%lld,%lld]", (long long)cl[c].parts[0],
+                     (long long)cl[c].parts[1], (long long)cl[c].parts[2]);
+            kh_attr_int("axis", -1);
+            in_rand(0, dt, 4, cl[c].d);
+            in_list(1, 3, cl[c].parts);
+            finish(dims_desc(desc, sizeof(desc), dt, 4, cl[c].d, ex), MIXRT_STATUS_OK);
+        }
         if (begin("Split", 11, 1, 3)) { /* attribute, with a zero-size part */
             kh_attr_int("axis", 1);
             kh_attr_ints("split", (int64_t[]){2, 0, 127}, 3);

@@ -794,6 +794,92 @@ static void test_merge_matmul(void) {
     }
 }
 
+/* Sibling 1x1 convs merged (MIXRT_PASS_MERGE_CONV): channels-last FusedConvs of one input X
+ * [2, 5, 6, 16]. Merged: three biased ReLU convs of 8, 12 and 5 channels into one and a Split;
+ * two bias-less ReLU convs (3 and 7) into another. Left alone: one without the activation, one
+ * with LeakyRelu's other slope (0.2 beside 0.1: the parameters must match), a 3x3, a stride-2
+ * 1x1, one with a residual Z, and a conv of another input. The graph computes what it did
+ * (random x and weights), and a member's output read by two nodes still reaches both. */
+static void test_merge_conv(void) {
+    struct mixrt_graph *g = new_graph();
+    TU_CHECK(mixrt_graph_require_opset(g, "", 17) == MIXRT_STATUS_OK, "opset");
+    TU_CHECK(mixrt_graph_require_opset(g, MIXRT_DOMAIN, MIXRT_DOMAIN_VERSION) == MIXRT_STATUS_OK, "opset");
+    tu_seed(0x3e5c07u);
+    const int64_t xd[4] = {2, 5, 6, 16};
+    int x = add_input(g, "x", MIXRT_DTYPE_F32, 4, xd);
+    int x2 = add_input(g, "x2", MIXRT_DTYPE_F32, 4, xd);
+    static const struct {
+        int64_t m, k, s;
+        bool bias;
+        const char *act;
+        float slope;
+        bool other_x, z;
+    } cs[] = {{8, 1, 1, true, "Relu", 0, false, false},       {12, 1, 1, true, "Relu", 0, false, false},
+              {3, 1, 1, false, "Relu", 0, false, false},      {5, 1, 1, true, "Relu", 0, false, false},
+              {6, 1, 1, true, "", 0, false, false},           {4, 1, 1, true, "LeakyRelu", 0.1f, false, false},
+              {4, 1, 1, true, "LeakyRelu", 0.2f, false, false}, {4, 3, 1, true, "Relu", 0, false, false},
+              {4, 1, 2, true, "Relu", 0, false, false},       {16, 1, 1, true, "Relu", 0, false, true},
+              {4, 1, 1, true, "Relu", 0, true, false},        {7, 1, 1, false, "Relu", 0, false, false}};
+    enum { NC = sizeof(cs) / sizeof(cs[0]) };
+    int outs[NC + 1], n_out = 0;
+    for (int i = 0; i < NC; i++) {
+        char wn[16], bn[16], cn[16], yn[16];
+        snprintf(wn, sizeof wn, "w%d", i);
+        snprintf(bn, sizeof bn, "b%d", i);
+        snprintf(cn, sizeof cn, "conv%d", i);
+        snprintf(yn, sizeof yn, "y%d", i);
+        int w = add_const_uniform(ctx, g, wn, MIXRT_DTYPE_F32, 4, (int64_t[]){cs[i].m, 16, cs[i].k, cs[i].k}, 0.5);
+        int b = cs[i].bias ? add_const_uniform(ctx, g, bn, MIXRT_DTYPE_F32, 1, &cs[i].m, 0.5) : -1;
+        const int64_t p = cs[i].k / 2, pads[4] = {p, p, p, p};
+        const int64_t oh = (xd[1] - 1) / cs[i].s + 1, ow = (xd[2] - 1) / cs[i].s + 1;
+        int ni = add_fused_conv_nhwc(g, cn, cs[i].other_x ? x2 : x, w, b, cs[i].z ? x : -1, yn, MIXRT_DTYPE_F32,
+                                     (int64_t[]){2, oh, ow, cs[i].m}, cs[i].k, cs[i].k, pads);
+        for (int a = 0; cs[i].s == 2 && a < g->nodes[ni].n_attrs; a++) /* the helper's strides, 2 */
+            if (!strcmp(g->nodes[ni].attrs[a].name, "strides")) g->nodes[ni].attrs[a].ints[0] = g->nodes[ni].attrs[a].ints[1] = 2;
+        if (cs[i].act[0]) node_attr_str(g, ni, "activation", cs[i].act);
+        if (cs[i].slope != 0) node_attr_floats(g, ni, "activation_params", 1, &cs[i].slope);
+        int y = g->nodes[ni].outputs[0];
+        /* every output flattened, so the stride-2 one joins the others */
+        char sn[16], fn[16];
+        snprintf(sn, sizeof sn, "shape%d", i);
+        snprintf(fn, sizeof fn, "flat%d", i);
+        int sh = add_const_values(ctx, g, sn, MIXRT_DTYPE_I64, 1, (int64_t[]){2}, (double[]){2, -1});
+        outs[n_out++] = add_op_node(g, "Reshape", 2, (int[]){y, sh}, fn);
+        if (i == 1) { /* y1 read twice */
+            int ng = add_op_node(g, "Neg", 1, &y, "neg1");
+            int sh2 = add_const_values(ctx, g, "shape_neg", MIXRT_DTYPE_I64, 1, (int64_t[]){2}, (double[]){2, -1});
+            outs[n_out++] = add_op_node(g, "Reshape", 2, (int[]){ng, sh2}, "flat_neg");
+        }
+    }
+    int cat = add_op_node(g, "Concat", n_out, outs, "cat");
+    set_int(g, cat, "axis", 1);
+    graph_set_output(g, cat);
+    TU_CHECK(mixrt_graph_infer(g, NULL) == MIXRT_STATUS_OK, "infer: %s", mixrt_context_last_error(ctx));
+    struct mixrt_tensor *tx = tensor(MIXRT_DTYPE_F32, 4, xd), *tx2 = tensor(MIXRT_DTYPE_F32, 4, xd);
+    for (size_t i = 0; i < mixrt_tensor_numel(tx); i++) ((float *)tx->data)[i] = (float)tu_uniform(-1, 1);
+    for (size_t i = 0; i < mixrt_tensor_numel(tx2); i++) ((float *)tx2->data)[i] = (float)tu_uniform(-1, 1);
+    enum { CAP = 8192 };
+    static double before[CAP], after[CAP];
+    const struct mixrt_tensor *in[2] = {tx, tx2};
+    size_t n = run(g, 2, in, before, CAP);
+    struct mixrt_pass_stats st;
+    TU_CHECK(mixrt_passes_run(g, MIXRT_PASS_MERGE_CONV | MIXRT_PASS_DCE, &st) == MIXRT_STATUS_OK, "passes: %s",
+             mixrt_context_last_error(ctx));
+    int live = 0;
+    for (int i = 0; i < g->n_nodes; i++) live += !strcmp(g->nodes[i].op_type, "FusedConv");
+    TU_CHECK(st.conv_merged == 3 && live == NC - 3 && count_op(g, "Split") == 2,
+             "%d merged, %d FusedConv, %d Split (expected 3, %d, 2)", st.conv_merged, live, count_op(g, "Split"),
+             NC - 3);
+    size_t m = run(g, 2, in, after, CAP);
+    TU_CHECK(n > 0 && n < CAP && m == n, "%zu outputs before, %zu after", n, m);
+    double worst = 0;
+    for (size_t i = 0; i < n && i < m; i++) worst = fmax(worst, fabs(before[i] - after[i]));
+    TU_CHECK(worst == 0, "merged convs differ by %g", worst);
+    mixrt_tensor_destroy(ctx, tx);
+    mixrt_tensor_destroy(ctx, tx2);
+    mixrt_graph_destroy(g);
+}
+
 /* Infers g's shapes and runs it on random input x (dims xd): every graph output's inferred dims
  * must be known and equal the reference kernels' actual output dims. */
 static void check_inferred(struct mixrt_graph *g, const char *what, int xr, const int64_t *xd) {
@@ -1670,6 +1756,7 @@ int main(void) {
     test_infer_data_ops();
     test_einsum();
     test_merge_matmul();
+    test_merge_conv();
     test_const_fold();
     test_shape_fold();
     test_dce();

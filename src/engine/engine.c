@@ -867,10 +867,13 @@ mixrt_status mixrt_engine_build(mixrt_context_t ctx, const char *model_path, con
     unsigned cuda_passes = (MIXRT_PASS_ALL & ~(unsigned)MIXRT_PASS_FUSE_ELTWISE) |
                            (merge_env && !strcmp(merge_env, "off") ? 0u : (unsigned)MIXRT_PASS_MERGE_MATMUL);
     /* CPU engines: Gelu conv epilogues and 1-D channels-last regions too (MIXRT_CONV_CPU=off
-     * leaves them out, to compare). */
-    const char *conv_env = getenv("MIXRT_CONV_CPU");
+     * leaves them out, to compare), sibling 1x1 convs merged (MIXRT_MERGE_CONV=off: apart; also
+     * apart under --layer-precision rules, which name layers the merge would make one). */
+    const char *conv_env = getenv("MIXRT_CONV_CPU"), *mconv_env = getenv("MIXRT_MERGE_CONV");
+    const bool merge_conv = !(mconv_env && !strcmp(mconv_env, "off")) && e->opts.n_layer_precisions == 0;
     unsigned cpu_passes = MIXRT_PASS_ALL | (unsigned)MIXRT_PASS_RMSNORM | (unsigned)MIXRT_PASS_ATTN_MASK2 |
-                          (conv_env && !strcmp(conv_env, "off") ? 0u : (unsigned)MIXRT_PASS_CONV_CPU);
+                          (conv_env && !strcmp(conv_env, "off") ? 0u : (unsigned)MIXRT_PASS_CONV_CPU) |
+                          (merge_conv ? (unsigned)MIXRT_PASS_MERGE_CONV : 0u);
     MIXRT_TRY(mixrt_passes_run(g, cuda ? cuda_passes : cpu_passes, NULL));
     PHASE("graph passes");
 

@@ -1943,6 +1943,9 @@ mixrt_status mixrt_passes_run(struct mixrt_graph *g, unsigned flags0, struct mix
         if ((flags & MIXRT_PASS_MERGE_MATMUL) && !changed &&
             (status = run_one(g, flags, mixrt_pass_merge_matmul, &stats->matmul_merged, &changed)) != MIXRT_STATUS_OK)
             return status;
+        if ((flags & MIXRT_PASS_MERGE_CONV) && !changed &&
+            (status = run_one(g, flags, mixrt_pass_merge_conv, &stats->conv_merged, &changed)) != MIXRT_STATUS_OK)
+            return status;
         /* Products still bare then become FusedMatMul (their kernels pack the weights). */
         if ((flags & MIXRT_PASS_FUSE_TRANSFORMER) && !changed &&
             (status = run_one(g, flags, mixrt_pass_bare_matmul, &stats->transformer_fused, &changed)) != MIXRT_STATUS_OK)

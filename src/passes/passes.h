@@ -65,6 +65,9 @@ enum mixrt_pass_flags {
      * reads it as one com.mixrt FusedConvMaxPool (fuse_conv.c), after the precision planner. Not
      * in MIXRT_PASS_ALL: CPU engines on CPUs with AVX-512 only (stem_pool_nhwc's). */
     MIXRT_PASS_STEM_POOL = 1u << 17,
+    /* Channels-last 1x1 convs of one input → one conv and a Split (merge_matmul.c). Not in
+     * MIXRT_PASS_ALL: CPU engines only (the CUDA backend runs its convs through cuDNN apart). */
+    MIXRT_PASS_MERGE_CONV = 1u << 18,
     /* Internal (mixrt_passes_run sets it for its first round): 3-D pools are left whole, so the
      * layout pass may take them into a channels-last 3-D region; the next round splits the rest. */
     MIXRT_PASS_DEFER_POOL3D = 1u << 30,
@@ -86,6 +89,7 @@ struct mixrt_pass_stats {
     int eltwise_fused; /* nodes absorbed into ElementwiseChain nodes */
     int einsum_lowered;
     int matmul_merged; /* products merged into another */
+    int conv_merged;   /* 1x1 convs merged into another */
     int loops_unrolled; /* Loops unrolled, Ifs inlined and sequence reads made direct */
 };
 

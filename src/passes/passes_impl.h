@@ -69,6 +69,7 @@ mixrt_status mixrt_pass_fuse_attention(struct mixrt_pass_state *st, int *removed
 mixrt_status mixrt_pass_fuse_eltwise(struct mixrt_pass_state *st, int *removed);     /* fuse_eltwise.c */
 mixrt_status mixrt_pass_lower_einsum(struct mixrt_pass_state *st, int *removed);     /* lower_einsum.c */
 mixrt_status mixrt_pass_merge_matmul(struct mixrt_pass_state *st, int *removed);     /* merge_matmul.c */
+mixrt_status mixrt_pass_merge_conv(struct mixrt_pass_state *st, int *removed);       /* merge_matmul.c */
 mixrt_status mixrt_pass_unroll_loop(struct mixrt_pass_state *st, int *removed);      /* unroll_loop.c */
 
 #endif /* MIXRT_PASSES_PASSES_IMPL_H */
