@@ -25,7 +25,9 @@
 ST_INLINE void store_block(const int P, const int NV, __m512 (*acc)[4], enum mixrt_pw_act act, float fp0, float fp1,
                            int64_t m, void *y, bool y_f32, int64_t ox, int64_t m0) {
     const __m512 p0 = _mm512_set1_ps(fp0), p1 = _mm512_set1_ps(fp1);
+#pragma GCC unroll 12
     for (int p = 0; p < P; p++)
+#pragma GCC unroll 4
         for (int v = 0; v < NV; v++) {
             const int64_t j = m0 + 16 * v, left = m - j;
             const __mmask16 mk = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
@@ -37,9 +39,9 @@ ST_INLINE void store_block(const int P, const int NV, __m512 (*acc)[4], enum mix
 }
 
 /* P pixels from ox (each window's taps from column kw0 to kw1 inside X), NV vectors of output
- * channels from m0. */
+ * channels from m0; A and YF as dp_block's (below). */
 ST_INLINE void block(const struct mixrt_stem_row *r, const int P, const int NV, int64_t ox, int64_t m0, int64_t kw0,
-                     int64_t kw1) {
+                     int64_t kw1, const int A, const int YF) {
     __m512 acc[8][4];
     for (int v = 0; v < NV; v++) {
         const __m512 b = _mm512_loadu_ps(r->b + m0 + 16 * v);
@@ -60,38 +62,56 @@ ST_INLINE void block(const struct mixrt_stem_row *r, const int P, const int NV, 
             }
         }
     }
-    store_block(P, NV, acc, r->act, r->p0, r->p1, r->m, r->y, r->y_f32, ox, m0);
+    store_block(P, NV, acc, A >= 0 ? (enum mixrt_pw_act)A : r->act, r->p0, r->p1, r->m, r->y, YF >= 0 ? YF != 0 : r->y_f32,
+                ox, m0);
 }
 
 /* The row for NV vectors of channels from m0, P pixels a block where the windows fit. */
-ST_INLINE void row_nv(const struct mixrt_stem_row *r, const int P, const int NV, int64_t m0) {
+ST_INLINE void row_nv(const struct mixrt_stem_row *r, const int P, const int NV, int64_t m0, const int A, const int YF) {
     int64_t ox = 0;
     while (ox < r->ow) {
         const int64_t ix0 = ox * r->sw - r->pl;
         if (ox + P <= r->ow && ix0 >= 0 && ix0 + (P - 1) * r->sw + r->kw <= r->w) {
-            block(r, P, NV, ox, m0, 0, r->kw);
+            block(r, P, NV, ox, m0, 0, r->kw, A, YF);
             ox += P;
             continue;
         }
         const int64_t kw0 = ix0 < 0 ? -ix0 : 0, kw1 = r->w - ix0 < r->kw ? r->w - ix0 : r->kw;
-        block(r, 1, NV, ox, m0, kw0, kw1 > kw0 ? kw1 : kw0);
+        block(r, 1, NV, ox, m0, kw0, kw1 > kw0 ? kw1 : kw0, A, YF);
         ox++;
     }
 }
 
-void mixrt_stem_row_avx512(const struct mixrt_stem_row *r) {
+ST_INLINE void row(const struct mixrt_stem_row *r, const int A, const int YF) {
     for (int64_t m0 = 0; m0 < r->m; m0 += 64) {
         switch ((r->m - m0 + 15) / 16) {
-        case 1: row_nv(r, 8, 1, m0); break;
-        case 2: row_nv(r, 8, 2, m0); break;
-        case 3: row_nv(r, 8, 3, m0); break;
-        default: row_nv(r, 6, 4, m0); break;
+        case 1: row_nv(r, 8, 1, m0, A, YF); break;
+        case 2: row_nv(r, 8, 2, m0, A, YF); break;
+        case 3: row_nv(r, 8, 3, m0, A, YF); break;
+        default: row_nv(r, 6, 4, m0, A, YF); break;
         }
     }
 }
 
-/* P pixels from ox by pairs of taps (vdpbf16ps), NV vectors of output channels from m0. */
-ST_INLINE void dp_block(const struct mixrt_stem_dp_row *r, const int P, const int NV, int64_t ox, int64_t m0) {
+/* f32 Y with no activation or ReLU instantiated (f32 engines' stems, the pool's rows). */
+__attribute__((noinline)) static void row_none_f32(const struct mixrt_stem_row *r) { row(r, MIXRT_PW_ACT_NONE, 1); }
+__attribute__((noinline)) static void row_relu_f32(const struct mixrt_stem_row *r) { row(r, MIXRT_PW_ACT_RELU, 1); }
+
+void mixrt_stem_row_avx512(const struct mixrt_stem_row *r) {
+    if (r->y_f32 && r->act == MIXRT_PW_ACT_NONE) row_none_f32(r);
+    else if (r->y_f32 && r->act == MIXRT_PW_ACT_RELU) row_relu_f32(r);
+    else row(r, -1, -1);
+}
+
+/* P pixels from ox by pairs of taps (vdpbf16ps), NV vectors of output channels from m0. A and
+ * YF: the activation and whether Y is f32, fixed at compile time for the common cases (-1: read
+ * from r). With them fixed the epilogue unrolls and the accumulators stay in registers; read
+ * from r, the compiler kept the epilogue a loop over the pixels with the activation's switch in
+ * it, the accumulators spilled to the stack: a 3x3 stem's 15 pairs a pixel ran at half the rate
+ * of a 7x7 stem's 77 (a scratch benchmark of this kernel, one thread: 3 -> 64 channels stride
+ * 2 on 224x224, 153 us against 564 for the 7x7). */
+ST_INLINE void dp_block(const struct mixrt_stem_dp_row *r, const int P, const int NV, int64_t ox, int64_t m0,
+                        const int A, const int YF) {
     __m512 acc[12][4];
     for (int v = 0; v < NV; v++) {
         const __m512 b = _mm512_loadu_ps(r->b + m0 + 16 * v);
@@ -114,27 +134,42 @@ ST_INLINE void dp_block(const struct mixrt_stem_dp_row *r, const int P, const in
             }
         }
     }
-    store_block(P, NV, acc, r->act, r->p0, r->p1, r->m, r->y, r->y_f32, ox, m0);
+    store_block(P, NV, acc, A >= 0 ? (enum mixrt_pw_act)A : r->act, r->p0, r->p1, r->m, r->y, YF >= 0 ? YF != 0 : r->y_f32,
+                ox, m0);
 }
 
 /* The row for NV vectors of channels from m0: blocks of P pixels, the rest by 4, 2 and 1. */
-ST_INLINE void dp_row_nv(const struct mixrt_stem_dp_row *r, const int P, const int NV, int64_t m0) {
+ST_INLINE void dp_row_nv(const struct mixrt_stem_dp_row *r, const int P, const int NV, int64_t m0, const int A,
+                         const int YF) {
     int64_t ox = 0;
-    for (; ox + P <= r->ow; ox += P) dp_block(r, P, NV, ox, m0);
-    for (; P > 4 && ox + 4 <= r->ow; ox += 4) dp_block(r, 4, NV, ox, m0);
-    if (ox + 2 <= r->ow) dp_block(r, 2, NV, ox, m0), ox += 2;
-    if (ox < r->ow) dp_block(r, 1, NV, ox, m0);
+    for (; ox + P <= r->ow; ox += P) dp_block(r, P, NV, ox, m0, A, YF);
+    for (; P > 4 && ox + 4 <= r->ow; ox += 4) dp_block(r, 4, NV, ox, m0, A, YF);
+    if (ox + 2 <= r->ow) dp_block(r, 2, NV, ox, m0, A, YF), ox += 2;
+    if (ox < r->ow) dp_block(r, 1, NV, ox, m0, A, YF);
 }
 
-void mixrt_stem_dp_row_avx512(const struct mixrt_stem_dp_row *r) {
+ST_INLINE void dp_row(const struct mixrt_stem_dp_row *r, const int A, const int YF) {
     for (int64_t m0 = 0; m0 < r->m; m0 += 64) {
         switch ((r->m - m0 + 15) / 16) {
-        case 1: dp_row_nv(r, 12, 1, m0); break;
-        case 2: dp_row_nv(r, 12, 2, m0); break;
-        case 3: dp_row_nv(r, 8, 3, m0); break;
-        default: dp_row_nv(r, 6, 4, m0); break;
+        case 1: dp_row_nv(r, 12, 1, m0, A, YF); break;
+        case 2: dp_row_nv(r, 12, 2, m0, A, YF); break;
+        case 3: dp_row_nv(r, 8, 3, m0, A, YF); break;
+        default: dp_row_nv(r, 6, 4, m0, A, YF); break;
         }
     }
+}
+
+/* Instantiated for no activation and ReLU, f32 or bf16 Y (the pool's f32 rows; ResNet's,
+ * SqueezeNet's and RegNet's stems); the other activations as before. */
+__attribute__((noinline)) static void dp_row_none_f32(const struct mixrt_stem_dp_row *r) { dp_row(r, MIXRT_PW_ACT_NONE, 1); }
+__attribute__((noinline)) static void dp_row_none_bf16(const struct mixrt_stem_dp_row *r) { dp_row(r, MIXRT_PW_ACT_NONE, 0); }
+__attribute__((noinline)) static void dp_row_relu_f32(const struct mixrt_stem_dp_row *r) { dp_row(r, MIXRT_PW_ACT_RELU, 1); }
+__attribute__((noinline)) static void dp_row_relu_bf16(const struct mixrt_stem_dp_row *r) { dp_row(r, MIXRT_PW_ACT_RELU, 0); }
+
+void mixrt_stem_dp_row_avx512(const struct mixrt_stem_dp_row *r) {
+    if (r->act == MIXRT_PW_ACT_NONE) r->y_f32 ? dp_row_none_f32(r) : dp_row_none_bf16(r);
+    else if (r->act == MIXRT_PW_ACT_RELU) r->y_f32 ? dp_row_relu_f32(r) : dp_row_relu_bf16(r);
+    else dp_row(r, -1, -1);
 }
 
 /* The exact form of the pool across for channels [j0, m): every tap through
