@@ -24,9 +24,8 @@
 
 #define MAX_MERGE 8
 
-/* Node ni when it is a product this pass can merge: its activation in *act, weight and
- * bias (-1: none) values. */
-static bool mergeable(const struct mixrt_pass_state *st, int ni, const char **act, int *w, int *bias) {
+/* Node ni when it is a product this pass can merge: its weight and bias (-1: none) values. */
+static bool mm_member(const struct mixrt_pass_state *st, int ni, int *w, int *bias) {
     const struct mixrt_graph *g = st->g;
     if (mixrt_pass_is_dead(st, ni)) return false;
     const struct mixrt_node *n = &g->nodes[ni];
@@ -36,7 +35,6 @@ static bool mergeable(const struct mixrt_pass_state *st, int ni, const char **ac
     if ((!mm && !fused) || n->n_outputs != 1 || n->outputs[0] < 0 || n->inputs[0] < 0) return false;
     *w = n->inputs[1];
     *bias = fused && n->n_inputs > 2 ? n->inputs[2] : -1;
-    *act = fused ? mixrt_node_attr_string(n, "activation", "none") : "none";
     if (!mixrt_graph_is_fixed_const(g, *w)) return false;
     const struct mixrt_tensor *wt = g->values[*w].init;
     if (!mixrt_dtype_is_float(wt->dtype) || wt->rank != 2) return false;
@@ -150,7 +148,7 @@ static mixrt_status split_outputs(struct mixrt_pass_state *st, const int *m, int
 }
 
 /* Node ni when it is a 1x1 channels-last FusedConv this pass can merge: its W and B (-1: none). */
-static bool conv_mergeable(const struct mixrt_pass_state *st, int ni, int *w, int *bias) {
+static bool conv_member(const struct mixrt_pass_state *st, int ni, int *w, int *bias) {
     const struct mixrt_graph *g = st->g;
     if (mixrt_pass_is_dead(st, ni)) return false;
     const struct mixrt_node *n = &g->nodes[ni];
@@ -193,12 +191,7 @@ struct siblings {
     bool conv; /* W [M_i, C, 1, 1] merged along M; else [K, N_i] along N */
 };
 
-static bool mm_member(const struct mixrt_pass_state *st, int ni, int *w, int *bias) {
-    const char *act;
-    return mergeable(st, ni, &act, w, bias);
-}
-
-/* The same activation and K. */
+/* The same activation (a MatMul's is none) and K. */
 static bool mm_match(const struct mixrt_graph *g, const struct mixrt_node *a, const struct mixrt_node *b) {
     return !strcmp(mixrt_node_attr_string(a, "activation", "none"), mixrt_node_attr_string(b, "activation", "none")) &&
            g->values[a->inputs[1]].init->dims[0] == g->values[b->inputs[1]].init->dims[0];
@@ -282,6 +275,6 @@ mixrt_status mixrt_pass_merge_matmul(struct mixrt_pass_state *st, int *removed) 
 }
 
 mixrt_status mixrt_pass_merge_conv(struct mixrt_pass_state *st, int *removed) {
-    static const struct siblings conv = {conv_mergeable, conv_match, true};
+    static const struct siblings conv = {conv_member, conv_match, true};
     return merge_siblings(st, &conv, removed);
 }

@@ -639,6 +639,12 @@ static inline void copy_row(char *d, const char *s, size_t n) {
     if (n) memcpy(d, s, n);
 }
 
+/* Rows of row bytes a block of CONCAT_BLOCK_BYTES holds (at least one). */
+static int64_t rows_block(size_t row) {
+    const int64_t blk = (int64_t)(CONCAT_BLOCK_BYTES / (row ? row : 1));
+    return blk < 1 ? 1 : blk;
+}
+
 /* Blocks [b0, b1) of the job. */
 static void concat_blocks(const struct concat_job *J, int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; b++) {
@@ -664,10 +670,8 @@ static void concat_rows(void *dst, size_t orow, int64_t outer, struct mixrt_kern
         if (!l) continue;
         src[n] = k->in[i]->data, len[n] = l, n++;
     }
-    int64_t blk = (int64_t)(CONCAT_BLOCK_BYTES / (orow ? orow : 1));
-    if (blk < 1) blk = 1;
+    const int64_t blk = rows_block(orow), nblk = (outer + blk - 1) / blk;
     struct concat_job J = {dst, orow, outer, blk, n, src, len};
-    int64_t nblk = (outer + blk - 1) / blk;
     int nt = dm_threads_over((size_t)outer * orow, nblk, 0); /* two blocks or more (above) */
     if (nt > 1) {
 #ifdef _OPENMP
@@ -762,9 +766,8 @@ static mixrt_status split_run(struct mixrt_kernel_ctx *k) {
     int64_t outer = prod(x->dims, 0, (int)axis), inner = prod(x->dims, (int)axis + 1, x->rank), start = 0;
     int64_t dims[MIXRT_MAX_RANK];
     /* every output first (each copied whole) */
-    char *dst[MIXRT_MAX_RANK * 64];
+    char *dst[MIXRT_MAX_RANK * 64]; /* n_out is at most that (checked above) */
     size_t plen[MIXRT_MAX_RANK * 64];
-    if (k->n_out > MIXRT_MAX_RANK * 64) return mixrt_cpu_run_reference(k);
     for (int i = 0; i < k->n_out; i++) {
         struct mixrt_tensor *o = NULL;
         for (int d = 0; d < x->rank; d++) dims[d] = x->dims[d];
@@ -779,9 +782,7 @@ static mixrt_status split_run(struct mixrt_kernel_ctx *k) {
          * 256 bytes a piece, took one memcpy call a piece through dm_copy; GoogLeNet's 28x28
          * ones 43-46 -> 19-30 us). */
         const size_t irow = (size_t)(len * inner) * es;
-        int64_t blk = (int64_t)(CONCAT_BLOCK_BYTES / (irow ? irow : 1));
-        if (blk < 1) blk = 1;
-        const int64_t nblk = (outer + blk - 1) / blk;
+        const int64_t blk = rows_block(irow), nblk = (outer + blk - 1) / blk;
         const int nt = dm_threads_over((size_t)outer * irow, nblk, 0); /* two blocks or more, as Concat */
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)

@@ -109,7 +109,7 @@ void mixrt_stem_row_avx512(const struct mixrt_stem_row *r) {
  * from r, the compiler kept the epilogue a loop over the pixels with the activation's switch in
  * it, the accumulators spilled to the stack: a 3x3 stem's 15 pairs a pixel ran at half the rate
  * of a 7x7 stem's 77 (a scratch benchmark of this kernel, one thread: 3 -> 64 channels stride
- * 2 on 224x224, 153 us against 564 for the 7x7). */
+ * 2 on 224x224, 149 us against 564 for the 7x7). */
 ST_INLINE void dp_block(const struct mixrt_stem_dp_row *r, const int P, const int NV, int64_t ox, int64_t m0,
                         const int A, const int YF) {
     __m512 acc[12][4];
