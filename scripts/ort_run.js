@@ -6,6 +6,10 @@
 //   --ort-dir: the npm prefix where onnxruntime-node is installed (DIR/node_modules/...)
 //   --threads N: intra-op threads (default 2, CI's core count)
 //   --opt basic|all|disabled: graph optimization level (default basic: op-by-op semantics)
+//   --profile N: then N more runs with ONNX Runtime's profiler on (threads not spinning, as
+//     mixrt bench's peer), each node's median kernel time written to OUTDIR/ort_layers.json
+//     ({"runs": N, "layers": [{"name", "op", "ms"}]} in the order of a run), for
+//     scripts/ort_layers.py
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -75,14 +79,39 @@ function safeName(name) {
   return s === '' || s === '.' || s === '..' ? '_' : s;
 }
 
+// N profiled runs after the first; the trace's node events of those runs reduced to each node's
+// median kernel time, in the order the last run met them.
+async function profileLayers(session, feeds, outDir, n) {
+  for (let i = 0; i < n; i++) await session.run(feeds);
+  await session.endProfiling();
+  const traces = fs.readdirSync(outDir).filter((f) => f.startsWith('ort_trace') && f.endsWith('.json'))
+    .map((f) => path.join(outDir, f)).sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
+  if (!traces.length) throw new Error(`no profile trace was written into ${outDir}`);
+  const times = new Map(), ops = new Map();
+  for (const e of JSON.parse(fs.readFileSync(traces[0], 'utf8'))) {
+    if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time')) continue;
+    const name = e.name.slice(0, -'_kernel_time'.length);
+    if (!times.has(name)) times.set(name, []);
+    times.get(name).push(e.dur / 1000);
+    ops.set(name, e.args && e.args.op_name);
+  }
+  const layers = [];
+  for (const [name, t] of times) {
+    const last = t.slice(-n).sort((a, b) => a - b); /* the first run's event dropped */
+    layers.push({ name, op: ops.get(name), ms: last[last.length >> 1] });
+  }
+  fs.writeFileSync(path.join(outDir, 'ort_layers.json'), JSON.stringify({ runs: n, layers }, null, 1));
+}
+
 async function main() {
   const args = process.argv.slice(2);
-  let ortDir = null, threads = 2, opt = 'basic';
+  let ortDir = null, threads = 2, opt = 'basic', profileRuns = 0;
   const pos = [];
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--ort-dir') ortDir = args[++i];
     else if (args[i] === '--threads') threads = Number(args[++i]);
     else if (args[i] === '--opt') opt = args[++i];
+    else if (args[i] === '--profile') profileRuns = Number(args[++i]);
     else pos.push(args[i]);
   }
   if (pos.length < 2) {
@@ -105,14 +134,21 @@ async function main() {
     const x = readNpy(a.slice(eq + 1));
     feeds[a.slice(0, eq)] = new ort.Tensor(x.type, x.data, x.dims);
   }
-  const t0 = process.hrtime.bigint();
-  const session = await ort.InferenceSession.create(model, {
+  fs.mkdirSync(outDir, { recursive: true });
+  const options = {
     executionProviders: ['cpu'], graphOptimizationLevel: opt, intraOpNumThreads: threads, interOpNumThreads: 1,
-  });
+  };
+  if (profileRuns > 0) {
+    options.enableProfiling = true;
+    options.profileFilePrefix = path.join(outDir, 'ort_trace');
+    options.extra = { session: { intra_op: { allow_spinning: '0' } } };
+  }
+  const t0 = process.hrtime.bigint();
+  const session = await ort.InferenceSession.create(model, options);
   const t1 = process.hrtime.bigint();
   const results = await session.run(feeds);
   const t2 = process.hrtime.bigint();
-  fs.mkdirSync(outDir, { recursive: true });
+  if (profileRuns > 0) await profileLayers(session, feeds, outDir, profileRuns);
   for (const name of session.outputNames) {
     const t = results[name];
     writeNpy(path.join(outDir, safeName(name) + '.npy'), t.type, t.dims.map(Number), t.data);
