@@ -2,15 +2,16 @@
 """ort_layers.py - where a CPU engine stands against ONNX Runtime layer by layer: the same model
 profiled by `mixrt bench --profile` (each layer's median time) and by ONNX Runtime's own profiler
 (scripts/ort_run.js --profile: each node's median kernel time, all graph optimizations, threads
-not spinning, as bench's peer), the two matched through the model's graph: a node that only follows another (Relu, BatchNormalization,
-Add, ... on a value nobody else reads) counts as part of that one, so mixrt's FusedConv named after
-its Conv and ONNX Runtime's fused node named after the chain's last output
-("relu_nchwc", "/layer1/layer1.0/conv1/Relu_output_0_nchwc") meet under the Conv's name; layers or
-nodes that meet under one name are summed. Prints one row per name, largest excess of mixrt over
-ONNX Runtime first, then the totals and what neither side could match. Sibling 1x1 convs that
-mixrt merged into one layer (merge_conv) meet under the first one's name only; the others' ONNX
-Runtime nodes stay unmatched. Each side runs alone (not interleaved),
-so compare rows with each other, not with `bench --peer ort`'s ratio. Nothing is asserted.
+not spinning, as bench's peer), the two matched through the model's graph: a node that only
+follows another (Relu, BatchNormalization, Add, ... on a value nobody else reads) counts as part
+of that one, so mixrt's FusedConv named after its Conv and ONNX Runtime's fused node named after
+the chain's last output ("relu_nchwc", "/layer1/layer1.0/conv1/Relu_output_0_nchwc") meet under
+the Conv's name; layers or nodes that meet under one name are summed. Prints one row per name,
+largest excess of mixrt over ONNX Runtime first, then the totals and what neither side could
+match. Sibling 1x1 convs that mixrt merged into one layer (merge_conv) meet under the first one's
+name only; the others' ONNX Runtime nodes stay unmatched. Each side runs alone (not
+interleaved), so compare rows with each other, not with `bench --peer ort`'s ratio. Nothing is
+asserted.
 usage: ort_layers.py --mixrt build/mixrt MODEL.onnx --input NAME=FILE.npy [...] [--precision P]
                      [--threads 2] [--runs 40] [--duration-s 3] [--work DIR] [--top 30]
 ONNX Runtime comes from MIXRT_ORT_DIR or ~/.cache/mixrt/ort (where `mixrt bench --peer ort`
@@ -18,12 +19,12 @@ installs it on first use)."""
 import argparse
 import collections
 import json
-
-import onnx
 import os
 import subprocess
 import sys
 import tempfile
+
+import onnx
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -42,7 +43,8 @@ class Keys:
         for i, n in enumerate(g.node):
             self.node[n.name or "#%d" % i] = n
             for o in n.output:
-                self.producer[o] = n.name or "#%d" % i
+                if o:  # "" is an omitted optional output, not a value
+                    self.producer[o] = n.name or "#%d" % i
             for v in n.input:
                 uses[v] += 1
         self.key = {}
@@ -55,9 +57,9 @@ class Keys:
         """The key of a layer or node name: the node's, or that of the value it is named after with
         one of the suffixes taken off; None when neither is in the model."""
         for s in [""] + suffixes:
-            base = name[: -len(s)] if s and name.endswith(s) else name if not s else None
-            if base is None:
+            if s and not name.endswith(s):
                 continue
+            base = name[: -len(s)] if s else name
             if base in self.key:
                 return self.key[base]
             if base in self.producer:
@@ -99,8 +101,8 @@ def main():
 
     keys = Keys(a.model)
     mx = collections.OrderedDict()  # key -> [ms, kernels]
-    for l in layers:  # mixrt's own layers: "NAME/nhwc", "NAME/merged_split", ...
-        k = keys.of(l["name"], []) or keys.of(l["name"].split("/")[0], []) or keys.of(l["name"].rsplit("/", 1)[0], [])
+    for l in layers:  # and mixrt's own layers after a model node's name: "NAME/nhwc", "NAME/merged_split"
+        k = keys.of(l["name"], []) or keys.of(l["name"].rsplit("/", 1)[0], [])
         e = mx.setdefault(k or l["name"], [0.0, []])
         e[0] += l["ms"]
         e[1].append(l["kernel"])
@@ -111,6 +113,7 @@ def main():
         e[0] += n["ms"]
         e[1].append(n["op"] or "?")
     both = [p for p in mx if p in ox]
+    kernels = {p: ",".join(sorted(set(mx[p][1]))) for p in both}
     rows = sorted(both, key=lambda p: ox[p][0] - mx[p][0])
     print("%s, %s, %d threads: mixrt %d layers, ONNX Runtime %d nodes, %d names matched"
           % (os.path.basename(a.model), a.precision, a.threads, len(layers), len(nodes), len(both)))
@@ -118,7 +121,7 @@ def main():
     print("|---|---|---|---|---|---|")
     for p in rows[:a.top]:
         m, o = mx[p], ox[p]
-        print("| %s | %s | %.4f | %s | %.4f | %.2f |" % (p, ",".join(sorted(set(m[1]))), m[0],
+        print("| %s | %s | %.4f | %s | %.4f | %.2f |" % (p, kernels[p], m[0],
                                                         ",".join(sorted(set(o[1]))), o[0],
                                                         m[0] / o[0] if o[0] > 0 else float("inf")))
     tm, to = sum(mx[p][0] for p in both), sum(ox[p][0] for p in both)
@@ -127,8 +130,8 @@ def main():
           % (tm, to, tm / to if to > 0 else float("inf"), um, uo))
     by_m, by_o = collections.Counter(), collections.Counter()
     for p in both:
-        by_m[",".join(sorted(set(mx[p][1])))] += mx[p][0]
-        by_o[",".join(sorted(set(mx[p][1])))] += ox[p][0]
+        by_m[kernels[p]] += mx[p][0]
+        by_o[kernels[p]] += ox[p][0]
     print("by mixrt kernel (matched names): " + "; ".join(
         "%s %.3f / %.3f ms" % (k, by_m[k], by_o[k]) for k, _ in by_m.most_common()))
     print("work files: " + work)
