@@ -2,8 +2,8 @@
 """Generates the model zoo into a build directory (models are never committed):
   make_zoo.py --out DIR [--models resnet50,mobilenetv2,bert,vit,gpt2,lstm] [--force]
 The default list is MODELS (what CI's zoo tests generate); EXTRA models (efficientnet,
-convnext, mnasnet: the CPU figures' third-party-like CNNs) are generated only when --models
-names them.
+convnext, mnasnet, googlenet: the CPU figures' third-party-like CNNs) are generated only when
+--models names them.
 For each model DIR/<model>/ gets
   f32.onnx, f16.onnx, bf16.onnx      the model and its 16-bit conversions (RNE)
   twin_f16.onnx, twin_bf16.onnx      f32 models holding the f16/bf16-rounded weights
@@ -27,7 +27,7 @@ sys.path.insert(0, HERE)
 import zoo_lib as z  # noqa: E402
 
 MODELS = ["resnet50", "mobilenetv2", "bert", "vit", "gpt2", "lstm"]
-EXTRA = ["efficientnet", "convnext", "mnasnet"]  # known, not in the default list (keeps CI's zoo time)
+EXTRA = ["efficientnet", "convnext", "mnasnet", "googlenet"]  # known, not in the default list (keeps CI's zoo time)
 DTYPES = ["f16", "bf16"]
 
 
