@@ -1524,6 +1524,56 @@ static int64_t pool_out(int64_t in, int64_t k, int64_t s, int64_t p, int ceil) {
     return out;
 }
 
+/* nn_maxpool_nhwc against the reference with every value equal (a max is exact), by the
+ * CPU's nn-op table and by the scalar one (the same bits), on tx and again with NaNs planted
+ * (every window holding one must give NaN, as the reference's). */
+static void maxpool_last_exact(int id, const char *desc, struct mixrt_graph *g, int ni, struct mixrt_tensor *tx) {
+    const struct mixrt_node *n = &g->nodes[ni];
+    const struct mixrt_cpu_kernel *kern = mixrt_cpu_kernel_find("nn_maxpool_nhwc", MIXRT_DOMAIN, "MaxPool");
+    mixrt_kernel_fn ref;
+    char why[256] = "";
+    TU_CHECK(kern != NULL && mixrt_ref_find(ctx, n, &ref) == MIXRT_STATUS_OK, "case %d %s: no nn_maxpool_nhwc", id,
+             desc);
+    if (!kern) return;
+    TU_CHECK(kern->supports(g, n, why, sizeof(why)), "case %d %s: nn_maxpool_nhwc refuses: %s", id, desc, why);
+    const size_t nx = mixrt_tensor_numel(tx);
+    for (int nan = 0; nan < 2; nan++) {
+        if (nan)
+            for (size_t i = 7; i < nx; i += 97) mixrt_store_f64(tx->data, tx->dtype, i, NAN);
+        const struct mixrt_tensor *in[1] = {tx};
+        struct mixrt_tensor yr, y[2];
+        mixrt_status sr = run_node(ctx, ref, NULL, g, ni, 1, in, &yr), sy[2];
+        for (int sc = 0; sc < 2; sc++) {
+            mixrt_nnops_force_scalar(sc == 1);
+            sy[sc] = run_node(ctx, kern->run, NULL, g, ni, 1, in, &y[sc]);
+        }
+        mixrt_nnops_force_scalar(false);
+        TU_CHECK(sr == MIXRT_STATUS_OK && sy[0] == MIXRT_STATUS_OK && sy[1] == MIXRT_STATUS_OK,
+                 "case %d %s: nn_maxpool_nhwc %d / %d, reference %d: %s", id, desc, sy[0], sy[1], sr,
+                 mixrt_context_last_error(ctx));
+        if (sr != MIXRT_STATUS_OK || sy[0] != MIXRT_STATUS_OK || sy[1] != MIXRT_STATUS_OK) return;
+        size_t ny = mixrt_tensor_numel(&yr), bad = 0, nans = 0;
+        TU_CHECK(y[0].nbytes == yr.nbytes && y[1].nbytes == yr.nbytes &&
+                     !memcmp(y[0].dims, yr.dims, sizeof(int64_t) * 4) && ny > 0,
+                 "case %d %s: nn_maxpool_nhwc's output shape differs", id, desc);
+        if (y[0].nbytes == yr.nbytes && y[1].nbytes == yr.nbytes) {
+            for (size_t i = 0; i < ny; i++) {
+                double r = mixrt_load_f64(yr.data, yr.dtype, i), a = mixrt_load_f64(y[0].data, yr.dtype, i);
+                nans += r != r;
+                bad += r == r ? a != r : a == a;
+            }
+            TU_CHECK(bad == 0, "case %d %s%s: nn_maxpool_nhwc differs from the reference at %zu of %zu values", id, desc,
+                     nan ? " with NaNs" : "", bad, ny);
+            TU_CHECK(!memcmp(y[0].data, y[1].data, yr.nbytes), "case %d %s%s: the %s nn-op table's max pool differs "
+                     "from the scalar one's", id, desc, nan ? " with NaNs" : "", mixrt_nnops_isa()->name);
+            TU_CHECK(!nan || nans > 0, "case %d %s: no NaN reached the output", id, desc);
+        }
+        mixrt_tensor_release(ctx, &yr);
+        mixrt_tensor_release(ctx, &y[0]);
+        mixrt_tensor_release(ctx, &y[1]);
+    }
+}
+
 /* A channels-last pool node on random data. kind: 0 MaxPool, 1 AveragePool (count_include_pad
  * = incl), 2 GlobalAveragePool; ceil: ceil_mode. */
 static void pool_case_run(int id, int kind, int64_t C, int64_t H, int64_t W, int64_t k, int64_t s, int64_t p,
@@ -1556,6 +1606,7 @@ static void pool_case_run(int id, int kind, int64_t C, int64_t H, int64_t W, int
     struct mixrt_tensor *tx = rand_tensor(dt, 4, xd);
     const struct mixrt_tensor *in[1] = {tx};
     compare_kernels(id, desc, "dnnl_pool_nhwc", g, ni, 1, in, dt);
+    if (kind == 0) maxpool_last_exact(id, desc, g, ni, tx);
     mixrt_tensor_destroy(ctx, tx);
     mixrt_graph_destroy(g);
 }
@@ -1902,7 +1953,10 @@ static void test_kernels(int only) {
                    * the reference's */
                   {0, 64, 112, 112, 3, 2, 0, 0, 1, 1}, {0, 19, 13, 10, 3, 2, 0, 0, 1, 1}, {0, 24, 14, 14, 3, 1, 1, 0, 1, 1},
                   {0, 16, 6, 7, 2, 2, 1, 0, 1, 1},     {1, 21, 11, 9, 3, 2, 1, 0, 1, 1},  {1, 21, 11, 9, 3, 2, 1, 1, 1, 1},
-                  {1, 8, 10, 10, 3, 2, 0, 0, 1, 1},    {1, 8, 10, 10, 3, 2, 0, 1, 1, 0}};
+                  {1, 8, 10, 10, 3, 2, 0, 0, 1, 1},    {1, 8, 10, 10, 3, 2, 0, 1, 1, 0},
+                  /* channel tails past 16 (nn_maxpool_nhwc's vectors), a window wider than the
+                   * input's padded edge, GoogLeNet's 3x3 stride-1 branch pool */
+                  {0, 200, 9, 13, 3, 1, 1, 0, 1, 1},   {0, 3, 5, 4, 5, 2, 2, 0, 0, 1},   {0, 40, 7, 7, 3, 1, 1, 0, 1, 1}};
         for (size_t i = 0; i < sizeof(pc) / sizeof(pc[0]); i++) {
             id++;
             if (only && id != only) continue;

@@ -137,6 +137,65 @@ void mixrt_nnops_in_norm_row_scalar(const void *x, bool bf, size_t C, const floa
     for (size_t j = 0; j < C; j++) y[j] = ((in_last_at(x, bf, j) - mean[j]) - mlo[j]) * a[j] + b[j];
 }
 
+/* vmaxps's rule with a NaN in acc kept (mixrt_v512_max_nan): equal values, +0 and -0 among
+ * them, give v, so the tables agree bit for bit. */
+static inline float max_nan_v(float acc, float v) { return acc != acc ? acc : acc > v ? acc : v; }
+
+/* bf16 bits as an int16 key ordered as the values (negative magnitudes flipped, -0 below
+ * +0); the same function maps a key back. */
+static inline uint16_t bf16_key(uint16_t b) { return b & 0x8000u ? (uint16_t)(b ^ 0x7FFFu) : b; }
+
+/* The bf16 row on keys when none of its rows holds a NaN (nnops_avx512.c's order of choice,
+ * so both tables give the same bits, -0 and +0 included); false when one does. */
+static bool maxpool_row_keys_scalar(const void *const *rows, int nrows, size_t W, size_t C, const int64_t *c0,
+                                    const int64_t *c1, size_t OW, int16_t *tmp, mixrt_bf16 *y) {
+    const size_t n = W * C;
+    for (int r = 0; r < nrows; r++)
+        for (size_t j = 0; j < n; j++)
+            if ((((const uint16_t *)rows[r])[j] & 0x7FFFu) > 0x7F80u) return false;
+    for (size_t j = 0; j < n; j++) {
+        int16_t acc = (int16_t)bf16_key(((const uint16_t *)rows[0])[j]);
+        for (int r = 1; r < nrows; r++) {
+            int16_t v = (int16_t)bf16_key(((const uint16_t *)rows[r])[j]);
+            acc = v > acc ? v : acc;
+        }
+        tmp[j] = acc;
+    }
+    for (size_t o = 0; o < OW; o++)
+        for (size_t c = 0; c < C; c++) {
+            int16_t acc = tmp[(size_t)c0[o] * C + c];
+            for (int64_t t = c0[o] + 1; t < c1[o]; t++) {
+                int16_t v = tmp[(size_t)t * C + c];
+                acc = v > acc ? v : acc;
+            }
+            y[o * C + c].bits = bf16_key((uint16_t)acc);
+        }
+    return true;
+}
+
+void mixrt_nnops_maxpool_row_scalar(const void *const *rows, int nrows, bool bf, size_t W, size_t C,
+                                    const int64_t *c0, const int64_t *c1, size_t OW, float *tmp, void *y) {
+    if (bf && maxpool_row_keys_scalar(rows, nrows, W, C, c0, c1, OW, (int16_t *)tmp, y)) return;
+    const size_t n = W * C;
+    for (size_t j = 0; j < n; j++) {
+        float acc = in_last_at(rows[0], bf, j);
+        for (int r = 1; r < nrows; r++) acc = max_nan_v(acc, in_last_at(rows[r], bf, j));
+        tmp[j] = acc;
+    }
+    for (size_t o = 0; o < OW; o++)
+        for (size_t c = 0; c < C; c++) {
+            float acc = tmp[(size_t)c0[o] * C + c];
+            for (int64_t t = c0[o] + 1; t < c1[o]; t++) acc = max_nan_v(acc, tmp[(size_t)t * C + c]);
+            if (bf) {
+                uint32_t u;
+                memcpy(&u, &acc, sizeof u);
+                ((mixrt_bf16 *)y)[o * C + c].bits = (uint16_t)(u >> 16);
+            } else {
+                ((float *)y)[o * C + c] = acc;
+            }
+        }
+}
+
 const struct mixrt_nnops_isa mixrt_nnops_isa_scalar = {"scalar",
                                                        sum_scalar,
                                                        sumsq_dev_scalar,
@@ -146,7 +205,8 @@ const struct mixrt_nnops_isa mixrt_nnops_isa_scalar = {"scalar",
                                                        gemv_scalar,
                                                        mixrt_nnops_colsum_scalar,
                                                        mixrt_nnops_in_partial_scalar,
-                                                       mixrt_nnops_in_norm_row_scalar};
+                                                       mixrt_nnops_in_norm_row_scalar,
+                                                       mixrt_nnops_maxpool_row_scalar};
 
 static int g_force_scalar, g_force_avx2; /* tests only */
 
@@ -727,6 +787,116 @@ static mixrt_status run_gap_last(struct mixrt_kernel_ctx *k) {
     }
     if (part) ffree(k, part, (size_t)nt * C);
     return MIXRT_STATUS_OK;
+}
+
+/* The layout pass's channels-last MaxPool (com.mixrt): X [N, H, W, C] -> [N, OH, OW, C], 2-D,
+ * no dilation, windows of up to MAXPOOL_LAST_MAX_K rows. Each output row folds its window's
+ * input rows into one f32 row, then takes each pixel's columns from it (maxpool_row): 2-3
+ * maxima an output value for a 3x3 window instead of 9, 16 channels a vector. Output rows are
+ * shared between the threads. Timed by the builder against oneDNN's pool (dnnl_pool_nhwc),
+ * which ran GoogLeNet's bf16 3x3 stride-1 pools (28x28x192 .. 7x7x832) at 15-47 us each. */
+#define MAXPOOL_LAST_MAX_K 64
+
+static bool maxpool_last_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why,
+                                  size_t why_size) {
+    const char *env = getenv("MIXRT_MAXPOOL_NHWC"); /* off: oneDNN's pool only (A/B) */
+    if (env && !strcmp(env, "off")) {
+        say(why, why_size, "%s", "switched off by MIXRT_MAXPOOL_NHWC=off");
+        return false;
+    }
+    if (!io_supported(g, n, why, why_size)) return false;
+    int r = g->values[n->inputs[0]].rank;
+    if (r != -1 && r != 4) {
+        say(why, why_size, "%s", "only 2-D pooling (rank 4)");
+        return false;
+    }
+    if (output_used(n, 1)) {
+        say(why, why_size, "%s", "the Indices output is not produced");
+        return false;
+    }
+    size_t nk = 0, nd = 0;
+    const int64_t *ks = mixrt_node_attr_ints(n, "kernel_shape", &nk), *dl = mixrt_node_attr_ints(n, "dilations", &nd);
+    if (!ks || nk != 2) {
+        say(why, why_size, "%s", "kernel_shape is not two values");
+        return false;
+    }
+    if (ks[0] > MAXPOOL_LAST_MAX_K) {
+        say(why, why_size, "%s", "a window over 64 rows");
+        return false;
+    }
+    for (size_t i = 0; dl && i < nd; i++)
+        if (dl[i] != 1) {
+            say(why, why_size, "%s", "a dilated pool");
+            return false;
+        }
+    return true;
+}
+
+static mixrt_status run_maxpool_last(struct mixrt_kernel_ctx *k) {
+    mixrt_status status = MIXRT_STATUS_OK;
+    const struct mixrt_tensor *x = k->n_in > 0 ? k->in[0] : NULL;
+    if (!fast_input(k, 0) || x->rank != 4 || output_wanted(k, 1)) return mixrt_cpu_run_reference(k);
+    struct mixrt_tensor xc = *x; /* the dims as [N, C, H, W] for pool_geometry */
+    xc.dims[1] = x->dims[3], xc.dims[2] = x->dims[1], xc.dims[3] = x->dims[2];
+    struct pool_axis ax[2];
+    if (!pool_geometry(k->node, &xc, ax) || ax[0].d != 1 || ax[1].d != 1 || ax[0].k > MAXPOOL_LAST_MAX_K)
+        return mixrt_cpu_run_reference(k);
+    const size_t N = (size_t)x->dims[0], H = (size_t)ax[0].in, W = (size_t)ax[1].in, C = (size_t)x->dims[3];
+    const size_t OH = (size_t)ax[0].out, OW = (size_t)ax[1].out, ntab = 2 * (OW + OH);
+    int64_t *tab = mixrt_calloc(k->ctx, ntab ? ntab : 1, sizeof(int64_t));
+    if (!tab) return MIXRT_STATUS_OUT_OF_MEMORY;
+    int64_t *c0 = tab, *c1 = tab + OW, *r0 = tab + 2 * OW, *r1 = r0 + OH, cp;
+    bool empty = false; /* a window wholly in the padding: the reference's answer */
+    for (size_t o = 0; o < OW; o++) {
+        pool_taps(&ax[1], (int64_t)o, &c0[o], &c1[o], &cp);
+        c0[o] += (int64_t)o * ax[1].s - ax[1].pb, c1[o] += (int64_t)o * ax[1].s - ax[1].pb;
+        empty = empty || c1[o] <= c0[o];
+    }
+    for (size_t o = 0; o < OH; o++) {
+        pool_taps(&ax[0], (int64_t)o, &r0[o], &r1[o], &cp);
+        r0[o] += (int64_t)o * ax[0].s - ax[0].pb, r1[o] += (int64_t)o * ax[0].s - ax[0].pb;
+        empty = empty || r1[o] <= r0[o];
+    }
+    if (empty) {
+        mixrt_free(k->ctx, tab, (ntab ? ntab : 1) * sizeof(int64_t));
+        return mixrt_cpu_run_reference(k);
+    }
+    int64_t ydims[4] = {x->dims[0], (int64_t)OH, (int64_t)OW, x->dims[3]};
+    struct mixrt_tensor *y = NULL;
+    float *tmp = NULL;
+    int nt = 1;
+    const size_t rows = N * OH;
+#ifdef _OPENMP
+    if (rows >= 2 && rows * OW * C * (size_t)(ax[0].k * ax[1].k) >= 65536) nt = omp_get_max_threads();
+    if ((size_t)nt > rows) nt = (int)rows;
+#endif
+    const bool bf = x->dtype == MIXRT_DTYPE_BF16;
+    const size_t es = bf ? sizeof(mixrt_bf16) : sizeof(float), tz = (size_t)nt;
+    const struct mixrt_nnops_isa *isa = mixrt_nnops_isa();
+    MIXRT_TRY(mixrt_kernel_output_uninit(k, 0, x->dtype, 4, ydims, &y)); /* every value written */
+    if (!rows || !OW || !C) goto fail;
+    if (!(tmp = falloc(k, tz * W * C))) {
+        status = MIXRT_STATUS_OUT_OF_MEMORY;
+        goto fail;
+    }
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#endif
+    for (int t = 0; t < nt; t++) {
+        const void *rp[MAXPOOL_LAST_MAX_K];
+        for (size_t r = rows * (size_t)t / tz; r < rows * (size_t)(t + 1) / tz; r++) {
+            const size_t b = r / OH, oh = r % OH;
+            const int nr = (int)(r1[oh] - r0[oh]);
+            for (int i = 0; i < nr; i++)
+                rp[i] = (const char *)x->data + ((b * H + (size_t)r0[oh] + (size_t)i) * W * C) * es;
+            isa->maxpool_row(rp, nr, bf, W, C, c0, c1, OW, tmp + (size_t)t * W * C,
+                             (char *)y->data + r * OW * C * es);
+        }
+    }
+fail:
+    ffree(k, tmp, tz * W * C);
+    mixrt_free(k->ctx, tab, (ntab ? ntab : 1) * sizeof(int64_t));
+    return status;
 }
 
 /* ---- Softmax / LogSoftmax ----------------------------------------------------------------
@@ -1515,6 +1685,7 @@ const struct mixrt_cpu_kernel mixrt_nnops_kernels[] = {
     {"nn_global_avgpool", "", "GlobalAveragePool", global_pool_supports, NULL, NULL, run_global_avgpool},
     {"nn_global_maxpool", "", "GlobalMaxPool", global_pool_supports, NULL, NULL, run_global_maxpool},
     {"nn_gap_nhwc", MIXRT_DOMAIN, "GlobalAveragePool", gap_last_supports, NULL, NULL, run_gap_last}, /* fuse_conv.c's */
+    {"nn_maxpool_nhwc", MIXRT_DOMAIN, "MaxPool", maxpool_last_supports, NULL, NULL, run_maxpool_last}, /* the same */
     {"nn_softmax", "", "Softmax", softmax_supports, NULL, NULL, run_softmax},
     {"nn_log_softmax", "", "LogSoftmax", softmax_supports, NULL, NULL, run_log_softmax},
     {"nn_batchnorm", "", "BatchNormalization", bn_supports, NULL, NULL, run_batch_norm},

@@ -118,7 +118,7 @@ static void gemv_avx2(const float *w, size_t rows, size_t n, const float *x, flo
 const struct mixrt_nnops_isa mixrt_nnops_isa_avx2 = {"avx2",   sum_avx2,  sumsq_dev_avx2, max_avx2,
                                                      exp_avx2, vmax_avx2, gemv_avx2,
                                                      mixrt_nnops_colsum_scalar, mixrt_nnops_in_partial_scalar,
-                                                     mixrt_nnops_in_norm_row_scalar};
+                                                     mixrt_nnops_in_norm_row_scalar, mixrt_nnops_maxpool_row_scalar};
 #else
 typedef int mixrt_nnops_avx2_unused; /* ISO C: a translation unit needs a declaration */
 #endif

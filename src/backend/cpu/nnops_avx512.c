@@ -5,6 +5,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "backend/cpu/nnops_impl.h"
@@ -241,10 +242,87 @@ static void in_norm_row_avx512(const void *x, bool bf, size_t C, const float *me
     }
 }
 
+/* 16 values of x from element j, f32 or bf16 widened (the lanes past m zero). */
+static inline __m512 load16(const void *x, bool bf, size_t j, __mmask16 m) {
+    if (bf)
+        return _mm512_castsi512_ps(
+            _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (const uint16_t *)x + j)), 16));
+    return _mm512_maskz_loadu_ps(m, (const float *)x + j);
+}
+
+/* bf16 bits to keys that order as the values do, as int16 (negative values' magnitude bits
+ * flipped; -0 below +0), and back: the same function. */
+static inline __m512i bf16_key(__m512i x) {
+    return _mm512_xor_si512(x, _mm512_and_si512(_mm512_srai_epi16(x, 15), _mm512_set1_epi16(0x7FFF)));
+}
+
+/* The bf16 row without NaN, on keys: 32 values a vector, no widening; false (nothing
+ * written to y) when a row holds a NaN, which the f32 path below then handles. */
+static bool maxpool_row_keys(const void *const *rows, int nrows, size_t W, size_t C, const int64_t *c0,
+                             const int64_t *c1, size_t OW, int16_t *tmp, uint16_t *y) {
+    const size_t n = W * C;
+    const __m512i mag = _mm512_set1_epi16(0x7FFF), inf = _mm512_set1_epi16(0x7F80);
+    __mmask32 nan = 0;
+    for (size_t j = 0; j < n; j += 32) {
+        const __mmask32 m = n - j >= 32 ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << (n - j)) - 1u);
+        __m512i x = _mm512_maskz_loadu_epi16(m, (const uint16_t *)rows[0] + j);
+        nan |= _mm512_cmpgt_epu16_mask(_mm512_and_si512(x, mag), inf);
+        __m512i acc = bf16_key(x);
+        for (int r = 1; r < nrows; r++) {
+            x = _mm512_maskz_loadu_epi16(m, (const uint16_t *)rows[r] + j);
+            nan |= _mm512_cmpgt_epu16_mask(_mm512_and_si512(x, mag), inf);
+            acc = _mm512_max_epi16(acc, bf16_key(x));
+        }
+        _mm512_mask_storeu_epi16(tmp + j, m, acc);
+    }
+    if (nan) return false;
+    for (size_t o = 0; o < OW; o++) {
+        const int16_t *t0 = tmp + (size_t)c0[o] * C;
+        const int64_t taps = c1[o] - c0[o];
+        for (size_t c = 0; c < C; c += 32) {
+            const __mmask32 m = C - c >= 32 ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << (C - c)) - 1u);
+            __m512i acc = _mm512_maskz_loadu_epi16(m, t0 + c);
+            for (int64_t t = 1; t < taps; t++)
+                acc = _mm512_max_epi16(acc, _mm512_maskz_loadu_epi16(m, t0 + (size_t)t * C + c));
+            _mm512_mask_storeu_epi16(y + o * C + c, m, bf16_key(acc));
+        }
+    }
+    return true;
+}
+
+/* The channels-last max pool's row (nnops_impl.h): bf16 on keys when no NaN is in the rows,
+ * else (and f32) rows folded into tmp in f32, then the columns' taps, 16 channels at a time;
+ * bf16 leaves as its top half (exact: a bf16 value widened). */
+static void maxpool_row_avx512(const void *const *rows, int nrows, bool bf, size_t W, size_t C, const int64_t *c0,
+                               const int64_t *c1, size_t OW, float *tmp, void *y) {
+    if (bf && maxpool_row_keys(rows, nrows, W, C, c0, c1, OW, (int16_t *)tmp, (uint16_t *)y)) return;
+    const size_t n = W * C;
+    for (size_t j = 0; j < n; j += 16) {
+        const __mmask16 m = n - j >= 16 ? (__mmask16)0xFFFF : tail_mask(n - j);
+        __m512 acc = load16(rows[0], bf, j, m);
+        for (int r = 1; r < nrows; r++) acc = mixrt_v512_max_nan(acc, load16(rows[r], bf, j, m));
+        _mm512_mask_storeu_ps(tmp + j, m, acc);
+    }
+    for (size_t o = 0; o < OW; o++) {
+        const float *t0 = tmp + (size_t)c0[o] * C;
+        const int64_t taps = c1[o] - c0[o];
+        for (size_t c = 0; c < C; c += 16) {
+            const __mmask16 m = C - c >= 16 ? (__mmask16)0xFFFF : tail_mask(C - c);
+            __m512 acc = _mm512_maskz_loadu_ps(m, t0 + c);
+            for (int64_t t = 1; t < taps; t++) acc = mixrt_v512_max_nan(acc, _mm512_maskz_loadu_ps(m, t0 + (size_t)t * C + c));
+            if (bf)
+                _mm256_mask_storeu_epi16((uint16_t *)y + o * C + c, m,
+                                         _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(acc), 16)));
+            else
+                _mm512_mask_storeu_ps((float *)y + o * C + c, m, acc);
+        }
+    }
+}
+
 const struct mixrt_nnops_isa mixrt_nnops_isa_avx512 = {"avx512",          sum_avx512,        sumsq_dev_avx512,
                                                        max_avx512,        exp_avx512,        vmax_avx512,
                                                        gemv_avx512,       colsum_avx512,     in_partial_avx512,
-                                                       in_norm_row_avx512};
+                                                       in_norm_row_avx512, maxpool_row_avx512};
 #else
 typedef int mixrt_nnops_avx512_unused; /* ISO C: a translation unit needs a declaration */
 #endif

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Block length below which the primitives' lane accumulators sum directly; longer
  * reductions split in halves (multiples of 16) down to this. */
@@ -43,6 +44,13 @@ struct mixrt_nnops_isa {
      * (x f32, or bf16 widened exactly); the same bits in every table. */
     void (*in_norm_row)(const void *x, bool bf, size_t C, const float *mean, const float *mlo, const float *a,
                         const float *b, float *y);
+    /* One output row of a channels-last max pool (nnops.c's nn_maxpool_nhwc): tmp[j] = the max
+     * over r < nrows of rows[r][j], j < W C (x f32, or bf16 when bf, widened exactly), then
+     * pixel o < OW of y (same dtype) gets, per channel c < C, the max of tmp[t C + c] over the
+     * columns t in [c0[o], c1[o]) (never empty). The max of bf16 values is one of them, so the
+     * narrowing is exact. NaN propagates (the reference's rule); the same bits in every table. */
+    void (*maxpool_row)(const void *const *rows, int nrows, bool bf, size_t W, size_t C, const int64_t *c0,
+                        const int64_t *c1, size_t OW, float *tmp, void *y);
 };
 #define MIXRT_NNOPS_IN_COLS 64
 #define MIXRT_NNOPS_IN_ROWS 32
@@ -53,6 +61,9 @@ void mixrt_nnops_in_partial_scalar(const void *x, bool bf, size_t C, size_t c0, 
                                    const float *center, const float *lo, bool square, double *out);
 void mixrt_nnops_in_norm_row_scalar(const void *x, bool bf, size_t C, const float *mean, const float *mlo,
                                     const float *a, const float *b, float *y);
+/* The scalar maxpool_row (nnops.c), also the AVX2 table's. */
+void mixrt_nnops_maxpool_row_scalar(const void *const *rows, int nrows, bool bf, size_t W, size_t C,
+                                    const int64_t *c0, const int64_t *c1, size_t OW, float *tmp, void *y);
 
 /* The table the kernels use: AVX-512 when the CPU has AVX512F/BW/VL/DQ (and the OS saves
  * their state), else AVX2 where it has AVX2 and FMA, else scalar. */
