@@ -1525,8 +1525,10 @@ static int64_t pool_out(int64_t in, int64_t k, int64_t s, int64_t p, int ceil) {
 }
 
 /* nn_maxpool_nhwc against the reference with every value equal (a max is exact), by the
- * CPU's nn-op table and by the scalar one (the same bits), on tx and again with NaNs planted
- * (every window holding one must give NaN, as the reference's). */
+ * CPU's nn-op table and by the scalar one (the same bits), on four versions of tx: as drawn,
+ * its magnitudes (no sign bit: bf16's raw-bits path), the magnitudes with NaNs planted, and
+ * as drawn with NaNs of both signs planted (the keyed and f32 paths); every window holding a
+ * NaN must give NaN, as the reference's. */
 static void maxpool_last_exact(int id, const char *desc, struct mixrt_graph *g, int ni, struct mixrt_tensor *tx) {
     const struct mixrt_node *n = &g->nodes[ni];
     const struct mixrt_cpu_kernel *kern = mixrt_cpu_kernel_find("nn_maxpool_nhwc", MIXRT_DOMAIN, "MaxPool");
@@ -1537,9 +1539,13 @@ static void maxpool_last_exact(int id, const char *desc, struct mixrt_graph *g, 
     if (!kern) return;
     TU_CHECK(kern->supports(g, n, why, sizeof(why)), "case %d %s: nn_maxpool_nhwc refuses: %s", id, desc, why);
     const size_t nx = mixrt_tensor_numel(tx);
-    for (int nan = 0; nan < 2; nan++) {
+    double *orig = malloc(nx * sizeof(double));
+    for (size_t i = 0; i < nx; i++) orig[i] = mixrt_load_f64(tx->data, tx->dtype, i);
+    for (int var = 0; var < 4; var++) {
+        const bool nan = var >= 2;
+        for (size_t i = 0; i < nx; i++) mixrt_store_f64(tx->data, tx->dtype, i, var == 1 || var == 2 ? fabs(orig[i]) : orig[i]);
         if (nan)
-            for (size_t i = 7; i < nx; i += 97) mixrt_store_f64(tx->data, tx->dtype, i, NAN);
+            for (size_t i = 7; i < nx; i += 97) mixrt_store_f64(tx->data, tx->dtype, i, var == 3 && i % 2 ? -NAN : NAN);
         const struct mixrt_tensor *in[1] = {tx};
         struct mixrt_tensor yr, y[2];
         mixrt_status sr = run_node(ctx, ref, NULL, g, ni, 1, in, &yr), sy[2];
@@ -1551,7 +1557,7 @@ static void maxpool_last_exact(int id, const char *desc, struct mixrt_graph *g, 
         TU_CHECK(sr == MIXRT_STATUS_OK && sy[0] == MIXRT_STATUS_OK && sy[1] == MIXRT_STATUS_OK,
                  "case %d %s: nn_maxpool_nhwc %d / %d, reference %d: %s", id, desc, sy[0], sy[1], sr,
                  mixrt_context_last_error(ctx));
-        if (sr != MIXRT_STATUS_OK || sy[0] != MIXRT_STATUS_OK || sy[1] != MIXRT_STATUS_OK) return;
+        if (sr != MIXRT_STATUS_OK || sy[0] != MIXRT_STATUS_OK || sy[1] != MIXRT_STATUS_OK) break;
         size_t ny = mixrt_tensor_numel(&yr), bad = 0, nans = 0;
         TU_CHECK(y[0].nbytes == yr.nbytes && y[1].nbytes == yr.nbytes &&
                      !memcmp(y[0].dims, yr.dims, sizeof(int64_t) * 4) && ny > 0,
@@ -1562,16 +1568,18 @@ static void maxpool_last_exact(int id, const char *desc, struct mixrt_graph *g, 
                 nans += r != r;
                 bad += r == r ? a != r : a == a;
             }
-            TU_CHECK(bad == 0, "case %d %s%s: nn_maxpool_nhwc differs from the reference at %zu of %zu values", id, desc,
-                     nan ? " with NaNs" : "", bad, ny);
-            TU_CHECK(!memcmp(y[0].data, y[1].data, yr.nbytes), "case %d %s%s: the %s nn-op table's max pool differs "
-                     "from the scalar one's", id, desc, nan ? " with NaNs" : "", mixrt_nnops_isa()->name);
+            TU_CHECK(bad == 0, "case %d %s (version %d): nn_maxpool_nhwc differs from the reference at %zu of %zu values",
+                     id, desc, var, bad, ny);
+            TU_CHECK(!memcmp(y[0].data, y[1].data, yr.nbytes), "case %d %s (version %d): the %s nn-op table's max pool "
+                     "differs from the scalar one's", id, desc, var, mixrt_nnops_isa()->name);
             TU_CHECK(!nan || nans > 0, "case %d %s: no NaN reached the output", id, desc);
         }
         mixrt_tensor_release(ctx, &yr);
         mixrt_tensor_release(ctx, &y[0]);
         mixrt_tensor_release(ctx, &y[1]);
     }
+    for (size_t i = 0; i < nx; i++) mixrt_store_f64(tx->data, tx->dtype, i, orig[i]);
+    free(orig);
 }
 
 /* A channels-last pool node on random data. kind: 0 MaxPool, 1 AveragePool (count_include_pad

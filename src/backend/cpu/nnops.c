@@ -173,9 +173,39 @@ static bool maxpool_row_keys_scalar(const void *const *rows, int nrows, size_t W
     return true;
 }
 
+/* The bf16 row on raw bits when none of its rows holds a sign bit (nnops_avx512.c's first
+ * choice): non-negative bf16 values, NaNs among them, order as int16 as they are. */
+static bool maxpool_row_pos_scalar(const void *const *rows, int nrows, size_t W, size_t C, const int64_t *c0,
+                                   const int64_t *c1, size_t OW, int16_t *tmp, mixrt_bf16 *y) {
+    const size_t n = W * C;
+    for (int r = 0; r < nrows; r++)
+        for (size_t j = 0; j < n; j++)
+            if (((const uint16_t *)rows[r])[j] & 0x8000u) return false;
+    for (size_t j = 0; j < n; j++) {
+        int16_t acc = (int16_t)((const uint16_t *)rows[0])[j];
+        for (int r = 1; r < nrows; r++) {
+            int16_t v = (int16_t)((const uint16_t *)rows[r])[j];
+            acc = v > acc ? v : acc;
+        }
+        tmp[j] = acc;
+    }
+    for (size_t o = 0; o < OW; o++)
+        for (size_t c = 0; c < C; c++) {
+            int16_t acc = tmp[(size_t)c0[o] * C + c];
+            for (int64_t t = c0[o] + 1; t < c1[o]; t++) {
+                int16_t v = tmp[(size_t)t * C + c];
+                acc = v > acc ? v : acc;
+            }
+            y[o * C + c].bits = (uint16_t)acc;
+        }
+    return true;
+}
+
 void mixrt_nnops_maxpool_row_scalar(const void *const *rows, int nrows, bool bf, size_t W, size_t C,
                                     const int64_t *c0, const int64_t *c1, size_t OW, float *tmp, void *y) {
-    if (bf && maxpool_row_keys_scalar(rows, nrows, W, C, c0, c1, OW, (int16_t *)tmp, y)) return;
+    if (bf && (maxpool_row_pos_scalar(rows, nrows, W, C, c0, c1, OW, (int16_t *)tmp, y) ||
+               maxpool_row_keys_scalar(rows, nrows, W, C, c0, c1, OW, (int16_t *)tmp, y)))
+        return;
     const size_t n = W * C;
     for (size_t j = 0; j < n; j++) {
         float acc = in_last_at(rows[0], bf, j);
