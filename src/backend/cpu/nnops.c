@@ -145,66 +145,43 @@ static inline float max_nan_v(float acc, float v) { return acc != acc ? acc : ac
  * +0); the same function maps a key back. */
 static inline uint16_t bf16_key(uint16_t b) { return b & 0x8000u ? (uint16_t)(b ^ 0x7FFFu) : b; }
 
-/* The bf16 row on keys when none of its rows holds a NaN (nnops_avx512.c's order of choice,
- * so both tables give the same bits, -0 and +0 included); false when one does. */
-static bool maxpool_row_keys_scalar(const void *const *rows, int nrows, size_t W, size_t C, const int64_t *c0,
-                                    const int64_t *c1, size_t OW, int16_t *tmp, mixrt_bf16 *y) {
+/* The bf16 row as int16, nnops_avx512.c's two first choices in its order, so both tables give
+ * the same bits (-0 and +0 included). keyed false: raw bits, when none of the rows holds a
+ * sign bit (non-negative bf16 values, NaNs among them, order as int16 as they are); keyed true:
+ * keys, when none holds a NaN. False when the rows do not qualify. */
+static bool maxpool_row_i16_scalar(const void *const *rows, int nrows, size_t W, size_t C, const int64_t *c0,
+                                   const int64_t *c1, size_t OW, int16_t *tmp, mixrt_bf16 *y, bool keyed) {
     const size_t n = W * C;
     for (int r = 0; r < nrows; r++)
-        for (size_t j = 0; j < n; j++)
-            if ((((const uint16_t *)rows[r])[j] & 0x7FFFu) > 0x7F80u) return false;
+        for (size_t j = 0; j < n; j++) {
+            const uint16_t b = ((const uint16_t *)rows[r])[j];
+            if (keyed ? (b & 0x7FFFu) > 0x7F80u : (b & 0x8000u) != 0) return false;
+        }
     for (size_t j = 0; j < n; j++) {
-        int16_t acc = (int16_t)bf16_key(((const uint16_t *)rows[0])[j]);
-        for (int r = 1; r < nrows; r++) {
-            int16_t v = (int16_t)bf16_key(((const uint16_t *)rows[r])[j]);
+        int16_t acc = INT16_MIN;
+        for (int r = 0; r < nrows; r++) {
+            const uint16_t b = ((const uint16_t *)rows[r])[j];
+            const int16_t v = (int16_t)(keyed ? bf16_key(b) : b);
             acc = v > acc ? v : acc;
         }
         tmp[j] = acc;
     }
     for (size_t o = 0; o < OW; o++)
         for (size_t c = 0; c < C; c++) {
-            int16_t acc = tmp[(size_t)c0[o] * C + c];
-            for (int64_t t = c0[o] + 1; t < c1[o]; t++) {
-                int16_t v = tmp[(size_t)t * C + c];
+            int16_t acc = INT16_MIN;
+            for (int64_t t = c0[o]; t < c1[o]; t++) {
+                const int16_t v = tmp[(size_t)t * C + c];
                 acc = v > acc ? v : acc;
             }
-            y[o * C + c].bits = bf16_key((uint16_t)acc);
-        }
-    return true;
-}
-
-/* The bf16 row on raw bits when none of its rows holds a sign bit (nnops_avx512.c's first
- * choice): non-negative bf16 values, NaNs among them, order as int16 as they are. */
-static bool maxpool_row_pos_scalar(const void *const *rows, int nrows, size_t W, size_t C, const int64_t *c0,
-                                   const int64_t *c1, size_t OW, int16_t *tmp, mixrt_bf16 *y) {
-    const size_t n = W * C;
-    for (int r = 0; r < nrows; r++)
-        for (size_t j = 0; j < n; j++)
-            if (((const uint16_t *)rows[r])[j] & 0x8000u) return false;
-    for (size_t j = 0; j < n; j++) {
-        int16_t acc = (int16_t)((const uint16_t *)rows[0])[j];
-        for (int r = 1; r < nrows; r++) {
-            int16_t v = (int16_t)((const uint16_t *)rows[r])[j];
-            acc = v > acc ? v : acc;
-        }
-        tmp[j] = acc;
-    }
-    for (size_t o = 0; o < OW; o++)
-        for (size_t c = 0; c < C; c++) {
-            int16_t acc = tmp[(size_t)c0[o] * C + c];
-            for (int64_t t = c0[o] + 1; t < c1[o]; t++) {
-                int16_t v = tmp[(size_t)t * C + c];
-                acc = v > acc ? v : acc;
-            }
-            y[o * C + c].bits = (uint16_t)acc;
+            y[o * C + c].bits = keyed ? bf16_key((uint16_t)acc) : (uint16_t)acc;
         }
     return true;
 }
 
 void mixrt_nnops_maxpool_row_scalar(const void *const *rows, int nrows, bool bf, size_t W, size_t C,
                                     const int64_t *c0, const int64_t *c1, size_t OW, float *tmp, void *y) {
-    if (bf && (maxpool_row_pos_scalar(rows, nrows, W, C, c0, c1, OW, (int16_t *)tmp, y) ||
-               maxpool_row_keys_scalar(rows, nrows, W, C, c0, c1, OW, (int16_t *)tmp, y)))
+    if (bf && (maxpool_row_i16_scalar(rows, nrows, W, C, c0, c1, OW, (int16_t *)tmp, y, false) ||
+               maxpool_row_i16_scalar(rows, nrows, W, C, c0, c1, OW, (int16_t *)tmp, y, true)))
         return;
     const size_t n = W * C;
     for (size_t j = 0; j < n; j++) {

@@ -256,57 +256,32 @@ static inline __m512i bf16_key(__m512i x) {
     return _mm512_xor_si512(x, _mm512_and_si512(_mm512_srai_epi16(x, 15), _mm512_set1_epi16(0x7FFF)));
 }
 
-/* The bf16 row when no value in its rows has the sign bit set (after a ReLU): the bits order
- * as int16 as the values do, a NaN (bits above +inf's) included, so the maxima run on the raw
- * bits, 32 a vector, with one OR a vector to watch the signs; false (nothing written to y)
- * as soon as a sign bit turns up, and the keyed path below takes the row. */
-static bool maxpool_row_pos(const void *const *rows, int nrows, size_t W, size_t C, const int64_t *c0,
-                            const int64_t *c1, size_t OW, int16_t *tmp, uint16_t *y) {
-    const size_t n = W * C;
-    __m512i sign = _mm512_setzero_si512();
-    for (size_t j = 0; j < n; j += 32) {
-        const __mmask32 m = n - j >= 32 ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << (n - j)) - 1u);
-        __m512i acc = _mm512_maskz_loadu_epi16(m, (const uint16_t *)rows[0] + j);
-        sign = _mm512_or_si512(sign, acc);
-        for (int r = 1; r < nrows; r++) {
-            const __m512i x = _mm512_maskz_loadu_epi16(m, (const uint16_t *)rows[r] + j);
-            sign = _mm512_or_si512(sign, x);
-            acc = _mm512_max_epi16(acc, x);
-        }
-        if (_mm512_movepi16_mask(sign)) return false; /* signed data leaves at its first vector */
-        _mm512_mask_storeu_epi16(tmp + j, m, acc);
-    }
-    for (size_t o = 0; o < OW; o++) {
-        const int16_t *t0 = tmp + (size_t)c0[o] * C;
-        const int64_t taps = c1[o] - c0[o];
-        for (size_t c = 0; c < C; c += 32) {
-            const __mmask32 m = C - c >= 32 ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << (C - c)) - 1u);
-            __m512i acc = _mm512_maskz_loadu_epi16(m, t0 + c);
-            for (int64_t t = 1; t < taps; t++)
-                acc = _mm512_max_epi16(acc, _mm512_maskz_loadu_epi16(m, t0 + (size_t)t * C + c));
-            _mm512_mask_storeu_epi16(y + o * C + c, m, acc);
-        }
-    }
-    return true;
-}
-
-/* The bf16 row without NaN, on keys: 32 values a vector, no widening; false (nothing
- * written to y) when a row holds a NaN, which the f32 path below then handles. */
-static bool maxpool_row_keys(const void *const *rows, int nrows, size_t W, size_t C, const int64_t *c0,
-                             const int64_t *c1, size_t OW, int16_t *tmp, uint16_t *y) {
+/* The bf16 row as int16, 32 values a vector, no widening; false (nothing written to y) when
+ * the rows do not qualify, and the next path takes the row. keyed false: the raw bits, when no
+ * value has the sign bit set (after a ReLU): they order as int16 as the values do, a NaN (bits
+ * above +inf's) included; one OR a vector watches the signs, and signed data leaves at its
+ * first vector. keyed true: keys, when no value is NaN (the f32 path keeps NaN's rule). */
+static inline __attribute__((always_inline)) bool maxpool_row_i16(const void *const *rows, int nrows, size_t W,
+                                                                  size_t C, const int64_t *c0, const int64_t *c1,
+                                                                  size_t OW, int16_t *tmp, uint16_t *y, bool keyed) {
     const size_t n = W * C;
     const __m512i mag = _mm512_set1_epi16(0x7FFF), inf = _mm512_set1_epi16(0x7F80);
     __mmask32 nan = 0;
+    __m512i sign = _mm512_setzero_si512();
     for (size_t j = 0; j < n; j += 32) {
         const __mmask32 m = n - j >= 32 ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << (n - j)) - 1u);
-        __m512i x = _mm512_maskz_loadu_epi16(m, (const uint16_t *)rows[0] + j);
-        nan |= _mm512_cmpgt_epu16_mask(_mm512_and_si512(x, mag), inf);
-        __m512i acc = bf16_key(x);
-        for (int r = 1; r < nrows; r++) {
-            x = _mm512_maskz_loadu_epi16(m, (const uint16_t *)rows[r] + j);
-            nan |= _mm512_cmpgt_epu16_mask(_mm512_and_si512(x, mag), inf);
-            acc = _mm512_max_epi16(acc, bf16_key(x));
+        __m512i acc = _mm512_setzero_si512();
+        for (int r = 0; r < nrows; r++) {
+            __m512i x = _mm512_maskz_loadu_epi16(m, (const uint16_t *)rows[r] + j);
+            if (keyed) {
+                nan |= _mm512_cmpgt_epu16_mask(_mm512_and_si512(x, mag), inf);
+                x = bf16_key(x);
+            } else {
+                sign = _mm512_or_si512(sign, x);
+            }
+            acc = r ? _mm512_max_epi16(acc, x) : x;
         }
+        if (!keyed && _mm512_movepi16_mask(sign)) return false;
         _mm512_mask_storeu_epi16(tmp + j, m, acc);
     }
     if (nan) return false;
@@ -318,7 +293,7 @@ static bool maxpool_row_keys(const void *const *rows, int nrows, size_t W, size_
             __m512i acc = _mm512_maskz_loadu_epi16(m, t0 + c);
             for (int64_t t = 1; t < taps; t++)
                 acc = _mm512_max_epi16(acc, _mm512_maskz_loadu_epi16(m, t0 + (size_t)t * C + c));
-            _mm512_mask_storeu_epi16(y + o * C + c, m, bf16_key(acc));
+            _mm512_mask_storeu_epi16(y + o * C + c, m, keyed ? bf16_key(acc) : acc);
         }
     }
     return true;
@@ -329,8 +304,8 @@ static bool maxpool_row_keys(const void *const *rows, int nrows, size_t W, size_
  * bf16 leaves as its top half (exact: a bf16 value widened). */
 static void maxpool_row_avx512(const void *const *rows, int nrows, bool bf, size_t W, size_t C, const int64_t *c0,
                                const int64_t *c1, size_t OW, float *tmp, void *y) {
-    if (bf && (maxpool_row_pos(rows, nrows, W, C, c0, c1, OW, (int16_t *)tmp, (uint16_t *)y) ||
-               maxpool_row_keys(rows, nrows, W, C, c0, c1, OW, (int16_t *)tmp, (uint16_t *)y)))
+    if (bf && (maxpool_row_i16(rows, nrows, W, C, c0, c1, OW, (int16_t *)tmp, (uint16_t *)y, false) ||
+               maxpool_row_i16(rows, nrows, W, C, c0, c1, OW, (int16_t *)tmp, (uint16_t *)y, true)))
         return;
     const size_t n = W * C;
     for (size_t j = 0; j < n; j += 16) {
