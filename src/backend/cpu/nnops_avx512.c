@@ -253,7 +253,8 @@ static inline __m512 load16(const void *x, bool bf, size_t j, __mmask16 m) {
 /* bf16 bits to keys that order as the values do, as int16 (negative values' magnitude bits
  * flipped; -0 below +0), and back: the same function. */
 static inline __m512i bf16_key(__m512i x) {
-    return _mm512_xor_si512(x, _mm512_and_si512(_mm512_srai_epi16(x, 15), _mm512_set1_epi16(0x7FFF)));
+    /* x ^ (sign-fill & 0x7FFF) in one ternary op (0x78: a ^ (b & c)) */
+    return _mm512_ternarylogic_epi32(x, _mm512_srai_epi16(x, 15), _mm512_set1_epi16(0x7FFF), 0x78);
 }
 
 /* The bf16 row as int16, 32 values a vector, no widening; false (nothing written to y) when
@@ -265,23 +266,27 @@ static inline __attribute__((always_inline)) bool maxpool_row_i16(const void *co
                                                                   size_t C, const int64_t *c0, const int64_t *c1,
                                                                   size_t OW, int16_t *tmp, uint16_t *y, bool keyed) {
     const size_t n = W * C;
-    const __m512i mag = _mm512_set1_epi16(0x7FFF), inf = _mm512_set1_epi16(0x7F80);
+    /* keys of NaNs: above +inf's (0x7F80), or below -inf's (0x807F as int16) */
+    const __m512i kinf = _mm512_set1_epi16(0x7F80), kninf = _mm512_set1_epi16((int16_t)0x807F);
     __mmask32 nan = 0;
     __m512i sign = _mm512_setzero_si512();
     for (size_t j = 0; j < n; j += 32) {
         const __mmask32 m = n - j >= 32 ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << (n - j)) - 1u);
-        __m512i acc = _mm512_setzero_si512();
+        __m512i acc = _mm512_setzero_si512(), lo = acc;
         for (int r = 0; r < nrows; r++) {
             __m512i x = _mm512_maskz_loadu_epi16(m, (const uint16_t *)rows[r] + j);
             if (keyed) {
-                nan |= _mm512_cmpgt_epu16_mask(_mm512_and_si512(x, mag), inf);
                 x = bf16_key(x);
+                lo = r ? _mm512_min_epi16(lo, x) : x;
             } else {
                 sign = _mm512_or_si512(sign, x);
             }
             acc = r ? _mm512_max_epi16(acc, x) : x;
         }
-        if (!keyed && _mm512_movepi16_mask(sign)) return false;
+        if (keyed)
+            nan |= _mm512_cmpgt_epi16_mask(acc, kinf) | _mm512_cmplt_epi16_mask(lo, kninf);
+        else if (_mm512_movepi16_mask(sign))
+            return false;
         _mm512_mask_storeu_epi16(tmp + j, m, acc);
     }
     if (nan) return false;
