@@ -812,19 +812,15 @@ static bool maxpool_last_supports(const struct mixrt_graph *g, const struct mixr
         say(why, why_size, "%s", "switched off by MIXRT_MAXPOOL_NHWC=off");
         return false;
     }
-    if (!io_supported(g, n, why, why_size)) return false;
+    if (!pool_supports(g, n, why, why_size)) return false; /* dtypes, Indices, kernel_shape */
     int r = g->values[n->inputs[0]].rank;
     if (r != -1 && r != 4) {
         say(why, why_size, "%s", "only 2-D pooling (rank 4)");
         return false;
     }
-    if (output_used(n, 1)) {
-        say(why, why_size, "%s", "the Indices output is not produced");
-        return false;
-    }
     size_t nk = 0, nd = 0;
     const int64_t *ks = mixrt_node_attr_ints(n, "kernel_shape", &nk), *dl = mixrt_node_attr_ints(n, "dilations", &nd);
-    if (!ks || nk != 2) {
+    if (nk != 2) {
         say(why, why_size, "%s", "kernel_shape is not two values");
         return false;
     }
