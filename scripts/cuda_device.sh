@@ -14,7 +14,8 @@
 #     with inspect, check and the ResNet-50 build time, timed per TABLE_OUTPUTS (default
 #     "host device": `mixrt bench --outputs host` and `--outputs device`, inputs and outputs
 #     on the GPU like torch's); TORCH_MODELS=bert,gpt2,resnet50,vit
-#     and TORCH_BATCH=1,32 choose the torch rows).
+#     and TORCH_BATCH=1,32 choose the torch rows; TORCH_MODES=reduce-overhead,max-autotune
+#     the torch.compile modes, TORCH_TIMEOUT its time limit in s).
 #     "kbench": test_cuda_kernels --bench (GEMM rates, bandwidths); "pitch": its --bench-pitch; "prof4": per-layer profiles of
 #     BERT and GPT-2 at batch 1 and 32 with device I/O (PROF_AB: knob A/B runs of BERT b1);
 #     "seed": the seed's f32-vs-bf16-model table on CUDA (SEED_MODELS).
@@ -621,7 +622,7 @@ PY
     fi
     if has torch; then
         echo "== torch $(date +%T)"
-        timeout ${TORCH_TIMEOUT:-240} python3 scripts/cuda_vs_torch.py --batch ${TORCH_BATCH:-1,32} --models ${TORCH_MODELS:-bert,gpt2} 2>"$LOG/torch.err" | tee "$LOG/torch.log"
+        timeout ${TORCH_TIMEOUT:-240} python3 scripts/cuda_vs_torch.py --batch ${TORCH_BATCH:-1,32} --models ${TORCH_MODELS:-bert,gpt2} --modes ${TORCH_MODES:-reduce-overhead} 2>"$LOG/torch.err" | tee "$LOG/torch.log"
         tail -3 "$LOG/torch.err"
     fi
     echo "== end $(date +%T)"

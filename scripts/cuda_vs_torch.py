@@ -6,6 +6,7 @@ and ViT-B/16 (HF), MobileNetV2 and EfficientNet-B0 (torchvision) and torchvision
 (r3d_18, mc3_18, r2plus1d_18, s3d, mvit_v2_s) in bf16 on the same GPU, in the same run as
 mixrt's bench rows (run mixrt first, then this).
 usage: python3 scripts/cuda_vs_torch.py [--batch 1[,32]] [--models bert,gpt2,resnet50,vit,mobilenetv2,efficientnet,r3d_18,...]
+       [--modes reduce-overhead[,max-autotune]]
 Prints one line per (model, mode): median ms over timed iterations (CUDA events).
   python3 scripts/cuda_vs_torch.py --rebatch SRC.onnx DST.onnx N [INPUT_DIR OUT_DIR]
 rewrites a zoo model exported at batch 1 for batch N (graph inputs/outputs dim 0, and the
@@ -115,6 +116,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch", default="1")
     ap.add_argument("--models", default="bert,gpt2")
+    # torch.compile modes timed after eager; both capture CUDA graphs. max-autotune also
+    # times Triton / cuBLAS GEMM choices at compile time (minutes a model), so it is opt-in.
+    ap.add_argument("--modes", default="reduce-overhead")
     a = ap.parse_args()
     import torch
     print("torch", torch.__version__, torch.cuda.get_device_name())
@@ -124,11 +128,13 @@ def main():
             with torch.inference_mode():
                 eager = timed(lambda: m(**kw))
                 print(f"TORCH {name} b{batch} eager bf16: {eager:.3f} ms", flush=True)
-                c = torch.compile(m, mode="reduce-overhead")
-                comp = timed(lambda: c(**kw), warmup=10)
-                print(f"TORCH {name} b{batch} compile(reduce-overhead) bf16: {comp:.3f} ms", flush=True)
-            del m, c
-            torch._dynamo.reset()
+                for mode in a.modes.split(","):
+                    c = torch.compile(m, mode=mode)
+                    comp = timed(lambda: c(**kw), warmup=10)
+                    print(f"TORCH {name} b{batch} compile({mode}) bf16: {comp:.3f} ms", flush=True)
+                    del c
+                    torch._dynamo.reset()
+            del m
 
 
 if __name__ == "__main__":
