@@ -1098,61 +1098,90 @@ static void test_transpose_cast(void) {
     }
 }
 
-/* Cast (lossless widening) -> Transpose -> Cast (a 16-bit model's image after the planner's
- * boundary cast): back to the input's dtype one Transpose of the input, to another one
- * TransposeCast of it, no Cast either way; a narrowing first Cast stays. Outputs bit for bit as
- * before; an element checked by hand. */
+/* Cast (lossless widening) -> Transpose or Reshape -> Cast (a 16-bit model's image after the
+ * planner's boundary cast): back to the input's dtype one move of the input, no Cast, with Cast
+ * elimination alone (every backend: pass_move_uncast); to another dtype one TransposeCast of the
+ * input where MIXRT_PASS_TRANSPOSE_CAST is on (CPU engines), the three nodes as they were where
+ * it is off (CUDA engines); a narrowing first Cast stays. Outputs bit for bit as before; an
+ * element checked by hand (every element for the Reshape). */
 static void test_transpose_cast_pair(void) {
     const int64_t d[4] = {2, 3, 5, 7}, perm[4] = {0, 2, 3, 1};
     static const struct {
         mixrt_dtype in, mid, out;
-        int extra; /* 1: the widened value read by a Relu too; 2: the transposed one a graph output */
-        int transposes, casts, tcasts;
+        int extra; /* 1: the widened value read by a Relu too; 2: the moved one a graph output; 3: a Reshape */
+        int transposes, casts, tcasts;    /* with MIXRT_PASS_TRANSPOSE_CAST */
+        int transposes1, casts1;          /* without (no TransposeCast then) */
     } cases[] = {
-        {MIXRT_DTYPE_BF16, MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16, 0, 1, 0, 0},
-        {MIXRT_DTYPE_F16, MIXRT_DTYPE_F32, MIXRT_DTYPE_F16, 0, 1, 0, 0},
-        {MIXRT_DTYPE_BF16, MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16, 1, 1, 1, 0},
-        {MIXRT_DTYPE_F16, MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16, 0, 0, 0, 1}, /* f16 -> bf16 in one */
-        {MIXRT_DTYPE_F32, MIXRT_DTYPE_F16, MIXRT_DTYPE_F32, 0, 0, 1, 1},  /* f32 -> f16 loses */
-        {MIXRT_DTYPE_BF16, MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16, 2, 1, 2, 0},
+        {MIXRT_DTYPE_BF16, MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16, 0, 1, 0, 0, 1, 0},
+        {MIXRT_DTYPE_F16, MIXRT_DTYPE_F32, MIXRT_DTYPE_F16, 0, 1, 0, 0, 1, 0},
+        {MIXRT_DTYPE_BF16, MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16, 1, 1, 1, 0, 1, 1},
+        {MIXRT_DTYPE_F16, MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16, 0, 0, 0, 1, 1, 2}, /* f16 -> bf16 in one */
+        {MIXRT_DTYPE_F32, MIXRT_DTYPE_F16, MIXRT_DTYPE_F32, 0, 0, 1, 1, 1, 2},  /* f32 -> f16 loses */
+        {MIXRT_DTYPE_BF16, MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16, 2, 1, 2, 0, 1, 2},
+        {MIXRT_DTYPE_BF16, MIXRT_DTYPE_F32, MIXRT_DTYPE_BF16, 3, 0, 0, 0, 0, 0}, /* Reshape */
+        {MIXRT_DTYPE_F16, MIXRT_DTYPE_F64, MIXRT_DTYPE_F16, 3, 0, 0, 0, 0, 0},
     };
-    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
-        struct mixrt_graph *g = new_graph();
-        int x = add_input(g, "x", cases[c].in, 4, d);
-        int w = add_op_node(g, "Cast", 1, (int[]){x}, "w");
-        set_int(g, w, "to", cases[c].mid);
-        int t = add_op_node(g, "Transpose", 1, (int[]){w}, "t");
-        set_ints(g, t, "perm", 4, perm);
-        int y = add_op_node(g, "Cast", 1, (int[]){t}, "y");
-        set_int(g, y, "to", cases[c].out);
-        graph_set_output(g, y);
-        if (cases[c].extra == 1) graph_set_output(g, add_op_node(g, "Relu", 1, (int[]){w}, "r"));
-        if (cases[c].extra == 2) graph_set_output(g, t);
-        struct mixrt_tensor *xt = tensor(cases[c].in, 4, d);
-        for (size_t i = 0; i < mixrt_tensor_numel(xt); i++) mixrt_store_f64(xt->data, cases[c].in, i, tu_uniform(-3, 3));
-        double after[512];
-        double worst = passes_change(g, 1, (const struct mixrt_tensor *[]){xt},
-                                     MIXRT_PASS_CAST_ELIM | MIXRT_PASS_TRANSPOSE_CAST, after, 512);
-        TU_CHECK(count_op(g, "Transpose") == cases[c].transposes && count_op(g, "Cast") == cases[c].casts &&
-                     count_op(g, "TransposeCast") == cases[c].tcasts,
-                 "transpose-cast pair case %zu: %d Transpose, %d Cast, %d TransposeCast (want %d, %d, %d)", c,
-                 count_op(g, "Transpose"), count_op(g, "Cast"), count_op(g, "TransposeCast"), cases[c].transposes,
-                 cases[c].casts, cases[c].tcasts);
-        TU_CHECK(worst == 0, "transpose-cast pair case %zu: output changed by %g (-1: a run failed)", c, worst);
-        if (cases[c].casts < 2 && cases[c].in != MIXRT_DTYPE_F32) {
-            int ti = -1;
-            for (int n = 0; n < g->n_nodes; n++)
-                if (!strcmp(g->nodes[n].op_type, "Transpose") || !strcmp(g->nodes[n].op_type, "TransposeCast")) ti = n;
-            TU_CHECK(ti >= 0 && g->nodes[ti].inputs[0] == x, "transpose-cast pair case %zu: the move does not read x", c);
-            /* y[1, 4, 6, 2] = x[1, 2, 4, 6], rounded to the output's dtype (the same bits when it is x's) */
-            double xv = mixrt_load_f64(xt->data, cases[c].in, ((1 * 3 + 2) * 5 + 4) * 7 + 6);
-            if (cases[c].out == MIXRT_DTYPE_BF16) xv = mixrt_bf16_to_float(mixrt_bf16_from_float((float)xv));
-            TU_CHECK(after[((1 * 5 + 4) * 7 + 6) * 3 + 2] == xv, "transpose-cast pair case %zu: element is %g, want %g",
-                     c, after[((1 * 5 + 4) * 7 + 6) * 3 + 2], xv);
+    for (int tc = 0; tc < 2; tc++)
+        for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+            const bool reshape = cases[c].extra == 3;
+            struct mixrt_graph *g = new_graph();
+            int x = add_input(g, "x", cases[c].in, 4, d);
+            int w = add_op_node(g, "Cast", 1, (int[]){x}, "w");
+            set_int(g, w, "to", cases[c].mid);
+            int t;
+            if (reshape) {
+                int shape = add_const_values(ctx, g, "shape", MIXRT_DTYPE_I64, 1, (int64_t[]){2}, (double[]){2, 105});
+                t = add_op_node(g, "Reshape", 2, (int[]){w, shape}, "t");
+            } else {
+                t = add_op_node(g, "Transpose", 1, (int[]){w}, "t");
+                set_ints(g, t, "perm", 4, perm);
+            }
+            int y = add_op_node(g, "Cast", 1, (int[]){t}, "y");
+            set_int(g, y, "to", cases[c].out);
+            graph_set_output(g, y);
+            if (cases[c].extra == 1) graph_set_output(g, add_op_node(g, "Relu", 1, (int[]){w}, "r"));
+            if (cases[c].extra == 2) graph_set_output(g, t);
+            struct mixrt_tensor *xt = tensor(cases[c].in, 4, d);
+            for (size_t i = 0; i < mixrt_tensor_numel(xt); i++) mixrt_store_f64(xt->data, cases[c].in, i, tu_uniform(-3, 3));
+            double after[512];
+            unsigned flags = MIXRT_PASS_CAST_ELIM | (tc ? 0u : (unsigned)MIXRT_PASS_TRANSPOSE_CAST);
+            double worst = passes_change(g, 1, (const struct mixrt_tensor *[]){xt}, flags, after, 512);
+            const int want_t = tc ? cases[c].transposes1 : cases[c].transposes;
+            const int want_c = tc ? cases[c].casts1 : cases[c].casts, want_tc = tc ? 0 : cases[c].tcasts;
+            TU_CHECK(count_op(g, "Transpose") == want_t && count_op(g, "Cast") == want_c &&
+                         count_op(g, "TransposeCast") == want_tc && count_op(g, "Reshape") == reshape,
+                     "transpose-cast pair case %zu%s: %d Transpose, %d Cast, %d TransposeCast, %d Reshape (want %d, %d, "
+                     "%d, %d)", c, tc ? " (Cast elimination alone)" : "", count_op(g, "Transpose"),
+                     count_op(g, "Cast"), count_op(g, "TransposeCast"), count_op(g, "Reshape"), want_t, want_c, want_tc,
+                     reshape);
+            TU_CHECK(worst == 0, "transpose-cast pair case %zu: output changed by %g (-1: a run failed)", c, worst);
+            if (want_c < 2 && cases[c].in != MIXRT_DTYPE_F32) {
+                int ti = -1;
+                for (int n = 0; n < g->n_nodes; n++)
+                    if (!strcmp(g->nodes[n].op_type, "Transpose") || !strcmp(g->nodes[n].op_type, "TransposeCast") ||
+                        !strcmp(g->nodes[n].op_type, "Reshape"))
+                        ti = n;
+                TU_CHECK(ti >= 0 && g->nodes[ti].inputs[0] == x, "transpose-cast pair case %zu: the move does not read x",
+                         c);
+                TU_CHECK(g->values[g->outputs[0]].dtype == cases[c].out, "transpose-cast pair case %zu: output is %s", c,
+                         mixrt_dtype_name(g->values[g->outputs[0]].dtype));
+                if (reshape) {
+                    size_t bad = 0;
+                    for (size_t i = 0; i < mixrt_tensor_numel(xt); i++)
+                        bad += after[i] != mixrt_load_f64(xt->data, cases[c].in, i);
+                    TU_CHECK(bad == 0, "transpose-cast pair case %zu: %zu elements moved or changed", c, bad);
+                } else {
+                    /* y[1, 4, 6, 2] = x[1, 2, 4, 6], rounded to the output's dtype (the same bits when it is x's) */
+                    double xv = mixrt_load_f64(xt->data, cases[c].in, ((1 * 3 + 2) * 5 + 4) * 7 + 6);
+                    if (cases[c].out == MIXRT_DTYPE_BF16) xv = mixrt_bf16_to_float(mixrt_bf16_from_float((float)xv));
+                    TU_CHECK(after[((1 * 5 + 4) * 7 + 6) * 3 + 2] == xv,
+                             "transpose-cast pair case %zu: element is %g, want %g", c,
+                             after[((1 * 5 + 4) * 7 + 6) * 3 + 2], xv);
+                }
+            }
+            mixrt_tensor_destroy(ctx, xt);
+            mixrt_graph_destroy(g);
         }
-        mixrt_tensor_destroy(ctx, xt);
-        mixrt_graph_destroy(g);
-    }
 }
 
 /* Transposes that move only axes of size 1 become Reshapes (same output); others stay. */

@@ -719,16 +719,61 @@ static mixrt_status pass_cast_elim(struct pass_state *st, int *removed) {
     return MIXRT_STATUS_OK;
 }
 
+/* ---- a move between a widening Cast and the Cast back (MIXRT_PASS_CAST_ELIM) ----------------- */
+
+static bool plain_op(const struct mixrt_node *n, const char *const *ops);
+
+/* Ops that only move or relabel their input 0's values (the others are shapes and axes). */
+static bool pure_move(const struct mixrt_node *n) {
+    static const char *const ops[] = {"Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", NULL};
+    return plain_op(n, ops) && n->n_outputs == 1 && n->n_inputs >= 1 && n->inputs[0] >= 0;
+}
+
+/* Cast A -> B (lossless), a move, Cast B -> A: the move reads the A value and writes the second
+ * Cast's output, and both Casts go (the first stays while something else reads it). A 16-bit
+ * model's image on any backend: the planner's boundary Cast to f32, the layout pass's NHWC
+ * Transpose, the Cast back to bf16 for the first conv (three kernels on CUDA, f32 in the middle;
+ * now one Transpose of the bf16 input). Every value comes back as it went in, NaNs included, so
+ * the output's bits are the same. */
+static mixrt_status pass_move_uncast(struct pass_state *st, int *removed) {
+    struct mixrt_graph *g = st->g;
+    for (int s = 0; s < g->n_nodes; s++) {
+        const int ci = g->order[s];
+        const struct mixrt_node *c = &g->nodes[ci];
+        if (st->dead[ci] || !is_cast(c) || c->n_outputs != 1) continue;
+        const int x = c->inputs[0], y = c->outputs[0], ti = g->values[x].producer;
+        const mixrt_dtype to = (mixrt_dtype)mixrt_node_attr_int(c, "to", 0);
+        if (ti < 0 || st->dead[ti] || !mixrt_dtype_is_float(to) || g->values[y].dtype != to ||
+            (g->values[x].flags & MIXRT_VALUE_SEQUENCE) || st->is_output[x] || st->outer_used[x] ||
+            mixrt_pass_count_uses(st, x) != 1 || !pure_move(&g->nodes[ti]))
+            continue;
+        const int x0 = g->nodes[ti].inputs[0], wi = g->values[x0].producer;
+        if (wi < 0 || st->dead[wi] || !is_cast(&g->nodes[wi]) || g->nodes[wi].n_inputs != 1) continue;
+        const int w = g->nodes[wi].inputs[0];
+        if (g->values[w].dtype != to || (g->values[w].flags & MIXRT_VALUE_SEQUENCE) ||
+            !holds_exactly(to, g->values[x0].dtype))
+            continue;
+        struct mixrt_node *tn = &g->nodes[ti];
+        tn->inputs[0] = w;
+        tn->outputs[0] = y;
+        g->values[y].producer = ti;
+        g->values[x].producer = -1;
+        st->dead[ci] = true;
+        (*removed)++;
+        drop_if_unread(st, wi, removed);
+    }
+    return MIXRT_STATUS_OK;
+}
+
 /* ---- Transpose + Cast as one pass over the data (MIXRT_PASS_TRANSPOSE_CAST) ------------------- */
 
 /* A float Cast whose input only a default-domain Transpose writes and only it reads (the image of
  * a CNN: NCHW f32 -> NHWC by the layout pass, then to bf16 by the planner) becomes one com.mixrt
  * TransposeCast (the Transpose's perm, the Cast's to): one read of the f32 and one write of the
  * narrow result, no f32 copy in between. Where the Transpose reads a lossless widening Cast (a
- * 16-bit model's image: the planner's boundary cast to f32), it moves the Cast's input instead:
- * back to that dtype (bf16 -> f32 -> bf16) it is a plain Transpose, no Cast left (the pair gives
- * back every value it was given; a NaN stays a NaN); else a TransposeCast from it (f16 -> bf16:
- * the values the f32 held, rounded once as before). */
+ * 16-bit model's image: the planner's boundary cast to f32), it becomes a TransposeCast from that
+ * Cast's input (f16 -> bf16: the values the f32 held, rounded once as before); back to the same
+ * dtype (bf16 -> f32 -> bf16) is pass_move_uncast's, a plain Transpose. */
 static mixrt_status pass_transpose_cast(struct pass_state *st, int *removed) {
     struct mixrt_graph *g = st->g;
     for (int s = 0; s < g->n_nodes; s++) {
@@ -753,19 +798,10 @@ static mixrt_status pass_transpose_cast(struct pass_state *st, int *removed) {
                           : -1;
         const bool widened = w >= 0 && mixrt_dtype_is_float(g->values[w].dtype) &&
                              !(g->values[w].flags & MIXRT_VALUE_SEQUENCE) && holds_exactly(g->values[w].dtype, xt);
+        if (widened && g->values[w].dtype == to) continue; /* pass_move_uncast's (Cast elimination) */
         if (widened) {
-            struct mixrt_node *tn = &g->nodes[ti];
-            tn->inputs[0] = w;
+            g->nodes[ti].inputs[0] = w; /* a TransposeCast from w's dtype, below */
             drop_if_unread(st, wi, removed);
-            if (g->values[w].dtype == to) { /* and back: a plain Transpose of w */
-                tn->outputs[0] = y;
-                g->values[y].producer = ti;
-                g->values[x].producer = -1;
-                st->dead[ci] = true;
-                (*removed)++;
-                continue;
-            }
-            /* else a TransposeCast from w's dtype, below */
         }
         mixrt_status status = mixrt_graph_require_opset(g, MIXRT_DOMAIN, MIXRT_DOMAIN_VERSION);
         if (status != MIXRT_STATUS_OK) return status;
@@ -1894,6 +1930,9 @@ mixrt_status mixrt_passes_run(struct mixrt_graph *g, unsigned flags0, struct mix
             return status;
         if ((flags & MIXRT_PASS_CAST_ELIM) &&
             (status = run_one(g, flags, pass_cast_elim, &stats->casts_removed, &changed)) != MIXRT_STATUS_OK)
+            return status;
+        if ((flags & MIXRT_PASS_CAST_ELIM) &&
+            (status = run_one(g, flags, pass_move_uncast, &stats->casts_removed, &changed)) != MIXRT_STATUS_OK)
             return status;
         if ((flags & MIXRT_PASS_CAST_ELIM) &&
             (status = run_one(g, flags, pass_canonicalize, &stats->canonicalized, &changed)) != MIXRT_STATUS_OK)
