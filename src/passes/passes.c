@@ -189,12 +189,22 @@ static bool foldable_op(const struct mixrt_node *n) {
     return !node_has_subgraph(n);
 }
 
+/* A default-domain node whose op_type is one of ops (NULL-terminated). */
+static bool plain_op(const struct mixrt_node *n, const char *const *ops) {
+    for (int i = 0; !n->domain[0] && ops[i]; i++)
+        if (!strcmp(n->op_type, ops[i])) return true;
+    return false;
+}
+
+/* Ops that only move or relabel their input 0's values (their other inputs are shapes and
+ * axes). */
+static const char *const data_moves[] = {"Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", NULL};
+
 /* The size cap on node n's folded outputs: larger for element moves no larger than their
  * input (see MIXRT_PASS_FOLD_MOVE_MAX_BYTES). */
 static size_t fold_cap(const struct mixrt_graph *g, const struct mixrt_node *n) {
-    static const char *const moves[] = {"Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Cast", NULL};
-    bool move = false;
-    for (int i = 0; moves[i] && !move; i++) move = !strcmp(n->op_type, moves[i]);
+    static const char *const cast[] = {"Cast", NULL};
+    const bool move = plain_op(n, data_moves) || plain_op(n, cast);
     if (!move || n->n_inputs < 1 || n->inputs[0] < 0 || !g->values[n->inputs[0]].init) return MIXRT_PASS_FOLD_MAX_BYTES;
     size_t in = g->values[n->inputs[0]].init->nbytes;
     return in < MIXRT_PASS_FOLD_MOVE_MAX_BYTES ? (in > MIXRT_PASS_FOLD_MAX_BYTES ? in : MIXRT_PASS_FOLD_MAX_BYTES)
@@ -721,12 +731,8 @@ static mixrt_status pass_cast_elim(struct pass_state *st, int *removed) {
 
 /* ---- a move between a widening Cast and the Cast back (MIXRT_PASS_CAST_ELIM) ----------------- */
 
-static bool plain_op(const struct mixrt_node *n, const char *const *ops);
-
-/* Ops that only move or relabel their input 0's values (the others are shapes and axes). */
 static bool pure_move(const struct mixrt_node *n) {
-    static const char *const ops[] = {"Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", NULL};
-    return plain_op(n, ops) && n->n_outputs == 1 && n->n_inputs >= 1 && n->inputs[0] >= 0;
+    return plain_op(n, data_moves) && n->n_outputs == 1 && n->n_inputs >= 1 && n->inputs[0] >= 0;
 }
 
 /* Cast A -> B (lossless), a move, Cast B -> A: the move reads the A value and writes the second
@@ -822,12 +828,6 @@ static mixrt_status pass_transpose_cast(struct pass_state *st, int *removed) {
 }
 
 /* ---- canonical forms: Transposes that move no data, ReduceMean as a pool ---------------------- */
-
-static bool plain_op(const struct mixrt_node *n, const char *const *ops) {
-    for (int i = 0; !n->domain[0] && ops[i]; i++)
-        if (!strcmp(n->op_type, ops[i])) return true;
-    return false;
-}
 
 static bool shape_reader(const struct mixrt_node *n) {
     static const char *const ops[] = {"Shape", "Size", NULL};
