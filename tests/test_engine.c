@@ -232,8 +232,25 @@ static void test_dtype_independence(void) {
                     printf("test_engine: %s {fp32,bf16}: no bf16 layer under ASan's timings (not asserted "
                            "in this build; the Release build asserts it)\n", pairs[p][0]);
 #else
-                TU_CHECK(count_precision(ea, NULL, MIXRT_DTYPE_BF16) > 0, "%s {fp32,bf16}: some layer should be "
-                         "bf16 on this CPU", pairs[p][0]);
+                /* The choice is timed, and a CI run under load once had every layer of the small
+                 * transformer faster in f32 (session 65): a build with no bf16 layer is built again
+                 * with a fresh cache, up to three times in all. A planner that never picks bf16
+                 * fails all three. */
+                size_t nbf = count_precision(ea, NULL, MIXRT_DTYPE_BF16);
+                for (int tries = 1; nbf == 0 && tries < 3; tries++) {
+                    char retry_cache[1200];
+                    snprintf(retry_cache, sizeof(retry_cache), "%s/independence_retry.cache", models);
+                    unlink(retry_cache);
+                    struct mixrt_build_options ro = o;
+                    ro.timing_cache = retry_cache;
+                    mixrt_engine_t er = NULL;
+                    if (mixrt_engine_build(ctx, a, &ro, &er) == MIXRT_STATUS_OK) nbf = count_precision(er, NULL, MIXRT_DTYPE_BF16);
+                    mixrt_engine_destroy(er);
+                    unlink(retry_cache);
+                    printf("test_engine: %s {fp32,bf16}: no bf16 layer, built again (try %d): %zu bf16 layers\n",
+                           pairs[p][0], tries + 1, nbf);
+                }
+                TU_CHECK(nbf > 0, "%s {fp32,bf16}: some layer should be bf16 on this CPU (3 builds)", pairs[p][0]);
 #endif
             }
         }
