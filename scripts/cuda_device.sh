@@ -6,6 +6,7 @@
 # Build here first (cmake -B build-cuda ...; the binary is self-contained apart from
 # libcublasLt), then run it there with the build folder carried:
 #   scripts/cuda_device.sh [BUILD_DIR]        logs go to $OUT (or /tmp/cuda_out)
+#     (the engines suite packs its logs into $OUT/cuda_logs.tgz, torch.log beside it)
 #   scripts/cuda_device.sh engines [DIR]     the engine suite (below) from a folder DIR
 #     (default build-h8/dev) holding mixrt, libmixrt_cuda.so*, the libraries the GPU host
 #     lacks (libdnnl, libprotobuf-c, libOpenCL), tests/test_cuda_{kernels,engine} and
@@ -334,7 +335,16 @@ if [ "${1:-}" = engines ]; then
 fi
 if [ "${1:-}" = __engines ]; then
     D=$2
-    LOG=${OUT:-/tmp/cuda_out}
+    # The device tool returns at most 8 files from $OUT, and the steps write one log per run:
+    # with $OUT set they go to a folder of their own, packed into $OUT/cuda_logs.tgz on exit
+    # (a timeout included), torch.log copied beside it. Session 65 lost a table's torch.log
+    # to the cap.
+    if [ -n "${OUT:-}" ]; then
+        LOG=$(mktemp -d /tmp/cuda_logs.XXXXXX)
+        trap 'tar -C "$LOG" -czf "$OUT/cuda_logs.tgz" . 2>/dev/null; cp "$LOG/torch.log" "$OUT/" 2>/dev/null' EXIT
+    else
+        LOG=/tmp/cuda_out
+    fi
     mkdir -p "$LOG"
     STEPS=${STEPS:-tests plan prof bench b32 torch}
     for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib \
