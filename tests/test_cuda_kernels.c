@@ -728,6 +728,9 @@ static void test_attention_case(const struct att_case *c, mixrt_dtype dt, int fa
      * (4 warps) issues tile 1 after Q and tile 0 arrived (MIXRT_CUDA_FLASH_EARLYKV=off), mode 6
      * (8 warps, the engines' default) before the first wait (=on, the default) */
     setenv("MIXRT_CUDA_FLASH_EARLYKV", fast == 6 ? "on" : "off", 1);
+    /* The general kernel's tail skips (warps past sq, key columns past sk): every mode but 8
+     * (1 warp x 4 runs), which computes every tile whole (MIXRT_CUDA_FLASH_TAILSKIP=off) */
+    setenv("MIXRT_CUDA_FLASH_TAILSKIP", fast == 8 ? "off" : "on", 1);
     if (fast == 3) setenv("MIXRT_CUDA_FLASH", "off", 1);
     if (fast) DEV_OK(mixrt_cuda_attention_fast(g_dev, dt, dq, dk, dv, dm, dy, &a, &done));
     else DEV_OK(mixrt_cuda_attention(g_dev, dt, dq, dk, dv, dm, dy, &a));
@@ -735,6 +738,7 @@ static void test_attention_case(const struct att_case *c, mixrt_dtype dt, int fa
     unsetenv("MIXRT_CUDA_FLASH_WARPS");
     unsetenv("MIXRT_CUDA_FLASH_PLAIN");
     unsetenv("MIXRT_CUDA_FLASH_EARLYKV");
+    unsetenv("MIXRT_CUDA_FLASH_TAILSKIP");
     TU_CHECK(!fast || done, "attention_fast declined %dx%dx%dx%d sk %d", c->b, c->h, c->sq, c->d, c->sk);
     double *out = dread(dy, dt, ny), *ref = malloc(ny * sizeof(double)), *p = malloc((size_t)c->sk * sizeof(double));
     for (long long bi = 0; bi < c->b; bi++)

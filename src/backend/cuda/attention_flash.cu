@@ -27,6 +27,8 @@ constexpr int FL_MASK_VEC = 8, FL_Y_VEC = 16;
 constexpr int FL_NO_PASTSKIP = MIXRT_CUDA_FLASH_NO_PASTSKIP;
 /* vec bit from the launcher's caller: tile 1 goes out after Q and tile 0 arrived (the default) */
 constexpr int FL_LATE_KV = MIXRT_CUDA_FLASH_LATE_KV;
+/* vec bit from the launcher's caller: every warp computes every key tile whole (no tail skips) */
+constexpr int FL_NO_TAILSKIP = MIXRT_CUDA_FLASH_NO_TAILSKIP;
 
 template <typename T> struct fl_half { static constexpr bool value = false; };
 template <> struct fl_half<__half> { static constexpr bool value = true; };
@@ -246,6 +248,17 @@ __global__ void __launch_bounds__(32 * NW, NW == 8 ? (D <= 64 ? 2 : 1) : (D <= 6
          * & 1) of chunk kc, columns 8 (lane / 16) of the output tile pair. */
         const int koff = (lane & 7) * LD + (lane >> 3) * 8;
         const int voff = ((lane & 7) + ((lane >> 3) & 1) * 8) * LD + (lane >> 4) * 8;
+        /* Tail skips in the general kernel (MIXRT_CUDA_FLASH_TAILSKIP=off: none; the PLAIN /
+         * CAUSAL_ROW ones are compiled without them: the branch made ptxas spill in GPT-2's). A
+         * warp whose 16 query rows all lie past sq (ViT's 197 rows in blocks of 128: 3 of the
+         * second block's 8 warps) only helps load K/V and keeps the barriers; the score tiles of
+         * 8 keys and the P V chunks of 16 that lie wholly past sk are not computed (ViT's last
+         * key tile holds 5 keys of 64). Exact: those scores are -inf whatever S held and their P
+         * are 0, so the skipped products only added +0 to accumulators that are never -0.
+         * Measured (H100, ViT-B/16 b32 bf16, device I/O, alternated with =off, four pairs): 2.862
+         * / 2.846 / 2.851 / 2.844 against 2.886 / 2.898 / 2.923 / 2.908 ms (-1.9 %); b1 within
+         * the spread (0.600 - 0.633 against 0.604 - 0.615). */
+        const bool tails = !(vec & FL_NO_TAILSKIP), wact = KIND != FL_GENERAL || !tails || i0 + rw < a.sq;
         for (int j0 = 0, tile = 0; j0 < SK; j0 += FL_KT, tile++) {
             const int kv = SK - j0 > FL_KT ? FL_KT : SK - j0;
             const uint16_t *ks = (tile & 1) ? kb1 : kb0, *vs = ks + FL_KT * LD;
@@ -259,119 +272,126 @@ __global__ void __launch_bounds__(32 * NW, NW == 8 ? (D <= 64 ? 2 : 1) : (D <= 6
             }
             __syncthreads();
             if (early && !tile) load_qa(); /* the Q fragments for the whole key loop */
-            /* S = Q K^T for 16 rows x 64 keys: 8 tiles of 8 keys. FL_CAUSAL_ROW without causal_add:
-             * a tile past the causal limit of every row of this warp scores fill + m alone (its S is
-             * not read), so the product is skipped there - the first 64 rows' second tile of a
-             * 128-token causal head (warp-uniform: ldmatrix and mma stay whole-warp).
-             * MIXRT_CUDA_FLASH_PASTSKIP=off computes it anyway. */
-            const bool s_skip = FL_SKIPS && !a.causal_add && !(vec & FL_NO_PASTSKIP) && j0 > lim_a - g + 15;
-            float s[FL_KT / 8][4];
+            if (wact) {
+                /* S = Q K^T for 16 rows x 64 keys: 8 tiles of 8 keys. FL_CAUSAL_ROW without causal_add:
+                 * a tile past the causal limit of every row of this warp scores fill + m alone (its S is
+                 * not read), so the product is skipped there - the first 64 rows' second tile of a
+                 * 128-token causal head (warp-uniform: ldmatrix and mma stay whole-warp).
+                 * MIXRT_CUDA_FLASH_PASTSKIP=off computes it anyway. */
+                const bool s_skip = FL_SKIPS && !a.causal_add && !(vec & FL_NO_PASTSKIP) && j0 > lim_a - g + 15;
+                float s[FL_KT / 8][4];
 #pragma unroll
-            for (int n = 0; n < FL_KT / 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
-            if (!s_skip)
-#pragma unroll
-            for (int n = 0; n < FL_KT / 8; n++) {
-#pragma unroll
-                for (int kc = 0; kc < D / 16; kc += 2) {
-                    uint32_t kf[4];
-                    fl_ldsm4(kf, ks + n * 8 * LD + kc * 16 + koff);
-                    fl_mma<T>(s[n], qa[kc], kf[0], kf[1]);
-                    fl_mma<T>(s[n], qa[kc + 1], kf[2], kf[3]);
-                }
-            }
-            /* Scale, causal fill, mask; keys past sk drop out (-inf). */
-            const MT *ma = mt + mra, *mb = mt + mrb;
-            const int jc = lim_a - j0; /* row ia's last unfilled key, tile-relative */
-            float mx[2] = {-INFINITY, -INFINITY};
-            /* FL_PLAIN (BERT; ViT's 197 keys are not a multiple of 64): each score is s * scale
-             * + m, m read once for both of a thread's rows; FL_CAUSAL_ROW (GPT-2) adds the causal
-             * limit: past it s * scale + fill (causal_add), or the fill alone. The general loop's
-             * operations on these scores, so its bits, with fewer instructions (the kernel is
-             * bound by its issue: ncu, BERT b32; the gain is not measured yet, so these kernels
-             * are opt-in). Kernels of their own: the loops in one kernel spilled 36-52 bytes in
-             * the D = 64, 8-warp kernels. */
-            if (KIND != FL_GENERAL) {
+                for (int n = 0; n < FL_KT / 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+                if (!s_skip)
 #pragma unroll
                 for (int n = 0; n < FL_KT / 8; n++) {
-                    float m0 = 0.0f, m1 = 0.0f;
-                    if (mask) m0 = mixrt_cu_load(ma, (size_t)(n * 8 + 2 * t)), m1 = mixrt_cu_load(ma, (size_t)(n * 8 + 2 * t + 1));
-                    if (KIND == FL_PLAIN) {
-                        s[n][0] = fmaf(s[n][0], a.scale, m0), s[n][1] = fmaf(s[n][1], a.scale, m1);
-                        s[n][2] = fmaf(s[n][2], a.scale, m0), s[n][3] = fmaf(s[n][3], a.scale, m1);
-                    } else {
-                        const int j = n * 8 + 2 * t;
+                    if (KIND == FL_GENERAL && tails && n * 8 >= kv) break; /* keys past sk (warp-uniform) */
 #pragma unroll
-                        for (int e = 0; e < 4; e++) {
-                            const bool past = (j + (e & 1)) > jc + (e < 2 ? 0 : 8);
-                            const float x = fmaf(s[n][e], a.scale, past ? a.fill : (e & 1) ? m1 : m0);
-                            s[n][e] = past && !a.causal_add ? a.fill + ((e & 1) ? m1 : m0) : x;
-                        }
+                    for (int kc = 0; kc < D / 16; kc += 2) {
+                        uint32_t kf[4];
+                        fl_ldsm4(kf, ks + n * 8 * LD + kc * 16 + koff);
+                        fl_mma<T>(s[n], qa[kc], kf[0], kf[1]);
+                        fl_mma<T>(s[n], qa[kc + 1], kf[2], kf[3]);
                     }
-                    mx[0] = fmaxf(mx[0], fmaxf(s[n][0], s[n][1]));
-                    mx[1] = fmaxf(mx[1], fmaxf(s[n][2], s[n][3]));
                 }
-            } else
+                /* Scale, causal fill, mask; keys past sk drop out (-inf). */
+                const MT *ma = mt + mra, *mb = mt + mrb;
+                const int jc = lim_a - j0; /* row ia's last unfilled key, tile-relative */
+                float mx[2] = {-INFINITY, -INFINITY};
+                /* FL_PLAIN (BERT; ViT's 197 keys are not a multiple of 64): each score is s * scale
+                 * + m, m read once for both of a thread's rows; FL_CAUSAL_ROW (GPT-2) adds the causal
+                 * limit: past it s * scale + fill (causal_add), or the fill alone. The general loop's
+                 * operations on these scores, so its bits, with fewer instructions (the kernel is
+                 * bound by its issue: ncu, BERT b32; the gain is not measured yet, so these kernels
+                 * are opt-in). Kernels of their own: the loops in one kernel spilled 36-52 bytes in
+                 * the D = 64, 8-warp kernels. */
+                if (KIND != FL_GENERAL) {
 #pragma unroll
-            for (int n = 0; n < FL_KT / 8; n++)
+                    for (int n = 0; n < FL_KT / 8; n++) {
+                        float m0 = 0.0f, m1 = 0.0f;
+                        if (mask)
+                            m0 = mixrt_cu_load(ma, (size_t)(n * 8 + 2 * t)),
+                            m1 = mixrt_cu_load(ma, (size_t)(n * 8 + 2 * t + 1));
+                        if (KIND == FL_PLAIN) {
+                            s[n][0] = fmaf(s[n][0], a.scale, m0), s[n][1] = fmaf(s[n][1], a.scale, m1);
+                            s[n][2] = fmaf(s[n][2], a.scale, m0), s[n][3] = fmaf(s[n][3], a.scale, m1);
+                        } else {
+                            const int j = n * 8 + 2 * t;
 #pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    const int jl = n * 8 + 2 * t + (e & 1);
-                    const bool lo = e < 2;
-                    const float mv = mask ? mixrt_cu_load(lo ? ma : mb, (size_t)jl) : 0.0f;
-                    const bool past = a.causal && jl > jc + (lo ? 0 : 8);
-                    /* past: fill + m without causal_add (the score is not read: an inf or NaN one
-                     * stays out), s * scale + fill with it. Written as selects around one fma: the
-                     * branchy form (3951d5d) spilled 40-52 bytes in the D = 64, 8-warp kernels and
-                     * cost BERT / GPT-2 b32 2-3 %; this one spills in none (ptxas -v, CUDA 13.0) */
-                    const float fm = a.fill + mv;
-                    float x = fmaf(s[n][e], a.scale, past ? a.fill : mv);
-                    x = past && !a.causal_add ? fm : x;
-                    if (jl >= kv) x = -INFINITY;
-                    s[n][e] = x;
-                    mx[lo ? 0 : 1] = fmaxf(mx[lo ? 0 : 1], x);
+                            for (int e = 0; e < 4; e++) {
+                                const bool past = (j + (e & 1)) > jc + (e < 2 ? 0 : 8);
+                                const float x = fmaf(s[n][e], a.scale, past ? a.fill : (e & 1) ? m1 : m0);
+                                s[n][e] = past && !a.causal_add ? a.fill + ((e & 1) ? m1 : m0) : x;
+                            }
+                        }
+                        mx[0] = fmaxf(mx[0], fmaxf(s[n][0], s[n][1]));
+                        mx[1] = fmaxf(mx[1], fmaxf(s[n][2], s[n][3]));
+                    }
+                } else
+#pragma unroll
+                for (int n = 0; n < FL_KT / 8; n++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        const int jl = n * 8 + 2 * t + (e & 1);
+                        const bool lo = e < 2;
+                        const float mv = mask ? mixrt_cu_load(lo ? ma : mb, (size_t)jl) : 0.0f;
+                        const bool past = a.causal && jl > jc + (lo ? 0 : 8);
+                        /* past: fill + m without causal_add (the score is not read: an inf or NaN one
+                         * stays out), s * scale + fill with it. Written as selects around one fma: the
+                         * branchy form (3951d5d) spilled 40-52 bytes in the D = 64, 8-warp kernels and
+                         * cost BERT / GPT-2 b32 2-3 %; this one spills in none (ptxas -v, CUDA 13.0) */
+                        const float fm = a.fill + mv;
+                        float x = fmaf(s[n][e], a.scale, past ? a.fill : mv);
+                        x = past && !a.causal_add ? fm : x;
+                        if (jl >= kv) x = -INFINITY;
+                        s[n][e] = x;
+                        mx[lo ? 0 : 1] = fmaxf(mx[lo ? 0 : 1], x);
+                    }
+                float alpha[2], mu[2];
+#pragma unroll
+                for (int r = 0; r < 2; r++) {
+                    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+                    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
                 }
-            float alpha[2], mu[2];
+                /* A tile every row of the warp has already outgrown by 128 (a causal tile past the
+                 * diagonal, masked keys): each exp is 0 (f32 underflow), alpha 1 - nothing to add, so
+                 * the exps and P V are skipped without changing a result. */
+                if (__all_sync(0xffffffffu, mx[0] < m_run[0] - 128.0f && mx[1] < m_run[1] - 128.0f)) goto tile_done;
 #pragma unroll
-            for (int r = 0; r < 2; r++) {
-                mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-                mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-            }
-            /* A tile every row of the warp has already outgrown by 128 (a causal tile past the
-             * diagonal, masked keys): each exp is 0 (f32 underflow), alpha 1 - nothing to add, so
-             * the exps and P V are skipped without changing a result. */
-            if (__all_sync(0xffffffffu, mx[0] < m_run[0] - 128.0f && mx[1] < m_run[1] - 128.0f)) goto tile_done;
-#pragma unroll
-            for (int r = 0; r < 2; r++) {
-                float mn = fmaxf(m_run[r], mx[r]);
-                mu[r] = mn == -INFINITY ? 0.0f : mn; /* a row masked with -inf so far: exps 0, no NaN yet */
-                alpha[r] = __expf(m_run[r] - mu[r]);
-                m_run[r] = mn;
-                l_run[r] *= alpha[r];
-            }
-#pragma unroll
-            for (int n = 0; n < D / 8; n++)
-                o[n][0] *= alpha[0], o[n][1] *= alpha[0], o[n][2] *= alpha[1], o[n][3] *= alpha[1];
-            /* P (rounded to T) as A fragments: key chunk kc = score tiles 2 kc and 2 kc + 1. */
-            uint32_t pa[FL_KT / 16][4];
-#pragma unroll
-            for (int n = 0; n < FL_KT / 8; n++) {
-                float p0 = __expf(s[n][0] - mu[0]), p1 = __expf(s[n][1] - mu[0]);
-                float p2 = __expf(s[n][2] - mu[1]), p3 = __expf(s[n][3] - mu[1]);
-                l_run[0] += p0 + p1;
-                l_run[1] += p2 + p3;
-                pa[n / 2][(n & 1) * 2 + 0] = fl_pack2<T>(p0, p1);
-                pa[n / 2][(n & 1) * 2 + 1] = fl_pack2<T>(p2, p3);
-            }
-            /* O += P V: V [keys, D] as column-major B, two output tiles per transposed x4. */
-#pragma unroll
-            for (int kc = 0; kc < FL_KT / 16; kc++)
-#pragma unroll
-                for (int n = 0; n < D / 8; n += 2) {
-                    uint32_t vf[4];
-                    fl_ldsm4t(vf, vs + kc * 16 * LD + n * 8 + voff);
-                    fl_mma<T>(o[n], pa[kc], vf[0], vf[1]);
-                    fl_mma<T>(o[n + 1], pa[kc], vf[2], vf[3]);
+                for (int r = 0; r < 2; r++) {
+                    float mn = fmaxf(m_run[r], mx[r]);
+                    mu[r] = mn == -INFINITY ? 0.0f : mn; /* a row masked with -inf so far: exps 0, no NaN yet */
+                    alpha[r] = __expf(m_run[r] - mu[r]);
+                    m_run[r] = mn;
+                    l_run[r] *= alpha[r];
                 }
+#pragma unroll
+                for (int n = 0; n < D / 8; n++)
+                    o[n][0] *= alpha[0], o[n][1] *= alpha[0], o[n][2] *= alpha[1], o[n][3] *= alpha[1];
+                /* P (rounded to T) as A fragments: key chunk kc = score tiles 2 kc and 2 kc + 1. */
+                uint32_t pa[FL_KT / 16][4];
+#pragma unroll
+                for (int n = 0; n < FL_KT / 8; n++) {
+                    float p0 = __expf(s[n][0] - mu[0]), p1 = __expf(s[n][1] - mu[0]);
+                    float p2 = __expf(s[n][2] - mu[1]), p3 = __expf(s[n][3] - mu[1]);
+                    l_run[0] += p0 + p1;
+                    l_run[1] += p2 + p3;
+                    pa[n / 2][(n & 1) * 2 + 0] = fl_pack2<T>(p0, p1);
+                    pa[n / 2][(n & 1) * 2 + 1] = fl_pack2<T>(p2, p3);
+                }
+                /* O += P V: V [keys, D] as column-major B, two output tiles per transposed x4. */
+#pragma unroll
+                for (int kc = 0; kc < FL_KT / 16; kc++) {
+                    if (KIND == FL_GENERAL && tails && kc * 16 >= kv) break; /* P is 0 there */
+#pragma unroll
+                    for (int n = 0; n < D / 8; n += 2) {
+                        uint32_t vf[4];
+                        fl_ldsm4t(vf, vs + kc * 16 * LD + n * 8 + voff);
+                        fl_mma<T>(o[n], pa[kc], vf[0], vf[1]);
+                        fl_mma<T>(o[n + 1], pa[kc], vf[2], vf[3]);
+                    }
+                }
+            } /* wact */
         tile_done:
             __syncthreads(); /* every warp is done with this buffer before it is refilled */
         }

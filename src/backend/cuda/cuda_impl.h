@@ -90,6 +90,9 @@ int mixrt_cuda_attention_flash_fits(long long d, long long dv);
  * have arrived (the order before session 55), not before their first wait. Set by
  * MIXRT_CUDA_FLASH_EARLYKV=off (the early order is the default since session 56). */
 #define MIXRT_CUDA_FLASH_LATE_KV 128
+/* A vec bit: the flash kernels compute every key tile whole in every warp, none of the tail
+ * skips (warps wholly past sq, key columns wholly past sk); MIXRT_CUDA_FLASH_TAILSKIP=off. */
+#define MIXRT_CUDA_FLASH_NO_TAILSKIP 256
 cudaError_t mixrt_cuda_launch_attention_flash(cudaStream_t s, int elem, int warps, int chunks, int vec, const void *q,
                                               const void *k, const void *v, const void *mask, void *y,
                                               const struct mixrt_cuda_attention_args *a);

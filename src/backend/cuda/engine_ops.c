@@ -223,6 +223,10 @@ mixrt_status mixrt_cuda_attention_fast(mixrt_cuda_device_t dev, mixrt_dtype dt, 
          * MIXRT_CUDA_FLASH_EARLYKV=off issues it after Q and tile 0 arrived, as before. */
         const char *eenv = getenv("MIXRT_CUDA_FLASH_EARLYKV");
         if (eenv && !strcmp(eenv, "off")) vec |= MIXRT_CUDA_FLASH_LATE_KV;
+        /* Warps past sq and key columns past sk skip their products (attention_flash.cu);
+         * MIXRT_CUDA_FLASH_TAILSKIP=off computes them, as before session 65. */
+        const char *tenv = getenv("MIXRT_CUDA_FLASH_TAILSKIP");
+        if (tenv && !strcmp(tenv, "off")) vec |= MIXRT_CUDA_FLASH_NO_TAILSKIP;
         MIXRT_CUDA_TRY(dev->ctx,
                        mixrt_cuda_launch_attention_flash(dev->stream, mixrt_cuda_elem_of(dt), warps, chunks, vec, q, k,
                                                          v, mask, y, a),
