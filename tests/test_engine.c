@@ -244,7 +244,8 @@ static void test_dtype_independence(void) {
                     struct mixrt_build_options ro = o;
                     ro.timing_cache = retry_cache;
                     mixrt_engine_t er = NULL;
-                    if (mixrt_engine_build(ctx, a, &ro, &er) == MIXRT_STATUS_OK) nbf = count_precision(er, NULL, MIXRT_DTYPE_BF16);
+                    if (mixrt_engine_build(ctx, a, &ro, &er) == MIXRT_STATUS_OK)
+                        nbf = count_precision(er, NULL, MIXRT_DTYPE_BF16);
                     mixrt_engine_destroy(er);
                     unlink(retry_cache);
                     printf("test_engine: %s {fp32,bf16}: no bf16 layer, built again (try %d): %zu bf16 layers\n",

@@ -441,6 +441,16 @@ static bool graph_plan(struct mixrt_cuda_conv *c, cudnnHandle_t h, cudnnDataType
         }
     int tried = 0, usable = 0;
     mixrt_cuda_warm(dev);
+    /* Each timing starts behind a spin kernel (G_SPIN_NS on one SM) that keeps the stream busy
+     * while the host enqueues the start event and G_REPS executions: the events then hold the
+     * convolutions' device time alone. Timed on an idle stream, a single execution's time
+     * included cuDNN's host-side launch (the GPU waited for it), which a CUDA graph's replay
+     * does not pay, and b1 convs of 5-10 us took different engines from build to build
+     * (ResNet-50's seed row on the GPU read 0.986 in one call and 1.029 in another).
+     * MIXRT_CUDA_CONV_SPIN=off times as before. */
+    const char *senv = getenv("MIXRT_CUDA_CONV_SPIN");
+    const bool spin = !(senv && !strcmp(senv, "off"));
+    const int reps = spin ? G_REPS : 1;
     for (int64_t i = 0; i < got && i < count; i++) {
         cudnnBackendDescriptor_t eng = g_new(&b, CUDNN_BACKEND_ENGINE_DESCRIPTOR);
         int64_t ne = 0;
@@ -462,16 +472,6 @@ static bool graph_plan(struct mixrt_cuda_conv *c, cudnnHandle_t h, cudnnDataType
         cudnnBackendDescriptor_t pk = g_pack(buf, (want & MIXRT_CUDA_CONV_DID_BIAS) ? 4 : 3, dev->workspace);
         float ms = -1.0f;
         if (pk && g_dnn.BackendExecute(h, p, pk) == CUDNN_STATUS_SUCCESS) {
-            /* Each timing starts behind a spin kernel (G_SPIN_NS on one SM) that keeps the
-             * stream busy while the host enqueues the start event and G_REPS executions: the
-             * events then hold the convolutions' device time alone. Timed on an idle stream, a
-             * single execution's time included cuDNN's host-side launch (the GPU waited for
-             * it), which a CUDA graph's replay does not pay, and b1 convs of 5-10 us took
-             * different engines from build to build (ResNet-50's seed row on the GPU read
-             * 0.986 in one call and 1.029 in another). MIXRT_CUDA_CONV_SPIN=off times as before. */
-            const char *senv = getenv("MIXRT_CUDA_CONV_SPIN");
-            const bool spin = !(senv && !strcmp(senv, "off"));
-            const int reps = spin ? G_REPS : 1;
             for (int r = 0; r < 3; r++) {
                 float m = 0.0f;
                 if (spin && mixrt_cuda_launch_spin(dev->stream, 1, G_SPIN_NS, (float *)dev->flag) != cudaSuccess)
