@@ -1784,7 +1784,7 @@ static void test_kernels(int only) {
             }
     /* gconv16_nhwc: G a multiple of 16 input and output channels a group, bf16 (RegNet-X's 16,
      * ResNeXt's 16 and 32), the AVX512-BF16 kernel where the CPU has it and the scalar twin
-     * (forced: without AVX512-BF16 the kernel refuses), f32 refused. The 3-tap-wide form at
+     * (forced: without AVX512-BF16 the kernel refuses), and f32 alike. The 3-tap-wide form at
      * strides 1 and 2: rows of 1-8 pixels (two rows a block, odd row counts), 9-16 and past 16
      * (blocks of 16 and tails), pads 0-2 (edge pixels and whole padded rows); the general block:
      * stride 3, dilation 2, 1x1 and 5x5 kernels, kernel width 3 with stride 1 but dilation 2;
@@ -1811,7 +1811,8 @@ static void test_kernels(int only) {
                 /* one group (the last case) is a dense conv: refused */
                 expect_refusal = c.group < 2;
                 conv_case_run(id, &c, MIXRT_DTYPE_BF16, "gconv16_nhwc");
-                expect_refusal = true;
+                /* f32: the AVX-512 kernel where the CPU has AVX-512 (this loop's kernel runs
+                 * only where it has AVX512-BF16 too), the scalar twin forced */
                 conv_case_run(id, &c, MIXRT_DTYPE_F32, "gconv16_nhwc");
                 expect_refusal = false;
                 mixrt_gconv16_force_scalar(false);

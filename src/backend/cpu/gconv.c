@@ -11,10 +11,11 @@
  * and rounded once (ResNeXt-50 {fp32,bf16} had run its first stage's convs f32 between Casts:
  * 146 us + 50 us of Casts against oneDNN's bf16 208 us). Timed against oneDNN's kernels like
  * every candidate.
- * gconv16: G a multiple of 16 (C = M = G * group) on bf16 X, Y and Z, on CPUs with AVX512-BF16
- * (gconv16_avx512.c's kernel; the scalar twin below otherwise only when forced by the tests). W
- * is packed once to bf16 pairs (gconv_impl.h); sums in f32. oneDNN 2.6 ran RegNet-X-400MF's
- * grouped 3x3 convs (group width 16) at 220-420 GFLOP/s in bf16. Work items are (image, output
+ * gconv16: G a multiple of 16 (C = M = G * group) on bf16 X, Y and Z, on CPUs with AVX512-BF16,
+ * or on f32 ones with AVX-512 (gconv16_avx512.c's kernel; the scalar twin below otherwise only
+ * when forced by the tests). W is packed once to bf16 pairs, or f32 (gconv_impl.h); sums in f32.
+ * oneDNN 2.6 ran RegNet-X-400MF's grouped 3x3 convs (group width 16) at 220-420 GFLOP/s in bf16,
+ * and RegNet-Y's (group width 64) at ~320 GFLOP/s in f32 (HF RegNet: 10.8 of 22.6 ms). Work items are (image, output
  * rows, vector of 16 output channels), split statically between the threads by rows or by
  * vectors (dp_run). Activations the kernel lacks in register (GELU, tanh, ...) run over an f32 Y
  * afterwards, then one rounding.
@@ -69,10 +70,13 @@ static void row_scalar(const struct mixrt_gconv_row *r) {
 
 static inline float bfv(uint16_t h) { return mixrt_bf16_to_float((mixrt_bf16){h}); }
 
-/* gconv16's scalar twin of one call: the kernel's sums in its order (taps' rows, pairs, taps' columns,
- * each pair's odd product first), then Z, the activation and one rounding. */
+/* gconv16's scalar twin of one call: the kernel's sums in its order (taps' rows, units, taps'
+ * columns; a bf16 pair's odd product first, an f32 unit one fused multiply-add), then Z, the
+ * activation and, in bf16, one rounding. */
 static void gdp_scalar(const struct mixrt_gdp_call *c) {
     const int64_t C = c->c, G = c->g, cb = c->m0 / G * G;
+    const float *xf = c->x, *zf = c->z, *wf = c->w;
+    const uint16_t *xh = c->x, *zh = c->z, *wh = c->w;
     for (int64_t oy = c->oy; oy < c->oy + c->rows; oy++)
         for (int64_t ox = 0; ox < c->ow; ox++)
             for (int64_t m = c->m0; m < c->m0 + 16; m++) {
@@ -80,18 +84,22 @@ static void gdp_scalar(const struct mixrt_gdp_call *c) {
                 for (int64_t ky = 0; ky < c->kh; ky++) {
                     const int64_t ih = oy * c->sh - c->pt + ky * c->dh;
                     if (ih < 0 || ih >= c->h) continue;
-                    for (int64_t ci = 0; ci < G; ci += 2)
+                    for (int64_t ci = 0; ci < G; ci += c->f32 ? 1 : 2)
                         for (int64_t kx = 0; kx < c->kw; kx++) {
-                            const int64_t iw = ox * c->sw - c->pl + kx * c->dw;
+                            const int64_t iw = ox * c->sw - c->pl + kx * c->dw, tap = ky * c->kw + kx;
                             if (iw < 0 || iw >= c->wd) continue;
-                            const uint16_t *x = c->x + (ih * c->wd + iw) * C + cb + ci;
-                            const size_t wi = mixrt_gdp_widx(C, G, ky * c->kw + kx, ci, m);
-                            v += bfv(x[1]) * bfv(c->w[wi + 1]);
-                            v += bfv(x[0]) * bfv(c->w[wi]);
+                            const int64_t xi = (ih * c->wd + iw) * C + cb + ci;
+                            if (c->f32) {
+                                v = fmaf(xf[xi], wf[(tap * G + ci) * C + m], v);
+                                continue;
+                            }
+                            const size_t wi = mixrt_gdp_widx(C, G, tap, ci, m);
+                            v += bfv(xh[xi + 1]) * bfv(wh[wi + 1]);
+                            v += bfv(xh[xi]) * bfv(wh[wi]);
                         }
                 }
                 const size_t off = (size_t)((oy * c->ow + ox) * C + m);
-                if (c->z) v += bfv(c->z[off]);
+                if (c->z) v += c->f32 ? zf[off] : bfv(zh[off]);
                 v = mixrt_pw_act_scalar((enum mixrt_pw_act)c->act, c->p0, c->p1, v);
                 if (c->y_f32)
                     ((float *)c->y)[off] = v;
@@ -164,11 +172,15 @@ static bool g8_supports(const struct mixrt_graph *g, const struct mixrt_node *n,
 static bool gdp_supports(const struct mixrt_graph *g, const struct mixrt_node *n, char *why, size_t why_size) {
     int64_t s[2], d[2], pads[4];
     if (!gconv_node_ok(n, why, why_size)) return false;
-    if (!g_force_scalar16 && !mixrt_pw_hw()) return refuse(why, why_size, "the CPU has no AVX512-BF16");
     const struct mixrt_value *xv = &g->values[n->inputs[0]], *yv = &g->values[n->outputs[0]];
-    if (xv->dtype != MIXRT_DTYPE_BF16 || yv->dtype != MIXRT_DTYPE_BF16) return refuse(why, why_size, "X and Y not both bf16");
-    if (n->n_inputs > 3 && n->inputs[3] >= 0 && g->values[n->inputs[3]].dtype != MIXRT_DTYPE_BF16)
-        return refuse(why, why_size, "Z is not bf16");
+    if ((xv->dtype != MIXRT_DTYPE_BF16 && xv->dtype != MIXRT_DTYPE_F32) || yv->dtype != xv->dtype)
+        return refuse(why, why_size, "X and Y not both bf16 or both f32");
+    if (xv->dtype == MIXRT_DTYPE_BF16 && !g_force_scalar16 && !mixrt_pw_hw())
+        return refuse(why, why_size, "bf16 and the CPU has no AVX512-BF16");
+    if (xv->dtype == MIXRT_DTYPE_F32 && !g_force_scalar16 && !mixrt_cpu_avx512())
+        return refuse(why, why_size, "f32 and the CPU has no AVX-512 F/BW/VL/DQ");
+    if (n->n_inputs > 3 && n->inputs[3] >= 0 && g->values[n->inputs[3]].dtype != xv->dtype)
+        return refuse(why, why_size, "Z's dtype differs from X's");
     if (n->n_inputs > 2 && n->inputs[2] >= 0 && !mixrt_dtype_is_float(g->values[n->inputs[2]].dtype))
         return refuse(why, why_size, "B is not a float tensor");
     if (xv->rank != 4) return refuse(why, why_size, "not a 2-D conv (X's rank is not 4)");
@@ -193,7 +205,8 @@ static bool gdp_supports(const struct mixrt_graph *g, const struct mixrt_node *n
 
 struct gconv_state {
     int64_t c, kh, kw, g;
-    bool dp;   /* gconv16: W packed bf16 (mixrt_gdp_widx); else f32 [taps][G][C] */
+    bool dp;   /* gconv16: W packed bf16 (mixrt_gdp_widx) unless f32; else f32 [taps][G][C] */
+    bool f32;  /* gconv16 on f32 X, Y and Z: W f32 [taps][G][C] */
     void *w;
     float *b;  /* the constant bias (zeros when none), or NULL: read at run */
     size_t w_bytes;
@@ -221,9 +234,11 @@ static mixrt_status gconv_prepare(mixrt_context_t ctx, const struct mixrt_graph 
     if (!st) return MIXRT_STATUS_OUT_OF_MEMORY;
     memset(st, 0, sizeof(*st));
     st->dp = G == 0, G = w->dims[1];
+    st->f32 = st->dp && g->values[n->inputs[0]].dtype == MIXRT_DTYPE_F32;
+    const bool wbf = st->dp && !st->f32; /* W packed to bf16 pairs */
     st->c = w->dims[0], st->kh = w->dims[2], st->kw = w->dims[3], st->g = G;
     const int64_t taps = st->kh * st->kw;
-    st->w_bytes = (size_t)(taps * G * st->c) * (st->dp ? sizeof(uint16_t) : sizeof(float));
+    st->w_bytes = (size_t)(taps * G * st->c) * (wbf ? sizeof(uint16_t) : sizeof(float));
     st->w = mixrt_alloc(ctx, st->w_bytes);
     if (!st->w) MIXRT_TRY(MIXRT_STATUS_OUT_OF_MEMORY);
     /* ONNX W [M, G, KH, KW] -> [tap][ci][m] f32, or gconv16's [tap][pair][m][2] bf16 */
@@ -231,7 +246,7 @@ static mixrt_status gconv_prepare(mixrt_context_t ctx, const struct mixrt_graph 
         for (int64_t ci = 0; ci < G; ci++)
             for (int64_t t = 0; t < taps; t++) {
                 const size_t i = (size_t)((m * G + ci) * taps + t);
-                if (st->dp)
+                if (wbf)
                     ((uint16_t *)st->w)[mixrt_gdp_widx(st->c, G, t, ci, m)] = mixrt_pw_wbits(w, i);
                 else
                     ((float *)st->w)[(t * G + ci) * st->c + m] = (float)mixrt_load_f64(w->data, w->dtype, i);
@@ -264,7 +279,7 @@ static mixrt_status g16_prepare(mixrt_context_t ctx, const struct mixrt_graph *g
     return gconv_prepare(ctx, g, n, state, 0);
 }
 
-/* gconv16's run after gconv_run's checks: Y (bf16) from X, Z, the bias, per the attributes read. */
+/* gconv16's run after gconv_run's checks: Y (X's dtype) from X, Z, the bias, per the attributes read. */
 static mixrt_status dp_run(struct mixrt_kernel_ctx *k, const struct gconv_state *st, const struct mixrt_tensor *x,
                            const struct mixrt_tensor *z, struct mixrt_tensor *y, const float *bias, const int64_t *in,
                            const int64_t *out, const int64_t *s, const int64_t *d, const int64_t *p,
@@ -274,18 +289,19 @@ static mixrt_status dp_run(struct mixrt_kernel_ctx *k, const struct gconv_state 
     size_t yf_bytes = 0;
     bool owned = false;
     const int64_t ydims[4] = {x->dims[0], out[0], out[1], st->c};
-    /* Activations the kernel lacks in register: an f32 Y, the activation over it, one rounding. */
-    const enum mixrt_pw_act pa = mixrt_pw_act_of(act);
-    const bool y_f32 = act != MIXRT_FCONV_NONE && pa == MIXRT_PW_ACT_NONE;
+    /* Activations the kernel lacks in register: an f32 Y, the activation over it, one rounding
+     * (an f32 conv: over Y itself, and SiLU too: the kernel's is of bf16's precision). */
+    const enum mixrt_pw_act pa = st->f32 && act == MIXRT_FCONV_SILU ? MIXRT_PW_ACT_NONE : mixrt_pw_act_of(act);
+    const bool act_after = act != MIXRT_FCONV_NONE && pa == MIXRT_PW_ACT_NONE, y_f32 = act_after || st->f32;
     const size_t ny = (size_t)mixrt_tensor_numel(y);
-    if (y_f32) {
+    if (act_after && !st->f32) {
         yf_bytes = ny * sizeof(float);
         if (!(yf = mixrt_kernel_scratch(k, yf_bytes, &owned)))
             MIXRT_TRY(mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for %zu bytes of scratch", yf_bytes));
     }
     void (*run)(const struct mixrt_gdp_call *) = gdp_scalar;
 #if defined(__x86_64__)
-    if (!g_force_scalar16 && mixrt_pw_hw()) run = mixrt_gdp_run_avx512;
+    if (!g_force_scalar16 && (st->f32 ? mixrt_cpu_avx512() : mixrt_pw_hw())) run = mixrt_gdp_run_avx512;
 #endif
     /* Rows a work item: two where rows are 8 pixels or fewer (the kernel then takes two rows a
      * block), else one. */
@@ -297,8 +313,10 @@ static mixrt_status dp_run(struct mixrt_kernel_ctx *k, const struct gconv_state 
      * us in the engine split by vectors, 75 by rows), else by vectors (each thread reads only its
      * groups' weights: the 7x7x400 convs, 115 KB of weights, ran 18 us against 22). */
     const bool by_rows = in[0] * in[1] * st->c * nimg >= st->kh * st->kw * st->g * st->c;
-    const uint16_t *xd = x->data, *zd = z ? z->data : NULL;
-    void *yd = y_f32 ? (void *)yf : y->data;
+    const size_t es = st->f32 ? sizeof(float) : sizeof(uint16_t);
+    const char *xd = x->data, *zd = z ? z->data : NULL;
+    char *yd = act_after && !st->f32 ? (char *)yf : y->data;
+    const size_t ye = y_f32 ? sizeof(float) : sizeof(uint16_t);
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (items > 1)
 #endif
@@ -306,14 +324,16 @@ static mixrt_status dp_run(struct mixrt_kernel_ctx *k, const struct gconv_state 
         const int64_t v = by_rows ? t % nv : t / (nimg * nrt), img = by_rows ? t / nv / nrt : t % (nimg * nrt) / nrt,
                       rt = by_rows ? t / nv % nrt : t % nrt;
         const struct mixrt_gdp_call c = {
-            .x = xd + img * x_img, .z = zd ? zd + img * y_img : NULL,
-            .y = y_f32 ? (void *)((float *)yd + img * y_img) : (void *)((uint16_t *)yd + img * y_img), .y_f32 = y_f32,
+            .x = xd + (size_t)(img * x_img) * es, .z = zd ? zd + (size_t)(img * y_img) * es : NULL,
+            .y = yd + (size_t)(img * y_img) * ye, .y_f32 = y_f32, .f32 = st->f32,
             .w = st->w, .b = bias, .h = in[0], .wd = in[1], .c = st->c, .g = st->g, .ow = out[1], .kh = st->kh,
             .kw = st->kw, .sh = s[0], .sw = s[1], .dh = d[0], .dw = d[1], .pt = p[0], .pl = p[1], .oy = rt * R,
             .rows = rt * R + R <= out[0] ? R : out[0] - rt * R, .m0 = v * 16, .act = (int)pa, .p0 = p0, .p1 = p1};
         run(&c);
     }
-    if (y_f32) {
+    if (act_after && st->f32)
+        mixrt_elt_fconv_act(act, p0, p1, y->data, ny);
+    else if (act_after) {
         mixrt_elt_fconv_act(act, p0, p1, yf, ny);
         mixrt_f32_to_bf16(yf, (mixrt_bf16 *)y->data, ny);
     }
@@ -336,7 +356,8 @@ static mixrt_status gconv_run(struct mixrt_kernel_ctx *k) {
         x->dims[3] != st->c || w->rank != 4 || w->dims[0] != st->c || w->dims[1] != st->g || w->dims[2] != st->kh ||
         w->dims[3] != st->kw || mixrt_node_attr_int(k->node, "group", 1) != st->c / st->g ||
         !mixrt_fconv_read_act(k->node, &act, &p0, &p1) || (b && (b->rank != 1 || b->dims[0] != st->c)) ||
-        (!st->b && !b) || mixrt_tensor_numel(x) == 0 || (st->dp && x->dtype != MIXRT_DTYPE_BF16))
+        (!st->b && !b) || mixrt_tensor_numel(x) == 0 ||
+        (st->dp && x->dtype != (st->f32 ? MIXRT_DTYPE_F32 : MIXRT_DTYPE_BF16)))
         return mixrt_cpu_run_reference(k);
     const bool bf = x->dtype == MIXRT_DTYPE_BF16;
     int64_t s[2], d[2], p[4];

@@ -1,7 +1,7 @@
 /* gconv_impl.h - private to the grouped channels-last FusedConvs of G = 4 or 8 channels a group
  * (gconv.c: driver and scalar twin; gconv_avx2.c: the AVX2 row kernel of G = 4;
- * gconv_avx512.c: the AVX-512 row kernels of G = 4 and 8) and of G a multiple of 16 in bf16
- * (gconv.c too; gconv16_avx512.c: the AVX512-BF16 kernel). */
+ * gconv_avx512.c: the AVX-512 row kernels of G = 4 and 8) and of G a multiple of 16 in bf16 or
+ * f32 (gconv.c too; gconv16_avx512.c: the AVX-512 kernel). */
 #ifndef MIXRT_BACKEND_CPU_GCONV_IMPL_H
 #define MIXRT_BACKEND_CPU_GCONV_IMPL_H
 
@@ -31,31 +31,33 @@ void mixrt_gconv8_row_avx512(const struct mixrt_gconv_row *r);
 void mixrt_gconv4_row_avx512_bf16(const struct mixrt_gconv_row *r);
 void mixrt_gconv8_row_avx512_bf16(const struct mixrt_gconv_row *r);
 
-/* gconv16_nhwc's packed W: bf16, per tap, per pair of a group's input channels, per output
+/* gconv16_nhwc's packed W in bf16: per tap, per pair of a group's input channels, per output
  * channel the pair's two weights (word 0 the even channel): [KH * KW][G / 2][C][2], so the 16
- * output channels of a vector have their pair's weights in one 64-byte line. */
+ * output channels of a vector have their pair's weights in one 64-byte line. In f32 it is
+ * [KH * KW][G][C] f32 (as gconv4 / gconv8's): again one line a vector, tap and unit. */
 static inline size_t mixrt_gdp_widx(int64_t c, int64_t g, int64_t tap, int64_t ci, int64_t m) {
     return (((size_t)tap * (size_t)(g / 2) + (size_t)(ci / 2)) * (size_t)c + (size_t)m) * 2 + (size_t)(ci % 2);
 }
 
 /* One call of gconv16_nhwc: output rows [oy, oy + rows) of one image, output channels [m0, m0 +
  * 16) (within one group: G is a multiple of 16), every column: y = act(b + sum over taps inside X,
- * and the group's input channels by pairs, of x w, + z), summed in f32 in the order taps' rows
- * (ky), pairs, taps' columns (kx), each pair's odd product first (vdpbf16ps's order), then one
- * rounding to bf16 (or an f32 Y for the driver's activations). */
+ * and the group's input channels by units, of x w, + z), summed in f32 in the order taps' rows
+ * (ky), units, taps' columns (kx). bf16: a unit is a pair of channels, its odd product first
+ * (vdpbf16ps's order), then one rounding to bf16 (or an f32 Y for the driver's activations).
+ * f32 (X, Z, W and Y): a unit is one channel, each product one fused multiply-add. */
 struct mixrt_gdp_call {
-    const uint16_t *x; /* bf16 X of the image, [H][W][C] */
-    const uint16_t *z; /* bf16 Z of the image, [OH][OW][C], or NULL */
-    void *y;           /* the image's Y [OH][OW][C]: bf16, or f32 where y_f32 */
-    bool y_f32;
-    const uint16_t *w; /* packed (mixrt_gdp_widx) */
+    const void *x; /* X of the image, [H][W][C]: bf16, or f32 where f32 */
+    const void *z; /* Z of the image, [OH][OW][C] (X's dtype), or NULL */
+    void *y;       /* the image's Y [OH][OW][C]: bf16, or f32 where y_f32 (always where f32) */
+    bool y_f32, f32;
+    const void *w; /* packed: bf16 (mixrt_gdp_widx), or f32 [tap][G][C] where f32 */
     const float *b;    /* [C]: the bias, zeros without one */
     int64_t h, wd, c, g, ow, kh, kw, sh, sw, dh, dw, pt, pl;
     int64_t oy, rows, m0;
     int act; /* enum mixrt_pw_act */
     float p0, p1;
 };
-/* The AVX512-BF16 kernel (gconv16_avx512.c; CPUs with AVX-512 F/BW/VL/DQ and AVX512-BF16). */
+/* The AVX-512 kernel (gconv16_avx512.c; CPUs with AVX-512 F/BW/VL/DQ, and AVX512-BF16 for bf16). */
 void mixrt_gdp_run_avx512(const struct mixrt_gdp_call *c);
 
 #endif /* MIXRT_BACKEND_CPU_GCONV_IMPL_H */
