@@ -486,8 +486,18 @@ static void bench(void) {
         {1, 28, 28, 128, 128, {1, 1, 1, 1}, 1, false, MIXRT_FCONV_RELU, MIXRT_DTYPE_BF16},
         {1, 14, 14, 256, 256, {1, 1, 1, 1}, 1, false, MIXRT_FCONV_RELU, MIXRT_DTYPE_BF16},
         {1, 7, 7, 512, 512, {1, 1, 1, 1}, 1, false, MIXRT_FCONV_RELU, MIXRT_DTYPE_BF16},
+        /* GoogLeNet's and Inception-v3's smaller ones */
+        {1, 56, 56, 64, 192, {1, 1, 1, 1}, 1, false, MIXRT_FCONV_RELU, MIXRT_DTYPE_BF16},
+        {1, 28, 28, 96, 128, {1, 1, 1, 1}, 1, false, MIXRT_FCONV_RELU, MIXRT_DTYPE_BF16},
+        {1, 14, 14, 112, 224, {1, 1, 1, 1}, 1, false, MIXRT_FCONV_RELU, MIXRT_DTYPE_BF16},
+        {1, 28, 28, 32, 96, {1, 1, 1, 1}, 1, false, MIXRT_FCONV_RELU, MIXRT_DTYPE_BF16},
+        {1, 35, 35, 64, 96, {1, 1, 1, 1}, 1, false, MIXRT_FCONV_RELU, MIXRT_DTYPE_BF16},
+        {1, 14, 14, 16, 48, {1, 1, 1, 1}, 1, false, MIXRT_FCONV_RELU, MIXRT_DTYPE_BF16},
     };
-    static const char *const names[] = {"wino_bf16_nhwc", "dnnl_fused_conv"};
+    /* wino_bf16_nhwc by its default schedule, then by the blocked one, then oneDNN's */
+    static const char *const names[] = {"wino_bf16_nhwc", "wino_bf16_nhwc", "dnnl_fused_conv"};
+    static const char *const labels[] = {"wino_bf16_nhwc", "wino_bf16_nhwc(blocked)", "dnnl_fused_conv"};
+    mixrt_wino2_min_channels(1);
     for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
         if (getenv("W2_SHAPE") && atoi(getenv("W2_SHAPE")) != (int)s) continue;
         const struct w2_case *c = &shapes[s];
@@ -500,15 +510,17 @@ static void bench(void) {
         void *ybuf = malloc(ny * 2);
         const double gflop = 2.0 * (double)ny * (double)c->c * 9 / 1e9;
         printf("bench %lldx%lldx%lld -> %lld:", (long long)c->h, (long long)c->w, (long long)c->c, (long long)c->m);
-        for (int k = 0; k < 2; k++) {
+        for (int k = 0; k < 3; k++) {
             const struct mixrt_cpu_kernel *kern = mixrt_cpu_kernel_find(names[k], MIXRT_DOMAIN, "FusedConv");
+            mixrt_wino2_force_groups(k == 1 ? 0 : -1);
             struct mixrt_tensor yf;
             memset(&yf, 0, sizeof(yf));
             yf.data = ybuf, yf.capacity = ny * 2, yf.flags = MIXRT_TENSOR_PREBOUND | MIXRT_TENSOR_UNINIT;
             double ms = kern ? time_kernel(kern, g, ni, 3, in, &yf) : -1;
-            if (ms > 0) printf("  %s %.3f ms (%.0f GFLOP/s direct-equivalent)", names[k], ms, gflop / ms * 1e3);
-            else printf("  %s -", names[k]);
+            if (ms > 0) printf("  %s %.3f ms (%.0f GFLOP/s direct-equivalent)", labels[k], ms, gflop / ms * 1e3);
+            else printf("  %s -", labels[k]);
         }
+        mixrt_wino2_force_groups(-1);
         printf("\n");
         free(ybuf);
         mixrt_tensor_destroy(ctx, tx);
@@ -538,6 +550,14 @@ int main(int argc, char **argv) {
         printf("test_wino2: the AVX-512 transforms and AVX512-BF16 tile kernel\n");
         tu_seed(29);
         id = run_all(0);
+        /* both schedules on every case: the tile groups a thread, and the blocked one */
+        for (int sched = 0; sched < 2; sched++) {
+            printf("test_wino2: the same cases by the %s schedule\n", sched ? "grouped" : "blocked");
+            mixrt_wino2_force_groups(sched);
+            tu_seed(29);
+            id = run_all(id);
+        }
+        mixrt_wino2_force_groups(-1);
     } else {
         printf("test_wino2: SKIPPED the AVX-512 transforms and AVX512-BF16 tile kernel (this CPU has no "
                "AVX512-BF16); the scalar twins still run\n");

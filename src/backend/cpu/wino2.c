@@ -28,6 +28,10 @@
 /* Transformed tiles and products of one block: about half the core's L2 (the two vCPUs share
  * it), so the products read V from it and the output transforms read M from it. */
 #define W2_BLOCK_BYTES ((size_t)768 << 10)
+/* Where U is at most W2_GROUP_U_BYTES (C and M up to 128), each thread takes groups of tiles
+ * through all three phases in its own scratch of about W2_GROUP_BYTES (w2_run_groups). */
+#define W2_GROUP_U_BYTES ((size_t)512 << 10)
+#define W2_GROUP_BYTES ((size_t)192 << 10)
 
 /* ---- the scalar twins of the transforms ------------------------------------------------- */
 
@@ -85,7 +89,7 @@ void mixrt_wino2_force_scalar(bool scalar) { g_force_scalar = scalar; }
  * 14x14x256 ran 0.28-0.32 against 0.29-0.41. The timing alone did not keep them out: this
  * kernel's time for the 64-channel layer varied 241-600 us between builds, and a plan with
  * it on ResNet-50's three 64-channel layers ran 0.5-1 ms slower. Tests lower it. */
-static int64_t g_min_channels = 256;
+static int64_t g_min_channels = 256; /* MIXRT_WINO_BF16_MIN_C overrides (measurements) */
 void mixrt_wino2_min_channels(int64_t c) { g_min_channels = c; }
 
 
@@ -140,7 +144,8 @@ static bool w2_supports(const struct mixrt_graph *g, const struct mixrt_node *n,
     if (!mixrt_dtype_is_float(w->dtype) || w->rank != 4 || w->dims[2] != 3 || w->dims[3] != 3 || w->dims[0] < 1 ||
         w->dims[1] < 1 || w->dims[0] > 65536 || w->dims[1] > 65536)
         return refuse(why, why_size, "W is not a float [M, C, 3, 3] tensor of at most 65536 outputs and inputs");
-    if (w->dims[1] < g_min_channels) {
+    const char *mc = getenv("MIXRT_WINO_BF16_MIN_C");
+    if (w->dims[1] < (mc && *mc ? strtoll(mc, NULL, 10) : g_min_channels)) {
         if (why && why_size)
             snprintf(why, why_size, "fewer than %lld input channels (the direct convolution is faster)",
                      (long long)g_min_channels);
@@ -326,6 +331,60 @@ static void w2_out(const struct w2_state *st, const struct w2_geom *gm, size_t t
         }
 }
 
+static int g_groups = -1; /* tests: 1 / 0 forces the grouped / blocked schedule, -1 by U's size */
+void mixrt_wino2_force_groups(int on) { g_groups = on; }
+
+/* The schedule of small U (C and M up to 128): groups of T tiles, each taken by one thread
+ * through the input transforms, the 16 products and the output transforms in its own scratch
+ * (V [16][T][C], M [16][T][16 NB], a stage), so no barrier stands between the phases. The
+ * blocked schedule (w2_run) met three barriers a block, whose waits held it to one thread's
+ * speed on ResNet-50's 56x56x64 layers (one thread 451 us, two 416; oneDNN's direct conv 550 and
+ * 293); there U is read once a group, here from the cache (128 KB at 64 channels). */
+static mixrt_status w2_run_groups(struct mixrt_kernel_ctx *k, const struct w2_state *st, const struct w2_geom *gm,
+                                  size_t tiles, int nt) {
+    const size_t vld = (size_t)st->c, mld = (size_t)(st->nb * MIXRT_PW_NBLK);
+    const size_t per_tile = MIXRT_WINO2_XI * (vld * sizeof(uint16_t) + mld * sizeof(float));
+    size_t T = W2_GROUP_BYTES / per_tile / 4 * 4;
+    if (T < 4) T = 4;
+    if (T > tiles) T = tiles;
+    const size_t groups = (tiles + T - 1) / T;
+    if (nt > (int)groups) nt = (int)groups;
+    const size_t v_bytes = MIXRT_WINO2_XI * T * vld * sizeof(uint16_t), m_bytes = MIXRT_WINO2_XI * T * mld * sizeof(float);
+    const size_t stage_bytes = gm->staged ? 4 * mld * sizeof(float) : 0;
+    const size_t each = (v_bytes + m_bytes + stage_bytes + 63) / 64 * 64, bytes = (size_t)nt * each;
+    bool owned;
+    char *base = mixrt_kernel_scratch(k, bytes, &owned);
+    if (!base) return mixrt_kernel_error(k, MIXRT_STATUS_OUT_OF_MEMORY, "no memory for %zu bytes of Winograd tiles", bytes);
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
+    {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        uint16_t *v = (uint16_t *)(base + (size_t)tid * each);
+        float *mm = (float *)((char *)v + v_bytes), *stage = (float *)((char *)mm + m_bytes);
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+        for (size_t gi = 0; gi < groups; gi++) {
+            const size_t t0 = gi * T, nb = tiles - t0 < T ? tiles - t0 : T;
+            for (size_t t = 0; t < nb; t++) w2_in(st, gm, t0 + t, v + t * vld, T * vld);
+            for (size_t xi = 0; xi < MIXRT_WINO2_XI; xi++) {
+                const struct mixrt_pw_call c = {.x = v + xi * T * vld, .z = NULL, .y = mm + xi * T * mld, .y_f32 = true,
+                                                .rows = (int64_t)nb, .k = (int64_t)vld, .n = (int64_t)mld,
+                                                .kp = st->kp, .w = st->u + xi * st->mat, .b = st->zero,
+                                                .act = MIXRT_PW_ACT_NONE};
+                mixrt_pw_rows(&c, gm->scalar);
+            }
+            for (size_t t = 0; t < nb; t++) w2_out(st, gm, t0 + t, mm + t * mld, T * mld, stage);
+        }
+    }
+    if (owned) mixrt_free(k->ctx, base, bytes);
+    return MIXRT_STATUS_OK;
+}
+
 static mixrt_status w2_run(struct mixrt_kernel_ctx *k) {
     const struct w2_state *st = k->state;
     const struct mixrt_tensor *x = mixrt_kernel_opt_input(k, 0), *w = mixrt_kernel_opt_input(k, 1),
@@ -355,10 +414,13 @@ static mixrt_status w2_run(struct mixrt_kernel_ctx *k) {
     nt = omp_get_max_threads();
     if (nt < 1) nt = 1;
 #endif
+    const size_t tiles = (size_t)(x->dims[0] * gm.th * gm.tw);
+    const char *genv = getenv("MIXRT_WINO_BF16_GROUPS");
+    const int grouped = g_groups >= 0 ? g_groups : genv && !strcmp(genv, "off") ? 0 : st->u_bytes <= W2_GROUP_U_BYTES;
+    if (grouped) return w2_run_groups(k, st, &gm, tiles, nt);
     /* Blocks of whole 4-row tiles of the product, about W2_BLOCK_BYTES each, as even as whole
      * tiles allow. V's rows are C apart (the tile kernel's row pitch is its K); M's are padded
      * to whole 16-channel blocks (the padded outputs' weights and bias are zeros). */
-    const size_t tiles = (size_t)(x->dims[0] * gm.th * gm.tw);
     const size_t vld = (size_t)st->c, mld = (size_t)(st->nb * MIXRT_PW_NBLK);
     const size_t per_tile = MIXRT_WINO2_XI * (vld * sizeof(uint16_t) + mld * sizeof(float));
     size_t nblk = (tiles * per_tile + W2_BLOCK_BYTES - 1) / W2_BLOCK_BYTES;

@@ -58,6 +58,9 @@ void mixrt_wino2_out_avx512(const struct mixrt_wino2_out *a);
 void mixrt_wino2_force_scalar(bool scalar);
 /* The fewest input channels supports() takes (256; tests lower it to run small cases). */
 void mixrt_wino2_min_channels(int64_t c);
+/* Tests: 1 runs every case by the grouped schedule (tile groups a thread), 0 by the blocked one,
+ * -1 (default) the grouped one where U is small (wino2.c). */
+void mixrt_wino2_force_groups(int on);
 unsigned long mixrt_wino2_ref_runs(void);
 /* How many weight transforms (U) prepares have made: one per constant W and shape, shared by
  * the nodes that read it. */
