@@ -83,13 +83,16 @@ static void out_scalar(const struct mixrt_wino2_out *a) {
 static int g_force_scalar; /* tests only */
 void mixrt_wino2_force_scalar(bool scalar) { g_force_scalar = scalar; }
 
-/* At fewer input channels the products' K is too short to pay for the transforms: in the
- * engine, ResNet-50's 56x56x64 layers ran 0.53-0.72 ms here against oneDNN's direct conv's
- * 0.30-0.38 (one thread: 0.60 against 0.59), 28x28x128 0.38-0.46 against 0.29-0.38, while
- * 14x14x256 ran 0.28-0.32 against 0.29-0.41. The timing alone did not keep them out: this
- * kernel's time for the 64-channel layer varied 241-600 us between builds, and a plan with
- * it on ResNet-50's three 64-channel layers ran 0.5-1 ms slower. Tests lower it. */
-static int64_t g_min_channels = 256; /* MIXRT_WINO_BF16_MIN_C overrides (measurements) */
+/* At fewer input channels the products' K is too short to pay for the transforms. The floor
+ * was 256 while one schedule served every shape: its three barriers a block of tiles held it to
+ * one thread's speed on ResNet-50's 56x56x64 layers (0.53-0.72 ms in the engine against oneDNN's
+ * 0.30-0.38; one thread 0.60 against 0.59), and its time there varied 241-600 us between builds.
+ * The grouped schedule (w2_run_groups) runs them at 0.24 ms against oneDNN's 0.29, 28x28x128 at
+ * 0.21 against 0.27, GoogLeNet's 56x56x64 -> 192 at 0.57 against 0.80 (test_wino2 --bench); in
+ * the engine GoogLeNet {fp32,bf16} ran 5.2 % faster and Inception-v3 7.1 % with it at 64 (a
+ * floor of 16 took no more layers there). Below 64 the timing decides nothing worth its risk.
+ * Tests lower it; MIXRT_WINO_BF16_MIN_C sets it for measurements. */
+static int64_t g_min_channels = 64;
 void mixrt_wino2_min_channels(int64_t c) { g_min_channels = c; }
 
 
@@ -145,10 +148,10 @@ static bool w2_supports(const struct mixrt_graph *g, const struct mixrt_node *n,
         w->dims[1] < 1 || w->dims[0] > 65536 || w->dims[1] > 65536)
         return refuse(why, why_size, "W is not a float [M, C, 3, 3] tensor of at most 65536 outputs and inputs");
     const char *mc = getenv("MIXRT_WINO_BF16_MIN_C");
-    if (w->dims[1] < (mc && *mc ? strtoll(mc, NULL, 10) : g_min_channels)) {
+    const long long floor_c = mc && *mc ? strtoll(mc, NULL, 10) : (long long)g_min_channels;
+    if (w->dims[1] < floor_c) {
         if (why && why_size)
-            snprintf(why, why_size, "fewer than %lld input channels (the direct convolution is faster)",
-                     (long long)g_min_channels);
+            snprintf(why, why_size, "fewer than %lld input channels (the direct convolution is faster)", floor_c);
         return false;
     }
     if (!mixrt_node_attr_ints_all(n, "strides", 1, 0) || !mixrt_node_attr_ints_all(n, "dilations", 1, 0))

@@ -56,7 +56,7 @@ void mixrt_wino2_out_avx512(const struct mixrt_wino2_out *a);
 /* Tests: the scalar twins (transforms and products) instead of the AVX-512 ones (and no CPUID
  * refusal in supports); how many runs handed their case to the reference kernel. */
 void mixrt_wino2_force_scalar(bool scalar);
-/* The fewest input channels supports() takes (256; tests lower it to run small cases). */
+/* The fewest input channels supports() takes (64; tests lower it to run small cases). */
 void mixrt_wino2_min_channels(int64_t c);
 /* Tests: 1 runs every case by the grouped schedule (tile groups a thread), 0 by the blocked one,
  * -1 (default) the grouped one where U is small (wino2.c). */
