@@ -147,6 +147,7 @@ struct mixrt_cuda_device {
     int prof_n;
     void *dnn; /* cudnnHandle_t, made by the first conv plan (conv_dnn.c) */
     bool warm; /* mixrt_cuda_warm has run */
+    bool timer_spin; /* mixrt_cuda_timer_begin starts behind a spin (MIXRT_CUDA_TIMER_SPIN=on; default off) */
 };
 
 /* Before the first timing (mixrt_cuda_timer_begin, cuDNN's engine search): keeps the GPU
