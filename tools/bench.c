@@ -4,8 +4,8 @@
  * timed region; the peer times session.run inside its own process). Every row has exactly
  * one timed run per round, so per-round ratios pair runs made next to each other; by default
  * (--turn-runs 2) an untimed run of the same row comes right before it, so the timed run finds
- * its own engine's data in the caches, not the other rows' (GoogLeNet {fp32,bf16}: 5.61 ms
- * timed first in its turn, 4.27 second; ONNX Runtime 11.19 and 9.80). */
+ * its own engine's data in the caches, not the other rows' (paired runs: GoogLeNet
+ * {fp32,bf16} and ONNX Runtime both ~4 % faster timed second in the turn, ResNet-50 the same). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
