@@ -418,9 +418,7 @@ static mixrt_status w2_run(struct mixrt_kernel_ctx *k) {
     if (nt < 1) nt = 1;
 #endif
     const size_t tiles = (size_t)(x->dims[0] * gm.th * gm.tw);
-    const char *genv = getenv("MIXRT_WINO_BF16_GROUPS");
-    const int grouped = g_groups >= 0 ? g_groups : genv && !strcmp(genv, "off") ? 0 : st->u_bytes <= W2_GROUP_U_BYTES;
-    if (grouped) return w2_run_groups(k, st, &gm, tiles, nt);
+    if (g_groups >= 0 ? g_groups : st->u_bytes <= W2_GROUP_U_BYTES) return w2_run_groups(k, st, &gm, tiles, nt);
     /* Blocks of whole 4-row tiles of the product, about W2_BLOCK_BYTES each, as even as whole
      * tiles allow. V's rows are C apart (the tile kernel's row pitch is its K); M's are padded
      * to whole 16-channel blocks (the padded outputs' weights and bias are zeros). */

@@ -137,7 +137,8 @@ mixrt_status mixrt_cuda_device_create(mixrt_context_t ctx, int ordinal, mixrt_cu
                 "cannot open CUDA device %d '%s': compute capability %d.%d, the CUDA backend needs 8.0 or newer",
                 ordinal, p.name, p.major, p.minor);
     dev->max_blocks = p.multiProcessorCount * 8;
-    /* Off until measured on a GPU (session 66 got none): MIXRT_CUDA_TIMER_SPIN=on for the A/B. */
+    /* Off by default: on an H100 it gained nothing on BERT / GPT-2 (b1, b32; session 66, notes/cuda.md).
+     * MIXRT_CUDA_TIMER_SPIN=on for A/B runs. */
     const char *spin_env = getenv("MIXRT_CUDA_TIMER_SPIN");
     dev->timer_spin = spin_env && !strcmp(spin_env, "on");
     MIXRT_CUDA_TRY(ctx, cudaStreamCreateWithFlags(&dev->stream, cudaStreamNonBlocking), "cudaStreamCreate");
